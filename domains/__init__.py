@@ -1,0 +1,1 @@
+"""Domain plugins, imported as ``sciPT.domains.<name>`` and registered through entry points."""

@@ -1,0 +1,120 @@
+"""Export and safe loading of models.
+
+Two artifacts per model:
+
+- a resumable Lightning checkpoint (``RUN/checkpoints/last.ckpt``), read only with
+  ``torch.load(..., weights_only=True)``;
+- an export, ``model/config.json`` (domain name and everything needed to rebuild the network)
+  plus ``model/model.safetensors`` (the weights), loaded by :func:`from_pretrained`.
+
+Nothing is ever unpickled: configs are JSON, weights are safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import io
+from .errors import UserError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def export_model(directory: str | Path, module: nn.Module, config: dict[str, Any],
+                 extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` for ``module`` into ``directory``.
+
+    Args:
+        directory: the export folder (created if needed).
+        module: the network; its ``state_dict`` is saved (tied tensors are cloned apart).
+        config: JSON-safe; must contain ``"domain"`` so :func:`from_pretrained` can rebuild it.
+        extra_tensors: more tensors stored beside the weights under their own names, such as an
+            EWC Fisher diagonal (``"fisher.<param>"``).
+    """
+    if "domain" not in config:
+        raise ValueError("export config must name its 'domain'")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
+    for name, value in (extra_tensors or {}).items():
+        tensors[name] = value.detach().to("cpu").contiguous()
+    with io.atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "sciPT_format": str(FORMAT_VERSION)})
+    io.write_json(directory / CONFIG_NAME, {"sciPT_format": FORMAT_VERSION, **config})
+    return directory
+
+
+def _resolve_model_dir(path: str | Path) -> Path:
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
+            return candidate
+    raise UserError(
+        f"{path}: not an exported model (expected {CONFIG_NAME} and {WEIGHTS_NAME} in it or in "
+        f"{path / 'model'})"
+    )
+
+
+@dataclass
+class Pretrained:
+    """A loaded export: the rebuilt network, its config and any extra tensors stored with it."""
+
+    path: Path
+    config: dict[str, Any]
+    model: nn.Module
+    extras: dict[str, torch.Tensor]
+
+    @property
+    def domain(self) -> str:
+        return self.config["domain"]
+
+
+def read_export_config(path: str | Path) -> dict[str, Any]:
+    model_dir = _resolve_model_dir(path)
+    return json.loads((model_dir / CONFIG_NAME).read_text())
+
+
+def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretrained:
+    """Rebuild an exported model from a run directory or a model directory.
+
+    Args:
+        path: ``RUN`` or ``RUN/model``.
+        domain: when given, a model of another domain is refused with a clear error.
+    """
+    from .registry import domains
+
+    model_dir = _resolve_model_dir(path)
+    config = json.loads((model_dir / CONFIG_NAME).read_text())
+    if domain is not None and config.get("domain") != domain:
+        raise UserError(
+            f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model"
+        )
+    plugin = domains.get(config["domain"])
+    model = plugin.load_backbone(config)
+    tensors = load_file(str(model_dir / WEIGHTS_NAME))
+    own = set(model.state_dict())
+    weights = {k: v for k, v in tensors.items() if k in own}
+    extras = {k: v for k, v in tensors.items() if k not in own}
+    missing = own - set(weights)
+    if missing:
+        raise UserError(f"{model_dir / WEIGHTS_NAME}: missing weights {sorted(missing)[:3]}")
+    model.load_state_dict(weights, strict=True)
+    model.eval()
+    return Pretrained(path=model_dir, config=config, model=model, extras=extras)
+
+
+def load_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a Lightning checkpoint without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,151 @@
+"""Typed configuration: dataclasses owned by what they build, YAML only to serialise them.
+
+A run's configuration is resolved in four layers, each overriding the one before:
+dataclass defaults < named preset (a Python function) < ``--config FILE.yaml`` < command-line flags.
+Unknown keys are errors that name the key and the place it came from, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, YAML-safe dictionary of a (nested) config dataclass."""
+    return dataclasses.asdict(cfg)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert the few safe cases (int -> float)."""
+    tp, optional = _strip_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: expected a value, got null")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of {tp.__name__} keys, got {value!r}")
+        return from_dict(tp, value, where)
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        items = [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (typing.Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            try:
+                return _coerce(value, alt, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not match {tp}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys raise :class:`ConfigError`."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(fields)})"
+        )
+    hints = _field_types(cls)
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def merge(cfg: Any, overrides: Mapping[str, Any], where: str) -> Any:
+    """Return a copy of ``cfg`` with nested ``overrides`` applied (checked like :func:`from_dict`)."""
+    base = to_dict(cfg)
+    _deep_update(base, overrides)
+    return from_dict(type(cfg), base, where)
+
+
+def _deep_update(base: dict, overrides: Mapping[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """``{"model.d_model": (value, type)}`` for every leaf field of a nested dataclass."""
+    out: dict[str, tuple[Any, Any]] = {}
+    hints = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = (value, hints[f.name])
+    return out
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``{"a.b": 1}`` into ``{"a": {"b": 1}}``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out

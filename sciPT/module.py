@@ -1,0 +1,97 @@
+"""The LightningModules of sciPT.
+
+:class:`PretrainModule` couples a backbone with a pre-training objective. It never builds data or a
+trainer and knows no domain: a domain hands it a backbone and an objective, Lightning runs it.
+
+An objective is an ``nn.Module`` whose ``forward(backbone, batch, generator=None)`` returns
+``(loss, metrics)`` with ``metrics`` a dict of scalar tensors; ``generator`` makes its randomness
+(masking, noise) reproducible, which validation uses so that every evaluation sees the same masks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from .schedules import build_scheduler
+from .trainer import TrainConfig
+
+
+def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay matrices, not biases, norms or 1-D scales."""
+    decay, no_decay = [], []
+    for p in module.parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes()
+                 if tensor.numel() else b"")
+    return h.hexdigest()
+
+
+class PretrainModule(pl.LightningModule):
+    """Backbone + objective, trained with AdamW and a warm-up schedule.
+
+    Args:
+        backbone: the network that is exported after training.
+        objective: computes ``(loss, metrics)`` for a batch; owns any pre-training head.
+        train: optimisation settings (learning rate, weight decay, schedule, seed).
+    """
+
+    def __init__(self, backbone: nn.Module, objective: nn.Module, train: TrainConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.objective = objective
+        self.train_cfg = train
+        self.rank_digests: list[str] = []
+
+    def training_step(self, batch, batch_idx):
+        loss, metrics = self.objective(self.backbone, batch)
+        self.log("train/loss", loss, prog_bar=True)
+        for name, value in metrics.items():
+            self.log(f"train/{name}", value)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        # The same masks every time: validation curves then measure the model, not the sampling.
+        generator = torch.Generator().manual_seed(self.train_cfg.seed * 100_003 + batch_idx)
+        loss, metrics = self.objective(self.backbone, batch, generator=generator)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        for name, value in metrics.items():
+            self.log(f"val/{name}", value, sync_dist=True)
+
+    def configure_optimizers(self):
+        params = parameter_groups(self, self.train_cfg.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.train_cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else self.train_cfg.max_steps
+        scheduler = build_scheduler(optimizer, total, self.train_cfg.schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_end(self):
+        # Every rank must end with the same weights; a silent divergence (a rank that skipped a
+        # step, a non-synchronised buffer) would otherwise only show up as a bad model much later.
+        digest = weights_digest(self.backbone)
+        gathered = [digest]
+        if self.trainer.world_size > 1:
+            import torch.distributed as dist
+
+            gathered = [None] * self.trainer.world_size
+            dist.all_gather_object(gathered, digest)
+        self.rank_digests = list(gathered)
+        if len(set(gathered)) != 1:
+            raise RuntimeError(f"ranks ended with different weights: {gathered}")

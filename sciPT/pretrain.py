@@ -1,0 +1,114 @@
+"""The pre-training pipeline: domain parts -> Lightning -> run directory.
+
+``scipt pretrain DOMAIN`` resolves a configuration and calls :func:`pretrain`. The domain validates
+its data first (a bad file stops the command before anything is written), then the run directory is
+created, training runs under Lightning on whatever devices, nodes and strategy were asked for, and
+rank 0 exports the model and writes metrics.json, the loss curve and report.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from . import __version__, io, plots
+from .checkpoint import export_model, load_lightning_checkpoint
+from .config import to_dict
+from .module import PretrainModule
+from .registry import domains
+from .run import RunDir
+from .trainer import build_trainer, validate
+
+
+def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = False,
+             command: str | None = None) -> RunDir:
+    domain = domains.get(domain_name)
+    validate(cfg.train)
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    setup = domain.build_pretraining(cfg)
+    run = RunDir.create(out, resume=resume)
+    run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
+    module = PretrainModule(setup.backbone, setup.objective, cfg.train)
+    trainer = build_trainer(cfg.train, run.path,
+                            wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()))
+    started = time.time()
+    trainer.fit(module, datamodule=setup.datamodule,
+                ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
+    wall = time.time() - started
+    if trainer.global_rank != 0:
+        return run
+    backbone = setup.backbone
+    if cfg.train.strategy == "fsdp":
+        # Sharded parameters: the full weights are in the (gathered) last checkpoint.
+        state = load_lightning_checkpoint(run.last_checkpoint)["state_dict"]
+        backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items()
+                                  if k.startswith("backbone.")})
+    export_model(run.model, backbone.to("cpu"),
+                 {**setup.export_config, "pretrained_on": setup.corpus, "sciPT_version": __version__})
+    metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
+    run.write_metrics(metrics)
+    io.write_json(run.logs / "rank_digests.json", module.rank_digests)
+    reference = {}
+    if "order0_entropy_nats" in setup.report:
+        reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
+    curve = plots.loss_curve(run.logs / "metrics.csv", run.plot_path("loss.png"), reference=reference,
+                             title=f"{domain_name} pre-training")
+    run.write_report(_report(domain_name, cfg, setup, metrics, curve, command))
+    print(f"run written to {run.path}", file=sys.stderr)
+    return run
+
+
+def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str]) -> dict:
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    val_history = [v for _, v in plots.read_csv_log(Path(trainer.logger.log_dir) / "metrics.csv")
+                   .get("val/loss", [])]
+    metrics = {
+        "steps": trainer.global_step,
+        "train_loss": logged.get("train/loss_epoch", logged.get("train/loss", float("nan"))),
+        "wall_time_s": round(wall, 2),
+        "world_size": trainer.world_size,
+        "ranks_identical": float(len(set(digests)) == 1),
+    }
+    if val_history:
+        metrics["val_loss"] = val_history[-1]
+        metrics["val_loss_best"] = min(val_history)
+    if "val/accuracy" in logged:
+        metrics["val_accuracy"] = logged["val/accuracy"]
+    for key, value in setup.report.items():
+        if isinstance(value, (int, float)):
+            metrics[key] = value
+    return metrics
+
+
+def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None,
+            command: str | None) -> str:
+    lines = [f"# {domain_name} pre-training", ""]
+    lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
+    if command:
+        lines += ["", "Command:", "", f"    {command}"]
+    lines += ["", "## Data", "", "| file | sha256 | records | residues |", "|---|---|---|---|"]
+    for f in setup.corpus:
+        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {f['records']:,} | {f['residues']:,} |")
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    h0 = setup.report.get("order0_entropy_nats")
+    if h0 is not None and "val_loss" in metrics:
+        verdict = "below" if metrics["val_loss"] < h0 else "NOT below"
+        lines += ["", f"The validation masked-token loss ({metrics['val_loss']:.3f} nats) is {verdict} "
+                  f"the order-0 entropy of the corpus ({h0:.3f} nats): the model "
+                  + ("uses context beyond residue frequencies." if verdict == "below" else
+                     "has not yet learnt more than residue frequencies.")]
+    if metrics.get("ranks_identical") == 0.0:
+        lines += ["", "**Warning:** ranks ended with different weights."]
+    if curve is not None:
+        lines += ["", "## Plots", "", f"![loss curve](plots/{curve.name})"]
+    lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
+    return "\n".join(lines)

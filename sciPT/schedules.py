@@ -1,0 +1,60 @@
+"""Learning-rate schedules: linear warm-up, then cosine, linear, exponential or step decay.
+
+Each schedule is a multiplier ``m(step)`` of the base learning rate, used through
+``torch.optim.lr_scheduler.LambdaLR`` stepped once per optimizer step:
+
+- warm-up: ``m = (step + 1) / warmup_steps`` for ``step < warmup_steps``;
+- then with progress ``p = (step - warmup) / max(1, total - warmup)`` clipped to [0, 1]:
+
+  - ``cosine``:      ``m = f + (1 - f) * (1 + cos(pi p)) / 2``
+  - ``linear``:      ``m = f + (1 - f) * (1 - p)``
+  - ``exponential``: ``m = max(f, gamma ** (step - warmup))``
+  - ``step``:        ``m = max(f, gamma ** floor((step - warmup) / step_size))``
+  - ``constant``:    ``m = 1``
+
+where ``f = min_lr_ratio`` is the floor, as a fraction of the base rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+ScheduleName = Literal["cosine", "linear", "exponential", "step", "constant"]
+
+
+@dataclass
+class ScheduleConfig:
+    name: ScheduleName = "cosine"
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    gamma: float = 0.5
+    step_size: int = 1000
+
+
+def lr_multiplier(step: int, total_steps: int, cfg: ScheduleConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    after = step - cfg.warmup_steps
+    p = min(1.0, after / max(1, total_steps - cfg.warmup_steps))
+    f = cfg.min_lr_ratio
+    if cfg.name == "cosine":
+        return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * p))
+    if cfg.name == "linear":
+        return f + (1 - f) * (1 - p)
+    if cfg.name == "exponential":
+        return max(f, cfg.gamma**after)
+    if cfg.name == "step":
+        return max(f, cfg.gamma ** (after // cfg.step_size))
+    if cfg.name == "constant":
+        return 1.0
+    raise ValueError(f"unknown schedule '{cfg.name}'")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, cfg: ScheduleConfig):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_multiplier(step, total_steps, cfg)
+    )

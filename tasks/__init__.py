@@ -1,0 +1,1 @@
+"""Task plugins: the pipelines users run (``scipt finetune TASK``)."""
