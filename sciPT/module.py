@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,7 +39,7 @@ def weights_digest(module: nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         h.update(name.encode())
-        h.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes()
+        h.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
                  if tensor.numel() else b"")
     return h.hexdigest()
 
@@ -59,8 +60,16 @@ class PretrainModule(pl.LightningModule):
         self.train_cfg = train
         self.rank_digests: list[str] = []
 
+    def _generator(self, stream: int, position: int) -> torch.Generator:
+        seed = np.random.SeedSequence([self.train_cfg.seed, stream, position, self.global_rank])
+        return torch.Generator().manual_seed(int(seed.generate_state(1, np.uint64)[0] >> 1))
+
     def training_step(self, batch, batch_idx):
-        loss, metrics = self.objective(self.backbone, batch)
+        # The objective's randomness (masks, noise) is a function of the batch's position in the
+        # run, so a resumed run draws exactly what the uninterrupted one would have drawn.
+        accumulate = self.train_cfg.accumulate
+        position = self.global_step * accumulate + batch_idx % accumulate
+        loss, metrics = self.objective(self.backbone, batch, generator=self._generator(0, position))
         self.log("train/loss", loss, prog_bar=True)
         for name, value in metrics.items():
             self.log(f"train/{name}", value)
@@ -69,8 +78,7 @@ class PretrainModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         # The same masks every time: validation curves then measure the model, not the sampling.
-        generator = torch.Generator().manual_seed(self.train_cfg.seed * 100_003 + batch_idx)
-        loss, metrics = self.objective(self.backbone, batch, generator=generator)
+        loss, metrics = self.objective(self.backbone, batch, generator=self._generator(1, batch_idx))
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         for name, value in metrics.items():
             self.log(f"val/{name}", value, sync_dist=True)

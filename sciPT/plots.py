@@ -28,6 +28,24 @@ def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
+def read_logs(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """All of a run's CSV logs: the parts kept from before each resume, then the current one."""
+    parts = sorted(log_dir.glob("metrics.part*.csv"), key=lambda p: int(p.stem.split("part")[1]))
+    merged: dict[str, list[tuple[int, float]]] = {}
+    for path in [*parts, log_dir / "metrics.csv"]:
+        for key, points in read_csv_log(path).items():
+            merged.setdefault(key, []).extend(points)
+    return merged
+
+
+def keep_log_for_resume(log_dir: Path) -> None:
+    """Lightning's CSV logger starts metrics.csv afresh; keep the old one as the next part."""
+    current = log_dir / "metrics.csv"
+    if current.is_file():
+        n = len(list(log_dir.glob("metrics.part*.csv")))
+        current.rename(log_dir / f"metrics.part{n}.csv")
+
+
 def save(fig, path: Path) -> Path:
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -35,10 +53,10 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def loss_curve(log_csv: Path, out: Path, *, reference: dict[str, float] | None = None,
+def loss_curve(log_dir: Path, out: Path, *, reference: dict[str, float] | None = None,
                title: str = "pre-training loss", ylabel: str = "loss (nats)") -> Path | None:
     """Training and validation loss against step, with horizontal reference lines."""
-    series = read_csv_log(log_csv)
+    series = read_logs(log_dir)
     train, val = series.get("train/loss_step") or series.get("train/loss"), series.get("val/loss")
     if not train and not val:
         return None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 import torch
 
 from . import __version__, io, plots
@@ -28,7 +29,18 @@ from .trainer import build_trainer, validate
 
 
 def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = False,
-             command: str | None = None) -> RunDir:
+             command: str | None = None, callbacks: list | None = None) -> RunDir:
+    """Pre-train ``domain_name``'s backbone as ``cfg`` says and write the run directory ``out``.
+
+    Args:
+        domain_name: a registered domain.
+        cfg: the domain's resolved config dataclass.
+        out: the run directory; it must be new or empty unless ``resume``.
+        resume: continue from ``out/checkpoints/last.ckpt`` (same step, optimizer state and data
+            position).
+        command: the command line, for the report.
+        callbacks: extra Lightning callbacks.
+    """
     domain = domains.get(domain_name)
     validate(cfg.train)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -36,9 +48,12 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
     setup = domain.build_pretraining(cfg)
     run = RunDir.create(out, resume=resume)
     run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
+    if resume and rank_zero_only.rank == 0:
+        plots.keep_log_for_resume(run.logs)
     module = PretrainModule(setup.backbone, setup.objective, cfg.train)
     trainer = build_trainer(cfg.train, run.path,
-                            wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()))
+                            wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()),
+                            callbacks=callbacks)
     started = time.time()
     trainer.fit(module, datamodule=setup.datamodule,
                 ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
@@ -59,7 +74,7 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
     reference = {}
     if "order0_entropy_nats" in setup.report:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
-    curve = plots.loss_curve(run.logs / "metrics.csv", run.plot_path("loss.png"), reference=reference,
+    curve = plots.loss_curve(run.logs, run.plot_path("loss.png"), reference=reference,
                              title=f"{domain_name} pre-training")
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command))
     print(f"run written to {run.path}", file=sys.stderr)
@@ -68,8 +83,7 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
 
 def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str]) -> dict:
     logged = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    val_history = [v for _, v in plots.read_csv_log(Path(trainer.logger.log_dir) / "metrics.csv")
-                   .get("val/loss", [])]
+    val_history = [v for _, v in plots.read_logs(Path(trainer.logger.log_dir)).get("val/loss", [])]
     metrics = {
         "steps": trainer.global_step,
         "train_loss": logged.get("train/loss_epoch", logged.get("train/loss", float("nan"))),

@@ -1,0 +1,37 @@
+"""Fine-tuning a pre-trained backbone without forgetting what it learnt.
+
+A task builds the pieces in this order (every check runs before its run directory exists)::
+
+    pre = from_pretrained(path, domain="...")            # backbone + extras (the Fisher, if any)
+    strategy = build_strategy(cfg.finetune, pre.model, fisher=load_fisher(pre.extras))
+    module = FinetuneModule(pre.model, head, loss_fn, strategy, cfg.train,
+                            head_lr_multiplier=cfg.finetune.head_lr_multiplier)
+    trainer.fit(module, train_loader, val_loader)   # replay_loader(...) for strategy 'replay'
+
+Strategies: :mod:`.strategies`; the Fisher diagonal for EWC: :mod:`.fisher`; replayed batches:
+:mod:`.replay`; the LightningModule: :mod:`.module`.
+"""
+
+from .fisher import fisher_diagonal, fisher_extras, load_fisher, save_fisher
+from .module import FinetuneModule
+from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
+from .strategies import (
+    EWC,
+    L2SP,
+    AnchorPenalty,
+    FinetuneConfig,
+    Freeze,
+    GradualUnfreezing,
+    LinearProbe,
+    Strategy,
+    build_strategy,
+    layer_groups,
+    validate,
+)
+
+__all__ = [
+    "EWC", "L2SP", "AnchorPenalty", "FinetuneConfig", "FinetuneModule", "Freeze",
+    "GradualUnfreezing", "LinearProbe", "ReplayBatch", "ReplayBatchSampler", "ReplayDataset",
+    "Strategy", "build_strategy", "fisher_diagonal", "fisher_extras", "layer_groups",
+    "load_fisher", "replay_loader", "save_fisher", "validate",
+]

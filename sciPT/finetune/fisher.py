@@ -1,0 +1,152 @@
+"""The diagonal empirical Fisher information of a loss, and its storage beside exported weights.
+
+EWC (Kirkpatrick et al. 2017) needs, for every weight ``w_i``, how much the *pre-training* loss
+cares about it. The empirical Fisher diagonal estimates it from squared gradients:
+
+- ``per-sample``: ``F_i = 1/N * sum_n (d l_n / d w_i)^2`` over the ``N`` examples, with ``l_n``
+  one example's loss. This is the usual empirical Fisher; it costs one backward pass per example.
+- ``per-batch``:  ``F_i = 1/M * sum_b (d L_b / d w_i)^2`` over the ``M`` batches, with
+  ``L_b = 1/B * sum_{n in b} l_n`` the batch's mean loss. One backward pass per batch.
+
+They coincide for batches of one example, and otherwise measure different things: the square of a
+batch mean is ``(mean gradient)^2 + (gradient variance) / B``. Near a minimum of the pre-training
+loss the mean gradient is close to zero, so the per-batch Fisher is about ``B`` times *smaller*
+than the per-sample one, and ``ewc_lambda`` must be about ``B`` times larger for the same pull
+(at an exact minimum of the full-data loss, one batch holding all the data gives ``F = 0``).
+
+Choosing ``lambda``: EWC approximates the pre-training posterior by a Gaussian of precision
+``N_pre * F`` (per-sample Fisher, ``N_pre`` pre-training examples). Added to a *mean* task loss
+over ``N_task`` examples, that is ``lambda ~ N_pre / N_task``; in practice one scans ``lambda``
+over decades. The Fisher is that of whatever ``loss_fn`` returns, so rescaling the loss by ``s``
+rescales ``F`` by ``s^2``.
+
+The Fisher is stored with the exported model, as extra tensors ``fisher.<parameter name>`` in
+``model.safetensors``; the reference weights ``w0`` are the exported weights themselves, so a later
+fine-tune needs nothing but the export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import io
+from ..checkpoint import WEIGHTS_NAME
+from ..errors import DataError, UserError
+
+PREFIX = "fisher."
+
+
+def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+                    batches: Iterable, mode: Literal["per-sample", "per-batch"] = "per-batch",
+                    max_batches: int | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+    """The diagonal empirical Fisher of ``loss_fn`` for every trainable parameter of ``model``.
+
+    The model runs in eval mode (deterministic dropout, fixed batch-norm statistics) and is put
+    back in its former mode afterwards; parameters' ``.grad`` are left untouched.
+
+    ``loss_fn`` may differentiate inside itself, e.g. forces ``-dE/dx`` computed with
+    ``torch.autograd.grad(..., create_graph=True)``: the Fisher then differentiates through that
+    gradient (a double backward), which is exact as long as the inner call keeps its graph.
+
+    Args:
+        model: the network (its trainable parameters are the ones measured).
+        loss_fn: ``loss_fn(model, batch)``: a scalar (``per-batch`` only: the batch's mean loss)
+            or a vector of shape ``(B,)`` holding one loss per example (either mode; ``per-batch``
+            averages it). Batches must be on the model's device, or ``loss_fn`` moves them.
+        batches: an iterable of batches, e.g. a DataLoader over the pre-training data.
+        mode: ``per-sample`` or ``per-batch``, as in the module docstring.
+        max_batches: stop after this many batches.
+        progress: show a progress bar.
+
+    Returns:
+        ``{parameter name: F}``, each ``F`` with its parameter's shape, dtype and device.
+    """
+    if mode not in ("per-sample", "per-batch"):
+        raise ValueError(f"fisher_diagonal: mode must be 'per-sample' or 'per-batch', got {mode!r}")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("fisher_diagonal: the model has no trainable parameters")
+    names, params = zip(*named)
+    sums = [torch.zeros_like(p) for p in params]
+    count = 0
+
+    def accumulate(loss: torch.Tensor, retain: bool) -> None:
+        grads = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
+        for total, g in zip(sums, grads):
+            if g is not None:  # a parameter the loss does not reach has zero Fisher
+                total.add_(g.detach().square())
+
+    total_batches = max_batches
+    if total_batches is None and hasattr(batches, "__len__"):
+        total_batches = len(batches)
+    was_training = model.training
+    model.eval()
+    try:
+        for i, batch in enumerate(tqdm(batches, total=total_batches, desc="Fisher",
+                                       disable=not progress)):
+            if max_batches is not None and i >= max_batches:
+                break
+            losses = loss_fn(model, batch)
+            if mode == "per-batch":
+                accumulate(losses.mean() if losses.ndim else losses, retain=False)
+                count += 1
+                continue
+            if losses.ndim != 1:
+                raise ValueError(
+                    "fisher_diagonal: mode 'per-sample' needs loss_fn to return one loss per "
+                    f"example, shape (B,), got shape {tuple(losses.shape)}"
+                )
+            for k in range(len(losses)):
+                accumulate(losses[k], retain=k < len(losses) - 1)
+            count += len(losses)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise DataError("Fisher diagonal: the data yielded no examples")
+    return {n: s / count for n, s in zip(names, sums)}
+
+
+def fisher_extras(fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``{"fisher.<name>": F}``: the ``extra_tensors`` of :func:`sciPT.checkpoint.export_model`."""
+    return {PREFIX + name: value for name, value in fisher.items()}
+
+
+def load_fisher(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """The Fisher stored with an export (``Pretrained.extras``), or ``None`` if it has none."""
+    fisher = {k[len(PREFIX):]: v for k, v in extras.items() if k.startswith(PREFIX)}
+    return fisher or None
+
+
+def save_fisher(model_dir: str | Path, fisher: dict[str, torch.Tensor]) -> Path:
+    """Add (or replace) the Fisher in an existing export's ``model.safetensors``, atomically.
+
+    Args:
+        model_dir: the export folder (``RUN/model``), as written by
+            :func:`sciPT.checkpoint.export_model`.
+        fisher: ``{parameter name: F}``; every name must be a weight of the export, same shape.
+    """
+    path = Path(model_dir) / WEIGHTS_NAME
+    if not path.is_file():
+        raise UserError(f"{path}: no exported weights to store the Fisher with")
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(PREFIX)}
+    for name, value in fisher.items():
+        if name not in tensors:
+            raise UserError(f"{path}: Fisher entry '{name}' matches no weight of the model")
+        if tuple(value.shape) != tuple(tensors[name].shape):
+            raise UserError(
+                f"{path}: Fisher entry '{name}' has shape {tuple(value.shape)}, the weight "
+                f"{tuple(tensors[name].shape)}"
+            )
+    tensors.update({k: v.detach().to("cpu").contiguous() for k, v in fisher_extras(fisher).items()})
+    with io.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path

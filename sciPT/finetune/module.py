@@ -1,0 +1,146 @@
+"""The fine-tuning LightningModule: pre-trained backbone + new head + strategy + task loss.
+
+The task supplies the loss, ``loss_fn(backbone, head, batch) -> (loss, metrics)``, with ``metrics``
+a dict of scalar tensors; it is used for training and validation alike. The module minimises
+
+    ``loss_fn(...) + strategy.penalty(backbone)``
+
+with AdamW over the trainable parameters and the warm-up schedule of :mod:`sciPT.schedules`, and
+logs ``train/loss`` (the total), ``train/task_loss``, ``train/penalty``, ``train/lr``, the
+strategy's own state (``train/unfrozen_groups`` for gradual unfreezing), ``val/loss`` and
+``val/<metric>`` for every metric. A task monitors one of them with Lightning's ``EarlyStopping``.
+Tasks whose validation metric is not a mean over batches (AUROC) override
+``on_validation_epoch_end``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from ..module import parameter_groups, weights_digest
+from ..schedules import build_scheduler
+from ..trainer import TrainConfig
+from .replay import ReplayBatch
+from .strategies import Strategy
+
+LossFn = Callable[[nn.Module, nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class FinetuneModule(pl.LightningModule):
+    """Fine-tune ``backbone`` with ``head`` on a task, as ``strategy`` prescribes.
+
+    Optimisation: AdamW with two pairs of parameter groups. The backbone learns at ``train.lr``,
+    with ``train.weight_decay`` on its matrices unless the strategy anchors it to its pre-trained
+    weights (L2-SP, EWC: then no decay towards zero). Every other parameter (the head, and any in
+    ``loss_fn`` or ``replay_loss_fn`` when they are modules) is new and learns at
+    ``train.lr * head_lr_multiplier``, with ``train.weight_decay`` on its matrices.
+
+    Args:
+        backbone: the pre-trained network.
+        head: the task's new layers.
+        loss_fn: ``loss_fn(backbone, head, batch) -> (loss, metrics)``.
+        strategy: from :func:`sciPT.finetune.build_strategy`; set up here.
+        train: optimisation settings (learning rate, weight decay, schedule, steps).
+        head_lr_multiplier: learning-rate factor of the new parameters.
+        replay_loss_fn: the loss of replayed pre-training examples in a
+            :class:`~sciPT.finetune.replay.ReplayBatch` (default ``loss_fn``, for pre-training data
+            in the task's own format).
+        batch_size_fn: the number of examples in a batch, for weighting logged means; by default
+            Lightning infers it.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, loss_fn: LossFn, strategy: Strategy,
+                 train: TrainConfig, *, head_lr_multiplier: float = 1.0,
+                 replay_loss_fn: LossFn | None = None,
+                 batch_size_fn: Callable[[Any], int] | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.loss_fn = loss_fn
+        self.replay_loss_fn = replay_loss_fn or loss_fn
+        self.strategy = strategy
+        self.train_cfg = train
+        self.head_lr_multiplier = head_lr_multiplier
+        self.batch_size_fn = batch_size_fn
+        self.rank_digests: list[str] = []
+        strategy.setup(backbone)
+
+    def _batch_size(self, batch: Any) -> int | None:
+        return self.batch_size_fn(batch) if self.batch_size_fn is not None else None
+
+    def data_loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor], int | None]:
+        """``(loss, metrics, batch size)`` of a batch, without the strategy's penalty.
+
+        For a :class:`ReplayBatch` the loss is the mean over all its examples,
+        ``(n_task * L_task + n_replay * L_replay) / (n_task + n_replay)``; the replayed examples'
+        own loss is reported as the metric ``replay_loss``.
+        """
+        if not isinstance(batch, ReplayBatch):
+            loss, metrics = self.loss_fn(self.backbone, self.head, batch)
+            return loss, metrics, self._batch_size(batch)
+        task_loss, metrics = self.loss_fn(self.backbone, self.head, batch.task)
+        replay_loss, _ = self.replay_loss_fn(self.backbone, self.head, batch.replay)
+        w = batch.replay_weight
+        metrics = {**metrics, "replay_loss": replay_loss.detach()}
+        return (1 - w) * task_loss + w * replay_loss, metrics, batch.n_task + batch.n_replay
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.strategy.on_step(self.trainer.global_step, self.backbone)
+
+    def training_step(self, batch, batch_idx):
+        data_loss, metrics, batch_size = self.data_loss(batch)
+        penalty = self.strategy.penalty(self.backbone)
+        loss = data_loss + penalty
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/task_loss", data_loss, batch_size=batch_size)
+        self.log("train/penalty", penalty, batch_size=batch_size)
+        for name, value in {**metrics, **self.strategy.metrics()}.items():
+            self.log(f"train/{name}", value, batch_size=batch_size)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # before gradient clipping: dropped gradients must not count in the clipped norm either
+        self.strategy.before_optimizer_step(self.backbone)
+
+    def validation_step(self, batch, batch_idx):
+        loss, metrics = self.loss_fn(self.backbone, self.head, batch)
+        batch_size = self._batch_size(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch_size)
+        for name, value in metrics.items():
+            self.log(f"val/{name}", value, sync_dist=True, batch_size=batch_size)
+
+    def parameter_groups(self) -> list[dict]:
+        """AdamW groups: backbone decay / no decay at ``lr``, new parameters at ``lr * mult``."""
+        lr, decay = self.train_cfg.lr, self.train_cfg.weight_decay
+        backbone_ids = {id(p) for p in self.backbone.parameters()}
+        new = nn.ParameterList(p for p in self.parameters() if id(p) not in backbone_ids)
+        groups = [
+            {**g, "lr": lr}
+            for g in parameter_groups(self.backbone, decay if self.strategy.decays_backbone else 0.0)
+        ] + [{**g, "lr": lr * self.head_lr_multiplier} for g in parameter_groups(new, decay)]
+        return [g for g in groups if g["params"]]
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.train_cfg.lr,
+                                      betas=(0.9, 0.98), eps=1e-6)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else self.train_cfg.max_steps
+        scheduler = build_scheduler(optimizer, total, self.train_cfg.schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_end(self):
+        # as in pre-training: every rank must end with the same weights, head included
+        digest = weights_digest(self)
+        gathered = [digest]
+        if self.trainer.world_size > 1:
+            import torch.distributed as dist
+
+            gathered = [None] * self.trainer.world_size
+            dist.all_gather_object(gathered, digest)
+        self.rank_digests = list(gathered)
+        if len(set(gathered)) != 1:
+            raise RuntimeError(f"ranks ended with different weights: {gathered}")

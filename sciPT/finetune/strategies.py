@@ -1,0 +1,383 @@
+"""Fine-tuning strategies: what is trained, what is frozen, and what pulls weights back.
+
+A strategy acts on the pre-trained *backbone* only; the task's new head (and anything else the
+task adds) is always trained. Seven strategies share one small interface, :class:`Strategy`:
+
+==============  =====================================================================================
+``full``        every weight trained.
+``linear-probe`` the whole backbone frozen; only the head learns (a fixed feature extractor).
+``freeze``      the embedding and the first ``N`` blocks frozen (``N = freeze_layers``), the rest
+                trained.
+``gradual``     gradual unfreezing (Howard & Ruder 2018, *Universal Language Model Fine-tuning for
+                Text Classification*, ULMFiT): the head alone for ``K = unfreeze_every`` optimizer
+                steps, then one more layer group from the top every ``K`` steps, so after step
+                ``k`` the top ``min(G, k // K)`` of the ``G`` groups are trained.
+``l2sp``        L2-SP (Li, Grandvalet & Davoine 2018, *Explicit Inductive Bias for Transfer Learning
+                with Convolutional Networks*): ``alpha/2 * ||w - w0||^2`` over the backbone pulls it
+                towards its pre-trained starting point ``w0``; the new head keeps ordinary weight
+                decay ``beta`` (``train.weight_decay``, applied by AdamW).
+``ewc``         elastic weight consolidation (Kirkpatrick et al. 2017, *Overcoming catastrophic
+                forgetting in neural networks*): ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F``
+                the diagonal Fisher of the *pre-training* loss (:mod:`sciPT.finetune.fisher`), so
+                weights that mattered for pre-training move least.
+``replay``      full fine-tuning on batches that mix a fraction of pre-training examples in
+                (:mod:`sciPT.finetune.replay` builds the data; the strategy itself is ``full``).
+==============  =====================================================================================
+
+Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
+(embedding first). The groups must partition the backbone's parameters; a backbone without the
+method can still be fine-tuned with ``full``, ``linear-probe``, ``l2sp``, ``ewc`` or ``replay``.
+
+Two ways to freeze, chosen for correctness under DDP:
+
+- *static* freezing (``linear-probe``, ``freeze``) sets ``requires_grad=False`` once, in
+  :meth:`Strategy.setup`, before the optimizer is built and before DDP wraps the model; autograd
+  then stops at the frozen layers and AdamW never sees them.
+- *dynamic* freezing (``gradual``) leaves ``requires_grad`` alone and instead drops the gradients of
+  still-frozen groups (``p.grad = None``) just before each optimizer step, ahead of gradient
+  clipping. AdamW skips a parameter whose ``.grad`` is ``None``: no update, no moment, no weight
+  decay, so a frozen weight stays bit-identical. All backbone parameters sit in the optimizer from
+  the start, and a group that thaws is trained from the next step, its Adam moments starting at
+  zero. Toggling ``requires_grad`` mid-run would be cheaper but wrong in multi-process runs: DDP
+  picks the parameters it synchronises when it wraps the model, so a group unfrozen later would be
+  trained separately on each rank and the copies would drift apart.
+
+Frozen groups also run in eval mode while frozen (dropout off, batch-norm statistics fixed): a
+frozen layer is a fixed feature extractor, and its buffers stay untouched too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+StrategyName = Literal["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"]
+
+
+@dataclass
+class FinetuneConfig:
+    """How to fine-tune a pre-trained backbone (the ``finetune:`` section of a task's config).
+
+    Attributes:
+        strategy: one of the strategies in this module's table.
+        freeze_layers: ``freeze`` keeps the embedding and the next ``freeze_layers`` layer groups
+            frozen (``0`` freezes the embedding alone).
+        unfreeze_every: ``gradual``: optimizer steps between unfreezing one more group.
+        l2sp_alpha: ``l2sp``: strength ``alpha`` of the pull towards the pre-trained weights.
+        ewc_lambda: ``ewc``: strength ``lambda``; its scale follows the Fisher's
+            (:func:`sciPT.finetune.fisher.fisher_diagonal` explains how to choose it).
+        replay_fraction: ``replay``: fraction of every training batch drawn from pre-training data.
+        head_lr_multiplier: the head (every parameter outside the backbone) learns at
+            ``train.lr * head_lr_multiplier``.
+    """
+
+    strategy: StrategyName = "full"
+    freeze_layers: int = 1
+    unfreeze_every: int = 50
+    l2sp_alpha: float = 0.01
+    ewc_lambda: float = 1.0
+    replay_fraction: float = 0.25
+    head_lr_multiplier: float = 1.0
+
+
+def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
+    """Range checks that :func:`sciPT.config.from_dict` cannot do from the types alone."""
+    checks = [
+        ("freeze_layers", cfg.freeze_layers >= 0, "a non-negative integer"),
+        ("unfreeze_every", cfg.unfreeze_every >= 1, "a positive integer"),
+        ("l2sp_alpha", cfg.l2sp_alpha >= 0, "a non-negative number"),
+        ("ewc_lambda", cfg.ewc_lambda >= 0, "a non-negative number"),
+        ("replay_fraction", 0 < cfg.replay_fraction < 1, "a fraction strictly between 0 and 1"),
+        ("head_lr_multiplier", cfg.head_lr_multiplier > 0, "a positive number"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"{where}.{key}: expected {expected}, got {getattr(cfg, key)!r}")
+
+
+class Strategy(nn.Module):
+    """What a fine-tuning strategy does to the backbone; the base class trains everything.
+
+    :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it is
+    built; :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
+    :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step.
+    Strategies hold tensors (reference weights, Fisher) as non-persistent buffers, so they follow
+    the model to its device but stay out of checkpoints: they are rebuilt from the pre-trained
+    model when a run resumes.
+    """
+
+    name = "full"
+    #: whether AdamW's (decoupled) weight decay applies to the backbone; penalties that pull the
+    #: weights towards the pre-trained ones replace it, since a pull towards zero would fight them.
+    decays_backbone = True
+
+    def setup(self, backbone: nn.Module) -> None:
+        """Freeze what is frozen for the whole run (before the optimizer and DDP see the model)."""
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        """Called before each training batch with ``step`` = optimizer steps done so far."""
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        """The regulariser added to the task loss (a scalar tensor)."""
+        return next(backbone.parameters()).new_zeros(())
+
+    def before_optimizer_step(self, backbone: nn.Module) -> None:
+        """Drop gradients the optimizer must not use."""
+
+    def metrics(self) -> dict[str, float]:
+        """Facts about the strategy's state worth logging, e.g. how many groups are unfrozen."""
+        return {}
+
+
+def layer_groups(backbone: nn.Module, strategy: str) -> list[nn.Module]:
+    """``backbone.layer_groups()``, checked to partition the backbone's parameters."""
+    if not callable(getattr(backbone, "layer_groups", None)):
+        raise ConfigError(
+            f"finetune.strategy: '{strategy}' freezes by layer groups, but "
+            f"{type(backbone).__name__} has no layer_groups() method "
+            "(use 'full', 'linear-probe', 'l2sp', 'ewc' or 'replay')"
+        )
+    groups = list(backbone.layer_groups())
+    if not groups:
+        raise ConfigError(f"finetune.strategy: {type(backbone).__name__}.layer_groups() is empty")
+    names = {id(p): n for n, p in backbone.named_parameters()}
+    seen: set[int] = set()
+    for group in groups:
+        ids = {id(p) for p in group.parameters()}
+        shared = ids & seen
+        if shared:
+            raise ConfigError(
+                f"finetune.strategy: {type(backbone).__name__}.layer_groups() puts parameter "
+                f"'{names.get(next(iter(shared)), '?')}' in two groups"
+            )
+        seen |= ids
+    left = [n for i, n in names.items() if i not in seen]
+    if left:
+        raise ConfigError(
+            f"finetune.strategy: {type(backbone).__name__}.layer_groups() leaves out parameter "
+            f"'{left[0]}' (every backbone parameter must belong to exactly one group)"
+        )
+    return groups
+
+
+def _set_modes(groups: list[nn.Module], frozen: int) -> None:
+    """Eval mode for the first ``frozen`` groups, train mode for the rest."""
+    for i, group in enumerate(groups):
+        group.train(i >= frozen)
+
+
+class LinearProbe(Strategy):
+    """The whole backbone frozen: only the head is trained."""
+
+    name = "linear-probe"
+
+    def setup(self, backbone: nn.Module) -> None:
+        backbone.requires_grad_(False)
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        backbone.eval()
+
+
+class Freeze(Strategy):
+    """The embedding (group 0) and the next ``blocks`` layer groups frozen for the whole run.
+
+    Args:
+        blocks: number of groups after the embedding that stay frozen.
+    """
+
+    name = "freeze"
+
+    def __init__(self, blocks: int):
+        super().__init__()
+        self.blocks = blocks
+        self._groups: list[nn.Module] = []
+
+    @property
+    def frozen_groups(self) -> int:
+        return self.blocks + 1
+
+    def setup(self, backbone: nn.Module) -> None:
+        self._groups = layer_groups(backbone, self.name)
+        for group in self._groups[: self.frozen_groups]:
+            group.requires_grad_(False)
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        _set_modes(self._groups, self.frozen_groups)
+
+
+class GradualUnfreezing(Strategy):
+    """ULMFiT's gradual unfreezing: one more layer group from the top every ``every`` steps.
+
+    At optimizer step ``k`` the top ``min(G, k // every)`` of the ``G`` groups are trained, the
+    others are frozen by dropping their gradients (see the module docstring for why not
+    ``requires_grad``).
+
+    Args:
+        every: optimizer steps between unfreezing one more group.
+    """
+
+    name = "gradual"
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every = every
+        self._groups: list[nn.Module] = []
+        self.unfrozen = 0
+
+    def unfrozen_at(self, step: int) -> int:
+        """How many groups, counted from the top, are trained at optimizer step ``step``."""
+        return min(len(self._groups), step // self.every + 1)
+
+    def setup(self, backbone: nn.Module) -> None:
+        self._groups = layer_groups(backbone, self.name)
+        self.unfrozen = 0
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        self.unfrozen = self.unfrozen_at(step)
+        _set_modes(self._groups, len(self._groups) - self.unfrozen)
+
+    def before_optimizer_step(self, backbone: nn.Module) -> None:
+        for group in self._groups[: len(self._groups) - self.unfrozen]:
+            for p in group.parameters():
+                p.grad = None
+
+    def metrics(self) -> dict[str, float]:
+        return {"unfrozen_groups": float(self.unfrozen)}
+
+
+class AnchorPenalty(Strategy):
+    """``strength/2 * sum_i c_i (w_i - w0_i)^2`` over the backbone's trainable parameters.
+
+    L2-SP is the case ``c = 1``, EWC the case ``c = F`` (a diagonal Fisher).
+
+    Args:
+        strength: ``alpha`` (L2-SP) or ``lambda`` (EWC).
+        reference: ``{parameter name: w0}``, the pre-trained weights.
+        importance: ``{parameter name: c}`` with the shapes of ``reference``; ``None`` means 1.
+
+    Shapes:
+        every tensor has the shape of the backbone parameter it is named after.
+    """
+
+    decays_backbone = False
+
+    def __init__(self, strength: float, reference: dict[str, torch.Tensor],
+                 importance: dict[str, torch.Tensor] | None = None):
+        super().__init__()
+        self.strength = strength
+        self.param_names = list(reference)
+        for i, name in enumerate(self.param_names):
+            # parameter names contain dots, which buffer names may not: buffers go by position
+            self.register_buffer(f"reference_{i}", reference[name].detach().clone(), persistent=False)
+            if importance is not None:
+                self.register_buffer(f"importance_{i}", importance[name].detach().clone(),
+                                     persistent=False)
+        self.weighted = importance is not None
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        params = dict(backbone.named_parameters())
+        total = next(backbone.parameters()).new_zeros(())
+        for i, name in enumerate(self.param_names):
+            p = params[name]
+            if not p.requires_grad:
+                continue
+            sq = (p - getattr(self, f"reference_{i}")).square()
+            if self.weighted:
+                sq = sq * getattr(self, f"importance_{i}")
+            total = total + sq.sum()
+        return 0.5 * self.strength * total
+
+
+class L2SP(AnchorPenalty):
+    """L2-SP: ``alpha/2 * ||w - w0||^2`` over the backbone; the head keeps AdamW weight decay."""
+
+    name = "l2sp"
+
+    def __init__(self, alpha: float, reference: dict[str, torch.Tensor]):
+        super().__init__(alpha, reference)
+
+
+class EWC(AnchorPenalty):
+    """EWC: ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F`` the pre-training Fisher diagonal."""
+
+    name = "ewc"
+
+    def __init__(self, lam: float, reference: dict[str, torch.Tensor],
+                 fisher: dict[str, torch.Tensor]):
+        super().__init__(lam, reference, fisher)
+
+
+def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:
+    """Every backbone parameter, and nothing else, with its own shape."""
+    params = dict(backbone.named_parameters())
+    for name, p in params.items():
+        if name not in tensors:
+            raise ConfigError(f"finetune: the {what} has no entry for backbone parameter '{name}'")
+        if tuple(tensors[name].shape) != tuple(p.shape):
+            raise ConfigError(
+                f"finetune: the {what} entry '{name}' has shape {tuple(tensors[name].shape)}, "
+                f"the backbone parameter {tuple(p.shape)}"
+            )
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise ConfigError(
+            f"finetune: the {what} entry '{unknown[0]}' matches no backbone parameter "
+            "(was it computed for another model?)"
+        )
+
+
+def build_strategy(cfg: FinetuneConfig, backbone: nn.Module,
+                   reference: dict[str, torch.Tensor] | None = None,
+                   fisher: dict[str, torch.Tensor] | None = None) -> Strategy:
+    """Check ``cfg`` against ``backbone`` and build its strategy (not yet set up).
+
+    Call it on the freshly loaded pre-trained backbone, before any training and before the run
+    directory is created: every configuration error surfaces here.
+
+    Args:
+        cfg: the fine-tuning configuration.
+        backbone: the pre-trained network.
+        reference: the pre-trained weights ``w0`` for ``l2sp`` and ``ewc``, by parameter name;
+            by default a copy of ``backbone``'s weights as they are now, i.e. the exported weights
+            when the backbone comes straight from :func:`sciPT.checkpoint.from_pretrained`.
+        fisher: the diagonal Fisher for ``ewc``, by parameter name
+            (:func:`sciPT.finetune.fisher.load_fisher` reads it from the export).
+    """
+    validate(cfg)
+    name = cfg.strategy
+    if name in ("full", "replay"):
+        return Strategy()
+    if name == "linear-probe":
+        return LinearProbe()
+    if name == "freeze":
+        groups = layer_groups(backbone, name)
+        if cfg.freeze_layers >= len(groups):
+            raise ConfigError(
+                f"finetune.freeze_layers: expected 0 to {len(groups) - 1} "
+                f"({type(backbone).__name__} has {len(groups)} layer groups, the embedding and "
+                f"{len(groups) - 1} more), got {cfg.freeze_layers}"
+            )
+        return Freeze(cfg.freeze_layers)
+    if name == "gradual":
+        layer_groups(backbone, name)
+        return GradualUnfreezing(cfg.unfreeze_every)
+    if reference is None:
+        reference = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    _check_tensors("reference weights", reference, backbone)
+    if name == "l2sp":
+        return L2SP(cfg.l2sp_alpha, reference)
+    if name == "ewc":
+        if not fisher:
+            raise ConfigError(
+                "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and "
+                "the pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal "
+                "and store it with sciPT.finetune.save_fisher)"
+            )
+        _check_tensors("Fisher diagonal", fisher, backbone)
+        return EWC(cfg.ewc_lambda, reference, fisher)
+    raise ConfigError(f"finetune.strategy: unknown strategy {name!r}")

@@ -1,0 +1,124 @@
+"""Relative position encodings for self-attention: rotary (RoPE) and ALiBi.
+
+Neither adds anything to the token embeddings, so the network sees only *relative* positions:
+shifting a whole sequence (for example by left padding) leaves every attention score unchanged.
+
+**Rotary position embedding** (RoFormer, Su et al. 2021, arXiv:2104.09864). The query and key of
+the token at position :math:`m` are rotated, pair of channels by pair of channels, by the angle
+:math:`m\\,\\theta_i` with :math:`\\theta_i = b^{-2i/d_h}` (:math:`b` = ``base``, usually 10000):
+
+.. math::
+
+    \\mathrm{rot}(x, m)_{[i,\\, i + d_h/2]} =
+    \\begin{pmatrix}\\cos m\\theta_i & -\\sin m\\theta_i\\\\ \\sin m\\theta_i & \\cos m\\theta_i\\end{pmatrix}
+    \\begin{pmatrix}x_i \\\\ x_{i + d_h/2}\\end{pmatrix}
+
+so that :math:`\\langle \\mathrm{rot}(q, m), \\mathrm{rot}(k, n)\\rangle` depends on :math:`m - n`
+only. Channels are paired as (``i``, ``i + d_h/2``), the "rotate half" layout of GPT-NeoX, which
+needs no interleaving copy.
+
+**ALiBi** (Press, Smith & Lewis 2022, "Train Short, Test Long", arXiv:2108.12409). Head
+:math:`h` adds the bias :math:`-s_h\\,|m - n|` to the score of query :math:`m` and key :math:`n`
+(for a bidirectional encoder the distance is symmetric, as in MosaicBERT; for causal attention
+keys after the query are excluded). The slopes form the geometric sequence
+:math:`s_h = 2^{-8h/H}` for :math:`H` a power of two, with the paper's interleaving otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotates queries and keys by position-dependent angles.
+
+    The cos/sin tables are computed in float64, stored in float32 and cached per device, growing
+    to the longest sequence seen; they are not parameters or buffers, so they are never saved,
+    never cast to half precision by ``.half()``, and longer sequences simply extend them.
+
+    Args:
+        head_dim: channels per head :math:`d_h` (even).
+        base: :math:`b` in :math:`\\theta_i = b^{-2i/d_h}`.
+
+    Shapes:
+        ``x``: ``(..., L, n, d_h)`` with positions along dimension ``-3`` (any number ``n`` of
+        heads, or of stacked query/key tensors times heads, after it); ``positions``: ``(..., L)``
+        int64, default ``0 .. L-1``; output: same shape as ``x``.
+    """
+
+    def __init__(self, head_dim: int, base: float = 10_000.0):
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"rotary embedding needs an even head dimension, got {head_dim}")
+        self.head_dim = head_dim
+        self.base = base
+        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def tables(self, length: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """``(cos, sin)``, each ``(length, 1, d_h)``, for positions ``0 .. length-1``."""
+        cos, sin = self._cache.get(str(device), (None, None))
+        if cos is None or cos.shape[0] < length:
+            size = 1 << max(length - 1, 1).bit_length()  # grow by powers of two
+            half = self.head_dim // 2
+            inv_freq = self.base ** (-torch.arange(half, dtype=torch.float64, device=device) / half)
+            angles = torch.outer(torch.arange(size, dtype=torch.float64, device=device), inv_freq)
+            angles = torch.cat([angles, angles], dim=-1)[:, None, :]
+            cos, sin = angles.cos().float(), angles.sin().float()
+            self._cache[str(device)] = (cos, sin)
+        return cos[:length], sin[:length]
+
+    def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        if positions is None:
+            cos, sin = self.tables(x.shape[-3], x.device)
+        else:
+            cos, sin = self.tables(int(positions.max()) + 1, x.device)
+            cos, sin = cos[positions], sin[positions]
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        x1, x2 = x.chunk(2, dim=-1)
+        rotated = torch.cat([-x2, x1], dim=-1)
+        return torch.addcmul(x * cos, rotated, sin)
+
+
+def alibi_slopes(n_heads: int) -> Tensor:
+    """The per-head slopes of ALiBi, ``(n_heads,)``, as in the paper's reference code."""
+
+    def power_of_two(n: int) -> list[float]:
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return torch.tensor(power_of_two(n_heads))
+    closest = 2 ** math.floor(math.log2(n_heads))
+    extra = power_of_two(2 * closest)[0::2][: n_heads - closest]
+    return torch.tensor(power_of_two(closest) + extra)
+
+
+class ALiBi(nn.Module):
+    """Additive attention bias :math:`-s_h |m - n|` (and :math:`-\\infty` for future keys if causal).
+
+    Args:
+        n_heads: number of attention heads :math:`H`.
+
+    Shapes:
+        output of :meth:`forward`: ``(1, H, L, L)`` float32, cached per (length, causal, device).
+    """
+
+    def __init__(self, n_heads: int):
+        super().__init__()
+        self.n_heads = n_heads
+        self._cache: dict[tuple, Tensor] = {}
+
+    def forward(self, length: int, device: torch.device, causal: bool = False) -> Tensor:
+        key = (length, causal, str(device))
+        if key not in self._cache:
+            pos = torch.arange(length, device=device)
+            distance = (pos[:, None] - pos[None, :]).abs().float()
+            bias = -alibi_slopes(self.n_heads).to(device)[:, None, None] * distance
+            if causal:
+                future = pos[None, :] > pos[:, None]
+                bias = bias.masked_fill(future, float("-inf"))
+            self._cache[key] = bias.unsqueeze(0)
+        return self._cache[key]

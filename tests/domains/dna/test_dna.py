@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from sciPT.errors import ConfigError
+from sciPT.registry import domains
+from sciPT.sequence_domain import TokenizerConfig
+from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
+
+
+def test_reverse_complement_by_hand():
+    assert reverse_complement(encode("AACGTN")).tolist() == encode("NACGTT").tolist()
+    assert reverse_complement(reverse_complement(encode("GATTACA"))).tolist() == encode("GATTACA").tolist()
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 6])
+def test_kmer_vocabulary_sizes(k):
+    assert dna_tokenizer(TokenizerConfig(kind="kmer", k=k)).vocab_size == 5 + 4**k
+
+
+def test_kmer_out_of_range():
+    with pytest.raises(ConfigError) as err:
+        dna_tokenizer(TokenizerConfig(kind="kmer", k=8))
+    assert str(err.value) == "tokenizer.k: expected 3 to 6 for DNA k-mers, got 8"
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "base"])
+def test_presets_are_consistent(preset):
+    dna = domains.get("dna")
+    cfg = dna.presets()[preset]()
+    tok = dna.tokenizer(cfg.tokenizer)
+    assert tok.n_tokens(cfg.data.window) <= cfg.model.max_len
+    if cfg.tokenizer.kind == "kmer":  # masked spans cover a k-mer's overlap
+        assert cfg.objective.masked.span >= cfg.tokenizer.k
+
+
+def test_shipped_genome_statistics():
+    from sciPT.domains.dna.data import ECOLI_GENOME, read_genome
+
+    corpus = read_genome([ECOLI_GENOME])
+    assert corpus.lengths.tolist() == [4_641_652]
+    # E. coli is close to uniform (GC 50.8%): order-0 entropy just under ln 4.
+    assert 1.384 < corpus.order0_entropy(4) < np.log(4)

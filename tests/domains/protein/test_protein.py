@@ -1,0 +1,32 @@
+import pytest
+
+from sciPT.errors import ConfigError
+from sciPT.registry import domains
+from sciPT.sequence_domain import TokenizerConfig
+from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins
+from sciPT.domains.protein.tokenizer import protein_tokenizer
+
+
+def test_vocabulary():
+    tok = protein_tokenizer(TokenizerConfig())
+    assert tok.vocab_size == 5 + 23
+    assert tok.encode("MKU").tolist() == [5 + "ACDEFGHIKLMNPQRSTVWYUOX".index(c) for c in "MKU"]
+
+
+def test_kmer_limit():
+    with pytest.raises(ConfigError, match=r"^tokenizer.k: expected 1 to 3 for protein k-mers, got 4$"):
+        protein_tokenizer(TokenizerConfig(kind="kmer", k=4))
+
+
+def test_shipped_proteome():
+    corpus = read_proteins([ECOLI_PROTEOME])
+    assert len(corpus.records) == 4298
+
+
+def test_crops_are_padded_not_skipped():
+    protein = domains.get("protein")
+    cfg = protein.presets()["tiny"]()
+    setup = protein.build_pretraining(cfg)
+    dm = setup.datamodule
+    lengths = [len(dm.train_set[g]) for g in range(200)]
+    assert max(lengths) == cfg.data.window and min(lengths) < cfg.data.window

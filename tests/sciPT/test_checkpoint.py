@@ -1,0 +1,42 @@
+import torch
+import pytest
+
+from sciPT.checkpoint import export_model, from_pretrained, read_export_config
+from sciPT.errors import UserError
+from sciPT.registry import domains
+
+
+def _tiny_backbone():
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    export = dna.export_config_from(cfg)
+    torch.manual_seed(0)
+    return dna.load_backbone(export), export
+
+
+def test_export_load_round_trip(tmp_path):
+    model, export = _tiny_backbone()
+    fisher = {"fisher.x": torch.arange(3.0)}
+    export_model(tmp_path / "model", model, {**export, "pretrained_on": []}, extra_tensors=fisher)
+    loaded = from_pretrained(tmp_path, domain="dna")
+    ids = torch.randint(5, 10, (2, 16))
+    model.eval()
+    assert torch.equal(loaded.model(ids), model(ids))
+    assert torch.equal(loaded.extras["fisher.x"], fisher["fisher.x"])
+    assert read_export_config(tmp_path)["sciPT_format"] == 1
+
+
+def test_wrong_domain_and_missing_export(tmp_path):
+    model, export = _tiny_backbone()
+    export_model(tmp_path / "model", model, export)
+    with pytest.raises(UserError) as err:
+        from_pretrained(tmp_path, domain="protein")
+    assert str(err.value) == f"{tmp_path / 'model'}: model of domain 'dna', expected a 'protein' model"
+    with pytest.raises(UserError, match="not an exported model"):
+        from_pretrained(tmp_path / "nothing")
+
+
+def test_no_pickle_in_export(tmp_path):
+    model, export = _tiny_backbone()
+    out = export_model(tmp_path, model, export)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]

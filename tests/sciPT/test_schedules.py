@@ -1,0 +1,43 @@
+import math
+
+import pytest
+import torch
+
+from sciPT.schedules import ScheduleConfig, build_scheduler, lr_multiplier
+
+
+def test_warmup_is_linear():
+    cfg = ScheduleConfig(name="cosine", warmup_steps=10)
+    assert [lr_multiplier(s, 100, cfg) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("name, step, expected", [
+    # warm-up 10 of 110 steps, floor 0.1: progress p = (step - 10) / 100
+    ("cosine", 60, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))),   # p = 0.5 -> 0.55
+    ("cosine", 110, 0.1),
+    ("linear", 35, 0.1 + 0.9 * 0.75),
+    ("exponential", 13, 0.5**3),
+    ("step", 45, 0.5**1),                                               # step_size 20: floor(35 / 20)
+    ("constant", 99, 1.0),
+])
+def test_decay_by_hand(name, step, expected):
+    cfg = ScheduleConfig(name=name, warmup_steps=10, min_lr_ratio=0.1, gamma=0.5, step_size=20)
+    assert lr_multiplier(step, 110, cfg) == pytest.approx(expected)
+
+
+def test_floor_is_respected_by_exponential():
+    cfg = ScheduleConfig(name="exponential", warmup_steps=0, min_lr_ratio=0.2, gamma=0.5)
+    assert lr_multiplier(50, 100, cfg) == 0.2
+
+
+def test_scheduler_drives_the_optimizer():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    sched = build_scheduler(opt, 20, ScheduleConfig(name="linear", warmup_steps=4, min_lr_ratio=0.0))
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # warm-up steps 0..3, then p = (step - 4) / 16: step 4 is the peak, step 5 is 1 - 1/16
+    assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1 - 1 / 16])

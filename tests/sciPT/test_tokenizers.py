@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from sciPT.tokenizers import MASK_ID, PAD_ID, UNK_ID, Alphabet, SequenceTokenizer
+
+DNA = Alphabet("ACGTN", n_core=4)
+
+
+def test_residue_tokens_are_offset_codes():
+    tok = SequenceTokenizer(DNA, k=1)
+    assert tok.vocab_size == 5 + 5
+    assert tok.encode("ACGTN").tolist() == [5, 6, 7, 8, 9]
+    assert tok.tokens()[5:] == list("ACGTN")
+
+
+def test_kmer_ids_by_hand():
+    tok = SequenceTokenizer(DNA, k=3)
+    assert tok.vocab_size == 5 + 64
+    # ACG = 0*16 + 1*4 + 2 = 6; CGT = 1*16 + 2*4 + 3 = 27; GTA = 2*16 + 3*4 + 0 = 44
+    assert tok.encode("ACGTA").tolist() == [5 + 6, 5 + 27, 5 + 44]
+    assert tok.tokens()[5 + 27] == "CGT"
+
+
+def test_kmer_touching_n_is_unknown():
+    tok = SequenceTokenizer(DNA, k=3)
+    assert tok.encode("ACNTAC").tolist() == [UNK_ID, UNK_ID, UNK_ID, 5 + 3 * 16 + 0 * 4 + 1]
+
+
+def test_batch_pads_and_masks():
+    tok = SequenceTokenizer(DNA, k=1)
+    batch = tok.batch([np.array([0, 1, 2], np.uint8), np.array([3], np.uint8)])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, PAD_ID, PAD_ID]]
+    assert batch["attention_mask"].tolist() == [[True, True, True], [True, False, False]]
+
+
+def test_special_and_normal_ids_partition_the_vocabulary():
+    tok = SequenceTokenizer(DNA, k=2)
+    assert sorted(tok.special_ids + tok.normal_ids) == list(range(tok.vocab_size))
+    assert MASK_ID in tok.special_ids
+
+
+def test_round_trip():
+    tok = SequenceTokenizer(DNA, k=4)
+    again = SequenceTokenizer.from_dict(tok.to_dict())
+    assert again.encode("ACGTACGT").tolist() == tok.encode("ACGTACGT").tolist()
+
+
+def test_rejects_k_zero():
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        SequenceTokenizer(DNA, k=0)
