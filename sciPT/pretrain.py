@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 from . import __version__, io, plots
 from .checkpoint import export_model, load_lightning_checkpoint
 from .config import to_dict
+from .diagnostics.collapse import check_collapse
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
@@ -55,6 +57,8 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
                             wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()),
                             callbacks=callbacks)
     started = time.time()
+    # Our loaders are positioned by global step (sciPT.data), which Lightning cannot see.
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     trainer.fit(module, datamodule=setup.datamodule,
                 ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
     wall = time.time() - started
@@ -69,6 +73,10 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
     export_model(run.model, backbone.to("cpu"),
                  {**setup.export_config, "pretrained_on": setup.corpus, "sciPT_version": __version__})
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
+    collapse = _collapse_check(setup, backbone)
+    if collapse is not None:
+        metrics["embedding_effective_rank"] = collapse.effective_rank
+        metrics["embedding_mean_cosine"] = collapse.mean_cosine
     run.write_metrics(metrics)
     io.write_json(run.logs / "rank_digests.json", module.rank_digests)
     reference = {}
@@ -76,7 +84,7 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
     curve = plots.loss_curve(run.logs, run.plot_path("loss.png"), reference=reference,
                              title=f"{domain_name} pre-training")
-    run.write_report(_report(domain_name, cfg, setup, metrics, curve, command))
+    run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
 
@@ -102,8 +110,23 @@ def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: l
     return metrics
 
 
+def _collapse_check(setup, backbone, max_batches: int = 8):
+    """Collapse diagnostics on (up to ``max_batches``) validation batches, or None without them."""
+    loaders = setup.datamodule.val_dataloader() if setup.embed is not None else []
+    if not loaders:
+        return None
+    backbone.eval()
+    chunks = []
+    with torch.inference_mode():
+        for i, batch in enumerate(loaders):
+            if i == max_batches:
+                break
+            chunks.append(setup.embed(batch).float())
+    return check_collapse(torch.cat(chunks)) if chunks else None
+
+
 def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None,
-            command: str | None) -> str:
+            command: str | None, collapse=None) -> str:
     lines = [f"# {domain_name} pre-training", ""]
     lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
     if command:
@@ -120,6 +143,8 @@ def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None
                   f"the order-0 entropy of the corpus ({h0:.3f} nats): the model "
                   + ("uses context beyond residue frequencies." if verdict == "below" else
                      "has not yet learnt more than residue frequencies.")]
+    if collapse is not None:
+        lines += ["", "## Representation collapse", "", collapse.sentence()]
     if metrics.get("ranks_identical") == 0.0:
         lines += ["", "**Warning:** ranks ended with different weights."]
     if curve is not None:

@@ -50,6 +50,7 @@ class PretrainSetup:
         corpus: the files the model is pre-trained on, ``[{"path", "sha256", "bytes"}]``, recorded
             with the exported model so later evaluation can check for contamination.
         report: extra ``{name: value}`` facts about the data for report.md and metrics.json.
+        embed: ``batch -> [B, D]`` per-sample embeddings, for the collapse check on validation data.
     """
 
     backbone: Any
@@ -58,6 +59,7 @@ class PretrainSetup:
     export_config: dict
     corpus: list = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    embed: Callable[[Any], Any] | None = None
 
 
 class Domain:

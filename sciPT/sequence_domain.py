@@ -139,6 +139,7 @@ class SequenceDomain(Domain):
             datamodule=StepDataModule(train, None if val.empty else val, collate, cfg.train),
             export_config=self.export_config_from(cfg),
             corpus=corpus.provenance(), report=report,
+            embed=lambda batch: backbone.embed(batch["input_ids"], batch["attention_mask"]),
         )
 
     def export_config_from(self, cfg: SequencePretrainConfig) -> dict:

@@ -1,0 +1,1 @@
+"""Diagnostics that make pre-training perils visible: collapse, contamination, negative transfer."""
