@@ -82,6 +82,8 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
                       help=f"{key} (default: {shown})")
         if is_list:
             kwargs["nargs"] = "+"
+        elif base is bool:
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
         elif typing.get_origin(base) is typing.Literal:
             kwargs["choices"] = typing.get_args(base)
             kwargs.pop("metavar")
@@ -90,15 +92,17 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
     return table
 
 
-def resolve_config(domain, args: argparse.Namespace, table: dict) -> Any:
+def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
+    """Preset < --config < flags for a plugin with ``presets()`` and ``config_class``; with
+    ``--resume`` the run's own config.yaml replaces the preset."""
     out = Path(args.out)
     if args.resume and (out / "config.yaml").is_file():
         saved = {k: v for k, v in load_yaml(out / "config.yaml").items() if k not in CHECKPOINT_FREE_KEYS}
-        cfg = from_dict(domain.config_class, saved, str(out / "config.yaml"))
+        cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
     else:
-        presets = domain.presets()
+        presets = plugin.presets()
         if args.preset not in presets:
-            raise ConfigError(f"--preset: unknown preset '{args.preset}' for {domain.name} "
+            raise ConfigError(f"--preset: unknown preset '{args.preset}' for {plugin.name} "
                               f"(expected one of: {', '.join(presets)})")
         cfg = presets[args.preset]()
     if args.config:
@@ -107,11 +111,26 @@ def resolve_config(domain, args: argparse.Namespace, table: dict) -> Any:
     for dest, (key, tp, is_list) in table.items():
         if hasattr(args, dest):
             raw = getattr(args, dest)
-            flat[key] = [parse_flag(v, tp, key) for v in raw] if is_list else parse_flag(raw, tp, key)
+            if is_list:  # "--label-fractions 0.1,0.5 1.0" -> [0.1, 0.5, 1.0]
+                flat[key] = [parse_flag(v, tp, key) for item in raw for v in item.split(",") if v]
+            else:
+                flat[key] = parse_flag(raw, tp, key)
     return merge(cfg, nest(flat), where="command line") if flat else cfg
 
 
 # --- subcommands ----------------------------------------------------------------------------
+def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
+    """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
+    presets = plugin.presets()
+    parser.add_argument("--preset", default="tiny", choices=list(presets),
+                        help="named configuration to start from (default: tiny)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
+    parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from checkpoints/last.ckpt (default: off)")
+    return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())
+
+
 def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pre-train a backbone of a domain on its data",
                        description="Pre-train a domain's backbone; writes a run directory.")
@@ -119,14 +138,7 @@ def _add_pretrain(sub) -> None:
     for name, domain in domains.items():
         dp = dsub.add_parser(name, help=domain.summary, description=domain.summary,
                              allow_abbrev=False)
-        presets = domain.presets()
-        dp.add_argument("--preset", default="tiny", choices=list(presets),
-                        help="named configuration to start from (default: tiny)")
-        dp.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
-        dp.add_argument("--out", default=f"runs/{name}", help=f"run directory (default: runs/{name})")
-        dp.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from checkpoints/last.ckpt (default: off)")
-        table = add_config_flags(dp, presets["tiny"](), domain.flag_aliases())
+        table = add_run_arguments(dp, domain, f"runs/{name}")
         dp.set_defaults(handler=_run_pretrain, plugin=domain, table=table)
 
 

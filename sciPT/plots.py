@@ -73,3 +73,40 @@ def loss_curve(log_dir: Path, out: Path, *, reference: dict[str, float] | None =
     ax.grid(alpha=0.3)
     ax.legend()
     return save(fig, out)
+
+
+def roc_pr(curves: dict[str, tuple], out_roc: Path, out_pr: Path, title: str = "") -> tuple[Path, Path]:
+    """ROC and precision-recall curves of several models: ``{name: (labels, scores)}``."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    fig1, ax1 = plt.subplots(figsize=(4.8, 4.6))
+    fig2, ax2 = plt.subplots(figsize=(4.8, 4.6))
+    for name, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax1.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+        precision, recall, _ = precision_recall_curve(y, s)
+        ax2.plot(recall, precision, label=name)
+    ax1.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax1.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {title}".strip())
+    ax2.set(xlabel="recall", ylabel="precision", title=f"precision-recall {title}".strip(), ylim=(0, 1.02))
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save(fig1, out_roc), save(fig2, out_pr)
+
+
+def sample_efficiency(fractions: list[float], results: dict[str, list[list[float]]], out: Path,
+                      metric: str = "accuracy") -> Path:
+    """Mean and standard deviation over seeds of ``metric`` against the fraction of labels used."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for name, per_fraction in results.items():
+        values = np.array(per_fraction, dtype=float)
+        mean, std = values.mean(1), values.std(1)
+        ax.errorbar(fractions, mean, yerr=std, marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="fraction of training labels", ylabel=metric, title="sample efficiency")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save(fig, out)

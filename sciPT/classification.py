@@ -1,0 +1,216 @@
+"""Sequence classification on a pre-trained encoder: head, loss, one fit, predictions.
+
+Shared by every sequence task (promoters today); a task decides the data, the folds and the report.
+
+Head. The encoder's hidden states ``[B, L, D]`` are pooled, then a linear layer (or a one-hidden-
+layer MLP) gives one logit:
+
+- ``mean``: the mean over real tokens, ``[B, D]``: position-free, any length;
+- ``flatten``: the hidden states of ``length`` token positions concatenated, ``[B, length * D]``
+  (shorter inputs zero-padded): keeps absolute position, which matters when the inputs are aligned
+  on a landmark (promoters on the transcription start site).
+
+Loss. Binary cross-entropy on the logit with ``pos_weight = n_negative / n_positive`` of the training
+set, so each class weighs the same in total whatever the imbalance (1.0 for balanced sets).
+
+Fit. AdamW (through :class:`sciPT.finetune.FinetuneModule`, so every fine-tuning strategy applies),
+validation once per epoch, early stopping on the validation loss with ``patience`` epochs, and the
+weights of the best validation epoch restored at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
+from .tokenizers import SequenceTokenizer
+from .trainer import TrainConfig
+
+
+@dataclass
+class HeadConfig:
+    pooling: Literal["mean", "flatten"] = "mean"
+    hidden: int = 0
+    dropout: float = 0.1
+
+
+class ClassifierHead(nn.Module):
+    """Pooled hidden states -> one logit.
+
+    Args:
+        cfg: pooling, hidden width (0 = linear), dropout.
+        hidden_size: the encoder's width ``D``.
+        length: token positions kept by ``flatten`` pooling.
+
+    Shapes: hidden ``[B, L, D]``, mask ``[B, L]`` (True = real token) -> logits ``[B]``.
+    """
+
+    def __init__(self, cfg: HeadConfig, hidden_size: int, length: int):
+        super().__init__()
+        self.cfg, self.length = cfg, length
+        features = hidden_size * (length if cfg.pooling == "flatten" else 1)
+        layers: list[nn.Module] = [nn.Dropout(cfg.dropout)]
+        if cfg.hidden:
+            layers += [nn.Linear(features, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout)]
+            features = cfg.hidden
+        layers.append(nn.Linear(features, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        if self.cfg.pooling == "mean":
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+        else:
+            h = (hidden * m)[:, : self.length]
+            if h.shape[1] < self.length:
+                h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
+            pooled = h.flatten(1)
+        return self.net(pooled).squeeze(-1)
+
+
+class SequenceClassifier(nn.Module):
+    """Encoder + head: what a classification task exports (``backbone.*`` and ``head.*`` weights)."""
+
+    def __init__(self, backbone: nn.Module, head: ClassifierHead):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(input_ids, attention_mask), attention_mask)
+
+
+class BinaryLoss(nn.Module):
+    """``loss_fn(backbone, head, batch)`` for :class:`FinetuneModule`: weighted BCE + accuracy."""
+
+    def __init__(self, pos_weight: float):
+        super().__init__()
+        self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
+
+    def forward(self, backbone, head, batch):
+        logits = head(backbone(batch["input_ids"], batch["attention_mask"]), batch["attention_mask"])
+        y = batch["labels"].to(logits.dtype)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
+        accuracy = ((logits > 0).to(y.dtype) == y).float().mean()
+        return loss, {"accuracy": accuracy.detach()}
+
+
+class LabelledCollate:
+    def __init__(self, tokenizer: SequenceTokenizer, max_tokens: int):
+        self.tokenizer, self.max_tokens = tokenizer, max_tokens
+
+    def __call__(self, items):
+        codes, labels = zip(*items)
+        batch = self.tokenizer.batch(list(codes), self.max_tokens)
+        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        return batch
+
+
+@contextmanager
+def quiet_lightning():
+    """Cross-validation fits dozens of models: keep Lightning's per-fit banners off the terminal."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+class _BestWeights(pl.Callback):
+    """Keep the weights of the epoch with the lowest validation loss, restore them at the end."""
+
+    def __init__(self):
+        self.best, self.state = float("inf"), None
+
+    def on_validation_end(self, trainer, module):
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is not None and float(loss) < self.best:
+            self.best = float(loss)
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()})
+
+    def on_fit_end(self, trainer, module):
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
+@dataclass
+class FitResult:
+    model: SequenceClassifier
+    epochs: int
+    best_val_loss: float
+
+
+def fit_classifier(backbone: nn.Module, head: ClassifierHead, tokenizer: SequenceTokenizer,
+                   train: tuple[list[np.ndarray], np.ndarray], val: tuple[list[np.ndarray], np.ndarray],
+                   *, train_cfg: TrainConfig, finetune: FinetuneConfig, max_epochs: int,
+                   patience: int, max_tokens: int, extras: dict | None = None,
+                   log_dir=None) -> FitResult:
+    """Fine-tune ``backbone`` + ``head`` on ``train``; early stopping on ``val``.
+
+    ``train`` and ``val`` are ``(codes, labels)``: residue-code arrays and 0/1 labels.
+    """
+    codes, labels = train
+    labels = np.asarray(labels)
+    n_pos = int(labels.sum())
+    pos_weight = (len(labels) - n_pos) / max(1, n_pos)
+    strategy = build_strategy(finetune, backbone, fisher=load_fisher(extras or {}))
+    module = FinetuneModule(backbone, head, BinaryLoss(pos_weight), strategy, train_cfg,
+                            head_lr_multiplier=finetune.head_lr_multiplier,
+                            batch_size_fn=lambda b: len(b["labels"]))
+    collate = LabelledCollate(tokenizer, max_tokens)
+    generator = torch.Generator().manual_seed(train_cfg.seed)
+    train_loader = DataLoader(list(zip(codes, labels.tolist())), batch_size=train_cfg.batch_size,
+                              shuffle=True, generator=generator, collate_fn=collate)
+    val_loader = DataLoader(list(zip(val[0], np.asarray(val[1]).tolist())),
+                            batch_size=max(train_cfg.batch_size, 128), collate_fn=collate)
+    best = _BestWeights()
+    stop = pl.callbacks.EarlyStopping(monitor="val/loss", patience=patience, mode="min")
+    logger = pl.loggers.CSVLogger(log_dir, name="", version="") if log_dir is not None else False
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            accelerator=train_cfg.accelerator, devices=1, precision=train_cfg.precision,
+            max_epochs=max_epochs, max_steps=train_cfg.max_steps,
+            gradient_clip_val=train_cfg.grad_clip or None, accumulate_grad_batches=train_cfg.accumulate,
+            callbacks=[best, stop], logger=logger, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            log_every_n_steps=max(1, min(train_cfg.log_every, len(train_loader))),
+        )
+    with quiet_lightning():
+        trainer.fit(module, train_loader, val_loader)
+    model = SequenceClassifier(module.backbone, module.head).eval()
+    return FitResult(model=model, epochs=trainer.current_epoch, best_val_loss=best.best)
+
+
+@torch.inference_mode()
+def predict_proba(model: SequenceClassifier, tokenizer: SequenceTokenizer, codes: list[np.ndarray],
+                  *, max_tokens: int, batch_size: int = 256,
+                  complement: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities ``[N]``; with ``complement`` the mean of a sequence's and its reverse
+    complement's probabilities, so the prediction is the same on either strand."""
+    model.eval()
+    out = []
+    for i in range(0, len(codes), batch_size):
+        chunk = codes[i: i + batch_size]
+        batch = tokenizer.batch(chunk, max_tokens)
+        p = torch.sigmoid(model(batch["input_ids"], batch["attention_mask"]))
+        if complement is not None:
+            rc = tokenizer.batch([complement[c[::-1]] for c in chunk], max_tokens)
+            p = 0.5 * (p + torch.sigmoid(model(rc["input_ids"], rc["attention_mask"])))
+        out.append(p.float().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

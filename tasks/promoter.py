@@ -1,0 +1,577 @@
+"""Promoter prediction: fine-tune a DNA encoder, cross-validate, predict, scan genomes.
+
+``scipt finetune promoter`` reads labelled sequences, loads a pre-trained DNA model (``--init RUN``)
+or starts from scratch (``--init none``), and writes a run directory with
+
+- K-fold stratified cross-validation (``--folds K``, fixed seed): mean and standard deviation of
+  accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity, from out-of-fold predictions;
+- ``--baselines``: the same architecture from scratch and a k-mer-count logistic regression, run on
+  the same folds in the same command;
+- a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
+  or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
+  the clean subset;
+- ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
+- a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``.
+
+Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
+capped by the model) are cropped around their centre; shorter ones are padded. Class imbalance is
+handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``); metrics use a 0.5
+threshold. ``strand_symmetric`` averages each prediction with its reverse complement's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from tqdm.auto import tqdm
+
+from sciPT import io, plots
+from sciPT.checkpoint import export_model, from_pretrained, read_export_config
+from sciPT.classification import (ClassifierHead, HeadConfig, SequenceClassifier, fit_classifier,
+                                  predict_proba)
+from sciPT.config import from_dict, to_dict
+from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.finetune import FinetuneConfig
+from sciPT.metrics import binary_metrics, summarise
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.registry import Command, Task, domains
+from sciPT.run import RunDir
+from sciPT.schedules import ScheduleConfig
+from sciPT.sequence_domain import TokenizerConfig
+from sciPT.tokenizers import SequenceTokenizer
+from sciPT.trainer import TrainConfig
+from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_pair, read_sequences
+from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
+
+COMPLEMENT = DNA_SPEC.complement_codes()
+
+
+@dataclass
+class PromoterInputs:
+    train: str | None = None
+    positives: str | None = None
+    negatives: str | None = None
+    val: str | None = None
+    test: str | None = None
+    sequence_column: str = "sequence"
+    label_column: str = "label"
+    max_length: int = 0
+
+
+@dataclass
+class PromoterConfig:
+    """Everything ``scipt finetune promoter`` does; ``model``/``tokenizer`` apply to ``--init none``."""
+
+    init: str = "none"
+    inputs: PromoterInputs = field(default_factory=PromoterInputs)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
+        d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128))
+    head: HeadConfig = field(default_factory=lambda: HeadConfig(pooling="flatten"))
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=100_000, batch_size=32, lr=1e-3, weight_decay=0.01,
+        schedule=ScheduleConfig(name="constant", warmup_steps=50)))
+    max_epochs: int = 15
+    patience: int = 3
+    val_fraction: float = 0.1
+    folds: int = 0
+    strand_symmetric: bool = False
+    baselines: bool = False
+    label_fractions: list[float] = field(default_factory=list)
+    fraction_seeds: int = 3
+    contamination_k: int = 16
+    contamination_threshold: float = 0.5
+
+
+def tiny() -> PromoterConfig:
+    return PromoterConfig()
+
+
+# --- models -------------------------------------------------------------------------------------
+@dataclass
+class Start:
+    """A starting point: an encoder (pre-trained or fresh), its tokenizer and provenance."""
+
+    name: str
+    backbone_state: dict | None
+    model_cfg: TransformerConfig
+    tokenizer: SequenceTokenizer
+    pretrained_on: list
+    extras: dict
+
+    def backbone(self, seed: int) -> TransformerEncoder:
+        torch.manual_seed(seed)
+        model = TransformerEncoder(self.model_cfg)
+        if self.backbone_state is not None:
+            model.load_state_dict(self.backbone_state)
+        return model
+
+
+def load_start(init: str, cfg: PromoterConfig) -> Start:
+    if init == "none":
+        tokenizer = dna_tokenizer(cfg.tokenizer)
+        model_cfg = TransformerConfig(**{**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size,
+                                         "pad_id": tokenizer.pad_id})
+        return Start("scratch", None, model_cfg, tokenizer, [], {})
+    exported = read_export_config(init)
+    if exported.get("task"):
+        raise UserError(f"{init}: a fine-tuned {exported['task']} model; --init expects a pre-trained "
+                        "dna model (a pre-training run or its model/ folder)")
+    pre = from_pretrained(init, domain="dna")
+    model_cfg = from_dict(TransformerConfig, pre.config["model"], f"{init}: model")
+    return Start("pre-trained", {k: v.clone() for k, v in pre.model.state_dict().items()}, model_cfg,
+                 SequenceTokenizer.from_dict(pre.config["tokenizer"]), pre.config.get("pretrained_on", []),
+                 pre.extras)
+
+
+def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
+    out = []
+    for c in codes:
+        if len(c) > length:
+            start = (len(c) - length) // 2
+            c = c[start: start + length]
+        out.append(c)
+    return out
+
+
+class Classifier:
+    """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option."""
+
+    def __init__(self, model: SequenceClassifier, tokenizer: SequenceTokenizer, length: int,
+                 strand_symmetric: bool):
+        self.model, self.tokenizer, self.length = model, tokenizer, length
+        self.strand_symmetric = strand_symmetric
+
+    @property
+    def max_tokens(self) -> int:
+        return self.tokenizer.n_tokens(self.length)
+
+    def predict(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        return predict_proba(self.model, self.tokenizer, crop(codes, self.length), max_tokens=self.max_tokens,
+                             batch_size=batch_size, complement=COMPLEMENT if self.strand_symmetric else None)
+
+
+def train_classifier(start: Start, cfg: PromoterConfig, train: LabelledSequences, length: int,
+                     seed: int, val: LabelledSequences | None = None) -> Classifier:
+    """Fine-tune one classifier from ``start``; ``val`` defaults to a stratified part of ``train``."""
+    if val is None:
+        n_val = max(2, int(round(cfg.val_fraction * len(train))))
+        fit_idx, val_idx = train_test_split(np.arange(len(train)), test_size=n_val, random_state=seed,
+                                            stratify=train.labels)
+        train, val = train.subset(fit_idx), train.subset(val_idx)
+    backbone = start.backbone(seed)
+    max_tokens = start.tokenizer.n_tokens(length)
+    head = ClassifierHead(cfg.head, backbone.hidden_size, max_tokens)
+    train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
+    fitted = fit_classifier(backbone, head, start.tokenizer,
+                            (crop(train.codes, length), train.labels), (crop(val.codes, length), val.labels),
+                            train_cfg=train_cfg, finetune=cfg.finetune, max_epochs=cfg.max_epochs,
+                            patience=cfg.patience, max_tokens=max_tokens, extras=start.extras)
+    return Classifier(fitted.model, start.tokenizer, length, cfg.strand_symmetric)
+
+
+# --- the task -----------------------------------------------------------------------------------
+class PromoterTask(Task):
+    name = "promoter"
+    summary = "promoter / non-promoter classification on a DNA encoder (fine-tune, CV, predict, scan)"
+    config_class = PromoterConfig
+
+    def presets(self):
+        return {"tiny": tiny}
+
+    def flag_aliases(self):
+        return {"strategy": "finetune.strategy", "ddp-strategy": "train.strategy",
+                "train": "inputs.train", "positives": "inputs.positives", "negatives": "inputs.negatives",
+                "val": "inputs.val", "test": "inputs.test", "sequence-column": "inputs.sequence_column",
+                "label-column": "inputs.label_column"}
+
+    def add_finetune_arguments(self, parser):
+        from sciPT.cli import add_run_arguments
+
+        parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
+
+    def finetune(self, args):
+        from sciPT.cli import resolve_config
+
+        cfg = resolve_config(self, args, args.table)
+        return run_finetune(cfg, args.out)
+
+    # evaluate / predict ---------------------------------------------------------------------
+    def add_evaluate_arguments(self, parser):
+        parser.add_argument("--sequence-column", default="sequence",
+                            help="CSV/TSV column of the sequences (default: sequence)")
+        parser.add_argument("--label-column", default="label", help="CSV/TSV column of the labels (default: label)")
+
+    def evaluate(self, run, args):
+        data = read_sequences(args.data, labelled=True, sequence_column=args.sequence_column,
+                              label_column=args.label_column)
+        classifier, exported = load_classifier(run.path)
+        p = classifier.predict(data.codes)
+        metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
+        report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
+        roc, pr = plots.roc_pr({"model": (data.labels, p)}, run.plot_path("eval_roc.png"),
+                               run.plot_path("eval_pr.png"), title=Path(args.data).name)
+        run.write_metrics(metrics)
+        io.write_text(run.path / "evaluation.md", "\n".join(
+            [f"# Evaluation on {args.data}", "", *metric_table({"model": metrics}, "eval"), "", *report,
+             "", f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})", ""]))
+        print(json.dumps(metrics, indent=1))
+        return 0
+
+    def add_predict_arguments(self, parser):
+        parser.add_argument("--sequence-column", default="sequence",
+                            help="CSV/TSV column of the sequences (default: sequence)")
+
+    def predict(self, run, args):
+        data = read_sequences(args.input, labelled=False, sequence_column=args.sequence_column)
+        classifier, _ = load_classifier(run.path)
+        p = classifier.predict(data.codes)
+        with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["name", "probability"])
+            writer.writerows((n, f"{v:.6f}") for n, v in zip(data.names, p))
+        print(f"wrote {len(p)} predictions to {args.output}", file=sys.stderr)
+        return 0
+
+    def commands(self):
+        return [Command("scan", "scan a genome with a promoter run, both strands, to bedGraph",
+                        add_scan_arguments, run_scan)]
+
+    def demo(self, args):
+        from .promoter_demo import demo
+
+        return demo(args)
+
+
+task = PromoterTask()
+
+
+def load_classifier(path) -> tuple[Classifier, dict]:
+    exported = read_export_config(path)
+    if exported.get("task") != "promoter":
+        raise UserError(f"{path}: not a promoter classifier (run 'scipt finetune promoter' first)")
+    model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
+    tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
+    head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
+    model = SequenceClassifier(TransformerEncoder(model_cfg),
+                               ClassifierHead(head_cfg, model_cfg.d_model, tokenizer.n_tokens(exported["length"])))
+    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
+    model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
+    return Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"]), exported
+
+
+# --- the pipeline -------------------------------------------------------------------------------
+def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
+    i = cfg.inputs
+    if i.train and (i.positives or i.negatives):
+        raise ConfigError("--train and --positives/--negatives: give one or the other")
+    if i.train:
+        return read_sequences(i.train, labelled=True, sequence_column=i.sequence_column,
+                              label_column=i.label_column)
+    if i.positives and i.negatives:
+        return read_pair(i.positives, i.negatives)
+    raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
+
+
+def validate(cfg: PromoterConfig) -> None:
+    if cfg.folds == 1 or cfg.folds < 0:
+        raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
+    if cfg.folds and cfg.inputs.val:
+        raise ConfigError("--val and --folds: cross-validation makes its own validation sets; give one")
+    if not 0 < cfg.val_fraction < 1:
+        raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
+    for f in cfg.label_fractions:
+        if not 0 < f <= 1:
+            raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
+
+
+def run_finetune(cfg: PromoterConfig, out) -> int:
+    validate(cfg)
+    started = time.time()
+    data = read_training_data(cfg)
+    val = read_sequences(cfg.inputs.val, labelled=True, sequence_column=cfg.inputs.sequence_column,
+                         label_column=cfg.inputs.label_column) if cfg.inputs.val else None
+    test = read_sequences(cfg.inputs.test, labelled=True, sequence_column=cfg.inputs.sequence_column,
+                          label_column=cfg.inputs.label_column) if cfg.inputs.test else None
+    if cfg.folds and np.bincount(data.labels).min() < cfg.folds:
+        raise DataError(f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
+                        f"fewer than the {cfg.folds} folds")
+    start = load_start(cfg.init, cfg)
+    residue_cap = start.model_cfg.max_len + start.tokenizer.k - 1
+    length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
+    # the scratch baseline: the same architecture and tokenizer, randomly initialised
+    scratch = Start("scratch", None, start.model_cfg, start.tokenizer, [], {}) if cfg.baselines else None
+    run = RunDir.create(out)
+    run.write_config({"task": "promoter", **to_dict(cfg)})
+
+    starts = {start.name: start}
+    if scratch is not None and start.name != "scratch":
+        starts["scratch"] = scratch
+    metrics: dict[str, float] = {"sequences": len(data), "positives": int(data.labels.sum()),
+                                 "length": length}
+    lines: list[str] = []
+    curves = {}
+    if cfg.folds:
+        oof = cross_validate(starts, cfg, data, length, with_kmer=cfg.baselines)
+        for name, (p, fold_metrics) in oof.items():
+            metrics.update(summarise(fold_metrics, metric_key(name)))
+            curves[name] = (data.labels, p)
+        lines += cv_table(oof, cfg.folds)
+        main_p = oof[start.name][0]
+        lines += ["", "### Contamination", ""]
+        lines += contamination_lines(start.pretrained_on, data, cfg.contamination_k,
+                                     cfg.contamination_threshold, main_p, metrics, metric_key(start.name),
+                                     others={n: p for n, (p, _) in oof.items() if n != start.name})
+        lines += negative_transfer_lines(metrics)
+    final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
+    export_classifier(run, final, start, cfg, length)
+    if test is not None:
+        p = final.predict(test.codes)
+        metrics.update({f"test_{k}": v for k, v in binary_metrics(test.labels, p).items()})
+        curves = {"final model (test)": (test.labels, p)}
+        lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
+        lines += metric_table({"final model": metrics}, "test")
+        lines += contamination_lines(start.pretrained_on, test, cfg.contamination_k,
+                                     cfg.contamination_threshold, p, metrics, "test")
+    if cfg.label_fractions:
+        lines += sample_efficiency(starts, cfg, data, length, run, metrics)
+    figures = []
+    if curves:
+        roc, pr = plots.roc_pr(curves, run.plot_path("roc.png"), run.plot_path("pr.png"))
+        figures = [roc, pr]
+    metrics["wall_time_s"] = round(time.time() - started, 1)
+    run.write_metrics(metrics)
+    run.write_report(report(cfg, data, start, length, lines, figures, metrics))
+    print(f"run written to {run.path}", file=sys.stderr)
+    return 0
+
+
+def metric_key(model_name: str) -> str:
+    """'pre-trained' -> 'pre_trained', 'k-mer LR' -> 'kmer_lr' (metrics.json keys)."""
+    return model_name.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
+
+
+def cross_validate(starts: dict[str, Start], cfg: PromoterConfig, data: LabelledSequences, length: int,
+                   with_kmer: bool) -> dict[str, tuple[np.ndarray, list[dict]]]:
+    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds."""
+    folds = list(StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed)
+                 .split(np.zeros(len(data)), data.labels))
+    names = list(starts) + (["k-mer LR"] if with_kmer else [])
+    results = {n: (np.zeros(len(data)), []) for n in names}
+    bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
+    for f, (train_idx, test_idx) in enumerate(folds):
+        train, held = data.subset(train_idx), data.subset(test_idx)
+        for name in names:
+            bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
+            if name == "k-mer LR":
+                p = KmerLogisticRegression(seed=cfg.train.seed).fit(train.codes, train.labels).predict_proba(held.codes)
+            else:
+                p = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f).predict(held.codes)
+            results[name][0][test_idx] = p
+            results[name][1].append(binary_metrics(held.labels, p))
+            bar.update()
+    bar.close()
+    return results
+
+
+def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
+    """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20%, several seeds."""
+    pool_idx, test_idx = train_test_split(np.arange(len(data)), test_size=0.2, random_state=cfg.train.seed,
+                                          stratify=data.labels)
+    pool, held = data.subset(pool_idx), data.subset(test_idx)
+    fractions = sorted(cfg.label_fractions)
+    results = {name: [[] for _ in fractions] for name in starts}
+    bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
+    for i, frac in enumerate(fractions):
+        for seed in range(cfg.fraction_seeds):
+            if frac < 1:
+                n = max(4, int(round(frac * len(pool))))
+                idx, _ = train_test_split(np.arange(len(pool)), train_size=n, random_state=seed,
+                                          stratify=pool.labels)
+            else:
+                idx = np.arange(len(pool))
+            subset = pool.subset(idx)
+            for name, start in starts.items():
+                acc = binary_metrics(held.labels, train_classifier(start, cfg, subset, length, seed)
+                                     .predict(held.codes))["accuracy"]
+                results[name][i].append(acc)
+                bar.update()
+    bar.close()
+    lines = ["", "## Sample efficiency", "", "Accuracy on a fixed 20% held-out split (mean ± std over "
+             f"{cfg.fraction_seeds} seeds):", "", "| fraction | " + " | ".join(starts) + " |",
+             "|---|" + "---|" * len(starts)]
+    for i, frac in enumerate(fractions):
+        cells = [f"{np.mean(results[n][i]):.3f} ± {np.std(results[n][i]):.3f}" for n in starts]
+        lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
+        for n in starts:
+            metrics[f"fraction_{frac:g}_{metric_key(n)}_accuracy_mean"] = float(np.mean(results[n][i]))
+    png = plots.sample_efficiency(fractions, results, run.plot_path("sample_efficiency.png"))
+    return lines + ["", f"![sample efficiency](plots/{png.name})"]
+
+
+def contamination_lines(pretrained_on: list, data: LabelledSequences, k: int, threshold: float,
+                        p: np.ndarray, metrics: dict, prefix: str, others: dict | None = None) -> list[str]:
+    """State the overlap of ``data`` with the pre-training corpus; add clean-subset metrics."""
+    if not pretrained_on:
+        return ["The model was not pre-trained (no corpus recorded): no contamination to check."]
+    from sciPT.diagnostics.contamination import check_contamination
+    from sciPT.sequences import Corpus
+
+    missing = [f["path"] for f in pretrained_on if not Path(f["path"]).is_file()]
+    if missing:
+        return [f"Contamination unknown: the pre-training corpus {missing[0]} is not on this machine."]
+    corpus = Corpus([f["path"] for f in pretrained_on], DNA_SPEC)
+    found = check_contamination(data.codes, corpus, k=k, threshold=threshold, complement=COMPLEMENT)
+    clean = ~found.near
+    metrics.update({f"contamination_{key}": v for key, v in found.summary().items()})
+    lines = [found.sentence()]
+    if clean.sum() and len(set(data.labels[clean].tolist())) == 2:
+        clean_metrics = binary_metrics(data.labels[clean], p[clean])
+        metrics.update({f"{prefix}_clean_{key}": v for key, v in clean_metrics.items()})
+        for name, q in (others or {}).items():
+            metrics.update({f"{metric_key(name)}_clean_{key}": v
+                            for key, v in binary_metrics(data.labels[clean], q[clean]).items()})
+        lines.append(f"On the {int(clean.sum())} clean sequences: accuracy {clean_metrics['accuracy']:.3f}, "
+                     f"MCC {clean_metrics['mcc']:.3f}.")
+    else:
+        lines.append("The clean subset is empty (or one class only): no clean measurement is possible. "
+                     "Pre-train on a decontaminated corpus (`scipt data decontaminate`) to measure the "
+                     "gain of pre-training cleanly.")
+    return lines
+
+
+def negative_transfer_lines(metrics: dict) -> list[str]:
+    pre, scr = metrics.get("pre_trained_accuracy_mean"), metrics.get("scratch_accuracy_mean")
+    if pre is None or scr is None:
+        return []
+    spread = max(metrics["pre_trained_accuracy_std"], metrics["scratch_accuracy_std"])
+    if pre < scr - spread:
+        verdict = (f"**Negative transfer**: the pre-trained start is worse than scratch "
+                   f"({pre:.3f} vs {scr:.3f} accuracy, beyond the fold spread {spread:.3f}).")
+    elif pre > scr + spread:
+        verdict = f"Pre-training helps: {pre:.3f} vs {scr:.3f} accuracy (fold spread {spread:.3f})."
+    else:
+        verdict = f"No clear difference between pre-trained and scratch ({pre:.3f} vs {scr:.3f}, spread {spread:.3f})."
+    return ["", "### Pre-trained versus scratch", "", verdict]
+
+
+def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    out = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, m in rows.items():
+        out.append(f"| {label} | " + " | ".join(f"{m[f'{prefix}_{n}']:.3f}" for n in names) + " |")
+    return out
+
+
+def cv_table(oof: dict, folds: int) -> list[str]:
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    out = ["## Cross-validation", "", f"Stratified {folds}-fold, mean ± std over folds:", "",
+           "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for name, (_, per_fold) in oof.items():
+        cells = [f"{np.mean([m[n] for m in per_fold]):.3f} ± {np.std([m[n] for m in per_fold]):.3f}" for n in names]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def export_classifier(run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int) -> None:
+    export_model(run.model, classifier.model, {
+        "domain": "dna", "task": "promoter", "model": to_dict(start.model_cfg),
+        "tokenizer": start.tokenizer.to_dict(), "head": to_dict(cfg.head), "length": length,
+        "strand_symmetric": cfg.strand_symmetric, "pretrained_on": start.pretrained_on,
+        "init": cfg.init})
+
+
+def report(cfg, data, start, length, lines, figures, metrics) -> str:
+    head = [f"# Promoter prediction", "",
+            f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
+            f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
+            f"{cfg.finetune.strategy}; head {cfg.head.pooling}; strand-symmetric: {cfg.strand_symmetric}.", ""]
+    if start.pretrained_on:
+        head += ["Pre-trained on: " + ", ".join(f"{Path(f['path']).name} (sha256 {f['sha256'][:12]}…)"
+                                                for f in start.pretrained_on), ""]
+    tail = ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] if figures else []
+    return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
+
+
+# --- genome scan --------------------------------------------------------------------------------
+def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="promoter run directory (or its model/ folder)")
+    parser.add_argument("--genome", required=True, help="FASTA or FASTA.gz genome (required)")
+    parser.add_argument("--window", type=int, default=0, help="window in bp (default: the model's length)")
+    parser.add_argument("--stride", type=int, default=10, help="step between windows in bp (default: 10)")
+    parser.add_argument("--output", required=True, help="bedGraph file to write (required)")
+    parser.add_argument("--batch-size", type=int, default=512, help="windows per batch (default: 512)")
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    classifier, _ = load_classifier(args.run)
+    window = args.window or classifier.length
+    if window < 1 or args.stride < 1:
+        raise ConfigError(f"--window and --stride: expected positive integers, got {window} and {args.stride}")
+    from sciPT.sequences import Corpus
+
+    corpus = Corpus([args.genome], DNA_SPEC)
+    if window > int(corpus.lengths.max()):
+        raise DataError(f"{args.genome}: window of {window} bp is longer than the genome's longest record "
+                        f"({int(corpus.lengths.max())} bp)")
+    started = time.time()
+    n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
+    elapsed = time.time() - started
+    print(f"scanned {n:,} bp on both strands in {elapsed:.1f} s ({n / elapsed:,.0f} bp/s); "
+          f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def scan_intervals(length: int, window: int, stride: int):
+    """Window starts and the bedGraph interval each window's score is written to.
+
+    Windows start at ``0, stride, 2 stride, ...`` while they fit. Overlapping windows would give
+    overlapping bedGraph intervals (which bigWig conversion refuses), so each window's score covers
+    only the ``stride`` bases at its centre: ``[s + (window - stride) // 2, ... + stride)``, clipped
+    to the window when ``stride > window``. Coordinates are 0-based, half-open (bedGraph).
+    """
+    starts = np.arange(0, length - window + 1, stride)
+    offset = max(0, (window - stride) // 2)
+    lo = starts + offset
+    hi = np.minimum(lo + stride, starts + window)
+    return starts, lo, hi
+
+
+def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output, batch_size: int) -> int:
+    """Write a two-track bedGraph (plus then minus strand); returns the bases scanned."""
+    total = int(sum(int(length) - window + 1 for length in corpus.lengths if length >= window) // stride)
+    bar = tqdm(total=2 * total, desc="scanning", unit="window", unit_scale=True)
+    scanned = 0
+    with io.atomic_path(output) as tmp, open(tmp, "w") as out:
+        for strand, label in (("+", "plus"), ("-", "minus")):
+            out.write(f'track type=bedGraph name="promoter {label}" description="promoter probability, '
+                      f'{label} strand, window {window} bp, stride {stride} bp"\n')
+            for r, (f, i) in enumerate(corpus.records):
+                length = int(corpus.lengths[r])
+                if length < window:
+                    continue
+                starts, lo, hi = scan_intervals(length, window, stride)
+                record = corpus.codes(r, 0, length)
+                name = f.names[i]
+                for b in range(0, len(starts), batch_size):
+                    chunk = [record[s: s + window] for s in starts[b: b + batch_size]]
+                    if strand == "-":
+                        chunk = [reverse_complement(c) for c in chunk]
+                    p = classifier.predict(chunk, batch_size)
+                    out.writelines(f"{name}\t{a}\t{z}\t{v:.4f}\n" for a, z, v in zip(lo[b:], hi[b:], p))
+                    bar.update(len(chunk))
+                scanned += length if strand == "+" else 0
+    bar.close()
+    return scanned
