@@ -7,6 +7,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -26,3 +27,19 @@ def _sequence_cache(tmp_path_factory):
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """60 random 30-bp sequences; the 30 positives carry TATAAT at position 12 (an easy signal)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        s = list(rng.choice(list("ACGT"), 30))
+        label = i % 2
+        if label:
+            s[12:18] = list("TATAAT")
+        rows.append((f"s{i}", "".join(s), label))
+    path = tmp_path / "planted.csv"
+    path.write_text("name,sequence,label\n" + "".join(f"{n},{s},{y}\n" for n, s, y in rows))
+    return path, rows

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from sciPT.classification import ClassifierHead, HeadConfig, SequenceClassifier
+from sciPT.errors import DataError
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.tasks.promoter import (Classifier, PromoterConfig, cross_validate, load_start, scan_intervals,
+                                  train_classifier)
+from sciPT.domains.dna.data import read_pair, read_sequences
+from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
+from sciPT.sequence_domain import TokenizerConfig
+
+
+def fast_cfg(**kw) -> PromoterConfig:
+    cfg = PromoterConfig(**kw)
+    cfg.model = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64)
+    cfg.max_epochs, cfg.patience = 20, 20
+    cfg.train.batch_size = 16
+    cfg.train.lr = 3e-3
+    return cfg
+
+
+# --- input formats --------------------------------------------------------------------------
+def test_csv_tsv_fasta_and_pair_agree(tmp_path):
+    (tmp_path / "a.csv").write_text("id,seq,is_promoter\nx,ACGT,1\ny,ggcc,0\n")
+    (tmp_path / "a.tsv").write_text("id\tseq\tis_promoter\nx\tACGT\t+\ny\tggcc\t-\n")
+    (tmp_path / "a.fa").write_text(">x label=1\nAC\nGT\n>y some text label=0\nGGCC\n")
+    (tmp_path / "pos.fa").write_text(">x\nACGT\n")
+    (tmp_path / "neg.fa").write_text(">y\nggcc\n")
+    kw = dict(labelled=True, sequence_column="seq", label_column="is_promoter")
+    sets = [read_sequences(tmp_path / "a.csv", **kw), read_sequences(tmp_path / "a.tsv", **kw),
+            read_sequences(tmp_path / "a.fa", labelled=True), read_pair(tmp_path / "pos.fa", tmp_path / "neg.fa")]
+    for s in sets:
+        assert s.names == ["x", "y"] and s.labels.tolist() == [1, 0]
+        assert [c.tolist() for c in s.codes] == [[0, 1, 2, 3], [2, 2, 1, 1]]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("name,sequence,label\na,ACGT,1\nb,ACGT,1\n",
+     "{p}: only one class (label 1, 2 records); expected both promoters (1) and non-promoters (0)"),
+    ("name,sequence,label\na,ACGT,1\nb,ACGT,2\n",
+     "{p}: record 'b' (line 3) has label '2'; expected 0/1 (or +/-, promoter/non-promoter, "
+     "positive/negative, true/false, yes/no)"),
+    ("name,sequence,label\na,ACGT,1\nb,ACRT,0\n",
+     "{p}: record 'b' (line 3) has 'R' at position 3; expected A, C, G, T or N (either case)"),
+    ("name,seq,label\na,ACGT,1\n",
+     "{p}: no column 'sequence' (columns: name, seq, label); name it with --sequence-column / --label-column"),
+])
+def test_bad_labelled_input(tmp_path, content, message):
+    p = tmp_path / "bad.csv"
+    p.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_sequences(p, labelled=True)
+    assert str(err.value) == message.format(p=p)
+
+
+def test_fasta_without_label(tmp_path):
+    p = tmp_path / "x.fa"
+    p.write_text(">a\nACGT\n")
+    with pytest.raises(DataError, match=r"record 'a' \(#1\) has no 'label=0' or 'label=1' in its header$"):
+        read_sequences(p, labelled=True)
+
+
+# --- model behaviour ------------------------------------------------------------------------
+def _random_classifier(strand_symmetric: bool) -> Classifier:
+    tok = dna_tokenizer(TokenizerConfig())
+    torch.manual_seed(0)
+    enc = TransformerEncoder(TransformerConfig(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2,
+                                               d_ff=32, max_len=40))
+    head = ClassifierHead(HeadConfig(pooling="flatten", dropout=0.0), 16, 40)
+    return Classifier(SequenceClassifier(enc, head).eval(), tok, 40, strand_symmetric)
+
+
+def test_strand_symmetric_prediction():
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(8)]
+    rcs = [reverse_complement(s) for s in seqs]
+    sym = _random_classifier(True)
+    np.testing.assert_allclose(sym.predict(seqs), sym.predict(rcs), rtol=0, atol=1e-6)
+    plain = _random_classifier(False)
+    assert not np.allclose(plain.predict(seqs), plain.predict(rcs), atol=1e-4)  # the option matters
+
+
+def test_cross_validation_learns_a_planted_motif(planted):
+    path, rows = planted
+    data = read_sequences(path, labelled=True)
+    cfg = fast_cfg(folds=3)
+    starts = {"scratch": load_start("none", cfg)}
+    out = cross_validate(starts, cfg, data, 30, with_kmer=True)
+    for name, (p, per_fold) in out.items():
+        assert len(per_fold) == 3
+        assert np.all((p > 0) & (p < 1))  # every sequence received an out-of-fold prediction
+    acc = np.mean([m["accuracy"] for m in out["scratch"][1]])
+    assert acc > 0.85, acc
+
+
+# --- scan coordinates -----------------------------------------------------------------------
+def test_scan_intervals_by_hand():
+    starts, lo, hi = scan_intervals(20, window=8, stride=4)
+    assert starts.tolist() == [0, 4, 8, 12]
+    # each window's score covers the central 4 bp: offset (8 - 4) // 2 = 2
+    assert list(zip(lo.tolist(), hi.tolist())) == [(2, 6), (6, 10), (10, 14), (14, 18)]
+    starts, lo, hi = scan_intervals(10, window=3, stride=5)
+    assert starts.tolist() == [0, 5] and list(zip(lo.tolist(), hi.tolist())) == [(0, 3), (5, 8)]
