@@ -34,6 +34,19 @@ def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def agreed_digests(trainer: pl.Trainer, digest: str) -> list[str]:
+    """Every rank's ``digest`` (gathered over the process group); raises if any differs."""
+    gathered = [digest]
+    if trainer.world_size > 1:
+        import torch.distributed as dist
+
+        gathered = [None] * trainer.world_size
+        dist.all_gather_object(gathered, digest)
+    if len(set(gathered)) != 1:
+        raise RuntimeError(f"ranks ended with different weights: {gathered}")
+    return list(gathered)
+
+
 def weights_digest(module: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
     h = hashlib.sha256()
@@ -93,13 +106,4 @@ class PretrainModule(pl.LightningModule):
     def on_train_end(self):
         # Every rank must end with the same weights; a silent divergence (a rank that skipped a
         # step, a non-synchronised buffer) would otherwise only show up as a bad model much later.
-        digest = weights_digest(self.backbone)
-        gathered = [digest]
-        if self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            gathered = [None] * self.trainer.world_size
-            dist.all_gather_object(gathered, digest)
-        self.rank_digests = list(gathered)
-        if len(set(gathered)) != 1:
-            raise RuntimeError(f"ranks ended with different weights: {gathered}")
+        self.rank_digests = agreed_digests(self.trainer, weights_digest(self.backbone))

@@ -45,7 +45,8 @@ PREFIX = "fisher."
 
 def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
                     batches: Iterable, mode: Literal["per-sample", "per-batch"] = "per-batch",
-                    max_batches: int | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+                    max_batches: int | None = None,
+                    progress: bool = True) -> dict[str, torch.Tensor]:
     """The diagonal empirical Fisher of ``loss_fn`` for every trainable parameter of ``model``.
 
     The model runs in eval mode (deterministic dropout, fixed batch-norm statistics) and is put

@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from ..module import parameter_groups, weights_digest
+from ..module import agreed_digests, parameter_groups, weights_digest
 from ..schedules import build_scheduler
 from ..trainer import TrainConfig
 from .replay import ReplayBatch
@@ -100,7 +100,8 @@ class FinetuneModule(pl.LightningModule):
         self.log("train/penalty", penalty, batch_size=batch_size)
         for name, value in {**metrics, **self.strategy.metrics()}.items():
             self.log(f"train/{name}", value, batch_size=batch_size)
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log("train/lr", lr, batch_size=batch_size)
         return loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
@@ -114,33 +115,27 @@ class FinetuneModule(pl.LightningModule):
         for name, value in metrics.items():
             self.log(f"val/{name}", value, sync_dist=True, batch_size=batch_size)
 
-    def parameter_groups(self) -> list[dict]:
+    def optimizer_groups(self) -> list[dict]:
         """AdamW groups: backbone decay / no decay at ``lr``, new parameters at ``lr * mult``."""
         lr, decay = self.train_cfg.lr, self.train_cfg.weight_decay
         backbone_ids = {id(p) for p in self.backbone.parameters()}
         new = nn.ParameterList(p for p in self.parameters() if id(p) not in backbone_ids)
-        groups = [
-            {**g, "lr": lr}
-            for g in parameter_groups(self.backbone, decay if self.strategy.decays_backbone else 0.0)
-        ] + [{**g, "lr": lr * self.head_lr_multiplier} for g in parameter_groups(new, decay)]
+        backbone_decay = decay if self.strategy.decays_backbone else 0.0
+        groups = [{**g, "lr": lr} for g in parameter_groups(self.backbone, backbone_decay)]
+        groups += [{**g, "lr": lr * self.head_lr_multiplier} for g in parameter_groups(new, decay)]
         return [g for g in groups if g["params"]]
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.train_cfg.lr,
+        optimizer = torch.optim.AdamW(self.optimizer_groups(), lr=self.train_cfg.lr,
                                       betas=(0.9, 0.98), eps=1e-6)
         total = self.trainer.max_steps if self.trainer.max_steps > 0 else self.train_cfg.max_steps
         scheduler = build_scheduler(optimizer, total, self.train_cfg.schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_end(self):
-        # as in pre-training: every rank must end with the same weights, head included
-        digest = weights_digest(self)
-        gathered = [digest]
-        if self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            gathered = [None] * self.trainer.world_size
-            dist.all_gather_object(gathered, digest)
-        self.rank_digests = list(gathered)
-        if len(set(gathered)) != 1:
-            raise RuntimeError(f"ranks ended with different weights: {gathered}")
+        # As in pre-training, every rank must end with the same weights, head included. Parameters
+        # only: DDP broadcasts buffers from rank 0 before each forward, so batch-norm statistics
+        # legitimately differ by the last batch on each rank (rank 0's are the ones saved).
+        self.rank_digests = agreed_digests(
+            self.trainer, weights_digest(nn.ParameterList(self.parameters())))

@@ -17,6 +17,8 @@ data-level helper:
 
 :class:`sciPT.finetune.module.FinetuneModule` recognises a :class:`ReplayBatch` and trains on the
 mean loss over all its examples: ``(n_task * L_task + n_replay * L_replay) / (n_task + n_replay)``.
+The two sub-batches go through the backbone in separate forward passes, so a batch-norm layer sees
+each on its own (and needs at least two examples in each).
 """
 
 from __future__ import annotations

@@ -3,26 +3,31 @@
 A strategy acts on the pre-trained *backbone* only; the task's new head (and anything else the
 task adds) is always trained. Seven strategies share one small interface, :class:`Strategy`:
 
-==============  =====================================================================================
-``full``        every weight trained.
-``linear-probe`` the whole backbone frozen; only the head learns (a fixed feature extractor).
-``freeze``      the embedding and the first ``N`` blocks frozen (``N = freeze_layers``), the rest
-                trained.
-``gradual``     gradual unfreezing (Howard & Ruder 2018, *Universal Language Model Fine-tuning for
-                Text Classification*, ULMFiT): the head alone for ``K = unfreeze_every`` optimizer
-                steps, then one more layer group from the top every ``K`` steps, so after step
-                ``k`` the top ``min(G, k // K)`` of the ``G`` groups are trained.
-``l2sp``        L2-SP (Li, Grandvalet & Davoine 2018, *Explicit Inductive Bias for Transfer Learning
-                with Convolutional Networks*): ``alpha/2 * ||w - w0||^2`` over the backbone pulls it
-                towards its pre-trained starting point ``w0``; the new head keeps ordinary weight
-                decay ``beta`` (``train.weight_decay``, applied by AdamW).
-``ewc``         elastic weight consolidation (Kirkpatrick et al. 2017, *Overcoming catastrophic
-                forgetting in neural networks*): ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F``
-                the diagonal Fisher of the *pre-training* loss (:mod:`sciPT.finetune.fisher`), so
-                weights that mattered for pre-training move least.
-``replay``      full fine-tuning on batches that mix a fraction of pre-training examples in
-                (:mod:`sciPT.finetune.replay` builds the data; the strategy itself is ``full``).
-==============  =====================================================================================
+``full``
+    every weight trained.
+``linear-probe``
+    the whole backbone frozen; only the head learns (a fixed feature extractor).
+``freeze``
+    the embedding and the first ``N`` blocks after it frozen (``N = freeze_layers``), the rest
+    trained.
+``gradual``
+    gradual unfreezing (Howard & Ruder 2018, *Universal Language Model Fine-tuning for Text
+    Classification*, ULMFiT): the head alone for ``K = unfreeze_every`` optimizer steps, then one
+    more layer group from the top every ``K`` steps, so at step ``k`` the top ``min(G, k // K)``
+    of the ``G`` groups are trained.
+``l2sp``
+    L2-SP (Li, Grandvalet & Davoine 2018, *Explicit Inductive Bias for Transfer Learning with
+    Convolutional Networks*): ``alpha/2 * ||w - w0||^2`` over the backbone pulls it towards its
+    pre-trained starting point ``w0``; the new head keeps ordinary weight decay ``beta``
+    (``train.weight_decay``, applied by AdamW).
+``ewc``
+    elastic weight consolidation (Kirkpatrick et al. 2017, *Overcoming catastrophic forgetting in
+    neural networks*): ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F`` the diagonal Fisher of
+    the *pre-training* loss (:mod:`sciPT.finetune.fisher`), so the weights that mattered for
+    pre-training move least.
+``replay``
+    full fine-tuning on batches that mix a fraction of pre-training examples in
+    (:mod:`sciPT.finetune.replay` builds the data; the strategy itself is ``full``).
 
 Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
 (embedding first). The groups must partition the backbone's parameters; a backbone without the
@@ -44,6 +49,9 @@ Two ways to freeze, chosen for correctness under DDP:
 
 Frozen groups also run in eval mode while frozen (dropout off, batch-norm statistics fixed): a
 frozen layer is a fixed feature extractor, and its buffers stay untouched too.
+
+Single-process and DDP runs are tested (a two-process run of gradual unfreezing ends with equal
+weights on both ranks); FSDP, which shards the parameters the penalties read, is not covered.
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ class FinetuneConfig:
     """How to fine-tune a pre-trained backbone (the ``finetune:`` section of a task's config).
 
     Attributes:
-        strategy: one of the strategies in this module's table.
+        strategy: one of the strategies listed in this module's docstring.
         freeze_layers: ``freeze`` keeps the embedding and the next ``freeze_layers`` layer groups
             frozen (``0`` freezes the embedding alone).
         unfreeze_every: ``gradual``: optimizer steps between unfreezing one more group.
@@ -103,8 +111,8 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
 class Strategy(nn.Module):
     """What a fine-tuning strategy does to the backbone; the base class trains everything.
 
-    :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it is
-    built; :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
+    :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it
+    is built; :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
     :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step.
     Strategies hold tensors (reference weights, Fisher) as non-persistent buffers, so they follow
     the model to its device but stay out of checkpoints: they are rebuilt from the pre-trained
@@ -231,7 +239,7 @@ class GradualUnfreezing(Strategy):
 
     def unfrozen_at(self, step: int) -> int:
         """How many groups, counted from the top, are trained at optimizer step ``step``."""
-        return min(len(self._groups), step // self.every + 1)
+        return min(len(self._groups), step // self.every)
 
     def setup(self, backbone: nn.Module) -> None:
         self._groups = layer_groups(backbone, self.name)
@@ -273,7 +281,8 @@ class AnchorPenalty(Strategy):
         self.param_names = list(reference)
         for i, name in enumerate(self.param_names):
             # parameter names contain dots, which buffer names may not: buffers go by position
-            self.register_buffer(f"reference_{i}", reference[name].detach().clone(), persistent=False)
+            self.register_buffer(f"reference_{i}", reference[name].detach().clone(),
+                                 persistent=False)
             if importance is not None:
                 self.register_buffer(f"importance_{i}", importance[name].detach().clone(),
                                      persistent=False)

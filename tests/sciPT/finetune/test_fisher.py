@@ -1,0 +1,231 @@
+"""The diagonal empirical Fisher against hand computations, and its storage with an export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from sciPT.checkpoint import WEIGHTS_NAME, export_model, from_pretrained
+from sciPT.errors import DataError, UserError
+from sciPT.finetune import (
+    FinetuneConfig,
+    build_strategy,
+    fisher_diagonal,
+    fisher_extras,
+    load_fisher,
+    save_fisher,
+)
+from sciPT.registry import Domain, domains
+
+
+@pytest.fixture
+def regression():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(6, generator=g, dtype=torch.float64)
+    model = nn.Linear(3, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -1.0, 2.0]]))
+    return model, x, y
+
+
+def squared_errors(model, batch):
+    x, y = batch
+    return (model(x).squeeze(-1) - y).square()  # one loss per example
+
+
+def batches_of(x, y, size):
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+
+
+def test_linear_model_matches_the_analytic_fisher(regression):
+    model, x, y = regression
+    w = model.weight.detach()[0]
+    r = x @ w - y                       # residuals
+    g = 2 * r[:, None] * x              # d (w.x_n - y_n)^2 / dw, one row per example
+    per_sample = fisher_diagonal(model, squared_errors, batches_of(x, y, 2), mode="per-sample",
+                                 progress=False)
+    assert torch.allclose(per_sample["weight"][0], g.square().mean(0))
+    per_batch = fisher_diagonal(model, squared_errors, batches_of(x, y, 2), mode="per-batch",
+                                progress=False)
+    batch_grads = g.reshape(3, 2, 3).mean(1)  # gradient of each batch's mean loss
+    assert torch.allclose(per_batch["weight"][0], batch_grads.square().mean(0))
+    assert not torch.allclose(per_batch["weight"], per_sample["weight"])
+
+
+def test_per_sample_is_per_batch_with_batches_of_one(regression):
+    model, x, y = regression
+    per_sample = fisher_diagonal(model, squared_errors, batches_of(x, y, 3), mode="per-sample",
+                                 progress=False)
+    singletons = fisher_diagonal(model, squared_errors, batches_of(x, y, 1), mode="per-batch",
+                                 progress=False)
+    assert torch.allclose(per_sample["weight"], singletons["weight"])
+
+
+def test_per_batch_fisher_vanishes_at_the_minimum_per_sample_does_not(regression):
+    model, x, y = regression
+    with torch.no_grad():  # least squares: the full-data gradient is zero here
+        model.weight.copy_(torch.linalg.lstsq(x, y[:, None]).solution.T)
+    full_batch = fisher_diagonal(model, squared_errors, [(x, y)], progress=False)
+    per_sample = fisher_diagonal(model, squared_errors, [(x, y)], mode="per-sample",
+                                 progress=False)
+    assert full_batch["weight"].abs().max() < 1e-20
+    assert per_sample["weight"].min() > 1e-3
+
+
+def test_max_batches_and_a_scalar_loss(regression):
+    model, x, y = regression
+    mean_loss = lambda m, b: squared_errors(m, b).mean()  # noqa: E731
+    first = fisher_diagonal(model, mean_loss, batches_of(x, y, 2), max_batches=1, progress=False)
+    only = fisher_diagonal(model, mean_loss, batches_of(x, y, 2)[:1], progress=False)
+    assert torch.equal(first["weight"], only["weight"])
+
+
+class QuadraticEnergy(nn.Module):
+    """E = sum_n sum_d a_d x_nd^2, so forces are F = -dE/dx = -2 a x."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor([0.5, 1.0, -0.25], dtype=torch.float64))
+
+    def forward(self, x):
+        return (self.a * x.square()).sum()
+
+
+def force_loss(model, batch):
+    x, f_ref = batch
+    x = x.clone().requires_grad_(True)
+    forces = -torch.autograd.grad(model(x), x, create_graph=True)[0]
+    return (forces - f_ref).square().mean()
+
+
+def test_fisher_of_a_force_loss_differentiates_through_the_forces():
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(4, 3, generator=g, dtype=torch.float64),
+                torch.randn(4, 3, generator=g, dtype=torch.float64)) for _ in range(3)]
+    model = QuadraticEnergy()
+    fisher = fisher_diagonal(model, force_loss, batches, progress=False)
+    a = model.a.detach()
+    expected = torch.zeros(3, dtype=torch.float64)
+    for x, f_ref in batches:
+        # L = 1/12 sum_{n,d} (-2 a_d x_nd - f_nd)^2
+        # dL/da_d = 1/12 sum_n 2 (-2 a_d x_nd - f_nd) (-2 x_nd)
+        grad = (2 * (-2 * a * x - f_ref) * (-2 * x)).sum(0) / x.numel()
+        expected += grad.square()
+    assert torch.allclose(fisher["a"], expected / len(batches))
+    assert model.a.grad is None  # the Fisher leaves the model's gradients alone
+
+
+def test_fisher_of_a_force_loss_matches_finite_differences():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    energy = lambda x: model(x).sum()  # noqa: E731
+    x = torch.randn(4, 3, dtype=torch.float64)
+    f_ref = torch.randn(4, 3, dtype=torch.float64)
+
+    def loss(m, batch):
+        xb = batch[0].clone().requires_grad_(True)
+        forces = -torch.autograd.grad(energy(xb), xb, create_graph=True)[0]
+        return (forces - batch[1]).square().mean()
+
+    fisher = fisher_diagonal(model, loss, [(x, f_ref)], progress=False)
+    weight, eps = model[0].weight, 1e-6
+
+    def loss_moved(index, step):
+        with torch.no_grad():
+            weight[index] += step
+        value = loss(model, (x, f_ref)).item()
+        with torch.no_grad():
+            weight[index] -= step
+        return value
+
+    for index in [(0, 0), (2, 1), (4, 2)]:
+        grad = (loss_moved(index, eps) - loss_moved(index, -eps)) / (2 * eps)
+        assert fisher["0.weight"][index].item() == pytest.approx(grad**2, rel=1e-5)
+
+
+def test_model_mode_is_restored_and_dropout_is_off():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    model.train()
+    x = torch.ones(2, 3)
+    modes = []
+
+    def loss(m, batch):
+        modes.append(m.training)
+        return m(batch).sum()
+
+    fisher_diagonal(model, loss, [x, x], progress=False)
+    assert modes == [False, False] and model.training
+
+
+def test_bad_loss_shapes_and_empty_data_are_refused(regression):
+    model, x, y = regression
+    mean_loss = lambda m, b: squared_errors(m, b).mean()  # noqa: E731
+    with pytest.raises(ValueError) as err:
+        fisher_diagonal(model, mean_loss, [(x, y)], mode="per-sample", progress=False)
+    assert str(err.value) == ("fisher_diagonal: mode 'per-sample' needs loss_fn to return one loss "
+                              "per example, shape (B,), got shape ()")
+    with pytest.raises(DataError) as err:
+        fisher_diagonal(model, mean_loss, [], progress=False)
+    assert str(err.value) == "Fisher diagonal: the data yielded no examples"
+
+
+class Toy(Domain):
+    name = "toy"
+
+    def load_backbone(self, export_config):
+        return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+
+
+@pytest.fixture
+def exported(tmp_path, monkeypatch):
+    monkeypatch.setattr(domains, "_items", {"toy": Toy()})
+    torch.manual_seed(3)
+    model = Toy().load_backbone({})
+    fisher = {n: torch.rand_like(p) for n, p in model.named_parameters()}
+    return model, fisher, tmp_path / "model"
+
+
+def test_fisher_round_trip_through_export_and_from_pretrained(exported):
+    model, fisher, model_dir = exported
+    export_model(model_dir, model, {"domain": "toy"})
+    save_fisher(model_dir, fisher)
+    pre = from_pretrained(model_dir.parent)
+    loaded = load_fisher(pre.extras)
+    assert loaded.keys() == fisher.keys()
+    assert all(torch.equal(loaded[k], fisher[k]) for k in fisher)
+    for name, p in model.state_dict().items():
+        assert torch.equal(pre.model.state_dict()[name], p)
+    # the exported weights are the EWC reference: no penalty before fine-tuning moves them
+    strategy = build_strategy(FinetuneConfig(strategy="ewc"), pre.model, fisher=loaded)
+    assert strategy.penalty(pre.model).item() == 0.0
+
+
+def test_fisher_written_by_export_model_and_replaced_by_save_fisher(exported):
+    model, fisher, model_dir = exported
+    export_model(model_dir, model, {"domain": "toy"}, extra_tensors=fisher_extras(fisher))
+    assert torch.equal(load_fisher(from_pretrained(model_dir).extras)["0.weight"],
+                       fisher["0.weight"])
+    save_fisher(model_dir, {"2.bias": torch.ones(2)})
+    stored = load_file(str(model_dir / WEIGHTS_NAME))
+    assert sorted(k for k in stored if k.startswith("fisher.")) == ["fisher.2.bias"]
+    assert load_fisher({"0.weight": torch.ones(1)}) is None
+
+
+def test_save_fisher_refuses_what_does_not_fit_the_export(exported):
+    model, fisher, model_dir = exported
+    with pytest.raises(UserError) as err:
+        save_fisher(model_dir, fisher)
+    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: no exported weights to store the "
+                              "Fisher with")
+    export_model(model_dir, model, {"domain": "toy"})
+    with pytest.raises(UserError) as err:
+        save_fisher(model_dir, {"9.weight": torch.ones(1)})
+    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: Fisher entry '9.weight' matches no "
+                              "weight of the model")
+    with pytest.raises(UserError) as err:
+        save_fisher(model_dir, {"2.bias": torch.ones(3)})
+    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: Fisher entry '2.bias' has shape (3,), "
+                              "the weight (2,)")

@@ -1,0 +1,112 @@
+"""Replay batches: the requested share of pre-training examples, reproducibly."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from sciPT.errors import ConfigError, DataError
+from sciPT.finetune import (
+    FinetuneConfig,
+    FinetuneModule,
+    ReplayBatch,
+    ReplayBatchSampler,
+    build_strategy,
+    replay_loader,
+)
+
+
+def epoch(sampler, e=0):
+    sampler.set_epoch(e)
+    return list(sampler)
+
+
+def test_every_batch_holds_the_requested_fraction():
+    sampler = ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, seed=0)
+    batches = epoch(sampler)
+    assert len(batches) == len(sampler) == 4  # ceil(20 / 6) task chunks of 6
+    replayed = [sum(i >= 20 for i in b) for b in batches]
+    # 2 of 8 replayed; the last batch (2 task examples) keeps the ratio 2:6 -> round(0.67) = 1
+    assert replayed == [2, 2, 2, 1]
+    assert [len(b) for b in batches] == [8, 8, 8, 3]
+    task = sorted(i for b in batches for i in b if i < 20)
+    assert task == list(range(20))  # one pass over the task set
+    replay = [i for b in batches for i in b if i >= 20]
+    assert len(set(replay)) == len(replay) and all(20 <= i < 70 for i in replay)
+
+
+def test_drop_last_keeps_full_batches_only():
+    sampler = ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, drop_last=True)
+    batches = epoch(sampler)
+    assert len(batches) == len(sampler) == 3 and all(len(b) == 8 for b in batches)
+
+
+def test_orders_depend_only_on_seed_and_epoch():
+    make = lambda seed: ReplayBatchSampler(20, 50, 8, 0.25, seed=seed)  # noqa: E731
+    assert epoch(make(0)) == epoch(make(0))
+    assert epoch(make(0)) != epoch(make(1))
+    sampler = make(0)
+    first, second = epoch(sampler, 0), epoch(sampler, 1)
+    assert first != second and epoch(sampler, 0) == first
+
+
+def test_a_small_pretraining_set_is_cycled_evenly():
+    batches = epoch(ReplayBatchSampler(20, 3, batch_size=8, fraction=0.25))
+    counts = Counter(i for b in batches for i in b if i >= 20)
+    assert sorted(counts) == [20, 21, 22] and sum(counts.values()) == 7
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_ranks_split_the_same_batches():
+    whole = epoch(ReplayBatchSampler(30, 50, 8, 0.25, seed=4))  # 5 batches
+    ranks = [ReplayBatchSampler(30, 50, 8, 0.25, seed=4, rank=r, world_size=2) for r in (0, 1)]
+    assert [epoch(s) for s in ranks] == [whole[0:4:2], whole[1:4:2]]
+    assert [len(s) for s in ranks] == [2, 2]
+
+
+def test_a_fraction_that_rounds_to_nothing_is_refused():
+    with pytest.raises(ConfigError) as err:
+        ReplayBatchSampler(20, 50, batch_size=8, fraction=0.05)
+    assert str(err.value) == ("finetune.replay_fraction: 0.05 of a batch of 8 is 0 pre-training "
+                              "examples; expected at least 1 and fewer than the batch size")
+    with pytest.raises(DataError) as err:
+        ReplayBatchSampler(20, 0, batch_size=8, fraction=0.25)
+    assert str(err.value) == ("replay: need task and pre-training examples, got 20 task and 0 "
+                              "pre-training examples")
+
+
+def test_replay_loader_collates_each_kind_apart():
+    task = [(torch.tensor([float(i)]), torch.tensor(1.0)) for i in range(6)]
+    replay = [torch.tensor([100.0 + i]) for i in range(10)]
+    loader = replay_loader(task, replay, batch_size=4, fraction=0.5, seed=1)
+    batches = list(loader)
+    assert len(batches) == 3 and all(isinstance(b, ReplayBatch) for b in batches)
+    first = batches[0]
+    assert (first.n_task, first.n_replay, first.replay_weight) == (2, 2, 0.5)
+    assert first.task[0].shape == (2, 1) and first.task[1].shape == (2,)
+    assert first.replay.shape == (2, 1) and bool((first.replay >= 100).all())
+
+
+def test_finetune_module_averages_the_loss_over_all_examples(backbone):
+    module = FinetuneModule(backbone, nn.Identity(), lambda b, h, batch: (batch, {}),
+                            build_strategy(FinetuneConfig(strategy="replay"), backbone),
+                            None, replay_loss_fn=lambda b, h, batch: (3 * batch, {}))
+    batch = ReplayBatch(task=torch.tensor(1.0), replay=torch.tensor(1.0), n_task=6, n_replay=2)
+    loss, metrics, size = module.data_loss(batch)
+    assert loss.item() == pytest.approx(6 / 8 * 1.0 + 2 / 8 * 3.0)
+    assert metrics == {"replay_loss": 3.0} and size == 8
+
+
+def test_finetune_module_trains_on_replay_batches(backbone, head, fit, toy):
+    g = torch.Generator().manual_seed(5)
+    task = list(zip(torch.randn(12, 3, generator=g), torch.randn(12, generator=g)))
+    pretraining = list(zip(torch.randn(40, 3, generator=g), torch.randn(40, generator=g)))
+    loader = replay_loader(task, pretraining, batch_size=4, fraction=0.5)
+    module = FinetuneModule(backbone, head, toy.loss,
+                            build_strategy(FinetuneConfig(strategy="replay"), backbone),
+                            toy.train_config(max_steps=3))
+    trainer = fit(module, loader)
+    assert trainer.global_step == 3 and "train/replay_loss" in trainer.callback_metrics

@@ -1,0 +1,228 @@
+"""Freezing, gradual unfreezing, L2-SP and EWC on a tiny backbone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sciPT.config import from_dict
+from sciPT.errors import ConfigError
+from sciPT.finetune import (
+    EWC,
+    L2SP,
+    FinetuneConfig,
+    FinetuneModule,
+    Freeze,
+    GradualUnfreezing,
+    LinearProbe,
+    Strategy,
+    build_strategy,
+)
+
+
+def module_for(cfg, backbone, head, toy, **train):
+    return FinetuneModule(backbone, head, toy.loss, build_strategy(cfg, backbone),
+                          toy.train_config(**train))
+
+
+def test_linear_probe_leaves_backbone_bit_identical_and_trains_head(backbone, head, loader, fit,
+                                                                    toy):
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    head_before = head.weight.detach().clone()
+    module = module_for(FinetuneConfig(strategy="linear-probe"), backbone, head, toy)
+    fit(module, loader)
+    assert module.trainer.global_step == 4
+    # parameters and batch-norm statistics alike
+    assert toy.same(before, backbone.state_dict())
+    assert not torch.equal(head_before, head.weight)
+
+
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_freeze_n_freezes_embedding_and_first_n_blocks(blocks, backbone, head, loader, fit, toy):
+    before = toy.groups_state(backbone)
+    module = module_for(FinetuneConfig(strategy="freeze", freeze_layers=blocks), backbone, head,
+                        toy)
+    trainable = [all(p.requires_grad for p in g.parameters()) for g in backbone.layer_groups()]
+    frozen = [not any(p.requires_grad for p in g.parameters()) for g in backbone.layer_groups()]
+    assert trainable == [i > blocks for i in range(4)]
+    assert frozen == [i <= blocks for i in range(4)]
+    fit(module, loader)
+    after = toy.groups_state(backbone)
+    assert [toy.same(a, b) for a, b in zip(before, after)] == [i <= blocks for i in range(4)]
+
+
+def test_gradual_unfreezes_one_group_from_the_top_every_k_steps(backbone, head, loader, fit, toy):
+    recorder = toy.StepRecorder()
+    module = module_for(FinetuneConfig(strategy="gradual", unfreeze_every=2), backbone, head, toy,
+                        max_steps=10)
+    fit(module, loader, callbacks=[recorder])
+    groups = 4
+    for step in range(10):
+        unfrozen = min(groups, step // 2)  # top groups trained at this step
+        trained = [g >= groups - unfrozen for g in range(groups)]
+        changed = [not toy.same(a, b)
+                   for a, b in zip(recorder.states[step], recorder.states[step + 1])]
+        assert changed == trained, f"step {step}"
+        assert recorder.modes[step] == trained, f"step {step}"
+    # gradients are dropped instead: every parameter stays trainable, which DDP relies on
+    assert all(p.requires_grad for p in backbone.parameters())
+    assert module.strategy.metrics() == {"unfrozen_groups": 4.0}
+
+
+def test_build_strategy_picks_the_configured_class(backbone):
+    expected = {"full": Strategy, "replay": Strategy, "linear-probe": LinearProbe,
+                "freeze": Freeze, "gradual": GradualUnfreezing, "l2sp": L2SP}
+    for name, cls in expected.items():
+        assert type(build_strategy(FinetuneConfig(strategy=name), backbone)) is cls
+    fisher = {n: torch.ones_like(p) for n, p in backbone.named_parameters()}
+    assert type(build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)) is EWC
+
+
+def test_l2sp_penalty_is_zero_at_reference_and_matches_hand_computation(backbone):
+    strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=0.3), backbone)
+    assert strategy.penalty(backbone).item() == 0.0
+    with torch.no_grad():
+        backbone.embed.weight += 0.5        # 12 entries moved by 0.5
+        backbone.blocks[0][0].bias -= 2.0   # 4 entries moved by -2
+    penalty = strategy.penalty(backbone)
+    assert penalty.item() == pytest.approx(0.3 / 2 * (12 * 0.5**2 + 4 * 2.0**2), rel=1e-6)
+    penalty.backward()
+    # d/dw alpha/2 (w - w0)^2 = alpha (w - w0)
+    assert torch.allclose(backbone.embed.weight.grad, torch.full((4, 3), 0.3 * 0.5))
+    assert torch.allclose(backbone.blocks[0][0].bias.grad, torch.full((4,), 0.3 * -2.0))
+    assert torch.equal(backbone.blocks[1][0].weight.grad, torch.zeros(4, 4))
+
+
+def test_l2sp_reference_is_the_weights_at_build_time(backbone):
+    strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=1.0), backbone)
+    with torch.no_grad():
+        backbone.embed.bias.fill_(1.0)
+    moved = strategy.penalty(backbone).item()
+    fresh = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=1.0), backbone)
+    assert moved > 0 and fresh.penalty(backbone).item() == 0.0
+
+
+def _fisher(backbone):
+    fisher = {n: torch.full_like(p, 0.5) for n, p in backbone.named_parameters()}
+    fisher["embed.weight"] = torch.full((4, 3), 4.0)
+    fisher["blocks.0.0.weight"] = torch.full((4, 4), 1.0)
+    return fisher
+
+
+def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(backbone):
+    strategy = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone,
+                              fisher=_fisher(backbone))
+    assert strategy.penalty(backbone).item() == 0.0
+    w0 = backbone.embed.weight.detach().clone()
+    values = []
+    for t in (1.0, 2.0, 3.0):
+        with torch.no_grad():
+            backbone.embed.weight.copy_(w0)
+            backbone.embed.weight[0, 0] += 0.1 * t
+        values.append(strategy.penalty(backbone).item())
+    # lambda/2 * F * delta^2 = 2/2 * 4 * (0.1 t)^2
+    assert values == pytest.approx([0.04, 0.16, 0.36], rel=1e-5)
+    with torch.no_grad():
+        backbone.embed.weight.copy_(w0)
+        backbone.blocks[0][0].weight[1, 2] += 0.1  # same move, Fisher 1 instead of 4
+    assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_anchored_strategies_turn_off_backbone_weight_decay(backbone):
+    assert Strategy.decays_backbone and not L2SP.decays_backbone and not EWC.decays_backbone
+
+
+class NoGroups(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 4)
+
+
+class PartialGroups(nn.Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 4)
+        self._groups = groups
+
+    def layer_groups(self):
+        return [getattr(self, name) for name in self._groups]
+
+
+@pytest.mark.parametrize("strategy", ["freeze", "gradual"])
+def test_backbone_without_layer_groups_is_refused(strategy):
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy=strategy), NoGroups())
+    assert str(err.value) == (
+        f"finetune.strategy: '{strategy}' freezes by layer groups, but NoGroups has no "
+        "layer_groups() method (use 'full', 'linear-probe', 'l2sp', 'ewc' or 'replay')"
+    )
+
+
+@pytest.mark.parametrize("groups, message", [
+    (["a"], "PartialGroups.layer_groups() leaves out parameter 'b.weight' (every backbone "
+            "parameter must belong to exactly one group)"),
+    (["a", "b", "a"], "PartialGroups.layer_groups() puts parameter 'a.weight' in two groups"),
+])
+def test_layer_groups_must_partition_the_parameters(groups, message):
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="gradual"), PartialGroups(groups))
+    assert str(err.value) == f"finetune.strategy: {message}"
+
+
+def test_freeze_layers_beyond_the_backbone_is_refused(backbone):
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="freeze", freeze_layers=4), backbone)
+    assert str(err.value) == ("finetune.freeze_layers: expected 0 to 3 (ToyBackbone has 4 layer "
+                              "groups, the embedding and 3 more), got 4")
+
+
+def test_ewc_without_fisher_is_refused(backbone):
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc"), backbone)
+    assert str(err.value) == (
+        "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
+        "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
+        "with sciPT.finetune.save_fisher)"
+    )
+
+
+def test_ewc_fisher_must_match_the_backbone(backbone):
+    fisher = _fisher(backbone)
+    del fisher["embed.bias"]
+    with pytest.raises(ConfigError, match="^finetune: the Fisher diagonal has no entry for "
+                                          "backbone parameter 'embed.bias'$"):
+        build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
+    fisher = _fisher(backbone)
+    fisher["embed.bias"] = torch.ones(5)
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
+    assert str(err.value) == ("finetune: the Fisher diagonal entry 'embed.bias' has shape (5,), "
+                              "the backbone parameter (4,)")
+    fisher = {**_fisher(backbone), "head.weight": torch.ones(1)}
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
+    assert str(err.value) == ("finetune: the Fisher diagonal entry 'head.weight' matches no "
+                              "backbone parameter (was it computed for another model?)")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("freeze_layers", -1, "a non-negative integer"),
+    ("unfreeze_every", 0, "a positive integer"),
+    ("l2sp_alpha", -0.1, "a non-negative number"),
+    ("ewc_lambda", -1.0, "a non-negative number"),
+    ("replay_fraction", 1.0, "a fraction strictly between 0 and 1"),
+    ("head_lr_multiplier", 0.0, "a positive number"),
+])
+def test_out_of_range_settings_are_refused(backbone, key, value, expected):
+    cfg = from_dict(FinetuneConfig, {key: value}, "finetune")
+    with pytest.raises(ConfigError) as err:
+        build_strategy(cfg, backbone)
+    assert str(err.value) == f"finetune.{key}: expected {expected}, got {value!r}"
+
+
+def test_unknown_strategy_name_is_refused_when_read():
+    with pytest.raises(ConfigError) as err:
+        from_dict(FinetuneConfig, {"strategy": "lora"}, "finetune")
+    assert str(err.value) == ("finetune.strategy: expected one of full, linear-probe, freeze, "
+                              "gradual, l2sp, ewc, replay, got 'lora'")
