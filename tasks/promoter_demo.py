@@ -1,0 +1,76 @@
+"""``scipt demo promoter``: the whole promoter pipeline on the shipped data, honestly.
+
+1. Contamination: every iPromoter-2L sequence lies verbatim in the shipped *E. coli* genome, so the
+   demo first writes a decontaminated copy of the genome (every copy of an evaluation sequence, either
+   strand, masked with N) and pre-trains on that, so the pre-trained-vs-scratch comparison is clean.
+2. Pre-training: the ``tiny`` DNA model on the decontaminated genome.
+3. Fine-tuning: 5-fold stratified cross-validation on iPromoter-2L (2,860 + 2,860, 81 bp, the
+   published protocol) of the pre-trained model, the same architecture from scratch, and a k-mer
+   logistic regression, then a final model on all the data.
+
+Everything lands under one folder: ``corpus/``, ``pretrain/`` and ``promoter/`` (two run
+directories) and a ``report.md`` that links them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sciPT import io
+from sciPT.diagnostics.contamination import decontaminate
+from sciPT.errors import UserError
+from sciPT.pretrain import pretrain
+from sciPT.registry import domains
+from sciPT.sequences import resolve_data_path
+from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
+
+POSITIVES = "data_recipes/promoters/positive2860.txt"
+NEGATIVES = "data_recipes/promoters/negative2860.txt"
+PRETRAIN_STEPS = 2000
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .promoter import PromoterConfig, run_finetune
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out}: exists and is not empty (choose another --out)")
+    started = time.time()
+    positives, negatives = resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES)
+    data = read_pair(positives, negatives)
+
+    print("[1/3] decontaminating the pre-training genome", file=sys.stderr)
+    clean = out / "corpus" / "ecoli_k12_decontaminated.fa.gz"
+    counts = decontaminate(resolve_data_path(ECOLI_GENOME), data.codes, clean, DNA_SPEC)
+
+    print("[2/3] pre-training the tiny DNA model on the decontaminated genome", file=sys.stderr)
+    cfg = domains.get("dna").presets()["tiny"]()
+    cfg.data.paths = [str(clean)]
+    cfg.train.max_steps = args.max_steps or PRETRAIN_STEPS
+    cfg.train.val_every = max(1, cfg.train.max_steps // 5)
+    cfg.train.checkpoint_every = cfg.train.val_every
+    pretrain("dna", cfg, out / "pretrain", command="scipt demo promoter (pre-training step)")
+
+    print("[3/3] 5-fold cross-validation: pre-trained, scratch, k-mer LR", file=sys.stderr)
+    ft = PromoterConfig(init=str(out / "pretrain"), folds=5, baselines=True)
+    ft.inputs.positives, ft.inputs.negatives = str(positives), str(negatives)
+    run_finetune(ft, out / "promoter")
+
+    minutes = (time.time() - started) / 60
+    io.write_text(out / "report.md", "\n".join([
+        "# Promoter demo", "",
+        f"Evaluation data: iPromoter-2L, {len(data)} sequences ({int(data.labels.sum())} promoters).", "",
+        "## Contamination", "",
+        f"Before decontamination {counts['verbatim_before']} of {counts['eval_sequences']} evaluation "
+        f"sequences occurred verbatim in the genome (either strand), {counts['near_before']} verbatim or "
+        f"nearly. {counts['regions']} regions ({counts['masked_bases']:,} of {counts['corpus_bases']:,} bp) "
+        f"were masked with N before pre-training: `corpus/{clean.name}`.", "",
+        "## Runs", "",
+        "- [pre-training](pretrain/report.md) on the decontaminated genome",
+        "- [promoter cross-validation](promoter/report.md): pre-trained vs scratch vs k-mer LR", "",
+        f"Total wall time {minutes:.1f} min.", ""]))
+    print(f"demo written to {out} ({minutes:.1f} min); read {out / 'report.md'}", file=sys.stderr)
+    return 0
