@@ -252,7 +252,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_data(sub) -> None:
     from . import recipes
 
-    recipes.add_arguments(sub.add_parser("data", help="list, check and build the shipped data recipes"))
+    recipes.add_arguments(sub.add_parser("data", help="list, check and build the shipped data recipes; decontaminate a corpus"))
 
 
 def _as_status(result: Any) -> int:

@@ -4,6 +4,10 @@ A recipe names its files, where each comes from (a path relative to a source fol
 files), its licence and each file's SHA-256. ``scipt data list`` checks the shipped copies;
 ``scipt data build NAME --source DIR`` copies from ``DIR`` and verifies, writing atomically, so a
 corrupted or different download is refused instead of silently used.
+
+``scipt data decontaminate --corpus GENOME.fa --against EVAL ... --output CLEAN.fa.gz`` writes a copy
+of a pre-training corpus with every copy of an evaluation sequence (either strand) masked, and
+checks the copy again (:mod:`sciPT.diagnostics.contamination`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 from pathlib import Path
 
 from . import io
+from .diagnostics import contamination
 from .errors import DataError, UserError
 from .sequences import file_sha256
 
@@ -68,6 +73,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--source", required=True, help="folder holding the raw files (required)")
     b.add_argument("--dest", default=str(RECIPES_DIR), help=f"output folder (default: {RECIPES_DIR})")
     b.set_defaults(handler=_build)
+    d = sub.add_parser(
+        "decontaminate", help="mask every copy of evaluation sequences in a pre-training corpus",
+        description="Write a copy of a FASTA corpus in which every region matching an evaluation "
+                    "sequence or its reverse complement (a copy sharing at least --threshold of the "
+                    "sequence's k-mers) is masked with N (X for proteins), then check the copy again.")
+    d.add_argument("--corpus", required=True, metavar="GENOME.fa[.gz]",
+                   help="FASTA corpus to clean (required)")
+    d.add_argument("--against", required=True, nargs="+", metavar="EVAL",
+                   help="evaluation sequences: FASTA (headers ignored) or CSV/TSV with a 'sequence' "
+                        "column (required)")
+    d.add_argument("--output", required=True, metavar="CLEAN.fa[.gz]",
+                   help="the masked copy; gzip if the name ends with .gz (required)")
+    d.add_argument("--domain", default="dna", help="sequence domain giving the alphabet (default: dna)")
+    d.add_argument("--k", type=int, default=contamination.DEFAULT_K,
+                   help=f"k-mer length (default: {contamination.DEFAULT_K})")
+    d.add_argument("--threshold", type=float, default=contamination.DEFAULT_THRESHOLD,
+                   help="fraction of a sequence's k-mers a copy must share to be masked "
+                        f"(default: {contamination.DEFAULT_THRESHOLD})")
+    d.set_defaults(handler=_decontaminate)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -83,4 +107,29 @@ def _build(args: argparse.Namespace) -> int:
         raise UserError(f"unknown recipe '{args.name}' (expected one of: {', '.join(recipes)})")
     for path in build(recipes[args.name], Path(args.source), Path(args.dest)):
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _decontaminate(args: argparse.Namespace) -> int:
+    from .registry import domains
+    from .sequences import Corpus
+
+    spec = getattr(domains.get(args.domain), "spec", None)
+    if spec is None:
+        raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
+    contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
+    sequences = [s for path in args.against for s in contamination.read_sequences(path, spec)]
+    counts = contamination.decontaminate(args.corpus, sequences, args.output, spec,
+                                         k=args.k, threshold=args.threshold)
+    n, total = counts["eval_sequences"], counts["corpus_bases"]
+    strands = "either strand" if spec.complement else "as given"
+    print(f"before: {counts['verbatim_before']:,} of {n:,} evaluation sequences verbatim in {args.corpus} "
+          f"({strands}), {counts['near_before']:,} verbatim or near")
+    masked = counts["masked_bases"]
+    print(f"masked {masked:,} of {total:,} bases ({100 * masked / total:.2f}%) in {counts['regions']:,} regions, copies of {counts['masked_sequences']:,} evaluation sequences")
+    after = contamination.check_contamination(sequences, Corpus([args.output], spec),
+                                              k=args.k, threshold=args.threshold)
+    summary = after.summary()
+    print(f"after: {summary['verbatim']:,} verbatim, {summary['near']:,} verbatim or near, "
+          f"{summary['clean']:,} clean; wrote {args.output}")
     return 0

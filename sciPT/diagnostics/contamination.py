@@ -1,0 +1,525 @@
+"""Contamination between a pre-training corpus and evaluation sequences: measure it, then remove it.
+
+A model pre-trained on a genome has seen (without labels) every evaluation sequence cut from that
+genome; its advantage over a model trained from scratch is then partly memory. This module states
+how many evaluation sequences the corpus holds, verbatim or nearly, on either strand, and writes a
+copy of the corpus with those regions masked, so that the pre-trained-vs-scratch gain can be
+measured clean.
+
+Definitions (for a sequence ``s`` of length ``L``, its ``n = L - k + 1`` overlapping k-mers, and
+``rc(s)`` its reverse complement when the alphabet has a complement):
+
+- ``similarity(s) = max over t in {s, rc(s)} of |{i : t[i:i+k] occurs in the corpus}| / n``:
+  the fraction of k-mer *positions* of ``t`` (a repeated k-mer counts at each position) whose k-mer
+  occurs anywhere in the corpus (forward strand; ``rc(s)`` covers the other one). K-mers containing
+  a non-core residue (``N``, ``X``) are skipped on both sides, and so never shared.
+- ``verbatim(s)``: ``s`` or ``rc(s)`` occurs exactly in one record of the corpus (code by code).
+- ``near(s)``: ``similarity(s) >= threshold`` or verbatim; ``clean`` is its complement.
+  A sequence with no valid k-mer (shorter than ``k``, or all ``N``) has similarity 0 and cannot be
+  checked: it counts as clean.
+
+Method. The k-mers of every evaluation sequence and of its reverse complement are packed in
+``int64`` (``b = ceil(log2 n_core)`` bits per residue: 2 for DNA, so ``k <= 31``; 5 for proteins,
+``k <= 12``) and sorted once (``np.unique``). The corpus is streamed over its memory map in chunks
+that overlap by ``k - 1`` residues (k-mers never span two records), each chunk's k-mers are looked up
+(a bitmap on their low bits, then a binary search for the few that pass, :class:`KmerSet`), and a
+count per distinct evaluation k-mer is kept: memory grows with the evaluation set, never with the
+corpus (decontamination also keeps the corpus positions of the shared k-mers, one per hit). A strand whose k-mers are all present is confirmed verbatim by
+a second pass: its rarest k-mer (fewest corpus occurrences) is the anchor, and the full sequence is
+compared at each anchor occurrence only.
+
+Decontamination (:func:`decontaminate`) masks *loci*, not isolated k-mers: the corpus occurrences of
+the k-mers of every near strand are grouped by strand and diagonal (corpus position minus offset in
+the evaluation sequence, diagonals up to ``MAX_INDEL`` apart joined so that short indels stay one
+locus); a locus whose distinct shared k-mers cover at least ``threshold`` of the strand's k-mers is a
+copy of the sequence, and its whole image ``[first diagonal, last diagonal + L)`` (clipped to the
+record) is replaced by the mask symbol, substituted bases included. A chance 16-mer shared with an
+unrelated region is therefore left alone, while every verbatim copy is removed, so a check of the
+cleaned corpus finds no verbatim sequence. A near sequence whose shared k-mers are scattered over
+many loci (none a copy by itself) is reported but not masked.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+from tqdm.auto import tqdm
+
+from .. import io
+from ..errors import ConfigError, DataError
+from ..sequences import INVALID, Corpus, SequenceFile, SequenceSpec, open_text
+
+DEFAULT_K = 16
+DEFAULT_THRESHOLD = 0.5
+CHUNK = 1 << 21       # k-mer starts per chunk: ~100 MB of temporaries at most
+MAX_INDEL = 8         # diagonals this close belong to one locus (a short indel shifts the diagonal)
+FASTA_WIDTH = 60
+MASK_SYMBOLS = ("N", "X")  # the "unknown residue" of nucleic acids, of proteins
+
+
+@dataclass
+class ContaminationReport:
+    """Per evaluation sequence: verbatim, k-mer similarity, near (see the module docstring).
+
+    Shapes: ``verbatim``, ``near`` bool ``[N]``; ``similarity`` float ``[N]`` in ``[0, 1]``.
+    """
+
+    n_sequences: int
+    verbatim: np.ndarray
+    similarity: np.ndarray
+    near: np.ndarray
+    k: int
+    threshold: float
+    both_strands: bool = True
+
+    @property
+    def clean(self) -> np.ndarray:
+        """bool ``[N]``: the sequences neither verbatim nor near, on which clean metrics are computed."""
+        return ~self.near
+
+    def summary(self) -> dict:
+        return {"eval_sequences": self.n_sequences, "verbatim": int(self.verbatim.sum()),
+                "near": int(self.near.sum()), "clean": int(self.clean.sum())}
+
+    def sentence(self) -> str:
+        s, n = self.summary(), max(self.n_sequences, 1)
+        strands = "either strand" if self.both_strands else "as given"
+        return (f"Contamination: of {s['eval_sequences']:,} evaluation sequences, {s['verbatim']:,} "
+                f"({100 * s['verbatim'] / n:.1f}%) occur verbatim in the pre-training corpus ({strands}) "
+                f"and {s['near']:,} ({100 * s['near'] / n:.1f}%) verbatim or nearly ({self.k}-mer "
+                f"similarity >= {self.threshold:g}); {s['clean']:,} are clean.")
+
+
+# --- parameters and k-mer packing ------------------------------------------------------------
+def bits_per_residue(n_core: int) -> int:
+    return max(1, math.ceil(math.log2(n_core)))
+
+
+def max_k(n_core: int) -> int:
+    """Longest k-mer that packs into a non-negative ``int64``."""
+    return 62 // bits_per_residue(n_core)
+
+
+def check_parameters(k: int, threshold: float, n_core: int, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` naming ``{prefix}k`` or ``{prefix}threshold`` if out of range."""
+    if not 1 <= k <= max_k(n_core):
+        raise ConfigError(f"{prefix}k: expected an integer from 1 to {max_k(n_core)} for an alphabet of "
+                          f"{n_core} residues, got {k}")
+    if not 0 < threshold <= 1:
+        raise ConfigError(f"{prefix}threshold: expected a fraction in (0, 1], got {threshold:g}")
+
+
+def kmer_values(codes: np.ndarray, k: int, n_core: int,
+                breaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pack every k-mer of ``codes`` into an ``int64`` (``bits_per_residue`` bits per residue).
+
+    Args:
+        codes: ``[L]`` residue codes; codes ``>= n_core`` (``N``, separators) invalidate a k-mer.
+        breaks: optional bool ``[L]``, True at the first residue of a record: no k-mer spans one.
+
+    Returns:
+        ``values`` int64 ``[L - k + 1]`` and ``valid`` bool ``[L - k + 1]``.
+    """
+    n = len(codes) - k + 1
+    if n <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    bits = bits_per_residue(n_core)
+    bad = codes >= n_core
+    x = codes.astype(np.int64)
+    x[bad] = 0
+    values = _pack(x, k, bits)
+    valid = np.ones(n, bool)
+    if bad.any():  # windowed sums by prefix sums; skipped for the usual N-free chunk
+        c = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
+        valid = c[k:] == c[:n]
+    if breaks is not None:
+        b = np.concatenate(([0], np.cumsum(breaks, dtype=np.int64)))
+        valid &= b[k: k + n] == b[1: 1 + n]
+    return values, valid
+
+
+def _pack(x: np.ndarray, k: int, bits: int) -> np.ndarray:
+    """``[L]`` -> ``[L - k + 1]`` packed windows, by doubling: ``2 log2 k`` array passes, not ``2 k``."""
+    result, r_len = None, 0
+    power, p_len = x, 1
+    while True:
+        if k & 1:
+            if result is None:
+                result, r_len = power, p_len
+            else:
+                n = len(result) - p_len
+                result = (result[:n] << (bits * p_len)) | power[r_len: r_len + n]
+                r_len += p_len
+        k >>= 1
+        if not k:
+            return result
+        n = len(power) - p_len
+        power = (power[:n] << (bits * p_len)) | power[p_len: p_len + n]
+        p_len *= 2
+
+
+class KmerSet:
+    """Sorted distinct k-mer values with a bitmap prefilter on their low bits.
+
+    A binary search per corpus k-mer is cache-unfriendly; most corpus k-mers are absent from the
+    evaluation set, and a table of ``2**FILTER_BITS`` flags indexed by the low bits rejects them with one
+    memory access, leaving the binary search to the few that pass.
+    """
+
+    FILTER_BITS = 24
+
+    def __init__(self, values: np.ndarray):
+        self.values = values  # sorted, distinct
+        self.mask = (1 << self.FILTER_BITS) - 1
+        self.filter = np.zeros(1 << self.FILTER_BITS, bool)
+        self.filter[values & self.mask] = True
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``p`` of the queries present, and their indices in ``values``: ``(p, idx)``."""
+        pos = np.flatnonzero(self.filter[queries & self.mask])
+        if len(pos) == 0 or len(self.values) == 0:
+            return pos[:0], pos[:0]
+        idx = np.searchsorted(self.values, queries[pos])
+        idx[idx == len(self.values)] = 0
+        hit = self.values[idx] == queries[pos]
+        return pos[hit], idx[hit]
+
+
+def _scan(corpus: Corpus, k: int, desc: str, progress: bool):
+    """Yield ``(file index, file, positions, values)`` of the valid k-mers, chunk by chunk.
+
+    Positions are in the file's concatenated coordinates (``file.offsets`` maps them to records).
+    """
+    n_core = corpus.spec.alphabet.n_core
+    total = sum(len(f.codes) for f in corpus.files)
+    with tqdm(total=total, unit="bp", unit_scale=True, desc=desc, leave=False,
+              disable=not progress) as bar:
+        for fi, f in enumerate(corpus.files):
+            size, inner = len(f.codes), f.offsets[1:]
+            for s in range(0, max(size - k + 1, 0), CHUNK):
+                e = min(s + CHUNK + k - 1, size)
+                codes = np.asarray(f.codes[s:e])
+                lo, hi = np.searchsorted(inner, [s + 1, e])
+                breaks = None
+                if hi > lo:
+                    breaks = np.zeros(e - s, bool)
+                    breaks[inner[lo:hi] - s] = True
+                values, valid = kmer_values(codes, k, n_core, breaks)
+                pos = np.flatnonzero(valid)
+                yield fi, f, pos + s, values[pos]
+                bar.update(min(s + CHUNK, size) - s)
+            if size < k:
+                bar.update(size)
+
+
+class _EvalKmers:
+    """The k-mers of every evaluation strand, deduplicated.
+
+    A *strand* ``g = i * n_strands + s`` is sequence ``i`` (``s = 0``) or its reverse complement
+    (``s = 1``). Per k-mer occurrence: ``group`` (strand), ``offset`` (position in the strand),
+    ``inverse`` (index into the distinct values ``uniq.values``).
+    """
+
+    def __init__(self, sequences: list[np.ndarray], k: int, n_core: int, complement: np.ndarray | None):
+        self.n_strands = 1 if complement is None else 2
+        self.strands = []
+        for seq in sequences:
+            seq = np.asarray(seq, dtype=np.uint8)
+            self.strands.append(seq)
+            if complement is not None:
+                self.strands.append(complement[seq[::-1]])
+        self.lengths = np.array([len(t) for t in self.strands], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(self.lengths + 1)[:-1])).astype(np.int64)
+        joined = np.full(int(self.lengths.sum()) + len(self.strands), INVALID, dtype=np.uint8)
+        for start, t in zip(starts, self.strands):
+            joined[start: start + len(t)] = t
+        values, valid = kmer_values(joined, k, n_core)  # the INVALID separators split the strands
+        pos = np.flatnonzero(valid)
+        self.group = np.searchsorted(starts, pos, side="right") - 1
+        self.offset = pos - starts[self.group]
+        uniq, self.inverse = np.unique(values[pos], return_inverse=True)
+        self.uniq = KmerSet(uniq)
+        self.n_kmers = np.bincount(self.group, minlength=len(self.strands))
+
+
+# --- the check -------------------------------------------------------------------------------
+def _resolve_complement(complement, corpus: Corpus) -> np.ndarray | None:
+    if isinstance(complement, str) and complement == "spec":
+        return corpus.spec.complement_codes()
+    return complement
+
+
+def _measure(sequences, corpus: Corpus, k: int, threshold: float, complement, progress: bool):
+    n_core = corpus.spec.alphabet.n_core
+    check_parameters(k, threshold, n_core)
+    complement = _resolve_complement(complement, corpus)
+    kmers = _EvalKmers(sequences, k, n_core, complement)
+    counts = np.zeros(len(kmers.uniq), np.int64)
+    for _, _, _, values in _scan(corpus, k, "contamination: k-mer scan", progress):
+        counts += np.bincount(kmers.uniq.lookup(values)[1], minlength=len(counts))
+    found = counts[kmers.inverse] > 0
+    shared = np.bincount(kmers.group[found], minlength=len(kmers.strands))
+    fraction = np.divide(shared, kmers.n_kmers, out=np.zeros(len(shared)), where=kmers.n_kmers > 0)
+    complete = np.flatnonzero((kmers.n_kmers > 0) & (shared == kmers.n_kmers))
+    verified = _verify(corpus, kmers, complete, counts, k, progress)
+    n, s = len(sequences), kmers.n_strands
+    similarity = fraction.reshape(n, s).max(1) if n else np.zeros(0)
+    verbatim = verified.reshape(n, s).any(1) if n else np.zeros(0, bool)
+    report = ContaminationReport(n_sequences=n, verbatim=verbatim, similarity=similarity,
+                                 near=(similarity >= threshold) | verbatim, k=k, threshold=threshold,
+                                 both_strands=complement is not None)
+    return report, kmers, fraction
+
+
+def _occurs_at(f: SequenceFile, start: int, anchor_pos: int, strand: np.ndarray) -> bool:
+    r = int(np.searchsorted(f.offsets, anchor_pos, side="right")) - 1
+    lo, hi = f.offsets[r], f.offsets[r] + f.lengths[r]
+    if start < lo or start + len(strand) > hi:
+        return False
+    return bool(np.array_equal(f.codes[start: start + len(strand)], strand))
+
+
+def _verify(corpus: Corpus, kmers: _EvalKmers, candidates: np.ndarray, counts: np.ndarray, k: int,
+            progress: bool) -> np.ndarray:
+    """bool per strand: found exactly, by comparing it at each occurrence of its rarest k-mer."""
+    verified = np.zeros(len(kmers.strands), bool)
+    if len(candidates) == 0:
+        return verified
+    sel = np.flatnonzero(np.isin(kmers.group, candidates))
+    sel = sel[np.lexsort((counts[kmers.inverse[sel]], kmers.group[sel]))]
+    first = np.concatenate(([True], kmers.group[sel][1:] != kmers.group[sel][:-1]))
+    anchors = sel[first]
+    anchors = anchors[np.argsort(kmers.inverse[anchors], kind="stable")]
+    keys, begin, count = np.unique(kmers.inverse[anchors], return_index=True, return_counts=True)
+    key_set, remaining = KmerSet(kmers.uniq.values[keys]), len(anchors)
+    for _, f, pos, values in _scan(corpus, k, "contamination: verbatim check", progress):
+        at, idx = key_set.lookup(values)
+        for p, j in zip(pos[at].tolist(), idx.tolist()):
+            for a in anchors[begin[j]: begin[j] + count[j]]:
+                g = kmers.group[a]
+                if not verified[g] and _occurs_at(f, p - int(kmers.offset[a]), p, kmers.strands[g]):
+                    verified[g] = True
+                    remaining -= 1
+        if remaining == 0:
+            break
+    return verified
+
+
+def check_contamination(sequences: list[np.ndarray], corpus: Corpus, *, k: int = DEFAULT_K,
+                        threshold: float = DEFAULT_THRESHOLD, complement: np.ndarray | None | str = "spec",
+                        progress: bool = True) -> ContaminationReport:
+    """How many evaluation sequences the corpus holds, verbatim or nearly, on either strand.
+
+    Args:
+        sequences: evaluation sequences as code arrays (the corpus's alphabet).
+        corpus: the pre-training corpus (memory-mapped; streamed, never loaded whole).
+        k: k-mer length, ``1 <= k <= max_k(n_core)``. threshold: near when similarity >= it.
+        complement: code -> complementary code; ``None`` checks the given strand only (proteins);
+            ``"spec"`` (default) takes ``corpus.spec.complement_codes()``.
+        progress: show a progress bar over the corpus.
+    """
+    return _measure(sequences, corpus, k, threshold, complement, progress)[0]
+
+
+# --- decontamination -------------------------------------------------------------------------
+def mask_code(spec: SequenceSpec) -> int:
+    """Code of the symbol written over masked regions: ``N`` (nucleic acids) or ``X`` (proteins)."""
+    symbols, core = spec.alphabet.symbols, spec.alphabet.n_core
+    for symbol in MASK_SYMBOLS:
+        if symbol in symbols[core:]:
+            return symbols.index(symbol)
+    raise ConfigError(f"the alphabet {symbols} has no non-core {' or '.join(MASK_SYMBOLS)} to mask with")
+
+
+def _copy_loci(corpus: Corpus, kmers: _EvalKmers, fraction: np.ndarray, k: int, threshold: float,
+               progress: bool) -> tuple[np.ndarray, ...]:
+    """``(file index, start, stop, sequence index)`` of every corpus copy of a near strand."""
+    empty = tuple(np.zeros(0, np.int64) for _ in range(4))
+    sel = np.flatnonzero(fraction[kmers.group] >= threshold)
+    if len(sel) == 0:
+        return empty
+    sel = sel[np.argsort(kmers.inverse[sel], kind="stable")]
+    keys, begin, count = np.unique(kmers.inverse[sel], return_index=True, return_counts=True)
+    key_set = KmerSet(kmers.uniq.values[keys])
+    parts = []
+    for fi, _, pos, values in _scan(corpus, k, "decontamination: locating copies", progress):
+        at, j = key_set.lookup(values)
+        p = pos[at]
+        c = count[j]
+        within = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+        occ = sel[np.repeat(begin[j], c) + within]
+        parts.append((np.full(len(occ), fi), np.repeat(p, c), occ))
+    if not parts or sum(len(q[0]) for q in parts) == 0:
+        return empty
+    fi, p, occ = (np.concatenate(x) for x in zip(*parts))
+    g, off = kmers.group[occ], kmers.offset[occ]
+    d = p - off
+    order = np.lexsort((d, g, fi))
+    fi, g, d, p, off = fi[order], g[order], d[order], p[order], off[order]
+    new = np.concatenate(([True], (fi[1:] != fi[:-1]) | (g[1:] != g[:-1]) | (d[1:] - d[:-1] > MAX_INDEL)))
+    first = np.flatnonzero(new)
+    cluster = np.cumsum(new) - 1
+    distinct = np.unique(cluster * (int(off.max()) + 1) + off) // (int(off.max()) + 1)
+    covered = np.bincount(distinct, minlength=len(first)) / kmers.n_kmers[g[first]]
+    keep = covered >= threshold
+    fi_c, g_c = fi[first], g[first]
+    start = d[first]
+    stop = np.maximum.reduceat(d, first) + kmers.lengths[g_c]
+    pmin, pmax = np.minimum.reduceat(p, first), np.maximum.reduceat(p, first)
+    for i, f in enumerate(corpus.files):  # a copy never extends past the records its k-mers lie in
+        here = fi_c == i
+        r0 = np.searchsorted(f.offsets, pmin[here], side="right") - 1
+        r1 = np.searchsorted(f.offsets, pmax[here], side="right") - 1
+        start[here] = np.maximum(start[here], f.offsets[r0])
+        stop[here] = np.minimum(stop[here], f.offsets[r1] + f.lengths[r1])
+    return fi_c[keep], start[keep], stop[keep], g_c[keep] // kmers.n_strands
+
+
+def merge_intervals(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union of half-open intervals as sorted, disjoint, non-touching intervals."""
+    if len(start) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(start, kind="stable")
+    start, stop = start[order], stop[order]
+    reach = np.maximum.accumulate(stop)
+    first = np.flatnonzero(np.concatenate(([True], start[1:] > reach[:-1])))
+    return start[first], np.maximum.reduceat(stop, first)
+
+
+def _fasta_bytes(codes: np.ndarray, symbols: np.ndarray, width: int) -> bytes:
+    text = symbols[codes]
+    full = len(text) // width * width
+    newlines = np.full((full // width, 1), ord("\n"), np.uint8)
+    rows = np.concatenate([text[:full].reshape(-1, width), newlines], 1)
+    tail = text[full:].tobytes() + b"\n" if len(text) > full else b""
+    return rows.tobytes() + tail
+
+
+def write_masked_fasta(f: SequenceFile, start: np.ndarray, stop: np.ndarray, out_path: str | Path,
+                       code: int, width: int = FASTA_WIDTH) -> None:
+    """Write ``f`` with ``[start, stop)`` (file coordinates, sorted, disjoint) set to ``code``.
+
+    Gzip when ``out_path`` ends with ``.gz`` (no time stamp: the same input gives the same bytes);
+    atomic. Headers keep the record names; residues are written as the alphabet's upper-case symbols.
+    """
+    symbols = np.frombuffer(f.spec.alphabet.symbols.encode("ascii"), dtype=np.uint8)
+    step = width * (1 << 16)
+    out_path = Path(out_path)
+    with io.atomic_path(out_path) as tmp, open(tmp, "wb") as raw:
+        out = gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) \
+            if out_path.name.endswith(".gz") else raw
+        for r, name in enumerate(f.names):
+            out.write(f">{name}\n".encode())
+            rec_lo, rec_hi = int(f.offsets[r]), int(f.offsets[r] + f.lengths[r])
+            for a in range(rec_lo, rec_hi, step):
+                b = min(a + step, rec_hi)
+                codes = np.array(f.codes[a:b])
+                i0, i1 = np.searchsorted(stop, a, side="right"), np.searchsorted(start, b)
+                for lo, hi in zip(start[i0:i1].tolist(), stop[i0:i1].tolist()):
+                    codes[max(lo, a) - a: min(hi, b) - a] = code
+                out.write(_fasta_bytes(codes, symbols, width))
+        if out is not raw:
+            out.close()
+
+
+def decontaminate(corpus_path: str | Path, eval_sequences: list[np.ndarray], out_path: str | Path,
+                  spec: SequenceSpec, *, k: int = DEFAULT_K, threshold: float = DEFAULT_THRESHOLD,
+                  progress: bool = True) -> dict:
+    """Write a copy of a FASTA corpus with every copy of an evaluation sequence masked.
+
+    Which regions are masked: see the module docstring (whole loci that are copies, either strand,
+    of a sequence with similarity >= ``threshold``). The mask symbol is ``N`` (``X`` for proteins).
+
+    Returns:
+        ``eval_sequences``, ``verbatim_before``, ``near_before`` (the check before masking),
+        ``masked_sequences`` (evaluation sequences with at least one masked copy), ``regions``
+        (disjoint masked intervals), ``masked_bases`` (their total length) and ``corpus_bases``.
+    """
+    check_parameters(k, threshold, spec.alphabet.n_core)
+    code = mask_code(spec)
+    corpus = Corpus([str(corpus_path)], spec)
+    source, out_path = corpus.files[0], Path(out_path)
+    if out_path.exists() and out_path.resolve() == source.path.resolve():
+        raise DataError(f"{out_path}: is the corpus itself; write the decontaminated copy to another file")
+    report, kmers, fraction = _measure(eval_sequences, corpus, k, threshold, "spec", progress)
+    _, lo, hi, seq = _copy_loci(corpus, kmers, fraction, k, threshold, progress)
+    start, stop = merge_intervals(lo, hi)
+    write_masked_fasta(source, start, stop, out_path, code)
+    before = report.summary()
+    return {"eval_sequences": before["eval_sequences"], "verbatim_before": before["verbatim"],
+            "near_before": before["near"], "masked_sequences": int(len(np.unique(seq))),
+            "regions": int(len(start)), "masked_bases": int((stop - start).sum()),
+            "corpus_bases": int(len(source.codes))}
+
+
+# --- reading evaluation sequences ------------------------------------------------------------
+def read_sequences(path: str | Path, spec: SequenceSpec) -> list[np.ndarray]:
+    """Evaluation sequences from FASTA (headers and labels ignored) or CSV/TSV (``sequence`` column).
+
+    The format is told by content: FASTA starts with ``>``; otherwise a table whose header names a
+    ``sequence`` column (any case), tab-separated if the header has a tab, else comma-separated.
+    Plain or gzip. Errors name the file and the record or line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)")
+    table = spec.lookup_table()
+    strip = spec.strip_terminal.encode()
+
+    def encode(text: str, where: str) -> np.ndarray:
+        raw = text.strip().encode("ascii", "replace").rstrip(strip)
+        if not raw:
+            raise DataError(f"{path}: {where} has an empty sequence")
+        codes = table[np.frombuffer(raw, dtype=np.uint8)]
+        bad = np.flatnonzero(codes == INVALID)
+        if bad.size:
+            pos = int(bad[0])
+            raise DataError(f"{path}: {where} has {chr(raw[pos])!r} at position {pos + 1}; "
+                            f"expected {spec.description}")
+        return codes
+
+    with open_text(path) as handle:
+        head = handle.read(4096).lstrip()
+        handle.seek(0)
+        if head.startswith(">"):
+            out = []
+            for n, (title, text) in enumerate(SimpleFastaParser(handle), start=1):
+                name = title.split(None, 1)[0] if title.strip() else f"record{n}"
+                out.append(encode(text, f"record '{name}' (#{n})"))
+        else:
+            out = _read_table(handle, path, encode)
+    if not out:
+        raise DataError(f"{path}: no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)")
+    return out
+
+
+def _read_table(handle, path: Path, encode) -> list[np.ndarray]:
+    header = handle.readline()
+    handle.seek(0)
+    reader = csv.reader(handle, delimiter="\t" if "\t" in header else ",")
+    columns = [c.strip() for c in next(reader, [])]
+    lowered = [c.lower() for c in columns]
+    if "sequence" not in lowered:
+        raise DataError(f"{path}: no 'sequence' column (header: {', '.join(columns) or 'empty'}); "
+                        "expected FASTA or a CSV/TSV table with a 'sequence' column")
+    col = lowered.index("sequence")
+    out = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        if col >= len(row):
+            raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields; "
+                            f"expected at least {col + 1}")
+        out.append(encode(row[col], f"line {reader.line_num}"))
+    return out
