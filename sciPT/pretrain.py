@@ -44,6 +44,9 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
         callbacks: extra Lightning callbacks.
     """
     domain = domains.get(domain_name)
+    if hasattr(domain, "pretrain"):
+        # a domain whose pre-training is not gradient descent (a closed-form Bayesian fit) runs its own
+        return domain.pretrain(cfg, out, resume=resume, command=command)
     validate(cfg.train)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")

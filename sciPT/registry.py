@@ -66,7 +66,9 @@ class Domain:
     """A domain plugin: data, tokenizer, backbone, objectives and presets for one kind of data.
 
     Subclasses set ``name``, ``summary`` and ``config_class`` (a dataclass with a ``train`` field of
-    type :class:`sciPT.trainer.TrainConfig`) and implement the methods below.
+    type :class:`sciPT.trainer.TrainConfig`) and implement the methods below. A domain whose
+    pre-training is not a Lightning loop (a closed-form fit) may instead define
+    ``pretrain(cfg, out, *, resume, command) -> RunDir``, which ``scipt pretrain`` then calls.
     """
 
     name: str = ""

@@ -1,0 +1,273 @@
+"""Heat-transfer points: variables with units and ranges, CSV readers, pre-training samples.
+
+A surrogate's data are rows of dimensionless numbers: the Reynolds number ``Re``, the Prandtl
+number ``Pr``, the Nusselt number ``Nu`` and optional geometric ratios (``e_Dh``: rib height over
+hydraulic diameter, ``AR``: channel aspect ratio, ...). A user's CSV names them in its header;
+a unit may follow the name in brackets (``Nu [-]``) and must then be dimensionless. Every value
+must be a finite positive number inside the physical range of its variable (``Re`` in 1-1e9,
+``Pr`` in 1e-3-1e5, ``Nu`` in 1e-2-1e5); a value below its range gets a hint that the column may
+be scaled (digitised figures often plot ``Re x 1e-4``).
+
+The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
+axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
+that the result lands in the range the paper reports (Re 1e4-2e5).
+"""
+
+from __future__ import annotations
+
+import csv
+import re as _re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sciPT.errors import DataError
+from sciPT.recipes import RECIPES_DIR
+
+from .correlations import PR_SAMPLING_CAP, Correlation
+
+HEAT_TRANSFER_DIR = RECIPES_DIR / "heat_transfer"
+TASLIM_DIR = HEAT_TRANSFER_DIR / "taslim_spring1987"
+TASLIM_PR = 0.70  # air; Taslim & Spring give no Prandtl number per point
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A dimensionless variable of a surrogate: its meaning and the range where it is physical."""
+
+    name: str
+    description: str
+    physical: tuple[float, float]
+    unit: str = "1"
+
+
+VARIABLES = {
+    "Re": Variable("Re", "Reynolds number rho u L / mu (L: hydraulic diameter, or plate length)", (1.0, 1e9)),
+    "Pr": Variable("Pr", "Prandtl number nu / alpha of the fluid", (1e-3, 1e5)),
+    "Nu": Variable("Nu", "Nusselt number h L / k", (1e-2, 1e5)),
+}
+GROUP_RANGE = (1e-6, 1e6)
+DIMENSIONLESS_UNITS = ("", "-", "1", "dimensionless", "none")
+
+
+@dataclass
+class Points:
+    """Rows of ``(Re, Pr, Nu, groups)``.
+
+    Attributes:
+        re, pr: ``(n,)``; ``nu``: ``(n,)`` or ``None`` for points to predict.
+        groups: geometric ratios by name, each ``(n,)``.
+        source: file (or generator) the points came from; ``lines``: their line numbers there.
+        labels: non-numeric columns, kept for output (``{"series": [...]}``).
+    """
+
+    re: np.ndarray
+    pr: np.ndarray
+    nu: np.ndarray | None
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+    lines: np.ndarray | None = None
+    labels: dict[str, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.re)
+
+    def features(self, groups: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+        """Log features ``[1, log Re, log Pr, log g...]``, ``(n, 3 + len(groups))``."""
+        missing = [g for g in groups if g not in self.groups]
+        if missing:
+            raise DataError(f"{self.source}: missing column '{missing[0]}' (the model uses the "
+                            f"geometric ratios {', '.join(groups)})")
+        cols = [np.ones(len(self)), np.log(self.re), np.log(self.pr)]
+        cols += [np.log(self.groups[g]) for g in groups]
+        return np.column_stack(cols)
+
+    @property
+    def log_nu(self) -> np.ndarray:
+        return np.log(self.nu)
+
+    def subset(self, index) -> "Points":
+        index = np.asarray(index)
+        return Points(self.re[index], self.pr[index], None if self.nu is None else self.nu[index],
+                      {k: v[index] for k, v in self.groups.items()}, self.source,
+                      None if self.lines is None else self.lines[index],
+                      {k: [v[i] for i in np.arange(len(self))[index]] for k, v in self.labels.items()})
+
+
+def _split_header(name: str, path: Path) -> str:
+    """``"Nu [-]"`` -> ``"Nu"``; a unit that is not dimensionless is an error."""
+    m = _re.fullmatch(r"\s*([^\[\(]+?)\s*(?:[\[\(]\s*([^\]\)]*?)\s*[\]\)])?\s*", name)
+    if not m:
+        raise DataError(f"{path}: cannot read column name {name!r}")
+    base, unit = m.group(1), (m.group(2) or "")
+    if unit.lower() not in DIMENSIONLESS_UNITS:
+        raise DataError(f"{path}: column '{name}' has unit '{unit}', but {base} must be a "
+                        f"dimensionless number (convert it first)")
+    return base
+
+
+def _check_values(values: np.ndarray, name: str, bounds: tuple[float, float], path: Path,
+                  lines: np.ndarray) -> None:
+    for value, line in zip(values, lines):
+        where = f"{path}, line {line}"
+        if not np.isfinite(value) or value <= 0:
+            raise DataError(f"{where}: {name} = {value:g} is not a positive number "
+                            f"({name} must be a positive dimensionless number)")
+        if not bounds[0] <= value <= bounds[1]:
+            hint = " (is the column scaled, e.g. Re x 1e-4?)" if value < bounds[0] else ""
+            raise DataError(f"{where}: {name} = {value:g} is outside the physical range "
+                            f"[{bounds[0]:g}, {bounds[1]:g}] of {name}{hint}")
+
+
+def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu: bool = True) -> Points:
+    """Read a CSV of points with a header naming ``Re``, ``Pr``, ``Nu`` and geometric ratios.
+
+    Args:
+        path: the CSV file.
+        groups: the geometric-ratio columns to use; ``None`` takes every other column whose values
+            are all numbers (non-numeric columns are kept as labels).
+        require_nu: ``False`` for points to predict (``Nu`` may be absent; read when present).
+
+    Raises:
+        DataError: missing file or column, a unit that is not dimensionless, a value that is not a
+            positive number in its physical range (naming the line), or no rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f)]
+    lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
+    header = [_split_header(h, path) for h in rows[0]]
+    lookup = {h.lower(): i for i, h in enumerate(header)}
+    need = ["Re", "Pr", "Nu"] if require_nu or "nu" in lookup else ["Re", "Pr"]
+    for name in need:
+        if name.lower() not in lookup:
+            hint = (" (digitised x,y files: use read_digitised with their axis scaling)"
+                    if {"x", "y"} <= set(lookup) else "")
+            raise DataError(f"{path}: missing column '{name}' (expected Re, Pr, Nu and optional "
+                            f"geometric ratios; found: {', '.join(header)}){hint}")
+    body, body_lines = rows[1:], np.array(lines[1:])
+    if not body:
+        raise DataError(f"{path}: no data rows after the header")
+    for r, line in zip(body, body_lines):
+        if len(r) != len(header):
+            raise DataError(f"{path}, line {line}: {len(r)} fields, expected {len(header)} as in the header")
+
+    def column(i: int, name: str) -> np.ndarray:
+        out = np.empty(len(body))
+        for k, (r, line) in enumerate(zip(body, body_lines)):
+            try:
+                out[k] = float(r[i])
+            except ValueError:
+                raise DataError(f"{path}, line {line}: {name} = {r[i]!r} is not a number") from None
+        return out
+
+    core = {"re", "pr", "nu"}
+    extra = [h for h in header if h.lower() not in core]
+    if groups is None:
+        groups = [h for h in extra if all(_is_number(r[lookup[h.lower()]]) for r in body)]
+    for g in groups:
+        if g.lower() not in lookup:
+            raise DataError(f"{path}: missing column '{g}' (asked for as a geometric ratio; found: "
+                            f"{', '.join(header)})")
+    values = {name: column(lookup[name.lower()], name) for name in need}
+    for name in need:
+        _check_values(values[name], name, VARIABLES[name].physical, path, body_lines)
+    group_values = {}
+    for g in groups:
+        group_values[g] = column(lookup[g.lower()], g)
+        _check_values(group_values[g], g, GROUP_RANGE, path, body_lines)
+    labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h not in groups}
+    return Points(values["Re"], values["Pr"], values.get("Nu"), group_values, str(path),
+                  body_lines, labels)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] | None = None) -> None:
+    """Write points (and extra columns such as predictions) as a CSV, atomically."""
+    from sciPT import io
+
+    columns = {"Re": points.re, "Pr": points.pr, **points.groups}
+    if points.nu is not None:
+        columns["Nu"] = points.nu
+    columns.update(extra or {})
+    header = list(points.labels) + list(columns)
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for i in range(len(points)):
+            w.writerow([points.labels[k][i] for k in points.labels]
+                       + [f"{float(v[i]):.6g}" for v in columns.values()])
+
+
+# --- the shipped ribbed-channel measurements -------------------------------------------------
+_TASLIM_NAME = _re.compile(r"fig(?P<fig>\d+)_ar_(?P<ar>[\d.]+)_(?P<marker>.+)_eDh_(?P<edh>[\d.]+)")
+
+
+def read_digitised(path: str | Path, *, x_scale: float = 1e4, y_scale: float = 1e3,
+                   pr: float = TASLIM_PR, groups: dict[str, float] | None = None,
+                   re_range: tuple[float, float] = (1e3, 1e6)) -> Points:
+    """Read a digitised ``x,y`` figure: ``Re = x * x_scale``, ``Nu = y * y_scale``.
+
+    ``re_range`` is where the figure's Reynolds numbers must land once scaled; a file digitised
+    with another scaling is refused rather than silently a factor of ten off.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError as err:
+        raise DataError(f"{path}: not a numeric x,y CSV ({err})") from None
+    if data.shape[1] != 2 or len(data) == 0:
+        raise DataError(f"{path}: expected two columns x,y and at least one row")
+    order = np.argsort(data[:, 0], kind="stable")
+    re, nu = data[order, 0] * x_scale, data[order, 1] * y_scale
+    lines = order + 2
+    _check_values(re, "Re", re_range, path, lines)
+    _check_values(nu, "Nu", VARIABLES["Nu"].physical, path, lines)
+    n = len(re)
+    return Points(re, np.full(n, pr), nu, {k: np.full(n, v) for k, v in (groups or {}).items()},
+                  str(path), lines)
+
+
+def taslim_series(folder: str | Path = TASLIM_DIR) -> dict[str, Points]:
+    """The seven Taslim & Spring (1987) series, by file stem, with their ``AR`` and ``e_Dh``."""
+    folder = Path(folder)
+    files = sorted(folder.glob("fig*_eDh_*.csv"))
+    if not files:
+        raise DataError(f"{folder}: no Taslim & Spring series found (expected fig*_eDh_*.csv)")
+    out = {}
+    for f in files:
+        m = _TASLIM_NAME.fullmatch(f.stem)
+        if not m:
+            raise DataError(f"{f}: file name does not say its aspect ratio and e/Dh")
+        out[f.stem] = read_digitised(f, groups={"AR": float(m["ar"]), "e_Dh": float(m["edh"])})
+    return out
+
+
+# --- pre-training samples ---------------------------------------------------------------------
+def sample_correlation(corr: Correlation, n: int, noise: float, rng: np.random.Generator) -> Points:
+    """``n`` points of ``corr``, log-uniform over its validity box, with log-normal noise.
+
+    ``Nu`` is multiplied by ``exp(noise * z)``, ``z ~ N(0, 1)``: ``noise`` is the relative scatter
+    of the measurements a correlation summarises (0.05 is 5 %).
+    """
+    (r0, r1), (p0, p1) = corr.re_range, corr.pr_range
+    p1 = min(p1, PR_SAMPLING_CAP)
+    re = np.exp(rng.uniform(np.log(r0), np.log(r1), n))
+    pr = np.exp(rng.uniform(np.log(p0), np.log(p1), n))
+    nu = corr(re, pr) * np.exp(noise * rng.standard_normal(n))
+    return Points(re, pr, nu, {}, f"correlation:{corr.key}")

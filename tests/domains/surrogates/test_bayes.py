@@ -1,0 +1,104 @@
+"""Closed-form Bayesian regression in log space (domains/surrogates/objectives.py)."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, fit
+from sciPT.errors import DataError
+
+ONE_SIGMA = np.array([1.0])
+
+
+def test_one_parameter_fit_matches_hand_computation():
+    # Prior log C ~ N(0, 1), noise sd 1 (a one-point grid), one observation y = 2:
+    # posterior precision 1 + 1 = 2 -> mean (0 * 1 + 2 * 1) / 2 = 1, variance 1/2;
+    # evidence y ~ N(0, 1 + 1): log p = -0.5 log(2 pi 2) - 2^2 / (2 * 2).
+    prior = GaussianPrior(["log_C"], [0.0], [[1.0]])
+    post = fit(np.ones((1, 1)), np.array([2.0]), prior, kappa=1.0, sigma=ONE_SIGMA)
+    assert post.mean == pytest.approx([1.0])
+    assert post.cov[0, 0] == pytest.approx(0.5)
+    assert post.log_evidence == pytest.approx(-0.5 * np.log(4 * np.pi) - 1.0
+                                              + NoisePrior().log_weights(ONE_SIGMA)[0])
+    # predictive at the same x: N(1, 1/2 + 1); its 95 % quantile is 1 + 1.6449 sqrt(1.5)
+    assert post.quantile(np.ones((1, 1)), 0.95)[0] == pytest.approx(1 + 1.6448536 * np.sqrt(1.5), abs=1e-6)
+
+
+def test_two_parameter_fit_matches_normal_equations():
+    # log Nu = log C + a log Re with a flat log C and a ~ N(0.8, 0.1^2), noise sd 0.05:
+    # posterior mean solves (P + X^T X / s^2) theta = P m + X^T y / s^2.
+    X = np.array([[1.0, np.log(1e4)], [1.0, np.log(3e4)], [1.0, np.log(1e5)]])
+    y = np.log([60.0, 140.0, 330.0])
+    prior = GaussianPrior(["log_C", "Re"], [0.0, 0.8], np.diag([1.0, 0.01]), free=[True, False])
+    post = fit(X, y, prior, kappa=1.0, sigma=np.array([0.05]))
+    P = np.diag([0.0, 100.0])
+    A = P + X.T @ X / 0.05**2
+    expected = np.linalg.solve(A, P @ [0.0, 0.8] + X.T @ y / 0.05**2)
+    assert post.mean == pytest.approx(expected, rel=1e-10)
+    assert post.cov == pytest.approx(np.linalg.inv(A), rel=1e-8)
+
+
+def test_zero_data_returns_the_prior():
+    mean = np.array([-3.0, 0.76, 0.37])
+    cov = np.array([[2.0, -0.19, 0.01], [-0.19, 0.02, 0.0], [0.01, 0.0, 0.004]])
+    post = fit(np.zeros((0, 3)), np.zeros(0), GaussianPrior(["log_C", "Re", "Pr"], mean, cov))
+    assert post.kappa == pytest.approx(1.0)
+    assert post.mean == pytest.approx(mean)
+    assert post.cov == pytest.approx(cov)
+    noise = NoisePrior()
+    w = np.exp(noise.log_weights(post.sigma))
+    assert post.weights == pytest.approx(w / w.sum(), rel=1e-9)
+
+
+def test_fixed_parameters_are_held_and_have_no_variance():
+    X = np.column_stack([np.ones(3), np.log([1e4, 2e4, 5e4]), np.log([0.7, 0.7, 0.7])])
+    y = np.log([40.0, 70.0, 140.0])
+    prior = GaussianPrior(["log_C", "Re", "Pr"], [0.0, 0.0, 0.4], np.zeros((3, 3)),
+                          free=[True, True, False], fixed=[False, False, True])
+    post = fit(X, y, prior)
+    assert post.means[:, 2] == pytest.approx(np.full(len(post.sigma), 0.4))
+    assert post.cov[2] == pytest.approx(np.zeros(3))
+    # with b held, the free part is ordinary least squares on y - 0.4 log Pr
+    ols, *_ = np.linalg.lstsq(X[:, :2], y - 0.4 * X[:, 2], rcond=None)
+    assert post.mean[:2] == pytest.approx(ols, rel=1e-8)
+
+
+def test_evidence_widens_a_contradicted_prior_and_keeps_a_consistent_one():
+    rng = np.random.default_rng(0)
+    re = np.geomspace(1e4, 1e5, 12)
+    X = np.column_stack([np.ones_like(re), np.log(re)])
+    prior = GaussianPrior(["log_C", "Re"], [np.log(0.023), 0.8], np.diag([0.04, 0.0004]))
+    consistent = np.log(0.023) + 0.8 * np.log(re) + 0.02 * rng.standard_normal(len(re))
+    contradicting = np.log(0.3) + 0.6 * np.log(re) + 0.02 * rng.standard_normal(len(re))
+    assert fit(X, consistent, prior).kappa < 3
+    assert fit(X, contradicting, prior).kappa > 20
+
+
+def test_free_parameters_the_points_cannot_determine():
+    X = np.column_stack([np.ones(2), np.log([1e4, 1e4])])
+    prior = GaussianPrior(["log_C", "Re"], [0.0, 0.0], np.zeros((2, 2)), free=[True, True])
+    with pytest.raises(DataError) as err:
+        fit(X, np.log([50.0, 51.0]), prior)
+    assert str(err.value) == ("2 point(s) cannot determine the free parameters log_C, Re: give more "
+                              "points spread over each variable, or a prior (--init)")
+
+
+@pytest.mark.parametrize("free", [False, True], ids=["gaussian-prior", "flat-prior"])
+def test_interval_coverage_on_simulated_data_is_nominal(free):
+    # Parameters and noise drawn from the very prior the fit assumes: the 90 % predictive
+    # intervals of new points must then hold 90 % of them (up to Monte Carlo error).
+    rng = np.random.default_rng(1)
+    noise = NoisePrior(0.05, 4.0)
+    mean, cov = np.array([np.log(0.05), 0.7]), np.diag([0.3**2, 0.08**2])
+    prior = GaussianPrior(["log_C", "Re"], mean, cov, free=[free, free])
+    hits, total = 0, 0
+    for _ in range(300):
+        theta = rng.multivariate_normal(mean, cov)
+        sigma = noise.s0 * np.sqrt(noise.nu0 / rng.chisquare(noise.nu0))
+        re = np.exp(rng.uniform(np.log(1e4), np.log(1e5), 7))
+        X = np.column_stack([np.ones_like(re), np.log(re)])
+        y = X @ theta + sigma * rng.standard_normal(len(re))
+        post = fit(X[:4], y[:4], prior, noise, kappa=1.0)
+        lo, hi = post.interval(X[4:], 0.9)
+        hits += int(((lo <= y[4:]) & (y[4:] <= hi)).sum())
+        total += 3
+    assert 0.86 <= hits / total <= 0.94

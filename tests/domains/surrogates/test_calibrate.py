@@ -1,0 +1,80 @@
+"""Scratch convention, prior transfer and the negative-transfer guard (calibrate.py)."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.surrogates.calibrate import calibrate, scratch_prior, transfer_prior
+from sciPT.domains.surrogates.objectives import GaussianPrior
+
+NAMES = ["log_C", "Re", "Pr"]
+
+
+def features(re, pr=0.7):
+    re = np.asarray(re, float)
+    return np.column_stack([np.ones_like(re), np.log(re), np.log(np.broadcast_to(pr, re.shape))])
+
+
+def test_scratch_frees_what_the_points_identify_and_holds_the_rest_at_dittus_boelter():
+    one = scratch_prior(features([2e4]), NAMES)
+    assert one.free.tolist() == [True, False, False]
+    assert one.mean[1:].tolist() == [0.8, 0.4]
+    two = scratch_prior(features([2e4, 5e4]), NAMES)
+    assert two.free.tolist() == [True, True, False]
+    # Pr constant: its exponent stays held however many points there are
+    many = scratch_prior(features(np.geomspace(1e4, 1e5, 6)), NAMES)
+    assert many.free.tolist() == [True, True, False]
+    varied = scratch_prior(features(np.geomspace(1e4, 1e5, 6), [0.7, 7, 2, 1, 5, 3]), NAMES)
+    assert varied.free.tolist() == [True, True, True]
+    # Pr falling exactly as Re rises: the points cannot tell the two exponents apart
+    lockstep = scratch_prior(features(np.geomspace(1e4, 1e5, 6), np.geomspace(0.7, 7, 6)[::-1]), NAMES)
+    assert lockstep.free.tolist() == [True, True, False]
+
+
+def test_exponent_transfer_frees_log_c_only():
+    prior = GaussianPrior(NAMES, [-3.0, 0.76, 0.37], np.diag([2.0, 0.02, 0.004]))
+    assert transfer_prior(prior, "exponents").free.tolist() == [True, False, False]
+    assert transfer_prior(prior, "all").free.tolist() == [False, False, False]
+
+
+def _ribbed(n, seed=0):
+    rng = np.random.default_rng(seed)
+    re = np.geomspace(2e4, 1.5e5, n)
+    return features(re), np.log(0.4) + 0.6 * np.log(re) + 0.02 * rng.standard_normal(n)
+
+
+def test_guard_chooses_scratch_when_the_prior_is_wrong():
+    # a confident smooth-pipe prior (a = 0.80 +- 0.02) against a ribbed channel with a = 0.6
+    prior = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+    X, y = _ribbed(5)
+    cal = calibrate(X, y, NAMES, prior)
+    assert cal.guard.choice == "scratch"
+    assert cal.guard.elpd["scratch"] > cal.guard.elpd["prior"]
+    assert cal.guard.reason.endswith("the prior hurts (negative transfer)")
+    assert cal.chosen is cal.scratch_fit
+    assert cal.chosen.mean[1] == pytest.approx(0.6, abs=0.05)
+
+
+def test_guard_keeps_a_right_prior():
+    prior = GaussianPrior(NAMES, [np.log(0.4), 0.6, 0.40], np.diag([0.04, 0.03**2, 0.02**2]))
+    X, y = _ribbed(4)
+    cal = calibrate(X, y, NAMES, prior)
+    assert cal.guard.choice == "prior"
+    assert cal.guard.reason.startswith("leave-one-out: the prior-informed fit predicts")
+
+
+def test_guard_cannot_check_one_point_and_says_so():
+    prior = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], np.diag([0.04, 0.02**2, 0.02**2]))
+    X, y = _ribbed(1)
+    cal = calibrate(X, y, NAMES, prior)
+    assert cal.guard.choice == "prior"
+    assert cal.guard.reason == ("one point leaves nothing to hold out: the guard cannot check the "
+                                "prior, which is kept")
+    # exponents transfer: the single point sets C, the exponents stay at the prior's
+    assert cal.prior_fit.mean[1:] == pytest.approx([0.8, 0.4])
+    assert cal.prior_fit.predict(X)[0] == pytest.approx(y[0])
+
+
+def test_no_prior_is_scratch_only():
+    X, y = _ribbed(3)
+    cal = calibrate(X, y, NAMES, None)
+    assert cal.prior_fit is None and cal.guard.choice == "scratch"

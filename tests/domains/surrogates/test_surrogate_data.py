@@ -1,0 +1,78 @@
+"""Reading points: columns, units, ranges, digitised scaling (domains/surrogates/data.py)."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.surrogates.data import read_digitised, read_points, taslim_series
+from sciPT.errors import DataError
+
+TASLIM_FILE = "fig4_ar_3.5_solid_circles_eDh_0.053.csv"
+
+
+def test_reads_named_columns_units_groups_and_labels(write_csv):
+    path = write_csv("p.csv", "series,re [-],PR,Nu (-),e_Dh", "a,2e4,0.7,190,0.1", "b,5e4,0.71,300,0.1")
+    pts = read_points(path)
+    assert pts.re.tolist() == [2e4, 5e4]
+    assert pts.pr.tolist() == [0.7, 0.71]
+    assert pts.nu.tolist() == [190, 300]
+    assert list(pts.groups) == ["e_Dh"]
+    assert pts.labels == {"series": ["a", "b"]}
+    assert pts.lines.tolist() == [2, 3]
+    assert pts.features(["e_Dh"])[0] == pytest.approx([1, np.log(2e4), np.log(0.7), np.log(0.1)])
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["Re,Pr,Nu", "2e4,0.7,-5"], "line 2: Nu = -5 is not a positive number (Nu must be a positive "
+                                 "dimensionless number)"),
+    (["Re,Pr,Nu", "0,0.7,50"], "line 2: Re = 0 is not a positive number (Re must be a positive "
+                               "dimensionless number)"),
+    (["Re,Nu", "2e4,50"], ": missing column 'Pr' (expected Re, Pr, Nu and optional geometric ratios; "
+                          "found: Re, Nu)"),
+    (["Re,Pr,Nu [W/m2K]", "2e4,0.7,50"], ": column 'Nu [W/m2K]' has unit 'W/m2K', but Nu must be a "
+                                         "dimensionless number (convert it first)"),
+    (["Re,Pr,Nu", "2e4,0.7,abc"], "line 2: Nu = 'abc' is not a number"),
+    (["Re,Pr,Nu", "2e4,0.7,2e6"], "line 2: Nu = 2e+06 is outside the physical range [0.01, 100000] of Nu"),
+    (["Re,Pr,Nu", "2e4,0.7"], "line 2: 2 fields, expected 3 as in the header"),
+    (["Re,Pr,Nu"], ": no data rows after the header"),
+])
+def test_bad_points_are_refused_with_the_line(write_csv, lines, message):
+    path = write_csv("bad.csv", *lines)
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value)
+
+
+def test_scaled_reynolds_number_gets_a_hint(write_csv):
+    path = write_csv("scaled.csv", "Re,Pr,Nu", "0.5,0.7,232")
+    with pytest.raises(DataError, match=r"\(is the column scaled, e.g. Re x 1e-4\?\)"):
+        read_points(path)
+
+
+def test_digitised_axes_are_scaled_back_and_sorted(repo):
+    path = repo / "data_recipes/heat_transfer/taslim_spring1987" / TASLIM_FILE
+    raw = np.loadtxt(path, delimiter=",", skiprows=1)
+    pts = read_digitised(path)
+    order = np.argsort(raw[:, 0])
+    assert pts.re == pytest.approx(raw[order, 0] * 1e4)
+    assert pts.nu == pytest.approx(raw[order, 1] * 1e3)
+    assert pts.re[0] == pytest.approx(36460.2)  # x = 3.64602 in the file
+    assert pts.pr.tolist() == [0.7] * len(raw)
+
+
+def test_digitised_file_with_the_wrong_scaling_is_refused(write_csv):
+    path = write_csv("already_re.csv", "x,y", "36460,232")
+    with pytest.raises(DataError, match=r"Re = 3\.646e\+08 is outside the physical range \[1000, 1e\+06\]"):
+        read_digitised(path)
+
+
+def test_the_shipped_series_match_the_shared_copy(repo):
+    series = taslim_series()
+    assert len(series) == 7
+    assert sum(len(s) for s in series.values()) == 43
+    s = series["fig5_ar_0.5_open_squares_eDh_0.250"]
+    assert (s.groups["AR"][0], s.groups["e_Dh"][0]) == (0.5, 0.25)
+    shared = repo.parent / "shared/data/heat_transfer/taslim_spring1987"
+    if shared.is_dir():
+        for f in shared.glob("*.csv"):
+            assert f.read_bytes() == (repo / "data_recipes/heat_transfer/taslim_spring1987" / f.name).read_bytes()

@@ -1,0 +1,185 @@
+"""The surrogate task's finetune / evaluate / predict / demo, called directly (tasks/surrogate.py)."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from sciPT.domains.surrogates import domain
+from sciPT.domains.surrogates.presets import tiny
+from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.run import RunDir
+from sciPT.tasks.surrogate import task
+
+RIBBED = ["Re,Pr,Nu,e_Dh", "20000,0.7,190,0.1", "35000,0.7,270,0.1", "60000,0.7,390,0.1",
+          "100000,0.7,540,0.1"]
+
+
+def finetune_args(*argv):
+    parser = argparse.ArgumentParser()
+    task.add_finetune_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def side_args(method, **values):
+    parser = argparse.ArgumentParser()
+    getattr(task, method)(parser)
+    ns = parser.parse_args([])
+    for k, v in values.items():
+        setattr(ns, k, v)
+    return ns
+
+
+@pytest.fixture
+def csv(tmp_path):
+    def write(name, lines):
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    return write
+
+
+@pytest.fixture
+def calibrated(tmp_path, csv):
+    out = tmp_path / "run"
+    task.finetune(finetune_args("--train", str(csv("train.csv", RIBBED[:4])), "--out", str(out)))
+    return out
+
+
+def test_finetune_writes_a_complete_run(calibrated, capsys):
+    run = RunDir(calibrated)
+    config = yaml.safe_load(run.config.read_text())
+    assert config["task"] == "surrogate"
+    assert config["init"] == "all"
+    assert config["constant_groups"] == {"e_Dh": 0.1}  # constant over the points: folded into C
+    law = json.loads((calibrated / "law.json").read_text())
+    assert law["law"].startswith("Nu = ") and "Re^" in law["law"]
+    assert law["valid_for"]["Re"] == [20000, 60000]
+    # the law reproduces the calibration points to within a few per cent
+    f = eval(law["python"])
+    assert f(35000, 0.7) == pytest.approx(270, rel=0.05)
+    metrics = run.read_metrics()
+    assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
+    assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
+    report = run.report.read_text()
+    for needle in ("## Both fits", "| prior-informed |", "| scratch |", "pre-trained (before data)",
+                   "Guard: leave-one-out", "e_Dh is constant (0.1)", "plots/calibration.png"):
+        assert needle in report
+    assert (run.plots / "calibration.png").stat().st_size > 10_000
+
+
+def test_evaluate_and_predict(calibrated, csv, tmp_path):
+    held = csv("held.csv", [RIBBED[0], RIBBED[4]])
+    metrics = task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    assert metrics["eval_points"] == 1
+    assert metrics["eval_outside_calibration_range"] == 1  # Re = 1e5 is beyond the calibrated 6e4
+    assert 0 <= metrics["eval_mape"] < 15
+    report = RunDir(calibrated).report.read_text()
+    assert report.count("## Evaluation on") == 1
+    task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    assert RunDir(calibrated).report.read_text().count("## Evaluation on") == 1  # replaced, not stacked
+    out = tmp_path / "pred.csv"
+    task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(held), output=str(out)))
+    header, row = out.read_text().splitlines()
+    assert header == "Re,Pr,e_Dh,Nu,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    values = [float(v) for v in row.split(",")]
+    assert values[5] < values[4] < values[6] and values[7] == 0
+
+
+def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):
+    out = tmp_path / "one"
+    task.finetune(finetune_args("--train", str(csv("one.csv", RIBBED[:2])), "--out", str(out), "--init", "none"))
+    assert ("warning: 1 point(s) and no prior: only log_C fitted; Re, Pr held at the Dittus-Boelter "
+            "values (Re = 0.8, Pr = 0.4)") in capsys.readouterr().err
+    assert json.loads((out / "law.json").read_text())["exponents"] == pytest.approx({"Re": 0.8, "Pr": 0.4})
+
+
+def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
+    out = tmp_path / "slow"
+    lines = ["Re,Pr,Nu", "200,0.3,5", "400,0.3,7"]
+    task.finetune(finetune_args("--train", str(csv("slow.csv", lines)), "--out", str(out)))
+    expected = ("none of the 2 points lies inside the validity range of any pre-training system: the prior "
+                "is extrapolated, trust the guard and the scratch fit more")
+    assert expected in capsys.readouterr().err
+    assert expected in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("lines, extra, error, message", [
+    (["Re,Pr,Nu", "2e4,0.7,-190"], [], DataError, "line 2: Nu = -190 is not a positive number"),
+    (["Re,Nu", "2e4,190"], [], DataError, "missing column 'Pr'"),
+    (RIBBED[:3], ["--init", "nowhere"], ConfigError,
+     "--init: 'nowhere' is neither all, flat-plate, smooth-pipe, none nor an existing run directory"),
+    (RIBBED[:3], ["--correction", "4"], ConfigError,
+     "--correction: 2 point(s) are too few for a correction on top of a 3-parameter law (need at least 7)"),
+    (RIBBED[:3], ["--interval-level", "90"], ConfigError,
+     "--interval-level: expected a probability between 0 and 1, got 90.0"),
+])
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, csv, lines, extra, error, message):
+    out = tmp_path / "never"
+    args = finetune_args("--train", str(csv("bad.csv", lines)), "--out", str(out), *extra)
+    with pytest.raises(error) as err:
+        task.finetune(args)
+    assert message in str(err.value)
+    assert not out.exists()
+
+
+def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
+    prior_run = tmp_path / "prior"
+    domain.pretrain(tiny(), prior_run)
+    config = yaml.safe_load((prior_run / "config.yaml").read_text())
+    assert config["domain"] == "surrogates" and config["systems"] == ["all"]
+    metrics = RunDir(prior_run).read_metrics()
+    assert metrics["systems"] == 15 and 0.6 < metrics["prior_a"] < 0.9
+    out = tmp_path / "chained"
+    task.finetune(finetune_args("--train", str(csv("t.csv", RIBBED)), "--out", str(out),
+                                "--init", str(prior_run), "--correction", "0"))
+    assert yaml.safe_load((out / "config.yaml").read_text())["init"] == str(prior_run)
+    with pytest.raises(UserError, match="pre-train in closed form"):
+        domain.build_pretraining(tiny())
+
+
+def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
+    rng = np.random.default_rng(0)
+    lines = ["Re,Pr,Nu,e_Dh"]
+    for re, e in zip(np.geomspace(2e4, 1e5, 8), [0.05, 0.1, 0.2, 0.05, 0.1, 0.2, 0.05, 0.1]):
+        nu = 0.3 * re**0.6 * 0.7**0.4 * e**0.15 * np.exp(0.01 * rng.standard_normal())
+        lines.append(f"{re:.1f},0.7,{nu:.3f},{e}")
+    out = tmp_path / "geo"
+    task.finetune(finetune_args("--train", str(csv("geo.csv", lines)), "--out", str(out)))
+    law = json.loads((out / "law.json").read_text())
+    assert law["exponents"]["e_Dh"] == pytest.approx(0.15, abs=0.05)
+    assert law["exponents"]["Re"] == pytest.approx(0.6, abs=0.05)
+
+
+def test_demo_writes_tables_plots_and_an_example(tmp_path):
+    from sciPT.domains.surrogates.demo import run_demo
+
+    out = tmp_path / "demo"
+    run_demo(out, progress=False, ns=(1, 2), max_draws=2)
+    for name in ("report.md", "study.json", "metrics.json", "example_train.csv", "example_test.csv",
+                 "plots/example.png", "plots/sample_efficiency_all.png", "model/config.json"):
+        assert (out / name).is_file(), name
+    study = json.loads((out / "study.json").read_text())
+    rows = study["all systems"]
+    assert {r["method"] for r in rows} == {"scratch", "prior", "guard"}
+    assert all(0 <= r["coverage"] <= 1 and r["mape_median"] >= 0 for r in rows)
+    assert yaml.safe_load((out / "config.yaml").read_text())["task"] == "surrogate"
+
+
+def test_correction_is_fitted_exported_and_used_by_evaluate(tmp_path, csv):
+    re = np.geomspace(3e3, 3e6, 12)
+    nu = 0.012 * re**0.87 * np.exp(-0.04 * (np.log(re) - 11) ** 2)  # curved in log-log
+    lines = ["Re,Pr,Nu"] + [f"{r:.2f},0.7,{n:.5f}" for r, n in zip(re, nu)]
+    path = csv("curved.csv", lines)
+    plain, corrected = tmp_path / "plain", tmp_path / "corrected"
+    task.finetune(finetune_args("--train", str(path), "--out", str(plain), "--init", "none"))
+    task.finetune(finetune_args("--train", str(path), "--out", str(corrected), "--init", "none",
+                                "--correction", "6"))
+    assert json.loads((corrected / "model/config.json").read_text())["correction_width"] == 6
+    fit_plain = RunDir(plain).read_metrics()["train_rmse_log_nu"]
+    fit_corrected = RunDir(corrected).read_metrics()["train_rmse_log_nu"]
+    assert fit_corrected < 0.5 * fit_plain
+    metrics = task.evaluate(RunDir(corrected), side_args("add_evaluate_arguments", data=str(path)))
+    assert metrics["eval_rmse_log_nu"] == pytest.approx(fit_corrected, rel=1e-6)
