@@ -73,8 +73,11 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
         state = load_lightning_checkpoint(run.last_checkpoint)["state_dict"]
         backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items()
                                   if k.startswith("backbone.")})
-    export_model(run.model, backbone.to("cpu"),
-                 {**setup.export_config, "pretrained_on": setup.corpus, "sciPT_version": __version__})
+    backbone = backbone.to("cpu")
+    extras = setup.export_extras(backbone) if setup.export_extras is not None else None
+    export_model(run.model, backbone,
+                 {**setup.export_config, "pretrained_on": setup.corpus, "sciPT_version": __version__},
+                 extra_tensors=extras)
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
     collapse = _collapse_check(setup, backbone)
     if collapse is not None:

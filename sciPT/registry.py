@@ -51,6 +51,8 @@ class PretrainSetup:
             with the exported model so later evaluation can check for contamination.
         report: extra ``{name: value}`` facts about the data for report.md and metrics.json.
         embed: ``batch -> [B, D]`` per-sample embeddings, for the collapse check on validation data.
+        export_extras: ``backbone -> {name: tensor}`` computed after training and stored beside the
+            weights (an EWC Fisher diagonal on the pre-training data, ``"fisher.<param>"``).
     """
 
     backbone: Any
@@ -60,6 +62,7 @@ class PretrainSetup:
     corpus: list = field(default_factory=list)
     report: dict = field(default_factory=dict)
     embed: Callable[[Any], Any] | None = None
+    export_extras: Callable[[Any], dict] | None = None
 
 
 class Domain:
