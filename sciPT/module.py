@@ -47,6 +47,15 @@ def agreed_digests(trainer: pl.Trainer, digest: str) -> list[str]:
     return list(gathered)
 
 
+def batch_size(batch) -> int | None:
+    """Examples in a batch: graphs of a PyG batch, rows of a token batch (for logged means)."""
+    if hasattr(batch, "num_graphs"):
+        return int(batch.num_graphs)
+    if isinstance(batch, dict) and "input_ids" in batch:
+        return int(batch["input_ids"].shape[0])
+    return None
+
+
 def weights_digest(module: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
     h = hashlib.sha256()
@@ -83,18 +92,20 @@ class PretrainModule(pl.LightningModule):
         accumulate = self.train_cfg.accumulate
         position = self.global_step * accumulate + batch_idx % accumulate
         loss, metrics = self.objective(self.backbone, batch, generator=self._generator(0, position))
-        self.log("train/loss", loss, prog_bar=True)
+        n = batch_size(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
         for name, value in metrics.items():
-            self.log(f"train/{name}", value)
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+            self.log(f"train/{name}", value, batch_size=n)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=n)
         return loss
 
     def validation_step(self, batch, batch_idx):
         # The same masks every time: validation curves then measure the model, not the sampling.
         loss, metrics = self.objective(self.backbone, batch, generator=self._generator(1, batch_idx))
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        n = batch_size(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=n)
         for name, value in metrics.items():
-            self.log(f"val/{name}", value, sync_dist=True)
+            self.log(f"val/{name}", value, sync_dist=True, batch_size=n)
 
     def configure_optimizers(self):
         params = parameter_groups(self, self.train_cfg.weight_decay)

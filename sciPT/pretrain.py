@@ -137,9 +137,12 @@ def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None
     lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
     if command:
         lines += ["", "Command:", "", f"    {command}"]
-    lines += ["", "## Data", "", "| file | sha256 | records | residues |", "|---|---|---|---|"]
+    counts = [k for k in (setup.corpus[0] if setup.corpus else {}) if k not in ("path", "sha256", "bytes")]
+    lines += ["", "## Data", "", "| file | sha256 | " + " | ".join(counts) + " |",
+              "|---|---|" + "---|" * len(counts)]
     for f in setup.corpus:
-        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {f['records']:,} | {f['residues']:,} |")
+        cells = " | ".join(f"{f[k]:,}" if isinstance(f[k], int) else str(f[k]) for k in counts)
+        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {cells} |")
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     h0 = setup.report.get("order0_entropy_nats")

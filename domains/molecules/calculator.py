@@ -1,0 +1,97 @@
+"""An ASE calculator for exported sciPT potentials.
+
+::
+
+    from ase.io import read
+    from sciPT.domains.molecules.calculator import SciPTCalculator
+
+    atoms = read("ethanol.xyz")
+    atoms.calc = SciPTCalculator("runs/forcefield")       # a run directory or its model/ folder
+    atoms.get_potential_energy(), atoms.get_forces()
+
+Any exported molecules model loads: a pre-training run (``scipt pretrain molecules``) or a
+fine-tuned one (``scipt finetune forcefield``). Structures go through the domain's own graph
+building (:func:`.data.atoms_to_graph`), so the checks of training apply here too: non-finite
+coordinates, atoms closer than 0.1 Angstrom, an element outside the model's table and a periodic
+structure whose cell has no volume raise :class:`sciPT.errors.DataError`.
+
+Properties, in ASE units (eV, eV/Angstrom, eV/Angstrom^3): ``energy`` (= ``free_energy``: the
+potential has no electronic entropy), ``forces`` and, for a periodic structure, ``stress`` (Voigt
+order ``xx, yy, zz, yz, xz, xy``, ASE's sign convention). A structure without periodic boundaries
+has no volume and no stress: asking for one raises ASE's ``PropertyNotImplementedError``, never
+returns NaN.
+
+Precision: the model runs in its exported dtype unless ``dtype`` is given; molecular dynamics that
+must conserve energy tightly is best run in float64 (``dtype="float64"``), which changes only the
+arithmetic, not the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from sciPT.checkpoint import from_pretrained
+from sciPT.errors import ConfigError
+
+from .data import atoms_to_graph
+from .model import EquivariantPotential
+
+_DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32",
+           torch.float64: "float64"}
+
+
+def load_potential(model_dir, device: str | torch.device = "cpu",
+                   dtype: str | torch.dtype | None = None) -> EquivariantPotential:
+    """The exported potential of ``model_dir`` (a run or its ``model/``), in eval mode on
+    ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given."""
+    potential = from_pretrained(model_dir, domain="molecules").model
+    if dtype is not None:
+        if dtype not in _DTYPES:
+            raise ConfigError(f"dtype: expected float32 or float64, got {dtype!r}")
+        if _DTYPES[dtype] != potential.cfg.dtype:
+            # rebuilt rather than cast: the model creates its constants in its own dtype
+            converted = EquivariantPotential(dataclasses.replace(potential.cfg, dtype=_DTYPES[dtype]))
+            converted.load_state_dict(potential.state_dict())
+            potential = converted
+    return potential.to(device).eval()
+
+
+class SciPTCalculator(Calculator):
+    """ASE calculator of an exported :class:`.model.EquivariantPotential`.
+
+    Args:
+        model_dir: a run directory (``RUN``) or its export (``RUN/model``).
+        device: torch device the model runs on.
+        dtype: ``"float32"`` or ``"float64"`` (or a torch dtype); ``None`` keeps the exported one.
+        **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model_dir, device: str | torch.device = "cpu",
+                 dtype: str | torch.dtype | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.model_dir = model_dir
+        self.device = torch.device(device)
+        self.model = load_potential(model_dir, self.device, dtype)
+        self.cutoff = float(self.model.cfg.cutoff)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        periodic = bool(np.any(self.atoms.pbc))
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError(
+                "stress: the structure has no periodic boundaries, hence no volume and no stress")
+        graph = atoms_to_graph(self.atoms, self.cutoff).to(self.device)
+        out = self.model(graph, forces=True, stress=periodic, create_graph=False)
+        energy = float(out["energy"][0])
+        self.results = {"energy": energy, "free_energy": energy,
+                        "forces": out["forces"].double().cpu().numpy()}
+        if periodic:
+            stress = out["stress"][0].double().cpu().numpy()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

@@ -1,0 +1,219 @@
+"""From files to training graphs: splitting, element table, references, statistics, sampling.
+
+:func:`prepare` is what pre-training (and a fine-tuning task) calls: it reads every file of a
+:class:`.data.MoleculeDataConfig`, sets one-atom frames aside as isolated-atom references, fixes
+the element table, the reference energies and the data statistics the potential is normalised with
+(:class:`.model.PotentialConfig`), and builds the graphs. Everything is validated before anything is
+trained or written.
+
+Statistics (training frames only, after the references are subtracted):
+    energy_shift: mean energy per atom, eV/atom.
+    energy_scale: root-mean-square force component, eV/Angstrom (NequIP's choice: the network's
+        output unit then matches the typical force); the standard deviation of per-atom energies
+        when there are no forces; 1 for unlabelled data.
+    avg_num_neighbors: mean number of edges per atom within the cut-off.
+
+:class:`FrameDataset` indexes samples by a global number ``g`` (:mod:`sciPT.data`): sample ``g``
+is frame ``perm_e[g mod n]`` of the permutation ``perm_e`` seeded by ``(seed, e = g div n)``, so every
+epoch sees every frame once, ranks never share a sample, and a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch.utils.data import Dataset
+from torch_geometric.data import Batch, Data
+from tqdm.auto import tqdm
+
+from sciPT.errors import ConfigError, DataError
+from sciPT.sequences import file_sha256, resolve_data_path
+
+from .data import (Frame, MoleculeDataConfig, check_elements, element_table,
+                   fit_reference_energies, frame_to_graph, isolated_atom_energies, read_frames,
+                   unit_factors)
+from .model import PotentialConfig
+
+
+def load_frames(paths: list[str], cfg: MoleculeDataConfig, *, labelled: bool) -> list[Frame]:
+    frames: list[Frame] = []
+    for path in paths:
+        frames += read_frames(path, cfg, labelled=labelled)
+    return frames
+
+
+def split_frames(frames: list[Frame], fraction: float, seed: int) -> tuple[list[Frame], list[Frame]]:
+    """A random ``fraction`` of ``frames`` (at least one when ``fraction > 0``) held out."""
+    if fraction <= 0 or len(frames) < 2:
+        return frames, []
+    order = np.random.default_rng(seed).permutation(len(frames))
+    n_val = max(1, int(round(fraction * len(frames))))
+    held = set(order[:n_val].tolist())
+    return ([f for i, f in enumerate(frames) if i not in held],
+            [f for i, f in enumerate(frames) if i in held])
+
+
+def to_graphs(frames: list[Frame], cutoff: float, desc: str = "graphs") -> list[Data]:
+    return [frame_to_graph(f, cutoff)
+            for f in tqdm(frames, desc=desc, leave=False, disable=len(frames) < 500)]
+
+
+def choose_references(method: str, train: list[Frame], elements: list[str],
+                      isolated: dict[str, float]) -> tuple[dict[str, float], str]:
+    """The reference energy of every element and the method that gave them."""
+    missing = [s for s in elements if s not in isolated]
+    if method == "auto":
+        method = "isolated" if isolated and not missing else \
+            ("lstsq" if any(f.energy is not None for f in train) else "none")
+    if method == "isolated":
+        if missing:
+            raise DataError(f"data.isolated_atoms: no isolated-atom energy for element {missing[0]} "
+                            f"(have: {', '.join(isolated) or 'none'})")
+        return {s: isolated[s] for s in elements}, "isolated"
+    if method == "lstsq":
+        return fit_reference_energies(train, elements), "lstsq"
+    return {s: 0.0 for s in elements}, "none"
+
+
+def statistics(train: list[Frame], graphs: list[Data], refs: dict[str, float]) -> dict[str, float]:
+    """``energy_shift``, ``energy_scale`` and ``avg_num_neighbors`` (module docstring)."""
+    atoms = sum(len(f.numbers) for f in train)
+    edges = sum(g.edge_index.shape[1] for g in graphs)
+    stats = {"avg_num_neighbors": max(edges / max(atoms, 1), 1.0),
+             "energy_shift": 0.0, "energy_scale": 1.0}
+    labelled = [f for f in train if f.energy is not None]
+    if labelled:
+        per_atom = np.array([(f.energy - sum(refs[s] for s in f.symbols)) / len(f.numbers)
+                             for f in labelled])
+        stats["energy_shift"] = float(per_atom.mean())
+        if len(per_atom) > 1 and per_atom.std() > 0:
+            stats["energy_scale"] = float(per_atom.std())
+    forces = [f.forces for f in train if f.forces is not None]
+    if forces:
+        rms = float(np.sqrt(np.mean(np.concatenate(forces) ** 2)))
+        if rms > 0:
+            stats["energy_scale"] = rms
+    return stats
+
+
+def provenance(paths: list[str], frames: list[Frame]) -> list[dict]:
+    """``[{path, sha256, bytes, records (frames), residues (atoms)}]`` of the data files (the
+    generic pre-training report names its columns records and residues)."""
+    out = []
+    for path in paths:
+        resolved = resolve_data_path(path)
+        mine = [f for f in frames if f.source.startswith(f"{path}:")]
+        out.append({"path": str(resolved), "sha256": file_sha256(resolved),
+                    "bytes": resolved.stat().st_size, "records": len(mine),
+                    "residues": int(sum(len(f.numbers) for f in mine))})
+    return out
+
+
+@dataclass
+class PreparedData:
+    """Graphs ready to train on, and the model config completed from the data."""
+
+    train: list[Data]
+    val: list[Data]
+    model: PotentialConfig
+    references_method: str
+    corpus: list[dict] = field(default_factory=list)
+
+    def report(self) -> dict[str, float]:
+        return {
+            "frames_train": len(self.train), "frames_val": len(self.val),
+            "atoms_train": int(sum(g.num_nodes for g in self.train)),
+            "elements": len(self.model.elements),
+            "avg_num_neighbors": round(float(self.model.avg_num_neighbors), 3),
+            "energy_scale_eV_per_A": round(self.model.energy_scale, 5),
+            "energy_shift_eV_per_atom": round(self.model.energy_shift, 5),
+        }
+
+
+def prepare(cfg: MoleculeDataConfig, model: PotentialConfig, *, labelled: bool,
+            seed: int = 0) -> PreparedData:
+    """Read, validate and graph the data; fill the data-derived fields of ``model`` that are
+    still at their defaults (elements, reference energies, shift, scale, neighbours).
+
+    A fine-tuning task passes the pre-trained model's config: its element table is then enforced
+    (an unknown element is an error) and its references kept; to take the new data's references
+    instead (another level of theory), pass ``reference_energies=[]`` and apply the result with
+    :meth:`.model.EquivariantPotential.set_reference_energies`.
+    """
+    if not cfg.paths:
+        raise ConfigError("data.paths: no structure file given (pass --data FRAMES.xyz)")
+    if not 0 <= cfg.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction: expected a fraction in [0, 1), got {cfg.val_fraction}")
+    if cfg.max_frames is not None and cfg.max_frames < 1:
+        raise ConfigError(f"data.max_frames: expected a positive integer, got {cfg.max_frames}")
+    if cfg.num_conformers < 1:
+        raise ConfigError(f"data.num_conformers: expected a positive integer, got {cfg.num_conformers}")
+    unit_factors(cfg)
+    if labelled and cfg.energy_key is None and cfg.forces_key is None:
+        raise ConfigError("data.energy_key, data.forces_key: both null, so there is nothing to fit "
+                          "(for unlabelled structures use objective.kind denoise)")
+    frames = load_frames(cfg.paths, cfg, labelled=labelled)
+    isolated = isolated_atom_energies([f for f in frames if f.energy is not None])
+    frames = [f for f in frames if len(f.numbers) > 1]
+    if cfg.isolated_atoms:
+        iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
+        isolated = {**isolated, **isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg))}
+    if cfg.val_paths:
+        train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled)
+    else:
+        train, val = split_frames(frames, cfg.val_fraction, seed)
+    if not train:
+        raise DataError(f"{cfg.paths[0]}: no frame with more than one atom to train on")
+
+    elements = list(model.elements) or element_table(train + val)
+    check_elements(train + val, elements)
+    if model.reference_energies:
+        refs, method = dict(zip(elements, model.reference_energies)), "given"
+    else:
+        refs, method = choose_references(cfg.references, train, elements, isolated)
+    train_graphs = to_graphs(train, model.cutoff, "training graphs")
+    val_graphs = to_graphs(val, model.cutoff, "validation graphs")
+    stats = statistics(train, train_graphs, refs)
+    defaults = PotentialConfig()
+    filled = dataclasses.replace(
+        model, elements=elements, reference_energies=[refs[s] for s in elements],
+        energy_shift=stats["energy_shift"] if model.energy_shift == defaults.energy_shift
+        else model.energy_shift,
+        energy_scale=stats["energy_scale"] if model.energy_scale == defaults.energy_scale
+        else model.energy_scale,
+        avg_num_neighbors=model.avg_num_neighbors or stats["avg_num_neighbors"],
+    )
+    corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
+    return PreparedData(train_graphs, val_graphs, filled, method, corpus)
+
+
+class FrameDataset(Dataset):
+    """Graphs indexed by a global sample number (module docstring); ``shuffle=False`` cycles in
+    order (validation)."""
+
+    def __init__(self, graphs: list[Data], seed: int = 0, shuffle: bool = True):
+        self.graphs, self.seed, self.shuffle = graphs, seed, shuffle
+        self._epoch, self._perm = -1, np.arange(len(graphs))
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, g: int) -> Data:
+        n = len(self.graphs)
+        epoch, i = divmod(int(g), n)
+        if self.shuffle and epoch != self._epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+            self._epoch = epoch
+        return self.graphs[int(self._perm[i])]
+
+
+def collate(items: list[Data]) -> Batch:
+    return Batch.from_data_list(items)
+
+
+def batches(graphs: list[Data], batch_size: int):
+    """Consecutive batches of ``graphs`` (evaluation)."""
+    for start in range(0, len(graphs), batch_size):
+        yield collate(graphs[start:start + batch_size])

@@ -1,0 +1,315 @@
+"""E(3)-equivariant interatomic potential of the NequIP family.
+
+Batzner et al., "E(3)-equivariant graph neural networks for data-efficient and accurate interatomic
+potentials", Nat. Commun. 13, 2453 (2022); see also MACE (Batatia et al., NeurIPS 2022).
+
+The potential energy of a structure is a sum of atomic energies,
+
+.. math::
+
+    E = \\sum_i \\big( E^{ref}_{Z_i} + \\mu + \\sigma\\, \\varepsilon(h_i^{(T)}) \\big),
+
+where :math:`E^{ref}_Z` are per-element reference energies (isolated atoms, or a least-squares fit
+to the training energies; see :mod:`.data`), :math:`\\mu` and :math:`\\sigma` a per-atom energy
+shift and scale taken from the training data, and :math:`h_i^{(T)}` the invariant features of atom
+:math:`i` after :math:`T` interaction blocks (:class:`.interaction.Interaction`) that start from a
+learned embedding of the element. Every block only sees relative positions through spherical
+harmonics and a radial basis that vanishes smoothly at the cut-off, so :math:`E` is invariant under
+rotations, reflections, translations and permutations of identical atoms, and smooth.
+
+Forces are :math:`\\vec F_i = -\\partial E / \\partial \\vec r_i` by automatic differentiation (they
+are therefore conservative and equivariant by construction); the stress of a periodic structure is
+:math:`V^{-1} \\partial E / \\partial \\epsilon` for a symmetric strain :math:`\\epsilon` applied
+to positions and cell (ASE's sign convention, eV/Angstrom^3).
+
+Units: Angstrom in, eV and eV/Angstrom out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+from e3nn import o3
+from torch import nn
+
+from sciPT.errors import ConfigError, DataError
+
+from .interaction import Interaction
+from .radial import RadialEmbedding
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class PotentialConfig:
+    """Architecture of :class:`EquivariantPotential`, plus what it learned about its data.
+
+    Architecture:
+        cutoff: neighbour cut-off radius (Angstrom).
+        num_basis: Bessel functions in the radial basis.
+        cutoff_p: order of the polynomial envelope.
+        l_max: highest rotation order of the spherical harmonics and of the hidden features.
+        channels: multiplicity of every hidden irrep (``channels x 0e + channels x 1o + ...``).
+        layers: interaction blocks.
+        radial_hidden, radial_layers: width and depth of the radial MLPs.
+        readout_hidden: width of the per-atom energy MLP.
+        dtype: ``float32`` (default) or ``float64`` (finite-difference checks, tight MD).
+
+    Filled from the training data when left at their defaults (:func:`.dataset.prepare`), then
+    stored with the exported model:
+        elements: the element table, chemical symbols the model knows, in embedding order.
+        reference_energies: :math:`E^{ref}` of each element (eV), same order.
+        energy_shift: :math:`\\mu`, mean per-atom energy after references (eV/atom).
+        energy_scale: :math:`\\sigma`, root-mean-square force component (eV/Angstrom; see
+            :func:`.dataset.statistics` for data without forces).
+        avg_num_neighbors: :math:`\\bar n`, mean neighbours per atom within the cut-off.
+    """
+
+    cutoff: float = 5.0
+    num_basis: int = 8
+    cutoff_p: int = 6
+    l_max: int = 1
+    channels: int = 32
+    layers: int = 3
+    radial_hidden: int = 64
+    radial_layers: int = 2
+    readout_hidden: int = 16
+    dtype: Literal["float32", "float64"] = "float32"
+    elements: list[str] = field(default_factory=list)
+    reference_energies: list[float] = field(default_factory=list)
+    energy_shift: float = 0.0
+    energy_scale: float = 1.0
+    avg_num_neighbors: float | None = None
+
+
+def validate_architecture(cfg: PotentialConfig) -> None:
+    """Raise :class:`ConfigError` naming the first bad architecture key (checked before any data
+    is read)."""
+    if cfg.cutoff <= 0:
+        raise ConfigError(f"model.cutoff: expected a positive radius in Angstrom, got {cfg.cutoff}")
+    for key in ("num_basis", "channels", "layers", "radial_hidden", "readout_hidden"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"model.{key}: expected a positive integer, got {getattr(cfg, key)}")
+    if cfg.radial_layers < 0:
+        raise ConfigError(f"model.radial_layers: expected an integer >= 0, got {cfg.radial_layers}")
+    if not 0 <= cfg.l_max <= 3:
+        raise ConfigError(f"model.l_max: expected 0, 1, 2 or 3, got {cfg.l_max}")
+    if cfg.cutoff_p < 2:
+        raise ConfigError(f"model.cutoff_p: expected an integer >= 2, got {cfg.cutoff_p}")
+
+
+def validate(cfg: PotentialConfig) -> None:
+    """Raise :class:`ConfigError` naming the first bad ``model.*`` key."""
+    validate_architecture(cfg)
+    if not cfg.elements:
+        raise ConfigError("model.elements: the element table is empty (it is filled from the data)")
+    unknown = [s for s in cfg.elements if s not in atomic_numbers or s == "X"]
+    if unknown:
+        raise ConfigError(f"model.elements: '{unknown[0]}' is not a chemical symbol")
+    if len(set(cfg.elements)) != len(cfg.elements):
+        raise ConfigError(f"model.elements: repeated symbols in {cfg.elements}")
+    if cfg.reference_energies and len(cfg.reference_energies) != len(cfg.elements):
+        raise ConfigError(
+            f"model.reference_energies: {len(cfg.reference_energies)} values for "
+            f"{len(cfg.elements)} elements {cfg.elements}"
+        )
+    if cfg.energy_scale <= 0:
+        raise ConfigError(f"model.energy_scale: expected a positive number, got {cfg.energy_scale}")
+    if cfg.avg_num_neighbors is not None and cfg.avg_num_neighbors <= 0:
+        raise ConfigError(
+            f"model.avg_num_neighbors: expected a positive number, got {cfg.avg_num_neighbors}"
+        )
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """A tensor autograd may record: batches made under ``torch.inference_mode`` (Lightning's
+    validation) hold inference tensors, which cannot be saved for backward."""
+    return t.clone() if t.is_inference() else t
+
+
+class EquivariantPotential(nn.Module):
+    """NequIP-style potential: element embedding, equivariant interactions, atomic-energy readout.
+
+    Args:
+        cfg: architecture and data statistics (:class:`PotentialConfig`).
+
+    Inputs (a :class:`torch_geometric.data.Data` or ``Batch``, as built by
+    :func:`.data.frame_to_graph`):
+        ``pos`` (N, 3) Angstrom; ``z`` (N,) atomic numbers; ``edge_index`` (2, E), row 0 the
+        neighbour (source) and row 1 the centre atom (target); ``shifts`` (E, 3) integer cell
+        offsets of the neighbour image; ``cell`` (G, 3, 3) lattice vectors as rows; ``periodic``
+        (G,) bool; ``batch`` (N,) graph of each atom (absent for a single graph).
+
+    Outputs (dict):
+        ``energy`` (G,) eV and ``atomic_energies`` (N,) eV, both float64 whatever ``dtype``;
+        ``features`` (N, channels), the invariant features the readout sees; ``forces`` (N, 3)
+        eV/Angstrom when asked; ``stress`` (G, 3, 3) eV/Angstrom^3 when asked *and* at least one
+        graph of the batch is periodic, zeros for the non-periodic graphs of such a batch; absent
+        otherwise (a non-periodic structure has no volume, hence no stress, and never a NaN one).
+    """
+
+    def __init__(self, cfg: PotentialConfig):
+        super().__init__()
+        validate(cfg)
+        self.cfg = cfg
+        self.dtype = _DTYPES[cfg.dtype]
+        # built under the model's dtype, so constants (Clebsch-Gordan coefficients, spherical
+        # harmonics normalisation) are never rounded through float32 on their way to float64
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+        try:
+            self._build(cfg)
+        finally:
+            torch.set_default_dtype(previous)
+
+    def _build(self, cfg: PotentialConfig) -> None:
+        n_elements = len(cfg.elements)
+        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+        for index, symbol in enumerate(cfg.elements):
+            z_to_index[atomic_numbers[symbol]] = index
+        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        refs = cfg.reference_energies or [0.0] * n_elements
+        # float64 whatever the model's dtype: a total energy of -4000 eV in float32 is only good
+        # to 0.5 meV, while the learned part (a few eV per atom) is fine in float32
+        self.register_buffer("reference_energies", torch.tensor(refs, dtype=torch.float64))
+        self.register_buffer("energy_shift", torch.tensor(float(cfg.energy_shift)))
+        self.register_buffer("energy_scale", torch.tensor(float(cfg.energy_scale)))
+
+        self.sh = o3.SphericalHarmonics(o3.Irreps.spherical_harmonics(cfg.l_max), normalize=True,
+                                        normalization="component")
+        self.radial = RadialEmbedding(cfg.cutoff, cfg.num_basis, cfg.cutoff_p)
+        self.embedding = nn.Embedding(n_elements, cfg.channels)
+        blocks, l_in = [], 0
+        for layer in range(cfg.layers):
+            # the readout only needs scalars, so the last block computes no l > 0 features
+            l_out = 0 if layer == cfg.layers - 1 else cfg.l_max
+            blocks.append(Interaction(
+                cfg.channels, l_in, cfg.l_max, l_out, num_basis=cfg.num_basis,
+                radial_hidden=cfg.radial_hidden, radial_layers=cfg.radial_layers,
+                avg_num_neighbors=cfg.avg_num_neighbors or 1.0,
+            ))
+            l_in = l_out
+        self.blocks = nn.ModuleList(blocks)
+        self.readout = nn.Sequential(
+            nn.Linear(cfg.channels, cfg.readout_hidden), nn.SiLU(), nn.Linear(cfg.readout_hidden, 1),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def elements(self) -> list[str]:
+        return list(self.cfg.elements)
+
+    def layer_groups(self) -> list[nn.Module]:
+        """Parameter groups from input to output, for freezing and gradual unfreezing:
+        ``[embedding (element embedding + radial basis), interaction 1, ..., interaction T,
+        readout]``."""
+        return [nn.ModuleList([self.embedding, self.radial]), *self.blocks, self.readout]
+
+    def set_reference_energies(self, references: dict[str, float]) -> None:
+        """Replace :math:`E^{ref}` (eV per element of the table), in the buffer and the config:
+        fine-tuning on data at another level of theory needs that level's references."""
+        missing = [s for s in self.cfg.elements if s not in references]
+        if missing:
+            raise DataError(f"reference energies: none given for element {missing[0]}")
+        values = [float(references[s]) for s in self.cfg.elements]
+        self.reference_energies.copy_(torch.tensor(values, dtype=torch.float64))
+        self.cfg.reference_energies = values
+
+    def species(self, z: torch.Tensor) -> torch.Tensor:
+        """Element-table index of each atomic number; an unknown element is a :class:`DataError`."""
+        index = self.z_to_index[z]
+        if bool((index < 0).any()):
+            symbol = chemical_symbols[int(z[index < 0][0])]
+            raise DataError(
+                f"element {symbol} is not in the model's element table "
+                f"({', '.join(self.cfg.elements)}): the model never saw it"
+            )
+        return index
+
+    # ------------------------------------------------------------------------------------------
+    def forward(self, data, *, forces: bool = True, stress: bool = False,
+                create_graph: bool | None = None) -> dict[str, torch.Tensor]:
+        """Energies, and forces and stress by autograd.
+
+        Args:
+            data: a graph or batch of graphs (see the class docstring).
+            forces: compute ``forces``.
+            stress: compute ``stress`` for the periodic graphs.
+            create_graph: keep the outputs differentiable with respect to the parameters (training
+                on forces needs a double backward); defaults to ``self.training``. When false the
+                outputs are detached, so evaluation keeps no graph alive.
+        """
+        if create_graph is None:
+            create_graph = self.training
+        # forces need autograd even under torch.no_grad / inference_mode (evaluation, ASE)
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._forward(data, forces, stress, create_graph)
+
+    def embed(self, data) -> torch.Tensor:
+        """Per-atom embeddings ``(N, channels)``: the invariant features the readout sees. The
+        samples of a potential are atomic environments (frames of one molecule pooled over their
+        atoms differ too little to tell a collapsed representation from a healthy one)."""
+        return self(data, forces=False, create_graph=False)["features"]
+
+    def _forward(self, data, want_forces: bool, want_stress: bool, create_graph: bool):
+        pos = _plain(data.pos).detach().to(self.dtype)
+        z = _plain(data.z)
+        n_atoms = pos.shape[0]
+        batch = data.batch if getattr(data, "batch", None) is not None else \
+            torch.zeros(n_atoms, dtype=torch.long, device=pos.device)
+        batch = _plain(batch)
+        n_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else 1
+        src, dst = _plain(data.edge_index)
+        cell = _plain(data.cell).to(self.dtype).reshape(-1, 3, 3)
+        shifts = _plain(data.shifts).to(self.dtype)
+        periodic = _plain(data.periodic).reshape(-1).bool()
+
+        want_stress = want_stress and bool(periodic.any())
+        needs_grad = want_forces or want_stress
+        inputs = []
+        if want_forces:
+            pos.requires_grad_(True)
+            inputs.append(pos)
+        if want_stress:
+            strain = torch.zeros(n_graphs, 3, 3, dtype=self.dtype, device=pos.device,
+                                 requires_grad=True)
+            inputs.append(strain)
+            sym = 0.5 * (strain + strain.transpose(1, 2))
+            pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch])
+            cell = cell + torch.bmm(cell, sym)
+
+        with torch.set_grad_enabled(needs_grad or create_graph):
+            vec = pos[src] - pos[dst] + torch.einsum("ei,eij->ej", shifts, cell[batch[dst]])
+            length = vec.norm(dim=-1)
+            edge_sh = self.sh(vec)
+            edge_radial = self.radial(length)
+            species = self.species(z)
+            h = self.embedding(species).unsqueeze(1)
+            for block in self.blocks:
+                h = block(h, src, dst, edge_sh, edge_radial)
+            learned = self.readout(h[:, 0]).squeeze(-1) * self.energy_scale + self.energy_shift
+            atomic = learned.double() + self.reference_energies[species]
+            energy = torch.zeros(n_graphs, dtype=torch.float64, device=pos.device)
+            energy = energy.index_add(0, batch, atomic)
+
+        out = {"energy": energy, "atomic_energies": atomic, "features": h[:, 0]}
+        if needs_grad:
+            grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph,
+                                        retain_graph=create_graph)
+            if want_forces:
+                out["forces"] = -grads[0]
+            if want_stress:
+                volume = torch.linalg.det(cell).abs()
+                # non-periodic graphs of a mixed batch: zero stress, never a division by zero
+                safe = torch.where(periodic, volume, torch.ones_like(volume))
+                out["stress"] = grads[-1] / safe[:, None, None] * periodic[:, None, None]
+        if not create_graph:
+            out = {k: v.detach() for k, v in out.items()}
+        return out
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,162 @@
+"""Helpers for tests and plugin authors: symmetry checks and finite differences.
+
+E(3) and permutations. A model of atoms ``fn(positions, numbers, cell) -> {name: tensor}`` should
+satisfy, for every orthogonal matrix :math:`Q` (rotation, :math:`\\det Q = 1`, or rotation with
+reflection, :math:`\\det Q = -1`), translation :math:`t` and permutation :math:`\\pi` of the atoms,
+
+.. math::
+
+    x_i' = Q x_{\\pi(i)} + t, \\quad Z_i' = Z_{\\pi(i)}, \\quad \\text{cell rows } a_k' = Q a_k
+    \\;\\Longrightarrow\\;
+    E' = E, \\quad F_i' = Q F_{\\pi(i)}, \\quad \\sigma' = Q \\sigma Q^\\top
+
+(energies invariant, forces equivariant, stress a rank-2 tensor). :func:`assert_equivariant` applies
+each transformation, and all of them at once, and fails with a message naming the output, the
+transformation and the largest deviation. Random draws come from a ``torch.Generator`` (seed 0
+unless one is given) so a failure reproduces.
+
+All functions work in float64 and return plain tensors; they know no domain.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+
+TRANSFORMS = ("rotation", "reflection", "translation", "permutation", "combined")
+
+
+def _generator(generator: torch.Generator | None) -> torch.Generator:
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+def random_rotation(generator: torch.Generator | None = None,
+                    dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A uniformly random proper rotation ``(3, 3)``, ``det = +1`` (QR of a Gaussian matrix with
+    the sign convention that makes the distribution Haar)."""
+    g = _generator(generator)
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q.to(dtype)
+
+
+def random_reflection(generator: torch.Generator | None = None,
+                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A random improper orthogonal matrix ``(3, 3)``, ``det = -1``: a rotation times a mirror."""
+    mirror = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))
+    return (random_rotation(generator) @ mirror).to(dtype)
+
+
+def random_translation(generator: torch.Generator | None = None, scale: float = 10.0,
+                       dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A translation ``(3,)`` with components uniform in ``[-scale, scale]``."""
+    g = _generator(generator)
+    return ((2 * torch.rand(3, generator=g, dtype=torch.float64) - 1) * scale).to(dtype)
+
+
+def random_permutation(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random permutation of ``n`` atoms that moves at least two of them (when ``n > 1``)."""
+    g = _generator(generator)
+    while True:
+        perm = torch.randperm(n, generator=g)
+        if n < 2 or not torch.equal(perm, torch.arange(n)):
+            return perm
+
+
+def draw_transform(kind: str, n_atoms: int, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Q, t, perm)`` of one of :data:`TRANSFORMS` (identity for the parts it leaves alone)."""
+    if kind not in TRANSFORMS:
+        raise ValueError(f"unknown transformation '{kind}' (expected one of: {', '.join(TRANSFORMS)})")
+    g = _generator(generator)
+    q, t, perm = torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), \
+        torch.arange(n_atoms)
+    if kind == "rotation":
+        q = random_rotation(g)
+    elif kind == "reflection":
+        q = random_reflection(g)
+    elif kind == "translation":
+        t = random_translation(g)
+    elif kind == "permutation":
+        perm = random_permutation(n_atoms, g)
+    else:
+        q, t, perm = random_reflection(g), random_translation(g), random_permutation(n_atoms, g)
+    return q, t, perm
+
+
+def _max_deviation(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((actual.double() - expected.double()).abs().max()) if actual.numel() else 0.0
+
+
+def assert_equivariant(fn: Callable[..., dict[str, torch.Tensor]], positions: torch.Tensor,
+                       numbers: torch.Tensor, cell: torch.Tensor | None = None, *,
+                       invariant: Iterable[str] = ("energy",), vectors: Iterable[str] = ("forces",),
+                       per_atom: Iterable[str] = (), tensors: Iterable[str] = (),
+                       transforms: Iterable[str] = TRANSFORMS,
+                       generator: torch.Generator | None = None,
+                       atol: float = 1e-5, rtol: float = 1e-4) -> dict[str, dict[str, float]]:
+    """Check ``fn`` under rotations, reflections, translations and permutations of the atoms.
+
+    Args:
+        fn: ``fn(positions (N, 3), numbers (N,), cell (3, 3) or None) -> {name: tensor}``.
+        positions, numbers, cell: the reference structure (cell rows are lattice vectors).
+        invariant: outputs that must not change (energies, any per-structure scalar).
+        vectors: per-atom vectors ``(N, 3)`` (forces): rotate and follow the permutation.
+        per_atom: per-atom scalars ``(N,)`` (atomic energies): follow the permutation.
+        tensors: per-structure rank-2 tensors ``(..., 3, 3)`` (stress): :math:`Q \\sigma Q^T`.
+        transforms: which of :data:`TRANSFORMS` to apply.
+        generator: source of the random transformations.
+        atol, rtol: tolerance ``atol + rtol * max|expected|`` on the largest deviation.
+
+    Returns:
+        ``{transform: {output: largest absolute deviation}}``.
+
+    Raises:
+        AssertionError: ``"<output> is not <invariant|equivariant> under <transform>: max
+        |difference| <d> > tolerance <tol>"``.
+    """
+    g = _generator(generator)
+    positions = positions.detach().double()
+    reference = fn(positions, numbers, None if cell is None else cell.double())
+    report: dict[str, dict[str, float]] = {}
+    for kind in transforms:
+        q, t, perm = draw_transform(kind, positions.shape[0], g)
+        moved_cell = None if cell is None else cell.double() @ q.T
+        out = fn((positions @ q.T + t)[perm], numbers[perm], moved_cell)
+        expected = {}
+        for name in invariant:
+            expected[name] = reference[name]
+        for name in vectors:
+            expected[name] = (reference[name].double() @ q.T)[perm]
+        for name in per_atom:
+            expected[name] = reference[name][perm]
+        for name in tensors:
+            expected[name] = q @ reference[name].double() @ q.T
+        report[kind] = {}
+        for name, want in expected.items():
+            deviation = _max_deviation(out[name], want)
+            tolerance = atol + rtol * float(want.double().abs().max()) if want.numel() else atol
+            report[kind][name] = deviation
+            if not deviation <= tolerance:
+                symmetry = "invariant" if name in invariant or name in per_atom else "equivariant"
+                raise AssertionError(f"{name} is not {symmetry} under {kind}: max |difference| "
+                                     f"{deviation:.3g} > tolerance {tolerance:.3g}")
+    return report
+
+
+def finite_difference_gradient(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                               h: float = 1e-5) -> torch.Tensor:
+    """Central differences :math:`(f(x + h e_k) - f(x - h e_k)) / 2h` of a scalar ``fn`` for every
+    component of ``x`` (float64). Error :math:`O(h^2)`; use a float64 ``fn``."""
+    x = x.detach().double()
+    grad = torch.zeros_like(x)
+    flat = grad.view(-1)
+    for k in range(x.numel()):
+        step = torch.zeros_like(x).view(-1)
+        step[k] = h
+        step = step.view_as(x)
+        flat[k] = (float(fn(x + step)) - float(fn(x - step))) / (2 * h)
+    return grad

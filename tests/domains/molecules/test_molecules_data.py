@@ -1,0 +1,231 @@
+"""Readers, units, reference energies, graphs and SMILES conformers of the molecules domain."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.molecules.data import (Frame, MoleculeDataConfig, check_elements,
+                                          fit_reference_energies, frame_to_graph,
+                                          isolated_atom_energies, read_frames, read_smiles,
+                                          smiles_to_frames)
+from sciPT.domains.molecules.dataset import choose_references
+from sciPT.errors import ConfigError, DataError
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def frame(symbols_numbers, positions, energy=None, cell=None, pbc=False):
+    return Frame(numbers=np.array(symbols_numbers), positions=np.array(positions, dtype=float),
+                 cell=np.zeros((3, 3)) if cell is None else np.array(cell, dtype=float),
+                 pbc=np.full(3, pbc), source="test", energy=energy)
+
+
+# reading ---------------------------------------------------------------------------------------
+def test_shipped_frames_are_read_with_their_keys(shipped):
+    ethanol = read_frames(shipped / "ethanol" / "train.xyz", MoleculeDataConfig(max_frames=2))
+    first = ethanol[0]
+    assert len(ethanol) == 2
+    assert first.energy == pytest.approx(-4209.4657843064815, abs=1e-9)
+    np.testing.assert_allclose(first.forces[0], [-4.15950961, 0.10729389, 3.61777644])
+    np.testing.assert_allclose(first.positions[0], [0.40162460, 0.38569419, 0.07944170])
+    assert first.symbols == ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
+    assert not first.pbc.any()
+
+    acac = read_frames(shipped / "acetylacetone" / "train_300K.xyz", MoleculeDataConfig(max_frames=1))
+    assert acac[0].energy == pytest.approx(-9391.45554428476, abs=1e-9)
+    assert len(acac[0].numbers) == 15
+    np.testing.assert_allclose(acac[0].forces[0], [1.47339228, 1.13796366, 0.06391102])
+
+
+def test_declared_units_are_converted_to_eV_and_angstrom(tmp_path):
+    # one frame in Hartree and Bohr under non-standard keys
+    path = write(tmp_path, "au.xyz", (
+        "2\n"
+        'Properties=species:S:1:pos:R:3:REF_f:R:3 REF_E=-1.0 pbc="F F F"\n'
+        "H 0.0 0.0 0.0 1.0 0.0 0.0\n"
+        "H 0.0 0.0 1.4 -1.0 0.0 0.0\n"))
+    cfg = MoleculeDataConfig(energy_key="REF_E", forces_key="REF_f", energy_unit="Hartree",
+                             length_unit="Bohr")
+    (f,) = read_frames(path, cfg)
+    # by hand: 1 Hartree = 27.2113862 eV, 1 Bohr = 0.52917721 Angstrom,
+    # 1 Hartree/Bohr = 27.2113862 / 0.52917721 = 51.4220674 eV/Angstrom
+    assert f.energy == pytest.approx(-27.2113862, rel=1e-7)
+    assert f.positions[1, 2] == pytest.approx(1.4 * 0.52917721, rel=1e-7)
+    assert f.forces[0, 0] == pytest.approx(51.4220674, rel=1e-7)
+
+    (g,) = read_frames(path, MoleculeDataConfig(energy_key="REF_E", forces_key="REF_f",
+                                                energy_unit="kcal/mol",
+                                                force_unit="kcal/mol/Angstrom"))
+    # 1 kcal/mol = 4184 J / 6.02214076e23 / 1.602176634e-19 J/eV = 0.0433641 eV
+    assert g.energy == pytest.approx(-0.0433641, rel=1e-5)
+    assert g.forces[0, 0] == pytest.approx(0.0433641, rel=1e-5)
+
+
+def test_an_unknown_unit_is_a_config_error(tmp_path):
+    path = write(tmp_path, "a.xyz", '1\nProperties=species:S:1:pos:R:3 energy=1.0\nH 0 0 0\n')
+    with pytest.raises(ConfigError) as err:
+        read_frames(path, MoleculeDataConfig(energy_unit="hartree", forces_key=None))
+    assert str(err.value) == ("data.energy_unit: unknown unit 'hartree' (expected one of: eV, meV, "
+                              "Hartree, Ry, kcal/mol, kJ/mol)")
+
+
+# reference energies ---------------------------------------------------------------------------
+def test_isolated_atom_energies_of_the_shipped_file(shipped):
+    frames = read_frames(shipped / "ethanol" / "isolated_atoms.xyz",
+                         MoleculeDataConfig(forces_key=None))
+    refs = isolated_atom_energies(frames)
+    assert refs == pytest.approx({"H": -13.568422383046626, "C": -1025.2770951782686,
+                                  "O": -2035.5709809589698, "N": -1479.0665594928669})
+
+
+def test_least_squares_references_match_the_normal_equations():
+    # H2, H2O, O2 with energies that no pair of references fits exactly. By hand:
+    # A = [[2, 0], [2, 1], [0, 2]], b = [-31.5, -2077, -4085]
+    # A^T A = [[8, 2], [2, 5]] (det 36), A^T b = [-4217, -10247]
+    # E_H = (5 * -4217 - 2 * -10247) / 36 = -591 / 36, E_O = (8 * -10247 - 2 * -4217) / 36 = -73542 / 36
+    frames = [frame([1, 1], [[0, 0, 0], [0, 0, 0.7]], -31.5),
+              frame([1, 1, 8], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -2077.0),
+              frame([8, 8], [[0, 0, 0], [0, 0, 1.2]], -4085.0)]
+    refs = fit_reference_energies(frames, ["H", "O"])
+    assert refs["H"] == pytest.approx(-591 / 36, abs=1e-9)
+    assert refs["O"] == pytest.approx(-73542 / 36, abs=1e-9)
+
+
+def test_one_composition_gives_the_minimum_norm_references(ethanol_frames):
+    # every frame is C2H6O: the minimum-norm solution is counts * <E> / |counts|^2, |counts|^2 = 41
+    refs = fit_reference_energies(ethanol_frames, ["H", "C", "O"])
+    mean = np.mean([f.energy for f in ethanol_frames])
+    assert refs["H"] == pytest.approx(6 * mean / 41, abs=1e-8)
+    assert refs["C"] == pytest.approx(2 * mean / 41, abs=1e-8)
+    assert refs["O"] == pytest.approx(mean / 41, abs=1e-8)
+
+
+def test_reference_method_choice():
+    frames = [frame([1, 8], [[0, 0, 0], [0, 0, 1]], -2050.0)]
+    assert choose_references("auto", frames, ["H", "O"], {"H": -13.0, "O": -2030.0}) == \
+        ({"H": -13.0, "O": -2030.0}, "isolated")
+    assert choose_references("auto", frames, ["H", "O"], {"H": -13.0})[1] == "lstsq"
+    with pytest.raises(DataError) as err:
+        choose_references("isolated", frames, ["H", "O"], {"H": -13.0})
+    assert str(err.value) == "data.isolated_atoms: no isolated-atom energy for element O (have: H)"
+
+
+# graphs ----------------------------------------------------------------------------------------
+def test_periodic_graph_counts_neighbours_by_hand():
+    # simple cubic, a = 2: 6 face neighbours at 2.0, 12 edge neighbours at 2.83, 8 corners at 3.46
+    cubic = frame([6], [[0.3, 0.2, 0.1]], cell=np.eye(3) * 2.0, pbc=True)
+    near = frame_to_graph(cubic, cutoff=2.5)
+    assert near.edge_index.shape[1] == 6
+    assert sorted(map(tuple, near.shifts.abs().int().tolist())) == \
+        sorted([(1, 0, 0), (1, 0, 0), (0, 1, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1)])
+    assert frame_to_graph(cubic, cutoff=3.0).edge_index.shape[1] == 6 + 12
+    # CsCl, a = 3: each atom has 8 neighbours of the other kind at 2.598, its own kind at 3.0
+    cscl = frame([55, 17], [[0, 0, 0], [1.5, 1.5, 1.5]], cell=np.eye(3) * 3.0, pbc=True)
+    graph = frame_to_graph(cscl, cutoff=2.7)
+    src, dst = graph.edge_index
+    assert graph.edge_index.shape[1] == 16
+    assert (src != dst).all()
+    vectors = graph.pos[src] - graph.pos[dst] + graph.shifts @ graph.cell[0]
+    np.testing.assert_allclose(vectors.norm(dim=1).numpy(), np.full(16, 1.5 * 3 ** 0.5))
+
+
+def test_molecular_graph_holds_every_pair_within_the_cutoff(ethanol_frames):
+    f = ethanol_frames[0]
+    d = np.linalg.norm(f.positions[:, None] - f.positions[None], axis=-1)
+    expected = int(((d < 2.0) & (d > 0)).sum())
+    graph = frame_to_graph(f, cutoff=2.0)
+    assert graph.edge_index.shape[1] == expected
+    assert not graph.periodic.item() and not graph.shifts.any()
+
+
+# SMILES ----------------------------------------------------------------------------------------
+def test_smiles_become_relaxed_conformers(tmp_path):
+    (ethanol,) = smiles_to_frames("CCO", seed=1)
+    assert sorted(ethanol.symbols) == sorted(["C", "C", "O"] + ["H"] * 6)
+    d = np.linalg.norm(ethanol.positions[:, None] - ethanol.positions[None], axis=-1)
+    c, o = [i for i, s in enumerate(ethanol.symbols) if s == "C"], ethanol.symbols.index("O")
+    assert d[c[0], c[1]] == pytest.approx(1.51, abs=0.03)      # MMFF C-C single bond
+    assert min(d[i, o] for i in c) == pytest.approx(1.42, abs=0.03)  # C-O
+    assert ethanol.energy is None and ethanol.forces is None
+
+    path = write(tmp_path, "mols.smi", "# two molecules\nCCO ethanol\n\nc1ccccc1 benzene\n")
+    frames = read_smiles(path, num_conformers=2)
+    assert [len(f.numbers) for f in frames] == [9, 9, 12, 12]
+    assert not np.allclose(frames[0].positions, frames[1].positions)
+
+
+# bad input ---------------------------------------------------------------------------------------
+BAD = (
+    "2\n"
+    'Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\n'
+    "H 0.0 0.0 0.0 0.1 0.0 0.0\n"
+    "H 0.0 0.0 0.74 -0.1 0.0 0.0\n"
+    "2\n"
+    'Properties=species:S:1:pos:R:3:forces:R:3 pbc="F F F"\n'
+    "H 0.0 0.0 0.0 0.1 0.0 0.0\n"
+    "H 0.0 0.0 0.75 -0.1 0.0 0.0\n"
+)
+
+
+def error(call, *args, **kw) -> str:
+    with pytest.raises(DataError) as err:
+        call(*args, **kw)
+    return str(err.value)
+
+
+def test_missing_energy_and_forces_keys_name_file_and_frame(tmp_path):
+    path = write(tmp_path, "bad.xyz", BAD)
+    assert error(read_frames, str(path)) == \
+        f"{path}: frame 1: no energy key 'energy' (the frame has: forces)"
+    assert error(read_frames, str(path), MoleculeDataConfig(forces_key="REF_forces")) == \
+        f"{path}: frame 0: no forces key 'REF_forces' (the frame has: energy, forces)"
+    assert len(read_frames(str(path), labelled=False)) == 2
+
+
+def test_nan_coordinates(tmp_path):
+    path = write(tmp_path, "nan.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
+                                      "H 0.0 0.0 0.0\nH 0.0 nan 0.75\n")
+    assert error(read_frames, str(path), MoleculeDataConfig(forces_key=None)) == \
+        f"{path}: frame 0: non-finite coordinates (atom 1)"
+
+
+def test_atoms_closer_than_a_tenth_of_an_angstrom(tmp_path):
+    path = write(tmp_path, "close.xyz", "3\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
+                                        "O 0.0 0.0 0.0\nH 0.0 0.0 0.96\nH 0.0 0.05 0.96\n")
+    (f,) = read_frames(str(path), MoleculeDataConfig(forces_key=None))
+    assert error(frame_to_graph, f, 4.0) == \
+        f"{path}: frame 0: atoms 1 and 2 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+
+
+def test_an_element_the_model_never_saw(tmp_path):
+    path = write(tmp_path, "hcl.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
+                                      "H 0.0 0.0 0.0\nCl 0.0 0.0 1.27\n")
+    frames = read_frames(str(path), MoleculeDataConfig(forces_key=None))
+    assert error(check_elements, frames, ["H", "C", "O"]) == (
+        f"{path}: frame 0: element Cl is not in the model's element table (H, C, O): "
+        "the model never saw it")
+
+
+def test_zero_volume_cell_when_periodicity_is_asked_for(tmp_path):
+    path = write(tmp_path, "flat.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
+                                       "H 0.0 0.0 0.0\nH 0.0 0.0 0.74\n")
+    assert error(read_frames, str(path), MoleculeDataConfig(forces_key=None, periodic="always")) == (
+        f"{path}: frame 0: periodic boundaries asked for, but the cell has zero volume "
+        "(give the frame a Lattice, or set data.periodic to never)")
+
+
+def test_smiles_rdkit_cannot_parse(tmp_path):
+    path = write(tmp_path, "mols.smi", "CCO\nC1CC broken ring\n")
+    assert error(read_frames, str(path)) == f"{path}: line 2: RDKit cannot parse the SMILES 'C1CC'"
+
+
+def test_missing_file(tmp_path):
+    assert error(read_frames, str(tmp_path / "none.xyz")) == f"{tmp_path / 'none.xyz'}: file not found"
+
+
+def test_a_file_ase_cannot_read(tmp_path):
+    path = write(tmp_path, "junk.xyz", "this is not\nan xyz file\n")
+    assert error(read_frames, str(path)).startswith(f"{path}: not a readable structure file (")

@@ -1,0 +1,195 @@
+"""The equivariant potential: symmetry, forces and stress as energy derivatives, layers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from sciPT.domains.molecules.data import Frame, frame_to_graph
+from sciPT.domains.molecules.radial import BesselBasis, PolynomialCutoff
+from sciPT.domains.molecules.tensor_product import ChannelwiseTensorProduct, dim, to_e3nn
+from sciPT.errors import DataError
+from sciPT.testing import assert_equivariant, finite_difference_gradient
+
+
+def periodic_frame(seed=0) -> Frame:
+    """H, C and O in a skewed 3.6 Angstrom cell: with a 4 Angstrom cut-off, atoms see images."""
+    rng = np.random.default_rng(seed)
+    cell = np.array([[3.6, 0.0, 0.0], [0.4, 3.5, 0.0], [0.2, -0.3, 3.7]])
+    positions = np.array([[0.1, 0.2, 0.3], [1.4, 1.0, 1.1], [2.3, 2.4, 2.0]])
+    positions += rng.normal(scale=0.05, size=positions.shape)
+    return Frame(numbers=np.array([1, 6, 8]), positions=positions, cell=cell,
+                 pbc=np.ones(3, dtype=bool), source="test")
+
+
+# layers -------------------------------------------------------------------------------------
+def test_cutoff_envelope_by_hand_and_smooth_at_the_cutoff():
+    u = PolynomialCutoff(cutoff=4.0, p=6)
+    # x = 1/2: 1 - 28/64 + 48/128 - 21/256 = 0.85546875
+    assert float(u(torch.tensor(2.0))) == pytest.approx(0.85546875, abs=1e-12)
+    r = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
+    value = u(r - 1e-9)  # just inside, where the polynomial (not the step) is evaluated
+    (d1,) = torch.autograd.grad(value, r, create_graph=True)
+    (d2,) = torch.autograd.grad(d1, r)
+    assert abs(value.item()) < 1e-12 and abs(d1.item()) < 1e-9 and abs(d2.item()) < 1e-6
+    assert float(u(torch.tensor(4.5))) == 0.0
+
+
+def test_bessel_basis_by_hand():
+    basis = BesselBasis(cutoff=4.0, num_basis=2)
+    # sqrt(2/4) * sin(n pi r / 4) / r at r = 1: n = 1 -> 0.5, n = 2 -> sqrt(1/2)
+    np.testing.assert_allclose(basis(torch.tensor([1.0])).detach().numpy(), [[0.5, math.sqrt(0.5)]],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("l_in,l_sh,l_out", [(0, 2, 2), (1, 1, 1), (2, 2, 2), (2, 2, 0)])
+def test_fused_tensor_product_equals_e3nn(l_in, l_sh, l_out):
+    g = torch.Generator().manual_seed(0)
+    edges, channels = 7, 3
+    torch.set_default_dtype(torch.float64)  # exact coefficients, as a float64 model builds them
+    try:
+        tp = ChannelwiseTensorProduct(l_in, l_sh, l_out)
+        reference = tp.e3nn_equivalent(channels)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    x = torch.randn(edges, dim(l_in), channels, generator=g, dtype=torch.float64)
+    sh = torch.randn(edges, dim(l_sh), generator=g, dtype=torch.float64)
+    w = torch.randn(edges, tp.num_paths, channels, generator=g, dtype=torch.float64)
+    expected = reference(to_e3nn(x, l_in), sh, w.reshape(edges, -1))
+    torch.testing.assert_close(to_e3nn(tp(x, sh, w), l_out), expected, atol=1e-12, rtol=1e-12)
+
+
+def test_layer_groups_partition_the_parameters_from_input_to_output(make_potential):
+    model = make_potential()
+    groups = model.layer_groups()
+    assert len(groups) == 1 + model.cfg.layers + 1
+    assert groups[0][0] is model.embedding and groups[-1] is model.readout
+    ids = [id(p) for g in groups for p in g.parameters()]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+
+
+# symmetry -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype,atol", [("float32", 2e-4), ("float64", 1e-9)])
+def test_energy_invariant_and_forces_equivariant(make_potential, model_fn, ethanol_frames, dtype,
+                                                 atol):
+    model = make_potential(dtype)
+    f = ethanol_frames[0]
+    pos, z = torch.from_numpy(f.positions), torch.from_numpy(f.numbers)
+    report = assert_equivariant(model_fn(model), pos, z, per_atom=("atomic_energies",),
+                                atol=atol, rtol=0.0, generator=torch.Generator().manual_seed(5))
+    assert len(report) == 5
+    forces = model_fn(model)(pos, z, None)["forces"]
+    assert forces.abs().max() > 0.05  # a model that predicts nothing would pass trivially
+
+
+def test_periodic_energy_forces_and_stress_are_equivariant(make_potential, model_fn):
+    model = make_potential("float64")
+    f = periodic_frame()
+    report = assert_equivariant(model_fn(model, pbc=True, stress=True),
+                                torch.from_numpy(f.positions), torch.from_numpy(f.numbers),
+                                torch.from_numpy(f.cell), tensors=("stress",), atol=1e-9, rtol=0)
+    assert set(report["combined"]) == {"energy", "forces", "stress"}
+
+
+# derivatives --------------------------------------------------------------------------------
+def test_forces_are_minus_the_finite_difference_gradient(make_potential, model_fn,
+                                                         ethanol_frames):
+    # zero references: differences of -4000 eV totals would lose 1e-12 eV, 5e-8 eV/A at h = 1e-5
+    model = make_potential("float64", references=(0.0, 0.0, 0.0))
+    f = ethanol_frames[1]
+    fn = model_fn(model)
+    z = torch.from_numpy(f.numbers)
+    forces = fn(torch.from_numpy(f.positions), z, None)["forces"]
+    numeric = finite_difference_gradient(lambda x: fn(x, z, None)["energy"],
+                                         torch.from_numpy(f.positions), h=1e-5)
+    torch.testing.assert_close(forces, -numeric, atol=1e-7, rtol=0)
+
+
+def test_stress_is_the_strain_derivative_over_the_volume(make_potential):
+    model = make_potential("float64")
+    f = periodic_frame(1)
+    out = model(frame_to_graph(f, model.cfg.cutoff), stress=True)
+    stress = out["stress"][0]
+    assert torch.isfinite(stress).all() and stress.abs().max() > 1e-5
+    torch.testing.assert_close(stress, stress.T)
+
+    def energy(strain):
+        deform = np.eye(3) + strain
+        moved = Frame(numbers=f.numbers, positions=f.positions @ deform, cell=f.cell @ deform,
+                      pbc=f.pbc, source="test")
+        return float(model(frame_to_graph(moved, model.cfg.cutoff), forces=False)["energy"][0])
+
+    h, volume = 1e-5, abs(np.linalg.det(f.cell))
+    for i, j in [(0, 0), (1, 2), (2, 1), (0, 2)]:
+        step = np.zeros((3, 3))
+        step[i, j] = step[j, i] = h / 2 if i != j else h
+        numeric = (energy(step) - energy(-step)) / (2 * h) / volume
+        assert float(stress[i, j]) == pytest.approx(numeric, abs=1e-8)
+
+
+def test_no_stress_without_a_cell_and_zeros_for_molecules_in_a_mixed_batch(make_potential,
+                                                                            ethanol_frames):
+    model = make_potential("float64")
+    f = ethanol_frames[0]
+    unlabelled = Frame(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc,
+                       source=f.source)
+    molecule = frame_to_graph(unlabelled, model.cfg.cutoff)
+    assert "stress" not in model(molecule, stress=True)
+    mixed = model(Batch.from_data_list([molecule, frame_to_graph(periodic_frame(), 4.0)]),
+                  stress=True)["stress"]
+    assert torch.equal(mixed[0], torch.zeros(3, 3, dtype=mixed.dtype))
+    assert torch.isfinite(mixed).all() and mixed[1].abs().max() > 0
+
+
+# precision, modes and errors ----------------------------------------------------------------
+def test_float32_by_default_float64_on_request(make_potential, ethanol_frames):
+    single, double = make_potential("float32"), make_potential("float64")
+    double.load_state_dict(single.state_dict())
+    assert {p.dtype for p in single.parameters()} == {torch.float32}
+    assert {p.dtype for p in double.parameters()} == {torch.float64}
+    graph = frame_to_graph(ethanol_frames[0], 4.0)
+    a, b = single(graph), double(graph)
+    assert a["energy"].dtype == torch.float64 and a["forces"].dtype == torch.float32
+    assert float((a["energy"] - b["energy"]).abs()) < 1e-4
+    torch.testing.assert_close(a["forces"].double(), b["forces"], atol=1e-4, rtol=0)
+
+
+def test_evaluation_under_inference_mode_matches_and_training_keeps_the_graph(make_potential,
+                                                                             ethanol_frames):
+    model = make_potential("float64")
+    batch = Batch.from_data_list([frame_to_graph(f, 4.0) for f in ethanol_frames[:2]])
+    plain = model(batch)
+    with torch.inference_mode():
+        inferred = model(Batch.from_data_list([frame_to_graph(f, 4.0) for f in ethanol_frames[:2]]))
+    torch.testing.assert_close(inferred["forces"], plain["forces"])
+    assert plain["forces"].grad_fn is None
+
+    model.train()
+    loss = model(batch)["forces"].pow(2).sum()
+    loss.backward()  # through the forces: a double backward
+    assert model.readout[0].weight.grad.abs().max() > 0
+
+
+def test_an_element_outside_the_table_is_named(make_potential):
+    model = make_potential()
+    f = Frame(numbers=np.array([1, 9]), positions=np.array([[0, 0, 0], [0, 0, 0.92]], dtype=float),
+              cell=np.zeros((3, 3)), pbc=np.zeros(3, dtype=bool), source="test")
+    with pytest.raises(DataError) as err:
+        model(frame_to_graph(f, 4.0))
+    assert str(err.value) == ("element F is not in the model's element table (H, C, O): "
+                              "the model never saw it")
+
+
+def test_reference_energies_can_be_replaced(make_potential, ethanol_frames):
+    model = make_potential("float64")
+    graph = frame_to_graph(ethanol_frames[0], 4.0)
+    before = float(model(graph, forces=False)["energy"][0])
+    model.set_reference_energies({"H": -13.6, "C": -1026.3, "O": -2035.6})
+    # two carbons, each 1 eV lower
+    assert float(model(graph, forces=False)["energy"][0]) == pytest.approx(before - 2.0, abs=1e-9)
+    assert model.cfg.reference_energies == [-13.6, -1026.3, -2035.6]
+    with pytest.raises(DataError) as err:
+        model.set_reference_energies({"H": -13.6})
+    assert str(err.value) == "reference energies: none given for element C"

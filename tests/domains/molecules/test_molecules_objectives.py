@@ -1,0 +1,141 @@
+"""Energy/force loss, denoising and error metrics, against hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Batch, Data
+
+from sciPT.domains.molecules.objectives import (DenoisingLoss, EnergyForceLoss, ErrorAccumulator,
+                                                ObjectiveConfig, build_objective, error_metrics)
+from sciPT.errors import ConfigError
+
+
+def graph(z, energy, forces, stress=None):
+    n = len(z)
+    return Data(pos=torch.arange(3 * n, dtype=torch.float64).reshape(n, 3), z=torch.tensor(z),
+                natoms=torch.tensor([n]), energy=torch.tensor([energy], dtype=torch.float64),
+                forces=torch.tensor(forces, dtype=torch.float64),
+                stress=torch.zeros(1, 3, 3, dtype=torch.float64) if stress is None
+                else torch.tensor(stress, dtype=torch.float64).reshape(1, 3, 3),
+                has_stress=torch.tensor([stress is not None]))
+
+
+class Fixed(nn.Module):
+    """A backbone returning given predictions (and recording what it was called with)."""
+
+    def __init__(self, energy, forces, stress=None, scale=1.0):
+        super().__init__()
+        self.out = {"energy": torch.tensor(energy, dtype=torch.float64),
+                    "forces": torch.tensor(forces, dtype=torch.float64)}
+        if stress is not None:
+            self.out["stress"] = torch.tensor(stress, dtype=torch.float64)
+        self.energy_scale = torch.tensor(scale)
+        self.calls = []
+
+    def forward(self, batch, forces=True, stress=False):
+        self.calls.append((batch, forces, stress))
+        return dict(self.out)
+
+
+def two_frames():
+    # frame 0: H2, E = -1.0; frame 1: OH (2 atoms) + H = 3 atoms, E = -2.0
+    return Batch.from_data_list([
+        graph([1, 1], -1.0, [[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]]),
+        graph([8, 1, 1], -2.0, [[0.0, 0.2, 0.0], [0.0, -0.1, 0.0], [0.0, -0.1, 0.0]]),
+    ])
+
+
+def test_energy_force_loss_and_metrics_by_hand():
+    batch = two_frames()
+    # energy errors +0.02 eV (2 atoms) and -0.06 eV (3 atoms): per atom +0.01 and -0.02
+    # one force component off by +0.03 on frame 0 atom 0, one by -0.04 on frame 1 atom 2
+    forces = batch.forces.clone()
+    forces[0, 0] += 0.03
+    forces[4, 1] -= 0.04
+    backbone = Fixed([-0.98, -2.06], forces.tolist())
+    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=2.0, forces_weight=10.0))(
+        backbone, batch)
+    energy_term = 2.0 * (0.01 ** 2 + 0.02 ** 2) / 2          # 5e-4
+    force_term = 10.0 * (0.03 ** 2 + 0.04 ** 2) / 15         # 15 components
+    assert float(loss) == pytest.approx(energy_term + force_term, rel=1e-12)
+    assert float(metrics["energy_mae_meV_per_atom"]) == pytest.approx(15.0)
+    assert float(metrics["energy_rmse_meV_per_atom"]) == pytest.approx(math.sqrt((100 + 400) / 2))
+    assert float(metrics["energy_mae_meV"]) == pytest.approx(40.0)
+    assert float(metrics["energy_rmse_meV"]) == pytest.approx(math.sqrt((400 + 3600) / 2))
+    assert float(metrics["forces_mae_meV_per_A"]) == pytest.approx(70.0 / 15)
+    assert float(metrics["forces_rmse_meV_per_A"]) == pytest.approx(math.sqrt(2500 / 15))
+    assert backbone.calls[0][1:] == (True, False)
+
+
+def test_stress_term_counts_only_frames_that_have_a_stress():
+    batch = Batch.from_data_list([
+        graph([1, 1], -1.0, [[0.0] * 3] * 2, stress=np.eye(3).tolist()),
+        graph([1, 1], -1.0, [[0.0] * 3] * 2),
+    ])
+    predicted = [np.eye(3) + 0.1, np.full((3, 3), 5.0)]   # the second must be ignored
+    backbone = Fixed([-1.0, -1.0], [[0.0] * 3] * 4, stress=np.stack(predicted).tolist())
+    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=0, forces_weight=0,
+                                                    stress_weight=3.0))(backbone, batch)
+    assert float(loss) == pytest.approx(3.0 * 0.01, rel=1e-12)
+    assert backbone.calls[0][2] is True
+
+
+def test_denoising_targets_centred_noise_and_a_perfect_denoiser_scores_zero():
+    batch = two_frames()
+
+    class Denoiser(nn.Module):
+        energy_scale = torch.tensor(2.0)
+
+        def forward(self, noisy, forces=True):
+            self.noisy_pos = noisy.pos.clone()
+            # forces pointing back along the displacement, in units of the scale
+            return {"forces": -(noisy.pos - batch.pos) / 0.1 * self.energy_scale}
+
+    model = Denoiser()
+    loss, metrics = DenoisingLoss(noise_std=0.1)(model, batch, torch.Generator().manual_seed(0))
+    assert float(loss) < 1e-20
+    shift = model.noisy_pos - batch.pos
+    torch.testing.assert_close(shift[:2].sum(0), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(shift[2:].sum(0), torch.zeros(3, dtype=torch.float64))
+    assert float(shift.abs().max()) > 0.01
+
+    idle = Fixed([0.0, 0.0], torch.zeros(5, 3).tolist())
+    first, _ = DenoisingLoss(0.1)(idle, batch, torch.Generator().manual_seed(3))
+    again, _ = DenoisingLoss(0.1)(idle, batch, torch.Generator().manual_seed(3))
+    assert float(first) == float(again) > 0
+
+
+def test_accumulated_errors_are_exact_over_batches_and_per_element():
+    batch = two_frames()
+    preds = [{"energy": batch.energy + torch.tensor([0.01, -0.02], dtype=torch.float64),
+              "forces": batch.forces + 0.001 * torch.arange(15, dtype=torch.float64).reshape(5, 3)},
+             {"energy": batch.energy + torch.tensor([0.05, 0.0], dtype=torch.float64),
+              "forces": batch.forces - 0.002}]
+    acc = ErrorAccumulator()
+    for p in preds:
+        acc.update(p, batch)
+    result = acc.compute()
+    force_err = torch.cat([(p["forces"] - batch.forces).reshape(-1) for p in preds]) * 1000
+    assert result["forces_mae_meV_per_A"] == pytest.approx(float(force_err.abs().mean()))
+    assert result["forces_rmse_meV_per_A"] == pytest.approx(float(force_err.pow(2).mean().sqrt()))
+    assert result["energy_mae_meV"] == pytest.approx((10 + 20 + 50 + 0) / 4)
+    assert result["energy_rmse_meV_per_atom"] == pytest.approx(
+        math.sqrt((5 ** 2 + (20 / 3) ** 2 + 25 ** 2 + 0) / 4))
+    # oxygen is atom 2 of the batch: its errors are components 6, 7, 8 of the first prediction
+    # (6, 7, 8 meV/A) and -2 meV/A three times in the second
+    assert result["forces_mae_meV_per_A_O"] == pytest.approx((6 + 7 + 8 + 6) / 6)
+    single = error_metrics(preds[0], batch)
+    assert float(single["energy_mae_meV"]) == pytest.approx(15.0)
+
+
+def test_objective_configuration_errors():
+    with pytest.raises(ConfigError) as err:
+        build_objective(ObjectiveConfig(forces_weight=-1.0))
+    assert str(err.value) == "objective.forces_weight: expected a weight >= 0, got -1.0"
+    with pytest.raises(ConfigError) as err:
+        build_objective(ObjectiveConfig(energy_weight=0, forces_weight=0))
+    assert str(err.value) == "objective: every loss weight is zero"
+    assert isinstance(build_objective(ObjectiveConfig(kind="denoise")), DenoisingLoss)
