@@ -160,3 +160,25 @@ def finite_difference_gradient(fn: Callable[[torch.Tensor], torch.Tensor], x: to
         step = step.view_as(x)
         flat[k] = (float(fn(x + step)) - float(fn(x - step))) / (2 * h)
     return grad
+
+
+# --- strand symmetry (nucleic acids) ---------------------------------------------------------------
+def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-6) -> None:
+    """Assert ``predict(seqs) == predict(reverse_complement(seqs))`` elementwise.
+
+    Args:
+        predict: ``list of code arrays -> array [N]`` (e.g. a classifier's probabilities).
+        sequences: residue-code arrays (``uint8``).
+        complement: ``complement[code]`` is the code of the paired base.
+        atol: absolute tolerance.
+
+    A failure reads ``"not strand-symmetric: max |difference| <d> at sequence <i>"``.
+    """
+    import numpy as np
+
+    forward = np.asarray(predict(list(sequences)), dtype=float)
+    backward = np.asarray(predict([complement[np.asarray(s)[::-1]] for s in sequences]), dtype=float)
+    diff = np.abs(forward - backward)
+    if diff.size and diff.max() > atol:
+        raise AssertionError(f"not strand-symmetric: max |difference| {diff.max():.3g} at sequence "
+                             f"{int(diff.argmax())}")

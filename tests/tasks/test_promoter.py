@@ -5,7 +5,8 @@ import torch
 from sciPT.classification import ClassifierHead, HeadConfig, SequenceClassifier
 from sciPT.errors import DataError
 from sciPT.nn import TransformerConfig, TransformerEncoder
-from sciPT.tasks.promoter import (Classifier, PromoterConfig, cross_validate, load_start, scan_intervals,
+from sciPT.testing import assert_strand_symmetric
+from sciPT.tasks.promoter import (COMPLEMENT, Classifier, PromoterConfig, cross_validate, load_start, scan_intervals,
                                   train_classifier)
 from sciPT.domains.dna.data import read_pair, read_sequences
 from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
@@ -75,11 +76,9 @@ def _random_classifier(strand_symmetric: bool) -> Classifier:
 def test_strand_symmetric_prediction():
     rng = np.random.default_rng(1)
     seqs = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(8)]
-    rcs = [reverse_complement(s) for s in seqs]
-    sym = _random_classifier(True)
-    np.testing.assert_allclose(sym.predict(seqs), sym.predict(rcs), rtol=0, atol=1e-6)
-    plain = _random_classifier(False)
-    assert not np.allclose(plain.predict(seqs), plain.predict(rcs), atol=1e-4)  # the option matters
+    assert_strand_symmetric(_random_classifier(True).predict, seqs, COMPLEMENT)
+    with pytest.raises(AssertionError, match="^not strand-symmetric: max"):  # the option matters
+        assert_strand_symmetric(_random_classifier(False).predict, seqs, COMPLEMENT, atol=1e-4)
 
 
 def test_cross_validation_learns_a_planted_motif(planted):
