@@ -75,10 +75,12 @@ class PromoterConfig:
 
     init: str = "none"
     inputs: PromoterInputs = field(default_factory=PromoterInputs)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # overlapping 3-mers and a position-keeping MLP head: the best of the variants measured on one
+    # iPromoter-2L fold (benchmarks/RESULTS.md); a pre-trained --init brings its own tokenizer
+    tokenizer: TokenizerConfig = field(default_factory=lambda: TokenizerConfig(kind="kmer", k=3))
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128))
-    head: HeadConfig = field(default_factory=lambda: HeadConfig(pooling="flatten"))
+    head: HeadConfig = field(default_factory=lambda: HeadConfig(pooling="flatten", hidden=64))
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         max_steps=100_000, batch_size=32, lr=1e-3, weight_decay=0.01,
@@ -364,14 +366,22 @@ def metric_key(model_name: str) -> str:
 
 
 def cross_validate(starts: dict[str, Start], cfg: PromoterConfig, data: LabelledSequences, length: int,
-                   with_kmer: bool) -> dict[str, tuple[np.ndarray, list[dict]]]:
-    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds."""
+                   with_kmer: bool, train_fraction: float = 1.0) -> dict[str, tuple[np.ndarray, list[dict]]]:
+    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds.
+
+    ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
+    subset for every model) and still tests on the whole held-out fold: cross-validated sample
+    efficiency.
+    """
     folds = list(StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed)
                  .split(np.zeros(len(data)), data.labels))
     names = list(starts) + (["k-mer LR"] if with_kmer else [])
     results = {n: (np.zeros(len(data)), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
     for f, (train_idx, test_idx) in enumerate(folds):
+        if train_fraction < 1:
+            train_idx, _ = train_test_split(train_idx, train_size=train_fraction, random_state=cfg.train.seed + f,
+                                            stratify=data.labels[train_idx])
         train, held = data.subset(train_idx), data.subset(test_idx)
         for name in names:
             bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
