@@ -24,10 +24,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    # mkstemp makes owner-only files; give the result the permissions of a normally created file
-    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
+        # mkstemp makes owner-only files (and writers may recreate the file): give the result the
+        # permissions of a normally created file
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
