@@ -15,7 +15,11 @@ Why it is written this way:
 - one fused ``W_QKV`` projection: one large matmul instead of three smaller ones;
 - the mask (or bias) is built once per forward by the encoder and shared by all layers; with no
   padding and no ALiBi it is ``None`` and ``is_causal`` is used instead, so SDPA can take its
-  flash / memory-efficient kernel and no ``L x L`` mask is ever materialised.
+  flash / memory-efficient kernel and no ``L x L`` mask is ever materialised;
+- rotary rotation of queries and keys is one fused autograd function over the QKV tensor;
+- ``query_index`` computes queries (and hence outputs) at a subset of positions while keys and
+  values still cover every token: the encoder's last block uses it when an objective needs
+  only a few positions (masked modelling).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ class SelfAttention(nn.Module):
 
     Shapes:
         ``x``: ``(B, L, D)``; ``attn_mask``: ``None``, a boolean mask (``True`` = may attend)
-        or a float bias broadcastable to ``(B, H, L, L)``; output ``(B, L, D)``.
+        or a float bias broadcastable to ``(B, H, L, L)``; output ``(B, L, D)``, or
+        ``(B, N, D)`` with ``query_index`` of shape ``(B, N)``.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, rotary: bool = True):
@@ -51,21 +56,32 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.rotary = RotaryEmbedding(self.head_dim) if rotary else None
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
+                query_index: Tensor | None = None) -> Tensor:
+        """Attend from every position, or only from the positions ``query_index`` (``(B, N)``)
+        to every position; ``attn_mask`` must then already have ``N`` query rows (or 1)."""
         B, L, D = x.shape
-        H = self.n_heads
-        # (B, L, 3H, d_h): queries, keys and values are views of one matmul's output.
-        qkv = self.qkv(x).view(B, L, 3 * H, self.head_dim)
-        if self.rotary is not None:
-            # Rotate queries and keys together: one pass over 2H heads instead of two.
-            qk = self.rotary(qkv[:, :, : 2 * H])
-            q, k = qk[:, :, :H], qk[:, :, H:]
+        H, dh = self.n_heads, self.head_dim
+        if query_index is None:
+            # (B, L, 3H, d_h): queries, keys and values are views of one matmul's output.
+            qkv = self.qkv(x).view(B, L, 3 * H, dh)
+            if self.rotary is not None:
+                qkv = self.rotary.rotate_qk(qkv, H)
+            q, k, v = qkv[:, :, :H], qkv[:, :, H : 2 * H], qkv[:, :, 2 * H :]
         else:
-            q, k = qkv[:, :, :H], qkv[:, :, H : 2 * H]
-        v = qkv[:, :, 2 * H :]
+            # Keys and values of every token, queries only where asked for.
+            w_q, w_kv = self.qkv.weight.split([D, 2 * D])
+            b_q, b_kv = self.qkv.bias.split([D, 2 * D])
+            kv = F.linear(x, w_kv, b_kv).view(B, L, 2 * H, dh)
+            xq = x.gather(1, query_index[..., None].expand(-1, -1, D))
+            q = F.linear(xq, w_q, b_q).view(B, -1, H, dh)
+            k, v = kv[:, :, :H], kv[:, :, H:]
+            if self.rotary is not None:
+                k = self.rotary(k)
+                q = self.rotary(q, positions=query_index)
         y = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
             attn_mask=attn_mask, is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out(y.transpose(1, 2).reshape(B, L, D))
+        return self.out(y.transpose(1, 2).reshape(B, -1, D))

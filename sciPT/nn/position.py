@@ -10,7 +10,8 @@ the token at position :math:`m` are rotated, pair of channels by pair of channel
 .. math::
 
     \\mathrm{rot}(x, m)_{[i,\\, i + d_h/2]} =
-    \\begin{pmatrix}\\cos m\\theta_i & -\\sin m\\theta_i\\\\ \\sin m\\theta_i & \\cos m\\theta_i\\end{pmatrix}
+    \\begin{pmatrix}\\cos m\\theta_i & -\\sin m\\theta_i\\\\
+                    \\sin m\\theta_i & \\cos m\\theta_i\\end{pmatrix}
     \\begin{pmatrix}x_i \\\\ x_{i + d_h/2}\\end{pmatrix}
 
 so that :math:`\\langle \\mathrm{rot}(q, m), \\mathrm{rot}(k, n)\\rangle` depends on :math:`m - n`
@@ -35,9 +36,10 @@ from torch import Tensor, nn
 class RotaryEmbedding(nn.Module):
     """Rotates queries and keys by position-dependent angles.
 
-    The cos/sin tables are computed in float64, stored in float32 and cached per device, growing
-    to the longest sequence seen; they are not parameters or buffers, so they are never saved,
-    never cast to half precision by ``.half()``, and longer sequences simply extend them.
+    The cos/sin tables are computed and cached in float64 per device (and cast to the input's
+    dtype when used), growing to the longest sequence seen; they are not parameters or buffers,
+    so they are never saved, never rounded to half precision by ``.half()``, and longer sequences
+    simply extend them.
 
     Args:
         head_dim: channels per head :math:`d_h` (even).
@@ -66,7 +68,7 @@ class RotaryEmbedding(nn.Module):
             inv_freq = self.base ** (-torch.arange(half, dtype=torch.float64, device=device) / half)
             angles = torch.outer(torch.arange(size, dtype=torch.float64, device=device), inv_freq)
             angles = torch.cat([angles, angles], dim=-1)[:, None, :]
-            cos, sin = angles.cos().float(), angles.sin().float()
+            cos, sin = angles.cos(), angles.sin()
             self._cache[str(device)] = (cos, sin)
         return cos[:length], sin[:length]
 
@@ -80,6 +82,46 @@ class RotaryEmbedding(nn.Module):
         x1, x2 = x.chunk(2, dim=-1)
         rotated = torch.cat([-x2, x1], dim=-1)
         return torch.addcmul(x * cos, rotated, sin)
+
+    def rotate_qk(self, qkv: Tensor, n_heads: int) -> Tensor:
+        """Rotate the query and key heads of a fused ``(B, L, 3H, d_h)`` tensor at positions
+        ``0 .. L-1`` and return a new tensor of the same shape (values unchanged)."""
+        half = self.head_dim // 2
+        cos, sin = self.tables(qkv.shape[-3], qkv.device)
+        cos, sin = cos[..., :half].to(qkv.dtype), sin[..., :half].to(qkv.dtype)
+        return _RotateQK.apply(qkv, cos, sin, 2 * n_heads)
+
+
+class _RotateQK(torch.autograd.Function):
+    """Rotary rotation of the query and key heads of a fused ``(B, L, 3H, d_h)`` QKV tensor.
+
+    One output tensor with the value heads copied through: autograd then needs no slice
+    bookkeeping (zero-filled gradients of the full tensor) and nothing is saved for backward,
+    since the inverse of a rotation by :math:`m\\theta` is the rotation by :math:`-m\\theta`.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv: Tensor, cos: Tensor, sin: Tensor, n_qk: int) -> Tensor:
+        ctx.save_for_backward(cos, sin)
+        ctx.n_qk = n_qk
+        return _rotate_half_pairs(qkv, cos, sin, n_qk)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        cos, sin = ctx.saved_tensors
+        return _rotate_half_pairs(grad, cos, -sin, ctx.n_qk), None, None, None
+
+
+def _rotate_half_pairs(x: Tensor, cos: Tensor, sin: Tensor, n_qk: int) -> Tensor:
+    """Rotate heads ``[:n_qk]`` of ``x`` (``(..., L, n, d_h)``), copy the rest; ``cos``/``sin``
+    are the ``(L, 1, d_h/2)`` halves of the tables."""
+    out = torch.empty_like(x)
+    x1, x2 = x[..., :n_qk, :].chunk(2, dim=-1)
+    o1, o2 = out[..., :n_qk, :].chunk(2, dim=-1)
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin, value=-1.0)
+    torch.mul(x2, cos, out=o2).addcmul_(x1, sin)
+    out[..., n_qk:, :] = x[..., n_qk:, :]
+    return out
 
 
 def alibi_slopes(n_heads: int) -> Tensor:
@@ -97,7 +139,7 @@ def alibi_slopes(n_heads: int) -> Tensor:
 
 
 class ALiBi(nn.Module):
-    """Additive attention bias :math:`-s_h |m - n|` (and :math:`-\\infty` for future keys if causal).
+    """Additive attention bias :math:`-s_h |m - n|` (:math:`-\\infty` for future keys if causal).
 
     Args:
         n_heads: number of attention heads :math:`H`.

@@ -61,7 +61,8 @@ class TransformerConfig:
     def __post_init__(self):
         for key in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"):
             if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key}: expected a positive integer, got {getattr(self, key)}")
+                raise ConfigError(
+                    f"model.{key}: expected a positive integer, got {getattr(self, key)}")
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"model.d_model: {self.d_model} is not divisible by model.n_heads ({self.n_heads})"
@@ -119,8 +120,13 @@ class TransformerBlock(nn.Module):
         self.ffn = FeedForward(cfg.d_model, cfg.d_ff, cfg.activation)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
-        x = x + self.dropout(self.attn(self.norm1(x), attn_mask, is_causal))
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
+                query_index: Tensor | None = None) -> Tensor:
+        """With ``query_index`` (``(B, N)``), output only those positions: ``(B, N, D)``."""
+        h = self.attn(self.norm1(x), attn_mask, is_causal, query_index)
+        if query_index is not None:
+            x = x.gather(1, query_index[..., None].expand(-1, -1, x.shape[-1]))
+        x = x + self.dropout(h)
         return x + self.dropout(self.ffn(self.norm2(x)))
 
 
@@ -133,6 +139,7 @@ class TransformerEncoder(nn.Module):
     Attributes:
         hidden_size: ``cfg.d_model``, the width of the hidden states.
         fsdp_wrap: module classes FSDP should wrap one by one (each block is a shard unit).
+        supports_select: :meth:`forward` accepts ``select=`` (objectives check this flag).
 
     Shapes:
         ``input_ids``: ``(B, L)`` int64; ``attention_mask``: ``(B, L)`` bool, ``True`` for real
@@ -141,6 +148,7 @@ class TransformerEncoder(nn.Module):
     """
 
     fsdp_wrap: set[type] = {TransformerBlock}
+    supports_select = True
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -174,10 +182,11 @@ class TransformerEncoder(nn.Module):
                        causal: bool) -> tuple[Tensor | None, bool]:
         """The ``(attn_mask, is_causal)`` pair handed to every block's SDPA call.
 
-        Padding is expressed as a key mask of shape ``(B, 1, 1, L)`` (broadcast, not
-        materialised). Two guards keep fully-masked softmax rows, which would be NaN, from ever
-        occurring: a sequence with no real token may attend everywhere, and under causal
-        attention every token may attend to itself (which changes nothing for real tokens).
+        A mask with no padding is dropped (one host sync on a GPU, cheap next to the fused
+        kernel it unlocks). Padding is expressed as a key mask of shape ``(B, 1, 1, L)``
+        (broadcast, not materialised). Two guards keep fully-masked softmax rows, which would
+        be NaN, from ever occurring: a sequence with no real token may attend everywhere, and
+        under causal attention every token may attend to itself (no change for real tokens).
         """
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None
@@ -197,12 +206,31 @@ class TransformerEncoder(nn.Module):
         return bias.masked_fill(~allowed, float("-inf")), False
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                causal: bool = False) -> Tensor:
-        attn_mask, is_causal = self.attention_bias(input_ids.shape[1], attention_mask, causal)
+                causal: bool = False, select: Tensor | None = None) -> Tensor:
+        """Final hidden states ``(B, L, D)``; with ``select``, only those at ``select``: ``(N, D)``.
+
+        ``select`` (``(B, L)`` bool, ``N`` true entries) returns ``forward(...)[select]``, in the
+        same row-major order, but computes the last block only where it is needed: keys and
+        values of every token, queries, FFN and final norm at the selected positions (the
+        "last layer subset" of masked-modelling implementations). With 15 % of the positions
+        selected this removes most of the last block's work.
+        """
+        L = input_ids.shape[1]
+        attn_mask, is_causal = self.attention_bias(L, attention_mask, causal)
         x = self.embed_dropout(self.embedding(input_ids))
-        for block in self.blocks:
+        n_full = len(self.blocks) - (select is not None)
+        for block in self.blocks[:n_full]:
             x = block(x, attn_mask, is_causal)
-        return self.norm(x)
+        if select is None:
+            return self.norm(x)
+        # Selected positions first, in increasing order, padded to the longest row.
+        counts = select.sum(dim=1)
+        n_query = max(int(counts.max()), 1)
+        query_index = torch.sort((~select).to(torch.uint8), dim=1, stable=True).indices[:, :n_query]
+        valid = torch.arange(n_query, device=select.device) < counts[:, None]
+        attn_mask, is_causal = _query_rows(attn_mask, is_causal, query_index, L)
+        x = self.blocks[-1](x, attn_mask, is_causal, query_index)
+        return self.norm(x[valid])
 
     def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """One vector per sequence: the mean of the final hidden states over non-pad tokens."""
@@ -218,3 +246,18 @@ class TransformerEncoder(nn.Module):
         bottom of the network (used by the freeze-N and gradual-unfreezing strategies).
         """
         return [self.embedding, *self.blocks, self.norm]
+
+
+def _query_rows(attn_mask: Tensor | None, is_causal: bool, query_index: Tensor,
+                length: int) -> tuple[Tensor | None, bool]:
+    """The rows ``query_index`` (``(B, N)``) of an attention mask built for all ``L`` queries."""
+    if is_causal:
+        # SDPA's is_causal aligns query 0 with key 0; the kept queries sit elsewhere.
+        keys = torch.arange(length, device=query_index.device)
+        return keys[None, None, None, :] <= query_index[:, None, :, None], False
+    if attn_mask is None or attn_mask.shape[-2] == 1:
+        return attn_mask, False
+    B, n = query_index.shape
+    rows = attn_mask.expand(B, -1, -1, -1)
+    index = query_index[:, None, :, None].expand(B, rows.shape[1], n, length)
+    return rows.gather(2, index), False

@@ -58,5 +58,9 @@ class CausalLM(nn.Module):
     def forward(self, backbone: nn.Module, batch: dict,
                 generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         input_ids, attention_mask = batch["input_ids"], batch.get("attention_mask")
-        hidden = backbone(input_ids, attention_mask, causal=True)
-        return token_loss(self.head, hidden, self.targets(input_ids, attention_mask))
+        targets = self.targets(input_ids, attention_mask)
+        selected = targets != IGNORE
+        # Nearly every position has a target, so the full forward is indexed (unlike
+        # MaskedLM, asking the backbone for a subset would save nothing).
+        hidden = backbone(input_ids, attention_mask, causal=True)[selected]
+        return token_loss(self.head, hidden, targets[selected])

@@ -24,7 +24,8 @@ span >= k**.
 
 The prediction head (dense, GELU, LayerNorm, decoder; as in BERT) is applied only at the selected
 positions, which are gathered first: with 15 % masking it does about 7x less work than a head
-over every position, and the ``(B, L, vocab)`` logits tensor never exists.
+over every position, and the ``(B, L, vocab)`` logits tensor never exists. A backbone that
+supports it (``supports_select``) also computes its last layer only where the head needs it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ class MaskedConfig:
 
     def __post_init__(self):
         if not 0.0 < self.mask_ratio < 1.0:
-            raise ConfigError(f"objective.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}")
+            raise ConfigError(
+                f"objective.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}")
         if self.span < 1:
             raise ConfigError(f"objective.span: expected a positive integer, got {self.span}")
         for key in ("mask_prob", "random_prob"):
             if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"objective.{key}: expected a value in [0, 1], got {getattr(self, key)}")
+                raise ConfigError(
+                    f"objective.{key}: expected a value in [0, 1], got {getattr(self, key)}")
         if self.mask_prob + self.random_prob > 1.0:
             raise ConfigError(
                 f"objective.mask_prob + objective.random_prob: expected at most 1, got "
@@ -85,28 +88,39 @@ class LMHead(nn.Module):
         return self.decoder(self.norm(F.gelu(self.dense(h))))
 
 
-def token_loss(head: nn.Module, hidden: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """Cross-entropy of ``head`` at the positions where ``targets != -100``, and its metrics.
+def token_loss(head: nn.Module, hidden: Tensor,
+               targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """Cross-entropy of ``head(hidden)`` against ``targets``, and its metrics.
 
-    The positions are gathered before the head, so its cost scales with the number of targets.
-    A batch without any target gives a zero loss that still depends on the graph (so DDP ranks
-    stay in step) and NaN metrics.
+    ``hidden`` holds only the positions that have a target, so the head's cost scales with the
+    number of targets. No target at all gives a zero loss that still depends on the graph (so
+    DDP ranks stay in step) and NaN metrics.
 
     Shapes:
-        ``hidden``: ``(B, L, D)``; ``targets``: ``(B, L)``.
+        ``hidden``: ``(N, D)``; ``targets``: ``(N,)``.
     """
-    selected = targets != IGNORE
-    h = hidden[selected]
-    y = targets[selected]
-    logits = head(h)
-    if y.numel() == 0:
+    logits = head(hidden)
+    if targets.numel() == 0:
         nan = torch.tensor(float("nan"), device=hidden.device)
         return logits.sum() * 0.0, {"accuracy": nan, "perplexity": nan}
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.float(), targets)
     with torch.no_grad():
-        accuracy = (logits.argmax(dim=-1) == y).float().mean()
+        accuracy = (logits.argmax(dim=-1) == targets).float().mean()
         perplexity = loss.detach().exp()
     return loss, {"accuracy": accuracy, "perplexity": perplexity}
+
+
+def selected_hidden(backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor | None,
+                    selected: Tensor) -> Tensor:
+    """``backbone(...)[selected]``, ``(N, D)``, letting the backbone skip unneeded work if it can.
+
+    A backbone that declares ``supports_select = True`` (such as
+    :class:`~sciPT.nn.TransformerEncoder`) takes ``select=`` and computes its last layer at the
+    selected positions only; any other backbone is run in full and indexed.
+    """
+    if getattr(backbone, "supports_select", False):
+        return backbone(input_ids, attention_mask, select=selected)
+    return backbone(input_ids, attention_mask)[selected]
 
 
 class MaskedLM(nn.Module):
@@ -136,7 +150,8 @@ class MaskedLM(nn.Module):
         self.pad_id = pad_id
         self.head = LMHead(hidden_size, vocab_size)
         special = sorted({*special_ids, pad_id, mask_id})
-        self.register_buffer("special_ids", torch.tensor(special, dtype=torch.long), persistent=False)
+        self.register_buffer("special_ids", torch.tensor(special, dtype=torch.long),
+                             persistent=False)
         self.register_buffer("normal_ids", torch.tensor(list(normal_ids), dtype=torch.long),
                              persistent=False)
 
@@ -166,7 +181,7 @@ class MaskedLM(nn.Module):
             maskable &= attention_mask
 
         # Blocks of s tokens at a random phase per sequence: block b holds the positions
-        # [b*s - phase, (b+1)*s - phase) that exist; only blocks of s maskable tokens are candidates.
+        # [b*s - phase, (b+1)*s - phase) that exist; blocks of s maskable tokens are candidates.
         n_blocks = L // s + 2
         phase = (rand(B, 1) * s).long().clamp_max(s - 1)
         block = (torch.arange(L, device=device) + phase) // s
@@ -203,5 +218,6 @@ class MaskedLM(nn.Module):
                 generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         input_ids, attention_mask = batch["input_ids"], batch.get("attention_mask")
         corrupted, targets = self.corrupt(input_ids, attention_mask, generator)
-        hidden = backbone(corrupted, attention_mask)
-        return token_loss(self.head, hidden, targets)
+        selected = targets != IGNORE
+        hidden = selected_hidden(backbone, corrupted, attention_mask, selected)
+        return token_loss(self.head, hidden, targets[selected])

@@ -1,0 +1,233 @@
+"""The shared transformer encoder: shapes, masking, relative positions, causality, layer groups."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sciPT.errors import ConfigError
+from sciPT.nn import ALiBi, RotaryEmbedding, TransformerBlock, TransformerConfig, TransformerEncoder
+from sciPT.nn import attention as attention_module
+from sciPT.nn.position import alibi_slopes
+
+PAD = 0
+POSITIONS = ["rotary", "alibi"]
+
+
+def make_encoder(position="rotary", seed=0, **overrides) -> TransformerEncoder:
+    """A small encoder whose weights are perturbed away from the (near-identity) init, so that
+    equalities between outputs are not satisfied trivially."""
+    torch.manual_seed(seed)
+    kwargs = dict(vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64, position=position,
+                  pad_id=PAD)
+    kwargs.update(overrides)
+    encoder = TransformerEncoder(TransformerConfig(**kwargs)).double().eval()
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return encoder
+
+
+def tokens(batch, length, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, 20, (batch, length), generator=g)
+
+
+def test_output_shapes():
+    encoder = make_encoder()
+    ids = tokens(3, 11)
+    assert encoder.hidden_size == 32
+    assert encoder(ids).shape == (3, 11, 32)
+    assert encoder(ids, causal=True).shape == (3, 11, 32)
+    assert encoder.embed(ids).shape == (3, 32)
+
+
+def test_swiglu_ffn_runs_and_has_gated_width():
+    encoder = make_encoder(activation="swiglu")
+    assert encoder.blocks[0].ffn.up.weight.shape == (2 * 64, 32)
+    assert encoder(tokens(2, 7)).shape == (2, 7, 32)
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_does_not_change_real_positions(position, causal):
+    encoder = make_encoder(position)
+    ids = tokens(1, 9)
+    alone = encoder(ids, causal=causal)
+    padded_ids = torch.cat([ids, torch.full((1, 5), PAD)], dim=1)
+    mask = padded_ids != PAD
+    padded = encoder(padded_ids, mask, causal=causal)
+    torch.testing.assert_close(padded[:, :9], alone, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_only_relative_positions_matter(position, causal):
+    # Left padding moves every real token 5 positions to the right; with relative position
+    # encodings (and no absolute embedding) the outputs must not change.
+    encoder = make_encoder(position)
+    ids = tokens(1, 9)
+    right = torch.cat([ids, torch.full((1, 5), PAD)], dim=1)
+    left = torch.cat([torch.full((1, 5), PAD), ids], dim=1)
+    out_right = encoder(right, right != PAD, causal=causal)[:, :9]
+    out_left = encoder(left, left != PAD, causal=causal)[:, 5:]
+    torch.testing.assert_close(out_left, out_right, rtol=0, atol=1e-10)
+
+
+def test_rotary_scores_depend_on_offset_only():
+    torch.manual_seed(0)
+    rotary = RotaryEmbedding(16)
+    q, k = torch.randn(2, 1, 1, 1, 16, dtype=torch.float64)
+
+    def score(m, n):
+        qm = rotary(q, positions=torch.tensor([[m]]))
+        kn = rotary(k, positions=torch.tensor([[n]]))
+        return float((qm * kn).sum())
+
+    assert score(3, 7) == pytest.approx(score(103, 107), abs=1e-9)
+    assert score(0, 5) == pytest.approx(score(40, 45), abs=1e-9)
+    assert score(3, 7) != pytest.approx(score(3, 8), abs=1e-3)
+    # Position 0 is the identity, and rotations preserve norms.
+    torch.testing.assert_close(rotary(q, positions=torch.tensor([[0]])), q)
+    assert rotary(q, positions=torch.tensor([[57]])).norm() == pytest.approx(float(q.norm()))
+
+
+def test_fused_rotary_matches_reference_and_gradient():
+    rotary = RotaryEmbedding(8)
+    x = torch.randn(2, 5, 12, 8, dtype=torch.float64, requires_grad=True)
+    reference = torch.cat([rotary(x[:, :, :8]), x[:, :, 8:]], dim=2)
+    torch.testing.assert_close(rotary.rotate_qk(x, 4), reference)
+    assert torch.autograd.gradcheck(lambda t: rotary.rotate_qk(t, 4), (x,))
+
+
+def test_alibi_slopes_follow_the_paper():
+    # Powers of two: 2^(-8/H), 2^(-16/H), ...; otherwise the closest power of two, then every
+    # other slope of twice as many heads.
+    assert alibi_slopes(8).tolist() == [2.0 ** -i for i in range(1, 9)]
+    assert alibi_slopes(6).tolist() == [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]
+
+
+def test_alibi_bias_is_minus_slope_times_distance():
+    bias = ALiBi(4)(6, torch.device("cpu"))
+    slopes = alibi_slopes(4)
+    for h in range(4):
+        for i in range(6):
+            for j in range(6):
+                assert float(bias[0, h, i, j]) == pytest.approx(-float(slopes[h]) * abs(i - j))
+    # Shift invariance: the bias depends on i - j only.
+    torch.testing.assert_close(bias[0, :, 1:, 1:], bias[0, :, :-1, :-1])
+    causal = ALiBi(4)(6, torch.device("cpu"), causal=True)
+    assert torch.isinf(causal[0, :, 2, 3:]).all() and torch.isfinite(causal[0, :, 2, :3]).all()
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_causal_output_ignores_the_future(position):
+    encoder = make_encoder(position)
+    ids = tokens(2, 12)
+    changed = ids.clone()
+    changed[:, 7:] = (changed[:, 7:] % 19) + 1
+    a, b = encoder(ids, causal=True), encoder(changed, causal=True)
+    torch.testing.assert_close(a[:, :7], b[:, :7], rtol=0, atol=1e-12)
+    assert (a[:, 7:] - b[:, 7:]).abs().max() > 1e-3
+    # Without causal=True the past does see the change.
+    assert (encoder(ids)[:, :7] - encoder(changed)[:, :7]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_select_equals_indexing_the_full_output(position, causal, padded):
+    encoder = make_encoder(position)
+    ids = tokens(3, 16)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    if padded:
+        mask[1, 10:] = False
+        ids[1, 10:] = PAD
+    select = (torch.rand(3, 16, generator=torch.Generator().manual_seed(2)) < 0.3) & mask
+    select[2] = False  # a row with nothing selected
+    full = encoder(ids, mask, causal=causal)[select]
+    subset = encoder(ids, mask, causal=causal, select=select)
+    assert subset.shape == (int(select.sum()), 32)
+    torch.testing.assert_close(subset, full, rtol=0, atol=1e-10)
+
+
+def test_no_mask_reaches_sdpa_without_padding(monkeypatch):
+    calls = []
+    real_sdpa = attention_module.F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, is_causal=False, **kwargs):
+        calls.append((attn_mask, is_causal))
+        return real_sdpa(q, k, v, attn_mask=attn_mask, is_causal=is_causal, **kwargs)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", spy)
+    encoder = make_encoder("rotary")
+    ids = tokens(2, 8)
+    encoder(ids, torch.ones_like(ids, dtype=torch.bool))
+    encoder(ids, causal=True)
+    assert [(m is None, c) for m, c in calls] == [(True, False)] * 2 + [(True, True)] * 2
+    calls.clear()
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[0, 6:] = False
+    encoder(ids, mask)
+    assert calls[0][0].shape == (2, 1, 1, 8) and calls[0][1] is False
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_fully_padded_rows_stay_finite(position, causal):
+    encoder = make_encoder(position)
+    ids = tokens(2, 6)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[1] = False
+    mask[0, :2] = False  # left padding: under causal attention position 0 has no real key
+    out = encoder(ids, mask, causal=causal)
+    assert torch.isfinite(out).all()
+
+
+def test_embed_is_mean_over_real_tokens():
+    encoder = make_encoder()
+    ids = tokens(2, 8)
+    ids[1, 5:] = PAD
+    mask = ids != PAD
+    hidden = encoder(ids, mask)
+    expected = torch.stack([hidden[0].mean(0), hidden[1, :5].mean(0)])
+    torch.testing.assert_close(encoder.embed(ids, mask), expected)
+    torch.testing.assert_close(encoder.embed(ids), expected)  # mask derived from pad_id
+
+
+def test_layer_groups_cover_every_parameter_once_in_order():
+    encoder = make_encoder(n_layers=3)
+    groups = encoder.layer_groups()
+    assert groups[0] is encoder.embedding and groups[-1] is encoder.norm
+    assert groups[1:-1] == list(encoder.blocks)
+    owners = [id(p) for g in groups for p in g.parameters()]
+    assert len(owners) == len(set(owners))
+    assert set(owners) == {id(p) for p in encoder.parameters()}
+    assert encoder.fsdp_wrap == {TransformerBlock}
+
+
+def test_initialisation():
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=50, d_model=256, n_layers=8, n_heads=4, d_ff=1024, pad_id=3)
+    encoder = TransformerEncoder(cfg).requires_grad_(False)
+    assert float(encoder.blocks[0].attn.qkv.weight.std()) == pytest.approx(0.02, rel=0.02)
+    residual = 0.02 / math.sqrt(2 * 8)
+    assert float(encoder.blocks[0].attn.out.weight.std()) == pytest.approx(residual, rel=0.02)
+    assert float(encoder.blocks[-1].ffn.down.weight.std()) == pytest.approx(residual, rel=0.02)
+    assert encoder.embedding.weight[3].abs().max() == 0
+    assert encoder.blocks[0].attn.qkv.bias.abs().max() == 0
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(d_model=130, n_heads=4)
+    assert str(err.value) == "model.d_model: 130 is not divisible by model.n_heads (4)"
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(d_model=12, n_heads=4)
+    assert str(err.value) == ("model.d_model: rotary needs an even head size, got "
+                              "d_model/n_heads = 3")
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(vocab_size=10, pad_id=10)
+    assert str(err.value) == "model.pad_id: 10 is outside the vocabulary [0, 10)"

@@ -1,0 +1,192 @@
+"""Masked modelling: corruption statistics, spans, reproducibility, loss at init, sparse head."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sciPT.errors import ConfigError
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.objectives import MaskedConfig, MaskedLM
+
+PAD, CLS, SEP, MASK = 0, 1, 2, 3
+NORMAL = range(5, 69)
+VOCAB = 69
+
+
+def objective(hidden_size=16, **cfg) -> MaskedLM:
+    return MaskedLM(MaskedConfig(**cfg), hidden_size, VOCAB, mask_id=MASK, pad_id=PAD,
+                    special_ids=[CLS, SEP, 4], normal_ids=NORMAL)
+
+
+def batch(B=64, L=256, seed=0):
+    """``[CLS] x ... x [SEP] [PAD]...``: rows of varied length, normal tokens inside."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB, (B, L), generator=g)
+    lengths = torch.randint(L // 2, L + 1, (B,), generator=g)
+    lengths[0] = L
+    pos = torch.arange(L)
+    ids[:, 0] = CLS
+    ids[torch.arange(B), lengths - 1] = SEP
+    mask = pos[None, :] < lengths[:, None]
+    ids[~mask] = PAD
+    return ids, mask
+
+
+def runs(row: torch.Tensor) -> list[tuple[int, int]]:
+    """``(start, length)`` of every maximal run of True in a 1-D bool tensor."""
+    out, start = [], None
+    for i, v in enumerate(row.tolist() + [False]):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            out.append((start, i - start))
+            start = None
+    return out
+
+
+def test_corruption_statistics():
+    ids, mask = batch()
+    mlm = objective()
+    corrupted, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(0))
+    selected = targets != -100
+    maskable = mask & (ids >= 5)
+    # Exactly round(0.15 * n) selected per sequence (BERT's per-sequence count).
+    expected = torch.round(maskable.sum(1) * 0.15).long()
+    assert torch.equal(selected.sum(1), expected)
+    # Specials and padding are never selected, and never altered.
+    assert not (selected & ~maskable).any()
+    assert torch.equal(corrupted[~selected], ids[~selected])
+    assert torch.equal(targets[selected], ids[selected])
+    n = int(selected.sum())
+    masked = (corrupted == MASK) & selected
+    changed = selected & (corrupted != MASK) & (corrupted != ids)
+    kept = selected & (corrupted == ids)
+    # 80/10/10 within ~4 standard deviations (n is about 2900).
+    assert masked.sum() / n == pytest.approx(0.8, abs=0.03)
+    assert changed.sum() / n == pytest.approx(0.1 * (1 - 1 / len(NORMAL)), abs=0.025)
+    assert kept.sum() / n == pytest.approx(0.1 + 0.1 / len(NORMAL), abs=0.025)
+    assert set(corrupted[changed].tolist()) <= set(NORMAL)
+
+
+def test_random_replacements_come_from_normal_ids_only():
+    ids, mask = batch(B=16)
+    mlm = MaskedLM(MaskedConfig(mask_prob=0.0, random_prob=1.0), 16, VOCAB, mask_id=MASK,
+                   pad_id=PAD, special_ids=[CLS, SEP], normal_ids=[7, 8])
+    corrupted, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(1))
+    assert set(corrupted[targets != -100].tolist()) == {7, 8}
+
+
+@pytest.mark.parametrize("span", [3, 6])
+def test_span_masking_selects_whole_spans(span):
+    ids, mask = batch(B=32)
+    mlm = objective(span=span)
+    corrupted, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(3))
+    selected = targets != -100
+    maskable = mask & (ids >= 5)
+    assert not (selected & ~maskable).any()
+    expected = torch.round(maskable.sum(1) * 0.15 / span).long() * span
+    assert torch.equal(selected.sum(1), expected)
+    lengths = []
+    for b in range(ids.shape[0]):
+        for start, length in runs(selected[b]):
+            lengths.append(length)
+            assert length % span == 0
+            # One 80/10/10 decision per span: a span is all [MASK] or has none.
+            for s in range(start, start + length, span):
+                is_mask = (corrupted[b, s : s + span] == MASK).tolist()
+                assert all(is_mask) or not any(is_mask)
+    assert min(lengths) == span
+    assert selected.sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
+
+
+def test_generator_makes_corruption_reproducible():
+    ids, mask = batch(B=8)
+    mlm = objective(span=2)
+    a = mlm.corrupt(ids, mask, torch.Generator().manual_seed(7))
+    b = mlm.corrupt(ids, mask, torch.Generator().manual_seed(7))
+    c = mlm.corrupt(ids, mask, torch.Generator().manual_seed(8))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+
+
+def test_loss_at_init_is_log_vocab():
+    # Logits at init have variance 0.02^2 * hidden_size (decoder std 0.02, LayerNorm output of
+    # unit variance), so the expected cross-entropy is about ln V + var/2 = ln 69 + 0.0026.
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=1,
+                                                   n_heads=2, d_ff=32, pad_id=PAD))
+    ids, mask = batch(B=16, L=64)
+    loss, metrics = objective()(encoder, {"input_ids": ids, "attention_mask": mask},
+                                torch.Generator().manual_seed(0))
+    loss = loss.detach()
+    assert float(loss) == pytest.approx(math.log(VOCAB), abs=0.03)
+    assert float(metrics["perplexity"]) == pytest.approx(math.exp(float(loss)), rel=1e-6)
+    assert 0.0 <= float(metrics["accuracy"]) <= 1.0
+
+
+class LeafBackbone(nn.Module):
+    """Returns fixed hidden states (a leaf tensor) so their gradient can be inspected."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.hidden = hidden
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.hidden
+
+
+def test_head_touches_only_selected_positions():
+    ids, mask = batch(B=4, L=32)
+    hidden = torch.randn(4, 32, 16, requires_grad=True)
+    mlm = objective()
+    loss, _ = mlm(LeafBackbone(hidden), {"input_ids": ids, "attention_mask": mask},
+                  torch.Generator().manual_seed(0))
+    loss.backward()
+    _, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(0))
+    selected = targets != -100
+    touched = hidden.grad.abs().sum(-1) > 0
+    assert torch.equal(touched, selected)
+
+
+def test_subset_forward_gives_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=2,
+                                                   n_heads=2, d_ff=32, pad_id=PAD)).double()
+    mlm = objective().double()
+    ids, mask = batch(B=4, L=32)
+    data = {"input_ids": ids, "attention_mask": mask}
+
+    class Full(nn.Module):  # the same encoder without the supports_select fast path
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.inner(input_ids, attention_mask)
+
+    results = []
+    for backbone in (encoder, Full(encoder)):
+        encoder.zero_grad()
+        loss, _ = mlm(backbone, data, torch.Generator().manual_seed(5))
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in encoder.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for g_subset, g_full in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(g_subset, g_full)
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError) as err:
+        MaskedConfig(mask_prob=0.8, random_prob=0.3)
+    assert str(err.value) == ("objective.mask_prob + objective.random_prob: expected at most 1, "
+                              "got 1.1")
+    with pytest.raises(ConfigError) as err:
+        MaskedConfig(mask_ratio=0.0)
+    assert str(err.value) == "objective.mask_ratio: expected a value in (0, 1), got 0.0"
+    with pytest.raises(ConfigError) as err:
+        MaskedConfig(span=0)
+    assert str(err.value) == "objective.span: expected a positive integer, got 0"
