@@ -7,7 +7,8 @@ model holds its element table and reference energies in ``model/config.json``.
 
 Modules: :mod:`.data` (reading, SMILES conformers, graphs), :mod:`.dataset` (preparation and
 sampling), :mod:`.model` (the potential; layers in :mod:`.radial`, :mod:`.tensor_product`,
-:mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`, :mod:`.presets`.
+:mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`, :mod:`.presets`; :mod:`.ewc` (the EWC
+Fisher stored with the export), :mod:`.calculator` (the ASE calculator), :mod:`.md` (``scipt md``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Molecular dynamics with an exported potential, through ASE.
 
 ``scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz`` reads the first frame
-of ``FILE`` (any format ASE reads), draws velocities from the Maxwell-Boltzmann distribution at
-``T`` (seeded; centre-of-mass momentum and, for molecules, angular momentum removed), and integrates
+of ``FILE`` (any format ASE reads, or a ``.smi`` file: an RDKit conformer of its first SMILES),
+draws velocities from the Maxwell-Boltzmann distribution at ``T`` (seeded; centre-of-mass momentum
+and, for molecules, angular momentum removed), and integrates
 
 - ``--ensemble nve`` (default): velocity Verlet (:class:`ase.md.verlet.VelocityVerlet`), which
   conserves the total energy up to an error of order ``dt^2``;
@@ -27,16 +28,20 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import read, write
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.io import write
+from ase.md.velocitydistribution import Stationary, ZeroRotation
 from tqdm.auto import tqdm
 
+try:  # ASE >= 3.29 renamed it
+    from ase.md.velocitydistribution import thermalize_momenta as _maxwell_boltzmann
+except ImportError:  # pragma: no cover - older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
+
 from sciPT import io
-from sciPT.errors import ConfigError, DataError
-from sciPT.sequences import resolve_data_path
+from sciPT.errors import ConfigError
 
 from .calculator import SciPTCalculator
-from .data import atoms_to_frame, check_elements, frame_to_graph
+from .data import MoleculeDataConfig, atoms_to_frame, check_elements, frame_to_graph, read_frames
 
 
 @dataclass
@@ -66,21 +71,16 @@ class MDSettings:
 
 
 def read_structure(path: str) -> Atoms:
-    """The first structure of ``path``, any format ASE reads; a bad file is a :class:`DataError`."""
-    resolved = resolve_data_path(path)
-    if not resolved.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        return read(resolved, index=0)
-    except Exception as err:  # ASE raises many types for a malformed file
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: not a readable structure file ({message})") from None
+    """The first structure of ``path``: any format ASE reads, or a ``.smi`` file (an RDKit
+    conformer of its first SMILES), validated as training frames are (file and frame named)."""
+    frame = read_frames(path, MoleculeDataConfig(max_frames=1), labelled=False)[0]
+    return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
 
 
 def initial_velocities(atoms: Atoms, temperature: float, seed: int) -> None:
     """Maxwell-Boltzmann momenta at ``temperature`` K, without drift (nor rotation when the
     structure is not periodic, where angular momentum is conserved)."""
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
+    _maxwell_boltzmann(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
     Stationary(atoms)
     if not atoms.pbc.any():
         ZeroRotation(atoms)

@@ -1,0 +1,650 @@
+"""Force-field fitting: fine-tune an equivariant potential on new DFT frames without forgetting.
+
+::
+
+    scipt finetune forcefield --init RUN|none --train FRAMES.xyz [--val FILE ...] [--test FILE ...]
+                              [--eval FILE ...] --out RUN [--strategy full|freeze|l2sp|ewc|replay]
+    scipt evaluate RUN --data FRAMES.xyz [--references model|pretrained]
+    scipt predict RUN --input FRAMES.xyz --output PREDICTED.xyz
+    scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz
+    scipt demo forcefield
+
+Start. ``--init RUN`` loads a pre-trained potential (``scipt pretrain molecules``; its ``model/``
+folder or the run), whose element table is then enforced: a frame with an element the model never
+saw is refused, naming the file, the frame and the element. ``--init none`` trains the ``model``
+architecture of the config from scratch.
+
+Strategies (:mod:`sciPT.finetune`): ``full``; ``freeze`` (the element embedding and the first
+``finetune.freeze_layers`` interaction blocks); ``l2sp``; ``ewc`` with the Fisher diagonal stored
+with the pre-trained model (:mod:`sciPT.domains.molecules.ewc`; the report gives ``lambda`` in
+units of its natural scale ``lambda_0 = 1 / (2 x mean pre-training loss)``); ``replay``, which mixes
+``finetune.replay_fraction`` of every batch from the frames the model was pre-trained on (at most
+``replay_frames`` of them: the training files of the ``--init`` run, read with its keys and units
+and split as pre-training split them, so its validation frames are never replayed; for a bare
+``model/`` folder, the files recorded in ``pretrained_on``).
+
+Reference energies (``references``). A new data set often comes from another level of theory, whose
+total energies differ from the old by a nearly constant amount per element. ``refit`` (the default
+from a pre-trained model) keeps the network and moves only the per-element references: it adds to
+the pre-trained references the least-squares per-element correction of the pre-trained model's
+energy errors on the training frames, so no weight has to change to absorb an offset (which EWC
+would resist and the old task would pay for). ``keep`` leaves the pre-trained references, ``data``
+takes the new data's (isolated atoms, else least squares, as pre-training does; the default from
+scratch). Frames of the old level of theory (``--eval`` sets, replayed frames) are compared under
+the pre-trained references: the replayed energies are shifted by the change of references, and the
+``--eval`` sets are evaluated with the pre-trained references swapped in.
+
+Evaluation, after training and, from a pre-trained model, also before it (``*_before_*``):
+validation frames, every ``--test`` file (same level of theory as the training data) and every
+``--eval`` file (the old task: forgetting). Energy MAE/RMSE per atom and per frame (meV), force
+MAE/RMSE (meV/Angstrom), per element; parity plots; a before/after bar chart. Files in ``--test``
+and ``--eval`` are read with the ``data`` keys and units.
+
+The fine-tuned potential is exported to ``RUN/model`` (safetensors + config.json), so
+:func:`sciPT.checkpoint.from_pretrained` and :class:`sciPT.domains.molecules.calculator.SciPTCalculator`
+load it. It carries no Fisher: one computed on the pre-training data would no longer describe it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from torch import nn
+from tqdm.auto import tqdm
+
+from sciPT import __version__, io, plots
+from sciPT.checkpoint import export_model, from_pretrained, read_export_config
+from sciPT.config import from_dict, load_yaml, to_dict
+from sciPT.data import StepDataModule
+from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.finetune import (FinetuneConfig, FinetuneModule, build_strategy, load_fisher,
+                            replay_loader, validate as validate_finetune)
+from sciPT.registry import Command, Task
+from sciPT.run import RunDir
+from sciPT.schedules import ScheduleConfig
+from sciPT.sequences import file_sha256, resolve_data_path
+from sciPT.trainer import TrainConfig, build_trainer, validate as validate_train
+from sciPT.domains.molecules import domain as molecules
+from sciPT.domains.molecules import md
+from sciPT.domains.molecules.data import (SMILES_SUFFIXES, MoleculeDataConfig, check_elements,
+                                          read_frames)
+from sciPT.domains.molecules.dataset import (FrameDataset, batches, collate, prepare, split_frames,
+                                             to_graphs)
+from sciPT.domains.molecules.ewc import ewc_scale
+from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.domains.molecules.objectives import validate as validate_objective
+from sciPT.domains.molecules.presets import tiny as molecules_tiny
+
+from .forcefield_eval import (Evaluation, before_after_plot, element_rows, evaluate_potential,
+                              metric_rows, parity_plots, set_name, swapped_references)
+
+
+@dataclass
+class ForcefieldConfig:
+    """Everything ``scipt finetune forcefield`` does (module docstring).
+
+    Attributes:
+        init: a pre-trained molecules run or model folder, or ``none``.
+        data: training (``paths``) and validation (``val_paths``, else ``val_fraction`` held out)
+            frames, their keys and units.
+        test: files at the training data's level of theory, evaluated before and after.
+        eval: files of the old task (pre-training level of theory), evaluated before and after.
+        references: ``auto``, ``refit``, ``keep`` or ``data`` (module docstring).
+        model: architecture for ``--init none``; a pre-trained start brings its own.
+        objective: energy and force loss weights (``kind`` must stay ``energy_forces``).
+        finetune: strategy and its strength.
+        train: optimisation.
+        replay_frames: at most this many pre-training frames are read for ``replay``.
+        eval_batch_size: frames per batch when evaluating.
+    """
+
+    init: str = "none"
+    data: MoleculeDataConfig = field(default_factory=lambda: MoleculeDataConfig(val_fraction=0.1))
+    test: list[str] = field(default_factory=list)
+    eval: list[str] = field(default_factory=list)
+    references: Literal["auto", "refit", "keep", "data"] = "auto"
+    model: PotentialConfig = field(default_factory=lambda: molecules_tiny().model)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=1500, batch_size=8, lr=2e-2, weight_decay=0.0, grad_clip=10.0,
+        schedule=ScheduleConfig(warmup_steps=50, min_lr_ratio=0.02), val_every=250,
+        checkpoint_every=250, val_batches=8, log_every=25))
+    replay_frames: int = 1000
+    eval_batch_size: int = 32
+
+
+def tiny() -> ForcefieldConfig:
+    """1,500 steps of batch 8, AdamW at learning rate 2e-2 (the pre-training preset's) with a cosine
+    decay, no weight decay; the ``tiny`` architecture when starting from scratch.
+
+    Fine-tuning the pre-trained tiny potential on 350 acetylacetone frames for 1,500 steps, the
+    acetylacetone validation force RMSE fell as the learning rate rose from 2e-3 to 8e-2 (126 to
+    69 meV/Å, ``benchmarks/RESULTS_forgetting.md``), while the ethanol error grew: a new molecule
+    far from the pre-training data wants a large rate, a nearby one a small one.
+    """
+    return ForcefieldConfig()
+
+
+def small() -> ForcefieldConfig:
+    """The ``small`` architecture from scratch and 5,000 steps."""
+    cfg = ForcefieldConfig(model=dataclasses.replace(molecules.presets()["small"]().model))
+    cfg.train = dataclasses.replace(cfg.train, max_steps=5000, val_every=500, checkpoint_every=500)
+    return cfg
+
+
+# --- the starting point ------------------------------------------------------------------------
+@dataclass
+class Start:
+    """The potential fine-tuning starts from, and what came with it."""
+
+    name: str                      # "pre-trained" or "scratch"
+    backbone: EquivariantPotential | None
+    export: dict
+    extras: dict
+    pretrain_data: MoleculeDataConfig  # how its pre-training read its files (for replay)
+    pretrain_seed: int
+    references: list[float] | None  # the pre-trained reference energies (eV, element order)
+
+
+def _run_config(init: str) -> dict:
+    """The config.yaml of the run an export belongs to (``{}`` if it is not in a run)."""
+    path = Path(init)
+    for candidate in (path / "config.yaml", path.parent / "config.yaml"):
+        if candidate.is_file() and (candidate.parent / "model").is_dir():
+            return load_yaml(candidate) or {}
+    return {}
+
+
+def load_start(cfg: ForcefieldConfig) -> Start:
+    if cfg.init == "none":
+        return Start("scratch", None, {}, {}, MoleculeDataConfig(), 0, None)
+    pre = from_pretrained(cfg.init, domain="molecules")
+    saved = _run_config(cfg.init)
+    data = MoleculeDataConfig()
+    if saved.get("domain") == "molecules" and saved.get("data"):
+        data = from_dict(MoleculeDataConfig, saved["data"], f"{cfg.init}: config.yaml: data")
+    seed = int((saved.get("train") or {}).get("seed", 0))
+    return Start("pre-trained", pre.model, pre.config, pre.extras, data, seed,
+                 list(pre.model.cfg.reference_energies))
+
+
+def check_strategy(cfg: ForcefieldConfig, start: Start):
+    """The strategy, built and checked against the backbone (before anything is written)."""
+    name = cfg.finetune.strategy
+    validate_finetune(cfg.finetune)
+    if name == "linear-probe":
+        raise ConfigError("finetune.strategy: 'linear-probe' trains only a new head and a potential "
+                          "has none (freeze the lower blocks with 'freeze' instead)")
+    if start.backbone is None:
+        if name != "full":
+            raise ConfigError(f"finetune.strategy: '{name}' needs a pre-trained model (--init RUN); "
+                              "from scratch only 'full' applies")
+        return None
+    return build_strategy(cfg.finetune, start.backbone, fisher=load_fisher(start.extras))
+
+
+# --- reference energies -------------------------------------------------------------------------
+def composition(graphs: list, elements: list[str]) -> np.ndarray:
+    """``A[g, s]``: atoms of element ``s`` in graph ``g``."""
+    from ase.data import atomic_numbers
+
+    numbers = np.array([atomic_numbers[s] for s in elements])
+    return np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
+
+
+@torch.no_grad()
+def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: int) -> list[float]:
+    """The model's references plus the least-squares per-element correction of its energy errors
+    on ``graphs`` (minimum-norm when the compositions do not fix every element)."""
+    backbone.eval()
+    labelled = [g for g in graphs if "energy" in g]
+    if not labelled:
+        return list(backbone.cfg.reference_energies)
+    residual = np.concatenate([
+        (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
+        for b in batches(labelled, batch_size)])
+    delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
+    return [float(r + d) for r, d in zip(backbone.cfg.reference_energies, delta)]
+
+
+# --- data --------------------------------------------------------------------------------------
+@dataclass
+class Sets:
+    """Every graph the run uses, validated before the run directory exists."""
+
+    train: list
+    val: list
+    test: dict[str, list]
+    eval: dict[str, list]
+    replay: list
+    corpus: list
+    references_method: str
+
+
+def _graphs(paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float,
+            names: set[str]) -> dict[str, list]:
+    out = {}
+    for path in paths:
+        frames = [f for f in read_frames(path, data) if len(f.numbers) > 1]
+        if not frames:
+            raise DataError(f"{path}: no frame with more than one atom to evaluate on")
+        check_elements(frames, elements)
+        out[set_name(path, names)] = to_graphs(frames, cutoff, f"graphs {Path(path).name}")
+    return out
+
+
+def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
+    """The frames the model was pre-trained on: the training files of its run's config, read and
+    split as pre-training did (same ``max_frames``, validation held out with the same seed), or,
+    for an export outside its run directory, every frame of the files recorded with it."""
+    data = start.pretrain_data
+    recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
+    paths = list(data.paths) or list(recorded)
+    if not paths:
+        raise ConfigError(f"finetune.strategy: 'replay' needs the pre-training frames, and "
+                          f"{cfg.init} records none (pretrained_on is empty)")
+    frames = []
+    for path in paths:
+        resolved = resolve_data_path(path)
+        if not resolved.is_file():
+            raise DataError(f"{path}: pre-training file of {cfg.init} is not on this machine "
+                            "(replay needs it)")
+        entry = recorded.get(str(resolved), {})
+        if entry.get("sha256") and file_sha256(resolved) != entry["sha256"]:
+            raise DataError(f"{path}: changed since pre-training (sha256 differs from the one "
+                            f"recorded with {cfg.init})")
+        frames += [f for f in read_frames(path, data) if len(f.numbers) > 1]
+    if data.paths and not data.val_paths:
+        frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
+    return frames
+
+
+def replay_graphs(start: Start, cfg: ForcefieldConfig, shift: np.ndarray) -> list:
+    """At most ``replay_frames`` pre-training frames (:func:`pretraining_frames`), their energies
+    moved to the new references by ``shift`` (eV per atom of each element)."""
+    frames = pretraining_frames(start, cfg)
+    keep = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(frames))[:cfg.replay_frames])
+    graphs = to_graphs([frames[int(i)] for i in keep], start.backbone.cfg.cutoff, "replay graphs")
+    for g, n in zip(graphs, composition(graphs, start.backbone.elements)):
+        if "energy" in g:
+            g.energy = g.energy + float(n @ shift)
+    return graphs
+
+
+def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPotential]:
+    """Read and check every file; settle the backbone and its reference energies."""
+    method = cfg.references
+    if method == "auto":
+        method = "data" if start.backbone is None else "refit"
+    if start.backbone is None and method in ("refit", "keep"):
+        raise ConfigError(f"references: '{method}' needs a pre-trained model (--init RUN); from "
+                          "scratch use 'data' or 'auto'")
+    if start.backbone is None:
+        prepared = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed)
+        backbone = EquivariantPotential(prepared.model)
+        method = f"data ({prepared.references_method})"
+    else:
+        backbone = start.backbone
+        model_cfg = backbone.cfg
+        if method == "data":
+            model_cfg = dataclasses.replace(model_cfg, reference_energies=[])
+        prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
+        if method == "data":
+            backbone.set_reference_energies(dict(zip(backbone.elements,
+                                                     prepared.model.reference_energies)))
+            method = f"data ({prepared.references_method})"
+        elif method == "refit":
+            refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
+            backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
+    names: set[str] = {"val"}
+    elements, cutoff = backbone.elements, backbone.cfg.cutoff
+    test = _graphs(cfg.test, cfg.data, elements, cutoff, names)
+    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names)
+    replay = []
+    if cfg.finetune.strategy == "replay":
+        shift = np.array(backbone.cfg.reference_energies) - np.array(start.references)
+        replay = replay_graphs(start, cfg, shift)
+    return Sets(prepared.train, prepared.val, test, evals, replay, prepared.corpus, method), backbone
+
+
+# --- training ----------------------------------------------------------------------------------
+class ForceFieldLoss(nn.Module):
+    """``loss_fn(backbone, head, batch)`` of :class:`sciPT.finetune.FinetuneModule`: the energy +
+    force loss of :class:`.objectives.EnergyForceLoss` (a potential has no head)."""
+
+    def __init__(self, cfg: ObjectiveConfig):
+        super().__init__()
+        self.objective = EnergyForceLoss(cfg)
+
+    def forward(self, backbone, head, batch):
+        return self.objective(backbone, batch)
+
+
+class FrameData(StepDataModule):
+    """Training batches by global step (resumable), or replay batches when ``replay`` is given."""
+
+    def __init__(self, train: list, val: list, cfg: TrainConfig, replay: list | None = None,
+                 replay_fraction: float = 0.25):
+        super().__init__(FrameDataset(train, seed=cfg.seed),
+                         FrameDataset(val, shuffle=False) if val else None, collate, cfg)
+        self.train_graphs, self.replay, self.replay_fraction = train, replay, replay_fraction
+
+    def train_dataloader(self):
+        if not self.replay:
+            return super().train_dataloader()
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return replay_loader(self.train_graphs, self.replay, batch_size=self.cfg.batch_size,
+                             fraction=self.replay_fraction, seed=self.cfg.seed, task_collate=collate,
+                             replay_collate=collate, rank=rank, world_size=world)
+
+
+def validate(cfg: ForcefieldConfig) -> None:
+    validate_train(cfg.train)
+    if not cfg.data.paths:
+        raise ConfigError("--train: no training frames given (pass --train FRAMES.xyz)")
+    for path in [*cfg.data.paths, *cfg.data.val_paths, *cfg.test, *cfg.eval]:
+        if Path(path).suffix.lower() in SMILES_SUFFIXES:
+            raise ConfigError(f"{path}: SMILES are structures without energies or forces; a force "
+                              "field is fitted to labelled frames (pre-train on SMILES with "
+                              "objective.kind denoise instead)")
+    if cfg.objective.kind != "energy_forces":
+        raise ConfigError(f"objective.kind: a force field is fitted to energies and forces "
+                          f"('energy_forces'), got '{cfg.objective.kind}'")
+    if cfg.replay_frames < 1 or cfg.eval_batch_size < 1:
+        raise ConfigError("replay_frames, eval_batch_size: expected positive integers, got "
+                          f"{cfg.replay_frames} and {cfg.eval_batch_size}")
+    validate_objective(cfg.objective)
+
+
+def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False,
+                 command: str | None = None) -> RunDir:
+    """Fine-tune as ``cfg`` says and write the run directory ``out`` (module docstring)."""
+    validate(cfg)
+    started = time.time()
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    start = load_start(cfg)
+    strategy = check_strategy(cfg, start)
+    sets, backbone = load_sets(cfg, start)
+    if strategy is None:
+        strategy = build_strategy(cfg.finetune, backbone)
+
+    run = RunDir.create(out, resume=resume)
+    run.write_config({"task": "forcefield", **to_dict(cfg)})
+    if resume:
+        plots.keep_log_for_resume(run.logs)
+    before = {}
+    if start.backbone is not None:
+        before = evaluate_sets(backbone, sets, cfg, start.references, label="before fine-tuning")
+    # from_pretrained and the evaluation leave the model in eval mode, where it would not keep the
+    # graph of its forces (no double backward: the force loss would not train)
+    backbone.train()
+    module = FinetuneModule(backbone, nn.Module(), ForceFieldLoss(cfg.objective), strategy, cfg.train,
+                            batch_size_fn=lambda b: b.num_graphs)
+    trainer = build_trainer(cfg.train, run.path, enable_val=bool(sets.val))
+    fit_started = time.time()
+    trainer.fit(module, datamodule=FrameData(sets.train, sets.val, cfg.train, sets.replay,
+                                             cfg.finetune.replay_fraction),
+                ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
+    fit_wall = time.time() - fit_started
+    if trainer.global_rank != 0:
+        return run
+    backbone = module.backbone.to("cpu").eval()
+    after = evaluate_sets(backbone, sets, cfg, start.references, label="after fine-tuning")
+    export_model(run.model, backbone, molecules.export_config(
+        backbone.cfg, task="forcefield", references=sets.references_method,
+        pretrained_references=start.references, init=cfg.init,
+        pretrained_on=start.export.get("pretrained_on", []), finetuned_on=sets.corpus,
+        strategy=cfg.finetune.strategy, sciPT_version=__version__))
+    metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
+    figures = write_figures(run, before, after)
+    run.write_metrics(metrics)
+    run.write_report(report(cfg, start, sets, before, after, metrics, figures, command))
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()
+                      if "_per_A_" not in k}, indent=1))
+    print(f"run written to {run.path}", file=sys.stderr)
+    return run
+
+
+def evaluate_sets(backbone, sets: Sets, cfg: ForcefieldConfig, old_references: list[float] | None,
+                  label: str) -> dict[str, Evaluation]:
+    """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets under the pre-trained
+    references."""
+    out = {}
+    groups = ([("val", {"": sets.val})] if sets.val else []) + \
+        [("test", sets.test), ("eval", sets.eval)]
+    for prefix, group in groups:
+        for name, graphs in group.items():
+            key = f"{prefix}_{name}" if name else prefix
+            refs = old_references if prefix == "eval" else None
+            with swapped_references(backbone, refs):
+                out[key] = evaluate_potential(backbone, graphs, cfg.eval_batch_size,
+                                              desc=f"{key} ({label})")
+    return out
+
+
+def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float,
+                    wall: float) -> dict:
+    metrics: dict[str, float] = {"steps": trainer.global_step, "frames_train": len(sets.train),
+                                 "frames_val": len(sets.val), "frames_replay": len(sets.replay),
+                                 "train_wall_time_s": round(fit_wall, 2), "wall_time_s": round(wall, 2)}
+    for key, ev in after.items():
+        metrics.update(ev.prefixed(key))
+    for key, ev in before.items():
+        metrics.update(ev.prefixed(f"{key}_before"))
+        if "forces_rmse_meV_per_A" in ev.metrics and key in after:
+            metrics[f"{key}_forces_rmse_change_meV_per_A"] = (
+                after[key].metrics["forces_rmse_meV_per_A"] - ev.metrics["forces_rmse_meV_per_A"])
+    return metrics
+
+
+def write_figures(run: RunDir, before: dict, after: dict) -> list[Path]:
+    figures = []
+    curve = plots.loss_curve(run.logs, run.plot_path("loss.png"), title="force-field fine-tuning",
+                             ylabel="energy + force loss (eV², Å units)")
+    if curve is not None:
+        figures.append(curve)
+    new = {k: v for k, v in after.items() if not k.startswith("eval")}
+    old = {k: v for k, v in after.items() if k.startswith("eval")}
+    figures += parity_plots(new, run.plot_path("parity_energy.png"), run.plot_path("parity_forces.png"))
+    if old:
+        figures += parity_plots(old, run.plot_path("eval_parity_energy.png"),
+                                run.plot_path("eval_parity_forces.png"), "(old task)")
+    rows = {k: (before[k].metrics["forces_rmse_meV_per_A"], after[k].metrics["forces_rmse_meV_per_A"])
+            for k in before if k in after and "forces_rmse_meV_per_A" in before[k].metrics}
+    if rows:
+        figures.append(before_after_plot(rows, run.plot_path("before_after.png")))
+    return figures
+
+
+def report(cfg: ForcefieldConfig, start: Start, sets: Sets, before: dict, after: dict,
+           metrics: dict, figures: list[Path], command: str | None) -> str:
+    strategy = cfg.finetune.strategy
+    lines = ["# Force-field fine-tuning", "",
+             f"Written by sciPT {__version__}. Start: {start.name} (`--init {cfg.init}`); strategy "
+             f"**{strategy}**; references: {sets.references_method}."]
+    if command:
+        lines += ["", "Command:", "", f"    {command}"]
+    if strategy == "ewc":
+        scale = ewc_scale(start.extras)
+        extra = f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = 1/(2 × mean pre-training loss) " \
+                f"= {scale:.3g})" if scale else ""
+        lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
+    if strategy == "replay":
+        lines += ["", f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
+                      "of every batch."]
+    lines += ["", "## Data", "", "| file | frames | atoms | sha256 |", "|---|---|---|---|"]
+    lines += [f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |"
+              for c in sets.corpus]
+    lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames."]
+    if start.export.get("pretrained_on"):
+        lines += ["", "Pre-trained on: " + ", ".join(
+            f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"])]
+    lines += ["", "## Errors after fine-tuning", "", *metric_rows({k: v.metrics for k, v in after.items()}),
+              "", *element_rows({k: v.metrics for k, v in after.items()})]
+    if before:
+        lines += ["", "## Before and after", "",
+                  "Sets named eval_* are the old task (evaluated with the pre-trained reference "
+                  "energies): an increase is forgetting. The others are the new task: a decrease is "
+                  "what fine-tuning gained.", "",
+                  "| set | F RMSE before (meV/Å) | after | change |", "|---|---|---|---|"]
+        for key, ev in before.items():
+            if key in after and "forces_rmse_meV_per_A" in ev.metrics:
+                b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
+                lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
+    lines += ["", f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
+                  f"{metrics['wall_time_s']:.0f} s."]
+    if figures:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
+    lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+# --- evaluate / predict on a finished run ---------------------------------------------------------
+def load_run_model(path) -> tuple[EquivariantPotential, dict]:
+    exported = read_export_config(path)
+    if exported.get("task") != "forcefield":
+        raise UserError(f"{path}: not a force-field run (run 'scipt finetune forcefield' first)")
+    return from_pretrained(path, domain="molecules").model, exported
+
+
+def _run_data_config(run: RunDir, args) -> MoleculeDataConfig:
+    saved = run.read_config().get("data") or {}
+    data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
+    overrides = {k: getattr(args, k) for k in ("energy_key", "forces_key")
+                 if getattr(args, k, None) is not None}
+    return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
+
+
+def evaluate_run(run: RunDir, args) -> dict:
+    model, exported = load_run_model(run.path)
+    data = _run_data_config(run, args)
+    refs = None
+    if getattr(args, "references", "model") == "pretrained":
+        refs = exported.get("pretrained_references")
+        if not refs:
+            raise ConfigError(f"--references pretrained: {run.path} was not fine-tuned from a "
+                              "pre-trained model")
+    name = set_name(args.data, set())
+    graphs = _graphs([args.data], data, model.elements, model.cfg.cutoff, set())
+    with swapped_references(model, refs):
+        ev = evaluate_potential(model, next(iter(graphs.values())),
+                                getattr(args, "frames_per_batch", 32), desc=f"evaluating {name}")
+    # its own prefix: fine-tuning's own eval_* metrics stay as they were measured
+    metrics = ev.prefixed(f"evaluate_{name}")
+    figures = parity_plots({name: ev}, run.plot_path(f"evaluate_{name}_parity_energy.png"),
+                           run.plot_path(f"evaluate_{name}_parity_forces.png"), f"({name})")
+    run.write_metrics(metrics)
+    io.write_text(run.path / "evaluation.md", "\n".join(
+        [f"# Evaluation on {args.data}", "",
+         f"Reference energies: {'pre-trained' if refs else 'the model'}'s.", "",
+         *metric_rows({name: ev.metrics}), "", *element_rows({name: ev.metrics}), "",
+         *[f"![{p.stem}](plots/{p.name})" for p in figures], ""]))
+    print(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def predict_run(run: RunDir, args) -> int:
+    model, _ = load_run_model(run.path)
+    data = _run_data_config(run, args)
+    frames = read_frames(args.input, data, labelled=False)
+    check_elements(frames, model.elements)
+    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
+    size = getattr(args, "frames_per_batch", 32)
+    from ase import Atoms
+
+    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
+        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
+            chunk = graphs[start:start + size]
+            out = model(collate(chunk), forces=True)
+            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
+            for k, (g, frame) in enumerate(zip(chunk, frames[start:start + size])):
+                atoms = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell,
+                              pbc=frame.pbc)
+                atoms.calc = SinglePointCalculator(
+                    atoms, energy=float(out["energy"][k]),
+                    forces=out["forces"][counts[k]:counts[k + 1]].double().numpy())
+                write(handle, atoms, format="extxyz")
+    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}",
+          file=sys.stderr)
+    return 0
+
+
+def _add_reading_arguments(parser) -> None:
+    parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
+    parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
+    parser.add_argument("--frames-per-batch", type=int, default=32,
+                        help="frames per evaluation batch (default: 32)")
+
+
+# --- the task ---------------------------------------------------------------------------------
+class ForcefieldTask(Task):
+    name = "forcefield"
+    summary = ("fit a force field: fine-tune an equivariant potential on DFT frames (full, freeze, "
+               "L2-SP, EWC, replay), evaluate, predict, run MD")
+    config_class = ForcefieldConfig
+
+    def presets(self):
+        return {"tiny": tiny, "small": small}
+
+    def flag_aliases(self):
+        return {"train": "data.paths", "val": "data.val_paths", "isolated-atoms": "data.isolated_atoms",
+                "energy-key": "data.energy_key", "forces-key": "data.forces_key",
+                "strategy": "finetune.strategy", "ddp-strategy": "train.strategy",
+                "ewc-lambda": "finetune.ewc_lambda", "l2sp-alpha": "finetune.l2sp_alpha",
+                "replay-fraction": "finetune.replay_fraction",
+                "energy-weight": "objective.energy_weight", "forces-weight": "objective.forces_weight"}
+
+    def add_finetune_arguments(self, parser):
+        from sciPT.cli import add_run_arguments
+
+        parser.set_defaults(table=add_run_arguments(parser, self, "runs/forcefield"))
+
+    def finetune(self, args):
+        from sciPT.cli import resolve_config
+
+        cfg = resolve_config(self, args, args.table)
+        return run_finetune(cfg, args.out, resume=args.resume,
+                            command="scipt " + shlex.join(sys.argv[1:]))
+
+    def add_evaluate_arguments(self, parser):
+        _add_reading_arguments(parser)
+        parser.add_argument("--references", choices=["model", "pretrained"], default="model",
+                            help="reference energies for the energies: the fine-tuned model's, or the "
+                                 "pre-trained model's (frames of the old level of theory; default: model)")
+
+    def evaluate(self, run, args):
+        evaluate_run(run, args)
+        return 0
+
+    def add_predict_arguments(self, parser):
+        _add_reading_arguments(parser)
+
+    def predict(self, run, args):
+        return predict_run(run, args)
+
+    def commands(self):
+        return [Command("md", "molecular dynamics with a molecules model through ASE (NVE or NVT)",
+                        md.add_arguments, md.run_command)]
+
+    def demo(self, args):
+        from .forcefield_demo import demo
+
+        return demo(args)
+
+
+task = ForcefieldTask()

@@ -1,0 +1,184 @@
+"""`scipt pretrain molecules` -> `finetune forcefield` -> `evaluate`, `predict`, `md`, and the bad
+inputs of each, through the command line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read, write
+
+from sciPT.cli import main
+from sciPT.domains.molecules.calculator import SciPTCalculator
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
+ETHANOL = SHIPPED / "ethanol" / "train.xyz"
+ACAC = SHIPPED / "acetylacetone" / "train_300K.xyz"
+SHORT = ["--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2", "--val-batches", "1"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ff-cli")
+    acac = read(ACAC, index=":16")
+    paths = {"train": folder / "acac_train.xyz", "val": folder / "acac_val.xyz",
+             "old": folder / "ethanol_old.xyz"}
+    write(paths["train"], acac[:12])
+    write(paths["val"], acac[12:])
+    write(paths["old"], read(SHIPPED / "ethanol" / "test_MD.xyz", index=":5"))
+    return folder, paths
+
+
+@pytest.fixture(scope="module")
+def runs(data):
+    folder, paths = data
+    pre, run = folder / "pre", folder / "ft"
+    assert main(["pretrain", "molecules", "--data", str(ETHANOL), "--data.max-frames", "24",
+                 "--data.isolated-atoms", str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
+                 "--max-steps", "4", "--fisher.frames", "8", *SHORT, "--out", str(pre)]) == 0
+    assert main(["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"]),
+                 "--val", str(paths["val"]), "--eval", str(paths["old"]), "--strategy", "ewc",
+                 "--ewc-lambda", "5", "--max-steps", "3", *SHORT, "--out", str(run)]) == 0
+    return pre, run
+
+
+def test_finetune_then_evaluate_with_either_reference_energies(runs, data, capsys):
+    _, run = runs
+    old = data[1]["old"]
+    finetuned = json.loads((run / "metrics.json").read_text())
+    assert main(["evaluate", str(run), "--data", str(old), "--references", "pretrained"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    # the same model and references as fine-tuning's own evaluation of the old molecule
+    for key in ("energy_mae_meV_per_atom", "forces_rmse_meV_per_A", "forces_mae_meV_per_A_O"):
+        assert metrics[f"evaluate_ethanol_old_{key}"] == pytest.approx(
+            finetuned[f"eval_ethanol_old_{key}"], rel=1e-9)
+        assert metrics[f"eval_ethanol_old_{key}"] == finetuned[f"eval_ethanol_old_{key}"]
+    assert main(["evaluate", str(run), "--data", str(old)]) == 0
+    own = json.loads((run / "metrics.json").read_text())
+    # the model's (acetylacetone) references move every ethanol energy, not a single force
+    assert own["evaluate_ethanol_old_forces_rmse_meV_per_A"] == pytest.approx(
+        metrics["evaluate_ethanol_old_forces_rmse_meV_per_A"], rel=1e-9)
+    assert own["evaluate_ethanol_old_energy_mae_meV"] != pytest.approx(
+        metrics["evaluate_ethanol_old_energy_mae_meV"], rel=1e-3)
+    for png in ("evaluate_ethanol_old_parity_energy", "evaluate_ethanol_old_parity_forces"):
+        assert (run / "plots" / f"{png}.png").stat().st_size > 1000
+    assert "# Evaluation on" in (run / "evaluation.md").read_text()
+
+
+def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
+    _, run = runs
+    out = tmp_path / "predicted.xyz"
+    assert main(["predict", str(run), "--input", str(data[1]["val"]), "--output", str(out)]) == 0
+    frames = read(out, index=":")
+    assert len(frames) == 4
+    atoms = read(data[1]["val"], index=2)
+    atoms.calc = SciPTCalculator(run)
+    assert frames[2].get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+    assert frames[2].get_forces() == pytest.approx(atoms.get_forces(), abs=1e-5)
+
+
+def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
+    _, run = runs
+    traj = tmp_path / "traj.xyz"
+    assert main(["md", str(run), "--structure", str(data[1]["old"]), "--steps", "6",
+                 "--temperature", "300", "--interval", "2", "--output", str(traj)]) == 0
+    frames = read(traj, index=":")
+    assert [f.info["step"] for f in frames] == [0, 2, 4, 6]
+    assert "wrote 4 frames" in capsys.readouterr().err
+
+
+# --- bad input: one line naming file and frame, exit 2, nothing written ----------------------------
+def _frames():
+    return read(ACAC, index=":2")
+
+
+def nan_coordinates(path):
+    write(path, _frames())
+    lines = path.read_text().splitlines()
+    lines[19] = "C nan 0.0 0.0 0.0 0.0 0.0"  # frame 1 (15 atoms + 2 header lines each), atom 0
+    path.write_text("\n".join(lines) + "\n")
+    return "frame 1: non-finite coordinates (atom 0)"
+
+
+def too_close(path):
+    frames = _frames()
+    frames[0].positions[1] = frames[0].positions[0] + [0.05, 0, 0]
+    write(path, frames)
+    return "frame 0: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+
+
+def flat_periodic_cell(path):
+    frames = _frames()
+    frames[1].cell = [[6, 0, 0], [0, 6, 0], [0, 0, 0]]
+    frames[1].pbc = True
+    write(path, frames)
+    return ("frame 1: periodic boundaries asked for, but the cell has zero volume (give the frame a "
+            "Lattice, or set data.periodic to never)")
+
+
+def unknown_element(path):
+    frames = _frames()
+    frames[1].numbers[3] = 17
+    write(path, frames)
+    return ("frame 1: element Cl is not in the model's element table (H, C, O): the model never "
+            "saw it")
+
+
+@pytest.mark.parametrize("make", [nan_coordinates, too_close, flat_periodic_cell, unknown_element])
+def test_bad_training_frames(runs, tmp_path, capsys, make):
+    bad = tmp_path / "bad.xyz"
+    expected = make(bad)
+    out = tmp_path / "run"
+    code = main(["finetune", "forcefield", "--init", str(runs[0]), "--train", str(bad),
+                 "--max-steps", "1", "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
+    assert not out.exists()
+
+
+def test_a_frame_without_the_declared_forces_key(runs, data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["finetune", "forcefield", "--init", str(runs[0]), "--train", str(data[1]["train"]),
+                 "--forces-key", "dft_forces", "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: {data[1]['train']}: frame 0: no forces key 'dft_forces' (the frame has: "
+        "config_type, dihedral_angle, energy, forces)")
+    assert not out.exists()
+
+
+def test_md_refuses_bad_smiles_and_overlapping_atoms(runs, tmp_path, capsys):
+    _, run = runs
+    smiles = tmp_path / "bad.smi"
+    smiles.write_text("CCO ethanol\nC1CC broken\n")
+    traj = tmp_path / "traj.xyz"
+    args = ["--steps", "2", "--temperature", "300", "--output", str(traj)]
+    # the first SMILES is the structure: a good one runs
+    assert main(["md", str(run), "--structure", str(smiles), *args]) == 0 and traj.is_file()
+    traj.unlink()
+    smiles.write_text("C1CC broken\n")
+    assert main(["md", str(run), "--structure", str(smiles), *args]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"scipt: error: {smiles}: line 1: RDKit cannot parse the SMILES 'C1CC'")
+    close = tmp_path / "close.xyz"
+    write(close, Atoms("CO", positions=[[0, 0, 0], [0.05, 0, 0]]))
+    assert main(["md", str(run), "--structure", str(close), *args]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: {close}: frame 0: atoms 0 and 1 are 0.050 Angstrom apart "
+        "(closer than 0.1 Angstrom)")
+    assert main(["md", str(run), "--structure", str(close), *args[:-2], "--output", str(traj),
+                 "--timestep", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "scipt: error: --timestep: expected a positive time " \
+                                              "step in fs, got 0.0"
+    assert not traj.exists()
+
+
+def test_evaluate_refuses_frames_of_an_unknown_element(runs, tmp_path, capsys):
+    bad = tmp_path / "bad.xyz"
+    expected = unknown_element(bad)
+    before = (runs[1] / "metrics.json").read_text()
+    assert main(["evaluate", str(runs[1]), "--data", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
+    assert (runs[1] / "metrics.json").read_text() == before
+    assert not np.isnan(json.loads(before)["steps"])

@@ -1,0 +1,294 @@
+"""The force-field task: EWC through a real exported Fisher, references, replay, a run end to end,
+and its refusals."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ase.io import read, write
+
+from sciPT.checkpoint import from_pretrained
+from sciPT.errors import ConfigError, DataError
+from sciPT.finetune import load_fisher
+from sciPT.pretrain import pretrain
+from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.domains.molecules.data import atoms_to_graph
+from sciPT.domains.molecules.dataset import batches, collate, prepare
+from sciPT.domains.molecules.ewc import (PRETRAINING_LOSS, FisherConfig, energy_force_fisher,
+                                         ewc_scale, fisher_batches)
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.domains.molecules.presets import tiny as molecules_tiny
+from sciPT.tasks.forcefield import (ForcefieldConfig, check_strategy, composition, load_sets,
+                                    load_start, refit_references, run_finetune)
+from sciPT.tasks.forcefield_eval import evaluate_potential
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
+ETHANOL = SHIPPED / "ethanol" / "train.xyz"
+ACAC = SHIPPED / "acetylacetone" / "train_300K.xyz"
+
+
+def pretrain_config(fisher_frames: int = 256):
+    cfg = molecules_tiny()
+    cfg.data = dataclasses.replace(cfg.data, paths=[str(ETHANOL)], max_frames=40, val_fraction=0.1,
+                                   isolated_atoms=str(SHIPPED / "ethanol" / "isolated_atoms.xyz"))
+    cfg.train = dataclasses.replace(cfg.train, max_steps=8, val_every=4, checkpoint_every=4,
+                                    val_batches=1, batch_size=4, log_every=1)
+    cfg.fisher = FisherConfig(frames=fisher_frames)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A tiny potential pre-trained for 8 steps on 36 ethanol frames, exported with its Fisher."""
+    out = tmp_path_factory.mktemp("ff") / "pre"
+    cfg = pretrain_config()
+    pretrain("molecules", cfg, out)
+    return out, cfg
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Small acetylacetone train/val/test files and an ethanol (old task) file."""
+    folder = tmp_path_factory.mktemp("ff-data")
+    acac = read(ACAC, index=":20")
+    paths = {"train": folder / "acac_train.xyz", "val": folder / "acac_val.xyz",
+             "test": folder / "acac_test.xyz", "old": folder / "ethanol_old.xyz"}
+    write(paths["train"], acac[:12])
+    write(paths["val"], acac[12:16])
+    write(paths["test"], acac[16:])
+    write(paths["old"], read(SHIPPED / "ethanol" / "test_MD.xyz", index=":6"))
+    return paths
+
+
+def finetune_config(init, files, strategy="ewc", steps=4, replay_frames=1000,
+                    **finetune) -> ForcefieldConfig:
+    cfg = ForcefieldConfig(init=str(init), test=[str(files["test"])], eval=[str(files["old"])],
+                           replay_frames=replay_frames)
+    cfg.data = dataclasses.replace(cfg.data, paths=[str(files["train"])], val_paths=[str(files["val"])])
+    cfg.finetune = dataclasses.replace(cfg.finetune, strategy=strategy, **finetune)
+    cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=2, checkpoint_every=2,
+                                    val_batches=1, batch_size=4, log_every=1)
+    return cfg
+
+
+# --- EWC --------------------------------------------------------------------------------------
+def test_ewc_penalty_is_zero_at_the_pretrained_weights_and_grows_where_the_fisher_is_large(
+        pretrained, files):
+    cfg = finetune_config(pretrained[0], files, ewc_lambda=3.0)
+    start = load_start(cfg)
+    strategy = check_strategy(cfg, start)
+    model = start.backbone
+    assert float(strategy.penalty(model).detach()) == 0.0
+    fisher = load_fisher(start.extras)
+    assert set(fisher) == {n for n, _ in model.named_parameters()}
+    # the weight the pre-training loss cares most about, and one it cares little about
+    entries = [(float(v), name, i) for name, f in fisher.items() for i, v in enumerate(f.reshape(-1))
+               if v > 0]
+    (f_big, big, i_big), (f_small, small, i_small) = max(entries), min(entries)
+    assert f_big > 100 * f_small
+    params = dict(model.named_parameters())
+    penalties = {}
+    for name, index, f in ((big, i_big, f_big), (small, i_small, f_small)):
+        with torch.no_grad():
+            params[name].view(-1)[index] += 0.1
+        penalties[name] = float(strategy.penalty(model).detach())
+        assert penalties[name] == pytest.approx(0.5 * 3.0 * f * 0.1**2, rel=1e-5)
+        with torch.no_grad():
+            params[name].view(-1)[index] -= 0.1
+    assert penalties[big] > 100 * penalties[small]
+
+
+def test_the_exported_fisher_is_the_per_sample_fisher_of_the_pretraining_loss(pretrained):
+    path, cfg = pretrained
+    pre = from_pretrained(path)
+    stored = load_fisher(pre.extras)
+    # rebuild the pre-training frames exactly as pre-training split them
+    graphs = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed).train
+    chosen = fisher_batches(graphs, cfg.fisher, cfg.train.seed)
+    assert len(chosen) == len(graphs) == 36 and all(b.num_graphs == 1 for b in chosen)
+    # by hand: one double backward per frame, gradients squared, averaged
+    model = pre.model.train()
+    loss_fn = EnergyForceLoss(cfg.objective)
+    params = [p for _, p in model.named_parameters()]
+    sums = [torch.zeros_like(p) for p in params]
+    losses = []
+    for batch in chosen:
+        loss, _ = loss_fn(model, batch)
+        losses.append(float(loss.detach()))
+        for total, g in zip(sums, torch.autograd.grad(loss, params)):
+            total += g.square()
+    for (name, _), total in zip(model.named_parameters(), sums):
+        assert stored[name] == pytest.approx(total / 36, rel=1e-4, abs=1e-12), name
+    assert float(pre.extras[PRETRAINING_LOSS]) == pytest.approx(np.mean(losses), rel=1e-5)
+    assert ewc_scale(pre.extras) == pytest.approx(0.5 / np.mean(losses), rel=1e-5)
+
+
+def test_the_fisher_sees_the_forces_through_a_double_backward(pretrained):
+    model = from_pretrained(pretrained[0]).model
+    graphs = labelled_graphs(ETHANOL, model, ":3")
+    forces_only, _ = energy_force_fisher(model, ObjectiveConfig(energy_weight=0.0),
+                                         [collate([g]) for g in graphs], progress=False)
+    energy_only, _ = energy_force_fisher(model, ObjectiveConfig(forces_weight=0.0),
+                                         [collate([g]) for g in graphs], progress=False)
+    both, _ = energy_force_fisher(model, ObjectiveConfig(), [collate([g]) for g in graphs],
+                                  progress=False)
+    # a loss on forces alone reaches the weights only through d(-dE/dx)/dw: every weight but the
+    # last bias, a constant per atom, which moves the energy and no force
+    assert {n for n, f in forces_only.items() if float(f.sum()) == 0} == {"readout.2.bias"}
+    assert float(energy_only["readout.2.bias"]) > 0
+    assert float(both["readout.2.bias"]) == pytest.approx(float(energy_only["readout.2.bias"]))
+    assert not torch.allclose(both["readout.2.weight"], energy_only["readout.2.weight"])
+
+
+def labelled_graphs(path, model, index=":"):
+    """Graphs of the frames of ``path`` with their energies and forces (the task's own reading
+    path is what is under test, so these are built independently)."""
+    graphs = []
+    for atoms in read(path, index=index):
+        graph = atoms_to_graph(atoms, model.cfg.cutoff)
+        graph.energy = torch.tensor([atoms.get_potential_energy()], dtype=torch.float64)
+        graph.forces = torch.from_numpy(atoms.get_forces())
+        graphs.append(graph)
+    return graphs
+
+
+# --- references and replay ----------------------------------------------------------------------
+def test_refit_moves_the_references_by_the_minimum_norm_correction(pretrained, files):
+    model = from_pretrained(pretrained[0]).model
+    graphs = labelled_graphs(files["train"], model)
+    before = np.array(model.cfg.reference_energies)
+    with torch.no_grad():
+        residual = np.concatenate([(b.energy - model(b, forces=False)["energy"]).numpy()
+                                   for b in batches(graphs, 5)])
+    refs = np.array(refit_references(model, graphs, batch_size=5))
+    # every frame is C5H8O2: the minimum-norm solution of n . delta = mean residual is
+    # delta = n * mean / |n|^2, with n = (8, 5, 2) atoms of (H, C, O)
+    n = np.array([8.0, 5.0, 2.0])
+    assert refs - before == pytest.approx(n * residual.mean() / (n @ n), rel=1e-9)
+    model.set_reference_energies(dict(zip(model.elements, refs)))
+    with torch.no_grad():
+        after = np.concatenate([(b.energy - model(b, forces=False)["energy"]).numpy()
+                                for b in batches(graphs, 5)])
+    assert after.mean() == pytest.approx(0.0, abs=1e-9)
+    assert np.ptp(after) == pytest.approx(np.ptp(residual), rel=1e-9)
+
+
+def test_replayed_frames_are_moved_to_the_new_references(pretrained, files):
+    cfg = finetune_config(pretrained[0], files, strategy="replay", replay_frames=10)
+    start = load_start(cfg)
+    old = np.array(start.references)
+    sets, backbone = load_sets(cfg, start)
+    shift = np.array(backbone.cfg.reference_energies) - old
+    assert np.abs(shift).max() > 1e-3  # acetylacetone is another level of theory
+    assert len(sets.replay) == 10
+    # the replayed frames are pre-training frames (never its held-out validation frames), their
+    # energies moved by n . shift
+    frames = read(ETHANOL, index=":40")
+    held_out = np.random.default_rng(0).permutation(40)[:4]  # val_fraction 0.1, seed 0
+    key = lambda positions: round(float(positions[0, 0]), 8)  # noqa: E731
+    originals = {key(a.positions): (i, a.get_potential_energy()) for i, a in enumerate(frames)}
+    for graph, counts in zip(sets.replay, composition(sets.replay, backbone.elements)):
+        index, original = originals[key(graph.pos)]
+        assert index not in held_out
+        assert float(graph.energy) == pytest.approx(original + counts @ shift, abs=1e-9)
+
+
+# --- end to end ----------------------------------------------------------------------------------
+def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(pretrained, files, tmp_path):
+    cfg = finetune_config(pretrained[0], files, ewc_lambda=10.0)
+    run = run_finetune(cfg, tmp_path / "run")
+    config = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert config["task"] == "forcefield" and config["finetune"]["strategy"] == "ewc"
+    metrics = run.read_metrics()
+    assert metrics["steps"] == 4 and metrics["frames_train"] == 12 and metrics["frames_val"] == 4
+    for prefix in ("val", "test_acac_test", "eval_ethanol_old"):
+        for suffix in ("", "_before"):
+            for key in ("energy_mae_meV_per_atom", "energy_rmse_meV", "forces_mae_meV_per_A",
+                        "forces_rmse_meV_per_A", "forces_rmse_meV_per_A_C"):
+                assert np.isfinite(metrics[f"{prefix}{suffix}_{key}"])
+    # the old molecule before fine-tuning: exactly the pre-trained model's own errors
+    pre = from_pretrained(pretrained[0]).model
+    old = labelled_graphs(files["old"], pre)
+    reference = evaluate_potential(pre, old).metrics
+    assert metrics["eval_ethanol_old_before_forces_rmse_meV_per_A"] == pytest.approx(
+        reference["forces_rmse_meV_per_A"], rel=1e-9)
+    assert metrics["eval_ethanol_old_before_energy_mae_meV"] == pytest.approx(
+        reference["energy_mae_meV"], rel=1e-9)
+    for png in ("loss", "parity_energy", "parity_forces", "eval_parity_forces", "before_after"):
+        assert (run.plots / f"{png}.png").stat().st_size > 1000
+    assert "## Before and after" in run.report.read_text()
+
+    exported = from_pretrained(run.path)
+    assert exported.config["task"] == "forcefield" and exported.extras == {}
+    assert exported.config["pretrained_references"] == pre.cfg.reference_energies
+    assert exported.config["references"] == "refit"
+    atoms = read(files["test"], index=0)
+    atoms.calc = SciPTCalculator(run.path)
+    graph = atoms_to_graph(atoms, exported.model.cfg.cutoff)
+    assert atoms.get_potential_energy() == pytest.approx(
+        float(exported.model(graph, forces=False)["energy"][0]), abs=1e-6)
+
+
+def test_replay_trains_on_mixed_batches(pretrained, files, tmp_path):
+    run = run_finetune(finetune_config(pretrained[0], files, strategy="replay", replay_frames=8,
+                                       replay_fraction=0.5, steps=2), tmp_path / "replay")
+    assert run.read_metrics()["frames_replay"] == 8
+    header = (run.logs / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/replay_loss" in header
+
+
+# --- refusals -----------------------------------------------------------------------------------
+def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
+    frames = read(files["train"], index=":3")
+    frames[1].numbers[0] = 9  # a fluorine
+    bad = tmp_path / "fluorine.xyz"
+    write(bad, frames)
+    cfg = finetune_config(pretrained[0], files)
+    cfg.data.paths = [str(bad)]
+    with pytest.raises(DataError) as err:
+        run_finetune(cfg, tmp_path / "run")
+    assert str(err.value) == (f"{bad}: frame 1: element F is not in the model's element table "
+                              "(H, C, O): the model never saw it")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(init="none", strategy="ewc"),
+     "finetune.strategy: 'ewc' needs a pre-trained model (--init RUN); from scratch only 'full' applies"),
+    (dict(strategy="linear-probe"),
+     "finetune.strategy: 'linear-probe' trains only a new head and a potential has none (freeze the "
+     "lower blocks with 'freeze' instead)"),
+    (dict(train="molecules.smi"),
+     "molecules.smi: SMILES are structures without energies or forces; a force field is fitted to "
+     "labelled frames (pre-train on SMILES with objective.kind denoise instead)"),
+    (dict(init="none", references="keep"),
+     "references: 'keep' needs a pre-trained model (--init RUN); from scratch use 'data' or 'auto'"),
+])
+def test_configuration_refusals(pretrained, files, tmp_path, change, message):
+    cfg = finetune_config(pretrained[0], files, strategy=change.get("strategy", "full"))
+    if "init" in change:
+        cfg.init = change["init"]
+    if "train" in change:
+        cfg.data.paths = [change["train"]]
+    if "references" in change:
+        cfg.references = change["references"]
+    with pytest.raises(ConfigError) as err:
+        run_finetune(cfg, tmp_path / "run")
+    assert str(err.value) == message
+    assert not (tmp_path / "run").exists()
+
+
+def test_ewc_from_a_model_without_a_fisher(files, tmp_path):
+    pretrain("molecules", dataclasses.replace(pretrain_config(fisher_frames=0),
+                                              train=dataclasses.replace(pretrain_config().train,
+                                                                        max_steps=1)),
+             tmp_path / "nofisher")
+    assert load_fisher(from_pretrained(tmp_path / "nofisher").extras) is None
+    with pytest.raises(ConfigError) as err:
+        run_finetune(finetune_config(tmp_path / "nofisher", files), tmp_path / "run")
+    assert str(err.value).startswith("finetune.strategy: 'ewc' needs the Fisher diagonal of the "
+                                     "pre-training loss and the pre-trained model has none")
+    assert not (tmp_path / "run").exists()
