@@ -196,6 +196,9 @@ def _add_predict(sub) -> None:
 
 def _dispatch(args: argparse.Namespace, verb: str) -> Any:
     run, plugin = _run_owner(args.run)
+    if not hasattr(plugin, verb):
+        raise UserError(f"{run.path}: a {plugin.name} run has no '{verb}' (evaluate a task run, "
+                        "for example one written by 'scipt finetune')")
     return getattr(plugin, verb)(run, args)
 
 

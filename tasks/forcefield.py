@@ -40,6 +40,16 @@ validation frames, every ``--test`` file (same level of theory as the training d
 MAE/RMSE (meV/Angstrom), per element; parity plots; a before/after bar chart. Files in ``--test``
 and ``--eval`` are read with the ``data`` keys and units.
 
+``scipt evaluate RUN --data FILE`` adds ``evaluate_<file>_*`` metrics to ``metrics.json`` (fine-tuning's
+own are left as measured) and ``plots/evaluate_<file>_parity_{energy,forces}.png``;
+``--references pretrained`` evaluates frames of the old level of theory.
+
+Which strategy. From ethanol + methanol to acetylacetone (``benchmarks/RESULTS_forgetting.md``), replay
+of one pre-training frame per batch of 8 kept the ethanol error increase to 0.07 of naive
+fine-tuning's at +5% on acetylacetone; EWC did not protect ethanol at any strength that left
+acetylacetone within 10% of naive: the weights must move far beyond where its quadratic model of the
+old loss holds.
+
 The fine-tuned potential is exported to ``RUN/model`` (safetensors + config.json), so
 :func:`sciPT.checkpoint.from_pretrained` and :class:`sciPT.domains.molecules.calculator.SciPTCalculator`
 load it. It carries no Fisher: one computed on the pre-training data would no longer describe it.
@@ -47,7 +57,6 @@ load it. It carries no Fisher: one computed on the pre-training data would no lo
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shlex

@@ -150,3 +150,17 @@ def test_md_writes_one_frame_every_interval_from_step_zero(trained, ethanol, tmp
         assert frame.get_potential_energy() == pytest.approx(row["energy"])
         assert frame.info["total_energy"] == pytest.approx(row["energy"] + row["kinetic_energy"])
         assert frame.get_forces().shape == (9, 3) and frame.get_momenta().shape == (9, 3)
+
+
+def test_langevin_md_keeps_the_centre_of_mass_still(trained, ethanol, tmp_path):
+    out = tmp_path / "nvt.xyz"
+    run_md(ethanol, SciPTCalculator(trained[0]),
+           MDSettings(steps=20, temperature=300.0, interval=10, ensemble="nvt"), out, progress=False)
+    frames = read(out, index=":")
+    assert len(frames) == 3
+    masses = frames[0].get_masses()
+    centre = [masses @ f.positions / masses.sum() for f in frames]
+    # to the 8 decimals of the extended XYZ file (momenta are of order 1 in ASE units)
+    assert np.abs(frames[-1].get_momenta().sum(axis=0)).max() < 1e-6
+    assert np.abs(centre[-1] - centre[0]).max() < 1e-6
+    assert np.abs(frames[-1].positions - frames[0].positions).max() > 1e-3
