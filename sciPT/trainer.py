@@ -51,7 +51,6 @@ class TrainConfig:
     val_batches: int = 20
     checkpoint_every: int = 200
     num_workers: int = 0
-    compile: bool = False
 
 
 def parse_max_time(value: str | None) -> Any:
