@@ -57,6 +57,20 @@ class MoleculesDomain(Domain):
             export_extras=fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed),
         )
 
+    def export_config_from(self, cfg: MoleculesConfig) -> dict:
+        """The export config of a pre-training run from its resolved ``config.yaml`` (``scipt
+        export RUN`` on a run's checkpoint, for example one stopped before its end).
+
+        The data-derived fields of the model (element table, reference energies, energy shift and
+        scale, average neighbours) are not in ``config.yaml``: they are recomputed from the run's
+        data files and seed, exactly as pre-training computed them, so the files must be the ones
+        the run trained on (``config.yaml`` records their SHA-256 under ``corpus``).
+        """
+        validate_architecture(cfg.model)
+        prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
+                           seed=cfg.train.seed)
+        return self.export_config(prepared.model, references=prepared.references_method)
+
     def export_config(self, model: PotentialConfig, **extra) -> dict:
         """``model/config.json`` content besides provenance (units are always eV and Angstrom)."""
         return {"domain": self.name, "model": to_dict(model),

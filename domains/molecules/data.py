@@ -15,9 +15,10 @@ MMFF94 relaxation (UFF for the rare molecule MMFF has no parameters for). They c
 serve the denoising objective.
 
 Graphs. Each frame becomes a :class:`torch_geometric.data.Data` with every ordered pair of atoms
-closer than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, ASE's neighbour
-list with integer cell shifts for periodic ones (a neighbour may then be an image of the atom
-itself). Positions stay float64 so float64 models see exact coordinates.
+closer than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, and for periodic
+ones a k-d tree over the periodic images within the cut-off, with integer cell shifts
+(:func:`periodic_pairs`, the pairs of ASE's ``primitive_neighbor_list`` in about a tenth of its
+time; a neighbour may be an image of the atom itself). Positions stay float64 so float64 models see exact coordinates.
 
 Reference energies. Per-element energies :math:`E^{ref}_Z` are subtracted so the network learns
 binding energies only: from isolated-atom frames when given (one-atom frames in the data, or
@@ -40,7 +41,7 @@ import torch
 from ase import Atoms, units
 from ase.data import atomic_numbers, chemical_symbols
 from ase.io import read
-from ase.neighborlist import primitive_neighbor_list
+from ase.geometry import complete_cell
 from ase.stress import voigt_6_to_full_3x3_stress
 from scipy.spatial import cKDTree
 from torch_geometric.data import Data
@@ -366,13 +367,52 @@ def neighbour_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     """``(src, dst, shifts)``: every ordered pair closer than ``cutoff``;
     ``positions[src] - positions[dst] + shifts @ cell`` is the vector from ``dst`` to ``src``."""
     if pbc.any():
-        dst, src, shifts = primitive_neighbor_list("ijS", pbc, cell, positions, cutoff,
-                                                   self_interaction=False)
-        return src.astype(np.int64), dst.astype(np.int64), shifts.astype(np.float64)
+        dst, src, shifts = periodic_pairs(positions, cell, pbc, cutoff)
+        return src, dst, shifts.astype(np.float64)
     pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
     src = np.concatenate([pairs[:, 0], pairs[:, 1]])
     dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
     return src, dst, np.zeros((len(src), 3))
+
+
+def periodic_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+                   cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, S)``: every ``(i, j, S)`` with integer ``S`` (0 along non-periodic axes), not
+    ``i = j`` with ``S = 0``, and ``|positions[j] - positions[i] + S @ cell| < cutoff``.
+
+    The same set as ``ase.neighborlist.primitive_neighbor_list("ijS", ..., self_interaction=False)``
+    (the tests compare them), sorted by ``(i, j)``, in a fraction of its time. Positions are
+    wrapped into the cell along the periodic axes; a periodic axis ``k`` whose lattice planes are
+    ``1 / |b_k|`` apart (``b_k`` the reciprocal vectors) needs images up to ``ceil(cutoff |b_k|)``
+    cells away, of which only those within ``cutoff`` of the cell are kept (``cutoff |b_k|`` in
+    fractional units on either side), and a k-d tree (SciPy) finds the pairs between the wrapped
+    atoms and these images. Any cut-off works, larger than the cell included.
+    """
+    pbc = np.asarray(pbc, dtype=bool)
+    full = complete_cell(cell)
+    frac = np.linalg.solve(full.T, positions.T).T
+    wrap = np.where(pbc, np.floor(frac), 0.0)
+    inside = positions - wrap @ full
+    reach = cutoff * np.linalg.norm(np.linalg.inv(full), axis=0)   # cutoff |b_k|, in cells
+    reach = np.where(pbc, reach, 0.0)
+    n = np.ceil(reach).astype(np.int64)
+    grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1).reshape(-1, 3)
+    image_frac = (frac - wrap)[None] + grid[:, None]                          # (images, N, 3)
+    near = (image_frac >= -reach - 1e-9) & (image_frac < 1 + reach + 1e-9)
+    keep = (near | ~pbc).all(axis=2)
+    image, atom = np.nonzero(keep)
+    image_pos = inside[atom] + grid[image] @ full
+    # a hair of slack for the tree: the exact test below decides, as ASE computes it
+    found = cKDTree(inside).sparse_distance_matrix(cKDTree(image_pos), cutoff * (1 + 1e-8) + 1e-12,
+                                                   output_type="ndarray")
+    i = found["i"].astype(np.int64)
+    j = atom[found["j"]].astype(np.int64)
+    shifts = grid[image[found["j"]]] + wrap[i].astype(np.int64) - wrap[j].astype(np.int64)
+    vectors = positions[j] - positions[i] + shifts @ cell
+    ok = (np.sqrt((vectors * vectors).sum(axis=1)) < cutoff) & ((i != j) | shifts.any(axis=1))
+    i, j, shifts = i[ok], j[ok], shifts[ok]
+    order = np.lexsort((j, i))
+    return i[order], j[order], shifts[order]
 
 
 def frame_to_graph(frame: Frame, cutoff: float) -> Data:

@@ -51,6 +51,10 @@ class Interaction(nn.Module):
         avg_num_neighbors: :math:`\\bar n`.
     """
 
+    #: elements of the product's per-edge temporary per chunk of edges (see ``forward``); chosen by
+    #: measurement (benchmarks/RESULTS_forcefield.md)
+    chunk_elements = 2 ** 22
+
     def __init__(self, channels: int, l_in: int, l_sh: int, l_out: int, *, num_basis: int,
                  radial_hidden: int, radial_layers: int, avg_num_neighbors: float):
         super().__init__()
@@ -70,10 +74,19 @@ class Interaction(nn.Module):
     def forward(self, h: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
                 edge_sh: torch.Tensor, edge_radial: torch.Tensor) -> torch.Tensor:
         n_atoms, n_edges = h.shape[0], edge_src.shape[0]
-        weight = self.radial(edge_radial).view(n_edges, self.tp.num_paths, self.channels)
-        messages = self.tp(self.linear_in(h)[edge_src], edge_sh, weight)
-        aggregated = torch.zeros(n_atoms, *messages.shape[1:], dtype=h.dtype, device=h.device)
-        aggregated = aggregated.index_add(0, edge_dst, messages) * self.norm
+        source = self.linear_in(h)
+        d_out = (self.l_out + 1) ** 2
+        aggregated = torch.zeros(n_atoms, d_out, self.channels, dtype=h.dtype, device=h.device)
+        # Edges in chunks: the product's per-edge temporaries (R x C per edge, R = 8 at l_max = 1;
+        # 28 MB per block for 300 atoms at 64 channels) would otherwise be blocks beyond glibc's
+        # mmap threshold, fresh mappings the kernel zero-fills on every call, gradients included.
+        chunk = max(1, self.chunk_elements // (self.tp.num_rows * self.channels))
+        for start in range(0, n_edges, chunk):
+            part = slice(start, min(start + chunk, n_edges))
+            weight = self.radial(edge_radial[part]).view(-1, self.tp.num_paths, self.channels)
+            messages = self.tp(source[edge_src[part]], edge_sh[part], weight)
+            aggregated = aggregated.index_add(0, edge_dst[part], messages)
+        aggregated = aggregated * self.norm
         pre = self.linear_out(aggregated)
         kept = (self.l_out + 1) ** 2
         sc = self.self_connection(h[:, :kept])

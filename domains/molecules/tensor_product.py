@@ -20,16 +20,27 @@ over every path allowed by the triangle rule and parity (:math:`l_1 + l_2 + l_3`
 :math:`C` e3nn's Wigner 3j symbols (:func:`e3nn.o3.wigner_3j`) and :math:`n_{l_3}` the number of
 paths into :math:`l_3`. This is exactly :class:`e3nn.o3.TensorProduct` in ``"uvu"`` mode with
 per-edge weights, component irrep normalisation and element path normalisation (the tests check it
-against e3nn). e3nn's generated code evaluates every path separately; here the Clebsch-Gordan
-coefficients are first contracted with :math:`Y` into per-edge coupling matrices
-:math:`M_{e,p} \\in \\mathbb{R}^{D_{in} \\times D_{out}}` (one matrix product with a constant),
-mixed by the path weights into one matrix :math:`A_{e,c} = \\sum_p w_{c,p} M_{e,p}` per edge and
-channel (one batched matrix product), and applied to the features (one broadcast product and
-sum). The zero blocks of :math:`M` cost less than the per-path kernels and autograd nodes they
-replace for the small :math:`L` of interatomic potentials: with this product, a whole
+against e3nn). e3nn's generated code evaluates every path separately with its own kernels and autograd nodes;
+here all paths go through three tensor operations. The Clebsch-Gordan coefficients are first
+contracted with :math:`Y` into one per-edge matrix (a matrix product with a constant, no channels),
+
+.. math::
+
+    U_{e, (p, m_3), k_1} = \\alpha_p \\sum_{m_2} C^{l_3 m_3}_{l_1 m_1, l_2 m_2}\\, Y_{e, (l_2 m_2)}
+    \\quad (k_1 = (l_1 m_1) \\text{ of path } p,\\ \\text{zero elsewhere}),
+
+whose rows run over the :math:`R = \\sum_p (2 l_3 + 1)` outputs of all paths; one batched matrix
+product applies it to the features of all channels, :math:`z_{e,(p, m_3), c} = \\sum_{k_1}
+U_{e,(p,m_3),k_1} x_{e,k_1,c}`; and the paths into each :math:`l_3` are weighted and summed,
+:math:`y_{c,(l_3 m_3)} = \\sum_{p \\to l_3} w_{c,p}\\, z_{(p,m_3),c}` (a broadcast product and sum).
+The largest per-edge temporary is :math:`z`, :math:`R \\times C` per edge (:math:`R = 8` at
+:math:`L = 1`), and no channel-sized tensor carries the zero blocks of the coupling. An earlier
+version mixed the path weights into a dense :math:`D_{in} \\times D_{out}` matrix per edge and
+channel first: twice the multiply-adds and twice the memory at :math:`L = 1`
+(benchmarks/RESULTS_forcefield.md, section 3). Per-path kernels, as e3nn evaluates them, cost more
+than both at the small :math:`L` of interatomic potentials: with the fused product, a whole
 ``l_max = 1`` potential ran energy + forces of one ethanol molecule in half the time it took with
-e3nn's ``TensorProduct`` and ``Gate`` (measured while choosing the design). For :math:`L \\ge 2`
-on large systems the dense blocks start to dominate (see the presets).
+e3nn's ``TensorProduct`` and ``Gate`` (measured while choosing the design).
 """
 
 from __future__ import annotations
@@ -100,25 +111,57 @@ class ChannelwiseTensorProduct(nn.Module):
     def __init__(self, l_in: int, l_sh: int, l_out: int):
         super().__init__()
         self.l_in, self.l_sh, self.l_out = l_in, l_sh, l_out
+        # the order of the paths is the order of the weights, which trained models depend on
         self.paths = paths(l_in, l_sh, l_out)
         self.num_paths = len(self.paths)
         into = {l3: sum(1 for *_, l in self.paths if l == l3) for l3 in range(l_out + 1)}
-        coupling = torch.zeros(self.num_paths, dim(l_in), dim(l_sh), dim(l_out), dtype=torch.float64)
-        for p, (l1, l2, l3) in enumerate(self.paths):
-            alpha = math.sqrt((2 * l3 + 1) / into[l3])
-            coupling[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l3 * l3:(l3 + 1) ** 2] = \
-                alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
-        # (Dsh, Din * Dout * P): contracted with Y in one matmul per forward; computed in float64,
-        # stored in the default dtype (a float64 model is built under a float64 default)
-        coupling = coupling.permute(2, 1, 3, 0).reshape(dim(l_sh), -1)
-        self.register_buffer("coupling", coupling.to(torch.get_default_dtype()))
+        # rows of U grouped by output degree, so the paths into one l3 are a (P_l3, 2 l3 + 1) block
+        self.groups: list[tuple[int, list[int], int]] = []   # (l3, paths into it, first row)
+        rows = 0
+        for l3 in range(l_out + 1):
+            chosen = [p for p, (*_, l) in enumerate(self.paths) if l == l3]
+            self.groups.append((l3, chosen, rows))
+            rows += len(chosen) * (2 * l3 + 1)
+        self.num_rows = rows
+        coupling = torch.zeros(dim(l_sh), rows, dim(l_in), dtype=torch.float64)
+        for l3, chosen, first in self.groups:
+            for q, p in enumerate(chosen):
+                l1, l2, _ = self.paths[p]
+                alpha = math.sqrt((2 * l3 + 1) / into[l3])
+                block = alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)      # (m1, m2, m3)
+                top = first + q * (2 * l3 + 1)
+                coupling[l2 * l2:(l2 + 1) ** 2, top:top + 2 * l3 + 1, l1 * l1:(l1 + 1) ** 2] = \
+                    block.permute(1, 2, 0)
+        # (Dsh, R * Din): contracted with Y in one matmul per forward; computed in float64,
+        # stored in the default dtype (a float64 model is built under a float64 default); a
+        # constant, so not part of the state dict
+        self.register_buffer("coupling", coupling.reshape(dim(l_sh), -1).to(torch.get_default_dtype()),
+                             persistent=False)
+        # weights of the paths into each l3, as an index (None: a contiguous run, sliced)
+        self._weight_index = [None if not chosen or chosen == list(range(chosen[0], chosen[-1] + 1))
+                              else torch.tensor(chosen) for _, chosen, _ in self.groups]
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         n_edges, d_in, channels = x.shape
-        d_out = dim(self.l_out)
-        coupling = (sh @ self.coupling).view(n_edges, d_in * d_out, self.num_paths)
-        mixed = torch.bmm(coupling, weight).view(n_edges, d_in, d_out, channels)
-        return (x.unsqueeze(2) * mixed).sum(dim=1)
+        u = (sh @ self.coupling).view(n_edges, self.num_rows, d_in)
+        z = torch.bmm(u, x)                                             # (E, R, C)
+        blocks = []
+        for (l3, chosen, first), index in zip(self.groups, self._weight_index):
+            d3 = 2 * l3 + 1
+            if not chosen:      # no path reaches this degree: its output is zero
+                blocks.append(x.new_zeros(n_edges, d3, channels))
+                continue
+            w = weight[:, chosen[0]:chosen[-1] + 1] if index is None else \
+                weight.index_select(1, index.to(weight.device))
+            part = z[:, first:first + len(chosen) * d3].view(n_edges, len(chosen), d3, channels)
+            blocks.append((part * w.unsqueeze(2)).sum(dim=1))
+        return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # exports written before the coupling became a non-persistent constant hold the earlier
+        # (D_sh, D_in * D_out * P) layout: it is recomputed here, so it is dropped, not loaded
+        state_dict.pop(prefix + "coupling", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def e3nn_equivalent(self, channels: int) -> o3.TensorProduct:
         """The :class:`e3nn.o3.TensorProduct` this module computes (for tests and readers);

@@ -114,6 +114,84 @@ def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
     return {n: s / count for n, s in zip(names, sums)}
 
 
+def gauss_newton_diagonal(model: nn.Module,
+                          outputs_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, int]],
+                          batches: Iterable, samples: int = 1, seed: int = 0,
+                          max_batches: int | None = None,
+                          progress: bool = True) -> dict[str, torch.Tensor]:
+    """The diagonal Gauss-Newton ("true") Fisher of a weighted squared-error loss.
+
+    For a loss whose value on example ``n`` is ``l_n = sum_k (o_nk - t_nk)^2``, with ``o_n`` the
+    model's *whitened* outputs (each output multiplied by the square root of its loss weight) and
+    ``t_n`` fixed targets, this returns
+
+        ``F_i = 2/N * sum_n sum_k (d o_nk / d w_i)^2 = diag(2/N * sum_n J_n^T J_n)_i``,
+
+    the diagonal of the Gauss-Newton Hessian of the mean loss ``1/N sum_n l_n``, which is also the
+    Fisher information of the Gaussian likelihood ``exp(-l_n)``. Unlike the empirical Fisher
+    (:func:`fisher_diagonal`) it does not involve the residuals ``o - t``: a weight the outputs
+    depend on strongly has a large ``F`` even where the model fits its data perfectly. With
+    ``strength = 1``, EWC's penalty ``1/2 sum_i F_i (w_i - w0_i)^2`` is the quadratic model of
+    the increase of the mean pre-training loss (diagonal part only).
+
+    The Jacobian is never formed. For ``eps ~ N(0, I)`` over a batch's outputs,
+    ``g = d(eps . o)/dw = J^T eps`` has ``E[g_i^2] = (J^T J)_ii``, and since the draws of
+    different examples are independent the cross terms vanish in expectation: one backward pass
+    per batch (a double backward if ``outputs_fn`` differentiates inside itself, e.g. forces)
+    gives an unbiased estimate of the batch's sum, whatever the batch size.
+
+    Args:
+        model: the network (its trainable parameters are measured); run in eval mode and put back.
+        outputs_fn: ``outputs_fn(model, batch) -> (outputs, examples)``: the batch's whitened
+            outputs, any shape, differentiable with respect to the parameters, and the number of
+            examples they belong to.
+        batches: an iterable of batches.
+        samples: independent ``eps`` draws per batch (the estimate's variance falls like
+            ``1/samples``; each draw is one backward pass).
+        seed: seed of the draws (the estimate is deterministic for a given seed).
+        max_batches: stop after this many batches.
+        progress: show a progress bar.
+
+    Returns:
+        ``{parameter name: F}``, each ``F`` with its parameter's shape, dtype and device.
+    """
+    if samples < 1:
+        raise ValueError(f"gauss_newton_diagonal: samples must be >= 1, got {samples}")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("gauss_newton_diagonal: the model has no trainable parameters")
+    names, params = zip(*named)
+    sums = [torch.zeros_like(p) for p in params]
+    generator = torch.Generator().manual_seed(seed)
+    count = 0
+    total_batches = max_batches
+    if total_batches is None and hasattr(batches, "__len__"):
+        total_batches = len(batches)
+    was_training = model.training
+    model.eval()
+    try:
+        for i, batch in enumerate(tqdm(batches, total=total_batches, desc="Fisher (Gauss-Newton)",
+                                       disable=not progress)):
+            if max_batches is not None and i >= max_batches:
+                break
+            outputs, examples = outputs_fn(model, batch)
+            for k in range(samples):
+                # drawn on the CPU so the estimate does not depend on the device
+                eps = torch.randn(outputs.shape, generator=generator, dtype=outputs.dtype)
+                projected = (outputs * eps.to(outputs.device)).sum()
+                grads = torch.autograd.grad(projected, params, retain_graph=k < samples - 1,
+                                            allow_unused=True)
+                for total, g in zip(sums, grads):
+                    if g is not None:
+                        total.add_(g.detach().square(), alpha=2.0 / samples)
+            count += int(examples)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise DataError("Fisher diagonal: the data yielded no examples")
+    return {n: s / count for n, s in zip(names, sums)}
+
+
 def fisher_extras(fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``{"fisher.<name>": F}``: the ``extra_tensors`` of :func:`sciPT.checkpoint.export_model`."""
     return {PREFIX + name: value for name, value in fisher.items()}

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from ase.neighborlist import primitive_neighbor_list
+
 from sciPT.domains.molecules.data import (Frame, MoleculeDataConfig, check_elements,
                                           fit_reference_energies, frame_to_graph,
-                                          isolated_atom_energies, read_frames, read_smiles,
-                                          smiles_to_frames)
+                                          isolated_atom_energies, periodic_pairs, read_frames,
+                                          read_smiles, smiles_to_frames)
 from sciPT.domains.molecules.dataset import choose_references
 from sciPT.errors import ConfigError, DataError
 
@@ -130,6 +132,36 @@ def test_periodic_graph_counts_neighbours_by_hand():
     assert (src != dst).all()
     vectors = graph.pos[src] - graph.pos[dst] + graph.shifts @ graph.cell[0]
     np.testing.assert_allclose(vectors.norm(dim=1).numpy(), np.full(16, 1.5 * 3 ** 0.5))
+
+
+def _pair_set(i, j, shifts):
+    return sorted(zip(i.tolist(), j.tolist(), map(tuple, np.asarray(shifts, dtype=int).tolist())))
+
+
+TRICLINIC = [[4.1, 0.0, 0.0], [1.3, 3.8, 0.0], [-0.9, 0.7, 4.4]]
+
+
+@pytest.mark.parametrize("cell,pbc,cutoff,n_atoms", [
+    (TRICLINIC, (True, True, True), 3.5, 12),                        # triclinic, cutoff < cell
+    (np.diag([2.1, 2.6, 1.7]) + 0.3, (True, True, True), 5.5, 3),     # cutoff beyond 3 cells
+    (TRICLINIC, (True, True, False), 4.7, 10),                        # slab: z not periodic
+    (TRICLINIC, (False, True, False), 6.0, 8),                        # one periodic axis
+    ([[1.9, 0.0, 0.0], [0.95, 1.65, 0.0], [0.0, 0.0, 2.2]], (True, True, True), 2.2, 1),  # one atom
+])
+def test_periodic_pairs_are_those_of_ase(cell, pbc, cutoff, n_atoms):
+    rng = np.random.default_rng(n_atoms)
+    cell, pbc = np.asarray(cell, dtype=float), np.array(pbc)
+    # fractional coordinates in [-0.7, 1.7): many atoms lie outside the cell
+    positions = rng.uniform(-0.7, 1.7, size=(n_atoms, 3)) @ cell
+    expected = primitive_neighbor_list("ijS", pbc, cell, positions, cutoff, self_interaction=False)
+    found = periodic_pairs(positions, cell, pbc, cutoff)
+    assert len(expected[0]) > 0
+    assert _pair_set(*found) == _pair_set(*expected)
+    i, j, shifts = found
+    assert (np.lexsort((j, i)) == np.arange(len(i))).all()
+    assert not shifts[:, ~pbc].any()
+    lengths = np.linalg.norm(positions[j] - positions[i] + shifts @ cell, axis=1)
+    assert lengths.max() < cutoff
 
 
 def test_molecular_graph_holds_every_pair_within_the_cutoff(ethanol_frames):

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Batch
 
 from sciPT.domains.molecules.data import Frame, frame_to_graph
+from sciPT.domains.molecules.interaction import Interaction
 from sciPT.domains.molecules.radial import BesselBasis, PolynomialCutoff
 from sciPT.domains.molecules.tensor_product import ChannelwiseTensorProduct, dim, to_e3nn
 from sciPT.errors import DataError
@@ -59,6 +60,39 @@ def test_fused_tensor_product_equals_e3nn(l_in, l_sh, l_out):
     w = torch.randn(edges, tp.num_paths, channels, generator=g, dtype=torch.float64)
     expected = reference(to_e3nn(x, l_in), sh, w.reshape(edges, -1))
     torch.testing.assert_close(to_e3nn(tp(x, sh, w), l_out), expected, atol=1e-12, rtol=1e-12)
+
+
+def test_edge_chunks_change_neither_outputs_nor_parameter_gradients(make_potential, monkeypatch):
+    model = make_potential("float64", l_max=1)
+    graph = frame_to_graph(periodic_frame(), model.cfg.cutoff)
+    assert graph.edge_index.shape[1] > 40
+
+    def run():
+        model.zero_grad()
+        out = model(graph, stress=True, create_graph=True)
+        # forces and stress in the loss: the parameter gradient is a double backward
+        (out["forces"].pow(2).sum() + out["stress"].pow(2).sum() + out["energy"].sum()).backward()
+        return out, [p.grad.clone() for p in model.parameters()]
+
+    whole, grads = run()
+    # a few edges per chunk (8 rows x 8 channels per edge): many chunks per block
+    monkeypatch.setattr(Interaction, "chunk_elements", 8 * 8 * 7)
+    chunked, chunked_grads = run()
+    for key in ("energy", "forces", "stress"):
+        torch.testing.assert_close(chunked[key], whole[key], atol=1e-12, rtol=1e-10)
+    for a, b in zip(chunked_grads, grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_exports_holding_the_earlier_coupling_constant_still_load(make_potential):
+    model = make_potential("float64", l_max=1)
+    state = model.state_dict()
+    assert not any(k.endswith("tp.coupling") for k in state)
+    # exports written before the coupling became a non-persistent constant carry it
+    state["blocks.0.tp.coupling"] = torch.zeros(4, 64)
+    fresh = make_potential("float64", l_max=1, seed=1)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.blocks[0].tp.coupling, model.blocks[0].tp.coupling)
 
 
 def test_layer_groups_partition_the_parameters_from_input_to_output(make_potential):
