@@ -265,20 +265,16 @@ def calibrate_ours(cfg, threads: int, steps: int = 20) -> dict:
             "parameters": count_parameters(model)}
 
 
-def export_from_checkpoint(run: Path, cfg) -> Path:
+def export_from_checkpoint(run: Path) -> Path:
     """``RUN/model_from_ckpt``: the potential of ``RUN/checkpoints/last.ckpt`` (a run stopped at
-    the budget has no export). The data-derived fields are recomputed exactly as training did."""
-    from sciPT.checkpoint import export_model, load_lightning_checkpoint
-    from sciPT.domains.molecules import domain
-    from sciPT.domains.molecules.dataset import prepare
-    from sciPT.domains.molecules.model import EquivariantPotential
+    the budget has no export), through ``scipt export``, which recomputes the data-derived fields
+    exactly as training did."""
+    from sciPT.cli import main as scipt
 
-    prepared = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed)
-    model = EquivariantPotential(prepared.model)
-    state = load_lightning_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
-    model.load_state_dict({k[len("backbone."):]: v for k, v in state.items()
-                           if k.startswith("backbone.")})
-    return export_model(run / "model_from_ckpt", model, domain.export_config(prepared.model))
+    out = run / "model_from_ckpt"
+    if scipt(["export", str(run), "--out", str(out)]) != 0:
+        raise SystemExit(f"scipt export {run} failed")
+    return out
 
 
 def predict_ours(model_dir: Path, frames, dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +315,7 @@ def train_ours(args, keys, work: Path) -> dict:
     else:
         from sciPT.checkpoint import load_lightning_checkpoint
 
-        model_dir = export_from_checkpoint(run, cfg)
+        model_dir = export_from_checkpoint(run)
         ckpt = run / "checkpoints" / "last.ckpt"
         reached = int(load_lightning_checkpoint(ckpt)["global_step"])
         cpu = cpu_at(result["samples"], ckpt.stat().st_mtime - result["started_at"])
@@ -458,13 +454,17 @@ def speed(args, results: dict, work: Path) -> list[dict]:
 
 
 def profile_ours(args, results: dict, work: Path) -> dict:
-    """torch.profiler over 20 calls on the periodic box, and graph building timed on its own."""
+    """torch.profiler over 20 calls on the periodic box; graph building, and the periodic
+    neighbour list against ASE's ``primitive_neighbor_list`` (same displaced structures), timed on
+    their own."""
     import torch
     from ase.io import read
     from torch.profiler import ProfilerActivity, profile
 
     from sciPT.domains.molecules.calculator import SciPTCalculator
-    from sciPT.domains.molecules.data import atoms_to_graph
+    from ase.neighborlist import primitive_neighbor_list
+
+    from sciPT.domains.molecules.data import atoms_to_graph, periodic_pairs
 
     torch.set_num_threads(args.threads)
     atoms = read(work / "structures" / "ethanol_box_297_periodic.xyz")
@@ -483,6 +483,15 @@ def profile_ours(args, results: dict, work: Path) -> dict:
         atoms.positions = base + noise[k]
         graph = atoms_to_graph(atoms, calc.cutoff)
     graph_ms = (time.process_time() - c0) / 20 * 1e3
+    pair_ms = {}
+    for name, pairs in (("ase_primitive_neighbor_list", lambda p: primitive_neighbor_list(
+            "ijS", atoms.pbc, atoms.cell.array, p, calc.cutoff, self_interaction=False)),
+            ("sciPT_periodic_pairs", lambda p: periodic_pairs(p, atoms.cell.array, atoms.pbc,
+                                                              calc.cutoff))):
+        c0 = time.process_time()
+        counts = {len(pairs(base + noise[k])[0]) for k in range(5, 25)}
+        pair_ms[name] = round((time.process_time() - c0) / 20 * 1e3, 2)
+        pair_ms[f"{name}_pairs"] = sorted(counts)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for k in range(5, 25):
             call(k)
@@ -493,7 +502,8 @@ def profile_ours(args, results: dict, work: Path) -> dict:
             "calls_per_call": e.count // 20}
            for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]]
     return {"edges": int(graph.edge_index.shape[1]), "graph_build_cpu_ms": round(graph_ms, 2),
-            "profiled_ms_per_call": round(total, 2), "top_ops": top}
+            "neighbour_list_cpu_ms": pair_ms, "profiled_ms_per_call": round(total, 2),
+            "top_ops": top}
 
 
 # report -------------------------------------------------------------------------------------

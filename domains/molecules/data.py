@@ -17,8 +17,9 @@ serve the denoising objective.
 Graphs. Each frame becomes a :class:`torch_geometric.data.Data` with every ordered pair of atoms
 closer than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, and for periodic
 ones a k-d tree over the periodic images within the cut-off, with integer cell shifts
-(:func:`periodic_pairs`, the pairs of ASE's ``primitive_neighbor_list`` in about a tenth of its
-time; a neighbour may be an image of the atom itself). Positions stay float64 so float64 models see exact coordinates.
+(:func:`periodic_pairs`: the pairs of ASE's ``primitive_neighbor_list`` in about a twentieth of
+its time; a neighbour may be an image of the atom itself). Positions stay float64 so float64 models
+see exact coordinates.
 
 Reference energies. Per-element energies :math:`E^{ref}_Z` are subtracted so the network learns
 binding energies only: from isolated-atom frames when given (one-atom frames in the data, or

@@ -51,9 +51,11 @@ class Interaction(nn.Module):
         avg_num_neighbors: :math:`\\bar n`.
     """
 
-    #: elements of the product's per-edge temporary per chunk of edges (see ``forward``); chosen by
-    #: measurement (benchmarks/RESULTS_forcefield.md)
-    chunk_elements = 2 ** 22
+    #: elements of the product's per-edge temporary in one chunk of edges (see ``forward``): 1,024
+    #: edges at l_max = 1 and 64 channels, 2 MB in float32. Chosen by measurement on the 297-atom
+    #: box (benchmarks/RESULTS_forcefield.md, section 3): 2^18 and 2^19 were best and alike,
+    #: 2^20 to 2^22 slower, no chunking slowest.
+    chunk_elements = 2 ** 19
 
     def __init__(self, channels: int, l_in: int, l_sh: int, l_out: int, *, num_basis: int,
                  radial_hidden: int, radial_layers: int, avg_num_neighbors: float):
@@ -88,9 +90,8 @@ class Interaction(nn.Module):
             aggregated = aggregated.index_add(0, edge_dst[part], messages)
         aggregated = aggregated * self.norm
         pre = self.linear_out(aggregated)
-        kept = (self.l_out + 1) ** 2
-        sc = self.self_connection(h[:, :kept])
-        if sc.shape[1] < kept:      # scalar input, higher-degree output: no self-connection there
+        sc = self.self_connection(h[:, :d_out])
+        if sc.shape[1] < d_out:      # scalar input, higher-degree output: no self-connection there
             pre = torch.cat([pre[:, :1] + sc, pre[:, 1:]], dim=1)
         else:
             pre = pre + sc

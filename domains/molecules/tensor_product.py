@@ -20,8 +20,8 @@ over every path allowed by the triangle rule and parity (:math:`l_1 + l_2 + l_3`
 :math:`C` e3nn's Wigner 3j symbols (:func:`e3nn.o3.wigner_3j`) and :math:`n_{l_3}` the number of
 paths into :math:`l_3`. This is exactly :class:`e3nn.o3.TensorProduct` in ``"uvu"`` mode with
 per-edge weights, component irrep normalisation and element path normalisation (the tests check it
-against e3nn). e3nn's generated code evaluates every path separately with its own kernels and autograd nodes;
-here all paths go through three tensor operations. The Clebsch-Gordan coefficients are first
+against e3nn). e3nn's generated code evaluates every path separately, with its own kernels and
+autograd nodes; here all paths go through three tensor operations. The Clebsch-Gordan coefficients are first
 contracted with :math:`Y` into one per-edge matrix (a matrix product with a constant, no channels),
 
 .. math::
@@ -102,6 +102,7 @@ class ChannelwiseTensorProduct(nn.Module):
 
     Attributes:
         num_paths: :math:`P`, weights needed per channel and edge.
+        num_rows: :math:`R = \\sum_p (2 l_3 + 1)`, rows of the per-edge temporary ``(E, R, C)``.
 
     Shapes:
         ``x`` (E, (l_in+1)^2, C), ``sh`` (E, (l_sh+1)^2), ``weight`` (E, P, C)
@@ -135,8 +136,8 @@ class ChannelwiseTensorProduct(nn.Module):
         # (Dsh, R * Din): contracted with Y in one matmul per forward; computed in float64,
         # stored in the default dtype (a float64 model is built under a float64 default); a
         # constant, so not part of the state dict
-        self.register_buffer("coupling", coupling.reshape(dim(l_sh), -1).to(torch.get_default_dtype()),
-                             persistent=False)
+        coupling = coupling.reshape(dim(l_sh), -1).to(torch.get_default_dtype())
+        self.register_buffer("coupling", coupling, persistent=False)
         # weights of the paths into each l3, as an index (None: a contiguous run, sliced)
         self._weight_index = [None if not chosen or chosen == list(range(chosen[0], chosen[-1] + 1))
                               else torch.tensor(chosen) for _, chosen, _ in self.groups]
