@@ -490,8 +490,8 @@ def report(cfg: ForcefieldConfig, start: Start, sets: Sets, before: dict, after:
         lines += ["", "Command:", "", f"    {command}"]
     if strategy == "ewc":
         scale = ewc_scale(start.extras)
-        extra = f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = 1/(2 × mean pre-training loss) " \
-                f"= {scale:.3g})" if scale else ""
+        extra = f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = {scale:.3g}, the scale of the " \
+                "stored Fisher, sciPT.domains.molecules.ewc)" if scale else ""
         lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
     if strategy == "replay":
         lines += ["", f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "

@@ -195,8 +195,8 @@ def demo(args: argparse.Namespace) -> int:
         "(UHF-PBE + D3), three ways. Force RMSE in meV/Å; ethanol is evaluated with the pre-trained "
         "reference energies, before (pre-trained) and after fine-tuning.", "",
         *table, "", *verdict, "",
-        f"EWC: λ = {units:.3g} λ₀ (old frames / new frames; λ₀ = 1/(2 × mean pre-training loss) = "
-        f"{scale:.3g}); replay: {REPLAYED} pre-training frame(s) added to every batch of 8 new frames. "
+        f"EWC: λ = {units:.3g} λ₀ (old frames / new frames; λ₀ = {scale:.3g}, the scale of the stored "
+        f"Fisher, sciPT.domains.molecules.ewc); replay: {REPLAYED} pre-training frame(s) added to every batch of 8 new frames. "
         f"All runs use learning rate {FINETUNE_LR:g} (naive fine-tuning's best on the acetylacetone "
         "validation frames, benchmarks/RESULTS_forgetting.md).", "",
         "![forgetting](forgetting.png)", "",

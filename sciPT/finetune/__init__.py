@@ -8,8 +8,8 @@ A task builds the pieces in this order (every check runs before its run director
                             head_lr_multiplier=cfg.finetune.head_lr_multiplier)
     trainer.fit(module, train_loader, val_loader)   # replay_loader(...) for strategy 'replay'
 
-Strategies: :mod:`.strategies`; the Fisher diagonal for EWC: :mod:`.fisher`; replayed batches:
-:mod:`.replay`; the LightningModule: :mod:`.module`.
+Strategies: :mod:`.strategies`; the Fisher diagonal for EWC (Gauss-Newton or empirical):
+:mod:`.fisher`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
 from .fisher import (fisher_diagonal, fisher_extras, gauss_newton_diagonal, load_fisher,
@@ -33,6 +33,6 @@ from .strategies import (
 __all__ = [
     "EWC", "L2SP", "AnchorPenalty", "FinetuneConfig", "FinetuneModule", "Freeze",
     "GradualUnfreezing", "LinearProbe", "ReplayBatch", "ReplayBatchSampler", "ReplayDataset",
-    "Strategy", "build_strategy", "fisher_diagonal", "fisher_extras", "gauss_newton_diagonal", "layer_groups",
-    "load_fisher", "replay_loader", "save_fisher", "validate",
+    "Strategy", "build_strategy", "fisher_diagonal", "fisher_extras", "gauss_newton_diagonal",
+    "layer_groups", "load_fisher", "replay_loader", "save_fisher", "validate",
 ]

@@ -1,7 +1,18 @@
-"""The diagonal empirical Fisher information of a loss, and its storage beside exported weights.
+"""Diagonal Fisher information of a loss (empirical or Gauss-Newton), and its storage beside
+exported weights.
 
 EWC (Kirkpatrick et al. 2017) needs, for every weight ``w_i``, how much the *pre-training* loss
-cares about it. The empirical Fisher diagonal estimates it from squared gradients:
+cares about it. Two estimates of that curvature are provided.
+
+The Gauss-Newton ("true") Fisher, :func:`gauss_newton_diagonal`: for a weighted squared-error loss
+``l_n = sum_k (o_nk - t_nk)^2`` of whitened outputs ``o_n``, ``F = diag(2/N sum_n J_n^T J_n)``
+with ``J_n`` the Jacobian of ``o_n`` in the weights: the diagonal of the Gauss-Newton Hessian of the
+mean loss, equal to the Fisher of the Gaussian likelihood ``exp(-l)``. It depends on the model's
+sensitivity, not on its residuals, and ``strength = 1`` makes EWC's penalty the diagonal quadratic
+model of the increase of the mean pre-training loss. Estimated with random projections of the
+outputs, one backward pass per batch, unbiased at any batch size.
+
+The empirical Fisher, :func:`fisher_diagonal`, from squared loss gradients:
 
 - ``per-sample``: ``F_i = 1/N * sum_n (d l_n / d w_i)^2`` over the ``N`` examples, with ``l_n``
   one example's loss. This is the usual empirical Fisher; it costs one backward pass per example.
@@ -13,12 +24,16 @@ batch mean is ``(mean gradient)^2 + (gradient variance) / B``. Near a minimum of
 loss the mean gradient is close to zero, so the per-batch Fisher is about ``B`` times *smaller*
 than the per-sample one, and ``ewc_lambda`` must be about ``B`` times larger for the same pull
 (at an exact minimum of the full-data loss, one batch holding all the data gives ``F = 0``).
+The empirical Fisher also scales with the residuals: where the model fits well it is small, and
+for an example with ``K`` outputs of independent residuals the cross terms of its squared gradient
+cancel, leaving it about ``K`` times below the Gauss-Newton one after the usual rescaling by the
+residual variance.
 
 Choosing ``lambda``: EWC approximates the pre-training posterior by a Gaussian of precision
-``N_pre * F`` (per-sample Fisher, ``N_pre`` pre-training examples). Added to a *mean* task loss
-over ``N_task`` examples, that is ``lambda ~ N_pre / N_task``; in practice one scans ``lambda``
-over decades. The Fisher is that of whatever ``loss_fn`` returns, so rescaling the loss by ``s``
-rescales ``F`` by ``s^2``.
+``N_pre * F``. Added to a *mean* task loss over ``N_task`` examples, that is
+``lambda ~ N_pre / N_task`` for the Gauss-Newton Fisher of a mean-normalised loss; in practice one
+scans ``lambda`` over decades. The Fisher is that of whatever loss is given, so rescaling the loss
+by ``s`` rescales the Gauss-Newton ``F`` by ``s`` and the empirical one by ``s^2``.
 
 The Fisher is stored with the exported model, as extra tensors ``fisher.<parameter name>`` in
 ``model.safetensors``; the reference weights ``w0`` are the exported weights themselves, so a later

@@ -78,7 +78,8 @@ class FinetuneConfig:
         unfreeze_every: ``gradual``: optimizer steps between unfreezing one more group.
         l2sp_alpha: ``l2sp``: strength ``alpha`` of the pull towards the pre-trained weights.
         ewc_lambda: ``ewc``: strength ``lambda``; its scale follows the Fisher's
-            (:func:`sciPT.finetune.fisher.fisher_diagonal` explains how to choose it).
+            (:mod:`sciPT.finetune.fisher`: with the Gauss-Newton Fisher of a mean loss,
+            ``lambda = 1`` weighs the old data like a new data set of the same size).
         replay_fraction: ``replay``: fraction of every training batch drawn from pre-training data.
         head_lr_multiplier: the head (every parameter outside the backbone) learns at
             ``train.lr * head_lr_multiplier``.
@@ -312,7 +313,14 @@ class L2SP(AnchorPenalty):
 
 
 class EWC(AnchorPenalty):
-    """EWC: ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F`` the pre-training Fisher diagonal."""
+    """EWC: ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F`` the pre-training Fisher diagonal.
+
+    A diagonal, local model of the old loss: it sees each weight alone, at the pre-trained point.
+    A weight whose Fisher is near zero there (e.g. the input weights of a hidden unit whose output
+    weight is near zero) is free to move far, and a later small move of a weight that *is* held
+    can then switch that change on; a network trained with Adam, which moves weights of tiny
+    gradient as fast as any, finds such paths (benchmarks/RESULTS_forgetting.md).
+    """
 
     name = "ewc"
 

@@ -18,7 +18,7 @@ from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.data import atoms_to_graph
 from sciPT.domains.molecules.dataset import batches, collate, prepare
 from sciPT.domains.molecules.ewc import (PRETRAINING_LOSS, FisherConfig, energy_force_fisher,
-                                         ewc_scale, fisher_batches)
+                                         energy_force_gauss_newton, ewc_scale, fisher_batches)
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.tasks.forcefield import (ForcefieldConfig, check_strategy, composition, load_sets,
@@ -101,7 +101,7 @@ def test_ewc_penalty_is_zero_at_the_pretrained_weights_and_grows_where_the_fishe
     assert penalties[big] > 100 * penalties[small]
 
 
-def test_the_exported_fisher_is_the_per_sample_fisher_of_the_pretraining_loss(pretrained):
+def test_the_exported_fisher_is_the_gauss_newton_fisher_of_the_pretraining_loss(pretrained):
     path, cfg = pretrained
     pre = from_pretrained(path)
     stored = load_fisher(pre.extras)
@@ -109,21 +109,17 @@ def test_the_exported_fisher_is_the_per_sample_fisher_of_the_pretraining_loss(pr
     graphs = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed).train
     chosen = fisher_batches(graphs, cfg.fisher, cfg.train.seed)
     assert len(chosen) == len(graphs) == 36 and all(b.num_graphs == 1 for b in chosen)
-    # by hand: one double backward per frame, gradients squared, averaged
     model = pre.model.train()
+    expected, mean_loss = energy_force_gauss_newton(model, cfg.objective, chosen,
+                                                    seed=cfg.train.seed, progress=False)
+    for name, value in expected.items():
+        assert stored[name] == pytest.approx(value, rel=1e-4, abs=1e-12), name
+    # by hand: the per-frame losses it reports are the pre-training objective's
     loss_fn = EnergyForceLoss(cfg.objective)
-    params = [p for _, p in model.named_parameters()]
-    sums = [torch.zeros_like(p) for p in params]
-    losses = []
-    for batch in chosen:
-        loss, _ = loss_fn(model, batch)
-        losses.append(float(loss.detach()))
-        for total, g in zip(sums, torch.autograd.grad(loss, params)):
-            total += g.square()
-    for (name, _), total in zip(model.named_parameters(), sums):
-        assert stored[name] == pytest.approx(total / 36, rel=1e-4, abs=1e-12), name
+    losses = [float(loss_fn(model, batch)[0].detach()) for batch in chosen]
     assert float(pre.extras[PRETRAINING_LOSS]) == pytest.approx(np.mean(losses), rel=1e-5)
-    assert ewc_scale(pre.extras) == pytest.approx(0.5 / np.mean(losses), rel=1e-5)
+    assert mean_loss == pytest.approx(np.mean(losses), rel=1e-5)
+    assert ewc_scale(pre.extras) == 1.0  # the Gauss-Newton Fisher's lambda_0
 
 
 def test_the_fisher_sees_the_forces_through_a_double_backward(pretrained):

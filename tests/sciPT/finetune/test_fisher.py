@@ -14,6 +14,7 @@ from sciPT.finetune import (
     build_strategy,
     fisher_diagonal,
     fisher_extras,
+    gauss_newton_diagonal,
     load_fisher,
     save_fisher,
 )
@@ -229,3 +230,76 @@ def test_save_fisher_refuses_what_does_not_fit_the_export(exported):
         save_fisher(model_dir, {"2.bias": torch.ones(3)})
     assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: Fisher entry '2.bias' has shape (3,), "
                               "the weight (2,)")
+
+
+# --- the Gauss-Newton ("true") Fisher ----------------------------------------------------------
+class LinearOutputs(nn.Module):
+    """Outputs ``y = A w`` of a weight vector ``w``: the Jacobian of the outputs is ``A``."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+
+
+def linear_outputs(model, batch):
+    return batch @ model.w, batch.shape[0] // 2  # two outputs per example
+
+
+@pytest.fixture
+def designs():
+    g = torch.Generator().manual_seed(1)
+    return [torch.randn(4, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.1],
+                                                                               dtype=torch.float64)
+            for _ in range(2)]  # two batches of two examples, two outputs each
+
+
+def test_gauss_newton_of_a_linear_model_is_the_diagonal_of_a_transpose_a(designs):
+    model = LinearOutputs()
+    exact = 2 * sum((a.square()).sum(0) for a in designs) / 4  # 2/N diag(sum_n A_n^T A_n)
+    estimate = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=0,
+                                     progress=False)["w"]
+    # each draw is a chi-square of relative spread sqrt(2): 4000 of them leave ~2%
+    assert torch.allclose(estimate, exact, rtol=0.1)
+    # and the estimate is exactly the mean of 2 (A^T eps)^2 over the draws it made
+    g = torch.Generator().manual_seed(0)
+    by_hand = torch.zeros(3, dtype=torch.float64)
+    for a in designs:
+        for _ in range(3):
+            eps = torch.randn(4, generator=g, dtype=torch.float64)
+            by_hand += 2 * (a.T @ eps).square() / 3
+    again = gauss_newton_diagonal(model, linear_outputs, designs, samples=3, seed=0,
+                                  progress=False)["w"]
+    assert torch.allclose(again, by_hand / 4)
+
+
+def test_gauss_newton_ignores_residuals_where_the_empirical_fisher_vanishes():
+    # a model that fits its data exactly has a zero empirical Fisher and an unchanged GN one
+    model = LinearOutputs()
+    a = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    y = (a @ model.w).detach()
+    empirical = fisher_diagonal(model, lambda m, b: (b[0] @ m.w - b[1]).square().sum().reshape(1),
+                                [(a, y)], mode="per-sample", progress=False)["w"]
+    assert float(empirical.abs().max()) == 0.0
+    gn = gauss_newton_diagonal(model, lambda m, b: (b[0] @ m.w, 1), [(a, y)], samples=2000,
+                               progress=False)["w"]
+    assert torch.allclose(gn, 2 * a.square().sum(0), rtol=0.15, atol=1e-12)
+
+
+def test_gauss_newton_is_unbiased_whatever_the_batch_size(designs):
+    model = LinearOutputs()
+    rows = torch.cat(designs)  # the same four examples, one batch of four
+    whole = gauss_newton_diagonal(model, linear_outputs, [rows], samples=4000, seed=3,
+                                  progress=False)["w"]
+    split = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=3,
+                                  progress=False)["w"]
+    assert torch.allclose(whole, split, rtol=0.12)
+
+
+def test_gauss_newton_refusals(designs):
+    model = LinearOutputs()
+    with pytest.raises(ValueError) as err:
+        gauss_newton_diagonal(model, linear_outputs, designs, samples=0, progress=False)
+    assert str(err.value) == "gauss_newton_diagonal: samples must be >= 1, got 0"
+    with pytest.raises(DataError) as err:
+        gauss_newton_diagonal(model, linear_outputs, [], progress=False)
+    assert str(err.value) == "Fisher diagonal: the data yielded no examples"

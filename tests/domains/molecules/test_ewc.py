@@ -1,0 +1,93 @@
+"""The EWC Fisher of an energy + force loss: whitened outputs, the Gauss-Newton estimate against a
+hand-built Jacobian, what the export stores, and lambda_0."""
+
+import pytest
+import torch
+
+from sciPT.errors import ConfigError
+from sciPT.finetune import load_fisher
+from sciPT.domains.molecules.data import frame_to_graph
+from sciPT.domains.molecules.dataset import collate
+from sciPT.domains.molecules.ewc import (LAMBDA_0, PRETRAINING_LOSS, FisherConfig,
+                                         energy_force_fisher, energy_force_gauss_newton,
+                                         ewc_scale, fisher_hook, validate, whitened_outputs)
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+
+
+@pytest.fixture(scope="module")
+def setup(make_potential, ethanol_frames):
+    model = make_potential(l_max=1)
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:3]]
+    return model, graphs
+
+
+def test_whitened_outputs_give_the_per_frame_loss(setup):
+    model, graphs = setup
+    for objective in (ObjectiveConfig(), ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)):
+        for g in graphs:
+            batch = collate([g])
+            outputs, labels = whitened_outputs(model, objective, batch)
+            assert outputs.shape == (1 + 3 * 9,)
+            loss, _ = EnergyForceLoss(objective)(model.train(), batch)
+            model.eval()
+            assert float((outputs.detach() - labels).square().sum()) == pytest.approx(float(loss), rel=1e-9)
+    outputs, _ = whitened_outputs(model, ObjectiveConfig(forces_weight=0.0), collate(graphs))
+    assert outputs.shape == (3,)  # energies only: one per frame
+
+
+def test_gauss_newton_fisher_is_two_jt_j_with_the_draws_it_made(setup):
+    model, graphs = setup
+    objective = ObjectiveConfig(energy_weight=2.0)
+    params = [p for p in model.parameters()]
+    g = torch.Generator().manual_seed(7)
+    by_hand = [torch.zeros_like(p) for p in params]
+    for graph in graphs:
+        outputs, _ = whitened_outputs(model, objective, collate([graph]))
+        # the full Jacobian, one output at a time (double backward through the forces)
+        rows = [torch.autograd.grad(o, params, retain_graph=True, allow_unused=True)
+                for o in outputs]
+        eps = torch.randn(outputs.shape, generator=g, dtype=outputs.dtype)
+        for k, total in enumerate(by_hand):
+            jt_eps = sum(e * (row[k] if row[k] is not None else 0) for e, row in zip(eps, rows))
+            total += 2 * torch.as_tensor(jt_eps).square()
+    fisher, mean_loss = energy_force_gauss_newton(model, objective, [collate([x]) for x in graphs],
+                                                  seed=7, progress=False)
+    for (name, _), total in zip(model.named_parameters(), by_hand):
+        assert torch.allclose(fisher[name], (total / 3).to(fisher[name].dtype), rtol=1e-6,
+                              atol=1e-14), name
+    losses = [float(EnergyForceLoss(objective)(model.train(), collate([x]))[0]) for x in graphs]
+    model.eval()
+    assert mean_loss == pytest.approx(sum(losses) / 3, rel=1e-9)
+
+
+def test_the_gauss_newton_fisher_sees_forces_and_not_the_energy_offset(setup):
+    model, graphs = setup
+    forces_only, _ = energy_force_gauss_newton(model, ObjectiveConfig(energy_weight=0.0),
+                                               [collate(graphs)], progress=False)
+    # the last bias adds a constant per atom: it moves energies, never a force
+    assert {n for n, f in forces_only.items() if float(f.abs().sum()) == 0} == {"readout.2.bias"}
+
+
+def test_the_export_stores_lambda_0_for_either_kind(setup):
+    model, graphs = setup
+    objective = ObjectiveConfig()
+    gn = fisher_hook(graphs, FisherConfig(frames=3), objective, seed=0)(model)
+    assert float(gn[LAMBDA_0]) == 1.0 and ewc_scale(gn) == 1.0
+    assert set(load_fisher(gn)) == {n for n, _ in model.named_parameters()}
+    emp = fisher_hook(graphs, FisherConfig(frames=3, kind="empirical"), objective, seed=0)(model)
+    _, loss = energy_force_fisher(model, objective, [collate([g]) for g in graphs], progress=False)
+    assert float(emp[PRETRAINING_LOSS]) == pytest.approx(loss, rel=1e-9)
+    assert ewc_scale(emp) == pytest.approx(0.5 / loss, rel=1e-9)
+    # an export made before lambda_0 was stored carries the empirical Fisher and its loss
+    older = {k: v for k, v in emp.items() if k != LAMBDA_0}
+    assert ewc_scale(older) == pytest.approx(0.5 / loss, rel=1e-9)
+    assert ewc_scale({}) is None
+
+
+def test_fisher_config_refusals():
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(kind="true"))
+    assert str(err.value) == "fisher.kind: expected 'gauss-newton' or 'empirical', got 'true'"
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(samples=0))
+    assert str(err.value) == "fisher.samples: expected a positive integer, got 0"
