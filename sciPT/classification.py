@@ -16,6 +16,9 @@ set, so each class weighs the same in total whatever the imbalance (1.0 for bala
 Fit. AdamW (through :class:`sciPT.finetune.FinetuneModule`, so every fine-tuning strategy applies),
 validation once per epoch, early stopping on the validation loss with ``patience`` epochs, and the
 weights of the best validation epoch restored at the end.
+
+Ensemble. :class:`ProbabilityEnsemble` averages the probabilities of several fitted classifiers
+(fine-tunes differing in seed); a task decides how many.
 """
 
 from __future__ import annotations
@@ -88,6 +91,32 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(input_ids, attention_mask), attention_mask)
+
+
+class ProbabilityEnsemble(nn.Module):
+    """Several classifiers of the same data, one prediction: the mean of their probabilities.
+
+    Fine-tunes that differ only in their seed (initialisation of the head, batch order, and the
+    validation split each holds out) make partly independent errors; averaging their probabilities
+    removes part of that variance (Lakshminarayanan et al. 2017, *Simple and Scalable Predictive
+    Uncertainty Estimation using Deep Ensembles*). The module returns the logit of the mean,
+    :math:`\\operatorname{logit}(\\tfrac1M \\sum_m \\sigma(z_m))`, so it drops in wherever a
+    :class:`SequenceClassifier` is used (``sigmoid`` of its output is the mean probability).
+
+    Shapes: ``input_ids``, ``attention_mask`` ``[B, L]`` -> logits ``[B]``.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([m(input_ids, attention_mask) for m in self.members])
+        # float64 so that a confident mean probability stays finite after the logit
+        p = torch.sigmoid(logits.double()).mean(0).clamp(1e-12, 1 - 1e-12)
+        return (torch.log(p) - torch.log1p(-p)).to(logits.dtype)
 
 
 class BinaryLoss(nn.Module):

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from sciPT.classification import ClassifierHead, HeadConfig, SequenceClassifier
-from sciPT.errors import DataError
+from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
+from sciPT.errors import ConfigError, DataError
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.testing import assert_strand_symmetric
-from sciPT.tasks.promoter import (COMPLEMENT, Classifier, PromoterConfig, cross_validate, load_start, scan_intervals,
-                                  train_classifier)
+from sciPT.run import RunDir
+from sciPT.tasks.promoter import (COMPLEMENT, Classifier, PromoterConfig, cross_validate, export_classifier,
+                                  load_classifier, load_start, scan_intervals, train_classifier, validate)
 from sciPT.domains.dna.data import read_pair, read_sequences
 from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
 from sciPT.sequence_domain import TokenizerConfig
@@ -92,6 +93,55 @@ def test_cross_validation_learns_a_planted_motif(planted):
         assert np.all((p > 0) & (p < 1))  # every sequence received an out-of-fold prediction
     acc = np.mean([m["accuracy"] for m in out["scratch"][1]])
     assert acc > 0.85, acc
+
+
+class _FixedLogits(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, input_ids, attention_mask):
+        return self.logits
+
+
+def test_ensemble_averages_probabilities_not_logits():
+    ensemble = ProbabilityEnsemble([_FixedLogits([0.0, 4.0, -2.0]), _FixedLogits([np.log(3.0), -4.0, 30.0])])
+    p = torch.sigmoid(ensemble(None, None))
+    # sigmoid(0) = 1/2 and sigmoid(log 3) = 3/4; sigmoid(4) + sigmoid(-4) = 1
+    expected = [(0.5 + 0.75) / 2, 0.5, (1 / (1 + np.exp(2.0)) + 1 / (1 + np.exp(-30.0))) / 2]
+    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-6)
+
+
+def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path):
+    path, _ = planted
+    data = read_sequences(path, labelled=True)
+    cfg = fast_cfg(ensemble=2)
+    cfg.max_epochs = 2
+    start = load_start("none", cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0)
+    members = classifier.model.members
+    assert len(members) == 2
+    # different seeds: different heads, so the members are two models, not one model twice
+    assert not torch.equal(members[0].head.net[-1].weight, members[1].head.net[-1].weight)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["ensemble"] == 2 and isinstance(loaded.model, ProbabilityEnsemble)
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    each = [torch.sigmoid(m(*_batch(start, data))).detach().numpy() for m in members]
+    np.testing.assert_allclose(classifier.predict(data.codes), np.mean(each, 0), atol=1e-6)
+
+
+def _batch(start, data):
+    batch = start.tokenizer.batch(data.codes, start.tokenizer.n_tokens(30))
+    return batch["input_ids"], batch["attention_mask"]
+
+
+def test_ensemble_size_is_checked():
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(ensemble=0))
+    assert str(err.value) == "ensemble: expected a positive number of fine-tunes, got 0"
 
 
 # --- scan coordinates -----------------------------------------------------------------------
