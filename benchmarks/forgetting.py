@@ -3,7 +3,7 @@
     python benchmarks/forgetting.py --out runs/bench-forgetting [--pretrained RUN]
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.005 0.02 0.08 0.16]
         [--lambdas 0.003 0.01 0.03 0.1 1 10 100] [--ewc-lrs 0.04 0.16]
-        [--l2sp 1e-4 1e-3 1e-2] [--replay 1 2 4]
+        [--l2sp 1e-4 1e-3 1e-2] [--replay 1 2 4] [--anchor loss decoupled]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`):
 
@@ -19,7 +19,10 @@ Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefi
    Gauss-Newton Fisher, where ``lambda = 1`` is the diagonal quadratic model of the pre-training
    loss), ``l2sp`` at every ``alpha`` of ``--l2sp`` (EWC with a uniform Fisher, for comparison)
    and ``replay`` with every number of ``--replay`` pre-training frames added to each batch of 8
-   new frames (so every strategy sees the same new frames per step);
+   new frames (so every strategy sees the same new frames per step); ``ewc`` and ``l2sp`` run
+   with each ``--anchor`` (the penalty in the loss, or as a proximal step after each optimizer
+   step, :mod:`sciPT.finetune.strategies`), and the rule below treats each anchor as a strategy
+   of its own;
 3. each strategy's strength (lambda, alpha, replayed frames) is chosen on validation data only, by
    a rule fixed in advance: the largest one whose acetylacetone *validation* force RMSE stays
    within 10% of naive fine-tuning's; where a strategy ran at several learning rates, the rule
@@ -163,6 +166,8 @@ def main(argv=None) -> int:
     parser.add_argument("--replay", type=int, nargs="+", default=[1, 2, 4],
                         help="pre-training frames added to every batch of 8 new frames")
     parser.add_argument("--l2sp", type=float, nargs="*", default=[], help="L2-SP strengths alpha")
+    parser.add_argument("--anchor", nargs="+", choices=["loss", "decoupled"], default=["loss"],
+                        help="how ewc and l2sp apply their pull (each is run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -197,23 +202,28 @@ def main(argv=None) -> int:
         runs.pop(f"naive lr={x:g}")
     run(f"naive lr={lr:g}", "full", None, lr)
     plans = {}
-    for ewc_lr in [lr] + [x for x in args.ewc_lrs if x != lr]:
-        suffix = "" if ewc_lr == lr else f" lr={ewc_lr:g}"
-        for units in args.lambdas:
-            plans[f"ewc λ={units:g}λ₀{suffix}"] = ("ewc", {"ewc_lambda": units * scale}, units, ewc_lr)
-    for alpha in args.l2sp:
-        plans[f"l2sp α={alpha:g}"] = ("l2sp", {"l2sp_alpha": alpha}, alpha, lr)
+    for anchor in args.anchor:
+        tag, kind = ("", "") if anchor == "loss" else (" decoupled", "-decoupled")
+        for ewc_lr in [lr] + [x for x in args.ewc_lrs if x != lr]:
+            suffix = tag + ("" if ewc_lr == lr else f" lr={ewc_lr:g}")
+            for units in args.lambdas:
+                plans[f"ewc λ={units:g}λ₀{suffix}"] = (
+                    "ewc", {"ewc_lambda": units * scale, "anchor": anchor}, units, ewc_lr, "ewc" + kind)
+        for alpha in args.l2sp:
+            plans[f"l2sp α={alpha:g}{tag}"] = ("l2sp", {"l2sp_alpha": alpha, "anchor": anchor}, alpha,
+                                              lr, "l2sp" + kind)
     for frames in args.replay:
-        plans[f"replay +{frames}"] = ("replay", {"replayed": frames}, frames, lr)
-    for name, (strategy, extra, strength, run_lr) in plans.items():
+        plans[f"replay +{frames}"] = ("replay", {"replayed": frames}, frames, lr, "replay")
+    for name, (strategy, extra, strength, run_lr, kind) in plans.items():
         run(name, strategy, strength, run_lr, **extra)
+        metrics[name]["strategy"] = kind
         if strategy == "ewc":
             metrics[name].update(quadratic_check(exported, runs[name], metrics[name]))
             metrics[name].update(culprit(pre, runs[name], ethanol_val))
     naive_name = f"naive lr={lr:g}"
     naive = metrics[naive_name]
     chosen = {kind: choose({k: v for k, v in metrics.items() if v["strategy"] == kind}, naive)
-              for kind in ("ewc", "l2sp", "replay")
+              for kind in ("ewc", "ewc-decoupled", "l2sp", "l2sp-decoupled", "replay")
               if any(v["strategy"] == kind for v in metrics.values())}
     table = summarise(runs, out / "forgetting.png")
     before = naive[f"eval_ethanol_test_before_{FORCES}"]

@@ -121,10 +121,14 @@ def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
         increase = m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]
         lines.append(f"| {name} | " + " | ".join(f"{m[k]:.1f}" for k in COLUMNS) + f" | {increase:+.1f} |")
     fig, ax = plots.plt.subplots(figsize=(5.6, 4.4))
-    style = {"full": ("k", "*"), "ewc": ("C0", "o"), "l2sp": ("C1", "s"), "replay": ("C2", "^")}
+    style = {"full": ("k", "*"), "ewc": ("C0", "o"), "l2sp": ("C1", "s"), "replay": ("C2", "^"),
+             "ewc decoupled": ("C3", "o"), "l2sp decoupled": ("C5", "s")}
     by_strategy: dict[str, list] = {}
     for name, m in rows.items():
-        strategy = runs[name].read_config()["finetune"]["strategy"]
+        finetune = runs[name].read_config()["finetune"]
+        strategy = finetune["strategy"]
+        if strategy in ("ewc", "l2sp") and finetune.get("anchor") == "decoupled":
+            strategy += " decoupled"
         by_strategy.setdefault(strategy, []).append(
             (m[f"test_acac_test_{FORCES}"], m[f"eval_ethanol_test_{FORCES}"], name))
     for strategy, points in by_strategy.items():
@@ -134,8 +138,8 @@ def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
                 ms=9 if marker == "*" else 6, label="naive" if strategy == "full" else strategy)
         if len(points) > 1:
             for xi, yi, name in points:
-                ax.annotate(name.split(" ", 1)[-1], (xi, yi), fontsize=6, xytext=(3, 3),
-                            textcoords="offset points")
+                ax.annotate(name.split(" ", 1)[-1].replace(" decoupled", ""), (xi, yi), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
     first = next(iter(rows.values()))
     ax.axhline(first[f"eval_ethanol_test_before_{FORCES}"], ls="--", color="grey", lw=1,
                label="ethanol, pre-trained model")

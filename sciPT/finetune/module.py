@@ -108,6 +108,11 @@ class FinetuneModule(pl.LightningModule):
         # before gradient clipping: dropped gradients must not count in the clipped norm either
         self.strategy.before_optimizer_step(self.backbone)
 
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # the backbone's groups come first (optimizer_groups), so group 0 holds its learning rate
+        self.strategy.after_optimizer_step(self.backbone, optimizer.param_groups[0]["lr"])
+
     def validation_step(self, batch, batch_idx):
         loss, metrics = self.loss_fn(self.backbone, self.head, batch)
         batch_size = self._batch_size(batch)

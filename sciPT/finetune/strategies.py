@@ -29,6 +29,22 @@ task adds) is always trained. Seven strategies share one small interface, :class
     full fine-tuning on batches that mix a fraction of pre-training examples in
     (:mod:`sciPT.finetune.replay` builds the data; the strategy itself is ``full``).
 
+How ``l2sp`` and ``ewc`` apply their pull (``anchor``):
+
+``loss`` (default)
+    the penalty is added to the task loss, so its gradient goes through Adam with the task's.
+    Adam divides each weight's step by the root of its running squared gradient: a stiff penalty
+    is then felt as steps of about ``lr`` either way, and a weight it should hold at ``w0`` jitters
+    around it by about ``lr`` instead (Loshchilov & Hutter 2019, *Decoupled Weight Decay
+    Regularization*, make the same point for L2 regularisation and weight decay).
+``decoupled``
+    the penalty is left out of the gradient and applied after every optimizer step as its exact
+    proximal step at the current learning rate ``eta``:
+    ``w <- w0 + (w - w0) / (1 + eta * s * c)`` with ``s`` the strength (``alpha`` or ``lambda``)
+    and ``c`` the importance (1 or ``F``). To first order in ``eta`` this is the step plain
+    gradient descent takes on the penalty, so ``s`` keeps its meaning; unlike a gradient step it
+    never overshoots, however stiff the penalty.
+
 Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
 (embedding first). The groups must partition the backbone's parameters; a backbone without the
 method can still be fine-tuned with ``full``, ``linear-probe``, ``l2sp``, ``ewc`` or ``replay``.
@@ -65,6 +81,7 @@ from torch import nn
 from ..errors import ConfigError
 
 StrategyName = Literal["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"]
+AnchorMode = Literal["loss", "decoupled"]
 
 
 @dataclass
@@ -81,6 +98,8 @@ class FinetuneConfig:
             (:mod:`sciPT.finetune.fisher`: with the Gauss-Newton Fisher of a mean loss,
             ``lambda = 1`` weighs the old data like a new data set of the same size).
         replay_fraction: ``replay``: fraction of every training batch drawn from pre-training data.
+        anchor: ``l2sp`` and ``ewc``: ``"loss"`` adds the penalty to the loss, ``"decoupled"``
+            applies it as a proximal step after each optimizer step (this module's docstring).
         head_lr_multiplier: the head (every parameter outside the backbone) learns at
             ``train.lr * head_lr_multiplier``.
     """
@@ -91,6 +110,7 @@ class FinetuneConfig:
     l2sp_alpha: float = 0.01
     ewc_lambda: float = 1.0
     replay_fraction: float = 0.25
+    anchor: AnchorMode = "loss"
     head_lr_multiplier: float = 1.0
 
 
@@ -114,7 +134,8 @@ class Strategy(nn.Module):
 
     :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it
     is built; :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
-    :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step.
+    :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step;
+    :meth:`after_optimizer_step` after the step.
     Strategies hold tensors (reference weights, Fisher) as non-persistent buffers, so they follow
     the model to its device but stay out of checkpoints: they are rebuilt from the pre-trained
     model when a run resumes.
@@ -137,6 +158,9 @@ class Strategy(nn.Module):
 
     def before_optimizer_step(self, backbone: nn.Module) -> None:
         """Drop gradients the optimizer must not use."""
+
+    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
+        """Act on the weights the optimizer has just updated at learning rate ``lr``."""
 
     def metrics(self) -> dict[str, float]:
         """Facts about the strategy's state worth logging, e.g. how many groups are unfrozen."""
@@ -268,6 +292,8 @@ class AnchorPenalty(Strategy):
         strength: ``alpha`` (L2-SP) or ``lambda`` (EWC).
         reference: ``{parameter name: w0}``, the pre-trained weights.
         importance: ``{parameter name: c}`` with the shapes of ``reference``; ``None`` means 1.
+        anchor: ``"loss"``: :meth:`penalty` carries the gradient; ``"decoupled"``: :meth:`penalty`
+            is reported detached and :meth:`after_optimizer_step` takes the proximal step.
 
     Shapes:
         every tensor has the shape of the backbone parameter it is named after.
@@ -276,9 +302,10 @@ class AnchorPenalty(Strategy):
     decays_backbone = False
 
     def __init__(self, strength: float, reference: dict[str, torch.Tensor],
-                 importance: dict[str, torch.Tensor] | None = None):
+                 importance: dict[str, torch.Tensor] | None = None, anchor: AnchorMode = "loss"):
         super().__init__()
         self.strength = strength
+        self.anchor = anchor
         self.param_names = list(reference)
         for i, name in enumerate(self.param_names):
             # parameter names contain dots, which buffer names may not: buffers go by position
@@ -300,7 +327,21 @@ class AnchorPenalty(Strategy):
             if self.weighted:
                 sq = sq * getattr(self, f"importance_{i}")
             total = total + sq.sum()
-        return 0.5 * self.strength * total
+        total = 0.5 * self.strength * total
+        return total.detach() if self.anchor == "decoupled" else total
+
+    @torch.no_grad()
+    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
+        if self.anchor != "decoupled":
+            return
+        params = dict(backbone.named_parameters())
+        for i, name in enumerate(self.param_names):
+            p = params[name]
+            if not p.requires_grad:
+                continue
+            reference = getattr(self, f"reference_{i}")
+            stiffness = lr * self.strength * (getattr(self, f"importance_{i}") if self.weighted else 1.0)
+            p.sub_(reference).div_(1.0 + stiffness).add_(reference)
 
 
 class L2SP(AnchorPenalty):
@@ -308,8 +349,8 @@ class L2SP(AnchorPenalty):
 
     name = "l2sp"
 
-    def __init__(self, alpha: float, reference: dict[str, torch.Tensor]):
-        super().__init__(alpha, reference)
+    def __init__(self, alpha: float, reference: dict[str, torch.Tensor], anchor: AnchorMode = "loss"):
+        super().__init__(alpha, reference, anchor=anchor)
 
 
 class EWC(AnchorPenalty):
@@ -325,8 +366,8 @@ class EWC(AnchorPenalty):
     name = "ewc"
 
     def __init__(self, lam: float, reference: dict[str, torch.Tensor],
-                 fisher: dict[str, torch.Tensor]):
-        super().__init__(lam, reference, fisher)
+                 fisher: dict[str, torch.Tensor], anchor: AnchorMode = "loss"):
+        super().__init__(lam, reference, fisher, anchor)
 
 
 def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:
@@ -387,7 +428,7 @@ def build_strategy(cfg: FinetuneConfig, backbone: nn.Module,
         reference = {n: p.detach().clone() for n, p in backbone.named_parameters()}
     _check_tensors("reference weights", reference, backbone)
     if name == "l2sp":
-        return L2SP(cfg.l2sp_alpha, reference)
+        return L2SP(cfg.l2sp_alpha, reference, cfg.anchor)
     if name == "ewc":
         if not fisher:
             raise ConfigError(
@@ -396,5 +437,5 @@ def build_strategy(cfg: FinetuneConfig, backbone: nn.Module,
                 "and store it with sciPT.finetune.save_fisher)"
             )
         _check_tensors("Fisher diagonal", fisher, backbone)
-        return EWC(cfg.ewc_lambda, reference, fisher)
+        return EWC(cfg.ewc_lambda, reference, fisher, cfg.anchor)
     raise ConfigError(f"finetune.strategy: unknown strategy {name!r}")

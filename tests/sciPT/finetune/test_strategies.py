@@ -129,6 +129,50 @@ def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(backbone):
     assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
 
 
+def test_decoupled_ewc_takes_the_exact_proximal_step_after_the_optimizer(backbone):
+    cfg = FinetuneConfig(strategy="ewc", ewc_lambda=2.0, anchor="decoupled")
+    strategy = build_strategy(cfg, backbone, fisher=_fisher(backbone))
+    coupled = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone,
+                             fisher=_fisher(backbone))
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p += 0.3
+    # reported like the loss-mode penalty, but without a gradient: it is not in the loss
+    penalty = strategy.penalty(backbone)
+    assert not penalty.requires_grad
+    assert penalty.item() == pytest.approx(coupled.penalty(backbone).item(), rel=1e-6)
+    strategy.after_optimizer_step(backbone, lr=0.1)
+    moved = {n: p.detach() - w0[n] for n, p in backbone.named_parameters()}
+    # w0 + (w - w0) / (1 + lr * lambda * F): F = 4, 1 and 0.5 here
+    assert torch.allclose(moved["embed.weight"], torch.full((4, 3), 0.3 / (1 + 0.1 * 2 * 4)))
+    assert torch.allclose(moved["blocks.0.0.weight"], torch.full((4, 4), 0.3 / (1 + 0.1 * 2 * 1)))
+    assert torch.allclose(moved["embed.bias"], torch.full((4,), 0.3 / (1 + 0.1 * 2 * 0.5)))
+    coupled.after_optimizer_step(backbone, lr=0.1)  # the loss-mode strategy leaves weights alone
+    assert torch.equal(backbone.embed.weight.detach() - w0["embed.weight"], moved["embed.weight"])
+
+
+def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter(backbone, head,
+                                                                                loader, fit, toy):
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    fisher = {n: torch.ones_like(p) for n, p in backbone.named_parameters()}
+    drift = {}
+    for anchor in ("loss", "decoupled"):
+        with torch.no_grad():
+            for n, p in backbone.named_parameters():
+                p.copy_(w0[n])
+        cfg = FinetuneConfig(strategy="ewc", ewc_lambda=1e6, anchor=anchor)
+        module = FinetuneModule(backbone, head, toy.loss, build_strategy(cfg, backbone, fisher=fisher),
+                                toy.train_config())
+        fit(module, loader)
+        drift[anchor] = max((p.detach() - w0[n]).abs().max().item()
+                            for n, p in backbone.named_parameters())
+    # lr = 0.05: Adam's steps are about lr whatever the penalty's stiffness
+    assert drift["loss"] > 0.01
+    # each step's displacement, at most about lr, is divided by 1 + lr * 1e6
+    assert drift["decoupled"] < 1e-5
+
+
 def test_anchored_strategies_turn_off_backbone_weight_decay(backbone):
     assert Strategy.decays_backbone and not L2SP.decays_backbone and not EWC.decays_backbone
 
