@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/out/ipromoter")
     parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS)
     parser.add_argument("--scan-stride", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="pre-training seed, and the seed of the folds and fine-tunes (a repeat with another "
+                             "seed measures how much the figures move between runs)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -56,12 +59,14 @@ def main() -> None:
     results["decontamination"]["cpu_s"] = cpu_seconds() - c0
     cfg = promoter_pretraining(str(clean))
     cfg.train.max_steps = args.pretrain_steps
+    cfg.train.seed = args.seed
     cfg.train.val_every = cfg.train.checkpoint_every = max(1, args.pretrain_steps // 6)
     pretrain("dna", cfg, out / "pretrain")
     results["pretrain"] = {**json.loads((out / "pretrain/metrics.json").read_text()),
                            "cpu_s": cpu_seconds() - c0 - results["decontamination"]["cpu_s"]}
 
     ft = PromoterConfig(init=str(out / "pretrain"), folds=5, baselines=True)
+    ft.train.seed = args.seed
     pre = load_start(ft.init, ft)
     starts = {"pre-trained": pre, "scratch": Start("scratch", None, pre.model_cfg, pre.tokenizer, [], {})}
     for fraction in (1.0, 0.05):
@@ -80,11 +85,12 @@ def main() -> None:
     c1 = cpu_seconds()
     run = RunDir(out / "final")
     run.path.mkdir()
-    final = train_classifier(pre, ft, data, 81, 0)
+    final = train_classifier(pre, ft, data, 81, args.seed)
     export_classifier(run, final, pre, ft, 81)
     results["final_model_cpu_s"] = cpu_seconds() - c1
     results["cpu_s_total"] = cpu_seconds() - c0
     results["wall_s_through_final_model"] = time.time() - t0
+    results["seed"] = args.seed
     results["finetune_recipe"] = {"ensemble": ft.ensemble, "head": {"pooling": ft.head.pooling, "hidden": ft.head.hidden,
                                   "dropout": ft.head.dropout}, "lr": ft.train.lr, "patience": ft.patience}
     print(json.dumps({"cpu_s_total": round(results["cpu_s_total"], 1)}), flush=True)
