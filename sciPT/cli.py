@@ -225,7 +225,10 @@ def _run_export(args: argparse.Namespace) -> int:
     prefix = "backbone."
     backbone.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items()
                               if k.startswith(prefix)})
-    out = export_model(args.out or run.model, backbone, {**export_cfg, "sciPT_version": __version__})
+    # what pre-training stores beside the weights (the molecules' EWC Fisher), computed the same way
+    hook = domain.export_extras_from(cfg) if hasattr(domain, "export_extras_from") else None
+    out = export_model(args.out or run.model, backbone, {**export_cfg, "sciPT_version": __version__},
+                       extra_tensors=hook(backbone) if hook is not None else None)
     print(f"exported step {ckpt.get('global_step')} to {out}", file=sys.stderr)
     return 0
 

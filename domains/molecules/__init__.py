@@ -71,6 +71,15 @@ class MoleculesDomain(Domain):
                            seed=cfg.train.seed)
         return self.export_config(prepared.model, references=prepared.references_method)
 
+    def export_extras_from(self, cfg: MoleculesConfig):
+        """The EWC Fisher hook of a pre-training run from its resolved ``config.yaml``, as
+        :meth:`build_pretraining` made it (same frames, same seed, so the same Fisher for the same
+        weights); ``None`` where that run computed none (``fisher.frames = 0``)."""
+        validate_fisher(cfg.fisher)
+        prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
+                           seed=cfg.train.seed)
+        return fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed)
+
     def export_config(self, model: PotentialConfig, **extra) -> dict:
         """``model/config.json`` content besides provenance (units are always eV and Angstrom)."""
         return {"domain": self.name, "model": to_dict(model),

@@ -1,5 +1,5 @@
 """`scipt export RUN` on a molecules pre-training run: the potential of `last.ckpt`, with the
-data-derived fields recomputed from the run's data, loads in the ASE calculator."""
+data-derived fields and the EWC Fisher recomputed from the run's data, loads in the ASE calculator."""
 
 import json
 import shutil
@@ -26,7 +26,7 @@ def stopped_run(tmp_path_factory):
     assert main(["pretrain", "molecules", "--preset", "tiny", "--data", str(data),
                  "--data.isolated-atoms", str(SHIPPED / "isolated_atoms.xyz"), "--max-steps", "4",
                  "--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2",
-                 "--val-batches", "1", "--fisher.frames", "0", "--out", str(run)]) == 0
+                 "--val-batches", "1", "--fisher.frames", "6", "--out", str(run)]) == 0
     finished = folder / "finished_export"
     shutil.move(run / "model", finished)
     return run, finished, data
@@ -35,7 +35,8 @@ def stopped_run(tmp_path_factory):
 def test_export_from_last_checkpoint_equals_the_run_own_export(stopped_run, capsys):
     run, finished, _ = stopped_run
     assert main(["export", str(run)]) == 0
-    assert capsys.readouterr().err.strip() == f"exported step 4 to {run / 'model'}"
+    # after the Fisher's progress bar
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"exported step 4 to {run / 'model'}"
     exported = json.loads((run / "model" / "config.json").read_text())
     own = json.loads((finished / "config.json").read_text())
     # same element table, reference energies, energy shift and scale, neighbours, provenance
@@ -43,6 +44,8 @@ def test_export_from_last_checkpoint_equals_the_run_own_export(stopped_run, caps
     assert exported["model"]["elements"] == ["H", "C", "O"]
     weights, own_weights = (load_file(d / "model.safetensors") for d in (run / "model", finished))
     assert weights.keys() == own_weights.keys()
+    # the Fisher EWC needs is there too, equal to the one pre-training stored
+    assert {"ewc.lambda_0", "ewc.pretraining_loss", "fisher.readout.0.weight"} <= weights.keys()
     for key, value in weights.items():
         assert (value == own_weights[key]).all(), key
 
