@@ -152,3 +152,49 @@ def test_scan_intervals_by_hand():
     assert list(zip(lo.tolist(), hi.tolist())) == [(2, 6), (6, 10), (10, 14), (14, 18)]
     starts, lo, hi = scan_intervals(10, window=3, stride=5)
     assert starts.tolist() == [0, 5] and list(zip(lo.tolist(), hi.tolist())) == [(0, 3), (5, 8)]
+
+
+# --- sample efficiency --------------------------------------------------------------------------
+class _Oracle:
+    """Stands in for a fine-tuned classifier: right on every sequence, or always 'promoter'."""
+
+    def __init__(self, truth: dict, perfect: bool):
+        self.truth, self.perfect = truth, perfect
+
+    def predict(self, codes):
+        return np.array([self.truth[c.tobytes()] if self.perfect else 1.0 for c in codes], dtype=float)
+
+
+def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path, monkeypatch):
+    import sciPT.tasks.promoter as promoter
+
+    rng = np.random.default_rng(0)
+    # 100 distinct sequences, 40 promoters: a pool of 80 (32 + 48) and a held-out 20 (8 + 12)
+    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(100)]
+    labels = np.array([1] * 40 + [0] * 60)
+    data = promoter.LabelledSequences([f"s{i}" for i in range(100)], codes, labels, "planted")
+    truth = {c.tobytes(): float(y) for c, y in zip(codes, labels)}
+    seen = []
+
+    def fake_train(start, cfg, subset, length, seed):
+        seen.append((start, seed, len(subset), int(subset.labels.sum()), tuple(subset.names)))
+        return _Oracle(truth, perfect=start == "good")
+
+    monkeypatch.setattr(promoter, "train_classifier", fake_train)
+    cfg = PromoterConfig(label_fractions=[1.0, 0.25], fraction_seeds=2)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    metrics = {}
+    lines = promoter.sample_efficiency({"good": "good", "naive": "naive"}, cfg, data, 12, run, metrics)
+    # fractions in increasing order; per seed, both starts see the same subset
+    sizes = [(start, seed, n, pos) for start, seed, n, pos, _ in seen]
+    assert sizes == [("good", 0, 20, 8), ("naive", 0, 20, 8), ("good", 1, 20, 8), ("naive", 1, 20, 8),
+                     ("good", 0, 80, 32), ("naive", 0, 80, 32), ("good", 1, 80, 32), ("naive", 1, 80, 32)]
+    assert seen[0][4] == seen[1][4] and seen[0][4] != seen[2][4]
+    assert seen[4][4] == seen[6][4]  # all of the pool, whatever the seed
+    assert len(set().union(*(names for *_, names in seen))) == 80
+    # the held-out 20 never trains: 8 promoters, so always answering 'promoter' scores 8/20
+    assert metrics == {"fraction_0.25_good_accuracy_mean": 1.0, "fraction_0.25_naive_accuracy_mean": 0.4,
+                       "fraction_1_good_accuracy_mean": 1.0, "fraction_1_naive_accuracy_mean": 0.4}
+    assert "| 0.25 | 1.000 ± 0.000 | 0.400 ± 0.000 |" in lines
+    assert (run.path / "plots" / "sample_efficiency.png").stat().st_size > 0
