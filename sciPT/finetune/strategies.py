@@ -35,15 +35,17 @@ How ``l2sp`` and ``ewc`` apply their pull (``anchor``):
     the penalty is added to the task loss, so its gradient goes through Adam with the task's.
     Adam divides each weight's step by the root of its running squared gradient: a stiff penalty
     is then felt as steps of about ``lr`` either way, and a weight it should hold at ``w0`` jitters
-    around it by about ``lr`` instead (Loshchilov & Hutter 2019, *Decoupled Weight Decay
-    Regularization*, make the same point for L2 regularisation and weight decay).
+    around it by about the current ``lr`` instead (Loshchilov & Hutter 2019, *Decoupled Weight
+    Decay Regularization*, make the same point for L2 regularisation and weight decay).
 ``decoupled``
     the penalty is left out of the gradient and applied after every optimizer step as its exact
     proximal step at the current learning rate ``eta``:
     ``w <- w0 + (w - w0) / (1 + eta * s * c)`` with ``s`` the strength (``alpha`` or ``lambda``)
     and ``c`` the importance (1 or ``F``). To first order in ``eta`` this is the step plain
     gradient descent takes on the penalty, so ``s`` keeps its meaning; unlike a gradient step it
-    never overshoots, however stiff the penalty.
+    never overshoots, however stiff the penalty. (In the force-field forgetting benchmark the two
+    anchors forgot alike: the forgetting went through weights of near-zero Fisher, which neither
+    holds; benchmarks/RESULTS_forgetting.md.)
 
 Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
 (embedding first). The groups must partition the backbone's parameters; a backbone without the
