@@ -68,7 +68,7 @@ from sciPT.pretrain import pretrain  # noqa: E402
 from sciPT.run import RunDir  # noqa: E402
 from sciPT.tasks.forcefield import run_finetune  # noqa: E402
 from sciPT.tasks.forcefield_demo import (FORCES, finetune_config, pretrain_config,  # noqa: E402
-                                         split_data, summarise)
+                                         split_data, strategy_label, summarise)
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -191,8 +191,8 @@ def main(argv=None) -> int:
             cfg = finetune_config(pre.path, paths, strategy, args.steps, lr, **extra)
             run_finetune(cfg, folder, command=f"benchmarks/forgetting.py ({name})")
         runs[name] = RunDir(folder)
-        metrics[name] = {**runs[name].read_metrics(), "strategy": strategy, "strength": strength,
-                         "lr": lr}
+        metrics[name] = {**runs[name].read_metrics(), "strength": strength, "lr": lr,
+                         "strategy": strategy_label(runs[name].read_config()["finetune"])}
 
     for lr in args.lrs:
         run(f"naive lr={lr:g}", "full", None, lr)
@@ -203,28 +203,26 @@ def main(argv=None) -> int:
     run(f"naive lr={lr:g}", "full", None, lr)
     plans = {}
     for anchor in args.anchor:
-        tag, kind = ("", "") if anchor == "loss" else (" decoupled", "-decoupled")
+        tag = "" if anchor == "loss" else " decoupled"
         for ewc_lr in [lr] + [x for x in args.ewc_lrs if x != lr]:
             suffix = tag + ("" if ewc_lr == lr else f" lr={ewc_lr:g}")
             for units in args.lambdas:
                 plans[f"ewc λ={units:g}λ₀{suffix}"] = (
-                    "ewc", {"ewc_lambda": units * scale, "anchor": anchor}, units, ewc_lr, "ewc" + kind)
+                    "ewc", {"ewc_lambda": units * scale, "anchor": anchor}, units, ewc_lr)
         for alpha in args.l2sp:
-            plans[f"l2sp α={alpha:g}{tag}"] = ("l2sp", {"l2sp_alpha": alpha, "anchor": anchor}, alpha,
-                                              lr, "l2sp" + kind)
+            plans[f"l2sp α={alpha:g}{tag}"] = ("l2sp", {"l2sp_alpha": alpha, "anchor": anchor}, alpha, lr)
     for frames in args.replay:
-        plans[f"replay +{frames}"] = ("replay", {"replayed": frames}, frames, lr, "replay")
-    for name, (strategy, extra, strength, run_lr, kind) in plans.items():
+        plans[f"replay +{frames}"] = ("replay", {"replayed": frames}, frames, lr)
+    for name, (strategy, extra, strength, run_lr) in plans.items():
         run(name, strategy, strength, run_lr, **extra)
-        metrics[name]["strategy"] = kind
         if strategy == "ewc":
             metrics[name].update(quadratic_check(exported, runs[name], metrics[name]))
             metrics[name].update(culprit(pre, runs[name], ethanol_val))
     naive_name = f"naive lr={lr:g}"
     naive = metrics[naive_name]
+    kinds = dict.fromkeys(v["strategy"] for v in metrics.values() if v["strategy"] != "full")
     chosen = {kind: choose({k: v for k, v in metrics.items() if v["strategy"] == kind}, naive)
-              for kind in ("ewc", "ewc-decoupled", "l2sp", "l2sp-decoupled", "replay")
-              if any(v["strategy"] == kind for v in metrics.values())}
+              for kind in kinds}
     table = summarise(runs, out / "forgetting.png")
     before = naive[f"eval_ethanol_test_before_{FORCES}"]
     increase = {k: m[f"eval_ethanol_test_{FORCES}"] - before for k, m in metrics.items()}

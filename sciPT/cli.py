@@ -220,13 +220,15 @@ def _run_export(args: argparse.Namespace) -> int:
     cfg = from_dict(domain.config_class, {k: v for k, v in saved.items() if k not in CHECKPOINT_FREE_KEYS},
                     str(run.config))
     ckpt = load_lightning_checkpoint(args.checkpoint or run.last_checkpoint)
-    export_cfg = {**domain.export_config_from(cfg), "pretrained_on": saved.get("corpus", [])}
+    # a domain that stores more than weights beside them (the molecules' EWC Fisher) says how,
+    # from the same data it reads for the config
+    export_cfg, hook = (domain.export_from(cfg) if hasattr(domain, "export_from")
+                        else (domain.export_config_from(cfg), None))
+    export_cfg = {**export_cfg, "pretrained_on": saved.get("corpus", [])}
     backbone = domain.load_backbone(export_cfg)
     prefix = "backbone."
     backbone.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items()
                               if k.startswith(prefix)})
-    # what pre-training stores beside the weights (the molecules' EWC Fisher), computed the same way
-    hook = domain.export_extras_from(cfg) if hasattr(domain, "export_extras_from") else None
     out = export_model(args.out or run.model, backbone, {**export_cfg, "sciPT_version": __version__},
                        extra_tensors=hook(backbone) if hook is not None else None)
     print(f"exported step {ckpt.get('global_step')} to {out}", file=sys.stderr)

@@ -112,6 +112,15 @@ COLUMNS = {  # metric key -> what it is
 }
 
 
+def strategy_label(finetune: dict) -> str:
+    """A run's strategy as tables and plots name it, from its ``finetune`` config section: the
+    strategy, with " decoupled" for an anchor applied outside the optimizer."""
+    strategy = finetune["strategy"]
+    if strategy in ("ewc", "l2sp") and finetune.get("anchor") == "decoupled":
+        strategy += " decoupled"
+    return strategy
+
+
 def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
     """A table of force RMSEs of every run (meV/Å) and a forgetting-against-gain figure."""
     rows = {name: run.read_metrics() for name, run in runs.items()}
@@ -125,10 +134,7 @@ def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
              "ewc decoupled": ("C3", "o"), "l2sp decoupled": ("C5", "s")}
     by_strategy: dict[str, list] = {}
     for name, m in rows.items():
-        finetune = runs[name].read_config()["finetune"]
-        strategy = finetune["strategy"]
-        if strategy in ("ewc", "l2sp") and finetune.get("anchor") == "decoupled":
-            strategy += " decoupled"
+        strategy = strategy_label(runs[name].read_config()["finetune"])
         by_strategy.setdefault(strategy, []).append(
             (m[f"test_acac_test_{FORCES}"], m[f"eval_ethanol_test_{FORCES}"], name))
     for strategy, points in by_strategy.items():

@@ -58,27 +58,28 @@ class MoleculesDomain(Domain):
         )
 
     def export_config_from(self, cfg: MoleculesConfig) -> dict:
-        """The export config of a pre-training run from its resolved ``config.yaml`` (``scipt
-        export RUN`` on a run's checkpoint, for example one stopped before its end).
+        """The export config of a pre-training run from its resolved ``config.yaml``: the first
+        half of :meth:`export_from`."""
+        return self.export_from(cfg)[0]
+
+    def export_from(self, cfg: MoleculesConfig):
+        """What ``scipt export RUN`` writes beside a run's checkpoint weights (for example of a run
+        stopped before its end), from the run's resolved ``config.yaml``: ``(export config, EWC
+        Fisher hook)``, the hook ``None`` where the run computed no Fisher (``fisher.frames = 0``).
 
         The data-derived fields of the model (element table, reference energies, energy shift and
         scale, average neighbours) are not in ``config.yaml``: they are recomputed from the run's
         data files and seed, exactly as pre-training computed them, so the files must be the ones
-        the run trained on (``config.yaml`` records their SHA-256 under ``corpus``).
+        the run trained on (``config.yaml`` records their SHA-256 under ``corpus``). The Fisher
+        hook uses the same frames and seed as :meth:`build_pretraining`'s, so the same weights get
+        the same Fisher.
         """
         validate_architecture(cfg.model)
-        prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
-                           seed=cfg.train.seed)
-        return self.export_config(prepared.model, references=prepared.references_method)
-
-    def export_extras_from(self, cfg: MoleculesConfig):
-        """The EWC Fisher hook of a pre-training run from its resolved ``config.yaml``, as
-        :meth:`build_pretraining` made it (same frames, same seed, so the same Fisher for the same
-        weights); ``None`` where that run computed none (``fisher.frames = 0``)."""
         validate_fisher(cfg.fisher)
         prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
                            seed=cfg.train.seed)
-        return fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed)
+        return (self.export_config(prepared.model, references=prepared.references_method),
+                fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed))
 
     def export_config(self, model: PotentialConfig, **extra) -> dict:
         """``model/config.json`` content besides provenance (units are always eV and Angstrom)."""
