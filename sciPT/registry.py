@@ -101,6 +101,13 @@ class Domain:
     def demo(self, args: argparse.Namespace) -> Any:
         raise UserError(f"domain '{self.name}' has no demo")
 
+    def add_evaluate_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Options of ``scipt evaluate`` for a pre-training run of this domain."""
+
+    def evaluate(self, run: Any, args: argparse.Namespace) -> Any:
+        """Score a pre-training run's model on ``args.data``; write into ``args.evaluation_dir``."""
+        raise UserError(f"{run.path}: a {self.name} pre-training run cannot be evaluated")
+
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of ``scipt predict`` for a model exported by this domain."""
 

@@ -114,3 +114,18 @@ class RunDir:
     def plot_path(self, name: str) -> Path:
         self.plots.mkdir(parents=True, exist_ok=True)
         return self.plots / name
+
+
+def open_run(path: str | Path) -> tuple[RunDir, Any]:
+    """A run directory and the plugin that wrote it (its config.yaml names a task or a domain)."""
+    from .registry import domains, tasks
+
+    run = RunDir(path)
+    if not run.config.is_file():
+        raise UserError(f"{run.path}: not a run directory (no config.yaml)")
+    config = run.read_config()
+    if "task" in config:
+        return run, tasks.get(config["task"])
+    if "domain" in config:
+        return run, domains.get(config["domain"])
+    raise UserError(f"{run.config}: names neither a task nor a domain")

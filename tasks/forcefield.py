@@ -619,12 +619,12 @@ class ForcefieldTask(Task):
                 "energy-weight": "objective.energy_weight", "forces-weight": "objective.forces_weight"}
 
     def add_finetune_arguments(self, parser):
-        from sciPT.cli import add_run_arguments
+        from sciPT.runconfig import add_run_arguments
 
         parser.set_defaults(table=add_run_arguments(parser, self, "runs/forcefield"))
 
     def finetune(self, args):
-        from sciPT.cli import resolve_config
+        from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
         return run_finetune(cfg, args.out, resume=args.resume,

@@ -216,12 +216,12 @@ class PromoterTask(Task):
                 "label-column": "inputs.label_column"}
 
     def add_finetune_arguments(self, parser):
-        from sciPT.cli import add_run_arguments
+        from sciPT.runconfig import add_run_arguments
 
         parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
 
     def finetune(self, args):
-        from sciPT.cli import resolve_config
+        from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
         return run_finetune(cfg, args.out)

@@ -1,0 +1,127 @@
+"""Configurations resolved in layers, and the command-line flags that set them.
+
+Shared by the ``scipt`` command and by every plugin that trains (tasks build their ``finetune``
+options with :func:`add_run_arguments` and resolve them with :func:`resolve_config`), so no plugin
+imports the CLI.
+
+Layers, each overriding the one before: the plugin's preset (``--preset``, default ``tiny``) <
+``--config FILE.yaml`` < flags. Every leaf of the plugin's config dataclass has a flag: training keys
+by their own name (``--max-steps``, ``--lr``, ``--devices``; ``--schedule`` for the schedule's name),
+the others by their dotted path (``--model.d-model 128``, ``--data.window 256``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, flatten, from_dict, load_yaml, merge, nest
+
+CHECKPOINT_FREE_KEYS = ("domain", "task", "corpus")
+
+
+def flag_name(key: str) -> str:
+    if key.startswith("train.schedule."):
+        leaf = key.split(".")[-1]
+        return "--schedule" if leaf == "name" else "--" + leaf.replace("_", "-")
+    if key.startswith("train."):
+        return "--" + key[len("train."):].replace("_", "-")
+    return "--" + key.replace("_", "-")
+
+
+def _strip_optional(tp):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (args[0] if len(args) == 1 else tp), type(None) in typing.get_args(tp)
+    return tp, False
+
+
+def parse_flag(text: str, tp: Any, key: str) -> Any:
+    """A command-line string -> a value of annotation ``tp`` (checked again by the config)."""
+    tp, optional = _strip_optional(tp)
+    if optional and text.lower() in ("none", "null"):
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # e.g. devices: int | str
+        return int(text) if text.lstrip("-").isdigit() else text
+    if tp is bool:
+        if text.lower() in ("true", "yes", "1", "on"):
+            return True
+        if text.lower() in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{flag_name(key)}: expected true or false, got {text!r}")
+    for kind in (int, float):
+        if tp is kind:
+            try:
+                return kind(text)
+            except ValueError:
+                raise ConfigError(f"{flag_name(key)}: expected {kind.__name__}, got {text!r}") from None
+    return text
+
+
+def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: dict[str, str]) -> dict:
+    """One flag per config leaf; returns ``{dest: (key, type)}``. Defaults shown are the preset's."""
+    reverse = {v: k for k, v in aliases.items()}
+    table = {}
+    train = parser.add_argument_group("training (shared by every domain)")
+    other = parser.add_argument_group("model, data and objective")
+    for key, (value, tp) in flatten(defaults).items():
+        name = "--" + reverse[key] if key in reverse else flag_name(key)
+        dest = "cfg__" + key.replace(".", "__")
+        base, _ = _strip_optional(tp)
+        is_list = typing.get_origin(base) in (list, tuple)
+        shown = " ".join(map(str, value)) if is_list else value
+        group = train if key.startswith("train.") else other
+        kwargs = dict(dest=dest, default=argparse.SUPPRESS, metavar=key.split(".")[-1].upper(),
+                      help=f"{key} (default: {shown})")
+        if is_list:
+            kwargs["nargs"] = "+"
+        elif base is bool:
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        elif typing.get_origin(base) is typing.Literal:
+            kwargs["choices"] = typing.get_args(base)
+            kwargs.pop("metavar")
+        group.add_argument(name, **kwargs)
+        table[dest] = (key, typing.get_args(base)[0] if is_list else tp, is_list)
+    return table
+
+
+def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
+    """Preset < --config < flags for a plugin with ``presets()`` and ``config_class``; with
+    ``--resume`` the run's own config.yaml replaces the preset."""
+    out = Path(args.out)
+    if args.resume and (out / "config.yaml").is_file():
+        saved = {k: v for k, v in load_yaml(out / "config.yaml").items() if k not in CHECKPOINT_FREE_KEYS}
+        cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
+    else:
+        presets = plugin.presets()
+        if args.preset not in presets:
+            raise ConfigError(f"--preset: unknown preset '{args.preset}' for {plugin.name} "
+                              f"(expected one of: {', '.join(presets)})")
+        cfg = presets[args.preset]()
+    if args.config:
+        cfg = merge(cfg, load_yaml(args.config), where=str(args.config))
+    flat = {}
+    for dest, (key, tp, is_list) in table.items():
+        if hasattr(args, dest):
+            raw = getattr(args, dest)
+            if is_list:  # "--label-fractions 0.1,0.5 1.0" -> [0.1, 0.5, 1.0]
+                flat[key] = [parse_flag(v, tp, key) for item in raw for v in item.split(",") if v]
+            else:
+                flat[key] = parse_flag(raw, tp, key)
+    return merge(cfg, nest(flat), where="command line") if flat else cfg
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
+    """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
+    presets = plugin.presets()
+    parser.add_argument("--preset", default="tiny", choices=list(presets),
+                        help="named configuration to start from (default: tiny)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
+    parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from checkpoints/last.ckpt (default: off)")
+    return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())
