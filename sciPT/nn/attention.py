@@ -79,6 +79,10 @@ class SelfAttention(nn.Module):
             if self.rotary is not None:
                 k = self.rotary(k)
                 q = self.rotary(q, positions=query_index)
+        if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != q.dtype:
+            # A bias of another dtype than the queries gives silently wrong results on some CPU
+            # kernels; the encoder builds it in the right dtype, this guards other callers.
+            attn_mask = attn_mask.to(q.dtype)
         y = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
             attn_mask=attn_mask, is_causal=is_causal,

@@ -145,7 +145,10 @@ class ALiBi(nn.Module):
         n_heads: number of attention heads :math:`H`.
 
     Shapes:
-        output of :meth:`forward`: ``(1, H, L, L)`` float32, cached per (length, causal, device).
+        output of :meth:`forward`: ``(1, H, L, L)`` in ``dtype``, cached per (length, causal,
+        device, dtype). The bias must be in the attention queries' dtype: with a float32 bias and
+        float64 (or bf16) queries, some CPU kernels of ``scaled_dot_product_attention`` return
+        wrong values without an error.
     """
 
     def __init__(self, n_heads: int):
@@ -153,14 +156,16 @@ class ALiBi(nn.Module):
         self.n_heads = n_heads
         self._cache: dict[tuple, Tensor] = {}
 
-    def forward(self, length: int, device: torch.device, causal: bool = False) -> Tensor:
-        key = (length, causal, str(device))
+    def forward(self, length: int, device: torch.device, causal: bool = False,
+                dtype: torch.dtype = torch.float32) -> Tensor:
+        key = (length, causal, str(device), dtype)
         if key not in self._cache:
             pos = torch.arange(length, device=device)
-            distance = (pos[:, None] - pos[None, :]).abs().float()
-            bias = -alibi_slopes(self.n_heads).to(device)[:, None, None] * distance
+            # built in float64 and rounded once, so every dtype holds the nearest slope * distance
+            distance = (pos[:, None] - pos[None, :]).abs().double()
+            bias = -alibi_slopes(self.n_heads).to(device, torch.float64)[:, None, None] * distance
             if causal:
                 future = pos[None, :] > pos[:, None]
                 bias = bias.masked_fill(future, float("-inf"))
-            self._cache[key] = bias.unsqueeze(0)
+            self._cache[key] = bias.unsqueeze(0).to(dtype)
         return self._cache[key]

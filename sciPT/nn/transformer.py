@@ -190,10 +190,11 @@ class TransformerEncoder(nn.Module):
         """
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None
+        device = self.embedding.weight.device
         if attention_mask is None:
             if self.alibi is None:
                 return None, causal
-            return self.alibi(length, self.embedding.weight.device, causal), False
+            return self.alibi(length, device, causal, self.compute_dtype()), False
         keys = attention_mask | ~attention_mask.any(dim=1, keepdim=True)
         allowed = keys[:, None, None, :]
         if causal:
@@ -202,8 +203,15 @@ class TransformerEncoder(nn.Module):
             allowed = (allowed & lower) | (pos[None, :] == pos[:, None])
         if self.alibi is None:
             return allowed, False
-        bias = self.alibi(length, keys.device, causal=False)
+        bias = self.alibi(length, keys.device, causal=False, dtype=self.compute_dtype())
         return bias.masked_fill(~allowed, float("-inf")), False
+
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the attention queries will have: autocast's, or else the weights'."""
+        device = self.embedding.weight.device.type
+        if torch.is_autocast_enabled(device):
+            return torch.get_autocast_dtype(device)
+        return self.embedding.weight.dtype
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 causal: bool = False, select: Tensor | None = None) -> Tensor:

@@ -1,0 +1,117 @@
+"""Every attention path against a softmax attention written out here, in every dtype we run.
+
+PyTorch's fused ``scaled_dot_product_attention`` picks its kernel by CPU (AVX-512, AVX2 or the
+portable one: ``ATEN_CPU_CAPABILITY``) and by dtype; a float mask of another dtype than the queries
+gave wrong values without an error on AVX2 machines. Each case runs the encoder twice, once through
+SDPA and once through :func:`reference_attention`, on the same weights and inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import pytest
+import torch
+
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.nn import attention as attention_module
+
+PAD = 0
+# (dtype name, relative tolerance on the encoder's output); bf16 runs under CPU autocast
+DTYPES = [("float64", 1e-10), ("float32", 1e-5), ("bf16-autocast", 3e-2)]
+
+
+def reference_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
+    """softmax(q k^T / sqrt(d) + bias) v in float64, bias from a boolean mask, a float bias or
+    ``is_causal``; returned in the queries' dtype."""
+    assert dropout_p == 0.0 and scale is None
+    scores = q.double() @ k.double().transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if is_causal:
+        L, S = scores.shape[-2:]
+        future = torch.ones(L, S, dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask.double()
+    return (scores.softmax(dim=-1) @ v.double()).to(q.dtype)
+
+
+def make_encoder(position: str, dtype_name: str) -> TransformerEncoder:
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64,
+                            position=position, pad_id=PAD)
+    encoder = TransformerEncoder(cfg).eval()
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return encoder.double() if dtype_name == "float64" else encoder
+
+
+def inputs(padded: bool):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 20, (3, 16), generator=g)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    if padded:
+        mask[1, 10:] = False
+        ids[1, 10:] = PAD
+        mask[2, :3] = False  # left padding too
+        ids[2, :3] = PAD
+    select = (torch.rand(3, 16, generator=g) < 0.3) & mask
+    return ids, (mask if padded else None), select
+
+
+def run(encoder, ids, mask, causal, select, dtype_name):
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16-autocast"
+                else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
+        return encoder(ids, mask, causal=causal, select=select).double()
+
+
+@pytest.mark.parametrize("dtype_name,rtol", DTYPES)
+@pytest.mark.parametrize("subset", [False, True], ids=["all-positions", "masked-subset"])
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+@pytest.mark.parametrize("position", ["rotary", "alibi"])
+def test_sdpa_matches_reference_softmax_attention(monkeypatch, position, causal, padded, subset,
+                                                  dtype_name, rtol):
+    encoder = make_encoder(position, dtype_name)
+    ids, mask, select = inputs(padded)
+    select = select if subset else None
+    fused = run(encoder, ids, mask, causal, select, dtype_name)
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", reference_attention)
+    reference = run(encoder, ids, mask, causal, select, dtype_name)
+    assert torch.isfinite(fused).all()
+    scale = float(reference.abs().max())
+    torch.testing.assert_close(fused, reference, rtol=0, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "float32", "bf16-autocast"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_alibi_bias_reaches_sdpa_in_the_queries_dtype(monkeypatch, dtype_name, padded):
+    seen = []
+    real_sdpa = attention_module.F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        seen.append((q.dtype, attn_mask.dtype))
+        return real_sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", spy)
+    encoder = make_encoder("alibi", dtype_name)
+    ids, mask, _ = inputs(padded)
+    run(encoder, ids, mask, False, None, dtype_name)
+    expected = {"float64": torch.float64, "float32": torch.float32,
+                "bf16-autocast": torch.bfloat16}[dtype_name]
+    assert seen == [(expected, expected)] * 2
+
+
+def test_a_foreign_bias_dtype_is_cast_before_sdpa(monkeypatch):
+    # A caller handing a float32 bias to float64 attention gets the right answer, not the kernel's.
+    seen = []
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention",
+                        lambda q, k, v, attn_mask=None, **kw: seen.append(attn_mask.dtype) or q)
+    attention = attention_module.SelfAttention(16, 4, rotary=False).double()
+    attention(torch.randn(1, 5, 16, dtype=torch.float64), torch.zeros(1, 4, 5, 5))
+    assert seen == [torch.float64]
