@@ -1,9 +1,10 @@
 """The ``scipt`` command. Thin: it builds its subcommands from the registries, parses, hands over.
 
-Configuration layers, each overriding the one before: the domain's preset (``--preset``, default
-``tiny``) < ``--config FILE.yaml`` < flags. Every leaf of the domain's config dataclass has a flag:
-training keys by their own name (``--max-steps``, ``--lr``, ``--devices``; ``--schedule`` for the
-schedule's name), the others by their dotted path (``--model.d-model 128``, ``--data.window 256``).
+It starts at once because it imports only what the command line names: the plugin names come from
+entry-point metadata, and a plugin (with torch, Lightning and its domain's libraries) is imported
+when it is the one that runs, or when a listing asks for every plugin's summary
+(``scipt pretrain --help``). ``scipt evaluate RUN`` and ``scipt predict RUN`` import only the
+plugin that wrote ``RUN``. Configuration layering is :mod:`sciPT.runconfig`.
 """
 
 from __future__ import annotations
@@ -12,28 +13,49 @@ import argparse
 import datetime as dt
 import shlex
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import from_dict
 from .errors import UserError
-from .registry import Domain, Task, domains, tasks
-from .run import open_run
-from .runconfig import CHECKPOINT_FREE_KEYS, add_run_arguments, resolve_config
+from .registry import Registry, commands, domains, missing_extra, tasks
+from .runconfig import add_run_arguments, resolve_config
+
+BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
+
+
+def _plugin_defaults(registry: Registry, name: str) -> dict:
+    """What the handler needs to name a missing extra if the plugin's code imports it late."""
+    point = registry._entry_points().get(name)
+    return {"plugin_label": f"the {registry.kind} '{name}'", "plugin_extras": point.extras if point else []}
+
+
+def _chosen(rest: list[str], names: list[str]) -> str | None:
+    """The plugin named on the command line after the subcommand, if any."""
+    return next((token for token in rest if token in names), None)
+
+
+def _run_in(rest: list[str]) -> str | None:
+    """The run directory named on the command line, if any (the first with a config.yaml)."""
+    return next((t for t in rest if not t.startswith("-") and (Path(t) / "config.yaml").is_file()), None)
+
 
 # --- subcommands ----------------------------------------------------------------------------
-def _add_pretrain(sub) -> None:
+def _add_pretrain(sub, rest: list[str] | None) -> None:
     p = sub.add_parser("pretrain", help="pre-train a backbone of a domain on its data",
                        description="Pre-train a domain's backbone; writes a run directory.")
     dsub = p.add_subparsers(dest="domain", metavar="DOMAIN", required=True)
-    for name, domain in domains.items():
-        dp = dsub.add_parser(name, help=domain.summary, description=domain.summary,
-                             allow_abbrev=False)
+    if rest is None:
+        return
+    chosen = _chosen(rest, domains.names())
+    for name in domains.names():
+        if chosen not in (None, name):
+            dsub.add_parser(name)
+            continue
+        domain = domains.get(name)
+        dp = dsub.add_parser(name, help=domain.summary, description=domain.summary, allow_abbrev=False)
         table = add_run_arguments(dp, domain, f"runs/{name}")
-        dp.set_defaults(handler=_run_pretrain, plugin=domain, table=table)
+        dp.set_defaults(handler=_run_pretrain, plugin=domain, table=table, **_plugin_defaults(domains, name))
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
@@ -44,45 +66,59 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_finetune(sub) -> None:
+def _add_finetune(sub, rest: list[str] | None) -> None:
     p = sub.add_parser("finetune", help="fine-tune for a task (a pipeline built on a domain)")
     tsub = p.add_subparsers(dest="task", metavar="TASK", required=True)
-    for name, task in tasks.items():
+    if rest is None:
+        return
+    chosen = _chosen(rest, tasks.names())
+    for name in tasks.names():
+        if chosen not in (None, name):
+            tsub.add_parser(name)
+            continue
+        task = tasks.get(name)
         tp = tsub.add_parser(name, help=task.summary, description=task.summary, allow_abbrev=False)
         task.add_finetune_arguments(tp)
-        tp.set_defaults(handler=lambda a: _as_status(a.plugin.finetune(a)), plugin=task)
+        tp.set_defaults(handler=lambda a: _as_status(a.plugin.finetune(a)), plugin=task,
+                        **_plugin_defaults(tasks, name))
 
 
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a run on labelled data", conflict_handler="resolve")
+def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
+    """``evaluate`` and ``predict``: generic options, plus those of the plugin that wrote RUN."""
+    helps = {"evaluate": "evaluate a run on labelled data",
+             "predict": "predict with a run (task outputs, or --embed for a backbone)"}
+    p = sub.add_parser(verb, help=helps[verb], conflict_handler="resolve",
+                       epilog="The options of the plugin that wrote RUN are listed by "
+                              f"'scipt {verb} RUN --help'.")
+    if rest is None:
+        return
     p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--data", required=True, help="labelled data file to evaluate on (required)")
-    p.add_argument("--out", help="where the evaluation is written (default: RUN/evaluations/<data file name>)")
-    for name, task in tasks.items():
-        task.add_evaluate_arguments(p.add_argument_group(f"options for {name} runs"))
-    p.set_defaults(handler=lambda a: _as_status(_dispatch(a, "evaluate")))
+    if verb == "evaluate":
+        p.add_argument("--data", required=True, help="labelled data file to evaluate on (required)")
+        p.add_argument("--out", help="where the evaluation is written "
+                                     "(default: RUN/evaluations/<data file name>)")
+    else:
+        p.add_argument("--input", required=True, help="input file (required)")
+        p.add_argument("--output", required=True, help="output file, written atomically (required)")
+    run_path = _run_in(rest)
+    if run_path is not None:
+        from .run import open_run
 
-
-def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="predict with a run (task outputs, or --embed for a backbone)",
-                       conflict_handler="resolve")
-    p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--input", required=True, help="input file (required)")
-    p.add_argument("--output", required=True, help="output file, written atomically (required)")
-    for name, plugin in [*domains.items(), *tasks.items()]:
-        plugin.add_predict_arguments(p.add_argument_group(f"options for {name} runs"))
-    p.set_defaults(handler=lambda a: _as_status(_dispatch(a, "predict")))
+        run, plugin = open_run(run_path)
+        registry = tasks if "task" in run.read_config() else domains
+        getattr(plugin, f"add_{verb}_arguments")(p.add_argument_group(f"options for {plugin.name} runs"))
+        p.set_defaults(**_plugin_defaults(registry, plugin.name))
+    p.set_defaults(handler=lambda a: _as_status(_dispatch(a, verb)))
 
 
 def _dispatch(args: argparse.Namespace, verb: str) -> Any:
+    from .run import open_run
+
     run, plugin = open_run(args.run)
-    if not hasattr(plugin, verb):
-        raise UserError(f"{run.path}: a {plugin.name} run has no '{verb}' (evaluate a task run, "
-                        "for example one written by 'scipt finetune')")
-    return getattr(plugin, verb)(run, args)
+    return plugin.evaluate(run, args) if verb == "evaluate" else plugin.predict(run, args)
 
 
-def _add_export(sub) -> None:
+def _add_export(sub, rest: list[str] | None) -> None:
     p = sub.add_parser("export", help="export a run's Lightning checkpoint as safetensors + config.json")
     p.add_argument("run", metavar="RUN", help="pre-training run directory")
     p.add_argument("--checkpoint", help="checkpoint to export (default: RUN/checkpoints/last.ckpt)")
@@ -96,32 +132,49 @@ def _run_export(args: argparse.Namespace) -> int:
     return export_run(args)
 
 
-def _add_demo(sub) -> None:
-    names = [n for n, p in [*tasks.items(), *domains.items()] if _has_demo(p)]
+def _add_demo(sub, rest: list[str] | None) -> None:
+    names = [*tasks.names(), *(n for n in domains.names() if n not in tasks.names())]
     p = sub.add_parser("demo", help="run a demonstration on the shipped data",
                        description="Demonstrations on the data shipped in data_recipes/.")
     p.add_argument("name", nargs="?", default="dna", choices=names,
-                   help="which demonstration (default: dna)")
+                   help="which plugin's demonstration (default: dna)")
     p.add_argument("--out", help="run directory (default: runs/demo-NAME-<time>)")
     p.add_argument("--max-steps", type=int, help="override the demo's number of steps (default: the demo's own)")
     p.set_defaults(handler=_run_demo)
 
 
-def _has_demo(plugin) -> bool:
-    return type(plugin).demo not in (Domain.demo, Task.demo)
-
-
 def _run_demo(args: argparse.Namespace) -> int:
-    plugin = dict(tasks.items()).get(args.name) or domains.get(args.name)
+    registry = tasks if args.name in tasks.names() else domains
+    args.plugin_label, args.plugin_extras = _plugin_defaults(registry, args.name).values()
+    with missing_extra(args.plugin_label, args.plugin_extras):
+        plugin = registry.get(args.name)
     if args.out is None:
         args.out = f"runs/demo-{args.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return _as_status(plugin.demo(args))
 
 
-def _add_data(sub) -> None:
-    from . import recipes
+def _add_data(sub, rest: list[str] | None) -> None:
+    help = "list, check and build the shipped data recipes; decontaminate a corpus"
+    p = sub.add_parser("data", help=help, description=help)
+    if rest is not None:
+        from . import recipes
 
-    recipes.add_arguments(sub.add_parser("data", help="list, check and build the shipped data recipes; decontaminate a corpus"))
+        recipes.add_arguments(p)
+
+
+def _add_plugin_command(sub, name: str, rest: list[str] | None) -> None:
+    point = commands._entry_points()[name]
+    provider = point.value.split(":")[0].split(".")[-1]
+    if rest is None:
+        sub.add_parser(name, help=f"from the {provider} plugin ('scipt {name} --help')")
+        return
+    plugin = commands.get(name)
+    command = next((c for c in plugin.commands() if c.name == name), None)
+    if command is None:
+        raise UserError(f"entry point '{name} = {point.value}': {plugin.name} has no command '{name}'")
+    cp = sub.add_parser(name, help=command.help, description=command.help)
+    command.add_arguments(cp)
+    cp.set_defaults(handler=lambda a: _as_status(command.run(a)), **_plugin_defaults(commands, name))
 
 
 def _as_status(result: Any) -> int:
@@ -132,31 +185,35 @@ def _command_line() -> str:
     return "scipt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: complete for the subcommand it names, a listing for the others."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    rest = argv[argv.index(command) + 1:] if command else []
+    epilog = (f"domains: {', '.join(domains.names())}; tasks: {', '.join(tasks.names())}. "
+              "'scipt COMMAND --help' lists a command's options.")
     parser = argparse.ArgumentParser(prog="scipt", description="Pre-training on scientific data.",
-                                     allow_abbrev=False)
+                                     epilog=epilog, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"sciPT {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_pretrain(sub)
-    _add_finetune(sub)
-    _add_evaluate(sub)
-    _add_predict(sub)
-    _add_export(sub)
-    _add_demo(sub)
-    _add_data(sub)
-    for _, plugin in [*domains.items(), *tasks.items()]:
-        for command in plugin.commands():
-            cp = sub.add_parser(command.name, help=command.help)
-            command.add_arguments(cp)
-            cp.set_defaults(handler=lambda a, c=command: _as_status(c.run(a)))
+    _add_pretrain(sub, rest if command == "pretrain" else None)
+    _add_finetune(sub, rest if command == "finetune" else None)
+    _add_run_verb(sub, rest if command == "evaluate" else None, "evaluate")
+    _add_run_verb(sub, rest if command == "predict" else None, "predict")
+    _add_export(sub, rest if command == "export" else None)
+    _add_demo(sub, rest if command == "demo" else None)
+    _add_data(sub, rest if command == "data" else None)
+    for name in commands.names():
+        if name not in BUILTIN_COMMANDS:
+            _add_plugin_command(sub, name, rest if command == name else None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        args = build_parser(argv).parse_args(argv)
+        with missing_extra(getattr(args, "plugin_label", "this command"), getattr(args, "plugin_extras", [])):
+            return args.handler(args)
     except UserError as err:
         print(f"scipt: error: {err}", file=sys.stderr)
         return err.exit_code

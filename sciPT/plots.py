@@ -5,12 +5,24 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import matplotlib
+from . import io
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from . import io  # noqa: E402
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use (it costs a third of a
+    second, which every command that draws nothing would pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def __getattr__(name: str):
+    if name == "plt":  # ``plots.plt`` for modules that draw
+        return pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -49,7 +61,7 @@ def keep_log_for_resume(log_dir: Path) -> None:
 def save(fig, path: Path) -> Path:
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -60,7 +72,7 @@ def loss_curve(log_dir: Path, out: Path, *, reference: dict[str, float] | None =
     train, val = series.get("train/loss_step") or series.get("train/loss"), series.get("val/loss")
     if not train and not val:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.0))
     if train:
         ax.plot(*zip(*train), lw=1, alpha=0.8, label="train")
     if val:
@@ -79,8 +91,8 @@ def roc_pr(curves: dict[str, tuple], out_roc: Path, out_pr: Path, title: str = "
     """ROC and precision-recall curves of several models: ``{name: (labels, scores)}``."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    fig1, ax1 = plt.subplots(figsize=(4.8, 4.6))
-    fig2, ax2 = plt.subplots(figsize=(4.8, 4.6))
+    fig1, ax1 = pyplot().subplots(figsize=(4.8, 4.6))
+    fig2, ax2 = pyplot().subplots(figsize=(4.8, 4.6))
     for name, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
         ax1.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
@@ -100,7 +112,7 @@ def sample_efficiency(fractions: list[float], results: dict[str, list[list[float
     """Mean and standard deviation over seeds of ``metric`` against the fraction of labels used."""
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    fig, ax = pyplot().subplots(figsize=(5.6, 4.0))
     for name, per_fraction in results.items():
         values = np.array(per_fraction, dtype=float)
         mean, std = values.mean(1), values.std(1)

@@ -16,6 +16,7 @@ and appears in ``scipt --help`` once installed. Nothing in ``sciPT`` imports a p
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -24,6 +25,9 @@ from .errors import UserError
 
 DOMAIN_GROUP = "sciPT.domains"
 TASK_GROUP = "sciPT.tasks"
+# top-level commands a plugin adds (``scan = "sciPT.tasks.promoter:task [dna]"``): the entry point
+# names the plugin whose ``commands()`` provides it, so ``scipt --help`` lists it unimported
+COMMAND_GROUP = "sciPT.commands"
 
 
 @dataclass
@@ -116,13 +120,30 @@ class Domain:
 
 
 class Task:
-    """A task plugin: a pipeline users run on top of one or more domains."""
+    """A task plugin: a pipeline users run on top of one or more domains.
+
+    Like a domain, a task owns a config dataclass (``config_class``) with named presets and short
+    flag aliases; ``scipt finetune TASK`` resolves it in the same layers (preset < ``--config`` <
+    flags, :mod:`sciPT.runconfig`).
+    """
 
     name: str = ""
     summary: str = ""
+    config_class: type = object
+
+    def presets(self) -> dict[str, Callable[[], Any]]:
+        """Named configurations; every task has at least ``tiny``."""
+        raise NotImplementedError
+
+    def flag_aliases(self) -> dict[str, str]:
+        """Short command-line flags for common keys, e.g. ``{"train": "data.paths"}``."""
+        return {}
 
     def add_finetune_arguments(self, parser: argparse.ArgumentParser) -> None:
-        raise NotImplementedError
+        """Options of ``scipt finetune NAME``: by default the run options and one flag per key."""
+        from .runconfig import add_run_arguments
+
+        parser.set_defaults(table=add_run_arguments(parser, self, f"runs/{self.name}"))
 
     def finetune(self, args: argparse.Namespace) -> Any:
         raise NotImplementedError
@@ -131,7 +152,7 @@ class Task:
         """Options of ``scipt evaluate`` for a run written by this task."""
 
     def evaluate(self, run: Any, args: argparse.Namespace) -> Any:
-        raise UserError(f"task '{self.name}' has no evaluate")
+        raise UserError(f"{run.path}: a {self.name} run cannot be evaluated")
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of ``scipt predict`` for a run written by this task."""
@@ -147,43 +168,65 @@ class Task:
 
 
 class Registry:
-    """Name -> plugin, loaded lazily from one entry-point group."""
+    """Name -> plugin, from one entry-point group; a plugin is imported only when it is asked for.
+
+    Names come from the installed distributions' metadata, so listing them (``scipt --help``)
+    imports nothing. An entry point may name the optional extra its plugin needs
+    (``molecules = "sciPT.domains.molecules:domain [molecules]"``): if the plugin's libraries are
+    missing, :meth:`get` says which ``pip install`` brings them.
+    """
 
     def __init__(self, group: str, kind: str, base: type):
         self.group, self.kind, self.base = group, kind, base
-        self._items: dict[str, Any] | None = None
+        self._points: dict[str, Any] | None = None
+        self._loaded: dict[str, Any] = {}
 
-    def _load(self) -> dict[str, Any]:
-        if self._items is None:
-            items: dict[str, Any] = {}
-            for ep in entry_points(group=self.group):
-                plugin = ep.load()
-                if not isinstance(plugin, self.base):
-                    raise TypeError(
-                        f"entry point '{ep.name} = {ep.value}' in group '{self.group}' is not a "
-                        f"{self.base.__name__} instance"
-                    )
-                items[ep.name] = plugin
-            self._items = dict(sorted(items.items()))
-        return self._items
+    def _entry_points(self) -> dict[str, Any]:
+        if self._points is None:
+            self._points = {ep.name: ep for ep in entry_points(group=self.group)}
+        return self._points
 
     def register(self, name: str, plugin: Any) -> None:
         """Add a plugin by hand (for tests and notebooks); entry points are the normal route."""
-        self._load()[name] = plugin
+        self._loaded[name] = plugin
 
     def names(self) -> list[str]:
-        return list(self._load())
+        return sorted({*self._entry_points(), *self._loaded})
 
     def get(self, name: str) -> Any:
-        items = self._load()
-        if name not in items:
-            known = ", ".join(items) or "none installed"
+        if name in self._loaded:
+            return self._loaded[name]
+        point = self._entry_points().get(name)
+        if point is None:
+            known = ", ".join(self.names()) or "none installed"
             raise UserError(f"unknown {self.kind} '{name}' (expected one of: {known})")
-        return items[name]
+        with missing_extra(f"the {self.kind} '{name}'", point.extras):
+            plugin = point.load()
+        if not isinstance(plugin, self.base):
+            raise TypeError(f"entry point '{point.name} = {point.value}' in group '{self.group}' is "
+                            f"not a {self.kind} plugin")
+        self._loaded[name] = plugin
+        return plugin
 
     def items(self):
-        return self._load().items()
+        """Every plugin, imported (for listings that show each one's summary)."""
+        return [(name, self.get(name)) for name in self.names()]
+
+
+@contextmanager
+def missing_extra(what: str, extras: list[str]):
+    """Turn an ImportError of an optional library into one line naming the ``pip install``."""
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        missing = (err.name or "").split(".")[0]
+        if not extras or missing.startswith("sciPT"):
+            raise
+        names = ",".join(extras)
+        raise UserError(f"{what} needs '{missing}', which is not installed: "
+                        f"pip install 'scipt[{names}]'") from None
 
 
 domains = Registry(DOMAIN_GROUP, "domain", Domain)
 tasks = Registry(TASK_GROUP, "task", Task)
+commands = Registry(COMMAND_GROUP, "command", (Domain, Task))

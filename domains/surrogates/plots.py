@@ -9,7 +9,6 @@ import numpy as np
 
 from sciPT import plots as _plots
 
-plt = _plots.plt
 
 
 @dataclass
@@ -39,7 +38,7 @@ def nu_vs_re(path: Path, curves: list[Curve], scatters: list[Scatter], *, title:
              note: str | None = None, shade: tuple[float, float] | None = None,
              shade_label: str = "calibrated Re range") -> Path:
     """Log-log Nu against Re: bands and lines, then points; ``shade`` marks an Re range."""
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = _plots.pyplot().subplots(figsize=(7, 4.8))
     if shade is not None:
         ax.axvspan(*shade, color="0.92", zorder=0, label=shade_label)
     for c in curves:
@@ -69,7 +68,7 @@ def sample_efficiency(path: Path, table: list[dict], *, level: float) -> Path:
     splits = list(dict.fromkeys(r["split"] for r in table))
     methods = list(dict.fromkeys(r["method"] for r in table))
     colors = dict(zip(methods, ["tab:gray", "tab:blue", "tab:green", "tab:orange", "tab:red"]))
-    fig, axes = plt.subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False, sharex=True)
+    fig, axes = _plots.pyplot().subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False, sharex=True)
     for col, split in enumerate(splits):
         for method in methods:
             rows = sorted((r for r in table if r["split"] == split and r["method"] == method),

@@ -15,3 +15,21 @@ def test_unknown_domain_message():
         domains.get("rna")
     assert str(err.value).startswith("unknown domain 'rna' (expected one of: ")
     assert "dna" in str(err.value)
+
+
+def test_names_come_from_metadata_without_importing_plugins():
+    from sciPT.registry import Registry, Task
+
+    fresh = Registry("sciPT.tasks", "task", Task)
+    assert fresh.names() == ["forcefield", "promoter", "surrogate"]
+    assert fresh._loaded == {}
+    assert fresh.get("surrogate").name == "surrogate"
+    assert list(fresh._loaded) == ["surrogate"]
+
+
+def test_every_builtin_entry_point_names_its_extra():
+    from importlib.metadata import entry_points
+
+    for group in ("sciPT.domains", "sciPT.tasks", "sciPT.commands"):
+        points = entry_points(group=group)
+        assert points and all(len(p.extras) == 1 for p in points), group

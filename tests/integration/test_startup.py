@@ -1,0 +1,58 @@
+"""The command starts at once: it imports only what the command line names, and a plugin whose
+optional libraries are missing is named with the ``pip install`` that brings them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "lightning", "e3nn", "torch_geometric", "rdkit", "ase", "matplotlib", "sklearn", "scipy")
+
+PROBE = """
+import json, sys
+{prelude}
+from sciPT.cli import main
+try:
+    status = main({argv!r})
+except SystemExit as exit:
+    status = exit.code
+print(json.dumps({{"status": status, "loaded": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def probe(argv: list[str], prelude: str = "") -> tuple[dict, str]:
+    """Run ``scipt ARGV`` in a fresh interpreter; its exit status, the heavy modules it imported
+    and its stderr."""
+    code = PROBE.format(prelude=prelude, argv=argv, heavy=HEAVY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_top_level_help_imports_no_plugin_and_no_heavy_library():
+    result, _ = probe(["--help"])
+    assert result == {"status": 0, "loaded": []}
+
+
+def test_surrogate_help_imports_only_what_the_surrogate_task_uses():
+    result, _ = probe(["finetune", "surrogate", "--help"])
+    assert result["status"] == 0
+    assert not {"lightning", "e3nn", "torch_geometric", "rdkit", "ase", "matplotlib", "sklearn"} & set(result["loaded"])
+
+
+@pytest.mark.parametrize("argv,missing,plugin,extra", [
+    (["pretrain", "molecules", "--help"], "e3nn", "the domain 'molecules'", "molecules"),
+    (["finetune", "surrogate", "--help"], "ht", "the task 'surrogate'", "surrogates"),
+    (["scan", "--help"], "Bio", "the command 'scan'", "dna"),
+])
+def test_a_missing_extra_is_one_line_naming_the_pip_install(argv, missing, plugin, extra):
+    # ``sys.modules[name] = None`` makes ``import name`` fail as if the library were not installed
+    result, stderr = probe(argv, prelude=f"sys.modules[{missing!r}] = None")
+    assert result["status"] == 2
+    assert stderr.strip().splitlines() == [
+        f"scipt: error: {plugin} needs '{missing}', which is not installed: pip install 'scipt[{extra}]'"]
