@@ -15,7 +15,11 @@ set, so each class weighs the same in total whatever the imbalance (1.0 for bala
 
 Fit. AdamW (through :class:`sciPT.finetune.FinetuneModule`, so every fine-tuning strategy applies),
 validation once per epoch, early stopping on the validation loss with ``patience`` epochs, and the
-weights of the best validation epoch restored at the end.
+weights of the best validation epoch restored at the end. ``train.max_time`` is the budget of each
+fit (a task that fits several models, an ensemble or cross-validation folds, spends it on each);
+with ``train.max_steps: None`` a fit trains for that budget, whatever ``max_epochs``, its schedule
+sized to anneal by then (:class:`sciPT.callbacks.TimeBudget`), unless early stopping ends it first
+(raise ``patience`` to spend the whole budget).
 
 Ensemble. :class:`ProbabilityEnsemble` averages the probabilities of several fitted classifiers
 (fine-tunes differing in seed); a task decides how many.
@@ -38,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
 from .tokenizers import SequenceTokenizer
-from .trainer import TrainConfig
+from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
 
 @dataclass
@@ -211,12 +215,14 @@ def fit_classifier(backbone: nn.Module, head: ClassifierHead, tokenizer: Sequenc
     best = _BestWeights()
     stop = pl.callbacks.EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     logger = pl.loggers.CSVLogger(log_dir, name="", version="") if log_dir is not None else False
+    sized = train_cfg.max_steps is None  # sized from max_time: neither epochs nor steps stop it
     with quiet_lightning():
         trainer = pl.Trainer(
             accelerator=train_cfg.accelerator, devices=1, precision=train_cfg.precision,
-            max_epochs=max_epochs, max_steps=train_cfg.max_steps,
+            max_epochs=-1 if sized else max_epochs, max_steps=-1 if sized else train_cfg.max_steps,
+            max_time=parse_max_time(train_cfg.max_time),
             gradient_clip_val=train_cfg.grad_clip or None, accumulate_grad_batches=train_cfg.accumulate,
-            callbacks=[best, stop], logger=logger, enable_checkpointing=False,
+            callbacks=[best, stop, *time_budget_callbacks(train_cfg)], logger=logger, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
             log_every_n_steps=max(1, min(train_cfg.log_every, len(train_loader))),
         )

@@ -12,6 +12,7 @@ protein, ...). Batch ``b`` of rank ``r`` in a world of ``R`` ranks holds the sam
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Callable, Iterator
 
 import lightning.pytorch as pl
@@ -19,23 +20,29 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class StepBatchSampler:
-    """Yields the global sample numbers of batches ``start .. total - 1`` for one rank."""
+    """Yields the global sample numbers of batches ``start .. total - 1`` for one rank.
 
-    def __init__(self, batch_size: int, total_batches: int, rank: int = 0, world_size: int = 1,
+    ``total_batches=None`` makes the stream endless, without a length (Lightning then counts it as
+    one infinite epoch): a run sized from its time budget stops when the budget says so.
+    """
+
+    def __init__(self, batch_size: int, total_batches: int | None, rank: int = 0, world_size: int = 1,
                  start: int = 0):
         self.batch_size, self.total = batch_size, total_batches
         self.rank, self.world_size, self.start = rank, world_size, start
 
     def __iter__(self) -> Iterator[list[int]]:
-        for b in range(self.start, self.total):
+        for b in range(self.start, self.total) if self.total is not None else count(self.start):
             first = (b * self.world_size + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
 
     def __len__(self) -> int:
+        if self.total is None:
+            raise TypeError("an endless stream of batches has no length")
         return self.total
 
 
-def step_loader(dataset: Dataset, collate: Callable, *, batch_size: int, total_batches: int,
+def step_loader(dataset: Dataset, collate: Callable, *, batch_size: int, total_batches: int | None,
                 trainer=None, accumulate: int = 1, num_workers: int = 0) -> DataLoader:
     """A DataLoader over ``dataset`` positioned where ``trainer`` stands (0 for a fresh run)."""
     rank, world, start = 0, 1, 0
@@ -61,7 +68,8 @@ class StepDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return step_loader(self.train_set, self.collate, batch_size=self.cfg.batch_size,
-                           total_batches=self.cfg.max_steps * self.cfg.accumulate,
+                           total_batches=(None if self.cfg.max_steps is None  # sized by time
+                                          else self.cfg.max_steps * self.cfg.accumulate),
                            trainer=self.trainer, accumulate=self.cfg.accumulate,
                            num_workers=self.cfg.num_workers)
 

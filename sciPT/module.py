@@ -56,6 +56,19 @@ def batch_size(batch) -> int | None:
     return None
 
 
+def schedule_total(module: pl.LightningModule) -> int | None:
+    """The learning-rate schedule's current total: Lightning's ``max_steps``, read at every step.
+
+    A run sized from its time budget (``train.max_steps: None``) has no total until
+    :class:`sciPT.callbacks.TimeBudget` has timed its first steps, then one corrected after each
+    validation (and restored from the checkpoint on resume): ``None`` until then, which holds the
+    decay at its start (:func:`sciPT.schedules.lr_multiplier`).
+    """
+    trainer = module._trainer
+    steps = trainer.max_steps if trainer is not None else -1
+    return steps if steps > 0 else module.train_cfg.max_steps
+
+
 def weights_digest(module: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
     h = hashlib.sha256()
@@ -110,8 +123,7 @@ class PretrainModule(pl.LightningModule):
     def configure_optimizers(self):
         params = parameter_groups(self, self.train_cfg.weight_decay)
         optimizer = torch.optim.AdamW(params, lr=self.train_cfg.lr, betas=(0.9, 0.98), eps=1e-6)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else self.train_cfg.max_steps
-        scheduler = build_scheduler(optimizer, total, self.train_cfg.schedule)
+        scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_end(self):

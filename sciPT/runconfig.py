@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, flatten, from_dict, load_yaml, merge, nest
+from .trainer import time_only
 
 CHECKPOINT_FREE_KEYS = ("domain", "task", "corpus")
 
@@ -73,7 +74,7 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
         dest = "cfg__" + key.replace(".", "__")
         base, _ = _strip_optional(tp)
         is_list = typing.get_origin(base) in (list, tuple)
-        shown = " ".join(map(str, value)) if is_list else value
+        shown = " ".join(map(str, value)) if is_list and value is not None else value
         group = train if key.startswith("train.") else other
         kwargs = dict(dest=dest, default=argparse.SUPPRESS, metavar=key.split(".")[-1].upper(),
                       help=f"{key} (default: {shown})")
@@ -102,8 +103,11 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
             raise ConfigError(f"--preset: unknown preset '{args.preset}' for {plugin.name} "
                               f"(expected one of: {', '.join(presets)})")
         cfg = presets[args.preset]()
+    set_above_preset: set[str] = set()
     if args.config:
-        cfg = merge(cfg, load_yaml(args.config), where=str(args.config))
+        overrides = load_yaml(args.config)
+        cfg = merge(cfg, overrides, where=str(args.config))
+        set_above_preset |= {f"train.{k}" for k in (overrides.get("train") or {})}
     flat = {}
     for dest, (key, tp, is_list) in table.items():
         if hasattr(args, dest):
@@ -112,7 +116,16 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
                 flat[key] = [parse_flag(v, tp, key) for item in raw for v in item.split(",") if v]
             else:
                 flat[key] = parse_flag(raw, tp, key)
-    return merge(cfg, nest(flat), where="command line") if flat else cfg
+    cfg = merge(cfg, nest(flat), where="command line") if flat else cfg
+    set_above_preset |= set(flat)
+    train = getattr(cfg, "train", None)
+    if train is not None:
+        # A time budget given without a step count is the whole budget: the preset's step count
+        # gives way and the schedule is sized from the measured step time (sciPT.trainer).
+        # A resumed run keeps the step count it was started with.
+        cfg.train = time_only(train, steps_set=args.resume or "train.max_steps" in set_above_preset,
+                              time_set="train.max_time" in set_above_preset)
+    return cfg
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:

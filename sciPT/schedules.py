@@ -13,15 +13,26 @@ Each schedule is a multiplier ``m(step)`` of the base learning rate, used throug
   - ``constant``:    ``m = 1``
 
 where ``f = min_lr_ratio`` is the floor, as a fraction of the base rate.
+
+The total may change during a run: a run sized by its time budget (``train.max_steps: none`` with
+``train.max_time``, :class:`sciPT.callbacks.TimeBudget`) learns its total only after timing its
+first steps and corrects it after each validation, so :func:`build_scheduler` takes a function
+returning the current total, read at every step. While the total is unknown (``None``) the
+progress ``p`` stays 0: the decay has not started.
+
+Importing this module does not import torch (the command line starts fast); :func:`build_scheduler`
+does.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 ScheduleName = Literal["cosine", "linear", "exponential", "step", "constant"]
 
@@ -35,11 +46,12 @@ class ScheduleConfig:
     step_size: int = 1000
 
 
-def lr_multiplier(step: int, total_steps: int, cfg: ScheduleConfig) -> float:
+def lr_multiplier(step: int, total_steps: int | None, cfg: ScheduleConfig) -> float:
+    """The multiplier at ``step`` of ``total_steps`` (``None``: not known yet, no decay so far)."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     after = step - cfg.warmup_steps
-    p = min(1.0, after / max(1, total_steps - cfg.warmup_steps))
+    p = 0.0 if total_steps is None else min(1.0, after / max(1, total_steps - cfg.warmup_steps))
     f = cfg.min_lr_ratio
     if cfg.name == "cosine":
         return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * p))
@@ -54,7 +66,14 @@ def lr_multiplier(step: int, total_steps: int, cfg: ScheduleConfig) -> float:
     raise ValueError(f"unknown schedule '{cfg.name}'")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, cfg: ScheduleConfig):
+def build_scheduler(optimizer: torch.optim.Optimizer,
+                    total_steps: int | None | Callable[[], int | None], cfg: ScheduleConfig):
+    """A ``LambdaLR`` stepped once per optimizer step; ``total_steps`` is a number, or a function
+    returning the current total (read at every step, so a total sized during the run applies)."""
+    import torch
+
+    current = total_steps if callable(total_steps) else (lambda: total_steps)
+    # a plain function, not a callable object: LambdaLR's state_dict then stores nothing of it
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_multiplier(step, total_steps, cfg)
+        optimizer, lambda step: lr_multiplier(step, current(), cfg)
     )

@@ -3,24 +3,34 @@
 Launching belongs to Lightning: devices, nodes and the strategy are handed to ``lightning.Trainer``
 as they are, and Lightning detects SLURM, torchrun (TorchElastic) or starts its own subprocesses.
 Nothing here reads a cluster environment variable.
+
+Steps or time. ``train.max_steps`` bounds a run in optimizer steps, ``train.max_time`` in wall-clock
+training time; with both, whichever comes first stops it and the learning-rate schedule spans the
+steps. With ``max_steps: none`` the run is *sized from its time budget*: it trains until
+``max_time`` is spent, and its schedule anneals by then (:class:`sciPT.callbacks.TimeBudget`); the
+step count it settled on is reported as ``steps_sized_from_time`` (:func:`sized_steps`). On the
+command line, setting ``--max-time`` (or ``train.max_time`` in ``--config``) without setting
+``--max-steps`` anywhere above the preset means this (:func:`time_only`): a time budget is not cut
+short by a preset's step count. Closed-form fits (the surrogates) train no steps, and ``max_time``
+does not apply to them.
+
+Importing this module does not import Lightning or torch (the command line starts fast, and
+configs are read before any of it is needed); :func:`build_trainer` imports them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import lightning.pytorch as pl
-import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 from .schedules import ScheduleConfig
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
 
 
 @dataclass
@@ -28,8 +38,10 @@ class TrainConfig:
     """How to train, independent of what is trained.
 
     ``max_time`` is minutes (``"10"``, ``"0.5"``) or Lightning's ``"DD:HH:MM:SS"``; training stops
-    at whichever of ``max_steps`` and ``max_time`` comes first. ``batch_size`` is per device;
-    the effective batch is ``batch_size * accumulate * devices * num_nodes``.
+    at whichever of ``max_steps`` and ``max_time`` comes first. ``max_steps: None`` needs
+    ``max_time``: the run then trains for that long, its step count (and the schedule's total)
+    measured during the run (module docstring). ``batch_size`` is per device; the effective batch
+    is ``batch_size * accumulate * devices * num_nodes``.
     """
 
     devices: int | str = 1
@@ -37,7 +49,7 @@ class TrainConfig:
     accelerator: str = "auto"
     strategy: Literal["auto", "ddp", "fsdp"] = "auto"
     precision: str = "32-true"
-    max_steps: int = 1000
+    max_steps: int | None = 1000
     max_time: str | None = None
     batch_size: int = 32
     accumulate: int = 1
@@ -71,9 +83,39 @@ def parse_max_time(value: str | None) -> Any:
     return dt.timedelta(minutes=minutes)
 
 
+def max_time_seconds(value: str | None) -> float | None:
+    """``train.max_time`` in seconds (``None`` when unset)."""
+    parsed = parse_max_time(value)
+    if parsed is None:
+        return None
+    if isinstance(parsed, str):
+        days, hours, minutes, seconds = map(int, parsed.split(":"))
+        parsed = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return parsed.total_seconds()
+
+
+def time_only(cfg: TrainConfig, *, steps_set: bool, time_set: bool) -> TrainConfig:
+    """The training config a command runs, given which keys the user set above the preset.
+
+    ``steps_set``: ``train.max_steps`` was set by ``--config`` or ``--max-steps``;
+    ``time_set``: ``train.max_time`` was, by either. A time budget without a step count means
+    "train for that long": ``max_steps`` becomes ``None`` (sized from the time), rather than the
+    preset's step count silently ending the run first. Anything else is returned unchanged (both
+    set: whichever comes first stops the run). Returns a copy; ``cfg`` is not modified.
+    """
+    if time_set and not steps_set and cfg.max_time is not None:
+        return dataclasses.replace(cfg, max_steps=None)
+    return cfg
+
+
 def validate(cfg: TrainConfig) -> None:
+    if cfg.max_steps is None and cfg.max_time is None:
+        raise ConfigError("train.max_steps: none needs train.max_time (a run without a step count "
+                          "trains for its time budget); set one of them")
     for key in ("max_steps", "batch_size", "accumulate", "num_nodes", "log_every", "val_every",
                 "checkpoint_every", "val_batches"):
+        if key == "max_steps" and cfg.max_steps is None:
+            continue
         if getattr(cfg, key) < 1:
             raise ConfigError(f"train.{key}: expected a positive integer, got {getattr(cfg, key)}")
     if cfg.lr <= 0:
@@ -83,17 +125,37 @@ def validate(cfg: TrainConfig) -> None:
     parse_max_time(cfg.max_time)
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write checkpoints to a temporary file and rename, so ``last.ckpt`` is never torn."""
+def __getattr__(name: str):
+    # the Lightning classes that used to live here, imported on first use
+    if name in ("AtomicCheckpointIO", "TimeBudget"):
+        from . import callbacks
 
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        return getattr(callbacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def time_budget_callbacks(cfg: TrainConfig, every: int | None = None) -> list:
+    """``[TimeBudget]`` for a run sized from its time budget (``max_steps: None``), else ``[]``.
+
+    ``every``: re-estimate every this many steps besides after each validation."""
+    if cfg.max_steps is not None:
+        return []
+    from .callbacks import TimeBudget
+
+    return [TimeBudget(max_time_seconds(cfg.max_time), every=every)]
+
+
+def sized_steps(trainer: pl.Trainer) -> int | None:
+    """The total steps a time-sized run settled on (for metrics.json), or ``None``."""
+    from .callbacks import TimeBudget
+
+    budgets = [c for c in trainer.callbacks if isinstance(c, TimeBudget)]
+    return budgets[0].total_steps if budgets else None
 
 
 def _strategy(cfg: TrainConfig, wrap_modules: set[type]) -> Any:
+    import torch
+
     if cfg.strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 
@@ -107,7 +169,19 @@ def _strategy(cfg: TrainConfig, wrap_modules: set[type]) -> Any:
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, *, wrap_modules: set[type] = frozenset(),
                   callbacks: list | None = None, enable_val: bool = True) -> pl.Trainer:
+    """A Lightning Trainer as ``cfg`` says, logging and checkpointing into ``run_dir``.
+
+    With ``cfg.max_steps`` ``None`` the training stream is endless and :class:`TimeBudget` sets
+    the stop (and the schedule's total) from ``cfg.max_time``, which stays the hard stop."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .callbacks import AtomicCheckpointIO
+
     devices = int(cfg.devices) if str(cfg.devices).isdigit() else cfg.devices
+    sized = cfg.max_steps is None
+    val_every = cfg.val_every if sized else min(cfg.val_every, cfg.max_steps)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         save_last=True,
@@ -120,18 +194,20 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, *, wrap_modules: set[type] = 
         num_nodes=cfg.num_nodes,
         strategy=_strategy(cfg, set(wrap_modules)),
         precision=cfg.precision,
-        max_steps=cfg.max_steps,
+        max_steps=-1 if sized else cfg.max_steps,
+        max_epochs=-1,  # steps or time end a run, never epochs (a stream has one endless epoch)
         max_time=parse_max_time(cfg.max_time),
         accumulate_grad_batches=cfg.accumulate,
         gradient_clip_val=cfg.grad_clip or None,
         log_every_n_steps=cfg.log_every,
         # Lightning counts validation intervals in batches, not optimizer steps
-        val_check_interval=min(cfg.val_every, cfg.max_steps) * cfg.accumulate if enable_val else None,
+        val_check_interval=val_every * cfg.accumulate if enable_val else None,
         check_val_every_n_epoch=None,
         limit_val_batches=cfg.val_batches if enable_val else 0,
         num_sanity_val_steps=0,
         logger=CSVLogger(run_dir, name="logs", version=""),
         callbacks=[checkpoint, TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2)),
+                   *time_budget_callbacks(cfg, every=min(cfg.val_every, cfg.checkpoint_every)),
                    *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         # our samplers shard by rank themselves, so data order survives a resume exactly

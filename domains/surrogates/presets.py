@@ -26,7 +26,8 @@ class SurrogatePretrainConfig:
         noise: relative scatter added to each sample (log-normal sd of Nu; 0.05 is 5 %).
         group_sd: prior sd of a geometric ratio's exponent (no pre-training system has one).
         train: only ``train.seed`` is used (the sampling seed); the rest is there because every
-            domain config carries the shared training block.
+            domain config carries the shared training block. The fit is closed-form, with no
+            steps: ``max_steps`` and ``max_time`` do not apply (a time budget bounds nothing here).
     """
 
     systems: list[str] = field(default_factory=lambda: ["all"])

@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from ..module import agreed_digests, parameter_groups, weights_digest
+from ..module import agreed_digests, parameter_groups, schedule_total, weights_digest
 from ..schedules import build_scheduler
 from ..trainer import TrainConfig
 from .replay import ReplayBatch
@@ -133,8 +133,7 @@ class FinetuneModule(pl.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.optimizer_groups(), lr=self.train_cfg.lr,
                                       betas=(0.9, 0.98), eps=1e-6)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else self.train_cfg.max_steps
-        scheduler = build_scheduler(optimizer, total, self.train_cfg.schedule)
+        scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

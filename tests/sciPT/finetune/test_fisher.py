@@ -182,7 +182,7 @@ class Toy(Domain):
 
 @pytest.fixture
 def exported(tmp_path, monkeypatch):
-    monkeypatch.setattr(domains, "_items", {"toy": Toy()})
+    monkeypatch.setitem(domains._loaded, "toy", Toy())
     torch.manual_seed(3)
     model = Toy().load_backbone({})
     fisher = {n: torch.rand_like(p) for n, p in model.named_parameters()}

@@ -1,0 +1,158 @@
+"""The Lightning pieces of :mod:`sciPT.trainer`: atomic checkpoints and the time budget.
+
+Kept apart so that importing :mod:`sciPT.trainer` (``TrainConfig``, ``validate``) does not import
+Lightning; :func:`sciPT.trainer.build_trainer` imports this module when it builds a trainer.
+
+A run sized by its time budget
+------------------------------
+``train.max_steps: none`` with ``train.max_time`` set means "train for that long". The step count
+is then unknown in advance, yet a decaying learning-rate schedule needs its total, so
+:class:`TimeBudget` measures it:
+
+1. the first ``warm_steps`` optimizer steps are not timed (compilation, allocator, caches);
+2. after ``measure_steps`` more, the total becomes the steps done plus the steps that fit in what
+   is left of ``margin * budget`` at the measured seconds per step; Lightning's ``max_steps`` (the
+   stop) is set to it, and the learning-rate schedule, which reads ``trainer.max_steps`` at every
+   step (:func:`sciPT.module.schedule_total`), anneals by then;
+3. the estimate is corrected after every validation and after every ``every`` steps (once that
+   step's validation and checkpoint are done), from all the time since the first timed step:
+   validation and checkpoint time are then counted at their real frequency.
+
+Lightning's own ``max_time`` (the :class:`~lightning.pytorch.callbacks.Timer`) stays the hard stop
+at the full budget; ``margin`` (default 0.97) leaves the rest for the final checkpoint and for
+noise in the estimate. Time counts from the start of training, as Lightning's does (data loading and
+set-up before it are not in the budget), and a resumed run continues the budget where the
+checkpoint left it. The last total is kept in the checkpoint, so a resumed run stops, and decays,
+where the first would have until its own timing (again after a few steps) corrects it; and it is
+reported as ``steps_sized_from_time`` in metrics.json, so a rerun with ``--max-steps N`` repeats the
+run (up to the small corrections made along the way) on any machine. On several ranks, rank 0's
+estimate is broadcast: every rank stops at the same step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
+
+# the time source of TimeBudget; tests replace it with a fake clock
+clock = time.monotonic
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file and rename, so ``last.ckpt`` is never torn."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class TimeBudget(pl.Callback):
+    """Size a run's total steps from its time budget (module docstring).
+
+    Args:
+        budget_s: the budget, seconds of training (``train.max_time``).
+        warm_steps: optimizer steps not timed at the start (of this process).
+        measure_steps: timed steps before the first estimate.
+        margin: the run is sized to end at this fraction of the budget.
+        every: also re-estimate every this many optimizer steps (besides after each validation);
+            ``None``: only after validations.
+
+    ``total_steps`` is the current estimate (``None`` before the first one).
+    """
+
+    def __init__(self, budget_s: float, *, warm_steps: int = 3, measure_steps: int = 10,
+                 margin: float = 0.97, every: int | None = None):
+        if budget_s <= 0 or not 0 < margin <= 1 or warm_steps < 0 or measure_steps < 1:
+            raise ValueError("TimeBudget: expected budget_s > 0, 0 < margin <= 1, warm_steps >= 0 "
+                             "and measure_steps >= 1")
+        self.budget_s, self.margin, self.every = float(budget_s), margin, every
+        self.warm_steps, self.measure_steps = warm_steps, measure_steps
+        self.total_steps: int | None = None
+        self._offset = 0.0            # training seconds spent before this process (a resume)
+        self._t0: float | None = None  # this process's start of training
+        self._mark: tuple[float, int] | None = None  # (time, step) of the first timed step
+        self._first_step = 0
+        self._sized_at: int | None = None  # the step of the last estimate made after a batch
+        self._trainer: pl.Trainer | None = None
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Training seconds spent so far, earlier processes of a resumed run included."""
+        return self._offset + (clock() - self._t0 if self._t0 is not None else 0.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"total_steps": self.total_steps, "elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.total_steps = state_dict.get("total_steps")
+        self._offset = float(state_dict.get("elapsed_s", 0.0))
+        if self._trainer is not None and self.total_steps is not None:
+            # before Lightning restores its loops, so that they see an iteration-based run
+            self._apply(self._trainer)
+
+    def _apply(self, trainer: pl.Trainer) -> None:
+        trainer.fit_loop.epoch_loop.max_steps = self.total_steps
+        bar = trainer.progress_bar_callback
+        if isinstance(bar, TQDMProgressBar) and getattr(bar, "_train_progress_bar", None) is not None:
+            bar.train_progress_bar.total = self.total_steps * trainer.accumulate_grad_batches
+
+    def _size(self, trainer: pl.Trainer) -> None:
+        now, step = clock(), trainer.global_step
+        mark_time, mark_step = self._mark
+        total = None
+        if step > mark_step:
+            per_step = max(now - mark_time, 1e-9) / (step - mark_step)
+            left = self.margin * self.budget_s - self.elapsed()
+            # the epsilon keeps an exact fit (fake clocks, round budgets) from losing a step;
+            # a spent budget stops the run where it stands
+            total = step + max(0, math.floor(left / per_step + 1e-6))
+        total = trainer.strategy.broadcast(total, src=0)
+        if total is not None:
+            self.total_steps = int(total)
+            self._apply(trainer)
+
+    # -- hooks -----------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._t0, self._mark, self._first_step = clock(), None, trainer.global_step
+        if self.total_steps is not None:
+            self._apply(trainer)
+        elif self.warm_steps == 0:
+            self._mark = (self._t0, trainer.global_step)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        step = trainer.global_step
+        if self._mark is None:
+            if step >= self._first_step + self.warm_steps:
+                self._mark = (clock(), step)
+            return
+        if step - self._mark[1] == self.measure_steps and step != self._sized_at:
+            self._sized_at = step  # once per optimizer step, not per accumulated batch
+            self._size(trainer)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        # at the start of the step after a multiple of ``every``: that step's validation and
+        # checkpoint, made after its batch ended, are counted
+        step = trainer.global_step
+        if (self.every and self._mark is not None and step % self.every == 0
+                and step - self._mark[1] >= self.measure_steps and step != self._sized_at):
+            self._sized_at = step
+            self._size(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self._mark is None:
+            return
+        if trainer.global_step - self._mark[1] >= self.measure_steps:
+            self._size(trainer)

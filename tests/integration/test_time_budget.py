@@ -1,0 +1,96 @@
+"""``--max-time`` without ``--max-steps``: a pre-training run sized from its time budget.
+
+Step time is faked (``sciPT.callbacks.clock`` advanced by 2 s per optimizer step), so the sizes are
+computed by hand: a 60 s budget, sized after step 13 (26 s) to end at 0.97 * 60 = 58.2 s:
+``13 + floor(32.2 / 2) = 29`` steps, which the later estimates (every 4 steps) confirm.
+"""
+
+import json
+
+import lightning.pytorch as pl
+import torch
+
+from sciPT import callbacks as sc
+from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
+from sciPT.cli import main
+from sciPT.pretrain import pretrain
+from sciPT.registry import domains
+from sciPT.trainer import time_only
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Tick(pl.Callback):
+    def __init__(self, clock, step_s):
+        self.clock, self.step_s = clock, step_s
+
+    def on_train_batch_start(self, *args):
+        self.clock.now += self.step_s
+
+
+class StopAt(pl.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
+def _cfg():
+    cfg = domains.get("dna").presets()["tiny"]()
+    cfg.data.window = 32
+    cfg.model.max_len = 32
+    cfg.train.batch_size = 4
+    cfg.train.max_steps = 8  # the "preset's" count, which a time budget alone replaces
+    cfg.train.max_time = "1"
+    cfg.train.checkpoint_every = 4
+    cfg.train.val_every = 4
+    cfg.train.val_batches = 1
+    cfg.train.schedule.warmup_steps = 2
+    cfg.train = time_only(cfg.train, steps_set=False, time_set=True)
+    return cfg
+
+
+def _pretrain(monkeypatch, out, *extra, resume=False):
+    clock = FakeClock()  # a fresh process: its clock starts again
+    monkeypatch.setattr(sc, "clock", clock)
+    return pretrain("dna", _cfg(), out, resume=resume, callbacks=[Tick(clock, 2.0), *extra])
+
+
+def test_time_sized_run_records_its_size_and_resumes_exactly(tmp_path, monkeypatch):
+    _pretrain(monkeypatch, tmp_path / "straight")
+    metrics = json.loads((tmp_path / "straight/metrics.json").read_text())
+    assert metrics["steps"] == metrics["steps_sized_from_time"] == 29
+
+    _pretrain(monkeypatch, tmp_path / "interrupted", StopAt(16))
+    stopped = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
+    assert stopped["global_step"] == 16
+    (budget,) = [v for k, v in stopped["callbacks"].items() if "TimeBudget" in k]
+    assert budget == {"total_steps": 29, "elapsed_s": 32.0}
+    # resumed: the stored total holds until the new process has timed its own steps (step 29, where
+    # the budget is spent), and the training time continues from 32 s
+    _pretrain(monkeypatch, tmp_path / "interrupted", resume=True)
+
+    resumed = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
+    assert resumed["global_step"] == 29
+    assert json.loads((tmp_path / "interrupted/metrics.json").read_text())["steps_sized_from_time"] == 29
+    a = from_pretrained(tmp_path / "straight").model.state_dict()
+    b = from_pretrained(tmp_path / "interrupted").model.state_dict()
+    for key in a:  # the same schedule, step for step
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_malformed_max_time_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["pretrain", "dna", "--max-time", "5:00", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "scipt: error: train.max_time: expected minutes or DD:HH:MM:SS, got '5:00'\n"
+    assert not out.exists()

@@ -1,0 +1,46 @@
+"""Configuration layering: preset < --config < flags, and a time budget given without a step count."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from sciPT.registry import domains
+from sciPT.runconfig import add_run_arguments, resolve_config
+
+
+def resolve(argv: list[str]):
+    domain = domains.get("dna")
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, domain, "runs/x")
+    return resolve_config(domain, parser.parse_args(argv), table)
+
+
+def test_layers_override_in_order(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  lr: 0.5\n  batch_size: 3\nmodel:\n  d_model: 64\n")
+    assert resolve([]).train.lr == 2e-3  # the tiny preset's
+    cfg = resolve(["--config", str(config), "--lr", "0.25"])
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.model.d_model) == (0.25, 3, 64)
+
+
+@pytest.mark.parametrize("argv,yaml_train,expected", [
+    ([], "", 300),                                        # the preset's steps
+    (["--max-time", "10"], "", None),                     # a budget alone: sized from time
+    (["--max-time", "10", "--max-steps", "50"], "", 50),  # both: the first reached stops it
+    ([], "  max_time: '10'\n", None),                     # the budget from the YAML
+    (["--max-time", "10"], "  max_steps: 70\n", 70),      # steps from the YAML, time from a flag
+])
+def test_a_time_budget_without_steps_sizes_the_run(tmp_path, argv, yaml_train, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n" + (yaml_train or "  lr: 0.002\n"))
+    assert resolve(["--config", str(config), *argv]).train.max_steps == expected
+
+
+def test_a_resumed_run_keeps_its_step_count(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\ntrain:\n  max_steps: 123\n")
+    cfg = resolve(["--out", str(out), "--resume", "--max-time", "5"])
+    assert (cfg.train.max_steps, cfg.train.max_time) == (123, "5")

@@ -1,0 +1,209 @@
+"""Training limits: a time budget without a step count trains for the whole budget.
+
+The time of a step is faked (:class:`Tick` advances :data:`sciPT.callbacks.clock` by a fixed amount
+per optimizer step), so the step counts below are computed by hand: with ``warm_steps=3`` and
+``measure_steps=10`` the first estimate is made after step 13, from the 10 steps after step 3, and
+the run is sized to end at ``margin = 0.97`` of the budget.
+"""
+
+import math
+import subprocess
+import sys
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from sciPT import callbacks as sc
+from sciPT.data import StepBatchSampler, StepDataModule
+from sciPT.errors import ConfigError
+from sciPT.module import PretrainModule
+from sciPT.schedules import ScheduleConfig
+from sciPT.trainer import TrainConfig, build_trainer, sized_steps, time_only, validate
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Tick(pl.Callback):
+    """Each optimizer step "takes" ``step_s``; each validation ``val_s``."""
+
+    def __init__(self, clock: FakeClock, step_s: float, val_s: float = 0.0):
+        self.clock, self.step_s, self.val_s = clock, step_s, val_s
+
+    def on_train_batch_start(self, *args):
+        self.clock.now += self.step_s
+
+    def on_validation_start(self, trainer, module):
+        if not trainer.sanity_checking:
+            self.clock.now += self.val_s
+
+
+class Points(Dataset):
+    def __len__(self):
+        return 1 << 30
+
+    def __getitem__(self, g):
+        x = torch.tensor([math.sin(g), math.cos(g)])
+        return x, x.sum()
+
+
+def collate(items):
+    xs, ys = zip(*items, strict=True)
+    return torch.stack(xs), torch.stack(ys)
+
+
+class Regression(nn.Module):
+    def forward(self, backbone, batch, generator=None):
+        x, y = batch
+        return (backbone(x).squeeze(-1) - y).square().mean(), {}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(sc, "clock", fake)
+    return fake
+
+
+def train_cfg(**kw) -> TrainConfig:
+    base = dict(max_steps=20, max_time=None, batch_size=4, lr=0.1, log_every=1, val_every=20,
+                checkpoint_every=20, val_batches=1, accelerator="cpu", weight_decay=0.0,
+                schedule=ScheduleConfig(name="cosine", warmup_steps=5, min_lr_ratio=0.1))
+    return TrainConfig(**{**base, **kw})
+
+
+def fit(cfg: TrainConfig, run_dir, *extra):
+    torch.manual_seed(0)
+    module = PretrainModule(nn.Linear(2, 1), Regression(), cfg)
+    trainer = build_trainer(cfg, run_dir, callbacks=list(extra))
+    trainer.fit(module, datamodule=StepDataModule(Points(), Points(), collate, cfg))
+    return trainer
+
+
+def test_time_only_keeps_the_preset_unless_only_the_time_was_set():
+    preset = train_cfg(max_time="1")
+    sized = time_only(preset, steps_set=False, time_set=True)
+    assert sized.max_steps is None and preset.max_steps == 20  # a copy
+    assert time_only(preset, steps_set=True, time_set=True).max_steps == 20
+    assert time_only(preset, steps_set=False, time_set=False).max_steps == 20
+    assert time_only(preset, steps_set=True, time_set=False).max_steps == 20
+
+
+def test_a_time_budget_is_spent_and_the_schedule_anneals_by_its_end(tmp_path, clock):
+    # 60 s, 0.6 s a step: sized after step 13 (7.8 s): 13 + floor((0.97 * 60 - 7.8) / 0.6) = 97
+    cfg = time_only(train_cfg(max_time="1"), steps_set=False, time_set=True)
+    trainer = fit(cfg, tmp_path, Tick(clock, 0.6))
+    assert trainer.global_step == sized_steps(trainer) == 97  # not the preset's 20
+    # the schedule's total was the sized one: after the last step the rate is the floor
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)
+    ckpt = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)
+    (state,) = [v for k, v in ckpt["callbacks"].items() if "TimeBudget" in k]
+    assert state["total_steps"] == 97
+
+
+def test_validation_time_is_counted_after_the_first_validation(tmp_path, clock):
+    # As above (97 after step 13), but each validation takes 6 s. After the one at step 20
+    # (t = 12 + 6 = 18 s, 17 steps in 16.2 s since step 3): 20 + floor(40.2 / (16.2 / 17)) = 62;
+    # after step 40's (t = 36): 40 + floor(22.2 / (34.2 / 37)) = 64; after step 60's (t = 54):
+    # 60 + floor(4.2 / (52.2 / 57)) = 64
+    cfg = time_only(train_cfg(max_time="1"), steps_set=False, time_set=True)
+    trainer = fit(cfg, tmp_path, Tick(clock, 0.6, val_s=6.0))
+    assert trainer.global_step == sized_steps(trainer) == 64
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)
+
+
+def test_with_steps_and_time_the_steps_stop_first(tmp_path, clock):
+    cfg = train_cfg(max_steps=30, max_time="1")
+    trainer = fit(cfg, tmp_path, Tick(clock, 0.6))
+    assert trainer.global_step == 30 and sized_steps(trainer) is None
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)
+
+
+def test_a_resumed_run_keeps_its_sized_total_before_timing_again(tmp_path, clock):
+    budget = sc.TimeBudget(60.0)
+    budget.load_state_dict({"total_steps": 97, "elapsed_s": 24.0})
+    assert budget.total_steps == 97 and budget.elapsed() == 24.0
+
+    class Fitted(pl.Callback):  # a trainer that stops right away, to see what was applied
+        def on_train_start(self, trainer, module):
+            self.max_steps = trainer.max_steps
+            trainer.should_stop = True
+
+    cfg = time_only(train_cfg(max_time="1"), steps_set=False, time_set=True)
+    seen = Fitted()
+    trainer = build_trainer(cfg, tmp_path, callbacks=[seen])
+    (tb,) = [c for c in trainer.callbacks if isinstance(c, sc.TimeBudget)]
+    tb.load_state_dict(budget.state_dict())
+    trainer.fit(PretrainModule(nn.Linear(2, 1), Regression(), cfg),
+                datamodule=StepDataModule(Points(), None, collate, cfg))
+    assert seen.max_steps == 97
+
+
+def test_an_endless_sampler_has_no_length():
+    sampler = StepBatchSampler(2, None, start=5)
+    it = iter(sampler)
+    assert [next(it) for _ in range(2)] == [[10, 11], [12, 13]]
+    with pytest.raises(TypeError):
+        len(sampler)
+
+
+def test_no_steps_and_no_time_is_one_line_naming_max_steps():
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(max_steps=None, max_time=None))
+    assert str(err.value) == ("train.max_steps: none needs train.max_time (a run without a step "
+                              "count trains for its time budget); set one of them")
+    validate(TrainConfig(max_steps=None, max_time="5"))
+
+
+def test_trainer_config_imports_without_lightning_or_torch():
+    code = ("import sys; import sciPT.trainer, sciPT.schedules; "
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatch):
+    # 32 sequences in batches of 8 (4 steps an epoch), 2 epochs at most: the budget (97 steps, as
+    # above) and not max_epochs ends it; patience is long enough not to
+    import sciPT.classification as cl
+    from sciPT.classification import ClassifierHead, HeadConfig, fit_classifier
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.sequence_domain import TokenizerConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    torch.manual_seed(0)
+    enc = TransformerEncoder(TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1,
+                                               n_heads=2, d_ff=16, max_len=16))
+    head = ClassifierHead(HeadConfig(), 8, 16)
+    rng = torch.Generator().manual_seed(0)
+    codes = [torch.randint(0, 4, (12,), generator=rng).numpy().astype("uint8") for _ in range(40)]
+    labels = [i % 2 for i in range(40)]
+    cfg = time_only(train_cfg(max_time="1", batch_size=8), steps_set=False, time_set=True)
+    seen = {}
+
+    class Spy(Tick):
+        def on_train_end(self, trainer, module):
+            seen["steps"], seen["epochs"] = trainer.global_step, trainer.current_epoch
+            seen["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+
+    original = pl.Trainer
+
+    def with_tick(*args, **kw):  # fit_classifier builds its own trainer: add the fake step time
+        return original(*args, **{**kw, "callbacks": [*kw["callbacks"], Spy(clock, 0.6)]})
+
+    monkeypatch.setattr(cl.pl, "Trainer", with_tick)
+    fit_classifier(enc, head, tok, (codes[:32], labels[:32]), (codes[32:], labels[32:]),
+                   train_cfg=cfg, finetune=FinetuneConfig(), max_epochs=2, patience=100,
+                   max_tokens=16)
+    assert seen["steps"] == 97 and seen["epochs"] > 2
+    assert seen["lr"] == pytest.approx(0.1 * 0.1)
