@@ -53,15 +53,15 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="scipt-contamination-"))
     os.environ["SCIPT_CACHE"] = str(tmp / "cache")
-    from sciPT.diagnostics.contamination import check_contamination, decontaminate, read_sequences
+    from sciPT.diagnostics.contamination import check_contamination, decontaminate
     from sciPT.registry import domains
-    from sciPT.sequences import Corpus
+    from sciPT.sequences import Corpus, read_sequences
 
     spec = domains.get("dna").spec
     data = Path(args.data)
     files = {"positives": "positive2860.txt", "negatives": "negative2860.txt",
              "independent": "independent.txt"}
-    sets = {name: read_sequences(next(data.rglob(file)), spec) for name, file in files.items()}
+    sets = {name: read_sequences(next(data.rglob(file)), spec).codes for name, file in files.items()}
     benchmark = sets["positives"] + sets["negatives"]
     opts = dict(k=args.k, threshold=args.threshold, progress=False)
 

@@ -267,8 +267,8 @@ def calibrate_ours(cfg, threads: int, steps: int = 20) -> dict:
 
 def export_from_checkpoint(run: Path) -> Path:
     """``RUN/model_from_ckpt``: the potential of ``RUN/checkpoints/last.ckpt`` (a run stopped at
-    the budget has no export), through ``scipt export``, which recomputes the data-derived fields
-    exactly as training did."""
+    the budget has no export), through ``scipt export``, which takes the data-derived fields from
+    the checkpoint, where pre-training stored them."""
     from sciPT.cli import main as scipt
 
     out = run / "model_from_ckpt"

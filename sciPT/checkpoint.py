@@ -48,7 +48,9 @@ def export_model(directory: str | Path, module: nn.Module, config: dict[str, Any
     for name, value in (extra_tensors or {}).items():
         tensors[name] = value.detach().to("cpu").contiguous()
     with io.atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "sciPT_format": str(FORMAT_VERSION)})
+        # one metadata entry: safetensors keeps them in a hash map, written in a random order, and
+        # the same weights must give the same bytes (the sciPT format is in config.json)
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     io.write_json(directory / CONFIG_NAME, {"sciPT_format": FORMAT_VERSION, **config})
     return directory
 

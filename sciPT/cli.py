@@ -106,7 +106,8 @@ def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
 
         run, plugin = open_run(run_path)
         registry = tasks if "task" in run.read_config() else domains
-        getattr(plugin, f"add_{verb}_arguments")(p.add_argument_group(f"options for {plugin.name} runs"))
+        add = plugin.add_evaluate_arguments if verb == "evaluate" else plugin.add_predict_arguments
+        add(p.add_argument_group(f"options for {plugin.name} runs"))
         p.set_defaults(**_plugin_defaults(registry, plugin.name))
     p.set_defaults(handler=lambda a: _as_status(_dispatch(a, verb)))
 

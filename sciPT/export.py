@@ -1,37 +1,90 @@
-"""``scipt export``: a run's Lightning checkpoint -> ``model/`` (safetensors + config.json)."""
+"""``scipt export``: a run's Lightning checkpoint -> ``model/`` (safetensors + config.json).
+
+Everything comes from the checkpoint; the training data are never read again (they may have moved).
+Pre-training (:mod:`sciPT.pretrain`) keeps under the checkpoint key ``"sciPT_export"``:
+
+- ``config``: the export configuration, what ``model/config.json`` holds besides the sciPT
+  version: the domain, the model config, the tokenizer or element table (data-derived fields
+  included) and ``pretrained_on`` (the corpus files and their SHA-256); in every checkpoint;
+- ``after_training``: whether the domain computes tensors once training has ended (the molecules'
+  EWC Fisher, ``PretrainSetup.export_extras``);
+- ``tensors``: those tensors, ``{name: tensor}``, added to ``checkpoints/last.ckpt`` (atomically)
+  when pre-training ends, computed from that checkpoint's weights.
+
+A checkpoint that should have such tensors but does not (an intermediate one, or the last one of a
+run that was stopped) exports its weights, and one line on stderr says the tensors are missing:
+fine-tuning with EWC needs the export of a finished run's ``last.ckpt``. All of it is plain data
+(JSON-like values and tensors), so checkpoints still load with ``torch.load(weights_only=True)``
+and Lightning resumes from them as before.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from . import __version__
-from .config import from_dict
 from .errors import UserError
-from .runconfig import CHECKPOINT_FREE_KEYS
+
+CHECKPOINT_KEY = "sciPT_export"
+BACKBONE_PREFIX = "backbone."
+
+
+def export_record(config: dict, after_training: bool) -> dict:
+    """What every pre-training checkpoint keeps under :data:`CHECKPOINT_KEY` (module docstring)."""
+    return {"config": config, "after_training": bool(after_training)}
+
+
+def backbone_state(checkpoint: dict) -> dict:
+    """The backbone's weights in a pre-training checkpoint (the ``backbone.`` entries, unprefixed)."""
+    n = len(BACKBONE_PREFIX)
+    return {k[n:]: v for k, v in checkpoint["state_dict"].items() if k.startswith(BACKBONE_PREFIX)}
+
+
+def add_tensors(path: Path, checkpoint: dict, tensors: dict) -> dict:
+    """Store ``tensors`` (computed after training) in the checkpoint ``path``, read as ``checkpoint``;
+    written atomically (a temporary file, then a rename). Returns the updated checkpoint."""
+    import torch
+
+    from . import io
+
+    checkpoint[CHECKPOINT_KEY]["tensors"] = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    with io.atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return checkpoint
+
+
+def export_checkpoint(checkpoint: dict, out: str | Path, source: str | Path) -> Path:
+    """Write the export of a pre-training ``checkpoint`` (read from ``source``) into ``out``."""
+    from .checkpoint import export_model
+    from .registry import domains
+
+    stored = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(stored, dict) or "config" not in stored:
+        raise UserError(f"{source}: holds no export configuration (only pre-training checkpoints "
+                        "written by this sciPT version or later do)")
+    config: dict[str, Any] = stored["config"]
+    backbone = domains.get(config["domain"]).load_backbone(config)
+    backbone.load_state_dict(backbone_state(checkpoint))
+    tensors = stored.get("tensors")
+    if tensors is None and stored.get("after_training"):
+        print(f"{source}: no EWC Fisher (it is added to last.ckpt when pre-training ends); exported "
+              "the weights only; for EWC, export the finished run's checkpoints/last.ckpt", file=sys.stderr)
+    return export_model(out, backbone, {**config, "sciPT_version": __version__}, extra_tensors=tensors)
 
 
 def export_run(args: argparse.Namespace) -> int:
-    from .checkpoint import export_model, load_lightning_checkpoint
+    from .checkpoint import load_lightning_checkpoint
     from .run import open_run
 
-    run, domain = open_run(args.run)
-    if not hasattr(domain, "export_config_from"):
-        raise UserError(f"{run.path}: export works on pre-training runs")
-    saved = run.read_config()
-    cfg = from_dict(domain.config_class, {k: v for k, v in saved.items() if k not in CHECKPOINT_FREE_KEYS},
-                    str(run.config))
-    ckpt = load_lightning_checkpoint(args.checkpoint or run.last_checkpoint)
-    # a domain that stores more than weights beside them (the molecules' EWC Fisher) says how,
-    # from the same data it reads for the config
-    export_cfg, hook = (domain.export_from(cfg) if hasattr(domain, "export_from")
-                        else (domain.export_config_from(cfg), None))
-    export_cfg = {**export_cfg, "pretrained_on": saved.get("corpus", [])}
-    backbone = domain.load_backbone(export_cfg)
-    prefix = "backbone."
-    backbone.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items()
-                              if k.startswith(prefix)})
-    out = export_model(args.out or run.model, backbone, {**export_cfg, "sciPT_version": __version__},
-                       extra_tensors=hook(backbone) if hook is not None else None)
-    print(f"exported step {ckpt.get('global_step')} to {out}", file=sys.stderr)
+    run, _ = open_run(args.run)
+    path = Path(args.checkpoint) if args.checkpoint else run.last_checkpoint
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found (export works on pre-training runs trained "
+                        "with Lightning)")
+    checkpoint = load_lightning_checkpoint(path)
+    out = export_checkpoint(checkpoint, args.out or run.model, path)
+    print(f"exported step {checkpoint.get('global_step')} to {out}", file=sys.stderr)
     return 0

@@ -4,6 +4,13 @@
 its data first (a bad file stops the command before anything is written), then the run directory is
 created, training runs under Lightning on whatever devices, nodes and strategy were asked for, and
 rank 0 exports the model and writes metrics.json, the loss curve and report.md.
+
+The checkpoints hold what ``scipt export`` needs, so a run exports without its data
+(:mod:`sciPT.export`): every checkpoint keeps the export configuration (:class:`ExportRecord`),
+``checkpoints/last.ckpt`` always holds the final weights (saved when training ends if the last
+periodic save was earlier), and the tensors a domain computes after training (the molecules' EWC
+Fisher) are added to it. The run's own ``model/`` is written from that checkpoint by the same code
+as ``scipt export``, so the two are bit-identical.
 """
 
 from __future__ import annotations
@@ -17,17 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 import torch
 
 from . import __version__, io, plots
-from .checkpoint import export_model, load_lightning_checkpoint
+from .checkpoint import load_lightning_checkpoint
 from .config import to_dict
 from .diagnostics.collapse import check_collapse
+from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
-from .trainer import build_trainer, validate
+from .trainer import build_trainer, sized_steps, validate
 
 
 def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = False,
@@ -42,11 +51,41 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
             position).
         command: the command line, for the report.
         callbacks: extra Lightning callbacks.
+
+    The domain's ``pretrain`` hook runs it: by default :func:`lightning_pretrain`; a domain whose
+    pre-training is not gradient descent (a closed-form Bayesian fit) has its own.
     """
     domain = domains.get(domain_name)
-    if hasattr(domain, "pretrain"):
-        # a domain whose pre-training is not gradient descent (a closed-form Bayesian fit) runs its own
-        return domain.pretrain(cfg, out, resume=resume, command=command)
+    return domain.pretrain(cfg, out, resume=resume, command=command, callbacks=callbacks)
+
+
+class ExportRecord(Checkpoint):
+    """Keeps :func:`sciPT.export.export_record` in every checkpoint, and saves ``last_path`` when
+    training ends if the last save was at an earlier step (a step or time limit between two
+    periodic saves), so that ``last.ckpt`` holds the final weights.
+
+    A :class:`~lightning.pytorch.callbacks.Checkpoint` so that Lightning runs it after the
+    ``ModelCheckpoint`` (checkpoint callbacks run last, in the order given): at the end of training
+    it then sees whether that one saved, and its save records that one's ``last_model_path``, so a
+    resumed run keeps writing ``last.ckpt`` (not ``last-v1.ckpt``)."""
+
+    def __init__(self, record: dict, last_path: Path):
+        self.record, self.last_path = record, Path(last_path)
+        self.saved_step: int | None = None
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.record
+        self.saved_step = trainer.global_step
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        if self.saved_step != trainer.global_step:
+            trainer.save_checkpoint(self.last_path, weights_only=False)  # collective: every rank calls it
+
+
+def lightning_pretrain(domain, cfg: Any, out: str | Path, *, resume: bool = False,
+                       command: str | None = None, callbacks: list | None = None) -> RunDir:
+    """The shared pre-training loop (arguments: :func:`pretrain`) on ``domain.build_pretraining``."""
+    domain_name = domain.name
     validate(cfg.train)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
@@ -56,9 +95,11 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
     if resume and rank_zero_only.rank == 0:
         plots.keep_log_for_resume(run.logs)
     module = PretrainModule(setup.backbone, setup.objective, cfg.train)
+    record = export_record({**setup.export_config, "pretrained_on": setup.corpus},
+                           after_training=setup.export_extras is not None)
     trainer = build_trainer(cfg.train, run.path,
                             wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()),
-                            callbacks=callbacks)
+                            callbacks=[ExportRecord(record, run.last_checkpoint), *(callbacks or [])])
     started = time.time()
     # Our loaders are positioned by global step (sciPT.data), which Lightning cannot see.
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
@@ -67,17 +108,15 @@ def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = Fals
     wall = time.time() - started
     if trainer.global_rank != 0:
         return run
+    checkpoint = load_lightning_checkpoint(run.last_checkpoint)  # the final weights (ExportRecord)
     backbone = setup.backbone
     if cfg.train.strategy == "fsdp":
         # Sharded parameters: the full weights are in the (gathered) last checkpoint.
-        state = load_lightning_checkpoint(run.last_checkpoint)["state_dict"]
-        backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items()
-                                  if k.startswith("backbone.")})
+        backbone.load_state_dict(backbone_state(checkpoint))
     backbone = backbone.to("cpu")
-    extras = setup.export_extras(backbone) if setup.export_extras is not None else None
-    export_model(run.model, backbone,
-                 {**setup.export_config, "pretrained_on": setup.corpus, "sciPT_version": __version__},
-                 extra_tensors=extras)
+    if setup.export_extras is not None:
+        checkpoint = add_tensors(run.last_checkpoint, checkpoint, setup.export_extras(backbone))
+    export_checkpoint(checkpoint, run.model, run.last_checkpoint)
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
     collapse = _collapse_check(setup, backbone)
     if collapse is not None:
@@ -105,6 +144,9 @@ def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: l
         "world_size": trainer.world_size,
         "ranks_identical": float(len(set(digests)) == 1),
     }
+    sized = sized_steps(trainer)
+    if sized is not None:  # max_steps: none: the total the time budget settled on
+        metrics["steps_sized_from_time"] = sized
     if val_history:
         metrics["val_loss"] = val_history[-1]
         metrics["val_loss_best"] = min(val_history)

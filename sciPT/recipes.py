@@ -112,13 +112,13 @@ def _build(args: argparse.Namespace) -> int:
 
 def _decontaminate(args: argparse.Namespace) -> int:
     from .registry import domains
-    from .sequences import Corpus
+    from .sequences import Corpus, read_sequences
 
-    spec = getattr(domains.get(args.domain), "spec", None)
+    spec = domains.get(args.domain).spec
     if spec is None:
         raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
-    sequences = [s for path in args.against for s in contamination.read_sequences(path, spec)]
+    sequences = [s for path in args.against for s in read_sequences(path, spec).codes]
     counts = contamination.decontaminate(args.corpus, sequences, args.output, spec,
                                          k=args.k, threshold=args.threshold)
     n, total = counts["eval_sequences"], counts["corpus_bases"]

@@ -73,14 +73,23 @@ class Domain:
     """A domain plugin: data, tokenizer, backbone, objectives and presets for one kind of data.
 
     Subclasses set ``name``, ``summary`` and ``config_class`` (a dataclass with a ``train`` field of
-    type :class:`sciPT.trainer.TrainConfig`) and implement the methods below. A domain whose
-    pre-training is not a Lightning loop (a closed-form fit) may instead define
-    ``pretrain(cfg, out, *, resume, command) -> RunDir``, which ``scipt pretrain`` then calls.
+    type :class:`sciPT.trainer.TrainConfig`) and implement the methods below. Pre-training runs the
+    shared Lightning loop on :meth:`build_pretraining`; a domain whose pre-training is not gradient
+    descent (a closed-form fit) overrides :meth:`pretrain` instead. A sequence domain sets ``spec``
+    (its alphabet, a :class:`sciPT.sequences.SequenceSpec`), which the contamination check reads.
     """
 
     name: str = ""
     summary: str = ""
     config_class: type = object
+    spec: Any = None
+
+    def pretrain(self, cfg: Any, out: Any, *, resume: bool = False, command: str | None = None,
+                 callbacks: list | None = None) -> Any:
+        """Pre-train as ``cfg`` says and write the run directory ``out``; returns its RunDir."""
+        from .pretrain import lightning_pretrain
+
+        return lightning_pretrain(self, cfg, out, resume=resume, command=command, callbacks=callbacks)
 
     def presets(self) -> dict[str, Callable[[], Any]]:
         """Named configurations; every domain has at least ``tiny``."""
@@ -109,7 +118,8 @@ class Domain:
         """Options of ``scipt evaluate`` for a pre-training run of this domain."""
 
     def evaluate(self, run: Any, args: argparse.Namespace) -> Any:
-        """Score a pre-training run's model on ``args.data``; write into ``args.evaluation_dir``."""
+        """Score a pre-training run's model on ``args.data``, written where
+        ``run.evaluation(args.data, args.out)`` says (``RUN/evaluations/<data name>/``)."""
         raise UserError(f"{run.path}: a {self.name} pre-training run cannot be evaluated")
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -105,7 +105,8 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
         cfg = presets[args.preset]()
     set_above_preset: set[str] = set()
     if args.config:
-        overrides = load_yaml(args.config)
+        # a run's own config.yaml may be given: the keys that name its plugin and data are not config
+        overrides = {k: v for k, v in load_yaml(args.config).items() if k not in CHECKPOINT_FREE_KEYS}
         cfg = merge(cfg, overrides, where=str(args.config))
         set_above_preset |= {f"train.{k}" for k in (overrides.get("train") or {})}
     flat = {}

@@ -40,9 +40,11 @@ validation frames, every ``--test`` file (same level of theory as the training d
 MAE/RMSE (meV/Angstrom), per element; parity plots; a before/after bar chart. Files in ``--test``
 and ``--eval`` are read with the ``data`` keys and units.
 
-``scipt evaluate RUN --data FILE`` adds ``evaluate_<file>_*`` metrics to ``metrics.json`` (fine-tuning's
-own are left as measured) and ``plots/evaluate_<file>_parity_{energy,forces}.png``;
-``--references pretrained`` evaluates frames of the old level of theory.
+``scipt evaluate RUN --data FILE`` writes its own folder, ``RUN/evaluations/<file name>/`` (or
+``--out DIR``): ``metrics.json``, parity plots and ``report.md``
+(:func:`sciPT.domains.molecules.evaluate.evaluate_run`, which also evaluates pre-training runs);
+fine-tuning's ``metrics.json`` is left as measured. ``--references pretrained`` evaluates frames of
+the old level of theory.
 
 Which strategy. From ethanol + methanol to acetylacetone (``benchmarks/RESULTS_forgetting.md``), replay
 of one pre-training frame per batch of 8 kept the ethanol error increase to 0.07 of naive
@@ -85,7 +87,7 @@ from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
 from sciPT.sequences import file_sha256, resolve_data_path
-from sciPT.trainer import TrainConfig, build_trainer, validate as validate_train
+from sciPT.trainer import TrainConfig, build_trainer, sized_steps, validate as validate_train
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules import md
 from sciPT.domains.molecules.data import (SMILES_SUFFIXES, MoleculeDataConfig, check_elements,
@@ -98,8 +100,12 @@ from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 
-from .forcefield_eval import (Evaluation, before_after_plot, element_rows, evaluate_potential,
-                              metric_rows, parity_plots, set_name, swapped_references)
+from sciPT.domains.molecules.evaluate import (Evaluation, add_reading_arguments, element_rows,
+                                              evaluate_potential, labelled_graphs, metric_rows,
+                                              parity_plots, run_data_config, swapped_references)
+from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
+
+from .forcefield_eval import before_after_plot, set_name
 
 
 @dataclass
@@ -247,14 +253,7 @@ class Sets:
 
 def _graphs(paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float,
             names: set[str]) -> dict[str, list]:
-    out = {}
-    for path in paths:
-        frames = [f for f in read_frames(path, data) if len(f.numbers) > 1]
-        if not frames:
-            raise DataError(f"{path}: no frame with more than one atom to evaluate on")
-        check_elements(frames, elements)
-        out[set_name(path, names)] = to_graphs(frames, cutoff, f"graphs {Path(path).name}")
-    return out
+    return {set_name(path, names): labelled_graphs(path, data, elements, cutoff) for path in paths}
 
 
 def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
@@ -451,6 +450,8 @@ def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: fl
     metrics: dict[str, float] = {"steps": trainer.global_step, "frames_train": len(sets.train),
                                  "frames_val": len(sets.val), "frames_replay": len(sets.replay),
                                  "train_wall_time_s": round(fit_wall, 2), "wall_time_s": round(wall, 2)}
+    if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
+        metrics["steps_sized_from_time"] = sized_steps(trainer)
     for key, ev in after.items():
         metrics.update(ev.prefixed(key))
     for key, ev in before.items():
@@ -531,45 +532,22 @@ def load_run_model(path) -> tuple[EquivariantPotential, dict]:
     return from_pretrained(path, domain="molecules").model, exported
 
 
-def _run_data_config(run: RunDir, args) -> MoleculeDataConfig:
-    saved = run.read_config().get("data") or {}
-    data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
-    overrides = {k: getattr(args, k) for k in ("energy_key", "forces_key")
-                 if getattr(args, k, None) is not None}
-    return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
-
-
 def evaluate_run(run: RunDir, args) -> dict:
+    """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``."""
     model, exported = load_run_model(run.path)
-    data = _run_data_config(run, args)
     refs = None
     if getattr(args, "references", "model") == "pretrained":
         refs = exported.get("pretrained_references")
         if not refs:
             raise ConfigError(f"--references pretrained: {run.path} was not fine-tuned from a "
                               "pre-trained model")
-    name = set_name(args.data, set())
-    graphs = _graphs([args.data], data, model.elements, model.cfg.cutoff, set())
-    with swapped_references(model, refs):
-        ev = evaluate_potential(model, next(iter(graphs.values())),
-                                getattr(args, "frames_per_batch", 32), desc=f"evaluating {name}")
-    # its own prefix: fine-tuning's own eval_* metrics stay as they were measured
-    metrics = ev.prefixed(f"evaluate_{name}")
-    figures = parity_plots({name: ev}, run.plot_path(f"evaluate_{name}_parity_energy.png"),
-                           run.plot_path(f"evaluate_{name}_parity_forces.png"), f"({name})")
-    run.write_metrics(metrics)
-    io.write_text(run.path / "evaluation.md", "\n".join(
-        [f"# Evaluation on {args.data}", "",
-         f"Reference energies: {'pre-trained' if refs else 'the model'}'s.", "",
-         *metric_rows({name: ev.metrics}), "", *element_rows({name: ev.metrics}), "",
-         *[f"![{p.stem}](plots/{p.name})" for p in figures], ""]))
-    print(json.dumps(metrics, indent=1))
-    return metrics
+    note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
+    return evaluate_model(run, args, model, references=refs, notes=[note])
 
 
 def predict_run(run: RunDir, args) -> int:
     model, _ = load_run_model(run.path)
-    data = _run_data_config(run, args)
+    data = run_data_config(run, args)
     frames = read_frames(args.input, data, labelled=False)
     check_elements(frames, model.elements)
     graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
@@ -591,13 +569,6 @@ def predict_run(run: RunDir, args) -> int:
     print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}",
           file=sys.stderr)
     return 0
-
-
-def _add_reading_arguments(parser) -> None:
-    parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
-    parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
-    parser.add_argument("--frames-per-batch", type=int, default=32,
-                        help="frames per evaluation batch (default: 32)")
 
 
 # --- the task ---------------------------------------------------------------------------------
@@ -631,7 +602,7 @@ class ForcefieldTask(Task):
                             command="scipt " + shlex.join(sys.argv[1:]))
 
     def add_evaluate_arguments(self, parser):
-        _add_reading_arguments(parser)
+        add_reading_arguments(parser)
         parser.add_argument("--references", choices=["model", "pretrained"], default="model",
                             help="reference energies for the energies: the fine-tuned model's, or the "
                                  "pre-trained model's (frames of the old level of theory; default: model)")
@@ -641,7 +612,7 @@ class ForcefieldTask(Task):
         return 0
 
     def add_predict_arguments(self, parser):
-        _add_reading_arguments(parser)
+        add_reading_arguments(parser)
 
     def predict(self, run, args):
         return predict_run(run, args)

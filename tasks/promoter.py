@@ -55,7 +55,7 @@ from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_domain import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
-from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_pair, read_sequences
+from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
 
@@ -233,18 +233,19 @@ class PromoterTask(Task):
         parser.add_argument("--label-column", default="label", help="CSV/TSV column of the labels (default: label)")
 
     def evaluate(self, run, args):
-        data = read_sequences(args.data, labelled=True, sequence_column=args.sequence_column,
-                              label_column=args.label_column)
+        data = read_labelled(args.data, sequence_column=args.sequence_column,
+                             label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
         p = classifier.predict(data.codes)
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
         report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
-        roc, pr = plots.roc_pr({"model": (data.labels, p)}, run.plot_path("eval_roc.png"),
-                               run.plot_path("eval_pr.png"), title=Path(args.data).name)
-        run.write_metrics(metrics)
-        io.write_text(run.path / "evaluation.md", "\n".join(
-            [f"# Evaluation on {args.data}", "", *metric_table({"model": metrics}, "eval"), "", *report,
-             "", f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})", ""]))
+        # its own folder (RUN/evaluations/<file name>, or --out): fine-tuning's metrics stay as measured
+        with run.evaluation(args.data, getattr(args, "out", None)) as ev:
+            roc, pr = plots.roc_pr({"model": (data.labels, p)}, ev.plot_path("roc.png"),
+                                   ev.plot_path("pr.png"), title=Path(args.data).name)
+            ev.write_metrics(metrics)
+            ev.write_report([*metric_table({"model": metrics}, "eval"), "", *report, "",
+                             f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})"])
         print(json.dumps(metrics, indent=1))
         return 0
 
@@ -253,7 +254,7 @@ class PromoterTask(Task):
                             help="CSV/TSV column of the sequences (default: sequence)")
 
     def predict(self, run, args):
-        data = read_sequences(args.input, labelled=False, sequence_column=args.sequence_column)
+        data = read_labelled(args.input, labelled=False, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
         p = classifier.predict(data.codes)
         with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
@@ -301,8 +302,7 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     if i.train and (i.positives or i.negatives):
         raise ConfigError("--train and --positives/--negatives: give one or the other")
     if i.train:
-        return read_sequences(i.train, labelled=True, sequence_column=i.sequence_column,
-                              label_column=i.label_column)
+        return read_labelled(i.train, sequence_column=i.sequence_column, label_column=i.label_column)
     if i.positives and i.negatives:
         return read_pair(i.positives, i.negatives)
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
@@ -326,10 +326,9 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     validate(cfg)
     started = time.time()
     data = read_training_data(cfg)
-    val = read_sequences(cfg.inputs.val, labelled=True, sequence_column=cfg.inputs.sequence_column,
-                         label_column=cfg.inputs.label_column) if cfg.inputs.val else None
-    test = read_sequences(cfg.inputs.test, labelled=True, sequence_column=cfg.inputs.sequence_column,
-                          label_column=cfg.inputs.label_column) if cfg.inputs.test else None
+    columns = dict(sequence_column=cfg.inputs.sequence_column, label_column=cfg.inputs.label_column)
+    val = read_labelled(cfg.inputs.val, **columns) if cfg.inputs.val else None
+    test = read_labelled(cfg.inputs.test, **columns) if cfg.inputs.test else None
     if cfg.folds and np.bincount(data.labels).min() < cfg.folds:
         raise DataError(f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
                         f"fewer than the {cfg.folds} folds")

@@ -3,6 +3,7 @@
 ::
 
     scipt finetune surrogate --train POINTS.csv --out RUN [--init all|flat-plate|smooth-pipe|none|RUN]
+                             [--preset tiny] [--config FILE.yaml] [--noise-sd 0.05 ...]
     scipt evaluate RUN --data HELD_OUT.csv
     scipt predict RUN --input POINTS.csv --output PRED.csv
     scipt demo surrogate [--out RUN]
@@ -18,6 +19,14 @@ pre-trained law, and the model (``model/``) that ``evaluate`` and ``predict`` re
 A geometric ratio that is constant over the calibration points cannot have its exponent learnt:
 it is left out of the law (its effect goes into ``C``), recorded, and predictions at another value
 are flagged as outside the calibration range.
+
+Configuration. :class:`SurrogateConfig`, resolved like every task's: the preset (``--preset``, only
+``tiny``: a calibration is closed form and takes seconds whatever the data) < ``--config
+FILE.yaml`` < flags (``--train`` and ``--groups`` for ``data.train`` and ``data.groups``,
+``--no-guard`` for ``--guard false``, every other key by its name: ``--init``, ``--noise-sd``, ...).
+``RUN/config.yaml`` holds the resolved configuration (``--config RUN/config.yaml`` reruns it); what
+the calibration derived from the data (the ratios used, those held constant, the transfer chosen,
+the file's SHA-256) is in ``law.json`` and ``model/config.json``.
 """
 
 from __future__ import annotations
@@ -25,14 +34,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from sciPT import __version__, io
-from sciPT.checkpoint import from_pretrained
+from sciPT.config import to_dict
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
@@ -40,6 +50,13 @@ from sciPT.domains.surrogates import export_surrogate, plots, presets
 from sciPT.domains.surrogates.calibrate import (TEXTBOOK, Calibration, calibrate, scratch_prior,
                                                 transfer_prior, varies)
 from sciPT.domains.surrogates.data import Points, read_points, write_points
+from sciPT.domains.surrogates.evaluate import check_level as _check_level
+from sciPT.domains.surrogates.evaluate import curve_features as _curve_features
+from sciPT.domains.surrogates.evaluate import evaluate_run
+from sciPT.domains.surrogates.evaluate import in_range as _in_range
+from sciPT.domains.surrogates.evaluate import predictions as _predictions
+from sciPT.domains.surrogates.evaluate import reduced as _reduced
+from sciPT.domains.surrogates.evaluate import reference as _reference
 from sciPT.domains.surrogates.model import RandomFeatureCorrection, law_dict, law_string
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit, scores
 from sciPT.domains.surrogates.pretrain import (inside_validity, learn_prior, prior_from_export,
@@ -47,6 +64,50 @@ from sciPT.domains.surrogates.pretrain import (inside_validity, learn_prior, pri
 
 FAMILY_INITS = {"all": presets.small, "flat-plate": presets.flat_plate, "smooth-pipe": presets.smooth_pipe}
 TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
+
+
+@dataclass
+class SurrogateData:
+    """train: the measured points, a CSV with columns Re, Pr, Nu and optional geometric ratios;
+    groups: the geometric-ratio columns (``None``: every other numeric column)."""
+
+    train: str | None = None
+    groups: list[str] | None = None
+
+
+@dataclass
+class SurrogateConfig:
+    """What ``scipt finetune surrogate`` calibrates on, and how.
+
+    Attributes:
+        init: the prior: learnt on the fly from the textbook correlations of ``all`` systems or of
+            one family (``flat-plate``, ``smooth-pipe``), ``none`` (scratch only), or a surrogates RUN.
+        transfer: what the prior constrains: the exponents only (C free) or ``all`` (C too);
+            ``None``: ``all`` when ``init`` is a calibrated run of the same system, else ``exponents``.
+        interval_level: probability held by the predictive intervals.
+        noise_sd, noise_dof: prior guess of the scatter of log Nu, and its weight in pseudo-points.
+        margin: nats per point scratch must gain in leave-one-out to replace the prior-informed fit.
+        guard: run that leave-one-out check (off: keep the prior-informed fit).
+        correction: width of a random-feature correction that vanishes where the power law holds
+            (0: none); needs at least 4 more points than law parameters.
+        seed: seed of the correction's features.
+    """
+
+    data: SurrogateData = field(default_factory=SurrogateData)
+    init: str = "all"
+    transfer: Literal["exponents", "all"] | None = None
+    interval_level: float = 0.9
+    noise_sd: float = 0.05
+    noise_dof: float = 2.0
+    margin: float = 0.0
+    guard: bool = True
+    correction: int = 0
+    seed: int = 0
+
+
+def tiny() -> SurrogateConfig:
+    """The calibration as documented (closed form, seconds: nothing to make smaller)."""
+    return SurrogateConfig()
 
 
 # --- the prior ----------------------------------------------------------------------------------
@@ -98,40 +159,86 @@ def constant_groups(points: Points, groups: list[str]) -> dict[str, float]:
 
 
 # --- finetune -------------------------------------------------------------------------------------
+def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
+    """Calibrate as ``cfg`` says and write the run directory ``out`` (module docstring)."""
+    level = _check_level(cfg.interval_level)
+    if cfg.noise_sd <= 0 or cfg.noise_dof <= 0:
+        raise ConfigError("--noise-sd and --noise-dof: expected positive numbers")
+    if cfg.correction < 0:
+        raise ConfigError(f"--correction: expected a width >= 0, got {cfg.correction}")
+    if not cfg.data.train:
+        raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
+    noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
+    points = read_points(cfg.data.train, groups=cfg.data.groups)
+    all_groups = list(points.groups)
+    fixed_groups = constant_groups(points, all_groups)
+    groups = [g for g in all_groups if g not in fixed_groups]
+    prior, prior_info = resolve_prior(cfg.init, groups)
+    # a calibrated run's posterior describes this very system, its C included
+    transfer = cfg.transfer or ("all" if prior_info.get("kind") == "calibrated" else "exponents")
+    X, y = points.features(groups), points.log_nu
+    names = ["log_C", "Re", "Pr", *groups]
+    n, p = X.shape
+    warnings = _input_warnings(points, X, names, prior, prior_info)
+    if cfg.correction and n < p + 4:
+        raise ConfigError(f"--correction: {n} point(s) are too few for a correction on top of a "
+                          f"{p}-parameter law (need at least {p + 4})")
+    cal = calibrate(X, y, names, prior, transfer=transfer, noise=noise, margin=cfg.margin, guard=cfg.guard)
+    chosen, basis, tau = cal.chosen, None, None
+    if cfg.correction:
+        base = scratch_prior(X, names) if cal.guard.choice == "scratch" else transfer_prior(prior, transfer)
+        chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, cfg.correction, noise, cfg.seed)
+
+    run = RunDir.create(out)
+    run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
+    ranges = {"Re": _span(points.re), "Pr": _span(points.pr),
+              **{g: _span(points.groups[g]) for g in all_groups}}
+    fits = {"kept": cal.guard.choice, "scratch": law_dict(cal.scratch_fit.mean, cal.scratch_fit.cov, names)}
+    if cal.prior_fit is not None:
+        fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
+        fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
+    export_surrogate(run.model, chosen, groups, {
+        "kind": "calibrated", "validity": {"systems": prior_info["boxes"]},
+        "calibrated_on": {"path": str(cfg.data.train), "sha256": _sha256(cfg.data.train)},
+        "calibration_range": ranges, "constant_groups": fixed_groups, "transfer": transfer, "fits": fits,
+        "noise_prior": {"s0": noise.s0, "nu0": noise.nu0}, "interval_level": level,
+        "correction_tau": tau}, basis)
+    law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
+    io.write_json(run.path / "law.json", {**law, "valid_for": ranges, "constant_groups": fixed_groups,
+                                          "kept": cal.guard.choice, "guard_reason": cal.guard.reason,
+                                          "log_nu_noise_sd": chosen.noise_sd})
+    metrics = _fit_metrics(cal, X, y, chosen, basis, level)
+    run.write_metrics(metrics)
+    figure = _calibration_plot(run.plot_path("calibration.png"), points, groups, cal, chosen, basis,
+                               prior, level, prior_info)
+    run.write_report(_report(cfg, transfer, points, names, groups, fixed_groups, prior, prior_info, cal,
+                             chosen, law, metrics, warnings, figure, level, tau))
+    print(f"{law['law']}   (kept: the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit)",
+          file=sys.stdout)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"run written to {run.path}", file=sys.stderr)
+    return run
+
+
+# --- the task -------------------------------------------------------------------------------------
 class SurrogateTask(Task):
     name = "surrogate"
     summary = ("calibrate a physics-structured Nu correlation on a few measured points, with a "
                "pre-trained prior, predictive intervals and a negative-transfer guard")
 
+    config_class = SurrogateConfig
+
+    def presets(self):
+        return {"tiny": tiny}
+
+    def flag_aliases(self):
+        return {"train": "data.train", "groups": "data.groups"}
+
     def add_finetune_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--train", required=True, metavar="POINTS.csv",
-                            help="measured points: CSV with columns Re, Pr, Nu and optional geometric "
-                                 "ratios (required)")
-        parser.add_argument("--out", default="runs/surrogate", help="run directory (default: runs/surrogate)")
-        parser.add_argument("--init", default="all", metavar="all|flat-plate|smooth-pipe|none|RUN",
-                            help="prior: learnt on the fly from the textbook correlations of all systems "
-                                 "or of one family, none (scratch only), or a surrogates RUN (default: all)")
-        parser.add_argument("--groups", nargs="*", metavar="NAME",
-                            help="geometric-ratio columns (default: every other numeric column)")
-        parser.add_argument("--transfer", choices=["exponents", "all"],
-                            help="what the prior constrains: the exponents only (C free), or C too "
-                                 "(default: all when --init is a calibrated run of the same system, "
-                                 "exponents otherwise)")
-        self._add_level(parser)
-        parser.add_argument("--noise-sd", type=float, default=0.05,
-                            help="prior guess of the scatter of log Nu (default: 0.05, i.e. 5%%)")
-        parser.add_argument("--noise-dof", type=float, default=2.0,
-                            help="weight of that guess in pseudo-points (default: 2)")
-        parser.add_argument("--margin", type=float, default=0.0,
-                            help="nats per point scratch must gain in leave-one-out to replace the "
-                                 "prior-informed fit (default: 0)")
-        parser.add_argument("--no-guard", action="store_true",
-                            help="keep the prior-informed fit without the leave-one-out check (default: off)")
-        parser.add_argument("--correction", type=int, default=0, metavar="WIDTH",
-                            help="add a random-feature correction of this width that vanishes where the "
-                                 "power law holds; needs at least 4 more points than law parameters "
-                                 "(default: 0, none)")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the correction's features (default: 0)")
+        super().add_finetune_arguments(parser)  # --preset, --config, --out, one flag per key
+        parser.add_argument("--no-guard", dest="cfg__guard", action="store_const", const="false",
+                            default=argparse.SUPPRESS, help="the same as --guard false (default: off)")
 
     @staticmethod
     def _add_level(parser) -> None:
@@ -139,95 +246,20 @@ class SurrogateTask(Task):
                             help="probability held by the predictive intervals (default: 0.9)")
 
     def finetune(self, args: argparse.Namespace) -> RunDir:
-        level = _check_level(args.interval_level)
-        if args.noise_sd <= 0 or args.noise_dof <= 0:
-            raise ConfigError("--noise-sd and --noise-dof: expected positive numbers")
-        if args.correction < 0:
-            raise ConfigError(f"--correction: expected a width >= 0, got {args.correction}")
-        noise = NoisePrior(args.noise_sd, args.noise_dof)
-        points = read_points(args.train, groups=args.groups)
-        all_groups = list(points.groups)
-        fixed_groups = constant_groups(points, all_groups)
-        groups = [g for g in all_groups if g not in fixed_groups]
-        prior, prior_info = resolve_prior(args.init, groups)
-        if args.transfer is None:
-            # a calibrated run's posterior describes this very system, its C included
-            args.transfer = "all" if prior_info.get("kind") == "calibrated" else "exponents"
-        X, y = points.features(groups), points.log_nu
-        names = ["log_C", "Re", "Pr", *groups]
-        n, p = X.shape
-        warnings = _input_warnings(points, X, names, prior, prior_info)
-        if args.correction and n < p + 4:
-            raise ConfigError(f"--correction: {n} point(s) are too few for a correction on top of a "
-                              f"{p}-parameter law (need at least {p + 4})")
-        cal = calibrate(X, y, names, prior, transfer=args.transfer, noise=noise, margin=args.margin,
-                        guard=not args.no_guard)
-        chosen, basis, tau = cal.chosen, None, None
-        if args.correction:
-            base = (scratch_prior(X, names) if cal.guard.choice == "scratch" else
-                    transfer_prior(prior, args.transfer))
-            chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, args.correction, noise, args.seed)
+        from sciPT.runconfig import resolve_config
 
-        run = RunDir.create(args.out)
-        run.write_config({"task": self.name, "train": str(args.train), "train_sha256": _sha256(args.train),
-                          "init": args.init, "groups": groups, "constant_groups": fixed_groups,
-                          "transfer": args.transfer, "interval_level": level,
-                          "noise_sd": args.noise_sd, "noise_dof": args.noise_dof, "margin": args.margin,
-                          "guard": not args.no_guard, "correction": args.correction, "seed": args.seed,
-                          "command": _command_line()})
-        ranges = {"Re": _span(points.re), "Pr": _span(points.pr),
-                  **{g: _span(points.groups[g]) for g in all_groups}}
-        fits = {"kept": cal.guard.choice, "scratch": law_dict(cal.scratch_fit.mean, cal.scratch_fit.cov, names)}
-        if cal.prior_fit is not None:
-            fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
-            fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
-        export_surrogate(run.model, chosen, groups, {
-            "kind": "calibrated", "validity": {"systems": prior_info["boxes"]},
-            "calibration_range": ranges, "constant_groups": fixed_groups, "fits": fits,
-            "noise_prior": {"s0": noise.s0, "nu0": noise.nu0}, "interval_level": level,
-            "correction_tau": tau}, basis)
-        law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
-        io.write_json(run.path / "law.json", {**law, "valid_for": ranges, "constant_groups": fixed_groups,
-                                              "kept": cal.guard.choice, "guard_reason": cal.guard.reason,
-                                              "log_nu_noise_sd": chosen.noise_sd})
-        metrics = _fit_metrics(cal, X, y, chosen, basis, level)
-        run.write_metrics(metrics)
-        figure = _calibration_plot(run.plot_path("calibration.png"), points, groups, cal, chosen, basis,
-                                   prior, level, prior_info)
-        run.write_report(_report(args, points, names, groups, fixed_groups, prior, prior_info, cal, chosen,
-                                 law, metrics, warnings, figure, level, tau))
-        print(f"{law['law']}   (kept: the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit)",
-              file=sys.stdout)
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"run written to {run.path}", file=sys.stderr)
-        return run
+        if args.resume:
+            raise ConfigError("--resume: a surrogate calibration is closed form and takes seconds; "
+                              "run it again")
+        return run_finetune(resolve_config(self, args, args.table), args.out)
 
     # --- evaluate and predict -------------------------------------------------------------------
     def add_evaluate_arguments(self, parser) -> None:
         self._add_level(parser)
 
     def evaluate(self, run: RunDir, args: argparse.Namespace) -> dict:
-        level = _check_level(getattr(args, "interval_level", 0.9))
-        model, config, points, X, pred, lo, hi = _predictions(run, args.data, level, require_nu=True)
-        y = points.log_nu
-        outside = ~_in_range(points, config)
-        rmse, mape = scores(pred, y)
-        metrics = {"eval_points": len(points), "eval_rmse_log_nu": rmse, "eval_mape": mape,
-                   "eval_coverage": float(((lo <= y) & (y <= hi)).mean()), "eval_interval_level": level,
-                   "eval_outside_calibration_range": int(outside.sum())}
-        alternatives = {}
-        fits = config.get("fits", {})
-        for key, law in fits.items():
-            if isinstance(law, dict) and key != fits.get("kept"):
-                theta = np.array([law["log_C"], *[law["exponents"][nm] for nm in law["covariance"]["order"][1:]]])
-                alternatives[key] = scores(X @ theta, y)
-                metrics[f"eval_mape_{key}"] = alternatives[key][1]
-        run.write_metrics(metrics)
-        figure = _evaluate_plot(run.plot_path("evaluate.png"), points, model, config, level)
-        _append_report(run, _evaluation_section(args.data, metrics, alternatives, outside, points, figure))
-        print(json.dumps(metrics, indent=1))
-        return metrics
+        # the domain's evaluation (a pre-training run's prior is evaluated the same way)
+        return evaluate_run(run, args)
 
     def add_predict_arguments(self, parser) -> None:
         self._add_level(parser)
@@ -248,12 +280,6 @@ class SurrogateTask(Task):
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ConfigError(f"--interval-level: expected a probability between 0 and 1, got {level}")
-    return float(level)
-
-
 def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -266,31 +292,6 @@ def _command_line() -> str:
     import shlex
 
     return "scipt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _predictions(run: RunDir, path, level: float, *, require_nu: bool):
-    """The run's model on the points of ``path``: mean log Nu and the ``level`` interval."""
-    pre = from_pretrained(run.path, domain="surrogates")
-    model = pre.model
-    points = read_points(path, require_nu=require_nu)
-    X = points.features(model.groups)
-    post, design = model.posterior(), model.design(X)
-    lo, hi = post.interval(design, level)
-    return model, pre.config, points, X, post.predict(design), lo, hi
-
-
-def _in_range(points: Points, config: dict) -> np.ndarray:
-    """Whether each point lies inside the calibration range of every variable (with 1 % slack)."""
-    ranges = config.get("calibration_range")
-    ok = np.ones(len(points), bool)
-    if not ranges:
-        return inside_validity(points.re, points.pr, config.get("validity", {}).get("systems", [])) \
-            if config.get("validity", {}).get("systems") else ok
-    values = {"Re": points.re, "Pr": points.pr, **points.groups}
-    for name, (lo, hi) in ranges.items():
-        if name in values:
-            ok &= (values[name] >= lo * 0.99) & (values[name] <= hi * 1.01)
-    return ok
 
 
 def _input_warnings(points: Points, X, names, prior, info) -> list[str]:
@@ -331,25 +332,6 @@ def _fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float)
     return out
 
 
-def _reference(points: Points, groups: list[str]) -> dict[str, float]:
-    """Median Pr and groups: the slice Nu-vs-Re curves are drawn at."""
-    return {"Pr": float(np.median(points.pr)), **{g: float(np.median(points.groups[g])) for g in groups}}
-
-
-def _curve_features(re: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
-    cols = [np.ones_like(re), np.log(re), np.full_like(re, np.log(ref["Pr"]))]
-    cols += [np.full_like(re, np.log(ref[g])) for g in groups]
-    return np.column_stack(cols)
-
-
-def _reduced(points: Points, theta: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
-    """Measured Nu moved to the plotted slice with the fitted exponents (the usual data reduction)."""
-    logs = np.log(points.nu) + theta[2] * (np.log(ref["Pr"]) - np.log(points.pr))
-    for j, g in enumerate(groups):
-        logs += theta[3 + j] * (np.log(ref[g]) - np.log(points.groups[g]))
-    return np.exp(logs)
-
-
 def _calibration_plot(path, points, groups, cal, chosen, basis, prior, level, info):
     ref = _reference(points, groups)
     lo_re, hi_re = points.re.min(), points.re.max()
@@ -373,31 +355,6 @@ def _calibration_plot(path, points, groups, cal, chosen, basis, prior, level, in
                           note="Points are reduced to the plotted slice with the kept fit's exponents.")
 
 
-def _evaluate_plot(path, points, model, config, level):
-    groups = model.groups
-    ref = _reference(points, groups)
-    allre = np.concatenate([points.re, config["calibration_range"]["Re"]]) if "calibration_range" in config \
-        else points.re
-    re = np.geomspace(allre.min() / 1.5, allre.max() * 1.5, 120)
-    Xc = _curve_features(re, ref, groups)
-    post = model.posterior()
-    design = model.design(Xc)
-    lo, hi = post.interval(design, level)
-    curves = [plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))]
-    pretrained = config.get("fits", {}).get("pretrained")
-    if pretrained:
-        theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])
-        curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ theta), ":", "k"))
-    scat = [plots.Scatter(f"evaluation points (n = {len(points)})", points.re,
-                          _reduced(points, model.theta, ref, groups), "s", "tab:red", False)]
-    if "calibration_range" in config:
-        shade = tuple(config["calibration_range"]["Re"])
-    else:
-        shade = None
-    return plots.nu_vs_re(path, curves, scat, title=f"Evaluation; {level:.0%} interval",
-                          shade=shade, note="Points are reduced to the plotted slice with the model's exponents.")
-
-
 def _fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     if post is None:
         return f"| {label} | (no prior) | | | | |"
@@ -409,8 +366,8 @@ def _fit_row(label: str, post: Posterior | None, names, X, y) -> str:
             f"{mape:.2f} |")
 
 
-def _report(args, points, names, groups, fixed_groups, prior, info, cal, chosen, law, metrics, warnings,
-            figure, level, tau) -> str:
+def _report(cfg, transfer, points, names, groups, fixed_groups, prior, info, cal, chosen, law, metrics,
+            warnings, figure, level, tau) -> str:
     X, y = points.features(groups), points.log_nu
     lines = ["# Surrogate calibration", "",
              f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.", "",
@@ -420,7 +377,7 @@ def _report(args, points, names, groups, fixed_groups, prior, info, cal, chosen,
              f"Pasteable form (law.json): `{law['python']}`", ""]
     if warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
-    lines += ["## Data", "", f"- file: `{args.train}` ({len(points)} points)",
+    lines += ["## Data", "", f"- file: `{cfg.data.train}` ({len(points)} points)",
               f"- Re {points.re.min():.4g} to {points.re.max():.4g}; Pr {points.pr.min():.3g} to {points.pr.max():.3g}",
               f"- geometric ratios in the law: {', '.join(groups) or 'none'}"]
     for g, v in fixed_groups.items():
@@ -430,7 +387,7 @@ def _report(args, points, names, groups, fixed_groups, prior, info, cal, chosen,
         inside = inside_validity(points.re, points.pr, info["boxes"])
         lines.append(f"- inside the validity range of at least one pre-training system: {int(inside.sum())} of {len(points)}")
     lines += ["", "## Both fits", "",
-              f"Prior: `{info['init']}`" + (f" ({info.get('systems', 0)} systems), transfer: {args.transfer}" if prior is not None else ""),
+              f"Prior: `{info['init']}`" + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
               "", "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
               "|---|---|---|---|---|---|",
               _fit_row("prior-informed", cal.prior_fit, names, X, y),
@@ -449,34 +406,12 @@ def _report(args, points, names, groups, fixed_groups, prior, info, cal, chosen,
               f"Intervals: central {level:.0%} of the predictive distribution of log Nu (noise integrated out "
               "under its scaled-inverse-chi-squared prior).", ""]
     if tau is not None:
-        lines += [f"Correction: {args.correction} random features, width tau = {tau:.3g} chosen by evidence.", ""]
+        lines += [f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.", ""]
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
     lines += ["", f"![calibration](plots/{figure.name})", "",
               "Next: `scipt evaluate RUN --data HELD_OUT.csv`, `scipt predict RUN --input P.csv --output OUT.csv`.", ""]
     return "\n".join(lines)
-
-
-def _evaluation_section(data, metrics, alternatives, outside, points, figure) -> str:
-    lines = [f"## Evaluation on `{data}`", "",
-             f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
-             f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
-             f"{metrics['eval_coverage']:.0%}.", ""]
-    if outside.any():
-        lines += [f"{int(outside.sum())} point(s) lie outside the calibration range (extrapolation): lines "
-                  + ", ".join(str(x) for x in points.lines[outside][:10]), ""]
-    for key, (rmse, mape) in alternatives.items():
-        lines.append(f"- the {key} law's point prediction: RMSE of log Nu {rmse:.4f}, MAPE {mape:.2f} %")
-    lines += ["", f"![evaluation](plots/{figure.name})", ""]
-    return "\n".join(lines)
-
-
-def _append_report(run: RunDir, section: str) -> None:
-    text = run.report.read_text() if run.report.is_file() else ""
-    marker = "\n## Evaluation on "
-    if marker in text:
-        text = text[: text.index(marker)]
-    run.write_report(text.rstrip("\n") + "\n\n" + section)
 
 
 task = SurrogateTask()

@@ -5,20 +5,18 @@ case, the mask itself is not kept): ``A C G T N`` and the IUPAC ambiguity codes
 ``R Y S W K M B D H V``, which are read as ``N`` (so a k-mer over one becomes ``[UNK]``). ``U`` is
 not accepted: RNA is not DNA. Anything else (``X``, digits, ``-`` gaps, ``*``) is an error naming the
 file, the record and the position.
+
+Labelled (and query) sequences, FASTA or CSV/TSV, are read by the one sequence reader,
+:func:`sciPT.sequences.read_sequences`, with the stricter :data:`LABELLED_DNA_SPEC` and the promoter
+label words (:func:`read_labelled`, :func:`read_pair`).
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from sciPT.errors import DataError
-from sciPT.sequences import Corpus, SequenceSpec, open_text
+from sciPT.sequences import Corpus, LabelledSequences, SequenceSpec, read_sequences
 from sciPT.tokenizers import Alphabet
 
 IUPAC_AMBIGUOUS = "RYSWKMBDHV"
@@ -40,120 +38,31 @@ def read_genome(paths: list[str]) -> Corpus:
 
 
 # --- labelled sequences (promoter / non-promoter, or any binary label) ---------------------------
-LABEL_WORDS = {
-    "1": 1, "0": 0, "+": 1, "-": 0, "promoter": 1, "non-promoter": 0, "positive": 1, "negative": 0,
-    "true": 1, "false": 0, "yes": 1, "no": 0,
-}
-LABELS_EXPECTED = "0/1 (or +/-, promoter/non-promoter, positive/negative, true/false, yes/no)"
-LABELLED_ALPHABET = "A, C, G, T or N (either case)"
-_STRICT = np.full(256, 255, dtype=np.uint8)
-for _code, _base in enumerate("ACGTN"):
-    _STRICT[ord(_base)] = _STRICT[ord(_base.lower())] = _code
+PROMOTER_LABELS = (("1", "0"), ("+", "-"), ("promoter", "non-promoter"), ("positive", "negative"),
+                   ("true", "false"), ("yes", "no"))
+
+LABELLED_DNA_SPEC = SequenceSpec(
+    alphabet=DNA_SPEC.alphabet,
+    aliases={},
+    description="A, C, G, T or N (either case)",
+    complement=DNA_SPEC.complement,
+)
+"""Labelled and query inputs accept only ``A C G T N`` (either case): an ambiguity code in a
+promoter benchmark is far more likely an error than a real base call. Same codes as :data:`DNA_SPEC`."""
 
 
-@dataclass
-class LabelledSequences:
-    """Sequences as nucleotide codes, with names and (when known) 0/1 labels.
-
-    Labelled inputs accept only ``A C G T N`` (either case): an ambiguity code in a promoter
-    benchmark is far more likely an error than a real base call.
-    """
-
-    names: list[str]
-    codes: list[np.ndarray]
-    labels: np.ndarray | None
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def subset(self, index) -> "LabelledSequences":
-        index = np.asarray(index)
-        return LabelledSequences([self.names[i] for i in index], [self.codes[i] for i in index],
-                                 None if self.labels is None else self.labels[index], self.source)
-
-
-def _encode_checked(text: str, path, name: str, where: str) -> np.ndarray:
-    raw = text.strip().encode("ascii", "replace")
-    codes = _STRICT[np.frombuffer(raw, dtype=np.uint8)]
-    bad = np.flatnonzero(codes == 255)
-    if bad.size:
-        raise DataError(f"{path}: record '{name}' ({where}) has {chr(raw[bad[0]])!r} at position "
-                        f"{bad[0] + 1}; expected {LABELLED_ALPHABET}")
-    if not len(codes):
-        raise DataError(f"{path}: record '{name}' ({where}) has an empty sequence")
-    return codes
-
-
-def _label(value: str, path, name: str, where: str) -> int:
-    key = value.strip().lower()
-    if key not in LABEL_WORDS:
-        raise DataError(f"{path}: record '{name}' ({where}) has label '{value.strip()}'; expected {LABELS_EXPECTED}")
-    return LABEL_WORDS[key]
-
-
-def _is_fasta(path: Path) -> bool:
-    with open_text(path) as f:
-        for line in f:
-            if line.strip():
-                return line.lstrip().startswith(">")
-    return False
-
-
-def read_sequences(path, *, labelled: bool, sequence_column: str = "sequence",
-                   label_column: str = "label", fasta_label: int | None = None) -> LabelledSequences:
-    """Read FASTA (label as ``label=1`` in the header) or CSV/TSV (named columns).
-
-    Args:
-        path: the file; gzip is detected by content; TSV by a ``.tsv``/``.tsv.gz`` name or a tab
-            in the header line.
-        labelled: require a label for every record.
-        fasta_label: the label of every record of a FASTA file (``--positives``/``--negatives``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    names, codes, labels = [], [], []
-    if _is_fasta(path):
-        with open_text(path) as handle:
-            for n, (title, text) in enumerate(SimpleFastaParser(handle), start=1):
-                name = title.split(None, 1)[0] if title.strip() else f"record{n}"
-                codes.append(_encode_checked(text, path, name, f"#{n}"))
-                names.append(name)
-                if labelled and fasta_label is None:
-                    found = re.search(r"(?:^|\s|\|)label=(\S+)", title)
-                    if found is None:
-                        raise DataError(f"{path}: record '{name}' (#{n}) has no 'label=0' or 'label=1' "
-                                        "in its header")
-                    labels.append(_label(found.group(1).strip("|;,"), path, name, f"#{n}"))
-                elif fasta_label is not None:
-                    labels.append(fasta_label)
-    else:
-        with open_text(path) as handle:
-            header = handle.readline()
-            delimiter = "\t" if "\t" in header or path.name.endswith((".tsv", ".tsv.gz")) else ","
-            handle.seek(0)
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            columns = reader.fieldnames or []
-            needed = [sequence_column] + ([label_column] if labelled else [])
-            for column in needed:
-                if column not in columns:
-                    raise DataError(f"{path}: no column '{column}' (columns: {', '.join(columns)}); "
-                                    "name it with --sequence-column / --label-column")
-            for line, row in enumerate(reader, start=2):
-                name = (row.get("name") or row.get("id") or f"line{line}").strip()
-                codes.append(_encode_checked(row[sequence_column] or "", path, name, f"line {line}"))
-                names.append(name)
-                if labelled:
-                    labels.append(_label(row[label_column] or "", path, name, f"line {line}"))
-    if not codes:
-        raise DataError(f"{path}: no sequences")
-    result = LabelledSequences(names, codes, np.array(labels, dtype=np.int64) if labels else None, str(path))
+def read_labelled(path, *, labelled: bool = True, sequence_column: str = "sequence",
+                  label_column: str = "label", fasta_label: int | None = None) -> LabelledSequences:
+    """DNA sequences (and 0/1 labels) from FASTA or CSV/TSV: :func:`sciPT.sequences.read_sequences`
+    with :data:`LABELLED_DNA_SPEC` and the promoter label words; a labelled file (not one side of a
+    ``--positives``/``--negatives`` pair) must hold both classes."""
+    data = read_sequences(path, LABELLED_DNA_SPEC, labelled=labelled, fasta_label=fasta_label,
+                          sequence_column=sequence_column, label_column=label_column,
+                          labels=PROMOTER_LABELS,
+                          column_hint="name it with --sequence-column / --label-column")
     if labelled and fasta_label is None:
-        check_both_classes(result)
-    return result
+        check_both_classes(data)
+    return data
 
 
 def check_both_classes(data: LabelledSequences) -> None:
@@ -166,7 +75,7 @@ def check_both_classes(data: LabelledSequences) -> None:
 
 def read_pair(positives, negatives) -> LabelledSequences:
     """``--positives FILE --negatives FILE``: every record of each FASTA gets its file's label."""
-    pos = read_sequences(positives, labelled=True, fasta_label=1)
-    neg = read_sequences(negatives, labelled=True, fasta_label=0)
+    pos = read_labelled(positives, fasta_label=1)
+    neg = read_labelled(negatives, fasta_label=0)
     return LabelledSequences(pos.names + neg.names, pos.codes + neg.codes,
                              np.concatenate([pos.labels, neg.labels]), f"{positives} + {negatives}")

@@ -8,7 +8,8 @@ model holds its element table and reference energies in ``model/config.json``.
 Modules: :mod:`.data` (reading, SMILES conformers, graphs), :mod:`.dataset` (preparation and
 sampling), :mod:`.model` (the potential; layers in :mod:`.radial`, :mod:`.tensor_product`,
 :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`, :mod:`.presets`; :mod:`.ewc` (the EWC
-Fisher stored with the export), :mod:`.calculator` (the ASE calculator), :mod:`.md` (``scipt md``).
+Fisher stored with the export), :mod:`.calculator` (the ASE calculator), :mod:`.md` (``scipt md``),
+:mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``: energy and force errors, parity plots).
 """
 
 from __future__ import annotations
@@ -57,30 +58,6 @@ class MoleculesDomain(Domain):
             export_extras=fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed),
         )
 
-    def export_config_from(self, cfg: MoleculesConfig) -> dict:
-        """The export config of a pre-training run from its resolved ``config.yaml``: the first
-        half of :meth:`export_from`."""
-        return self.export_from(cfg)[0]
-
-    def export_from(self, cfg: MoleculesConfig):
-        """What ``scipt export RUN`` writes beside a run's checkpoint weights (for example of a run
-        stopped before its end), from the run's resolved ``config.yaml``: ``(export config, EWC
-        Fisher hook)``, the hook ``None`` where the run computed no Fisher (``fisher.frames = 0``).
-
-        The data-derived fields of the model (element table, reference energies, energy shift and
-        scale, average neighbours) are not in ``config.yaml``: they are recomputed from the run's
-        data files and seed, exactly as pre-training computed them, so the files must be the ones
-        the run trained on (``config.yaml`` records their SHA-256 under ``corpus``). The Fisher
-        hook uses the same frames and seed as :meth:`build_pretraining`'s, so the same weights get
-        the same Fisher.
-        """
-        validate_architecture(cfg.model)
-        validate_fisher(cfg.fisher)
-        prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
-                           seed=cfg.train.seed)
-        return (self.export_config(prepared.model, references=prepared.references_method),
-                fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed))
-
     def export_config(self, model: PotentialConfig, **extra) -> dict:
         """``model/config.json`` content besides provenance (units are always eV and Angstrom)."""
         return {"domain": self.name, "model": to_dict(model),
@@ -89,6 +66,26 @@ class MoleculesDomain(Domain):
     def load_backbone(self, export_config: dict) -> EquivariantPotential:
         return EquivariantPotential(
             from_dict(PotentialConfig, export_config["model"], "config.json: model"))
+
+    # evaluate ------------------------------------------------------------------------------
+    def add_evaluate_arguments(self, parser) -> None:
+        from .evaluate import add_reading_arguments
+
+        add_reading_arguments(parser)
+
+    def evaluate(self, run, args):
+        """Energy and force errors of the pre-trained potential on ``args.data`` (:mod:`.evaluate`)."""
+        from sciPT.checkpoint import from_pretrained
+
+        from .evaluate import evaluate_run
+
+        model = from_pretrained(run.path, domain=self.name).model
+        kind = (run.read_config().get("objective") or {}).get("kind", "energy_forces")
+        notes = [f"Pre-trained potential (objective: {kind})."]
+        if kind == "denoise":
+            notes[0] += (" It was pre-trained by denoising, without energy labels: its energies and "
+                         "forces are not fitted to any level of theory, so large errors are expected.")
+        return evaluate_run(run, args, model, notes=notes)
 
 
 domain = MoleculesDomain()

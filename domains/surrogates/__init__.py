@@ -75,9 +75,21 @@ class SurrogatesDomain(Domain):
         return PowerLaw(export_config.get("groups", []), export_config.get("n_sigma", 72),
                         export_config.get("correction_width", 0))
 
+    def add_evaluate_arguments(self, parser) -> None:
+        from .evaluate import add_level_argument
+
+        add_level_argument(parser)
+
+    def evaluate(self, run, args):
+        """The pre-trained prior's predictions on measured points (:mod:`.evaluate`)."""
+        from .evaluate import evaluate_run
+
+        return evaluate_run(run, args)
+
     def pretrain(self, cfg: SurrogatePretrainConfig, out: str | Path, *, resume: bool = False,
-                 command: str | None = None) -> RunDir:
-        """Learn the prior of ``cfg`` and write the run directory ``out`` (closed form, seconds)."""
+                 command: str | None = None, callbacks: list | None = None) -> RunDir:
+        """Learn the prior of ``cfg`` and write the run directory ``out`` (closed form, seconds;
+        no Lightning loop, so ``callbacks`` are not used, nor ``resume``)."""
         validate(cfg.train)
         if cfg.points_per_system < 4:
             raise UserError(f"points_per_system: expected at least 4, got {cfg.points_per_system}")

@@ -41,19 +41,17 @@ many loci (none a copy by itself) is reported but not masked.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 from tqdm.auto import tqdm
 
 from .. import io
 from ..errors import ConfigError, DataError
-from ..sequences import INVALID, Corpus, SequenceFile, SequenceSpec, open_text
+from ..sequences import INVALID, Corpus, SequenceFile, SequenceSpec
 
 DEFAULT_K = 16
 DEFAULT_THRESHOLD = 0.5
@@ -459,67 +457,3 @@ def decontaminate(corpus_path: str | Path, eval_sequences: list[np.ndarray], out
             "near_before": before["near"], "masked_sequences": int(len(np.unique(seq))),
             "regions": int(len(start)), "masked_bases": int((stop - start).sum()),
             "corpus_bases": int(len(source.codes))}
-
-
-# --- reading evaluation sequences ------------------------------------------------------------
-def read_sequences(path: str | Path, spec: SequenceSpec) -> list[np.ndarray]:
-    """Evaluation sequences from FASTA (headers and labels ignored) or CSV/TSV (``sequence`` column).
-
-    The format is told by content: FASTA starts with ``>``; otherwise a table whose header names a
-    ``sequence`` column (any case), tab-separated if the header has a tab, else comma-separated.
-    Plain or gzip. Errors name the file and the record or line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)")
-    table = spec.lookup_table()
-    strip = spec.strip_terminal.encode()
-
-    def encode(text: str, where: str) -> np.ndarray:
-        raw = text.strip().encode("ascii", "replace").rstrip(strip)
-        if not raw:
-            raise DataError(f"{path}: {where} has an empty sequence")
-        codes = table[np.frombuffer(raw, dtype=np.uint8)]
-        bad = np.flatnonzero(codes == INVALID)
-        if bad.size:
-            pos = int(bad[0])
-            raise DataError(f"{path}: {where} has {chr(raw[pos])!r} at position {pos + 1}; "
-                            f"expected {spec.description}")
-        return codes
-
-    with open_text(path) as handle:
-        head = handle.read(4096).lstrip()
-        handle.seek(0)
-        if head.startswith(">"):
-            out = []
-            for n, (title, text) in enumerate(SimpleFastaParser(handle), start=1):
-                name = title.split(None, 1)[0] if title.strip() else f"record{n}"
-                out.append(encode(text, f"record '{name}' (#{n})"))
-        else:
-            out = _read_table(handle, path, encode)
-    if not out:
-        raise DataError(f"{path}: no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)")
-    return out
-
-
-def _read_table(handle, path: Path, encode) -> list[np.ndarray]:
-    header = handle.readline()
-    handle.seek(0)
-    reader = csv.reader(handle, delimiter="\t" if "\t" in header else ",")
-    columns = [c.strip() for c in next(reader, [])]
-    lowered = [c.lower() for c in columns]
-    if "sequence" not in lowered:
-        raise DataError(f"{path}: no 'sequence' column (header: {', '.join(columns) or 'empty'}); "
-                        "expected FASTA or a CSV/TSV table with a 'sequence' column")
-    col = lowered.index("sequence")
-    out = []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue
-        if col >= len(row):
-            raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields; "
-                            f"expected at least {col + 1}")
-        out.append(encode(row[col], f"line {reader.line_num}"))
-    return out

@@ -69,7 +69,7 @@ def _bad_cases(d, out):
         (base + ["--corpus", g, "--against", str(d / "pos.fa"), str(d / "bad.fa")],
          f"{d}/bad.fa: record 's1' (#1) has 'U' at position 4; {DNA_ERROR}"),
         (base + ["--corpus", g, "--against", str(d / "nocol.tsv")],
-         f"{d}/nocol.tsv: no 'sequence' column (header: seq, label); expected FASTA or a CSV/TSV table "
+         f"{d}/nocol.tsv: no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table "
          "with a 'sequence' column"),
         (base + ["--corpus", g, "--against", str(d / "pos.fa"), "--k", "40"],
          "--k: expected an integer from 1 to 31 for an alphabet of 4 residues, got 40"),
@@ -103,7 +103,7 @@ def test_bad_input_one_line_exit_2_nothing_written(files, tmp_path, capsys):
 
 def test_domain_without_sequences_is_refused(files, tmp_path, monkeypatch):
     d, _ = files
-    monkeypatch.setitem(domains._load(), "toy", Domain())  # the parser is built before: call the action
+    monkeypatch.setitem(domains._loaded, "toy", Domain())  # the parser is built before: call the action
     parser = argparse.ArgumentParser()
     recipes.add_arguments(parser)
     args = parser.parse_args(["decontaminate", "--corpus", str(d / "genome.fa"),

@@ -46,24 +46,26 @@ def runs(data):
 def test_finetune_then_evaluate_with_either_reference_energies(runs, data, capsys):
     _, run = runs
     old = data[1]["old"]
-    finetuned = json.loads((run / "metrics.json").read_text())
+    before = (run / "metrics.json").read_bytes()
+    finetuned = json.loads(before)
+    folder = run / "evaluations" / "ethanol_old"
     assert main(["evaluate", str(run), "--data", str(old), "--references", "pretrained"]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["data"] == str(old) and metrics["frames"] == 5
     # the same model and references as fine-tuning's own evaluation of the old molecule
     for key in ("energy_mae_meV_per_atom", "forces_rmse_meV_per_A", "forces_mae_meV_per_A_O"):
-        assert metrics[f"evaluate_ethanol_old_{key}"] == pytest.approx(
-            finetuned[f"eval_ethanol_old_{key}"], rel=1e-9)
-        assert metrics[f"eval_ethanol_old_{key}"] == finetuned[f"eval_ethanol_old_{key}"]
+        assert metrics[key] == pytest.approx(finetuned[f"eval_ethanol_old_{key}"], rel=1e-9)
     assert main(["evaluate", str(run), "--data", str(old)]) == 0
-    own = json.loads((run / "metrics.json").read_text())
+    own = json.loads((folder / "metrics.json").read_text())  # the same file: its folder is replaced
     # the model's (acetylacetone) references move every ethanol energy, not a single force
-    assert own["evaluate_ethanol_old_forces_rmse_meV_per_A"] == pytest.approx(
-        metrics["evaluate_ethanol_old_forces_rmse_meV_per_A"], rel=1e-9)
-    assert own["evaluate_ethanol_old_energy_mae_meV"] != pytest.approx(
-        metrics["evaluate_ethanol_old_energy_mae_meV"], rel=1e-3)
-    for png in ("evaluate_ethanol_old_parity_energy", "evaluate_ethanol_old_parity_forces"):
-        assert (run / "plots" / f"{png}.png").stat().st_size > 1000
-    assert "# Evaluation on" in (run / "evaluation.md").read_text()
+    assert own["forces_rmse_meV_per_A"] == pytest.approx(metrics["forces_rmse_meV_per_A"], rel=1e-9)
+    assert own["energy_mae_meV"] != pytest.approx(metrics["energy_mae_meV"], rel=1e-3)
+    for png in ("parity_energy", "parity_forces"):
+        assert (folder / "plots" / f"{png}.png").stat().st_size > 1000
+    assert "# Evaluation on ethanol_old.xyz" in (folder / "report.md").read_text()
+    assert "the model's" in (folder / "report.md").read_text()
+    assert (run / "metrics.json").read_bytes() == before  # fine-tuning's figures, untouched
+    assert [p.name for p in (run / "evaluations").iterdir()] == ["ethanol_old"]
 
 
 def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
@@ -182,3 +184,4 @@ def test_evaluate_refuses_frames_of_an_unknown_element(runs, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
     assert (runs[1] / "metrics.json").read_text() == before
     assert not np.isnan(json.loads(before)["steps"])
+    assert not (runs[1] / "evaluations" / "bad").exists()

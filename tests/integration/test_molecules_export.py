@@ -1,5 +1,6 @@
-"""`scipt export RUN` on a molecules pre-training run: the potential of `last.ckpt`, with the
-data-derived fields and the EWC Fisher recomputed from the run's data, loads in the ASE calculator."""
+"""`scipt export RUN` takes everything from the checkpoint: with the training data gone, a molecules
+run (element table, reference energies, EWC Fisher) and a DNA run (tokenizer) export bit-identically
+to the run's own model/, and an intermediate checkpoint exports its weights without the Fisher."""
 
 import json
 import shutil
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from ase.io import read, write
 from safetensors.torch import load_file
 
+from sciPT.checkpoint import load_lightning_checkpoint
 from sciPT.cli import main
 from sciPT.domains.molecules.calculator import SciPTCalculator
 
@@ -17,41 +20,45 @@ SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "
 
 
 @pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """A tiny run whose export is removed, as if it had been stopped before its end."""
+def finished_run(tmp_path_factory):
+    """A tiny run (5 steps, so the last periodic checkpoint is at step 4), its data then deleted."""
     folder = tmp_path_factory.mktemp("mol-export")
-    data = folder / "ethanol.xyz"
+    data, atoms = folder / "ethanol.xyz", folder / "isolated_atoms.xyz"
     write(data, read(SHIPPED / "train.xyz", index=":16"))
+    shutil.copy(SHIPPED / "isolated_atoms.xyz", atoms)
     run = folder / "pre"
     assert main(["pretrain", "molecules", "--preset", "tiny", "--data", str(data),
-                 "--data.isolated-atoms", str(SHIPPED / "isolated_atoms.xyz"), "--max-steps", "4",
+                 "--data.isolated-atoms", str(atoms), "--max-steps", "5",
                  "--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2",
                  "--val-batches", "1", "--fisher.frames", "6", "--out", str(run)]) == 0
-    finished = folder / "finished_export"
-    shutil.move(run / "model", finished)
-    return run, finished, data
+    data.unlink()
+    atoms.unlink()
+    return run
 
 
-def test_export_from_last_checkpoint_equals_the_run_own_export(stopped_run, capsys):
-    run, finished, _ = stopped_run
-    assert main(["export", str(run)]) == 0
-    # after the Fisher's progress bar
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"exported step 4 to {run / 'model'}"
-    exported = json.loads((run / "model" / "config.json").read_text())
-    own = json.loads((finished / "config.json").read_text())
-    # same element table, reference energies, energy shift and scale, neighbours, provenance
-    assert exported == own
+def assert_same_export(a: Path, b: Path) -> dict:
+    assert json.loads((a / "config.json").read_text()) == json.loads((b / "config.json").read_text())
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    return load_file(a / "model.safetensors")
+
+
+def test_export_without_the_data_equals_the_run_own_export(finished_run, tmp_path, capsys):
+    run = finished_run
+    # the final step is in last.ckpt even though the run stopped between two periodic saves
+    checkpoint = load_lightning_checkpoint(run / "checkpoints" / "last.ckpt")  # weights_only=True
+    assert checkpoint["global_step"] == 5
+    assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [f"exported step 5 to {tmp_path / 'model'}"]
+    weights = assert_same_export(tmp_path / "model", run / "model")
+    exported = json.loads((tmp_path / "model" / "config.json").read_text())
     assert exported["model"]["elements"] == ["H", "C", "O"]
-    weights, own_weights = (load_file(d / "model.safetensors") for d in (run / "model", finished))
-    assert weights.keys() == own_weights.keys()
-    # the Fisher EWC needs is there too, equal to the one pre-training stored
+    assert exported["pretrained_on"][0]["path"].endswith("ethanol.xyz")
+    # the Fisher EWC needs is there too, the one pre-training computed
     assert {"ewc.lambda_0", "ewc.pretraining_loss", "fisher.readout.0.weight"} <= weights.keys()
-    for key, value in weights.items():
-        assert (value == own_weights[key]).all(), key
 
     atoms = read(SHIPPED / "test_MD.xyz", index=0)
     results = []
-    for model in (run / "model", finished):
+    for model in (tmp_path / "model", run / "model"):
         atoms.calc = SciPTCalculator(model)
         results.append((atoms.get_potential_energy(), atoms.get_forces().copy()))
     assert results[0][0] == results[1][0]
@@ -59,13 +66,46 @@ def test_export_from_last_checkpoint_equals_the_run_own_export(stopped_run, caps
     assert np.abs(results[0][1]).max() > 0
 
 
-def test_export_names_a_data_file_that_is_gone(stopped_run, tmp_path, capsys):
-    run, _, data = stopped_run
-    moved = data.with_suffix(".moved")
-    data.rename(moved)
-    try:
-        assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 2
-    finally:
-        moved.rename(data)
-    assert capsys.readouterr().err.strip() == f"scipt: error: {data}: file not found"
-    assert not (tmp_path / "model").exists()
+def test_checkpoint_without_the_fisher_exports_the_weights_and_says_so(finished_run, tmp_path, capsys):
+    run = finished_run
+    checkpoint = load_lightning_checkpoint(run / "checkpoints" / "last.ckpt")
+    del checkpoint["sciPT_export"]["tensors"]  # as in a checkpoint saved during training
+    middle = tmp_path / "middle.ckpt"
+    torch.save(checkpoint, middle)
+    assert main(["export", str(run), "--checkpoint", str(middle), "--out", str(tmp_path / "model")]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{middle}: no EWC Fisher (it is added to last.ckpt when pre-training ends); exported the weights "
+        "only; for EWC, export the finished run's checkpoints/last.ckpt",
+        f"exported step 5 to {tmp_path / 'model'}"]
+    weights = load_file(tmp_path / "model" / "model.safetensors")
+    own = load_file(run / "model" / "model.safetensors")
+    assert not any(k.startswith(("fisher.", "ewc.")) for k in weights)
+    assert weights.keys() == {k for k in own if not k.startswith(("fisher.", "ewc."))}
+    assert all(torch.equal(weights[k], own[k]) for k in weights)
+
+
+def test_a_checkpoint_without_export_configuration_is_refused(finished_run, tmp_path, capsys):
+    checkpoint = load_lightning_checkpoint(finished_run / "checkpoints" / "last.ckpt")
+    del checkpoint["sciPT_export"]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    assert main(["export", str(finished_run), "--checkpoint", str(old), "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: {old}: holds no export configuration (only pre-training checkpoints written by "
+        "this sciPT version or later do)")
+    assert not (tmp_path / "m").exists()
+
+
+def test_dna_export_without_the_data(tmp_path, capsys):
+    data = tmp_path / "genome.fa"
+    rng = np.random.default_rng(0)
+    data.write_text(">chr\n" + "".join(rng.choice(list("ACGT"), 4000)) + "\n")
+    run = tmp_path / "run"
+    assert main(["pretrain", "dna", "--preset", "tiny", "--data", str(data), "--max-steps", "3",
+                 "--batch-size", "4", "--val-every", "2", "--val-batches", "1", "--warmup-steps", "1",
+                 "--window", "32", "--model.max-len", "32", "--out", str(run)]) == 0
+    data.unlink()
+    assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"exported step 3 to {tmp_path / 'model'}"
+    exported = assert_same_export(tmp_path / "model", run / "model")
+    assert not any(k.startswith("fisher.") for k in exported)

@@ -26,10 +26,12 @@ def test_finetune_evaluate_predict(trained, tmp_path, capsys):
     out, path, rows = trained
     exported = json.loads((out / "model/config.json").read_text())
     assert exported["task"] == "promoter" and exported["length"] == 30 and exported["strand_symmetric"]
+    before = (out / "metrics.json").read_bytes()
     assert main(["evaluate", str(out), "--data", str(path)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 <= metrics["eval_accuracy"] <= 1 and (out / "plots/eval_roc.png").is_file()
-    assert (out / "plots/eval_pr.png").is_file()
+    folder = out / "evaluations" / "planted"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0 <= metrics["eval_accuracy"] <= 1 and (folder / "plots/roc.png").is_file()
+    assert (folder / "plots/pr.png").is_file() and (out / "metrics.json").read_bytes() == before
     assert main(["predict", str(out), "--input", str(path), "--output", str(tmp_path / "p.csv")]) == 0
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "name,probability" and len(lines) == 1 + len(rows)

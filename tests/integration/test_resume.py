@@ -51,6 +51,18 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert all(float(sa[k]["step"]) == float(sb[k]["step"]) == 8 for k in sa)
 
 
+def test_a_stop_between_two_checkpoints_is_saved_and_resumes_exactly(tmp_path):
+    """last.ckpt holds the final step even when it falls between periodic saves (every 4 here)."""
+    pretrain("dna", _cfg(), tmp_path / "straight")
+    pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[StopAt(3)])
+    assert load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")["global_step"] == 3
+    pretrain("dna", _cfg(), tmp_path / "interrupted", resume=True)
+    a = from_pretrained(tmp_path / "straight").model.state_dict()
+    b = from_pretrained(tmp_path / "interrupted").model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+
 def test_logs_before_the_resume_are_kept(tmp_path):
     pretrain("dna", _cfg(), tmp_path / "run", callbacks=[StopAt(4)])
     pretrain("dna", _cfg(), tmp_path / "run", resume=True)

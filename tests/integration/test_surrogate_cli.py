@@ -22,11 +22,13 @@ def test_calibrate_evaluate_predict_in_three_commands(files, capsys):
     assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("Nu = ") and "(kept: " in printed
+    before = (out / "metrics.json").read_bytes()
     assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "evaluations/held/metrics.json").read_text())
     assert metrics["eval_points"] == 3 and metrics["eval_outside_calibration_range"] == 3
     assert metrics["eval_mape"] < 15 and 0 <= metrics["eval_coverage"] <= 1
-    assert (out / "plots/evaluate.png").is_file()
+    assert (out / "evaluations/held/plots/evaluate.png").is_file()
+    assert (out / "metrics.json").read_bytes() == before
     assert main(["predict", str(out), "--input", str(files / "held.csv"), "--output", str(files / "p.csv"),
                  "--interval-level", "0.5"]) == 0
     header = (files / "p.csv").read_text().splitlines()[0]
@@ -62,3 +64,4 @@ def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):
     assert main(["finetune", "surrogate", "--train", str(files / "geo.csv"), "--out", str(out)]) == 0
     assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 2
     assert "held.csv: missing column 'AR' (the model uses the geometric ratios AR)" in capsys.readouterr().err
+    assert not (out / "evaluations").exists()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sciPT.errors import DataError
-from sciPT.sequences import Corpus, RandomWindows, SequenceFile
-from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.sequences import Corpus, RandomWindows, SequenceFile, read_sequences
+from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled
 from sciPT.domains.protein.data import PROTEIN_SPEC
 
 
@@ -94,3 +94,97 @@ def test_order0_entropy_by_hand(tmp_path):
     corpus = Corpus([str(write(tmp_path / "g.fa", ">g\nAACG\n"))], DNA_SPEC)
     p = np.array([0.5, 0.25, 0.25])
     assert corpus.order0_entropy(4) == pytest.approx(float(-(p * np.log(p)).sum()))
+
+
+# --- read_sequences: the one in-memory reader (evaluation, fine-tuning, prediction inputs) ----
+def codes(data):
+    return [c.tolist() for c in data.codes]
+
+
+def test_read_sequences_fasta_and_tables(tmp_path):
+    fa = tmp_path / "e.txt"
+    fa.write_text(">ECK1_x_reverse_[a|b] label=1\nacgtN\nAC\n>second\nRYAC\n")
+    data = read_sequences(fa, DNA_SPEC)
+    assert codes(data) == [[0, 1, 2, 3, 4, 0, 1], [4, 4, 0, 1]]
+    assert data.names == ["ECK1_x_reverse_[a|b]", "second"] and data.labels is None
+    csv = tmp_path / "e.csv"
+    csv.write_text("name,Sequence,label\nx,ACG,1\n\ny,tt,0\n")
+    assert codes(read_sequences(csv, DNA_SPEC)) == [[0, 1, 2], [3, 3]]
+    tsv = tmp_path / "e.tsv.gz"
+    with gzip.open(tsv, "wt") as f:
+        f.write("sequence\tlabel\nGGA\t1\n")
+    assert codes(read_sequences(tsv, DNA_SPEC)) == [[2, 2, 0]]
+
+
+def test_read_sequences_protein_strips_the_stop(tmp_path):
+    path = write(tmp_path / "p.csv", "id,sequence\np1,MKB*\n")
+    data = read_sequences(path, PROTEIN_SPEC)
+    assert data.names == ["p1"] and "".join(PROTEIN_SPEC.alphabet.symbols[c] for c in data.codes[0]) == "MKX"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.fa", ">r1\nACGT\n>r2 x\nACUG\n",
+     "record 'r2' (#2) has 'U' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+     "(R Y S W K M B D H V), either case"),
+    ("empty_record.fa", ">r1\n\n>r2\nAC\n", "record 'r1' (#1) has an empty sequence"),
+    ("bad.csv", "sequence,label\nACGT,1\nAC-T,0\n",
+     "line 3 has '-' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+     "(R Y S W K M B D H V), either case"),
+    ("nocol.csv", "seq,label\nACGT,1\n",
+     "no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table with a 'sequence' column"),
+    ("short.csv", "label,sequence\n1\n", "line 2 has 1 fields; expected at least 2"),
+    ("header.csv", "sequence\n\n",
+     "no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
+    ("empty.fa", "", "file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
+])
+def test_read_sequences_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == f"{path}: {message}"
+    with pytest.raises(DataError) as err:
+        read_sequences(tmp_path / "nope.fa", DNA_SPEC)
+    assert str(err.value) == f"{tmp_path / 'nope.fa'}: file not found"
+
+
+def test_labelled_rules_now_shared(tmp_path):
+    """Rules the labelled DNA reader and the evaluation reader used to differ on, now one."""
+    # a column is found in any case (was exact for labelled input)
+    path = write(tmp_path / "a.csv", "Name,Sequence,Label\nx,ACGT,1\ny,GG,0\n")
+    data = read_labelled(path)
+    assert data.names == ["x", "y"] and data.labels.tolist() == [1, 0]
+    # line numbers count blank rows (labelled input numbered the rows read instead)
+    path = write(tmp_path / "b.csv", "name,sequence,label\nx,ACGT,1\n\ny,GG,2\n")
+    with pytest.raises(DataError) as err:
+        read_labelled(path)
+    assert str(err.value) == (f"{path}: record 'y' (line 4) has label '2'; expected 0/1 (or +/-, "
+                              "promoter/non-promoter, positive/negative, true/false, yes/no)")
+    # an unnamed row is "line N", not "record 'lineN' (line N)"
+    path = write(tmp_path / "c.csv", "sequence,label\nACGT,1\nGGR,0\n")
+    with pytest.raises(DataError) as err:
+        read_labelled(path)
+    assert str(err.value) == f"{path}: line 3 has 'R' at position 3; expected A, C, G, T or N (either case)"
+    # a row too short for the label column (was read as an empty label)
+    path = write(tmp_path / "d.csv", "sequence,label\nACGT,1\nGG\n")
+    with pytest.raises(DataError) as err:
+        read_labelled(path)
+    assert str(err.value) == f"{path}: line 3 has 1 fields; expected at least 2"
+    # the same empty-file and no-sequence messages as every input
+    path = write(tmp_path / "e.csv", "")
+    with pytest.raises(DataError) as err:
+        read_labelled(path)
+    assert str(err.value) == f"{path}: file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"
+
+
+def test_fasta_label_words_and_explicit_fasta_label(tmp_path):
+    path = write(tmp_path / "a.fa", ">x desc|label=promoter;\nACGT\n>y label=No\nGG\n")
+    data = read_sequences(path, LABELLED_DNA_SPEC, labelled=True,
+                          labels=(("1", "0"), ("promoter", "non-promoter"), ("yes", "no")))
+    assert data.labels.tolist() == [1, 0]
+    assert read_sequences(path, DNA_SPEC, fasta_label=0).labels.tolist() == [0, 0]
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC, labelled=True)  # the default words know no "promoter"
+    assert str(err.value) == (f"{path}: record 'x' (#1) has label 'promoter'; expected 0/1 "
+                              "(or +/-, positive/negative, true/false, yes/no)")
+

@@ -288,3 +288,30 @@ def test_ewc_from_a_model_without_a_fisher(files, tmp_path):
     assert str(err.value).startswith("finetune.strategy: 'ewc' needs the Fisher diagonal of the "
                                      "pre-training loss and the pre-trained model has none")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, monkeypatch):
+    """--max-time without --max-steps: 2 s a (faked) step, 60 s: sized after step 13 (26 s) to end at
+    0.97 * 60 s: 13 + floor(32.2 / 2) = 29 steps, not the config's 4; replay batches (an epoch-based
+    loader, 3 batches an epoch) run as many epochs as that takes."""
+    import lightning.pytorch as pl
+
+    from sciPT import callbacks
+    from sciPT.trainer import time_only
+
+    class Tick(pl.Callback):
+        now = 0.0
+
+        def on_train_batch_start(self, *args):
+            Tick.now += 2.0
+
+    monkeypatch.setattr(callbacks, "clock", lambda: Tick.now)
+    cfg = finetune_config(pretrained[0], files, strategy="replay", replay_frames=8)
+    cfg.train = time_only(dataclasses.replace(cfg.train, max_time="1"), steps_set=False, time_set=True)
+    import sciPT.tasks.forcefield as ff
+
+    build = ff.build_trainer
+    monkeypatch.setattr(ff, "build_trainer", lambda *a, callbacks=None, **kw: build(
+        *a, **kw, callbacks=[*(callbacks or []), Tick()]))
+    metrics = run_finetune(cfg, tmp_path / "run").read_metrics()
+    assert metrics["steps"] == metrics["steps_sized_from_time"] == 29

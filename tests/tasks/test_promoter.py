@@ -9,7 +9,7 @@ from sciPT.testing import assert_strand_symmetric
 from sciPT.run import RunDir
 from sciPT.tasks.promoter import (COMPLEMENT, Classifier, PromoterConfig, cross_validate, export_classifier,
                                   load_classifier, load_start, scan_intervals, train_classifier, validate)
-from sciPT.domains.dna.data import read_pair, read_sequences
+from sciPT.domains.dna.data import read_labelled, read_pair
 from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
 from sciPT.sequence_domain import TokenizerConfig
 
@@ -31,8 +31,8 @@ def test_csv_tsv_fasta_and_pair_agree(tmp_path):
     (tmp_path / "pos.fa").write_text(">x\nACGT\n")
     (tmp_path / "neg.fa").write_text(">y\nggcc\n")
     kw = dict(labelled=True, sequence_column="seq", label_column="is_promoter")
-    sets = [read_sequences(tmp_path / "a.csv", **kw), read_sequences(tmp_path / "a.tsv", **kw),
-            read_sequences(tmp_path / "a.fa", labelled=True), read_pair(tmp_path / "pos.fa", tmp_path / "neg.fa")]
+    sets = [read_labelled(tmp_path / "a.csv", **kw), read_labelled(tmp_path / "a.tsv", **kw),
+            read_labelled(tmp_path / "a.fa", labelled=True), read_pair(tmp_path / "pos.fa", tmp_path / "neg.fa")]
     for s in sets:
         assert s.names == ["x", "y"] and s.labels.tolist() == [1, 0]
         assert [c.tolist() for c in s.codes] == [[0, 1, 2, 3], [2, 2, 1, 1]]
@@ -53,7 +53,7 @@ def test_bad_labelled_input(tmp_path, content, message):
     p = tmp_path / "bad.csv"
     p.write_text(content)
     with pytest.raises(DataError) as err:
-        read_sequences(p, labelled=True)
+        read_labelled(p, labelled=True)
     assert str(err.value) == message.format(p=p)
 
 
@@ -61,7 +61,7 @@ def test_fasta_without_label(tmp_path):
     p = tmp_path / "x.fa"
     p.write_text(">a\nACGT\n")
     with pytest.raises(DataError, match=r"record 'a' \(#1\) has no 'label=0' or 'label=1' in its header$"):
-        read_sequences(p, labelled=True)
+        read_labelled(p, labelled=True)
 
 
 # --- model behaviour ------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_strand_symmetric_prediction():
 
 def test_cross_validation_learns_a_planted_motif(planted):
     path, rows = planted
-    data = read_sequences(path, labelled=True)
+    data = read_labelled(path, labelled=True)
     cfg = fast_cfg(folds=3)
     starts = {"scratch": load_start("none", cfg)}
     out = cross_validate(starts, cfg, data, 30, with_kmer=True)
@@ -114,7 +114,7 @@ def test_ensemble_averages_probabilities_not_logits():
 
 def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path):
     path, _ = planted
-    data = read_sequences(path, labelled=True)
+    data = read_labelled(path, labelled=True)
     cfg = fast_cfg(ensemble=2)
     cfg.max_epochs = 2
     start = load_start("none", cfg)

@@ -52,9 +52,9 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     run = RunDir(calibrated)
     config = yaml.safe_load(run.config.read_text())
     assert config["task"] == "surrogate"
-    assert config["init"] == "all"
-    assert config["constant_groups"] == {"e_Dh": 0.1}  # constant over the points: folded into C
+    assert config["init"] == "all" and config["data"]["train"].endswith("train.csv")
     law = json.loads((calibrated / "law.json").read_text())
+    assert law["constant_groups"] == {"e_Dh": 0.1}  # constant over the points: folded into C
     assert law["law"].startswith("Nu = ") and "Re^" in law["law"]
     assert law["valid_for"]["Re"] == [20000, 60000]
     # the law reproduces the calibration points to within a few per cent
@@ -76,10 +76,14 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     assert metrics["eval_points"] == 1
     assert metrics["eval_outside_calibration_range"] == 1  # Re = 1e5 is beyond the calibrated 6e4
     assert 0 <= metrics["eval_mape"] < 15
-    report = RunDir(calibrated).report.read_text()
-    assert report.count("## Evaluation on") == 1
-    task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
-    assert RunDir(calibrated).report.read_text().count("## Evaluation on") == 1  # replaced, not stacked
+    run = RunDir(calibrated)
+    saved = json.loads((run.evaluations / "held" / "metrics.json").read_text())
+    assert saved["eval_points"] == 1 and saved["data"] == str(held) and len(saved["data_sha256"]) == 64
+    assert (run.evaluations / "held" / "plots/evaluate.png").is_file()
+    assert "eval_points" not in run.read_metrics()  # the calibration's metrics.json is left alone
+    task.evaluate(run, side_args("add_evaluate_arguments", data=str(held)))
+    assert [p.name for p in run.evaluations.iterdir()] == ["held"]  # the same file: replaced, not stacked
+    assert run.report.read_text().count("](evaluations/held/report.md)") == 1
     out = tmp_path / "pred.csv"
     task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(held), output=str(out)))
     header, row = out.read_text().splitlines()
@@ -183,3 +187,34 @@ def test_correction_is_fitted_exported_and_used_by_evaluate(tmp_path, csv):
     assert fit_corrected < 0.5 * fit_plain
     metrics = task.evaluate(RunDir(corrected), side_args("add_evaluate_arguments", data=str(path)))
     assert metrics["eval_rmse_log_nu"] == pytest.approx(fit_corrected, rel=1e-6)
+
+
+def test_configuration_layers_preset_then_yaml_then_flags(tmp_path, csv):
+    """preset < --config FILE.yaml < flags, like every task; the resolved config is RUN/config.yaml."""
+    train = csv("train.csv", RIBBED[:4])
+    (tmp_path / "c.yaml").write_text(f"data:\n  train: {train}\ninit: none\nnoise_sd: 0.1\nmargin: 0.5\n")
+    out = tmp_path / "run"
+    task.finetune(finetune_args("--config", str(tmp_path / "c.yaml"), "--noise-sd", "0.2", "--no-guard",
+                                "--out", str(out)))
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["noise_sd"] == 0.2               # the flag over the YAML
+    assert config["margin"] == 0.5                 # the YAML over the preset (0.0)
+    assert config["init"] == "none" and config["data"]["train"] == str(train)
+    assert config["guard"] is False and config["noise_dof"] == 2.0  # --no-guard; the preset's value
+    # the resolved config (less the "task" key naming its writer) reruns as it is
+    rerun = tmp_path / "rerun.yaml"
+    rerun.write_text(yaml.safe_dump({k: v for k, v in config.items() if k != "task"}))
+    again = tmp_path / "again"
+    task.finetune(finetune_args("--config", str(rerun), "--out", str(again)))
+    assert yaml.safe_load((again / "config.yaml").read_text()) == config
+    assert (again / "law.json").read_text() == (out / "law.json").read_text()
+
+
+def test_missing_training_points_and_resume_are_refused(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--out", str(tmp_path / "r")))
+    assert str(err.value) == "no measured points: pass --train POINTS.csv (or data.train in --config)"
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", "x.csv", "--resume", "--out", str(tmp_path / "r")))
+    assert str(err.value) == "--resume: a surrogate calibration is closed form and takes seconds; run it again"
+    assert not (tmp_path / "r").exists()

@@ -7,7 +7,7 @@ import pytest
 
 from sciPT.diagnostics.contamination import (
     KmerSet, check_contamination, check_parameters, decontaminate, kmer_values, mask_code,
-    merge_intervals, read_sequences,
+    merge_intervals,
 )
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.domains.protein.data import PROTEIN_SPEC
@@ -169,42 +169,3 @@ def test_mask_symbol_and_parameter_errors():
     with pytest.raises(ConfigError) as err:
         check_parameters(16, 0.0, 4)
     assert str(err.value) == "threshold: expected a fraction in (0, 1], got 0"
-
-
-def test_read_sequences_fasta_and_tables(tmp_path):
-    fa = tmp_path / "e.txt"
-    fa.write_text(">ECK1_x_reverse_[a|b] label=1\nacgtN\nAC\n>second\nRYAC\n")
-    assert [s.tolist() for s in read_sequences(fa, DNA_SPEC)] == [[0, 1, 2, 3, 4, 0, 1], [4, 4, 0, 1]]
-    csv = tmp_path / "e.csv"
-    csv.write_text("name,Sequence,label\nx,ACG,1\n\ny,tt,0\n")
-    assert [s.tolist() for s in read_sequences(csv, DNA_SPEC)] == [[0, 1, 2], [3, 3]]
-    tsv = tmp_path / "e.tsv.gz"
-    with gzip.open(tsv, "wt") as f:
-        f.write("sequence\tlabel\nGGA\t1\n")
-    assert [s.tolist() for s in read_sequences(tsv, DNA_SPEC)] == [[2, 2, 0]]
-
-
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.fa", ">r1\nACGT\n>r2 x\nACUG\n",
-     "record 'r2' (#2) has 'U' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
-     "(R Y S W K M B D H V), either case"),
-    ("empty_record.fa", ">r1\n\n>r2\nAC\n", "record 'r1' (#1) has an empty sequence"),
-    ("bad.csv", "sequence,label\nACGT,1\nAC-T,0\n",
-     "line 3 has '-' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
-     "(R Y S W K M B D H V), either case"),
-    ("nocol.csv", "seq,label\nACGT,1\n",
-     "no 'sequence' column (header: seq, label); expected FASTA or a CSV/TSV table with a 'sequence' column"),
-    ("short.csv", "label,sequence\n1\n", "line 2 has 1 fields; expected at least 2"),
-    ("header.csv", "sequence\n\n",
-     "no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
-    ("empty.fa", "", "file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
-])
-def test_read_sequences_errors(tmp_path, name, content, message):
-    path = tmp_path / name
-    path.write_text(content)
-    with pytest.raises(DataError) as err:
-        read_sequences(path, DNA_SPEC)
-    assert str(err.value) == f"{path}: {message}"
-    with pytest.raises(DataError) as err:
-        read_sequences(tmp_path / "nope.fa", DNA_SPEC)
-    assert str(err.value) == f"{tmp_path / 'nope.fa'}: file not found"

@@ -1,0 +1,233 @@
+"""Errors of a potential on labelled frames: the evaluation every molecules model shares.
+
+:func:`evaluate_potential` runs a potential over graphs and returns exact MAE and RMSE (meV): energy
+per atom and per frame, forces over Cartesian components, overall and per element
+(:class:`.objectives.ErrorAccumulator`), with the values behind them for parity plots. A set
+evaluated with other reference energies than the model's (frames at the level of theory of the
+pre-training, after fine-tuning at another) goes through :func:`swapped_references`.
+
+:func:`evaluate_run` is ``scipt evaluate RUN --data FRAMES.xyz`` for any run holding a molecules
+model: a pre-training run (:class:`~sciPT.domains.molecules.MoleculesDomain`) or a force-field
+fine-tuning run (the ``forcefield`` task, which adds its choice of reference energies). The frames
+are read with the run's own keys and units (``--energy-key``/``--forces-key`` override them); frames
+of one atom are skipped (they have no force and only fix references); an element the model never saw
+is refused. The evaluation goes to its own folder (:meth:`sciPT.run.RunDir.evaluation`):
+``metrics.json`` (the names of :class:`.objectives.ErrorAccumulator`, plus ``frames`` and
+``atoms``), ``plots/parity_energy.png``, ``plots/parity_forces.png`` and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sciPT import plots
+from sciPT.config import from_dict
+from sciPT.errors import DataError
+
+from .data import MoleculeDataConfig, check_elements, read_frames
+from .dataset import batches, to_graphs
+from .objectives import ErrorAccumulator
+
+plt = plots.plt
+
+HEADLINE = [("energy_mae_meV_per_atom", "E MAE (meV/atom)"), ("energy_rmse_meV", "E RMSE (meV/frame)"),
+            ("forces_mae_meV_per_A", "F MAE (meV/Å)"), ("forces_rmse_meV_per_A", "F RMSE (meV/Å)")]
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one set and the values behind them.
+
+    Attributes:
+        metrics: ``{name: value}`` as :meth:`ErrorAccumulator.compute` names them.
+        energy: ``(true, predicted)`` energies per atom, eV/atom, one per frame.
+        forces: ``(true, predicted)`` force components, eV/Angstrom.
+    """
+
+    metrics: dict[str, float]
+    energy: tuple[np.ndarray, np.ndarray] = field(default=(np.zeros(0), np.zeros(0)))
+    forces: tuple[np.ndarray, np.ndarray] = field(default=(np.zeros(0), np.zeros(0)))
+
+    def prefixed(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_{k}": v for k, v in self.metrics.items()}
+
+
+@torch.no_grad()
+def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "evaluating"
+                       ) -> Evaluation:
+    """Energies and forces of ``model`` on ``graphs`` against their labels."""
+    model.eval()
+    device = next(model.parameters()).device
+    errors = ErrorAccumulator()
+    e_true, e_pred, f_true, f_pred = [], [], [], []
+    chunks = batches(graphs, batch_size)
+    for batch in tqdm(chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False,
+                      disable=len(graphs) < 200):
+        batch = batch.to(device)
+        pred = model(batch, forces="forces" in batch)
+        errors.update(pred, batch)
+        natoms = batch.natoms.reshape(-1).double().cpu()
+        if "energy" in batch:
+            e_true.append((batch.energy.reshape(-1).cpu() / natoms).numpy())
+            e_pred.append((pred["energy"].cpu() / natoms).numpy())
+        if "forces" in batch:
+            f_true.append(batch.forces.cpu().double().reshape(-1).numpy())
+            f_pred.append(pred["forces"].cpu().double().reshape(-1).numpy())
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    return Evaluation(errors.compute(), (cat(e_true), cat(e_pred)), (cat(f_true), cat(f_pred)))
+
+
+@contextmanager
+def swapped_references(model, references: list[float] | None):
+    """Evaluate ``model`` with other per-element reference energies (same element order), and
+    put its own back afterwards; ``None`` changes nothing."""
+    if references is None:
+        yield model
+        return
+    saved = model.reference_energies.clone()
+    model.reference_energies.copy_(torch.tensor(references, dtype=torch.float64))
+    try:
+        yield model
+    finally:
+        model.reference_energies.copy_(saved)
+
+
+# --- a run on a file ----------------------------------------------------------------------------
+def labelled_graphs(path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float) -> list:
+    """The frames of ``path`` with more than one atom, checked against the model's elements, as
+    graphs; a file with none is refused."""
+    frames = [f for f in read_frames(path, data) if len(f.numbers) > 1]
+    if not frames:
+        raise DataError(f"{path}: no frame with more than one atom to evaluate on")
+    check_elements(frames, elements)
+    return to_graphs(frames, cutoff, f"graphs {Path(path).name}")
+
+
+def run_data_config(run, args) -> MoleculeDataConfig:
+    """How a run read its frames (keys, units, periodicity), with ``--energy-key``/``--forces-key``
+    from ``args`` on top; no files."""
+    saved = run.read_config().get("data") or {}
+    data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
+    overrides = {k: getattr(args, k) for k in ("energy_key", "forces_key")
+                 if getattr(args, k, None) is not None}
+    return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
+
+
+def add_reading_arguments(parser) -> None:
+    """``--energy-key``, ``--forces-key``, ``--frames-per-batch`` (evaluate and predict)."""
+    parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
+    parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
+    parser.add_argument("--frames-per-batch", type=int, default=32,
+                        help="frames per evaluation batch (default: 32)")
+
+
+def evaluate_run(run, args, model, *, references: list[float] | None = None,
+                 notes: list[str] = ()) -> dict:
+    """Score ``model`` (a run's potential) on the frames of ``args.data``; write the evaluation
+    into its own folder (``args.out`` or ``RUN/evaluations/<name>``) and return its metrics.
+
+    ``references``: per-element reference energies to use instead of the model's; ``notes``: lines
+    for the report (what the model is, which references).
+    """
+    data = run_data_config(run, args)
+    graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
+    name = Path(args.data).name
+    with swapped_references(model, references):
+        ev = evaluate_potential(model, graphs, getattr(args, "frames_per_batch", None) or 32,
+                                desc=f"evaluating {name}")
+    metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
+    with run.evaluation(args.data, getattr(args, "out", None)) as out:
+        figures = parity_plots({name: ev}, out.plot_path("parity_energy.png"),
+                               out.plot_path("parity_forces.png"), f"({name})")
+        out.write_metrics(metrics)
+        out.write_report([*notes, *([""] if notes else []),
+                          f"{metrics['frames']} frames, {metrics['atoms']} atoms (frames of one atom "
+                          "skipped). Energies per atom and per frame, forces over Cartesian components; "
+                          "meV and meV/Å.", "",
+                          *metric_rows({name: ev.metrics}), "", *element_rows({name: ev.metrics}), "",
+                          *[f"![{p.stem}](plots/{p.name})" for p in figures]], title=f"Evaluation on {name}")
+    print(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
+    """A markdown table of the headline errors of several sets."""
+    out = ["| set | " + " | ".join(label for _, label in HEADLINE) + " |",
+           "|---|" + "---|" * len(HEADLINE)]
+    for name, m in sets.items():
+        cells = [f"{m[k]:.1f}" if k in m else "–" for k, _ in HEADLINE]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def element_rows(sets: dict[str, dict[str, float]]) -> list[str]:
+    """Force RMSE per element (meV/Å) of several sets."""
+    elements = sorted({k.rsplit("_", 1)[1] for m in sets.values() for k in m
+                       if k.startswith("forces_rmse_meV_per_A_")})
+    if not elements:
+        return []
+    out = ["| set | " + " | ".join(f"F RMSE {el}" for el in elements) + " |",
+           "|---|" + "---|" * len(elements)]
+    for name, m in sets.items():
+        cells = [f"{m[f'forces_rmse_meV_per_A_{el}']:.1f}" if f"forces_rmse_meV_per_A_{el}" in m
+                 else "–" for el in elements]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+# --- figures --------------------------------------------------------------------------------
+def parity_plots(sets: dict[str, Evaluation], energy_png: Path, forces_png: Path,
+                 title: str = "") -> list[Path]:
+    """Predicted against reference: energy per atom (each set relative to the mean of its
+    reference values, so the scatter is visible) and force components; RMSE in the legend."""
+    def energy(ev):
+        true, pred = ev.energy
+        centre = true.mean() if len(true) else 0.0
+        return 1000 * (true - centre), 1000 * (pred - centre)
+
+    written = [
+        _parity(sets, energy, "energy_rmse_meV_per_atom", "meV/atom", energy_png, 6,
+                "energy − set mean (meV/atom)", f"energy {title}"),
+        _parity(sets, lambda ev: ev.forces, "forces_rmse_meV_per_A", "meV/Å", forces_png, 3,
+                "force component (eV/Å)", f"forces {title}"),
+    ]
+    return [p for p in written if p is not None]
+
+
+def _parity(sets: dict[str, Evaluation], values, metric: str, unit: str, png: Path, size: float,
+            quantity: str, title: str) -> Path | None:
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    drawn = False
+    for i, (name, ev) in enumerate(sets.items()):
+        true, pred = values(ev)
+        if not len(true):
+            continue
+        rmse = ev.metrics.get(metric, float("nan"))
+        ax.scatter(true, pred, s=size, alpha=0.5, color=f"C{i}",
+                   label=f"{name} (RMSE {rmse:.1f} {unit})")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    _diagonal(ax)
+    ax.set(xlabel=f"reference {quantity}", ylabel=f"predicted {quantity}", title=title.strip())
+    return plots.save(fig, png)
+
+
+def _diagonal(ax) -> None:
+    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+    ax.plot([lo, hi], [lo, hi], ls=":", color="grey", lw=1)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, markerscale=3)

@@ -1,0 +1,149 @@
+"""A surrogate on measured points: ``scipt evaluate`` and ``scipt predict`` of any surrogates model.
+
+A calibrated run (the ``surrogate`` task) and a pre-training run (the prior alone,
+:meth:`~sciPT.domains.surrogates.SurrogatesDomain.pretrain`) both export a
+:class:`.model.PowerLaw` with its parameter distribution; :func:`predictions` gives the mean log Nu
+and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
+lie inside the calibration range (a calibrated model) or inside at least one pre-training system's
+validity range (a prior). :func:`evaluate_run` scores them (RMSE of log Nu, MAPE, interval
+coverage, and the alternative fits a calibrated run records) and writes its own folder
+(:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json``, ``plots/evaluate.png``, ``report.md``.
+The Nu-against-Re curve helpers are shared with the calibration plot of the task.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from sciPT.checkpoint import from_pretrained
+from sciPT.errors import ConfigError
+
+from . import plots
+from .data import Points, read_points
+from .objectives import scores
+from .pretrain import inside_validity
+
+
+def check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise ConfigError(f"--interval-level: expected a probability between 0 and 1, got {level}")
+    return float(level)
+
+
+def add_level_argument(parser) -> None:
+    parser.add_argument("--interval-level", type=float, default=0.9, metavar="LEVEL",
+                        help="probability held by the predictive intervals (default: 0.9)")
+
+
+def predictions(run, path, level: float, *, require_nu: bool):
+    """The run's model on the points of ``path``: mean log Nu and the ``level`` interval."""
+    pre = from_pretrained(run.path, domain="surrogates")
+    model = pre.model
+    points = read_points(path, require_nu=require_nu)
+    X = points.features(model.groups)
+    post, design = model.posterior(), model.design(X)
+    lo, hi = post.interval(design, level)
+    return model, pre.config, points, X, post.predict(design), lo, hi
+
+
+def in_range(points: Points, config: dict) -> np.ndarray:
+    """Whether each point lies inside the calibration range of every variable (with 1 % slack)."""
+    ranges = config.get("calibration_range")
+    ok = np.ones(len(points), bool)
+    if not ranges:
+        return inside_validity(points.re, points.pr, config.get("validity", {}).get("systems", [])) \
+            if config.get("validity", {}).get("systems") else ok
+    values = {"Re": points.re, "Pr": points.pr, **points.groups}
+    for name, (lo, hi) in ranges.items():
+        if name in values:
+            ok &= (values[name] >= lo * 0.99) & (values[name] <= hi * 1.01)
+    return ok
+
+
+def evaluate_run(run, args) -> dict:
+    """Score the run's surrogate on the measured points of ``args.data``; its own folder."""
+    level = check_level(getattr(args, "interval_level", 0.9))
+    model, config, points, X, pred, lo, hi = predictions(run, args.data, level, require_nu=True)
+    y = points.log_nu
+    outside = ~in_range(points, config)
+    rmse, mape = scores(pred, y)
+    metrics = {"eval_points": len(points), "eval_rmse_log_nu": rmse, "eval_mape": mape,
+               "eval_coverage": float(((lo <= y) & (y <= hi)).mean()), "eval_interval_level": level,
+               "eval_outside_calibration_range": int(outside.sum())}
+    alternatives = {}
+    fits = config.get("fits", {})
+    for key, law in fits.items():
+        if isinstance(law, dict) and key != fits.get("kept"):
+            theta = np.array([law["log_C"], *[law["exponents"][nm] for nm in law["covariance"]["order"][1:]]])
+            alternatives[key] = scores(X @ theta, y)
+            metrics[f"eval_mape_{key}"] = alternatives[key][1]
+    # its own folder (RUN/evaluations/<file name>, or --out): the run's metrics stay as fitted
+    with run.evaluation(args.data, getattr(args, "out", None)) as ev:
+        figure = evaluate_plot(ev.plot_path("evaluate.png"), points, model, config, level)
+        ev.write_metrics(metrics)
+        ev.write_report(evaluation_section(metrics, alternatives, outside, points, figure,
+                                           "calibration_range" in config))
+    print(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def evaluation_section(metrics, alternatives, outside, points, figure, calibrated: bool = True) -> str:
+    lines = [f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
+             f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
+             f"{metrics['eval_coverage']:.0%}.", ""]
+    if outside.any():
+        where = ("the calibration range" if calibrated else
+                 "the validity range of every pre-training system")
+        lines += [f"{int(outside.sum())} point(s) lie outside {where} (extrapolation): lines "
+                  + ", ".join(str(x) for x in points.lines[outside][:10]), ""]
+    for key, (rmse, mape) in alternatives.items():
+        lines.append(f"- the {key} law's point prediction: RMSE of log Nu {rmse:.4f}, MAPE {mape:.2f} %")
+    lines += ["", f"![evaluation](plots/{figure.name})", ""]
+    return "\n".join(lines)
+
+
+# --- Nu against Re ----------------------------------------------------------------------------------
+def reference(points: Points, groups: list[str]) -> dict[str, float]:
+    """Median Pr and groups: the slice Nu-vs-Re curves are drawn at."""
+    return {"Pr": float(np.median(points.pr)), **{g: float(np.median(points.groups[g])) for g in groups}}
+
+
+def curve_features(re: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
+    cols = [np.ones_like(re), np.log(re), np.full_like(re, np.log(ref["Pr"]))]
+    cols += [np.full_like(re, np.log(ref[g])) for g in groups]
+    return np.column_stack(cols)
+
+
+def reduced(points: Points, theta: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
+    """Measured Nu moved to the plotted slice with the fitted exponents (the usual data reduction)."""
+    logs = np.log(points.nu) + theta[2] * (np.log(ref["Pr"]) - np.log(points.pr))
+    for j, g in enumerate(groups):
+        logs += theta[3 + j] * (np.log(ref[g]) - np.log(points.groups[g]))
+    return np.exp(logs)
+
+
+def evaluate_plot(path, points, model, config, level):
+    groups = model.groups
+    ref = reference(points, groups)
+    allre = np.concatenate([points.re, config["calibration_range"]["Re"]]) if "calibration_range" in config \
+        else points.re
+    re = np.geomspace(allre.min() / 1.5, allre.max() * 1.5, 120)
+    Xc = curve_features(re, ref, groups)
+    post = model.posterior()
+    design = model.design(Xc)
+    lo, hi = post.interval(design, level)
+    curves = [plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))]
+    pretrained = config.get("fits", {}).get("pretrained")
+    if pretrained:
+        theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])
+        curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ theta), ":", "k"))
+    scat = [plots.Scatter(f"evaluation points (n = {len(points)})", points.re,
+                          reduced(points, model.theta, ref, groups), "s", "tab:red", False)]
+    if "calibration_range" in config:
+        shade = tuple(config["calibration_range"]["Re"])
+    else:
+        shade = None
+    return plots.nu_vs_re(path, curves, scat, title=f"Evaluation; {level:.0%} interval",
+                          shade=shade, note="Points are reduced to the plotted slice with the model's exponents.")

@@ -1,0 +1,213 @@
+"""`scipt evaluate`: every evaluation in its own folder, pre-training runs (DNA, molecules) scored,
+and bad input refused before anything is written."""
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read, write
+
+from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
+from sciPT.cli import main
+from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.objectives.masked import IGNORE
+from sciPT.registry import domains
+from sciPT.sequence_domain import ObjectiveConfig, window_seed
+from sciPT.tokenizers import SequenceTokenizer
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol"
+FAST = ["--max-steps", "4", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
+        "--warmup-steps", "1", "--window", "32", "--model.max-len", "32"]
+
+
+def fasta(path: Path, lengths, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    text = "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), n))}\n" for i, n in enumerate(lengths))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dna(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evaluate-dna")
+    run = d / "run"
+    assert main(["pretrain", "dna", "--data", str(fasta(d / "corpus.fa", [3000], 0)), "--out", str(run),
+                 *FAST]) == 0
+    return d, run
+
+
+def fresh_copy(run: Path, tmp_path: Path) -> Path:
+    """The run without its evaluations (tests of bad input start from none)."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("evaluations"))
+    return copy
+
+
+def test_two_files_two_folders_and_the_training_metrics_untouched(dna, capsys):
+    d, run = dna
+    before = (run / "metrics.json").read_bytes()
+    a = fasta(d / "test_300K.fa", [100, 45], 1)
+    b = fasta(d / "held.fa.gz", [70], 2)
+    assert main(["evaluate", str(run), "--data", str(a)]) == 0
+    assert main(["evaluate", str(run), "--data", str(b)]) == 0
+    assert (run / "metrics.json").read_bytes() == before
+    for name, path in (("test_300K", a), ("held", b)):
+        saved = json.loads((run / "evaluations" / name / "metrics.json").read_text())
+        assert saved["data"] == str(path) and len(saved["data_sha256"]) == 64
+        assert 0 < saved["loss_nats"] < 10 and 0 <= saved["accuracy"] <= 1
+        assert saved["data_sha256"] in (run / "evaluations" / name / "report.md").read_text()
+    assert json.loads((run / "evaluations/test_300K/metrics.json").read_text())["windows"] == 6
+    report = (run / "report.md").read_text()
+    assert "## Evaluations" in report
+    assert "](evaluations/test_300K/report.md)" in report and "](evaluations/held/report.md)" in report
+
+
+def test_out_puts_the_evaluation_elsewhere(dna, tmp_path, capsys):
+    d, run = dna
+    data = fasta(d / "elsewhere.fa", [64], 3)
+    out = tmp_path / "mine"
+    assert main(["evaluate", str(run), "--data", str(data), "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["data"] == str(data)
+    assert (out / "report.md").is_file() and not (run / "evaluations" / "elsewhere").exists()
+    assert f"]({os.path.relpath(out / 'report.md', run)})" in (run / "report.md").read_text()
+    # an --out folder holding another file's evaluation is refused, not overwritten
+    other = fasta(d / "other.fa", [64], 4)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(other), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: --out {out}: already holds the evaluation of {data} (sha256 "
+        f"{json.loads((out / 'metrics.json').read_text())['data_sha256'][:16]}…); an evaluation never "
+        "overwrites another (choose another --out)")
+
+
+def test_same_name_other_file_does_not_erase_and_same_file_replaces(dna, capsys):
+    d, run = dna
+    first = fasta(d / "a" / "same.fa", [50], 5)
+    second = fasta(d / "b" / "same.fa", [50], 6)
+    assert main(["evaluate", str(run), "--data", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(second)]) == 0
+    assert (f"note: {run / 'evaluations' / 'same'} holds the evaluation of {first}"
+            in capsys.readouterr().err)
+    assert main(["evaluate", str(run), "--data", str(first)]) == 0  # the same file again: replaced
+    assert "replaced the earlier evaluation" in capsys.readouterr().err
+    folders = sorted(p.name for p in (run / "evaluations").iterdir() if p.name.startswith("same"))
+    assert folders == ["same", "same-2"]
+    assert json.loads((run / "evaluations/same/metrics.json").read_text())["data"] == str(first)
+    assert json.loads((run / "evaluations/same-2/metrics.json").read_text())["data"] == str(second)
+    assert not [p for p in (run / "evaluations").iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
+    d, run = dna
+    data = fasta(d / "direct.fa", [100, 45], 7)
+    assert main(["evaluate", str(run), "--data", str(data), "--batch-size", "2"]) == 0
+    metrics = json.loads((run / "evaluations/direct/metrics.json").read_text())
+    # the objective as pre-training built it, with the head from the checkpoint
+    pre = from_pretrained(run)
+    tokenizer = SequenceTokenizer.from_dict(pre.config["tokenizer"])
+    objective = domains.get("dna").build_objective(ObjectiveConfig(), tokenizer, pre.model.hidden_size)
+    state = load_lightning_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
+    objective.load_state_dict({k[len("objective."):]: v for k, v in state.items() if k.startswith("objective.")})
+    objective.eval()
+    text = data.read_text().split("\n")
+    records = [text[1], text[3]]
+    windows = [r[i:i + 32] for r in records for i in range(0, len(r), 32)]
+    losses, counts, hits = [], [], []
+    with torch.no_grad():
+        for i, w in enumerate(windows):
+            codes = np.array([tokenizer.alphabet.symbols.index(c) for c in w], dtype=np.uint8)
+            batch = tokenizer.batch([codes], 32)
+            seed = window_seed(0, i)
+            loss, m = objective(pre.model, batch, generator=torch.Generator().manual_seed(seed))
+            _, targets = objective.corrupt(batch["input_ids"], batch["attention_mask"],
+                                           torch.Generator().manual_seed(seed))
+            n = int((targets != IGNORE).sum())
+            losses.append(float(loss) * n), counts.append(n), hits.append(float(m["accuracy"]) * n)
+    assert metrics["tokens_scored"] == sum(counts) and metrics["windows"] == len(windows) == 6
+    assert metrics["loss_nats"] == pytest.approx(sum(losses) / sum(counts), rel=1e-5)
+    assert metrics["accuracy"] == pytest.approx(sum(hits) / sum(counts), abs=1e-6)
+    # order-0 entropy of the file's bases
+    counts4 = np.array([sum(r.count(c) for r in records) for c in "ACGT"], float)
+    p = counts4 / counts4.sum()
+    assert metrics["order0_entropy_nats"] == pytest.approx(float(-(p * np.log(p)).sum()), rel=1e-9)
+    # the masks are the window's, not the batch's: any batch size scores the same
+    assert main(["evaluate", str(run), "--data", str(data), "--out", str(tmp_path / "b64")]) == 0
+    again = json.loads((tmp_path / "b64/metrics.json").read_text())
+    assert again["loss_nats"] == pytest.approx(metrics["loss_nats"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("nope.fa", None, "{d}/nope.fa: file not found"),
+    ("empty.fa", "", "{d}/empty.fa: file is empty (expected FASTA records)"),
+    ("text.fa", "hello\n", "{d}/text.fa: no FASTA records (expected lines starting with '>')"),
+])
+def test_bad_fasta_exits_2_with_one_line_and_no_evaluations_folder(dna, tmp_path, capsys, name, content,
+                                                                    message):
+    run = fresh_copy(dna[1], tmp_path)
+    report = (run / "report.md").read_bytes()
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    assert main(["evaluate", str(run), "--data", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == "scipt: error: " + message.format(d=tmp_path)
+    assert not (run / "evaluations").exists() and (run / "report.md").read_bytes() == report
+
+
+def test_molecules_pretraining_run_is_scored_on_energies_and_forces(tmp_path, capsys):
+    run = tmp_path / "pre"
+    assert main(["pretrain", "molecules", "--data", str(SHIPPED / "train.xyz"), "--data.max-frames", "16",
+                 "--max-steps", "2", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
+                 "--fisher.frames", "0", "--out", str(run)]) == 0
+    before = (run / "metrics.json").read_bytes()
+    frames = read(SHIPPED / "test_MD.xyz", index=":4")
+    data = tmp_path / "test_MD.xyz"
+    write(data, frames)
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    metrics = json.loads((run / "evaluations/test_MD/metrics.json").read_text())
+    assert (run / "metrics.json").read_bytes() == before
+    # by hand, from the model's own predictions (the ASE calculator of the export)
+    calc = SciPTCalculator(run)
+    e_err, f_err, f_o = [], [], []
+    for atoms in frames:
+        true_e, true_f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = calc
+        e_err.append((atoms.get_potential_energy() - true_e) / len(atoms))
+        err = atoms.get_forces() - true_f
+        f_err.append(err.ravel())
+        f_o.append(err[atoms.numbers == 8].ravel())
+    e_err, f_err, f_o = np.array(e_err) * 1000, np.concatenate(f_err) * 1000, np.concatenate(f_o) * 1000
+    assert metrics["frames"] == 4 and metrics["atoms"] == 36
+    assert metrics["energy_mae_meV_per_atom"] == pytest.approx(np.abs(e_err).mean(), rel=1e-6)
+    assert metrics["energy_rmse_meV_per_atom"] == pytest.approx(np.sqrt((e_err ** 2).mean()), rel=1e-6)
+    assert metrics["forces_mae_meV_per_A"] == pytest.approx(np.abs(f_err).mean(), rel=1e-5)
+    assert metrics["forces_rmse_meV_per_A"] == pytest.approx(np.sqrt((f_err ** 2).mean()), rel=1e-5)
+    assert metrics["forces_rmse_meV_per_A_O"] == pytest.approx(np.sqrt((f_o ** 2).mean()), rel=1e-5)
+    folder = run / "evaluations/test_MD"
+    assert (folder / "plots/parity_energy.png").is_file() and (folder / "plots/parity_forces.png").is_file()
+    assert "objective: energy_forces" in (folder / "report.md").read_text()
+    assert "](evaluations/test_MD/report.md)" in (run / "report.md").read_text()
+
+
+def test_surrogates_pretraining_run_scores_its_prior(tmp_path, capsys):
+    run = tmp_path / "prior"
+    assert main(["pretrain", "surrogates", "--out", str(run)]) == 0
+    held = tmp_path / "held.csv"
+    held.write_text("Re,Pr,Nu\n61733.3,0.7,416.6\n77183.5,0.7,483.66\n90068.8,0.7,519.67\n")
+    before = (run / "metrics.json").read_bytes()
+    assert main(["evaluate", str(run), "--data", str(held), "--interval-level", "0.5"]) == 0
+    metrics = json.loads((run / "evaluations/held/metrics.json").read_text())
+    assert metrics["eval_points"] == 3 and metrics["eval_interval_level"] == 0.5
+    # ribbed-channel points lie well above the smooth-surface textbook laws the prior comes from
+    assert 0 <= metrics["eval_coverage"] <= 1 and 10 < metrics["eval_mape"] < 100
+    assert (run / "evaluations/held/plots/evaluate.png").is_file()
+    assert (run / "metrics.json").read_bytes() == before

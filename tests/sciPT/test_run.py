@@ -1,0 +1,84 @@
+"""sciPT/run.py: where an evaluation goes, and that it never erases another."""
+
+import json
+
+import pytest
+
+from sciPT.errors import DataError, UserError
+from sciPT.run import RunDir, data_name
+
+
+@pytest.fixture
+def run(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.report.write_text("# A run\n\nText.\n\n## Configuration\n\n```json\n{}\n```\n")
+    (run.path / "metrics.json").write_text('{"steps": 4}\n')
+    return run
+
+
+def evaluate(run, data, out=None, fail=False):
+    with run.evaluation(data, out) as ev:
+        ev.write_metrics({"score": 1.0})
+        ev.plot_path("p.png").write_bytes(b"png")
+        if fail:
+            raise RuntimeError("boom")
+        ev.write_report(["body"])
+    return ev
+
+
+@pytest.mark.parametrize("name, expected", [("test_300K.xyz", "test_300K"), ("held.fa.gz", "held"),
+                                            ("dir.v2/points", "points"), (".hidden.csv", "hidden")])
+def test_data_name_drops_every_extension(name, expected):
+    assert data_name(name) == expected
+
+
+def test_evaluations_get_their_own_folders_and_a_list_in_the_report(run, tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first, second, third = tmp_path / "a/x.csv", tmp_path / "b/x.csv", tmp_path / "y.csv"
+    first.write_text("1"), second.write_text("2"), third.write_text("3")
+    assert evaluate(run, first).path == run.evaluations / "x"
+    assert evaluate(run, second).path == run.evaluations / "x-2"  # same name, other file: kept apart
+    assert evaluate(run, third).path == run.evaluations / "y"
+    again = evaluate(run, second)  # the same file again replaces its own folder, not x's
+    assert again.path == run.evaluations / "x-2" and again.replaces
+    assert sorted(p.name for p in run.evaluations.iterdir()) == ["x", "x-2", "y"]
+    saved = json.loads((run.evaluations / "x-2" / "metrics.json").read_text())
+    assert saved["data"] == str(second) and saved["score"] == 1.0
+    assert (run.path / "metrics.json").read_text() == '{"steps": 4}\n'
+    report = run.report.read_text()
+    section = report[report.index("## Evaluations"):report.index("## Configuration")]
+    assert [line.split("]")[0] for line in section.splitlines() if line.startswith("- [")] == \
+        ["- [x", "- [y", "- [x-2"]  # one line per evaluation, the latest last
+    assert report.startswith("# A run\n\nText.\n\n## Evaluations\n")
+    text = (run.evaluations / "y" / "report.md").read_text()
+    sha = json.loads((run.evaluations / "y" / "metrics.json").read_text())["data_sha256"]
+    assert text.startswith("# Evaluation on y.csv\n") and sha in text and text.endswith("body\n")
+
+
+def test_a_failed_evaluation_leaves_nothing_and_keeps_the_old_one(run, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("1")
+    evaluate(run, data)
+    old = (run.evaluations / "d" / "report.md").read_text()
+    with pytest.raises(RuntimeError):
+        evaluate(run, data, fail=True)
+    assert sorted(p.name for p in run.evaluations.iterdir()) == ["d"]
+    assert (run.evaluations / "d" / "report.md").read_text() == old
+
+
+def test_out_folder_is_used_or_refused(run, tmp_path):
+    data, other = tmp_path / "d.csv", tmp_path / "e.csv"
+    data.write_text("1"), other.write_text("2")
+    out = tmp_path / "elsewhere"
+    evaluate(run, data, out)
+    assert (out / "metrics.json").is_file() and not run.evaluations.exists()
+    assert "](../elsewhere/report.md)" in run.report.read_text()
+    evaluate(run, data, out)  # the same file: replaced
+    with pytest.raises(UserError, match="already holds the evaluation of .*d.csv"):
+        run.evaluation(other, out)
+    (tmp_path / "busy").mkdir(), (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="busy: already holds other files"):
+        run.evaluation(data, tmp_path / "busy")
+    with pytest.raises(DataError, match="missing.csv: file not found"):
+        run.evaluation(tmp_path / "missing.csv")
