@@ -70,15 +70,23 @@ class TimeBudget(pl.Callback):
     ``total_steps`` is the current estimate (``None`` before the first one).
     """
 
-    def __init__(self, budget_s: float, *, warm_steps: int = 3, measure_steps: int = 10,
-                 margin: float = 0.97, every: int | None = None):
+    def __init__(
+        self,
+        budget_s: float,
+        *,
+        warm_steps: int = 3,
+        measure_steps: int = 10,
+        margin: float = 0.97,
+        every: int | None = None,
+    ):
         if budget_s <= 0 or not 0 < margin <= 1 or warm_steps < 0 or measure_steps < 1:
-            raise ValueError("TimeBudget: expected budget_s > 0, 0 < margin <= 1, warm_steps >= 0 "
-                             "and measure_steps >= 1")
+            raise ValueError(
+                "TimeBudget: expected budget_s > 0, 0 < margin <= 1, warm_steps >= 0 and measure_steps >= 1"
+            )
         self.budget_s, self.margin, self.every = float(budget_s), margin, every
         self.warm_steps, self.measure_steps = warm_steps, measure_steps
         self.total_steps: int | None = None
-        self._offset = 0.0            # training seconds spent before this process (a resume)
+        self._offset = 0.0  # training seconds spent before this process (a resume)
         self._t0: float | None = None  # this process's start of training
         self._mark: tuple[float, int] | None = None  # (time, step) of the first timed step
         self._first_step = 0
@@ -146,8 +154,13 @@ class TimeBudget(pl.Callback):
         # at the start of the step after a multiple of ``every``: that step's validation and
         # checkpoint, made after its batch ended, are counted
         step = trainer.global_step
-        if (self.every and self._mark is not None and step % self.every == 0
-                and step - self._mark[1] >= self.measure_steps and step != self._sized_at):
+        if (
+            self.every
+            and self._mark is not None
+            and step % self.every == 0
+            and step - self._mark[1] >= self.measure_steps
+            and step != self._sized_at
+        ):
             self._sized_at = step
             self._size(trainer)
 

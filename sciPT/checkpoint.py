@@ -29,8 +29,12 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 
 
-def export_model(directory: str | Path, module: nn.Module, config: dict[str, Any],
-                 extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+def export_model(
+    directory: str | Path,
+    module: nn.Module,
+    config: dict[str, Any],
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``config.json`` and ``model.safetensors`` for ``module`` into ``directory``.
 
     Args:
@@ -97,9 +101,7 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     model_dir = _resolve_model_dir(path)
     config = json.loads((model_dir / CONFIG_NAME).read_text())
     if domain is not None and config.get("domain") != domain:
-        raise UserError(
-            f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model"
-        )
+        raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
     plugin = domains.get(config["domain"])
     model = plugin.load_backbone(config)
     tensors = load_file(str(model_dir / WEIGHTS_NAME))

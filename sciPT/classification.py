@@ -189,11 +189,21 @@ class FitResult:
     best_val_loss: float
 
 
-def fit_classifier(backbone: nn.Module, head: ClassifierHead, tokenizer: SequenceTokenizer,
-                   train: tuple[list[np.ndarray], np.ndarray], val: tuple[list[np.ndarray], np.ndarray],
-                   *, train_cfg: TrainConfig, finetune: FinetuneConfig, max_epochs: int,
-                   patience: int, max_tokens: int, extras: dict | None = None,
-                   log_dir=None) -> FitResult:
+def fit_classifier(
+    backbone: nn.Module,
+    head: ClassifierHead,
+    tokenizer: SequenceTokenizer,
+    train: tuple[list[np.ndarray], np.ndarray],
+    val: tuple[list[np.ndarray], np.ndarray],
+    *,
+    train_cfg: TrainConfig,
+    finetune: FinetuneConfig,
+    max_epochs: int,
+    patience: int,
+    max_tokens: int,
+    extras: dict | None = None,
+    log_dir=None,
+) -> FitResult:
     """Fine-tune ``backbone`` + ``head`` on ``train``; early stopping on ``val``.
 
     ``train`` and ``val`` are ``(codes, labels)``: residue-code arrays and 0/1 labels.
@@ -203,27 +213,49 @@ def fit_classifier(backbone: nn.Module, head: ClassifierHead, tokenizer: Sequenc
     n_pos = int(labels.sum())
     pos_weight = (len(labels) - n_pos) / max(1, n_pos)
     strategy = build_strategy(finetune, backbone, fisher=load_fisher(extras or {}))
-    module = FinetuneModule(backbone, head, BinaryLoss(pos_weight), strategy, train_cfg,
-                            head_lr_multiplier=finetune.head_lr_multiplier,
-                            batch_size_fn=lambda b: len(b["labels"]))
+    module = FinetuneModule(
+        backbone,
+        head,
+        BinaryLoss(pos_weight),
+        strategy,
+        train_cfg,
+        head_lr_multiplier=finetune.head_lr_multiplier,
+        batch_size_fn=lambda b: len(b["labels"]),
+    )
     collate = LabelledCollate(tokenizer, max_tokens)
     generator = torch.Generator().manual_seed(train_cfg.seed)
-    train_loader = DataLoader(list(zip(codes, labels.tolist())), batch_size=train_cfg.batch_size,
-                              shuffle=True, generator=generator, collate_fn=collate)
-    val_loader = DataLoader(list(zip(val[0], np.asarray(val[1]).tolist())),
-                            batch_size=max(train_cfg.batch_size, 128), collate_fn=collate)
+    train_loader = DataLoader(
+        list(zip(codes, labels.tolist())),
+        batch_size=train_cfg.batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=collate,
+    )
+    val_loader = DataLoader(
+        list(zip(val[0], np.asarray(val[1]).tolist())),
+        batch_size=max(train_cfg.batch_size, 128),
+        collate_fn=collate,
+    )
     best = _BestWeights()
     stop = pl.callbacks.EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     logger = pl.loggers.CSVLogger(log_dir, name="", version="") if log_dir is not None else False
     sized = train_cfg.max_steps is None  # sized from max_time: neither epochs nor steps stop it
     with quiet_lightning():
         trainer = pl.Trainer(
-            accelerator=train_cfg.accelerator, devices=1, precision=train_cfg.precision,
-            max_epochs=-1 if sized else max_epochs, max_steps=-1 if sized else train_cfg.max_steps,
+            accelerator=train_cfg.accelerator,
+            devices=1,
+            precision=train_cfg.precision,
+            max_epochs=-1 if sized else max_epochs,
+            max_steps=-1 if sized else train_cfg.max_steps,
             max_time=parse_max_time(train_cfg.max_time),
-            gradient_clip_val=train_cfg.grad_clip or None, accumulate_grad_batches=train_cfg.accumulate,
-            callbacks=[best, stop, *time_budget_callbacks(train_cfg)], logger=logger, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            gradient_clip_val=train_cfg.grad_clip or None,
+            accumulate_grad_batches=train_cfg.accumulate,
+            callbacks=[best, stop, *time_budget_callbacks(train_cfg)],
+            logger=logger,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
             log_every_n_steps=max(1, min(train_cfg.log_every, len(train_loader))),
         )
     with quiet_lightning():
@@ -233,15 +265,21 @@ def fit_classifier(backbone: nn.Module, head: ClassifierHead, tokenizer: Sequenc
 
 
 @torch.inference_mode()
-def predict_proba(model: SequenceClassifier, tokenizer: SequenceTokenizer, codes: list[np.ndarray],
-                  *, max_tokens: int, batch_size: int = 256,
-                  complement: np.ndarray | None = None) -> np.ndarray:
+def predict_proba(
+    model: SequenceClassifier,
+    tokenizer: SequenceTokenizer,
+    codes: list[np.ndarray],
+    *,
+    max_tokens: int,
+    batch_size: int = 256,
+    complement: np.ndarray | None = None,
+) -> np.ndarray:
     """Probabilities ``[N]``; with ``complement`` the mean of a sequence's and its reverse
     complement's probabilities, so the prediction is the same on either strand."""
     model.eval()
     out = []
     for i in range(0, len(codes), batch_size):
-        chunk = codes[i: i + batch_size]
+        chunk = codes[i : i + batch_size]
         batch = tokenizer.batch(chunk, max_tokens)
         p = torch.sigmoid(model(batch["input_ids"], batch["attention_mask"]))
         if complement is not None:

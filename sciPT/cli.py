@@ -42,8 +42,11 @@ def _run_in(rest: list[str]) -> str | None:
 
 # --- subcommands ----------------------------------------------------------------------------
 def _add_pretrain(sub, rest: list[str] | None) -> None:
-    p = sub.add_parser("pretrain", help="pre-train a backbone of a domain on its data",
-                       description="Pre-train a domain's backbone; writes a run directory.")
+    p = sub.add_parser(
+        "pretrain",
+        help="pre-train a backbone of a domain on its data",
+        description="Pre-train a domain's backbone; writes a run directory.",
+    )
     dsub = p.add_subparsers(dest="domain", metavar="DOMAIN", required=True)
     if rest is None:
         return
@@ -79,24 +82,31 @@ def _add_finetune(sub, rest: list[str] | None) -> None:
         task = tasks.get(name)
         tp = tsub.add_parser(name, help=task.summary, description=task.summary, allow_abbrev=False)
         task.add_finetune_arguments(tp)
-        tp.set_defaults(handler=lambda a: _as_status(a.plugin.finetune(a)), plugin=task,
-                        **_plugin_defaults(tasks, name))
+        tp.set_defaults(
+            handler=lambda a: _as_status(a.plugin.finetune(a)), plugin=task, **_plugin_defaults(tasks, name)
+        )
 
 
 def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
     """``evaluate`` and ``predict``: generic options, plus those of the plugin that wrote RUN."""
-    helps = {"evaluate": "evaluate a run on labelled data",
-             "predict": "predict with a run (task outputs, or --embed for a backbone)"}
-    p = sub.add_parser(verb, help=helps[verb], conflict_handler="resolve",
-                       epilog="The options of the plugin that wrote RUN are listed by "
-                              f"'scipt {verb} RUN --help'.")
+    helps = {
+        "evaluate": "evaluate a run on labelled data",
+        "predict": "predict with a run (task outputs, or --embed for a backbone)",
+    }
+    p = sub.add_parser(
+        verb,
+        help=helps[verb],
+        conflict_handler="resolve",
+        epilog=f"The options of the plugin that wrote RUN are listed by 'scipt {verb} RUN --help'.",
+    )
     if rest is None:
         return
     p.add_argument("run", metavar="RUN", help="run directory")
     if verb == "evaluate":
         p.add_argument("--data", required=True, help="labelled data file to evaluate on (required)")
-        p.add_argument("--out", help="where the evaluation is written "
-                                     "(default: RUN/evaluations/<data file name>)")
+        p.add_argument(
+            "--out", help="where the evaluation is written (default: RUN/evaluations/<data file name>)"
+        )
     else:
         p.add_argument("--input", required=True, help="input file (required)")
         p.add_argument("--output", required=True, help="output file, written atomically (required)")
@@ -135,12 +145,18 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _add_demo(sub, rest: list[str] | None) -> None:
     names = [*tasks.names(), *(n for n in domains.names() if n not in tasks.names())]
-    p = sub.add_parser("demo", help="run a demonstration on the shipped data",
-                       description="Demonstrations on the data shipped in data_recipes/.")
-    p.add_argument("name", nargs="?", default="dna", choices=names,
-                   help="which plugin's demonstration (default: dna)")
+    p = sub.add_parser(
+        "demo",
+        help="run a demonstration on the shipped data",
+        description="Demonstrations on the data shipped in data_recipes/.",
+    )
+    p.add_argument(
+        "name", nargs="?", default="dna", choices=names, help="which plugin's demonstration (default: dna)"
+    )
     p.add_argument("--out", help="run directory (default: runs/demo-NAME-<time>)")
-    p.add_argument("--max-steps", type=int, help="override the demo's number of steps (default: the demo's own)")
+    p.add_argument(
+        "--max-steps", type=int, help="override the demo's number of steps (default: the demo's own)"
+    )
     p.set_defaults(handler=_run_demo)
 
 
@@ -190,11 +206,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser for ``argv``: complete for the subcommand it names, a listing for the others."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    rest = argv[argv.index(command) + 1:] if command else []
-    epilog = (f"domains: {', '.join(domains.names())}; tasks: {', '.join(tasks.names())}. "
-              "'scipt COMMAND --help' lists a command's options.")
-    parser = argparse.ArgumentParser(prog="scipt", description="Pre-training on scientific data.",
-                                     epilog=epilog, allow_abbrev=False)
+    rest = argv[argv.index(command) + 1 :] if command else []
+    epilog = (
+        f"domains: {', '.join(domains.names())}; tasks: {', '.join(tasks.names())}. "
+        "'scipt COMMAND --help' lists a command's options."
+    )
+    parser = argparse.ArgumentParser(
+        prog="scipt", description="Pre-training on scientific data.", epilog=epilog, allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"sciPT {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_pretrain(sub, rest if command == "pretrain" else None)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -87,9 +88,7 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in data if k not in fields]
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(fields)})"
-        )
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(fields)})")
     hints = _field_types(cls)
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)

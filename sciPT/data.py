@@ -12,8 +12,8 @@ protein, ...). Batch ``b`` of rank ``r`` in a world of ``R`` ranks holds the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from itertools import count
-from typing import Callable, Iterator
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
@@ -26,8 +26,9 @@ class StepBatchSampler:
     one infinite epoch): a run sized from its time budget stops when the budget says so.
     """
 
-    def __init__(self, batch_size: int, total_batches: int | None, rank: int = 0, world_size: int = 1,
-                 start: int = 0):
+    def __init__(
+        self, batch_size: int, total_batches: int | None, rank: int = 0, world_size: int = 1, start: int = 0
+    ):
         self.batch_size, self.total = batch_size, total_batches
         self.rank, self.world_size, self.start = rank, world_size, start
 
@@ -42,17 +43,29 @@ class StepBatchSampler:
         return self.total
 
 
-def step_loader(dataset: Dataset, collate: Callable, *, batch_size: int, total_batches: int | None,
-                trainer=None, accumulate: int = 1, num_workers: int = 0) -> DataLoader:
+def step_loader(
+    dataset: Dataset,
+    collate: Callable,
+    *,
+    batch_size: int,
+    total_batches: int | None,
+    trainer=None,
+    accumulate: int = 1,
+    num_workers: int = 0,
+) -> DataLoader:
     """A DataLoader over ``dataset`` positioned where ``trainer`` stands (0 for a fresh run)."""
     rank, world, start = 0, 1, 0
     if trainer is not None:
         rank, world = trainer.global_rank, trainer.world_size
         start = trainer.global_step * accumulate
     sampler = StepBatchSampler(batch_size, total_batches, rank, world, start)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
-
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
 
 
 class StepDataModule(pl.LightningDataModule):
@@ -67,11 +80,19 @@ class StepDataModule(pl.LightningDataModule):
         self.train_set, self.val_set, self.collate, self.cfg = train, val, collate, train_cfg
 
     def train_dataloader(self) -> DataLoader:
-        return step_loader(self.train_set, self.collate, batch_size=self.cfg.batch_size,
-                           total_batches=(None if self.cfg.max_steps is None  # sized by time
-                                          else self.cfg.max_steps * self.cfg.accumulate),
-                           trainer=self.trainer, accumulate=self.cfg.accumulate,
-                           num_workers=self.cfg.num_workers)
+        return step_loader(
+            self.train_set,
+            self.collate,
+            batch_size=self.cfg.batch_size,
+            total_batches=(
+                None
+                if self.cfg.max_steps is None  # sized by time
+                else self.cfg.max_steps * self.cfg.accumulate
+            ),
+            trainer=self.trainer,
+            accumulate=self.cfg.accumulate,
+            num_workers=self.cfg.num_workers,
+        )
 
     def val_dataloader(self):
         if self.val_set is None or len(self.val_set) == 0:

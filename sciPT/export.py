@@ -63,15 +63,20 @@ def export_checkpoint(checkpoint: dict, out: str | Path, source: str | Path) -> 
 
     stored = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(stored, dict) or "config" not in stored:
-        raise UserError(f"{source}: holds no export configuration (only pre-training checkpoints "
-                        "written by this sciPT version or later do)")
+        raise UserError(
+            f"{source}: holds no export configuration (only pre-training checkpoints "
+            "written by this sciPT version or later do)"
+        )
     config: dict[str, Any] = stored["config"]
     backbone = domains.get(config["domain"]).load_backbone(config)
     backbone.load_state_dict(backbone_state(checkpoint))
     tensors = stored.get("tensors")
     if tensors is None and stored.get("after_training"):
-        print(f"{source}: no EWC Fisher (it is added to last.ckpt when pre-training ends); exported "
-              "the weights only; for EWC, export the finished run's checkpoints/last.ckpt", file=sys.stderr)
+        print(
+            f"{source}: no EWC Fisher (it is added to last.ckpt when pre-training ends); exported "
+            "the weights only; for EWC, export the finished run's checkpoints/last.ckpt",
+            file=sys.stderr,
+        )
     return export_model(out, backbone, {**config, "sciPT_version": __version__}, extra_tensors=tensors)
 
 
@@ -82,8 +87,9 @@ def export_run(args: argparse.Namespace) -> int:
     run, _ = open_run(args.run)
     path = Path(args.checkpoint) if args.checkpoint else run.last_checkpoint
     if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found (export works on pre-training runs trained "
-                        "with Lightning)")
+        raise UserError(
+            f"{path}: checkpoint not found (export works on pre-training runs trained with Lightning)"
+        )
     checkpoint = load_lightning_checkpoint(path)
     out = export_checkpoint(checkpoint, args.out or run.model, path)
     print(f"exported step {checkpoint.get('global_step')} to {out}", file=sys.stderr)

@@ -65,8 +65,14 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def loss_curve(log_dir: Path, out: Path, *, reference: dict[str, float] | None = None,
-               title: str = "pre-training loss", ylabel: str = "loss (nats)") -> Path | None:
+def loss_curve(
+    log_dir: Path,
+    out: Path,
+    *,
+    reference: dict[str, float] | None = None,
+    title: str = "pre-training loss",
+    ylabel: str = "loss (nats)",
+) -> Path | None:
     """Training and validation loss against step, with horizontal reference lines."""
     series = read_logs(log_dir)
     train, val = series.get("train/loss_step") or series.get("train/loss"), series.get("val/loss")
@@ -107,8 +113,9 @@ def roc_pr(curves: dict[str, tuple], out_roc: Path, out_pr: Path, title: str = "
     return save(fig1, out_roc), save(fig2, out_pr)
 
 
-def sample_efficiency(fractions: list[float], results: dict[str, list[list[float]]], out: Path,
-                      metric: str = "accuracy") -> Path:
+def sample_efficiency(
+    fractions: list[float], results: dict[str, list[list[float]]], out: Path, metric: str = "accuracy"
+) -> Path:
     """Mean and standard deviation over seeds of ``metric`` against the fraction of labels used."""
     import numpy as np
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Checkpoint
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Checkpoint
 
 from . import __version__, io, plots
 from .checkpoint import load_lightning_checkpoint
@@ -39,8 +39,15 @@ from .run import RunDir
 from .trainer import build_trainer, sized_steps, validate
 
 
-def pretrain(domain_name: str, cfg: Any, out: str | Path, *, resume: bool = False,
-             command: str | None = None, callbacks: list | None = None) -> RunDir:
+def pretrain(
+    domain_name: str,
+    cfg: Any,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    command: str | None = None,
+    callbacks: list | None = None,
+) -> RunDir:
     """Pre-train ``domain_name``'s backbone as ``cfg`` says and write the run directory ``out``.
 
     Args:
@@ -82,8 +89,15 @@ class ExportRecord(Checkpoint):
             trainer.save_checkpoint(self.last_path, weights_only=False)  # collective: every rank calls it
 
 
-def lightning_pretrain(domain, cfg: Any, out: str | Path, *, resume: bool = False,
-                       command: str | None = None, callbacks: list | None = None) -> RunDir:
+def lightning_pretrain(
+    domain,
+    cfg: Any,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    command: str | None = None,
+    callbacks: list | None = None,
+) -> RunDir:
     """The shared pre-training loop (arguments: :func:`pretrain`) on ``domain.build_pretraining``."""
     domain_name = domain.name
     validate(cfg.train)
@@ -95,16 +109,24 @@ def lightning_pretrain(domain, cfg: Any, out: str | Path, *, resume: bool = Fals
     if resume and rank_zero_only.rank == 0:
         plots.keep_log_for_resume(run.logs)
     module = PretrainModule(setup.backbone, setup.objective, cfg.train)
-    record = export_record({**setup.export_config, "pretrained_on": setup.corpus},
-                           after_training=setup.export_extras is not None)
-    trainer = build_trainer(cfg.train, run.path,
-                            wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()),
-                            callbacks=[ExportRecord(record, run.last_checkpoint), *(callbacks or [])])
+    record = export_record(
+        {**setup.export_config, "pretrained_on": setup.corpus}, after_training=setup.export_extras is not None
+    )
+    trainer = build_trainer(
+        cfg.train,
+        run.path,
+        wrap_modules=getattr(setup.backbone, "fsdp_wrap", set()),
+        callbacks=[ExportRecord(record, run.last_checkpoint), *(callbacks or [])],
+    )
     started = time.time()
     # Our loaders are positioned by global step (sciPT.data), which Lightning cannot see.
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-    trainer.fit(module, datamodule=setup.datamodule,
-                ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
+    trainer.fit(
+        module,
+        datamodule=setup.datamodule,
+        ckpt_path=run.last_checkpoint if resume else None,
+        weights_only=True,
+    )
     wall = time.time() - started
     if trainer.global_rank != 0:
         return run
@@ -127,8 +149,9 @@ def lightning_pretrain(domain, cfg: Any, out: str | Path, *, resume: bool = Fals
     reference = {}
     if "order0_entropy_nats" in setup.report:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
-    curve = plots.loss_curve(run.logs, run.plot_path("loss.png"), reference=reference,
-                             title=f"{domain_name} pre-training")
+    curve = plots.loss_curve(
+        run.logs, run.plot_path("loss.png"), reference=reference, title=f"{domain_name} pre-training"
+    )
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
@@ -173,15 +196,21 @@ def _collapse_check(setup, backbone, max_batches: int = 8):
     return check_collapse(torch.cat(chunks)) if chunks else None
 
 
-def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None,
-            command: str | None, collapse=None) -> str:
+def _report(
+    domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None, command: str | None, collapse=None
+) -> str:
     lines = [f"# {domain_name} pre-training", ""]
     lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
     if command:
         lines += ["", "Command:", "", f"    {command}"]
     counts = [k for k in (setup.corpus[0] if setup.corpus else {}) if k not in ("path", "sha256", "bytes")]
-    lines += ["", "## Data", "", "| file | sha256 | " + " | ".join(counts) + " |",
-              "|---|---|" + "---|" * len(counts)]
+    lines += [
+        "",
+        "## Data",
+        "",
+        "| file | sha256 | " + " | ".join(counts) + " |",
+        "|---|---|" + "---|" * len(counts),
+    ]
     for f in setup.corpus:
         cells = " | ".join(f"{f[k]:,}" if isinstance(f[k], int) else str(f[k]) for k in counts)
         lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {cells} |")
@@ -190,10 +219,16 @@ def _report(domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None
     h0 = setup.report.get("order0_entropy_nats")
     if h0 is not None and "val_loss" in metrics:
         verdict = "below" if metrics["val_loss"] < h0 else "NOT below"
-        lines += ["", f"The validation masked-token loss ({metrics['val_loss']:.3f} nats) is {verdict} "
-                  f"the order-0 entropy of the corpus ({h0:.3f} nats): the model "
-                  + ("uses context beyond residue frequencies." if verdict == "below" else
-                     "has not yet learnt more than residue frequencies.")]
+        lines += [
+            "",
+            f"The validation masked-token loss ({metrics['val_loss']:.3f} nats) is {verdict} "
+            f"the order-0 entropy of the corpus ({h0:.3f} nats): the model "
+            + (
+                "uses context beyond residue frequencies."
+                if verdict == "below"
+                else "has not yet learnt more than residue frequencies."
+            ),
+        ]
     if collapse is not None:
         lines += ["", "## Representation collapse", "", collapse.sentence()]
     if metrics.get("ranks_identical") == 0.0:

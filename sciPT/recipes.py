@@ -55,8 +55,9 @@ def build(recipe: dict, source: Path, dest: Path = RECIPES_DIR) -> list[Path]:
             raise DataError(f"{origin}: raw file of recipe '{recipe['name']}' not found")
         digest = file_sha256(origin)
         if digest != entry["sha256"]:
-            raise DataError(f"{origin}: sha256 {digest[:16]}… differs from the recipe's "
-                            f"{entry['sha256'][:16]}…")
+            raise DataError(
+                f"{origin}: sha256 {digest[:16]}… differs from the recipe's {entry['sha256'][:16]}…"
+            )
         target = dest / entry["path"]
         with io.atomic_path(target) as tmp:
             shutil.copyfile(origin, tmp)
@@ -74,23 +75,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--dest", default=str(RECIPES_DIR), help=f"output folder (default: {RECIPES_DIR})")
     b.set_defaults(handler=_build)
     d = sub.add_parser(
-        "decontaminate", help="mask every copy of evaluation sequences in a pre-training corpus",
+        "decontaminate",
+        help="mask every copy of evaluation sequences in a pre-training corpus",
         description="Write a copy of a FASTA corpus in which every region matching an evaluation "
-                    "sequence or its reverse complement (a copy sharing at least --threshold of the "
-                    "sequence's k-mers) is masked with N (X for proteins), then check the copy again.")
-    d.add_argument("--corpus", required=True, metavar="GENOME.fa[.gz]",
-                   help="FASTA corpus to clean (required)")
-    d.add_argument("--against", required=True, nargs="+", metavar="EVAL",
-                   help="evaluation sequences: FASTA (headers ignored) or CSV/TSV with a 'sequence' "
-                        "column (required)")
-    d.add_argument("--output", required=True, metavar="CLEAN.fa[.gz]",
-                   help="the masked copy; gzip if the name ends with .gz (required)")
+        "sequence or its reverse complement (a copy sharing at least --threshold of the "
+        "sequence's k-mers) is masked with N (X for proteins), then check the copy again.",
+    )
+    d.add_argument(
+        "--corpus", required=True, metavar="GENOME.fa[.gz]", help="FASTA corpus to clean (required)"
+    )
+    d.add_argument(
+        "--against",
+        required=True,
+        nargs="+",
+        metavar="EVAL",
+        help="evaluation sequences: FASTA (headers ignored) or CSV/TSV with a 'sequence' column (required)",
+    )
+    d.add_argument(
+        "--output",
+        required=True,
+        metavar="CLEAN.fa[.gz]",
+        help="the masked copy; gzip if the name ends with .gz (required)",
+    )
     d.add_argument("--domain", default="dna", help="sequence domain giving the alphabet (default: dna)")
-    d.add_argument("--k", type=int, default=contamination.DEFAULT_K,
-                   help=f"k-mer length (default: {contamination.DEFAULT_K})")
-    d.add_argument("--threshold", type=float, default=contamination.DEFAULT_THRESHOLD,
-                   help="fraction of a sequence's k-mers a copy must share to be masked "
-                        f"(default: {contamination.DEFAULT_THRESHOLD})")
+    d.add_argument(
+        "--k",
+        type=int,
+        default=contamination.DEFAULT_K,
+        help=f"k-mer length (default: {contamination.DEFAULT_K})",
+    )
+    d.add_argument(
+        "--threshold",
+        type=float,
+        default=contamination.DEFAULT_THRESHOLD,
+        help="fraction of a sequence's k-mers a copy must share to be masked "
+        f"(default: {contamination.DEFAULT_THRESHOLD})",
+    )
     d.set_defaults(handler=_decontaminate)
 
 
@@ -119,17 +139,25 @@ def _decontaminate(args: argparse.Namespace) -> int:
         raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
     sequences = [s for path in args.against for s in read_sequences(path, spec).codes]
-    counts = contamination.decontaminate(args.corpus, sequences, args.output, spec,
-                                         k=args.k, threshold=args.threshold)
+    counts = contamination.decontaminate(
+        args.corpus, sequences, args.output, spec, k=args.k, threshold=args.threshold
+    )
     n, total = counts["eval_sequences"], counts["corpus_bases"]
     strands = "either strand" if spec.complement else "as given"
-    print(f"before: {counts['verbatim_before']:,} of {n:,} evaluation sequences verbatim in {args.corpus} "
-          f"({strands}), {counts['near_before']:,} verbatim or near")
+    print(
+        f"before: {counts['verbatim_before']:,} of {n:,} evaluation sequences verbatim in {args.corpus} "
+        f"({strands}), {counts['near_before']:,} verbatim or near"
+    )
     masked = counts["masked_bases"]
-    print(f"masked {masked:,} of {total:,} bases ({100 * masked / total:.2f}%) in {counts['regions']:,} regions, copies of {counts['masked_sequences']:,} evaluation sequences")
-    after = contamination.check_contamination(sequences, Corpus([args.output], spec),
-                                              k=args.k, threshold=args.threshold)
+    print(
+        f"masked {masked:,} of {total:,} bases ({100 * masked / total:.2f}%) in {counts['regions']:,} regions, copies of {counts['masked_sequences']:,} evaluation sequences"
+    )
+    after = contamination.check_contamination(
+        sequences, Corpus([args.output], spec), k=args.k, threshold=args.threshold
+    )
     summary = after.summary()
-    print(f"after: {summary['verbatim']:,} verbatim, {summary['near']:,} verbatim or near, "
-          f"{summary['clean']:,} clean; wrote {args.output}")
+    print(
+        f"after: {summary['verbatim']:,} verbatim, {summary['near']:,} verbatim or near, "
+        f"{summary['clean']:,} clean; wrote {args.output}"
+    )
     return 0

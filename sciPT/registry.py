@@ -16,10 +16,11 @@ and appears in ``scipt --help`` once installed. Nothing in ``sciPT`` imports a p
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from .errors import UserError
 
@@ -84,8 +85,15 @@ class Domain:
     config_class: type = object
     spec: Any = None
 
-    def pretrain(self, cfg: Any, out: Any, *, resume: bool = False, command: str | None = None,
-                 callbacks: list | None = None) -> Any:
+    def pretrain(
+        self,
+        cfg: Any,
+        out: Any,
+        *,
+        resume: bool = False,
+        command: str | None = None,
+        callbacks: list | None = None,
+    ) -> Any:
         """Pre-train as ``cfg`` says and write the run directory ``out``; returns its RunDir."""
         from .pretrain import lightning_pretrain
 
@@ -213,8 +221,10 @@ class Registry:
         with missing_extra(f"the {self.kind} '{name}'", point.extras):
             plugin = point.load()
         if not isinstance(plugin, self.base):
-            raise TypeError(f"entry point '{point.name} = {point.value}' in group '{self.group}' is "
-                            f"not a {self.kind} plugin")
+            raise TypeError(
+                f"entry point '{point.name} = {point.value}' in group '{self.group}' is "
+                f"not a {self.kind} plugin"
+            )
         self._loaded[name] = plugin
         return plugin
 
@@ -233,8 +243,9 @@ def missing_extra(what: str, extras: list[str]):
         if not extras or missing.startswith("sciPT"):
             raise
         names = ",".join(extras)
-        raise UserError(f"{what} needs '{missing}', which is not installed: "
-                        f"pip install 'scipt[{names}]'") from None
+        raise UserError(
+            f"{what} needs '{missing}', which is not installed: pip install 'scipt[{names}]'"
+        ) from None
 
 
 domains = Registry(DOMAIN_GROUP, "domain", Domain)

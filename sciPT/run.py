@@ -42,8 +42,9 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import io
 from .errors import DataError, UserError
@@ -111,7 +112,7 @@ class RunDir:
 
     # creation -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, *, resume: bool = False) -> "RunDir":
+    def create(cls, path: str | Path, *, resume: bool = False) -> RunDir:
         """Make (or, with ``resume``, reopen) a run directory.
 
         A non-empty directory is only reused with ``resume``, so a finished run is never
@@ -166,18 +167,23 @@ class RunDir:
     def evaluations(self) -> Path:
         return self.path / EVALUATIONS
 
-    def evaluation(self, data: str | Path, out: str | Path | None = None) -> "EvaluationDir":
+    def evaluation(self, data: str | Path, out: str | Path | None = None) -> EvaluationDir:
         """The folder an evaluation of this run on ``data`` goes to (``out``, or
         ``RUN/evaluations/<name>``); nothing is written until it is entered as a context."""
         return EvaluationDir(self, data, out)
 
-    def link_evaluation(self, evaluation: "EvaluationDir") -> None:
+    def link_evaluation(self, evaluation: EvaluationDir) -> None:
         """Add (or refresh) ``evaluation``'s line in the "Evaluations" list of report.md."""
-        target = Path(os.path.relpath(evaluation.report, self.path)) if _same_drive(
-            evaluation.report, self.path) else evaluation.report.absolute()
+        target = (
+            Path(os.path.relpath(evaluation.report, self.path))
+            if _same_drive(evaluation.report, self.path)
+            else evaluation.report.absolute()
+        )
         link = target.as_posix()
-        entry = (f"- [{evaluation.path.name}]({link}): `{evaluation.data}` (sha256 "
-                 f"`{evaluation.sha256[:16]}…`), {dt.datetime.now().isoformat(timespec='seconds')}")
+        entry = (
+            f"- [{evaluation.path.name}]({link}): `{evaluation.data}` (sha256 "
+            f"`{evaluation.sha256[:16]}…`), {dt.datetime.now().isoformat(timespec='seconds')}"
+        )
         text = self.report.read_text(encoding="utf-8") if self.report.is_file() else ""
         lines = text.split("\n")
         heading = "## Evaluations"
@@ -188,8 +194,11 @@ class RunDir:
             start = end = next((i for i, line in enumerate(lines) if line == "## Configuration"), len(lines))
             if end == len(lines) and lines and lines[-1] == "":
                 start = end = len(lines) - 1
-        kept = [line for line in lines[start + 1:end] if line.startswith("- [")
-                and _linked(line) != link and self._link_alive(_linked(line))]
+        kept = [
+            line
+            for line in lines[start + 1 : end]
+            if line.startswith("- [") and _linked(line) != link and self._link_alive(_linked(line))
+        ]
         section = [heading, "", *kept, entry, ""]
         before = lines[:start]
         if before and before[-1] != "":
@@ -241,8 +250,9 @@ class EvaluationDir:
         self.explicit = out is not None
         self.note = ""
         self._base = Path(out) if out is not None else run.evaluations / data_name(data)
-        self.path, self.replaces = (self._check_out(self._base) if out is not None
-                                    else self._choose(self._base))
+        self.path, self.replaces = (
+            self._check_out(self._base) if out is not None else self._choose(self._base)
+        )
         self._staging: Path | None = None
 
     # choosing the folder ----------------------------------------------------------------------
@@ -266,8 +276,10 @@ class EvaluationDir:
             return out, False
         if self._holds_same(out):
             return out, True
-        raise UserError(f"--out {out}: already holds {self._describe(out)}; an evaluation never "
-                        f"overwrites another (choose another --out)")
+        raise UserError(
+            f"--out {out}: already holds {self._describe(out)}; an evaluation never "
+            f"overwrites another (choose another --out)"
+        )
 
     def _choose(self, base: Path) -> tuple[Path, bool]:
         """``base``, else ``base-2``, ``base-3``, ...: the one that holds this very file (replaced),
@@ -284,8 +296,7 @@ class EvaluationDir:
             return same, True
         free = next((f for f in candidates if f.is_dir() and not any(f.iterdir())), unused)
         if free != base:
-            self.note = (f"{base} holds {self._describe(base)}; this evaluation of {self.data} "
-                         f"goes to {free}")
+            self.note = f"{base} holds {self._describe(base)}; this evaluation of {self.data} goes to {free}"
         return free, False
 
     # the files --------------------------------------------------------------------------------
@@ -309,8 +320,9 @@ class EvaluationDir:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         """``metrics.json``: the data file's path and SHA-256, then ``metrics``."""
-        io.write_json(self._folder() / "metrics.json",
-                      {"data": str(self.data), "data_sha256": self.sha256, **metrics})
+        io.write_json(
+            self._folder() / "metrics.json", {"data": str(self.data), "data_sha256": self.sha256, **metrics}
+        )
 
     def write_report(self, body: str | Iterable[str], title: str | None = None) -> None:
         """``report.md``: a heading, the run, the data file and its SHA-256, then ``body``
@@ -318,20 +330,26 @@ class EvaluationDir:
         from . import __version__
 
         text = body if isinstance(body, str) else "\n".join(body)
-        head = [f"# {title or f'Evaluation on {self.data.name}'}", "",
-                f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.", "",
-                f"- run: `{self.run.path.absolute()}`",
-                f"- data: `{self.data}`",
-                f"- sha256: `{self.sha256}`", ""]
+        head = [
+            f"# {title or f'Evaluation on {self.data.name}'}",
+            "",
+            f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
+            "",
+            f"- run: `{self.run.path.absolute()}`",
+            f"- data: `{self.data}`",
+            f"- sha256: `{self.sha256}`",
+            "",
+        ]
         if Path(sys.argv[0]).stem in ("scipt", "cli"):  # the command line, not a Python caller's
             head += ["Command:", "", "    scipt " + shlex.join(sys.argv[1:]), ""]
         io.write_text(self._folder() / "report.md", "\n".join(head) + "\n" + text.rstrip("\n") + "\n")
 
     # writing ----------------------------------------------------------------------------------
-    def __enter__(self) -> "EvaluationDir":
+    def __enter__(self) -> EvaluationDir:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                              dir=self.path.parent))
+        self._staging = Path(
+            tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        )
         os.chmod(self._staging, 0o777 & ~io._umask())
         return self
 
@@ -347,19 +365,18 @@ class EvaluationDir:
         if self.note:
             print(f"note: {self.note}", file=sys.stderr)
         elif self.replaces:
-            print(f"note: replaced the earlier evaluation of the same file in {self.path}",
-                  file=sys.stderr)
+            print(f"note: replaced the earlier evaluation of the same file in {self.path}", file=sys.stderr)
         self.run.link_evaluation(self)
         print(f"evaluation written to {self.path}", file=sys.stderr)
 
     def _commit(self, staging: Path) -> None:
         # chosen when the evaluation began; checked again in case another one took the folder since
         if self.path.exists() and any(self.path.iterdir()) and not self._holds_same(self.path):
-            self.path, self.replaces = (self._check_out(self._base) if self.explicit
-                                        else self._choose(self._base))
+            self.path, self.replaces = (
+                self._check_out(self._base) if self.explicit else self._choose(self._base)
+            )
         if self.path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old",
-                                        dir=self.path.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
             os.replace(self.path, old / "previous")
             os.replace(staging, self.path)
             shutil.rmtree(old, ignore_errors=True)

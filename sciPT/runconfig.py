@@ -29,7 +29,7 @@ def flag_name(key: str) -> str:
         leaf = key.split(".")[-1]
         return "--schedule" if leaf == "name" else "--" + leaf.replace("_", "-")
     if key.startswith("train."):
-        return "--" + key[len("train."):].replace("_", "-")
+        return "--" + key[len("train.") :].replace("_", "-")
     return "--" + key.replace("_", "-")
 
 
@@ -76,8 +76,12 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
         is_list = typing.get_origin(base) in (list, tuple)
         shown = " ".join(map(str, value)) if is_list and value is not None else value
         group = train if key.startswith("train.") else other
-        kwargs = dict(dest=dest, default=argparse.SUPPRESS, metavar=key.split(".")[-1].upper(),
-                      help=f"{key} (default: {shown})")
+        kwargs = dict(
+            dest=dest,
+            default=argparse.SUPPRESS,
+            metavar=key.split(".")[-1].upper(),
+            help=f"{key} (default: {shown})",
+        )
         if is_list:
             kwargs["nargs"] = "+"
         elif base is bool:
@@ -100,8 +104,10 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     else:
         presets = plugin.presets()
         if args.preset not in presets:
-            raise ConfigError(f"--preset: unknown preset '{args.preset}' for {plugin.name} "
-                              f"(expected one of: {', '.join(presets)})")
+            raise ConfigError(
+                f"--preset: unknown preset '{args.preset}' for {plugin.name} "
+                f"(expected one of: {', '.join(presets)})"
+            )
         cfg = presets[args.preset]()
     set_above_preset: set[str] = set()
     if args.config:
@@ -124,18 +130,28 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
         # A time budget given without a step count is the whole budget: the preset's step count
         # gives way and the schedule is sized from the measured step time (sciPT.trainer).
         # A resumed run keeps the step count it was started with.
-        cfg.train = time_only(train, steps_set=args.resume or "train.max_steps" in set_above_preset,
-                              time_set="train.max_time" in set_above_preset)
+        cfg.train = time_only(
+            train,
+            steps_set=args.resume or "train.max_steps" in set_above_preset,
+            time_set="train.max_time" in set_above_preset,
+        )
     return cfg
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
-    parser.add_argument("--preset", default="tiny", choices=list(presets),
-                        help="named configuration to start from (default: tiny)")
+    parser.add_argument(
+        "--preset",
+        default="tiny",
+        choices=list(presets),
+        help="named configuration to start from (default: tiny)",
+    )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
     parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from checkpoints/last.ckpt (default: off)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from checkpoints/last.ckpt (default: off)",
+    )
     return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())

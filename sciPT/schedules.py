@@ -66,14 +66,13 @@ def lr_multiplier(step: int, total_steps: int | None, cfg: ScheduleConfig) -> fl
     raise ValueError(f"unknown schedule '{cfg.name}'")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer,
-                    total_steps: int | None | Callable[[], int | None], cfg: ScheduleConfig):
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int | None | Callable[[], int | None], cfg: ScheduleConfig
+):
     """A ``LambdaLR`` stepped once per optimizer step; ``total_steps`` is a number, or a function
     returning the current total (read at every step, so a total sized during the run applies)."""
     import torch
 
     current = total_steps if callable(total_steps) else (lambda: total_steps)
     # a plain function, not a callable object: LambdaLR's state_dict then stores nothing of it
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_multiplier(step, current(), cfg)
-    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, current(), cfg))

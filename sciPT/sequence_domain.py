@@ -22,9 +22,10 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -86,8 +87,15 @@ def window_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def score_windows(objective, backbone, tokenizer: SequenceTokenizer, windows: list[np.ndarray],
-                  max_len: int, seed: int, first: int = 0) -> tuple[float, int, int]:
+def score_windows(
+    objective,
+    backbone,
+    tokenizer: SequenceTokenizer,
+    windows: list[np.ndarray],
+    max_len: int,
+    seed: int,
+    first: int = 0,
+) -> tuple[float, int, int]:
     """``(summed loss in nats, correct predictions, scored tokens)`` of ``objective`` on ``windows``
     (code arrays), the ``i``-th being window ``first + i`` of the evaluation.
 
@@ -103,7 +111,7 @@ def score_windows(objective, backbone, tokenizer: SequenceTokenizer, windows: li
         for i in range(len(windows)):
             length = int(mask[i].sum())
             generator = torch.Generator().manual_seed(window_seed(seed, first + i))
-            c, t = objective.corrupt(ids[i: i + 1, :length], mask[i: i + 1, :length], generator)
+            c, t = objective.corrupt(ids[i : i + 1, :length], mask[i : i + 1, :length], generator)
             corrupted[i, :length], targets[i, :length] = c[0], t[0]
         selected = targets != IGNORE
         hidden = selected_hidden(backbone, corrupted, mask, selected)
@@ -142,7 +150,7 @@ class SequenceDomain(Domain):
     # building ------------------------------------------------------------------------------
     def tokenizer(self, cfg: TokenizerConfig) -> SequenceTokenizer:
         if cfg.kind == "kmer":
-            if self.spec.alphabet.n_core ** cfg.k > 1 << 20 or not 1 <= cfg.k:
+            if self.spec.alphabet.n_core**cfg.k > 1 << 20 or not 1 <= cfg.k:
                 raise ConfigError(f"tokenizer.k: k = {cfg.k} is out of range for {self.name}")
             return SequenceTokenizer(self.spec.alphabet, k=cfg.k)
         return SequenceTokenizer(self.spec.alphabet, k=1)
@@ -155,42 +163,63 @@ class SequenceDomain(Domain):
     def build_objective(self, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, hidden: int):
         if cfg.kind == "causal":
             return CausalLM(CausalConfig(), hidden, tokenizer.vocab_size, tokenizer.pad_id)
-        return MaskedLM(cfg.masked, hidden, tokenizer.vocab_size, tokenizer.mask_id, tokenizer.pad_id,
-                        tokenizer.special_ids, tokenizer.normal_ids)
+        return MaskedLM(
+            cfg.masked,
+            hidden,
+            tokenizer.vocab_size,
+            tokenizer.mask_id,
+            tokenizer.pad_id,
+            tokenizer.special_ids,
+            tokenizer.normal_ids,
+        )
 
     def build_pretraining(self, cfg: SequencePretrainConfig) -> PretrainSetup:
         tokenizer = self.tokenizer(cfg.tokenizer)
         n_tokens = tokenizer.n_tokens(cfg.data.window)
         if n_tokens < 2:
-            raise ConfigError(f"data.window: {cfg.data.window} residues give {n_tokens} tokens; expected at least 2")
+            raise ConfigError(
+                f"data.window: {cfg.data.window} residues give {n_tokens} tokens; expected at least 2"
+            )
         if n_tokens > cfg.model.max_len:
             raise ConfigError(
                 f"data.window: {cfg.data.window} residues give {n_tokens} tokens, more than "
                 f"model.max_len = {cfg.model.max_len}"
             )
         if not 0 <= cfg.data.val_fraction < 1:
-            raise ConfigError(f"data.val_fraction: expected a fraction in [0, 1), got {cfg.data.val_fraction}")
+            raise ConfigError(
+                f"data.val_fraction: expected a fraction in [0, 1), got {cfg.data.val_fraction}"
+            )
         if cfg.data.reverse_complement and self.spec.complement is None:
             raise ConfigError(f"data.reverse_complement: {self.name} sequences have no complement")
         corpus = Corpus(cfg.data.paths, self.spec)
-        common = dict(val_fraction=cfg.data.val_fraction, val_mode=self.val_mode,
-                      weighting=self.weighting, pad_short=self.pad_short,
-                      seed=cfg.train.seed, source="data.window")
-        train = RandomWindows(corpus, cfg.data.window, split="train",
-                              reverse_complement=cfg.data.reverse_complement, **common)
+        common = dict(
+            val_fraction=cfg.data.val_fraction,
+            val_mode=self.val_mode,
+            weighting=self.weighting,
+            pad_short=self.pad_short,
+            seed=cfg.train.seed,
+            source="data.window",
+        )
+        train = RandomWindows(
+            corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
+        )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
         collate = TokenCollate(tokenizer, cfg.model.max_len)
         backbone = self.build_model(cfg.model, tokenizer)
         objective = self.build_objective(cfg.objective, tokenizer, backbone.hidden_size)
-        report = {"order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
-                  "corpus_records": len(corpus.records),
-                  "corpus_residues": int(corpus.lengths.sum()),
-                  "tokens_per_sample": n_tokens}
+        report = {
+            "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
+            "corpus_records": len(corpus.records),
+            "corpus_residues": int(corpus.lengths.sum()),
+            "tokens_per_sample": n_tokens,
+        }
         return PretrainSetup(
-            backbone=backbone, objective=objective,
+            backbone=backbone,
+            objective=objective,
             datamodule=StepDataModule(train, None if val.empty else val, collate, cfg.train),
             export_config=self.export_config_from(cfg),
-            corpus=corpus.provenance(), report=report,
+            corpus=corpus.provenance(),
+            report=report,
             embed=lambda batch: backbone.embed(batch["input_ids"], batch["attention_mask"]),
         )
 
@@ -198,8 +227,12 @@ class SequenceDomain(Domain):
         """What ``model/config.json`` holds besides provenance: enough to rebuild the backbone."""
         tokenizer = self.tokenizer(cfg.tokenizer)
         model = {**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
-        return {"domain": self.name, "model": model, "tokenizer": tokenizer.to_dict(),
-                "window": cfg.data.window}
+        return {
+            "domain": self.name,
+            "model": model,
+            "tokenizer": tokenizer.to_dict(),
+            "window": cfg.data.window,
+        }
 
     def load_backbone(self, export_config: dict) -> TransformerEncoder:
         return TransformerEncoder(from_dict(TransformerConfig, export_config["model"], "config.json: model"))
@@ -217,9 +250,13 @@ class SequenceDomain(Domain):
     # evaluate -----------------------------------------------------------------------------
     def add_evaluate_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--batch-size", type=int, default=64, help="windows per batch (default: 64)")
-        parser.add_argument("--mask-seed", type=int, default=0,
-                            help="seed of the evaluation's masks; the score depends on it, not on the "
-                                 "batch size (default: 0)")
+        parser.add_argument(
+            "--mask-seed",
+            type=int,
+            default=0,
+            help="seed of the evaluation's masks; the score depends on it, not on the "
+            "batch size (default: 0)",
+        )
 
     def evaluate(self, run, args: argparse.Namespace) -> dict:
         """The run's objective on the FASTA ``args.data`` (module docstring); its own folder."""
@@ -235,83 +272,136 @@ class SequenceDomain(Domain):
         objective = self.pretrained_objective(run, objective_cfg, tokenizer, backbone)
         window = int(exported.get("window") or (saved.get("data") or {}).get("window") or 128)
         corpus = Corpus([args.data], self.spec)
-        pieces = [corpus.codes(r, start, min(start + window, int(length)))
-                  for r, length in enumerate(corpus.lengths) for start in range(0, int(length), window)]
+        pieces = [
+            corpus.codes(r, start, min(start + window, int(length)))
+            for r, length in enumerate(corpus.lengths)
+            for start in range(0, int(length), window)
+        ]
         pieces = [p for p in pieces if tokenizer.n_tokens(len(p)) > 0]
         max_len = exported["model"]["max_len"]
         loss_sum, correct, n = 0.0, 0, 0
         with torch.inference_mode():
             for start in range(0, len(pieces), batch_size):
-                part = pieces[start: start + batch_size]
+                part = pieces[start : start + batch_size]
                 batch_loss, batch_correct, batch_n = score_windows(
-                    objective, backbone, tokenizer, part, max_len, seed, first=start)
+                    objective, backbone, tokenizer, part, max_len, seed, first=start
+                )
                 loss_sum, correct, n = loss_sum + batch_loss, correct + batch_correct, n + batch_n
         source = corpus.files[0]
         if n == 0:
-            raise DataError(f"{args.data}: no window has a token to score (records of "
-                            f"{int(corpus.lengths.max())} residues at most; the objective needs more)")
+            raise DataError(
+                f"{args.data}: no window has a token to score (records of "
+                f"{int(corpus.lengths.max())} residues at most; the objective needs more)"
+            )
         loss = loss_sum / n
-        metrics = {"loss_nats": loss, "perplexity": float(np.exp(loss)), "accuracy": correct / n,
-                   "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
-                   "tokens_scored": n, "windows": len(pieces), "records": len(corpus.records),
-                   "residues": int(corpus.lengths.sum()), "mask_seed": seed,
-                   "in_pretraining_corpus": float(source.sha256 in {
-                       e.get("sha256") for e in exported.get("pretrained_on") or []})}
+        metrics = {
+            "loss_nats": loss,
+            "perplexity": float(np.exp(loss)),
+            "accuracy": correct / n,
+            "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
+            "tokens_scored": n,
+            "windows": len(pieces),
+            "records": len(corpus.records),
+            "residues": int(corpus.lengths.sum()),
+            "mask_seed": seed,
+            "in_pretraining_corpus": float(
+                source.sha256 in {e.get("sha256") for e in exported.get("pretrained_on") or []}
+            ),
+        }
         with run.evaluation(source.path, getattr(args, "out", None)) as out:
             out.write_metrics(metrics)
-            out.write_report(self._evaluation_report(objective_cfg, tokenizer, window, metrics,
-                                                     run.read_metrics().get("val_loss")))
+            out.write_report(
+                self._evaluation_report(
+                    objective_cfg, tokenizer, window, metrics, run.read_metrics().get("val_loss")
+                )
+            )
         print(json.dumps(metrics, indent=1))
         return metrics
 
-    def pretrained_objective(self, run, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer,
-                             backbone) -> torch.nn.Module:
+    def pretrained_objective(
+        self, run, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, backbone
+    ) -> torch.nn.Module:
         """The run's objective with its trained head, from ``RUN/checkpoints/last.ckpt``."""
         path = run.last_checkpoint
         if not path.is_file():
-            raise UserError(f"{path}: not found; scoring the pre-training objective needs its head, "
-                            "which only the run's checkpoint keeps (the export holds the backbone)")
+            raise UserError(
+                f"{path}: not found; scoring the pre-training objective needs its head, "
+                "which only the run's checkpoint keeps (the export holds the backbone)"
+            )
         state = load_lightning_checkpoint(path)["state_dict"]
         objective = self.build_objective(cfg, tokenizer, backbone.hidden_size)
-        objective.load_state_dict({k[len("objective."):]: v for k, v in state.items()
-                                   if k.startswith("objective.")})
+        objective.load_state_dict(
+            {k[len("objective.") :]: v for k, v in state.items() if k.startswith("objective.")}
+        )
         exported = backbone.state_dict()
-        if any(not torch.equal(v, exported[k[len("backbone."):]]) for k, v in state.items()
-               if k.startswith("backbone.") and k[len("backbone."):] in exported):
-            print(f"warning: {run.model} differs from {path} (exported from another checkpoint?); "
-                  "the objective's head is the checkpoint's", file=sys.stderr)
+        if any(
+            not torch.equal(v, exported[k[len("backbone.") :]])
+            for k, v in state.items()
+            if k.startswith("backbone.") and k[len("backbone.") :] in exported
+        ):
+            print(
+                f"warning: {run.model} differs from {path} (exported from another checkpoint?); "
+                "the objective's head is the checkpoint's",
+                file=sys.stderr,
+            )
         return objective.eval()
 
-    def _evaluation_report(self, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, window: int,
-                           metrics: dict, val_loss: float | None) -> list[str]:
-        what = (f"masked modelling ({cfg.masked.mask_ratio:.0%} of tokens selected, spans of "
-                f"{cfg.masked.span}, mask seed {metrics['mask_seed']})" if cfg.kind == "masked"
-                else "next-token prediction")
-        lines = [f"Objective: {what}; {metrics['windows']:,} windows of up to {window} residues from "
-                 f"{metrics['records']:,} records ({metrics['residues']:,} residues), "
-                 f"{metrics['tokens_scored']:,} tokens scored.", "",
-                 "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-                  for k, v in metrics.items()]
+    def _evaluation_report(
+        self,
+        cfg: ObjectiveConfig,
+        tokenizer: SequenceTokenizer,
+        window: int,
+        metrics: dict,
+        val_loss: float | None,
+    ) -> list[str]:
+        what = (
+            f"masked modelling ({cfg.masked.mask_ratio:.0%} of tokens selected, spans of "
+            f"{cfg.masked.span}, mask seed {metrics['mask_seed']})"
+            if cfg.kind == "masked"
+            else "next-token prediction"
+        )
+        lines = [
+            f"Objective: {what}; {metrics['windows']:,} windows of up to {window} residues from "
+            f"{metrics['records']:,} records ({metrics['residues']:,} residues), "
+            f"{metrics['tokens_scored']:,} tokens scored.",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
+        ]
         h0 = metrics["order0_entropy_nats"]
         if tokenizer.k == 1:
             verdict = "below" if metrics["loss_nats"] < h0 else "NOT below"
-            lines += ["", f"The loss ({metrics['loss_nats']:.3f} nats) is {verdict} the order-0 entropy "
-                      f"of this file ({h0:.3f} nats), the score of residue frequencies alone."]
+            lines += [
+                "",
+                f"The loss ({metrics['loss_nats']:.3f} nats) is {verdict} the order-0 entropy "
+                f"of this file ({h0:.3f} nats), the score of residue frequencies alone.",
+            ]
         else:
-            lines += ["", f"Tokens are overlapping {tokenizer.k}-mers: the loss is per k-mer, the "
-                      f"order-0 entropy ({h0:.3f} nats) per residue."]
+            lines += [
+                "",
+                f"Tokens are overlapping {tokenizer.k}-mers: the loss is per k-mer, the "
+                f"order-0 entropy ({h0:.3f} nats) per residue.",
+            ]
         if val_loss is not None:
             lines.append(f"Pre-training's own validation loss was {val_loss:.3f} nats.")
         if metrics["in_pretraining_corpus"]:
-            lines += ["", "**This file is one the model was pre-trained on** (same SHA-256): the "
-                      "score is not a held-out measure."]
+            lines += [
+                "",
+                "**This file is one the model was pre-trained on** (same SHA-256): the "
+                "score is not a held-out measure.",
+            ]
         return lines
 
     # predict --embed ----------------------------------------------------------------------
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--embed", action="store_true",
-                            help="write one embedding per sequence (mean over tokens) (default: off)")
+        parser.add_argument(
+            "--embed",
+            action="store_true",
+            help="write one embedding per sequence (mean over tokens) (default: off)",
+        )
         parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch (default: 64)")
 
     def embed(self, path: str | Path, sequences: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
@@ -322,7 +412,7 @@ class SequenceDomain(Domain):
         out = []
         with torch.inference_mode():
             for i in range(0, len(sequences), batch_size):
-                batch = tokenizer.batch(sequences[i: i + batch_size], max_len)
+                batch = tokenizer.batch(sequences[i : i + batch_size], max_len)
                 out.append(pretrained.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
         return np.concatenate(out) if out else np.zeros((0, pretrained.model.hidden_size), np.float32)
 
@@ -341,4 +431,3 @@ class SequenceDomain(Domain):
                 w.writerow([name, *(f"{v:.6g}" for v in row)])
         print(f"wrote {len(names)} embeddings of dimension {emb.shape[1]} to {args.output}", file=sys.stderr)
         return emb
-

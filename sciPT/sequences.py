@@ -31,10 +31,11 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from Bio.SeqIO.FastaIO import SimpleFastaParser
@@ -70,7 +71,7 @@ def open_text(path: Path):
         magic = f.read(2)
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rt", encoding="ascii", errors="replace")
-    return open(path, "rt", encoding="ascii", errors="replace")
+    return open(path, encoding="ascii", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,9 @@ class SequenceSpec:
         bad = np.flatnonzero(codes == INVALID)
         if bad.size:
             pos = int(bad[0])
-            raise DataError(f"{source}: {where} has {chr(raw[pos])!r} at position {pos + 1}; "
-                            f"expected {self.description}")
+            raise DataError(
+                f"{source}: {where} has {chr(raw[pos])!r} at position {pos + 1}; expected {self.description}"
+            )
         return codes
 
     def complement_codes(self) -> np.ndarray | None:
@@ -182,16 +184,25 @@ class SequenceFile:
         self.lengths = np.array(index["lengths"], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
         total = int(self.lengths.sum())
-        self.codes = np.memmap(codes_path, dtype=np.uint8, mode="r", shape=(total,)) if total else \
-            np.zeros(0, dtype=np.uint8)
+        self.codes = (
+            np.memmap(codes_path, dtype=np.uint8, mode="r", shape=(total,))
+            if total
+            else np.zeros(0, dtype=np.uint8)
+        )
 
     def _build(self, codes_path: Path, index_path: Path) -> None:
         names, lengths = [], []
         codes_path.parent.mkdir(parents=True, exist_ok=True)
         size = self.path.stat().st_size
         with io.atomic_path(codes_path) as tmp, open(tmp, "wb") as out, open_text(self.path) as handle:
-            bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {self.path.name}",
-                       leave=False, disable=size < 20_000_000)
+            bar = tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=f"reading {self.path.name}",
+                leave=False,
+                disable=size < 20_000_000,
+            )
             try:
                 for n, name, title, text in fasta_records(handle, self.path):
                     codes = self.spec.encode(text, self.path, f"record '{name}' (#{n})", allow_empty=True)
@@ -208,16 +219,21 @@ class SequenceFile:
         io.write_json(index_path, {"file": str(self.path), "names": names, "lengths": lengths})
 
     def record(self, i: int) -> np.ndarray:
-        return self.codes[self.offsets[i]: self.offsets[i] + self.lengths[i]]
+        return self.codes[self.offsets[i] : self.offsets[i] + self.lengths[i]]
 
     def provenance(self) -> dict:
-        return {"path": str(self.path), "sha256": self.sha256, "bytes": self.path.stat().st_size,
-                "records": len(self.names), "residues": int(self.lengths.sum())}
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.path.stat().st_size,
+            "records": len(self.names),
+            "residues": int(self.lengths.sum()),
+        }
 
     def symbol_counts(self, n_symbols: int, chunk: int = 1 << 24) -> np.ndarray:
         counts = np.zeros(n_symbols, dtype=np.int64)
         for start in range(0, len(self.codes), chunk):
-            counts += np.bincount(self.codes[start: start + chunk], minlength=n_symbols)[:n_symbols]
+            counts += np.bincount(self.codes[start : start + chunk], minlength=n_symbols)[:n_symbols]
         return counts
 
 
@@ -235,7 +251,7 @@ class Corpus:
     def codes(self, r: int, start: int, stop: int) -> np.ndarray:
         f, i = self.records[r]
         off = f.offsets[i]
-        return np.asarray(f.codes[off + start: off + stop])
+        return np.asarray(f.codes[off + start : off + stop])
 
     def provenance(self) -> list[dict]:
         return [f.provenance() for f in self.files]
@@ -262,11 +278,21 @@ class RandomWindows(Dataset):
         size: number of samples (``len``); sampling is by index so it only bounds iteration.
     """
 
-    def __init__(self, corpus: Corpus, window: int, *, split: Literal["train", "val"] = "train",
-                 val_fraction: float = 0.02, val_mode: Literal["region", "record"] = "region",
-                 weighting: Literal["length", "uniform"] = "length", pad_short: bool = False,
-                 reverse_complement: bool = False, seed: int = 0, size: int = 1 << 40,
-                 source: str = "data"):
+    def __init__(
+        self,
+        corpus: Corpus,
+        window: int,
+        *,
+        split: Literal["train", "val"] = "train",
+        val_fraction: float = 0.02,
+        val_mode: Literal["region", "record"] = "region",
+        weighting: Literal["length", "uniform"] = "length",
+        pad_short: bool = False,
+        reverse_complement: bool = False,
+        seed: int = 0,
+        size: int = 1 << 40,
+        source: str = "data",
+    ):
         self.corpus, self.window, self.split = corpus, window, split
         self.seed, self.size, self.pad_short = seed, size, pad_short
         self.complement = corpus.spec.complement_codes() if reverse_complement else None
@@ -283,7 +309,9 @@ class RandomWindows(Dataset):
             stops.append(hi)
         self.lo, self.hi = np.array(starts), np.array(stops)
         span = self.hi - self.lo
-        n_windows = span - window + 1 if not pad_short else np.where(span > 0, np.maximum(span - window + 1, 1), 0)
+        n_windows = (
+            span - window + 1 if not pad_short else np.where(span > 0, np.maximum(span - window + 1, 1), 0)
+        )
         n_windows = np.maximum(n_windows, 0)
         if n_windows.sum() == 0:
             if split == "val":
@@ -347,10 +375,14 @@ class LabelledSequences:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def subset(self, index) -> "LabelledSequences":
+    def subset(self, index) -> LabelledSequences:
         index = np.asarray(index)
-        return LabelledSequences([self.names[i] for i in index], [self.codes[i] for i in index],
-                                 None if self.labels is None else self.labels[index], self.source)
+        return LabelledSequences(
+            [self.names[i] for i in index],
+            [self.codes[i] for i in index],
+            None if self.labels is None else self.labels[index],
+            self.source,
+        )
 
 
 def labels_expected(labels=BINARY_LABELS) -> str:
@@ -376,10 +408,17 @@ def _column(columns: list[str], name: str) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
-def read_sequences(path: str | Path, spec: SequenceSpec, *, labelled: bool = False,
-                   fasta_label: int | None = None, sequence_column: str = "sequence",
-                   label_column: str = "label", labels=BINARY_LABELS,
-                   column_hint: str | None = None) -> LabelledSequences:
+def read_sequences(
+    path: str | Path,
+    spec: SequenceSpec,
+    *,
+    labelled: bool = False,
+    fasta_label: int | None = None,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    labels=BINARY_LABELS,
+    column_hint: str | None = None,
+) -> LabelledSequences:
     """Read sequences (and labels) from FASTA or a CSV/TSV table, plain or gzip.
 
     Format, told by content: FASTA when the first non-blank line starts with ``>``, else a table
@@ -410,7 +449,9 @@ def read_sequences(path: str | Path, spec: SequenceSpec, *, labelled: bool = Fal
 
     def label(value: str, where: str) -> int:
         if value.strip().lower() not in words:
-            raise DataError(f"{path}: {where} has label '{value.strip()}'; expected {labels_expected(labels)}")
+            raise DataError(
+                f"{path}: {where} has label '{value.strip()}'; expected {labels_expected(labels)}"
+            )
         return words[value.strip().lower()]
 
     names, codes, found = [], [], []
@@ -425,8 +466,10 @@ def read_sequences(path: str | Path, spec: SequenceSpec, *, labelled: bool = Fal
                 elif labelled:
                     word = re.search(r"(?:^|\s|\|)label=(\S+)", title)
                     if word is None:
-                        raise DataError(f"{path}: {where} has no 'label={labels[0][1]}' or "
-                                        f"'label={labels[0][0]}' in its header")
+                        raise DataError(
+                            f"{path}: {where} has no 'label={labels[0][1]}' or "
+                            f"'label={labels[0][0]}' in its header"
+                        )
                     found.append(label(word.group(1).strip("|;,"), where))
     else:
         with open_text(path) as handle:
@@ -439,15 +482,21 @@ def read_sequences(path: str | Path, spec: SequenceSpec, *, labelled: bool = Fal
             index = [_column(columns, c) for c in wanted]
             for column, i in zip(wanted, index):
                 if i is None:
-                    raise DataError(f"{path}: no column '{column}' (columns: {', '.join(columns) or 'none'}); "
-                                    f"{column_hint or 'expected ' + expected}")
-            name_col = next((i for i in (_column(columns, "name"), _column(columns, "id")) if i is not None), None)
+                    raise DataError(
+                        f"{path}: no column '{column}' (columns: {', '.join(columns) or 'none'}); "
+                        f"{column_hint or 'expected ' + expected}"
+                    )
+            name_col = next(
+                (i for i in (_column(columns, "name"), _column(columns, "id")) if i is not None), None
+            )
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
                 line = reader.line_num
                 if max(index) >= len(row):
-                    raise DataError(f"{path}: line {line} has {len(row)} fields; expected at least {max(index) + 1}")
+                    raise DataError(
+                        f"{path}: line {line} has {len(row)} fields; expected at least {max(index) + 1}"
+                    )
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
                 where = f"record '{name}' (line {line})" if name else f"line {line}"
                 codes.append(spec.encode(row[index[0]], path, where))

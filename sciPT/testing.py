@@ -20,7 +20,7 @@ All functions work in float64 and return plain tensors; they know no domain.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -31,8 +31,9 @@ def _generator(generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator().manual_seed(0)
 
 
-def random_rotation(generator: torch.Generator | None = None,
-                    dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_rotation(
+    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """A uniformly random proper rotation ``(3, 3)``, ``det = +1`` (QR of a Gaussian matrix with
     the sign convention that makes the distribution Haar)."""
     g = _generator(generator)
@@ -43,15 +44,17 @@ def random_rotation(generator: torch.Generator | None = None,
     return q.to(dtype)
 
 
-def random_reflection(generator: torch.Generator | None = None,
-                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_reflection(
+    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """A random improper orthogonal matrix ``(3, 3)``, ``det = -1``: a rotation times a mirror."""
     mirror = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))
     return (random_rotation(generator) @ mirror).to(dtype)
 
 
-def random_translation(generator: torch.Generator | None = None, scale: float = 10.0,
-                       dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_translation(
+    generator: torch.Generator | None = None, scale: float = 10.0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """A translation ``(3,)`` with components uniform in ``[-scale, scale]``."""
     g = _generator(generator)
     return ((2 * torch.rand(3, generator=g, dtype=torch.float64) - 1) * scale).to(dtype)
@@ -66,14 +69,14 @@ def random_permutation(n: int, generator: torch.Generator | None = None) -> torc
             return perm
 
 
-def draw_transform(kind: str, n_atoms: int, generator: torch.Generator | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def draw_transform(
+    kind: str, n_atoms: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(Q, t, perm)`` of one of :data:`TRANSFORMS` (identity for the parts it leaves alone)."""
     if kind not in TRANSFORMS:
         raise ValueError(f"unknown transformation '{kind}' (expected one of: {', '.join(TRANSFORMS)})")
     g = _generator(generator)
-    q, t, perm = torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), \
-        torch.arange(n_atoms)
+    q, t, perm = torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), torch.arange(n_atoms)
     if kind == "rotation":
         q = random_rotation(g)
     elif kind == "reflection":
@@ -91,13 +94,21 @@ def _max_deviation(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual.double() - expected.double()).abs().max()) if actual.numel() else 0.0
 
 
-def assert_equivariant(fn: Callable[..., dict[str, torch.Tensor]], positions: torch.Tensor,
-                       numbers: torch.Tensor, cell: torch.Tensor | None = None, *,
-                       invariant: Iterable[str] = ("energy",), vectors: Iterable[str] = ("forces",),
-                       per_atom: Iterable[str] = (), tensors: Iterable[str] = (),
-                       transforms: Iterable[str] = TRANSFORMS,
-                       generator: torch.Generator | None = None,
-                       atol: float = 1e-5, rtol: float = 1e-4) -> dict[str, dict[str, float]]:
+def assert_equivariant(
+    fn: Callable[..., dict[str, torch.Tensor]],
+    positions: torch.Tensor,
+    numbers: torch.Tensor,
+    cell: torch.Tensor | None = None,
+    *,
+    invariant: Iterable[str] = ("energy",),
+    vectors: Iterable[str] = ("forces",),
+    per_atom: Iterable[str] = (),
+    tensors: Iterable[str] = (),
+    transforms: Iterable[str] = TRANSFORMS,
+    generator: torch.Generator | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> dict[str, dict[str, float]]:
     """Check ``fn`` under rotations, reflections, translations and permutations of the atoms.
 
     Args:
@@ -142,13 +153,16 @@ def assert_equivariant(fn: Callable[..., dict[str, torch.Tensor]], positions: to
             report[kind][name] = deviation
             if not deviation <= tolerance:
                 symmetry = "invariant" if name in invariant or name in per_atom else "equivariant"
-                raise AssertionError(f"{name} is not {symmetry} under {kind}: max |difference| "
-                                     f"{deviation:.3g} > tolerance {tolerance:.3g}")
+                raise AssertionError(
+                    f"{name} is not {symmetry} under {kind}: max |difference| "
+                    f"{deviation:.3g} > tolerance {tolerance:.3g}"
+                )
     return report
 
 
-def finite_difference_gradient(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                               h: float = 1e-5) -> torch.Tensor:
+def finite_difference_gradient(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, h: float = 1e-5
+) -> torch.Tensor:
     """Central differences :math:`(f(x + h e_k) - f(x - h e_k)) / 2h` of a scalar ``fn`` for every
     component of ``x`` (float64). Error :math:`O(h^2)`; use a float64 ``fn``."""
     x = x.detach().double()
@@ -180,5 +194,6 @@ def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-
     backward = np.asarray(predict([complement[np.asarray(s)[::-1]] for s in sequences]), dtype=float)
     diff = np.abs(forward - backward)
     if diff.size and diff.max() > atol:
-        raise AssertionError(f"not strand-symmetric: max |difference| {diff.max():.3g} at sequence "
-                             f"{int(diff.argmax())}")
+        raise AssertionError(
+            f"not strand-symmetric: max |difference| {diff.max():.3g} at sequence {int(diff.argmax())}"
+        )

@@ -115,5 +115,5 @@ class SequenceTokenizer:
         return {"symbols": self.alphabet.symbols, "n_core": self.alphabet.n_core, "k": self.k}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SequenceTokenizer":
+    def from_dict(cls, data: dict) -> SequenceTokenizer:
         return cls(Alphabet(data["symbols"], data["n_core"]), k=data["k"])

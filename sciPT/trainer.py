@@ -74,9 +74,7 @@ def parse_max_time(value: str | None) -> Any:
     except ValueError:
         parts = value.split(":")
         if len(parts) != 4 or not all(p.isdigit() for p in parts):
-            raise ConfigError(
-                f"train.max_time: expected minutes or DD:HH:MM:SS, got {value!r}"
-            ) from None
+            raise ConfigError(f"train.max_time: expected minutes or DD:HH:MM:SS, got {value!r}") from None
         return value
     if minutes <= 0:
         raise ConfigError(f"train.max_time: expected a positive number of minutes, got {value!r}")
@@ -110,10 +108,20 @@ def time_only(cfg: TrainConfig, *, steps_set: bool, time_set: bool) -> TrainConf
 
 def validate(cfg: TrainConfig) -> None:
     if cfg.max_steps is None and cfg.max_time is None:
-        raise ConfigError("train.max_steps: none needs train.max_time (a run without a step count "
-                          "trains for its time budget); set one of them")
-    for key in ("max_steps", "batch_size", "accumulate", "num_nodes", "log_every", "val_every",
-                "checkpoint_every", "val_batches"):
+        raise ConfigError(
+            "train.max_steps: none needs train.max_time (a run without a step count "
+            "trains for its time budget); set one of them"
+        )
+    for key in (
+        "max_steps",
+        "batch_size",
+        "accumulate",
+        "num_nodes",
+        "log_every",
+        "val_every",
+        "checkpoint_every",
+        "val_batches",
+    ):
         if key == "max_steps" and cfg.max_steps is None:
             continue
         if getattr(cfg, key) < 1:
@@ -167,8 +175,14 @@ def _strategy(cfg: TrainConfig, wrap_modules: set[type]) -> Any:
     return "auto"
 
 
-def build_trainer(cfg: TrainConfig, run_dir: Path, *, wrap_modules: set[type] = frozenset(),
-                  callbacks: list | None = None, enable_val: bool = True) -> pl.Trainer:
+def build_trainer(
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    wrap_modules: set[type] = frozenset(),
+    callbacks: list | None = None,
+    enable_val: bool = True,
+) -> pl.Trainer:
     """A Lightning Trainer as ``cfg`` says, logging and checkpointing into ``run_dir``.
 
     With ``cfg.max_steps`` ``None`` the training stream is endless and :class:`TimeBudget` sets
@@ -206,9 +220,12 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, *, wrap_modules: set[type] = 
         limit_val_batches=cfg.val_batches if enable_val else 0,
         num_sanity_val_steps=0,
         logger=CSVLogger(run_dir, name="logs", version=""),
-        callbacks=[checkpoint, TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2)),
-                   *time_budget_callbacks(cfg, every=min(cfg.val_every, cfg.checkpoint_every)),
-                   *(callbacks or [])],
+        callbacks=[
+            checkpoint,
+            TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2)),
+            *time_budget_callbacks(cfg, every=min(cfg.val_every, cfg.checkpoint_every)),
+            *(callbacks or []),
+        ],
         plugins=[AtomicCheckpointIO()],
         # our samplers shard by rank themselves, so data order survives a resume exactly
         use_distributed_sampler=False,

@@ -80,30 +80,36 @@ from sciPT import __version__, io, plots
 from sciPT.checkpoint import export_model, from_pretrained, read_export_config
 from sciPT.config import from_dict, load_yaml, to_dict
 from sciPT.data import StepDataModule
-from sciPT.errors import ConfigError, DataError, UserError
-from sciPT.finetune import (FinetuneConfig, FinetuneModule, build_strategy, load_fisher,
-                            replay_loader, validate as validate_finetune)
-from sciPT.registry import Command, Task
-from sciPT.run import RunDir
-from sciPT.schedules import ScheduleConfig
-from sciPT.sequences import file_sha256, resolve_data_path
-from sciPT.trainer import TrainConfig, build_trainer, sized_steps, validate as validate_train
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules import md
-from sciPT.domains.molecules.data import (SMILES_SUFFIXES, MoleculeDataConfig, check_elements,
-                                          read_frames)
-from sciPT.domains.molecules.dataset import (FrameDataset, batches, collate, prepare, split_frames,
-                                             to_graphs)
+from sciPT.domains.molecules.data import SMILES_SUFFIXES, MoleculeDataConfig, check_elements, read_frames
+from sciPT.domains.molecules.dataset import FrameDataset, batches, collate, prepare, split_frames, to_graphs
+from sciPT.domains.molecules.evaluate import (
+    Evaluation,
+    add_reading_arguments,
+    element_rows,
+    evaluate_potential,
+    labelled_graphs,
+    metric_rows,
+    parity_plots,
+    run_data_config,
+    swapped_references,
+)
+from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
 from sciPT.domains.molecules.ewc import ewc_scale
 from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-
-from sciPT.domains.molecules.evaluate import (Evaluation, add_reading_arguments, element_rows,
-                                              evaluate_potential, labelled_graphs, metric_rows,
-                                              parity_plots, run_data_config, swapped_references)
-from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
+from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher, replay_loader
+from sciPT.finetune import validate as validate_finetune
+from sciPT.registry import Command, Task
+from sciPT.run import RunDir
+from sciPT.schedules import ScheduleConfig
+from sciPT.sequences import file_sha256, resolve_data_path
+from sciPT.trainer import TrainConfig, build_trainer, sized_steps
+from sciPT.trainer import validate as validate_train
 
 from .forcefield_eval import before_after_plot, set_name
 
@@ -135,10 +141,20 @@ class ForcefieldConfig:
     model: PotentialConfig = field(default_factory=lambda: molecules_tiny().model)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        max_steps=1500, batch_size=8, lr=2e-2, weight_decay=0.0, grad_clip=10.0,
-        schedule=ScheduleConfig(warmup_steps=50, min_lr_ratio=0.02), val_every=250,
-        checkpoint_every=250, val_batches=8, log_every=25))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            max_steps=1500,
+            batch_size=8,
+            lr=2e-2,
+            weight_decay=0.0,
+            grad_clip=10.0,
+            schedule=ScheduleConfig(warmup_steps=50, min_lr_ratio=0.02),
+            val_every=250,
+            checkpoint_every=250,
+            val_batches=8,
+            log_every=25,
+        )
+    )
     replay_frames: int = 1000
     eval_batch_size: int = 32
 
@@ -167,7 +183,7 @@ def small() -> ForcefieldConfig:
 class Start:
     """The potential fine-tuning starts from, and what came with it."""
 
-    name: str                      # "pre-trained" or "scratch"
+    name: str  # "pre-trained" or "scratch"
     backbone: EquivariantPotential | None
     export: dict
     extras: dict
@@ -194,8 +210,9 @@ def load_start(cfg: ForcefieldConfig) -> Start:
     if saved.get("domain") == "molecules" and saved.get("data"):
         data = from_dict(MoleculeDataConfig, saved["data"], f"{cfg.init}: config.yaml: data")
     seed = int((saved.get("train") or {}).get("seed", 0))
-    return Start("pre-trained", pre.model, pre.config, pre.extras, data, seed,
-                 list(pre.model.cfg.reference_energies))
+    return Start(
+        "pre-trained", pre.model, pre.config, pre.extras, data, seed, list(pre.model.cfg.reference_energies)
+    )
 
 
 def check_strategy(cfg: ForcefieldConfig, start: Start):
@@ -203,12 +220,16 @@ def check_strategy(cfg: ForcefieldConfig, start: Start):
     name = cfg.finetune.strategy
     validate_finetune(cfg.finetune)
     if name == "linear-probe":
-        raise ConfigError("finetune.strategy: 'linear-probe' trains only a new head and a potential "
-                          "has none (freeze the lower blocks with 'freeze' instead)")
+        raise ConfigError(
+            "finetune.strategy: 'linear-probe' trains only a new head and a potential "
+            "has none (freeze the lower blocks with 'freeze' instead)"
+        )
     if start.backbone is None:
         if name != "full":
-            raise ConfigError(f"finetune.strategy: '{name}' needs a pre-trained model (--init RUN); "
-                              "from scratch only 'full' applies")
+            raise ConfigError(
+                f"finetune.strategy: '{name}' needs a pre-trained model (--init RUN); "
+                "from scratch only 'full' applies"
+            )
         return None
     return build_strategy(cfg.finetune, start.backbone, fisher=load_fisher(start.extras))
 
@@ -230,9 +251,12 @@ def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: i
     labelled = [g for g in graphs if "energy" in g]
     if not labelled:
         return list(backbone.cfg.reference_energies)
-    residual = np.concatenate([
-        (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
-        for b in batches(labelled, batch_size)])
+    residual = np.concatenate(
+        [
+            (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
+            for b in batches(labelled, batch_size)
+        ]
+    )
     delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
     return [float(r + d) for r, d in zip(backbone.cfg.reference_energies, delta)]
 
@@ -251,8 +275,9 @@ class Sets:
     references_method: str
 
 
-def _graphs(paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float,
-            names: set[str]) -> dict[str, list]:
+def _graphs(
+    paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float, names: set[str]
+) -> dict[str, list]:
     return {set_name(path, names): labelled_graphs(path, data, elements, cutoff) for path in paths}
 
 
@@ -264,18 +289,22 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
     recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
     paths = list(data.paths) or list(recorded)
     if not paths:
-        raise ConfigError(f"finetune.strategy: 'replay' needs the pre-training frames, and "
-                          f"{cfg.init} records none (pretrained_on is empty)")
+        raise ConfigError(
+            f"finetune.strategy: 'replay' needs the pre-training frames, and "
+            f"{cfg.init} records none (pretrained_on is empty)"
+        )
     frames = []
     for path in paths:
         resolved = resolve_data_path(path)
         if not resolved.is_file():
-            raise DataError(f"{path}: pre-training file of {cfg.init} is not on this machine "
-                            "(replay needs it)")
+            raise DataError(
+                f"{path}: pre-training file of {cfg.init} is not on this machine (replay needs it)"
+            )
         entry = recorded.get(str(resolved), {})
         if entry.get("sha256") and file_sha256(resolved) != entry["sha256"]:
-            raise DataError(f"{path}: changed since pre-training (sha256 differs from the one "
-                            f"recorded with {cfg.init})")
+            raise DataError(
+                f"{path}: changed since pre-training (sha256 differs from the one recorded with {cfg.init})"
+            )
         frames += [f for f in read_frames(path, data) if len(f.numbers) > 1]
     if data.paths and not data.val_paths:
         frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
@@ -286,7 +315,7 @@ def replay_graphs(start: Start, cfg: ForcefieldConfig, shift: np.ndarray) -> lis
     """At most ``replay_frames`` pre-training frames (:func:`pretraining_frames`), their energies
     moved to the new references by ``shift`` (eV per atom of each element)."""
     frames = pretraining_frames(start, cfg)
-    keep = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(frames))[:cfg.replay_frames])
+    keep = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(frames))[: cfg.replay_frames])
     graphs = to_graphs([frames[int(i)] for i in keep], start.backbone.cfg.cutoff, "replay graphs")
     for g, n in zip(graphs, composition(graphs, start.backbone.elements)):
         if "energy" in g:
@@ -300,8 +329,10 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     if method == "auto":
         method = "data" if start.backbone is None else "refit"
     if start.backbone is None and method in ("refit", "keep"):
-        raise ConfigError(f"references: '{method}' needs a pre-trained model (--init RUN); from "
-                          "scratch use 'data' or 'auto'")
+        raise ConfigError(
+            f"references: '{method}' needs a pre-trained model (--init RUN); from "
+            "scratch use 'data' or 'auto'"
+        )
     if start.backbone is None:
         prepared = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed)
         backbone = EquivariantPotential(prepared.model)
@@ -313,8 +344,7 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             model_cfg = dataclasses.replace(model_cfg, reference_energies=[])
         prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
         if method == "data":
-            backbone.set_reference_energies(dict(zip(backbone.elements,
-                                                     prepared.model.reference_energies)))
+            backbone.set_reference_energies(dict(zip(backbone.elements, prepared.model.reference_energies)))
             method = f"data ({prepared.references_method})"
         elif method == "refit":
             refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
@@ -346,19 +376,37 @@ class ForceFieldLoss(nn.Module):
 class FrameData(StepDataModule):
     """Training batches by global step (resumable), or replay batches when ``replay`` is given."""
 
-    def __init__(self, train: list, val: list, cfg: TrainConfig, replay: list | None = None,
-                 replay_fraction: float = 0.25):
-        super().__init__(FrameDataset(train, seed=cfg.seed),
-                         FrameDataset(val, shuffle=False) if val else None, collate, cfg)
+    def __init__(
+        self,
+        train: list,
+        val: list,
+        cfg: TrainConfig,
+        replay: list | None = None,
+        replay_fraction: float = 0.25,
+    ):
+        super().__init__(
+            FrameDataset(train, seed=cfg.seed),
+            FrameDataset(val, shuffle=False) if val else None,
+            collate,
+            cfg,
+        )
         self.train_graphs, self.replay, self.replay_fraction = train, replay, replay_fraction
 
     def train_dataloader(self):
         if not self.replay:
             return super().train_dataloader()
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        return replay_loader(self.train_graphs, self.replay, batch_size=self.cfg.batch_size,
-                             fraction=self.replay_fraction, seed=self.cfg.seed, task_collate=collate,
-                             replay_collate=collate, rank=rank, world_size=world)
+        return replay_loader(
+            self.train_graphs,
+            self.replay,
+            batch_size=self.cfg.batch_size,
+            fraction=self.replay_fraction,
+            seed=self.cfg.seed,
+            task_collate=collate,
+            replay_collate=collate,
+            rank=rank,
+            world_size=world,
+        )
 
 
 def validate(cfg: ForcefieldConfig) -> None:
@@ -367,20 +415,25 @@ def validate(cfg: ForcefieldConfig) -> None:
         raise ConfigError("--train: no training frames given (pass --train FRAMES.xyz)")
     for path in [*cfg.data.paths, *cfg.data.val_paths, *cfg.test, *cfg.eval]:
         if Path(path).suffix.lower() in SMILES_SUFFIXES:
-            raise ConfigError(f"{path}: SMILES are structures without energies or forces; a force "
-                              "field is fitted to labelled frames (pre-train on SMILES with "
-                              "objective.kind denoise instead)")
+            raise ConfigError(
+                f"{path}: SMILES are structures without energies or forces; a force "
+                "field is fitted to labelled frames (pre-train on SMILES with "
+                "objective.kind denoise instead)"
+            )
     if cfg.objective.kind != "energy_forces":
-        raise ConfigError(f"objective.kind: a force field is fitted to energies and forces "
-                          f"('energy_forces'), got '{cfg.objective.kind}'")
+        raise ConfigError(
+            f"objective.kind: a force field is fitted to energies and forces "
+            f"('energy_forces'), got '{cfg.objective.kind}'"
+        )
     if cfg.replay_frames < 1 or cfg.eval_batch_size < 1:
-        raise ConfigError("replay_frames, eval_batch_size: expected positive integers, got "
-                          f"{cfg.replay_frames} and {cfg.eval_batch_size}")
+        raise ConfigError(
+            "replay_frames, eval_batch_size: expected positive integers, got "
+            f"{cfg.replay_frames} and {cfg.eval_batch_size}"
+        )
     validate_objective(cfg.objective)
 
 
-def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False,
-                 command: str | None = None) -> RunDir:
+def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: str | None = None) -> RunDir:
     """Fine-tune as ``cfg`` says and write the run directory ``out`` (module docstring)."""
     validate(cfg)
     started = time.time()
@@ -401,55 +454,81 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False,
     # from_pretrained and the evaluation leave the model in eval mode, where it would not keep the
     # graph of its forces (no double backward: the force loss would not train)
     backbone.train()
-    module = FinetuneModule(backbone, nn.Module(), ForceFieldLoss(cfg.objective), strategy, cfg.train,
-                            batch_size_fn=lambda b: b.num_graphs)
+    module = FinetuneModule(
+        backbone,
+        nn.Module(),
+        ForceFieldLoss(cfg.objective),
+        strategy,
+        cfg.train,
+        batch_size_fn=lambda b: b.num_graphs,
+    )
     trainer = build_trainer(cfg.train, run.path, enable_val=bool(sets.val))
     fit_started = time.time()
-    trainer.fit(module, datamodule=FrameData(sets.train, sets.val, cfg.train, sets.replay,
-                                             cfg.finetune.replay_fraction),
-                ckpt_path=run.last_checkpoint if resume else None, weights_only=True)
+    trainer.fit(
+        module,
+        datamodule=FrameData(sets.train, sets.val, cfg.train, sets.replay, cfg.finetune.replay_fraction),
+        ckpt_path=run.last_checkpoint if resume else None,
+        weights_only=True,
+    )
     fit_wall = time.time() - fit_started
     if trainer.global_rank != 0:
         return run
     backbone = module.backbone.to("cpu").eval()
     after = evaluate_sets(backbone, sets, cfg, start.references, label="after fine-tuning")
-    export_model(run.model, backbone, molecules.export_config(
-        backbone.cfg, task="forcefield", references=sets.references_method,
-        pretrained_references=start.references, init=cfg.init,
-        pretrained_on=start.export.get("pretrained_on", []), finetuned_on=sets.corpus,
-        strategy=cfg.finetune.strategy, sciPT_version=__version__))
+    export_model(
+        run.model,
+        backbone,
+        molecules.export_config(
+            backbone.cfg,
+            task="forcefield",
+            references=sets.references_method,
+            pretrained_references=start.references,
+            init=cfg.init,
+            pretrained_on=start.export.get("pretrained_on", []),
+            finetuned_on=sets.corpus,
+            strategy=cfg.finetune.strategy,
+            sciPT_version=__version__,
+        ),
+    )
     metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
     figures = write_figures(run, before, after)
     run.write_metrics(metrics)
     run.write_report(report(cfg, start, sets, before, after, metrics, figures, command))
-    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()
-                      if "_per_A_" not in k}, indent=1))
+    print(
+        json.dumps(
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items() if "_per_A_" not in k},
+            indent=1,
+        )
+    )
     print(f"run written to {run.path}", file=sys.stderr)
     return run
 
 
-def evaluate_sets(backbone, sets: Sets, cfg: ForcefieldConfig, old_references: list[float] | None,
-                  label: str) -> dict[str, Evaluation]:
+def evaluate_sets(
+    backbone, sets: Sets, cfg: ForcefieldConfig, old_references: list[float] | None, label: str
+) -> dict[str, Evaluation]:
     """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets under the pre-trained
     references."""
     out = {}
-    groups = ([("val", {"": sets.val})] if sets.val else []) + \
-        [("test", sets.test), ("eval", sets.eval)]
+    groups = ([("val", {"": sets.val})] if sets.val else []) + [("test", sets.test), ("eval", sets.eval)]
     for prefix, group in groups:
         for name, graphs in group.items():
             key = f"{prefix}_{name}" if name else prefix
             refs = old_references if prefix == "eval" else None
             with swapped_references(backbone, refs):
-                out[key] = evaluate_potential(backbone, graphs, cfg.eval_batch_size,
-                                              desc=f"{key} ({label})")
+                out[key] = evaluate_potential(backbone, graphs, cfg.eval_batch_size, desc=f"{key} ({label})")
     return out
 
 
-def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float,
-                    wall: float) -> dict:
-    metrics: dict[str, float] = {"steps": trainer.global_step, "frames_train": len(sets.train),
-                                 "frames_val": len(sets.val), "frames_replay": len(sets.replay),
-                                 "train_wall_time_s": round(fit_wall, 2), "wall_time_s": round(wall, 2)}
+def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float, wall: float) -> dict:
+    metrics: dict[str, float] = {
+        "steps": trainer.global_step,
+        "frames_train": len(sets.train),
+        "frames_val": len(sets.val),
+        "frames_replay": len(sets.replay),
+        "train_wall_time_s": round(fit_wall, 2),
+        "wall_time_s": round(wall, 2),
+    }
     if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
         metrics["steps_sized_from_time"] = sized_steps(trainer)
     for key, ev in after.items():
@@ -458,66 +537,117 @@ def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: fl
         metrics.update(ev.prefixed(f"{key}_before"))
         if "forces_rmse_meV_per_A" in ev.metrics and key in after:
             metrics[f"{key}_forces_rmse_change_meV_per_A"] = (
-                after[key].metrics["forces_rmse_meV_per_A"] - ev.metrics["forces_rmse_meV_per_A"])
+                after[key].metrics["forces_rmse_meV_per_A"] - ev.metrics["forces_rmse_meV_per_A"]
+            )
     return metrics
 
 
 def write_figures(run: RunDir, before: dict, after: dict) -> list[Path]:
     figures = []
-    curve = plots.loss_curve(run.logs, run.plot_path("loss.png"), title="force-field fine-tuning",
-                             ylabel="energy + force loss (eV², Å units)")
+    curve = plots.loss_curve(
+        run.logs,
+        run.plot_path("loss.png"),
+        title="force-field fine-tuning",
+        ylabel="energy + force loss (eV², Å units)",
+    )
     if curve is not None:
         figures.append(curve)
     new = {k: v for k, v in after.items() if not k.startswith("eval")}
     old = {k: v for k, v in after.items() if k.startswith("eval")}
     figures += parity_plots(new, run.plot_path("parity_energy.png"), run.plot_path("parity_forces.png"))
     if old:
-        figures += parity_plots(old, run.plot_path("eval_parity_energy.png"),
-                                run.plot_path("eval_parity_forces.png"), "(old task)")
-    rows = {k: (before[k].metrics["forces_rmse_meV_per_A"], after[k].metrics["forces_rmse_meV_per_A"])
-            for k in before if k in after and "forces_rmse_meV_per_A" in before[k].metrics}
+        figures += parity_plots(
+            old,
+            run.plot_path("eval_parity_energy.png"),
+            run.plot_path("eval_parity_forces.png"),
+            "(old task)",
+        )
+    rows = {
+        k: (before[k].metrics["forces_rmse_meV_per_A"], after[k].metrics["forces_rmse_meV_per_A"])
+        for k in before
+        if k in after and "forces_rmse_meV_per_A" in before[k].metrics
+    }
     if rows:
         figures.append(before_after_plot(rows, run.plot_path("before_after.png")))
     return figures
 
 
-def report(cfg: ForcefieldConfig, start: Start, sets: Sets, before: dict, after: dict,
-           metrics: dict, figures: list[Path], command: str | None) -> str:
+def report(
+    cfg: ForcefieldConfig,
+    start: Start,
+    sets: Sets,
+    before: dict,
+    after: dict,
+    metrics: dict,
+    figures: list[Path],
+    command: str | None,
+) -> str:
     strategy = cfg.finetune.strategy
-    lines = ["# Force-field fine-tuning", "",
-             f"Written by sciPT {__version__}. Start: {start.name} (`--init {cfg.init}`); strategy "
-             f"**{strategy}**; references: {sets.references_method}."]
+    lines = [
+        "# Force-field fine-tuning",
+        "",
+        f"Written by sciPT {__version__}. Start: {start.name} (`--init {cfg.init}`); strategy "
+        f"**{strategy}**; references: {sets.references_method}.",
+    ]
     if command:
         lines += ["", "Command:", "", f"    {command}"]
     if strategy == "ewc":
         scale = ewc_scale(start.extras)
-        extra = f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = {scale:.3g}, the scale of the " \
-                "stored Fisher, sciPT.domains.molecules.ewc)" if scale else ""
+        extra = (
+            f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = {scale:.3g}, the scale of the "
+            "stored Fisher, sciPT.domains.molecules.ewc)"
+            if scale
+            else ""
+        )
         lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
     if strategy == "replay":
-        lines += ["", f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
-                      "of every batch."]
+        lines += [
+            "",
+            f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
+            "of every batch.",
+        ]
     lines += ["", "## Data", "", "| file | frames | atoms | sha256 |", "|---|---|---|---|"]
-    lines += [f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |"
-              for c in sets.corpus]
+    lines += [
+        f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
+    ]
     lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames."]
     if start.export.get("pretrained_on"):
-        lines += ["", "Pre-trained on: " + ", ".join(
-            f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"])]
-    lines += ["", "## Errors after fine-tuning", "", *metric_rows({k: v.metrics for k, v in after.items()}),
-              "", *element_rows({k: v.metrics for k, v in after.items()})]
+        lines += [
+            "",
+            "Pre-trained on: "
+            + ", ".join(
+                f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"]
+            ),
+        ]
+    lines += [
+        "",
+        "## Errors after fine-tuning",
+        "",
+        *metric_rows({k: v.metrics for k, v in after.items()}),
+        "",
+        *element_rows({k: v.metrics for k, v in after.items()}),
+    ]
     if before:
-        lines += ["", "## Before and after", "",
-                  "Sets named eval_* are the old task (evaluated with the pre-trained reference "
-                  "energies): an increase is forgetting. The others are the new task: a decrease is "
-                  "what fine-tuning gained.", "",
-                  "| set | F RMSE before (meV/Å) | after | change |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Before and after",
+            "",
+            "Sets named eval_* are the old task (evaluated with the pre-trained reference "
+            "energies): an increase is forgetting. The others are the new task: a decrease is "
+            "what fine-tuning gained.",
+            "",
+            "| set | F RMSE before (meV/Å) | after | change |",
+            "|---|---|---|---|",
+        ]
         for key, ev in before.items():
             if key in after and "forces_rmse_meV_per_A" in ev.metrics:
                 b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
                 lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
-    lines += ["", f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
-                  f"{metrics['wall_time_s']:.0f} s."]
+    lines += [
+        "",
+        f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
+        f"{metrics['wall_time_s']:.0f} s.",
+    ]
     if figures:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
     lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
@@ -539,8 +669,9 @@ def evaluate_run(run: RunDir, args) -> dict:
     if getattr(args, "references", "model") == "pretrained":
         refs = exported.get("pretrained_references")
         if not refs:
-            raise ConfigError(f"--references pretrained: {run.path} was not fine-tuned from a "
-                              "pre-trained model")
+            raise ConfigError(
+                f"--references pretrained: {run.path} was not fine-tuned from a pre-trained model"
+            )
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
     return evaluate_model(run, args, model, references=refs, notes=[note])
 
@@ -556,38 +687,50 @@ def predict_run(run: RunDir, args) -> int:
 
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
         for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
-            chunk = graphs[start:start + size]
+            chunk = graphs[start : start + size]
             out = model(collate(chunk), forces=True)
             counts = np.cumsum([0] + [g.num_nodes for g in chunk])
-            for k, (g, frame) in enumerate(zip(chunk, frames[start:start + size])):
-                atoms = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell,
-                              pbc=frame.pbc)
+            for k, frame in enumerate(frames[start : start + size]):
+                atoms = Atoms(
+                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
+                )
                 atoms.calc = SinglePointCalculator(
-                    atoms, energy=float(out["energy"][k]),
-                    forces=out["forces"][counts[k]:counts[k + 1]].double().numpy())
+                    atoms,
+                    energy=float(out["energy"][k]),
+                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
+                )
                 write(handle, atoms, format="extxyz")
-    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}",
-          file=sys.stderr)
+    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}", file=sys.stderr)
     return 0
 
 
 # --- the task ---------------------------------------------------------------------------------
 class ForcefieldTask(Task):
     name = "forcefield"
-    summary = ("fit a force field: fine-tune an equivariant potential on DFT frames (full, freeze, "
-               "L2-SP, EWC, replay), evaluate, predict, run MD")
+    summary = (
+        "fit a force field: fine-tune an equivariant potential on DFT frames (full, freeze, "
+        "L2-SP, EWC, replay), evaluate, predict, run MD"
+    )
     config_class = ForcefieldConfig
 
     def presets(self):
         return {"tiny": tiny, "small": small}
 
     def flag_aliases(self):
-        return {"train": "data.paths", "val": "data.val_paths", "isolated-atoms": "data.isolated_atoms",
-                "energy-key": "data.energy_key", "forces-key": "data.forces_key",
-                "strategy": "finetune.strategy", "ddp-strategy": "train.strategy",
-                "ewc-lambda": "finetune.ewc_lambda", "l2sp-alpha": "finetune.l2sp_alpha",
-                "replay-fraction": "finetune.replay_fraction",
-                "energy-weight": "objective.energy_weight", "forces-weight": "objective.forces_weight"}
+        return {
+            "train": "data.paths",
+            "val": "data.val_paths",
+            "isolated-atoms": "data.isolated_atoms",
+            "energy-key": "data.energy_key",
+            "forces-key": "data.forces_key",
+            "strategy": "finetune.strategy",
+            "ddp-strategy": "train.strategy",
+            "ewc-lambda": "finetune.ewc_lambda",
+            "l2sp-alpha": "finetune.l2sp_alpha",
+            "replay-fraction": "finetune.replay_fraction",
+            "energy-weight": "objective.energy_weight",
+            "forces-weight": "objective.forces_weight",
+        }
 
     def add_finetune_arguments(self, parser):
         from sciPT.runconfig import add_run_arguments
@@ -598,14 +741,17 @@ class ForcefieldTask(Task):
         from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
-        return run_finetune(cfg, args.out, resume=args.resume,
-                            command="scipt " + shlex.join(sys.argv[1:]))
+        return run_finetune(cfg, args.out, resume=args.resume, command="scipt " + shlex.join(sys.argv[1:]))
 
     def add_evaluate_arguments(self, parser):
         add_reading_arguments(parser)
-        parser.add_argument("--references", choices=["model", "pretrained"], default="model",
-                            help="reference energies for the energies: the fine-tuned model's, or the "
-                                 "pre-trained model's (frames of the old level of theory; default: model)")
+        parser.add_argument(
+            "--references",
+            choices=["model", "pretrained"],
+            default="model",
+            help="reference energies for the energies: the fine-tuned model's, or the "
+            "pre-trained model's (frames of the old level of theory; default: model)",
+        )
 
     def evaluate(self, run, args):
         evaluate_run(run, args)
@@ -618,8 +764,14 @@ class ForcefieldTask(Task):
         return predict_run(run, args)
 
     def commands(self):
-        return [Command("md", "molecular dynamics with a molecules model through ASE (NVE or NVT)",
-                        md.add_arguments, md.run_command)]
+        return [
+            Command(
+                "md",
+                "molecular dynamics with a molecules model through ASE (NVE or NVT)",
+                md.add_arguments,
+                md.run_command,
+            )
+        ]
 
     def demo(self, args):
         from .forcefield_demo import demo

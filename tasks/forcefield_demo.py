@@ -29,13 +29,12 @@ import torch
 from ase.io import read, write
 
 from sciPT import io, plots
+from sciPT.domains.molecules.data import ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL, ETHANOL_TEST
+from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import UserError
 from sciPT.pretrain import pretrain
 from sciPT.run import RunDir
 from sciPT.sequences import resolve_data_path
-from sciPT.domains.molecules.data import (ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL,
-                                          ETHANOL_TEST)
-from sciPT.domains.molecules.presets import tiny as molecules_tiny
 
 PRETRAIN_STEPS = 3000
 FINETUNE_STEPS = 1500
@@ -52,9 +51,18 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
     """Write the demo's data files (module docstring) and return their paths."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / f"{name}.xyz" for name in
-             ("pretrain", "pretrain_val", "ethanol_val", "ethanol_test", "acac_train", "acac_val",
-              "acac_test")}
+    paths = {
+        name: out / f"{name}.xyz"
+        for name in (
+            "pretrain",
+            "pretrain_val",
+            "ethanol_val",
+            "ethanol_test",
+            "acac_train",
+            "acac_val",
+            "acac_test",
+        )
+    }
     old = read(resolve_data_path(ETHANOL_METHANOL), index=":")
     order = rng.permutation(len(old))
     held = set(order[: len(old) // 20].tolist())  # 5% held out, as the pre-training presets do
@@ -64,8 +72,11 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
     write(paths["ethanol_test"], read(resolve_data_path(ETHANOL_TEST), index=":"))
     new = read(resolve_data_path(ACETYLACETONE_TRAIN), index=":")
     order = rng.permutation(len(new))
-    parts = (("acac_train", order[:ACAC_TRAIN]), ("acac_val", order[ACAC_TRAIN:ACAC_TRAIN + ACAC_VAL]),
-             ("acac_test", order[ACAC_TRAIN + ACAC_VAL:]))
+    parts = (
+        ("acac_train", order[:ACAC_TRAIN]),
+        ("acac_val", order[ACAC_TRAIN : ACAC_TRAIN + ACAC_VAL]),
+        ("acac_test", order[ACAC_TRAIN + ACAC_VAL :]),
+    )
     for name, part in parts:
         write(paths[name], [new[i] for i in part])
     return paths
@@ -73,32 +84,51 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
 
 def pretrain_config(paths: dict[str, Path], steps: int = PRETRAIN_STEPS):
     cfg = molecules_tiny()
-    cfg.data = dataclasses.replace(cfg.data, paths=[str(paths["pretrain"])],
-                                   val_paths=[str(paths["pretrain_val"])],
-                                   isolated_atoms=str(resolve_data_path(ETHANOL_ISOLATED)))
+    cfg.data = dataclasses.replace(
+        cfg.data,
+        paths=[str(paths["pretrain"])],
+        val_paths=[str(paths["pretrain_val"])],
+        isolated_atoms=str(resolve_data_path(ETHANOL_ISOLATED)),
+    )
     every = max(1, steps // 6)
     cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=every, checkpoint_every=every)
     return cfg
 
 
-def finetune_config(init: Path, paths: dict[str, Path], strategy: str, steps: int = FINETUNE_STEPS,
-                    lr: float = FINETUNE_LR, replayed: int = 0, **finetune):
+def finetune_config(
+    init: Path,
+    paths: dict[str, Path],
+    strategy: str,
+    steps: int = FINETUNE_STEPS,
+    lr: float = FINETUNE_LR,
+    replayed: int = 0,
+    **finetune,
+):
     """Fine-tuning on the acetylacetone split; ``replayed`` pre-training frames are *added* to every
     batch of 8 new frames (batch ``8 + replayed``), so replay sees as many new frames per step as
     the other strategies."""
     from .forcefield import ForcefieldConfig
 
-    cfg = ForcefieldConfig(init=str(init), test=[str(paths["acac_test"])],
-                           eval=[str(paths["ethanol_val"]), str(paths["ethanol_test"])])
-    cfg.data = dataclasses.replace(cfg.data, paths=[str(paths["acac_train"])],
-                                   val_paths=[str(paths["acac_val"])])
+    cfg = ForcefieldConfig(
+        init=str(init),
+        test=[str(paths["acac_test"])],
+        eval=[str(paths["ethanol_val"]), str(paths["ethanol_test"])],
+    )
+    cfg.data = dataclasses.replace(
+        cfg.data, paths=[str(paths["acac_train"])], val_paths=[str(paths["acac_val"])]
+    )
     if replayed:
         finetune["replay_fraction"] = replayed / (cfg.train.batch_size + replayed)
     cfg.finetune = dataclasses.replace(cfg.finetune, strategy=strategy, **finetune)
     every = max(1, steps // 6)
-    cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=every,
-                                    checkpoint_every=every, lr=lr,
-                                    batch_size=cfg.train.batch_size + replayed)
+    cfg.train = dataclasses.replace(
+        cfg.train,
+        max_steps=steps,
+        val_every=every,
+        checkpoint_every=every,
+        lr=lr,
+        batch_size=cfg.train.batch_size + replayed,
+    )
     return cfg
 
 
@@ -124,33 +154,63 @@ def strategy_label(finetune: dict) -> str:
 def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
     """A table of force RMSEs of every run (meV/Å) and a forgetting-against-gain figure."""
     rows = {name: run.read_metrics() for name, run in runs.items()}
-    lines = ["| run | " + " | ".join(COLUMNS.values()) + " | ethanol increase |",
-             "|---|" + "---|" * (len(COLUMNS) + 1)]
+    lines = [
+        "| run | " + " | ".join(COLUMNS.values()) + " | ethanol increase |",
+        "|---|" + "---|" * (len(COLUMNS) + 1),
+    ]
     for name, m in rows.items():
         increase = m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]
         lines.append(f"| {name} | " + " | ".join(f"{m[k]:.1f}" for k in COLUMNS) + f" | {increase:+.1f} |")
     fig, ax = plots.plt.subplots(figsize=(5.6, 4.4))
-    style = {"full": ("k", "*"), "ewc": ("C0", "o"), "l2sp": ("C1", "s"), "replay": ("C2", "^"),
-             "ewc decoupled": ("C3", "o"), "l2sp decoupled": ("C5", "s")}
+    style = {
+        "full": ("k", "*"),
+        "ewc": ("C0", "o"),
+        "l2sp": ("C1", "s"),
+        "replay": ("C2", "^"),
+        "ewc decoupled": ("C3", "o"),
+        "l2sp decoupled": ("C5", "s"),
+    }
     by_strategy: dict[str, list] = {}
     for name, m in rows.items():
         strategy = strategy_label(runs[name].read_config()["finetune"])
         by_strategy.setdefault(strategy, []).append(
-            (m[f"test_acac_test_{FORCES}"], m[f"eval_ethanol_test_{FORCES}"], name))
+            (m[f"test_acac_test_{FORCES}"], m[f"eval_ethanol_test_{FORCES}"], name)
+        )
     for strategy, points in by_strategy.items():
         color, marker = style.get(strategy, ("C4", "D"))
         x, y, names = zip(*points)
-        ax.plot(x, y, marker=marker, color=color, ls="-" if len(points) > 1 else "", lw=0.8,
-                ms=9 if marker == "*" else 6, label="naive" if strategy == "full" else strategy)
+        ax.plot(
+            x,
+            y,
+            marker=marker,
+            color=color,
+            ls="-" if len(points) > 1 else "",
+            lw=0.8,
+            ms=9 if marker == "*" else 6,
+            label="naive" if strategy == "full" else strategy,
+        )
         if len(points) > 1:
             for xi, yi, name in points:
-                ax.annotate(name.split(" ", 1)[-1].replace(" decoupled", ""), (xi, yi), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    name.split(" ", 1)[-1].replace(" decoupled", ""),
+                    (xi, yi),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
     first = next(iter(rows.values()))
-    ax.axhline(first[f"eval_ethanol_test_before_{FORCES}"], ls="--", color="grey", lw=1,
-               label="ethanol, pre-trained model")
-    ax.set(xlabel="acetylacetone test force RMSE (meV/Å)", ylabel="ethanol test force RMSE (meV/Å)",
-           title="forgetting (up) against learning (left)")
+    ax.axhline(
+        first[f"eval_ethanol_test_before_{FORCES}"],
+        ls="--",
+        color="grey",
+        lw=1,
+        label="ethanol, pre-trained model",
+    )
+    ax.set(
+        xlabel="acetylacetone test force RMSE (meV/Å)",
+        ylabel="ethanol test force RMSE (meV/Å)",
+        title="forgetting (up) against learning (left)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     plots.save(fig, png)
@@ -172,10 +232,15 @@ def demo(args: argparse.Namespace) -> int:
     steps = args.max_steps or FINETUNE_STEPS
     print("[1/5] splitting the shipped ethanol + methanol and acetylacetone frames", file=sys.stderr)
     paths = split_data(out / "data")
-    print("[2/5] pre-training the tiny potential on ethanol + methanol (with the EWC Fisher)",
-          file=sys.stderr)
-    pre = pretrain("molecules", pretrain_config(paths, args.max_steps or PRETRAIN_STEPS),
-                   out / "pretrain", command="scipt demo forcefield (pre-training step)")
+    print(
+        "[2/5] pre-training the tiny potential on ethanol + methanol (with the EWC Fisher)", file=sys.stderr
+    )
+    pre = pretrain(
+        "molecules",
+        pretrain_config(paths, args.max_steps or PRETRAIN_STEPS),
+        out / "pretrain",
+        command="scipt demo forcefield (pre-training step)",
+    )
     from sciPT.checkpoint import from_pretrained
     from sciPT.domains.molecules.ewc import ewc_scale
 
@@ -185,35 +250,59 @@ def demo(args: argparse.Namespace) -> int:
     runs = {}
     for k, (strategy, extra) in enumerate(plans.items(), start=3):
         print(f"[{k}/5] fine-tuning on acetylacetone: {strategy}", file=sys.stderr)
-        runs[strategy] = run_finetune(finetune_config(pre.path, paths, strategy, steps, **extra),
-                                      out / f"finetune-{strategy}",
-                                      command=f"scipt demo forcefield ({strategy} step)")
+        runs[strategy] = run_finetune(
+            finetune_config(pre.path, paths, strategy, steps, **extra),
+            out / f"finetune-{strategy}",
+            command=f"scipt demo forcefield ({strategy} step)",
+        )
     table = summarise(runs, out / "forgetting.png")
     minutes = (time.time() - started) / 60
     metrics = {name: run.read_metrics() for name, run in runs.items()}
-    increase = {k: m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]
-                for k, m in metrics.items()}
-    new = {k: m[f"test_acac_test_{FORCES}"] / metrics["full"][f"test_acac_test_{FORCES}"] - 1
-           for k, m in metrics.items()}
-    verdict = [f"- {name}: ethanol error increase {increase[name] / increase['full']:.2f} × naive's, "
-               f"acetylacetone test error {100 * new[name]:+.1f}% of naive's."
-               for name in ("ewc", "replay")]
-    io.write_text(out / "report.md", "\n".join([
-        "# Force-field demo: forgetting ethanol while learning acetylacetone", "",
-        "The tiny equivariant potential is pre-trained on the shipped rMD17 ethanol + methanol frames "
-        "(PBE/def2-SVP), then fine-tuned on acetylacetone frames computed at another level of theory "
-        "(UHF-PBE + D3), three ways. Force RMSE in meV/Å; ethanol is evaluated with the pre-trained "
-        "reference energies, before (pre-trained) and after fine-tuning.", "",
-        *table, "", *verdict, "",
-        f"EWC: λ = {units:.3g} λ₀ (old frames / new frames; λ₀ = {scale:.3g}, the scale of the stored "
-        f"Fisher, sciPT.domains.molecules.ewc); replay: {REPLAYED} pre-training frame(s) added to every batch of 8 new frames. "
-        f"All runs use learning rate {FINETUNE_LR:g} (naive fine-tuning's best on the acetylacetone "
-        "validation frames, benchmarks/RESULTS_forgetting.md).", "",
-        "![forgetting](forgetting.png)", "",
-        "## Runs", "",
-        "- [pre-training](pretrain/report.md)",
-        *[f"- [{name}](finetune-{name}/report.md)" for name in runs], "",
-        f"Total wall time {minutes:.1f} min.", ""]))
+    increase = {
+        k: m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]
+        for k, m in metrics.items()
+    }
+    new = {
+        k: m[f"test_acac_test_{FORCES}"] / metrics["full"][f"test_acac_test_{FORCES}"] - 1
+        for k, m in metrics.items()
+    }
+    verdict = [
+        f"- {name}: ethanol error increase {increase[name] / increase['full']:.2f} × naive's, "
+        f"acetylacetone test error {100 * new[name]:+.1f}% of naive's."
+        for name in ("ewc", "replay")
+    ]
+    io.write_text(
+        out / "report.md",
+        "\n".join(
+            [
+                "# Force-field demo: forgetting ethanol while learning acetylacetone",
+                "",
+                "The tiny equivariant potential is pre-trained on the shipped rMD17 ethanol + methanol frames "
+                "(PBE/def2-SVP), then fine-tuned on acetylacetone frames computed at another level of theory "
+                "(UHF-PBE + D3), three ways. Force RMSE in meV/Å; ethanol is evaluated with the pre-trained "
+                "reference energies, before (pre-trained) and after fine-tuning.",
+                "",
+                *table,
+                "",
+                *verdict,
+                "",
+                f"EWC: λ = {units:.3g} λ₀ (old frames / new frames; λ₀ = {scale:.3g}, the scale of the stored "
+                f"Fisher, sciPT.domains.molecules.ewc); replay: {REPLAYED} pre-training frame(s) added to every batch of 8 new frames. "
+                f"All runs use learning rate {FINETUNE_LR:g} (naive fine-tuning's best on the acetylacetone "
+                "validation frames, benchmarks/RESULTS_forgetting.md).",
+                "",
+                "![forgetting](forgetting.png)",
+                "",
+                "## Runs",
+                "",
+                "- [pre-training](pretrain/report.md)",
+                *[f"- [{name}](finetune-{name}/report.md)" for name in runs],
+                "",
+                f"Total wall time {minutes:.1f} min.",
+                "",
+            ]
+        ),
+    )
     print("\n".join(table), file=sys.stderr)
     print(f"demo written to {out} ({minutes:.1f} min); read {out / 'report.md'}", file=sys.stderr)
     return 0

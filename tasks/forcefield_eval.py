@@ -15,9 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from sciPT import plots
-from sciPT.domains.molecules.evaluate import (Evaluation, element_rows,  # noqa: F401
-                                              evaluate_potential, metric_rows, parity_plots,
-                                              swapped_references)
+from sciPT.domains.molecules.evaluate import (  # noqa: F401
+    Evaluation,
+    element_rows,
+    evaluate_potential,
+    metric_rows,
+    parity_plots,
+    swapped_references,
+)
 
 plt = plots.plt
 
@@ -32,8 +37,9 @@ def set_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def before_after_plot(rows: dict[str, tuple[float, float]], png: Path,
-                      title: str = "force RMSE before and after fine-tuning") -> Path:
+def before_after_plot(
+    rows: dict[str, tuple[float, float]], png: Path, title: str = "force RMSE before and after fine-tuning"
+) -> Path:
     """Paired bars: force RMSE (meV/Å) of each set before and after fine-tuning."""
     names = list(rows)
     x = np.arange(len(names))

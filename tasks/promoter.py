@@ -42,22 +42,28 @@ from tqdm.auto import tqdm
 
 from sciPT import io, plots
 from sciPT.checkpoint import export_model, from_pretrained, read_export_config
-from sciPT.classification import (ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier,
-                                  fit_classifier, predict_proba)
+from sciPT.classification import (
+    ClassifierHead,
+    HeadConfig,
+    ProbabilityEnsemble,
+    SequenceClassifier,
+    fit_classifier,
+    predict_proba,
+)
 from sciPT.config import from_dict, to_dict
+from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
+from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import FinetuneConfig
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.nn import TransformerConfig, TransformerEncoder
-from sciPT.registry import Command, Task, domains
+from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_domain import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
-from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
-from sciPT.domains.dna.model import KmerLogisticRegression
-from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
 
 COMPLEMENT = DNA_SPEC.complement_codes()
 
@@ -84,13 +90,20 @@ class PromoterConfig:
     # chosen on a validation split of one iPromoter-2L fold's training part
     # (benchmarks/RESULTS_promoter.md); a pre-trained --init brings its own tokenizer
     tokenizer: TokenizerConfig = field(default_factory=lambda: TokenizerConfig(kind="kmer", k=3))
-    model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
-        d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128))
+    model: TransformerConfig = field(
+        default_factory=lambda: TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128)
+    )
     head: HeadConfig = field(default_factory=lambda: HeadConfig(pooling="flatten", hidden=64, dropout=0.3))
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        max_steps=100_000, batch_size=32, lr=1e-3, weight_decay=0.01,
-        schedule=ScheduleConfig(name="constant", warmup_steps=50)))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            max_steps=100_000,
+            batch_size=32,
+            lr=1e-3,
+            weight_decay=0.01,
+            schedule=ScheduleConfig(name="constant", warmup_steps=50),
+        )
+    )
     max_epochs: int = 15
     patience: int = 3
     # fine-tunes per model, differing in seed and held-out validation split; probabilities averaged
@@ -132,18 +145,26 @@ class Start:
 def load_start(init: str, cfg: PromoterConfig) -> Start:
     if init == "none":
         tokenizer = dna_tokenizer(cfg.tokenizer)
-        model_cfg = TransformerConfig(**{**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size,
-                                         "pad_id": tokenizer.pad_id})
+        model_cfg = TransformerConfig(
+            **{**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
+        )
         return Start("scratch", None, model_cfg, tokenizer, [], {})
     exported = read_export_config(init)
     if exported.get("task"):
-        raise UserError(f"{init}: a fine-tuned {exported['task']} model; --init expects a pre-trained "
-                        "dna model (a pre-training run or its model/ folder)")
+        raise UserError(
+            f"{init}: a fine-tuned {exported['task']} model; --init expects a pre-trained "
+            "dna model (a pre-training run or its model/ folder)"
+        )
     pre = from_pretrained(init, domain="dna")
     model_cfg = from_dict(TransformerConfig, pre.config["model"], f"{init}: model")
-    return Start("pre-trained", {k: v.clone() for k, v in pre.model.state_dict().items()}, model_cfg,
-                 SequenceTokenizer.from_dict(pre.config["tokenizer"]), pre.config.get("pretrained_on", []),
-                 pre.extras)
+    return Start(
+        "pre-trained",
+        {k: v.clone() for k, v in pre.model.state_dict().items()},
+        model_cfg,
+        SequenceTokenizer.from_dict(pre.config["tokenizer"]),
+        pre.config.get("pretrained_on", []),
+        pre.extras,
+    )
 
 
 def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
@@ -151,7 +172,7 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
     for c in codes:
         if len(c) > length:
             start = (len(c) - length) // 2
-            c = c[start: start + length]
+            c = c[start : start + length]
         out.append(c)
     return out
 
@@ -159,8 +180,13 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
 class Classifier:
     """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option."""
 
-    def __init__(self, model: SequenceClassifier | ProbabilityEnsemble, tokenizer: SequenceTokenizer, length: int,
-                 strand_symmetric: bool):
+    def __init__(
+        self,
+        model: SequenceClassifier | ProbabilityEnsemble,
+        tokenizer: SequenceTokenizer,
+        length: int,
+        strand_symmetric: bool,
+    ):
         self.model, self.tokenizer, self.length = model, tokenizer, length
         self.strand_symmetric = strand_symmetric
 
@@ -169,12 +195,24 @@ class Classifier:
         return self.tokenizer.n_tokens(self.length)
 
     def predict(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
-        return predict_proba(self.model, self.tokenizer, crop(codes, self.length), max_tokens=self.max_tokens,
-                             batch_size=batch_size, complement=COMPLEMENT if self.strand_symmetric else None)
+        return predict_proba(
+            self.model,
+            self.tokenizer,
+            crop(codes, self.length),
+            max_tokens=self.max_tokens,
+            batch_size=batch_size,
+            complement=COMPLEMENT if self.strand_symmetric else None,
+        )
 
 
-def train_classifier(start: Start, cfg: PromoterConfig, train: LabelledSequences, length: int,
-                     seed: int, val: LabelledSequences | None = None) -> Classifier:
+def train_classifier(
+    start: Start,
+    cfg: PromoterConfig,
+    train: LabelledSequences,
+    length: int,
+    seed: int,
+    val: LabelledSequences | None = None,
+) -> Classifier:
     """Fine-tune ``cfg.ensemble`` classifiers from ``start`` (seeds ``seed + 1000 m``) and average
     their probabilities; ``val`` defaults to a stratified part of ``train``, a different one for
     each member, so that together the members learn from every training sequence."""
@@ -183,21 +221,37 @@ def train_classifier(start: Start, cfg: PromoterConfig, train: LabelledSequences
     return Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
 
 
-def fit_member(start: Start, cfg: PromoterConfig, train: LabelledSequences, length: int, seed: int,
-               val: LabelledSequences | None = None) -> SequenceClassifier:
+def fit_member(
+    start: Start,
+    cfg: PromoterConfig,
+    train: LabelledSequences,
+    length: int,
+    seed: int,
+    val: LabelledSequences | None = None,
+) -> SequenceClassifier:
     if val is None:
         n_val = max(2, int(round(cfg.val_fraction * len(train))))
-        fit_idx, val_idx = train_test_split(np.arange(len(train)), test_size=n_val, random_state=seed,
-                                            stratify=train.labels)
+        fit_idx, val_idx = train_test_split(
+            np.arange(len(train)), test_size=n_val, random_state=seed, stratify=train.labels
+        )
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)
     head = ClassifierHead(cfg.head, backbone.hidden_size, max_tokens)
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
-    return fit_classifier(backbone, head, start.tokenizer,
-                          (crop(train.codes, length), train.labels), (crop(val.codes, length), val.labels),
-                          train_cfg=train_cfg, finetune=cfg.finetune, max_epochs=cfg.max_epochs,
-                          patience=cfg.patience, max_tokens=max_tokens, extras=start.extras).model
+    return fit_classifier(
+        backbone,
+        head,
+        start.tokenizer,
+        (crop(train.codes, length), train.labels),
+        (crop(val.codes, length), val.labels),
+        train_cfg=train_cfg,
+        finetune=cfg.finetune,
+        max_epochs=cfg.max_epochs,
+        patience=cfg.patience,
+        max_tokens=max_tokens,
+        extras=start.extras,
+    ).model
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -210,10 +264,17 @@ class PromoterTask(Task):
         return {"tiny": tiny}
 
     def flag_aliases(self):
-        return {"strategy": "finetune.strategy", "ddp-strategy": "train.strategy",
-                "train": "inputs.train", "positives": "inputs.positives", "negatives": "inputs.negatives",
-                "val": "inputs.val", "test": "inputs.test", "sequence-column": "inputs.sequence_column",
-                "label-column": "inputs.label_column"}
+        return {
+            "strategy": "finetune.strategy",
+            "ddp-strategy": "train.strategy",
+            "train": "inputs.train",
+            "positives": "inputs.positives",
+            "negatives": "inputs.negatives",
+            "val": "inputs.val",
+            "test": "inputs.test",
+            "sequence-column": "inputs.sequence_column",
+            "label-column": "inputs.label_column",
+        }
 
     def add_finetune_arguments(self, parser):
         from sciPT.runconfig import add_run_arguments
@@ -228,30 +289,48 @@ class PromoterTask(Task):
 
     # evaluate / predict ---------------------------------------------------------------------
     def add_evaluate_arguments(self, parser):
-        parser.add_argument("--sequence-column", default="sequence",
-                            help="CSV/TSV column of the sequences (default: sequence)")
-        parser.add_argument("--label-column", default="label", help="CSV/TSV column of the labels (default: label)")
+        parser.add_argument(
+            "--sequence-column",
+            default="sequence",
+            help="CSV/TSV column of the sequences (default: sequence)",
+        )
+        parser.add_argument(
+            "--label-column", default="label", help="CSV/TSV column of the labels (default: label)"
+        )
 
     def evaluate(self, run, args):
-        data = read_labelled(args.data, sequence_column=args.sequence_column,
-                             label_column=args.label_column)
+        data = read_labelled(args.data, sequence_column=args.sequence_column, label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
         p = classifier.predict(data.codes)
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
         report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
         # its own folder (RUN/evaluations/<file name>, or --out): fine-tuning's metrics stay as measured
         with run.evaluation(args.data, getattr(args, "out", None)) as ev:
-            roc, pr = plots.roc_pr({"model": (data.labels, p)}, ev.plot_path("roc.png"),
-                                   ev.plot_path("pr.png"), title=Path(args.data).name)
+            roc, pr = plots.roc_pr(
+                {"model": (data.labels, p)},
+                ev.plot_path("roc.png"),
+                ev.plot_path("pr.png"),
+                title=Path(args.data).name,
+            )
             ev.write_metrics(metrics)
-            ev.write_report([*metric_table({"model": metrics}, "eval"), "", *report, "",
-                             f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})"])
+            ev.write_report(
+                [
+                    *metric_table({"model": metrics}, "eval"),
+                    "",
+                    *report,
+                    "",
+                    f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})",
+                ]
+            )
         print(json.dumps(metrics, indent=1))
         return 0
 
     def add_predict_arguments(self, parser):
-        parser.add_argument("--sequence-column", default="sequence",
-                            help="CSV/TSV column of the sequences (default: sequence)")
+        parser.add_argument(
+            "--sequence-column",
+            default="sequence",
+            help="CSV/TSV column of the sequences (default: sequence)",
+        )
 
     def predict(self, run, args):
         data = read_labelled(args.input, labelled=False, sequence_column=args.sequence_column)
@@ -265,8 +344,14 @@ class PromoterTask(Task):
         return 0
 
     def commands(self):
-        return [Command("scan", "scan a genome with a promoter run, both strands, to bedGraph",
-                        add_scan_arguments, run_scan)]
+        return [
+            Command(
+                "scan",
+                "scan a genome with a promoter run, both strands, to bedGraph",
+                add_scan_arguments,
+                run_scan,
+            )
+        ]
 
     def demo(self, args):
         from .promoter_demo import demo
@@ -286,8 +371,10 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
 
     def member() -> SequenceClassifier:
-        return SequenceClassifier(TransformerEncoder(model_cfg),
-                                  ClassifierHead(head_cfg, model_cfg.d_model, tokenizer.n_tokens(exported["length"])))
+        return SequenceClassifier(
+            TransformerEncoder(model_cfg),
+            ClassifierHead(head_cfg, model_cfg.d_model, tokenizer.n_tokens(exported["length"])),
+        )
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
@@ -330,8 +417,10 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     val = read_labelled(cfg.inputs.val, **columns) if cfg.inputs.val else None
     test = read_labelled(cfg.inputs.test, **columns) if cfg.inputs.test else None
     if cfg.folds and np.bincount(data.labels).min() < cfg.folds:
-        raise DataError(f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
-                        f"fewer than the {cfg.folds} folds")
+        raise DataError(
+            f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
+            f"fewer than the {cfg.folds} folds"
+        )
     start = load_start(cfg.init, cfg)
     residue_cap = start.model_cfg.max_len + start.tokenizer.k - 1
     length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
@@ -343,8 +432,11 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     starts = {start.name: start}
     if scratch is not None and start.name != "scratch":
         starts["scratch"] = scratch
-    metrics: dict[str, float] = {"sequences": len(data), "positives": int(data.labels.sum()),
-                                 "length": length}
+    metrics: dict[str, float] = {
+        "sequences": len(data),
+        "positives": int(data.labels.sum()),
+        "length": length,
+    }
     lines: list[str] = []
     curves = {}
     if cfg.folds:
@@ -355,9 +447,16 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         lines += cv_table(oof, cfg.folds)
         main_p = oof[start.name][0]
         lines += ["", "### Contamination", ""]
-        lines += contamination_lines(start.pretrained_on, data, cfg.contamination_k,
-                                     cfg.contamination_threshold, main_p, metrics, metric_key(start.name),
-                                     others={n: p for n, (p, _) in oof.items() if n != start.name})
+        lines += contamination_lines(
+            start.pretrained_on,
+            data,
+            cfg.contamination_k,
+            cfg.contamination_threshold,
+            main_p,
+            metrics,
+            metric_key(start.name),
+            others={n: p for n, (p, _) in oof.items() if n != start.name},
+        )
         lines += negative_transfer_lines(metrics)
     final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, start, cfg, length)
@@ -367,8 +466,9 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         curves = {"final model (test)": (test.labels, p)}
         lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
         lines += metric_table({"final model": metrics}, "test")
-        lines += contamination_lines(start.pretrained_on, test, cfg.contamination_k,
-                                     cfg.contamination_threshold, p, metrics, "test")
+        lines += contamination_lines(
+            start.pretrained_on, test, cfg.contamination_k, cfg.contamination_threshold, p, metrics, "test"
+        )
     if cfg.label_fractions:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics)
     figures = []
@@ -387,28 +487,45 @@ def metric_key(model_name: str) -> str:
     return model_name.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
 
 
-def cross_validate(starts: dict[str, Start], cfg: PromoterConfig, data: LabelledSequences, length: int,
-                   with_kmer: bool, train_fraction: float = 1.0) -> dict[str, tuple[np.ndarray, list[dict]]]:
+def cross_validate(
+    starts: dict[str, Start],
+    cfg: PromoterConfig,
+    data: LabelledSequences,
+    length: int,
+    with_kmer: bool,
+    train_fraction: float = 1.0,
+) -> dict[str, tuple[np.ndarray, list[dict]]]:
     """Out-of-fold probabilities and per-fold metrics of every model, on the same folds.
 
     ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
     subset for every model) and still tests on the whole held-out fold: cross-validated sample
     efficiency.
     """
-    folds = list(StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed)
-                 .split(np.zeros(len(data)), data.labels))
+    folds = list(
+        StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed).split(
+            np.zeros(len(data)), data.labels
+        )
+    )
     names = list(starts) + (["k-mer LR"] if with_kmer else [])
     results = {n: (np.zeros(len(data)), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
     for f, (train_idx, test_idx) in enumerate(folds):
         if train_fraction < 1:
-            train_idx, _ = train_test_split(train_idx, train_size=train_fraction, random_state=cfg.train.seed + f,
-                                            stratify=data.labels[train_idx])
+            train_idx, _ = train_test_split(
+                train_idx,
+                train_size=train_fraction,
+                random_state=cfg.train.seed + f,
+                stratify=data.labels[train_idx],
+            )
         train, held = data.subset(train_idx), data.subset(test_idx)
         for name in names:
             bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
             if name == "k-mer LR":
-                p = KmerLogisticRegression(seed=cfg.train.seed).fit(train.codes, train.labels).predict_proba(held.codes)
+                p = (
+                    KmerLogisticRegression(seed=cfg.train.seed)
+                    .fit(train.codes, train.labels)
+                    .predict_proba(held.codes)
+                )
             else:
                 p = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f).predict(held.codes)
             results[name][0][test_idx] = p
@@ -420,8 +537,9 @@ def cross_validate(starts: dict[str, Start], cfg: PromoterConfig, data: Labelled
 
 def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
     """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20%, several seeds."""
-    pool_idx, test_idx = train_test_split(np.arange(len(data)), test_size=0.2, random_state=cfg.train.seed,
-                                          stratify=data.labels)
+    pool_idx, test_idx = train_test_split(
+        np.arange(len(data)), test_size=0.2, random_state=cfg.train.seed, stratify=data.labels
+    )
     pool, held = data.subset(pool_idx), data.subset(test_idx)
     fractions = sorted(cfg.label_fractions)
     results = {name: [[] for _ in fractions] for name in starts}
@@ -430,20 +548,28 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
         for seed in range(cfg.fraction_seeds):
             if frac < 1:
                 n = max(4, int(round(frac * len(pool))))
-                idx, _ = train_test_split(np.arange(len(pool)), train_size=n, random_state=seed,
-                                          stratify=pool.labels)
+                idx, _ = train_test_split(
+                    np.arange(len(pool)), train_size=n, random_state=seed, stratify=pool.labels
+                )
             else:
                 idx = np.arange(len(pool))
             subset = pool.subset(idx)
             for name, start in starts.items():
-                acc = binary_metrics(held.labels, train_classifier(start, cfg, subset, length, seed)
-                                     .predict(held.codes))["accuracy"]
+                acc = binary_metrics(
+                    held.labels, train_classifier(start, cfg, subset, length, seed).predict(held.codes)
+                )["accuracy"]
                 results[name][i].append(acc)
                 bar.update()
     bar.close()
-    lines = ["", "## Sample efficiency", "", "Accuracy on a fixed 20% held-out split (mean ± std over "
-             f"{cfg.fraction_seeds} seeds):", "", "| fraction | " + " | ".join(starts) + " |",
-             "|---|" + "---|" * len(starts)]
+    lines = [
+        "",
+        "## Sample efficiency",
+        "",
+        f"Accuracy on a fixed 20% held-out split (mean ± std over {cfg.fraction_seeds} seeds):",
+        "",
+        "| fraction | " + " | ".join(starts) + " |",
+        "|---|" + "---|" * len(starts),
+    ]
     for i, frac in enumerate(fractions):
         cells = [f"{np.mean(results[n][i]):.3f} ± {np.std(results[n][i]):.3f}" for n in starts]
         lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
@@ -453,8 +579,16 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
     return lines + ["", f"![sample efficiency](plots/{png.name})"]
 
 
-def contamination_lines(pretrained_on: list, data: LabelledSequences, k: int, threshold: float,
-                        p: np.ndarray, metrics: dict, prefix: str, others: dict | None = None) -> list[str]:
+def contamination_lines(
+    pretrained_on: list,
+    data: LabelledSequences,
+    k: int,
+    threshold: float,
+    p: np.ndarray,
+    metrics: dict,
+    prefix: str,
+    others: dict | None = None,
+) -> list[str]:
     """State the overlap of ``data`` with the pre-training corpus; add clean-subset metrics."""
     if not pretrained_on:
         return ["The model was not pre-trained (no corpus recorded): no contamination to check."]
@@ -473,14 +607,22 @@ def contamination_lines(pretrained_on: list, data: LabelledSequences, k: int, th
         clean_metrics = binary_metrics(data.labels[clean], p[clean])
         metrics.update({f"{prefix}_clean_{key}": v for key, v in clean_metrics.items()})
         for name, q in (others or {}).items():
-            metrics.update({f"{metric_key(name)}_clean_{key}": v
-                            for key, v in binary_metrics(data.labels[clean], q[clean]).items()})
-        lines.append(f"On the {int(clean.sum())} clean sequences: accuracy {clean_metrics['accuracy']:.3f}, "
-                     f"MCC {clean_metrics['mcc']:.3f}.")
+            metrics.update(
+                {
+                    f"{metric_key(name)}_clean_{key}": v
+                    for key, v in binary_metrics(data.labels[clean], q[clean]).items()
+                }
+            )
+        lines.append(
+            f"On the {int(clean.sum())} clean sequences: accuracy {clean_metrics['accuracy']:.3f}, "
+            f"MCC {clean_metrics['mcc']:.3f}."
+        )
     else:
-        lines.append("The clean subset is empty (or one class only): no clean measurement is possible. "
-                     "Pre-train on a decontaminated corpus (`scipt data decontaminate`) to measure the "
-                     "gain of pre-training cleanly.")
+        lines.append(
+            "The clean subset is empty (or one class only): no clean measurement is possible. "
+            "Pre-train on a decontaminated corpus (`scipt data decontaminate`) to measure the "
+            "gain of pre-training cleanly."
+        )
     return lines
 
 
@@ -490,8 +632,10 @@ def negative_transfer_lines(metrics: dict) -> list[str]:
         return []
     spread = max(metrics["pre_trained_accuracy_std"], metrics["scratch_accuracy_std"])
     if pre < scr - spread:
-        verdict = (f"**Negative transfer**: the pre-trained start is worse than scratch "
-                   f"({pre:.3f} vs {scr:.3f} accuracy, beyond the fold spread {spread:.3f}).")
+        verdict = (
+            f"**Negative transfer**: the pre-trained start is worse than scratch "
+            f"({pre:.3f} vs {scr:.3f} accuracy, beyond the fold spread {spread:.3f})."
+        )
     elif pre > scr + spread:
         verdict = f"Pre-training helps: {pre:.3f} vs {scr:.3f} accuracy (fold spread {spread:.3f})."
     else:
@@ -509,30 +653,58 @@ def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
 
 def cv_table(oof: dict, folds: int) -> list[str]:
     names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
-    out = ["## Cross-validation", "", f"Stratified {folds}-fold, mean ± std over folds:", "",
-           "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    out = [
+        "## Cross-validation",
+        "",
+        f"Stratified {folds}-fold, mean ± std over folds:",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for name, (_, per_fold) in oof.items():
-        cells = [f"{np.mean([m[n] for m in per_fold]):.3f} ± {np.std([m[n] for m in per_fold]):.3f}" for n in names]
+        cells = [
+            f"{np.mean([m[n] for m in per_fold]):.3f} ± {np.std([m[n] for m in per_fold]):.3f}" for n in names
+        ]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
 
-def export_classifier(run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int) -> None:
-    export_model(run.model, classifier.model, {
-        "domain": "dna", "task": "promoter", "model": to_dict(start.model_cfg),
-        "tokenizer": start.tokenizer.to_dict(), "head": to_dict(cfg.head), "length": length,
-        "strand_symmetric": cfg.strand_symmetric, "pretrained_on": start.pretrained_on,
-        "init": cfg.init, "ensemble": cfg.ensemble})
+def export_classifier(
+    run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
+) -> None:
+    export_model(
+        run.model,
+        classifier.model,
+        {
+            "domain": "dna",
+            "task": "promoter",
+            "model": to_dict(start.model_cfg),
+            "tokenizer": start.tokenizer.to_dict(),
+            "head": to_dict(cfg.head),
+            "length": length,
+            "strand_symmetric": cfg.strand_symmetric,
+            "pretrained_on": start.pretrained_on,
+            "init": cfg.init,
+            "ensemble": cfg.ensemble,
+        },
+    )
 
 
 def report(cfg, data, start, length, lines, figures, metrics) -> str:
-    head = [f"# Promoter prediction", "",
-            f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
-            f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
-            f"{cfg.finetune.strategy}; head {cfg.head.pooling}; strand-symmetric: {cfg.strand_symmetric}.", ""]
+    head = [
+        "# Promoter prediction",
+        "",
+        f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
+        f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
+        f"{cfg.finetune.strategy}; head {cfg.head.pooling}; strand-symmetric: {cfg.strand_symmetric}.",
+        "",
+    ]
     if start.pretrained_on:
-        head += ["Pre-trained on: " + ", ".join(f"{Path(f['path']).name} (sha256 {f['sha256'][:12]}…)"
-                                                for f in start.pretrained_on), ""]
+        head += [
+            "Pre-trained on: "
+            + ", ".join(f"{Path(f['path']).name} (sha256 {f['sha256'][:12]}…)" for f in start.pretrained_on),
+            "",
+        ]
     tail = ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] if figures else []
     return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
 
@@ -551,18 +723,24 @@ def run_scan(args: argparse.Namespace) -> int:
     classifier, _ = load_classifier(args.run)
     window = args.window or classifier.length
     if window < 1 or args.stride < 1:
-        raise ConfigError(f"--window and --stride: expected positive integers, got {window} and {args.stride}")
+        raise ConfigError(
+            f"--window and --stride: expected positive integers, got {window} and {args.stride}"
+        )
     from sciPT.sequences import Corpus
 
     corpus = Corpus([args.genome], DNA_SPEC)
     if window > int(corpus.lengths.max()):
-        raise DataError(f"{args.genome}: window of {window} bp is longer than the genome's longest record "
-                        f"({int(corpus.lengths.max())} bp)")
+        raise DataError(
+            f"{args.genome}: window of {window} bp is longer than the genome's longest record "
+            f"({int(corpus.lengths.max())} bp)"
+        )
     started = time.time()
     n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
     elapsed = time.time() - started
-    print(f"scanned {n:,} bp on both strands in {elapsed:.1f} s ({n / elapsed:,.0f} bp/s); "
-          f"wrote {args.output}", file=sys.stderr)
+    print(
+        f"scanned {n:,} bp on both strands in {elapsed:.1f} s ({n / elapsed:,.0f} bp/s); wrote {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -588,8 +766,10 @@ def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output
     scanned = 0
     with io.atomic_path(output) as tmp, open(tmp, "w") as out:
         for strand, label in (("+", "plus"), ("-", "minus")):
-            out.write(f'track type=bedGraph name="promoter {label}" description="promoter probability, '
-                      f'{label} strand, window {window} bp, stride {stride} bp"\n')
+            out.write(
+                f'track type=bedGraph name="promoter {label}" description="promoter probability, '
+                f'{label} strand, window {window} bp, stride {stride} bp"\n'
+            )
             for r, (f, i) in enumerate(corpus.records):
                 length = int(corpus.lengths[r])
                 if length < window:
@@ -598,7 +778,7 @@ def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output
                 record = corpus.codes(r, 0, length)
                 name = f.names[i]
                 for b in range(0, len(starts), batch_size):
-                    chunk = [record[s: s + window] for s in starts[b: b + batch_size]]
+                    chunk = [record[s : s + window] for s in starts[b : b + batch_size]]
                     if strand == "-":
                         chunk = [reverse_complement(c) for c in chunk]
                     p = classifier.predict(chunk, batch_size)

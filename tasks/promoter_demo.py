@@ -23,11 +23,11 @@ from pathlib import Path
 
 from sciPT import io
 from sciPT.diagnostics.contamination import decontaminate
+from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
 from sciPT.errors import UserError
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
 from sciPT.sequences import resolve_data_path
-from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
 
 POSITIVES = "data_recipes/promoters/positive2860.txt"
 NEGATIVES = "data_recipes/promoters/negative2860.txt"
@@ -79,20 +79,34 @@ def demo(args: argparse.Namespace) -> int:
     run_finetune(ft, out / "promoter")
 
     minutes = (time.time() - started) / 60
-    io.write_text(out / "report.md", "\n".join([
-        "# Promoter demo", "",
-        f"Evaluation data: iPromoter-2L, {len(data)} sequences ({int(data.labels.sum())} promoters).", "",
-        "## Contamination", "",
-        f"Before decontamination {counts['verbatim_before']} of {counts['eval_sequences']} evaluation "
-        f"sequences occurred verbatim in the genome (either strand), {counts['near_before']} verbatim or "
-        f"nearly. {counts['regions']} regions ({counts['masked_bases']:,} of {counts['corpus_bases']:,} bp) "
-        f"were masked with N before pre-training: `corpus/{clean.name}`.", "",
-        "## Runs", "",
-        "- [pre-training](pretrain/report.md) on the decontaminated genome",
-        "- [promoter cross-validation](promoter/report.md): pre-trained vs scratch vs k-mer LR", "",
-        f"Each model here is {ENSEMBLE} fine-tune(s); the task's default averages {PromoterConfig().ensemble} "
-        "(`--ensemble`), about 2 points more accurate at that many times the cost "
-        "(benchmarks/RESULTS_promoter.md).", "",
-        f"Total wall time {minutes:.1f} min.", ""]))
+    io.write_text(
+        out / "report.md",
+        "\n".join(
+            [
+                "# Promoter demo",
+                "",
+                f"Evaluation data: iPromoter-2L, {len(data)} sequences ({int(data.labels.sum())} promoters).",
+                "",
+                "## Contamination",
+                "",
+                f"Before decontamination {counts['verbatim_before']} of {counts['eval_sequences']} evaluation "
+                f"sequences occurred verbatim in the genome (either strand), {counts['near_before']} verbatim or "
+                f"nearly. {counts['regions']} regions ({counts['masked_bases']:,} of {counts['corpus_bases']:,} bp) "
+                f"were masked with N before pre-training: `corpus/{clean.name}`.",
+                "",
+                "## Runs",
+                "",
+                "- [pre-training](pretrain/report.md) on the decontaminated genome",
+                "- [promoter cross-validation](promoter/report.md): pre-trained vs scratch vs k-mer LR",
+                "",
+                f"Each model here is {ENSEMBLE} fine-tune(s); the task's default averages {PromoterConfig().ensemble} "
+                "(`--ensemble`), about 2 points more accurate at that many times the cost "
+                "(benchmarks/RESULTS_promoter.md).",
+                "",
+                f"Total wall time {minutes:.1f} min.",
+                "",
+            ]
+        ),
+    )
     print(f"demo written to {out} ({minutes:.1f} min); read {out / 'report.md'}", file=sys.stderr)
     return 0

@@ -43,12 +43,15 @@ import numpy as np
 
 from sciPT import __version__, io
 from sciPT.config import to_dict
-from sciPT.errors import ConfigError
-from sciPT.registry import Task
-from sciPT.run import RunDir
 from sciPT.domains.surrogates import export_surrogate, plots, presets
-from sciPT.domains.surrogates.calibrate import (TEXTBOOK, Calibration, calibrate, scratch_prior,
-                                                transfer_prior, varies)
+from sciPT.domains.surrogates.calibrate import (
+    TEXTBOOK,
+    Calibration,
+    calibrate,
+    scratch_prior,
+    transfer_prior,
+    varies,
+)
 from sciPT.domains.surrogates.data import Points, read_points, write_points
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
 from sciPT.domains.surrogates.evaluate import curve_features as _curve_features
@@ -59,8 +62,10 @@ from sciPT.domains.surrogates.evaluate import reduced as _reduced
 from sciPT.domains.surrogates.evaluate import reference as _reference
 from sciPT.domains.surrogates.model import RandomFeatureCorrection, law_dict, law_string
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit, scores
-from sciPT.domains.surrogates.pretrain import (inside_validity, learn_prior, prior_from_export,
-                                               validity_box)
+from sciPT.domains.surrogates.pretrain import inside_validity, learn_prior, prior_from_export, validity_box
+from sciPT.errors import ConfigError
+from sciPT.registry import Task
+from sciPT.run import RunDir
 
 FAMILY_INITS = {"all": presets.small, "flat-plate": presets.flat_plate, "smooth-pipe": presets.smooth_pipe}
 TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
@@ -111,8 +116,7 @@ def tiny() -> SurrogateConfig:
 
 
 # --- the prior ----------------------------------------------------------------------------------
-def resolve_prior(init: str, groups: list[str], group_sd: float = 0.5
-                  ) -> tuple[GaussianPrior | None, dict]:
+def resolve_prior(init: str, groups: list[str], group_sd: float = 0.5) -> tuple[GaussianPrior | None, dict]:
     """``--init`` -> (prior or None, facts about it: label, validity boxes, systems)."""
     if init == "none":
         return None, {"init": "none", "boxes": []}
@@ -123,16 +127,22 @@ def resolve_prior(init: str, groups: list[str], group_sd: float = 0.5
         return prior, {"init": init, "boxes": validity_box(fits), "systems": len(fits)}
     path = Path(init)
     if not path.exists():
-        raise ConfigError(f"--init: '{init}' is neither all, flat-plate, smooth-pipe, none nor an "
-                          f"existing run directory")
+        raise ConfigError(
+            f"--init: '{init}' is neither all, flat-plate, smooth-pipe, none nor an existing run directory"
+        )
     prior, config = prior_from_export(path, groups, group_sd)
-    return prior, {"init": str(path), "boxes": config.get("validity", {}).get("systems", []),
-                   "systems": len(config.get("systems", [])), "kind": config.get("kind")}
+    return prior, {
+        "init": str(path),
+        "boxes": config.get("validity", {}).get("systems", []),
+        "systems": len(config.get("systems", [])),
+        "kind": config.get("kind"),
+    }
 
 
 # --- calibration ----------------------------------------------------------------------------------
-def fit_correction(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, kappa: float, width: int,
-                   noise: NoisePrior, seed: int) -> tuple[Posterior, RandomFeatureCorrection, float]:
+def fit_correction(
+    X: np.ndarray, y: np.ndarray, prior: GaussianPrior, kappa: float, width: int, noise: NoisePrior, seed: int
+) -> tuple[Posterior, RandomFeatureCorrection, float]:
     """Refit the kept law jointly with the random-feature correction (:mod:`.model`); the
     correction's width ``tau`` is chosen by evidence on a grid."""
     basis = RandomFeatureCorrection.on_points(X, width, seed)
@@ -144,10 +154,13 @@ def fit_correction(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, kappa: fl
         cov = np.zeros((p + width, p + width))
         cov[:p, :p] = prior.cov
         cov[p:, p:] = np.eye(width) * tau**2 / width / k
-        joint = GaussianPrior(prior.names + [f"w{j}" for j in range(width)],
-                              np.concatenate([prior.mean, np.zeros(width)]), cov,
-                              free=np.concatenate([prior.free, np.zeros(width, bool)]),
-                              fixed=np.concatenate([prior.fixed, np.zeros(width, bool)]))
+        joint = GaussianPrior(
+            prior.names + [f"w{j}" for j in range(width)],
+            np.concatenate([prior.mean, np.zeros(width)]),
+            cov,
+            free=np.concatenate([prior.free, np.zeros(width, bool)]),
+            fixed=np.concatenate([prior.fixed, np.zeros(width, bool)]),
+        )
         post = fit(design, y, joint, noise, kappa=k)
         if best is None or post.log_evidence > best[0].log_evidence:
             best = (post, tau)
@@ -181,8 +194,10 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     n, p = X.shape
     warnings = _input_warnings(points, X, names, prior, prior_info)
     if cfg.correction and n < p + 4:
-        raise ConfigError(f"--correction: {n} point(s) are too few for a correction on top of a "
-                          f"{p}-parameter law (need at least {p + 4})")
+        raise ConfigError(
+            f"--correction: {n} point(s) are too few for a correction on top of a "
+            f"{p}-parameter law (need at least {p + 4})"
+        )
     cal = calibrate(X, y, names, prior, transfer=transfer, noise=noise, margin=cfg.margin, guard=cfg.guard)
     chosen, basis, tau = cal.chosen, None, None
     if cfg.correction:
@@ -191,30 +206,74 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
 
     run = RunDir.create(out)
     run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
-    ranges = {"Re": _span(points.re), "Pr": _span(points.pr),
-              **{g: _span(points.groups[g]) for g in all_groups}}
+    ranges = {
+        "Re": _span(points.re),
+        "Pr": _span(points.pr),
+        **{g: _span(points.groups[g]) for g in all_groups},
+    }
     fits = {"kept": cal.guard.choice, "scratch": law_dict(cal.scratch_fit.mean, cal.scratch_fit.cov, names)}
     if cal.prior_fit is not None:
         fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
         fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
-    export_surrogate(run.model, chosen, groups, {
-        "kind": "calibrated", "validity": {"systems": prior_info["boxes"]},
-        "calibrated_on": {"path": str(cfg.data.train), "sha256": _sha256(cfg.data.train)},
-        "calibration_range": ranges, "constant_groups": fixed_groups, "transfer": transfer, "fits": fits,
-        "noise_prior": {"s0": noise.s0, "nu0": noise.nu0}, "interval_level": level,
-        "correction_tau": tau}, basis)
+    export_surrogate(
+        run.model,
+        chosen,
+        groups,
+        {
+            "kind": "calibrated",
+            "validity": {"systems": prior_info["boxes"]},
+            "calibrated_on": {"path": str(cfg.data.train), "sha256": _sha256(cfg.data.train)},
+            "calibration_range": ranges,
+            "constant_groups": fixed_groups,
+            "transfer": transfer,
+            "fits": fits,
+            "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
+            "interval_level": level,
+            "correction_tau": tau,
+        },
+        basis,
+    )
     law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
-    io.write_json(run.path / "law.json", {**law, "valid_for": ranges, "constant_groups": fixed_groups,
-                                          "kept": cal.guard.choice, "guard_reason": cal.guard.reason,
-                                          "log_nu_noise_sd": chosen.noise_sd})
+    io.write_json(
+        run.path / "law.json",
+        {
+            **law,
+            "valid_for": ranges,
+            "constant_groups": fixed_groups,
+            "kept": cal.guard.choice,
+            "guard_reason": cal.guard.reason,
+            "log_nu_noise_sd": chosen.noise_sd,
+        },
+    )
     metrics = _fit_metrics(cal, X, y, chosen, basis, level)
     run.write_metrics(metrics)
-    figure = _calibration_plot(run.plot_path("calibration.png"), points, groups, cal, chosen, basis,
-                               prior, level, prior_info)
-    run.write_report(_report(cfg, transfer, points, names, groups, fixed_groups, prior, prior_info, cal,
-                             chosen, law, metrics, warnings, figure, level, tau))
-    print(f"{law['law']}   (kept: the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit)",
-          file=sys.stdout)
+    figure = _calibration_plot(
+        run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
+    )
+    run.write_report(
+        _report(
+            cfg,
+            transfer,
+            points,
+            names,
+            groups,
+            fixed_groups,
+            prior,
+            prior_info,
+            cal,
+            chosen,
+            law,
+            metrics,
+            warnings,
+            figure,
+            level,
+            tau,
+        )
+    )
+    print(
+        f"{law['law']}   (kept: the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit)",
+        file=sys.stdout,
+    )
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"run written to {run.path}", file=sys.stderr)
@@ -224,8 +283,10 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
 # --- the task -------------------------------------------------------------------------------------
 class SurrogateTask(Task):
     name = "surrogate"
-    summary = ("calibrate a physics-structured Nu correlation on a few measured points, with a "
-               "pre-trained prior, predictive intervals and a negative-transfer guard")
+    summary = (
+        "calibrate a physics-structured Nu correlation on a few measured points, with a "
+        "pre-trained prior, predictive intervals and a negative-transfer guard"
+    )
 
     config_class = SurrogateConfig
 
@@ -237,20 +298,32 @@ class SurrogateTask(Task):
 
     def add_finetune_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_finetune_arguments(parser)  # --preset, --config, --out, one flag per key
-        parser.add_argument("--no-guard", dest="cfg__guard", action="store_const", const="false",
-                            default=argparse.SUPPRESS, help="the same as --guard false (default: off)")
+        parser.add_argument(
+            "--no-guard",
+            dest="cfg__guard",
+            action="store_const",
+            const="false",
+            default=argparse.SUPPRESS,
+            help="the same as --guard false (default: off)",
+        )
 
     @staticmethod
     def _add_level(parser) -> None:
-        parser.add_argument("--interval-level", type=float, default=0.9, metavar="LEVEL",
-                            help="probability held by the predictive intervals (default: 0.9)")
+        parser.add_argument(
+            "--interval-level",
+            type=float,
+            default=0.9,
+            metavar="LEVEL",
+            help="probability held by the predictive intervals (default: 0.9)",
+        )
 
     def finetune(self, args: argparse.Namespace) -> RunDir:
         from sciPT.runconfig import resolve_config
 
         if args.resume:
-            raise ConfigError("--resume: a surrogate calibration is closed form and takes seconds; "
-                              "run it again")
+            raise ConfigError(
+                "--resume: a surrogate calibration is closed form and takes seconds; run it again"
+            )
         return run_finetune(resolve_config(self, args, args.table), args.out)
 
     # --- evaluate and predict -------------------------------------------------------------------
@@ -267,8 +340,12 @@ class SurrogateTask(Task):
     def predict(self, run: RunDir, args: argparse.Namespace) -> Path:
         level = _check_level(getattr(args, "interval_level", 0.9))
         model, config, points, X, pred, lo, hi = _predictions(run, args.input, level, require_nu=False)
-        extra = {"Nu_pred": np.exp(pred), f"Nu_lo_{level:g}": np.exp(lo), f"Nu_hi_{level:g}": np.exp(hi),
-                 "in_calibration_range": _in_range(points, config).astype(int)}
+        extra = {
+            "Nu_pred": np.exp(pred),
+            f"Nu_lo_{level:g}": np.exp(lo),
+            f"Nu_hi_{level:g}": np.exp(hi),
+            "in_calibration_range": _in_range(points, config).astype(int),
+        }
         write_points(args.output, points, extra)
         print(f"wrote {len(points)} predictions to {args.output}", file=sys.stderr)
         return Path(args.output)
@@ -299,20 +376,25 @@ def _input_warnings(points: Points, X, names, prior, info) -> list[str]:
     if info["boxes"]:
         inside = inside_validity(points.re, points.pr, info["boxes"])
         if not inside.any():
-            warnings.append(f"none of the {len(points)} points lies inside the validity range of any "
-                            "pre-training system: the prior is extrapolated, trust the guard and the "
-                            "scratch fit more")
+            warnings.append(
+                f"none of the {len(points)} points lies inside the validity range of any "
+                "pre-training system: the prior is extrapolated, trust the guard and the "
+                "scratch fit more"
+            )
         elif not inside.all():
             lines = ", ".join(str(x) for x in points.lines[~inside][:10])
-            warnings.append(f"{int((~inside).sum())} point(s) outside every pre-training validity range "
-                            f"(lines {lines})")
+            warnings.append(
+                f"{int((~inside).sum())} point(s) outside every pre-training validity range (lines {lines})"
+            )
     if prior is None:
         held = scratch_prior(X, names)
         fixed = [nm for nm, f in zip(names, held.fixed) if f]
         if fixed:
-            warnings.append(f"{len(points)} point(s) and no prior: only {', '.join(n for n, f in zip(names, held.free) if f)} "
-                            f"fitted; {', '.join(fixed)} held at the Dittus-Boelter values "
-                            f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g}' for nm in fixed)})")
+            warnings.append(
+                f"{len(points)} point(s) and no prior: only {', '.join(n for n, f in zip(names, held.free) if f)} "
+                f"fitted; {', '.join(fixed)} held at the Dittus-Boelter values "
+                f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g}' for nm in fixed)})"
+            )
     return warnings
 
 
@@ -320,9 +402,16 @@ def _fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float)
     design = X if basis is None else np.hstack([X, basis.features(X)])
     rmse, mape = scores(chosen.predict(design), y)
     theta = chosen.mean
-    out = {"points": len(y), "kept_prior": float(cal.guard.choice == "prior"),
-           "C": float(np.exp(theta[0])), "a": float(theta[1]), "b": float(theta[2]),
-           "noise_sd_log_nu": chosen.noise_sd, "train_rmse_log_nu": rmse, "train_mape": mape}
+    out = {
+        "points": len(y),
+        "kept_prior": float(cal.guard.choice == "prior"),
+        "C": float(np.exp(theta[0])),
+        "a": float(theta[1]),
+        "b": float(theta[2]),
+        "noise_sd_log_nu": chosen.noise_sd,
+        "train_rmse_log_nu": rmse,
+        "train_mape": mape,
+    }
     if cal.prior_fit is not None and not np.isnan(cal.prior_fit.kappa):
         out["prior_width_factor"] = cal.prior_fit.kappa
     for key, value in cal.guard.elpd.items():
@@ -340,19 +429,41 @@ def _calibration_plot(path, points, groups, cal, chosen, basis, prior, level, in
     design = Xc if basis is None else np.hstack([Xc, basis.features(Xc)])
     lo, hi = chosen.interval(design, level)
     kept = cal.guard.choice
-    curves = [plots.Curve(f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green",
-                          np.exp(lo), np.exp(hi))]
+    curves = [
+        plots.Curve(
+            f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
+        )
+    ]
     other = cal.scratch_fit if kept == "prior" else cal.prior_fit
     if other is not None:
-        curves.append(plots.Curve("scratch" if kept == "prior" else "prior-informed", re,
-                                  np.exp(Xc @ other.mean), "--", "tab:orange"))
+        curves.append(
+            plots.Curve(
+                "scratch" if kept == "prior" else "prior-informed",
+                re,
+                np.exp(Xc @ other.mean),
+                "--",
+                "tab:orange",
+            )
+        )
     if prior is not None:
         curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
-    scat = [plots.Scatter(f"calibration points (n = {len(points)})", points.re,
-                          _reduced(points, chosen.mean, ref, groups), "o", "tab:blue")]
+    scat = [
+        plots.Scatter(
+            f"calibration points (n = {len(points)})",
+            points.re,
+            _reduced(points, chosen.mean, ref, groups),
+            "o",
+            "tab:blue",
+        )
+    ]
     slice_txt = ", ".join(f"{k} = {v:.3g}" for k, v in ref.items())
-    return plots.nu_vs_re(path, curves, scat, title=f"Calibrated law at {slice_txt}; {level:.0%} interval",
-                          note="Points are reduced to the plotted slice with the kept fit's exponents.")
+    return plots.nu_vs_re(
+        path,
+        curves,
+        scat,
+        title=f"Calibrated law at {slice_txt}; {level:.0%} interval",
+        note="Points are reduced to the plotted slice with the kept fit's exponents.",
+    )
 
 
 def _fit_row(label: str, post: Posterior | None, names, X, y) -> str:
@@ -362,55 +473,119 @@ def _fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     mape = scores(post.predict(X), y)[1]
     coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
     kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
-    return (f"| {label} | `{law_string(theta, names)}` | {coefs} | {post.noise_sd:.3f} | {kappa} | "
-            f"{mape:.2f} |")
+    return (
+        f"| {label} | `{law_string(theta, names)}` | {coefs} | {post.noise_sd:.3f} | {kappa} | {mape:.2f} |"
+    )
 
 
-def _report(cfg, transfer, points, names, groups, fixed_groups, prior, info, cal, chosen, law, metrics,
-            warnings, figure, level, tau) -> str:
+def _report(
+    cfg,
+    transfer,
+    points,
+    names,
+    groups,
+    fixed_groups,
+    prior,
+    info,
+    cal,
+    chosen,
+    law,
+    metrics,
+    warnings,
+    figure,
+    level,
+    tau,
+) -> str:
     X, y = points.features(groups), points.log_nu
-    lines = ["# Surrogate calibration", "",
-             f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.", "",
-             "Command:", "", f"    {_command_line()}", "",
-             "## Result", "", f"**{law['law']}** (kept: the {cal.guard.choice}{'-informed' if cal.guard.choice == 'prior' else ''} fit)",
-             "", f"Guard: {cal.guard.reason}.", "",
-             f"Pasteable form (law.json): `{law['python']}`", ""]
+    lines = [
+        "# Surrogate calibration",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
+        "",
+        "Command:",
+        "",
+        f"    {_command_line()}",
+        "",
+        "## Result",
+        "",
+        f"**{law['law']}** (kept: the {cal.guard.choice}{'-informed' if cal.guard.choice == 'prior' else ''} fit)",
+        "",
+        f"Guard: {cal.guard.reason}.",
+        "",
+        f"Pasteable form (law.json): `{law['python']}`",
+        "",
+    ]
     if warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
-    lines += ["## Data", "", f"- file: `{cfg.data.train}` ({len(points)} points)",
-              f"- Re {points.re.min():.4g} to {points.re.max():.4g}; Pr {points.pr.min():.3g} to {points.pr.max():.3g}",
-              f"- geometric ratios in the law: {', '.join(groups) or 'none'}"]
+    lines += [
+        "## Data",
+        "",
+        f"- file: `{cfg.data.train}` ({len(points)} points)",
+        f"- Re {points.re.min():.4g} to {points.re.max():.4g}; Pr {points.pr.min():.3g} to {points.pr.max():.3g}",
+        f"- geometric ratios in the law: {', '.join(groups) or 'none'}",
+    ]
     for g, v in fixed_groups.items():
-        lines.append(f"- {g} is constant ({v:g}) over the points: its exponent cannot be learnt, its effect "
-                     f"is in C, and the law holds at {g} = {v:g} only")
+        lines.append(
+            f"- {g} is constant ({v:g}) over the points: its exponent cannot be learnt, its effect "
+            f"is in C, and the law holds at {g} = {v:g} only"
+        )
     if info["boxes"]:
         inside = inside_validity(points.re, points.pr, info["boxes"])
-        lines.append(f"- inside the validity range of at least one pre-training system: {int(inside.sum())} of {len(points)}")
-    lines += ["", "## Both fits", "",
-              f"Prior: `{info['init']}`" + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
-              "", "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
-              "|---|---|---|---|---|---|",
-              _fit_row("prior-informed", cal.prior_fit, names, X, y),
-              _fit_row("scratch", cal.scratch_fit, names, X, y)]
+        lines.append(
+            f"- inside the validity range of at least one pre-training system: {int(inside.sum())} of {len(points)}"
+        )
+    lines += [
+        "",
+        "## Both fits",
+        "",
+        f"Prior: `{info['init']}`"
+        + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
+        "",
+        "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
+        "|---|---|---|---|---|---|",
+        _fit_row("prior-informed", cal.prior_fit, names, X, y),
+        _fit_row("scratch", cal.scratch_fit, names, X, y),
+    ]
     if prior is not None:
         sd = np.sqrt(np.diag(prior.cov))
-        lines.append(f"| pre-trained (before data) | `{law_string(prior.mean, names)}` | "
-                     + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
-                     + " | | 1 | |")
+        lines.append(
+            f"| pre-trained (before data) | `{law_string(prior.mean, names)}` | "
+            + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
+            + " | | 1 | |"
+        )
     if cal.guard.elpd:
-        lines += ["", "Leave-one-out (each point predicted from the others, the whole procedure re-run):", "",
-                  "| fit | ELPD (nats, higher is better) | RMSE of log Nu |", "|---|---|---|"]
-        lines += [f"| {k} | {cal.guard.elpd[k]:.3f} | {cal.guard.loo_rmse[k]:.4f} |" for k in ("prior", "scratch")]
-    lines += ["", "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
-              "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
-              f"Intervals: central {level:.0%} of the predictive distribution of log Nu (noise integrated out "
-              "under its scaled-inverse-chi-squared prior).", ""]
+        lines += [
+            "",
+            "Leave-one-out (each point predicted from the others, the whole procedure re-run):",
+            "",
+            "| fit | ELPD (nats, higher is better) | RMSE of log Nu |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {cal.guard.elpd[k]:.3f} | {cal.guard.loo_rmse[k]:.4f} |" for k in ("prior", "scratch")
+        ]
+    lines += [
+        "",
+        "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
+        "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
+        f"Intervals: central {level:.0%} of the predictive distribution of log Nu (noise integrated out "
+        "under its scaled-inverse-chi-squared prior).",
+        "",
+    ]
     if tau is not None:
-        lines += [f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.", ""]
+        lines += [
+            f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.",
+            "",
+        ]
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
-    lines += ["", f"![calibration](plots/{figure.name})", "",
-              "Next: `scipt evaluate RUN --data HELD_OUT.csv`, `scipt predict RUN --input P.csv --output OUT.csv`.", ""]
+    lines += [
+        "",
+        f"![calibration](plots/{figure.name})",
+        "",
+        "Next: `scipt evaluate RUN --data HELD_OUT.csv`, `scipt predict RUN --input P.csv --output OUT.csv`.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -38,8 +38,14 @@ def read_genome(paths: list[str]) -> Corpus:
 
 
 # --- labelled sequences (promoter / non-promoter, or any binary label) ---------------------------
-PROMOTER_LABELS = (("1", "0"), ("+", "-"), ("promoter", "non-promoter"), ("positive", "negative"),
-                   ("true", "false"), ("yes", "no"))
+PROMOTER_LABELS = (
+    ("1", "0"),
+    ("+", "-"),
+    ("promoter", "non-promoter"),
+    ("positive", "negative"),
+    ("true", "false"),
+    ("yes", "no"),
+)
 
 LABELLED_DNA_SPEC = SequenceSpec(
     alphabet=DNA_SPEC.alphabet,
@@ -51,15 +57,27 @@ LABELLED_DNA_SPEC = SequenceSpec(
 promoter benchmark is far more likely an error than a real base call. Same codes as :data:`DNA_SPEC`."""
 
 
-def read_labelled(path, *, labelled: bool = True, sequence_column: str = "sequence",
-                  label_column: str = "label", fasta_label: int | None = None) -> LabelledSequences:
+def read_labelled(
+    path,
+    *,
+    labelled: bool = True,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    fasta_label: int | None = None,
+) -> LabelledSequences:
     """DNA sequences (and 0/1 labels) from FASTA or CSV/TSV: :func:`sciPT.sequences.read_sequences`
     with :data:`LABELLED_DNA_SPEC` and the promoter label words; a labelled file (not one side of a
     ``--positives``/``--negatives`` pair) must hold both classes."""
-    data = read_sequences(path, LABELLED_DNA_SPEC, labelled=labelled, fasta_label=fasta_label,
-                          sequence_column=sequence_column, label_column=label_column,
-                          labels=PROMOTER_LABELS,
-                          column_hint="name it with --sequence-column / --label-column")
+    data = read_sequences(
+        path,
+        LABELLED_DNA_SPEC,
+        labelled=labelled,
+        fasta_label=fasta_label,
+        sequence_column=sequence_column,
+        label_column=label_column,
+        labels=PROMOTER_LABELS,
+        column_hint="name it with --sequence-column / --label-column",
+    )
     if labelled and fasta_label is None:
         check_both_classes(data)
     return data
@@ -69,13 +87,19 @@ def check_both_classes(data: LabelledSequences) -> None:
     counts = np.bincount(data.labels, minlength=2)
     if counts.min() == 0:
         present = int(np.argmax(counts))
-        raise DataError(f"{data.source}: only one class (label {present}, {counts[present]} records); "
-                        "expected both promoters (1) and non-promoters (0)")
+        raise DataError(
+            f"{data.source}: only one class (label {present}, {counts[present]} records); "
+            "expected both promoters (1) and non-promoters (0)"
+        )
 
 
 def read_pair(positives, negatives) -> LabelledSequences:
     """``--positives FILE --negatives FILE``: every record of each FASTA gets its file's label."""
     pos = read_labelled(positives, fasta_label=1)
     neg = read_labelled(negatives, fasta_label=0)
-    return LabelledSequences(pos.names + neg.names, pos.codes + neg.codes,
-                             np.concatenate([pos.labels, neg.labels]), f"{positives} + {negatives}")
+    return LabelledSequences(
+        pos.names + neg.names,
+        pos.codes + neg.codes,
+        np.concatenate([pos.labels, neg.labels]),
+        f"{positives} + {negatives}",
+    )

@@ -18,13 +18,19 @@ from .tokenizer import reverse_complement
 DNAEncoder = TransformerEncoder
 
 
-def strand_symmetric_embed(model: TransformerEncoder, tokenizer: SequenceTokenizer,
-                           codes: list[np.ndarray], max_tokens: int | None = None) -> torch.Tensor:
+def strand_symmetric_embed(
+    model: TransformerEncoder,
+    tokenizer: SequenceTokenizer,
+    codes: list[np.ndarray],
+    max_tokens: int | None = None,
+) -> torch.Tensor:
     """Mean of the embeddings of each sequence and of its reverse complement. Shapes: ``[N, D]``."""
     forward = tokenizer.batch(codes, max_tokens)
     backward = tokenizer.batch([reverse_complement(c) for c in codes], max_tokens)
-    return 0.5 * (model.embed(forward["input_ids"], forward["attention_mask"])
-                  + model.embed(backward["input_ids"], backward["attention_mask"]))
+    return 0.5 * (
+        model.embed(forward["input_ids"], forward["attention_mask"])
+        + model.embed(backward["input_ids"], backward["attention_mask"])
+    )
 
 
 class KmerLogisticRegression:
@@ -40,8 +46,9 @@ class KmerLogisticRegression:
         from sklearn.preprocessing import StandardScaler
 
         self.ks = tuple(ks)
-        self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000,
-                                                                           random_state=seed))
+        self.pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=seed)
+        )
 
     def features(self, codes: list[np.ndarray]) -> np.ndarray:
         blocks = []
@@ -57,7 +64,7 @@ class KmerLogisticRegression:
             blocks.append(counts)
         return np.hstack(blocks)
 
-    def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> "KmerLogisticRegression":
+    def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> KmerLogisticRegression:
         self.pipeline.fit(self.features(codes), labels)
         return self
 

@@ -24,9 +24,15 @@ def tiny() -> SequencePretrainConfig:
         tokenizer=tok,
         model=TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128),
         objective=masked_objective(tok),
-        train=TrainConfig(max_steps=300, batch_size=32, lr=2e-3,
-                          schedule=ScheduleConfig(warmup_steps=30), val_every=100,
-                          checkpoint_every=100, val_batches=8),
+        train=TrainConfig(
+            max_steps=300,
+            batch_size=32,
+            lr=2e-3,
+            schedule=ScheduleConfig(warmup_steps=30),
+            val_every=100,
+            checkpoint_every=100,
+            val_batches=8,
+        ),
     )
 
 
@@ -37,9 +43,14 @@ def small() -> SequencePretrainConfig:
         tokenizer=tok,
         model=TransformerConfig(d_model=256, n_layers=4, n_heads=4, d_ff=1024, max_len=512),
         objective=masked_objective(tok),
-        train=TrainConfig(max_steps=20_000, batch_size=16, lr=5e-4,
-                          schedule=ScheduleConfig(warmup_steps=1000), val_every=1000,
-                          checkpoint_every=1000),
+        train=TrainConfig(
+            max_steps=20_000,
+            batch_size=16,
+            lr=5e-4,
+            schedule=ScheduleConfig(warmup_steps=1000),
+            val_every=1000,
+            checkpoint_every=1000,
+        ),
     )
 
 
@@ -48,12 +59,17 @@ def base() -> SequencePretrainConfig:
     return SequencePretrainConfig(
         data=SequenceDataConfig(paths=[ECOLI_GENOME], window=517, reverse_complement=True),
         tokenizer=tok,
-        model=TransformerConfig(d_model=768, n_layers=12, n_heads=12, d_ff=3072, max_len=512,
-                                dropout=0.1),
+        model=TransformerConfig(d_model=768, n_layers=12, n_heads=12, d_ff=3072, max_len=512, dropout=0.1),
         objective=masked_objective(tok),
-        train=TrainConfig(max_steps=100_000, batch_size=32, lr=2e-4, precision="bf16-mixed",
-                          schedule=ScheduleConfig(warmup_steps=10_000), val_every=2000,
-                          checkpoint_every=2000),
+        train=TrainConfig(
+            max_steps=100_000,
+            batch_size=32,
+            lr=2e-4,
+            precision="bf16-mixed",
+            schedule=ScheduleConfig(warmup_steps=10_000),
+            val_every=2000,
+            checkpoint_every=2000,
+        ),
     )
 
 

@@ -19,7 +19,8 @@ from sciPT.data import StepDataModule
 from sciPT.registry import Domain, PretrainSetup
 
 from .dataset import FrameDataset, collate, prepare
-from .ewc import fisher_hook, validate as validate_fisher
+from .ewc import fisher_hook
+from .ewc import validate as validate_fisher
 from .model import EquivariantPotential, PotentialConfig, validate_architecture
 from .objectives import build_objective
 from .presets import PRESETS, MoleculesConfig
@@ -43,29 +44,35 @@ class MoleculesDomain(Domain):
         validate_architecture(cfg.model)
         validate_fisher(cfg.fisher)
         objective = build_objective(cfg.objective)
-        prepared = prepare(cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces",
-                           seed=cfg.train.seed)
+        prepared = prepare(
+            cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces", seed=cfg.train.seed
+        )
         backbone = EquivariantPotential(prepared.model)
         train = FrameDataset(prepared.train, seed=cfg.train.seed)
         val = FrameDataset(prepared.val, shuffle=False) if prepared.val else None
         report = prepared.report()
         return PretrainSetup(
-            backbone=backbone, objective=objective,
+            backbone=backbone,
+            objective=objective,
             datamodule=StepDataModule(train, val, collate, cfg.train),
-            export_config=self.export_config(prepared.model,
-                                             references=prepared.references_method),
-            corpus=prepared.corpus, report=report, embed=backbone.embed,
+            export_config=self.export_config(prepared.model, references=prepared.references_method),
+            corpus=prepared.corpus,
+            report=report,
+            embed=backbone.embed,
             export_extras=fisher_hook(prepared.train, cfg.fisher, cfg.objective, cfg.train.seed),
         )
 
     def export_config(self, model: PotentialConfig, **extra) -> dict:
         """``model/config.json`` content besides provenance (units are always eV and Angstrom)."""
-        return {"domain": self.name, "model": to_dict(model),
-                "units": {"energy": "eV", "length": "Angstrom"}, **extra}
+        return {
+            "domain": self.name,
+            "model": to_dict(model),
+            "units": {"energy": "eV", "length": "Angstrom"},
+            **extra,
+        }
 
     def load_backbone(self, export_config: dict) -> EquivariantPotential:
-        return EquivariantPotential(
-            from_dict(PotentialConfig, export_config["model"], "config.json: model"))
+        return EquivariantPotential(from_dict(PotentialConfig, export_config["model"], "config.json: model"))
 
     # evaluate ------------------------------------------------------------------------------
     def add_evaluate_arguments(self, parser) -> None:
@@ -83,8 +90,10 @@ class MoleculesDomain(Domain):
         kind = (run.read_config().get("objective") or {}).get("kind", "energy_forces")
         notes = [f"Pre-trained potential (objective: {kind})."]
         if kind == "denoise":
-            notes[0] += (" It was pre-trained by denoising, without energy labels: its energies and "
-                         "forces are not fitted to any level of theory, so large errors are expected.")
+            notes[0] += (
+                " It was pre-trained by denoising, without energy labels: its energies and "
+                "forces are not fitted to any level of theory, so large errors are expected."
+            )
         return evaluate_run(run, args, model, notes=notes)
 
 

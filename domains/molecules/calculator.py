@@ -41,12 +41,12 @@ from sciPT.errors import ConfigError
 from .data import atoms_to_graph
 from .model import EquivariantPotential
 
-_DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32",
-           torch.float64: "float64"}
+_DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32", torch.float64: "float64"}
 
 
-def load_potential(model_dir, device: str | torch.device = "cpu",
-                   dtype: str | torch.dtype | None = None) -> EquivariantPotential:
+def load_potential(
+    model_dir, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
+) -> EquivariantPotential:
     """The exported potential of ``model_dir`` (a run or its ``model/``), in eval mode on
     ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given."""
     potential = from_pretrained(model_dir, domain="molecules").model
@@ -73,8 +73,9 @@ class SciPTCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model_dir, device: str | torch.device = "cpu",
-                 dtype: str | torch.dtype | None = None, **kwargs):
+    def __init__(
+        self, model_dir, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.model_dir = model_dir
         self.device = torch.device(device)
@@ -86,12 +87,16 @@ class SciPTCalculator(Calculator):
         periodic = bool(np.any(self.atoms.pbc))
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError(
-                "stress: the structure has no periodic boundaries, hence no volume and no stress")
+                "stress: the structure has no periodic boundaries, hence no volume and no stress"
+            )
         graph = atoms_to_graph(self.atoms, self.cutoff).to(self.device)
         out = self.model(graph, forces=True, stress=periodic, create_graph=False)
         energy = float(out["energy"][0])
-        self.results = {"energy": energy, "free_energy": energy,
-                        "forces": out["forces"].double().cpu().numpy()}
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out["forces"].double().cpu().numpy(),
+        }
         if periodic:
             stress = out["stress"][0].double().cpu().numpy()
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

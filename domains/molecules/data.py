@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from ase import Atoms, units
 from ase.data import atomic_numbers, chemical_symbols
-from ase.io import read
 from ase.geometry import complete_cell
+from ase.io import read
 from ase.stress import voigt_6_to_full_3x3_stress
 from scipy.spatial import cKDTree
 from torch_geometric.data import Data
@@ -62,8 +62,14 @@ MIN_DISTANCE = 0.1  # Angstrom: closer atoms are a corrupted frame, not chemistr
 SMILES_SUFFIXES = (".smi", ".smiles")
 
 LENGTH_UNITS = {"Angstrom": 1.0, "A": 1.0, "Bohr": units.Bohr, "nm": 10.0}
-ENERGY_UNITS = {"eV": 1.0, "meV": 1e-3, "Hartree": units.Hartree, "Ry": units.Rydberg,
-                "kcal/mol": units.kcal / units.mol, "kJ/mol": units.kJ / units.mol}
+ENERGY_UNITS = {
+    "eV": 1.0,
+    "meV": 1e-3,
+    "Hartree": units.Hartree,
+    "Ry": units.Rydberg,
+    "kcal/mol": units.kcal / units.mol,
+    "kJ/mol": units.kJ / units.mol,
+}
 PRESSURE_UNITS = {"GPa": units.GPa, "kbar": 1e3 * units.bar, "bar": units.bar}
 
 
@@ -158,10 +164,14 @@ def unit_factors(cfg: MoleculeDataConfig) -> dict[str, float]:
         else:
             e, sep, l = cfg.stress_unit.rpartition("/")
             if not sep or not l.endswith("^3"):
-                raise ConfigError(f"data.stress_unit: expected ENERGY/LENGTH^3 or one of "
-                                  f"{', '.join(PRESSURE_UNITS)}, got '{cfg.stress_unit}'")
-            stress = (_unit(ENERGY_UNITS, e, "data.stress_unit")
-                      / _unit(LENGTH_UNITS, l[:-2], "data.stress_unit") ** 3)
+                raise ConfigError(
+                    f"data.stress_unit: expected ENERGY/LENGTH^3 or one of "
+                    f"{', '.join(PRESSURE_UNITS)}, got '{cfg.stress_unit}'"
+                )
+            stress = (
+                _unit(ENERGY_UNITS, e, "data.stress_unit")
+                / _unit(LENGTH_UNITS, l[:-2], "data.stress_unit") ** 3
+            )
     return {"energy": energy, "length": length, "forces": force, "stress": stress}
 
 
@@ -184,8 +194,14 @@ def _keys(atoms: Atoms) -> str:
     return ", ".join(sorted(set(keys))) or "none"
 
 
-def atoms_to_frame(atoms: Atoms, source: str, cfg: MoleculeDataConfig | None = None, *,
-                   labelled: bool = True, factors: dict[str, float] | None = None) -> Frame:
+def atoms_to_frame(
+    atoms: Atoms,
+    source: str,
+    cfg: MoleculeDataConfig | None = None,
+    *,
+    labelled: bool = True,
+    factors: dict[str, float] | None = None,
+) -> Frame:
     """Validate one ASE structure and convert it to a :class:`Frame` (labels read when
     ``labelled``; the ASE calculator and MD use ``labelled=False``)."""
     cfg = cfg or MoleculeDataConfig()
@@ -197,13 +213,23 @@ def atoms_to_frame(atoms: Atoms, source: str, cfg: MoleculeDataConfig | None = N
     if len(atoms) == 0:
         raise DataError(f"{source}: no atoms")
     cell = np.asarray(atoms.cell.array, dtype=np.float64) * factors["length"]
-    pbc = {"auto": np.asarray(atoms.pbc, dtype=bool), "always": np.ones(3, dtype=bool),
-           "never": np.zeros(3, dtype=bool)}[cfg.periodic]
+    pbc = {
+        "auto": np.asarray(atoms.pbc, dtype=bool),
+        "always": np.ones(3, dtype=bool),
+        "never": np.zeros(3, dtype=bool),
+    }[cfg.periodic]
     if pbc.any() and abs(np.linalg.det(cell)) < 1e-6:
-        raise DataError(f"{source}: periodic boundaries asked for, but the cell has zero volume "
-                        "(give the frame a Lattice, or set data.periodic to never)")
-    frame = Frame(numbers=np.asarray(atoms.numbers, dtype=np.int64), positions=positions,
-                  cell=cell, pbc=pbc, source=source)
+        raise DataError(
+            f"{source}: periodic boundaries asked for, but the cell has zero volume "
+            "(give the frame a Lattice, or set data.periodic to never)"
+        )
+    frame = Frame(
+        numbers=np.asarray(atoms.numbers, dtype=np.int64),
+        positions=positions,
+        cell=cell,
+        pbc=pbc,
+        source=source,
+    )
     if not labelled:
         return frame
     wanted = [("energy", cfg.energy_key, ()), ("forces", cfg.forces_key, (len(atoms), 3))]
@@ -221,17 +247,18 @@ def atoms_to_frame(atoms: Atoms, source: str, cfg: MoleculeDataConfig | None = N
                 value = voigt_6_to_full_3x3_stress(value)
             value = value.reshape(shape)
         except (TypeError, ValueError):
-            raise DataError(f"{source}: {name} key '{key}' holds {np.shape(value)} values, "
-                            f"expected shape {shape}") from None
+            raise DataError(
+                f"{source}: {name} key '{key}' holds {np.shape(value)} values, expected shape {shape}"
+            ) from None
         if not np.isfinite(value).all():
             raise DataError(f"{source}: non-finite {name} under key '{key}'")
-        setattr(frame, name, float(value) * factors[name] if name == "energy"
-                else value * factors[name])
+        setattr(frame, name, float(value) * factors[name] if name == "energy" else value * factors[name])
     return frame
 
 
-def read_frames(path: str | Path, cfg: MoleculeDataConfig | None = None, *,
-                labelled: bool = True) -> list[Frame]:
+def read_frames(
+    path: str | Path, cfg: MoleculeDataConfig | None = None, *, labelled: bool = True
+) -> list[Frame]:
     """Every frame of ``path`` (extended XYZ, or any format ASE reads; ``.smi`` gives conformers).
 
     Args:
@@ -254,13 +281,16 @@ def read_frames(path: str | Path, cfg: MoleculeDataConfig | None = None, *,
         raise DataError(f"{path}: not a readable structure file ({message})") from None
     if not images:
         raise DataError(f"{path}: no frames")
-    return [atoms_to_frame(atoms, f"{path}: frame {i}", cfg, labelled=labelled, factors=factors)
-            for i, atoms in enumerate(images)]
+    return [
+        atoms_to_frame(atoms, f"{path}: frame {i}", cfg, labelled=labelled, factors=factors)
+        for i, atoms in enumerate(images)
+    ]
 
 
 # SMILES -----------------------------------------------------------------------------------------
-def smiles_to_frames(smiles: str, num_conformers: int = 1, seed: int = 0,
-                     source: str = "SMILES") -> list[Frame]:
+def smiles_to_frames(
+    smiles: str, num_conformers: int = 1, seed: int = 0, source: str = "SMILES"
+) -> list[Frame]:
     """3D conformers of a molecule: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
@@ -284,14 +314,25 @@ def smiles_to_frames(smiles: str, num_conformers: int = 1, seed: int = 0,
     finally:
         RDLogger.EnableLog("rdApp.*")
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
-    return [Frame(numbers=numbers, positions=mol.GetConformer(c).GetPositions().astype(np.float64),
-                  cell=np.zeros((3, 3)), pbc=np.zeros(3, dtype=bool),
-                  source=f"{source} conformer {k}")
-            for k, c in enumerate(ids)]
+    return [
+        Frame(
+            numbers=numbers,
+            positions=mol.GetConformer(c).GetPositions().astype(np.float64),
+            cell=np.zeros((3, 3)),
+            pbc=np.zeros(3, dtype=bool),
+            source=f"{source} conformer {k}",
+        )
+        for k, c in enumerate(ids)
+    ]
 
 
-def read_smiles(path: str | Path, num_conformers: int = 1, seed: int = 0,
-                max_molecules: int | None = None, name: str | None = None) -> list[Frame]:
+def read_smiles(
+    path: str | Path,
+    num_conformers: int = 1,
+    seed: int = 0,
+    max_molecules: int | None = None,
+    name: str | None = None,
+) -> list[Frame]:
     """Conformers of every SMILES in ``path`` (one per line; ``#`` comments and names allowed);
     ``name`` is how messages call the file (default ``path``)."""
     name = name or str(path)
@@ -303,8 +344,7 @@ def read_smiles(path: str | Path, num_conformers: int = 1, seed: int = 0,
             continue
         if max_molecules is not None and molecules == max_molecules:
             break
-        frames += smiles_to_frames(text.split()[0], num_conformers, seed,
-                                   source=f"{name}: line {lineno}")
+        frames += smiles_to_frames(text.split()[0], num_conformers, seed, source=f"{name}: line {lineno}")
         molecules += 1
     if not frames:
         raise DataError(f"{name}: no SMILES")
@@ -363,8 +403,9 @@ def fit_reference_energies(frames: list[Frame], elements: list[str]) -> dict[str
 
 
 # graphs -----------------------------------------------------------------------------------------
-def neighbour_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
-                    cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbour_pairs(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(src, dst, shifts)``: every ordered pair closer than ``cutoff``;
     ``positions[src] - positions[dst] + shifts @ cell`` is the vector from ``dst`` to ``src``."""
     if pbc.any():
@@ -376,8 +417,9 @@ def neighbour_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     return src, dst, np.zeros((len(src), 3))
 
 
-def periodic_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
-                   cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def periodic_pairs(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(i, j, S)``: every ``(i, j, S)`` with integer ``S`` (0 along non-periodic axes), not
     ``i = j`` with ``S = 0``, and ``|positions[j] - positions[i] + S @ cell| < cutoff``.
 
@@ -394,18 +436,19 @@ def periodic_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     frac = np.linalg.solve(full.T, positions.T).T
     wrap = np.where(pbc, np.floor(frac), 0.0)
     inside = positions - wrap @ full
-    reach = cutoff * np.linalg.norm(np.linalg.inv(full), axis=0)   # cutoff |b_k|, in cells
+    reach = cutoff * np.linalg.norm(np.linalg.inv(full), axis=0)  # cutoff |b_k|, in cells
     reach = np.where(pbc, reach, 0.0)
     n = np.ceil(reach).astype(np.int64)
     grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1).reshape(-1, 3)
-    image_frac = (frac - wrap)[None] + grid[:, None]                          # (images, N, 3)
+    image_frac = (frac - wrap)[None] + grid[:, None]  # (images, N, 3)
     near = (image_frac >= -reach - 1e-9) & (image_frac < 1 + reach + 1e-9)
     keep = (near | ~pbc).all(axis=2)
     image, atom = np.nonzero(keep)
     image_pos = inside[atom] + grid[image] @ full
     # a hair of slack for the tree: the exact test below decides, as ASE computes it
-    found = cKDTree(inside).sparse_distance_matrix(cKDTree(image_pos), cutoff * (1 + 1e-8) + 1e-12,
-                                                   output_type="ndarray")
+    found = cKDTree(inside).sparse_distance_matrix(
+        cKDTree(image_pos), cutoff * (1 + 1e-8) + 1e-12, output_type="ndarray"
+    )
     i = found["i"].astype(np.int64)
     j = atom[found["j"]].astype(np.int64)
     shifts = grid[image[found["j"]]] + wrap[i].astype(np.int64) - wrap[j].astype(np.int64)

@@ -31,9 +31,17 @@ from tqdm.auto import tqdm
 from sciPT.errors import ConfigError, DataError
 from sciPT.sequences import file_sha256, resolve_data_path
 
-from .data import (Frame, MoleculeDataConfig, check_elements, element_table,
-                   fit_reference_energies, frame_to_graph, isolated_atom_energies, read_frames,
-                   unit_factors)
+from .data import (
+    Frame,
+    MoleculeDataConfig,
+    check_elements,
+    element_table,
+    fit_reference_energies,
+    frame_to_graph,
+    isolated_atom_energies,
+    read_frames,
+    unit_factors,
+)
 from .model import PotentialConfig
 
 
@@ -51,26 +59,35 @@ def split_frames(frames: list[Frame], fraction: float, seed: int) -> tuple[list[
     order = np.random.default_rng(seed).permutation(len(frames))
     n_val = max(1, int(round(fraction * len(frames))))
     held = set(order[:n_val].tolist())
-    return ([f for i, f in enumerate(frames) if i not in held],
-            [f for i, f in enumerate(frames) if i in held])
+    return (
+        [f for i, f in enumerate(frames) if i not in held],
+        [f for i, f in enumerate(frames) if i in held],
+    )
 
 
 def to_graphs(frames: list[Frame], cutoff: float, desc: str = "graphs") -> list[Data]:
-    return [frame_to_graph(f, cutoff)
-            for f in tqdm(frames, desc=desc, leave=False, disable=len(frames) < 500)]
+    return [
+        frame_to_graph(f, cutoff) for f in tqdm(frames, desc=desc, leave=False, disable=len(frames) < 500)
+    ]
 
 
-def choose_references(method: str, train: list[Frame], elements: list[str],
-                      isolated: dict[str, float]) -> tuple[dict[str, float], str]:
+def choose_references(
+    method: str, train: list[Frame], elements: list[str], isolated: dict[str, float]
+) -> tuple[dict[str, float], str]:
     """The reference energy of every element and the method that gave them."""
     missing = [s for s in elements if s not in isolated]
     if method == "auto":
-        method = "isolated" if isolated and not missing else \
-            ("lstsq" if any(f.energy is not None for f in train) else "none")
+        method = (
+            "isolated"
+            if isolated and not missing
+            else ("lstsq" if any(f.energy is not None for f in train) else "none")
+        )
     if method == "isolated":
         if missing:
-            raise DataError(f"data.isolated_atoms: no isolated-atom energy for element {missing[0]} "
-                            f"(have: {', '.join(isolated) or 'none'})")
+            raise DataError(
+                f"data.isolated_atoms: no isolated-atom energy for element {missing[0]} "
+                f"(have: {', '.join(isolated) or 'none'})"
+            )
         return {s: isolated[s] for s in elements}, "isolated"
     if method == "lstsq":
         return fit_reference_energies(train, elements), "lstsq"
@@ -81,12 +98,10 @@ def statistics(train: list[Frame], graphs: list[Data], refs: dict[str, float]) -
     """``energy_shift``, ``energy_scale`` and ``avg_num_neighbors`` (module docstring)."""
     atoms = sum(len(f.numbers) for f in train)
     edges = sum(g.edge_index.shape[1] for g in graphs)
-    stats = {"avg_num_neighbors": max(edges / max(atoms, 1), 1.0),
-             "energy_shift": 0.0, "energy_scale": 1.0}
+    stats = {"avg_num_neighbors": max(edges / max(atoms, 1), 1.0), "energy_shift": 0.0, "energy_scale": 1.0}
     labelled = [f for f in train if f.energy is not None]
     if labelled:
-        per_atom = np.array([(f.energy - sum(refs[s] for s in f.symbols)) / len(f.numbers)
-                             for f in labelled])
+        per_atom = np.array([(f.energy - sum(refs[s] for s in f.symbols)) / len(f.numbers) for f in labelled])
         stats["energy_shift"] = float(per_atom.mean())
         if len(per_atom) > 1 and per_atom.std() > 0:
             stats["energy_scale"] = float(per_atom.std())
@@ -105,9 +120,15 @@ def provenance(paths: list[str], frames: list[Frame]) -> list[dict]:
     for path in paths:
         resolved = resolve_data_path(path)
         mine = [f for f in frames if f.source.startswith(f"{path}:")]
-        out.append({"path": str(resolved), "sha256": file_sha256(resolved),
-                    "bytes": resolved.stat().st_size, "records": len(mine),
-                    "residues": int(sum(len(f.numbers) for f in mine))})
+        out.append(
+            {
+                "path": str(resolved),
+                "sha256": file_sha256(resolved),
+                "bytes": resolved.stat().st_size,
+                "records": len(mine),
+                "residues": int(sum(len(f.numbers) for f in mine)),
+            }
+        )
     return out
 
 
@@ -123,7 +144,8 @@ class PreparedData:
 
     def report(self) -> dict[str, float]:
         return {
-            "frames_train": len(self.train), "frames_val": len(self.val),
+            "frames_train": len(self.train),
+            "frames_val": len(self.val),
             "atoms_train": int(sum(g.num_nodes for g in self.train)),
             "elements": len(self.model.elements),
             "avg_num_neighbors": round(float(self.model.avg_num_neighbors), 3),
@@ -132,8 +154,9 @@ class PreparedData:
         }
 
 
-def prepare(cfg: MoleculeDataConfig, model: PotentialConfig, *, labelled: bool,
-            seed: int = 0) -> PreparedData:
+def prepare(
+    cfg: MoleculeDataConfig, model: PotentialConfig, *, labelled: bool, seed: int = 0
+) -> PreparedData:
     """Read, validate and graph the data; fill the data-derived fields of ``model`` that are
     still at their defaults (elements, reference energies, shift, scale, neighbours).
 
@@ -152,8 +175,10 @@ def prepare(cfg: MoleculeDataConfig, model: PotentialConfig, *, labelled: bool,
         raise ConfigError(f"data.num_conformers: expected a positive integer, got {cfg.num_conformers}")
     unit_factors(cfg)
     if labelled and cfg.energy_key is None and cfg.forces_key is None:
-        raise ConfigError("data.energy_key, data.forces_key: both null, so there is nothing to fit "
-                          "(for unlabelled structures use objective.kind denoise)")
+        raise ConfigError(
+            "data.energy_key, data.forces_key: both null, so there is nothing to fit "
+            "(for unlabelled structures use objective.kind denoise)"
+        )
     frames = load_frames(cfg.paths, cfg, labelled=labelled)
     isolated = isolated_atom_energies([f for f in frames if f.energy is not None])
     frames = [f for f in frames if len(f.numbers) > 1]
@@ -178,10 +203,14 @@ def prepare(cfg: MoleculeDataConfig, model: PotentialConfig, *, labelled: bool,
     stats = statistics(train, train_graphs, refs)
     defaults = PotentialConfig()
     filled = dataclasses.replace(
-        model, elements=elements, reference_energies=[refs[s] for s in elements],
-        energy_shift=stats["energy_shift"] if model.energy_shift == defaults.energy_shift
+        model,
+        elements=elements,
+        reference_energies=[refs[s] for s in elements],
+        energy_shift=stats["energy_shift"]
+        if model.energy_shift == defaults.energy_shift
         else model.energy_shift,
-        energy_scale=stats["energy_scale"] if model.energy_scale == defaults.energy_scale
+        energy_scale=stats["energy_scale"]
+        if model.energy_scale == defaults.energy_scale
         else model.energy_scale,
         avg_num_neighbors=model.avg_num_neighbors or stats["avg_num_neighbors"],
     )
@@ -216,4 +245,4 @@ def collate(items: list[Data]) -> Batch:
 def batches(graphs: list[Data], batch_size: int):
     """Consecutive batches of ``graphs`` (evaluation)."""
     for start in range(0, len(graphs), batch_size):
-        yield collate(graphs[start:start + batch_size])
+        yield collate(graphs[start : start + batch_size])

@@ -38,8 +38,12 @@ from .objectives import ErrorAccumulator
 
 plt = plots.plt
 
-HEADLINE = [("energy_mae_meV_per_atom", "E MAE (meV/atom)"), ("energy_rmse_meV", "E RMSE (meV/frame)"),
-            ("forces_mae_meV_per_A", "F MAE (meV/Å)"), ("forces_rmse_meV_per_A", "F RMSE (meV/Å)")]
+HEADLINE = [
+    ("energy_mae_meV_per_atom", "E MAE (meV/atom)"),
+    ("energy_rmse_meV", "E RMSE (meV/frame)"),
+    ("forces_mae_meV_per_A", "F MAE (meV/Å)"),
+    ("forces_rmse_meV_per_A", "F RMSE (meV/Å)"),
+]
 
 
 @dataclass
@@ -61,16 +65,16 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "evaluating"
-                       ) -> Evaluation:
+def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "evaluating") -> Evaluation:
     """Energies and forces of ``model`` on ``graphs`` against their labels."""
     model.eval()
     device = next(model.parameters()).device
     errors = ErrorAccumulator()
     e_true, e_pred, f_true, f_pred = [], [], [], []
     chunks = batches(graphs, batch_size)
-    for batch in tqdm(chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False,
-                      disable=len(graphs) < 200):
+    for batch in tqdm(
+        chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False, disable=len(graphs) < 200
+    ):
         batch = batch.to(device)
         pred = model(batch, forces="forces" in batch)
         errors.update(pred, batch)
@@ -116,8 +120,9 @@ def run_data_config(run, args) -> MoleculeDataConfig:
     from ``args`` on top; no files."""
     saved = run.read_config().get("data") or {}
     data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
-    overrides = {k: getattr(args, k) for k in ("energy_key", "forces_key")
-                 if getattr(args, k, None) is not None}
+    overrides = {
+        k: getattr(args, k) for k in ("energy_key", "forces_key") if getattr(args, k, None) is not None
+    }
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 
 
@@ -125,12 +130,12 @@ def add_reading_arguments(parser) -> None:
     """``--energy-key``, ``--forces-key``, ``--frames-per-batch`` (evaluate and predict)."""
     parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
     parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
-    parser.add_argument("--frames-per-batch", type=int, default=32,
-                        help="frames per evaluation batch (default: 32)")
+    parser.add_argument(
+        "--frames-per-batch", type=int, default=32, help="frames per evaluation batch (default: 32)"
+    )
 
 
-def evaluate_run(run, args, model, *, references: list[float] | None = None,
-                 notes: list[str] = ()) -> dict:
+def evaluate_run(run, args, model, *, references: list[float] | None = None, notes: list[str] = ()) -> dict:
     """Score ``model`` (a run's potential) on the frames of ``args.data``; write the evaluation
     into its own folder (``args.out`` or ``RUN/evaluations/<name>``) and return its metrics.
 
@@ -141,27 +146,38 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None,
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
     name = Path(args.data).name
     with swapped_references(model, references):
-        ev = evaluate_potential(model, graphs, getattr(args, "frames_per_batch", None) or 32,
-                                desc=f"evaluating {name}")
+        ev = evaluate_potential(
+            model, graphs, getattr(args, "frames_per_batch", None) or 32, desc=f"evaluating {name}"
+        )
     metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
-        figures = parity_plots({name: ev}, out.plot_path("parity_energy.png"),
-                               out.plot_path("parity_forces.png"), f"({name})")
+        figures = parity_plots(
+            {name: ev}, out.plot_path("parity_energy.png"), out.plot_path("parity_forces.png"), f"({name})"
+        )
         out.write_metrics(metrics)
-        out.write_report([*notes, *([""] if notes else []),
-                          f"{metrics['frames']} frames, {metrics['atoms']} atoms (frames of one atom "
-                          "skipped). Energies per atom and per frame, forces over Cartesian components; "
-                          "meV and meV/Å.", "",
-                          *metric_rows({name: ev.metrics}), "", *element_rows({name: ev.metrics}), "",
-                          *[f"![{p.stem}](plots/{p.name})" for p in figures]], title=f"Evaluation on {name}")
+        out.write_report(
+            [
+                *notes,
+                *([""] if notes else []),
+                f"{metrics['frames']} frames, {metrics['atoms']} atoms (frames of one atom "
+                "skipped). Energies per atom and per frame, forces over Cartesian components; "
+                "meV and meV/Å.",
+                "",
+                *metric_rows({name: ev.metrics}),
+                "",
+                *element_rows({name: ev.metrics}),
+                "",
+                *[f"![{p.stem}](plots/{p.name})" for p in figures],
+            ],
+            title=f"Evaluation on {name}",
+        )
     print(json.dumps(metrics, indent=1))
     return metrics
 
 
 def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
     """A markdown table of the headline errors of several sets."""
-    out = ["| set | " + " | ".join(label for _, label in HEADLINE) + " |",
-           "|---|" + "---|" * len(HEADLINE)]
+    out = ["| set | " + " | ".join(label for _, label in HEADLINE) + " |", "|---|" + "---|" * len(HEADLINE)]
     for name, m in sets.items():
         cells = [f"{m[k]:.1f}" if k in m else "–" for k, _ in HEADLINE]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -170,40 +186,71 @@ def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
 
 def element_rows(sets: dict[str, dict[str, float]]) -> list[str]:
     """Force RMSE per element (meV/Å) of several sets."""
-    elements = sorted({k.rsplit("_", 1)[1] for m in sets.values() for k in m
-                       if k.startswith("forces_rmse_meV_per_A_")})
+    elements = sorted(
+        {k.rsplit("_", 1)[1] for m in sets.values() for k in m if k.startswith("forces_rmse_meV_per_A_")}
+    )
     if not elements:
         return []
-    out = ["| set | " + " | ".join(f"F RMSE {el}" for el in elements) + " |",
-           "|---|" + "---|" * len(elements)]
+    out = [
+        "| set | " + " | ".join(f"F RMSE {el}" for el in elements) + " |",
+        "|---|" + "---|" * len(elements),
+    ]
     for name, m in sets.items():
-        cells = [f"{m[f'forces_rmse_meV_per_A_{el}']:.1f}" if f"forces_rmse_meV_per_A_{el}" in m
-                 else "–" for el in elements]
+        cells = [
+            f"{m[f'forces_rmse_meV_per_A_{el}']:.1f}" if f"forces_rmse_meV_per_A_{el}" in m else "–"
+            for el in elements
+        ]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
 
 # --- figures --------------------------------------------------------------------------------
-def parity_plots(sets: dict[str, Evaluation], energy_png: Path, forces_png: Path,
-                 title: str = "") -> list[Path]:
+def parity_plots(
+    sets: dict[str, Evaluation], energy_png: Path, forces_png: Path, title: str = ""
+) -> list[Path]:
     """Predicted against reference: energy per atom (each set relative to the mean of its
     reference values, so the scatter is visible) and force components; RMSE in the legend."""
+
     def energy(ev):
         true, pred = ev.energy
         centre = true.mean() if len(true) else 0.0
         return 1000 * (true - centre), 1000 * (pred - centre)
 
     written = [
-        _parity(sets, energy, "energy_rmse_meV_per_atom", "meV/atom", energy_png, 6,
-                "energy − set mean (meV/atom)", f"energy {title}"),
-        _parity(sets, lambda ev: ev.forces, "forces_rmse_meV_per_A", "meV/Å", forces_png, 3,
-                "force component (eV/Å)", f"forces {title}"),
+        _parity(
+            sets,
+            energy,
+            "energy_rmse_meV_per_atom",
+            "meV/atom",
+            energy_png,
+            6,
+            "energy − set mean (meV/atom)",
+            f"energy {title}",
+        ),
+        _parity(
+            sets,
+            lambda ev: ev.forces,
+            "forces_rmse_meV_per_A",
+            "meV/Å",
+            forces_png,
+            3,
+            "force component (eV/Å)",
+            f"forces {title}",
+        ),
     ]
     return [p for p in written if p is not None]
 
 
-def _parity(sets: dict[str, Evaluation], values, metric: str, unit: str, png: Path, size: float,
-            quantity: str, title: str) -> Path | None:
+def _parity(
+    sets: dict[str, Evaluation],
+    values,
+    metric: str,
+    unit: str,
+    png: Path,
+    size: float,
+    quantity: str,
+    title: str,
+) -> Path | None:
     fig, ax = plt.subplots(figsize=(4.8, 4.6))
     drawn = False
     for i, (name, ev) in enumerate(sets.items()):
@@ -211,8 +258,7 @@ def _parity(sets: dict[str, Evaluation], values, metric: str, unit: str, png: Pa
         if not len(true):
             continue
         rmse = ev.metrics.get(metric, float("nan"))
-        ax.scatter(true, pred, s=size, alpha=0.5, color=f"C{i}",
-                   label=f"{name} (RMSE {rmse:.1f} {unit})")
+        ax.scatter(true, pred, s=size, alpha=0.5, color=f"C{i}", label=f"{name} (RMSE {rmse:.1f} {unit})")
         drawn = True
     if not drawn:
         plt.close(fig)

@@ -57,9 +57,10 @@ CPU thread, for either kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
-from typing import Callable, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -130,12 +131,16 @@ def fisher_batches(graphs: list[Data], cfg: FisherConfig, seed: int) -> list:
     chosen = np.random.default_rng(seed).choice(len(graphs), size=n, replace=False)
     picked = [graphs[int(i)] for i in np.sort(chosen)]
     size = 1 if cfg.mode == "per-sample" else cfg.batch_size
-    return [collate(picked[i:i + size]) for i in range(0, n, size)]
+    return [collate(picked[i : i + size]) for i in range(0, n, size)]
 
 
-def energy_force_fisher(potential: nn.Module, objective: ObjectiveConfig, batches: list,
-                        mode: str = "per-sample", progress: bool = True
-                        ) -> tuple[dict[str, torch.Tensor], float]:
+def energy_force_fisher(
+    potential: nn.Module,
+    objective: ObjectiveConfig,
+    batches: list,
+    mode: str = "per-sample",
+    progress: bool = True,
+) -> tuple[dict[str, torch.Tensor], float]:
     """``(F, mean loss)``: the *empirical* Fisher diagonal of :class:`.objectives.EnergyForceLoss`
     with the weights of ``objective`` over ``batches``, and the mean of the losses it was computed
     from."""
@@ -152,22 +157,27 @@ def energy_force_fisher(potential: nn.Module, objective: ObjectiveConfig, batche
     return fisher, float(np.mean(losses))
 
 
-def _whiten(energy: torch.Tensor | None, forces: torch.Tensor | None, batch,
-            objective: ObjectiveConfig) -> torch.Tensor:
+def _whiten(
+    energy: torch.Tensor | None, forces: torch.Tensor | None, batch, objective: ObjectiveConfig
+) -> torch.Tensor:
     natoms = batch.natoms.reshape(-1).to(torch.float64)
     parts = []
     if energy is not None:
         parts.append(math.sqrt(objective.energy_weight) * energy.reshape(-1) / natoms)
     if forces is not None:
-        graph = batch.batch if getattr(batch, "batch", None) is not None else \
-            torch.zeros(len(batch.z), dtype=torch.long, device=batch.z.device)
+        graph = (
+            batch.batch
+            if getattr(batch, "batch", None) is not None
+            else torch.zeros(len(batch.z), dtype=torch.long, device=batch.z.device)
+        )
         weight = (objective.forces_weight / (3 * natoms[graph])).sqrt()
         parts.append((forces.to(weight.dtype) * weight[:, None]).reshape(-1))
     return torch.cat(parts)
 
 
-def whitened_outputs(potential: nn.Module, objective: ObjectiveConfig, batch
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def whitened_outputs(
+    potential: nn.Module, objective: ObjectiveConfig, batch
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(outputs, labels)`` of one batch, scaled so that frame ``m``'s loss is the squared
     distance between its entries of the two: ``sqrt(w_E) E_m / N_m`` and ``sqrt(w_F / 3N_m)
     F_{m,i,alpha}`` (module docstring). A quantity the loss does not use (zero weight, or no label
@@ -180,16 +190,23 @@ def whitened_outputs(potential: nn.Module, objective: ObjectiveConfig, batch
     use_energy = objective.energy_weight > 0 and "energy" in batch
     use_forces = objective.forces_weight > 0 and "forces" in batch
     pred = _KeepGraph(potential)(batch, forces=use_forces)
-    outputs = _whiten(pred["energy"] if use_energy else None,
-                      pred["forces"] if use_forces else None, batch, objective)
-    labels = _whiten(batch.energy if use_energy else None,
-                     batch.forces if use_forces else None, batch, objective)
+    outputs = _whiten(
+        pred["energy"] if use_energy else None, pred["forces"] if use_forces else None, batch, objective
+    )
+    labels = _whiten(
+        batch.energy if use_energy else None, batch.forces if use_forces else None, batch, objective
+    )
     return outputs, labels
 
 
-def energy_force_gauss_newton(potential: nn.Module, objective: ObjectiveConfig, batches: list,
-                              samples: int = 1, seed: int = 0, progress: bool = True
-                              ) -> tuple[dict[str, torch.Tensor], float]:
+def energy_force_gauss_newton(
+    potential: nn.Module,
+    objective: ObjectiveConfig,
+    batches: list,
+    samples: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, torch.Tensor], float]:
     """``(F, mean loss)``: the Gauss-Newton Fisher diagonal of the per-frame loss (module
     docstring) over the frames of ``batches`` (:func:`sciPT.finetune.gauss_newton_diagonal`), and
     the mean per-frame loss. Stress, when the objective weighs it, is left out."""
@@ -200,14 +217,16 @@ def energy_force_gauss_newton(potential: nn.Module, objective: ObjectiveConfig, 
         losses.append(float((outputs.detach() - labels).square().sum()))
         return outputs, int(batch.num_graphs)
 
-    fisher = gauss_newton_diagonal(potential, outputs_fn, batches, samples=samples, seed=seed,
-                                   progress=progress)
+    fisher = gauss_newton_diagonal(
+        potential, outputs_fn, batches, samples=samples, seed=seed, progress=progress
+    )
     frames = sum(int(b.num_graphs) for b in batches)
     return fisher, float(np.sum(losses) / frames)
 
 
-def fisher_hook(graphs: list[Data], cfg: FisherConfig, objective: ObjectiveConfig,
-                seed: int) -> Callable[[nn.Module], dict[str, torch.Tensor]] | None:
+def fisher_hook(
+    graphs: list[Data], cfg: FisherConfig, objective: ObjectiveConfig, seed: int
+) -> Callable[[nn.Module], dict[str, torch.Tensor]] | None:
     """``PretrainSetup.export_extras`` of an energy + force pre-training: ``backbone ->
     {"fisher.<param>": F, "ewc.pretraining_loss": mean loss, "ewc.lambda_0": lambda_0}``;
     ``None`` when no Fisher is asked for (``frames = 0``), the objective is not energy + forces,
@@ -220,15 +239,16 @@ def fisher_hook(graphs: list[Data], cfg: FisherConfig, objective: ObjectiveConfi
     def extras(backbone: nn.Module) -> dict[str, torch.Tensor]:
         batches = fisher_batches(labelled, cfg, seed)
         if cfg.kind == "gauss-newton":
-            fisher, mean_loss = energy_force_gauss_newton(backbone, objective, batches,
-                                                          cfg.samples, seed)
+            fisher, mean_loss = energy_force_gauss_newton(backbone, objective, batches, cfg.samples, seed)
             scale = 1.0
         else:
             fisher, mean_loss = energy_force_fisher(backbone, objective, batches, cfg.mode)
             scale = 0.5 / mean_loss if mean_loss > 0 else 0.0
-        return {**fisher_extras(fisher),
-                PRETRAINING_LOSS: torch.tensor(mean_loss, dtype=torch.float64),
-                LAMBDA_0: torch.tensor(scale, dtype=torch.float64)}
+        return {
+            **fisher_extras(fisher),
+            PRETRAINING_LOSS: torch.tensor(mean_loss, dtype=torch.float64),
+            LAMBDA_0: torch.tensor(scale, dtype=torch.float64),
+        }
 
     return extras
 

@@ -55,10 +55,20 @@ class Interaction(nn.Module):
     #: edges at l_max = 1 and 64 channels, 2 MB in float32. Chosen by measurement on the 297-atom
     #: box (benchmarks/RESULTS_forcefield.md, section 3): 2^18 and 2^19 were best and alike,
     #: 2^20 to 2^22 slower, no chunking slowest.
-    chunk_elements = 2 ** 19
+    chunk_elements = 2**19
 
-    def __init__(self, channels: int, l_in: int, l_sh: int, l_out: int, *, num_basis: int,
-                 radial_hidden: int, radial_layers: int, avg_num_neighbors: float):
+    def __init__(
+        self,
+        channels: int,
+        l_in: int,
+        l_sh: int,
+        l_out: int,
+        *,
+        num_basis: int,
+        radial_hidden: int,
+        radial_layers: int,
+        avg_num_neighbors: float,
+    ):
         super().__init__()
         self.channels = channels
         self.tp = ChannelwiseTensorProduct(l_in, l_sh, l_out)
@@ -73,8 +83,14 @@ class Interaction(nn.Module):
         self.l_in, self.l_out = l_in, l_out
         self.norm = float(avg_num_neighbors) ** -0.5
 
-    def forward(self, h: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
-                edge_sh: torch.Tensor, edge_radial: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        h: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        edge_sh: torch.Tensor,
+        edge_radial: torch.Tensor,
+    ) -> torch.Tensor:
         n_atoms, n_edges = h.shape[0], edge_src.shape[0]
         source = self.linear_in(h)
         d_out = (self.l_out + 1) ** 2
@@ -91,7 +107,7 @@ class Interaction(nn.Module):
         aggregated = aggregated * self.norm
         pre = self.linear_out(aggregated)
         sc = self.self_connection(h[:, :d_out])
-        if sc.shape[1] < d_out:      # scalar input, higher-degree output: no self-connection there
+        if sc.shape[1] < d_out:  # scalar input, higher-degree output: no self-connection there
             pre = torch.cat([pre[:, :1] + sc, pre[:, 1:]], dim=1)
         else:
             pre = pre + sc

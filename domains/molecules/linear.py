@@ -40,11 +40,10 @@ class EquivariantLinear(nn.Module):
         self.weight = nn.Parameter(torch.randn(l_max + 1, channels_in, channels_out))
         self.bias = nn.Parameter(torch.zeros(channels_out)) if bias else None
         self.l_max = l_max
-        self.scale = channels_in ** -0.5
+        self.scale = channels_in**-0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = [x[:, l * l:(l + 1) ** 2] @ (self.weight[l] * self.scale)
-                  for l in range(self.l_max + 1)]
+        blocks = [x[:, l * l : (l + 1) ** 2] @ (self.weight[l] * self.scale) for l in range(self.l_max + 1)]
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias
         return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]

@@ -57,11 +57,13 @@ class MDSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        checks = [("--steps", self.steps >= 1, "a positive integer"),
-                  ("--temperature", self.temperature >= 0, "a temperature >= 0 K"),
-                  ("--timestep", self.timestep > 0, "a positive time step in fs"),
-                  ("--interval", self.interval >= 1, "a positive integer"),
-                  ("--friction", self.friction >= 0, "a friction >= 0 per fs")]
+        checks = [
+            ("--steps", self.steps >= 1, "a positive integer"),
+            ("--temperature", self.temperature >= 0, "a temperature >= 0 K"),
+            ("--timestep", self.timestep > 0, "a positive time step in fs"),
+            ("--interval", self.interval >= 1, "a positive integer"),
+            ("--friction", self.friction >= 0, "a friction >= 0 per fs"),
+        ]
         for flag, ok, expected in checks:
             if not ok:
                 value = getattr(self, flag[2:])
@@ -97,8 +99,14 @@ def _integrator(atoms: Atoms, settings: MDSettings):
         # with fixcm and 299 K with FixCom (which also takes its 3 degrees of freedom out of the
         # temperature).
         atoms.set_constraint([*atoms.constraints, FixCom()])
-        return Langevin(atoms, dt, temperature_K=settings.temperature, fixcm=False,
-                        friction=settings.friction / units.fs, rng=np.random.default_rng(settings.seed))
+        return Langevin(
+            atoms,
+            dt,
+            temperature_K=settings.temperature,
+            fixcm=False,
+            friction=settings.friction / units.fs,
+            rng=np.random.default_rng(settings.seed),
+        )
     from ase.md.verlet import VelocityVerlet
 
     return VelocityVerlet(atoms, dt)
@@ -109,15 +117,22 @@ def snapshot(atoms: Atoms, step: int, timestep: float) -> Atoms:
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     kinetic = atoms.get_kinetic_energy()
     frame = atoms.copy()
-    frame.info.update({"step": step, "time_fs": step * timestep, "kinetic_energy": kinetic,
-                       "total_energy": energy + kinetic,
-                       "temperature_K": atoms.get_temperature()})
+    frame.info.update(
+        {
+            "step": step,
+            "time_fs": step * timestep,
+            "kinetic_energy": kinetic,
+            "total_energy": energy + kinetic,
+            "temperature_K": atoms.get_temperature(),
+        }
+    )
     frame.calc = SinglePointCalculator(frame, energy=energy, forces=forces)
     return frame
 
 
-def run_md(atoms: Atoms, calculator, settings: MDSettings, output: str | Path,
-           progress: bool = True) -> list[dict]:
+def run_md(
+    atoms: Atoms, calculator, settings: MDSettings, output: str | Path, progress: bool = True
+) -> list[dict]:
     """Integrate ``settings.steps`` steps from ``atoms`` and write the trajectory to ``output``.
 
     Returns one ``{step, energy, kinetic_energy, total_energy, temperature_K}`` per written frame.
@@ -129,22 +144,29 @@ def run_md(atoms: Atoms, calculator, settings: MDSettings, output: str | Path,
     dynamics = _integrator(atoms, settings)
     log: list[dict] = []
     with io.atomic_path(output) as tmp, open(tmp, "w") as handle:
+
         def record(step: int) -> None:
             frame = snapshot(atoms, step, settings.timestep)
             write(handle, frame, format="extxyz")
-            log.append({"step": step, "energy": frame.get_potential_energy(),
-                        **{k: frame.info[k] for k in ("kinetic_energy", "total_energy",
-                                                       "temperature_K")}})
+            log.append(
+                {
+                    "step": step,
+                    "energy": frame.get_potential_energy(),
+                    **{k: frame.info[k] for k in ("kinetic_energy", "total_energy", "temperature_K")},
+                }
+            )
 
         record(0)
-        with tqdm(total=settings.steps, desc=f"MD {settings.ensemble}", unit="step",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=settings.steps, desc=f"MD {settings.ensemble}", unit="step", disable=not progress
+        ) as bar:
             for step in range(1, settings.steps + 1):
                 dynamics.run(1)
                 if step % settings.interval == 0:
                     record(step)
-                    bar.set_postfix(T=f"{log[-1]['temperature_K']:.0f} K",
-                                    E=f"{log[-1]['total_energy']:.4f} eV")
+                    bar.set_postfix(
+                        T=f"{log[-1]['temperature_K']:.0f} K", E=f"{log[-1]['total_energy']:.4f} eV"
+                    )
                 bar.update()
     return log
 
@@ -152,30 +174,63 @@ def run_md(atoms: Atoms, calculator, settings: MDSettings, output: str | Path,
 # --- the command ------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory of a molecules model, or its model/ folder")
-    parser.add_argument("--structure", required=True, metavar="FILE",
-                        help="starting structure: the first frame of any file ASE reads, or the first "
-                             "SMILES of a .smi file (required)")
+    parser.add_argument(
+        "--structure",
+        required=True,
+        metavar="FILE",
+        help="starting structure: the first frame of any file ASE reads, or the first "
+        "SMILES of a .smi file (required)",
+    )
     parser.add_argument("--steps", type=int, required=True, help="time steps to integrate (required)")
-    parser.add_argument("--temperature", type=float, required=True, metavar="K",
-                        help="Maxwell-Boltzmann start temperature, and the thermostat's for nvt (required)")
-    parser.add_argument("--output", required=True, metavar="traj.xyz",
-                        help="extended XYZ trajectory, written atomically (required)")
-    parser.add_argument("--timestep", type=float, default=0.5, metavar="FS", help="time step in fs (default: 0.5)")
-    parser.add_argument("--interval", type=int, default=1, help="write a frame every this many steps (default: 1)")
-    parser.add_argument("--ensemble", choices=["nve", "nvt"], default="nve",
-                        help="nve: velocity Verlet; nvt: Langevin thermostat (default: nve)")
-    parser.add_argument("--friction", type=float, default=0.01, metavar="PER_FS",
-                        help="Langevin friction per fs, nvt only (default: 0.01)")
-    parser.add_argument("--dtype", choices=["float32", "float64"],
-                        help="arithmetic of the model (default: the exported one)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        required=True,
+        metavar="K",
+        help="Maxwell-Boltzmann start temperature, and the thermostat's for nvt (required)",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        metavar="traj.xyz",
+        help="extended XYZ trajectory, written atomically (required)",
+    )
+    parser.add_argument(
+        "--timestep", type=float, default=0.5, metavar="FS", help="time step in fs (default: 0.5)"
+    )
+    parser.add_argument(
+        "--interval", type=int, default=1, help="write a frame every this many steps (default: 1)"
+    )
+    parser.add_argument(
+        "--ensemble",
+        choices=["nve", "nvt"],
+        default="nve",
+        help="nve: velocity Verlet; nvt: Langevin thermostat (default: nve)",
+    )
+    parser.add_argument(
+        "--friction",
+        type=float,
+        default=0.01,
+        metavar="PER_FS",
+        help="Langevin friction per fs, nvt only (default: 0.01)",
+    )
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], help="arithmetic of the model (default: the exported one)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities (default: 0)")
 
 
 def run_command(args: argparse.Namespace) -> int:
-    settings = MDSettings(steps=args.steps, temperature=args.temperature, timestep=args.timestep,
-                          interval=args.interval, ensemble=args.ensemble, friction=args.friction,
-                          seed=args.seed)
+    settings = MDSettings(
+        steps=args.steps,
+        temperature=args.temperature,
+        timestep=args.timestep,
+        interval=args.interval,
+        ensemble=args.ensemble,
+        friction=args.friction,
+        seed=args.seed,
+    )
     settings.validate()
     atoms = read_structure(args.structure)
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype)
@@ -188,7 +243,10 @@ def run_command(args: argparse.Namespace) -> int:
     log = run_md(atoms, calculator, settings, args.output)
     wall = time.time() - started
     drift = log[-1]["total_energy"] - log[0]["total_energy"]
-    print(f"{settings.steps} steps ({settings.steps * settings.timestep:g} fs) in {wall:.1f} s "
-          f"({1000 * wall / settings.steps:.1f} ms/step); total energy change {1000 * drift:+.2f} meV; "
-          f"wrote {len(log)} frames to {args.output}", file=sys.stderr)
+    print(
+        f"{settings.steps} steps ({settings.steps * settings.timestep:g} fs) in {wall:.1f} s "
+        f"({1000 * wall / settings.steps:.1f} ms/step); total energy change {1000 * drift:+.2f} meV; "
+        f"wrote {len(log)} frames to {args.output}",
+        file=sys.stderr,
+    )
     return 0

@@ -119,9 +119,7 @@ def validate(cfg: PotentialConfig) -> None:
     if cfg.energy_scale <= 0:
         raise ConfigError(f"model.energy_scale: expected a positive number, got {cfg.energy_scale}")
     if cfg.avg_num_neighbors is not None and cfg.avg_num_neighbors <= 0:
-        raise ConfigError(
-            f"model.avg_num_neighbors: expected a positive number, got {cfg.avg_num_neighbors}"
-        )
+        raise ConfigError(f"model.avg_num_neighbors: expected a positive number, got {cfg.avg_num_neighbors}")
 
 
 def _plain(t: torch.Tensor) -> torch.Tensor:
@@ -178,23 +176,33 @@ class EquivariantPotential(nn.Module):
         self.register_buffer("energy_shift", torch.tensor(float(cfg.energy_shift)))
         self.register_buffer("energy_scale", torch.tensor(float(cfg.energy_scale)))
 
-        self.sh = o3.SphericalHarmonics(o3.Irreps.spherical_harmonics(cfg.l_max), normalize=True,
-                                        normalization="component")
+        self.sh = o3.SphericalHarmonics(
+            o3.Irreps.spherical_harmonics(cfg.l_max), normalize=True, normalization="component"
+        )
         self.radial = RadialEmbedding(cfg.cutoff, cfg.num_basis, cfg.cutoff_p)
         self.embedding = nn.Embedding(n_elements, cfg.channels)
         blocks, l_in = [], 0
         for layer in range(cfg.layers):
             # the readout only needs scalars, so the last block computes no l > 0 features
             l_out = 0 if layer == cfg.layers - 1 else cfg.l_max
-            blocks.append(Interaction(
-                cfg.channels, l_in, cfg.l_max, l_out, num_basis=cfg.num_basis,
-                radial_hidden=cfg.radial_hidden, radial_layers=cfg.radial_layers,
-                avg_num_neighbors=cfg.avg_num_neighbors or 1.0,
-            ))
+            blocks.append(
+                Interaction(
+                    cfg.channels,
+                    l_in,
+                    cfg.l_max,
+                    l_out,
+                    num_basis=cfg.num_basis,
+                    radial_hidden=cfg.radial_hidden,
+                    radial_layers=cfg.radial_layers,
+                    avg_num_neighbors=cfg.avg_num_neighbors or 1.0,
+                )
+            )
             l_in = l_out
         self.blocks = nn.ModuleList(blocks)
         self.readout = nn.Sequential(
-            nn.Linear(cfg.channels, cfg.readout_hidden), nn.SiLU(), nn.Linear(cfg.readout_hidden, 1),
+            nn.Linear(cfg.channels, cfg.readout_hidden),
+            nn.SiLU(),
+            nn.Linear(cfg.readout_hidden, 1),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -230,8 +238,9 @@ class EquivariantPotential(nn.Module):
         return index
 
     # ------------------------------------------------------------------------------------------
-    def forward(self, data, *, forces: bool = True, stress: bool = False,
-                create_graph: bool | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, data, *, forces: bool = True, stress: bool = False, create_graph: bool | None = None
+    ) -> dict[str, torch.Tensor]:
         """Energies, and forces and stress by autograd.
 
         Args:
@@ -258,8 +267,11 @@ class EquivariantPotential(nn.Module):
         pos = _plain(data.pos).detach().to(self.dtype)
         z = _plain(data.z)
         n_atoms = pos.shape[0]
-        batch = data.batch if getattr(data, "batch", None) is not None else \
-            torch.zeros(n_atoms, dtype=torch.long, device=pos.device)
+        batch = (
+            data.batch
+            if getattr(data, "batch", None) is not None
+            else torch.zeros(n_atoms, dtype=torch.long, device=pos.device)
+        )
         batch = _plain(batch)
         n_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else 1
         src, dst = _plain(data.edge_index)
@@ -274,8 +286,7 @@ class EquivariantPotential(nn.Module):
             pos.requires_grad_(True)
             inputs.append(pos)
         if want_stress:
-            strain = torch.zeros(n_graphs, 3, 3, dtype=self.dtype, device=pos.device,
-                                 requires_grad=True)
+            strain = torch.zeros(n_graphs, 3, 3, dtype=self.dtype, device=pos.device, requires_grad=True)
             inputs.append(strain)
             sym = 0.5 * (strain + strain.transpose(1, 2))
             pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch])
@@ -297,8 +308,9 @@ class EquivariantPotential(nn.Module):
 
         out = {"energy": energy, "atomic_energies": atomic, "features": h[:, 0]}
         if needs_grad:
-            grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph,
-                                        retain_graph=create_graph)
+            grads = torch.autograd.grad(
+                energy.sum(), inputs, create_graph=create_graph, retain_graph=create_graph
+            )
             if want_forces:
                 out["forces"] = -grads[0]
             if want_stress:

@@ -83,12 +83,14 @@ def error_metrics(pred: dict[str, torch.Tensor], batch) -> dict[str, torch.Tenso
     if "energy" in batch:
         err = (pred["energy"].detach() - batch.energy.reshape(-1)) * 1000.0
         per_atom = err / _natoms(batch)
-        metrics.update({
-            "energy_mae_meV_per_atom": per_atom.abs().mean(),
-            "energy_rmse_meV_per_atom": per_atom.pow(2).mean().sqrt(),
-            "energy_mae_meV": err.abs().mean(),
-            "energy_rmse_meV": err.pow(2).mean().sqrt(),
-        })
+        metrics.update(
+            {
+                "energy_mae_meV_per_atom": per_atom.abs().mean(),
+                "energy_rmse_meV_per_atom": per_atom.pow(2).mean().sqrt(),
+                "energy_mae_meV": err.abs().mean(),
+                "energy_rmse_meV": err.pow(2).mean().sqrt(),
+            }
+        )
     if "forces" in batch and "forces" in pred:
         err = (pred["forces"].detach().double() - batch.forces) * 1000.0
         metrics["forces_mae_meV_per_A"] = err.abs().mean()
@@ -148,8 +150,11 @@ class DenoisingLoss(nn.Module):
         pos = batch.pos
         # noise drawn on the CPU, where the (reproducible) validation generator lives
         eps = torch.randn(pos.shape, generator=generator, dtype=torch.float64)
-        graph = batch.batch.cpu() if getattr(batch, "batch", None) is not None else \
-            torch.zeros(pos.shape[0], dtype=torch.long)
+        graph = (
+            batch.batch.cpu()
+            if getattr(batch, "batch", None) is not None
+            else torch.zeros(pos.shape[0], dtype=torch.long)
+        )
         natoms = _natoms(batch).cpu().double()
         mean = torch.zeros(len(natoms), 3, dtype=torch.float64).index_add(0, graph, eps)
         eps = (eps - (mean / natoms[:, None])[graph]).to(device=pos.device)

@@ -39,41 +39,72 @@ class MoleculesConfig:
     fisher: FisherConfig = field(default_factory=FisherConfig)
 
 
-def _preset(model: PotentialConfig, steps: int, batch_size: int, lr: float, warmup: int,
-            every: int, **train) -> MoleculesConfig:
+def _preset(
+    model: PotentialConfig, steps: int, batch_size: int, lr: float, warmup: int, every: int, **train
+) -> MoleculesConfig:
     """Shipped ethanol + methanol frames, isolated-atom references, AdamW without weight decay
     (the potential's weights have no natural scale to decay towards), cosine schedule."""
     return MoleculesConfig(
-        data=MoleculeDataConfig(paths=[ETHANOL_METHANOL], isolated_atoms=ETHANOL_ISOLATED,
-                                val_fraction=0.05),
+        data=MoleculeDataConfig(paths=[ETHANOL_METHANOL], isolated_atoms=ETHANOL_ISOLATED, val_fraction=0.05),
         model=model,
         objective=ObjectiveConfig(),
-        train=TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.0,
-                          grad_clip=10.0,
-                          schedule=ScheduleConfig(warmup_steps=warmup, min_lr_ratio=0.02),
-                          val_every=every, checkpoint_every=every, **train),
+        train=TrainConfig(
+            max_steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=0.0,
+            grad_clip=10.0,
+            schedule=ScheduleConfig(warmup_steps=warmup, min_lr_ratio=0.02),
+            val_every=every,
+            checkpoint_every=every,
+            **train,
+        ),
     )
 
 
 def tiny() -> MoleculesConfig:
-    return _preset(PotentialConfig(cutoff=4.0, l_max=1, channels=16, layers=2, radial_hidden=32,
-                                   radial_layers=1, readout_hidden=16),
-                   steps=1500, batch_size=8, lr=2e-2, warmup=50, every=250, val_batches=8,
-                   log_every=25)
+    return _preset(
+        PotentialConfig(
+            cutoff=4.0, l_max=1, channels=16, layers=2, radial_hidden=32, radial_layers=1, readout_hidden=16
+        ),
+        steps=1500,
+        batch_size=8,
+        lr=2e-2,
+        warmup=50,
+        every=250,
+        val_batches=8,
+        log_every=25,
+    )
 
 
 def small() -> MoleculesConfig:
-    return _preset(PotentialConfig(cutoff=5.0, l_max=1, channels=32, layers=3, radial_hidden=64,
-                                   radial_layers=1, readout_hidden=16),
-                   steps=20_000, batch_size=8, lr=1e-2, warmup=200, every=1000, val_batches=16,
-                   log_every=50)
+    return _preset(
+        PotentialConfig(
+            cutoff=5.0, l_max=1, channels=32, layers=3, radial_hidden=64, radial_layers=1, readout_hidden=16
+        ),
+        steps=20_000,
+        batch_size=8,
+        lr=1e-2,
+        warmup=200,
+        every=1000,
+        val_batches=16,
+        log_every=50,
+    )
 
 
 def base() -> MoleculesConfig:
-    return _preset(PotentialConfig(cutoff=5.0, l_max=2, channels=64, layers=4, radial_hidden=64,
-                                   radial_layers=2, readout_hidden=32),
-                   steps=200_000, batch_size=16, lr=2e-3, warmup=1000, every=2000,
-                   val_batches=32, log_every=100)
+    return _preset(
+        PotentialConfig(
+            cutoff=5.0, l_max=2, channels=64, layers=4, radial_hidden=64, radial_layers=2, readout_hidden=32
+        ),
+        steps=200_000,
+        batch_size=16,
+        lr=2e-3,
+        warmup=1000,
+        every=2000,
+        val_batches=32,
+        log_every=100,
+    )
 
 
 PRESETS = {"tiny": tiny, "small": small, "base": base}

@@ -49,10 +49,12 @@ class PolynomialCutoff(nn.Module):
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         p = self.p
         x = r / self.cutoff
-        u = (1.0
-             - 0.5 * (p + 1) * (p + 2) * x.pow(p)
-             + p * (p + 2) * x.pow(p + 1)
-             - 0.5 * p * (p + 1) * x.pow(p + 2))
+        u = (
+            1.0
+            - 0.5 * (p + 1) * (p + 2) * x.pow(p)
+            + p * (p + 2) * x.pow(p + 1)
+            - 0.5 * p * (p + 1) * x.pow(p + 2)
+        )
         return u * (x < 1.0)
 
 

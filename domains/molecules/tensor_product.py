@@ -69,8 +69,7 @@ def irreps(channels: int, l_max: int) -> o3.Irreps:
 
 def to_e3nn(x: torch.Tensor, l_max: int) -> torch.Tensor:
     """``(N, D, C)`` channels-last features -> e3nn's ``(N, irreps.dim)`` layout."""
-    blocks = [x[:, l * l:(l + 1) ** 2].transpose(1, 2).reshape(x.shape[0], -1)
-              for l in range(l_max + 1)]
+    blocks = [x[:, l * l : (l + 1) ** 2].transpose(1, 2).reshape(x.shape[0], -1) for l in range(l_max + 1)]
     return torch.cat(blocks, dim=1)
 
 
@@ -79,17 +78,20 @@ def from_e3nn(x: torch.Tensor, channels: int, l_max: int) -> torch.Tensor:
     blocks, start = [], 0
     for l in range(l_max + 1):
         size = channels * (2 * l + 1)
-        blocks.append(x[:, start:start + size].reshape(x.shape[0], channels, 2 * l + 1))
+        blocks.append(x[:, start : start + size].reshape(x.shape[0], channels, 2 * l + 1))
         start += size
     return torch.cat(blocks, dim=2).transpose(1, 2)
 
 
 def paths(l_in: int, l_sh: int, l_out: int) -> list[tuple[int, int, int]]:
     """Allowed ``(l1, l2, l3)``: triangle rule and parity ``(-1)^(l1 + l2) = (-1)^l3``."""
-    return [(l1, l2, l3)
-            for l1 in range(l_in + 1) for l2 in range(l_sh + 1)
-            for l3 in range(abs(l1 - l2), min(l1 + l2, l_out) + 1)
-            if (l1 + l2 + l3) % 2 == 0]
+    return [
+        (l1, l2, l3)
+        for l1 in range(l_in + 1)
+        for l2 in range(l_sh + 1)
+        for l3 in range(abs(l1 - l2), min(l1 + l2, l_out) + 1)
+        if (l1 + l2 + l3) % 2 == 0
+    ]
 
 
 class ChannelwiseTensorProduct(nn.Module):
@@ -117,7 +119,7 @@ class ChannelwiseTensorProduct(nn.Module):
         self.num_paths = len(self.paths)
         into = {l3: sum(1 for *_, l in self.paths if l == l3) for l3 in range(l_out + 1)}
         # rows of U grouped by output degree, so the paths into one l3 are a (P_l3, 2 l3 + 1) block
-        self.groups: list[tuple[int, list[int], int]] = []   # (l3, paths into it, first row)
+        self.groups: list[tuple[int, list[int], int]] = []  # (l3, paths into it, first row)
         rows = 0
         for l3 in range(l_out + 1):
             chosen = [p for p, (*_, l) in enumerate(self.paths) if l == l3]
@@ -129,32 +131,38 @@ class ChannelwiseTensorProduct(nn.Module):
             for q, p in enumerate(chosen):
                 l1, l2, _ = self.paths[p]
                 alpha = math.sqrt((2 * l3 + 1) / into[l3])
-                block = alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)      # (m1, m2, m3)
+                block = alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)  # (m1, m2, m3)
                 top = first + q * (2 * l3 + 1)
-                coupling[l2 * l2:(l2 + 1) ** 2, top:top + 2 * l3 + 1, l1 * l1:(l1 + 1) ** 2] = \
+                coupling[l2 * l2 : (l2 + 1) ** 2, top : top + 2 * l3 + 1, l1 * l1 : (l1 + 1) ** 2] = (
                     block.permute(1, 2, 0)
+                )
         # (Dsh, R * Din): contracted with Y in one matmul per forward; computed in float64,
         # stored in the default dtype (a float64 model is built under a float64 default); a
         # constant, so not part of the state dict
         coupling = coupling.reshape(dim(l_sh), -1).to(torch.get_default_dtype())
         self.register_buffer("coupling", coupling, persistent=False)
         # weights of the paths into each l3, as an index (None: a contiguous run, sliced)
-        self._weight_index = [None if not chosen or chosen == list(range(chosen[0], chosen[-1] + 1))
-                              else torch.tensor(chosen) for _, chosen, _ in self.groups]
+        self._weight_index = [
+            None if not chosen or chosen == list(range(chosen[0], chosen[-1] + 1)) else torch.tensor(chosen)
+            for _, chosen, _ in self.groups
+        ]
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         n_edges, d_in, channels = x.shape
         u = (sh @ self.coupling).view(n_edges, self.num_rows, d_in)
-        z = torch.bmm(u, x)                                             # (E, R, C)
+        z = torch.bmm(u, x)  # (E, R, C)
         blocks = []
         for (l3, chosen, first), index in zip(self.groups, self._weight_index):
             d3 = 2 * l3 + 1
-            if not chosen:      # no path reaches this degree: its output is zero
+            if not chosen:  # no path reaches this degree: its output is zero
                 blocks.append(x.new_zeros(n_edges, d3, channels))
                 continue
-            w = weight[:, chosen[0]:chosen[-1] + 1] if index is None else \
-                weight.index_select(1, index.to(weight.device))
-            part = z[:, first:first + len(chosen) * d3].view(n_edges, len(chosen), d3, channels)
+            w = (
+                weight[:, chosen[0] : chosen[-1] + 1]
+                if index is None
+                else weight.index_select(1, index.to(weight.device))
+            )
+            part = z[:, first : first + len(chosen) * d3].view(n_edges, len(chosen), d3, channels)
             blocks.append((part * w.unsqueeze(2)).sum(dim=1))
         return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
 
@@ -169,5 +177,11 @@ class ChannelwiseTensorProduct(nn.Module):
         its weight vector per edge is ``weight.reshape(E, -1)``."""
         irreps_in, irreps_out = irreps(channels, self.l_in), irreps(channels, self.l_out)
         instructions = [(l1, l2, l3, "uvu", True) for l1, l2, l3 in self.paths]
-        return o3.TensorProduct(irreps_in, o3.Irreps.spherical_harmonics(self.l_sh), irreps_out,
-                                instructions, shared_weights=False, internal_weights=False)
+        return o3.TensorProduct(
+            irreps_in,
+            o3.Irreps.spherical_harmonics(self.l_sh),
+            irreps_out,
+            instructions,
+            shared_weights=False,
+            internal_weights=False,
+        )

@@ -25,9 +25,15 @@ def tiny() -> SequencePretrainConfig:
         tokenizer=TokenizerConfig(kind="residue"),
         model=TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128),
         objective=masked_objective(),
-        train=TrainConfig(max_steps=300, batch_size=32, lr=2e-3,
-                          schedule=ScheduleConfig(warmup_steps=30), val_every=100,
-                          checkpoint_every=100, val_batches=8),
+        train=TrainConfig(
+            max_steps=300,
+            batch_size=32,
+            lr=2e-3,
+            schedule=ScheduleConfig(warmup_steps=30),
+            val_every=100,
+            checkpoint_every=100,
+            val_batches=8,
+        ),
     )
 
 
@@ -37,9 +43,14 @@ def small() -> SequencePretrainConfig:
         tokenizer=TokenizerConfig(kind="residue"),
         model=TransformerConfig(d_model=320, n_layers=6, n_heads=20, d_ff=1280, max_len=512),
         objective=masked_objective(),
-        train=TrainConfig(max_steps=20_000, batch_size=16, lr=4e-4,
-                          schedule=ScheduleConfig(warmup_steps=1000), val_every=1000,
-                          checkpoint_every=1000),
+        train=TrainConfig(
+            max_steps=20_000,
+            batch_size=16,
+            lr=4e-4,
+            schedule=ScheduleConfig(warmup_steps=1000),
+            val_every=1000,
+            checkpoint_every=1000,
+        ),
     )
 
 
@@ -49,9 +60,15 @@ def base() -> SequencePretrainConfig:
         tokenizer=TokenizerConfig(kind="residue"),
         model=TransformerConfig(d_model=480, n_layers=12, n_heads=20, d_ff=1920, max_len=1024),
         objective=masked_objective(),
-        train=TrainConfig(max_steps=100_000, batch_size=32, lr=4e-4, precision="bf16-mixed",
-                          schedule=ScheduleConfig(warmup_steps=2000), val_every=2000,
-                          checkpoint_every=2000),
+        train=TrainConfig(
+            max_steps=100_000,
+            batch_size=32,
+            lr=4e-4,
+            precision="bf16-mixed",
+            schedule=ScheduleConfig(warmup_steps=2000),
+            val_every=2000,
+            checkpoint_every=2000,
+        ),
     )
 
 

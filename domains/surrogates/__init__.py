@@ -38,15 +38,23 @@ from .presets import PRESETS, SurrogatePretrainConfig
 from .pretrain import learn_prior, validity_box
 
 
-def export_surrogate(directory: Path, posterior: Posterior, groups: list[str], config: dict,
-                     correction=None) -> Path:
+def export_surrogate(
+    directory: Path, posterior: Posterior, groups: list[str], config: dict, correction=None
+) -> Path:
     """Write a surrogate (law + parameter distribution) as ``config.json`` + ``model.safetensors``."""
     model = PowerLaw.from_posterior(posterior, groups, correction)
     p = len(model.names)
-    return export_model(directory, model, {
-        "domain": "surrogates", **model.export_config(),
-        "law": law_dict(posterior.mean[:p], posterior.cov[:p, :p], model.names),
-        "sciPT_version": __version__, **config})
+    return export_model(
+        directory,
+        model,
+        {
+            "domain": "surrogates",
+            **model.export_config(),
+            "law": law_dict(posterior.mean[:p], posterior.cov[:p, :p], model.names),
+            "sciPT_version": __version__,
+            **config,
+        },
+    )
 
 
 def prior_posterior(prior, noise: NoisePrior | None = None) -> Posterior:
@@ -67,13 +75,18 @@ class SurrogatesDomain(Domain):
         return {"seed": "train.seed"}
 
     def build_pretraining(self, cfg):
-        raise UserError("surrogates pre-train in closed form, not with Lightning: use "
-                        "SurrogatesDomain.pretrain, or 'scipt finetune surrogate --init all' "
-                        "(or flat-plate, smooth-pipe), which builds the same prior on the fly")
+        raise UserError(
+            "surrogates pre-train in closed form, not with Lightning: use "
+            "SurrogatesDomain.pretrain, or 'scipt finetune surrogate --init all' "
+            "(or flat-plate, smooth-pipe), which builds the same prior on the fly"
+        )
 
     def load_backbone(self, export_config: dict) -> PowerLaw:
-        return PowerLaw(export_config.get("groups", []), export_config.get("n_sigma", 72),
-                        export_config.get("correction_width", 0))
+        return PowerLaw(
+            export_config.get("groups", []),
+            export_config.get("n_sigma", 72),
+            export_config.get("correction_width", 0),
+        )
 
     def add_evaluate_arguments(self, parser) -> None:
         from .evaluate import add_level_argument
@@ -86,8 +99,15 @@ class SurrogatesDomain(Domain):
 
         return evaluate_run(run, args)
 
-    def pretrain(self, cfg: SurrogatePretrainConfig, out: str | Path, *, resume: bool = False,
-                 command: str | None = None, callbacks: list | None = None) -> RunDir:
+    def pretrain(
+        self,
+        cfg: SurrogatePretrainConfig,
+        out: str | Path,
+        *,
+        resume: bool = False,
+        command: str | None = None,
+        callbacks: list | None = None,
+    ) -> RunDir:
         """Learn the prior of ``cfg`` and write the run directory ``out`` (closed form, seconds;
         no Lightning loop, so ``callbacks`` are not used, nor ``resume``)."""
         validate(cfg.train)
@@ -99,13 +119,27 @@ class SurrogatesDomain(Domain):
         run = RunDir.create(out)
         run.write_config({"domain": self.name, **to_dict(cfg)})
         boxes = validity_box(fits)
-        export_surrogate(run.model, prior_posterior(prior), [], {
-            "kind": "prior", "systems": [f.as_dict() for f in fits], "validity": {"systems": boxes},
-            "pretrain": to_dict(cfg)})
+        export_surrogate(
+            run.model,
+            prior_posterior(prior),
+            [],
+            {
+                "kind": "prior",
+                "systems": [f.as_dict() for f in fits],
+                "validity": {"systems": boxes},
+                "pretrain": to_dict(cfg),
+            },
+        )
         sd = np.sqrt(np.diag(prior.cov))
-        metrics = {"systems": len(fits), "prior_log_C": prior.mean[0], "prior_a": prior.mean[1],
-                   "prior_b": prior.mean[2], "prior_log_C_sd": sd[0], "prior_a_sd": sd[1],
-                   "prior_b_sd": sd[2]}
+        metrics = {
+            "systems": len(fits),
+            "prior_log_C": prior.mean[0],
+            "prior_a": prior.mean[1],
+            "prior_b": prior.mean[2],
+            "prior_log_C_sd": sd[0],
+            "prior_a_sd": sd[1],
+            "prior_b_sd": sd[2],
+        }
         run.write_metrics(metrics)
         figure = systems_plot(run.plot_path("prior.png"), fits, prior)
         run.write_report(prior_report(cfg, fits, prior, figure, command))
@@ -118,14 +152,22 @@ def systems_plot(path: Path, fits, prior, pr: float = 0.7) -> Path:
     curves = []
     for f in fits:
         re = np.geomspace(*f.correlation.re_range, 50)
-        curves.append(plots.Curve(f.correlation.key, re, np.exp(f.theta @ [np.ones_like(re), np.log(re),
-                                                                            np.full_like(re, np.log(pr))])))
+        curves.append(
+            plots.Curve(
+                f.correlation.key,
+                re,
+                np.exp(f.theta @ [np.ones_like(re), np.log(re), np.full_like(re, np.log(pr))]),
+            )
+        )
     re = np.geomspace(1e3, 1e8, 80)
     x = np.column_stack([np.ones_like(re), np.log(re), np.full_like(re, np.log(pr))])
     sd = np.sqrt(np.einsum("ma,ab,mb->m", x, prior.cov[:3, :3], x))
     mean = x @ prior.mean[:3]
-    curves.append(plots.Curve("prior mean", re, np.exp(mean), "--", "k", np.exp(mean - 1.645 * sd),
-                              np.exp(mean + 1.645 * sd)))
+    curves.append(
+        plots.Curve(
+            "prior mean", re, np.exp(mean), "--", "k", np.exp(mean - 1.645 * sd), np.exp(mean + 1.645 * sd)
+        )
+    )
     return plots.nu_vs_re(path, curves, [], title=f"pre-training systems at Pr = {pr} and the prior (90 %)")
 
 
@@ -133,29 +175,60 @@ def prior_report(cfg, fits, prior, figure: Path, command: str | None) -> str:
     names = prior.names[:3]
     sd = np.sqrt(np.diag(prior.cov))
     corr = prior.cov[:3, :3] / np.outer(sd[:3], sd[:3])
-    lines = ["# surrogates pre-training (closed-form prior)", "",
-             f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
+    lines = [
+        "# surrogates pre-training (closed-form prior)",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
+    ]
     if command:
         lines += ["", "Command:", "", f"    {command}"]
-    lines += ["", "## Systems", "",
-              f"Each correlation sampled at {cfg.points_per_system} points, log-uniform over its validity "
-              f"range (Pr capped at 100), with {cfg.noise:.0%} log-normal scatter, and fitted by least "
-              "squares in log space.", "",
-              "| system | family | form | Re range | Pr range | C | a | b | residual sd |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Systems",
+        "",
+        f"Each correlation sampled at {cfg.points_per_system} points, log-uniform over its validity "
+        f"range (Pr capped at 100), with {cfg.noise:.0%} log-normal scatter, and fitted by least "
+        "squares in log space.",
+        "",
+        "| system | family | form | Re range | Pr range | C | a | b | residual sd |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for f in fits:
         d = f.as_dict()
-        lines.append(f"| {d['key']} | {d['family']} | `{d['form']}` | {d['re_range'][0]:.0e}-{d['re_range'][1]:.0e} "
-                     f"| {d['pr_range'][0]:g}-{d['pr_range'][1]:g} | {d['C']:.4g} | {d['a']:.3f} | "
-                     f"{d['b']:.3f} | {d['residual_sd']:.3f} |")
-    lines += ["", "## Prior", "",
-              "Mean of the per-system fits; covariance = their spread + the mean fit covariance.", "",
-              f"Mean law: `{law_string(prior.mean[:3], names)}`", "",
-              "| parameter | mean | sd |", "|---|---|---|"]
+        lines.append(
+            f"| {d['key']} | {d['family']} | `{d['form']}` | {d['re_range'][0]:.0e}-{d['re_range'][1]:.0e} "
+            f"| {d['pr_range'][0]:g}-{d['pr_range'][1]:g} | {d['C']:.4g} | {d['a']:.3f} | "
+            f"{d['b']:.3f} | {d['residual_sd']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Prior",
+        "",
+        "Mean of the per-system fits; covariance = their spread + the mean fit covariance.",
+        "",
+        f"Mean law: `{law_string(prior.mean[:3], names)}`",
+        "",
+        "| parameter | mean | sd |",
+        "|---|---|---|",
+    ]
     lines += [f"| {n} | {m:.4f} | {s:.4f} |" for n, m, s in zip(names, prior.mean, sd)]
-    lines += ["", "Correlation matrix (log C, a, b):", "", "```", np.array2string(corr, precision=3), "```",
-              "", f"![systems and prior](plots/{figure.name})", "",
-              "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
+    lines += [
+        "",
+        "Correlation matrix (log C, a, b):",
+        "",
+        "```",
+        np.array2string(corr, precision=3),
+        "```",
+        "",
+        f"![systems and prior](plots/{figure.name})",
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(to_dict(cfg), indent=1),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

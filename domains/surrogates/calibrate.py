@@ -25,8 +25,8 @@ to leave out: the prior-informed fit is kept and the report says the guard could
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -94,22 +94,31 @@ class Calibration:
         return self.prior_fit if self.guard.choice == "prior" else self.scratch_fit
 
 
-def loo(X: np.ndarray, y: np.ndarray, procedure: Callable[[np.ndarray, np.ndarray], Posterior]
-        ) -> tuple[np.ndarray, np.ndarray]:
+def loo(
+    X: np.ndarray, y: np.ndarray, procedure: Callable[[np.ndarray, np.ndarray], Posterior]
+) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out log predictive densities and errors (in log Nu) of a fitting procedure."""
     n = len(y)
     lpd, err = np.empty(n), np.empty(n)
     for i in range(n):
         keep = np.arange(n) != i
         post = procedure(X[keep], y[keep])
-        lpd[i] = post.log_density(X[i:i + 1], y[i:i + 1])[0]
-        err[i] = post.predict(X[i:i + 1])[0] - y[i]
+        lpd[i] = post.log_density(X[i : i + 1], y[i : i + 1])[0]
+        err[i] = post.predict(X[i : i + 1])[0] - y[i]
     return lpd, err
 
 
-def calibrate(X: np.ndarray, y: np.ndarray, names: list[str], prior: GaussianPrior | None, *,
-              transfer: str = "exponents", noise: NoisePrior | None = None, margin: float = 0.0,
-              guard: bool = True) -> Calibration:
+def calibrate(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    prior: GaussianPrior | None,
+    *,
+    transfer: str = "exponents",
+    noise: NoisePrior | None = None,
+    margin: float = 0.0,
+    guard: bool = True,
+) -> Calibration:
     """Fit scratch and (if ``prior``) prior-informed laws on ``(X, y)``; let the guard choose.
 
     Args:
@@ -139,9 +148,14 @@ def calibrate(X: np.ndarray, y: np.ndarray, names: list[str], prior: GaussianPri
     if not guard:
         return Calibration(prior_fit, scratch, GuardResult("prior", "guard switched off"))
     if n < 2:
-        return Calibration(prior_fit, scratch, GuardResult(
-            "prior", "one point leaves nothing to hold out: the guard cannot check the prior, "
-                     "which is kept"))
+        return Calibration(
+            prior_fit,
+            scratch,
+            GuardResult(
+                "prior",
+                "one point leaves nothing to hold out: the guard cannot check the prior, which is kept",
+            ),
+        )
     lpd_p, err_p = loo(X, y, prior_proc)
     lpd_s, err_s = loo(X, y, scratch_proc)
     elpd = {"prior": float(lpd_p.sum()), "scratch": float(lpd_s.sum())}
@@ -149,12 +163,16 @@ def calibrate(X: np.ndarray, y: np.ndarray, names: list[str], prior: GaussianPri
     diff = elpd["scratch"] - elpd["prior"]
     if diff > margin * n:
         choice = "scratch"
-        reason = (f"leave-one-out: scratch predicts the held-out points better than the prior-informed "
-                  f"fit (ELPD {elpd['scratch']:.2f} vs {elpd['prior']:.2f} nats, LOO RMSE of log Nu "
-                  f"{rmse['scratch']:.3f} vs {rmse['prior']:.3f}): the prior hurts (negative transfer)")
+        reason = (
+            f"leave-one-out: scratch predicts the held-out points better than the prior-informed "
+            f"fit (ELPD {elpd['scratch']:.2f} vs {elpd['prior']:.2f} nats, LOO RMSE of log Nu "
+            f"{rmse['scratch']:.3f} vs {rmse['prior']:.3f}): the prior hurts (negative transfer)"
+        )
     else:
         choice = "prior"
-        reason = (f"leave-one-out: the prior-informed fit predicts the held-out points at least as well "
-                  f"as scratch (ELPD {elpd['prior']:.2f} vs {elpd['scratch']:.2f} nats, LOO RMSE of "
-                  f"log Nu {rmse['prior']:.3f} vs {rmse['scratch']:.3f})")
+        reason = (
+            f"leave-one-out: the prior-informed fit predicts the held-out points at least as well "
+            f"as scratch (ELPD {elpd['prior']:.2f} vs {elpd['scratch']:.2f} nats, LOO RMSE of "
+            f"log Nu {rmse['prior']:.3f} vs {rmse['scratch']:.3f})"
+        )
     return Calibration(prior_fit, scratch, GuardResult(choice, reason, elpd, rmse))

@@ -77,8 +77,10 @@ class Points:
         """Log features ``[1, log Re, log Pr, log g...]``, ``(n, 3 + len(groups))``."""
         missing = [g for g in groups if g not in self.groups]
         if missing:
-            raise DataError(f"{self.source}: missing column '{missing[0]}' (the model uses the "
-                            f"geometric ratios {', '.join(groups)})")
+            raise DataError(
+                f"{self.source}: missing column '{missing[0]}' (the model uses the "
+                f"geometric ratios {', '.join(groups)})"
+            )
         cols = [np.ones(len(self)), np.log(self.re), np.log(self.pr)]
         cols += [np.log(self.groups[g]) for g in groups]
         return np.column_stack(cols)
@@ -87,12 +89,17 @@ class Points:
     def log_nu(self) -> np.ndarray:
         return np.log(self.nu)
 
-    def subset(self, index) -> "Points":
+    def subset(self, index) -> Points:
         index = np.asarray(index)
-        return Points(self.re[index], self.pr[index], None if self.nu is None else self.nu[index],
-                      {k: v[index] for k, v in self.groups.items()}, self.source,
-                      None if self.lines is None else self.lines[index],
-                      {k: [v[i] for i in np.arange(len(self))[index]] for k, v in self.labels.items()})
+        return Points(
+            self.re[index],
+            self.pr[index],
+            None if self.nu is None else self.nu[index],
+            {k: v[index] for k, v in self.groups.items()},
+            self.source,
+            None if self.lines is None else self.lines[index],
+            {k: [v[i] for i in np.arange(len(self))[index]] for k, v in self.labels.items()},
+        )
 
 
 def _split_header(name: str, path: Path) -> str:
@@ -102,22 +109,29 @@ def _split_header(name: str, path: Path) -> str:
         raise DataError(f"{path}: cannot read column name {name!r}")
     base, unit = m.group(1), (m.group(2) or "")
     if unit.lower() not in DIMENSIONLESS_UNITS:
-        raise DataError(f"{path}: column '{name}' has unit '{unit}', but {base} must be a "
-                        f"dimensionless number (convert it first)")
+        raise DataError(
+            f"{path}: column '{name}' has unit '{unit}', but {base} must be a "
+            f"dimensionless number (convert it first)"
+        )
     return base
 
 
-def _check_values(values: np.ndarray, name: str, bounds: tuple[float, float], path: Path,
-                  lines: np.ndarray) -> None:
+def _check_values(
+    values: np.ndarray, name: str, bounds: tuple[float, float], path: Path, lines: np.ndarray
+) -> None:
     for value, line in zip(values, lines):
         where = f"{path}, line {line}"
         if not np.isfinite(value) or value <= 0:
-            raise DataError(f"{where}: {name} = {value:g} is not a positive number "
-                            f"({name} must be a positive dimensionless number)")
+            raise DataError(
+                f"{where}: {name} = {value:g} is not a positive number "
+                f"({name} must be a positive dimensionless number)"
+            )
         if not bounds[0] <= value <= bounds[1]:
             hint = " (is the column scaled, e.g. Re x 1e-4?)" if value < bounds[0] else ""
-            raise DataError(f"{where}: {name} = {value:g} is outside the physical range "
-                            f"[{bounds[0]:g}, {bounds[1]:g}] of {name}{hint}")
+            raise DataError(
+                f"{where}: {name} = {value:g} is outside the physical range "
+                f"[{bounds[0]:g}, {bounds[1]:g}] of {name}{hint}"
+            )
 
 
 def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu: bool = True) -> Points:
@@ -147,10 +161,15 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
     need = ["Re", "Pr", "Nu"] if require_nu or "nu" in lookup else ["Re", "Pr"]
     for name in need:
         if name.lower() not in lookup:
-            hint = (" (digitised x,y files: use read_digitised with their axis scaling)"
-                    if {"x", "y"} <= set(lookup) else "")
-            raise DataError(f"{path}: missing column '{name}' (expected Re, Pr, Nu and optional "
-                            f"geometric ratios; found: {', '.join(header)}){hint}")
+            hint = (
+                " (digitised x,y files: use read_digitised with their axis scaling)"
+                if {"x", "y"} <= set(lookup)
+                else ""
+            )
+            raise DataError(
+                f"{path}: missing column '{name}' (expected Re, Pr, Nu and optional "
+                f"geometric ratios; found: {', '.join(header)}){hint}"
+            )
     body, body_lines = rows[1:], np.array(lines[1:])
     if not body:
         raise DataError(f"{path}: no data rows after the header")
@@ -173,8 +192,9 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
         groups = [h for h in extra if all(_is_number(r[lookup[h.lower()]]) for r in body)]
     for g in groups:
         if g.lower() not in lookup:
-            raise DataError(f"{path}: missing column '{g}' (asked for as a geometric ratio; found: "
-                            f"{', '.join(header)})")
+            raise DataError(
+                f"{path}: missing column '{g}' (asked for as a geometric ratio; found: {', '.join(header)})"
+            )
     values = {name: column(lookup[name.lower()], name) for name in need}
     for name in need:
         _check_values(values[name], name, VARIABLES[name].physical, path, body_lines)
@@ -183,8 +203,7 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
         group_values[g] = column(lookup[g.lower()], g)
         _check_values(group_values[g], g, GROUP_RANGE, path, body_lines)
     labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h not in groups}
-    return Points(values["Re"], values["Pr"], values.get("Nu"), group_values, str(path),
-                  body_lines, labels)
+    return Points(values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels)
 
 
 def _is_number(text: str) -> bool:
@@ -208,17 +227,25 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
         w = csv.writer(f)
         w.writerow(header)
         for i in range(len(points)):
-            w.writerow([points.labels[k][i] for k in points.labels]
-                       + [f"{float(v[i]):.6g}" for v in columns.values()])
+            w.writerow(
+                [points.labels[k][i] for k in points.labels]
+                + [f"{float(v[i]):.6g}" for v in columns.values()]
+            )
 
 
 # --- the shipped ribbed-channel measurements -------------------------------------------------
 _TASLIM_NAME = _re.compile(r"fig(?P<fig>\d+)_ar_(?P<ar>[\d.]+)_(?P<marker>.+)_eDh_(?P<edh>[\d.]+)")
 
 
-def read_digitised(path: str | Path, *, x_scale: float = 1e4, y_scale: float = 1e3,
-                   pr: float = TASLIM_PR, groups: dict[str, float] | None = None,
-                   re_range: tuple[float, float] = (1e3, 1e6)) -> Points:
+def read_digitised(
+    path: str | Path,
+    *,
+    x_scale: float = 1e4,
+    y_scale: float = 1e3,
+    pr: float = TASLIM_PR,
+    groups: dict[str, float] | None = None,
+    re_range: tuple[float, float] = (1e3, 1e6),
+) -> Points:
     """Read a digitised ``x,y`` figure: ``Re = x * x_scale``, ``Nu = y * y_scale``.
 
     ``re_range`` is where the figure's Reynolds numbers must land once scaled; a file digitised
@@ -239,8 +266,9 @@ def read_digitised(path: str | Path, *, x_scale: float = 1e4, y_scale: float = 1
     _check_values(re, "Re", re_range, path, lines)
     _check_values(nu, "Nu", VARIABLES["Nu"].physical, path, lines)
     n = len(re)
-    return Points(re, np.full(n, pr), nu, {k: np.full(n, v) for k, v in (groups or {}).items()},
-                  str(path), lines)
+    return Points(
+        re, np.full(n, pr), nu, {k: np.full(n, v) for k, v in (groups or {}).items()}, str(path), lines
+    )
 
 
 def taslim_series(folder: str | Path = TASLIM_DIR) -> dict[str, Points]:

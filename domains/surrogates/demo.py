@@ -34,8 +34,14 @@ LEVEL = 0.9
 EXAMPLE = ("fig5_ar_1.0_half_squares_eDh_0.167", (0, 1))  # the two lowest-Re points of one series
 
 
-def run_demo(out: str | Path, *, command: str | None = None, progress: bool = True,
-             ns: tuple[int, ...] = (1, 2, 3, 5), max_draws: int | None = None) -> RunDir:
+def run_demo(
+    out: str | Path,
+    *,
+    command: str | None = None,
+    progress: bool = True,
+    ns: tuple[int, ...] = (1, 2, 3, 5),
+    max_draws: int | None = None,
+) -> RunDir:
     """Run the demo into ``out``; ``ns`` and ``max_draws`` shrink it (tests)."""
     series = taslim_series(TASLIM_DIR)
     cfg = presets.small()
@@ -47,11 +53,27 @@ def run_demo(out: str | Path, *, command: str | None = None, progress: bool = Tr
         studies[label] = few_shot_study(series, p, ns, level=LEVEL, max_draws=max_draws, progress=progress)
 
     run = RunDir.create(out)
-    run.write_config({"task": "surrogate", "kind": "demo", "data": str(TASLIM_DIR),
-                      "pretrain": to_dict(cfg), "interval_level": LEVEL, "transfer": "exponents"})
-    export_surrogate(run.model, prior_posterior(prior), [], {
-        "kind": "prior", "systems": [f.as_dict() for f in fits], "validity": {"systems": validity_box(fits)},
-        "pretrain": to_dict(cfg)})
+    run.write_config(
+        {
+            "task": "surrogate",
+            "kind": "demo",
+            "data": str(TASLIM_DIR),
+            "pretrain": to_dict(cfg),
+            "interval_level": LEVEL,
+            "transfer": "exponents",
+        }
+    )
+    export_surrogate(
+        run.model,
+        prior_posterior(prior),
+        [],
+        {
+            "kind": "prior",
+            "systems": [f.as_dict() for f in fits],
+            "validity": {"systems": validity_box(fits)},
+            "pretrain": to_dict(cfg),
+        },
+    )
     io.write_json(run.path / "study.json", {k: s.table for k, s in studies.items()})
     metrics = {}
     for label, study in studies.items():
@@ -61,9 +83,14 @@ def run_demo(out: str | Path, *, command: str | None = None, progress: bool = Tr
             metrics[f"{key}/mape_median"] = row["mape_median"]
             metrics[f"{key}/coverage"] = row["coverage"]
     run.write_metrics(metrics)
-    figures = {label: plots.sample_efficiency(run.plot_path(f"sample_efficiency_{'all' if label.startswith('all') else 'smooth_pipe'}.png"),
-                                              study.table, level=LEVEL)
-               for label, study in studies.items()}
+    figures = {
+        label: plots.sample_efficiency(
+            run.plot_path(f"sample_efficiency_{'all' if label.startswith('all') else 'smooth_pipe'}.png"),
+            study.table,
+            level=LEVEL,
+        )
+        for label, study in studies.items()
+    }
     example = _example(run, series, prior)
     run.write_report(_report(studies, figures, example, prior, command))
     print(f"run written to {run.path}", file=sys.stderr)
@@ -82,67 +109,112 @@ def _example(run: RunDir, series, prior) -> dict:
     re = np.geomspace(pts.re.min() / 1.5, pts.re.max() * 1.5, 100)
     Xc = np.column_stack([np.ones_like(re), np.log(re), np.full_like(re, np.log(pts.pr[0]))])
     curves = []
-    for label, post, style, color in (("prior-informed", cal.prior_fit, "-", "tab:green"),
-                                      ("scratch", cal.scratch_fit, "--", "tab:orange")):
+    for label, post, style, color in (
+        ("prior-informed", cal.prior_fit, "-", "tab:green"),
+        ("scratch", cal.scratch_fit, "--", "tab:orange"),
+    ):
         lo, hi = post.interval(Xc, LEVEL)
         curves.append(plots.Curve(label, re, np.exp(post.predict(Xc)), style, color, np.exp(lo), np.exp(hi)))
     curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
     figure = plots.nu_vs_re(
-        run.plot_path("example.png"), curves,
-        [plots.Scatter("calibration points", train.re, train.nu, "o", "tab:blue"),
-         plots.Scatter("held-out measurements", test.re, test.nu, "s", "tab:red", False)],
-        title=f"Taslim & Spring {key}: 2 points, kept = {cal.guard.choice}")
+        run.plot_path("example.png"),
+        curves,
+        [
+            plots.Scatter("calibration points", train.re, train.nu, "o", "tab:blue"),
+            plots.Scatter("held-out measurements", test.re, test.nu, "s", "tab:red", False),
+        ],
+        title=f"Taslim & Spring {key}: 2 points, kept = {cal.guard.choice}",
+    )
     Xt, yt = test.features(), test.log_nu
-    mape = {name: scores(post.predict(Xt), yt)[1] for name, post in (("prior", cal.prior_fit),
-                                                                     ("scratch", cal.scratch_fit))}
-    return {"key": key, "figure": figure, "guard": cal.guard, "mape": mape,
-            "laws": {"prior": law_string(cal.prior_fit.mean, prior.names),
-                     "scratch": law_string(cal.scratch_fit.mean, prior.names)}}
+    mape = {
+        name: scores(post.predict(Xt), yt)[1]
+        for name, post in (("prior", cal.prior_fit), ("scratch", cal.scratch_fit))
+    }
+    return {
+        "key": key,
+        "figure": figure,
+        "guard": cal.guard,
+        "mape": mape,
+        "laws": {
+            "prior": law_string(cal.prior_fit.mean, prior.names),
+            "scratch": law_string(cal.scratch_fit.mean, prior.names),
+        },
+    }
 
 
 def _table(study) -> list[str]:
-    lines = ["| split | n | draws | scratch MAPE % (median / p90) | prior-informed | guard | guard kept prior | "
-             "90 % coverage: scratch / prior / guard |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| split | n | draws | scratch MAPE % (median / p90) | prior-informed | guard | guard kept prior | "
+        "90 % coverage: scratch / prior / guard |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     rows = {(r["split"], r["n"], r["method"]): r for r in study.table}
     for split, n in dict.fromkeys((r["split"], r["n"]) for r in study.table):
         s, p, g = (rows[(split, n, m)] for m in ("scratch", "prior", "guard"))
-        lines.append(f"| {split} | {n} | {s['draws']} | {s['mape_median']:.1f} / {s['mape_p90']:.1f} | "
-                     f"{p['mape_median']:.1f} / {p['mape_p90']:.1f} | {g['mape_median']:.1f} / {g['mape_p90']:.1f} | "
-                     f"{g['prior_kept']:.0%} | {s['coverage']:.0%} / {p['coverage']:.0%} / {g['coverage']:.0%} |")
+        lines.append(
+            f"| {split} | {n} | {s['draws']} | {s['mape_median']:.1f} / {s['mape_p90']:.1f} | "
+            f"{p['mape_median']:.1f} / {p['mape_p90']:.1f} | {g['mape_median']:.1f} / {g['mape_p90']:.1f} | "
+            f"{g['prior_kept']:.0%} | {s['coverage']:.0%} / {p['coverage']:.0%} / {g['coverage']:.0%} |"
+        )
     return lines
 
 
 def _report(studies, figures, example, prior, command) -> str:
-    lines = ["# Surrogate demo: textbook prior, measured ribbed channels", "",
-             f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
+    lines = [
+        "# Surrogate demo: textbook prior, measured ribbed channels",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
+    ]
     if command:
         lines += ["", "Command:", "", f"    {command}"]
-    lines += ["", "Pre-trained on 15 textbook correlations (flat plate laminar and turbulent, smooth pipe "
-              "Dittus-Boelter, Gnielinski and others); calibrated on Taslim & Spring (1987), 7 measured "
-              "series of Nu against Re in rib-roughened channels (Pr = 0.70, 4-7 points each). Every "
-              "combination of n calibration points per series; MAPE over the held-out points of a draw, "
-              "median and 90th percentile over draws; coverage of the central 90 % predictive interval "
-              "over all held-out points. Scratch with one point fits C with Dittus-Boelter exponents; with "
-              "two or more, C and a (b = 0.4: Pr does not vary).", "",
-              f"Pre-trained mean law (all systems): `{law_string(prior.mean, prior.names)}`; the prior "
-              "transfers the exponents, C is set by the points.", ""]
+    lines += [
+        "",
+        "Pre-trained on 15 textbook correlations (flat plate laminar and turbulent, smooth pipe "
+        "Dittus-Boelter, Gnielinski and others); calibrated on Taslim & Spring (1987), 7 measured "
+        "series of Nu against Re in rib-roughened channels (Pr = 0.70, 4-7 points each). Every "
+        "combination of n calibration points per series; MAPE over the held-out points of a draw, "
+        "median and 90th percentile over draws; coverage of the central 90 % predictive interval "
+        "over all held-out points. Scratch with one point fits C with Dittus-Boelter exponents; with "
+        "two or more, C and a (b = 0.4: Pr does not vary).",
+        "",
+        f"Pre-trained mean law (all systems): `{law_string(prior.mean, prior.names)}`; the prior "
+        "transfers the exponents, C is set by the points.",
+        "",
+    ]
     for label, study in studies.items():
-        lines += [f"## Prior from {label}", ""] + _table(study) + ["", f"![sample efficiency](plots/{figures[label].name})", ""]
-        lines += ["Guard's median MAPE minus that of the better of the two (bootstrap 95 % interval over draws):", ""]
+        lines += (
+            [f"## Prior from {label}", ""]
+            + _table(study)
+            + ["", f"![sample efficiency](plots/{figures[label].name})", ""]
+        )
+        lines += [
+            "Guard's median MAPE minus that of the better of the two (bootstrap 95 % interval over draws):",
+            "",
+        ]
         for split in ("all", "extrapolation"):
             for n in (2, 3, 5):
                 g = guard_gap(study.records, split, n)
                 if g:
-                    lines.append(f"- {split}, n = {n}: {g['gap']:+.2f} points vs {g['better']} "
-                                 f"[{g['lo']:+.2f}, {g['hi']:+.2f}]")
+                    lines.append(
+                        f"- {split}, n = {n}: {g['gap']:+.2f} points vs {g['better']} "
+                        f"[{g['lo']:+.2f}, {g['hi']:+.2f}]"
+                    )
         lines.append("")
     ex = example
-    lines += ["## Worked example", "",
-              f"Series `{ex['key']}`, its two lowest-Re points (`example_train.csv`), the rest held out "
-              f"(`example_test.csv`): prior-informed `{ex['laws']['prior']}` (held-out MAPE "
-              f"{ex['mape']['prior']:.1f} %), scratch `{ex['laws']['scratch']}` ({ex['mape']['scratch']:.1f} %). "
-              f"Guard: {ex['guard'].reason}.", "", f"![example](plots/{ex['figure'].name})", "",
-              "Rerun it by hand:", "",
-              "    scipt finetune surrogate --init RUN --train RUN/example_train.csv --out runs/example",
-              "    scipt evaluate runs/example --data RUN/example_test.csv", ""]
+    lines += [
+        "## Worked example",
+        "",
+        f"Series `{ex['key']}`, its two lowest-Re points (`example_train.csv`), the rest held out "
+        f"(`example_test.csv`): prior-informed `{ex['laws']['prior']}` (held-out MAPE "
+        f"{ex['mape']['prior']:.1f} %), scratch `{ex['laws']['scratch']}` ({ex['mape']['scratch']:.1f} %). "
+        f"Guard: {ex['guard'].reason}.",
+        "",
+        f"![example](plots/{ex['figure'].name})",
+        "",
+        "Rerun it by hand:",
+        "",
+        "    scipt finetune surrogate --init RUN --train RUN/example_train.csv --out runs/example",
+        "    scipt evaluate runs/example --data RUN/example_test.csv",
+        "",
+    ]
     return "\n".join(lines)

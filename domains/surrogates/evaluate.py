@@ -33,8 +33,13 @@ def check_level(level: float) -> float:
 
 
 def add_level_argument(parser) -> None:
-    parser.add_argument("--interval-level", type=float, default=0.9, metavar="LEVEL",
-                        help="probability held by the predictive intervals (default: 0.9)")
+    parser.add_argument(
+        "--interval-level",
+        type=float,
+        default=0.9,
+        metavar="LEVEL",
+        help="probability held by the predictive intervals (default: 0.9)",
+    )
 
 
 def predictions(run, path, level: float, *, require_nu: bool):
@@ -53,8 +58,11 @@ def in_range(points: Points, config: dict) -> np.ndarray:
     ranges = config.get("calibration_range")
     ok = np.ones(len(points), bool)
     if not ranges:
-        return inside_validity(points.re, points.pr, config.get("validity", {}).get("systems", [])) \
-            if config.get("validity", {}).get("systems") else ok
+        return (
+            inside_validity(points.re, points.pr, config.get("validity", {}).get("systems", []))
+            if config.get("validity", {}).get("systems")
+            else ok
+        )
     values = {"Re": points.re, "Pr": points.pr, **points.groups}
     for name, (lo, hi) in ranges.items():
         if name in values:
@@ -69,9 +77,14 @@ def evaluate_run(run, args) -> dict:
     y = points.log_nu
     outside = ~in_range(points, config)
     rmse, mape = scores(pred, y)
-    metrics = {"eval_points": len(points), "eval_rmse_log_nu": rmse, "eval_mape": mape,
-               "eval_coverage": float(((lo <= y) & (y <= hi)).mean()), "eval_interval_level": level,
-               "eval_outside_calibration_range": int(outside.sum())}
+    metrics = {
+        "eval_points": len(points),
+        "eval_rmse_log_nu": rmse,
+        "eval_mape": mape,
+        "eval_coverage": float(((lo <= y) & (y <= hi)).mean()),
+        "eval_interval_level": level,
+        "eval_outside_calibration_range": int(outside.sum()),
+    }
     alternatives = {}
     fits = config.get("fits", {})
     for key, law in fits.items():
@@ -83,21 +96,27 @@ def evaluate_run(run, args) -> dict:
     with run.evaluation(args.data, getattr(args, "out", None)) as ev:
         figure = evaluate_plot(ev.plot_path("evaluate.png"), points, model, config, level)
         ev.write_metrics(metrics)
-        ev.write_report(evaluation_section(metrics, alternatives, outside, points, figure,
-                                           "calibration_range" in config))
+        ev.write_report(
+            evaluation_section(metrics, alternatives, outside, points, figure, "calibration_range" in config)
+        )
     print(json.dumps(metrics, indent=1))
     return metrics
 
 
 def evaluation_section(metrics, alternatives, outside, points, figure, calibrated: bool = True) -> str:
-    lines = [f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
-             f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
-             f"{metrics['eval_coverage']:.0%}.", ""]
+    lines = [
+        f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
+        f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
+        f"{metrics['eval_coverage']:.0%}.",
+        "",
+    ]
     if outside.any():
-        where = ("the calibration range" if calibrated else
-                 "the validity range of every pre-training system")
-        lines += [f"{int(outside.sum())} point(s) lie outside {where} (extrapolation): lines "
-                  + ", ".join(str(x) for x in points.lines[outside][:10]), ""]
+        where = "the calibration range" if calibrated else "the validity range of every pre-training system"
+        lines += [
+            f"{int(outside.sum())} point(s) lie outside {where} (extrapolation): lines "
+            + ", ".join(str(x) for x in points.lines[outside][:10]),
+            "",
+        ]
     for key, (rmse, mape) in alternatives.items():
         lines.append(f"- the {key} law's point prediction: RMSE of log Nu {rmse:.4f}, MAPE {mape:.2f} %")
     lines += ["", f"![evaluation](plots/{figure.name})", ""]
@@ -127,23 +146,42 @@ def reduced(points: Points, theta: np.ndarray, ref: dict, groups: list[str]) -> 
 def evaluate_plot(path, points, model, config, level):
     groups = model.groups
     ref = reference(points, groups)
-    allre = np.concatenate([points.re, config["calibration_range"]["Re"]]) if "calibration_range" in config \
+    allre = (
+        np.concatenate([points.re, config["calibration_range"]["Re"]])
+        if "calibration_range" in config
         else points.re
+    )
     re = np.geomspace(allre.min() / 1.5, allre.max() * 1.5, 120)
     Xc = curve_features(re, ref, groups)
     post = model.posterior()
     design = model.design(Xc)
     lo, hi = post.interval(design, level)
-    curves = [plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))]
+    curves = [
+        plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))
+    ]
     pretrained = config.get("fits", {}).get("pretrained")
     if pretrained:
         theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])
         curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ theta), ":", "k"))
-    scat = [plots.Scatter(f"evaluation points (n = {len(points)})", points.re,
-                          reduced(points, model.theta, ref, groups), "s", "tab:red", False)]
+    scat = [
+        plots.Scatter(
+            f"evaluation points (n = {len(points)})",
+            points.re,
+            reduced(points, model.theta, ref, groups),
+            "s",
+            "tab:red",
+            False,
+        )
+    ]
     if "calibration_range" in config:
         shade = tuple(config["calibration_range"]["Re"])
     else:
         shade = None
-    return plots.nu_vs_re(path, curves, scat, title=f"Evaluation; {level:.0%} interval",
-                          shade=shade, note="Points are reduced to the plotted slice with the model's exponents.")
+    return plots.nu_vs_re(
+        path,
+        curves,
+        scat,
+        title=f"Evaluation; {level:.0%} interval",
+        shade=shade,
+        note="Points are reduced to the plotted slice with the model's exponents.",
+    )

@@ -57,15 +57,29 @@ class Study:
     table: list[dict]
 
 
-def few_shot_study(series: dict[str, Points], prior: GaussianPrior, ns=(1, 2, 3, 5), *,
-                   transfer: str = "exponents", noise: NoisePrior | None = None, margin: float = 0.0,
-                   level: float = 0.9, max_draws: int | None = None, seed: int = 0,
-                   progress: bool = True) -> Study:
+def few_shot_study(
+    series: dict[str, Points],
+    prior: GaussianPrior,
+    ns=(1, 2, 3, 5),
+    *,
+    transfer: str = "exponents",
+    noise: NoisePrior | None = None,
+    margin: float = 0.0,
+    level: float = 0.9,
+    max_draws: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Study:
     """Run the study described in the module docstring (law without geometric groups: within a
     series the geometry is fixed, so its effect is in ``C``)."""
     rng = np.random.default_rng(seed)
-    jobs = [(key, n, c) for n in ns for key, pts in series.items() if len(pts) > n
-            for c in draws(len(pts), n, max_draws, rng)]
+    jobs = [
+        (key, n, c)
+        for n in ns
+        for key, pts in series.items()
+        if len(pts) > n
+        for c in draws(len(pts), n, max_draws, rng)
+    ]
     records = []
     for key, n, comb in tqdm(jobs, desc="calibrations", disable=not progress, leave=False):
         pts = series[key]
@@ -81,11 +95,19 @@ def few_shot_study(series: dict[str, Points], prior: GaussianPrior, ns=(1, 2, 3,
                 pred = post.predict(X[test])
                 lo, hi = post.interval(X[test], level)
                 inside = (lo <= y[test]) & (y[test] <= hi)
-                records.append({
-                    "series": key, "n": n, "split": split, "method": method, "draw": comb,
-                    "mape": scores(pred, y[test])[1],
-                    "covered": int(inside.sum()), "points": int(len(test)),
-                    "guard_kept_prior": cal.guard.choice == "prior"})
+                records.append(
+                    {
+                        "series": key,
+                        "n": n,
+                        "split": split,
+                        "method": method,
+                        "draw": comb,
+                        "mape": scores(pred, y[test])[1],
+                        "covered": int(inside.sum()),
+                        "points": int(len(test)),
+                        "guard_kept_prior": cal.guard.choice == "prior",
+                    }
+                )
     return Study(records, summarise(records))
 
 
@@ -98,20 +120,33 @@ def summarise(records: list[dict]) -> list[dict]:
                 if not rows:
                     continue
                 mape = np.array([r["mape"] for r in rows])
-                table.append({
-                    "split": split, "n": n, "method": method, "draws": len(rows),
-                    "points": sum(r["points"] for r in rows),
-                    "mape_median": float(np.median(mape)), "mape_p90": float(np.percentile(mape, 90)),
-                    "coverage": sum(r["covered"] for r in rows) / sum(r["points"] for r in rows),
-                    "prior_kept": float(np.mean([r["guard_kept_prior"] for r in rows]))})
+                table.append(
+                    {
+                        "split": split,
+                        "n": n,
+                        "method": method,
+                        "draws": len(rows),
+                        "points": sum(r["points"] for r in rows),
+                        "mape_median": float(np.median(mape)),
+                        "mape_p90": float(np.percentile(mape, 90)),
+                        "coverage": sum(r["covered"] for r in rows) / sum(r["points"] for r in rows),
+                        "prior_kept": float(np.mean([r["guard_kept_prior"] for r in rows])),
+                    }
+                )
     return table
 
 
 def guard_gap(records: list[dict], split: str, n: int, *, boot: int = 2000, seed: int = 0) -> dict:
     """Median MAPE of the guard minus that of the better of scratch and prior, with a paired
     bootstrap 95 % interval over draws (positive: the guard is worse)."""
-    by = {m: {(r["series"], r["draw"]): r["mape"] for r in records
-              if r["split"] == split and r["n"] == n and r["method"] == m} for m in METHODS}
+    by = {
+        m: {
+            (r["series"], r["draw"]): r["mape"]
+            for r in records
+            if r["split"] == split and r["n"] == n and r["method"] == m
+        }
+        for m in METHODS
+    }
     keys = sorted(by["guard"])
     if not keys:
         return {}

@@ -57,7 +57,7 @@ class RandomFeatureCorrection(nn.Module):
         self.register_buffer("projection", torch.zeros(n_features, width, dtype=torch.float64))
 
     @classmethod
-    def on_points(cls, X: np.ndarray, width: int, seed: int = 0) -> "RandomFeatureCorrection":
+    def on_points(cls, X: np.ndarray, width: int, seed: int = 0) -> RandomFeatureCorrection:
         """Draw the hidden layer and project it off the law's features on the points ``X``."""
         X = np.asarray(X, float)
         n, p = X.shape
@@ -97,8 +97,9 @@ class PowerLaw(nn.Module):
     ``(J, q, q)`` with ``q = p + correction_width``.
     """
 
-    def __init__(self, groups: list[str] | tuple[str, ...] = (), n_sigma: int = 72,
-                 correction_width: int = 0):
+    def __init__(
+        self, groups: list[str] | tuple[str, ...] = (), n_sigma: int = 72, correction_width: int = 0
+    ):
         super().__init__()
         self.groups = list(groups)
         p = len(BASE_NAMES) + len(self.groups)
@@ -114,12 +115,19 @@ class PowerLaw(nn.Module):
         return [*BASE_NAMES, *self.groups]
 
     def export_config(self) -> dict:
-        return {"groups": self.groups, "n_sigma": int(self.sigma.shape[0]),
-                "correction_width": 0 if self.correction is None else int(self.correction.bias.shape[0])}
+        return {
+            "groups": self.groups,
+            "n_sigma": int(self.sigma.shape[0]),
+            "correction_width": 0 if self.correction is None else int(self.correction.bias.shape[0]),
+        }
 
     @classmethod
-    def from_posterior(cls, posterior: Posterior, groups: list[str] | tuple[str, ...] = (),
-                       correction: RandomFeatureCorrection | None = None) -> "PowerLaw":
+    def from_posterior(
+        cls,
+        posterior: Posterior,
+        groups: list[str] | tuple[str, ...] = (),
+        correction: RandomFeatureCorrection | None = None,
+    ) -> PowerLaw:
         width = 0 if correction is None else correction.bias.shape[0]
         model = cls(groups, len(posterior.sigma), width)
         if correction is not None:
@@ -136,8 +144,13 @@ class PowerLaw(nn.Module):
     def posterior(self) -> Posterior:
         """The stored distribution over ``(theta, w)`` as a :class:`Posterior`."""
         names = self.names + [f"w{j}" for j in range(self.means.shape[1] - len(self.names))]
-        return Posterior(names, self.sigma.numpy().copy(), self.weights.numpy().copy(),
-                         self.means.numpy().copy(), self.covs.numpy().copy())
+        return Posterior(
+            names,
+            self.sigma.numpy().copy(),
+            self.weights.numpy().copy(),
+            self.means.numpy().copy(),
+            self.covs.numpy().copy(),
+        )
 
     @property
     def theta(self) -> np.ndarray:

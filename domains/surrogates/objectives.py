@@ -189,9 +189,17 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
 
 
-def fit(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, noise: NoisePrior | None = None, *,
-        kappa: float | None = None, kappa_sd: float = 1.5, sigma: np.ndarray = SIGMA_GRID,
-        kappas: np.ndarray = KAPPA_GRID) -> Posterior:
+def fit(
+    X: np.ndarray,
+    y: np.ndarray,
+    prior: GaussianPrior,
+    noise: NoisePrior | None = None,
+    *,
+    kappa: float | None = None,
+    kappa_sd: float = 1.5,
+    sigma: np.ndarray = SIGMA_GRID,
+    kappas: np.ndarray = KAPPA_GRID,
+) -> Posterior:
     """Closed-form Bayesian fit of ``y ~ X theta`` under ``prior``, noise integrated out.
 
     Args:
@@ -218,8 +226,10 @@ def fit(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, noise: NoisePrior | 
         Xf = Xu[:, free_u]
         if n < Xf.shape[1] or np.linalg.matrix_rank(Xf, tol=1e-8 * max(1.0, np.abs(Xf).max())) < Xf.shape[1]:
             names = [nm for nm, f in zip(prior.names, free) if f]
-            raise DataError(f"{n} point(s) cannot determine the free parameters {', '.join(names)}: "
-                            f"give more points spread over each variable, or a prior (--init)")
+            raise DataError(
+                f"{n} point(s) cannot determine the free parameters {', '.join(names)}: "
+                f"give more points spread over each variable, or a prior (--init)"
+            )
 
     m = prior.mean[use] * gauss_u
     if gauss_u.any():
@@ -247,8 +257,12 @@ def fit(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, noise: NoisePrior | 
     d = mu - m
     quad = np.einsum("kja,ab,kjb->kj", d, P1, d) / kap[:, None]
     logdet_A = 2 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
-    log_z = (-0.5 * n * (_LOG_2PI + np.log(s2))[None] + 0.5 * (logdet_Pg - n_gauss * np.log(kap))[:, None]
-             - 0.5 * logdet_A - 0.5 * (rss / s2[None] + quad))
+    log_z = (
+        -0.5 * n * (_LOG_2PI + np.log(s2))[None]
+        + 0.5 * (logdet_Pg - n_gauss * np.log(kap))[:, None]
+        - 0.5 * logdet_A
+        - 0.5 * (rss / s2[None] + quad)
+    )
     # the grid is uniform in log sigma, so its spacing is a constant that cancels everywhere
     joint = log_z + noise.log_weights(sigma)[None]
     evidence = _logsumexp(joint, axis=1)
@@ -262,7 +276,13 @@ def fit(X: np.ndarray, y: np.ndarray, prior: GaussianPrior, noise: NoisePrior | 
     covs = np.zeros((len(sigma), p, p))
     idx = np.flatnonzero(use)
     covs[:, idx[:, None], idx[None, :]] = np.linalg.inv(A[k])
-    return Posterior(names=list(prior.names), sigma=np.asarray(sigma), weights=w, means=means,
-                     covs=covs, kappa=float(kap[k]) if n_gauss else float("nan"),
-                     log_evidence=float(evidence[k]), n=n)
-
+    return Posterior(
+        names=list(prior.names),
+        sigma=np.asarray(sigma),
+        weights=w,
+        means=means,
+        covs=covs,
+        kappa=float(kap[k]) if n_gauss else float("nan"),
+        log_evidence=float(evidence[k]),
+        n=n,
+    )

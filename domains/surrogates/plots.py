@@ -10,7 +10,6 @@ import numpy as np
 from sciPT import plots as _plots
 
 
-
 @dataclass
 class Curve:
     """A line (or, with ``lo``/``hi``, a band) of Nu against Re."""
@@ -34,9 +33,16 @@ class Scatter:
     filled: bool = True
 
 
-def nu_vs_re(path: Path, curves: list[Curve], scatters: list[Scatter], *, title: str,
-             note: str | None = None, shade: tuple[float, float] | None = None,
-             shade_label: str = "calibrated Re range") -> Path:
+def nu_vs_re(
+    path: Path,
+    curves: list[Curve],
+    scatters: list[Scatter],
+    *,
+    title: str,
+    note: str | None = None,
+    shade: tuple[float, float] | None = None,
+    shade_label: str = "calibrated Re range",
+) -> Path:
     """Log-log Nu against Re: bands and lines, then points; ``shade`` marks an Re range."""
     fig, ax = _plots.pyplot().subplots(figsize=(7, 4.8))
     if shade is not None:
@@ -46,8 +52,16 @@ def nu_vs_re(path: Path, curves: list[Curve], scatters: list[Scatter], *, title:
             ax.fill_between(c.re, c.lo, c.hi, color=c.color, alpha=0.2, lw=0, label=c.label + " interval")
         ax.plot(c.re, c.nu, c.style, color=c.color, lw=1.6, label=c.label)
     for s in scatters:
-        ax.plot(s.re, s.nu, s.marker, color=s.color, mfc=s.color if s.filled else "none", ms=6,
-                ls="none", label=s.label)
+        ax.plot(
+            s.re,
+            s.nu,
+            s.marker,
+            color=s.color,
+            mfc=s.color if s.filled else "none",
+            ms=6,
+            ls="none",
+            label=s.label,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Re")
@@ -68,11 +82,14 @@ def sample_efficiency(path: Path, table: list[dict], *, level: float) -> Path:
     splits = list(dict.fromkeys(r["split"] for r in table))
     methods = list(dict.fromkeys(r["method"] for r in table))
     colors = dict(zip(methods, ["tab:gray", "tab:blue", "tab:green", "tab:orange", "tab:red"]))
-    fig, axes = _plots.pyplot().subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False, sharex=True)
+    fig, axes = _plots.pyplot().subplots(
+        2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False, sharex=True
+    )
     for col, split in enumerate(splits):
         for method in methods:
-            rows = sorted((r for r in table if r["split"] == split and r["method"] == method),
-                          key=lambda r: r["n"])
+            rows = sorted(
+                (r for r in table if r["split"] == split and r["method"] == method), key=lambda r: r["n"]
+            )
             if not rows:
                 continue
             n = [r["n"] for r in rows]

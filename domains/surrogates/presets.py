@@ -57,5 +57,4 @@ def smooth_pipe() -> SurrogatePretrainConfig:
     return SurrogatePretrainConfig(systems=["smooth-pipe"])
 
 
-PRESETS = {"tiny": tiny, "small": small, "base": base, "flat-plate": flat_plate,
-           "smooth-pipe": smooth_pipe}
+PRESETS = {"tiny": tiny, "small": small, "base": base, "flat-plate": flat_plate, "smooth-pipe": smooth_pipe}

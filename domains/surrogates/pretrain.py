@@ -49,10 +49,19 @@ class SystemFit:
 
     def as_dict(self) -> dict:
         c = self.correlation
-        return {"key": c.key, "family": c.family, "form": c.form, "source": c.source,
-                "re_range": list(c.re_range), "pr_range": list(c.pr_range), "points": self.n,
-                "C": float(np.exp(self.theta[0])), "a": float(self.theta[1]), "b": float(self.theta[2]),
-                "residual_sd": self.residual_sd}
+        return {
+            "key": c.key,
+            "family": c.family,
+            "form": c.form,
+            "source": c.source,
+            "re_range": list(c.re_range),
+            "pr_range": list(c.pr_range),
+            "points": self.n,
+            "C": float(np.exp(self.theta[0])),
+            "a": float(self.theta[1]),
+            "b": float(self.theta[2]),
+            "residual_sd": self.residual_sd,
+        }
 
 
 def fit_system(corr: Correlation, n: int, noise: float, rng: np.random.Generator) -> SystemFit:
@@ -69,12 +78,14 @@ def fit_systems(systems: list[str], points_per_system: int, noise: float, seed: 
     """Fit every correlation named by ``systems`` (keys or families), reproducibly from ``seed``."""
     chosen = select(systems)
     streams = np.random.SeedSequence(seed).spawn(len(chosen))
-    return [fit_system(c, points_per_system, noise, np.random.default_rng(s))
-            for c, s in zip(chosen, streams)]
+    return [
+        fit_system(c, points_per_system, noise, np.random.default_rng(s)) for c, s in zip(chosen, streams)
+    ]
 
 
-def population_prior(fits: list[SystemFit], groups: list[str] | tuple[str, ...] = (),
-                     group_sd: float = 0.5) -> GaussianPrior:
+def population_prior(
+    fits: list[SystemFit], groups: list[str] | tuple[str, ...] = (), group_sd: float = 0.5
+) -> GaussianPrior:
     """The Gaussian over ``(log C, a, b, c_groups...)`` described in the module docstring."""
     thetas = np.array([f.theta for f in fits])
     mean = thetas.mean(axis=0)
@@ -90,8 +101,10 @@ def population_prior(fits: list[SystemFit], groups: list[str] | tuple[str, ...] 
 
 def validity_box(fits: list[SystemFit]) -> list[dict]:
     """The (Re, Pr) boxes the prior was learnt on, one per system."""
-    return [{"key": f.correlation.key, "re": list(f.correlation.re_range),
-             "pr": list(f.correlation.pr_range)} for f in fits]
+    return [
+        {"key": f.correlation.key, "re": list(f.correlation.re_range), "pr": list(f.correlation.pr_range)}
+        for f in fits
+    ]
 
 
 def learn_prior(cfg, groups: list[str] | tuple[str, ...] = ()) -> tuple[GaussianPrior, list[SystemFit]]:
@@ -104,13 +117,13 @@ def inside_validity(re: np.ndarray, pr: np.ndarray, boxes: list[dict]) -> np.nda
     """Whether each point lies in the (Re, Pr) validity box of at least one pre-training system."""
     inside = np.zeros(len(re), bool)
     for box in boxes:
-        inside |= ((re >= box["re"][0]) & (re <= box["re"][1])
-                   & (pr >= box["pr"][0]) & (pr <= box["pr"][1]))
+        inside |= (re >= box["re"][0]) & (re <= box["re"][1]) & (pr >= box["pr"][0]) & (pr <= box["pr"][1])
     return inside
 
 
-def prior_from_export(path, groups: list[str] | tuple[str, ...] = (), group_sd: float = 0.5
-                      ) -> tuple[GaussianPrior, dict]:
+def prior_from_export(
+    path, groups: list[str] | tuple[str, ...] = (), group_sd: float = 0.5
+) -> tuple[GaussianPrior, dict]:
     """The law-parameter distribution stored in an exported surrogate, as a prior over
     ``(log C, a, b, c_groups...)``.
 

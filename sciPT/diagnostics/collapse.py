@@ -30,8 +30,10 @@ class CollapseReport:
 
     def sentence(self) -> str:
         state = "**collapsed**" if self.collapsed else "no collapse"
-        return (f"Embeddings of {self.dimension} dimensions have effective rank "
-                f"{self.effective_rank:.1f} and mean pairwise cosine {self.mean_cosine:.3f}: {state}.")
+        return (
+            f"Embeddings of {self.dimension} dimensions have effective rank "
+            f"{self.effective_rank:.1f} and mean pairwise cosine {self.mean_cosine:.3f}: {state}."
+        )
 
 
 def effective_rank(embeddings: torch.Tensor) -> float:
@@ -53,8 +55,9 @@ def mean_cosine(embeddings: torch.Tensor) -> float:
     return float((sim.sum() - sim.diagonal().sum()) / (n * (n - 1)))
 
 
-def check_collapse(embeddings: torch.Tensor, min_rank_fraction: float = 0.05,
-                   max_mean_cosine: float = 0.999) -> CollapseReport:
+def check_collapse(
+    embeddings: torch.Tensor, min_rank_fraction: float = 0.05, max_mean_cosine: float = 0.999
+) -> CollapseReport:
     rank = effective_rank(embeddings)
     cos = mean_cosine(embeddings)
     d = embeddings.shape[1]

@@ -55,8 +55,8 @@ from ..sequences import INVALID, Corpus, SequenceFile, SequenceSpec
 
 DEFAULT_K = 16
 DEFAULT_THRESHOLD = 0.5
-CHUNK = 1 << 21       # k-mer starts per chunk: ~100 MB of temporaries at most
-MAX_INDEL = 8         # diagonals this close belong to one locus (a short indel shifts the diagonal)
+CHUNK = 1 << 21  # k-mer starts per chunk: ~100 MB of temporaries at most
+MAX_INDEL = 8  # diagonals this close belong to one locus (a short indel shifts the diagonal)
 FASTA_WIDTH = 60
 MASK_SYMBOLS = ("N", "X")  # the "unknown residue" of nucleic acids, of proteins
 
@@ -82,16 +82,22 @@ class ContaminationReport:
         return ~self.near
 
     def summary(self) -> dict:
-        return {"eval_sequences": self.n_sequences, "verbatim": int(self.verbatim.sum()),
-                "near": int(self.near.sum()), "clean": int(self.clean.sum())}
+        return {
+            "eval_sequences": self.n_sequences,
+            "verbatim": int(self.verbatim.sum()),
+            "near": int(self.near.sum()),
+            "clean": int(self.clean.sum()),
+        }
 
     def sentence(self) -> str:
         s, n = self.summary(), max(self.n_sequences, 1)
         strands = "either strand" if self.both_strands else "as given"
-        return (f"Contamination: of {s['eval_sequences']:,} evaluation sequences, {s['verbatim']:,} "
-                f"({100 * s['verbatim'] / n:.1f}%) occur verbatim in the pre-training corpus ({strands}) "
-                f"and {s['near']:,} ({100 * s['near'] / n:.1f}%) verbatim or nearly ({self.k}-mer "
-                f"similarity >= {self.threshold:g}); {s['clean']:,} are clean.")
+        return (
+            f"Contamination: of {s['eval_sequences']:,} evaluation sequences, {s['verbatim']:,} "
+            f"({100 * s['verbatim'] / n:.1f}%) occur verbatim in the pre-training corpus ({strands}) "
+            f"and {s['near']:,} ({100 * s['near'] / n:.1f}%) verbatim or nearly ({self.k}-mer "
+            f"similarity >= {self.threshold:g}); {s['clean']:,} are clean."
+        )
 
 
 # --- parameters and k-mer packing ------------------------------------------------------------
@@ -107,14 +113,17 @@ def max_k(n_core: int) -> int:
 def check_parameters(k: int, threshold: float, n_core: int, prefix: str = "") -> None:
     """Raise :class:`ConfigError` naming ``{prefix}k`` or ``{prefix}threshold`` if out of range."""
     if not 1 <= k <= max_k(n_core):
-        raise ConfigError(f"{prefix}k: expected an integer from 1 to {max_k(n_core)} for an alphabet of "
-                          f"{n_core} residues, got {k}")
+        raise ConfigError(
+            f"{prefix}k: expected an integer from 1 to {max_k(n_core)} for an alphabet of "
+            f"{n_core} residues, got {k}"
+        )
     if not 0 < threshold <= 1:
         raise ConfigError(f"{prefix}threshold: expected a fraction in (0, 1], got {threshold:g}")
 
 
-def kmer_values(codes: np.ndarray, k: int, n_core: int,
-                breaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def kmer_values(
+    codes: np.ndarray, k: int, n_core: int, breaks: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pack every k-mer of ``codes`` into an ``int64`` (``bits_per_residue`` bits per residue).
 
     Args:
@@ -138,7 +147,7 @@ def kmer_values(codes: np.ndarray, k: int, n_core: int,
         valid = c[k:] == c[:n]
     if breaks is not None:
         b = np.concatenate(([0], np.cumsum(breaks, dtype=np.int64)))
-        valid &= b[k: k + n] == b[1: 1 + n]
+        valid &= b[k : k + n] == b[1 : 1 + n]
     return values, valid
 
 
@@ -152,13 +161,13 @@ def _pack(x: np.ndarray, k: int, bits: int) -> np.ndarray:
                 result, r_len = power, p_len
             else:
                 n = len(result) - p_len
-                result = (result[:n] << (bits * p_len)) | power[r_len: r_len + n]
+                result = (result[:n] << (bits * p_len)) | power[r_len : r_len + n]
                 r_len += p_len
         k >>= 1
         if not k:
             return result
         n = len(power) - p_len
-        power = (power[:n] << (bits * p_len)) | power[p_len: p_len + n]
+        power = (power[:n] << (bits * p_len)) | power[p_len : p_len + n]
         p_len *= 2
 
 
@@ -199,8 +208,7 @@ def _scan(corpus: Corpus, k: int, desc: str, progress: bool):
     """
     n_core = corpus.spec.alphabet.n_core
     total = sum(len(f.codes) for f in corpus.files)
-    with tqdm(total=total, unit="bp", unit_scale=True, desc=desc, leave=False,
-              disable=not progress) as bar:
+    with tqdm(total=total, unit="bp", unit_scale=True, desc=desc, leave=False, disable=not progress) as bar:
         for fi, f in enumerate(corpus.files):
             size, inner = len(f.codes), f.offsets[1:]
             for s in range(0, max(size - k + 1, 0), CHUNK):
@@ -239,7 +247,7 @@ class _EvalKmers:
         starts = np.concatenate(([0], np.cumsum(self.lengths + 1)[:-1])).astype(np.int64)
         joined = np.full(int(self.lengths.sum()) + len(self.strands), INVALID, dtype=np.uint8)
         for start, t in zip(starts, self.strands):
-            joined[start: start + len(t)] = t
+            joined[start : start + len(t)] = t
         values, valid = kmer_values(joined, k, n_core)  # the INVALID separators split the strands
         pos = np.flatnonzero(valid)
         self.group = np.searchsorted(starts, pos, side="right") - 1
@@ -272,9 +280,15 @@ def _measure(sequences, corpus: Corpus, k: int, threshold: float, complement, pr
     n, s = len(sequences), kmers.n_strands
     similarity = fraction.reshape(n, s).max(1) if n else np.zeros(0)
     verbatim = verified.reshape(n, s).any(1) if n else np.zeros(0, bool)
-    report = ContaminationReport(n_sequences=n, verbatim=verbatim, similarity=similarity,
-                                 near=(similarity >= threshold) | verbatim, k=k, threshold=threshold,
-                                 both_strands=complement is not None)
+    report = ContaminationReport(
+        n_sequences=n,
+        verbatim=verbatim,
+        similarity=similarity,
+        near=(similarity >= threshold) | verbatim,
+        k=k,
+        threshold=threshold,
+        both_strands=complement is not None,
+    )
     return report, kmers, fraction
 
 
@@ -283,11 +297,12 @@ def _occurs_at(f: SequenceFile, start: int, anchor_pos: int, strand: np.ndarray)
     lo, hi = f.offsets[r], f.offsets[r] + f.lengths[r]
     if start < lo or start + len(strand) > hi:
         return False
-    return bool(np.array_equal(f.codes[start: start + len(strand)], strand))
+    return bool(np.array_equal(f.codes[start : start + len(strand)], strand))
 
 
-def _verify(corpus: Corpus, kmers: _EvalKmers, candidates: np.ndarray, counts: np.ndarray, k: int,
-            progress: bool) -> np.ndarray:
+def _verify(
+    corpus: Corpus, kmers: _EvalKmers, candidates: np.ndarray, counts: np.ndarray, k: int, progress: bool
+) -> np.ndarray:
     """bool per strand: found exactly, by comparing it at each occurrence of its rarest k-mer."""
     verified = np.zeros(len(kmers.strands), bool)
     if len(candidates) == 0:
@@ -302,7 +317,7 @@ def _verify(corpus: Corpus, kmers: _EvalKmers, candidates: np.ndarray, counts: n
     for _, f, pos, values in _scan(corpus, k, "contamination: verbatim check", progress):
         at, idx = key_set.lookup(values)
         for p, j in zip(pos[at].tolist(), idx.tolist()):
-            for a in anchors[begin[j]: begin[j] + count[j]]:
+            for a in anchors[begin[j] : begin[j] + count[j]]:
                 g = kmers.group[a]
                 if not verified[g] and _occurs_at(f, p - int(kmers.offset[a]), p, kmers.strands[g]):
                     verified[g] = True
@@ -312,9 +327,15 @@ def _verify(corpus: Corpus, kmers: _EvalKmers, candidates: np.ndarray, counts: n
     return verified
 
 
-def check_contamination(sequences: list[np.ndarray], corpus: Corpus, *, k: int = DEFAULT_K,
-                        threshold: float = DEFAULT_THRESHOLD, complement: np.ndarray | None | str = "spec",
-                        progress: bool = True) -> ContaminationReport:
+def check_contamination(
+    sequences: list[np.ndarray],
+    corpus: Corpus,
+    *,
+    k: int = DEFAULT_K,
+    threshold: float = DEFAULT_THRESHOLD,
+    complement: np.ndarray | None | str = "spec",
+    progress: bool = True,
+) -> ContaminationReport:
     """How many evaluation sequences the corpus holds, verbatim or nearly, on either strand.
 
     Args:
@@ -338,8 +359,9 @@ def mask_code(spec: SequenceSpec) -> int:
     raise ConfigError(f"the alphabet {symbols} has no non-core {' or '.join(MASK_SYMBOLS)} to mask with")
 
 
-def _copy_loci(corpus: Corpus, kmers: _EvalKmers, fraction: np.ndarray, k: int, threshold: float,
-               progress: bool) -> tuple[np.ndarray, ...]:
+def _copy_loci(
+    corpus: Corpus, kmers: _EvalKmers, fraction: np.ndarray, k: int, threshold: float, progress: bool
+) -> tuple[np.ndarray, ...]:
     """``(file index, start, stop, sequence index)`` of every corpus copy of a near strand."""
     empty = tuple(np.zeros(0, np.int64) for _ in range(4))
     sel = np.flatnonzero(fraction[kmers.group] >= threshold)
@@ -402,8 +424,14 @@ def _fasta_bytes(codes: np.ndarray, symbols: np.ndarray, width: int) -> bytes:
     return rows.tobytes() + tail
 
 
-def write_masked_fasta(f: SequenceFile, start: np.ndarray, stop: np.ndarray, out_path: str | Path,
-                       code: int, width: int = FASTA_WIDTH) -> None:
+def write_masked_fasta(
+    f: SequenceFile,
+    start: np.ndarray,
+    stop: np.ndarray,
+    out_path: str | Path,
+    code: int,
+    width: int = FASTA_WIDTH,
+) -> None:
     """Write ``f`` with ``[start, stop)`` (file coordinates, sorted, disjoint) set to ``code``.
 
     Gzip when ``out_path`` ends with ``.gz`` (no time stamp: the same input gives the same bytes);
@@ -413,8 +441,11 @@ def write_masked_fasta(f: SequenceFile, start: np.ndarray, stop: np.ndarray, out
     step = width * (1 << 16)
     out_path = Path(out_path)
     with io.atomic_path(out_path) as tmp, open(tmp, "wb") as raw:
-        out = gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) \
-            if out_path.name.endswith(".gz") else raw
+        out = (
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+            if out_path.name.endswith(".gz")
+            else raw
+        )
         for r, name in enumerate(f.names):
             out.write(f">{name}\n".encode())
             rec_lo, rec_hi = int(f.offsets[r]), int(f.offsets[r] + f.lengths[r])
@@ -423,15 +454,22 @@ def write_masked_fasta(f: SequenceFile, start: np.ndarray, stop: np.ndarray, out
                 codes = np.array(f.codes[a:b])
                 i0, i1 = np.searchsorted(stop, a, side="right"), np.searchsorted(start, b)
                 for lo, hi in zip(start[i0:i1].tolist(), stop[i0:i1].tolist()):
-                    codes[max(lo, a) - a: min(hi, b) - a] = code
+                    codes[max(lo, a) - a : min(hi, b) - a] = code
                 out.write(_fasta_bytes(codes, symbols, width))
         if out is not raw:
             out.close()
 
 
-def decontaminate(corpus_path: str | Path, eval_sequences: list[np.ndarray], out_path: str | Path,
-                  spec: SequenceSpec, *, k: int = DEFAULT_K, threshold: float = DEFAULT_THRESHOLD,
-                  progress: bool = True) -> dict:
+def decontaminate(
+    corpus_path: str | Path,
+    eval_sequences: list[np.ndarray],
+    out_path: str | Path,
+    spec: SequenceSpec,
+    *,
+    k: int = DEFAULT_K,
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: bool = True,
+) -> dict:
     """Write a copy of a FASTA corpus with every copy of an evaluation sequence masked.
 
     Which regions are masked: see the module docstring (whole loci that are copies, either strand,
@@ -453,7 +491,12 @@ def decontaminate(corpus_path: str | Path, eval_sequences: list[np.ndarray], out
     start, stop = merge_intervals(lo, hi)
     write_masked_fasta(source, start, stop, out_path, code)
     before = report.summary()
-    return {"eval_sequences": before["eval_sequences"], "verbatim_before": before["verbatim"],
-            "near_before": before["near"], "masked_sequences": int(len(np.unique(seq))),
-            "regions": int(len(start)), "masked_bases": int((stop - start).sum()),
-            "corpus_bases": int(len(source.codes))}
+    return {
+        "eval_sequences": before["eval_sequences"],
+        "verbatim_before": before["verbatim"],
+        "near_before": before["near"],
+        "masked_sequences": int(len(np.unique(seq))),
+        "regions": int(len(start)),
+        "masked_bases": int((stop - start).sum()),
+        "corpus_bases": int(len(source.codes)),
+    }

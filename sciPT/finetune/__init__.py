@@ -12,8 +12,7 @@ Strategies: :mod:`.strategies`; the Fisher diagonal for EWC (Gauss-Newton or emp
 :mod:`.fisher`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
-from .fisher import (fisher_diagonal, fisher_extras, gauss_newton_diagonal, load_fisher,
-                     save_fisher)
+from .fisher import fisher_diagonal, fisher_extras, gauss_newton_diagonal, load_fisher, save_fisher
 from .module import FinetuneModule
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
 from .strategies import (
@@ -31,8 +30,25 @@ from .strategies import (
 )
 
 __all__ = [
-    "EWC", "L2SP", "AnchorPenalty", "FinetuneConfig", "FinetuneModule", "Freeze",
-    "GradualUnfreezing", "LinearProbe", "ReplayBatch", "ReplayBatchSampler", "ReplayDataset",
-    "Strategy", "build_strategy", "fisher_diagonal", "fisher_extras", "gauss_newton_diagonal",
-    "layer_groups", "load_fisher", "replay_loader", "save_fisher", "validate",
+    "EWC",
+    "L2SP",
+    "AnchorPenalty",
+    "FinetuneConfig",
+    "FinetuneModule",
+    "Freeze",
+    "GradualUnfreezing",
+    "LinearProbe",
+    "ReplayBatch",
+    "ReplayBatchSampler",
+    "ReplayDataset",
+    "Strategy",
+    "build_strategy",
+    "fisher_diagonal",
+    "fisher_extras",
+    "gauss_newton_diagonal",
+    "layer_groups",
+    "load_fisher",
+    "replay_loader",
+    "save_fisher",
+    "validate",
 ]

@@ -42,8 +42,9 @@ fine-tune needs nothing but the export.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import torch
 from safetensors import safe_open
@@ -58,10 +59,14 @@ from ..errors import DataError, UserError
 PREFIX = "fisher."
 
 
-def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-                    batches: Iterable, mode: Literal["per-sample", "per-batch"] = "per-batch",
-                    max_batches: int | None = None,
-                    progress: bool = True) -> dict[str, torch.Tensor]:
+def fisher_diagonal(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+    batches: Iterable,
+    mode: Literal["per-sample", "per-batch"] = "per-batch",
+    max_batches: int | None = None,
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
     """The diagonal empirical Fisher of ``loss_fn`` for every trainable parameter of ``model``.
 
     The model runs in eval mode (deterministic dropout, fixed batch-norm statistics) and is put
@@ -105,8 +110,7 @@ def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
     was_training = model.training
     model.eval()
     try:
-        for i, batch in enumerate(tqdm(batches, total=total_batches, desc="Fisher",
-                                       disable=not progress)):
+        for i, batch in enumerate(tqdm(batches, total=total_batches, desc="Fisher", disable=not progress)):
             if max_batches is not None and i >= max_batches:
                 break
             losses = loss_fn(model, batch)
@@ -129,11 +133,15 @@ def fisher_diagonal(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
     return {n: s / count for n, s in zip(names, sums)}
 
 
-def gauss_newton_diagonal(model: nn.Module,
-                          outputs_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, int]],
-                          batches: Iterable, samples: int = 1, seed: int = 0,
-                          max_batches: int | None = None,
-                          progress: bool = True) -> dict[str, torch.Tensor]:
+def gauss_newton_diagonal(
+    model: nn.Module,
+    outputs_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, int]],
+    batches: Iterable,
+    samples: int = 1,
+    seed: int = 0,
+    max_batches: int | None = None,
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
     """The diagonal Gauss-Newton ("true") Fisher of a weighted squared-error loss.
 
     For a loss whose value on example ``n`` is ``l_n = sum_k (o_nk - t_nk)^2``, with ``o_n`` the
@@ -185,8 +193,9 @@ def gauss_newton_diagonal(model: nn.Module,
     was_training = model.training
     model.eval()
     try:
-        for i, batch in enumerate(tqdm(batches, total=total_batches, desc="Fisher (Gauss-Newton)",
-                                       disable=not progress)):
+        for i, batch in enumerate(
+            tqdm(batches, total=total_batches, desc="Fisher (Gauss-Newton)", disable=not progress)
+        ):
             if max_batches is not None and i >= max_batches:
                 break
             outputs, examples = outputs_fn(model, batch)
@@ -194,8 +203,9 @@ def gauss_newton_diagonal(model: nn.Module,
                 # drawn on the CPU so the estimate does not depend on the device
                 eps = torch.randn(outputs.shape, generator=generator, dtype=outputs.dtype)
                 projected = (outputs * eps.to(outputs.device)).sum()
-                grads = torch.autograd.grad(projected, params, retain_graph=k < samples - 1,
-                                            allow_unused=True)
+                grads = torch.autograd.grad(
+                    projected, params, retain_graph=k < samples - 1, allow_unused=True
+                )
                 for total, g in zip(sums, grads):
                     if g is not None:
                         total.add_(g.detach().square(), alpha=2.0 / samples)
@@ -214,7 +224,7 @@ def fisher_extras(fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def load_fisher(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
     """The Fisher stored with an export (``Pretrained.extras``), or ``None`` if it has none."""
-    fisher = {k[len(PREFIX):]: v for k, v in extras.items() if k.startswith(PREFIX)}
+    fisher = {k[len(PREFIX) :]: v for k, v in extras.items() if k.startswith(PREFIX)}
     return fisher or None
 
 

@@ -15,7 +15,8 @@ Tasks whose validation metric is not a mean over batches (AUROC) override
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -53,10 +54,18 @@ class FinetuneModule(pl.LightningModule):
             Lightning infers it.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, loss_fn: LossFn, strategy: Strategy,
-                 train: TrainConfig, *, head_lr_multiplier: float = 1.0,
-                 replay_loss_fn: LossFn | None = None,
-                 batch_size_fn: Callable[[Any], int] | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        loss_fn: LossFn,
+        strategy: Strategy,
+        train: TrainConfig,
+        *,
+        head_lr_multiplier: float = 1.0,
+        replay_loss_fn: LossFn | None = None,
+        batch_size_fn: Callable[[Any], int] | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -131,15 +140,14 @@ class FinetuneModule(pl.LightningModule):
         return [g for g in groups if g["params"]]
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.optimizer_groups(), lr=self.train_cfg.lr,
-                                      betas=(0.9, 0.98), eps=1e-6)
+        optimizer = torch.optim.AdamW(
+            self.optimizer_groups(), lr=self.train_cfg.lr, betas=(0.9, 0.98), eps=1e-6
+        )
         scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_end(self):
         # As in pre-training, every rank must end with the same weights, head included. Parameters
         # only: DDP broadcasts buffers from rank 0 before each forward, so batch-norm statistics
         # legitimately differ by the last batch on each rank (rank 0's are the ones saved).
-        self.rank_digests = agreed_digests(
-            self.trainer, weights_digest(nn.ParameterList(self.parameters())))
+        self.rank_digests = agreed_digests(self.trainer, weights_digest(nn.ParameterList(self.parameters())))

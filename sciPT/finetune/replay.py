@@ -24,8 +24,9 @@ each on its own (and needs at least two examples in each).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
@@ -65,9 +66,13 @@ class ReplayDataset(Dataset):
         replay_collate: collates a list of pre-training examples (default: ``default_collate``).
     """
 
-    def __init__(self, task: Sequence, replay: Sequence,
-                 task_collate: Callable[[list], Any] | None = None,
-                 replay_collate: Callable[[list], Any] | None = None):
+    def __init__(
+        self,
+        task: Sequence,
+        replay: Sequence,
+        task_collate: Callable[[list], Any] | None = None,
+        replay_collate: Callable[[list], Any] | None = None,
+    ):
         self.task, self.replay = task, replay
         self.task_collate = task_collate or default_collate
         self.replay_collate = replay_collate or default_collate
@@ -84,8 +89,12 @@ class ReplayDataset(Dataset):
     def collate(self, items: list[tuple[bool, Any]]) -> ReplayBatch:
         task = [x for is_replay, x in items if not is_replay]
         replay = [x for is_replay, x in items if is_replay]
-        return ReplayBatch(task=self.task_collate(task), replay=self.replay_collate(replay),
-                           n_task=len(task), n_replay=len(replay))
+        return ReplayBatch(
+            task=self.task_collate(task),
+            replay=self.replay_collate(replay),
+            n_task=len(task),
+            n_replay=len(replay),
+        )
 
 
 def replay_count(batch_size: int, fraction: float) -> int:
@@ -136,8 +145,18 @@ class ReplayBatchSampler(Sampler):
         world_size: number of processes.
     """
 
-    def __init__(self, n_task: int, n_replay: int, batch_size: int, fraction: float, *,
-                 seed: int = 0, drop_last: bool = False, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        n_task: int,
+        n_replay: int,
+        batch_size: int,
+        fraction: float,
+        *,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if n_task < 1 or n_replay < 1:
             raise DataError(
                 f"replay: need task and pre-training examples, got {n_task} task and "
@@ -169,7 +188,7 @@ class ReplayBatchSampler(Sampler):
     def _all_batches(self) -> list[list[int]]:
         t, r = self.n_task_per_batch, self.n_replay_per_batch
         order = list(self.sampler)
-        chunks = [order[i:i + t] for i in range(0, len(order), t)]
+        chunks = [order[i : i + t] for i in range(0, len(order), t)]
         if self.drop_last and chunks and len(chunks[-1]) < t:
             chunks.pop()
         sizes = [r if len(c) == t else max(1, math.floor(len(c) * r / t + 0.5)) for c in chunks]
@@ -179,7 +198,7 @@ class ReplayBatchSampler(Sampler):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._all_batches()
         per_rank = len(batches) // self.world_size
-        return iter(batches[self.rank::self.world_size][:per_rank])
+        return iter(batches[self.rank :: self.world_size][:per_rank])
 
     def __len__(self) -> int:
         t = self.n_task_per_batch
@@ -187,13 +206,36 @@ class ReplayBatchSampler(Sampler):
         return n // self.world_size
 
 
-def replay_loader(task: Sequence, replay: Sequence, *, batch_size: int, fraction: float,
-                  seed: int = 0, task_collate: Callable[[list], Any] | None = None,
-                  replay_collate: Callable[[list], Any] | None = None, drop_last: bool = False,
-                  rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
+def replay_loader(
+    task: Sequence,
+    replay: Sequence,
+    *,
+    batch_size: int,
+    fraction: float,
+    seed: int = 0,
+    task_collate: Callable[[list], Any] | None = None,
+    replay_collate: Callable[[list], Any] | None = None,
+    drop_last: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+) -> DataLoader:
     """A training DataLoader of :class:`ReplayBatch` es (arguments as in the classes above)."""
     dataset = ReplayDataset(task, replay, task_collate, replay_collate)
-    sampler = ReplayBatchSampler(len(task), len(replay), batch_size, fraction, seed=seed,
-                                 drop_last=drop_last, rank=rank, world_size=world_size)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=dataset.collate,
-                      num_workers=num_workers, persistent_workers=num_workers > 0)
+    sampler = ReplayBatchSampler(
+        len(task),
+        len(replay),
+        batch_size,
+        fraction,
+        seed=seed,
+        drop_last=drop_last,
+        rank=rank,
+        world_size=world_size,
+    )
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=dataset.collate,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

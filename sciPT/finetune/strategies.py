@@ -303,19 +303,22 @@ class AnchorPenalty(Strategy):
 
     decays_backbone = False
 
-    def __init__(self, strength: float, reference: dict[str, torch.Tensor],
-                 importance: dict[str, torch.Tensor] | None = None, anchor: AnchorMode = "loss"):
+    def __init__(
+        self,
+        strength: float,
+        reference: dict[str, torch.Tensor],
+        importance: dict[str, torch.Tensor] | None = None,
+        anchor: AnchorMode = "loss",
+    ):
         super().__init__()
         self.strength = strength
         self.anchor = anchor
         self.param_names = list(reference)
         for i, name in enumerate(self.param_names):
             # parameter names contain dots, which buffer names may not: buffers go by position
-            self.register_buffer(f"reference_{i}", reference[name].detach().clone(),
-                                 persistent=False)
+            self.register_buffer(f"reference_{i}", reference[name].detach().clone(), persistent=False)
             if importance is not None:
-                self.register_buffer(f"importance_{i}", importance[name].detach().clone(),
-                                     persistent=False)
+                self.register_buffer(f"importance_{i}", importance[name].detach().clone(), persistent=False)
         self.weighted = importance is not None
 
     def penalty(self, backbone: nn.Module) -> torch.Tensor:
@@ -367,8 +370,13 @@ class EWC(AnchorPenalty):
 
     name = "ewc"
 
-    def __init__(self, lam: float, reference: dict[str, torch.Tensor],
-                 fisher: dict[str, torch.Tensor], anchor: AnchorMode = "loss"):
+    def __init__(
+        self,
+        lam: float,
+        reference: dict[str, torch.Tensor],
+        fisher: dict[str, torch.Tensor],
+        anchor: AnchorMode = "loss",
+    ):
         super().__init__(lam, reference, fisher, anchor)
 
 
@@ -391,9 +399,12 @@ def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Mod
         )
 
 
-def build_strategy(cfg: FinetuneConfig, backbone: nn.Module,
-                   reference: dict[str, torch.Tensor] | None = None,
-                   fisher: dict[str, torch.Tensor] | None = None) -> Strategy:
+def build_strategy(
+    cfg: FinetuneConfig,
+    backbone: nn.Module,
+    reference: dict[str, torch.Tensor] | None = None,
+    fisher: dict[str, torch.Tensor] | None = None,
+) -> Strategy:
     """Check ``cfg`` against ``backbone`` and build its strategy (not yet set up).
 
     Call it on the freshly loaded pre-trained backbone, before any training and before the run

@@ -56,8 +56,13 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.rotary = RotaryEmbedding(self.head_dim) if rotary else None
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
-                query_index: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+        query_index: Tensor | None = None,
+    ) -> Tensor:
         """Attend from every position, or only from the positions ``query_index`` (``(B, N)``)
         to every position; ``attn_mask`` must then already have ``N`` query rows (or 1)."""
         B, L, D = x.shape
@@ -84,8 +89,11 @@ class SelfAttention(nn.Module):
             # kernels; the encoder builds it in the right dtype, this guards other callers.
             attn_mask = attn_mask.to(q.dtype)
         y = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-            attn_mask=attn_mask, is_causal=is_causal,
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=attn_mask,
+            is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
         )
         return self.out(y.transpose(1, 2).reshape(B, -1, D))

@@ -156,8 +156,9 @@ class ALiBi(nn.Module):
         self.n_heads = n_heads
         self._cache: dict[tuple, Tensor] = {}
 
-    def forward(self, length: int, device: torch.device, causal: bool = False,
-                dtype: torch.dtype = torch.float32) -> Tensor:
+    def forward(
+        self, length: int, device: torch.device, causal: bool = False, dtype: torch.dtype = torch.float32
+    ) -> Tensor:
         key = (length, causal, str(device), dtype)
         if key not in self._cache:
             pos = torch.arange(length, device=device)

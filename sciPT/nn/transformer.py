@@ -61,8 +61,7 @@ class TransformerConfig:
     def __post_init__(self):
         for key in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"):
             if getattr(self, key) < 1:
-                raise ConfigError(
-                    f"model.{key}: expected a positive integer, got {getattr(self, key)}")
+                raise ConfigError(f"model.{key}: expected a positive integer, got {getattr(self, key)}")
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"model.d_model: {self.d_model} is not divisible by model.n_heads ({self.n_heads})"
@@ -75,9 +74,7 @@ class TransformerConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: expected a value in [0, 1), got {self.dropout}")
         if not 0 <= self.pad_id < self.vocab_size:
-            raise ConfigError(
-                f"model.pad_id: {self.pad_id} is outside the vocabulary [0, {self.vocab_size})"
-            )
+            raise ConfigError(f"model.pad_id: {self.pad_id} is outside the vocabulary [0, {self.vocab_size})")
 
 
 class FeedForward(nn.Module):
@@ -114,14 +111,18 @@ class TransformerBlock(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.attn = SelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout,
-                                  rotary=cfg.position == "rotary")
+        self.attn = SelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout, rotary=cfg.position == "rotary")
         self.norm2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.ffn = FeedForward(cfg.d_model, cfg.d_ff, cfg.activation)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
-                query_index: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+        query_index: Tensor | None = None,
+    ) -> Tensor:
         """With ``query_index`` (``(B, N)``), output only those positions: ``(B, N, D)``."""
         h = self.attn(self.norm1(x), attn_mask, is_causal, query_index)
         if query_index is not None:
@@ -178,8 +179,9 @@ class TransformerEncoder(nn.Module):
         with torch.no_grad():
             self.embedding.weight[self.cfg.pad_id].zero_()
 
-    def attention_bias(self, length: int, attention_mask: Tensor | None,
-                       causal: bool) -> tuple[Tensor | None, bool]:
+    def attention_bias(
+        self, length: int, attention_mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor | None, bool]:
         """The ``(attn_mask, is_causal)`` pair handed to every block's SDPA call.
 
         A mask with no padding is dropped (one host sync on a GPU, cheap next to the fused
@@ -213,8 +215,13 @@ class TransformerEncoder(nn.Module):
             return torch.get_autocast_dtype(device)
         return self.embedding.weight.dtype
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                causal: bool = False, select: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        causal: bool = False,
+        select: Tensor | None = None,
+    ) -> Tensor:
         """Final hidden states ``(B, L, D)``; with ``select``, only those at ``select``: ``(N, D)``.
 
         ``select`` (``(B, L)`` bool, ``N`` true entries) returns ``forward(...)[select]``, in the
@@ -256,8 +263,9 @@ class TransformerEncoder(nn.Module):
         return [self.embedding, *self.blocks, self.norm]
 
 
-def _query_rows(attn_mask: Tensor | None, is_causal: bool, query_index: Tensor,
-                length: int) -> tuple[Tensor | None, bool]:
+def _query_rows(
+    attn_mask: Tensor | None, is_causal: bool, query_index: Tensor, length: int
+) -> tuple[Tensor | None, bool]:
     """The rows ``query_index`` (``(B, N)``) of an attention mask built for all ``L`` queries."""
     if is_causal:
         # SDPA's is_causal aligns query 0 with key 0; the kept queries sit elsewhere.

@@ -55,8 +55,9 @@ class CausalLM(nn.Module):
         targets[:, :-1] = input_ids[:, 1:].masked_fill(~valid, IGNORE)
         return targets
 
-    def forward(self, backbone: nn.Module, batch: dict,
-                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, backbone: nn.Module, batch: dict, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         input_ids, attention_mask = batch["input_ids"], batch.get("attention_mask")
         targets = self.targets(input_ids, attention_mask)
         selected = targets != IGNORE

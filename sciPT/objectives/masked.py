@@ -30,8 +30,8 @@ supports it (``supports_select``) also computes its last layer only where the he
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,14 +53,12 @@ class MaskedConfig:
 
     def __post_init__(self):
         if not 0.0 < self.mask_ratio < 1.0:
-            raise ConfigError(
-                f"objective.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}")
+            raise ConfigError(f"objective.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}")
         if self.span < 1:
             raise ConfigError(f"objective.span: expected a positive integer, got {self.span}")
         for key in ("mask_prob", "random_prob"):
             if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(
-                    f"objective.{key}: expected a value in [0, 1], got {getattr(self, key)}")
+                raise ConfigError(f"objective.{key}: expected a value in [0, 1], got {getattr(self, key)}")
         if self.mask_prob + self.random_prob > 1.0:
             raise ConfigError(
                 f"objective.mask_prob + objective.random_prob: expected at most 1, got "
@@ -88,8 +86,7 @@ class LMHead(nn.Module):
         return self.decoder(self.norm(F.gelu(self.dense(h))))
 
 
-def token_loss(head: nn.Module, hidden: Tensor,
-               targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+def token_loss(head: nn.Module, hidden: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
     """Cross-entropy of ``head(hidden)`` against ``targets``, and its metrics.
 
     ``hidden`` holds only the positions that have a target, so the head's cost scales with the
@@ -110,8 +107,9 @@ def token_loss(head: nn.Module, hidden: Tensor,
     return loss, {"accuracy": accuracy, "perplexity": perplexity}
 
 
-def selected_hidden(backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor | None,
-                    selected: Tensor) -> Tensor:
+def selected_hidden(
+    backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor | None, selected: Tensor
+) -> Tensor:
     """``backbone(...)[selected]``, ``(N, D)``, letting the backbone skip unneeded work if it can.
 
     A backbone that declares ``supports_select = True`` (such as
@@ -140,8 +138,16 @@ class MaskedLM(nn.Module):
         ``batch["input_ids"]``: ``(B, L)`` int64; ``batch["attention_mask"]``: ``(B, L)`` bool.
     """
 
-    def __init__(self, cfg: MaskedConfig, hidden_size: int, vocab_size: int, mask_id: int,
-                 pad_id: int, special_ids: Sequence[int], normal_ids: Sequence[int]):
+    def __init__(
+        self,
+        cfg: MaskedConfig,
+        hidden_size: int,
+        vocab_size: int,
+        mask_id: int,
+        pad_id: int,
+        special_ids: Sequence[int],
+        normal_ids: Sequence[int],
+    ):
         super().__init__()
         if len(normal_ids) == 0:
             raise ValueError("MaskedLM needs at least one normal token for random replacement")
@@ -150,14 +156,16 @@ class MaskedLM(nn.Module):
         self.pad_id = pad_id
         self.head = LMHead(hidden_size, vocab_size)
         special = sorted({*special_ids, pad_id, mask_id})
-        self.register_buffer("special_ids", torch.tensor(special, dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("normal_ids", torch.tensor(list(normal_ids), dtype=torch.long),
-                             persistent=False)
+        self.register_buffer("special_ids", torch.tensor(special, dtype=torch.long), persistent=False)
+        self.register_buffer("normal_ids", torch.tensor(list(normal_ids), dtype=torch.long), persistent=False)
 
     @torch.no_grad()
-    def corrupt(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def corrupt(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Select, then replace, tokens of ``input_ids``.
 
         Random numbers are drawn on the CPU from ``generator`` (so a seeded generator gives the
@@ -195,8 +203,7 @@ class MaskedLM(nn.Module):
         k = torch.minimum(k, candidate.sum(dim=1, keepdim=True))
         scores = rand(B, n_blocks).masked_fill(~candidate, 2.0)
         order = scores.argsort(dim=1)
-        rank = torch.empty_like(order).scatter_(
-            1, order, torch.arange(n_blocks, device=device).expand(B, -1))
+        rank = torch.empty_like(order).scatter_(1, order, torch.arange(n_blocks, device=device).expand(B, -1))
         chosen = (rank < k) & candidate
 
         # One 80/10/10 decision per block, so a span is masked, randomised or kept as a whole.
@@ -204,18 +211,21 @@ class MaskedLM(nn.Module):
         selected = chosen.gather(1, block)
         action = action.gather(1, block)
         to_mask = selected & (action < self.cfg.mask_prob)
-        to_random = selected & (action >= self.cfg.mask_prob) & (
-            action < self.cfg.mask_prob + self.cfg.random_prob)
+        to_random = (
+            selected & (action >= self.cfg.mask_prob) & (action < self.cfg.mask_prob + self.cfg.random_prob)
+        )
 
-        random_index = torch.randint(len(self.normal_ids), (B, L), generator=generator,
-                                     device=rng_device).to(device)
+        random_index = torch.randint(len(self.normal_ids), (B, L), generator=generator, device=rng_device).to(
+            device
+        )
         corrupted = input_ids.masked_fill(to_mask, self.mask_id)
         corrupted = torch.where(to_random, self.normal_ids[random_index], corrupted)
         targets = input_ids.masked_fill(~selected, IGNORE)
         return corrupted, targets
 
-    def forward(self, backbone: nn.Module, batch: dict,
-                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, backbone: nn.Module, batch: dict, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         input_ids, attention_mask = batch["input_ids"], batch.get("attention_mask")
         corrupted, targets = self.corrupt(input_ids, attention_mask, generator)
         selected = targets != IGNORE

@@ -11,8 +11,22 @@ import torch
 from sciPT.checkpoint import from_pretrained
 from sciPT.cli import main
 
-FAST = ["--max-steps", "4", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
-        "--warmup-steps", "1", "--window", "32", "--model.max-len", "32"]
+FAST = [
+    "--max-steps",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-every",
+    "2",
+    "--val-batches",
+    "1",
+    "--warmup-steps",
+    "1",
+    "--window",
+    "32",
+    "--model.max-len",
+    "32",
+]
 
 
 def run(capsys, *argv):
@@ -21,12 +35,32 @@ def run(capsys, *argv):
 
 
 def test_console_script_help_lists_options_with_defaults():
-    out = subprocess.run([sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     out = " ".join(out.split())  # argparse wraps long help lines
-    for option in ("--devices", "--num-nodes", "--strategy", "--precision", "--max-steps", "--max-time",
-                   "--batch-size", "--accumulate", "--lr", "--schedule", "--seed", "--resume", "--out",
-                   "--config", "--preset", "--data", "--model.d-model"):
+    for option in (
+        "--devices",
+        "--num-nodes",
+        "--strategy",
+        "--precision",
+        "--max-steps",
+        "--max-time",
+        "--batch-size",
+        "--accumulate",
+        "--lr",
+        "--schedule",
+        "--seed",
+        "--resume",
+        "--out",
+        "--config",
+        "--preset",
+        "--data",
+        "--model.d-model",
+    ):
         assert option in out, option
     assert "train.max_steps (default: 300)" in out
     assert "data.paths (default: data_recipes/dna/ecoli_k12_mg1655.fna.gz)" in out
@@ -37,8 +71,16 @@ def test_pretrain_writes_the_run_directory(tmp_path, capsys, domain):
     out = tmp_path / "run"
     code, err = run(capsys, "pretrain", domain, "--out", str(out), *FAST)
     assert code == 0, err
-    for name in ("config.yaml", "metrics.json", "report.md", "model/config.json",
-                 "model/model.safetensors", "checkpoints/last.ckpt", "logs/metrics.csv", "plots/loss.png"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "report.md",
+        "model/config.json",
+        "model/model.safetensors",
+        "checkpoints/last.ckpt",
+        "logs/metrics.csv",
+        "plots/loss.png",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and np.isfinite(metrics["val_loss"])
@@ -51,7 +93,9 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
     assert run(capsys, "pretrain", "dna", "--out", str(out), *FAST)[0] == 0
     fa = tmp_path / "q.fa"
     fa.write_text(">a\nACGTACGTAC\n>b\nTTTTGGGG\n")
-    code, err = run(capsys, "predict", str(out), "--input", str(fa), "--output", str(tmp_path / "e.csv"), "--embed")
+    code, err = run(
+        capsys, "predict", str(out), "--input", str(fa), "--output", str(tmp_path / "e.csv"), "--embed"
+    )
     assert code == 0, err
     rows = (tmp_path / "e.csv").read_text().splitlines()
     assert rows[0].startswith("name,e0,e1") and [r.split(",")[0] for r in rows[1:]] == ["a", "b"]
@@ -65,19 +109,35 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
 
 BAD = [
     ("missing", lambda d: ["--data", str(d / "nope.fa")], "{d}/nope.fa: file not found"),
-    ("empty", lambda d: ["--data", str(d / "empty.fa")], "{d}/empty.fa: file is empty (expected FASTA records)"),
-    ("no records", lambda d: ["--data", str(d / "text.fa")],
-     "{d}/text.fa: no FASTA records (expected lines starting with '>')"),
-    ("bad character", lambda d: ["--data", str(d / "bad.fa")],
-     "{d}/bad.fa: record 'r1' (#1) has '7' at position 3; expected A, C, G, T, N or an IUPAC ambiguity "
-     "code (R Y S W K M B D H V), either case"),
-    ("window too long", lambda d: ["--data", str(d / "short.fa")],
-     "data.window: a window of 32 residues is longer than every record's training part "
-     "(longest: 'r1' in {d}/short.fa, 8 residues)"),
+    (
+        "empty",
+        lambda d: ["--data", str(d / "empty.fa")],
+        "{d}/empty.fa: file is empty (expected FASTA records)",
+    ),
+    (
+        "no records",
+        lambda d: ["--data", str(d / "text.fa")],
+        "{d}/text.fa: no FASTA records (expected lines starting with '>')",
+    ),
+    (
+        "bad character",
+        lambda d: ["--data", str(d / "bad.fa")],
+        "{d}/bad.fa: record 'r1' (#1) has '7' at position 3; expected A, C, G, T, N or an IUPAC ambiguity "
+        "code (R Y S W K M B D H V), either case",
+    ),
+    (
+        "window too long",
+        lambda d: ["--data", str(d / "short.fa")],
+        "data.window: a window of 32 residues is longer than every record's training part "
+        "(longest: 'r1' in {d}/short.fa, 8 residues)",
+    ),
     ("unknown preset", lambda d: ["--config", str(d / "preset.yaml")], None),
-    ("unknown key", lambda d: ["--config", str(d / "typo.yaml")],
-     "{d}/typo.yaml.model: unknown key 'd_modle' (expected one of: vocab_size, d_model, n_layers, "
-     "n_heads, d_ff, dropout, max_len, position, pad_id, norm_eps, activation)"),
+    (
+        "unknown key",
+        lambda d: ["--config", str(d / "typo.yaml")],
+        "{d}/typo.yaml.model: unknown key 'd_modle' (expected one of: vocab_size, d_model, n_layers, "
+        "n_heads, d_ff, dropout, max_len, position, pad_id, norm_eps, activation)",
+    ),
 ]
 
 
@@ -108,8 +168,10 @@ def test_unknown_preset_and_domain_exit_2(tmp_path, capsys):
         main(["pretrain", "dna", "--preset", "huge", "--out", str(tmp_path / "r")])
     assert exc.value.code == 2
     # the choices' quoting differs between Python versions; the line up to them does not
-    assert ("scipt pretrain dna: error: argument --preset: invalid choice: 'huge' (choose from"
-            in capsys.readouterr().err)
+    assert (
+        "scipt pretrain dna: error: argument --preset: invalid choice: 'huge' (choose from"
+        in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit) as exc:
         main(["pretrain", "rna"])
     assert exc.value.code == 2
@@ -123,8 +185,10 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     (out / "keep.txt").write_text("x")
     code, err = run(capsys, "pretrain", "dna", "--out", str(out), *FAST)
     assert code == 2
-    assert err.strip().endswith(f"{out}: run directory already exists and is not empty "
-                                "(pass --resume to continue it, or choose another --out)")
+    assert err.strip().endswith(
+        f"{out}: run directory already exists and is not empty "
+        "(pass --resume to continue it, or choose another --out)"
+    )
 
 
 def test_data_list_checks_shipped_files(capsys):

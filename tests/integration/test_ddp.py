@@ -22,10 +22,35 @@ def test_ddp_two_ranks_end_with_identical_weights(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [scipt, "pretrain", "dna", "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu",
-         "--max-steps", "6", "--batch-size", "4", "--val-every", "3", "--val-batches", "1",
-         "--window", "32", "--model.max-len", "32", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            scipt,
+            "pretrain",
+            "dna",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "4",
+            "--val-every",
+            "3",
+            "--val-batches",
+            "1",
+            "--window",
+            "32",
+            "--model.max-len",
+            "32",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

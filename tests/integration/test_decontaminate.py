@@ -44,8 +44,21 @@ def files(tmp_path):
 def test_decontaminate_tiny_files(files, tmp_path, capsys):
     d, genome = files
     out = tmp_path / "out" / "clean.fa.gz"
-    code = main(["data", "decontaminate", "--corpus", str(d / "genome.fa"), "--against", str(d / "pos.fa"),
-                 str(d / "neg.csv"), "--output", str(out), "--k", "12"])
+    code = main(
+        [
+            "data",
+            "decontaminate",
+            "--corpus",
+            str(d / "genome.fa"),
+            "--against",
+            str(d / "pos.fa"),
+            str(d / "neg.csv"),
+            "--output",
+            str(out),
+            "--k",
+            "12",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.splitlines() == [
@@ -64,21 +77,35 @@ def _bad_cases(d, out):
     base = ["data", "decontaminate", "--output", str(out)]
     known = ", ".join(domains.names())
     return [
-        (base + ["--corpus", str(d / "nope.fa"), "--against", str(d / "pos.fa")],
-         f"{d}/nope.fa: file not found"),
-        (base + ["--corpus", g, "--against", str(d / "pos.fa"), str(d / "bad.fa")],
-         f"{d}/bad.fa: record 's1' (#1) has 'U' at position 4; {DNA_ERROR}"),
-        (base + ["--corpus", g, "--against", str(d / "nocol.tsv")],
-         f"{d}/nocol.tsv: no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table "
-         "with a 'sequence' column"),
-        (base + ["--corpus", g, "--against", str(d / "pos.fa"), "--k", "40"],
-         "--k: expected an integer from 1 to 31 for an alphabet of 4 residues, got 40"),
-        (base + ["--corpus", g, "--against", str(d / "pos.fa"), "--threshold", "1.5"],
-         "--threshold: expected a fraction in (0, 1], got 1.5"),
-        (base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein"],
-         "--k: expected an integer from 1 to 12 for an alphabet of 20 residues, got 16"),
-        (base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "rna"],
-         f"unknown domain 'rna' (expected one of: {known})"),
+        (
+            base + ["--corpus", str(d / "nope.fa"), "--against", str(d / "pos.fa")],
+            f"{d}/nope.fa: file not found",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), str(d / "bad.fa")],
+            f"{d}/bad.fa: record 's1' (#1) has 'U' at position 4; {DNA_ERROR}",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "nocol.tsv")],
+            f"{d}/nocol.tsv: no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table "
+            "with a 'sequence' column",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--k", "40"],
+            "--k: expected an integer from 1 to 31 for an alphabet of 4 residues, got 40",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--threshold", "1.5"],
+            "--threshold: expected a fraction in (0, 1], got 1.5",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein"],
+            "--k: expected an integer from 1 to 12 for an alphabet of 20 residues, got 16",
+        ),
+        (
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "rna"],
+            f"unknown domain 'rna' (expected one of: {known})",
+        ),
     ]
 
 
@@ -91,14 +118,24 @@ def test_bad_input_one_line_exit_2_nothing_written(files, tmp_path, capsys):
         assert not out.exists()
     # the corpus itself as output: refused, and left as it was
     before = (d / "genome.fa").read_bytes()
-    argv = ["data", "decontaminate", "--corpus", str(d / "genome.fa"), "--against", str(d / "pos.fa"),
-            "--output", str(d / "genome.fa"), "--k", "12"]
+    argv = [
+        "data",
+        "decontaminate",
+        "--corpus",
+        str(d / "genome.fa"),
+        "--against",
+        str(d / "pos.fa"),
+        "--output",
+        str(d / "genome.fa"),
+        "--k",
+        "12",
+    ]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"scipt: error: {d / 'genome.fa'}: is the corpus itself; "
-        "write the decontaminated copy to another file")
+        "write the decontaminated copy to another file"
+    )
     assert (d / "genome.fa").read_bytes() == before
-
 
 
 def test_domain_without_sequences_is_refused(files, tmp_path, monkeypatch):
@@ -106,9 +143,19 @@ def test_domain_without_sequences_is_refused(files, tmp_path, monkeypatch):
     monkeypatch.setitem(domains._loaded, "toy", Domain())  # the parser is built before: call the action
     parser = argparse.ArgumentParser()
     recipes.add_arguments(parser)
-    args = parser.parse_args(["decontaminate", "--corpus", str(d / "genome.fa"),
-                              "--against", str(d / "pos.fa"), "--output", str(tmp_path / "clean.fa"),
-                              "--domain", "toy"])
+    args = parser.parse_args(
+        [
+            "decontaminate",
+            "--corpus",
+            str(d / "genome.fa"),
+            "--against",
+            str(d / "pos.fa"),
+            "--output",
+            str(tmp_path / "clean.fa"),
+            "--domain",
+            "toy",
+        ]
+    )
     with pytest.raises(UserError) as err:
         args.handler(args)
     assert str(err.value) == "--domain: domain 'toy' has no sequence alphabet to decontaminate"
@@ -120,9 +167,19 @@ def test_domain_without_sequences_is_refused(files, tmp_path, monkeypatch):
 def test_ipromoter_sequences_all_lie_in_the_ecoli_genome_and_are_removed(tmp_path, capsys):
     # The data README: 2,860 / 2,860 promoters and 2,860 / 2,860 non-promoters occur verbatim.
     out = tmp_path / "clean.fa.gz"
-    code = main(["data", "decontaminate", "--corpus", "data_recipes/dna/ecoli_k12_mg1655.fna.gz",
-                 "--against", str(IPROMOTER / "positive2860.txt"), str(IPROMOTER / "negative2860.txt"),
-                 "--output", str(out)])
+    code = main(
+        [
+            "data",
+            "decontaminate",
+            "--corpus",
+            "data_recipes/dna/ecoli_k12_mg1655.fna.gz",
+            "--against",
+            str(IPROMOTER / "positive2860.txt"),
+            str(IPROMOTER / "negative2860.txt"),
+            "--output",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     before, masked, after = captured.out.splitlines()

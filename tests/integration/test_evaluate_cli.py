@@ -21,8 +21,22 @@ from sciPT.sequence_domain import ObjectiveConfig, window_seed
 from sciPT.tokenizers import SequenceTokenizer
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol"
-FAST = ["--max-steps", "4", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
-        "--warmup-steps", "1", "--window", "32", "--model.max-len", "32"]
+FAST = [
+    "--max-steps",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-every",
+    "2",
+    "--val-batches",
+    "1",
+    "--warmup-steps",
+    "1",
+    "--window",
+    "32",
+    "--model.max-len",
+    "32",
+]
 
 
 def fasta(path: Path, lengths, seed: int) -> Path:
@@ -40,8 +54,10 @@ def fasta(path: Path, lengths, seed: int) -> Path:
 def dna(tmp_path_factory):
     d = tmp_path_factory.mktemp("evaluate-dna")
     run = d / "run"
-    assert main(["pretrain", "dna", "--data", str(fasta(d / "corpus.fa", [3000], 0)), "--out", str(run),
-                 *FAST]) == 0
+    assert (
+        main(["pretrain", "dna", "--data", str(fasta(d / "corpus.fa", [3000], 0)), "--out", str(run), *FAST])
+        == 0
+    )
     return d, run
 
 
@@ -86,7 +102,8 @@ def test_out_puts_the_evaluation_elsewhere(dna, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"scipt: error: --out {out}: already holds the evaluation of {data} (sha256 "
         f"{json.loads((out / 'metrics.json').read_text())['data_sha256'][:16]}…); an evaluation never "
-        "overwrites another (choose another --out)")
+        "overwrites another (choose another --out)"
+    )
 
 
 def test_same_name_other_file_does_not_erase_and_same_file_replaces(dna, capsys):
@@ -96,8 +113,7 @@ def test_same_name_other_file_does_not_erase_and_same_file_replaces(dna, capsys)
     assert main(["evaluate", str(run), "--data", str(first)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(second)]) == 0
-    assert (f"note: {run / 'evaluations' / 'same'} holds the evaluation of {first}"
-            in capsys.readouterr().err)
+    assert f"note: {run / 'evaluations' / 'same'} holds the evaluation of {first}" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--data", str(first)]) == 0  # the same file again: replaced
     assert "replaced the earlier evaluation" in capsys.readouterr().err
     folders = sorted(p.name for p in (run / "evaluations").iterdir() if p.name.startswith("same"))
@@ -117,11 +133,13 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
     tokenizer = SequenceTokenizer.from_dict(pre.config["tokenizer"])
     objective = domains.get("dna").build_objective(ObjectiveConfig(), tokenizer, pre.model.hidden_size)
     state = load_lightning_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
-    objective.load_state_dict({k[len("objective."):]: v for k, v in state.items() if k.startswith("objective.")})
+    objective.load_state_dict(
+        {k[len("objective.") :]: v for k, v in state.items() if k.startswith("objective.")}
+    )
     objective.eval()
     text = data.read_text().split("\n")
     records = [text[1], text[3]]
-    windows = [r[i:i + 32] for r in records for i in range(0, len(r), 32)]
+    windows = [r[i : i + 32] for r in records for i in range(0, len(r), 32)]
     losses, counts, hits = [], [], []
     with torch.no_grad():
         for i, w in enumerate(windows):
@@ -129,8 +147,9 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
             batch = tokenizer.batch([codes], 32)
             seed = window_seed(0, i)
             loss, m = objective(pre.model, batch, generator=torch.Generator().manual_seed(seed))
-            _, targets = objective.corrupt(batch["input_ids"], batch["attention_mask"],
-                                           torch.Generator().manual_seed(seed))
+            _, targets = objective.corrupt(
+                batch["input_ids"], batch["attention_mask"], torch.Generator().manual_seed(seed)
+            )
             n = int((targets != IGNORE).sum())
             losses.append(float(loss) * n), counts.append(n), hits.append(float(m["accuracy"]) * n)
     assert metrics["tokens_scored"] == sum(counts) and metrics["windows"] == len(windows) == 6
@@ -146,13 +165,17 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
     assert again["loss_nats"] == pytest.approx(metrics["loss_nats"], rel=1e-5)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("nope.fa", None, "{d}/nope.fa: file not found"),
-    ("empty.fa", "", "{d}/empty.fa: file is empty (expected FASTA records)"),
-    ("text.fa", "hello\n", "{d}/text.fa: no FASTA records (expected lines starting with '>')"),
-])
-def test_bad_fasta_exits_2_with_one_line_and_no_evaluations_folder(dna, tmp_path, capsys, name, content,
-                                                                    message):
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("nope.fa", None, "{d}/nope.fa: file not found"),
+        ("empty.fa", "", "{d}/empty.fa: file is empty (expected FASTA records)"),
+        ("text.fa", "hello\n", "{d}/text.fa: no FASTA records (expected lines starting with '>')"),
+    ],
+)
+def test_bad_fasta_exits_2_with_one_line_and_no_evaluations_folder(
+    dna, tmp_path, capsys, name, content, message
+):
     run = fresh_copy(dna[1], tmp_path)
     report = (run / "report.md").read_bytes()
     path = tmp_path / name
@@ -165,9 +188,31 @@ def test_bad_fasta_exits_2_with_one_line_and_no_evaluations_folder(dna, tmp_path
 
 def test_molecules_pretraining_run_is_scored_on_energies_and_forces(tmp_path, capsys):
     run = tmp_path / "pre"
-    assert main(["pretrain", "molecules", "--data", str(SHIPPED / "train.xyz"), "--data.max-frames", "16",
-                 "--max-steps", "2", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
-                 "--fisher.frames", "0", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "molecules",
+                "--data",
+                str(SHIPPED / "train.xyz"),
+                "--data.max-frames",
+                "16",
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--val-every",
+                "2",
+                "--val-batches",
+                "1",
+                "--fisher.frames",
+                "0",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     before = (run / "metrics.json").read_bytes()
     frames = read(SHIPPED / "test_MD.xyz", index=":4")
     data = tmp_path / "test_MD.xyz"
@@ -188,10 +233,10 @@ def test_molecules_pretraining_run_is_scored_on_energies_and_forces(tmp_path, ca
     e_err, f_err, f_o = np.array(e_err) * 1000, np.concatenate(f_err) * 1000, np.concatenate(f_o) * 1000
     assert metrics["frames"] == 4 and metrics["atoms"] == 36
     assert metrics["energy_mae_meV_per_atom"] == pytest.approx(np.abs(e_err).mean(), rel=1e-6)
-    assert metrics["energy_rmse_meV_per_atom"] == pytest.approx(np.sqrt((e_err ** 2).mean()), rel=1e-6)
+    assert metrics["energy_rmse_meV_per_atom"] == pytest.approx(np.sqrt((e_err**2).mean()), rel=1e-6)
     assert metrics["forces_mae_meV_per_A"] == pytest.approx(np.abs(f_err).mean(), rel=1e-5)
-    assert metrics["forces_rmse_meV_per_A"] == pytest.approx(np.sqrt((f_err ** 2).mean()), rel=1e-5)
-    assert metrics["forces_rmse_meV_per_A_O"] == pytest.approx(np.sqrt((f_o ** 2).mean()), rel=1e-5)
+    assert metrics["forces_rmse_meV_per_A"] == pytest.approx(np.sqrt((f_err**2).mean()), rel=1e-5)
+    assert metrics["forces_rmse_meV_per_A_O"] == pytest.approx(np.sqrt((f_o**2).mean()), rel=1e-5)
     folder = run / "evaluations/test_MD"
     assert (folder / "plots/parity_energy.png").is_file() and (folder / "plots/parity_forces.png").is_file()
     assert "objective: energy_forces" in (folder / "report.md").read_text()

@@ -22,8 +22,11 @@ SHORT = ["--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2", "--
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ff-cli")
     acac = read(ACAC, index=":16")
-    paths = {"train": folder / "acac_train.xyz", "val": folder / "acac_val.xyz",
-             "old": folder / "ethanol_old.xyz"}
+    paths = {
+        "train": folder / "acac_train.xyz",
+        "val": folder / "acac_val.xyz",
+        "old": folder / "ethanol_old.xyz",
+    }
     write(paths["train"], acac[:12])
     write(paths["val"], acac[12:])
     write(paths["old"], read(SHIPPED / "ethanol" / "test_MD.xyz", index=":5"))
@@ -34,12 +37,54 @@ def data(tmp_path_factory):
 def runs(data):
     folder, paths = data
     pre, run = folder / "pre", folder / "ft"
-    assert main(["pretrain", "molecules", "--data", str(ETHANOL), "--data.max-frames", "24",
-                 "--data.isolated-atoms", str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
-                 "--max-steps", "4", "--fisher.frames", "8", *SHORT, "--out", str(pre)]) == 0
-    assert main(["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"]),
-                 "--val", str(paths["val"]), "--eval", str(paths["old"]), "--strategy", "ewc",
-                 "--ewc-lambda", "5", "--max-steps", "3", *SHORT, "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "molecules",
+                "--data",
+                str(ETHANOL),
+                "--data.max-frames",
+                "24",
+                "--data.isolated-atoms",
+                str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
+                "--max-steps",
+                "4",
+                "--fisher.frames",
+                "8",
+                *SHORT,
+                "--out",
+                str(pre),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "finetune",
+                "forcefield",
+                "--init",
+                str(pre),
+                "--train",
+                str(paths["train"]),
+                "--val",
+                str(paths["val"]),
+                "--eval",
+                str(paths["old"]),
+                "--strategy",
+                "ewc",
+                "--ewc-lambda",
+                "5",
+                "--max-steps",
+                "3",
+                *SHORT,
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     return pre, run
 
 
@@ -83,8 +128,25 @@ def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
 def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     _, run = runs
     traj = tmp_path / "traj.xyz"
-    assert main(["md", str(run), "--structure", str(data[1]["old"]), "--steps", "6",
-                 "--temperature", "300", "--interval", "2", "--output", str(traj)]) == 0
+    assert (
+        main(
+            [
+                "md",
+                str(run),
+                "--structure",
+                str(data[1]["old"]),
+                "--steps",
+                "6",
+                "--temperature",
+                "300",
+                "--interval",
+                "2",
+                "--output",
+                str(traj),
+            ]
+        )
+        == 0
+    )
     frames = read(traj, index=":")
     assert [f.info["step"] for f in frames] == [0, 2, 4, 6]
     assert "wrote 4 frames" in capsys.readouterr().err
@@ -115,16 +177,17 @@ def flat_periodic_cell(path):
     frames[1].cell = [[6, 0, 0], [0, 6, 0], [0, 0, 0]]
     frames[1].pbc = True
     write(path, frames)
-    return ("frame 1: periodic boundaries asked for, but the cell has zero volume (give the frame a "
-            "Lattice, or set data.periodic to never)")
+    return (
+        "frame 1: periodic boundaries asked for, but the cell has zero volume (give the frame a "
+        "Lattice, or set data.periodic to never)"
+    )
 
 
 def unknown_element(path):
     frames = _frames()
     frames[1].numbers[3] = 17
     write(path, frames)
-    return ("frame 1: element Cl is not in the model's element table (H, C, O): the model never "
-            "saw it")
+    return "frame 1: element Cl is not in the model's element table (H, C, O): the model never saw it"
 
 
 @pytest.mark.parametrize("make", [nan_coordinates, too_close, flat_periodic_cell, unknown_element])
@@ -132,8 +195,20 @@ def test_bad_training_frames(runs, tmp_path, capsys, make):
     bad = tmp_path / "bad.xyz"
     expected = make(bad)
     out = tmp_path / "run"
-    code = main(["finetune", "forcefield", "--init", str(runs[0]), "--train", str(bad),
-                 "--max-steps", "1", "--out", str(out)])
+    code = main(
+        [
+            "finetune",
+            "forcefield",
+            "--init",
+            str(runs[0]),
+            "--train",
+            str(bad),
+            "--max-steps",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
     assert not out.exists()
@@ -141,12 +216,25 @@ def test_bad_training_frames(runs, tmp_path, capsys, make):
 
 def test_a_frame_without_the_declared_forces_key(runs, data, tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["finetune", "forcefield", "--init", str(runs[0]), "--train", str(data[1]["train"]),
-                 "--forces-key", "dft_forces", "--out", str(out)])
+    code = main(
+        [
+            "finetune",
+            "forcefield",
+            "--init",
+            str(runs[0]),
+            "--train",
+            str(data[1]["train"]),
+            "--forces-key",
+            "dft_forces",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip() == (
         f"scipt: error: {data[1]['train']}: frame 0: no forces key 'dft_forces' (the frame has: "
-        "config_type, dihedral_angle, energy, forces)")
+        "config_type, dihedral_angle, energy, forces)"
+    )
     assert not out.exists()
 
 
@@ -161,18 +249,27 @@ def test_md_refuses_bad_smiles_and_overlapping_atoms(runs, tmp_path, capsys):
     traj.unlink()
     smiles.write_text("C1CC broken\n")
     assert main(["md", str(run), "--structure", str(smiles), *args]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"scipt: error: {smiles}: line 1: RDKit cannot parse the SMILES 'C1CC'")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"scipt: error: {smiles}: line 1: RDKit cannot parse the SMILES 'C1CC'")
+    )
     close = tmp_path / "close.xyz"
     write(close, Atoms("CO", positions=[[0, 0, 0], [0.05, 0, 0]]))
     assert main(["md", str(run), "--structure", str(close), *args]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"scipt: error: {close}: frame 0: atoms 0 and 1 are 0.050 Angstrom apart "
-        "(closer than 0.1 Angstrom)")
-    assert main(["md", str(run), "--structure", str(close), *args[:-2], "--output", str(traj),
-                 "--timestep", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "scipt: error: --timestep: expected a positive time " \
-                                              "step in fs, got 0.0"
+        f"scipt: error: {close}: frame 0: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+    )
+    assert (
+        main(
+            ["md", str(run), "--structure", str(close), *args[:-2], "--output", str(traj), "--timestep", "0"]
+        )
+        == 2
+    )
+    assert (
+        capsys.readouterr().err.strip() == "scipt: error: --timestep: expected a positive time "
+        "step in fs, got 0.0"
+    )
     assert not traj.exists()
 
 

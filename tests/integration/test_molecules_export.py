@@ -27,10 +27,35 @@ def finished_run(tmp_path_factory):
     write(data, read(SHIPPED / "train.xyz", index=":16"))
     shutil.copy(SHIPPED / "isolated_atoms.xyz", atoms)
     run = folder / "pre"
-    assert main(["pretrain", "molecules", "--preset", "tiny", "--data", str(data),
-                 "--data.isolated-atoms", str(atoms), "--max-steps", "5",
-                 "--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2",
-                 "--val-batches", "1", "--fisher.frames", "6", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "molecules",
+                "--preset",
+                "tiny",
+                "--data",
+                str(data),
+                "--data.isolated-atoms",
+                str(atoms),
+                "--max-steps",
+                "5",
+                "--batch-size",
+                "4",
+                "--val-every",
+                "2",
+                "--checkpoint-every",
+                "2",
+                "--val-batches",
+                "1",
+                "--fisher.frames",
+                "6",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     data.unlink()
     atoms.unlink()
     return run
@@ -76,7 +101,8 @@ def test_checkpoint_without_the_fisher_exports_the_weights_and_says_so(finished_
     assert capsys.readouterr().err.strip().splitlines() == [
         f"{middle}: no EWC Fisher (it is added to last.ckpt when pre-training ends); exported the weights "
         "only; for EWC, export the finished run's checkpoints/last.ckpt",
-        f"exported step 5 to {tmp_path / 'model'}"]
+        f"exported step 5 to {tmp_path / 'model'}",
+    ]
     weights = load_file(tmp_path / "model" / "model.safetensors")
     own = load_file(run / "model" / "model.safetensors")
     assert not any(k.startswith(("fisher.", "ewc.")) for k in weights)
@@ -92,7 +118,8 @@ def test_a_checkpoint_without_export_configuration_is_refused(finished_run, tmp_
     assert main(["export", str(finished_run), "--checkpoint", str(old), "--out", str(tmp_path / "m")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"scipt: error: {old}: holds no export configuration (only pre-training checkpoints written by "
-        "this sciPT version or later do)")
+        "this sciPT version or later do)"
+    )
     assert not (tmp_path / "m").exists()
 
 
@@ -101,9 +128,35 @@ def test_dna_export_without_the_data(tmp_path, capsys):
     rng = np.random.default_rng(0)
     data.write_text(">chr\n" + "".join(rng.choice(list("ACGT"), 4000)) + "\n")
     run = tmp_path / "run"
-    assert main(["pretrain", "dna", "--preset", "tiny", "--data", str(data), "--max-steps", "3",
-                 "--batch-size", "4", "--val-every", "2", "--val-batches", "1", "--warmup-steps", "1",
-                 "--window", "32", "--model.max-len", "32", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "dna",
+                "--preset",
+                "tiny",
+                "--data",
+                str(data),
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--val-every",
+                "2",
+                "--val-batches",
+                "1",
+                "--warmup-steps",
+                "1",
+                "--window",
+                "32",
+                "--model.max-len",
+                "32",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     data.unlink()
     assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 0
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"exported step 3 to {tmp_path / 'model'}"

@@ -9,16 +9,43 @@ from sciPT.checkpoint import export_model
 from sciPT.cli import main
 from sciPT.registry import domains
 
-SMALL = ["--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--model.d-ff", "32",
-         "--max-epochs", "3", "--batch-size", "16"]
+SMALL = [
+    "--model.d-model",
+    "16",
+    "--model.n-layers",
+    "1",
+    "--model.n-heads",
+    "2",
+    "--model.d-ff",
+    "32",
+    "--max-epochs",
+    "3",
+    "--batch-size",
+    "16",
+]
 
 
 @pytest.fixture
 def trained(tmp_path_factory, planted):
     path, rows = planted
     out = tmp_path_factory.mktemp("promoter") / "run"
-    assert main(["finetune", "promoter", "--init", "none", "--train", str(path), "--out", str(out),
-                 "--strand-symmetric", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "promoter",
+                "--init",
+                "none",
+                "--train",
+                str(path),
+                "--out",
+                str(out),
+                "--strand-symmetric",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     return out, path, rows
 
 
@@ -35,7 +62,7 @@ def test_finetune_evaluate_predict(trained, tmp_path, capsys):
     assert main(["predict", str(out), "--input", str(path), "--output", str(tmp_path / "p.csv")]) == 0
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "name,probability" and len(lines) == 1 + len(rows)
-    assert all(0 < float(l.split(",")[1]) < 1 for l in lines[1:])
+    assert all(0 < float(line.split(",")[1]) < 1 for line in lines[1:])
 
 
 def test_scan_writes_both_strands_in_genome_coordinates(trained, tmp_path, capsys):
@@ -44,14 +71,35 @@ def test_scan_writes_both_strands_in_genome_coordinates(trained, tmp_path, capsy
     rng = np.random.default_rng(3)
     genome.write_text(">chrA\n" + "".join(rng.choice(list("ACGT"), 100)) + "\n>chrB\nACGTACGTAC\n")
     bed = tmp_path / "scan.bedgraph"
-    assert main(["scan", str(out), "--genome", str(genome), "--window", "30", "--stride", "10",
-                 "--output", str(bed)]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                str(out),
+                "--genome",
+                str(genome),
+                "--window",
+                "30",
+                "--stride",
+                "10",
+                "--output",
+                str(bed),
+            ]
+        )
+        == 0
+    )
     lines = bed.read_text().splitlines()
-    tracks = [i for i, l in enumerate(lines) if l.startswith("track")]
-    assert len(tracks) == 2 and 'name="promoter plus"' in lines[0] and 'name="promoter minus"' in lines[tracks[1]]
-    plus = [l.split("\t") for l in lines[1:tracks[1]]]
+    tracks = [i for i, line in enumerate(lines) if line.startswith("track")]
+    assert (
+        len(tracks) == 2
+        and 'name="promoter plus"' in lines[0]
+        and 'name="promoter minus"' in lines[tracks[1]]
+    )
+    plus = [line.split("\t") for line in lines[1 : tracks[1]]]
     # chrA (100 bp): windows start 0..70 step 10 -> 8 windows, central 10 bp at +10; chrB is too short
-    assert [(c, int(a), int(b)) for c, a, b, _ in plus] == [("chrA", s + 10, s + 20) for s in range(0, 71, 10)]
+    assert [(c, int(a), int(b)) for c, a, b, _ in plus] == [
+        ("chrA", s + 10, s + 20) for s in range(0, 71, 10)
+    ]
     assert len(lines) - tracks[1] - 1 == 8
 
 
@@ -59,10 +107,26 @@ def test_scan_window_longer_than_genome(trained, tmp_path, capsys):
     out, _, _ = trained
     genome = tmp_path / "g.fa"
     genome.write_text(">tiny\nACGTACGTAC\n")
-    assert main(["scan", str(out), "--genome", str(genome), "--window", "30", "--output",
-                 str(tmp_path / "x.bedgraph")]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"{genome}: window of 30 bp is longer than the genome's longest record (10 bp)")
+    assert (
+        main(
+            [
+                "scan",
+                str(out),
+                "--genome",
+                str(genome),
+                "--window",
+                "30",
+                "--output",
+                str(tmp_path / "x.bedgraph"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{genome}: window of 30 bp is longer than the genome's longest record (10 bp)")
+    )
     assert not (tmp_path / "x.bedgraph").exists()
 
 
@@ -71,11 +135,25 @@ def test_init_from_another_domain_is_refused(tmp_path, planted, capsys):
     export = protein.export_config_from(protein.presets()["tiny"]())
     export_model(tmp_path / "prot" / "model", protein.load_backbone(export), export)
     out = tmp_path / "run"
-    code = main(["finetune", "promoter", "--init", str(tmp_path / "prot"), "--train", str(planted[0]),
-                 "--out", str(out), *SMALL])
+    code = main(
+        [
+            "finetune",
+            "promoter",
+            "--init",
+            str(tmp_path / "prot"),
+            "--train",
+            str(planted[0]),
+            "--out",
+            str(out),
+            *SMALL,
+        ]
+    )
     assert code == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"{tmp_path / 'prot' / 'model'}: model of domain 'protein', expected a 'dna' model")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{tmp_path / 'prot' / 'model'}: model of domain 'protein', expected a 'dna' model")
+    )
     assert not out.exists()
 
 

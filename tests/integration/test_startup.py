@@ -29,8 +29,9 @@ def probe(argv: list[str], prelude: str = "") -> tuple[dict, str]:
     and its stderr."""
     code = PROBE.format(prelude=prelude, argv=argv, heavy=HEAVY)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
@@ -42,17 +43,23 @@ def test_top_level_help_imports_no_plugin_and_no_heavy_library():
 def test_surrogate_help_imports_only_what_the_surrogate_task_uses():
     result, _ = probe(["finetune", "surrogate", "--help"])
     assert result["status"] == 0
-    assert not {"lightning", "e3nn", "torch_geometric", "rdkit", "ase", "matplotlib", "sklearn"} & set(result["loaded"])
+    assert not {"lightning", "e3nn", "torch_geometric", "rdkit", "ase", "matplotlib", "sklearn"} & set(
+        result["loaded"]
+    )
 
 
-@pytest.mark.parametrize("argv,missing,plugin,extra", [
-    (["pretrain", "molecules", "--help"], "e3nn", "the domain 'molecules'", "molecules"),
-    (["finetune", "surrogate", "--help"], "ht", "the task 'surrogate'", "surrogates"),
-    (["scan", "--help"], "Bio", "the command 'scan'", "dna"),
-])
+@pytest.mark.parametrize(
+    "argv,missing,plugin,extra",
+    [
+        (["pretrain", "molecules", "--help"], "e3nn", "the domain 'molecules'", "molecules"),
+        (["finetune", "surrogate", "--help"], "ht", "the task 'surrogate'", "surrogates"),
+        (["scan", "--help"], "Bio", "the command 'scan'", "dna"),
+    ],
+)
 def test_a_missing_extra_is_one_line_naming_the_pip_install(argv, missing, plugin, extra):
     # ``sys.modules[name] = None`` makes ``import name`` fail as if the library were not installed
     result, stderr = probe(argv, prelude=f"sys.modules[{missing!r}] = None")
     assert result["status"] == 2
     assert stderr.strip().splitlines() == [
-        f"scipt: error: {plugin} needs '{missing}', which is not installed: pip install 'scipt[{extra}]'"]
+        f"scipt: error: {plugin} needs '{missing}', which is not installed: pip install 'scipt[{extra}]'"
+    ]

@@ -29,18 +29,39 @@ def test_calibrate_evaluate_predict_in_three_commands(files, capsys):
     assert metrics["eval_mape"] < 15 and 0 <= metrics["eval_coverage"] <= 1
     assert (out / "evaluations/held/plots/evaluate.png").is_file()
     assert (out / "metrics.json").read_bytes() == before
-    assert main(["predict", str(out), "--input", str(files / "held.csv"), "--output", str(files / "p.csv"),
-                 "--interval-level", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(out),
+                "--input",
+                str(files / "held.csv"),
+                "--output",
+                str(files / "p.csv"),
+                "--interval-level",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     header = (files / "p.csv").read_text().splitlines()[0]
     assert header == "Re,Pr,Nu,Nu_pred,Nu_lo_0.5,Nu_hi_0.5,in_calibration_range"
 
 
-@pytest.mark.parametrize("line, message", [
-    ("27820.9,0.7,0", "train.csv, line 2: Nu = 0 is not a positive number (Nu must be a positive "
-                      "dimensionless number)"),
-    ("27820.9,-0.7,258", "train.csv, line 2: Pr = -0.7 is not a positive number (Pr must be a positive "
-                         "dimensionless number)"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "27820.9,0.7,0",
+            "train.csv, line 2: Nu = 0 is not a positive number (Nu must be a positive dimensionless number)",
+        ),
+        (
+            "27820.9,-0.7,258",
+            "train.csv, line 2: Pr = -0.7 is not a positive number (Pr must be a positive "
+            "dimensionless number)",
+        ),
+    ],
+)
 def test_bad_values_exit_2_with_one_line_and_no_run(files, capsys, line, message):
     (files / "train.csv").write_text(f"Re,Pr,Nu\n{line}\n")
     out = files / "run"
@@ -52,10 +73,17 @@ def test_bad_values_exit_2_with_one_line_and_no_run(files, capsys, line, message
 
 def test_missing_column_exits_2(files, capsys):
     (files / "train.csv").write_text("x,y\n3.6,0.23\n")
-    assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(files / "r")]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        "train.csv: missing column 'Re' (expected Re, Pr, Nu and optional geometric ratios; found: x, y) "
-        "(digitised x,y files: use read_digitised with their axis scaling)")
+    assert (
+        main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(files / "r")]) == 2
+    )
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "train.csv: missing column 'Re' (expected Re, Pr, Nu and optional geometric ratios; found: x, y) "
+            "(digitised x,y files: use read_digitised with their axis scaling)"
+        )
+    )
 
 
 def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):

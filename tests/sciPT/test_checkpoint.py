@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from sciPT.checkpoint import export_model, from_pretrained, read_export_config
 from sciPT.errors import UserError

@@ -24,4 +24,4 @@ def test_isotropic_versus_collapsed():
 def test_mean_cosine_by_hand():
     x = torch.tensor([[1.0, 0], [0, 1], [1, 1]])
     # pairs: (1,2) 0, (1,3) 1/sqrt2, (2,3) 1/sqrt2 -> mean sqrt2/3
-    assert abs(mean_cosine(x) - 2 ** 0.5 / 3) < 1e-12
+    assert abs(mean_cosine(x) - 2**0.5 / 3) < 1e-12

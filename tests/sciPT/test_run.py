@@ -27,8 +27,15 @@ def evaluate(run, data, out=None, fail=False):
     return ev
 
 
-@pytest.mark.parametrize("name, expected", [("test_300K.xyz", "test_300K"), ("held.fa.gz", "held"),
-                                            ("dir.v2/points", "points"), (".hidden.csv", "hidden")])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("test_300K.xyz", "test_300K"),
+        ("held.fa.gz", "held"),
+        ("dir.v2/points", "points"),
+        (".hidden.csv", "hidden"),
+    ],
+)
 def test_data_name_drops_every_extension(name, expected):
     assert data_name(name) == expected
 
@@ -47,9 +54,12 @@ def test_evaluations_get_their_own_folders_and_a_list_in_the_report(run, tmp_pat
     assert saved["data"] == str(second) and saved["score"] == 1.0
     assert (run.path / "metrics.json").read_text() == '{"steps": 4}\n'
     report = run.report.read_text()
-    section = report[report.index("## Evaluations"):report.index("## Configuration")]
-    assert [line.split("]")[0] for line in section.splitlines() if line.startswith("- [")] == \
-        ["- [x", "- [y", "- [x-2"]  # one line per evaluation, the latest last
+    section = report[report.index("## Evaluations") : report.index("## Configuration")]
+    assert [line.split("]")[0] for line in section.splitlines() if line.startswith("- [")] == [
+        "- [x",
+        "- [y",
+        "- [x-2",
+    ]  # one line per evaluation, the latest last
     assert report.startswith("# A run\n\nText.\n\n## Evaluations\n")
     text = (run.evaluations / "y" / "report.md").read_text()
     sha = json.loads((run.evaluations / "y" / "metrics.json").read_text())["data_sha256"]

@@ -25,13 +25,16 @@ def test_layers_override_in_order(tmp_path):
     assert (cfg.train.lr, cfg.train.batch_size, cfg.model.d_model) == (0.25, 3, 64)
 
 
-@pytest.mark.parametrize("argv,yaml_train,expected", [
-    ([], "", 300),                                        # the preset's steps
-    (["--max-time", "10"], "", None),                     # a budget alone: sized from time
-    (["--max-time", "10", "--max-steps", "50"], "", 50),  # both: the first reached stops it
-    ([], "  max_time: '10'\n", None),                     # the budget from the YAML
-    (["--max-time", "10"], "  max_steps: 70\n", 70),      # steps from the YAML, time from a flag
-])
+@pytest.mark.parametrize(
+    "argv,yaml_train,expected",
+    [
+        ([], "", 300),  # the preset's steps
+        (["--max-time", "10"], "", None),  # a budget alone: sized from time
+        (["--max-time", "10", "--max-steps", "50"], "", 50),  # both: the first reached stops it
+        ([], "  max_time: '10'\n", None),  # the budget from the YAML
+        (["--max-time", "10"], "  max_steps: 70\n", 70),  # steps from the YAML, time from a flag
+    ],
+)
 def test_a_time_budget_without_steps_sizes_the_run(tmp_path, argv, yaml_train, expected):
     config = tmp_path / "c.yaml"
     config.write_text("train:\n" + (yaml_train or "  lr: 0.002\n"))

@@ -11,15 +11,18 @@ def test_warmup_is_linear():
     assert [lr_multiplier(s, 100, cfg) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
 
 
-@pytest.mark.parametrize("name, step, expected", [
-    # warm-up 10 of 110 steps, floor 0.1: progress p = (step - 10) / 100
-    ("cosine", 60, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))),   # p = 0.5 -> 0.55
-    ("cosine", 110, 0.1),
-    ("linear", 35, 0.1 + 0.9 * 0.75),
-    ("exponential", 13, 0.5**3),
-    ("step", 45, 0.5**1),                                               # step_size 20: floor(35 / 20)
-    ("constant", 99, 1.0),
-])
+@pytest.mark.parametrize(
+    "name, step, expected",
+    [
+        # warm-up 10 of 110 steps, floor 0.1: progress p = (step - 10) / 100
+        ("cosine", 60, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))),  # p = 0.5 -> 0.55
+        ("cosine", 110, 0.1),
+        ("linear", 35, 0.1 + 0.9 * 0.75),
+        ("exponential", 13, 0.5**3),
+        ("step", 45, 0.5**1),  # step_size 20: floor(35 / 20)
+        ("constant", 99, 1.0),
+    ],
+)
 def test_decay_by_hand(name, step, expected):
     cfg = ScheduleConfig(name=name, warmup_steps=10, min_lr_ratio=0.1, gamma=0.5, step_size=20)
     assert lr_multiplier(step, 110, cfg) == pytest.approx(expected)

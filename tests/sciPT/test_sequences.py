@@ -3,10 +3,10 @@ import gzip
 import numpy as np
 import pytest
 
-from sciPT.errors import DataError
-from sciPT.sequences import Corpus, RandomWindows, SequenceFile, read_sequences
 from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled
 from sciPT.domains.protein.data import PROTEIN_SPEC
+from sciPT.errors import DataError
+from sciPT.sequences import Corpus, RandomWindows, SequenceFile, read_sequences
 
 
 def write(path, text, gz=False):
@@ -24,7 +24,7 @@ def test_records_wrapping_case_and_iupac(tmp_path):
     assert f.names == ["one", "two"]
     assert f.lengths.tolist() == [10, 4]
     assert f.record(0).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]  # lower case folded
-    assert f.record(1).tolist() == [4, 4, 4, 4]                   # R, Y read as N
+    assert f.record(1).tolist() == [4, 4, 4, 4]  # R, Y read as N
 
 
 def test_gzip_detected_by_content_not_name(tmp_path):
@@ -38,7 +38,8 @@ def test_bad_character_names_file_record_and_position(tmp_path):
         SequenceFile(fa, DNA_SPEC)
     assert str(err.value) == (
         f"{fa}: record 'chr2' (#2) has 'X' at position 4; expected A, C, G, T, N or an IUPAC "
-        "ambiguity code (R Y S W K M B D H V), either case")
+        "ambiguity code (R Y S W K M B D H V), either case"
+    )
 
 
 def test_missing_empty_and_recordless_files(tmp_path):
@@ -87,7 +88,8 @@ def test_window_longer_than_every_record(tmp_path):
         RandomWindows(Corpus([str(fa)], DNA_SPEC), 100, val_fraction=0.0, source="data.window")
     assert str(err.value) == (
         "data.window: a window of 100 residues is longer than every record's training part "
-        f"(longest: 'b' in {fa}, 12 residues)")
+        f"(longest: 'b' in {fa}, 12 residues)"
+    )
 
 
 def test_order0_entropy_by_hand(tmp_path):
@@ -122,21 +124,36 @@ def test_read_sequences_protein_strips_the_stop(tmp_path):
     assert data.names == ["p1"] and "".join(PROTEIN_SPEC.alphabet.symbols[c] for c in data.codes[0]) == "MKX"
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.fa", ">r1\nACGT\n>r2 x\nACUG\n",
-     "record 'r2' (#2) has 'U' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
-     "(R Y S W K M B D H V), either case"),
-    ("empty_record.fa", ">r1\n\n>r2\nAC\n", "record 'r1' (#1) has an empty sequence"),
-    ("bad.csv", "sequence,label\nACGT,1\nAC-T,0\n",
-     "line 3 has '-' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
-     "(R Y S W K M B D H V), either case"),
-    ("nocol.csv", "seq,label\nACGT,1\n",
-     "no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table with a 'sequence' column"),
-    ("short.csv", "label,sequence\n1\n", "line 2 has 1 fields; expected at least 2"),
-    ("header.csv", "sequence\n\n",
-     "no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
-    ("empty.fa", "", "file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        (
+            "bad.fa",
+            ">r1\nACGT\n>r2 x\nACUG\n",
+            "record 'r2' (#2) has 'U' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+            "(R Y S W K M B D H V), either case",
+        ),
+        ("empty_record.fa", ">r1\n\n>r2\nAC\n", "record 'r1' (#1) has an empty sequence"),
+        (
+            "bad.csv",
+            "sequence,label\nACGT,1\nAC-T,0\n",
+            "line 3 has '-' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+            "(R Y S W K M B D H V), either case",
+        ),
+        (
+            "nocol.csv",
+            "seq,label\nACGT,1\n",
+            "no column 'sequence' (columns: seq, label); expected FASTA or a CSV/TSV table with a 'sequence' column",
+        ),
+        ("short.csv", "label,sequence\n1\n", "line 2 has 1 fields; expected at least 2"),
+        (
+            "header.csv",
+            "sequence\n\n",
+            "no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)",
+        ),
+        ("empty.fa", "", "file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"),
+    ],
+)
 def test_read_sequences_errors(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
@@ -158,8 +175,10 @@ def test_labelled_rules_now_shared(tmp_path):
     path = write(tmp_path / "b.csv", "name,sequence,label\nx,ACGT,1\n\ny,GG,2\n")
     with pytest.raises(DataError) as err:
         read_labelled(path)
-    assert str(err.value) == (f"{path}: record 'y' (line 4) has label '2'; expected 0/1 (or +/-, "
-                              "promoter/non-promoter, positive/negative, true/false, yes/no)")
+    assert str(err.value) == (
+        f"{path}: record 'y' (line 4) has label '2'; expected 0/1 (or +/-, "
+        "promoter/non-promoter, positive/negative, true/false, yes/no)"
+    )
     # an unnamed row is "line N", not "record 'lineN' (line N)"
     path = write(tmp_path / "c.csv", "sequence,label\nACGT,1\nGGR,0\n")
     with pytest.raises(DataError) as err:
@@ -174,17 +193,25 @@ def test_labelled_rules_now_shared(tmp_path):
     path = write(tmp_path / "e.csv", "")
     with pytest.raises(DataError) as err:
         read_labelled(path)
-    assert str(err.value) == f"{path}: file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"
+    assert (
+        str(err.value)
+        == f"{path}: file is empty (expected FASTA or a CSV/TSV table with a 'sequence' column)"
+    )
 
 
 def test_fasta_label_words_and_explicit_fasta_label(tmp_path):
     path = write(tmp_path / "a.fa", ">x desc|label=promoter;\nACGT\n>y label=No\nGG\n")
-    data = read_sequences(path, LABELLED_DNA_SPEC, labelled=True,
-                          labels=(("1", "0"), ("promoter", "non-promoter"), ("yes", "no")))
+    data = read_sequences(
+        path,
+        LABELLED_DNA_SPEC,
+        labelled=True,
+        labels=(("1", "0"), ("promoter", "non-promoter"), ("yes", "no")),
+    )
     assert data.labels.tolist() == [1, 0]
     assert read_sequences(path, DNA_SPEC, fasta_label=0).labels.tolist() == [0, 0]
     with pytest.raises(DataError) as err:
         read_sequences(path, DNA_SPEC, labelled=True)  # the default words know no "promoter"
-    assert str(err.value) == (f"{path}: record 'x' (#1) has label 'promoter'; expected 0/1 "
-                              "(or +/-, positive/negative, true/false, yes/no)")
-
+    assert str(err.value) == (
+        f"{path}: record 'x' (#1) has label 'promoter'; expected 0/1 "
+        "(or +/-, positive/negative, true/false, yes/no)"
+    )

@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from sciPT.testing import (assert_equivariant, draw_transform, finite_difference_gradient,
-                           random_permutation, random_reflection, random_rotation)
+from sciPT.testing import (
+    assert_equivariant,
+    draw_transform,
+    finite_difference_gradient,
+    random_permutation,
+    random_reflection,
+    random_rotation,
+)
 
 
 def _structure(n=5, seed=1):
@@ -42,8 +48,7 @@ def test_draws_are_reproducible_and_permutations_move_atoms():
 
 def test_a_symmetric_model_passes_every_transformation():
     pos, z = _structure()
-    report = assert_equivariant(pair_model, pos, z, per_atom=("atomic_energies",), atol=1e-10,
-                                rtol=1e-10)
+    report = assert_equivariant(pair_model, pos, z, per_atom=("atomic_energies",), atol=1e-10, rtol=1e-10)
     assert set(report) == {"rotation", "reflection", "translation", "permutation", "combined"}
     assert max(d for r in report.values() for d in r.values()) < 1e-10
 
@@ -52,10 +57,13 @@ def test_a_model_of_absolute_positions_fails_translation():
     pos, z = _structure()
 
     def origin_spring(p, n, cell):
-        return {"energy": (p ** 2).sum(), "forces": -2 * p}
+        return {"energy": (p**2).sum(), "forces": -2 * p}
 
-    with pytest.raises(AssertionError, match=r"^energy is not invariant under translation: "
-                                             r"max \|difference\| "):
+    with pytest.raises(
+        AssertionError,
+        match=r"^energy is not invariant under translation: "
+        r"max \|difference\| ",
+    ):
         assert_equivariant(origin_spring, pos, z)
 
 
@@ -104,12 +112,11 @@ def test_stress_transforms_as_a_rank_two_tensor():
         return {"energy": torch.tensor(0.0), "stress": c @ c.T}
 
     with pytest.raises(AssertionError, match="^stress is not equivariant under rotation"):
-        assert_equivariant(wrong, pos, z, cell, vectors=(), tensors=("stress",),
-                           transforms=("rotation",))
+        assert_equivariant(wrong, pos, z, cell, vectors=(), tensors=("stress",), transforms=("rotation",))
 
 
 def test_finite_difference_gradient_of_a_cubic():
     x = torch.tensor([[0.3, -1.2, 2.0]], dtype=torch.float64)
-    grad = finite_difference_gradient(lambda y: (y ** 3).sum() + y[0, 0] * y[0, 1], x, h=1e-4)
+    grad = finite_difference_gradient(lambda y: (y**3).sum() + y[0, 0] * y[0, 1], x, h=1e-4)
     exact = torch.tensor([[3 * 0.09 - 1.2, 3 * 1.44 + 0.3, 12.0]], dtype=torch.float64)
     torch.testing.assert_close(grad, exact, atol=1e-7, rtol=0)

@@ -74,9 +74,19 @@ def clock(monkeypatch):
 
 
 def train_cfg(**kw) -> TrainConfig:
-    base = dict(max_steps=20, max_time=None, batch_size=4, lr=0.1, log_every=1, val_every=20,
-                checkpoint_every=20, val_batches=1, accelerator="cpu", weight_decay=0.0,
-                schedule=ScheduleConfig(name="cosine", warmup_steps=5, min_lr_ratio=0.1))
+    base = dict(
+        max_steps=20,
+        max_time=None,
+        batch_size=4,
+        lr=0.1,
+        log_every=1,
+        val_every=20,
+        checkpoint_every=20,
+        val_batches=1,
+        accelerator="cpu",
+        weight_decay=0.0,
+        schedule=ScheduleConfig(name="cosine", warmup_steps=5, min_lr_ratio=0.1),
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -142,8 +152,10 @@ def test_a_resumed_run_keeps_its_sized_total_before_timing_again(tmp_path, clock
     trainer = build_trainer(cfg, tmp_path, callbacks=[seen])
     (tb,) = [c for c in trainer.callbacks if isinstance(c, sc.TimeBudget)]
     tb.load_state_dict(budget.state_dict())
-    trainer.fit(PretrainModule(nn.Linear(2, 1), Regression(), cfg),
-                datamodule=StepDataModule(Points(), None, collate, cfg))
+    trainer.fit(
+        PretrainModule(nn.Linear(2, 1), Regression(), cfg),
+        datamodule=StepDataModule(Points(), None, collate, cfg),
+    )
     assert seen.max_steps == 97
 
 
@@ -158,14 +170,18 @@ def test_an_endless_sampler_has_no_length():
 def test_no_steps_and_no_time_is_one_line_naming_max_steps():
     with pytest.raises(ConfigError) as err:
         validate(TrainConfig(max_steps=None, max_time=None))
-    assert str(err.value) == ("train.max_steps: none needs train.max_time (a run without a step "
-                              "count trains for its time budget); set one of them")
+    assert str(err.value) == (
+        "train.max_steps: none needs train.max_time (a run without a step "
+        "count trains for its time budget); set one of them"
+    )
     validate(TrainConfig(max_steps=None, max_time="5"))
 
 
 def test_trainer_config_imports_without_lightning_or_torch():
-    code = ("import sys; import sciPT.trainer, sciPT.schedules; "
-            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    code = (
+        "import sys; import sciPT.trainer, sciPT.schedules; "
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -182,8 +198,9 @@ def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatc
 
     tok = dna_tokenizer(TokenizerConfig())
     torch.manual_seed(0)
-    enc = TransformerEncoder(TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1,
-                                               n_heads=2, d_ff=16, max_len=16))
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=16)
+    )
     head = ClassifierHead(HeadConfig(), 8, 16)
     rng = torch.Generator().manual_seed(0)
     codes = [torch.randint(0, 4, (12,), generator=rng).numpy().astype("uint8") for _ in range(40)]
@@ -202,8 +219,17 @@ def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatc
         return original(*args, **{**kw, "callbacks": [*kw["callbacks"], Spy(clock, 0.6)]})
 
     monkeypatch.setattr(cl.pl, "Trainer", with_tick)
-    fit_classifier(enc, head, tok, (codes[:32], labels[:32]), (codes[32:], labels[32:]),
-                   train_cfg=cfg, finetune=FinetuneConfig(), max_epochs=2, patience=100,
-                   max_tokens=16)
+    fit_classifier(
+        enc,
+        head,
+        tok,
+        (codes[:32], labels[:32]),
+        (codes[32:], labels[32:]),
+        train_cfg=cfg,
+        finetune=FinetuneConfig(),
+        max_epochs=2,
+        patience=100,
+        max_tokens=16,
+    )
     assert seen["steps"] == 97 and seen["epochs"] > 2
     assert seen["lr"] == pytest.approx(0.1 * 0.1)

@@ -11,18 +11,31 @@ import yaml
 from ase.io import read, write
 
 from sciPT.checkpoint import from_pretrained
-from sciPT.errors import ConfigError, DataError
-from sciPT.finetune import load_fisher
-from sciPT.pretrain import pretrain
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.data import atoms_to_graph
 from sciPT.domains.molecules.dataset import batches, collate, prepare
-from sciPT.domains.molecules.ewc import (PRETRAINING_LOSS, FisherConfig, energy_force_fisher,
-                                         energy_force_gauss_newton, ewc_scale, fisher_batches)
+from sciPT.domains.molecules.ewc import (
+    PRETRAINING_LOSS,
+    FisherConfig,
+    energy_force_fisher,
+    energy_force_gauss_newton,
+    ewc_scale,
+    fisher_batches,
+)
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-from sciPT.tasks.forcefield import (ForcefieldConfig, check_strategy, composition, load_sets,
-                                    load_start, refit_references, run_finetune)
+from sciPT.errors import ConfigError, DataError
+from sciPT.finetune import load_fisher
+from sciPT.pretrain import pretrain
+from sciPT.tasks.forcefield import (
+    ForcefieldConfig,
+    check_strategy,
+    composition,
+    load_sets,
+    load_start,
+    refit_references,
+    run_finetune,
+)
 from sciPT.tasks.forcefield_eval import evaluate_potential
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
@@ -32,10 +45,16 @@ ACAC = SHIPPED / "acetylacetone" / "train_300K.xyz"
 
 def pretrain_config(fisher_frames: int = 256):
     cfg = molecules_tiny()
-    cfg.data = dataclasses.replace(cfg.data, paths=[str(ETHANOL)], max_frames=40, val_fraction=0.1,
-                                   isolated_atoms=str(SHIPPED / "ethanol" / "isolated_atoms.xyz"))
-    cfg.train = dataclasses.replace(cfg.train, max_steps=8, val_every=4, checkpoint_every=4,
-                                    val_batches=1, batch_size=4, log_every=1)
+    cfg.data = dataclasses.replace(
+        cfg.data,
+        paths=[str(ETHANOL)],
+        max_frames=40,
+        val_fraction=0.1,
+        isolated_atoms=str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
+    )
+    cfg.train = dataclasses.replace(
+        cfg.train, max_steps=8, val_every=4, checkpoint_every=4, val_batches=1, batch_size=4, log_every=1
+    )
     cfg.fisher = FisherConfig(frames=fisher_frames)
     return cfg
 
@@ -54,8 +73,12 @@ def files(tmp_path_factory):
     """Small acetylacetone train/val/test files and an ethanol (old task) file."""
     folder = tmp_path_factory.mktemp("ff-data")
     acac = read(ACAC, index=":20")
-    paths = {"train": folder / "acac_train.xyz", "val": folder / "acac_val.xyz",
-             "test": folder / "acac_test.xyz", "old": folder / "ethanol_old.xyz"}
+    paths = {
+        "train": folder / "acac_train.xyz",
+        "val": folder / "acac_val.xyz",
+        "test": folder / "acac_test.xyz",
+        "old": folder / "ethanol_old.xyz",
+    }
     write(paths["train"], acac[:12])
     write(paths["val"], acac[12:16])
     write(paths["test"], acac[16:])
@@ -63,20 +86,20 @@ def files(tmp_path_factory):
     return paths
 
 
-def finetune_config(init, files, strategy="ewc", steps=4, replay_frames=1000,
-                    **finetune) -> ForcefieldConfig:
-    cfg = ForcefieldConfig(init=str(init), test=[str(files["test"])], eval=[str(files["old"])],
-                           replay_frames=replay_frames)
+def finetune_config(init, files, strategy="ewc", steps=4, replay_frames=1000, **finetune) -> ForcefieldConfig:
+    cfg = ForcefieldConfig(
+        init=str(init), test=[str(files["test"])], eval=[str(files["old"])], replay_frames=replay_frames
+    )
     cfg.data = dataclasses.replace(cfg.data, paths=[str(files["train"])], val_paths=[str(files["val"])])
     cfg.finetune = dataclasses.replace(cfg.finetune, strategy=strategy, **finetune)
-    cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=2, checkpoint_every=2,
-                                    val_batches=1, batch_size=4, log_every=1)
+    cfg.train = dataclasses.replace(
+        cfg.train, max_steps=steps, val_every=2, checkpoint_every=2, val_batches=1, batch_size=4, log_every=1
+    )
     return cfg
 
 
 # --- EWC --------------------------------------------------------------------------------------
-def test_ewc_penalty_is_zero_at_the_pretrained_weights_and_grows_where_the_fisher_is_large(
-        pretrained, files):
+def test_ewc_penalty_is_zero_at_the_pretrained_weights_and_grows_where_the_fisher_is_large(pretrained, files):
     cfg = finetune_config(pretrained[0], files, ewc_lambda=3.0)
     start = load_start(cfg)
     strategy = check_strategy(cfg, start)
@@ -85,8 +108,9 @@ def test_ewc_penalty_is_zero_at_the_pretrained_weights_and_grows_where_the_fishe
     fisher = load_fisher(start.extras)
     assert set(fisher) == {n for n, _ in model.named_parameters()}
     # the weight the pre-training loss cares most about, and one it cares little about
-    entries = [(float(v), name, i) for name, f in fisher.items() for i, v in enumerate(f.reshape(-1))
-               if v > 0]
+    entries = [
+        (float(v), name, i) for name, f in fisher.items() for i, v in enumerate(f.reshape(-1)) if v > 0
+    ]
     (f_big, big, i_big), (f_small, small, i_small) = max(entries), min(entries)
     assert f_big > 100 * f_small
     params = dict(model.named_parameters())
@@ -110,8 +134,9 @@ def test_the_exported_fisher_is_the_gauss_newton_fisher_of_the_pretraining_loss(
     chosen = fisher_batches(graphs, cfg.fisher, cfg.train.seed)
     assert len(chosen) == len(graphs) == 36 and all(b.num_graphs == 1 for b in chosen)
     model = pre.model.train()
-    expected, mean_loss = energy_force_gauss_newton(model, cfg.objective, chosen,
-                                                    seed=cfg.train.seed, progress=False)
+    expected, mean_loss = energy_force_gauss_newton(
+        model, cfg.objective, chosen, seed=cfg.train.seed, progress=False
+    )
     for name, value in expected.items():
         assert stored[name] == pytest.approx(value, rel=1e-4, abs=1e-12), name
     # by hand: the per-frame losses it reports are the pre-training objective's
@@ -125,12 +150,13 @@ def test_the_exported_fisher_is_the_gauss_newton_fisher_of_the_pretraining_loss(
 def test_the_fisher_sees_the_forces_through_a_double_backward(pretrained):
     model = from_pretrained(pretrained[0]).model
     graphs = labelled_graphs(ETHANOL, model, ":3")
-    forces_only, _ = energy_force_fisher(model, ObjectiveConfig(energy_weight=0.0),
-                                         [collate([g]) for g in graphs], progress=False)
-    energy_only, _ = energy_force_fisher(model, ObjectiveConfig(forces_weight=0.0),
-                                         [collate([g]) for g in graphs], progress=False)
-    both, _ = energy_force_fisher(model, ObjectiveConfig(), [collate([g]) for g in graphs],
-                                  progress=False)
+    forces_only, _ = energy_force_fisher(
+        model, ObjectiveConfig(energy_weight=0.0), [collate([g]) for g in graphs], progress=False
+    )
+    energy_only, _ = energy_force_fisher(
+        model, ObjectiveConfig(forces_weight=0.0), [collate([g]) for g in graphs], progress=False
+    )
+    both, _ = energy_force_fisher(model, ObjectiveConfig(), [collate([g]) for g in graphs], progress=False)
     # a loss on forces alone reaches the weights only through d(-dE/dx)/dw: every weight but the
     # last bias, a constant per atom, which moves the energy and no force
     assert {n for n, f in forces_only.items() if float(f.sum()) == 0} == {"readout.2.bias"}
@@ -157,8 +183,9 @@ def test_refit_moves_the_references_by_the_minimum_norm_correction(pretrained, f
     graphs = labelled_graphs(files["train"], model)
     before = np.array(model.cfg.reference_energies)
     with torch.no_grad():
-        residual = np.concatenate([(b.energy - model(b, forces=False)["energy"]).numpy()
-                                   for b in batches(graphs, 5)])
+        residual = np.concatenate(
+            [(b.energy - model(b, forces=False)["energy"]).numpy() for b in batches(graphs, 5)]
+        )
     refs = np.array(refit_references(model, graphs, batch_size=5))
     # every frame is C5H8O2: the minimum-norm solution of n . delta = mean residual is
     # delta = n * mean / |n|^2, with n = (8, 5, 2) atoms of (H, C, O)
@@ -166,8 +193,9 @@ def test_refit_moves_the_references_by_the_minimum_norm_correction(pretrained, f
     assert refs - before == pytest.approx(n * residual.mean() / (n @ n), rel=1e-9)
     model.set_reference_energies(dict(zip(model.elements, refs)))
     with torch.no_grad():
-        after = np.concatenate([(b.energy - model(b, forces=False)["energy"]).numpy()
-                                for b in batches(graphs, 5)])
+        after = np.concatenate(
+            [(b.energy - model(b, forces=False)["energy"]).numpy() for b in batches(graphs, 5)]
+        )
     assert after.mean() == pytest.approx(0.0, abs=1e-9)
     assert np.ptp(after) == pytest.approx(np.ptp(residual), rel=1e-9)
 
@@ -202,17 +230,24 @@ def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(pretrain
     assert metrics["steps"] == 4 and metrics["frames_train"] == 12 and metrics["frames_val"] == 4
     for prefix in ("val", "test_acac_test", "eval_ethanol_old"):
         for suffix in ("", "_before"):
-            for key in ("energy_mae_meV_per_atom", "energy_rmse_meV", "forces_mae_meV_per_A",
-                        "forces_rmse_meV_per_A", "forces_rmse_meV_per_A_C"):
+            for key in (
+                "energy_mae_meV_per_atom",
+                "energy_rmse_meV",
+                "forces_mae_meV_per_A",
+                "forces_rmse_meV_per_A",
+                "forces_rmse_meV_per_A_C",
+            ):
                 assert np.isfinite(metrics[f"{prefix}{suffix}_{key}"])
     # the old molecule before fine-tuning: exactly the pre-trained model's own errors
     pre = from_pretrained(pretrained[0]).model
     old = labelled_graphs(files["old"], pre)
     reference = evaluate_potential(pre, old).metrics
     assert metrics["eval_ethanol_old_before_forces_rmse_meV_per_A"] == pytest.approx(
-        reference["forces_rmse_meV_per_A"], rel=1e-9)
+        reference["forces_rmse_meV_per_A"], rel=1e-9
+    )
     assert metrics["eval_ethanol_old_before_energy_mae_meV"] == pytest.approx(
-        reference["energy_mae_meV"], rel=1e-9)
+        reference["energy_mae_meV"], rel=1e-9
+    )
     for png in ("loss", "parity_energy", "parity_forces", "eval_parity_forces", "before_after"):
         assert (run.plots / f"{png}.png").stat().st_size > 1000
     assert "## Before and after" in run.report.read_text()
@@ -225,12 +260,17 @@ def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(pretrain
     atoms.calc = SciPTCalculator(run.path)
     graph = atoms_to_graph(atoms, exported.model.cfg.cutoff)
     assert atoms.get_potential_energy() == pytest.approx(
-        float(exported.model(graph, forces=False)["energy"][0]), abs=1e-6)
+        float(exported.model(graph, forces=False)["energy"][0]), abs=1e-6
+    )
 
 
 def test_replay_trains_on_mixed_batches(pretrained, files, tmp_path):
-    run = run_finetune(finetune_config(pretrained[0], files, strategy="replay", replay_frames=8,
-                                       replay_fraction=0.5, steps=2), tmp_path / "replay")
+    run = run_finetune(
+        finetune_config(
+            pretrained[0], files, strategy="replay", replay_frames=8, replay_fraction=0.5, steps=2
+        ),
+        tmp_path / "replay",
+    )
     assert run.read_metrics()["frames_replay"] == 8
     header = (run.logs / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "train/replay_loss" in header
@@ -246,23 +286,35 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
     cfg.data.paths = [str(bad)]
     with pytest.raises(DataError) as err:
         run_finetune(cfg, tmp_path / "run")
-    assert str(err.value) == (f"{bad}: frame 1: element F is not in the model's element table "
-                              "(H, C, O): the model never saw it")
+    assert str(err.value) == (
+        f"{bad}: frame 1: element F is not in the model's element table (H, C, O): the model never saw it"
+    )
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(init="none", strategy="ewc"),
-     "finetune.strategy: 'ewc' needs a pre-trained model (--init RUN); from scratch only 'full' applies"),
-    (dict(strategy="linear-probe"),
-     "finetune.strategy: 'linear-probe' trains only a new head and a potential has none (freeze the "
-     "lower blocks with 'freeze' instead)"),
-    (dict(train="molecules.smi"),
-     "molecules.smi: SMILES are structures without energies or forces; a force field is fitted to "
-     "labelled frames (pre-train on SMILES with objective.kind denoise instead)"),
-    (dict(init="none", references="keep"),
-     "references: 'keep' needs a pre-trained model (--init RUN); from scratch use 'data' or 'auto'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            dict(init="none", strategy="ewc"),
+            "finetune.strategy: 'ewc' needs a pre-trained model (--init RUN); from scratch only 'full' applies",
+        ),
+        (
+            dict(strategy="linear-probe"),
+            "finetune.strategy: 'linear-probe' trains only a new head and a potential has none (freeze the "
+            "lower blocks with 'freeze' instead)",
+        ),
+        (
+            dict(train="molecules.smi"),
+            "molecules.smi: SMILES are structures without energies or forces; a force field is fitted to "
+            "labelled frames (pre-train on SMILES with objective.kind denoise instead)",
+        ),
+        (
+            dict(init="none", references="keep"),
+            "references: 'keep' needs a pre-trained model (--init RUN); from scratch use 'data' or 'auto'",
+        ),
+    ],
+)
 def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     cfg = finetune_config(pretrained[0], files, strategy=change.get("strategy", "full"))
     if "init" in change:
@@ -278,15 +330,20 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
 
 
 def test_ewc_from_a_model_without_a_fisher(files, tmp_path):
-    pretrain("molecules", dataclasses.replace(pretrain_config(fisher_frames=0),
-                                              train=dataclasses.replace(pretrain_config().train,
-                                                                        max_steps=1)),
-             tmp_path / "nofisher")
+    pretrain(
+        "molecules",
+        dataclasses.replace(
+            pretrain_config(fisher_frames=0), train=dataclasses.replace(pretrain_config().train, max_steps=1)
+        ),
+        tmp_path / "nofisher",
+    )
     assert load_fisher(from_pretrained(tmp_path / "nofisher").extras) is None
     with pytest.raises(ConfigError) as err:
         run_finetune(finetune_config(tmp_path / "nofisher", files), tmp_path / "run")
-    assert str(err.value).startswith("finetune.strategy: 'ewc' needs the Fisher diagonal of the "
-                                     "pre-training loss and the pre-trained model has none")
+    assert str(err.value).startswith(
+        "finetune.strategy: 'ewc' needs the Fisher diagonal of the "
+        "pre-training loss and the pre-trained model has none"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -311,7 +368,10 @@ def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, 
     import sciPT.tasks.forcefield as ff
 
     build = ff.build_trainer
-    monkeypatch.setattr(ff, "build_trainer", lambda *a, callbacks=None, **kw: build(
-        *a, **kw, callbacks=[*(callbacks or []), Tick()]))
+    monkeypatch.setattr(
+        ff,
+        "build_trainer",
+        lambda *a, callbacks=None, **kw: build(*a, **kw, callbacks=[*(callbacks or []), Tick()]),
+    )
     metrics = run_finetune(cfg, tmp_path / "run").read_metrics()
     assert metrics["steps"] == metrics["steps_sized_from_time"] == 29

@@ -3,15 +3,25 @@ import pytest
 import torch
 
 from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
+from sciPT.domains.dna.data import read_labelled, read_pair
+from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, DataError
 from sciPT.nn import TransformerConfig, TransformerEncoder
-from sciPT.testing import assert_strand_symmetric
 from sciPT.run import RunDir
-from sciPT.tasks.promoter import (COMPLEMENT, Classifier, PromoterConfig, cross_validate, export_classifier,
-                                  load_classifier, load_start, scan_intervals, train_classifier, validate)
-from sciPT.domains.dna.data import read_labelled, read_pair
-from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
 from sciPT.sequence_domain import TokenizerConfig
+from sciPT.tasks.promoter import (
+    COMPLEMENT,
+    Classifier,
+    PromoterConfig,
+    cross_validate,
+    export_classifier,
+    load_classifier,
+    load_start,
+    scan_intervals,
+    train_classifier,
+    validate,
+)
+from sciPT.testing import assert_strand_symmetric
 
 
 def fast_cfg(**kw) -> PromoterConfig:
@@ -31,24 +41,39 @@ def test_csv_tsv_fasta_and_pair_agree(tmp_path):
     (tmp_path / "pos.fa").write_text(">x\nACGT\n")
     (tmp_path / "neg.fa").write_text(">y\nggcc\n")
     kw = dict(labelled=True, sequence_column="seq", label_column="is_promoter")
-    sets = [read_labelled(tmp_path / "a.csv", **kw), read_labelled(tmp_path / "a.tsv", **kw),
-            read_labelled(tmp_path / "a.fa", labelled=True), read_pair(tmp_path / "pos.fa", tmp_path / "neg.fa")]
+    sets = [
+        read_labelled(tmp_path / "a.csv", **kw),
+        read_labelled(tmp_path / "a.tsv", **kw),
+        read_labelled(tmp_path / "a.fa", labelled=True),
+        read_pair(tmp_path / "pos.fa", tmp_path / "neg.fa"),
+    ]
     for s in sets:
         assert s.names == ["x", "y"] and s.labels.tolist() == [1, 0]
         assert [c.tolist() for c in s.codes] == [[0, 1, 2, 3], [2, 2, 1, 1]]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("name,sequence,label\na,ACGT,1\nb,ACGT,1\n",
-     "{p}: only one class (label 1, 2 records); expected both promoters (1) and non-promoters (0)"),
-    ("name,sequence,label\na,ACGT,1\nb,ACGT,2\n",
-     "{p}: record 'b' (line 3) has label '2'; expected 0/1 (or +/-, promoter/non-promoter, "
-     "positive/negative, true/false, yes/no)"),
-    ("name,sequence,label\na,ACGT,1\nb,ACRT,0\n",
-     "{p}: record 'b' (line 3) has 'R' at position 3; expected A, C, G, T or N (either case)"),
-    ("name,seq,label\na,ACGT,1\n",
-     "{p}: no column 'sequence' (columns: name, seq, label); name it with --sequence-column / --label-column"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "name,sequence,label\na,ACGT,1\nb,ACGT,1\n",
+            "{p}: only one class (label 1, 2 records); expected both promoters (1) and non-promoters (0)",
+        ),
+        (
+            "name,sequence,label\na,ACGT,1\nb,ACGT,2\n",
+            "{p}: record 'b' (line 3) has label '2'; expected 0/1 (or +/-, promoter/non-promoter, "
+            "positive/negative, true/false, yes/no)",
+        ),
+        (
+            "name,sequence,label\na,ACGT,1\nb,ACRT,0\n",
+            "{p}: record 'b' (line 3) has 'R' at position 3; expected A, C, G, T or N (either case)",
+        ),
+        (
+            "name,seq,label\na,ACGT,1\n",
+            "{p}: no column 'sequence' (columns: name, seq, label); name it with --sequence-column / --label-column",
+        ),
+    ],
+)
 def test_bad_labelled_input(tmp_path, content, message):
     p = tmp_path / "bad.csv"
     p.write_text(content)
@@ -68,8 +93,9 @@ def test_fasta_without_label(tmp_path):
 def _random_classifier(strand_symmetric: bool) -> Classifier:
     tok = dna_tokenizer(TokenizerConfig())
     torch.manual_seed(0)
-    enc = TransformerEncoder(TransformerConfig(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2,
-                                               d_ff=32, max_len=40))
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=40)
+    )
     head = ClassifierHead(HeadConfig(pooling="flatten", dropout=0.0), 16, 40)
     return Classifier(SequenceClassifier(enc, head).eval(), tok, 40, strand_symmetric)
 
@@ -88,7 +114,7 @@ def test_cross_validation_learns_a_planted_motif(planted):
     cfg = fast_cfg(folds=3)
     starts = {"scratch": load_start("none", cfg)}
     out = cross_validate(starts, cfg, data, 30, with_kmer=True)
-    for name, (p, per_fold) in out.items():
+    for p, per_fold in out.values():
         assert len(per_fold) == 3
         assert np.all((p > 0) & (p < 1))  # every sequence received an out-of-fold prediction
     acc = np.mean([m["accuracy"] for m in out["scratch"][1]])
@@ -188,13 +214,25 @@ def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path
     lines = promoter.sample_efficiency({"good": "good", "naive": "naive"}, cfg, data, 12, run, metrics)
     # fractions in increasing order; per seed, both starts see the same subset
     sizes = [(start, seed, n, pos) for start, seed, n, pos, _ in seen]
-    assert sizes == [("good", 0, 20, 8), ("naive", 0, 20, 8), ("good", 1, 20, 8), ("naive", 1, 20, 8),
-                     ("good", 0, 80, 32), ("naive", 0, 80, 32), ("good", 1, 80, 32), ("naive", 1, 80, 32)]
+    assert sizes == [
+        ("good", 0, 20, 8),
+        ("naive", 0, 20, 8),
+        ("good", 1, 20, 8),
+        ("naive", 1, 20, 8),
+        ("good", 0, 80, 32),
+        ("naive", 0, 80, 32),
+        ("good", 1, 80, 32),
+        ("naive", 1, 80, 32),
+    ]
     assert seen[0][4] == seen[1][4] and seen[0][4] != seen[2][4]
     assert seen[4][4] == seen[6][4]  # all of the pool, whatever the seed
     assert len(set().union(*(names for *_, names in seen))) == 80
     # the held-out 20 never trains: 8 promoters, so always answering 'promoter' scores 8/20
-    assert metrics == {"fraction_0.25_good_accuracy_mean": 1.0, "fraction_0.25_naive_accuracy_mean": 0.4,
-                       "fraction_1_good_accuracy_mean": 1.0, "fraction_1_naive_accuracy_mean": 0.4}
+    assert metrics == {
+        "fraction_0.25_good_accuracy_mean": 1.0,
+        "fraction_0.25_naive_accuracy_mean": 0.4,
+        "fraction_1_good_accuracy_mean": 1.0,
+        "fraction_1_naive_accuracy_mean": 0.4,
+    }
     assert "| 0.25 | 1.000 ± 0.000 | 0.400 ± 0.000 |" in lines
     assert (run.path / "plots" / "sample_efficiency.png").stat().st_size > 0

@@ -13,8 +13,13 @@ from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.run import RunDir
 from sciPT.tasks.surrogate import task
 
-RIBBED = ["Re,Pr,Nu,e_Dh", "20000,0.7,190,0.1", "35000,0.7,270,0.1", "60000,0.7,390,0.1",
-          "100000,0.7,540,0.1"]
+RIBBED = [
+    "Re,Pr,Nu,e_Dh",
+    "20000,0.7,190,0.1",
+    "35000,0.7,270,0.1",
+    "60000,0.7,390,0.1",
+    "100000,0.7,540,0.1",
+]
 
 
 def finetune_args(*argv):
@@ -38,6 +43,7 @@ def csv(tmp_path):
         path = tmp_path / name
         path.write_text("\n".join(lines) + "\n")
         return path
+
     return write
 
 
@@ -64,8 +70,15 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
     assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
     report = run.report.read_text()
-    for needle in ("## Both fits", "| prior-informed |", "| scratch |", "pre-trained (before data)",
-                   "Guard: leave-one-out", "e_Dh is constant (0.1)", "plots/calibration.png"):
+    for needle in (
+        "## Both fits",
+        "| prior-informed |",
+        "| scratch |",
+        "pre-trained (before data)",
+        "Guard: leave-one-out",
+        "e_Dh is constant (0.1)",
+        "plots/calibration.png",
+    ):
         assert needle in report
     assert (run.plots / "calibration.png").stat().st_size > 10_000
 
@@ -94,9 +107,13 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
 
 def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):
     out = tmp_path / "one"
-    task.finetune(finetune_args("--train", str(csv("one.csv", RIBBED[:2])), "--out", str(out), "--init", "none"))
-    assert ("warning: 1 point(s) and no prior: only log_C fitted; Re, Pr held at the Dittus-Boelter "
-            "values (Re = 0.8, Pr = 0.4)") in capsys.readouterr().err
+    task.finetune(
+        finetune_args("--train", str(csv("one.csv", RIBBED[:2])), "--out", str(out), "--init", "none")
+    )
+    assert (
+        "warning: 1 point(s) and no prior: only log_C fitted; Re, Pr held at the Dittus-Boelter "
+        "values (Re = 0.8, Pr = 0.4)"
+    ) in capsys.readouterr().err
     assert json.loads((out / "law.json").read_text())["exponents"] == pytest.approx({"Re": 0.8, "Pr": 0.4})
 
 
@@ -104,22 +121,39 @@ def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
     out = tmp_path / "slow"
     lines = ["Re,Pr,Nu", "200,0.3,5", "400,0.3,7"]
     task.finetune(finetune_args("--train", str(csv("slow.csv", lines)), "--out", str(out)))
-    expected = ("none of the 2 points lies inside the validity range of any pre-training system: the prior "
-                "is extrapolated, trust the guard and the scratch fit more")
+    expected = (
+        "none of the 2 points lies inside the validity range of any pre-training system: the prior "
+        "is extrapolated, trust the guard and the scratch fit more"
+    )
     assert expected in capsys.readouterr().err
     assert expected in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize("lines, extra, error, message", [
-    (["Re,Pr,Nu", "2e4,0.7,-190"], [], DataError, "line 2: Nu = -190 is not a positive number"),
-    (["Re,Nu", "2e4,190"], [], DataError, "missing column 'Pr'"),
-    (RIBBED[:3], ["--init", "nowhere"], ConfigError,
-     "--init: 'nowhere' is neither all, flat-plate, smooth-pipe, none nor an existing run directory"),
-    (RIBBED[:3], ["--correction", "4"], ConfigError,
-     "--correction: 2 point(s) are too few for a correction on top of a 3-parameter law (need at least 7)"),
-    (RIBBED[:3], ["--interval-level", "90"], ConfigError,
-     "--interval-level: expected a probability between 0 and 1, got 90.0"),
-])
+@pytest.mark.parametrize(
+    "lines, extra, error, message",
+    [
+        (["Re,Pr,Nu", "2e4,0.7,-190"], [], DataError, "line 2: Nu = -190 is not a positive number"),
+        (["Re,Nu", "2e4,190"], [], DataError, "missing column 'Pr'"),
+        (
+            RIBBED[:3],
+            ["--init", "nowhere"],
+            ConfigError,
+            "--init: 'nowhere' is neither all, flat-plate, smooth-pipe, none nor an existing run directory",
+        ),
+        (
+            RIBBED[:3],
+            ["--correction", "4"],
+            ConfigError,
+            "--correction: 2 point(s) are too few for a correction on top of a 3-parameter law (need at least 7)",
+        ),
+        (
+            RIBBED[:3],
+            ["--interval-level", "90"],
+            ConfigError,
+            "--interval-level: expected a probability between 0 and 1, got 90.0",
+        ),
+    ],
+)
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, csv, lines, extra, error, message):
     out = tmp_path / "never"
     args = finetune_args("--train", str(csv("bad.csv", lines)), "--out", str(out), *extra)
@@ -137,8 +171,18 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     metrics = RunDir(prior_run).read_metrics()
     assert metrics["systems"] == 15 and 0.6 < metrics["prior_a"] < 0.9
     out = tmp_path / "chained"
-    task.finetune(finetune_args("--train", str(csv("t.csv", RIBBED)), "--out", str(out),
-                                "--init", str(prior_run), "--correction", "0"))
+    task.finetune(
+        finetune_args(
+            "--train",
+            str(csv("t.csv", RIBBED)),
+            "--out",
+            str(out),
+            "--init",
+            str(prior_run),
+            "--correction",
+            "0",
+        )
+    )
     assert yaml.safe_load((out / "config.yaml").read_text())["init"] == str(prior_run)
     with pytest.raises(UserError, match="pre-train in closed form"):
         domain.build_pretraining(tiny())
@@ -162,8 +206,16 @@ def test_demo_writes_tables_plots_and_an_example(tmp_path):
 
     out = tmp_path / "demo"
     run_demo(out, progress=False, ns=(1, 2), max_draws=2)
-    for name in ("report.md", "study.json", "metrics.json", "example_train.csv", "example_test.csv",
-                 "plots/example.png", "plots/sample_efficiency_all.png", "model/config.json"):
+    for name in (
+        "report.md",
+        "study.json",
+        "metrics.json",
+        "example_train.csv",
+        "example_test.csv",
+        "plots/example.png",
+        "plots/sample_efficiency_all.png",
+        "model/config.json",
+    ):
         assert (out / name).is_file(), name
     study = json.loads((out / "study.json").read_text())
     rows = study["all systems"]
@@ -179,8 +231,9 @@ def test_correction_is_fitted_exported_and_used_by_evaluate(tmp_path, csv):
     path = csv("curved.csv", lines)
     plain, corrected = tmp_path / "plain", tmp_path / "corrected"
     task.finetune(finetune_args("--train", str(path), "--out", str(plain), "--init", "none"))
-    task.finetune(finetune_args("--train", str(path), "--out", str(corrected), "--init", "none",
-                                "--correction", "6"))
+    task.finetune(
+        finetune_args("--train", str(path), "--out", str(corrected), "--init", "none", "--correction", "6")
+    )
     assert json.loads((corrected / "model/config.json").read_text())["correction_width"] == 6
     fit_plain = RunDir(plain).read_metrics()["train_rmse_log_nu"]
     fit_corrected = RunDir(corrected).read_metrics()["train_rmse_log_nu"]
@@ -194,11 +247,14 @@ def test_configuration_layers_preset_then_yaml_then_flags(tmp_path, csv):
     train = csv("train.csv", RIBBED[:4])
     (tmp_path / "c.yaml").write_text(f"data:\n  train: {train}\ninit: none\nnoise_sd: 0.1\nmargin: 0.5\n")
     out = tmp_path / "run"
-    task.finetune(finetune_args("--config", str(tmp_path / "c.yaml"), "--noise-sd", "0.2", "--no-guard",
-                                "--out", str(out)))
+    task.finetune(
+        finetune_args(
+            "--config", str(tmp_path / "c.yaml"), "--noise-sd", "0.2", "--no-guard", "--out", str(out)
+        )
+    )
     config = yaml.safe_load((out / "config.yaml").read_text())
-    assert config["noise_sd"] == 0.2               # the flag over the YAML
-    assert config["margin"] == 0.5                 # the YAML over the preset (0.0)
+    assert config["noise_sd"] == 0.2  # the flag over the YAML
+    assert config["margin"] == 0.5  # the YAML over the preset (0.0)
     assert config["init"] == "none" and config["data"]["train"] == str(train)
     assert config["guard"] is False and config["noise_dof"] == 2.0  # --no-guard; the preset's value
     # the resolved config (less the "task" key naming its writer) reruns as it is
@@ -216,5 +272,7 @@ def test_missing_training_points_and_resume_are_refused(tmp_path):
     assert str(err.value) == "no measured points: pass --train POINTS.csv (or data.train in --config)"
     with pytest.raises(ConfigError) as err:
         task.finetune(finetune_args("--train", "x.csv", "--resume", "--out", str(tmp_path / "r")))
-    assert str(err.value) == "--resume: a surrogate calibration is closed form and takes seconds; run it again"
+    assert (
+        str(err.value) == "--resume: a surrogate calibration is closed form and takes seconds; run it again"
+    )
     assert not (tmp_path / "r").exists()

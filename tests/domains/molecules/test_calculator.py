@@ -26,9 +26,12 @@ from sciPT.errors import DataError
 @pytest.fixture(scope="module")
 def trained(shipped, tmp_path_factory):
     """The tiny architecture in float64, 120 Adam steps on 48 ethanol frames, exported."""
-    data = MoleculeDataConfig(paths=[str(shipped / "ethanol" / "train.xyz")], max_frames=48,
-                              isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
-                              val_fraction=0.0)
+    data = MoleculeDataConfig(
+        paths=[str(shipped / "ethanol" / "train.xyz")],
+        max_frames=48,
+        isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
+        val_fraction=0.0,
+    )
     prepared = prepare(data, dataclasses.replace(tiny().model, dtype="float64"), labelled=True)
     torch.manual_seed(0)
     model = EquivariantPotential(prepared.model).train()
@@ -110,8 +113,7 @@ def test_stress_only_for_periodic_structures(trained):
     molecule.calc = calc
     with pytest.raises(PropertyNotImplementedError, match="no periodic boundaries"):
         molecule.get_stress()
-    crystal = Atoms("CO", positions=[[0, 0, 0], [1.2, 0.3, 0]], cell=np.diag([3.0, 3.2, 3.4]),
-                    pbc=True)
+    crystal = Atoms("CO", positions=[[0, 0, 0], [1.2, 0.3, 0]], cell=np.diag([3.0, 3.2, 3.4]), pbc=True)
     crystal.calc = calc
     stress = crystal.get_stress()
     expected = model(atoms_to_graph(crystal, model.cfg.cutoff), stress=True)["stress"][0].numpy()
@@ -120,16 +122,25 @@ def test_stress_only_for_periodic_structures(trained):
     assert stress == pytest.approx(expected[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], abs=1e-9)
 
 
-@pytest.mark.parametrize("atoms, message", [
-    (Atoms("CO", positions=[[0, 0, 0], [0.05, 0, 0]]),
-     "structure: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"),
-    (Atoms("CF", positions=[[0, 0, 0], [1.3, 0, 0]]),
-     "element F is not in the model's element table (H, C, O): the model never saw it"),
-    (Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]], cell=[[3, 0, 0], [0, 3, 0], [0, 0, 0]],
-           pbc=True),
-     "structure: periodic boundaries asked for, but the cell has zero volume (give the frame a "
-     "Lattice, or set data.periodic to never)"),
-], ids=["too-close", "unknown-element", "flat-cell"])
+@pytest.mark.parametrize(
+    "atoms, message",
+    [
+        (
+            Atoms("CO", positions=[[0, 0, 0], [0.05, 0, 0]]),
+            "structure: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)",
+        ),
+        (
+            Atoms("CF", positions=[[0, 0, 0], [1.3, 0, 0]]),
+            "element F is not in the model's element table (H, C, O): the model never saw it",
+        ),
+        (
+            Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]], cell=[[3, 0, 0], [0, 3, 0], [0, 0, 0]], pbc=True),
+            "structure: periodic boundaries asked for, but the cell has zero volume (give the frame a "
+            "Lattice, or set data.periodic to never)",
+        ),
+    ],
+    ids=["too-close", "unknown-element", "flat-cell"],
+)
 def test_bad_structures_are_named(trained, atoms, message):
     atoms = atoms.copy()
     atoms.calc = SciPTCalculator(trained[0])
@@ -140,8 +151,13 @@ def test_bad_structures_are_named(trained, atoms, message):
 
 def test_md_writes_one_frame_every_interval_from_step_zero(trained, ethanol, tmp_path):
     out = tmp_path / "traj.xyz"
-    log = run_md(ethanol, SciPTCalculator(trained[0]),
-                 MDSettings(steps=12, temperature=300.0, interval=4), out, progress=False)
+    log = run_md(
+        ethanol,
+        SciPTCalculator(trained[0]),
+        MDSettings(steps=12, temperature=300.0, interval=4),
+        out,
+        progress=False,
+    )
     frames = read(out, index=":")
     assert [f.info["step"] for f in frames] == [0, 4, 8, 12] == [r["step"] for r in log]
     assert [f.info["time_fs"] for f in frames] == [0.0, 2.0, 4.0, 6.0]
@@ -154,8 +170,13 @@ def test_md_writes_one_frame_every_interval_from_step_zero(trained, ethanol, tmp
 
 def test_langevin_md_keeps_the_centre_of_mass_still(trained, ethanol, tmp_path):
     out = tmp_path / "nvt.xyz"
-    run_md(ethanol, SciPTCalculator(trained[0]),
-           MDSettings(steps=20, temperature=300.0, interval=10, ensemble="nvt"), out, progress=False)
+    run_md(
+        ethanol,
+        SciPTCalculator(trained[0]),
+        MDSettings(steps=20, temperature=300.0, interval=10, ensemble="nvt"),
+        out,
+        progress=False,
+    )
     frames = read(out, index=":")
     assert len(frames) == 3
     masses = frames[0].get_masses()

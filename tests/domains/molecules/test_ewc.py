@@ -4,14 +4,22 @@ hand-built Jacobian, what the export stores, and lambda_0."""
 import pytest
 import torch
 
-from sciPT.errors import ConfigError
-from sciPT.finetune import load_fisher
 from sciPT.domains.molecules.data import frame_to_graph
 from sciPT.domains.molecules.dataset import collate
-from sciPT.domains.molecules.ewc import (LAMBDA_0, PRETRAINING_LOSS, FisherConfig,
-                                         energy_force_fisher, energy_force_gauss_newton,
-                                         ewc_scale, fisher_hook, validate, whitened_outputs)
+from sciPT.domains.molecules.ewc import (
+    LAMBDA_0,
+    PRETRAINING_LOSS,
+    FisherConfig,
+    energy_force_fisher,
+    energy_force_gauss_newton,
+    ewc_scale,
+    fisher_hook,
+    validate,
+    whitened_outputs,
+)
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.errors import ConfigError
+from sciPT.finetune import load_fisher
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +52,16 @@ def test_gauss_newton_fisher_is_two_jt_j_with_the_draws_it_made(setup):
     for graph in graphs:
         outputs, _ = whitened_outputs(model, objective, collate([graph]))
         # the full Jacobian, one output at a time (double backward through the forces)
-        rows = [torch.autograd.grad(o, params, retain_graph=True, allow_unused=True)
-                for o in outputs]
+        rows = [torch.autograd.grad(o, params, retain_graph=True, allow_unused=True) for o in outputs]
         eps = torch.randn(outputs.shape, generator=g, dtype=outputs.dtype)
         for k, total in enumerate(by_hand):
             jt_eps = sum(e * (row[k] if row[k] is not None else 0) for e, row in zip(eps, rows))
             total += 2 * torch.as_tensor(jt_eps).square()
-    fisher, mean_loss = energy_force_gauss_newton(model, objective, [collate([x]) for x in graphs],
-                                                  seed=7, progress=False)
+    fisher, mean_loss = energy_force_gauss_newton(
+        model, objective, [collate([x]) for x in graphs], seed=7, progress=False
+    )
     for (name, _), total in zip(model.named_parameters(), by_hand):
-        assert torch.allclose(fisher[name], (total / 3).to(fisher[name].dtype), rtol=1e-6,
-                              atol=1e-14), name
+        assert torch.allclose(fisher[name], (total / 3).to(fisher[name].dtype), rtol=1e-6, atol=1e-14), name
     losses = [float(EnergyForceLoss(objective)(model.train(), collate([x]))[0]) for x in graphs]
     model.eval()
     assert mean_loss == pytest.approx(sum(losses) / 3, rel=1e-9)
@@ -62,8 +69,9 @@ def test_gauss_newton_fisher_is_two_jt_j_with_the_draws_it_made(setup):
 
 def test_the_gauss_newton_fisher_sees_forces_and_not_the_energy_offset(setup):
     model, graphs = setup
-    forces_only, _ = energy_force_gauss_newton(model, ObjectiveConfig(energy_weight=0.0),
-                                               [collate(graphs)], progress=False)
+    forces_only, _ = energy_force_gauss_newton(
+        model, ObjectiveConfig(energy_weight=0.0), [collate(graphs)], progress=False
+    )
     # the last bias adds a constant per atom: it moves energies, never a force
     assert {n for n, f in forces_only.items() if float(f.abs().sum()) == 0} == {"readout.2.bias"}
 

@@ -2,13 +2,20 @@
 
 import numpy as np
 import pytest
-
 from ase.neighborlist import primitive_neighbor_list
 
-from sciPT.domains.molecules.data import (Frame, MoleculeDataConfig, check_elements,
-                                          fit_reference_energies, frame_to_graph,
-                                          isolated_atom_energies, periodic_pairs, read_frames,
-                                          read_smiles, smiles_to_frames)
+from sciPT.domains.molecules.data import (
+    Frame,
+    MoleculeDataConfig,
+    check_elements,
+    fit_reference_energies,
+    frame_to_graph,
+    isolated_atom_energies,
+    periodic_pairs,
+    read_frames,
+    read_smiles,
+    smiles_to_frames,
+)
 from sciPT.domains.molecules.dataset import choose_references
 from sciPT.errors import ConfigError, DataError
 
@@ -20,9 +27,14 @@ def write(tmp_path, name, text):
 
 
 def frame(symbols_numbers, positions, energy=None, cell=None, pbc=False):
-    return Frame(numbers=np.array(symbols_numbers), positions=np.array(positions, dtype=float),
-                 cell=np.zeros((3, 3)) if cell is None else np.array(cell, dtype=float),
-                 pbc=np.full(3, pbc), source="test", energy=energy)
+    return Frame(
+        numbers=np.array(symbols_numbers),
+        positions=np.array(positions, dtype=float),
+        cell=np.zeros((3, 3)) if cell is None else np.array(cell, dtype=float),
+        pbc=np.full(3, pbc),
+        source="test",
+        energy=energy,
+    )
 
 
 # reading ---------------------------------------------------------------------------------------
@@ -44,13 +56,19 @@ def test_shipped_frames_are_read_with_their_keys(shipped):
 
 def test_declared_units_are_converted_to_eV_and_angstrom(tmp_path):
     # one frame in Hartree and Bohr under non-standard keys
-    path = write(tmp_path, "au.xyz", (
-        "2\n"
-        'Properties=species:S:1:pos:R:3:REF_f:R:3 REF_E=-1.0 pbc="F F F"\n'
-        "H 0.0 0.0 0.0 1.0 0.0 0.0\n"
-        "H 0.0 0.0 1.4 -1.0 0.0 0.0\n"))
-    cfg = MoleculeDataConfig(energy_key="REF_E", forces_key="REF_f", energy_unit="Hartree",
-                             length_unit="Bohr")
+    path = write(
+        tmp_path,
+        "au.xyz",
+        (
+            "2\n"
+            'Properties=species:S:1:pos:R:3:REF_f:R:3 REF_E=-1.0 pbc="F F F"\n'
+            "H 0.0 0.0 0.0 1.0 0.0 0.0\n"
+            "H 0.0 0.0 1.4 -1.0 0.0 0.0\n"
+        ),
+    )
+    cfg = MoleculeDataConfig(
+        energy_key="REF_E", forces_key="REF_f", energy_unit="Hartree", length_unit="Bohr"
+    )
     (f,) = read_frames(path, cfg)
     # by hand: 1 Hartree = 27.2113862 eV, 1 Bohr = 0.52917721 Angstrom,
     # 1 Hartree/Bohr = 27.2113862 / 0.52917721 = 51.4220674 eV/Angstrom
@@ -58,29 +76,38 @@ def test_declared_units_are_converted_to_eV_and_angstrom(tmp_path):
     assert f.positions[1, 2] == pytest.approx(1.4 * 0.52917721, rel=1e-7)
     assert f.forces[0, 0] == pytest.approx(51.4220674, rel=1e-7)
 
-    (g,) = read_frames(path, MoleculeDataConfig(energy_key="REF_E", forces_key="REF_f",
-                                                energy_unit="kcal/mol",
-                                                force_unit="kcal/mol/Angstrom"))
+    (g,) = read_frames(
+        path,
+        MoleculeDataConfig(
+            energy_key="REF_E", forces_key="REF_f", energy_unit="kcal/mol", force_unit="kcal/mol/Angstrom"
+        ),
+    )
     # 1 kcal/mol = 4184 J / 6.02214076e23 / 1.602176634e-19 J/eV = 0.0433641 eV
     assert g.energy == pytest.approx(-0.0433641, rel=1e-5)
     assert g.forces[0, 0] == pytest.approx(0.0433641, rel=1e-5)
 
 
 def test_an_unknown_unit_is_a_config_error(tmp_path):
-    path = write(tmp_path, "a.xyz", '1\nProperties=species:S:1:pos:R:3 energy=1.0\nH 0 0 0\n')
+    path = write(tmp_path, "a.xyz", "1\nProperties=species:S:1:pos:R:3 energy=1.0\nH 0 0 0\n")
     with pytest.raises(ConfigError) as err:
         read_frames(path, MoleculeDataConfig(energy_unit="hartree", forces_key=None))
-    assert str(err.value) == ("data.energy_unit: unknown unit 'hartree' (expected one of: eV, meV, "
-                              "Hartree, Ry, kcal/mol, kJ/mol)")
+    assert str(err.value) == (
+        "data.energy_unit: unknown unit 'hartree' (expected one of: eV, meV, Hartree, Ry, kcal/mol, kJ/mol)"
+    )
 
 
 # reference energies ---------------------------------------------------------------------------
 def test_isolated_atom_energies_of_the_shipped_file(shipped):
-    frames = read_frames(shipped / "ethanol" / "isolated_atoms.xyz",
-                         MoleculeDataConfig(forces_key=None))
+    frames = read_frames(shipped / "ethanol" / "isolated_atoms.xyz", MoleculeDataConfig(forces_key=None))
     refs = isolated_atom_energies(frames)
-    assert refs == pytest.approx({"H": -13.568422383046626, "C": -1025.2770951782686,
-                                  "O": -2035.5709809589698, "N": -1479.0665594928669})
+    assert refs == pytest.approx(
+        {
+            "H": -13.568422383046626,
+            "C": -1025.2770951782686,
+            "O": -2035.5709809589698,
+            "N": -1479.0665594928669,
+        }
+    )
 
 
 def test_least_squares_references_match_the_normal_equations():
@@ -88,9 +115,11 @@ def test_least_squares_references_match_the_normal_equations():
     # A = [[2, 0], [2, 1], [0, 2]], b = [-31.5, -2077, -4085]
     # A^T A = [[8, 2], [2, 5]] (det 36), A^T b = [-4217, -10247]
     # E_H = (5 * -4217 - 2 * -10247) / 36 = -591 / 36, E_O = (8 * -10247 - 2 * -4217) / 36 = -73542 / 36
-    frames = [frame([1, 1], [[0, 0, 0], [0, 0, 0.7]], -31.5),
-              frame([1, 1, 8], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -2077.0),
-              frame([8, 8], [[0, 0, 0], [0, 0, 1.2]], -4085.0)]
+    frames = [
+        frame([1, 1], [[0, 0, 0], [0, 0, 0.7]], -31.5),
+        frame([1, 1, 8], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -2077.0),
+        frame([8, 8], [[0, 0, 0], [0, 0, 1.2]], -4085.0),
+    ]
     refs = fit_reference_energies(frames, ["H", "O"])
     assert refs["H"] == pytest.approx(-591 / 36, abs=1e-9)
     assert refs["O"] == pytest.approx(-73542 / 36, abs=1e-9)
@@ -107,8 +136,10 @@ def test_one_composition_gives_the_minimum_norm_references(ethanol_frames):
 
 def test_reference_method_choice():
     frames = [frame([1, 8], [[0, 0, 0], [0, 0, 1]], -2050.0)]
-    assert choose_references("auto", frames, ["H", "O"], {"H": -13.0, "O": -2030.0}) == \
-        ({"H": -13.0, "O": -2030.0}, "isolated")
+    assert choose_references("auto", frames, ["H", "O"], {"H": -13.0, "O": -2030.0}) == (
+        {"H": -13.0, "O": -2030.0},
+        "isolated",
+    )
     assert choose_references("auto", frames, ["H", "O"], {"H": -13.0})[1] == "lstsq"
     with pytest.raises(DataError) as err:
         choose_references("isolated", frames, ["H", "O"], {"H": -13.0})
@@ -121,8 +152,9 @@ def test_periodic_graph_counts_neighbours_by_hand():
     cubic = frame([6], [[0.3, 0.2, 0.1]], cell=np.eye(3) * 2.0, pbc=True)
     near = frame_to_graph(cubic, cutoff=2.5)
     assert near.edge_index.shape[1] == 6
-    assert sorted(map(tuple, near.shifts.abs().int().tolist())) == \
-        sorted([(1, 0, 0), (1, 0, 0), (0, 1, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1)])
+    assert sorted(map(tuple, near.shifts.abs().int().tolist())) == sorted(
+        [(1, 0, 0), (1, 0, 0), (0, 1, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1)]
+    )
     assert frame_to_graph(cubic, cutoff=3.0).edge_index.shape[1] == 6 + 12
     # CsCl, a = 3: each atom has 8 neighbours of the other kind at 2.598, its own kind at 3.0
     cscl = frame([55, 17], [[0, 0, 0], [1.5, 1.5, 1.5]], cell=np.eye(3) * 3.0, pbc=True)
@@ -131,7 +163,7 @@ def test_periodic_graph_counts_neighbours_by_hand():
     assert graph.edge_index.shape[1] == 16
     assert (src != dst).all()
     vectors = graph.pos[src] - graph.pos[dst] + graph.shifts @ graph.cell[0]
-    np.testing.assert_allclose(vectors.norm(dim=1).numpy(), np.full(16, 1.5 * 3 ** 0.5))
+    np.testing.assert_allclose(vectors.norm(dim=1).numpy(), np.full(16, 1.5 * 3**0.5))
 
 
 def _pair_set(i, j, shifts):
@@ -141,13 +173,16 @@ def _pair_set(i, j, shifts):
 TRICLINIC = [[4.1, 0.0, 0.0], [1.3, 3.8, 0.0], [-0.9, 0.7, 4.4]]
 
 
-@pytest.mark.parametrize("cell,pbc,cutoff,n_atoms", [
-    (TRICLINIC, (True, True, True), 3.5, 12),                        # triclinic, cutoff < cell
-    (np.diag([2.1, 2.6, 1.7]) + 0.3, (True, True, True), 5.5, 3),     # cutoff beyond 3 cells
-    (TRICLINIC, (True, True, False), 4.7, 10),                        # slab: z not periodic
-    (TRICLINIC, (False, True, False), 6.0, 8),                        # one periodic axis
-    ([[1.9, 0.0, 0.0], [0.95, 1.65, 0.0], [0.0, 0.0, 2.2]], (True, True, True), 2.2, 1),  # one atom
-])
+@pytest.mark.parametrize(
+    "cell,pbc,cutoff,n_atoms",
+    [
+        (TRICLINIC, (True, True, True), 3.5, 12),  # triclinic, cutoff < cell
+        (np.diag([2.1, 2.6, 1.7]) + 0.3, (True, True, True), 5.5, 3),  # cutoff beyond 3 cells
+        (TRICLINIC, (True, True, False), 4.7, 10),  # slab: z not periodic
+        (TRICLINIC, (False, True, False), 6.0, 8),  # one periodic axis
+        ([[1.9, 0.0, 0.0], [0.95, 1.65, 0.0], [0.0, 0.0, 2.2]], (True, True, True), 2.2, 1),  # one atom
+    ],
+)
 def test_periodic_pairs_are_those_of_ase(cell, pbc, cutoff, n_atoms):
     rng = np.random.default_rng(n_atoms)
     cell, pbc = np.asarray(cell, dtype=float), np.array(pbc)
@@ -179,7 +214,7 @@ def test_smiles_become_relaxed_conformers(tmp_path):
     assert sorted(ethanol.symbols) == sorted(["C", "C", "O"] + ["H"] * 6)
     d = np.linalg.norm(ethanol.positions[:, None] - ethanol.positions[None], axis=-1)
     c, o = [i for i, s in enumerate(ethanol.symbols) if s == "C"], ethanol.symbols.index("O")
-    assert d[c[0], c[1]] == pytest.approx(1.51, abs=0.03)      # MMFF C-C single bond
+    assert d[c[0], c[1]] == pytest.approx(1.51, abs=0.03)  # MMFF C-C single bond
     assert min(d[i, o] for i in c) == pytest.approx(1.42, abs=0.03)  # C-O
     assert ethanol.energy is None and ethanol.forces is None
 
@@ -210,43 +245,55 @@ def error(call, *args, **kw) -> str:
 
 def test_missing_energy_and_forces_keys_name_file_and_frame(tmp_path):
     path = write(tmp_path, "bad.xyz", BAD)
-    assert error(read_frames, str(path)) == \
-        f"{path}: frame 1: no energy key 'energy' (the frame has: forces)"
-    assert error(read_frames, str(path), MoleculeDataConfig(forces_key="REF_forces")) == \
-        f"{path}: frame 0: no forces key 'REF_forces' (the frame has: energy, forces)"
+    assert error(read_frames, str(path)) == f"{path}: frame 1: no energy key 'energy' (the frame has: forces)"
+    assert (
+        error(read_frames, str(path), MoleculeDataConfig(forces_key="REF_forces"))
+        == f"{path}: frame 0: no forces key 'REF_forces' (the frame has: energy, forces)"
+    )
     assert len(read_frames(str(path), labelled=False)) == 2
 
 
 def test_nan_coordinates(tmp_path):
-    path = write(tmp_path, "nan.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
-                                      "H 0.0 0.0 0.0\nH 0.0 nan 0.75\n")
-    assert error(read_frames, str(path), MoleculeDataConfig(forces_key=None)) == \
-        f"{path}: frame 0: non-finite coordinates (atom 1)"
+    path = write(
+        tmp_path, "nan.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0.0 0.0 0.0\nH 0.0 nan 0.75\n"
+    )
+    assert (
+        error(read_frames, str(path), MoleculeDataConfig(forces_key=None))
+        == f"{path}: frame 0: non-finite coordinates (atom 1)"
+    )
 
 
 def test_atoms_closer_than_a_tenth_of_an_angstrom(tmp_path):
-    path = write(tmp_path, "close.xyz", "3\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
-                                        "O 0.0 0.0 0.0\nH 0.0 0.0 0.96\nH 0.0 0.05 0.96\n")
+    path = write(
+        tmp_path,
+        "close.xyz",
+        "3\nProperties=species:S:1:pos:R:3 energy=-1.0\nO 0.0 0.0 0.0\nH 0.0 0.0 0.96\nH 0.0 0.05 0.96\n",
+    )
     (f,) = read_frames(str(path), MoleculeDataConfig(forces_key=None))
-    assert error(frame_to_graph, f, 4.0) == \
-        f"{path}: frame 0: atoms 1 and 2 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+    assert (
+        error(frame_to_graph, f, 4.0)
+        == f"{path}: frame 0: atoms 1 and 2 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+    )
 
 
 def test_an_element_the_model_never_saw(tmp_path):
-    path = write(tmp_path, "hcl.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
-                                      "H 0.0 0.0 0.0\nCl 0.0 0.0 1.27\n")
+    path = write(
+        tmp_path, "hcl.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0.0 0.0 0.0\nCl 0.0 0.0 1.27\n"
+    )
     frames = read_frames(str(path), MoleculeDataConfig(forces_key=None))
     assert error(check_elements, frames, ["H", "C", "O"]) == (
-        f"{path}: frame 0: element Cl is not in the model's element table (H, C, O): "
-        "the model never saw it")
+        f"{path}: frame 0: element Cl is not in the model's element table (H, C, O): the model never saw it"
+    )
 
 
 def test_zero_volume_cell_when_periodicity_is_asked_for(tmp_path):
-    path = write(tmp_path, "flat.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\n"
-                                       "H 0.0 0.0 0.0\nH 0.0 0.0 0.74\n")
+    path = write(
+        tmp_path, "flat.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n"
+    )
     assert error(read_frames, str(path), MoleculeDataConfig(forces_key=None, periodic="always")) == (
         f"{path}: frame 0: periodic boundaries asked for, but the cell has zero volume "
-        "(give the frame a Lattice, or set data.periodic to never)")
+        "(give the frame a Lattice, or set data.periodic to never)"
+    )
 
 
 def test_smiles_rdkit_cannot_parse(tmp_path):

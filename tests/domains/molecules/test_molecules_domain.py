@@ -17,11 +17,17 @@ from sciPT.registry import domains
 
 def small_config(shipped, **data) -> MoleculesConfig:
     cfg = tiny()
-    cfg.data = dataclasses.replace(cfg.data, paths=[str(shipped / "ethanol" / "train_eth_meth.xyz")],
-                                   isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
-                                   max_frames=40, val_fraction=0.1, **data)
-    cfg.train = dataclasses.replace(cfg.train, max_steps=6, val_every=3, checkpoint_every=3,
-                                    val_batches=2, batch_size=4, log_every=1)
+    cfg.data = dataclasses.replace(
+        cfg.data,
+        paths=[str(shipped / "ethanol" / "train_eth_meth.xyz")],
+        isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
+        max_frames=40,
+        val_fraction=0.1,
+        **data,
+    )
+    cfg.train = dataclasses.replace(
+        cfg.train, max_steps=6, val_every=3, checkpoint_every=3, val_batches=2, batch_size=4, log_every=1
+    )
     return cfg
 
 
@@ -33,7 +39,8 @@ def test_build_pretraining_fills_the_model_from_the_data(shipped):
     assert setup.export_config["references"] == "isolated"
     assert model["elements"] == ["H", "C", "O"]
     assert model["reference_energies"] == pytest.approx(
-        [-13.568422383046626, -1025.2770951782686, -2035.5709809589698])
+        [-13.568422383046626, -1025.2770951782686, -2035.5709809589698]
+    )
     assert setup.report["frames_train"] == 36 and setup.report["frames_val"] == 4
     assert model["avg_num_neighbors"] > 1 and model["energy_scale"] > 0
     # the first 40 frames are methanol: the shift is its atomisation energy per atom
@@ -90,8 +97,7 @@ def test_denoising_pretraining_on_smiles(tmp_path):
 
 def test_bad_data_stops_before_the_run_directory_exists(shipped, tmp_path):
     bad = tmp_path / "bad.xyz"
-    bad.write_text("2\nProperties=species:S:1:pos:R:3:forces:R:3\n"
-                   "H 0 0 0 0 0 0\nH 0 0 0.74 0 0 0\n")
+    bad.write_text("2\nProperties=species:S:1:pos:R:3:forces:R:3\nH 0 0 0 0 0 0\nH 0 0 0.74 0 0 0\n")
     cfg = small_config(shipped)
     cfg.data.paths = [str(bad)]
     with pytest.raises(DataError) as err:

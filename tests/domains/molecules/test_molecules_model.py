@@ -21,8 +21,9 @@ def periodic_frame(seed=0) -> Frame:
     cell = np.array([[3.6, 0.0, 0.0], [0.4, 3.5, 0.0], [0.2, -0.3, 3.7]])
     positions = np.array([[0.1, 0.2, 0.3], [1.4, 1.0, 1.1], [2.3, 2.4, 2.0]])
     positions += rng.normal(scale=0.05, size=positions.shape)
-    return Frame(numbers=np.array([1, 6, 8]), positions=positions, cell=cell,
-                 pbc=np.ones(3, dtype=bool), source="test")
+    return Frame(
+        numbers=np.array([1, 6, 8]), positions=positions, cell=cell, pbc=np.ones(3, dtype=bool), source="test"
+    )
 
 
 # layers -------------------------------------------------------------------------------------
@@ -41,8 +42,9 @@ def test_cutoff_envelope_by_hand_and_smooth_at_the_cutoff():
 def test_bessel_basis_by_hand():
     basis = BesselBasis(cutoff=4.0, num_basis=2)
     # sqrt(2/4) * sin(n pi r / 4) / r at r = 1: n = 1 -> 0.5, n = 2 -> sqrt(1/2)
-    np.testing.assert_allclose(basis(torch.tensor([1.0])).detach().numpy(), [[0.5, math.sqrt(0.5)]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        basis(torch.tensor([1.0])).detach().numpy(), [[0.5, math.sqrt(0.5)]], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("l_in,l_sh,l_out", [(0, 2, 2), (1, 1, 1), (2, 2, 2), (2, 2, 0)])
@@ -106,13 +108,19 @@ def test_layer_groups_partition_the_parameters_from_input_to_output(make_potenti
 
 # symmetry -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype,atol", [("float32", 2e-4), ("float64", 1e-9)])
-def test_energy_invariant_and_forces_equivariant(make_potential, model_fn, ethanol_frames, dtype,
-                                                 atol):
+def test_energy_invariant_and_forces_equivariant(make_potential, model_fn, ethanol_frames, dtype, atol):
     model = make_potential(dtype)
     f = ethanol_frames[0]
     pos, z = torch.from_numpy(f.positions), torch.from_numpy(f.numbers)
-    report = assert_equivariant(model_fn(model), pos, z, per_atom=("atomic_energies",),
-                                atol=atol, rtol=0.0, generator=torch.Generator().manual_seed(5))
+    report = assert_equivariant(
+        model_fn(model),
+        pos,
+        z,
+        per_atom=("atomic_energies",),
+        atol=atol,
+        rtol=0.0,
+        generator=torch.Generator().manual_seed(5),
+    )
     assert len(report) == 5
     forces = model_fn(model)(pos, z, None)["forces"]
     assert forces.abs().max() > 0.05  # a model that predicts nothing would pass trivially
@@ -121,23 +129,29 @@ def test_energy_invariant_and_forces_equivariant(make_potential, model_fn, ethan
 def test_periodic_energy_forces_and_stress_are_equivariant(make_potential, model_fn):
     model = make_potential("float64")
     f = periodic_frame()
-    report = assert_equivariant(model_fn(model, pbc=True, stress=True),
-                                torch.from_numpy(f.positions), torch.from_numpy(f.numbers),
-                                torch.from_numpy(f.cell), tensors=("stress",), atol=1e-9, rtol=0)
+    report = assert_equivariant(
+        model_fn(model, pbc=True, stress=True),
+        torch.from_numpy(f.positions),
+        torch.from_numpy(f.numbers),
+        torch.from_numpy(f.cell),
+        tensors=("stress",),
+        atol=1e-9,
+        rtol=0,
+    )
     assert set(report["combined"]) == {"energy", "forces", "stress"}
 
 
 # derivatives --------------------------------------------------------------------------------
-def test_forces_are_minus_the_finite_difference_gradient(make_potential, model_fn,
-                                                         ethanol_frames):
+def test_forces_are_minus_the_finite_difference_gradient(make_potential, model_fn, ethanol_frames):
     # zero references: differences of -4000 eV totals would lose 1e-12 eV, 5e-8 eV/A at h = 1e-5
     model = make_potential("float64", references=(0.0, 0.0, 0.0))
     f = ethanol_frames[1]
     fn = model_fn(model)
     z = torch.from_numpy(f.numbers)
     forces = fn(torch.from_numpy(f.positions), z, None)["forces"]
-    numeric = finite_difference_gradient(lambda x: fn(x, z, None)["energy"],
-                                         torch.from_numpy(f.positions), h=1e-5)
+    numeric = finite_difference_gradient(
+        lambda x: fn(x, z, None)["energy"], torch.from_numpy(f.positions), h=1e-5
+    )
     torch.testing.assert_close(forces, -numeric, atol=1e-7, rtol=0)
 
 
@@ -151,8 +165,9 @@ def test_stress_is_the_strain_derivative_over_the_volume(make_potential):
 
     def energy(strain):
         deform = np.eye(3) + strain
-        moved = Frame(numbers=f.numbers, positions=f.positions @ deform, cell=f.cell @ deform,
-                      pbc=f.pbc, source="test")
+        moved = Frame(
+            numbers=f.numbers, positions=f.positions @ deform, cell=f.cell @ deform, pbc=f.pbc, source="test"
+        )
         return float(model(frame_to_graph(moved, model.cfg.cutoff), forces=False)["energy"][0])
 
     h, volume = 1e-5, abs(np.linalg.det(f.cell))
@@ -163,16 +178,15 @@ def test_stress_is_the_strain_derivative_over_the_volume(make_potential):
         assert float(stress[i, j]) == pytest.approx(numeric, abs=1e-8)
 
 
-def test_no_stress_without_a_cell_and_zeros_for_molecules_in_a_mixed_batch(make_potential,
-                                                                            ethanol_frames):
+def test_no_stress_without_a_cell_and_zeros_for_molecules_in_a_mixed_batch(make_potential, ethanol_frames):
     model = make_potential("float64")
     f = ethanol_frames[0]
-    unlabelled = Frame(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc,
-                       source=f.source)
+    unlabelled = Frame(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, source=f.source)
     molecule = frame_to_graph(unlabelled, model.cfg.cutoff)
     assert "stress" not in model(molecule, stress=True)
-    mixed = model(Batch.from_data_list([molecule, frame_to_graph(periodic_frame(), 4.0)]),
-                  stress=True)["stress"]
+    mixed = model(Batch.from_data_list([molecule, frame_to_graph(periodic_frame(), 4.0)]), stress=True)[
+        "stress"
+    ]
     assert torch.equal(mixed[0], torch.zeros(3, 3, dtype=mixed.dtype))
     assert torch.isfinite(mixed).all() and mixed[1].abs().max() > 0
 
@@ -190,8 +204,7 @@ def test_float32_by_default_float64_on_request(make_potential, ethanol_frames):
     torch.testing.assert_close(a["forces"].double(), b["forces"], atol=1e-4, rtol=0)
 
 
-def test_evaluation_under_inference_mode_matches_and_training_keeps_the_graph(make_potential,
-                                                                             ethanol_frames):
+def test_evaluation_under_inference_mode_matches_and_training_keeps_the_graph(make_potential, ethanol_frames):
     model = make_potential("float64")
     batch = Batch.from_data_list([frame_to_graph(f, 4.0) for f in ethanol_frames[:2]])
     plain = model(batch)
@@ -208,12 +221,18 @@ def test_evaluation_under_inference_mode_matches_and_training_keeps_the_graph(ma
 
 def test_an_element_outside_the_table_is_named(make_potential):
     model = make_potential()
-    f = Frame(numbers=np.array([1, 9]), positions=np.array([[0, 0, 0], [0, 0, 0.92]], dtype=float),
-              cell=np.zeros((3, 3)), pbc=np.zeros(3, dtype=bool), source="test")
+    f = Frame(
+        numbers=np.array([1, 9]),
+        positions=np.array([[0, 0, 0], [0, 0, 0.92]], dtype=float),
+        cell=np.zeros((3, 3)),
+        pbc=np.zeros(3, dtype=bool),
+        source="test",
+    )
     with pytest.raises(DataError) as err:
         model(frame_to_graph(f, 4.0))
-    assert str(err.value) == ("element F is not in the model's element table (H, C, O): "
-                              "the model never saw it")
+    assert str(err.value) == (
+        "element F is not in the model's element table (H, C, O): the model never saw it"
+    )
 
 
 def test_reference_energies_can_be_replaced(make_potential, ethanol_frames):

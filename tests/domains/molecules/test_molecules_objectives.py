@@ -8,19 +8,30 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from sciPT.domains.molecules.objectives import (DenoisingLoss, EnergyForceLoss, ErrorAccumulator,
-                                                ObjectiveConfig, build_objective, error_metrics)
+from sciPT.domains.molecules.objectives import (
+    DenoisingLoss,
+    EnergyForceLoss,
+    ErrorAccumulator,
+    ObjectiveConfig,
+    build_objective,
+    error_metrics,
+)
 from sciPT.errors import ConfigError
 
 
 def graph(z, energy, forces, stress=None):
     n = len(z)
-    return Data(pos=torch.arange(3 * n, dtype=torch.float64).reshape(n, 3), z=torch.tensor(z),
-                natoms=torch.tensor([n]), energy=torch.tensor([energy], dtype=torch.float64),
-                forces=torch.tensor(forces, dtype=torch.float64),
-                stress=torch.zeros(1, 3, 3, dtype=torch.float64) if stress is None
-                else torch.tensor(stress, dtype=torch.float64).reshape(1, 3, 3),
-                has_stress=torch.tensor([stress is not None]))
+    return Data(
+        pos=torch.arange(3 * n, dtype=torch.float64).reshape(n, 3),
+        z=torch.tensor(z),
+        natoms=torch.tensor([n]),
+        energy=torch.tensor([energy], dtype=torch.float64),
+        forces=torch.tensor(forces, dtype=torch.float64),
+        stress=torch.zeros(1, 3, 3, dtype=torch.float64)
+        if stress is None
+        else torch.tensor(stress, dtype=torch.float64).reshape(1, 3, 3),
+        has_stress=torch.tensor([stress is not None]),
+    )
 
 
 class Fixed(nn.Module):
@@ -28,8 +39,10 @@ class Fixed(nn.Module):
 
     def __init__(self, energy, forces, stress=None, scale=1.0):
         super().__init__()
-        self.out = {"energy": torch.tensor(energy, dtype=torch.float64),
-                    "forces": torch.tensor(forces, dtype=torch.float64)}
+        self.out = {
+            "energy": torch.tensor(energy, dtype=torch.float64),
+            "forces": torch.tensor(forces, dtype=torch.float64),
+        }
         if stress is not None:
             self.out["stress"] = torch.tensor(stress, dtype=torch.float64)
         self.energy_scale = torch.tensor(scale)
@@ -42,10 +55,12 @@ class Fixed(nn.Module):
 
 def two_frames():
     # frame 0: H2, E = -1.0; frame 1: OH (2 atoms) + H = 3 atoms, E = -2.0
-    return Batch.from_data_list([
-        graph([1, 1], -1.0, [[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]]),
-        graph([8, 1, 1], -2.0, [[0.0, 0.2, 0.0], [0.0, -0.1, 0.0], [0.0, -0.1, 0.0]]),
-    ])
+    return Batch.from_data_list(
+        [
+            graph([1, 1], -1.0, [[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]]),
+            graph([8, 1, 1], -2.0, [[0.0, 0.2, 0.0], [0.0, -0.1, 0.0], [0.0, -0.1, 0.0]]),
+        ]
+    )
 
 
 def test_energy_force_loss_and_metrics_by_hand():
@@ -56,10 +71,9 @@ def test_energy_force_loss_and_metrics_by_hand():
     forces[0, 0] += 0.03
     forces[4, 1] -= 0.04
     backbone = Fixed([-0.98, -2.06], forces.tolist())
-    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=2.0, forces_weight=10.0))(
-        backbone, batch)
-    energy_term = 2.0 * (0.01 ** 2 + 0.02 ** 2) / 2          # 5e-4
-    force_term = 10.0 * (0.03 ** 2 + 0.04 ** 2) / 15         # 15 components
+    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=2.0, forces_weight=10.0))(backbone, batch)
+    energy_term = 2.0 * (0.01**2 + 0.02**2) / 2  # 5e-4
+    force_term = 10.0 * (0.03**2 + 0.04**2) / 15  # 15 components
     assert float(loss) == pytest.approx(energy_term + force_term, rel=1e-12)
     assert float(metrics["energy_mae_meV_per_atom"]) == pytest.approx(15.0)
     assert float(metrics["energy_rmse_meV_per_atom"]) == pytest.approx(math.sqrt((100 + 400) / 2))
@@ -71,14 +85,17 @@ def test_energy_force_loss_and_metrics_by_hand():
 
 
 def test_stress_term_counts_only_frames_that_have_a_stress():
-    batch = Batch.from_data_list([
-        graph([1, 1], -1.0, [[0.0] * 3] * 2, stress=np.eye(3).tolist()),
-        graph([1, 1], -1.0, [[0.0] * 3] * 2),
-    ])
-    predicted = [np.eye(3) + 0.1, np.full((3, 3), 5.0)]   # the second must be ignored
+    batch = Batch.from_data_list(
+        [
+            graph([1, 1], -1.0, [[0.0] * 3] * 2, stress=np.eye(3).tolist()),
+            graph([1, 1], -1.0, [[0.0] * 3] * 2),
+        ]
+    )
+    predicted = [np.eye(3) + 0.1, np.full((3, 3), 5.0)]  # the second must be ignored
     backbone = Fixed([-1.0, -1.0], [[0.0] * 3] * 4, stress=np.stack(predicted).tolist())
-    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=0, forces_weight=0,
-                                                    stress_weight=3.0))(backbone, batch)
+    loss, metrics = EnergyForceLoss(ObjectiveConfig(energy_weight=0, forces_weight=0, stress_weight=3.0))(
+        backbone, batch
+    )
     assert float(loss) == pytest.approx(3.0 * 0.01, rel=1e-12)
     assert backbone.calls[0][2] is True
 
@@ -110,10 +127,16 @@ def test_denoising_targets_centred_noise_and_a_perfect_denoiser_scores_zero():
 
 def test_accumulated_errors_are_exact_over_batches_and_per_element():
     batch = two_frames()
-    preds = [{"energy": batch.energy + torch.tensor([0.01, -0.02], dtype=torch.float64),
-              "forces": batch.forces + 0.001 * torch.arange(15, dtype=torch.float64).reshape(5, 3)},
-             {"energy": batch.energy + torch.tensor([0.05, 0.0], dtype=torch.float64),
-              "forces": batch.forces - 0.002}]
+    preds = [
+        {
+            "energy": batch.energy + torch.tensor([0.01, -0.02], dtype=torch.float64),
+            "forces": batch.forces + 0.001 * torch.arange(15, dtype=torch.float64).reshape(5, 3),
+        },
+        {
+            "energy": batch.energy + torch.tensor([0.05, 0.0], dtype=torch.float64),
+            "forces": batch.forces - 0.002,
+        },
+    ]
     acc = ErrorAccumulator()
     for p in preds:
         acc.update(p, batch)
@@ -123,7 +146,8 @@ def test_accumulated_errors_are_exact_over_batches_and_per_element():
     assert result["forces_rmse_meV_per_A"] == pytest.approx(float(force_err.pow(2).mean().sqrt()))
     assert result["energy_mae_meV"] == pytest.approx((10 + 20 + 50 + 0) / 4)
     assert result["energy_rmse_meV_per_atom"] == pytest.approx(
-        math.sqrt((5 ** 2 + (20 / 3) ** 2 + 25 ** 2 + 0) / 4))
+        math.sqrt((5**2 + (20 / 3) ** 2 + 25**2 + 0) / 4)
+    )
     # oxygen is atom 2 of the batch: its errors are components 6, 7, 8 of the first prediction
     # (6, 7, 8 meV/A) and -2 meV/A three times in the second
     assert result["forces_mae_meV_per_A_O"] == pytest.approx((6 + 7 + 8 + 6) / 6)

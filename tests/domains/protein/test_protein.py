@@ -1,10 +1,10 @@
 import pytest
 
+from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins
+from sciPT.domains.protein.tokenizer import protein_tokenizer
 from sciPT.errors import ConfigError
 from sciPT.registry import domains
 from sciPT.sequence_domain import TokenizerConfig
-from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins
-from sciPT.domains.protein.tokenizer import protein_tokenizer
 
 
 def test_vocabulary():

@@ -17,8 +17,9 @@ def test_one_parameter_fit_matches_hand_computation():
     post = fit(np.ones((1, 1)), np.array([2.0]), prior, kappa=1.0, sigma=ONE_SIGMA)
     assert post.mean == pytest.approx([1.0])
     assert post.cov[0, 0] == pytest.approx(0.5)
-    assert post.log_evidence == pytest.approx(-0.5 * np.log(4 * np.pi) - 1.0
-                                              + NoisePrior().log_weights(ONE_SIGMA)[0])
+    assert post.log_evidence == pytest.approx(
+        -0.5 * np.log(4 * np.pi) - 1.0 + NoisePrior().log_weights(ONE_SIGMA)[0]
+    )
     # predictive at the same x: N(1, 1/2 + 1); its 95 % quantile is 1 + 1.6449 sqrt(1.5)
     assert post.quantile(np.ones((1, 1)), 0.95)[0] == pytest.approx(1 + 1.6448536 * np.sqrt(1.5), abs=1e-6)
 
@@ -52,8 +53,13 @@ def test_zero_data_returns_the_prior():
 def test_fixed_parameters_are_held_and_have_no_variance():
     X = np.column_stack([np.ones(3), np.log([1e4, 2e4, 5e4]), np.log([0.7, 0.7, 0.7])])
     y = np.log([40.0, 70.0, 140.0])
-    prior = GaussianPrior(["log_C", "Re", "Pr"], [0.0, 0.0, 0.4], np.zeros((3, 3)),
-                          free=[True, True, False], fixed=[False, False, True])
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr"],
+        [0.0, 0.0, 0.4],
+        np.zeros((3, 3)),
+        free=[True, True, False],
+        fixed=[False, False, True],
+    )
     post = fit(X, y, prior)
     assert post.means[:, 2] == pytest.approx(np.full(len(post.sigma), 0.4))
     assert post.cov[2] == pytest.approx(np.zeros(3))
@@ -78,8 +84,10 @@ def test_free_parameters_the_points_cannot_determine():
     prior = GaussianPrior(["log_C", "Re"], [0.0, 0.0], np.zeros((2, 2)), free=[True, True])
     with pytest.raises(DataError) as err:
         fit(X, np.log([50.0, 51.0]), prior)
-    assert str(err.value) == ("2 point(s) cannot determine the free parameters log_C, Re: give more "
-                              "points spread over each variable, or a prior (--init)")
+    assert str(err.value) == (
+        "2 point(s) cannot determine the free parameters log_C, Re: give more "
+        "points spread over each variable, or a prior (--init)"
+    )
 
 
 @pytest.mark.parametrize("free", [False, True], ids=["gaussian-prior", "flat-prior"])

@@ -67,8 +67,9 @@ def test_guard_cannot_check_one_point_and_says_so():
     X, y = _ribbed(1)
     cal = calibrate(X, y, NAMES, prior)
     assert cal.guard.choice == "prior"
-    assert cal.guard.reason == ("one point leaves nothing to hold out: the guard cannot check the "
-                                "prior, which is kept")
+    assert cal.guard.reason == (
+        "one point leaves nothing to hold out: the guard cannot check the prior, which is kept"
+    )
     # exponents transfer: the single point sets C, the exponents stay at the prior's
     assert cal.prior_fit.mean[1:] == pytest.approx([0.8, 0.4])
     assert cal.prior_fit.predict(X)[0] == pytest.approx(y[0])

@@ -27,7 +27,9 @@ def test_select_by_family_and_unknown_name():
     assert len(correlations.select(["smooth-pipe"])) == 7
     assert len(correlations.select(["flat-plate"])) == 8
     assert len(correlations.select(["all", "colburn"])) == 15
-    with pytest.raises(ConfigError, match="^systems: unknown system 'ribbed' \\(expected one of: all, flat-plate"):
+    with pytest.raises(
+        ConfigError, match="^systems: unknown system 'ribbed' \\(expected one of: all, flat-plate"
+    ):
         correlations.select(["ribbed"])
 
 

@@ -25,8 +25,7 @@ def test_law_string_and_pasteable_lambda():
 
 
 def test_export_round_trip_keeps_the_distribution(tmp_path):
-    prior = GaussianPrior(NAMES + ["e_Dh"], [-3.0, 0.7, 0.35, 0.1],
-                          np.diag([1.0, 0.02, 0.003, 0.25]))
+    prior = GaussianPrior(NAMES + ["e_Dh"], [-3.0, 0.7, 0.35, 0.1], np.diag([1.0, 0.02, 0.003, 0.25]))
     post = prior_posterior(prior)
     export_surrogate(tmp_path / "model", post, ["e_Dh"], {"kind": "prior"})
     config = json.loads((tmp_path / "model/config.json").read_text())
@@ -45,8 +44,12 @@ def _joint_fit(X, y, width):
     p = X.shape[1]
     cov = np.zeros((p + width, p + width))
     cov[p:, p:] = np.eye(width) * 0.1**2
-    prior = GaussianPrior(NAMES[:p] + [f"w{j}" for j in range(width)], np.zeros(p + width), cov,
-                          free=[True] * p + [False] * width)
+    prior = GaussianPrior(
+        NAMES[:p] + [f"w{j}" for j in range(width)],
+        np.zeros(p + width),
+        cov,
+        free=[True] * p + [False] * width,
+    )
     return fit(np.hstack([X, basis.features(X)]), y, prior, kappa=1.0), basis
 
 

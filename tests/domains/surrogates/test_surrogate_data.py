@@ -21,20 +21,35 @@ def test_reads_named_columns_units_groups_and_labels(write_csv):
     assert pts.features(["e_Dh"])[0] == pytest.approx([1, np.log(2e4), np.log(0.7), np.log(0.1)])
 
 
-@pytest.mark.parametrize("lines, message", [
-    (["Re,Pr,Nu", "2e4,0.7,-5"], "line 2: Nu = -5 is not a positive number (Nu must be a positive "
-                                 "dimensionless number)"),
-    (["Re,Pr,Nu", "0,0.7,50"], "line 2: Re = 0 is not a positive number (Re must be a positive "
-                               "dimensionless number)"),
-    (["Re,Nu", "2e4,50"], ": missing column 'Pr' (expected Re, Pr, Nu and optional geometric ratios; "
-                          "found: Re, Nu)"),
-    (["Re,Pr,Nu [W/m2K]", "2e4,0.7,50"], ": column 'Nu [W/m2K]' has unit 'W/m2K', but Nu must be a "
-                                         "dimensionless number (convert it first)"),
-    (["Re,Pr,Nu", "2e4,0.7,abc"], "line 2: Nu = 'abc' is not a number"),
-    (["Re,Pr,Nu", "2e4,0.7,2e6"], "line 2: Nu = 2e+06 is outside the physical range [0.01, 100000] of Nu"),
-    (["Re,Pr,Nu", "2e4,0.7"], "line 2: 2 fields, expected 3 as in the header"),
-    (["Re,Pr,Nu"], ": no data rows after the header"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            ["Re,Pr,Nu", "2e4,0.7,-5"],
+            "line 2: Nu = -5 is not a positive number (Nu must be a positive dimensionless number)",
+        ),
+        (
+            ["Re,Pr,Nu", "0,0.7,50"],
+            "line 2: Re = 0 is not a positive number (Re must be a positive dimensionless number)",
+        ),
+        (
+            ["Re,Nu", "2e4,50"],
+            ": missing column 'Pr' (expected Re, Pr, Nu and optional geometric ratios; found: Re, Nu)",
+        ),
+        (
+            ["Re,Pr,Nu [W/m2K]", "2e4,0.7,50"],
+            ": column 'Nu [W/m2K]' has unit 'W/m2K', but Nu must be a "
+            "dimensionless number (convert it first)",
+        ),
+        (["Re,Pr,Nu", "2e4,0.7,abc"], "line 2: Nu = 'abc' is not a number"),
+        (
+            ["Re,Pr,Nu", "2e4,0.7,2e6"],
+            "line 2: Nu = 2e+06 is outside the physical range [0.01, 100000] of Nu",
+        ),
+        (["Re,Pr,Nu", "2e4,0.7"], "line 2: 2 fields, expected 3 as in the header"),
+        (["Re,Pr,Nu"], ": no data rows after the header"),
+    ],
+)
 def test_bad_points_are_refused_with_the_line(write_csv, lines, message):
     path = write_csv("bad.csv", *lines)
     with pytest.raises(DataError) as err:
@@ -75,4 +90,7 @@ def test_the_shipped_series_match_the_shared_copy(repo):
     shared = repo.parent / "shared/data/heat_transfer/taslim_spring1987"
     if shared.is_dir():
         for f in shared.glob("*.csv"):
-            assert f.read_bytes() == (repo / "data_recipes/heat_transfer/taslim_spring1987" / f.name).read_bytes()
+            assert (
+                f.read_bytes()
+                == (repo / "data_recipes/heat_transfer/taslim_spring1987" / f.name).read_bytes()
+            )

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from sciPT.diagnostics.contamination import (
-    KmerSet, check_contamination, check_parameters, decontaminate, kmer_values, mask_code,
+    KmerSet,
+    check_contamination,
+    check_parameters,
+    decontaminate,
+    kmer_values,
+    mask_code,
     merge_intervals,
 )
 from sciPT.domains.dna.data import DNA_SPEC
@@ -45,7 +50,7 @@ def planted(tmp_path_factory):
     path.write_text(f">chr1 first\n{text(chr1)}\n>chr2\n{text(chr2)}\n")
     mask = np.zeros(2800, bool)
     for lo in (100, 500, 2000 + 400, 2000 + 200):
-        mask[lo: lo + 60] = True
+        mask[lo : lo + 60] = True
     return dict(path=path, a=a, b=b, c=c, d=d, genome=np.concatenate([chr1, chr2]), mask=mask)
 
 
@@ -79,10 +84,15 @@ def test_verbatim_on_both_strands_near_and_clean(planted):
     assert report.summary() == {"eval_sequences": 4, "verbatim": 2, "near": 3, "clean": 1}
     assert report.sentence() == (
         "Contamination: of 4 evaluation sequences, 2 (50.0%) occur verbatim in the pre-training corpus "
-        "(either strand) and 3 (75.0%) verbatim or nearly (12-mer similarity >= 0.5); 1 are clean.")
+        "(either strand) and 3 (75.0%) verbatim or nearly (12-mer similarity >= 0.5); 1 are clean."
+    )
     # a higher threshold leaves the near copy out; verbatim ones stay near
-    assert check_contamination(seqs, corpus, k=K, threshold=0.6, progress=False).near.tolist() == \
-        [True, True, False, False]
+    assert check_contamination(seqs, corpus, k=K, threshold=0.6, progress=False).near.tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_one_strand_only_without_complement(planted):
@@ -116,7 +126,7 @@ def test_no_copy_across_records(tmp_path):
 
 def test_short_and_n_sequences_are_unchecked(planted):
     corpus = Corpus([str(planted["path"])], DNA_SPEC)
-    too_short, all_n = planted["a"][:K - 1], np.full(40, 4, np.uint8)
+    too_short, all_n = planted["a"][: K - 1], np.full(40, 4, np.uint8)
     report = check_contamination([too_short, all_n], corpus, k=K, progress=False)
     assert report.similarity.tolist() == [0.0, 0.0] and not report.near.any()
 
@@ -125,8 +135,15 @@ def test_decontaminate_masks_exactly_the_copies(planted, tmp_path):
     seqs = [planted[x] for x in "abcd"]
     out = tmp_path / "clean.fa.gz"
     counts = decontaminate(planted["path"], seqs, out, DNA_SPEC, k=K, threshold=0.5, progress=False)
-    assert counts == {"eval_sequences": 4, "verbatim_before": 2, "near_before": 3, "masked_sequences": 3,
-                      "regions": 4, "masked_bases": 240, "corpus_bases": 2800}
+    assert counts == {
+        "eval_sequences": 4,
+        "verbatim_before": 2,
+        "near_before": 3,
+        "masked_sequences": 3,
+        "regions": 4,
+        "masked_bases": 240,
+        "corpus_bases": 2800,
+    }
     assert gzip.open(out, "rt").read().startswith(">chr1\n" + text(planted["genome"][:60]) + "\n")
     cleaned = SequenceFile(out, DNA_SPEC)
     assert cleaned.names == ["chr1", "chr2"] and cleaned.lengths.tolist() == [2000, 800]

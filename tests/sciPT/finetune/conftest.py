@@ -21,8 +21,7 @@ class ToyBackbone(nn.Module):
         super().__init__()
         self.embed = nn.Linear(3, width)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(0.1))
-            for _ in range(blocks - 1)
+            nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(0.1)) for _ in range(blocks - 1)
         )
         self.blocks.append(nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width)))
 
@@ -45,8 +44,7 @@ def mse_loss(backbone, head, batch):
 
 def groups_state(backbone: nn.Module) -> list[dict[str, torch.Tensor]]:
     """A copy of every layer group's parameters and buffers."""
-    return [{k: v.detach().clone() for k, v in g.state_dict().items()}
-            for g in backbone.layer_groups()]
+    return [{k: v.detach().clone() for k, v in g.state_dict().items()} for g in backbone.layer_groups()]
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -74,8 +72,14 @@ def loader() -> DataLoader:
 
 
 def train_config(**overrides) -> TrainConfig:
-    settings = dict(max_steps=4, lr=0.05, weight_decay=0.1, log_every=1, checkpoint_every=1000,
-                    schedule=ScheduleConfig(name="constant", warmup_steps=0))
+    settings = dict(
+        max_steps=4,
+        lr=0.05,
+        weight_decay=0.1,
+        log_every=1,
+        checkpoint_every=1000,
+        schedule=ScheduleConfig(name="constant", warmup_steps=0),
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -85,8 +89,12 @@ def fit(tmp_path):
     """``fit(module, train_loader, val_loader=None, callbacks=(), ckpt_path=None) -> Trainer``."""
 
     def run(module, train_loader, val_loader=None, callbacks=(), ckpt_path=None, run_dir=None):
-        trainer = build_trainer(module.train_cfg, run_dir or tmp_path, callbacks=list(callbacks),
-                                enable_val=val_loader is not None)
+        trainer = build_trainer(
+            module.train_cfg,
+            run_dir or tmp_path,
+            callbacks=list(callbacks),
+            enable_val=val_loader is not None,
+        )
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
         return trainer
 
@@ -111,5 +119,11 @@ class StepRecorder(pl.Callback):
 @pytest.fixture
 def toy() -> SimpleNamespace:
     """The helpers above, for tests (a conftest is not imported by name)."""
-    return SimpleNamespace(Backbone=ToyBackbone, loss=mse_loss, groups_state=groups_state,
-                           same=same, train_config=train_config, StepRecorder=StepRecorder)
+    return SimpleNamespace(
+        Backbone=ToyBackbone,
+        loss=mse_loss,
+        groups_state=groups_state,
+        same=same,
+        train_config=train_config,
+        StepRecorder=StepRecorder,
+    )

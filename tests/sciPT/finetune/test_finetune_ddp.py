@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import os, sys
     from pathlib import Path
 
@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent('''
     if trainer.global_rank == 0:
         print("ranks", len(set(module.rank_digests)), len(module.rank_digests),
               "unfrozen", module.strategy.unfrozen)
-''')
+""")
 
 
 @pytest.mark.slow
@@ -58,7 +58,12 @@ def test_gradual_unfreezing_keeps_ddp_ranks_in_sync(tmp_path):
     script = tmp_path / "ddp_gradual.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], env=env,
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ranks 1 2 unfrozen 3" in done.stdout

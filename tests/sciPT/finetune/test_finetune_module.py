@@ -26,40 +26,62 @@ class WeightedLoss(nn.Module):
 
 def groups_by_role(module):
     backbone = {id(p) for p in module.backbone.parameters()}
-    return [("backbone" if id(g["params"][0]) in backbone else "new", g["lr"], g["weight_decay"],
-             len(g["params"])) for g in module.optimizer_groups()]
+    return [
+        (
+            "backbone" if id(g["params"][0]) in backbone else "new",
+            g["lr"],
+            g["weight_decay"],
+            len(g["params"]),
+        )
+        for g in module.optimizer_groups()
+    ]
 
 
 @pytest.mark.parametrize("strategy, backbone_decay", [("full", 0.1), ("l2sp", 0.0)])
 def test_optimizer_groups(strategy, backbone_decay, backbone, head, toy):
-    module = FinetuneModule(backbone, head, WeightedLoss(),
-                            build_strategy(FinetuneConfig(strategy=strategy), backbone),
-                            toy.train_config(lr=0.01, weight_decay=0.1), head_lr_multiplier=10.0)
+    module = FinetuneModule(
+        backbone,
+        head,
+        WeightedLoss(),
+        build_strategy(FinetuneConfig(strategy=strategy), backbone),
+        toy.train_config(lr=0.01, weight_decay=0.1),
+        head_lr_multiplier=10.0,
+    )
     # backbone: 4 weight matrices / 4 biases + the batch norm scale and shift;
     # new: head matrix / head bias + the loss scale
     assert groups_by_role(module) == [
-        ("backbone", 0.01, backbone_decay, 4), ("backbone", 0.01, 0.0, 6),
-        ("new", pytest.approx(0.1), 0.1, 1), ("new", pytest.approx(0.1), 0.0, 2),
+        ("backbone", 0.01, backbone_decay, 4),
+        ("backbone", 0.01, 0.0, 6),
+        ("new", pytest.approx(0.1), 0.1, 1),
+        ("new", pytest.approx(0.1), 0.0, 2),
     ]
 
 
 def test_linear_probe_gives_the_optimizer_no_backbone_parameter(backbone, head, toy):
-    module = FinetuneModule(backbone, head, toy.loss,
-                            build_strategy(FinetuneConfig(strategy="linear-probe"), backbone),
-                            toy.train_config())
+    module = FinetuneModule(
+        backbone,
+        head,
+        toy.loss,
+        build_strategy(FinetuneConfig(strategy="linear-probe"), backbone),
+        toy.train_config(),
+    )
     assert [role for role, *_ in groups_by_role(module)] == ["new", "new"]
 
 
 def test_loss_is_task_loss_plus_penalty_and_validation_is_logged(backbone, head, loader, fit, toy):
-    module = FinetuneModule(backbone, head, toy.loss,
-                            build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=5.0),
-                                           backbone),
-                            toy.train_config(max_steps=3, val_every=3, val_batches=2))
+    module = FinetuneModule(
+        backbone,
+        head,
+        toy.loss,
+        build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=5.0), backbone),
+        toy.train_config(max_steps=3, val_every=3, val_batches=2),
+    )
     trainer = fit(module, loader, val_loader=loader)
     logged = trainer.callback_metrics
     assert logged["train/penalty"] > 0
     assert logged["train/loss"].item() == pytest.approx(
-        logged["train/task_loss"].item() + logged["train/penalty"].item(), rel=1e-6)
+        logged["train/task_loss"].item() + logged["train/penalty"].item(), rel=1e-6
+    )
     assert {"val/loss", "val/mae", "train/mae", "train/lr"} <= set(logged)
 
 
@@ -76,16 +98,25 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fi
 
     def module(max_steps):
         b, h = copy.deepcopy(backbone), copy.deepcopy(head)  # as if reloaded from the export
-        return FinetuneModule(b, h, toy.loss, build_strategy(cfg, b, fisher=fisher),
-                              toy.train_config(max_steps=max_steps, checkpoint_every=4))
+        return FinetuneModule(
+            b,
+            h,
+            toy.loss,
+            build_strategy(cfg, b, fisher=fisher),
+            toy.train_config(max_steps=max_steps, checkpoint_every=4),
+        )
 
     straight = module(8)
     fit(straight, loader, run_dir=tmp_path / "straight")
     first = module(4)
     fit(first, loader, run_dir=tmp_path / "first")
     resumed = module(8)
-    fit(resumed, loader, run_dir=tmp_path / "resumed",
-        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt")
+    fit(
+        resumed,
+        loader,
+        run_dir=tmp_path / "resumed",
+        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt",
+    )
     assert resumed.trainer.global_step == 8
     assert toy.same(straight.state_dict(), resumed.state_dict())
     assert not toy.same(first.state_dict(), resumed.state_dict())

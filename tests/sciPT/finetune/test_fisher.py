@@ -38,19 +38,19 @@ def squared_errors(model, batch):
 
 
 def batches_of(x, y, size):
-    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
 def test_linear_model_matches_the_analytic_fisher(regression):
     model, x, y = regression
     w = model.weight.detach()[0]
-    r = x @ w - y                       # residuals
-    g = 2 * r[:, None] * x              # d (w.x_n - y_n)^2 / dw, one row per example
-    per_sample = fisher_diagonal(model, squared_errors, batches_of(x, y, 2), mode="per-sample",
-                                 progress=False)
+    r = x @ w - y  # residuals
+    g = 2 * r[:, None] * x  # d (w.x_n - y_n)^2 / dw, one row per example
+    per_sample = fisher_diagonal(
+        model, squared_errors, batches_of(x, y, 2), mode="per-sample", progress=False
+    )
     assert torch.allclose(per_sample["weight"][0], g.square().mean(0))
-    per_batch = fisher_diagonal(model, squared_errors, batches_of(x, y, 2), mode="per-batch",
-                                progress=False)
+    per_batch = fisher_diagonal(model, squared_errors, batches_of(x, y, 2), mode="per-batch", progress=False)
     batch_grads = g.reshape(3, 2, 3).mean(1)  # gradient of each batch's mean loss
     assert torch.allclose(per_batch["weight"][0], batch_grads.square().mean(0))
     assert not torch.allclose(per_batch["weight"], per_sample["weight"])
@@ -58,10 +58,10 @@ def test_linear_model_matches_the_analytic_fisher(regression):
 
 def test_per_sample_is_per_batch_with_batches_of_one(regression):
     model, x, y = regression
-    per_sample = fisher_diagonal(model, squared_errors, batches_of(x, y, 3), mode="per-sample",
-                                 progress=False)
-    singletons = fisher_diagonal(model, squared_errors, batches_of(x, y, 1), mode="per-batch",
-                                 progress=False)
+    per_sample = fisher_diagonal(
+        model, squared_errors, batches_of(x, y, 3), mode="per-sample", progress=False
+    )
+    singletons = fisher_diagonal(model, squared_errors, batches_of(x, y, 1), mode="per-batch", progress=False)
     assert torch.allclose(per_sample["weight"], singletons["weight"])
 
 
@@ -70,8 +70,7 @@ def test_per_batch_fisher_vanishes_at_the_minimum_per_sample_does_not(regression
     with torch.no_grad():  # least squares: the full-data gradient is zero here
         model.weight.copy_(torch.linalg.lstsq(x, y[:, None]).solution.T)
     full_batch = fisher_diagonal(model, squared_errors, [(x, y)], progress=False)
-    per_sample = fisher_diagonal(model, squared_errors, [(x, y)], mode="per-sample",
-                                 progress=False)
+    per_sample = fisher_diagonal(model, squared_errors, [(x, y)], mode="per-sample", progress=False)
     assert full_batch["weight"].abs().max() < 1e-20
     assert per_sample["weight"].min() > 1e-3
 
@@ -104,8 +103,13 @@ def force_loss(model, batch):
 
 def test_fisher_of_a_force_loss_differentiates_through_the_forces():
     g = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(4, 3, generator=g, dtype=torch.float64),
-                torch.randn(4, 3, generator=g, dtype=torch.float64)) for _ in range(3)]
+    batches = [
+        (
+            torch.randn(4, 3, generator=g, dtype=torch.float64),
+            torch.randn(4, 3, generator=g, dtype=torch.float64),
+        )
+        for _ in range(3)
+    ]
     model = QuadraticEnergy()
     fisher = fisher_diagonal(model, force_loss, batches, progress=False)
     a = model.a.detach()
@@ -166,8 +170,10 @@ def test_bad_loss_shapes_and_empty_data_are_refused(regression):
     mean_loss = lambda m, b: squared_errors(m, b).mean()  # noqa: E731
     with pytest.raises(ValueError) as err:
         fisher_diagonal(model, mean_loss, [(x, y)], mode="per-sample", progress=False)
-    assert str(err.value) == ("fisher_diagonal: mode 'per-sample' needs loss_fn to return one loss "
-                              "per example, shape (B,), got shape ()")
+    assert str(err.value) == (
+        "fisher_diagonal: mode 'per-sample' needs loss_fn to return one loss "
+        "per example, shape (B,), got shape ()"
+    )
     with pytest.raises(DataError) as err:
         fisher_diagonal(model, mean_loss, [], progress=False)
     assert str(err.value) == "Fisher diagonal: the data yielded no examples"
@@ -207,8 +213,7 @@ def test_fisher_round_trip_through_export_and_from_pretrained(exported):
 def test_fisher_written_by_export_model_and_replaced_by_save_fisher(exported):
     model, fisher, model_dir = exported
     export_model(model_dir, model, {"domain": "toy"}, extra_tensors=fisher_extras(fisher))
-    assert torch.equal(load_fisher(from_pretrained(model_dir).extras)["0.weight"],
-                       fisher["0.weight"])
+    assert torch.equal(load_fisher(from_pretrained(model_dir).extras)["0.weight"], fisher["0.weight"])
     save_fisher(model_dir, {"2.bias": torch.ones(2)})
     stored = load_file(str(model_dir / WEIGHTS_NAME))
     assert sorted(k for k in stored if k.startswith("fisher.")) == ["fisher.2.bias"]
@@ -219,17 +224,18 @@ def test_save_fisher_refuses_what_does_not_fit_the_export(exported):
     model, fisher, model_dir = exported
     with pytest.raises(UserError) as err:
         save_fisher(model_dir, fisher)
-    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: no exported weights to store the "
-                              "Fisher with")
+    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: no exported weights to store the Fisher with")
     export_model(model_dir, model, {"domain": "toy"})
     with pytest.raises(UserError) as err:
         save_fisher(model_dir, {"9.weight": torch.ones(1)})
-    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: Fisher entry '9.weight' matches no "
-                              "weight of the model")
+    assert str(err.value) == (
+        f"{model_dir / WEIGHTS_NAME}: Fisher entry '9.weight' matches no weight of the model"
+    )
     with pytest.raises(UserError) as err:
         save_fisher(model_dir, {"2.bias": torch.ones(3)})
-    assert str(err.value) == (f"{model_dir / WEIGHTS_NAME}: Fisher entry '2.bias' has shape (3,), "
-                              "the weight (2,)")
+    assert str(err.value) == (
+        f"{model_dir / WEIGHTS_NAME}: Fisher entry '2.bias' has shape (3,), the weight (2,)"
+    )
 
 
 # --- the Gauss-Newton ("true") Fisher ----------------------------------------------------------
@@ -248,16 +254,19 @@ def linear_outputs(model, batch):
 @pytest.fixture
 def designs():
     g = torch.Generator().manual_seed(1)
-    return [torch.randn(4, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.1],
-                                                                               dtype=torch.float64)
-            for _ in range(2)]  # two batches of two examples, two outputs each
+    return [
+        torch.randn(4, 3, generator=g, dtype=torch.float64)
+        * torch.tensor([1.0, 3.0, 0.1], dtype=torch.float64)
+        for _ in range(2)
+    ]  # two batches of two examples, two outputs each
 
 
 def test_gauss_newton_of_a_linear_model_is_the_diagonal_of_a_transpose_a(designs):
     model = LinearOutputs()
     exact = 2 * sum((a.square()).sum(0) for a in designs) / 4  # 2/N diag(sum_n A_n^T A_n)
-    estimate = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=0,
-                                     progress=False)["w"]
+    estimate = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=0, progress=False)[
+        "w"
+    ]
     # each draw is a chi-square of relative spread sqrt(2): 4000 of them leave ~2%
     assert torch.allclose(estimate, exact, rtol=0.1)
     # and the estimate is exactly the mean of 2 (A^T eps)^2 over the draws it made
@@ -267,8 +276,7 @@ def test_gauss_newton_of_a_linear_model_is_the_diagonal_of_a_transpose_a(designs
         for _ in range(3):
             eps = torch.randn(4, generator=g, dtype=torch.float64)
             by_hand += 2 * (a.T @ eps).square() / 3
-    again = gauss_newton_diagonal(model, linear_outputs, designs, samples=3, seed=0,
-                                  progress=False)["w"]
+    again = gauss_newton_diagonal(model, linear_outputs, designs, samples=3, seed=0, progress=False)["w"]
     assert torch.allclose(again, by_hand / 4)
 
 
@@ -277,21 +285,25 @@ def test_gauss_newton_ignores_residuals_where_the_empirical_fisher_vanishes():
     model = LinearOutputs()
     a = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     y = (a @ model.w).detach()
-    empirical = fisher_diagonal(model, lambda m, b: (b[0] @ m.w - b[1]).square().sum().reshape(1),
-                                [(a, y)], mode="per-sample", progress=False)["w"]
+    empirical = fisher_diagonal(
+        model,
+        lambda m, b: (b[0] @ m.w - b[1]).square().sum().reshape(1),
+        [(a, y)],
+        mode="per-sample",
+        progress=False,
+    )["w"]
     assert float(empirical.abs().max()) == 0.0
-    gn = gauss_newton_diagonal(model, lambda m, b: (b[0] @ m.w, 1), [(a, y)], samples=2000,
-                               progress=False)["w"]
+    gn = gauss_newton_diagonal(model, lambda m, b: (b[0] @ m.w, 1), [(a, y)], samples=2000, progress=False)[
+        "w"
+    ]
     assert torch.allclose(gn, 2 * a.square().sum(0), rtol=0.15, atol=1e-12)
 
 
 def test_gauss_newton_is_unbiased_whatever_the_batch_size(designs):
     model = LinearOutputs()
     rows = torch.cat(designs)  # the same four examples, one batch of four
-    whole = gauss_newton_diagonal(model, linear_outputs, [rows], samples=4000, seed=3,
-                                  progress=False)["w"]
-    split = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=3,
-                                  progress=False)["w"]
+    whole = gauss_newton_diagonal(model, linear_outputs, [rows], samples=4000, seed=3, progress=False)["w"]
+    split = gauss_newton_diagonal(model, linear_outputs, designs, samples=4000, seed=3, progress=False)["w"]
     assert torch.allclose(whole, split, rtol=0.12)
 
 

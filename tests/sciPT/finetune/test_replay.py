@@ -70,12 +70,15 @@ def test_ranks_split_the_same_batches():
 def test_a_fraction_that_rounds_to_nothing_is_refused():
     with pytest.raises(ConfigError) as err:
         ReplayBatchSampler(20, 50, batch_size=8, fraction=0.05)
-    assert str(err.value) == ("finetune.replay_fraction: 0.05 of a batch of 8 is 0 pre-training "
-                              "examples; expected at least 1 and fewer than the batch size")
+    assert str(err.value) == (
+        "finetune.replay_fraction: 0.05 of a batch of 8 is 0 pre-training "
+        "examples; expected at least 1 and fewer than the batch size"
+    )
     with pytest.raises(DataError) as err:
         ReplayBatchSampler(20, 0, batch_size=8, fraction=0.25)
-    assert str(err.value) == ("replay: need task and pre-training examples, got 20 task and 0 "
-                              "pre-training examples")
+    assert str(err.value) == (
+        "replay: need task and pre-training examples, got 20 task and 0 pre-training examples"
+    )
 
 
 def test_replay_loader_collates_each_kind_apart():
@@ -91,9 +94,14 @@ def test_replay_loader_collates_each_kind_apart():
 
 
 def test_finetune_module_averages_the_loss_over_all_examples(backbone):
-    module = FinetuneModule(backbone, nn.Identity(), lambda b, h, batch: (batch, {}),
-                            build_strategy(FinetuneConfig(strategy="replay"), backbone),
-                            None, replay_loss_fn=lambda b, h, batch: (3 * batch, {}))
+    module = FinetuneModule(
+        backbone,
+        nn.Identity(),
+        lambda b, h, batch: (batch, {}),
+        build_strategy(FinetuneConfig(strategy="replay"), backbone),
+        None,
+        replay_loss_fn=lambda b, h, batch: (3 * batch, {}),
+    )
     batch = ReplayBatch(task=torch.tensor(1.0), replay=torch.tensor(1.0), n_task=6, n_replay=2)
     loss, metrics, size = module.data_loss(batch)
     assert loss.item() == pytest.approx(6 / 8 * 1.0 + 2 / 8 * 3.0)
@@ -105,8 +113,12 @@ def test_finetune_module_trains_on_replay_batches(backbone, head, fit, toy):
     task = list(zip(torch.randn(12, 3, generator=g), torch.randn(12, generator=g)))
     pretraining = list(zip(torch.randn(40, 3, generator=g), torch.randn(40, generator=g)))
     loader = replay_loader(task, pretraining, batch_size=4, fraction=0.5)
-    module = FinetuneModule(backbone, head, toy.loss,
-                            build_strategy(FinetuneConfig(strategy="replay"), backbone),
-                            toy.train_config(max_steps=3))
+    module = FinetuneModule(
+        backbone,
+        head,
+        toy.loss,
+        build_strategy(FinetuneConfig(strategy="replay"), backbone),
+        toy.train_config(max_steps=3),
+    )
     trainer = fit(module, loader)
     assert trainer.global_step == 3 and "train/replay_loss" in trainer.callback_metrics

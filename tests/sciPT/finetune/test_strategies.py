@@ -22,12 +22,10 @@ from sciPT.finetune import (
 
 
 def module_for(cfg, backbone, head, toy, **train):
-    return FinetuneModule(backbone, head, toy.loss, build_strategy(cfg, backbone),
-                          toy.train_config(**train))
+    return FinetuneModule(backbone, head, toy.loss, build_strategy(cfg, backbone), toy.train_config(**train))
 
 
-def test_linear_probe_leaves_backbone_bit_identical_and_trains_head(backbone, head, loader, fit,
-                                                                    toy):
+def test_linear_probe_leaves_backbone_bit_identical_and_trains_head(backbone, head, loader, fit, toy):
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     head_before = head.weight.detach().clone()
     module = module_for(FinetuneConfig(strategy="linear-probe"), backbone, head, toy)
@@ -41,8 +39,7 @@ def test_linear_probe_leaves_backbone_bit_identical_and_trains_head(backbone, he
 @pytest.mark.parametrize("blocks", [0, 2])
 def test_freeze_n_freezes_embedding_and_first_n_blocks(blocks, backbone, head, loader, fit, toy):
     before = toy.groups_state(backbone)
-    module = module_for(FinetuneConfig(strategy="freeze", freeze_layers=blocks), backbone, head,
-                        toy)
+    module = module_for(FinetuneConfig(strategy="freeze", freeze_layers=blocks), backbone, head, toy)
     trainable = [all(p.requires_grad for p in g.parameters()) for g in backbone.layer_groups()]
     frozen = [not any(p.requires_grad for p in g.parameters()) for g in backbone.layer_groups()]
     assert trainable == [i > blocks for i in range(4)]
@@ -54,15 +51,15 @@ def test_freeze_n_freezes_embedding_and_first_n_blocks(blocks, backbone, head, l
 
 def test_gradual_unfreezes_one_group_from_the_top_every_k_steps(backbone, head, loader, fit, toy):
     recorder = toy.StepRecorder()
-    module = module_for(FinetuneConfig(strategy="gradual", unfreeze_every=2), backbone, head, toy,
-                        max_steps=10)
+    module = module_for(
+        FinetuneConfig(strategy="gradual", unfreeze_every=2), backbone, head, toy, max_steps=10
+    )
     fit(module, loader, callbacks=[recorder])
     groups = 4
     for step in range(10):
         unfrozen = min(groups, step // 2)  # top groups trained at this step
         trained = [g >= groups - unfrozen for g in range(groups)]
-        changed = [not toy.same(a, b)
-                   for a, b in zip(recorder.states[step], recorder.states[step + 1])]
+        changed = [not toy.same(a, b) for a, b in zip(recorder.states[step], recorder.states[step + 1])]
         assert changed == trained, f"step {step}"
         assert recorder.modes[step] == trained, f"step {step}"
     # gradients are dropped instead: every parameter stays trainable, which DDP relies on
@@ -71,8 +68,14 @@ def test_gradual_unfreezes_one_group_from_the_top_every_k_steps(backbone, head, 
 
 
 def test_build_strategy_picks_the_configured_class(backbone):
-    expected = {"full": Strategy, "replay": Strategy, "linear-probe": LinearProbe,
-                "freeze": Freeze, "gradual": GradualUnfreezing, "l2sp": L2SP}
+    expected = {
+        "full": Strategy,
+        "replay": Strategy,
+        "linear-probe": LinearProbe,
+        "freeze": Freeze,
+        "gradual": GradualUnfreezing,
+        "l2sp": L2SP,
+    }
     for name, cls in expected.items():
         assert type(build_strategy(FinetuneConfig(strategy=name), backbone)) is cls
     fisher = {n: torch.ones_like(p) for n, p in backbone.named_parameters()}
@@ -83,8 +86,8 @@ def test_l2sp_penalty_is_zero_at_reference_and_matches_hand_computation(backbone
     strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=0.3), backbone)
     assert strategy.penalty(backbone).item() == 0.0
     with torch.no_grad():
-        backbone.embed.weight += 0.5        # 12 entries moved by 0.5
-        backbone.blocks[0][0].bias -= 2.0   # 4 entries moved by -2
+        backbone.embed.weight += 0.5  # 12 entries moved by 0.5
+        backbone.blocks[0][0].bias -= 2.0  # 4 entries moved by -2
     penalty = strategy.penalty(backbone)
     assert penalty.item() == pytest.approx(0.3 / 2 * (12 * 0.5**2 + 4 * 2.0**2), rel=1e-6)
     penalty.backward()
@@ -111,8 +114,9 @@ def _fisher(backbone):
 
 
 def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(backbone):
-    strategy = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone,
-                              fisher=_fisher(backbone))
+    strategy = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=_fisher(backbone)
+    )
     assert strategy.penalty(backbone).item() == 0.0
     w0 = backbone.embed.weight.detach().clone()
     values = []
@@ -132,8 +136,9 @@ def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(backbone):
 def test_decoupled_ewc_takes_the_exact_proximal_step_after_the_optimizer(backbone):
     cfg = FinetuneConfig(strategy="ewc", ewc_lambda=2.0, anchor="decoupled")
     strategy = build_strategy(cfg, backbone, fisher=_fisher(backbone))
-    coupled = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone,
-                             fisher=_fisher(backbone))
+    coupled = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=_fisher(backbone)
+    )
     w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
     with torch.no_grad():
         for p in backbone.parameters():
@@ -152,8 +157,9 @@ def test_decoupled_ewc_takes_the_exact_proximal_step_after_the_optimizer(backbon
     assert torch.equal(backbone.embed.weight.detach() - w0["embed.weight"], moved["embed.weight"])
 
 
-def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter(backbone, head,
-                                                                                loader, fit, toy):
+def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter(
+    backbone, head, loader, fit, toy
+):
     w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
     fisher = {n: torch.ones_like(p) for n, p in backbone.named_parameters()}
     drift = {}
@@ -162,11 +168,11 @@ def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter
             for n, p in backbone.named_parameters():
                 p.copy_(w0[n])
         cfg = FinetuneConfig(strategy="ewc", ewc_lambda=1e6, anchor=anchor)
-        module = FinetuneModule(backbone, head, toy.loss, build_strategy(cfg, backbone, fisher=fisher),
-                                toy.train_config())
+        module = FinetuneModule(
+            backbone, head, toy.loss, build_strategy(cfg, backbone, fisher=fisher), toy.train_config()
+        )
         fit(module, loader)
-        drift[anchor] = max((p.detach() - w0[n]).abs().max().item()
-                            for n, p in backbone.named_parameters())
+        drift[anchor] = max((p.detach() - w0[n]).abs().max().item() for n, p in backbone.named_parameters())
     # lr = 0.05: Adam's steps are about lr whatever the penalty's stiffness
     assert drift["loss"] > 0.01
     # each step's displacement, at most about lr, is divided by 1 + lr * 1e6
@@ -203,11 +209,17 @@ def test_backbone_without_layer_groups_is_refused(strategy):
     )
 
 
-@pytest.mark.parametrize("groups, message", [
-    (["a"], "PartialGroups.layer_groups() leaves out parameter 'b.weight' (every backbone "
-            "parameter must belong to exactly one group)"),
-    (["a", "b", "a"], "PartialGroups.layer_groups() puts parameter 'a.weight' in two groups"),
-])
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        (
+            ["a"],
+            "PartialGroups.layer_groups() leaves out parameter 'b.weight' (every backbone "
+            "parameter must belong to exactly one group)",
+        ),
+        (["a", "b", "a"], "PartialGroups.layer_groups() puts parameter 'a.weight' in two groups"),
+    ],
+)
 def test_layer_groups_must_partition_the_parameters(groups, message):
     with pytest.raises(ConfigError) as err:
         build_strategy(FinetuneConfig(strategy="gradual"), PartialGroups(groups))
@@ -217,8 +229,10 @@ def test_layer_groups_must_partition_the_parameters(groups, message):
 def test_freeze_layers_beyond_the_backbone_is_refused(backbone):
     with pytest.raises(ConfigError) as err:
         build_strategy(FinetuneConfig(strategy="freeze", freeze_layers=4), backbone)
-    assert str(err.value) == ("finetune.freeze_layers: expected 0 to 3 (ToyBackbone has 4 layer "
-                              "groups, the embedding and 3 more), got 4")
+    assert str(err.value) == (
+        "finetune.freeze_layers: expected 0 to 3 (ToyBackbone has 4 layer "
+        "groups, the embedding and 3 more), got 4"
+    )
 
 
 def test_ewc_without_fisher_is_refused(backbone):
@@ -234,30 +248,37 @@ def test_ewc_without_fisher_is_refused(backbone):
 def test_ewc_fisher_must_match_the_backbone(backbone):
     fisher = _fisher(backbone)
     del fisher["embed.bias"]
-    with pytest.raises(ConfigError, match="^finetune: the Fisher diagonal has no entry for "
-                                          "backbone parameter 'embed.bias'$"):
+    with pytest.raises(
+        ConfigError, match="^finetune: the Fisher diagonal has no entry for backbone parameter 'embed.bias'$"
+    ):
         build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
     fisher = _fisher(backbone)
     fisher["embed.bias"] = torch.ones(5)
     with pytest.raises(ConfigError) as err:
         build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
-    assert str(err.value) == ("finetune: the Fisher diagonal entry 'embed.bias' has shape (5,), "
-                              "the backbone parameter (4,)")
+    assert str(err.value) == (
+        "finetune: the Fisher diagonal entry 'embed.bias' has shape (5,), the backbone parameter (4,)"
+    )
     fisher = {**_fisher(backbone), "head.weight": torch.ones(1)}
     with pytest.raises(ConfigError) as err:
         build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
-    assert str(err.value) == ("finetune: the Fisher diagonal entry 'head.weight' matches no "
-                              "backbone parameter (was it computed for another model?)")
+    assert str(err.value) == (
+        "finetune: the Fisher diagonal entry 'head.weight' matches no "
+        "backbone parameter (was it computed for another model?)"
+    )
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("freeze_layers", -1, "a non-negative integer"),
-    ("unfreeze_every", 0, "a positive integer"),
-    ("l2sp_alpha", -0.1, "a non-negative number"),
-    ("ewc_lambda", -1.0, "a non-negative number"),
-    ("replay_fraction", 1.0, "a fraction strictly between 0 and 1"),
-    ("head_lr_multiplier", 0.0, "a positive number"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("freeze_layers", -1, "a non-negative integer"),
+        ("unfreeze_every", 0, "a positive integer"),
+        ("l2sp_alpha", -0.1, "a non-negative number"),
+        ("ewc_lambda", -1.0, "a non-negative number"),
+        ("replay_fraction", 1.0, "a fraction strictly between 0 and 1"),
+        ("head_lr_multiplier", 0.0, "a positive number"),
+    ],
+)
 def test_out_of_range_settings_are_refused(backbone, key, value, expected):
     cfg = from_dict(FinetuneConfig, {key: value}, "finetune")
     with pytest.raises(ConfigError) as err:
@@ -268,5 +289,7 @@ def test_out_of_range_settings_are_refused(backbone, key, value, expected):
 def test_unknown_strategy_name_is_refused_when_read():
     with pytest.raises(ConfigError) as err:
         from_dict(FinetuneConfig, {"strategy": "lora"}, "finetune")
-    assert str(err.value) == ("finetune.strategy: expected one of full, linear-probe, freeze, "
-                              "gradual, l2sp, ewc, replay, got 'lora'")
+    assert str(err.value) == (
+        "finetune.strategy: expected one of full, linear-probe, freeze, "
+        "gradual, l2sp, ewc, replay, got 'lora'"
+    )

@@ -41,8 +41,9 @@ def reference_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0,
 
 def make_encoder(position: str, dtype_name: str) -> TransformerEncoder:
     torch.manual_seed(0)
-    cfg = TransformerConfig(vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64,
-                            position=position, pad_id=PAD)
+    cfg = TransformerConfig(
+        vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64, position=position, pad_id=PAD
+    )
     encoder = TransformerEncoder(cfg).eval()
     with torch.no_grad():
         for p in encoder.parameters():
@@ -64,8 +65,11 @@ def inputs(padded: bool):
 
 
 def run(encoder, ids, mask, causal, select, dtype_name):
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16-autocast"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cpu", dtype=torch.bfloat16)
+        if dtype_name == "bf16-autocast"
+        else contextlib.nullcontext()
+    )
     with torch.inference_mode(), autocast:
         return encoder(ids, mask, causal=causal, select=select).double()
 
@@ -75,8 +79,9 @@ def run(encoder, ids, mask, causal, select, dtype_name):
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
 @pytest.mark.parametrize("position", ["rotary", "alibi"])
-def test_sdpa_matches_reference_softmax_attention(monkeypatch, position, causal, padded, subset,
-                                                  dtype_name, rtol):
+def test_sdpa_matches_reference_softmax_attention(
+    monkeypatch, position, causal, padded, subset, dtype_name, rtol
+):
     encoder = make_encoder(position, dtype_name)
     ids, mask, select = inputs(padded)
     select = select if subset else None
@@ -102,16 +107,20 @@ def test_alibi_bias_reaches_sdpa_in_the_queries_dtype(monkeypatch, dtype_name, p
     encoder = make_encoder("alibi", dtype_name)
     ids, mask, _ = inputs(padded)
     run(encoder, ids, mask, False, None, dtype_name)
-    expected = {"float64": torch.float64, "float32": torch.float32,
-                "bf16-autocast": torch.bfloat16}[dtype_name]
+    expected = {"float64": torch.float64, "float32": torch.float32, "bf16-autocast": torch.bfloat16}[
+        dtype_name
+    ]
     assert seen == [(expected, expected)] * 2
 
 
 def test_a_foreign_bias_dtype_is_cast_before_sdpa(monkeypatch):
     # A caller handing a float32 bias to float64 attention gets the right answer, not the kernel's.
     seen = []
-    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention",
-                        lambda q, k, v, attn_mask=None, **kw: seen.append(attn_mask.dtype) or q)
+    monkeypatch.setattr(
+        attention_module.F,
+        "scaled_dot_product_attention",
+        lambda q, k, v, attn_mask=None, **kw: seen.append(attn_mask.dtype) or q,
+    )
     attention = attention_module.SelfAttention(16, 4, rotary=False).double()
     attention(torch.randn(1, 5, 16, dtype=torch.float64), torch.zeros(1, 4, 5, 5))
     assert seen == [torch.float64]

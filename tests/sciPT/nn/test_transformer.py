@@ -20,8 +20,7 @@ def make_encoder(position="rotary", seed=0, **overrides) -> TransformerEncoder:
     """A small encoder whose weights are perturbed away from the (near-identity) init, so that
     equalities between outputs are not satisfied trivially."""
     torch.manual_seed(seed)
-    kwargs = dict(vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64, position=position,
-                  pad_id=PAD)
+    kwargs = dict(vocab_size=20, d_model=32, n_layers=2, n_heads=4, d_ff=64, position=position, pad_id=PAD)
     kwargs.update(overrides)
     encoder = TransformerEncoder(TransformerConfig(**kwargs)).double().eval()
     with torch.no_grad():
@@ -105,8 +104,8 @@ def test_fused_rotary_matches_reference_and_gradient():
 def test_alibi_slopes_follow_the_paper():
     # Powers of two: 2^(-8/H), 2^(-16/H), ...; otherwise the closest power of two, then every
     # other slope of twice as many heads.
-    assert alibi_slopes(8).tolist() == [2.0 ** -i for i in range(1, 9)]
-    assert alibi_slopes(6).tolist() == [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]
+    assert alibi_slopes(8).tolist() == [2.0**-i for i in range(1, 9)]
+    assert alibi_slopes(6).tolist() == [2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3]
 
 
 def test_alibi_bias_is_minus_slope_times_distance():
@@ -226,8 +225,7 @@ def test_config_errors_name_the_key():
     assert str(err.value) == "model.d_model: 130 is not divisible by model.n_heads (4)"
     with pytest.raises(ConfigError) as err:
         TransformerConfig(d_model=12, n_heads=4)
-    assert str(err.value) == ("model.d_model: rotary needs an even head size, got "
-                              "d_model/n_heads = 3")
+    assert str(err.value) == ("model.d_model: rotary needs an even head size, got d_model/n_heads = 3")
     with pytest.raises(ConfigError) as err:
         TransformerConfig(vocab_size=10, pad_id=10)
     assert str(err.value) == "model.pad_id: 10 is outside the vocabulary [0, 10)"

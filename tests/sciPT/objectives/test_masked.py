@@ -18,8 +18,15 @@ VOCAB = 69
 
 
 def objective(hidden_size=16, **cfg) -> MaskedLM:
-    return MaskedLM(MaskedConfig(**cfg), hidden_size, VOCAB, mask_id=MASK, pad_id=PAD,
-                    special_ids=[CLS, SEP, 4], normal_ids=NORMAL)
+    return MaskedLM(
+        MaskedConfig(**cfg),
+        hidden_size,
+        VOCAB,
+        mask_id=MASK,
+        pad_id=PAD,
+        special_ids=[CLS, SEP, 4],
+        normal_ids=NORMAL,
+    )
 
 
 def batch(B=64, L=256, seed=0):
@@ -74,8 +81,15 @@ def test_corruption_statistics():
 
 def test_random_replacements_come_from_normal_ids_only():
     ids, mask = batch(B=16)
-    mlm = MaskedLM(MaskedConfig(mask_prob=0.0, random_prob=1.0), 16, VOCAB, mask_id=MASK,
-                   pad_id=PAD, special_ids=[CLS, SEP], normal_ids=[7, 8])
+    mlm = MaskedLM(
+        MaskedConfig(mask_prob=0.0, random_prob=1.0),
+        16,
+        VOCAB,
+        mask_id=MASK,
+        pad_id=PAD,
+        special_ids=[CLS, SEP],
+        normal_ids=[7, 8],
+    )
     corrupted, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(1))
     assert set(corrupted[targets != -100].tolist()) == {7, 8}
 
@@ -117,11 +131,13 @@ def test_loss_at_init_is_log_vocab():
     # Logits at init have variance 0.02^2 * hidden_size (decoder std 0.02, LayerNorm output of
     # unit variance), so the expected cross-entropy is about ln V + var/2 = ln 69 + 0.0026.
     torch.manual_seed(0)
-    encoder = TransformerEncoder(TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=1,
-                                                   n_heads=2, d_ff=32, pad_id=PAD))
+    encoder = TransformerEncoder(
+        TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=1, n_heads=2, d_ff=32, pad_id=PAD)
+    )
     ids, mask = batch(B=16, L=64)
-    loss, metrics = objective()(encoder, {"input_ids": ids, "attention_mask": mask},
-                                torch.Generator().manual_seed(0))
+    loss, metrics = objective()(
+        encoder, {"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0)
+    )
     loss = loss.detach()
     assert float(loss) == pytest.approx(math.log(VOCAB), abs=0.03)
     assert float(metrics["perplexity"]) == pytest.approx(math.exp(float(loss)), rel=1e-6)
@@ -143,8 +159,9 @@ def test_head_touches_only_selected_positions():
     ids, mask = batch(B=4, L=32)
     hidden = torch.randn(4, 32, 16, requires_grad=True)
     mlm = objective()
-    loss, _ = mlm(LeafBackbone(hidden), {"input_ids": ids, "attention_mask": mask},
-                  torch.Generator().manual_seed(0))
+    loss, _ = mlm(
+        LeafBackbone(hidden), {"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0)
+    )
     loss.backward()
     _, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(0))
     selected = targets != -100
@@ -154,8 +171,9 @@ def test_head_touches_only_selected_positions():
 
 def test_subset_forward_gives_the_same_loss_and_gradients():
     torch.manual_seed(0)
-    encoder = TransformerEncoder(TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=2,
-                                                   n_heads=2, d_ff=32, pad_id=PAD)).double()
+    encoder = TransformerEncoder(
+        TransformerConfig(vocab_size=VOCAB, d_model=16, n_layers=2, n_heads=2, d_ff=32, pad_id=PAD)
+    ).double()
     mlm = objective().double()
     ids, mask = batch(B=4, L=32)
     data = {"input_ids": ids, "attention_mask": mask}
@@ -182,8 +200,7 @@ def test_subset_forward_gives_the_same_loss_and_gradients():
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         MaskedConfig(mask_prob=0.8, random_prob=0.3)
-    assert str(err.value) == ("objective.mask_prob + objective.random_prob: expected at most 1, "
-                              "got 1.1")
+    assert str(err.value) == ("objective.mask_prob + objective.random_prob: expected at most 1, got 1.1")
     with pytest.raises(ConfigError) as err:
         MaskedConfig(mask_ratio=0.0)
     assert str(err.value) == "objective.mask_ratio: expected a value in (0, 1), got 0.0"
