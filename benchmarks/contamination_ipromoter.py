@@ -42,10 +42,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--genome", default=str(ROOT / "data_recipes/dna/ecoli_k12_mg1655.fna.gz"))
     shipped = ROOT / "data_recipes/promoters"
-    parser.add_argument("--data", default=str(shipped if shipped.is_dir() else
-                                              ROOT.parent / "shared/data/promoters/ecoli_ipromoter2l"),
-                        help="folder holding positive2860.txt, negative2860.txt and independent.txt "
-                             "(searched recursively)")
+    parser.add_argument(
+        "--data",
+        default=str(shipped if shipped.is_dir() else ROOT.parent / "shared/data/promoters/ecoli_ipromoter2l"),
+        help="folder holding positive2860.txt, negative2860.txt and independent.txt (searched recursively)",
+    )
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=3)
@@ -59,8 +60,11 @@ def main() -> None:
 
     spec = domains.get("dna").spec
     data = Path(args.data)
-    files = {"positives": "positive2860.txt", "negatives": "negative2860.txt",
-             "independent": "independent.txt"}
+    files = {
+        "positives": "positive2860.txt",
+        "negatives": "negative2860.txt",
+        "independent": "independent.txt",
+    }
     sets = {name: read_sequences(next(data.rglob(file)), spec).codes for name, file in files.items()}
     benchmark = sets["positives"] + sets["negatives"]
     opts = dict(k=args.k, threshold=args.threshold, progress=False)
@@ -74,14 +78,18 @@ def main() -> None:
         print(f"\n{title}\n\n| set | sequences | verbatim | near (incl. verbatim) | clean | check time |")
         print("|---|---|---|---|---|---|")
         for name, seqs in sets.items():
-            report, sec = best_of(args.repeats, lambda: check_contamination(seqs, corpus, **opts))
+            report, sec = best_of(args.repeats, lambda seqs=seqs: check_contamination(seqs, corpus, **opts))
             s = report.summary()
-            print(f"| {name} | {s['eval_sequences']:,} | {s['verbatim']:,} | {s['near']:,} | "
-                  f"{s['clean']:,} | {sec:.2f} s |")
+            print(
+                f"| {name} | {s['eval_sequences']:,} | {s['verbatim']:,} | {s['near']:,} | "
+                f"{s['clean']:,} | {sec:.2f} s |"
+            )
         report, sec = best_of(args.repeats, lambda: check_contamination(benchmark, corpus, **opts))
         s = report.summary()
-        print(f"| positives + negatives | {s['eval_sequences']:,} | {s['verbatim']:,} | {s['near']:,} | "
-              f"{s['clean']:,} | {sec:.2f} s |")
+        print(
+            f"| positives + negatives | {s['eval_sequences']:,} | {s['verbatim']:,} | {s['near']:,} | "
+            f"{s['clean']:,} | {sec:.2f} s |"
+        )
         return report
 
     table(genome, f"Before (k = {args.k}, threshold {args.threshold}):")
@@ -89,9 +97,11 @@ def main() -> None:
     out = tmp / "ecoli_clean.fa.gz"
     counts, sec = best_of(args.repeats, lambda: decontaminate(args.genome, benchmark, out, spec, **opts))
     print(f"\ndecontaminate against positives + negatives: {sec:.2f} s (check, locate copies, write gzip)")
-    print(f"masked {counts['masked_bases']:,} of {counts['corpus_bases']:,} bases "
-          f"({100 * counts['masked_bases'] / counts['corpus_bases']:.2f}%) in {counts['regions']:,} regions; "
-          f"copies of {counts['masked_sequences']:,} sequences")
+    print(
+        f"masked {counts['masked_bases']:,} of {counts['corpus_bases']:,} bases "
+        f"({100 * counts['masked_bases'] / counts['corpus_bases']:.2f}%) in {counts['regions']:,} regions; "
+        f"copies of {counts['masked_sequences']:,} sequences"
+    )
 
     after = table(Corpus([str(out)], spec), "After decontamination:")
     left = np.flatnonzero(after.near)
@@ -100,8 +110,10 @@ def main() -> None:
         print(f"\nstill near after masking (benchmark indices {left.tolist()}): similarities {sims}")
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {load}; numpy {np.__version__}")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {load}; numpy {np.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -75,11 +75,39 @@ SHIPPED = "data_recipes/molecules/ethanol"
 TRAIN, TEST, ISOLATED = f"{SHIPPED}/train.xyz", f"{SHIPPED}/test_MD.xyz", f"{SHIPPED}/isolated_atoms.xyz"
 MACE_WORKER = Path(__file__).resolve().parent / "mace" / "mace_worker.py"
 ETHANOL_DENSITY = 0.789  # g/cm^3 at 20 C
-MACE_ARGS = ["--model", "MACE", "--hidden_irreps", "32x0e+32x1o", "--r_max", "5.0",
-             "--num_interactions", "2", "--correlation", "3", "--max_ell", "3",
-             "--batch_size", "5", "--valid_batch_size", "10", "--lr", "0.01",
-             "--ema", "--ema_decay", "0.99", "--default_dtype", "float32", "--device", "cpu",
-             "--valid_fraction", "0.05", "--E0s", "average", "--seed", "0"]
+MACE_ARGS = [
+    "--model",
+    "MACE",
+    "--hidden_irreps",
+    "32x0e+32x1o",
+    "--r_max",
+    "5.0",
+    "--num_interactions",
+    "2",
+    "--correlation",
+    "3",
+    "--max_ell",
+    "3",
+    "--batch_size",
+    "5",
+    "--valid_batch_size",
+    "10",
+    "--lr",
+    "0.01",
+    "--ema",
+    "--ema_decay",
+    "0.99",
+    "--default_dtype",
+    "float32",
+    "--device",
+    "cpu",
+    "--valid_fraction",
+    "0.05",
+    "--E0s",
+    "average",
+    "--seed",
+    "0",
+]
 
 
 # data ---------------------------------------------------------------------------------------
@@ -91,8 +119,11 @@ def detect_keys(path: Path) -> tuple[str, str]:
         comment = handle.readline()
     pairs = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', comment))
     columns = pairs.get("Properties", "").split(":")
-    forces = [columns[i] for i in range(0, len(columns) - 2, 3)
-              if "force" in columns[i].lower() and columns[i + 1:i + 3] == ["R", "3"]]
+    forces = [
+        columns[i]
+        for i in range(0, len(columns) - 2, 3)
+        if "force" in columns[i].lower() and columns[i + 1 : i + 3] == ["R", "3"]
+    ]
     energies = [k for k, v in pairs.items() if "energy" in k.lower() and _is_number(v)]
     if len(forces) != 1 or len(energies) != 1:
         sys.exit(f"{path}: cannot tell the energy key {energies} and forces key {forces} apart")
@@ -152,7 +183,7 @@ def ethanol_box(n_molecules: int = 33, seed: int = 0, rotations: int = 2000):
         if len(placed):
             delta = candidates[:, :, None, :] - placed[None, None]
             delta -= side * np.round(delta / side)
-            nearest = np.sqrt((delta ** 2).sum(-1)).min(axis=(1, 2))
+            nearest = np.sqrt((delta**2).sum(-1)).min(axis=(1, 2))
         else:
             nearest = np.full(rotations, np.inf)
         best = int(np.argmax(nearest))
@@ -173,8 +204,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_budgeted(cmd: list[str], env: dict, log: Path, budget_s: float, cwd: Path,
-                 done: Path | None = None, grace_s: float = 300.0) -> dict:
+def run_budgeted(
+    cmd: list[str],
+    env: dict,
+    log: Path,
+    budget_s: float,
+    cwd: Path,
+    done: Path | None = None,
+    grace_s: float = 300.0,
+) -> dict:
     """Run ``cmd``; stop it once it has used ``budget_s`` CPU seconds, unless ``done`` (a file the
     program writes when its training is over) already exists, when it gets ``grace_s`` more to write
     its outputs. Samples of (wall, CPU) every half second and the 1-minute load average."""
@@ -203,10 +241,17 @@ def run_budgeted(cmd: list[str], env: dict, log: Path, budget_s: float, cwd: Pat
                     proc.kill()
         rc = proc.wait()
     loads.append(os.getloadavg()[0])
-    return {"command": shlex.join(cmd), "returncode": rc, "started_at": started, "stopped_at_budget": stopped,
-            "wall_s": round(time.time() - started, 1), "cpu_s": round(_children_cpu() - cpu0, 1),
-            "training_done": at_done, "load_average_1min": [round(x, 2) for x in loads],
-            "samples": samples}
+    return {
+        "command": shlex.join(cmd),
+        "returncode": rc,
+        "started_at": started,
+        "stopped_at_budget": stopped,
+        "wall_s": round(time.time() - started, 1),
+        "cpu_s": round(_children_cpu() - cpu0, 1),
+        "training_done": at_done,
+        "load_average_1min": [round(x, 2) for x in loads],
+        "samples": samples,
+    }
 
 
 def cpu_at(samples: list, wall_s: float) -> float:
@@ -253,7 +298,7 @@ def calibrate_ours(cfg, threads: int, steps: int = 20) -> dict:
     model = EquivariantPotential(prepared.model).train()
     objective = build_objective(cfg.objective)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
-    batch = collate(prepared.train[:cfg.train.batch_size])
+    batch = collate(prepared.train[: cfg.train.batch_size])
     for k in range(steps + 5):
         if k == 5:
             cpu0 = time.process_time()
@@ -261,8 +306,7 @@ def calibrate_ours(cfg, threads: int, steps: int = 20) -> dict:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return {"cpu_s_per_step": (time.process_time() - cpu0) / steps,
-            "parameters": count_parameters(model)}
+    return {"cpu_s_per_step": (time.process_time() - cpu0) / steps, "parameters": count_parameters(model)}
 
 
 def export_from_checkpoint(run: Path) -> Path:
@@ -279,8 +323,8 @@ def export_from_checkpoint(run: Path) -> Path:
 
 def predict_ours(model_dir: Path, frames, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     from sciPT.domains.molecules.calculator import load_potential
-    from sciPT.domains.molecules.dataset import batches
     from sciPT.domains.molecules.data import frame_to_graph
+    from sciPT.domains.molecules.dataset import batches
 
     model = load_potential(model_dir, dtype=dtype)
     graphs = [frame_to_graph(f, model.cfg.cutoff) for f in frames]
@@ -300,18 +344,49 @@ def train_ours(args, keys, work: Path) -> dict:
     steps = max(50, int((args.budget * 60 - 15) / (calibration["cpu_s_per_step"] * 1.35)))
     run = work / "ours"
     shutil.rmtree(run, ignore_errors=True)
-    cmd = [str(Path(sys.executable).parent / "scipt"), "pretrain", "molecules", "--preset", "small",
-           "--data", TRAIN, "--data.isolated-atoms", ISOLATED, "--data.energy-key", keys[0],
-           "--data.forces-key", keys[1], "--data.val-fraction", "0.05",
-           "--model.channels", str(args.channels), "--max-steps", str(steps),
-           "--checkpoint-every", "250", "--seed", "0", "--out", str(run)]
-    result = run_budgeted(cmd, environment(args.threads), work / "ours_train.log",
-                          args.budget * 60, ROOT, done=run / "model" / "model.safetensors")
+    cmd = [
+        str(Path(sys.executable).parent / "scipt"),
+        "pretrain",
+        "molecules",
+        "--preset",
+        "small",
+        "--data",
+        TRAIN,
+        "--data.isolated-atoms",
+        ISOLATED,
+        "--data.energy-key",
+        keys[0],
+        "--data.forces-key",
+        keys[1],
+        "--data.val-fraction",
+        "0.05",
+        "--model.channels",
+        str(args.channels),
+        "--max-steps",
+        str(steps),
+        "--checkpoint-every",
+        "250",
+        "--seed",
+        "0",
+        "--out",
+        str(run),
+    ]
+    result = run_budgeted(
+        cmd,
+        environment(args.threads),
+        work / "ours_train.log",
+        args.budget * 60,
+        ROOT,
+        done=run / "model" / "model.safetensors",
+    )
     if (run / "model" / "model.safetensors").exists():
         model_dir = run / "model"
         cpu = (result["training_done"] or result)["cpu_s"]
-        reached = json.loads((run / "metrics.json").read_text())["steps"] \
-            if (run / "metrics.json").exists() else steps
+        reached = (
+            json.loads((run / "metrics.json").read_text())["steps"]
+            if (run / "metrics.json").exists()
+            else steps
+        )
     else:
         from sciPT.checkpoint import load_lightning_checkpoint
 
@@ -319,10 +394,16 @@ def train_ours(args, keys, work: Path) -> dict:
         ckpt = run / "checkpoints" / "last.ckpt"
         reached = int(load_lightning_checkpoint(ckpt)["global_step"])
         cpu = cpu_at(result["samples"], ckpt.stat().st_mtime - result["started_at"])
-    result.update(calibration=calibration, max_steps=steps, steps=reached, threads=args.threads,
-                  epochs=round(reached * cfg.train.batch_size / 950, 1),
-                  cpu_s_at_scored_model=round(cpu, 1), model_dir=str(model_dir),
-                  parameters=calibration["parameters"])
+    result.update(
+        calibration=calibration,
+        max_steps=steps,
+        steps=reached,
+        threads=args.threads,
+        epochs=round(reached * cfg.train.batch_size / 950, 1),
+        cpu_s_at_scored_model=round(cpu, 1),
+        model_dir=str(model_dir),
+        parameters=calibration["parameters"],
+    )
     return result
 
 
@@ -333,13 +414,24 @@ def train_mace(args, keys, work: Path) -> dict:
     run.mkdir(parents=True)
     write_mace_copy(reference(TRAIN, keys), run / "train_REF.xyz")
     train = str(Path(args.mace_venv) / "bin" / "mace_run_train")
-    base = [train, "--name", "mace", "--train_file", "train_REF.xyz", "--energy_key", "REF_energy",
-            "--forces_key", "REF_forces", *MACE_ARGS]
+    base = [
+        train,
+        "--name",
+        "mace",
+        "--train_file",
+        "train_REF.xyz",
+        "--energy_key",
+        "REF_energy",
+        "--forces_key",
+        "REF_forces",
+        *MACE_ARGS,
+    ]
     cmd = [*base, "--max_num_epochs", "100000"]
-    result = run_budgeted(cmd, environment(args.threads), work / "mace_train.log",
-                          args.budget * 60, run)
-    checkpoints = sorted(run.glob("checkpoints/mace_run-0_epoch-*.pt"),
-                         key=lambda p: int(re.search(r"epoch-(\d+)", p.name).group(1)))
+    result = run_budgeted(cmd, environment(args.threads), work / "mace_train.log", args.budget * 60, run)
+    checkpoints = sorted(
+        run.glob("checkpoints/mace_run-0_epoch-*.pt"),
+        key=lambda p: int(re.search(r"epoch-(\d+)", p.name).group(1)),
+    )
     if not checkpoints:
         sys.exit(f"MACE saved no checkpoint within the budget (see {work / 'mace_train.log'})")
     best = checkpoints[-1]
@@ -349,13 +441,20 @@ def train_mace(args, keys, work: Path) -> dict:
     # MACE itself writes the .model of its best checkpoint; no epoch is trained (start == max)
     export = [*base, "--max_num_epochs", str(epoch), "--restart_latest"]
     with open(work / "mace_export.log", "w") as out:
-        subprocess.run(export, stdout=out, stderr=subprocess.STDOUT, cwd=run,
-                       env=environment(args.threads), check=True)
-    result.update(export_command=shlex.join(export), best_epoch=epoch, epochs=epochs_done,
-                  threads=args.threads,
-                  steps=epochs_done * -(-950 // 5),  # 950 training frames, batch 5
-                  cpu_s_at_scored_model=round(cpu_at(result["samples"], best.stat().st_mtime - result["started_at"]), 1),
-                  model=str(run / "mace.model"))
+        subprocess.run(
+            export, stdout=out, stderr=subprocess.STDOUT, cwd=run, env=environment(args.threads), check=True
+        )
+    result.update(
+        export_command=shlex.join(export),
+        best_epoch=epoch,
+        epochs=epochs_done,
+        threads=args.threads,
+        steps=epochs_done * -(-950 // 5),  # 950 training frames, batch 5
+        cpu_s_at_scored_model=round(
+            cpu_at(result["samples"], best.stat().st_mtime - result["started_at"]), 1
+        ),
+        model=str(run / "mace.model"),
+    )
     return result
 
 
@@ -369,24 +468,40 @@ def errors(frames, energy: np.ndarray, forces: np.ndarray) -> dict:
     ref_f = np.concatenate([f.forces for f in frames])
     natoms = np.array([len(f.numbers) for f in frames])
     de, df = (energy - ref_e) * 1e3, (forces - ref_f) * 1e3
-    return {"forces_rmse_meV_per_A": float(np.sqrt(np.mean(df ** 2))),
-            "forces_mae_meV_per_A": float(np.mean(np.abs(df))),
-            "energy_mae_meV": float(np.mean(np.abs(de))),
-            "energy_mae_meV_per_atom": float(np.mean(np.abs(de / natoms))),
-            "energy_rmse_meV": float(np.sqrt(np.mean(de ** 2))),
-            # a constant offset is harmless for forces and dynamics; this shows how much of the
-            # energy error it is
-            "energy_mean_error_meV": float(np.mean(de)),
-            "energy_mae_meV_offset_removed": float(np.mean(np.abs(de - de.mean())))}
+    return {
+        "forces_rmse_meV_per_A": float(np.sqrt(np.mean(df**2))),
+        "forces_mae_meV_per_A": float(np.mean(np.abs(df))),
+        "energy_mae_meV": float(np.mean(np.abs(de))),
+        "energy_mae_meV_per_atom": float(np.mean(np.abs(de / natoms))),
+        "energy_rmse_meV": float(np.sqrt(np.mean(de**2))),
+        # a constant offset is harmless for forces and dynamics; this shows how much of the
+        # energy error it is
+        "energy_mean_error_meV": float(np.mean(de)),
+        "energy_mae_meV_offset_removed": float(np.mean(np.abs(de - de.mean()))),
+    }
 
 
 def score(args, keys, results: dict, work: Path) -> dict:
     frames = reference(TEST, keys)
     ours = predict_ours(Path(results["ours"]["model_dir"]), frames, "float64")
     out = work / "mace_test.npz"
-    subprocess.run(mace_worker(args, "evaluate", "--model", results["mace"]["model"],
-                               "--data", str(ROOT / TEST), "--dtype", "float64", "--out", str(out)),
-                   check=True, env=environment(args.threads), capture_output=True)
+    subprocess.run(
+        mace_worker(
+            args,
+            "evaluate",
+            "--model",
+            results["mace"]["model"],
+            "--data",
+            str(ROOT / TEST),
+            "--dtype",
+            "float64",
+            "--out",
+            str(out),
+        ),
+        check=True,
+        env=environment(args.threads),
+        capture_output=True,
+    )
     mace = np.load(out)
     results["mace"]["parameters"] = int(mace["parameters"])
     return {"ours": errors(frames, *ours), "mace": errors(frames, mace["energy"], mace["forces"])}
@@ -403,8 +518,9 @@ def speed_ours(model: str, structure: str, dtype: str, warmup: int, calls: int, 
     calc = SciPTCalculator(model, dtype=dtype)
     atoms = read(structure)
     result = time_calls(atoms, calc, warmup, calls, seed)
-    result.update(parameters=int(sum(p.numel() for p in calc.model.parameters())),
-                  atoms=len(atoms), dtype=dtype)
+    result.update(
+        parameters=int(sum(p.numel() for p in calc.model.parameters())), atoms=len(atoms), dtype=dtype
+    )
     return result
 
 
@@ -414,8 +530,9 @@ def speed(args, results: dict, work: Path) -> list[dict]:
     structures = work / "structures"
     structures.mkdir(exist_ok=True)
     box, closest = ethanol_box()
-    print(f"ethanol box: side {box.cell[0, 0]:.2f} A, closest intermolecular pair {closest:.2f} A",
-          flush=True)
+    print(
+        f"ethanol box: side {box.cell[0, 0]:.2f} A, closest intermolecular pair {closest:.2f} A", flush=True
+    )
     cluster = box.copy()
     cluster.pbc = False
     write(structures / "ethanol.xyz", read(ROOT / TEST, index=0), format="extxyz")
@@ -427,21 +544,52 @@ def speed(args, results: dict, work: Path) -> list[dict]:
         for dtype in args.dtypes:
             runs = {"ours": [], "mace": []}
             for r in range(args.rounds):
-                common = ["--structure", structure, "--dtype", dtype, "--warmup", str(args.warmup),
-                          "--calls", str(args.calls), "--seed", str(r)]
+                common = [
+                    "--structure",
+                    structure,
+                    "--dtype",
+                    dtype,
+                    "--warmup",
+                    str(args.warmup),
+                    "--calls",
+                    str(args.calls),
+                    "--seed",
+                    str(r),
+                ]
                 for side in ("ours", "mace"):
                     out = work / f"speed_{side}.json"
-                    cmd = ([sys.executable, __file__, "_speed-ours", "--model",
-                            results["ours"]["model_dir"], *common, "--out", str(out)]
-                           if side == "ours" else
-                           mace_worker(args, "speed", "--model", results["mace"]["model"], *common,
-                                       "--out", str(out)))
-                    subprocess.run(cmd, check=True, env=environment(args.threads, args.malloc_heap),
-                                   cwd=ROOT, capture_output=True)
+                    cmd = (
+                        [
+                            sys.executable,
+                            __file__,
+                            "_speed-ours",
+                            "--model",
+                            results["ours"]["model_dir"],
+                            *common,
+                            "--out",
+                            str(out),
+                        ]
+                        if side == "ours"
+                        else mace_worker(
+                            args, "speed", "--model", results["mace"]["model"], *common, "--out", str(out)
+                        )
+                    )
+                    subprocess.run(
+                        cmd,
+                        check=True,
+                        env=environment(args.threads, args.malloc_heap),
+                        cwd=ROOT,
+                        capture_output=True,
+                    )
                     runs[side].append(json.loads(out.read_text()))
-            row = {"structure": name, "dtype": dtype, "atoms": runs["ours"][0]["atoms"],
-                   "threads": args.threads, "malloc_heap": args.malloc_heap,
-                   "load_average_1min": round(os.getloadavg()[0], 2)}
+            row = {
+                "structure": name,
+                "dtype": dtype,
+                "atoms": runs["ours"][0]["atoms"],
+                "threads": args.threads,
+                "malloc_heap": args.malloc_heap,
+                "load_average_1min": round(os.getloadavg()[0], 2),
+            }
             for side, parts in runs.items():
                 row[f"{side}_wall_ms"] = float(np.median(sum((p["wall_ms"] for p in parts), [])))
                 row[f"{side}_cpu_ms"] = float(np.median(sum((p["cpu_ms"] for p in parts), [])))
@@ -459,11 +607,10 @@ def profile_ours(args, results: dict, work: Path) -> dict:
     their own."""
     import torch
     from ase.io import read
+    from ase.neighborlist import primitive_neighbor_list
     from torch.profiler import ProfilerActivity, profile
 
     from sciPT.domains.molecules.calculator import SciPTCalculator
-    from ase.neighborlist import primitive_neighbor_list
-
     from sciPT.domains.molecules.data import atoms_to_graph, periodic_pairs
 
     torch.set_num_threads(args.threads)
@@ -484,10 +631,15 @@ def profile_ours(args, results: dict, work: Path) -> dict:
         graph = atoms_to_graph(atoms, calc.cutoff)
     graph_ms = (time.process_time() - c0) / 20 * 1e3
     pair_ms = {}
-    for name, pairs in (("ase_primitive_neighbor_list", lambda p: primitive_neighbor_list(
-            "ijS", atoms.pbc, atoms.cell.array, p, calc.cutoff, self_interaction=False)),
-            ("sciPT_periodic_pairs", lambda p: periodic_pairs(p, atoms.cell.array, atoms.pbc,
-                                                              calc.cutoff))):
+    for name, pairs in (
+        (
+            "ase_primitive_neighbor_list",
+            lambda p: primitive_neighbor_list(
+                "ijS", atoms.pbc, atoms.cell.array, p, calc.cutoff, self_interaction=False
+            ),
+        ),
+        ("sciPT_periodic_pairs", lambda p: periodic_pairs(p, atoms.cell.array, atoms.pbc, calc.cutoff)),
+    ):
         c0 = time.process_time()
         counts = {len(pairs(base + noise[k])[0]) for k in range(5, 25)}
         pair_ms[name] = round((time.process_time() - c0) / 20 * 1e3, 2)
@@ -498,40 +650,62 @@ def profile_ours(args, results: dict, work: Path) -> dict:
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30)
     (work / "profile_ours.txt").write_text(table)
     total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 20 / 1e3
-    top = [{"op": e.key, "self_ms_per_call": round(e.self_cpu_time_total / 20 / 1e3, 2),
-            "calls_per_call": e.count // 20}
-           for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]]
-    return {"edges": int(graph.edge_index.shape[1]), "graph_build_cpu_ms": round(graph_ms, 2),
-            "neighbour_list_cpu_ms": pair_ms, "profiled_ms_per_call": round(total, 2),
-            "top_ops": top}
+    top = [
+        {
+            "op": e.key,
+            "self_ms_per_call": round(e.self_cpu_time_total / 20 / 1e3, 2),
+            "calls_per_call": e.count // 20,
+        }
+        for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+    ]
+    return {
+        "edges": int(graph.edge_index.shape[1]),
+        "graph_build_cpu_ms": round(graph_ms, 2),
+        "neighbour_list_cpu_ms": pair_ms,
+        "profiled_ms_per_call": round(total, 2),
+        "top_ops": top,
+    }
 
 
 # report -------------------------------------------------------------------------------------
 def summary(results: dict) -> str:
     o, m = results["ours"], results["mace"]
-    lines = ["| model | parameters | CPU s used (scored model) | steps | epochs | force RMSE meV/A "
-             "| force MAE meV/A | energy MAE meV (per atom) | energy MAE meV, offset removed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | parameters | CPU s used (scored model) | steps | epochs | force RMSE meV/A "
+        "| force MAE meV/A | energy MAE meV (per atom) | energy MAE meV, offset removed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, run in (("sciPT", o), ("MACE", m)):
         e = results["errors"]["ours" if name == "sciPT" else "mace"]
-        lines.append(f"| {name} | {run['parameters']:,} | {run['cpu_s']:.0f} ({run['cpu_s_at_scored_model']:.0f}) "
-                     f"| {run['steps']} | {run['epochs']} | {e['forces_rmse_meV_per_A']:.1f} "
-                     f"| {e['forces_mae_meV_per_A']:.1f} | {e['energy_mae_meV']:.1f} "
-                     f"({e['energy_mae_meV_per_atom']:.2f}) | {e['energy_mae_meV_offset_removed']:.1f} |")
+        lines.append(
+            f"| {name} | {run['parameters']:,} | {run['cpu_s']:.0f} ({run['cpu_s_at_scored_model']:.0f}) "
+            f"| {run['steps']} | {run['epochs']} | {e['forces_rmse_meV_per_A']:.1f} "
+            f"| {e['forces_mae_meV_per_A']:.1f} | {e['energy_mae_meV']:.1f} "
+            f"({e['energy_mae_meV_per_atom']:.2f}) | {e['energy_mae_meV_offset_removed']:.1f} |"
+        )
     for key in sorted(k for k in results if k.startswith("speed")):
-        lines += ["", f"{key}:", "", "| structure | atoms | dtype | sciPT ms/call wall (CPU) "
-                  "| MACE ms/call wall (CPU) | MACE / sciPT, CPU |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"{key}:",
+            "",
+            "| structure | atoms | dtype | sciPT ms/call wall (CPU) "
+            "| MACE ms/call wall (CPU) | MACE / sciPT, CPU |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in results[key]:
-            lines.append(f"| {r['structure']} | {r['atoms']} | {r['dtype']} | {r['ours_wall_ms']:.1f} "
-                         f"({r['ours_cpu_ms']:.1f}) | {r['mace_wall_ms']:.1f} ({r['mace_cpu_ms']:.1f}) "
-                         f"| {r['speedup_cpu']:.2f} |")
+            lines.append(
+                f"| {r['structure']} | {r['atoms']} | {r['dtype']} | {r['ours_wall_ms']:.1f} "
+                f"({r['ours_cpu_ms']:.1f}) | {r['mace_wall_ms']:.1f} ({r['mace_cpu_ms']:.1f}) "
+                f"| {r['speedup_cpu']:.2f} |"
+            )
     return "\n".join(lines)
 
 
 def speed_key(args) -> str:
     """``speed`` for the default run (one thread, default malloc), a suffixed key for variants."""
-    suffix = ("" if args.threads == 1 else f"_threads{args.threads}") + \
-        ("_malloc_heap" if args.malloc_heap else "")
+    suffix = ("" if args.threads == 1 else f"_threads{args.threads}") + (
+        "_malloc_heap" if args.malloc_heap else ""
+    )
     return "speed" + suffix
 
 
@@ -540,8 +714,9 @@ def main() -> None:
     parser.add_argument("stage", choices=["all", "train", "score", "speed", "profile", "_speed-ours"])
     parser.add_argument("--budget", type=float, default=10.0, help="CPU minutes per training run")
     parser.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads of every process")
-    parser.add_argument("--channels", type=int, default=64,
-                        help="sciPT channels (64: 101k parameters, MACE 32x0e+32x1o: 94k)")
+    parser.add_argument(
+        "--channels", type=int, default=64, help="sciPT channels (64: 101k parameters, MACE 32x0e+32x1o: 94k)"
+    )
     parser.add_argument("--workdir", default="/tmp/scipt_ff_vs_mace")
     parser.add_argument("--mace-venv", default="/work/mace-venv")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
@@ -549,8 +724,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 round of 5 calls")
-    parser.add_argument("--malloc-heap", action="store_true",
-                        help="speed: run both codes with glibc's large-block mmaps off (MALLOC_HEAP)")
+    parser.add_argument(
+        "--malloc-heap",
+        action="store_true",
+        help="speed: run both codes with glibc's large-block mmaps off (MALLOC_HEAP)",
+    )
     # _speed-ours (one timing in a fresh process, called by the speed stage)
     parser.add_argument("--model")
     parser.add_argument("--structure")
@@ -559,8 +737,9 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.stage == "_speed-ours":
-        Path(args.out).write_text(json.dumps(speed_ours(args.model, args.structure, args.dtype,
-                                                        args.warmup, args.calls, args.seed)))
+        Path(args.out).write_text(
+            json.dumps(speed_ours(args.model, args.structure, args.dtype, args.warmup, args.calls, args.seed))
+        )
         return
     if args.quick:
         args.rounds, args.warmup, args.calls = 1, 2, 5
@@ -569,14 +748,19 @@ def main() -> None:
     state = work / "results.json"
     results = json.loads(state.read_text()) if state.exists() and args.stage != "all" else {}
     keys = detect_keys(ROOT / TRAIN)
-    results["machine"] = {"cpu": platform.processor() or platform.machine(),
-                          "cores": os.cpu_count(), "python": platform.python_version(),
-                          "keys": keys}
-    stages = [("ours", ("train",), lambda: train_ours(args, keys, work)),
-              ("mace", ("train",), lambda: train_mace(args, keys, work)),
-              ("errors", ("train", "score"), lambda: score(args, keys, results, work)),
-              (speed_key(args), ("speed",), lambda: speed(args, results, work)),
-              ("profile", ("profile",), lambda: profile_ours(args, results, work))]
+    results["machine"] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "keys": keys,
+    }
+    stages = [
+        ("ours", ("train",), lambda: train_ours(args, keys, work)),
+        ("mace", ("train",), lambda: train_mace(args, keys, work)),
+        ("errors", ("train", "score"), lambda: score(args, keys, results, work)),
+        (speed_key(args), ("speed",), lambda: speed(args, results, work)),
+        ("profile", ("profile",), lambda: profile_ours(args, results, work)),
+    ]
     for key, when, stage in stages:
         if args.stage == "all" or args.stage in when:
             results[key] = stage()

@@ -59,16 +59,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from sciPT.checkpoint import from_pretrained  # noqa: E402
-from sciPT.finetune import load_fisher  # noqa: E402
 from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames  # noqa: E402
 from sciPT.domains.molecules.dataset import batches, prepare, to_graphs  # noqa: E402
-from sciPT.domains.molecules.ewc import (energy_force_fisher, energy_force_gauss_newton,  # noqa: E402
-                                         ewc_scale, fisher_batches)
+from sciPT.domains.molecules.ewc import (  # noqa: E402
+    energy_force_fisher,
+    energy_force_gauss_newton,
+    ewc_scale,
+    fisher_batches,
+)
+from sciPT.finetune import load_fisher  # noqa: E402
 from sciPT.pretrain import pretrain  # noqa: E402
 from sciPT.run import RunDir  # noqa: E402
 from sciPT.tasks.forcefield import run_finetune  # noqa: E402
-from sciPT.tasks.forcefield_demo import (FORCES, finetune_config, pretrain_config,  # noqa: E402
-                                         split_data, strategy_label, summarise)
+from sciPT.tasks.forcefield_demo import (  # noqa: E402
+    FORCES,
+    finetune_config,
+    pretrain_config,
+    split_data,
+    strategy_label,
+    summarise,
+)
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -98,8 +108,11 @@ def quadratic_check(pre, run: RunDir, metrics: dict) -> dict:
     moved = sum(float((fisher[n] * (after[n] - w0[n]) ** 2).sum()) for n in fisher)
     predicted = 0.5 * ewc_scale(pre.extras) * moved
     measured = old_loss(metrics, "eval_ethanol_val") - old_loss(metrics, "eval_ethanol_val_before")
-    return {"predicted_old_loss_increase": predicted, "measured_old_loss_increase": measured,
-            "weights_moved_sq": sum(float(((after[n] - w0[n]) ** 2).sum()) for n in fisher)}
+    return {
+        "predicted_old_loss_increase": predicted,
+        "measured_old_loss_increase": measured,
+        "weights_moved_sq": sum(float(((after[n] - w0[n]) ** 2).sum()) for n in fisher),
+    }
 
 
 def force_rmse(model, graphs: list) -> float:
@@ -133,18 +146,25 @@ def compare_fishers(paths: dict, exported) -> list[str]:
     cfg = pretrain_config(paths)
     graphs = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed).train
     frames = fisher_batches(graphs, cfg.fisher, cfg.train.seed)
-    gn, _ = energy_force_gauss_newton(exported.model, cfg.objective, frames, seed=cfg.train.seed,
-                                      progress=False)
+    gn, _ = energy_force_gauss_newton(
+        exported.model, cfg.objective, frames, seed=cfg.train.seed, progress=False
+    )
     emp, loss = energy_force_fisher(exported.model, cfg.objective, frames, progress=False)
-    rows = ["| tensor | weights | mean GN F | mean λ₀·empirical F | ratio | log-correlation |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| tensor | weights | mean GN F | mean λ₀·empirical F | ratio | log-correlation |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in gn:
         a, b = gn[name].double().flatten(), (0.5 / loss * emp[name]).double().flatten()
-        corr = (float(torch.corrcoef(torch.stack([a.clamp_min(1e-30).log(),
-                                                  b.clamp_min(1e-30).log()]))[0, 1])
-                if a.numel() > 2 else float("nan"))
-        rows.append(f"| {name} | {a.numel()} | {float(a.mean()):.2e} | {float(b.mean()):.2e} | "
-                    f"{float(a.sum() / b.sum()):.1f} | {corr:.2f} |")
+        corr = (
+            float(torch.corrcoef(torch.stack([a.clamp_min(1e-30).log(), b.clamp_min(1e-30).log()]))[0, 1])
+            if a.numel() > 2
+            else float("nan")
+        )
+        rows.append(
+            f"| {name} | {a.numel()} | {float(a.mean()):.2e} | {float(b.mean()):.2e} | "
+            f"{float(a.sum() / b.sum()):.1f} | {corr:.2f} |"
+        )
     total = sum(float(v.sum()) for v in gn.values()) / sum(float(v.sum()) for v in emp.values())
     rows.append(f"| all | {sum(v.numel() for v in gn.values())} | | | {total * 2 * loss:.1f} | |")
     return rows
@@ -156,43 +176,93 @@ def main(argv=None) -> int:
     parser.add_argument("--pretrained", help="reuse this pre-training run (made on OUT/data's split)")
     parser.add_argument("--pretrain-steps", type=int, default=3000)
     parser.add_argument("--steps", type=int, default=1500, help="fine-tuning steps per run")
-    parser.add_argument("--lrs", type=float, nargs="+", default=[0.005, 0.02, 0.08, 0.16],
-                        help="learning rates scanned by naive fine-tuning")
-    parser.add_argument("--lambdas", type=float, nargs="+",
-                        default=[0.003, 0.01, 0.03, 0.1, 1, 10, 100],
-                        help="EWC strengths in units of lambda_0")
-    parser.add_argument("--ewc-lrs", type=float, nargs="*", default=[],
-                        help="learning rates EWC is also run at, besides naive's (every lambda)")
-    parser.add_argument("--replay", type=int, nargs="+", default=[1, 2, 4],
-                        help="pre-training frames added to every batch of 8 new frames")
+    parser.add_argument(
+        "--lrs",
+        type=float,
+        nargs="+",
+        default=[0.005, 0.02, 0.08, 0.16],
+        help="learning rates scanned by naive fine-tuning",
+    )
+    parser.add_argument(
+        "--lambdas",
+        type=float,
+        nargs="+",
+        default=[0.003, 0.01, 0.03, 0.1, 1, 10, 100],
+        help="EWC strengths in units of lambda_0",
+    )
+    parser.add_argument(
+        "--ewc-lrs",
+        type=float,
+        nargs="*",
+        default=[],
+        help="learning rates EWC is also run at, besides naive's (every lambda)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4],
+        help="pre-training frames added to every batch of 8 new frames",
+    )
     parser.add_argument("--l2sp", type=float, nargs="*", default=[], help="L2-SP strengths alpha")
-    parser.add_argument("--anchor", nargs="+", choices=["loss", "decoupled"], default=["loss"],
-                        help="how ewc and l2sp apply their pull (each is run)")
+    parser.add_argument(
+        "--anchor",
+        nargs="+",
+        choices=["loss", "decoupled"],
+        default=["loss"],
+        help="how ewc and l2sp apply their pull (each is run)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     started = time.time()
     paths = split_data(out / "data")
-    pre = RunDir(args.pretrained) if args.pretrained else (
-        RunDir(out / "pretrain") if (out / "pretrain" / "model").is_dir() else
-        pretrain("molecules", pretrain_config(paths, args.pretrain_steps), out / "pretrain",
-                 command="benchmarks/forgetting.py (pre-training)"))
+    pre = (
+        RunDir(args.pretrained)
+        if args.pretrained
+        else (
+            RunDir(out / "pretrain")
+            if (out / "pretrain" / "model").is_dir()
+            else pretrain(
+                "molecules",
+                pretrain_config(paths, args.pretrain_steps),
+                out / "pretrain",
+                command="benchmarks/forgetting.py (pre-training)",
+            )
+        )
+    )
     exported = from_pretrained(pre.path)
-    ethanol_val = to_graphs(read_frames(str(paths["ethanol_val"]), MoleculeDataConfig()),
-                            exported.model.cfg.cutoff, "ethanol validation graphs")
+    ethanol_val = to_graphs(
+        read_frames(str(paths["ethanol_val"]), MoleculeDataConfig()),
+        exported.model.cfg.cutoff,
+        "ethanol validation graphs",
+    )
     scale = ewc_scale(exported.extras)
     runs, metrics = {}, {}
 
     def run(name: str, strategy: str, strength, lr: float, **extra) -> None:
-        folder = out / "runs" / (name.replace(" ", "_").replace("λ₀", "l0").replace("λ=", "lambda")
-                                 .replace("α=", "alpha").replace("=", ""))
+        folder = (
+            out
+            / "runs"
+            / (
+                name.replace(" ", "_")
+                .replace("λ₀", "l0")
+                .replace("λ=", "lambda")
+                .replace("α=", "alpha")
+                .replace("=", "")
+            )
+        )
         if not (folder / "metrics.json").is_file():
             print(f"--- {name}", file=sys.stderr)
             cfg = finetune_config(pre.path, paths, strategy, args.steps, lr, **extra)
             run_finetune(cfg, folder, command=f"benchmarks/forgetting.py ({name})")
         runs[name] = RunDir(folder)
-        metrics[name] = {**runs[name].read_metrics(), "strength": strength, "lr": lr,
-                         "strategy": strategy_label(runs[name].read_config()["finetune"])}
+        metrics[name] = {
+            **runs[name].read_metrics(),
+            "strength": strength,
+            "lr": lr,
+            "strategy": strategy_label(runs[name].read_config()["finetune"]),
+        }
 
     for lr in args.lrs:
         run(f"naive lr={lr:g}", "full", None, lr)
@@ -208,7 +278,11 @@ def main(argv=None) -> int:
             suffix = tag + ("" if ewc_lr == lr else f" lr={ewc_lr:g}")
             for units in args.lambdas:
                 plans[f"ewc λ={units:g}λ₀{suffix}"] = (
-                    "ewc", {"ewc_lambda": units * scale, "anchor": anchor}, units, ewc_lr)
+                    "ewc",
+                    {"ewc_lambda": units * scale, "anchor": anchor},
+                    units,
+                    ewc_lr,
+                )
         for alpha in args.l2sp:
             plans[f"l2sp α={alpha:g}{tag}"] = ("l2sp", {"l2sp_alpha": alpha, "anchor": anchor}, alpha, lr)
     for frames in args.replay:
@@ -221,43 +295,71 @@ def main(argv=None) -> int:
     naive_name = f"naive lr={lr:g}"
     naive = metrics[naive_name]
     kinds = dict.fromkeys(v["strategy"] for v in metrics.values() if v["strategy"] != "full")
-    chosen = {kind: choose({k: v for k, v in metrics.items() if v["strategy"] == kind}, naive)
-              for kind in kinds}
+    chosen = {
+        kind: choose({k: v for k, v in metrics.items() if v["strategy"] == kind}, naive) for kind in kinds
+    }
     table = summarise(runs, out / "forgetting.png")
     before = naive[f"eval_ethanol_test_before_{FORCES}"]
     increase = {k: m[f"eval_ethanol_test_{FORCES}"] - before for k, m in metrics.items()}
     verdict = []
     for kind, name in chosen.items():
         if name is None:
-            verdict.append(f"{kind}: no strength keeps the acetylacetone validation error within "
-                           "10% of naive's")
+            verdict.append(
+                f"{kind}: no strength keeps the acetylacetone validation error within 10% of naive's"
+            )
             continue
         m = metrics[name]
         ratio = increase[name] / increase[naive_name]
         new = m[f"test_acac_test_{FORCES}"] / naive[f"test_acac_test_{FORCES}"] - 1
-        verdict.append(f"{name}: ethanol increase {ratio:.2f} × naive's (target < 0.25), "
-                       f"acetylacetone test RMSE {100 * new:+.1f}% of naive's (target within ±10%)")
-    result = {"lambda_0": scale, "lr": lr, "chosen": chosen, "runs": metrics, "lr_scan": scan,
-              "verdict": verdict,
-              "wall_time_min": (time.time() - started) / 60,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                         f"torch {torch.__version__}"}
+        verdict.append(
+            f"{name}: ethanol increase {ratio:.2f} × naive's (target < 0.25), "
+            f"acetylacetone test RMSE {100 * new:+.1f}% of naive's (target within ±10%)"
+        )
+    result = {
+        "lambda_0": scale,
+        "lr": lr,
+        "chosen": chosen,
+        "runs": metrics,
+        "lr_scan": scan,
+        "verdict": verdict,
+        "wall_time_min": (time.time() - started) / 60,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}",
+    }
     (out / "results.json").write_text(json.dumps(result, indent=1, default=float))
-    checks = [f"| {k} | {m['weights_moved_sq']:.1f} | {m['predicted_old_loss_increase']:.2e} | "
-              f"{m['measured_old_loss_increase']:.2e} | {m[f'eval_ethanol_val_{FORCES}']:.1f} | "
-              f"{m['culprit']} | {m['culprit_restored_ethanol_val_rmse']:.1f} |"
-              for k, m in metrics.items() if "predicted_old_loss_increase" in m]
+    checks = [
+        f"| {k} | {m['weights_moved_sq']:.1f} | {m['predicted_old_loss_increase']:.2e} | "
+        f"{m['measured_old_loss_increase']:.2e} | {m[f'eval_ethanol_val_{FORCES}']:.1f} | "
+        f"{m['culprit']} | {m['culprit_restored_ethanol_val_rmse']:.1f} |"
+        for k, m in metrics.items()
+        if "predicted_old_loss_increase" in m
+    ]
     lrs = ["| naive lr | acetylacetone val | ethanol val |", "|---|---|---|"] + [
         f"| {k.split('=')[1]} | {m[f'val_{FORCES}']:.1f} | {m[f'eval_ethanol_val_{FORCES}']:.1f} |"
-        for k, m in scan.items()]
+        for k, m in scan.items()
+    ]
     fishers = compare_fishers(paths, exported)
-    text = "\n".join([f"λ₀ = {scale:.4g}; learning rate {lr:g}; chosen on validation: {chosen}", "",
-                      *lrs, "", *table, "", *verdict,
-                      "", "| EWC run | Σ Δw² | predicted old-loss increase | measured (ethanol val) | "
-                      "ethanol val F RMSE | tensor restored | ethanol val F RMSE then |",
-                      "|---|---|---|---|---|---|---|", *checks, "",
-                      "Fishers of the pre-trained model (Gauss-Newton against empirical × λ₀):", "",
-                      *fishers, ""])
+    text = "\n".join(
+        [
+            f"λ₀ = {scale:.4g}; learning rate {lr:g}; chosen on validation: {chosen}",
+            "",
+            *lrs,
+            "",
+            *table,
+            "",
+            *verdict,
+            "",
+            "| EWC run | Σ Δw² | predicted old-loss increase | measured (ethanol val) | "
+            "ethanol val F RMSE | tensor restored | ethanol val F RMSE then |",
+            "|---|---|---|---|---|---|---|",
+            *checks,
+            "",
+            "Fishers of the pre-trained model (Gauss-Newton against empirical × λ₀):",
+            "",
+            *fishers,
+            "",
+        ]
+    )
     (out / "results.md").write_text(text)
     print(text)
     return 0

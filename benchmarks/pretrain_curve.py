@@ -22,7 +22,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=6000, help="schedule length (max steps)")
     parser.add_argument("--out", default=str(HERE / "out" / "tiny-10min"))
@@ -31,17 +33,35 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
     started = time.time()
-    cmd = ["scipt", "pretrain", "dna", "--preset", "tiny", "--max-time", str(args.minutes),
-           "--max-steps", str(args.steps), "--val-every", "250", "--checkpoint-every", "1000",
-           "--warmup-steps", "200", "--out", str(out)]
+    cmd = [
+        "scipt",
+        "pretrain",
+        "dna",
+        "--preset",
+        "tiny",
+        "--max-time",
+        str(args.minutes),
+        "--max-steps",
+        str(args.steps),
+        "--val-every",
+        "250",
+        "--checkpoint-every",
+        "1000",
+        "--warmup-steps",
+        "200",
+        "--out",
+        str(out),
+    ]
     print(" ".join(cmd), file=sys.stderr)
     subprocess.run(cmd, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
     from sciPT.plots import read_logs
 
     curve = read_logs(out / "logs").get("val/loss", [])
-    print(f"wall {time.time() - started:.0f} s, steps {metrics['steps']}, "
-          f"order-0 entropy {metrics['order0_entropy_nats']:.4f} nats")
+    print(
+        f"wall {time.time() - started:.0f} s, steps {metrics['steps']}, "
+        f"order-0 entropy {metrics['order0_entropy_nats']:.4f} nats"
+    )
     print("| step | validation masked-token CE (nats) |\n|---|---|")
     for step, value in curve:
         print(f"| {step + 1} | {value:.4f} |")

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 
@@ -29,26 +28,46 @@ def cpu_seconds() -> float:
 
 def main() -> None:
     from sciPT.diagnostics.contamination import decontaminate
+    from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
     from sciPT.metrics import summarise
     from sciPT.pretrain import pretrain
-    from sciPT.sequences import Corpus, resolve_data_path
-    from sciPT.tasks.promoter import (PromoterConfig, Start, cross_validate, load_classifier, load_start,
-                                      scan_genome, train_classifier, export_classifier)
-    from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
     from sciPT.run import RunDir
-    from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
+    from sciPT.sequences import Corpus, resolve_data_path
+    from sciPT.tasks.promoter import (
+        PromoterConfig,
+        Start,
+        cross_validate,
+        export_classifier,
+        load_classifier,
+        load_start,
+        scan_genome,
+        train_classifier,
+    )
+    from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/out/ipromoter")
     parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS)
     parser.add_argument("--scan-stride", type=int, default=10)
-    parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.05],
-                        help="label fractions cross-validated (1 = all labels)")
-    parser.add_argument("--no-final", action="store_true",
-                        help="stop after cross-validation: no final model, no genome scan")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="pre-training seed, and the seed of the folds and fine-tunes (a repeat with another "
-                             "seed measures how much the figures move between runs)")
+    parser.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.05],
+        help="label fractions cross-validated (1 = all labels)",
+    )
+    parser.add_argument(
+        "--no-final", action="store_true", help="stop after cross-validation: no final model, no genome scan"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="pre-training seed, and the seed of the folds and fine-tunes (a repeat with another "
+        "seed measures how much the figures move between runs)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -66,8 +85,10 @@ def main() -> None:
     cfg.train.seed = args.seed
     cfg.train.val_every = cfg.train.checkpoint_every = max(1, args.pretrain_steps // 6)
     pretrain("dna", cfg, out / "pretrain")
-    results["pretrain"] = {**json.loads((out / "pretrain/metrics.json").read_text()),
-                           "cpu_s": cpu_seconds() - c0 - results["decontamination"]["cpu_s"]}
+    results["pretrain"] = {
+        **json.loads((out / "pretrain/metrics.json").read_text()),
+        "cpu_s": cpu_seconds() - c0 - results["decontamination"]["cpu_s"],
+    }
 
     ft = PromoterConfig(init=str(out / "pretrain"), folds=5, baselines=True)
     ft.train.seed = args.seed
@@ -82,7 +103,16 @@ def main() -> None:
         row["cpu_s"] = cpu_seconds() - c1
         results[f"cv_fraction_{fraction:g}"] = row
         (out / "results.json").write_text(json.dumps(results, indent=1))  # kept if a later stage fails
-        print(json.dumps({f"fraction {fraction:g}": {k: round(v, 4) for k, v in row.items() if "accuracy" in k or "mcc_mean" in k}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    f"fraction {fraction:g}": {
+                        k: round(v, 4) for k, v in row.items() if "accuracy" in k or "mcc_mean" in k
+                    }
+                }
+            ),
+            flush=True,
+        )
     results["cpu_s_total_training_and_cv"] = cpu_seconds() - c0
     results["seed"] = args.seed
     if args.no_final:
@@ -98,16 +128,25 @@ def main() -> None:
     results["final_model_cpu_s"] = cpu_seconds() - c1
     results["cpu_s_total"] = cpu_seconds() - c0
     results["wall_s_through_final_model"] = time.time() - t0
-    results["finetune_recipe"] = {"ensemble": ft.ensemble, "head": {"pooling": ft.head.pooling, "hidden": ft.head.hidden,
-                                  "dropout": ft.head.dropout}, "lr": ft.train.lr, "patience": ft.patience}
+    results["finetune_recipe"] = {
+        "ensemble": ft.ensemble,
+        "head": {"pooling": ft.head.pooling, "hidden": ft.head.hidden, "dropout": ft.head.dropout},
+        "lr": ft.train.lr,
+        "patience": ft.patience,
+    }
     print(json.dumps({"cpu_s_total": round(results["cpu_s_total"], 1)}), flush=True)
     classifier, _ = load_classifier(run.path)
     genome = Corpus([str(resolve_data_path(ECOLI_GENOME))], DNA_SPEC)
     w0 = time.time()
     scanned = scan_genome(classifier, genome, 81, args.scan_stride, out / "ecoli.bedgraph", 1024)
     wall = time.time() - w0
-    results["scan"] = {"bp": scanned, "stride": args.scan_stride, "wall_s": wall, "bp_per_s": scanned / wall,
-                       "windows_per_s": 2 * (scanned // args.scan_stride) / wall}
+    results["scan"] = {
+        "bp": scanned,
+        "stride": args.scan_stride,
+        "wall_s": wall,
+        "bp_per_s": scanned / wall,
+        "windows_per_s": 2 * (scanned // args.scan_stride) / wall,
+    }
     results["wall_s_total"] = time.time() - t0
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))

@@ -53,33 +53,42 @@ CONFIGS = [
 
 def full_table(study) -> list[str]:
     rows = {(r["split"], r["n"], r["method"]): r for r in study.table}
-    out = ["| split | n | draws | scratch MAPE % median / p90 | prior-informed | guard | guard kept prior "
-           "| 90 % coverage scratch / prior / guard | guard gap vs better [95 % CI] |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| split | n | draws | scratch MAPE % median / p90 | prior-informed | guard | guard kept prior "
+        "| 90 % coverage scratch / prior / guard | guard gap vs better [95 % CI] |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for split, n in dict.fromkeys((r["split"], r["n"]) for r in study.table):
         s, p, g = (rows[(split, n, m)] for m in ("scratch", "prior", "guard"))
         gap = guard_gap(study.records, split, n)
         gap_txt = f"{gap['gap']:+.2f} vs {gap['better']} [{gap['lo']:+.2f}, {gap['hi']:+.2f}]" if gap else ""
-        out.append(f"| {split} | {n} | {s['draws']} | {s['mape_median']:.1f} / {s['mape_p90']:.1f} | "
-                   f"{p['mape_median']:.1f} / {p['mape_p90']:.1f} | {g['mape_median']:.1f} / {g['mape_p90']:.1f} | "
-                   f"{g['prior_kept']:.0%} | {s['coverage']:.0%} / {p['coverage']:.0%} / {g['coverage']:.0%} | "
-                   f"{gap_txt} |")
+        out.append(
+            f"| {split} | {n} | {s['draws']} | {s['mape_median']:.1f} / {s['mape_p90']:.1f} | "
+            f"{p['mape_median']:.1f} / {p['mape_p90']:.1f} | {g['mape_median']:.1f} / {g['mape_p90']:.1f} | "
+            f"{g['prior_kept']:.0%} | {s['coverage']:.0%} / {p['coverage']:.0%} / {g['coverage']:.0%} | "
+            f"{gap_txt} |"
+        )
     return out
 
 
 def short_table(study) -> list[str]:
     rows = {(r["split"], r["n"], r["method"]): r for r in study.table}
-    out = ["| split | n | prior-informed MAPE % median / p90 | guard | guard kept prior | coverage prior / guard "
-           "| guard gap vs better [95 % CI] |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "| split | n | prior-informed MAPE % median / p90 | guard | guard kept prior | coverage prior / guard "
+        "| guard gap vs better [95 % CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for split, n in dict.fromkeys((r["split"], r["n"]) for r in study.table):
         if split == "interpolation":
             continue
         p, g = rows[(split, n, "prior")], rows[(split, n, "guard")]
         gap = guard_gap(study.records, split, n)
         gap_txt = f"{gap['gap']:+.2f} vs {gap['better']} [{gap['lo']:+.2f}, {gap['hi']:+.2f}]" if gap else ""
-        out.append(f"| {split} | {n} | {p['mape_median']:.1f} / {p['mape_p90']:.1f} | "
-                   f"{g['mape_median']:.1f} / {g['mape_p90']:.1f} | {g['prior_kept']:.0%} | "
-                   f"{p['coverage']:.0%} / {g['coverage']:.0%} | {gap_txt} |")
+        out.append(
+            f"| {split} | {n} | {p['mape_median']:.1f} / {p['mape_p90']:.1f} | "
+            f"{g['mape_median']:.1f} / {g['mape_p90']:.1f} | {g['prior_kept']:.0%} | "
+            f"{p['coverage']:.0%} / {g['coverage']:.0%} | {gap_txt} |"
+        )
     return out
 
 
@@ -88,8 +97,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="default configuration only")
     args = parser.parse_args()
     series = taslim_series()
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
     print(f"# data: {len(series)} series, {sum(len(s) for s in series.values())} points\n")
     for i, (label, preset, transfer, margin) in enumerate(CONFIGS[:1] if args.quick else CONFIGS):
         prior, fits = learn_prior(getattr(presets, preset)())
@@ -98,9 +109,11 @@ def main() -> None:
         wall = time.perf_counter() - start
         sd = np.sqrt(np.diag(prior.cov))
         print(f"## {label}\n")
-        print(f"prior from {len(fits)} systems: log C {prior.mean[0]:.3f} ± {sd[0]:.3f}, a {prior.mean[1]:.3f} ± "
-              f"{sd[1]:.3f}, b {prior.mean[2]:.3f} ± {sd[2]:.3f}; {len(study.records) // 3} scored (draw, split) pairs in "
-              f"{wall:.1f} s\n")
+        print(
+            f"prior from {len(fits)} systems: log C {prior.mean[0]:.3f} ± {sd[0]:.3f}, a {prior.mean[1]:.3f} ± "
+            f"{sd[1]:.3f}, b {prior.mean[2]:.3f} ± {sd[2]:.3f}; {len(study.records) // 3} scored (draw, split) pairs in "
+            f"{wall:.1f} s\n"
+        )
         print("\n".join(full_table(study) if i == 0 else short_table(study)))
         print()
 

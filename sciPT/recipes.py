@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 from . import io
-from .diagnostics import contamination
 from .errors import DataError, UserError
-from .sequences import file_sha256
+from .files import file_sha256
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "data_recipes"
 
@@ -66,6 +65,8 @@ def build(recipe: dict, source: Path, dest: Path = RECIPES_DIR) -> list[Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .diagnostics import contamination
+
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="list the recipes and check the shipped files")
     ls.set_defaults(handler=_list)
@@ -131,6 +132,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _decontaminate(args: argparse.Namespace) -> int:
+    from .diagnostics import contamination
     from .registry import domains
     from .sequences import Corpus, read_sequences
 

@@ -235,17 +235,36 @@ class Registry:
 
 @contextmanager
 def missing_extra(what: str, extras: list[str]):
-    """Turn an ImportError of an optional library into one line naming the ``pip install``."""
+    """Turn an ImportError of an optional library into one line naming the ``pip install``.
+
+    ``extras``: the extras of the plugin that runs (from its entry point); where none is known (a
+    core command such as ``scipt data`` reaching a domain's library), the library's own extra.
+    """
     try:
         yield
     except ModuleNotFoundError as err:
         missing = (err.name or "").split(".")[0]
+        extras = extras or ([OPTIONAL_MODULES[missing]] if missing in OPTIONAL_MODULES else [])
         if not extras or missing.startswith("sciPT"):
             raise
         names = ",".join(extras)
         raise UserError(
             f"{what} needs '{missing}', which is not installed: pip install 'scipt[{names}]'"
         ) from None
+
+
+# import name -> the extra of pyproject.toml that installs it (a test checks the two agree)
+OPTIONAL_MODULES = {
+    "Bio": "dna",
+    "sklearn": "dna",
+    "e3nn": "molecules",
+    "torch_geometric": "molecules",
+    "ase": "molecules",
+    "rdkit": "molecules",
+    "scipy": "surrogates",
+    "ht": "surrogates",
+    "fluids": "surrogates",
+}
 
 
 domains = Registry(DOMAIN_GROUP, "domain", Domain)

@@ -240,7 +240,7 @@ class EvaluationDir:
     """
 
     def __init__(self, run: RunDir, data: str | Path, out: str | Path | None = None):
-        from .sequences import file_sha256
+        from .files import file_sha256
 
         self.run = run
         self.data = Path(data).absolute()

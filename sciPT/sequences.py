@@ -38,32 +38,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from . import io
 from .errors import DataError
+from .files import file_sha256, resolve_data_path
 from .tokenizers import Alphabet, SequenceTokenizer
 
 INVALID = 255
-
-
-def resolve_data_path(path: str | Path) -> Path:
-    """``path`` as given, else relative to the repository (for the shipped ``data_recipes/`` files)."""
-    path = Path(path)
-    if path.exists() or path.is_absolute():
-        return path
-    shipped = Path(__file__).resolve().parents[1] / path
-    return shipped if shipped.exists() else path
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def open_text(path: Path):
@@ -150,6 +133,10 @@ def fasta_records(handle, source) -> Iterator[tuple[int, str, str, str]]:
     Parsed by Biopython (any line wrapping); the name is the header's first word, ``record<n>``
     for an empty header. Text before the first ``>`` is a :class:`DataError` naming ``source``.
     """
+    # Biopython comes with the sequence domains' extra; the core (and a molecules or surrogates
+    # install) imports this module for its other helpers without it
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
     try:
         for n, (title, text) in enumerate(SimpleFastaParser(handle), start=1):
             yield n, (title.split(None, 1)[0] if title.strip() else f"record{n}"), title, text

@@ -102,12 +102,12 @@ from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.files import file_sha256, resolve_data_path
 from sciPT.finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher, replay_loader
 from sciPT.finetune import validate as validate_finetune
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
-from sciPT.sequences import file_sha256, resolve_data_path
 from sciPT.trainer import TrainConfig, build_trainer, sized_steps
 from sciPT.trainer import validate as validate_train
 

@@ -32,9 +32,9 @@ from sciPT import io, plots
 from sciPT.domains.molecules.data import ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL, ETHANOL_TEST
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import UserError
+from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.run import RunDir
-from sciPT.sequences import resolve_data_path
 
 PRETRAIN_STEPS = 3000
 FINETUNE_STEPS = 1500

@@ -25,9 +25,9 @@ from sciPT import io
 from sciPT.diagnostics.contamination import decontaminate
 from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
 from sciPT.errors import UserError
+from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
-from sciPT.sequences import resolve_data_path
 
 POSITIVES = "data_recipes/promoters/positive2860.txt"
 NEGATIVES = "data_recipes/promoters/negative2860.txt"

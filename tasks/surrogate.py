@@ -37,7 +37,7 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -60,12 +60,15 @@ from sciPT.domains.surrogates.evaluate import in_range as _in_range
 from sciPT.domains.surrogates.evaluate import predictions as _predictions
 from sciPT.domains.surrogates.evaluate import reduced as _reduced
 from sciPT.domains.surrogates.evaluate import reference as _reference
-from sciPT.domains.surrogates.model import RandomFeatureCorrection, law_dict, law_string
+from sciPT.domains.surrogates.law import law_dict, law_string
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit, scores
 from sciPT.domains.surrogates.pretrain import inside_validity, learn_prior, prior_from_export, validity_box
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
+
+if TYPE_CHECKING:  # torch: imported only when a correction is fitted
+    from sciPT.domains.surrogates.model import RandomFeatureCorrection
 
 FAMILY_INITS = {"all": presets.small, "flat-plate": presets.flat_plate, "smooth-pipe": presets.smooth_pipe}
 TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
@@ -145,6 +148,8 @@ def fit_correction(
 ) -> tuple[Posterior, RandomFeatureCorrection, float]:
     """Refit the kept law jointly with the random-feature correction (:mod:`.model`); the
     correction's width ``tau`` is chosen by evidence on a grid."""
+    from sciPT.domains.surrogates.model import RandomFeatureCorrection
+
     basis = RandomFeatureCorrection.on_points(X, width, seed)
     design = np.hstack([X, basis.features(X)])
     p = X.shape[1]

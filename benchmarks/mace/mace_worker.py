@@ -84,8 +84,7 @@ def main() -> None:
             atoms.calc = calc
             energies.append(atoms.get_potential_energy())
             forces.append(atoms.get_forces())
-        np.savez(args.out, energy=np.array(energies), forces=np.concatenate(forces),
-                 parameters=params)
+        np.savez(args.out, energy=np.array(energies), forces=np.concatenate(forces), parameters=params)
     else:
         atoms = read(args.structure)
         result = time_calls(atoms, calc, args.warmup, args.calls, args.seed)

@@ -48,7 +48,7 @@ from scipy.spatial import cKDTree
 from torch_geometric.data import Data
 
 from sciPT.errors import ConfigError, DataError
-from sciPT.sequences import resolve_data_path
+from sciPT.files import resolve_data_path
 
 SHIPPED = "data_recipes/molecules"
 ETHANOL_TRAIN = f"{SHIPPED}/ethanol/train.xyz"

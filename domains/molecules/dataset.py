@@ -29,7 +29,7 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from sciPT.errors import ConfigError, DataError
-from sciPT.sequences import file_sha256, resolve_data_path
+from sciPT.files import file_sha256, resolve_data_path
 
 from .data import (
     Frame,

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from sciPT import __version__
-from sciPT.checkpoint import export_model
 from sciPT.config import to_dict
 from sciPT.errors import UserError
 from sciPT.registry import Domain
@@ -32,7 +31,7 @@ from sciPT.run import RunDir
 from sciPT.trainer import validate
 
 from . import plots
-from .model import PowerLaw, law_dict, law_string
+from .law import law_dict, law_string
 from .objectives import NoisePrior, Posterior, fit
 from .presets import PRESETS, SurrogatePretrainConfig
 from .pretrain import learn_prior, validity_box
@@ -42,6 +41,10 @@ def export_surrogate(
     directory: Path, posterior: Posterior, groups: list[str], config: dict, correction=None
 ) -> Path:
     """Write a surrogate (law + parameter distribution) as ``config.json`` + ``model.safetensors``."""
+    from sciPT.checkpoint import export_model
+
+    from .model import PowerLaw
+
     model = PowerLaw.from_posterior(posterior, groups, correction)
     p = len(model.names)
     return export_model(
@@ -81,7 +84,9 @@ class SurrogatesDomain(Domain):
             "(or flat-plate, smooth-pipe), which builds the same prior on the fly"
         )
 
-    def load_backbone(self, export_config: dict) -> PowerLaw:
+    def load_backbone(self, export_config: dict):
+        from .model import PowerLaw  # torch, imported when a model is built, not to list options
+
         return PowerLaw(
             export_config.get("groups", []),
             export_config.get("n_sigma", 72),

@@ -26,7 +26,7 @@ from . import export_surrogate, plots, presets, prior_posterior
 from .calibrate import calibrate
 from .data import TASLIM_DIR, taslim_series, write_points
 from .experiment import few_shot_study, guard_gap
-from .model import law_string
+from .law import law_string
 from .objectives import scores
 from .pretrain import learn_prior, validity_box
 

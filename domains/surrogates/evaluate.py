@@ -17,7 +17,6 @@ import json
 
 import numpy as np
 
-from sciPT.checkpoint import from_pretrained
 from sciPT.errors import ConfigError
 
 from . import plots
@@ -44,6 +43,8 @@ def add_level_argument(parser) -> None:
 
 def predictions(run, path, level: float, *, require_nu: bool):
     """The run's model on the points of ``path``: mean log Nu and the ``level`` interval."""
+    from sciPT.checkpoint import from_pretrained
+
     pre = from_pretrained(run.path, domain="surrogates")
     model = pre.model
     points = read_points(path, require_nu=require_nu)

@@ -8,7 +8,8 @@ import torch
 
 from sciPT.checkpoint import from_pretrained
 from sciPT.domains.surrogates import export_surrogate, prior_posterior
-from sciPT.domains.surrogates.model import RandomFeatureCorrection, law_dict, law_string
+from sciPT.domains.surrogates.law import law_dict, law_string
+from sciPT.domains.surrogates.model import RandomFeatureCorrection
 from sciPT.domains.surrogates.objectives import GaussianPrior, fit
 
 NAMES = ["log_C", "Re", "Pr"]

@@ -1,0 +1,109 @@
+"""Regenerate the generated parts of ``benchmarks/RESULTS*.md`` from ``benchmarks/results/*.json``.
+
+A page holds prose written by people and tables written by this script. A generated block sits
+between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` and is replaced by
+``RENDERERS[NAME](results)``, where ``results`` maps each results file's stem to its parsed JSON.
+Nothing inside a block is typed by hand; running the script twice changes nothing (a test checks it).
+
+    python benchmarks/report.py           # rewrite the pages
+    python benchmarks/report.py --check   # exit 1 if a page is not what the results say
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
+
+
+def load_results(folder: Path = RESULTS) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def provenance_line(record: dict) -> str:
+    p = record["provenance"]
+    cpu = p["cpu"]
+    vector = "/".join(cpu["vector_extensions"]) or "no AVX2"
+    load = f"load {p['load_before'][0]:.1f} before, {p.get('load_after', [float('nan')])[0]:.1f} after"
+    dirty = " (uncommitted changes)" if p.get("dirty") else ""
+    return (
+        f"`{p['command']}` at commit `{p['commit'][:10]}`{dirty}, {p['date'][:10]}; {cpu['model']}, "
+        f"{cpu['cores']} cores ({vector}); Python {p['python']}, torch {p['versions'].get('torch', '?')}; "
+        f"{load}."
+    )
+
+
+def render_startup(results: dict[str, dict]) -> str:
+    record = results["startup"]
+    lines = [
+        f"Measured by {provenance_line(record)} Median of {record['repeats']} runs, each in a fresh "
+        "interpreter after one unmeasured run.",
+        "",
+        "| command | median wall (s) | target (s) | | largest imports (cumulative, s) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in record["commands"]:
+        target = row["target_s"]
+        verdict = "" if target is None else ("met" if row["median_s"] < target else "**missed**")
+        imports = ", ".join(f"{i['module']} {i['cumulative_us'] / 1e6:.2f}" for i in row["imports"][:4])
+        lines.append(
+            f"| `{row['command']}` | {row['median_s']:.2f} | {target if target is not None else '-'} "
+            f"| {verdict} | {imports} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# block name -> its renderer: a function here, or "module:function" of a benchmark script in this
+# folder (imported only when its block is rendered, so report.py needs none of their libraries)
+RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
+    "startup": render_startup,
+}
+
+
+def renderer(name: str) -> Callable[[dict[str, dict]], str]:
+    found = RENDERERS.get(name)
+    if found is None:
+        raise SystemExit(f"report.py: no renderer for the generated block '{name}'")
+    if isinstance(found, str):
+        module, function = found.split(":")
+        sys.path.insert(0, str(HERE))
+        found = getattr(importlib.import_module(module), function)
+    return found
+
+
+def render_page(text: str, results: dict[str, dict]) -> str:
+    def replace(match: re.Match) -> str:
+        return match.group(1) + renderer(match["name"])(results) + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is stale")
+    args = parser.parse_args(argv)
+    results = load_results()
+    stale = []
+    for page in sorted(HERE.glob("RESULTS*.md")):
+        text = page.read_text()
+        new = render_page(text, results)
+        if new != text:
+            stale.append(page.name)
+            if not args.check:
+                page.write_text(new)
+    if args.check and stale:
+        print(f"report.py: out of date: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

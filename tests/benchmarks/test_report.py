@@ -1,0 +1,28 @@
+"""The RESULTS pages are what the committed raw results say: regenerating them changes nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_report():
+    spec = importlib.util.spec_from_file_location("report", BENCHMARKS / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_generated_block_matches_the_committed_results(capsys):
+    assert load_report().main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_block_is_replaced_by_its_renderer_and_prose_is_kept():
+    report = load_report()
+    report.RENDERERS["toy"] = lambda results: f"{results['toy']['value']} rows\n"
+    page = "prose\n<!-- generated: toy -->\nstale\n<!-- end: toy -->\nmore prose\n"
+    assert report.render_page(page, {"toy": {"value": 3}}) == (
+        "prose\n<!-- generated: toy -->\n3 rows\n<!-- end: toy -->\nmore prose\n"
+    )
