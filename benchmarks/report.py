@@ -65,6 +65,8 @@ def render_startup(results: dict[str, dict]) -> str:
 # folder (imported only when its block is rendered, so report.py needs none of their libraries)
 RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "startup": render_startup,
+    "mlm-throughput": "mlm_throughput:render",
+    "promoter-nested": "promoter_nested:render",
 }
 
 
