@@ -40,45 +40,37 @@ Two checks of EWC's penalty, for every EWC run, on the ethanol validation frames
 
 Target (issue 5): EWC keeps the ethanol error increase under a quarter of naive fine-tuning's while
 the acetylacetone error stays within 10% of naive's. Results go to ``OUT/results.json`` and
-``OUT/results.md`` (with ``OUT/forgetting.png``); the numbers in RESULTS_forgetting.md are copied
-from there.
+``OUT/results.md`` (with ``OUT/forgetting.png``), and to ``benchmarks/results/NAME.json``
+(``--results-name``, default ``forgetting``): provenance (command, commit, versions, CPU, load
+before and after), the arguments, every run's metrics, the learning-rate scan, the choices, the
+checks and the Fisher comparison. ``render`` turns that file into the tables of
+RESULTS_forgetting.md and redraws ``benchmarks/forgetting.png`` (``python benchmarks/report.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if TYPE_CHECKING:
+    from sciPT.run import RunDir
 
-import torch  # noqa: E402
-
-from sciPT.checkpoint import from_pretrained  # noqa: E402
-from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames  # noqa: E402
-from sciPT.domains.molecules.dataset import batches, prepare, to_graphs  # noqa: E402
-from sciPT.domains.molecules.ewc import (  # noqa: E402
-    energy_force_fisher,
-    energy_force_gauss_newton,
-    ewc_scale,
-    fisher_batches,
-)
-from sciPT.finetune import load_fisher  # noqa: E402
-from sciPT.pretrain import pretrain  # noqa: E402
-from sciPT.run import RunDir  # noqa: E402
-from sciPT.tasks.forcefield import run_finetune  # noqa: E402
-from sciPT.tasks.forcefield_demo import (  # noqa: E402
-    FORCES,
-    finetune_config,
-    pretrain_config,
-    split_data,
-    strategy_label,
-    summarise,
-)
+HERE = Path(__file__).resolve().parent
+FORCES = "forces_rmse_meV_per_A"  # sciPT.tasks.forcefield_demo.FORCES (checked in main)
+COLUMNS = {  # metric key -> what it is (sciPT.tasks.forcefield_demo.COLUMNS)
+    f"eval_ethanol_test_before_{FORCES}": "ethanol test, pre-trained",
+    f"eval_ethanol_test_{FORCES}": "ethanol test, after",
+    f"test_acac_test_{FORCES}": "acetylacetone test, after",
+    f"eval_ethanol_val_{FORCES}": "ethanol val, after",
+    f"val_{FORCES}": "acetylacetone val, after",
+}
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -102,6 +94,10 @@ def old_loss(m: dict, prefix: str) -> float:
 
 def quadratic_check(pre, run: RunDir, metrics: dict) -> dict:
     """EWC's predicted increase of the old loss against the one measured on ethanol validation."""
+    from sciPT.checkpoint import from_pretrained
+    from sciPT.domains.molecules.ewc import ewc_scale
+    from sciPT.finetune import load_fisher
+
     fisher = load_fisher(pre.extras)
     after = from_pretrained(run.path).model.state_dict()
     w0 = pre.model.state_dict()
@@ -117,6 +113,10 @@ def quadratic_check(pre, run: RunDir, metrics: dict) -> dict:
 
 def force_rmse(model, graphs: list) -> float:
     """Force RMSE (meV/Angstrom) of ``model`` on ``graphs``."""
+    import torch
+
+    from sciPT.domains.molecules.dataset import batches
+
     model.eval()
     squared, count = 0.0, 0
     for batch in batches(graphs, 32):
@@ -128,6 +128,10 @@ def force_rmse(model, graphs: list) -> float:
 def culprit(pre, run: RunDir, graphs: list) -> dict:
     """The parameter tensor whose return to its pre-trained value (the others left fine-tuned)
     lowers the ethanol validation force RMSE most, and that RMSE."""
+    import torch
+
+    from sciPT.checkpoint import from_pretrained
+
     model = from_pretrained(pre.path).model  # pre-trained references: forces do not depend on them
     w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     after = {n: p.detach().clone() for n, p in from_pretrained(run.path).model.named_parameters()}
@@ -140,9 +144,15 @@ def culprit(pre, run: RunDir, graphs: list) -> dict:
     return {"culprit": best[1], "culprit_restored_ethanol_val_rmse": best[0]}
 
 
-def compare_fishers(paths: dict, exported) -> list[str]:
-    """Rows of a table: per parameter tensor, the Gauss-Newton Fisher against the empirical one
-    (times its lambda_0), both on the frames the export's Fisher was computed on."""
+def compare_fishers(paths: dict, exported) -> list[dict]:
+    """Per parameter tensor, the Gauss-Newton Fisher against the empirical one (times its
+    lambda_0), both on the frames the export's Fisher was computed on; last, all tensors."""
+    import torch
+
+    from sciPT.domains.molecules.dataset import prepare
+    from sciPT.domains.molecules.ewc import energy_force_fisher, energy_force_gauss_newton, fisher_batches
+    from sciPT.tasks.forcefield_demo import pretrain_config
+
     cfg = pretrain_config(paths)
     graphs = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed).train
     frames = fisher_batches(graphs, cfg.fisher, cfg.train.seed)
@@ -150,23 +160,28 @@ def compare_fishers(paths: dict, exported) -> list[str]:
         exported.model, cfg.objective, frames, seed=cfg.train.seed, progress=False
     )
     emp, loss = energy_force_fisher(exported.model, cfg.objective, frames, progress=False)
-    rows = [
-        "| tensor | weights | mean GN F | mean λ₀·empirical F | ratio | log-correlation |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for name in gn:
         a, b = gn[name].double().flatten(), (0.5 / loss * emp[name]).double().flatten()
         corr = (
             float(torch.corrcoef(torch.stack([a.clamp_min(1e-30).log(), b.clamp_min(1e-30).log()]))[0, 1])
             if a.numel() > 2
-            else float("nan")
+            else None
         )
         rows.append(
-            f"| {name} | {a.numel()} | {float(a.mean()):.2e} | {float(b.mean()):.2e} | "
-            f"{float(a.sum() / b.sum()):.1f} | {corr:.2f} |"
+            {
+                "tensor": name,
+                "weights": a.numel(),
+                "mean_gauss_newton": float(a.mean()),
+                "mean_lambda0_empirical": float(b.mean()),
+                "ratio": float(a.sum() / b.sum()),
+                "log_correlation": corr,
+            }
         )
     total = sum(float(v.sum()) for v in gn.values()) / sum(float(v.sum()) for v in emp.values())
-    rows.append(f"| all | {sum(v.numel() for v in gn.values())} | | | {total * 2 * loss:.1f} | |")
+    rows.append(
+        {"tensor": "all", "weights": sum(v.numel() for v in gn.values()), "ratio": total * 2 * float(loss)}
+    )
     return rows
 
 
@@ -212,7 +227,32 @@ def main(argv=None) -> int:
         default=["loss"],
         help="how ewc and l2sp apply their pull (each is run)",
     )
+    parser.add_argument("--results-name", default="forgetting", help="write benchmarks/results/NAME.json")
     args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.path.insert(0, str(HERE))
+    from provenance import finish, provenance, write_results
+
+    record = {"provenance": provenance(argv), "args": vars(args)}
+    import torch
+
+    from sciPT.checkpoint import from_pretrained
+    from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+    from sciPT.domains.molecules.dataset import to_graphs
+    from sciPT.domains.molecules.ewc import ewc_scale
+    from sciPT.pretrain import pretrain
+    from sciPT.run import RunDir
+    from sciPT.tasks import forcefield_demo
+    from sciPT.tasks.forcefield import run_finetune
+    from sciPT.tasks.forcefield_demo import (
+        finetune_config,
+        pretrain_config,
+        split_data,
+        strategy_label,
+        summarise,
+    )
+
+    assert forcefield_demo.FORCES == FORCES and forcefield_demo.COLUMNS == COLUMNS, "update FORCES/COLUMNS"
     torch.set_num_threads(1)
     out = Path(args.out)
     started = time.time()
@@ -318,51 +358,172 @@ def main(argv=None) -> int:
     result = {
         "lambda_0": scale,
         "lr": lr,
+        "naive": naive_name,
         "chosen": chosen,
         "runs": metrics,
+        "increase": increase,
         "lr_scan": scan,
         "verdict": verdict,
+        "fishers": compare_fishers(paths, exported),
         "wall_time_min": (time.time() - started) / 60,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}",
     }
-    (out / "results.json").write_text(json.dumps(result, indent=1, default=float))
-    checks = [
-        f"| {k} | {m['weights_moved_sq']:.1f} | {m['predicted_old_loss_increase']:.2e} | "
-        f"{m['measured_old_loss_increase']:.2e} | {m[f'eval_ethanol_val_{FORCES}']:.1f} | "
-        f"{m['culprit']} | {m['culprit_restored_ethanol_val_rmse']:.1f} |"
-        for k, m in metrics.items()
-        if "predicted_old_loss_increase" in m
-    ]
-    lrs = ["| naive lr | acetylacetone val | ethanol val |", "|---|---|---|"] + [
-        f"| {k.split('=')[1]} | {m[f'val_{FORCES}']:.1f} | {m[f'eval_ethanol_val_{FORCES}']:.1f} |"
-        for k, m in scan.items()
-    ]
-    fishers = compare_fishers(paths, exported)
-    text = "\n".join(
-        [
-            f"λ₀ = {scale:.4g}; learning rate {lr:g}; chosen on validation: {chosen}",
-            "",
-            *lrs,
-            "",
-            *table,
-            "",
-            *verdict,
-            "",
-            "| EWC run | Σ Δw² | predicted old-loss increase | measured (ethanol val) | "
-            "ethanol val F RMSE | tensor restored | ethanol val F RMSE then |",
-            "|---|---|---|---|---|---|---|",
-            *checks,
-            "",
-            "Fishers of the pre-trained model (Gauss-Newton against empirical × λ₀):",
-            "",
-            *fishers,
-            "",
-        ]
-    )
+    result = json.loads(json.dumps(result, default=float))  # tensors and numpy scalars as floats
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    record.update(result)
+    path = write_results(args.results_name, finish(record))
+    print(f"wrote {path}", file=sys.stderr)
+    text = "\n".join([*table, "", render({args.results_name: record}, args.results_name, figure=False)])
     (out / "results.md").write_text(text)
     print(text)
     return 0
+
+
+# --- rendering (standard library and matplotlib only) -----------------------------------------------
+
+
+def _measured(record: dict) -> str:
+    try:  # report.py's provenance line (report.py is beside this file)
+        sys.path.insert(0, str(HERE))
+        from report import provenance_line
+
+        return f"Measured by {provenance_line(record)}"
+    except ImportError:
+        return f"Measured by `{record['provenance']['command']}`."
+
+
+def results_table(record: dict) -> list[str]:
+    """Every run's force RMSEs (meV/Å) and its ethanol increase."""
+    lines = [
+        "| run | " + " | ".join(COLUMNS.values()) + " | ethanol increase |",
+        "|---|" + "---|" * (len(COLUMNS) + 1),
+    ]
+    for name, m in record["runs"].items():
+        increase = m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]
+        lines.append(f"| {name} | " + " | ".join(f"{m[k]:.1f}" for k in COLUMNS) + f" | {increase:+.1f} |")
+    return lines
+
+
+def figure_png(record: dict) -> bytes:
+    """Forgetting (ethanol test error, up) against learning (acetylacetone test error, left)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    style = {
+        "full": ("k", "*"),
+        "ewc": ("C0", "o"),
+        "l2sp": ("C1", "s"),
+        "replay": ("C2", "^"),
+        "ewc decoupled": ("C3", "o"),
+        "l2sp decoupled": ("C5", "s"),
+    }
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    by_strategy: dict[str, list] = {}
+    for name, m in record["runs"].items():
+        point = (m[f"test_acac_test_{FORCES}"], m[f"eval_ethanol_test_{FORCES}"], name)
+        by_strategy.setdefault(m["strategy"], []).append(point)
+    for strategy, points in by_strategy.items():
+        color, marker = style.get(strategy, ("C4", "D"))
+        x, y, _ = zip(*points)
+        label = "naive" if strategy == "full" else strategy
+        ms = 9 if marker == "*" else 6
+        ax.plot(
+            x, y, marker=marker, color=color, ls="-" if len(points) > 1 else "", lw=0.8, ms=ms, label=label
+        )
+        if len(points) > 1:
+            for xi, yi, name in points:
+                text = name.split(" ", 1)[-1].replace(" decoupled", "")
+                ax.annotate(text, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    first = next(iter(record["runs"].values()))
+    before = first[f"eval_ethanol_test_before_{FORCES}"]
+    ax.axhline(before, ls="--", color="grey", lw=1, label="ethanol, pre-trained model")
+    ax.set(
+        xlabel="acetylacetone test force RMSE (meV/Å)",
+        ylabel="ethanol test force RMSE (meV/Å)",
+        title="forgetting (up) against learning (left)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:
+    """RESULTS_forgetting.md: the learning-rate scan, every run, the choices, the checks of EWC's
+    penalty and the Fisher comparison; with ``figure``, redraws ``benchmarks/NAME.png`` from the
+    same file."""
+    record = results[name]
+    runs, naive = record["runs"], record["runs"][record["naive"]]
+    lines = [
+        f"{_measured(record)} λ₀ = {record['lambda_0']:.4g}; naive fine-tuning's learning rate "
+        f"{record['lr']:g} (chosen on acetylacetone validation); {record['wall_time_min']:.0f} min wall.",
+        "",
+        "| naive lr | acetylacetone val F RMSE | ethanol val F RMSE |",
+        "|---|---|---|",
+        *(
+            f"| {k.split('=')[1]} | {m[f'val_{FORCES}']:.1f} | {m[f'eval_ethanol_val_{FORCES}']:.1f} |"
+            for k, m in record["lr_scan"].items()
+        ),
+        "",
+        f"Force RMSE, meV/Å (the rule's limit on acetylacetone validation: {1.1 * naive[f'val_{FORCES}']:.1f}):",
+        "",
+        *results_table(record),
+        "",
+        "Chosen by the rule (validation only), against the target (ethanol increase under 0.25 × naive's, "
+        "acetylacetone test within 10% of naive's):",
+        "",
+        *(f"- {v}" for v in record["verdict"]),
+    ]
+    checks = [(k, m) for k, m in runs.items() if "predicted_old_loss_increase" in m]
+    if checks:
+        lines += [
+            "",
+            "| EWC run | Σ Δw² | predicted old-loss increase (λ₀/2 Σ F Δw²) | measured (ethanol val) "
+            "| ethanol val F RMSE | tensor whose restoration helps most | ethanol val F RMSE then |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| {k} | {m['weights_moved_sq']:.1f} | {m['predicted_old_loss_increase']:.2e} | "
+                f"{m['measured_old_loss_increase']:.2e} | {m[f'eval_ethanol_val_{FORCES}']:.1f} | "
+                f"{m['culprit']} | {m['culprit_restored_ethanol_val_rmse']:.1f} |"
+                for k, m in checks
+            ),
+        ]
+    if record.get("fishers"):
+        lines += [
+            "",
+            "Fishers of the pre-trained model, per tensor (Gauss-Newton against empirical × λ₀):",
+            "",
+            "| tensor | weights | mean GN F | mean λ₀·empirical F | ratio | log-correlation |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in record["fishers"]:
+            if f["tensor"] == "all":
+                lines.append(f"| all | {f['weights']} | | | {f['ratio']:.1f} | |")
+                continue
+            corr = "" if f["log_correlation"] is None else f"{f['log_correlation']:.2f}"
+            lines.append(
+                f"| {f['tensor']} | {f['weights']} | {f['mean_gauss_newton']:.2e} | "
+                f"{f['mean_lambda0_empirical']:.2e} | {f['ratio']:.1f} | {corr} |"
+            )
+    if figure:
+        path = HERE / f"{name}.png"
+        data = figure_png(record)
+        if not path.is_file() or path.read_bytes() != data:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        lines += ["", f"![forgetting against learning]({path.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def render_decoupled(results: dict) -> str:
+    """The second run (``--anchor loss decoupled``, ``--results-name forgetting_decoupled``)."""
+    return render(results, "forgetting_decoupled")
 
 
 if __name__ == "__main__":

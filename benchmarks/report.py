@@ -66,6 +66,12 @@ def render_startup(results: dict[str, dict]) -> str:
 RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "startup": render_startup,
     "mlm-throughput": "mlm_throughput:render",
+    "pretrain-curve": "pretrain_curve:render",
+    "surrogate-summary": "surrogate_calibration:render_summary",
+    "surrogate-calibration": "surrogate_calibration:render",
+    "surrogate-targets": "surrogate_calibration:render_targets",
+    "contamination-summary": "contamination_ipromoter:render_summary",
+    "contamination": "contamination_ipromoter:render",
     "promoter-nested": "promoter_nested:render",
 }
 
