@@ -1,12 +1,21 @@
 """Promoter prediction: fine-tune a DNA encoder, cross-validate, predict, scan genomes.
 
-``scipt finetune promoter`` reads labelled sequences, loads a pre-trained DNA model (``--init RUN``)
-or starts from scratch (``--init none``), and writes a run directory with
+``scipt finetune promoter`` reads labelled sequences, loads a pre-trained DNA model (``--init RUN``,
+or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleotide Transformer,
+:mod:`sciPT.hf`) or starts from scratch (``--init none``), and writes a run directory with
 
-- K-fold stratified cross-validation (``--folds K``, fixed seed): mean and standard deviation of
-  accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity, from out-of-fold predictions;
-- ``--baselines``: the same architecture from scratch and a k-mer-count logistic regression, run on
-  the same folds in the same command;
+- K-fold stratified cross-validation (``--folds K``, fixed seed): mean, standard deviation and
+  standard error over folds of accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity (the
+  report shows mean ± standard error), and out-of-fold predictions for the curves;
+- baselines, on by default (``--no-baselines`` skips them): the same architecture from scratch and a
+  k-mer-count logistic regression, run on the same folds in the same command (with ``--init none``
+  scratch is the model and the k-mer regression runs beside it); also scratch in ``--label-fractions``;
+- verdicts at the top of the report (:mod:`sciPT.diagnostics.transfer`, rules written in the report):
+  a model whose mean MCC over folds is not 2 standard errors above zero is **near chance**; a model
+  is behind / tied with / ahead of another by the 2-SE rule on the per-fold MCC differences (behind
+  the k-mer baseline is flagged; pre-trained behind scratch is **negative transfer**); and the model
+  recommended for this data size: the best by mean MCC unless a simpler one is tied with it, then the
+  simplest of those (k-mer LR < scratch < pre-trained);
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset;
@@ -51,11 +60,14 @@ from sciPT.classification import (
     predict_proba,
 )
 from sciPT.config import from_dict, to_dict
+from sciPT.diagnostics import transfer
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import FinetuneConfig
+from sciPT.hf import is_hf_config, is_hf_init
+from sciPT.metrics import NAMES as METRIC_NAMES
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.registry import Command, Task
@@ -111,7 +123,8 @@ class PromoterConfig:
     val_fraction: float = 0.1
     folds: int = 0
     strand_symmetric: bool = False
-    baselines: bool = False
+    # scratch and a k-mer logistic regression beside the model, on the same folds (--no-baselines: off)
+    baselines: bool = True
     label_fractions: list[float] = field(default_factory=list)
     fraction_seeds: int = 3
     contamination_k: int = 16
@@ -125,21 +138,45 @@ def tiny() -> PromoterConfig:
 # --- models -------------------------------------------------------------------------------------
 @dataclass
 class Start:
-    """A starting point: an encoder (pre-trained or fresh), its tokenizer and provenance."""
+    """A starting point: an encoder (pre-trained or fresh), its tokenizer and provenance.
+
+    ``model_cfg`` is sciPT's :class:`TransformerConfig`, or, for ``--init hf:DIR``, the folder's
+    ``transformers`` config dict (an ESM encoder, :mod:`sciPT.hf`) with its ``tokenizer`` an
+    :class:`sciPT.hf.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
+    means not pre-trained, ``None`` pre-trained on a corpus nobody recorded (an ``hf:`` model).
+    """
 
     name: str
     backbone_state: dict | None
-    model_cfg: TransformerConfig
+    model_cfg: TransformerConfig | dict
     tokenizer: SequenceTokenizer
-    pretrained_on: list
+    pretrained_on: list | None
     extras: dict
 
-    def backbone(self, seed: int) -> TransformerEncoder:
+    def backbone(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        model = TransformerEncoder(self.model_cfg)
+        model = build_backbone(self.model_cfg)
         if self.backbone_state is not None:
             model.load_state_dict(self.backbone_state)
         return model
+
+    @property
+    def residue_cap(self) -> int:
+        """The longest input, in residues, the encoder takes."""
+        if isinstance(self.model_cfg, TransformerConfig):
+            return self.model_cfg.max_len + self.tokenizer.k - 1
+        from sciPT.hf import max_tokens
+
+        return self.tokenizer.max_residues(max_tokens(self.model_cfg))
+
+
+def build_backbone(model_cfg: TransformerConfig | dict) -> torch.nn.Module:
+    """A new encoder of ``model_cfg``: sciPT's own, or an ESM encoder (``transformers`` config)."""
+    if isinstance(model_cfg, TransformerConfig):
+        return TransformerEncoder(model_cfg)
+    from sciPT.hf import HFEncoder
+
+    return HFEncoder(model_cfg)
 
 
 def load_start(init: str, cfg: PromoterConfig) -> Start:
@@ -149,6 +186,13 @@ def load_start(init: str, cfg: PromoterConfig) -> Start:
             **{**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
         )
         return Start("scratch", None, model_cfg, tokenizer, [], {})
+    if is_hf_init(init):
+        # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
+        from sciPT.hf import load_hf
+
+        hf = load_hf(init[len("hf:") :], DNA_SPEC.alphabet.symbols)
+        state = {k: v.clone() for k, v in hf.model.state_dict().items()}
+        return Start("pre-trained", state, hf.config, hf.tokenizer, None, hf.extras)
     exported = read_export_config(init)
     if exported.get("task"):
         raise UserError(
@@ -203,6 +247,27 @@ class Classifier:
             batch_size=batch_size,
             complement=COMPLEMENT if self.strand_symmetric else None,
         )
+
+    @torch.inference_mode()
+    def embed(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """The fine-tuned encoder's embedding of each sequence ``[N, D]`` (mean of its final hidden
+        states over real tokens), cropped like the predictions; averaged over the ensemble's
+        members and, for a strand-symmetric run, over both strands."""
+        model = self.model.eval()
+        members = list(model.members) if isinstance(model, ProbabilityEnsemble) else [model]
+        codes = crop(codes, self.length)
+        out = []
+        for i in range(0, len(codes), batch_size):
+            chunk = codes[i : i + batch_size]
+            batches = [self.tokenizer.batch(chunk, self.max_tokens)]
+            if self.strand_symmetric:
+                batches.append(self.tokenizer.batch([COMPLEMENT[c[::-1]] for c in chunk], self.max_tokens))
+            vectors = [
+                m.backbone.embed(b["input_ids"], b["attention_mask"]) for m in members for b in batches
+            ]
+            out.append(torch.stack(vectors).mean(0).float().numpy())
+        width = members[0].backbone.hidden_size
+        return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
 
 def train_classifier(
@@ -280,6 +345,14 @@ class PromoterTask(Task):
         from sciPT.runconfig import add_run_arguments
 
         parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
+        parser.add_argument(
+            "--no-baselines",
+            dest="cfg__baselines",
+            action="store_const",
+            const="false",
+            default=argparse.SUPPRESS,
+            help="skip the scratch and k-mer baselines (the same as --baselines false)",
+        )
 
     def finetune(self, args):
         from sciPT.runconfig import resolve_config
@@ -331,10 +404,27 @@ class PromoterTask(Task):
             default="sequence",
             help="CSV/TSV column of the sequences (default: sequence)",
         )
+        parser.add_argument(
+            "--embed",
+            action="store_true",
+            help="write the fine-tuned encoder's embedding of each sequence (mean over its tokens; "
+            "the ensemble's members and, if strand-symmetric, both strands averaged) instead of "
+            "probabilities (default: off)",
+        )
 
     def predict(self, run, args):
         data = read_labelled(args.input, labelled=False, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
+        if getattr(args, "embed", False):
+            emb = classifier.embed(data.codes)
+            with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["name", *[f"e{j}" for j in range(emb.shape[1])]])
+                writer.writerows([n, *(f"{v:.6g}" for v in row)] for n, row in zip(data.names, emb))
+            print(
+                f"wrote {len(emb)} embeddings of dimension {emb.shape[1]} to {args.output}", file=sys.stderr
+            )
+            return 0
         p = classifier.predict(data.codes)
         with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
@@ -366,19 +456,27 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     exported = read_export_config(path)
     if exported.get("task") != "promoter":
         raise UserError(f"{path}: not a promoter classifier (run 'scipt finetune promoter' first)")
-    model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
-    tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
+    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
+    if is_hf_config(exported["model"]):
+        # fine-tuned from --init hf:DIR: transformers' config dict, the vocabulary beside it
+        from sciPT.hf import HFTokenizer
+
+        model_cfg, hidden = exported["model"], int(exported["model"]["hidden_size"])
+        tokenizer = HFTokenizer.from_dict(exported["tokenizer"], model_dir)
+    else:
+        model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
+        hidden = model_cfg.d_model
+        tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
     head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
 
     def member() -> SequenceClassifier:
         return SequenceClassifier(
-            TransformerEncoder(model_cfg),
-            ClassifierHead(head_cfg, model_cfg.d_model, tokenizer.n_tokens(exported["length"])),
+            build_backbone(model_cfg),
+            ClassifierHead(head_cfg, hidden, tokenizer.n_tokens(exported["length"])),
         )
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
-    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
     model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
     return Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"]), exported
 
@@ -422,7 +520,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             f"fewer than the {cfg.folds} folds"
         )
     start = load_start(cfg.init, cfg)
-    residue_cap = start.model_cfg.max_len + start.tokenizer.k - 1
+    residue_cap = start.residue_cap
     length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
     # the scratch baseline: the same architecture and tokenizer, randomly initialised
     scratch = Start("scratch", None, start.model_cfg, start.tokenizer, [], {}) if cfg.baselines else None
@@ -438,13 +536,19 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         "length": length,
     }
     lines: list[str] = []
+    flags = [NO_CV_LINE]
     curves = {}
     if cfg.folds:
         oof = cross_validate(starts, cfg, data, length, with_kmer=cfg.baselines)
         for name, (p, fold_metrics) in oof.items():
             metrics.update(summarise(fold_metrics, metric_key(name)))
+            metrics.update(standard_errors(fold_metrics, metric_key(name)))
             curves[name] = (data.labels, p)
+        mcc = fold_scores(oof)
+        metrics.update(transfer_metrics(mcc))
+        flags = flag_lines(mcc, len(data))
         lines += cv_table(oof, cfg.folds)
+        lines += comparison_lines(mcc)
         main_p = oof[start.name][0]
         lines += ["", "### Contamination", ""]
         lines += contamination_lines(
@@ -457,7 +561,6 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             metric_key(start.name),
             others={n: p for n, (p, _) in oof.items() if n != start.name},
         )
-        lines += negative_transfer_lines(metrics)
     final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, start, cfg, length)
     if test is not None:
@@ -477,7 +580,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         figures = [roc, pr]
     metrics["wall_time_s"] = round(time.time() - started, 1)
     run.write_metrics(metrics)
-    run.write_report(report(cfg, data, start, length, lines, figures, metrics))
+    run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
     print(f"run written to {run.path}", file=sys.stderr)
     return 0
 
@@ -590,6 +693,11 @@ def contamination_lines(
     others: dict | None = None,
 ) -> list[str]:
     """State the overlap of ``data`` with the pre-training corpus; add clean-subset metrics."""
+    if pretrained_on is None:
+        return [
+            "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no "
+            "pre-training corpus, so its overlap with these sequences cannot be checked."
+        ]
     if not pretrained_on:
         return ["The model was not pre-trained (no corpus recorded): no contamination to check."]
     from sciPT.diagnostics.contamination import check_contamination
@@ -626,21 +734,152 @@ def contamination_lines(
     return lines
 
 
-def negative_transfer_lines(metrics: dict) -> list[str]:
-    pre, scr = metrics.get("pre_trained_accuracy_mean"), metrics.get("scratch_accuracy_mean")
-    if pre is None or scr is None:
-        return []
-    spread = max(metrics["pre_trained_accuracy_std"], metrics["scratch_accuracy_std"])
-    if pre < scr - spread:
-        verdict = (
-            f"**Negative transfer**: the pre-trained start is worse than scratch "
-            f"({pre:.3f} vs {scr:.3f} accuracy, beyond the fold spread {spread:.3f})."
+# --- verdicts: near chance, behind the k-mer baseline, negative transfer, recommendation ----------
+# Rules in sciPT.diagnostics.transfer (mean MCC over folds <= 2 SE: near chance; the paired 2-SE rule
+# on per-fold MCC differences: behind / tied / ahead). metrics.json stays numeric: verdicts are
+# <a>_vs_<b>_mcc_verdict = -1 (a behind b), 0 (tied), 1 (a ahead of b); <model>_near_chance and
+# recommended_<model> are 1 or 0 (every recommended_* is 0 when even the pick is near chance).
+KMER = "k-mer LR"
+SIMPLEST_FIRST = (KMER, "scratch", "pre-trained")
+NO_CV_LINE = (
+    "- Not checked: without `--folds` there is no cross-validation, so no near-chance, baseline or "
+    "negative-transfer verdict (pass `--folds 5`)."
+)
+RULES_LINE = (
+    "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
+    "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
+    "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
+    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < scratch < "
+    "pre-trained) is tied with it, then the simplest of those tied."
+)
+
+
+def fold_scores(oof: dict, metric: str = "mcc") -> dict[str, list[float]]:
+    """``{model: [score in fold 1, fold 2, ...]}`` from :func:`cross_validate`'s result."""
+    return {name: [float(m[metric]) for m in per_fold] for name, (_, per_fold) in oof.items()}
+
+
+def standard_errors(per_fold: list[dict], prefix: str) -> dict[str, float]:
+    """``{prefix_metric_se}``: standard error over folds (ddof 1) of every metric."""
+    return {f"{prefix}_{n}_se": transfer.mean_se([m[n] for m in per_fold])[1] for n in METRIC_NAMES}
+
+
+def comparison_pairs(names) -> list[tuple[str, str]]:
+    """Every model against the k-mer baseline, and pre-trained against scratch."""
+    pairs = [(n, KMER) for n in names if n != KMER and KMER in names]
+    return pairs + ([("pre-trained", "scratch")] if {"pre-trained", "scratch"} <= set(names) else [])
+
+
+def transfer_metrics(mcc: dict[str, list[float]]) -> dict[str, float]:
+    """The numbers behind the verdicts, for metrics.json (keys as in :func:`metric_key`)."""
+    out = {}
+    for name, v in mcc.items():
+        key = metric_key(name)
+        out.update({f"{key}_mcc_fold{i + 1}": x for i, x in enumerate(v)})
+        out[f"{key}_near_chance"] = float(transfer.near_chance(v))
+    for a, b in comparison_pairs(mcc):
+        pair = f"{metric_key(a)}_vs_{metric_key(b)}_mcc"
+        out[f"{pair}_diff_mean"], out[f"{pair}_diff_se"] = transfer.paired_difference(mcc[a], mcc[b])
+        out[f"{pair}_verdict"] = float(transfer.compare(mcc[a], mcc[b]))
+    if len(mcc) > 1:
+        pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
+        usable = not transfer.near_chance(mcc[pick])
+        out.update({f"recommended_{metric_key(n)}": float(n == pick and usable) for n in mcc})
+    return out
+
+
+def mean_se_text(scores) -> str:
+    mean, se = transfer.mean_se(scores)
+    return f"{mean:.3f} ± {se:.3f}"
+
+
+def pair_text(a: list[float], b: list[float]) -> str:
+    mean, se = transfer.paired_difference(a, b)
+    return f"per-fold difference {mean:+.3f} ± {se:.3f}"
+
+
+def near_chance_line(name: str, scores: list[float]) -> str:
+    return (
+        f"- **Near chance: {name}**: cross-validated MCC {mean_se_text(scores)} (mean ± standard error "
+        f"over {len(scores)} folds) is not 2 standard errors above zero; it has learnt nothing "
+        "measurable from these data."
+    )
+
+
+def behind_line(a: str, b: str, mcc: dict[str, list[float]]) -> str:
+    if b != KMER:  # pre-trained behind scratch
+        return "- " + versus_scratch(mcc[a], mcc[b])
+    detail = f"MCC {mean_se_text(mcc[a])} vs {mean_se_text(mcc[b])}, {pair_text(mcc[a], mcc[b])}"
+    return f"- **Behind the k-mer baseline: {a}**: {detail}, beyond 2 SE."
+
+
+def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
+    if len(mcc) < 2:
+        return f"- No baselines ran (`--no-baselines`): {next(iter(mcc))} is compared with nothing."
+    pick, why = transfer.recommend(mcc, SIMPLEST_FIRST)
+    where = f"- **Recommended for this data size** ({n_sequences} sequences):"
+    if transfer.near_chance(mcc[pick]):
+        return (
+            f"{where} none of these models: even {pick}, the rule's pick, is near chance; more "
+            "(or better) labelled data comes first."
         )
-    elif pre > scr + spread:
-        verdict = f"Pre-training helps: {pre:.3f} vs {scr:.3f} accuracy (fold spread {spread:.3f})."
-    else:
-        verdict = f"No clear difference between pre-trained and scratch ({pre:.3f} vs {scr:.3f}, spread {spread:.3f})."
-    return ["", "### Pre-trained versus scratch", "", verdict]
+    return f"{where} {pick}, because {why}"
+
+
+def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
+    """The report's first lines: models near chance, models behind the k-mer baseline, negative
+    transfer, the recommendation for this data size, and the rules behind them."""
+    warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
+    warnings += [
+        behind_line(a, b, mcc)
+        for a, b in comparison_pairs(mcc)
+        if transfer.compare(mcc[a], mcc[b]) == transfer.BEHIND
+    ]
+    if not warnings:
+        warnings = [
+            "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
+            "behind the k-mer baseline or scratch."
+        ]
+    return warnings + [recommendation_line(mcc, n_sequences), RULES_LINE]
+
+
+def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:
+    """Pre-trained, scratch and the k-mer baseline side by side: MCC mean ± SE and per fold."""
+    out = [
+        "",
+        "### Models side by side",
+        "",
+        f"MCC on the same {len(next(iter(mcc.values())))} folds (mean ± standard error, and per fold):",
+        "",
+        "| model | MCC | per fold | near chance |",
+        "|---|---|---|---|",
+    ]
+    for name, v in mcc.items():
+        folds = ", ".join(f"{x:.3f}" for x in v)
+        out.append(f"| {name} | {mean_se_text(v)} | {folds} | {'yes' if transfer.near_chance(v) else 'no'} |")
+    verdicts = [
+        f"- {a} is {transfer.WORDS[transfer.compare(mcc[a], mcc[b])]} {b}: {pair_text(mcc[a], mcc[b])}."
+        for a, b in comparison_pairs(mcc)
+    ]
+    return out + ([""] + verdicts if verdicts else []) + negative_transfer_lines(mcc)
+
+
+def negative_transfer_lines(mcc: dict[str, list[float]]) -> list[str]:
+    """Pre-trained against scratch by the paired 2-SE rule on per-fold MCC; [] without both."""
+    if not {"pre-trained", "scratch"} <= set(mcc):
+        return []
+    return ["", "### Pre-trained versus scratch", "", versus_scratch(mcc["pre-trained"], mcc["scratch"])]
+
+
+def versus_scratch(pre: list[float], scr: list[float]) -> str:
+    """One sentence: negative transfer, pre-training helps, or no clear difference."""
+    detail = f"MCC {mean_se_text(pre)} vs {mean_se_text(scr)}, {pair_text(pre, scr)}"
+    verdict = transfer.compare(pre, scr)
+    if verdict == transfer.BEHIND:
+        return f"**Negative transfer**: the pre-trained start is behind scratch: {detail}, beyond 2 SE."
+    if verdict == transfer.AHEAD:
+        return f"Pre-training helps: the pre-trained start is ahead of scratch: {detail}, beyond 2 SE."
+    return f"No clear difference between pre-trained and scratch: {detail}, within 2 SE."
 
 
 def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
@@ -656,15 +895,13 @@ def cv_table(oof: dict, folds: int) -> list[str]:
     out = [
         "## Cross-validation",
         "",
-        f"Stratified {folds}-fold, mean ± std over folds:",
+        f"Stratified {folds}-fold, mean ± standard error over folds:",
         "",
         "| model | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
     ]
     for name, (_, per_fold) in oof.items():
-        cells = [
-            f"{np.mean([m[n] for m in per_fold]):.3f} ± {np.std([m[n] for m in per_fold]):.3f}" for n in names
-        ]
+        cells = [mean_se_text([m[n] for m in per_fold]) for n in names]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
@@ -672,13 +909,16 @@ def cv_table(oof: dict, folds: int) -> list[str]:
 def export_classifier(
     run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
 ) -> None:
+    hf = not isinstance(start.model_cfg, TransformerConfig)
+    if hf:
+        start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
     export_model(
         run.model,
         classifier.model,
         {
             "domain": "dna",
             "task": "promoter",
-            "model": to_dict(start.model_cfg),
+            "model": dict(start.model_cfg) if hf else to_dict(start.model_cfg),
             "tokenizer": start.tokenizer.to_dict(),
             "head": to_dict(cfg.head),
             "length": length,
@@ -690,10 +930,13 @@ def export_classifier(
     )
 
 
-def report(cfg, data, start, length, lines, figures, metrics) -> str:
+def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
+    """Markdown: the title, then ``flags`` (the verdicts: :func:`flag_lines`), then the rest."""
     head = [
         "# Promoter prediction",
         "",
+        *flags,
+        *([""] if flags else []),
         f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
         f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
         f"{cfg.finetune.strategy}; head {cfg.head.pooling}; strand-symmetric: {cfg.strand_symmetric}.",

@@ -164,3 +164,69 @@ def test_single_class_is_refused_before_writing(tmp_path, capsys):
     assert main(["finetune", "promoter", "--train", str(data), "--out", str(out), *SMALL]) == 2
     assert "only one class (label 1, 2 records)" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- baselines by default, and the verdicts at the top of the report ---------------------------
+@pytest.fixture
+def random_labels(tmp_path):
+    """60 random 30-bp sequences with random labels: no model can beat chance."""
+    rng = np.random.default_rng(0)
+    labels = rng.permutation([0, 1] * 30)
+    rows = [(f"s{i}", "".join(rng.choice(list("ACGT"), 30)), y) for i, y in enumerate(labels)]
+    path = tmp_path / "random.csv"
+    path.write_text("name,sequence,label\n" + "".join(f"{n},{s},{y}\n" for n, s, y in rows))
+    return path
+
+
+def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_labels, tmp_path):
+    out = tmp_path / "run"
+    args = ["--init", "none", "--train", str(random_labels), "--folds", "3", "--ensemble", "1"]
+    assert main(["finetune", "promoter", *args, "--out", str(out), *SMALL]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    # no flag: scratch (the model, --init none) and the k-mer LR ran on the same folds
+    for key in ("scratch", "kmer_lr"):
+        assert {f"{key}_mcc_mean", f"{key}_mcc_se", f"{key}_mcc_fold3", f"{key}_near_chance"} <= set(m)
+        assert m[f"{key}_near_chance"] == 1 and m[f"recommended_{key}"] == 0
+    assert m["scratch_vs_kmer_lr_mcc_verdict"] in (-1, 0, 1) and "pre_trained_mcc_mean" not in m
+    report = (out / "report.md").read_text().splitlines()
+
+    def near_chance(name, key):
+        return (
+            f"- **Near chance: {name}**: cross-validated MCC {m[f'{key}_mcc_mean']:.3f} ± "
+            f"{m[f'{key}_mcc_se']:.3f} (mean ± standard error over 3 folds) is not 2 standard errors "
+            "above zero; it has learnt nothing measurable from these data."
+        )
+
+    assert report[:5] == [
+        "# Promoter prediction",
+        "",
+        near_chance("scratch", "scratch"),
+        near_chance("k-mer LR", "kmer_lr"),
+        "- **Recommended for this data size** (60 sequences): none of these models: even k-mer LR, "
+        "the rule's pick, is near chance; more (or better) labelled data comes first.",
+    ]
+    assert report[5].startswith("- Rules: *near chance* = mean MCC over folds not more than 2 standard")
+    assert "| model | MCC | per fold | near chance |" in report
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [([], True), (["--baselines"], True), (["--baselines", "false"], False), (["--no-baselines"], False)],
+)
+def test_baselines_flags(flags, expected, monkeypatch):
+    import sciPT.tasks.promoter as promoter
+
+    seen = []
+    monkeypatch.setattr(promoter, "run_finetune", lambda cfg, out: seen.append(cfg.baselines) or 0)
+    assert main(["finetune", "promoter", "--train", "x.csv", *flags]) == 0
+    assert seen == [expected]
+
+
+def test_no_baselines_skips_scratch_and_kmer(planted, tmp_path):
+    out = tmp_path / "run"
+    args = ["--train", str(planted[0]), "--folds", "2", "--ensemble", "1", "--no-baselines"]
+    assert main(["finetune", "promoter", *args, "--out", str(out), *SMALL]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert "scratch_mcc_se" in m and not [k for k in m if "kmer" in k or "recommended" in k]
+    report = (out / "report.md").read_text()
+    assert "- No baselines ran (`--no-baselines`): scratch is compared with nothing." in report

@@ -236,3 +236,78 @@ def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path
     }
     assert "| 0.25 | 1.000 ± 0.000 | 0.400 ± 0.000 |" in lines
     assert (run.path / "plots" / "sample_efficiency.png").stat().st_size > 0
+
+
+# --- verdicts: near chance, behind the k-mer baseline, negative transfer ------------------------
+def test_flag_lines_on_the_human_promoter_numbers():
+    """Per-fold MCC shaped like the held-out human promoter run (0.109 / 0.297 / 0.537)."""
+    from sciPT.tasks.promoter import flag_lines
+
+    mcc = {
+        "pre-trained": [0.10, 0.13, 0.09, 0.12, 0.11],
+        "scratch": [0.29, 0.31, 0.28, 0.30, 0.31],
+        "k-mer LR": [0.54, 0.52, 0.55, 0.53, 0.54],
+    }
+    assert flag_lines(mcc, 1000)[:4] == [
+        "- **Behind the k-mer baseline: pre-trained**: MCC 0.110 ± 0.007 vs 0.536 ± 0.005, "
+        "per-fold difference -0.426 ± 0.012, beyond 2 SE.",
+        "- **Behind the k-mer baseline: scratch**: MCC 0.298 ± 0.006 vs 0.536 ± 0.005, "
+        "per-fold difference -0.238 ± 0.010, beyond 2 SE.",
+        "- **Negative transfer**: the pre-trained start is behind scratch: MCC 0.110 ± 0.007 vs "
+        "0.298 ± 0.006, per-fold difference -0.188 ± 0.004, beyond 2 SE.",
+        "- **Recommended for this data size** (1000 sequences): k-mer LR, because it has the best mean "
+        "MCC (0.536) and is the simplest model run.",
+    ]
+    # the same pre-trained model with a fold spread as wide as its mean: near chance, flagged first
+    mcc["pre-trained"] = [0.30, -0.10, 0.25, -0.05, 0.15]
+    assert flag_lines(mcc, 1000)[0] == (
+        "- **Near chance: pre-trained**: cross-validated MCC 0.110 ± 0.080 (mean ± standard error over "
+        "5 folds) is not 2 standard errors above zero; it has learnt nothing measurable from these data."
+    )
+
+
+def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch):
+    """A stand-in 'pre-trained' classifier, wrong on a quarter of the sequences, against a perfect
+    stand-in scratch: the report's first lines say negative transfer, and metrics.json has -1."""
+    import json
+
+    import sciPT.tasks.promoter as promoter
+
+    path, rows = planted
+    truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
+
+    class StandIn:
+        def __init__(self, good: bool):
+            self.good = good
+
+        def predict(self, codes):
+            out = []
+            for c in codes:
+                y, i = truth[tuple(c.tolist())]
+                out.append(float(y if self.good or i % 4 else 1 - y))
+            return np.array(out)
+
+    real_load_start = promoter.load_start
+
+    def pretrained_start(init, cfg):
+        start = real_load_start("none", cfg)
+        start.name = "pre-trained"
+        return start
+
+    monkeypatch.setattr(promoter, "load_start", pretrained_start)
+    monkeypatch.setattr(promoter, "train_classifier", lambda start, *a, **k: StandIn(start.name == "scratch"))
+    monkeypatch.setattr(promoter, "export_classifier", lambda *a: None)
+    cfg = fast_cfg(folds=3)
+    cfg.inputs.train = str(path)
+    assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+    report = (tmp_path / "run" / "report.md").read_text().splitlines()
+    top = report[: report.index("") + 1 + report[report.index("") + 1 :].index("")]
+    assert report[0] == "# Promoter prediction" and top[-1].startswith("- Rules: *near chance*")
+    assert (
+        "- **Negative transfer**: the pre-trained start is behind scratch: MCC 0.576 ± 0.078 vs "
+        "1.000 ± 0.000, per-fold difference -0.424 ± 0.078, beyond 2 SE."
+    ) in top
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["pre_trained_vs_scratch_mcc_verdict"] == -1 and metrics["scratch_mcc_se"] == 0
+    assert metrics["recommended_scratch"] == 1 and metrics["recommended_pre_trained"] == 0
+    assert metrics["pre_trained_near_chance"] == 0 and "kmer_lr_mcc_fold3" in metrics

@@ -1,0 +1,96 @@
+"""Has a model learnt anything, and does pre-training help? Verdicts on per-fold scores.
+
+Cross-validation gives every model one score per fold (MCC, say), all on the same folds. Two rules
+turn those scores into verdicts; both use the standard error over folds, ``SE = s / sqrt(K)`` with
+``s`` the sample standard deviation (ddof 1) of the ``K`` values:
+
+- **near chance**: a model has learnt nothing measurable when its mean score is not more than two
+  standard errors above zero, ``mean <= 2 SE`` (a constant predictor, MCC 0 on every fold, is near
+  chance; so is a model worse than chance);
+- **paired comparison**: A is *ahead of* / *tied with* / *behind* B when the mean of the per-fold
+  differences ``A - B`` is above ``+2 SE`` / within ``±2 SE`` / below ``-2 SE``, the SE being that of
+  the differences. Pairing cancels what the folds share (a hard fold is hard for both models), so it
+  separates models whose spreads overlap.
+
+:func:`recommend` picks the model with the best mean score unless a simpler one is tied with it
+(by the paired rule); then it picks the simplest of those tied with the best: what the data cannot
+tell apart, the cheaper model gets.
+
+Verdicts are the integers :data:`BEHIND` (-1), :data:`TIED` (0), :data:`AHEAD` (1), so they can
+stand in a metrics.json of numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+SE_MULTIPLE = 2.0
+BEHIND, TIED, AHEAD = -1, 0, 1
+WORDS = {BEHIND: "behind", TIED: "tied with", AHEAD: "ahead of"}
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error (ddof 1) of the non-NaN values; SE is infinite below two values."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), float("inf")
+    se = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("inf")
+    return float(np.mean(v)), se
+
+
+def near_chance(scores: Sequence[float]) -> bool:
+    """True when the mean score is not more than 2 standard errors above zero."""
+    mean, se = mean_se(scores)
+    return not mean > SE_MULTIPLE * se
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the per-fold differences ``a - b``."""
+    return mean_se(np.subtract(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+
+
+def compare(a: Sequence[float], b: Sequence[float]) -> int:
+    """:data:`AHEAD`, :data:`TIED` or :data:`BEHIND`: ``a`` against ``b`` by the paired 2-SE rule."""
+    mean, se = paired_difference(a, b)
+    if mean < -SE_MULTIPLE * se:
+        return BEHIND
+    if mean > SE_MULTIPLE * se:
+        return AHEAD
+    return TIED
+
+
+def recommend(
+    scores: Mapping[str, Sequence[float]], simplest_first: Sequence[str], metric: str = "MCC"
+) -> tuple[str, str]:
+    """The model to use, and why: a clause that completes "<pick>, because ...".
+
+    ``scores`` maps each model to its per-fold scores (higher is better, same folds for all);
+    ``simplest_first`` orders the models by cost (names missing from it count as the most complex).
+    The pick is the best by mean score, unless models simpler than it are tied with it (paired
+    2-SE rule): then the simplest of those.
+    """
+    rank = {name: i for i, name in enumerate(simplest_first)}
+
+    def cost(name: str) -> int:
+        return rank.get(name, len(rank))
+
+    means = {name: mean_se(v)[0] for name, v in scores.items()}
+    best = max(scores, key=lambda n: (means[n], -cost(n)))
+    tied = [n for n in scores if n == best or compare(scores[n], scores[best]) == TIED]
+    pick = min(tied, key=cost)
+    if len(scores) == 1:
+        return pick, "it is the only model run."
+    if pick != best:
+        return pick, (
+            f"it is tied with {best}, the best by mean {metric} ({means[pick]:.3f} vs "
+            f"{means[best]:.3f}, within 2 standard errors over paired folds), and is simpler."
+        )
+    if any(cost(n) < cost(best) for n in scores):
+        return best, (
+            f"it has the best mean {metric} ({means[best]:.3f}) and every simpler model is "
+            "behind it by more than 2 standard errors over paired folds."
+        )
+    return best, f"it has the best mean {metric} ({means[best]:.3f}) and is the simplest model run."

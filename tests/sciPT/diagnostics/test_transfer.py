@@ -1,0 +1,61 @@
+import math
+
+import pytest
+
+from sciPT.diagnostics.transfer import AHEAD, BEHIND, TIED, compare, mean_se, near_chance, recommend
+
+SIMPLEST_FIRST = ("k-mer LR", "scratch", "pre-trained")
+
+
+def test_mean_and_standard_error_by_hand():
+    # mean 0.2; sample variance ((-0.1)^2 + 0 + 0.1^2) / 2 = 0.01; SE = 0.1 / sqrt(3)
+    mean, se = mean_se([0.1, 0.2, 0.3])
+    assert mean == pytest.approx(0.2) and se == pytest.approx(0.1 / math.sqrt(3))
+    assert mean_se([0.5, float("nan"), 0.5]) == (0.5, 0.0)
+
+
+def test_near_chance_is_mean_within_two_standard_errors_of_zero():
+    # mean 0.2, SE 0.0577: 0.2 > 0.115 -> learnt something
+    assert not near_chance([0.1, 0.2, 0.3])
+    # mean 0.1, SE 0.1: 0.1 <= 0.2 -> near chance (the human-promoter case: 0.109 with a wide spread)
+    assert near_chance([0.3, -0.1, 0.1])
+    assert near_chance([0.0, 0.0, 0.0])  # a constant predictor
+    assert near_chance([-0.4, -0.5, -0.45])  # worse than chance is no better
+
+
+def test_paired_comparison_uses_per_fold_differences():
+    a = [0.50, 0.30, 0.70, 0.40]
+    b = [0.45, 0.26, 0.64, 0.36]  # overlapping spreads, but a wins every fold by ~0.05
+    assert compare(a, b) == AHEAD and compare(b, a) == BEHIND
+    assert compare(a, [0.52, 0.28, 0.71, 0.39]) == TIED  # differences +-0.02 around -0.0025
+    assert compare(a, a) == TIED
+
+
+def test_recommendation_prefers_the_simplest_model_tied_with_the_best():
+    kmer = [0.50, 0.55, 0.52, 0.48, 0.53]
+    # pre-trained is best by mean but tied with scratch and with the k-mer LR: the k-mer LR wins
+    scores = {
+        "pre-trained": [0.53, 0.54, 0.56, 0.47, 0.56],
+        "scratch": [0.51, 0.56, 0.53, 0.49, 0.52],
+        "k-mer LR": kmer,
+    }
+    pick, why = recommend(scores, SIMPLEST_FIRST)
+    assert pick == "k-mer LR"
+    assert why == (
+        "it is tied with pre-trained, the best by mean MCC (0.516 vs 0.532, within 2 standard "
+        "errors over paired folds), and is simpler."
+    )
+    # pre-trained ahead of both simpler models by ~0.1 on every fold
+    scores["pre-trained"] = [x + 0.1 + d for x, d in zip(kmer, (0.01, -0.01, 0.0, 0.02, -0.02))]
+    pick, why = recommend(scores, SIMPLEST_FIRST)
+    assert pick == "pre-trained"
+    assert why == (
+        "it has the best mean MCC (0.616) and every simpler model is behind it by more "
+        "than 2 standard errors over paired folds."
+    )
+    # scratch tied with a pre-trained model that is best by a hair: scratch, the simpler
+    scores["scratch"] = [x - 0.01 + d for x, d in zip(scores["pre-trained"], (0.02, -0.02, 0.01, 0.0, -0.01))]
+    assert recommend(scores, SIMPLEST_FIRST)[0] == "scratch"
+    # the k-mer LR best and simplest
+    pick, why = recommend({"k-mer LR": [0.6, 0.62, 0.58], "scratch": [0.3, 0.32, 0.29]}, SIMPLEST_FIRST)
+    assert (pick, why) == ("k-mer LR", "it has the best mean MCC (0.600) and is the simplest model run.")
