@@ -133,7 +133,14 @@ def _add_export(sub, rest: list[str] | None) -> None:
     p = sub.add_parser("export", help="export a run's Lightning checkpoint as safetensors + config.json")
     p.add_argument("run", metavar="RUN", help="pre-training run directory")
     p.add_argument("--checkpoint", help="checkpoint to export (default: RUN/checkpoints/last.ckpt)")
-    p.add_argument("--out", help="export directory (default: RUN/model)")
+    p.add_argument("--out", help="export directory (default: RUN/model; RUN/hf with --format hf)")
+    p.add_argument(
+        "--format",
+        choices=("sciPT", "hf"),
+        default="sciPT",
+        help="sciPT's own (safetensors + config.json), or hf: an EsmForMaskedLM folder for "
+        "transformers, for DNA and protein runs with an exact ESM equivalent (default: sciPT)",
+    )
     p.set_defaults(handler=_run_export)
 
 

@@ -85,6 +85,16 @@ def export_run(args: argparse.Namespace) -> int:
     from .run import open_run
 
     run, _ = open_run(args.run)
+    if getattr(args, "format", "sciPT") == "hf":
+        from .hf import export_esm
+
+        out = export_esm(run.path, args.out or run.path / "hf", args.checkpoint)
+        print(
+            f"exported {out} as EsmForMaskedLM (tokenize with add_special_tokens=False: the model "
+            "was trained without <cls>/<eos>)",
+            file=sys.stderr,
+        )
+        return 0
     path = Path(args.checkpoint) if args.checkpoint else run.last_checkpoint
     if not path.is_file():
         raise UserError(

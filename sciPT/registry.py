@@ -264,6 +264,7 @@ OPTIONAL_MODULES = {
     "scipy": "surrogates",
     "ht": "surrogates",
     "fluids": "surrogates",
+    "transformers": "hf",
 }
 
 

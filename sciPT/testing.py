@@ -197,3 +197,60 @@ def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-
         raise AssertionError(
             f"not strand-symmetric: max |difference| {diff.max():.3g} at sequence {int(diff.argmax())}"
         )
+
+
+# --- tiny ESM folders in the Hugging Face format (sciPT.hf) ------------------------------------
+def nucleotide_transformer_vocab() -> list[str]:
+    """The vocabulary layout of the first Nucleotide Transformer models: six specials, the 4096
+    6-mers over ``A T C G``, then the single nucleotides ``A T C G N`` (the fallback)."""
+    import itertools
+
+    specials = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>"]
+    return specials + ["".join(w) for w in itertools.product("ATCG", repeat=6)] + list("ATCGN")
+
+
+ESM2_VOCAB = (
+    "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>"
+).split()
+"""ESM-2's 33 tokens, in its order."""
+
+
+def tiny_esm_folder(path, kind: str = "dna", seed: int = 0, **config):
+    """Save a small random ``EsmForMaskedLM`` and its ``EsmTokenizer`` into ``path``; returns it.
+
+    ``kind="dna"``: Nucleotide-Transformer-like (6-mer vocabulary with single-nucleotide fallback,
+    learned absolute positions, ``<cls>`` only); ``kind="protein"``: ESM-2-like (rotary positions,
+    token dropout, ``<cls>`` and ``<eos>``). Hidden size 32, 2 layers, 4 heads unless ``config``
+    says otherwise (any ``EsmConfig`` field). Needs ``transformers``.
+    """
+    from pathlib import Path
+
+    from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if kind == "dna":
+        vocab = nucleotide_transformer_vocab()
+        base = dict(position_embedding_type="absolute", max_position_embeddings=130, token_dropout=False)
+        base.update(pad_token_id=1, mask_token_id=2, layer_norm_eps=1e-12)
+        special = {"eos_token": None}
+    elif kind == "protein":
+        vocab = list(ESM2_VOCAB)
+        base = dict(position_embedding_type="rotary", max_position_embeddings=1026, token_dropout=True)
+        base.update(pad_token_id=1, mask_token_id=32, layer_norm_eps=1e-5)
+        special = {}
+    else:
+        raise ValueError(f"kind: expected 'dna' or 'protein', got {kind!r}")
+    (path / "vocab.txt").write_text("\n".join(vocab))
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    shape.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, emb_layer_norm_before=False)
+    cfg = EsmConfig(vocab_size=len(vocab), **{**base, **shape, **config})
+    torch.manual_seed(seed)
+    model = EsmForMaskedLM(cfg)
+    with torch.no_grad():  # transformers' init leaves the biases and norms plain: make them count
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    model.save_pretrained(path)
+    EsmTokenizer(str(path / "vocab.txt"), **special).save_pretrained(path)
+    return path

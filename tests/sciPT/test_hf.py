@@ -1,0 +1,212 @@
+"""sciPT.hf: ESM folders in the Hugging Face format behind sciPT's backbone and tokenizer interfaces.
+
+The reference is ``transformers`` itself: the same folder loaded with ``EsmForMaskedLM`` and
+tokenized with its ``EsmTokenizer`` must give the same ids, hidden states and embeddings.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from sciPT.errors import UserError  # noqa: E402
+from sciPT.finetune import FinetuneConfig, build_strategy, layer_groups, load_fisher  # noqa: E402
+from sciPT.hf import HFEncoder, HFTokenizer, load_hf, max_tokens, save_fisher  # noqa: E402
+from sciPT.testing import tiny_esm_folder  # noqa: E402
+
+DNA = "ACGTN"
+PROTEIN = "ACDEFGHIKLMNPQRSTVWYUOX"  # sciPT's protein alphabet, in code order
+DNA_SEQS = ["ACGTACGTACGTNACGTAC", "ACGTTT", "GGGGGGCCCCCCAAAAAATTTTTTN", "TTAGGCATNNACGATCGATCGGGAT"]
+PROTEIN_SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "MUOXAC", "WWYYKLLLPQRSTVACDEFGHIKLMN"]
+
+
+@pytest.fixture(scope="module")
+def dna_folder(tmp_path_factory):
+    return tiny_esm_folder(tmp_path_factory.mktemp("nt") / "nt", "dna")
+
+
+@pytest.fixture(scope="module")
+def protein_folder(tmp_path_factory):
+    return tiny_esm_folder(tmp_path_factory.mktemp("esm2") / "esm2", "protein")
+
+
+def codes_of(seqs, symbols):
+    return [np.array([symbols.index(c) for c in s], dtype=np.uint8) for s in seqs]
+
+
+def reference(folder, seqs):
+    """What transformers computes on its own: ids, mask, last hidden states."""
+    from transformers import EsmForMaskedLM, EsmTokenizer
+
+    tok = EsmTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = EsmForMaskedLM.from_pretrained(str(folder), local_files_only=True).eval()
+    batch = tok(seqs, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.esm(**batch).last_hidden_state
+    return batch, hidden
+
+
+@pytest.mark.parametrize("kind", ["dna", "protein"])
+def test_ids_hidden_states_and_embeddings_equal_transformers(kind, dna_folder, protein_folder):
+    folder, symbols, seqs = (
+        (dna_folder, DNA, DNA_SEQS) if kind == "dna" else (protein_folder, PROTEIN, PROTEIN_SEQS)
+    )
+    batch, hidden_ref = reference(folder, seqs)
+    hf = load_hf(folder, symbols)
+    ours = hf.tokenizer.batch(codes_of(seqs, symbols))
+    assert torch.equal(ours["input_ids"], batch["input_ids"])
+    assert torch.equal(ours["attention_mask"], batch["attention_mask"].bool())
+    with torch.no_grad():
+        hidden = hf.model(ours["input_ids"], ours["attention_mask"])
+        emb = hf.model.embed(ours["input_ids"], ours["attention_mask"])
+    assert hidden.shape == (len(seqs), batch["input_ids"].shape[1], 32)
+    torch.testing.assert_close(hidden, hidden_ref, atol=1e-5, rtol=0)
+    m = batch["attention_mask"][..., None].float()
+    torch.testing.assert_close(emb, (hidden_ref * m).sum(1) / m.sum(1), atol=1e-5, rtol=0)
+    assert hf.model.hidden_size == 32 and not hf.model.supports_select
+
+
+def test_nucleotide_transformer_tokens_are_6mers_with_single_nucleotide_fallback(dna_folder):
+    tok = load_hf(dna_folder, DNA).tokenizer
+    ids = tok.encode_codes(codes_of(["ACGTACGTACGTNACGTAC"], DNA)[0])
+    assert tok.hf.convert_ids_to_tokens(ids.tolist()) == ["<cls>", "ACGTAC", "GTACGT", "N", "ACGTAC"]
+    assert tok.n_special == 1 and tok.n_tokens(19) == 20 and tok.max_residues(20) == 19
+
+
+def test_protein_tokens_are_residues_between_cls_and_eos(protein_folder):
+    tok = load_hf(protein_folder, PROTEIN).tokenizer
+    ids = tok.encode_codes(codes_of(["MUOX"], PROTEIN)[0])
+    assert tok.hf.convert_ids_to_tokens(ids.tolist()) == ["<cls>", "M", "U", "O", "X", "<eos>"]
+    assert tok.n_tokens(4) == 6
+
+
+def test_tokenizer_round_trip_through_its_export(dna_folder, tmp_path):
+    tok = load_hf(dna_folder, DNA).tokenizer
+    tok.save(tmp_path)
+    again = HFTokenizer.from_dict(tok.to_dict(), tmp_path)
+    codes = codes_of(DNA_SEQS, DNA)
+    a, b = tok.batch(codes), again.batch(codes)
+    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(
+        a["attention_mask"], b["attention_mask"]
+    )
+
+
+def test_layer_groups_partition_the_parameters_and_every_strategy_builds(dna_folder):
+    model = load_hf(dna_folder, DNA).model
+    groups = layer_groups(model, "freeze")
+    assert len(groups) == 2 + 2  # embeddings, 2 layers, final norm
+    fisher = {n: torch.ones_like(p) for n, p in model.named_parameters()}
+    for strategy in ("full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"):
+        build_strategy(FinetuneConfig(strategy=strategy), model, fisher=fisher)
+
+
+def test_a_fisher_stored_in_the_folder_is_found(tmp_path):
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    model = load_hf(folder, DNA).model
+    fisher = {n: torch.full_like(p, 0.5) for n, p in model.named_parameters()}
+    save_fisher(folder, fisher)
+    again = load_hf(folder, DNA)
+    loaded = load_fisher(again.extras)
+    assert set(loaded) == set(fisher) and all(torch.equal(loaded[n], fisher[n]) for n in fisher)
+    assert (folder / "sciPT_fisher.safetensors").is_file()
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.model.state_dict().values())
+    )
+
+
+def test_a_new_encoder_from_the_config_reloads_the_weights(protein_folder):
+    hf = load_hf(protein_folder, PROTEIN)
+    fresh = HFEncoder(hf.config)
+    fresh.load_state_dict(hf.model.state_dict())
+    batch = hf.tokenizer.batch(codes_of(PROTEIN_SEQS, PROTEIN))
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.eval()(**batch), hf.model(**batch), atol=0, rtol=0)
+    assert max_tokens(hf.config) == 1026 and max_tokens(load_hf_config_dna()) == 130 - 1 - 1
+
+
+def load_hf_config_dna():
+    return {"position_embedding_type": "absolute", "max_position_embeddings": 130, "pad_token_id": 1}
+
+
+def test_errors_are_one_line(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_hf(tmp_path / "nope", DNA)
+    assert str(err.value) == (
+        f"hf:{tmp_path / 'nope'}: folder not found (hf: takes a local folder written by "
+        "save_pretrained; nothing is downloaded)"
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError) as err:
+        load_hf(tmp_path / "empty", DNA)
+    assert str(err.value) == (
+        f"hf:{tmp_path / 'empty'}: not an ESM model folder (no config.json; expected an "
+        "EsmForMaskedLM saved with save_pretrained)"
+    )
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert/config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(UserError, match=r"config.json has model_type 'bert'"):
+        load_hf(tmp_path / "bert", DNA)
+
+
+def test_pickled_weights_are_refused(tmp_path):
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(UserError, match=r"no model.safetensors \(weights are read from safetensors only"):
+        load_hf(folder, DNA)
+
+
+def test_missing_transformers_names_the_extra(dna_folder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(UserError) as err:
+        load_hf(dna_folder, DNA)
+    assert str(err.value) == (
+        "a Hugging Face model (hf:) needs 'transformers', which is not installed: pip install 'scipt[hf]'"
+    )
+
+
+SCIPT_MODEL = {"position": "rotary", "activation": "gelu", "norm_eps": 1e-5, "vocab_size": 10}
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            {"position": "alibi"},
+            "model.position: 'alibi' has no ESM equivalent (ESM has rotary or learned positions); only "
+            "rotary models export to the hf format",
+        ),
+        (
+            {"activation": "swiglu"},
+            "model.activation: 'swiglu' has no ESM equivalent (ESM's feed-forward is GELU); only GELU "
+            "models export to the hf format",
+        ),
+        (
+            {"k": 6},
+            "tokenizer.k: overlapping 6-mers have no EsmTokenizer equivalent (it cuts a sequence into "
+            "non-overlapping words); only residue tokenizers (k = 1) export to the hf format",
+        ),
+        (
+            {"objective": "causal"},
+            "objective.kind: 'causal' has no EsmForMaskedLM equivalent (a masked-LM head); only masked "
+            "pre-training runs export to the hf format",
+        ),
+        (
+            {"norm_eps": 1e-6},
+            "model.norm_eps: 1e-06 differs from the masked-LM head's 1e-05 and ESM has one "
+            "layer_norm_eps for both; only norm_eps = 1e-05 exports to the hf format",
+        ),
+    ],
+)
+def test_settings_without_an_esm_equivalent_are_refused_in_one_line(change, message):
+    from sciPT.errors import ConfigError
+    from sciPT.hf import esm_equivalent
+
+    model = {**SCIPT_MODEL, **{k: v for k, v in change.items() if k in SCIPT_MODEL}}
+    tokenizer = {"symbols": DNA, "k": change.get("k", 1)}
+    with pytest.raises(ConfigError) as err:
+        esm_equivalent(model, tokenizer, change.get("objective", "masked"))
+    assert str(err.value) == message
+    esm_equivalent(SCIPT_MODEL, {"symbols": DNA, "k": 1})  # the default configuration maps exactly
