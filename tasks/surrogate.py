@@ -53,9 +53,9 @@ from sciPT.domains.surrogates.calibrate import (
     varies,
 )
 from sciPT.domains.surrogates.data import Points, read_points, write_points
+from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
 from sciPT.domains.surrogates.evaluate import curve_features as _curve_features
-from sciPT.domains.surrogates.evaluate import evaluate_run
 from sciPT.domains.surrogates.evaluate import in_range as _in_range
 from sciPT.domains.surrogates.evaluate import predictions as _predictions
 from sciPT.domains.surrogates.evaluate import reduced as _reduced
@@ -312,16 +312,6 @@ class SurrogateTask(Task):
             help="the same as --guard false (default: off)",
         )
 
-    @staticmethod
-    def _add_level(parser) -> None:
-        parser.add_argument(
-            "--interval-level",
-            type=float,
-            default=0.9,
-            metavar="LEVEL",
-            help="probability held by the predictive intervals (default: 0.9)",
-        )
-
     def finetune(self, args: argparse.Namespace) -> RunDir:
         from sciPT.runconfig import resolve_config
 
@@ -333,14 +323,14 @@ class SurrogateTask(Task):
 
     # --- evaluate and predict -------------------------------------------------------------------
     def add_evaluate_arguments(self, parser) -> None:
-        self._add_level(parser)
+        add_level_argument(parser)
 
     def evaluate(self, run: RunDir, args: argparse.Namespace) -> dict:
         # the domain's evaluation (a pre-training run's prior is evaluated the same way)
         return evaluate_run(run, args)
 
     def add_predict_arguments(self, parser) -> None:
-        self._add_level(parser)
+        add_level_argument(parser)
 
     def predict(self, run: RunDir, args: argparse.Namespace) -> Path:
         level = _check_level(getattr(args, "interval_level", 0.9))
