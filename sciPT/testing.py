@@ -27,6 +27,25 @@ import torch
 TRANSFORMS = ("rotation", "reflection", "translation", "permutation", "combined")
 
 
+# command-line flags for a sequence pre-training run of a few seconds (tests, demos of the CLI)
+FAST_SEQUENCE_FLAGS = (
+    "--max-steps",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-every",
+    "2",
+    "--val-batches",
+    "1",
+    "--warmup-steps",
+    "1",
+    "--window",
+    "32",
+    "--model.max-len",
+    "32",
+)
+
+
 def _generator(generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator().manual_seed(0)
 

@@ -10,23 +10,9 @@ import torch
 
 from sciPT.checkpoint import from_pretrained
 from sciPT.cli import main
+from sciPT.testing import FAST_SEQUENCE_FLAGS
 
-FAST = [
-    "--max-steps",
-    "4",
-    "--batch-size",
-    "4",
-    "--val-every",
-    "2",
-    "--val-batches",
-    "1",
-    "--warmup-steps",
-    "1",
-    "--window",
-    "32",
-    "--model.max-len",
-    "32",
-]
+FAST = list(FAST_SEQUENCE_FLAGS)
 
 
 def run(capsys, *argv):

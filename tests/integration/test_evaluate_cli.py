@@ -18,25 +18,11 @@ from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.objectives.masked import IGNORE
 from sciPT.registry import domains
 from sciPT.sequence_domain import ObjectiveConfig, window_seed
+from sciPT.testing import FAST_SEQUENCE_FLAGS
 from sciPT.tokenizers import SequenceTokenizer
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol"
-FAST = [
-    "--max-steps",
-    "4",
-    "--batch-size",
-    "4",
-    "--val-every",
-    "2",
-    "--val-batches",
-    "1",
-    "--warmup-steps",
-    "1",
-    "--window",
-    "32",
-    "--model.max-len",
-    "32",
-]
+FAST = list(FAST_SEQUENCE_FLAGS)
 
 
 def fasta(path: Path, lengths, seed: int) -> Path:
