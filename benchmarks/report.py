@@ -72,6 +72,7 @@ RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "surrogate-targets": "surrogate_calibration:render_targets",
     "contamination-summary": "contamination_ipromoter:render_summary",
     "contamination": "contamination_ipromoter:render",
+    "corpus-throughput": "corpus_throughput:render",
     "promoter-nested": "promoter_nested:render",
 }
 

@@ -214,6 +214,9 @@ def _report(
     for f in setup.corpus:
         cells = " | ".join(f"{f[k]:,}" if isinstance(f[k], int) else str(f[k]) for k in counts)
         lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {cells} |")
+    summary = setup.report.get("data_summary")  # sampling across files, curation (list of lines)
+    if isinstance(summary, list):
+        lines += ["", *summary]
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     h0 = setup.report.get("order0_entropy_nats")

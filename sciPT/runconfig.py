@@ -82,8 +82,8 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
             metavar=key.split(".")[-1].upper(),
             help=f"{key} (default: {shown})",
         )
-        if is_list:
-            kwargs["nargs"] = "+"
+        if is_list:  # "--data A B" and "--data A --data B" both give [A, B]
+            kwargs.update(nargs="+", action="extend")
         elif base is bool:
             kwargs.update(nargs="?", const="true", metavar="BOOL")
         elif typing.get_origin(base) is typing.Literal:

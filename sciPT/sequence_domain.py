@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .checkpoint import from_pretrained, load_lightning_checkpoint
 from .config import from_dict, to_dict
+from .curation import CurationOptions, curate
 from .data import StepDataModule
 from .errors import ConfigError, DataError, UserError
 from .nn import TransformerConfig, TransformerEncoder
@@ -51,12 +52,25 @@ class SequenceDataConfig:
     ``paths``: FASTA files (plain or gzip); relative paths not found from the current directory are
     looked up in the repository (the shipped ``data_recipes/`` files). ``window``: residues per
     sample. ``val_fraction``: held out for validation (see :mod:`sciPT.sequences`).
+    ``temperature``: file ``i`` is sampled with probability proportional to its size ``** (1 / T)``
+    (1: by length; ``.inf``: every file equally often). Curation (:mod:`sciPT.curation`, all off
+    by default): the corpus is cut into tiles of ``tile`` residues (default: the window) and tiles
+    are removed for a run of ``max_n_run`` unknown residues, a 3-mer entropy below ``min_entropy``
+    bits, or as a duplicate of an earlier tile (``dedup``: ``exact``, or ``near``: MinHash Jaccard
+    of canonical ``dedup_k``-mers at least ``dedup_threshold``); windows come from kept tiles only.
     """
 
     paths: list[str] = field(default_factory=list)
     window: int = 128
     val_fraction: float = 0.02
     reverse_complement: bool = False
+    temperature: float = 1.0
+    dedup: Literal["none", "exact", "near"] = "none"
+    dedup_k: int = 12
+    dedup_threshold: float = 0.5
+    tile: int | None = None
+    max_n_run: int | None = None
+    min_entropy: float | None = None
 
 
 @dataclass
@@ -80,6 +94,25 @@ class SequencePretrainConfig:
     model: TransformerConfig = field(default_factory=TransformerConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def corpus_lines(corpus: Corpus, train: RandomWindows, curation, temperature: float) -> list[str]:
+    """Markdown for report.md: each file's share of the training windows, and what curation removed."""
+    kept = curation.per_file() if curation is not None else None
+    lines = [
+        f"Sampling across files: temperature {temperature:g} (file i drawn with probability "
+        "proportional to its size ** (1 / temperature)).",
+        "",
+        "| file | residues | kept | sampling probability |",
+        "|---|---|---|---|",
+    ]
+    for i, f in enumerate(corpus.files):
+        total = int(f.lengths.sum())
+        k = kept[i]["kept"] if kept is not None else total
+        lines.append(f"| {f.path.name} | {total:,} | {k:,} | {train.file_probabilities[i]:.4f} |")
+    if curation is not None:
+        lines += [""] + curation.lines()
+    return lines
 
 
 def window_seed(seed: int, index: int) -> int:
@@ -191,7 +224,16 @@ class SequenceDomain(Domain):
             )
         if cfg.data.reverse_complement and self.spec.complement is None:
             raise ConfigError(f"data.reverse_complement: {self.name} sequences have no complement")
+        if not cfg.data.temperature > 0:  # NaN fails too
+            raise ConfigError(f"data.temperature: expected a positive number, got {cfg.data.temperature:g}")
+        options = CurationOptions.of(cfg.data)
+        options.check(self.spec.alphabet.n_core)
         corpus = Corpus(cfg.data.paths, self.spec)
+        curation = (
+            curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
+            if options.active
+            else None
+        )
         common = dict(
             val_fraction=cfg.data.val_fraction,
             val_mode=self.val_mode,
@@ -199,6 +241,8 @@ class SequenceDomain(Domain):
             pad_short=self.pad_short,
             seed=cfg.train.seed,
             source="data.window",
+            temperature=cfg.data.temperature,
+            curation=curation,
         )
         train = RandomWindows(
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
@@ -213,6 +257,10 @@ class SequenceDomain(Domain):
             "corpus_residues": int(corpus.lengths.sum()),
             "tokens_per_sample": n_tokens,
         }
+        if curation is not None:
+            report.update(curation.metrics())
+        if len(corpus.files) > 1 or curation is not None:
+            report["data_summary"] = corpus_lines(corpus, train, curation, cfg.data.temperature)
         return PretrainSetup(
             backbone=backbone,
             objective=objective,

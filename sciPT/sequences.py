@@ -17,7 +17,12 @@ while it is first read).
 Sampling. :class:`RandomWindows` draws window ``g`` from a generator seeded by ``(seed, split, g)``:
 records are chosen with probability proportional to the number of windows they hold (genomes) or
 uniformly (protein collections), the start uniformly, and the reverse complement with probability
-1/2 when augmentation is on. Validation takes the last ``val_fraction`` of every record (genomes,
+1/2 when augmentation is on. With several files and a ``temperature`` T, file ``i`` is drawn with
+probability proportional to ``mass_i ** (1 / T)``, ``mass_i`` being the sum of its records' weights
+(its number of window starts for genomes, about its residues; its number of records for protein
+collections), then a record within it as above: T = 1 is plain length weighting (the default, the
+same draws as without temperatures), T -> infinity draws every file equally often. With curation
+(:mod:`sciPT.curation`) windows are drawn only inside runs of kept tiles. Validation takes the last ``val_fraction`` of every record (genomes,
 ``val_mode="region"``) or a fixed hash-chosen subset of records (``val_mode="record"``), so training
 and validation never share a residue.
 """
@@ -251,6 +256,24 @@ class Corpus:
         return float(-(p * np.log(p)).sum())
 
 
+def split_bounds(
+    corpus: Corpus, split: str, val_fraction: float, val_mode: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` per record: the part of each record that belongs to ``split`` (module docstring)."""
+    starts, stops = [], []
+    for r, (f, i) in enumerate(corpus.records):
+        length = int(corpus.lengths[r])
+        if val_mode == "region":
+            cut = length - int(round(length * val_fraction))
+            lo, hi = (0, cut) if split == "train" else (cut, length)
+        else:
+            held = zlib.crc32(f.names[i].encode()) % 10_000 < val_fraction * 10_000
+            lo, hi = (0, length) if held == (split == "val") else (0, 0)
+        starts.append(lo)
+        stops.append(hi)
+    return np.array(starts), np.array(stops)
+
+
 class RandomWindows(Dataset):
     """Sample ``g`` -> the codes of one random window (see the module docstring).
 
@@ -263,6 +286,9 @@ class RandomWindows(Dataset):
         weighting: ``"length"`` (records by number of windows) or ``"uniform"``.
         reverse_complement: draw the reverse complement with probability 1/2.
         size: number of samples (``len``); sampling is by index so it only bounds iteration.
+        temperature: files drawn with probability proportional to their mass ``** (1 / T)``
+            (module docstring); ``file_probabilities`` holds the result.
+        curation: a :class:`sciPT.curation.Curation`: windows only inside its kept tiles.
     """
 
     def __init__(
@@ -279,22 +305,17 @@ class RandomWindows(Dataset):
         seed: int = 0,
         size: int = 1 << 40,
         source: str = "data",
+        temperature: float = 1.0,
+        curation=None,
     ):
         self.corpus, self.window, self.split = corpus, window, split
         self.seed, self.size, self.pad_short = seed, size, pad_short
         self.complement = corpus.spec.complement_codes() if reverse_complement else None
-        starts, stops = [], []
-        for r, (f, i) in enumerate(corpus.records):
-            length = int(corpus.lengths[r])
-            if val_mode == "region":
-                cut = length - int(round(length * val_fraction))
-                lo, hi = (0, cut) if split == "train" else (cut, length)
-            else:
-                held = zlib.crc32(f.names[i].encode()) % 10_000 < val_fraction * 10_000
-                lo, hi = (0, length) if held == (split == "val") else (0, 0)
-            starts.append(lo)
-            stops.append(hi)
-        self.lo, self.hi = np.array(starts), np.array(stops)
+        if curation is None:
+            self.lo, self.hi = split_bounds(corpus, split, val_fraction, val_mode)
+            self.rec = np.arange(len(corpus.records))
+        else:  # only the kept tiles (sciPT.curation)
+            self.rec, self.lo, self.hi = curation.segments(split)
         span = self.hi - self.lo
         n_windows = (
             span - window + 1 if not pad_short else np.where(span > 0, np.maximum(span - window + 1, 1), 0)
@@ -304,6 +325,11 @@ class RandomWindows(Dataset):
             if split == "val":
                 self.cum = None
                 return
+            if curation is not None:
+                raise DataError(
+                    f"{source}: no window of {window} residues fits in the training part kept by "
+                    "curation (sciPT.curation: fewer filters, or a larger data.tile)"
+                )
             longest = int(np.argmax(corpus.lengths))
             f, i = corpus.records[longest]
             raise DataError(
@@ -312,7 +338,16 @@ class RandomWindows(Dataset):
             )
         w = n_windows if weighting == "length" else (n_windows > 0).astype(float)
         self.n_windows = n_windows
-        self.cum = np.cumsum(w / w.sum())
+        # files: each one's mass (the sum of its segments' weights) raised to 1 / temperature
+        file_of = np.repeat(np.arange(len(corpus.files)), [len(f.names) for f in corpus.files])[self.rec]
+        mass = np.bincount(file_of, weights=w, minlength=len(corpus.files))
+        share = np.where(mass > 0, mass, 0.0) ** (1.0 / temperature) * (mass > 0)
+        self.file_probabilities = share / share.sum()
+        if temperature == 1.0:  # by length, exactly as before temperatures existed
+            self.cum = np.cumsum(w / w.sum())
+        else:
+            within = np.divide(w, mass[file_of], out=np.zeros(len(w)), where=mass[file_of] > 0)
+            self.cum = np.cumsum(within * self.file_probabilities[file_of])
 
     @property
     def empty(self) -> bool:
@@ -327,7 +362,7 @@ class RandomWindows(Dataset):
         r = min(r, len(self.cum) - 1)
         start = self.lo[r] + int(rng.integers(self.n_windows[r]))
         stop = min(start + self.window, self.hi[r])
-        codes = self.corpus.codes(r, start, stop)
+        codes = self.corpus.codes(int(self.rec[r]), start, stop)
         if self.complement is not None and rng.random() < 0.5:
             codes = self.complement[codes[::-1]]
         return codes

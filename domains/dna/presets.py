@@ -4,6 +4,9 @@
   minutes on a laptop CPU.
 - ``small``: overlapping 6-mers, 517 bp windows (512 tokens), 4 x 256-wide layers.
 - ``base``: overlapping 6-mers, 512 tokens, 12 x 768-wide layers (DNABERT-sized), for GPUs.
+- ``genomes``: ``tiny`` on the four shipped genomes (:data:`~.data.SHIPPED_GENOMES`), files sampled
+  at temperature 2, exact and near-duplicate tiles removed, tiles with 16 N in a row or a 3-mer
+  entropy below 3 bits removed (:mod:`sciPT.curation`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_domain import SequenceDataConfig, SequencePretrainConfig, TokenizerConfig
 from sciPT.trainer import TrainConfig
 
-from .data import ECOLI_GENOME
+from .data import ECOLI_GENOME, SHIPPED_GENOMES
 from .objectives import masked_objective
 
 
@@ -73,4 +76,14 @@ def base() -> SequencePretrainConfig:
     )
 
 
-PRESETS = {"tiny": tiny, "small": small, "base": base}
+def genomes() -> SequencePretrainConfig:
+    cfg = tiny()
+    cfg.data.paths = list(SHIPPED_GENOMES)
+    cfg.data.temperature = 2.0
+    cfg.data.dedup = "near"
+    cfg.data.max_n_run = 16
+    cfg.data.min_entropy = 3.0
+    return cfg
+
+
+PRESETS = {"tiny": tiny, "small": small, "base": base, "genomes": genomes}

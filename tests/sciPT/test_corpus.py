@@ -1,0 +1,233 @@
+"""A pre-training corpus of several files: temperature sampling, tile curation, reporting, resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sciPT.cli import build_parser, main
+from sciPT.curation import EXACT, KEPT, LOW_COMPLEXITY, N_RUN, NEAR, CurationOptions, curate
+from sciPT.diagnostics.contamination import check_contamination, decontaminate
+from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.runconfig import resolve_config
+from sciPT.sequences import Corpus, RandomWindows
+
+SYMBOLS = np.array(list("ACGTN"))
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+
+
+def random_dna(n, seed, alphabet="ACGT"):
+    return "".join(np.random.default_rng(seed).choice(list(alphabet), n))
+
+
+def fasta(path, records):
+    path.write_text("".join(f">{name}\n{seq}\n" for name, seq in records))
+    return str(path)
+
+
+def rc(seq):
+    return seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+def text(codes):
+    return "".join(SYMBOLS[codes])
+
+
+# --- sampling across files by temperature ---------------------------------------------------
+@pytest.fixture
+def two_files(tmp_path):
+    a = fasta(tmp_path / "a.fa", [("a", random_dna(1000, 1, "AC"))])  # A/C only: tells the files apart
+    b = fasta(tmp_path / "b.fa", [("b", random_dna(9000, 2, "GT"))])
+    return Corpus([a, b], DNA_SPEC)
+
+
+@pytest.mark.parametrize(
+    "temperature, expected",
+    [(1.0, 0.1), (2.0, 1 / (1 + 3)), (float("inf"), 0.5), (1e9, 0.5)],  # sqrt(1000 / 9000) = 1/3
+)
+def test_temperature_file_probabilities(two_files, temperature, expected):
+    ds = RandomWindows(two_files, 10, val_fraction=0.0, temperature=temperature)
+    m = np.array([991, 8991.0])  # window starts per file, the exact mass
+    exact = m ** (1 / temperature) / (m ** (1 / temperature)).sum()
+    np.testing.assert_allclose(ds.file_probabilities, exact, rtol=1e-9)
+    assert ds.file_probabilities[0] == pytest.approx(expected, abs=2e-3)  # ~ residues_i ** (1/T)
+    n = 3000
+    from_a = np.mean([set(text(ds[g])) <= {"A", "C"} for g in range(n)])
+    sd = np.sqrt(exact[0] * (1 - exact[0]) / n)
+    assert abs(from_a - exact[0]) < 4 * sd
+
+
+def test_temperature_one_is_the_old_length_weighting(two_files):
+    ds = RandomWindows(two_files, 10, val_fraction=0.1, seed=5)
+    w = ds.n_windows
+    assert np.array_equal(ds.cum, np.cumsum(w / w.sum()))  # bit for bit: same draws as before
+    hot = RandomWindows(two_files, 10, val_fraction=0.1, seed=5, temperature=1.0 + 1e-12)
+    np.testing.assert_allclose(hot.cum, ds.cum, rtol=1e-9)  # the general path agrees
+
+
+# --- curation: duplicates, N runs, low complexity ---------------------------------------------
+def judge(paths, tile, **options):
+    corpus = Corpus(paths, DNA_SPEC)
+    cur = curate(
+        corpus, CurationOptions(tile=tile, **options), val_fraction=0.0, val_mode="region", progress=False
+    )
+    return corpus, cur
+
+
+def test_exact_duplicate_file_pair_loses_half_its_tiles(tmp_path):
+    seq = random_dna(2000, 3)
+    a = fasta(tmp_path / "a.fa", [("a", seq)])
+    b = fasta(tmp_path / "b.fa", [("copy", seq)])  # other bytes, same residues
+    c = fasta(tmp_path / "c.fa", [("reverse", rc(seq))])  # the other strand
+    corpus, cur = judge([a, b, c], 200, dedup="exact")
+    assert (cur.reason == KEPT).sum() == 10 and (cur.reason == EXACT).sum() == 20
+    assert cur.metrics()["data_removed_exact_duplicate_fraction"] == pytest.approx(2 / 3)
+    _, pair = judge([a, b], 200, dedup="exact")
+    assert pair.metrics()["data_removed_fraction"] == pytest.approx(0.5)
+    ds = RandomWindows(corpus, 100, val_fraction=0.0, curation=cur)
+    assert ds.file_probabilities.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_near_duplicate_removed_under_near_kept_under_exact(tmp_path):
+    seq = random_dna(2000, 4)
+    mutated = list(seq)
+    for p in range(50, 2000, 100):  # two substitutions per 200-residue tile
+        mutated[p] = {"A": "C", "C": "G", "G": "T", "T": "A"}[mutated[p]]
+    a = fasta(tmp_path / "a.fa", [("a", seq)])
+    b = fasta(tmp_path / "b.fa", [("b", "".join(mutated))])
+    other = fasta(tmp_path / "o.fa", [("o", random_dna(2000, 5))])  # unrelated: kept
+    _, exact = judge([a, b, other], 200, dedup="exact")
+    assert (exact.reason == KEPT).all()
+    _, near = judge([a, b, other], 200, dedup="near")
+    assert near.reason.tolist() == [KEPT] * 10 + [NEAR] * 10 + [KEPT] * 10
+    assert near.metrics()["data_removed_near_duplicate_fraction"] == pytest.approx(1 / 3)
+
+
+def test_n_run_and_poly_a_tiles_removed(tmp_path):
+    tiles = [random_dna(100, s) for s in range(6)]
+    tiles[2] = tiles[2][:40] + "N" * 20 + tiles[2][60:]
+    tiles[4] = "A" * 100
+    tiles[5] = tiles[5][:50] + "NNNN" + tiles[5][54:]  # a short run: kept
+    path = fasta(tmp_path / "g.fa", [("g", "".join(tiles))])
+    corpus, cur = judge([path], 100, max_n_run=10, min_entropy=2.0)
+    assert cur.reason.tolist() == [KEPT, KEPT, N_RUN, KEPT, LOW_COMPLEXITY, KEPT]
+    metrics = cur.metrics()
+    assert metrics["data_removed_n_run_fraction"] == pytest.approx(1 / 6)
+    assert metrics["data_removed_low_complexity_fraction"] == pytest.approx(1 / 6)
+    assert metrics["data_kept_residues"] == 400
+    ds = RandomWindows(corpus, 50, val_fraction=0.0, curation=cur)
+    for g in range(300):
+        w = text(ds[g])
+        assert "N" * 5 not in w and "A" * 12 not in w
+
+
+def test_curation_is_cached(tmp_path):
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(1000, 7))])
+    _, first = judge([path], 100, dedup="near")
+    assert len(list((tmp_path / "cache" / "sequences").glob("curation-*.npz"))) == 1
+    _, again = judge([path], 100, dedup="near")
+    assert np.array_equal(first.reason, again.reason)
+
+
+# --- contamination on a multi-file corpus --------------------------------------------------
+def test_contamination_and_decontamination_on_several_files(tmp_path):
+    seq_a, seq_b = random_dna(3000, 8), random_dna(3000, 9)
+    evals = [seq_b[1000:1081], rc(seq_a[500:581]), random_dna(81, 10)]
+    a = fasta(tmp_path / "a.fa", [("a", seq_a)])
+    b = fasta(tmp_path / "b.fa", [("b", seq_b)])
+    codes = [DNA_SPEC.encode(s, "eval", "x") for s in evals]
+    report = check_contamination(codes, Corpus([a, b], DNA_SPEC), progress=False)
+    assert report.verbatim.tolist() == [True, True, False]
+    clean_a, clean_b = tmp_path / "a_clean.fa", tmp_path / "b_clean.fa"
+    decontaminate(a, codes, clean_a, DNA_SPEC, progress=False)
+    decontaminate(b, codes, clean_b, DNA_SPEC, progress=False)
+    after = check_contamination(codes, Corpus([str(clean_a), str(clean_b)], DNA_SPEC), progress=False)
+    assert not after.near.any()
+
+
+# --- the command line, the run directory, resume --------------------------------------------
+def resolved(argv):
+    args = build_parser(argv).parse_args(argv)
+    return resolve_config(args.plugin, args, args.table)
+
+
+def test_data_flag_takes_several_files_either_way():
+    one = resolved(["pretrain", "dna", "--data", "A.fa", "B.fa.gz"])
+    two = resolved(["pretrain", "dna", "--data", "A.fa", "--data", "B.fa.gz"])
+    assert one.data.paths == two.data.paths == ["A.fa", "B.fa.gz"]
+    cfg = resolved(["pretrain", "dna", "--preset", "genomes", "--data.temperature", "inf"])
+    assert len(cfg.data.paths) == 4 and cfg.data.temperature == float("inf")
+
+
+@pytest.mark.parametrize(
+    "flags, key",
+    [
+        (["--data.temperature", "0"], "data.temperature"),
+        (["--data.temperature", "-1"], "data.temperature"),
+        (["--data.dedup", "fuzzy"], "--data.dedup"),
+        (["--data.max-n-run", "0"], "data.max_n_run"),
+        (["--data.dedup-threshold", "1.5"], "data.dedup_threshold"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, capsys, flags, key):
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(500, 11))])
+    try:
+        code = main(["pretrain", "dna", "--data", path, "--out", str(tmp_path / "run"), *flags])
+    except SystemExit as stop:  # argparse: a value outside the choices
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert key in err[-1]
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_dedup_in_a_config_file(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("data:\n  dedup: fuzzy\n")
+    assert main(["pretrain", "dna", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data.dedup" in err
+
+
+def test_resume_exact_with_curation_and_temperature(tmp_path):
+    import lightning.pytorch as pl
+
+    from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
+    from sciPT.pretrain import pretrain
+    from sciPT.registry import domains
+
+    seq = random_dna(6000, 12)
+    a = fasta(tmp_path / "a.fa", [("a1", seq), ("a2", "A" * 400 + random_dna(3000, 13))])
+    b = fasta(tmp_path / "b.fa", [("b", seq[:3000] + "N" * 100 + random_dna(2000, 14))])
+
+    class StopAt(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step >= 3:
+                trainer.should_stop = True
+
+    def cfg():
+        c = domains.get("dna").presets()["tiny"]()
+        c.data.paths = [a, b]
+        c.data.window, c.model.max_len = 32, 32
+        c.data.temperature, c.data.dedup, c.data.max_n_run, c.data.min_entropy = 3.0, "near", 10, 2.0
+        c.train.batch_size, c.train.max_steps, c.train.checkpoint_every = 4, 6, 3
+        c.train.val_every, c.train.val_batches, c.train.schedule.warmup_steps = 3, 1, 1
+        return c
+
+    pretrain("dna", cfg(), tmp_path / "straight")
+    pretrain("dna", cfg(), tmp_path / "interrupted", callbacks=[StopAt()])
+    assert load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")["global_step"] == 3
+    pretrain("dna", cfg(), tmp_path / "interrupted", resume=True)
+    weights = [from_pretrained(tmp_path / run).model.state_dict() for run in ("straight", "interrupted")]
+    torch.testing.assert_close(*weights, rtol=0, atol=1e-6)
+    metrics = json.loads((tmp_path / "straight/metrics.json").read_text())
+    for rule in ("n_run", "low_complexity", "exact_duplicate", "near_duplicate"):
+        assert f"data_removed_{rule}_fraction" in metrics
+    assert metrics["data_removed_n_run_fraction"] > 0 and metrics["data_removed_low_complexity_fraction"] > 0
+    assert metrics["data_removed_exact_duplicate_fraction"] > 0
+    report = (tmp_path / "straight/report.md").read_text()
+    assert "Curation: tiles of 32 residues" in report and "sampling probability" in report
