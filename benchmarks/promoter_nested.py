@@ -244,14 +244,15 @@ def digest(idx: np.ndarray) -> str:
 class Models:
     """Fits every model on index sets of one data set; features are computed once."""
 
-    def __init__(self, data, groups: np.ndarray, scheme: str):
+    def __init__(self, data, groups: np.ndarray, scheme: str, length: int = LENGTH):
         from promoter_cnn import one_hot
 
         from sciPT.domains.dna.model import KmerLogisticRegression
 
         self.data, self.labels, self.groups, self.scheme = data, data.labels, groups, scheme
+        self.length = length
         self.kmer_x = KmerLogisticRegression().features(data.codes)
-        self.onehot = one_hot(data.codes, LENGTH)
+        self.onehot = one_hot(data.codes, length)
         self.starts: dict = {}
 
     def early_stop_split(self, idx, seed):
@@ -277,7 +278,7 @@ class Models:
         cfg.train.seed = seed
         fit, stop = self.early_stop_split(fit_idx, seed)
         classifier = train_classifier(
-            start, cfg, self.data.subset(fit), LENGTH, seed, val=self.data.subset(stop)
+            start, cfg, self.data.subset(fit), self.length, seed, val=self.data.subset(stop)
         )
         return classifier.predict(self.data.subset(pred_idx).codes), {}
 

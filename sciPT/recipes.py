@@ -8,6 +8,10 @@ corrupted or different download is refused instead of silently used.
 ``scipt data decontaminate --corpus GENOME.fa --against EVAL ... --output CLEAN.fa.gz`` writes a copy
 of a pre-training corpus with every copy of an evaluation sequence (either strand) masked, and
 checks the copy again (:mod:`sciPT.diagnostics.contamination`).
+
+``scipt data negatives --positives POS.fa --kind dinucleotide-shuffle|gc-matched [--genome GENOME.fa]
+--output NEG.fa --seed N`` writes hard negatives for a set of positives as FASTA, ready for
+``scipt finetune ... --negatives NEG.fa`` (:mod:`sciPT.negatives`).
 """
 
 from __future__ import annotations
@@ -113,6 +117,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {contamination.DEFAULT_THRESHOLD})",
     )
     d.set_defaults(handler=_decontaminate)
+    n = sub.add_parser(
+        "negatives",
+        help="write hard negatives for positive sequences: dinucleotide shuffles or GC-matched genomic windows",
+        description="Write one negative per positive, as FASTA: a dinucleotide-preserving shuffle of it "
+        "(Altschul-Erickson), or a window of --genome of its length drawn so that the negatives' GC "
+        "histogram equals the positives', away from every copy of a positive (either strand).",
+    )
+    n.add_argument(
+        "--positives",
+        required=True,
+        metavar="FILE",
+        help="positive sequences: FASTA or CSV/TSV with a 'sequence' column (required)",
+    )
+    n.add_argument(
+        "--kind", required=True, metavar="KIND", help=f"one of: {', '.join(NEGATIVE_KINDS)} (required)"
+    )
+    n.add_argument(
+        "--genome", metavar="GENOME.fa[.gz]", help="FASTA to draw windows from (--kind gc-matched)"
+    )
+    n.add_argument(
+        "--output",
+        required=True,
+        metavar="NEG.fa[.gz]",
+        help="FASTA of negatives; gzip if the name ends with .gz (required)",
+    )
+    n.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    n.add_argument(
+        "--bins", type=int, default=10, help="GC-content bins of [0, 1] to match (gc-matched; default: 10)"
+    )
+    n.add_argument("--domain", default="dna", help="nucleic-acid domain giving the alphabet (default: dna)")
+    n.set_defaults(handler=_negatives)
+
+
+NEGATIVE_KINDS = ("dinucleotide-shuffle", "gc-matched")
+
+
+def _negatives(args: argparse.Namespace) -> int:
+    import gzip
+
+    import numpy as np
+
+    from . import negatives
+    from .registry import domains
+    from .sequences import Corpus, read_sequences
+
+    if args.kind not in NEGATIVE_KINDS:
+        raise UserError(f"--kind: unknown kind '{args.kind}' (expected one of: {', '.join(NEGATIVE_KINDS)})")
+    if args.kind == "gc-matched" and not args.genome:
+        raise UserError("--kind gc-matched needs --genome FILE (the FASTA to draw windows from)")
+    if args.kind != "gc-matched" and args.genome:
+        raise UserError(f"--genome is used only with --kind gc-matched, not {args.kind}")
+    if args.bins < 1:
+        raise UserError(f"--bins: expected a positive number of GC bins, got {args.bins}")
+    spec = domains.get(args.domain).spec
+    if spec is None or spec.complement is None:
+        raise UserError(f"--domain: domain '{args.domain}' is not a nucleic-acid domain (no complement)")
+    symbols = spec.alphabet.symbols
+    positives = read_sequences(args.positives, spec)
+    if args.kind == "dinucleotide-shuffle":
+        shuffled = negatives.dinucleotide_shuffles(positives.codes, args.seed)
+        records = [(f"{name}_dishuffle", codes) for name, codes in zip(positives.names, shuffled)]
+    else:
+        corpus = Corpus([args.genome], spec)
+        windows = negatives.gc_matched_windows(
+            corpus,
+            positives.codes,
+            gc_codes=[symbols.index("G"), symbols.index("C")],
+            seed=args.seed,
+            bins=args.bins,
+            complement=spec.complement_codes(),
+            source=args.genome,
+        )
+        records = [
+            (f"{name}:{start}-{stop}({strand})", codes) for name, start, stop, strand, codes in windows
+        ]
+    table = np.frombuffer(symbols.encode(), dtype=np.uint8)
+    text = "".join(f">{name}\n{table[np.asarray(c)].tobytes().decode()}\n" for name, c in records)
+    with io.atomic_path(args.output) as tmp:
+        if str(args.output).endswith(".gz"):
+            with gzip.open(tmp, "wt", encoding="ascii") as out:
+                out.write(text)
+        else:
+            tmp.write_text(text, encoding="ascii")
+    print(f"wrote {len(records):,} {args.kind} negatives of {len(positives):,} positives to {args.output}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from sciPT.errors import DataError
+from sciPT.files import resolve_data_path
 from sciPT.sequences import Corpus, LabelledSequences, SequenceSpec, read_sequences
 from sciPT.tokenizers import Alphabet
 
@@ -30,6 +31,17 @@ DNA_SPEC = SequenceSpec(
 
 ECOLI_GENOME = "data_recipes/dna/ecoli_k12_mg1655.fna.gz"
 PHAGE_LAMBDA = "data_recipes/dna/phage_lambda.fa"
+SHIPPED_GENOMES = [
+    ECOLI_GENOME,
+    "data_recipes/dna/at1pct.fa.gz",
+    "data_recipes/dna/ce1pct.fa.gz",
+    "data_recipes/dna/dm1pct.fa.gz",
+]
+"""The four shipped genomes (E. coli, and the first 1% of every chromosome of A. thaliana,
+C. elegans and D. melanogaster): the ``genomes`` preset's corpus."""
+SIGMA_SUBSETS = ("sigma24", "sigma28", "sigma32", "sigma38", "sigma54", "sigma70")
+"""iPromoter-2L's promoters by sigma factor (recipe ``ipromoter2l-sigma``): FASTA files
+``data_recipes/promoters/<name>promoter.txt``, which ``--positives`` reads as they are."""
 
 
 def read_genome(paths: list[str]) -> Corpus:
@@ -103,3 +115,19 @@ def read_pair(positives, negatives) -> LabelledSequences:
         np.concatenate([pos.labels, neg.labels]),
         f"{positives} + {negatives}",
     )
+
+
+def sigma_subset_path(name: str) -> str:
+    """The shipped FASTA of one sigma subset (``"sigma70"`` -> ``data_recipes/promoters/sigma70promoter.txt``)."""
+    if name not in SIGMA_SUBSETS:
+        raise DataError(f"unknown sigma subset '{name}' (expected one of: {', '.join(SIGMA_SUBSETS)})")
+    return f"data_recipes/promoters/{name}promoter.txt"
+
+
+def read_sigma_subsets(names=SIGMA_SUBSETS) -> dict[str, list[np.ndarray]]:
+    """``{name: codes}`` of iPromoter-2L's sigma subsets (the ``ipromoter2l-sigma`` recipe), read as
+    ``--positives`` reads them. Every subset is a part of ``positive2860.txt`` (the six together
+    are all of it); the promoters of the other subsets are not negatives of one subset."""
+    return {
+        name: read_labelled(resolve_data_path(sigma_subset_path(name)), fasta_label=1).codes for name in names
+    }

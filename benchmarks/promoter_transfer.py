@@ -1,0 +1,457 @@
+"""Promoter transfer and hard negatives: does a pre-trained DNA model (or anything) learn promoters, or
+their composition?
+
+    OMP_NUM_THREADS=1 python benchmarks/promoter_transfer.py                 # the full run (see Cost)
+    OMP_NUM_THREADS=1 python benchmarks/promoter_transfer.py --resume        # continue a killed run
+    OMP_NUM_THREADS=1 python benchmarks/promoter_transfer.py --quick --results-name promoter_transfer_quick
+
+Experiments (``--experiments``), each for every seed of ``--seeds``:
+
+- ``transfer``: train on sigma-70 promoters (a stratified 80% of the 1,694; the other 20% are the
+  in-distribution test set ``sigma70``) against negatives, test on each other sigma subset (sigma24,
+  28, 32, 38, 54; recipe ``ipromoter2l-sigma``) against held-out negatives of the same kind, one
+  negative per test positive. Negative kinds (``--negative-kinds``): ``ipromoter`` (the 2,860
+  published non-promoters, split at random between training and the test sets: 1,355 + 339 + 1,166
+  is exactly 2,860), ``dinucleotide-shuffle`` (each positive's own Altschul-Erickson shuffle) and
+  ``gc-matched`` (E. coli windows matched to the positives' GC histogram, 10 bins, drawn once for all
+  2,860 positives and shared out by bin, so every set's histogram matches its positives' and no two
+  sets share a residue); :mod:`sciPT.negatives`.
+- ``hard-negatives``: the 2,860 iPromoter-2L positives against their dinucleotide shuffles and
+  against GC-matched windows, 5-fold stratified CV.
+- ``uci``: the 106 UCI promoters (57 nt) as a few-shot set, 5-fold stratified CV.
+- ``few-labels``: iPromoter-2L (published negatives), 5-fold stratified CV, trained on a stratified
+  ``--fractions`` (default 1% and 5%) of each outer training part, tested on the whole outer fold.
+
+Models: the pre-trained ``tiny`` DNA encoder (3-mer tokens, pre-trained for ``--pretrain-steps`` on
+the E. coli genome decontaminated against every sequence of every experiment of that seed, the
+GC-matched windows included, which are genomic too) fine-tuned with the promoter task's code, the same
+architecture from scratch, k-mer (k = 1..5) logistic regression and position-wise one-hot logistic
+regression. Each is tuned on an inner split of its training set and refitted on all of it, with the
+grids, inner split and selection rule of ``benchmarks/promoter_nested.py`` (its ``Models``,
+``carve``, ``select``, ``label_subset`` and ``outer_folds`` are imported, not copied).
+
+Raw results: ``benchmarks/results/<--results-name>.json`` via ``benchmarks/provenance.py``, rewritten
+after every unit (experiment x variant x seed x fold x model), so ``--resume`` skips what is done.
+Work files: ``benchmarks/out/<--results-name>/``. :func:`render` turns a record into markdown.
+
+Cost (one thread; from the smoke run and promoter_nested's timings): per seed, pre-training ~4 CPU-min;
+``transfer`` ~6 min per negative kind (one unit per model: 4 + 1 fine-tunes of ~35 s for each neural
+model), ``hard-negatives`` ~8 min per fold and kind (~80 min), ``uci`` ~2 min, ``few-labels`` ~10 min:
+about 2 CPU-hours per seed, 6 for the default three seeds. ``--quick`` takes a few CPU-minutes.
+Importing this module imports neither torch nor scikit-learn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+EXPERIMENTS = ("transfer", "hard-negatives", "uci", "few-labels")
+NEGATIVE_KINDS = ("ipromoter", "dinucleotide-shuffle", "gc-matched")
+MODELS = ("pre-trained", "scratch", "k-mer LR", "one-hot LR")
+OTHER_SIGMAS = ("sigma24", "sigma28", "sigma32", "sigma38", "sigma54")
+SIGMA70_TEST_FRACTION = 0.2
+GC_BINS = 10
+UCI = "data_recipes/promoters/uci_ecoli_promoters.csv"
+
+
+def _concat(parts):
+    """``[(codes list, label)]`` -> LabelledSequences and the index range of each part."""
+    from sciPT.sequences import LabelledSequences
+
+    codes, labels, ranges, at = [], [], [], 0
+    for c, y in parts:
+        codes += list(c)
+        labels += [y] * len(c)
+        ranges.append(np.arange(at, at + len(c)))
+        at += len(c)
+    names = [f"s{i}" for i in range(len(codes))]
+    return LabelledSequences(names, codes, np.array(labels, dtype=np.int64), "promoter_transfer"), ranges
+
+
+def build_negatives(seed: int, positives: list, sigma: dict, genome) -> dict:
+    """Every negative set of one seed: ``{kind: {"all": codes, subset: codes}}`` (module docstring)."""
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.negatives import dinucleotide_shuffles, gc_bin, gc_counts, gc_matched_windows
+
+    out = {"dinucleotide-shuffle": {}, "gc-matched": {}}
+    for j, (name, codes) in enumerate(sigma.items()):
+        out["dinucleotide-shuffle"][name] = dinucleotide_shuffles(codes, 1000 * seed + j)
+    out["dinucleotide-shuffle"]["all"] = dinucleotide_shuffles(positives, seed)
+    windows = gc_matched_windows(
+        genome, positives, gc_codes=[1, 2], seed=seed, bins=GC_BINS, complement=DNA_SPEC.complement_codes()
+    )
+    pool = [w[4] for w in windows]
+    out["gc-matched"]["all"] = pool
+    by_bin: dict[int, list] = {}
+    for c in pool:
+        by_bin.setdefault(int(gc_bin(gc_counts([c], [1, 2]), len(c), GC_BINS)[0]), []).append(c)
+    for name, codes in sigma.items():  # the subsets partition the positives: the pool is shared out exactly
+        bins = gc_bin(gc_counts(codes, [1, 2]), np.array([len(c) for c in codes]), GC_BINS)
+        out["gc-matched"][name] = [by_bin[int(b)].pop() for b in bins]
+    return out
+
+
+def transfer_sets(kind: str, seed: int, sigma: dict, ipromoter_neg: list, negs: dict):
+    """Training set (80% of sigma-70 + negatives) and test sets (sigma-70's 20%, each other subset)."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed)
+    n70 = len(sigma["sigma70"])
+    train70, test70 = train_test_split(np.arange(n70), test_size=SIGMA70_TEST_FRACTION, random_state=seed)
+    s70 = sigma["sigma70"]
+    if kind == "ipromoter":
+        order = rng.permutation(len(ipromoter_neg))
+        pool = [ipromoter_neg[i] for i in order]
+        take = lambda n: [pool.pop() for _ in range(n)]  # noqa: E731
+        neg_train, neg_70 = take(len(train70)), take(len(test70))
+        neg_other = {name: take(len(sigma[name])) for name in OTHER_SIGMAS}
+    else:
+        k70 = negs[kind]["sigma70"]
+        neg_train, neg_70 = [k70[i] for i in train70], [k70[i] for i in test70]
+        neg_other = {name: negs[kind][name] for name in OTHER_SIGMAS}
+    parts = [([s70[i] for i in train70], 1), (neg_train, 0), ([s70[i] for i in test70], 1), (neg_70, 0)]
+    for name in OTHER_SIGMAS:
+        parts += [(sigma[name], 1), (neg_other[name], 0)]
+    data, ranges = _concat(parts)
+    tests = {"sigma70": np.concatenate(ranges[2:4])}
+    for j, name in enumerate(OTHER_SIGMAS):
+        tests[name] = np.concatenate(ranges[4 + 2 * j : 6 + 2 * j])
+    return data, np.concatenate(ranges[:2]), tests
+
+
+def run_unit(
+    nested, models, model: str, grid: list, train, tests: dict, seed: int, inner_seed: int, metric: str
+):
+    """Tune ``model`` on an inner split of ``train``, refit on ``train``, score every test set."""
+    from sciPT.metrics import binary_metrics
+
+    labels = models.labels
+    inner_fit, inner_val = nested.carve(
+        train, labels, np.arange(len(labels)), "random", nested.INNER_FRACTION, inner_seed
+    )
+    c0 = nested.cpu_seconds()
+    candidates = []
+    for setting in grid:
+        p, info = models.fit_predict(model, setting, inner_fit, inner_val, seed)
+        candidates.append(
+            {"setting": setting, "inner_val": nested.clean(binary_metrics(labels[inner_val], p))}
+        )
+    best = nested.select(candidates, metric)
+    c1 = nested.cpu_seconds()
+    everything = np.concatenate(list(tests.values()))
+    p, info = models.fit_predict(model, grid[best], train, everything, seed)
+    scores, at = {}, 0
+    for name, idx in tests.items():
+        scores[name] = nested.clean(binary_metrics(labels[idx], p[at : at + len(idx)]))
+        scores[name]["n"] = len(idx)
+        at += len(idx)
+    return {
+        "n_train": len(train),
+        "chosen": grid[best],
+        "candidates": candidates,
+        "test": scores,
+        "cpu_s": nested.cpu_seconds() - c0,
+        "cpu_s_tuning": c1 - c0,
+        **({"refit_info": info} if info else {}),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    parser.add_argument(
+        "--negative-kinds", nargs="+", default=list(NEGATIVE_KINDS), choices=list(NEGATIVE_KINDS)
+    )
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--max-folds", type=int, default=0, help="run only the first N folds (0 = all)")
+    parser.add_argument(
+        "--pretrain-steps", type=int, default=None, help="default: promoter_demo.PRETRAIN_STEPS"
+    )
+    parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
+    parser.add_argument("--results-name", default="promoter_transfer")
+    parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: first seed, 1 fold, 50 pre-training steps, grids of 2",
+    )
+    args = parser.parse_args(argv)
+
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    import promoter_nested as nested
+    from provenance import RESULTS, finish, provenance, write_results
+
+    from sciPT.diagnostics.contamination import decontaminate
+    from sciPT.domains.dna.data import (
+        DNA_SPEC,
+        ECOLI_GENOME,
+        read_genome,
+        read_labelled,
+        read_pair,
+        read_sigma_subsets,
+    )
+    from sciPT.files import resolve_data_path
+    from sciPT.pretrain import pretrain
+    from sciPT.tasks.promoter import PromoterConfig, Start, load_start
+    from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
+
+    torch.set_num_threads(1)
+    grids = nested.GRIDS
+    if args.quick:
+        args.seeds, args.max_folds = args.seeds[:1], args.max_folds or 1
+        args.pretrain_steps = args.pretrain_steps or 50
+        grids = nested.QUICK_GRIDS
+    args.pretrain_steps = args.pretrain_steps or PRETRAIN_STEPS
+    grids = {m: grids[m] for m in args.models}
+    work = HERE / "out" / args.results_name
+    work.mkdir(parents=True, exist_ok=True)
+    started, cpu0 = time.time(), nested.cpu_seconds()
+
+    ipromoter = read_pair(resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES))
+    positives = [c for c, y in zip(ipromoter.codes, ipromoter.labels) if y == 1]
+    ipromoter_neg = [c for c, y in zip(ipromoter.codes, ipromoter.labels) if y == 0]
+    sigma = read_sigma_subsets()
+    uci = read_labelled(resolve_data_path(UCI))
+    genome_path = resolve_data_path(ECOLI_GENOME)
+    genome = read_genome([str(genome_path)])
+
+    proto = {
+        "selection_rule": nested.SELECTION_RULE.format(metric=args.select_metric),
+        "select_metric": args.select_metric,
+        "grids": grids,
+        "fixed_settings": nested.FIXED,
+        "folds": args.folds,
+        "inner_val_fraction": nested.INNER_FRACTION,
+        "sigma70_test_fraction": SIGMA70_TEST_FRACTION,
+        "gc_bins": GC_BINS,
+        "pretrain_steps": args.pretrain_steps,
+        "quick": args.quick,
+    }
+    path = RESULTS / f"{args.results_name}.json"
+    if args.resume and path.is_file():
+        record = json.loads(path.read_text())
+        mismatch = [k for k, v in proto.items() if k != "grids" and record["protocol"].get(k) != v]
+        if mismatch:
+            raise SystemExit(f"--resume: {path} was run with other settings ({', '.join(mismatch)})")
+        record["protocol"]["grids"].update(grids)
+        record.setdefault("provenance_resumed", []).append(provenance())
+    else:
+        record = {
+            "provenance": provenance(),
+            "protocol": proto,
+            "pretraining": {},
+            "negatives": {},
+            "units": [],
+        }
+    done = {(u["experiment"], u["variant"], u["seed"], u["fold"], u["model"]) for u in record["units"]}
+
+    def save() -> None:
+        write_results(args.results_name, finish(record))
+
+    def log_unit(unit: dict) -> None:
+        record["units"].append(unit)
+        done.add((unit["experiment"], unit["variant"], unit["seed"], unit["fold"], unit["model"]))
+        save()
+        auroc = {k: round(v["auroc"], 3) for k, v in unit["test"].items() if v.get("auroc") is not None}
+        print(
+            json.dumps(
+                {k: unit[k] for k in ("experiment", "variant", "seed", "fold", "model")}
+                | {"auroc": auroc, "cpu_s": round(unit["cpu_s"], 1)}
+            ),
+            flush=True,
+        )
+
+    for seed in args.seeds:
+        negs = build_negatives(seed, positives, sigma, genome)
+        record["negatives"][str(seed)] = {
+            kind: {name: len(v) for name, v in sets.items()} for kind, sets in negs.items()
+        }
+        starts: dict = {}
+
+        def get_starts(seed=seed, negs=negs, starts=starts):
+            if starts:
+                return starts
+            run_dir, clean = work / f"pretrain_seed{seed}", work / f"ecoli_decontaminated_seed{seed}.fa.gz"
+            if str(seed) not in record["pretraining"] or not (run_dir / "metrics.json").is_file():
+                shutil.rmtree(run_dir, ignore_errors=True)
+                c = nested.cpu_seconds()
+                against = ipromoter.codes + uci.codes + negs["gc-matched"]["all"]
+                counts = decontaminate(genome_path, against, clean, DNA_SPEC, progress=False)
+                cfg = promoter_pretraining(str(clean))
+                cfg.train.max_steps = args.pretrain_steps
+                cfg.train.seed = seed
+                cfg.train.val_every = cfg.train.checkpoint_every = max(1, args.pretrain_steps // 6)
+                pretrain(
+                    "dna",
+                    cfg,
+                    run_dir,
+                    command=f"benchmarks/promoter_transfer.py (pre-training, seed {seed})",
+                )
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+                record["pretraining"][str(seed)] = {
+                    "steps": args.pretrain_steps,
+                    "cpu_s": nested.cpu_seconds() - c,
+                    "decontamination": counts,
+                    **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                }
+                save()
+            pre = load_start(str(run_dir), PromoterConfig(init=str(run_dir)))
+            starts.update(
+                {"pre-trained": pre, "scratch": Start("scratch", None, pre.model_cfg, pre.tokenizer, [], {})}
+            )
+            return starts
+
+        def models_for(data, length):
+            return nested.Models(data, np.arange(len(data)), "random", length=length)
+
+        def run_models(experiment, variant, fold, models, train, tests, fit_seed, inner_seed, seed=seed):
+            for model in args.models:
+                if (experiment, variant, seed, fold, model) in done:
+                    continue
+                if model in ("pre-trained", "scratch"):
+                    models.starts = get_starts()
+                unit = run_unit(
+                    nested,
+                    models,
+                    model,
+                    grids[model],
+                    train,
+                    tests,
+                    fit_seed,
+                    inner_seed,
+                    args.select_metric,
+                )
+                log_unit(
+                    {
+                        "experiment": experiment,
+                        "variant": variant,
+                        "seed": seed,
+                        "fold": fold,
+                        "model": model,
+                        **unit,
+                    }
+                )
+
+        def cross_validation(experiment, variant, data, length, fraction=1.0, seed=seed):
+            folds = nested.outer_folds(data.labels, np.arange(len(data)), "random", seed, args.folds)
+            models = None
+            for f, (outer_train, outer_test) in enumerate(folds[: args.max_folds or args.folds]):
+                if all((experiment, variant, seed, f, m) in done for m in args.models):
+                    continue
+                models = models or models_for(data, length)
+                train = nested.label_subset(outer_train, data.labels, fraction, seed + f)
+                run_models(
+                    experiment,
+                    variant,
+                    f,
+                    models,
+                    train,
+                    {"fold": outer_test},
+                    1000 * seed + f,
+                    10_000 + 100 * seed + f,
+                )
+
+        if "transfer" in args.experiments:
+            for kind in args.negative_kinds:
+                if all(("transfer", kind, seed, 0, m) in done for m in args.models):
+                    continue
+                data, train, tests = transfer_sets(kind, seed, sigma, ipromoter_neg, negs)
+                run_models(
+                    "transfer", kind, 0, models_for(data, 81), train, tests, 1000 * seed, 10_000 + 100 * seed
+                )
+        if "hard-negatives" in args.experiments:
+            for kind in ("dinucleotide-shuffle", "gc-matched"):
+                data, _ = _concat([(positives, 1), (negs[kind]["all"], 0)])
+                cross_validation("hard-negatives", kind, data, 81)
+        if "uci" in args.experiments:
+            cross_validation("uci", "uci", uci, 57)
+        if "few-labels" in args.experiments:
+            for fraction in args.fractions:
+                cross_validation("few-labels", f"{fraction:g}", ipromoter, 81, fraction)
+    record.setdefault("invocations", []).append(
+        {"cpu_s": nested.cpu_seconds() - cpu0, "wall_s": time.time() - started}
+    )
+    save()
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# --- the report ---------------------------------------------------------------------------------
+def _mean_se(values) -> str:
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if len(v) == 0:
+        return "—"
+    if len(v) == 1:
+        return f"{v[0]:.3f}"
+    return f"{v.mean():.3f} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}"
+
+
+def render(results: dict) -> str:
+    """Markdown tables (AUROC and MCC, mean ± standard error over seeds and folds) of a
+    ``promoter_transfer`` record, or of ``report.py``'s map of results-file stems to records."""
+    record = results if "units" in results else results.get("promoter_transfer")
+    if record is None:
+        return "No results yet: run `benchmarks/promoter_transfer.py`.\n"
+    p = record["provenance"]
+    out = [
+        f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`{' (uncommitted changes)' if p.get('dirty') else ''}, "
+        f"{p['date'][:10]}; {p['cpu']['model']}, {p['cpu']['cores']} cores."
+        + (" **Smoke run (`--quick`): not a measurement.**" if record["protocol"].get("quick") else ""),
+    ]
+    titles = {
+        "transfer": "Train on sigma-70, test on each sigma subset (negatives of the same kind)",
+        "hard-negatives": "iPromoter-2L positives against hard negatives (5-fold CV)",
+        "uci": "UCI 106 promoters, few-shot (5-fold CV)",
+        "few-labels": "iPromoter-2L at a fraction of the labels (5-fold CV)",
+    }
+    for experiment in EXPERIMENTS:
+        units = [u for u in record["units"] if u["experiment"] == experiment]
+        if not units:
+            continue
+        out += ["", f"**{titles[experiment]}** (AUROC / MCC, mean ± standard error over seeds x folds):", ""]
+        variants = list(dict.fromkeys(u["variant"] for u in units))
+        tests = list(dict.fromkeys(t for u in units for t in u["test"]))
+        out += [
+            "| negatives / variant | test set | " + " | ".join(MODELS) + " |",
+            "|---|---|" + "---|" * len(MODELS),
+        ]
+        for variant in variants:
+            for test in tests:
+                cells = []
+                for model in MODELS:
+                    mine = [
+                        u["test"][test]
+                        for u in units
+                        if u["variant"] == variant and u["model"] == model and test in u["test"]
+                    ]
+                    cells.append(
+                        f"{_mean_se([m['auroc'] for m in mine])} / {_mean_se([m['mcc'] for m in mine])}"
+                        if mine
+                        else "—"
+                    )
+                out.append(f"| {variant} | {test} | " + " | ".join(cells) + " |")
+    total = sum(u["cpu_s"] for u in record["units"]) + sum(
+        v["cpu_s"] for v in record.get("pretraining", {}).values()
+    )
+    out += ["", f"CPU time, units and pre-training: {total / 3600:.2f} CPU-hours.", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

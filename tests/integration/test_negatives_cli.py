@@ -1,0 +1,127 @@
+"""`scipt data negatives`: both kinds end to end on tiny files, and every bad input as one line, exit 2,
+nothing written."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from sciPT.cli import main
+from sciPT.domains.dna.data import read_pair
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(2)
+    genome = "".join(rng.choice(list("ACGT"), 6000))
+    positives = [genome[500 + 300 * i : 540 + 300 * i] for i in range(8)]
+    (tmp_path / "genome.fa").write_text(">g\n" + genome + "\n")
+    (tmp_path / "pos.fa").write_text("".join(f">p{i}\n{s.lower()}\n" for i, s in enumerate(positives)))
+    (tmp_path / "bad.fa").write_text(">s1\nACGU\n")
+    (tmp_path / "rich.fa").write_text(">r\n" + "GC" * 20 + "\n")  # GC 1: no such window in the genome
+    return tmp_path
+
+
+def run(capsys, *args):
+    code = main(["data", "negatives", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_dinucleotide_shuffles_are_read_back_as_negatives(files, capsys):
+    out = files / "neg.fa"
+    code, stdout, _ = run(
+        capsys,
+        "--positives",
+        files / "pos.fa",
+        "--kind",
+        "dinucleotide-shuffle",
+        "--output",
+        out,
+        "--seed",
+        1,
+    )
+    assert code == 0 and "wrote 8 dinucleotide-shuffle negatives of 8 positives" in stdout
+    data = read_pair(files / "pos.fa", out)
+    assert data.names[8:] == [f"p{i}_dishuffle" for i in range(8)]
+    first = out.read_text()
+    run(
+        capsys,
+        "--positives",
+        files / "pos.fa",
+        "--kind",
+        "dinucleotide-shuffle",
+        "--output",
+        out,
+        "--seed",
+        1,
+    )
+    assert out.read_text() == first
+
+
+def test_gc_matched_windows_written_gzipped(files, capsys):
+    out = files / "neg.fa.gz"
+    code, stdout, err = run(
+        capsys,
+        "--positives",
+        files / "pos.fa",
+        "--kind",
+        "gc-matched",
+        "--genome",
+        files / "genome.fa",
+        "--output",
+        out,
+        "--bins",
+        4,
+    )
+    assert code == 0, err
+    text = gzip.open(out, "rt").read()
+    assert text.count(">g:") == 8
+    positives = set((files / "pos.fa").read_text().upper().split())
+    assert not any(line in positives for line in text.split() if not line.startswith(">"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--kind", "shuffle"],
+            "--kind: unknown kind 'shuffle' (expected one of: dinucleotide-shuffle, gc-matched)",
+        ),
+        (["--kind", "gc-matched"], "--kind gc-matched needs --genome FILE (the FASTA to draw windows from)"),
+        (
+            ["--kind", "dinucleotide-shuffle", "--genome", "genome.fa"],
+            "--genome is used only with --kind gc-matched, not dinucleotide-shuffle",
+        ),
+        (
+            ["--kind", "gc-matched", "--genome", "genome.fa", "--bins", "0"],
+            "--bins: expected a positive number of GC bins, got 0",
+        ),
+        (
+            ["--kind", "dinucleotide-shuffle", "--domain", "protein"],
+            "--domain: domain 'protein' is not a nucleic-acid domain (no complement)",
+        ),
+        (["--kind", "gc-matched", "--genome", "missing.fa"], "missing.fa: file not found"),
+        (
+            ["--kind", "gc-matched", "--genome", "genome.fa", "--positives", "rich.fa"],
+            "genome.fa: only 0 free windows of 40 residues with GC fraction in [0.9, 1), 1 needed to match "
+            "the positives; use fewer --bins or a larger genome",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(files, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(files)
+    code, out, err = run(capsys, "--positives", "pos.fa", *args, "--output", "neg.fa")
+    assert code == 2 and out == ""
+    assert err.splitlines() == ["scipt: error: " + message]
+    assert sorted(p.name for p in files.iterdir()) == ["bad.fa", "genome.fa", "pos.fa", "rich.fa"]
+
+
+def test_a_bad_positive_names_file_record_and_position(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    code, _, err = run(
+        capsys, "--positives", "bad.fa", "--kind", "dinucleotide-shuffle", "--output", "neg.fa"
+    )
+    assert code == 2
+    assert err.strip().startswith("scipt: error: bad.fa: record 's1' (#1) has 'U' at position 4; expected")
+    assert not (files / "neg.fa").exists()
