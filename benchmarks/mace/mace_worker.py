@@ -1,14 +1,16 @@
 """MACE side of ``benchmarks/forcefield_vs_mace.py``; runs under the separate MACE environment.
 
 MACE (``mace-torch``) pins an older e3nn than sciPT, so it lives in its own virtual environment
-(``/work/mace-venv``) and ``forcefield_vs_mace.py`` calls this file with that environment's python.
+(``benchmarks/out/mace-venv`` by default) and ``forcefield_vs_mace.py`` calls this file with that environment's python.
 Nothing here imports sciPT. Every subcommand writes one JSON (or NPZ) file and prints nothing the
 caller parses.
 
 Subcommands:
-    evaluate  energies and forces of every frame of an extended XYZ file through
-              :class:`mace.calculators.MACECalculator` -> NPZ (``energy`` (F,), ``forces`` (sum N, 3)).
-    speed     milliseconds per energy + forces call through the calculator (see :func:`time_calls`).
+    evaluate    energies and forces of every frame of an extended XYZ file through
+                :class:`mace.calculators.MACECalculator` -> NPZ (``energy`` (F,), ``forces``
+                (sum N, 3), ``parameters``).
+    speed       milliseconds per energy + forces call through the calculator (see :func:`time_calls`).
+    parameters  the model's parameter count -> JSON ``{"parameters": N}``.
 
 A ``.model`` file is MACE's own format (a pickled ``torch.nn.Module``); it is loaded by MACE's
 calculator exactly as a MACE user would load it, never by sciPT code.
@@ -70,6 +72,10 @@ def main() -> None:
     sp.add_argument("--calls", type=int, default=50)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True)
+    pa = sub.add_parser("parameters")
+    pa.add_argument("--model", required=True)
+    pa.add_argument("--dtype", default="float32")
+    pa.add_argument("--out", required=True)
     args = parser.parse_args()
 
     import torch
@@ -78,7 +84,10 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     calc = calculator(args.model, args.dtype)
     params = int(sum(p.numel() for p in calc.models[0].parameters()))
-    if args.command == "evaluate":
+    if args.command == "parameters":
+        with open(args.out, "w") as handle:
+            json.dump({"parameters": params}, handle)
+    elif args.command == "evaluate":
         energies, forces = [], []
         for atoms in read(args.data, index=":"):
             atoms.calc = calc
