@@ -74,6 +74,7 @@ RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "contamination": "contamination_ipromoter:render",
     "corpus-throughput": "corpus_throughput:render",
     "promoter-nested": "promoter_nested:render",
+    "promoter-transfer": "promoter_transfer:render",
 }
 
 
