@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from .checkpoint import from_pretrained, load_lightning_checkpoint
 from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
-from .data import StepDataModule
 from .errors import ConfigError, DataError, UserError
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedConfig, MaskedLM
@@ -261,6 +260,8 @@ class SequenceDomain(Domain):
             report.update(curation.metrics())
         if len(corpus.files) > 1 or curation is not None:
             report["data_summary"] = corpus_lines(corpus, train, curation, cfg.data.temperature)
+        from .data import StepDataModule  # Lightning: imported when a run is built, not to list options
+
         return PretrainSetup(
             backbone=backbone,
             objective=objective,

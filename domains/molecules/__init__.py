@@ -15,7 +15,6 @@ Fisher stored with the export), :mod:`.calculator` (the ASE calculator), :mod:`.
 from __future__ import annotations
 
 from sciPT.config import from_dict, to_dict
-from sciPT.data import StepDataModule
 from sciPT.registry import Domain, PretrainSetup
 
 from .dataset import FrameDataset, collate, prepare
@@ -51,6 +50,8 @@ class MoleculesDomain(Domain):
         train = FrameDataset(prepared.train, seed=cfg.train.seed)
         val = FrameDataset(prepared.val, shuffle=False) if prepared.val else None
         report = prepared.report()
+        from sciPT.data import StepDataModule  # Lightning: imported when a run is built, not to list options
+
         return PretrainSetup(
             backbone=backbone,
             objective=objective,
