@@ -26,8 +26,7 @@ BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "de
 
 def _plugin_defaults(registry: Registry, name: str) -> dict:
     """What the handler needs to name a missing extra if the plugin's code imports it late."""
-    point = registry._entry_points().get(name)
-    return {"plugin_label": f"the {registry.kind} '{name}'", "plugin_extras": point.extras if point else []}
+    return {"plugin_label": f"the {registry.kind} '{name}'", "plugin_extras": registry.extras(name)}
 
 
 def _chosen(rest: list[str], names: list[str]) -> str | None:
@@ -169,7 +168,7 @@ def _add_demo(sub, rest: list[str] | None) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     registry = tasks if args.name in tasks.names() else domains
-    args.plugin_label, args.plugin_extras = _plugin_defaults(registry, args.name).values()
+    vars(args).update(_plugin_defaults(registry, args.name))
     with missing_extra(args.plugin_label, args.plugin_extras):
         plugin = registry.get(args.name)
     if args.out is None:
@@ -187,7 +186,7 @@ def _add_data(sub, rest: list[str] | None) -> None:
 
 
 def _add_plugin_command(sub, name: str, rest: list[str] | None) -> None:
-    point = commands._entry_points()[name]
+    point = commands.entry_point(name)
     provider = point.value.split(":")[0].split(".")[-1]
     if rest is None:
         sub.add_parser(name, help=f"from the {provider} plugin ('scipt {name} --help')")

@@ -208,6 +208,15 @@ class Registry:
         """Add a plugin by hand (for tests and notebooks); entry points are the normal route."""
         self._loaded[name] = plugin
 
+    def entry_point(self, name: str) -> Any | None:
+        """The installed entry point ``name`` (its metadata; nothing imported), or None."""
+        return self._entry_points().get(name)
+
+    def extras(self, name: str) -> list[str]:
+        """The optional extras the entry point ``name`` says its plugin needs (none if unknown)."""
+        point = self.entry_point(name)
+        return list(point.extras) if point is not None else []
+
     def names(self) -> list[str]:
         return sorted({*self._entry_points(), *self._loaded})
 

@@ -46,6 +46,19 @@ FAST_SEQUENCE_FLAGS = (
 )
 
 
+def stop_at(step: int):
+    """A Lightning callback that stops training once ``global_step`` reaches ``step`` (an
+    interrupted run, for resume tests). Lightning is imported only when one is made."""
+    import lightning.pytorch as pl
+
+    class StopAt(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step >= step:
+                trainer.should_stop = True
+
+    return StopAt()
+
+
 def _generator(generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator().manual_seed(0)
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from sciPT.checkpoint import load_lightning_checkpoint
 from sciPT.cli import main
 from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.testing import FAST_SEQUENCE_FLAGS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol"
 
@@ -137,20 +138,9 @@ def test_dna_export_without_the_data(tmp_path, capsys):
                 "tiny",
                 "--data",
                 str(data),
+                *FAST_SEQUENCE_FLAGS,
                 "--max-steps",
                 "3",
-                "--batch-size",
-                "4",
-                "--val-every",
-                "2",
-                "--val-batches",
-                "1",
-                "--warmup-steps",
-                "1",
-                "--window",
-                "32",
-                "--model.max-len",
-                "32",
                 "--out",
                 str(run),
             ]

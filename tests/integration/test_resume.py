@@ -1,20 +1,11 @@
 """A run stopped mid-way and resumed ends exactly where the uninterrupted run ends."""
 
-import lightning.pytorch as pl
 import torch
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step >= self.step:
-            trainer.should_stop = True
+from sciPT.testing import stop_at
 
 
 def _cfg():
@@ -32,7 +23,7 @@ def _cfg():
 
 def test_resume_matches_uninterrupted_run(tmp_path):
     pretrain("dna", _cfg(), tmp_path / "straight")
-    pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[StopAt(4)])
+    pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[stop_at(4)])
     stopped = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
     assert stopped["global_step"] == 4
     pretrain("dna", _cfg(), tmp_path / "interrupted", resume=True)
@@ -54,7 +45,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 def test_a_stop_between_two_checkpoints_is_saved_and_resumes_exactly(tmp_path):
     """last.ckpt holds the final step even when it falls between periodic saves (every 4 here)."""
     pretrain("dna", _cfg(), tmp_path / "straight")
-    pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[StopAt(3)])
+    pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[stop_at(3)])
     assert load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")["global_step"] == 3
     pretrain("dna", _cfg(), tmp_path / "interrupted", resume=True)
     a = from_pretrained(tmp_path / "straight").model.state_dict()
@@ -64,7 +55,7 @@ def test_a_stop_between_two_checkpoints_is_saved_and_resumes_exactly(tmp_path):
 
 
 def test_logs_before_the_resume_are_kept(tmp_path):
-    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[StopAt(4)])
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
     pretrain("dna", _cfg(), tmp_path / "run", resume=True)
     from sciPT.plots import read_logs
 

@@ -15,6 +15,7 @@ from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.cli import main
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
+from sciPT.testing import stop_at
 from sciPT.trainer import time_only
 
 
@@ -32,15 +33,6 @@ class Tick(pl.Callback):
 
     def on_train_batch_start(self, *args):
         self.clock.now += self.step_s
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step >= self.step:
-            trainer.should_stop = True
 
 
 def _cfg():
@@ -69,7 +61,7 @@ def test_time_sized_run_records_its_size_and_resumes_exactly(tmp_path, monkeypat
     metrics = json.loads((tmp_path / "straight/metrics.json").read_text())
     assert metrics["steps"] == metrics["steps_sized_from_time"] == 29
 
-    _pretrain(monkeypatch, tmp_path / "interrupted", StopAt(16))
+    _pretrain(monkeypatch, tmp_path / "interrupted", stop_at(16))
     stopped = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
     assert stopped["global_step"] == 16
     (budget,) = [v for k, v in stopped["callbacks"].items() if "TimeBudget" in k]

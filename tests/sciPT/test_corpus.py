@@ -12,6 +12,7 @@ from sciPT.diagnostics.contamination import check_contamination, decontaminate
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.runconfig import resolve_config
 from sciPT.sequences import Corpus, RandomWindows
+from sciPT.testing import stop_at
 
 SYMBOLS = np.array(list("ACGTN"))
 
@@ -194,7 +195,6 @@ def test_bad_dedup_in_a_config_file(tmp_path, capsys):
 
 
 def test_resume_exact_with_curation_and_temperature(tmp_path):
-    import lightning.pytorch as pl
 
     from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
     from sciPT.pretrain import pretrain
@@ -203,11 +203,6 @@ def test_resume_exact_with_curation_and_temperature(tmp_path):
     seq = random_dna(6000, 12)
     a = fasta(tmp_path / "a.fa", [("a1", seq), ("a2", "A" * 400 + random_dna(3000, 13))])
     b = fasta(tmp_path / "b.fa", [("b", seq[:3000] + "N" * 100 + random_dna(2000, 14))])
-
-    class StopAt(pl.Callback):
-        def on_train_batch_end(self, trainer, *args):
-            if trainer.global_step >= 3:
-                trainer.should_stop = True
 
     def cfg():
         c = domains.get("dna").presets()["tiny"]()
@@ -219,7 +214,7 @@ def test_resume_exact_with_curation_and_temperature(tmp_path):
         return c
 
     pretrain("dna", cfg(), tmp_path / "straight")
-    pretrain("dna", cfg(), tmp_path / "interrupted", callbacks=[StopAt()])
+    pretrain("dna", cfg(), tmp_path / "interrupted", callbacks=[stop_at(3)])
     assert load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")["global_step"] == 3
     pretrain("dna", cfg(), tmp_path / "interrupted", resume=True)
     weights = [from_pretrained(tmp_path / run).model.state_dict() for run in ("straight", "interrupted")]
