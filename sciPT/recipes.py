@@ -196,10 +196,10 @@ def _negatives(args: argparse.Namespace) -> int:
     text = "".join(f">{name}\n{table[np.asarray(c)].tobytes().decode()}\n" for name, c in records)
     with io.atomic_path(args.output) as tmp:
         if str(args.output).endswith(".gz"):
-            with gzip.open(tmp, "wt", encoding="ascii") as out:
+            with gzip.open(tmp, "wt", encoding="utf-8") as out:
                 out.write(text)
         else:
-            tmp.write_text(text, encoding="ascii")
+            tmp.write_text(text, encoding="utf-8")
     print(f"wrote {len(records):,} {args.kind} negatives of {len(positives):,} positives to {args.output}")
     return 0
 
