@@ -8,6 +8,11 @@ protein, ...). Batch ``b`` of rank ``r`` in a world of ``R`` ranks holds the sam
 - ranks never see the same sample, without a DistributedSampler;
 - a resumed run restarts at batch ``global_step * accumulate``, so it sees exactly the batches the
   uninterrupted run would have seen (tested in tests/integration/test_resume.py).
+
+A sharded corpus (:class:`sciPT.streaming.RankSharded`) is a different dataset on every rank,
+built from the rank's own shards once the rank is known (when the loader is made); its samples are
+numbered per rank, batch ``b`` holding samples ``b * batch_size + i`` of the rank's dataset, which
+keeps both properties (tested in tests/integration/test_streaming_ddp.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from itertools import count
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
+
+from .streaming import RankSharded
 
 
 class StepBatchSampler:
@@ -58,6 +65,8 @@ def step_loader(
     if trainer is not None:
         rank, world = trainer.global_rank, trainer.world_size
         start = trainer.global_step * accumulate
+    if isinstance(dataset, RankSharded):  # the rank's own samples, numbered per rank
+        dataset, rank, world = dataset.for_rank(rank, world), 0, 1
     sampler = StepBatchSampler(batch_size, total_batches, rank, world, start)
     return DataLoader(
         dataset,
@@ -95,8 +104,13 @@ class StepDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self):
-        if self.val_set is None or len(self.val_set) == 0:
+        if self.val_set is None:
             return []
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        val_set = self.val_set
+        if isinstance(val_set, RankSharded):
+            val_set, rank, world = val_set.for_rank(rank, world), 0, 1
+        if len(val_set) == 0:
+            return []
         sampler = StepBatchSampler(self.cfg.batch_size, self.cfg.val_batches, rank, world)
-        return DataLoader(self.val_set, batch_sampler=sampler, collate_fn=self.collate)
+        return DataLoader(val_set, batch_sampler=sampler, collate_fn=self.collate)

@@ -16,9 +16,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from .schedules import build_scheduler
-from .trainer import TrainConfig
+from .trainer import TrainConfig, configure_model
 
 
 def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
@@ -73,6 +74,8 @@ def weights_digest(module: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
     h = hashlib.sha256()
     for name, tensor in module.state_dict().items():
+        if isinstance(tensor, DTensor):  # a shard of FSDP2: gather it (collective, every rank)
+            tensor = tensor.full_tensor()
         h.update(name.encode())
         h.update(
             tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
@@ -101,6 +104,10 @@ class PretrainModule(pl.LightningModule):
     def _generator(self, stream: int, position: int) -> torch.Generator:
         seed = np.random.SeedSequence([self.train_cfg.seed, stream, position, self.global_rank])
         return torch.Generator().manual_seed(int(seed.generate_state(1, np.uint64)[0] >> 1))
+
+    def configure_model(self):
+        # sharding (strategy fsdp2), activation checkpointing and compilation: sciPT.trainer
+        configure_model(self, self.backbone, self.train_cfg)
 
     def training_step(self, batch, batch_idx):
         # The objective's randomness (masks, noise) is a function of the batch's position in the

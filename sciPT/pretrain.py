@@ -36,7 +36,7 @@ from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoi
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
-from .trainer import build_trainer, sized_steps, validate
+from .trainer import build_trainer, check_backbone, sized_steps, validate
 
 
 def pretrain(
@@ -104,6 +104,7 @@ def lightning_pretrain(
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     setup = domain.build_pretraining(cfg)
+    check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
     run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
     if resume and rank_zero_only.rank == 0:
@@ -132,15 +133,19 @@ def lightning_pretrain(
         return run
     checkpoint = load_lightning_checkpoint(run.last_checkpoint)  # the final weights (ExportRecord)
     backbone = setup.backbone
-    if cfg.train.strategy == "fsdp":
-        # Sharded parameters: the full weights are in the (gathered) last checkpoint.
+    if cfg.train.strategy in ("fsdp", "fsdp2"):
+        # Sharded parameters: a plain backbone with the full weights of the (gathered) last checkpoint.
+        backbone = domain.load_backbone(record["config"])
         backbone.load_state_dict(backbone_state(checkpoint))
     backbone = backbone.to("cpu")
     if setup.export_extras is not None:
         checkpoint = add_tensors(run.last_checkpoint, checkpoint, setup.export_extras(backbone))
     export_checkpoint(checkpoint, run.model, run.last_checkpoint)
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
-    collapse = _collapse_check(setup, backbone)
+    # a sharded backbone cannot run on rank 0 alone (its forward gathers from every rank): the
+    # collapse check (which runs it through the domain's embed) is left out there
+    sharded = cfg.train.strategy in ("fsdp", "fsdp2")
+    collapse = None if sharded else _collapse_check(setup, backbone)
     if collapse is not None:
         metrics["embedding_effective_rank"] = collapse.effective_rank
         metrics["embedding_mean_cosine"] = collapse.mean_cosine

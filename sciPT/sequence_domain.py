@@ -40,6 +40,7 @@ from .objectives import CausalConfig, CausalLM, MaskedConfig, MaskedLM
 from .objectives.masked import IGNORE, selected_hidden
 from .registry import Domain, PretrainSetup
 from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate, read_sequences
+from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
 from .trainer import TrainConfig
 
@@ -48,8 +49,10 @@ from .trainer import TrainConfig
 class SequenceDataConfig:
     """Pre-training corpus.
 
-    ``paths``: FASTA files (plain or gzip); relative paths not found from the current directory are
-    looked up in the repository (the shipped ``data_recipes/`` files). ``window``: residues per
+    ``paths``: FASTA files (plain or gzip), folders of them or glob patterns; relative paths not
+    found from the current directory are looked up in the repository (the shipped ``data_recipes/``
+    files). ``streaming``: every rank reads only its own shards of the files (:mod:`sciPT.streaming`);
+    ``None`` (the default) streams when a path is a folder or a pattern. ``window``: residues per
     sample. ``val_fraction``: held out for validation (see :mod:`sciPT.sequences`).
     ``temperature``: file ``i`` is sampled with probability proportional to its size ``** (1 / T)``
     (1: by length; ``.inf``: every file equally often). Curation (:mod:`sciPT.curation`, all off
@@ -60,6 +63,7 @@ class SequenceDataConfig:
     """
 
     paths: list[str] = field(default_factory=list)
+    streaming: bool | None = None
     window: int = 128
     val_fraction: float = 0.02
     reverse_complement: bool = False
@@ -227,7 +231,30 @@ class SequenceDomain(Domain):
             raise ConfigError(f"data.temperature: expected a positive number, got {cfg.data.temperature:g}")
         options = CurationOptions.of(cfg.data)
         options.check(self.spec.alphabet.n_core)
-        corpus = Corpus(cfg.data.paths, self.spec)
+        paths = [str(p) for p in expand_shards(cfg.data.paths, FASTA_SUFFIXES, "FASTA files")]
+        if use_streaming(cfg.data.streaming, cfg.data.paths):
+            train, val, provenance, report = self._sharded_data(cfg, paths, options)
+        else:
+            train, val, provenance, report = self._whole_data(cfg, paths, options)
+        report["tokens_per_sample"] = n_tokens
+        collate = TokenCollate(tokenizer, cfg.model.max_len)
+        backbone = self.build_model(cfg.model, tokenizer)
+        objective = self.build_objective(cfg.objective, tokenizer, backbone.hidden_size)
+        from .data import StepDataModule  # Lightning: imported when a run is built, not to list options
+
+        return PretrainSetup(
+            backbone=backbone,
+            objective=objective,
+            datamodule=StepDataModule(train, val, collate, cfg.train),
+            export_config=self.export_config_from(cfg),
+            corpus=provenance,
+            report=report,
+            embed=lambda batch: backbone.embed(batch["input_ids"], batch["attention_mask"]),
+        )
+
+    def _whole_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
+        """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
+        corpus = Corpus(paths, self.spec)
         curation = (
             curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
             if options.active
@@ -247,30 +274,49 @@ class SequenceDomain(Domain):
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
         )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
-        collate = TokenCollate(tokenizer, cfg.model.max_len)
-        backbone = self.build_model(cfg.model, tokenizer)
-        objective = self.build_objective(cfg.objective, tokenizer, backbone.hidden_size)
         report = {
             "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
             "corpus_records": len(corpus.records),
             "corpus_residues": int(corpus.lengths.sum()),
-            "tokens_per_sample": n_tokens,
         }
         if curation is not None:
             report.update(curation.metrics())
         if len(corpus.files) > 1 or curation is not None:
             report["data_summary"] = corpus_lines(corpus, train, curation, cfg.data.temperature)
-        from .data import StepDataModule  # Lightning: imported when a run is built, not to list options
+        return train, None if val.empty else val, corpus.provenance(), report
 
-        return PretrainSetup(
-            backbone=backbone,
-            objective=objective,
-            datamodule=StepDataModule(train, None if val.empty else val, collate, cfg.train),
-            export_config=self.export_config_from(cfg),
-            corpus=corpus.provenance(),
+    def _sharded_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
+        """Each rank reads its own shards only (:mod:`sciPT.streaming`); nothing is read here."""
+        shards = Shards([Path(p) for p in paths], "data.paths")
+        report: dict = {"corpus_shards": len(shards), "corpus_bytes": sum(shards.sizes)}
+        sequences = ShardedSequences(
+            shards,
+            self.spec,
+            options,
+            val_fraction=cfg.data.val_fraction,
+            val_mode=self.val_mode,
             report=report,
-            embed=lambda batch: backbone.embed(batch["input_ids"], batch["attention_mask"]),
         )
+        common = dict(
+            seed=cfg.train.seed,
+            weighting=self.weighting,
+            pad_short=self.pad_short,
+            source="data.window",
+            temperature=cfg.data.temperature,
+        )
+        train = ShardedWindows(
+            sequences,
+            cfg.data.window,
+            split="train",
+            reverse_complement=cfg.data.reverse_complement,
+            **common,
+        )
+        val = (
+            ShardedWindows(sequences, cfg.data.window, split="val", **common)
+            if cfg.data.val_fraction > 0
+            else None
+        )
+        return train, val, shards.provenance(), report
 
     def export_config_from(self, cfg: SequencePretrainConfig) -> dict:
         """What ``model/config.json`` holds besides provenance: enough to rebuild the backbone."""

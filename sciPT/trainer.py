@@ -14,6 +14,21 @@ command line, setting ``--max-time`` (or ``train.max_time`` in ``--config``) wit
 short by a preset's step count. Closed-form fits (the surrogates) train no steps, and ``max_time``
 does not apply to them.
 
+Strategies. ``ddp`` replicates the model (gloo on CPU, NCCL on GPUs). ``fsdp`` is Lightning's
+``FSDPStrategy`` (torch's FSDP1, one shard unit per block the backbone lists in ``fsdp_wrap``); it
+needs CUDA: Lightning refuses ``accelerator="cpu"`` and torch's FSDP1 itself raises "FSDP needs a
+non-CPU accelerator device" on CPU. ``fsdp2`` is Lightning's ``ModelParallelStrategy`` with every
+rank in one data-parallel mesh and no tensor parallelism: :func:`configure_model` applies torch's
+``fully_shard`` (FSDP2) to each ``fsdp_wrap`` block, then to the backbone and the objective; it
+runs on CPU with gloo (tested in tests/integration/test_fsdp.py) and on GPUs. Its checkpoints hold
+the *full* state (gathered on rank 0, ``save_distributed_checkpoint=False``), so ``scipt export``
+and resuming read them with ``torch.load(weights_only=True)``; a per-rank sharded checkpoint
+(torch.distributed.checkpoint) is not used because its metadata file is a pickle, and sciPT never
+unpickles a checkpoint.
+
+Activation checkpointing and compilation (``train.activation_checkpointing``, ``train.compile``) are
+applied by :func:`configure_model` too, once the model is on its device: see :class:`TrainConfig`.
+
 Importing this module does not import Lightning or torch (the command line starts fast, and
 configs are read before any of it is needed); :func:`build_trainer` imports them.
 """
@@ -42,12 +57,26 @@ class TrainConfig:
     ``max_time``: the run then trains for that long, its step count (and the schedule's total)
     measured during the run (module docstring). ``batch_size`` is per device; the effective batch
     is ``batch_size * accumulate * devices * num_nodes``.
+
+    ``strategy``: ``auto``, ``ddp``, ``fsdp`` (CUDA only) or ``fsdp2`` (module docstring).
+    ``num_nodes``: the nodes of a torchrun or SLURM launch, which Lightning detects itself.
+
+    ``activation_checkpointing``: recompute each block's activations in the backward pass instead
+    of keeping them (``torch.utils.checkpoint``, non-reentrant) for backbones that support it (the
+    sequence transformer): less memory, about one more forward pass of time. ``compile``:
+    ``torch.compile`` the backbone (its weights and state-dict keys are unchanged). Both apply to
+    pre-training (:class:`sciPT.module.PretrainModule`). Both are off by default: on the CPU they
+    were measured on (DNA ``tiny`` and ``small``, benchmarks/checkpoint_compile.py, table in
+    benchmarks/RESULTS.md, "Activation checkpointing and torch.compile on the CPU"), neither made a
+    step faster beyond two standard errors, and only checkpointing lowered the peak memory (of
+    ``small``, not of ``tiny``), by recomputing; turn it on when memory, not time, is the limit.
+    On GPUs: benchmarks/gpu_check.py.
     """
 
     devices: int | str = 1
     num_nodes: int = 1
     accelerator: str = "auto"
-    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    strategy: Literal["auto", "ddp", "fsdp", "fsdp2"] = "auto"
     precision: str = "32-true"
     max_steps: int | None = 1000
     max_time: str | None = None
@@ -63,6 +92,8 @@ class TrainConfig:
     val_batches: int = 20
     checkpoint_every: int = 200
     num_workers: int = 0
+    activation_checkpointing: bool = False
+    compile: bool = False
 
 
 def parse_max_time(value: str | None) -> Any:
@@ -131,6 +162,11 @@ def validate(cfg: TrainConfig) -> None:
     if isinstance(cfg.devices, str) and cfg.devices != "auto" and not cfg.devices.isdigit():
         raise ConfigError(f"train.devices: expected a count or 'auto', got {cfg.devices!r}")
     parse_max_time(cfg.max_time)
+    if cfg.strategy == "fsdp" and cfg.accelerator == "cpu":
+        raise ConfigError(
+            "train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, "
+            "sharded over gloo) or ddp"
+        )
 
 
 def __getattr__(name: str):
@@ -161,9 +197,67 @@ def sized_steps(trainer: pl.Trainer) -> int | None:
     return budgets[0].total_steps if budgets else None
 
 
+def check_backbone(cfg: TrainConfig, backbone: Any) -> None:
+    """Raise :class:`ConfigError` if ``backbone`` cannot train as ``cfg`` asks (checked before a
+    run directory is written)."""
+    if cfg.activation_checkpointing and not getattr(backbone, "supports_activation_checkpointing", False):
+        raise ConfigError(
+            f"train.activation_checkpointing: the {type(backbone).__name__} backbone does not support it "
+            "(the sequence transformer does)"
+        )
+
+
+def configure_model(module: pl.LightningModule, backbone: Any, cfg: TrainConfig, shard: bool = True) -> None:
+    """Lightning's ``configure_model`` hook for a module training ``backbone`` as ``cfg`` says.
+
+    In order: activation checkpointing (a flag the backbone reads in its forward pass), FSDP2
+    sharding (``fsdp2``: each block in ``backbone.fsdp_wrap``, then each child of ``module``, the
+    backbone and the objective, over the data-parallel mesh Lightning built), then
+    ``torch.compile`` of the backbone. Lightning may call the hook again on a module already
+    prepared; that changes nothing. ``shard=False`` leaves sharding out (fine-tuning: its
+    strategies anchor whole parameters).
+    """
+    check_backbone(cfg, backbone)
+    if cfg.activation_checkpointing:
+        backbone.activation_checkpointing = True
+    if shard and cfg.strategy == "fsdp2":
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+
+        if not isinstance(backbone, FSDPModule):
+            mesh = module.device_mesh["data_parallel"]
+            wrap = tuple(getattr(backbone, "fsdp_wrap", ()))
+            for sub in backbone.modules():
+                if wrap and isinstance(sub, wrap):
+                    fully_shard(sub, mesh=mesh)
+            # Each child (backbone, objective) is its own unit, not the LightningModule: FSDP2
+            # gathers a unit's weights in a hook on its forward, and the training step calls the
+            # children, never the LightningModule's own forward.
+            for child in module.children():
+                if any(p.requires_grad for p in child.parameters()):
+                    fully_shard(child, mesh=mesh)
+    if cfg.compile and getattr(backbone, "_compiled_call_impl", None) is None:
+        backbone.compile()  # in place: parameter names and state-dict keys stay as they are
+
+
 def _strategy(cfg: TrainConfig, wrap_modules: set[type]) -> Any:
     import torch
 
+    if cfg.strategy == "fsdp2":
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        class FSDP2Strategy(ModelParallelStrategy):
+            """All ranks shard one model: data-parallel size = nodes x devices per node, no
+            tensor parallelism (both known once Lightning has resolved the devices)."""
+
+            def setup_environment(self) -> None:
+                self._data_parallel_size = self.num_nodes * self.num_processes
+                self._tensor_parallel_size = 1
+                super().setup_environment()
+
+        return FSDP2Strategy(
+            save_distributed_checkpoint=False,
+            process_group_backend=None if torch.cuda.is_available() else "gloo",
+        )
     if cfg.strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 

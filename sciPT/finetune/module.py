@@ -24,7 +24,7 @@ from torch import nn
 
 from ..module import agreed_digests, parameter_groups, schedule_total, weights_digest
 from ..schedules import build_scheduler
-from ..trainer import TrainConfig
+from ..trainer import TrainConfig, configure_model
 from .replay import ReplayBatch
 from .strategies import Strategy
 
@@ -77,6 +77,11 @@ class FinetuneModule(pl.LightningModule):
         self.batch_size_fn = batch_size_fn
         self.rank_digests: list[str] = []
         strategy.setup(backbone)
+
+    def configure_model(self):
+        # activation checkpointing and compilation as in pre-training; no sharding, because the
+        # strategies (L2-SP, EWC, freezing) hold whole parameters
+        configure_model(self, self.backbone, self.train_cfg, shard=False)
 
     def _batch_size(self, batch: Any) -> int | None:
         return self.batch_size_fn(batch) if self.batch_size_fn is not None else None

@@ -19,6 +19,13 @@ Weight initialisation (GPT-2, Radford et al. 2019): every linear and embedding w
 from :math:`\\mathcal N(0, 0.02^2)`, biases are zero, and the two projections that write into the
 residual stream (attention output, FFN down-projection) use :math:`0.02/\\sqrt{2 n_\\text{layers}}`
 so the residual stream's variance does not grow with depth. The padding embedding row is zero.
+
+Activation checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"): with
+``activation_checkpointing`` set, each block keeps only its input during the forward pass and
+recomputes its activations in the backward pass (``torch.utils.checkpoint``, non-reentrant, the
+random state restored so dropout draws the same masks): the memory of the activations falls from
+``n_layers`` blocks' worth to one block's plus the block inputs, for about one more forward pass.
+Losses and gradients are unchanged (tested).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
 from .attention import SelfAttention
@@ -141,6 +149,10 @@ class TransformerEncoder(nn.Module):
         hidden_size: ``cfg.d_model``, the width of the hidden states.
         fsdp_wrap: module classes FSDP should wrap one by one (each block is a shard unit).
         supports_select: :meth:`forward` accepts ``select=`` (objectives check this flag).
+        supports_activation_checkpointing: ``activation_checkpointing`` may be set (the trainer
+            checks this flag).
+        activation_checkpointing: recompute each block in the backward pass (module docstring);
+            a training-time switch, not part of the config (it changes no result).
 
     Shapes:
         ``input_ids``: ``(B, L)`` int64; ``attention_mask``: ``(B, L)`` bool, ``True`` for real
@@ -150,6 +162,7 @@ class TransformerEncoder(nn.Module):
 
     fsdp_wrap: set[type] = {TransformerBlock}
     supports_select = True
+    supports_activation_checkpointing = True
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -160,6 +173,7 @@ class TransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.alibi = ALiBi(cfg.n_heads) if cfg.position == "alibi" else None
+        self.activation_checkpointing = False
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -235,7 +249,7 @@ class TransformerEncoder(nn.Module):
         x = self.embed_dropout(self.embedding(input_ids))
         n_full = len(self.blocks) - (select is not None)
         for block in self.blocks[:n_full]:
-            x = block(x, attn_mask, is_causal)
+            x = self._run(block, x, attn_mask, is_causal)
         if select is None:
             return self.norm(x)
         # Selected positions first, in increasing order, padded to the longest row.
@@ -244,8 +258,13 @@ class TransformerEncoder(nn.Module):
         query_index = torch.sort((~select).to(torch.uint8), dim=1, stable=True).indices[:, :n_query]
         valid = torch.arange(n_query, device=select.device) < counts[:, None]
         attn_mask, is_causal = _query_rows(attn_mask, is_causal, query_index, L)
-        x = self.blocks[-1](x, attn_mask, is_causal, query_index)
+        x = self._run(self.blocks[-1], x, attn_mask, is_causal, query_index)
         return self.norm(x[valid])
+
+    def _run(self, block: TransformerBlock, *args) -> Tensor:
+        if self.activation_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
 
     def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """One vector per sequence: the mean of the final hidden states over non-pad tokens."""

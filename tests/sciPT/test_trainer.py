@@ -233,3 +233,72 @@ def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatc
     )
     assert seen["steps"] == 97 and seen["epochs"] > 2
     assert seen["lr"] == pytest.approx(0.1 * 0.1)
+
+
+def test_fsdp1_on_the_cpu_is_one_line_naming_the_strategy():
+    with pytest.raises(ConfigError) as err:
+        validate(train_cfg(strategy="fsdp", accelerator="cpu"))
+    assert str(err.value) == (
+        "train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, sharded over gloo) or ddp"
+    )
+
+
+def test_activation_checkpointing_needs_a_backbone_that_supports_it():
+    from sciPT.trainer import configure_model
+
+    with pytest.raises(ConfigError) as err:
+        configure_model(nn.Module(), nn.Linear(2, 2), train_cfg(activation_checkpointing=True))
+    assert str(err.value) == (
+        "train.activation_checkpointing: the Linear backbone does not support it (the sequence transformer does)"
+    )
+
+
+def test_activation_checkpointing_and_compile_are_switched_on_by_the_config():
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.trainer import configure_model
+
+    backbone = TransformerEncoder(TransformerConfig(d_model=16, n_heads=2, d_ff=32))
+    configure_model(nn.Module(), backbone, train_cfg())
+    assert backbone.activation_checkpointing is False and backbone._compiled_call_impl is None
+    configure_model(nn.Module(), backbone, train_cfg(activation_checkpointing=True, compile=True))
+    assert backbone.activation_checkpointing is True and backbone._compiled_call_impl is not None
+    assert list(backbone.state_dict()) == list(TransformerEncoder(backbone.cfg).state_dict())
+
+
+def test_a_pretraining_run_with_activation_checkpointing_ends_with_the_same_weights(tmp_path):
+    """Through the whole pipeline (Lightning calls the module's configure_model): 3 steps of the
+    DNA tiny preset with and without checkpointing export the same weights."""
+    from sciPT.checkpoint import from_pretrained
+    from sciPT.pretrain import pretrain
+    from sciPT.registry import domains
+
+    class Seen(pl.Callback):
+        def on_train_batch_end(self, trainer, module, *args):
+            seen.append(module.backbone.activation_checkpointing)
+
+    weights = []
+    for on in (False, True):
+        seen = []
+        cfg = domains.get("dna").presets()["tiny"]()
+        cfg.data.window, cfg.model.max_len = 32, 32
+        cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_batches = 4, 3, 1
+        cfg.train.activation_checkpointing = on
+        run = pretrain("dna", cfg, tmp_path / str(on), callbacks=[Seen()])
+        assert seen == [on] * 3
+        assert run.read_config()["train"]["activation_checkpointing"] is on
+        weights.append(from_pretrained(tmp_path / str(on)).model.state_dict())
+    for key in weights[0]:
+        torch.testing.assert_close(weights[1][key], weights[0][key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_an_unsupported_option_stops_pretraining_before_the_run_directory_is_written(tmp_path):
+    from sciPT.pretrain import pretrain
+    from sciPT.registry import domains
+
+    cfg = domains.get("molecules").presets()["tiny"]()
+    cfg.train.activation_checkpointing = True
+    with pytest.raises(
+        ConfigError, match=r"^train\.activation_checkpointing: the \w+ backbone does not support it"
+    ):
+        pretrain("molecules", cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,210 @@
+"""Sharded sequence corpora: assignment, listing, per-rank determinism, and that a rank opens only
+its own shards (sciPT.streaming)."""
+
+import builtins
+import gzip
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sciPT.curation import CurationOptions
+from sciPT.data import step_loader
+from sciPT.errors import ConfigError, DataError
+from sciPT.registry import domains
+from sciPT.sequences import Corpus, RandomWindows
+from sciPT.streaming import (
+    FASTA_SUFFIXES,
+    ShardedSequences,
+    ShardedWindows,
+    Shards,
+    assign_shards,
+    expand_shards,
+    rank_seed,
+    shard_sha256,
+    split_fasta,
+    use_streaming,
+)
+
+GENOME = "data_recipes/dna/ecoli_k12_mg1655.fna.gz"
+
+
+@pytest.fixture
+def shards(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    return split_fasta(GENOME, tmp_path / "shards", 4, 2_000, max_residues=40_000)
+
+
+def _windows(paths, split="train", seed=3, report=None):
+    spec = domains.get("dna").spec
+    options = CurationOptions(tile=64)
+    sequences = ShardedSequences(
+        Shards(list(paths)),
+        spec,
+        options,
+        val_fraction=0.1,
+        val_mode="region",
+        report={} if report is None else report,
+    )
+    return ShardedWindows(sequences, 64, split=split, seed=seed, reverse_complement=split == "train")
+
+
+def test_equal_shards_go_round_robin():
+    assert assign_shards([5] * 7, 3) == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_largest_shard_first_to_the_least_loaded_rank():
+    # by hand: 10 -> r0 (10, 0); 7 -> r1 (10, 7); 5 (#3) -> r1 (10, 12); 5 (#4) -> r0 (15, 12); 3 -> r1
+    assert assign_shards([10, 3, 7, 5, 5], 2) == [0, 1, 1, 1, 0]
+
+
+def test_assignment_is_balanced_within_one_shard():
+    sizes = np.random.default_rng(0).integers(1, 1000, size=101).tolist()
+    for world in (2, 3, 8):
+        owners = assign_shards(sizes, world)
+        loads = np.bincount(owners, weights=sizes, minlength=world)
+        assert loads.max() - loads.min() <= max(sizes)
+        assert sorted(set(owners)) == list(range(world))
+
+
+def test_fewer_shards_than_ranks_is_one_clear_error(shards):
+    with pytest.raises(ConfigError) as err:
+        Shards(shards[:3]).of_rank(0, 4)
+    assert str(err.value) == (
+        "data.paths: 3 shards for 4 ranks; streaming gives every rank its own shards "
+        "(expected at least 4, or data.streaming false)"
+    )
+
+
+def test_folders_and_patterns_list_their_fasta_files_in_name_order(tmp_path):
+    for name in ("b.fa.gz", "a.fasta", "c.txt", ".hidden.fa", "d.FNA"):
+        (tmp_path / name).write_text(">x\nACGT\n")
+    assert [p.name for p in expand_shards([str(tmp_path)], FASTA_SUFFIXES, "FASTA")] == [
+        "a.fasta",
+        "b.fa.gz",
+        "d.FNA",
+    ]
+    assert [p.name for p in expand_shards([str(tmp_path / "*.fa*")], FASTA_SUFFIXES, "FASTA")] == [
+        "a.fasta",
+        "b.fa.gz",
+    ]
+    assert use_streaming(None, [str(tmp_path)]) and use_streaming(None, [str(tmp_path / "*.fa")])
+    assert not use_streaming(None, [str(tmp_path / "a.fasta")])
+    assert use_streaming(True, [str(tmp_path / "a.fasta")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError) as err:
+        expand_shards([str(empty)], (".fa",), "FASTA files")
+    assert str(err.value) == f"{empty}: no .fa file in the folder (expected FASTA files)"
+
+
+def test_a_rank_draws_the_plain_path_windows_of_its_own_shards(shards):
+    """Reuse, not a fork: rank r's sample n is RandomWindows over its shards with rank_seed."""
+    report = {}
+    sharded = _windows(shards, report=report).for_rank(1, 2)
+    mine = Shards(shards).of_rank(1, 2)
+    owners = assign_shards([p.stat().st_size for p in shards], 2)
+    assert mine == [p for p, r in zip(shards, owners) if r == 1] and len(mine) == 2
+    plain = RandomWindows(
+        Corpus([str(p) for p in mine], domains.get("dna").spec),
+        64,
+        seed=rank_seed(3, 1),
+        val_fraction=0.1,
+        reverse_complement=True,
+    )
+    for n in (0, 1, 17, 1000):
+        np.testing.assert_array_equal(sharded[n], plain[n])
+    assert report["rank_shards"] == 2 and report["rank_residues"] == 20_000
+
+
+def test_samples_are_a_function_of_seed_rank_and_number(shards):
+    a = _windows(shards).for_rank(0, 2)
+    b = _windows(shards).for_rank(0, 2)  # another process, same seed
+    other = _windows(shards, seed=4).for_rank(0, 2)
+    assert all(np.array_equal(a[n], b[n]) for n in range(20))
+    assert not all(np.array_equal(a[n], other[n]) for n in range(20))
+
+
+def test_the_loader_numbers_a_sharded_dataset_per_rank_and_resumes_by_step(shards):
+    dataset = _windows(shards)
+    own = dataset.for_rank(1, 2)
+
+    def loader(step):
+        trainer = SimpleNamespace(global_rank=1, world_size=2, global_step=step)
+        return step_loader(dataset, list, batch_size=3, total_batches=6, trainer=trainer)
+
+    straight = list(loader(0))
+    assert len(straight) == 6
+    for b, batch in enumerate(straight):
+        for i, codes in enumerate(batch):
+            np.testing.assert_array_equal(codes, own[b * 3 + i])
+    resumed = list(loader(4))
+    assert len(resumed) == 2
+    for x, y in zip(resumed, straight[4:]):
+        assert all(np.array_equal(u, v) for u, v in zip(x, y))
+
+
+def test_a_rank_never_opens_another_ranks_shards(shards, monkeypatch):
+    opened = []
+    real_open, real_gzip = builtins.open, gzip.open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def recording_gzip(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_gzip(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    monkeypatch.setattr(gzip, "open", recording_gzip)
+    train, val = _windows(shards).for_rank(0, 2), _windows(shards, "val").for_rank(0, 2)
+    for n in range(50):
+        train[n], val[n]
+    monkeypatch.undo()
+    read = {Path(p) for p in opened if Path(p).name.startswith("shard-")}
+    assert read == set(Shards(shards).of_rank(0, 2))
+
+
+def test_a_rank_whose_shards_hold_no_validation_window_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    for i, length in enumerate((2000, 100)):
+        (tmp_path / f"s{i}.fa").write_text(f">r{i}\n{'ACGT' * (length // 4)}\n")
+    val = _windows([tmp_path / "s0.fa", tmp_path / "s1.fa"], "val")
+    assert len(val.for_rank(0, 2)) > 0  # s0: a 200-residue tail
+    with pytest.raises(DataError) as err:
+        val.for_rank(1, 2)  # s1: a 10-residue tail
+    assert str(err.value) == (
+        "data.paths: the shards of rank 1 (s1.fa) hold no validation window of 64 residues "
+        "(larger shards, or data.val_fraction 0)"
+    )
+
+
+def test_provenance_takes_sha256sums_else_hashes_once_and_only_on_rank_zero(shards, monkeypatch):
+    expected = hashlib.sha256(shards[0].read_bytes()).hexdigest()
+    assert shard_sha256(shards[0]) == expected
+    (shards[0].parent / "SHA256SUMS").write_text(f"{'ab' * 32}  {shards[1].name}\n")
+    assert shard_sha256(shards[1]) == "ab" * 32  # listed: trusted, not recomputed
+    calls = []
+    monkeypatch.setattr("sciPT.streaming.file_sha256", lambda p: calls.append(p) or "x")
+    assert shard_sha256(shards[0]) == expected and calls == []  # cached by path, size and time
+    entries = Shards(shards).provenance()
+    assert [e["bytes"] for e in entries] == [p.stat().st_size for p in shards]
+    monkeypatch.setattr("sciPT.run.global_rank", lambda: 1)
+    assert Shards(shards).provenance() == []
+
+
+def test_a_folder_streams_by_default_and_reads_whole_when_told_not_to(shards):
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    cfg.data.paths = [str(shards[0].parent)]
+    setup = dna.build_pretraining(cfg)
+    assert isinstance(setup.datamodule.train_set, ShardedWindows)
+    assert setup.report["corpus_shards"] == 4 and "corpus_residues" not in setup.report
+    cfg.data.streaming = False
+    setup = dna.build_pretraining(cfg)
+    assert isinstance(setup.datamodule.train_set, RandomWindows)
+    assert setup.report["corpus_residues"] == 40_000
+    assert [Path(e["path"]).name for e in setup.corpus] == [p.name for p in shards]
