@@ -61,8 +61,16 @@ from sciPT.domains.surrogates.evaluate import predictions as _predictions
 from sciPT.domains.surrogates.evaluate import reduced as _reduced
 from sciPT.domains.surrogates.evaluate import reference as _reference
 from sciPT.domains.surrogates.law import law_dict, law_string
+from sciPT.domains.surrogates.mixture import MixturePrior
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit, scores
-from sciPT.domains.surrogates.pretrain import inside_validity, learn_prior, prior_from_export, validity_box
+from sciPT.domains.surrogates.pretrain import (
+    PRIOR_FORMS,
+    inside_validity,
+    learn_prior,
+    prior_from_export,
+    spread,
+    validity_box,
+)
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
@@ -70,7 +78,13 @@ from sciPT.run import RunDir
 if TYPE_CHECKING:  # torch: imported only when a correction is fitted
     from sciPT.domains.surrogates.model import RandomFeatureCorrection
 
-FAMILY_INITS = {"all": presets.small, "flat-plate": presets.flat_plate, "smooth-pipe": presets.smooth_pipe}
+FAMILY_INITS = {
+    "all": presets.small,
+    "smooth": presets.smooth,
+    "flat-plate": presets.flat_plate,
+    "smooth-pipe": presets.smooth_pipe,
+    "rough-pipe": presets.rough_pipe,
+}
 TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
 
 
@@ -94,8 +108,16 @@ class SurrogateConfig:
             ``None``: ``all`` when ``init`` is a calibrated run of the same system, else ``exponents``.
         interval_level: probability held by the predictive intervals.
         noise_sd, noise_dof: prior guess of the scatter of log Nu, and its weight in pseudo-points.
-        margin: nats per point scratch must gain in leave-one-out to replace the prior-informed fit.
-        guard: run that leave-one-out check (off: keep the prior-informed fit).
+        margin: nats per point scratch must gain (in evidence, or in leave-one-out ELPD) to replace
+            the prior-informed fit.
+        guard: run the negative-transfer check (off: keep the prior-informed fit).
+        guard_rule: ``loo`` (leave-one-out ELPD, the default) or ``evidence`` (the Bayes factor of
+            the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default is the
+            one the library validation chose (``benchmarks/surrogate_calibration.py``).
+        prior_form: ``gaussian`` (one Gaussian over every system, the default, chosen on the
+            library validation) or ``mixture`` (one Gaussian per family, calibrated by their
+            Bayesian model average, :mod:`sciPT.domains.surrogates.mixture`); a run as ``init``
+            is always the Gaussian it stores.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
         seed: seed of the correction's features.
@@ -109,6 +131,8 @@ class SurrogateConfig:
     noise_dof: float = 2.0
     margin: float = 0.0
     guard: bool = True
+    guard_rule: Literal["evidence", "loo"] = "loo"
+    prior_form: Literal["gaussian", "mixture"] = "gaussian"
     correction: int = 0
     seed: int = 0
 
@@ -119,19 +143,24 @@ def tiny() -> SurrogateConfig:
 
 
 # --- the prior ----------------------------------------------------------------------------------
-def resolve_prior(init: str, groups: list[str], group_sd: float = 0.5) -> tuple[GaussianPrior | None, dict]:
-    """``--init`` -> (prior or None, facts about it: label, validity boxes, systems)."""
+def resolve_prior(
+    init: str, groups: list[str], group_sd: float = 0.5, form: str = "gaussian"
+) -> tuple[GaussianPrior | MixturePrior | None, dict]:
+    """``--init`` (and ``--prior-form``) -> (prior or None, facts about it: label, validity boxes,
+    systems)."""
+    if form not in PRIOR_FORMS:
+        raise ConfigError(f"--prior-form: expected one of {', '.join(PRIOR_FORMS)}, got '{form}'")
     if init == "none":
         return None, {"init": "none", "boxes": []}
     if init in FAMILY_INITS:
         cfg = FAMILY_INITS[init]()
         cfg.group_sd = group_sd
-        prior, fits = learn_prior(cfg, groups)
+        prior, fits = learn_prior(cfg, groups, form)
         return prior, {"init": init, "boxes": validity_box(fits), "systems": len(fits)}
     path = Path(init)
     if not path.exists():
         raise ConfigError(
-            f"--init: '{init}' is neither all, flat-plate, smooth-pipe, none nor an existing run directory"
+            f"--init: '{init}' is neither {', '.join(FAMILY_INITS)}, none nor an existing run directory"
         )
     prior, config = prior_from_export(path, groups, group_sd)
     return prior, {
@@ -191,7 +220,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     all_groups = list(points.groups)
     fixed_groups = constant_groups(points, all_groups)
     groups = [g for g in all_groups if g not in fixed_groups]
-    prior, prior_info = resolve_prior(cfg.init, groups)
+    prior, prior_info = resolve_prior(cfg.init, groups, form=cfg.prior_form)
     # a calibrated run's posterior describes this very system, its C included
     transfer = cfg.transfer or ("all" if prior_info.get("kind") == "calibrated" else "exponents")
     X, y = points.features(groups), points.log_nu
@@ -203,10 +232,23 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             f"--correction: {n} point(s) are too few for a correction on top of a "
             f"{p}-parameter law (need at least {p + 4})"
         )
-    cal = calibrate(X, y, names, prior, transfer=transfer, noise=noise, margin=cfg.margin, guard=cfg.guard)
+    cal = calibrate(
+        X,
+        y,
+        names,
+        prior,
+        transfer=transfer,
+        noise=noise,
+        margin=cfg.margin,
+        guard=cfg.guard,
+        guard_rule=cfg.guard_rule,
+    )
     chosen, basis, tau = cal.chosen, None, None
     if cfg.correction:
-        base = scratch_prior(X, names) if cal.guard.choice == "scratch" else transfer_prior(prior, transfer)
+        under = prior
+        if isinstance(prior, MixturePrior):  # the correction rides on the most probable family
+            under = prior.components[int(np.argmax(list(cal.family_weights.values())))]
+        base = scratch_prior(X, names) if cal.guard.choice == "scratch" else transfer_prior(under, transfer)
         chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, cfg.correction, noise, cfg.seed)
 
     run = RunDir.create(out)
@@ -246,7 +288,9 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             "valid_for": ranges,
             "constant_groups": fixed_groups,
             "kept": cal.guard.choice,
+            "guard_rule": cal.guard.rule,
             "guard_reason": cal.guard.reason,
+            "family_weights": cal.family_weights,
             "log_nu_noise_sd": chosen.noise_sd,
         },
     )
@@ -413,6 +457,8 @@ def _fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float)
         out[f"loo_elpd_{key}"] = value
     for key, value in cal.guard.loo_rmse.items():
         out[f"loo_rmse_log_nu_{key}"] = value
+    for key, value in cal.guard.log_evidence.items():
+        out[f"log_evidence_{key}"] = value
     return out
 
 
@@ -505,7 +551,7 @@ def _report(
         "",
         f"**{law['law']}** (kept: the {cal.guard.choice}{'-informed' if cal.guard.choice == 'prior' else ''} fit)",
         "",
-        f"Guard: {cal.guard.reason}.",
+        f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
         "",
         f"Pasteable form (law.json): `{law['python']}`",
         "",
@@ -548,6 +594,15 @@ def _report(
             + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
             + " | | 1 | |"
         )
+        lines += ["", "The prior in the law's own terms (mean ± sd): " + "; ".join(spread(prior)) + "."]
+        if cal.family_weights:
+            lines += [
+                "",
+                "Mixture prior, posterior weight of each family after the points (Bayesian model "
+                "average; equal before them): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in cal.family_weights.items())
+                + ".",
+            ]
     if cal.guard.elpd:
         lines += [
             "",

@@ -1,13 +1,28 @@
 """The textbook correlations surrogates are pre-trained on: simple, well-understood systems.
 
-Two families, each a list of :class:`Correlation` with its form, validity range and source
-(``data_recipes/heat_transfer/correlations.json`` lists the same forms):
+Three families, each a list of :class:`Correlation` with its form, validity range and source
+(``data_recipes/heat_transfer/correlations.json`` lists the smooth forms):
 
 - ``flat-plate``: external flow along an isothermal or uniformly heated plate, laminar
   (``Nu ~ Re^1/2 Pr^1/3``) and turbulent (``Nu ~ Re^4/5 Pr^1/3``), local and averaged, plus the
   two averaged forms that are not pure power laws (Schlichting; mixed laminar-turbulent).
 - ``smooth-pipe``: fully developed turbulent flow in a smooth tube: Dittus-Boelter (heating and
   cooling), Colburn, Sieder-Tate, Gnielinski, Petukhov and Gnielinski's simplified form.
+- ``rough-pipe``: fully developed turbulent flow in a tube with sand-grain-like (distributed)
+  wall roughness ``e/D``: Martinelli, Nunner, Dipprey-Sabersky, Gowen-Smith, Kawase-Ulbrecht,
+  Kawase-De, Bhatti-Shah (all ``ht.conv_internal``) and Gnielinski's form with the rough-wall
+  friction factor, each with its Darcy friction factor from ``fluids`` (the exact Colebrook
+  solution, ``fluids.friction.friction_factor``; Haaland's explicit form for Bhatti-Shah, as in
+  their handbook chapter). A rough correlation is a function of ``(Re, Pr, e/D)``; pre-training
+  samples it at fixed ``e/D`` values (:data:`ROUGHNESS_GRID`, inside its range), one system per
+  value, as a channel of fixed geometry is calibrated.
+
+**Contamination rule (laws).** Correlations *fitted on ribbed-duct measurements* (rib turbulators
+in square or rectangular channels, repeated-rib tubes) are never part of the library: a prior
+learnt from them would leak into any evaluation on ribbed channels, exactly as a test sequence
+must not be in a pre-training corpus. :data:`EXCLUDED` lists the known ones with the reason, every
+correlation states what it was fitted on (``fitted_on``), and :func:`check_library` refuses a
+library that breaks the rule (it runs at import).
 
 Where the ChEDL library ``ht`` implements a correlation it is used as is (and ``fluids`` gives the
 smooth-pipe Darcy friction factor, the exact Colebrook solution at zero roughness, that Gnielinski's
@@ -20,11 +35,12 @@ properties at the film or bulk temperature as each source says. All numbers are 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from fluids.friction import friction_factor
+from fluids.friction import Haaland, friction_factor
 from ht import conv_external, conv_internal
 
 
@@ -39,7 +55,10 @@ class Correlation:
         re_range, pr_range: validity (inclusive); pre-training samples log-uniformly inside, with
             ``Pr`` capped at 100 so that oils do not dominate the fitted Prandtl exponent.
         source: where the form and range come from.
-        nusselt: ``(Re, Pr) -> Nu`` for scalars.
+        nusselt: ``(Re, Pr) -> Nu`` for scalars (``(Re, Pr, e/D) -> Nu`` when ``ed_range`` is set).
+        ed_range: validity in relative roughness ``e/D`` (``None``: a smooth wall).
+        fitted_on: the measurements (or theory) the correlation was fitted on, for the
+            contamination rule.
     """
 
     key: str
@@ -48,9 +67,21 @@ class Correlation:
     re_range: tuple[float, float]
     pr_range: tuple[float, float]
     source: str
-    nusselt: Callable[[float, float], float]
+    nusselt: Callable[..., float]
+    ed_range: tuple[float, float] | None = None
+    fitted_on: str = "smooth-wall measurements and boundary-layer theory"
 
-    def __call__(self, re: np.ndarray, pr: np.ndarray) -> np.ndarray:
+    @property
+    def rough(self) -> bool:
+        return self.ed_range is not None
+
+    def __call__(self, re: np.ndarray, pr: np.ndarray, ed: float | None = None) -> np.ndarray:
+        if self.rough:
+            if ed is None:
+                raise ValueError(f"{self.key}: a rough-wall correlation needs e/D")
+            return np.array(
+                [self.nusselt(float(r), float(p), float(ed)) for r, p in zip(np.ravel(re), np.ravel(pr))]
+            )
         return np.array([self.nusselt(float(r), float(p)) for r, p in zip(np.ravel(re), np.ravel(pr))])
 
 
@@ -198,22 +229,165 @@ CORRELATIONS: tuple[Correlation, ...] = (
     ),
 )
 
-FAMILIES = ("flat-plate", "smooth-pipe")
+
+def _colebrook(re: float, ed: float) -> float:
+    return friction_factor(re, eD=ed)
+
+
+ROHSENOW = "as given in Rohsenow, Hartnett & Cho, Handbook of Heat Transfer, 3rd ed. (1998)"
+ROUGH_FITTED_ON = "sand-grain / distributed roughness in round tubes"
+_SEE = "; friction factor fluids.friction.friction_factor (exact Colebrook)"
+
+ROUGH: tuple[Correlation, ...] = (
+    Correlation(
+        "martinelli-rough",
+        "rough-pipe",
+        "Nu = Re Pr (f/8)^0.5 / (5 [Pr + ln(1 + 5 Pr) + 0.5 ln(Re (f/8)^0.5 / 60)])",
+        (1e4, 1e6),
+        (0.7, 10.0),
+        f"Martinelli, Trans. ASME 69:947 (1947), {ROHSENOW}; ht.conv_internal.turbulent_Martinelli"
+        + _SEE
+        + " (no range in the source: sampled over the ranges given here)",
+        lambda re, pr, ed: conv_internal.turbulent_Martinelli(re, pr, _colebrook(re, ed)),
+        (1e-3, 0.05),
+        "analogy (Reynolds-Martinelli), any wall through f",
+    ),
+    Correlation(
+        "nunner-rough",
+        "rough-pipe",
+        "Nu = Re Pr (f/8) / (1 + 1.5 Re^-1/8 Pr^-1/6 (Pr f/f_s - 1))",
+        (1e4, 1e6),
+        (0.6, 1.0),
+        f"Nunner, VDI-Forschungsheft 445 (1956), {ROHSENOW}; ht.conv_internal.turbulent_Nunner" + _SEE,
+        lambda re, pr, ed: conv_internal.turbulent_Nunner(re, pr, _colebrook(re, ed), _colebrook(re, 0.0)),
+        (1e-3, 0.05),
+        ROUGH_FITTED_ON + " (air)",
+    ),
+    Correlation(
+        "dipprey-sabersky",
+        "rough-pipe",
+        "Nu = Re Pr (f/8) / (1 + (f/8)^0.5 (5.19 Re_e^0.2 Pr^0.44 - 8.48))",
+        (1.4e4, 5e5),
+        (1.2, 5.94),
+        "Dipprey & Sabersky, IJHMT 6:329 (1963); ht.conv_internal.turbulent_Dipprey_Sabersky" + _SEE,
+        lambda re, pr, ed: conv_internal.turbulent_Dipprey_Sabersky(re, pr, _colebrook(re, ed), ed),
+        (0.0024, 0.049),
+        ROUGH_FITTED_ON + " (close-packed granular roughness)",
+    ),
+    Correlation(
+        "gowen-smith",
+        "rough-pipe",
+        "Nu = Re Pr (f/8)^0.5 / (4.5 + [0.155 (Re (f/8)^0.5)^0.54 + (8/f)^0.5] Pr^0.5)",
+        (1e4, 5e4),
+        (0.7, 14.3),
+        "Gowen & Smith, IJHMT 11:1657 (1968); ht.conv_internal.turbulent_Gowen_Smith" + _SEE,
+        lambda re, pr, ed: conv_internal.turbulent_Gowen_Smith(re, pr, _colebrook(re, ed)),
+        (0.0021, 0.095),
+        ROUGH_FITTED_ON,
+    ),
+    Correlation(
+        "kawase-ulbrecht",
+        "rough-pipe",
+        "Nu = 0.0523 Re Pr^0.5 (f/4)^0.5",
+        (1e4, 1e6),
+        (0.7, 100.0),
+        "Kawase & Ulbrecht, Chem. Eng. Sci. 37:1039 (1982); ht.conv_internal.turbulent_Kawase_Ulbrecht"
+        + _SEE
+        + " (no limits in the source: sampled over the ranges given here)",
+        lambda re, pr, ed: conv_internal.turbulent_Kawase_Ulbrecht(re, pr, _colebrook(re, ed)),
+        (1e-3, 0.05),
+        "surface-renewal model, any wall through f",
+    ),
+    Correlation(
+        "kawase-de",
+        "rough-pipe",
+        "Nu = 0.0471 Re Pr^0.5 (f/4)^0.5 (1.11 + 0.44 Pr^-1/3 - 0.7 Pr^-1/6)",
+        (5e3, 5e5),
+        (5.1, 390.0),
+        "Kawase & De, IJHMT 27:140 (1984); ht.conv_internal.turbulent_Kawase_De" + _SEE,
+        lambda re, pr, ed: conv_internal.turbulent_Kawase_De(re, pr, _colebrook(re, ed)),
+        (0.0024, 0.165),
+        ROUGH_FITTED_ON + " (liquids)",
+    ),
+    Correlation(
+        "bhatti-shah",
+        "rough-pipe",
+        "Nu = (f/8) Re Pr / (1 + (f/8)^0.5 (4.5 Re_e^0.2 Pr^0.5 - 8.48))",
+        (1e4, 1e6),
+        (0.5, 10.0),
+        "Bhatti & Shah, Handbook of Single-Phase Convective Heat Transfer, ch. 4 (1987); "
+        "ht.conv_internal.turbulent_Bhatti_Shah; friction factor fluids.friction.Haaland",
+        lambda re, pr, ed: conv_internal.turbulent_Bhatti_Shah(re, pr, Haaland(re, eD=ed), ed),
+        (0.002, 0.05),
+        ROUGH_FITTED_ON,
+    ),
+    Correlation(
+        "gnielinski-rough",
+        "rough-pipe",
+        "Nu = (f/8)(Re-1000)Pr / (1 + 12.7 (f/8)^0.5 (Pr^(2/3)-1)), f = Colebrook(Re, e/D)",
+        (1e4, 1e6),
+        (0.5, 100.0),
+        "Gnielinski (1976) with the rough-wall friction factor, " + INCROPERA + ", ch. 8; "
+        "ht.conv_internal.turbulent_Gnielinski" + _SEE,
+        lambda re, pr, ed: conv_internal.turbulent_Gnielinski(re, pr, _colebrook(re, ed)),
+        (1e-3, 0.05),
+        "smooth-tube measurements, extended to rough walls through f",
+    ),
+)
+CORRELATIONS = CORRELATIONS + ROUGH
+
+FAMILIES = ("flat-plate", "smooth-pipe", "rough-pipe")
 PR_SAMPLING_CAP = 100.0
+ROUGHNESS_GRID = (0.002, 0.005, 0.01, 0.02, 0.05)  # e/D values a rough correlation is sampled at
+
+# Correlations kept out of the library, with the reason (the contamination rule in the docstring).
+EXCLUDED: dict[str, str] = {
+    "han-1988-ribbed-channel": "Han, J. Heat Transfer 110:321 (1988): fitted on ribbed rectangular "
+    "and square channels (rib turbulators on two opposite walls)",
+    "han-park-lei-1985": "Han, Park & Lei, J. Eng. Gas Turbines Power 107:628 (1985): fitted on "
+    "ribbed square ducts",
+    "webb-eckert-goldstein-1971": "Webb, Eckert & Goldstein, IJHMT 14:601 (1971): fitted on "
+    "repeated-rib roughened tubes, the ribbed-channel mechanism",
+    "taslim-spring-1987": "Taslim & Spring, AIAA-87-2009 (1987): ribbed-channel measurements, the "
+    "project's benchmark",
+}
+RIBBED = re.compile(r"\brib|turbulator", re.I)  # "rib", "ribbed", "ribs", not "distributed"
+
+
+def check_library(library: tuple[Correlation, ...] = CORRELATIONS) -> None:
+    """Refuse a library holding a correlation fitted on ribbed-duct measurements."""
+    for c in library:
+        if c.key in EXCLUDED:
+            raise ValueError(f"{c.key}: excluded from the pre-training library: {EXCLUDED[c.key]}")
+        if RIBBED.search(c.fitted_on):
+            raise ValueError(
+                f"{c.key}: fitted on '{c.fitted_on}': correlations fitted on ribbed ducts would "
+                "contaminate any ribbed-channel evaluation"
+            )
+
+
+check_library()
 
 
 def select(systems: list[str] | tuple[str, ...]) -> list[Correlation]:
-    """Correlations named by keys or families (``"all"``, ``"flat-plate"``, ``"smooth-pipe"``)."""
+    """Correlations named by keys or families (``"all"``, ``"flat-plate"``, ``"smooth-pipe"``,
+    ``"rough-pipe"``); ``"smooth"`` is the two smooth families (the library before rough walls)."""
     from sciPT.errors import ConfigError
 
     chosen: list[Correlation] = []
     for name in systems:
+        if name in EXCLUDED:
+            raise ConfigError(
+                f"systems: '{name}' is excluded from the pre-training library: {EXCLUDED[name]}"
+            )
         if name == "all":
             found = list(CORRELATIONS)
+        elif name == "smooth":
+            found = [c for c in CORRELATIONS if not c.rough]
         else:
             found = [c for c in CORRELATIONS if name in (c.key, c.family)]
         if not found:
-            known = ", ".join(["all", *FAMILIES, *(c.key for c in CORRELATIONS)])
+            known = ", ".join(["all", "smooth", *FAMILIES, *(c.key for c in CORRELATIONS)])
             raise ConfigError(f"systems: unknown system '{name}' (expected one of: {known})")
         chosen += [c for c in found if c not in chosen]
     return chosen

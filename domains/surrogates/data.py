@@ -287,15 +287,18 @@ def taslim_series(folder: str | Path = TASLIM_DIR) -> dict[str, Points]:
 
 
 # --- pre-training samples ---------------------------------------------------------------------
-def sample_correlation(corr: Correlation, n: int, noise: float, rng: np.random.Generator) -> Points:
+def sample_correlation(
+    corr: Correlation, n: int, noise: float, rng: np.random.Generator, ed: float | None = None
+) -> Points:
     """``n`` points of ``corr``, log-uniform over its validity box, with log-normal noise.
 
     ``Nu`` is multiplied by ``exp(noise * z)``, ``z ~ N(0, 1)``: ``noise`` is the relative scatter
-    of the measurements a correlation summarises (0.05 is 5 %).
+    of the measurements a correlation summarises (0.05 is 5 %). A rough-wall correlation is sampled
+    at the fixed relative roughness ``ed`` (a channel of one geometry).
     """
     (r0, r1), (p0, p1) = corr.re_range, corr.pr_range
     p1 = min(p1, PR_SAMPLING_CAP)
     re = np.exp(rng.uniform(np.log(r0), np.log(r1), n))
     pr = np.exp(rng.uniform(np.log(p0), np.log(p1), n))
-    nu = corr(re, pr) * np.exp(noise * rng.standard_normal(n))
-    return Points(re, pr, nu, {}, f"correlation:{corr.key}")
+    nu = corr(re, pr, ed) * np.exp(noise * rng.standard_normal(n))
+    return Points(re, pr, nu, {}, f"correlation:{corr.key}" + (f"@e/D={ed:g}" if ed is not None else ""))

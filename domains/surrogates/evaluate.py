@@ -6,8 +6,12 @@ A calibrated run (the ``surrogate`` task) and a pre-training run (the prior alon
 and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
 lie inside the calibration range (a calibrated model) or inside at least one pre-training system's
 validity range (a prior). :func:`evaluate_run` scores them (RMSE of log Nu, MAPE, interval
-coverage, and the alternative fits a calibrated run records) and writes its own folder
-(:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json``, ``plots/evaluate.png``, ``report.md``.
+coverage, and the alternative fits a calibrated run records), each also separately for the points
+inside and outside the calibration range (extrapolation: there the predictive interval is wider,
+since the parameter uncertainty grows with the distance ``x^T Cov x`` from the calibration points),
+and writes its own folder (:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json``,
+``predictions.csv`` (per point: prediction, interval, ``in_calibration_range``),
+``plots/evaluate.png``, ``report.md``.
 The Nu-against-Re curve helpers are shared with the calibration plot of the task.
 """
 
@@ -20,7 +24,7 @@ import numpy as np
 from sciPT.errors import ConfigError
 
 from . import plots
-from .data import Points, read_points
+from .data import Points, read_points, write_points
 from .objectives import scores
 from .pretrain import inside_validity
 
@@ -86,6 +90,12 @@ def evaluate_run(run, args) -> dict:
         "eval_interval_level": level,
         "eval_outside_calibration_range": int(outside.sum()),
     }
+    covered = (lo <= y) & (y <= hi)
+    for name, mask in (("inside", ~outside), ("outside", outside)):
+        if mask.any():
+            metrics[f"eval_mape_{name}"] = scores(pred[mask], y[mask])[1]
+            metrics[f"eval_coverage_{name}"] = float(covered[mask].mean())
+            metrics[f"eval_interval_width_{name}"] = float(np.median(np.exp(hi[mask] - lo[mask]) - 1))
     alternatives = {}
     fits = config.get("fits", {})
     for key, law in fits.items():
@@ -96,6 +106,16 @@ def evaluate_run(run, args) -> dict:
     # its own folder (RUN/evaluations/<file name>, or --out): the run's metrics stay as fitted
     with run.evaluation(args.data, getattr(args, "out", None)) as ev:
         figure = evaluate_plot(ev.plot_path("evaluate.png"), points, model, config, level)
+        write_points(
+            ev.plot_path("evaluate.png").parent.parent / "predictions.csv",
+            points,
+            {
+                "Nu_pred": np.exp(pred),
+                f"Nu_lo_{level:g}": np.exp(lo),
+                f"Nu_hi_{level:g}": np.exp(hi),
+                "in_calibration_range": (~outside).astype(int),
+            },
+        )
         ev.write_metrics(metrics)
         ev.write_report(
             evaluation_section(metrics, alternatives, outside, points, figure, "calibration_range" in config)
@@ -115,7 +135,22 @@ def evaluation_section(metrics, alternatives, outside, points, figure, calibrate
         where = "the calibration range" if calibrated else "the validity range of every pre-training system"
         lines += [
             f"{int(outside.sum())} point(s) lie outside {where} (extrapolation): lines "
-            + ", ".join(str(x) for x in points.lines[outside][:10]),
+            + ", ".join(str(x) for x in points.lines[outside][:10])
+            + (" ..." if outside.sum() > 10 else ""),
+            "",
+        ]
+        if "eval_mape_inside" in metrics:
+            lines += [
+                f"Inside the range: MAPE {metrics['eval_mape_inside']:.2f} %, coverage "
+                f"{metrics['eval_coverage_inside']:.0%}, median interval half-width about "
+                f"{metrics['eval_interval_width_inside'] / 2:.1%}.",
+            ]
+        lines += [
+            f"Outside the range (extrapolation): MAPE {metrics['eval_mape_outside']:.2f} %, coverage "
+            f"{metrics['eval_coverage_outside']:.0%}, median interval half-width about "
+            f"{metrics['eval_interval_width_outside'] / 2:.1%}.",
+            "",
+            "`predictions.csv` flags each point (`in_calibration_range`).",
             "",
         ]
     for key, (rmse, mape) in alternatives.items():

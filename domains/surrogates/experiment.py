@@ -11,8 +11,16 @@ and scored on held-out points of the same series under three splits:
 A draw's MAPE is the mean absolute percentage error of ``Nu`` over its held-out points (the
 prediction is ``exp`` of the predictive mean of ``log Nu``, the median of ``Nu``); the table gives
 the median and 90th percentile over draws, and the fraction of all held-out points inside the
-central ``level`` predictive interval (coverage). Used by ``scipt demo surrogate`` and
+central ``level`` predictive interval (coverage), also separately for held-out points inside and
+outside the calibration Re range. Used by ``scipt demo surrogate`` and
 ``benchmarks/surrogate_calibration.py``.
+
+:func:`lowest_two_study` is the extrapolation protocol of a user with two measurements: calibrate
+on the two lowest-Re points of each series, predict the rest, beside the peers (scratch, ``k x
+Gnielinski``: the smooth-pipe Gnielinski law scaled by the mean measured ratio, and every library
+correlation zero-shot). :func:`library_validation` is the validation on which the defaults are
+chosen: synthetic series of library systems, each calibrated with a prior learnt *without* its own
+correlation (leave-one-correlation-out), so no choice is made on measured test data.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .calibrate import calibrate
+from .correlations import CORRELATIONS, Correlation
 from .data import Points
-from .objectives import GaussianPrior, NoisePrior, scores
+from .objectives import GaussianPrior, NoisePrior, Posterior, scores
 
 SPLITS = ("all", "interpolation", "extrapolation")
 METHODS = ("scratch", "prior", "guard")
@@ -65,6 +74,7 @@ def few_shot_study(
     transfer: str = "exponents",
     noise: NoisePrior | None = None,
     margin: float = 0.0,
+    guard_rule: str = "loo",
     level: float = 0.9,
     max_draws: int | None = None,
     seed: int = 0,
@@ -85,7 +95,16 @@ def few_shot_study(
         pts = series[key]
         X, y = pts.features(), pts.log_nu
         c = np.array(comb)
-        cal = calibrate(X[c], y[c], prior.names[:3], prior, transfer=transfer, noise=noise, margin=margin)
+        cal = calibrate(
+            X[c],
+            y[c],
+            prior.names[:3],
+            prior,
+            transfer=transfer,
+            noise=noise,
+            margin=margin,
+            guard_rule=guard_rule,
+        )
         fits = {"scratch": cal.scratch_fit, "prior": cal.prior_fit, "guard": cal.chosen}
         for split in SPLITS:
             test = held_out(pts.re, c, split)
@@ -95,6 +114,7 @@ def few_shot_study(
                 pred = post.predict(X[test])
                 lo, hi = post.interval(X[test], level)
                 inside = (lo <= y[test]) & (y[test] <= hi)
+                within = (pts.re[test] >= pts.re[c].min()) & (pts.re[test] <= pts.re[c].max())
                 records.append(
                     {
                         "series": key,
@@ -105,6 +125,8 @@ def few_shot_study(
                         "mape": scores(pred, y[test])[1],
                         "covered": int(inside.sum()),
                         "points": int(len(test)),
+                        "covered_in": int((inside & within).sum()),
+                        "points_in": int(within.sum()),
                         "guard_kept_prior": cal.guard.choice == "prior",
                     }
                 )
@@ -130,10 +152,24 @@ def summarise(records: list[dict]) -> list[dict]:
                         "mape_median": float(np.median(mape)),
                         "mape_p90": float(np.percentile(mape, 90)),
                         "coverage": sum(r["covered"] for r in rows) / sum(r["points"] for r in rows),
+                        **_coverage_in_out(rows),
                         "prior_kept": float(np.mean([r["guard_kept_prior"] for r in rows])),
                     }
                 )
     return table
+
+
+def _coverage_in_out(rows: list[dict]) -> dict:
+    n_in = sum(r["points_in"] for r in rows)
+    n_out = sum(r["points"] - r["points_in"] for r in rows)
+    c_in = sum(r["covered_in"] for r in rows)
+    c_out = sum(r["covered"] - r["covered_in"] for r in rows)
+    return {
+        "points_inside": n_in,
+        "points_outside": n_out,
+        "coverage_inside": c_in / n_in if n_in else None,
+        "coverage_outside": c_out / n_out if n_out else None,
+    }
 
 
 def guard_gap(records: list[dict], split: str, n: int, *, boot: int = 2000, seed: int = 0) -> dict:
@@ -158,3 +194,166 @@ def guard_gap(records: list[dict], split: str, n: int, *, boot: int = 2000, seed
     gaps = np.median(M["guard"][idx], axis=1) - np.median(M[better][idx], axis=1)
     lo, hi = np.percentile(gaps, [2.5, 97.5])
     return {"better": better, "gap": float(gap), "lo": float(lo), "hi": float(hi)}
+
+
+# --- extrapolation from the two lowest-Re points, with the peers -----------------------------------
+def gnielinski(re: np.ndarray, pr: np.ndarray) -> np.ndarray:
+    """The smooth-pipe Gnielinski law (exact Colebrook friction factor), the ``k x Gnielinski`` shape."""
+    corr = next(c for c in CORRELATIONS if c.key == "gnielinski")
+    return corr(re, pr)
+
+
+def zero_shot(corr: Correlation, pts: Points) -> np.ndarray:
+    """log Nu of a library correlation on a series, as is; a rough one at the series' ``e_Dh``
+    clipped into its validity range (ribbed channels are rougher than any sand-grain tube)."""
+    ed = None
+    if corr.rough:
+        e = float(np.median(pts.groups["e_Dh"])) if "e_Dh" in pts.groups else corr.ed_range[0]
+        ed = float(np.clip(e, *corr.ed_range))
+    return np.log(corr(pts.re, pts.pr, ed))
+
+
+def _score(post: Posterior, X, y, level) -> dict:
+    lo, hi = post.interval(X, level)
+    return {"mape": scores(post.predict(X), y)[1], "covered": int(((lo <= y) & (y <= hi)).sum())}
+
+
+def lowest_two_study(
+    series: dict[str, Points],
+    prior: GaussianPrior,
+    *,
+    transfer: str = "exponents",
+    noise: NoisePrior | None = None,
+    margin: float = 0.0,
+    guard_rule: str = "loo",
+    level: float = 0.9,
+    library: tuple[Correlation, ...] = CORRELATIONS,
+) -> list[dict]:
+    """One record per series: calibrated on its two lowest-Re points, scored on the rest."""
+    out = []
+    for key, pts in series.items():
+        order = np.argsort(pts.re)
+        cal_idx, test = order[:2], order[2:]
+        X, y = pts.features(), pts.log_nu
+        cal = calibrate(
+            X[cal_idx],
+            y[cal_idx],
+            prior.names[:3],
+            prior,
+            transfer=transfer,
+            noise=noise,
+            margin=margin,
+            guard_rule=guard_rule,
+        )
+        rec = {"series": key, "points": int(len(test)), "guard_kept_prior": cal.guard.choice == "prior"}
+        for method, post in (("scratch", cal.scratch_fit), ("prior", cal.prior_fit), ("guard", cal.chosen)):
+            s = _score(post, X[test], y[test], level)
+            rec[f"mape_{method}"], rec[f"covered_{method}"] = s["mape"], s["covered"]
+        gn = np.log(gnielinski(pts.re, pts.pr))
+        k = np.mean(y[cal_idx] - gn[cal_idx])
+        rec["mape_k_gnielinski"] = scores(gn[test] + k, y[test])[1]
+        rec["zero_shot"] = {c.key: scores(zero_shot(c, pts)[test], y[test])[1] for c in library}
+        out.append(rec)
+    return out
+
+
+def best_zero_shot(records: list[dict]) -> tuple[str, float]:
+    """The library correlation with the lowest mean MAPE over the series (chosen on these very
+    points: the most generous peer)."""
+    keys = records[0]["zero_shot"]
+    means = {k: float(np.mean([r["zero_shot"][k] for r in records])) for k in keys}
+    best = min(means, key=means.get)
+    return best, means[best]
+
+
+# --- validation on the library (where the defaults are chosen) --------------------------------------
+def synthetic_series(
+    fits, noise: float = 0.03, points: int = 7, span: float = 5.0, seed: int = 0
+) -> dict[str, tuple[str, Points]]:
+    """One synthetic measured series per library system: ``points`` Re log-spaced over a factor
+    ``span`` placed at random inside the system's range, one Pr (0.7 moved into its range), log-
+    normal scatter ``noise``. Returns ``{system key: (correlation key, points)}``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for f in fits:
+        c = f.correlation
+        lo, hi = np.log(c.re_range[0]), np.log(c.re_range[1])
+        width = min(np.log(span), hi - lo)
+        start = rng.uniform(lo, hi - width)
+        re = np.exp(np.linspace(start, start + width, points))
+        pr = float(np.clip(0.7, *c.pr_range))
+        nu = c(re, np.full(points, pr), f.ed) * np.exp(noise * rng.standard_normal(points))
+        out[f.key] = (c.key, Points(re, np.full(points, pr), nu, {}, f"synthetic:{f.key}"))
+    return out
+
+
+def library_validation(
+    fits, configs: dict[str, dict], *, hold_out: str = "family", seed: int = 0, level: float = 0.9
+) -> dict:
+    """Few-shot study on synthetic series of the library's systems, each calibrated with a prior
+    learnt without its own ``hold_out`` (``"family"``: a system of a kind the prior has never seen,
+    as a ribbed channel is to this library; ``"correlation"``: leave-one-correlation-out).
+
+    ``configs`` maps a label to keyword arguments of :func:`.calibrate.calibrate` (``transfer``,
+    ``guard_rule``, ``guard``) plus ``prior``: ``"gaussian"`` (one Gaussian over the remaining
+    systems, the default) or ``"mixture"`` (one Gaussian per remaining family, :mod:`.mixture`).
+    Per configuration and split (``n1``, ``n2``, ``lowest2``): the median and mean over series of
+    the per-series mean MAPE of the kept fit, the per-series values themselves (``series_mape``,
+    in series order, for paired comparisons), and the 90 % coverage.
+    """
+    from .pretrain import family_mixture, population_prior
+
+    series = synthetic_series(fits, seed=seed)
+    priors: dict[tuple[str, str], object] = {}
+    out = {
+        label: {"n1": [], "n2": [], "lowest2": [], "covered": 0, "points": 0}
+        for label in [*configs, "scratch"]
+    }
+    family = {f.correlation.key: f.correlation.family for f in fits}
+
+    def held(f, group):
+        return (f.correlation.family if hold_out == "family" else f.correlation.key) == group
+
+    for corr_key, pts in series.values():
+        group = family[corr_key] if hold_out == "family" else corr_key
+        rest = [f for f in fits if not held(f, group)]
+        X, y = pts.features(), pts.log_nu
+        order = np.argsort(pts.re)
+        splits = {
+            "n1": [(i,) for i in range(len(pts))],
+            "n2": list(itertools.combinations(range(len(pts)), 2)),
+            "lowest2": [tuple(order[:2])],
+        }
+        for split, combos in splits.items():
+            per = {label: [] for label in out}
+            for comb in combos:
+                c = np.array(comb)
+                test = np.setdiff1d(np.arange(len(pts)), c)
+                for label, kw in configs.items():
+                    kw = dict(kw)
+                    form = kw.pop("prior", "gaussian")
+                    if (group, form) not in priors:
+                        build = family_mixture if form == "mixture" else population_prior
+                        priors[(group, form)] = build(rest)
+                    prior = priors[(group, form)]
+                    cal = calibrate(X[c], y[c], prior.names, prior, **kw)
+                    s = _score(cal.chosen, X[test], y[test], level)
+                    per[label].append(s["mape"])
+                    out[label]["covered"] += s["covered"]
+                    out[label]["points"] += len(test)
+                s = _score(cal.scratch_fit, X[test], y[test], level)
+                per["scratch"].append(s["mape"])
+                out["scratch"]["covered"] += s["covered"]
+                out["scratch"]["points"] += len(test)
+            for label in out:
+                out[label][split].append(float(np.mean(per[label])))
+    sp3 = ("n1", "n2", "lowest2")
+    return {
+        label: {
+            **{f"{sp}_median": float(np.median(v[sp])) for sp in sp3},
+            **{f"{sp}_mean": float(np.mean(v[sp])) for sp in sp3},
+            "series_mape": {sp: v[sp] for sp in sp3},
+            "coverage": v["covered"] / v["points"],
+        }
+        for label, v in out.items()
+    } | {"_series": len(series)}

@@ -109,6 +109,11 @@ class Posterior:
             (zero covariance on fixed parameters).
         kappa: the chosen prior width factor (``nan`` when there is no Gaussian block).
         log_evidence: ``log p(y | kappa)`` (relative when the prior has free parameters).
+        log_marginal: ``log p(y)`` with ``kappa`` integrated out under its hyperprior (the grid's
+            hyperprior weights normalised to one); equal to ``log_evidence`` when ``kappa`` is
+            fixed. With free parameters it is relative to the same improper constant as
+            ``log_evidence``, ``(2 pi)^(q_free / 2)``: two models with the same free parameters
+            can be compared by it, which is what the evidence guard does.
         n: number of points fitted.
     """
 
@@ -120,6 +125,7 @@ class Posterior:
     kappa: float = float("nan")
     log_evidence: float = float("nan")
     n: int = 0
+    log_marginal: float = float("nan")
 
     @property
     def mean(self) -> np.ndarray:
@@ -266,7 +272,13 @@ def fit(
     # the grid is uniform in log sigma, so its spacing is a constant that cancels everywhere
     joint = log_z + noise.log_weights(sigma)[None]
     evidence = _logsumexp(joint, axis=1)
-    score = evidence - 0.5 * (np.log(kap) / kappa_sd) ** 2 if len(kap) > 1 else evidence
+    log_hyper = -0.5 * (np.log(kap) / kappa_sd) ** 2
+    score = evidence + log_hyper if len(kap) > 1 else evidence
+    if len(kap) > 1:
+        log_w = log_hyper - _logsumexp(log_hyper, axis=0)
+        log_marginal = float(_logsumexp(evidence + log_w, axis=0))
+    else:
+        log_marginal = float(evidence[0])
     k = int(np.argmax(score))
     w = np.exp(joint[k] - joint[k].max())
     w /= w.sum()
@@ -285,4 +297,5 @@ def fit(
         kappa=float(kap[k]) if n_gauss else float("nan"),
         log_evidence=float(evidence[k]),
         n=n,
+        log_marginal=log_marginal,
     )

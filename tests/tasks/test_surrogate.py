@@ -68,6 +68,7 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     assert f(35000, 0.7) == pytest.approx(270, rel=0.05)
     metrics = run.read_metrics()
     assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
+    assert law["guard_rule"] == "loo" and law["family_weights"] == {}  # the default: one Gaussian
     assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
     report = run.report.read_text()
     for needle in (
@@ -75,12 +76,41 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
         "| prior-informed |",
         "| scratch |",
         "pre-trained (before data)",
-        "Guard: leave-one-out",
+        "Guard (loo rule): leave-one-out: ",
+        "The prior in the law's own terms (mean ± sd): C = ",
         "e_Dh is constant (0.1)",
         "plots/calibration.png",
     ):
         assert needle in report
     assert (run.plots / "calibration.png").stat().st_size > 10_000
+
+
+def test_a_mixture_prior_is_averaged_by_family_and_stored_as_one_posterior(csv, tmp_path):
+    out = tmp_path / "mix"
+    train = csv("train.csv", RIBBED[:4])
+    # --no-guard keeps the prior-informed fit, so the averaged posterior is the one stored
+    task.finetune(
+        finetune_args("--train", str(train), "--out", str(out), "--prior-form", "mixture", "--no-guard")
+    )
+    law = json.loads((out / "law.json").read_text())
+    weights = law["family_weights"]
+    assert list(weights) == ["flat-plate", "smooth-pipe", "rough-pipe"]
+    assert sum(weights.values()) == pytest.approx(1.0)
+    # three points spanning Re: the slope (about 0.66) moves the weights off the equal prior ones
+    assert max(weights.values()) > 0.4
+    report = RunDir(out).report.read_text()
+    assert "Mixture prior, posterior weight of each family after the points" in report
+    assert "; smooth-pipe (0.33): C = " in report
+    # the averaged posterior (3 families x the noise grid) is stored, reloaded and evaluated
+    model_cfg = json.loads((out / "model" / "config.json").read_text())
+    assert model_cfg["n_sigma"] == 3 * 72
+    held = csv("held.csv", [RIBBED[0], RIBBED[4]])
+    metrics = task.evaluate(RunDir(out), side_args("add_evaluate_arguments", data=str(held)))
+    assert 0 <= metrics["eval_mape"] < 15
+    from sciPT.tasks.surrogate import resolve_prior
+
+    with pytest.raises(ConfigError, match="^--prior-form: expected one of gaussian, mixture, got 'both'$"):
+        resolve_prior("all", [], form="both")
 
 
 def test_evaluate_and_predict(calibrated, csv, tmp_path):
@@ -94,6 +124,12 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     assert saved["eval_points"] == 1 and saved["data"] == str(held) and len(saved["data_sha256"]) == 64
     assert (run.evaluations / "held" / "plots/evaluate.png").is_file()
     assert "eval_points" not in run.read_metrics()  # the calibration's metrics.json is left alone
+    # the one point is an extrapolation: flagged in predictions.csv, scored on its own
+    assert saved["eval_mape_outside"] == pytest.approx(saved["eval_mape"]) and "eval_mape_inside" not in saved
+    assert saved["eval_coverage_outside"] == saved["eval_coverage"]
+    flagged = (run.evaluations / "held" / "predictions.csv").read_text().splitlines()
+    assert flagged[0].endswith(",in_calibration_range") and flagged[1].endswith(",0")
+    assert "Outside the range (extrapolation): MAPE" in (run.evaluations / "held" / "report.md").read_text()
     task.evaluate(run, side_args("add_evaluate_arguments", data=str(held)))
     assert [p.name for p in run.evaluations.iterdir()] == ["held"]  # the same file: replaced, not stacked
     assert run.report.read_text().count("](evaluations/held/report.md)") == 1
@@ -138,7 +174,8 @@ def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
             RIBBED[:3],
             ["--init", "nowhere"],
             ConfigError,
-            "--init: 'nowhere' is neither all, flat-plate, smooth-pipe, none nor an existing run directory",
+            "--init: 'nowhere' is neither all, smooth, flat-plate, smooth-pipe, rough-pipe, none nor an "
+            "existing run directory",
         ),
         (
             RIBBED[:3],
@@ -169,7 +206,7 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     config = yaml.safe_load((prior_run / "config.yaml").read_text())
     assert config["domain"] == "surrogates" and config["systems"] == ["all"]
     metrics = RunDir(prior_run).read_metrics()
-    assert metrics["systems"] == 15 and 0.6 < metrics["prior_a"] < 0.9
+    assert metrics["systems"] == 51 and 0.6 < metrics["prior_a"] < 0.9  # 15 smooth + 36 (rough, e/D)
     out = tmp_path / "chained"
     task.finetune(
         finetune_args(

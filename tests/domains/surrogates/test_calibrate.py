@@ -46,30 +46,50 @@ def test_guard_chooses_scratch_when_the_prior_is_wrong():
     # a confident smooth-pipe prior (a = 0.80 +- 0.02) against a ribbed channel with a = 0.6
     prior = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
     X, y = _ribbed(5)
-    cal = calibrate(X, y, NAMES, prior)
-    assert cal.guard.choice == "scratch"
+    for rule in ("evidence", "loo"):
+        cal = calibrate(X, y, NAMES, prior, guard_rule=rule)
+        assert cal.guard.choice == "scratch" and cal.guard.rule == rule
+        assert cal.chosen is cal.scratch_fit
+        assert cal.chosen.mean[1] == pytest.approx(0.6, abs=0.05)
     assert cal.guard.elpd["scratch"] > cal.guard.elpd["prior"]
     assert cal.guard.reason.endswith("the prior hurts (negative transfer)")
-    assert cal.chosen is cal.scratch_fit
-    assert cal.chosen.mean[1] == pytest.approx(0.6, abs=0.05)
+    ev = calibrate(X, y, NAMES, prior, guard_rule="evidence").guard
+    assert ev.log_evidence["scratch"] > ev.log_evidence["prior"]
+    assert ev.reason.endswith("the prior's exponents are contradicted (negative transfer)")
+
+
+def test_evidence_guard_judges_a_slope_from_two_points():
+    # two points 0.02-exact on a = 0.6: a prior at a = 0.80 +- 0.02 is contradicted, one at 0.6 is not
+    X, y = features([2e4, 1e5]), np.log(0.4) + 0.6 * np.log([2e4, 1e5])
+    wrong = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+    right = GaussianPrior(NAMES, [np.log(0.4), 0.60, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+    assert calibrate(X, y, NAMES, wrong, guard_rule="evidence").guard.choice == "scratch"
+    assert calibrate(X, y, NAMES, right, guard_rule="evidence").guard.choice == "prior"
+    # leave-one-out re-fits scratch on one point (a held at 0.8): it cannot see the slope
+    assert calibrate(X, y, NAMES, wrong, guard_rule="loo").guard.choice == "prior"
 
 
 def test_guard_keeps_a_right_prior():
     prior = GaussianPrior(NAMES, [np.log(0.4), 0.6, 0.40], np.diag([0.04, 0.03**2, 0.02**2]))
     X, y = _ribbed(4)
-    cal = calibrate(X, y, NAMES, prior)
+    cal = calibrate(X, y, NAMES, prior, guard_rule="loo")
     assert cal.guard.choice == "prior"
     assert cal.guard.reason.startswith("leave-one-out: the prior-informed fit predicts")
+    ev = calibrate(X, y, NAMES, prior, guard_rule="evidence").guard
+    assert ev.choice == "prior" and ev.reason.startswith("evidence: the points are at least as probable")
 
 
 def test_guard_cannot_check_one_point_and_says_so():
     prior = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], np.diag([0.04, 0.02**2, 0.02**2]))
     X, y = _ribbed(1)
-    cal = calibrate(X, y, NAMES, prior)
+    cal = calibrate(X, y, NAMES, prior, guard_rule="loo")
     assert cal.guard.choice == "prior"
     assert cal.guard.reason == (
         "one point leaves nothing to hold out: the guard cannot check the prior, which is kept"
     )
+    ev = calibrate(X, y, NAMES, prior, guard_rule="evidence").guard
+    assert ev.log_evidence["prior"] == pytest.approx(ev.log_evidence["scratch"])
+    assert ev.choice == "prior" and ev.reason.startswith("evidence: one point is absorbed by C")
     # exponents transfer: the single point sets C, the exponents stay at the prior's
     assert cal.prior_fit.mean[1:] == pytest.approx([0.8, 0.4])
     assert cal.prior_fit.predict(X)[0] == pytest.approx(y[0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.surrogates import correlations
-from sciPT.domains.surrogates.pretrain import SystemFit, fit_system, population_prior
+from sciPT.domains.surrogates.pretrain import SystemFit, fit_system, fit_systems, population_prior, spread
 from sciPT.errors import ConfigError
 
 
@@ -26,9 +26,12 @@ def test_correlation_values_against_their_formulas():
 def test_select_by_family_and_unknown_name():
     assert len(correlations.select(["smooth-pipe"])) == 7
     assert len(correlations.select(["flat-plate"])) == 8
-    assert len(correlations.select(["all", "colburn"])) == 15
+    assert len(correlations.select(["rough-pipe"])) == 8
+    assert len(correlations.select(["smooth"])) == 15
+    assert len(correlations.select(["all", "colburn"])) == 23
     with pytest.raises(
-        ConfigError, match="^systems: unknown system 'ribbed' \\(expected one of: all, flat-plate"
+        ConfigError,
+        match="^systems: unknown system 'ribbed' \\(expected one of: all, smooth, flat-plate, smooth-pipe, rough-pipe, laminar-average",
     ):
         correlations.select(["ribbed"])
 
@@ -51,3 +54,81 @@ def test_prior_is_mean_of_fits_plus_spread_and_fit_uncertainty():
     assert prior.cov[:3, :3] == pytest.approx(expected)
     assert prior.cov[3, 3] == pytest.approx(0.25)
     assert prior.cov[3, :3] == pytest.approx(np.zeros(3))
+
+
+def test_rough_correlation_against_its_formula_and_friction_factor():
+    # Dipprey-Sabersky at Re = 1e5, Pr = 2, e/D = 0.01 by hand, with the Colebrook friction factor
+    from fluids.friction import friction_factor
+
+    re, pr, ed = 1e5, 2.0, 0.01
+    f = friction_factor(re, eD=ed)
+    re_e = re * ed * np.sqrt(f / 8)
+    hand = re * pr * (f / 8) / (1 + np.sqrt(f / 8) * (5.19 * re_e**0.2 * pr**0.44 - 8.48))
+    assert by_key("dipprey-sabersky")([re], [pr], ed)[0] == pytest.approx(hand, rel=1e-9)
+    # rougher walls transfer more heat at the same Re
+    assert by_key("bhatti-shah")([1e5], [0.7], 0.02)[0] > by_key("bhatti-shah")([1e5], [0.7], 0.002)[0]
+    with pytest.raises(ValueError, match="needs e/D"):
+        by_key("nunner-rough")([1e5], [0.7])
+
+
+def test_ribbed_duct_correlations_are_excluded_from_the_library():
+    keys = {c.key for c in correlations.CORRELATIONS}
+    assert keys.isdisjoint(correlations.EXCLUDED)
+    assert all(not correlations.RIBBED.search(c.fitted_on) for c in correlations.CORRELATIONS)
+    with pytest.raises(ConfigError) as err:
+        correlations.select(["han-1988-ribbed-channel"])
+    assert str(err.value) == (
+        "systems: 'han-1988-ribbed-channel' is excluded from the pre-training library: "
+        + correlations.EXCLUDED["han-1988-ribbed-channel"]
+    )
+    ribbed = correlations.Correlation(
+        "webb-like",
+        "rough-pipe",
+        "",
+        (1e4, 1e5),
+        (0.7, 1),
+        "",
+        lambda r, p, e: 1.0,
+        (0.01, 0.04),
+        "repeated-rib roughened tubes",
+    )
+    with pytest.raises(ValueError, match="would contaminate any ribbed-channel evaluation"):
+        correlations.check_library((*correlations.CORRELATIONS, ribbed))
+    # "distributed" roughness is not a rib
+    sand = correlations.Correlation(
+        "sand",
+        "rough-pipe",
+        "",
+        (1e4, 1e5),
+        (0.7, 1),
+        "",
+        lambda r, p, e: 1.0,
+        (0.01, 0.04),
+        "distributed sand-grain roughness",
+    )
+    correlations.check_library((sand,))
+
+
+def test_each_correlation_has_the_same_total_weight_whatever_its_roughness_values():
+    fits = fit_systems(["dipprey-sabersky", "colburn"], 20, 0.0, 0)
+    ds = [f for f in fits if f.correlation.key == "dipprey-sabersky"]
+    assert [f.ed for f in ds] == [0.005, 0.01, 0.02]  # the grid values inside 0.0024-0.049
+    assert sum(f.weight for f in ds) == pytest.approx(1.0)
+    assert [f.weight for f in fits if f.correlation.key == "colburn"] == [1.0]
+    prior = population_prior(fits)
+    expected = 0.5 * np.mean([f.theta for f in ds], axis=0) + 0.5 * fits[-1].theta
+    assert prior.mean == pytest.approx(expected)
+
+
+def test_prior_spread_in_the_law_s_terms():
+    from sciPT.domains.surrogates.objectives import GaussianPrior
+
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr", "e_Dh"], [np.log(0.02), 0.8, 0.4, 0.0], np.diag([0.25, 0.0025, 0.01, 0.25])
+    )
+    assert spread(prior) == [
+        "C = 0.02 (x/÷ 1.65)",
+        "a = 0.80 ± 0.05",
+        "b = 0.40 ± 0.10",
+        "c_e_Dh = 0.00 ± 0.50",
+    ]

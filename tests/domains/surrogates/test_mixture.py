@@ -1,0 +1,95 @@
+"""The mixture prior and its Bayesian model average (mixture.py, pretrain.family_mixture)."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.surrogates.calibrate import calibrate, transfer_prior
+from sciPT.domains.surrogates.mixture import MixturePrior, fit_mixture
+from sciPT.domains.surrogates.objectives import GaussianPrior, fit
+from sciPT.domains.surrogates.pretrain import family_mixture, fit_systems, population_prior, spread
+
+NAMES = ["log_C", "Re", "Pr"]
+COV = np.diag([0.04, 0.02**2, 0.02**2])
+
+
+def features(re, pr=0.7):
+    re = np.asarray(re, float)
+    return np.column_stack([np.ones_like(re), np.log(re), np.log(np.broadcast_to(pr, re.shape))])
+
+
+def two_families(weights=(1.0, 1.0)):
+    laminar = GaussianPrior(NAMES, [np.log(0.6), 0.5, 0.33], COV)
+    turbulent = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], COV)
+    return MixturePrior(["laminar", "turbulent"], [laminar, turbulent], np.array(weights))
+
+
+def test_one_point_leaves_the_weights_at_the_prior():
+    # log C is free: one point is absorbed by C whatever the exponents, every family explains it equally
+    mix = transfer_prior(two_families((1.0, 3.0)), "exponents")
+    m = fit_mixture(features([3e4]), np.log([120.0]), mix)
+    assert m.family_weights == pytest.approx({"laminar": 0.25, "turbulent": 0.75}, abs=1e-9)
+    # the predictive is the weighted mixture of the two families' predictives
+    X = features([1e5])
+    expected = 0.25 * m.components[0].predict(X) + 0.75 * m.components[1].predict(X)
+    assert m.posterior.predict(X) == pytest.approx(expected)
+    assert len(m.posterior.sigma) == 2 * len(m.components[0].sigma)
+    assert m.posterior.weights.sum() == pytest.approx(1.0)
+
+
+def test_a_slope_picks_the_family_by_its_marginal_likelihood():
+    X = features(np.geomspace(2e4, 1.5e5, 4))
+    y = np.log(0.6) + 0.5 * X[:, 1] + 0.33 * X[:, 2]  # exactly laminar
+    mix = transfer_prior(two_families(), "exponents")
+    m = fit_mixture(X, y, mix)
+    ev = [fit(X, y, c).log_marginal for c in mix.components]
+    # w_f = pi_f p_f(y) / sum_g pi_g p_g(y), by hand
+    assert m.family_weights["laminar"] == pytest.approx(1 / (1 + np.exp(ev[1] - ev[0])))
+    assert m.family_weights["laminar"] > 0.99
+    assert m.posterior.mean[1] == pytest.approx(0.5, abs=0.01)
+    assert m.posterior.log_marginal == pytest.approx(np.logaddexp(ev[0], ev[1]) + np.log(0.5))
+
+
+def test_a_single_component_is_the_gaussian_fit():
+    g = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], COV, free=[True, False, False])
+    X, y = features([2e4, 8e4]), np.log([60.0, 170.0])
+    one = fit_mixture(X, y, MixturePrior(["only"], [g], np.ones(1))).posterior
+    plain = fit(X, y, g)
+    assert one.predict(features([1e5])) == pytest.approx(plain.predict(features([1e5])))
+    assert one.interval(features([1e5]))[1] == pytest.approx(plain.interval(features([1e5]))[1])
+    assert one.log_marginal == pytest.approx(plain.log_marginal)
+
+
+def test_family_mixture_has_one_population_prior_per_family():
+    fits = fit_systems(["smooth-pipe", "rough-pipe"], 60, 0.05, 0)
+    mix = family_mixture(fits)
+    assert mix.labels == ["smooth-pipe", "rough-pipe"]
+    assert mix.weights.tolist() == [0.5, 0.5]
+    rough = population_prior([f for f in fits if f.correlation.family == "rough-pipe"])
+    assert mix.components[1].mean == pytest.approx(rough.mean)
+    assert mix.components[1].cov == pytest.approx(rough.cov)
+    # the moment-matched mean is the average of the two families' means
+    assert mix.mean == pytest.approx((mix.components[0].mean + mix.components[1].mean) / 2)
+    lines = spread(mix)
+    assert len(lines) == 2 and lines[1].startswith("rough-pipe (0.5): C = ")
+
+
+def test_calibrate_with_a_mixture_reports_the_family_weights_and_guards_it():
+    X = features(np.geomspace(2e4, 1.5e5, 5))
+    y = np.log(0.4) + 0.6 * X[:, 1] + 0.4 * X[:, 2]  # a ribbed channel: neither family's slope
+    wrong = MixturePrior(
+        ["a"], [GaussianPrior(NAMES, [np.log(0.023), 0.95, 0.4], COV)], np.ones(1)
+    )  # a confident family far from a = 0.6
+    for rule in ("evidence", "loo"):
+        cal = calibrate(X, y, NAMES, wrong, guard_rule=rule)
+        assert cal.guard.choice == "scratch" and cal.family_weights == {"a": 1.0}
+    cal = calibrate(X[:1], y[:1], NAMES, two_families(), guard_rule="evidence")
+    assert cal.guard.choice == "prior" and cal.family_weights == pytest.approx(
+        {"laminar": 0.5, "turbulent": 0.5}
+    )
+
+
+def test_a_mixture_needs_matching_components():
+    g = GaussianPrior(NAMES, [0.0, 0.8, 0.4], COV)
+    h = GaussianPrior(["log_C", "Re", "Pr", "e_D"], np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="^every component of a mixture must have the same parameter names$"):
+        MixturePrior(["g", "h"], [g, h], np.ones(2))
