@@ -9,6 +9,12 @@ layer MLP) gives one logit:
 - ``flatten``: the hidden states of ``length`` token positions concatenated, ``[B, length * D]``
   (shorter inputs zero-padded): keeps absolute position, which matters when the inputs are aligned
   on a landmark (promoters on the transcription start site).
+- ``conv``: a motif detector on the hidden states, in the manner of CNNProm (Umarov and Solovyev
+  2017): ``Conv1d(D -> filters, kernel)`` over the ``length`` positions (zero-padded), ReLU, max
+  over windows of ``pool`` positions, then the pooled map flattened, ``[B, filters * (length -
+  kernel + 1) // pool]``: a motif counts wherever it sits inside a window of ``pool`` positions,
+  and which window it sits in is kept. ``pool: 0`` takes the maximum over all positions
+  (position-free, any length).
 
 Loss. Binary cross-entropy on the logit with ``pos_weight = n_negative / n_positive`` of the training
 set, so each class weighs the same in total whatever the imbalance (1.0 for balanced sets).
@@ -47,9 +53,13 @@ from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
 @dataclass
 class HeadConfig:
-    pooling: Literal["mean", "flatten"] = "mean"
+    pooling: Literal["mean", "flatten", "conv"] = "mean"
     hidden: int = 0
     dropout: float = 0.1
+    # ``conv`` pooling only: filters, kernel width and max-pool width, in token positions
+    filters: int = 128
+    kernel: int = 15
+    pool: int = 4
 
 
 class ClassifierHead(nn.Module):
@@ -66,7 +76,12 @@ class ClassifierHead(nn.Module):
     def __init__(self, cfg: HeadConfig, hidden_size: int, length: int):
         super().__init__()
         self.cfg, self.length = cfg, length
-        features = hidden_size * (length if cfg.pooling == "flatten" else 1)
+        if cfg.pooling == "conv":
+            kernel = min(cfg.kernel, length)
+            self.conv = nn.Conv1d(hidden_size, cfg.filters, kernel)
+            features = cfg.filters * ((length - kernel + 1) // cfg.pool if cfg.pool else 1)
+        else:
+            features = hidden_size * (length if cfg.pooling == "flatten" else 1)
         layers: list[nn.Module] = [nn.Dropout(cfg.dropout)]
         if cfg.hidden:
             layers += [nn.Linear(features, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout)]
@@ -77,12 +92,17 @@ class ClassifierHead(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(hidden.dtype)
         if self.cfg.pooling == "mean":
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+            return self.net((hidden * m).sum(1) / m.sum(1).clamp_min(1)).squeeze(-1)
+        h = (hidden * m)[:, : self.length]
+        if h.shape[1] < self.length:
+            h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
+        if self.cfg.pooling == "flatten":
+            return self.net(h.flatten(1)).squeeze(-1)
+        motifs = torch.relu(self.conv(h.transpose(1, 2)))  # [B, filters, length - kernel + 1]
+        if self.cfg.pool:
+            pooled = nn.functional.max_pool1d(motifs, self.cfg.pool).flatten(1)
         else:
-            h = (hidden * m)[:, : self.length]
-            if h.shape[1] < self.length:
-                h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
-            pooled = h.flatten(1)
+            pooled = motifs.amax(-1)
         return self.net(pooled).squeeze(-1)
 
 

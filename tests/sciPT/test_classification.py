@@ -1,0 +1,94 @@
+"""The classifier head's pooling: shapes, a hand-computed conv logit, position handling, padding."""
+
+import pytest
+import torch
+
+from sciPT.classification import ClassifierHead, HeadConfig
+
+
+def _head(**kw) -> ClassifierHead:
+    torch.manual_seed(0)
+    return ClassifierHead(HeadConfig(dropout=0.0, **kw), hidden_size=3, length=12).eval()
+
+
+def test_conv_features_follow_the_pool_width():
+    head = _head(pooling="conv", filters=5, kernel=4, pool=3)
+    assert head.net[-1].in_features == 5 * ((12 - 4 + 1) // 3)
+    assert _head(pooling="conv", filters=5, kernel=4, pool=0).net[-1].in_features == 5
+    # a kernel wider than the input shrinks to it rather than failing
+    assert _head(pooling="conv", filters=5, kernel=40, pool=0).conv.kernel_size == (12,)
+
+
+def test_conv_logit_by_hand():
+    head = _head(pooling="conv", filters=1, kernel=2, pool=0)
+    with torch.no_grad():
+        head.conv.weight.copy_(torch.tensor([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]]))  # [F, D, k]
+        head.conv.bias.fill_(-1.0)
+        head.net[-1].weight.fill_(3.0)
+        head.net[-1].bias.fill_(0.5)
+    hidden = torch.zeros(1, 12, 3)
+    hidden[0, 5, 0], hidden[0, 6, 1] = 2.0, 1.5  # window at 5: 1*2 + 2*1.5 - 1 = 4
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    assert head(hidden, mask).item() == pytest.approx(3.0 * 4.0 + 0.5)
+
+
+def test_global_max_is_position_free_and_windows_are_not():
+    motif = torch.randn(3, 3)
+    a, b = torch.zeros(1, 12, 3), torch.zeros(1, 12, 3)
+    a[0, 1:4], b[0, 7:10] = motif, motif
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    free = _head(pooling="conv", filters=4, kernel=3, pool=0)
+    assert torch.equal(free(a, mask), free(b, mask))
+    placed = _head(pooling="conv", filters=4, kernel=3, pool=2)
+    assert not torch.allclose(placed(a, mask), placed(b, mask))
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "conv"])
+def test_short_inputs_equal_their_zero_padded_form(pooling):
+    head = _head(pooling=pooling, filters=4, kernel=3, pool=2)
+    short = torch.randn(2, 7, 3)
+    padded = torch.cat([short, torch.randn(2, 5, 3)], 1)  # junk past the mask must not count
+    mask = torch.zeros(2, 12, dtype=torch.bool)
+    mask[:, :7] = True
+    assert torch.allclose(head(short, mask[:, :7]), head(padded, mask))
+
+
+def test_fine_tuning_honours_activation_checkpointing():
+    """The option reaches the fine-tuned backbone, and recomputing activations changes no weight."""
+    import numpy as np
+
+    from sciPT.classification import fit_classifier
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.trainer import TrainConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(24)]
+    labels = np.array([i % 2 for i in range(24)])
+    fitted = {}
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        enc = TransformerEncoder(
+            TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=2, n_heads=2, d_ff=16, max_len=12)
+        )
+        head = ClassifierHead(HeadConfig(), 8, 12)
+        cfg = TrainConfig(max_steps=4, batch_size=8, lr=1e-2, activation_checkpointing=checkpointing)
+        model = fit_classifier(
+            enc,
+            head,
+            tok,
+            (codes[:16], labels[:16]),
+            (codes[16:], labels[16:]),
+            train_cfg=cfg,
+            finetune=FinetuneConfig(),
+            max_epochs=2,
+            patience=5,
+            max_tokens=12,
+        ).model
+        assert model.backbone.activation_checkpointing is checkpointing
+        fitted[checkpointing] = model.state_dict()
+    for name, tensor in fitted[False].items():
+        assert torch.allclose(tensor, fitted[True][name], atol=1e-6), name
