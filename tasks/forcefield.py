@@ -4,9 +4,10 @@
 
     scipt finetune forcefield --init RUN|none --train FRAMES.xyz [--val FILE ...] [--test FILE ...]
                               [--eval FILE ...] --out RUN [--strategy full|freeze|l2sp|ewc|replay]
-    scipt evaluate RUN --data FRAMES.xyz [--references model|pretrained]
-    scipt predict RUN --input FRAMES.xyz --output PREDICTED.xyz
-    scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz
+                              [--data.head NAME] [--eval-head NAME] [--replay]
+    scipt evaluate RUN --data FRAMES.xyz [--head NAME] [--references model|pretrained]
+    scipt predict RUN --input FRAMES.xyz --output PREDICTED.xyz [--head NAME]
+    scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz [--head NAME]
     scipt demo forcefield
 
 Start. ``--init RUN`` loads a pre-trained potential (``scipt pretrain molecules``; its ``model/``
@@ -23,16 +24,34 @@ units of its natural scale ``lambda_0 = 1 / (2 x mean pre-training loss)``); ``r
 and split as pre-training split them, so its validation frames are never replayed; for a bare
 ``model/`` folder, the files recorded in ``pretrained_on``).
 
+Heads, one per level of theory (:mod:`sciPT.domains.molecules.model`). The training frames name
+their level of theory (``--data.head NAME``; by default the ``head`` entry of the first frame's
+extended-XYZ info line, else the first training file's stem, e.g. ``train_300K``:
+:func:`sciPT.domains.molecules.data.head_name`). If the pre-trained model has no head of that
+name, fine-tuning adds one, a copy of the head named by ``eval_head`` (default: the model's newest),
+and trains it with the shared blocks; every other head is frozen, and the ``--eval`` sets (the old
+task) are evaluated through ``eval_head``, with its own references. ``ewc`` and ``l2sp`` then anchor
+the shared blocks only (:func:`sciPT.domains.molecules.ewc.head_strategy`); replayed frames go
+through the old head. If the model has a head of that name, that head is fine-tuned (from a
+single-head model, the behaviour before heads existed: pass ``--data.head`` with the model's head,
+``default`` for exports older than heads). ``scipt evaluate``, ``predict``, ``md`` and the ASE
+calculator take ``--head`` (default: the newest head, i.e. the one fine-tuned last).
+
 Reference energies (``references``). A new data set often comes from another level of theory, whose
 total energies differ from the old by a nearly constant amount per element. ``refit`` (the default
-from a pre-trained model) keeps the network and moves only the per-element references: it adds to
+from a pre-trained model) keeps the network and moves only the per-element references (of the
+trained head): it adds to
 the pre-trained references the least-squares per-element correction of the pre-trained model's
 energy errors on the training frames, so no weight has to change to absorb an offset (which EWC
 would resist and the old task would pay for). ``keep`` leaves the pre-trained references, ``data``
 takes the new data's (isolated atoms, else least squares, as pre-training does; the default from
-scratch). Frames of the old level of theory (``--eval`` sets, replayed frames) are compared under
-the pre-trained references: the replayed energies are shifted by the change of references, and the
-``--eval`` sets are evaluated with the pre-trained references swapped in.
+scratch). When one head is fine-tuned on a new level of theory, frames of the
+old level (``--eval`` sets, replayed frames) are compared under the pre-trained references: the
+replayed energies are shifted by the change of references, and the ``--eval`` sets are evaluated
+with the pre-trained references swapped in. (With a new head, the old head keeps its references.)
+
+Replay with any strategy: ``--replay`` (``replay: true``) mixes ``finetune.replay_fraction`` of pre-training frames
+into every batch whatever the strategy (``ewc`` + replay); strategy ``replay`` is ``full`` with it.
 
 Evaluation, after training and, from a pre-trained model, also before it (``*_before_*``):
 validation frames, every ``--test`` file (same level of theory as the training data) and every
@@ -46,11 +65,15 @@ and ``--eval`` are read with the ``data`` keys and units.
 fine-tuning's ``metrics.json`` is left as measured. ``--references pretrained`` evaluates frames of
 the old level of theory.
 
-Which strategy. From ethanol + methanol to acetylacetone (``benchmarks/RESULTS_forgetting.md``), replay
-of one pre-training frame per batch of 8 kept the ethanol error increase to 0.07 of naive
-fine-tuning's at +5% on acetylacetone; EWC did not protect ethanol at any strength that left
-acetylacetone within 10% of naive: the weights must move far beyond where its quadratic model of the
-old loss holds.
+Which strategy. From ethanol + methanol to acetylacetone (``benchmarks/RESULTS_forgetting.md``),
+replay of one pre-training frame per batch of 8 kept the ethanol error rise a small fraction of
+naive fine-tuning's at a few per cent on acetylacetone. EWC did not, with one head or on the shared
+blocks of separate heads: every strength that protected ethanol cost acetylacetone far more than
+10%, because the weights the new level of theory needs to move are ones whose diagonal Fisher at
+the pre-trained point says little of how the old level depends on them (the radial MLPs). A new
+head alone, without old frames, forgets more than one shared head: the frozen old head cannot
+follow the shared features. When the old frames are at hand, replay them (``--replay``, with a new
+head or one).
 
 The fine-tuned potential is exported to ``RUN/model`` (safetensors + config.json), so
 :func:`sciPT.checkpoint.from_pretrained` and :class:`sciPT.domains.molecules.calculator.SciPTCalculator`
@@ -82,7 +105,13 @@ from sciPT.config import from_dict, load_yaml, to_dict
 from sciPT.data import StepDataModule
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules import md
-from sciPT.domains.molecules.data import SMILES_SUFFIXES, MoleculeDataConfig, check_elements, read_frames
+from sciPT.domains.molecules.data import (
+    SMILES_SUFFIXES,
+    MoleculeDataConfig,
+    check_elements,
+    head_name,
+    read_frames,
+)
 from sciPT.domains.molecules.dataset import FrameDataset, batches, collate, prepare, split_frames, to_graphs
 from sciPT.domains.molecules.evaluate import (
     Evaluation,
@@ -94,9 +123,10 @@ from sciPT.domains.molecules.evaluate import (
     parity_plots,
     run_data_config,
     swapped_references,
+    using_head,
 )
 from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
-from sciPT.domains.molecules.ewc import ewc_scale
+from sciPT.domains.molecules.ewc import ewc_scale, head_strategy
 from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
@@ -130,6 +160,10 @@ class ForcefieldConfig:
         finetune: strategy and its strength.
         train: optimisation.
         replay_frames: at most this many pre-training frames are read for ``replay``.
+        replay: mix pre-training frames into every batch whatever the strategy (``ewc`` +
+            replay); strategy ``replay`` turns it on.
+        eval_head: the head the ``eval`` sets go through, and the one a new head is copied from
+            (``None``: the pre-trained model's newest head).
         eval_batch_size: frames per batch when evaluating.
     """
 
@@ -156,6 +190,8 @@ class ForcefieldConfig:
         )
     )
     replay_frames: int = 1000
+    replay: bool = False
+    eval_head: str | None = None
     eval_batch_size: int = 32
 
 
@@ -225,6 +261,8 @@ def check_strategy(cfg: ForcefieldConfig, start: Start):
             "has none (freeze the lower blocks with 'freeze' instead)"
         )
     if start.backbone is None:
+        if cfg.replay:
+            raise ConfigError("replay: replaying pre-training frames needs a pre-trained model (--init RUN)")
         if name != "full":
             raise ConfigError(
                 f"finetune.strategy: '{name}' needs a pre-trained model (--init RUN); "
@@ -245,12 +283,13 @@ def composition(graphs: list, elements: list[str]) -> np.ndarray:
 
 @torch.no_grad()
 def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: int) -> list[float]:
-    """The model's references plus the least-squares per-element correction of its energy errors
+    """The active head's references plus the least-squares per-element correction of its energy errors
     on ``graphs`` (minimum-norm when the compositions do not fix every element)."""
     backbone.eval()
     labelled = [g for g in graphs if "energy" in g]
+    current = backbone.head_module().reference_energies.tolist()
     if not labelled:
-        return list(backbone.cfg.reference_energies)
+        return list(current)
     residual = np.concatenate(
         [
             (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
@@ -258,7 +297,7 @@ def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: i
         ]
     )
     delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
-    return [float(r + d) for r, d in zip(backbone.cfg.reference_energies, delta)]
+    return [float(r + d) for r, d in zip(current, delta)]
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -273,6 +312,9 @@ class Sets:
     replay: list
     corpus: list
     references_method: str
+    head: str  # the head trained
+    eval_head: str  # the head the eval sets and the replayed frames go through
+    eval_references: list[float] | None  # swapped in for them (one head trained on both levels)
 
 
 def _graphs(
@@ -333,13 +375,29 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             f"references: '{method}' needs a pre-trained model (--init RUN); from "
             "scratch use 'data' or 'auto'"
         )
+    head = head_name(cfg.data)
+    eval_references = None
     if start.backbone is None:
-        prepared = prepare(cfg.data, cfg.model, labelled=True, seed=cfg.train.seed)
+        prepared = prepare(
+            cfg.data, dataclasses.replace(cfg.model, head=head, heads=[]), labelled=True, seed=cfg.train.seed
+        )
         backbone = EquivariantPotential(prepared.model)
         method = f"data ({prepared.references_method})"
+        eval_head = head
     else:
         backbone = start.backbone
-        model_cfg = backbone.cfg
+        eval_head = (
+            backbone.check_head(cfg.eval_head, "eval_head:") if cfg.eval_head else backbone.head_names[-1]
+        )
+        if head in backbone.head_names:
+            backbone.select_head(head)
+            if eval_head == head:  # old frames through the head being moved to new references
+                eval_references = list(backbone.head_module().reference_energies.tolist())
+        else:
+            backbone.add_head(head, copy_from=eval_head)
+        model_cfg = dataclasses.replace(
+            backbone.cfg, reference_energies=list(backbone.head_module().reference_energies.tolist())
+        )
         if method == "data":
             model_cfg = dataclasses.replace(model_cfg, reference_energies=[])
         prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
@@ -354,23 +412,41 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     test = _graphs(cfg.test, cfg.data, elements, cutoff, names)
     evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names)
     replay = []
-    if cfg.finetune.strategy == "replay":
-        shift = np.array(backbone.cfg.reference_energies) - np.array(start.references)
+    if start.backbone is not None and (cfg.replay or cfg.finetune.strategy == "replay"):
+        shift = np.zeros(len(elements))
+        if eval_references is not None:  # one head for both levels: old energies moved to the new references
+            shift = backbone.head_module().reference_energies.numpy() - np.array(eval_references)
         replay = replay_graphs(start, cfg, shift)
-    return Sets(prepared.train, prepared.val, test, evals, replay, prepared.corpus, method), backbone
+    sets = Sets(
+        prepared.train,
+        prepared.val,
+        test,
+        evals,
+        replay,
+        prepared.corpus,
+        method,
+        head,
+        eval_head,
+        eval_references,
+    )
+    return sets, backbone
 
 
 # --- training ----------------------------------------------------------------------------------
 class ForceFieldLoss(nn.Module):
     """``loss_fn(backbone, head, batch)`` of :class:`sciPT.finetune.FinetuneModule`: the energy +
-    force loss of :class:`.objectives.EnergyForceLoss` (a potential has no head)."""
+    force loss of :class:`.objectives.EnergyForceLoss` through the potential's head ``level`` (its
+    active head when ``None``; the module's ``head`` argument, a task head, is unused: a potential
+    carries its heads itself)."""
 
-    def __init__(self, cfg: ObjectiveConfig):
+    def __init__(self, cfg: ObjectiveConfig, level: str | None = None):
         super().__init__()
         self.objective = EnergyForceLoss(cfg)
+        self.level = level
 
     def forward(self, backbone, head, batch):
-        return self.objective(backbone, batch)
+        with using_head(backbone, self.level):
+            return self.objective(backbone, batch)
 
 
 class FrameData(StepDataModule):
@@ -443,6 +519,8 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     sets, backbone = load_sets(cfg, start)
     if strategy is None:
         strategy = build_strategy(cfg.finetune, backbone)
+    elif len(backbone.head_names) > 1:
+        strategy = head_strategy(cfg.finetune, backbone, load_fisher(start.extras), sets.head)
 
     run = RunDir.create(out, resume=resume)
     run.write_config({"task": "forcefield", **to_dict(cfg)})
@@ -450,7 +528,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         plots.keep_log_for_resume(run.logs)
     before = {}
     if start.backbone is not None:
-        before = evaluate_sets(backbone, sets, cfg, start.references, label="before fine-tuning")
+        before = evaluate_sets(backbone, sets, cfg, label="before fine-tuning")
     # from_pretrained and the evaluation leave the model in eval mode, where it would not keep the
     # graph of its forces (no double backward: the force loss would not train)
     backbone.train()
@@ -460,6 +538,8 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         ForceFieldLoss(cfg.objective),
         strategy,
         cfg.train,
+        # replayed frames are of the old level of theory: through the old head when it is another
+        replay_loss_fn=ForceFieldLoss(cfg.objective, sets.eval_head) if sets.eval_head != sets.head else None,
         batch_size_fn=lambda b: b.num_graphs,
     )
     trainer = build_trainer(cfg.train, run.path, enable_val=bool(sets.val))
@@ -474,7 +554,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     if trainer.global_rank != 0:
         return run
     backbone = module.backbone.to("cpu").eval()
-    after = evaluate_sets(backbone, sets, cfg, start.references, label="after fine-tuning")
+    after = evaluate_sets(backbone, sets, cfg, label="after fine-tuning")
     export_model(
         run.model,
         backbone,
@@ -482,7 +562,9 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
             backbone.cfg,
             task="forcefield",
             references=sets.references_method,
-            pretrained_references=start.references,
+            pretrained_references=sets.eval_references,
+            head=sets.head,
+            eval_head=sets.eval_head,
             init=cfg.init,
             pretrained_on=start.export.get("pretrained_on", []),
             finetuned_on=sets.corpus,
@@ -493,7 +575,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
     figures = write_figures(run, before, after)
     run.write_metrics(metrics)
-    run.write_report(report(cfg, start, sets, before, after, metrics, figures, command))
+    run.write_report(report(cfg, start, sets, before, after, metrics, figures, command, backbone.head_names))
     print(
         json.dumps(
             {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items() if "_per_A_" not in k},
@@ -504,18 +586,19 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     return run
 
 
-def evaluate_sets(
-    backbone, sets: Sets, cfg: ForcefieldConfig, old_references: list[float] | None, label: str
-) -> dict[str, Evaluation]:
-    """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets under the pre-trained
-    references."""
+def evaluate_sets(backbone, sets: Sets, cfg: ForcefieldConfig, label: str) -> dict[str, Evaluation]:
+    """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets through the old head
+    (``sets.eval_head``), under the pre-trained references when that head is the one trained."""
     out = {}
     groups = ([("val", {"": sets.val})] if sets.val else []) + [("test", sets.test), ("eval", sets.eval)]
     for prefix, group in groups:
         for name, graphs in group.items():
             key = f"{prefix}_{name}" if name else prefix
-            refs = old_references if prefix == "eval" else None
-            with swapped_references(backbone, refs):
+            old = prefix == "eval"
+            with (
+                using_head(backbone, sets.eval_head if old else None),
+                swapped_references(backbone, sets.eval_references if old else None),
+            ):
                 out[key] = evaluate_potential(backbone, graphs, cfg.eval_batch_size, desc=f"{key} ({label})")
     return out
 
@@ -581,6 +664,7 @@ def report(
     metrics: dict,
     figures: list[Path],
     command: str | None,
+    backbone_heads: list[str] = (),
 ) -> str:
     strategy = cfg.finetune.strategy
     lines = [
@@ -600,7 +684,13 @@ def report(
             else ""
         )
         lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
-    if strategy == "replay":
+    lines += [
+        "",
+        f"Heads: trained **{sets.head}**; the old task (eval sets) through **{sets.eval_head}**"
+        + (" with the pre-trained references" if sets.eval_references is not None else "")
+        + f"; the model's heads: {', '.join(backbone_heads)}.",
+    ]
+    if sets.replay:
         lines += [
             "",
             f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
@@ -670,7 +760,8 @@ def evaluate_run(run: RunDir, args) -> dict:
         refs = exported.get("pretrained_references")
         if not refs:
             raise ConfigError(
-                f"--references pretrained: {run.path} was not fine-tuned from a pre-trained model"
+                f"--references pretrained: {run.path} kept no pre-trained references (fine-tuned "
+                "from scratch, or on a head of its own: pass --head with the old head instead)"
             )
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
     return evaluate_model(run, args, model, references=refs, notes=[note])
@@ -678,6 +769,7 @@ def evaluate_run(run: RunDir, args) -> dict:
 
 def predict_run(run: RunDir, args) -> int:
     model, _ = load_run_model(run.path)
+    model.select_head(getattr(args, "head", None))
     data = run_data_config(run, args)
     frames = read_frames(args.input, data, labelled=False)
     check_elements(frames, model.elements)

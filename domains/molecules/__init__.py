@@ -17,12 +17,14 @@ from __future__ import annotations
 from sciPT.config import from_dict, to_dict
 from sciPT.registry import Domain, PretrainSetup
 
-from .dataset import FrameDataset, collate, prepare
+from .data import head_name, streams
+from .dataset import collate, prepare
 from .ewc import fisher_hook
 from .ewc import validate as validate_fisher
 from .model import EquivariantPotential, PotentialConfig, validate_architecture
 from .objectives import build_objective
 from .presets import PRESETS, MoleculesConfig
+from .streaming import prepare_streaming, training_sets
 
 __all__ = ["MoleculesDomain", "MoleculesConfig", "EquivariantPotential", "PotentialConfig", "domain"]
 
@@ -36,19 +38,24 @@ class MoleculesDomain(Domain):
         return PRESETS
 
     def flag_aliases(self):
-        return {"data": "data.paths"}
+        return {"data": "data.paths", "teacher": "distill.teacher", "smiles": "distill.smiles"}
 
     def build_pretraining(self, cfg: MoleculesConfig) -> PretrainSetup:
         # architecture and objective first: a typo must not wait for the data to be read
         validate_architecture(cfg.model)
         validate_fisher(cfg.fisher)
+        if cfg.distill.teacher is not None or cfg.distill.smiles is not None:
+            from .distill import use_distilled_corpus
+
+            use_distilled_corpus(cfg)  # --teacher/--smiles: the labelled frames replace data.paths
         objective = build_objective(cfg.objective)
-        prepared = prepare(
+        # a folder of shards: each rank streams its own (.streaming)
+        prepared = (prepare_streaming if streams(cfg.data) else prepare)(
             cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces", seed=cfg.train.seed
         )
+        prepared.model.head = head_name(cfg.data)  # the level of theory the first head learns
         backbone = EquivariantPotential(prepared.model)
-        train = FrameDataset(prepared.train, seed=cfg.train.seed)
-        val = FrameDataset(prepared.val, shuffle=False) if prepared.val else None
+        train, val = training_sets(prepared, cfg.train.seed)
         report = prepared.report()
         from sciPT.data import StepDataModule  # Lightning: imported when a run is built, not to list options
 

@@ -21,6 +21,11 @@ order ``xx, yy, zz, yz, xz, xy``, ASE's sign convention). A structure without pe
 has no volume and no stress: asking for one raises ASE's ``PropertyNotImplementedError``, never
 returns NaN.
 
+Heads: a model fine-tuned on several levels of theory has one head per level
+(:mod:`.model`); ``head="NAME"`` chooses the one to predict with, by default the newest (the only
+one of a single-head model, else the one fine-tuned last). An unknown name is a
+:class:`sciPT.errors.UserError` naming the heads there are.
+
 Precision: the model runs in its exported dtype unless ``dtype`` is given; molecular dynamics that
 must conserve energy tightly is best run in float64 (``dtype="float64"``), which changes only the
 arithmetic, not the weights.
@@ -45,11 +50,17 @@ _DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32",
 
 
 def load_potential(
-    model_dir, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
+    model_dir,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+    head: str | None = None,
 ) -> EquivariantPotential:
     """The exported potential of ``model_dir`` (a run or its ``model/``), in eval mode on
-    ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given."""
+    ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given,
+    predicting with head ``head`` (default: the newest)."""
     potential = from_pretrained(model_dir, domain="molecules").model
+    if head is not None:  # before any conversion: a typo is reported at once
+        potential.check_head(head)
     if dtype is not None:
         if dtype not in _DTYPES:
             raise ConfigError(f"dtype: expected float32 or float64, got {dtype!r}")
@@ -58,7 +69,7 @@ def load_potential(
             converted = EquivariantPotential(dataclasses.replace(potential.cfg, dtype=_DTYPES[dtype]))
             converted.load_state_dict(potential.state_dict())
             potential = converted
-    return potential.to(device).eval()
+    return potential.select_head(head).to(device).eval()
 
 
 class SciPTCalculator(Calculator):
@@ -68,18 +79,25 @@ class SciPTCalculator(Calculator):
         model_dir: a run directory (``RUN``) or its export (``RUN/model``).
         device: torch device the model runs on.
         dtype: ``"float32"`` or ``"float64"`` (or a torch dtype); ``None`` keeps the exported one.
+        head: the head (level of theory) to predict with; ``None``: the newest.
         **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(
-        self, model_dir, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None, **kwargs
+        self,
+        model_dir,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype | None = None,
+        head: str | None = None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.model_dir = model_dir
         self.device = torch.device(device)
-        self.model = load_potential(model_dir, self.device, dtype)
+        self.model = load_potential(model_dir, self.device, dtype, head)
+        self.head = self.model.head
         self.cutoff = float(self.model.cfg.cutoff)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):

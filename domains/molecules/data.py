@@ -33,6 +33,7 @@ Bad input raises :class:`sciPT.errors.DataError` with one line naming the file a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -101,6 +102,15 @@ class MoleculeDataConfig:
             must have a volume); ``never`` ignores cells.
         references: ``auto`` (isolated atoms when available, else least squares), ``isolated``,
             ``lstsq`` or ``none``.
+
+    Streaming (:mod:`.streaming`, :func:`streams`):
+        streaming: each rank reads only its own shards of ``paths``, frame by frame; ``None``:
+            when a path is a folder or a glob pattern.
+        stats_frames: frames (the first of the corpus) the statistics are computed from when streaming.
+
+    Level of theory:
+        head: the name of the frames' level of theory, i.e. of the model head they train
+            (:mod:`.model`); ``None``: :func:`head_name` takes it from the files.
     """
 
     paths: list[str] = field(default_factory=list)
@@ -118,6 +128,9 @@ class MoleculeDataConfig:
     stress_unit: str | None = None
     periodic: Literal["auto", "always", "never"] = "auto"
     references: Literal["auto", "isolated", "lstsq", "none"] = "auto"
+    streaming: bool | None = None
+    stats_frames: int = 1000
+    head: str | None = None
 
 
 @dataclass
@@ -256,6 +269,32 @@ def atoms_to_frame(
     return frame
 
 
+def head_name(cfg: MoleculeDataConfig) -> str:
+    """The level of theory of ``cfg``'s training frames: ``cfg.head`` if given, else the ``head``
+    entry of the first frame's info line in the first file (``head=PBE`` in extended XYZ), else
+    that file's stem (``train_300K``; a folder of shards: its name), else ``default`` (no file, or
+    a glob pattern)."""
+    if cfg.head:
+        return cfg.head
+    if not cfg.paths:
+        return "default"
+    path = resolve_data_path(cfg.paths[0])
+    if path.suffix.lower() in (".xyz", ".extxyz") and path.is_file():
+        label = read(path, index=0).info.get("head")
+        if isinstance(label, str) and label.strip():
+            return label.strip()
+    stem = Path(cfg.paths[0].rstrip("/")).stem  # a file's stem, or a folder of shards' name
+    return "default" if not stem or any(c in stem for c in "*?[") else stem
+
+
+def streams(cfg: MoleculeDataConfig) -> bool:
+    """Whether ``cfg``'s frames are streamed from shards (:mod:`.streaming`) rather than read into
+    memory: ``cfg.streaming``, or when unset, whether a path is a folder or a glob pattern."""
+    from sciPT.streaming import use_streaming
+
+    return use_streaming(cfg.streaming, cfg.paths)
+
+
 def read_frames(
     path: str | Path, cfg: MoleculeDataConfig | None = None, *, labelled: bool = True
 ) -> list[Frame]:
@@ -339,7 +378,8 @@ def read_smiles(
     frames: list[Frame] = []
     molecules = 0
     for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
+        # a comment starts at a '#' that begins the line or follows a space: in SMILES '#' is a triple bond
+        text = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
         if not text:
             continue
         if max_molecules is not None and molecules == max_molecules:

@@ -91,17 +91,32 @@ def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "e
 
 @contextmanager
 def swapped_references(model, references: list[float] | None):
-    """Evaluate ``model`` with other per-element reference energies (same element order), and
-    put its own back afterwards; ``None`` changes nothing."""
+    """Evaluate ``model`` with other per-element reference energies (same element order) in its
+    active head, and put its own back afterwards; ``None`` changes nothing."""
     if references is None:
         yield model
         return
-    saved = model.reference_energies.clone()
-    model.reference_energies.copy_(torch.tensor(references, dtype=torch.float64))
+    buffer = model.head_module().reference_energies
+    saved = buffer.clone()
+    buffer.copy_(torch.tensor(references, dtype=torch.float64))
     try:
         yield model
     finally:
-        model.reference_energies.copy_(saved)
+        buffer.copy_(saved)
+
+
+@contextmanager
+def using_head(model, head: str | None):
+    """Make ``head`` the model's active head for the block (``None`` changes nothing)."""
+    if head is None:
+        yield model
+        return
+    saved = model.head
+    model.select_head(head)
+    try:
+        yield model
+    finally:
+        model.head = saved
 
 
 # --- a run on a file ----------------------------------------------------------------------------
@@ -127,7 +142,13 @@ def run_data_config(run, args) -> MoleculeDataConfig:
 
 
 def add_reading_arguments(parser) -> None:
-    """``--energy-key``, ``--forces-key``, ``--frames-per-batch`` (evaluate and predict)."""
+    """``--energy-key``, ``--forces-key``, ``--frames-per-batch``, ``--head`` (evaluate and
+    predict)."""
+    parser.add_argument(
+        "--head",
+        help="the model head (level of theory) to predict with (default: the newest, i.e. the only "
+        "one of a model with one head, else the one fine-tuned last)",
+    )
     parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
     parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
     parser.add_argument(
@@ -142,6 +163,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     ``references``: per-element reference energies to use instead of the model's; ``notes``: lines
     for the report (what the model is, which references).
     """
+    model.select_head(getattr(args, "head", None))
     data = run_data_config(run, args)
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
     name = Path(args.data).name
@@ -150,6 +172,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
             model, graphs, getattr(args, "frames_per_batch", None) or 32, desc=f"evaluating {name}"
         )
     metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
+    notes = [*notes, f"Head: {model.head} (the model's heads: {', '.join(model.head_names)})."]
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(
             {name: ev}, out.plot_path("parity_energy.png"), out.plot_path("parity_forces.png"), f"({name})"

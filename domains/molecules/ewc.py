@@ -50,6 +50,18 @@ The export stores ``fisher.<parameter>`` tensors, the mean pre-training loss
 last (older exports, which carry the empirical Fisher and no ``ewc.lambda_0``, fall back on
 :math:`1 / (2 \\bar\\ell)`).
 
+EWC with heads (:func:`head_strategy`). Fine-tuning on a new level of theory trains a new head
+(:mod:`.model`): the old heads are frozen, so the old level of theory can only be forgotten
+through the shared blocks, and the penalty (EWC's, or L2-SP's) reads the shared blocks only. The
+diagnosis of single-head EWC (benchmarks/RESULTS_forgetting.md) was that forgetting went through
+weights whose Fisher at :math:`w^0` is near zero, first of all the readout's unused hidden units,
+which the new level of theory recruited; with a head of its own, the new level of theory has its
+own readout to recruit, and the old head's units stay as they were. That closes the readout route,
+not the forgetting: in the same benchmark the radial MLPs of the shared blocks carried it instead
+(the tensors whose restoration helped most), the quadratic model underestimated the old loss's
+rise several-fold, and no strength kept both the old error down and the new one within 10% of
+naive fine-tuning's; replaying old frames did.
+
 Cost. One double backward per frame, on at most ``FisherConfig.frames`` training frames drawn at
 random (seed ``train.seed``); with the ``tiny`` preset, 256 ethanol frames take a few seconds on one
 CPU thread, for either kind.
@@ -68,7 +80,17 @@ from torch import nn
 from torch_geometric.data import Data
 
 from sciPT.errors import ConfigError
-from sciPT.finetune import fisher_diagonal, fisher_extras, gauss_newton_diagonal
+from sciPT.finetune import (
+    EWC,
+    L2SP,
+    FinetuneConfig,
+    Strategy,
+    build_strategy,
+    fisher_diagonal,
+    fisher_extras,
+    gauss_newton_diagonal,
+)
+from sciPT.finetune import validate as validate_finetune
 
 from .dataset import collate
 from .objectives import EnergyForceLoss, ObjectiveConfig
@@ -264,3 +286,69 @@ def ewc_scale(extras: dict[str, torch.Tensor]) -> float | None:
     if value is None or float(value) <= 0:
         return None
     return 0.5 / float(value)
+
+
+# --- fine-tuning one head of several ------------------------------------------------------------
+class KeepOtherHeads(Strategy):
+    """``inner``, with the parameters of every head but the trained one frozen for the whole run
+    (``requires_grad = False`` before the optimizer is built, so they stay bit-identical).
+
+    Args:
+        inner: the strategy acting on the rest (shared blocks and the trained head).
+        frozen: names of the parameters to freeze.
+    """
+
+    def __init__(self, inner: Strategy, frozen: list[str]):
+        super().__init__()
+        self.inner = inner
+        self.frozen = list(frozen)
+        self.name = inner.name
+        self.decays_backbone = inner.decays_backbone
+
+    def setup(self, backbone: nn.Module) -> None:
+        self.inner.setup(backbone)
+        params = dict(backbone.named_parameters())
+        for name in self.frozen:
+            params[name].requires_grad_(False)
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        self.inner.on_step(step, backbone)
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        return self.inner.penalty(backbone)
+
+    def before_optimizer_step(self, backbone: nn.Module) -> None:
+        self.inner.before_optimizer_step(backbone)
+
+    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
+        self.inner.after_optimizer_step(backbone, lr)
+
+    def metrics(self) -> dict[str, float]:
+        return self.inner.metrics()
+
+
+def head_strategy(
+    cfg: FinetuneConfig, potential: nn.Module, fisher: dict[str, torch.Tensor] | None, head: str
+) -> KeepOtherHeads:
+    """The strategy of fine-tuning head ``head`` of a potential with several (module docstring):
+    the other heads frozen; ``ewc`` and ``l2sp`` anchored on the shared blocks only, to the
+    weights they have now (``ewc`` with ``fisher``'s entries for them); the other strategies as
+    :func:`sciPT.finetune.build_strategy` builds them."""
+    validate_finetune(cfg)
+    shared = potential.shared_parameter_names()
+    params = dict(potential.named_parameters())
+    reference = {n: params[n].detach().clone() for n in shared}
+    if cfg.strategy == "ewc":
+        missing = [n for n in shared if n not in (fisher or {})]
+        if missing:
+            raise ConfigError(
+                "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss, and "
+                f"the pre-trained model has none for shared parameter '{missing[0]}'"
+            )
+        inner: Strategy = EWC(cfg.ewc_lambda, reference, {n: fisher[n] for n in shared}, cfg.anchor)
+    elif cfg.strategy == "l2sp":
+        inner = L2SP(cfg.l2sp_alpha, reference, cfg.anchor)
+    else:
+        inner = build_strategy(cfg, potential)
+    frozen = [n for h in potential.head_names if h != head for n in potential.head_parameter_names(h)]
+    return KeepOtherHeads(inner, frozen)

@@ -218,7 +218,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=["float32", "float64"], help="arithmetic of the model (default: the exported one)"
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--engine",
+        choices=["ase", "torchsim"],
+        default="ase",
+        help="integrator: ASE, or TorchSim (torch-sim-atomistic; sciPT.domains.molecules.engines) "
+        "(default: ase)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities (default: 0)")
+    parser.add_argument("--head", help="the model head (level of theory) to run with (default: the newest)")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -233,14 +241,19 @@ def run_command(args: argparse.Namespace) -> int:
     )
     settings.validate()
     atoms = read_structure(args.structure)
-    calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype)
+    calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the
     # output is opened
     frame = atoms_to_frame(atoms, f"{args.structure}: frame 0", labelled=False)
     check_elements([frame], calculator.model.elements)
     frame_to_graph(frame, calculator.cutoff)
     started = time.time()
-    log = run_md(atoms, calculator, settings, args.output)
+    if getattr(args, "engine", "ase") == "ase":
+        log = run_md(atoms, calculator, settings, args.output)
+    else:
+        from .engines import run_engine
+
+        log = run_engine(args.engine, atoms, calculator, settings, args.output)
     wall = time.time() - started
     drift = log[-1]["total_energy"] - log[0]["total_energy"]
     print(

@@ -22,6 +22,23 @@ are therefore conservative and equivariant by construction); the stress of a per
 :math:`V^{-1} \\partial E / \\partial \\epsilon` for a symmetric strain :math:`\\epsilon` applied
 to positions and cell (ASE's sign convention, eV/Angstrom^3).
 
+Heads, one per level of theory. Energies computed at two levels of theory (PBE and CCSD(T), say)
+differ by more than per-element constants, so one set of weights cannot predict both. The
+interaction blocks (the embedding, the radial basis and the equivariant features :math:`h^{(T)}`)
+are shared; each level of theory has its own *head*: the readout MLP :math:`\\varepsilon`, the
+references :math:`E^{ref}_Z`, :math:`\\mu` and :math:`\\sigma`. Fine-tuning on a new level of theory
+adds a head initialised from an existing one (:meth:`EquivariantPotential.add_head`) and leaves the
+old heads untouched, so they keep predicting their own level of theory as long as the shared
+blocks move little (which EWC on the shared blocks sees to; MACE's multihead fine-tuning, Batatia
+et al. 2023, *A foundation model for atomistic materials chemistry*, is the same idea). Calls
+without ``head=`` use :attr:`EquivariantPotential.head`, the newest head unless
+:meth:`~EquivariantPotential.select_head` chose another.
+
+The first head keeps the parameter and buffer names of the single-head potential (``readout.*``,
+``reference_energies``, ``energy_shift``, ``energy_scale``; its name is ``cfg.head``), so an export
+written before heads existed loads unchanged, as a potential with one head named ``default``.
+Added heads live in ``extra_heads.<k>`` and are described by ``cfg.heads``.
+
 Units: Angstrom in, eV and eV/Angstrom out.
 """
 
@@ -35,12 +52,23 @@ from ase.data import atomic_numbers, chemical_symbols
 from e3nn import o3
 from torch import nn
 
-from sciPT.errors import ConfigError, DataError
+from sciPT.errors import ConfigError, DataError, UserError
 
 from .interaction import Interaction
 from .radial import RadialEmbedding
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class HeadConfig:
+    """A head added to the first one (module docstring): its name (the level of theory) and the
+    data statistics of that level, with the meanings of :class:`PotentialConfig`'s fields."""
+
+    name: str
+    reference_energies: list[float] = field(default_factory=list)
+    energy_shift: float = 0.0
+    energy_scale: float = 1.0
 
 
 @dataclass
@@ -66,6 +94,10 @@ class PotentialConfig:
         energy_scale: :math:`\\sigma`, root-mean-square force component (eV/Angstrom; see
             :func:`.dataset.statistics` for data without forces).
         avg_num_neighbors: :math:`\\bar n`, mean neighbours per atom within the cut-off.
+
+    Heads (module docstring): ``reference_energies``, ``energy_shift`` and ``energy_scale`` are
+    those of the first head, named ``head`` (``default`` in exports older than heads);
+    ``heads`` lists the heads added since, oldest first.
     """
 
     cutoff: float = 5.0
@@ -83,6 +115,13 @@ class PotentialConfig:
     energy_shift: float = 0.0
     energy_scale: float = 1.0
     avg_num_neighbors: float | None = None
+    head: str = "default"
+    heads: list[HeadConfig] = field(default_factory=list)
+
+
+def head_names(cfg: PotentialConfig) -> list[str]:
+    """The heads of a potential, oldest first."""
+    return [cfg.head, *(h.name for h in cfg.heads)]
 
 
 def validate_architecture(cfg: PotentialConfig) -> None:
@@ -120,6 +159,42 @@ def validate(cfg: PotentialConfig) -> None:
         raise ConfigError(f"model.energy_scale: expected a positive number, got {cfg.energy_scale}")
     if cfg.avg_num_neighbors is not None and cfg.avg_num_neighbors <= 0:
         raise ConfigError(f"model.avg_num_neighbors: expected a positive number, got {cfg.avg_num_neighbors}")
+    names = head_names(cfg)
+    if any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ConfigError(f"model.heads: every head needs a non-empty name, got {names}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"model.heads: repeated head names in {names}")
+    for h in cfg.heads:
+        if len(h.reference_energies) != len(cfg.elements):
+            raise ConfigError(
+                f"model.heads: head '{h.name}' has {len(h.reference_energies)} reference energies "
+                f"for {len(cfg.elements)} elements {cfg.elements}"
+            )
+        if h.energy_scale <= 0:
+            raise ConfigError(
+                f"model.heads: head '{h.name}': expected a positive energy_scale, got {h.energy_scale}"
+            )
+
+
+def _readout(channels: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+
+
+class Head(nn.Module):
+    """An added head: readout MLP and the buffers of its level of theory, under the names the
+    first head has on the potential itself (module docstring).
+
+    Args:
+        channels, hidden: the readout's input and hidden widths.
+        cfg: the head's statistics (:class:`HeadConfig`).
+    """
+
+    def __init__(self, channels: int, hidden: int, cfg: HeadConfig):
+        super().__init__()
+        self.readout = _readout(channels, hidden)
+        self.register_buffer("reference_energies", torch.tensor(cfg.reference_energies, dtype=torch.float64))
+        self.register_buffer("energy_shift", torch.tensor(float(cfg.energy_shift)))
+        self.register_buffer("energy_scale", torch.tensor(float(cfg.energy_scale)))
 
 
 def _plain(t: torch.Tensor) -> torch.Tensor:
@@ -199,11 +274,9 @@ class EquivariantPotential(nn.Module):
             )
             l_in = l_out
         self.blocks = nn.ModuleList(blocks)
-        self.readout = nn.Sequential(
-            nn.Linear(cfg.channels, cfg.readout_hidden),
-            nn.SiLU(),
-            nn.Linear(cfg.readout_hidden, 1),
-        )
+        self.readout = _readout(cfg.channels, cfg.readout_hidden)
+        self.extra_heads = nn.ModuleList(Head(cfg.channels, cfg.readout_hidden, h) for h in cfg.heads)
+        self.head = head_names(cfg)[-1]
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -213,18 +286,87 @@ class EquivariantPotential(nn.Module):
     def layer_groups(self) -> list[nn.Module]:
         """Parameter groups from input to output, for freezing and gradual unfreezing:
         ``[embedding (element embedding + radial basis), interaction 1, ..., interaction T,
-        readout]``."""
-        return [nn.ModuleList([self.embedding, self.radial]), *self.blocks, self.readout]
+        readouts (every head's)]``."""
+        readouts = nn.ModuleList([self.readout, *(h.readout for h in self.extra_heads)])
+        return [nn.ModuleList([self.embedding, self.radial]), *self.blocks, readouts]
 
-    def set_reference_energies(self, references: dict[str, float]) -> None:
-        """Replace :math:`E^{ref}` (eV per element of the table), in the buffer and the config:
-        fine-tuning on data at another level of theory needs that level's references."""
+    # heads -----------------------------------------------------------------------------------
+    @property
+    def head_names(self) -> list[str]:
+        """The heads, oldest first; the last is the default of :attr:`head`."""
+        return head_names(self.cfg)
+
+    def check_head(self, name: str, where: str = "--head") -> str:
+        """``name`` if the potential has that head; otherwise a :class:`UserError` naming them
+        (``where``: the flag or key that named it)."""
+        if name not in self.head_names:
+            raise UserError(
+                f"{where} {name}: no such head; the model's heads are: {', '.join(self.head_names)}"
+            )
+        return name
+
+    def select_head(self, name: str | None) -> EquivariantPotential:
+        """Make ``name`` the head used by calls without ``head=`` (``None``: the newest)."""
+        self.head = self.head_names[-1] if name is None else self.check_head(name)
+        return self
+
+    def head_module(self, name: str | None = None) -> nn.Module:
+        """What head ``name`` (default :attr:`head`) reads: a module with ``readout``,
+        ``reference_energies``, ``energy_shift`` and ``energy_scale`` (the potential itself for
+        the first head)."""
+        index = self.head_names.index(self.check_head(name or self.head))
+        return self if index == 0 else self.extra_heads[index - 1]
+
+    def head_parameter_names(self, name: str | None = None) -> list[str]:
+        """Parameter names of head ``name``'s readout (default :attr:`head`)."""
+        index = self.head_names.index(self.check_head(name or self.head))
+        prefix = "readout." if index == 0 else f"extra_heads.{index - 1}.readout."
+        return [n for n, _ in self.named_parameters() if n.startswith(prefix)]
+
+    def shared_parameter_names(self) -> list[str]:
+        """Parameter names of the shared blocks: everything but the heads' readouts."""
+        heads = {n for name in self.head_names for n in self.head_parameter_names(name)}
+        return [n for n, _ in self.named_parameters() if n not in heads]
+
+    def add_head(self, name: str, copy_from: str | None = None) -> None:
+        """Add head ``name``, a copy of head ``copy_from`` (default :attr:`head`): readout weights,
+        references, shift and scale; it becomes the newest head, and :attr:`head`."""
+        if name in self.head_names:
+            raise ConfigError(f"head '{name}': the model already has a head of that name")
+        source = self.head_module(copy_from)
+        cfg = HeadConfig(
+            name,
+            [float(x) for x in source.reference_energies],
+            float(source.energy_shift),
+            float(source.energy_scale),
+        )
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+        try:
+            head = Head(self.cfg.channels, self.cfg.readout_hidden, cfg)
+        finally:
+            torch.set_default_dtype(previous)
+        head.readout.load_state_dict(source.readout.state_dict())
+        device = self.reference_energies.device
+        self.extra_heads.append(head.to(device))
+        self.cfg.heads.append(cfg)
+        self.head = name
+
+    def set_reference_energies(self, references: dict[str, float], head: str | None = None) -> None:
+        """Replace :math:`E^{ref}` of head ``head`` (default :attr:`head`; eV per element of the
+        table), in the buffer and the config: fine-tuning on data at another level of theory needs
+        that level's references."""
         missing = [s for s in self.cfg.elements if s not in references]
         if missing:
             raise DataError(f"reference energies: none given for element {missing[0]}")
         values = [float(references[s]) for s in self.cfg.elements]
-        self.reference_energies.copy_(torch.tensor(values, dtype=torch.float64))
-        self.cfg.reference_energies = values
+        module = self.head_module(head)
+        module.reference_energies.copy_(torch.tensor(values, dtype=torch.float64))
+        index = self.head_names.index(head or self.head)
+        if index == 0:
+            self.cfg.reference_energies = values
+        else:
+            self.cfg.heads[index - 1].reference_energies = values
 
     def species(self, z: torch.Tensor) -> torch.Tensor:
         """Element-table index of each atomic number; an unknown element is a :class:`DataError`."""
@@ -239,12 +381,19 @@ class EquivariantPotential(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     def forward(
-        self, data, *, forces: bool = True, stress: bool = False, create_graph: bool | None = None
+        self,
+        data,
+        *,
+        forces: bool = True,
+        stress: bool = False,
+        create_graph: bool | None = None,
+        head: str | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energies, and forces and stress by autograd.
 
         Args:
             data: a graph or batch of graphs (see the class docstring).
+            head: the head (level of theory) to predict with; default :attr:`head`.
             forces: compute ``forces``.
             stress: compute ``stress`` for the periodic graphs.
             create_graph: keep the outputs differentiable with respect to the parameters (training
@@ -255,7 +404,7 @@ class EquivariantPotential(nn.Module):
             create_graph = self.training
         # forces need autograd even under torch.no_grad / inference_mode (evaluation, ASE)
         with torch.inference_mode(False), torch.enable_grad():
-            return self._forward(data, forces, stress, create_graph)
+            return self._forward(data, forces, stress, create_graph, self.head_module(head))
 
     def embed(self, data) -> torch.Tensor:
         """Per-atom embeddings ``(N, channels)``: the invariant features the readout sees. The
@@ -263,7 +412,7 @@ class EquivariantPotential(nn.Module):
         atoms differ too little to tell a collapsed representation from a healthy one)."""
         return self(data, forces=False, create_graph=False)["features"]
 
-    def _forward(self, data, want_forces: bool, want_stress: bool, create_graph: bool):
+    def _forward(self, data, want_forces: bool, want_stress: bool, create_graph: bool, head: nn.Module):
         pos = _plain(data.pos).detach().to(self.dtype)
         z = _plain(data.z)
         n_atoms = pos.shape[0]
@@ -301,8 +450,8 @@ class EquivariantPotential(nn.Module):
             h = self.embedding(species).unsqueeze(1)
             for block in self.blocks:
                 h = block(h, src, dst, edge_sh, edge_radial)
-            learned = self.readout(h[:, 0]).squeeze(-1) * self.energy_scale + self.energy_shift
-            atomic = learned.double() + self.reference_energies[species]
+            learned = head.readout(h[:, 0]).squeeze(-1) * head.energy_scale + head.energy_shift
+            atomic = learned.double() + head.reference_energies[species]
             energy = torch.zeros(n_graphs, dtype=torch.float64, device=pos.device)
             energy = energy.index_add(0, batch, atomic)
 

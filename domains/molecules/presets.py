@@ -22,6 +22,7 @@ from sciPT.schedules import ScheduleConfig
 from sciPT.trainer import TrainConfig
 
 from .data import ETHANOL_ISOLATED, ETHANOL_METHANOL, MoleculeDataConfig
+from .distill import DistillConfig
 from .ewc import FisherConfig
 from .model import PotentialConfig
 from .objectives import ObjectiveConfig
@@ -29,14 +30,16 @@ from .objectives import ObjectiveConfig
 
 @dataclass
 class MoleculesConfig:
-    """Pre-training of an equivariant potential: data, model, objective, training, and the EWC
-    Fisher diagonal stored with the export (:mod:`.ewc`)."""
+    """Pre-training of an equivariant potential: data, model, objective, training, the EWC
+    Fisher diagonal stored with the export (:mod:`.ewc`), and a corpus distilled from a teacher
+    potential (:mod:`.distill`; off unless ``distill.teacher`` is set)."""
 
     data: MoleculeDataConfig = field(default_factory=MoleculeDataConfig)
     model: PotentialConfig = field(default_factory=PotentialConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     fisher: FisherConfig = field(default_factory=FisherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 def _preset(

@@ -88,27 +88,40 @@ def runs(data):
     return pre, run
 
 
-def test_finetune_then_evaluate_with_either_reference_energies(runs, data, capsys):
+def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     _, run = runs
     old = data[1]["old"]
     before = (run / "metrics.json").read_bytes()
     finetuned = json.loads(before)
     folder = run / "evaluations" / "ethanol_old"
-    assert main(["evaluate", str(run), "--data", str(old), "--references", "pretrained"]) == 0
+    # the old level of theory through the old head (named after the pre-training file)
+    assert main(["evaluate", str(run), "--data", str(old), "--head", "train"]) == 0
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["data"] == str(old) and metrics["frames"] == 5
-    # the same model and references as fine-tuning's own evaluation of the old molecule
+    # the same head and references as fine-tuning's own evaluation of the old molecule
     for key in ("energy_mae_meV_per_atom", "forces_rmse_meV_per_A", "forces_mae_meV_per_A_O"):
         assert metrics[key] == pytest.approx(finetuned[f"eval_ethanol_old_{key}"], rel=1e-9)
+    assert "Head: train (the model's heads: train, acac_train)." in (folder / "report.md").read_text()
     assert main(["evaluate", str(run), "--data", str(old)]) == 0
     own = json.loads((folder / "metrics.json").read_text())  # the same file: its folder is replaced
-    # the model's (acetylacetone) references move every ethanol energy, not a single force
-    assert own["forces_rmse_meV_per_A"] == pytest.approx(metrics["forces_rmse_meV_per_A"], rel=1e-9)
+    # the default head is the new one (acetylacetone's references and readout)
     assert own["energy_mae_meV"] != pytest.approx(metrics["energy_mae_meV"], rel=1e-3)
+    assert "Head: acac_train" in (folder / "report.md").read_text()
     for png in ("parity_energy", "parity_forces"):
         assert (folder / "plots" / f"{png}.png").stat().st_size > 1000
     assert "# Evaluation on ethanol_old.xyz" in (folder / "report.md").read_text()
-    assert "the model's" in (folder / "report.md").read_text()
+    capsys.readouterr()
+    for command in (["evaluate", str(run), "--data", str(old)], ["predict", str(run), "--input", str(old)]):
+        extra = ["--output", str(folder / "p.xyz")] if command[0] == "predict" else []
+        assert main([*command, *extra, "--head", "PBE"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            "scipt: error: --head PBE: no such head; the model's heads are: train, acac_train"
+        )
+    assert main(["evaluate", str(run), "--data", str(old), "--references", "pretrained"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: --references pretrained: {run} kept no pre-trained references (fine-tuned "
+        "from scratch, or on a head of its own: pass --head with the old head instead)"
+    )
     assert (run / "metrics.json").read_bytes() == before  # fine-tuning's figures, untouched
     assert [p.name for p in (run / "evaluations").iterdir()] == ["ethanol_old"]
 
@@ -123,6 +136,15 @@ def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
     atoms.calc = SciPTCalculator(run)
     assert frames[2].get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
     assert frames[2].get_forces() == pytest.approx(atoms.get_forces(), abs=1e-5)
+    # through the old head: the calculator's old head, not its default
+    assert (
+        main(["predict", str(run), "--input", str(data[1]["val"]), "--output", str(out), "--head", "train"])
+        == 0
+    )
+    old = read(out, index=2)
+    atoms.calc = SciPTCalculator(run, head="train")
+    assert old.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+    assert old.get_potential_energy() != pytest.approx(frames[2].get_potential_energy(), abs=1e-3)
 
 
 def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
@@ -150,6 +172,18 @@ def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     frames = read(traj, index=":")
     assert [f.info["step"] for f in frames] == [0, 2, 4, 6]
     assert "wrote 4 frames" in capsys.readouterr().err
+    args = ["md", str(run), "--structure", str(data[1]["old"]), "--steps", "2", "--temperature", "300"]
+    assert main([*args, "--output", str(tmp_path / "old.xyz"), "--head", "train"]) == 0
+    start = read(tmp_path / "old.xyz", index=0)
+    atoms = read(data[1]["old"], index=0)
+    atoms.calc = SciPTCalculator(run, head="train")
+    assert start.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+    capsys.readouterr()
+    assert main([*args, "--output", str(tmp_path / "none.xyz"), "--head", "PBE"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "scipt: error: --head PBE: no such head; the model's heads are: train, acac_train"
+    )
+    assert not (tmp_path / "none.xyz").exists()
 
 
 # --- bad input: one line naming file and frame, exit 2, nothing written ----------------------------

@@ -24,7 +24,7 @@ from sciPT.domains.molecules.ewc import (
 )
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-from sciPT.errors import ConfigError, DataError
+from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import load_fisher
 from sciPT.pretrain import pretrain
 from sciPT.tasks.forcefield import (
@@ -202,6 +202,7 @@ def test_refit_moves_the_references_by_the_minimum_norm_correction(pretrained, f
 
 def test_replayed_frames_are_moved_to_the_new_references(pretrained, files):
     cfg = finetune_config(pretrained[0], files, strategy="replay", replay_frames=10)
+    cfg.data.head = "train"  # the pre-trained head (named after its file): one head, both levels
     start = load_start(cfg)
     old = np.array(start.references)
     sets, backbone = load_sets(cfg, start)
@@ -218,6 +219,26 @@ def test_replayed_frames_are_moved_to_the_new_references(pretrained, files):
         index, original = originals[key(graph.pos)]
         assert index not in held_out
         assert float(graph.energy) == pytest.approx(original + counts @ shift, abs=1e-9)
+
+
+def test_a_new_level_of_theory_gets_a_head_and_replay_goes_through_the_old_one(pretrained, files):
+    cfg = finetune_config(pretrained[0], files, strategy="ewc", replay_frames=6)
+    cfg.replay = True  # EWC + replay
+    start = load_start(cfg)
+    old_refs = list(start.backbone.cfg.reference_energies)
+    sets, backbone = load_sets(cfg, start)
+    assert backbone.head_names == ["train", "acac_train"] and backbone.head == "acac_train"
+    assert (sets.head, sets.eval_head, sets.eval_references) == ("acac_train", "train", None)
+    # the old head keeps its references; the new one is refit to acetylacetone's
+    assert backbone.cfg.reference_energies == old_refs
+    assert np.abs(np.array(backbone.cfg.heads[0].reference_energies) - old_refs).max() > 1e-3
+    # replayed frames keep their own energies: they are compared through the old head
+    frames = {
+        round(float(a.positions[0, 0]), 8): a.get_potential_energy() for a in read(ETHANOL, index=":40")
+    }
+    assert len(sets.replay) == 6
+    for graph in sets.replay:
+        assert float(graph.energy) == pytest.approx(frames[round(float(graph.pos[0, 0]), 8)], abs=1e-9)
 
 
 # --- end to end ----------------------------------------------------------------------------------
@@ -254,7 +275,14 @@ def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(pretrain
 
     exported = from_pretrained(run.path)
     assert exported.config["task"] == "forcefield" and exported.extras == {}
-    assert exported.config["pretrained_references"] == pre.cfg.reference_energies
+    # a new level of theory: a new head; the old one (frozen) still has its pre-trained weights
+    assert exported.model.head_names == ["train", "acac_train"] and exported.model.head == "acac_train"
+    assert (exported.config["head"], exported.config["eval_head"]) == ("acac_train", "train")
+    assert exported.config["pretrained_references"] is None
+    for name, p in pre.named_parameters():
+        if name.startswith("readout."):
+            assert torch.equal(dict(exported.model.named_parameters())[name], p), name
+    assert exported.model.cfg.reference_energies == pre.cfg.reference_energies
     assert exported.config["references"] == "refit"
     atoms = read(files["test"], index=0)
     atoms.calc = SciPTCalculator(run.path)
@@ -313,6 +341,14 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             dict(init="none", references="keep"),
             "references: 'keep' needs a pre-trained model (--init RUN); from scratch use 'data' or 'auto'",
         ),
+        (
+            dict(init="none", replay=True),
+            "replay: replaying pre-training frames needs a pre-trained model (--init RUN)",
+        ),
+        (
+            dict(eval_head="PBE"),
+            "eval_head: PBE: no such head; the model's heads are: train",
+        ),
     ],
 )
 def test_configuration_refusals(pretrained, files, tmp_path, change, message):
@@ -323,7 +359,9 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
         cfg.data.paths = [change["train"]]
     if "references" in change:
         cfg.references = change["references"]
-    with pytest.raises(ConfigError) as err:
+    cfg.replay = change.get("replay", False)
+    cfg.eval_head = change.get("eval_head")
+    with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == message
     assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ from sciPT.domains.molecules.data import (
     check_elements,
     fit_reference_energies,
     frame_to_graph,
+    head_name,
     isolated_atom_energies,
     periodic_pairs,
     read_frames,
@@ -222,6 +223,9 @@ def test_smiles_become_relaxed_conformers(tmp_path):
     frames = read_smiles(path, num_conformers=2)
     assert [len(f.numbers) for f in frames] == [9, 9, 12, 12]
     assert not np.allclose(frames[0].positions, frames[1].positions)
+    # '#' is a triple bond inside a SMILES and a comment only at a line's start or after a space
+    path = write(tmp_path, "nitrile.smi", "CC#N acetonitrile # C2H3N\n#CCO\n")
+    assert [len(f.numbers) for f in read_smiles(path)] == [6]
 
 
 # bad input ---------------------------------------------------------------------------------------
@@ -308,3 +312,19 @@ def test_missing_file(tmp_path):
 def test_a_file_ase_cannot_read(tmp_path):
     path = write(tmp_path, "junk.xyz", "this is not\nan xyz file\n")
     assert error(read_frames, str(path)).startswith(f"{path}: not a readable structure file (")
+
+
+def test_the_head_is_named_by_the_flag_then_the_frames_then_the_file(shipped, tmp_path):
+    from ase.io import read, write
+
+    frames = read(shipped / "ethanol" / "train.xyz", index=":2")
+    plain = tmp_path / "pbe_ethanol.xyz"
+    write(plain, frames)
+    for atoms in frames:
+        atoms.info["head"] = "PBE-D3"
+    labelled = tmp_path / "labelled.xyz"
+    write(labelled, frames)
+    assert head_name(MoleculeDataConfig(paths=[str(plain)])) == "pbe_ethanol"
+    assert head_name(MoleculeDataConfig(paths=[str(labelled), str(plain)])) == "PBE-D3"
+    assert head_name(MoleculeDataConfig(paths=[str(labelled)], head="ccsd")) == "ccsd"
+    assert head_name(MoleculeDataConfig()) == "default"

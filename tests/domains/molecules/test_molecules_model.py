@@ -101,7 +101,12 @@ def test_layer_groups_partition_the_parameters_from_input_to_output(make_potenti
     model = make_potential()
     groups = model.layer_groups()
     assert len(groups) == 1 + model.cfg.layers + 1
-    assert groups[0][0] is model.embedding and groups[-1] is model.readout
+    assert groups[0][0] is model.embedding and list(groups[-1]) == [model.readout]
+    ids = [id(p) for g in groups for p in g.parameters()]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    model.add_head("second")  # every head's readout in the last group
+    groups = model.layer_groups()
+    assert list(groups[-1]) == [model.readout, model.extra_heads[0].readout]
     ids = [id(p) for g in groups for p in g.parameters()]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
 

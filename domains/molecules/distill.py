@@ -1,0 +1,409 @@
+"""A pre-training corpus distilled from a universal potential: SMILES -> conformers -> labelled frames.
+
+``scipt pretrain molecules --teacher sevenn:SevenNet-0 --smiles FILE.smi`` writes (or finds in its
+cache) extended XYZ frames of every molecule of ``FILE.smi`` labelled with the teacher's energies and
+forces, then pre-trains on them. What is built, per molecule (line ``k`` of the file):
+
+1. ``conformers`` 3D conformers: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation
+   (:func:`.data.smiles_to_frames`).
+2. For each conformer, ``samples`` displaced copies by normal-mode sampling (Smith, Isayev &
+   Roitberg 2017, the ANI-1 data set): the MMFF94 Hessian :math:`H` (central differences of its
+   analytic gradient) is mass-weighted, :math:`\\tilde H = M^{-1/2} H M^{-1/2} = \\sum_i \\lambda_i
+   v_i v_i^T`; the six modes nearest zero (translations and rotations) are dropped and every other
+   mode gets a classical Boltzmann amplitude :math:`q_i \\sim \\mathcal N(0, k_B T / \\lambda_i)` at a
+   temperature :math:`T` drawn from ``temperatures``; the displacement is :math:`\\Delta x = M^{-1/2}
+   \\sum_i q_i v_i`. Soft modes are floored at ``min_frequency`` (cm^-1) so a free torsion does not
+   fling atoms apart. The hottest temperatures are the distortions (bonds stretched far beyond 300 K);
+   each such sample is also strained by a random symmetric matrix :math:`I + \\epsilon`,
+   :math:`\\epsilon_{ab} \\sim U(-s, s)`, ``s = strain``. A sample with two atoms closer than
+   ``min_distance`` is drawn again (at most 20 times).
+3. Every frame (the relaxed conformer and its samples) is labelled by the teacher through its ASE
+   calculator: ``energy`` (eV) and ``forces`` (eV/Angstrom).
+
+Randomness is seeded by ``(seed, k)``, so molecule ``k`` gets the same frames however the run was
+interrupted. Molecules RDKit cannot embed are skipped and listed in the cache's ``.json`` summary; a
+SMILES RDKit cannot parse stops the run, naming the file and line.
+
+Cache and resumption. The corpus is ``CACHE/distill-<key>.xyz`` with ``CACHE`` = ``cache_dir``, else
+``$SCIPT_CACHE/distill``, else ``~/.cache/scipt/distill``, and ``key`` the SHA-256 of the SMILES
+file's bytes, the teacher's name and every generation setting: the same inputs find the same file,
+any change builds a new one. While building, each molecule's frames are written to
+``distill-<key>.parts/<k>.xyz`` atomically (temporary file, then rename); a killed run, started
+again, skips the molecules whose part exists, and when every molecule is done the parts are joined
+into the corpus (atomically) and removed.
+
+Frames carry ``config_type`` (``conformer``, ``thermal`` or ``distorted``), ``smiles``, ``molecule``
+(the line's name, else its number) and ``temperature_K``. The teacher's energies are total energies
+of its own level of theory (SevenNet-0: PBE(+U) of the Materials Project), so pre-training takes
+least-squares reference energies (``data.references lstsq``), never another data set's isolated atoms.
+
+Teachers: ``sevenn:MODEL`` (``SevenNet-0``, or any name ``sevenn`` accepts; its weights ship in its
+wheel). :func:`build_corpus` also takes any ASE calculator object, as the tests do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.data import atomic_masses
+from ase.io import write
+from tqdm.auto import tqdm
+
+from sciPT import io
+from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.files import resolve_data_path
+
+FORMAT_VERSION = 1  # part of the cache key: bump when the frames a setting gives could change
+TEACHERS = {"sevenn": "sevenn:MODEL (e.g. sevenn:SevenNet-0)"}
+_SEVENN_NAMES = {"sevennet-0": "7net-0"}  # sevenn's own short names for the public models
+
+
+@dataclass
+class DistillConfig:
+    """How the distilled corpus is built (module docstring); off while ``teacher`` is ``None``.
+
+    Attributes:
+        teacher: ``sevenn:MODEL``.
+        smiles: the SMILES file (one per line, an optional name after it, ``#`` comments).
+        conformers: ETKDG + MMFF conformers per molecule.
+        samples: normal-mode samples per conformer.
+        temperatures: sampling temperatures in K, cycled over the samples; those at or above
+            ``distort_above`` are also strained.
+        distort_above: temperature (K) from which a sample is a distortion.
+        strain: half-width of the uniform random strain of a distortion.
+        min_frequency: floor of the normal-mode frequencies, cm^-1.
+        min_distance: closest two atoms of a sample may be, Angstrom.
+        max_molecules: use only the first molecules of the file.
+        seed: seeds the conformers and the samples.
+        cache_dir: where corpora are kept (default ``$SCIPT_CACHE/distill``).
+        device: torch device of the teacher.
+    """
+
+    teacher: str | None = None
+    smiles: str | None = None
+    conformers: int = 1
+    samples: int = 5
+    temperatures: list[float] = field(default_factory=lambda: [300.0, 500.0, 800.0])
+    distort_above: float = 800.0
+    strain: float = 0.04
+    min_frequency: float = 150.0
+    min_distance: float = 0.6
+    max_molecules: int | None = None
+    seed: int = 0
+    cache_dir: str | None = None
+    device: str = "cpu"
+
+
+def validate(cfg: DistillConfig) -> None:
+    """Checks that need no file (before anything is read or computed)."""
+    if cfg.teacher is None:
+        if cfg.smiles is not None:
+            raise ConfigError(
+                "--smiles: needs a teacher to label the molecules (--teacher sevenn:SevenNet-0)"
+            )
+        return
+    kind, sep, name = cfg.teacher.partition(":")
+    if kind not in TEACHERS or not sep or not name:
+        raise UserError(
+            f"--teacher: unknown teacher '{cfg.teacher}' (expected {', '.join(TEACHERS.values())})"
+        )
+    if cfg.smiles is None:
+        raise ConfigError("--smiles: a teacher labels molecules given as SMILES (pass --smiles FILE.smi)")
+    checks = [
+        ("distill.conformers", cfg.conformers >= 1, "a positive integer"),
+        ("distill.samples", cfg.samples >= 0, "an integer >= 0"),
+        ("distill.temperatures", bool(cfg.temperatures) and min(cfg.temperatures) > 0, "temperatures > 0 K"),
+        ("distill.strain", 0 <= cfg.strain < 0.5, "a strain in [0, 0.5)"),
+        ("distill.min_frequency", cfg.min_frequency > 0, "a frequency > 0 cm^-1"),
+        ("distill.min_distance", cfg.min_distance > 0, "a distance > 0 Angstrom"),
+        ("distill.max_molecules", cfg.max_molecules is None or cfg.max_molecules >= 1, "a positive integer"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"{key}: expected {expected}, got {getattr(cfg, key.split('.')[1])}")
+
+
+def load_teacher(name: str, device: str = "cpu"):
+    """The ASE calculator of teacher ``name`` (``sevenn:MODEL``)."""
+    kind, _, model = name.partition(":")
+    if kind == "sevenn":
+        try:
+            from sevenn.calculator import SevenNetCalculator
+        except ModuleNotFoundError:
+            raise UserError(
+                f"--teacher {name}: needs the 'sevenn' package, which is not installed: pip install sevenn"
+            ) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no tensor product accelerator": expected on a CPU
+            return SevenNetCalculator(_SEVENN_NAMES.get(model.lower(), model), device=device)
+    raise UserError(f"--teacher: unknown teacher '{name}' (expected {', '.join(TEACHERS.values())})")
+
+
+# --- molecules and samples ----------------------------------------------------------------------
+def read_smiles_lines(path: str | Path) -> list[tuple[int, str, str]]:
+    """``(line number, SMILES, name)`` of every molecule of ``path`` (name: the second column, else
+    ``line N``; ``#`` starts a comment at the start of a line or after a space)."""
+    resolved = resolve_data_path(path)
+    if not resolved.is_file():
+        raise DataError(f"{path}: file not found")
+    out = []
+    for lineno, line in enumerate(resolved.read_text().splitlines(), start=1):
+        # a comment starts a line or follows a space: '#' inside a SMILES is a triple bond
+        parts = [] if line.lstrip().startswith("#") else re.split(r"\s#", line, maxsplit=1)[0].split()
+        if parts:
+            out.append((lineno, parts[0], parts[1] if len(parts) > 1 else f"line {lineno}"))
+    if not out:
+        raise DataError(f"{path}: no SMILES")
+    return out
+
+
+def mmff_hessian(mol, conf_id: int, step: float = 1e-3) -> np.ndarray:
+    """``(3N, 3N)`` MMFF94 Hessian in eV/Angstrom^2: central differences of the analytic gradient.
+
+    The force field is rebuilt at every displaced geometry: ``ForceField.CalcGrad(positions)`` of
+    RDKit 2026.09 returned gradients that depended on earlier calls (measured on ethanol: a
+    Hessian with six negative modes down to -205 cm^-1, against six zero modes and 250-3730
+    cm^-1 this way). The conformer is left as it was.
+    """
+    from rdkit.Chem import AllChem
+    from rdkit.Geometry import Point3D
+
+    props = AllChem.MMFFGetMoleculeProperties(mol)
+    conf = mol.GetConformer(conf_id)
+    x0 = conf.GetPositions()
+
+    def gradient(x: np.ndarray) -> np.ndarray:
+        for atom, position in enumerate(x.reshape(-1, 3)):
+            conf.SetAtomPosition(atom, Point3D(*position))
+        return np.array(AllChem.MMFFGetMoleculeForceField(mol, props, confId=conf_id).CalcGrad())
+
+    flat = x0.ravel()
+    hessian = np.zeros((flat.size, flat.size))
+    for i in range(flat.size):
+        plus, minus = flat.copy(), flat.copy()
+        plus[i] += step
+        minus[i] -= step
+        hessian[i] = (gradient(plus) - gradient(minus)) / (2 * step)
+    gradient(flat)  # restore the conformer
+    return 0.5 * (hessian + hessian.T) * units.kcal / units.mol
+
+
+def normal_modes(hessian: np.ndarray, masses: np.ndarray, min_frequency: float):
+    """Mass-weighted eigenvectors ``(3N, 3N - 6)`` and their eigenvalues, floored (module docstring);
+    eigenvalues in eV / (Angstrom^2 amu)."""
+    inv_sqrt_m = 1.0 / np.sqrt(np.repeat(masses, 3))
+    weighted = hessian * inv_sqrt_m[:, None] * inv_sqrt_m[None, :]
+    values, vectors = np.linalg.eigh(weighted)
+    keep = np.argsort(np.abs(values))[6:] if len(masses) > 2 else np.argsort(np.abs(values))[5:]
+    # omega (rad/s) = sqrt(lambda eV/(A^2 amu)); 1 cm^-1 is 2 pi c, so lambda_min = (2 pi c nu)^2
+    omega_unit = np.sqrt(units._e / (1e-20 * units._amu))  # rad/s for lambda = 1
+    floor = (2 * np.pi * units._c * 100 * min_frequency / omega_unit) ** 2
+    return vectors[:, keep], np.maximum(values[keep], floor)
+
+
+def sample_displacement(
+    vectors: np.ndarray, values: np.ndarray, masses: np.ndarray, temperature: float, rng
+) -> np.ndarray:
+    """``(N, 3)`` normal-mode displacement at ``temperature`` K (module docstring)."""
+    q = rng.normal(size=len(values)) * np.sqrt(units.kB * temperature / values)
+    return ((vectors @ q) / np.sqrt(np.repeat(masses, 3))).reshape(-1, 3)
+
+
+def _min_distance(positions: np.ndarray) -> float:
+    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    return float(d[np.triu_indices(len(positions), 1)].min()) if len(positions) > 1 else np.inf
+
+
+def molecule_structures(smiles: str, index: int, cfg: DistillConfig, source: str) -> list[Atoms]:
+    """The unlabelled frames of one molecule (module docstring, steps 1 and 2); ``[]`` when RDKit
+    cannot embed it."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import AllChem
+
+    rng = np.random.default_rng([cfg.seed, index])
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
+        mol = Chem.AddHs(mol)
+        params = AllChem.ETKDGv3()
+        params.randomSeed = int(rng.integers(1, 2**31 - 1))
+        ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=cfg.conformers, params=params))
+        if not ids or not AllChem.MMFFHasAllMoleculeParams(mol):
+            return []
+        AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
+    masses = atomic_masses[numbers]
+    out = []
+    for conf_id in ids:
+        x0 = mol.GetConformer(conf_id).GetPositions()
+        out.append(_atoms(numbers, x0, "conformer", 0.0, smiles))
+        vectors, values = normal_modes(mmff_hessian(mol, conf_id), masses, cfg.min_frequency)
+        for s in range(cfg.samples):
+            temperature = float(cfg.temperatures[s % len(cfg.temperatures)])
+            distorted = temperature >= cfg.distort_above
+            for _ in range(20):
+                x = x0 + sample_displacement(vectors, values, masses, temperature, rng)
+                if distorted:
+                    eps = rng.uniform(-cfg.strain, cfg.strain, (3, 3))
+                    centre = x.mean(axis=0)
+                    x = centre + (x - centre) @ (np.eye(3) + 0.5 * (eps + eps.T))
+                if _min_distance(x) >= cfg.min_distance:
+                    out.append(
+                        _atoms(numbers, x, "distorted" if distorted else "thermal", temperature, smiles)
+                    )
+                    break
+    return out
+
+
+def _atoms(numbers, positions, kind: str, temperature: float, smiles: str) -> Atoms:
+    atoms = Atoms(numbers=numbers, positions=positions)
+    atoms.info.update({"config_type": kind, "temperature_K": temperature, "smiles": smiles})
+    return atoms
+
+
+def label(structures: list[Atoms], teacher) -> list[Atoms]:
+    """Copies of ``structures`` with the teacher's energy and forces (as a single-point result)."""
+    out = []
+    for atoms in structures:
+        work = atoms.copy()
+        work.calc = teacher
+        energy, forces = float(work.get_potential_energy()), np.array(work.get_forces(), dtype=np.float64)
+        if not (np.isfinite(energy) and np.isfinite(forces).all()):
+            raise DataError(
+                f"teacher: non-finite energy or forces for {atoms.info.get('smiles', 'a molecule')}"
+            )
+        labelled = atoms.copy()
+        labelled.calc = SinglePointCalculator(labelled, energy=energy, forces=forces)
+        out.append(labelled)
+    return out
+
+
+# --- the cached corpus ------------------------------------------------------------------------
+def cache_root(cfg: DistillConfig) -> Path:
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir)
+    return Path(os.environ.get("SCIPT_CACHE") or Path.home() / ".cache" / "scipt") / "distill"
+
+
+def cache_key(cfg: DistillConfig, teacher_name: str) -> str:
+    """SHA-256 of the SMILES file's bytes, the teacher's name and the generation settings."""
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("teacher", "smiles", "cache_dir", "device")}
+    digest = hashlib.sha256()
+    digest.update(resolve_data_path(cfg.smiles).read_bytes())
+    digest.update(
+        json.dumps({"teacher": teacher_name, "v": FORMAT_VERSION, **settings}, sort_keys=True).encode()
+    )
+    return digest.hexdigest()
+
+
+def corpus_path(cfg: DistillConfig, teacher_name: str | None = None) -> Path:
+    return cache_root(cfg) / f"distill-{cache_key(cfg, teacher_name or cfg.teacher)[:20]}.xyz"
+
+
+def build_corpus(
+    cfg: DistillConfig,
+    teacher=None,
+    teacher_name: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """The labelled corpus of ``cfg`` (module docstring), built unless already cached.
+
+    Args:
+        cfg: the settings; ``cfg.smiles`` is required.
+        teacher: an ASE calculator; default: :func:`load_teacher` of ``cfg.teacher``, loaded only
+            when some molecule still needs labels.
+        teacher_name: the name the cache key uses for ``teacher`` (default ``cfg.teacher``).
+        progress: show a progress bar.
+    """
+    if cfg.smiles is None:
+        raise ConfigError("--smiles: a teacher labels molecules given as SMILES (pass --smiles FILE.smi)")
+    name = teacher_name or cfg.teacher
+    if name is None:
+        raise ConfigError("--teacher: no teacher given (for example --teacher sevenn:SevenNet-0)")
+    molecules = read_smiles_lines(cfg.smiles)[: cfg.max_molecules]  # the file exists and has SMILES
+    target = corpus_path(cfg, name)
+    if target.is_file():
+        return target
+    parts = target.with_suffix(".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    done = 0
+    bar = tqdm(total=len(molecules), desc="distilling", unit="molecule", disable=not progress)
+    for k, (lineno, smiles, title) in enumerate(molecules):
+        part = parts / f"{k:06d}.xyz"
+        if part.is_file():
+            done += 1
+            bar.update()
+            continue
+        structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
+        if teacher is None and structures:
+            teacher = load_teacher(name, cfg.device)
+        frames = label(structures, teacher) if structures else []
+        for atoms in frames:
+            atoms.info["molecule"] = title
+        with io.atomic_path(part) as tmp, open(tmp, "w") as handle:
+            if frames:  # an empty part marks a molecule RDKit could not embed
+                write(handle, frames, format="extxyz")
+        bar.update()
+    bar.close()
+    skipped = [
+        {"line": lineno, "smiles": smiles}
+        for k, (lineno, smiles, _) in enumerate(molecules)
+        if (parts / f"{k:06d}.xyz").stat().st_size == 0
+    ]
+    # the summary first: the corpus's existence is what marks the build as finished
+    io.write_json(
+        target.with_suffix(".json"),
+        {
+            "teacher": name,
+            "smiles": str(cfg.smiles),
+            "molecules": len(molecules),
+            "skipped": skipped,
+            "settings": asdict(cfg),
+        },
+    )
+    with io.atomic_path(target) as tmp, open(tmp, "w") as out:
+        for k in range(len(molecules)):
+            out.write((parts / f"{k:06d}.xyz").read_text())
+    for k in range(len(molecules)):
+        (parts / f"{k:06d}.xyz").unlink()
+    parts.rmdir()
+    if skipped:
+        print(f"distillation: {len(skipped)} molecules RDKit could not embed were skipped", file=sys.stderr)
+    if done:
+        print(
+            f"distillation: resumed, {done} of {len(molecules)} molecules were already labelled",
+            file=sys.stderr,
+        )
+    return target
+
+
+def use_distilled_corpus(cfg) -> Path:
+    """``scipt pretrain molecules --teacher ... --smiles ...``: build (or find) the corpus and make it
+    the pre-training data of ``cfg`` (a :class:`.presets.MoleculesConfig`), replacing the preset's
+    files; references by least squares, since the teacher's energies are of its own level of theory
+    (module docstring). Returns the corpus path."""
+    validate(cfg.distill)
+    path = build_corpus(cfg.distill)
+    cfg.data.paths = [str(path)]
+    cfg.data.val_paths = []
+    cfg.data.isolated_atoms = None
+    cfg.data.references = "lstsq"
+    cfg.data.energy_key, cfg.data.forces_key = "energy", "forces"
+    cfg.data.energy_unit, cfg.data.length_unit = "eV", "Angstrom"
+    cfg.data.force_unit = None
+    print(f"distilled corpus: {path}", file=sys.stderr)
+    return path

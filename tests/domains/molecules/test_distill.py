@@ -1,0 +1,193 @@
+"""The distilled corpus: normal-mode sampling obeys equipartition, frames carry the teacher's
+labels, the cache is keyed by content, an interrupted build resumes to the same file, and nothing
+half-written is ever left under the corpus's name."""
+
+import numpy as np
+import pytest
+from ase.calculators.lj import LennardJones
+from ase.data import atomic_masses
+from ase.io import read
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from sciPT.domains.molecules.distill import (
+    DistillConfig,
+    build_corpus,
+    corpus_path,
+    mmff_hessian,
+    molecule_structures,
+    normal_modes,
+    sample_displacement,
+    use_distilled_corpus,
+    validate,
+)
+from sciPT.domains.molecules.presets import tiny
+from sciPT.errors import ConfigError, DataError, UserError
+
+SMILES = "# three molecules\nC=O formaldehyde # a comment\nCCO\nCC#N\n"
+
+
+class CountingLJ(LennardJones):
+    """A Lennard-Jones teacher (analytic energy and forces) that counts its calls and can fail;
+    frames are written with 8-decimal positions, so a relabelled frame agrees to about 1e-6."""
+
+    def __init__(self, fail_after=None):
+        super().__init__(sigma=1.5, epsilon=0.01, rc=6.0)
+        self.calls, self.fail_after = 0, fail_after
+
+    def calculate(self, *args, **kwargs):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise RuntimeError("teacher killed")
+        self.calls += 1
+        super().calculate(*args, **kwargs)
+
+
+@pytest.fixture
+def smiles(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_text(SMILES)
+    return path
+
+
+def _cfg(smiles, tmp_path, **kw):
+    settings = {
+        "teacher": "fake:lj",
+        "smiles": str(smiles),
+        "samples": 2,
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    return DistillConfig(**{**settings, **kw})
+
+
+def test_normal_mode_samples_have_the_equipartition_energy():
+    """Formaldehyde has 6 vibrations, all stiffer than the 150 cm^-1 floor, so the harmonic energy
+    1/2 dx^T H dx of a sample at T averages 6/2 k_B T (to 3% over 4,000 samples)."""
+    from ase import units
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C=O"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    hessian = mmff_hessian(mol, 0)
+    masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+    vectors, values = normal_modes(hessian, masses, min_frequency=150.0)
+    assert vectors.shape == (12, 6)
+    rng = np.random.default_rng(0)
+    energies = [
+        0.5 * d.ravel() @ hessian @ d.ravel()
+        for d in (sample_displacement(vectors, values, masses, 500.0, rng) for _ in range(4000))
+    ]
+    assert np.mean(energies) == pytest.approx(3 * units.kB * 500.0, rel=0.03)
+    # translations and rotations are left out: the centre of mass does not move
+    d = sample_displacement(vectors, values, masses, 500.0, rng)
+    assert np.abs((masses[:, None] * d).sum(0)).max() < 1e-6
+
+
+def test_structures_are_seeded_per_molecule_and_labelled(smiles, tmp_path):
+    cfg = _cfg(smiles, tmp_path)
+    a = molecule_structures("CCO", 1, cfg, "x")
+    b = molecule_structures("CCO", 1, cfg, "x")
+    c = molecule_structures("CCO", 2, cfg, "x")
+    assert [s.info["config_type"] for s in a] == ["conformer", "thermal", "thermal"]
+    assert [s.info["temperature_K"] for s in a] == [0.0, 300.0, 500.0]
+    np.testing.assert_array_equal(a[2].positions, b[2].positions)
+    assert not np.allclose(a[2].positions, c[2].positions)
+    with pytest.raises(DataError, match=r"^x: RDKit cannot parse the SMILES 'C1CC'$"):
+        molecule_structures("C1CC", 0, cfg, "x")
+
+
+def test_distortions_are_strained_hot_samples(smiles, tmp_path):
+    cfg = _cfg(smiles, tmp_path, temperatures=[800.0], distort_above=800.0)
+    frames = molecule_structures("CCO", 0, cfg, "x")
+    assert [f.info["config_type"] for f in frames] == ["conformer", "distorted", "distorted"]
+    d = np.linalg.norm(frames[1].positions[:, None] - frames[1].positions[None], axis=-1)
+    assert d[np.triu_indices(9, 1)].min() >= cfg.min_distance
+
+
+def test_corpus_is_labelled_by_the_teacher_and_cached(smiles, tmp_path):
+    cfg = _cfg(smiles, tmp_path)
+    teacher = CountingLJ()
+    path = build_corpus(cfg, teacher, progress=False)
+    frames = read(path, index=":")
+    assert len(frames) == 3 * (1 + 2) and teacher.calls == 9
+    assert [f.info["molecule"] for f in frames[::3]] == ["formaldehyde", "line 3", "line 4"]
+    assert frames[-1].info["smiles"] == "CC#N"  # "#" inside a SMILES is a bond, not a comment
+    reference = CountingLJ()
+    for frame in frames:
+        atoms = frame.copy()
+        atoms.calc = reference
+        assert frame.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), rel=1e-6)
+        np.testing.assert_allclose(frame.get_forces(), atoms.get_forces(), rtol=1e-5, atol=1e-6)
+    # the same inputs: the cached file, no teacher call; the parts are gone
+    again = CountingLJ()
+    assert build_corpus(cfg, again, progress=False) == path and again.calls == 0
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, path.with_suffix(".json").name]
+    )
+    # any change of the SMILES bytes, the teacher or a setting is another corpus
+    other = tmp_path / "other.smi"
+    other.write_text(SMILES + "C\n")
+    assert len({corpus_path(cfg), corpus_path(_cfg(other, tmp_path)), corpus_path(cfg, "fake:other")}) == 3
+    assert corpus_path(_cfg(smiles, tmp_path, samples=3)) != corpus_path(cfg)
+
+
+def test_an_interrupted_build_resumes_to_the_same_corpus(smiles, tmp_path):
+    """Killed inside the third molecule (teacher failure): the first two molecules' parts are
+    kept, no corpus and no temporary file exist; the restarted build labels only the third and
+    writes the file an uninterrupted build writes."""
+    cfg = _cfg(smiles, tmp_path)
+    with pytest.raises(RuntimeError, match="teacher killed"):
+        build_corpus(cfg, CountingLJ(fail_after=7), progress=False)
+    target = corpus_path(cfg)
+    parts = target.with_suffix(".parts")
+    assert not target.exists() and [p.name for p in target.parent.iterdir()] == [parts.name]
+    assert sorted(p.name for p in parts.iterdir()) == ["000000.xyz", "000001.xyz"]
+    resumed = CountingLJ()
+    build_corpus(cfg, resumed, progress=False)
+    assert resumed.calls == 3 and not parts.exists()
+    fresh = build_corpus(
+        DistillConfig(**{**cfg.__dict__, "cache_dir": str(tmp_path / "fresh")}), CountingLJ(), progress=False
+    )
+    assert fresh.read_bytes() == target.read_bytes()
+
+
+def test_use_distilled_corpus_replaces_the_preset_data(smiles, tmp_path, monkeypatch):
+    cfg = tiny()
+    cfg.distill = _cfg(smiles, tmp_path)
+    cfg.distill.teacher = "sevenn:SevenNet-0"
+    path = build_corpus(cfg.distill, CountingLJ(), progress=False)  # cached under the teacher's name
+    assert use_distilled_corpus(cfg) == path
+    assert cfg.data.paths == [str(path)] and cfg.data.isolated_atoms is None
+    assert cfg.data.references == "lstsq"
+
+
+def test_bad_settings():
+    with pytest.raises(UserError, match=r"^--teacher: unknown teacher 'mace:big' \(expected sevenn:MODEL"):
+        validate(DistillConfig(teacher="mace:big", smiles="x.smi"))
+    with pytest.raises(ConfigError, match=r"^--smiles: a teacher labels molecules given as SMILES"):
+        validate(DistillConfig(teacher="sevenn:SevenNet-0"))
+    with pytest.raises(ConfigError, match=r"^--smiles: needs a teacher"):
+        validate(DistillConfig(smiles="x.smi"))
+    with pytest.raises(ConfigError, match=r"^distill.samples: expected an integer >= 0, got -1$"):
+        validate(DistillConfig(teacher="sevenn:SevenNet-0", smiles="x.smi", samples=-1))
+
+
+def test_sevennet_labels_a_molecule(tmp_path):
+    """The real teacher, on one conformer of ethanol: forces are minus the gradient of its energy
+    (central difference along the forces, 1e-3 Angstrom: float32 model, 2% tolerance)."""
+    pytest.importorskip("sevenn")
+    from sciPT.domains.molecules.distill import label, load_teacher
+
+    teacher = load_teacher("sevenn:SevenNet-0")
+    cfg = DistillConfig(samples=0)
+    (frame,) = label(molecule_structures("CCO", 0, cfg, "x"), teacher)
+    forces = frame.get_forces()
+    assert forces.shape == (9, 3) and np.abs(forces).max() < 5.0
+    direction = forces / np.linalg.norm(forces)
+    energies = []
+    for sign in (1, -1):
+        atoms = frame.copy()
+        atoms.positions += sign * 1e-2 * direction
+        atoms.calc = teacher
+        energies.append(atoms.get_potential_energy())
+    slope = (energies[0] - energies[1]) / 2e-2
+    assert -slope == pytest.approx(np.linalg.norm(forces), rel=0.02)

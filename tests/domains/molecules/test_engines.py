@@ -1,0 +1,134 @@
+"""TorchSim as an MD engine: the same energies and forces as the ASE calculator, batched systems
+kept apart, NVE energy conservation as good as ASE's, and the ``scipt md --engine`` hook."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read
+
+from sciPT.checkpoint import export_model
+from sciPT.domains.molecules import domain
+from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.domains.molecules.data import MoleculeDataConfig
+from sciPT.domains.molecules.dataset import FrameDataset, collate, prepare
+from sciPT.domains.molecules.md import MDSettings, run_md
+from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.domains.molecules.presets import tiny
+
+ts = pytest.importorskip("torch_sim")
+
+from sciPT.domains.molecules.engines import integrate_many, run_engine, torchsim_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(shipped, tmp_path_factory):
+    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames, exported (a smooth
+    potential with realistic forces; an untrained one would blow the molecule apart)."""
+    data = MoleculeDataConfig(
+        paths=[str(shipped / "ethanol" / "train.xyz")],
+        max_frames=32,
+        isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
+        val_fraction=0.0,
+    )
+    prepared = prepare(data, dataclasses.replace(tiny().model, dtype="float64"), labelled=True)
+    torch.manual_seed(0)
+    model = EquivariantPotential(prepared.model).train()
+    loss_fn = EnergyForceLoss(ObjectiveConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    frames = FrameDataset(prepared.train, seed=0)
+    for step in range(60):
+        loss, _ = loss_fn(model, collate([frames[8 * step + i] for i in range(8)]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    out = tmp_path_factory.mktemp("engines") / "model"
+    export_model(out, model, domain.export_config(prepared.model))
+    return out
+
+
+@pytest.fixture(scope="module")
+def molecules(shipped):
+    ethanol = [read(shipped / "ethanol" / "train.xyz", index=i) for i in (3, 400)]
+    methanol = read(shipped / "ethanol" / "train_eth_meth.xyz", index=5)
+    return [*ethanol, methanol]
+
+
+def test_torchsim_energies_and_forces_equal_the_ase_calculator(trained, molecules):
+    """Three structures (two ethanol, one methanol) in one batched state: each system's energy and
+    forces are the ASE calculator's on that structure alone, to 1e-5 eV and eV/Angstrom."""
+    calc = SciPTCalculator(trained)
+    model = torchsim_model(calc.model)
+    state = ts.io.atoms_to_state(molecules, model.device, model.dtype)
+    out = model(state)
+    assert out["energy"].shape == (3,) and out["forces"].shape == (9 + 9 + 6, 3)
+    start = 0
+    for s, atoms in enumerate(molecules):
+        atoms = atoms.copy()
+        atoms.calc = calc
+        n = len(atoms)
+        assert float(out["energy"][s]) == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
+        np.testing.assert_allclose(out["forces"][start : start + n].numpy(), atoms.get_forces(), atol=1e-5)
+        start += n
+    # the forces are not trivially equal: they differ between the systems and are not small
+    assert np.abs(out["forces"].numpy()).max() > 0.1
+
+
+def test_torchsim_nve_drift_is_within_the_ase_runs(trained, molecules, tmp_path):
+    """60 steps of 0.5 fs from the same 300 K start. Both are velocity Verlet on the same forces,
+    so the largest total-energy deviation of TorchSim's run must not exceed ASE's by more than
+    10% (+1e-6 eV), and the trajectories agree to round-off (1e-6 Angstrom)."""
+    settings = MDSettings(steps=60, temperature=300.0, timestep=0.5, interval=1, seed=3)
+    calc = SciPTCalculator(trained)
+    ase_log = run_md(molecules[0], calc, settings, tmp_path / "ase.xyz", progress=False)
+    ts_log = run_engine("torchsim", molecules[0], calc, settings, tmp_path / "ts.xyz", progress=False)
+    ase_total = np.array([r["total_energy"] for r in ase_log])
+    ts_total = np.array([r["total_energy"] for r in ts_log])
+    ase_dev, ts_dev = np.abs(ase_total - ase_total[0]).max(), np.abs(ts_total - ts_total[0]).max()
+    kinetic = np.array([r["kinetic_energy"] for r in ts_log])
+    assert np.ptp(kinetic) > 0.05  # energy really flows between kinetic and potential
+    assert ts_dev <= 1.1 * ase_dev + 1e-6
+    ase_frames, ts_frames = read(tmp_path / "ase.xyz", index=":"), read(tmp_path / "ts.xyz", index=":")
+    assert len(ts_frames) == len(ase_frames) == 61
+    np.testing.assert_allclose(ts_frames[-1].positions, ase_frames[-1].positions, atol=1e-6)
+    assert [f.info["step"] for f in ts_frames] == list(range(61))
+
+
+def test_batched_systems_are_integrated_independently(trained, molecules, tmp_path):
+    """Two molecules in one state give the trajectories each gives alone (its own seed)."""
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=10, temperature=300.0, interval=5, seed=1)
+    outs = [tmp_path / "a.xyz", tmp_path / "b.xyz"]
+    integrate_many([molecules[0], molecules[2]], calc.model, settings, outs, progress=False)
+    alone = tmp_path / "alone.xyz"
+    integrate_many([molecules[2]], calc.model, dataclasses.replace(settings, seed=2), [alone], progress=False)
+    batched, single = read(outs[1], index=":"), read(alone, index=":")
+    assert [f.info["step"] for f in batched] == [0, 5, 10]
+    np.testing.assert_allclose(batched[-1].positions, single[-1].positions, atol=1e-8)
+    assert len(read(outs[0], index=-1)) == 9 and len(batched[-1]) == 6
+
+
+def test_scipt_md_engine_torchsim(trained, shipped, tmp_path, capsys):
+    """``scipt md --engine torchsim`` writes the trajectory the ASE engine writes (NVE, same start)."""
+    from sciPT.cli import main
+
+    args = ["--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "8", "--temperature", "300"]
+    args += ["--interval", "4", "--dtype", "float64"]
+    assert (
+        main(["md", str(trained), *args, "--engine", "torchsim", "--output", str(tmp_path / "ts.xyz")]) == 0
+    )
+    assert main(["md", str(trained), *args, "--output", str(tmp_path / "ase.xyz")]) == 0
+    ts_frames, ase_frames = read(tmp_path / "ts.xyz", index=":"), read(tmp_path / "ase.xyz", index=":")
+    assert [f.info["step"] for f in ts_frames] == [0, 4, 8]
+    np.testing.assert_allclose(ts_frames[-1].positions, ase_frames[-1].positions, atol=1e-8)
+    assert ts_frames[-1].info["total_energy"] == pytest.approx(ase_frames[-1].info["total_energy"], abs=1e-8)
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own refusal of an unknown choice
+        main(["md", str(trained), *args, "--engine", "openmm", "--output", str(tmp_path / "x.xyz")])
+    assert exit_info.value.code == 2
+    assert (
+        "argument --engine: invalid choice: 'openmm' (choose from 'ase', 'torchsim')"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "x.xyz").exists()

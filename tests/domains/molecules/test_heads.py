@@ -1,0 +1,178 @@
+"""Heads per level of theory: shared blocks, one readout + references per head; the old head is
+untouched by fine-tuning a new one, every head is equivariant, exports round-trip, old exports
+load, and EWC's penalty reads the shared blocks only."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sciPT.checkpoint import export_model, from_pretrained
+from sciPT.domains.molecules import domain
+from sciPT.domains.molecules.data import frame_to_graph
+from sciPT.domains.molecules.dataset import collate
+from sciPT.domains.molecules.ewc import head_strategy
+from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.errors import ConfigError, UserError
+from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule
+from sciPT.testing import assert_equivariant
+from sciPT.trainer import TrainConfig
+
+
+@pytest.fixture
+def two_heads(make_potential):
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("acac")
+    with torch.no_grad():  # make the new head differ from the copy it started as
+        for p in model.extra_heads[0].readout.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        model.extra_heads[0].reference_energies.add_(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+    return model
+
+
+def test_a_new_head_starts_as_a_copy_of_the_old_and_becomes_the_default(make_potential, ethanol_frames):
+    model = make_potential(l_max=1)
+    batch = collate([frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames])
+    before = model(batch)
+    model.add_head("acac")
+    assert model.head_names == ["default", "acac"] and model.head == "acac"
+    new, old = model(batch), model(batch, head="default")
+    for key in ("energy", "forces"):
+        assert torch.equal(new[key], before[key]) and torch.equal(old[key], before[key])
+    assert model.cfg.heads[0].reference_energies == model.cfg.reference_energies
+    with pytest.raises(ConfigError, match="already has a head"):
+        model.add_head("default")
+
+
+def test_an_unknown_head_names_the_heads_there_are(two_heads):
+    with pytest.raises(UserError) as error:
+        two_heads.select_head("PBE")
+    assert str(error.value) == "--head PBE: no such head; the model's heads are: default, acac"
+
+
+def test_the_parameters_split_into_shared_blocks_and_heads(two_heads):
+    shared = two_heads.shared_parameter_names()
+    heads = two_heads.head_parameter_names("default") + two_heads.head_parameter_names("acac")
+    assert two_heads.head_parameter_names("default") == [
+        "readout.0.weight",
+        "readout.0.bias",
+        "readout.2.weight",
+        "readout.2.bias",
+    ]
+    assert all(n.startswith("extra_heads.0.readout.") for n in two_heads.head_parameter_names("acac"))
+    assert sorted(shared + heads) == sorted(n for n, _ in two_heads.named_parameters())
+    assert not set(shared) & set(heads)
+    assert any(n.startswith("blocks.") for n in shared) and "embedding.weight" in shared
+
+
+@pytest.mark.parametrize("head", ["default", "acac"])
+def test_every_head_is_invariant_and_its_forces_equivariant(two_heads, model_fn, ethanol_frames, head):
+    frame = ethanol_frames[0]
+    assert_equivariant(
+        model_fn(two_heads, head=head),
+        torch.from_numpy(frame.positions),
+        torch.from_numpy(frame.numbers),
+        per_atom=("atomic_energies",),
+        atol=1e-9,
+        rtol=0.0,
+        generator=torch.Generator().manual_seed(3),
+    )
+
+
+def test_the_old_head_is_bit_identical_after_fine_tuning_a_new_head_on_frozen_shared_blocks(
+    make_potential, ethanol_frames
+):
+    model = make_potential(l_max=1, dtype="float32")
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames]
+    batch = collate(graphs)
+    old_state = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("extra_heads")}
+    model.add_head("acac")
+    for name, p in model.named_parameters():  # shared blocks frozen, old head frozen
+        p.requires_grad_(name in model.head_parameter_names("acac"))
+    # after freezing: which weights autograd tracks changes float32 roundings in the last bit
+    old = model(batch, head="default")
+    model.train()
+    loss_fn = EnergyForceLoss(ObjectiveConfig())
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    shifted = collate(graphs)
+    shifted.energy = shifted.energy + 3.0  # another level of theory
+    start = [p.detach().clone() for p in model.extra_heads[0].parameters()]
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss_fn(model, shifted)[0].backward()
+        optimizer.step()
+    model.eval()
+    assert any(not torch.equal(a, b) for a, b in zip(start, model.extra_heads[0].parameters()))
+    after = model(batch, head="default")
+    assert torch.equal(after["energy"], old["energy"]) and torch.equal(after["forces"], old["forces"])
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in old_state.items())
+
+
+def test_two_heads_round_trip_through_the_export(two_heads, tmp_path, ethanol_frames):
+    export_model(tmp_path / "model", two_heads, domain.export_config(two_heads.cfg))
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"]["head"] == "default" and [h["name"] for h in config["model"]["heads"]] == ["acac"]
+    loaded = from_pretrained(tmp_path, domain="molecules").model
+    assert loaded.head_names == ["default", "acac"] and loaded.head == "acac"
+    batch = collate([frame_to_graph(f, loaded.cfg.cutoff) for f in ethanol_frames])
+    for head in ("default", "acac"):
+        a, b = two_heads(batch, head=head), loaded(batch, head=head)
+        assert torch.equal(a["energy"], b["energy"]) and torch.equal(a["forces"], b["forces"])
+    assert not torch.equal(loaded(batch, head="default")["energy"], loaded(batch, head="acac")["energy"])
+
+
+def test_an_export_made_before_heads_loads_as_one_head_named_default(
+    make_potential, tmp_path, ethanol_frames
+):
+    model = make_potential(l_max=1)
+    export_model(tmp_path / "model", model, domain.export_config(model.cfg))
+    # what an export looked like before heads: no head keys in the config
+    path = tmp_path / "model" / "config.json"
+    config = json.loads(path.read_text())
+    del config["model"]["head"], config["model"]["heads"]
+    path.write_text(json.dumps(config))
+    tensors = load_file(str(tmp_path / "model" / "model.safetensors"))
+    assert not any(k.startswith("extra_heads") for k in tensors) and "readout.0.weight" in tensors
+    save_file(tensors, str(tmp_path / "model" / "model.safetensors"))
+    loaded = from_pretrained(tmp_path, domain="molecules").model
+    assert loaded.head_names == ["default"]
+    batch = collate([frame_to_graph(f, loaded.cfg.cutoff) for f in ethanol_frames])
+    assert torch.equal(loaded(batch)["forces"], model(batch)["forces"])
+
+
+def test_ewc_with_heads_penalises_the_shared_blocks_only(make_potential):
+    model = EquivariantPotential(
+        PotentialConfig(
+            cutoff=3.0,
+            l_max=0,
+            channels=2,
+            layers=1,
+            num_basis=2,
+            radial_hidden=2,
+            radial_layers=0,
+            readout_hidden=2,
+            dtype="float64",
+            elements=["H"],
+            reference_energies=[0.0],
+            avg_num_neighbors=1.0,
+        )
+    )
+    model.add_head("new")
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fisher = {n: torch.full_like(p, 2.0) for n, p in model.named_parameters()}
+    strategy = head_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=3.0), model, fisher, "new")
+    assert isinstance(strategy.inner, EWC)
+    FinetuneModule(model, torch.nn.Module(), lambda *a: None, strategy, TrainConfig(max_steps=1))
+    # the old head frozen, the new head and the shared blocks trained
+    assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("readout."))
+    assert all(p.requires_grad for n, p in model.named_parameters() if n.startswith("extra_heads."))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)  # every weight moved by 0.5: shared, new head and (frozen) old head alike
+    shared = model.shared_parameter_names()
+    count = sum(w0[n].numel() for n in shared)
+    # lambda/2 * sum F (dw)^2 over the shared weights only: 3/2 * 2 * 0.25 per weight
+    assert float(strategy.penalty(model)) == pytest.approx(0.75 * count, rel=1e-12)
+    assert count < sum(p.numel() for p in model.parameters())

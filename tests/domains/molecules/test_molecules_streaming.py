@@ -1,0 +1,124 @@
+"""Streamed extended XYZ shards (sciPT.domains.molecules.streaming): the byte-offset index, frames
+read one at a time as the in-memory path reads them, per-rank determinism, own shards only."""
+
+import builtins
+import gzip
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sciPT.data import step_loader
+from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames, streams, unit_factors
+from sciPT.domains.molecules.dataset import collate, prepare
+from sciPT.domains.molecules.model import PotentialConfig
+from sciPT.domains.molecules.streaming import (
+    ShardedFrames,
+    frame_index,
+    prepare_streaming,
+    read_frame_at,
+)
+from sciPT.errors import DataError
+from sciPT.files import resolve_data_path
+from sciPT.streaming import Shards
+
+ETHANOL = resolve_data_path("data_recipes/molecules/ethanol/train.xyz")
+
+
+def _shards(folder: Path, n_shards: int = 4, per_shard: int = 10) -> list[Path]:
+    """The first ``n_shards * per_shard`` ethanol frames (9 atoms, 11 lines each), in shards."""
+    lines = ETHANOL.read_text().splitlines(keepends=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s in range(n_shards):
+        path = folder / f"part-{s}.xyz"
+        path.write_text("".join(lines[s * per_shard * 11 : (s + 1) * per_shard * 11]))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def shards(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    return _shards(tmp_path / "shards")
+
+
+def _cfg(folder, **kw):
+    return MoleculeDataConfig(paths=[str(folder)], **kw)
+
+
+def test_a_frame_read_by_offset_is_the_frame_ase_reads(shards):
+    offsets, atoms = frame_index(shards[1])
+    assert len(offsets) == 10 and (atoms == 9).all() and offsets[0] == 0
+    cfg = MoleculeDataConfig()
+    whole = read_frames(shards[1], cfg)
+    for k in (0, 7):
+        frame = read_frame_at(shards[1], int(offsets[k]), 9, k, cfg, unit_factors(cfg), True)
+        np.testing.assert_array_equal(frame.positions, whole[k].positions)
+        np.testing.assert_array_equal(frame.forces, whole[k].forces)
+        assert frame.energy == whole[k].energy and frame.source == f"{shards[1]}: frame {k}"
+
+
+def test_a_bad_count_line_and_a_compressed_shard_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("1\ncomment\nH 0 0 0\nnot-a-count\n")
+    with pytest.raises(DataError) as err:
+        frame_index(bad)
+    assert str(err.value) == f"{bad}: line 4: expected the atom count of a frame, got 'not-a-count'"
+    packed = tmp_path / "packed.xyz"
+    packed.write_bytes(gzip.compress(b"1\n\nH 0 0 0\n"))
+    with pytest.raises(DataError) as err:
+        frame_index(packed)
+    assert str(err.value) == (
+        f"{packed}: gzip-compressed; streamed frames are read by byte offset (gunzip the shards)"
+    )
+
+
+def test_statistics_come_from_the_first_frames_as_the_in_memory_path_computes_them(shards, tmp_path):
+    streamed = prepare_streaming(_cfg(shards[0].parent, stats_frames=15), PotentialConfig(), labelled=True)
+    first = tmp_path / "first15.xyz"
+    first.write_text("".join(ETHANOL.read_text().splitlines(keepends=True)[: 15 * 11]))
+    whole = prepare(MoleculeDataConfig(paths=[str(first)], val_fraction=0), PotentialConfig(), labelled=True)
+    assert streamed.model == whole.model and len(streamed.train) == 15
+    assert [e["records"] for e in streamed.corpus] == [10] * 4
+    assert isinstance(streamed.train_set, ShardedFrames) and streams(_cfg(shards[0].parent))
+
+
+def test_an_epoch_of_a_rank_sees_each_of_its_frames_once_and_no_other_shard(shards, monkeypatch):
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    cfg = _cfg(shards[0].parent, val_fraction=0.2)
+    train = ShardedFrames(
+        Shards(shards), cfg, split="train", labelled=True, cutoff=4.0, elements=["H", "C", "O"], seed=5
+    )
+    own = train.for_rank(1, 2)
+    mine = set(Shards(shards).of_rank(1, 2))
+    seen = [own.frames[int(own._perm[i])] for i in range(len(own)) if own[i] is not None]
+    monkeypatch.undo()
+    assert {Path(p) for p in opened if Path(p).name.startswith("part-")} == mine
+    assert sorted(seen, key=str) == sorted(own.frames, key=str) and {f[0] for f in seen} == mine
+    val = ShardedFrames(
+        Shards(shards), cfg, split="val", labelled=True, cutoff=4.0, elements=["H", "C", "O"], seed=5
+    )
+    held = val.for_rank(1, 2).frames
+    assert len(held) + len(own) == 20 and not set(held) & set(own.frames)
+
+
+def test_the_loader_gives_each_rank_the_same_batches_after_a_resume(shards):
+    cfg = _cfg(shards[0].parent, val_fraction=0)
+    data = ShardedFrames(
+        Shards(shards), cfg, split="train", labelled=True, cutoff=4.0, elements=["H", "C", "O"], seed=0
+    )
+
+    def energies(rank, step):
+        trainer = SimpleNamespace(global_rank=rank, world_size=2, global_step=step)
+        loader = step_loader(data, collate, batch_size=4, total_batches=8, trainer=trainer)
+        return [b.energy.tolist() for b in loader]
+
+    straight = energies(0, 0)
+    assert energies(0, 5) == straight[5:]
+    other = energies(1, 0)
+    assert not set(sum(straight, [])) & set(sum(other, []))  # disjoint frames on the two ranks
