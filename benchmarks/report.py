@@ -70,12 +70,25 @@ RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "surrogate-summary": "surrogate_calibration:render_summary",
     "surrogate-calibration": "surrogate_calibration:render",
     "surrogate-targets": "surrogate_calibration:render_targets",
+    "surrogate-extrapolation": "surrogate_calibration:render_extrapolation",
+    "surrogate-validation": "surrogate_calibration:render_validation",
+    "surrogate-issue-targets": "surrogate_calibration:render_issue_targets",
     "contamination-summary": "contamination_ipromoter:render_summary",
     "contamination": "contamination_ipromoter:render",
     "corpus-throughput": "corpus_throughput:render",
     "promoter-nested": "promoter_nested:render",
     "promoter-transfer": "promoter_transfer:render",
+    "forgetting": "forgetting:render",
+    "streaming-throughput": "streaming_throughput:render",
+    "distillation": "distillation:render",
 }
+
+
+# scale-out (issue 15): the GPU check, and activation checkpointing / torch.compile on the CPU
+RENDERERS["gpu-check"] = "gpu_check:render"
+RENDERERS["checkpoint-compile"] = "checkpoint_compile:render"
+# DNA (issue 12): the promoter fine-tuning head
+RENDERERS["promoter-design"] = "promoter_design:render"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
