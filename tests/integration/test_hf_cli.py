@@ -125,7 +125,9 @@ def test_every_strategy_fine_tunes_an_hf_start(strategy, tmp_path, planted):
     assert main([*argv, "--strategy", strategy, *FAST, "--finetune.unfreeze-every", "2"]) == 0
     tuned, before = backbone(out), original.state_dict()
     same = {k for k in before if torch.equal(before[k], tuned[k])}
-    trained_params = {n for n, _ in original.named_parameters()}
+    # a key bias adds q.b to every score of a query alike, which softmax ignores: its gradient is
+    # zero up to rounding, so whether it moves says nothing about the strategy
+    trained_params = {n for n, _ in original.named_parameters() if not n.endswith("attention.self.key.bias")}
     if strategy == "linear-probe":
         assert trained_params <= same
     elif strategy == "freeze":  # the embeddings and layer 0 (freeze_layers = 1) stay as they were
