@@ -45,20 +45,21 @@ CONFIGS = [
     # label, prior preset, transfer, margin, guard rule, prior form; the first is the default of
     # `scipt finetune surrogate`, the pair the library validation chose (VALIDATION_RULE)
     (
-        "default: all systems (rough walls too), one Gaussian, exponents transfer, leave-one-out guard",
-        "small",
-        "exponents",
-        0.0,
-        "loo",
-        "gaussian",
-    ),
-    (
-        "mixture prior (one Gaussian per family), leave-one-out guard",
+        "default: all systems (rough walls, bluff bodies too), mixture prior (one Gaussian per "
+        "family), exponents transfer, leave-one-out guard",
         "small",
         "exponents",
         0.0,
         "loo",
         "mixture",
+    ),
+    (
+        "one Gaussian, leave-one-out guard",
+        "small",
+        "exponents",
+        0.0,
+        "loo",
+        "gaussian",
     ),
     (
         "mixture prior (one Gaussian per family), evidence guard",
@@ -78,7 +79,7 @@ CONFIGS = [
         "gaussian",
     ),
     (
-        "smooth systems only (the library before rough walls), leave-one-out guard",
+        "smooth systems only (the library before rough walls and bluff bodies), leave-one-out guard",
         "smooth",
         "exponents",
         0.0,
@@ -86,6 +87,7 @@ CONFIGS = [
         "gaussian",
     ),
     ("rough-pipe prior only, leave-one-out guard", "rough_pipe", "exponents", 0.0, "loo", "gaussian"),
+    ("bluff-body prior only, leave-one-out guard", "bluff_body", "exponents", 0.0, "loo", "gaussian"),
 ]
 # the validation the defaults are chosen on: synthetic series of library systems, each calibrated
 # with a prior learnt without its own family (a kind of system the prior has never seen)

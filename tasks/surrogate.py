@@ -2,7 +2,7 @@
 
 ::
 
-    scipt finetune surrogate --train POINTS.csv --out RUN [--init all|flat-plate|smooth-pipe|none|RUN]
+    scipt finetune surrogate --train POINTS.csv --out RUN [--init all|FAMILY|none|RUN]
                              [--preset tiny] [--config FILE.yaml] [--noise-sd 0.05 ...]
     scipt evaluate RUN --data HELD_OUT.csv
     scipt predict RUN --input POINTS.csv --output PRED.csv
@@ -84,6 +84,7 @@ FAMILY_INITS = {
     "flat-plate": presets.flat_plate,
     "smooth-pipe": presets.smooth_pipe,
     "rough-pipe": presets.rough_pipe,
+    "bluff-body": presets.bluff_body,
 }
 TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
 
@@ -103,7 +104,8 @@ class SurrogateConfig:
 
     Attributes:
         init: the prior: learnt on the fly from the textbook correlations of ``all`` systems or of
-            one family (``flat-plate``, ``smooth-pipe``), ``none`` (scratch only), or a surrogates RUN.
+            one family (``flat-plate``, ``smooth-pipe``, ``rough-pipe``, ``bluff-body``), ``none``
+            (scratch only), or a surrogates RUN.
         transfer: what the prior constrains: the exponents only (C free) or ``all`` (C too);
             ``None``: ``all`` when ``init`` is a calibrated run of the same system, else ``exponents``.
         interval_level: probability held by the predictive intervals.
@@ -114,10 +116,10 @@ class SurrogateConfig:
         guard_rule: ``loo`` (leave-one-out ELPD, the default) or ``evidence`` (the Bayes factor of
             the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default is the
             one the library validation chose (``benchmarks/surrogate_calibration.py``).
-        prior_form: ``gaussian`` (one Gaussian over every system, the default, chosen on the
-            library validation) or ``mixture`` (one Gaussian per family, calibrated by their
-            Bayesian model average, :mod:`sciPT.domains.surrogates.mixture`); a run as ``init``
-            is always the Gaussian it stores.
+        prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
+            average, :mod:`sciPT.domains.surrogates.mixture`; the default, chosen on the library
+            validation) or ``gaussian`` (one Gaussian over every system); a run as ``init`` is
+            always the Gaussian it stores.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
         seed: seed of the correction's features.
@@ -132,7 +134,7 @@ class SurrogateConfig:
     margin: float = 0.0
     guard: bool = True
     guard_rule: Literal["evidence", "loo"] = "loo"
-    prior_form: Literal["gaussian", "mixture"] = "gaussian"
+    prior_form: Literal["gaussian", "mixture"] = "mixture"
     correction: int = 0
     seed: int = 0
 

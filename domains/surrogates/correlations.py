@@ -1,6 +1,6 @@
 """The textbook correlations surrogates are pre-trained on: simple, well-understood systems.
 
-Three families, each a list of :class:`Correlation` with its form, validity range and source
+Four families, each a list of :class:`Correlation` with its form, validity range and source
 (``data_recipes/heat_transfer/correlations.json`` lists the smooth forms):
 
 - ``flat-plate``: external flow along an isothermal or uniformly heated plate, laminar
@@ -16,6 +16,18 @@ Three families, each a list of :class:`Correlation` with its form, validity rang
   their handbook chapter). A rough correlation is a function of ``(Re, Pr, e/D)``; pre-training
   samples it at fixed ``e/D`` values (:data:`ROUGHNESS_GRID`, inside its range), one system per
   value, as a channel of fixed geometry is calibrated.
+- ``bluff-body``: separated flows, where the boundary layer leaves the wall and the heat transfer
+  is set by separation, a recirculating wake and reattachment rather than by an attached wall layer
+  (so ``Nu ~ Re^0.5-0.7``, shallower than any attached turbulent layer): single cylinders in cross-
+  flow (Churchill-Bernstein, Zukauskas, Whitaker, Sanitjai-Goldstein, Perkins-Leppert;
+  ``ht.conv_external``), a sphere (Whitaker, written out) and deep tube banks in cross-flow
+  (Zukauskas, Grimison, ESDU 73031; ``ht.conv_tube_bank``, 20 rows, each at one in-line and one
+  staggered arrangement that share the correlation's weight: :data:`TUBE_BANKS`). Re is based on
+  the body's diameter. Every form is sampled from ``Re = 1e3`` (or the source's lower limit if
+  higher) to the source's upper limit: the subcritical range with a separated, turbulent wake, as
+  the pipes are sampled in turbulent flow only (and ``ht``'s in-line Zukauskas bank carries a typo
+  below ``Re = 1e3``, an exponent of 0.05 for 0.5). None of them has a geometric ratio in the law:
+  a tube bank's pitches are fixed per system, as a rough tube's ``e/D`` is.
 
 **Contamination rule (laws).** Correlations *fitted on ribbed-duct measurements* (rib turbulators
 in square or rectangular channels, repeated-rib tubes) are never part of the library: a prior
@@ -41,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from fluids.friction import Haaland, friction_factor
-from ht import conv_external, conv_internal
+from ht import conv_external, conv_internal, conv_tube_bank
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ class Correlation:
         ed_range: validity in relative roughness ``e/D`` (``None``: a smooth wall).
         fitted_on: the measurements (or theory) the correlation was fitted on, for the
             contamination rule.
+        share: the correlation's share of its source's weight in the prior (a tube-bank source
+            pre-trains two arrangements at 0.5 each, so it counts once, as every other source).
     """
 
     key: str
@@ -70,6 +84,7 @@ class Correlation:
     nusselt: Callable[..., float]
     ed_range: tuple[float, float] | None = None
     fitted_on: str = "smooth-wall measurements and boundary-layer theory"
+    share: float = 1.0
 
     @property
     def rough(self) -> bool:
@@ -334,9 +349,141 @@ ROUGH: tuple[Correlation, ...] = (
         "smooth-tube measurements, extended to rough walls through f",
     ),
 )
-CORRELATIONS = CORRELATIONS + ROUGH
 
-FAMILIES = ("flat-plate", "smooth-pipe", "rough-pipe")
+
+def _whitaker_sphere(re: float, pr: float) -> float:
+    return 2.0 + (0.4 * re**0.5 + 0.06 * re ** (2 / 3)) * pr**0.4
+
+
+# (label, pitch along the flow / D, pitch across the flow / D): ht tells the arrangements apart by
+# the pitches (equal pitches: in line), so the staggered bank has unequal ones
+TUBE_BANKS = (("inline", 2.0, 2.0), ("staggered", 1.5, 2.0))
+TUBE_ROWS = 20  # deep bank: no row correction in any of the three sources
+CYLINDERS = "single circular cylinders in cross-flow"
+BANK_FITTED_ON = "tube banks in cross-flow (gases and liquids)"
+_BLUFF = "; sampled from Re = 1e3 (separated, turbulent wake)"
+
+
+def _bank(form: str, pitch_l: float, pitch_t: float) -> Callable[[float, float], float]:
+    if form == "zukauskas":
+        return lambda re, pr: conv_tube_bank.Nu_Zukauskas_Bejan(re, pr, TUBE_ROWS, pitch_l, pitch_t)
+    if form == "grimison":
+        return lambda re, pr: conv_tube_bank.Nu_Grimison_tube_bank(re, pr, 1.0, TUBE_ROWS, pitch_l, pitch_t)
+    return lambda re, pr: conv_tube_bank.Nu_ESDU_73031(re, pr, TUBE_ROWS, pitch_l, pitch_t)
+
+
+_BANK_SOURCES = (
+    (
+        "zukauskas",
+        "Nu = C Re^m Pr^0.36 (S_T/S_L)^p, C, m, p by Re range (in line / staggered)",
+        (1e3, 2e6),
+        (0.7, 500.0),
+        "Zukauskas, Adv. Heat Transfer 8:93 (1972), fit of Bejan & Kraus, Heat Transfer Handbook "
+        "(2003); range as in " + INCROPERA + ", ch. 7; ht.conv_tube_bank.Nu_Zukauskas_Bejan",
+    ),
+    (
+        "grimison",
+        "Nu = 1.13 C1 Re^m Pr^(1/3), C1, m tabulated by pitches",
+        (2e3, 4e4),
+        (0.7, 100.0),
+        "Grimison, Trans. ASME 59:583 (1937), Pr^(1/3) extension and range as in "
+        + INCROPERA
+        + ", ch. 7 (Pr >= 0.7, no upper limit: sampled up to 100); ht.conv_tube_bank.Nu_Grimison_tube_bank",
+    ),
+    (
+        "esdu-73031",
+        "Nu = a Re^m Pr^0.34, a, m by Re range (in line / staggered)",
+        (1e3, 2e6),
+        (0.7, 100.0),
+        "ESDU 73031 (1973), Re 10-2e6; ht.conv_tube_bank.Nu_ESDU_73031 (no Pr range in the "
+        "source: sampled over the range given here)" + _BLUFF,
+    ),
+)
+
+BLUFF: tuple[Correlation, ...] = (
+    Correlation(
+        "churchill-bernstein",
+        "bluff-body",
+        "Nu = 0.3 + 0.62 Re^0.5 Pr^(1/3) / [1 + (0.4/Pr)^(2/3)]^0.25 [1 + (Re/282000)^(5/8)]^0.8",
+        (1e3, 1e6),
+        (0.7, 100.0),
+        "Churchill & Bernstein, J. Heat Transfer 99:300 (1977), Re Pr > 0.2, " + INCROPERA + ", ch. 7; "
+        "ht.conv_external.Nu_cylinder_Churchill_Bernstein (no upper limits in the source: sampled "
+        "up to Re = 1e6, Pr = 100)" + _BLUFF,
+        conv_external.Nu_cylinder_Churchill_Bernstein,
+        fitted_on=CYLINDERS + " (gases and liquids)",
+    ),
+    Correlation(
+        "zukauskas-cylinder",
+        "bluff-body",
+        "Nu = C Re^m Pr^0.37, C, m by Re range (0.26, 0.6 to 2e5; 0.076, 0.7 above)",
+        (1e3, 1e6),
+        (0.7, 500.0),
+        "Zukauskas, Adv. Heat Transfer 8:93 (1972), Re 1-1e6, " + INCROPERA + ", ch. 7; "
+        "ht.conv_external.Nu_cylinder_Zukauskas" + _BLUFF,
+        conv_external.Nu_cylinder_Zukauskas,
+        fitted_on=CYLINDERS + " (gases and liquids)",
+    ),
+    Correlation(
+        "whitaker-cylinder",
+        "bluff-body",
+        "Nu = (0.4 Re^0.5 + 0.06 Re^(2/3)) Pr^0.4",
+        (1e3, 1e5),
+        (0.67, 300.0),
+        "Whitaker, AIChE J. 18:361 (1972), Re 1-1e5; ht.conv_external.Nu_cylinder_Whitaker" + _BLUFF,
+        conv_external.Nu_cylinder_Whitaker,
+        fitted_on=CYLINDERS + " (gases and liquids)",
+    ),
+    Correlation(
+        "sanitjai-goldstein",
+        "bluff-body",
+        "Nu = 0.446 Re^0.5 Pr^0.35 + 0.528 [(6.5 e^(Re/5000))^-5 + (0.031 Re^0.8)^-5]^(-1/5) Pr^0.42",
+        (2e3, 9e4),
+        (0.7, 176.0),
+        "Sanitjai & Goldstein, IJHMT 47:4795 (2004); ht.conv_external.Nu_cylinder_Sanitjai_Goldstein",
+        conv_external.Nu_cylinder_Sanitjai_Goldstein,
+        fitted_on=CYLINDERS + " (air, water, ethylene glycol)",
+    ),
+    Correlation(
+        "perkins-leppert",
+        "bluff-body",
+        "Nu = (0.31 Re^0.5 + 0.11 Re^0.67) Pr^0.4",
+        (2e3, 1.2e5),
+        (1.0, 7.0),
+        "Perkins & Leppert, IJHMT 7:143 (1964); ht.conv_external.Nu_cylinder_Perkins_Leppert_1964",
+        conv_external.Nu_cylinder_Perkins_Leppert_1964,
+        fitted_on=CYLINDERS + " (water)",
+    ),
+    Correlation(
+        "whitaker-sphere",
+        "bluff-body",
+        "Nu = 2 + (0.4 Re^0.5 + 0.06 Re^(2/3)) Pr^0.4 (mu/mu_s = 1)",
+        (1e3, 7.6e4),
+        (0.71, 380.0),
+        "Whitaker, AIChE J. 18:361 (1972), Re 3.5-7.6e4, " + INCROPERA + ", ch. 7" + _BLUFF,
+        _whitaker_sphere,
+        fitted_on="single spheres in a stream (gases and liquids)",
+    ),
+    *(
+        Correlation(
+            f"{key}-bank-{arr}",
+            "bluff-body",
+            f"{form}; {arr}, S_L/D = {sl:g}, S_T/D = {st:g}, {TUBE_ROWS} rows",
+            re_range,
+            pr_range,
+            source,
+            _bank(key, sl, st),
+            fitted_on=BANK_FITTED_ON,
+            share=1.0 / len(TUBE_BANKS),
+        )
+        for key, form, re_range, pr_range, source in _BANK_SOURCES
+        for arr, sl, st in TUBE_BANKS
+    ),
+)
+CORRELATIONS = CORRELATIONS + ROUGH + BLUFF
+
+FAMILIES = ("flat-plate", "smooth-pipe", "rough-pipe", "bluff-body")
+SMOOTH_FAMILIES = ("flat-plate", "smooth-pipe")  # "smooth": the library before rough walls
 PR_SAMPLING_CAP = 100.0
 ROUGHNESS_GRID = (0.002, 0.005, 0.01, 0.02, 0.05)  # e/D values a rough correlation is sampled at
 
@@ -371,7 +518,8 @@ check_library()
 
 def select(systems: list[str] | tuple[str, ...]) -> list[Correlation]:
     """Correlations named by keys or families (``"all"``, ``"flat-plate"``, ``"smooth-pipe"``,
-    ``"rough-pipe"``); ``"smooth"`` is the two smooth families (the library before rough walls)."""
+    ``"rough-pipe"``, ``"bluff-body"``); ``"smooth"`` is the flat-plate and smooth-pipe families
+    (the library before rough walls and bluff bodies)."""
     from sciPT.errors import ConfigError
 
     chosen: list[Correlation] = []
@@ -383,7 +531,7 @@ def select(systems: list[str] | tuple[str, ...]) -> list[Correlation]:
         if name == "all":
             found = list(CORRELATIONS)
         elif name == "smooth":
-            found = [c for c in CORRELATIONS if not c.rough]
+            found = [c for c in CORRELATIONS if c.family in SMOOTH_FAMILIES]
         else:
             found = [c for c in CORRELATIONS if name in (c.key, c.family)]
         if not found:

@@ -6,7 +6,8 @@ which simple systems the prior is learnt from and how densely each is sampled:
 - ``tiny``: every system, 100 points each (tests).
 - ``small``: every system, 400 points each; what ``scipt finetune surrogate --init all`` builds.
 - ``base``: every system, 2,000 points each.
-- ``flat-plate`` / ``smooth-pipe`` / ``rough-pipe``: one family, 400 points per system.
+- ``flat-plate`` / ``smooth-pipe`` / ``rough-pipe`` / ``bluff-body``: one family, 400 points per
+  system.
 - ``smooth``: the two smooth-wall families (the library before rough walls were added).
 """
 
@@ -23,7 +24,7 @@ class SurrogatePretrainConfig:
 
     Attributes:
         systems: correlation keys or families (``all``, ``smooth``, ``flat-plate``, ``smooth-pipe``,
-            ``rough-pipe``).
+            ``rough-pipe``, ``bluff-body``).
         points_per_system: samples drawn from each correlation over its validity range.
         noise: relative scatter added to each sample (log-normal sd of Nu; 0.05 is 5 %).
         group_sd: prior sd of a geometric ratio's exponent (no pre-training system has one).
@@ -63,6 +64,10 @@ def rough_pipe() -> SurrogatePretrainConfig:
     return SurrogatePretrainConfig(systems=["rough-pipe"])
 
 
+def bluff_body() -> SurrogatePretrainConfig:
+    return SurrogatePretrainConfig(systems=["bluff-body"])
+
+
 def smooth() -> SurrogatePretrainConfig:
     return SurrogatePretrainConfig(systems=["smooth"])
 
@@ -74,5 +79,6 @@ PRESETS = {
     "flat-plate": flat_plate,
     "smooth-pipe": smooth_pipe,
     "rough-pipe": rough_pipe,
+    "bluff-body": bluff_body,
     "smooth": smooth,
 }

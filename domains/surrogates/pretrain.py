@@ -11,7 +11,8 @@ its range (a channel of fixed geometry, whose roughness effect is in its ``C`` a
 The prior over a new system's ``theta`` treats it as one more draw from the population of systems
 (the upper level of a two-level model ``theta_s ~ N(m, Sigma)``, ``theta_hat_s ~ N(theta_s, V_s)``),
 with weights ``w_s`` that give every *correlation* the same total weight (its roughness values
-share it, so a correlation sampled at five roughnesses does not count five times):
+share it, so a correlation sampled at five roughnesses does not count five times; the two
+arrangements of a tube-bank source share one weight likewise):
 
 .. math::
 
@@ -24,13 +25,14 @@ model). The full covariance matters: across systems ``log C`` and ``a`` are stro
 anti-correlated (a laminar law has a large ``C`` and ``a = 1/2``), so a posterior under it moves
 ``C`` and the exponents together the way the population does. :func:`spread` states the prior in
 the law's own terms (``a = 0.80 ± 0.05``).
-Geometric ratios ``g_i`` do not exist in these smooth systems: their exponents get an independent
+Geometric ratios ``g_i`` do not exist in these systems (each is one fixed geometry): their exponents get an independent
 ``N(0, group_sd^2)`` prior ("no effect unless the data say so"; 0.5 makes an exponent of 1 a
 two-sigma event).
 
 :func:`family_mixture` learns the same Gaussian once per family instead (flat plate, smooth pipe,
-rough pipe) and keeps them as a mixture (:mod:`.mixture`), so that a laminar plate's ``a = 1/2``
-and a rough tube's ``a ~ 0.9`` are not averaged into one broad bump; a calibration then weighs
+rough pipe, bluff body) and keeps them as a mixture (:mod:`.mixture`), so that a laminar plate's
+``a = 1/2``, a rough tube's ``a ~ 0.9`` and a bluff body's ``a ~ 0.6`` are not averaged into one
+broad bump; a calibration then weighs
 the families by their marginal likelihoods on the points.
 
 How much of this prior a calibration uses is the task's choice (:mod:`.calibrate`): by default the
@@ -113,7 +115,8 @@ def roughnesses(corr: Correlation) -> list[float | None]:
 
 def fit_systems(systems: list[str], points_per_system: int, noise: float, seed: int) -> list[SystemFit]:
     """Fit every system of the correlations named by ``systems`` (keys or families), reproducibly
-    from ``seed``; each correlation's systems share a total weight of 1."""
+    from ``seed``; each correlation's systems share a total weight of its ``share`` (1, or 1/2 for
+    each arrangement of a tube-bank source)."""
     jobs = [(c, ed) for c in select(systems) for ed in roughnesses(c)]
     streams = np.random.SeedSequence(seed).spawn(len(jobs))
     fits = [
@@ -121,7 +124,7 @@ def fit_systems(systems: list[str], points_per_system: int, noise: float, seed: 
         for (c, ed), s in zip(jobs, streams)
     ]
     for f in fits:
-        f.weight = 1.0 / len(roughnesses(f.correlation))
+        f.weight = f.correlation.share / len(roughnesses(f.correlation))
     return fits
 
 

@@ -68,7 +68,17 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     assert f(35000, 0.7) == pytest.approx(270, rel=0.05)
     metrics = run.read_metrics()
     assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
-    assert law["guard_rule"] == "loo" and law["family_weights"] == {}  # the default: one Gaussian
+    # the default: leave-one-out guard, one Gaussian per family averaged by marginal likelihood
+    weights = law["family_weights"]
+    assert law["guard_rule"] == "loo" and list(weights) == [
+        "flat-plate",
+        "smooth-pipe",
+        "rough-pipe",
+        "bluff-body",
+    ]
+    assert sum(weights.values()) == pytest.approx(1.0)
+    # these points scale as about Re^0.65: the bluff-body family (a = 0.62 +- 0.04) fits them best
+    assert max(weights, key=weights.get) == "bluff-body"
     assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
     report = run.report.read_text()
     for needle in (
@@ -77,7 +87,7 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
         "| scratch |",
         "pre-trained (before data)",
         "Guard (loo rule): leave-one-out: ",
-        "The prior in the law's own terms (mean ± sd): C = ",
+        "The prior in the law's own terms (mean ± sd): flat-plate (0.25): C = ",
         "e_Dh is constant (0.1)",
         "plots/calibration.png",
     ):
@@ -94,16 +104,16 @@ def test_a_mixture_prior_is_averaged_by_family_and_stored_as_one_posterior(csv, 
     )
     law = json.loads((out / "law.json").read_text())
     weights = law["family_weights"]
-    assert list(weights) == ["flat-plate", "smooth-pipe", "rough-pipe"]
+    assert list(weights) == ["flat-plate", "smooth-pipe", "rough-pipe", "bluff-body"]
     assert sum(weights.values()) == pytest.approx(1.0)
     # three points spanning Re: the slope (about 0.66) moves the weights off the equal prior ones
     assert max(weights.values()) > 0.4
     report = RunDir(out).report.read_text()
     assert "Mixture prior, posterior weight of each family after the points" in report
-    assert "; smooth-pipe (0.33): C = " in report
-    # the averaged posterior (3 families x the noise grid) is stored, reloaded and evaluated
+    assert "; smooth-pipe (0.25): C = " in report
+    # the averaged posterior (4 families x the noise grid) is stored, reloaded and evaluated
     model_cfg = json.loads((out / "model" / "config.json").read_text())
-    assert model_cfg["n_sigma"] == 3 * 72
+    assert model_cfg["n_sigma"] == 4 * 72
     held = csv("held.csv", [RIBBED[0], RIBBED[4]])
     metrics = task.evaluate(RunDir(out), side_args("add_evaluate_arguments", data=str(held)))
     assert 0 <= metrics["eval_mape"] < 15
@@ -174,7 +184,8 @@ def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
             RIBBED[:3],
             ["--init", "nowhere"],
             ConfigError,
-            "--init: 'nowhere' is neither all, smooth, flat-plate, smooth-pipe, rough-pipe, none nor an "
+            "--init: 'nowhere' is neither all, smooth, flat-plate, smooth-pipe, rough-pipe, bluff-body, none "
+            "nor an "
             "existing run directory",
         ),
         (
@@ -206,7 +217,8 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     config = yaml.safe_load((prior_run / "config.yaml").read_text())
     assert config["domain"] == "surrogates" and config["systems"] == ["all"]
     metrics = RunDir(prior_run).read_metrics()
-    assert metrics["systems"] == 51 and 0.6 < metrics["prior_a"] < 0.9  # 15 smooth + 36 (rough, e/D)
+    # 15 smooth + 36 (rough, e/D) + 12 bluff-body systems
+    assert metrics["systems"] == 63 and 0.6 < metrics["prior_a"] < 0.9
     out = tmp_path / "chained"
     task.finetune(
         finetune_args(

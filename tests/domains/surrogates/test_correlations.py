@@ -27,11 +27,12 @@ def test_select_by_family_and_unknown_name():
     assert len(correlations.select(["smooth-pipe"])) == 7
     assert len(correlations.select(["flat-plate"])) == 8
     assert len(correlations.select(["rough-pipe"])) == 8
+    assert len(correlations.select(["bluff-body"])) == 12  # 6 bodies + 3 tube banks x 2 arrangements
     assert len(correlations.select(["smooth"])) == 15
-    assert len(correlations.select(["all", "colburn"])) == 23
+    assert len(correlations.select(["all", "colburn"])) == 35
     with pytest.raises(
         ConfigError,
-        match="^systems: unknown system 'ribbed' \\(expected one of: all, smooth, flat-plate, smooth-pipe, rough-pipe, laminar-average",
+        match="^systems: unknown system 'ribbed' \\(expected one of: all, smooth, flat-plate, smooth-pipe, rough-pipe, bluff-body, laminar-average",
     ):
         correlations.select(["ribbed"])
 
@@ -132,3 +133,41 @@ def test_prior_spread_in_the_law_s_terms():
         "b = 0.40 ± 0.10",
         "c_e_Dh = 0.00 ± 0.50",
     ]
+
+
+def test_bluff_body_correlations_against_their_formulas():
+    # Churchill-Bernstein at Re = 1e4, Pr = 0.7 by hand
+    re, pr = 1e4, 0.7
+    hand = (
+        0.3
+        + 0.62
+        * re**0.5
+        * pr ** (1 / 3)
+        / (1 + (0.4 / pr) ** (2 / 3)) ** 0.25
+        * (1 + (re / 282000) ** (5 / 8)) ** 0.8
+    )
+    assert by_key("churchill-bernstein")([re], [pr])[0] == pytest.approx(hand, rel=1e-12)
+    assert by_key("whitaker-sphere")([re], [pr])[0] == pytest.approx(
+        2 + (0.4 * re**0.5 + 0.06 * re ** (2 / 3)) * pr**0.4, rel=1e-12
+    )
+    # Zukauskas's bank at Re = 1e4, 20 rows (no row correction): in line 0.27 Re^0.63 Pr^0.36,
+    # staggered 0.35 (S_T/S_L)^0.2 Re^0.6 Pr^0.36 with S_T/S_L = 2/1.5
+    assert by_key("zukauskas-bank-inline")([re], [pr])[0] == pytest.approx(
+        0.27 * re**0.63 * pr**0.36, rel=1e-12
+    )
+    assert by_key("zukauskas-bank-staggered")([re], [pr])[0] == pytest.approx(
+        0.35 * (2 / 1.5) ** 0.2 * re**0.6 * pr**0.36, rel=1e-12
+    )
+
+
+def test_bluff_body_family_passes_the_contamination_rule_and_has_a_shallow_re_exponent():
+    bluff = tuple(correlations.select(["bluff-body"]))
+    correlations.check_library(bluff)  # raises on a correlation fitted on ribbed ducts
+    assert all(not correlations.RIBBED.search(c.fitted_on + " " + c.source) for c in bluff)
+    assert all(c.re_range[0] >= 1e3 for c in bluff)  # the separated, turbulent-wake range only
+    fits = fit_systems(["bluff-body"], 200, 0.0, 0)
+    # a tube-bank source's two arrangements share one weight: 6 bodies + 3 banks = 9 sources
+    assert sum(f.weight for f in fits) == pytest.approx(9.0)
+    assert {f.weight for f in fits if "-bank-" in f.key} == {0.5}
+    a = population_prior(fits).mean[1]
+    assert 0.55 < a < 0.7  # separated flows: shallower than any attached turbulent layer (0.8)
