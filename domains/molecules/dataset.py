@@ -194,13 +194,23 @@ def prepare(
 
     elements = list(model.elements) or element_table(train + val)
     check_elements(train + val, elements)
+    train_graphs = to_graphs(train, model.cutoff, "training graphs")
+    val_graphs = to_graphs(val, model.cutoff, "validation graphs")
+    filled, method = fill_model(model, cfg, elements, train, train_graphs, isolated)
+    corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
+    return PreparedData(train_graphs, val_graphs, filled, method, corpus)
+
+
+def fill_model(model, cfg, elements: list[str], frames: list, graphs: list, isolated: dict):
+    """``model`` with what the data decides: the element table, the reference energies (given, or
+    chosen by ``cfg.references`` on ``frames``), and the energy shift, scale and neighbour count
+    measured on ``frames`` wherever the config leaves the default. Returns it and how the
+    references were chosen."""
     if model.reference_energies:
         refs, method = dict(zip(elements, model.reference_energies)), "given"
     else:
-        refs, method = choose_references(cfg.references, train, elements, isolated)
-    train_graphs = to_graphs(train, model.cutoff, "training graphs")
-    val_graphs = to_graphs(val, model.cutoff, "validation graphs")
-    stats = statistics(train, train_graphs, refs)
+        refs, method = choose_references(cfg.references, frames, elements, isolated)
+    stats = statistics(frames, graphs, refs)
     defaults = PotentialConfig()
     filled = dataclasses.replace(
         model,
@@ -214,8 +224,7 @@ def prepare(
         else model.energy_scale,
         avg_num_neighbors=model.avg_num_neighbors or stats["avg_num_neighbors"],
     )
-    corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
-    return PreparedData(train_graphs, val_graphs, filled, method, corpus)
+    return filled, method
 
 
 class FrameDataset(Dataset):

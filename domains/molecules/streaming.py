@@ -60,7 +60,7 @@ from .data import (
     read_frames,
     unit_factors,
 )
-from .dataset import FrameDataset, PreparedData, choose_references, load_frames, statistics, to_graphs
+from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
 from .model import PotentialConfig
 
 XYZ_SUFFIXES = (".xyz", ".extxyz")
@@ -274,25 +274,8 @@ def prepare_streaming(
     val_graphs: list = []
     elements = list(model.elements) or element_table(sample)
     check_elements(sample, elements)
-    if model.reference_energies:
-        refs, method = dict(zip(elements, model.reference_energies)), "given"
-    else:
-        refs, method = choose_references(cfg.references, sample, elements, isolated)
     graphs = to_graphs(sample, model.cutoff, "statistics graphs")
-    stats = statistics(sample, graphs, refs)
-    defaults = PotentialConfig()
-    filled = dataclasses.replace(
-        model,
-        elements=elements,
-        reference_energies=[refs[s] for s in elements],
-        energy_shift=stats["energy_shift"]
-        if model.energy_shift == defaults.energy_shift
-        else model.energy_shift,
-        energy_scale=stats["energy_scale"]
-        if model.energy_scale == defaults.energy_scale
-        else model.energy_scale,
-        avg_num_neighbors=model.avg_num_neighbors or stats["avg_num_neighbors"],
-    )
+    filled, method = fill_model(model, cfg, elements, sample, graphs, isolated)
     common = dict(labelled=labelled, cutoff=model.cutoff, elements=elements, seed=seed)
     train_set = ShardedFrames(shards, cfg, split="train", **common)
     if cfg.val_paths:

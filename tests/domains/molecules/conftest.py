@@ -75,3 +75,41 @@ def ethanol_frames():
 @pytest.fixture(scope="session")
 def shipped() -> Path:
     return SHIPPED
+
+
+def trained_ethanol_potential(out: Path, frames: int, steps: int):
+    """The tiny architecture in float64 after ``steps`` Adam steps (batches of 8, lr 1e-2) on the
+    first ``frames`` shipped ethanol frames, exported to ``out``: a smooth potential with realistic
+    forces (an untrained one would blow a molecule apart in MD). Returns ``(out, model)``."""
+    import dataclasses
+
+    from sciPT.checkpoint import export_model
+    from sciPT.domains.molecules import domain
+    from sciPT.domains.molecules.dataset import FrameDataset, collate, prepare
+    from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+    from sciPT.domains.molecules.presets import tiny
+
+    data = MoleculeDataConfig(
+        paths=[str(SHIPPED / "ethanol" / "train.xyz")],
+        max_frames=frames,
+        isolated_atoms=str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
+        val_fraction=0.0,
+    )
+    prepared = prepare(data, dataclasses.replace(tiny().model, dtype="float64"), labelled=True)
+    torch.manual_seed(0)
+    model = EquivariantPotential(prepared.model).train()
+    loss_fn = EnergyForceLoss(ObjectiveConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    dataset = FrameDataset(prepared.train, seed=0)
+    for step in range(steps):
+        loss, _ = loss_fn(model, collate([dataset[8 * step + i] for i in range(8)]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    export_model(out, model, domain.export_config(prepared.model))
+    return out, model.eval()
+
+
+@pytest.fixture(name="trained_ethanol_potential", scope="session")
+def _trained_ethanol_potential_fixture():
+    return trained_ethanol_potential

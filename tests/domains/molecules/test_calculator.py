@@ -1,8 +1,6 @@
 """The ASE calculator of exported potentials: agreement with the model, energy conservation in
 velocity Verlet MD, stress only with a cell, and the structure checks."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -11,40 +9,16 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
-from sciPT.checkpoint import export_model
-from sciPT.domains.molecules import domain
 from sciPT.domains.molecules.calculator import SciPTCalculator
-from sciPT.domains.molecules.data import MoleculeDataConfig, atoms_to_graph
-from sciPT.domains.molecules.dataset import FrameDataset, collate, prepare
+from sciPT.domains.molecules.data import atoms_to_graph
 from sciPT.domains.molecules.md import MDSettings, initial_velocities, run_md
-from sciPT.domains.molecules.model import EquivariantPotential
-from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
-from sciPT.domains.molecules.presets import tiny
 from sciPT.errors import DataError
 
 
 @pytest.fixture(scope="module")
-def trained(shipped, tmp_path_factory):
+def trained(trained_ethanol_potential, tmp_path_factory):
     """The tiny architecture in float64, 120 Adam steps on 48 ethanol frames, exported."""
-    data = MoleculeDataConfig(
-        paths=[str(shipped / "ethanol" / "train.xyz")],
-        max_frames=48,
-        isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
-        val_fraction=0.0,
-    )
-    prepared = prepare(data, dataclasses.replace(tiny().model, dtype="float64"), labelled=True)
-    torch.manual_seed(0)
-    model = EquivariantPotential(prepared.model).train()
-    loss_fn = EnergyForceLoss(ObjectiveConfig())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    frames = FrameDataset(prepared.train, seed=0)
-    for step in range(120):
-        loss, _ = loss_fn(model, collate([frames[8 * step + i] for i in range(8)]))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    out = tmp_path_factory.mktemp("calc") / "model"
-    export_model(out, model, domain.export_config(prepared.model))
+    out, model = trained_ethanol_potential(tmp_path_factory.mktemp("calc") / "model", 48, 120)
     return out, model.eval()
 
 

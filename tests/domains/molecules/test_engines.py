@@ -5,18 +5,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 from ase.io import read
 
-from sciPT.checkpoint import export_model
-from sciPT.domains.molecules import domain
 from sciPT.domains.molecules.calculator import SciPTCalculator
-from sciPT.domains.molecules.data import MoleculeDataConfig
-from sciPT.domains.molecules.dataset import FrameDataset, collate, prepare
 from sciPT.domains.molecules.md import MDSettings, run_md
-from sciPT.domains.molecules.model import EquivariantPotential
-from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
-from sciPT.domains.molecules.presets import tiny
 
 ts = pytest.importorskip("torch_sim")
 
@@ -24,28 +16,10 @@ from sciPT.domains.molecules.engines import integrate_many, run_engine, torchsim
 
 
 @pytest.fixture(scope="module")
-def trained(shipped, tmp_path_factory):
+def trained(trained_ethanol_potential, tmp_path_factory):
     """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames, exported (a smooth
     potential with realistic forces; an untrained one would blow the molecule apart)."""
-    data = MoleculeDataConfig(
-        paths=[str(shipped / "ethanol" / "train.xyz")],
-        max_frames=32,
-        isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"),
-        val_fraction=0.0,
-    )
-    prepared = prepare(data, dataclasses.replace(tiny().model, dtype="float64"), labelled=True)
-    torch.manual_seed(0)
-    model = EquivariantPotential(prepared.model).train()
-    loss_fn = EnergyForceLoss(ObjectiveConfig())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    frames = FrameDataset(prepared.train, seed=0)
-    for step in range(60):
-        loss, _ = loss_fn(model, collate([frames[8 * step + i] for i in range(8)]))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    out = tmp_path_factory.mktemp("engines") / "model"
-    export_model(out, model, domain.export_config(prepared.model))
+    out, model = trained_ethanol_potential(tmp_path_factory.mktemp("engines") / "model", 32, 60)
     return out
 
 
