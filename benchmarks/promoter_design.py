@@ -219,6 +219,20 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
 
 
+def _paired(by: dict, dataset: str, model: str, reference: str, folds: list[int]) -> str:
+    """Mean ± standard error of the per-fold MCC difference, model minus reference, with the 2-SE verdict."""
+    diffs = [
+        by[(dataset, model, f)]["mcc"] - by[(dataset, reference, f)]["mcc"]
+        for f in folds
+        if (dataset, reference, f) in by
+    ]
+    if model == reference or len(diffs) < 2:
+        return "—"
+    mean, se = _mean_se(diffs)
+    verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    return f"{mean:+.3f} ± {se:.3f}: {verdict}"
+
+
 def render(results: dict) -> str:
     """Per data set: every model's MCC, AUROC and accuracy over folds, and its paired per-fold
     MCC difference from the CNN and from the chosen head (2-SE rule); then the rule's choice."""
@@ -246,8 +260,9 @@ def render(results: dict) -> str:
             f"**{dataset}** ({units[[u['dataset'] for u in units].index(dataset)]['sequences']:,} sequences; "
             "mean ± standard error over folds; paired per-fold MCC differences, model minus reference):",
             "",
-            "| model | folds | MCC | AUROC | accuracy | vs CNN (MCC) | CPU s per fold |",
-            "|---|---|---|---|---|---|---|",
+            "| model | folds | MCC | AUROC | accuracy | vs CNN (MCC) | vs the same head from scratch (MCC) "
+            "| CPU s per fold |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for m in models:
             folds = sorted(k[2] for k in by if k[0] == dataset and k[1] == m)
@@ -255,17 +270,11 @@ def render(results: dict) -> str:
             for metric in ("mcc", "auroc", "accuracy"):
                 mean, se = _mean_se([by[(dataset, m, f)][metric] for f in folds])
                 cells.append(f"{mean:.3f} ± {se:.3f}")
-            diffs = [
-                by[(dataset, m, f)]["mcc"] - by[(dataset, "CNN", f)]["mcc"]
-                for f in folds
-                if (dataset, "CNN", f) in by
-            ]
-            if m == "CNN" or len(diffs) < 2:
-                versus = "—"
-            else:
-                mean, se = _mean_se(diffs)
-                verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
-                versus = f"{mean:+.3f} ± {se:.3f}: {verdict}"
+            diffs = {
+                ref: _paired(by, dataset, m, ref, folds)
+                for ref in ("CNN", m.replace("pre-trained/", "scratch/"))
+            }
+            versus = f"{diffs['CNN']} | {diffs[m.replace('pre-trained/', 'scratch/')]}"
             cpu = np.mean([u["cpu_s"] for u in units if u["dataset"] == dataset and u["model"] == m])
             lines.append(f"| {m} | {len(folds)} | {' | '.join(cells)} | {versus} | {cpu:.0f} |")
         lines.append("")
