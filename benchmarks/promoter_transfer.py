@@ -402,6 +402,14 @@ def _mean_se(values) -> str:
     return f"{v.mean():.3f} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}"
 
 
+def render_conv_head(results: dict) -> str:
+    """The same tables for the run with the conv head (``--results-name promoter_transfer_conv``)."""
+    record = results.get("promoter_transfer_conv")
+    if record is None:
+        return "No results yet: run `benchmarks/promoter_transfer.py --results-name promoter_transfer_conv`.\n"
+    return render(record)
+
+
 def render(results: dict) -> str:
     """Markdown tables (AUROC and MCC, mean ± standard error over seeds and folds) of a
     ``promoter_transfer`` record, or of ``report.py``'s map of results-file stems to records."""

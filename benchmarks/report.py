@@ -89,6 +89,7 @@ RENDERERS["gpu-check"] = "gpu_check:render"
 RENDERERS["checkpoint-compile"] = "checkpoint_compile:render"
 # DNA (issue 12): the promoter fine-tuning head
 RENDERERS["promoter-design"] = "promoter_design:render"
+RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
