@@ -7,6 +7,7 @@ compiled encoder gives the loss of the eager one.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -90,6 +91,10 @@ def _can_compile() -> str | None:
     """Why torch.compile cannot run here (Inductor's CPU code needs a C++ compiler), or None."""
     if shutil.which("c++") is None and shutil.which("g++") is None and shutil.which("clang++") is None:
         return "no C++ compiler on PATH (torch.compile's CPU backend, Inductor, compiles C++)"
+    if os.environ.get("ATEN_CPU_CAPABILITY") == "default":
+        # torch 2.13's Inductor still emits at::vec code there, which does not compile; the kernel
+        # rerun of CI checks ATen's kernels, and the compile test runs in the main suite
+        return "ATEN_CPU_CAPABILITY=default: Inductor's generated C++ uses at::vec, which that setting leaves out"
     return None
 
 
