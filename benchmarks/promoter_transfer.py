@@ -406,7 +406,9 @@ def render_conv_head(results: dict) -> str:
     """The same tables for the run with the conv head (``--results-name promoter_transfer_conv``)."""
     record = results.get("promoter_transfer_conv")
     if record is None:
-        return "No results yet: run `benchmarks/promoter_transfer.py --results-name promoter_transfer_conv`.\n"
+        return (
+            "No results yet: run `benchmarks/promoter_transfer.py --results-name promoter_transfer_conv`.\n"
+        )
     return render(record)
 
 

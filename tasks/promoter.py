@@ -113,7 +113,9 @@ class PromoterConfig:
         default_factory=lambda: TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=128)
     )
     head: HeadConfig = field(
-        default_factory=lambda: HeadConfig(pooling="conv", hidden=64, dropout=0.3, filters=128, kernel=15, pool=4)
+        default_factory=lambda: HeadConfig(
+            pooling="conv", hidden=64, dropout=0.3, filters=128, kernel=15, pool=4
+        )
     )
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     train: TrainConfig = field(

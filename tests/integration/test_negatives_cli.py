@@ -130,7 +130,9 @@ def test_a_bad_positive_names_file_record_and_position(files, capsys, monkeypatc
 @pytest.mark.parametrize("suffix", [".fa", ".fa.gz"])
 def test_names_outside_ascii_are_kept(files, capsys, suffix):
     # RegulonDB names in iPromoter-2L carry ideographic spaces (U+3000)
-    (files / "named.fa").write_text(">ECK1_[TIM|S|Transcription\u3000initiation]\nACGTTGCA\n", encoding="utf-8")
+    (files / "named.fa").write_text(
+        ">ECK1_[TIM|S|Transcription\u3000initiation]\nACGTTGCA\n", encoding="utf-8"
+    )
     out = files / f"neg{suffix}"
     code, _, _ = run(
         capsys, "--positives", files / "named.fa", "--kind", "dinucleotide-shuffle", "--output", out

@@ -72,7 +72,9 @@ def test_fine_tuning_honours_activation_checkpointing():
     for checkpointing in (False, True):
         torch.manual_seed(0)
         enc = TransformerEncoder(
-            TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=2, n_heads=2, d_ff=16, max_len=12)
+            TransformerConfig(
+                vocab_size=tok.vocab_size, d_model=8, n_layers=2, n_heads=2, d_ff=16, max_len=12
+            )
         )
         head = ClassifierHead(HeadConfig(), 8, 12)
         cfg = TrainConfig(max_steps=4, batch_size=8, lr=1e-2, activation_checkpointing=checkpointing)
