@@ -46,6 +46,27 @@ FAST_SEQUENCE_FLAGS = (
 )
 
 
+# flags shared by the multi-process sequence runs of the tests (DDP, FSDP2, two nodes): tiny
+# batches and windows, validation and a checkpoint every 2 steps, so a run stopped at an even step
+# resumes; the test adds the launch flags and the step count
+MULTIPROCESS_SEQUENCE_FLAGS = (
+    "--accelerator",
+    "cpu",
+    "--batch-size",
+    "4",
+    "--val-every",
+    "2",
+    "--val-batches",
+    "1",
+    "--checkpoint-every",
+    "2",
+    "--window",
+    "32",
+    "--model.max-len",
+    "32",
+)
+
+
 def stop_at(step: int):
     """A Lightning callback that stops training once ``global_step`` reaches ``step`` (an
     interrupted run, for resume tests). Lightning is imported only when one is made."""

@@ -28,6 +28,7 @@ import torch
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.export import backbone_state, export_checkpoint
 from sciPT.module import weights_digest
+from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS
 
 SCIPT = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
 TRAIN = [
@@ -37,20 +38,7 @@ TRAIN = [
     "tiny",
     "--devices",
     "2",
-    "--accelerator",
-    "cpu",
-    "--batch-size",
-    "4",
-    "--val-every",
-    "2",
-    "--val-batches",
-    "1",
-    "--checkpoint-every",
-    "2",
-    "--window",
-    "32",
-    "--model.max-len",
-    "32",
+    *MULTIPROCESS_SEQUENCE_FLAGS,
 ]
 
 

@@ -30,6 +30,7 @@ import pytest
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.module import weights_digest
+from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS
 
 SCIPT = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
 TRAIN = [
@@ -43,20 +44,7 @@ TRAIN = [
     "1",
     "--strategy",
     "ddp",
-    "--accelerator",
-    "cpu",
-    "--batch-size",
-    "4",
-    "--val-every",
-    "2",
-    "--val-batches",
-    "1",
-    "--checkpoint-every",
-    "2",
-    "--window",
-    "32",
-    "--model.max-len",
-    "32",
+    *MULTIPROCESS_SEQUENCE_FLAGS,
 ]
 # variables of the machine running the tests that would make Lightning see another launcher
 LAUNCH_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GROUP_RANK")
