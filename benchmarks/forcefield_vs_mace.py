@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import json
 import math
 import os
@@ -1115,6 +1116,32 @@ def speed_key(args) -> str:
     return "speed" + suffix
 
 
+def merge_record(record: dict, disk: dict) -> None:
+    """Fold into ``record`` the runs, probes, data and plan another invocation wrote to ``disk``."""
+    if disk.get("protocol") != record["protocol"]:
+        sys.exit("the results file was rewritten with other settings by another invocation")
+    key = lambda u: (u["molecule"], u["code"], u["seed"], u["budget_min"])  # noqa: E731
+    mine = {key(u) for u in record["units"]}
+    record["units"].extend(u for u in disk["units"] if key(u) not in mine)
+    for field in ("data", "probes"):
+        for name, value in disk.get(field, {}).items():
+            record[field].setdefault(name, value)
+    for name, values in disk.get("plan", {}).items():
+        merged = list(dict.fromkeys([*values, *record["plan"].get(name, [])]))
+        record["plan"][name] = sorted(merged) if name == "budgets_min" else merged
+    # an invocation is known by its start (the load figures change at every save)
+    ident = lambda p: (p["date"], p["command"])  # noqa: E731
+    seen = [disk["provenance"], *disk.get("provenance_resumed", [])]
+    own = [record["provenance"], *record.get("provenance_resumed", [])]
+    known = {ident(p) for p in seen}
+    merged = seen + [p for p in own if ident(p) not in known]
+    record["provenance"] = merged[0]
+    if merged[1:]:
+        record["provenance_resumed"] = merged[1:]
+    for name, value in disk.items():
+        record.setdefault(name, value)
+
+
 def protocol(args) -> dict:
     return {
         "results_name": args.results_name,
@@ -1242,7 +1269,13 @@ def main(argv: list[str] | None = None) -> None:
     plan["budgets_min"].sort()
 
     def save() -> None:
-        write_results(args.results_name, finish(record))
+        # Several invocations (say one per molecule, each on its own core) may share the file:
+        # each merges what the others wrote since, under a lock, before it writes.
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.is_file():
+                merge_record(record, json.loads(path.read_text()))
+            write_results(args.results_name, finish(record))
         if record["units"]:
             figure(record)
 
