@@ -52,6 +52,7 @@ from sciPT.domains.surrogates.calibrate import (
     transfer_prior,
     varies,
 )
+from sciPT.domains.surrogates.correlations import select
 from sciPT.domains.surrogates.data import Points, read_points, write_points
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
@@ -71,6 +72,7 @@ from sciPT.domains.surrogates.pretrain import (
     spread,
     validity_box,
 )
+from sciPT.domains.surrogates.recalibration import IntervalRecalibration, library_recalibration
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
@@ -122,6 +124,9 @@ class SurrogateConfig:
             always the Gaussian it stores.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
+        recalibrate: map the intervals' level to the one that held it on library systems the prior
+            never saw (:mod:`sciPT.domains.surrogates.recalibration`); off: the predictive's own
+            central interval.
         seed: seed of the correction's features.
     """
 
@@ -136,6 +141,7 @@ class SurrogateConfig:
     guard_rule: Literal["evidence", "loo"] = "loo"
     prior_form: Literal["gaussian", "mixture"] = "mixture"
     correction: int = 0
+    recalibrate: bool = True
     seed: int = 0
 
 
@@ -170,7 +176,46 @@ def resolve_prior(
         "boxes": config.get("validity", {}).get("systems", []),
         "systems": len(config.get("systems", [])),
         "kind": config.get("kind"),
+        "recalibration": config.get("interval_recalibration"),
     }
+
+
+def interval_recalibration(
+    cfg: SurrogateConfig, info: dict, transfer: str, noise: NoisePrior
+) -> tuple[IntervalRecalibration | None, str]:
+    """The interval recalibration for this calibration (:mod:`.recalibration`), and in words why
+    it is the one used (or why there is none)."""
+    if not cfg.recalibrate:
+        return None, "recalibration switched off: the predictive's own central interval"
+    if cfg.init in FAMILY_INITS or cfg.init == "none":
+        lib = FAMILY_INITS.get(cfg.init, presets.small)()
+        form = None if cfg.init == "none" else cfg.prior_form
+        if form is not None and len({c.family for c in select(lib.systems)}) < 2:
+            return None, (
+                f"the '{cfg.init}' prior holds one family, so none can be held out to learn a "
+                "recalibration: the predictive's own central interval"
+            )
+        recal = library_recalibration(
+            tuple(lib.systems),
+            lib.points_per_system,
+            lib.noise,
+            lib.train.seed,
+            form,
+            transfer,
+            noise.s0,
+            noise.nu0,
+        )
+        return recal, recal.protocol
+    stored = info.get("recalibration")
+    if info.get("kind") != "prior" or stored is None:
+        return None, "a calibrated run as prior has no recalibration: the predictive's own central interval"
+    if transfer != stored.get("transfer") or stored.get("noise_prior") != {"s0": noise.s0, "nu0": noise.nu0}:
+        return None, (
+            "the pre-trained run's recalibration was learnt with another transfer or noise prior: "
+            "the predictive's own central interval"
+        )
+    recal = IntervalRecalibration.from_dict(stored)
+    return recal, f"learnt at pre-training ({recal.protocol})"
 
 
 # --- calibration ----------------------------------------------------------------------------------
@@ -234,6 +279,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             f"--correction: {n} point(s) are too few for a correction on top of a "
             f"{p}-parameter law (need at least {p + 4})"
         )
+    recal, recal_note = interval_recalibration(cfg, prior_info, transfer, noise)
     cal = calibrate(
         X,
         y,
@@ -244,6 +290,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         margin=cfg.margin,
         guard=cfg.guard,
         guard_rule=cfg.guard_rule,
+        recalibration=recal,
     )
     chosen, basis, tau = cal.chosen, None, None
     if cfg.correction:
@@ -252,6 +299,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             under = prior.components[int(np.argmax(list(cal.family_weights.values())))]
         base = scratch_prior(X, names) if cal.guard.choice == "scratch" else transfer_prior(under, transfer)
         chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, cfg.correction, noise, cfg.seed)
+        if recal is not None:
+            recal_note = "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
 
     run = RunDir.create(out)
     run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
@@ -278,6 +327,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             "fits": fits,
             "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
             "interval_level": level,
+            "interval_level_map": None if chosen.level_map is None else [float(v) for v in chosen.level_map],
+            "interval_recalibration": recal_note,
             "correction_tau": tau,
         },
         basis,
@@ -297,6 +348,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         },
     )
     metrics = _fit_metrics(cal, X, y, chosen, basis, level)
+    metrics["interval_nominal_level"] = chosen.nominal_level(level)
     run.write_metrics(metrics)
     figure = _calibration_plot(
         run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
@@ -319,6 +371,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             figure,
             level,
             tau,
+            recal_note,
         )
     )
     print(
@@ -538,6 +591,7 @@ def _report(
     figure,
     level,
     tau,
+    recal_note: str,
 ) -> str:
     X, y = points.features(groups), points.log_nu
     lines = [
@@ -620,8 +674,10 @@ def _report(
         "",
         "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
         "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
-        f"Intervals: central {level:.0%} of the predictive distribution of log Nu (noise integrated out "
-        "under its scaled-inverse-chi-squared prior).",
+        f"Intervals: meant to hold {level:.0%} of new points; the central "
+        f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
+        "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "
+        f"{recal_note}.",
         "",
     ]
     if tau is not None:

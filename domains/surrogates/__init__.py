@@ -35,6 +35,7 @@ from .law import law_dict, law_string
 from .objectives import NoisePrior, Posterior, fit
 from .presets import PRESETS, SurrogatePretrainConfig
 from .pretrain import learn_prior, validity_box
+from .recalibration import library_recalibration
 
 
 def export_surrogate(
@@ -121,6 +122,24 @@ class SurrogatesDomain(Domain):
         if cfg.noise < 0 or cfg.group_sd <= 0:
             raise UserError("noise must be >= 0 and group_sd > 0")
         prior, fits = learn_prior(cfg)
+        recalibration = None
+        if len({f.correlation.family for f in fits}) > 1:  # one family leaves none to hold out
+            noise = NoisePrior()
+            learnt = library_recalibration(
+                tuple(cfg.systems),
+                cfg.points_per_system,
+                cfg.noise,
+                cfg.train.seed,
+                "gaussian",
+                "exponents",
+                noise.s0,
+                noise.nu0,
+            )
+            recalibration = {
+                **learnt.as_dict(),
+                "transfer": "exponents",
+                "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
+            }
         run = RunDir.create(out)
         run.write_config({"domain": self.name, **to_dict(cfg)})
         boxes = validity_box(fits)
@@ -133,6 +152,7 @@ class SurrogatesDomain(Domain):
                 "systems": [f.as_dict() for f in fits],
                 "validity": {"systems": boxes},
                 "pretrain": to_dict(cfg),
+                "interval_recalibration": recalibration,
             },
         )
         sd = np.sqrt(np.diag(prior.cov))

@@ -44,11 +44,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .mixture import MixturePrior, fit_mixture
 from .objectives import GaussianPrior, NoisePrior, Posterior, fit
+
+if TYPE_CHECKING:
+    from .recalibration import IntervalRecalibration
 
 TEXTBOOK = {"Re": 0.8, "Pr": 0.4}  # Dittus-Boelter: what scratch holds an unidentifiable exponent at
 TRANSFERS = ("exponents", "all")
@@ -175,6 +179,7 @@ def calibrate(
     margin: float = 0.0,
     guard: bool = True,
     guard_rule: str = "loo",
+    recalibration: IntervalRecalibration | None = None,
 ) -> Calibration:
     """Fit scratch and (if ``prior``) prior-informed laws on ``(X, y)``; let the guard choose.
 
@@ -187,6 +192,8 @@ def calibrate(
         margin: nats per point by which scratch must beat the prior to be chosen.
         guard: run the comparison (``False`` keeps the prior-informed fit).
         guard_rule: ``"evidence"`` or ``"loo"`` (see the module docstring).
+        recalibration: maps that make each fit's intervals hold their level on systems the prior
+            never saw (:mod:`.recalibration`); ``None``: intervals at their nominal level.
     """
     if guard_rule not in GUARD_RULES:
         raise ValueError(f"guard_rule must be one of {GUARD_RULES}")
@@ -196,6 +203,8 @@ def calibrate(
         return fit(Xs, ys, scratch_prior(Xs, names), noise)
 
     scratch = scratch_proc(X, y)
+    if recalibration is not None:
+        scratch.level_map = recalibration.level_map("scratch", len(y))
     if prior is None:
         return Calibration(None, scratch, GuardResult("scratch", "no prior was given (--init none)"))
     informed = transfer_prior(prior, transfer)
@@ -205,6 +214,8 @@ def calibrate(
 
     prior_fit, weights = informed_fit(X, y, informed, noise)
     n = len(y)
+    if recalibration is not None:
+        prior_fit.level_map = recalibration.level_map("prior", n)
     if not guard:
         return Calibration(
             prior_fit, scratch, GuardResult("prior", "guard switched off", rule="none"), weights

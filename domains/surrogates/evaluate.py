@@ -53,9 +53,17 @@ def predictions(run, path, level: float, *, require_nu: bool):
     model = pre.model
     points = read_points(path, require_nu=require_nu)
     X = points.features(model.groups)
-    post, design = model.posterior(), model.design(X)
+    post, design = stored_posterior(model, pre.config), model.design(X)
     lo, hi = post.interval(design, level)
     return model, pre.config, points, X, post.predict(design), lo, hi
+
+
+def stored_posterior(model, config: dict):
+    """The exported model's distribution, with the interval recalibration it was calibrated with."""
+    post = model.posterior()
+    if config.get("interval_level_map") is not None:
+        post.level_map = np.asarray(config["interval_level_map"], float)
+    return post
 
 
 def in_range(points: Points, config: dict) -> np.ndarray:
@@ -189,7 +197,7 @@ def evaluate_plot(path, points, model, config, level):
     )
     re = np.geomspace(allre.min() / 1.5, allre.max() * 1.5, 120)
     Xc = curve_features(re, ref, groups)
-    post = model.posterior()
+    post = stored_posterior(model, config)
     design = model.design(Xc)
     lo, hi = post.interval(design, level)
     curves = [

@@ -35,6 +35,7 @@ from .calibrate import calibrate
 from .correlations import CORRELATIONS, Correlation
 from .data import Points
 from .objectives import GaussianPrior, NoisePrior, Posterior, scores
+from .recalibration import IntervalRecalibration, synthetic_series
 
 SPLITS = ("all", "interpolation", "extrapolation")
 METHODS = ("scratch", "prior", "guard")
@@ -76,6 +77,7 @@ def few_shot_study(
     margin: float = 0.0,
     guard_rule: str = "loo",
     level: float = 0.9,
+    recalibration: IntervalRecalibration | None = None,
     max_draws: int | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -104,6 +106,7 @@ def few_shot_study(
             noise=noise,
             margin=margin,
             guard_rule=guard_rule,
+            recalibration=recalibration,
         )
         fits = {"scratch": cal.scratch_fit, "prior": cal.prior_fit, "guard": cal.chosen}
         for split in SPLITS:
@@ -114,6 +117,8 @@ def few_shot_study(
                 pred = post.predict(X[test])
                 lo, hi = post.interval(X[test], level)
                 inside = (lo <= y[test]) & (y[test] <= hi)
+                lo, hi = post.interval(X[test], level, recalibrated=False)
+                inside_nominal = (lo <= y[test]) & (y[test] <= hi)
                 within = (pts.re[test] >= pts.re[c].min()) & (pts.re[test] <= pts.re[c].max())
                 records.append(
                     {
@@ -124,6 +129,7 @@ def few_shot_study(
                         "draw": comb,
                         "mape": scores(pred, y[test])[1],
                         "covered": int(inside.sum()),
+                        "covered_nominal": int(inside_nominal.sum()),
                         "points": int(len(test)),
                         "covered_in": int((inside & within).sum()),
                         "points_in": int(within.sum()),
@@ -152,6 +158,8 @@ def summarise(records: list[dict]) -> list[dict]:
                         "mape_median": float(np.median(mape)),
                         "mape_p90": float(np.percentile(mape, 90)),
                         "coverage": sum(r["covered"] for r in rows) / sum(r["points"] for r in rows),
+                        "coverage_nominal": sum(r["covered_nominal"] for r in rows)
+                        / sum(r["points"] for r in rows),
                         **_coverage_in_out(rows),
                         "prior_kept": float(np.mean([r["guard_kept_prior"] for r in rows])),
                     }
@@ -227,6 +235,7 @@ def lowest_two_study(
     margin: float = 0.0,
     guard_rule: str = "loo",
     level: float = 0.9,
+    recalibration: IntervalRecalibration | None = None,
     library: tuple[Correlation, ...] = CORRELATIONS,
 ) -> list[dict]:
     """One record per series: calibrated on its two lowest-Re points, scored on the rest."""
@@ -244,6 +253,7 @@ def lowest_two_study(
             noise=noise,
             margin=margin,
             guard_rule=guard_rule,
+            recalibration=recalibration,
         )
         rec = {"series": key, "points": int(len(test)), "guard_kept_prior": cal.guard.choice == "prior"}
         for method, post in (("scratch", cal.scratch_fit), ("prior", cal.prior_fit), ("guard", cal.chosen)):
@@ -267,26 +277,6 @@ def best_zero_shot(records: list[dict]) -> tuple[str, float]:
 
 
 # --- validation on the library (where the defaults are chosen) --------------------------------------
-def synthetic_series(
-    fits, noise: float = 0.03, points: int = 7, span: float = 5.0, seed: int = 0
-) -> dict[str, tuple[str, Points]]:
-    """One synthetic measured series per library system: ``points`` Re log-spaced over a factor
-    ``span`` placed at random inside the system's range, one Pr (0.7 moved into its range), log-
-    normal scatter ``noise``. Returns ``{system key: (correlation key, points)}``."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for f in fits:
-        c = f.correlation
-        lo, hi = np.log(c.re_range[0]), np.log(c.re_range[1])
-        width = min(np.log(span), hi - lo)
-        start = rng.uniform(lo, hi - width)
-        re = np.exp(np.linspace(start, start + width, points))
-        pr = float(np.clip(0.7, *c.pr_range))
-        nu = c(re, np.full(points, pr), f.ed) * np.exp(noise * rng.standard_normal(points))
-        out[f.key] = (c.key, Points(re, np.full(points, pr), nu, {}, f"synthetic:{f.key}"))
-    return out
-
-
 def library_validation(
     fits, configs: dict[str, dict], *, hold_out: str = "family", seed: int = 0, level: float = 0.9
 ) -> dict:

@@ -42,6 +42,8 @@ from scipy.special import gammaln, ndtr
 
 from sciPT.errors import DataError
 
+# the levels a recalibration maps (:attr:`Posterior.level_map`); between them it interpolates
+LEVELS = np.arange(1, 100) / 100
 SIGMA_GRID = np.exp(np.linspace(np.log(1e-3), np.log(2.0), 72))
 KAPPA_GRID = np.exp(np.linspace(np.log(1e-2), np.log(1e4), 49))
 _LOG_2PI = np.log(2 * np.pi)
@@ -115,6 +117,9 @@ class Posterior:
             ``log_evidence``, ``(2 pi)^(q_free / 2)``: two models with the same free parameters
             can be compared by it, which is what the evidence guard does.
         n: number of points fitted.
+        level_map: ``(len(LEVELS),)`` nominal levels that cover each of :data:`LEVELS` on systems
+            the prior never saw (:mod:`.recalibration`), or ``None``: intervals at their nominal
+            level.
     """
 
     names: list[str]
@@ -126,6 +131,7 @@ class Posterior:
     log_evidence: float = float("nan")
     n: int = 0
     log_marginal: float = float("nan")
+    level_map: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -171,9 +177,25 @@ class Posterior:
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return (lo + hi) / 2
 
-    def interval(self, X: np.ndarray, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Central predictive interval of ``log Nu`` holding ``level`` of the probability."""
-        tail = (1 - level) / 2
+    def cdf(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The predictive probability of ``log Nu <= y`` at each row of ``X`` (a PIT value)."""
+        loc, var = self.predictive(X)
+        return ndtr((np.asarray(y)[:, None] - loc) / np.sqrt(var)) @ self.weights
+
+    def nominal_level(self, level: float) -> float:
+        """The level of the predictive whose central interval holds ``level`` of new points: the
+        recalibrated one when a :attr:`level_map` is set, else ``level`` itself."""
+        if self.level_map is None:
+            return level
+        return float(np.interp(level, LEVELS, self.level_map))
+
+    def interval(
+        self, X: np.ndarray, level: float = 0.9, recalibrated: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Central predictive interval of ``log Nu`` meant to hold ``level`` of new points (the
+        predictive's own central ``level`` interval, or its recalibrated one, :attr:`level_map`;
+        ``recalibrated=False``: always the own one)."""
+        tail = (1 - (self.nominal_level(level) if recalibrated else level)) / 2
         return self.quantile(X, tail), self.quantile(X, 1 - tail)
 
     def log_density(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from sciPT.domains.surrogates import domain
+from sciPT.checkpoint import from_pretrained
+from sciPT.domains.surrogates import domain, presets
+from sciPT.domains.surrogates.objectives import LEVELS
 from sciPT.domains.surrogates.presets import tiny
+from sciPT.domains.surrogates.recalibration import library_recalibration
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.run import RunDir
 from sciPT.tasks.surrogate import task
@@ -149,6 +152,45 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     assert header == "Re,Pr,e_Dh,Nu,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
     values = [float(v) for v in row.split(",")]
     assert values[5] < values[4] < values[6] and values[7] == 0
+
+
+def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with_the_run(
+    calibrated, csv, tmp_path
+):
+    run = RunDir(calibrated)
+    metrics, law = run.read_metrics(), json.loads((calibrated / "law.json").read_text())
+    lib = presets.small()
+    recal = library_recalibration(
+        tuple(lib.systems),
+        lib.points_per_system,
+        lib.noise,
+        lib.train.seed,
+        "mixture",
+        "exponents",
+        0.05,
+        2.0,
+    )
+    expected = float(np.interp(0.9, LEVELS, recal.level_map(law["kept"], 3)))
+    assert metrics["interval_nominal_level"] == pytest.approx(expected)
+    exported = json.loads((run.model / "config.json").read_text())
+    np.testing.assert_allclose(exported["interval_level_map"], recal.level_map(law["kept"], 3))
+    assert f"the central {expected:.1%} of the predictive" in run.report.read_text()
+    # predict's interval is the stored posterior's at the recalibrated level
+    held = csv("one.csv", [RIBBED[0], RIBBED[4]])
+    out = tmp_path / "pred.csv"
+    task.predict(run, side_args("add_predict_arguments", input=str(held), output=str(out)))
+    lo, hi = (float(v) for v in out.read_text().splitlines()[1].split(",")[5:7])
+    post = from_pretrained(run.path, domain="surrogates").model.posterior()
+    x = np.array([[1.0, np.log(1e5), np.log(0.7)]])
+    want = post.interval(x, expected)
+    assert (lo, hi) == pytest.approx((float(np.exp(want[0][0])), float(np.exp(want[1][0]))), rel=1e-6)
+    # switched off: the predictive's own 90 % interval, and the report says so
+    plain = tmp_path / "plain"
+    task.finetune(
+        finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(plain), "--recalibrate", "false")
+    )
+    assert RunDir(plain).read_metrics()["interval_nominal_level"] == 0.9
+    assert "Recalibration: recalibration switched off" in RunDir(plain).report.read_text()
 
 
 def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):
