@@ -89,7 +89,18 @@ KEPT = [  # the metrics of a run kept in the results file
     "train_wall_time_s",
     "steps",
 ]
-KINDS = ["naive", "replay", "freeze", "l2sp", "ewc", "heads", "ewc heads", "ewc heads + replay"]
+KINDS = [
+    "naive",
+    "replay",
+    "freeze",
+    "l2sp",
+    "ewc",
+    "heads",
+    "ewc heads",
+    "ewc heads + replay",
+    "heads + LwF",
+    "ewc heads + LwF",
+]
 TARGET = "ewc heads"
 
 
@@ -242,6 +253,24 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
             units,
             {**new, "strategy": "ewc", "ewc_lambda": units * scale, "replayed": args.replay[0], **anchor},
         )
+    for mu in args.lwf:
+        out[f"heads + LwF μ={mu:g}"] = (
+            "heads + LwF",
+            mu,
+            {**new, "strategy": "full", "old_head_distillation": mu},
+        )
+    for mu in args.lwf_ewc:
+        out[f"ewc heads + LwF μ={mu:g}"] = (
+            "ewc heads + LwF",
+            mu,
+            {
+                **new,
+                "strategy": "ewc",
+                "ewc_lambda": args.lwf_ewc_lambda * scale,
+                "old_head_distillation": mu,
+                **anchor,
+            },
+        )
     for k in args.replay:
         out[f"replay +{k}"] = ("replay", k, {**one, "strategy": "replay", "replayed": k})
     for units in args.lambdas:
@@ -258,7 +287,15 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
 
 
 def folder_name(name: str) -> str:
-    for a, b in (("λ₀", "l0"), ("λ=", "lambda"), ("α=", "alpha"), ("=", ""), (" + ", "_plus_"), (" ", "_")):
+    for a, b in (
+        ("λ₀", "l0"),
+        ("λ=", "lambda"),
+        ("α=", "alpha"),
+        ("μ=", "mu"),
+        ("=", ""),
+        (" + ", "_plus_"),
+        (" ", "_"),
+    ):
         name = name.replace(a, b)
     return name.replace("+", "")
 
@@ -353,6 +390,19 @@ def main(argv=None) -> int:
         help="EWC + replay strengths with heads (0: heads + replay alone)",
     )
     parser.add_argument(
+        "--lwf",
+        type=float,
+        nargs="*",
+        default=[0.1, 1, 10, 100],
+        help="old-head distillation strengths with heads (learning without forgetting)",
+    )
+    parser.add_argument(
+        "--lwf-ewc", type=float, nargs="*", default=[1, 10], help="the same, with EWC on the shared blocks"
+    )
+    parser.add_argument(
+        "--lwf-ewc-lambda", type=float, default=0.1, help="EWC strength of --lwf-ewc runs, units of lambda_0"
+    )
+    parser.add_argument(
         "--anchor", choices=["loss", "decoupled"], default="loss", help="how ewc and l2sp pull"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run (module docstring)")
@@ -362,6 +412,7 @@ def main(argv=None) -> int:
         args.seeds, args.pretrain_steps, args.steps = args.seeds[:1], 300, 200
         args.freeze, args.l2sp, args.lambdas = args.freeze[-1:], args.l2sp[-1:], args.lambdas[-1:]
         args.head_lambdas, args.replay_lambdas = args.head_lambdas[-1:], args.replay_lambdas[-1:]
+        args.lwf, args.lwf_ewc = args.lwf[-1:], args.lwf_ewc[-1:]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE))
     from provenance import finish, provenance, write_results

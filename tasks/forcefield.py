@@ -127,6 +127,7 @@ from sciPT.domains.molecules.evaluate import (
 )
 from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
 from sciPT.domains.molecules.ewc import ewc_scale, head_strategy
+from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
 from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
@@ -165,6 +166,9 @@ class ForcefieldConfig:
         eval_head: the head the ``eval`` sets go through, and the one a new head is copied from
             (``None``: the pre-trained model's newest head).
         eval_batch_size: frames per batch when evaluating.
+        old_head_distillation: with a new head, the strength of the term that keeps the old head's
+            predictions on the new training frames where the pre-trained model had them (learning
+            without forgetting, :mod:`sciPT.domains.molecules.lwf`; no old data needed); 0: off.
     """
 
     init: str = "none"
@@ -193,6 +197,7 @@ class ForcefieldConfig:
     replay: bool = False
     eval_head: str | None = None
     eval_batch_size: int = 32
+    old_head_distillation: float = 0.0
 
 
 def tiny() -> ForcefieldConfig:
@@ -439,14 +444,19 @@ class ForceFieldLoss(nn.Module):
     active head when ``None``; the module's ``head`` argument, a task head, is unused: a potential
     carries its heads itself)."""
 
-    def __init__(self, cfg: ObjectiveConfig, level: str | None = None):
+    def __init__(self, cfg: ObjectiveConfig, level: str | None = None, keep: OldHeadLoss | None = None):
         super().__init__()
         self.objective = EnergyForceLoss(cfg)
         self.level = level
+        self.keep = keep  # learning without forgetting: the old head's predictions kept
 
     def forward(self, backbone, head, batch):
         with using_head(backbone, self.level):
-            return self.objective(backbone, batch)
+            loss, metrics = self.objective(backbone, batch)
+        if self.keep is not None:
+            extra, more = self.keep(backbone, batch)
+            loss, metrics = loss + extra, {**metrics, **more}
+        return loss, metrics
 
 
 class FrameData(StepDataModule):
@@ -501,6 +511,8 @@ def validate(cfg: ForcefieldConfig) -> None:
             f"objective.kind: a force field is fitted to energies and forces "
             f"('energy_forces'), got '{cfg.objective.kind}'"
         )
+    if cfg.old_head_distillation < 0:
+        raise ConfigError(f"old_head_distillation: expected a strength >= 0, got {cfg.old_head_distillation}")
     if cfg.replay_frames < 1 or cfg.eval_batch_size < 1:
         raise ConfigError(
             "replay_frames, eval_batch_size: expected positive integers, got "
@@ -517,6 +529,11 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     start = load_start(cfg)
     strategy = check_strategy(cfg, start)
     sets, backbone = load_sets(cfg, start)
+    if cfg.old_head_distillation > 0 and sets.eval_head == sets.head:
+        raise ConfigError(
+            "old_head_distillation: keeps an old head while a new one learns, but this run "
+            f"trains the model's head '{sets.head}' itself (name a new head with --data.head)"
+        )
     if strategy is None:
         strategy = build_strategy(cfg.finetune, backbone)
     elif len(backbone.head_names) > 1:
@@ -529,13 +546,17 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     before = {}
     if start.backbone is not None:
         before = evaluate_sets(backbone, sets, cfg, label="before fine-tuning")
+    keep = None
+    if cfg.old_head_distillation > 0:
+        attach_teacher(backbone, sets.train, sets.eval_head, cfg.eval_batch_size)
+        keep = OldHeadLoss(cfg.objective, sets.eval_head, cfg.old_head_distillation)
     # from_pretrained and the evaluation leave the model in eval mode, where it would not keep the
     # graph of its forces (no double backward: the force loss would not train)
     backbone.train()
     module = FinetuneModule(
         backbone,
         nn.Module(),
-        ForceFieldLoss(cfg.objective),
+        ForceFieldLoss(cfg.objective, keep=keep),
         strategy,
         cfg.train,
         # replayed frames are of the old level of theory: through the old head when it is another

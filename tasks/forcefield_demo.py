@@ -106,19 +106,22 @@ def finetune_config(
     replayed: int = 0,
     head: str | None = None,
     seed: int = 0,
+    old_head_distillation: float = 0.0,
     **finetune,
 ):
     """Fine-tuning on the acetylacetone split; ``replayed`` pre-training frames are *added* to every
     batch of 8 new frames (batch ``8 + replayed``), so replay sees as many new frames per step as
     the other strategies, whatever the strategy (``ewc`` + replay). ``head``: the head to train
     (``None``: a new head, named after the acetylacetone file; the pre-trained head's name: one
-    head for both levels of theory, the behaviour before heads)."""
+    head for both levels of theory, the behaviour before heads). ``old_head_distillation``: keep
+    the old head's predictions on the new frames (:mod:`sciPT.domains.molecules.lwf`)."""
     from .forcefield import ForcefieldConfig
 
     cfg = ForcefieldConfig(
         init=str(init),
         test=[str(paths["acac_test"])],
         eval=[str(paths["ethanol_val"]), str(paths["ethanol_test"])],
+        old_head_distillation=old_head_distillation,
     )
     cfg.data = dataclasses.replace(
         cfg.data, paths=[str(paths["acac_train"])], val_paths=[str(paths["acac_val"])], head=head

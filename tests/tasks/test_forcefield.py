@@ -304,6 +304,23 @@ def test_replay_trains_on_mixed_batches(pretrained, files, tmp_path):
     assert "train/replay_loss" in header
 
 
+def test_old_head_distillation_trains_the_new_head_and_leaves_the_old_one_frozen(pretrained, files, tmp_path):
+    cfg = finetune_config(pretrained[0], files, strategy="ewc", ewc_lambda=0.0, steps=2)
+    cfg.old_head_distillation = 5.0
+    run = run_finetune(cfg, tmp_path / "lwf")
+    header = (run.logs / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/loss_old_head" in header
+    logged = [line.split(",") for line in (run.logs / "metrics.csv").read_text().splitlines()[1:]]
+    column = header.index("train/loss_old_head")
+    values = [float(row[column]) for row in logged if row[column]]
+    # the first step starts at the teacher (zero); by the second the shared blocks have moved
+    assert values[0] == pytest.approx(0.0, abs=1e-12) and values[-1] > 0
+    exported = from_pretrained(run.path).model
+    pre = from_pretrained(pretrained[0]).model
+    for name in pre.head_parameter_names("train"):
+        assert torch.equal(dict(exported.named_parameters())[name], dict(pre.named_parameters())[name])
+
+
 # --- refusals -----------------------------------------------------------------------------------
 def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
     frames = read(files["train"], index=":3")
@@ -349,6 +366,16 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             dict(eval_head="PBE"),
             "eval_head: PBE: no such head; the model's heads are: train",
         ),
+        (
+            dict(head="train", old_head_distillation=1.0),
+            "old_head_distillation: keeps an old head while a new one learns, but this run trains "
+            "the model's head 'train' itself (name a new head with --data.head)",
+        ),
+        (
+            dict(init="none", old_head_distillation=1.0),
+            "old_head_distillation: keeps an old head while a new one learns, but this run trains "
+            "the model's head 'acac_train' itself (name a new head with --data.head)",
+        ),
     ],
 )
 def test_configuration_refusals(pretrained, files, tmp_path, change, message):
@@ -361,6 +388,8 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
         cfg.references = change["references"]
     cfg.replay = change.get("replay", False)
     cfg.eval_head = change.get("eval_head")
+    cfg.data.head = change.get("head")
+    cfg.old_head_distillation = change.get("old_head_distillation", 0.0)
     with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == message

@@ -1,0 +1,67 @@
+"""Learning without forgetting (lwf.py): the teacher is the old head's own prediction, the term is
+zero there and the objective's weighted mean squares away from it, and only the shared blocks get
+its gradient when the old head is frozen."""
+
+import pytest
+import torch
+
+from sciPT.domains.molecules.data import frame_to_graph
+from sciPT.domains.molecules.dataset import collate
+from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
+from sciPT.domains.molecules.objectives import ObjectiveConfig
+
+
+@pytest.fixture
+def setup(make_potential, ethanol_frames):
+    model = make_potential(l_max=1)
+    model.add_head("acac")
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames]
+    return model, graphs
+
+
+def test_the_teacher_is_what_the_old_head_predicted_frame_by_frame(setup):
+    model, graphs = setup
+    attach_teacher(model, graphs, "default", batch_size=3)  # batches of 3 and 1
+    for graph in graphs:
+        alone = model(collate([graph]), head="default")
+        torch.testing.assert_close(graph.old_energy, alone["energy"], rtol=0, atol=1e-10)
+        torch.testing.assert_close(graph.old_forces, alone["forces"], rtol=0, atol=1e-10)
+    assert not model.training
+
+
+def test_the_term_is_zero_at_the_teacher_and_the_weighted_mean_square_away_from_it(setup):
+    model, graphs = setup
+    attach_teacher(model, graphs, "default")
+    cfg = ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)
+    keep = OldHeadLoss(cfg, "default", strength=3.0)
+    batch = collate(graphs)
+    assert float(keep(model, batch)[0]) == pytest.approx(0.0, abs=1e-18)
+    with torch.no_grad():  # move a shared block: the old head's predictions move with it
+        model.blocks[0].linear_out.weight.mul_(1.3)
+    loss, metrics = keep(model, batch)
+    pred = model(batch, head="default")
+    n = batch.natoms.reshape(-1)
+    by_hand = (
+        2.0 * ((pred["energy"] - batch.old_energy) / n).pow(2).mean()
+        + 0.5 * (pred["forces"] - batch.old_forces).pow(2).mean()
+    )
+    assert float(by_hand) > 1e-6
+    assert float(loss) == pytest.approx(3.0 * float(by_hand), rel=1e-9)
+    assert float(metrics["loss_old_head"]) == pytest.approx(float(by_hand), rel=1e-9)
+
+
+def test_frames_without_a_teacher_add_nothing_and_a_frozen_old_head_gets_no_gradient(setup):
+    model, graphs = setup
+    keep = OldHeadLoss(ObjectiveConfig(), "default", strength=1.0)
+    assert keep(model, collate(graphs))[0].item() == 0.0 and keep(model, collate(graphs))[1] == {}
+    attach_teacher(model, graphs, "default")
+    with torch.no_grad():
+        model.blocks[0].linear_out.weight.mul_(1.3)
+    for name in model.head_parameter_names("default"):
+        dict(model.named_parameters())[name].requires_grad_(False)
+    model.train()
+    keep(model, collate(graphs))[0].backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(grads[n] is None for n in model.head_parameter_names("default"))
+    assert all(grads[n] is None for n in model.head_parameter_names("acac"))  # the new head is not read
+    assert grads["blocks.0.linear_out.weight"].abs().max() > 0
