@@ -102,6 +102,7 @@ KINDS = [
     "ewc heads + LwF",
 ]
 TARGET = "ewc heads"
+NO_OLD_DATA = ("heads + LwF", "ewc heads + LwF")  # learning without forgetting: no old frames either
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -596,6 +597,16 @@ def summary_table(record: dict) -> list[str]:
             f"acetylacetone within 1.10 × naive's, on the means over seeds): **{r:.2f} ×** and "
             f"**{n:.3f} ×**: {verdict}.",
         ]
+    for kind in NO_OLD_DATA:
+        row = record["summary"].get(kind)
+        if row and row.get("run"):
+            r, n = row["rise_ratio_mean_se"][0], row["new_ratio_mean_se"][0]
+            verdict = "met" if r <= 0.25 and n <= 1.10 else "**missed**"
+            lines += [
+                "",
+                f"The same target for {kind} (no old data at fine-tuning either: the old head's own "
+                f"predictions on the new frames are kept): **{r:.2f} ×** and **{n:.3f} ×**: {verdict}.",
+            ]
     return lines
 
 

@@ -45,6 +45,8 @@ from sciPT import __version__, io
 from sciPT.config import to_dict
 from sciPT.domains.surrogates import export_surrogate, plots, presets
 from sciPT.domains.surrogates.calibrate import (
+    DEFAULT_GUARD_RULE,
+    DEFAULT_PRIOR_FORM,
     TEXTBOOK,
     Calibration,
     calibrate,
@@ -115,13 +117,14 @@ class SurrogateConfig:
         margin: nats per point scratch must gain (in evidence, or in leave-one-out ELPD) to replace
             the prior-informed fit.
         guard: run the negative-transfer check (off: keep the prior-informed fit).
-        guard_rule: ``loo`` (leave-one-out ELPD, the default) or ``evidence`` (the Bayes factor of
-            the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default is the
-            one the library validation chose (``benchmarks/surrogate_calibration.py``).
-        prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
-            average, :mod:`sciPT.domains.surrogates.mixture`; the default, chosen on the library
-            validation) or ``gaussian`` (one Gaussian over every system); a run as ``init`` is
-            always the Gaussian it stores.
+        guard_rule: ``blend`` (the default: both fits mixed by their leave-one-out densities),
+            ``loo`` (keep the one with the higher leave-one-out ELPD) or ``evidence`` (the Bayes
+            factor of the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
+            is the one the library validation chose (``benchmarks/surrogate_calibration.py``).
+        prior_form: ``gaussian`` (one Gaussian over every system; the default, chosen with the
+            guard rule on the library validation) or ``mixture`` (one Gaussian per family,
+            calibrated by their Bayesian model average, :mod:`sciPT.domains.surrogates.mixture`);
+            a run as ``init`` is always the Gaussian it stores.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
         recalibrate: map the intervals' level to the one that held it on library systems the prior
@@ -138,8 +141,8 @@ class SurrogateConfig:
     noise_dof: float = 2.0
     margin: float = 0.0
     guard: bool = True
-    guard_rule: Literal["evidence", "loo"] = "loo"
-    prior_form: Literal["gaussian", "mixture"] = "mixture"
+    guard_rule: Literal["evidence", "loo", "blend"] = DEFAULT_GUARD_RULE
+    prior_form: Literal["gaussian", "mixture"] = DEFAULT_PRIOR_FORM
     correction: int = 0
     recalibrate: bool = True
     seed: int = 0
@@ -297,7 +300,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         under = prior
         if isinstance(prior, MixturePrior):  # the correction rides on the most probable family
             under = prior.components[int(np.argmax(list(cal.family_weights.values())))]
-        base = scratch_prior(X, names) if cal.guard.choice == "scratch" else transfer_prior(under, transfer)
+        # a blend's correction rides on its heavier member
+        base = scratch_prior(X, names) if cal.guard.prior_weight < 0.5 else transfer_prior(under, transfer)
         chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, cfg.correction, noise, cfg.seed)
         if recal is not None:
             recal_note = "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
@@ -374,10 +378,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             recal_note,
         )
     )
-    print(
-        f"{law['law']}   (kept: the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit)",
-        file=sys.stdout,
-    )
+    print(f"{law['law']}   (kept: {kept_words(cal)})", file=sys.stdout)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"run written to {run.path}", file=sys.stderr)
@@ -492,13 +493,21 @@ def _input_warnings(points: Points, X, names, prior, info) -> list[str]:
     return warnings
 
 
+def kept_words(cal: Calibration) -> str:
+    """What the guard kept, in words: ``the scratch fit``, or a blend's weights."""
+    if cal.guard.choice == "blend":
+        w = cal.guard.prior_weight
+        return f"the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits"
+    return f"the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit"
+
+
 def _fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float) -> dict:
     design = X if basis is None else np.hstack([X, basis.features(X)])
     rmse, mape = scores(chosen.predict(design), y)
     theta = chosen.mean
     out = {
         "points": len(y),
-        "kept_prior": float(cal.guard.choice == "prior"),
+        "kept_prior": float(cal.guard.prior_weight),
         "C": float(np.exp(theta[0])),
         "a": float(theta[1]),
         "b": float(theta[2]),
@@ -530,17 +539,11 @@ def _calibration_plot(path, points, groups, cal, chosen, basis, prior, level, in
             f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
         )
     ]
-    other = cal.scratch_fit if kept == "prior" else cal.prior_fit
-    if other is not None:
-        curves.append(
-            plots.Curve(
-                "scratch" if kept == "prior" else "prior-informed",
-                re,
-                np.exp(Xc @ other.mean),
-                "--",
-                "tab:orange",
-            )
-        )
+    others = {"prior": [("scratch", cal.scratch_fit)], "scratch": [("prior-informed", cal.prior_fit)]}
+    blend_members = [("prior-informed", cal.prior_fit), ("scratch", cal.scratch_fit)]
+    for (label, other), color in zip(others.get(kept, blend_members), ("tab:orange", "tab:purple")):
+        if other is not None:
+            curves.append(plots.Curve(label, re, np.exp(Xc @ other.mean), "--", color))
     if prior is not None:
         curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
     scat = [
@@ -605,7 +608,7 @@ def _report(
         "",
         "## Result",
         "",
-        f"**{law['law']}** (kept: the {cal.guard.choice}{'-informed' if cal.guard.choice == 'prior' else ''} fit)",
+        f"**{law['law']}** (kept: {kept_words(cal)})",
         "",
         f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
         "",

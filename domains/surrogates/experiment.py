@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .calibrate import calibrate
+from .calibrate import DEFAULT_GUARD_RULE, calibrate
 from .correlations import CORRELATIONS, Correlation
 from .data import Points
 from .objectives import GaussianPrior, NoisePrior, Posterior, scores
@@ -75,7 +75,7 @@ def few_shot_study(
     transfer: str = "exponents",
     noise: NoisePrior | None = None,
     margin: float = 0.0,
-    guard_rule: str = "loo",
+    guard_rule: str = DEFAULT_GUARD_RULE,
     level: float = 0.9,
     recalibration: IntervalRecalibration | None = None,
     max_draws: int | None = None,
@@ -133,7 +133,7 @@ def few_shot_study(
                         "points": int(len(test)),
                         "covered_in": int((inside & within).sum()),
                         "points_in": int(within.sum()),
-                        "guard_kept_prior": cal.guard.choice == "prior",
+                        "guard_kept_prior": cal.guard.prior_weight,
                     }
                 )
     return Study(records, summarise(records))
@@ -233,7 +233,7 @@ def lowest_two_study(
     transfer: str = "exponents",
     noise: NoisePrior | None = None,
     margin: float = 0.0,
-    guard_rule: str = "loo",
+    guard_rule: str = DEFAULT_GUARD_RULE,
     level: float = 0.9,
     recalibration: IntervalRecalibration | None = None,
     library: tuple[Correlation, ...] = CORRELATIONS,
@@ -255,7 +255,7 @@ def lowest_two_study(
             guard_rule=guard_rule,
             recalibration=recalibration,
         )
-        rec = {"series": key, "points": int(len(test)), "guard_kept_prior": cal.guard.choice == "prior"}
+        rec = {"series": key, "points": int(len(test)), "guard_kept_prior": cal.guard.prior_weight}
         for method, post in (("scratch", cal.scratch_fit), ("prior", cal.prior_fit), ("guard", cal.chosen)):
             s = _score(post, X[test], y[test], level)
             rec[f"mape_{method}"], rec[f"covered_{method}"] = s["mape"], s["covered"]

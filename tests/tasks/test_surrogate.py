@@ -71,17 +71,8 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     assert f(35000, 0.7) == pytest.approx(270, rel=0.05)
     metrics = run.read_metrics()
     assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
-    # the default: leave-one-out guard, one Gaussian per family averaged by marginal likelihood
-    weights = law["family_weights"]
-    assert law["guard_rule"] == "loo" and list(weights) == [
-        "flat-plate",
-        "smooth-pipe",
-        "rough-pipe",
-        "bluff-body",
-    ]
-    assert sum(weights.values()) == pytest.approx(1.0)
-    # these points scale as about Re^0.65: the bluff-body family (a = 0.62 +- 0.04) fits them best
-    assert max(weights, key=weights.get) == "bluff-body"
+    # the default: one Gaussian over every system, both fits blended by leave-one-out
+    assert law["guard_rule"] == "blend" and law["kept"] == "blend" and law["family_weights"] == {}
     assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
     report = run.report.read_text()
     for needle in (
@@ -89,8 +80,8 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
         "| prior-informed |",
         "| scratch |",
         "pre-trained (before data)",
-        "Guard (loo rule): leave-one-out: ",
-        "The prior in the law's own terms (mean ± sd): flat-plate (0.25): C = ",
+        "Guard (blend rule): leave-one-out: ",
+        "The prior in the law's own terms (mean ± sd): C = ",
         "e_Dh is constant (0.1)",
         "plots/calibration.png",
     ):
@@ -111,6 +102,8 @@ def test_a_mixture_prior_is_averaged_by_family_and_stored_as_one_posterior(csv, 
     assert sum(weights.values()) == pytest.approx(1.0)
     # three points spanning Re: the slope (about 0.66) moves the weights off the equal prior ones
     assert max(weights.values()) > 0.4
+    # these points scale as about Re^0.65: the bluff-body family (a = 0.62 +- 0.04) fits them best
+    assert max(weights, key=weights.get) == "bluff-body"
     report = RunDir(out).report.read_text()
     assert "Mixture prior, posterior weight of each family after the points" in report
     assert "; smooth-pipe (0.25): C = " in report
@@ -158,22 +151,24 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     calibrated, csv, tmp_path
 ):
     run = RunDir(calibrated)
-    metrics, law = run.read_metrics(), json.loads((calibrated / "law.json").read_text())
+    metrics = run.read_metrics()
     lib = presets.small()
     recal = library_recalibration(
         tuple(lib.systems),
         lib.points_per_system,
         lib.noise,
         lib.train.seed,
-        "mixture",
+        "gaussian",
         "exponents",
         0.05,
         2.0,
     )
-    expected = float(np.interp(0.9, LEVELS, recal.level_map(law["kept"], 3)))
+    w = metrics["kept_prior"]  # the default keeps a blend: its map is the weighted mean of both
+    level_map = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
+    expected = float(np.interp(0.9, LEVELS, level_map))
     assert metrics["interval_nominal_level"] == pytest.approx(expected)
     exported = json.loads((run.model / "config.json").read_text())
-    np.testing.assert_allclose(exported["interval_level_map"], recal.level_map(law["kept"], 3))
+    np.testing.assert_allclose(exported["interval_level_map"], level_map)
     assert f"the central {expected:.1%} of the predictive" in run.report.read_text()
     # predict's interval is the stored posterior's at the recalibrated level
     held = csv("one.csv", [RIBBED[0], RIBBED[4]])
@@ -191,6 +186,34 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     )
     assert RunDir(plain).read_metrics()["interval_nominal_level"] == 0.9
     assert "Recalibration: recalibration switched off" in RunDir(plain).report.read_text()
+
+
+def test_a_blend_is_kept_with_its_weights_and_a_mixed_recalibration(csv, tmp_path):
+    out = tmp_path / "blend"
+    task.finetune(
+        finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--guard-rule", "blend")
+    )
+    run = RunDir(out)
+    law, metrics = json.loads((out / "law.json").read_text()), run.read_metrics()
+    w = metrics["kept_prior"]
+    assert law["kept"] == "blend" and law["guard_rule"] == "blend" and 0 < w < 1
+    assert f"kept: the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits" in (
+        run.report.read_text()
+    )
+    lib = presets.small()
+    recal = library_recalibration(
+        tuple(lib.systems),
+        lib.points_per_system,
+        lib.noise,
+        lib.train.seed,
+        "gaussian",
+        "exponents",
+        0.05,
+        2.0,
+    )
+    mixed = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
+    exported = json.loads((run.model / "config.json").read_text())
+    np.testing.assert_allclose(exported["interval_level_map"], mixed)
 
 
 def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):

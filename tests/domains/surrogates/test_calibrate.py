@@ -95,6 +95,31 @@ def test_guard_cannot_check_one_point_and_says_so():
     assert cal.prior_fit.predict(X)[0] == pytest.approx(y[0])
 
 
+def test_blend_mixes_the_two_fits_by_their_leave_one_out_densities():
+    prior = GaussianPrior(NAMES, [np.log(0.1), 0.7, 0.40], np.diag([0.04, 0.05**2, 0.02**2]))
+    X, y = _ribbed(3)
+    cal = calibrate(X, y, NAMES, prior, guard_rule="blend")
+    g = cal.guard
+    assert g.choice == "blend" and g.rule == "blend"
+    # w = exp(ELPD_prior) / (exp(ELPD_prior) + exp(ELPD_scratch)), the same ELPDs loo compares
+    w = 1 / (1 + np.exp(g.elpd["scratch"] - g.elpd["prior"]))
+    assert g.prior_weight == pytest.approx(w) and 0.01 < w < 0.99
+    assert g.elpd == calibrate(X, y, NAMES, prior, guard_rule="loo").guard.elpd
+    new = features([5e4, 3e5])
+    mixed = w * cal.prior_fit.predict(new) + (1 - w) * cal.scratch_fit.predict(new)
+    np.testing.assert_allclose(cal.chosen.predict(new), mixed, rtol=0, atol=1e-12)
+    # the mixture's CDF is the weighted sum of the two, so its median lies between theirs
+    grid = np.array([cal.prior_fit.quantile(new, 0.5), cal.scratch_fit.quantile(new, 0.5)])
+    median = cal.chosen.quantile(new, 0.5)
+    assert np.all((median >= grid.min(axis=0) - 1e-9) & (median <= grid.max(axis=0) + 1e-9))
+    for x, m in zip(new, median):
+        cdf = w * cal.prior_fit.cdf(x[None], [m]) + (1 - w) * cal.scratch_fit.cdf(x[None], [m])
+        assert cdf[0] == pytest.approx(0.5, abs=1e-9)
+    assert cal.guard.reason.endswith(f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA)")
+    one = calibrate(*_ribbed(1), NAMES, prior, guard_rule="blend").guard
+    assert (one.choice, one.prior_weight, one.rule) == ("prior", 1.0, "blend")
+
+
 def test_no_prior_is_scratch_only():
     X, y = _ribbed(3)
     cal = calibrate(X, y, NAMES, None)
