@@ -70,7 +70,7 @@ def test_scratch_maps_learnt_on_one_draw_of_series_hold_their_level_on_another()
     assert set(recal.maps) == {"scratch"}
     # fresh series (other Re windows and scatter), every pair of points calibrating scratch
     inside = plain = total = 0
-    for _, pts in synthetic_series(fits, seed=1).values():
+    for _, pts in synthetic_series(fits, noise=NoisePrior().s0, seed=1).values():
         X, y = pts.features(), pts.log_nu
         for pair in ([0, 1], [2, 3], [4, 6]):
             cal = calibrate(X[pair], y[pair], NAMES, None, recalibration=recal)
