@@ -184,7 +184,7 @@ def run_config(
                     str(n),
                     "-".join(map(str, draw)),
                     str(g["points"]),
-                    str(int(g["guard_kept_prior"])),
+                    f"{g['guard_kept_prior']:.4g}",
                     *(f"{by[m]['mape']:.6g}" for m in METHODS),
                     *(str(by[m]["covered"]) for m in METHODS),
                 ]
@@ -254,6 +254,7 @@ def run_config(
             "columns": DRAW_COLUMNS,
             "series": "index of the series in data.series (in file order)",
             "draw": "indices of the calibration points in the series, joined by '-'",
+            "guard_kept_prior": "the prior-informed fit's weight in what the guard kept (1 kept, 0 dropped)",
             "rows": draws,
         },
     }
@@ -401,7 +402,7 @@ def _recalibration_line(config: dict) -> str:
 def full_table(config: dict) -> list[str]:
     rows, gaps, cells = _cells(config)
     out = [
-        "| split | n | draws | scratch MAPE % median / p90 | prior-informed | guard | guard kept prior "
+        "| split | n | draws | scratch MAPE % median / p90 | prior-informed | guard | guard's prior weight "
         "| 90 % coverage scratch / prior / guard | guard gap vs better [95 % CI] |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -419,7 +420,7 @@ def full_table(config: dict) -> list[str]:
 def short_table(config: dict) -> list[str]:
     rows, gaps, cells = _cells(config)
     out = [
-        "| split | n | prior-informed MAPE % median / p90 | guard | guard kept prior | coverage prior / guard "
+        "| split | n | prior-informed MAPE % median / p90 | guard | guard's prior weight | coverage prior / guard "
         "| guard gap vs better [95 % CI] |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -587,21 +588,21 @@ def render_extrapolation(results: dict, name: str = "surrogate_calibration") -> 
         f"Default configuration, per series (MAPE % of Nu on the points above the two lowest Re; best "
         f"zero-shot library correlation: `{best}`, chosen on these very points):",
         "",
-        "| series | held-out points | scratch | prior-informed | guard (shipped) | guard kept prior "
+        "| series | held-out points | scratch | prior-informed | guard (shipped) | guard's prior weight "
         "| k x Gnielinski | best zero-shot |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in lt["series"]:
         lines.append(
             f"| {r['series']} | {r['points']} | {r['mape_scratch']:.1f} | {r['mape_prior']:.1f} | "
-            f"{r['mape_guard']:.1f} | {'yes' if r['guard_kept_prior'] else 'no'} | "
+            f"{r['mape_guard']:.1f} | {r['guard_kept_prior']:.2f} | "
             f"{r['mape_k_gnielinski']:.1f} | {r['mape_best_zero_shot']:.1f} |"
         )
     rows = lt["series"]
     lines.append(
         f"| **mean** | {sum(r['points'] for r in rows)} | {_mean(rows, 'mape_scratch'):.1f} | "
         f"{_mean(rows, 'mape_prior'):.1f} | {_mean(rows, 'mape_guard'):.1f} | "
-        f"{sum(r['guard_kept_prior'] for r in rows)}/{len(rows)} | {_mean(rows, 'mape_k_gnielinski'):.1f} | "
+        f"{_mean(rows, 'guard_kept_prior'):.2f} | {_mean(rows, 'mape_k_gnielinski'):.1f} | "
         f"{_mean(rows, 'mape_best_zero_shot'):.1f} |"
     )
     lines += [
