@@ -298,6 +298,23 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
         )
     )
     assert yaml.safe_load((out / "config.yaml").read_text())["init"] == str(prior_run)
+    # the pre-trained run carries the recalibration learnt on its own systems, and the calibration
+    # from it uses that (one Gaussian, the export's form)
+    stored = json.loads((prior_run / "model" / "config.json").read_text())["interval_recalibration"]
+    assert stored["transfer"] == "exponents" and set(stored["maps"]) == {"prior", "scratch"}
+    assert "Recalibration: learnt at pre-training (63 synthetic series" in RunDir(out).report.read_text()
+    cfg = tiny()
+    learnt = library_recalibration(
+        tuple(cfg.systems),
+        cfg.points_per_system,
+        cfg.noise,
+        cfg.train.seed,
+        "gaussian",
+        "exponents",
+        0.05,
+        2.0,
+    )
+    np.testing.assert_allclose(stored["maps"]["prior"]["2"], learnt.level_map("prior", 2))
     with pytest.raises(UserError, match="pre-train in closed form"):
         domain.build_pretraining(tiny())
 
