@@ -147,7 +147,7 @@ def run_config(
     )
     from sciPT.domains.surrogates.objectives import LEVELS
     from sciPT.domains.surrogates.pretrain import learn_prior, spread
-    from sciPT.domains.surrogates.recalibration import library_recalibration
+    from sciPT.domains.surrogates.recalibration import for_library
 
     cfg = getattr(presets, preset)()
     prior, fits = learn_prior(cfg, form=form)
@@ -156,9 +156,7 @@ def run_config(
     # family (learnt on the library alone; a one-family prior has none to hold out)
     recal = None
     if len({f.correlation.family for f in fits}) > 1:
-        recal = library_recalibration(
-            tuple(cfg.systems), cfg.points_per_system, cfg.noise, cfg.train.seed, form, transfer, 0.05, 2.0
-        )
+        recal = for_library(cfg, form, transfer)
     kw = {"transfer": transfer, "margin": margin, "guard_rule": guard_rule, "recalibration": recal}
     study = few_shot_study(series, prior, progress=False, **kw)
     lowest = lowest_two_study(series, prior, **kw)

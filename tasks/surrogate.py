@@ -74,7 +74,7 @@ from sciPT.domains.surrogates.pretrain import (
     spread,
     validity_box,
 )
-from sciPT.domains.surrogates.recalibration import IntervalRecalibration, library_recalibration
+from sciPT.domains.surrogates.recalibration import IntervalRecalibration, for_library
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
@@ -198,16 +198,7 @@ def interval_recalibration(
                 f"the '{cfg.init}' prior holds one family, so none can be held out to learn a "
                 "recalibration: the predictive's own central interval"
             )
-        recal = library_recalibration(
-            tuple(lib.systems),
-            lib.points_per_system,
-            lib.noise,
-            lib.train.seed,
-            form,
-            transfer,
-            noise.s0,
-            noise.nu0,
-        )
+        recal = for_library(lib, form, transfer, noise)
         return recal, recal.protocol
     stored = info.get("recalibration")
     if info.get("kind") != "prior" or stored is None:

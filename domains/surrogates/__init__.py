@@ -35,7 +35,7 @@ from .law import law_dict, law_string
 from .objectives import NoisePrior, Posterior, fit
 from .presets import PRESETS, SurrogatePretrainConfig
 from .pretrain import learn_prior, validity_box
-from .recalibration import library_recalibration
+from .recalibration import for_library
 
 
 def export_surrogate(
@@ -125,16 +125,7 @@ class SurrogatesDomain(Domain):
         recalibration = None
         if len({f.correlation.family for f in fits}) > 1:  # one family leaves none to hold out
             noise = NoisePrior()
-            learnt = library_recalibration(
-                tuple(cfg.systems),
-                cfg.points_per_system,
-                cfg.noise,
-                cfg.train.seed,
-                "gaussian",
-                "exponents",
-                noise.s0,
-                noise.nu0,
-            )
+            learnt = for_library(cfg, "gaussian", "exponents", noise)
             recalibration = {
                 **learnt.as_dict(),
                 "transfer": "exponents",

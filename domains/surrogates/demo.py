@@ -29,9 +29,9 @@ from .data import TASLIM_DIR, taslim_series, write_points
 from .experiment import few_shot_study, guard_gap
 from .law import law_string
 from .mixture import MixturePrior
-from .objectives import NoisePrior, scores
+from .objectives import scores
 from .pretrain import learn_prior, validity_box
-from .recalibration import library_recalibration
+from .recalibration import for_library
 
 LEVEL = 0.9
 EXAMPLE = ("fig5_ar_1.0_half_squares_eDh_0.167", (0, 1))  # the two lowest-Re points of one series
@@ -52,17 +52,7 @@ def run_demo(
     prior, fits = learn_prior(cfg, form=DEFAULT_PRIOR_FORM)
     naive, _ = learn_prior(presets.smooth_pipe())
     # intervals recalibrated as `scipt finetune surrogate` does (one family has none to hold out)
-    noise = NoisePrior()
-    recal = library_recalibration(
-        tuple(cfg.systems),
-        cfg.points_per_system,
-        cfg.noise,
-        cfg.train.seed,
-        DEFAULT_PRIOR_FORM,
-        "exponents",
-        noise.s0,
-        noise.nu0,
-    )
+    recal = for_library(cfg, DEFAULT_PRIOR_FORM)
     studies = {}
     for label, p, r in (("all systems", prior, recal), ("smooth-pipe only", naive, None)):
         print(f"calibrating on {len(series)} measured series with the {label} prior ...", file=sys.stderr)

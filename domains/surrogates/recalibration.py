@@ -206,3 +206,21 @@ def library_recalibration(
     return learn_recalibration(
         fits, form=form, transfer=transfer, noise=NoisePrior(s0, nu0), max_draws=max_draws, seed=seed
     )
+
+
+def for_library(
+    cfg, form: str | None, transfer: str = "exponents", noise: NoisePrior | None = None
+) -> IntervalRecalibration:
+    """The maps for the systems of a pre-training configuration ``cfg``
+    (:class:`.presets.SurrogatePretrainConfig`), cached per process."""
+    noise = noise or NoisePrior()
+    return library_recalibration(
+        tuple(cfg.systems),
+        cfg.points_per_system,
+        cfg.noise,
+        cfg.train.seed,
+        form,
+        transfer,
+        noise.s0,
+        noise.nu0,
+    )

@@ -11,7 +11,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.domains.surrogates import domain, presets
 from sciPT.domains.surrogates.objectives import LEVELS
 from sciPT.domains.surrogates.presets import tiny
-from sciPT.domains.surrogates.recalibration import library_recalibration
+from sciPT.domains.surrogates.recalibration import for_library
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.run import RunDir
 from sciPT.tasks.surrogate import task
@@ -153,16 +153,7 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     run = RunDir(calibrated)
     metrics = run.read_metrics()
     lib = presets.small()
-    recal = library_recalibration(
-        tuple(lib.systems),
-        lib.points_per_system,
-        lib.noise,
-        lib.train.seed,
-        "gaussian",
-        "exponents",
-        0.05,
-        2.0,
-    )
+    recal = for_library(lib, "gaussian", "exponents")
     w = metrics["kept_prior"]  # the default keeps a blend: its map is the weighted mean of both
     level_map = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
     expected = float(np.interp(0.9, LEVELS, level_map))
@@ -201,16 +192,7 @@ def test_a_blend_is_kept_with_its_weights_and_a_mixed_recalibration(csv, tmp_pat
         run.report.read_text()
     )
     lib = presets.small()
-    recal = library_recalibration(
-        tuple(lib.systems),
-        lib.points_per_system,
-        lib.noise,
-        lib.train.seed,
-        "gaussian",
-        "exponents",
-        0.05,
-        2.0,
-    )
+    recal = for_library(lib, "gaussian", "exponents")
     mixed = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
     exported = json.loads((run.model / "config.json").read_text())
     np.testing.assert_allclose(exported["interval_level_map"], mixed)
@@ -304,16 +286,7 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     assert stored["transfer"] == "exponents" and set(stored["maps"]) == {"prior", "scratch"}
     assert "Recalibration: learnt at pre-training (63 synthetic series" in RunDir(out).report.read_text()
     cfg = tiny()
-    learnt = library_recalibration(
-        tuple(cfg.systems),
-        cfg.points_per_system,
-        cfg.noise,
-        cfg.train.seed,
-        "gaussian",
-        "exponents",
-        0.05,
-        2.0,
-    )
+    learnt = for_library(cfg, "gaussian", "exponents")
     np.testing.assert_allclose(stored["maps"]["prior"]["2"], learnt.level_map("prior", 2))
     with pytest.raises(UserError, match="pre-train in closed form"):
         domain.build_pretraining(tiny())
