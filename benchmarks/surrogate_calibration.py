@@ -238,8 +238,8 @@ def run_config(
         else {
             "protocol": recal.protocol,
             "points": {k: {str(n): v for n, v in m.items()} for k, m in recal.points.items()},
-            "nominal_for_90": {  # per fit kind and n: inside the calibrated range, near, beyond
-                k: {str(n): [float(np.interp(0.9, LEVELS, row)) for row in recal.level_map(k, n)] for n in m}
+            "nominal_for_90": {
+                k: {str(n): float(np.interp(0.9, LEVELS, v)) for n, v in m.items()}
                 for k, m in recal.maps.items()
             },
         },
@@ -387,17 +387,13 @@ def _recalibration_line(config: dict) -> str:
     if r is None:
         return "; intervals at the predictive's own level (a one-family prior has no family to hold out)"
     nominal = r["nominal_for_90"]
-
-    def cell(v) -> str:  # one level, or inside / near / beyond the calibrated range
-        return "/".join(f"{x:.0%}" for x in (v if isinstance(v, list) else [v]))
-
     per_kind = "; ".join(
-        f"{kind} " + ", ".join(cell(v) for _, v in sorted(m.items(), key=lambda kv: int(kv[0])))
+        f"{kind} " + ", ".join(f"{v:.0%}" for _, v in sorted(m.items(), key=lambda kv: int(kv[0])))
         for kind, m in nominal.items()
     )
     return (
         "; intervals recalibrated on the library (held out by family): the nominal level that holds "
-        f"90 % at n = 1, 2, 3, 4, 5+ (inside / near / beyond the calibrated Re range) is {per_kind}"
+        f"90 % at n = 1, 2, 3, 4, 5+ is {per_kind}"
     )
 
 

@@ -322,8 +322,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             "fits": fits,
             "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
             "interval_level": level,
-            "interval_level_map": None if chosen.level_map is None else np.asarray(chosen.level_map).tolist(),
-            "interval_log_re_range": chosen.calibration_log_re,
+            "interval_level_map": None if chosen.level_map is None else [float(v) for v in chosen.level_map],
             "interval_recalibration": recal_note,
             "correction_tau": tau,
         },
@@ -344,8 +343,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         },
     )
     metrics = _fit_metrics(cal, X, y, chosen, basis, level)
-    for bucket, where in enumerate(("inside", "near", "beyond")):
-        metrics[f"interval_nominal_level_{where}"] = chosen.nominal_level(level, bucket)
+    metrics["interval_nominal_level"] = chosen.nominal_level(level)
     run.write_metrics(metrics)
     figure = _calibration_plot(
         run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
@@ -671,10 +669,9 @@ def _report(
         "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
         "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
         f"Intervals: meant to hold {level:.0%} of new points; the central "
-        + " / ".join(f"{chosen.nominal_level(level, b):.1%}" for b in range(3))
-        + " of the predictive distribution of log Nu inside the calibrated Re range / within a "
-        "factor 1.65 of it / beyond (noise integrated out under its scaled-inverse-chi-squared "
-        f"prior). Recalibration: {recal_note}.",
+        f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
+        "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "
+        f"{recal_note}.",
         "",
     ]
     if tau is not None:

@@ -189,7 +189,6 @@ def blend(prior_fit: Posterior, scratch_fit: Posterior, w: float) -> Posterior:
         np.concatenate([prior_fit.covs, scratch_fit.covs]),
         n=prior_fit.n,
         level_map=level_map,
-        calibration_log_re=prior_fit.calibration_log_re,
     )
 
 
@@ -242,8 +241,6 @@ def calibrate(
         return fit(Xs, ys, scratch_prior(Xs, names), noise)
 
     scratch = scratch_proc(X, y)
-    span = (float(X[:, 1].min()), float(X[:, 1].max())) if len(y) else None  # log Re
-    scratch.calibration_log_re = span
     if recalibration is not None:
         scratch.level_map = recalibration.level_map("scratch", len(y))
     if prior is None:
@@ -255,7 +252,6 @@ def calibrate(
 
     prior_fit, weights = informed_fit(X, y, informed, noise)
     n = len(y)
-    prior_fit.calibration_log_re = span
     if recalibration is not None:
         prior_fit.level_map = recalibration.level_map("prior", n)
     if not guard:

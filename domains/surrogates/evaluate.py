@@ -63,7 +63,6 @@ def stored_posterior(model, config: dict):
     post = model.posterior()
     if config.get("interval_level_map") is not None:
         post.level_map = np.asarray(config["interval_level_map"], float)
-        post.calibration_log_re = tuple(config["interval_log_re_range"])
     return post
 
 

@@ -44,23 +44,6 @@ from sciPT.errors import DataError
 
 # the levels a recalibration maps (:attr:`Posterior.level_map`); between them it interpolates
 LEVELS = np.arange(1, 100) / 100
-# a recalibration's distance buckets: inside the calibrated log Re range, within NEAR of it (a
-# factor 1.65 in Re), beyond
-DISTANCE_BUCKETS = 3
-NEAR = 0.5
-
-
-def distance_buckets(log_re: np.ndarray, calibrated: tuple[float, float] | None) -> np.ndarray:
-    """0 inside ``calibrated`` (the ``log Re`` range of the calibration points), 1 within
-    :data:`NEAR` of it, 2 beyond; all 0 when no range is known."""
-    log_re = np.asarray(log_re, float)
-    if calibrated is None:
-        return np.zeros(len(log_re), int)
-    lo, hi = calibrated
-    d = np.maximum(0.0, np.maximum(lo - log_re, log_re - hi))
-    return np.where(d <= 1e-12, 0, np.where(d <= NEAR, 1, 2))
-
-
 SIGMA_GRID = np.exp(np.linspace(np.log(1e-3), np.log(2.0), 72))
 KAPPA_GRID = np.exp(np.linspace(np.log(1e-2), np.log(1e4), 49))
 _LOG_2PI = np.log(2 * np.pi)
@@ -134,12 +117,9 @@ class Posterior:
             ``log_evidence``, ``(2 pi)^(q_free / 2)``: two models with the same free parameters
             can be compared by it, which is what the evidence guard does.
         n: number of points fitted.
-        level_map: ``(DISTANCE_BUCKETS, len(LEVELS))`` nominal levels that cover each of
-            :data:`LEVELS` on systems the prior never saw, per distance bucket of a new point from
-            the calibration points (:func:`distance_buckets`, :mod:`.recalibration`); one row
-            serves every bucket; ``None``: intervals at their nominal level.
-        calibration_log_re: ``(min, max)`` of ``log Re`` over the calibration points (what the
-            distance buckets are measured from).
+        level_map: ``(len(LEVELS),)`` nominal levels that cover each of :data:`LEVELS` on systems
+            the prior never saw (:mod:`.recalibration`), or ``None``: intervals at their nominal
+            level.
     """
 
     names: list[str]
@@ -152,7 +132,6 @@ class Posterior:
     n: int = 0
     log_marginal: float = float("nan")
     level_map: np.ndarray | None = None
-    calibration_log_re: tuple[float, float] | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -186,9 +165,8 @@ class Posterior:
         mean = loc @ self.weights
         return np.sqrt((var + (loc - mean[:, None]) ** 2) @ self.weights)
 
-    def quantile(self, X: np.ndarray, q: float | np.ndarray) -> np.ndarray:
-        """The ``q`` quantile (one for all rows, or one per row) of the predictive of ``log Nu``
-        at each row of ``X`` (bisection)."""
+    def quantile(self, X: np.ndarray, q: float) -> np.ndarray:
+        """The ``q`` quantile of the predictive of ``log Nu`` at each row of ``X`` (bisection)."""
         loc, var = self.predictive(X)
         sd = np.sqrt(var)
         lo = (loc - 10 * sd).min(axis=1)
@@ -204,33 +182,20 @@ class Posterior:
         loc, var = self.predictive(X)
         return ndtr((np.asarray(y)[:, None] - loc) / np.sqrt(var)) @ self.weights
 
-    def nominal_level(self, level: float, bucket: int = 0) -> float:
-        """The level of the predictive whose central interval holds ``level`` of new points in
-        distance ``bucket`` (:func:`distance_buckets`): the recalibrated one when a
-        :attr:`level_map` is set, else ``level`` itself."""
+    def nominal_level(self, level: float) -> float:
+        """The level of the predictive whose central interval holds ``level`` of new points: the
+        recalibrated one when a :attr:`level_map` is set, else ``level`` itself."""
         if self.level_map is None:
             return level
-        maps = np.atleast_2d(self.level_map)
-        return float(np.interp(level, LEVELS, maps[min(bucket, len(maps) - 1)]))
-
-    def nominal_levels(self, X: np.ndarray, level: float) -> np.ndarray:
-        """:meth:`nominal_level` of each row of ``X``, ``(m,)``, by its distance in ``log Re``
-        from the points the posterior was calibrated on."""
-        X = np.atleast_2d(X)
-        if self.level_map is None:
-            return np.full(len(X), level)
-        buckets = distance_buckets(X[:, 1], self.calibration_log_re)
-        return np.array([self.nominal_level(level, b) for b in range(DISTANCE_BUCKETS)])[buckets]
+        return float(np.interp(level, LEVELS, self.level_map))
 
     def interval(
         self, X: np.ndarray, level: float = 0.9, recalibrated: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """Central predictive interval of ``log Nu`` meant to hold ``level`` of new points (the
-        predictive's own central ``level`` interval, or its recalibrated one, :attr:`level_map`,
-        row by row; ``recalibrated=False``: always the own one)."""
-        X = np.atleast_2d(X)
-        nominal = self.nominal_levels(X, level) if recalibrated else np.full(len(X), level)
-        tail = (1 - nominal) / 2
+        predictive's own central ``level`` interval, or its recalibrated one, :attr:`level_map`;
+        ``recalibrated=False``: always the own one)."""
+        tail = (1 - (self.nominal_level(level) if recalibrated else level)) / 2
         return self.quantile(X, tail), self.quantile(X, 1 - tail)
 
     def log_density(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:

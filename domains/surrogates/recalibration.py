@@ -24,17 +24,13 @@ Calibrated Regression* (ICML 2018), with a split-conformal quantile (Vovk et al.
 where ``F_i`` is the predictive CDF of a held-out point, ``r_i`` the smallest central level whose
 interval holds it, and ``r_(k)`` the ``k``-th smallest of the ``m`` ranks: the central interval at
 level ``r_(k)`` holds at least a fraction ``ell`` of the validation points. One map per fit kind
-(prior-informed, scratch), number of calibration points ``n`` (1, 2, 3, 4, then 5 for all
-larger ``n``: coverage depends on how much of the interval is the noise hyperprior) and distance of
-the new point from the calibration points (:func:`.objectives.distance_buckets`: inside their
-``log Re`` range, within 0.5 of it, beyond): the guard may keep either fit, and their
-miscalibrations differ (scratch with one point holds the textbook exponent and is too narrow; the
-prior-informed fit is too wide), and near the points the interval is mostly noise, far from them
-mostly the exponent's uncertainty, which the prior gets wrong in another way. A distance bucket
-with fewer than :data:`MIN_RANKS` validation points uses the map of all of them.
+(prior-informed, scratch) and number of calibration points ``n`` (1, 2, 3, 4, then 5 for all
+larger ``n``: coverage depends on how much of the interval is the noise hyperprior), because the
+guard may keep either fit, and their miscalibrations differ (scratch with one point holds the
+textbook exponent and is too narrow; the prior-informed fit is too wide).
 
-Shapes: each map is ``(DISTANCE_BUCKETS, len(LEVELS))``, the nominal level for each of
-:data:`.objectives.LEVELS` in each distance bucket.
+Shapes: each map is ``(len(LEVELS),)``, the nominal level for each of
+:data:`.objectives.LEVELS`.
 """
 
 from __future__ import annotations
@@ -47,15 +43,14 @@ import numpy as np
 
 from .calibrate import informed_fit, scratch_prior, transfer_prior
 from .data import Points
-from .objectives import DISTANCE_BUCKETS, LEVELS, NoisePrior, distance_buckets, fit
+from .objectives import LEVELS, NoisePrior, fit
 
 KINDS = ("prior", "scratch")
 BUCKETS = (1, 2, 3, 4, 5)  # calibration points; more than the last use the last map
 SERIES_NOISE = 0.03  # the library validation's scatter (benchmarks/surrogate_calibration.py)
 SERIES_POINTS = 7
 MAX_DRAWS = 3  # calibration subsets per series and n (the maps barely move from 2 to 4)
-MAX_NOMINAL = 0.999
-MIN_RANKS = 40  # a distance bucket with fewer validation points uses the map of all of them  # a level whose interval must hold every validation point still has an end
+MAX_NOMINAL = 0.999  # a level whose interval must hold every validation point still has an end
 
 
 def synthetic_series(
@@ -88,23 +83,9 @@ def nominal_levels(ranks: np.ndarray) -> np.ndarray:
     return np.clip(np.maximum.accumulate(out), 1e-3, MAX_NOMINAL)
 
 
-def bucketed_levels(ranks: np.ndarray, buckets: np.ndarray) -> np.ndarray:
-    """``(DISTANCE_BUCKETS, len(LEVELS))``: :func:`nominal_levels` per distance bucket; a bucket
-    with fewer than :data:`MIN_RANKS` ranks takes the map of all of them."""
-    ranks, buckets = np.asarray(ranks, float), np.asarray(buckets, int)
-    pooled = nominal_levels(ranks)
-    return np.stack(
-        [
-            nominal_levels(ranks[buckets == b]) if (buckets == b).sum() >= MIN_RANKS else pooled
-            for b in range(DISTANCE_BUCKETS)
-        ]
-    )
-
-
 @dataclass
 class IntervalRecalibration:
-    """The learnt maps: ``maps[kind][n]`` is ``(DISTANCE_BUCKETS, len(LEVELS))`` nominal levels
-    (one row per distance bucket, :func:`.objectives.distance_buckets`; a single row serves all).
+    """The learnt maps: ``maps[kind][n]`` is ``(len(LEVELS),)`` nominal levels.
 
     Attributes:
         maps: per fit kind (``prior``, ``scratch``) and bucket of calibration points.
@@ -117,16 +98,13 @@ class IntervalRecalibration:
     protocol: str = ""
 
     def level_map(self, kind: str, n: int) -> np.ndarray:
-        """The map for a ``kind`` fit on ``n`` points, ``(DISTANCE_BUCKETS, len(LEVELS))``."""
-        found = np.atleast_2d(self.maps[kind][min(max(n, BUCKETS[0]), BUCKETS[-1])])
-        return np.repeat(found, DISTANCE_BUCKETS, axis=0) if len(found) == 1 else found
+        """The map for a ``kind`` fit on ``n`` points."""
+        return self.maps[kind][min(max(n, BUCKETS[0]), BUCKETS[-1])]
 
     def as_dict(self) -> dict:
         return {
             "levels": [float(x) for x in LEVELS],
-            "maps": {
-                k: {str(n): np.asarray(v, float).tolist() for n, v in m.items()} for k, m in self.maps.items()
-            },
+            "maps": {k: {str(n): [float(x) for x in v] for n, v in m.items()} for k, m in self.maps.items()},
             "points": {k: {str(n): int(v) for n, v in m.items()} for k, m in self.points.items()},
             "protocol": self.protocol,
         }
@@ -171,7 +149,6 @@ def learn_recalibration(
     series = synthetic_series(fits, noise=noise.s0, seed=seed)
     priors: dict[str, object] = {}
     ranks = {kind: {n: [] for n in BUCKETS} for kind in kinds}
-    where = {kind: {n: [] for n in BUCKETS} for kind in kinds}  # the distance bucket of each rank
     for corr_key, pts in series.values():
         held = family[corr_key]
         if form is not None and held not in priors:
@@ -188,10 +165,8 @@ def learn_recalibration(
                 posts = {"scratch": fit(X[c], y[c], scratch_prior(X[c], BASE_NAMES), noise)}
                 if form is not None:
                     posts["prior"] = informed_fit(X[c], y[c], priors[held], noise)[0]
-                buckets = distance_buckets(X[test, 1], (X[c, 1].min(), X[c, 1].max()))
                 for kind, post in posts.items():
                     ranks[kind][n].extend(np.abs(2 * post.cdf(X[test], y[test]) - 1))
-                    where[kind][n].extend(buckets)
     how = (
         f"prior-informed with the {form} prior of the other families ({transfer} transfer) and "
         if form is not None
@@ -202,11 +177,10 @@ def learn_recalibration(
         f"factor 5 in Re, the noise prior's {noise.s0:.0%} scatter), each calibrated {how}from scratch on up to "
         f"{max_draws} subsets of n = {', '.join(map(str, BUCKETS))} points (seed {seed}); "
         "split-conformal map from each nominal level to the one that holds it on the series' "
-        "other points, by their distance in log Re from the calibration points (inside their range, "
-        "within 0.5, beyond)"
+        "other points"
     )
     return IntervalRecalibration(
-        {k: {n: bucketed_levels(v, where[k][n]) for n, v in m.items()} for k, m in ranks.items()},
+        {k: {n: nominal_levels(v) for n, v in m.items()} for k, m in ranks.items()},
         {k: {n: len(v) for n, v in m.items()} for k, m in ranks.items()},
         protocol,
     )

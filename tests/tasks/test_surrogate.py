@@ -156,31 +156,26 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     recal = for_library(lib, "gaussian", "exponents")
     w = metrics["kept_prior"]  # the default keeps a blend: its map is the weighted mean of both
     level_map = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
-    expected = [float(np.interp(0.9, LEVELS, row)) for row in level_map]  # inside, near, beyond
-    for where, value in zip(("inside", "near", "beyond"), expected):
-        assert metrics[f"interval_nominal_level_{where}"] == pytest.approx(value)
+    expected = float(np.interp(0.9, LEVELS, level_map))
+    assert metrics["interval_nominal_level"] == pytest.approx(expected)
     exported = json.loads((run.model / "config.json").read_text())
     np.testing.assert_allclose(exported["interval_level_map"], level_map)
-    np.testing.assert_allclose(exported["interval_log_re_range"], np.log([20000, 60000]))
-    assert "the central " + " / ".join(f"{v:.1%}" for v in expected) + " of the predictive" in (
-        run.report.read_text()
-    )
-    # predict's interval is the stored posterior's at the recalibrated level: Re = 1e5 lies a
-    # factor 1.67 beyond the calibrated 6e4, ln 1.67 = 0.51 > 0.5, so in the third bucket
+    assert f"the central {expected:.1%} of the predictive" in run.report.read_text()
+    # predict's interval is the stored posterior's at the recalibrated level
     held = csv("one.csv", [RIBBED[0], RIBBED[4]])
     out = tmp_path / "pred.csv"
     task.predict(run, side_args("add_predict_arguments", input=str(held), output=str(out)))
     lo, hi = (float(v) for v in out.read_text().splitlines()[1].split(",")[5:7])
     post = from_pretrained(run.path, domain="surrogates").model.posterior()
     x = np.array([[1.0, np.log(1e5), np.log(0.7)]])
-    want = post.interval(x, expected[2])
+    want = post.interval(x, expected)
     assert (lo, hi) == pytest.approx((float(np.exp(want[0][0])), float(np.exp(want[1][0]))), rel=1e-6)
     # switched off: the predictive's own 90 % interval, and the report says so
     plain = tmp_path / "plain"
     task.finetune(
         finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(plain), "--recalibrate", "false")
     )
-    assert RunDir(plain).read_metrics()["interval_nominal_level_beyond"] == 0.9
+    assert RunDir(plain).read_metrics()["interval_nominal_level"] == 0.9
     assert "Recalibration: recalibration switched off" in RunDir(plain).report.read_text()
 
 

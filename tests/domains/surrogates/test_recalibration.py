@@ -10,7 +10,6 @@ from sciPT.domains.surrogates.objectives import LEVELS, GaussianPrior, NoisePrio
 from sciPT.domains.surrogates.pretrain import fit_systems
 from sciPT.domains.surrogates.recalibration import (
     IntervalRecalibration,
-    bucketed_levels,
     learn_recalibration,
     nominal_levels,
     synthetic_series,
@@ -57,8 +56,7 @@ def test_a_recalibration_round_trips_and_refuses_another_level_grid():
     maps = {"scratch": {n: np.linspace(0.2, 0.99, len(LEVELS)) for n in (1, 2, 3, 4, 5)}}
     recal = IntervalRecalibration(maps, {"scratch": dict.fromkeys(maps["scratch"], 10)}, "test")
     back = IntervalRecalibration.from_dict(recal.as_dict())
-    # n > 5: the last; a single map serves every distance bucket
-    np.testing.assert_allclose(back.level_map("scratch", 9), np.repeat(maps["scratch"][5][None], 3, axis=0))
+    np.testing.assert_allclose(back.level_map("scratch", 9), maps["scratch"][5])  # n > 5: the last
     bad = recal.as_dict()
     bad["levels"] = bad["levels"][:-1]
     with pytest.raises(ValueError, match="another level grid"):
@@ -105,31 +103,3 @@ def test_calibrate_gives_each_fit_the_map_of_its_kind_and_size():
     cal = calibrate(X, y, NAMES, prior, recalibration=IntervalRecalibration(maps))
     assert cal.prior_fit.nominal_level(0.9) == pytest.approx(0.53)
     assert cal.scratch_fit.nominal_level(0.9) == pytest.approx(0.73)
-
-
-def test_each_point_gets_the_map_of_its_distance_from_the_calibration_points():
-    X = features([2e4, 4e4])
-    post = fit(X, X @ [-3.5, 0.8, 0.4], scratch_prior(X, NAMES), NoisePrior())
-    post.calibration_log_re = (float(np.log(2e4)), float(np.log(4e4)))
-    post.level_map = np.stack([np.full(len(LEVELS), v) for v in (0.6, 0.7, 0.8)])
-    # inside the range; ln(5e4 / 4e4) = 0.22 <= 0.5; ln(1e5 / 4e4) = 0.92 > 0.5; ln(2e4 / 1.5e4) = 0.29
-    new = features([3e4, 5e4, 1e5, 1.5e4])
-    np.testing.assert_allclose(post.nominal_levels(new, 0.9), [0.6, 0.7, 0.8, 0.7])
-    lo, hi = post.interval(new, 0.9)
-    for row, nominal in zip(range(4), (0.6, 0.7, 0.8, 0.7)):
-        post_row = post.interval(new[row : row + 1], 0.9, recalibrated=False)
-        plain = (
-            post.quantile(new[row : row + 1], (1 - nominal) / 2),
-            post.quantile(new[row : row + 1], (1 + nominal) / 2),
-        )
-        np.testing.assert_allclose([lo[row], hi[row]], [plain[0][0], plain[1][0]], rtol=0, atol=1e-10)
-        assert post_row[1][0] - post_row[0][0] > hi[row] - lo[row]  # 90 % is wider than any of these
-
-
-def test_a_thin_distance_bucket_takes_the_map_of_all_points():
-    ranks = np.linspace(0.01, 0.99, 200)
-    buckets = np.array([0] * 150 + [1] * 30 + [2] * 20)  # 30 and 20 are below MIN_RANKS (40)
-    table = bucketed_levels(ranks, buckets)
-    np.testing.assert_allclose(table[0], nominal_levels(ranks[:150]))
-    np.testing.assert_allclose(table[1], nominal_levels(ranks))
-    np.testing.assert_allclose(table[2], nominal_levels(ranks))
