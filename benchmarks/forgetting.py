@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/forgetting.py --out runs/bench-forgetting [--seeds 0 1 2]
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.08] [--replay 1] [--freeze 0 1]
         [--l2sp 1e-4 1e-3] [--lambdas 0.01 1] [--head-lambdas 0.01 0.1 1 10]
-        [--replay-lambdas 0 0.1 1 10] [--anchor loss] [--quick]
+        [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss] [--quick]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`), for
 every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the split is fixed):
@@ -27,6 +27,10 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
      fine-tuning;
    - ``ewc heads + replay``: the same, with the first ``--replay`` value of pre-training frames in
      every batch, through the old head (``--replay-lambdas``; lambda = 0 is heads + replay alone);
+   - ``heads + LwF``: a new head, the shared blocks trained, and the old head's predictions on the
+     new frames kept where the pre-trained model had them (learning without forgetting, strength
+     ``--lwf``; :mod:`sciPT.domains.molecules.lwf`): no old data either;
+   - ``ewc heads + LwF``: the same with EWC on the shared blocks at ``--lwf-ewc-lambda`` (``--lwf-ewc``);
 
    with the old task (ethanol) measured through the old head, under its own references;
 3. each strategy's strength (lambda, alpha, frozen blocks, replayed frames) is chosen on
@@ -46,8 +50,9 @@ predicted increase of the old loss against the one measured, and the parameter t
 return to its pre-trained value (the rest fine-tuned) lowers the ethanol error most.
 
 Cost: a 1,500-step fine-tuning run of the tiny potential took about 75 CPU-seconds (one thread,
-evaluations included), a 3,000-step pre-training about a minute; the default (3 seeds, 17 runs
-each) is thus about 65 CPU-minutes, several times that in wall time on a loaded machine.
+evaluations included; LwF runs about twice that), a 3,000-step pre-training about a minute; the
+default (3 seeds, 23 runs each) is thus about 110 CPU-minutes, more in wall time on a loaded
+machine.
 
 ``--quick`` (one seed, 300 pre-training and 200 fine-tuning steps, one strength each) checks that
 the script runs; it is not a measurement. Runs whose ``metrics.json`` exists are reused, so a
