@@ -90,6 +90,8 @@ RENDERERS["checkpoint-compile"] = "checkpoint_compile:render"
 # DNA (issue 12): the promoter fine-tuning head
 RENDERERS["promoter-design"] = "promoter_design:render"
 RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
+# force fields (issues 11 and 13): accuracy against CPU time, against MACE
+RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
