@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calibrate import informed_fit, scratch_prior, transfer_prior
+from .calibrate import DEFAULT_PRIOR_FORM, informed_fit, scratch_prior, transfer_prior
 from .data import Points
 from .objectives import LEVELS, NoisePrior, fit
 
@@ -121,7 +121,7 @@ class IntervalRecalibration:
 def learn_recalibration(
     fits,
     *,
-    form: str | None = "mixture",
+    form: str | None = DEFAULT_PRIOR_FORM,
     transfer: str = "exponents",
     noise: NoisePrior | None = None,
     max_draws: int = MAX_DRAWS,
