@@ -25,6 +25,9 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
      head frozen, the shared blocks trained freely;
    - ``ewc heads``: the same, with EWC on the shared blocks (``--head-lambdas``): no old data at
      fine-tuning;
+   - ``ewc heads + own block``: the same, with heads that own the last interaction block as well
+     as the readout (``ForcefieldConfig.head_blocks = 1``: the old head keeps its block untouched,
+     the new one trains a copy), EWC on the blocks still shared (``--own-block-lambdas``; 0: none);
    - ``ewc heads + replay``: the same, with the first ``--replay`` value of pre-training frames in
      every batch, through the old head (``--replay-lambdas``; lambda = 0 is heads + replay alone);
    - ``heads + LwF``: a new head, the shared blocks trained, and the old head's predictions on the
@@ -102,12 +105,14 @@ KINDS = [
     "ewc",
     "heads",
     "ewc heads",
+    "ewc heads + own block",
     "ewc heads + replay",
     "heads + LwF",
     "ewc heads + LwF",
 ]
 TARGET = "ewc heads"
-NO_OLD_DATA = ("heads + LwF", "ewc heads + LwF")  # learning without forgetting: no old frames either
+# no old frames at fine-tuning either (learning without forgetting; a head owning its last block)
+NO_OLD_DATA = ("ewc heads + own block", "heads + LwF", "ewc heads + LwF")
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -253,6 +258,12 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
             units,
             {**new, "strategy": "ewc", "ewc_lambda": units * scale, **anchor},
         )
+    for units in args.own_block_lambdas:
+        out[f"ewc heads + own block λ={units:g}λ₀"] = (
+            "ewc heads + own block",
+            units,
+            {**new, "strategy": "ewc", "ewc_lambda": units * scale, "head_blocks": 1, **anchor},
+        )
     for units in args.replay_lambdas:
         out[f"ewc heads + replay +{args.replay[0]} λ={units:g}λ₀"] = (
             "ewc heads + replay",
@@ -389,6 +400,13 @@ def main(argv=None) -> int:
         "--head-lambdas", type=float, nargs="*", default=[0.01, 0.1, 1, 10], help="EWC strengths with heads"
     )
     parser.add_argument(
+        "--own-block-lambdas",
+        type=float,
+        nargs="*",
+        default=[0, 0.1, 1, 10, 100],
+        help="EWC strengths with heads that own the last interaction block too (0: no EWC)",
+    )
+    parser.add_argument(
         "--replay-lambdas",
         type=float,
         nargs="*",
@@ -418,6 +436,7 @@ def main(argv=None) -> int:
         args.seeds, args.pretrain_steps, args.steps = args.seeds[:1], 300, 200
         args.freeze, args.l2sp, args.lambdas = args.freeze[-1:], args.l2sp[-1:], args.lambdas[-1:]
         args.head_lambdas, args.replay_lambdas = args.head_lambdas[-1:], args.replay_lambdas[-1:]
+        args.own_block_lambdas = args.own_block_lambdas[-1:]
         args.lwf, args.lwf_ewc = args.lwf[-1:], args.lwf_ewc[-1:]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE))
@@ -676,6 +695,9 @@ def figure_png(record: dict) -> bytes:
         "heads": ("C4", "P"),
         "ewc heads": ("C3", "o"),
         "ewc heads + replay": ("C6", "D"),
+        "ewc heads + own block": ("C8", "X"),
+        "heads + LwF": ("C9", "h"),
+        "ewc heads + LwF": ("C7", "H"),
     }
     fig, ax = plt.subplots(figsize=(5.8, 4.6))
     by_kind: dict[str, list] = {}

@@ -172,6 +172,10 @@ class ForcefieldConfig:
         old_head_distillation: with a new head, the strength of the term that keeps the old head's
             predictions on the new training frames where the pre-trained model had them (learning
             without forgetting, :mod:`sciPT.domains.molecules.lwf`; no old data needed); 0: off.
+        head_blocks: with a new head, how many of the last interaction blocks each head owns (the
+            new head starts from a copy of the old one's; the old head keeps its own, untouched),
+            so that only the blocks before them are shared; ``None``: the model's (0 for a model
+            with one head: heads are readouts).
     """
 
     init: str = "none"
@@ -201,6 +205,7 @@ class ForcefieldConfig:
     eval_head: str | None = None
     eval_batch_size: int = 32
     old_head_distillation: float = 0.0
+    head_blocks: int | None = None
 
 
 def tiny() -> ForcefieldConfig:
@@ -398,11 +403,16 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             backbone.check_head(cfg.eval_head, "eval_head:") if cfg.eval_head else backbone.head_names[-1]
         )
         if head in backbone.head_names:
+            if cfg.head_blocks not in (None, backbone.cfg.head_blocks):
+                raise ConfigError(
+                    f"head_blocks: sets the blocks a new head owns, but this run trains the model's "
+                    f"head '{head}' (its heads own {backbone.cfg.head_blocks}); name a new head with --data.head"
+                )
             backbone.select_head(head)
             if eval_head == head:  # old frames through the head being moved to new references
                 eval_references = list(backbone.head_module().reference_energies.tolist())
         else:
-            backbone.add_head(head, copy_from=eval_head)
+            backbone.add_head(head, copy_from=eval_head, blocks=cfg.head_blocks)
         model_cfg = dataclasses.replace(
             backbone.cfg, reference_energies=list(backbone.head_module().reference_energies.tolist())
         )
@@ -513,6 +523,11 @@ def validate(cfg: ForcefieldConfig) -> None:
         raise ConfigError(
             f"objective.kind: a force field is fitted to energies and forces "
             f"('energy_forces'), got '{cfg.objective.kind}'"
+        )
+    if cfg.head_blocks is not None and cfg.init == "none":
+        raise ConfigError(
+            "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); "
+            "from scratch, set model.head_blocks"
         )
     if cfg.old_head_distillation < 0:
         raise ConfigError(f"old_head_distillation: expected a strength >= 0, got {cfg.old_head_distillation}")

@@ -107,6 +107,7 @@ def finetune_config(
     head: str | None = None,
     seed: int = 0,
     old_head_distillation: float = 0.0,
+    head_blocks: int | None = None,
     **finetune,
 ):
     """Fine-tuning on the acetylacetone split; ``replayed`` pre-training frames are *added* to every
@@ -114,7 +115,8 @@ def finetune_config(
     the other strategies, whatever the strategy (``ewc`` + replay). ``head``: the head to train
     (``None``: a new head, named after the acetylacetone file; the pre-trained head's name: one
     head for both levels of theory, the behaviour before heads). ``old_head_distillation``: keep
-    the old head's predictions on the new frames (:mod:`sciPT.domains.molecules.lwf`)."""
+    the old head's predictions on the new frames (:mod:`sciPT.domains.molecules.lwf`).
+    ``head_blocks``: the last interaction blocks a new head owns (``ForcefieldConfig.head_blocks``)."""
     from .forcefield import ForcefieldConfig
 
     cfg = ForcefieldConfig(
@@ -122,6 +124,7 @@ def finetune_config(
         test=[str(paths["acac_test"])],
         eval=[str(paths["ethanol_val"]), str(paths["ethanol_test"])],
         old_head_distillation=old_head_distillation,
+        head_blocks=head_blocks,
     )
     cfg.data = dataclasses.replace(
         cfg.data, paths=[str(paths["acac_train"])], val_paths=[str(paths["acac_val"])], head=head

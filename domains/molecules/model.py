@@ -34,10 +34,17 @@ et al. 2023, *A foundation model for atomistic materials chemistry*, is the same
 without ``head=`` use :attr:`EquivariantPotential.head`, the newest head unless
 :meth:`~EquivariantPotential.select_head` chose another.
 
+A head may also own the last ``cfg.head_blocks`` interaction blocks (the ``blocks`` argument of
+:meth:`~EquivariantPotential.add_head`; 0 by default, a readout-only head). Then the old level of theory's path
+through those blocks cannot move at all while a new level is learnt, and the new level has blocks
+of its own to recruit; only the blocks before them are shared (and anchored by EWC). The cost is
+that many more parameters per head, and nothing else: a call runs one head's blocks.
+
 The first head keeps the parameter and buffer names of the single-head potential (``readout.*``,
-``reference_energies``, ``energy_shift``, ``energy_scale``; its name is ``cfg.head``), so an export
-written before heads existed loads unchanged, as a potential with one head named ``default``.
-Added heads live in ``extra_heads.<k>`` and are described by ``cfg.heads``.
+``reference_energies``, ``energy_shift``, ``energy_scale``, and its blocks ``blocks.<i>``; its name
+is ``cfg.head``), so an export written before heads existed loads unchanged, as a potential with one
+head named ``default``. Added heads live in ``extra_heads.<k>`` (their owned blocks in
+``extra_heads.<k>.blocks.<j>``) and are described by ``cfg.heads``.
 
 Units: Angstrom in, eV and eV/Angstrom out.
 """
@@ -97,7 +104,8 @@ class PotentialConfig:
 
     Heads (module docstring): ``reference_energies``, ``energy_shift`` and ``energy_scale`` are
     those of the first head, named ``head`` (``default`` in exports older than heads);
-    ``heads`` lists the heads added since, oldest first.
+    ``heads`` lists the heads added since, oldest first; ``head_blocks`` is how many of the last
+    interaction blocks each head owns (0: heads are readouts, every block shared).
     """
 
     cutoff: float = 5.0
@@ -117,6 +125,7 @@ class PotentialConfig:
     avg_num_neighbors: float | None = None
     head: str = "default"
     heads: list[HeadConfig] = field(default_factory=list)
+    head_blocks: int = 0
 
 
 def head_names(cfg: PotentialConfig) -> list[str]:
@@ -138,6 +147,10 @@ def validate_architecture(cfg: PotentialConfig) -> None:
         raise ConfigError(f"model.l_max: expected 0, 1, 2 or 3, got {cfg.l_max}")
     if cfg.cutoff_p < 2:
         raise ConfigError(f"model.cutoff_p: expected an integer >= 2, got {cfg.cutoff_p}")
+    if not 0 <= cfg.head_blocks <= cfg.layers:
+        raise ConfigError(
+            f"model.head_blocks: expected 0 to {cfg.layers} (the interaction blocks), got {cfg.head_blocks}"
+        )
 
 
 def validate(cfg: PotentialConfig) -> None:
@@ -182,15 +195,17 @@ def _readout(channels: int, hidden: int) -> nn.Sequential:
 
 class Head(nn.Module):
     """An added head: readout MLP and the buffers of its level of theory, under the names the
-    first head has on the potential itself (module docstring).
+    first head has on the potential itself (module docstring), and the interaction blocks it owns.
 
     Args:
         channels, hidden: the readout's input and hidden widths.
         cfg: the head's statistics (:class:`HeadConfig`).
+        blocks: its own copies of the last ``head_blocks`` interaction blocks (none by default).
     """
 
-    def __init__(self, channels: int, hidden: int, cfg: HeadConfig):
+    def __init__(self, channels: int, hidden: int, cfg: HeadConfig, blocks: list[nn.Module] = ()):
         super().__init__()
+        self.blocks = nn.ModuleList(blocks)
         self.readout = _readout(channels, hidden)
         self.register_buffer("reference_energies", torch.tensor(cfg.reference_energies, dtype=torch.float64))
         self.register_buffer("energy_shift", torch.tensor(float(cfg.energy_shift)))
@@ -256,27 +271,33 @@ class EquivariantPotential(nn.Module):
         )
         self.radial = RadialEmbedding(cfg.cutoff, cfg.num_basis, cfg.cutoff_p)
         self.embedding = nn.Embedding(n_elements, cfg.channels)
-        blocks, l_in = [], 0
-        for layer in range(cfg.layers):
-            # the readout only needs scalars, so the last block computes no l > 0 features
-            l_out = 0 if layer == cfg.layers - 1 else cfg.l_max
-            blocks.append(
-                Interaction(
-                    cfg.channels,
-                    l_in,
-                    cfg.l_max,
-                    l_out,
-                    num_basis=cfg.num_basis,
-                    radial_hidden=cfg.radial_hidden,
-                    radial_layers=cfg.radial_layers,
-                    avg_num_neighbors=cfg.avg_num_neighbors or 1.0,
-                )
-            )
-            l_in = l_out
-        self.blocks = nn.ModuleList(blocks)
+        self.blocks = nn.ModuleList(self._interaction(layer) for layer in range(cfg.layers))
         self.readout = _readout(cfg.channels, cfg.readout_hidden)
-        self.extra_heads = nn.ModuleList(Head(cfg.channels, cfg.readout_hidden, h) for h in cfg.heads)
+        self.extra_heads = nn.ModuleList(
+            Head(cfg.channels, cfg.readout_hidden, h, [self._interaction(i) for i in self._owned_layers()])
+            for h in cfg.heads
+        )
         self.head = head_names(cfg)[-1]
+
+    def _interaction(self, layer: int) -> Interaction:
+        cfg = self.cfg
+        # the readout only needs scalars, so the last block computes no l > 0 features
+        l_in = 0 if layer == 0 else cfg.l_max
+        l_out = 0 if layer == cfg.layers - 1 else cfg.l_max
+        return Interaction(
+            cfg.channels,
+            l_in,
+            cfg.l_max,
+            l_out,
+            num_basis=cfg.num_basis,
+            radial_hidden=cfg.radial_hidden,
+            radial_layers=cfg.radial_layers,
+            avg_num_neighbors=cfg.avg_num_neighbors or 1.0,
+        )
+
+    def _owned_layers(self) -> range:
+        """Indices of the interaction blocks every head has its own copy of (the last ones)."""
+        return range(self.cfg.layers - self.cfg.head_blocks, self.cfg.layers)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -288,7 +309,14 @@ class EquivariantPotential(nn.Module):
         ``[embedding (element embedding + radial basis), interaction 1, ..., interaction T,
         readouts (every head's)]``."""
         readouts = nn.ModuleList([self.readout, *(h.readout for h in self.extra_heads)])
-        return [nn.ModuleList([self.embedding, self.radial]), *self.blocks, readouts]
+        owned = self._owned_layers()
+        blocks = [
+            nn.ModuleList([block, *(h.blocks[i - owned.start] for h in self.extra_heads)])
+            if i in owned
+            else block
+            for i, block in enumerate(self.blocks)
+        ]
+        return [nn.ModuleList([self.embedding, self.radial]), *blocks, readouts]
 
     # heads -----------------------------------------------------------------------------------
     @property
@@ -317,22 +345,47 @@ class EquivariantPotential(nn.Module):
         index = self.head_names.index(self.check_head(name or self.head))
         return self if index == 0 else self.extra_heads[index - 1]
 
+    def _head_blocks(self, head: nn.Module) -> list[nn.Module]:
+        """The interaction blocks head module ``head`` owns (:meth:`head_module`)."""
+        if head is self:
+            return [self.blocks[i] for i in self._owned_layers()]
+        return list(head.blocks)
+
     def head_parameter_names(self, name: str | None = None) -> list[str]:
-        """Parameter names of head ``name``'s readout (default :attr:`head`)."""
+        """Parameter names of head ``name`` (default :attr:`head`): its readout and the
+        interaction blocks it owns."""
         index = self.head_names.index(self.check_head(name or self.head))
-        prefix = "readout." if index == 0 else f"extra_heads.{index - 1}.readout."
-        return [n for n, _ in self.named_parameters() if n.startswith(prefix)]
+        if index == 0:
+            prefixes = ("readout.", *(f"blocks.{i}." for i in self._owned_layers()))
+        else:
+            prefixes = (f"extra_heads.{index - 1}.",)
+        return [n for n, _ in self.named_parameters() if n.startswith(prefixes)]
 
     def shared_parameter_names(self) -> list[str]:
-        """Parameter names of the shared blocks: everything but the heads' readouts."""
+        """Parameter names of the shared blocks: everything but the heads' own parameters."""
         heads = {n for name in self.head_names for n in self.head_parameter_names(name)}
         return [n for n, _ in self.named_parameters() if n not in heads]
 
-    def add_head(self, name: str, copy_from: str | None = None) -> None:
+    def add_head(self, name: str, copy_from: str | None = None, blocks: int | None = None) -> None:
         """Add head ``name``, a copy of head ``copy_from`` (default :attr:`head`): readout weights,
-        references, shift and scale; it becomes the newest head, and :attr:`head`."""
+        owned blocks, references, shift and scale; it becomes the newest head, and :attr:`head`.
+
+        ``blocks``: how many of the last interaction blocks every head owns (``None``: as the model
+        says, ``cfg.head_blocks``). It can be chosen while the model has one head only: the first
+        head then takes the blocks it owns from the shared ones."""
         if name in self.head_names:
             raise ConfigError(f"head '{name}': the model already has a head of that name")
+        if blocks is not None and blocks != self.cfg.head_blocks:
+            if self.cfg.heads:
+                raise ConfigError(
+                    f"head_blocks: the model's heads own {self.cfg.head_blocks} interaction block(s) "
+                    f"each; head '{name}' cannot own {blocks}"
+                )
+            if not 0 <= blocks <= self.cfg.layers:
+                raise ConfigError(
+                    f"head_blocks: expected 0 to {self.cfg.layers} (the model's interaction blocks), got {blocks}"
+                )
+            self.cfg.head_blocks = blocks
         source = self.head_module(copy_from)
         cfg = HeadConfig(
             name,
@@ -343,10 +396,13 @@ class EquivariantPotential(nn.Module):
         previous = torch.get_default_dtype()
         torch.set_default_dtype(self.dtype)
         try:
-            head = Head(self.cfg.channels, self.cfg.readout_hidden, cfg)
+            owned = [self._interaction(i) for i in self._owned_layers()]
+            head = Head(self.cfg.channels, self.cfg.readout_hidden, cfg, owned)
         finally:
             torch.set_default_dtype(previous)
         head.readout.load_state_dict(source.readout.state_dict())
+        for mine, theirs in zip(head.blocks, self._head_blocks(source)):
+            mine.load_state_dict(theirs.state_dict())
         device = self.reference_energies.device
         self.extra_heads.append(head.to(device))
         self.cfg.heads.append(cfg)
@@ -448,7 +504,8 @@ class EquivariantPotential(nn.Module):
             edge_radial = self.radial(length)
             species = self.species(z)
             h = self.embedding(species).unsqueeze(1)
-            for block in self.blocks:
+            shared = self.blocks[: self.cfg.layers - self.cfg.head_blocks]
+            for block in [*shared, *self._head_blocks(head)]:
                 h = block(h, src, dst, edge_sh, edge_radial)
             learned = head.readout(h[:, 0]).squeeze(-1) * head.energy_scale + head.energy_shift
             atomic = learned.double() + head.reference_energies[species]

@@ -376,6 +376,16 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "old_head_distillation: keeps an old head while a new one learns, but this run trains "
             "the model's head 'acac_train' itself (name a new head with --data.head)",
         ),
+        (
+            dict(head="train", head_blocks=1),
+            "head_blocks: sets the blocks a new head owns, but this run trains the model's head 'train' "
+            "(its heads own 0); name a new head with --data.head",
+        ),
+        (
+            dict(init="none", head_blocks=1),
+            "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); from scratch, "
+            "set model.head_blocks",
+        ),
     ],
 )
 def test_configuration_refusals(pretrained, files, tmp_path, change, message):
@@ -390,6 +400,7 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     cfg.eval_head = change.get("eval_head")
     cfg.data.head = change.get("head")
     cfg.old_head_distillation = change.get("old_head_distillation", 0.0)
+    cfg.head_blocks = change.get("head_blocks")
     with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == message

@@ -69,15 +69,18 @@ def test_the_parameters_split_into_shared_blocks_and_heads(two_heads):
 
 @pytest.mark.parametrize("head", ["default", "acac"])
 def test_every_head_is_invariant_and_its_forces_equivariant(two_heads, model_fn, ethanol_frames, head):
-    frame = ethanol_frames[0]
+    assert_head_equivariant(model_fn(two_heads, head=head), ethanol_frames[0], seed=3)
+
+
+def assert_head_equivariant(fn, frame, seed: int) -> None:
     assert_equivariant(
-        model_fn(two_heads, head=head),
+        fn,
         torch.from_numpy(frame.positions),
         torch.from_numpy(frame.numbers),
         per_atom=("atomic_energies",),
         atol=1e-9,
         rtol=0.0,
-        generator=torch.Generator().manual_seed(3),
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -176,3 +179,86 @@ def test_ewc_with_heads_penalises_the_shared_blocks_only(make_potential):
     # lambda/2 * sum F (dw)^2 over the shared weights only: 3/2 * 2 * 0.25 per weight
     assert float(strategy.penalty(model)) == pytest.approx(0.75 * count, rel=1e-12)
     assert count < sum(p.numel() for p in model.parameters())
+
+
+# heads that own their last interaction block -------------------------------------------------
+@pytest.fixture
+def owned_heads(make_potential):
+    """Three blocks; every head owns the last one: the old head ``blocks.2``, the new one a copy."""
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("acac", blocks=1)
+    return model
+
+
+def test_a_head_owning_its_last_block_starts_as_a_copy_and_splits_the_parameters(
+    make_potential, owned_heads, ethanol_frames
+):
+    plain = make_potential(l_max=1, dtype="float64")
+    batch = collate([frame_to_graph(f, plain.cfg.cutoff) for f in ethanol_frames])
+    before = plain(batch)
+    for head in ("default", "acac"):
+        assert torch.equal(owned_heads(batch, head=head)["forces"], before["forces"])
+    assert owned_heads.cfg.head_blocks == 1
+    old, new = owned_heads.head_parameter_names("default"), owned_heads.head_parameter_names("acac")
+    shared = owned_heads.shared_parameter_names()
+    assert {n.split(".")[0] + "." + n.split(".")[1] for n in old} == {"readout.0", "readout.2", "blocks.2"}
+    assert {n.split(".")[2] for n in new} == {"blocks", "readout"}
+    copies = [n.replace("extra_heads.0.blocks.0.", "blocks.2.").replace("extra_heads.0.", "") for n in new]
+    assert copies == old
+    assert not any(n.startswith("blocks.2.") for n in shared)
+    assert any(n.startswith("blocks.1.") for n in shared) and "embedding.weight" in shared
+    assert sorted(shared + old + new) == sorted(n for n, _ in owned_heads.named_parameters())
+
+
+def test_moving_a_heads_own_block_leaves_the_other_head_and_a_shared_block_moves_both(
+    owned_heads, ethanol_frames
+):
+    batch = collate([frame_to_graph(f, owned_heads.cfg.cutoff) for f in ethanol_frames])
+    old, new = owned_heads(batch, head="default")["energy"], owned_heads(batch, head="acac")["energy"]
+    with torch.no_grad():
+        owned_heads.extra_heads[0].blocks[0].linear_out.weight.mul_(1.5)
+    assert torch.equal(owned_heads(batch, head="default")["energy"], old)
+    moved = owned_heads(batch, head="acac")["energy"]
+    assert (moved - new).abs().min() > 1e-6
+    with torch.no_grad():
+        owned_heads.blocks[1].linear_out.weight.mul_(1.5)
+    assert (owned_heads(batch, head="default")["energy"] - old).abs().min() > 1e-6
+    assert (owned_heads(batch, head="acac")["energy"] - moved).abs().min() > 1e-6
+
+
+def test_a_head_owning_its_last_block_is_equivariant_and_round_trips_through_the_export(
+    owned_heads, model_fn, ethanol_frames, tmp_path
+):
+    with torch.no_grad():
+        for p in owned_heads.extra_heads[0].parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert_head_equivariant(model_fn(owned_heads, head="acac"), ethanol_frames[0], seed=4)
+    export_model(tmp_path / "model", owned_heads, domain.export_config(owned_heads.cfg))
+    loaded = from_pretrained(tmp_path, domain="molecules").model
+    assert loaded.cfg.head_blocks == 1
+    batch = collate([frame_to_graph(f, loaded.cfg.cutoff) for f in ethanol_frames])
+    for head in ("default", "acac"):
+        assert torch.equal(owned_heads(batch, head=head)["forces"], loaded(batch, head=head)["forces"])
+
+
+def test_how_many_blocks_a_head_owns_is_settled_by_the_first_added_head(two_heads, make_potential):
+    with pytest.raises(ConfigError) as error:
+        two_heads.add_head("ccsd", blocks=1)
+    assert str(error.value) == (
+        "head_blocks: the model's heads own 0 interaction block(s) each; head 'ccsd' cannot own 1"
+    )
+    with pytest.raises(ConfigError) as error:
+        make_potential(l_max=1).add_head("ccsd", blocks=4)
+    assert str(error.value) == "head_blocks: expected 0 to 3 (the model's interaction blocks), got 4"
+
+
+def test_ewc_with_owned_blocks_anchors_only_the_blocks_still_shared(owned_heads):
+    fisher = {n: torch.ones_like(p) for n, p in owned_heads.named_parameters()}
+    strategy = head_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=1.0), owned_heads, fisher, "acac")
+    anchored = set(strategy.inner.param_names)
+    assert anchored == set(owned_heads.shared_parameter_names())
+    assert not any(n.startswith(("blocks.2.", "extra_heads.")) for n in anchored)
+    FinetuneModule(owned_heads, torch.nn.Module(), lambda *a: None, strategy, TrainConfig(max_steps=1))
+    frozen = owned_heads.head_parameter_names("default")
+    assert not any(p.requires_grad for n, p in owned_heads.named_parameters() if n in frozen)
+    assert all(p.requires_grad for n, p in owned_heads.named_parameters() if n.startswith("extra_heads."))
