@@ -8,14 +8,15 @@ Protocol, fixed before any number was seen:
 1. Corpus: the 300 SMILES of ``data_recipes/molecules/smiles/nci_chon_small.smi`` (acetylacetone
    excluded), one ETKDG + MMFF conformer each and 5 normal-mode samples (300, 500, 800 K; the
    800 K ones strained), labelled by SevenNet-0 (``sciPT.domains.molecules.distill``), cached.
-2. Pre-training: the ``tiny`` architecture on the corpus (5% held out), ``--pretrain-steps`` steps of
-   the ``tiny`` preset's optimiser, least-squares reference energies.
+2. Pre-training: each architecture of ``--presets`` (``tiny``, ``small``) on the corpus (5% held
+   out), ``--pretrain-steps`` steps of its preset's optimiser, least-squares reference energies.
 3. Fine-tuning on ``N`` of the 500 shipped acetylacetone frames (``N`` in ``--sizes``), drawn at
    random with the seed; 20% of the ``N`` carved out as validation (for the choice of the learning
    rate, never the test); the same architecture from scratch (``--init none``) and from the
    pre-trained model (``full`` strategy, references refitted), the same steps, batch and schedule.
-   The learning rate of each start is chosen on the validation of the first seed at ``N`` = 50
-   among ``--lrs``.
+   The architecture (``--presets``) and the learning rate (``--lrs``) of each start are chosen on
+   the validation of the first seed at ``N`` = 50, scratch's and the pre-trained start's each at
+   their best: a baseline is never held to a size it does worse with.
 4. Test: force RMSE on the shipped frames outside the ``N`` (for ``N`` = 500 there are none: its
    carved validation is reported instead, marked). The claim rule: "ahead" only when the mean
    difference over seeds exceeds 2 standard errors of the per-seed differences (paired).
@@ -260,6 +261,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 500])
     parser.add_argument("--pretrain-steps", type=int, default=4000)
+    parser.add_argument(
+        "--presets", nargs="+", default=["tiny", "small"], help="architectures to choose from (both starts)"
+    )
     parser.add_argument("--steps", type=int, default=1000, help="fine-tuning steps per run (both starts)")
     parser.add_argument(
         "--lrs", type=float, nargs="+", default=[5e-3, 2e-2], help="learning rates to choose from"
@@ -275,7 +279,7 @@ def main(argv=None) -> int:
     import torch
     from provenance import finish, provenance, write_results
 
-    from sciPT.domains.molecules.presets import tiny
+    from sciPT.domains.molecules.presets import PRESETS
     from sciPT.pretrain import pretrain
     from sciPT.run import RunDir
 
@@ -285,41 +289,60 @@ def main(argv=None) -> int:
     started, cpu_started = time.time(), time.process_time()
     corpus, corpus_info = build_corpus(out)
 
-    folder = out / "pretrain"
-    if (folder / "model").is_dir():
-        pre = RunDir(folder)
-    else:
-        cfg = tiny()
-        cfg.data = dataclasses.replace(cfg.data, paths=[str(corpus)], isolated_atoms=None, references="lstsq")
-        cfg.train = dataclasses.replace(
-            cfg.train, max_steps=args.pretrain_steps, val_every=1000, checkpoint_every=1000
-        )
-        pre = pretrain("molecules", cfg, folder, command="benchmarks/distillation.py (pre-training)")
-    pre_metrics = pre.read_metrics()
-    model_cfg = dataclasses.replace(tiny().model)
+    pre, pre_info = {}, {}
+    for preset in args.presets:
+        # the tiny run keeps the folder it had before there was a choice of presets
+        folder = out / ("pretrain" if preset == "tiny" else f"pretrain-{preset}")
+        if (folder / "model").is_dir():
+            pre[preset] = RunDir(folder)
+        else:
+            cfg = PRESETS[preset]()
+            cfg.data = dataclasses.replace(
+                cfg.data, paths=[str(corpus)], isolated_atoms=None, references="lstsq"
+            )
+            cfg.train = dataclasses.replace(
+                cfg.train, max_steps=args.pretrain_steps, val_every=1000, checkpoint_every=1000
+            )
+            pre[preset] = pretrain(
+                "molecules", cfg, folder, command=f"benchmarks/distillation.py (pre-training, {preset})"
+            )
+        metrics = pre[preset].read_metrics()
+        pre_info[preset] = {
+            "steps": metrics.get("steps"),
+            "wall_s": metrics.get("train_wall_time_s", metrics.get("wall_time_s")),
+            "val_forces_rmse_meV_per_A": metrics.get(f"val_{FORCES}"),
+        }
 
     runs: dict[str, dict] = {}
 
-    def run(start: str, n: int, seed: int, lr: float) -> dict:
-        key = f"{start} N={n} s{seed} lr={lr:g}"
+    def run(start: str, preset: str, n: int, seed: int, lr: float) -> dict:
+        tag = "" if preset == "tiny" else f"/{preset}"  # tiny: the names of the runs made before presets
+        key = f"{start}{tag} N={n} s{seed} lr={lr:g}"
         if key not in runs:
             paths = split(n, seed, out / "data" / f"n{n}-s{seed}")
-            init = str(pre.path / "model") if start == "pre-trained" else "none"
-            target = out / "runs" / f"{start}-n{n}-s{seed}-lr{lr:g}"
+            init = str(pre[preset].path / "model") if start == "pre-trained" else "none"
+            target = out / "runs" / f"{start}{tag.replace('/', '-')}-n{n}-s{seed}-lr{lr:g}"
             print(f"--- {key}", file=sys.stderr)
+            model_cfg = dataclasses.replace(PRESETS[preset]().model)
             runs[key] = finetune(init, model_cfg, paths, args.steps, lr, seed, target)
         return runs[key]
 
-    chosen = {}
+    chosen, scores = {}, {}
     n_choice = 50 if 50 in args.sizes else args.sizes[0]
     for start in ("scratch", "pre-trained"):
-        scores = {lr: run(start, n_choice, args.seeds[0], lr)["val"] for lr in args.lrs}
-        chosen[start] = min(scores, key=scores.get)
+        scores[start] = {
+            f"{preset} lr={lr:g}": run(start, preset, n_choice, args.seeds[0], lr)["val"]
+            for preset in args.presets
+            for lr in args.lrs
+        }
+        best = min(scores[start], key=scores[start].get)
+        chosen[start] = {"preset": best.split(" lr=")[0], "lr": float(best.split(" lr=")[1])}
     table = []
     for n in args.sizes:
         row = {"n": n, "runs": {}}
         for start in ("scratch", "pre-trained"):
-            row["runs"][start] = [run(start, n, s, chosen[start]) for s in args.seeds]
+            c = chosen[start]
+            row["runs"][start] = [run(start, c["preset"], n, s, c["lr"]) for s in args.seeds]
         metric = "test" if n < 500 else "val"
         row["metric"] = metric
         row["comparison"] = paired(
@@ -340,15 +363,8 @@ def main(argv=None) -> int:
     }
     result = {
         "corpus": corpus_info,
-        "pretrain": {
-            "steps": pre_metrics.get("steps"),
-            "wall_s": pre_metrics.get("train_wall_time_s", pre_metrics.get("wall_time_s")),
-            "val_forces_rmse_meV_per_A": next(
-                (v for k, v in pre_metrics.items() if "forces" in k and "rmse" in k and k.startswith("val")),
-                None,
-            ),
-        },
-        "lr_choice": {"n": n_choice, "seed": args.seeds[0], "chosen": chosen},
+        "pretrain": pre_info,
+        "choice": {"n": n_choice, "seed": args.seeds[0], "chosen": chosen, "validation": scores},
         "runs": runs,
         "table": table,
         "sevennet_zero_shot_test_forces_rmse_meV_per_A": zero,
@@ -371,11 +387,33 @@ def _cell(values: list[float]) -> str:
     return f"{np.mean(values):.1f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.1f}"
 
 
+def _choice(record: dict) -> tuple[dict, dict, dict]:
+    """``(choice, chosen {start: {preset, lr}}, pre-training {preset: info})``; records made before
+    the choice of presets (``lr_choice``, one ``tiny`` pre-training) read as the same."""
+    if "choice" in record:
+        return record["choice"], record["choice"]["chosen"], record["pretrain"]
+    old = record["lr_choice"]
+    chosen = {start: {"preset": "tiny", "lr": lr} for start, lr in old["chosen"].items()}
+    return old, chosen, {"tiny": record["pretrain"]}
+
+
 def render(results: dict, name: str = "distillation") -> str:
     record = results[name]
-    c, p = record["corpus"], record["pretrain"]
+    c = record["corpus"]
+    choice, chosen, pretrained = _choice(record)
     seeds = record["args"]["seeds"]
     reduced = seeds != [0, 1, 2] or sorted(record["args"]["sizes"]) != [25, 50, 100, 500]
+    runs = "; ".join(
+        f"`{preset}`, {p['steps']} steps in {p['wall_s'] / 60:.1f} minutes"
+        + (
+            f", validation force RMSE {p['val_forces_rmse_meV_per_A']:.0f} meV/Å"
+            if p["val_forces_rmse_meV_per_A"]
+            else ""
+        )
+        for preset, p in pretrained.items()
+    )
+    picked = ", ".join(f"{start} `{c_['preset']}` at {c_['lr']:g}" for start, c_ in chosen.items())
+    scores = choice.get("validation")
     lines = [
         f"Measured by `{record['provenance']['command']}` at commit `{record['provenance']['commit'][:10]}`"
         f"{' (uncommitted changes)' if record['provenance'].get('dirty') else ''}, "
@@ -390,19 +428,20 @@ def render(results: dict, name: str = "distillation") -> str:
             if c["cost"].get("wall_min") is not None
             else ""
         )
-        + f". Pre-training: {p['steps']} steps of the "
-        f"`tiny` potential in {p['wall_s'] / 60:.1f} minutes"
+        + f". Pre-training: {runs}.",
+        "",
+        f"Fine-tuning: {record['args']['steps']} steps per run; architecture and learning rate chosen on the "
+        f"validation of seed {choice['seed']} at N = {choice['n']}: {picked}"
         + (
-            f", validation force RMSE {p['val_forces_rmse_meV_per_A']:.0f} meV/Å"
-            if p["val_forces_rmse_meV_per_A"]
+            " (validation force RMSE, meV/Å: "
+            + "; ".join(
+                f"{start} " + ", ".join(f"{k} {v:.1f}" for k, v in by.items()) for start, by in scores.items()
+            )
+            + ")"
+            if scores
             else ""
         )
-        + ".",
-        "",
-        f"Fine-tuning: {record['args']['steps']} steps per run, learning rate chosen on the validation "
-        f"of seed {record['lr_choice']['seed']} at N = {record['lr_choice']['n']}: scratch "
-        f"{record['lr_choice']['chosen']['scratch']:g}, pre-trained {record['lr_choice']['chosen']['pre-trained']:g}. "
-        f"Force RMSE in meV/Å, mean ± standard error over seeds {', '.join(map(str, seeds))}"
+        + f". Force RMSE in meV/Å, mean ± standard error over seeds {', '.join(map(str, seeds))}"
         + (" (**reduced run**)" if reduced else "")
         + ".",
         "",
@@ -444,7 +483,7 @@ def render(results: dict, name: str = "distillation") -> str:
             + (" (**reduced** from the preset's 100)" if r["epochs"] < 100 else "")
             + f", {r['train_wall_s'] / 60:.1f} wall-minutes): "
             f"{r['test']:.1f} meV/Å on the same test frames, against {ours['pre-trained'][0]['test']:.1f} "
-            f"(pre-trained) and {ours['scratch'][0]['test']:.1f} (scratch) for the `tiny` potential on seed "
+            f"(pre-trained) and {ours['scratch'][0]['test']:.1f} (scratch) for our potential on seed "
             f"{seeds[0]}.",
         ]
     lines += [

@@ -403,7 +403,7 @@ def main(argv=None) -> int:
         "--own-block-lambdas",
         type=float,
         nargs="*",
-        default=[0, 0.1, 1, 10, 100],
+        default=[0, 0.1, 0.3, 1, 10, 100],
         help="EWC strengths with heads that own the last interaction block too (0: no EWC)",
     )
     parser.add_argument(
