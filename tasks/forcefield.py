@@ -68,15 +68,17 @@ the old level of theory.
 Which strategy. From ethanol + methanol to acetylacetone (``benchmarks/RESULTS_forgetting.md``),
 replay of one pre-training frame per batch of 8 kept the ethanol error rise a small fraction of
 naive fine-tuning's at a few per cent on acetylacetone. EWC did not, with one head or on the shared
-blocks of separate heads: every strength that protected ethanol cost acetylacetone far more than
-10%, because the weights the new level of theory needs to move are ones whose diagonal Fisher at
-the pre-trained point says little of how the old level depends on them (the radial MLPs). A new
+blocks of readout-only heads: every strength that protected ethanol cost acetylacetone far more
+than 10%, because the weights the new level of theory needs to move are ones whose diagonal Fisher
+at the pre-trained point says little of how the old level depends on them (the radial MLPs). A new
 head alone, without old frames, forgets more than one shared head: the frozen old head cannot
 follow the shared features. When the old frames are at hand, replay them (``--replay``, with a new
-head or one). Without them, ``--old-head-distillation MU`` with a new head (learning without
-forgetting, :mod:`sciPT.domains.molecules.lwf`) keeps the old head's predictions on the new frames:
-over three seeds it cut the forgetting of a new head to under a third at ``MU = 1`` (0.6 x naive's
-rise), for about 19 % on the new molecule; with ``--strategy ewc`` on top, 0.4 x for 33 %.
+head or one). Without them, heads that own their last interaction block (``head_blocks``,
+``--head-blocks 1``) with ``--strategy ewc`` trade best: over three seeds 0.59 x naive's rise for
+10 % on the new molecule at ``ewc_lambda`` = 0.1 lambda_0, no rise at all from 10 lambda_0 for about
+25 %. ``--old-head-distillation MU`` with a new head (learning without forgetting,
+:mod:`sciPT.domains.molecules.lwf`) keeps the old head's predictions on the new frames: 0.6 x
+naive's rise at ``MU = 1`` for about 19 %; with ``--strategy ewc`` on top, 0.4 x for 33 %.
 
 The fine-tuned potential is exported to ``RUN/model`` (safetensors + config.json), so
 :func:`sciPT.checkpoint.from_pretrained` and :class:`sciPT.domains.molecules.calculator.SciPTCalculator`
