@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--steps", type=int, default=1000, help="fine-tuning steps per run (both starts)")
     parser.add_argument(
-        "--lrs", type=float, nargs="+", default=[5e-3, 2e-2, 5e-2], help="learning rates to choose from"
+        "--lrs", type=float, nargs="+", default=[5e-3, 2e-2, 5e-2, 1e-1], help="learning rates to choose from"
     )
     parser.add_argument(
         "--sevenn-sizes", type=int, nargs="*", default=[50], help="N for sevenn's fine-tuning"

@@ -57,14 +57,16 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def pretrain_for(corpus: Path, steps: int, out: Path) -> float:
-    """Pre-train ``steps`` steps into ``out`` (kept if already there); its CPU seconds."""
+def pretrain_for(corpus: Path, steps: int, out: Path, cfg=None) -> float:
+    """Pre-train ``steps`` steps into ``out`` (kept if already there) with ``cfg`` (default: the
+    promoter pipeline's, :func:`sciPT.tasks.promoter_demo.promoter_pretraining` on ``corpus``);
+    its CPU seconds."""
     from sciPT.pretrain import pretrain
     from sciPT.tasks.promoter_demo import promoter_pretraining
 
     if (out / "model" / "config.json").is_file():
         return float("nan")
-    cfg = promoter_pretraining(str(corpus))
+    cfg = cfg if cfg is not None else promoter_pretraining(str(corpus))
     cfg.train.max_steps = steps
     cfg.train.val_every = max(1, steps // 5)
     cfg.train.checkpoint_every = cfg.train.val_every
@@ -72,6 +74,20 @@ def pretrain_for(corpus: Path, steps: int, out: Path) -> float:
     start = cpu_seconds()
     pretrain("dna", cfg, out, command=f"benchmarks/promoter_budget.py ({steps} steps)")
     return cpu_seconds() - start
+
+
+def cost_line(probes: dict) -> tuple[float, float]:
+    """``(start-up CPU s, CPU s per step)`` of pre-training, from the CPU seconds of the two probe
+    runs of :data:`PROBE_STEPS` steps (keys: their step counts as strings)."""
+    (s1, c1), (s2, c2) = ((s, probes[str(s)]) for s in PROBE_STEPS)
+    per_step = (c2 - c1) / (s2 - s1)
+    return max(0.0, c1 - s1 * per_step), per_step
+
+
+def steps_for(budget_min: float, line: tuple[float, float]) -> int:
+    """Pre-training steps that spend ``budget_min`` CPU-minutes on the cost line ``line``."""
+    startup, per_step = line
+    return max(PROBE_STEPS[0], int((budget_min * 60 - startup) / per_step))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 
     sys.path.insert(0, str(HERE))
-    from provenance import RESULTS, finish, provenance, write_results
+    from provenance import finish, start_record, write_results
 
     from sciPT.diagnostics.contamination import decontaminate
     from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
@@ -104,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     work = HERE / "out" / args.results_name
     work.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{args.results_name}.json"
     protocol = {
         "budgets_cpu_min": sorted(args.budgets),
         "fractions": sorted(args.fractions),
@@ -115,13 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "probe_steps": list(PROBE_STEPS),
         "quick": args.quick,
     }
-    if args.resume and path.is_file():
-        record = json.loads(path.read_text())
-        if record["protocol"] != protocol:
-            sys.exit(f"--resume: {path} was run with other settings")
-        record.setdefault("provenance_resumed", []).append(provenance(argv))
-    else:
-        record = {"provenance": provenance(argv), "protocol": protocol, "pretraining": {}, "units": []}
+    record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
 
     def save() -> None:
         write_results(args.results_name, finish(record))
@@ -141,21 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         if str(steps) not in probes:
             probes[str(steps)] = pretrain_for(clean, steps, work / f"probe-{steps}")
             save()
-    (s1, c1), (s2, c2) = ((s, probes[str(s)]) for s in PROBE_STEPS)
-    per_step = (c2 - c1) / (s2 - s1)
-    startup = max(0.0, c1 - s1 * per_step)
+    line = cost_line(probes)
     runs = {}
     for budget in sorted(args.budgets):
         key = f"{budget:g}"
         if budget == 0:
             runs[key] = None
             continue
-        steps = max(PROBE_STEPS[0], int((budget * 60 - startup) / per_step))
+        steps = steps_for(budget, line)
         out = work / f"pretrain-{key}min"
         if key not in record["pretraining"]:
             print(f"pre-training for {budget:g} CPU-min: {steps} steps", file=sys.stderr, flush=True)
             used = pretrain_for(clean, steps, out)
-            record["pretraining"][key] = {"steps": steps, "cpu_s": used, "sized_from": [startup, per_step]}
+            record["pretraining"][key] = {"steps": steps, "cpu_s": used, "sized_from": list(line)}
             save()
         runs[key] = out
 

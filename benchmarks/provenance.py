@@ -88,3 +88,20 @@ def write_results(name: str, record: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def start_record(name: str, protocol: dict, argv: list[str] | None, resume: bool, **empty) -> dict:
+    """The record of benchmark ``name``: with ``resume``, the one in ``benchmarks/results`` (which
+    must have been run with the same ``protocol``; this invocation's provenance is appended to
+    ``provenance_resumed``); otherwise a new one with ``protocol`` and the ``empty`` fields."""
+    path = RESULTS / f"{name}.json"
+    if resume and path.is_file():
+        record = json.loads(path.read_text())
+        if record["protocol"] != protocol:
+            changed = sorted(
+                k for k in {*protocol, *record["protocol"]} if protocol.get(k) != record["protocol"].get(k)
+            )
+            sys.exit(f"--resume: {path} was run with other settings ({', '.join(changed)})")
+        record.setdefault("provenance_resumed", []).append(provenance(argv))
+        return record
+    return {"provenance": provenance(argv), "protocol": protocol, **empty}
