@@ -22,7 +22,8 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
    - ``ewc``: one head, EWC of strength lambda (``--lambdas``, in units of the export's
      ``lambda_0``);
    - ``heads``: a new head for acetylacetone (a copy of the old one, refit references), the old
-     head frozen, the shared blocks trained freely;
+     head frozen, the shared blocks trained freely; readout-only heads (``head_blocks = 0``) here
+     and in the other ``heads`` strategies below but ``ewc heads + own block``;
    - ``ewc heads``: the same, with EWC on the shared blocks (``--head-lambdas``): no old data at
      fine-tuning;
    - ``ewc heads + own block``: the same, with heads that own the last interaction block as well
@@ -251,7 +252,7 @@ def compare_fishers(paths: dict, exported) -> list[dict]:
 def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
     """``{run name: (kind, strength, finetune_config keyword arguments)}`` (module docstring)."""
     one = {"head": old_head, "lr": lr}
-    new = {"lr": lr}
+    new = {"lr": lr, "head_blocks": 0}  # readout-only heads, unless a plan says otherwise
     anchor = {"anchor": args.anchor}
     # heads first: a run cut short by its time still measures the strategies the target is about
     out: dict[str, tuple] = {"naive": ("naive", None, {**one, "strategy": "full"})}

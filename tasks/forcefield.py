@@ -29,7 +29,9 @@ their level of theory (``--data.head NAME``; by default the ``head`` entry of th
 extended-XYZ info line, else the first training file's stem, e.g. ``train_300K``:
 :func:`sciPT.domains.molecules.data.head_name`). If the pre-trained model has no head of that
 name, fine-tuning adds one, a copy of the head named by ``eval_head`` (default: the model's newest),
-and trains it with the shared blocks; every other head is frozen, and the ``--eval`` sets (the old
+and trains it with the shared blocks; by default the first head added to a model owns the last
+interaction block as well as the readout (``head_blocks``, ``--head-blocks``: the old head keeps its
+copy of that block untouched; 0 makes heads readouts only); every other head is frozen, and the ``--eval`` sets (the old
 task) are evaluated through ``eval_head``, with its own references. ``ewc`` and ``l2sp`` then anchor
 the shared blocks only (:func:`sciPT.domains.molecules.ewc.head_strategy`); replayed frames go
 through the old head. If the model has a head of that name, that head is fine-tuned (from a
@@ -149,6 +151,9 @@ from sciPT.trainer import validate as validate_train
 
 from .forcefield_eval import before_after_plot, set_name
 
+# interaction blocks a head added to a one-head model owns (ForcefieldConfig.head_blocks)
+DEFAULT_HEAD_BLOCKS = 1
+
 
 @dataclass
 class ForcefieldConfig:
@@ -176,8 +181,12 @@ class ForcefieldConfig:
             without forgetting, :mod:`sciPT.domains.molecules.lwf`; no old data needed); 0: off.
         head_blocks: with a new head, how many of the last interaction blocks each head owns (the
             new head starts from a copy of the old one's; the old head keeps its own, untouched),
-            so that only the blocks before them are shared; ``None``: the model's (0 for a model
-            with one head: heads are readouts).
+            so that only the blocks before them are shared; ``None``: 1 when the model has one head
+            (the first head added), else the model's own (0 for a model whose heads are readouts).
+            One block is the default because, with EWC on the blocks still shared, it forgets far
+            less than readout-only heads at the same cost to the new data
+            (``benchmarks/RESULTS_forgetting.md``: ethanol validation error after fine-tuning 416
+            against 984 meV/Å at the strengths the benchmark's rule chose).
     """
 
     init: str = "none"
@@ -414,7 +423,10 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             if eval_head == head:  # old frames through the head being moved to new references
                 eval_references = list(backbone.head_module().reference_energies.tolist())
         else:
-            backbone.add_head(head, copy_from=eval_head, blocks=cfg.head_blocks)
+            blocks = cfg.head_blocks
+            if blocks is None and len(backbone.head_names) == 1:
+                blocks = DEFAULT_HEAD_BLOCKS
+            backbone.add_head(head, copy_from=eval_head, blocks=blocks)
         model_cfg = dataclasses.replace(
             backbone.cfg, reference_energies=list(backbone.head_module().reference_energies.tolist())
         )

@@ -98,9 +98,11 @@ def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     assert main(["evaluate", str(run), "--data", str(old), "--head", "train"]) == 0
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["data"] == str(old) and metrics["frames"] == 5
-    # the same head and references as fine-tuning's own evaluation of the old molecule
+    # the same head and references as fine-tuning's own evaluation of the old molecule, to float32
+    # rounding (fine-tuning evaluated with the old head's weights frozen, so autograd took another
+    # path through them than it does in a freshly loaded model)
     for key in ("energy_mae_meV_per_atom", "forces_rmse_meV_per_A", "forces_mae_meV_per_A_O"):
-        assert metrics[key] == pytest.approx(finetuned[f"eval_ethanol_old_{key}"], rel=1e-9)
+        assert metrics[key] == pytest.approx(finetuned[f"eval_ethanol_old_{key}"], rel=1e-6)
     assert "Head: train (the model's heads: train, acac_train)." in (folder / "report.md").read_text()
     assert main(["evaluate", str(run), "--data", str(old)]) == 0
     own = json.loads((folder / "metrics.json").read_text())  # the same file: its folder is replaced
