@@ -153,6 +153,11 @@ class Task:
         """Named configurations; every task has at least ``tiny``."""
         raise NotImplementedError
 
+    def default_preset(self, max_time_s: float | None) -> str:
+        """The preset of a run whose command line names none; ``max_time_s``: its ``--max-time``
+        budget in seconds, if it gave one (a task may pick a larger model for a longer budget)."""
+        return "tiny"
+
     def flag_aliases(self) -> dict[str, str]:
         """Short command-line flags for common keys, e.g. ``{"train": "data.paths"}``."""
         return {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, flatten, from_dict, load_yaml, merge, nest
-from .trainer import time_only
+from .trainer import max_time_seconds, time_only
 
 CHECKPOINT_FREE_KEYS = ("domain", "task", "corpus")
 
@@ -103,12 +103,12 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
         cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
     else:
         presets = plugin.presets()
-        if args.preset not in presets:
+        name = args.preset or default_preset(plugin, args, table)
+        if name not in presets:
             raise ConfigError(
-                f"--preset: unknown preset '{args.preset}' for {plugin.name} "
-                f"(expected one of: {', '.join(presets)})"
+                f"--preset: unknown preset '{name}' for {plugin.name} (expected one of: {', '.join(presets)})"
             )
-        cfg = presets[args.preset]()
+        cfg = presets[name]()
     set_above_preset: set[str] = set()
     if args.config:
         # a run's own config.yaml may be given: the keys that name its plugin and data are not config
@@ -138,14 +138,26 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     return cfg
 
 
+def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
+    """The preset of a command line that names none: the plugin's :meth:`~sciPT.registry.Task.
+    default_preset` for its ``--max-time`` budget, ``tiny`` for a plugin without one."""
+    choose = getattr(plugin, "default_preset", None)
+    if choose is None:
+        return "tiny"
+    dest = next((d for d, (key, _, _) in table.items() if key == "train.max_time"), None)
+    raw = getattr(args, dest, None) if dest else None
+    return choose(max_time_seconds(raw) if raw is not None else None)
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
     parser.add_argument(
         "--preset",
-        default="tiny",
+        default=None,
         choices=list(presets),
-        help="named configuration to start from (default: tiny)",
+        help="named configuration to start from (default: tiny, unless the task picks another for "
+        "the --max-time budget)",
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
     parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
