@@ -47,3 +47,30 @@ def test_a_resumed_run_keeps_its_step_count(tmp_path):
     (out / "config.yaml").write_text("domain: dna\ntrain:\n  max_steps: 123\n")
     cfg = resolve(["--out", str(out), "--resume", "--max-time", "5"])
     assert (cfg.train.max_steps, cfg.train.max_time) == (123, "5")
+
+
+def test_a_task_may_pick_the_preset_of_a_command_line_that_names_none():
+    """The preset by --max-time (a stand-in task: a budget of 10 minutes or more gets 'small'); a
+    named preset always wins, and a plugin without the hook gets tiny."""
+    from sciPT.registry import tasks
+
+    task = tasks.get("forcefield")
+
+    class Budgeted(type(task)):
+        def default_preset(self, max_time_s):
+            return "small" if max_time_s is not None and max_time_s >= 600 else "tiny"
+
+    budgeted = Budgeted()
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, budgeted, "runs/x")
+
+    def config(argv):
+        return resolve_config(budgeted, parser.parse_args(argv), table)
+
+    small, tiny = task.presets()["small"](), task.presets()["tiny"]()
+    assert small.model.channels != tiny.model.channels
+    assert config([]).model.channels == tiny.model.channels
+    assert config(["--max-time", "9"]).model.channels == tiny.model.channels
+    assert config(["--max-time", "00:00:10:00"]).model.channels == small.model.channels
+    assert config(["--max-time", "20", "--preset", "tiny"]).model.channels == tiny.model.channels
+    assert resolve(["--max-time", "20"]).model.d_model == 64  # the dna domain: tiny
