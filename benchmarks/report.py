@@ -92,6 +92,8 @@ RENDERERS["promoter-design"] = "promoter_design:render"
 RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
 # force fields (issues 11 and 13): accuracy against CPU time, against MACE
 RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
+# force fields (issue 13): the preset a time budget defaults to
+RENDERERS["forcefield-presets"] = "forcefield_presets:render"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:

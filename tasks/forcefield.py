@@ -10,6 +10,10 @@
     scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz [--head NAME]
     scipt demo forcefield
 
+Preset. ``tiny`` by default; with a ``--max-time`` budget of 2.5 minutes or more and no
+``--preset``, ``small`` (:meth:`ForcefieldTask.default_preset`): at equal time the larger model's
+fewer steps learn more (``benchmarks/RESULTS_forcefield.md``, section 5).
+
 Start. ``--init RUN`` loads a pre-trained potential (``scipt pretrain molecules``; its ``model/``
 folder or the run), whose element table is then enforced: a frame with an element the model never
 saw is refused, naming the file, the frame and the element. ``--init none`` trains the ``model``
@@ -153,6 +157,10 @@ from .forcefield_eval import before_after_plot, set_name
 
 # interaction blocks a head added to a one-head model owns (ForcefieldConfig.head_blocks)
 DEFAULT_HEAD_BLOCKS = 1
+# a --max-time budget from which a run naming no preset takes `small`: at 2.5 and 10 CPU-minutes
+# on acetylacetone it was ahead of `tiny` on validation over three seeds
+# (benchmarks/RESULTS_forcefield.md, section 5); shorter budgets were not measured
+SMALL_FROM_S = 150.0
 
 
 @dataclass
@@ -860,6 +868,10 @@ class ForcefieldTask(Task):
 
     def presets(self):
         return {"tiny": tiny, "small": small}
+
+    def default_preset(self, max_time_s: float | None) -> str:
+        """``small`` for a ``--max-time`` budget of at least :data:`SMALL_FROM_S`, else ``tiny``."""
+        return "small" if max_time_s is not None and max_time_s >= SMALL_FROM_S else "tiny"
 
     def flag_aliases(self):
         return {

@@ -453,3 +453,24 @@ def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, 
     )
     metrics = run_finetune(cfg, tmp_path / "run").read_metrics()
     assert metrics["steps"] == metrics["steps_sized_from_time"] == 29
+
+
+def test_a_time_budget_of_minutes_without_a_preset_takes_small():
+    import argparse
+
+    from sciPT.registry import tasks
+    from sciPT.runconfig import add_run_arguments, resolve_config
+
+    task = tasks.get("forcefield")
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, task, "runs/x")
+
+    def channels(argv):
+        return resolve_config(task, parser.parse_args(argv), table).model.channels
+
+    small, tiny = task.presets()["small"]().model.channels, task.presets()["tiny"]().model.channels
+    assert small != tiny
+    assert channels([]) == tiny  # no budget: the quick tiny run
+    assert channels(["--max-time", "2"]) == tiny  # below 2.5 minutes, not measured: tiny
+    assert channels(["--max-time", "2.5"]) == small
+    assert channels(["--max-time", "00:00:20:00", "--preset", "tiny"]) == tiny  # named: kept
