@@ -542,10 +542,17 @@ def mace_train_frames(log: Path) -> int:
 def run_unit(args, code: str, data: dict, seed: int, budget_min: float, line: tuple, run: Path) -> dict:
     budget_s = budget_min * 60
     units = units_for(line, budget_s, args.fill, code)
-    result = train_once(args, code, data, seed, units, run, budget_s * args.hard_stop)
-    result["planned"].update(
-        units=units, sized_from={"startup_cpu_s": round(line[0], 2), "cpu_s_per_unit": round(line[1], 4)}
-    )
+    # a run whose training ended but whose scoring did not (a crash, a kill) is scored, not redone
+    trained = run / "training.json"
+    saved = json.loads(trained.read_text()) if trained.is_file() else None
+    if saved is not None and saved["planned"].get("units") == units:
+        result = saved
+    else:
+        result = train_once(args, code, data, seed, units, run, budget_s * args.hard_stop)
+        result["planned"].update(
+            units=units, sized_from={"startup_cpu_s": round(line[0], 2), "cpu_s_per_unit": round(line[1], 4)}
+        )
+        trained.write_text(json.dumps(result))
     done = result["training_done"]
     unit = {
         "code": code,
