@@ -27,12 +27,14 @@ cost? Protocol, fixed before the run:
   difference over those units exceeds twice its standard error ("ahead"/"behind"), else "tied".
 
 Raw results: ``benchmarks/results/<--results-name>.json``, rewritten after every unit; ``--resume``
-skips finished units and pre-training runs (kept in ``benchmarks/out/<--results-name>/``).
+skips finished units and pre-training runs (kept in ``benchmarks/out/<--results-name>/``). A
+variant written after a run started joins it through ``--resume`` (the rule then covers it too);
+the results file records when (``variants_added``).
 :func:`render` makes the table of ``RESULTS_promoter.md`` (``benchmarks/report.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/promoter_pretrain_design.py [--resume] [--budget 10]
 
-Cost: pre-training is the budget times the pre-trained variants (7 x 10 = 70 CPU-minutes) plus
+Cost: pre-training is the budget times the pre-trained variants (8 x 10 = 80 CPU-minutes) plus
 about a minute of probes each; 108 fine-tunes about 45 CPU-minutes.
 """
 
@@ -75,6 +77,13 @@ def _deep(cfg):
     cfg.model.n_layers = 4
 
 
+def _rc_equivariant(cfg):
+    # both strands share the weights of a 64-wide network: the parameters of the 3-mer design;
+    # the encoder's symmetry replaces the augmentation
+    cfg.model.rc_equivariant, cfg.model.d_model, cfg.model.d_ff = True, 128, 512
+    cfg.data.reverse_complement = False
+
+
 def _four_genomes(cfg):
     cfg.data.temperature, cfg.data.dedup, cfg.data.max_n_run, cfg.data.min_entropy = 2.0, "near", 16, 3.0
 
@@ -87,6 +96,12 @@ VARIANTS = {
     "no RC augmentation": ("no reverse-complement augmentation", _no_rc, "ecoli"),
     "wide": ("128 wide (feed-forward 512)", _wide, "ecoli"),
     "deep": ("4 layers", _deep, "ecoli"),
+    "RC-equivariant": (
+        "reverse-complement parameter sharing (Caduceus): two 64-wide strands sharing weights, no "
+        "augmentation; fine-tuned with a strand-invariant head",
+        _rc_equivariant,
+        "ecoli",
+    ),
     "four genomes": (
         "the four shipped genomes, temperature 2, near-duplicates removed",
         _four_genomes,
@@ -113,6 +128,24 @@ def variant_config(name: str, corpora: list[str]):
     if change is not None:
         change(cfg)
     return cfg
+
+
+def add_variants(name: str, protocol: dict) -> list[str]:
+    """For ``--resume`` with variants the earlier run did not have: the protocol's variants become
+    the union (so every variant meets the same rule), the rest must be the same. Returns the new
+    variants' names."""
+    import json
+
+    path = HERE / "results" / f"{name}.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())["protocol"]
+    rest = {k: v for k, v in protocol.items() if k != "variants"}
+    if rest != {k: v for k, v in earlier.items() if k != "variants"}:
+        return []  # start_record names what differs
+    added = [v for v in protocol["variants"] if v not in earlier["variants"]]
+    protocol["variants"] = {**earlier["variants"], **protocol["variants"]}
+    return added
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         "finetuning": "tasks/promoter.py PromoterConfig defaults, ensemble 1",
         "rule": "highest mean validation MCC over datasets x fractions x seeds, scratch excluded",
     }
+    added = add_variants(args.results_name, protocol) if args.resume else []
     record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
+    for name in added:
+        record.setdefault("variants_added", {})[name] = record["provenance_resumed"][-1]["date"]
 
     def save() -> None:
         write_results(args.results_name, finish(record))
@@ -298,6 +334,8 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
     if candidates:
         best = max(candidates, key=candidates.get)
         lines += ["", f"Rule ({protocol['rule']}): **{best}**."]
+    for variant, date in record.get("variants_added", {}).items():
+        lines += ["", f"`{variant}` joined the run on {date[:10]} through `--resume`."]
     return "\n".join(lines) + "\n"
 
 

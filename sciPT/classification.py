@@ -47,6 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
+from .nn.strands import reverse_complement_hidden
 from .tokenizers import SequenceTokenizer
 from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
@@ -69,13 +70,19 @@ class ClassifierHead(nn.Module):
         cfg: pooling, hidden width (0 = linear), dropout.
         hidden_size: the encoder's width ``D``.
         length: token positions kept by ``flatten`` pooling.
+        strand_invariant: the encoder is reverse-complement equivariant
+            (:mod:`sciPT.nn.strands`): the logit is the mean of the head's logits on the hidden
+            states and on their reverse complement, so it is the same on either strand, for one
+            encoder pass.
 
-    Shapes: hidden ``[B, L, D]``, mask ``[B, L]`` (True = real token) -> logits ``[B]``.
+    Shapes: hidden ``[B, L, D]``, mask ``[B, L]`` (True = real token, real tokens first) ->
+    logits ``[B]``.
     """
 
-    def __init__(self, cfg: HeadConfig, hidden_size: int, length: int):
+    def __init__(self, cfg: HeadConfig, hidden_size: int, length: int, strand_invariant: bool = False):
         super().__init__()
         self.cfg, self.length = cfg, length
+        self.strand_invariant = strand_invariant
         if cfg.pooling == "conv":
             kernel = min(cfg.kernel, length)
             self.conv = nn.Conv1d(hidden_size, cfg.filters, kernel)
@@ -90,6 +97,12 @@ class ClassifierHead(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.strand_invariant:
+            return self._logits(hidden, mask)
+        both = torch.cat([hidden, reverse_complement_hidden(hidden, mask)])
+        return self._logits(both, torch.cat([mask, mask])).view(2, -1).mean(0)
+
+    def _logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(hidden.dtype)
         if self.cfg.pooling == "mean":
             return self.net((hidden * m).sum(1) / m.sum(1).clamp_min(1)).squeeze(-1)

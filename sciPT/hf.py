@@ -436,11 +436,16 @@ def esm_equivalent(model: dict, tokenizer: dict, objective: str = "masked", head
     heads are both ``decoder(LN(GELU(dense(h))))``, sciPT's untied (``tie_word_embeddings=False``).
     ESM's options that sciPT lacks are switched off: ``token_dropout`` (which would rescale every
     embedding by 0.88), ``emb_layer_norm_before``, learned positions. What has no ESM equivalent:
-    ALiBi, SwiGLU, overlapping k-mer tokens (``EsmTokenizer`` cuts a sequence into
+    ALiBi, SwiGLU, reverse-complement parameter sharing, overlapping k-mer tokens (``EsmTokenizer`` cuts a sequence into
     non-overlapping words), a causal objective, and a LayerNorm epsilon other than the head's
     1e-5 (ESM has one ``layer_norm_eps`` for both). Dropout differs only in training (sciPT also
     drops out the embeddings), not in the function computed.
     """
+    if model.get("rc_equivariant", False):
+        raise ConfigError(
+            "model.rc_equivariant: a reverse-complement equivariant encoder (two strands sharing "
+            "weights) has no ESM equivalent; only plain encoders export to the hf format"
+        )
     if model.get("position", "rotary") != "rotary":
         raise ConfigError(
             f"model.position: {model['position']!r} has no ESM equivalent (ESM has rotary or learned "

@@ -23,7 +23,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -191,9 +191,19 @@ class SequenceDomain(Domain):
             return SequenceTokenizer(self.spec.alphabet, k=cfg.k)
         return SequenceTokenizer(self.spec.alphabet, k=1)
 
-    def build_model(self, model_cfg: TransformerConfig, tokenizer: SequenceTokenizer) -> TransformerEncoder:
+    def fill_model_config(self, model_cfg: TransformerConfig, tokenizer: SequenceTokenizer) -> None:
+        """Set what the tokenizer decides: vocabulary size, padding id and, for a reverse-complement
+        equivariant model, each token's complement."""
         model_cfg.vocab_size = tokenizer.vocab_size
         model_cfg.pad_id = tokenizer.pad_id
+        if model_cfg.rc_equivariant:
+            complement = self.spec.complement_codes()
+            if complement is None:
+                raise ConfigError(f"model.rc_equivariant: {self.name} sequences have no complement")
+            model_cfg.complement_ids = tokenizer.complement_ids(complement)
+
+    def build_model(self, model_cfg: TransformerConfig, tokenizer: SequenceTokenizer) -> TransformerEncoder:
+        self.fill_model_config(model_cfg, tokenizer)
         return TransformerEncoder(model_cfg)
 
     def build_objective(self, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, hidden: int):
@@ -321,7 +331,9 @@ class SequenceDomain(Domain):
     def export_config_from(self, cfg: SequencePretrainConfig) -> dict:
         """What ``model/config.json`` holds besides provenance: enough to rebuild the backbone."""
         tokenizer = self.tokenizer(cfg.tokenizer)
-        model = {**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
+        model_cfg = replace(cfg.model)
+        self.fill_model_config(model_cfg, tokenizer)
+        model = to_dict(model_cfg)
         return {
             "domain": self.name,
             "model": model,

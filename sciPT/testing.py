@@ -252,6 +252,34 @@ def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-
         )
 
 
+def assert_rc_equivariant(encoder, input_ids, attention_mask, complement_ids, *, atol: float = 1e-6) -> None:
+    """Assert that ``encoder`` is reverse-complement equivariant on a right-padded batch: its hidden
+    states on the reverse complement of each row equal the reverse complement (positions reversed
+    within the row, channels reversed) of its hidden states on the row, at every real token.
+
+    Args:
+        encoder: ``(input_ids, attention_mask) -> [B, L, D]``, in eval mode.
+        input_ids, attention_mask: ``[B, L]`` (``True`` = real token, real tokens first).
+        complement_ids: ``[vocab]`` token id of each token's reverse complement.
+        atol: absolute tolerance.
+
+    A failure reads ``"not reverse-complement equivariant: max |difference| <d> at sequence <i>"``.
+    """
+    from .nn.strands import reverse_complement_hidden, reverse_complement_ids
+
+    complement_ids = torch.as_tensor(complement_ids)
+    with torch.no_grad():
+        forward = encoder(input_ids, attention_mask)
+        backward = encoder(reverse_complement_ids(input_ids, attention_mask, complement_ids), attention_mask)
+    diff = (reverse_complement_hidden(forward, attention_mask) - backward).abs()
+    diff = (diff * attention_mask[..., None]).flatten(1).amax(1)
+    if diff.numel() and float(diff.max()) > atol:
+        raise AssertionError(
+            f"not reverse-complement equivariant: max |difference| {float(diff.max()):.3g} "
+            f"at sequence {int(diff.argmax())}"
+        )
+
+
 # --- tiny ESM folders in the Hugging Face format (sciPT.hf) ------------------------------------
 def nucleotide_transformer_vocab() -> list[str]:
     """The vocabulary layout of the first Nucleotide Transformer models: six specials, the 4096

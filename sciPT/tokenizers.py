@@ -77,6 +77,28 @@ class SequenceTokenizer:
     def n_tokens(self, n_residues: int) -> int:
         return max(0, n_residues - self.k + 1)
 
+    def complement_ids(self, complement: np.ndarray) -> list[int]:
+        """The id of each token's reverse complement (special tokens are their own).
+
+        ``complement[code]`` is the code of the paired residue. A k-mer maps to the k-mer read on
+        the other strand (reversed and complemented), so encoding a sequence's reverse complement
+        gives the reversed ids mapped through this list. Needs the core symbols closed under
+        ``complement`` when ``k > 1``.
+        """
+        complement = np.asarray(complement, dtype=np.int64)
+        ids = np.arange(self.vocab_size)
+        n = len(SPECIAL_TOKENS)
+        if self.k == 1:
+            ids[n:] = complement[: self._radix] + n
+            return ids.tolist()
+        if (complement[: self._radix] >= self._radix).any():
+            raise ValueError("the complement of a core symbol is not a core symbol")
+        words = np.arange(self._radix**self.k)
+        digits = (words[:, None] // self._powers) % self._radix  # [n_words, k], first symbol first
+        paired = complement[digits[:, ::-1]]
+        ids[n:] = (paired * self._powers).sum(1) + n
+        return ids.tolist()
+
     # encoding -------------------------------------------------------------------------------
     def encode_codes(self, codes: np.ndarray) -> np.ndarray:
         """Shapes: codes ``[..., W]`` uint8 -> ids ``[..., W - k + 1]`` int64."""

@@ -41,7 +41,7 @@ import csv
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,7 @@ from sciPT.classification import (
 )
 from sciPT.config import from_dict, to_dict
 from sciPT.diagnostics import transfer
+from sciPT.domains.dna import domain as dna_domain
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
@@ -196,12 +197,16 @@ def build_backbone(model_cfg: TransformerConfig | dict) -> torch.nn.Module:
     return HFEncoder(model_cfg)
 
 
+def strand_invariant(backbone: torch.nn.Module) -> bool:
+    """Is ``backbone`` reverse-complement equivariant (its head then averages both strands)?"""
+    return bool(getattr(backbone, "rc_equivariant", False))
+
+
 def load_start(init: str, cfg: PromoterConfig) -> Start:
     if init == "none":
         tokenizer = dna_tokenizer(cfg.tokenizer)
-        model_cfg = TransformerConfig(
-            **{**to_dict(cfg.model), "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
-        )
+        model_cfg = replace(cfg.model)
+        dna_domain.fill_model_config(model_cfg, tokenizer)
         return Start("scratch", None, model_cfg, tokenizer, [], {})
     if is_hf_init(init):
         # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
@@ -319,7 +324,7 @@ def fit_member(
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)
-    head = ClassifierHead(cfg.head, backbone.hidden_size, max_tokens)
+    head = ClassifierHead(cfg.head, backbone.hidden_size, max_tokens, strand_invariant(backbone))
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
     return fit_classifier(
         backbone,
@@ -487,9 +492,10 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
 
     def member() -> SequenceClassifier:
+        backbone = build_backbone(model_cfg)
+        n_tokens = tokenizer.n_tokens(exported["length"])
         return SequenceClassifier(
-            build_backbone(model_cfg),
-            ClassifierHead(head_cfg, hidden, tokenizer.n_tokens(exported["length"])),
+            backbone, ClassifierHead(head_cfg, hidden, n_tokens, strand_invariant(backbone))
         )
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model

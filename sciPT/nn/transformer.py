@@ -26,12 +26,16 @@ recomputes its activations in the backward pass (``torch.utils.checkpoint``, non
 random state restored so dropout draws the same masks): the memory of the activations falls from
 ``n_layers`` blocks' worth to one block's plus the block inputs, for about one more forward pass.
 Losses and gradients are unchanged (tested).
+
+Reverse-complement parameter sharing (``rc_equivariant``, DNA): the hidden state holds two strands
+that share every weight, so the encoder's output on a sequence's reverse complement is the reverse
+complement of its output (Caduceus, Schiff et al. 2024): :mod:`sciPT.nn.strands`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -42,6 +46,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import ConfigError
 from .attention import SelfAttention
 from .position import ALiBi
+from .strands import from_strands, to_strands
 
 
 @dataclass
@@ -65,6 +70,8 @@ class TransformerConfig:
     pad_id: int = 0
     norm_eps: float = 1e-5
     activation: Literal["gelu", "swiglu"] = "gelu"
+    rc_equivariant: bool = False
+    complement_ids: list[int] | None = None
 
     def __post_init__(self):
         for key in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"):
@@ -74,15 +81,51 @@ class TransformerConfig:
             raise ConfigError(
                 f"model.d_model: {self.d_model} is not divisible by model.n_heads ({self.n_heads})"
             )
-        if self.position == "rotary" and (self.d_model // self.n_heads) % 2:
+        strands = 2 if self.rc_equivariant else 1
+        if self.rc_equivariant and (self.d_model % 2 or self.d_ff % 2):
             raise ConfigError(
-                f"model.d_model: rotary needs an even head size, got d_model/n_heads = "
-                f"{self.d_model // self.n_heads}"
+                f"model.rc_equivariant: d_model and d_ff are split between the two strands; "
+                f"expected even numbers, got {self.d_model} and {self.d_ff}"
+            )
+        if self.rc_equivariant and (self.d_model // 2) % self.n_heads:
+            raise ConfigError(
+                f"model.d_model: each strand's {self.d_model // 2} channels are not divisible "
+                f"by model.n_heads ({self.n_heads})"
+            )
+        if self.position == "rotary" and (self.d_model // strands // self.n_heads) % 2:
+            raise ConfigError(
+                f"model.d_model: rotary needs an even head size, got "
+                f"{'d_model/2' if strands == 2 else 'd_model'}/n_heads = "
+                f"{self.d_model // strands // self.n_heads}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: expected a value in [0, 1), got {self.dropout}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ConfigError(f"model.pad_id: {self.pad_id} is outside the vocabulary [0, {self.vocab_size})")
+        if self.complement_ids is not None:
+            self.check_complement()
+
+    def check_complement(self) -> None:
+        """``complement_ids`` is a permutation of the vocabulary that keeps the padding token."""
+        if self.complement_ids is None:
+            raise ConfigError(
+                "model.rc_equivariant: needs each token's complement (model.complement_ids), "
+                "which a domain with complementary strands (dna) fills in from its tokenizer"
+            )
+        ids = list(self.complement_ids)
+        if len(ids) != self.vocab_size or sorted(ids) != list(range(self.vocab_size)):
+            raise ConfigError(
+                f"model.complement_ids: expected a permutation of the {self.vocab_size} token ids, "
+                f"got {len(ids)} ids"
+            )
+        if ids[self.pad_id] != self.pad_id:
+            raise ConfigError("model.complement_ids: the padding token must be its own complement")
+
+    def strand(self) -> TransformerConfig:
+        """The shape of one strand's layers: the config itself unless ``rc_equivariant``."""
+        if not self.rc_equivariant:
+            return self
+        return replace(self, d_model=self.d_model // 2, d_ff=self.d_ff // 2, rc_equivariant=False)
 
 
 class FeedForward(nn.Module):
@@ -153,6 +196,9 @@ class TransformerEncoder(nn.Module):
             checks this flag).
         activation_checkpointing: recompute each block in the backward pass (module docstring);
             a training-time switch, not part of the config (it changes no result).
+        rc_equivariant: ``cfg.rc_equivariant``: the output on a sequence's reverse complement is
+            the reverse complement of the output (:mod:`sciPT.nn.strands`); :meth:`embed` is then
+            the same on both strands.
 
     Shapes:
         ``input_ids``: ``(B, L)`` int64; ``attention_mask``: ``(B, L)`` bool, ``True`` for real
@@ -168,10 +214,16 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.hidden_size = cfg.d_model
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.rc_equivariant = cfg.rc_equivariant
+        if cfg.rc_equivariant:
+            cfg.check_complement()
+            # not saved: the config carries it
+            self.register_buffer("complement", torch.tensor(cfg.complement_ids), persistent=False)
+        strand = cfg.strand()
+        self.embedding = nn.Embedding(cfg.vocab_size, strand.d_model, padding_idx=cfg.pad_id)
         self.embed_dropout = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.blocks = nn.ModuleList(TransformerBlock(strand) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(strand.d_model, eps=cfg.norm_eps)
         self.alibi = ALiBi(cfg.n_heads) if cfg.position == "alibi" else None
         self.activation_checkpointing = False
         self.reset_parameters()
@@ -244,6 +296,8 @@ class TransformerEncoder(nn.Module):
         "last layer subset" of masked-modelling implementations). With 15 % of the positions
         selected this removes most of the last block's work.
         """
+        if self.rc_equivariant:
+            return self._forward_strands(input_ids, attention_mask, causal, select)
         L = input_ids.shape[1]
         attn_mask, is_causal = self.attention_bias(L, attention_mask, causal)
         x = self.embed_dropout(self.embedding(input_ids))
@@ -261,17 +315,42 @@ class TransformerEncoder(nn.Module):
         x = self._run(self.blocks[-1], x, attn_mask, is_causal, query_index)
         return self.norm(x[valid])
 
+    def _forward_strands(
+        self, input_ids: Tensor, attention_mask: Tensor | None, causal: bool, select: Tensor | None
+    ) -> Tensor:
+        """:meth:`forward` of a reverse-complement equivariant encoder: both strands through every
+        block in one call, stacked along the batch (:mod:`sciPT.nn.strands`)."""
+        if causal:
+            raise ConfigError(
+                "model.rc_equivariant: a strand-equivariant encoder reads both ways; causal attention is not available"
+            )
+        if select is not None:
+            # the second strand's positions run backwards: the last-block shortcut does not apply
+            return self._forward_strands(input_ids, attention_mask, False, None)[select]
+        forward = self.embedding(input_ids)
+        backward = self.embedding(self.complement[input_ids]).flip(-1)
+        x = self.embed_dropout(torch.cat([forward, backward], dim=-1))
+        x, mask = to_strands(x, attention_mask)
+        attn_mask, is_causal = self.attention_bias(input_ids.shape[1], mask, False)
+        for block in self.blocks:
+            x = self._run(block, x, attn_mask, is_causal)
+        return from_strands(self.norm(x))
+
     def _run(self, block: TransformerBlock, *args) -> Tensor:
         if self.activation_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
     def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        """One vector per sequence: the mean of the final hidden states over non-pad tokens."""
+        """One vector per sequence: the mean of the final hidden states over non-pad tokens
+        (symmetrised over the strands when ``rc_equivariant``: the same on either strand)."""
         real = attention_mask if attention_mask is not None else input_ids != self.cfg.pad_id
         hidden = self.forward(input_ids, real)
         weights = real.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        if self.rc_equivariant:  # the strands' means swap (channels reversed) on the other strand
+            mean = 0.5 * (mean + mean.flip(-1))
+        return mean
 
     def layer_groups(self) -> list[nn.Module]:
         """``[embedding, block_0, ..., block_{n-1}, final_norm]``, input to output.

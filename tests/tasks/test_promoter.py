@@ -162,6 +162,27 @@ def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path):
     np.testing.assert_allclose(classifier.predict(data.codes), np.mean(each, 0), atol=1e-6)
 
 
+def test_rc_equivariant_classifier_is_strand_symmetric_and_round_trips(planted, tmp_path):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg()
+    cfg.model.rc_equivariant, cfg.model.d_model, cfg.model.d_ff = True, 32, 64
+    cfg.max_epochs, cfg.ensemble = 2, 1
+    start = load_start("none", cfg)
+    assert start.model_cfg.complement_ids[5:8] == [5 + 63, 5 + 47, 5 + 31]  # AAA->TTT, AAC->GTT, AAG->CTT
+    classifier = train_classifier(start, cfg, data, 30, seed=0)
+    assert not classifier.strand_symmetric  # no second pass: the head averages the strands itself
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in (30, 30, 26, 21)]
+    assert_strand_symmetric(classifier.predict, seqs, COMPLEMENT, atol=1e-5)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, _ = load_classifier(run.path)
+    assert loaded.model.head.strand_invariant
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+
+
 def _batch(start, data):
     batch = start.tokenizer.batch(data.codes, start.tokenizer.n_tokens(30))
     return batch["input_ids"], batch["attention_mask"]
