@@ -130,6 +130,29 @@ def variant_config(name: str, corpora: list[str]):
     return cfg
 
 
+def clean_corpora(folder: Path, record: dict) -> dict[str, list[str]]:
+    """The shipped genomes with every copy of an iPromoter-2L sequence (either strand) masked, made
+    once in ``folder`` (the counts go to ``record["decontamination"]``): ``{"ecoli": [E. coli],
+    "genomes": [all four]}``, the corpora of :data:`VARIANTS`."""
+    from sciPT.diagnostics.contamination import decontaminate
+    from sciPT.domains.dna.data import DNA_SPEC, SHIPPED_GENOMES, read_pair
+    from sciPT.files import resolve_data_path
+    from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
+
+    evaluation = None
+    genomes = []
+    for genome in SHIPPED_GENOMES:
+        clean = folder / Path(genome).name.replace(".fna.gz", ".fa.gz")
+        if not clean.is_file():
+            if evaluation is None:
+                evaluation = read_pair(resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES))
+            record.setdefault("decontamination", {})[genome] = decontaminate(
+                resolve_data_path(genome), evaluation.codes, clean, DNA_SPEC
+            )
+        genomes.append(str(clean))
+    return {"ecoli": genomes[:1], "genomes": genomes}
+
+
 def add_variants(name: str, protocol: dict) -> list[str]:
     """For ``--resume`` with variants the earlier run did not have: the protocol's variants become
     the union (so every variant meets the same rule), the rest must be the same. Returns the new
@@ -169,12 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     from promoter_design import load_dataset
     from provenance import finish, start_record, write_results
 
-    from sciPT.diagnostics.contamination import decontaminate
-    from sciPT.domains.dna.data import DNA_SPEC, SHIPPED_GENOMES, read_pair
-    from sciPT.files import resolve_data_path
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
-    from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
 
     torch.set_num_threads(1)
     work = HERE / "out" / args.results_name
@@ -197,16 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:
         write_results(args.results_name, finish(record))
 
-    evaluation = read_pair(resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES))
-    corpora = {"ecoli": [], "genomes": []}
-    for genome in SHIPPED_GENOMES:
-        clean = work / "corpus" / Path(genome).name.replace(".fna.gz", ".fa.gz")
-        if not clean.is_file():
-            record.setdefault("decontamination", {})[genome] = decontaminate(
-                resolve_data_path(genome), evaluation.codes, clean, DNA_SPEC
-            )
-        corpora["genomes"].append(str(clean))
-    corpora["ecoli"] = corpora["genomes"][:1]
+    corpora = clean_corpora(work / "corpus", record)
 
     starts: dict[str, Path | None] = {}
     for name in args.variants:

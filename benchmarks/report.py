@@ -94,6 +94,9 @@ RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
 RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
 # force fields (issue 13): the preset a time budget defaults to
 RENDERERS["forcefield-presets"] = "forcefield_presets:render"
+# DNA (issue 12): the pre-training design, and accuracy against pre-training compute
+RENDERERS["promoter-pretrain-design"] = "promoter_pretrain_design:render"
+RENDERERS["promoter-budget"] = "promoter_budget:render"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
