@@ -60,14 +60,16 @@ def cpu_seconds() -> float:
 
 
 def pretrain_for(corpus: Path, steps: int, out: Path, cfg=None) -> float:
-    """Pre-train ``steps`` steps into ``out`` (kept if already there) with ``cfg`` (default: the
-    promoter pipeline's, :func:`sciPT.tasks.promoter_demo.promoter_pretraining` on ``corpus``);
-    its CPU seconds."""
+    """Pre-train ``steps`` steps into ``out`` with ``cfg`` (default: the promoter pipeline's,
+    :func:`sciPT.tasks.promoter_demo.promoter_pretraining` on ``corpus``); its CPU seconds, also
+    kept in ``out/cpu.json``, so a run finished by another process (or before a crash) is not
+    repeated and its cost is known (NaN if it finished without that file)."""
     from sciPT.pretrain import pretrain
     from sciPT.tasks.promoter_demo import promoter_pretraining
 
     if (out / "model" / "config.json").is_file():
-        return float("nan")
+        done = out / "cpu.json"
+        return float(json.loads(done.read_text())["cpu_s"]) if done.is_file() else float("nan")
     cfg = cfg if cfg is not None else promoter_pretraining(str(corpus))
     cfg.train.max_steps = steps
     cfg.train.val_every = max(1, steps // 5)
@@ -75,7 +77,9 @@ def pretrain_for(corpus: Path, steps: int, out: Path, cfg=None) -> float:
     cfg.train.seed = 0
     start = cpu_seconds()
     pretrain("dna", cfg, out, command=f"benchmarks/promoter_budget.py ({steps} steps)")
-    return cpu_seconds() - start
+    used = cpu_seconds() - start
+    (out / "cpu.json").write_text(json.dumps({"steps": steps, "cpu_s": used}))
+    return used
 
 
 def cost_line(probes: dict) -> tuple[float, float]:

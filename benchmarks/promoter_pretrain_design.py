@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--results-name", default="promoter_pretrain_design")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
+    parser.add_argument(
+        "--pretrain-only",
+        action="store_true",
+        help="probe and pre-train the variants, write no results (a second process may do this while "
+        "another runs; a later --resume takes its runs and their CPU time from their folders)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -214,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         record.setdefault("variants_added", {})[name] = record["provenance_resumed"][-1]["date"]
 
     def save() -> None:
-        write_results(args.results_name, finish(record))
+        if not args.pretrain_only:
+            write_results(args.results_name, finish(record))
 
     corpora = clean_corpora(work / "corpus", record)
 
@@ -242,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             pre["sized_from"] = list(line)
             save()
         starts[name] = out
+    if args.pretrain_only:
+        return 0
 
     done = {(u["variant"], u["dataset"], u["fraction"], u["seed"]) for u in record["units"]}
     for dataset in args.datasets:
