@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--design", default="3-mer", help="a variant of benchmarks/promoter_pretrain_design.py"
     )
+    parser.add_argument(
+        "--pretrain-only",
+        action="store_true",
+        help="probe and pre-train --budgets, write no results (two processes may pre-train different "
+        "budgets at once; a later --resume takes the runs and their CPU time from their folders)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.budgets, args.fractions, args.seeds = [0.0, 0.5], [0.05, 1.0], args.seeds[:1]
@@ -145,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
 
     def save() -> None:
-        write_results(args.results_name, finish(record))
+        if not args.pretrain_only:
+            write_results(args.results_name, finish(record))
 
     data = read_pair(resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES))
     if args.quick:
@@ -179,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             record["pretraining"][key] = {"steps": steps, "cpu_s": used, "sized_from": list(line)}
             save()
         runs[key] = out
+    if args.pretrain_only:
+        return 0
 
     template = next((p for p in runs.values() if p is not None), None)
     if template is None:
