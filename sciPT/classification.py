@@ -16,6 +16,11 @@ layer MLP) gives one logit:
   and which window it sits in is kept. ``pool: 0`` takes the maximum over all positions
   (position-free, any length).
 
+``tokens: true`` feeds the head each position's input token, one-hot, beside the encoder's hidden
+state (``[B, L, D + vocab]``): a skip past the encoder. With ``conv`` pooling the head then holds a
+CNN on the tokens, with ``flatten`` a position-aware one-hot model, with ``mean`` a k-mer
+composition model; the classifier is never limited to what the encoder kept of its input.
+
 Loss. Binary cross-entropy on the logit with ``pos_weight = n_negative / n_positive`` of the training
 set, so each class weighs the same in total whatever the imbalance (1.0 for balanced sets).
 
@@ -46,8 +51,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .errors import ConfigError
 from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
-from .nn.strands import reverse_complement_hidden
+from .nn.strands import reverse_complement_hidden, reverse_complement_ids
 from .tokenizers import SequenceTokenizer
 from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
@@ -57,6 +63,7 @@ class HeadConfig:
     pooling: Literal["mean", "flatten", "conv"] = "mean"
     hidden: int = 0
     dropout: float = 0.1
+    tokens: bool = False  # the one-hot input tokens beside the hidden states (module docstring)
     # ``conv`` pooling only: filters, kernel width and max-pool width, in token positions
     filters: int = 128
     kernel: int = 15
@@ -74,15 +81,36 @@ class ClassifierHead(nn.Module):
             (:mod:`sciPT.nn.strands`): the logit is the mean of the head's logits on the hidden
             states and on their reverse complement, so it is the same on either strand, for one
             encoder pass.
+        vocab_size: the tokenizer's vocabulary (``cfg.tokens`` only).
+        complement_ids: ``[vocab_size]`` each token's reverse complement (``cfg.tokens`` with
+            ``strand_invariant`` only).
 
-    Shapes: hidden ``[B, L, D]``, mask ``[B, L]`` (True = real token, real tokens first) ->
-    logits ``[B]``.
+    Shapes: hidden ``[B, L, D]``, mask ``[B, L]`` (True = real token, real tokens first),
+    input_ids ``[B, L]`` (``cfg.tokens`` only) -> logits ``[B]``.
     """
 
-    def __init__(self, cfg: HeadConfig, hidden_size: int, length: int, strand_invariant: bool = False):
+    def __init__(
+        self,
+        cfg: HeadConfig,
+        hidden_size: int,
+        length: int,
+        strand_invariant: bool = False,
+        vocab_size: int = 0,
+        complement_ids: list[int] | None = None,
+    ):
         super().__init__()
         self.cfg, self.length = cfg, length
         self.strand_invariant = strand_invariant
+        self.vocab_size = vocab_size if cfg.tokens else 0
+        if cfg.tokens and vocab_size < 1:
+            raise ConfigError(
+                "head.tokens: the head reads the input tokens; it needs the tokenizer's vocabulary"
+            )
+        if cfg.tokens and strand_invariant:
+            if complement_ids is None:
+                raise ConfigError("head.tokens: a strand-invariant head needs each token's complement")
+            self.register_buffer("complement", torch.tensor(complement_ids), persistent=False)
+        hidden_size += self.vocab_size
         if cfg.pooling == "conv":
             kernel = min(cfg.kernel, length)
             self.conv = nn.Conv1d(hidden_size, cfg.filters, kernel)
@@ -96,11 +124,23 @@ class ClassifierHead(nn.Module):
         layers.append(nn.Linear(features, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.vocab_size and input_ids is None:
+            raise ValueError("head.tokens: the head reads the input tokens; pass input_ids")
         if not self.strand_invariant:
-            return self._logits(hidden, mask)
-        both = torch.cat([hidden, reverse_complement_hidden(hidden, mask)])
+            return self._logits(self._features(hidden, input_ids), mask)
+        # the other strand: what the encoder gives on the reverse complement, and its tokens
+        other = reverse_complement_hidden(hidden, mask)
+        other_ids = reverse_complement_ids(input_ids, mask, self.complement) if self.vocab_size else None
+        both = torch.cat([self._features(hidden, input_ids), self._features(other, other_ids)])
         return self._logits(both, torch.cat([mask, mask])).view(2, -1).mean(0)
+
+    def _features(self, hidden: torch.Tensor, input_ids: torch.Tensor | None) -> torch.Tensor:
+        if not self.vocab_size:
+            return hidden
+        return torch.cat([hidden, nn.functional.one_hot(input_ids, self.vocab_size).to(hidden.dtype)], -1)
 
     def _logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -127,7 +167,7 @@ class SequenceClassifier(nn.Module):
         self.backbone, self.head = backbone, head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(input_ids, attention_mask), attention_mask)
+        return self.head(self.backbone(input_ids, attention_mask), attention_mask, input_ids)
 
 
 class ProbabilityEnsemble(nn.Module):
@@ -164,7 +204,8 @@ class BinaryLoss(nn.Module):
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
 
     def forward(self, backbone, head, batch):
-        logits = head(backbone(batch["input_ids"], batch["attention_mask"]), batch["attention_mask"])
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        logits = head(backbone(ids, mask), mask, ids)
         y = batch["labels"].to(logits.dtype)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
         accuracy = ((logits > 0).to(y.dtype) == y).float().mean()

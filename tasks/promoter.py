@@ -197,9 +197,18 @@ def build_backbone(model_cfg: TransformerConfig | dict) -> torch.nn.Module:
     return HFEncoder(model_cfg)
 
 
-def strand_invariant(backbone: torch.nn.Module) -> bool:
-    """Is ``backbone`` reverse-complement equivariant (its head then averages both strands)?"""
-    return bool(getattr(backbone, "rc_equivariant", False))
+def build_head(cfg: HeadConfig, backbone: torch.nn.Module, tokenizer, n_tokens: int) -> ClassifierHead:
+    """The classifier head of ``backbone``: strand-invariant when the encoder is reverse-complement
+    equivariant (:mod:`sciPT.nn.strands`), reading the tokens too with ``head.tokens``."""
+    invariant = bool(getattr(backbone, "rc_equivariant", False))
+    return ClassifierHead(
+        cfg,
+        backbone.hidden_size,
+        n_tokens,
+        strand_invariant=invariant,
+        vocab_size=tokenizer.vocab_size,
+        complement_ids=backbone.cfg.complement_ids if invariant else None,
+    )
 
 
 def load_start(init: str, cfg: PromoterConfig) -> Start:
@@ -324,7 +333,7 @@ def fit_member(
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)
-    head = ClassifierHead(cfg.head, backbone.hidden_size, max_tokens, strand_invariant(backbone))
+    head = build_head(cfg.head, backbone, start.tokenizer, max_tokens)
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
     return fit_classifier(
         backbone,
@@ -483,19 +492,17 @@ def load_classifier(path) -> tuple[Classifier, dict]:
         # fine-tuned from --init hf:DIR: transformers' config dict, the vocabulary beside it
         from sciPT.hf import HFTokenizer
 
-        model_cfg, hidden = exported["model"], int(exported["model"]["hidden_size"])
+        model_cfg = exported["model"]
         tokenizer = HFTokenizer.from_dict(exported["tokenizer"], model_dir)
     else:
         model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
-        hidden = model_cfg.d_model
         tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
     head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
 
     def member() -> SequenceClassifier:
         backbone = build_backbone(model_cfg)
-        n_tokens = tokenizer.n_tokens(exported["length"])
         return SequenceClassifier(
-            backbone, ClassifierHead(head_cfg, hidden, n_tokens, strand_invariant(backbone))
+            backbone, build_head(head_cfg, backbone, tokenizer, tokenizer.n_tokens(exported["length"]))
         )
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
@@ -962,7 +969,7 @@ def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
         *([""] if flags else []),
         f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
         f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
-        f"{cfg.finetune.strategy}; head {cfg.head.pooling}; strand-symmetric: {cfg.strand_symmetric}.",
+        f"{cfg.finetune.strategy}; head {cfg.head.pooling}{' + tokens' if cfg.head.tokens else ''}; strand-symmetric: {cfg.strand_symmetric}.",
         "",
     ]
     window = start.model_cfg.max_len if isinstance(start.model_cfg, TransformerConfig) else None

@@ -53,6 +53,38 @@ def test_short_inputs_equal_their_zero_padded_form(pooling):
     assert torch.allclose(head(short, mask[:, :7]), head(padded, mask))
 
 
+def test_tokens_beside_the_hidden_states_by_hand():
+    torch.manual_seed(0)
+    head = ClassifierHead(HeadConfig(pooling="mean", dropout=0.0, tokens=True), 3, 12, vocab_size=7).eval()
+    assert head.net[-1].in_features == 3 + 7
+    with torch.no_grad():
+        head.net[-1].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, -4.0]]))
+        head.net[-1].bias.fill_(0.5)
+    ids = torch.tensor([[5, 6, 5, 5, 0]])  # tokens 5 5 5 6, then padding
+    mask = ids != 0
+    hidden = torch.zeros(1, 5, 3)
+    hidden[0, :4, 0] = 1.0
+    # mean over the 4 real positions: hidden channel 0 -> 1, token 5 -> 3/4, token 6 -> 1/4
+    assert head(hidden, mask, ids).item() == pytest.approx(1.0 + 2.0 * 0.75 - 4.0 * 0.25 + 0.5)
+
+
+def test_tokens_refusals():
+    from sciPT.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        ClassifierHead(HeadConfig(tokens=True), 3, 12)
+    assert (
+        str(err.value) == "head.tokens: the head reads the input tokens; it needs the tokenizer's vocabulary"
+    )
+    with pytest.raises(ConfigError) as err:
+        ClassifierHead(HeadConfig(tokens=True), 3, 12, strand_invariant=True, vocab_size=7)
+    assert str(err.value) == "head.tokens: a strand-invariant head needs each token's complement"
+    head = ClassifierHead(HeadConfig(tokens=True), 3, 12, vocab_size=7)
+    with pytest.raises(ValueError) as err:
+        head(torch.zeros(1, 12, 3), torch.ones(1, 12, dtype=torch.bool))
+    assert str(err.value) == "head.tokens: the head reads the input tokens; pass input_ids"
+
+
 def test_fine_tuning_honours_activation_checkpointing():
     """The option reaches the fine-tuned backbone, and recomputing activations changes no weight."""
     import numpy as np

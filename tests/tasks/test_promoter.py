@@ -168,6 +168,7 @@ def test_rc_equivariant_classifier_is_strand_symmetric_and_round_trips(planted, 
     cfg = fast_cfg()
     cfg.model.rc_equivariant, cfg.model.d_model, cfg.model.d_ff = True, 32, 64
     cfg.max_epochs, cfg.ensemble = 2, 1
+    cfg.head.tokens = True  # the head's tokens follow the strands too
     start = load_start("none", cfg)
     assert start.model_cfg.complement_ids[5:8] == [5 + 63, 5 + 47, 5 + 31]  # AAA->TTT, AAC->GTT, AAG->CTT
     classifier = train_classifier(start, cfg, data, 30, seed=0)

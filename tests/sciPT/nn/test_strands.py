@@ -117,15 +117,21 @@ def test_strand_invariant_head():
     tok, seqs, batch = _batch(3, lengths=(30, 30, 24))
     enc = _encoder(tok)
     rc = tok.batch([reverse_complement(s) for s in seqs])
+    complement = tok.complement_ids(COMPLEMENT)
     for pooling in ("flatten", "conv", "mean"):
-        torch.manual_seed(1)
-        head = ClassifierHead(
-            HeadConfig(pooling=pooling, dropout=0.0, kernel=5), 32, 28, strand_invariant=True
-        )
-        head = head.double().eval()
-        forward = head(enc(batch["input_ids"], batch["attention_mask"]), batch["attention_mask"])
-        backward = head(enc(rc["input_ids"], rc["attention_mask"]), rc["attention_mask"])
-        torch.testing.assert_close(forward, backward, rtol=0, atol=1e-12)
+        for tokens in (False, True):
+            torch.manual_seed(1)
+            cfg = HeadConfig(pooling=pooling, dropout=0.0, kernel=5, tokens=tokens)
+            head = ClassifierHead(cfg, 32, 28, True, tok.vocab_size, complement).double().eval()
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            forward = head(enc(ids, mask), mask, ids)
+            backward = head(enc(rc["input_ids"], rc["attention_mask"]), rc["attention_mask"], rc["input_ids"])
+            torch.testing.assert_close(forward, backward, rtol=0, atol=1e-12)
+            plain = ClassifierHead(cfg, 32, 28, False, tok.vocab_size).double().eval()
+            assert not torch.allclose(
+                plain(enc(ids, mask), mask, ids),
+                plain(enc(rc["input_ids"], rc["attention_mask"]), rc["attention_mask"], rc["input_ids"]),
+            )
 
 
 @pytest.mark.parametrize(
