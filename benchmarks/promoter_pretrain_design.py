@@ -10,8 +10,12 @@ cost? Protocol, fixed before the run:
   :data:`VARIANTS`. Every corpus is decontaminated against all 5,720 iPromoter-2L sequences
   (every copy, either strand, masked). ``strand-symmetric`` changes fine-tuning only (each
   prediction averaged with its reverse complement's: post-hoc conjoining, the RC-invariant
-  baseline of Caduceus, Schiff et al. 2024) on the ``3-mer`` pre-training; ``scratch`` is the
-  ``3-mer`` architecture from random weights.
+  baseline of Caduceus, Schiff et al. 2024) on the ``3-mer`` pre-training, and so does
+  ``tokens head`` (the classifier head reads the one-hot tokens beside the hidden states,
+  ``HeadConfig.tokens``); ``scratch`` is the ``3-mer`` architecture from random weights, and
+  ``scratch, tokens head`` the same with that head (neither is a candidate). ``RC-equivariant``,
+  ``tokens head`` and ``scratch, tokens head`` joined the run through ``--resume`` after it began,
+  before any of its results were read.
 - **Equal compute**: each pre-training runs ``--budget`` CPU-minutes (default 10), its step count
   sized from the CPU time of two short probes of the same variant (a line: start-up + steps x cost
   per step), so its cosine schedule ends at the budget; seed 0. The CPU time used is recorded.
@@ -108,14 +112,23 @@ VARIANTS = {
         "genomes",
     ),
 }
-FINETUNE_ONLY = {"strand-symmetric": "3-mer", "scratch": "3-mer"}
+FINETUNE_ONLY = {
+    "strand-symmetric": "3-mer",
+    "tokens head": "3-mer",
+    "scratch": "3-mer",
+    "scratch, tokens head": "3-mer",
+}
 
 
 def describe(name: str) -> str:
     if name == "strand-symmetric":
         return "fine-tuned and predicting on both strands (3-mer pre-training)"
+    if name == "tokens head":
+        return "the head reads the one-hot tokens beside the hidden states (3-mer pre-training)"
     if name == "scratch":
         return "the 3-mer architecture, random weights (not a candidate)"
+    if name == "scratch, tokens head":
+        return "the 3-mer architecture, random weights, the tokens head (not a candidate)"
     return VARIANTS[name][0]
 
 
@@ -275,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
                     start = task.load_start(str(starts[source]), cfg)
-                    if name == "scratch":  # the same architecture and tokenizer, random weights
+                    if name.startswith("scratch"):  # the same architecture and tokenizer, random weights
                         start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
                     cfg.strand_symmetric = name == "strand-symmetric"
+                    cfg.head.tokens = name.endswith("tokens head")
                     length = min(max(len(c) for c in data.codes), start.residue_cap)
                     cpu = cpu_seconds()
                     torch.manual_seed(seed)
@@ -349,7 +363,7 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
             + " | ".join(cells)
             + f" | {means[variant]:.3f} | {versus} |"
         )
-    candidates = {k: v for k, v in means.items() if k != "scratch"}
+    candidates = {k: v for k, v in means.items() if not k.startswith("scratch")}
     if candidates:
         best = max(candidates, key=candidates.get)
         lines += ["", f"Rule ({protocol['rule']}): **{best}**."]
