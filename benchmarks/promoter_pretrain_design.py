@@ -166,10 +166,10 @@ def clean_corpora(folder: Path, record: dict) -> dict[str, list[str]]:
     return {"ecoli": genomes[:1], "genomes": genomes}
 
 
-def add_variants(name: str, protocol: dict) -> list[str]:
-    """For ``--resume`` with variants the earlier run did not have: the protocol's variants become
-    the union (so every variant meets the same rule), the rest must be the same. Returns the new
-    variants' names."""
+def add_variants(name: str, protocol: dict) -> dict[str, str]:
+    """For ``--resume`` with variants the earlier run did not have (the rest of the protocol the
+    same): sets ``protocol``'s variants to the earlier run's, for :func:`start_record`'s check, and
+    returns the new ones (name: description), which join the record's protocol after it."""
     import json
 
     path = HERE / "results" / f"{name}.json"
@@ -179,8 +179,8 @@ def add_variants(name: str, protocol: dict) -> list[str]:
     rest = {k: v for k, v in protocol.items() if k != "variants"}
     if rest != {k: v for k, v in earlier.items() if k != "variants"}:
         return []  # start_record names what differs
-    added = [v for v in protocol["variants"] if v not in earlier["variants"]]
-    protocol["variants"] = {**earlier["variants"], **protocol["variants"]}
+    added = {v: d for v, d in protocol["variants"].items() if v not in earlier["variants"]}
+    protocol["variants"] = dict(earlier["variants"])  # what start_record checks against
     return added
 
 
@@ -227,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         "finetuning": "tasks/promoter.py PromoterConfig defaults, ensemble 1",
         "rule": "highest mean validation MCC over datasets x fractions x seeds, scratch excluded",
     }
-    added = add_variants(args.results_name, protocol) if args.resume else []
+    added = add_variants(args.results_name, protocol) if args.resume else {}
     record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
+    record["protocol"]["variants"].update(added)  # every variant meets the same rule
     for name in added:
         record.setdefault("variants_added", {})[name] = record["provenance_resumed"][-1]["date"]
 
