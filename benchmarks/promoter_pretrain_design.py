@@ -166,6 +166,29 @@ def clean_corpora(folder: Path, record: dict) -> dict[str, list[str]]:
     return {"ecoli": genomes[:1], "genomes": genomes}
 
 
+def merge(record: dict, name: str) -> None:
+    """Take into ``record`` the variants, pre-training records and units of ``results/name.json``,
+    a run of the same protocol but for its variants (refused otherwise); it is named in
+    ``record["merged_from"]``."""
+    import json
+
+    other = json.loads((HERE / "results" / f"{name}.json").read_text())
+    rest = lambda protocol: {k: v for k, v in protocol.items() if k != "variants"}  # noqa: E731
+    if rest(other["protocol"]) != rest(record["protocol"]):
+        sys.exit(f"--merge-from: {name} was run with another protocol")
+    for variant in other["protocol"]["variants"].keys() - record["protocol"]["variants"].keys():
+        record.setdefault("variants_added", {})[variant] = other["provenance"]["date"]
+    record["protocol"]["variants"].update(other["protocol"]["variants"])
+    for variant, pre in other["pretraining"].items():
+        record["pretraining"].setdefault(variant, pre)
+    key = lambda u: (u["variant"], u["dataset"], u["fraction"], u["seed"])  # noqa: E731
+    have = {key(u) for u in record["units"]}
+    record["units"] += [u for u in other["units"] if key(u) not in have]
+    for variant, date in other.get("variants_added", {}).items():
+        record.setdefault("variants_added", {}).setdefault(variant, date)
+    record.setdefault("merged_from", {})[name] = other["provenance"]
+
+
 def add_variants(name: str, protocol: dict) -> dict[str, str]:
     """For ``--resume`` with variants the earlier run did not have (the rest of the protocol the
     same): sets ``protocol``'s variants to the earlier run's, for :func:`start_record`'s check, and
@@ -196,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-name", default="promoter_pretrain_design")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
     parser.add_argument(
+        "--work", help="folder of the pre-training runs (default benchmarks/out/<--results-name>)"
+    )
+    parser.add_argument(
+        "--merge-from",
+        metavar="NAME",
+        help="with --resume: take the units and pre-training records of results/NAME.json, a run of "
+        "the same protocol (other variants) sharing --work, into this one",
+    )
+    parser.add_argument(
         "--pretrain-only",
         action="store_true",
         help="probe and pre-train the variants, write no results (a second process may do this while "
@@ -215,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.tasks import promoter as task
 
     torch.set_num_threads(1)
-    work = HERE / "out" / args.results_name
+    work = Path(args.work) if args.work else HERE / "out" / args.results_name
     work.mkdir(parents=True, exist_ok=True)
     protocol = {
         "budget_cpu_min": args.budget,
@@ -230,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     added = add_variants(args.results_name, protocol) if args.resume else {}
     record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
     record["protocol"]["variants"].update(added)  # every variant meets the same rule
+    if args.merge_from:
+        merge(record, args.merge_from)
     for name in added:
         record.setdefault("variants_added", {})[name] = record["provenance_resumed"][-1]["date"]
 
@@ -240,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     corpora = clean_corpora(work / "corpus", record)
 
     starts: dict[str, Path | None] = {}
+    for name in {FINETUNE_ONLY[v] for v in args.variants if v in FINETUNE_ONLY} - set(args.variants):
+        # the start of a fine-tuning variant, pre-trained (and recorded) by the run of its own name
+        starts[name] = work / f"pretrain-{name.replace(' ', '-').replace(',', '')}"
+        if not (starts[name] / "model" / "config.json").is_file():
+            sys.exit(f"{starts[name]}: no pre-training run; run the variant {name!r} first")
     for name in args.variants:
         if name in FINETUNE_ONLY:
             continue
@@ -369,7 +408,10 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
         best = max(candidates, key=candidates.get)
         lines += ["", f"Rule ({protocol['rule']}): **{best}**."]
     for variant, date in record.get("variants_added", {}).items():
-        lines += ["", f"`{variant}` joined the run on {date[:10]} through `--resume`."]
+        lines += [
+            "",
+            f"`{variant}` joined the run on {date[:10]}, after it began (`--resume`, `--merge-from`).",
+        ]
     return "\n".join(lines) + "\n"
 
 
