@@ -122,7 +122,7 @@ BAD = [
         "unknown key",
         lambda d: ["--config", str(d / "typo.yaml")],
         "{d}/typo.yaml.model: unknown key 'd_modle' (expected one of: vocab_size, d_model, n_layers, "
-        "n_heads, d_ff, dropout, max_len, position, pad_id, norm_eps, activation)",
+        "n_heads, d_ff, dropout, max_len, position, pad_id, norm_eps, activation, rc_equivariant, complement_ids)",
     ),
 ]
 
