@@ -84,8 +84,8 @@ QUICK_GRIDS = {
 FIXED = {
     "pre-trained / scratch": "the promoter task's defaults (tasks/promoter.py PromoterConfig) except the "
     "tuned lr and head dropout and ensemble = 1: 3-mer tokenizer (the pre-trained "
-    "encoder's), conv head (128 filters of 15 positions on the hidden states, max over 4, "
-    "64-unit MLP), full fine-tuning, AdamW "
+    "encoder's), conv head (128 filters of 15 positions on the hidden states and the one-hot "
+    "tokens, max over 4, 64-unit MLP), full fine-tuning, AdamW "
     "(weight decay 0.01), batch 32, constant lr after 50 warm-up steps, at most "
     "15 epochs, patience 3",
     "k-mer LR": "counts of every k-mer, k = 1..5 (1,364 features), standardised, L2 logistic regression "
