@@ -53,8 +53,9 @@ Each code holds out 5 % of its training frames for validation with its own seede
 **Speed.** Energy + forces through each code's ASE calculator for one ethanol molecule and 33 in a
 periodic box at the density of the liquid (297 atoms); each call sees a freshly displaced copy, so
 the neighbour list is rebuilt, as in MD; the codes run in alternating fresh subprocesses
-(``--rounds``); median wall and CPU ms per call. The models timed are seed 0 at the largest budget
-on ethanol, so the table puts each code's speed beside its accuracy at each size.
+(``--rounds``); median wall and CPU ms per call. The models timed are those of the lowest seed
+still in the work folder at the largest budget on ethanol (their paths are recorded), so the table
+puts each code's speed beside its accuracy at each size.
 
 Raw results go to ``benchmarks/results/<--results-name>.json`` after every run (``--resume`` skips
 finished runs), the curves to ``benchmarks/<--results-name>.png`` (regenerate from the JSON with
@@ -1054,8 +1055,9 @@ def render_speed(record: dict) -> list[str]:
     cells = _cells(record)
     ref = {c: cells.get(("ethanol", c, budget), []) for c in codes}
     probes = record["probes"].get("ethanol", {})
+    timed = sorted({m.group(1) for path in found["models"].values() if (m := re.search(r"seed(\d+)_", path))})
     out = [
-        f"**Speed beside accuracy** (ASE calculator, energy + forces, one thread; the seed-0 models of the "
+        f"**Speed beside accuracy** (ASE calculator, energy + forces, one thread; the seed-{'/'.join(timed) or '?'} models of the "
         f"{budget:g}-minute ethanol runs; median of {found['rows'][0]['rounds']} rounds x "
         f"{found['rows'][0]['calls']} calls in alternating fresh processes; CPU ms per call, wall in brackets; "
         f"accuracy: mean over {len(plan['seeds'])} seed(s) at that budget).",
@@ -1329,12 +1331,18 @@ def main(argv: list[str] | None = None) -> None:
         budget = max(u["budget_min"] for u in ethanol)
         models = {}
         for code in [c for c in CODES if c in record["plan"]["codes"]]:
+            # the lowest seed whose model is still on disk: work folders do not outlive a machine
             found = sorted(
-                (u for u in ethanol if (u["code"], u["budget_min"]) == (code, budget)),
+                (
+                    u
+                    for u in ethanol
+                    if (u["code"], u["budget_min"]) == (code, budget) and Path(u["model"]).exists()
+                ),
                 key=lambda u: u["seed"],
             )
-            if found:
-                models[code] = found[0]["model"]
+            if not found:
+                sys.exit(f"speed: no {budget:g}-minute ethanol model of {code} under {work}; train one first")
+            models[code] = found[0]["model"]
         print(f"speed: the {budget:g}-minute ethanol models", flush=True)
         rows = speed(args, models, work)
         record[speed_key(args)] = {"budget_min": budget, "models": models, "rows": rows}

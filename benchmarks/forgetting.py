@@ -434,6 +434,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--anchor", choices=["loss", "decoupled"], default="loss", help="how ewc and l2sp pull"
     )
+    parser.add_argument(
+        "--fisher-blocks",
+        choices=["none", "radial"],
+        default="none",
+        help="radial: the pre-training stores the Fisher's column blocks of the radial MLPs' weights, "
+        "which every EWC run then uses in place of their diagonal",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run (module docstring)")
     parser.add_argument("--results-name", default="forgetting", help="write benchmarks/results/NAME.json")
     args = parser.parse_args(argv)
@@ -480,6 +487,7 @@ def main(argv=None) -> int:
         else:
             cfg = pretrain_config(paths, args.pretrain_steps)
             cfg.train = dataclasses.replace(cfg.train, seed=seed)
+            cfg.fisher = dataclasses.replace(cfg.fisher, blocks=args.fisher_blocks)
             pre = pretrain(
                 "molecules", cfg, folder, command=f"benchmarks/forgetting.py (pre-training, seed {seed})"
             )

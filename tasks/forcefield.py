@@ -145,7 +145,14 @@ from sciPT.domains.molecules.objectives import validate as validate_objective
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.files import file_sha256, resolve_data_path
-from sciPT.finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher, replay_loader
+from sciPT.finetune import (
+    FinetuneConfig,
+    FinetuneModule,
+    build_strategy,
+    load_fisher,
+    load_fisher_blocks,
+    replay_loader,
+)
 from sciPT.finetune import validate as validate_finetune
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
@@ -301,7 +308,12 @@ def check_strategy(cfg: ForcefieldConfig, start: Start):
                 "from scratch only 'full' applies"
             )
         return None
-    return build_strategy(cfg.finetune, start.backbone, fisher=load_fisher(start.extras))
+    return build_strategy(
+        cfg.finetune,
+        start.backbone,
+        fisher=load_fisher(start.extras),
+        fisher_blocks=load_fisher_blocks(start.extras),
+    )
 
 
 # --- reference energies -------------------------------------------------------------------------
@@ -577,7 +589,9 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     if strategy is None:
         strategy = build_strategy(cfg.finetune, backbone)
     elif len(backbone.head_names) > 1:
-        strategy = head_strategy(cfg.finetune, backbone, load_fisher(start.extras), sets.head)
+        strategy = head_strategy(
+            cfg.finetune, backbone, load_fisher(start.extras), sets.head, load_fisher_blocks(start.extras)
+        )
 
     run = RunDir.create(out, resume=resume)
     run.write_config({"task": "forcefield", **to_dict(cfg)})

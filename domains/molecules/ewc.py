@@ -88,7 +88,7 @@ from sciPT.finetune import (
     build_strategy,
     fisher_diagonal,
     fisher_extras,
-    gauss_newton_diagonal,
+    gauss_newton_fisher,
 )
 from sciPT.finetune import validate as validate_finetune
 
@@ -115,6 +115,10 @@ class FisherConfig:
         batch_size: frames per gradient in ``per-batch`` mode.
         samples: Gauss-Newton only: random projections per batch (variance falls like
             ``1 / samples``; each is one double backward).
+        blocks: Gauss-Newton only: ``radial`` also stores, for every weight of the radial MLPs,
+            the Fisher's block of each output unit (the couplings of the weights that read
+            different inputs into it, :func:`sciPT.finetune.gauss_newton_fisher`), which EWC then
+            uses in place of their diagonal; ``none`` (default) stores the diagonal only.
     """
 
     frames: int = 256
@@ -122,6 +126,7 @@ class FisherConfig:
     mode: Literal["per-sample", "per-batch"] = "per-sample"
     batch_size: int = 8
     samples: int = 1
+    blocks: Literal["none", "radial"] = "none"
 
 
 def validate(cfg: FisherConfig) -> None:
@@ -133,6 +138,12 @@ def validate(cfg: FisherConfig) -> None:
         raise ConfigError(f"fisher.samples: expected a positive integer, got {cfg.samples}")
     if cfg.kind not in ("gauss-newton", "empirical"):
         raise ConfigError(f"fisher.kind: expected 'gauss-newton' or 'empirical', got {cfg.kind!r}")
+    if cfg.blocks not in ("none", "radial"):
+        raise ConfigError(f"fisher.blocks: expected 'none' or 'radial', got {cfg.blocks!r}")
+    if cfg.blocks != "none" and cfg.kind != "gauss-newton":
+        raise ConfigError(
+            "fisher.blocks: the blocks are measured with the Gauss-Newton Fisher; set fisher.kind gauss-newton"
+        )
 
 
 class _KeepGraph(nn.Module):
@@ -232,6 +243,24 @@ def energy_force_gauss_newton(
     """``(F, mean loss)``: the Gauss-Newton Fisher diagonal of the per-frame loss (module
     docstring) over the frames of ``batches`` (:func:`sciPT.finetune.gauss_newton_diagonal`), and
     the mean per-frame loss. Stress, when the objective weighs it, is left out."""
+    fisher, mean_loss, _ = energy_force_gauss_newton_blocks(
+        potential, objective, batches, [], samples, seed, progress
+    )
+    return fisher, mean_loss
+
+
+def energy_force_gauss_newton_blocks(
+    potential: nn.Module,
+    objective: ObjectiveConfig,
+    batches: list,
+    blocks: list[str],
+    samples: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, torch.Tensor], float, dict[str, torch.Tensor]]:
+    """``(F, mean loss, B)``: :func:`energy_force_gauss_newton` and, from the same draws, the
+    column blocks ``B`` of the 2-D weights named in ``blocks``
+    (:func:`sciPT.finetune.gauss_newton_fisher`)."""
     losses: list[float] = []
 
     def outputs_fn(model, batch):
@@ -239,11 +268,16 @@ def energy_force_gauss_newton(
         losses.append(float((outputs.detach() - labels).square().sum()))
         return outputs, int(batch.num_graphs)
 
-    fisher = gauss_newton_diagonal(
-        potential, outputs_fn, batches, samples=samples, seed=seed, progress=progress
+    fisher, measured = gauss_newton_fisher(
+        potential, outputs_fn, batches, samples=samples, seed=seed, progress=progress, blocks=blocks
     )
     frames = sum(int(b.num_graphs) for b in batches)
-    return fisher, float(np.sum(losses) / frames)
+    return fisher, float(np.sum(losses) / frames), measured
+
+
+def radial_weights(potential: nn.Module) -> list[str]:
+    """The names of the radial MLPs' weights (``fisher.blocks = radial``)."""
+    return [n for n, p in potential.named_parameters() if ".radial." in n and p.dim() == 2]
 
 
 def fisher_hook(
@@ -260,14 +294,18 @@ def fisher_hook(
 
     def extras(backbone: nn.Module) -> dict[str, torch.Tensor]:
         batches = fisher_batches(labelled, cfg, seed)
+        blocks = None
         if cfg.kind == "gauss-newton":
-            fisher, mean_loss = energy_force_gauss_newton(backbone, objective, batches, cfg.samples, seed)
+            names = radial_weights(backbone) if cfg.blocks == "radial" else []
+            fisher, mean_loss, blocks = energy_force_gauss_newton_blocks(
+                backbone, objective, batches, names, cfg.samples, seed
+            )
             scale = 1.0
         else:
             fisher, mean_loss = energy_force_fisher(backbone, objective, batches, cfg.mode)
             scale = 0.5 / mean_loss if mean_loss > 0 else 0.0
         return {
-            **fisher_extras(fisher),
+            **fisher_extras(fisher, blocks),
             PRETRAINING_LOSS: torch.tensor(mean_loss, dtype=torch.float64),
             LAMBDA_0: torch.tensor(scale, dtype=torch.float64),
         }
@@ -328,12 +366,17 @@ class KeepOtherHeads(Strategy):
 
 
 def head_strategy(
-    cfg: FinetuneConfig, potential: nn.Module, fisher: dict[str, torch.Tensor] | None, head: str
+    cfg: FinetuneConfig,
+    potential: nn.Module,
+    fisher: dict[str, torch.Tensor] | None,
+    head: str,
+    fisher_blocks: dict[str, torch.Tensor] | None = None,
 ) -> KeepOtherHeads:
     """The strategy of fine-tuning head ``head`` of a potential with several (module docstring):
     the other heads frozen; ``ewc`` and ``l2sp`` anchored on the shared blocks only, to the
-    weights they have now (``ewc`` with ``fisher``'s entries for them); the other strategies as
-    :func:`sciPT.finetune.build_strategy` builds them."""
+    weights they have now (``ewc`` with ``fisher``'s entries for them, and ``fisher_blocks``'s
+    where the export has them); the other strategies as :func:`sciPT.finetune.build_strategy`
+    builds them."""
     validate_finetune(cfg)
     shared = potential.shared_parameter_names()
     params = dict(potential.named_parameters())
@@ -345,7 +388,9 @@ def head_strategy(
                 "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss, and "
                 f"the pre-trained model has none for shared parameter '{missing[0]}'"
             )
-        inner: Strategy = EWC(cfg.ewc_lambda, reference, {n: fisher[n] for n in shared}, cfg.anchor)
+        inner: Strategy = EWC(
+            cfg.ewc_lambda, reference, {n: fisher[n] for n in shared}, cfg.anchor, fisher_blocks
+        )
     elif cfg.strategy == "l2sp":
         inner = L2SP(cfg.l2sp_alpha, reference, cfg.anchor)
     else:

@@ -12,7 +12,15 @@ Strategies: :mod:`.strategies`; the Fisher diagonal for EWC (Gauss-Newton or emp
 :mod:`.fisher`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
-from .fisher import fisher_diagonal, fisher_extras, gauss_newton_diagonal, load_fisher, save_fisher
+from .fisher import (
+    fisher_diagonal,
+    fisher_extras,
+    gauss_newton_diagonal,
+    gauss_newton_fisher,
+    load_fisher,
+    load_fisher_blocks,
+    save_fisher,
+)
 from .module import FinetuneModule
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
 from .strategies import (
@@ -46,8 +54,10 @@ __all__ = [
     "fisher_diagonal",
     "fisher_extras",
     "gauss_newton_diagonal",
+    "gauss_newton_fisher",
     "layer_groups",
     "load_fisher",
+    "load_fisher_blocks",
     "replay_loader",
     "save_fisher",
     "validate",

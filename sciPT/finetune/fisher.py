@@ -57,6 +57,7 @@ from ..checkpoint import WEIGHTS_NAME
 from ..errors import DataError, UserError
 
 PREFIX = "fisher."
+BLOCK_PREFIX = "fisher_blocks."
 
 
 def fisher_diagonal(
@@ -178,13 +179,53 @@ def gauss_newton_diagonal(
     Returns:
         ``{parameter name: F}``, each ``F`` with its parameter's shape, dtype and device.
     """
+    return gauss_newton_fisher(model, outputs_fn, batches, samples, seed, max_batches, progress)[0]
+
+
+def gauss_newton_fisher(
+    model: nn.Module,
+    outputs_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, int]],
+    batches: Iterable,
+    samples: int = 1,
+    seed: int = 0,
+    max_batches: int | None = None,
+    progress: bool = True,
+    blocks: Iterable[str] = (),
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(diagonal, blocks)``: :func:`gauss_newton_diagonal`, and for the 2-D weights named in
+    ``blocks`` the Gauss-Newton Fisher's block of each column, from the same draws.
+
+    A weight ``W [rows, columns]`` whose rows are a layer's inputs and columns its output units
+    (e3nn's ``FullyConnectedNet`` layers) gets ``B [columns, rows, rows]`` with
+    ``B[j] = 2/N * sum_n (J_n^T J_n)`` restricted to column ``j``: the couplings between the
+    weights that read different inputs into the same unit. Its diagonal is the diagonal Fisher of
+    those weights. A diagonal penalty sees each weight alone, so it cannot tell a move that
+    changes the unit's output on the old data from one that only changes it on inputs the old data
+    never showed; the block can (Kronecker-factored and block-diagonal Laplace approximations:
+    Ritter et al., "Online structured Laplace approximations for overcoming catastrophic
+    forgetting", NeurIPS 2018).
+
+    Args:
+        blocks: names of 2-D trainable parameters to measure by columns.
+        (the rest as :func:`gauss_newton_diagonal`)
+
+    Returns:
+        ``({parameter name: F}, {parameter name: B})``.
+    """
     if samples < 1:
         raise ValueError(f"gauss_newton_diagonal: samples must be >= 1, got {samples}")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError("gauss_newton_diagonal: the model has no trainable parameters")
     names, params = zip(*named)
+    blocks = list(blocks)
+    for name in blocks:
+        if name not in names or dict(named)[name].dim() != 2:
+            raise ValueError(f"gauss_newton_fisher: '{name}' is not a 2-D trainable parameter")
     sums = [torch.zeros_like(p) for p in params]
+    block_sums = {
+        n: dict(named)[n].new_zeros(dict(named)[n].shape[1], *[dict(named)[n].shape[0]] * 2) for n in blocks
+    }
     generator = torch.Generator().manual_seed(seed)
     count = 0
     total_batches = max_batches
@@ -206,26 +247,42 @@ def gauss_newton_diagonal(
                 grads = torch.autograd.grad(
                     projected, params, retain_graph=k < samples - 1, allow_unused=True
                 )
-                for total, g in zip(sums, grads):
-                    if g is not None:
-                        total.add_(g.detach().square(), alpha=2.0 / samples)
+                for name, total, g in zip(names, sums, grads):
+                    if g is None:
+                        continue
+                    g = g.detach()
+                    total.add_(g.square(), alpha=2.0 / samples)
+                    if name in block_sums:
+                        block_sums[name].add_(torch.einsum("aj,bj->jab", g, g), alpha=2.0 / samples)
             count += int(examples)
     finally:
         model.train(was_training)
     if count == 0:
         raise DataError("Fisher diagonal: the data yielded no examples")
-    return {n: s / count for n, s in zip(names, sums)}
+    return {n: s / count for n, s in zip(names, sums)}, {n: b / count for n, b in block_sums.items()}
 
 
-def fisher_extras(fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``{"fisher.<name>": F}``: the ``extra_tensors`` of :func:`sciPT.checkpoint.export_model`."""
-    return {PREFIX + name: value for name, value in fisher.items()}
+def fisher_extras(
+    fisher: dict[str, torch.Tensor], blocks: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """``{"fisher.<name>": F, "fisher_blocks.<name>": B}``: the ``extra_tensors`` of
+    :func:`sciPT.checkpoint.export_model`."""
+    return {
+        **{PREFIX + name: value for name, value in fisher.items()},
+        **{BLOCK_PREFIX + name: value for name, value in (blocks or {}).items()},
+    }
 
 
 def load_fisher(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
     """The Fisher stored with an export (``Pretrained.extras``), or ``None`` if it has none."""
     fisher = {k[len(PREFIX) :]: v for k, v in extras.items() if k.startswith(PREFIX)}
     return fisher or None
+
+
+def load_fisher_blocks(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """The column blocks of :func:`gauss_newton_fisher` stored with an export, or ``None``."""
+    blocks = {k[len(BLOCK_PREFIX) :]: v for k, v in extras.items() if k.startswith(BLOCK_PREFIX)}
+    return blocks or None
 
 
 def save_fisher(model_dir: str | Path, fisher: dict[str, torch.Tensor]) -> Path:

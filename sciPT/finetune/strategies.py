@@ -376,8 +376,48 @@ class EWC(AnchorPenalty):
         reference: dict[str, torch.Tensor],
         fisher: dict[str, torch.Tensor],
         anchor: AnchorMode = "loss",
+        blocks: dict[str, torch.Tensor] | None = None,
     ):
+        """``blocks``: ``{parameter name: B [columns, rows, rows]}`` (optional), the Fisher's block of
+        each column of a 2-D weight (:func:`sciPT.finetune.gauss_newton_fisher`); those weights are
+        penalised by ``sum_j d_j^T B_j d_j`` with ``d_j`` column ``j`` of ``w - w0``, the rest by
+        the diagonal."""
         super().__init__(lam, reference, fisher, anchor)
+        blocks = blocks or {}
+        if blocks and anchor == "decoupled":
+            raise ConfigError(
+                "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
+                "Fisher's blocks; use anchor 'loss'"
+            )
+        self.blocked = {}
+        for name, block in blocks.items():
+            if name not in self.param_names:
+                continue  # a parameter this penalty does not anchor (e.g. a head's)
+            rows, columns = reference[name].shape
+            if tuple(block.shape) != (columns, rows, rows):
+                raise ConfigError(
+                    f"finetune: the Fisher block of '{name}' has shape {tuple(block.shape)}, "
+                    f"expected {(columns, rows, rows)} for a weight of shape {(rows, columns)}"
+                )
+            index = self.param_names.index(name)
+            self.register_buffer(f"block_{index}", block.detach().clone(), persistent=False)
+            self.blocked[name] = index
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        if not self.blocked:
+            return super().penalty(backbone)
+        params = dict(backbone.named_parameters())
+        total = next(backbone.parameters()).new_zeros(())
+        for i, name in enumerate(self.param_names):
+            p = params[name]
+            if not p.requires_grad:
+                continue
+            d = p - getattr(self, f"reference_{i}")
+            if name in self.blocked:
+                total = total + torch.einsum("aj,jab,bj->", d, getattr(self, f"block_{i}"), d)
+            else:
+                total = total + (d.square() * getattr(self, f"importance_{i}")).sum()
+        return 0.5 * self.strength * total
 
 
 def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:
@@ -404,6 +444,7 @@ def build_strategy(
     backbone: nn.Module,
     reference: dict[str, torch.Tensor] | None = None,
     fisher: dict[str, torch.Tensor] | None = None,
+    fisher_blocks: dict[str, torch.Tensor] | None = None,
 ) -> Strategy:
     """Check ``cfg`` against ``backbone`` and build its strategy (not yet set up).
 
@@ -418,6 +459,8 @@ def build_strategy(
             when the backbone comes straight from :func:`sciPT.checkpoint.from_pretrained`.
         fisher: the diagonal Fisher for ``ewc``, by parameter name
             (:func:`sciPT.finetune.fisher.load_fisher` reads it from the export).
+        fisher_blocks: the Fisher's column blocks of some 2-D weights for ``ewc``, if the export
+            has them (:func:`sciPT.finetune.fisher.load_fisher_blocks`).
     """
     validate(cfg)
     name = cfg.strategy
@@ -450,5 +493,5 @@ def build_strategy(
                 "and store it with sciPT.finetune.save_fisher)"
             )
         _check_tensors("Fisher diagonal", fisher, backbone)
-        return EWC(cfg.ewc_lambda, reference, fisher, cfg.anchor)
+        return EWC(cfg.ewc_lambda, reference, fisher, cfg.anchor, fisher_blocks)
     raise ConfigError(f"finetune.strategy: unknown strategy {name!r}")

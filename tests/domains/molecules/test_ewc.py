@@ -14,12 +14,13 @@ from sciPT.domains.molecules.ewc import (
     energy_force_gauss_newton,
     ewc_scale,
     fisher_hook,
+    radial_weights,
     validate,
     whitened_outputs,
 )
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError
-from sciPT.finetune import load_fisher
+from sciPT.finetune import load_fisher, load_fisher_blocks
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,28 @@ def test_fisher_config_refusals():
     with pytest.raises(ConfigError) as err:
         validate(FisherConfig(samples=0))
     assert str(err.value) == "fisher.samples: expected a positive integer, got 0"
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(blocks="all"))
+    assert str(err.value) == "fisher.blocks: expected 'none' or 'radial', got 'all'"
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(kind="empirical", blocks="radial"))
+    assert str(err.value) == (
+        "fisher.blocks: the blocks are measured with the Gauss-Newton Fisher; set fisher.kind gauss-newton"
+    )
+
+
+def test_the_export_stores_radial_blocks_whose_diagonals_are_the_fisher(setup):
+    model, graphs = setup
+    extras = fisher_hook(graphs, FisherConfig(frames=3, blocks="radial"), ObjectiveConfig(), seed=0)(model)
+    fisher, blocks = load_fisher(extras), load_fisher_blocks(extras)
+    names = radial_weights(model)
+    assert names and set(blocks) == set(names)
+    assert all(".radial." in n for n in names)
+    for name in names:
+        rows, columns = fisher[name].shape
+        assert blocks[name].shape == (columns, rows, rows)
+        assert torch.allclose(torch.diagonal(blocks[name], dim1=1, dim2=2).T, fisher[name])
+        assert torch.allclose(blocks[name], blocks[name].transpose(1, 2))
+    # the diagonal is the one an export without blocks stores (same draws)
+    plain = load_fisher(fisher_hook(graphs, FisherConfig(frames=3), ObjectiveConfig(), seed=0)(model))
+    assert all(torch.equal(plain[n], fisher[n]) for n in plain)

@@ -1,4 +1,5 @@
-"""The diagonal empirical Fisher against hand computations, and its storage with an export."""
+"""The Fisher (empirical, Gauss-Newton diagonal and column blocks) against hand computations, and its
+storage with an export."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from sciPT.finetune import (
     fisher_diagonal,
     fisher_extras,
     gauss_newton_diagonal,
+    gauss_newton_fisher,
     load_fisher,
+    load_fisher_blocks,
     save_fisher,
 )
 from sciPT.registry import Domain, domains
@@ -315,3 +318,49 @@ def test_gauss_newton_refusals(designs):
     with pytest.raises(DataError) as err:
         gauss_newton_diagonal(model, linear_outputs, [], progress=False)
     assert str(err.value) == "Fisher diagonal: the data yielded no examples"
+
+
+# --- the column blocks of a 2-D weight ----------------------------------------------------------
+class LinearLayer(nn.Module):
+    """Outputs ``y = x W`` with ``W [3 inputs, 2 units]``: each unit's Jacobian is ``x``."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.zeros(3, 2, dtype=torch.float64))
+        self.b = nn.Parameter(torch.zeros(2, dtype=torch.float64))
+
+
+def layer_outputs(model, x):
+    return x @ model.W + model.b, x.shape[0]
+
+
+def test_gauss_newton_blocks_are_two_x_transpose_x_per_unit_and_agree_with_the_diagonal(designs):
+    model = LinearLayer()
+    exact = 2 * sum(x.T @ x for x in designs) / 8  # each unit sees the inputs of all 8 rows
+    diagonal, blocks = gauss_newton_fisher(
+        model, layer_outputs, designs, samples=4000, seed=0, progress=False, blocks=["W"]
+    )
+    assert set(blocks) == {"W"} and blocks["W"].shape == (2, 3, 3)
+    for j in range(2):
+        assert torch.allclose(blocks["W"][j], exact, rtol=0.15, atol=0.05 * float(exact.abs().max()))
+    # the same draws: the blocks' diagonals are the diagonal Fisher of those weights, exactly
+    assert torch.allclose(torch.diagonal(blocks["W"], dim1=1, dim2=2).T, diagonal["W"])
+    assert torch.equal(
+        diagonal["W"], gauss_newton_diagonal(model, layer_outputs, designs, 4000, 0, progress=False)["W"]
+    )
+
+
+def test_gauss_newton_blocks_refuse_a_weight_that_is_not_2d(designs):
+    with pytest.raises(ValueError) as err:
+        gauss_newton_fisher(LinearLayer(), layer_outputs, designs, progress=False, blocks=["b"])
+    assert str(err.value) == "gauss_newton_fisher: 'b' is not a 2-D trainable parameter"
+
+
+def test_blocks_round_trip_through_the_extras():
+    fisher = {"W": torch.ones(3, 2)}
+    blocks = {"W": torch.eye(3).expand(2, 3, 3).clone()}
+    extras = fisher_extras(fisher, blocks)
+    assert sorted(extras) == ["fisher.W", "fisher_blocks.W"]
+    assert torch.equal(load_fisher(extras)["W"], fisher["W"])
+    assert torch.equal(load_fisher_blocks(extras)["W"], blocks["W"])
+    assert load_fisher_blocks(fisher_extras(fisher)) is None

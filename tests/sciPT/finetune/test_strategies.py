@@ -133,6 +133,57 @@ def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(backbone):
     assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
 
 
+def test_ewc_with_column_blocks_couples_the_weights_of_one_unit(backbone):
+    fisher = _fisher(backbone)
+    block = 4.0 * torch.eye(4)
+    block[0, 1] = block[1, 0] = 3.0  # rows 0 and 1 of a column move the unit's output together
+    blocks = {"embed.weight": block.expand(3, 4, 4).clone()}  # embed.weight is [4, 3]: 3 columns
+    strategy = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher, fisher_blocks=blocks
+    )
+    assert strategy.penalty(backbone).item() == 0.0
+    w0 = backbone.embed.weight.detach().clone()
+    penalties = {}
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            backbone.embed.weight.copy_(w0)
+            backbone.embed.weight[0, 0] += 0.1
+            backbone.embed.weight[1, 0] += 0.1 * sign
+        penalties[sign] = strategy.penalty(backbone).item()
+    # lambda/2 d^T B d = (0.01 (4 + 4) +- 2 * 0.01 * 3): the diagonal alone would give 0.08 for both
+    assert penalties == pytest.approx({1.0: 0.14, -1.0: 0.02}, rel=1e-5)
+    with torch.no_grad():
+        backbone.embed.weight.copy_(w0)
+        backbone.blocks[0][0].weight[1, 2] += 0.1  # a weight without blocks keeps its diagonal
+    assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_ewc_blocks_refusals(backbone):
+    fisher = _fisher(backbone)
+    with pytest.raises(ConfigError) as err:
+        build_strategy(
+            FinetuneConfig(strategy="ewc", anchor="decoupled"),
+            backbone,
+            fisher=fisher,
+            fisher_blocks={"embed.weight": torch.eye(4).expand(3, 4, 4)},
+        )
+    assert str(err.value) == (
+        "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
+        "Fisher's blocks; use anchor 'loss'"
+    )
+    with pytest.raises(ConfigError) as err:
+        build_strategy(
+            FinetuneConfig(strategy="ewc"),
+            backbone,
+            fisher=fisher,
+            fisher_blocks={"embed.weight": torch.eye(3)},
+        )
+    assert str(err.value) == (
+        "finetune: the Fisher block of 'embed.weight' has shape (3, 3), expected (3, 4, 4) for a "
+        "weight of shape (4, 3)"
+    )
+
+
 def test_decoupled_ewc_takes_the_exact_proximal_step_after_the_optimizer(backbone):
     cfg = FinetuneConfig(strategy="ewc", ewc_lambda=2.0, anchor="decoupled")
     strategy = build_strategy(cfg, backbone, fisher=_fisher(backbone))
