@@ -436,10 +436,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--fisher-blocks",
-        choices=["none", "radial"],
+        choices=["none", "radial", "all"],
         default="none",
-        help="radial: the pre-training stores the Fisher's column blocks of the radial MLPs' weights, "
-        "which every EWC run then uses in place of their diagonal",
+        help="radial (all): the pre-training stores the Fisher's block of each unit of the radial MLPs' "
+        "weights (of every weight matrix), which every EWC run then uses in place of their diagonal",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run (module docstring)")
     parser.add_argument("--results-name", default="forgetting", help="write benchmarks/results/NAME.json")

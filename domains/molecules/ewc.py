@@ -118,7 +118,8 @@ class FisherConfig:
         blocks: Gauss-Newton only: ``radial`` also stores, for every weight of the radial MLPs,
             the Fisher's block of each output unit (the couplings of the weights that read
             different inputs into it, :func:`sciPT.finetune.gauss_newton_fisher`), which EWC then
-            uses in place of their diagonal; ``none`` (default) stores the diagonal only.
+            uses in place of their diagonal; ``all`` does so for every weight matrix (radial MLPs,
+            channel mixings, gates); ``none`` (default) stores the diagonal only.
     """
 
     frames: int = 256
@@ -126,7 +127,7 @@ class FisherConfig:
     mode: Literal["per-sample", "per-batch"] = "per-sample"
     batch_size: int = 8
     samples: int = 1
-    blocks: Literal["none", "radial"] = "none"
+    blocks: Literal["none", "radial", "all"] = "none"
 
 
 def validate(cfg: FisherConfig) -> None:
@@ -138,8 +139,8 @@ def validate(cfg: FisherConfig) -> None:
         raise ConfigError(f"fisher.samples: expected a positive integer, got {cfg.samples}")
     if cfg.kind not in ("gauss-newton", "empirical"):
         raise ConfigError(f"fisher.kind: expected 'gauss-newton' or 'empirical', got {cfg.kind!r}")
-    if cfg.blocks not in ("none", "radial"):
-        raise ConfigError(f"fisher.blocks: expected 'none' or 'radial', got {cfg.blocks!r}")
+    if cfg.blocks not in ("none", "radial", "all"):
+        raise ConfigError(f"fisher.blocks: expected 'none', 'radial' or 'all', got {cfg.blocks!r}")
     if cfg.blocks != "none" and cfg.kind != "gauss-newton":
         raise ConfigError(
             "fisher.blocks: the blocks are measured with the Gauss-Newton Fisher; set fisher.kind gauss-newton"
@@ -244,7 +245,7 @@ def energy_force_gauss_newton(
     docstring) over the frames of ``batches`` (:func:`sciPT.finetune.gauss_newton_diagonal`), and
     the mean per-frame loss. Stress, when the objective weighs it, is left out."""
     fisher, mean_loss, _ = energy_force_gauss_newton_blocks(
-        potential, objective, batches, [], samples, seed, progress
+        potential, objective, batches, {}, samples, seed, progress
     )
     return fisher, mean_loss
 
@@ -253,14 +254,14 @@ def energy_force_gauss_newton_blocks(
     potential: nn.Module,
     objective: ObjectiveConfig,
     batches: list,
-    blocks: list[str],
+    blocks: dict[str, int],
     samples: int = 1,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[dict[str, torch.Tensor], float, dict[str, torch.Tensor]]:
     """``(F, mean loss, B)``: :func:`energy_force_gauss_newton` and, from the same draws, the
-    column blocks ``B`` of the 2-D weights named in ``blocks``
-    (:func:`sciPT.finetune.gauss_newton_fisher`)."""
+    blocks ``B`` of the weights named in ``blocks`` (``{name: input axis}``,
+    :func:`sciPT.finetune.gauss_newton_fisher`)."""
     losses: list[float] = []
 
     def outputs_fn(model, batch):
@@ -275,9 +276,26 @@ def energy_force_gauss_newton_blocks(
     return fisher, float(np.sum(losses) / frames), measured
 
 
-def radial_weights(potential: nn.Module) -> list[str]:
-    """The names of the radial MLPs' weights (``fisher.blocks = radial``)."""
-    return [n for n, p in potential.named_parameters() if ".radial." in n and p.dim() == 2]
+def block_axes(potential: nn.Module, which: str) -> dict[str, int]:
+    """``{weight name: input axis}`` of the weights ``fisher.blocks`` measures by blocks: the
+    radial MLPs' layers (``[inputs, units]``) for ``radial``; with ``all`` also the channel
+    mixings (:class:`.linear.EquivariantLinear`, ``[degree, inputs, units]``) and linear layers
+    (``[units, inputs]``)."""
+    from e3nn.nn import FullyConnectedNet
+
+    from .linear import EquivariantLinear
+
+    if which == "none":
+        return {}
+    axes: dict[str, int] = {}
+    for prefix, module in potential.named_modules():
+        if isinstance(module, FullyConnectedNet):
+            axes.update({f"{prefix}.{n}": 0 for n, p in module.named_parameters() if p.dim() == 2})
+        elif which == "all" and isinstance(module, EquivariantLinear):
+            axes[f"{prefix}.weight"] = 1
+        elif which == "all" and isinstance(module, nn.Linear):
+            axes[f"{prefix}.weight"] = 1
+    return axes
 
 
 def fisher_hook(
@@ -294,18 +312,18 @@ def fisher_hook(
 
     def extras(backbone: nn.Module) -> dict[str, torch.Tensor]:
         batches = fisher_batches(labelled, cfg, seed)
-        blocks = None
+        blocks, axes = None, None
         if cfg.kind == "gauss-newton":
-            names = radial_weights(backbone) if cfg.blocks == "radial" else []
+            axes = block_axes(backbone, cfg.blocks)
             fisher, mean_loss, blocks = energy_force_gauss_newton_blocks(
-                backbone, objective, batches, names, cfg.samples, seed
+                backbone, objective, batches, axes, cfg.samples, seed
             )
             scale = 1.0
         else:
             fisher, mean_loss = energy_force_fisher(backbone, objective, batches, cfg.mode)
             scale = 0.5 / mean_loss if mean_loss > 0 else 0.0
         return {
-            **fisher_extras(fisher, blocks),
+            **fisher_extras(fisher, blocks, axes),
             PRETRAINING_LOSS: torch.tensor(mean_loss, dtype=torch.float64),
             LAMBDA_0: torch.tensor(scale, dtype=torch.float64),
         }

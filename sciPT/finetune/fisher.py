@@ -58,6 +58,7 @@ from ..errors import DataError, UserError
 
 PREFIX = "fisher."
 BLOCK_PREFIX = "fisher_blocks."
+AXIS_PREFIX = "fisher_block_axis."
 
 
 def fisher_diagonal(
@@ -190,27 +191,28 @@ def gauss_newton_fisher(
     seed: int = 0,
     max_batches: int | None = None,
     progress: bool = True,
-    blocks: Iterable[str] = (),
+    blocks: dict[str, int] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """``(diagonal, blocks)``: :func:`gauss_newton_diagonal`, and for the 2-D weights named in
-    ``blocks`` the Gauss-Newton Fisher's block of each column, from the same draws.
+    """``(diagonal, blocks)``: :func:`gauss_newton_diagonal`, and for the weights named in
+    ``blocks`` the Gauss-Newton Fisher's block of each output unit, from the same draws.
 
-    A weight ``W [rows, columns]`` whose rows are a layer's inputs and columns its output units
-    (e3nn's ``FullyConnectedNet`` layers) gets ``B [columns, rows, rows]`` with
-    ``B[j] = 2/N * sum_n (J_n^T J_n)`` restricted to column ``j``: the couplings between the
-    weights that read different inputs into the same unit. Its diagonal is the diagonal Fisher of
-    those weights. A diagonal penalty sees each weight alone, so it cannot tell a move that
-    changes the unit's output on the old data from one that only changes it on inputs the old data
-    never showed; the block can (Kronecker-factored and block-diagonal Laplace approximations:
-    Ritter et al., "Online structured Laplace approximations for overcoming catastrophic
-    forgetting", NeurIPS 2018).
+    ``blocks`` maps a weight's name to its *input* axis: the axis along which one unit reads
+    different inputs (0 for e3nn's ``FullyConnectedNet`` layers, ``[inputs, units]``; 1 for
+    ``nn.Linear``, ``[units, inputs]``). For each index of the other axes (a unit) the block is
+    ``2/N * sum_n (J_n^T J_n)`` restricted to that unit's inputs: the couplings between the weights
+    that read different inputs into the same unit. Its diagonal is the diagonal Fisher of those
+    weights. A diagonal penalty sees each weight alone, so it cannot tell a move that changes the
+    unit's output on the old data from one that only changes it on inputs the old data never
+    showed; the block can (block-diagonal Laplace approximations: Ritter et al., "Online structured
+    Laplace approximations for overcoming catastrophic forgetting", NeurIPS 2018).
 
     Args:
-        blocks: names of 2-D trainable parameters to measure by columns.
+        blocks: ``{parameter name: input axis}`` of trainable parameters of two or more axes.
         (the rest as :func:`gauss_newton_diagonal`)
 
     Returns:
-        ``({parameter name: F}, {parameter name: B})``.
+        ``({parameter name: F}, {parameter name: B})``, ``B`` of shape ``W.shape`` without the
+        input axis, then ``[inputs, inputs]``.
     """
     if samples < 1:
         raise ValueError(f"gauss_newton_diagonal: samples must be >= 1, got {samples}")
@@ -218,14 +220,19 @@ def gauss_newton_fisher(
     if not named:
         raise ValueError("gauss_newton_diagonal: the model has no trainable parameters")
     names, params = zip(*named)
-    blocks = list(blocks)
-    for name in blocks:
-        if name not in names or dict(named)[name].dim() != 2:
-            raise ValueError(f"gauss_newton_fisher: '{name}' is not a 2-D trainable parameter")
+    by_name = dict(named)
+    blocks = dict(blocks or {})
+    for name, axis in blocks.items():
+        if name not in by_name or by_name[name].dim() < 2 or not 0 <= axis < by_name[name].dim():
+            raise ValueError(
+                f"gauss_newton_fisher: '{name}' is not a trainable parameter of two or more axes "
+                f"with an input axis {axis}"
+            )
     sums = [torch.zeros_like(p) for p in params]
-    block_sums = {
-        n: dict(named)[n].new_zeros(dict(named)[n].shape[1], *[dict(named)[n].shape[0]] * 2) for n in blocks
-    }
+    block_sums = {}
+    for name, axis in blocks.items():
+        shape = by_name[name].movedim(axis, -1).shape
+        block_sums[name] = by_name[name].new_zeros(*shape, shape[-1])
     generator = torch.Generator().manual_seed(seed)
     count = 0
     total_batches = max_batches
@@ -253,7 +260,10 @@ def gauss_newton_fisher(
                     g = g.detach()
                     total.add_(g.square(), alpha=2.0 / samples)
                     if name in block_sums:
-                        block_sums[name].add_(torch.einsum("aj,bj->jab", g, g), alpha=2.0 / samples)
+                        unit = g.movedim(blocks[name], -1)
+                        block_sums[name].add_(
+                            torch.einsum("...a,...b->...ab", unit, unit), alpha=2.0 / samples
+                        )
             count += int(examples)
     finally:
         model.train(was_training)
@@ -263,13 +273,20 @@ def gauss_newton_fisher(
 
 
 def fisher_extras(
-    fisher: dict[str, torch.Tensor], blocks: dict[str, torch.Tensor] | None = None
+    fisher: dict[str, torch.Tensor],
+    blocks: dict[str, torch.Tensor] | None = None,
+    axes: dict[str, int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """``{"fisher.<name>": F, "fisher_blocks.<name>": B}``: the ``extra_tensors`` of
-    :func:`sciPT.checkpoint.export_model`."""
+    """``{"fisher.<name>": F, "fisher_blocks.<name>": B, "fisher_block_axis.<name>": axis}``: the
+    ``extra_tensors`` of :func:`sciPT.checkpoint.export_model` (``axes``: each block's input axis,
+    as given to :func:`gauss_newton_fisher`)."""
+    blocks = blocks or {}
+    if set(blocks) != set(axes or {}):
+        raise ValueError("fisher_extras: every block needs its input axis, and only blocks have one")
     return {
         **{PREFIX + name: value for name, value in fisher.items()},
-        **{BLOCK_PREFIX + name: value for name, value in (blocks or {}).items()},
+        **{BLOCK_PREFIX + name: value for name, value in blocks.items()},
+        **{AXIS_PREFIX + name: torch.tensor(axis) for name, axis in (axes or {}).items()},
     }
 
 
@@ -279,9 +296,14 @@ def load_fisher(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | No
     return fisher or None
 
 
-def load_fisher_blocks(extras: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """The column blocks of :func:`gauss_newton_fisher` stored with an export, or ``None``."""
-    blocks = {k[len(BLOCK_PREFIX) :]: v for k, v in extras.items() if k.startswith(BLOCK_PREFIX)}
+def load_fisher_blocks(extras: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, int]] | None:
+    """``{name: (B, input axis)}``: the blocks of :func:`gauss_newton_fisher` stored with an export,
+    or ``None``."""
+    blocks = {
+        k[len(BLOCK_PREFIX) :]: (v, int(extras[AXIS_PREFIX + k[len(BLOCK_PREFIX) :]]))
+        for k, v in extras.items()
+        if k.startswith(BLOCK_PREFIX)
+    }
     return blocks or None
 
 

@@ -376,12 +376,12 @@ class EWC(AnchorPenalty):
         reference: dict[str, torch.Tensor],
         fisher: dict[str, torch.Tensor],
         anchor: AnchorMode = "loss",
-        blocks: dict[str, torch.Tensor] | None = None,
+        blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
     ):
-        """``blocks``: ``{parameter name: B [columns, rows, rows]}`` (optional), the Fisher's block of
-        each column of a 2-D weight (:func:`sciPT.finetune.gauss_newton_fisher`); those weights are
-        penalised by ``sum_j d_j^T B_j d_j`` with ``d_j`` column ``j`` of ``w - w0``, the rest by
-        the diagonal."""
+        """``blocks``: ``{parameter name: (B, input axis)}`` (optional), the Fisher's block of each
+        unit of some weights (:func:`sciPT.finetune.gauss_newton_fisher`); those weights are
+        penalised by ``sum_u d_u^T B_u d_u`` with ``d_u`` unit ``u``'s slice of ``w - w0`` along
+        the input axis, the rest by the diagonal."""
         super().__init__(lam, reference, fisher, anchor)
         blocks = blocks or {}
         if blocks and anchor == "decoupled":
@@ -389,19 +389,20 @@ class EWC(AnchorPenalty):
                 "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
                 "Fisher's blocks; use anchor 'loss'"
             )
-        self.blocked = {}
-        for name, block in blocks.items():
+        self.blocked: dict[str, int] = {}
+        for name, (block, axis) in blocks.items():
             if name not in self.param_names:
                 continue  # a parameter this penalty does not anchor (e.g. a head's)
-            rows, columns = reference[name].shape
-            if tuple(block.shape) != (columns, rows, rows):
+            unit = tuple(reference[name].movedim(axis, -1).shape)
+            if tuple(block.shape) != (*unit, unit[-1]):
                 raise ConfigError(
                     f"finetune: the Fisher block of '{name}' has shape {tuple(block.shape)}, "
-                    f"expected {(columns, rows, rows)} for a weight of shape {(rows, columns)}"
+                    f"expected {(*unit, unit[-1])} for a weight of shape {tuple(reference[name].shape)} "
+                    f"read along axis {axis}"
                 )
             index = self.param_names.index(name)
             self.register_buffer(f"block_{index}", block.detach().clone(), persistent=False)
-            self.blocked[name] = index
+            self.blocked[name] = axis
 
     def penalty(self, backbone: nn.Module) -> torch.Tensor:
         if not self.blocked:
@@ -414,7 +415,8 @@ class EWC(AnchorPenalty):
                 continue
             d = p - getattr(self, f"reference_{i}")
             if name in self.blocked:
-                total = total + torch.einsum("aj,jab,bj->", d, getattr(self, f"block_{i}"), d)
+                d = d.movedim(self.blocked[name], -1)
+                total = total + torch.einsum("...a,...ab,...b->", d, getattr(self, f"block_{i}"), d)
             else:
                 total = total + (d.square() * getattr(self, f"importance_{i}")).sum()
         return 0.5 * self.strength * total
@@ -444,7 +446,7 @@ def build_strategy(
     backbone: nn.Module,
     reference: dict[str, torch.Tensor] | None = None,
     fisher: dict[str, torch.Tensor] | None = None,
-    fisher_blocks: dict[str, torch.Tensor] | None = None,
+    fisher_blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
 ) -> Strategy:
     """Check ``cfg`` against ``backbone`` and build its strategy (not yet set up).
 
@@ -459,8 +461,8 @@ def build_strategy(
             when the backbone comes straight from :func:`sciPT.checkpoint.from_pretrained`.
         fisher: the diagonal Fisher for ``ewc``, by parameter name
             (:func:`sciPT.finetune.fisher.load_fisher` reads it from the export).
-        fisher_blocks: the Fisher's column blocks of some 2-D weights for ``ewc``, if the export
-            has them (:func:`sciPT.finetune.fisher.load_fisher_blocks`).
+        fisher_blocks: ``{name: (B, input axis)}``, the Fisher's blocks of some weights for
+            ``ewc``, if the export has them (:func:`sciPT.finetune.fisher.load_fisher_blocks`).
     """
     validate(cfg)
     name = cfg.strategy

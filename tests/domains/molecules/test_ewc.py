@@ -10,11 +10,11 @@ from sciPT.domains.molecules.ewc import (
     LAMBDA_0,
     PRETRAINING_LOSS,
     FisherConfig,
+    block_axes,
     energy_force_fisher,
     energy_force_gauss_newton,
     ewc_scale,
     fisher_hook,
-    radial_weights,
     validate,
     whitened_outputs,
 )
@@ -101,8 +101,8 @@ def test_fisher_config_refusals():
         validate(FisherConfig(samples=0))
     assert str(err.value) == "fisher.samples: expected a positive integer, got 0"
     with pytest.raises(ConfigError) as err:
-        validate(FisherConfig(blocks="all"))
-    assert str(err.value) == "fisher.blocks: expected 'none' or 'radial', got 'all'"
+        validate(FisherConfig(blocks="every"))
+    assert str(err.value) == "fisher.blocks: expected 'none', 'radial' or 'all', got 'every'"
     with pytest.raises(ConfigError) as err:
         validate(FisherConfig(kind="empirical", blocks="radial"))
     assert str(err.value) == (
@@ -110,18 +110,31 @@ def test_fisher_config_refusals():
     )
 
 
-def test_the_export_stores_radial_blocks_whose_diagonals_are_the_fisher(setup):
+def test_block_axes_name_each_weight_matrix_by_its_input_axis(setup):
+    model, _ = setup
+    radial = block_axes(model, "radial")
+    assert radial and all(".radial." in n and axis == 0 for n, axis in radial.items())
+    every = block_axes(model, "all")
+    params = dict(model.named_parameters())
+    assert set(radial) < set(every) and block_axes(model, "none") == {}
+    for name, axis in every.items():
+        assert params[name].dim() >= 2, name
+        if name.endswith("linear_in.weight"):  # [degree, inputs, units]
+            assert axis == 1
+    assert any(n.endswith("gate.gates.weight") for n in every)  # nn.Linear: [units, inputs]
+
+
+@pytest.mark.parametrize("which", ["radial", "all"])
+def test_the_export_stores_blocks_whose_diagonals_are_the_fisher(setup, which):
     model, graphs = setup
-    extras = fisher_hook(graphs, FisherConfig(frames=3, blocks="radial"), ObjectiveConfig(), seed=0)(model)
+    extras = fisher_hook(graphs, FisherConfig(frames=3, blocks=which), ObjectiveConfig(), seed=0)(model)
     fisher, blocks = load_fisher(extras), load_fisher_blocks(extras)
-    names = radial_weights(model)
-    assert names and set(blocks) == set(names)
-    assert all(".radial." in n for n in names)
-    for name in names:
-        rows, columns = fisher[name].shape
-        assert blocks[name].shape == (columns, rows, rows)
-        assert torch.allclose(torch.diagonal(blocks[name], dim1=1, dim2=2).T, fisher[name])
-        assert torch.allclose(blocks[name], blocks[name].transpose(1, 2))
+    assert set(blocks) == set(block_axes(model, which))
+    for name, (block, axis) in blocks.items():
+        unit = fisher[name].movedim(axis, -1)
+        assert block.shape == (*unit.shape, unit.shape[-1])
+        assert torch.allclose(torch.diagonal(block, dim1=-2, dim2=-1), unit)
+        assert torch.allclose(block, block.transpose(-1, -2))
     # the diagonal is the one an export without blocks stores (same draws)
     plain = load_fisher(fisher_hook(graphs, FisherConfig(frames=3), ObjectiveConfig(), seed=0)(model))
     assert all(torch.equal(plain[n], fisher[n]) for n in plain)

@@ -320,47 +320,56 @@ def test_gauss_newton_refusals(designs):
     assert str(err.value) == "Fisher diagonal: the data yielded no examples"
 
 
-# --- the column blocks of a 2-D weight ----------------------------------------------------------
+# --- the blocks of each unit of a weight --------------------------------------------------------
 class LinearLayer(nn.Module):
-    """Outputs ``y = x W`` with ``W [3 inputs, 2 units]``: each unit's Jacobian is ``x``."""
+    """Outputs ``y = x W`` with ``W [3 inputs, 2 units]`` and the same through ``V [2 units, 3
+    inputs]`` (``nn.Linear``'s layout): each unit's Jacobian is ``x``."""
 
     def __init__(self):
         super().__init__()
         self.W = nn.Parameter(torch.zeros(3, 2, dtype=torch.float64))
+        self.V = nn.Parameter(torch.zeros(2, 3, dtype=torch.float64))
         self.b = nn.Parameter(torch.zeros(2, dtype=torch.float64))
 
 
 def layer_outputs(model, x):
-    return x @ model.W + model.b, x.shape[0]
+    return torch.cat([x @ model.W + model.b, x @ model.V.T]), x.shape[0]
 
 
 def test_gauss_newton_blocks_are_two_x_transpose_x_per_unit_and_agree_with_the_diagonal(designs):
     model = LinearLayer()
     exact = 2 * sum(x.T @ x for x in designs) / 8  # each unit sees the inputs of all 8 rows
     diagonal, blocks = gauss_newton_fisher(
-        model, layer_outputs, designs, samples=4000, seed=0, progress=False, blocks=["W"]
+        model, layer_outputs, designs, samples=4000, seed=0, progress=False, blocks={"W": 0, "V": 1}
     )
-    assert set(blocks) == {"W"} and blocks["W"].shape == (2, 3, 3)
-    for j in range(2):
-        assert torch.allclose(blocks["W"][j], exact, rtol=0.15, atol=0.05 * float(exact.abs().max()))
+    assert set(blocks) == {"W", "V"} and blocks["W"].shape == blocks["V"].shape == (2, 3, 3)
+    for name in ("W", "V"):
+        for j in range(2):
+            assert torch.allclose(blocks[name][j], exact, rtol=0.15, atol=0.05 * float(exact.abs().max()))
     # the same draws: the blocks' diagonals are the diagonal Fisher of those weights, exactly
     assert torch.allclose(torch.diagonal(blocks["W"], dim1=1, dim2=2).T, diagonal["W"])
-    assert torch.equal(
-        diagonal["W"], gauss_newton_diagonal(model, layer_outputs, designs, 4000, 0, progress=False)["W"]
-    )
+    assert torch.allclose(torch.diagonal(blocks["V"], dim1=1, dim2=2), diagonal["V"])
+    plain = gauss_newton_diagonal(model, layer_outputs, designs, 4000, 0, progress=False)
+    assert all(torch.equal(diagonal[n], plain[n]) for n in plain)
 
 
-def test_gauss_newton_blocks_refuse_a_weight_that_is_not_2d(designs):
+def test_gauss_newton_blocks_refuse_a_weight_without_an_input_axis(designs):
     with pytest.raises(ValueError) as err:
-        gauss_newton_fisher(LinearLayer(), layer_outputs, designs, progress=False, blocks=["b"])
-    assert str(err.value) == "gauss_newton_fisher: 'b' is not a 2-D trainable parameter"
+        gauss_newton_fisher(LinearLayer(), layer_outputs, designs, progress=False, blocks={"b": 0})
+    assert str(err.value) == (
+        "gauss_newton_fisher: 'b' is not a trainable parameter of two or more axes with an input axis 0"
+    )
 
 
 def test_blocks_round_trip_through_the_extras():
     fisher = {"W": torch.ones(3, 2)}
     blocks = {"W": torch.eye(3).expand(2, 3, 3).clone()}
-    extras = fisher_extras(fisher, blocks)
-    assert sorted(extras) == ["fisher.W", "fisher_blocks.W"]
+    extras = fisher_extras(fisher, blocks, {"W": 0})
+    assert sorted(extras) == ["fisher.W", "fisher_block_axis.W", "fisher_blocks.W"]
     assert torch.equal(load_fisher(extras)["W"], fisher["W"])
-    assert torch.equal(load_fisher_blocks(extras)["W"], blocks["W"])
+    block, axis = load_fisher_blocks(extras)["W"]
+    assert torch.equal(block, blocks["W"]) and axis == 0
     assert load_fisher_blocks(fisher_extras(fisher)) is None
+    with pytest.raises(ValueError) as err:
+        fisher_extras(fisher, blocks)
+    assert str(err.value) == "fisher_extras: every block needs its input axis, and only blocks have one"

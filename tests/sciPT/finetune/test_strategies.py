@@ -137,7 +137,7 @@ def test_ewc_with_column_blocks_couples_the_weights_of_one_unit(backbone):
     fisher = _fisher(backbone)
     block = 4.0 * torch.eye(4)
     block[0, 1] = block[1, 0] = 3.0  # rows 0 and 1 of a column move the unit's output together
-    blocks = {"embed.weight": block.expand(3, 4, 4).clone()}  # embed.weight is [4, 3]: 3 columns
+    blocks = {"embed.weight": (block.expand(3, 4, 4).clone(), 0)}  # [4, 3] read along axis 0: 3 units
     strategy = build_strategy(
         FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher, fisher_blocks=blocks
     )
@@ -165,7 +165,7 @@ def test_ewc_blocks_refusals(backbone):
             FinetuneConfig(strategy="ewc", anchor="decoupled"),
             backbone,
             fisher=fisher,
-            fisher_blocks={"embed.weight": torch.eye(4).expand(3, 4, 4)},
+            fisher_blocks={"embed.weight": (torch.eye(4).expand(3, 4, 4), 0)},
         )
     assert str(err.value) == (
         "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
@@ -176,11 +176,11 @@ def test_ewc_blocks_refusals(backbone):
             FinetuneConfig(strategy="ewc"),
             backbone,
             fisher=fisher,
-            fisher_blocks={"embed.weight": torch.eye(3)},
+            fisher_blocks={"embed.weight": (torch.eye(3), 0)},
         )
     assert str(err.value) == (
         "finetune: the Fisher block of 'embed.weight' has shape (3, 3), expected (3, 4, 4) for a "
-        "weight of shape (4, 3)"
+        "weight of shape (4, 3) read along axis 0"
     )
 
 
