@@ -150,17 +150,30 @@ def old_loss(m: dict, prefix: str) -> float:
 
 def quadratic_check(pre, run: RunDir, metrics: dict) -> dict:
     """EWC's predicted increase of the old loss (over the weights it anchors: all of them with one
-    head, the shared blocks with several) against the one measured on ethanol validation."""
+    head, the shared blocks with several; with the Fisher's blocks where the export has them, as
+    the penalty reads it) against the one measured on ethanol validation."""
+    import torch
+
     from sciPT.checkpoint import from_pretrained
     from sciPT.domains.molecules.ewc import ewc_scale
-    from sciPT.finetune import load_fisher
+    from sciPT.finetune import load_fisher, load_fisher_blocks
 
     fisher = load_fisher(pre.extras)
+    blocks = load_fisher_blocks(pre.extras) or {}
     model = from_pretrained(run.path).model
     after = model.state_dict()
     names = model.shared_parameter_names() if len(model.head_names) > 1 else list(fisher)
     w0 = pre.model.state_dict()
-    moved = sum(float((fisher[n] * (after[n] - w0[n]) ** 2).sum()) for n in names)
+
+    def quadratic(name: str) -> float:
+        d = after[name] - w0[name]
+        if name not in blocks:
+            return float((fisher[name] * d**2).sum())
+        block, axis = blocks[name]
+        d = d.movedim(axis, -1)
+        return float(torch.einsum("...a,...ab,...b->", d, block, d))
+
+    moved = sum(quadratic(n) for n in names)
     predicted = 0.5 * ewc_scale(pre.extras) * moved
     measured = old_loss(metrics, "eval_ethanol_val") - old_loss(metrics, "eval_ethanol_val_before")
     return {
@@ -745,6 +758,60 @@ def figure_png(record: dict) -> bytes:
     return buffer.getvalue()
 
 
+BLOCK_RUNS = {"radial": "forgetting_blocks_radial_s0", "all": "forgetting_blocks_all"}
+
+
+def render_blocks(results: dict, diagonal: str = "forgetting") -> str:
+    """The EWC runs of the Fisher-block experiments (``--fisher-blocks``, first seed) beside the
+    same runs of the diagonal Fisher (``results[diagonal]``, same seed): ethanol rise and
+    acetylacetone test error as ratios to that run's own naive fine-tuning."""
+    records = {
+        "diagonal": results[diagonal],
+        **{k: results[v] for k, v in BLOCK_RUNS.items() if v in results},
+    }
+    seed = str(min(int(s) for r in list(records.values())[1:] for s in r["runs"]["naive"]["seeds"]))
+
+    def ratios(record: dict, name: str) -> str:
+        run = record["runs"].get(name, {}).get("seeds", {}).get(seed)
+        if run is None:
+            return "— | —"
+        naive = record["runs"]["naive"]["seeds"][seed]
+        rise = lambda m: m[f"eval_ethanol_test_{FORCES}"] - m[f"eval_ethanol_test_before_{FORCES}"]  # noqa: E731
+        acac = f"test_acac_test_{FORCES}"
+        return f"{rise(run) / rise(naive):.2f} | {run[acac] / naive[acac]:.3f}"
+
+    names = [
+        n
+        for n in records["diagonal"]["runs"]
+        if any(n in r["runs"] for k, r in records.items() if k != "diagonal") and n.startswith("ewc")
+    ]
+    lines = [
+        " ".join(f"{kind}: {_measured(record)}" for kind, record in records.items() if kind != "diagonal"),
+        "",
+        f"Seed {seed}; ratios to the same Fisher's own naive run (naive ethanol test after / acetylacetone "
+        "test, meV/Å: "
+        + ", ".join(
+            f"{kind} {r['runs']['naive']['seeds'][seed][f'eval_ethanol_test_{FORCES}']:.1f} / "
+            f"{r['runs']['naive']['seeds'][seed][f'test_acac_test_{FORCES}']:.1f}"
+            for kind, r in records.items()
+        )
+        + "); the target is at most 0.25 for the rise with at most 1.10 on acetylacetone.",
+        "",
+        "| run | "
+        + " | ".join(f"{kind}: ethanol rise / naive's | {kind}: acetylacetone / naive's" for kind in records)
+        + " |",
+        "|---|" + "---|---|" * len(records),
+        *(f"| {n} | " + " | ".join(ratios(r, n) for r in records.values()) + " |" for n in names),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_blocks_all(results: dict) -> str:
+    """The full tables (rule, target, every run, checks) of the run with every weight matrix's
+    blocks, without a figure."""
+    return render(results, BLOCK_RUNS["all"], figure=False)
+
+
 def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:
     """RESULTS_forgetting.md: every run, the choices against the target, the checks of EWC's
     penalty and the Fisher comparison; with ``figure``, redraws ``benchmarks/NAME.png`` from the
@@ -793,7 +860,7 @@ def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:
             "EWC runs of the first seed: Σ Δw² and the predicted old-loss increase over the anchored "
             "weights (all of them with one head, the shared blocks with heads):",
             "",
-            "| EWC run | Σ Δw² | predicted old-loss increase (λ₀/2 Σ F Δw²) | measured (ethanol val) "
+            "| EWC run | Σ Δw² | predicted old-loss increase (λ₀/2 Σ F Δw², or its blocks) | measured (ethanol val) "
             "| tensor whose restoration helps most | ethanol val F RMSE then |",
             "|---|---|---|---|---|---|",
             *(

@@ -16,7 +16,8 @@ budgets does it pay? Protocol, fixed before the run:
   benchmark never touched (stratified, random state 0), the same for every seed, so the design was
   chosen without it. Per seed of ``--seeds`` (default 0 1 2): of the 80 %, a
   stratified subset of each label fraction (1, 5, 25, 100 %; random state = seed); fine-tuned with
-  the promoter task's defaults (``PromoterConfig``: conv head, full fine-tuning, early stopping on
+  the promoter task's defaults (``PromoterConfig``: conv head on the hidden states and the one-hot
+  tokens, the design benchmark's choice; full fine-tuning, early stopping on
   its own stratified 10 % of the subset) but ``ensemble = 1``, seed = seed; the 20 % test part is
   scored once. Nothing is tuned here: the settings are the package's defaults.
 - Reported: accuracy, MCC and AUROC per (budget, fraction, seed); mean ± standard error over seeds;

@@ -328,12 +328,16 @@ class AnchorPenalty(Strategy):
             p = params[name]
             if not p.requires_grad:
                 continue
-            sq = (p - getattr(self, f"reference_{i}")).square()
-            if self.weighted:
-                sq = sq * getattr(self, f"importance_{i}")
-            total = total + sq.sum()
+            total = total + self.quadratic(i, name, p - getattr(self, f"reference_{i}"))
         total = 0.5 * self.strength * total
         return total.detach() if self.anchor == "decoupled" else total
+
+    def quadratic(self, index: int, name: str, moved: torch.Tensor) -> torch.Tensor:
+        """``sum c (w - w0)^2`` of parameter ``name`` (number ``index``), ``moved = w - w0``."""
+        sq = moved.square()
+        if self.weighted:
+            sq = sq * getattr(self, f"importance_{index}")
+        return sq.sum()
 
     @torch.no_grad()
     def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
@@ -404,22 +408,11 @@ class EWC(AnchorPenalty):
             self.register_buffer(f"block_{index}", block.detach().clone(), persistent=False)
             self.blocked[name] = axis
 
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        if not self.blocked:
-            return super().penalty(backbone)
-        params = dict(backbone.named_parameters())
-        total = next(backbone.parameters()).new_zeros(())
-        for i, name in enumerate(self.param_names):
-            p = params[name]
-            if not p.requires_grad:
-                continue
-            d = p - getattr(self, f"reference_{i}")
-            if name in self.blocked:
-                d = d.movedim(self.blocked[name], -1)
-                total = total + torch.einsum("...a,...ab,...b->", d, getattr(self, f"block_{i}"), d)
-            else:
-                total = total + (d.square() * getattr(self, f"importance_{i}")).sum()
-        return 0.5 * self.strength * total
+    def quadratic(self, index: int, name: str, moved: torch.Tensor) -> torch.Tensor:
+        if name not in self.blocked:
+            return super().quadratic(index, name, moved)
+        unit = moved.movedim(self.blocked[name], -1)
+        return torch.einsum("...a,...ab,...b->", unit, getattr(self, f"block_{index}"), unit)
 
 
 def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:
