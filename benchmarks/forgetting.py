@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/forgetting.py --out runs/bench-forgetting [--seeds 0 1 2]
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.08] [--replay 1] [--freeze 0 1]
         [--l2sp 1e-4 1e-3] [--lambdas 0.01 1] [--head-lambdas 0.01 0.1 1 10]
-        [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss] [--quick]
+        [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss]
+        [--fisher-blocks none|radial|all] [--quick]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`), for
 every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the split is fixed):
@@ -48,6 +49,12 @@ naive run of the same seed): the ethanol test force error rise as a fraction of 
 acetylacetone test force error as a fraction of naive's. Target (issue 13): ``ewc heads`` keeps the
 rise at most 0.25 of naive's with acetylacetone within 1.10 of naive's. Two strategies differ
 ("ahead") only where the paired difference of their rise ratios exceeds 2 standard errors.
+
+``--fisher-blocks`` pre-trains with ``fisher.blocks`` (:class:`sciPT.domains.molecules.ewc.FisherConfig`):
+the export also stores the Gauss-Newton Fisher's block of each unit of the radial MLPs' weights
+(``radial``) or of every weight matrix (``all``), and every EWC run reads those weights through
+their blocks instead of the diagonal. ``render_blocks`` puts such runs (``BLOCK_RUNS``) beside the
+diagonal's.
 
 Checks of every EWC run of the first seed, on the ethanol validation frames only: the penalty's
 predicted increase of the old loss against the one measured, and the parameter tensor whose

@@ -434,7 +434,13 @@ def render(results: dict) -> str:
         units = [u for u in record["units"] if u["experiment"] == experiment]
         if not units:
             continue
-        out += ["", f"**{titles[experiment]}** (AUROC / MCC, mean ± standard error over seeds x folds):", ""]
+        seeds = sorted({u["seed"] for u in units})
+        out += [
+            "",
+            f"**{titles[experiment]}** (AUROC / MCC, mean ± standard error over seeds x folds; "
+            f"{len(units)} units, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}):",
+            "",
+        ]
         variants = list(dict.fromkeys(u["variant"] for u in units))
         tests = list(dict.fromkeys(t for u in units for t in u["test"]))
         out += [

@@ -320,7 +320,10 @@ def save_fisher(model_dir: str | Path, fisher: dict[str, torch.Tensor]) -> Path:
         raise UserError(f"{path}: no exported weights to store the Fisher with")
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(PREFIX)}
+        # the Fisher is replaced whole: blocks measured with the old diagonal go with it
+        tensors = {
+            k: f.get_tensor(k) for k in f.keys() if not k.startswith((PREFIX, BLOCK_PREFIX, AXIS_PREFIX))
+        }
     for name, value in fisher.items():
         if name not in tensors:
             raise UserError(f"{path}: Fisher entry '{name}' matches no weight of the model")

@@ -215,11 +215,18 @@ def test_fisher_round_trip_through_export_and_from_pretrained(exported):
 
 def test_fisher_written_by_export_model_and_replaced_by_save_fisher(exported):
     model, fisher, model_dir = exported
-    export_model(model_dir, model, {"domain": "toy"}, extra_tensors=fisher_extras(fisher))
-    assert torch.equal(load_fisher(from_pretrained(model_dir).extras)["0.weight"], fisher["0.weight"])
+    weight = fisher["0.weight"]
+    blocks = {"0.weight": torch.ones(*weight.movedim(1, -1).shape, weight.shape[1])}
+    export_model(
+        model_dir, model, {"domain": "toy"}, extra_tensors=fisher_extras(fisher, blocks, {"0.weight": 1})
+    )
+    extras = from_pretrained(model_dir).extras
+    assert torch.equal(load_fisher(extras)["0.weight"], weight)
+    assert load_fisher_blocks(extras)["0.weight"][1] == 1
     save_fisher(model_dir, {"2.bias": torch.ones(2)})
     stored = load_file(str(model_dir / WEIGHTS_NAME))
-    assert sorted(k for k in stored if k.startswith("fisher.")) == ["fisher.2.bias"]
+    # replaced whole: the blocks of the old Fisher go with it
+    assert sorted(k for k in stored if k.startswith("fisher")) == ["fisher.2.bias"]
     assert load_fisher({"0.weight": torch.ones(1)}) is None
 
 
