@@ -291,9 +291,7 @@ def block_axes(potential: nn.Module, which: str) -> dict[str, int]:
     for prefix, module in potential.named_modules():
         if isinstance(module, FullyConnectedNet):
             axes.update({f"{prefix}.{n}": 0 for n, p in module.named_parameters() if p.dim() == 2})
-        elif which == "all" and isinstance(module, EquivariantLinear):
-            axes[f"{prefix}.weight"] = 1
-        elif which == "all" and isinstance(module, nn.Linear):
+        elif which == "all" and isinstance(module, (EquivariantLinear, nn.Linear)):
             axes[f"{prefix}.weight"] = 1
     return axes
 
@@ -388,7 +386,7 @@ def head_strategy(
     potential: nn.Module,
     fisher: dict[str, torch.Tensor] | None,
     head: str,
-    fisher_blocks: dict[str, torch.Tensor] | None = None,
+    fisher_blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
 ) -> KeepOtherHeads:
     """The strategy of fine-tuning head ``head`` of a potential with several (module docstring):
     the other heads frozen; ``ewc`` and ``l2sp`` anchored on the shared blocks only, to the
