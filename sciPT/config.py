@@ -124,15 +124,25 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def flatten(cfg: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """``{"model.d_model": (value, type)}`` for every leaf field of a nested dataclass."""
+def derived(by: str, **field_kwargs: Any) -> Any:
+    """A config field that the building code fills in (from a tokenizer, a data set, a checkpoint),
+    not the user: it is saved with the run, but gets no command-line flag (``field_kwargs`` are
+    :func:`dataclasses.field`'s, ``default`` or ``default_factory``)."""
+    return dataclasses.field(metadata={"derived": by}, **field_kwargs)
+
+
+def flatten(cfg: Any, prefix: str = "", settable: bool = False) -> dict[str, tuple[Any, Any]]:
+    """``{"model.d_model": (value, type)}`` for every leaf field of a nested dataclass; with
+    ``settable``, only the leaves a user sets (not those marked :func:`derived`)."""
     out: dict[str, tuple[Any, Any]] = {}
     hints = _field_types(type(cfg))
     for f in dataclasses.fields(cfg):
+        if settable and "derived" in f.metadata:
+            continue
         value = getattr(cfg, f.name)
         name = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
-            out.update(flatten(value, name + "."))
+            out.update(flatten(value, name + ".", settable))
         else:
             out[name] = (value, hints[f.name])
     return out

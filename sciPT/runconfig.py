@@ -64,12 +64,13 @@ def parse_flag(text: str, tp: Any, key: str) -> Any:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: dict[str, str]) -> dict:
-    """One flag per config leaf; returns ``{dest: (key, type)}``. Defaults shown are the preset's."""
+    """One flag per config leaf a user sets (:func:`sciPT.config.derived` leaves have none); returns
+    ``{dest: (key, type)}``. Defaults shown are the preset's."""
     reverse = {v: k for k, v in aliases.items()}
     table = {}
     train = parser.add_argument_group("training (shared by every domain)")
     other = parser.add_argument_group("model, data and objective")
-    for key, (value, tp) in flatten(defaults).items():
+    for key, (value, tp) in flatten(defaults, settable=True).items():
         name = "--" + reverse[key] if key in reverse else flag_name(key)
         dest = "cfg__" + key.replace(".", "__")
         base, _ = _strip_optional(tp)

@@ -59,6 +59,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from e3nn import o3
 from torch import nn
 
+from sciPT.config import derived
 from sciPT.errors import ConfigError, DataError, UserError
 
 from .interaction import Interaction
@@ -124,7 +125,7 @@ class PotentialConfig:
     energy_scale: float = 1.0
     avg_num_neighbors: float | None = None
     head: str = "default"
-    heads: list[HeadConfig] = field(default_factory=list)
+    heads: list[HeadConfig] = derived("fine-tuning, one per head it adds", default_factory=list)
     head_blocks: int = 0
 
 

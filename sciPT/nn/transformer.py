@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..config import derived
 from ..errors import ConfigError
 from .attention import SelfAttention
 from .position import ALiBi
@@ -59,7 +60,7 @@ class TransformerConfig:
     ``8/3 * d_model`` to match the parameter count of a GELU FFN with ``4 * d_model``).
     """
 
-    vocab_size: int = 16
+    vocab_size: int = derived("the tokenizer", default=16)
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
@@ -67,11 +68,11 @@ class TransformerConfig:
     dropout: float = 0.0
     max_len: int = 512
     position: Literal["rotary", "alibi"] = "rotary"
-    pad_id: int = 0
+    pad_id: int = derived("the tokenizer", default=0)
     norm_eps: float = 1e-5
     activation: Literal["gelu", "swiglu"] = "gelu"
     rc_equivariant: bool = False
-    complement_ids: list[int] | None = None
+    complement_ids: list[int] | None = derived("the tokenizer", default=None)
 
     def __post_init__(self):
         for key in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"):

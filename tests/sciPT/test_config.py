@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sciPT.config import from_dict, merge, nest, to_dict
+from sciPT.config import derived, flatten, from_dict, merge, nest, to_dict
 from sciPT.errors import ConfigError
 from sciPT.trainer import TrainConfig, parse_max_time, validate
 
@@ -53,3 +53,20 @@ def test_train_validation_messages():
         parse_max_time("soon")
     assert parse_max_time("1.5").total_seconds() == 90
     assert parse_max_time("00:01:00:00") == "00:01:00:00"
+
+
+@dataclass
+class Filled:
+    width: int = 4
+    size: int = derived("the data", default=7)
+
+
+@dataclass
+class Holder:
+    filled: Filled = field(default_factory=Filled)
+    name: str = "x"
+
+
+def test_flatten_leaves_out_derived_fields_only_when_asked():
+    assert list(flatten(Holder())) == ["filled.width", "filled.size", "name"]
+    assert list(flatten(Holder(), settable=True)) == ["filled.width", "name"]

@@ -74,3 +74,14 @@ def test_a_task_may_pick_the_preset_of_a_command_line_that_names_none():
     assert config(["--max-time", "00:00:10:00"]).model.channels == small.model.channels
     assert config(["--max-time", "20", "--preset", "tiny"]).model.channels == tiny.model.channels
     assert resolve(["--max-time", "20"]).model.d_model == 64  # the dna domain: tiny
+
+
+def test_fields_the_tokenizer_fills_have_no_flag(tmp_path, capsys):
+    """vocab_size, pad_id and complement_ids are the tokenizer's: no flag sets them; d_model keeps its."""
+    with pytest.raises(SystemExit):
+        resolve(["--model.vocab-size", "8"])
+    assert "unrecognized arguments: --model.vocab-size 8" in capsys.readouterr().err
+    config = tmp_path / "c.yaml"
+    config.write_text("model:\n  pad_id: 3\n")  # a saved run's config.yaml still carries them
+    cfg = resolve(["--config", str(config), "--model.d-model", "32"])
+    assert (cfg.model.pad_id, cfg.model.d_model) == (3, 32)
