@@ -4,7 +4,7 @@
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.08] [--replay 1] [--freeze 0 1]
         [--l2sp 1e-4 1e-3] [--lambdas 0.01 1] [--head-lambdas 0.01 0.1 1 10]
         [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss]
-        [--fisher-blocks none|radial|all] [--quick]
+        [--warmup-lambdas 0.1 0.3 1] [--warmup-steps 500] [--warmup-ramp 500] [--fisher-blocks none|radial|all] [--quick]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`), for
 every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the split is fixed):
@@ -30,6 +30,10 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
    - ``ewc heads + own block``: the same, with heads that own the last interaction block as well
      as the readout (``ForcefieldConfig.head_blocks = 1``: the old head keeps its block untouched,
      the new one trains a copy), EWC on the blocks still shared (``--own-block-lambdas``; 0: none);
+   - ``ewc heads + own block + warm-up``: the same, the new head (its block and readout) trained
+     alone for the first ``--warmup-steps`` steps, the shared blocks held, then EWC as above, the
+     shared blocks' learning rate ramped up over ``--warmup-ramp`` steps (``--warmup-lambdas``;
+     ``finetune.head_warmup``, LP-FT: :class:`sciPT.finetune.HeadWarmup`);
    - ``ewc heads + replay``: the same, with the first ``--replay`` value of pre-training frames in
      every batch, through the old head (``--replay-lambdas``; lambda = 0 is heads + replay alone);
    - ``heads + LwF``: a new head, the shared blocks trained, and the old head's predictions on the
@@ -114,6 +118,7 @@ KINDS = [
     "heads",
     "ewc heads",
     "ewc heads + own block",
+    "ewc heads + own block + warm-up",
     "ewc heads + replay",
     "heads + LwF",
     "ewc heads + LwF",
@@ -122,6 +127,7 @@ TARGET = "ewc heads"
 # no old frames at fine-tuning either: what each does instead
 NO_OLD_DATA = {
     "ewc heads + own block": "each head owns the last interaction block, EWC anchors the blocks still shared",
+    "ewc heads + own block + warm-up": "the same, the new head trained alone for its first steps",
     "heads + LwF": "the old head's own predictions on the new frames are kept",
     "ewc heads + LwF": "the old head's own predictions on the new frames are kept",
 }
@@ -289,6 +295,21 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
             units,
             {**new, "strategy": "ewc", "ewc_lambda": units * scale, "head_blocks": 1, **anchor},
         )
+    for units in args.warmup_lambdas:
+        ramp = args.warmup_steps if args.warmup_ramp is None else args.warmup_ramp
+        out[f"ewc heads + own block + warm-up {args.warmup_steps} ramp {ramp} λ={units:g}λ₀"] = (
+            "ewc heads + own block + warm-up",
+            units,
+            {
+                **new,
+                "strategy": "ewc",
+                "ewc_lambda": units * scale,
+                "head_blocks": 1,
+                "head_warmup": args.warmup_steps,
+                "head_warmup_ramp": ramp,
+                **anchor,
+            },
+        )
     for units in args.replay_lambdas:
         out[f"ewc heads + replay +{args.replay[0]} λ={units:g}λ₀"] = (
             "ewc heads + replay",
@@ -432,6 +453,25 @@ def main(argv=None) -> int:
         help="EWC strengths with heads that own the last interaction block too (0: no EWC)",
     )
     parser.add_argument(
+        "--warmup-lambdas",
+        type=float,
+        nargs="*",
+        default=[],
+        help="EWC strengths of 'ewc heads + own block' runs whose new head first trains alone",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=500,
+        help="steps of those runs in which the new head trains alone, the shared blocks held",
+    )
+    parser.add_argument(
+        "--warmup-ramp",
+        type=int,
+        default=None,
+        help="steps over which the shared blocks' learning rate then rises (default: --warmup-steps)",
+    )
+    parser.add_argument(
         "--replay-lambdas",
         type=float,
         nargs="*",
@@ -468,7 +508,9 @@ def main(argv=None) -> int:
         args.seeds, args.pretrain_steps, args.steps = args.seeds[:1], 300, 200
         args.freeze, args.l2sp, args.lambdas = args.freeze[-1:], args.l2sp[-1:], args.lambdas[-1:]
         args.head_lambdas, args.replay_lambdas = args.head_lambdas[-1:], args.replay_lambdas[-1:]
-        args.own_block_lambdas = args.own_block_lambdas[-1:]
+        args.own_block_lambdas, args.warmup_lambdas = args.own_block_lambdas[-1:], args.warmup_lambdas[-1:]
+        args.warmup_steps = min(args.warmup_steps, args.steps // 4)
+        args.warmup_ramp = None
         args.lwf, args.lwf_ewc = args.lwf[-1:], args.lwf_ewc[-1:]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE))
@@ -729,6 +771,7 @@ def figure_png(record: dict) -> bytes:
         "ewc heads": ("C3", "o"),
         "ewc heads + replay": ("C6", "D"),
         "ewc heads + own block": ("C8", "X"),
+        "ewc heads + own block + warm-up": ("C1", "X"),
         "heads + LwF": ("C9", "h"),
         "ewc heads + LwF": ("C7", "H"),
     }

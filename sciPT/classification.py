@@ -26,7 +26,12 @@ set, so each class weighs the same in total whatever the imbalance (1.0 for bala
 
 Fit. AdamW (through :class:`sciPT.finetune.FinetuneModule`, so every fine-tuning strategy applies),
 validation once per epoch, early stopping on the validation loss with ``patience`` epochs, and the
-weights of the best validation epoch restored at the end. ``train.max_time`` is the budget of each
+weights of the best validation epoch restored at the end. An epoch is at least
+``min_steps_per_epoch`` optimizer steps: a training set smaller than that many batches is drawn
+again (each pass a new shuffle) until the epoch is full. Without it, 1% of a few thousand labels is
+two batches an epoch, a 15-epoch fit is 30 steps, shorter than the learning-rate warm-up, and
+early stopping judges every 2 steps; few-sample fine-tuning fails most often from too few steps
+(Mosbach et al. 2021, *On the Stability of Fine-tuning BERT*). A larger training set is untouched. ``train.max_time`` is the budget of each
 fit (a task that fits several models, an ensemble or cross-validation folds, spends it on each);
 with ``train.max_steps: None`` a fit trains for that budget, whatever ``max_epochs``, its schedule
 sized to anneal by then (:class:`sciPT.callbacks.TimeBudget`), unless early stopping ends it first
@@ -49,7 +54,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from .errors import ConfigError
 from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
@@ -261,6 +266,7 @@ class FitResult:
     model: SequenceClassifier
     epochs: int
     best_val_loss: float
+    steps: int = 0  # optimizer steps taken
 
 
 def fit_classifier(
@@ -277,10 +283,12 @@ def fit_classifier(
     max_tokens: int,
     extras: dict | None = None,
     log_dir=None,
+    min_steps_per_epoch: int = 0,
 ) -> FitResult:
     """Fine-tune ``backbone`` + ``head`` on ``train``; early stopping on ``val``.
 
-    ``train`` and ``val`` are ``(codes, labels)``: residue-code arrays and 0/1 labels.
+    ``train`` and ``val`` are ``(codes, labels)``: residue-code arrays and 0/1 labels; an epoch is
+    at least ``min_steps_per_epoch`` optimizer steps (module docstring).
     """
     codes, labels = train
     labels = np.asarray(labels)
@@ -298,13 +306,11 @@ def fit_classifier(
     )
     collate = LabelledCollate(tokenizer, max_tokens)
     generator = torch.Generator().manual_seed(train_cfg.seed)
-    train_loader = DataLoader(
-        list(zip(codes, labels.tolist())),
-        batch_size=train_cfg.batch_size,
-        shuffle=True,
-        generator=generator,
-        collate_fn=collate,
-    )
+    examples = list(zip(codes, labels.tolist()))
+    per_epoch = max(len(examples), min_steps_per_epoch * train_cfg.batch_size * train_cfg.accumulate)
+    # num_samples past the data's size without replacement chains fresh permutations of it
+    sampler = RandomSampler(examples, num_samples=per_epoch, generator=generator)
+    train_loader = DataLoader(examples, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate)
     val_loader = DataLoader(
         list(zip(val[0], np.asarray(val[1]).tolist())),
         batch_size=max(train_cfg.batch_size, 128),
@@ -335,7 +341,9 @@ def fit_classifier(
     with quiet_lightning():
         trainer.fit(module, train_loader, val_loader)
     model = SequenceClassifier(module.backbone, module.head).eval()
-    return FitResult(model=model, epochs=trainer.current_epoch, best_val_loss=best.best)
+    return FitResult(
+        model=model, epochs=trainer.current_epoch, best_val_loss=best.best, steps=trainer.global_step
+    )
 
 
 @torch.inference_mode()

@@ -586,6 +586,12 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
             "old_head_distillation: keeps an old head while a new one learns, but this run "
             f"trains the model's head '{sets.head}' itself (name a new head with --data.head)"
         )
+    if cfg.finetune.head_warmup and (strategy is None or len(backbone.head_names) == 1):
+        raise ConfigError(
+            "finetune.head_warmup: trains a new head alone before the shared blocks join, but this "
+            "run has no new head (start from a pre-trained model, --init RUN, and name a new head "
+            "with --data.head)"
+        )
     if strategy is None:
         strategy = build_strategy(cfg.finetune, backbone)
     elif len(backbone.head_names) > 1:

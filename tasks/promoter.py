@@ -133,6 +133,9 @@ class PromoterConfig:
     )
     max_epochs: int = 15
     patience: int = 3
+    # an epoch of at least this many optimizer steps: a small training set is drawn several times
+    # per epoch (sciPT.classification, "Fit"), so max_epochs and patience mean the same at any size
+    min_steps_per_epoch: int = 0
     # fine-tunes per model, differing in seed and held-out validation split; probabilities averaged
     ensemble: int = 3
     val_fraction: float = 0.1
@@ -350,6 +353,7 @@ def fit_member(
         patience=cfg.patience,
         max_tokens=max_tokens,
         extras=start.extras,
+        min_steps_per_epoch=cfg.min_steps_per_epoch,
     ).model
 
 
@@ -533,6 +537,10 @@ def validate(cfg: PromoterConfig) -> None:
         raise ConfigError("--val and --folds: cross-validation makes its own validation sets; give one")
     if cfg.ensemble < 1:
         raise ConfigError(f"ensemble: expected a positive number of fine-tunes, got {cfg.ensemble}")
+    if cfg.min_steps_per_epoch < 0:
+        raise ConfigError(
+            f"min_steps_per_epoch: expected a non-negative integer, got {cfg.min_steps_per_epoch}"
+        )
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
     for f in cfg.label_fractions:

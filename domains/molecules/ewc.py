@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -84,6 +84,7 @@ from sciPT.finetune import (
     EWC,
     L2SP,
     FinetuneConfig,
+    HeadWarmup,
     Strategy,
     build_strategy,
     fisher_diagonal,
@@ -387,13 +388,19 @@ def head_strategy(
     fisher: dict[str, torch.Tensor] | None,
     head: str,
     fisher_blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
-) -> KeepOtherHeads:
+) -> Strategy:
     """The strategy of fine-tuning head ``head`` of a potential with several (module docstring):
     the other heads frozen; ``ewc`` and ``l2sp`` anchored on the shared blocks only, to the
     weights they have now (``ewc`` with ``fisher``'s entries for them, and ``fisher_blocks``'s
     where the export has them); the other strategies as :func:`sciPT.finetune.build_strategy`
-    builds them."""
+    builds them. With ``cfg.head_warmup`` the shared blocks are held for that many steps while
+    ``head``'s own parameters learn (:class:`sciPT.finetune.HeadWarmup`)."""
     validate_finetune(cfg)
+    if cfg.head_warmup:
+        inner = head_strategy(replace(cfg, head_warmup=0), potential, fisher, head, fisher_blocks)
+        return HeadWarmup(
+            inner, cfg.head_warmup, held=potential.shared_parameter_names(), ramp=cfg.head_warmup_ramp
+        )
     shared = potential.shared_parameter_names()
     params = dict(potential.named_parameters())
     reference = {n: params[n].detach().clone() for n in shared}

@@ -29,6 +29,13 @@ task adds) is always trained. Seven strategies share one small interface, :class
     full fine-tuning on batches that mix a fraction of pre-training examples in
     (:mod:`sciPT.finetune.replay` builds the data; the strategy itself is ``full``).
 
+Any strategy can start with a head warm-up (``head_warmup = K``, :class:`HeadWarmup`): for the
+first ``K`` optimizer steps the backbone is held and only the head learns, then the strategy takes
+over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). This is LP-FT (Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and
+Underperform Out-of-Distribution*): a head that starts random sends large, arbitrary gradients into
+the pre-trained features, which then move further than the new task needs; a head fitted first asks
+of them only what it cannot do alone.
+
 How ``l2sp`` and ``ewc`` apply their pull (``anchor``):
 
 ``loss`` (default)
@@ -74,7 +81,7 @@ weights on both ranks); FSDP, which shards the parameters the penalties read, is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -104,6 +111,10 @@ class FinetuneConfig:
             applies it as a proximal step after each optimizer step (this module's docstring).
         head_lr_multiplier: the head (every parameter outside the backbone) learns at
             ``train.lr * head_lr_multiplier``.
+        head_warmup: optimizer steps at the start during which only the head learns
+            (:class:`HeadWarmup`); 0 for none.
+        head_warmup_ramp: steps over which the backbone's learning rate then rises from 0 to the
+            schedule's (:class:`HeadWarmup`); ``None``: as many as ``head_warmup``.
     """
 
     strategy: StrategyName = "full"
@@ -114,6 +125,8 @@ class FinetuneConfig:
     replay_fraction: float = 0.25
     anchor: AnchorMode = "loss"
     head_lr_multiplier: float = 1.0
+    head_warmup: int = 0
+    head_warmup_ramp: int | None = None
 
 
 def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
@@ -125,6 +138,12 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
         ("ewc_lambda", cfg.ewc_lambda >= 0, "a non-negative number"),
         ("replay_fraction", 0 < cfg.replay_fraction < 1, "a fraction strictly between 0 and 1"),
         ("head_lr_multiplier", cfg.head_lr_multiplier > 0, "a positive number"),
+        ("head_warmup", cfg.head_warmup >= 0, "a non-negative integer"),
+        (
+            "head_warmup_ramp",
+            cfg.head_warmup_ramp is None or cfg.head_warmup_ramp >= 0,
+            "a non-negative integer",
+        ),
     ]
     for key, ok, expected in checks:
         if not ok:
@@ -216,6 +235,83 @@ class LinearProbe(Strategy):
 
     def on_step(self, step: int, backbone: nn.Module) -> None:
         backbone.eval()
+
+
+class HeadWarmup(Strategy):
+    """``inner``, after ``steps`` optimizer steps in which the backbone is held and only the head
+    learns (LP-FT; the module docstring says why), the held parameters then joining with a
+    learning rate that rises linearly over ``ramp`` steps.
+
+    The held parameters are frozen by dropping their gradients, as :class:`GradualUnfreezing` does
+    (for the same reason: the set changes mid-run), so their Adam moments start at zero when they
+    join. Adam's first steps from zero moments are about the learning rate in every coordinate,
+    whatever the gradient's size, and the schedule is by then past its own warm-up: the ramp gives
+    the joining weights the gentle start the whole model had at step 0. Step ``k`` of the ramp
+    (``k = 0, 1, ...``) applies ``(k + 1) / (ramp + 1)`` of the optimizer's update to them, which
+    for Adam(W) is that fraction of the learning rate. When every backbone parameter is held, the
+    backbone also runs in eval mode until it joins (a fixed feature extractor, dropout off).
+
+    Args:
+        inner: the strategy that takes over after the warm-up (and is set up at the start).
+        steps: optimizer steps of head-only training.
+        held: names of the backbone parameters held during the warm-up; ``None`` for all of them
+            (a task whose head lives outside the backbone). A potential with several heads holds
+            its shared blocks, the trained head's own parameters learn.
+        ramp: steps of the learning-rate ramp after the warm-up; ``None``: ``steps``.
+    """
+
+    def __init__(self, inner: Strategy, steps: int, held: list[str] | None = None, ramp: int | None = None):
+        super().__init__()
+        self.inner = inner
+        self.steps = int(steps)
+        self.ramp = self.steps if ramp is None else int(ramp)
+        self.held_names = None if held is None else list(held)
+        self.name = inner.name
+        self.decays_backbone = inner.decays_backbone
+        self._held: list[nn.Parameter] = []
+        self.warming = True
+        self.fraction = 0.0  # of the optimizer's update the held parameters get at this step
+        self._before: list[torch.Tensor] = []
+
+    def setup(self, backbone: nn.Module) -> None:
+        self.inner.setup(backbone)
+        params = dict(backbone.named_parameters())
+        missing = [n for n in self.held_names or () if n not in params]
+        if missing:
+            raise ConfigError(f"finetune.head_warmup: the backbone has no parameter '{missing[0]}' to hold")
+        names = params if self.held_names is None else self.held_names
+        self._held = [params[n] for n in names]
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        if self.warming and step >= self.steps:
+            backbone.train()  # back from the warm-up's eval mode; the inner strategy sets its own
+        self.warming = step < self.steps
+        self.fraction = 0.0 if self.warming else min(1.0, (step - self.steps + 1) / (self.ramp + 1))
+        self.inner.on_step(step, backbone)
+        if self.warming and self.held_names is None:
+            backbone.eval()
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        return self.inner.penalty(backbone)
+
+    def before_optimizer_step(self, backbone: nn.Module) -> None:
+        self.inner.before_optimizer_step(backbone)
+        if self.warming:
+            for p in self._held:
+                p.grad = None
+        elif self.fraction < 1.0:
+            self._before = [p.detach().clone() for p in self._held]
+
+    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
+        if self._before:
+            with torch.no_grad():
+                for p, before in zip(self._held, self._before):
+                    p.lerp_(before, 1.0 - self.fraction)
+            self._before = []
+        self.inner.after_optimizer_step(backbone, lr * self.fraction)
+
+    def metrics(self) -> dict[str, float]:
+        return {**self.inner.metrics(), "backbone_lr_fraction": self.fraction}
 
 
 class Freeze(Strategy):
@@ -458,6 +554,14 @@ def build_strategy(
             ``ewc``, if the export has them (:func:`sciPT.finetune.fisher.load_fisher_blocks`).
     """
     validate(cfg)
+    if cfg.head_warmup:
+        if cfg.strategy == "linear-probe":
+            raise ConfigError(
+                "finetune.head_warmup: 'linear-probe' trains the head alone for the whole run "
+                "already; a warm-up is for strategies that train the backbone too"
+            )
+        inner = build_strategy(replace(cfg, head_warmup=0), backbone, reference, fisher, fisher_blocks)
+        return HeadWarmup(inner, cfg.head_warmup, ramp=cfg.head_warmup_ramp)
     name = cfg.strategy
     if name in ("full", "replay"):
         return Strategy()

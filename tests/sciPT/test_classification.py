@@ -126,3 +126,40 @@ def test_fine_tuning_honours_activation_checkpointing():
         fitted[checkpointing] = model.state_dict()
     for name, tensor in fitted[False].items():
         assert torch.allclose(tensor, fitted[True][name], atol=1e-6), name
+
+
+@pytest.mark.parametrize("min_steps, steps", [(0, 4), (1, 4), (5, 10)])
+def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_steps, steps):
+    """16 examples in batches of 8 are 2 steps an epoch; asked for 5, each epoch draws the set
+    again until it has 5 batches, and two epochs are 10 steps."""
+    import numpy as np
+
+    from sciPT.classification import fit_classifier
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.trainer import TrainConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(24)]
+    labels = np.array([i % 2 for i in range(24)])
+    torch.manual_seed(0)
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
+    )
+    result = fit_classifier(
+        enc,
+        ClassifierHead(HeadConfig(), 8, 12),
+        tok,
+        (codes[:16], labels[:16]),
+        (codes[16:], labels[16:]),
+        train_cfg=TrainConfig(max_steps=1000, batch_size=8, lr=1e-3),
+        finetune=FinetuneConfig(),
+        max_epochs=2,
+        patience=5,
+        max_tokens=12,
+        min_steps_per_epoch=min_steps,
+    )
+    assert (result.steps, result.epochs) == (steps, 2)

@@ -386,6 +386,18 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); from scratch, "
             "set model.head_blocks",
         ),
+        (
+            dict(head="train", head_warmup=10),
+            "finetune.head_warmup: trains a new head alone before the shared blocks join, but this run "
+            "has no new head (start from a pre-trained model, --init RUN, and name a new head with "
+            "--data.head)",
+        ),
+        (
+            dict(init="none", head_warmup=10),
+            "finetune.head_warmup: trains a new head alone before the shared blocks join, but this run "
+            "has no new head (start from a pre-trained model, --init RUN, and name a new head with "
+            "--data.head)",
+        ),
     ],
 )
 def test_configuration_refusals(pretrained, files, tmp_path, change, message):
@@ -401,6 +413,7 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     cfg.data.head = change.get("head")
     cfg.old_head_distillation = change.get("old_head_distillation", 0.0)
     cfg.head_blocks = change.get("head_blocks")
+    cfg.finetune.head_warmup = change.get("head_warmup", 0)
     with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == message

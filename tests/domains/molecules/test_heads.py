@@ -16,7 +16,7 @@ from sciPT.domains.molecules.ewc import head_strategy
 from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError, UserError
-from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule
+from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule, HeadWarmup
 from sciPT.testing import assert_equivariant
 from sciPT.trainer import TrainConfig
 
@@ -262,3 +262,13 @@ def test_ewc_with_owned_blocks_anchors_only_the_blocks_still_shared(owned_heads)
     frozen = owned_heads.head_parameter_names("default")
     assert not any(p.requires_grad for n, p in owned_heads.named_parameters() if n in frozen)
     assert all(p.requires_grad for n, p in owned_heads.named_parameters() if n.startswith("extra_heads."))
+
+
+def test_a_head_warm_up_holds_the_shared_blocks_and_trains_the_new_heads_own(owned_heads):
+    fisher = {n: torch.ones_like(p) for n, p in owned_heads.named_parameters()}
+    cfg = FinetuneConfig(strategy="ewc", ewc_lambda=1.0, head_warmup=4, head_warmup_ramp=7)
+    strategy = head_strategy(cfg, owned_heads, fisher, "acac")
+    assert isinstance(strategy, HeadWarmup) and (strategy.steps, strategy.ramp) == (4, 7)
+    assert strategy.held_names == owned_heads.shared_parameter_names()
+    assert set(strategy.inner.inner.param_names) == set(owned_heads.shared_parameter_names())
+    assert set(strategy.inner.frozen) == set(owned_heads.head_parameter_names("default"))

@@ -15,6 +15,7 @@ from sciPT.finetune import (
     FinetuneModule,
     Freeze,
     GradualUnfreezing,
+    HeadWarmup,
     LinearProbe,
     Strategy,
     build_strategy,
@@ -65,6 +66,77 @@ def test_gradual_unfreezes_one_group_from_the_top_every_k_steps(backbone, head, 
     # gradients are dropped instead: every parameter stays trainable, which DDP relies on
     assert all(p.requires_grad for p in backbone.parameters())
     assert module.strategy.metrics() == {"unfrozen_groups": 4.0}
+
+
+def test_head_warmup_holds_the_backbone_then_hands_over(backbone, head, loader, fit, toy):
+    """The first 3 steps train the head alone, the backbone bit-identical and in eval mode; from
+    step 3 on every group moves, in train mode."""
+    recorder = toy.StepRecorder()
+    module = module_for(FinetuneConfig(head_warmup=3), backbone, head, toy, max_steps=6)
+    heads = []
+    recorder.on_before_zero_grad = lambda trainer, m, optimizer: heads.append(m.head.weight.detach().clone())
+    fit(module, loader, callbacks=[recorder])
+    for step in range(6):
+        changed = [not toy.same(a, b) for a, b in zip(recorder.states[step], recorder.states[step + 1])]
+        assert changed == [step >= 3] * 4, f"step {step}"
+        assert recorder.modes[step] == [step >= 3] * 4, f"step {step}"
+    assert len(heads) == 6  # the head before each step: it learns throughout
+    assert all(not torch.equal(a, b) for a, b in zip(heads, heads[1:]))
+    assert all(p.requires_grad for p in backbone.parameters())
+    assert module.strategy.metrics() == {"backbone_lr_fraction": 3 / 4}  # step 5: third of the ramp
+
+
+def test_the_backbone_joins_with_a_ramped_learning_rate(head, loader, fit, toy, tmp_path):
+    """At the first step after a 2-step warm-up, a ramp of 3 applies 1/4 of the update a run
+    without a ramp applies; the head gets its whole update in both."""
+
+    def joined(ramp: int):
+        torch.manual_seed(0)
+        backbone = toy.Backbone()
+        start = {k: v.detach().clone() for k, v in backbone.named_parameters()}
+        own_head = nn.Linear(4, 1)
+        own_head.load_state_dict(head.state_dict())
+        strategy = HeadWarmup(Strategy(), 2, ramp=ramp)
+        module = FinetuneModule(backbone, own_head, toy.loss, strategy, toy.train_config(max_steps=3))
+        torch.manual_seed(5)
+        fit(module, loader, run_dir=tmp_path / f"ramp{ramp}")
+        moved = {k: v.detach() - start[k] for k, v in backbone.named_parameters()}
+        return moved, own_head.weight.detach().clone()
+
+    full, head_full = joined(0)
+    ramped, head_ramped = joined(3)
+    assert all(full[k].abs().max() > 0 for k in full)
+    for k in full:
+        torch.testing.assert_close(ramped[k], full[k] / 4, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(head_ramped, head_full)
+
+
+def test_head_warmup_may_hold_named_parameters_only(backbone, head, loader, fit, toy):
+    """A potential's heads live inside it: only the shared parameters are held, the rest learns."""
+    recorder = toy.StepRecorder()
+    strategy = HeadWarmup(Strategy(), 2, held=["embed.weight", "embed.bias"])
+    module = FinetuneModule(backbone, head, toy.loss, strategy, toy.train_config(max_steps=4))
+    fit(module, loader, callbacks=[recorder])
+    for step in range(4):
+        changed = [not toy.same(a, b) for a, b in zip(recorder.states[step], recorder.states[step + 1])]
+        assert changed == [step >= 2, True, True, True], f"step {step}"
+        assert recorder.modes[step] == [True] * 4, f"step {step}"
+
+
+def test_head_warmup_wraps_the_configured_strategy(backbone):
+    fisher = _fisher(backbone)
+    strategy = build_strategy(FinetuneConfig(strategy="ewc", head_warmup=5), backbone, fisher=fisher)
+    assert isinstance(strategy, HeadWarmup) and isinstance(strategy.inner, EWC)
+    assert (strategy.steps, strategy.name, strategy.decays_backbone) == (5, "ewc", False)
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="linear-probe", head_warmup=5), backbone)
+    assert str(err.value) == (
+        "finetune.head_warmup: 'linear-probe' trains the head alone for the whole run already; "
+        "a warm-up is for strategies that train the backbone too"
+    )
+    with pytest.raises(ConfigError) as err:
+        HeadWarmup(Strategy(), 2, held=["blocks.9.weight"]).setup(backbone)
+    assert str(err.value) == "finetune.head_warmup: the backbone has no parameter 'blocks.9.weight' to hold"
 
 
 def test_build_strategy_picks_the_configured_class(backbone):
@@ -328,6 +400,7 @@ def test_ewc_fisher_must_match_the_backbone(backbone):
         ("ewc_lambda", -1.0, "a non-negative number"),
         ("replay_fraction", 1.0, "a fraction strictly between 0 and 1"),
         ("head_lr_multiplier", 0.0, "a positive number"),
+        ("head_warmup", -1, "a non-negative integer"),
     ],
 )
 def test_out_of_range_settings_are_refused(backbone, key, value, expected):
