@@ -4,7 +4,7 @@
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.08] [--replay 1] [--freeze 0 1]
         [--l2sp 1e-4 1e-3] [--lambdas 0.01 1] [--head-lambdas 0.01 0.1 1 10]
         [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss]
-        [--warmup-lambdas 0.1 0.3 1] [--warmup-steps 500] [--warmup-ramp 500] [--fisher-blocks none|radial|all] [--quick]
+        [--warmup-lambdas 0.1 0.3 1] [--warmup-steps 250 500] [--fisher-blocks none|radial|all] [--quick]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`), for
 every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the split is fixed):
@@ -30,10 +30,10 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
    - ``ewc heads + own block``: the same, with heads that own the last interaction block as well
      as the readout (``ForcefieldConfig.head_blocks = 1``: the old head keeps its block untouched,
      the new one trains a copy), EWC on the blocks still shared (``--own-block-lambdas``; 0: none);
-   - ``ewc heads + own block + warm-up``: the same, the new head (its block and readout) trained
-     alone for the first ``--warmup-steps`` steps, the shared blocks held, then EWC as above, the
-     shared blocks' learning rate ramped up over ``--warmup-ramp`` steps (``--warmup-lambdas``;
-     ``finetune.head_warmup``, LP-FT: :class:`sciPT.finetune.HeadWarmup`);
+   - ``ewc heads + own block + warm-up K``: the same, the new head (its block and readout) trained
+     alone for the first ``K`` steps, the shared blocks held, then EWC as above, the shared blocks'
+     learning rate ramped up over the next ``K`` steps (``--warmup-lambdas``; one strategy per ``K``
+     of ``--warmup-steps``; ``finetune.head_warmup``, LP-FT: :class:`sciPT.finetune.HeadWarmup`);
    - ``ewc heads + replay``: the same, with the first ``--replay`` value of pre-training frames in
      every batch, through the old head (``--replay-lambdas``; lambda = 0 is heads + replay alone);
    - ``heads + LwF``: a new head, the shared blocks trained, and the old head's predictions on the
@@ -118,7 +118,6 @@ KINDS = [
     "heads",
     "ewc heads",
     "ewc heads + own block",
-    "ewc heads + own block + warm-up",
     "ewc heads + replay",
     "heads + LwF",
     "ewc heads + LwF",
@@ -127,10 +126,24 @@ TARGET = "ewc heads"
 # no old frames at fine-tuning either: what each does instead
 NO_OLD_DATA = {
     "ewc heads + own block": "each head owns the last interaction block, EWC anchors the blocks still shared",
-    "ewc heads + own block + warm-up": "the same, the new head trained alone for its first steps",
     "heads + LwF": "the old head's own predictions on the new frames are kept",
     "ewc heads + LwF": "the old head's own predictions on the new frames are kept",
 }
+WARMUP = "ewc heads + own block + warm-up"  # one strategy per warm-up length: WARMUP + " K"
+
+
+def kinds_of(runs: dict) -> list[str]:
+    """The strategies of ``runs``: :data:`KINDS`, then the warm-up ones by length."""
+    extra = {r["kind"] for r in runs.values()} - set(KINDS)
+    return KINDS + sorted(extra, key=lambda k: (len(k), k))
+
+
+def no_old_data(kind: str) -> str | None:
+    """What a strategy without old frames at fine-tuning does instead (``None``: it has old data or
+    is the target)."""
+    if kind.startswith(WARMUP):
+        return "each head owns the last interaction block, the new head first trains alone, then EWC"
+    return NO_OLD_DATA.get(kind)
 
 
 def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str | None:
@@ -295,21 +308,20 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
             units,
             {**new, "strategy": "ewc", "ewc_lambda": units * scale, "head_blocks": 1, **anchor},
         )
-    for units in args.warmup_lambdas:
-        ramp = args.warmup_steps if args.warmup_ramp is None else args.warmup_ramp
-        out[f"ewc heads + own block + warm-up {args.warmup_steps} ramp {ramp} λ={units:g}λ₀"] = (
-            "ewc heads + own block + warm-up",
-            units,
-            {
-                **new,
-                "strategy": "ewc",
-                "ewc_lambda": units * scale,
-                "head_blocks": 1,
-                "head_warmup": args.warmup_steps,
-                "head_warmup_ramp": ramp,
-                **anchor,
-            },
-        )
+    for k in args.warmup_steps:
+        for units in args.warmup_lambdas:
+            out[f"{WARMUP} {k} ramp {k} λ={units:g}λ₀"] = (
+                f"{WARMUP} {k}",
+                units,
+                {
+                    **new,
+                    "strategy": "ewc",
+                    "ewc_lambda": units * scale,
+                    "head_blocks": 1,
+                    "head_warmup": k,
+                    **anchor,
+                },
+            )
     for units in args.replay_lambdas:
         out[f"ewc heads + replay +{args.replay[0]} λ={units:g}λ₀"] = (
             "ewc heads + replay",
@@ -381,7 +393,7 @@ def summarise_runs(runs: dict, seeds: list[int]) -> dict:
     # freeze: more frozen blocks is the stronger protection, as a larger lambda is
     chosen = {
         kind: choose({n: m for n, m in means.items() if runs[n]["kind"] == kind}, means["naive"])
-        for kind in KINDS
+        for kind in kinds_of(runs)
         if kind != "naive" and any(r["kind"] == kind for r in runs.values())
     }
 
@@ -462,14 +474,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--warmup-steps",
         type=int,
-        default=500,
-        help="steps of those runs in which the new head trains alone, the shared blocks held",
-    )
-    parser.add_argument(
-        "--warmup-ramp",
-        type=int,
-        default=None,
-        help="steps over which the shared blocks' learning rate then rises (default: --warmup-steps)",
+        nargs="+",
+        default=[250, 500],
+        help="steps of those runs in which the new head trains alone, the shared blocks held (and of "
+        "the ramp after); one strategy each",
     )
     parser.add_argument(
         "--replay-lambdas",
@@ -509,8 +517,7 @@ def main(argv=None) -> int:
         args.freeze, args.l2sp, args.lambdas = args.freeze[-1:], args.l2sp[-1:], args.lambdas[-1:]
         args.head_lambdas, args.replay_lambdas = args.head_lambdas[-1:], args.replay_lambdas[-1:]
         args.own_block_lambdas, args.warmup_lambdas = args.own_block_lambdas[-1:], args.warmup_lambdas[-1:]
-        args.warmup_steps = min(args.warmup_steps, args.steps // 4)
-        args.warmup_ramp = None
+        args.warmup_steps = [min(args.warmup_steps[-1], args.steps // 4)]
         args.lwf, args.lwf_ewc = args.lwf[-1:], args.lwf_ewc[-1:]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE))
@@ -667,7 +674,7 @@ def summary_table(record: dict) -> list[str]:
         f"{TARGET} (2 SE) |",
         "|---|---|---|---|---|",
     ]
-    for kind in KINDS:
+    for kind in kinds_of(record["runs"]):
         row = record["summary"].get(kind)
         if row is None:
             continue
@@ -696,9 +703,9 @@ def summary_table(record: dict) -> list[str]:
             f"acetylacetone within 1.10 × naive's, on the means over seeds): **{r:.2f} ×** and "
             f"**{n:.3f} ×**: {verdict}.",
         ]
-    for kind, how in NO_OLD_DATA.items():
-        row = record["summary"].get(kind)
-        if row and row.get("run"):
+    for kind in kinds_of(record["runs"]):
+        how, row = no_old_data(kind), record["summary"].get(kind)
+        if how and row and row.get("run"):
             r, n = row["rise_ratio_mean_se"][0], row["new_ratio_mean_se"][0]
             verdict = "met" if r <= 0.25 and n <= 1.10 else "**missed**"
             lines += [
@@ -771,7 +778,6 @@ def figure_png(record: dict) -> bytes:
         "ewc heads": ("C3", "o"),
         "ewc heads + replay": ("C6", "D"),
         "ewc heads + own block": ("C8", "X"),
-        "ewc heads + own block + warm-up": ("C1", "X"),
         "heads + LwF": ("C9", "h"),
         "ewc heads + LwF": ("C7", "H"),
     }
@@ -783,7 +789,10 @@ def figure_png(record: dict) -> bytes:
         y = mean_se([m[f"eval_ethanol_test_{FORCES}"] for m in seeds])[0]
         by_kind.setdefault(r["kind"], []).append((x, y, name))
     for kind, points in by_kind.items():
-        color, marker = style.get(kind, ("C7", "x"))
+        warm = {"250": ("tab:orange", "d"), "500": ("tab:brown", "d")}.get(
+            kind.rsplit(" ", 1)[-1], ("C1", "d")
+        )
+        color, marker = style.get(kind) or (warm if kind.startswith(WARMUP) else ("C7", "x"))
         x, y, _ = zip(*points)
         ax.plot(x, y, marker=marker, color=color, ls="-" if len(points) > 1 else "", lw=0.8, ms=7, label=kind)
         if len(points) > 1:
@@ -860,6 +869,12 @@ def render_blocks_all(results: dict) -> str:
     """The full tables (rule, target, every run, checks) of the run with every weight matrix's
     blocks, without a figure."""
     return render(results, BLOCK_RUNS["all"], figure=False)
+
+
+def render_warmup(results: dict) -> str:
+    """The full tables of the run with the head warm-up beside EWC with the Fisher's blocks
+    (``--warmup-lambdas``, ``--results-name forgetting_warmup``), and its figure."""
+    return render(results, "forgetting_warmup")
 
 
 def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:

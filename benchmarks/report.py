@@ -100,6 +100,8 @@ RENDERERS["promoter-budget"] = "promoter_budget:render"
 # force fields (issue 13): EWC with the Fisher's blocks, beside the diagonal
 RENDERERS["forgetting-blocks"] = "forgetting:render_blocks"
 RENDERERS["forgetting-blocks-all"] = "forgetting:render_blocks_all"
+# force fields (issue 13): the new head trained alone first (LP-FT), then EWC with the Fisher's blocks
+RENDERERS["forgetting-warmup"] = "forgetting:render_warmup"
 
 
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
