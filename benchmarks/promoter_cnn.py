@@ -12,8 +12,9 @@ windows on a CPU:
 It keeps position (the dense layer sees where each motif was found), like the flatten-pooled
 transformer head. Training mirrors :func:`sciPT.classification.fit_classifier`: AdamW, binary cross-
 entropy with ``pos_weight = n_neg / n_pos``, validation once per epoch, early stopping on the
-validation loss with ``patience`` epochs, the weights of the best epoch restored. ``N`` (code 4) is
-an all-zero column.
+validation loss with ``patience`` epochs, the weights of the best epoch restored, and an epoch of at
+least ``min_steps_per_epoch`` batches (a small fit set drawn again, each pass a new shuffle, as the
+promoter task's fits do). ``N`` (code 4) is an all-zero column.
 
 Importing this module imports torch; ``promoter_nested.py`` imports it only when it trains.
 """
@@ -92,6 +93,7 @@ def fit_cnn(
     batch_size: int = 64,
     weight_decay: float = 0.01,
     cfg: CNNConfig | None = None,
+    min_steps_per_epoch: int = 0,
 ) -> CNNFit:
     """Train on ``(x_fit, y_fit)``, early stopping on the loss on ``(x_val, y_val)``."""
     torch.manual_seed(seed)
@@ -107,7 +109,9 @@ def fit_cnn(
     best, best_state, best_epoch, waited, epoch = float("inf"), None, 0, 0, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
-        for batch in torch.randperm(len(xf), generator=generator).split(batch_size):
+        passes = -(-max(len(xf), min_steps_per_epoch * batch_size) // len(xf))
+        order = torch.cat([torch.randperm(len(xf), generator=generator) for _ in range(passes)])
+        for batch in order[: max(len(xf), min_steps_per_epoch * batch_size)].split(batch_size):
             optimiser.zero_grad()
             loss = loss_fn(model(xf[batch]), yf[batch])
             loss.backward()

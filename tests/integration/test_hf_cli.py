@@ -18,7 +18,7 @@ from sciPT.hf import load_hf, save_fisher  # noqa: E402
 from sciPT.testing import tiny_esm_folder  # noqa: E402
 
 UCI = Path(__file__).resolve().parents[2] / "data_recipes/promoters/uci_ecoli_promoters.csv"
-FAST = ["--ensemble", "1", "--max-epochs", "1", "--batch-size", "16"]
+FAST = ["--ensemble", "1", "--max-epochs", "1", "--batch-size", "16", "--min-steps-per-epoch", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,20 @@ def trained(tmp_path_factory, nt):
             str(out),
         ]
         assert (
-            main([*argv, "--ensemble", "2", "--max-epochs", "2", "--batch-size", "16", "--strand-symmetric"])
+            main(
+                [
+                    *argv,
+                    "--ensemble",
+                    "2",
+                    "--max-epochs",
+                    "2",
+                    "--batch-size",
+                    "16",
+                    "--strand-symmetric",
+                    "--min-steps-per-epoch",
+                    "0",
+                ]
+            )
             == 0
         )
     finally:

@@ -22,6 +22,8 @@ SMALL = [
     "3",
     "--batch-size",
     "16",
+    "--min-steps-per-epoch",
+    "0",
 ]
 
 

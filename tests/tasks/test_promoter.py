@@ -30,6 +30,7 @@ def fast_cfg(**kw) -> PromoterConfig:
     cfg = PromoterConfig(**kw)
     cfg.model = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64)
     cfg.max_epochs, cfg.patience = 20, 20
+    cfg.min_steps_per_epoch = 0  # toy sets: epochs of their own size keep the tests fast
     cfg.train.batch_size = 16
     cfg.train.lr = 3e-3
     return cfg
@@ -345,3 +346,26 @@ def test_inputs_may_exceed_the_pretraining_window_by_the_stretch():
     start = Start("pre-trained", None, cfg, tok, [], {})
     assert LENGTH_STRETCH == 4
     assert start.residue_cap == 4 * 16 + 2
+
+
+def test_a_fit_gets_the_configured_epoch_floor(planted, monkeypatch):
+    """The task's default epoch floor (50 steps, benchmarks/promoter_recipe.py) reaches the fit."""
+    from sciPT.tasks import promoter
+
+    seen = {}
+
+    def fake_fit(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(promoter, "fit_classifier", fake_fit)
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = PromoterConfig(ensemble=1)
+    cfg.model = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64)
+    with pytest.raises(RuntimeError, match="stop here"):
+        train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
+    assert seen["min_steps_per_epoch"] == 50
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(min_steps_per_epoch=-1))
+    assert str(err.value) == "min_steps_per_epoch: expected a non-negative integer, got -1"
