@@ -25,7 +25,8 @@ cost? Protocol, fixed before the run:
   80/20 split (random state 0; the 20 % is not touched here) is split 75/25 into fit and validation
   parts (stratified, random state = seed); the classifier is fine-tuned on ``--fractions`` of the
   fit part (stratified) with the promoter task's defaults (conv head, full fine-tuning, early
-  stopping on its own 10 %), ``ensemble 1``, seed = seed, and scored on the validation part.
+  stopping on its own 10 %; epochs of the data's own size, ``min_steps_per_epoch = 0``, the default
+  when it ran), ``ensemble 1``, seed = seed, and scored on the validation part.
 - **Rule**: the design (``scratch`` is not one) with the highest mean validation MCC over datasets
   x fractions x seeds is chosen; a variant differs from ``3-mer`` (the pipeline's design) only where the paired mean
   difference over those units exceeds twice its standard error ("ahead"/"behind"), else "tied".
@@ -207,6 +208,23 @@ def add_variants(name: str, protocol: dict) -> dict[str, str]:
     return added
 
 
+def selection_splits(labels: np.ndarray, seed: int, fractions: list[float]) -> tuple[np.ndarray, dict]:
+    """The protocol's split of a selection set for ``seed`` (module docstring): the validation
+    part's indices and ``{fraction: indices of that fraction of the fit part}``, fractions ascending."""
+    from sklearn.model_selection import train_test_split
+
+    train_part, _ = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels)
+    fit, val = train_test_split(train_part, test_size=0.25, random_state=seed, stratify=labels[train_part])
+    subsets = {}
+    for fraction in sorted(fractions):
+        subsets[fraction] = fit
+        if fraction < 1:
+            subsets[fraction], _ = train_test_split(
+                fit, train_size=fraction, random_state=seed, stratify=labels[fit]
+            )
+    return val, subsets
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-    from sklearn.model_selection import train_test_split
 
     sys.path.insert(0, str(HERE))
     from promoter_budget import PROBE_STEPS, cost_line, cpu_seconds, pretrain_for, steps_for
@@ -308,23 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     done = {(u["variant"], u["dataset"], u["fraction"], u["seed"]) for u in record["units"]}
     for dataset in args.datasets:
         data = load_dataset(dataset, work)
-        train_part, _ = train_test_split(
-            np.arange(len(data)), test_size=0.2, random_state=0, stratify=data.labels
-        )
         for seed in args.seeds:
-            fit, val = train_test_split(
-                train_part, test_size=0.25, random_state=seed, stratify=data.labels[train_part]
-            )
-            for fraction in sorted(args.fractions):
-                sub = fit
-                if fraction < 1:
-                    sub, _ = train_test_split(
-                        fit, train_size=fraction, random_state=seed, stratify=data.labels[fit]
-                    )
+            val, subsets = selection_splits(data.labels, seed, args.fractions)
+            for fraction, sub in subsets.items():
                 for name in args.variants:
                     if (name, dataset, fraction, seed) in done:
                         continue
-                    cfg = task.PromoterConfig()
+                    # epochs of the data's own size, as measured (the epoch floor came later)
+                    cfg = task.PromoterConfig(min_steps_per_epoch=0)
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
                     start = task.load_start(str(starts[source]), cfg)

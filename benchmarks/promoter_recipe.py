@@ -42,6 +42,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from promoter_pretrain_design import _mean_se
 
 HERE = Path(__file__).resolve().parent
 DESIGN = "3-mer"  # promoter_pretrain_design.VARIANTS key: the pipeline's pre-training
@@ -62,12 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-    from sklearn.model_selection import train_test_split
 
     sys.path.insert(0, str(HERE))
     from promoter_budget import PROBE_STEPS, cost_line, cpu_seconds, pretrain_for, steps_for
     from promoter_design import load_dataset
-    from promoter_pretrain_design import clean_corpora, variant_config
+    from promoter_pretrain_design import clean_corpora, selection_splits, variant_config
     from provenance import finish, start_record, write_results
 
     from sciPT.metrics import binary_metrics
@@ -115,18 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     done = {(u["start"], u["value"], u["dataset"], u["fraction"], u["seed"]) for u in record["units"]}
     for dataset in args.datasets:
         data = load_dataset(dataset, work)
-        train_part, _ = train_test_split(
-            np.arange(len(data)), test_size=0.2, random_state=0, stratify=data.labels
-        )
         for seed in args.seeds:
-            fit, val = train_test_split(
-                train_part, test_size=0.25, random_state=seed, stratify=data.labels[train_part]
-            )
+            val, subsets = selection_splits(data.labels, seed, args.fractions)
             validation = data.subset(np.sort(val))
-            for fraction in sorted(args.fractions):
-                sub, _ = train_test_split(
-                    fit, train_size=fraction, random_state=seed, stratify=data.labels[fit]
-                )
+            for fraction, sub in subsets.items():
                 for start_name in STARTS:
                     for value in sorted(args.values):
                         if (start_name, value, dataset, fraction, seed) in done:
@@ -159,11 +151,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- rendering (standard library and numpy only) ------------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan"))
-
-
 def _cell(values: list[float]) -> str:
     if not values:
         return ""
