@@ -107,11 +107,12 @@ def fit_cnn(
     xv, yv = torch.from_numpy(x_val), torch.from_numpy(np.asarray(y_val, dtype=np.float32))
     generator = torch.Generator().manual_seed(seed)
     best, best_state, best_epoch, waited, epoch = float("inf"), None, 0, 0, 0
+    per_epoch = max(len(xf), min_steps_per_epoch * batch_size)  # examples drawn per epoch
+    passes = -(-per_epoch // len(xf))
     for epoch in range(1, max_epochs + 1):
         model.train()
-        passes = -(-max(len(xf), min_steps_per_epoch * batch_size) // len(xf))
         order = torch.cat([torch.randperm(len(xf), generator=generator) for _ in range(passes)])
-        for batch in order[: max(len(xf), min_steps_per_epoch * batch_size)].split(batch_size):
+        for batch in order[:per_epoch].split(batch_size):
             optimiser.zero_grad()
             loss = loss_fn(model(xf[batch]), yf[batch])
             loss.backward()

@@ -31,8 +31,9 @@ weights of the best validation epoch restored at the end. An epoch is at least
 again (each pass a new shuffle) until the epoch is full. Without it, 1% of a few thousand labels is
 two batches an epoch, a 15-epoch fit is 30 steps, shorter than the learning-rate warm-up, and
 early stopping judges every 2 steps; few-sample fine-tuning fails most often from too few steps
-(Mosbach et al. 2021, *On the Stability of Fine-tuning BERT*). A larger training set is untouched. ``train.max_time`` is the budget of each
-fit (a task that fits several models, an ensemble or cross-validation folds, spends it on each);
+(Mosbach et al. 2021, *On the Stability of Fine-tuning BERT*). A larger training set is untouched.
+``train.max_time`` is the budget of each fit (a task that fits several models, an ensemble or
+cross-validation folds, spends it on each);
 with ``train.max_steps: None`` a fit trains for that budget, whatever ``max_epochs``, its schedule
 sized to anneal by then (:class:`sciPT.callbacks.TimeBudget`), unless early stopping ends it first
 (raise ``patience`` to spend the whole budget).

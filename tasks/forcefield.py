@@ -83,8 +83,8 @@ head or one). Without them, a new head that owns its last interaction block (``h
 default) and trains alone for the first third of the steps (``--head-warmup``, LP-FT: the shared
 blocks then join on a learning-rate ramp) before ``--strategy ewc`` anchors the shared blocks trades
 best: over three seeds 0.21 x naive's rise for 9 % on the new molecule at ``ewc_lambda`` = 0.01
-lambda_0 (without the warm-up, 0.43 x at 0.1 lambda_0). ``--old-head-distillation MU`` with a new head (learning without forgetting,
-:mod:`sciPT.domains.molecules.lwf`) keeps the old head's predictions on the new frames: 0.6 x
+lambda_0 (without the warm-up, 0.43 x at 0.1 lambda_0). ``--old-head-distillation MU`` with a new
+head (learning without forgetting, :mod:`sciPT.domains.molecules.lwf`) keeps the old head's predictions on the new frames: 0.6 x
 naive's rise at ``MU = 1`` for about 19 %; with ``--strategy ewc`` on top, 0.4 x for 33 %.
 
 The fine-tuned potential is exported to ``RUN/model`` (safetensors + config.json), so

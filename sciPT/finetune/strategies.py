@@ -31,8 +31,9 @@ task adds) is always trained. Seven strategies share one small interface, :class
 
 Any strategy can start with a head warm-up (``head_warmup = K``, :class:`HeadWarmup`): for the
 first ``K`` optimizer steps the backbone is held and only the head learns, then the strategy takes
-over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). This is LP-FT (Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and
-Underperform Out-of-Distribution*): a head that starts random sends large, arbitrary gradients into
+over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). This is LP-FT
+(Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and Underperform
+Out-of-Distribution*): a head that starts random sends large, arbitrary gradients into
 the pre-trained features, which then move further than the new task needs; a head fitted first asks
 of them only what it cannot do alone.
 
