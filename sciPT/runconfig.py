@@ -46,8 +46,15 @@ def parse_flag(text: str, tp: Any, key: str) -> Any:
     if optional and text.lower() in ("none", "null"):
         return None
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):  # e.g. devices: int | str
-        return int(text) if text.lstrip("-").isdigit() else text
+    if origin in (typing.Union, types.UnionType):  # e.g. devices: int | str; head_warmup: int | float
+        if text.lstrip("-").isdigit():
+            return int(text)
+        if float in typing.get_args(tp):
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigError(f"{flag_name(key)}: expected a number, got {text!r}") from None
+        return text
     if tp is bool:
         if text.lower() in ("true", "yes", "1", "on"):
             return True

@@ -80,7 +80,7 @@ at the pre-trained point says little of how the old level depends on them (the r
 head alone, without old frames, forgets more than one shared head: the frozen old head cannot
 follow the shared features. When the old frames are at hand, replay them (``--replay``, with a new
 head or one). Without them, a new head that owns its last interaction block (``head_blocks``, the
-default) and trains alone for the first third of the steps (``--head-warmup``, LP-FT: the shared
+default) and trains alone for the first third of the steps (``--head-warmup 0.333``, LP-FT: the shared
 blocks then join on a learning-rate ramp) before ``--strategy ewc`` anchors the shared blocks trades
 best: over three seeds 0.21 x naive's rise for 9 % on the new molecule at ``ewc_lambda`` = 0.01
 lambda_0 (without the warm-up, 0.43 x at 0.1 lambda_0). ``--old-head-distillation MU`` with a new
@@ -149,6 +149,7 @@ from sciPT.files import file_sha256, resolve_data_path
 from sciPT.finetune import (
     FinetuneConfig,
     FinetuneModule,
+    HeadWarmup,
     build_strategy,
     load_fisher,
     load_fisher_blocks,
@@ -655,6 +656,8 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         ),
     )
     metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
+    if isinstance(strategy, HeadWarmup):  # a fraction of the run settles during it
+        metrics["head_warmup_steps"] = strategy.warmup_steps() or metrics["steps"]
     figures = write_figures(run, before, after)
     run.write_metrics(metrics)
     run.write_report(report(cfg, start, sets, before, after, metrics, figures, command, backbone.head_names))
@@ -766,6 +769,16 @@ def report(
             else ""
         )
         lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
+    if "head_warmup_steps" in metrics:
+        held, ramp = metrics["head_warmup_steps"], cfg.finetune.head_warmup_ramp
+        lines += [
+            "",
+            f"Head warm-up: the new head alone for the first {held:,} of {metrics['steps']:,} optimizer "
+            "steps"
+            + (f" ({cfg.finetune.head_warmup:g} of the run)" if cfg.finetune.head_warmup < 1 else "")
+            + f", then the shared blocks joined on a {held if ramp is None else ramp:,}-step "
+            "learning-rate ramp.",
+        ]
     lines += [
         "",
         f"Heads: trained **{sets.head}**; the old task (eval sets) through **{sets.eval_head}**"

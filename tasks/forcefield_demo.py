@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -264,11 +265,11 @@ def demo(args: argparse.Namespace) -> int:
 
     exported = from_pretrained(pre.path)
     scale, old_head = ewc_scale(exported.extras), exported.model.head_names[-1]
-    warmup = int(steps * EWC_WARMUP_FRACTION)
+    warmup = math.ceil(steps * EWC_WARMUP_FRACTION)  # the steps HeadWarmup makes of the fraction
     plans = {
         "full": {"head": old_head},
         # a new head owning the last block, alone first: EWC on the shared blocks after
-        "ewc": {"ewc_lambda": EWC_LAMBDA * scale, "head_warmup": warmup},
+        "ewc": {"ewc_lambda": EWC_LAMBDA * scale, "head_warmup": EWC_WARMUP_FRACTION},
         "replay": {"replayed": REPLAYED, "head": old_head},
     }
     runs = {}

@@ -366,6 +366,9 @@ class KeepOtherHeads(Strategy):
         for name in self.frozen:
             params[name].requires_grad_(False)
 
+    def on_total_steps(self, total: int | None) -> None:
+        self.inner.on_total_steps(total)
+
     def on_step(self, step: int, backbone: nn.Module) -> None:
         self.inner.on_step(step, backbone)
 

@@ -103,6 +103,7 @@ class FinetuneModule(pl.LightningModule):
         return (1 - w) * task_loss + w * replay_loss, metrics, batch.n_task + batch.n_replay
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.strategy.on_total_steps(schedule_total(self))
         self.strategy.on_step(self.trainer.global_step, self.backbone)
 
     def training_step(self, batch, batch_idx):

@@ -31,7 +31,9 @@ task adds) is always trained. Seven strategies share one small interface, :class
 
 Any strategy can start with a head warm-up (``head_warmup = K``, :class:`HeadWarmup`): for the
 first ``K`` optimizer steps the backbone is held and only the head learns, then the strategy takes
-over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). This is LP-FT
+over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). ``K`` may
+also be a fraction of the run (``0 < K < 1``, as Lightning reads a float ``val_check_interval``),
+so one setting fits a run of any length, one sized by its time budget included. This is LP-FT
 (Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and Underperform
 Out-of-Distribution*): a head that starts random sends large, arbitrary gradients into
 the pre-trained features, which then move further than the new task needs; a head fitted first asks
@@ -82,6 +84,7 @@ weights on both ranks); FSDP, which shards the parameters the penalties read, is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -113,7 +116,8 @@ class FinetuneConfig:
         head_lr_multiplier: the head (every parameter outside the backbone) learns at
             ``train.lr * head_lr_multiplier``.
         head_warmup: optimizer steps at the start during which only the head learns
-            (:class:`HeadWarmup`); 0 for none.
+            (:class:`HeadWarmup`); 0 for none; a number strictly between 0 and 1 is that fraction
+            of the run's optimizer steps.
         head_warmup_ramp: steps over which the backbone's learning rate then rises from 0 to the
             schedule's (:class:`HeadWarmup`); ``None``: as many as ``head_warmup``.
     """
@@ -126,7 +130,7 @@ class FinetuneConfig:
     replay_fraction: float = 0.25
     anchor: AnchorMode = "loss"
     head_lr_multiplier: float = 1.0
-    head_warmup: int = 0
+    head_warmup: int | float = 0
     head_warmup_ramp: int | None = None
 
 
@@ -139,7 +143,11 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
         ("ewc_lambda", cfg.ewc_lambda >= 0, "a non-negative number"),
         ("replay_fraction", 0 < cfg.replay_fraction < 1, "a fraction strictly between 0 and 1"),
         ("head_lr_multiplier", cfg.head_lr_multiplier > 0, "a positive number"),
-        ("head_warmup", cfg.head_warmup >= 0, "a non-negative integer"),
+        (
+            "head_warmup",
+            cfg.head_warmup >= 0 and (cfg.head_warmup < 1 or float(cfg.head_warmup).is_integer()),
+            "a number of steps (a non-negative integer) or a fraction of the run (between 0 and 1)",
+        ),
         (
             "head_warmup_ramp",
             cfg.head_warmup_ramp is None or cfg.head_warmup_ramp >= 0,
@@ -155,7 +163,7 @@ class Strategy(nn.Module):
     """What a fine-tuning strategy does to the backbone; the base class trains everything.
 
     :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it
-    is built; :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
+    is built; :meth:`on_total_steps` and :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
     :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step;
     :meth:`after_optimizer_step` after the step.
     Strategies hold tensors (reference weights, Fisher) as non-persistent buffers, so they follow
@@ -170,6 +178,11 @@ class Strategy(nn.Module):
 
     def setup(self, backbone: nn.Module) -> None:
         """Freeze what is frozen for the whole run (before the optimizer and DDP see the model)."""
+
+    def on_total_steps(self, total: int | None) -> None:
+        """Called before each training batch with the run's current total of optimizer steps
+        (:func:`sciPT.module.schedule_total`; ``None`` while a run sized by its time budget has not
+        yet timed its first steps)."""
 
     def on_step(self, step: int, backbone: nn.Module) -> None:
         """Called before each training batch with ``step`` = optimizer steps done so far."""
@@ -252,24 +265,34 @@ class HeadWarmup(Strategy):
     for Adam(W) is that fraction of the learning rate. When every backbone parameter is held, the
     backbone also runs in eval mode until it joins (a fixed feature extractor, dropout off).
 
+    A fraction ``0 < steps < 1`` ends the warm-up at ``ceil(steps * T)`` for the run's total ``T``
+    (:meth:`on_total_steps`). A run of ``train.max_steps`` knows ``T`` from the start; one sized by
+    its time budget learns it after timing its first steps (the backbone is held until then) and
+    corrects it after each validation, which moves the end of a warm-up still under way but never
+    restarts one that is over. A resumed run ends it by the total restored from its checkpoint.
+
     Args:
         inner: the strategy that takes over after the warm-up (and is set up at the start).
-        steps: optimizer steps of head-only training.
+        steps: optimizer steps of head-only training, or a fraction of the run's (``0 < steps < 1``).
         held: names of the backbone parameters held during the warm-up; ``None`` for all of them
             (a task whose head lives outside the backbone). A potential with several heads holds
             its shared blocks, the trained head's own parameters learn.
-        ramp: steps of the learning-rate ramp after the warm-up; ``None``: ``steps``.
+        ramp: steps of the learning-rate ramp after the warm-up; ``None``: as many as the warm-up's.
     """
 
-    def __init__(self, inner: Strategy, steps: int, held: list[str] | None = None, ramp: int | None = None):
+    def __init__(
+        self, inner: Strategy, steps: int | float, held: list[str] | None = None, ramp: int | None = None
+    ):
         super().__init__()
         self.inner = inner
-        self.steps = int(steps)
-        self.ramp = self.steps if ramp is None else int(ramp)
+        self.run_fraction = float(steps) if 0 < steps < 1 else None
+        self.steps = None if self.run_fraction is not None else int(steps)
+        self.ramp = ramp
         self.held_names = None if held is None else list(held)
         self.name = inner.name
         self.decays_backbone = inner.decays_backbone
         self._held: list[nn.Parameter] = []
+        self._total: int | None = None
         self.warming = True
         self.fraction = 0.0  # of the optimizer's update the held parameters get at this step
         self._before: list[torch.Tensor] = []
@@ -283,11 +306,25 @@ class HeadWarmup(Strategy):
         names = params if self.held_names is None else self.held_names
         self._held = [params[n] for n in names]
 
+    def on_total_steps(self, total: int | None) -> None:
+        self._total = total
+        self.inner.on_total_steps(total)
+
+    def warmup_steps(self) -> int | None:
+        """Steps of the warm-up; ``None`` while a fraction waits for the run's total."""
+        if self.steps is not None:
+            return self.steps
+        return None if self._total is None else math.ceil(self.run_fraction * self._total)
+
     def on_step(self, step: int, backbone: nn.Module) -> None:
-        if self.warming and step >= self.steps:
+        end = self.warmup_steps()
+        if self.warming and end is not None and step >= end:
             backbone.train()  # back from the warm-up's eval mode; the inner strategy sets its own
-        self.warming = step < self.steps
-        self.fraction = 0.0 if self.warming else min(1.0, (step - self.steps + 1) / (self.ramp + 1))
+            self.steps = end  # settled: a later correction of the total does not move it
+        self.warming = end is None or step < end
+        if not self.warming:
+            ramp = self.steps if self.ramp is None else self.ramp
+            self.fraction = min(1.0, (step - self.steps + 1) / (ramp + 1))
         self.inner.on_step(step, backbone)
         if self.warming and self.held_names is None:
             backbone.eval()

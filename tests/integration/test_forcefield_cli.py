@@ -76,6 +76,8 @@ def runs(data):
                 "ewc",
                 "--ewc-lambda",
                 "5",
+                "--head-warmup",
+                "0.5",
                 "--max-steps",
                 "3",
                 *SHORT,
@@ -86,6 +88,15 @@ def runs(data):
         == 0
     )
     return pre, run
+
+
+def test_a_fractional_head_warmup_is_settled_and_reported(runs):
+    _, run = runs
+    assert json.loads((run / "metrics.json").read_text())["head_warmup_steps"] == 2  # ceil(0.5 * 3)
+    assert (
+        "Head warm-up: the new head alone for the first 2 of 3 optimizer steps (0.5 of the run), "
+        "then the shared blocks joined on a 2-step learning-rate ramp."
+    ) in (run / "report.md").read_text()
 
 
 def test_finetune_then_evaluate_through_either_head(runs, data, capsys):

@@ -6,8 +6,9 @@ import argparse
 
 import pytest
 
+from sciPT.errors import ConfigError
 from sciPT.registry import domains
-from sciPT.runconfig import add_run_arguments, resolve_config
+from sciPT.runconfig import add_run_arguments, parse_flag, resolve_config
 
 
 def resolve(argv: list[str]):
@@ -85,3 +86,15 @@ def test_fields_the_tokenizer_fills_have_no_flag(tmp_path, capsys):
     config.write_text("model:\n  pad_id: 3\n")  # a saved run's config.yaml still carries them
     cfg = resolve(["--config", str(config), "--model.d-model", "32"])
     assert (cfg.model.pad_id, cfg.model.d_model) == (3, 32)
+
+
+@pytest.mark.parametrize("text, value", [("500", 500), ("0.333", 0.333), ("0", 0)])
+def test_a_number_flag_reads_steps_or_a_fraction(text, value):
+    parsed = parse_flag(text, int | float, "finetune.head_warmup")
+    assert (parsed, type(parsed)) == (value, type(value))
+
+
+def test_a_number_flag_refuses_words():
+    with pytest.raises(ConfigError) as err:
+        parse_flag("a third", int | float, "finetune.head_warmup")
+    assert str(err.value) == "--finetune.head-warmup: expected a number, got 'a third'"

@@ -68,11 +68,12 @@ def test_gradual_unfreezes_one_group_from_the_top_every_k_steps(backbone, head, 
     assert module.strategy.metrics() == {"unfrozen_groups": 4.0}
 
 
-def test_head_warmup_holds_the_backbone_then_hands_over(backbone, head, loader, fit, toy):
+@pytest.mark.parametrize("warmup", [3, 0.5])  # 0.5 of a 6-step run: 3 steps
+def test_head_warmup_holds_the_backbone_then_hands_over(warmup, backbone, head, loader, fit, toy):
     """The first 3 steps train the head alone, the backbone bit-identical and in eval mode; from
     step 3 on every group moves, in train mode."""
     recorder = toy.StepRecorder()
-    module = module_for(FinetuneConfig(head_warmup=3), backbone, head, toy, max_steps=6)
+    module = module_for(FinetuneConfig(head_warmup=warmup), backbone, head, toy, max_steps=6)
     heads = []
     recorder.on_before_zero_grad = lambda trainer, m, optimizer: heads.append(m.head.weight.detach().clone())
     fit(module, loader, callbacks=[recorder])
@@ -109,6 +110,31 @@ def test_the_backbone_joins_with_a_ramped_learning_rate(head, loader, fit, toy, 
     for k in full:
         torch.testing.assert_close(ramped[k], full[k] / 4, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(head_ramped, head_full)
+
+
+def test_a_fractional_warmup_waits_for_the_total_and_is_never_restarted(backbone):
+    """A run sized by its time budget: held while the total is unknown; a correction of the total
+    moves the end of a warm-up under way, not of one that is over."""
+    warmup = HeadWarmup(Strategy(), 0.25, ramp=3)
+    warmup.setup(backbone)
+
+    def step(k: int, total: int | None) -> tuple[bool, float]:
+        warmup.on_total_steps(total)
+        warmup.on_step(k, backbone)
+        return warmup.warming, warmup.fraction
+
+    assert step(0, None) == (True, 0.0)
+    assert step(12, None) == (True, 0.0)
+    assert step(13, 100) == (True, 0.0)  # ends at ceil(0.25 * 100) = 25
+    assert step(13, 48) == (False, 2 / 4)  # corrected: ends at 12, step 13 the ramp's second
+    assert step(14, 1000) == (False, 3 / 4)  # over: a longer total neither restarts nor moves it
+    assert warmup.warmup_steps() == 12
+
+    resumed = HeadWarmup(Strategy(), 0.25)  # restored total 80: over after 20 steps, ramp of 20
+    resumed.setup(backbone)
+    resumed.on_total_steps(80)
+    resumed.on_step(24, backbone)
+    assert (resumed.warming, resumed.fraction) == (False, 5 / 21)
 
 
 def test_head_warmup_may_hold_named_parameters_only(backbone, head, loader, fit, toy):
@@ -391,6 +417,9 @@ def test_ewc_fisher_must_match_the_backbone(backbone):
     )
 
 
+WARMUP_EXPECTED = "a number of steps (a non-negative integer) or a fraction of the run (between 0 and 1)"
+
+
 @pytest.mark.parametrize(
     "key, value, expected",
     [
@@ -400,7 +429,8 @@ def test_ewc_fisher_must_match_the_backbone(backbone):
         ("ewc_lambda", -1.0, "a non-negative number"),
         ("replay_fraction", 1.0, "a fraction strictly between 0 and 1"),
         ("head_lr_multiplier", 0.0, "a positive number"),
-        ("head_warmup", -1, "a non-negative integer"),
+        ("head_warmup", -1, WARMUP_EXPECTED),
+        ("head_warmup", 2.5, WARMUP_EXPECTED),
     ],
 )
 def test_out_of_range_settings_are_refused(backbone, key, value, expected):
