@@ -871,6 +871,50 @@ def _fmt(values: list[float], digits: int = 1) -> str:
     return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def unit_cpu() -> dict:
+    """The CPU a unit trained on: a CPU-time budget buys other work on another processor (and
+    PyTorch picks other kernels by its vector extensions), so every unit carries its own."""
+    from provenance import cpu_info
+
+    cpu = cpu_info()
+    return {"model": cpu["model"], "vector_extensions": cpu["vector_extensions"]}
+
+
+def cpu_name(cpu: dict) -> str:
+    return f"{cpu['model']} ({', '.join(cpu['vector_extensions']) or 'no AVX'})"
+
+
+def render_cpus(record: dict, molecule: str) -> list[str]:
+    """Which CPU each unit of ``molecule`` trained on, and the (seed, budget) groups whose codes did
+    not all train on one: their comparison at that budget mixes processors."""
+    units = [u for u in record["units"] if u["molecule"] == molecule]
+    names = {cpu_name(u["cpu"]) for u in units if "cpu" in u}
+    if len(names) <= 1:
+        return [f"All {len(units)} runs on {next(iter(names))}.", ""] if names else []
+    counts = {n: sum(1 for u in units if "cpu" in u and cpu_name(u["cpu"]) == n) for n in sorted(names)}
+    groups: dict = {}
+    for u in units:
+        groups.setdefault((u["seed"], u["budget_min"]), {})[u["code"]] = cpu_name(u["cpu"])
+    mixed = [
+        f"seed {seed} at {budget:g} min ("
+        + ", ".join(f"{LABELS.get(c, c)} on {n.split(' (')[0]}" for c, n in sorted(codes.items()))
+        + ")"
+        for (seed, budget), codes in sorted(groups.items())
+        if len(set(codes.values())) > 1
+    ]
+    return [
+        "Runs by CPU: "
+        + "; ".join(f"{n}: {k}" for n, k in counts.items())
+        + ". "
+        + (
+            "Codes compared at one seed and budget trained on one CPU."
+            if not mixed
+            else "**Codes that trained on different CPUs at one seed and budget:** " + "; ".join(mixed) + "."
+        ),
+        "",
+    ]
+
+
 def _cells(record: dict) -> dict:
     """(molecule, code, budget) -> the runs of that cell, over seeds."""
     cells: dict = {}
@@ -1036,6 +1080,7 @@ def render(results: dict, name: str = "forcefield_vs_mace") -> str:
             for c, p in probes.items()
         )
         out += ["", f"Training cost from the probes, CPU per training frame: {cost}.", ""]
+        out += render_cpus(record, molecule)
     out += [f"![test error against training CPU time]({figure_path(record).name})", ""]
     out += render_speed(record)
     units = record["units"]
@@ -1316,6 +1361,7 @@ def main(argv: list[str] | None = None) -> None:
                         ]
                         line = cost_line(probes[code], finished)
                         unit = {"molecule": molecule, **run_unit(args, code, data, seed, budget, line, run)}
+                        unit["cpu"] = unit_cpu()
                         record["units"].append(unit)
                         t = unit["test"]
                         print(

@@ -25,8 +25,9 @@ Experiments (``--experiments``), each for every seed of ``--seeds``:
 Models: the pre-trained ``tiny`` DNA encoder (3-mer tokens, pre-trained for ``--pretrain-steps`` on
 the E. coli genome decontaminated against every sequence of every experiment of that seed, the
 GC-matched windows included, which are genomic too) fine-tuned with the promoter task's code, the same
-architecture from scratch, k-mer (k = 1..5) logistic regression and position-wise one-hot logistic
-regression. Each is tuned on an inner split of its training set and refitted on all of it, with the
+architecture from scratch, k-mer (k = 1..5) logistic regression, position-wise one-hot logistic
+regression and the small CNN of ``benchmarks/promoter_cnn.py`` (the strongest baseline of the nested
+benchmark; added on 2026-12-02 after the other four had run, and run on the same units). Each is tuned on an inner split of its training set and refitted on all of it, with the
 grids, inner split and selection rule of ``benchmarks/promoter_nested.py`` (its ``Models``,
 ``carve``, ``select``, ``label_subset`` and ``outer_folds`` are imported, not copied).
 
@@ -56,7 +57,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 EXPERIMENTS = ("transfer", "hard-negatives", "uci", "few-labels")
 NEGATIVE_KINDS = ("ipromoter", "dinucleotide-shuffle", "gc-matched")
-MODELS = ("pre-trained", "scratch", "k-mer LR", "one-hot LR")
+MODELS = ("pre-trained", "scratch", "k-mer LR", "one-hot LR", "CNN")
 OTHER_SIGMAS = ("sigma24", "sigma28", "sigma32", "sigma38", "sigma54")
 SIGMA70_TEST_FRACTION = 0.2
 GC_BINS = 10

@@ -39,7 +39,7 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def _cpu() -> dict:
+def cpu_info() -> dict:
     model, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -70,7 +70,7 @@ def provenance(argv: list[str] | None = None) -> dict:
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "versions": versions,
-        "cpu": _cpu(),
+        "cpu": cpu_info(),
         "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY")},
         "load_before": list(os.getloadavg()),
     }
