@@ -494,8 +494,10 @@ def probe(args, code: str, data: dict, work: Path) -> dict:
 
 def cost_line(probe_record: dict, finished: list[dict]) -> tuple[float, float]:
     """Start-up and CPU seconds per unit: the least-squares line through the probe's two points and
-    the (units, CPU s to the end of training) of the runs of this code and data finished so far,
-    so that the long runs are sized from the shorter ones rather than from the probe alone."""
+    the (units, CPU s to the end of training) of the runs of this code and data finished so far on
+    this CPU, so that the long runs are sized from the shorter ones rather than from the probe
+    alone. (The probe ran on the CPU of the first invocation; a run on another is sized from it and
+    from that CPU's own finished runs.)"""
     points = [(p["units"], p["cpu_s"]) for p in probe_record["points"]]
     points += [(u["planned"]["units"], u["cpu_s_training"]) for u in finished if not u["stopped_before_done"]]
     x, y = np.array(points, dtype=float).T
@@ -1372,6 +1374,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(json.dumps(probes, indent=1))
                 continue
             done = {(u["molecule"], u["code"], u["seed"], u["budget_min"]) for u in record["units"]}
+            here = unit_cpu()
             for seed in args.seeds:
                 for budget in args.budgets:
                     for code in args.codes:
@@ -1379,8 +1382,11 @@ def main(argv: list[str] | None = None) -> None:
                             continue
                         run = work / "runs" / molecule / code / f"seed{seed}_{budget:g}min"
                         print(f"{molecule}: {code}, seed {seed}, {budget:g} CPU min ...", flush=True)
+                        # runs on another CPU cost otherwise: they would mis-size this one
                         finished = [
-                            u for u in record["units"] if (u["molecule"], u["code"]) == (molecule, code)
+                            u
+                            for u in record["units"]
+                            if (u["molecule"], u["code"]) == (molecule, code) and u.get("cpu") == here
                         ]
                         line = cost_line(probes[code], finished)
                         unit = {"molecule": molecule, **run_unit(args, code, data, seed, budget, line, run)}
