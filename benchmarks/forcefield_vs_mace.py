@@ -86,6 +86,7 @@ profiles our calculator on the periodic box.
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import fcntl
 import json
@@ -906,10 +907,9 @@ def render_cpus(record: dict, molecule: str) -> list[str]:
     """Which CPU each unit of ``molecule`` trained on, and the (seed, budget) groups whose codes did
     not all train on one: their comparison at that budget mixes processors."""
     units = [u for u in record["units"] if u["molecule"] == molecule]
-    names = {cpu_name(u["cpu"]) for u in units if "cpu" in u}
-    if len(names) <= 1:
-        return [f"All {len(units)} runs on {next(iter(names))}.", ""] if names else []
-    counts = {n: sum(1 for u in units if "cpu" in u and cpu_name(u["cpu"]) == n) for n in sorted(names)}
+    counts = collections.Counter(cpu_name(u["cpu"]) for u in units if "cpu" in u)
+    if len(counts) <= 1:
+        return [f"All {len(units)} runs on {next(iter(counts))}.", ""] if counts else []
     groups: dict = {}
     for u in units:
         groups.setdefault((u["seed"], u["budget_min"]), {})[u["code"]] = cpu_name(u["cpu"])
@@ -922,7 +922,7 @@ def render_cpus(record: dict, molecule: str) -> list[str]:
     ]
     return [
         "Runs by CPU: "
-        + "; ".join(f"{n}: {k}" for n, k in counts.items())
+        + "; ".join(f"{n}: {k}" for n, k in sorted(counts.items()))
         + ". "
         + (
             "Codes compared at one seed and budget trained on one CPU."

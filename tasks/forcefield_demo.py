@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
+import json
 import os
 import sys
 import time
@@ -265,7 +265,6 @@ def demo(args: argparse.Namespace) -> int:
 
     exported = from_pretrained(pre.path)
     scale, old_head = ewc_scale(exported.extras), exported.model.head_names[-1]
-    warmup = math.ceil(steps * EWC_WARMUP_FRACTION)  # the steps HeadWarmup makes of the fraction
     plans = {
         "full": {"head": old_head},
         # a new head owning the last block, alone first: EWC on the shared blocks after
@@ -281,6 +280,7 @@ def demo(args: argparse.Namespace) -> int:
             command=f"scipt demo forcefield ({strategy} step)",
         )
     table = summarise(runs, out / "forgetting.png")
+    warmup_steps = json.loads(runs["ewc"].metrics.read_text())["head_warmup_steps"]  # as the run settled it
     minutes = (time.time() - started) / 60
     metrics = {name: run.read_metrics() for name, run in runs.items()}
     increase = {
@@ -313,7 +313,7 @@ def demo(args: argparse.Namespace) -> int:
                 "",
                 *verdict,
                 "",
-                f"EWC: the new head alone for the first {warmup} of {steps} steps, then λ = {EWC_LAMBDA:g} λ₀ "
+                f"EWC: the new head alone for the first {warmup_steps} of {steps} steps, then λ = {EWC_LAMBDA:g} λ₀ "
                 f"(λ₀ = {scale:.3g}, the scale of the stored Fisher, sciPT.domains.molecules.ewc); replay: {REPLAYED} pre-training frame(s) added to every batch of 8 new frames. "
                 f"All runs use learning rate {FINETUNE_LR:g} (naive fine-tuning's best on the acetylacetone "
                 "validation frames, benchmarks/RESULTS_forgetting.md).",
