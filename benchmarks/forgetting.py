@@ -4,7 +4,8 @@
         [--pretrain-steps 3000] [--steps 1500] [--lrs 0.08] [--replay 1] [--freeze 0 1]
         [--l2sp 1e-4 1e-3] [--lambdas 0.01 1] [--head-lambdas 0.01 0.1 1 10]
         [--replay-lambdas 0 0.1 1 10] [--lwf 0.1 1 10 100] [--lwf-ewc 1 10] [--anchor loss]
-        [--warmup-lambdas 0.1 0.3 1] [--warmup-steps 250 500] [--fisher-blocks none|radial|all] [--quick]
+        [--warmup-lambdas 0.1 0.3 1] [--warmup-steps 250 500] [--online-lambdas 0.01 0.1]
+        [--online-every 100] [--online-frames 32] [--fisher-blocks none|radial|all] [--quick]
 
 Protocol (the data split of ``scipt demo forcefield``, :mod:`sciPT.tasks.forcefield_demo`), for
 every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the split is fixed):
@@ -34,6 +35,10 @@ every seed of ``--seeds`` (the seed of pre-training and of fine-tuning; the spli
      alone for the first ``K`` steps, the shared blocks held, then EWC as above, the shared blocks'
      learning rate ramped up over the next ``K`` steps (``--warmup-lambdas``; one strategy per ``K``
      of ``--warmup-steps``; ``finetune.head_warmup``, LP-FT: :class:`sciPT.finetune.HeadWarmup`);
+   - ``ewc heads + own block + warm-up K + online Fisher``: the same, EWC's Fisher at w0 plus the
+     running mean of the old head's Gauss-Newton Fisher re-estimated on ``--online-frames`` new
+     frames every ``--online-every`` steps (``--online-lambdas``; ``finetune.ewc_online_every``,
+     :class:`sciPT.finetune.online.OnlineFisher`): still no old data;
    - ``ewc heads + replay``: the same, with the first ``--replay`` value of pre-training frames in
      every batch, through the old head (``--replay-lambdas``; lambda = 0 is heads + replay alone);
    - ``heads + LwF``: a new head, the shared blocks trained, and the old head's predictions on the
@@ -130,6 +135,7 @@ NO_OLD_DATA = {
     "ewc heads + LwF": "the old head's own predictions on the new frames are kept",
 }
 WARMUP = "ewc heads + own block + warm-up"  # one strategy per warm-up length: WARMUP + " K"
+ONLINE = "online Fisher"  # WARMUP + " K + " + ONLINE: the same with a running Fisher estimate
 
 
 def kinds_of(runs: dict) -> list[str]:
@@ -141,6 +147,11 @@ def kinds_of(runs: dict) -> list[str]:
 def no_old_data(kind: str) -> str | None:
     """What a strategy without old frames at fine-tuning does instead (``None``: it has old data or
     is the target)."""
+    if kind.startswith(WARMUP) and kind.endswith(ONLINE):
+        return (
+            "each head owns the last interaction block, the new head first trains alone, then EWC "
+            "with the Fisher at w0 plus a running estimate of the old head's on the new frames"
+        )
     if kind.startswith(WARMUP):
         return "each head owns the last interaction block, the new head first trains alone, then EWC"
     return NO_OLD_DATA.get(kind)
@@ -309,18 +320,19 @@ def plans(args, lr: float, scale: float, old_head: str) -> dict[str, tuple]:
             {**new, "strategy": "ewc", "ewc_lambda": units * scale, "head_blocks": 1, **anchor},
         )
     for k in args.warmup_steps:
+        warm = {**new, "strategy": "ewc", "head_blocks": 1, "head_warmup": k, **anchor}
+        online = {"ewc_online_every": args.online_every, "ewc_online_frames": args.online_frames}
         for units in args.warmup_lambdas:
             out[f"{WARMUP} {k} ramp {k} λ={units:g}λ₀"] = (
                 f"{WARMUP} {k}",
                 units,
-                {
-                    **new,
-                    "strategy": "ewc",
-                    "ewc_lambda": units * scale,
-                    "head_blocks": 1,
-                    "head_warmup": k,
-                    **anchor,
-                },
+                {**warm, "ewc_lambda": units * scale},
+            )
+        for units in args.online_lambdas:
+            out[f"{WARMUP} {k} + {ONLINE} λ={units:g}λ₀"] = (
+                f"{WARMUP} {k} + {ONLINE}",
+                units,
+                {**warm, **online, "ewc_lambda": units * scale},
             )
     for units in args.replay_lambdas:
         out[f"ewc heads + replay +{args.replay[0]} λ={units:g}λ₀"] = (
@@ -480,6 +492,17 @@ def main(argv=None) -> int:
         "the ramp after); one strategy each",
     )
     parser.add_argument(
+        "--online-lambdas",
+        type=float,
+        nargs="*",
+        default=[],
+        help="EWC strengths of warm-up runs whose Fisher adds a running estimate (finetune.ewc_online_every)",
+    )
+    parser.add_argument(
+        "--online-every", type=int, default=100, help="optimizer steps between those runs' Fisher estimates"
+    )
+    parser.add_argument("--online-frames", type=int, default=32, help="new frames each estimate is taken on")
+    parser.add_argument(
         "--replay-lambdas",
         type=float,
         nargs="*",
@@ -517,6 +540,7 @@ def main(argv=None) -> int:
         args.freeze, args.l2sp, args.lambdas = args.freeze[-1:], args.l2sp[-1:], args.lambdas[-1:]
         args.head_lambdas, args.replay_lambdas = args.head_lambdas[-1:], args.replay_lambdas[-1:]
         args.own_block_lambdas, args.warmup_lambdas = args.own_block_lambdas[-1:], args.warmup_lambdas[-1:]
+        args.online_lambdas = args.online_lambdas[-1:]
         args.warmup_steps = [min(args.warmup_steps[-1], args.steps // 4)]
         args.lwf, args.lwf_ewc = args.lwf[-1:], args.lwf_ewc[-1:]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -792,6 +816,8 @@ def figure_png(record: dict) -> bytes:
         warm = {"250": ("tab:orange", "d"), "500": ("tab:brown", "d")}.get(
             kind.rsplit(" ", 1)[-1], ("C1", "d")
         )
+        if kind.endswith(ONLINE):
+            warm = ("tab:green", "p")
         color, marker = style.get(kind) or (warm if kind.startswith(WARMUP) else ("C7", "x"))
         x, y, _ = zip(*points)
         ax.plot(x, y, marker=marker, color=color, ls="-" if len(points) > 1 else "", lw=0.8, ms=7, label=kind)
@@ -875,6 +901,12 @@ def render_warmup(results: dict) -> str:
     """The full tables of the run with the head warm-up beside EWC with the Fisher's blocks
     (``--warmup-lambdas``, ``--results-name forgetting_warmup``), and its figure."""
     return render(results, "forgetting_warmup")
+
+
+def render_online(results: dict) -> str:
+    """The full tables of the run with a running Fisher estimate beside the head warm-up's EWC
+    (``--online-lambdas``, ``--results-name forgetting_online``), and its figure."""
+    return render(results, "forgetting_online")
 
 
 def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:

@@ -104,6 +104,8 @@ RENDERERS["forgetting-blocks"] = "forgetting:render_blocks"
 RENDERERS["forgetting-blocks-all"] = "forgetting:render_blocks_all"
 # force fields (issue 13): the new head trained alone first (LP-FT), then EWC with the Fisher's blocks
 RENDERERS["forgetting-warmup"] = "forgetting:render_warmup"
+# force fields (issue 13): EWC's Fisher at w0 plus a running estimate along the fine-tuning path
+RENDERERS["forgetting-online"] = "forgetting:render_online"
 # force fields (issue 13): the peer, MACE's multihead replay fine-tuning on the same split
 RENDERERS["forgetting-mace"] = "forgetting_mace:render"
 

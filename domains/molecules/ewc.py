@@ -86,12 +86,14 @@ from sciPT.finetune import (
     FinetuneConfig,
     HeadWarmup,
     Strategy,
+    Wrapper,
     build_strategy,
     fisher_diagonal,
     fisher_extras,
     gauss_newton_fisher,
 )
 from sciPT.finetune import validate as validate_finetune
+from sciPT.finetune.online import Estimate, OnlineFisher
 
 from .dataset import collate
 from .objectives import EnergyForceLoss, ObjectiveConfig
@@ -211,12 +213,13 @@ def _whiten(
 
 
 def whitened_outputs(
-    potential: nn.Module, objective: ObjectiveConfig, batch
+    potential: nn.Module, objective: ObjectiveConfig, batch, head: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(outputs, labels)`` of one batch, scaled so that frame ``m``'s loss is the squared
     distance between its entries of the two: ``sqrt(w_E) E_m / N_m`` and ``sqrt(w_F / 3N_m)
     F_{m,i,alpha}`` (module docstring). A quantity the loss does not use (zero weight, or no label
-    in the batch) is left out, as :class:`.objectives.EnergyForceLoss` leaves it out.
+    in the batch) is left out, as :class:`.objectives.EnergyForceLoss` leaves it out. ``head``: the
+    head predicting (``None``: the potential's selected one).
 
     Shapes:
         both ``(G + 3N,)`` with energies and forces, float64; ``outputs`` is differentiable in the
@@ -224,7 +227,7 @@ def whitened_outputs(
     """
     use_energy = objective.energy_weight > 0 and "energy" in batch
     use_forces = objective.forces_weight > 0 and "forces" in batch
-    pred = _KeepGraph(potential)(batch, forces=use_forces)
+    pred = _KeepGraph(potential)(batch, forces=use_forces, head=head)
     outputs = _whiten(
         pred["energy"] if use_energy else None, pred["forces"] if use_forces else None, batch, objective
     )
@@ -259,14 +262,16 @@ def energy_force_gauss_newton_blocks(
     samples: int = 1,
     seed: int = 0,
     progress: bool = True,
+    head: str | None = None,
 ) -> tuple[dict[str, torch.Tensor], float, dict[str, torch.Tensor]]:
     """``(F, mean loss, B)``: :func:`energy_force_gauss_newton` and, from the same draws, the
     blocks ``B`` of the weights named in ``blocks`` (``{name: input axis}``,
-    :func:`sciPT.finetune.gauss_newton_fisher`)."""
+    :func:`sciPT.finetune.gauss_newton_fisher`), of the outputs of ``head`` (``None``: the
+    potential's selected one)."""
     losses: list[float] = []
 
     def outputs_fn(model, batch):
-        outputs, labels = whitened_outputs(model, objective, batch)
+        outputs, labels = whitened_outputs(model, objective, batch, head)
         losses.append(float((outputs.detach() - labels).square().sum()))
         return outputs, int(batch.num_graphs)
 
@@ -343,8 +348,40 @@ def ewc_scale(extras: dict[str, torch.Tensor]) -> float | None:
     return 0.5 / float(value)
 
 
+def old_head_estimator(
+    graphs: list[Data], objective: ObjectiveConfig, head: str, frames: int, seed: int, batch_size: int = 8
+) -> Estimate:
+    """The estimate of :class:`sciPT.finetune.online.OnlineFisher` for a potential whose new head
+    learns while ``head`` keeps the old level of theory: the Gauss-Newton Fisher of ``head``'s
+    whitened outputs (module docstring) at the current weights, on ``frames`` of ``graphs`` drawn
+    once (seed ``seed``). The Gauss-Newton Fisher needs no labels, so the new training frames
+    serve: it measures what the old head's predictions on the new molecules' atomic environments
+    depend on. Each call draws its own projections (seed ``seed`` + the call's number)."""
+    n = min(frames, len(graphs))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(graphs), size=n, replace=False))
+    picked = [graphs[int(i)] for i in chosen]
+    chunks = [collate(picked[i : i + batch_size]) for i in range(0, n, batch_size)]
+    calls = [0]
+
+    def estimate(backbone: nn.Module, axes: dict[str, int]):
+        device = next(backbone.parameters()).device
+        calls[0] += 1
+        fisher, _, blocks = energy_force_gauss_newton_blocks(
+            backbone,
+            objective,
+            [chunk.to(device) for chunk in chunks],
+            axes,
+            seed=seed + calls[0],
+            progress=False,
+            head=head,
+        )
+        return fisher, blocks
+
+    return estimate
+
+
 # --- fine-tuning one head of several ------------------------------------------------------------
-class KeepOtherHeads(Strategy):
+class KeepOtherHeads(Wrapper):
     """``inner``, with the parameters of every head but the trained one frozen for the whole run
     (``requires_grad = False`` before the optimizer is built, so they stay bit-identical).
 
@@ -354,35 +391,14 @@ class KeepOtherHeads(Strategy):
     """
 
     def __init__(self, inner: Strategy, frozen: list[str]):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.frozen = list(frozen)
-        self.name = inner.name
-        self.decays_backbone = inner.decays_backbone
 
     def setup(self, backbone: nn.Module) -> None:
         self.inner.setup(backbone)
         params = dict(backbone.named_parameters())
         for name in self.frozen:
             params[name].requires_grad_(False)
-
-    def on_total_steps(self, total: int | None) -> None:
-        self.inner.on_total_steps(total)
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        self.inner.on_step(step, backbone)
-
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        return self.inner.penalty(backbone)
-
-    def before_optimizer_step(self, backbone: nn.Module) -> None:
-        self.inner.before_optimizer_step(backbone)
-
-    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
-        self.inner.after_optimizer_step(backbone, lr)
-
-    def metrics(self) -> dict[str, float]:
-        return self.inner.metrics()
 
 
 def head_strategy(
@@ -391,16 +407,19 @@ def head_strategy(
     fisher: dict[str, torch.Tensor] | None,
     head: str,
     fisher_blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
+    estimate: Estimate | None = None,
 ) -> Strategy:
     """The strategy of fine-tuning head ``head`` of a potential with several (module docstring):
     the other heads frozen; ``ewc`` and ``l2sp`` anchored on the shared blocks only, to the
     weights they have now (``ewc`` with ``fisher``'s entries for them, and ``fisher_blocks``'s
     where the export has them); the other strategies as :func:`sciPT.finetune.build_strategy`
     builds them. With ``cfg.head_warmup`` the shared blocks are held for that many steps while
-    ``head``'s own parameters learn (:class:`sciPT.finetune.HeadWarmup`)."""
+    ``head``'s own parameters learn (:class:`sciPT.finetune.HeadWarmup`). With
+    ``cfg.ewc_online_every``, ``ewc``'s Fisher adds a running mean of ``estimate`` taken along the
+    way (:class:`sciPT.finetune.online.OnlineFisher`; :func:`old_head_estimator`)."""
     validate_finetune(cfg)
     if cfg.head_warmup:
-        inner = head_strategy(replace(cfg, head_warmup=0), potential, fisher, head, fisher_blocks)
+        inner = head_strategy(replace(cfg, head_warmup=0), potential, fisher, head, fisher_blocks, estimate)
         return HeadWarmup(
             inner, cfg.head_warmup, held=potential.shared_parameter_names(), ramp=cfg.head_warmup_ramp
         )
@@ -417,6 +436,12 @@ def head_strategy(
         inner: Strategy = EWC(
             cfg.ewc_lambda, reference, {n: fisher[n] for n in shared}, cfg.anchor, fisher_blocks
         )
+        if cfg.ewc_online_every:
+            if estimate is None:
+                raise ConfigError(
+                    "finetune.ewc_online_every: no estimate of the Fisher at the current weights was given"
+                )
+            inner = OnlineFisher(inner, estimate, cfg.ewc_online_every)
     elif cfg.strategy == "l2sp":
         inner = L2SP(cfg.l2sp_alpha, reference, cfg.anchor)
     else:

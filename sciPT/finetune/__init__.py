@@ -9,7 +9,7 @@ A task builds the pieces in this order (every check runs before its run director
     trainer.fit(module, train_loader, val_loader)   # replay_loader(...) for strategy 'replay'
 
 Strategies: :mod:`.strategies`; the Fisher diagonal for EWC (Gauss-Newton or empirical):
-:mod:`.fisher`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
+:mod:`.fisher`, and a running estimate of it along the way: :mod:`.online`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
 from .fisher import (
@@ -22,6 +22,7 @@ from .fisher import (
     save_fisher,
 )
 from .module import FinetuneModule
+from .online import OnlineFisher
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
 from .strategies import (
     EWC,
@@ -33,6 +34,7 @@ from .strategies import (
     HeadWarmup,
     LinearProbe,
     Strategy,
+    Wrapper,
     build_strategy,
     layer_groups,
     validate,
@@ -48,10 +50,12 @@ __all__ = [
     "GradualUnfreezing",
     "HeadWarmup",
     "LinearProbe",
+    "OnlineFisher",
     "ReplayBatch",
     "ReplayBatchSampler",
     "ReplayDataset",
     "Strategy",
+    "Wrapper",
     "build_strategy",
     "fisher_diagonal",
     "fisher_extras",

@@ -120,6 +120,11 @@ class FinetuneConfig:
             of the run's optimizer steps.
         head_warmup_ramp: steps over which the backbone's learning rate then rises from 0 to the
             schedule's (:class:`HeadWarmup`); ``None``: as many as ``head_warmup``.
+        ewc_online_every: ``ewc``: optimizer steps between estimates of the Fisher at the current
+            weights, whose running mean is added to the pre-trained one
+            (:class:`sciPT.finetune.online.OnlineFisher`; a task must supply the estimate: the force
+            field's measures the old head on the new frames); 0: the Fisher at ``w0`` alone.
+        ewc_online_frames: training frames (examples) each such estimate is taken on.
     """
 
     strategy: StrategyName = "full"
@@ -132,6 +137,8 @@ class FinetuneConfig:
     head_lr_multiplier: float = 1.0
     head_warmup: int | float = 0
     head_warmup_ramp: int | None = None
+    ewc_online_every: int = 0
+    ewc_online_frames: int = 32
 
 
 def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
@@ -153,10 +160,17 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
             cfg.head_warmup_ramp is None or cfg.head_warmup_ramp >= 0,
             "a non-negative integer",
         ),
+        ("ewc_online_every", cfg.ewc_online_every >= 0, "a non-negative integer"),
+        ("ewc_online_frames", cfg.ewc_online_frames >= 1, "a positive integer"),
     ]
     for key, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{where}.{key}: expected {expected}, got {getattr(cfg, key)!r}")
+    if cfg.ewc_online_every and cfg.strategy != "ewc":
+        raise ConfigError(
+            f"{where}.ewc_online_every: re-estimates the Fisher of strategy 'ewc', but the strategy is "
+            f"'{cfg.strategy}'"
+        )
 
 
 class Strategy(nn.Module):
@@ -200,6 +214,37 @@ class Strategy(nn.Module):
     def metrics(self) -> dict[str, float]:
         """Facts about the strategy's state worth logging, e.g. how many groups are unfrozen."""
         return {}
+
+
+class Wrapper(Strategy):
+    """A strategy that adds something to ``inner`` and hands it every call it does not override."""
+
+    def __init__(self, inner: Strategy):
+        super().__init__()
+        self.inner = inner
+        self.name = inner.name
+        self.decays_backbone = inner.decays_backbone
+
+    def setup(self, backbone: nn.Module) -> None:
+        self.inner.setup(backbone)
+
+    def on_total_steps(self, total: int | None) -> None:
+        self.inner.on_total_steps(total)
+
+    def on_step(self, step: int, backbone: nn.Module) -> None:
+        self.inner.on_step(step, backbone)
+
+    def penalty(self, backbone: nn.Module) -> torch.Tensor:
+        return self.inner.penalty(backbone)
+
+    def before_optimizer_step(self, backbone: nn.Module) -> None:
+        self.inner.before_optimizer_step(backbone)
+
+    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
+        self.inner.after_optimizer_step(backbone, lr)
+
+    def metrics(self) -> dict[str, float]:
+        return self.inner.metrics()
 
 
 def layer_groups(backbone: nn.Module, strategy: str) -> list[nn.Module]:
@@ -251,7 +296,7 @@ class LinearProbe(Strategy):
         backbone.eval()
 
 
-class HeadWarmup(Strategy):
+class HeadWarmup(Wrapper):
     """``inner``, after ``steps`` optimizer steps in which the backbone is held and only the head
     learns (LP-FT; the module docstring says why), the held parameters then joining with a
     learning rate that rises linearly over ``ramp`` steps.
@@ -283,14 +328,11 @@ class HeadWarmup(Strategy):
     def __init__(
         self, inner: Strategy, steps: int | float, held: list[str] | None = None, ramp: int | None = None
     ):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.run_fraction = float(steps) if 0 < steps < 1 else None
         self.steps = None if self.run_fraction is not None else int(steps)
         self.ramp = ramp
         self.held_names = None if held is None else list(held)
-        self.name = inner.name
-        self.decays_backbone = inner.decays_backbone
         self._held: list[nn.Parameter] = []
         self._total: int | None = None
         self.warming = True
@@ -328,9 +370,6 @@ class HeadWarmup(Strategy):
         self.inner.on_step(step, backbone)
         if self.warming and self.held_names is None:
             backbone.eval()
-
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        return self.inner.penalty(backbone)
 
     def before_optimizer_step(self, backbone: nn.Module) -> None:
         self.inner.before_optimizer_step(backbone)
@@ -630,5 +669,10 @@ def build_strategy(
                 "and store it with sciPT.finetune.save_fisher)"
             )
         _check_tensors("Fisher diagonal", fisher, backbone)
+        if cfg.ewc_online_every:
+            raise ConfigError(
+                "finetune.ewc_online_every: this task has no estimate of the Fisher at the current "
+                "weights (the force-field task with a new head has one)"
+            )
         return EWC(cfg.ewc_lambda, reference, fisher, cfg.anchor, fisher_blocks)
     raise ConfigError(f"finetune.strategy: unknown strategy {name!r}")

@@ -1,6 +1,7 @@
 """The force-field task: EWC through a real exported Fisher, references, replay, a run end to end,
 and its refusals."""
 
+import csv
 import dataclasses
 from pathlib import Path
 
@@ -319,6 +320,33 @@ def test_old_head_distillation_trains_the_new_head_and_leaves_the_old_one_frozen
     pre = from_pretrained(pretrained[0]).model
     for name in pre.head_parameter_names("train"):
         assert torch.equal(dict(exported.named_parameters())[name], dict(pre.named_parameters())[name])
+
+
+def test_a_running_fisher_estimate_is_taken_at_each_due_step_the_shared_blocks_moved(
+    pretrained, files, tmp_path
+):
+    cfg = finetune_config(
+        pretrained[0], files, ewc_lambda=1.0, steps=3, ewc_online_every=2, ewc_online_frames=4
+    )
+    run = run_finetune(cfg, tmp_path / "online")
+    rows = list(csv.DictReader((run.logs / "metrics.csv").open()))
+    estimates = [float(r["train/fisher_estimates"]) for r in rows if r.get("train/fisher_estimates")]
+    # at step 0 (w0), not at step 1 (not due), at step 2 (the shared blocks have moved)
+    assert estimates == [1.0, 1.0, 2.0]
+    growth = [float(r["train/fisher_growth"]) for r in rows if r.get("train/fisher_growth")]
+    assert all(g > 0 for g in growth)
+
+
+def test_a_running_fisher_estimate_needs_a_new_head(pretrained, files, tmp_path):
+    cfg = finetune_config(pretrained[0], files, ewc_lambda=1.0, ewc_online_every=2)
+    cfg.data = dataclasses.replace(cfg.data, head="train")
+    with pytest.raises(ConfigError) as err:
+        run_finetune(cfg, tmp_path / "one-head")
+    assert str(err.value) == (
+        "finetune.ewc_online_every: re-estimates the old head's Fisher on the new frames while a new "
+        "head learns, but this run trains the model's head 'train' itself (name a new head with --data.head)"
+    )
+    assert not (tmp_path / "one-head").exists()
 
 
 # --- refusals -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sciPT.checkpoint import export_model, from_pretrained
 from sciPT.domains.molecules import domain
 from sciPT.domains.molecules.data import frame_to_graph
 from sciPT.domains.molecules.dataset import collate
-from sciPT.domains.molecules.ewc import head_strategy
+from sciPT.domains.molecules.ewc import energy_force_gauss_newton_blocks, head_strategy, old_head_estimator
 from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError, UserError
@@ -272,3 +272,28 @@ def test_a_head_warm_up_holds_the_shared_blocks_and_trains_the_new_heads_own(own
     assert strategy.held_names == owned_heads.shared_parameter_names()
     assert set(strategy.inner.inner.param_names) == set(owned_heads.shared_parameter_names())
     assert set(strategy.inner.frozen) == set(owned_heads.head_parameter_names("default"))
+
+
+def test_the_online_estimate_is_the_old_heads_gauss_newton_fisher_and_blind_to_the_new_head(
+    two_heads, ethanol_frames
+):
+    graphs = [frame_to_graph(f, two_heads.cfg.cutoff) for f in ethanol_frames]
+    objective = ObjectiveConfig()
+    axes = {"readout.0.weight": 1}
+    first = old_head_estimator(graphs, objective, "default", frames=len(graphs), seed=5, batch_size=2)
+    diag, blocks = first(two_heads, axes)
+    chunks = [collate(graphs[i : i + 2]) for i in range(0, len(graphs), 2)]
+    expected, _, expected_blocks = energy_force_gauss_newton_blocks(
+        two_heads, objective, chunks, axes, seed=6, progress=False, head="default"
+    )
+    for name in expected:
+        assert torch.equal(diag[name], expected[name])
+    assert torch.equal(blocks["readout.0.weight"], expected_blocks["readout.0.weight"])
+    assert all(float(diag[n].abs().sum()) == 0 for n in two_heads.head_parameter_names("acac"))
+    assert float(diag["readout.0.weight"].sum()) > 0
+    with torch.no_grad():
+        for p in two_heads.extra_heads[0].parameters():
+            p.add_(1.0)
+    again = old_head_estimator(graphs, objective, "default", frames=len(graphs), seed=5, batch_size=2)
+    for name, value in again(two_heads, axes)[0].items():
+        assert torch.equal(value, diag[name])

@@ -1,0 +1,126 @@
+"""EWC with a running Fisher estimate (sciPT.finetune.online) on the toy backbone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sciPT.errors import ConfigError
+from sciPT.finetune import EWC, L2SP, FinetuneConfig, OnlineFisher, build_strategy
+from sciPT.finetune import validate as validate_finetune
+
+
+class ScaledEstimate:
+    """An estimate of ``scale * F_0``, ``scale`` set by the test; records the weights it saw."""
+
+    def __init__(self, fisher, blocks=None):
+        self.fisher, self.blocks = fisher, blocks or {}
+        self.scale = 1.0
+        self.calls: list[dict[str, int]] = []
+
+    def __call__(self, backbone, axes):
+        self.calls.append(dict(axes))
+        return (
+            {n: self.scale * f for n, f in self.fisher.items()},
+            {n: self.scale * self.blocks[n][0] for n in axes},
+        )
+
+
+def _fisher(backbone):
+    return {n: torch.full_like(p, 0.5) for n, p in backbone.named_parameters()}
+
+
+def _move(backbone, by: float):
+    with torch.no_grad():
+        backbone.embed.weight[0, 0] += by
+
+
+def test_the_penalty_uses_f0_plus_the_mean_of_the_estimates(backbone):
+    fisher = _fisher(backbone)
+    inner = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher)
+    estimate = ScaledEstimate(fisher)
+    online = OnlineFisher(inner, estimate, every=10)
+    estimate.scale = 2.0
+    online.on_step(0, backbone)  # estimate 1 at w0: F = 0.5 + 2 * 0.5
+    assert online.estimates == 1
+    _move(backbone, 0.1)
+    online.on_step(5, backbone)  # not due
+    assert online.estimates == 1
+    # lambda/2 * (0.5 + 1.0) * 0.1^2
+    assert online.penalty(backbone).item() == pytest.approx(0.015, rel=1e-5)
+    estimate.scale = 4.0
+    online.on_step(10, backbone)  # estimate 2: mean (2 + 4) / 2 * 0.5 = 1.5
+    assert online.estimates == 2
+    assert online.penalty(backbone).item() == pytest.approx(0.5 * 2.0 * (0.5 + 1.5) * 0.01, rel=1e-5)
+    assert online.metrics()["fisher_estimates"] == 2.0
+    assert online.metrics()["fisher_growth"] == pytest.approx(3.0)
+
+
+def test_no_estimate_while_the_weights_stay_or_the_step_repeats(backbone):
+    fisher = _fisher(backbone)
+    inner = build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
+    estimate = ScaledEstimate(fisher)
+    online = OnlineFisher(inner, estimate, every=2)
+    for step in (0, 2, 4):  # a head warm-up: the anchored weights are held
+        online.on_step(step, backbone)
+    assert online.estimates == 1
+    _move(backbone, 0.1)
+    online.on_step(6, backbone)
+    online.on_step(6, backbone)  # gradient accumulation calls it again before the optimizer steps
+    online.on_step(7, backbone)
+    assert online.estimates == 2
+    online.on_step(9, backbone)  # due since step 8, but not moved since step 6
+    assert online.estimates == 2
+    _move(backbone, 0.1)
+    online.on_step(11, backbone)
+    assert online.estimates == 3
+
+
+def test_blocks_take_f0_plus_the_mean_of_the_estimated_blocks(backbone):
+    fisher = _fisher(backbone)
+    block = 4.0 * torch.eye(4)
+    block[0, 1] = block[1, 0] = 3.0
+    blocks = {"embed.weight": (block.expand(3, 4, 4).clone(), 0)}
+    inner = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher, fisher_blocks=blocks
+    )
+    estimate = ScaledEstimate(fisher, blocks)
+    online = OnlineFisher(inner, estimate, every=1)
+    online.on_step(0, backbone)
+    assert estimate.calls == [{"embed.weight": 0}]
+    with torch.no_grad():
+        backbone.embed.weight[0, 0] += 0.1
+        backbone.embed.weight[1, 0] += 0.1
+    # twice the block of test_ewc_with_column_blocks_couples_the_weights_of_one_unit: 2 * 0.14
+    assert online.penalty(backbone).item() == pytest.approx(0.28, rel=1e-5)
+
+
+def test_refusals(backbone):
+    fisher = _fisher(backbone)
+    reference = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with pytest.raises(ConfigError) as err:
+        OnlineFisher(L2SP(1.0, reference), ScaledEstimate(fisher), every=1)
+    assert str(err.value) == "finetune.ewc_online_every: a running Fisher estimate needs strategy 'ewc'"
+    with pytest.raises(ConfigError) as err:
+        OnlineFisher(EWC(1.0, reference, fisher), ScaledEstimate(fisher), every=0)
+    assert str(err.value) == "finetune.ewc_online_every: expected a positive integer, got 0"
+    partial = dict(fisher)
+    partial.pop("embed.weight")
+    online = OnlineFisher(EWC(1.0, reference, fisher), ScaledEstimate(partial), every=1)
+    with pytest.raises(ConfigError) as err:
+        online.on_step(0, backbone)
+    assert str(err.value) == "finetune.ewc_online_every: the Fisher estimate has no entry for 'embed.weight'"
+    with pytest.raises(ConfigError) as err:
+        validate_finetune(FinetuneConfig(strategy="l2sp", ewc_online_every=5))
+    assert str(err.value) == (
+        "finetune.ewc_online_every: re-estimates the Fisher of strategy 'ewc', but the strategy is 'l2sp'"
+    )
+    with pytest.raises(ConfigError) as err:
+        validate_finetune(FinetuneConfig(strategy="ewc", ewc_online_frames=0))
+    assert str(err.value) == "finetune.ewc_online_frames: expected a positive integer, got 0"
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc", ewc_online_every=5), backbone, fisher=fisher)
+    assert str(err.value) == (
+        "finetune.ewc_online_every: this task has no estimate of the Fisher at the current weights "
+        "(the force-field task with a new head has one)"
+    )
