@@ -28,7 +28,11 @@ from a line CPU = start-up + units x cost per unit (our steps, MACE's epochs) th
 of its code on its data (two short runs) and the runs of that code and data finished so far (the
 runs go molecule by molecule, seed by seed, budgets in increasing order, so a 20-minute run is
 sized from the shorter ones); it is stopped at ``--hard-stop`` (110 %) if training has not ended
-by then (recorded, flagged in the table). Our "end of training" is the export, which includes the
+by then (recorded, flagged in the table). A probe times the CPU it ran on, and a machine may be
+another CPU kind than the last (the budget buys other work there): on a CPU kind without a probe
+the codes are probed anew (``probes_per_cpu``), and a run that was sized on another CPU's figures
+and ended below ``--min-fill`` (80 %) of its budget or at the hard stop measured another budget
+than its own: it is moved to ``undersized_units`` (kept, not tabled) and run again. Our "end of training" is the export, which includes the
 EWC Fisher diagonal of 256 frames (a few CPU seconds, charged to us); MACE's is its log's
 "Training complete", before its own evaluation tables and model saving.
 
@@ -483,6 +487,7 @@ def probe(args, code: str, data: dict, work: Path) -> dict:
     (n1, c1), (n2, c2) = ((p["units"], p["cpu_s"]) for p in points)
     b = max((c2 - c1) / (n2 - n1), 1e-3)
     return {
+        "cpu": unit_cpu(),
         "unit": "step" if code == "ours" else "epoch",
         "points": points,
         "startup_cpu_s": round(c1 - b * n1, 2),
@@ -506,6 +511,26 @@ def cost_line(probe_record: dict, finished: list[dict]) -> tuple[float, float]:
     if b <= 0:  # degenerate (noise): the probe's own line
         return probe_record["startup_cpu_s"], probe_record["cpu_s_per_unit"]
     return float(a), float(b)
+
+
+# the probes of the first invocation (2026-12-01) ran on this CPU and do not record it
+FIRST_PROBE_CPU = {
+    "model": "Intel(R) Xeon(R) Processor",
+    "vector_extensions": ["avx2", "avx512f", "avx512_bf16", "amx_tile"],
+}
+
+
+def undersized(record: dict, molecule: str, min_fill: float) -> list[dict]:
+    """The units of ``molecule`` sized on another CPU's figures (trained on a CPU kind before it had
+    a probe of its own: ``sized_on_other_cpu``) that ended below ``min_fill`` of their budget or
+    were stopped at the hard stop: they measured another budget than their own."""
+    return [
+        u
+        for u in record["units"]
+        if u["molecule"] == molecule
+        and u.get("sized_on_other_cpu")
+        and (u["stopped_before_done"] or u["cpu_s_training"] < min_fill * u["budget_min"] * 60)
+    ]
 
 
 def units_for(line: tuple[float, float], budget_s: float, fill: float, code: str) -> int:
@@ -907,9 +932,23 @@ def render_cpus(record: dict, molecule: str) -> list[str]:
     """Which CPU each unit of ``molecule`` trained on, and the (seed, budget) groups whose codes did
     not all train on one: their comparison at that budget mixes processors."""
     units = [u for u in record["units"] if u["molecule"] == molecule]
+    redone = [u for u in record.get("undersized_units", []) if u["molecule"] == molecule]
+    note = []
+    if redone:
+        note = [
+            "Run again, sized on another CPU's figures, ended far short of their budgets or at the hard "
+            "stop (kept in `undersized_units`, not tabled): "
+            + "; ".join(
+                f"{LABELS.get(u['code'], u['code'])} seed {u['seed']} at {u['budget_min']:g} min "
+                f"({u['cpu_s_training']:.0f} CPU s)"
+                for u in redone
+            )
+            + ".",
+            "",
+        ]
     counts = collections.Counter(cpu_name(u["cpu"]) for u in units if "cpu" in u)
     if len(counts) <= 1:
-        return [f"All {len(units)} runs on {next(iter(counts))}.", ""] if counts else []
+        return ([f"All {len(units)} runs on {next(iter(counts))}.", ""] if counts else []) + note
     groups: dict = {}
     for u in units:
         groups.setdefault((u["seed"], u["budget_min"]), {})[u["code"]] = cpu_name(u["cpu"])
@@ -930,6 +969,7 @@ def render_cpus(record: dict, molecule: str) -> list[str]:
             else "**Codes that trained on different CPUs at one seed and budget:** " + "; ".join(mixed) + "."
         ),
         "",
+        *note,
     ]
 
 
@@ -1110,9 +1150,16 @@ def render(results: dict, name: str = "forcefield_vs_mace") -> str:
 
 
 def render_speed(record: dict) -> list[str]:
-    found = record.get("speed")
-    if not found:
-        return []
+    """The speed table of this machine's CPU kind, then those measured earlier on other CPUs (a
+    call's cost depends on the kernels the CPU's vector extensions select)."""
+    out: list[str] = []
+    for found in [record.get("speed"), *record.get("speed_other_cpus", [])]:
+        if found:
+            out += render_speed_table(record, found)
+    return out
+
+
+def render_speed_table(record: dict, found: dict) -> list[str]:
     plan, codes = record["plan"], list(found["models"])
     budget = found["budget_min"]
     cells = _cells(record)
@@ -1200,8 +1247,10 @@ def merge_record(record: dict, disk: dict) -> None:
     if disk.get("protocol") != record["protocol"]:
         sys.exit("the results file was rewritten with other settings by another invocation")
     key = lambda u: (u["molecule"], u["code"], u["seed"], u["budget_min"])  # noqa: E731
+    redone = record.setdefault("undersized_units", [])
+    redone.extend(u for u in disk.get("undersized_units", []) if u not in redone)
     mine = {key(u) for u in record["units"]}
-    record["units"].extend(u for u in disk["units"] if key(u) not in mine)
+    record["units"].extend(u for u in disk["units"] if key(u) not in mine and u not in redone)
     for field in ("data", "probes"):
         for name, value in disk.get(field, {}).items():
             record[field].setdefault(name, value)
@@ -1255,6 +1304,12 @@ def main(argv: list[str] | None = None) -> None:
         "--fill", type=float, default=0.95, help="size each run to end at this share of its budget"
     )
     parser.add_argument("--hard-stop", type=float, default=1.10, help="stop a run at this share if not done")
+    parser.add_argument(
+        "--min-fill",
+        type=float,
+        default=0.8,
+        help="a run that ended below this share of its budget, sized on another CPU, is run again",
+    )
     parser.add_argument(
         "--probe-steps", type=int, nargs=2, default=[100, 1000], help="ours: two probe lengths"
     )
@@ -1373,8 +1428,35 @@ def main(argv: list[str] | None = None) -> None:
             if args.stage == "probe":
                 print(json.dumps(probes, indent=1))
                 continue
-            done = {(u["molecule"], u["code"], u["seed"], u["budget_min"]) for u in record["units"]}
             here = unit_cpu()
+            # a probe times the CPU it ran on: a CPU kind without finished runs is probed anew
+            local = record.setdefault("probes_per_cpu", {}).setdefault(cpu_name(here), {})
+            for code in args.codes:
+                if probes[code].get("cpu", FIRST_PROBE_CPU) != here and code not in local.get(molecule, {}):
+                    print(f"{molecule}: probing {code} on {cpu_name(here)}", flush=True)
+                    local.setdefault(molecule, {})[code] = {
+                        **probe(args, code, data, work / "probes" / molecule),
+                        "cpu": here,
+                    }
+                    for unit in record["units"]:  # trained here before this CPU had a probe
+                        if (unit["molecule"], unit["code"], unit.get("cpu")) == (molecule, code, here):
+                            unit.setdefault("sized_on_other_cpu", True)
+                    save()
+            for unit in undersized(record, molecule, args.min_fill):
+                record["units"].remove(unit)
+                if unit not in record.setdefault("undersized_units", []):
+                    record["undersized_units"].append(unit)
+                print(
+                    f"{molecule}: {unit['code']}, seed {unit['seed']}, {unit['budget_min']:g} CPU min used "
+                    f"{unit['cpu_s_training']:.0f} CPU s, sized on another CPU: run again",
+                    flush=True,
+                )
+                shutil.rmtree(
+                    work / "runs" / molecule / unit["code"] / f"seed{unit['seed']}_{unit['budget_min']:g}min",
+                    ignore_errors=True,  # an earlier invocation may have removed it already
+                )
+                save()
+            done = {(u["molecule"], u["code"], u["seed"], u["budget_min"]) for u in record["units"]}
             for seed in args.seeds:
                 for budget in args.budgets:
                     for code in args.codes:
@@ -1388,9 +1470,13 @@ def main(argv: list[str] | None = None) -> None:
                             for u in record["units"]
                             if (u["molecule"], u["code"]) == (molecule, code) and u.get("cpu") == here
                         ]
-                        line = cost_line(probes[code], finished)
+                        own_probe = local.get(molecule, {}).get(code, probes[code])
+                        line = cost_line(own_probe, finished)
                         unit = {"molecule": molecule, **run_unit(args, code, data, seed, budget, line, run)}
                         unit["cpu"] = unit_cpu()
+                        unit["sized_on_other_cpu"] = (
+                            own_probe.get("cpu", FIRST_PROBE_CPU) != here and not finished
+                        )
                         record["units"].append(unit)
                         t = unit["test"]
                         print(
@@ -1422,6 +1508,9 @@ def main(argv: list[str] | None = None) -> None:
                 origins[code] = f"stand-in ({STAND_IN[code]})"
         print(f"speed: the {budget:g}-minute ethanol models: {origins}", flush=True)
         rows = speed(args, models, work)
+        earlier = record.get(speed_key(args))
+        if earlier and earlier.get("cpu") != unit_cpu():  # kept: another CPU kind's table
+            record.setdefault(f"{speed_key(args)}_other_cpus", []).insert(0, earlier)
         record[speed_key(args)] = {
             "budget_min": budget,
             "models": models,
