@@ -69,6 +69,7 @@ class OnlineFisher(Wrapper):
         self.estimates = 0
         self._due = 0  # the step at which the next estimate is due
         self._moved_at_last: float | None = None
+        self._growth = 0.0
         for i, _ in enumerate(inner.param_names):
             base = getattr(inner, f"importance_{i}")
             self.register_buffer(f"base_{i}", base.detach().clone(), persistent=False)
@@ -107,6 +108,7 @@ class OnlineFisher(Wrapper):
                 self._fold(i, "", diagonal, name)
                 if name in self.inner.blocked:
                     self._fold(i, "block_", blocks, name)
+        self._growth = self.fisher_growth()
 
     def _fold(self, index: int, kind: str, estimate: dict[str, torch.Tensor], name: str) -> None:
         """Fold ``estimate[name]`` into the mean of diagonal (``kind = ""``) or block
@@ -128,5 +130,5 @@ class OnlineFisher(Wrapper):
         return {
             **self.inner.metrics(),
             "fisher_estimates": float(self.estimates),
-            "fisher_growth": self.fisher_growth(),
+            "fisher_growth": self._growth,
         }
