@@ -1141,11 +1141,15 @@ def render(results: dict, name: str = "forcefield_vs_mace") -> str:
         out += render_cpus(record, molecule)
     out += [f"![test error against training CPU time]({figure_path(record).name})", ""]
     out += render_speed(record)
-    units = record["units"]
+    units = record["units"] + record.get("undersized_units", [])
+    probes = [record["probes"], *record.get("probes_per_cpu", {}).values()]
     total = sum(u["cpu_s_total"] for u in units) + sum(
-        p["cpu_s"] for m in record["probes"].values() for pr in m.values() for p in pr["points"]
+        p["cpu_s"] for by in probes for m in by.values() for pr in m.values() for p in pr["points"]
     )
-    out += [f"CPU time of all training processes (runs and probes): {total / 3600:.2f} hours.", ""]
+    out += [
+        f"CPU time of all training processes (runs, runs made again, probes): {total / 3600:.2f} hours.",
+        "",
+    ]
     return "\n".join(out)
 
 

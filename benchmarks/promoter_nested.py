@@ -657,12 +657,14 @@ def render(results: dict) -> str:
     if record is None:
         return "No results yet: run `benchmarks/promoter_nested.py`.\n"
     p, proto, plan, g = record["provenance"], record["protocol"], record["plan"], record["grouping"]
-    cpu = p["cpu"]
-    resumed = len(record.get("provenance_resumed", []))
+    invocations = [p, *record.get("provenance_resumed", [])]
+    resumed = len(invocations) - 1
+    # scores do not depend on the CPU beyond rounding, but a resumed run may span machines
+    cpus = list(dict.fromkeys(f"{q['cpu']['model']}, {q['cpu']['cores']} cores" for q in invocations))
     out = [
         f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`"
         f"{' (uncommitted changes)' if p.get('dirty') else ''}, {p['date'][:10]}"
-        f"{f' (run in {resumed + 1} invocations, resumed with --resume)' if resumed else ''}; {cpu['model']}, {cpu['cores']} cores; "
+        f"{f' (run in {resumed + 1} invocations, resumed with --resume)' if resumed else ''}; {' and '.join(cpus)}; "
         f"Python {p['python']}, torch {p['versions'].get('torch', '?')}, "
         f"scikit-learn {p['versions'].get('scikit-learn', '?')}; "
         f"OMP_NUM_THREADS={p['env'].get('OMP_NUM_THREADS')}."
