@@ -1168,7 +1168,10 @@ def render_speed_table(record: dict, found: dict) -> list[str]:
     budget = found["budget_min"]
     cells = _cells(record)
     ref = {c: cells.get(("ethanol", c, budget), []) for c in codes}
+    # the training cost of the table's own CPU kind: the first probes' only if they ran on it
     probes = record["probes"].get("ethanol", {})
+    if found.get("cpu", FIRST_PROBE_CPU) != FIRST_PROBE_CPU:
+        probes = record.get("probes_per_cpu", {}).get(cpu_name(found["cpu"]), {}).get("ethanol", {})
     origins = found.get("origins") or {
         code: f"seed {m.group(1)}" if (m := re.search(r"seed(\d+)_", path)) else "?"
         for code, path in found["models"].items()
@@ -1199,9 +1202,10 @@ def render_speed_table(record: dict, found: dict) -> list[str]:
         ratios = " | ".join(
             f"{r[code]['cpu_ms'] / r['ours']['cpu_ms']:.2f}x" if "ours" in r else "—" for r in found["rows"]
         )
-        per_frame = probes.get(code, {}).get("cpu_ms_per_training_frame", math.nan)
+        per_frame = probes.get(code, {}).get("cpu_ms_per_training_frame")
         out.append(
-            f"| {LABELS.get(code, code)} | {found['rows'][0][code]['parameters']:,} | {per_frame:.1f} "
+            f"| {LABELS.get(code, code)} | {found['rows'][0][code]['parameters']:,} | "
+            f"{'—' if per_frame is None else f'{per_frame:.1f}'} "
             f"| {_fmt([u['test']['forces_rmse_meV_per_A'] for u in runs])} "
             f"| {_fmt([u['test']['energy_mae_meV'] for u in runs])} | {calls} | {ratios} |"
         )
