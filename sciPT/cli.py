@@ -235,11 +235,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def close_process_group() -> None:
+    """Tear down the process group a multi-process run leaves, while the interpreter is still
+    whole: left to interpreter finalization, Gloo's worker threads can abort a rank that succeeded
+    ("terminate called without an active exception", SIGABRT). Only after success: a rank that
+    failed while others wait in a collective would hang here instead of exiting."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch for a command that did not
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
         with missing_extra(getattr(args, "plugin_label", "this command"), getattr(args, "plugin_extras", [])):
-            return args.handler(args)
+            status = args.handler(args)
+        close_process_group()
+        return status
     except UserError as err:
         print(f"scipt: error: {err}", file=sys.stderr)
         return err.exit_code
