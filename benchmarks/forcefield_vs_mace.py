@@ -1482,9 +1482,6 @@ def main(argv: list[str] | None = None) -> None:
                         line = cost_line(own_probe, finished)
                         unit = {"molecule": molecule, **run_unit(args, code, data, seed, budget, line, run)}
                         unit["cpu"] = unit_cpu()
-                        unit["sized_on_other_cpu"] = (
-                            own_probe.get("cpu", FIRST_PROBE_CPU) != here and not finished
-                        )
                         record["units"].append(unit)
                         t = unit["test"]
                         print(

@@ -599,7 +599,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
             "run has no new head (start from a pre-trained model, --init RUN, and name a new head "
             "with --data.head)"
         )
-    if cfg.finetune.ewc_online_every and (strategy is None or sets.eval_head == sets.head):
+    if cfg.finetune.ewc_online_every and sets.eval_head == sets.head:
         raise ConfigError(
             "finetune.ewc_online_every: re-estimates the old head's Fisher on the new frames while a "
             f"new head learns, but this run trains the model's head '{sets.head}' itself (name a new "

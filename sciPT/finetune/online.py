@@ -70,15 +70,19 @@ class OnlineFisher(Wrapper):
         self._due = 0  # the step at which the next estimate is due
         self._moved_at_last: float | None = None
         self._growth = 0.0
+        # the penalty's own buffers hold F_0 + mean; only the means are kept beside them
+        self._base_total = sum(
+            float(getattr(inner, f"importance_{i}").sum()) for i in range(len(inner.param_names))
+        )
         for i, _ in enumerate(inner.param_names):
-            base = getattr(inner, f"importance_{i}")
-            self.register_buffer(f"base_{i}", base.detach().clone(), persistent=False)
-            self.register_buffer(f"mean_{i}", torch.zeros_like(base), persistent=False)
+            self.register_buffer(
+                f"mean_{i}", torch.zeros_like(getattr(inner, f"importance_{i}")), persistent=False
+            )
         for name in inner.blocked:
             i = inner.param_names.index(name)
-            base = getattr(inner, f"block_{i}")
-            self.register_buffer(f"base_block_{i}", base.detach().clone(), persistent=False)
-            self.register_buffer(f"mean_block_{i}", torch.zeros_like(base), persistent=False)
+            self.register_buffer(
+                f"mean_block_{i}", torch.zeros_like(getattr(inner, f"block_{i}")), persistent=False
+            )
 
     @torch.no_grad()
     def _moved(self, backbone: nn.Module) -> float:
@@ -116,15 +120,14 @@ class OnlineFisher(Wrapper):
         if name not in estimate:
             raise ConfigError(f"finetune.ewc_online_every: the Fisher estimate has no entry for '{name}'")
         mean = getattr(self, f"mean_{kind}{index}")
-        mean.add_((estimate[name].to(mean) - mean) / self.estimates)
-        penalty_buffer = f"block_{index}" if kind else f"importance_{index}"
-        getattr(self.inner, penalty_buffer).copy_(getattr(self, f"base_{kind}{index}") + mean)
+        step = (estimate[name].to(mean) - mean) / self.estimates
+        mean.add_(step)
+        getattr(self.inner, f"block_{index}" if kind else f"importance_{index}").add_(step)
 
     def fisher_growth(self) -> float:
         """``sum(mean estimate) / sum(F_0)`` over the diagonal: how much curvature the path added."""
         added = sum(float(getattr(self, f"mean_{i}").sum()) for i in range(len(self.inner.param_names)))
-        base = sum(float(getattr(self, f"base_{i}").sum()) for i in range(len(self.inner.param_names)))
-        return added / base if base > 0 else float("inf")
+        return added / self._base_total if self._base_total > 0 else float("inf")
 
     def metrics(self) -> dict[str, float]:
         return {
