@@ -820,6 +820,7 @@ def profile_ours(args, model_dir: str, work: Path) -> dict:
     from sciPT.domains.molecules.data import atoms_to_graph, periodic_pairs
 
     torch.set_num_threads(args.threads)
+    load_before = round(os.getloadavg()[0], 2)
     atoms = read(work / "structures" / "ethanol_box_297_periodic.xyz")
     calc = SciPTCalculator(model_dir, dtype="float32")
     noise = np.random.default_rng(0).normal(scale=0.01, size=(30, len(atoms), 3))
@@ -853,6 +854,7 @@ def profile_ours(args, model_dir: str, work: Path) -> dict:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for k in range(5, 25):
             call(k)
+    chunks = chunk_sweep(call)
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30)
     (work / "profile_ours.txt").write_text(table)
     total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 20 / 1e3
@@ -865,12 +867,52 @@ def profile_ours(args, model_dir: str, work: Path) -> dict:
         for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
     ]
     return {
+        "model": model_dir,
+        "cpu": unit_cpu(),
+        "load_before": load_before,
+        "load_after": round(os.getloadavg()[0], 2),
+        "atoms": len(atoms),
         "edges": int(graph.edge_index.shape[1]),
         "graph_build_cpu_ms": round(graph_ms, 2),
         "neighbour_list_cpu_ms": pair_ms,
         "profiled_ms_per_call": round(total, 2),
         "top_ops": top,
+        "chunk_sweep": chunks,
     }
+
+
+CHUNK_SIZES = (2**16, 2**17, 2**18, 2**19, 2**20, 2**21, 2**22, None)  # None: the whole graph at once
+
+
+def chunk_sweep(call, rounds: int = 3, calls: int = 10) -> dict:
+    """CPU ms per calculator call for each size of the message step's chunks of edges
+    (``Interaction.chunk_elements``), the sizes interleaved round by round so that a change of load
+    falls on all of them; median over rounds x calls."""
+    from sciPT.domains.molecules.interaction import Interaction
+
+    default = Interaction.chunk_elements
+    times: dict = {size: [] for size in CHUNK_SIZES}
+    try:
+        for _ in range(rounds):
+            for size in CHUNK_SIZES:
+                Interaction.chunk_elements = size or 2**62
+                call(0)  # warm-up at this size
+                for k in range(calls):
+                    c0 = time.process_time()
+                    call(k)
+                    times[size].append((time.process_time() - c0) * 1e3)
+    finally:
+        Interaction.chunk_elements = default
+    rows = [
+        {
+            "chunk_elements": size,
+            "default": size == default,
+            "cpu_ms_median": round(float(np.median(t)), 2),
+            "cpu_ms_quartiles": [round(float(q), 2) for q in np.percentile(t, [25, 75])],
+        }
+        for size, t in times.items()
+    ]
+    return {"rounds": rounds, "calls": calls, "rows": rows}
 
 
 # statistics, figure, tables -----------------------------------------------------------------
@@ -1239,6 +1281,118 @@ def render_speed_table(record: dict, found: dict) -> list[str]:
             )
     out.append("")
     return out
+
+
+def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
+    """The short form for ``RESULTS.md``: force RMSE per molecule, budget and code with sciPT's
+    verdicts, and the speed ratios of this CPU kind's table; the full tables are :func:`render`'s."""
+    record = results if "units" in results else results.get(name)
+    if record is None:
+        return "No results yet: run `benchmarks/forcefield_vs_mace.py all`.\n"
+    plan, cells = record["plan"], _cells(record)
+    expected = len(plan["molecules"]) * len(plan["codes"]) * len(plan["seeds"]) * len(plan["budgets_min"])
+    others = [c for c in plan["codes"] if c != "ours"]
+    out = [
+        f"`benchmarks/forcefield_vs_mace.py` ({1 + len(record.get('provenance_resumed', []))} invocations; "
+        f"{len(record['units'])} of {expected} runs; seeds "
+        f"{', '.join(map(str, plan['seeds']))}; every table, the CPU of each run and the figure: "
+        "`RESULTS_forcefield.md`). Test force RMSE (meV/Å), mean ± standard error over seeds (n); "
+        "verdicts: sciPT against each MACE at the same budget, 2-SE rule.",
+        "",
+        "| molecule | budget (CPU min) | "
+        + " | ".join(LABELS.get(c, c) for c in plan["codes"])
+        + " | "
+        + " | ".join(f"sciPT vs {LABELS.get(c, c)}" for c in others)
+        + " |",
+        "|---|--:|" + "--:|" * len(plan["codes"]) + "---|" * len(others),
+    ]
+    force = lambda runs: [u["test"]["forces_rmse_meV_per_A"] for u in runs]  # noqa: E731
+    for molecule in plan["molecules"]:
+        for budget in plan["budgets_min"]:
+            runs = {c: cells.get((molecule, c, budget), []) for c in plan["codes"]}
+            if not any(runs.values()):
+                continue
+            values = " | ".join(f"{_fmt(force(r))} (n = {len(r)})" if r else "—" for r in runs.values())
+            verdicts = " | ".join(
+                verdict(force(runs["ours"]), force(runs[c])) if runs["ours"] and runs[c] else "—"
+                for c in others
+            )
+            out.append(f"| {molecule} | {budget:g} | {values} | {verdicts} |")
+    found = record.get("speed")
+    if found and "ours" in found["models"]:
+        ratios = "; ".join(
+            f"{LABELS.get(c, c)} "
+            + ", ".join(
+                f"{r[c]['cpu_ms'] / r['ours']['cpu_ms']:.2f}x on {r['atoms']} atoms" for r in found["rows"]
+            )
+            for c in found["models"]
+            if c != "ours"
+        )
+        ours = ", ".join(f"{r['ours']['cpu_ms']:.1f} ms on {r['atoms']} atoms" for r in found["rows"])
+        out += [
+            "",
+            f"Per ASE call (energy + forces, {found['rows'][0]['dtype']}, one thread on "
+            f"{cpu_name(found['cpu'])}): sciPT {ours}; CPU time of a MACE call against ours: {ratios}. "
+            "MACE large against MACE small is the size of the model, not the code.",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def render_profile(results: dict, name: str = "forcefield_vs_mace") -> str:
+    """Where our calculator's time goes on the 297-atom periodic box (the ``profile`` stage)."""
+    record = results if "units" in results else results.get(name)
+    found = (record or {}).get("profile")
+    if not found:
+        return "No profile yet: run `benchmarks/forcefield_vs_mace.py profile`.\n"
+    lists = found["neighbour_list_cpu_ms"]
+    out = [
+        f"`forcefield_vs_mace.py profile` on {cpu_name(found['cpu'])}, one thread, float32, load "
+        f"{found['load_before']:.1f} before and {found['load_after']:.1f} after; sciPT's model of the speed "
+        f"table ({record['speed']['origins'].get('ours', '?')}); "
+        f"{found['atoms']} atoms, {found['edges']:,} directed edges within the cut-off; 20 calls, each on a "
+        "freshly displaced copy.",
+        "",
+        f"- Graph building (`atoms_to_graph`, periodic neighbour list included): {found['graph_build_cpu_ms']:.1f} "
+        "CPU ms per call.",
+        f"- The neighbour list alone: sciPT's `periodic_pairs` {lists['sciPT_periodic_pairs']:.1f} ms, ASE's "
+        f"`primitive_neighbor_list` {lists['ase_primitive_neighbor_list']:.1f} ms "
+        + (
+            "(the same pair counts on every copy)."
+            if lists["sciPT_periodic_pairs_pairs"] == lists["ase_primitive_neighbor_list_pairs"]
+            else "(**pair counts differ**)."
+        ),
+        f"- `torch.profiler`'s total self time of every op (the clock inside each op, which counts waits "
+        f"on a loaded machine): {found['profiled_ms_per_call']:.1f} ms per call.",
+        "",
+        "| op | self ms per ASE call | op calls per ASE call | share of the profiled time |",
+        "|---|--:|--:|--:|",
+    ]
+    for op in found["top_ops"]:
+        share = op["self_ms_per_call"] / found["profiled_ms_per_call"]
+        out.append(f"| `{op['op']}` | {op['self_ms_per_call']:.1f} | {op['calls_per_call']} | {share:.0%} |")
+    sweep = found.get("chunk_sweep")
+    if sweep:
+        channels = record["protocol"]["codes"]["ours"]["channels"]
+        out += [
+            "",
+            "The message step's chunks of edges (`Interaction.chunk_elements`: elements of the product's "
+            f"per-edge temporary in one chunk, 8 x {channels} per edge at l_max 1 and {channels} channels), "
+            f"CPU ms per call, median and quartiles of {sweep['rounds']} interleaved rounds x {sweep['calls']} "
+            "calls:",
+            "",
+            "| chunk elements | edges per chunk | CPU ms per call | quartiles |",
+            "|---|--:|--:|--:|",
+        ]
+        for row in sweep["rows"]:
+            size = row["chunk_elements"]
+            label = "whole graph" if size is None else f"2^{int(math.log2(size))}"
+            edges = f"{found['edges']:,}" if size is None else f"{size // (8 * channels):,}"
+            q = row["cpu_ms_quartiles"]
+            out.append(
+                f"| {label}{' (default)' if row['default'] else ''} | {edges} | {row['cpu_ms_median']:.1f} "
+                f"| {q[0]:.1f}-{q[1]:.1f} |"
+            )
+    return "\n".join(out) + "\n"
 
 
 # driver -------------------------------------------------------------------------------------

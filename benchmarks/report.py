@@ -92,6 +92,8 @@ RENDERERS["promoter-design"] = "promoter_design:render"
 RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
 # force fields (issues 11 and 13): accuracy against CPU time, against MACE
 RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
+RENDERERS["forcefield-vs-mace-summary"] = "forcefield_vs_mace:render_summary"
+RENDERERS["forcefield-profile"] = "forcefield_vs_mace:render_profile"
 # force fields (issue 13): the preset a time budget defaults to
 RENDERERS["forcefield-presets"] = "forcefield_presets:render"
 # DNA (issue 12): the pre-training design, and accuracy against pre-training compute

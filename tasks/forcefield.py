@@ -12,7 +12,7 @@
 
 Preset. ``tiny`` by default; with a ``--max-time`` budget of 2.5 minutes or more and no
 ``--preset``, ``small`` (:meth:`ForcefieldTask.default_preset`): at equal time the larger model's
-fewer steps learn more (``benchmarks/RESULTS_forcefield.md``, section 5).
+fewer steps learn more (``benchmarks/RESULTS_forcefield.md``, section 4).
 
 Start. ``--init RUN`` loads a pre-trained potential (``scipt pretrain molecules``; its ``model/``
 folder or the run), whose element table is then enforced: a frame with an element the model never
@@ -172,7 +172,7 @@ from .forcefield_eval import before_after_plot, set_name
 DEFAULT_HEAD_BLOCKS = 1
 # a --max-time budget from which a run naming no preset takes `small`: at 2.5 and 10 CPU-minutes
 # on acetylacetone it was ahead of `tiny` on validation over three seeds
-# (benchmarks/RESULTS_forcefield.md, section 5); shorter budgets were not measured
+# (benchmarks/RESULTS_forcefield.md, section 4); shorter budgets were not measured
 SMALL_FROM_S = 150.0
 
 

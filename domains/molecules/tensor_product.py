@@ -37,7 +37,7 @@ The largest per-edge temporary is :math:`z`, :math:`R \\times C` per edge (:math
 :math:`L = 1`), and no channel-sized tensor carries the zero blocks of the coupling. An earlier
 version mixed the path weights into a dense :math:`D_{in} \\times D_{out}` matrix per edge and
 channel first: twice the multiply-adds and twice the memory at :math:`L = 1`
-(benchmarks/RESULTS_forcefield.md, section 3). Per-path kernels, as e3nn evaluates them, cost more
+(benchmarks/RESULTS_forcefield.md, section 2). Per-path kernels, as e3nn evaluates them, cost more
 than both at the small :math:`L` of interatomic potentials: with the fused product, a whole
 ``l_max = 1`` potential ran energy + forces of one ethanol molecule in half the time it took with
 e3nn's ``TensorProduct`` and ``Gate`` (measured while choosing the design).
