@@ -936,6 +936,11 @@ def verdict(ours: list[float], theirs: list[float]) -> str:
     return f"{word} ({diff:+.1f} ± {se:.1f})"
 
 
+def _forces(runs: list[dict]) -> list[float]:
+    """The test force RMSE (meV/Å) of each run."""
+    return [u["test"]["forces_rmse_meV_per_A"] for u in runs]
+
+
 def _fmt(values: list[float], digits: int = 1) -> str:
     m, s = mean_se(values)
     if math.isnan(m):
@@ -1262,9 +1267,9 @@ def render_speed_table(record: dict, found: dict) -> list[str]:
                 "correlation, max_L), not the code: it is the same code."
             )
     if "ours" in codes:
-        ours_f = [u["test"]["forces_rmse_meV_per_A"] for u in ref["ours"]]
+        ours_f = _forces(ref["ours"])
         for code in [c for c in codes if c != "ours"]:
-            theirs = [u["test"]["forces_rmse_meV_per_A"] for u in ref[code]]
+            theirs = _forces(ref[code])
             word = verdict(ours_f, theirs).split(" (")[0].strip("*")
             accuracy = {
                 "tied": "the same force accuracy within the noise (2-SE rule)",
@@ -1288,9 +1293,10 @@ def matched_budget(cells: dict, code: str, budget: float, molecule: str = "ethan
     reaches ``code``'s error at ``budget`` (log-log interpolation between the two budgets that
     bracket it). A call's cost does not depend on how long the model trained, so at that accuracy
     the call ratios hold as they are."""
-    force = lambda runs: mean_se([u["test"]["forces_rmse_meV_per_A"] for u in runs])[0]  # noqa: E731
-    target = force(cells.get((molecule, code, budget), []))
-    curve = sorted((b, force(runs)) for (m, c, b), runs in cells.items() if (m, c) == (molecule, "ours"))
+    target = mean_se(_forces(cells.get((molecule, code, budget), [])))[0]
+    curve = sorted(
+        (b, mean_se(_forces(runs))[0]) for (m, c, b), runs in cells.items() if (m, c) == (molecule, "ours")
+    )
     name = f"{LABELS.get(code, code)}'s {budget:g}-minute error ({target:.1f} meV/Å)"
     if math.isnan(target) or not curve:
         return ""
@@ -1330,15 +1336,14 @@ def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
         + " |",
         "|---|--:|" + "--:|" * len(plan["codes"]) + "---|" * len(others),
     ]
-    force = lambda runs: [u["test"]["forces_rmse_meV_per_A"] for u in runs]  # noqa: E731
     for molecule in plan["molecules"]:
         for budget in plan["budgets_min"]:
             runs = {c: cells.get((molecule, c, budget), []) for c in plan["codes"]}
             if not any(runs.values()):
                 continue
-            values = " | ".join(f"{_fmt(force(r))} (n = {len(r)})" if r else "—" for r in runs.values())
+            values = " | ".join(f"{_fmt(_forces(r))} (n = {len(r)})" if r else "—" for r in runs.values())
             verdicts = " | ".join(
-                verdict(force(runs["ours"]), force(runs[c])) if runs["ours"] and runs[c] else "—"
+                verdict(_forces(runs["ours"]), _forces(runs[c])) if runs["ours"] and runs[c] else "—"
                 for c in others
             )
             out.append(f"| {molecule} | {budget:g} | {values} | {verdicts} |")
