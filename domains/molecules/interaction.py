@@ -52,10 +52,10 @@ class Interaction(nn.Module):
     """
 
     #: elements of the product's per-edge temporary in one chunk of edges (see ``forward``): 1,024
-    #: edges at l_max = 1 and 64 channels, 2 MB in float32. Chosen by a sweep on the 297-atom box
-    #: (2^18 and 2^19 best and alike, 2^20 to 2^22 slower, no chunking slowest; that sweep's script
-    #: was not kept); the ``profile`` stage of benchmarks/forcefield_vs_mace.py measures it again
-    #: (benchmarks/RESULTS_forcefield.md, section 2).
+    #: edges at l_max = 1 and 64 channels, 2 MB in float32. The ``profile`` stage of
+    #: benchmarks/forcefield_vs_mace.py sweeps it on the 297-atom box (benchmarks/RESULTS_forcefield.md,
+    #: section 2): 2^18 and 2^19 best and alike (105 ms per call), 2^20 to 2^22 slower, the whole
+    #: graph in one piece slowest (186 ms).
     chunk_elements = 2**19
 
     def __init__(
