@@ -628,15 +628,19 @@ def render_extrapolation(results: dict, name: str = "surrogate_calibration") -> 
     return "\n".join(lines) + "\n"
 
 
+def _draws_of(config: dict, n: int) -> list[dict[str, str]]:
+    """The stored rows of the ``all`` split's ``n``-point draws, as ``{column: value}``."""
+    cols = config["draws"]["columns"].split()
+    rows = (dict(zip(cols, row.split())) for row in config["draws"]["rows"])
+    return [r for r in rows if r["split"] == "all" and int(r["n"]) == n]
+
+
 def _series_diff(config: dict, n: int, a: str = "guard", b: str = "scratch") -> tuple[float, float, int]:
     """Mean over series of the per-series mean MAPE of ``a`` minus ``b`` (all held-out points of
     the n-point draws), its standard error over series, and the number of series."""
-    cols = config["draws"]["columns"].split()
     per: dict[str, list[float]] = {}
-    for row in config["draws"]["rows"]:
-        r = dict(zip(cols, row.split()))
-        if r["split"] == "all" and int(r["n"]) == n:
-            per.setdefault(r["series"], []).append(float(r[f"mape_{a}"]) - float(r[f"mape_{b}"]))
+    for r in _draws_of(config, n):
+        per.setdefault(r["series"], []).append(float(r[f"mape_{a}"]) - float(r[f"mape_{b}"]))
     d = [sum(v) / len(v) for v in per.values()]
     m = sum(d) / len(d)
     se = (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5 if len(d) > 1 else float("nan")
@@ -650,14 +654,11 @@ def _series_coverage(config: dict, n: int, resamples: int = 2000) -> tuple[list[
     (seeded, so the page regenerates identically)."""
     import numpy as np
 
-    cols = config["draws"]["columns"].split()
     per: dict[str, list[int]] = {}
-    for row in config["draws"]["rows"]:
-        r = dict(zip(cols, row.split()))
-        if r["split"] == "all" and int(r["n"]) == n:
-            tally = per.setdefault(r["series"], [0, 0])
-            tally[0] += int(r["covered_guard"])
-            tally[1] += int(r["held_out_points"])
+    for r in _draws_of(config, n):
+        tally = per.setdefault(r["series"], [0, 0])
+        tally[0] += int(r["covered_guard"])
+        tally[1] += int(r["held_out_points"])
     counts = np.array([per[k] for k in sorted(per, key=int)], float)
     pick = np.random.default_rng(0).integers(0, len(counts), (resamples, len(counts)))
     pooled = counts[pick, 0].sum(1) / counts[pick, 1].sum(1)
@@ -721,14 +722,17 @@ def render_issue_targets(results: dict, name: str = "surrogate_calibration") -> 
         f"- **90 % intervals covering 85-95 % at every n: {'met' if not off else 'missed at n = ' + _ns(off)}** "
         f"({', '.join(f'{c:.0%} at n = {n}' for n, c in cover.items())}). Few series decide it: "
         + ", ".join(f"{k} of {m} series are covered entirely at n = {n}" for n, (k, m) in full.items())
-        + ", so the intervals are wider than most series need and narrower than the rest need. With "
-        "whole series resampled, the pooled coverage's 95 % interval (table) "
-        + "; ".join(
-            f"{'overlaps' if lo < 0.95 and hi > 0.85 else 'misses'} 85-95 % at n = {n}"
-            for n, (lo, hi) in bands.items()
-            if n in off
-        )
-        + ".",
+        + ", so the intervals are wider than most series need and narrower than the rest need."
+        + (
+            " With whole series resampled, the pooled coverage's 95 % interval (table) "
+            + "; ".join(
+                f"{'overlaps' if bands[n][0] < 0.95 and bands[n][1] > 0.85 else 'misses'} 85-95 % at n = {n}"
+                for n in off
+            )
+            + "."
+            if off
+            else ""
+        ),
     ]
     return "\n".join(lines) + "\n"
 
