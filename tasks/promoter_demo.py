@@ -39,16 +39,10 @@ ENSEMBLE = 1
 
 
 def promoter_pretraining(corpus: str):
-    """The ``tiny`` DNA preset with overlapping 3-mers (span-3 masking) on ``corpus``: the tokenizer
-    the promoter classifier does best with."""
-    from sciPT.domains.dna.objectives import masked_objective
-    from sciPT.sequence_domain import TokenizerConfig
-
-    cfg = domains.get("dna").presets()["tiny"]()
+    """The DNA ``promoter`` preset (the ``tiny`` model with overlapping 3-mers and span-3 masking:
+    the tokenizer the promoter classifier does best with) on ``corpus``; callers set the steps."""
+    cfg = domains.get("dna").presets()["promoter"]()
     cfg.data.paths = [corpus]
-    cfg.tokenizer = TokenizerConfig(kind="kmer", k=3)
-    cfg.objective = masked_objective(cfg.tokenizer)
-    cfg.data.window = cfg.model.max_len + cfg.tokenizer.k - 1
     return cfg
 
 

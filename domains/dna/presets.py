@@ -4,6 +4,10 @@
   minutes on a laptop CPU.
 - ``small``: overlapping 6-mers, 517 bp windows (512 tokens), 4 x 256-wide layers.
 - ``base``: overlapping 6-mers, 512 tokens, 12 x 768-wide layers (DNABERT-sized), for GPUs.
+- ``promoter``: ``tiny`` with overlapping 3-mers and span-3 masking (the promoter pipeline's
+  design), 130 bp windows (128 tokens), 60,000 steps: about 45 CPU-minutes on 2 cores, the top
+  budget of ``benchmarks/promoter_budget.py``, where iPromoter-2L accuracy at every label fraction
+  rose with pre-training compute up to it (``benchmarks/RESULTS_promoter.md``).
 - ``genomes``: ``tiny`` on the four shipped genomes (:data:`~.data.SHIPPED_GENOMES`), files sampled
   at temperature 2, exact and near-duplicate tiles removed, tiles with 16 N in a row or a 3-mer
   entropy below 3 bits removed (:mod:`sciPT.curation`).
@@ -76,6 +80,17 @@ def base() -> SequencePretrainConfig:
     )
 
 
+def promoter() -> SequencePretrainConfig:
+    cfg = tiny()
+    cfg.tokenizer = TokenizerConfig(kind="kmer", k=3)
+    # masked in spans of k tokens, so a masked base cannot be read off its overlapping neighbours
+    cfg.objective = masked_objective(cfg.tokenizer)
+    cfg.data.window = cfg.model.max_len + cfg.tokenizer.k - 1
+    cfg.train.max_steps = 60_000
+    cfg.train.val_every = cfg.train.checkpoint_every = 5_000
+    return cfg
+
+
 def genomes() -> SequencePretrainConfig:
     cfg = tiny()
     cfg.data.paths = list(SHIPPED_GENOMES)
@@ -86,4 +101,4 @@ def genomes() -> SequencePretrainConfig:
     return cfg
 
 
-PRESETS = {"tiny": tiny, "small": small, "base": base, "genomes": genomes}
+PRESETS = {"tiny": tiny, "small": small, "base": base, "promoter": promoter, "genomes": genomes}

@@ -23,7 +23,7 @@ def test_kmer_out_of_range():
     assert str(err.value) == "tokenizer.k: expected 3 to 6 for DNA k-mers, got 8"
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small", "base"])
+@pytest.mark.parametrize("preset", ["tiny", "small", "base", "promoter", "genomes"])
 def test_presets_are_consistent(preset):
     dna = domains.get("dna")
     cfg = dna.presets()[preset]()
@@ -31,6 +31,16 @@ def test_presets_are_consistent(preset):
     assert tok.n_tokens(cfg.data.window) <= cfg.model.max_len
     if cfg.tokenizer.kind == "kmer":  # masked spans cover a k-mer's overlap
         assert cfg.objective.masked.span >= cfg.tokenizer.k
+
+
+def test_promoter_preset_fills_the_tiny_models_windows_with_3mers():
+    cfg = domains.get("dna").presets()["promoter"]()
+    tiny = domains.get("dna").presets()["tiny"]()
+    assert (cfg.tokenizer.kind, cfg.tokenizer.k, cfg.objective.masked.span) == ("kmer", 3, 3)
+    assert cfg.model == tiny.model
+    # 130 bp -> 128 overlapping 3-mers: every position of the 128-token model is used
+    assert domains.get("dna").tokenizer(cfg.tokenizer).n_tokens(cfg.data.window) == cfg.model.max_len == 128
+    assert cfg.train.max_steps == 60_000
 
 
 def test_shipped_genome_statistics():
