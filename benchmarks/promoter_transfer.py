@@ -129,6 +129,36 @@ def transfer_sets(kind: str, seed: int, sigma: dict, ipromoter_neg: list, negs: 
     return data, np.concatenate(ranges[:2]), tests
 
 
+def shared_pretraining(run: Path, sequences: list) -> dict:
+    """The record of a pre-training run shared by every seed (``--pretrained``), after checking
+    its corpus against ``sequences``: one held verbatim (either strand) stops the run. Near copies
+    are counted, not refused: decontamination masks whole copies, and a sequence whose shared
+    16-mers are scattered over many loci (repeated elements) stays near in any decontaminated
+    corpus, the per-seed ones of this script included (:mod:`sciPT.diagnostics.contamination`)."""
+    from sciPT.diagnostics.contamination import check_contamination
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.sequences import Corpus
+
+    config = json.loads((run / "model" / "config.json").read_text())
+    paths = [entry["path"] for entry in config.get("pretrained_on", [])]
+    if not paths:
+        raise SystemExit(f"--pretrained {run}: the run records no pre-training corpus to check")
+    report = check_contamination(sequences, Corpus(paths, DNA_SPEC), progress=False)
+    if report.verbatim.any():
+        raise SystemExit(f"--pretrained {run}: {report.sentence()}")
+    metrics = json.loads((run / "metrics.json").read_text())
+    cpu = run / "cpu.json"
+    return {
+        "run": str(run),
+        "corpus": paths,
+        "contamination": report.summary(),
+        # the run's own CPU time is spent once, not per seed; kept apart from this file's cost
+        "cpu_s": 0.0,
+        "run_cpu_s": json.loads(cpu.read_text())["cpu_s"] if cpu.is_file() else None,
+        **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+    }
+
+
 def run_unit(
     nested, models, model: str, grid: list, train, tests: dict, seed: int, inner_seed: int, metric: str
 ):
@@ -182,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pretrain-steps", type=int, default=None, help="default: promoter_demo.PRETRAIN_STEPS"
     )
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="RUN",
+        help="fine-tune this pre-training run for every seed instead of pre-training one per seed "
+        "(only the pre-trained model runs); every sequence of the chosen experiments is checked "
+        "against its corpus first, and a contaminated one stops the run",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -219,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         args.pretrain_steps = args.pretrain_steps or 50
         grids = nested.QUICK_GRIDS
     args.pretrain_steps = args.pretrain_steps or PRETRAIN_STEPS
+    if args.pretrained:
+        # the baselines do not depend on the encoder: they are the units of the per-seed run
+        args.models = ["pre-trained"]
     grids = {m: grids[m] for m in args.models}
     work = HERE / "out" / args.results_name
     work.mkdir(parents=True, exist_ok=True)
@@ -244,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         "pretrain_steps": args.pretrain_steps,
         "quick": args.quick,
     }
+    if args.pretrained:
+        proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"
     if args.resume and path.is_file():
         record = json.loads(path.read_text())
@@ -288,6 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         def get_starts(seed=seed, negs=negs, starts=starts):
             if starts:
                 return starts
+            if args.pretrained:
+                record["pretraining"].setdefault(
+                    str(seed), shared_pretraining(Path(args.pretrained), experiment_sequences(seed, negs))
+                )
+                save()
+                pre = load_start(args.pretrained, PromoterConfig(init=args.pretrained))
+                starts["pre-trained"] = pre
+                return starts
             run_dir, clean = work / f"pretrain_seed{seed}", work / f"ecoli_decontaminated_seed{seed}.fa.gz"
             if str(seed) not in record["pretraining"] or not (run_dir / "metrics.json").is_file():
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -317,6 +368,18 @@ def main(argv: list[str] | None = None) -> int:
                 {"pre-trained": pre, "scratch": Start("scratch", None, pre.model_cfg, pre.tokenizer, [], {})}
             )
             return starts
+
+        def experiment_sequences(seed, negs):
+            """Every sequence the chosen experiments of ``seed`` fine-tune or test on."""
+            out = list(ipromoter.codes) if {"transfer", "few-labels"} & set(args.experiments) else []
+            if "transfer" in args.experiments:
+                out += [c for kind in args.negative_kinds if kind in negs for c in negs[kind]["all"]]
+                out += [c for kind in args.negative_kinds if kind in negs for c in negs[kind]["sigma70"]]
+            if "hard-negatives" in args.experiments:
+                out += positives + [c for kind in negs.values() for c in kind["all"]]
+            if "uci" in args.experiments:
+                out += list(uci.codes)
+            return out
 
         def models_for(data, length):
             return nested.Models(data, np.arange(len(data)), "random", length=length)
@@ -411,6 +474,95 @@ def render_conv_head(results: dict) -> str:
             "No results yet: run `benchmarks/promoter_transfer.py --results-name promoter_transfer_conv`.\n"
         )
     return render(record)
+
+
+def _paired(pairs: list, scale: float, unit: str) -> str:
+    """``mean ± SE (pairs): verdict`` of the differences ``a - b`` of ``pairs``, times ``scale``."""
+    if len(pairs) < 2:
+        return "—"
+    d = scale * np.asarray([a - b for a, b in pairs])
+    mean, se = d.mean(), d.std(ddof=1) / math.sqrt(len(d))
+    verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    digits = 1 if scale > 1 else 3
+    return f"{mean:+.{digits}f} ± {se:.{digits}f}{unit} ({len(d)}): {verdict}"
+
+
+def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") -> str:
+    """The pre-trained model of a ``--pretrained`` run (``results[name]``) against every model of
+    the per-seed run (``results["promoter_transfer"]``) on the same units: paired differences,
+    this model minus the other, mean ± standard error over seeds x folds; *ahead* or *behind* when
+    beyond twice the standard error, else *tied*. MCC for the transfer (the issue's metric on
+    other species), accuracy in points for the label fractions (its target's)."""
+    record, base = results.get(name), results.get("promoter_transfer")
+    if record is None or base is None:
+        return (
+            f"No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --results-name {name}`.\n"
+        )
+    p = record["provenance"]
+    shared = next(iter(record["pretraining"].values()), {})
+    near = shared.get("contamination", {})
+    out = [
+        f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`"
+        f"{' (uncommitted changes)' if p.get('dirty') else ''}, {p['date'][:10]}; {p['cpu']['model']}, "
+        f"{p['cpu']['cores']} cores.",
+        "",
+        f"Encoder: `{Path(shared.get('run', '?')).name}`, {shared.get('steps', 0):,} steps, "
+        f"{(shared.get('run_cpu_s') or math.nan) / 60:.1f} CPU-min of pre-training, validation loss "
+        f"{shared.get('val_loss', math.nan):.3f} nats (the per-seed encoders: "
+        + ", ".join(f"{v.get('val_loss', math.nan):.3f}" for v in base.get("pretraining", {}).values())
+        + f"); its corpus holds {near.get('verbatim', '?')} of the {near.get('eval_sequences', 0):,} "
+        f"sequences verbatim and {near.get('near', '?')} nearly (16-mer similarity >= 0.5).",
+    ]
+    base_units = {(u["experiment"], u["variant"], u["seed"], u["fold"], u["model"]): u for u in base["units"]}
+    classical = ("k-mer LR", "one-hot LR", "CNN")
+    labels = {"pre-trained": "pre-trained, 3,000 steps per seed"}
+    for experiment, metric, scale, unit in (
+        ("transfer", "mcc", 1, ""),
+        ("few-labels", "accuracy", 100, " pts"),
+    ):
+        units = [u for u in record["units"] if u["experiment"] == experiment]
+        if not units:
+            continue
+        seeds = sorted({u["seed"] for u in units})
+        columns = ["scratch", "pre-trained", *classical]
+        out += [
+            "",
+            f"**{experiment}**: this encoder's AUROC / {metric}, then its paired {metric} difference to "
+            f"each model, and to the classical baseline with the highest mean {metric} on that test set "
+            f"(units of this encoder: {len(units)}, seeds {', '.join(map(str, seeds))}; in brackets, "
+            "the pairs):",
+            "",
+            "| variant | test set | this encoder | "
+            + " | ".join(f"vs {labels.get(m, m)}" for m in columns)
+            + " | vs best classical |",
+            "|---|---|---|" + "---|" * (len(columns) + 1),
+        ]
+        tests = list(dict.fromkeys(t for u in units for t in u["test"]))
+        for variant in dict.fromkeys(u["variant"] for u in units):
+            mine = [u for u in units if u["variant"] == variant]
+            for test in tests:
+                own = [u["test"][test] for u in mine if test in u["test"]]
+                cells = [f"{_mean_se([m['auroc'] for m in own])} / {_mean_se([m[metric] for m in own])}"]
+                pairs = {}
+                for model in columns:
+                    pairs[model] = [
+                        (u["test"][test][metric], other["test"][test][metric])
+                        for u in mine
+                        for other in [base_units.get((experiment, variant, u["seed"], u["fold"], model))]
+                        if other is not None and other["test"].get(test, {}).get(metric) is not None
+                    ]
+                    cells.append(_paired(pairs[model], scale, unit))
+                done = [m for m in classical if len(pairs[m]) >= 2]
+                best = max(done, key=lambda m: np.mean([b for _, b in pairs[m]]), default=None)
+                cells.append(f"{best}: {_paired(pairs[best], scale, unit)}" if best else "—")
+                out.append(f"| {variant} | {test} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in record['units']) / 3600:.2f} CPU-hours "
+        "(the encoder's pre-training is counted once, above).",
+        "",
+    ]
+    return "\n".join(out)
 
 
 def render(results: dict) -> str:
