@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_promoter_transfer():
-    spec = importlib.util.spec_from_file_location("promoter_transfer", BENCHMARKS / "promoter_transfer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_paired_difference_is_mean_and_standard_error_of_the_pairs():
-    paired = load_promoter_transfer()._paired
+def test_paired_difference_is_mean_and_standard_error_of_the_pairs(load_benchmark):
+    paired = load_benchmark("promoter_transfer")._paired
     # differences 0.5, 0.4, 0.3: mean 0.4, sample SD 0.1, SE 0.1 / sqrt(3) = 0.0577
     pairs = [(1.0, 0.5), (0.8, 0.4), (0.9, 0.6)]
     assert paired(pairs, 100.0, " pts") == "+40.0 ± 5.8 pts (3): ahead"

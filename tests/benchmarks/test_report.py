@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_report():
-    spec = importlib.util.spec_from_file_location("report", BENCHMARKS / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_every_generated_block_matches_the_committed_results(capsys, load_benchmark):
+    assert load_benchmark("report").main(["--check"]) == 0, capsys.readouterr().err
 
 
-def test_every_generated_block_matches_the_committed_results(capsys):
-    assert load_report().main(["--check"]) == 0, capsys.readouterr().err
-
-
-def test_a_block_is_replaced_by_its_renderer_and_prose_is_kept():
-    report = load_report()
+def test_a_block_is_replaced_by_its_renderer_and_prose_is_kept(load_benchmark):
+    report = load_benchmark("report")
     report.RENDERERS["toy"] = lambda results: f"{results['toy']['value']} rows\n"
     page = "prose\n<!-- generated: toy -->\nstale\n<!-- end: toy -->\nmore prose\n"
     assert report.render_page(page, {"toy": {"value": 3}}) == (
