@@ -400,8 +400,13 @@ def main(argv: list[str] | None = None) -> int:
             """Every sequence the chosen experiments of ``seed`` fine-tune or test on."""
             out = list(ipromoter.codes) if {"transfer", "few-labels"} & set(args.experiments) else []
             if "transfer" in args.experiments:
-                out += [c for kind in args.negative_kinds if kind in negs for c in negs[kind]["all"]]
-                out += [c for kind in args.negative_kinds if kind in negs for c in negs[kind]["sigma70"]]
+                out += [
+                    c
+                    for kind in args.negative_kinds
+                    if kind in negs
+                    for part in ("all", "sigma70")
+                    for c in negs[kind][part]
+                ]
             if "hard-negatives" in args.experiments:
                 out += positives + [c for kind in negs.values() for c in kind["all"]]
             if "uci" in args.experiments:
@@ -503,6 +508,15 @@ def render_conv_head(results: dict) -> str:
     return render(record)
 
 
+def _measured_by(record: dict) -> str:
+    p = record["provenance"]
+    return (
+        f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`"
+        f"{' (uncommitted changes)' if p.get('dirty') else ''}, {p['date'][:10]}; {p['cpu']['model']}, "
+        f"{p['cpu']['cores']} cores."
+    )
+
+
 def _paired(pairs: list, scale: float, unit: str) -> str:
     """``mean ± SE (pairs): verdict`` of the differences ``a - b`` of ``pairs``, times ``scale``."""
     if len(pairs) < 2:
@@ -525,13 +539,10 @@ def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") 
         return (
             f"No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --results-name {name}`.\n"
         )
-    p = record["provenance"]
     shared = next(iter(record["pretraining"].values()), {})
     near = shared.get("contamination", {})
     out = [
-        f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`"
-        f"{' (uncommitted changes)' if p.get('dirty') else ''}, {p['date'][:10]}; {p['cpu']['model']}, "
-        f"{p['cpu']['cores']} cores.",
+        _measured_by(record),
         "",
         f"Encoder: `{Path(shared.get('run', '?')).name}`, {shared.get('steps', 0):,} steps, "
         f"{(shared.get('run_cpu_s') or math.nan) / 60:.1f} CPU-min of pre-training, validation loss "
@@ -611,10 +622,8 @@ def render(results: dict) -> str:
     record = results if "units" in results else results.get("promoter_transfer")
     if record is None:
         return "No results yet: run `benchmarks/promoter_transfer.py`.\n"
-    p = record["provenance"]
     out = [
-        f"Measured by `{p['command']}` at commit `{p['commit'][:10]}`{' (uncommitted changes)' if p.get('dirty') else ''}, "
-        f"{p['date'][:10]}; {p['cpu']['model']}, {p['cpu']['cores']} cores."
+        _measured_by(record)
         + (" **Smoke run (`--quick`): not a measurement.**" if record["protocol"].get("quick") else ""),
     ]
     titles = {
