@@ -264,6 +264,7 @@ class Models:
         self.kmer_x = KmerLogisticRegression().features(data.codes)
         self.onehot = one_hot(data.codes, length)
         self.starts: dict = {}
+        self._fitted = None  # (settings key, classifier) of the last fine-tune
 
     def early_stop_split(self, idx, seed):
         return carve(idx, self.labels, self.groups, self.scheme, EARLY_STOP_FRACTION, seed)
@@ -280,17 +281,28 @@ class Models:
         raise SystemExit(f"--models: unknown model {model!r} ({', '.join(MODELS)})")
 
     def _finetune(self, start, setting, fit_idx, pred_idx, seed):
+        """One fine-tune; ``setting["naturalness"]`` (absent: off) says whether the prediction
+        fuses in the pre-trained model's likelihood. Settings that differ only in it share the
+        fine-tune (the fusion is fitted after it and leaves it unchanged)."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
-        cfg = PromoterConfig(ensemble=1)
-        cfg.train.lr = setting["lr"]
-        cfg.head.dropout = setting["head_dropout"]
-        cfg.train.seed = seed
-        fit, stop = self.early_stop_split(fit_idx, seed)
-        classifier = train_classifier(
-            start, cfg, self.data.subset(fit), self.length, seed, val=self.data.subset(stop)
-        )
-        return classifier.predict(self.data.subset(pred_idx).codes), {}
+        key = (id(start), setting["lr"], setting["head_dropout"], digest(fit_idx), seed)
+        if self._fitted is None or self._fitted[0] != key:
+            cfg = PromoterConfig(ensemble=1, naturalness=True)
+            cfg.train.lr = setting["lr"]
+            cfg.head.dropout = setting["head_dropout"]
+            cfg.train.seed = seed
+            fit, stop = self.early_stop_split(fit_idx, seed)
+            classifier = train_classifier(
+                start, cfg, self.data.subset(fit), self.length, seed, val=self.data.subset(stop)
+            )
+            self._fitted = (key, classifier)
+        classifier = self._fitted[1]
+        codes = self.data.subset(pred_idx).codes
+        if setting.get("naturalness", False):
+            fusion = classifier.fusion.to_dict() if classifier.fusion is not None else None
+            return classifier.predict(codes), {"fusion": fusion}
+        return classifier.classifier_proba(classifier.model, codes), {}
 
     def _logistic(self, model, setting, fit_idx, pred_idx, seed):
         from sklearn.exceptions import ConvergenceWarning

@@ -227,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         "on the E. coli genome decontaminated against every sequence of every seed's experiments, "
         "kept in the work folder, then use it as --pretrained does",
     )
+    parser.add_argument(
+        "--naturalness",
+        action="store_true",
+        help="the pre-trained model's grid also chooses, on the inner split, whether to fuse the "
+        "pre-trained model's likelihood into its predictions (sciPT.naturalness)",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -272,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         # the baselines do not depend on the encoder: they are the units of the per-seed run
         args.models = ["pre-trained"]
     grids = {m: grids[m] for m in args.models}
+    if args.naturalness and "pre-trained" in grids:
+        grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
     work.mkdir(parents=True, exist_ok=True)
     started, cpu0 = time.time(), nested.cpu_seconds()
 
@@ -528,21 +536,27 @@ def _paired(pairs: list, scale: float, unit: str) -> str:
     return f"{mean:+.{digits}f} ± {se:.{digits}f}{unit} ({len(d)}): {verdict}"
 
 
-def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") -> str:
-    """The pre-trained model of a ``--pretrained`` run (``results[name]``) against every model of
-    the per-seed run (``results["promoter_transfer"]``) on the same units: paired differences,
-    this model minus the other, mean ± standard error over seeds x folds; *ahead* or *behind* when
-    beyond twice the standard error, else *tied*. MCC for the transfer (the issue's metric on
-    other species), accuracy in points for the label fractions (its target's)."""
+def render_shared_encoder(
+    results: dict, name: str = "promoter_transfer_45min", parts: tuple = (), references: dict | None = None
+) -> str:
+    """The pre-trained model of a ``--pretrained`` run (``results[name]``, with the units of the
+    runs ``parts`` of the same encoder) against every model of the per-seed run
+    (``results["promoter_transfer"]``) and the pre-trained model of each run in ``references``
+    (``{column label: results name}``) on the same units: paired differences, this model minus the
+    other, mean ± standard error over seeds x folds; *ahead* or *behind* when beyond twice the
+    standard error, else *tied*. MCC for the transfer (the issue's metric on other species),
+    accuracy in points for the label fractions (its target's)."""
     record, base = results.get(name), results.get("promoter_transfer")
     if record is None or base is None:
         return (
             f"No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --results-name {name}`.\n"
         )
+    records = [record] + [results[p] for p in parts if p in results]
+    references = {label: results[r] for label, r in (references or {}).items() if r in results}
     shared = next(iter(record["pretraining"].values()), {})
     near = shared.get("contamination", {})
     out = [
-        _measured_by(record),
+        " ".join(_measured_by(r) for r in records),
         "",
         f"Encoder: `{Path(shared.get('run', '?')).name}`, {shared.get('steps', 0):,} steps, "
         f"{(shared.get('run_cpu_s') or math.nan) / 60:.1f} CPU-min of pre-training, validation loss "
@@ -558,7 +572,10 @@ def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") 
             f"{masked['eval_sequences']:,} sequences (iPromoter-2L, UCI and every seed's GC-matched "
             f"windows): {masked['masked_bases']:,} of {masked['corpus_bases']:,} bases masked."
         )
-    base_units = {(u["experiment"], u["variant"], u["seed"], u["fold"], u["model"]): u for u in base["units"]}
+    key = lambda u: (u["experiment"], u["variant"], u["seed"], u["fold"], u["model"])  # noqa: E731
+    base_units = {key(u): u for u in base["units"]}
+    for label, other in references.items():
+        base_units.update({(*key(u)[:4], label): u for u in other["units"] if u["model"] == "pre-trained"})
     classical = ("k-mer LR", "one-hot LR", "CNN")
     labels = {"pre-trained": "pre-trained, 3,000 steps per seed"}
     for experiment, metric, scale, unit in (
@@ -566,11 +583,11 @@ def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") 
         ("uci", "mcc", 1, ""),
         ("few-labels", "accuracy", 100, " pts"),
     ):
-        units = [u for u in record["units"] if u["experiment"] == experiment]
+        units = [u for r in records for u in r["units"] if u["experiment"] == experiment]
         if not units:
             continue
         seeds = sorted({u["seed"] for u in units})
-        columns = ["scratch", "pre-trained", *classical]
+        columns = ["scratch", "pre-trained", *references, *classical]
         out += [
             "",
             f"**{experiment}**: this encoder's AUROC / {metric}, then its paired {metric} difference to "
@@ -602,9 +619,21 @@ def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") 
                 best = max(done, key=lambda m: np.mean([b for _, b in pairs[m]]), default=None)
                 cells.append(f"{best}: {_paired(pairs[best], scale, unit)}" if best else "—")
                 out.append(f"| {variant} | {test} | " + " | ".join(cells) + " |")
+    all_units = [u for r in records for u in r["units"]]
+    fused = [u["chosen"]["naturalness"] for u in all_units if "naturalness" in u["chosen"]]
+    if fused:
+        by_variant = {}
+        for u in all_units:
+            by_variant.setdefault(u["variant"], []).append(bool(u["chosen"].get("naturalness")))
+        out += [
+            "",
+            "The likelihood fusion, chosen on the inner split: "
+            + "; ".join(f"{v}: {sum(c)} of {len(c)} units" for v, c in by_variant.items())
+            + ".",
+        ]
     out += [
         "",
-        f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in record['units']) / 3600:.2f} CPU-hours "
+        f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in all_units) / 3600:.2f} CPU-hours "
         "(the encoder's pre-training is counted once, above).",
         "",
     ]
@@ -614,6 +643,17 @@ def render_shared_encoder(results: dict, name: str = "promoter_transfer_45min") 
 def render_shared_pretraining(results: dict) -> str:
     """:func:`render_shared_encoder` of the ``--shared-pretraining`` run."""
     return render_shared_encoder(results, "promoter_transfer_shared")
+
+
+def render_naturalness(results: dict) -> str:
+    """:func:`render_shared_encoder` of the ``--naturalness`` runs of the shared encoder, paired
+    with the same encoder's run without it."""
+    return render_shared_encoder(
+        results,
+        "promoter_transfer_naturalness",
+        parts=("promoter_transfer_naturalness_ipromoter",),
+        references={"same encoder, no fusion": "promoter_transfer_shared"},
+    )
 
 
 def render(results: dict) -> str:

@@ -11,6 +11,10 @@ Pre-training (:mod:`sciPT.pretrain`) keeps under the checkpoint key ``"sciPT_exp
 - ``tensors``: those tensors, ``{name: tensor}``, added to ``checkpoints/last.ckpt`` (atomically)
   when pre-training ends, computed from that checkpoint's weights.
 
+A masked objective's prediction head is exported beside the backbone, as extra tensors named
+``mlm_head.<parameter>``: fine-tuning does not use it, but the pre-trained model's own likelihood of
+a sequence does (:mod:`sciPT.naturalness`). Exports written before it was kept lack them.
+
 A checkpoint that should have such tensors but does not (an intermediate one, or the last one of a
 run that was stopped) exports its weights, and one line on stderr says the tensors are missing:
 fine-tuning with EWC needs the export of a finished run's ``last.ckpt``. All of it is plain data
@@ -30,6 +34,15 @@ from .errors import UserError
 
 CHECKPOINT_KEY = "sciPT_export"
 BACKBONE_PREFIX = "backbone."
+MASKED_HEAD_PREFIX = "objective.head."
+MASKED_HEAD_KEYS = (
+    "dense.weight",
+    "dense.bias",
+    "norm.weight",
+    "norm.bias",
+    "decoder.weight",
+    "decoder.bias",
+)
 
 
 def export_record(config: dict, after_training: bool) -> dict:
@@ -41,6 +54,17 @@ def backbone_state(checkpoint: dict) -> dict:
     """The backbone's weights in a pre-training checkpoint (the ``backbone.`` entries, unprefixed)."""
     n = len(BACKBONE_PREFIX)
     return {k[n:]: v for k, v in checkpoint["state_dict"].items() if k.startswith(BACKBONE_PREFIX)}
+
+
+def masked_head_state(checkpoint: dict) -> dict:
+    """A masked objective's head in a pre-training checkpoint, as export tensors
+    (``mlm_head.<parameter>``); ``{}`` for any other objective."""
+    from .naturalness import HEAD_PREFIX
+
+    state = checkpoint["state_dict"]
+    if not all(MASKED_HEAD_PREFIX + k in state for k in MASKED_HEAD_KEYS):
+        return {}
+    return {HEAD_PREFIX + k: state[MASKED_HEAD_PREFIX + k] for k in MASKED_HEAD_KEYS}
 
 
 def add_tensors(path: Path, checkpoint: dict, tensors: dict) -> dict:
@@ -77,7 +101,10 @@ def export_checkpoint(checkpoint: dict, out: str | Path, source: str | Path) -> 
             "the weights only; for EWC, export the finished run's checkpoints/last.ckpt",
             file=sys.stderr,
         )
-    return export_model(out, backbone, {**config, "sciPT_version": __version__}, extra_tensors=tensors)
+    tensors = {**(tensors or {}), **masked_head_state(checkpoint)}
+    return export_model(
+        out, backbone, {**config, "sciPT_version": __version__}, extra_tensors=tensors or None
+    )
 
 
 def export_run(args: argparse.Namespace) -> int:

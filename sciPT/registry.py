@@ -48,7 +48,7 @@ class PretrainSetup:
     Attributes:
         backbone: the model that is exported and later fine-tuned.
         objective: module computing ``(loss, metrics)`` from ``(backbone, batch)``; it owns any
-            pre-training head, which is not exported.
+            pre-training head (a masked head is exported beside the backbone, :mod:`sciPT.export`).
         datamodule: a LightningDataModule yielding the objective's batches.
         export_config: JSON-safe dictionary from which :meth:`Domain.load_backbone` rebuilds the
             backbone (model config, tokenizer, ...); written to ``model/config.json``.

@@ -175,3 +175,15 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         help="continue the run in --out from checkpoints/last.ckpt (default: off)",
     )
     return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())
+
+
+def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None:
+    """``--no-KEY``: the same as ``--KEY false`` for the boolean config key ``key``."""
+    parser.add_argument(
+        f"--no-{flag_name(key)[2:]}",
+        dest=f"cfg__{key.replace('.', '__')}",
+        action="store_const",
+        const="false",
+        default=argparse.SUPPRESS,
+        help=f"{help} (the same as {flag_name(key)} false)",
+    )

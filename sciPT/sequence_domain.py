@@ -6,7 +6,8 @@ short records, crops, held-out records) and its presets; everything else lives h
 
 Evaluation (``scipt evaluate RUN --data FILE.fa``, :meth:`SequenceDomain.evaluate`): the run's own
 objective on a FASTA file, with the exported backbone and tokenizer (``RUN/model``) and the
-objective's head, which is not exported and is read from ``RUN/checkpoints/last.ckpt``. Every record
+objective's head, read from ``RUN/checkpoints/last.ckpt`` (so a causal run, whose head is not
+exported, is scored too). Every record
 is cut into consecutive windows of the pre-training window length (the last one shorter); for the
 masked objective each window is corrupted exactly as in training (selection, 80/10/10, spans) by a
 generator seeded with ``(--mask-seed, window index)``, so the score is the same for any batch size

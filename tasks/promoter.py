@@ -71,6 +71,7 @@ from sciPT.finetune import FinetuneConfig
 from sciPT.hf import is_hf_config, is_hf_init
 from sciPT.metrics import NAMES as METRIC_NAMES
 from sciPT.metrics import binary_metrics, summarise
+from sciPT.naturalness import MIN_PER_CLASS, Fusion, NaturalnessScorer, fit_fusion, head_state
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
@@ -82,6 +83,7 @@ from sciPT.trainer import TrainConfig
 COMPLEMENT = DNA_SPEC.complement_codes()
 # how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
 LENGTH_STRETCH = 4
+NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
 
 
 @dataclass
@@ -142,6 +144,9 @@ class PromoterConfig:
     # fine-tunes per model, differing in seed and held-out validation split; probabilities averaged
     ensemble: int = 3
     val_fraction: float = 0.1
+    # fuse the pre-trained masked model's likelihood of each sequence into the prediction
+    # (sciPT.naturalness), where the start has a masked-model head; --no-naturalness: off
+    naturalness: bool = True
     folds: int = 0
     strand_symmetric: bool = False
     # scratch and a k-mer logistic regression beside the model, on the same folds (--no-baselines: off)
@@ -180,6 +185,16 @@ class Start:
         if self.backbone_state is not None:
             model.load_state_dict(self.backbone_state)
         return model
+
+    def naturalness_scorer(self) -> NaturalnessScorer | None:
+        """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), or
+        ``None``: not pre-trained, an ``hf:`` model, or an export without the head."""
+        weights = head_state(self.extras)
+        if self.backbone_state is None or not weights or not isinstance(self.model_cfg, TransformerConfig):
+            return None
+        model = build_backbone(self.model_cfg)
+        model.load_state_dict(self.backbone_state)
+        return NaturalnessScorer.from_state(model, weights, self.tokenizer.mask_id, self.tokenizer.k)
 
     @property
     def residue_cap(self) -> int:
@@ -262,7 +277,8 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
 
 
 class Classifier:
-    """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option."""
+    """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option,
+    and, where fitted, the pre-trained model's likelihood fused into its output (``fusion``)."""
 
     def __init__(
         self,
@@ -270,23 +286,59 @@ class Classifier:
         tokenizer: SequenceTokenizer,
         length: int,
         strand_symmetric: bool,
+        naturalness: NaturalnessScorer | None = None,
+        fusion: Fusion | None = None,
     ):
         self.model, self.tokenizer, self.length = model, tokenizer, length
         self.strand_symmetric = strand_symmetric
+        self.naturalness, self.fusion = naturalness, fusion
 
     @property
     def max_tokens(self) -> int:
         return self.tokenizer.n_tokens(self.length)
 
     def predict(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        p = self.classifier_proba(self.model, codes, batch_size)
+        if self.fusion is None:
+            return p
+        return self.fusion(p, self.naturalness_scores(codes, batch_size)).astype(np.float32)
+
+    def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """``model``'s probabilities before any fusion (``model``: the ensemble or one member)."""
         return predict_proba(
-            self.model,
+            model,
             self.tokenizer,
             crop(codes, self.length),
             max_tokens=self.max_tokens,
             batch_size=batch_size,
             complement=COMPLEMENT if self.strand_symmetric else None,
         )
+
+    def naturalness_scores(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """The pre-trained model's pseudo-log-likelihood of each sequence ``[N]`` (nats per token),
+        cropped like the predictions; for a strand-symmetric run, the mean over both strands."""
+        codes = crop(codes, self.length)
+        strands = [codes] + ([[COMPLEMENT[c[::-1]] for c in codes]] if self.strand_symmetric else [])
+        scores = []
+        for strand in strands:
+            out = []
+            for i in range(0, len(strand), batch_size):
+                batch = self.tokenizer.batch(strand[i : i + batch_size], self.max_tokens)
+                out.append(self.naturalness(batch["input_ids"], batch["attention_mask"]).numpy())
+            scores.append(np.concatenate(out) if out else np.zeros(0, dtype=np.float32))
+        return np.mean(scores, axis=0)
+
+    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int) -> None:
+        """Fit :attr:`fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held out
+        from that model's fit (a member and its early-stopping split, or the ensemble and a split
+        all members stopped on); below :data:`sciPT.naturalness.MIN_PER_CLASS` it stays off."""
+        self.naturalness = scorer
+        probabilities = np.concatenate([self.classifier_proba(m, v.codes) for m, v in held_out])
+        scores = np.concatenate([self.naturalness_scores(v.codes) for _, v in held_out])
+        labels = np.concatenate([v.labels for _, v in held_out])
+        self.fusion = fit_fusion(probabilities, scores, labels, seed)
+        if self.fusion is None:
+            self.naturalness = None
 
     @torch.inference_mode()
     def embed(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
@@ -321,9 +373,16 @@ def train_classifier(
     """Fine-tune ``cfg.ensemble`` classifiers from ``start`` (seeds ``seed + 1000 m``) and average
     their probabilities; ``val`` defaults to a stratified part of ``train``, a different one for
     each member, so that together the members learn from every training sequence."""
-    members = [fit_member(start, cfg, train, length, seed + 1000 * m, val) for m in range(cfg.ensemble)]
+    fits = [fit_member(start, cfg, train, length, seed + 1000 * m, val) for m in range(cfg.ensemble)]
+    members = [member for member, _ in fits]
     model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
-    return Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
+    classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
+    scorer = start.naturalness_scorer() if cfg.naturalness else None
+    if scorer is not None:
+        # a split every member stopped on is scored once, by the ensemble; otherwise each
+        # member's own early-stopping split by that member
+        classifier.fuse(scorer, [(model, val)] if val is not None else fits, seed)
+    return classifier
 
 
 def fit_member(
@@ -333,7 +392,8 @@ def fit_member(
     length: int,
     seed: int,
     val: LabelledSequences | None = None,
-) -> SequenceClassifier:
+) -> tuple[SequenceClassifier, LabelledSequences]:
+    """One fine-tune from ``start``; returns it and the split it stopped early on."""
     if val is None:
         n_val = max(2, int(round(cfg.val_fraction * len(train))))
         fit_idx, val_idx = train_test_split(
@@ -357,7 +417,7 @@ def fit_member(
         max_tokens=max_tokens,
         extras=start.extras,
         min_steps_per_epoch=cfg.min_steps_per_epoch,
-    ).model
+    ).model, val
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -383,16 +443,12 @@ class PromoterTask(Task):
         }
 
     def add_finetune_arguments(self, parser):
-        from sciPT.runconfig import add_run_arguments
+        from sciPT.runconfig import add_off_switch, add_run_arguments
 
         parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
-        parser.add_argument(
-            "--no-baselines",
-            dest="cfg__baselines",
-            action="store_const",
-            const="false",
-            default=argparse.SUPPRESS,
-            help="skip the scratch and k-mer baselines (the same as --baselines false)",
+        add_off_switch(parser, "baselines", "skip the scratch and k-mer baselines")
+        add_off_switch(
+            parser, "naturalness", "do not fuse the pre-trained model's likelihood into the predictions"
         )
 
     def finetune(self, args):
@@ -517,8 +573,18 @@ def load_classifier(path) -> tuple[Classifier, dict]:
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
-    model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
-    return Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"]), exported
+    tensors = load_file(str(model_dir / "model.safetensors"))
+    prefix = NATURALNESS_PREFIX
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(prefix)})
+    classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
+    fused = exported.get("naturalness")
+    if fused:
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        classifier.naturalness = NaturalnessScorer.from_scorer_state(
+            build_backbone(model_cfg), state, tokenizer.mask_id, fused["span"], fused["stride"]
+        )
+        classifier.fusion = Fusion(**fused["fusion"])
+    return classifier, exported
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -607,6 +673,9 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         )
     final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, start, cfg, length)
+    lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, start, final)]
+    if final.fusion is not None:
+        metrics["naturalness_weight"] = final.fusion.w_naturalness
     if test is not None:
         p = final.predict(test.codes)
         metrics.update({f"test_{k}": v for k, v in binary_metrics(test.labels, p).items()})
@@ -956,6 +1025,16 @@ def export_classifier(
     hf = not isinstance(start.model_cfg, TransformerConfig)
     if hf:
         start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
+    fused = {}
+    if classifier.fusion is not None:
+        scorer = classifier.naturalness
+        fused = {
+            "naturalness": {
+                "fusion": classifier.fusion.to_dict(),
+                "span": scorer.span,
+                "stride": scorer.stride,
+            }
+        }
     export_model(
         run.model,
         classifier.model,
@@ -970,8 +1049,33 @@ def export_classifier(
             "pretrained_on": start.pretrained_on,
             "init": cfg.init,
             "ensemble": cfg.ensemble,
+            **fused,
         },
+        extra_tensors={NATURALNESS_PREFIX + k: v for k, v in classifier.naturalness.state_dict().items()}
+        if fused
+        else None,
     )
+
+
+def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) -> str:
+    """What the exported model does with the pre-trained model's likelihood (:mod:`sciPT.naturalness`)."""
+    fusion = classifier.fusion
+    if fusion is not None:
+        return (
+            "The model adds the pre-trained model's pseudo-log-likelihood of each sequence (PLL, nats "
+            "per token) to the classifier's logit, fitted on the held-out early-stopping split: "
+            f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
+            f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
+            "the promoters look more like the pre-training genomes than the negatives do."
+        )
+    if not cfg.naturalness:
+        return "Off (`--no-naturalness`)."
+    if start.naturalness_scorer() is None:
+        return (
+            "Not available: the start has no masked-model head (scratch, an `hf:` model, or an "
+            "export written before the head was exported; `scipt export RUN` writes it)."
+        )
+    return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
 
 
 def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:

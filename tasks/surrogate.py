@@ -78,6 +78,7 @@ from sciPT.domains.surrogates.recalibration import IntervalRecalibration, for_li
 from sciPT.errors import ConfigError
 from sciPT.registry import Task
 from sciPT.run import RunDir
+from sciPT.runconfig import add_off_switch
 
 if TYPE_CHECKING:  # torch: imported only when a correction is fitted
     from sciPT.domains.surrogates.model import RandomFeatureCorrection
@@ -394,14 +395,7 @@ class SurrogateTask(Task):
 
     def add_finetune_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_finetune_arguments(parser)  # --preset, --config, --out, one flag per key
-        parser.add_argument(
-            "--no-guard",
-            dest="cfg__guard",
-            action="store_const",
-            const="false",
-            default=argparse.SUPPRESS,
-            help="the same as --guard false (default: off)",
-        )
+        add_off_switch(parser, "guard", "keep the prior-informed fit, never the scratch one")
 
     def finetune(self, args: argparse.Namespace) -> RunDir:
         from sciPT.runconfig import resolve_config

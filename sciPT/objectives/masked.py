@@ -122,7 +122,8 @@ def selected_hidden(
 
 
 class MaskedLM(nn.Module):
-    """The masked-modelling objective; owns the prediction head, which is not exported.
+    """The masked-modelling objective; owns the prediction head (exported beside the backbone as
+    ``mlm_head.*``, :mod:`sciPT.export`).
 
     Args:
         cfg: corruption settings.

@@ -12,3 +12,38 @@ def test_paired_difference_is_mean_and_standard_error_of_the_pairs(load_benchmar
     # differences 0.1 and -0.1: mean 0, within twice the SE
     assert paired([(0.6, 0.5), (0.5, 0.6)], 1.0, "") == "+0.000 ± 0.100 (2): tied"
     assert paired([(0.6, 0.5)], 1.0, "") == "—"
+
+
+def test_naturalness_table_pairs_with_the_same_encoder_without_fusion(load_benchmark):
+    pt = load_benchmark("promoter_transfer")
+    prov = {"command": "x", "commit": "0" * 40, "date": "2026-12-03", "cpu": {"model": "cpu", "cores": 2}}
+
+    def unit(model, seed, mcc, chosen=None):
+        return {
+            "experiment": "transfer",
+            "variant": "dinucleotide-shuffle",
+            "seed": seed,
+            "fold": 0,
+            "model": model,
+            "test": {"sigma24": {"auroc": 0.7, "mcc": mcc}},
+            "chosen": chosen or {},
+            "cpu_s": 3600.0,
+        }
+
+    fused = [unit("pre-trained", s, 0.30 + 0.01 * s, {"naturalness": s > 0}) for s in range(3)]
+    plain = [unit("pre-trained", s, 0.10 + 0.02 * s) for s in range(3)]
+    base = [unit(m, s, 0.5) for s in range(3) for m in ("scratch", "pre-trained", "k-mer LR")]
+    results = {
+        "promoter_transfer_naturalness": {"provenance": prov, "pretraining": {}, "units": fused},
+        "promoter_transfer_shared": {"provenance": prov, "pretraining": {}, "units": plain},
+        "promoter_transfer": {"provenance": prov, "pretraining": {}, "units": base},
+    }
+    text = pt.render_naturalness(results)
+    row = next(line for line in text.splitlines() if line.startswith("| dinucleotide-shuffle | sigma24"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # differences to the unfused run 0.20, 0.19, 0.18: mean 0.19, SE 0.01 / sqrt(3) = 0.0058
+    assert cells[5] == "+0.190 ± 0.006 (3): ahead"
+    assert cells[6] == "-0.190 ± 0.006 (3): behind"  # k-mer LR: 0.5 each time
+    assert cells[-1] == "k-mer LR: -0.190 ± 0.006 (3): behind"
+    assert "dinucleotide-shuffle: 2 of 3 units" in text
+    assert "CPU time of the fine-tunes: 3.00 CPU-hours" in text

@@ -232,3 +232,37 @@ def test_no_baselines_skips_scratch_and_kmer(planted, tmp_path):
     assert "scratch_mcc_se" in m and not [k for k in m if "kmer" in k or "recommended" in k]
     report = (out / "report.md").read_text()
     assert "- No baselines ran (`--no-baselines`): scratch is compared with nothing." in report
+
+
+def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_path):
+    from safetensors.torch import load_file
+
+    from sciPT.testing import FAST_SEQUENCE_FLAGS
+
+    pre = tmp_path / "pre"
+    assert main(["pretrain", "dna", "--out", str(pre), *FAST_SEQUENCE_FLAGS]) == 0
+    pretrained = load_file(str(pre / "model/model.safetensors"))
+    assert "mlm_head.decoder.weight" in pretrained  # the masked head is exported
+    out = tmp_path / "run"
+    # the planted set as --val: 30 sequences of each class, enough to fit the fusion on
+    args = ["--init", str(pre), "--train", str(planted[0]), "--val", str(planted[0]), "--ensemble", "1"]
+    assert main(["finetune", "promoter", *args, "--out", str(out), "--max-epochs", "2"]) == 0
+    report = (out / "report.md").read_text().splitlines()
+    line = report[report.index("### Likelihood fusion") + 2]
+    assert line.startswith("The model adds the pre-trained model's pseudo-log-likelihood")
+    exported = json.loads((out / "model/config.json").read_text())
+    fusion = exported["naturalness"]["fusion"]
+    assert f"{fusion['w_naturalness']:+.2f} x (PLL" in line
+    # the scorer is the pre-trained model, not the fine-tuned copy
+    classifier = load_file(str(out / "model/model.safetensors"))
+    for name in ("embedding.weight", "norm.weight"):
+        assert (classifier[f"naturalness.backbone.{name}"] == pretrained[name]).all()
+        assert not (classifier[f"backbone.{name}"] == pretrained[name]).all()
+    assert (classifier["naturalness.head.decoder.weight"] == pretrained["mlm_head.decoder.weight"]).all()
+
+    off = tmp_path / "off"
+    assert (
+        main(["finetune", "promoter", *args, "--out", str(off), "--max-epochs", "1", "--no-naturalness"]) == 0
+    )
+    assert "Off (`--no-naturalness`)." in (off / "report.md").read_text()
+    assert "naturalness" not in json.loads((off / "model/config.json").read_text())

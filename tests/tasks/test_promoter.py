@@ -7,6 +7,7 @@ from sciPT.domains.dna.data import read_labelled, read_pair
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, DataError
 from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
 from sciPT.sequence_domain import TokenizerConfig
 from sciPT.tasks.promoter import (
@@ -303,6 +304,8 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch):
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
 
     class StandIn:
+        fusion = None
+
         def __init__(self, good: bool):
             self.good = good
 
@@ -369,3 +372,54 @@ def test_a_fit_gets_the_configured_epoch_floor(planted, monkeypatch):
     with pytest.raises(ConfigError) as err:
         validate(PromoterConfig(min_steps_per_epoch=-1))
     assert str(err.value) == "min_steps_per_epoch: expected a non-negative integer, got -1"
+
+
+# --- the pre-trained model's likelihood fused into the prediction ---------------------------------
+def _pretrained_start(cfg, with_head: bool = True) -> Start:
+    """A 'pre-trained' start: random encoder weights and, with ``with_head``, a masked-model head."""
+    scratch = load_start("none", cfg)
+    torch.manual_seed(5)
+    encoder = TransformerEncoder(scratch.model_cfg)
+    head = LMHead(scratch.model_cfg.d_model, scratch.model_cfg.vocab_size)
+    extras = {f"mlm_head.{k}": v for k, v in head.state_dict().items()} if with_head else {}
+    return Start("pre-trained", encoder.state_dict(), scratch.model_cfg, scratch.tokenizer, [], extras)
+
+
+def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)  # 30 of each class: enough for the fusion
+    cfg = fast_cfg(ensemble=1)
+    cfg.max_epochs = 2
+    start = _pretrained_start(cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    fusion = classifier.fusion
+    assert fusion is not None
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    scores = classifier.naturalness_scores(data.codes)
+    z = (
+        fusion.w_logit * np.log(plain / (1 - plain))
+        + fusion.w_naturalness * (scores - fusion.mean) / fusion.sd
+    )
+    np.testing.assert_allclose(classifier.predict(data.codes), 1 / (1 + np.exp(-z - fusion.bias)), rtol=1e-5)
+    assert fusion.mean == pytest.approx(scores.mean(), abs=1e-5)  # fitted on val (= data here)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["naturalness"]["fusion"] == fusion.to_dict()
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+
+
+def test_no_fusion_when_off_without_a_head_or_with_a_small_split(planted):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1)
+    cfg.max_epochs = 1
+    assert (
+        train_classifier(_pretrained_start(cfg, with_head=False), cfg, data, 30, 0, val=data).fusion is None
+    )
+    assert load_start("none", cfg).naturalness_scorer() is None
+    # the default early-stopping split holds 6 of the 60 sequences: fewer than 20 of each class
+    assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0).fusion is None
+    cfg.naturalness = False
+    assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0, val=data).fusion is None

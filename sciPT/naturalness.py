@@ -1,0 +1,181 @@
+"""Naturalness: how likely a pre-trained masked model finds a sequence, and its use in a classifier.
+
+A masked model pre-trained on genomes has learnt what genomic DNA looks like. Its pseudo-log-
+likelihood (Salazar, Liang, Nguyen & Kirchhoff, *Masked Language Model Scoring*, ACL 2020; used
+zero-shot by ESM-1v, Meier et al. 2021) scores a sequence without any label:
+
+.. math::
+
+    \\mathrm{PLL}(x) = \\frac{1}{|C|} \\sum_{c \\in C} \\log p_\\theta\\big(t_c \\mid x_{\\setminus S(c)}\\big)
+
+where ``t_c`` is the token at centre ``c`` and ``S(c)`` the ``span`` tokens around it, all replaced
+by ``[MASK]``. Overlapping k-mer tokens share residues with their neighbours, so masking one token
+would leave it readable from them; ``k`` consecutive masked tokens hide exactly one residue, and
+``span = k`` makes the score that residue's log-probability given everything else. Scoring every
+centre separately costs one encoder pass per token; :class:`NaturalnessScorer` masks every
+``stride``-th centre at once (``stride`` passes per sequence), which with ``stride = 16`` and 3-mers
+hides about the share of tokens the encoder was pre-trained with (15 %).
+
+On iPromoter-2L's sigma subsets the score alone separates promoters of every sigma factor from
+their dinucleotide shuffles (AUROC 0.80-0.86 for sigma24/28/32/54 with the 45-CPU-minute encoder;
+a shuffle keeps the dinucleotides but not the genome's longer words), which a classifier fine-tuned
+on sigma-70 promoters alone does not carry over (benchmarks/RESULTS.md, "Transfer").
+
+:func:`fit_fusion` combines a fine-tuned classifier's logit with the score by a two-feature logistic
+regression fitted on the fine-tune's held-out early-stopping split (Platt scaling with one more
+feature):
+
+.. math::
+
+    \\operatorname{logit} p = w_\\ell\\, \\operatorname{logit} p_{\\text{classifier}}
+        + w_n\\, \\frac{\\mathrm{PLL}(x) - \\mu}{\\sigma} + b
+
+with ``mu`` and ``sigma`` the score's mean and standard deviation on that split. The scorer is the
+*pre-trained* encoder and its masked-model head, frozen: fine-tuning changes the classifier's copy.
+
+Shapes: ``input_ids`` and ``attention_mask`` ``[B, L]`` (real tokens first) -> scores ``[B]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .objectives.masked import LMHead
+
+HEAD_PREFIX = "mlm_head."  # the masked-model head's tensors in an export (sciPT.export)
+STRIDE = 16
+# the fusion is fitted only on an early-stopping split with at least this many sequences of each
+# class: three coefficients from fewer would move the decision more by chance than by signal
+MIN_PER_CLASS = 20
+
+
+def head_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The masked-model head's weights among an export's extra tensors (``{}`` if it has none)."""
+    n = len(HEAD_PREFIX)
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
+
+
+class NaturalnessScorer(nn.Module):
+    """A frozen pre-trained encoder and its masked-model head, scoring sequences by their PLL.
+
+    Args:
+        backbone: the pre-trained encoder (``(B, L)`` ids and mask -> ``(B, L, D)`` hidden states).
+        head: its masked-model head, ``(N, D) -> (N, V)`` (:class:`~sciPT.objectives.masked.LMHead`).
+        mask_id: the ``[MASK]`` token.
+        span: tokens masked around each centre (the tokenizer's ``k``: one residue hidden).
+        stride: centres scored together in one pass are ``stride`` tokens apart; ``stride`` passes
+            score every centre once. Must exceed ``span`` so that masked spans never touch.
+
+    Shapes:
+        ``input_ids``, ``attention_mask``: ``(B, L)`` -> ``(B,)`` mean log-probability per scored
+        token, in nats; a sequence with no centre whose span fits inside it scores 0.
+    """
+
+    def __init__(self, backbone: nn.Module, head: LMHead, mask_id: int, span: int, stride: int = STRIDE):
+        super().__init__()
+        if stride <= span:
+            raise ValueError(f"stride ({stride}) must exceed span ({span})")
+        self.backbone, self.head = backbone, head
+        self.mask_id, self.span, self.stride = int(mask_id), int(span), int(stride)
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_state(
+        cls,
+        backbone: nn.Module,
+        head_weights: dict[str, Tensor],
+        mask_id: int,
+        span: int,
+        stride: int = STRIDE,
+    ) -> NaturalnessScorer:
+        """A scorer from an encoder (weights already loaded) and the head's weights."""
+        vocab, width = head_weights["decoder.weight"].shape
+        head = LMHead(width, vocab)
+        head.load_state_dict(head_weights)
+        return cls(backbone, head, mask_id, span, stride)
+
+    @classmethod
+    def from_scorer_state(
+        cls, backbone: nn.Module, state: dict[str, Tensor], mask_id: int, span: int, stride: int
+    ) -> NaturalnessScorer:
+        """A scorer from a fresh encoder and a scorer's own ``state_dict`` (``backbone.*``, ``head.*``)."""
+        part = lambda prefix: {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}  # noqa: E731
+        backbone.load_state_dict(part("backbone."))
+        return cls.from_state(backbone, part("head."), mask_id, span, stride)
+
+    def train(self, mode: bool = True) -> NaturalnessScorer:
+        # frozen: dropout stays off even inside a module put in training mode
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        batch, length = input_ids.shape
+        before = (self.span - 1) // 2
+        offsets = torch.arange(self.span, device=input_ids.device) - before
+        n_real = attention_mask.sum(1, keepdim=True)
+        positions = torch.arange(length, device=input_ids.device)
+        total = torch.zeros(batch, device=input_ids.device)
+        count = torch.zeros(batch, device=input_ids.device)
+        for first in range(min(self.stride, length)):
+            centres = positions[first :: self.stride]
+            centres = centres[(centres - before >= 0) & (centres - before + self.span <= length)]
+            if len(centres) == 0:
+                continue
+            # a centre is masked and counted where its whole span lies on the sequence's real
+            # tokens, so a sequence scores the same in any batch (spans never touch: stride > span)
+            inside = (centres - before + self.span)[None, :] <= n_real  # (B, C)
+            spans = (centres[:, None] + offsets).reshape(-1)
+            hide = torch.zeros_like(attention_mask)
+            hide[:, spans] = inside.repeat_interleave(self.span, dim=1)
+            masked = input_ids.masked_fill(hide, self.mask_id)
+            hidden = self.backbone(masked, attention_mask)[:, centres]  # (B, C, D)
+            logp = torch.log_softmax(self.head(hidden).float(), -1)
+            picked = logp.gather(-1, input_ids[:, centres, None]).squeeze(-1)  # (B, C)
+            total += (picked * inside).sum(1)
+            count += inside.sum(1)
+        return total / count.clamp(min=1)
+
+
+@dataclass
+class Fusion:
+    """``logit p = w_logit * classifier logit + w_naturalness * (PLL - mean) / sd + bias``."""
+
+    w_logit: float
+    w_naturalness: float
+    bias: float
+    mean: float
+    sd: float
+
+    def __call__(self, probabilities: np.ndarray, naturalness: np.ndarray) -> np.ndarray:
+        z = self.w_logit * logit(probabilities) + self.w_naturalness * (naturalness - self.mean) / self.sd
+        return 1.0 / (1.0 + np.exp(-(z + self.bias)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def fit_fusion(probabilities: np.ndarray, naturalness: np.ndarray, labels: np.ndarray, seed: int = 0):
+    """The :class:`Fusion` of held-out ``probabilities`` and ``naturalness`` scores with ``labels``
+    (L2 logistic regression, ``C = 1``), or ``None`` below :data:`MIN_PER_CLASS` of either class."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(labels)
+    if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_PER_CLASS:
+        return None
+    naturalness = np.asarray(naturalness, dtype=np.float64)
+    mean, sd = float(naturalness.mean()), float(naturalness.std())
+    sd = sd if sd > 0 else 1.0
+    x = np.c_[logit(probabilities), (naturalness - mean) / sd]
+    fitted = LogisticRegression(C=1.0, random_state=seed).fit(x, labels)
+    (w_logit, w_nat), bias = fitted.coef_[0], fitted.intercept_[0]
+    return Fusion(float(w_logit), float(w_nat), float(bias), mean, sd)

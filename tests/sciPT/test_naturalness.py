@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+
+from sciPT.domains.dna.tokenizer import dna_tokenizer
+from sciPT.export import masked_head_state
+from sciPT.naturalness import MIN_PER_CLASS, Fusion, NaturalnessScorer, fit_fusion, head_state
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.objectives.masked import LMHead
+from sciPT.sequence_domain import TokenizerConfig
+
+
+def _scorer(stride: int, k: int = 3) -> tuple[NaturalnessScorer, object]:
+    torch.manual_seed(0)
+    tokenizer = dna_tokenizer(TokenizerConfig(kind="kmer", k=k))
+    cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64
+    )
+    head = LMHead(16, tokenizer.vocab_size)
+    torch.nn.init.normal_(head.decoder.weight, std=1.0)  # spread the probabilities
+    return NaturalnessScorer(
+        TransformerEncoder(cfg), head, tokenizer.mask_id, span=k, stride=stride
+    ), tokenizer
+
+
+def _codes(lengths, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 4, n).astype(np.uint8) for n in lengths]
+
+
+def test_one_centre_per_pass_is_the_pseudo_log_likelihood_by_hand():
+    scorer, tokenizer = _scorer(stride=1000)
+    (codes,) = _codes([20])
+    ids = torch.as_tensor(tokenizer.encode_codes(codes))[None]
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    logps = []
+    for c in range(1, ids.shape[1] - 1):  # span 3: tokens c-1, c, c+1 masked
+        x = ids.clone()
+        x[0, c - 1 : c + 2] = tokenizer.mask_id
+        h = scorer.backbone(x, mask)[0, c]
+        logps.append(torch.log_softmax(scorer.head(h[None]), -1)[0, ids[0, c]].item())
+    assert scorer(ids, mask).item() == pytest.approx(np.mean(logps), abs=1e-5)
+
+
+@pytest.mark.parametrize("stride", [4, 16])
+def test_a_sequence_scores_the_same_alone_and_beside_a_longer_one(stride):
+    scorer, tokenizer = _scorer(stride=stride)
+    short, long = _codes([17, 30])
+    alone = tokenizer.batch([short])
+    together = tokenizer.batch([short, long])
+    a = scorer(alone["input_ids"], alone["attention_mask"])
+    b = scorer(together["input_ids"], together["attention_mask"])
+    assert b[0].item() == pytest.approx(a[0].item(), abs=1e-5)
+    assert (b < 0).all()  # log-probabilities
+
+
+def test_stride_must_exceed_span():
+    with pytest.raises(ValueError, match=r"stride \(3\) must exceed span \(3\)"):
+        _scorer(stride=3)
+
+
+def test_the_scorer_stays_frozen_and_deterministic():
+    scorer, tokenizer = _scorer(stride=4)
+    scorer.train()
+    assert not scorer.training and not any(p.requires_grad for p in scorer.parameters())
+
+
+def test_fusion_by_hand():
+    fusion = Fusion(w_logit=2.0, w_naturalness=-1.0, bias=0.5, mean=-1.0, sd=0.5)
+    p = np.array([0.5, 0.75])
+    nat = np.array([-1.0, -0.5])
+    # z = 2 logit(p) - (nat + 1) / 0.5 + 0.5: [0 - 0 + 0.5, 2 log 3 - 1 + 0.5]
+    expected = 1 / (1 + np.exp(-np.array([0.5, 2 * np.log(3) - 0.5])))
+    np.testing.assert_allclose(fusion(p, nat), expected, rtol=1e-9)
+
+
+def test_fit_fusion_learns_which_feature_carries_the_label():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)
+    naturalness = -1.3 + 0.1 * labels + 0.02 * rng.standard_normal(200)  # separates the classes
+    probabilities = rng.uniform(0.2, 0.8, 200)  # a classifier that knows nothing
+    fusion = fit_fusion(probabilities, naturalness, labels)
+    assert fusion.w_naturalness > 1.0 and abs(fusion.w_logit) < 0.5
+    assert fusion.mean == pytest.approx(naturalness.mean()) and fusion.sd == pytest.approx(naturalness.std())
+    assert (fusion(probabilities, naturalness)[labels == 1] > 0.5).mean() > 0.9
+
+
+def test_fit_fusion_needs_enough_of_each_class():
+    labels = np.array([1] * (MIN_PER_CLASS - 1) + [0] * 100)
+    assert fit_fusion(np.full(len(labels), 0.5), np.zeros(len(labels)), labels) is None
+
+
+def test_a_masked_head_is_exported_and_a_causal_one_is_not():
+    head = LMHead(4, 7)
+    masked = {"state_dict": {f"objective.head.{k}": v for k, v in head.state_dict().items()}}
+    exported = masked_head_state(masked)
+    assert sorted(exported) == sorted(f"mlm_head.{k}" for k in head.state_dict())
+    assert head_state(exported).keys() == head.state_dict().keys()
+    causal = {
+        "state_dict": {"objective.head.weight": torch.zeros(7, 4), "objective.head.bias": torch.zeros(7)}
+    }
+    assert masked_head_state(causal) == {}
