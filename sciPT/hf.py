@@ -359,7 +359,8 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
     """Load the ESM folder ``path`` (``--init hf:PATH``) for sequences over ``symbols``.
 
     Every backbone weight must be in the folder (a missing one is an error, not a random
-    initialisation); the masked-LM head and the contact head, if present, are not used.
+    initialisation). The masked-LM head, if present, goes to ``extras`` (``mlm_head.*``, for
+    :mod:`sciPT.naturalness`); the contact head is not used.
     """
     check_folder(path)
     path = Path(path)
@@ -388,7 +389,42 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
             f"vocab_size {config['vocab_size']}"
         )
     model = HFEncoder(config, esm).eval()
-    return HFModel(path, config, model, tokenizer, _extras(path))
+    return HFModel(path, config, model, tokenizer, {**_extras(path), **_mlm_head(path, esm, config)})
+
+
+# EsmForMaskedLM's head (dense, GELU, LayerNorm, decoder + bias) in sciPT's LMHead names
+LM_HEAD_NAMES = {
+    "dense.weight": "lm_head.dense.weight",
+    "dense.bias": "lm_head.dense.bias",
+    "norm.weight": "lm_head.layer_norm.weight",
+    "norm.bias": "lm_head.layer_norm.bias",
+    "decoder.weight": "lm_head.decoder.weight",
+    "decoder.bias": "lm_head.bias",
+}
+
+
+def _mlm_head(path: Path, esm: nn.Module, config: dict) -> dict[str, Tensor]:
+    """The folder's masked-LM head as ``mlm_head.<LMHead parameter>`` tensors, ``{}`` if it has
+    none. A decoder tied to the word embeddings (ESM's default) is not stored: it is read from them."""
+    from safetensors import safe_open
+
+    from .naturalness import HEAD_PREFIX
+
+    index = path / f"{HF_WEIGHTS_NAME}.index.json"
+    files = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        if not (path / HF_WEIGHTS_NAME).is_file()
+        else [HF_WEIGHTS_NAME]
+    )
+    wanted, found = set(LM_HEAD_NAMES.values()), {}
+    for name in files:
+        with safe_open(str(path / name), "pt") as f:
+            found.update({k: f.get_tensor(k) for k in f.keys() if k in wanted})
+    if "lm_head.decoder.weight" not in found and config.get("tie_word_embeddings", True):
+        found["lm_head.decoder.weight"] = esm.embeddings.word_embeddings.weight.detach().clone()
+    if not wanted <= set(found):
+        return {}
+    return {HEAD_PREFIX + ours: found[theirs].float() for ours, theirs in LM_HEAD_NAMES.items()}
 
 
 def _extras(path: Path) -> dict[str, Tensor]:

@@ -38,6 +38,7 @@ Shapes: ``input_ids`` and ``attention_mask`` ``[B, L]`` (real tokens first) -> s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -66,47 +67,67 @@ class NaturalnessScorer(nn.Module):
         backbone: the pre-trained encoder (``(B, L)`` ids and mask -> ``(B, L, D)`` hidden states).
         head: its masked-model head, ``(N, D) -> (N, V)`` (:class:`~sciPT.objectives.masked.LMHead`).
         mask_id: the ``[MASK]`` token.
-        span: tokens masked around each centre (the tokenizer's ``k``: one residue hidden).
+        span: tokens masked around each centre (the tokenizer's ``k`` for overlapping k-mers, so
+            that one residue is hidden; 1 for words that do not overlap).
         stride: centres scored together in one pass are ``stride`` tokens apart; ``stride`` passes
             score every centre once. Must exceed ``span`` so that masked spans never touch.
+        skip_ids: tokens never masked as a centre nor scored (special tokens, and the unknown
+            token of a k-mer with N).
 
     Shapes:
         ``input_ids``, ``attention_mask``: ``(B, L)`` -> ``(B,)`` mean log-probability per scored
         token, in nats; a sequence with no centre whose span fits inside it scores 0.
     """
 
-    def __init__(self, backbone: nn.Module, head: LMHead, mask_id: int, span: int, stride: int = STRIDE):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: LMHead,
+        mask_id: int,
+        span: int,
+        stride: int = STRIDE,
+        skip_ids: Sequence[int] = (),
+    ):
         super().__init__()
         if stride <= span:
             raise ValueError(f"stride ({stride}) must exceed span ({span})")
         self.backbone, self.head = backbone, head
         self.mask_id, self.span, self.stride = int(mask_id), int(span), int(stride)
+        self.skip_ids = sorted({int(i) for i in skip_ids})
+        self.register_buffer("skip", torch.tensor(self.skip_ids, dtype=torch.long), persistent=False)
         self.requires_grad_(False)
         self.eval()
 
     @classmethod
     def from_state(
-        cls,
-        backbone: nn.Module,
-        head_weights: dict[str, Tensor],
-        mask_id: int,
-        span: int,
-        stride: int = STRIDE,
+        cls, backbone: nn.Module, head_weights: dict[str, Tensor], eps: float = 1e-5, **settings
     ) -> NaturalnessScorer:
-        """A scorer from an encoder (weights already loaded) and the head's weights."""
+        """A scorer from an encoder (weights already loaded), its head's weights and LayerNorm
+        ``eps``; ``settings``: the class's other arguments (``mask_id``, ``span``, ...)."""
         vocab, width = head_weights["decoder.weight"].shape
-        head = LMHead(width, vocab)
+        head = LMHead(width, vocab, eps=eps)
         head.load_state_dict(head_weights)
-        return cls(backbone, head, mask_id, span, stride)
+        return cls(backbone, head, **settings)
 
     @classmethod
     def from_scorer_state(
-        cls, backbone: nn.Module, state: dict[str, Tensor], mask_id: int, span: int, stride: int
+        cls, backbone: nn.Module, state: dict[str, Tensor], settings: dict
     ) -> NaturalnessScorer:
-        """A scorer from a fresh encoder and a scorer's own ``state_dict`` (``backbone.*``, ``head.*``)."""
+        """A scorer from a fresh encoder, a scorer's own ``state_dict`` (``backbone.*``,
+        ``head.*``) and its :meth:`settings`."""
         part = lambda prefix: {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}  # noqa: E731
         backbone.load_state_dict(part("backbone."))
-        return cls.from_state(backbone, part("head."), mask_id, span, stride)
+        return cls.from_state(backbone, part("head."), **settings)
+
+    def settings(self) -> dict:
+        """What rebuilds the scorer beside its weights, JSON-safe (:meth:`from_scorer_state`)."""
+        return {
+            "eps": self.head.norm.eps,
+            "mask_id": self.mask_id,
+            "span": self.span,
+            "stride": self.stride,
+            "skip_ids": self.skip_ids,
+        }
 
     def train(self, mode: bool = True) -> NaturalnessScorer:
         # frozen: dropout stays off even inside a module put in training mode
@@ -115,9 +136,11 @@ class NaturalnessScorer(nn.Module):
     @torch.no_grad()
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         batch, length = input_ids.shape
+        attention_mask = attention_mask.bool()
         before = (self.span - 1) // 2
         offsets = torch.arange(self.span, device=input_ids.device) - before
         n_real = attention_mask.sum(1, keepdim=True)
+        scorable = attention_mask & ~torch.isin(input_ids, self.skip)
         positions = torch.arange(length, device=input_ids.device)
         total = torch.zeros(batch, device=input_ids.device)
         count = torch.zeros(batch, device=input_ids.device)
@@ -128,7 +151,7 @@ class NaturalnessScorer(nn.Module):
                 continue
             # a centre is masked and counted where its whole span lies on the sequence's real
             # tokens, so a sequence scores the same in any batch (spans never touch: stride > span)
-            inside = (centres - before + self.span)[None, :] <= n_real  # (B, C)
+            inside = ((centres - before + self.span)[None, :] <= n_real) & scorable[:, centres]  # (B, C)
             spans = (centres[:, None] + offsets).reshape(-1)
             hide = torch.zeros_like(attention_mask)
             hide[:, spans] = inside.repeat_interleave(self.span, dim=1)

@@ -28,6 +28,12 @@ centre; shorter ones are padded. Class imbalance is
 handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``); metrics use a 0.5
 threshold. ``strand_symmetric`` averages each prediction with its reverse complement's.
 
+Likelihood fusion. A start pre-trained with a masked objective brings its masked-model head, and
+the pre-trained model's own likelihood of a sequence (:mod:`sciPT.naturalness`) is added to the
+fine-tuned classifier's logit by a logistic regression fitted on the early-stopping split (when it
+holds at least 20 sequences of each class; ``--no-naturalness`` turns it off). Scratch has no such
+score. The report gives the fitted weights, and says why when the fusion is off.
+
 Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
 of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
 each holds out for early stopping. Scratch gets the same, so the comparison stays like for like; the
@@ -188,13 +194,21 @@ class Start:
 
     def naturalness_scorer(self) -> NaturalnessScorer | None:
         """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), or
-        ``None``: not pre-trained, an ``hf:`` model, or an export without the head."""
+        ``None``: not pre-trained, or a model without the head (a causal one, an export written
+        before heads were exported, an ``hf:`` folder without ``lm_head``)."""
         weights = head_state(self.extras)
-        if self.backbone_state is None or not weights or not isinstance(self.model_cfg, TransformerConfig):
+        if self.backbone_state is None or not weights:
             return None
         model = build_backbone(self.model_cfg)
         model.load_state_dict(self.backbone_state)
-        return NaturalnessScorer.from_state(model, weights, self.tokenizer.mask_id, self.tokenizer.k)
+        if isinstance(self.model_cfg, TransformerConfig):
+            # overlapping k-mers: k masked tokens hide one residue
+            settings = dict(span=self.tokenizer.k, skip_ids=self.tokenizer.special_ids)
+        else:  # an ESM's words do not overlap; its LayerNorm epsilon is its own
+            settings = dict(
+                span=1, skip_ids=self.tokenizer.hf.all_special_ids, eps=self.model_cfg["layer_norm_eps"]
+            )
+        return NaturalnessScorer.from_state(model, weights, mask_id=self.tokenizer.mask_id, **settings)
 
     @property
     def residue_cap(self) -> int:
@@ -581,7 +595,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     if fused:
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         classifier.naturalness = NaturalnessScorer.from_scorer_state(
-            build_backbone(model_cfg), state, tokenizer.mask_id, fused["span"], fused["stride"]
+            build_backbone(model_cfg), state, fused["scorer"]
         )
         classifier.fusion = Fusion(**fused["fusion"])
     return classifier, exported
@@ -1028,13 +1042,7 @@ def export_classifier(
     fused = {}
     if classifier.fusion is not None:
         scorer = classifier.naturalness
-        fused = {
-            "naturalness": {
-                "fusion": classifier.fusion.to_dict(),
-                "span": scorer.span,
-                "stride": scorer.stride,
-            }
-        }
+        fused = {"naturalness": {"fusion": classifier.fusion.to_dict(), "scorer": scorer.settings()}}
     export_model(
         run.model,
         classifier.model,

@@ -28,8 +28,9 @@ def nt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, nt):
-    """A run fine-tuned from the folder (an ensemble of two, strand-symmetric), and the classifier
-    as it was in memory when the run exported it."""
+    """A run fine-tuned from the folder (an ensemble of two, strand-symmetric, stopped on a
+    validation set large enough for the likelihood fusion), and the classifier as it was in
+    memory when the run exported it."""
     import sciPT.tasks.promoter as promoter
 
     out = tmp_path_factory.mktemp("run") / "run"
@@ -51,6 +52,8 @@ def trained(tmp_path_factory, nt):
             "--train",
             data,
             "--test",
+            data,
+            "--val",
             data,
             "--out",
             str(out),
@@ -90,6 +93,10 @@ def test_the_run_exports_the_hf_config_and_vocabulary(trained, nt):
     ]
     report = (out / "report.md").read_text()
     assert "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no" in report
+    # the folder's lm_head scores words that do not overlap, one at a time, skipping <cls>
+    scorer = exported["naturalness"]["scorer"]
+    assert scorer["span"] == 1 and scorer["eps"] == 1e-12 and 3 in scorer["skip_ids"]  # <cls> is id 3
+    assert "The model adds the pre-trained model's pseudo-log-likelihood" in report
 
 
 def test_predict_equals_the_in_process_classifier(trained, tmp_path):

@@ -210,3 +210,38 @@ def test_settings_without_an_esm_equivalent_are_refused_in_one_line(change, mess
         esm_equivalent(model, tokenizer, change.get("objective", "masked"))
     assert str(err.value) == message
     esm_equivalent(SCIPT_MODEL, {"symbols": DNA, "k": 1})  # the default configuration maps exactly
+
+
+@pytest.mark.parametrize("kind", ["dna", "protein"])
+def test_the_likelihood_of_an_hf_model_is_transformers_own(kind, dna_folder, protein_folder):
+    """One centre per pass: the scorer's PLL is the mean over real, non-special tokens of
+    EsmForMaskedLM's log-probability of the token with that token masked."""
+    from transformers import EsmForMaskedLM
+
+    from sciPT.naturalness import NaturalnessScorer, head_state
+
+    folder, symbols, seqs = (
+        (dna_folder, DNA, DNA_SEQS) if kind == "dna" else (protein_folder, PROTEIN, PROTEIN_SEQS)
+    )
+    hf = load_hf(folder, symbols)
+    settings = dict(
+        mask_id=hf.tokenizer.mask_id, span=1, stride=1000, skip_ids=hf.tokenizer.hf.all_special_ids
+    )
+    scorer = NaturalnessScorer.from_state(
+        hf.model, head_state(hf.extras), eps=hf.config["layer_norm_eps"], **settings
+    )
+    batch = hf.tokenizer.batch(codes_of(seqs, symbols))
+    ours = scorer(batch["input_ids"], batch["attention_mask"])
+    model = EsmForMaskedLM.from_pretrained(str(folder), local_files_only=True).eval()
+    special = set(hf.tokenizer.hf.all_special_ids)
+    for i, (ids, mask) in enumerate(zip(batch["input_ids"], batch["attention_mask"])):
+        logps = []
+        for c in range(int(mask.sum())):
+            if int(ids[c]) in special:
+                continue
+            x = ids.clone()
+            x[c] = hf.tokenizer.mask_id
+            with torch.no_grad():
+                logits = model(input_ids=x[None], attention_mask=mask[None].long()).logits[0, c]
+            logps.append(torch.log_softmax(logits, -1)[ids[c]].item())
+        assert ours[i].item() == pytest.approx(np.mean(logps), abs=1e-4)
