@@ -1080,8 +1080,9 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
         return "Off (`--no-naturalness`)."
     if start.naturalness_scorer() is None:
         return (
-            "Not available: the start has no masked-model head (scratch, an `hf:` model, or an "
-            "export written before the head was exported; `scipt export RUN` writes it)."
+            "Not available: the start has no masked-model head (scratch, a causal model, an `hf:` "
+            "folder without `lm_head`, or an export written before the head was exported: "
+            "`scipt export RUN` writes it)."
         )
     return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
 
