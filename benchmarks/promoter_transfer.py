@@ -629,8 +629,28 @@ def render_shared_encoder(
             "",
             "The likelihood fusion, chosen on the inner split: "
             + "; ".join(f"{v}: {sum(c)} of {len(c)} units" for v, c in by_variant.items())
-            + ".",
+            + ". On the inner-validation parts, fused minus unfused, every learning rate and head "
+            "dropout of every unit (mean ± standard error; the same rule):",
+            "",
+            "| variant | AUROC | MCC | accuracy |",
+            "|---|---|---|---|",
         ]
+        for variant in by_variant:
+            pairs = {}
+            for u in all_units:
+                if u["variant"] != variant:
+                    continue
+                plain = {_setting_key(c["setting"]): c["inner_val"] for c in u["candidates"]}
+                for c in u["candidates"]:
+                    if c["setting"].get("naturalness"):
+                        other = plain[_setting_key({**c["setting"], "naturalness": False})]
+                        for metric in ("auroc", "mcc", "accuracy"):
+                            pairs.setdefault(metric, []).append((c["inner_val"][metric], other[metric]))
+            out.append(
+                f"| {variant} | "
+                + " | ".join(_paired(pairs[m], 1, "") for m in ("auroc", "mcc", "accuracy"))
+                + " |"
+            )
     out += [
         "",
         f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in all_units) / 3600:.2f} CPU-hours "
@@ -638,6 +658,10 @@ def render_shared_encoder(
         "",
     ]
     return "\n".join(out)
+
+
+def _setting_key(setting: dict) -> tuple:
+    return tuple(sorted(setting.items()))
 
 
 def render_shared_pretraining(results: dict) -> str:

@@ -31,6 +31,12 @@ def test_naturalness_table_pairs_with_the_same_encoder_without_fusion(load_bench
         }
 
     fused = [unit("pre-trained", s, 0.30 + 0.01 * s, {"naturalness": s > 0}) for s in range(3)]
+    for s, u in enumerate(fused):  # inner validation: fused minus unfused AUROC 0.02, 0.03, 0.04
+        scores = lambda auroc: {"auroc": auroc, "mcc": 0.5, "accuracy": 0.8}  # noqa: E731
+        u["candidates"] = [
+            {"setting": {"lr": 1e-3, "naturalness": False}, "inner_val": scores(0.8)},
+            {"setting": {"lr": 1e-3, "naturalness": True}, "inner_val": scores(0.82 + 0.01 * s)},
+        ]
     plain = [unit("pre-trained", s, 0.10 + 0.02 * s) for s in range(3)]
     base = [unit(m, s, 0.5) for s in range(3) for m in ("scratch", "pre-trained", "k-mer LR")]
     results = {
@@ -46,4 +52,6 @@ def test_naturalness_table_pairs_with_the_same_encoder_without_fusion(load_bench
     assert cells[6] == "-0.190 ± 0.006 (3): behind"  # k-mer LR: 0.5 each time
     assert cells[-1] == "k-mer LR: -0.190 ± 0.006 (3): behind"
     assert "dinucleotide-shuffle: 2 of 3 units" in text
+    # differences 0.02, 0.03, 0.04: mean 0.03, SE 0.01 / sqrt(3)
+    assert "| dinucleotide-shuffle | +0.030 ± 0.006 (3): ahead | +0.000 ± 0.000 (3): tied |" in text
     assert "CPU time of the fine-tunes: 3.00 CPU-hours" in text
