@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, pretrained in runs.items():
                 if (key, fraction, seed) in done:
                     continue
-                cfg = task.PromoterConfig()
+                cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
                 cfg.ensemble = 1
                 if pretrained is None:  # the same architecture and tokenizer as the pre-trained ones
                     base = task.load_start(str(template), cfg)

@@ -125,7 +125,7 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
         )
         return predict_cnn(cnn.model, x[test_idx])
     start_name, head = model.split("/")
-    cfg = task.PromoterConfig()
+    cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
     cfg.ensemble = 1
     cfg.head = HeadConfig(**HEADS[head])
     start = task.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)

@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                     if (name, dataset, fraction, seed) in done:
                         continue
                     # epochs of the data's own size, as measured (the epoch floor came later)
-                    cfg = task.PromoterConfig(min_steps_per_epoch=0)
+                    cfg = task.PromoterConfig(min_steps_per_epoch=0, naturalness=False)
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
                     start = task.load_start(str(starts[source]), cfg)

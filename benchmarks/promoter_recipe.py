@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     for value in sorted(args.values):
                         if (start_name, value, dataset, fraction, seed) in done:
                             continue
-                        cfg = task.PromoterConfig(ensemble=1, min_steps_per_epoch=value)
+                        cfg = task.PromoterConfig(ensemble=1, min_steps_per_epoch=value, naturalness=False)
                         start = task.load_start(str(pretrained), cfg)
                         if start_name == "scratch":  # the same architecture and tokenizer, random weights
                             start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
