@@ -76,7 +76,7 @@ class NaturalnessScorer(nn.Module):
 
     Shapes:
         ``input_ids``, ``attention_mask``: ``(B, L)`` -> ``(B,)`` mean log-probability per scored
-        token, in nats; a sequence with no centre whose span fits inside it scores 0.
+        token, in nats; NaN for a sequence with nothing to score (shorter than a span, or all N).
     """
 
     def __init__(
@@ -161,7 +161,7 @@ class NaturalnessScorer(nn.Module):
             picked = logp.gather(-1, input_ids[:, centres, None]).squeeze(-1)  # (B, C)
             total += (picked * inside).sum(1)
             count += inside.sum(1)
-        return total / count.clamp(min=1)
+        return torch.where(count > 0, total / count.clamp(min=1), torch.nan)
 
 
 @dataclass
@@ -175,7 +175,9 @@ class Fusion:
     sd: float
 
     def __call__(self, probabilities: np.ndarray, naturalness: np.ndarray) -> np.ndarray:
-        z = self.w_logit * logit(probabilities) + self.w_naturalness * (naturalness - self.mean) / self.sd
+        """Fused probabilities; a NaN score (nothing to score) counts as the mean: no shift."""
+        standard = np.nan_to_num((np.asarray(naturalness, dtype=np.float64) - self.mean) / self.sd, nan=0.0)
+        z = self.w_logit * logit(probabilities) + self.w_naturalness * standard
         return 1.0 / (1.0 + np.exp(-(z + self.bias)))
 
     def to_dict(self) -> dict:
@@ -196,9 +198,10 @@ def fit_fusion(probabilities: np.ndarray, naturalness: np.ndarray, labels: np.nd
     if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_PER_CLASS:
         return None
     naturalness = np.asarray(naturalness, dtype=np.float64)
-    mean, sd = float(naturalness.mean()), float(naturalness.std())
-    sd = sd if sd > 0 else 1.0
-    x = np.c_[logit(probabilities), (naturalness - mean) / sd]
+    scored = naturalness[~np.isnan(naturalness)]
+    mean = float(scored.mean()) if len(scored) else 0.0
+    sd = float(scored.std()) if len(scored) > 1 and scored.std() > 0 else 1.0
+    x = np.c_[logit(probabilities), np.nan_to_num((naturalness - mean) / sd, nan=0.0)]
     fitted = LogisticRegression(C=1.0, random_state=seed).fit(x, labels)
     (w_logit, w_nat), bias = fitted.coef_[0], fitted.intercept_[0]
     return Fusion(float(w_logit), float(w_nat), float(bias), mean, sd)

@@ -18,9 +18,15 @@ def _scorer(stride: int, k: int = 3) -> tuple[NaturalnessScorer, object]:
     )
     head = LMHead(16, tokenizer.vocab_size)
     torch.nn.init.normal_(head.decoder.weight, std=1.0)  # spread the probabilities
-    return NaturalnessScorer(
-        TransformerEncoder(cfg), head, tokenizer.mask_id, span=k, stride=stride
-    ), tokenizer
+    scorer = NaturalnessScorer(
+        TransformerEncoder(cfg),
+        head,
+        tokenizer.mask_id,
+        span=k,
+        stride=stride,
+        skip_ids=tokenizer.special_ids,
+    )
+    return scorer, tokenizer
 
 
 def _codes(lengths, seed=1):
@@ -100,3 +106,13 @@ def test_a_masked_head_is_exported_and_a_causal_one_is_not():
         "state_dict": {"objective.head.weight": torch.zeros(7, 4), "objective.head.bias": torch.zeros(7)}
     }
     assert masked_head_state(causal) == {}
+
+
+def test_nothing_to_score_is_nan_and_shifts_nothing():
+    scorer, tokenizer = _scorer(stride=4)
+    short, n_only = np.array([0, 1, 2], dtype=np.uint8), np.full(12, 4, dtype=np.uint8)  # 1 token; all UNK
+    batch = tokenizer.batch([short, n_only, *_codes([20])])
+    scores = scorer(batch["input_ids"], batch["attention_mask"])
+    assert torch.isnan(scores[:2]).all() and torch.isfinite(scores[2])
+    fusion = Fusion(w_logit=1.0, w_naturalness=5.0, bias=0.0, mean=-1.0, sd=0.1)
+    np.testing.assert_allclose(fusion(np.array([0.7]), np.array([np.nan])), [0.7], rtol=1e-9)
