@@ -179,17 +179,30 @@ def run_unit(
     best = nested.select(candidates, metric)
     c1 = nested.cpu_seconds()
     everything = np.concatenate(list(tests.values()))
-    p, info = models.fit_predict(model, grid[best], train, everything, seed)
-    scores, at = {}, 0
-    for name, idx in tests.items():
-        scores[name] = nested.clean(binary_metrics(labels[idx], p[at : at + len(idx)]))
-        scores[name]["n"] = len(idx)
-        at += len(idx)
-    return {
+
+    def score(setting):
+        p, info = models.fit_predict(model, setting, train, everything, seed)
+        scores, at = {}, 0
+        for name, idx in tests.items():
+            scores[name] = nested.clean(binary_metrics(labels[idx], p[at : at + len(idx)]))
+            scores[name]["n"] = len(idx)
+            at += len(idx)
+        return scores, info
+
+    scores, info = score(grid[best])
+    unit = {
         "n_train": len(train),
         "chosen": grid[best],
         "candidates": candidates,
         "test": scores,
+    }
+    if "naturalness" in grid[best]:
+        # the same refit with the other choice (one fine-tune serves both): the fusion's own effect,
+        # free of the fine-tune's variation, and the test scores of the task's default (always on)
+        other = {**grid[best], "naturalness": not grid[best]["naturalness"]}
+        unit["test_other_naturalness"] = score(other)[0]
+    return {
+        **unit,
         "cpu_s": nested.cpu_seconds() - c0,
         "cpu_s_tuning": c1 - c0,
         **({"refit_info": info} if info else {}),
@@ -537,14 +550,18 @@ def _paired(pairs: list, scale: float, unit: str) -> str:
 
 
 def render_shared_encoder(
-    results: dict, name: str = "promoter_transfer_45min", parts: tuple = (), references: dict | None = None
+    results: dict,
+    name: str = "promoter_transfer_45min",
+    parts: tuple = (),
+    references: dict | None = None,
+    base_label: str = "pre-trained, 3,000 steps per seed",
 ) -> str:
     """The pre-trained model of a ``--pretrained`` run (``results[name]``, with the units of the
     runs ``parts`` of the same encoder) against every model of the per-seed run
     (``results["promoter_transfer"]``) and the pre-trained model of each run in ``references``
-    (``{column label: results name}``) on the same units: paired differences, this model minus the
+    (``{column label: results name, or a record}``) on the same units: paired differences, this model minus the
     other, mean ± standard error over seeds x folds; *ahead* or *behind* when beyond twice the
-    standard error, else *tied*. MCC for the transfer (the issue's metric on other species),
+    standard error, else *tied*; ``base_label`` names the per-seed run's pre-trained column. MCC for the transfer (the issue's metric on other species),
     accuracy in points for the label fractions (its target's)."""
     record, base = results.get(name), results.get("promoter_transfer")
     if record is None or base is None:
@@ -552,19 +569,35 @@ def render_shared_encoder(
             f"No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --results-name {name}`.\n"
         )
     records = [record] + [results[p] for p in parts if p in results]
-    references = {label: results[r] for label, r in (references or {}).items() if r in results}
-    shared = next(iter(record["pretraining"].values()), {})
-    near = shared.get("contamination", {})
-    out = [
-        " ".join(_measured_by(r) for r in records),
-        "",
-        f"Encoder: `{Path(shared.get('run', '?')).name}`, {shared.get('steps', 0):,} steps, "
-        f"{(shared.get('run_cpu_s') or math.nan) / 60:.1f} CPU-min of pre-training, validation loss "
-        f"{shared.get('val_loss', math.nan):.3f} nats (the per-seed encoders: "
-        + ", ".join(f"{v.get('val_loss', math.nan):.3f}" for v in base.get("pretraining", {}).values())
-        + f"); its corpus holds {near.get('verbatim', '?')} of the {near.get('eval_sequences', 0):,} "
-        f"sequences verbatim and {near.get('near', '?')} nearly (16-mer similarity >= 0.5).",
-    ]
+    references = {
+        label: r if isinstance(r, dict) else results[r]
+        for label, r in (references or {}).items()
+        if isinstance(r, dict) or r in results
+    }
+    encoders = {}  # run path -> (seeds, its record); one for a shared encoder, one per seed otherwise
+    for r in records:
+        for seed, entry in r["pretraining"].items():
+            encoders.setdefault(entry.get("run", "?"), ([], entry))[0].append(seed)
+    out = [" ".join(_measured_by(r) for r in records), ""]
+    for run, (seeds, shared) in encoders.items():
+        near = shared.get("contamination", {})
+        out.append(
+            ("Encoder" if len(encoders) == 1 else f"Encoder of seed {', '.join(sorted(seeds))}")
+            + f": `{Path(run).name}`, {shared.get('steps', 0):,} steps, "
+            f"{_pretraining_cpu_s(shared, base, seeds) / 60:.1f} CPU-min of pre-training, validation loss "
+            f"{shared.get('val_loss', math.nan):.3f} nats"
+            + (
+                " (the per-seed encoders: "
+                + ", ".join(
+                    f"{v.get('val_loss', math.nan):.3f}" for v in base.get("pretraining", {}).values()
+                )
+                + ")"
+                if len(encoders) == 1
+                else ""
+            )
+            + f"; its corpus holds {near.get('verbatim', '?')} of the {near.get('eval_sequences', 0):,} "
+            f"sequences verbatim and {near.get('near', '?')} nearly (16-mer similarity >= 0.5)."
+        )
     masked = record.get("shared_decontamination")
     if masked:
         out[-1] += (
@@ -577,7 +610,7 @@ def render_shared_encoder(
     for label, other in references.items():
         base_units.update({(*key(u)[:4], label): u for u in other["units"] if u["model"] == "pre-trained"})
     classical = ("k-mer LR", "one-hot LR", "CNN")
-    labels = {"pre-trained": "pre-trained, 3,000 steps per seed"}
+    labels = {"pre-trained": base_label}
     for experiment, metric, scale, unit in (
         ("transfer", "mcc", 1, ""),
         ("uci", "mcc", 1, ""),
@@ -660,6 +693,15 @@ def render_shared_encoder(
     return "\n".join(out)
 
 
+def _pretraining_cpu_s(entry: dict, base: dict, seeds: list) -> float:
+    """CPU seconds of an encoder's pre-training: its ``cpu.json`` (written by the budget and
+    shared pre-training), else, for a per-seed encoder, what the per-seed run recorded."""
+    if entry.get("run_cpu_s"):
+        return entry["run_cpu_s"]
+    recorded = base.get("pretraining", {}).get(seeds[0], {}) if len(seeds) == 1 else {}
+    return recorded.get("cpu_s") or math.nan
+
+
 def _setting_key(setting: dict) -> tuple:
     return tuple(sorted(setting.items()))
 
@@ -669,14 +711,41 @@ def render_shared_pretraining(results: dict) -> str:
     return render_shared_encoder(results, "promoter_transfer_shared")
 
 
+def _same_refit(records: list, fused: bool) -> dict:
+    """A record of the units of ``records`` scored with the fusion on (``fused``) or off, whichever
+    the inner split chose: the same refit, its other prediction (``test_other_naturalness``)."""
+    units = []
+    for u in (u for r in records for u in r["units"] if "test_other_naturalness" in u):
+        chose = bool(u["chosen"].get("naturalness"))
+        units.append({**u, "test": u["test"] if chose == fused else u["test_other_naturalness"]})
+    return {"units": units}
+
+
+def _render_naturalness(results: dict, names: list, **kwargs) -> str:
+    """:func:`render_shared_encoder` of ``--naturalness`` runs, with two more columns from the same
+    refits: without the fusion, and with it always (the task's default)."""
+    records = [results[n] for n in names if n in results]
+    references = {
+        "same refit, no fusion": _same_refit(records, False),
+        "same refit, always fused": _same_refit(records, True),
+    }
+    return render_shared_encoder(results, names[0], parts=tuple(names[1:]), references=references, **kwargs)
+
+
 def render_naturalness(results: dict) -> str:
-    """:func:`render_shared_encoder` of the ``--naturalness`` runs of the shared encoder, paired
-    with the same encoder's run without it."""
-    return render_shared_encoder(
-        results,
-        "promoter_transfer_naturalness",
-        parts=("promoter_transfer_naturalness_ipromoter",),
-        references={"same encoder, no fusion": "promoter_transfer_shared"},
+    """The ``--naturalness`` runs of the shared 45-CPU-minute encoder."""
+    return _render_naturalness(
+        results, ["promoter_transfer_naturalness", "promoter_transfer_naturalness_ipromoter"]
+    )
+
+
+def render_naturalness_per_seed(results: dict) -> str:
+    """:func:`render_shared_encoder` of the ``--naturalness`` runs of the per-seed 3,000-step
+    encoders (one run per seed), paired with the per-seed run, whose pre-trained model is the same
+    encoder without the fusion."""
+    name = "promoter_transfer_naturalness_3000_seed"
+    return _render_naturalness(
+        results, [f"{name}{s}" for s in range(3)], base_label="per-seed run's fine-tune"
     )
 
 
