@@ -35,14 +35,6 @@ from .errors import UserError
 CHECKPOINT_KEY = "sciPT_export"
 BACKBONE_PREFIX = "backbone."
 MASKED_HEAD_PREFIX = "objective.head."
-MASKED_HEAD_KEYS = (
-    "dense.weight",
-    "dense.bias",
-    "norm.weight",
-    "norm.bias",
-    "decoder.weight",
-    "decoder.bias",
-)
 
 
 def export_record(config: dict, after_training: bool) -> dict:
@@ -62,9 +54,11 @@ def masked_head_state(checkpoint: dict) -> dict:
     from .naturalness import HEAD_PREFIX
 
     state = checkpoint["state_dict"]
-    if not all(MASKED_HEAD_PREFIX + k in state for k in MASKED_HEAD_KEYS):
+    # a masked head (LMHead) ends in a decoder; a causal one is a single projection
+    if MASKED_HEAD_PREFIX + "decoder.weight" not in state:
         return {}
-    return {HEAD_PREFIX + k: state[MASKED_HEAD_PREFIX + k] for k in MASKED_HEAD_KEYS}
+    n = len(MASKED_HEAD_PREFIX)
+    return {HEAD_PREFIX + k[n:]: v for k, v in state.items() if k.startswith(MASKED_HEAD_PREFIX)}
 
 
 def add_tensors(path: Path, checkpoint: dict, tensors: dict) -> dict:

@@ -558,10 +558,7 @@ def esm_state(backbone: dict[str, Tensor], head: dict[str, Tensor], n_layers: in
             out[f"{e}output.dense.{kind}"] = backbone[f"{b}ffn.down.{kind}"]
     for kind in ("weight", "bias"):
         out[f"esm.encoder.emb_layer_norm_after.{kind}"] = backbone[f"norm.{kind}"]
-        out[f"lm_head.dense.{kind}"] = head[f"dense.{kind}"]
-        out[f"lm_head.layer_norm.{kind}"] = head[f"norm.{kind}"]
-    out["lm_head.decoder.weight"] = head["decoder.weight"]
-    out["lm_head.bias"] = head["decoder.bias"]
+    out.update({theirs: head[ours] for ours, theirs in LM_HEAD_NAMES.items()})
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in out.items()}
 
 
@@ -569,8 +566,8 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
     """Write a sciPT DNA or protein pre-training run as an ``EsmForMaskedLM`` folder ``out``
     (``config.json``, ``model.safetensors``, ``vocab.txt``, ``tokenizer_config.json``).
 
-    Everything comes from the run's checkpoint (the backbone, the masked-LM head, which the
-    sciPT export does not keep, and the export configuration) and ``config.yaml`` (the objective).
+    Everything comes from the run's checkpoint (the backbone, the masked-LM head and the export
+    configuration) and ``config.yaml`` (the objective).
     A configuration without an exact ESM equivalent is refused (:func:`esm_equivalent`). The
     vocabulary keeps sciPT's ids: ``<pad> <unk> <cls> <eos> <mask>`` then the residues in the
     alphabet's order. sciPT's models are trained without ``<cls>``/``<eos>``: the config says so

@@ -175,13 +175,19 @@ class Fusion:
     sd: float
 
     def __call__(self, probabilities: np.ndarray, naturalness: np.ndarray) -> np.ndarray:
-        """Fused probabilities; a NaN score (nothing to score) counts as the mean: no shift."""
-        standard = np.nan_to_num((np.asarray(naturalness, dtype=np.float64) - self.mean) / self.sd, nan=0.0)
-        z = self.w_logit * logit(probabilities) + self.w_naturalness * standard
+        """Fused probabilities."""
+        z = self.w_logit * logit(probabilities) + self.w_naturalness * standardise(
+            naturalness, self.mean, self.sd
+        )
         return 1.0 / (1.0 + np.exp(-(z + self.bias)))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def standardise(naturalness: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """``(PLL - mean) / sd``; a NaN score (nothing to score) counts as the mean: no shift."""
+    return np.nan_to_num((np.asarray(naturalness, dtype=np.float64) - mean) / sd, nan=0.0)
 
 
 def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -201,7 +207,7 @@ def fit_fusion(probabilities: np.ndarray, naturalness: np.ndarray, labels: np.nd
     scored = naturalness[~np.isnan(naturalness)]
     mean = float(scored.mean()) if len(scored) else 0.0
     sd = float(scored.std()) if len(scored) > 1 and scored.std() > 0 else 1.0
-    x = np.c_[logit(probabilities), np.nan_to_num((naturalness - mean) / sd, nan=0.0)]
+    x = np.c_[logit(probabilities), standardise(naturalness, mean, sd)]
     fitted = LogisticRegression(C=1.0, random_state=seed).fit(x, labels)
     (w_logit, w_nat), bias = fitted.coef_[0], fitted.intercept_[0]
     return Fusion(float(w_logit), float(w_nat), float(bias), mean, sd)

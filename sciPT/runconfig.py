@@ -33,6 +33,11 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def flag_dest(key: str) -> str:
+    """The argparse destination of the config key ``key`` (what :func:`resolve_config` reads)."""
+    return "cfg__" + key.replace(".", "__")
+
+
 def _strip_optional(tp):
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -79,7 +84,7 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
     other = parser.add_argument_group("model, data and objective")
     for key, (value, tp) in flatten(defaults, settable=True).items():
         name = "--" + reverse[key] if key in reverse else flag_name(key)
-        dest = "cfg__" + key.replace(".", "__")
+        dest = flag_dest(key)
         base, _ = _strip_optional(tp)
         is_list = typing.get_origin(base) in (list, tuple)
         shown = " ".join(map(str, value)) if is_list and value is not None else value
@@ -181,7 +186,7 @@ def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None
     """``--no-KEY``: the same as ``--KEY false`` for the boolean config key ``key``."""
     parser.add_argument(
         f"--no-{flag_name(key)[2:]}",
-        dest=f"cfg__{key.replace('.', '__')}",
+        dest=flag_dest(key),
         action="store_const",
         const="false",
         default=argparse.SUPPRESS,

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 import time
@@ -192,13 +193,23 @@ class Start:
             model.load_state_dict(self.backbone_state)
         return model
 
+    @property
+    def has_masked_head(self) -> bool:
+        """Pre-trained, with a masked-model head: not scratch, a causal model, an export written
+        before heads were exported, or an ``hf:`` folder without ``lm_head``."""
+        return self.backbone_state is not None and bool(head_state(self.extras))
+
     def naturalness_scorer(self) -> NaturalnessScorer | None:
-        """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), or
-        ``None``: not pre-trained, or a model without the head (a causal one, an export written
-        before heads were exported, an ``hf:`` folder without ``lm_head``)."""
-        weights = head_state(self.extras)
-        if self.backbone_state is None or not weights:
+        """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), frozen
+        and built once per start (every fold's classifier shares it), or ``None``
+        (:attr:`has_masked_head`)."""
+        return self._naturalness_scorer
+
+    @functools.cached_property
+    def _naturalness_scorer(self) -> NaturalnessScorer | None:
+        if not self.has_masked_head:
             return None
+        weights = head_state(self.extras)
         model = build_backbone(self.model_cfg)
         model.load_state_dict(self.backbone_state)
         if isinstance(self.model_cfg, TransformerConfig):
@@ -1078,7 +1089,7 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
         )
     if not cfg.naturalness:
         return "Off (`--no-naturalness`)."
-    if start.naturalness_scorer() is None:
+    if not start.has_masked_head:
         return (
             "Not available: the start has no masked-model head (scratch, a causal model, an `hf:` "
             "folder without `lm_head`, or an export written before the head was exported: "
