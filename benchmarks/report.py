@@ -92,6 +92,7 @@ RENDERERS["promoter-design"] = "promoter_design:render"
 RENDERERS["promoter-transfer-conv"] = "promoter_transfer:render_conv_head"
 RENDERERS["promoter-transfer-45min"] = "promoter_transfer:render_shared_encoder"
 RENDERERS["promoter-transfer-shared"] = "promoter_transfer:render_shared_pretraining"
+RENDERERS["promoter-naturalness"] = "promoter_naturalness:render"
 RENDERERS["promoter-transfer-naturalness"] = "promoter_transfer:render_naturalness"
 RENDERERS["promoter-transfer-naturalness-per-seed"] = "promoter_transfer:render_naturalness_per_seed"
 # force fields (issues 11 and 13): accuracy against CPU time, against MACE

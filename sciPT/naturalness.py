@@ -17,9 +17,10 @@ centre separately costs one encoder pass per token; :class:`NaturalnessScorer` m
 hides about the share of tokens the encoder was pre-trained with (15 %).
 
 On iPromoter-2L's sigma subsets the score alone separates promoters of every sigma factor from
-their dinucleotide shuffles (AUROC 0.80-0.86 for sigma24/28/32/54 with the 45-CPU-minute encoder;
+their dinucleotide shuffles (AUROC 0.80-0.85 for sigma24/28/32/54 with the 45-CPU-minute encoder;
 a shuffle keeps the dinucleotides but not the genome's longer words), which a classifier fine-tuned
-on sigma-70 promoters alone does not carry over (benchmarks/RESULTS.md, "Transfer").
+on sigma-70 promoters alone does not carry over (benchmarks/promoter_naturalness.py,
+benchmarks/RESULTS.md).
 
 :func:`fit_fusion` combines a fine-tuned classifier's logit with the score by a two-feature logistic
 regression fitted on the fine-tune's held-out early-stopping split (Platt scaling with one more

@@ -61,3 +61,16 @@ def test_naturalness_table_pairs_each_refit_with_its_other_prediction(load_bench
     # differences 0.02, 0.03, 0.04: mean 0.03, SE 0.01 / sqrt(3)
     assert "| dinucleotide-shuffle | +0.030 ± 0.006 (3): ahead | +0.000 ± 0.000 (3): tied |" in text
     assert "CPU time of the fine-tunes: 3.00 CPU-hours" in text
+
+
+def test_zero_shot_table_is_the_mean_and_standard_error_over_draws(load_benchmark):
+    render = load_benchmark("promoter_naturalness").render
+    prov = {"command": "x", "commit": "0" * 40, "date": "2026-12-03", "cpu": {"model": "cpu"}}
+    rows = [{"negatives": "ipromoter", "seed": None, "auroc": {"sigma24": 0.25}}]
+    rows += [
+        {"negatives": "dinucleotide-shuffle", "seed": s, "auroc": {"sigma24": a}}
+        for s, a in enumerate([0.7, 0.8, 0.9])
+    ]
+    text = render({"promoter_naturalness": {"provenance": prov, "pretrained_run": "r", "rows": rows}})
+    assert "| ipromoter | 0.250 |" in text
+    assert "| dinucleotide-shuffle | 0.800 ± 0.058 |" in text  # SD 0.1 / sqrt(3)
