@@ -282,8 +282,10 @@ class Models:
 
     def _finetune(self, start, setting, fit_idx, pred_idx, seed):
         """One fine-tune; ``setting["naturalness"]`` (absent: off) says whether the prediction
-        fuses in the pre-trained model's likelihood. Settings that differ only in it share the
-        fine-tune (the fusion is fitted after it and leaves it unchanged)."""
+        fuses in the pre-trained model's likelihood: ``True`` as the task does (where the fitted
+        fusion's likelihood ratio reaches the task's threshold), ``"always"`` the fitted fusion
+        whatever its ratio. Settings that differ only in it share the fine-tune (the fusion is
+        fitted after it and leaves it unchanged)."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
         key = (id(start), setting["lr"], setting["head_dropout"], digest(fit_idx), seed)
@@ -300,8 +302,15 @@ class Models:
         classifier = self._fitted[1]
         codes = self.data.subset(pred_idx).codes
         if setting.get("naturalness", False):
-            fusion = classifier.fusion.to_dict() if classifier.fusion is not None else None
-            return classifier.predict(codes), {"fusion": fusion}
+            fitted = classifier.fitted_fusion
+            info = {
+                "fusion": fitted.to_dict() if fitted is not None else None,
+                "fusion_kept": classifier.fusion is not None,
+            }
+            if setting["naturalness"] == "always" and fitted is not None:
+                plain = classifier.classifier_proba(classifier.model, codes)
+                return fitted(plain, classifier.naturalness_scores(codes)).astype(np.float32), info
+            return classifier.predict(codes), info
         return classifier.classifier_proba(classifier.model, codes), {}
 
     def _logistic(self, model, setting, fit_idx, pred_idx, seed):

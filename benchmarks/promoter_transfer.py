@@ -173,9 +173,12 @@ def run_unit(
     candidates = []
     for setting in grid:
         p, info = models.fit_predict(model, setting, inner_fit, inner_val, seed)
-        candidates.append(
-            {"setting": setting, "inner_val": nested.clean(binary_metrics(labels[inner_val], p))}
-        )
+        candidate = {"setting": setting, "inner_val": nested.clean(binary_metrics(labels[inner_val], p))}
+        if info.get("fusion") is not None and not info["fusion_kept"]:
+            # what fusing regardless would have scored: the likelihood-ratio test's own effect
+            p, _ = models.fit_predict(model, {**setting, "naturalness": "always"}, inner_fit, inner_val, seed)
+            candidate["inner_val_always_fused"] = nested.clean(binary_metrics(labels[inner_val], p))
+        candidates.append(candidate)
     best = nested.select(candidates, metric)
     c1 = nested.cpu_seconds()
     everything = np.concatenate(list(tests.values()))
@@ -198,9 +201,14 @@ def run_unit(
     }
     if "naturalness" in grid[best]:
         # the same refit with the other choice (one fine-tune serves both): the fusion's own effect,
-        # free of the fine-tune's variation, and the test scores of the task's default (always on)
+        # free of the fine-tune's variation, and the test scores of the task's default (fused where
+        # the likelihood-ratio test keeps it), and, where the test left it out, fused regardless
         other = {**grid[best], "naturalness": not grid[best]["naturalness"]}
-        unit["test_other_naturalness"] = score(other)[0]
+        unit["test_other_naturalness"], other_info = score(other)
+        fused_info = info if grid[best]["naturalness"] else other_info
+        unit["refit_fusion"] = fused_info
+        if fused_info.get("fusion") is not None and not fused_info["fusion_kept"]:
+            unit["test_always_fused"] = score({**grid[best], "naturalness": "always"})[0]
     return {
         **unit,
         "cpu_s": nested.cpu_seconds() - c0,
@@ -316,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         "pretrain_steps": args.pretrain_steps,
         "quick": args.quick,
     }
+    if args.naturalness:
+        from sciPT.tasks.promoter import PromoterConfig
+
+        # naturalness True is the task's default: fused where the likelihood ratio reaches this
+        proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"
@@ -684,6 +697,23 @@ def render_shared_encoder(
                 + " | ".join(_paired(pairs[m], 1, "") for m in ("auroc", "mcc", "accuracy"))
                 + " |"
             )
+        tested = _tested_against_always(all_units)
+        if tested:
+            out += [
+                "",
+                "The likelihood-ratio test against fusing regardless, on the same inner-validation "
+                "parts: the task's default minus always fused, every fused candidate (equal where the "
+                "test kept the fusion):",
+                "",
+                "| variant | AUROC | MCC | accuracy |",
+                "|---|---|---|---|",
+            ]
+            for variant, pairs in tested.items():
+                out.append(
+                    f"| {variant} | "
+                    + " | ".join(_paired(pairs[m], 1, "") for m in ("auroc", "mcc", "accuracy"))
+                    + " |"
+                )
     out += [
         "",
         f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in all_units) / 3600:.2f} CPU-hours "
@@ -691,6 +721,23 @@ def render_shared_encoder(
         "",
     ]
     return "\n".join(out)
+
+
+def _tested_against_always(units: list) -> dict:
+    """``{variant: {metric: [(task default, always fused)]}}`` over the fused inner-validation
+    candidates of runs that recorded what fusing regardless scores (``inner_val_always_fused``,
+    where the test left the fusion out); empty for runs before the test."""
+    if not any("refit_fusion" in u for u in units):
+        return {}
+    out = {}
+    for u in units:
+        for c in u["candidates"]:
+            if c["setting"].get("naturalness"):
+                always = c.get("inner_val_always_fused", c["inner_val"])
+                for metric in ("auroc", "mcc", "accuracy"):
+                    pair = (c["inner_val"][metric], always[metric])
+                    out.setdefault(u["variant"], {}).setdefault(metric, []).append(pair)
+    return out
 
 
 def _pretraining_cpu_s(entry: dict, base: dict, seeds: list) -> float:
@@ -721,15 +768,37 @@ def _same_refit(records: list, fused: bool) -> dict:
     return {"units": units}
 
 
+def _always_fused(records: list) -> dict:
+    """A record of the units of ``records`` scored with the fitted fusion whatever its likelihood
+    ratio: ``test_always_fused`` where the test left it out, else the same refit fused."""
+    fused = _same_refit(records, True)["units"]
+    return {"units": [{**u, "test": u.get("test_always_fused", u["test"])} for u in fused]}
+
+
 def _render_naturalness(results: dict, names: list, **kwargs) -> str:
-    """:func:`render_shared_encoder` of ``--naturalness`` runs, with two more columns from the same
-    refits: without the fusion, and with it always (the task's default)."""
+    """:func:`render_shared_encoder` of ``--naturalness`` runs, with three more columns from the same
+    refits: without the fusion, as the task fuses by default (where the likelihood-ratio test keeps
+    it), and fused whatever the test says; and how often the test kept it."""
     records = [results[n] for n in names if n in results]
     references = {
         "same refit, no fusion": _same_refit(records, False),
-        "same refit, always fused": _same_refit(records, True),
+        "same refit, task default": _same_refit(records, True),
+        "same refit, always fused": _always_fused(records),
     }
-    return render_shared_encoder(results, names[0], parts=tuple(names[1:]), references=references, **kwargs)
+    text = render_shared_encoder(results, names[0], parts=tuple(names[1:]), references=references, **kwargs)
+    kept = {}
+    for u in (u for r in records for u in r["units"] if "refit_fusion" in u):
+        info = u["refit_fusion"]
+        kept.setdefault(u["variant"], []).append(info.get("fusion") is not None and info["fusion_kept"])
+    if not kept:
+        return text
+    ratio = next((r["protocol"].get("naturalness_min_ratio") for r in records), None)
+    return text + (
+        f"\nThe task's likelihood-ratio test (kept at a ratio of {ratio:.2f} or more on the refit's "
+        "early-stopping split) kept the refit's fusion in: "
+        + "; ".join(f"{v}: {sum(k)} of {len(k)} units" for v, k in kept.items())
+        + ".\n"
+    )
 
 
 def render_naturalness(results: dict) -> str:

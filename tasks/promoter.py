@@ -31,8 +31,11 @@ threshold. ``strand_symmetric`` averages each prediction with its reverse comple
 Likelihood fusion. A start pre-trained with a masked objective brings its masked-model head, and
 the pre-trained model's own likelihood of a sequence (:mod:`sciPT.naturalness`) is added to the
 fine-tuned classifier's logit by a logistic regression fitted on the early-stopping split (when it
-holds at least 20 sequences of each class; ``--no-naturalness`` turns it off). Scratch has no such
-score. The report gives the fitted weights, and says why when the fusion is off.
+holds at least 20 sequences of each class; ``--no-naturalness`` turns it off). It is kept only where
+it improves that split's fit beyond chance (likelihood ratio against the logit alone at least
+``naturalness_min_ratio``, 3.841: p = 0.05), since it costs 16 encoder passes per sequence at
+prediction. Scratch has no such score. The report gives the fitted weights and the ratio, and says
+why when the fusion is off.
 
 Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
 of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
@@ -78,7 +81,14 @@ from sciPT.finetune import FinetuneConfig
 from sciPT.hf import is_hf_config, is_hf_init
 from sciPT.metrics import NAMES as METRIC_NAMES
 from sciPT.metrics import binary_metrics, summarise
-from sciPT.naturalness import MIN_PER_CLASS, Fusion, NaturalnessScorer, fit_fusion, head_state
+from sciPT.naturalness import (
+    MIN_LIKELIHOOD_RATIO,
+    MIN_PER_CLASS,
+    Fusion,
+    NaturalnessScorer,
+    fit_fusion,
+    head_state,
+)
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
@@ -154,6 +164,10 @@ class PromoterConfig:
     # fuse the pre-trained masked model's likelihood of each sequence into the prediction
     # (sciPT.naturalness), where the start has a masked-model head; --no-naturalness: off
     naturalness: bool = True
+    # ... kept only where it improves the fit on the early-stopping split by at least this
+    # likelihood-ratio statistic (chi-squared, 1 degree of freedom: 3.841 is p = 0.05); below it the
+    # model predicts without the likelihood's 16 encoder passes per sequence. 0: keep every fit
+    naturalness_min_ratio: float = MIN_LIKELIHOOD_RATIO
     folds: int = 0
     strand_symmetric: bool = False
     # scratch and a k-mer logistic regression beside the model, on the same folds (--no-baselines: off)
@@ -317,6 +331,8 @@ class Classifier:
         self.model, self.tokenizer, self.length = model, tokenizer, length
         self.strand_symmetric = strand_symmetric
         self.naturalness, self.fusion = naturalness, fusion
+        # the fusion as fitted, kept in ``fusion`` or not (:meth:`fuse`); None where none was fitted
+        self.fitted_fusion = fusion
 
     @property
     def max_tokens(self) -> int:
@@ -353,16 +369,19 @@ class Classifier:
             scores.append(np.concatenate(out) if out else np.zeros(0, dtype=np.float32))
         return np.mean(scores, axis=0)
 
-    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int) -> None:
-        """Fit :attr:`fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held out
-        from that model's fit (a member and its early-stopping split, or the ensemble and a split
-        all members stopped on); below :data:`sciPT.naturalness.MIN_PER_CLASS` it stays off."""
+    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int, min_ratio: float) -> None:
+        """Fit :attr:`fitted_fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held
+        out from that model's fit (a member and its early-stopping split, or the ensemble and a split
+        all members stopped on), and keep it as :attr:`fusion` if its likelihood ratio reaches
+        ``min_ratio``; below :data:`sciPT.naturalness.MIN_PER_CLASS` none is fitted."""
         self.naturalness = scorer
         probabilities = np.concatenate([self.classifier_proba(m, v.codes) for m, v in held_out])
         scores = np.concatenate([self.naturalness_scores(v.codes) for _, v in held_out])
         labels = np.concatenate([v.labels for _, v in held_out])
-        self.fusion = fit_fusion(probabilities, scores, labels, seed)
-        if self.fusion is None:
+        self.fitted_fusion = fit_fusion(probabilities, scores, labels, seed)
+        kept = self.fitted_fusion is not None and self.fitted_fusion.likelihood_ratio >= min_ratio
+        self.fusion = self.fitted_fusion if kept else None
+        if self.fitted_fusion is None:
             self.naturalness = None
 
     @torch.inference_mode()
@@ -406,7 +425,8 @@ def train_classifier(
     if scorer is not None:
         # a split every member stopped on is scored once, by the ensemble; otherwise each
         # member's own early-stopping split by that member
-        classifier.fuse(scorer, [(model, val)] if val is not None else fits, seed)
+        held_out = [(model, val)] if val is not None else fits
+        classifier.fuse(scorer, held_out, seed, cfg.naturalness_min_ratio)
     return classifier
 
 
@@ -608,7 +628,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
         classifier.naturalness = NaturalnessScorer.from_scorer_state(
             build_backbone(model_cfg), state, fused["scorer"]
         )
-        classifier.fusion = Fusion(**fused["fusion"])
+        classifier.fusion = classifier.fitted_fusion = Fusion(**fused["fusion"])
     return classifier, exported
 
 
@@ -637,6 +657,8 @@ def validate(cfg: PromoterConfig) -> None:
         )
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
+    if np.isnan(cfg.naturalness_min_ratio):
+        raise ConfigError("naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan")
     for f in cfg.label_fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
@@ -699,6 +721,9 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, start, cfg, length)
     lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, start, final)]
+    if final.fitted_fusion is not None:
+        metrics["naturalness_likelihood_ratio"] = final.fitted_fusion.likelihood_ratio
+        metrics["naturalness_kept"] = int(final.fusion is not None)
     if final.fusion is not None:
         metrics["naturalness_weight"] = final.fusion.w_naturalness
     if test is not None:
@@ -1076,6 +1101,14 @@ def export_classifier(
     )
 
 
+def _likelihood_ratio_clause(fusion: Fusion, cfg: PromoterConfig) -> str:
+    return (
+        f"Likelihood ratio against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
+        f"{cfg.naturalness_min_ratio:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
+        "freedom)."
+    )
+
+
 def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) -> str:
     """What the exported model does with the pre-trained model's likelihood (:mod:`sciPT.naturalness`)."""
     fusion = classifier.fusion
@@ -1085,7 +1118,17 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
             "per token) to the classifier's logit, fitted on the held-out early-stopping split: "
             f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
             f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
-            "the promoters look more like the pre-training genomes than the negatives do."
+            "the promoters look more like the pre-training genomes than the negatives do. "
+            + _likelihood_ratio_clause(fusion, cfg)
+        )
+    fitted = classifier.fitted_fusion
+    if fitted is not None:
+        return (
+            "Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the "
+            f"classifier's logit (weight {fitted.w_naturalness:+.2f} per standard deviation) did not "
+            f"improve the fit on the early-stopping split enough: {_likelihood_ratio_clause(fitted, cfg)} "
+            f"The model predicts without it (it would cost {classifier.naturalness.stride} encoder passes "
+            "per sequence)."
         )
     if not cfg.naturalness:
         return "Off (`--no-naturalness`)."

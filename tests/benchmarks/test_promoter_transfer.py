@@ -30,36 +30,61 @@ def test_naturalness_table_pairs_each_refit_with_its_other_prediction(load_bench
             "cpu_s": 3600.0,
         }
 
-    # seed s: fused MCC 0.30 + 0.01 s, unfused 0.10 + 0.02 s; the inner split chose the fusion
-    # for seeds 1 and 2, so the reported MCCs are 0.10, 0.31, 0.32
+    # seed 0: the inner split chose unfused (0.10), the fusion was kept (0.30 fused);
+    # seed 1: chose fused (0.31), kept, unfused 0.12; seed 2: the likelihood-ratio test left the
+    # fusion out, so fused and unfused candidates tie and the first (unfused, 0.14) is chosen; the
+    # task default is then unfused too, and fused regardless it would have scored 0.20
+    chosen = [False, True, False]
+    test = [0.10, 0.31, 0.14]
+    other = [0.30, 0.12, 0.14]
+    kept = [True, True, False]
     runs = []
     for s in range(3):
-        fused, plain = 0.30 + 0.01 * s, 0.10 + 0.02 * s
-        u = unit("pre-trained", s, fused if s else plain, {"naturalness": s > 0})
-        u["test_other_naturalness"] = {"sigma24": {"auroc": 0.7, "mcc": plain if s else fused}}
+        u = unit("pre-trained", s, test[s], {"naturalness": chosen[s]})
+        u["test_other_naturalness"] = {"sigma24": {"auroc": 0.7, "mcc": other[s]}}
+        u["refit_fusion"] = {"fusion": {"likelihood_ratio": 9.0 if kept[s] else 1.0}, "fusion_kept": kept[s]}
+        if not kept[s]:
+            u["test_always_fused"] = {"sigma24": {"auroc": 0.7, "mcc": 0.20}}
         scores = lambda auroc: {"auroc": auroc, "mcc": 0.5, "accuracy": 0.8}  # noqa: E731
-        u["candidates"] = [  # inner validation: fused minus unfused AUROC 0.02, 0.03, 0.04
+        u["candidates"] = [  # inner validation: fused minus unfused AUROC 0.02, 0.03, 0 (left out)
             {"setting": {"lr": 1e-3, "naturalness": False}, "inner_val": scores(0.8)},
-            {"setting": {"lr": 1e-3, "naturalness": True}, "inner_val": scores(0.82 + 0.01 * s)},
+            {"setting": {"lr": 1e-3, "naturalness": True}, "inner_val": scores((0.82, 0.83, 0.8)[s])},
         ]
+        if not kept[s]:  # fused regardless, the inner-validation AUROC would have been 0.79
+            u["candidates"][1]["inner_val_always_fused"] = scores(0.79)
         runs.append(u)
     base = [unit(m, s, 0.5) for s in range(3) for m in ("scratch", "pre-trained", "k-mer LR")]
+    protocol = {"naturalness_min_ratio": 3.841}
     results = {
-        "promoter_transfer_naturalness": {"provenance": prov, "pretraining": {}, "units": runs},
+        "promoter_transfer_naturalness": {
+            "provenance": prov,
+            "protocol": protocol,
+            "pretraining": {},
+            "units": runs,
+        },
         "promoter_transfer": {"provenance": prov, "pretraining": {}, "units": base},
     }
     text = pt.render_naturalness(results)
     row = next(line for line in text.splitlines() if line.startswith("| dinucleotide-shuffle | sigma24"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    # against the same refit unfused: 0, 0.19, 0.18 (mean 0.1233, sample SD 0.1069, SE 0.0617)
-    assert cells[5] == "+0.123 ± 0.062 (3): tied"
-    # against the same refit always fused: -0.20, 0, 0 (mean -0.0667, SE 0.0667)
+    # against the same refit unfused: 0, 0.19, 0 (mean 0.0633, sample SD 0.1097, SE 0.0633)
+    assert cells[5] == "+0.063 ± 0.063 (3): tied"
+    # against the task default (fused where kept): -0.20, 0, 0 (mean -0.0667, SE 0.0667)
     assert cells[6] == "-0.067 ± 0.067 (3): tied"
-    # against the k-mer LR (0.5 each time): -0.40, -0.19, -0.18 (mean -0.2567, SE 0.0717)
-    assert cells[7] == "-0.257 ± 0.072 (3): behind" and cells[-1] == "k-mer LR: -0.257 ± 0.072 (3): behind"
-    assert "dinucleotide-shuffle: 2 of 3 units" in text
-    # differences 0.02, 0.03, 0.04: mean 0.03, SE 0.01 / sqrt(3)
-    assert "| dinucleotide-shuffle | +0.030 ± 0.006 (3): ahead | +0.000 ± 0.000 (3): tied |" in text
+    # against the same refit always fused: -0.20, 0, -0.06 (mean -0.0867, SD 0.1026, SE 0.0593)
+    assert cells[7] == "-0.087 ± 0.059 (3): tied"
+    # against the k-mer LR (0.5 each time): -0.40, -0.19, -0.36 (mean -0.3167, SD 0.1115, SE 0.0644)
+    assert cells[8] == "-0.317 ± 0.064 (3): behind" and cells[-1] == "k-mer LR: -0.317 ± 0.064 (3): behind"
+    assert "The likelihood fusion, chosen on the inner split: dinucleotide-shuffle: 1 of 3 units." in text
+    assert (
+        "The task's likelihood-ratio test (kept at a ratio of 3.84 or more on the refit's early-stopping "
+        "split) kept the refit's fusion in: dinucleotide-shuffle: 2 of 3 units."
+    ) in text
+    # differences 0.02, 0.03, 0: mean 0.0167, SD 0.0153, SE 0.0088
+    assert "| dinucleotide-shuffle | +0.017 ± 0.009 (3): tied | +0.000 ± 0.000 (3): tied |" in text
+    # the test against fusing regardless: 0, 0 (kept), 0.80 - 0.79 = 0.01: mean 0.0033, SE 0.0033
+    tested = text[text.index("The likelihood-ratio test against fusing regardless") :]
+    assert "| dinucleotide-shuffle | +0.003 ± 0.003 (3): tied | +0.000 ± 0.000 (3): tied |" in tested
     assert "CPU time of the fine-tunes: 3.00 CPU-hours" in text
 
 

@@ -71,6 +71,8 @@ def trained(tmp_path_factory, nt):
                     "--strand-symmetric",
                     "--min-steps-per-epoch",
                     "0",
+                    "--naturalness-min-ratio",  # the fusion kept, whatever a random model's is worth
+                    "0",
                 ]
             )
             == 0

@@ -246,7 +246,9 @@ def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_pat
     out = tmp_path / "run"
     # the planted set as --val: 30 sequences of each class, enough to fit the fusion on
     args = ["--init", str(pre), "--train", str(planted[0]), "--val", str(planted[0]), "--ensemble", "1"]
-    assert main(["finetune", "promoter", *args, "--out", str(out), "--max-epochs", "2"]) == 0
+    # kept at any likelihood ratio: this run follows the fused model; the threshold's run is below
+    kept = ["--naturalness-min-ratio", "0"]
+    assert main(["finetune", "promoter", *args, *kept, "--out", str(out), "--max-epochs", "2"]) == 0
     report = (out / "report.md").read_text().splitlines()
     line = report[report.index("### Likelihood fusion") + 2]
     assert line.startswith("The model adds the pre-trained model's pseudo-log-likelihood")
@@ -266,3 +268,15 @@ def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_pat
     )
     assert "Off (`--no-naturalness`)." in (off / "report.md").read_text()
     assert "naturalness" not in json.loads((off / "model/config.json").read_text())
+
+    # a ratio no fit reaches: fitted, reported with its ratio, and left out of the model
+    dropped = tmp_path / "dropped"
+    strict = ["--naturalness-min-ratio", "1e9", "--max-epochs", "1"]
+    assert main(["finetune", "promoter", *args, *strict, "--out", str(dropped)]) == 0
+    report = (dropped / "report.md").read_text().splitlines()
+    line = report[report.index("### Likelihood fusion") + 2]
+    metrics = json.loads((dropped / "metrics.json").read_text())
+    assert line.startswith("Fitted and left out: adding the pre-trained model's pseudo-log-likelihood")
+    assert f"Likelihood ratio against the logit alone {metrics['naturalness_likelihood_ratio']:.2f}" in line
+    assert metrics["naturalness_kept"] == 0 and "naturalness_weight" not in metrics
+    assert "naturalness" not in json.loads((dropped / "model/config.json").read_text())

@@ -4,7 +4,14 @@ import torch
 
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.export import masked_head_state
-from sciPT.naturalness import MIN_PER_CLASS, Fusion, NaturalnessScorer, fit_fusion, head_state
+from sciPT.naturalness import (
+    MIN_LIKELIHOOD_RATIO,
+    MIN_PER_CLASS,
+    Fusion,
+    NaturalnessScorer,
+    fit_fusion,
+    head_state,
+)
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
 from sciPT.sequence_domain import TokenizerConfig
@@ -89,6 +96,39 @@ def test_fit_fusion_learns_which_feature_carries_the_label():
     assert fusion.w_naturalness > 1.0 and abs(fusion.w_logit) < 0.5
     assert fusion.mean == pytest.approx(naturalness.mean()) and fusion.sd == pytest.approx(naturalness.std())
     assert (fusion(probabilities, naturalness)[labels == 1] > 0.5).mean() > 0.9
+
+
+def _penalised_log_likelihood(x: np.ndarray, labels: np.ndarray) -> float:
+    """The log-likelihood at the optimum of L2 logistic regression (C = 1, intercept free), by scipy."""
+    from scipy.optimize import minimize
+
+    def loss(theta):
+        z = x @ theta[:-1] + theta[-1]
+        return np.logaddexp(0, np.where(labels == 1, -z, z)).sum() + 0.5 * theta[:-1] @ theta[:-1]
+
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), method="BFGS", options={"gtol": 1e-10}).x
+    return loss(theta) - 0.5 * theta[:-1] @ theta[:-1]  # the penalty back out: -log L
+
+
+def test_the_likelihood_ratio_is_twice_the_log_likelihood_gained_by_the_score():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 60)
+    probabilities = np.clip(0.5 + 0.2 * (labels - 0.5) + 0.2 * rng.standard_normal(120), 0.05, 0.95)
+    informative = -1.3 + 0.05 * labels + 0.05 * rng.standard_normal(120)
+    noise = -1.3 + 0.05 * rng.standard_normal(120)
+    for naturalness in (informative, noise):
+        fusion = fit_fusion(probabilities, naturalness, labels)
+        x = np.c_[
+            np.log(probabilities / (1 - probabilities)),
+            (naturalness - naturalness.mean()) / naturalness.std(),
+        ]
+        expected = 2 * (_penalised_log_likelihood(x[:, :1], labels) - _penalised_log_likelihood(x, labels))
+        # sklearn's lbfgs stops at a gradient of 1e-4: agreement to a few thousandths
+        assert fusion.likelihood_ratio == pytest.approx(max(expected, 0.0), abs=3e-3)
+    # the score that carries the label is kept (p < 0.05), the one that does not is left out
+    assert fit_fusion(probabilities, informative, labels).likelihood_ratio > MIN_LIKELIHOOD_RATIO
+    assert fit_fusion(probabilities, noise, labels).likelihood_ratio < MIN_LIKELIHOOD_RATIO
+    assert MIN_LIKELIHOOD_RATIO == pytest.approx(__import__("scipy").stats.chi2.ppf(0.95, 1), abs=1e-3)
 
 
 def test_fit_fusion_needs_enough_of_each_class():

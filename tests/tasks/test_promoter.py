@@ -20,6 +20,7 @@ from sciPT.tasks.promoter import (
     export_classifier,
     load_classifier,
     load_start,
+    naturalness_line,
     scan_intervals,
     train_classifier,
     validate,
@@ -304,7 +305,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch):
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
 
     class StandIn:
-        fusion = None
+        fusion = fitted_fusion = None
 
         def __init__(self, good: bool):
             self.good = good
@@ -390,10 +391,11 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     data = read_labelled(path, labelled=True)  # 30 of each class: enough for the fusion
     cfg = fast_cfg(ensemble=1)
     cfg.max_epochs = 2
+    cfg.naturalness_min_ratio = 0.0  # kept whatever the random encoder's likelihood is worth
     start = _pretrained_start(cfg)
     classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
     fusion = classifier.fusion
-    assert fusion is not None
+    assert fusion is not None and fusion is classifier.fitted_fusion
     plain = classifier.classifier_proba(classifier.model, data.codes)
     scores = classifier.naturalness_scores(data.codes)
     z = (
@@ -409,6 +411,22 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     assert exported["naturalness"]["fusion"] == fusion.to_dict()
     np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
 
+    # the same fit, judged by a ratio it does not reach: left out of the predictions and the export
+    cfg.naturalness_min_ratio = fusion.likelihood_ratio + 1.0
+    classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, cfg.naturalness_min_ratio)
+    assert classifier.fusion is None and classifier.fitted_fusion == fusion
+    np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    line = naturalness_line(cfg, start, classifier)
+    assert line.startswith(
+        f"Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the classifier's "
+        f"logit (weight {fusion.w_naturalness:+.2f} per standard deviation) did not improve the fit on "
+        f"the early-stopping split enough: Likelihood ratio against the logit alone "
+        f"{fusion.likelihood_ratio:.2f} (kept at {fusion.likelihood_ratio + 1:.2f} or above;"
+    )
+    assert line.endswith("The model predicts without it (it would cost 16 encoder passes per sequence).")
+    export_classifier(run, classifier, start, cfg, 30)
+    assert "naturalness" not in load_classifier(run.path)[1]
+
 
 def test_no_fusion_when_off_without_a_head_or_with_a_small_split(planted):
     path, _ = planted
@@ -423,3 +441,9 @@ def test_no_fusion_when_off_without_a_head_or_with_a_small_split(planted):
     assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0).fusion is None
     cfg.naturalness = False
     assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0, val=data).fusion is None
+
+
+def test_the_likelihood_ratio_threshold_must_be_a_number():
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(naturalness_min_ratio=float("nan")))
+    assert str(err.value) == "naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan"
