@@ -1102,8 +1102,9 @@ def export_classifier(
 
 
 def _likelihood_ratio_clause(fusion: Fusion, cfg: PromoterConfig) -> str:
+    """The fusion's likelihood ratio and the threshold, to follow the words "likelihood ratio"."""
     return (
-        f"Likelihood ratio against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
+        f"against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
         f"{cfg.naturalness_min_ratio:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
         "freedom)."
     )
@@ -1119,14 +1120,14 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
             f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
             f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
             "the promoters look more like the pre-training genomes than the negatives do. "
-            + _likelihood_ratio_clause(fusion, cfg)
+            + f"Likelihood ratio {_likelihood_ratio_clause(fusion, cfg)}"
         )
     fitted = classifier.fitted_fusion
     if fitted is not None:
         return (
             "Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the "
             f"classifier's logit (weight {fitted.w_naturalness:+.2f} per standard deviation) did not "
-            f"improve the fit on the early-stopping split enough: {_likelihood_ratio_clause(fitted, cfg)} "
+            f"improve the fit on the early-stopping split enough: likelihood ratio {_likelihood_ratio_clause(fitted, cfg)} "
             f"The model predicts without it (it would cost {classifier.naturalness.stride} encoder passes "
             "per sequence)."
         )

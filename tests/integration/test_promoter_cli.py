@@ -255,6 +255,10 @@ def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_pat
     exported = json.loads((out / "model/config.json").read_text())
     fusion = exported["naturalness"]["fusion"]
     assert f"{fusion['w_naturalness']:+.2f} x (PLL" in line
+    assert (
+        f"negatives do. Likelihood ratio against the logit alone {fusion['likelihood_ratio']:.2f} (kept"
+        in line
+    )
     # the scorer is the pre-trained model, not the fine-tuned copy
     classifier = load_file(str(out / "model/model.safetensors"))
     for name in ("embedding.weight", "norm.weight"):
@@ -277,6 +281,6 @@ def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_pat
     line = report[report.index("### Likelihood fusion") + 2]
     metrics = json.loads((dropped / "metrics.json").read_text())
     assert line.startswith("Fitted and left out: adding the pre-trained model's pseudo-log-likelihood")
-    assert f"Likelihood ratio against the logit alone {metrics['naturalness_likelihood_ratio']:.2f}" in line
+    assert f"likelihood ratio against the logit alone {metrics['naturalness_likelihood_ratio']:.2f}" in line
     assert metrics["naturalness_kept"] == 0 and "naturalness_weight" not in metrics
     assert "naturalness" not in json.loads((dropped / "model/config.json").read_text())

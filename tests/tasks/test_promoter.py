@@ -420,7 +420,7 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     assert line.startswith(
         f"Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the classifier's "
         f"logit (weight {fusion.w_naturalness:+.2f} per standard deviation) did not improve the fit on "
-        f"the early-stopping split enough: Likelihood ratio against the logit alone "
+        f"the early-stopping split enough: likelihood ratio against the logit alone "
         f"{fusion.likelihood_ratio:.2f} (kept at {fusion.likelihood_ratio + 1:.2f} or above;"
     )
     assert line.endswith("The model predicts without it (it would cost 16 encoder passes per sequence).")
