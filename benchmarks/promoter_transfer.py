@@ -681,24 +681,8 @@ def render_shared_encoder(
             "| variant | AUROC | MCC | accuracy |",
             "|---|---|---|---|",
         ]
-        for variant in by_variant:
-            pairs = {}
-            for u in all_units:
-                if u["variant"] != variant:
-                    continue
-                plain = {_setting_key(c["setting"]): c["inner_val"] for c in u["candidates"]}
-                for c in u["candidates"]:
-                    if c["setting"].get("naturalness"):
-                        other = plain[_setting_key({**c["setting"], "naturalness": False})]
-                        for metric in ("auroc", "mcc", "accuracy"):
-                            pairs.setdefault(metric, []).append((c["inner_val"][metric], other[metric]))
-            out.append(
-                f"| {variant} | "
-                + " | ".join(_paired(pairs[m], 1, "") for m in ("auroc", "mcc", "accuracy"))
-                + " |"
-            )
-        tested = _tested_against_always(all_units)
-        if tested:
+        out += _inner_rows(_fused_candidate_pairs(all_units, _unfused_twin))
+        if any("refit_fusion" in u for u in all_units):  # runs since the likelihood-ratio test
             out += [
                 "",
                 "The likelihood-ratio test against fusing regardless, on the same inner-validation "
@@ -708,12 +692,7 @@ def render_shared_encoder(
                 "| variant | AUROC | MCC | accuracy |",
                 "|---|---|---|---|",
             ]
-            for variant, pairs in tested.items():
-                out.append(
-                    f"| {variant} | "
-                    + " | ".join(_paired(pairs[m], 1, "") for m in ("auroc", "mcc", "accuracy"))
-                    + " |"
-                )
+            out += _inner_rows(_fused_candidate_pairs(all_units, _always_fused_candidate))
     out += [
         "",
         f"CPU time of the fine-tunes: {sum(u['cpu_s'] for u in all_units) / 3600:.2f} CPU-hours "
@@ -723,21 +702,40 @@ def render_shared_encoder(
     return "\n".join(out)
 
 
-def _tested_against_always(units: list) -> dict:
-    """``{variant: {metric: [(task default, always fused)]}}`` over the fused inner-validation
-    candidates of runs that recorded what fusing regardless scores (``inner_val_always_fused``,
-    where the test left the fusion out); empty for runs before the test."""
-    if not any("refit_fusion" in u for u in units):
-        return {}
+INNER_METRICS = ("auroc", "mcc", "accuracy")
+
+
+def _fused_candidate_pairs(units: list, other) -> dict:
+    """``{variant: {metric: [(fused candidate, other)]}}`` over every fused inner-validation
+    candidate of ``units``, ``other(unit, candidate)`` giving the inner-validation scores it is
+    paired with."""
     out = {}
     for u in units:
         for c in u["candidates"]:
             if c["setting"].get("naturalness"):
-                always = c.get("inner_val_always_fused", c["inner_val"])
-                for metric in ("auroc", "mcc", "accuracy"):
-                    pair = (c["inner_val"][metric], always[metric])
+                against = other(u, c)
+                for metric in INNER_METRICS:
+                    pair = (c["inner_val"][metric], against[metric])
                     out.setdefault(u["variant"], {}).setdefault(metric, []).append(pair)
     return out
+
+
+def _unfused_twin(unit: dict, candidate: dict) -> dict:
+    """The inner-validation scores of ``candidate``'s setting without the fusion."""
+    plain = {**candidate["setting"], "naturalness": False}
+    return next(c["inner_val"] for c in unit["candidates"] if c["setting"] == plain)
+
+
+def _always_fused_candidate(unit: dict, candidate: dict) -> dict:
+    """What ``candidate`` scores fused regardless: recorded where the test left the fusion out."""
+    return candidate.get("inner_val_always_fused", candidate["inner_val"])
+
+
+def _inner_rows(pairs: dict) -> list[str]:
+    return [
+        f"| {variant} | " + " | ".join(_paired(by[m], 1, "") for m in INNER_METRICS) + " |"
+        for variant, by in pairs.items()
+    ]
 
 
 def _pretraining_cpu_s(entry: dict, base: dict, seeds: list) -> float:
@@ -747,10 +745,6 @@ def _pretraining_cpu_s(entry: dict, base: dict, seeds: list) -> float:
         return entry["run_cpu_s"]
     recorded = base.get("pretraining", {}).get(seeds[0], {}) if len(seeds) == 1 else {}
     return recorded.get("cpu_s") or math.nan
-
-
-def _setting_key(setting: dict) -> tuple:
-    return tuple(sorted(setting.items()))
 
 
 def render_shared_pretraining(results: dict) -> str:
