@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         export_classifier,
         load_classifier,
         load_start,
-        scan_genome,
         train_classifier,
     )
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
+    from sciPT.tasks.promoter_scan import scan_genome
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,12 +15,12 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   is behind / tied with / ahead of another by the 2-SE rule on the per-fold MCC differences (behind
   the k-mer baseline is flagged; pre-trained behind scratch is **negative transfer**); and the model
   recommended for this data size: the best by mean MCC unless a simpler one is tied with it, then the
-  simplest of those (k-mer LR < scratch < pre-trained);
+  simplest of those (k-mer LR < scratch < pre-trained) (the report's text: :mod:`.promoter_report`);
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset;
 - ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
-- a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``.
+- a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan`` (:mod:`.promoter_scan`).
 
 Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
 capped at ``LENGTH_STRETCH`` times the encoder's pre-training window) are cropped around their
@@ -45,7 +45,6 @@ cost is ``ensemble`` times one fine-tune.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import json
@@ -71,19 +70,16 @@ from sciPT.classification import (
     predict_proba,
 )
 from sciPT.config import from_dict, to_dict
-from sciPT.diagnostics import transfer
 from sciPT.domains.dna import domain as dna_domain
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
 from sciPT.domains.dna.model import KmerLogisticRegression
-from sciPT.domains.dna.tokenizer import dna_tokenizer, reverse_complement
+from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import FinetuneConfig
 from sciPT.hf import is_hf_config, is_hf_init
-from sciPT.metrics import NAMES as METRIC_NAMES
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.naturalness import (
     MIN_LIKELIHOOD_RATIO,
-    MIN_PER_CLASS,
     Fusion,
     NaturalnessScorer,
     fit_fusion,
@@ -96,6 +92,20 @@ from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_domain import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
+
+from .promoter_report import (
+    NO_CV_LINE,
+    comparison_lines,
+    cv_table,
+    flag_lines,
+    fold_scores,
+    metric_key,
+    metric_table,
+    naturalness_line,
+    report,
+    standard_errors,
+    transfer_metrics,
+)
 
 COMPLEMENT = DNA_SPEC.complement_codes()
 # how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
@@ -576,6 +586,8 @@ class PromoterTask(Task):
         return 0
 
     def commands(self):
+        from .promoter_scan import add_scan_arguments, run_scan
+
         return [
             Command(
                 "scan",
@@ -748,11 +760,6 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     return 0
 
 
-def metric_key(model_name: str) -> str:
-    """'pre-trained' -> 'pre_trained', 'k-mer LR' -> 'kmer_lr' (metrics.json keys)."""
-    return model_name.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
-
-
 def cross_validate(
     starts: dict[str, Start],
     cfg: PromoterConfig,
@@ -897,178 +904,6 @@ def contamination_lines(
     return lines
 
 
-# --- verdicts: near chance, behind the k-mer baseline, negative transfer, recommendation ----------
-# Rules in sciPT.diagnostics.transfer (mean MCC over folds <= 2 SE: near chance; the paired 2-SE rule
-# on per-fold MCC differences: behind / tied / ahead). metrics.json stays numeric: verdicts are
-# <a>_vs_<b>_mcc_verdict = -1 (a behind b), 0 (tied), 1 (a ahead of b); <model>_near_chance and
-# recommended_<model> are 1 or 0 (every recommended_* is 0 when even the pick is near chance).
-KMER = "k-mer LR"
-SIMPLEST_FIRST = (KMER, "scratch", "pre-trained")
-NO_CV_LINE = (
-    "- Not checked: without `--folds` there is no cross-validation, so no near-chance, baseline or "
-    "negative-transfer verdict (pass `--folds 5`)."
-)
-RULES_LINE = (
-    "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
-    "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
-    "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
-    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < scratch < "
-    "pre-trained) is tied with it, then the simplest of those tied."
-)
-
-
-def fold_scores(oof: dict, metric: str = "mcc") -> dict[str, list[float]]:
-    """``{model: [score in fold 1, fold 2, ...]}`` from :func:`cross_validate`'s result."""
-    return {name: [float(m[metric]) for m in per_fold] for name, (_, per_fold) in oof.items()}
-
-
-def standard_errors(per_fold: list[dict], prefix: str) -> dict[str, float]:
-    """``{prefix_metric_se}``: standard error over folds (ddof 1) of every metric."""
-    return {f"{prefix}_{n}_se": transfer.mean_se([m[n] for m in per_fold])[1] for n in METRIC_NAMES}
-
-
-def comparison_pairs(names) -> list[tuple[str, str]]:
-    """Every model against the k-mer baseline, and pre-trained against scratch."""
-    pairs = [(n, KMER) for n in names if n != KMER and KMER in names]
-    return pairs + ([("pre-trained", "scratch")] if {"pre-trained", "scratch"} <= set(names) else [])
-
-
-def transfer_metrics(mcc: dict[str, list[float]]) -> dict[str, float]:
-    """The numbers behind the verdicts, for metrics.json (keys as in :func:`metric_key`)."""
-    out = {}
-    for name, v in mcc.items():
-        key = metric_key(name)
-        out.update({f"{key}_mcc_fold{i + 1}": x for i, x in enumerate(v)})
-        out[f"{key}_near_chance"] = float(transfer.near_chance(v))
-    for a, b in comparison_pairs(mcc):
-        pair = f"{metric_key(a)}_vs_{metric_key(b)}_mcc"
-        out[f"{pair}_diff_mean"], out[f"{pair}_diff_se"] = transfer.paired_difference(mcc[a], mcc[b])
-        out[f"{pair}_verdict"] = float(transfer.compare(mcc[a], mcc[b]))
-    if len(mcc) > 1:
-        pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
-        usable = not transfer.near_chance(mcc[pick])
-        out.update({f"recommended_{metric_key(n)}": float(n == pick and usable) for n in mcc})
-    return out
-
-
-def mean_se_text(scores) -> str:
-    mean, se = transfer.mean_se(scores)
-    return f"{mean:.3f} ± {se:.3f}"
-
-
-def pair_text(a: list[float], b: list[float]) -> str:
-    mean, se = transfer.paired_difference(a, b)
-    return f"per-fold difference {mean:+.3f} ± {se:.3f}"
-
-
-def near_chance_line(name: str, scores: list[float]) -> str:
-    return (
-        f"- **Near chance: {name}**: cross-validated MCC {mean_se_text(scores)} (mean ± standard error "
-        f"over {len(scores)} folds) is not 2 standard errors above zero; it has learnt nothing "
-        "measurable from these data."
-    )
-
-
-def behind_line(a: str, b: str, mcc: dict[str, list[float]]) -> str:
-    if b != KMER:  # pre-trained behind scratch
-        return "- " + versus_scratch(mcc[a], mcc[b])
-    detail = f"MCC {mean_se_text(mcc[a])} vs {mean_se_text(mcc[b])}, {pair_text(mcc[a], mcc[b])}"
-    return f"- **Behind the k-mer baseline: {a}**: {detail}, beyond 2 SE."
-
-
-def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
-    if len(mcc) < 2:
-        return f"- No baselines ran (`--no-baselines`): {next(iter(mcc))} is compared with nothing."
-    pick, why = transfer.recommend(mcc, SIMPLEST_FIRST)
-    where = f"- **Recommended for this data size** ({n_sequences} sequences):"
-    if transfer.near_chance(mcc[pick]):
-        return (
-            f"{where} none of these models: even {pick}, the rule's pick, is near chance; more "
-            "(or better) labelled data comes first."
-        )
-    return f"{where} {pick}, because {why}"
-
-
-def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
-    """The report's first lines: models near chance, models behind the k-mer baseline, negative
-    transfer, the recommendation for this data size, and the rules behind them."""
-    warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
-    warnings += [
-        behind_line(a, b, mcc)
-        for a, b in comparison_pairs(mcc)
-        if transfer.compare(mcc[a], mcc[b]) == transfer.BEHIND
-    ]
-    if not warnings:
-        warnings = [
-            "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
-            "behind the k-mer baseline or scratch."
-        ]
-    return warnings + [recommendation_line(mcc, n_sequences), RULES_LINE]
-
-
-def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:
-    """Pre-trained, scratch and the k-mer baseline side by side: MCC mean ± SE and per fold."""
-    out = [
-        "",
-        "### Models side by side",
-        "",
-        f"MCC on the same {len(next(iter(mcc.values())))} folds (mean ± standard error, and per fold):",
-        "",
-        "| model | MCC | per fold | near chance |",
-        "|---|---|---|---|",
-    ]
-    for name, v in mcc.items():
-        folds = ", ".join(f"{x:.3f}" for x in v)
-        out.append(f"| {name} | {mean_se_text(v)} | {folds} | {'yes' if transfer.near_chance(v) else 'no'} |")
-    verdicts = [
-        f"- {a} is {transfer.WORDS[transfer.compare(mcc[a], mcc[b])]} {b}: {pair_text(mcc[a], mcc[b])}."
-        for a, b in comparison_pairs(mcc)
-    ]
-    return out + ([""] + verdicts if verdicts else []) + negative_transfer_lines(mcc)
-
-
-def negative_transfer_lines(mcc: dict[str, list[float]]) -> list[str]:
-    """Pre-trained against scratch by the paired 2-SE rule on per-fold MCC; [] without both."""
-    if not {"pre-trained", "scratch"} <= set(mcc):
-        return []
-    return ["", "### Pre-trained versus scratch", "", versus_scratch(mcc["pre-trained"], mcc["scratch"])]
-
-
-def versus_scratch(pre: list[float], scr: list[float]) -> str:
-    """One sentence: negative transfer, pre-training helps, or no clear difference."""
-    detail = f"MCC {mean_se_text(pre)} vs {mean_se_text(scr)}, {pair_text(pre, scr)}"
-    verdict = transfer.compare(pre, scr)
-    if verdict == transfer.BEHIND:
-        return f"**Negative transfer**: the pre-trained start is behind scratch: {detail}, beyond 2 SE."
-    if verdict == transfer.AHEAD:
-        return f"Pre-training helps: the pre-trained start is ahead of scratch: {detail}, beyond 2 SE."
-    return f"No clear difference between pre-trained and scratch: {detail}, within 2 SE."
-
-
-def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
-    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
-    out = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for label, m in rows.items():
-        out.append(f"| {label} | " + " | ".join(f"{m[f'{prefix}_{n}']:.3f}" for n in names) + " |")
-    return out
-
-
-def cv_table(oof: dict, folds: int) -> list[str]:
-    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
-    out = [
-        "## Cross-validation",
-        "",
-        f"Stratified {folds}-fold, mean ± standard error over folds:",
-        "",
-        "| model | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for name, (_, per_fold) in oof.items():
-        cells = [mean_se_text([m[n] for m in per_fold]) for n in names]
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
-    return out
-
-
 def export_classifier(
     run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
 ) -> None:
@@ -1099,154 +934,3 @@ def export_classifier(
         if fused
         else None,
     )
-
-
-def _likelihood_ratio_clause(fusion: Fusion, cfg: PromoterConfig) -> str:
-    """The fusion's likelihood ratio and the threshold, to follow the words "likelihood ratio"."""
-    return (
-        f"against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
-        f"{cfg.naturalness_min_ratio:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
-        "freedom)."
-    )
-
-
-def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) -> str:
-    """What the exported model does with the pre-trained model's likelihood (:mod:`sciPT.naturalness`)."""
-    fusion = classifier.fusion
-    if fusion is not None:
-        return (
-            "The model adds the pre-trained model's pseudo-log-likelihood of each sequence (PLL, nats "
-            "per token) to the classifier's logit, fitted on the held-out early-stopping split: "
-            f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
-            f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
-            "the promoters look more like the pre-training genomes than the negatives do. "
-            + f"Likelihood ratio {_likelihood_ratio_clause(fusion, cfg)}"
-        )
-    fitted = classifier.fitted_fusion
-    if fitted is not None:
-        return (
-            "Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the "
-            f"classifier's logit (weight {fitted.w_naturalness:+.2f} per standard deviation) did not "
-            f"improve the fit on the early-stopping split enough: likelihood ratio {_likelihood_ratio_clause(fitted, cfg)} "
-            f"The model predicts without it (it would cost {classifier.naturalness.stride} encoder passes "
-            "per sequence)."
-        )
-    if not cfg.naturalness:
-        return "Off (`--no-naturalness`)."
-    if not start.has_masked_head:
-        return (
-            "Not available: the start has no masked-model head (scratch, a causal model, an `hf:` "
-            "folder without `lm_head`, or an export written before the head was exported: "
-            "`scipt export RUN` writes it)."
-        )
-    return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
-
-
-def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
-    """Markdown: the title, then ``flags`` (the verdicts: :func:`flag_lines`), then the rest."""
-    head = [
-        "# Promoter prediction",
-        "",
-        *flags,
-        *([""] if flags else []),
-        f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
-        f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
-        f"{cfg.finetune.strategy}; head {cfg.head.pooling}{' + tokens' if cfg.head.tokens else ''}; strand-symmetric: {cfg.strand_symmetric}.",
-        "",
-    ]
-    window = start.model_cfg.max_len if isinstance(start.model_cfg, TransformerConfig) else None
-    if start.pretrained_on and window and start.tokenizer.n_tokens(length) > window:
-        head += [
-            f"Inputs of {length} bp ({start.tokenizer.n_tokens(length)} tokens) are longer than the "
-            f"{window}-token windows the encoder was pre-trained on; its rotary/ALiBi positions carry "
-            "over, and fine-tuning adapts them.",
-            "",
-        ]
-    if start.pretrained_on:
-        head += [
-            "Pre-trained on: "
-            + ", ".join(f"{Path(f['path']).name} (sha256 {f['sha256'][:12]}…)" for f in start.pretrained_on),
-            "",
-        ]
-    tail = ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] if figures else []
-    return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
-
-
-# --- genome scan --------------------------------------------------------------------------------
-def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="promoter run directory (or its model/ folder)")
-    parser.add_argument("--genome", required=True, help="FASTA or FASTA.gz genome (required)")
-    parser.add_argument("--window", type=int, default=0, help="window in bp (default: the model's length)")
-    parser.add_argument("--stride", type=int, default=10, help="step between windows in bp (default: 10)")
-    parser.add_argument("--output", required=True, help="bedGraph file to write (required)")
-    parser.add_argument("--batch-size", type=int, default=512, help="windows per batch (default: 512)")
-
-
-def run_scan(args: argparse.Namespace) -> int:
-    classifier, _ = load_classifier(args.run)
-    window = args.window or classifier.length
-    if window < 1 or args.stride < 1:
-        raise ConfigError(
-            f"--window and --stride: expected positive integers, got {window} and {args.stride}"
-        )
-    from sciPT.sequences import Corpus
-
-    corpus = Corpus([args.genome], DNA_SPEC)
-    if window > int(corpus.lengths.max()):
-        raise DataError(
-            f"{args.genome}: window of {window} bp is longer than the genome's longest record "
-            f"({int(corpus.lengths.max())} bp)"
-        )
-    started = time.time()
-    n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
-    elapsed = time.time() - started
-    print(
-        f"scanned {n:,} bp on both strands in {elapsed:.1f} s ({n / elapsed:,.0f} bp/s); wrote {args.output}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def scan_intervals(length: int, window: int, stride: int):
-    """Window starts and the bedGraph interval each window's score is written to.
-
-    Windows start at ``0, stride, 2 stride, ...`` while they fit. Overlapping windows would give
-    overlapping bedGraph intervals (which bigWig conversion refuses), so each window's score covers
-    only the ``stride`` bases at its centre: ``[s + (window - stride) // 2, ... + stride)``, clipped
-    to the window when ``stride > window``. Coordinates are 0-based, half-open (bedGraph).
-    """
-    starts = np.arange(0, length - window + 1, stride)
-    offset = max(0, (window - stride) // 2)
-    lo = starts + offset
-    hi = np.minimum(lo + stride, starts + window)
-    return starts, lo, hi
-
-
-def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output, batch_size: int) -> int:
-    """Write a two-track bedGraph (plus then minus strand); returns the bases scanned."""
-    total = int(sum(int(length) - window + 1 for length in corpus.lengths if length >= window) // stride)
-    bar = tqdm(total=2 * total, desc="scanning", unit="window", unit_scale=True)
-    scanned = 0
-    with io.atomic_path(output) as tmp, open(tmp, "w") as out:
-        for strand, label in (("+", "plus"), ("-", "minus")):
-            out.write(
-                f'track type=bedGraph name="promoter {label}" description="promoter probability, '
-                f'{label} strand, window {window} bp, stride {stride} bp"\n'
-            )
-            for r, (f, i) in enumerate(corpus.records):
-                length = int(corpus.lengths[r])
-                if length < window:
-                    continue
-                starts, lo, hi = scan_intervals(length, window, stride)
-                record = corpus.codes(r, 0, length)
-                name = f.names[i]
-                for b in range(0, len(starts), batch_size):
-                    chunk = [record[s : s + window] for s in starts[b : b + batch_size]]
-                    if strand == "-":
-                        chunk = [reverse_complement(c) for c in chunk]
-                    p = classifier.predict(chunk, batch_size)
-                    out.writelines(f"{name}\t{a}\t{z}\t{v:.4f}\n" for a, z, v in zip(lo[b:], hi[b:], p))
-                    bar.update(len(chunk))
-                scanned += length if strand == "+" else 0
-    bar.close()
-    return scanned

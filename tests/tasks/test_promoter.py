@@ -20,11 +20,10 @@ from sciPT.tasks.promoter import (
     export_classifier,
     load_classifier,
     load_start,
-    naturalness_line,
-    scan_intervals,
     train_classifier,
     validate,
 )
+from sciPT.tasks.promoter_report import naturalness_line
 from sciPT.testing import assert_strand_symmetric
 
 
@@ -198,16 +197,6 @@ def test_ensemble_size_is_checked():
     assert str(err.value) == "ensemble: expected a positive number of fine-tunes, got 0"
 
 
-# --- scan coordinates -----------------------------------------------------------------------
-def test_scan_intervals_by_hand():
-    starts, lo, hi = scan_intervals(20, window=8, stride=4)
-    assert starts.tolist() == [0, 4, 8, 12]
-    # each window's score covers the central 4 bp: offset (8 - 4) // 2 = 2
-    assert list(zip(lo.tolist(), hi.tolist())) == [(2, 6), (6, 10), (10, 14), (14, 18)]
-    starts, lo, hi = scan_intervals(10, window=3, stride=5)
-    assert starts.tolist() == [0, 5] and list(zip(lo.tolist(), hi.tolist())) == [(0, 3), (5, 8)]
-
-
 # --- sample efficiency --------------------------------------------------------------------------
 class _Oracle:
     """Stands in for a fine-tuned classifier: right on every sequence, or always 'promoter'."""
@@ -267,33 +256,6 @@ def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path
 
 
 # --- verdicts: near chance, behind the k-mer baseline, negative transfer ------------------------
-def test_flag_lines_on_the_human_promoter_numbers():
-    """Per-fold MCC shaped like the held-out human promoter run (0.109 / 0.297 / 0.537)."""
-    from sciPT.tasks.promoter import flag_lines
-
-    mcc = {
-        "pre-trained": [0.10, 0.13, 0.09, 0.12, 0.11],
-        "scratch": [0.29, 0.31, 0.28, 0.30, 0.31],
-        "k-mer LR": [0.54, 0.52, 0.55, 0.53, 0.54],
-    }
-    assert flag_lines(mcc, 1000)[:4] == [
-        "- **Behind the k-mer baseline: pre-trained**: MCC 0.110 ± 0.007 vs 0.536 ± 0.005, "
-        "per-fold difference -0.426 ± 0.012, beyond 2 SE.",
-        "- **Behind the k-mer baseline: scratch**: MCC 0.298 ± 0.006 vs 0.536 ± 0.005, "
-        "per-fold difference -0.238 ± 0.010, beyond 2 SE.",
-        "- **Negative transfer**: the pre-trained start is behind scratch: MCC 0.110 ± 0.007 vs "
-        "0.298 ± 0.006, per-fold difference -0.188 ± 0.004, beyond 2 SE.",
-        "- **Recommended for this data size** (1000 sequences): k-mer LR, because it has the best mean "
-        "MCC (0.536) and is the simplest model run.",
-    ]
-    # the same pre-trained model with a fold spread as wide as its mean: near chance, flagged first
-    mcc["pre-trained"] = [0.30, -0.10, 0.25, -0.05, 0.15]
-    assert flag_lines(mcc, 1000)[0] == (
-        "- **Near chance: pre-trained**: cross-validated MCC 0.110 ± 0.080 (mean ± standard error over "
-        "5 folds) is not 2 standard errors above zero; it has learnt nothing measurable from these data."
-    )
-
-
 def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch):
     """A stand-in 'pre-trained' classifier, wrong on a quarter of the sequences, against a perfect
     stand-in scratch: the report's first lines say negative transfer, and metrics.json has -1."""

@@ -1,0 +1,269 @@
+"""The promoter run's report: verdicts on the cross-validated models, tables, and the text around them.
+
+:func:`flag_lines` gives the report's first lines (a model near chance, a model behind the k-mer
+baseline, negative transfer, the model recommended for this data size, and the rules behind them),
+by the rules of :mod:`sciPT.diagnostics.transfer`; :func:`transfer_metrics` gives the same verdicts
+as numbers for ``metrics.json``. :func:`report` assembles the markdown that
+:func:`sciPT.tasks.promoter.run_finetune` writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sciPT.diagnostics import transfer
+from sciPT.metrics import NAMES as METRIC_NAMES
+from sciPT.naturalness import MIN_PER_CLASS, Fusion
+from sciPT.nn import TransformerConfig
+
+if TYPE_CHECKING:
+    from .promoter import Classifier, PromoterConfig, Start
+
+
+def metric_key(model_name: str) -> str:
+    """'pre-trained' -> 'pre_trained', 'k-mer LR' -> 'kmer_lr' (metrics.json keys)."""
+    return model_name.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
+
+
+# --- verdicts: near chance, behind the k-mer baseline, negative transfer, recommendation ----------
+# Rules in sciPT.diagnostics.transfer (mean MCC over folds <= 2 SE: near chance; the paired 2-SE rule
+# on per-fold MCC differences: behind / tied / ahead). metrics.json stays numeric: verdicts are
+# <a>_vs_<b>_mcc_verdict = -1 (a behind b), 0 (tied), 1 (a ahead of b); <model>_near_chance and
+# recommended_<model> are 1 or 0 (every recommended_* is 0 when even the pick is near chance).
+KMER = "k-mer LR"
+SIMPLEST_FIRST = (KMER, "scratch", "pre-trained")
+NO_CV_LINE = (
+    "- Not checked: without `--folds` there is no cross-validation, so no near-chance, baseline or "
+    "negative-transfer verdict (pass `--folds 5`)."
+)
+RULES_LINE = (
+    "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
+    "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
+    "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
+    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < scratch < "
+    "pre-trained) is tied with it, then the simplest of those tied."
+)
+
+
+def fold_scores(oof: dict, metric: str = "mcc") -> dict[str, list[float]]:
+    """``{model: [score in fold 1, fold 2, ...]}`` from :func:`cross_validate`'s result."""
+    return {name: [float(m[metric]) for m in per_fold] for name, (_, per_fold) in oof.items()}
+
+
+def standard_errors(per_fold: list[dict], prefix: str) -> dict[str, float]:
+    """``{prefix_metric_se}``: standard error over folds (ddof 1) of every metric."""
+    return {f"{prefix}_{n}_se": transfer.mean_se([m[n] for m in per_fold])[1] for n in METRIC_NAMES}
+
+
+def comparison_pairs(names) -> list[tuple[str, str]]:
+    """Every model against the k-mer baseline, and pre-trained against scratch."""
+    pairs = [(n, KMER) for n in names if n != KMER and KMER in names]
+    return pairs + ([("pre-trained", "scratch")] if {"pre-trained", "scratch"} <= set(names) else [])
+
+
+def transfer_metrics(mcc: dict[str, list[float]]) -> dict[str, float]:
+    """The numbers behind the verdicts, for metrics.json (keys as in :func:`metric_key`)."""
+    out = {}
+    for name, v in mcc.items():
+        key = metric_key(name)
+        out.update({f"{key}_mcc_fold{i + 1}": x for i, x in enumerate(v)})
+        out[f"{key}_near_chance"] = float(transfer.near_chance(v))
+    for a, b in comparison_pairs(mcc):
+        pair = f"{metric_key(a)}_vs_{metric_key(b)}_mcc"
+        out[f"{pair}_diff_mean"], out[f"{pair}_diff_se"] = transfer.paired_difference(mcc[a], mcc[b])
+        out[f"{pair}_verdict"] = float(transfer.compare(mcc[a], mcc[b]))
+    if len(mcc) > 1:
+        pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
+        usable = not transfer.near_chance(mcc[pick])
+        out.update({f"recommended_{metric_key(n)}": float(n == pick and usable) for n in mcc})
+    return out
+
+
+def mean_se_text(scores) -> str:
+    mean, se = transfer.mean_se(scores)
+    return f"{mean:.3f} ± {se:.3f}"
+
+
+def pair_text(a: list[float], b: list[float]) -> str:
+    mean, se = transfer.paired_difference(a, b)
+    return f"per-fold difference {mean:+.3f} ± {se:.3f}"
+
+
+def near_chance_line(name: str, scores: list[float]) -> str:
+    return (
+        f"- **Near chance: {name}**: cross-validated MCC {mean_se_text(scores)} (mean ± standard error "
+        f"over {len(scores)} folds) is not 2 standard errors above zero; it has learnt nothing "
+        "measurable from these data."
+    )
+
+
+def behind_line(a: str, b: str, mcc: dict[str, list[float]]) -> str:
+    if b != KMER:  # pre-trained behind scratch
+        return "- " + versus_scratch(mcc[a], mcc[b])
+    detail = f"MCC {mean_se_text(mcc[a])} vs {mean_se_text(mcc[b])}, {pair_text(mcc[a], mcc[b])}"
+    return f"- **Behind the k-mer baseline: {a}**: {detail}, beyond 2 SE."
+
+
+def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
+    if len(mcc) < 2:
+        return f"- No baselines ran (`--no-baselines`): {next(iter(mcc))} is compared with nothing."
+    pick, why = transfer.recommend(mcc, SIMPLEST_FIRST)
+    where = f"- **Recommended for this data size** ({n_sequences} sequences):"
+    if transfer.near_chance(mcc[pick]):
+        return (
+            f"{where} none of these models: even {pick}, the rule's pick, is near chance; more "
+            "(or better) labelled data comes first."
+        )
+    return f"{where} {pick}, because {why}"
+
+
+def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
+    """The report's first lines: models near chance, models behind the k-mer baseline, negative
+    transfer, the recommendation for this data size, and the rules behind them."""
+    warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
+    warnings += [
+        behind_line(a, b, mcc)
+        for a, b in comparison_pairs(mcc)
+        if transfer.compare(mcc[a], mcc[b]) == transfer.BEHIND
+    ]
+    if not warnings:
+        warnings = [
+            "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
+            "behind the k-mer baseline or scratch."
+        ]
+    return warnings + [recommendation_line(mcc, n_sequences), RULES_LINE]
+
+
+def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:
+    """Pre-trained, scratch and the k-mer baseline side by side: MCC mean ± SE and per fold."""
+    out = [
+        "",
+        "### Models side by side",
+        "",
+        f"MCC on the same {len(next(iter(mcc.values())))} folds (mean ± standard error, and per fold):",
+        "",
+        "| model | MCC | per fold | near chance |",
+        "|---|---|---|---|",
+    ]
+    for name, v in mcc.items():
+        folds = ", ".join(f"{x:.3f}" for x in v)
+        out.append(f"| {name} | {mean_se_text(v)} | {folds} | {'yes' if transfer.near_chance(v) else 'no'} |")
+    verdicts = [
+        f"- {a} is {transfer.WORDS[transfer.compare(mcc[a], mcc[b])]} {b}: {pair_text(mcc[a], mcc[b])}."
+        for a, b in comparison_pairs(mcc)
+    ]
+    return out + ([""] + verdicts if verdicts else []) + negative_transfer_lines(mcc)
+
+
+def negative_transfer_lines(mcc: dict[str, list[float]]) -> list[str]:
+    """Pre-trained against scratch by the paired 2-SE rule on per-fold MCC; [] without both."""
+    if not {"pre-trained", "scratch"} <= set(mcc):
+        return []
+    return ["", "### Pre-trained versus scratch", "", versus_scratch(mcc["pre-trained"], mcc["scratch"])]
+
+
+def versus_scratch(pre: list[float], scr: list[float]) -> str:
+    """One sentence: negative transfer, pre-training helps, or no clear difference."""
+    detail = f"MCC {mean_se_text(pre)} vs {mean_se_text(scr)}, {pair_text(pre, scr)}"
+    verdict = transfer.compare(pre, scr)
+    if verdict == transfer.BEHIND:
+        return f"**Negative transfer**: the pre-trained start is behind scratch: {detail}, beyond 2 SE."
+    if verdict == transfer.AHEAD:
+        return f"Pre-training helps: the pre-trained start is ahead of scratch: {detail}, beyond 2 SE."
+    return f"No clear difference between pre-trained and scratch: {detail}, within 2 SE."
+
+
+def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    out = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, m in rows.items():
+        out.append(f"| {label} | " + " | ".join(f"{m[f'{prefix}_{n}']:.3f}" for n in names) + " |")
+    return out
+
+
+def cv_table(oof: dict, folds: int) -> list[str]:
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    out = [
+        "## Cross-validation",
+        "",
+        f"Stratified {folds}-fold, mean ± standard error over folds:",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for name, (_, per_fold) in oof.items():
+        cells = [mean_se_text([m[n] for m in per_fold]) for n in names]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _likelihood_ratio_clause(fusion: Fusion, cfg: PromoterConfig) -> str:
+    """The fusion's likelihood ratio and the threshold, to follow the words "likelihood ratio"."""
+    return (
+        f"against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
+        f"{cfg.naturalness_min_ratio:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
+        "freedom)."
+    )
+
+
+def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) -> str:
+    """What the exported model does with the pre-trained model's likelihood (:mod:`sciPT.naturalness`)."""
+    fusion = classifier.fusion
+    if fusion is not None:
+        return (
+            "The model adds the pre-trained model's pseudo-log-likelihood of each sequence (PLL, nats "
+            "per token) to the classifier's logit, fitted on the held-out early-stopping split: "
+            f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
+            f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
+            "the promoters look more like the pre-training genomes than the negatives do. "
+            + f"Likelihood ratio {_likelihood_ratio_clause(fusion, cfg)}"
+        )
+    fitted = classifier.fitted_fusion
+    if fitted is not None:
+        return (
+            "Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the "
+            f"classifier's logit (weight {fitted.w_naturalness:+.2f} per standard deviation) did not "
+            f"improve the fit on the early-stopping split enough: likelihood ratio {_likelihood_ratio_clause(fitted, cfg)} "
+            f"The model predicts without it (it would cost {classifier.naturalness.stride} encoder passes "
+            "per sequence)."
+        )
+    if not cfg.naturalness:
+        return "Off (`--no-naturalness`)."
+    if not start.has_masked_head:
+        return (
+            "Not available: the start has no masked-model head (scratch, a causal model, an `hf:` "
+            "folder without `lm_head`, or an export written before the head was exported: "
+            "`scipt export RUN` writes it)."
+        )
+    return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
+
+
+def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
+    """Markdown: the title, then ``flags`` (the verdicts: :func:`flag_lines`), then the rest."""
+    head = [
+        "# Promoter prediction",
+        "",
+        *flags,
+        *([""] if flags else []),
+        f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
+        f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
+        f"{cfg.finetune.strategy}; head {cfg.head.pooling}{' + tokens' if cfg.head.tokens else ''}; strand-symmetric: {cfg.strand_symmetric}.",
+        "",
+    ]
+    window = start.model_cfg.max_len if isinstance(start.model_cfg, TransformerConfig) else None
+    if start.pretrained_on and window and start.tokenizer.n_tokens(length) > window:
+        head += [
+            f"Inputs of {length} bp ({start.tokenizer.n_tokens(length)} tokens) are longer than the "
+            f"{window}-token windows the encoder was pre-trained on; its rotary/ALiBi positions carry "
+            "over, and fine-tuning adapts them.",
+            "",
+        ]
+    if start.pretrained_on:
+        head += [
+            "Pre-trained on: "
+            + ", ".join(f"{Path(f['path']).name} (sha256 {f['sha256'][:12]}…)" for f in start.pretrained_on),
+            "",
+        ]
+    tail = ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] if figures else []
+    return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
