@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -125,11 +126,6 @@ def main(argv=None) -> int:
 
 
 # --- rendering (standard library only) ----------------------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
-
-
 def render(results: dict, name: str = "forcefield_presets") -> str:
     record = results[name]
     prov = record["provenance"]
@@ -156,7 +152,7 @@ def render(results: dict, name: str = "forcefield_presets") -> str:
             if not by[p]:
                 continue
             runs = list(by[p].values())
-            val, test = _mean_se([u["val"] for u in runs]), _mean_se([u["test"] for u in runs])
+            val, test = mean_se([u["val"] for u in runs]), mean_se([u["test"] for u in runs])
             lines.append(
                 f"| {budget:g} min | {p} | {len(runs)} | {np.mean([u['steps'] for u in runs]):,.0f} | "
                 f"{np.mean([u['cpu_s'] for u in runs]) / 60:.1f} | {val[0]:.1f} ± {val[1]:.1f} | "
@@ -167,7 +163,7 @@ def render(results: dict, name: str = "forcefield_presets") -> str:
         a, b = presets[:2]
         seeds = sorted(set(by[a]) & set(by[b]))
         if len(seeds) > 1:
-            m, se = _mean_se([by[b][s]["val"] - by[a][s]["val"] for s in seeds])
+            m, se = mean_se([by[b][s]["val"] - by[a][s]["val"] for s in seeds])
             best = b if m < 0 else a
             verdict = "ahead" if abs(m) > 2 * se else "tied"
             verdicts.append(

@@ -106,6 +106,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -916,14 +917,6 @@ def chunk_sweep(call, rounds: int = 3, calls: int = 10) -> dict:
 
 
 # statistics, figure, tables -----------------------------------------------------------------
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (nan with one value)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) == 0:
-        return math.nan, math.nan
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
-
-
 def verdict(ours: list[float], theirs: list[float]) -> str:
     """sciPT against another code on an error (lower is better), by the 2-SE rule."""
     (m1, s1), (m2, s2) = mean_se(ours), mean_se(theirs)

@@ -87,7 +87,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -96,6 +95,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sciPT.run import RunDir
+
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 FORCES = "forces_rmse_meV_per_A"  # sciPT.tasks.forcefield_demo.FORCES (checked in main)
@@ -169,15 +170,6 @@ def choose(runs: dict[str, dict], naive: dict, tolerance: float = 0.10) -> str |
     if not best:
         return None
     return min((runs[name][f"eval_ethanol_val_{FORCES}"], name) for _, name in best.values())[1]
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
 def old_loss(m: dict, prefix: str) -> float:

@@ -101,6 +101,8 @@ import sys
 import time
 from pathlib import Path
 
+from summaries import mean_se
+
 HERE = Path(__file__).resolve().parent
 SIZE = "mace-small"  # forcefield_vs_mace.MACE_SIZES key
 FORCES = "forces_rmse_meV_per_A"  # forcefield_vs_mace.errors key, forgetting.FORCES
@@ -522,15 +524,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # rendering (standard library only) --------------------------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    sys.path.insert(0, str(HERE))
-    from forgetting import mean_se
-
-    return mean_se(values)
-
-
 def _cell(values: list[float], digits: int = 1) -> str:
-    mean, se = _mean_se(values)
+    mean, se = mean_se(values)
     return f"{mean:.{digits}f}" + (f" ± {se:.{digits}f}" if len(values) > 1 else "")
 
 
@@ -538,7 +533,7 @@ def _verdict(differences: list[float], lower: str, higher: str) -> str:
     """The rule on paired differences (multihead - naive; lower is better)."""
     if len(differences) < 2:
         return "no verdict (one seed)"
-    mean, se = _mean_se(differences)
+    mean, se = mean_se(differences)
     word = "tied" if abs(mean) <= 2 * se else (lower if mean < 0 else higher)
     return f"**{word}** ({mean:+.1f} ± {se:.1f} meV/Å over {len(differences)} seeds)"
 

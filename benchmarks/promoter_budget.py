@@ -47,6 +47,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -244,13 +245,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- rendering (standard library and matplotlib only) -----------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    m = sum(values) / n
-    se = (sum((v - m) ** 2 for v in values) / (n - 1) / n) ** 0.5 if n > 1 else float("nan")
-    return m, se
-
-
 def _cells(record: dict) -> dict:
     cells: dict[tuple, dict] = {}
     for u in record["units"]:
@@ -272,7 +266,7 @@ def figure_png(record: dict) -> bytes:
         for b in budgets:
             by = cells.get((f"{b:g}", fraction))
             if by:
-                m, se = _mean_se([t["accuracy"] for t in by.values()])
+                m, se = mean_se([t["accuracy"] for t in by.values()])
                 xs.append(b), ms.append(m), ses.append(0 if se != se else se)
         ax.errorbar(xs, ms, yerr=ses, marker="o", capsize=3, label=f"{fraction:.0%} of the labels")
     ax.set_xlabel("pre-training CPU-minutes (0 = scratch)")
@@ -319,11 +313,11 @@ def render(results: dict, name: str = "promoter_budget") -> str:
             if not by:
                 row.append("")
                 continue
-            m, se = _mean_se([t["accuracy"] for t in by.values()])
+            m, se = mean_se([t["accuracy"] for t in by.values()])
             cell = f"{m:.3f} ± {se:.3f}" if se == se else f"{m:.3f}"
             seeds = sorted(set(by) & set(base))
             if float(b) and len(seeds) > 1:
-                d, dse = _mean_se([100 * (by[s]["accuracy"] - base[s]["accuracy"]) for s in seeds])
+                d, dse = mean_se([100 * (by[s]["accuracy"] - base[s]["accuracy"]) for s in seeds])
                 verdict = "ahead" if d > 2 * dse else ("behind" if d < -2 * dse else "tied")
                 cell += f" ({d:+.1f} ± {dse:.1f}, {verdict})"
             row.append(cell)

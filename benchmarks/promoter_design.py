@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -214,11 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
-
-
 def _paired(by: dict, dataset: str, model: str, reference: str, folds: list[int]) -> str:
     """Mean ± standard error of the per-fold MCC difference, model minus reference, with the 2-SE verdict."""
     diffs = [
@@ -228,7 +224,7 @@ def _paired(by: dict, dataset: str, model: str, reference: str, folds: list[int]
     ]
     if model == reference or len(diffs) < 2:
         return "—"
-    mean, se = _mean_se(diffs)
+    mean, se = mean_se(diffs)
     verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
     return f"{mean:+.3f} ± {se:.3f}: {verdict}"
 
@@ -251,7 +247,7 @@ def render(results: dict) -> str:
             continue
         if dataset == "sigma70-shuffle":
             scored = {
-                m: _mean_se([by[k]["mcc"] for k in by if k[0] == dataset and k[1] == m])[0]
+                m: mean_se([by[k]["mcc"] for k in by if k[0] == dataset and k[1] == m])[0]
                 for m in models
                 if m.startswith("pre-trained/")
             }
@@ -268,7 +264,7 @@ def render(results: dict) -> str:
             folds = sorted(k[2] for k in by if k[0] == dataset and k[1] == m)
             cells = []
             for metric in ("mcc", "auroc", "accuracy"):
-                mean, se = _mean_se([by[(dataset, m, f)][metric] for f in folds])
+                mean, se = mean_se([by[(dataset, m, f)][metric] for f in folds])
                 cells.append(f"{mean:.3f} ± {se:.3f}")
             diffs = {
                 ref: _paired(by, dataset, m, ref, folds)

@@ -63,6 +63,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 LENGTH = 81
@@ -645,13 +646,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- the report ---------------------------------------------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if len(v) == 0:
-        return math.nan, math.nan
-    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan)
-
-
 def _setting(setting: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in setting.items())
 
@@ -666,7 +660,7 @@ def _versus(values: dict, model: str) -> str:
     diffs = [a - b for a, b in pairs if a is not None and b is not None]
     if len(diffs) < 2:
         return "n/a"
-    mean, se = _mean_se(diffs)
+    mean, se = mean_se(diffs)
     verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
     return f"{100 * mean:+.1f} ± {100 * se:.1f} pts: {verdict}"
 
@@ -763,15 +757,15 @@ def render(results: dict) -> str:
                     continue
                 cells = []
                 for metric in ("accuracy", "mcc", "auroc"):
-                    mean, se = _mean_se([u["test"][metric] for u in mine])
+                    mean, se = mean_se([u["test"][metric] for u in mine])
                     cells.append(f"{mean:.3f} ± {se:.3f}" if not math.isnan(se) else f"{mean:.3f}")
                 versus = (
                     ["—", "—"]
                     if model == "pre-trained"
                     else [_versus(keyed[m], model) for m in ("accuracy", "auroc")]
                 )
-                inner, _ = _mean_se([u["candidates"][u["chosen_index"]]["inner_val"]["auroc"] for u in mine])
-                cpu_mean, _ = _mean_se([u["cpu_s"] for u in mine])
+                inner, _ = mean_se([u["candidates"][u["chosen_index"]]["inner_val"]["auroc"] for u in mine])
+                cpu_mean, _ = mean_se([u["cpu_s"] for u in mine])
                 out.append(
                     f"| {model} | {len(mine)} | {' | '.join(cells)} | {' | '.join(versus)} | {inner:.3f} "
                     f"| {cpu_mean:,.0f} |"

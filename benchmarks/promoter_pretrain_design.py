@@ -50,6 +50,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -362,11 +363,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- rendering (standard library only) ----------------------------------------------------------
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan"))
-
-
 def render(results: dict, name: str = "promoter_pretrain_design") -> str:
     record = results[name]
     prov, protocol = record["provenance"], record["protocol"]
@@ -395,14 +391,14 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
         cells = []
         for column in columns:
             values = [v for k, v in units.items() if k[:2] == column]
-            m, se = _mean_se(values) if values else (float("nan"), float("nan"))
+            m, se = mean_se(values) if values else (float("nan"), float("nan"))
             cells.append((f"{m:.3f} ± {se:.3f}" if se == se else f"{m:.3f}") if values else "")
         means[variant] = float(np.mean(list(units.values())))
         versus = "—"
         reference = by.get(REFERENCE, {})
         shared = sorted(set(units) & set(reference))
         if variant != REFERENCE and len(shared) > 1:
-            d, se = _mean_se([units[k] - reference[k] for k in shared])
+            d, se = mean_se([units[k] - reference[k] for k in shared])
             versus = f"{d:+.3f} ± {se:.3f}, " + (
                 "ahead" if d > 2 * se else "behind" if d < -2 * se else "tied"
             )

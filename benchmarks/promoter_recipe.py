@@ -42,7 +42,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from promoter_pretrain_design import _mean_se
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 DESIGN = "3-mer"  # promoter_pretrain_design.VARIANTS key: the pipeline's pre-training
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 def _cell(values: list[float]) -> str:
     if not values:
         return ""
-    m, se = _mean_se(values)
+    m, se = mean_se(values)
     return f"{m:.3f} ± {se:.3f}" if se == se else f"{m:.3f}"
 
 
@@ -162,7 +162,7 @@ def _versus(units: dict, reference: dict) -> str:
     shared = sorted(set(units) & set(reference))
     if len(shared) < 2:
         return "—"
-    d, se = _mean_se([units[k] - reference[k] for k in shared])
+    d, se = mean_se([units[k] - reference[k] for k in shared])
     return f"{d:+.3f} ± {se:.3f}, " + ("ahead" if d > 2 * se else "behind" if d < -2 * se else "tied")
 
 

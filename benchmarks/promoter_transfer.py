@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from summaries import mean_se
 
 HERE = Path(__file__).resolve().parent
 EXPERIMENTS = ("transfer", "hard-negatives", "uci", "few-labels")
@@ -523,13 +524,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- the report ---------------------------------------------------------------------------------
-def _mean_se(values) -> str:
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if len(v) == 0:
+def _mean_se_text(values) -> str:
+    mean, se = mean_se(values)
+    if math.isnan(mean):
         return "—"
-    if len(v) == 1:
-        return f"{v[0]:.3f}"
-    return f"{v.mean():.3f} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}"
+    return f"{mean:.3f}" if math.isnan(se) else f"{mean:.3f} ± {se:.3f}"
 
 
 def render_conv_head(results: dict) -> str:
@@ -651,7 +650,9 @@ def render_shared_encoder(
             mine = [u for u in units if u["variant"] == variant]
             for test in tests:
                 own = [u["test"][test] for u in mine if test in u["test"]]
-                cells = [f"{_mean_se([m['auroc'] for m in own])} / {_mean_se([m[metric] for m in own])}"]
+                cells = [
+                    f"{_mean_se_text([m['auroc'] for m in own])} / {_mean_se_text([m[metric] for m in own])}"
+                ]
                 pairs = {}
                 for model in columns:
                     pairs[model] = [
@@ -855,7 +856,7 @@ def render(results: dict) -> str:
                         if u["variant"] == variant and u["model"] == model and test in u["test"]
                     ]
                     cells.append(
-                        f"{_mean_se([m['auroc'] for m in mine])} / {_mean_se([m['mcc'] for m in mine])}"
+                        f"{_mean_se_text([m['auroc'] for m in mine])} / {_mean_se_text([m['mcc'] for m in mine])}"
                         if mine
                         else "—"
                     )

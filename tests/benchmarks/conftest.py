@@ -11,8 +11,10 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture
-def load_benchmark():
-    """``load_benchmark("report")`` imports ``benchmarks/report.py`` as a fresh module."""
+def load_benchmark(monkeypatch):
+    """``load_benchmark("report")`` imports ``benchmarks/report.py`` as a fresh module, with
+    ``benchmarks/`` on ``sys.path`` as when the script runs (its sibling modules import)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
 
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
