@@ -309,10 +309,9 @@ class Models:
                 "fusion_kept": classifier.fusion is not None,
             }
             if setting["naturalness"] == "always" and fitted is not None:
-                plain = classifier.classifier_proba(classifier.model, codes)
-                return fitted(plain, classifier.naturalness_scores(codes)).astype(np.float32), info
+                return classifier.predict(codes, fusion=fitted), info
             return classifier.predict(codes), info
-        return classifier.classifier_proba(classifier.model, codes), {}
+        return classifier.predict(codes, fusion=None), {}
 
     def _logistic(self, model, setting, fit_idx, pred_idx, seed):
         from sklearn.exceptions import ConvergenceWarning

@@ -348,11 +348,17 @@ class Classifier:
     def max_tokens(self) -> int:
         return self.tokenizer.n_tokens(self.length)
 
-    def predict(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+    def predict(
+        self, codes: list[np.ndarray], batch_size: int = 256, *, fusion: Fusion | None | str = "kept"
+    ) -> np.ndarray:
+        """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
+        (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
+        ``None``: the classifier alone."""
+        fusion = self.fusion if isinstance(fusion, str) else fusion
         p = self.classifier_proba(self.model, codes, batch_size)
-        if self.fusion is None:
+        if fusion is None:
             return p
-        return self.fusion(p, self.naturalness_scores(codes, batch_size)).astype(np.float32)
+        return fusion(p, self.naturalness_scores(codes, batch_size)).astype(np.float32)
 
     def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """``model``'s probabilities before any fusion (``model``: the ensemble or one member)."""

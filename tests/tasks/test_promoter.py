@@ -378,6 +378,13 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, cfg.naturalness_min_ratio)
     assert classifier.fusion is None and classifier.fitted_fusion == fusion
     np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    # the fit left out can still be applied by name, as the transfer benchmark's "always fused" does
+    np.testing.assert_allclose(
+        classifier.predict(data.codes, fusion=classifier.fitted_fusion),
+        1 / (1 + np.exp(-z - fusion.bias)),
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(classifier.predict(data.codes, fusion=None), plain)
     line = naturalness_line(cfg, start, classifier)
     assert line.startswith(
         f"Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the classifier's "
