@@ -286,14 +286,17 @@ class Models:
         fuses in the pre-trained model's likelihood: ``True`` as the task does (where the fitted
         fusion's likelihood ratio reaches the task's threshold), ``"always"`` the fitted fusion
         whatever its ratio. Settings that differ only in it share the fine-tune (the fusion is
-        fitted after it and leaves it unchanged)."""
+        fitted after it and leaves it unchanged). ``setting["head_warmup"]`` (absent: 0) trains the
+        head alone for that fraction of the run first (LP-FT, ``finetune.head_warmup``)."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
-        key = (id(start), setting["lr"], setting["head_dropout"], digest(fit_idx), seed)
+        warmup = setting.get("head_warmup", 0)
+        key = (id(start), setting["lr"], setting["head_dropout"], warmup, digest(fit_idx), seed)
         if self._fitted is None or self._fitted[0] != key:
             cfg = PromoterConfig(ensemble=1, naturalness=True)
             cfg.train.lr = setting["lr"]
             cfg.head.dropout = setting["head_dropout"]
+            cfg.finetune.head_warmup = warmup
             cfg.train.seed = seed
             fit, stop = self.early_stop_split(fit_idx, seed)
             classifier = train_classifier(

@@ -255,6 +255,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the pre-trained model's grid also chooses, on the inner split, whether to fuse the "
         "pre-trained model's likelihood into its predictions (sciPT.naturalness)",
     )
+    parser.add_argument(
+        "--head-warmup",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="every setting of the pre-trained model's grid trains the head alone for this fraction "
+        "of the run first (LP-FT, finetune.head_warmup); the renderer chooses between such a run and "
+        "the same run without, by the inner split (render_head_warmup)",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -302,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     grids = {m: grids[m] for m in args.models}
     if args.naturalness and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
+    if args.head_warmup and "pre-trained" in grids:
+        grids["pre-trained"] = [{**g, "head_warmup": args.head_warmup} for g in grids["pre-trained"]]
     work.mkdir(parents=True, exist_ok=True)
     started, cpu0 = time.time(), nested.cpu_seconds()
 
@@ -330,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # naturalness True is the task's default: fused where the likelihood ratio reaches this
         proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
+    if args.head_warmup:
+        proto["head_warmup"] = args.head_warmup
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"
@@ -710,10 +723,17 @@ def _fused_candidate_pairs(units: list, other) -> dict:
     """``{variant: {metric: [(fused candidate, other)]}}`` over every fused inner-validation
     candidate of ``units``, ``other(unit, candidate)`` giving the inner-validation scores it is
     paired with."""
+    return _candidate_pairs(units, other, lambda setting: bool(setting.get("naturalness")))
+
+
+def _candidate_pairs(units: list, other, which) -> dict:
+    """``{variant: {metric: [(candidate, other)]}}`` over the inner-validation candidates of
+    ``units`` whose setting ``which`` accepts, ``other(unit, candidate)`` giving the scores each is
+    paired with."""
     out = {}
     for u in units:
         for c in u["candidates"]:
-            if c["setting"].get("naturalness"):
+            if which(c["setting"]):
                 against = other(u, c)
                 for metric in INNER_METRICS:
                     pair = (c["inner_val"][metric], against[metric])
@@ -866,6 +886,89 @@ def render(results: dict) -> str:
     )
     out += ["", f"CPU time, units and pre-training: {total / 3600:.2f} CPU-hours.", ""]
     return "\n".join(out)
+
+
+# The LP-FT runs (``--head-warmup``) and the runs of the same grid without it, paired unit by unit.
+HEAD_WARMUP_RUNS = (
+    ("promoter_transfer_lpft", "promoter_transfer_naturalness"),
+    ("promoter_transfer_lpft_ipromoter", "promoter_transfer_naturalness_ipromoter"),
+)
+
+
+def _unit_key(u: dict) -> tuple:
+    return (u["experiment"], u["variant"], u["seed"], u["fold"], u["model"])
+
+
+def _chosen_inner(unit: dict, metric: str) -> float:
+    """The inner-validation score of the candidate ``unit`` chose."""
+    return next(c["inner_val"][metric] for c in unit["candidates"] if c["setting"] == unit["chosen"])
+
+
+def _joint_units(warm: dict, plain: dict, metric: str) -> list:
+    """The units a grid holding both runs' settings would give: for each unit of ``warm`` (every
+    setting with a head warm-up) and its twin in ``plain`` (the same settings without), the one
+    whose chosen candidate scores higher on the inner split, ties to ``plain`` (its settings come
+    first in that grid); its candidates are both runs'. Each run refits its own choice, so the
+    joint grid's refit is the winner's."""
+    twins = {_unit_key(u): u for u in plain["units"]}
+    out = []
+    for w in warm["units"]:
+        p = twins.get(_unit_key(w))
+        if p is None:
+            continue
+        chosen = w if _chosen_inner(w, metric) > _chosen_inner(p, metric) else p
+        out.append({**chosen, "candidates": p["candidates"] + w["candidates"]})
+    return out
+
+
+def _without_warmup(unit: dict, candidate: dict) -> dict:
+    """The inner-validation scores of ``candidate``'s setting without the head warm-up."""
+    plain = {k: v for k, v in candidate["setting"].items() if k != "head_warmup"}
+    return next(c["inner_val"] for c in unit["candidates"] if c["setting"] == plain)
+
+
+def render_head_warmup(results: dict) -> str:
+    """The shared encoder's transfer when its grid also holds LP-FT (``--head-warmup``): the head
+    trained alone for a fraction of the run before the encoder joins. The ``--naturalness`` runs are
+    the same grid without it, so the joint grid's choice (:func:`_joint_units`) is compared with
+    theirs, paired unit by unit, beside the other models of :func:`render_shared_encoder`."""
+    pairs = [(results[w], results[p]) for w, p in HEAD_WARMUP_RUNS if w in results and p in results]
+    if not pairs:
+        return (
+            "No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --naturalness "
+            "--head-warmup 0.333 --results-name promoter_transfer_lpft`.\n"
+        )
+    metric = pairs[0][0]["protocol"]["select_metric"]
+    fraction = pairs[0][0]["protocol"]["head_warmup"]
+    joint = {
+        f"_head_warmup_{i}": {**w, "units": _joint_units(w, p, metric)} for i, (w, p) in enumerate(pairs)
+    }
+    units = [u for r in joint.values() for u in r["units"]]
+    done = {_unit_key(u) for u in units}
+    plain = {"units": [u for _, p in pairs for u in p["units"] if _unit_key(u) in done]}
+    names = list(joint)
+    text = render_shared_encoder(
+        {**results, **joint},
+        names[0],
+        parts=tuple(names[1:]),
+        references={"the grid without warm-up": plain},
+    )
+    chose = {}
+    for u in units:
+        chose.setdefault(u["variant"], []).append("head_warmup" in u["chosen"])
+    lines = [
+        "",
+        f"The head warm-up ({fraction:g} of the run), chosen on the inner split: "
+        + "; ".join(f"{v}: {sum(c)} of {len(c)} units" for v, c in chose.items())
+        + ". On the inner-validation parts, with the warm-up minus without, every setting of every "
+        "unit (mean ± standard error; the same rule):",
+        "",
+        "| variant | AUROC | MCC | accuracy |",
+        "|---|---|---|---|",
+        *_inner_rows(_candidate_pairs(units, _without_warmup, lambda setting: "head_warmup" in setting)),
+        "",
+    ]
+    return text.rstrip("\n") + "\n" + "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -99,3 +99,37 @@ def test_zero_shot_table_is_the_mean_and_standard_error_over_draws(load_benchmar
     text = render({"promoter_naturalness": {"provenance": prov, "pretrained_run": "r", "rows": rows}})
     assert "| ipromoter | 0.250 |" in text
     assert "| dinucleotide-shuffle | 0.800 ± 0.058 |" in text  # SD 0.1 / sqrt(3)
+
+
+def test_head_warmup_joint_choice_goes_by_the_inner_split_ties_to_no_warmup(load_benchmark):
+    pt = load_benchmark("promoter_transfer")
+
+    def unit(seed, warm: bool, inner: float, test: float):
+        setting = {"lr": 1e-3, **({"head_warmup": 0.333} if warm else {})}
+        return {
+            "experiment": "transfer",
+            "variant": "gc-matched",
+            "seed": seed,
+            "fold": 0,
+            "model": "pre-trained",
+            "chosen": setting,
+            "candidates": [
+                {"setting": setting, "inner_val": {"auroc": inner, "mcc": inner - 0.2, "accuracy": 0.8}}
+            ],
+            "test": {"sigma24": {"mcc": test}},
+        }
+
+    # seed 0: warm-up ahead on the inner split (0.91 > 0.90); seed 1: behind; seed 2: tied
+    warm = {"units": [unit(0, True, 0.91, 0.4), unit(1, True, 0.88, 0.5), unit(2, True, 0.90, 0.6)]}
+    plain = {"units": [unit(0, False, 0.90, 0.1), unit(1, False, 0.90, 0.2), unit(2, False, 0.90, 0.3)]}
+    joint = pt._joint_units(warm, plain, "auroc")
+    assert [u["test"]["sigma24"]["mcc"] for u in joint] == [0.4, 0.2, 0.3]
+    assert ["head_warmup" in u["chosen"] for u in joint] == [True, False, False]
+    # each joint unit holds both runs' candidates, so a warm-up candidate finds its plain twin
+    assert pt._without_warmup(joint[0], joint[0]["candidates"][1]) == {
+        "auroc": 0.90,
+        "mcc": 0.90 - 0.2,
+        "accuracy": 0.8,
+    }
+    pairs = pt._candidate_pairs(joint, pt._without_warmup, lambda s: "head_warmup" in s)
+    assert [round(a - b, 3) for a, b in pairs["gc-matched"]["auroc"]] == [0.01, -0.02, 0.0]
