@@ -928,11 +928,26 @@ def _without_warmup(unit: dict, candidate: dict) -> dict:
 
 
 def render_head_warmup(results: dict) -> str:
-    """The shared encoder's transfer when its grid also holds LP-FT (``--head-warmup``): the head
-    trained alone for a fraction of the run before the encoder joins. The ``--naturalness`` runs are
-    the same grid without it, so the joint grid's choice (:func:`_joint_units`) is compared with
-    theirs, paired unit by unit, beside the other models of :func:`render_shared_encoder`."""
-    pairs = [(results[w], results[p]) for w, p in HEAD_WARMUP_RUNS if w in results and p in results]
+    """:func:`_render_head_warmup` of the shared 45-CPU-minute encoder's runs."""
+    return _render_head_warmup(results, HEAD_WARMUP_RUNS)
+
+
+def render_head_warmup_per_seed(results: dict) -> str:
+    """:func:`_render_head_warmup` of the per-seed 3,000-step encoders' runs (one per seed)."""
+    runs = [
+        (f"promoter_transfer_lpft_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}")
+        for s in range(3)
+    ]
+    return _render_head_warmup(results, runs, base_label="per-seed run's fine-tune")
+
+
+def _render_head_warmup(results: dict, runs, **kwargs) -> str:
+    """An encoder's transfer when its grid also holds LP-FT (``--head-warmup``): the head trained
+    alone for a fraction of the run before the encoder joins. Each pair of ``runs`` is such a run
+    and the ``--naturalness`` run of the same grid without it, so the joint grid's choice
+    (:func:`_joint_units`) is compared with the latter's, paired unit by unit, beside the other
+    models of :func:`render_shared_encoder` (``kwargs``)."""
+    pairs = [(results[w], results[p]) for w, p in runs if w in results and p in results]
     if not pairs:
         return (
             "No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --naturalness "
@@ -952,6 +967,7 @@ def render_head_warmup(results: dict) -> str:
         names[0],
         parts=tuple(names[1:]),
         references={"the grid without warm-up": plain},
+        **kwargs,
     )
     chose = {}
     for u in units:

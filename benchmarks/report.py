@@ -96,6 +96,7 @@ RENDERERS["promoter-naturalness"] = "promoter_naturalness:render"
 RENDERERS["promoter-transfer-naturalness"] = "promoter_transfer:render_naturalness"
 RENDERERS["promoter-transfer-naturalness-per-seed"] = "promoter_transfer:render_naturalness_per_seed"
 RENDERERS["promoter-transfer-head-warmup"] = "promoter_transfer:render_head_warmup"
+RENDERERS["promoter-transfer-head-warmup-per-seed"] = "promoter_transfer:render_head_warmup_per_seed"
 # force fields (issues 11 and 13): accuracy against CPU time, against MACE
 RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
 RENDERERS["forcefield-vs-mace-summary"] = "forcefield_vs_mace:render_summary"
