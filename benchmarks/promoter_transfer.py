@@ -908,8 +908,8 @@ def _joint_units(warm: dict, plain: dict, metric: str) -> list:
     """The units a grid holding both runs' settings would give: for each unit of ``warm`` (every
     setting with a head warm-up) and its twin in ``plain`` (the same settings without), the one
     whose chosen candidate scores higher on the inner split, ties to ``plain`` (its settings come
-    first in that grid); its candidates are both runs'. Each run refits its own choice, so the
-    joint grid's refit is the winner's."""
+    first in that grid); its candidates and CPU time are both runs'. Each run refits its own
+    choice, so the joint grid's refit is the winner's."""
     twins = {_unit_key(u): u for u in plain["units"]}
     out = []
     for w in warm["units"]:
@@ -917,7 +917,10 @@ def _joint_units(warm: dict, plain: dict, metric: str) -> list:
         if p is None:
             continue
         chosen = w if _chosen_inner(w, metric) > _chosen_inner(p, metric) else p
-        out.append({**chosen, "candidates": p["candidates"] + w["candidates"]})
+        # the grid holding both costs both runs' fine-tunes
+        out.append(
+            {**chosen, "candidates": p["candidates"] + w["candidates"], "cpu_s": p["cpu_s"] + w["cpu_s"]}
+        )
     return out
 
 

@@ -117,6 +117,7 @@ def test_head_warmup_joint_choice_goes_by_the_inner_split_ties_to_no_warmup(load
                 {"setting": setting, "inner_val": {"auroc": inner, "mcc": inner - 0.2, "accuracy": 0.8}}
             ],
             "test": {"sigma24": {"mcc": test}},
+            "cpu_s": 100.0 if warm else 10.0,
         }
 
     # seed 0: warm-up ahead on the inner split (0.91 > 0.90); seed 1: behind; seed 2: tied
@@ -125,6 +126,7 @@ def test_head_warmup_joint_choice_goes_by_the_inner_split_ties_to_no_warmup(load
     joint = pt._joint_units(warm, plain, "auroc")
     assert [u["test"]["sigma24"]["mcc"] for u in joint] == [0.4, 0.2, 0.3]
     assert ["head_warmup" in u["chosen"] for u in joint] == [True, False, False]
+    assert [u["cpu_s"] for u in joint] == [110.0] * 3  # a grid holding both costs both
     # each joint unit holds both runs' candidates, so a warm-up candidate finds its plain twin
     assert pt._without_warmup(joint[0], joint[0]["candidates"][1]) == {
         "auroc": 0.90,
