@@ -563,12 +563,17 @@ def _measured_by(record: dict) -> str:
     )
 
 
+def _unit_key(u: dict) -> tuple:
+    """What pairs one run's unit with another's: experiment, variant, seed, fold, model."""
+    return (u["experiment"], u["variant"], u["seed"], u["fold"], u["model"])
+
+
 def _paired(pairs: list, scale: float, unit: str) -> str:
     """``mean ± SE (pairs): verdict`` of the differences ``a - b`` of ``pairs``, times ``scale``."""
     if len(pairs) < 2:
         return "—"
     d = scale * np.asarray([a - b for a, b in pairs])
-    mean, se = d.mean(), d.std(ddof=1) / math.sqrt(len(d))
+    mean, se = mean_se(d)
     verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
     digits = 1 if scale > 1 else 3
     return f"{mean:+.{digits}f} ± {se:.{digits}f}{unit} ({len(d)}): {verdict}"
@@ -630,10 +635,11 @@ def render_shared_encoder(
             f"{masked['eval_sequences']:,} sequences (iPromoter-2L, UCI and every seed's GC-matched "
             f"windows): {masked['masked_bases']:,} of {masked['corpus_bases']:,} bases masked."
         )
-    key = lambda u: (u["experiment"], u["variant"], u["seed"], u["fold"], u["model"])  # noqa: E731
-    base_units = {key(u): u for u in base["units"]}
+    base_units = {_unit_key(u): u for u in base["units"]}
     for label, other in references.items():
-        base_units.update({(*key(u)[:4], label): u for u in other["units"] if u["model"] == "pre-trained"})
+        base_units.update(
+            {(*_unit_key(u)[:4], label): u for u in other["units"] if u["model"] == "pre-trained"}
+        )
     classical = ("k-mer LR", "one-hot LR", "CNN")
     labels = {"pre-trained": base_label}
     for experiment, metric, scale, unit in (
@@ -893,10 +899,6 @@ HEAD_WARMUP_RUNS = (
     ("promoter_transfer_lpft", "promoter_transfer_naturalness"),
     ("promoter_transfer_lpft_ipromoter", "promoter_transfer_naturalness_ipromoter"),
 )
-
-
-def _unit_key(u: dict) -> tuple:
-    return (u["experiment"], u["variant"], u["seed"], u["fold"], u["model"])
 
 
 def _chosen_inner(unit: dict, metric: str) -> float:

@@ -15,7 +15,7 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   is behind / tied with / ahead of another by the 2-SE rule on the per-fold MCC differences (behind
   the k-mer baseline is flagged; pre-trained behind scratch is **negative transfer**); and the model
   recommended for this data size: the best by mean MCC unless a simpler one is tied with it, then the
-  simplest of those (k-mer LR < scratch < pre-trained) (the report's text: :mod:`.promoter_report`);
+  simplest of those (k-mer LR < scratch < pre-trained); the report's text is :mod:`.promoter_report`;
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset;
@@ -52,6 +52,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -349,12 +350,16 @@ class Classifier:
         return self.tokenizer.n_tokens(self.length)
 
     def predict(
-        self, codes: list[np.ndarray], batch_size: int = 256, *, fusion: Fusion | None | str = "kept"
+        self,
+        codes: list[np.ndarray],
+        batch_size: int = 256,
+        *,
+        fusion: Fusion | Literal["kept"] | None = "kept",
     ) -> np.ndarray:
         """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
         (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
         ``None``: the classifier alone."""
-        fusion = self.fusion if isinstance(fusion, str) else fusion
+        fusion = self.fusion if fusion == "kept" else fusion
         p = self.classifier_proba(self.model, codes, batch_size)
         if fusion is None:
             return p
