@@ -108,48 +108,30 @@ from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
-import numpy as np
-import torch
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
 from torch import nn
-from tqdm.auto import tqdm
 
-from sciPT import __version__, io, plots
-from sciPT.checkpoint import export_model, from_pretrained, read_export_config
-from sciPT.config import from_dict, load_yaml, to_dict
+from sciPT import __version__, plots
+from sciPT.checkpoint import export_model
+from sciPT.config import to_dict
 from sciPT.data import StepDataModule
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules import md
 from sciPT.domains.molecules.data import (
     SMILES_SUFFIXES,
     MoleculeDataConfig,
-    check_elements,
-    head_name,
-    read_frames,
 )
-from sciPT.domains.molecules.dataset import FrameDataset, batches, collate, prepare, split_frames, to_graphs
+from sciPT.domains.molecules.dataset import FrameDataset, collate
 from sciPT.domains.molecules.evaluate import (
-    Evaluation,
     add_reading_arguments,
-    element_rows,
-    evaluate_potential,
-    labelled_graphs,
-    metric_rows,
-    parity_plots,
-    run_data_config,
-    swapped_references,
     using_head,
 )
-from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
-from sciPT.domains.molecules.ewc import ewc_scale, head_strategy, old_head_estimator
+from sciPT.domains.molecules.ewc import head_strategy, old_head_estimator
 from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
-from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
+from sciPT.domains.molecules.model import PotentialConfig
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-from sciPT.errors import ConfigError, DataError, UserError
-from sciPT.files import file_sha256, resolve_data_path
+from sciPT.errors import ConfigError
 from sciPT.finetune import (
     FinetuneConfig,
     FinetuneModule,
@@ -163,13 +145,13 @@ from sciPT.finetune import validate as validate_finetune
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
-from sciPT.trainer import TrainConfig, build_trainer, sized_steps
+from sciPT.trainer import TrainConfig, build_trainer
 from sciPT.trainer import validate as validate_train
 
-from .forcefield_eval import before_after_plot, set_name
+from .forcefield_data import Start, load_sets, load_start
+from .forcefield_eval import evaluate_run, evaluate_sets, predict_run
+from .forcefield_report import collect_metrics, report, write_figures
 
-# interaction blocks a head added to a one-head model owns (ForcefieldConfig.head_blocks)
-DEFAULT_HEAD_BLOCKS = 1
 # a --max-time budget from which a run naming no preset takes `small`: at 2.5 and 10 CPU-minutes
 # on acetylacetone it was ahead of `tiny` on validation over three seeds
 # (benchmarks/RESULTS_forcefield.md, section 4); shorter budgets were not measured
@@ -259,43 +241,6 @@ def small() -> ForcefieldConfig:
     return cfg
 
 
-# --- the starting point ------------------------------------------------------------------------
-@dataclass
-class Start:
-    """The potential fine-tuning starts from, and what came with it."""
-
-    name: str  # "pre-trained" or "scratch"
-    backbone: EquivariantPotential | None
-    export: dict
-    extras: dict
-    pretrain_data: MoleculeDataConfig  # how its pre-training read its files (for replay)
-    pretrain_seed: int
-    references: list[float] | None  # the pre-trained reference energies (eV, element order)
-
-
-def _run_config(init: str) -> dict:
-    """The config.yaml of the run an export belongs to (``{}`` if it is not in a run)."""
-    path = Path(init)
-    for candidate in (path / "config.yaml", path.parent / "config.yaml"):
-        if candidate.is_file() and (candidate.parent / "model").is_dir():
-            return load_yaml(candidate) or {}
-    return {}
-
-
-def load_start(cfg: ForcefieldConfig) -> Start:
-    if cfg.init == "none":
-        return Start("scratch", None, {}, {}, MoleculeDataConfig(), 0, None)
-    pre = from_pretrained(cfg.init, domain="molecules")
-    saved = _run_config(cfg.init)
-    data = MoleculeDataConfig()
-    if saved.get("domain") == "molecules" and saved.get("data"):
-        data = from_dict(MoleculeDataConfig, saved["data"], f"{cfg.init}: config.yaml: data")
-    seed = int((saved.get("train") or {}).get("seed", 0))
-    return Start(
-        "pre-trained", pre.model, pre.config, pre.extras, data, seed, list(pre.model.cfg.reference_energies)
-    )
-
-
 def check_strategy(cfg: ForcefieldConfig, start: Start):
     """The strategy, built and checked against the backbone (before anything is written)."""
     name = cfg.finetune.strategy
@@ -321,174 +266,6 @@ def check_strategy(cfg: ForcefieldConfig, start: Start):
         fisher=load_fisher(start.extras),
         fisher_blocks=load_fisher_blocks(start.extras),
     )
-
-
-# --- reference energies -------------------------------------------------------------------------
-def composition(graphs: list, elements: list[str]) -> np.ndarray:
-    """``A[g, s]``: atoms of element ``s`` in graph ``g``."""
-    from ase.data import atomic_numbers
-
-    numbers = np.array([atomic_numbers[s] for s in elements])
-    return np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
-
-
-@torch.no_grad()
-def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: int) -> list[float]:
-    """The active head's references plus the least-squares per-element correction of its energy errors
-    on ``graphs`` (minimum-norm when the compositions do not fix every element)."""
-    backbone.eval()
-    labelled = [g for g in graphs if "energy" in g]
-    current = backbone.head_module().reference_energies.tolist()
-    if not labelled:
-        return list(current)
-    residual = np.concatenate(
-        [
-            (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
-            for b in batches(labelled, batch_size)
-        ]
-    )
-    delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
-    return [float(r + d) for r, d in zip(current, delta)]
-
-
-# --- data --------------------------------------------------------------------------------------
-@dataclass
-class Sets:
-    """Every graph the run uses, validated before the run directory exists."""
-
-    train: list
-    val: list
-    test: dict[str, list]
-    eval: dict[str, list]
-    replay: list
-    corpus: list
-    references_method: str
-    head: str  # the head trained
-    eval_head: str  # the head the eval sets and the replayed frames go through
-    eval_references: list[float] | None  # swapped in for them (one head trained on both levels)
-
-
-def _graphs(
-    paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float, names: set[str]
-) -> dict[str, list]:
-    return {set_name(path, names): labelled_graphs(path, data, elements, cutoff) for path in paths}
-
-
-def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
-    """The frames the model was pre-trained on: the training files of its run's config, read and
-    split as pre-training did (same ``max_frames``, validation held out with the same seed), or,
-    for an export outside its run directory, every frame of the files recorded with it."""
-    data = start.pretrain_data
-    recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
-    paths = list(data.paths) or list(recorded)
-    if not paths:
-        raise ConfigError(
-            f"finetune.strategy: 'replay' needs the pre-training frames, and "
-            f"{cfg.init} records none (pretrained_on is empty)"
-        )
-    frames = []
-    for path in paths:
-        resolved = resolve_data_path(path)
-        if not resolved.is_file():
-            raise DataError(
-                f"{path}: pre-training file of {cfg.init} is not on this machine (replay needs it)"
-            )
-        entry = recorded.get(str(resolved), {})
-        if entry.get("sha256") and file_sha256(resolved) != entry["sha256"]:
-            raise DataError(
-                f"{path}: changed since pre-training (sha256 differs from the one recorded with {cfg.init})"
-            )
-        frames += [f for f in read_frames(path, data) if len(f.numbers) > 1]
-    if data.paths and not data.val_paths:
-        frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
-    return frames
-
-
-def replay_graphs(start: Start, cfg: ForcefieldConfig, shift: np.ndarray) -> list:
-    """At most ``replay_frames`` pre-training frames (:func:`pretraining_frames`), their energies
-    moved to the new references by ``shift`` (eV per atom of each element)."""
-    frames = pretraining_frames(start, cfg)
-    keep = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(frames))[: cfg.replay_frames])
-    graphs = to_graphs([frames[int(i)] for i in keep], start.backbone.cfg.cutoff, "replay graphs")
-    for g, n in zip(graphs, composition(graphs, start.backbone.elements)):
-        if "energy" in g:
-            g.energy = g.energy + float(n @ shift)
-    return graphs
-
-
-def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPotential]:
-    """Read and check every file; settle the backbone and its reference energies."""
-    method = cfg.references
-    if method == "auto":
-        method = "data" if start.backbone is None else "refit"
-    if start.backbone is None and method in ("refit", "keep"):
-        raise ConfigError(
-            f"references: '{method}' needs a pre-trained model (--init RUN); from "
-            "scratch use 'data' or 'auto'"
-        )
-    head = head_name(cfg.data)
-    eval_references = None
-    if start.backbone is None:
-        prepared = prepare(
-            cfg.data, dataclasses.replace(cfg.model, head=head, heads=[]), labelled=True, seed=cfg.train.seed
-        )
-        backbone = EquivariantPotential(prepared.model)
-        method = f"data ({prepared.references_method})"
-        eval_head = head
-    else:
-        backbone = start.backbone
-        eval_head = (
-            backbone.check_head(cfg.eval_head, "eval_head:") if cfg.eval_head else backbone.head_names[-1]
-        )
-        if head in backbone.head_names:
-            if cfg.head_blocks not in (None, backbone.cfg.head_blocks):
-                raise ConfigError(
-                    f"head_blocks: sets the blocks a new head owns, but this run trains the model's "
-                    f"head '{head}' (its heads own {backbone.cfg.head_blocks}); name a new head with --data.head"
-                )
-            backbone.select_head(head)
-            if eval_head == head:  # old frames through the head being moved to new references
-                eval_references = list(backbone.head_module().reference_energies.tolist())
-        else:
-            blocks = cfg.head_blocks
-            if blocks is None and len(backbone.head_names) == 1:
-                blocks = DEFAULT_HEAD_BLOCKS
-            backbone.add_head(head, copy_from=eval_head, blocks=blocks)
-        model_cfg = dataclasses.replace(
-            backbone.cfg, reference_energies=list(backbone.head_module().reference_energies.tolist())
-        )
-        if method == "data":
-            model_cfg = dataclasses.replace(model_cfg, reference_energies=[])
-        prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
-        if method == "data":
-            backbone.set_reference_energies(dict(zip(backbone.elements, prepared.model.reference_energies)))
-            method = f"data ({prepared.references_method})"
-        elif method == "refit":
-            refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
-            backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
-    names: set[str] = {"val"}
-    elements, cutoff = backbone.elements, backbone.cfg.cutoff
-    test = _graphs(cfg.test, cfg.data, elements, cutoff, names)
-    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names)
-    replay = []
-    if start.backbone is not None and (cfg.replay or cfg.finetune.strategy == "replay"):
-        shift = np.zeros(len(elements))
-        if eval_references is not None:  # one head for both levels: old energies moved to the new references
-            shift = backbone.head_module().reference_energies.numpy() - np.array(eval_references)
-        replay = replay_graphs(start, cfg, shift)
-    sets = Sets(
-        prepared.train,
-        prepared.val,
-        test,
-        evals,
-        replay,
-        prepared.corpus,
-        method,
-        head,
-        eval_head,
-        eval_references,
-    )
-    return sets, backbone
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -628,7 +405,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         plots.keep_log_for_resume(run.logs)
     before = {}
     if start.backbone is not None:
-        before = evaluate_sets(backbone, sets, cfg, label="before fine-tuning")
+        before = evaluate_sets(backbone, sets, cfg.eval_batch_size, label="before fine-tuning")
     keep = None
     if cfg.old_head_distillation > 0:
         attach_teacher(backbone, sets.train, sets.eval_head, cfg.eval_batch_size)
@@ -658,7 +435,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     if trainer.global_rank != 0:
         return run
     backbone = module.backbone.to("cpu").eval()
-    after = evaluate_sets(backbone, sets, cfg, label="after fine-tuning")
+    after = evaluate_sets(backbone, sets, cfg.eval_batch_size, label="after fine-tuning")
     export_model(
         run.model,
         backbone,
@@ -690,226 +467,6 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     )
     print(f"run written to {run.path}", file=sys.stderr)
     return run
-
-
-def evaluate_sets(backbone, sets: Sets, cfg: ForcefieldConfig, label: str) -> dict[str, Evaluation]:
-    """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets through the old head
-    (``sets.eval_head``), under the pre-trained references when that head is the one trained."""
-    out = {}
-    groups = ([("val", {"": sets.val})] if sets.val else []) + [("test", sets.test), ("eval", sets.eval)]
-    for prefix, group in groups:
-        for name, graphs in group.items():
-            key = f"{prefix}_{name}" if name else prefix
-            old = prefix == "eval"
-            with (
-                using_head(backbone, sets.eval_head if old else None),
-                swapped_references(backbone, sets.eval_references if old else None),
-            ):
-                out[key] = evaluate_potential(backbone, graphs, cfg.eval_batch_size, desc=f"{key} ({label})")
-    return out
-
-
-def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float, wall: float) -> dict:
-    metrics: dict[str, float] = {
-        "steps": trainer.global_step,
-        "frames_train": len(sets.train),
-        "frames_val": len(sets.val),
-        "frames_replay": len(sets.replay),
-        "train_wall_time_s": round(fit_wall, 2),
-        "wall_time_s": round(wall, 2),
-    }
-    if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
-        metrics["steps_sized_from_time"] = sized_steps(trainer)
-    for key, ev in after.items():
-        metrics.update(ev.prefixed(key))
-    for key, ev in before.items():
-        metrics.update(ev.prefixed(f"{key}_before"))
-        if "forces_rmse_meV_per_A" in ev.metrics and key in after:
-            metrics[f"{key}_forces_rmse_change_meV_per_A"] = (
-                after[key].metrics["forces_rmse_meV_per_A"] - ev.metrics["forces_rmse_meV_per_A"]
-            )
-    return metrics
-
-
-def write_figures(run: RunDir, before: dict, after: dict) -> list[Path]:
-    figures = []
-    curve = plots.loss_curve(
-        run.logs,
-        run.plot_path("loss.png"),
-        title="force-field fine-tuning",
-        ylabel="energy + force loss (eV², Å units)",
-    )
-    if curve is not None:
-        figures.append(curve)
-    new = {k: v for k, v in after.items() if not k.startswith("eval")}
-    old = {k: v for k, v in after.items() if k.startswith("eval")}
-    figures += parity_plots(new, run.plot_path("parity_energy.png"), run.plot_path("parity_forces.png"))
-    if old:
-        figures += parity_plots(
-            old,
-            run.plot_path("eval_parity_energy.png"),
-            run.plot_path("eval_parity_forces.png"),
-            "(old task)",
-        )
-    rows = {
-        k: (before[k].metrics["forces_rmse_meV_per_A"], after[k].metrics["forces_rmse_meV_per_A"])
-        for k in before
-        if k in after and "forces_rmse_meV_per_A" in before[k].metrics
-    }
-    if rows:
-        figures.append(before_after_plot(rows, run.plot_path("before_after.png")))
-    return figures
-
-
-def report(
-    cfg: ForcefieldConfig,
-    start: Start,
-    sets: Sets,
-    before: dict,
-    after: dict,
-    metrics: dict,
-    figures: list[Path],
-    command: str | None,
-    backbone_heads: list[str] = (),
-) -> str:
-    strategy = cfg.finetune.strategy
-    lines = [
-        "# Force-field fine-tuning",
-        "",
-        f"Written by sciPT {__version__}. Start: {start.name} (`--init {cfg.init}`); strategy "
-        f"**{strategy}**; references: {sets.references_method}.",
-    ]
-    if command:
-        lines += ["", "Command:", "", f"    {command}"]
-    if strategy == "ewc":
-        scale = ewc_scale(start.extras)
-        extra = (
-            f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = {scale:.3g}, the scale of the "
-            "stored Fisher, sciPT.domains.molecules.ewc)"
-            if scale
-            else ""
-        )
-        lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
-    if "head_warmup_steps" in metrics:
-        held, ramp = metrics["head_warmup_steps"], cfg.finetune.head_warmup_ramp
-        lines += [
-            "",
-            f"Head warm-up: the new head alone for the first {held:,} of {metrics['steps']:,} optimizer "
-            "steps"
-            + (f" ({cfg.finetune.head_warmup:g} of the run)" if cfg.finetune.head_warmup < 1 else "")
-            + f", then the shared blocks joined on a {held if ramp is None else ramp:,}-step "
-            "learning-rate ramp.",
-        ]
-    lines += [
-        "",
-        f"Heads: trained **{sets.head}**; the old task (eval sets) through **{sets.eval_head}**"
-        + (" with the pre-trained references" if sets.eval_references is not None else "")
-        + f"; the model's heads: {', '.join(backbone_heads)}.",
-    ]
-    if sets.replay:
-        lines += [
-            "",
-            f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
-            "of every batch.",
-        ]
-    lines += ["", "## Data", "", "| file | frames | atoms | sha256 |", "|---|---|---|---|"]
-    lines += [
-        f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
-    ]
-    lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames."]
-    if start.export.get("pretrained_on"):
-        lines += [
-            "",
-            "Pre-trained on: "
-            + ", ".join(
-                f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"]
-            ),
-        ]
-    lines += [
-        "",
-        "## Errors after fine-tuning",
-        "",
-        *metric_rows({k: v.metrics for k, v in after.items()}),
-        "",
-        *element_rows({k: v.metrics for k, v in after.items()}),
-    ]
-    if before:
-        lines += [
-            "",
-            "## Before and after",
-            "",
-            "Sets named eval_* are the old task (evaluated with the pre-trained reference "
-            "energies): an increase is forgetting. The others are the new task: a decrease is "
-            "what fine-tuning gained.",
-            "",
-            "| set | F RMSE before (meV/Å) | after | change |",
-            "|---|---|---|---|",
-        ]
-        for key, ev in before.items():
-            if key in after and "forces_rmse_meV_per_A" in ev.metrics:
-                b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
-                lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
-    lines += [
-        "",
-        f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
-        f"{metrics['wall_time_s']:.0f} s.",
-    ]
-    if figures:
-        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
-    lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
-    return "\n".join(lines)
-
-
-# --- evaluate / predict on a finished run ---------------------------------------------------------
-def load_run_model(path) -> tuple[EquivariantPotential, dict]:
-    exported = read_export_config(path)
-    if exported.get("task") != "forcefield":
-        raise UserError(f"{path}: not a force-field run (run 'scipt finetune forcefield' first)")
-    return from_pretrained(path, domain="molecules").model, exported
-
-
-def evaluate_run(run: RunDir, args) -> dict:
-    """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``."""
-    model, exported = load_run_model(run.path)
-    refs = None
-    if getattr(args, "references", "model") == "pretrained":
-        refs = exported.get("pretrained_references")
-        if not refs:
-            raise ConfigError(
-                f"--references pretrained: {run.path} kept no pre-trained references (fine-tuned "
-                "from scratch, or on a head of its own: pass --head with the old head instead)"
-            )
-    note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
-    return evaluate_model(run, args, model, references=refs, notes=[note])
-
-
-def predict_run(run: RunDir, args) -> int:
-    model, _ = load_run_model(run.path)
-    model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args)
-    frames = read_frames(args.input, data, labelled=False)
-    check_elements(frames, model.elements)
-    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
-    size = getattr(args, "frames_per_batch", 32)
-    from ase import Atoms
-
-    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
-        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
-            chunk = graphs[start : start + size]
-            out = model(collate(chunk), forces=True)
-            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
-            for k, frame in enumerate(frames[start : start + size]):
-                atoms = Atoms(
-                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
-                )
-                atoms.calc = SinglePointCalculator(
-                    atoms,
-                    energy=float(out["energy"][k]),
-                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
-                )
-                write(handle, atoms, format="extxyz")
-    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}", file=sys.stderr)
-    return 0
 
 
 # --- the task ---------------------------------------------------------------------------------

@@ -1,57 +1,104 @@
-"""The figures and set names of a force-field run.
+"""A force-field potential evaluated: its sets before and after fine-tuning, and a finished run.
 
-The errors of a potential on labelled frames (:func:`evaluate_potential`, :class:`Evaluation`,
-:func:`swapped_references`), their tables and parity plots are the molecules domain's
-(:mod:`sciPT.domains.molecules.evaluate`), shared with the evaluation of a pre-training run, and
-imported from there; this module adds what only fine-tuning draws (before/after bars) and the names
-of its sets.
+The errors of a potential on labelled frames (:func:`~sciPT.domains.molecules.evaluate.evaluate_potential`),
+their tables and parity plots are the molecules domain's (:mod:`sciPT.domains.molecules.evaluate`),
+shared with the evaluation of a pre-training run; this module applies them to a fine-tune's sets (the
+old task's through the old head and references) and to ``scipt evaluate`` / ``scipt predict`` on a
+force-field run.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import sys
 
 import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from tqdm.auto import tqdm
 
-from sciPT import plots
-from sciPT.domains.molecules.evaluate import (  # noqa: F401
+from sciPT import io
+from sciPT.checkpoint import from_pretrained, read_export_config
+from sciPT.domains.molecules.data import check_elements, read_frames
+from sciPT.domains.molecules.dataset import collate, to_graphs
+from sciPT.domains.molecules.evaluate import (
     Evaluation,
-    element_rows,
     evaluate_potential,
-    metric_rows,
-    parity_plots,
+    run_data_config,
     swapped_references,
+    using_head,
 )
+from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
+from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.errors import ConfigError, UserError
+from sciPT.run import RunDir
 
-plt = plots.plt
-
-
-def set_name(path: str, taken: set[str]) -> str:
-    """A metric-friendly name of a data file (its stem, other characters as ``_``), unique."""
-    base = re.sub(r"[^A-Za-z0-9]+", "_", Path(path).name.split(".")[0]).strip("_") or "set"
-    name, k = base, 2
-    while name in taken:
-        name, k = f"{base}_{k}", k + 1
-    taken.add(name)
-    return name
+from .forcefield_data import Sets
 
 
-def before_after_plot(
-    rows: dict[str, tuple[float, float]], png: Path, title: str = "force RMSE before and after fine-tuning"
-) -> Path:
-    """Paired bars: force RMSE (meV/Å) of each set before and after fine-tuning."""
-    names = list(rows)
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(names), 3.8))
-    before = [rows[n][0] for n in names]
-    after = [rows[n][1] for n in names]
-    ax.bar(x - 0.2, before, 0.4, label="before (pre-trained)", color="C7")
-    ax.bar(x + 0.2, after, 0.4, label="after fine-tuning", color="C0")
-    for xi, b, a in zip(x, before, after):
-        ax.annotate(f"{a - b:+.0f}", (xi + 0.2, a), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, names, fontsize=8)
-    ax.set(ylabel="force RMSE (meV/Å)", title=title)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    return plots.save(fig, png)
+def evaluate_sets(backbone, sets: Sets, batch_size: int, label: str) -> dict[str, Evaluation]:
+    """``{"val" | "test_<name>" | "eval_<name>": Evaluation}``; eval sets through the old head
+    (``sets.eval_head``), under the pre-trained references when that head is the one trained."""
+    out = {}
+    groups = ([("val", {"": sets.val})] if sets.val else []) + [("test", sets.test), ("eval", sets.eval)]
+    for prefix, group in groups:
+        for name, graphs in group.items():
+            key = f"{prefix}_{name}" if name else prefix
+            old = prefix == "eval"
+            with (
+                using_head(backbone, sets.eval_head if old else None),
+                swapped_references(backbone, sets.eval_references if old else None),
+            ):
+                out[key] = evaluate_potential(backbone, graphs, batch_size, desc=f"{key} ({label})")
+    return out
+
+
+# --- evaluate / predict on a finished run--------------------------------------------------------
+def load_run_model(path) -> tuple[EquivariantPotential, dict]:
+    exported = read_export_config(path)
+    if exported.get("task") != "forcefield":
+        raise UserError(f"{path}: not a force-field run (run 'scipt finetune forcefield' first)")
+    return from_pretrained(path, domain="molecules").model, exported
+
+
+def evaluate_run(run: RunDir, args) -> dict:
+    """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``."""
+    model, exported = load_run_model(run.path)
+    refs = None
+    if getattr(args, "references", "model") == "pretrained":
+        refs = exported.get("pretrained_references")
+        if not refs:
+            raise ConfigError(
+                f"--references pretrained: {run.path} kept no pre-trained references (fine-tuned "
+                "from scratch, or on a head of its own: pass --head with the old head instead)"
+            )
+    note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
+    return evaluate_model(run, args, model, references=refs, notes=[note])
+
+
+def predict_run(run: RunDir, args) -> int:
+    model, _ = load_run_model(run.path)
+    model.select_head(getattr(args, "head", None))
+    data = run_data_config(run, args)
+    frames = read_frames(args.input, data, labelled=False)
+    check_elements(frames, model.elements)
+    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
+    size = getattr(args, "frames_per_batch", 32)
+    from ase import Atoms
+
+    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
+        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
+            chunk = graphs[start : start + size]
+            out = model(collate(chunk), forces=True)
+            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
+            for k, frame in enumerate(frames[start : start + size]):
+                atoms = Atoms(
+                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
+                )
+                atoms.calc = SinglePointCalculator(
+                    atoms,
+                    energy=float(out["energy"][k]),
+                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
+                )
+                write(handle, atoms, format="extxyz")
+    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}", file=sys.stderr)
+    return 0

@@ -15,6 +15,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.data import atoms_to_graph
 from sciPT.domains.molecules.dataset import batches, collate, prepare
+from sciPT.domains.molecules.evaluate import evaluate_potential
 from sciPT.domains.molecules.ewc import (
     PRETRAINING_LOSS,
     FisherConfig,
@@ -28,16 +29,8 @@ from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import load_fisher
 from sciPT.pretrain import pretrain
-from sciPT.tasks.forcefield import (
-    ForcefieldConfig,
-    check_strategy,
-    composition,
-    load_sets,
-    load_start,
-    refit_references,
-    run_finetune,
-)
-from sciPT.tasks.forcefield_eval import evaluate_potential
+from sciPT.tasks.forcefield import ForcefieldConfig, check_strategy, run_finetune
+from sciPT.tasks.forcefield_data import composition, load_sets, load_start, refit_references
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
 ETHANOL = SHIPPED / "ethanol" / "train.xyz"

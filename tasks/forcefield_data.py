@@ -1,0 +1,248 @@
+"""What a force-field fine-tune starts from and reads, checked before its run directory exists.
+
+The start (a pre-trained potential and what came with it, or scratch), every set of frames (training,
+validation, ``--test``, ``--eval``, replayed pre-training frames), the head trained and the reference
+energies. What each choice does is the task's documentation (:mod:`sciPT.tasks.forcefield`: Start,
+Heads, Reference energies, Replay); this module implements it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from sciPT.checkpoint import from_pretrained
+from sciPT.config import from_dict, load_yaml
+from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_frames
+from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
+from sciPT.domains.molecules.evaluate import labelled_graphs
+from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.errors import ConfigError, DataError
+from sciPT.files import file_sha256, resolve_data_path
+
+if TYPE_CHECKING:
+    from .forcefield import ForcefieldConfig
+
+# interaction blocks a head added to a one-head model owns (ForcefieldConfig.head_blocks)
+DEFAULT_HEAD_BLOCKS = 1
+
+
+# --- the starting point-----------------------------------------------------------------------
+@dataclass
+class Start:
+    """The potential fine-tuning starts from, and what came with it."""
+
+    name: str  # "pre-trained" or "scratch"
+    backbone: EquivariantPotential | None
+    export: dict
+    extras: dict
+    pretrain_data: MoleculeDataConfig  # how its pre-training read its files (for replay)
+    pretrain_seed: int
+    references: list[float] | None  # the pre-trained reference energies (eV, element order)
+
+
+def _run_config(init: str) -> dict:
+    """The config.yaml of the run an export belongs to (``{}`` if it is not in a run)."""
+    path = Path(init)
+    for candidate in (path / "config.yaml", path.parent / "config.yaml"):
+        if candidate.is_file() and (candidate.parent / "model").is_dir():
+            return load_yaml(candidate) or {}
+    return {}
+
+
+def load_start(cfg: ForcefieldConfig) -> Start:
+    if cfg.init == "none":
+        return Start("scratch", None, {}, {}, MoleculeDataConfig(), 0, None)
+    pre = from_pretrained(cfg.init, domain="molecules")
+    saved = _run_config(cfg.init)
+    data = MoleculeDataConfig()
+    if saved.get("domain") == "molecules" and saved.get("data"):
+        data = from_dict(MoleculeDataConfig, saved["data"], f"{cfg.init}: config.yaml: data")
+    seed = int((saved.get("train") or {}).get("seed", 0))
+    return Start(
+        "pre-trained", pre.model, pre.config, pre.extras, data, seed, list(pre.model.cfg.reference_energies)
+    )
+
+
+# --- reference energies -------------------------------------------------------------------------
+def composition(graphs: list, elements: list[str]) -> np.ndarray:
+    """``A[g, s]``: atoms of element ``s`` in graph ``g``."""
+    from ase.data import atomic_numbers
+
+    numbers = np.array([atomic_numbers[s] for s in elements])
+    return np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
+
+
+@torch.no_grad()
+def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: int) -> list[float]:
+    """The active head's references plus the least-squares per-element correction of its energy errors
+    on ``graphs`` (minimum-norm when the compositions do not fix every element)."""
+    backbone.eval()
+    labelled = [g for g in graphs if "energy" in g]
+    current = backbone.head_module().reference_energies.tolist()
+    if not labelled:
+        return list(current)
+    residual = np.concatenate(
+        [
+            (b.energy.reshape(-1) - backbone(b, forces=False)["energy"]).numpy()
+            for b in batches(labelled, batch_size)
+        ]
+    )
+    delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
+    return [float(r + d) for r, d in zip(current, delta)]
+
+
+# --- data --------------------------------------------------------------------------------------
+@dataclass
+class Sets:
+    """Every graph the run uses, validated before the run directory exists."""
+
+    train: list
+    val: list
+    test: dict[str, list]
+    eval: dict[str, list]
+    replay: list
+    corpus: list
+    references_method: str
+    head: str  # the head trained
+    eval_head: str  # the head the eval sets and the replayed frames go through
+    eval_references: list[float] | None  # swapped in for them (one head trained on both levels)
+
+
+def set_name(path: str, taken: set[str]) -> str:
+    """A metric-friendly name of a data file (its stem, other characters as ``_``), unique."""
+    base = re.sub(r"[^A-Za-z0-9]+", "_", Path(path).name.split(".")[0]).strip("_") or "set"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _graphs(
+    paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float, names: set[str]
+) -> dict[str, list]:
+    return {set_name(path, names): labelled_graphs(path, data, elements, cutoff) for path in paths}
+
+
+def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
+    """The frames the model was pre-trained on: the training files of its run's config, read and
+    split as pre-training did (same ``max_frames``, validation held out with the same seed), or,
+    for an export outside its run directory, every frame of the files recorded with it."""
+    data = start.pretrain_data
+    recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
+    paths = list(data.paths) or list(recorded)
+    if not paths:
+        raise ConfigError(
+            f"finetune.strategy: 'replay' needs the pre-training frames, and "
+            f"{cfg.init} records none (pretrained_on is empty)"
+        )
+    frames = []
+    for path in paths:
+        resolved = resolve_data_path(path)
+        if not resolved.is_file():
+            raise DataError(
+                f"{path}: pre-training file of {cfg.init} is not on this machine (replay needs it)"
+            )
+        entry = recorded.get(str(resolved), {})
+        if entry.get("sha256") and file_sha256(resolved) != entry["sha256"]:
+            raise DataError(
+                f"{path}: changed since pre-training (sha256 differs from the one recorded with {cfg.init})"
+            )
+        frames += [f for f in read_frames(path, data) if len(f.numbers) > 1]
+    if data.paths and not data.val_paths:
+        frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
+    return frames
+
+
+def replay_graphs(start: Start, cfg: ForcefieldConfig, shift: np.ndarray) -> list:
+    """At most ``replay_frames`` pre-training frames (:func:`pretraining_frames`), their energies
+    moved to the new references by ``shift`` (eV per atom of each element)."""
+    frames = pretraining_frames(start, cfg)
+    keep = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(frames))[: cfg.replay_frames])
+    graphs = to_graphs([frames[int(i)] for i in keep], start.backbone.cfg.cutoff, "replay graphs")
+    for g, n in zip(graphs, composition(graphs, start.backbone.elements)):
+        if "energy" in g:
+            g.energy = g.energy + float(n @ shift)
+    return graphs
+
+
+def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPotential]:
+    """Read and check every file; settle the backbone and its reference energies."""
+    method = cfg.references
+    if method == "auto":
+        method = "data" if start.backbone is None else "refit"
+    if start.backbone is None and method in ("refit", "keep"):
+        raise ConfigError(
+            f"references: '{method}' needs a pre-trained model (--init RUN); from "
+            "scratch use 'data' or 'auto'"
+        )
+    head = head_name(cfg.data)
+    eval_references = None
+    if start.backbone is None:
+        prepared = prepare(
+            cfg.data, dataclasses.replace(cfg.model, head=head, heads=[]), labelled=True, seed=cfg.train.seed
+        )
+        backbone = EquivariantPotential(prepared.model)
+        method = f"data ({prepared.references_method})"
+        eval_head = head
+    else:
+        backbone = start.backbone
+        eval_head = (
+            backbone.check_head(cfg.eval_head, "eval_head:") if cfg.eval_head else backbone.head_names[-1]
+        )
+        if head in backbone.head_names:
+            if cfg.head_blocks not in (None, backbone.cfg.head_blocks):
+                raise ConfigError(
+                    f"head_blocks: sets the blocks a new head owns, but this run trains the model's "
+                    f"head '{head}' (its heads own {backbone.cfg.head_blocks}); name a new head with --data.head"
+                )
+            backbone.select_head(head)
+            if eval_head == head:  # old frames through the head being moved to new references
+                eval_references = list(backbone.head_module().reference_energies.tolist())
+        else:
+            blocks = cfg.head_blocks
+            if blocks is None and len(backbone.head_names) == 1:
+                blocks = DEFAULT_HEAD_BLOCKS
+            backbone.add_head(head, copy_from=eval_head, blocks=blocks)
+        model_cfg = dataclasses.replace(
+            backbone.cfg, reference_energies=list(backbone.head_module().reference_energies.tolist())
+        )
+        if method == "data":
+            model_cfg = dataclasses.replace(model_cfg, reference_energies=[])
+        prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
+        if method == "data":
+            backbone.set_reference_energies(dict(zip(backbone.elements, prepared.model.reference_energies)))
+            method = f"data ({prepared.references_method})"
+        elif method == "refit":
+            refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
+            backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
+    names: set[str] = {"val"}
+    elements, cutoff = backbone.elements, backbone.cfg.cutoff
+    test = _graphs(cfg.test, cfg.data, elements, cutoff, names)
+    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names)
+    replay = []
+    if start.backbone is not None and (cfg.replay or cfg.finetune.strategy == "replay"):
+        shift = np.zeros(len(elements))
+        if eval_references is not None:  # one head for both levels: old energies moved to the new references
+            shift = backbone.head_module().reference_energies.numpy() - np.array(eval_references)
+        replay = replay_graphs(start, cfg, shift)
+    sets = Sets(
+        prepared.train,
+        prepared.val,
+        test,
+        evals,
+        replay,
+        prepared.corpus,
+        method,
+        head,
+        eval_head,
+        eval_references,
+    )
+    return sets, backbone

@@ -1,0 +1,194 @@
+"""What a force-field fine-tune writes about itself: its metrics, figures and ``report.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sciPT import __version__, plots
+from sciPT.config import to_dict
+from sciPT.domains.molecules.evaluate import element_rows, metric_rows, parity_plots
+from sciPT.domains.molecules.ewc import ewc_scale
+from sciPT.run import RunDir
+from sciPT.trainer import sized_steps
+
+from .forcefield_data import Sets, Start
+
+if TYPE_CHECKING:
+    from .forcefield import ForcefieldConfig
+
+plt = plots.plt
+
+
+def before_after_plot(
+    rows: dict[str, tuple[float, float]], png: Path, title: str = "force RMSE before and after fine-tuning"
+) -> Path:
+    """Paired bars: force RMSE (meV/Å) of each set before and after fine-tuning."""
+    names = list(rows)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(names), 3.8))
+    before = [rows[n][0] for n in names]
+    after = [rows[n][1] for n in names]
+    ax.bar(x - 0.2, before, 0.4, label="before (pre-trained)", color="C7")
+    ax.bar(x + 0.2, after, 0.4, label="after fine-tuning", color="C0")
+    for xi, b, a in zip(x, before, after):
+        ax.annotate(f"{a - b:+.0f}", (xi + 0.2, a), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set(ylabel="force RMSE (meV/Å)", title=title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return plots.save(fig, png)
+
+
+def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float, wall: float) -> dict:
+    metrics: dict[str, float] = {
+        "steps": trainer.global_step,
+        "frames_train": len(sets.train),
+        "frames_val": len(sets.val),
+        "frames_replay": len(sets.replay),
+        "train_wall_time_s": round(fit_wall, 2),
+        "wall_time_s": round(wall, 2),
+    }
+    if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
+        metrics["steps_sized_from_time"] = sized_steps(trainer)
+    for key, ev in after.items():
+        metrics.update(ev.prefixed(key))
+    for key, ev in before.items():
+        metrics.update(ev.prefixed(f"{key}_before"))
+        if "forces_rmse_meV_per_A" in ev.metrics and key in after:
+            metrics[f"{key}_forces_rmse_change_meV_per_A"] = (
+                after[key].metrics["forces_rmse_meV_per_A"] - ev.metrics["forces_rmse_meV_per_A"]
+            )
+    return metrics
+
+
+def write_figures(run: RunDir, before: dict, after: dict) -> list[Path]:
+    figures = []
+    curve = plots.loss_curve(
+        run.logs,
+        run.plot_path("loss.png"),
+        title="force-field fine-tuning",
+        ylabel="energy + force loss (eV², Å units)",
+    )
+    if curve is not None:
+        figures.append(curve)
+    new = {k: v for k, v in after.items() if not k.startswith("eval")}
+    old = {k: v for k, v in after.items() if k.startswith("eval")}
+    figures += parity_plots(new, run.plot_path("parity_energy.png"), run.plot_path("parity_forces.png"))
+    if old:
+        figures += parity_plots(
+            old,
+            run.plot_path("eval_parity_energy.png"),
+            run.plot_path("eval_parity_forces.png"),
+            "(old task)",
+        )
+    rows = {
+        k: (before[k].metrics["forces_rmse_meV_per_A"], after[k].metrics["forces_rmse_meV_per_A"])
+        for k in before
+        if k in after and "forces_rmse_meV_per_A" in before[k].metrics
+    }
+    if rows:
+        figures.append(before_after_plot(rows, run.plot_path("before_after.png")))
+    return figures
+
+
+def report(
+    cfg: ForcefieldConfig,
+    start: Start,
+    sets: Sets,
+    before: dict,
+    after: dict,
+    metrics: dict,
+    figures: list[Path],
+    command: str | None,
+    backbone_heads: list[str] = (),
+) -> str:
+    strategy = cfg.finetune.strategy
+    lines = [
+        "# Force-field fine-tuning",
+        "",
+        f"Written by sciPT {__version__}. Start: {start.name} (`--init {cfg.init}`); strategy "
+        f"**{strategy}**; references: {sets.references_method}.",
+    ]
+    if command:
+        lines += ["", "Command:", "", f"    {command}"]
+    if strategy == "ewc":
+        scale = ewc_scale(start.extras)
+        extra = (
+            f" = {cfg.finetune.ewc_lambda / scale:.3g} λ₀ (λ₀ = {scale:.3g}, the scale of the "
+            "stored Fisher, sciPT.domains.molecules.ewc)"
+            if scale
+            else ""
+        )
+        lines += ["", f"EWC: λ = {cfg.finetune.ewc_lambda:g}{extra}."]
+    if "head_warmup_steps" in metrics:
+        held, ramp = metrics["head_warmup_steps"], cfg.finetune.head_warmup_ramp
+        lines += [
+            "",
+            f"Head warm-up: the new head alone for the first {held:,} of {metrics['steps']:,} optimizer "
+            "steps"
+            + (f" ({cfg.finetune.head_warmup:g} of the run)" if cfg.finetune.head_warmup < 1 else "")
+            + f", then the shared blocks joined on a {held if ramp is None else ramp:,}-step "
+            "learning-rate ramp.",
+        ]
+    lines += [
+        "",
+        f"Heads: trained **{sets.head}**; the old task (eval sets) through **{sets.eval_head}**"
+        + (" with the pre-trained references" if sets.eval_references is not None else "")
+        + f"; the model's heads: {', '.join(backbone_heads)}.",
+    ]
+    if sets.replay:
+        lines += [
+            "",
+            f"Replay: {len(sets.replay)} pre-training frames, {cfg.finetune.replay_fraction:g} "
+            "of every batch.",
+        ]
+    lines += ["", "## Data", "", "| file | frames | atoms | sha256 |", "|---|---|---|---|"]
+    lines += [
+        f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
+    ]
+    lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames."]
+    if start.export.get("pretrained_on"):
+        lines += [
+            "",
+            "Pre-trained on: "
+            + ", ".join(
+                f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"]
+            ),
+        ]
+    lines += [
+        "",
+        "## Errors after fine-tuning",
+        "",
+        *metric_rows({k: v.metrics for k, v in after.items()}),
+        "",
+        *element_rows({k: v.metrics for k, v in after.items()}),
+    ]
+    if before:
+        lines += [
+            "",
+            "## Before and after",
+            "",
+            "Sets named eval_* are the old task (evaluated with the pre-trained reference "
+            "energies): an increase is forgetting. The others are the new task: a decrease is "
+            "what fine-tuning gained.",
+            "",
+            "| set | F RMSE before (meV/Å) | after | change |",
+            "|---|---|---|---|",
+        ]
+        for key, ev in before.items():
+            if key in after and "forces_rmse_meV_per_A" in ev.metrics:
+                b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
+                lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
+    lines += [
+        "",
+        f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
+        f"{metrics['wall_time_s']:.0f} s.",
+    ]
+    if figures:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
+    lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]
+    return "\n".join(lines)
