@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .registry import Registry, commands, domains, missing_extra, tasks
+from .run import command_line
 from .runconfig import add_run_arguments, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
@@ -64,7 +64,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
 
     cfg = resolve_config(args.plugin, args, args.table)
-    pretrain(args.plugin.name, cfg, args.out, resume=args.resume, command=_command_line())
+    pretrain(args.plugin.name, cfg, args.out, resume=args.resume, command=command_line())
     return 0
 
 
@@ -202,10 +202,6 @@ def _add_plugin_command(sub, name: str, rest: list[str] | None) -> None:
 
 def _as_status(result: Any) -> int:
     return result if isinstance(result, int) else 0
-
-
-def _command_line() -> str:
-    return "scipt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -52,6 +52,11 @@ from .errors import DataError, UserError
 EVALUATIONS = "evaluations"
 
 
+def command_line() -> str:
+    """The command being run, as a shell would take it back: ``scipt`` and its quoted arguments."""
+    return "scipt " + shlex.join(sys.argv[1:])
+
+
 def global_rank() -> int:
     """This process's rank as Lightning set it; 0 where Lightning was never imported.
 
@@ -341,7 +346,7 @@ class EvaluationDir:
             "",
         ]
         if Path(sys.argv[0]).stem in ("scipt", "cli"):  # the command line, not a Python caller's
-            head += ["Command:", "", "    scipt " + shlex.join(sys.argv[1:]), ""]
+            head += ["Command:", "", "    " + command_line(), ""]
         io.write_text(self._folder() / "report.md", "\n".join(head) + "\n" + text.rstrip("\n") + "\n")
 
     # writing ----------------------------------------------------------------------------------

@@ -100,7 +100,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -143,7 +142,7 @@ from sciPT.finetune import (
 )
 from sciPT.finetune import validate as validate_finetune
 from sciPT.registry import Command, Task
-from sciPT.run import RunDir
+from sciPT.run import RunDir, command_line
 from sciPT.schedules import ScheduleConfig
 from sciPT.trainer import TrainConfig, build_trainer
 from sciPT.trainer import validate as validate_train
@@ -511,7 +510,7 @@ class ForcefieldTask(Task):
         from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
-        return run_finetune(cfg, args.out, resume=args.resume, command="scipt " + shlex.join(sys.argv[1:]))
+        return run_finetune(cfg, args.out, resume=args.resume, command=command_line())
 
     def add_evaluate_arguments(self, parser):
         add_reading_arguments(parser)

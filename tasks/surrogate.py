@@ -32,8 +32,6 @@ the file's SHA-256) is in ``law.json`` and ``model/config.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,14 +39,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from sciPT import __version__, io
+from sciPT import io
 from sciPT.config import to_dict
-from sciPT.domains.surrogates import export_surrogate, plots, presets
+from sciPT.domains.surrogates import export_surrogate, presets
 from sciPT.domains.surrogates.calibrate import (
     DEFAULT_GUARD_RULE,
     DEFAULT_PRIOR_FORM,
-    TEXTBOOK,
-    Calibration,
     calibrate,
     scratch_prior,
     transfer_prior,
@@ -58,27 +54,25 @@ from sciPT.domains.surrogates.correlations import select
 from sciPT.domains.surrogates.data import Points, read_points, write_points
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
-from sciPT.domains.surrogates.evaluate import curve_features as _curve_features
 from sciPT.domains.surrogates.evaluate import in_range as _in_range
 from sciPT.domains.surrogates.evaluate import predictions as _predictions
-from sciPT.domains.surrogates.evaluate import reduced as _reduced
-from sciPT.domains.surrogates.evaluate import reference as _reference
-from sciPT.domains.surrogates.law import law_dict, law_string
+from sciPT.domains.surrogates.law import law_dict
 from sciPT.domains.surrogates.mixture import MixturePrior
-from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit, scores
+from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit
 from sciPT.domains.surrogates.pretrain import (
     PRIOR_FORMS,
-    inside_validity,
     learn_prior,
     prior_from_export,
-    spread,
     validity_box,
 )
 from sciPT.domains.surrogates.recalibration import IntervalRecalibration, for_library
 from sciPT.errors import ConfigError
+from sciPT.files import file_sha256
 from sciPT.registry import Task
-from sciPT.run import RunDir
+from sciPT.run import RunDir, command_line
 from sciPT.runconfig import add_off_switch
+
+from .surrogate_report import calibration_plot, fit_metrics, input_warnings, kept_words, report
 
 if TYPE_CHECKING:  # torch: imported only when a correction is fitted
     from sciPT.domains.surrogates.model import RandomFeatureCorrection
@@ -268,7 +262,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     X, y = points.features(groups), points.log_nu
     names = ["log_C", "Re", "Pr", *groups]
     n, p = X.shape
-    warnings = _input_warnings(points, X, names, prior, prior_info)
+    warnings = input_warnings(points, X, names, prior, prior_info)
     if cfg.correction and n < p + 4:
         raise ConfigError(
             f"--correction: {n} point(s) are too few for a correction on top of a "
@@ -316,7 +310,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         {
             "kind": "calibrated",
             "validity": {"systems": prior_info["boxes"]},
-            "calibrated_on": {"path": str(cfg.data.train), "sha256": _sha256(cfg.data.train)},
+            "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
             "calibration_range": ranges,
             "constant_groups": fixed_groups,
             "transfer": transfer,
@@ -343,14 +337,14 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             "log_nu_noise_sd": chosen.noise_sd,
         },
     )
-    metrics = _fit_metrics(cal, X, y, chosen, basis, level)
+    metrics = fit_metrics(cal, X, y, chosen, basis, level)
     metrics["interval_nominal_level"] = chosen.nominal_level(level)
     run.write_metrics(metrics)
-    figure = _calibration_plot(
+    figure = calibration_plot(
         run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
     )
     run.write_report(
-        _report(
+        report(
             cfg,
             transfer,
             points,
@@ -433,256 +427,12 @@ class SurrogateTask(Task):
     def demo(self, args: argparse.Namespace) -> RunDir:
         from sciPT.domains.surrogates.demo import run_demo
 
-        return run_demo(args.out or "runs/demo-surrogate", command=_command_line())
+        return run_demo(args.out or "runs/demo-surrogate", command=command_line())
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-def _sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _span(values: np.ndarray) -> list[float]:
     return [float(np.min(values)), float(np.max(values))]
-
-
-def _command_line() -> str:
-    import shlex
-
-    return "scipt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _input_warnings(points: Points, X, names, prior, info) -> list[str]:
-    warnings = []
-    if info["boxes"]:
-        inside = inside_validity(points.re, points.pr, info["boxes"])
-        if not inside.any():
-            warnings.append(
-                f"none of the {len(points)} points lies inside the validity range of any "
-                "pre-training system: the prior is extrapolated, trust the guard and the "
-                "scratch fit more"
-            )
-        elif not inside.all():
-            lines = ", ".join(str(x) for x in points.lines[~inside][:10])
-            warnings.append(
-                f"{int((~inside).sum())} point(s) outside every pre-training validity range (lines {lines})"
-            )
-    if prior is None:
-        held = scratch_prior(X, names)
-        fixed = [nm for nm, f in zip(names, held.fixed) if f]
-        if fixed:
-            warnings.append(
-                f"{len(points)} point(s) and no prior: only {', '.join(n for n, f in zip(names, held.free) if f)} "
-                f"fitted; {', '.join(fixed)} held at the Dittus-Boelter values "
-                f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g}' for nm in fixed)})"
-            )
-    return warnings
-
-
-def kept_words(cal: Calibration) -> str:
-    """What the guard kept, in words: ``the scratch fit``, or a blend's weights."""
-    if cal.guard.choice == "blend":
-        w = cal.guard.prior_weight
-        return f"the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits"
-    return f"the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit"
-
-
-def _fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float) -> dict:
-    design = X if basis is None else np.hstack([X, basis.features(X)])
-    rmse, mape = scores(chosen.predict(design), y)
-    theta = chosen.mean
-    out = {
-        "points": len(y),
-        "kept_prior": float(cal.guard.prior_weight),
-        "C": float(np.exp(theta[0])),
-        "a": float(theta[1]),
-        "b": float(theta[2]),
-        "noise_sd_log_nu": chosen.noise_sd,
-        "train_rmse_log_nu": rmse,
-        "train_mape": mape,
-    }
-    if cal.prior_fit is not None and not np.isnan(cal.prior_fit.kappa):
-        out["prior_width_factor"] = cal.prior_fit.kappa
-    for key, value in cal.guard.elpd.items():
-        out[f"loo_elpd_{key}"] = value
-    for key, value in cal.guard.loo_rmse.items():
-        out[f"loo_rmse_log_nu_{key}"] = value
-    for key, value in cal.guard.log_evidence.items():
-        out[f"log_evidence_{key}"] = value
-    return out
-
-
-def _calibration_plot(path, points, groups, cal, chosen, basis, prior, level, info):
-    ref = _reference(points, groups)
-    lo_re, hi_re = points.re.min(), points.re.max()
-    re = np.geomspace(lo_re / 2, hi_re * 2, 120)
-    Xc = _curve_features(re, ref, groups)
-    design = Xc if basis is None else np.hstack([Xc, basis.features(Xc)])
-    lo, hi = chosen.interval(design, level)
-    kept = cal.guard.choice
-    curves = [
-        plots.Curve(
-            f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
-        )
-    ]
-    others = {"prior": [("scratch", cal.scratch_fit)], "scratch": [("prior-informed", cal.prior_fit)]}
-    blend_members = [("prior-informed", cal.prior_fit), ("scratch", cal.scratch_fit)]
-    for (label, other), color in zip(others.get(kept, blend_members), ("tab:orange", "tab:purple")):
-        if other is not None:
-            curves.append(plots.Curve(label, re, np.exp(Xc @ other.mean), "--", color))
-    if prior is not None:
-        curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
-    scat = [
-        plots.Scatter(
-            f"calibration points (n = {len(points)})",
-            points.re,
-            _reduced(points, chosen.mean, ref, groups),
-            "o",
-            "tab:blue",
-        )
-    ]
-    slice_txt = ", ".join(f"{k} = {v:.3g}" for k, v in ref.items())
-    return plots.nu_vs_re(
-        path,
-        curves,
-        scat,
-        title=f"Calibrated law at {slice_txt}; {level:.0%} interval",
-        note="Points are reduced to the plotted slice with the kept fit's exponents.",
-    )
-
-
-def _fit_row(label: str, post: Posterior | None, names, X, y) -> str:
-    if post is None:
-        return f"| {label} | (no prior) | | | | |"
-    theta, sd = post.mean, np.sqrt(np.clip(np.diag(post.cov), 0, None))
-    mape = scores(post.predict(X), y)[1]
-    coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
-    kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
-    return (
-        f"| {label} | `{law_string(theta, names)}` | {coefs} | {post.noise_sd:.3f} | {kappa} | {mape:.2f} |"
-    )
-
-
-def _report(
-    cfg,
-    transfer,
-    points,
-    names,
-    groups,
-    fixed_groups,
-    prior,
-    info,
-    cal,
-    chosen,
-    law,
-    metrics,
-    warnings,
-    figure,
-    level,
-    tau,
-    recal_note: str,
-) -> str:
-    X, y = points.features(groups), points.log_nu
-    lines = [
-        "# Surrogate calibration",
-        "",
-        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
-        "",
-        "Command:",
-        "",
-        f"    {_command_line()}",
-        "",
-        "## Result",
-        "",
-        f"**{law['law']}** (kept: {kept_words(cal)})",
-        "",
-        f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
-        "",
-        f"Pasteable form (law.json): `{law['python']}`",
-        "",
-    ]
-    if warnings:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
-    lines += [
-        "## Data",
-        "",
-        f"- file: `{cfg.data.train}` ({len(points)} points)",
-        f"- Re {points.re.min():.4g} to {points.re.max():.4g}; Pr {points.pr.min():.3g} to {points.pr.max():.3g}",
-        f"- geometric ratios in the law: {', '.join(groups) or 'none'}",
-    ]
-    for g, v in fixed_groups.items():
-        lines.append(
-            f"- {g} is constant ({v:g}) over the points: its exponent cannot be learnt, its effect "
-            f"is in C, and the law holds at {g} = {v:g} only"
-        )
-    if info["boxes"]:
-        inside = inside_validity(points.re, points.pr, info["boxes"])
-        lines.append(
-            f"- inside the validity range of at least one pre-training system: {int(inside.sum())} of {len(points)}"
-        )
-    lines += [
-        "",
-        "## Both fits",
-        "",
-        f"Prior: `{info['init']}`"
-        + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
-        "",
-        "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
-        "|---|---|---|---|---|---|",
-        _fit_row("prior-informed", cal.prior_fit, names, X, y),
-        _fit_row("scratch", cal.scratch_fit, names, X, y),
-    ]
-    if prior is not None:
-        sd = np.sqrt(np.diag(prior.cov))
-        lines.append(
-            f"| pre-trained (before data) | `{law_string(prior.mean, names)}` | "
-            + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
-            + " | | 1 | |"
-        )
-        lines += ["", "The prior in the law's own terms (mean ± sd): " + "; ".join(spread(prior)) + "."]
-        if cal.family_weights:
-            lines += [
-                "",
-                "Mixture prior, posterior weight of each family after the points (Bayesian model "
-                "average; equal before them): "
-                + ", ".join(f"{k} {v:.2f}" for k, v in cal.family_weights.items())
-                + ".",
-            ]
-    if cal.guard.elpd:
-        lines += [
-            "",
-            "Leave-one-out (each point predicted from the others, the whole procedure re-run):",
-            "",
-            "| fit | ELPD (nats, higher is better) | RMSE of log Nu |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {k} | {cal.guard.elpd[k]:.3f} | {cal.guard.loo_rmse[k]:.4f} |" for k in ("prior", "scratch")
-        ]
-    lines += [
-        "",
-        "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
-        "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
-        f"Intervals: meant to hold {level:.0%} of new points; the central "
-        f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
-        "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "
-        f"{recal_note}.",
-        "",
-    ]
-    if tau is not None:
-        lines += [
-            f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.",
-            "",
-        ]
-    lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
-    lines += [
-        "",
-        f"![calibration](plots/{figure.name})",
-        "",
-        "Next: `scipt evaluate RUN --data HELD_OUT.csv`, `scipt predict RUN --input P.csv --output OUT.csv`.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 task = SurrogateTask()

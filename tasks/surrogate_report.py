@@ -1,0 +1,259 @@
+"""What a surrogate calibration writes about itself: warnings on its input, its metrics, the
+calibration plot and ``report.md`` (the task is :mod:`sciPT.tasks.surrogate`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from sciPT import __version__
+from sciPT.domains.surrogates import plots
+from sciPT.domains.surrogates.calibrate import (
+    TEXTBOOK,
+    Calibration,
+    scratch_prior,
+)
+from sciPT.domains.surrogates.data import Points
+from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
+from sciPT.domains.surrogates.law import law_string
+from sciPT.domains.surrogates.objectives import Posterior, scores
+from sciPT.domains.surrogates.pretrain import (
+    inside_validity,
+    spread,
+)
+from sciPT.run import command_line
+
+
+def input_warnings(points: Points, X, names, prior, info) -> list[str]:
+    warnings = []
+    if info["boxes"]:
+        inside = inside_validity(points.re, points.pr, info["boxes"])
+        if not inside.any():
+            warnings.append(
+                f"none of the {len(points)} points lies inside the validity range of any "
+                "pre-training system: the prior is extrapolated, trust the guard and the "
+                "scratch fit more"
+            )
+        elif not inside.all():
+            lines = ", ".join(str(x) for x in points.lines[~inside][:10])
+            warnings.append(
+                f"{int((~inside).sum())} point(s) outside every pre-training validity range (lines {lines})"
+            )
+    if prior is None:
+        held = scratch_prior(X, names)
+        fixed = [nm for nm, f in zip(names, held.fixed) if f]
+        if fixed:
+            warnings.append(
+                f"{len(points)} point(s) and no prior: only {', '.join(n for n, f in zip(names, held.free) if f)} "
+                f"fitted; {', '.join(fixed)} held at the Dittus-Boelter values "
+                f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g}' for nm in fixed)})"
+            )
+    return warnings
+
+
+def kept_words(cal: Calibration) -> str:
+    """What the guard kept, in words: ``the scratch fit``, or a blend's weights."""
+    if cal.guard.choice == "blend":
+        w = cal.guard.prior_weight
+        return f"the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits"
+    return f"the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit"
+
+
+def fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float) -> dict:
+    design = X if basis is None else np.hstack([X, basis.features(X)])
+    rmse, mape = scores(chosen.predict(design), y)
+    theta = chosen.mean
+    out = {
+        "points": len(y),
+        "kept_prior": float(cal.guard.prior_weight),
+        "C": float(np.exp(theta[0])),
+        "a": float(theta[1]),
+        "b": float(theta[2]),
+        "noise_sd_log_nu": chosen.noise_sd,
+        "train_rmse_log_nu": rmse,
+        "train_mape": mape,
+    }
+    if cal.prior_fit is not None and not np.isnan(cal.prior_fit.kappa):
+        out["prior_width_factor"] = cal.prior_fit.kappa
+    for key, value in cal.guard.elpd.items():
+        out[f"loo_elpd_{key}"] = value
+    for key, value in cal.guard.loo_rmse.items():
+        out[f"loo_rmse_log_nu_{key}"] = value
+    for key, value in cal.guard.log_evidence.items():
+        out[f"log_evidence_{key}"] = value
+    return out
+
+
+def calibration_plot(path, points, groups, cal, chosen, basis, prior, level, info):
+    ref = reference(points, groups)
+    lo_re, hi_re = points.re.min(), points.re.max()
+    re = np.geomspace(lo_re / 2, hi_re * 2, 120)
+    Xc = curve_features(re, ref, groups)
+    design = Xc if basis is None else np.hstack([Xc, basis.features(Xc)])
+    lo, hi = chosen.interval(design, level)
+    kept = cal.guard.choice
+    curves = [
+        plots.Curve(
+            f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
+        )
+    ]
+    others = {"prior": [("scratch", cal.scratch_fit)], "scratch": [("prior-informed", cal.prior_fit)]}
+    blend_members = [("prior-informed", cal.prior_fit), ("scratch", cal.scratch_fit)]
+    for (label, other), color in zip(others.get(kept, blend_members), ("tab:orange", "tab:purple")):
+        if other is not None:
+            curves.append(plots.Curve(label, re, np.exp(Xc @ other.mean), "--", color))
+    if prior is not None:
+        curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
+    scat = [
+        plots.Scatter(
+            f"calibration points (n = {len(points)})",
+            points.re,
+            reduced(points, chosen.mean, ref, groups),
+            "o",
+            "tab:blue",
+        )
+    ]
+    slice_txt = ", ".join(f"{k} = {v:.3g}" for k, v in ref.items())
+    return plots.nu_vs_re(
+        path,
+        curves,
+        scat,
+        title=f"Calibrated law at {slice_txt}; {level:.0%} interval",
+        note="Points are reduced to the plotted slice with the kept fit's exponents.",
+    )
+
+
+def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
+    if post is None:
+        return f"| {label} | (no prior) | | | | |"
+    theta, sd = post.mean, np.sqrt(np.clip(np.diag(post.cov), 0, None))
+    mape = scores(post.predict(X), y)[1]
+    coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
+    kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
+    return (
+        f"| {label} | `{law_string(theta, names)}` | {coefs} | {post.noise_sd:.3f} | {kappa} | {mape:.2f} |"
+    )
+
+
+def report(
+    cfg,
+    transfer,
+    points,
+    names,
+    groups,
+    fixed_groups,
+    prior,
+    info,
+    cal,
+    chosen,
+    law,
+    metrics,
+    warnings,
+    figure,
+    level,
+    tau,
+    recal_note: str,
+) -> str:
+    X, y = points.features(groups), points.log_nu
+    lines = [
+        "# Surrogate calibration",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}.",
+        "",
+        "Command:",
+        "",
+        f"    {command_line()}",
+        "",
+        "## Result",
+        "",
+        f"**{law['law']}** (kept: {kept_words(cal)})",
+        "",
+        f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
+        "",
+        f"Pasteable form (law.json): `{law['python']}`",
+        "",
+    ]
+    if warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    lines += [
+        "## Data",
+        "",
+        f"- file: `{cfg.data.train}` ({len(points)} points)",
+        f"- Re {points.re.min():.4g} to {points.re.max():.4g}; Pr {points.pr.min():.3g} to {points.pr.max():.3g}",
+        f"- geometric ratios in the law: {', '.join(groups) or 'none'}",
+    ]
+    for g, v in fixed_groups.items():
+        lines.append(
+            f"- {g} is constant ({v:g}) over the points: its exponent cannot be learnt, its effect "
+            f"is in C, and the law holds at {g} = {v:g} only"
+        )
+    if info["boxes"]:
+        inside = inside_validity(points.re, points.pr, info["boxes"])
+        lines.append(
+            f"- inside the validity range of at least one pre-training system: {int(inside.sum())} of {len(points)}"
+        )
+    lines += [
+        "",
+        "## Both fits",
+        "",
+        f"Prior: `{info['init']}`"
+        + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
+        "",
+        "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
+        "|---|---|---|---|---|---|",
+        fit_row("prior-informed", cal.prior_fit, names, X, y),
+        fit_row("scratch", cal.scratch_fit, names, X, y),
+    ]
+    if prior is not None:
+        sd = np.sqrt(np.diag(prior.cov))
+        lines.append(
+            f"| pre-trained (before data) | `{law_string(prior.mean, names)}` | "
+            + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
+            + " | | 1 | |"
+        )
+        lines += ["", "The prior in the law's own terms (mean ± sd): " + "; ".join(spread(prior)) + "."]
+        if cal.family_weights:
+            lines += [
+                "",
+                "Mixture prior, posterior weight of each family after the points (Bayesian model "
+                "average; equal before them): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in cal.family_weights.items())
+                + ".",
+            ]
+    if cal.guard.elpd:
+        lines += [
+            "",
+            "Leave-one-out (each point predicted from the others, the whole procedure re-run):",
+            "",
+            "| fit | ELPD (nats, higher is better) | RMSE of log Nu |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {cal.guard.elpd[k]:.3f} | {cal.guard.loo_rmse[k]:.4f} |" for k in ("prior", "scratch")
+        ]
+    lines += [
+        "",
+        "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
+        "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
+        f"Intervals: meant to hold {level:.0%} of new points; the central "
+        f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
+        "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "
+        f"{recal_note}.",
+        "",
+    ]
+    if tau is not None:
+        lines += [
+            f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.",
+            "",
+        ]
+    lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
+    lines += [
+        "",
+        f"![calibration](plots/{figure.name})",
+        "",
+        "Next: `scipt evaluate RUN --data HELD_OUT.csv`, `scipt predict RUN --input P.csv --output OUT.csv`.",
+        "",
+    ]
+    return "\n".join(lines)
