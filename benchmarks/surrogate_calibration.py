@@ -40,6 +40,8 @@ import sys
 import time
 from pathlib import Path
 
+from summaries import mean_se
+
 HERE = Path(__file__).resolve().parent
 CONFIGS = [
     # label, prior preset, transfer, margin, guard rule, prior form; the first is the default of
@@ -282,11 +284,8 @@ def run_validation() -> dict:
 
     paired = {}
     for label in res:
-        d = per_series(label) - per_series(chosen)
-        paired[label] = {
-            "mean_diff": float(d.mean()),
-            "se": float(d.std(ddof=1) / np.sqrt(len(d))) if label != chosen else 0.0,
-        }
+        m, se = mean_se(per_series(label) - per_series(chosen))
+        paired[label] = {"mean_diff": m, "se": se if label != chosen else 0.0}
     return {
         "rule": VALIDATION_RULE,
         "eligible": ELIGIBLE,
@@ -642,8 +641,7 @@ def _series_diff(config: dict, n: int, a: str = "guard", b: str = "scratch") -> 
     for r in _draws_of(config, n):
         per.setdefault(r["series"], []).append(float(r[f"mape_{a}"]) - float(r[f"mape_{b}"]))
     d = [sum(v) / len(v) for v in per.values()]
-    m = sum(d) / len(d)
-    se = (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5 if len(d) > 1 else float("nan")
+    m, se = mean_se(d)
     return m, se, len(d)
 
 
@@ -721,9 +719,7 @@ def render_issue_targets(results: dict, name: str = "surrogate_calibration") -> 
     g, sc, zs = _mean(lt, "mape_guard"), _mean(lt, "mape_scratch"), _mean(lt, "mape_best_zero_shot")
     ext = []
     for peer, key in (("scratch", "mape_scratch"), ("the best zero-shot correlation", "mape_best_zero_shot")):
-        d = [r["mape_guard"] - r[key] for r in lt]
-        m = sum(d) / len(d)
-        se = (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
+        m, se = mean_se(r["mape_guard"] - r[key] for r in lt)
         ext.append(f"{peer}: {m:+.1f} ± {se:.1f} ({_verdict(m, se)})")
     cover = {n: rows[("all", n, "guard")]["coverage"] for n in ns}
     off = [n for n, c in cover.items() if not 0.85 <= c <= 0.95]
