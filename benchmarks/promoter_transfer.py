@@ -63,6 +63,7 @@ OTHER_SIGMAS = ("sigma24", "sigma28", "sigma32", "sigma38", "sigma54")
 SIGMA70_TEST_FRACTION = 0.2
 GC_BINS = 10
 UCI = "data_recipes/promoters/uci_ecoli_promoters.csv"
+FIGURE = HERE / "promoter_transfer.png"
 
 
 def _concat(parts):
@@ -272,7 +273,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="smoke run: first seed, 1 fold, 50 pre-training steps, grids of 2",
     )
+    parser.add_argument(
+        "--figure",
+        action="store_true",
+        help=f"run nothing: draw {FIGURE.name} from the committed results (transfer_figure_png)",
+    )
     args = parser.parse_args(argv)
+    if args.figure:
+        from report import load_results
+
+        FIGURE.write_bytes(transfer_figure_png(load_results()))
+        print(f"wrote {FIGURE}", file=sys.stderr)
+        return 0
 
     import torch
 
@@ -542,6 +554,64 @@ def _mean_se_text(values) -> str:
     if math.isnan(mean):
         return "—"
     return f"{mean:.3f}" if math.isnan(se) else f"{mean:.3f} ± {se:.3f}"
+
+
+# what the figure draws: (results name, model in it, legend label, marker), in legend order
+FIGURE_MODELS = (
+    ("promoter_transfer_shared", "pre-trained", "pre-trained, 45 CPU-min (one encoder)", "o"),
+    ("promoter_transfer", "pre-trained", "pre-trained, 3,000 steps per seed", "D"),
+    ("promoter_transfer", "scratch", "scratch", "s"),
+    ("promoter_transfer", "k-mer LR", "k-mer LR", "^"),
+    ("promoter_transfer", "one-hot LR", "one-hot LR", "v"),
+    ("promoter_transfer", "CNN", "CNN", "P"),
+)
+
+
+def transfer_points(results: dict, name: str, model: str, kind: str) -> dict[str, tuple[float, float]]:
+    """``{test set: (mean, SE)}`` of the test MCC of ``model`` in ``results[name]``'s transfer units
+    against ``kind`` negatives, over seeds x folds."""
+    by_set: dict[str, list[float]] = {}
+    for u in (results.get(name) or {}).get("units", []):
+        if u["experiment"] == "transfer" and u["variant"] == kind and u["model"] == model:
+            for test_set, metrics in u["test"].items():
+                by_set.setdefault(test_set, []).append(metrics["mcc"])
+    return {s: mean_se(v) for s, v in by_set.items()}
+
+
+def transfer_figure_png(results: dict) -> bytes:
+    """Trained on sigma-70, tested on every sigma subset: test MCC (mean ± SE over seeds) of each
+    model of :data:`FIGURE_MODELS`, one panel per kind of negatives."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = ("sigma70", *OTHER_SIGMAS)
+    fig, axes = plt.subplots(1, len(NEGATIVE_KINDS), figsize=(13, 4.4), sharey=True)
+    width = 0.8 / len(FIGURE_MODELS)
+    for ax, kind in zip(axes, NEGATIVE_KINDS):
+        for i, (name, model, label, marker) in enumerate(FIGURE_MODELS):
+            points = transfer_points(results, name, model, kind)
+            xs = [k + (i - (len(FIGURE_MODELS) - 1) / 2) * width for k, s in enumerate(sets) if s in points]
+            ms = [points[s][0] for s in sets if s in points]
+            ses = [0.0 if math.isnan(points[s][1]) else points[s][1] for s in sets if s in points]
+            ax.errorbar(xs, ms, yerr=ses, fmt=marker, ms=5, capsize=2, label=label, color=f"C{i}")
+        ax.axvspan(-0.5, 0.5, color="0.92", zorder=0)  # the trained-on factor
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xticks(range(len(sets)), [s.replace("sigma", "σ") for s in sets])
+        ax.set_xlim(-0.5, len(sets) - 0.5)
+        ax.set_title(f"negatives: {kind}", fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("test MCC (trained on σ70; shaded: in distribution)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(FIGURE_MODELS), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def render_conv_head(results: dict) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_paired_difference_is_mean_and_standard_error_of_the_pairs(load_benchmark):
     paired = load_benchmark("promoter_transfer")._paired
@@ -135,3 +137,34 @@ def test_head_warmup_joint_choice_goes_by_the_inner_split_ties_to_no_warmup(load
     }
     pairs = pt._candidate_pairs(joint, pt._without_warmup, lambda s: "head_warmup" in s)
     assert [round(a - b, 3) for a, b in pairs["gc-matched"]["auroc"]] == [0.01, -0.02, 0.0]
+
+
+def test_transfer_figure_points_are_the_mean_and_se_of_each_test_set(load_benchmark):
+    pt = load_benchmark("promoter_transfer")
+
+    def unit(model, seed, mcc24, variant="gc-matched", experiment="transfer"):
+        return {
+            "experiment": experiment,
+            "variant": variant,
+            "seed": seed,
+            "fold": 0,
+            "model": model,
+            "test": {"sigma24": {"mcc": mcc24}, "sigma70": {"mcc": 0.5}},
+        }
+
+    units = [
+        unit("scratch", 0, 0.1),
+        unit("scratch", 1, 0.3),
+        unit("scratch", 2, 0.2),
+        unit("k-mer LR", 0, 0.9),  # another model
+        unit("scratch", 0, 0.9, variant="ipromoter"),  # another kind of negatives
+        unit("scratch", 0, 0.9, experiment="uci"),  # another experiment
+    ]
+    points = pt.transfer_points({"run": {"units": units}}, "run", "scratch", "gc-matched")
+    # 0.1, 0.3, 0.2: mean 0.2, sample SD 0.1, SE 0.1 / sqrt(3)
+    assert points["sigma24"][0] == pytest.approx(0.2)
+    assert points["sigma24"][1] == pytest.approx(0.1 / 3**0.5)
+    assert points["sigma70"][0] == pytest.approx(0.5)
+    assert pt.transfer_points({}, "missing", "scratch", "gc-matched") == {}
+    png = pt.transfer_figure_png({"promoter_transfer": {"units": units}})
+    assert png.startswith(b"\x89PNG")
