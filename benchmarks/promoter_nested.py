@@ -287,15 +287,19 @@ class Models:
         fusion's likelihood ratio reaches the task's threshold), ``"always"`` the fitted fusion
         whatever its ratio. Settings that differ only in it share the fine-tune (the fusion is
         fitted after it and leaves it unchanged). ``setting["head_warmup"]`` (absent: 0) trains the
-        head alone for that fraction of the run first (LP-FT, ``finetune.head_warmup``)."""
+        head alone for that fraction of the run first (LP-FT, ``finetune.head_warmup``);
+        ``setting["composition"]`` (absent: off) puts the mean over positions beside the head's
+        pooled map (``head.composition``)."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
         warmup = setting.get("head_warmup", 0)
-        key = (id(start), setting["lr"], setting["head_dropout"], warmup, digest(fit_idx), seed)
+        composition = setting.get("composition", False)
+        key = (id(start), setting["lr"], setting["head_dropout"], warmup, composition, digest(fit_idx), seed)
         if self._fitted is None or self._fitted[0] != key:
             cfg = PromoterConfig(ensemble=1, naturalness=True)
             cfg.train.lr = setting["lr"]
             cfg.head.dropout = setting["head_dropout"]
+            cfg.head.composition = composition
             cfg.finetune.head_warmup = warmup
             cfg.train.seed = seed
             fit, stop = self.early_stop_split(fit_idx, seed)

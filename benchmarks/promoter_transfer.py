@@ -265,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         "of the run first (LP-FT, finetune.head_warmup); the renderer chooses between such a run and "
         "the same run without, by the inner split (render_head_warmup)",
     )
+    parser.add_argument(
+        "--head-composition",
+        action="store_true",
+        help="every setting of the pre-trained model's grid puts the mean over positions beside the "
+        "head's pooled map (head.composition); the renderer chooses between such a run and the same "
+        "run without, by the inner split (render_head_composition)",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -325,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
     if args.head_warmup and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "head_warmup": args.head_warmup} for g in grids["pre-trained"]]
+    if args.head_composition and "pre-trained" in grids:
+        grids["pre-trained"] = [{**g, "composition": True} for g in grids["pre-trained"]]
     work.mkdir(parents=True, exist_ok=True)
     started, cpu0 = time.time(), nested.cpu_seconds()
 
@@ -355,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.head_warmup:
         proto["head_warmup"] = args.head_warmup
+    if args.head_composition:
+        proto["head_composition"] = True
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"

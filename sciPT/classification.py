@@ -21,6 +21,12 @@ state (``[B, L, D + vocab]``): a skip past the encoder. With ``conv`` pooling th
 CNN on the tokens, with ``flatten`` a position-aware one-hot model, with ``mean`` a k-mer
 composition model; the classifier is never limited to what the encoder kept of its input.
 
+``composition: true`` (``conv`` and ``flatten`` pooling) puts the mean of the head's inputs over the
+real tokens beside the pooled map (``+ D`` features, ``+ D + vocab`` with ``tokens``): a position-free
+summary of the sequence (with ``tokens``, its k-mer composition) next to the positional features, so
+that a signal that does not sit at fixed positions (what tells a genomic sequence from a shuffled
+one) has a path to the logit that does not depend on where the training promoters put their motifs.
+
 Loss. Binary cross-entropy on the logit with ``pos_weight = n_negative / n_positive`` of the training
 set, so each class weighs the same in total whatever the imbalance (1.0 for balanced sets).
 
@@ -70,6 +76,7 @@ class HeadConfig:
     hidden: int = 0
     dropout: float = 0.1
     tokens: bool = False  # the one-hot input tokens beside the hidden states (module docstring)
+    composition: bool = False  # the inputs' mean over positions beside the pooled map (module docstring)
     # ``conv`` pooling only: filters, kernel width and max-pool width, in token positions
     filters: int = 128
     kernel: int = 15
@@ -108,6 +115,11 @@ class ClassifierHead(nn.Module):
         self.cfg, self.length = cfg, length
         self.strand_invariant = strand_invariant
         self.vocab_size = vocab_size if cfg.tokens else 0
+        if cfg.composition and cfg.pooling == "mean":
+            raise ConfigError(
+                "head.composition: adds the mean over positions to a positional pooling ('conv' or "
+                "'flatten'); 'mean' pooling is that mean already"
+            )
         if cfg.tokens and vocab_size < 1:
             raise ConfigError(
                 "head.tokens: the head reads the input tokens; it needs the tokenizer's vocabulary"
@@ -123,6 +135,8 @@ class ClassifierHead(nn.Module):
             features = cfg.filters * ((length - kernel + 1) // cfg.pool if cfg.pool else 1)
         else:
             features = hidden_size * (length if cfg.pooling == "flatten" else 1)
+        if cfg.composition:
+            features += hidden_size
         layers: list[nn.Module] = [nn.Dropout(cfg.dropout)]
         if cfg.hidden:
             layers += [nn.Linear(features, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout)]
@@ -149,20 +163,27 @@ class ClassifierHead(nn.Module):
         return torch.cat([hidden, nn.functional.one_hot(input_ids, self.vocab_size).to(hidden.dtype)], -1)
 
     def _logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(self.pooled(hidden, mask)).squeeze(-1)
+
+    def pooled(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The features the MLP reads: ``[B, L, D']`` inputs (``D' = D`` or ``D + vocab``) -> ``[B, F]``."""
         m = mask.unsqueeze(-1).to(hidden.dtype)
+        mean = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
         if self.cfg.pooling == "mean":
-            return self.net((hidden * m).sum(1) / m.sum(1).clamp_min(1)).squeeze(-1)
+            return mean
         h = (hidden * m)[:, : self.length]
         if h.shape[1] < self.length:
             h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
         if self.cfg.pooling == "flatten":
-            return self.net(h.flatten(1)).squeeze(-1)
-        motifs = torch.relu(self.conv(h.transpose(1, 2)))  # [B, filters, length - kernel + 1]
-        if self.cfg.pool:
-            pooled = nn.functional.max_pool1d(motifs, self.cfg.pool).flatten(1)
+            pooled = h.flatten(1)
         else:
-            pooled = motifs.amax(-1)
-        return self.net(pooled).squeeze(-1)
+            motifs = torch.relu(self.conv(h.transpose(1, 2)))  # [B, filters, length - kernel + 1]
+            pooled = (
+                nn.functional.max_pool1d(motifs, self.cfg.pool).flatten(1)
+                if self.cfg.pool
+                else motifs.amax(-1)
+            )
+        return torch.cat([pooled, mean], -1) if self.cfg.composition else pooled
 
 
 class SequenceClassifier(nn.Module):

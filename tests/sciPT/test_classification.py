@@ -85,6 +85,35 @@ def test_tokens_refusals():
     assert str(err.value) == "head.tokens: the head reads the input tokens; pass input_ids"
 
 
+def test_composition_is_the_mean_over_real_tokens_beside_the_pooled_map():
+    head = _head(pooling="conv", filters=4, kernel=3, pool=2, composition=True)
+    assert head.net[-1].in_features == 4 * ((12 - 3 + 1) // 2) + 3
+    hidden = torch.randn(2, 12, 3)
+    mask = torch.zeros(2, 12, dtype=torch.bool)
+    mask[0, :12], mask[1, :5] = True, True
+    features = head.pooled(hidden, mask)
+    plain = _head(pooling="conv", filters=4, kernel=3, pool=2)  # same seed: the same conv weights
+    assert torch.equal(features[:, :-3], plain.pooled(hidden, mask))
+    assert torch.allclose(features[0, -3:], hidden[0].mean(0))
+    assert torch.allclose(features[1, -3:], hidden[1, :5].mean(0))  # padding does not count
+    # position-free: the composition part is the same for any order of the real tokens
+    shuffled = hidden[:, torch.randperm(12)]
+    assert torch.allclose(
+        head.pooled(shuffled, torch.ones(2, 12, dtype=torch.bool))[0, -3:], features[0, -3:]
+    )
+
+
+def test_composition_refused_with_mean_pooling():
+    from sciPT.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _head(pooling="mean", composition=True)
+    assert str(err.value) == (
+        "head.composition: adds the mean over positions to a positional pooling ('conv' or "
+        "'flatten'); 'mean' pooling is that mean already"
+    )
+
+
 def test_fine_tuning_honours_activation_checkpointing():
     """The option reaches the fine-tuned backbone, and recomputing activations changes no weight."""
     import numpy as np
