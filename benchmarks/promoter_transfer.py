@@ -1007,10 +1007,25 @@ def _joint_units(warm: dict, plain: dict, metric: str) -> list:
     return out
 
 
-def _without_warmup(unit: dict, candidate: dict) -> dict:
-    """The inner-validation scores of ``candidate``'s setting without the head warm-up."""
-    plain = {k: v for k, v in candidate["setting"].items() if k != "head_warmup"}
-    return next(c["inner_val"] for c in unit["candidates"] if c["setting"] == plain)
+def _without(key: str):
+    """``twin(unit, candidate)``: the inner-validation scores of ``candidate``'s setting without
+    ``key`` (the same setting of the run without the variant)."""
+
+    def twin(unit: dict, candidate: dict) -> dict:
+        plain = {k: v for k, v in candidate["setting"].items() if k != key}
+        return next(c["inner_val"] for c in unit["candidates"] if c["setting"] == plain)
+
+    return twin
+
+
+_without_warmup = _without("head_warmup")
+
+
+# The head-composition runs (``--head-composition``) and the runs of the same grid without it.
+HEAD_COMPOSITION_RUNS = (
+    ("promoter_transfer_composition", "promoter_transfer_naturalness"),
+    ("promoter_transfer_composition_ipromoter", "promoter_transfer_naturalness_ipromoter"),
+)
 
 
 def render_head_warmup(results: dict) -> str:
@@ -1029,21 +1044,60 @@ def render_head_warmup_per_seed(results: dict) -> str:
 
 def _render_head_warmup(results: dict, runs, **kwargs) -> str:
     """An encoder's transfer when its grid also holds LP-FT (``--head-warmup``): the head trained
-    alone for a fraction of the run before the encoder joins. Each pair of ``runs`` is such a run
-    and the ``--naturalness`` run of the same grid without it, so the joint grid's choice
-    (:func:`_joint_units`) is compared with the latter's, paired unit by unit, beside the other
-    models of :func:`render_shared_encoder` (``kwargs``)."""
+    alone for a fraction of the run before the encoder joins (:func:`_render_variant`)."""
+    found = [w for w, p in runs if w in results and p in results]
+    fraction = results[found[0]]["protocol"]["head_warmup"] if found else None
+    return _render_variant(
+        results,
+        runs,
+        "head_warmup",
+        "warm-up",
+        f"The head warm-up ({fraction:g} of the run)" if found else "",
+        "--head-warmup 0.333 --results-name promoter_transfer_lpft",
+        **kwargs,
+    )
+
+
+def render_head_composition(results: dict) -> str:
+    """The shared 45-CPU-minute encoder's transfer when its grid also holds the head's composition
+    features (``--head-composition``, ``head.composition``; :func:`_render_variant`)."""
+    return _render_head_composition(results, HEAD_COMPOSITION_RUNS)
+
+
+def render_head_composition_per_seed(results: dict) -> str:
+    """:func:`render_head_composition` for the per-seed 3,000-step encoders' runs (one per seed)."""
+    runs = [
+        (f"promoter_transfer_composition_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}")
+        for s in range(3)
+    ]
+    return _render_head_composition(results, runs, base_label="per-seed run's fine-tune")
+
+
+def _render_head_composition(results: dict, runs, **kwargs) -> str:
+    return _render_variant(
+        results,
+        runs,
+        "composition",
+        "composition features",
+        "The composition features beside the conv head",
+        "--head-composition --results-name promoter_transfer_composition",
+        **kwargs,
+    )
+
+
+def _render_variant(results: dict, runs, key: str, noun: str, label: str, flags: str, **kwargs) -> str:
+    """An encoder's transfer when its grid also holds a variant (``noun``), the grid setting ``key`` (each of
+    ``runs`` pairs a run with ``key`` on every setting and the ``--naturalness`` run of the same
+    grid without it): the joint grid's choice (:func:`_joint_units`) against the latter's, paired
+    unit by unit, beside the other models of :func:`render_shared_encoder` (``kwargs``), then how
+    often the inner split took the variant and its inner-validation effect, setting by setting."""
     pairs = [(results[w], results[p]) for w, p in runs if w in results and p in results]
     if not pairs:
         return (
-            "No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --naturalness "
-            "--head-warmup 0.333 --results-name promoter_transfer_lpft`.\n"
+            f"No results yet: run `benchmarks/promoter_transfer.py --pretrained RUN --naturalness {flags}`.\n"
         )
     metric = pairs[0][0]["protocol"]["select_metric"]
-    fraction = pairs[0][0]["protocol"]["head_warmup"]
-    joint = {
-        f"_head_warmup_{i}": {**w, "units": _joint_units(w, p, metric)} for i, (w, p) in enumerate(pairs)
-    }
+    joint = {f"_{key}_{i}": {**w, "units": _joint_units(w, p, metric)} for i, (w, p) in enumerate(pairs)}
     units = [u for r in joint.values() for u in r["units"]]
     done = {_unit_key(u) for u in units}
     plain = {"units": [u for _, p in pairs for u in p["units"] if _unit_key(u) in done]}
@@ -1052,22 +1106,22 @@ def _render_head_warmup(results: dict, runs, **kwargs) -> str:
         {**results, **joint},
         names[0],
         parts=tuple(names[1:]),
-        references={"the grid without warm-up": plain},
+        references={f"the grid without {noun}": plain},
         **kwargs,
     )
     chose = {}
     for u in units:
-        chose.setdefault(u["variant"], []).append("head_warmup" in u["chosen"])
+        chose.setdefault(u["variant"], []).append(key in u["chosen"])
     lines = [
         "",
-        f"The head warm-up ({fraction:g} of the run), chosen on the inner split: "
+        f"{label}, chosen on the inner split: "
         + "; ".join(f"{v}: {sum(c)} of {len(c)} units" for v, c in chose.items())
-        + ". On the inner-validation parts, with the warm-up minus without, every setting of every "
+        + f". On the inner-validation parts, with the {noun} minus without, every setting of every "
         "unit (mean ± standard error; the same rule):",
         "",
         "| variant | AUROC | MCC | accuracy |",
         "|---|---|---|---|",
-        *_inner_rows(_candidate_pairs(units, _without_warmup, lambda setting: "head_warmup" in setting)),
+        *_inner_rows(_candidate_pairs(units, _without(key), lambda setting: key in setting)),
         "",
     ]
     return text.rstrip("\n") + "\n" + "\n".join(lines)
