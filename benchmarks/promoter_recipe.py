@@ -25,6 +25,15 @@ fixed before the run:
   of at least ``value`` batches is untouched, so ``--fractions`` holds only sizes the value changes:
   all of either fit part is at least 57 batches (iPromoter-2L 96, sigma70-shuffle 57).
 
+Head composition (``--composition off on``; added later, its rule fixed before its run): the same
+splits and recipe (``min_steps_per_epoch`` 50, the default by then) with the classifier head's
+composition features off and on (``head.composition``: the mean of the head's inputs over positions
+beside the conv head's pooled map), here with all of the fit part as well (``--fractions 0.01 0.05
+0.25 1``) and the pre-trained start of ``--pretrained RUN`` (the transfer benchmark's shared
+45-CPU-minute encoder, decontaminated against iPromoter-2L). Rule: composition becomes the
+promoter task's default if the pre-trained start's mean validation MCC over datasets x fractions x
+seeds is higher with it than without (:func:`render_composition`).
+
 Raw results: ``benchmarks/results/<--results-name>.json`` (default ``promoter_recipe``), rewritten
 after every unit; ``--resume`` skips finished units and the pre-training (kept in
 ``benchmarks/out/<--results-name>/``). :func:`render` makes the table of ``RESULTS_promoter.md``.
@@ -38,6 +47,7 @@ Cost: pre-training 10 CPU-minutes and about 2 of probes; 72 fine-tunes of 5-40 C
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -60,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--results-name", default="promoter_recipe")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
+    parser.add_argument(
+        "--pretrained",
+        metavar="RUN",
+        default=None,
+        help="fine-tune this pre-training run (its corpus must not hold the selection sets) instead "
+        "of pre-training the 3-mer design for --budget",
+    )
+    parser.add_argument("--starts", nargs="+", choices=STARTS, default=list(STARTS))
+    parser.add_argument(
+        "--composition", nargs="+", choices=["off", "on"], default=["off"], help="head.composition values"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -88,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         "finetuning": "tasks/promoter.py PromoterConfig defaults, ensemble 1, min_steps_per_epoch = value",
         "rule": "highest mean validation MCC of the pre-trained start over datasets x fractions x seeds",
     }
+    if args.pretrained:
+        protocol["pretrained_run"] = str(Path(args.pretrained).resolve())
+    if args.composition != ["off"] or args.starts != list(STARTS):
+        protocol.update(starts=args.starts, composition=args.composition)
+        protocol["rule"] = (
+            "head.composition becomes the task's default if the pre-trained start's mean validation "
+            "MCC over datasets x fractions x seeds is higher with it than without"
+        )
     record = start_record(
         args.results_name, protocol, argv, args.resume, pretraining={"probes": {}}, units=[]
     )
@@ -95,16 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:
         write_results(args.results_name, finish(record))
 
-    corpus = clean_corpora(work / "corpus", record)["ecoli"]
     pre = record["pretraining"]
-    for steps in PROBE_STEPS:
+    pretrained = Path(args.pretrained) if args.pretrained else work / "pretrain"
+    for steps in [] if args.pretrained else PROBE_STEPS:
         if str(steps) not in pre["probes"]:
+            corpus = clean_corpora(work / "corpus", record)["ecoli"]
             pre["probes"][str(steps)] = pretrain_for(
                 None, steps, work / f"probe-{steps}", variant_config(DESIGN, corpus)
             )
             save()
-    pretrained = work / "pretrain"
-    if "cpu_s" not in pre:
+    if "cpu_s" not in pre and not args.pretrained:
+        corpus = clean_corpora(work / "corpus", record)["ecoli"]
         line = cost_line(pre["probes"])
         steps = steps_for(args.budget, line)
         print(f"pre-training: {steps} steps for {args.budget:g} CPU-min", file=sys.stderr, flush=True)
@@ -112,41 +142,46 @@ def main(argv: list[str] | None = None) -> int:
         pre["sized_from"] = list(line)
         save()
 
-    done = {(u["start"], u["value"], u["dataset"], u["fraction"], u["seed"]) for u in record["units"]}
+    done = {
+        (u["start"], u["value"], u.get("composition", False), u["dataset"], u["fraction"], u["seed"])
+        for u in record["units"]
+    }
     for dataset in args.datasets:
         data = load_dataset(dataset, work)
         for seed in args.seeds:
             val, subsets = selection_splits(data.labels, seed, args.fractions)
             validation = data.subset(np.sort(val))
             for fraction, sub in subsets.items():
-                for start_name in STARTS:
-                    for value in sorted(args.values):
-                        if (start_name, value, dataset, fraction, seed) in done:
-                            continue
-                        cfg = task.PromoterConfig(ensemble=1, min_steps_per_epoch=value, naturalness=False)
-                        start = task.load_start(str(pretrained), cfg)
-                        if start_name == "scratch":  # the same architecture and tokenizer, random weights
-                            start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
-                        length = min(max(len(c) for c in data.codes), start.residue_cap)
-                        cpu = cpu_seconds()
-                        torch.manual_seed(seed)
-                        model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
-                        record["units"].append(
-                            {
-                                "start": start_name,
-                                "value": value,
-                                "dataset": dataset,
-                                "fraction": fraction,
-                                "seed": seed,
-                                "fit_sequences": int(len(sub)),
-                                "validation": binary_metrics(
-                                    validation.labels, model.predict(validation.codes)
-                                ),
-                                "cpu_s": round(cpu_seconds() - cpu, 1),
-                            }
-                        )
-                        save()
-    print(render({args.results_name: record}, args.results_name))
+                for start_name, value, composition in itertools.product(
+                    args.starts, sorted(args.values), [c == "on" for c in args.composition]
+                ):
+                    if (start_name, value, composition, dataset, fraction, seed) in done:
+                        continue
+                    cfg = task.PromoterConfig(ensemble=1, min_steps_per_epoch=value, naturalness=False)
+                    cfg.head.composition = composition
+                    start = task.load_start(str(pretrained), cfg)
+                    if start_name == "scratch":  # the same architecture and tokenizer, random weights
+                        start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
+                    length = min(max(len(c) for c in data.codes), start.residue_cap)
+                    cpu = cpu_seconds()
+                    torch.manual_seed(seed)
+                    model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
+                    record["units"].append(
+                        {
+                            "start": start_name,
+                            "value": value,
+                            **({"composition": True} if composition else {}),
+                            "dataset": dataset,
+                            "fraction": fraction,
+                            "seed": seed,
+                            "fit_sequences": int(len(sub)),
+                            "validation": binary_metrics(validation.labels, model.predict(validation.codes)),
+                            "cpu_s": round(cpu_seconds() - cpu, 1),
+                        }
+                    )
+                    save()
+    show = render_composition if "composition" in protocol else render
+    print(show({args.results_name: record}, args.results_name))
     return 0
 
 
@@ -208,6 +243,69 @@ def render(results: dict, name: str = "promoter_recipe") -> str:
     if candidates:
         best = max(candidates, key=candidates.get)
         lines += ["", f"Rule ({protocol['rule']}): **min_steps_per_epoch = {best}**."]
+    return "\n".join(lines) + "\n"
+
+
+# the head-composition runs, one per selection set (run side by side, one core each)
+COMPOSITION_RUNS = ("promoter_recipe_composition_ipromoter", "promoter_recipe_composition_sigma70")
+
+
+def render_composition(results: dict, names: tuple | str = COMPOSITION_RUNS) -> str:
+    """The head's composition features off and on (``--composition off on``), on the units of the
+    runs ``names``: validation MCC per dataset and fraction, the paired difference on minus off over
+    every dataset x fraction x seed unit (2-SE rule), and the rule's verdict."""
+    names = (names,) if isinstance(names, str) else names
+    records = [results[n] for n in names if n in results]
+    if not records:
+        return (
+            "No results yet: run `benchmarks/promoter_recipe.py --pretrained RUN --starts pre-trained "
+            "--values 50 --composition off on --fractions 0.01 0.05 0.25 1 --datasets DATASET "
+            "--results-name promoter_recipe_composition_DATASET`.\n"
+        )
+    protocol = records[0]["protocol"]
+    datasets = [d for r in records for d in r["protocol"]["datasets"]]
+    columns = [(d, f) for d in datasets for f in protocol["fractions"]]
+    by: dict[tuple, dict[tuple, dict]] = {}
+    for r in records:
+        for u in r["units"]:
+            key = (u["start"], u.get("composition", False))
+            by.setdefault(key, {})[(u["dataset"], u["fraction"], u["seed"])] = u
+    lines = []
+    for r in records:
+        prov = r["provenance"]
+        lines.append(
+            f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
+            + (" (uncommitted changes)" if prov.get("dirty") else "")
+            + f", {prov['date'][:10]}; {prov['cpu']['model']}."
+        )
+    lines += [
+        "",
+        f"Pre-trained start: `{Path(protocol['pretrained_run']).name}`; `min_steps_per_epoch` "
+        f"{', '.join(map(str, protocol['values']))}; seeds {', '.join(map(str, protocol['seeds']))}. "
+        "Validation MCC (mean ± standard error over seeds); the paired difference, composition on minus "
+        "off, over every dataset x fraction x seed unit (2-SE rule):",
+        "",
+        "| start | composition | "
+        + " | ".join(f"{d}, {f:.0%}" for d, f in columns)
+        + " | mean | on vs off | mean accuracy | CPU s per fit |",
+        "|---|---|" + "---|" * (len(columns) + 4),
+    ]
+    means = {}
+    for (start, on), units in sorted(by.items()):
+        mcc = {k: u["validation"]["mcc"] for k, u in units.items()}
+        means[(start, on)] = float(np.mean(list(mcc.values())))
+        off = {k: u["validation"]["mcc"] for k, u in by.get((start, False), {}).items()}
+        cells = [_cell([v for k, v in mcc.items() if k[:2] == column]) for column in columns]
+        lines.append(
+            f"| {start} | {'on' if on else 'off'} | "
+            + " | ".join(cells)
+            + f" | {means[(start, on)]:.3f} | {_versus(mcc, off) if on else '—'} | "
+            + f"{np.mean([u['validation']['accuracy'] for u in units.values()]):.3f} | "
+            + f"{np.mean([u['cpu_s'] for u in units.values()]):.0f} |"
+        )
+    if ("pre-trained", False) in means and ("pre-trained", True) in means:
+        on = means[("pre-trained", True)] > means[("pre-trained", False)]
+        lines += ["", f"Rule ({protocol['rule']}): composition **{'on' if on else 'off'}**."]
     return "\n".join(lines) + "\n"
 
 
