@@ -94,7 +94,8 @@ FIXED = {
     "pre-trained / scratch": "the promoter task's defaults (tasks/promoter.py PromoterConfig) except the "
     "tuned lr and head dropout and ensemble = 1: 3-mer tokenizer (the pre-trained "
     "encoder's), conv head (128 filters of 15 positions on the hidden states and the one-hot "
-    "tokens, max over 4, 64-unit MLP), full fine-tuning, AdamW "
+    "tokens, max over 4, with their mean over the sequence beside it, 64-unit MLP), full "
+    "fine-tuning, AdamW "
     "(weight decay 0.01), batch 32, constant lr after 50 warm-up steps, at most "
     "15 epochs of at least 50 optimizer steps (a small fit set drawn again until the epoch is full), "
     "patience 3",
@@ -288,12 +289,12 @@ class Models:
         whatever its ratio. Settings that differ only in it share the fine-tune (the fusion is
         fitted after it and leaves it unchanged). ``setting["head_warmup"]`` (absent: 0) trains the
         head alone for that fraction of the run first (LP-FT, ``finetune.head_warmup``);
-        ``setting["composition"]`` (absent: off) puts the mean over positions beside the head's
-        pooled map (``head.composition``)."""
+        ``setting["composition"]`` (absent: the task's default) says whether the mean over positions
+        sits beside the head's pooled map (``head.composition``)."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
         warmup = setting.get("head_warmup", 0)
-        composition = setting.get("composition", False)
+        composition = setting.get("composition", PromoterConfig().head.composition)
         key = (id(start), setting["lr"], setting["head_dropout"], warmup, composition, digest(fit_idx), seed)
         if self._fitted is None or self._fitted[0] != key:
             cfg = PromoterConfig(ensemble=1, naturalness=True)

@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--starts", nargs="+", choices=STARTS, default=list(STARTS))
     parser.add_argument(
-        "--composition", nargs="+", choices=["off", "on"], default=["off"], help="head.composition values"
+        "--composition",
+        nargs="+",
+        choices=["off", "on"],
+        default=None,
+        help="head.composition values (default: the task's)",
     )
     args = parser.parse_args(argv)
 
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.pretrained:
         protocol["pretrained_run"] = str(Path(args.pretrained).resolve())
-    if args.composition != ["off"] or args.starts != list(STARTS):
+    if args.composition or args.starts != list(STARTS):
         protocol.update(starts=args.starts, composition=args.composition)
         protocol["rule"] = (
             "head.composition becomes the task's default if the pre-trained start's mean validation "
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         pre["sized_from"] = list(line)
         save()
 
+    default = task.PromoterConfig().head.composition
+    heads = [c == "on" for c in args.composition] if args.composition else [default]
     done = {
         (u["start"], u["value"], u.get("composition", False), u["dataset"], u["fraction"], u["seed"])
         for u in record["units"]
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             validation = data.subset(np.sort(val))
             for fraction, sub in subsets.items():
                 for start_name, value, composition in itertools.product(
-                    args.starts, sorted(args.values), [c == "on" for c in args.composition]
+                    args.starts, sorted(args.values), heads
                 ):
                     if (start_name, value, composition, dataset, fraction, seed) in done:
                         continue
