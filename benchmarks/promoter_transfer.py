@@ -569,7 +569,13 @@ def _mean_se_text(values) -> str:
 
 # what the figure draws: (results name, model in it, legend label, marker), in legend order
 FIGURE_MODELS = (
-    ("promoter_transfer_shared", "pre-trained", "pre-trained, 45 CPU-min (one encoder)", "o"),
+    (
+        ("promoter_transfer_naturalness", "promoter_transfer_naturalness_ipromoter"),
+        "pre-trained",
+        "pre-trained, 45 CPU-min, fusion chosen on the inner split",
+        "o",
+    ),
+    ("promoter_transfer_shared", "pre-trained", "the same, never fused", "X"),
     ("promoter_transfer", "pre-trained", "pre-trained, 3,000 steps per seed", "D"),
     ("promoter_transfer", "scratch", "scratch", "s"),
     ("promoter_transfer", "k-mer LR", "k-mer LR", "^"),
@@ -578,11 +584,14 @@ FIGURE_MODELS = (
 )
 
 
-def transfer_points(results: dict, name: str, model: str, kind: str) -> dict[str, tuple[float, float]]:
-    """``{test set: (mean, SE)}`` of the test MCC of ``model`` in ``results[name]``'s transfer units
-    against ``kind`` negatives, over seeds x folds."""
+def transfer_points(
+    results: dict, names: str | tuple, model: str, kind: str
+) -> dict[str, tuple[float, float]]:
+    """``{test set: (mean, SE)}`` of the test MCC of ``model`` in the transfer units of
+    ``results[name]`` (of each of ``names``) against ``kind`` negatives, over seeds x folds."""
+    names = (names,) if isinstance(names, str) else names
     by_set: dict[str, list[float]] = {}
-    for u in (results.get(name) or {}).get("units", []):
+    for u in (u for n in names for u in (results.get(n) or {}).get("units", [])):
         if u["experiment"] == "transfer" and u["variant"] == kind and u["model"] == model:
             for test_set, metrics in u["test"].items():
                 by_set.setdefault(test_set, []).append(metrics["mcc"])
