@@ -1070,13 +1070,27 @@ def _render_head_warmup(results: dict, runs, **kwargs) -> str:
 def render_head_composition(results: dict) -> str:
     """The shared 45-CPU-minute encoder's transfer when its grid also holds the head's composition
     features (``--head-composition``, ``head.composition``; :func:`_render_variant`)."""
+    return _render_head_composition(results, HEAD_COMPOSITION_RUNS)
+
+
+def render_head_composition_per_seed(results: dict) -> str:
+    """:func:`render_head_composition` for the per-seed 3,000-step encoders' runs (one per seed)."""
+    runs = [
+        (f"promoter_transfer_composition_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}")
+        for s in range(3)
+    ]
+    return _render_head_composition(results, runs, base_label="per-seed run's fine-tune")
+
+
+def _render_head_composition(results: dict, runs, **kwargs) -> str:
     return _render_variant(
         results,
-        HEAD_COMPOSITION_RUNS,
+        runs,
         "composition",
         "composition features",
         "The composition features beside the conv head",
         "--head-composition --results-name promoter_transfer_composition",
+        **kwargs,
     )
 
 

@@ -99,6 +99,9 @@ RENDERERS["promoter-transfer-head-warmup"] = "promoter_transfer:render_head_warm
 RENDERERS["promoter-transfer-head-warmup-per-seed"] = "promoter_transfer:render_head_warmup_per_seed"
 RENDERERS["promoter-transfer-head-composition"] = "promoter_transfer:render_head_composition"
 RENDERERS["promoter-recipe-composition"] = "promoter_recipe:render_composition"
+RENDERERS["promoter-transfer-head-composition-per-seed"] = (
+    "promoter_transfer:render_head_composition_per_seed"
+)
 # force fields (issues 11 and 13): accuracy against CPU time, against MACE
 RENDERERS["forcefield-vs-mace"] = "forcefield_vs_mace:render"
 RENDERERS["forcefield-vs-mace-summary"] = "forcefield_vs_mace:render_summary"
