@@ -1037,6 +1037,12 @@ HEAD_COMPOSITION_RUNS = (
 )
 
 
+def _per_seed_runs(name: str) -> list[tuple[str, str]]:
+    """``(run, twin)`` of each per-seed 3,000-step encoder: ``name``'s run with the variant and the
+    ``--naturalness`` run of the same grid without it."""
+    return [(f"{name}_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}") for s in range(3)]
+
+
 def render_head_warmup(results: dict) -> str:
     """:func:`_render_head_warmup` of the shared 45-CPU-minute encoder's runs."""
     return _render_head_warmup(results, HEAD_WARMUP_RUNS)
@@ -1044,10 +1050,7 @@ def render_head_warmup(results: dict) -> str:
 
 def render_head_warmup_per_seed(results: dict) -> str:
     """:func:`_render_head_warmup` of the per-seed 3,000-step encoders' runs (one per seed)."""
-    runs = [
-        (f"promoter_transfer_lpft_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}")
-        for s in range(3)
-    ]
+    runs = _per_seed_runs("promoter_transfer_lpft")
     return _render_head_warmup(results, runs, base_label="per-seed run's fine-tune")
 
 
@@ -1075,10 +1078,7 @@ def render_head_composition(results: dict) -> str:
 
 def render_head_composition_per_seed(results: dict) -> str:
     """:func:`render_head_composition` for the per-seed 3,000-step encoders' runs (one per seed)."""
-    runs = [
-        (f"promoter_transfer_composition_3000_seed{s}", f"promoter_transfer_naturalness_3000_seed{s}")
-        for s in range(3)
-    ]
+    runs = _per_seed_runs("promoter_transfer_composition")
     return _render_head_composition(results, runs, base_label="per-seed run's fine-tune")
 
 
