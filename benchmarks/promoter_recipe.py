@@ -207,6 +207,14 @@ def _versus(units: dict, reference: dict) -> str:
     return f"{d:+.3f} ± {se:.3f}, " + ("ahead" if d > 2 * se else "behind" if d < -2 * se else "tied")
 
 
+def _measured_by(prov: dict) -> str:
+    return (
+        f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
+        + (" (uncommitted changes)" if prov.get("dirty") else "")
+        + f", {prov['date'][:10]}"
+    )
+
+
 def render(results: dict, name: str = "promoter_recipe") -> str:
     record = results[name]
     prov, protocol = record["provenance"], record["protocol"]
@@ -216,9 +224,7 @@ def render(results: dict, name: str = "promoter_recipe") -> str:
         metric.setdefault((u["start"], u["value"]), {})[(u["dataset"], u["fraction"], u["seed"])] = u
     pre = record["pretraining"]
     lines = [
-        f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
-        + (" (uncommitted changes)" if prov.get("dirty") else "")
-        + f", {prov['date'][:10]}; pre-training {pre.get('steps', 0):,} steps "
+        _measured_by(prov) + f"; pre-training {pre.get('steps', 0):,} steps "
         f"({pre.get('cpu_s', 0) / 60:.1f} CPU-min); seeds {', '.join(map(str, protocol['seeds']))}.",
         "",
         "Validation MCC (mean ± standard error over seeds) by start and `min_steps_per_epoch`; the "
@@ -276,14 +282,7 @@ def render_composition(results: dict, names: tuple | str = COMPOSITION_RUNS) -> 
         for u in r["units"]:
             key = (u["start"], u.get("composition", False))
             by.setdefault(key, {})[(u["dataset"], u["fraction"], u["seed"])] = u
-    lines = []
-    for r in records:
-        prov = r["provenance"]
-        lines.append(
-            f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
-            + (" (uncommitted changes)" if prov.get("dirty") else "")
-            + f", {prov['date'][:10]}; {prov['cpu']['model']}."
-        )
+    lines = [f"{_measured_by(r['provenance'])}; {r['provenance']['cpu']['model']}." for r in records]
     lines += [
         "",
         f"Pre-trained start: `{Path(protocol['pretrained_run']).name}`; `min_steps_per_epoch` "

@@ -168,10 +168,12 @@ class ClassifierHead(nn.Module):
     def pooled(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The features the MLP reads: ``[B, L, D']`` inputs (``D' = D`` or ``D + vocab``) -> ``[B, F]``."""
         m = mask.unsqueeze(-1).to(hidden.dtype)
-        mean = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+        masked = hidden * m
+        if self.cfg.pooling == "mean" or self.cfg.composition:
+            mean = masked.sum(1) / m.sum(1).clamp_min(1)
         if self.cfg.pooling == "mean":
             return mean
-        h = (hidden * m)[:, : self.length]
+        h = masked[:, : self.length]
         if h.shape[1] < self.length:
             h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
         if self.cfg.pooling == "flatten":
