@@ -290,14 +290,31 @@ class Models:
         fitted after it and leaves it unchanged). ``setting["head_warmup"]`` (absent: 0) trains the
         head alone for that fraction of the run first (LP-FT, ``finetune.head_warmup``);
         ``setting["composition"]`` (absent: the task's default) says whether the mean over positions
-        sits beside the head's pooled map (``head.composition``)."""
+        sits beside the head's pooled map (``head.composition``). ``setting["kmer_stack"]`` (absent:
+        off) fits the task's k-mer stack on top of the fusion (``naturalness`` must be on, so that
+        the stack sees what it is applied to): ``True`` predicts through it where the task keeps it,
+        ``"off"`` the same fine-tune without it."""
         from sciPT.tasks.promoter import PromoterConfig, train_classifier
 
         warmup = setting.get("head_warmup", 0)
         composition = setting.get("composition", PromoterConfig().head.composition)
-        key = (id(start), setting["lr"], setting["head_dropout"], warmup, composition, digest(fit_idx), seed)
+        stacked = "kmer_stack" in setting
+        if stacked and setting.get("naturalness") is not True:
+            raise SystemExit(
+                "a kmer_stack setting needs naturalness True (the stack is fitted on the fused logit)"
+            )
+        key = (
+            id(start),
+            setting["lr"],
+            setting["head_dropout"],
+            warmup,
+            composition,
+            stacked,
+            digest(fit_idx),
+            seed,
+        )
         if self._fitted is None or self._fitted[0] != key:
-            cfg = PromoterConfig(ensemble=1, naturalness=True)
+            cfg = PromoterConfig(ensemble=1, naturalness=True, kmer_stack=stacked)
             cfg.train.lr = setting["lr"]
             cfg.head.dropout = setting["head_dropout"]
             cfg.head.composition = composition
@@ -316,6 +333,13 @@ class Models:
                 "fusion": fitted.to_dict() if fitted is not None else None,
                 "fusion_kept": classifier.fusion is not None,
             }
+            if stacked:
+                stack = classifier.fitted_stack
+                info["kmer_stack"] = (
+                    None if stack is None else {**stack.to_dict(), "kept": classifier.stack is not None}
+                )
+                if setting["kmer_stack"] == "off":
+                    return classifier.predict(codes, stack=None), info
             if setting["naturalness"] == "always" and fitted is not None:
                 return classifier.predict(codes, fusion=fitted), info
             return classifier.predict(codes), info

@@ -34,6 +34,14 @@ beside the conv head's pooled map), here with all of the fit part as well (``--f
 promoter task's default if the pre-trained start's mean validation MCC over datasets x fractions x
 seeds is higher with it than without (:func:`render_composition`).
 
+k-mer stacking (``--kmer-stack``; added later, its rule fixed before its run): the same splits,
+recipe and encoder as the composition runs, the task's head, each fine-tune scored twice on the
+validation part: with a k-mer logistic regression stacked onto its logit as the task does
+(``kmer_stack``: fitted on the fine-tune's early-stopping split, kept where its likelihood ratio
+reaches 3.841; ``tasks/promoter.py``), and the same fine-tune without it. Rule: the k-mer stack
+becomes the promoter task's default if the pre-trained start's mean validation MCC over datasets x
+fractions x seeds is higher with it than without (:func:`render_kmer_stack`).
+
 Raw results: ``benchmarks/results/<--results-name>.json`` (default ``promoter_recipe``), rewritten
 after every unit; ``--resume`` skips finished units and the pre-training (kept in
 ``benchmarks/out/<--results-name>/``). :func:`render` makes the table of ``RESULTS_promoter.md``.
@@ -85,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="head.composition values (default: the task's)",
     )
+    parser.add_argument(
+        "--kmer-stack",
+        action="store_true",
+        help="score each fine-tune with and without the task's k-mer stack",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -120,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         protocol["rule"] = (
             "head.composition becomes the task's default if the pre-trained start's mean validation "
             "MCC over datasets x fractions x seeds is higher with it than without"
+        )
+    if args.kmer_stack:
+        protocol.update(starts=args.starts, kmer_stack=True)
+        protocol["rule"] = (
+            "kmer_stack becomes the task's default if the pre-trained start's mean validation MCC over "
+            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both ways)"
         )
     record = start_record(
         args.results_name, protocol, argv, args.resume, pretraining={"probes": {}}, units=[]
@@ -163,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     if (start_name, value, composition, dataset, fraction, seed) in done:
                         continue
-                    cfg = task.PromoterConfig(ensemble=1, min_steps_per_epoch=value, naturalness=False)
+                    cfg = task.PromoterConfig(
+                        ensemble=1, min_steps_per_epoch=value, naturalness=False, kmer_stack=args.kmer_stack
+                    )
                     cfg.head.composition = composition
                     start = task.load_start(str(pretrained), cfg)
                     if start_name == "scratch":  # the same architecture and tokenizer, random weights
@@ -172,6 +193,18 @@ def main(argv: list[str] | None = None) -> int:
                     cpu = cpu_seconds()
                     torch.manual_seed(seed)
                     model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
+                    stacked = {}
+                    if args.kmer_stack:
+                        fitted = model.fitted_stack
+                        stacked = {
+                            "kmer_stack": True,
+                            "validation_without_kmer_stack": binary_metrics(
+                                validation.labels, model.predict(validation.codes, stack=None)
+                            ),
+                            "kmer_stack_fit": None
+                            if fitted is None
+                            else {**fitted.to_dict(), "kept": model.stack is not None},
+                        }
                     record["units"].append(
                         {
                             "start": start_name,
@@ -183,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
                             "fit_sequences": int(len(sub)),
                             "validation": binary_metrics(validation.labels, model.predict(validation.codes)),
                             "cpu_s": round(cpu_seconds() - cpu, 1),
+                            **stacked,
                         }
                     )
                     save()
     show = render_composition if "composition" in protocol else render
+    show = render_kmer_stack if "kmer_stack" in protocol else show
     print(show({args.results_name: record}, args.results_name))
     return 0
 
@@ -266,31 +301,77 @@ def render_composition(results: dict, names: tuple | str = COMPOSITION_RUNS) -> 
     """The head's composition features off and on (``--composition off on``), on the units of the
     runs ``names``: validation MCC per dataset and fraction, the paired difference on minus off over
     every dataset x fraction x seed unit (2-SE rule), and the rule's verdict."""
+    return _render_on_off(
+        results,
+        names,
+        "composition",
+        lambda u: [(u, u.get("composition", False))],
+        "--values 50 --composition off on --fractions 0.01 0.05 0.25 1 --datasets DATASET "
+        "--results-name promoter_recipe_composition_DATASET",
+    )
+
+
+# the k-mer stack runs, one per selection set (run side by side, one core each)
+KMER_STACK_RUNS = ("promoter_recipe_kmer_stack_ipromoter", "promoter_recipe_kmer_stack_sigma70")
+
+
+def render_kmer_stack(results: dict, names: tuple | str = KMER_STACK_RUNS) -> str:
+    """The k-mer stack off and on (``--kmer-stack``: each fine-tune scored both ways), as
+    :func:`render_composition`; the last line counts the fits where the stack was kept."""
+    text = _render_on_off(
+        results,
+        names,
+        "k-mer stack",
+        lambda u: [({**u, "validation": u["validation_without_kmer_stack"]}, False), (u, True)],
+        "--values 50 --kmer-stack --fractions 0.01 0.05 0.25 1 --datasets DATASET "
+        "--results-name promoter_recipe_kmer_stack_DATASET",
+    )
+    units = [
+        u
+        for n in ((names,) if isinstance(names, str) else names)
+        for u in results.get(n, {}).get("units", [])
+    ]
+    if not units:
+        return text
+    kept: dict[tuple, list[int]] = {}
+    for u in units:
+        fit = u.get("kmer_stack_fit")
+        counts = kept.setdefault((u["start"], u["fraction"]), [0, 0, 0])
+        counts[0 if fit is None else 1 + int(fit["kept"])] += 1
+    cells = [
+        f"{start}, {fraction:.0%}: {k} kept, {f} left out, {n} not fitted"
+        for (start, fraction), (n, f, k) in sorted(kept.items())
+    ]
+    return text + "\nStacks per start and fraction (every dataset and seed): " + "; ".join(cells) + ".\n"
+
+
+def _render_on_off(results: dict, names, noun: str, pairs, flags: str) -> str:
+    """Validation MCC of a setting off and on, one row per (start, on); ``pairs(unit)`` gives the
+    ``(unit, on)`` rows a results unit stands for."""
     names = (names,) if isinstance(names, str) else names
     records = [results[n] for n in names if n in results]
     if not records:
         return (
             "No results yet: run `benchmarks/promoter_recipe.py --pretrained RUN --starts pre-trained "
-            "--values 50 --composition off on --fractions 0.01 0.05 0.25 1 --datasets DATASET "
-            "--results-name promoter_recipe_composition_DATASET`.\n"
+            f"{flags}`.\n"
         )
     protocol = records[0]["protocol"]
     datasets = [d for r in records for d in r["protocol"]["datasets"]]
     columns = [(d, f) for d in datasets for f in protocol["fractions"]]
     by: dict[tuple, dict[tuple, dict]] = {}
     for r in records:
-        for u in r["units"]:
-            key = (u["start"], u.get("composition", False))
-            by.setdefault(key, {})[(u["dataset"], u["fraction"], u["seed"])] = u
+        for unit in r["units"]:
+            for u, on in pairs(unit):
+                by.setdefault((u["start"], on), {})[(u["dataset"], u["fraction"], u["seed"])] = u
     lines = [f"{_measured_by(r['provenance'])}; {r['provenance']['cpu']['model']}." for r in records]
     lines += [
         "",
         f"Pre-trained start: `{Path(protocol['pretrained_run']).name}`; `min_steps_per_epoch` "
         f"{', '.join(map(str, protocol['values']))}; seeds {', '.join(map(str, protocol['seeds']))}. "
-        "Validation MCC (mean ± standard error over seeds); the paired difference, composition on minus "
+        f"Validation MCC (mean ± standard error over seeds); the paired difference, {noun} on minus "
         "off, over every dataset x fraction x seed unit (2-SE rule):",
         "",
-        "| start | composition | "
+        f"| start | {noun} | "
         + " | ".join(f"{d}, {f:.0%}" for d, f in columns)
         + " | mean | on vs off | mean accuracy | CPU s per fit |",
         "|---|---|" + "---|" * (len(columns) + 4),
@@ -310,7 +391,7 @@ def render_composition(results: dict, names: tuple | str = COMPOSITION_RUNS) -> 
         )
     if ("pre-trained", False) in means and ("pre-trained", True) in means:
         on = means[("pre-trained", True)] > means[("pre-trained", False)]
-        lines += ["", f"Rule ({protocol['rule']}): composition **{'on' if on else 'off'}**."]
+        lines += ["", f"Rule ({protocol['rule']}): {noun} **{'on' if on else 'off'}**."]
     return "\n".join(lines) + "\n"
 
 

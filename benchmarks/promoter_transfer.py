@@ -201,7 +201,10 @@ def run_unit(
         "candidates": candidates,
         "test": scores,
     }
-    if "naturalness" in grid[best]:
+    if grid[best].get("kmer_stack") is True:
+        # the same refit without the k-mer stack (one fine-tune serves both): the stack's own effect
+        unit["test_without_kmer_stack"] = score({**grid[best], "kmer_stack": "off"})[0]
+    if "naturalness" in grid[best] and "kmer_stack" not in grid[best]:
         # the same refit with the other choice (one fine-tune serves both): the fusion's own effect,
         # free of the fine-tune's variation, and the test scores of the task's default (fused where
         # the likelihood-ratio test keeps it), and, where the test left it out, fused regardless
@@ -272,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
         "head's pooled map (head.composition); the renderer chooses between such a run and the same "
         "run without, by the inner split (render_head_composition)",
     )
+    parser.add_argument(
+        "--kmer-stack",
+        action="store_true",
+        help="the pre-trained model as the task predicts by default: the likelihood fused and a k-mer "
+        "regression stacked where each is kept; its refit also scored without the stack "
+        "(render_kmer_stack)",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -332,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
     if args.head_warmup and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "head_warmup": args.head_warmup} for g in grids["pre-trained"]]
+    if args.kmer_stack and "pre-trained" in grids:
+        if args.naturalness:
+            raise SystemExit(
+                "--kmer-stack: runs with the task's fusion (fused where kept); drop --naturalness"
+            )
+        grids["pre-trained"] = [{**g, "naturalness": True, "kmer_stack": True} for g in grids["pre-trained"]]
     if args.head_composition and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "composition": True} for g in grids["pre-trained"]]
     work.mkdir(parents=True, exist_ok=True)
@@ -366,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         proto["head_warmup"] = args.head_warmup
     if args.head_composition:
         proto["head_composition"] = True
+    if args.kmer_stack:
+        from sciPT.tasks.promoter import PromoterConfig
+
+        proto["kmer_stack_min_ratio"] = PromoterConfig().kmer_stack_min_ratio
+        proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"
@@ -776,7 +797,13 @@ def render_shared_encoder(
                 cells.append(f"{best}: {_paired(pairs[best], scale, unit)}" if best else "—")
                 out.append(f"| {variant} | {test} | " + " | ".join(cells) + " |")
     all_units = [u for r in records for u in r["units"]]
-    fused = [u["chosen"]["naturalness"] for u in all_units if "naturalness" in u["chosen"]]
+    # a choice between fused and unfused candidates (--naturalness); a --kmer-stack run's are all
+    # the task's default
+    fused = [
+        u["chosen"]["naturalness"]
+        for u in all_units
+        if "naturalness" in u["chosen"] and "kmer_stack" not in u["chosen"]
+    ]
     if fused:
         by_variant = {}
         for u in all_units:
@@ -926,6 +953,36 @@ def render_naturalness_per_seed(results: dict) -> str:
     name = "promoter_transfer_naturalness_3000_seed"
     return _render_naturalness(
         results, [f"{name}{s}" for s in range(3)], base_label="per-seed run's fine-tune"
+    )
+
+
+# the --kmer-stack runs of the shared 45-CPU-minute encoder (run side by side, one core each)
+KMER_STACK_RUNS = ("promoter_transfer_kmer_stack", "promoter_transfer_kmer_stack_ipromoter")
+
+
+def render_kmer_stack(results: dict, names: tuple = KMER_STACK_RUNS) -> str:
+    """:func:`render_shared_encoder` of the ``--kmer-stack`` runs: the pre-trained model as the task
+    predicts (the likelihood fused and the k-mer regression stacked, each where its likelihood-ratio
+    test keeps it), with the same refit without the stack as one more column; and how often the
+    test kept the stack."""
+    records = [results[n] for n in names if n in results]
+    without = [{**u, "test": u["test_without_kmer_stack"]} for r in records for u in r["units"]]
+    text = render_shared_encoder(
+        results,
+        names[0],
+        parts=tuple(names[1:]),
+        references={"same refit, no k-mer stack": {"units": without}},
+    )
+    kept: dict[str, list[bool]] = {}
+    for u in (u for r in records for u in r["units"] if "refit_info" in u):
+        stack = u["refit_info"].get("kmer_stack")
+        kept.setdefault(u["variant"], []).append(stack is not None and stack["kept"])
+    if not kept:
+        return text
+    return text + (
+        "\nThe task's likelihood-ratio test kept the refit's k-mer stack in: "
+        + "; ".join(f"{v}: {sum(k)} of {len(k)} units" for v, k in kept.items())
+        + ".\n"
     )
 
 

@@ -99,6 +99,8 @@ RENDERERS["promoter-transfer-head-warmup"] = "promoter_transfer:render_head_warm
 RENDERERS["promoter-transfer-head-warmup-per-seed"] = "promoter_transfer:render_head_warmup_per_seed"
 RENDERERS["promoter-transfer-head-composition"] = "promoter_transfer:render_head_composition"
 RENDERERS["promoter-recipe-composition"] = "promoter_recipe:render_composition"
+RENDERERS["promoter-recipe-kmer-stack"] = "promoter_recipe:render_kmer_stack"
+RENDERERS["promoter-transfer-kmer-stack"] = "promoter_transfer:render_kmer_stack"
 RENDERERS["promoter-transfer-head-composition-per-seed"] = (
     "promoter_transfer:render_head_composition_per_seed"
 )

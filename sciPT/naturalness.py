@@ -39,7 +39,7 @@ whether the score earns that: :attr:`Fusion.likelihood_ratio` is the likelihood-
 the two-feature fit against the logit-only one (Platt scaling) on the same split,
 ``2 (log L_fused - log L_logit)``, asymptotically chi-squared with one degree of freedom where the
 score adds nothing (Wilks 1938). The promoter task keeps the fusion only at
-:data:`MIN_LIKELIHOOD_RATIO` or above (p < 0.05), so a model whose negatives are as natural as its
+:data:`sciPT.stacking.MIN_LIKELIHOOD_RATIO` or above (p < 0.05), so a model whose negatives are as natural as its
 positives (genomic windows, as in a genome scan) predicts at the classifier's own speed.
 
 Shapes: ``input_ids`` and ``attention_mask`` ``[B, L]`` (real tokens first) -> scores ``[B]``.
@@ -55,15 +55,10 @@ import torch
 from torch import Tensor, nn
 
 from .objectives.masked import LMHead
+from .stacking import Stack, fit_stack
 
 HEAD_PREFIX = "mlm_head."  # the masked-model head's tensors in an export (sciPT.export)
 STRIDE = 16
-# the fusion is fitted only on an early-stopping split with at least this many sequences of each
-# class: three coefficients from fewer would move the decision more by chance than by signal
-MIN_PER_CLASS = 20
-# the 95th percentile of chi-squared with one degree of freedom: the likelihood-ratio statistic at
-# which adding the score to the logit-only fit is significant at p = 0.05
-MIN_LIKELIHOOD_RATIO = 3.841
 
 
 def head_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -178,7 +173,8 @@ class NaturalnessScorer(nn.Module):
 
 @dataclass
 class Fusion:
-    """``logit p = w_logit * classifier logit + w_naturalness * (PLL - mean) / sd + bias``.
+    """``logit p = w_logit * classifier logit + w_naturalness * (PLL - mean) / sd + bias``: a
+    :class:`sciPT.stacking.Stack` whose score is the pseudo-log-likelihood.
 
     ``likelihood_ratio``: ``2 (log L - log L without the score)`` on the split it was fitted on
     (NaN in exports that predate it)."""
@@ -192,50 +188,19 @@ class Fusion:
 
     def __call__(self, probabilities: np.ndarray, naturalness: np.ndarray) -> np.ndarray:
         """Fused probabilities."""
-        z = self.w_logit * logit(probabilities) + self.w_naturalness * standardise(
-            naturalness, self.mean, self.sd
-        )
-        return 1.0 / (1.0 + np.exp(-(z + self.bias)))
+        return self.stack()(probabilities, naturalness)
+
+    def stack(self) -> Stack:
+        return Stack(self.w_logit, self.w_naturalness, self.bias, self.mean, self.sd, self.likelihood_ratio)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def standardise(naturalness: np.ndarray, mean: float, sd: float) -> np.ndarray:
-    """``(PLL - mean) / sd``; a NaN score (nothing to score) counts as the mean: no shift."""
-    return np.nan_to_num((np.asarray(naturalness, dtype=np.float64) - mean) / sd, nan=0.0)
-
-
-def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
-    return np.log(p / (1 - p))
-
-
 def fit_fusion(probabilities: np.ndarray, naturalness: np.ndarray, labels: np.ndarray, seed: int = 0):
     """The :class:`Fusion` of held-out ``probabilities`` and ``naturalness`` scores with ``labels``
-    (L2 logistic regression, ``C = 1``, and the logit-only fit it is compared with), or ``None``
-    below :data:`MIN_PER_CLASS` of either class."""
-    from sklearn.linear_model import LogisticRegression
-
-    labels = np.asarray(labels)
-    if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_PER_CLASS:
+    (:func:`sciPT.stacking.fit_stack`), or ``None`` below :data:`sciPT.stacking.MIN_PER_CLASS` of either class."""
+    stack = fit_stack(probabilities, naturalness, labels, seed)
+    if stack is None:
         return None
-    naturalness = np.asarray(naturalness, dtype=np.float64)
-    scored = naturalness[~np.isnan(naturalness)]
-    mean = float(scored.mean()) if len(scored) else 0.0
-    sd = float(scored.std()) if len(scored) > 1 and scored.std() > 0 else 1.0
-    x = np.c_[logit(probabilities), standardise(naturalness, mean, sd)]
-    fitted = LogisticRegression(C=1.0, random_state=seed).fit(x, labels)
-    platt = LogisticRegression(C=1.0, random_state=seed).fit(x[:, :1], labels)
-    # at least 0, as between maximum-likelihood fits of nested models: under the penalty the
-    # two-feature fit can trade a little likelihood for smaller weights
-    ratio = max(0.0, 2 * (_log_likelihood(fitted, x, labels) - _log_likelihood(platt, x[:, :1], labels)))
-    (w_logit, w_nat), bias = fitted.coef_[0], fitted.intercept_[0]
-    return Fusion(float(w_logit), float(w_nat), float(bias), mean, sd, float(ratio))
-
-
-def _log_likelihood(fitted, x: np.ndarray, labels: np.ndarray) -> float:
-    """The Bernoulli log-likelihood of ``labels`` under a fitted logistic regression."""
-    z = fitted.decision_function(x)
-    # log sigmoid(z) for positives and log sigmoid(-z) for negatives, without overflow
-    return float(-np.logaddexp(0.0, np.where(labels == 1, -z, z)).sum())
+    return Fusion(stack.w_logit, stack.w_score, stack.bias, stack.mean, stack.sd, stack.likelihood_ratio)

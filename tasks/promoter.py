@@ -37,6 +37,17 @@ it improves that split's fit beyond chance (likelihood ratio against the logit a
 prediction. Scratch has no such score. The report gives the fitted weights and the ratio, and says
 why when the fusion is off.
 
+k-mer stacking. A fine-tuned network weighs each window of positions on its own; a k-mer
+count model sees what a sequence is made of, wherever it sits. The k-mer logistic regression of the
+baselines (its regularisation chosen by cross-validation on the fit part, the early-stopping split
+left out) is stacked onto the classifier's logit (:mod:`sciPT.stacking`), fitted on the
+early-stopping split (at least 20 sequences of each class; ``--no-kmer-stack`` turns it off) and
+kept only where it improves that split's fit beyond chance (likelihood ratio at least
+``kmer_stack_min_ratio``, 3.841). An ensemble's members each stack the k-mer model fitted without
+their own early-stopping split; the prediction uses the mean of those k-mer logits. Scratch gets the
+same, so the comparison stays like for like; the k-mer regression alone still runs beside as a
+baseline.
+
 Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
 of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
 each holds out for early stopping. Scratch gets the same, so the comparison stays like for like; the
@@ -73,14 +84,13 @@ from sciPT.classification import (
 from sciPT.config import from_dict, to_dict
 from sciPT.domains.dna import domain as dna_domain
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
-from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import FinetuneConfig
 from sciPT.hf import is_hf_config, is_hf_init
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.naturalness import (
-    MIN_LIKELIHOOD_RATIO,
     Fusion,
     NaturalnessScorer,
     fit_fusion,
@@ -91,6 +101,7 @@ from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_domain import TokenizerConfig
+from sciPT.stacking import MIN_LIKELIHOOD_RATIO, Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
 
@@ -100,6 +111,7 @@ from .promoter_report import (
     cv_table,
     flag_lines,
     fold_scores,
+    kmer_stack_line,
     metric_key,
     metric_table,
     naturalness_line,
@@ -112,6 +124,7 @@ COMPLEMENT = DNA_SPEC.complement_codes()
 # how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
 LENGTH_STRETCH = 4
 NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
+KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export
 
 
 @dataclass
@@ -190,6 +203,10 @@ class PromoterConfig:
     # likelihood-ratio statistic (chi-squared, 1 degree of freedom: 3.841 is p = 0.05); below it the
     # model predicts without the likelihood's 16 encoder passes per sequence. 0: keep every fit
     naturalness_min_ratio: float = MIN_LIKELIHOOD_RATIO
+    # stack a k-mer logistic regression's logit onto the classifier's (module docstring), kept where
+    # the likelihood ratio on the early-stopping split reaches kmer_stack_min_ratio; --kmer-stack true: on
+    kmer_stack: bool = False
+    kmer_stack_min_ratio: float = MIN_LIKELIHOOD_RATIO
     folds: int = 0
     strand_symmetric: bool = False
     # scratch and a k-mer logistic regression beside the model, on the same folds (--no-baselines: off)
@@ -349,12 +366,18 @@ class Classifier:
         strand_symmetric: bool,
         naturalness: NaturalnessScorer | None = None,
         fusion: Fusion | None = None,
+        kmer: KmerScore | None = None,
+        stack: Stack | None = None,
     ):
         self.model, self.tokenizer, self.length = model, tokenizer, length
         self.strand_symmetric = strand_symmetric
         self.naturalness, self.fusion = naturalness, fusion
         # the fusion as fitted, kept in ``fusion`` or not (:meth:`fuse`); None where none was fitted
         self.fitted_fusion = fusion
+        # the k-mer model's logit stacked onto the (fused) classifier's, kept in ``stack`` or not
+        # (:meth:`stack_kmers`); None where none was fitted
+        self.kmer, self.stack = kmer, stack
+        self.fitted_stack = stack
 
     @property
     def max_tokens(self) -> int:
@@ -366,15 +389,20 @@ class Classifier:
         batch_size: int = 256,
         *,
         fusion: Fusion | Literal["kept"] | None = "kept",
+        stack: Stack | Literal["kept"] | None = "kept",
     ) -> np.ndarray:
         """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
         (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
-        ``None``: the classifier alone."""
+        ``None``: the classifier alone; then through ``stack`` likewise (:attr:`stack`,
+        :attr:`fitted_stack` or ``None``)."""
         fusion = self.fusion if fusion == "kept" else fusion
+        stack = self.stack if stack == "kept" else stack
         p = self.classifier_proba(self.model, codes, batch_size)
-        if fusion is None:
-            return p
-        return fusion(p, self.naturalness_scores(codes, batch_size)).astype(np.float32)
+        if fusion is not None:
+            p = fusion(p, self.naturalness_scores(codes, batch_size))
+        if stack is not None:
+            p = stack(p, self.kmer(crop(codes, self.length)))
+        return np.asarray(p, dtype=np.float32)
 
     def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """``model``'s probabilities before any fusion (``model``: the ensemble or one member)."""
@@ -405,7 +433,7 @@ class Classifier:
         """Fit :attr:`fitted_fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held
         out from that model's fit (a member and its early-stopping split, or the ensemble and a split
         all members stopped on), and keep it as :attr:`fusion` if its likelihood ratio reaches
-        ``min_ratio``; below :data:`sciPT.naturalness.MIN_PER_CLASS` none is fitted."""
+        ``min_ratio``; below :data:`sciPT.stacking.MIN_PER_CLASS` none is fitted."""
         self.naturalness = scorer
         probabilities = np.concatenate([self.classifier_proba(m, v.codes) for m, v in held_out])
         scores = np.concatenate([self.naturalness_scores(v.codes) for _, v in held_out])
@@ -415,6 +443,33 @@ class Classifier:
         self.fusion = self.fitted_fusion if kept else None
         if self.fitted_fusion is None:
             self.naturalness = None
+
+    def stack_kmers(self, held_out: list, seed: int, min_ratio: float) -> None:
+        """Fit :attr:`fitted_stack` on ``held_out``: ``[(model, fit set, held-out set)]``, a k-mer
+        logistic regression fitted on each fit set scoring its held-out set, where ``model`` (with
+        the kept fusion) scores it too; keep it as :attr:`stack` if its likelihood ratio reaches
+        ``min_ratio``. :attr:`kmer` is the mean of those k-mer logits. Below
+        :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted."""
+        labels = np.concatenate([v.labels for _, _, v in held_out])
+        if not enough_of_each_class(labels):
+            return
+        probabilities, scores, kmers = [], [], []
+        for model, fit, val in held_out:
+            kmer = (
+                KmerLogisticRegression(C=None, seed=seed)
+                .fit(crop(fit.codes, self.length), fit.labels)
+                .score()
+            )
+            p = self.classifier_proba(model, val.codes)
+            if self.fusion is not None:
+                p = self.fusion(p, self.naturalness_scores(val.codes))
+            probabilities.append(p)
+            scores.append(kmer(crop(val.codes, self.length)))
+            kmers.append(kmer)
+        self.fitted_stack = fit_stack(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
+        self.kmer = KmerScore.mean(kmers)
+        kept = self.fitted_stack.likelihood_ratio >= min_ratio
+        self.stack = self.fitted_stack if kept else None
 
     @torch.inference_mode()
     def embed(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
@@ -450,15 +505,18 @@ def train_classifier(
     their probabilities; ``val`` defaults to a stratified part of ``train``, a different one for
     each member, so that together the members learn from every training sequence."""
     fits = [fit_member(start, cfg, train, length, seed + 1000 * m, val) for m in range(cfg.ensemble)]
-    members = [member for member, _ in fits]
+    members = [member for member, _, _ in fits]
     model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
     classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
     scorer = start.naturalness_scorer() if cfg.naturalness else None
     if scorer is not None:
         # a split every member stopped on is scored once, by the ensemble; otherwise each
         # member's own early-stopping split by that member
-        held_out = [(model, val)] if val is not None else fits
+        held_out = [(model, val)] if val is not None else [(m, v) for m, _, v in fits]
         classifier.fuse(scorer, held_out, seed, cfg.naturalness_min_ratio)
+    if cfg.kmer_stack:
+        held_out = [(model, train, val)] if val is not None else fits
+        classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio)
     return classifier
 
 
@@ -469,8 +527,9 @@ def fit_member(
     length: int,
     seed: int,
     val: LabelledSequences | None = None,
-) -> tuple[SequenceClassifier, LabelledSequences]:
-    """One fine-tune from ``start``; returns it and the split it stopped early on."""
+) -> tuple[SequenceClassifier, LabelledSequences, LabelledSequences]:
+    """One fine-tune from ``start``; returns it, the part it was fitted on and the split it stopped
+    early on."""
     if val is None:
         n_val = max(2, int(round(cfg.val_fraction * len(train))))
         fit_idx, val_idx = train_test_split(
@@ -481,20 +540,24 @@ def fit_member(
     max_tokens = start.tokenizer.n_tokens(length)
     head = build_head(cfg.head, backbone, start.tokenizer, max_tokens)
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
-    return fit_classifier(
-        backbone,
-        head,
-        start.tokenizer,
-        (crop(train.codes, length), train.labels),
-        (crop(val.codes, length), val.labels),
-        train_cfg=train_cfg,
-        finetune=cfg.finetune,
-        max_epochs=cfg.max_epochs,
-        patience=cfg.patience,
-        max_tokens=max_tokens,
-        extras=start.extras,
-        min_steps_per_epoch=cfg.min_steps_per_epoch,
-    ).model, val
+    return (
+        fit_classifier(
+            backbone,
+            head,
+            start.tokenizer,
+            (crop(train.codes, length), train.labels),
+            (crop(val.codes, length), val.labels),
+            train_cfg=train_cfg,
+            finetune=cfg.finetune,
+            max_epochs=cfg.max_epochs,
+            patience=cfg.patience,
+            max_tokens=max_tokens,
+            extras=start.extras,
+            min_steps_per_epoch=cfg.min_steps_per_epoch,
+        ).model,
+        train,
+        val,
+    )
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -527,6 +590,7 @@ class PromoterTask(Task):
         add_off_switch(
             parser, "naturalness", "do not fuse the pre-trained model's likelihood into the predictions"
         )
+        add_off_switch(parser, "kmer_stack", "do not stack a k-mer regression onto the classifier")
 
     def finetune(self, args):
         from sciPT.runconfig import resolve_config
@@ -654,7 +718,9 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
     tensors = load_file(str(model_dir / "model.safetensors"))
     prefix = NATURALNESS_PREFIX
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(prefix)})
+    model.load_state_dict(
+        {k: v for k, v in tensors.items() if not k.startswith(prefix) and not k.startswith(KMER_PREFIX)}
+    )
     classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
     fused = exported.get("naturalness")
     if fused:
@@ -663,6 +729,11 @@ def load_classifier(path) -> tuple[Classifier, dict]:
             build_backbone(model_cfg), state, fused["scorer"]
         )
         classifier.fusion = classifier.fitted_fusion = Fusion(**fused["fusion"])
+    stacked = exported.get("kmer_stack")
+    if stacked:
+        weight = tensors[KMER_PREFIX + "weight"].double().numpy()
+        classifier.kmer = KmerScore(weight, float(stacked["bias"]), tuple(stacked["ks"]))
+        classifier.stack = classifier.fitted_stack = Stack(**stacked["stack"])
     return classifier, exported
 
 
@@ -755,6 +826,12 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, start, cfg, length)
     lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, start, final)]
+    lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
+    if final.fitted_stack is not None:
+        metrics["kmer_stack_likelihood_ratio"] = final.fitted_stack.likelihood_ratio
+        metrics["kmer_stack_kept"] = int(final.stack is not None)
+    if final.stack is not None:
+        metrics["kmer_stack_weight"] = final.stack.w_score
     if final.fitted_fusion is not None:
         metrics["naturalness_likelihood_ratio"] = final.fitted_fusion.likelihood_ratio
         metrics["naturalness_kept"] = int(final.fusion is not None)
@@ -932,10 +1009,16 @@ def export_classifier(
     hf = not isinstance(start.model_cfg, TransformerConfig)
     if hf:
         start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
-    fused = {}
+    fused, extra = {}, {}
     if classifier.fusion is not None:
         scorer = classifier.naturalness
         fused = {"naturalness": {"fusion": classifier.fusion.to_dict(), "scorer": scorer.settings()}}
+        extra = {NATURALNESS_PREFIX + k: v for k, v in scorer.state_dict().items()}
+    if classifier.stack is not None:
+        kmer = classifier.kmer
+        stack = {"stack": classifier.stack.to_dict(), "ks": list(kmer.ks), "bias": kmer.bias}
+        fused["kmer_stack"] = stack
+        extra[KMER_PREFIX + "weight"] = torch.from_numpy(np.asarray(kmer.weight, dtype=np.float64))
     export_model(
         run.model,
         classifier.model,
@@ -952,7 +1035,5 @@ def export_classifier(
             "ensemble": cfg.ensemble,
             **fused,
         },
-        extra_tensors={NATURALNESS_PREFIX + k: v for k, v in classifier.naturalness.state_dict().items()}
-        if fused
-        else None,
+        extra_tensors=extra or None,
     )

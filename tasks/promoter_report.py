@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from sciPT.diagnostics import transfer
 from sciPT.metrics import NAMES as METRIC_NAMES
-from sciPT.naturalness import MIN_PER_CLASS, Fusion
+from sciPT.naturalness import Fusion
 from sciPT.nn import TransformerConfig
+from sciPT.stacking import MIN_PER_CLASS, Stack
 
 if TYPE_CHECKING:
     from .promoter import Classifier, PromoterConfig, Start
@@ -198,11 +199,11 @@ def cv_table(oof: dict, folds: int) -> list[str]:
     return out
 
 
-def _likelihood_ratio_clause(fusion: Fusion, cfg: PromoterConfig) -> str:
-    """The fusion's likelihood ratio and the threshold, to follow the words "likelihood ratio"."""
+def _likelihood_ratio_clause(fusion: Fusion | Stack, threshold: float) -> str:
+    """The fit's likelihood ratio and the threshold, to follow the words "likelihood ratio"."""
     return (
         f"against the logit alone {fusion.likelihood_ratio:.2f} (kept at "
-        f"{cfg.naturalness_min_ratio:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
+        f"{threshold:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
         "freedom)."
     )
 
@@ -217,14 +218,14 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
             f"logit p = {fusion.w_logit:.2f} x classifier logit {fusion.w_naturalness:+.2f} x "
             f"(PLL - ({fusion.mean:.3f})) / {fusion.sd:.3f} {fusion.bias:+.2f}. A positive weight means "
             "the promoters look more like the pre-training genomes than the negatives do. "
-            + f"Likelihood ratio {_likelihood_ratio_clause(fusion, cfg)}"
+            + f"Likelihood ratio {_likelihood_ratio_clause(fusion, cfg.naturalness_min_ratio)}"
         )
     fitted = classifier.fitted_fusion
     if fitted is not None:
         return (
             "Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the "
             f"classifier's logit (weight {fitted.w_naturalness:+.2f} per standard deviation) did not "
-            f"improve the fit on the early-stopping split enough: likelihood ratio {_likelihood_ratio_clause(fitted, cfg)} "
+            f"improve the fit on the early-stopping split enough: likelihood ratio {_likelihood_ratio_clause(fitted, cfg.naturalness_min_ratio)} "
             f"The model predicts without it (it would cost {classifier.naturalness.stride} encoder passes "
             "per sequence)."
         )
@@ -267,3 +268,27 @@ def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
         ]
     tail = ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures] if figures else []
     return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
+
+
+def kmer_stack_line(cfg: PromoterConfig, classifier: Classifier) -> str:
+    """What the exported model does with the k-mer regression (:mod:`sciPT.stacking`)."""
+    stack = classifier.stack
+    if stack is not None:
+        return (
+            "The model adds a k-mer logistic regression's logit (counts of every 1- to 5-mer; fitted "
+            "without the early-stopping split) to the classifier's, fitted on that split: "
+            f"logit p = {stack.w_logit:.2f} x classifier logit {stack.w_score:+.2f} x "
+            f"(k-mer logit - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
+            + _likelihood_ratio_clause(stack, cfg.kmer_stack_min_ratio)
+        )
+    fitted = classifier.fitted_stack
+    if fitted is not None:
+        return (
+            "Fitted and left out: adding a k-mer logistic regression's logit to the classifier's "
+            f"(weight {fitted.w_score:+.2f} per standard deviation) did not improve the fit on the "
+            "early-stopping split enough: likelihood ratio "
+            f"{_likelihood_ratio_clause(fitted, cfg.kmer_stack_min_ratio)} The model predicts without it."
+        )
+    if not cfg.kmer_stack:
+        return "Off (`--no-kmer-stack`)."
+    return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."

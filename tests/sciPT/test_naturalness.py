@@ -5,8 +5,6 @@ import torch
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.export import masked_head_state
 from sciPT.naturalness import (
-    MIN_LIKELIHOOD_RATIO,
-    MIN_PER_CLASS,
     Fusion,
     NaturalnessScorer,
     fit_fusion,
@@ -15,6 +13,7 @@ from sciPT.naturalness import (
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
 from sciPT.sequence_domain import TokenizerConfig
+from sciPT.stacking import MIN_LIKELIHOOD_RATIO, MIN_PER_CLASS
 
 
 def _scorer(stride: int, k: int = 3) -> tuple[NaturalnessScorer, object]:

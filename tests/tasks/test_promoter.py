@@ -4,6 +4,7 @@ import torch
 
 from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.domains.dna.data import read_labelled, read_pair
+from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, DataError
 from sciPT.nn import TransformerConfig, TransformerEncoder
@@ -23,7 +24,7 @@ from sciPT.tasks.promoter import (
     train_classifier,
     validate,
 )
-from sciPT.tasks.promoter_report import naturalness_line
+from sciPT.tasks.promoter_report import kmer_stack_line, naturalness_line
 from sciPT.testing import assert_strand_symmetric
 
 
@@ -267,7 +268,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch):
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
 
     class StandIn:
-        fusion = fitted_fusion = None
+        fusion = fitted_fusion = stack = fitted_stack = None
 
         def __init__(self, good: bool):
             self.good = good
@@ -354,6 +355,7 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     cfg = fast_cfg(ensemble=1)
     cfg.max_epochs = 2
     cfg.naturalness_min_ratio = 0.0  # kept whatever the random encoder's likelihood is worth
+    cfg.kmer_stack = False  # the fusion alone (the k-mer stack: below)
     start = _pretrained_start(cfg)
     classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
     fusion = classifier.fusion
@@ -416,3 +418,91 @@ def test_the_likelihood_ratio_threshold_must_be_a_number():
     with pytest.raises(ConfigError) as err:
         validate(PromoterConfig(naturalness_min_ratio=float("nan")))
     assert str(err.value) == "naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan"
+
+
+# --- a k-mer regression stacked onto the classifier -------------------------------------------------
+def _kmer_logits(fit, codes):
+    return KmerLogisticRegression(C=None, seed=0).fit(fit.codes, fit.labels).score()(codes)
+
+
+def test_kmer_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)  # 30 of each class: enough for the stack
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True)
+    cfg.max_epochs = 2
+    cfg.kmer_stack_min_ratio = 0.0  # kept whatever the k-mer model is worth here
+    start = load_start("none", cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    stack = classifier.stack
+    assert stack is not None and stack is classifier.fitted_stack
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    kmer = _kmer_logits(data, data.codes)  # fitted on the fit part: all of data, as val is given
+    np.testing.assert_allclose(classifier.kmer(data.codes), kmer, rtol=1e-9)
+    assert stack.mean == pytest.approx(kmer.mean()) and stack.sd == pytest.approx(kmer.std())
+    z = stack.w_logit * np.log(plain / (1 - plain)) + stack.w_score * (kmer - stack.mean) / stack.sd
+    expected = 1 / (1 + np.exp(-z - stack.bias))
+    np.testing.assert_allclose(classifier.predict(data.codes), expected, rtol=1e-5)
+    np.testing.assert_array_equal(classifier.predict(data.codes, stack=None), plain)
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["kmer_stack"]["stack"] == stack.to_dict() and exported["kmer_stack"]["ks"] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    assert kmer_stack_line(cfg, classifier) == (
+        "The model adds a k-mer logistic regression's logit (counts of every 1- to 5-mer; fitted "
+        "without the early-stopping split) to the classifier's, fitted on that split: "
+        f"logit p = {stack.w_logit:.2f} x classifier logit {stack.w_score:+.2f} x "
+        f"(k-mer logit - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
+        f"against the logit alone {stack.likelihood_ratio:.2f} (kept at 0.00 or above; 3.84 is "
+        "p = 0.05, chi-squared with 1 degree of freedom)."
+    )
+
+    # judged by a ratio it does not reach: left out of the predictions and the export
+    cfg.kmer_stack_min_ratio = stack.likelihood_ratio + 1.0
+    classifier.stack_kmers([(classifier.model, data, data)], 0, cfg.kmer_stack_min_ratio)
+    assert classifier.stack is None and classifier.fitted_stack == stack
+    np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    assert kmer_stack_line(cfg, classifier).endswith("The model predicts without it.")
+    export_classifier(run, classifier, start, cfg, 30)
+    assert "kmer_stack" not in load_classifier(run.path)[1]
+
+
+def test_each_members_kmer_model_is_fitted_without_its_own_split(planted):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    # two members' splits: 20 + 20 of each class held out in all, the rest fitted on
+    halves = [np.r_[0:40], np.r_[20:60]]
+    parts = [(data.subset(np.setdiff1d(np.arange(60), h)), data.subset(h)) for h in halves]
+    classifier.stack_kmers([(classifier.model, fit, val) for fit, val in parts], 0, 0.0)
+    scores = [_kmer_logits(fit, val.codes) for fit, val in parts]
+    assert classifier.fitted_stack.mean == pytest.approx(np.concatenate(scores).mean())
+    # the prediction's k-mer logit: the mean of the two fits' logits
+    mean = np.mean([_kmer_logits(fit, data.codes) for fit, _ in parts], axis=0)
+    np.testing.assert_allclose(classifier.kmer(data.codes), mean, rtol=1e-9)
+
+
+def test_no_kmer_stack_when_off_or_with_a_small_split(planted):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0, val=data)
+    assert classifier.fitted_stack is None and kmer_stack_line(cfg, classifier) == "Off (`--no-kmer-stack`)."
+    cfg.kmer_stack = True
+    # without val: each member stops on 10% of 60, 3 of each class, below the 20 a stack needs
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0)
+    assert classifier.fitted_stack is None
+    assert kmer_stack_line(cfg, classifier) == (
+        "Not fitted: the early-stopping split holds fewer than 20 sequences of a class."
+    )

@@ -50,3 +50,30 @@ def test_shipped_genome_statistics():
     assert corpus.lengths.tolist() == [4_641_652]
     # E. coli is close to uniform (GC 50.8%): order-0 entropy just under ln 4.
     assert 1.384 < corpus.order0_entropy(4) < np.log(4)
+
+
+def test_kmer_counts_by_hand():
+    from sciPT.domains.dna.model import kmer_counts
+
+    # ACGAN: 1-mers A 2, C 1, G 1 (N skipped); 2-mers AC, CG, GA (AN and NA skipped)
+    counts = kmer_counts([np.array([0, 1, 2, 0, 4], dtype=np.uint8)], ks=(1, 2))
+    assert counts.shape == (1, 4 + 16)
+    np.testing.assert_array_equal(counts[0, :4], [2, 1, 1, 0])
+    assert {int(i) for i in np.flatnonzero(counts[0, 4:])} == {0 * 4 + 1, 1 * 4 + 2, 2 * 4 + 0}
+
+
+@pytest.mark.parametrize("C", [0.01, None])
+def test_the_kmer_score_is_the_regressions_logit(C):
+    from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(80)]
+    labels = np.array([int((c == 3).sum() > 7) for c in codes])
+    fitted = KmerLogisticRegression(C=C).fit(codes, labels)
+    score = fitted.score()
+    p = fitted.predict_proba(codes)
+    np.testing.assert_allclose(score(codes), np.log(p / (1 - p)), rtol=1e-6, atol=1e-6)
+    other = KmerLogisticRegression(C=1.0).fit(codes, labels).score()
+    np.testing.assert_allclose(
+        KmerScore.mean([score, other])(codes), (score(codes) + other(codes)) / 2, rtol=1e-9
+    )
