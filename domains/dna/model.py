@@ -39,20 +39,30 @@ def strand_symmetric_embed(
 KMER_CS = tuple(10.0**e for e in range(-6, 3))
 
 
-def kmer_counts(codes: list[np.ndarray], ks=(1, 2, 3, 4, 5)) -> np.ndarray:
-    """Counts of every k-mer (A, C, G, T only) for each k in ``ks``. Shapes: ``[N, sum 4^k]``."""
-    blocks = []
-    for k in ks:
-        counts = np.zeros((len(codes), 4**k), dtype=np.float32)
-        powers = 4 ** np.arange(k - 1, -1, -1)
-        for row, c in enumerate(codes):
-            if len(c) < k:
-                continue
-            windows = np.lib.stride_tricks.sliding_window_view(c, k)
-            ok = (windows < 4).all(1)
-            np.add.at(counts[row], (windows[ok].astype(np.int64) * powers).sum(1), 1)
-        blocks.append(counts)
-    return np.hstack(blocks)
+def kmer_counts(codes: list[np.ndarray], ks=(1, 2, 3, 4, 5), chunk: int = 4096) -> np.ndarray:
+    """Counts of every k-mer (A, C, G, T only: a window holding N is skipped) for each k in ``ks``.
+    Shapes: ``[N, sum 4^k]``."""
+    width = sum(4**k for k in ks)
+    out = np.zeros((len(codes), width), dtype=np.float32)
+    for start in range(0, len(codes), chunk):
+        part = codes[start : start + chunk]
+        longest = max((len(c) for c in part), default=0)
+        # padded with N: windows reaching into the padding are skipped like any other N
+        padded = np.full((len(part), longest), 4, dtype=np.int64)
+        for row, c in enumerate(part):
+            padded[row, : len(c)] = c
+        column = 0
+        for k in ks:
+            size = 4**k
+            if longest >= k:
+                windows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=1)
+                ok = (windows < 4).all(-1)
+                index = windows @ (4 ** np.arange(k - 1, -1, -1))
+                flat = (np.arange(len(part))[:, None] * size + index)[ok]
+                counts = np.bincount(flat, minlength=len(part) * size).reshape(len(part), size)
+                out[start : start + len(part), column : column + size] = counts
+            column += size
+    return out
 
 
 @dataclass
