@@ -98,7 +98,7 @@ FIXED = {
     "fine-tuning, AdamW "
     "(weight decay 0.01), batch 32, constant lr after 50 warm-up steps, at most "
     "15 epochs of at least 50 optimizer steps (a small fit set drawn again until the epoch is full), "
-    "patience 3",
+    "patience 3; the likelihood fusion and the k-mer stack only where a grid setting names them",
     "k-mer LR": "counts of every k-mer, k = 1..5 (1,364 features), standardised, L2 logistic regression "
     "(lbfgs, max_iter 5000)",
     "one-hot LR": "one-hot of each of the 81 positions, given strand only (324 features; N = all zero), "

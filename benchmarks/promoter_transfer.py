@@ -957,7 +957,7 @@ def render_naturalness_per_seed(results: dict) -> str:
 
 
 # the --kmer-stack runs of the shared 45-CPU-minute encoder (run side by side, one core each)
-KMER_STACK_RUNS = ("promoter_transfer_kmer_stack", "promoter_transfer_kmer_stack_ipromoter")
+KMER_STACK_RUNS = ("promoter_transfer_kmer_stack", "promoter_transfer_kmer_stack_genomic")
 
 
 def render_kmer_stack(results: dict, names: tuple = KMER_STACK_RUNS) -> str:
