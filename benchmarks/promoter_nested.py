@@ -299,7 +299,7 @@ class Models:
         warmup = setting.get("head_warmup", 0)
         composition = setting.get("composition", PromoterConfig().head.composition)
         stacked = "kmer_stack" in setting
-        if stacked and setting.get("naturalness") is not True:
+        if stacked and not setting.get("naturalness"):
             raise SystemExit(
                 "a kmer_stack setting needs naturalness True (the stack is fitted on the fused logit)"
             )

@@ -176,8 +176,9 @@ def run_unit(
     for setting in grid:
         p, info = models.fit_predict(model, setting, inner_fit, inner_val, seed)
         candidate = {"setting": setting, "inner_val": nested.clean(binary_metrics(labels[inner_val], p))}
-        if info.get("fusion") is not None and not info["fusion_kept"]:
+        if info.get("fusion") is not None and not info["fusion_kept"] and "kmer_stack" not in setting:
             # what fusing regardless would have scored: the likelihood-ratio test's own effect
+            # (not with the k-mer stack, which was fitted on the prediction the test chose)
             p, _ = models.fit_predict(model, {**setting, "naturalness": "always"}, inner_fit, inner_val, seed)
             candidate["inner_val_always_fused"] = nested.clean(binary_metrics(labels[inner_val], p))
         candidates.append(candidate)
@@ -231,7 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--negative-kinds", nargs="+", default=list(NEGATIVE_KINDS), choices=list(NEGATIVE_KINDS)
     )
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        choices=list(MODELS),
+        help="default: all; with --pretrained, pre-trained (scratch may be added: its architecture is the encoder's)",
+    )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--max-folds", type=int, default=0, help="run only the first N folds (0 = all)")
@@ -335,19 +342,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.shared_pretraining:
         args.pretrained = str(work / "pretrain_shared")
     if args.pretrained:
-        # the baselines do not depend on the encoder: they are the units of the per-seed run
-        args.models = ["pre-trained"]
+        # the baselines do not depend on the encoder: they are the units of the per-seed run, unless a
+        # setting of the neural models differs from that run's (scratch with --kmer-stack)
+        args.models = args.models or ["pre-trained"]
+        if set(args.models) - {"pre-trained", "scratch"}:
+            raise SystemExit(
+                "--pretrained: --models takes pre-trained and scratch (the classical baselines are the per-seed run's)"
+            )
+    args.models = args.models or list(MODELS)
     grids = {m: grids[m] for m in args.models}
     if args.naturalness and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
     if args.head_warmup and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "head_warmup": args.head_warmup} for g in grids["pre-trained"]]
-    if args.kmer_stack and "pre-trained" in grids:
+    if args.kmer_stack:
         if args.naturalness:
             raise SystemExit(
                 "--kmer-stack: runs with the task's fusion (fused where kept); drop --naturalness"
             )
-        grids["pre-trained"] = [{**g, "naturalness": True, "kmer_stack": True} for g in grids["pre-trained"]]
+        for m in set(grids) & {"pre-trained", "scratch"}:
+            grids[m] = [{**g, "naturalness": True, "kmer_stack": True} for g in grids[m]]
     if args.head_composition and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "composition": True} for g in grids["pre-trained"]]
     work.mkdir(parents=True, exist_ok=True)
@@ -457,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                 save()
                 pre = load_start(args.pretrained, PromoterConfig(init=args.pretrained))
                 starts["pre-trained"] = pre
+                starts["scratch"] = Start("scratch", None, pre.model_cfg, pre.tokenizer, [], {})
                 return starts
             run_dir, clean = work / f"pretrain_seed{seed}", work / f"ecoli_decontaminated_seed{seed}.fa.gz"
             if str(seed) not in record["pretraining"] or not (run_dir / "metrics.json").is_file():
@@ -960,18 +975,34 @@ def render_naturalness_per_seed(results: dict) -> str:
 KMER_STACK_RUNS = ("promoter_transfer_kmer_stack", "promoter_transfer_kmer_stack_genomic")
 
 
-def render_kmer_stack(results: dict, names: tuple = KMER_STACK_RUNS) -> str:
+# the same, --models scratch: scratch fine-tuned as the task does, with the stack
+KMER_STACK_SCRATCH_RUNS = (
+    "promoter_transfer_kmer_stack_scratch",
+    "promoter_transfer_kmer_stack_scratch_genomic",
+)
+
+
+def render_kmer_stack(
+    results: dict, names: tuple = KMER_STACK_RUNS, scratch_runs: tuple = KMER_STACK_SCRATCH_RUNS
+) -> str:
     """:func:`render_shared_encoder` of the ``--kmer-stack`` runs: the pre-trained model as the task
     predicts (the likelihood fused and the k-mer regression stacked, each where its likelihood-ratio
     test keeps it), with the same refit without the stack as one more column; and how often the
     test kept the stack."""
     records = [results[n] for n in names if n in results]
     without = [{**u, "test": u["test_without_kmer_stack"]} for r in records for u in r["units"]]
+    # scratch fine-tuned with the stack too, as the task does: the like-for-like scratch
+    scratch = [
+        {**u, "model": "pre-trained"} for n in scratch_runs if n in results for u in results[n]["units"]
+    ]
     text = render_shared_encoder(
         results,
         names[0],
         parts=tuple(names[1:]),
-        references={"same refit, no k-mer stack": {"units": without}},
+        references={
+            "same refit, no k-mer stack": {"units": without},
+            **({"scratch with the k-mer stack": {"units": scratch}} if scratch else {}),
+        },
     )
     kept: dict[str, list[bool]] = {}
     for u in (u for r in records for u in r["units"] if "refit_info" in u):
