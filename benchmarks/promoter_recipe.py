@@ -220,8 +220,13 @@ def main(argv: list[str] | None = None) -> int:
                         }
                     )
                     save()
-    show = render_composition if "composition" in protocol else render
-    show = render_kmer_stack if "kmer_stack" in protocol else show
+    show = (
+        render_kmer_stack
+        if "kmer_stack" in protocol
+        else render_composition
+        if "composition" in protocol
+        else render
+    )
     print(show({args.results_name: record}, args.results_name))
     return 0
 
@@ -318,6 +323,7 @@ KMER_STACK_RUNS = ("promoter_recipe_kmer_stack_ipromoter", "promoter_recipe_kmer
 def render_kmer_stack(results: dict, names: tuple | str = KMER_STACK_RUNS) -> str:
     """The k-mer stack off and on (``--kmer-stack``: each fine-tune scored both ways), as
     :func:`render_composition`; the last line counts the fits where the stack was kept."""
+    names = (names,) if isinstance(names, str) else names
     text = _render_on_off(
         results,
         names,
@@ -326,11 +332,7 @@ def render_kmer_stack(results: dict, names: tuple | str = KMER_STACK_RUNS) -> st
         "--values 50 --kmer-stack --fractions 0.01 0.05 0.25 1 --datasets DATASET "
         "--results-name promoter_recipe_kmer_stack_DATASET",
     )
-    units = [
-        u
-        for n in ((names,) if isinstance(names, str) else names)
-        for u in results.get(n, {}).get("units", [])
-    ]
+    units = [u for n in names if n in results for u in results[n]["units"]]
     if not units:
         return text
     kept: dict[tuple, list[int]] = {}

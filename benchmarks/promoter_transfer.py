@@ -387,9 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "pretrain_steps": args.pretrain_steps,
         "quick": args.quick,
     }
-    if args.naturalness:
-        from sciPT.tasks.promoter import PromoterConfig
-
+    if args.naturalness or args.kmer_stack:
         # naturalness True is the task's default: fused where the likelihood ratio reaches this
         proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.head_warmup:
@@ -397,10 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.head_composition:
         proto["head_composition"] = True
     if args.kmer_stack:
-        from sciPT.tasks.promoter import PromoterConfig
-
         proto["kmer_stack_min_ratio"] = PromoterConfig().kmer_stack_min_ratio
-        proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"

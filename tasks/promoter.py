@@ -720,9 +720,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
     tensors = load_file(str(model_dir / "model.safetensors"))
     prefix = NATURALNESS_PREFIX
-    model.load_state_dict(
-        {k: v for k, v in tensors.items() if not k.startswith(prefix) and not k.startswith(KMER_PREFIX)}
-    )
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX))})
     classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
     fused = exported.get("naturalness")
     if fused:
