@@ -72,8 +72,58 @@ def test_the_kmer_score_is_the_regressions_logit(C):
     fitted = KmerLogisticRegression(C=C).fit(codes, labels)
     score = fitted.score()
     p = fitted.predict_proba(codes)
-    np.testing.assert_allclose(score(codes), np.log(p / (1 - p)), rtol=1e-6, atol=1e-6)
+    # compared as probabilities: scikit-learn computes them in float32 from float32 counts, so a
+    # logit of 6 read back from p = 0.9975 is good to about 1e-4 only
+    np.testing.assert_allclose(1 / (1 + np.exp(-score(codes))), p, rtol=0, atol=1e-6)
     other = KmerLogisticRegression(C=1.0).fit(codes, labels).score()
     np.testing.assert_allclose(
         KmerScore.mean([score, other])(codes), (score(codes) + other(codes)) / 2, rtol=1e-9
     )
+
+
+def _regression_problem(n=300, features=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features))
+    y = (x[:, :3].sum(1) + rng.normal(scale=2.0, size=n) > 0).astype(int)
+    return x, y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_validated_c_is_scikit_learns_choice(seed):
+    from sklearn.linear_model import LogisticRegressionCV
+
+    from sciPT.domains.dna.model import KMER_CS, cross_validated_c
+
+    x, y = _regression_problem(seed=seed)
+    reference = LogisticRegressionCV(
+        Cs=list(KMER_CS),
+        cv=5,
+        scoring="neg_log_loss",
+        max_iter=5000,
+        l1_ratios=(0.0,),
+        use_legacy_attributes=False,
+    ).fit(x, y)
+    assert cross_validated_c(x, y) == float(np.ravel(reference.C_)[0])
+
+
+def test_cross_validated_c_stops_climbing_after_the_patience(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from sciPT.domains.dna import model
+
+    tried = []
+    fit = LogisticRegression.fit
+
+    def counting_fit(self, x, y):
+        tried.append(self.C)
+        return fit(self, x, y)
+
+    monkeypatch.setattr(LogisticRegression, "fit", counting_fit)
+    # pure noise: C beyond the best only overfits, so the path stops short of the grid's top
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 50)), rng.integers(0, 2, 200)
+    best = model.cross_validated_c(x, y)
+    tried_cs = sorted(set(tried))
+    assert tried_cs == list(model.KMER_CS[: model.KMER_CS.index(best) + 1 + model.KMER_C_PATIENCE])
+    assert len(tried_cs) < len(model.KMER_CS)
+    assert len(tried) == 5 * len(tried_cs)  # every fold at every C tried
