@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.files import resolve_data_path
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
+    from sciPT.tasks import promoter_classifier
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
 
     torch.set_num_threads(1)
@@ -211,14 +212,16 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
                 cfg.ensemble = 1
                 if pretrained is None:  # the same architecture and tokenizer as the pre-trained ones
-                    base = task.load_start(str(template), cfg)
-                    start = task.Start("scratch", None, base.model_cfg, base.tokenizer, [], {})
+                    base = promoter_classifier.load_start(str(template), cfg)
+                    start = promoter_classifier.Start("scratch", None, base.model_cfg, base.tokenizer, [], {})
                 else:
-                    start = task.load_start(str(pretrained), cfg)
+                    start = promoter_classifier.load_start(str(pretrained), cfg)
                 length = min(max(len(c) for c in data.codes), start.residue_cap)
                 cpu = cpu_seconds()
                 torch.manual_seed(seed)
-                model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
+                model = promoter_classifier.train_classifier(
+                    start, cfg, data.subset(np.sort(sub)), length, seed
+                )
                 scores = model.predict(data.subset(test_idx).codes)
                 unit = {
                     "budget": key,

@@ -102,6 +102,7 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
     from sciPT.classification import HeadConfig
     from sciPT.domains.dna.model import KmerLogisticRegression
     from sciPT.tasks import promoter as task
+    from sciPT.tasks import promoter_classifier
 
     train, test = data.subset(train_idx), data.subset(test_idx)
     if model == "k-mer LR":
@@ -129,11 +130,11 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
     cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
     cfg.ensemble = 1
     cfg.head = HeadConfig(**HEADS[head])
-    start = task.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)
+    start = promoter_classifier.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)
     if start_name == "scratch":  # the same architecture and tokenizer as the pre-trained start
-        start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
+        start = promoter_classifier.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
     length = min(max(len(c) for c in data.codes), start.residue_cap)
-    return task.train_classifier(start, cfg, train, length, fold).predict(test.codes)
+    return promoter_classifier.train_classifier(start, cfg, train, length, fold).predict(test.codes)
 
 
 def main(argv: list[str] | None = None) -> int:

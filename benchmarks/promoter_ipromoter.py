@@ -49,10 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     from sciPT.pretrain import pretrain
     from sciPT.run import RunDir
     from sciPT.sequences import Corpus, resolve_data_path
-    from sciPT.tasks.promoter import (
-        PromoterConfig,
+    from sciPT.tasks.promoter import PromoterConfig, cross_validate
+    from sciPT.tasks.promoter_classifier import (
         Start,
-        cross_validate,
         export_classifier,
         load_classifier,
         load_start,

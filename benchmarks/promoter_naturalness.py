@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from sciPT.domains.dna.data import ECOLI_GENOME, read_genome, read_pair, read_sigma_subsets
     from sciPT.files import resolve_data_path
-    from sciPT.tasks.promoter import Classifier, PromoterConfig, load_start
+    from sciPT.tasks.promoter import PromoterConfig
+    from sciPT.tasks.promoter_classifier import Classifier, load_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
 
     torch.set_num_threads(1)

@@ -23,7 +23,7 @@ decontaminated against all 5,720 sequences (``promoter_demo.promoter_pretraining
 
 Models, each tuned on an inner split of each outer fold's training part and refitted once
 (:data:`SELECTION_RULE` is the rule, written into the results): the pre-trained encoder fine-tuned
-with the promoter task's own code (``sciPT.tasks.promoter.train_classifier``, one fine-tune per model),
+with the promoter task's own code (``sciPT.tasks.promoter_classifier.train_classifier``, one fine-tune per model),
 the same architecture from scratch, k-mer (k = 1..5) logistic regression
 (``sciPT.domains.dna.model.KmerLogisticRegression``), position-aware one-hot logistic regression, and a
 small CNN of the CNNProm kind (``benchmarks/promoter_cnn.py``). Each at all labels and at 5% of them.
@@ -294,7 +294,8 @@ class Models:
         off) fits the task's k-mer stack on top of the fusion (``naturalness`` must be on, so that
         the stack sees what it is applied to): ``True`` predicts through it where the task keeps it,
         ``"off"`` the same fine-tune without it."""
-        from sciPT.tasks.promoter import PromoterConfig, train_classifier
+        from sciPT.tasks.promoter import PromoterConfig
+        from sciPT.tasks.promoter_classifier import train_classifier
 
         warmup = setting.get("head_warmup", 0)
         composition = setting.get("composition", PromoterConfig().head.composition)
@@ -454,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.metrics import binary_metrics
     from sciPT.pretrain import pretrain
     from sciPT.sequences import resolve_data_path
-    from sciPT.tasks.promoter import PromoterConfig, Start, load_start
+    from sciPT.tasks.promoter import PromoterConfig
+    from sciPT.tasks.promoter_classifier import Start, load_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
 
     torch.set_num_threads(1)

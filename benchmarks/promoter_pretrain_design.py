@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
+    from sciPT.tasks import promoter_classifier
 
     torch.set_num_threads(1)
     work = Path(args.work) if args.work else HERE / "out" / args.results_name
@@ -336,15 +337,19 @@ def main(argv: list[str] | None = None) -> int:
                     cfg = task.PromoterConfig(min_steps_per_epoch=0, naturalness=False)
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
-                    start = task.load_start(str(starts[source]), cfg)
+                    start = promoter_classifier.load_start(str(starts[source]), cfg)
                     if name.startswith("scratch"):  # the same architecture and tokenizer, random weights
-                        start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
+                        start = promoter_classifier.Start(
+                            "scratch", None, start.model_cfg, start.tokenizer, [], {}
+                        )
                     cfg.strand_symmetric = name == "strand-symmetric"
                     cfg.head.tokens = name.endswith("tokens head")
                     length = min(max(len(c) for c in data.codes), start.residue_cap)
                     cpu = cpu_seconds()
                     torch.manual_seed(seed)
-                    model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
+                    model = promoter_classifier.train_classifier(
+                        start, cfg, data.subset(np.sort(sub)), length, seed
+                    )
                     scores = model.predict(data.subset(np.sort(val)).codes)
                     record["units"].append(
                         {

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
+    from sciPT.tasks import promoter_classifier
 
     torch.set_num_threads(1)
     work = HERE / "out" / args.results_name
@@ -186,13 +187,17 @@ def main(argv: list[str] | None = None) -> int:
                         ensemble=1, min_steps_per_epoch=value, naturalness=False, kmer_stack=args.kmer_stack
                     )
                     cfg.head.composition = composition
-                    start = task.load_start(str(pretrained), cfg)
+                    start = promoter_classifier.load_start(str(pretrained), cfg)
                     if start_name == "scratch":  # the same architecture and tokenizer, random weights
-                        start = task.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
+                        start = promoter_classifier.Start(
+                            "scratch", None, start.model_cfg, start.tokenizer, [], {}
+                        )
                     length = min(max(len(c) for c in data.codes), start.residue_cap)
                     cpu = cpu_seconds()
                     torch.manual_seed(seed)
-                    model = task.train_classifier(start, cfg, data.subset(np.sort(sub)), length, seed)
+                    model = promoter_classifier.train_classifier(
+                        start, cfg, data.subset(np.sort(sub)), length, seed
+                    )
                     stacked = {}
                     if args.kmer_stack:
                         fitted = model.fitted_stack

@@ -327,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sciPT.files import resolve_data_path
     from sciPT.pretrain import pretrain
-    from sciPT.tasks.promoter import PromoterConfig, Start, load_start
+    from sciPT.tasks.promoter import PromoterConfig
+    from sciPT.tasks.promoter_classifier import Start, load_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
 
     torch.set_num_threads(1)

@@ -19,7 +19,8 @@ from sciPT.nn import TransformerConfig
 from sciPT.stacking import MIN_PER_CLASS, Stack
 
 if TYPE_CHECKING:
-    from .promoter import Classifier, PromoterConfig, Start
+    from .promoter import PromoterConfig
+    from .promoter_classifier import Classifier, Start
 
 
 def metric_key(model_name: str) -> str:

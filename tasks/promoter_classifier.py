@@ -1,0 +1,491 @@
+"""The promoter classifier: a start (pre-trained or fresh encoder), its fine-tunes, and what sits on
+their output; trained by :func:`train_classifier`, exported and loaded back whole.
+
+Likelihood fusion. A start pre-trained with a masked objective brings its masked-model head, and
+the pre-trained model's own likelihood of a sequence (:mod:`sciPT.naturalness`) is added to the
+fine-tuned classifier's logit by a logistic regression fitted on the early-stopping split (when it
+holds at least 20 sequences of each class; ``--no-naturalness`` turns it off). It is kept only where
+it improves that split's fit beyond chance (likelihood ratio against the logit alone at least
+``naturalness_min_ratio``, 3.841: p = 0.05), since it costs 16 encoder passes per sequence at
+prediction. Scratch has no such score. The report gives the fitted weights and the ratio, and says
+why when the fusion is off.
+
+k-mer stacking. A fine-tuned network weighs each window of positions on its own; a k-mer
+count model sees what a sequence is made of, wherever it sits. The k-mer logistic regression of the
+baselines (its regularisation chosen by cross-validation on the fit part, the early-stopping split
+left out) is stacked onto the classifier's logit (:mod:`sciPT.stacking`), fitted on the
+early-stopping split (at least 20 sequences of each class; ``--no-kmer-stack`` turns it off) and
+kept only where it improves that split's fit beyond chance (likelihood ratio at least
+``kmer_stack_min_ratio``, 3.841). An ensemble's members each stack the k-mer model fitted without
+their own early-stopping split; the prediction uses the mean of those k-mer logits. Scratch gets the
+same, so the comparison stays like for like; the k-mer regression alone still runs beside as a
+baseline.
+
+Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
+of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
+each holds out for early stopping. Scratch gets the same, so the comparison stays like for like; the
+cost is ``ensemble`` times one fine-tune.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from sklearn.model_selection import train_test_split
+
+from sciPT.checkpoint import export_model, from_pretrained, read_export_config
+from sciPT.classification import (
+    ClassifierHead,
+    HeadConfig,
+    ProbabilityEnsemble,
+    SequenceClassifier,
+    fit_classifier,
+    predict_proba,
+)
+from sciPT.config import from_dict, to_dict
+from sciPT.domains.dna import domain as dna_domain
+from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
+from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
+from sciPT.domains.dna.tokenizer import dna_tokenizer
+from sciPT.errors import UserError
+from sciPT.hf import is_hf_config, is_hf_init
+from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion, head_state
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.run import RunDir
+from sciPT.stacking import Stack, enough_of_each_class, fit_stack
+from sciPT.tokenizers import SequenceTokenizer
+from sciPT.trainer import TrainConfig
+
+if TYPE_CHECKING:
+    from .promoter import PromoterConfig
+
+COMPLEMENT = DNA_SPEC.complement_codes()
+# how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
+LENGTH_STRETCH = 4
+NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
+KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export
+
+
+# --- models -------------------------------------------------------------------------------------
+@dataclass
+class Start:
+    """A starting point: an encoder (pre-trained or fresh), its tokenizer and provenance.
+
+    ``model_cfg`` is sciPT's :class:`TransformerConfig`, or, for ``--init hf:DIR``, the folder's
+    ``transformers`` config dict (an ESM encoder, :mod:`sciPT.hf`) with its ``tokenizer`` an
+    :class:`sciPT.hf.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
+    means not pre-trained, ``None`` pre-trained on a corpus nobody recorded (an ``hf:`` model).
+    """
+
+    name: str
+    backbone_state: dict | None
+    model_cfg: TransformerConfig | dict
+    tokenizer: SequenceTokenizer
+    pretrained_on: list | None
+    extras: dict
+
+    def backbone(self, seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        model = build_backbone(self.model_cfg)
+        if self.backbone_state is not None:
+            model.load_state_dict(self.backbone_state)
+        return model
+
+    @property
+    def has_masked_head(self) -> bool:
+        """Pre-trained, with a masked-model head: not scratch, a causal model, an export written
+        before heads were exported, or an ``hf:`` folder without ``lm_head``."""
+        return self.backbone_state is not None and bool(head_state(self.extras))
+
+    def naturalness_scorer(self) -> NaturalnessScorer | None:
+        """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), frozen
+        and built once per start (every fold's classifier shares it), or ``None``
+        (:attr:`has_masked_head`)."""
+        return self._naturalness_scorer
+
+    @functools.cached_property
+    def _naturalness_scorer(self) -> NaturalnessScorer | None:
+        if not self.has_masked_head:
+            return None
+        weights = head_state(self.extras)
+        model = build_backbone(self.model_cfg)
+        model.load_state_dict(self.backbone_state)
+        if isinstance(self.model_cfg, TransformerConfig):
+            # overlapping k-mers: k masked tokens hide one residue
+            settings = dict(span=self.tokenizer.k, skip_ids=self.tokenizer.special_ids)
+        else:  # an ESM's words do not overlap; its LayerNorm epsilon is its own
+            settings = dict(
+                span=1, skip_ids=self.tokenizer.hf.all_special_ids, eps=self.model_cfg["layer_norm_eps"]
+            )
+        return NaturalnessScorer.from_state(model, weights, mask_id=self.tokenizer.mask_id, **settings)
+
+    @property
+    def residue_cap(self) -> int:
+        """The longest input, in residues, the encoder takes.
+
+        sciPT's encoders have no position table (rotary or ALiBi), so fine-tuning inputs may be
+        longer than the windows they were pre-trained on: up to ``LENGTH_STRETCH`` times, so that a
+        251-bp promoter is read whole by an encoder pre-trained on 128-bp windows rather than
+        cropped to half of it (the report says when inputs exceed the pre-training windows).
+        """
+        if isinstance(self.model_cfg, TransformerConfig):
+            return LENGTH_STRETCH * self.model_cfg.max_len + self.tokenizer.k - 1
+        from sciPT.hf import max_tokens
+
+        return self.tokenizer.max_residues(max_tokens(self.model_cfg))
+
+
+def build_backbone(model_cfg: TransformerConfig | dict) -> torch.nn.Module:
+    """A new encoder of ``model_cfg``: sciPT's own, or an ESM encoder (``transformers`` config)."""
+    if isinstance(model_cfg, TransformerConfig):
+        return TransformerEncoder(model_cfg)
+    from sciPT.hf import HFEncoder
+
+    return HFEncoder(model_cfg)
+
+
+def build_head(cfg: HeadConfig, backbone: torch.nn.Module, tokenizer, n_tokens: int) -> ClassifierHead:
+    """The classifier head of ``backbone``: strand-invariant when the encoder is reverse-complement
+    equivariant (:mod:`sciPT.nn.strands`), reading the tokens too with ``head.tokens``."""
+    invariant = bool(getattr(backbone, "rc_equivariant", False))
+    return ClassifierHead(
+        cfg,
+        backbone.hidden_size,
+        n_tokens,
+        strand_invariant=invariant,
+        vocab_size=tokenizer.vocab_size,
+        complement_ids=backbone.cfg.complement_ids if invariant else None,
+    )
+
+
+def load_start(init: str, cfg: PromoterConfig) -> Start:
+    if init == "none":
+        tokenizer = dna_tokenizer(cfg.tokenizer)
+        model_cfg = replace(cfg.model)
+        dna_domain.fill_model_config(model_cfg, tokenizer)
+        return Start("scratch", None, model_cfg, tokenizer, [], {})
+    if is_hf_init(init):
+        # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
+        from sciPT.hf import load_hf
+
+        hf = load_hf(init[len("hf:") :], DNA_SPEC.alphabet.symbols)
+        state = {k: v.clone() for k, v in hf.model.state_dict().items()}
+        return Start("pre-trained", state, hf.config, hf.tokenizer, None, hf.extras)
+    exported = read_export_config(init)
+    if exported.get("task"):
+        raise UserError(
+            f"{init}: a fine-tuned {exported['task']} model; --init expects a pre-trained "
+            "dna model (a pre-training run or its model/ folder)"
+        )
+    pre = from_pretrained(init, domain="dna")
+    model_cfg = from_dict(TransformerConfig, pre.config["model"], f"{init}: model")
+    return Start(
+        "pre-trained",
+        {k: v.clone() for k, v in pre.model.state_dict().items()},
+        model_cfg,
+        SequenceTokenizer.from_dict(pre.config["tokenizer"]),
+        pre.config.get("pretrained_on", []),
+        pre.extras,
+    )
+
+
+def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
+    out = []
+    for c in codes:
+        if len(c) > length:
+            start = (len(c) - length) // 2
+            c = c[start : start + length]
+        out.append(c)
+    return out
+
+
+class Classifier:
+    """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option,
+    and, where fitted, the pre-trained model's likelihood fused into its output (``fusion``)."""
+
+    def __init__(
+        self,
+        model: SequenceClassifier | ProbabilityEnsemble,
+        tokenizer: SequenceTokenizer,
+        length: int,
+        strand_symmetric: bool,
+        naturalness: NaturalnessScorer | None = None,
+        fusion: Fusion | None = None,
+        kmer: KmerScore | None = None,
+        stack: Stack | None = None,
+    ):
+        self.model, self.tokenizer, self.length = model, tokenizer, length
+        self.strand_symmetric = strand_symmetric
+        self.naturalness, self.fusion = naturalness, fusion
+        # the fusion as fitted, kept in ``fusion`` or not (:meth:`fuse`); None where none was fitted
+        self.fitted_fusion = fusion
+        # the k-mer model's logit stacked onto the (fused) classifier's, kept in ``stack`` or not
+        # (:meth:`stack_kmers`); None where none was fitted
+        self.kmer, self.stack = kmer, stack
+        self.fitted_stack = stack
+
+    @property
+    def max_tokens(self) -> int:
+        return self.tokenizer.n_tokens(self.length)
+
+    def predict(
+        self,
+        codes: list[np.ndarray],
+        batch_size: int = 256,
+        *,
+        fusion: Fusion | Literal["kept"] | None = "kept",
+        stack: Stack | Literal["kept"] | None = "kept",
+    ) -> np.ndarray:
+        """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
+        (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
+        ``None``: the classifier alone; then through ``stack`` likewise (:attr:`stack`,
+        :attr:`fitted_stack` or ``None``)."""
+        fusion = self.fusion if fusion == "kept" else fusion
+        stack = self.stack if stack == "kept" else stack
+        p = self.classifier_proba(self.model, codes, batch_size)
+        if fusion is not None:
+            p = fusion(p, self.naturalness_scores(codes, batch_size))
+        if stack is not None:
+            p = stack(p, self.kmer(crop(codes, self.length)))
+        return np.asarray(p, dtype=np.float32)
+
+    def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """``model``'s probabilities before any fusion (``model``: the ensemble or one member)."""
+        return predict_proba(
+            model,
+            self.tokenizer,
+            crop(codes, self.length),
+            max_tokens=self.max_tokens,
+            batch_size=batch_size,
+            complement=COMPLEMENT if self.strand_symmetric else None,
+        )
+
+    def naturalness_scores(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """The pre-trained model's pseudo-log-likelihood of each sequence ``[N]`` (nats per token),
+        cropped like the predictions; for a strand-symmetric run, the mean over both strands."""
+        codes = crop(codes, self.length)
+        strands = [codes] + ([[COMPLEMENT[c[::-1]] for c in codes]] if self.strand_symmetric else [])
+        scores = []
+        for strand in strands:
+            out = []
+            for i in range(0, len(strand), batch_size):
+                batch = self.tokenizer.batch(strand[i : i + batch_size], self.max_tokens)
+                out.append(self.naturalness(batch["input_ids"], batch["attention_mask"]).numpy())
+            scores.append(np.concatenate(out) if out else np.zeros(0, dtype=np.float32))
+        return np.mean(scores, axis=0)
+
+    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int, min_ratio: float) -> None:
+        """Fit :attr:`fitted_fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held
+        out from that model's fit (a member and its early-stopping split, or the ensemble and a split
+        all members stopped on), and keep it as :attr:`fusion` if its likelihood ratio reaches
+        ``min_ratio``; below :data:`sciPT.stacking.MIN_PER_CLASS` none is fitted."""
+        self.naturalness = scorer
+        probabilities = np.concatenate([self.classifier_proba(m, v.codes) for m, v in held_out])
+        scores = np.concatenate([self.naturalness_scores(v.codes) for _, v in held_out])
+        labels = np.concatenate([v.labels for _, v in held_out])
+        self.fitted_fusion = fit_fusion(probabilities, scores, labels, seed)
+        kept = self.fitted_fusion is not None and self.fitted_fusion.likelihood_ratio >= min_ratio
+        self.fusion = self.fitted_fusion if kept else None
+        if self.fitted_fusion is None:
+            self.naturalness = None
+
+    def stack_kmers(self, held_out: list, seed: int, min_ratio: float) -> None:
+        """Fit :attr:`fitted_stack` on ``held_out``: ``[(model, fit set, held-out set)]``, a k-mer
+        logistic regression fitted on each fit set scoring its held-out set, where ``model`` (with
+        the kept fusion) scores it too; keep it as :attr:`stack` if its likelihood ratio reaches
+        ``min_ratio``. :attr:`kmer` is the mean of those k-mer logits. Below
+        :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted."""
+        labels = np.concatenate([v.labels for _, _, v in held_out])
+        if not enough_of_each_class(labels):
+            return
+        probabilities, scores, kmers = [], [], []
+        for model, fit, val in held_out:
+            kmer = (
+                KmerLogisticRegression(C=None, seed=seed)
+                .fit(crop(fit.codes, self.length), fit.labels)
+                .score()
+            )
+            p = self.classifier_proba(model, val.codes)
+            if self.fusion is not None:
+                p = self.fusion(p, self.naturalness_scores(val.codes))
+            probabilities.append(p)
+            scores.append(kmer(crop(val.codes, self.length)))
+            kmers.append(kmer)
+        self.fitted_stack = fit_stack(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
+        self.kmer = KmerScore.mean(kmers)
+        kept = self.fitted_stack.likelihood_ratio >= min_ratio
+        self.stack = self.fitted_stack if kept else None
+
+    @torch.inference_mode()
+    def embed(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """The fine-tuned encoder's embedding of each sequence ``[N, D]`` (mean of its final hidden
+        states over real tokens), cropped like the predictions; averaged over the ensemble's
+        members and, for a strand-symmetric run, over both strands."""
+        model = self.model.eval()
+        members = list(model.members) if isinstance(model, ProbabilityEnsemble) else [model]
+        codes = crop(codes, self.length)
+        out = []
+        for i in range(0, len(codes), batch_size):
+            chunk = codes[i : i + batch_size]
+            batches = [self.tokenizer.batch(chunk, self.max_tokens)]
+            if self.strand_symmetric:
+                batches.append(self.tokenizer.batch([COMPLEMENT[c[::-1]] for c in chunk], self.max_tokens))
+            vectors = [
+                m.backbone.embed(b["input_ids"], b["attention_mask"]) for m in members for b in batches
+            ]
+            out.append(torch.stack(vectors).mean(0).float().numpy())
+        width = members[0].backbone.hidden_size
+        return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
+
+
+def train_classifier(
+    start: Start,
+    cfg: PromoterConfig,
+    train: LabelledSequences,
+    length: int,
+    seed: int,
+    val: LabelledSequences | None = None,
+) -> Classifier:
+    """Fine-tune ``cfg.ensemble`` classifiers from ``start`` (seeds ``seed + 1000 m``) and average
+    their probabilities; ``val`` defaults to a stratified part of ``train``, a different one for
+    each member, so that together the members learn from every training sequence."""
+    fits = [fit_member(start, cfg, train, length, seed + 1000 * m, val) for m in range(cfg.ensemble)]
+    members = [member for member, _, _ in fits]
+    model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
+    classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
+    scorer = start.naturalness_scorer() if cfg.naturalness else None
+    if scorer is not None:
+        # a split every member stopped on is scored once, by the ensemble; otherwise each
+        # member's own early-stopping split by that member
+        held_out = [(model, val)] if val is not None else [(m, v) for m, _, v in fits]
+        classifier.fuse(scorer, held_out, seed, cfg.naturalness_min_ratio)
+    if cfg.kmer_stack:
+        held_out = [(model, train, val)] if val is not None else fits
+        classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio)
+    return classifier
+
+
+def fit_member(
+    start: Start,
+    cfg: PromoterConfig,
+    train: LabelledSequences,
+    length: int,
+    seed: int,
+    val: LabelledSequences | None = None,
+) -> tuple[SequenceClassifier, LabelledSequences, LabelledSequences]:
+    """One fine-tune from ``start``; returns it, the part it was fitted on and the split it stopped
+    early on."""
+    if val is None:
+        n_val = max(2, int(round(cfg.val_fraction * len(train))))
+        fit_idx, val_idx = train_test_split(
+            np.arange(len(train)), test_size=n_val, random_state=seed, stratify=train.labels
+        )
+        train, val = train.subset(fit_idx), train.subset(val_idx)
+    backbone = start.backbone(seed)
+    max_tokens = start.tokenizer.n_tokens(length)
+    head = build_head(cfg.head, backbone, start.tokenizer, max_tokens)
+    train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
+    return (
+        fit_classifier(
+            backbone,
+            head,
+            start.tokenizer,
+            (crop(train.codes, length), train.labels),
+            (crop(val.codes, length), val.labels),
+            train_cfg=train_cfg,
+            finetune=cfg.finetune,
+            max_epochs=cfg.max_epochs,
+            patience=cfg.patience,
+            max_tokens=max_tokens,
+            extras=start.extras,
+            min_steps_per_epoch=cfg.min_steps_per_epoch,
+        ).model,
+        train,
+        val,
+    )
+
+
+# --- export and loading --------------------------------------------------------------------------
+def load_classifier(path) -> tuple[Classifier, dict]:
+    exported = read_export_config(path)
+    if exported.get("task") != "promoter":
+        raise UserError(f"{path}: not a promoter classifier (run 'scipt finetune promoter' first)")
+    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
+    if is_hf_config(exported["model"]):
+        # fine-tuned from --init hf:DIR: transformers' config dict, the vocabulary beside it
+        from sciPT.hf import HFTokenizer
+
+        model_cfg = exported["model"]
+        tokenizer = HFTokenizer.from_dict(exported["tokenizer"], model_dir)
+    else:
+        model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
+        tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
+    head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
+
+    def member() -> SequenceClassifier:
+        backbone = build_backbone(model_cfg)
+        return SequenceClassifier(
+            backbone, build_head(head_cfg, backbone, tokenizer, tokenizer.n_tokens(exported["length"]))
+        )
+
+    n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
+    model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
+    tensors = load_file(str(model_dir / "model.safetensors"))
+    prefix = NATURALNESS_PREFIX
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX))})
+    classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
+    fused = exported.get("naturalness")
+    if fused:
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        classifier.naturalness = NaturalnessScorer.from_scorer_state(
+            build_backbone(model_cfg), state, fused["scorer"]
+        )
+        classifier.fusion = classifier.fitted_fusion = Fusion(**fused["fusion"])
+    stacked = exported.get("kmer_stack")
+    if stacked:
+        weight = tensors[KMER_PREFIX + "weight"].double().numpy()
+        classifier.kmer = KmerScore(weight, float(stacked["bias"]), tuple(stacked["ks"]))
+        classifier.stack = classifier.fitted_stack = Stack(**stacked["stack"])
+    return classifier, exported
+
+
+def export_classifier(
+    run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
+) -> None:
+    hf = not isinstance(start.model_cfg, TransformerConfig)
+    if hf:
+        start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
+    fused, extra = {}, {}
+    if classifier.fusion is not None:
+        scorer = classifier.naturalness
+        fused = {"naturalness": {"fusion": classifier.fusion.to_dict(), "scorer": scorer.settings()}}
+        extra = {NATURALNESS_PREFIX + k: v for k, v in scorer.state_dict().items()}
+    if classifier.stack is not None:
+        kmer = classifier.kmer
+        stack = {"stack": classifier.stack.to_dict(), "ks": list(kmer.ks), "bias": kmer.bias}
+        fused["kmer_stack"] = stack
+        extra[KMER_PREFIX + "weight"] = torch.from_numpy(np.asarray(kmer.weight, dtype=np.float64))
+    export_model(
+        run.model,
+        classifier.model,
+        {
+            "domain": "dna",
+            "task": "promoter",
+            "model": dict(start.model_cfg) if hf else to_dict(start.model_cfg),
+            "tokenizer": start.tokenizer.to_dict(),
+            "head": to_dict(cfg.head),
+            "length": length,
+            "strand_symmetric": cfg.strand_symmetric,
+            "pretrained_on": start.pretrained_on,
+            "init": cfg.init,
+            "ensemble": cfg.ensemble,
+            **fused,
+        },
+        extra_tensors=extra or None,
+    )

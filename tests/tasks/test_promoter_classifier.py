@@ -1,0 +1,312 @@
+import numpy as np
+import pytest
+import torch
+
+from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
+from sciPT.domains.dna.data import read_labelled
+from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.tokenizer import dna_tokenizer
+from sciPT.errors import ConfigError
+from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.objectives.masked import LMHead
+from sciPT.run import RunDir
+from sciPT.sequence_domain import TokenizerConfig
+from sciPT.tasks.promoter import PromoterConfig, validate
+from sciPT.tasks.promoter_classifier import (
+    COMPLEMENT,
+    LENGTH_STRETCH,
+    Classifier,
+    Start,
+    export_classifier,
+    load_classifier,
+    load_start,
+    train_classifier,
+)
+from sciPT.tasks.promoter_report import kmer_stack_line, naturalness_line
+from sciPT.testing import assert_strand_symmetric
+
+
+# --- model behaviour ------------------------------------------------------------------------
+def _random_classifier(strand_symmetric: bool) -> Classifier:
+    tok = dna_tokenizer(TokenizerConfig())
+    torch.manual_seed(0)
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=40)
+    )
+    head = ClassifierHead(HeadConfig(pooling="flatten", dropout=0.0), 16, 40)
+    return Classifier(SequenceClassifier(enc, head).eval(), tok, 40, strand_symmetric)
+
+
+def test_strand_symmetric_prediction():
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(8)]
+    assert_strand_symmetric(_random_classifier(True).predict, seqs, COMPLEMENT)
+    with pytest.raises(AssertionError, match="^not strand-symmetric: max"):  # the option matters
+        assert_strand_symmetric(_random_classifier(False).predict, seqs, COMPLEMENT, atol=1e-4)
+
+
+class _FixedLogits(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, input_ids, attention_mask):
+        return self.logits
+
+
+def test_ensemble_averages_probabilities_not_logits():
+    ensemble = ProbabilityEnsemble([_FixedLogits([0.0, 4.0, -2.0]), _FixedLogits([np.log(3.0), -4.0, 30.0])])
+    p = torch.sigmoid(ensemble(None, None))
+    # sigmoid(0) = 1/2 and sigmoid(log 3) = 3/4; sigmoid(4) + sigmoid(-4) = 1
+    expected = [(0.5 + 0.75) / 2, 0.5, (1 / (1 + np.exp(2.0)) + 1 / (1 + np.exp(-30.0))) / 2]
+    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-6)
+
+
+def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=2)
+    cfg.max_epochs = 2
+    start = load_start("none", cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0)
+    members = classifier.model.members
+    assert len(members) == 2
+    # different seeds: different heads, so the members are two models, not one model twice
+    assert not torch.equal(members[0].head.net[-1].weight, members[1].head.net[-1].weight)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["ensemble"] == 2 and isinstance(loaded.model, ProbabilityEnsemble)
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    each = [torch.sigmoid(m(*_batch(start, data))).detach().numpy() for m in members]
+    np.testing.assert_allclose(classifier.predict(data.codes), np.mean(each, 0), atol=1e-6)
+
+
+def test_rc_equivariant_classifier_is_strand_symmetric_and_round_trips(planted, tmp_path, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg()
+    cfg.model.rc_equivariant, cfg.model.d_model, cfg.model.d_ff = True, 32, 64
+    cfg.max_epochs, cfg.ensemble = 2, 1
+    cfg.head.tokens = True  # the head's tokens follow the strands too
+    start = load_start("none", cfg)
+    assert start.model_cfg.complement_ids[5:8] == [5 + 63, 5 + 47, 5 + 31]  # AAA->TTT, AAC->GTT, AAG->CTT
+    classifier = train_classifier(start, cfg, data, 30, seed=0)
+    assert not classifier.strand_symmetric  # no second pass: the head averages the strands itself
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in (30, 30, 26, 21)]
+    assert_strand_symmetric(classifier.predict, seqs, COMPLEMENT, atol=1e-5)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, _ = load_classifier(run.path)
+    assert loaded.model.head.strand_invariant
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+
+
+def _batch(start, data):
+    batch = start.tokenizer.batch(data.codes, start.tokenizer.n_tokens(30))
+    return batch["input_ids"], batch["attention_mask"]
+
+
+def test_inputs_may_exceed_the_pretraining_window_by_the_stretch():
+    # 3-mers over 16-token windows: 16 + 2 residues pre-trained, 4 x 16 tokens = 66 residues fine-tuned
+    tok = dna_tokenizer(TokenizerConfig(kind="kmer", k=3))
+    cfg = TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=16)
+    start = Start("pre-trained", None, cfg, tok, [], {})
+    assert LENGTH_STRETCH == 4
+    assert start.residue_cap == 4 * 16 + 2
+
+
+def test_a_fit_gets_the_configured_epoch_floor(planted, monkeypatch):
+    """The task's default epoch floor (50 steps, benchmarks/promoter_recipe.py) reaches the fit."""
+    from sciPT.tasks import promoter_classifier
+
+    seen = {}
+
+    def fake_fit(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(promoter_classifier, "fit_classifier", fake_fit)
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = PromoterConfig(ensemble=1)
+    cfg.model = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64)
+    with pytest.raises(RuntimeError, match="stop here"):
+        train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
+    assert seen["min_steps_per_epoch"] == 50
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(min_steps_per_epoch=-1))
+    assert str(err.value) == "min_steps_per_epoch: expected a non-negative integer, got -1"
+
+
+# --- the pre-trained model's likelihood fused into the prediction ---------------------------------
+def _pretrained_start(cfg, with_head: bool = True) -> Start:
+    """A 'pre-trained' start: random encoder weights and, with ``with_head``, a masked-model head."""
+    scratch = load_start("none", cfg)
+    torch.manual_seed(5)
+    encoder = TransformerEncoder(scratch.model_cfg)
+    head = LMHead(scratch.model_cfg.d_model, scratch.model_cfg.vocab_size)
+    extras = {f"mlm_head.{k}": v for k, v in head.state_dict().items()} if with_head else {}
+    return Start("pre-trained", encoder.state_dict(), scratch.model_cfg, scratch.tokenizer, [], extras)
+
+
+def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)  # 30 of each class: enough for the fusion
+    cfg = fast_cfg(ensemble=1)
+    cfg.max_epochs = 2
+    cfg.naturalness_min_ratio = 0.0  # kept whatever the random encoder's likelihood is worth
+    cfg.kmer_stack = False  # the fusion alone (the k-mer stack: below)
+    start = _pretrained_start(cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    fusion = classifier.fusion
+    assert fusion is not None and fusion is classifier.fitted_fusion
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    scores = classifier.naturalness_scores(data.codes)
+    z = (
+        fusion.w_logit * np.log(plain / (1 - plain))
+        + fusion.w_naturalness * (scores - fusion.mean) / fusion.sd
+    )
+    np.testing.assert_allclose(classifier.predict(data.codes), 1 / (1 + np.exp(-z - fusion.bias)), rtol=1e-5)
+    assert fusion.mean == pytest.approx(scores.mean(), abs=1e-5)  # fitted on val (= data here)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["naturalness"]["fusion"] == fusion.to_dict()
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+
+    # the same fit, judged by a ratio it does not reach: left out of the predictions and the export
+    cfg.naturalness_min_ratio = fusion.likelihood_ratio + 1.0
+    classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, cfg.naturalness_min_ratio)
+    assert classifier.fusion is None and classifier.fitted_fusion == fusion
+    np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    # the fit left out can still be applied by name, as the transfer benchmark's "always fused" does
+    np.testing.assert_allclose(
+        classifier.predict(data.codes, fusion=classifier.fitted_fusion),
+        1 / (1 + np.exp(-z - fusion.bias)),
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(classifier.predict(data.codes, fusion=None), plain)
+    line = naturalness_line(cfg, start, classifier)
+    assert line.startswith(
+        f"Fitted and left out: adding the pre-trained model's pseudo-log-likelihood to the classifier's "
+        f"logit (weight {fusion.w_naturalness:+.2f} per standard deviation) did not improve the fit on "
+        f"the early-stopping split enough: likelihood ratio against the logit alone "
+        f"{fusion.likelihood_ratio:.2f} (kept at {fusion.likelihood_ratio + 1:.2f} or above;"
+    )
+    assert line.endswith("The model predicts without it (it would cost 16 encoder passes per sequence).")
+    export_classifier(run, classifier, start, cfg, 30)
+    assert "naturalness" not in load_classifier(run.path)[1]
+
+
+def test_no_fusion_when_off_without_a_head_or_with_a_small_split(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1)
+    cfg.max_epochs = 1
+    assert (
+        train_classifier(_pretrained_start(cfg, with_head=False), cfg, data, 30, 0, val=data).fusion is None
+    )
+    assert load_start("none", cfg).naturalness_scorer() is None
+    # the default early-stopping split holds 6 of the 60 sequences: fewer than 20 of each class
+    assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0).fusion is None
+    cfg.naturalness = False
+    assert train_classifier(_pretrained_start(cfg), cfg, data, 30, 0, val=data).fusion is None
+
+
+def test_the_likelihood_ratio_threshold_must_be_a_number():
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(naturalness_min_ratio=float("nan")))
+    assert str(err.value) == "naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan"
+
+
+# --- a k-mer regression stacked onto the classifier -------------------------------------------------
+def _kmer_logits(fit, codes):
+    return KmerLogisticRegression(C=None, seed=0).fit(fit.codes, fit.labels).score()(codes)
+
+
+def test_kmer_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)  # 30 of each class: enough for the stack
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True)
+    cfg.max_epochs = 2
+    cfg.kmer_stack_min_ratio = 0.0  # kept whatever the k-mer model is worth here
+    start = load_start("none", cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    stack = classifier.stack
+    assert stack is not None and stack is classifier.fitted_stack
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    kmer = _kmer_logits(data, data.codes)  # fitted on the fit part: all of data, as val is given
+    np.testing.assert_allclose(classifier.kmer(data.codes), kmer, rtol=1e-9)
+    assert stack.mean == pytest.approx(kmer.mean()) and stack.sd == pytest.approx(kmer.std())
+    z = stack.w_logit * np.log(plain / (1 - plain)) + stack.w_score * (kmer - stack.mean) / stack.sd
+    expected = 1 / (1 + np.exp(-z - stack.bias))
+    np.testing.assert_allclose(classifier.predict(data.codes), expected, rtol=1e-5)
+    np.testing.assert_array_equal(classifier.predict(data.codes, stack=None), plain)
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["kmer_stack"]["stack"] == stack.to_dict() and exported["kmer_stack"]["ks"] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    assert kmer_stack_line(cfg, classifier) == (
+        "The model adds a k-mer logistic regression's logit (counts of every 1- to 5-mer; fitted "
+        "without the early-stopping split) to the classifier's, fitted on that split: "
+        f"logit p = {stack.w_logit:.2f} x classifier logit {stack.w_score:+.2f} x "
+        f"(k-mer logit - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
+        f"against the logit alone {stack.likelihood_ratio:.2f} (kept at 0.00 or above; 3.84 is "
+        "p = 0.05, chi-squared with 1 degree of freedom)."
+    )
+
+    # judged by a ratio it does not reach: left out of the predictions and the export
+    cfg.kmer_stack_min_ratio = stack.likelihood_ratio + 1.0
+    classifier.stack_kmers([(classifier.model, data, data)], 0, cfg.kmer_stack_min_ratio)
+    assert classifier.stack is None and classifier.fitted_stack == stack
+    np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    assert kmer_stack_line(cfg, classifier).endswith("The model predicts without it.")
+    export_classifier(run, classifier, start, cfg, 30)
+    assert "kmer_stack" not in load_classifier(run.path)[1]
+
+
+def test_each_members_kmer_model_is_fitted_without_its_own_split(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    # two members' splits: 20 + 20 of each class held out in all, the rest fitted on
+    halves = [np.r_[0:40], np.r_[20:60]]
+    parts = [(data.subset(np.setdiff1d(np.arange(60), h)), data.subset(h)) for h in halves]
+    classifier.stack_kmers([(classifier.model, fit, val) for fit, val in parts], 0, 0.0)
+    scores = [_kmer_logits(fit, val.codes) for fit, val in parts]
+    assert classifier.fitted_stack.mean == pytest.approx(np.concatenate(scores).mean())
+    # the prediction's k-mer logit: the mean of the two fits' logits
+    mean = np.mean([_kmer_logits(fit, data.codes) for fit, _ in parts], axis=0)
+    np.testing.assert_allclose(classifier.kmer(data.codes), mean, rtol=1e-9)
+
+
+def test_no_kmer_stack_when_off_or_with_a_small_split(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0, val=data)
+    assert classifier.fitted_stack is None and kmer_stack_line(cfg, classifier) == "Off (`--no-kmer-stack`)."
+    cfg.kmer_stack = True
+    # without val: each member stops on 10% of 60, 3 of each class, below the 20 a stack needs
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0)
+    assert classifier.fitted_stack is None
+    assert kmer_stack_line(cfg, classifier) == (
+        "Not fitted: the early-stopping split holds fewer than 20 sequences of a class."
+    )
