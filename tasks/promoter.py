@@ -73,6 +73,7 @@ from .promoter_report import (
     NO_CV_LINE,
     comparison_lines,
     cv_table,
+    few_label_lines,
     flag_lines,
     fold_scores,
     kmer_stack_line,
@@ -491,6 +492,7 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
     pool, held = data.subset(pool_idx), data.subset(test_idx)
     fractions = sorted(cfg.label_fractions)
     results = {name: [[] for _ in fractions] for name in starts}
+    sizes = []
     bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
     for i, frac in enumerate(fractions):
         for seed in range(cfg.fraction_seeds):
@@ -502,6 +504,8 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
             else:
                 idx = np.arange(len(pool))
             subset = pool.subset(idx)
+            if seed == 0:
+                sizes.append(len(subset))
             for name, start in starts.items():
                 acc = binary_metrics(
                     held.labels, train_classifier(start, cfg, subset, length, seed).predict(held.codes)
@@ -523,6 +527,7 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
         lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
         for n in starts:
             metrics[f"fraction_{frac:g}_{metric_key(n)}_accuracy_mean"] = float(np.mean(results[n][i]))
+    lines += few_label_lines(fractions, sizes, results, metrics)
     png = plots.sample_efficiency(fractions, results, run.plot_path("sample_efficiency.png"))
     return lines + ["", f"![sample efficiency](plots/{png.name})"]
 

@@ -176,6 +176,28 @@ def versus_scratch(pre: list[float], scr: list[float]) -> str:
     return f"No clear difference between pre-trained and scratch: {detail}, within 2 SE."
 
 
+def few_label_lines(
+    fractions, sizes: list[int], accuracy: dict[str, list[list[float]]], metrics: dict
+) -> list[str]:
+    """Pre-trained against scratch at each label fraction: the paired 2-SE rule on accuracy over the
+    seeds (each seed's subset is the same for both); the verdicts go into ``metrics`` too. [] without
+    both models."""
+    if not {"pre-trained", "scratch"} <= set(accuracy):
+        return []
+    lines = [""]
+    for i, (frac, n) in enumerate(zip(fractions, sizes)):
+        pre, scr = accuracy["pre-trained"][i], accuracy["scratch"][i]
+        mean, se = transfer.paired_difference(pre, scr)
+        verdict = transfer.compare(pre, scr)
+        key = f"fraction_{frac:g}_pre_trained_vs_scratch_accuracy"
+        metrics.update({f"{key}_diff_mean": mean, f"{key}_diff_se": se, f"{key}_verdict": verdict})
+        lines.append(
+            f"- {frac:.0%} of the labels ({n} sequences): pre-trained is {transfer.WORDS[verdict]} scratch, "
+            f"accuracy {100 * mean:+.1f} ± {100 * se:.1f} points (paired over {len(pre)} seeds, 2-SE rule)."
+        )
+    return lines
+
+
 def metric_table(rows: dict[str, dict], prefix: str) -> list[str]:
     names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
     out = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

@@ -137,6 +137,7 @@ def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
 
 
 def report(
+    *,
     cfg,
     transfer,
     points,

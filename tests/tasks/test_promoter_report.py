@@ -26,3 +26,28 @@ def test_flag_lines_on_the_human_promoter_numbers():
         "- **Near chance: pre-trained**: cross-validated MCC 0.110 ± 0.080 (mean ± standard error over "
         "5 folds) is not 2 standard errors above zero; it has learnt nothing measurable from these data."
     )
+
+
+def test_few_label_lines_pair_the_seeds():
+    from sciPT.tasks.promoter_report import few_label_lines
+
+    accuracy = {
+        # differences 0.05, 0.04, 0.06: mean 0.05, SE 0.01 / sqrt(3) = 0.0058
+        "pre-trained": [[0.73, 0.74, 0.72], [0.76, 0.75, 0.77]],
+        "scratch": [[0.68, 0.70, 0.66], [0.75, 0.77, 0.74]],
+        # differences 0.01, -0.02, 0.03: mean 0.0067, SE 0.0252 / sqrt(3) = 0.0145
+    }
+    metrics = {}
+    lines = few_label_lines([0.01, 0.05], [46, 229], accuracy, metrics)
+    assert lines == [
+        "",
+        "- 1% of the labels (46 sequences): pre-trained is ahead of scratch, accuracy +5.0 ± 0.6 points "
+        "(paired over 3 seeds, 2-SE rule).",
+        "- 5% of the labels (229 sequences): pre-trained is tied with scratch, accuracy +0.7 ± 1.5 points "
+        "(paired over 3 seeds, 2-SE rule).",
+    ]
+    assert metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_verdict"] == 1
+    assert metrics["fraction_0.05_pre_trained_vs_scratch_accuracy_verdict"] == 0
+    assert abs(metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_diff_mean"] - 0.05) < 1e-12
+    assert abs(metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_diff_se"] - 0.01 / 3**0.5) < 1e-12
+    assert few_label_lines([0.01], [46], {"scratch": [[0.7]]}, {}) == []

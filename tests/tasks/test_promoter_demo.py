@@ -1,0 +1,26 @@
+from sciPT.tasks.promoter_demo import FEW_LABELS, pretraining_gains
+
+
+def test_pretraining_gains_reads_the_runs_verdicts():
+    metrics = {
+        "sequences": 5720,
+        "pre_trained_mcc_mean": 0.695,
+        "scratch_mcc_mean": 0.680,
+        "pre_trained_vs_scratch_mcc_diff_mean": 0.015,
+        "pre_trained_vs_scratch_mcc_diff_se": 0.016,
+        "pre_trained_vs_scratch_mcc_verdict": 0,
+    }
+    for frac, verdict, pre, scr in zip(FEW_LABELS, (1, -1), (0.732, 0.70), (0.679, 0.74)):
+        key = f"fraction_{frac:g}_pre_trained_vs_scratch_accuracy"
+        metrics.update({f"{key}_diff_mean": pre - scr, f"{key}_diff_se": 0.006, f"{key}_verdict": verdict})
+        metrics[f"fraction_{frac:g}_pre_trained_accuracy_mean"] = pre
+        metrics[f"fraction_{frac:g}_scratch_accuracy_mean"] = scr
+    assert FEW_LABELS == [0.01, 0.05]
+    assert pretraining_gains(metrics) == [
+        "- All 5,720 labels, 5-fold cross-validation: pre-trained is tied with scratch, MCC 0.695 vs 0.680, "
+        "per-fold difference +0.015 ± 0.016.",
+        "- 1% of the labels: pre-trained is ahead of scratch, accuracy 0.732 vs 0.679, difference +5.3 ± 0.6 "
+        "points over seeds.",
+        "- 5% of the labels: pre-trained is behind scratch, accuracy 0.700 vs 0.740, difference -4.0 ± 0.6 "
+        "points over seeds.",
+    ]
