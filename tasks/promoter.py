@@ -8,7 +8,8 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   standard error over folds of accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity (the
   report shows mean ± standard error), and out-of-fold predictions for the curves;
 - baselines, on by default (``--no-baselines`` skips them): the same architecture from scratch and a
-  k-mer-count logistic regression, run on the same folds in the same command (with ``--init none``
+  k-mer-count logistic regression at its best (its regularisation chosen by 5-fold cross-validation
+  on each fold's training part), run on the same folds in the same command (with ``--init none``
   scratch is the model and the k-mer regression runs beside it); also scratch in ``--label-fractions``;
 - verdicts at the top of the report (:mod:`sciPT.diagnostics.transfer`, rules written in the report):
   a model whose mean MCC over folds is not 2 standard errors above zero is **near chance**; a model
@@ -471,7 +472,7 @@ def cross_validate(
             bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
             if name == "k-mer LR":
                 p = (
-                    KmerLogisticRegression(seed=cfg.train.seed)
+                    KmerLogisticRegression(C=None, seed=cfg.train.seed)
                     .fit(train.codes, train.labels)
                     .predict_proba(held.codes)
                 )

@@ -192,3 +192,22 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
     assert metrics["pre_trained_vs_scratch_mcc_verdict"] == -1 and metrics["scratch_mcc_se"] == 0
     assert metrics["recommended_scratch"] == 1 and metrics["recommended_pre_trained"] == 0
     assert metrics["pre_trained_near_chance"] == 0 and "kmer_lr_mcc_fold3" in metrics
+
+
+def test_the_kmer_baseline_chooses_its_regularisation_on_each_training_part(planted, monkeypatch, fast_cfg):
+    from sciPT.domains.dna import model
+
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    sizes = []
+
+    def chosen(x, y, **kwargs):
+        sizes.append(len(y))
+        return 0.5
+
+    monkeypatch.setattr(model, "cross_validated_c", chosen)
+    out = cross_validate({}, fast_cfg(folds=3), data, 30, with_kmer=True)
+    # three folds, each baseline's C chosen on that fold's training part only: every sequence is in
+    # two of the three training parts
+    assert len(sizes) == 3 and sum(sizes) == 2 * len(data)
+    assert len(out["k-mer LR"][1]) == 3
