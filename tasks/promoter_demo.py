@@ -63,13 +63,13 @@ def pretraining_gains(metrics: dict) -> list[str]:
         f"{metrics['pre_trained_vs_scratch_mcc_diff_mean']:+.3f} ± {metrics['pre_trained_vs_scratch_mcc_diff_se']:.3f}."
     ]
     for frac in FEW_LABELS:
-        key = f"fraction_{frac:g}_pre_trained_vs_scratch_accuracy"
-        words = transfer.WORDS[metrics[f"{key}_verdict"]]
+        at = f"fraction_{frac:g}"
+        versus = f"{at}_pre_trained_vs_scratch_accuracy"
         lines.append(
-            f"- {frac:.0%} of the labels: pre-trained is {words} scratch, accuracy "
-            f"{metrics[f'fraction_{frac:g}_pre_trained_accuracy_mean']:.3f} vs "
-            f"{metrics[f'fraction_{frac:g}_scratch_accuracy_mean']:.3f}, difference "
-            f"{100 * metrics[f'{key}_diff_mean']:+.1f} ± {100 * metrics[f'{key}_diff_se']:.1f} points over seeds."
+            f"- {frac:.0%} of the labels: pre-trained is {transfer.WORDS[metrics[f'{versus}_verdict']]} scratch, "
+            f"accuracy {metrics[f'{at}_pre_trained_accuracy_mean']:.3f} vs "
+            f"{metrics[f'{at}_scratch_accuracy_mean']:.3f}, difference {100 * metrics[f'{versus}_diff_mean']:+.1f} "
+            f"± {100 * metrics[f'{versus}_diff_se']:.1f} points over seeds."
         )
     return lines
 

@@ -145,10 +145,13 @@ class KmerLogisticRegression:
 
     def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> KmerLogisticRegression:
         x = self.features(codes)
-        if self.C is None:
-            scaled = self.pipeline[0].fit_transform(x)
-            self.pipeline[-1].set_params(C=cross_validated_c(scaled, np.asarray(labels), seed=self.seed))
-        self.pipeline.fit(x, labels)
+        if self.C is not None:
+            self.pipeline.fit(x, labels)
+            return self
+        # the scaler is fitted once; C is chosen on the scaled counts and the regression fitted there
+        scaled = self.pipeline[0].fit_transform(x)
+        c = cross_validated_c(scaled, np.asarray(labels), seed=self.seed)
+        self.pipeline[-1].set_params(C=c).fit(scaled, labels)
         return self
 
     def predict_proba(self, codes: list[np.ndarray]) -> np.ndarray:
