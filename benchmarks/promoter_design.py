@@ -17,7 +17,7 @@ positions. Which head on the DNA encoder finds them? Protocol, fixed before the 
   MLP of 64: CNNProm's shape), ``conv-global`` (the same conv, maximum over all positions).
   Starts: the pre-trained encoder and the same architecture from scratch.
 - Baselines on the same folds: k-mer logistic regression (the task's), and the CNN of
-  ``promoter_cnn.py`` on one-hot input (lr 1e-3, dropout 0.3, early stopping on 10%).
+  ``sciPT.domains.dna.cnn`` on one-hot input (lr 1e-3, dropout 0.3, early stopping on 10%).
 - Rule: the default head is the one with the highest mean MCC over the folds of
   ``sigma70-shuffle`` with the pre-trained start.
 
@@ -108,8 +108,7 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
     if model == "k-mer LR":
         return KmerLogisticRegression(seed=0).fit(train.codes, train.labels).predict_proba(test.codes)
     if model == "CNN":
-        sys.path.insert(0, str(HERE))
-        from promoter_cnn import fit_cnn, one_hot, predict_cnn
+        from sciPT.domains.dna.cnn import fit_cnn, one_hot, predict_cnn
 
         length = max(len(c) for c in data.codes)
         x = one_hot(data.codes, length)

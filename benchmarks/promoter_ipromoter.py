@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     starts = {"pre-trained": pre, "scratch": Start("scratch", None, pre.model_cfg, pre.tokenizer, [], {})}
     for fraction in args.fractions:
         c1 = cpu_seconds()
-        oof = cross_validate(starts, ft, data, 81, with_kmer=True, train_fraction=fraction)
+        oof = cross_validate(starts, ft, data, 81, classical=True, train_fraction=fraction)
         row = {}
         for model, (_, per_fold) in oof.items():
             row.update(summarise(per_fold, model))

@@ -26,7 +26,7 @@ Models, each tuned on an inner split of each outer fold's training part and refi
 with the promoter task's own code (``sciPT.tasks.promoter_classifier.train_classifier``, one fine-tune per model),
 the same architecture from scratch, k-mer (k = 1..5) logistic regression
 (``sciPT.domains.dna.model.KmerLogisticRegression``), position-aware one-hot logistic regression, and a
-small CNN of the CNNProm kind (``benchmarks/promoter_cnn.py``). Each at all labels and at 5% of them.
+small CNN of the CNNProm kind (``sciPT.domains.dna.cnn``). Each at all labels and at 5% of them.
 
 Raw results: ``benchmarks/results/<--results-name>.json`` (default ``promoter_nested``), rewritten
 after every model of every fold, so a killed run keeps what it finished and ``--resume`` skips it.
@@ -257,8 +257,7 @@ class Models:
     """Fits every model on index sets of one data set; features are computed once."""
 
     def __init__(self, data, groups: np.ndarray, scheme: str, length: int = LENGTH):
-        from promoter_cnn import one_hot
-
+        from sciPT.domains.dna.cnn import one_hot
         from sciPT.domains.dna.model import KmerLogisticRegression
 
         self.data, self.labels, self.groups, self.scheme = data, data.labels, groups, scheme
@@ -364,7 +363,7 @@ class Models:
         return estimator.predict_proba(x[pred_idx])[:, 1], ({} if converged else {"converged": False})
 
     def _cnn(self, setting, fit_idx, pred_idx, seed):
-        from promoter_cnn import fit_cnn, predict_cnn
+        from sciPT.domains.dna.cnn import fit_cnn, predict_cnn
 
         fit, stop = self.early_stop_split(fit_idx, seed)
         done = fit_cnn(

@@ -26,7 +26,7 @@ Models: the pre-trained ``tiny`` DNA encoder (3-mer tokens, pre-trained for ``--
 the E. coli genome decontaminated against every sequence of every experiment of that seed, the
 GC-matched windows included, which are genomic too) fine-tuned with the promoter task's code, the same
 architecture from scratch, k-mer (k = 1..5) logistic regression, position-wise one-hot logistic
-regression and the small CNN of ``benchmarks/promoter_cnn.py`` (the strongest baseline of the nested
+regression and the small CNN of ``sciPT.domains.dna.cnn`` (the strongest baseline of the nested
 benchmark; added on 2026-12-02 after the other four had run, and run on the same units). Each is tuned on an inner split of its training set and refitted on all of it, with the
 grids, inner split and selection rule of ``benchmarks/promoter_nested.py`` (its ``Models``,
 ``carve``, ``select``, ``label_subset`` and ``outer_folds`` are imported, not copied).

@@ -7,16 +7,18 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
 - K-fold stratified cross-validation (``--folds K``, fixed seed): mean, standard deviation and
   standard error over folds of accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity (the
   report shows mean ± standard error), and out-of-fold predictions for the curves;
-- baselines, on by default (``--no-baselines`` skips them): the same architecture from scratch and a
+- baselines, on by default (``--no-baselines`` skips them): the same architecture from scratch, a
   k-mer-count logistic regression at its best (its regularisation chosen by 5-fold cross-validation
-  on each fold's training part), run on the same folds in the same command (with ``--init none``
-  scratch is the model and the k-mer regression runs beside it); also scratch in ``--label-fractions``;
+  on each fold's training part) and a small CNN of the CNNProm kind (:mod:`sciPT.domains.dna.cnn`),
+  run on the same folds in the same command (with ``--init none`` scratch is the model and the
+  classical baselines run beside it); also scratch in ``--label-fractions``;
 - verdicts at the top of the report (:mod:`sciPT.diagnostics.transfer`, rules written in the report):
   a model whose mean MCC over folds is not 2 standard errors above zero is **near chance**; a model
   is behind / tied with / ahead of another by the 2-SE rule on the per-fold MCC differences (behind
-  the k-mer baseline is flagged; pre-trained behind scratch is **negative transfer**); and the model
-  recommended for this data size: the best by mean MCC unless a simpler one is tied with it, then the
-  simplest of those (k-mer LR < scratch < pre-trained); the report's text is :mod:`.promoter_report`;
+  the k-mer regression or the CNN is flagged; pre-trained behind scratch is **negative transfer**);
+  and the model recommended for this data size: the best by mean MCC unless a simpler one is tied
+  with it, then the simplest of those (k-mer LR < CNN < scratch < pre-trained); the report's text is
+  :mod:`.promoter_report`;
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset;
@@ -49,6 +51,7 @@ from tqdm.auto import tqdm
 from sciPT import io, plots
 from sciPT.classification import HeadConfig
 from sciPT.config import to_dict
+from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.errors import ConfigError, DataError
@@ -65,12 +68,15 @@ from sciPT.trainer import TrainConfig
 from .promoter_classifier import (
     COMPLEMENT,
     Start,
+    crop,
     export_classifier,
     load_classifier,
     load_start,
     train_classifier,
 )
 from .promoter_report import (
+    CNN,
+    KMER,
     NO_CV_LINE,
     comparison_lines,
     cv_table,
@@ -171,7 +177,8 @@ class PromoterConfig:
     kmer_stack_min_ratio: float = MIN_LIKELIHOOD_RATIO
     folds: int = 0
     strand_symmetric: bool = False
-    # scratch and a k-mer logistic regression beside the model, on the same folds (--no-baselines: off)
+    # scratch, a k-mer logistic regression and a small CNN beside the model, on the same folds
+    # (--no-baselines: off)
     baselines: bool = True
     label_fractions: list[float] = field(default_factory=list)
     fraction_seeds: int = 3
@@ -209,7 +216,7 @@ class PromoterTask(Task):
         from sciPT.runconfig import add_off_switch, add_run_arguments
 
         parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
-        add_off_switch(parser, "baselines", "skip the scratch and k-mer baselines")
+        add_off_switch(parser, "baselines", "skip the scratch, k-mer and CNN baselines")
         add_off_switch(
             parser, "naturalness", "do not fuse the pre-trained model's likelihood into the predictions"
         )
@@ -379,7 +386,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     flags = [NO_CV_LINE]
     curves = {}
     if cfg.folds:
-        oof = cross_validate(starts, cfg, data, length, with_kmer=cfg.baselines)
+        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines)
         for name, (p, fold_metrics) in oof.items():
             metrics.update(summarise(fold_metrics, metric_key(name)))
             metrics.update(standard_errors(fold_metrics, metric_key(name)))
@@ -442,10 +449,11 @@ def cross_validate(
     cfg: PromoterConfig,
     data: LabelledSequences,
     length: int,
-    with_kmer: bool,
+    classical: bool,
     train_fraction: float = 1.0,
 ) -> dict[str, tuple[np.ndarray, list[dict]]]:
-    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds.
+    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds; with
+    ``classical``, the k-mer regression and the CNN beside the starts.
 
     ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
     subset for every model) and still tests on the whole held-out fold: cross-validated sample
@@ -456,7 +464,7 @@ def cross_validate(
             np.zeros(len(data)), data.labels
         )
     )
-    names = list(starts) + (["k-mer LR"] if with_kmer else [])
+    names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
     for f, (train_idx, test_idx) in enumerate(folds):
@@ -470,12 +478,17 @@ def cross_validate(
         train, held = data.subset(train_idx), data.subset(test_idx)
         for name in names:
             bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
-            if name == "k-mer LR":
+            if name == KMER:
                 p = (
                     KmerLogisticRegression(C=None, seed=cfg.train.seed)
                     .fit(train.codes, train.labels)
                     .predict_proba(held.codes)
                 )
+            elif name == CNN:
+                cnn = CNNClassifier(
+                    length, seed=cfg.train.seed + f, min_steps_per_epoch=cfg.min_steps_per_epoch
+                )
+                p = cnn.fit(crop(train.codes, length), train.labels).predict_proba(crop(held.codes, length))
             else:
                 p = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f).predict(held.codes)
             results[name][0][test_idx] = p

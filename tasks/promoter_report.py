@@ -1,10 +1,10 @@
 """The promoter run's report: verdicts on the cross-validated models, tables, and the text around them.
 
-:func:`flag_lines` gives the report's first lines (a model near chance, a model behind the k-mer
-baseline, negative transfer, the model recommended for this data size, and the rules behind them),
-by the rules of :mod:`sciPT.diagnostics.transfer`; :func:`transfer_metrics` gives the same verdicts
-as numbers for ``metrics.json``. :func:`report` assembles the markdown that
-:func:`sciPT.tasks.promoter.run_finetune` writes.
+:func:`flag_lines` gives the report's first lines (a model near chance, a model behind a classical
+baseline (the k-mer regression or the CNN), negative transfer, the model recommended for this data
+size, and the rules behind them), by the rules of :mod:`sciPT.diagnostics.transfer`;
+:func:`transfer_metrics` gives the same verdicts as numbers for ``metrics.json``. :func:`report`
+assembles the markdown that :func:`sciPT.tasks.promoter.run_finetune` writes.
 """
 
 from __future__ import annotations
@@ -28,13 +28,16 @@ def metric_key(model_name: str) -> str:
     return model_name.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
 
 
-# --- verdicts: near chance, behind the k-mer baseline, negative transfer, recommendation ----------
+# --- verdicts: near chance, behind a classical baseline, negative transfer, recommendation --------
 # Rules in sciPT.diagnostics.transfer (mean MCC over folds <= 2 SE: near chance; the paired 2-SE rule
 # on per-fold MCC differences: behind / tied / ahead). metrics.json stays numeric: verdicts are
 # <a>_vs_<b>_mcc_verdict = -1 (a behind b), 0 (tied), 1 (a ahead of b); <model>_near_chance and
 # recommended_<model> are 1 or 0 (every recommended_* is 0 when even the pick is near chance).
 KMER = "k-mer LR"
-SIMPLEST_FIRST = (KMER, "scratch", "pre-trained")
+CNN = "CNN"
+# the baselines that are not pre-trained, and the name each has in a flag
+CLASSICAL = {KMER: "the k-mer baseline", CNN: "the CNN baseline"}
+SIMPLEST_FIRST = (KMER, CNN, "scratch", "pre-trained")
 NO_CV_LINE = (
     "- Not checked: without `--folds` there is no cross-validation, so no near-chance, baseline or "
     "negative-transfer verdict (pass `--folds 5`)."
@@ -43,8 +46,8 @@ RULES_LINE = (
     "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
     "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
     "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
-    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < scratch < "
-    "pre-trained) is tied with it, then the simplest of those tied."
+    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < CNN < scratch "
+    "< pre-trained) is tied with it, then the simplest of those tied."
 )
 
 
@@ -59,8 +62,9 @@ def standard_errors(per_fold: list[dict], prefix: str) -> dict[str, float]:
 
 
 def comparison_pairs(names) -> list[tuple[str, str]]:
-    """Every model against the k-mer baseline, and pre-trained against scratch."""
-    pairs = [(n, KMER) for n in names if n != KMER and KMER in names]
+    """Every fine-tuned model against each classical baseline, and pre-trained against scratch."""
+    baselines = [b for b in CLASSICAL if b in names]
+    pairs = [(n, b) for n in names if n not in CLASSICAL for b in baselines]
     return pairs + ([("pre-trained", "scratch")] if {"pre-trained", "scratch"} <= set(names) else [])
 
 
@@ -101,10 +105,10 @@ def near_chance_line(name: str, scores: list[float]) -> str:
 
 
 def behind_line(a: str, b: str, mcc: dict[str, list[float]]) -> str:
-    if b != KMER:  # pre-trained behind scratch
+    if b not in CLASSICAL:  # pre-trained behind scratch
         return "- " + versus_scratch(mcc[a], mcc[b])
     detail = f"MCC {mean_se_text(mcc[a])} vs {mean_se_text(mcc[b])}, {pair_text(mcc[a], mcc[b])}"
-    return f"- **Behind the k-mer baseline: {a}**: {detail}, beyond 2 SE."
+    return f"- **Behind {CLASSICAL[b]}: {a}**: {detail}, beyond 2 SE."
 
 
 def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
@@ -121,7 +125,7 @@ def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
 
 
 def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
-    """The report's first lines: models near chance, models behind the k-mer baseline, negative
+    """The report's first lines: models near chance, models behind a classical baseline, negative
     transfer, the recommendation for this data size, and the rules behind them."""
     warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
     warnings += [
@@ -132,13 +136,13 @@ def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
     if not warnings:
         warnings = [
             "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
-            "behind the k-mer baseline or scratch."
+            "behind a classical baseline (k-mer LR, CNN) or scratch."
         ]
     return warnings + [recommendation_line(mcc, n_sequences), RULES_LINE]
 
 
 def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:
-    """Pre-trained, scratch and the k-mer baseline side by side: MCC mean ± SE and per fold."""
+    """Pre-trained, scratch and the classical baselines side by side: MCC mean ± SE and per fold."""
     out = [
         "",
         "### Models side by side",

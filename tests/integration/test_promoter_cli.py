@@ -7,7 +7,9 @@ import pytest
 
 from sciPT.checkpoint import export_model
 from sciPT.cli import main
+from sciPT.diagnostics import transfer
 from sciPT.registry import domains
+from sciPT.tasks.promoter_report import SIMPLEST_FIRST
 
 SMALL = [
     "--model.d-model",
@@ -185,8 +187,8 @@ def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_l
     args = ["--init", "none", "--train", str(random_labels), "--folds", "3", "--ensemble", "1"]
     assert main(["finetune", "promoter", *args, "--out", str(out), *SMALL]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    # no flag: scratch (the model, --init none) and the k-mer LR ran on the same folds
-    for key in ("scratch", "kmer_lr"):
+    # no flag: scratch (the model, --init none), the k-mer LR and the CNN ran on the same folds
+    for key in ("scratch", "kmer_lr", "cnn"):
         assert {f"{key}_mcc_mean", f"{key}_mcc_se", f"{key}_mcc_fold3", f"{key}_near_chance"} <= set(m)
         assert m[f"{key}_near_chance"] == 1 and m[f"recommended_{key}"] == 0
     assert m["scratch_vs_kmer_lr_mcc_verdict"] in (-1, 0, 1) and "pre_trained_mcc_mean" not in m
@@ -199,15 +201,19 @@ def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_l
             "above zero; it has learnt nothing measurable from these data."
         )
 
-    assert report[:5] == [
+    names = {"scratch": "scratch", "k-mer LR": "kmer_lr", "CNN": "cnn"}
+    folds = {name: [m[f"{key}_mcc_fold{i}"] for i in (1, 2, 3)] for name, key in names.items()}
+    pick, _ = transfer.recommend(folds, SIMPLEST_FIRST)
+    assert report[:6] == [
         "# Promoter prediction",
         "",
         near_chance("scratch", "scratch"),
         near_chance("k-mer LR", "kmer_lr"),
-        "- **Recommended for this data size** (60 sequences): none of these models: even k-mer LR, "
+        near_chance("CNN", "cnn"),
+        f"- **Recommended for this data size** (60 sequences): none of these models: even {pick}, "
         "the rule's pick, is near chance; more (or better) labelled data comes first.",
     ]
-    assert report[5].startswith("- Rules: *near chance* = mean MCC over folds not more than 2 standard")
+    assert report[6].startswith("- Rules: *near chance* = mean MCC over folds not more than 2 standard")
     assert "| model | MCC | per fold | near chance |" in report
 
 

@@ -51,3 +51,24 @@ def test_few_label_lines_pair_the_seeds():
     assert abs(metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_diff_mean"] - 0.05) < 1e-12
     assert abs(metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_diff_se"] - 0.01 / 3**0.5) < 1e-12
     assert few_label_lines([0.01], [46], {"scratch": [[0.7]]}, {}) == []
+
+
+def test_a_model_behind_the_cnn_is_flagged_and_the_simpler_tied_model_recommended():
+    mcc = {
+        "pre-trained": [0.70, 0.72, 0.69, 0.71, 0.70],
+        "k-mer LR": [0.60, 0.61, 0.59, 0.60, 0.62],
+        # per-fold differences to pre-trained: 0.05, 0.04, 0.06, 0.05, 0.05 (SE 0.0032)
+        "CNN": [0.75, 0.76, 0.75, 0.76, 0.75],
+    }
+    lines = flag_lines(mcc, 500)
+    assert lines[:2] == [
+        "- **Behind the CNN baseline: pre-trained**: MCC 0.704 ± 0.005 vs 0.754 ± 0.002, "
+        "per-fold difference -0.050 ± 0.003, beyond 2 SE.",
+        "- **Recommended for this data size** (500 sequences): CNN, because it has the best mean MCC "
+        "(0.754) and every simpler model is behind it by more than 2 standard errors over paired folds.",
+    ]
+    # tied with the pre-trained model, the CNN is still the pick: it is the simpler of the two
+    mcc["CNN"] = [0.69, 0.72, 0.70, 0.70, 0.70]
+    assert flag_lines(mcc, 500)[1].startswith(
+        "- **Recommended for this data size** (500 sequences): CNN, because it is tied with pre-trained"
+    )
