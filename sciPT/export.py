@@ -107,7 +107,7 @@ def export_run(args: argparse.Namespace) -> int:
 
     run, _ = open_run(args.run)
     if getattr(args, "format", "sciPT") == "hf":
-        from .hf import export_esm
+        from .hf_export import export_esm
 
         out = export_esm(run.path, args.out or run.path / "hf", args.checkpoint)
         print(

@@ -202,7 +202,7 @@ SCIPT_MODEL = {"position": "rotary", "activation": "gelu", "norm_eps": 1e-5, "vo
 )
 def test_settings_without_an_esm_equivalent_are_refused_in_one_line(change, message):
     from sciPT.errors import ConfigError
-    from sciPT.hf import esm_equivalent
+    from sciPT.hf_export import esm_equivalent
 
     model = {**SCIPT_MODEL, **{k: v for k, v in change.items() if k in SCIPT_MODEL}}
     tokenizer = {"symbols": DNA, "k": change.get("k", 1)}

@@ -197,7 +197,7 @@ def test_domains_fill_or_refuse_the_complement():
 
 
 def test_no_hf_equivalent():
-    from sciPT.hf import esm_equivalent
+    from sciPT.hf_export import esm_equivalent
 
     with pytest.raises(ConfigError) as err:
         esm_equivalent({"rc_equivariant": True}, {"k": 1})
