@@ -5,10 +5,10 @@
    strand, masked with N) and pre-trains on that, so the pre-trained-vs-scratch comparison is clean.
 2. Pre-training: the ``tiny`` DNA model on the decontaminated genome.
 3. Fine-tuning: 5-fold stratified cross-validation on iPromoter-2L (2,860 + 2,860, 81 bp, the
-   published protocol) of the pre-trained model, the same architecture from scratch, and a k-mer
-   logistic regression, then a final model on all the data. The task's defaults, except that each
+   published protocol) of the pre-trained model, the same architecture from scratch, a k-mer
+   logistic regression and a small CNN, then a final model on all the data. The task's defaults, except that each
    model is one fine-tune rather than three averaged (``ensemble``): that keeps the whole demo
-   near 16 minutes on a 2-core CPU; ``benchmarks/promoter_ipromoter.py`` runs the full recipe.
+   near 18 minutes on a 2-core CPU; ``benchmarks/promoter_ipromoter.py`` runs the full recipe.
 4. Few labels: pre-trained against scratch on 1 % and 5 % of an 80 % pool, three seeds each, scored
    on the other 20 % (``--label-fractions``). With all 5,720 labels the two starts are tied (the
    nested benchmark agrees); pre-training pays where labels are few, and the demo shows that too.
