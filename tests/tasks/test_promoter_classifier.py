@@ -310,3 +310,28 @@ def test_no_kmer_stack_when_off_or_with_a_small_split(planted, fast_cfg):
     assert kmer_stack_line(cfg, classifier) == (
         "Not fitted: the early-stopping split holds fewer than 20 sequences of a class."
     )
+
+
+def test_the_same_kmer_stack_regression_is_fitted_once(monkeypatch):
+    from sciPT.tasks import promoter_classifier as pc
+
+    fits = []
+    real = pc.KmerLogisticRegression.fit
+
+    def counted(self, codes, labels):
+        fits.append(len(codes))
+        return real(self, codes, labels)
+
+    monkeypatch.setattr(pc.KmerLogisticRegression, "fit", counted)
+    monkeypatch.setattr(pc, "_KMER_FITS", {})
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 30) for _ in range(60)]
+    labels = np.arange(60) % 2
+    first = pc.kmer_score(codes, labels, seed=0)
+    assert pc.kmer_score([c.copy() for c in codes], labels.copy(), seed=0) is first  # equal inputs: no refit
+    assert len(fits) == 1
+    pc.kmer_score(codes, labels, seed=1)  # another seed, another fit
+    flipped = labels.copy()
+    flipped[0] = 1 - flipped[0]
+    pc.kmer_score(codes, flipped, seed=0)  # another label, another fit
+    assert len(fits) == 3
