@@ -135,7 +135,18 @@ def main(argv: list[str] | None = None) -> None:
     steps = {}
     if not clean.exists():
         steps["decontaminate"] = run(
-            ["scipt", "data", "decontaminate", "--corpus", str(GENOME), "--against", pos, neg, "--output", str(clean)]
+            [
+                "scipt",
+                "data",
+                "decontaminate",
+                "--corpus",
+                str(GENOME),
+                "--against",
+                pos,
+                neg,
+                "--output",
+                str(clean),
+            ]
         )
     if not (pre / "export").exists():
         corpus = [str(clean), *map(str, SAMPLES)]
@@ -194,7 +205,9 @@ def render(results: dict, name: str = "promoter_long") -> str:
             f"{m[f'{k}_auroc_mean']:.3f} | {m[f'{k}_accuracy_mean']:.3f} | {versus} |"
         )
     steps = record["steps"]
-    cpu = ", ".join(f"{step} {s['cpu_s'] / 60:.1f} CPU-min ({s['wall_s'] / 60:.1f} min wall)" for step, s in steps.items())
+    cpu = ", ".join(
+        f"{step} {s['cpu_s'] / 60:.1f} CPU-min ({s['wall_s'] / 60:.1f} min wall)" for step, s in steps.items()
+    )
     lines += ["", f"Commands' cost: {cpu}.", "", "The run's report opens with:", ""]
     lines += [f"> {line}" if line else ">" for line in record["report_head"]]
     return "\n".join(lines) + "\n"
