@@ -29,7 +29,6 @@ Run (about an hour on one core with ``--ensemble 1``)::
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import resource
@@ -53,19 +52,11 @@ def reverse_complement(seq: str) -> str:
 
 
 def read_fasta(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    records, current = [], []
-    with opener(path, "rt") as handle:
-        for line in handle:
-            if line.startswith(">"):
-                if current:
-                    records.append("".join(current).upper())
-                current = []
-            else:
-                current.append(line.strip())
-    if current:
-        records.append("".join(current).upper())
-    return records
+    """The residues of every record of a FASTA file (gzipped or not), upper-cased."""
+    from sciPT.sequences import fasta_records, open_text
+
+    with open_text(path) as handle:
+        return [text.upper() for _, _, _, text in fasta_records(handle, path)]
 
 
 def widen(seq: str, genome: str, upstream: int, downstream: int) -> str | None:
@@ -171,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _key(model: str) -> str:
+    # sciPT.tasks.promoter_report.metric_key, repeated: renderers use the standard library only
     return model.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
 
 

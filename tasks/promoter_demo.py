@@ -34,6 +34,8 @@ from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
 
+from .promoter_report import CLASSICAL, metric_key
+
 POSITIVES = "data_recipes/promoters/positive2860.txt"
 NEGATIVES = "data_recipes/promoters/negative2860.txt"
 # 3,000 steps did better than 2,000 on a validation split (benchmarks/RESULTS_promoter.md)
@@ -63,10 +65,11 @@ def pretraining_gains(metrics: dict) -> list[str]:
         f"{metrics['pre_trained_mcc_mean']:.3f} vs {metrics['scratch_mcc_mean']:.3f}, per-fold difference "
         f"{metrics['pre_trained_vs_scratch_mcc_diff_mean']:+.3f} ± {metrics['pre_trained_vs_scratch_mcc_diff_se']:.3f}."
     ]
-    for name, key in (("the k-mer LR", "kmer_lr"), ("the CNN", "cnn")):
+    for name in CLASSICAL:
+        key = metric_key(name)
         versus = f"pre_trained_vs_{key}_mcc"
         lines.append(
-            f"- Against {name} on the same folds: pre-trained is {transfer.WORDS[metrics[f'{versus}_verdict']]} "
+            f"- Against the {name} on the same folds: pre-trained is {transfer.WORDS[metrics[f'{versus}_verdict']]} "
             f"it, MCC {metrics['pre_trained_mcc_mean']:.3f} vs {metrics[f'{key}_mcc_mean']:.3f}, per-fold "
             f"difference {metrics[f'{versus}_diff_mean']:+.3f} ± {metrics[f'{versus}_diff_se']:.3f}."
         )
