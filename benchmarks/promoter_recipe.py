@@ -42,6 +42,14 @@ reaches 3.841; ``tasks/promoter.py``), and the same fine-tune without it. Rule: 
 becomes the promoter task's default if the pre-trained start's mean validation MCC over datasets x
 fractions x seeds is higher with it than without (:func:`render_kmer_stack`).
 
+CNN stacking (``--cnn-stack``; added later, its rule fixed before its run): the same splits, recipe
+and encoder as the k-mer stack runs, with the task's k-mer stack on (its default by then), each
+fine-tune scored twice on the validation part: with the baseline CNN's logit stacked on top as the
+task does (``cnn_stack``: a CNN fitted on the fine-tune's fit part, the stack on its early-stopping
+split, kept where its likelihood ratio reaches 3.841), and the same fine-tune without it. Rule: the
+CNN stack becomes the promoter task's default if the pre-trained start's mean validation MCC over
+datasets x fractions x seeds is higher with it than without (:func:`render_cnn_stack`).
+
 Raw results: ``benchmarks/results/<--results-name>.json`` (default ``promoter_recipe``), rewritten
 after every unit; ``--resume`` skips finished units and the pre-training (kept in
 ``benchmarks/out/<--results-name>/``). :func:`render` makes the table of ``RESULTS_promoter.md``.
@@ -98,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score each fine-tune with and without the task's k-mer stack",
     )
+    parser.add_argument(
+        "--cnn-stack",
+        action="store_true",
+        help="score each fine-tune with and without the task's CNN stack (the k-mer stack on)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -140,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         protocol["rule"] = (
             "kmer_stack becomes the task's default if the pre-trained start's mean validation MCC over "
             "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both ways)"
+        )
+    if args.cnn_stack:
+        protocol.update(starts=args.starts, kmer_stack=True, cnn_stack=True)
+        protocol["rule"] = (
+            "cnn_stack becomes the task's default if the pre-trained start's mean validation MCC over "
+            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both "
+            "ways, the k-mer stack on)"
         )
     record = start_record(
         args.results_name, protocol, argv, args.resume, pretraining={"probes": {}}, units=[]
@@ -184,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                     if (start_name, value, composition, dataset, fraction, seed) in done:
                         continue
                     cfg = task.PromoterConfig(
-                        ensemble=1, min_steps_per_epoch=value, naturalness=False, kmer_stack=args.kmer_stack
+                        ensemble=1,
+                        min_steps_per_epoch=value,
+                        naturalness=False,
+                        kmer_stack=args.kmer_stack or args.cnn_stack,
+                        cnn_stack=args.cnn_stack,
                     )
                     cfg.head.composition = composition
                     start = promoter_classifier.load_start(str(pretrained), cfg)
@@ -210,6 +234,17 @@ def main(argv: list[str] | None = None) -> int:
                             if fitted is None
                             else {**fitted.to_dict(), "kept": model.stack is not None},
                         }
+                    if args.cnn_stack:
+                        fitted = model.fitted_cnn_stack
+                        stacked = {
+                            "cnn_stack": True,
+                            "validation_without_cnn_stack": binary_metrics(
+                                validation.labels, model.predict(validation.codes, cnn_stack=None)
+                            ),
+                            "cnn_stack_fit": None
+                            if fitted is None
+                            else {**fitted.to_dict(), "kept": model.cnn_stack is not None},
+                        }
                     record["units"].append(
                         {
                             "start": start_name,
@@ -226,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     save()
     show = (
-        render_kmer_stack
+        render_cnn_stack
+        if "cnn_stack" in protocol
+        else render_kmer_stack
         if "kmer_stack" in protocol
         else render_composition
         if "composition" in protocol
@@ -328,21 +365,35 @@ KMER_STACK_RUNS = ("promoter_recipe_kmer_stack_ipromoter", "promoter_recipe_kmer
 def render_kmer_stack(results: dict, names: tuple | str = KMER_STACK_RUNS) -> str:
     """The k-mer stack off and on (``--kmer-stack``: each fine-tune scored both ways), as
     :func:`render_composition`; the last line counts the fits where the stack was kept."""
+    return _render_stack(results, names, "kmer_stack", "k-mer stack")
+
+
+# the CNN stack runs, one per selection set (run side by side, one core each)
+CNN_STACK_RUNS = ("promoter_recipe_cnn_stack_ipromoter", "promoter_recipe_cnn_stack_sigma70")
+
+
+def render_cnn_stack(results: dict, names: tuple | str = CNN_STACK_RUNS) -> str:
+    """The CNN stack off and on (``--cnn-stack``), as :func:`render_kmer_stack`."""
+    return _render_stack(results, names, "cnn_stack", "CNN stack")
+
+
+def _render_stack(results: dict, names: tuple | str, key: str, noun: str) -> str:
     names = (names,) if isinstance(names, str) else names
+    flag = "--" + key.replace("_", "-")
     text = _render_on_off(
         results,
         names,
-        "k-mer stack",
-        lambda u: [({**u, "validation": u["validation_without_kmer_stack"]}, False), (u, True)],
-        "--values 50 --kmer-stack --fractions 0.01 0.05 0.25 1 --datasets DATASET "
-        "--results-name promoter_recipe_kmer_stack_DATASET",
+        noun,
+        lambda u: [({**u, "validation": u[f"validation_without_{key}"]}, False), (u, True)],
+        f"--values 50 {flag} --fractions 0.01 0.05 0.25 1 --datasets DATASET "
+        f"--results-name promoter_recipe_{key}_DATASET",
     )
     units = [u for n in names if n in results for u in results[n]["units"]]
     if not units:
         return text
     kept: dict[tuple, list[int]] = {}
     for u in units:
-        fit = u.get("kmer_stack_fit")
+        fit = u.get(f"{key}_fit")
         counts = kept.setdefault((u["start"], u["fraction"]), [0, 0, 0])
         counts[0 if fit is None else 1 + int(fit["kept"])] += 1
     cells = [

@@ -78,6 +78,7 @@ from .promoter_report import (
     CNN,
     KMER,
     NO_CV_LINE,
+    cnn_stack_line,
     comparison_lines,
     cv_table,
     few_label_lines,
@@ -175,6 +176,10 @@ class PromoterConfig:
     # of the labels, 3 seeds) mean MCC 0.521 with it, 0.511 without (benchmarks/RESULTS_promoter.md)
     kmer_stack: bool = True
     kmer_stack_min_ratio: float = MIN_LIKELIHOOD_RATIO
+    # then the baseline CNN's logit likewise (tasks/promoter_classifier.py), kept where its likelihood
+    # ratio reaches cnn_stack_min_ratio; off until its measurement on inner validation decides
+    cnn_stack: bool = False
+    cnn_stack_min_ratio: float = MIN_LIKELIHOOD_RATIO
     folds: int = 0
     strand_symmetric: bool = False
     # scratch, a k-mer logistic regression and a small CNN beside the model, on the same folds
@@ -221,6 +226,7 @@ class PromoterTask(Task):
             parser, "naturalness", "do not fuse the pre-trained model's likelihood into the predictions"
         )
         add_off_switch(parser, "kmer_stack", "do not stack a k-mer regression onto the classifier")
+        add_off_switch(parser, "cnn_stack", "do not stack the baseline CNN onto the classifier")
 
     def finetune(self, args):
         from sciPT.runconfig import resolve_config
@@ -417,6 +423,12 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         metrics["kmer_stack_kept"] = int(final.stack is not None)
     if final.stack is not None:
         metrics["kmer_stack_weight"] = final.stack.w_score
+    lines += ["", "### CNN stacking", "", cnn_stack_line(cfg, final)]
+    if final.fitted_cnn_stack is not None:
+        metrics["cnn_stack_likelihood_ratio"] = final.fitted_cnn_stack.likelihood_ratio
+        metrics["cnn_stack_kept"] = int(final.cnn_stack is not None)
+    if final.cnn_stack is not None:
+        metrics["cnn_stack_weight"] = final.cnn_stack.w_score
     if final.fitted_fusion is not None:
         metrics["naturalness_likelihood_ratio"] = final.fitted_fusion.likelihood_ratio
         metrics["naturalness_kept"] = int(final.fusion is not None)

@@ -51,6 +51,7 @@ from sciPT.classification import (
 )
 from sciPT.config import from_dict, to_dict
 from sciPT.domains.dna import domain as dna_domain
+from sciPT.domains.dna.cnn import CNNClassifier, CNNConfig, CNNScore, PromoterCNN
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
 from sciPT.domains.dna.tokenizer import dna_tokenizer
@@ -71,6 +72,7 @@ COMPLEMENT = DNA_SPEC.complement_codes()
 LENGTH_STRETCH = 4
 NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
 KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export
+CNN_PREFIX = "cnn_stack."  # the stacked CNNs' weights, then "<member>." and the CNN's own names
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -207,24 +209,46 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
 
 
 # In a cross-validation fold the pre-trained and scratch classifiers split their training part alike
-# (same seeds), so their k-mer stacks fit the same regression on the same sequences: keep the last
-# few fits rather than repeating them (about 5 s each at 4,000 sequences).
-_KMER_FITS: dict[bytes, KmerScore] = {}
-_KMER_FITS_KEPT = 8
+# (same seeds), so their stacks fit the same k-mer regression and the same CNN on the same sequences:
+# keep the last few fits rather than repeating them (about 5 s for a regression, 10-15 s for a CNN, at
+# 4,000 sequences of 81 bp).
+_STACKED_FITS: dict[bytes, KmerScore | CNNScore] = {}
+_STACKED_FITS_KEPT = 8
 
 
-def kmer_score(codes: list[np.ndarray], labels: np.ndarray, seed: int) -> KmerScore:
-    """The logit of a k-mer logistic regression (C by cross-validation) fitted on ``codes``."""
-    digest = hashlib.sha256(np.asarray(labels, dtype=np.int64).tobytes() + str(seed).encode())
+def _fitted_once(kind: str, codes: list[np.ndarray], labels: np.ndarray, seed: int, fit):
+    """``fit()``, or its result from the cache for the same kind, sequences, labels and seed."""
+    digest = hashlib.sha256(kind.encode() + np.asarray(labels, dtype=np.int64).tobytes() + str(seed).encode())
     for c in codes:
         digest.update(len(c).to_bytes(8, "little"))
         digest.update(np.ascontiguousarray(c, dtype=np.int64).tobytes())
     key = digest.digest()
-    if key not in _KMER_FITS:
-        while len(_KMER_FITS) >= _KMER_FITS_KEPT:
-            del _KMER_FITS[next(iter(_KMER_FITS))]
-        _KMER_FITS[key] = KmerLogisticRegression(C=None, seed=seed).fit(codes, labels).score()
-    return _KMER_FITS[key]
+    if key not in _STACKED_FITS:
+        while len(_STACKED_FITS) >= _STACKED_FITS_KEPT:
+            del _STACKED_FITS[next(iter(_STACKED_FITS))]
+        _STACKED_FITS[key] = fit()
+    return _STACKED_FITS[key]
+
+
+def kmer_score(codes: list[np.ndarray], labels: np.ndarray, seed: int) -> KmerScore:
+    """The logit of a k-mer logistic regression (C by cross-validation) fitted on ``codes``."""
+    return _fitted_once(
+        "kmer",
+        codes,
+        labels,
+        seed,
+        lambda: KmerLogisticRegression(C=None, seed=seed).fit(codes, labels).score(),
+    )
+
+
+def cnn_score(
+    codes: list[np.ndarray], labels: np.ndarray, seed: int, length: int, min_steps: int
+) -> CNNScore:
+    """The logit of the baseline CNN (:class:`~sciPT.domains.dna.cnn.CNNClassifier`, its own 10 %
+    early-stopping split) fitted on ``codes`` of at most ``length`` bases."""
+    key = f"cnn {length} {min_steps}"
+    cnn = CNNClassifier(length, seed=seed, min_steps_per_epoch=min_steps)
+    return _fitted_once(key, codes, labels, seed, lambda: cnn.fit(codes, labels).score())
 
 
 class Classifier:
@@ -241,6 +265,8 @@ class Classifier:
         fusion: Fusion | None = None,
         kmer: KmerScore | None = None,
         stack: Stack | None = None,
+        cnn: CNNScore | None = None,
+        cnn_stack: Stack | None = None,
     ):
         self.model, self.tokenizer, self.length = model, tokenizer, length
         self.strand_symmetric = strand_symmetric
@@ -251,6 +277,9 @@ class Classifier:
         # (:meth:`stack_kmers`); None where none was fitted
         self.kmer, self.stack = kmer, stack
         self.fitted_stack = stack
+        # the CNN's logit stacked on top of that, likewise (:meth:`stack_cnns`)
+        self.cnn, self.cnn_stack = cnn, cnn_stack
+        self.fitted_cnn_stack = cnn_stack
 
     @property
     def max_tokens(self) -> int:
@@ -263,18 +292,22 @@ class Classifier:
         *,
         fusion: Fusion | Literal["kept"] | None = "kept",
         stack: Stack | Literal["kept"] | None = "kept",
+        cnn_stack: Stack | Literal["kept"] | None = "kept",
     ) -> np.ndarray:
         """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
         (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
         ``None``: the classifier alone; then through ``stack`` likewise (:attr:`stack`,
-        :attr:`fitted_stack` or ``None``)."""
+        :attr:`fitted_stack` or ``None``), then through ``cnn_stack`` likewise."""
         fusion = self.fusion if fusion == "kept" else fusion
         stack = self.stack if stack == "kept" else stack
+        cnn_stack = self.cnn_stack if cnn_stack == "kept" else cnn_stack
         p = self.classifier_proba(self.model, codes, batch_size)
         if fusion is not None:
             p = fusion(p, self.naturalness_scores(codes, batch_size))
         if stack is not None:
             p = stack(p, self.kmer(crop(codes, self.length)))
+        if cnn_stack is not None:
+            p = cnn_stack(p, self.cnn(crop(codes, self.length)))
         return np.asarray(p, dtype=np.float32)
 
     def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
@@ -317,28 +350,77 @@ class Classifier:
         if self.fitted_fusion is None:
             self.naturalness = None
 
-    def stack_kmers(self, held_out: list, seed: int, min_ratio: float) -> None:
+    def fused_proba(self, model, codes: list[np.ndarray]) -> np.ndarray:
+        """``model``'s probabilities through the kept fusion (what the stacks are fitted on)."""
+        p = self.classifier_proba(model, codes)
+        return p if self.fusion is None else self.fusion(p, self.naturalness_scores(codes))
+
+    def stack_kmers(
+        self, held_out: list, seed: int, min_ratio: float, probabilities: list | None = None
+    ) -> list:
         """Fit :attr:`fitted_stack` on ``held_out``: ``[(model, fit set, held-out set)]``, a k-mer
-        logistic regression fitted on each fit set scoring its held-out set, where ``model`` (with
-        the kept fusion) scores it too; keep it as :attr:`stack` if its likelihood ratio reaches
-        ``min_ratio``. :attr:`kmer` is the mean of those k-mer logits. Below
-        :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted."""
-        labels = np.concatenate([v.labels for _, _, v in held_out])
-        if not enough_of_each_class(labels):
-            return
-        probabilities, scores, kmers = [], [], []
-        for model, fit, val in held_out:
-            kmer = kmer_score(crop(fit.codes, self.length), fit.labels, seed)
-            p = self.classifier_proba(model, val.codes)
-            if self.fusion is not None:
-                p = self.fusion(p, self.naturalness_scores(val.codes))
-            probabilities.append(p)
-            scores.append(kmer(crop(val.codes, self.length)))
-            kmers.append(kmer)
-        self.fitted_stack = fit_stack(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
-        self.kmer = KmerScore.mean(kmers)
+        logistic regression fitted on each fit set scoring its held-out set, beside ``model``'s
+        probabilities on it (with the kept fusion; ``probabilities`` where already computed); keep
+        it as :attr:`stack` if its likelihood ratio reaches ``min_ratio``. :attr:`kmer` is the mean
+        of those k-mer logits. Returns the probabilities on each held-out set through the kept
+        stack. Below :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted."""
+        if probabilities is None:
+            probabilities = [self.fused_proba(m, v.codes) for m, _, v in held_out]
+        scorers = [kmer_score(crop(fit.codes, self.length), fit.labels, seed) for _, fit, _ in held_out]
+        self.fitted_stack = self._fit_stack(held_out, probabilities, scorers, seed)
+        if self.fitted_stack is None:
+            return probabilities
+        self.kmer = KmerScore.mean(scorers)
         kept = self.fitted_stack.likelihood_ratio >= min_ratio
         self.stack = self.fitted_stack if kept else None
+        return self._through(self.stack, held_out, probabilities, scorers)
+
+    def stack_cnns(
+        self,
+        held_out: list,
+        seed: int,
+        min_ratio: float,
+        min_steps: int,
+        probabilities: list | None = None,
+    ) -> list:
+        """:meth:`stack_kmers` with the baseline CNN (each fitted on its fit set, epochs of at
+        least ``min_steps`` batches) in place of the k-mer regression, on top of the kept k-mer
+        stack: :attr:`fitted_cnn_stack`, :attr:`cnn_stack` and :attr:`cnn`."""
+        if probabilities is None:
+            probabilities = [self.stacked_proba(m, fit, v, seed) for m, fit, v in held_out]
+        scorers = [
+            cnn_score(crop(fit.codes, self.length), fit.labels, seed, self.length, min_steps)
+            for _, fit, _ in held_out
+        ]
+        self.fitted_cnn_stack = self._fit_stack(held_out, probabilities, scorers, seed)
+        if self.fitted_cnn_stack is None:
+            return probabilities
+        self.cnn = CNNScore([m for scorer in scorers for m in scorer.models])
+        kept = self.fitted_cnn_stack.likelihood_ratio >= min_ratio
+        self.cnn_stack = self.fitted_cnn_stack if kept else None
+        return self._through(self.cnn_stack, held_out, probabilities, scorers)
+
+    def stacked_proba(self, model, fit: LabelledSequences, val: LabelledSequences, seed: int) -> np.ndarray:
+        """``model``'s probabilities on ``val`` through the kept fusion and the kept k-mer stack,
+        its k-mer regression the one fitted on ``fit`` (``model``'s own fit part) with ``seed``."""
+        p = self.fused_proba(model, val.codes)
+        if self.stack is None:
+            return p
+        kmer = kmer_score(crop(fit.codes, self.length), fit.labels, seed)
+        return self.stack(p, kmer(crop(val.codes, self.length)))
+
+    def _fit_stack(self, held_out: list, probabilities: list, scorers: list, seed: int) -> Stack | None:
+        scores = [scorer(crop(val.codes, self.length)) for scorer, (_, _, val) in zip(scorers, held_out)]
+        labels = np.concatenate([v.labels for _, _, v in held_out])
+        return fit_stack(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
+
+    def _through(self, stack: Stack | None, held_out: list, probabilities: list, scorers: list) -> list:
+        if stack is None:
+            return probabilities
+        return [
+            stack(p, scorer(crop(val.codes, self.length)))
+            for p, scorer, (_, _, val) in zip(probabilities, scorers, held_out)
+        ]
 
     @torch.inference_mode()
     def embed(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
@@ -383,9 +465,17 @@ def train_classifier(
         # member's own early-stopping split by that member
         held_out = [(model, val)] if val is not None else [(m, v) for m, _, v in fits]
         classifier.fuse(scorer, held_out, seed, cfg.naturalness_min_ratio)
+    # each stack is fitted where every model it scores did not train: a split all members stopped
+    # on, by the ensemble, or each member's own early-stopping split, by that member
+    held_out = [(model, train, val)] if val is not None else fits
+    if not enough_of_each_class(np.concatenate([v.labels for _, _, v in held_out])):
+        return classifier  # too few to fit a stack on: no k-mer regression or CNN to fit either
+    probabilities = [classifier.fused_proba(m, v.codes) for m, _, v in held_out]
     if cfg.kmer_stack:
-        held_out = [(model, train, val)] if val is not None else fits
-        classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio)
+        probabilities = classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio, probabilities)
+    if cfg.cnn_stack:
+        min_steps = cfg.min_steps_per_epoch
+        classifier.stack_cnns(held_out, seed, cfg.cnn_stack_min_ratio, min_steps, probabilities)
     return classifier
 
 
@@ -456,7 +546,9 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
     tensors = load_file(str(model_dir / "model.safetensors"))
     prefix = NATURALNESS_PREFIX
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX))})
+    model.load_state_dict(
+        {k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX, CNN_PREFIX))}
+    )
     classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
     fused = exported.get("naturalness")
     if fused:
@@ -470,6 +562,17 @@ def load_classifier(path) -> tuple[Classifier, dict]:
         weight = tensors[KMER_PREFIX + "weight"].double().numpy()
         classifier.kmer = KmerScore(weight, float(stacked["bias"]), tuple(stacked["ks"]))
         classifier.stack = classifier.fitted_stack = Stack(**stacked["stack"])
+    stacked = exported.get("cnn_stack")
+    if stacked:
+        cnn_cfg = from_dict(CNNConfig, stacked["cnn"], f"{path}: cnn_stack.cnn")
+        cnns = []
+        for m in range(int(stacked["members"])):
+            cnn = PromoterCNN(cnn_cfg, int(stacked["length"]))
+            member = f"{CNN_PREFIX}{m}."
+            cnn.load_state_dict({k[len(member) :]: v for k, v in tensors.items() if k.startswith(member)})
+            cnns.append(cnn)
+        classifier.cnn = CNNScore(cnns)
+        classifier.cnn_stack = classifier.fitted_cnn_stack = Stack(**stacked["stack"])
     return classifier, exported
 
 
@@ -489,6 +592,16 @@ def export_classifier(
         stack = {"stack": classifier.stack.to_dict(), "ks": list(kmer.ks), "bias": kmer.bias}
         fused["kmer_stack"] = stack
         extra[KMER_PREFIX + "weight"] = torch.from_numpy(np.asarray(kmer.weight, dtype=np.float64))
+    if classifier.cnn_stack is not None:
+        cnns = classifier.cnn.models
+        fused["cnn_stack"] = {
+            "stack": classifier.cnn_stack.to_dict(),
+            "cnn": to_dict(cnns[0].cfg),
+            "length": classifier.cnn.length,
+            "members": len(cnns),
+        }
+        for m, cnn in enumerate(cnns):
+            extra.update({f"{CNN_PREFIX}{m}.{k}": v for k, v in cnn.state_dict().items()})
     export_model(
         run.model,
         classifier.model,

@@ -297,25 +297,52 @@ def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
     return "\n".join(head + lines + tail + ["", f"Wall time {metrics['wall_time_s']:.0f} s.", ""])
 
 
+# what each stacked model is, in the report's words: its description, its name in the formula and
+# the flag that turns it off
+STACKED = {
+    "kmer": (
+        "a k-mer logistic regression's logit (counts of every 1- to 5-mer; fitted without the "
+        "early-stopping split)",
+        "k-mer logit",
+        "--no-kmer-stack",
+    ),
+    "cnn": (
+        "the baseline CNN's logit (one-hot convolution; fitted without the early-stopping split, the "
+        "mean over the ensemble's members)",
+        "CNN logit",
+        "--no-cnn-stack",
+    ),
+}
+
+
 def kmer_stack_line(cfg: PromoterConfig, classifier: Classifier) -> str:
     """What the exported model does with the k-mer regression (:mod:`sciPT.stacking`)."""
-    stack = classifier.stack
+    on = cfg.kmer_stack
+    return _stack_line("kmer", on, cfg.kmer_stack_min_ratio, classifier.stack, classifier.fitted_stack)
+
+
+def cnn_stack_line(cfg: PromoterConfig, classifier: Classifier) -> str:
+    """What the exported model does with the CNN (:mod:`sciPT.stacking`), after the k-mer stack."""
+    kept, fitted = classifier.cnn_stack, classifier.fitted_cnn_stack
+    return _stack_line("cnn", cfg.cnn_stack, cfg.cnn_stack_min_ratio, kept, fitted)
+
+
+def _stack_line(kind: str, on: bool, threshold: float, stack: Stack | None, fitted: Stack | None) -> str:
+    what, name, flag = STACKED[kind]
     if stack is not None:
         return (
-            "The model adds a k-mer logistic regression's logit (counts of every 1- to 5-mer; fitted "
-            "without the early-stopping split) to the classifier's, fitted on that split: "
+            f"The model adds {what} to the classifier's, fitted on that split: "
             f"logit p = {stack.w_logit:.2f} x classifier logit {stack.w_score:+.2f} x "
-            f"(k-mer logit - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
-            + _likelihood_ratio_clause(stack, cfg.kmer_stack_min_ratio)
+            f"({name} - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
+            + _likelihood_ratio_clause(stack, threshold)
         )
-    fitted = classifier.fitted_stack
     if fitted is not None:
         return (
-            "Fitted and left out: adding a k-mer logistic regression's logit to the classifier's "
+            f"Fitted and left out: adding {what.split(' (')[0]} to the classifier's "
             f"(weight {fitted.w_score:+.2f} per standard deviation) did not improve the fit on the "
             "early-stopping split enough: likelihood ratio "
-            f"{_likelihood_ratio_clause(fitted, cfg.kmer_stack_min_ratio)} The model predicts without it."
+            f"{_likelihood_ratio_clause(fitted, threshold)} The model predicts without it."
         )
-    if not cfg.kmer_stack:
-        return "Off (`--no-kmer-stack`)."
+    if not on:
+        return f"Off (`{flag}`)."
     return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."

@@ -45,6 +45,7 @@ class PromoterCNN(nn.Module):
 
     def __init__(self, cfg: CNNConfig, length: int):
         super().__init__()
+        self.cfg, self.length = cfg, length
         if length < cfg.kernel:
             raise ValueError(f"sequences of {length} bases are shorter than the CNN's kernel of {cfg.kernel}")
         positions = (length - cfg.kernel + 1) // cfg.pool
@@ -142,13 +143,33 @@ def fit_cnn(
 
 
 @torch.inference_mode()
-def predict_cnn(model: PromoterCNN, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_cnn(
+    model: PromoterCNN, x: np.ndarray, batch_size: int = 1024, logits: bool = False
+) -> np.ndarray:
+    """Probabilities of the positive class ``[N]`` for one-hot ``x`` ``[N, 4, L]``; with ``logits``,
+    their logits."""
     model.eval()
-    out = [
-        torch.sigmoid(model(torch.from_numpy(x[i : i + batch_size]))).numpy()
-        for i in range(0, len(x), batch_size)
-    ]
+    out = []
+    for i in range(0, len(x), batch_size):
+        z = model(torch.from_numpy(x[i : i + batch_size]))
+        out.append((z if logits else torch.sigmoid(z)).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+class CNNScore:
+    """The mean logit of one or more fitted CNNs on integer-coded sequences: the score the promoter
+    classifier stacks onto its own logit (an ensemble's members each bring the CNN fitted without
+    their early-stopping split). Shapes: ``codes`` N sequences -> ``[N]`` float64."""
+
+    def __init__(self, models: list[PromoterCNN]):
+        if not models or len({m.length for m in models}) != 1:
+            raise ValueError("CNNScore: expected one or more CNNs of one input length")
+        self.models = [m.eval() for m in models]
+        self.length = models[0].length
+
+    def __call__(self, codes: list[np.ndarray]) -> np.ndarray:
+        x = one_hot(codes, self.length)
+        return np.mean([predict_cnn(m, x, logits=True) for m in self.models], axis=0).astype(np.float64)
 
 
 class CNNClassifier:
@@ -201,3 +222,9 @@ class CNNClassifier:
         if self.fit_ is None:
             raise RuntimeError("CNNClassifier.predict_proba before fit")
         return predict_cnn(self.fit_.model, one_hot(codes, self.length))
+
+    def score(self) -> CNNScore:
+        """The fitted CNN's logit as a score on integer-coded sequences."""
+        if self.fit_ is None:
+            raise RuntimeError("CNNClassifier.score before fit")
+        return CNNScore([self.fit_.model])

@@ -5,6 +5,8 @@ from sciPT.tasks.promoter import PromoterConfig
 
 
 def _fast_cfg(**kw) -> PromoterConfig:
+    # the CNN stack fits a CNN per ensemble member: off unless a test is about it
+    kw.setdefault("cnn_stack", False)
     cfg = PromoterConfig(**kw)
     cfg.model = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64)
     cfg.max_epochs, cfg.patience = 20, 20

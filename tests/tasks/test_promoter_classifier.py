@@ -323,7 +323,7 @@ def test_the_same_kmer_stack_regression_is_fitted_once(monkeypatch):
         return real(self, codes, labels)
 
     monkeypatch.setattr(pc.KmerLogisticRegression, "fit", counted)
-    monkeypatch.setattr(pc, "_KMER_FITS", {})
+    monkeypatch.setattr(pc, "_STACKED_FITS", {})
     rng = np.random.default_rng(0)
     codes = [rng.integers(0, 4, 30) for _ in range(60)]
     labels = np.arange(60) % 2
