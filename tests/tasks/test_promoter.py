@@ -156,7 +156,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
 
     class StandIn:
-        fusion = fitted_fusion = stack = fitted_stack = None
+        fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
 
         def __init__(self, good: bool):
             self.good = good
