@@ -100,6 +100,7 @@ RENDERERS["promoter-transfer-head-warmup-per-seed"] = "promoter_transfer:render_
 RENDERERS["promoter-transfer-head-composition"] = "promoter_transfer:render_head_composition"
 RENDERERS["promoter-recipe-composition"] = "promoter_recipe:render_composition"
 RENDERERS["promoter-recipe-kmer-stack"] = "promoter_recipe:render_kmer_stack"
+RENDERERS["promoter-recipe-cnn-stack"] = "promoter_recipe:render_cnn_stack"
 RENDERERS["promoter-transfer-kmer-stack"] = "promoter_transfer:render_kmer_stack"
 RENDERERS["promoter-long"] = "promoter_long:render"
 RENDERERS["promoter-transfer-head-composition-per-seed"] = (

@@ -21,6 +21,14 @@ their own early-stopping split; the prediction uses the mean of those k-mer logi
 same, so the comparison stays like for like; the k-mer regression alone still runs beside as a
 baseline.
 
+CNN stacking. The baseline CNN (:mod:`sciPT.domains.dna.cnn`) is stacked the same way on top of
+the kept k-mer stack (``cnn_stack``; ``--no-cnn-stack`` turns it off): each member's CNN is fitted
+on that member's fit part, the stack on the early-stopping splits, kept where its likelihood ratio
+reaches ``cnn_stack_min_ratio`` (3.841), and the prediction uses the mean of the members' CNN
+logits. Where the fine-tuned encoder already sees what the CNN sees, the test leaves the CNN out;
+where it does not, the model is not left behind the CNN that runs beside it as a baseline. The
+report gives the fitted weights, so a reader sees how much of the prediction is the CNN's.
+
 Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
 of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
 each holds out for early stopping. Scratch gets the same, so the comparison stays like for like; the

@@ -346,3 +346,38 @@ def _stack_line(kind: str, on: bool, threshold: float, stack: Stack | None, fitt
     if not on:
         return f"Off (`{flag}`)."
     return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
+
+
+# what can sit on a fine-tuned classifier's output: (name, its fit as fitted, its fit as kept)
+ON_TOP = (
+    ("likelihood fusion", "fitted_fusion", "fusion"),
+    ("k-mer stack", "fitted_stack", "stack"),
+    ("CNN stack", "fitted_cnn_stack", "cnn_stack"),
+)
+
+
+def on_top(classifier: Classifier) -> dict[str, tuple[bool, bool]]:
+    """``{name: (fitted, kept)}`` for what :data:`ON_TOP` names, of one fold's classifier."""
+    return {
+        name: (getattr(classifier, fitted) is not None, getattr(classifier, kept) is not None)
+        for name, fitted, kept in ON_TOP
+    }
+
+
+def on_top_lines(oof: dict) -> list[str]:
+    """Per fine-tuned model, in how many folds each fusion or stack was fitted and kept, so that a
+    reader knows how much of a model's score is its own."""
+    cells = []
+    for model, (_, per_fold) in oof.items():
+        states = [m["on_top"] for m in per_fold if "on_top" in m]
+        if not states:
+            continue
+        parts = []
+        for name, _, _ in ON_TOP:
+            fitted = sum(s[name][0] for s in states)
+            kept = sum(s[name][1] for s in states)
+            parts.append(f"{name} fitted in {fitted} of {len(states)} folds, kept in {kept}")
+        cells.append(f"{model}: " + ", ".join(parts))
+    if not cells:
+        return []
+    return ["", "On top of the fine-tuned classifiers in the folds: " + "; ".join(cells) + "."]

@@ -10,8 +10,9 @@ promoter windows of tens to hundreds of bases on a CPU (``L`` the input length):
 
 It keeps position (the dense layer sees where each motif was found). On the promoter sets of the
 project's benchmarks it is the strongest baseline that is not pre-trained (``benchmarks/RESULTS.md``),
-so ``scipt finetune promoter --folds K`` runs it beside the model (:class:`CNNClassifier`), and the
-benchmarks use the same code.
+so ``scipt finetune promoter --folds K`` runs it beside the model (:class:`CNNClassifier`), the
+promoter classifier can stack its logit onto its own (:class:`CNNScore`), and the benchmarks use the
+same code.
 
 Training mirrors the promoter task's fine-tunes: AdamW, binary cross-entropy with
 ``pos_weight = n_neg / n_pos``, validation once per epoch, early stopping on the validation loss with

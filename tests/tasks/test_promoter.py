@@ -8,6 +8,7 @@ from sciPT.tasks.promoter import PromoterConfig, cross_validate, validate
 from sciPT.tasks.promoter_classifier import (
     load_start,
 )
+from sciPT.tasks.promoter_report import on_top_lines
 
 
 # --- input formats --------------------------------------------------------------------------
@@ -78,6 +79,18 @@ def test_cross_validation_learns_a_planted_motif(planted, fast_cfg):
         assert np.all((p >= 0) & (p <= 1))
     acc = np.mean([m["accuracy"] for m in out["scratch"][1]])
     assert acc > 0.85, acc
+    # 20 training sequences a fold: each member's early-stopping split is too small for a stack
+    assert out["scratch"][1][0]["on_top"] == {
+        "likelihood fusion": (False, False),
+        "k-mer stack": (False, False),
+        "CNN stack": (False, False),
+    }
+    assert on_top_lines({"scratch": out["scratch"]}) == [
+        "",
+        "On top of the fine-tuned classifiers in the folds: scratch: likelihood fusion fitted in 0 of 3 "
+        "folds, kept in 0, k-mer stack fitted in 0 of 3 folds, kept in 0, CNN stack fitted in 0 of 3 "
+        "folds, kept in 0.",
+    ]
 
 
 def test_ensemble_size_is_checked():

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
+from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import read_labelled
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer
@@ -22,7 +23,7 @@ from sciPT.tasks.promoter_classifier import (
     load_start,
     train_classifier,
 )
-from sciPT.tasks.promoter_report import kmer_stack_line, naturalness_line
+from sciPT.tasks.promoter_report import cnn_stack_line, kmer_stack_line, naturalness_line
 from sciPT.testing import assert_strand_symmetric
 
 
@@ -335,3 +336,124 @@ def test_the_same_kmer_stack_regression_is_fitted_once(monkeypatch):
     flipped[0] = 1 - flipped[0]
     pc.kmer_score(codes, flipped, seed=0)  # another label, another fit
     assert len(fits) == 3
+
+
+# --- the baseline CNN stacked on top ---------------------------------------------------------------
+def _cnn_logits(fit, codes, min_steps=0):
+    cnn = CNNClassifier(30, seed=0, min_steps_per_epoch=min_steps).fit(fit.codes, fit.labels)
+    return cnn.score()(codes)
+
+
+def test_cnn_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)  # 30 of each class: enough for the stack
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False, cnn_stack=True)
+    cfg.max_epochs = 2
+    cfg.cnn_stack_min_ratio = 0.0  # kept whatever the CNN is worth here
+    start = load_start("none", cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    stack = classifier.cnn_stack
+    assert stack is not None and stack is classifier.fitted_cnn_stack
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    cnn = _cnn_logits(data, data.codes)  # the same seed and fit part (all of data: val is given)
+    np.testing.assert_allclose(classifier.cnn(data.codes), cnn, rtol=1e-6)
+    assert stack.mean == pytest.approx(cnn.mean()) and stack.sd == pytest.approx(cnn.std(), rel=1e-6)
+    z = stack.w_logit * np.log(plain / (1 - plain)) + stack.w_score * (cnn - stack.mean) / stack.sd
+    np.testing.assert_allclose(classifier.predict(data.codes), 1 / (1 + np.exp(-z - stack.bias)), rtol=1e-5)
+    np.testing.assert_array_equal(classifier.predict(data.codes, cnn_stack=None), plain)
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["cnn_stack"]["stack"] == stack.to_dict()
+    assert (exported["cnn_stack"]["length"], exported["cnn_stack"]["members"]) == (30, 1)
+    np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    assert cnn_stack_line(cfg, classifier) == (
+        "The model adds the baseline CNN's logit (one-hot convolution; fitted without the "
+        "early-stopping split, the mean over the ensemble's members) to the classifier's, fitted on "
+        f"that split: logit p = {stack.w_logit:.2f} x classifier logit {stack.w_score:+.2f} x "
+        f"(CNN logit - ({stack.mean:.3f})) / {stack.sd:.3f} {stack.bias:+.2f}. Likelihood ratio "
+        f"against the logit alone {stack.likelihood_ratio:.2f} (kept at 0.00 or above; 3.84 is "
+        "p = 0.05, chi-squared with 1 degree of freedom)."
+    )
+
+    # judged by a ratio it does not reach: left out of the predictions and the export
+    cfg.cnn_stack_min_ratio = stack.likelihood_ratio + 1.0
+    classifier.stack_cnns([(classifier.model, data, data)], 0, cfg.cnn_stack_min_ratio, 0)
+    assert classifier.cnn_stack is None and classifier.fitted_cnn_stack == stack
+    np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    assert cnn_stack_line(cfg, classifier) == (
+        "Fitted and left out: adding the baseline CNN's logit to the classifier's (weight "
+        f"{stack.w_score:+.2f} per standard deviation) did not improve the fit on the early-stopping "
+        f"split enough: likelihood ratio against the logit alone {stack.likelihood_ratio:.2f} (kept at "
+        f"{stack.likelihood_ratio + 1.0:.2f} or above; 3.84 is p = 0.05, chi-squared with 1 degree of "
+        "freedom). The model predicts without it."
+    )
+    export_classifier(run, classifier, start, cfg, 30)
+    assert "cnn_stack" not in load_classifier(run.path)[1]
+
+
+def test_the_cnn_stack_sits_on_the_kept_kmer_stack_and_each_member_brings_its_own_cnn(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    kmer_stacked = classifier.stack(plain, classifier.kmer(data.codes))
+    # the CNN stack was fitted on the k-mer-stacked probabilities, not on the classifier's alone
+    assert classifier.cnn_stack.mean == pytest.approx(classifier.cnn(data.codes).mean())
+    expected = classifier.cnn_stack(kmer_stacked, classifier.cnn(data.codes))
+    np.testing.assert_allclose(classifier.predict(data.codes), expected, rtol=1e-5)
+    np.testing.assert_allclose(classifier.predict(data.codes, cnn_stack=None), kmer_stacked, rtol=1e-5)
+
+    # two members' splits: each member's CNN fitted without its own split, the prediction their mean
+    halves = [np.r_[0:40], np.r_[20:60]]
+    parts = [(data.subset(np.setdiff1d(np.arange(60), h)), data.subset(h)) for h in halves]
+    classifier.stack_cnns([(classifier.model, fit, val) for fit, val in parts], 0, 0.0, 0)
+    scores = [_cnn_logits(fit, val.codes) for fit, val in parts]
+    assert classifier.fitted_cnn_stack.mean == pytest.approx(np.concatenate(scores).mean(), rel=1e-5)
+    mean = np.mean([_cnn_logits(fit, data.codes) for fit, _ in parts], axis=0)
+    np.testing.assert_allclose(classifier.cnn(data.codes), mean, rtol=1e-5)
+
+
+def test_no_cnn_stack_when_off_or_with_a_small_split(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False, cnn_stack=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0, val=data)
+    assert (
+        classifier.fitted_cnn_stack is None and cnn_stack_line(cfg, classifier) == "Off (`--no-cnn-stack`)."
+    )
+    cfg.cnn_stack = True
+    # without val: each member stops on 10% of 60, 3 of each class, below the 20 a stack needs
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0)
+    assert classifier.fitted_cnn_stack is None and classifier.cnn is None
+    assert cnn_stack_line(cfg, classifier) == (
+        "Not fitted: the early-stopping split holds fewer than 20 sequences of a class."
+    )
+
+
+def test_the_same_stacked_cnn_is_fitted_once(monkeypatch):
+    from sciPT.tasks import promoter_classifier as pc
+
+    fits = []
+    real = pc.CNNClassifier.fit
+
+    def counted(self, codes, labels):
+        fits.append(len(codes))
+        return real(self, codes, labels)
+
+    monkeypatch.setattr(pc.CNNClassifier, "fit", counted)
+    monkeypatch.setattr(pc, "_STACKED_FITS", {})
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 30) for _ in range(40)]
+    labels = np.arange(40) % 2
+    first = pc.cnn_score(codes, labels, 0, 30, 0)
+    assert pc.cnn_score([c.copy() for c in codes], labels.copy(), 0, 30, 0) is first
+    assert pc.kmer_score(codes, labels, 0) is not first  # a k-mer fit of the same data is another entry
+    pc.cnn_score(codes, labels, 0, 30, 50)  # another epoch floor, another fit
+    assert len(fits) == 2

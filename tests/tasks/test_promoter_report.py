@@ -1,6 +1,6 @@
 """The promoter report's verdict lines (:mod:`sciPT.tasks.promoter_report`)."""
 
-from sciPT.tasks.promoter_report import flag_lines
+from sciPT.tasks.promoter_report import flag_lines, on_top_lines
 
 
 def test_flag_lines_on_the_human_promoter_numbers():
@@ -72,3 +72,22 @@ def test_a_model_behind_the_cnn_is_flagged_and_the_simpler_tied_model_recommende
     assert flag_lines(mcc, 500)[1].startswith(
         "- **Recommended for this data size** (500 sequences): CNN, because it is tied with pre-trained"
     )
+
+
+def test_what_sits_on_the_classifiers_is_counted_over_the_folds():
+    def state(fusion, kmer, cnn):
+        return {"likelihood fusion": fusion, "k-mer stack": kmer, "CNN stack": cnn}
+
+    folds = [
+        {"mcc": 0.5, "on_top": state((True, False), (True, True), (True, True))},
+        {"mcc": 0.6, "on_top": state((True, True), (True, False), (True, True))},
+        {"mcc": 0.4, "on_top": state((False, False), (False, False), (True, False))},
+    ]
+    oof = {"pre-trained": (None, folds), "k-mer LR": (None, [{"mcc": 0.3}] * 3)}
+    assert on_top_lines(oof) == [
+        "",
+        "On top of the fine-tuned classifiers in the folds: pre-trained: likelihood fusion fitted in 2 "
+        "of 3 folds, kept in 1, k-mer stack fitted in 2 of 3 folds, kept in 1, CNN stack fitted in 3 of "
+        "3 folds, kept in 2.",
+    ]
+    assert on_top_lines({"k-mer LR": oof["k-mer LR"]}) == []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciPT.domains.dna.cnn import CNNClassifier, CNNConfig, PromoterCNN, one_hot
+from sciPT.domains.dna.cnn import CNNClassifier, CNNConfig, CNNScore, PromoterCNN, one_hot
 
 
 def test_one_hot_by_hand():
@@ -52,3 +52,14 @@ def test_inputs_shorter_than_the_kernel_are_padded_up_to_it():
     assert cnn.length == 15
     with pytest.raises(RuntimeError, match=r"^CNNClassifier.predict_proba before fit$"):
         cnn.predict_proba([np.zeros(8, dtype=np.int64)])
+
+
+def test_a_cnn_score_is_the_mean_of_its_models_logits():
+    codes, labels = _motif_data(n=60)
+    fits = [CNNClassifier(40, seed=s).fit(codes, labels) for s in (0, 1)]
+    score = CNNScore([f.fit_.model for f in fits])
+    logits = [f.score()(codes) for f in fits]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits[0])), fits[0].predict_proba(codes), rtol=1e-5)
+    np.testing.assert_allclose(score(codes), (logits[0] + logits[1]) / 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="^CNNScore: expected one or more CNNs of one input length$"):
+        CNNScore([PromoterCNN(CNNConfig(), 40), PromoterCNN(CNNConfig(), 81)])
