@@ -69,11 +69,10 @@ from .promoter_classifier import (
     COMPLEMENT,
     Start,
     crop,
-    export_classifier,
-    load_classifier,
     load_start,
     train_classifier,
 )
+from .promoter_export import export_classifier, load_classifier
 from .promoter_report import (
     CNN,
     KMER,

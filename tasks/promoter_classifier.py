@@ -1,5 +1,5 @@
 """The promoter classifier: a start (pre-trained or fresh encoder), its fine-tunes, and what sits on
-their output; trained by :func:`train_classifier`, exported and loaded back whole.
+their output; trained by :func:`train_classifier` (written to disk and read back by :mod:`.promoter_export`).
 
 Likelihood fusion. A start pre-trained with a masked objective brings its masked-model head, and
 the pre-trained model's own likelihood of a sequence (:mod:`sciPT.naturalness`) is added to the
@@ -40,15 +40,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from sklearn.model_selection import train_test_split
 
-from sciPT.checkpoint import export_model, from_pretrained, read_export_config
+from sciPT.checkpoint import from_pretrained, read_export_config
 from sciPT.classification import (
     ClassifierHead,
     HeadConfig,
@@ -59,15 +57,14 @@ from sciPT.classification import (
 )
 from sciPT.config import from_dict, to_dict
 from sciPT.domains.dna import domain as dna_domain
-from sciPT.domains.dna.cnn import CNNClassifier, CNNConfig, CNNScore, PromoterCNN
+from sciPT.domains.dna.cnn import CNNClassifier, CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import UserError
-from sciPT.hf import is_hf_config, is_hf_init
+from sciPT.hf import is_hf_init
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion, head_state
 from sciPT.nn import TransformerConfig, TransformerEncoder
-from sciPT.run import RunDir
 from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
@@ -78,9 +75,6 @@ if TYPE_CHECKING:
 COMPLEMENT = DNA_SPEC.complement_codes()
 # how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
 LENGTH_STRETCH = 4
-NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
-KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export
-CNN_PREFIX = "cnn_stack."  # the stacked CNNs' weights, then "<member>." and the CNN's own names
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -524,107 +518,4 @@ def fit_member(
         ).model,
         train,
         val,
-    )
-
-
-# --- export and loading --------------------------------------------------------------------------
-def load_classifier(path) -> tuple[Classifier, dict]:
-    exported = read_export_config(path)
-    if exported.get("task") != "promoter":
-        raise UserError(f"{path}: not a promoter classifier (run 'scipt finetune promoter' first)")
-    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
-    if is_hf_config(exported["model"]):
-        # fine-tuned from --init hf:DIR: transformers' config dict, the vocabulary beside it
-        from sciPT.hf import HFTokenizer
-
-        model_cfg = exported["model"]
-        tokenizer = HFTokenizer.from_dict(exported["tokenizer"], model_dir)
-    else:
-        model_cfg = from_dict(TransformerConfig, exported["model"], f"{path}: model")
-        tokenizer = SequenceTokenizer.from_dict(exported["tokenizer"])
-    head_cfg = from_dict(HeadConfig, exported["head"], f"{path}: head")
-
-    def member() -> SequenceClassifier:
-        backbone = build_backbone(model_cfg)
-        return SequenceClassifier(
-            backbone, build_head(head_cfg, backbone, tokenizer, tokenizer.n_tokens(exported["length"]))
-        )
-
-    n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
-    model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
-    tensors = load_file(str(model_dir / "model.safetensors"))
-    prefix = NATURALNESS_PREFIX
-    model.load_state_dict(
-        {k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX, CNN_PREFIX))}
-    )
-    classifier = Classifier(model.eval(), tokenizer, exported["length"], exported["strand_symmetric"])
-    fused = exported.get("naturalness")
-    if fused:
-        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        classifier.naturalness = NaturalnessScorer.from_scorer_state(
-            build_backbone(model_cfg), state, fused["scorer"]
-        )
-        classifier.fusion = classifier.fitted_fusion = Fusion(**fused["fusion"])
-    stacked = exported.get("kmer_stack")
-    if stacked:
-        weight = tensors[KMER_PREFIX + "weight"].double().numpy()
-        classifier.kmer = KmerScore(weight, float(stacked["bias"]), tuple(stacked["ks"]))
-        classifier.stack = classifier.fitted_stack = Stack(**stacked["stack"])
-    stacked = exported.get("cnn_stack")
-    if stacked:
-        cnn_cfg = from_dict(CNNConfig, stacked["cnn"], f"{path}: cnn_stack.cnn")
-        cnns = []
-        for m in range(int(stacked["members"])):
-            cnn = PromoterCNN(cnn_cfg, int(stacked["length"]))
-            member = f"{CNN_PREFIX}{m}."
-            cnn.load_state_dict({k[len(member) :]: v for k, v in tensors.items() if k.startswith(member)})
-            cnns.append(cnn)
-        classifier.cnn = CNNScore(cnns)
-        classifier.cnn_stack = classifier.fitted_cnn_stack = Stack(**stacked["stack"])
-    return classifier, exported
-
-
-def export_classifier(
-    run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
-) -> None:
-    hf = not isinstance(start.model_cfg, TransformerConfig)
-    if hf:
-        start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
-    fused, extra = {}, {}
-    if classifier.fusion is not None:
-        scorer = classifier.naturalness
-        fused = {"naturalness": {"fusion": classifier.fusion.to_dict(), "scorer": scorer.settings()}}
-        extra = {NATURALNESS_PREFIX + k: v for k, v in scorer.state_dict().items()}
-    if classifier.stack is not None:
-        kmer = classifier.kmer
-        stack = {"stack": classifier.stack.to_dict(), "ks": list(kmer.ks), "bias": kmer.bias}
-        fused["kmer_stack"] = stack
-        extra[KMER_PREFIX + "weight"] = torch.from_numpy(np.asarray(kmer.weight, dtype=np.float64))
-    if classifier.cnn_stack is not None:
-        cnns = classifier.cnn.models
-        fused["cnn_stack"] = {
-            "stack": classifier.cnn_stack.to_dict(),
-            "cnn": to_dict(cnns[0].cfg),
-            "length": classifier.cnn.length,
-            "members": len(cnns),
-        }
-        for m, cnn in enumerate(cnns):
-            extra.update({f"{CNN_PREFIX}{m}.{k}": v for k, v in cnn.state_dict().items()})
-    export_model(
-        run.model,
-        classifier.model,
-        {
-            "domain": "dna",
-            "task": "promoter",
-            "model": dict(start.model_cfg) if hf else to_dict(start.model_cfg),
-            "tokenizer": start.tokenizer.to_dict(),
-            "head": to_dict(cfg.head),
-            "length": length,
-            "strand_symmetric": cfg.strand_symmetric,
-            "pretrained_on": start.pretrained_on,
-            "init": cfg.init,
-            "ensemble": cfg.ensemble,
-            **fused,
-        },
-        extra_tensors=extra or None,
     )

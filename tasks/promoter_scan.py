@@ -14,7 +14,8 @@ from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.domains.dna.tokenizer import reverse_complement
 from sciPT.errors import ConfigError, DataError
 
-from .promoter_classifier import Classifier, load_classifier
+from .promoter_classifier import Classifier
+from .promoter_export import load_classifier
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:

@@ -290,3 +290,28 @@ def test_the_pretrained_likelihood_is_fused_frozen_and_reported(planted, tmp_pat
     assert f"likelihood ratio against the logit alone {metrics['naturalness_likelihood_ratio']:.2f}" in line
     assert metrics["naturalness_kept"] == 0 and "naturalness_weight" not in metrics
     assert "naturalness" not in json.loads((dropped / "model/config.json").read_text())
+
+
+def test_the_cnn_stack_is_reported_exported_and_switched_off(planted, tmp_path):
+    # the planted set as --val: 30 sequences of each class, enough to fit a stack on
+    args = ["--init", "none", "--train", str(planted[0]), "--val", str(planted[0]), "--ensemble", "1", *SMALL]
+    out = tmp_path / "run"
+    kept = ["--cnn-stack-min-ratio", "0", "--no-kmer-stack", "--max-epochs", "1"]
+    assert main(["finetune", "promoter", *args, *kept, "--out", str(out)]) == 0
+    report = (out / "report.md").read_text().splitlines()
+    line = report[report.index("### CNN stacking") + 2]
+    assert line.startswith("The model adds the baseline CNN's logit (one-hot convolution;")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["cnn_stack_kept"] == 1 and "cnn_stack_weight" in metrics
+    stacked = json.loads((out / "model/config.json").read_text())["cnn_stack"]
+    assert (
+        stacked["members"] == 1
+        and stacked["stack"]["likelihood_ratio"] == metrics["cnn_stack_likelihood_ratio"]
+    )
+
+    off = tmp_path / "off"
+    assert (
+        main(["finetune", "promoter", *args, "--no-cnn-stack", "--max-epochs", "1", "--out", str(off)]) == 0
+    )
+    assert "Off (`--no-cnn-stack`)." in (off / "report.md").read_text()
+    assert "cnn_stack" not in json.loads((off / "model/config.json").read_text())

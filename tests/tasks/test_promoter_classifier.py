@@ -18,11 +18,10 @@ from sciPT.tasks.promoter_classifier import (
     LENGTH_STRETCH,
     Classifier,
     Start,
-    export_classifier,
-    load_classifier,
     load_start,
     train_classifier,
 )
+from sciPT.tasks.promoter_export import export_classifier, load_classifier
 from sciPT.tasks.promoter_report import cnn_stack_line, kmer_stack_line, naturalness_line
 from sciPT.testing import assert_strand_symmetric
 
