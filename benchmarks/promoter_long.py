@@ -205,5 +205,31 @@ def render(results: dict, name: str = "promoter_long") -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_cnn_stack(
+    results: dict, name: str = "promoter_long_cnn_stack", before: str = "promoter_long"
+) -> str:
+    """The re-run with the CNN stack on (the task's default since its measurement), then each model's
+    per-fold MCC difference to the run before it: the same commands, seeds and folds, so the k-mer
+    LR and the CNN must match and the fine-tuned models differ by what sits on them."""
+    if name not in results:
+        return f"No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_long.py --results-name {name}`.\n"
+    lines = [render(results, name)]
+    if before in results:
+        now, then = results[name]["metrics"], results[before]["metrics"]
+        cells = []
+        for model in MODELS:
+            k = _key(model)
+            diffs = [now[f"{k}_mcc_fold{i}"] - then[f"{k}_mcc_fold{i}"] for i in range(1, 6)]
+            mean = sum(diffs) / len(diffs)
+            se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+            word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+            cells.append(f"{model} {mean:+.3f} ± {se:.3f} ({word})")
+        lines += [
+            f"Per-fold MCC of this run minus the run before the CNN stack (`{before}`, the block above), "
+            "mean ± standard error over the 5 folds: " + "; ".join(cells) + ".\n"
+        ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     main()

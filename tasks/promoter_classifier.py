@@ -307,9 +307,9 @@ class Classifier:
         if fusion is not None:
             p = fusion(p, self.naturalness_scores(codes, batch_size))
         if stack is not None:
-            p = stack(p, self.kmer(crop(codes, self.length)))
+            p = stack(p, self.stacked_score(self.kmer, codes))
         if cnn_stack is not None:
-            p = cnn_stack(p, self.cnn(crop(codes, self.length)))
+            p = cnn_stack(p, self.stacked_score(self.cnn, codes))
         return np.asarray(p, dtype=np.float32)
 
     def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
@@ -351,6 +351,15 @@ class Classifier:
         self.fusion = self.fitted_fusion if kept else None
         if self.fitted_fusion is None:
             self.naturalness = None
+
+    def stacked_score(self, scorer: KmerScore | CNNScore, codes: list[np.ndarray]) -> np.ndarray:
+        """A stacked model's logit on ``codes`` ``[N]``, cropped like the predictions; for a
+        strand-symmetric run, the mean over both strands (so the stacked prediction stays symmetric)."""
+        codes = crop(codes, self.length)
+        score = np.asarray(scorer(codes), dtype=np.float64)
+        if self.strand_symmetric:
+            score = (score + scorer([COMPLEMENT[c[::-1]] for c in codes])) / 2
+        return score
 
     def fused_proba(self, model, codes: list[np.ndarray]) -> np.ndarray:
         """``model``'s probabilities through the kept fusion (what the stacks are fitted on)."""
@@ -409,10 +418,10 @@ class Classifier:
         if self.stack is None:
             return p
         kmer = kmer_score(crop(fit.codes, self.length), fit.labels, seed)
-        return self.stack(p, kmer(crop(val.codes, self.length)))
+        return self.stack(p, self.stacked_score(kmer, val.codes))
 
     def _fit_stack(self, held_out: list, probabilities: list, scorers: list, seed: int) -> Stack | None:
-        scores = [scorer(crop(val.codes, self.length)) for scorer, (_, _, val) in zip(scorers, held_out)]
+        scores = [self.stacked_score(scorer, val.codes) for scorer, (_, _, val) in zip(scorers, held_out)]
         labels = np.concatenate([v.labels for _, _, v in held_out])
         return fit_stack(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
 
@@ -420,7 +429,7 @@ class Classifier:
         if stack is None:
             return probabilities
         return [
-            stack(p, scorer(crop(val.codes, self.length)))
+            stack(p, self.stacked_score(scorer, val.codes))
             for p, scorer, (_, _, val) in zip(probabilities, scorers, held_out)
         ]
 

@@ -45,6 +45,20 @@ def test_strand_symmetric_prediction():
         assert_strand_symmetric(_random_classifier(False).predict, seqs, COMPLEMENT, atol=1e-4)
 
 
+def test_a_strand_symmetric_classifier_stays_symmetric_with_its_stacks(planted, fast_cfg):
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True, strand_symmetric=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0  # both kept
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    assert classifier.stack is not None and classifier.cnn_stack is not None
+    assert_strand_symmetric(classifier.predict, data.codes, COMPLEMENT, atol=1e-5)
+    # the stacked models alone read one strand: the mean over both is what makes it symmetric
+    with pytest.raises(AssertionError, match="^not strand-symmetric: max"):
+        assert_strand_symmetric(classifier.cnn, data.codes, COMPLEMENT, atol=1e-4)
+
+
 class _FixedLogits(torch.nn.Module):
     def __init__(self, logits):
         super().__init__()
