@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             for key, pretrained in runs.items():
                 if (key, fraction, seed) in done:
                     continue
-                cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
+                # recorded before the likelihood fusion and the k-mer and CNN stacks
+                cfg = task.PromoterConfig(naturalness=False, kmer_stack=False, cnn_stack=False)
                 cfg.ensemble = 1
                 if pretrained is None:  # the same architecture and tokenizer as the pre-trained ones
                     base = promoter_classifier.load_start(str(template), cfg)

@@ -126,7 +126,8 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
         )
         return predict_cnn(cnn.model, x[test_idx])
     start_name, head = model.split("/")
-    cfg = task.PromoterConfig(naturalness=False)  # recorded before the likelihood fusion
+    # recorded before the likelihood fusion and the k-mer and CNN stacks
+    cfg = task.PromoterConfig(naturalness=False, kmer_stack=False, cnn_stack=False)
     cfg.ensemble = 1
     cfg.head = HeadConfig(**HEADS[head])
     start = promoter_classifier.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)

@@ -292,7 +292,8 @@ class Models:
         sits beside the head's pooled map (``head.composition``). ``setting["kmer_stack"]`` (absent:
         off) fits the task's k-mer stack on top of the fusion (``naturalness`` must be on, so that
         the stack sees what it is applied to): ``True`` predicts through it where the task keeps it,
-        ``"off"`` the same fine-tune without it."""
+        ``"off"`` the same fine-tune without it. ``setting["cnn_stack"]`` (absent: off; with the k-mer
+        stack) likewise for the CNN stack on top of it."""
         from sciPT.tasks.promoter import PromoterConfig
         from sciPT.tasks.promoter_classifier import train_classifier
 
@@ -310,11 +311,15 @@ class Models:
             warmup,
             composition,
             stacked,
+            "cnn_stack" in setting,
             digest(fit_idx),
             seed,
         )
         if self._fitted is None or self._fitted[0] != key:
-            cfg = PromoterConfig(ensemble=1, naturalness=True, kmer_stack=stacked)
+            # the CNN stack only where a setting names it: the runs recorded before it had none
+            cfg = PromoterConfig(
+                ensemble=1, naturalness=True, kmer_stack=stacked, cnn_stack="cnn_stack" in setting
+            )
             cfg.train.lr = setting["lr"]
             cfg.head.dropout = setting["head_dropout"]
             cfg.head.composition = composition
@@ -338,6 +343,15 @@ class Models:
                 info["kmer_stack"] = (
                     None if stack is None else {**stack.to_dict(), "kept": classifier.stack is not None}
                 )
+                if "cnn_stack" in setting:
+                    stack = classifier.fitted_cnn_stack
+                    info["cnn_stack"] = (
+                        None
+                        if stack is None
+                        else {**stack.to_dict(), "kept": classifier.cnn_stack is not None}
+                    )
+                    if setting["cnn_stack"] == "off":
+                        return classifier.predict(codes, cnn_stack=None), info
                 if setting["kmer_stack"] == "off":
                     return classifier.predict(codes, stack=None), info
             if setting["naturalness"] == "always" and fitted is not None:

@@ -333,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name in args.variants:
                     if (name, dataset, fraction, seed) in done:
                         continue
-                    # epochs of the data's own size, as measured (the epoch floor came later)
-                    cfg = task.PromoterConfig(min_steps_per_epoch=0, naturalness=False)
+                    # epochs of the data's own size, as measured (the epoch floor and the stacks came later)
+                    cfg = task.PromoterConfig(
+                        min_steps_per_epoch=0, naturalness=False, kmer_stack=False, cnn_stack=False
+                    )
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
                     start = promoter_classifier.load_start(str(starts[source]), cfg)

@@ -202,7 +202,10 @@ def run_unit(
         "candidates": candidates,
         "test": scores,
     }
-    if grid[best].get("kmer_stack") is True:
+    if grid[best].get("cnn_stack") is True:
+        # the same refit without the CNN stack (one fine-tune serves both): the stack's own effect
+        unit["test_without_cnn_stack"] = score({**grid[best], "cnn_stack": "off"})[0]
+    elif grid[best].get("kmer_stack") is True:
         # the same refit without the k-mer stack (one fine-tune serves both): the stack's own effect
         unit["test_without_kmer_stack"] = score({**grid[best], "kmer_stack": "off"})[0]
     if "naturalness" in grid[best] and "kmer_stack" not in grid[best]:
@@ -289,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         "regression stacked where each is kept; its refit also scored without the stack "
         "(render_kmer_stack)",
     )
+    parser.add_argument(
+        "--cnn-stack",
+        action="store_true",
+        help="as --kmer-stack, with the baseline CNN stacked on top where kept (the task's default "
+        "since its measurement); its refit also scored without the CNN stack (render_cnn_stack)",
+    )
     parser.add_argument("--select-metric", default="auroc", choices=["auroc", "accuracy", "mcc"])
     parser.add_argument("--results-name", default="promoter_transfer")
     parser.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run")
@@ -356,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         grids["pre-trained"] = [{**g, "naturalness": n} for g in grids["pre-trained"] for n in (False, True)]
     if args.head_warmup and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "head_warmup": args.head_warmup} for g in grids["pre-trained"]]
+    if args.cnn_stack:
+        if args.naturalness or args.kmer_stack:
+            raise SystemExit("--cnn-stack: runs with the task's fusion and k-mer stack; drop the other flags")
+        for m in set(grids) & {"pre-trained", "scratch"}:
+            grids[m] = [{**g, "naturalness": True, "kmer_stack": True, "cnn_stack": True} for g in grids[m]]
     if args.kmer_stack:
         if args.naturalness:
             raise SystemExit(
@@ -388,15 +402,17 @@ def main(argv: list[str] | None = None) -> int:
         "pretrain_steps": args.pretrain_steps,
         "quick": args.quick,
     }
-    if args.naturalness or args.kmer_stack:
+    if args.naturalness or args.kmer_stack or args.cnn_stack:
         # naturalness True is the task's default: fused where the likelihood ratio reaches this
         proto["naturalness_min_ratio"] = PromoterConfig().naturalness_min_ratio
     if args.head_warmup:
         proto["head_warmup"] = args.head_warmup
     if args.head_composition:
         proto["head_composition"] = True
-    if args.kmer_stack:
+    if args.kmer_stack or args.cnn_stack:
         proto["kmer_stack_min_ratio"] = PromoterConfig().kmer_stack_min_ratio
+    if args.cnn_stack:
+        proto["cnn_stack_min_ratio"] = PromoterConfig().cnn_stack_min_ratio
     if args.pretrained:
         proto["pretrained_run"] = str(Path(args.pretrained).resolve())
     path = RESULTS / f"{args.results_name}.json"
@@ -1008,6 +1024,41 @@ def render_kmer_stack(
         return text
     return text + (
         "\nThe task's likelihood-ratio test kept the refit's k-mer stack in: "
+        + "; ".join(f"{v}: {sum(k)} of {len(k)} units" for v, k in kept.items())
+        + ".\n"
+    )
+
+
+# the --cnn-stack runs of the shared 45-CPU-minute encoder (run side by side, one core each)
+CNN_STACK_RUNS = ("promoter_transfer_cnn_stack", "promoter_transfer_cnn_stack_genomic")
+
+
+def render_cnn_stack(results: dict, names: tuple = CNN_STACK_RUNS) -> str:
+    """:func:`render_shared_encoder` of the ``--cnn-stack`` runs (the pre-trained model as the task
+    predicts by default since the CNN stack), with the same refit without the CNN stack, and the
+    ``--kmer-stack`` runs (the task before it) as references; and how often the test kept it."""
+    records = [results[n] for n in names if n in results]
+    if not records:
+        return "No results yet: run `benchmarks/promoter_transfer.py --cnn-stack`.\n"
+    without = [{**u, "test": u["test_without_cnn_stack"]} for r in records for u in r["units"]]
+    before = [u for n in KMER_STACK_RUNS if n in results for u in results[n]["units"]]
+    text = render_shared_encoder(
+        results,
+        names[0],
+        parts=tuple(n for n in names[1:] if n in results),
+        references={
+            "same refit, no CNN stack": {"units": without},
+            **({"the k-mer stack run": {"units": before}} if before else {}),
+        },
+    )
+    kept: dict[str, list[bool]] = {}
+    for u in (u for r in records for u in r["units"] if "refit_info" in u):
+        stack = u["refit_info"].get("cnn_stack")
+        kept.setdefault(u["variant"], []).append(stack is not None and stack["kept"])
+    if not kept:
+        return text
+    return text + (
+        "\nThe task's likelihood-ratio test kept the refit's CNN stack in: "
         + "; ".join(f"{v}: {sum(k)} of {len(k)} units" for v, k in kept.items())
         + ".\n"
     )
