@@ -402,7 +402,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             curves[name] = (data.labels, p)
         mcc = fold_scores(oof)
         metrics.update(transfer_metrics(mcc))
-        flags = flag_lines(mcc, len(data))
+        flags = flag_lines(mcc, len(data), exported=start.name)
         lines += cv_table(oof, cfg.folds)
         lines += on_top_lines(oof)
         lines += comparison_lines(mcc)

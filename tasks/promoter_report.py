@@ -124,9 +124,29 @@ def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
     return f"{where} {pick}, because {why}"
 
 
-def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
+def exported_line(mcc: dict[str, list[float]], exported: str) -> str | None:
+    """Which model the run exports, when the recommendation is another one, and how to get that one:
+    the run always exports its own start (``--init``), so a reader of the recommendation must not
+    take the export for the recommended model. None when they agree or nothing was recommended."""
+    if len(mcc) < 2:
+        return None
+    pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
+    if pick == exported or transfer.near_chance(mcc[pick]):
+        return None
+    if pick == "scratch":
+        how = "to export scratch, run again with `--init none`"
+    else:
+        how = f"the classical baselines are measured here, not exported; {pick} is the model to beat"
+    return (
+        f"- The exported model (`scipt evaluate`, `predict`, `scan`) is {exported}, this run's start, "
+        f"not {pick}: {how}."
+    )
+
+
+def flag_lines(mcc: dict[str, list[float]], n_sequences: int, exported: str | None = None) -> list[str]:
     """The report's first lines: models near chance, models behind a classical baseline, negative
-    transfer, the recommendation for this data size, and the rules behind them."""
+    transfer, the recommendation for this data size (and, with ``exported``, the exported model
+    where it is not the recommended one), and the rules behind them."""
     warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
     warnings += [
         behind_line(a, b, mcc)
@@ -138,7 +158,8 @@ def flag_lines(mcc: dict[str, list[float]], n_sequences: int) -> list[str]:
             "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
             "behind a classical baseline (k-mer LR, CNN) or scratch."
         ]
-    return warnings + [recommendation_line(mcc, n_sequences), RULES_LINE]
+    export = exported_line(mcc, exported) if exported is not None else None
+    return warnings + [recommendation_line(mcc, n_sequences)] + ([export] if export else []) + [RULES_LINE]
 
 
 def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:

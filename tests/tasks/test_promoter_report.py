@@ -91,3 +91,33 @@ def test_what_sits_on_the_classifiers_is_counted_over_the_folds():
         "3 folds, kept in 2.",
     ]
     assert on_top_lines({"k-mer LR": oof["k-mer LR"]}) == []
+
+
+def test_flag_lines_say_when_the_export_is_not_the_recommended_model():
+    """A run exports its start; a recommendation of another model says so, with the way to get it."""
+    # scratch tied with pre-trained (differences 0.00, +0.02, -0.02, +0.01, -0.01): simpler, recommended
+    mcc = {
+        "pre-trained": [0.70, 0.72, 0.68, 0.71, 0.69],
+        "scratch": [0.70, 0.70, 0.70, 0.70, 0.70],
+        "k-mer LR": [0.50, 0.52, 0.48, 0.51, 0.49],
+    }
+    lines = flag_lines(mcc, 1000, exported="pre-trained")
+    assert lines[1].startswith("- **Recommended for this data size** (1000 sequences): scratch, because")
+    assert lines[2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is pre-trained, this run's start, "
+        "not scratch: to export scratch, run again with `--init none`."
+    )
+    # a classical baseline recommended: it is not exported, and the line says so
+    mcc["k-mer LR"] = [0.80, 0.82, 0.78, 0.81, 0.79]
+    lines = flag_lines(mcc, 1000, exported="pre-trained")
+    assert lines[-3].startswith("- **Recommended for this data size** (1000 sequences): k-mer LR, because")
+    assert lines[-2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is pre-trained, this run's start, "
+        "not k-mer LR: the classical baselines are measured here, not exported; k-mer LR is the model "
+        "to beat."
+    )
+    # the recommended model is the exported one: no line
+    mcc["pre-trained"] = [0.90, 0.92, 0.88, 0.91, 0.89]
+    assert not any(
+        line.startswith("- The exported model") for line in flag_lines(mcc, 1000, exported="pre-trained")
+    )
