@@ -337,20 +337,25 @@ class Classifier:
             scores.append(np.concatenate(out) if out else np.zeros(0, dtype=np.float32))
         return np.mean(scores, axis=0)
 
-    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int, min_ratio: float) -> None:
+    def fuse(self, scorer: NaturalnessScorer, held_out: list, seed: int, min_ratio: float) -> list:
         """Fit :attr:`fitted_fusion` on ``held_out``: ``[(model, LabelledSequences)]``, each set held
         out from that model's fit (a member and its early-stopping split, or the ensemble and a split
         all members stopped on), and keep it as :attr:`fusion` if its likelihood ratio reaches
-        ``min_ratio``; below :data:`sciPT.stacking.MIN_PER_CLASS` none is fitted."""
+        ``min_ratio``; below :data:`sciPT.stacking.MIN_PER_CLASS` none is fitted. Returns each held-out
+        set's probabilities through the kept fusion (what the stacks are fitted on: the likelihood
+        costs 16 encoder passes per sequence, so it is not scored twice)."""
         self.naturalness = scorer
-        probabilities = np.concatenate([self.classifier_proba(m, v.codes) for m, v in held_out])
-        scores = np.concatenate([self.naturalness_scores(v.codes) for _, v in held_out])
+        probabilities = [self.classifier_proba(m, v.codes) for m, v in held_out]
+        scores = [self.naturalness_scores(v.codes) for _, v in held_out]
         labels = np.concatenate([v.labels for _, v in held_out])
-        self.fitted_fusion = fit_fusion(probabilities, scores, labels, seed)
+        self.fitted_fusion = fit_fusion(np.concatenate(probabilities), np.concatenate(scores), labels, seed)
         kept = self.fitted_fusion is not None and self.fitted_fusion.likelihood_ratio >= min_ratio
         self.fusion = self.fitted_fusion if kept else None
         if self.fitted_fusion is None:
             self.naturalness = None
+        if self.fusion is None:
+            return probabilities
+        return [self.fusion(p, s) for p, s in zip(probabilities, scores)]
 
     def stacked_score(self, scorer: KmerScore | CNNScore, codes: list[np.ndarray]) -> np.ndarray:
         """A stacked model's logit on ``codes`` ``[N]``, cropped like the predictions; for a
@@ -470,18 +475,19 @@ def train_classifier(
     members = [member for member, _, _ in fits]
     model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
     classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
-    scorer = start.naturalness_scorer() if cfg.naturalness else None
-    if scorer is not None:
-        # a split every member stopped on is scored once, by the ensemble; otherwise each
-        # member's own early-stopping split by that member
-        held_out = [(model, val)] if val is not None else [(m, v) for m, _, v in fits]
-        classifier.fuse(scorer, held_out, seed, cfg.naturalness_min_ratio)
-    # each stack is fitted where every model it scores did not train: a split all members stopped
-    # on, by the ensemble, or each member's own early-stopping split, by that member
+    # the fusion and each stack are fitted where every model they score did not train: a split all
+    # members stopped on, by the ensemble, or each member's own early-stopping split, by that member
     held_out = [(model, train, val)] if val is not None else fits
+    scorer = start.naturalness_scorer() if cfg.naturalness else None
+    probabilities = None
+    if scorer is not None:
+        probabilities = classifier.fuse(
+            scorer, [(m, v) for m, _, v in held_out], seed, cfg.naturalness_min_ratio
+        )
     if not enough_of_each_class(np.concatenate([v.labels for _, _, v in held_out])):
         return classifier  # too few to fit a stack on: no k-mer regression or CNN to fit either
-    probabilities = [classifier.fused_proba(m, v.codes) for m, _, v in held_out]
+    if probabilities is None:
+        probabilities = [classifier.fused_proba(m, v.codes) for m, _, v in held_out]
     if cfg.kmer_stack:
         probabilities = classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio, probabilities)
     if cfg.cnn_stack:

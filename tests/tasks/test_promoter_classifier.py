@@ -186,6 +186,9 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     )
     np.testing.assert_allclose(classifier.predict(data.codes), 1 / (1 + np.exp(-z - fusion.bias)), rtol=1e-5)
     assert fusion.mean == pytest.approx(scores.mean(), abs=1e-5)  # fitted on val (= data here)
+    # fitting again returns the held-out set's probabilities through the kept fusion, as predicted
+    (returned,) = classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, 0.0)
+    np.testing.assert_allclose(returned, classifier.predict(data.codes), rtol=1e-6)
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     export_classifier(run, classifier, start, cfg, 30)
@@ -195,9 +198,12 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
 
     # the same fit, judged by a ratio it does not reach: left out of the predictions and the export
     cfg.naturalness_min_ratio = fusion.likelihood_ratio + 1.0
-    classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, cfg.naturalness_min_ratio)
+    (returned,) = classifier.fuse(
+        start.naturalness_scorer(), [(classifier.model, data)], 0, cfg.naturalness_min_ratio
+    )
     assert classifier.fusion is None and classifier.fitted_fusion == fusion
     np.testing.assert_array_equal(classifier.predict(data.codes), plain)
+    np.testing.assert_array_equal(returned, plain)  # left out: the classifier's own probabilities
     # the fit left out can still be applied by name, as the transfer benchmark's "always fused" does
     np.testing.assert_allclose(
         classifier.predict(data.codes, fusion=classifier.fitted_fusion),
