@@ -104,23 +104,11 @@ def run(cmd: list[str]) -> dict:
     return {"command": " ".join(cmd), "wall_s": time.perf_counter() - t, "cpu_s": cpu}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--upstream", type=int, default=140)
-    parser.add_argument("--downstream", type=int, default=30)
-    parser.add_argument("--pretrain-steps", type=int, default=1500)
-    parser.add_argument("--ensemble", type=int, default=1)
-    parser.add_argument("--results-name", default="promoter_long")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE))
-    from provenance import finish, provenance, write_results
-
-    record = {"provenance": provenance(argv)}
-    work = HERE / "out" / args.results_name
-    work.mkdir(parents=True, exist_ok=True)
-    record["data"] = sets = build_sets(work, args.upstream, args.downstream)
-    record["params"] = vars(args)
-    pos, neg = sets["positives"]["path"], sets["negatives"]["path"]
+def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> dict:
+    """Decontaminate the E. coli genome against ``pos`` and ``neg``, pre-train ``tiny`` on it and the
+    three 1 % samples (``args.pretrain_steps``), fine-tune with ``--folds 5 --ensemble
+    args.ensemble``, each a ``scipt`` command in a fresh process, in ``work``; a step whose output
+    exists is not run again. Returns the record's ``steps``, ``metrics`` and ``report_head``."""
     clean = work / "ecoli_decontaminated.fa.gz"
     pre, fine = work / "pretrain", work / "promoter"
     steps = {}
@@ -149,10 +137,31 @@ def main(argv: list[str] | None = None) -> None:
         ["scipt", "finetune", "promoter", "--init", str(pre), "--positives", pos, "--negatives", neg]
         + ["--folds", "5", "--ensemble", str(args.ensemble), "--out", str(fine)]
     )
-    record["steps"] = steps
-    record["metrics"] = json.loads((fine / "metrics.json").read_text())
     report = (fine / "report.md").read_text().splitlines()
-    record["report_head"] = report[: report.index("") + 1 + report[report.index("") + 1 :].index("")]
+    return {
+        "steps": steps,
+        "metrics": json.loads((fine / "metrics.json").read_text()),
+        "report_head": report[: report.index("") + 1 + report[report.index("") + 1 :].index("")],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--upstream", type=int, default=140)
+    parser.add_argument("--downstream", type=int, default=30)
+    parser.add_argument("--pretrain-steps", type=int, default=1500)
+    parser.add_argument("--ensemble", type=int, default=1)
+    parser.add_argument("--results-name", default="promoter_long")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    from provenance import finish, provenance, write_results
+
+    record = {"provenance": provenance(argv)}
+    work = HERE / "out" / args.results_name
+    work.mkdir(parents=True, exist_ok=True)
+    record["data"] = sets = build_sets(work, args.upstream, args.downstream)
+    record["params"] = vars(args)
+    record.update(user_protocol(work, sets["positives"]["path"], sets["negatives"]["path"], args))
     path = write_results(args.results_name, finish(record))
     print(f"wrote {path}", file=sys.stderr)
     print(render({args.results_name: record}, args.results_name))
@@ -171,8 +180,7 @@ def render(results: dict, name: str = "promoter_long") -> str:
     from report import provenance_line
 
     record = results[name]
-    m, d, p = record["metrics"], record["data"], record["params"]
-    words = {-1: "behind", 0: "tied", 1: "ahead"}
+    d, p = record["data"], record["params"]
     lines = [
         f"Measured by {provenance_line(record)}",
         "",
@@ -181,6 +189,16 @@ def render(results: dict, name: str = "promoter_long") -> str:
         f"widened to {d['positives']['length']} bp ({p['upstream']} bases upstream, {p['downstream']} "
         f"downstream); pre-training {p['pretrain_steps']:,} steps of `tiny`; {p['ensemble']} fine-tune(s) per "
         "model; 5 folds.",
+    ]
+    return "\n".join(lines + result_lines(record)) + "\n"
+
+
+def result_lines(record: dict) -> list[str]:
+    """A user-protocol run's models side by side (MCC per fold, AUROC, accuracy, the pre-trained
+    model's verdict against each), the commands' cost, and the opening of the run's report."""
+    m = record["metrics"]
+    words = {-1: "behind", 0: "tied", 1: "ahead"}
+    lines = [
         "",
         "| model | MCC (mean ± SE over folds) | per fold | AUROC | accuracy | pre-trained minus this model (MCC) |",
         "|---|---|---|---|---|---|",
@@ -202,7 +220,7 @@ def render(results: dict, name: str = "promoter_long") -> str:
     )
     lines += ["", f"Commands' cost: {cpu}.", "", "The run's report opens with:", ""]
     lines += [f"> {line}" if line else ">" for line in record["report_head"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def render_cnn_stack(
