@@ -136,7 +136,7 @@ def exported_line(mcc: dict[str, list[float]], exported: str) -> str | None:
     if pick == "scratch":
         how = "to export scratch, run again with `--init none`"
     else:
-        how = f"the classical baselines are measured here, not exported; {pick} is the model to beat"
+        how = "the classical baselines are measured here, not exported"
     return (
         f"- The exported model (`scipt evaluate`, `predict`, `scan`) is {exported}, this run's start, "
         f"not {pick}: {how}."
