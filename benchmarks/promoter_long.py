@@ -108,11 +108,13 @@ def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> d
     """Decontaminate the E. coli genome against ``pos`` and ``neg``, pre-train ``tiny`` on it and the
     three 1 % samples (``args.pretrain_steps``), fine-tune with ``--folds 5 --ensemble
     args.ensemble``, each a ``scipt`` command in a fresh process, in ``work``; a step whose output
-    exists is not run again. Returns the record's ``steps``, ``metrics`` and ``report_head``."""
+    exists is not run again. With ``args.pretrained`` (a pre-training run) that encoder is the start
+    and nothing is pre-trained. Returns the record's ``steps``, ``metrics`` and ``report_head``."""
     clean = work / "ecoli_decontaminated.fa.gz"
-    pre, fine = work / "pretrain", work / "promoter"
+    pre, fine = Path(getattr(args, "pretrained", None) or work / "pretrain"), work / "promoter"
+    trained = (pre / "model").exists()  # a finished run's export
     steps = {}
-    if not clean.exists():
+    if not clean.exists() and not trained:
         steps["decontaminate"] = run(
             [
                 "scipt",
@@ -127,7 +129,7 @@ def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> d
                 str(clean),
             ]
         )
-    if not (pre / "export").exists():
+    if not trained:
         corpus = [str(clean), *map(str, SAMPLES)]
         steps["pretrain"] = run(
             ["scipt", "pretrain", "dna", "--preset", "tiny", "--max-steps", str(args.pretrain_steps)]
@@ -233,20 +235,29 @@ def render_cnn_stack(
         return f"No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_long.py --results-name {name}`.\n"
     lines = [render(results, name)]
     if before in results:
-        now, then = results[name]["metrics"], results[before]["metrics"]
-        cells = []
-        for model in MODELS:
-            k = _key(model)
-            diffs = [now[f"{k}_mcc_fold{i}"] - then[f"{k}_mcc_fold{i}"] for i in range(1, 6)]
-            mean = sum(diffs) / len(diffs)
-            se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
-            word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
-            cells.append(f"{model} {mean:+.3f} ± {se:.3f} ({word})")
         lines += [
             f"Per-fold MCC of this run minus the run before the CNN stack (`{before}`, the block above), "
-            "mean ± standard error over the 5 folds: " + "; ".join(cells) + ".\n"
+            "mean ± standard error over the 5 folds: "
+            + fold_differences(results[name], results[before])
+            + ".\n"
         ]
     return "\n".join(lines)
+
+
+def fold_differences(now: dict, then: dict) -> str:
+    """Each model's per-fold MCC in run ``now`` minus run ``then`` (the same folds), mean ± standard
+    error over the 5 folds and the 2-SE verdict, one clause per model."""
+    cells = []
+    for model in MODELS:
+        k = _key(model)
+        diffs = [
+            now["metrics"][f"{k}_mcc_fold{i}"] - then["metrics"][f"{k}_mcc_fold{i}"] for i in range(1, 6)
+        ]
+        mean = sum(diffs) / len(diffs)
+        se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+        word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+        cells.append(f"{model} {mean:+.3f} ± {se:.3f} ({word})")
+    return "; ".join(cells)
 
 
 if __name__ == "__main__":

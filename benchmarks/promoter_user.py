@@ -39,7 +39,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from promoter_long import DATA, GENOME, ROOT, read_fasta, result_lines, run, user_protocol  # noqa: E402
+from promoter_long import (  # noqa: E402
+    DATA,
+    GENOME,
+    ROOT,
+    fold_differences,
+    read_fasta,
+    result_lines,
+    run,
+    user_protocol,
+)
 
 POSITIVES = DATA / "promoters/sigma70promoter.txt"
 KINDS = ("dinucleotide-shuffle", "gc-matched")
@@ -61,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kind", required=True, choices=KINDS)
     parser.add_argument("--pretrain-steps", type=int, default=1500)
+    parser.add_argument("--pretrained", default=None, help="an existing pre-training run to start from")
     parser.add_argument("--ensemble", type=int, default=3)
     parser.add_argument("--results-name", default=None)
     args = parser.parse_args(argv)
@@ -107,11 +117,38 @@ def render(results: dict, names: tuple = RUNS) -> str:
             "",
             f"Data: {d['positives']['sequences']:,} sigma-70 promoters ({d['positives']['distinct']:,} distinct) "
             f"against {d['negatives']['sequences']:,} {p['kind']} negatives ({d['negatives']['distinct']:,} "
-            f"distinct), lengths {', '.join(map(str, d['positives']['length']))} bp; pre-training "
-            f"{p['pretrain_steps']:,} steps of `tiny`; {p['ensemble']} fine-tune(s) per model; 5 folds.",
+            f"distinct), lengths {', '.join(map(str, d['positives']['length']))} bp; "
+            + (
+                f"the encoder `{p['pretrained']}`"
+                if p.get("pretrained")
+                else f"pre-training {p['pretrain_steps']:,} steps of `tiny`"
+            )
+            + f"; {p['ensemble']} fine-tune(s) per model; 5 folds.",
         ]
         out.append("\n".join(lines + result_lines(record)) + "\n")
     return "\n".join(out)
+
+
+# the shuffled-negative run again from the transfer benchmarks' 45-CPU-minute encoder
+SHARED_RUN = "promoter_user_dinucleotide_shuffle_45min"
+
+
+def render_shared_encoder(results: dict, name: str = SHARED_RUN, before: str = RUNS[0]) -> str:
+    """The run from the shared 45-CPU-minute encoder, then each model's per-fold MCC difference to
+    the 1,500-step encoder's run (the same data, folds and seeds)."""
+    if name not in results:
+        return (
+            "No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_user.py --kind "
+            "dinucleotide-shuffle --pretrained benchmarks/out/promoter_transfer_shared/pretrain_shared "
+            f"--results-name {name}`.\n"
+        )
+    text = render(results, (name,))
+    if before not in results:
+        return text
+    return text + (
+        f"\nPer-fold MCC of this run minus the 1,500-step encoder's (`{before}`, the block above), mean ± "
+        "standard error over the 5 folds: " + fold_differences(results[name], results[before]) + ".\n"
+    )
 
 
 if __name__ == "__main__":
