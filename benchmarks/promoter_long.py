@@ -140,8 +140,11 @@ def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> d
         + ["--folds", "5", "--ensemble", str(args.ensemble), "--out", str(fine)]
     )
     report = (fine / "report.md").read_text().splitlines()
+    encoder = json.loads((pre / "model" / "config.json").read_text())
     return {
         "steps": steps,
+        # scratch takes the encoder's tokenizer and size, so runs from other encoders differ in it too
+        "encoder": {"tokenizer": encoder["tokenizer"], "model": encoder["model"]},
         "metrics": json.loads((fine / "metrics.json").read_text()),
         "report_head": report[: report.index("") + 1 + report[report.index("") + 1 :].index("")],
     }
@@ -244,20 +247,21 @@ def render_cnn_stack(
     return "\n".join(lines)
 
 
+def paired_difference(now: dict, then: dict, model: str, then_model: str | None = None) -> str:
+    """Per-fold MCC of ``model`` in run ``now`` minus ``then_model`` (default the same model) in run
+    ``then`` (the same folds): mean ± standard error over the 5 folds and the 2-SE verdict."""
+    a, b = _key(model), _key(then_model or model)
+    diffs = [now["metrics"][f"{a}_mcc_fold{i}"] - then["metrics"][f"{b}_mcc_fold{i}"] for i in range(1, 6)]
+    mean = sum(diffs) / len(diffs)
+    se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+    word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    return f"{mean:+.3f} ± {se:.3f} ({word})"
+
+
 def fold_differences(now: dict, then: dict) -> str:
-    """Each model's per-fold MCC in run ``now`` minus run ``then`` (the same folds), mean ± standard
-    error over the 5 folds and the 2-SE verdict, one clause per model."""
-    cells = []
-    for model in MODELS:
-        k = _key(model)
-        diffs = [
-            now["metrics"][f"{k}_mcc_fold{i}"] - then["metrics"][f"{k}_mcc_fold{i}"] for i in range(1, 6)
-        ]
-        mean = sum(diffs) / len(diffs)
-        se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
-        word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
-        cells.append(f"{model} {mean:+.3f} ± {se:.3f} ({word})")
-    return "; ".join(cells)
+    """Each model's :func:`paired_difference` between runs ``now`` and ``then``, one clause per
+    model."""
+    return "; ".join(f"{model} {paired_difference(now, then, model)}" for model in MODELS)
 
 
 if __name__ == "__main__":

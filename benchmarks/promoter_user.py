@@ -44,6 +44,7 @@ from promoter_long import (  # noqa: E402
     GENOME,
     ROOT,
     fold_differences,
+    paired_difference,
     read_fasta,
     result_lines,
     run,
@@ -123,10 +124,20 @@ def render(results: dict, names: tuple = RUNS) -> str:
                 if p.get("pretrained")
                 else f"pre-training {p['pretrain_steps']:,} steps of `tiny`"
             )
+            + tokens_clause(record)
             + f"; {p['ensemble']} fine-tune(s) per model; 5 folds.",
         ]
         out.append("\n".join(lines + result_lines(record)) + "\n")
     return "\n".join(out)
+
+
+def tokens_clause(record: dict) -> str:
+    """The encoder's tokens and size, which scratch shares (recorded by runs after 2026-12-04)."""
+    if "encoder" not in record:
+        return ""
+    tok, model = record["encoder"]["tokenizer"], record["encoder"]["model"]
+    tokens = "single-base" if tok["k"] == 1 else f"overlapping {tok['k']}-mer"
+    return f" ({tokens} tokens, {model['n_layers']} layers of width {model['d_model']})"
 
 
 # the shuffled-negative run again from the transfer benchmarks' 45-CPU-minute encoder
@@ -135,7 +146,9 @@ SHARED_RUN = "promoter_user_dinucleotide_shuffle_45min"
 
 def render_shared_encoder(results: dict, name: str = SHARED_RUN, before: str = RUNS[0]) -> str:
     """The run from the shared 45-CPU-minute encoder, then each model's per-fold MCC difference to
-    the 1,500-step encoder's run (the same data, folds and seeds)."""
+    the 1,500-step encoder's run (the same data, folds and seeds; scratch takes each encoder's tokenizer
+    and size, so it repeats only where those do), and this run's pre-trained model against that
+    run's scratch."""
     if name not in results:
         return (
             "No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_user.py --kind "
@@ -145,9 +158,11 @@ def render_shared_encoder(results: dict, name: str = SHARED_RUN, before: str = R
     text = render(results, (name,))
     if before not in results:
         return text
+    now, then = results[name], results[before]
     return text + (
         f"\nPer-fold MCC of this run minus the 1,500-step encoder's (`{before}`, the block above), mean ± "
-        "standard error over the 5 folds: " + fold_differences(results[name], results[before]) + ".\n"
+        "standard error over the 5 folds: " + fold_differences(now, then) + ". This run's pre-trained "
+        f"model minus that run's scratch: {paired_difference(now, then, 'pre-trained', 'scratch')}.\n"
     )
 
 
