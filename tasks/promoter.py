@@ -23,7 +23,10 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset;
 - ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
-- a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan`` (:mod:`.promoter_scan`).
+- a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``
+  (:mod:`.promoter_scan`): from the start (``--export start``, the default) or from the start the
+  report recommends (``--export recommended``: scratch where it is recommended, or the better
+  fine-tuned start where a classical baseline is).
 
 Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
 capped at ``LENGTH_STRETCH`` times the encoder's pre-training window) are cropped around their
@@ -43,6 +46,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -89,6 +93,7 @@ from .promoter_report import (
     naturalness_line,
     on_top,
     on_top_lines,
+    recommended_start,
     report,
     standard_errors,
     transfer_metrics,
@@ -188,6 +193,10 @@ class PromoterConfig:
     # scratch, a k-mer logistic regression and a small CNN beside the model, on the same folds
     # (--no-baselines: off)
     baselines: bool = True
+    # the final model's start: "start" (--init) or "recommended", the report's recommendation among
+    # the fine-tuned starts (pre-trained, scratch), so that a run which recommends scratch exports it
+    # without a second cross-validation
+    export: Literal["start", "recommended"] = "start"
     label_fractions: list[float] = field(default_factory=list)
     fraction_seeds: int = 3
     contamination_k: int = 16
@@ -358,6 +367,11 @@ def validate(cfg: PromoterConfig) -> None:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
     if np.isnan(cfg.naturalness_min_ratio):
         raise ConfigError("naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan")
+    if cfg.export == "recommended" and not (cfg.folds and cfg.baselines):
+        raise ConfigError(
+            "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
+            "without them the start is the only model"
+        )
     for f in cfg.label_fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
@@ -402,7 +416,8 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             curves[name] = (data.labels, p)
         mcc = fold_scores(oof)
         metrics.update(transfer_metrics(mcc))
-        flags = flag_lines(mcc, len(data), exported=start.name)
+        exported = starts[recommended_start(mcc, starts)] if cfg.export == "recommended" else start
+        flags = flag_lines(mcc, len(data), exported=exported.name, export_option=cfg.export)
         lines += cv_table(oof, cfg.folds)
         lines += on_top_lines(oof)
         lines += comparison_lines(mcc)
@@ -418,9 +433,11 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             metric_key(start.name),
             others={n: p for n, (p, _) in oof.items() if n != start.name},
         )
-    final = train_classifier(start, cfg, data, length, cfg.train.seed, val=val)
-    export_classifier(run, final, start, cfg, length)
-    lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, start, final)]
+    else:
+        exported = start
+    final = train_classifier(exported, cfg, data, length, cfg.train.seed, val=val)
+    export_classifier(run, final, exported, cfg, length)
+    lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, exported, final)]
     lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
     if final.fitted_stack is not None:
         metrics["kmer_stack_likelihood_ratio"] = final.fitted_stack.likelihood_ratio
@@ -445,7 +462,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
         lines += metric_table({"final model": metrics}, "test")
         lines += contamination_lines(
-            start.pretrained_on, test, cfg.contamination_k, cfg.contamination_threshold, p, metrics, "test"
+            exported.pretrained_on, test, cfg.contamination_k, cfg.contamination_threshold, p, metrics, "test"
         )
     if cfg.label_fractions:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics)

@@ -124,29 +124,53 @@ def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
     return f"{where} {pick}, because {why}"
 
 
-def exported_line(mcc: dict[str, list[float]], exported: str) -> str | None:
-    """Which model the run exports, when the recommendation is another one, and how to get that one:
-    the run always exports its own start (``--init``), so a reader of the recommendation must not
-    take the export for the recommended model. None when they agree or nothing was recommended."""
+def recommended_start(mcc: dict[str, list[float]], starts) -> str:
+    """The start ``--export recommended`` trains the final model from: the report's recommendation
+    where it is one of ``starts`` (pre-trained, scratch) and not near chance, else the same rule
+    among ``starts`` alone (a classical baseline is measured, not exported)."""
+    pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
+    if pick in starts and not transfer.near_chance(mcc[pick]):
+        return pick
+    return transfer.recommend({n: v for n, v in mcc.items() if n in starts}, SIMPLEST_FIRST)[0]
+
+
+def exported_line(mcc: dict[str, list[float]], exported: str, export_option: str = "start") -> str | None:
+    """Which model the run exports, when the recommendation is another one, and how to get that one.
+    With ``--export start`` the run exports its own start (``--init``), so a reader of the
+    recommendation must not take the export for the recommended model; with ``--export recommended``
+    it exports :func:`recommended_start` and always says so. With ``start``, None when export and
+    recommendation agree, or nothing was recommended (even the pick near chance)."""
     if len(mcc) < 2:
         return None
     pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
+    what = "- The exported model (`scipt evaluate`, `predict`, `scan`) is"
+    if export_option == "recommended":
+        if transfer.near_chance(mcc[pick]):
+            return (
+                f"{what} {exported}, the rule's pick among the fine-tuned models (`--export "
+                "recommended`), though none is recommended."
+            )
+        if pick == exported:
+            return f"{what} {exported}, the recommended model (`--export recommended`)."
+        return (
+            f"{what} {exported}, the better of the fine-tuned models by the same rule (`--export "
+            f"recommended`), not {pick}: the classical baselines are measured here, not exported."
+        )
     if pick == exported or transfer.near_chance(mcc[pick]):
         return None
     if pick == "scratch":
-        how = "to export scratch, run again with `--init none`"
+        how = "to export scratch, run again with `--export recommended` (or `--init none`)"
     else:
         how = "the classical baselines are measured here, not exported"
-    return (
-        f"- The exported model (`scipt evaluate`, `predict`, `scan`) is {exported}, this run's start, "
-        f"not {pick}: {how}."
-    )
+    return f"{what} {exported}, this run's start, not {pick}: {how}."
 
 
-def flag_lines(mcc: dict[str, list[float]], n_sequences: int, exported: str | None = None) -> list[str]:
+def flag_lines(
+    mcc: dict[str, list[float]], n_sequences: int, exported: str | None = None, export_option: str = "start"
+) -> list[str]:
     """The report's first lines: models near chance, models behind a classical baseline, negative
     transfer, the recommendation for this data size (and, with ``exported``, the exported model
-    where it is not the recommended one), and the rules behind them."""
+    where it is not the recommended one: :func:`exported_line`), and the rules behind them."""
     warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
     warnings += [
         behind_line(a, b, mcc)
@@ -158,7 +182,7 @@ def flag_lines(mcc: dict[str, list[float]], n_sequences: int, exported: str | No
             "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
             "behind a classical baseline (k-mer LR, CNN) or scratch."
         ]
-    export = exported_line(mcc, exported) if exported is not None else None
+    export = exported_line(mcc, exported, export_option) if exported is not None else None
     return warnings + [recommendation_line(mcc, n_sequences)] + ([export] if export else []) + [RULES_LINE]
 
 

@@ -315,3 +315,36 @@ def test_the_cnn_stack_is_reported_exported_and_switched_off(planted, tmp_path):
     )
     assert "Off (`--no-cnn-stack`)." in (off / "report.md").read_text()
     assert "cnn_stack" not in json.loads((off / "model/config.json").read_text())
+
+
+def test_export_recommended_trains_the_final_model_from_the_recommended_start(planted, tmp_path, capsys):
+    from sciPT.tasks.promoter_report import recommended_start
+    from sciPT.testing import FAST_SEQUENCE_FLAGS
+
+    pre = tmp_path / "pre"
+    assert main(["pretrain", "dna", "--out", str(pre), *FAST_SEQUENCE_FLAGS, *SMALL[:8]]) == 0
+    out = tmp_path / "run"
+    args = ["--init", str(pre), "--train", str(planted[0]), "--folds", "2", "--ensemble", "1", *SMALL[8:]]
+    args += ["--no-naturalness", "--no-cnn-stack", "--no-kmer-stack", "--export", "recommended"]
+    assert main(["finetune", "promoter", *args, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    names = {"pre-trained": "pre_trained", "scratch": "scratch", "k-mer LR": "kmer_lr", "CNN": "cnn"}
+    folds = {name: [m[f"{key}_mcc_fold{i}"] for i in (1, 2)] for name, key in names.items()}
+    pick = recommended_start(folds, ("pre-trained", "scratch"))
+    exported = json.loads((out / "model/config.json").read_text())
+    # a scratch export records no pre-training corpus; the pre-trained one records the shipped genome
+    assert bool(exported["pretrained_on"]) == (pick == "pre-trained")
+    report = (out / "report.md").read_text().splitlines()
+    line = next(x for x in report if x.startswith("- The exported model"))
+    assert line.startswith(f"- The exported model (`scipt evaluate`, `predict`, `scan`) is {pick}, ")
+    assert "(`--export recommended`)" in line
+
+    # nothing to recommend from without the baselines: one line, exit status 2, no run written
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["finetune", "promoter", *args, "--no-baselines", "--out", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        "scipt: error: export: 'recommended' needs --folds and the baselines (scratch) to recommend "
+        "from; without them the start is the only model\n"
+    )
+    assert not bad.exists()

@@ -1,6 +1,6 @@
 """The promoter report's verdict lines (:mod:`sciPT.tasks.promoter_report`)."""
 
-from sciPT.tasks.promoter_report import flag_lines, on_top_lines
+from sciPT.tasks.promoter_report import flag_lines, on_top_lines, recommended_start
 
 
 def test_flag_lines_on_the_human_promoter_numbers():
@@ -105,7 +105,7 @@ def test_flag_lines_say_when_the_export_is_not_the_recommended_model():
     assert lines[1].startswith("- **Recommended for this data size** (1000 sequences): scratch, because")
     assert lines[2] == (
         "- The exported model (`scipt evaluate`, `predict`, `scan`) is pre-trained, this run's start, "
-        "not scratch: to export scratch, run again with `--init none`."
+        "not scratch: to export scratch, run again with `--export recommended` (or `--init none`)."
     )
     # a classical baseline recommended: it is not exported, and the line says so
     mcc["k-mer LR"] = [0.80, 0.82, 0.78, 0.81, 0.79]
@@ -119,4 +119,37 @@ def test_flag_lines_say_when_the_export_is_not_the_recommended_model():
     mcc["pre-trained"] = [0.90, 0.92, 0.88, 0.91, 0.89]
     assert not any(
         line.startswith("- The exported model") for line in flag_lines(mcc, 1000, exported="pre-trained")
+    )
+
+
+def test_export_recommended_takes_the_recommended_fine_tuned_start_and_says_so():
+    starts = ("pre-trained", "scratch")
+    # scratch tied with pre-trained (differences 0.00, +0.02, -0.02, +0.01, -0.01): simpler, recommended
+    mcc = {
+        "pre-trained": [0.70, 0.72, 0.68, 0.71, 0.69],
+        "scratch": [0.70, 0.70, 0.70, 0.70, 0.70],
+        "k-mer LR": [0.50, 0.52, 0.48, 0.51, 0.49],
+    }
+    assert recommended_start(mcc, starts) == "scratch"
+    assert flag_lines(mcc, 1000, exported="scratch", export_option="recommended")[2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is scratch, the recommended model "
+        "(`--export recommended`)."
+    )
+    # pre-trained ahead of scratch by 0.10 in every fold: recommended and exported
+    mcc["pre-trained"] = [0.80, 0.80, 0.80, 0.80, 0.80]
+    assert recommended_start(mcc, starts) == "pre-trained"
+    # the k-mer LR ahead of both: not exportable, so the same rule among the fine-tuned starts alone
+    mcc["k-mer LR"] = [0.90, 0.91, 0.89, 0.92, 0.88]
+    assert recommended_start(mcc, starts) == "pre-trained"
+    assert flag_lines(mcc, 1000, exported="pre-trained", export_option="recommended")[-2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is pre-trained, the better of the "
+        "fine-tuned models by the same rule (`--export recommended`), not k-mer LR: the classical "
+        "baselines are measured here, not exported."
+    )
+    # every model near chance (mean 0.01): none recommended; of the tied fine-tuned starts the simpler
+    mcc = {name: [0.0, 0.02, -0.02, 0.03, 0.02] for name in ("pre-trained", "scratch", "k-mer LR")}
+    assert recommended_start(mcc, starts) == "scratch"
+    assert flag_lines(mcc, 1000, exported="scratch", export_option="recommended")[-2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is scratch, the rule's pick among "
+        "the fine-tuned models (`--export recommended`), though none is recommended."
     )
