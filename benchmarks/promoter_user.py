@@ -140,30 +140,42 @@ def tokens_clause(record: dict) -> str:
     return f" ({tokens} tokens, {model['n_layers']} layers of width {model['d_model']})"
 
 
-# the shuffled-negative run again from the transfer benchmarks' 45-CPU-minute encoder
+# the shuffled-negative run again with more pre-training: from the transfer benchmarks' 45-CPU-minute
+# encoder (3-mer tokens), and with the held-out command's own design (`tiny`, single bases) for
+# 45,000 steps (about 45 CPU-minutes)
 SHARED_RUN = "promoter_user_dinucleotide_shuffle_45min"
+TINY_RUN = "promoter_user_dinucleotide_shuffle_tiny45k"
+LONGER = {
+    SHARED_RUN: "--pretrained benchmarks/out/promoter_transfer_shared/pretrain_shared",
+    TINY_RUN: "--pretrain-steps 45000",
+}
 
 
 def render_shared_encoder(results: dict, name: str = SHARED_RUN, before: str = RUNS[0]) -> str:
-    """The run from the shared 45-CPU-minute encoder, then each model's per-fold MCC difference to
-    the 1,500-step encoder's run (the same data, folds and seeds; scratch takes each encoder's tokenizer
-    and size, so it repeats only where those do), and this run's pre-trained model against that
-    run's scratch."""
+    """A shuffled-negative run with more pre-training (``LONGER``), then each model's per-fold MCC
+    difference to the 1,500-step encoder's run (the same data, folds and seeds; scratch takes each
+    encoder's tokenizer and size, so it repeats only where those do), and this run's pre-trained
+    model against that run's scratch."""
     if name not in results:
         return (
             "No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_user.py --kind "
-            "dinucleotide-shuffle --pretrained benchmarks/out/promoter_transfer_shared/pretrain_shared "
-            f"--results-name {name}`.\n"
+            f"dinucleotide-shuffle {LONGER[name]} --results-name {name}`.\n"
         )
     text = render(results, (name,))
     if before not in results:
         return text
     now, then = results[name], results[before]
     return text + (
-        f"\nPer-fold MCC of this run minus the 1,500-step encoder's (`{before}`, the block above), mean ± "
+        f"\nPer-fold MCC of this run minus the 1,500-step encoder's (`{before}`), mean ± "
         "standard error over the 5 folds: " + fold_differences(now, then) + ". This run's pre-trained "
         f"model minus that run's scratch: {paired_difference(now, then, 'pre-trained', 'scratch')}.\n"
     )
+
+
+def render_tiny_45k(results: dict) -> str:
+    """:func:`render_shared_encoder` of the run that pre-trains the held-out command's design for
+    45,000 steps."""
+    return render_shared_encoder(results, TINY_RUN)
 
 
 if __name__ == "__main__":
