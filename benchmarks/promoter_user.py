@@ -145,21 +145,25 @@ def tokens_clause(record: dict) -> str:
 # 45,000 steps (about 45 CPU-minutes)
 SHARED_RUN = "promoter_user_dinucleotide_shuffle_45min"
 TINY_RUN = "promoter_user_dinucleotide_shuffle_tiny45k"
+# and the GC-matched run from the 45-CPU-minute encoder
+SHARED_GC_RUN = "promoter_user_gc_matched_45min"
+SHARED = "--pretrained benchmarks/out/promoter_transfer_shared/pretrain_shared"
 LONGER = {
-    SHARED_RUN: "--pretrained benchmarks/out/promoter_transfer_shared/pretrain_shared",
-    TINY_RUN: "--pretrain-steps 45000",
+    SHARED_RUN: f"--kind dinucleotide-shuffle {SHARED}",
+    TINY_RUN: "--kind dinucleotide-shuffle --pretrain-steps 45000",
+    SHARED_GC_RUN: f"--kind gc-matched {SHARED}",
 }
 
 
 def render_shared_encoder(results: dict, name: str = SHARED_RUN, before: str = RUNS[0]) -> str:
-    """A shuffled-negative run with more pre-training (``LONGER``), then each model's per-fold MCC
+    """A run with more pre-training (``LONGER``), then each model's per-fold MCC
     difference to the 1,500-step encoder's run (the same data, folds and seeds; scratch takes each
     encoder's tokenizer and size, so it repeats only where those do), and this run's pre-trained
     model against that run's scratch."""
     if name not in results:
         return (
-            "No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_user.py --kind "
-            f"dinucleotide-shuffle {LONGER[name]} --results-name {name}`.\n"
+            "No results yet: run `OMP_NUM_THREADS=1 python benchmarks/promoter_user.py "
+            f"{LONGER[name]} --results-name {name}`.\n"
         )
     text = render(results, (name,))
     if before not in results:
@@ -176,6 +180,11 @@ def render_tiny_45k(results: dict) -> str:
     """:func:`render_shared_encoder` of the run that pre-trains the held-out command's design for
     45,000 steps."""
     return render_shared_encoder(results, TINY_RUN)
+
+
+def render_shared_encoder_gc(results: dict) -> str:
+    """:func:`render_shared_encoder` of the GC-matched run from the 45-CPU-minute encoder."""
+    return render_shared_encoder(results, SHARED_GC_RUN, before=RUNS[1])
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ RENDERERS["promoter-long-cnn-stack"] = "promoter_long:render_cnn_stack"
 RENDERERS["promoter-user"] = "promoter_user:render"
 RENDERERS["promoter-user-45min"] = "promoter_user:render_shared_encoder"
 RENDERERS["promoter-user-tiny-45k"] = "promoter_user:render_tiny_45k"
+RENDERERS["promoter-user-gc-45min"] = "promoter_user:render_shared_encoder_gc"
 RENDERERS["promoter-transfer-head-composition-per-seed"] = (
     "promoter_transfer:render_head_composition_per_seed"
 )
