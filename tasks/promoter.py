@@ -34,8 +34,9 @@ centre; shorter ones are padded. Class imbalance is
 handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``); metrics use a 0.5
 threshold. ``strand_symmetric`` averages each prediction with its reverse complement's.
 
-The classifier itself (a start, its fine-tunes, the likelihood fusion and the k-mer stack on
-top, export and loading) is :mod:`.promoter_classifier`.
+The classifier itself (a start, its fine-tunes, the likelihood fusion and the stacks on top) is
+:mod:`.promoter_classifier`, its export and loading :mod:`.promoter_export`; cross-validation,
+sample efficiency and the contamination check are :mod:`.promoter_evaluation`.
 """
 
 from __future__ import annotations
@@ -49,15 +50,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
-from tqdm.auto import tqdm
 
 from sciPT import io, plots
 from sciPT.classification import HeadConfig
 from sciPT.config import to_dict
-from sciPT.domains.dna.cnn import CNNClassifier
-from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences, read_labelled, read_pair
-from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
 from sciPT.errors import ConfigError, DataError
 from sciPT.finetune import FinetuneConfig
 from sciPT.metrics import binary_metrics, summarise
@@ -70,28 +67,23 @@ from sciPT.stacking import MIN_LIKELIHOOD_RATIO
 from sciPT.trainer import TrainConfig
 
 from .promoter_classifier import (
-    COMPLEMENT,
     Start,
-    crop,
     load_start,
     train_classifier,
 )
+from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
 from .promoter_export import export_classifier, load_classifier
 from .promoter_report import (
-    CNN,
-    KMER,
     NO_CV_LINE,
     cnn_stack_line,
     comparison_lines,
     cv_table,
-    few_label_lines,
     flag_lines,
     fold_scores,
     kmer_stack_line,
     metric_key,
     metric_table,
     naturalness_line,
-    on_top,
     on_top_lines,
     recommended_start,
     report,
@@ -475,160 +467,3 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
     print(f"run written to {run.path}", file=sys.stderr)
     return 0
-
-
-def cross_validate(
-    starts: dict[str, Start],
-    cfg: PromoterConfig,
-    data: LabelledSequences,
-    length: int,
-    classical: bool,
-    train_fraction: float = 1.0,
-) -> dict[str, tuple[np.ndarray, list[dict]]]:
-    """Out-of-fold probabilities and per-fold metrics of every model, on the same folds; with
-    ``classical``, the k-mer regression and the CNN beside the starts.
-
-    ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
-    subset for every model) and still tests on the whole held-out fold: cross-validated sample
-    efficiency.
-    """
-    folds = list(
-        StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed).split(
-            np.zeros(len(data)), data.labels
-        )
-    )
-    names = list(starts) + ([KMER, CNN] if classical else [])
-    results = {n: (np.full(len(data), np.nan), []) for n in names}
-    bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
-    for f, (train_idx, test_idx) in enumerate(folds):
-        if train_fraction < 1:
-            train_idx, _ = train_test_split(
-                train_idx,
-                train_size=train_fraction,
-                random_state=cfg.train.seed + f,
-                stratify=data.labels[train_idx],
-            )
-        train, held = data.subset(train_idx), data.subset(test_idx)
-        for name in names:
-            bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
-            if name == KMER:
-                p = (
-                    KmerLogisticRegression(C=None, seed=cfg.train.seed)
-                    .fit(train.codes, train.labels)
-                    .predict_proba(held.codes)
-                )
-            elif name == CNN:
-                cnn = CNNClassifier(
-                    length, seed=cfg.train.seed + f, min_steps_per_epoch=cfg.min_steps_per_epoch
-                )
-                p = cnn.fit(crop(train.codes, length), train.labels).predict_proba(crop(held.codes, length))
-            else:
-                classifier = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f)
-                p = classifier.predict(held.codes)
-            results[name][0][test_idx] = p
-            results[name][1].append(binary_metrics(held.labels, p))
-            if name not in (KMER, CNN):
-                results[name][1][-1]["on_top"] = on_top(classifier)
-            bar.update()
-    bar.close()
-    return results
-
-
-def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
-    """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20%, several seeds."""
-    pool_idx, test_idx = train_test_split(
-        np.arange(len(data)), test_size=0.2, random_state=cfg.train.seed, stratify=data.labels
-    )
-    pool, held = data.subset(pool_idx), data.subset(test_idx)
-    fractions = sorted(cfg.label_fractions)
-    results = {name: [[] for _ in fractions] for name in starts}
-    sizes = []
-    bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
-    for i, frac in enumerate(fractions):
-        for seed in range(cfg.fraction_seeds):
-            if frac < 1:
-                n = max(4, int(round(frac * len(pool))))
-                idx, _ = train_test_split(
-                    np.arange(len(pool)), train_size=n, random_state=seed, stratify=pool.labels
-                )
-            else:
-                idx = np.arange(len(pool))
-            subset = pool.subset(idx)
-            if seed == 0:
-                sizes.append(len(subset))
-            for name, start in starts.items():
-                acc = binary_metrics(
-                    held.labels, train_classifier(start, cfg, subset, length, seed).predict(held.codes)
-                )["accuracy"]
-                results[name][i].append(acc)
-                bar.update()
-    bar.close()
-    lines = [
-        "",
-        "## Sample efficiency",
-        "",
-        f"Accuracy on a fixed 20% held-out split (mean ± std over {cfg.fraction_seeds} seeds):",
-        "",
-        "| fraction | " + " | ".join(starts) + " |",
-        "|---|" + "---|" * len(starts),
-    ]
-    for i, frac in enumerate(fractions):
-        cells = [f"{np.mean(results[n][i]):.3f} ± {np.std(results[n][i]):.3f}" for n in starts]
-        lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
-        for n in starts:
-            metrics[f"fraction_{frac:g}_{metric_key(n)}_accuracy_mean"] = float(np.mean(results[n][i]))
-    lines += few_label_lines(fractions, sizes, results, metrics)
-    png = plots.sample_efficiency(fractions, results, run.plot_path("sample_efficiency.png"))
-    return lines + ["", f"![sample efficiency](plots/{png.name})"]
-
-
-def contamination_lines(
-    pretrained_on: list,
-    data: LabelledSequences,
-    k: int,
-    threshold: float,
-    p: np.ndarray,
-    metrics: dict,
-    prefix: str,
-    others: dict | None = None,
-) -> list[str]:
-    """State the overlap of ``data`` with the pre-training corpus; add clean-subset metrics."""
-    if pretrained_on is None:
-        return [
-            "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no "
-            "pre-training corpus, so its overlap with these sequences cannot be checked."
-        ]
-    if not pretrained_on:
-        return ["The model was not pre-trained (no corpus recorded): no contamination to check."]
-    from sciPT.diagnostics.contamination import check_contamination
-    from sciPT.sequences import Corpus
-
-    missing = [f["path"] for f in pretrained_on if not Path(f["path"]).is_file()]
-    if missing:
-        return [f"Contamination unknown: the pre-training corpus {missing[0]} is not on this machine."]
-    corpus = Corpus([f["path"] for f in pretrained_on], DNA_SPEC)
-    found = check_contamination(data.codes, corpus, k=k, threshold=threshold, complement=COMPLEMENT)
-    clean = ~found.near
-    metrics.update({f"contamination_{key}": v for key, v in found.summary().items()})
-    lines = [found.sentence()]
-    if clean.sum() and len(set(data.labels[clean].tolist())) == 2:
-        clean_metrics = binary_metrics(data.labels[clean], p[clean])
-        metrics.update({f"{prefix}_clean_{key}": v for key, v in clean_metrics.items()})
-        for name, q in (others or {}).items():
-            metrics.update(
-                {
-                    f"{metric_key(name)}_clean_{key}": v
-                    for key, v in binary_metrics(data.labels[clean], q[clean]).items()
-                }
-            )
-        lines.append(
-            f"On the {int(clean.sum())} clean sequences: accuracy {clean_metrics['accuracy']:.3f}, "
-            f"MCC {clean_metrics['mcc']:.3f}."
-        )
-    else:
-        lines.append(
-            "The clean subset is empty (or one class only): no clean measurement is possible. "
-            "Pre-train on a decontaminated corpus (`scipt data decontaminate`) to measure the "
-            "gain of pre-training cleanly."
-        )
-    return lines

@@ -112,6 +112,7 @@ class _Oracle:
 
 def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path, monkeypatch):
     import sciPT.tasks.promoter as promoter
+    import sciPT.tasks.promoter_evaluation as evaluation
 
     rng = np.random.default_rng(0)
     # 100 distinct sequences, 40 promoters: a pool of 80 (32 + 48) and a held-out 20 (8 + 12)
@@ -125,12 +126,12 @@ def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path
         seen.append((start, seed, len(subset), int(subset.labels.sum()), tuple(subset.names)))
         return _Oracle(truth, perfect=start == "good")
 
-    monkeypatch.setattr(promoter, "train_classifier", fake_train)
+    monkeypatch.setattr(evaluation, "train_classifier", fake_train)
     cfg = PromoterConfig(label_fractions=[1.0, 0.25], fraction_seeds=2)
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     metrics = {}
-    lines = promoter.sample_efficiency({"good": "good", "naive": "naive"}, cfg, data, 12, run, metrics)
+    lines = evaluation.sample_efficiency({"good": "good", "naive": "naive"}, cfg, data, 12, run, metrics)
     # fractions in increasing order; per seed, both starts see the same subset
     sizes = [(start, seed, n, pos) for start, seed, n, pos, _ in seen]
     assert sizes == [
@@ -164,6 +165,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
     import json
 
     import sciPT.tasks.promoter as promoter
+    import sciPT.tasks.promoter_evaluation as evaluation
 
     path, rows = planted
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}
@@ -189,7 +191,12 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
         return start
 
     monkeypatch.setattr(promoter, "load_start", pretrained_start)
-    monkeypatch.setattr(promoter, "train_classifier", lambda start, *a, **k: StandIn(start.name == "scratch"))
+
+    def stand_in(start, *args, **kwargs):
+        return StandIn(start.name == "scratch")
+
+    monkeypatch.setattr(promoter, "train_classifier", stand_in)  # the final model
+    monkeypatch.setattr(evaluation, "train_classifier", stand_in)  # the folds' models
     monkeypatch.setattr(promoter, "export_classifier", lambda *a: None)
     cfg = fast_cfg(folds=3)
     cfg.inputs.train = str(path)
