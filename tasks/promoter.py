@@ -429,6 +429,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         exported = start
     final = train_classifier(exported, cfg, data, length, cfg.train.seed, val=val)
     export_classifier(run, final, exported, cfg, length)
+    metrics[f"exported_{metric_key(exported.name)}"] = 1
     lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, exported, final)]
     lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
     if final.fitted_stack is not None:

@@ -334,6 +334,7 @@ def test_export_recommended_trains_the_final_model_from_the_recommended_start(pl
     exported = json.loads((out / "model/config.json").read_text())
     # a scratch export records no pre-training corpus; the pre-trained one records the shipped genome
     assert bool(exported["pretrained_on"]) == (pick == "pre-trained")
+    assert {k: v for k, v in m.items() if k.startswith("exported_")} == {f"exported_{names[pick]}": 1}
     report = (out / "report.md").read_text().splitlines()
     line = next(x for x in report if x.startswith("- The exported model"))
     assert line.startswith(f"- The exported model (`scipt evaluate`, `predict`, `scan`) is {pick}, ")
