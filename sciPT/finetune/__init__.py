@@ -8,10 +8,13 @@ A task builds the pieces in this order (every check runs before its run director
                             head_lr_multiplier=cfg.finetune.head_lr_multiplier)
     trainer.fit(module, train_loader, val_loader)   # replay_loader(...) for strategy 'replay'
 
-Strategies: :mod:`.strategies`; the Fisher diagonal for EWC (Gauss-Newton or empirical):
+Strategies: :mod:`.strategies` (their interface :mod:`.base`, the penalties of L2-SP and EWC
+:mod:`.anchors`); the Fisher diagonal for EWC (Gauss-Newton or empirical):
 :mod:`.fisher`, and a running estimate of it along the way: :mod:`.online`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
+from .anchors import EWC, L2SP, AnchorPenalty
+from .base import Strategy, Wrapper
 from .fisher import (
     fisher_diagonal,
     fisher_extras,
@@ -25,16 +28,11 @@ from .module import FinetuneModule
 from .online import OnlineFisher
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
 from .strategies import (
-    EWC,
-    L2SP,
-    AnchorPenalty,
     FinetuneConfig,
     Freeze,
     GradualUnfreezing,
     HeadWarmup,
     LinearProbe,
-    Strategy,
-    Wrapper,
     build_strategy,
     layer_groups,
     validate,

@@ -25,8 +25,8 @@ from torch import nn
 from ..module import agreed_digests, parameter_groups, schedule_total, weights_digest
 from ..schedules import build_scheduler
 from ..trainer import TrainConfig, configure_model
+from .base import Strategy
 from .replay import ReplayBatch
-from .strategies import Strategy
 
 LossFn = Callable[[nn.Module, nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 

@@ -1,6 +1,6 @@
 """EWC whose Fisher adds a running estimate, taken along the fine-tuning path, to the one at w0.
 
-EWC (:class:`.strategies.EWC`) penalises :math:`\\frac{\\lambda}{2} (w - w^0)^\\top F_0 (w - w^0)`, a
+EWC (:class:`.anchors.EWC`) penalises :math:`\\frac{\\lambda}{2} (w - w^0)^\\top F_0 (w - w^0)`, a
 quadratic model of the old task's loss with its curvature :math:`F_0` measured at the pre-trained
 weights. Along the path fine-tuning takes, that curvature changes: a weight that did not matter at
 :math:`w^0` (a unit switched off, a radial weight no old distance reached) can matter once other
@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .strategies import EWC, Wrapper
+from .anchors import EWC
+from .base import Wrapper
 
 #: ``estimate(backbone, block_axes) -> (diagonal, blocks)``: the Fisher at the backbone's current
 #: weights, ``{name: F}`` for every anchored weight, and ``{name: B}`` for the weights named in
@@ -46,7 +47,7 @@ Estimate = Callable[[nn.Module, dict[str, int]], tuple[dict[str, torch.Tensor], 
 
 
 class OnlineFisher(Wrapper):
-    """``inner`` (an :class:`.strategies.EWC`) with its Fisher replaced by ``F_0 + mean estimate``
+    """``inner`` (an :class:`.anchors.EWC`) with its Fisher replaced by ``F_0 + mean estimate``
     (module docstring), re-estimated every ``every`` optimizer steps from step 0.
 
     Args:

@@ -39,23 +39,8 @@ Out-of-Distribution*): a head that starts random sends large, arbitrary gradient
 the pre-trained features, which then move further than the new task needs; a head fitted first asks
 of them only what it cannot do alone.
 
-How ``l2sp`` and ``ewc`` apply their pull (``anchor``):
-
-``loss`` (default)
-    the penalty is added to the task loss, so its gradient goes through Adam with the task's.
-    Adam divides each weight's step by the root of its running squared gradient: a stiff penalty
-    is then felt as steps of about ``lr`` either way, and a weight it should hold at ``w0`` jitters
-    around it by about the current ``lr`` instead (Loshchilov & Hutter 2019, *Decoupled Weight
-    Decay Regularization*, make the same point for L2 regularisation and weight decay).
-``decoupled``
-    the penalty is left out of the gradient and applied after every optimizer step as its exact
-    proximal step at the current learning rate ``eta``:
-    ``w <- w0 + (w - w0) / (1 + eta * s * c)`` with ``s`` the strength (``alpha`` or ``lambda``)
-    and ``c`` the importance (1 or ``F``). To first order in ``eta`` this is the step plain
-    gradient descent takes on the penalty, so ``s`` keeps its meaning; unlike a gradient step it
-    never overshoots, however stiff the penalty. (In the force-field forgetting benchmark the two
-    anchors forgot alike: the forgetting went through weights of near-zero Fisher, which neither
-    holds; benchmarks/RESULTS_forgetting.md.)
+How ``l2sp`` and ``ewc`` apply their pull (``anchor``: ``loss`` or ``decoupled``), and their
+penalty: :mod:`.anchors`. The interface all strategies share: :mod:`.base`.
 
 Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
 (embedding first). The groups must partition the backbone's parameters; a backbone without the
@@ -92,9 +77,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .anchors import EWC, L2SP, AnchorMode
+from .base import Strategy, Wrapper
 
 StrategyName = Literal["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"]
-AnchorMode = Literal["loss", "decoupled"]
 
 
 @dataclass
@@ -171,80 +157,6 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
             f"{where}.ewc_online_every: re-estimates the Fisher of strategy 'ewc', but the strategy is "
             f"'{cfg.strategy}'"
         )
-
-
-class Strategy(nn.Module):
-    """What a fine-tuning strategy does to the backbone; the base class trains everything.
-
-    :class:`sciPT.finetune.module.FinetuneModule` calls, in this order: :meth:`setup` once when it
-    is built; :meth:`on_total_steps` and :meth:`on_step` before every training batch; :meth:`penalty`, added to the task loss;
-    :meth:`before_optimizer_step` after the backward pass, before gradient clipping and the step;
-    :meth:`after_optimizer_step` after the step.
-    Strategies hold tensors (reference weights, Fisher) as non-persistent buffers, so they follow
-    the model to its device but stay out of checkpoints: they are rebuilt from the pre-trained
-    model when a run resumes.
-    """
-
-    name = "full"
-    #: whether AdamW's (decoupled) weight decay applies to the backbone; penalties that pull the
-    #: weights towards the pre-trained ones replace it, since a pull towards zero would fight them.
-    decays_backbone = True
-
-    def setup(self, backbone: nn.Module) -> None:
-        """Freeze what is frozen for the whole run (before the optimizer and DDP see the model)."""
-
-    def on_total_steps(self, total: int | None) -> None:
-        """Called before each training batch with the run's current total of optimizer steps
-        (:func:`sciPT.module.schedule_total`; ``None`` while a run sized by its time budget has not
-        yet timed its first steps)."""
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        """Called before each training batch with ``step`` = optimizer steps done so far."""
-
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        """The regulariser added to the task loss (a scalar tensor)."""
-        return next(backbone.parameters()).new_zeros(())
-
-    def before_optimizer_step(self, backbone: nn.Module) -> None:
-        """Drop gradients the optimizer must not use."""
-
-    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
-        """Act on the weights the optimizer has just updated at learning rate ``lr``."""
-
-    def metrics(self) -> dict[str, float]:
-        """Facts about the strategy's state worth logging, e.g. how many groups are unfrozen."""
-        return {}
-
-
-class Wrapper(Strategy):
-    """A strategy that adds something to ``inner`` and hands it every call it does not override."""
-
-    def __init__(self, inner: Strategy):
-        super().__init__()
-        self.inner = inner
-        self.name = inner.name
-        self.decays_backbone = inner.decays_backbone
-
-    def setup(self, backbone: nn.Module) -> None:
-        self.inner.setup(backbone)
-
-    def on_total_steps(self, total: int | None) -> None:
-        self.inner.on_total_steps(total)
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        self.inner.on_step(step, backbone)
-
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        return self.inner.penalty(backbone)
-
-    def before_optimizer_step(self, backbone: nn.Module) -> None:
-        self.inner.before_optimizer_step(backbone)
-
-    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
-        self.inner.after_optimizer_step(backbone, lr)
-
-    def metrics(self) -> dict[str, float]:
-        return self.inner.metrics()
 
 
 def layer_groups(backbone: nn.Module, strategy: str) -> list[nn.Module]:
@@ -456,136 +368,6 @@ class GradualUnfreezing(Strategy):
 
     def metrics(self) -> dict[str, float]:
         return {"unfrozen_groups": float(self.unfrozen)}
-
-
-class AnchorPenalty(Strategy):
-    """``strength/2 * sum_i c_i (w_i - w0_i)^2`` over the backbone's trainable parameters.
-
-    L2-SP is the case ``c = 1``, EWC the case ``c = F`` (a diagonal Fisher).
-
-    Args:
-        strength: ``alpha`` (L2-SP) or ``lambda`` (EWC).
-        reference: ``{parameter name: w0}``, the pre-trained weights.
-        importance: ``{parameter name: c}`` with the shapes of ``reference``; ``None`` means 1.
-        anchor: ``"loss"``: :meth:`penalty` carries the gradient; ``"decoupled"``: :meth:`penalty`
-            is reported detached and :meth:`after_optimizer_step` takes the proximal step.
-
-    Shapes:
-        every tensor has the shape of the backbone parameter it is named after.
-    """
-
-    decays_backbone = False
-
-    def __init__(
-        self,
-        strength: float,
-        reference: dict[str, torch.Tensor],
-        importance: dict[str, torch.Tensor] | None = None,
-        anchor: AnchorMode = "loss",
-    ):
-        super().__init__()
-        self.strength = strength
-        self.anchor = anchor
-        self.param_names = list(reference)
-        for i, name in enumerate(self.param_names):
-            # parameter names contain dots, which buffer names may not: buffers go by position
-            self.register_buffer(f"reference_{i}", reference[name].detach().clone(), persistent=False)
-            if importance is not None:
-                self.register_buffer(f"importance_{i}", importance[name].detach().clone(), persistent=False)
-        self.weighted = importance is not None
-
-    def penalty(self, backbone: nn.Module) -> torch.Tensor:
-        params = dict(backbone.named_parameters())
-        total = next(backbone.parameters()).new_zeros(())
-        for i, name in enumerate(self.param_names):
-            p = params[name]
-            if not p.requires_grad:
-                continue
-            total = total + self.quadratic(i, name, p - getattr(self, f"reference_{i}"))
-        total = 0.5 * self.strength * total
-        return total.detach() if self.anchor == "decoupled" else total
-
-    def quadratic(self, index: int, name: str, moved: torch.Tensor) -> torch.Tensor:
-        """``sum c (w - w0)^2`` of parameter ``name`` (number ``index``), ``moved = w - w0``."""
-        sq = moved.square()
-        if self.weighted:
-            sq = sq * getattr(self, f"importance_{index}")
-        return sq.sum()
-
-    @torch.no_grad()
-    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
-        if self.anchor != "decoupled":
-            return
-        params = dict(backbone.named_parameters())
-        for i, name in enumerate(self.param_names):
-            p = params[name]
-            if not p.requires_grad:
-                continue
-            reference = getattr(self, f"reference_{i}")
-            stiffness = lr * self.strength * (getattr(self, f"importance_{i}") if self.weighted else 1.0)
-            p.sub_(reference).div_(1.0 + stiffness).add_(reference)
-
-
-class L2SP(AnchorPenalty):
-    """L2-SP: ``alpha/2 * ||w - w0||^2`` over the backbone; the head keeps AdamW weight decay."""
-
-    name = "l2sp"
-
-    def __init__(self, alpha: float, reference: dict[str, torch.Tensor], anchor: AnchorMode = "loss"):
-        super().__init__(alpha, reference, anchor=anchor)
-
-
-class EWC(AnchorPenalty):
-    """EWC: ``lambda/2 * sum_i F_i (w_i - w0_i)^2`` with ``F`` the pre-training Fisher diagonal.
-
-    A diagonal, local model of the old loss: it sees each weight alone, at the pre-trained point.
-    A weight whose Fisher is near zero there (e.g. the input weights of a hidden unit whose output
-    weight is near zero) is free to move far, and a later small move of a weight that *is* held
-    can then switch that change on; a network trained with Adam, which moves weights of tiny
-    gradient as fast as any, finds such paths (benchmarks/RESULTS_forgetting.md).
-    """
-
-    name = "ewc"
-
-    def __init__(
-        self,
-        lam: float,
-        reference: dict[str, torch.Tensor],
-        fisher: dict[str, torch.Tensor],
-        anchor: AnchorMode = "loss",
-        blocks: dict[str, tuple[torch.Tensor, int]] | None = None,
-    ):
-        """``blocks``: ``{parameter name: (B, input axis)}`` (optional), the Fisher's block of each
-        unit of some weights (:func:`sciPT.finetune.gauss_newton_fisher`); those weights are
-        penalised by ``sum_u d_u^T B_u d_u`` with ``d_u`` unit ``u``'s slice of ``w - w0`` along
-        the input axis, the rest by the diagonal."""
-        super().__init__(lam, reference, fisher, anchor)
-        blocks = blocks or {}
-        if blocks and anchor == "decoupled":
-            raise ConfigError(
-                "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
-                "Fisher's blocks; use anchor 'loss'"
-            )
-        self.blocked: dict[str, int] = {}
-        for name, (block, axis) in blocks.items():
-            if name not in self.param_names:
-                continue  # a parameter this penalty does not anchor (e.g. a head's)
-            unit = tuple(reference[name].movedim(axis, -1).shape)
-            if tuple(block.shape) != (*unit, unit[-1]):
-                raise ConfigError(
-                    f"finetune: the Fisher block of '{name}' has shape {tuple(block.shape)}, "
-                    f"expected {(*unit, unit[-1])} for a weight of shape {tuple(reference[name].shape)} "
-                    f"read along axis {axis}"
-                )
-            index = self.param_names.index(name)
-            self.register_buffer(f"block_{index}", block.detach().clone(), persistent=False)
-            self.blocked[name] = axis
-
-    def quadratic(self, index: int, name: str, moved: torch.Tensor) -> torch.Tensor:
-        if name not in self.blocked:
-            return super().quadratic(index, name, moved)
-        unit = moved.movedim(self.blocked[name], -1)
-        return torch.einsum("...a,...ab,...b->", unit, getattr(self, f"block_{index}"), unit)
 
 
 def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:

@@ -58,6 +58,16 @@ def backbone() -> ToyBackbone:
 
 
 @pytest.fixture
+def toy_fisher(backbone) -> dict[str, torch.Tensor]:
+    """A Fisher diagonal for ``backbone``: 0.5 everywhere but 4 on the embedding and 1 on the first
+    block's weight (copy it before changing entries)."""
+    fisher = {n: torch.full_like(p, 0.5) for n, p in backbone.named_parameters()}
+    fisher["embed.weight"] = torch.full((4, 3), 4.0)
+    fisher["blocks.0.0.weight"] = torch.full((4, 4), 1.0)
+    return fisher
+
+
+@pytest.fixture
 def head() -> nn.Module:
     torch.manual_seed(1)
     return nn.Linear(4, 1)

@@ -1,0 +1,151 @@
+"""L2-SP and EWC (:mod:`sciPT.finetune.anchors`): penalties against hand computations, the Fisher's
+blocks, and the decoupled anchor's proximal step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sciPT.errors import ConfigError
+from sciPT.finetune import FinetuneConfig, FinetuneModule, build_strategy
+
+
+def test_l2sp_penalty_is_zero_at_reference_and_matches_hand_computation(backbone):
+    strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=0.3), backbone)
+    assert strategy.penalty(backbone).item() == 0.0
+    with torch.no_grad():
+        backbone.embed.weight += 0.5  # 12 entries moved by 0.5
+        backbone.blocks[0][0].bias -= 2.0  # 4 entries moved by -2
+    penalty = strategy.penalty(backbone)
+    assert penalty.item() == pytest.approx(0.3 / 2 * (12 * 0.5**2 + 4 * 2.0**2), rel=1e-6)
+    penalty.backward()
+    # d/dw alpha/2 (w - w0)^2 = alpha (w - w0)
+    assert torch.allclose(backbone.embed.weight.grad, torch.full((4, 3), 0.3 * 0.5))
+    assert torch.allclose(backbone.blocks[0][0].bias.grad, torch.full((4,), 0.3 * -2.0))
+    assert torch.equal(backbone.blocks[1][0].weight.grad, torch.zeros(4, 4))
+
+
+def test_l2sp_reference_is_the_weights_at_build_time(backbone):
+    strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=1.0), backbone)
+    with torch.no_grad():
+        backbone.embed.bias.fill_(1.0)
+    moved = strategy.penalty(backbone).item()
+    fresh = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=1.0), backbone)
+    assert moved > 0 and fresh.penalty(backbone).item() == 0.0
+
+
+def test_ewc_penalty_zero_at_pretrained_quadratic_and_fisher_weighted(toy_fisher, backbone):
+    strategy = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=dict(toy_fisher)
+    )
+    assert strategy.penalty(backbone).item() == 0.0
+    w0 = backbone.embed.weight.detach().clone()
+    values = []
+    for t in (1.0, 2.0, 3.0):
+        with torch.no_grad():
+            backbone.embed.weight.copy_(w0)
+            backbone.embed.weight[0, 0] += 0.1 * t
+        values.append(strategy.penalty(backbone).item())
+    # lambda/2 * F * delta^2 = 2/2 * 4 * (0.1 t)^2
+    assert values == pytest.approx([0.04, 0.16, 0.36], rel=1e-5)
+    with torch.no_grad():
+        backbone.embed.weight.copy_(w0)
+        backbone.blocks[0][0].weight[1, 2] += 0.1  # same move, Fisher 1 instead of 4
+    assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_ewc_with_column_blocks_couples_the_weights_of_one_unit(toy_fisher, backbone):
+    fisher = dict(toy_fisher)
+    block = 4.0 * torch.eye(4)
+    block[0, 1] = block[1, 0] = 3.0  # rows 0 and 1 of a column move the unit's output together
+    blocks = {"embed.weight": (block.expand(3, 4, 4).clone(), 0)}  # [4, 3] read along axis 0: 3 units
+    strategy = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher, fisher_blocks=blocks
+    )
+    assert strategy.penalty(backbone).item() == 0.0
+    w0 = backbone.embed.weight.detach().clone()
+    penalties = {}
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            backbone.embed.weight.copy_(w0)
+            backbone.embed.weight[0, 0] += 0.1
+            backbone.embed.weight[1, 0] += 0.1 * sign
+        penalties[sign] = strategy.penalty(backbone).item()
+    # lambda/2 d^T B d = (0.01 (4 + 4) +- 2 * 0.01 * 3): the diagonal alone would give 0.08 for both
+    assert penalties == pytest.approx({1.0: 0.14, -1.0: 0.02}, rel=1e-5)
+    with torch.no_grad():
+        backbone.embed.weight.copy_(w0)
+        backbone.blocks[0][0].weight[1, 2] += 0.1  # a weight without blocks keeps its diagonal
+    assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_ewc_blocks_refusals(toy_fisher, backbone):
+    fisher = dict(toy_fisher)
+    with pytest.raises(ConfigError) as err:
+        build_strategy(
+            FinetuneConfig(strategy="ewc", anchor="decoupled"),
+            backbone,
+            fisher=fisher,
+            fisher_blocks={"embed.weight": (torch.eye(4).expand(3, 4, 4), 0)},
+        )
+    assert str(err.value) == (
+        "finetune.anchor: 'decoupled' takes a proximal step per weight and cannot use the "
+        "Fisher's blocks; use anchor 'loss'"
+    )
+    with pytest.raises(ConfigError) as err:
+        build_strategy(
+            FinetuneConfig(strategy="ewc"),
+            backbone,
+            fisher=fisher,
+            fisher_blocks={"embed.weight": (torch.eye(3), 0)},
+        )
+    assert str(err.value) == (
+        "finetune: the Fisher block of 'embed.weight' has shape (3, 3), expected (3, 4, 4) for a "
+        "weight of shape (4, 3) read along axis 0"
+    )
+
+
+def test_decoupled_ewc_takes_the_exact_proximal_step_after_the_optimizer(toy_fisher, backbone):
+    cfg = FinetuneConfig(strategy="ewc", ewc_lambda=2.0, anchor="decoupled")
+    strategy = build_strategy(cfg, backbone, fisher=dict(toy_fisher))
+    coupled = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=dict(toy_fisher)
+    )
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p += 0.3
+    # reported like the loss-mode penalty, but without a gradient: it is not in the loss
+    penalty = strategy.penalty(backbone)
+    assert not penalty.requires_grad
+    assert penalty.item() == pytest.approx(coupled.penalty(backbone).item(), rel=1e-6)
+    strategy.after_optimizer_step(backbone, lr=0.1)
+    moved = {n: p.detach() - w0[n] for n, p in backbone.named_parameters()}
+    # w0 + (w - w0) / (1 + lr * lambda * F): F = 4, 1 and 0.5 here
+    assert torch.allclose(moved["embed.weight"], torch.full((4, 3), 0.3 / (1 + 0.1 * 2 * 4)))
+    assert torch.allclose(moved["blocks.0.0.weight"], torch.full((4, 4), 0.3 / (1 + 0.1 * 2 * 1)))
+    assert torch.allclose(moved["embed.bias"], torch.full((4,), 0.3 / (1 + 0.1 * 2 * 0.5)))
+    coupled.after_optimizer_step(backbone, lr=0.1)  # the loss-mode strategy leaves weights alone
+    assert torch.equal(backbone.embed.weight.detach() - w0["embed.weight"], moved["embed.weight"])
+
+
+def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter(
+    backbone, head, loader, fit, toy
+):
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    fisher = {n: torch.ones_like(p) for n, p in backbone.named_parameters()}
+    drift = {}
+    for anchor in ("loss", "decoupled"):
+        with torch.no_grad():
+            for n, p in backbone.named_parameters():
+                p.copy_(w0[n])
+        cfg = FinetuneConfig(strategy="ewc", ewc_lambda=1e6, anchor=anchor)
+        module = FinetuneModule(
+            backbone, head, toy.loss, build_strategy(cfg, backbone, fisher=fisher), toy.train_config()
+        )
+        fit(module, loader)
+        drift[anchor] = max((p.detach() - w0[n]).abs().max().item() for n, p in backbone.named_parameters())
+    # lr = 0.05: Adam's steps are about lr whatever the penalty's stiffness
+    assert drift["loss"] > 0.01
+    # each step's displacement, at most about lr, is divided by 1 + lr * 1e6
+    assert drift["decoupled"] < 1e-5
