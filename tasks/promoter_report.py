@@ -145,16 +145,18 @@ def exported_line(mcc: dict[str, list[float]], exported: str, export_option: str
     pick, _ = transfer.recommend(mcc, SIMPLEST_FIRST)
     what = "- The exported model (`scipt evaluate`, `predict`, `scan`) is"
     if export_option == "recommended":
+        alone = sum(name not in CLASSICAL for name in mcc) == 1  # --init none: scratch only
         if transfer.near_chance(mcc[pick]):
-            return (
-                f"{what} {exported}, the rule's pick among the fine-tuned models (`--export "
-                "recommended`), though none is recommended."
-            )
+            which = "the only fine-tuned model" if alone else "the rule's pick among the fine-tuned models"
+            return f"{what} {exported}, {which} (`--export recommended`), though none is recommended."
         if pick == exported:
             return f"{what} {exported}, the recommended model (`--export recommended`)."
+        which = (
+            "the only fine-tuned model" if alone else "the better of the fine-tuned models by the same rule"
+        )
         return (
-            f"{what} {exported}, the better of the fine-tuned models by the same rule (`--export "
-            f"recommended`), not {pick}: the classical baselines are measured here, not exported."
+            f"{what} {exported}, {which} (`--export recommended`), not {pick}: the classical "
+            "baselines are measured here, not exported."
         )
     if pick == exported or transfer.near_chance(mcc[pick]):
         return None

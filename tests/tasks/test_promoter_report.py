@@ -153,3 +153,13 @@ def test_export_recommended_takes_the_recommended_fine_tuned_start_and_says_so()
         "- The exported model (`scipt evaluate`, `predict`, `scan`) is scratch, the rule's pick among "
         "the fine-tuned models (`--export recommended`), though none is recommended."
     )
+
+
+def test_export_recommended_with_scratch_as_the_only_fine_tuned_model():
+    # --init none: scratch is the start; the CNN ahead of it by 0.10 in every fold is recommended
+    mcc = {"scratch": [0.60, 0.62, 0.58, 0.61, 0.59], "CNN": [0.70, 0.72, 0.68, 0.71, 0.69]}
+    assert recommended_start(mcc, ("scratch",)) == "scratch"
+    assert flag_lines(mcc, 500, exported="scratch", export_option="recommended")[-2] == (
+        "- The exported model (`scipt evaluate`, `predict`, `scan`) is scratch, the only fine-tuned "
+        "model (`--export recommended`), not CNN: the classical baselines are measured here, not exported."
+    )
