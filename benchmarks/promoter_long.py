@@ -105,8 +105,8 @@ def run(cmd: list[str]) -> dict:
 
 
 def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> dict:
-    """Decontaminate the E. coli genome against ``pos`` and ``neg``, pre-train ``tiny`` on it and the
-    three 1 % samples (``args.pretrain_steps``), fine-tune with ``--folds 5 --ensemble
+    """Decontaminate the E. coli genome against ``pos`` and ``neg``, pre-train ``tiny`` (or
+    ``args.preset``) on it and the three 1 % samples (``args.pretrain_steps``), fine-tune with ``--folds 5 --ensemble
     args.ensemble``, each a ``scipt`` command in a fresh process, in ``work``; a step whose output
     exists is not run again. With ``args.pretrained`` (a pre-training run) that encoder is the start
     and nothing is pre-trained. Returns the record's ``steps``, ``metrics`` and ``report_head``."""
@@ -132,7 +132,8 @@ def user_protocol(work: Path, pos: str, neg: str, args: argparse.Namespace) -> d
     if not trained:
         corpus = [str(clean), *map(str, SAMPLES)]
         steps["pretrain"] = run(
-            ["scipt", "pretrain", "dna", "--preset", "tiny", "--max-steps", str(args.pretrain_steps)]
+            ["scipt", "pretrain", "dna", "--preset", getattr(args, "preset", "tiny")]
+            + ["--max-steps", str(args.pretrain_steps)]
             + ["--data", *corpus, "--out", str(pre)]
         )
     steps["finetune"] = run(
@@ -223,9 +224,36 @@ def result_lines(record: dict) -> list[str]:
     cpu = ", ".join(
         f"{step} {s['cpu_s'] / 60:.1f} CPU-min ({s['wall_s'] / 60:.1f} min wall)" for step, s in steps.items()
     )
-    lines += ["", f"Commands' cost: {cpu}.", "", "The run's report opens with:", ""]
+    lines += [
+        "",
+        contamination_line(m),
+        "",
+        f"Commands' cost: {cpu}.",
+        "",
+        "The run's report opens with:",
+        "",
+    ]
     lines += [f"> {line}" if line else ">" for line in record["report_head"]]
     return lines
+
+
+def contamination_line(m: dict) -> str:
+    """The run's contamination check (evaluation sequences in the pre-training corpus) and each
+    model's MCC over all the folds' predictions on the clean ones."""
+    n, verbatim, near = (
+        m["contamination_eval_sequences"],
+        m["contamination_verbatim"],
+        m["contamination_near"],
+    )
+    line = (
+        f"Contamination (the run's check): of {n:,} evaluation sequences, {verbatim:,} ({verbatim / n:.1%}) "
+        f"occur verbatim in the pre-training corpus (either strand), {near:,} ({near / n:.1%}) verbatim or "
+        "nearly (16-mer similarity at least 0.5)"
+    )
+    if "pre_trained_clean_mcc" not in m:
+        return line + "."
+    clean = ", ".join(f"{model} {m[f'{_key(model)}_clean_mcc']:.3f}" for model in MODELS)
+    return line + f"; MCC on the {m['contamination_clean']:,} clean ones (pooled over folds): {clean}."
 
 
 def render_cnn_stack(

@@ -109,6 +109,7 @@ RENDERERS["promoter-user"] = "promoter_user:render"
 RENDERERS["promoter-user-45min"] = "promoter_user:render_shared_encoder"
 RENDERERS["promoter-user-tiny-45k"] = "promoter_user:render_tiny_45k"
 RENDERERS["promoter-user-gc-45min"] = "promoter_user:render_shared_encoder_gc"
+RENDERERS["promoter-user-gc-clean"] = "promoter_user:render_clean_gc"
 RENDERERS["promoter-transfer-head-composition-per-seed"] = (
     "promoter_transfer:render_head_composition_per_seed"
 )
