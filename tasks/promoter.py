@@ -21,7 +21,7 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   :mod:`.promoter_report`;
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
-  the clean subset;
+  the clean subset; flagged first in the report where any occurs verbatim or 1 % nearly;
 - ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
 - a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``
   (:mod:`.promoter_scan`): from the start (``--export start``, the default) or from the start the
@@ -77,6 +77,7 @@ from .promoter_report import (
     NO_CV_LINE,
     cnn_stack_line,
     comparison_lines,
+    contamination_flag,
     cv_table,
     flag_lines,
     fold_scores,
@@ -409,7 +410,6 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         mcc = fold_scores(oof)
         metrics.update(transfer_metrics(mcc))
         exported = starts[recommended_start(mcc, starts)] if cfg.export == "recommended" else start
-        flags = flag_lines(mcc, len(data), exported=exported.name, export_option=cfg.export)
         lines += cv_table(oof, cfg.folds)
         lines += on_top_lines(oof)
         lines += comparison_lines(mcc)
@@ -424,6 +424,13 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             metrics,
             metric_key(start.name),
             others={n: p for n, (p, _) in oof.items() if n != start.name},
+        )
+        flags = flag_lines(
+            mcc,
+            len(data),
+            exported=exported.name,
+            export_option=cfg.export,
+            contamination=contamination_flag(metrics, list(mcc)),
         )
     else:
         exported = start

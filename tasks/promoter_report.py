@@ -167,13 +167,50 @@ def exported_line(mcc: dict[str, list[float]], exported: str, export_option: str
     return f"{what} {exported}, this run's start, not {pick}: {how}."
 
 
+# contamination flagged at the top of the report: any evaluation sequence verbatim in the corpus, or
+# at least this fraction verbatim or nearly (a few near matches of short windows arise by chance)
+CONTAMINATED_FRACTION = 0.01
+
+
+def contamination_flag(metrics: dict, models: list[str]) -> str | None:
+    """The warning line for evaluation data found in the pre-training corpus (the check's counts in
+    ``metrics``, from :func:`sciPT.tasks.promoter_evaluation.contamination_lines`), with each of
+    ``models``' MCC on the clean sequences; None when nothing was checked or too little was found."""
+    n = metrics.get("contamination_eval_sequences")
+    if not n:
+        return None
+    verbatim, near = metrics["contamination_verbatim"], metrics["contamination_near"]
+    if verbatim == 0 and near < CONTAMINATED_FRACTION * n:
+        return None
+    line = (
+        f"- **Contaminated**: {verbatim:,} of {n:,} evaluation sequences ({verbatim / n:.1%}) occur verbatim "
+        f"in the pre-training corpus, {near:,} ({near / n:.1%}) verbatim or nearly. The pre-trained model "
+        "may have memorised them, so its scores here are not evidence of transfer."
+    )
+    clean = [
+        (m, metrics[f"{metric_key(m)}_clean_mcc"]) for m in models if f"{metric_key(m)}_clean_mcc" in metrics
+    ]
+    if clean:
+        scores = ", ".join(f"{m} {v:.3f}" for m, v in clean)
+        line += (
+            f" MCC on the {metrics['contamination_clean']:,} clean sequences (pooled over folds): {scores}."
+        )
+    return line + " Decontaminate the corpus against them (`scipt data decontaminate`) and pre-train again."
+
+
 def flag_lines(
-    mcc: dict[str, list[float]], n_sequences: int, exported: str | None = None, export_option: str = "start"
+    mcc: dict[str, list[float]],
+    n_sequences: int,
+    exported: str | None = None,
+    export_option: str = "start",
+    contamination: str | None = None,
 ) -> list[str]:
-    """The report's first lines: models near chance, models behind a classical baseline, negative
+    """The report's first lines: evaluation data in the pre-training corpus (``contamination``,
+    :func:`contamination_flag`), models near chance, models behind a classical baseline, negative
     transfer, the recommendation for this data size (and, with ``exported``, the exported model
     where it is not the recommended one: :func:`exported_line`), and the rules behind them."""
-    warnings = [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
+    warnings = [contamination] if contamination else []
+    warnings += [near_chance_line(n, v) for n, v in mcc.items() if transfer.near_chance(v)]
     warnings += [
         behind_line(a, b, mcc)
         for a, b in comparison_pairs(mcc)

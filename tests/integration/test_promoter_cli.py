@@ -349,3 +349,39 @@ def test_export_recommended_trains_the_final_model_from_the_recommended_start(pl
         "from; without them the start is the only model\n"
     )
     assert not bad.exists()
+
+
+def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp_path):
+    from sciPT.testing import FAST_SEQUENCE_FLAGS
+
+    path, rows = planted
+    # 20 of the 30 negatives, end to end, are the whole pre-training corpus
+    corpus = tmp_path / "corpus.fa"
+    corpus.write_text(">negatives\n" + "".join([s for _, s, y in rows if y == 0][:20]) + "\n")
+    pre = tmp_path / "pre"
+    assert (
+        main(["pretrain", "dna", "--data", str(corpus), "--out", str(pre), *FAST_SEQUENCE_FLAGS, *SMALL[:8]])
+        == 0
+    )
+    out = tmp_path / "run"
+    args = ["--init", str(pre), "--train", str(path), "--folds", "2", "--ensemble", "1", *SMALL[8:]]
+    args += ["--no-naturalness", "--no-cnn-stack", "--no-kmer-stack"]
+    assert main(["finetune", "promoter", *args, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["contamination_verbatim"], m["contamination_clean"]) == (20, 40)
+    clean = ", ".join(
+        f"{name} {m[f'{key}_clean_mcc']:.3f}"
+        for name, key in [
+            ("pre-trained", "pre_trained"),
+            ("scratch", "scratch"),
+            ("k-mer LR", "kmer_lr"),
+            ("CNN", "cnn"),
+        ]
+    )
+    assert (out / "report.md").read_text().splitlines()[2] == (
+        "- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim in the pre-training "
+        f"corpus, {m['contamination_near']} ({m['contamination_near'] / 60:.1%}) verbatim or nearly. The "
+        "pre-trained model may have memorised them, so its scores here are not evidence of transfer. "
+        f"MCC on the 40 clean sequences (pooled over folds): {clean}. Decontaminate the corpus against "
+        "them (`scipt data decontaminate`) and pre-train again."
+    )

@@ -1,6 +1,6 @@
 """The promoter report's verdict lines (:mod:`sciPT.tasks.promoter_report`)."""
 
-from sciPT.tasks.promoter_report import flag_lines, on_top_lines, recommended_start
+from sciPT.tasks.promoter_report import contamination_flag, flag_lines, on_top_lines, recommended_start
 
 
 def test_flag_lines_on_the_human_promoter_numbers():
@@ -163,3 +163,24 @@ def test_export_recommended_with_scratch_as_the_only_fine_tuned_model():
         "- The exported model (`scipt evaluate`, `predict`, `scan`) is scratch, the only fine-tuned "
         "model (`--export recommended`), not CNN: the classical baselines are measured here, not exported."
     )
+
+
+def test_contamination_is_flagged_at_any_verbatim_match_or_one_percent_near():
+    check = {"contamination_eval_sequences": 1000, "contamination_verbatim": 0, "contamination_near": 9}
+    assert contamination_flag(check, ["pre-trained"]) is None  # 0.9 % near, none verbatim: chance
+    assert contamination_flag({}, ["pre-trained"]) is None  # not checked (scratch, or no corpus)
+    check["contamination_near"] = 10
+    assert contamination_flag(check, ["pre-trained"]) == (
+        "- **Contaminated**: 0 of 1,000 evaluation sequences (0.0%) occur verbatim in the pre-training "
+        "corpus, 10 (1.0%) verbatim or nearly. The pre-trained model may have memorised them, so its "
+        "scores here are not evidence of transfer. Decontaminate the corpus against them (`scipt data "
+        "decontaminate`) and pre-train again."
+    )
+    # one verbatim match is enough; the clean sequences' MCC follows where it was measured
+    check.update(contamination_verbatim=1, contamination_near=1, contamination_clean=999)
+    check.update(pre_trained_clean_mcc=0.7, scratch_clean_mcc=0.65)
+    flag = contamination_flag(check, ["pre-trained", "scratch", "k-mer LR"])
+    assert "MCC on the 999 clean sequences (pooled over folds): pre-trained 0.700, scratch 0.650. " in flag
+    mcc = {"pre-trained": [0.70, 0.72, 0.68, 0.71, 0.69], "scratch": [0.70, 0.70, 0.70, 0.70, 0.70]}
+    lines = flag_lines(mcc, 1000, contamination=flag)
+    assert lines[0] == flag and lines[1].startswith("- **Recommended for this data size**")
