@@ -256,6 +256,7 @@ class PromoterTask(Task):
         p = classifier.predict(data.codes)
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
         report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
+        flag = contamination_flag(metrics, [])  # the clean sequences' metrics follow in `report`
         # its own folder (RUN/evaluations/<file name>, or --out): fine-tuning's metrics stay as measured
         with run.evaluation(args.data, getattr(args, "out", None)) as ev:
             roc, pr = plots.roc_pr(
@@ -267,6 +268,7 @@ class PromoterTask(Task):
             ev.write_metrics(metrics)
             ev.write_report(
                 [
+                    *([flag, ""] if flag else []),
                     *metric_table({"model": metrics}, "eval"),
                     "",
                     *report,

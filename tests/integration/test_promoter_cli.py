@@ -385,3 +385,9 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
         f"MCC on the 40 clean sequences (pooled over folds): {clean}. Decontaminate the corpus against "
         "them (`scipt data decontaminate`) and pre-train again."
     )
+    # evaluating the exported model on the same data: flagged above the metrics too
+    assert main(["evaluate", str(out), "--data", str(path)]) == 0
+    report = (out / "evaluations" / path.stem / "report.md").read_text().splitlines()
+    flag = next(line for line in report if line.startswith("- **"))
+    assert flag.startswith("- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim")
+    assert report.index(flag) < next(i for i, line in enumerate(report) if line.startswith("| model |"))
