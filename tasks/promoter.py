@@ -464,8 +464,19 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
         lines += metric_table({"final model": metrics}, "test")
         lines += contamination_lines(
-            exported.pretrained_on, test, cfg.contamination_k, cfg.contamination_threshold, p, metrics, "test"
+            exported.pretrained_on,
+            test,
+            cfg.contamination_k,
+            cfg.contamination_threshold,
+            p,
+            metrics,
+            "test",
+            counts="test_contamination",  # the cross-validation's check keeps contamination_*
         )
+        test_flag = contamination_flag(
+            metrics, [], "test_contamination", f"sequences of the test set {Path(test.source).name}"
+        )
+        flags = ([test_flag] if test_flag else []) + flags
     if cfg.label_fractions:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics)
     figures = []

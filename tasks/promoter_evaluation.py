@@ -141,8 +141,10 @@ def contamination_lines(
     metrics: dict,
     prefix: str,
     others: dict | None = None,
+    counts: str = "contamination",
 ) -> list[str]:
-    """State the overlap of ``data`` with the pre-training corpus; add clean-subset metrics."""
+    """State the overlap of ``data`` with the pre-training corpus; add its counts to ``metrics``
+    (``<counts>_verbatim``, ...) and the clean subset's metrics (``<prefix>_clean_<metric>``)."""
     if pretrained_on is None:
         return [
             "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no "
@@ -159,7 +161,7 @@ def contamination_lines(
     corpus = Corpus([f["path"] for f in pretrained_on], DNA_SPEC)
     found = check_contamination(data.codes, corpus, k=k, threshold=threshold, complement=COMPLEMENT)
     clean = ~found.near
-    metrics.update({f"contamination_{key}": v for key, v in found.summary().items()})
+    metrics.update({f"{counts}_{key}": v for key, v in found.summary().items()})
     lines = [found.sentence()]
     if clean.sum() and len(set(data.labels[clean].tolist())) == 2:
         clean_metrics = binary_metrics(data.labels[clean], p[clean])

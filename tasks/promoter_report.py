@@ -172,18 +172,21 @@ def exported_line(mcc: dict[str, list[float]], exported: str, export_option: str
 CONTAMINATED_FRACTION = 0.01
 
 
-def contamination_flag(metrics: dict, models: list[str]) -> str | None:
+def contamination_flag(
+    metrics: dict, models: list[str], counts: str = "contamination", what: str = "evaluation sequences"
+) -> str | None:
     """The warning line for evaluation data found in the pre-training corpus (the check's counts in
-    ``metrics``, from :func:`sciPT.tasks.promoter_evaluation.contamination_lines`), with each of
-    ``models``' MCC on the clean sequences; None when nothing was checked or too little was found."""
-    n = metrics.get("contamination_eval_sequences")
+    ``metrics``, ``<counts>_verbatim`` ..., from
+    :func:`sciPT.tasks.promoter_evaluation.contamination_lines`), with each of ``models``' MCC on the
+    clean sequences; None when nothing was checked or too little was found."""
+    n = metrics.get(f"{counts}_eval_sequences")
     if not n:
         return None
-    verbatim, near = metrics["contamination_verbatim"], metrics["contamination_near"]
+    verbatim, near = metrics[f"{counts}_verbatim"], metrics[f"{counts}_near"]
     if verbatim == 0 and near < CONTAMINATED_FRACTION * n:
         return None
     line = (
-        f"- **Contaminated**: {verbatim:,} of {n:,} evaluation sequences ({verbatim / n:.1%}) occur verbatim "
+        f"- **Contaminated**: {verbatim:,} of {n:,} {what} ({verbatim / n:.1%}) occur verbatim "
         f"in the pre-training corpus, {near:,} ({near / n:.1%}) verbatim or nearly. The pre-trained model "
         "may have memorised them, so its scores here are not evidence of transfer."
     )

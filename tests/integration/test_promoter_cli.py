@@ -391,3 +391,19 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     flag = next(line for line in report if line.startswith("- **"))
     assert flag.startswith("- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim")
     assert report.index(flag) < next(i for i, line in enumerate(report) if line.startswith("| model |"))
+    # a --test set in the corpus: flagged first as well, its counts kept apart from the folds'
+    tested = tmp_path / "tested"
+    args = ["--init", str(pre), "--train", str(path), "--test", str(path), "--ensemble", "1", *SMALL[8:]]
+    args += ["--no-naturalness", "--no-cnn-stack", "--no-kmer-stack"]
+    assert main(["finetune", "promoter", *args, "--out", str(tested)]) == 0
+    m = json.loads((tested / "metrics.json").read_text())
+    assert m["test_contamination_verbatim"] == 20 and "contamination_verbatim" not in m
+    assert (
+        (tested / "report.md")
+        .read_text()
+        .splitlines()[2]
+        .startswith(
+            "- **Contaminated**: 20 of 60 sequences of the test set planted.csv (33.3%) occur verbatim in the "
+            "pre-training corpus"
+        )
+    )
