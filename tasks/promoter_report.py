@@ -195,9 +195,7 @@ def contamination_flag(
     ]
     if clean:
         scores = ", ".join(f"{m} {v:.3f}" for m, v in clean)
-        line += (
-            f" MCC on the {metrics['contamination_clean']:,} clean sequences (pooled over folds): {scores}."
-        )
+        line += f" MCC on the {metrics[f'{counts}_clean']:,} clean sequences (pooled over folds): {scores}."
     return line + " Decontaminate the corpus against them (`scipt data decontaminate`) and pre-train again."
 
 
