@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from sciPT.diagnostics.contamination import check_contamination, decontaminate
     from sciPT.registry import domains
-    from sciPT.sequences import Corpus, read_sequences
+    from sciPT.sequence_inputs import read_sequences
+    from sciPT.sequences import Corpus
 
     spec = domains.get("dna").spec
     data = Path(args.data)

@@ -112,7 +112,8 @@ def split(n: int, seed: int, folder: Path) -> dict[str, Path]:
 def finetune(init: str, model_cfg, paths: dict, steps: int, lr: float, seed: int, out: Path) -> dict:
     from sciPT.domains.molecules.data import MoleculeDataConfig
     from sciPT.run import RunDir
-    from sciPT.tasks.forcefield import ForcefieldConfig, run_finetune
+    from sciPT.tasks.forcefield_config import ForcefieldConfig
+    from sciPT.tasks.forcefield_train import run_finetune
 
     if not (out / "metrics.json").is_file():
         cfg = ForcefieldConfig(

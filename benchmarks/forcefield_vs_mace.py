@@ -693,8 +693,8 @@ def predict_ours(model_dir: Path, data: dict) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     from sciPT.domains.molecules.calculator import load_potential
-    from sciPT.domains.molecules.data import frame_to_graph
     from sciPT.domains.molecules.dataset import batches
+    from sciPT.domains.molecules.graphs import frame_to_graph
 
     torch.set_num_threads(1)
     model = load_potential(model_dir, dtype="float64")
@@ -818,7 +818,7 @@ def profile_ours(args, model_dir: str, work: Path) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     from sciPT.domains.molecules.calculator import SciPTCalculator
-    from sciPT.domains.molecules.data import atoms_to_graph, periodic_pairs
+    from sciPT.domains.molecules.graphs import atoms_to_graph, periodic_pairs
 
     torch.set_num_threads(args.threads)
     load_before = round(os.getloadavg()[0], 2)

@@ -551,8 +551,8 @@ def main(argv=None) -> int:
     from sciPT.pretrain import pretrain
     from sciPT.run import RunDir
     from sciPT.tasks import forcefield_demo
-    from sciPT.tasks.forcefield import run_finetune
     from sciPT.tasks.forcefield_demo import finetune_config, pretrain_config, split_data
+    from sciPT.tasks.forcefield_train import run_finetune
 
     assert forcefield_demo.FORCES == FORCES and forcefield_demo.COLUMNS == COLUMNS, "update FORCES/COLUMNS"
     torch.set_num_threads(1)

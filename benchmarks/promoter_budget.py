@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.files import resolve_data_path
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
-    from sciPT.tasks import promoter_classifier
+    from sciPT.tasks import promoter_classifier, promoter_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
 
     torch.set_num_threads(1)
@@ -213,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = task.PromoterConfig(naturalness=False, kmer_stack=False, cnn_stack=False)
                 cfg.ensemble = 1
                 if pretrained is None:  # the same architecture and tokenizer as the pre-trained ones
-                    base = promoter_classifier.load_start(str(template), cfg)
-                    start = promoter_classifier.Start("scratch", None, base.model_cfg, base.tokenizer, [], {})
+                    base = promoter_start.load_start(str(template), cfg)
+                    start = promoter_start.Start("scratch", None, base.model_cfg, base.tokenizer, [], {})
                 else:
-                    start = promoter_classifier.load_start(str(pretrained), cfg)
+                    start = promoter_start.load_start(str(pretrained), cfg)
                 length = min(max(len(c) for c in data.codes), start.residue_cap)
                 cpu = cpu_seconds()
                 torch.manual_seed(seed)

@@ -60,7 +60,7 @@ def cpu_seconds() -> float:
 def load_dataset(name: str, work: Path):
     from sciPT import negatives
     from sciPT.domains.dna.data import DNA_SPEC, read_pair
-    from sciPT.sequences import read_sequences
+    from sciPT.sequence_inputs import read_sequences
 
     promoters = ROOT / "data_recipes" / "promoters"
     if name == "ipromoter":
@@ -102,7 +102,7 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
     from sciPT.classification import HeadConfig
     from sciPT.domains.dna.model import KmerLogisticRegression
     from sciPT.tasks import promoter as task
-    from sciPT.tasks import promoter_classifier
+    from sciPT.tasks import promoter_classifier, promoter_start
 
     train, test = data.subset(train_idx), data.subset(test_idx)
     if model == "k-mer LR":
@@ -130,9 +130,9 @@ def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Pa
     cfg = task.PromoterConfig(naturalness=False, kmer_stack=False, cnn_stack=False)
     cfg.ensemble = 1
     cfg.head = HeadConfig(**HEADS[head])
-    start = promoter_classifier.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)
+    start = promoter_start.load_start(str(pretrained) if start_name == "pre-trained" else "none", cfg)
     if start_name == "scratch":  # the same architecture and tokenizer as the pre-trained start
-        start = promoter_classifier.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
+        start = promoter_start.Start("scratch", None, start.model_cfg, start.tokenizer, [], {})
     length = min(max(len(c) for c in data.codes), start.residue_cap)
     return promoter_classifier.train_classifier(start, cfg, train, length, fold).predict(test.codes)
 

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.domains.dna.data import ECOLI_GENOME, read_genome, read_pair, read_sigma_subsets
     from sciPT.files import resolve_data_path
     from sciPT.tasks.promoter import PromoterConfig
-    from sciPT.tasks.promoter_classifier import Classifier, load_start
+    from sciPT.tasks.promoter_classifier import Classifier
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
+    from sciPT.tasks.promoter_start import load_start
 
     torch.set_num_threads(1)
     start = load_start(args.pretrained, PromoterConfig(init=args.pretrained))

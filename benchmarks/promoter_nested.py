@@ -469,8 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.pretrain import pretrain
     from sciPT.sequences import resolve_data_path
     from sciPT.tasks.promoter import PromoterConfig
-    from sciPT.tasks.promoter_classifier import Start, load_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
+    from sciPT.tasks.promoter_start import Start, load_start
 
     torch.set_num_threads(1)
     grids = GRIDS

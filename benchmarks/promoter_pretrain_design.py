@@ -60,7 +60,7 @@ REFERENCE = "3-mer"
 
 def _nucleotide(cfg):
     from sciPT.domains.dna.objectives import masked_objective
-    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.sequence_config import TokenizerConfig
 
     cfg.tokenizer = TokenizerConfig(kind="residue")
     cfg.objective = masked_objective(cfg.tokenizer)
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
-    from sciPT.tasks import promoter_classifier
+    from sciPT.tasks import promoter_classifier, promoter_start
 
     torch.set_num_threads(1)
     work = Path(args.work) if args.work else HERE / "out" / args.results_name
@@ -339,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     cfg.ensemble = 1
                     source = FINETUNE_ONLY.get(name, name)
-                    start = promoter_classifier.load_start(str(starts[source]), cfg)
+                    start = promoter_start.load_start(str(starts[source]), cfg)
                     if name.startswith("scratch"):  # the same architecture and tokenizer, random weights
-                        start = promoter_classifier.Start(
+                        start = promoter_start.Start(
                             "scratch", None, start.model_cfg, start.tokenizer, [], {}
                         )
                     cfg.strand_symmetric = name == "strand-symmetric"

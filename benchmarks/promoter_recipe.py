@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sciPT.metrics import binary_metrics
     from sciPT.tasks import promoter as task
-    from sciPT.tasks import promoter_classifier
+    from sciPT.tasks import promoter_classifier, promoter_start
 
     torch.set_num_threads(1)
     work = HERE / "out" / args.results_name
@@ -211,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         cnn_stack=args.cnn_stack,
                     )
                     cfg.head.composition = composition
-                    start = promoter_classifier.load_start(str(pretrained), cfg)
+                    start = promoter_start.load_start(str(pretrained), cfg)
                     if start_name == "scratch":  # the same architecture and tokenizer, random weights
-                        start = promoter_classifier.Start(
+                        start = promoter_start.Start(
                             "scratch", None, start.model_cfg, start.tokenizer, [], {}
                         )
                     length = min(max(len(c) for c in data.codes), start.residue_cap)

@@ -68,7 +68,7 @@ FIGURE = HERE / "promoter_transfer.png"
 
 def _concat(parts):
     """``[(codes list, label)]`` -> LabelledSequences and the index range of each part."""
-    from sciPT.sequences import LabelledSequences
+    from sciPT.sequence_inputs import LabelledSequences
 
     codes, labels, ranges, at = [], [], [], 0
     for c, y in parts:
@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.files import resolve_data_path
     from sciPT.pretrain import pretrain
     from sciPT.tasks.promoter import PromoterConfig
-    from sciPT.tasks.promoter_classifier import Start, load_start
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
+    from sciPT.tasks.promoter_start import Start, load_start
 
     torch.set_num_threads(1)
     grids = nested.GRIDS

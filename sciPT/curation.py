@@ -48,7 +48,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import io
-from .diagnostics.contamination import kmer_values, max_k
+from .diagnostics.kmers import kmer_values, max_k
 from .errors import ConfigError
 from .sequences import Corpus, _cache_dir, split_bounds
 
@@ -76,7 +76,7 @@ class CurationOptions:
 
     @classmethod
     def of(cls, data) -> CurationOptions:
-        """The options of a :class:`~sciPT.sequence_domain.SequenceDataConfig` (``tile`` None: the window)."""
+        """The options of a :class:`~sciPT.sequence_config.SequenceDataConfig` (``tile`` None: the window)."""
         return cls(
             tile=data.window if data.tile is None else data.tile,
             dedup=data.dedup,

@@ -120,7 +120,7 @@ def gc_histogram(
 
 
 def _kmer_set(sequences, k: int, n_core: int, complement: np.ndarray | None):
-    from .diagnostics.contamination import KmerSet, kmer_values
+    from .diagnostics.kmers import KmerSet, kmer_values
 
     values = []
     for c in sequences:
@@ -148,7 +148,7 @@ def gc_matched_windows(
     Raises :class:`DataError` (one line naming ``source``) when a bin has fewer free windows than
     positives.
     """
-    from .diagnostics.contamination import kmer_values
+    from .diagnostics.kmers import kmer_values
 
     if bins < 1:
         raise DataError(f"--bins: expected a positive number of GC bins, got {bins}")

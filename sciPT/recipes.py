@@ -160,7 +160,8 @@ def _negatives(args: argparse.Namespace) -> int:
 
     from . import negatives
     from .registry import domains
-    from .sequences import Corpus, read_sequences
+    from .sequence_inputs import read_sequences
+    from .sequences import Corpus
 
     if args.kind not in NEGATIVE_KINDS:
         raise UserError(f"--kind: unknown kind '{args.kind}' (expected one of: {', '.join(NEGATIVE_KINDS)})")
@@ -223,7 +224,8 @@ def _build(args: argparse.Namespace) -> int:
 def _decontaminate(args: argparse.Namespace) -> int:
     from .diagnostics import contamination
     from .registry import domains
-    from .sequences import Corpus, read_sequences
+    from .sequence_inputs import read_sequences
+    from .sequences import Corpus
 
     spec = domains.get(args.domain).spec
     if spec is None:

@@ -6,8 +6,8 @@ the domain's alphabet, :meth:`SequenceSpec.encode`): lower case (soft-masked rep
 upper case, declared aliases are mapped (IUPAC ambiguity codes to ``N`` for DNA, for instance), and
 any other character is an error naming the file, the record and the position. Two entry points
 share these rules: :class:`SequenceFile` (a pre-training corpus, FASTA only, memory-mapped) and
-:func:`read_sequences` (evaluation, fine-tuning and prediction inputs, held in memory: FASTA or a
-CSV/TSV table, optionally labelled, see its docstring).
+:func:`~sciPT.sequence_inputs.read_sequences` (evaluation, fine-tuning and prediction inputs, held in
+memory: FASTA or a CSV/TSV table, optionally labelled, see its docstring).
 
 Storage. The codes are written once to an on-disk cache (``$SCIPT_CACHE`` or ``~/.cache/scipt``),
 keyed by the file's SHA-256, and read back through ``numpy.memmap``: a window is a slice of a
@@ -29,12 +29,10 @@ and validation never share a residue.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import json
 import os
-import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -376,155 +374,3 @@ class TokenCollate:
 
     def __call__(self, items):
         return self.tokenizer.batch(list(items), self.max_tokens)
-
-
-# --- sequences held in memory: evaluation, fine-tuning and prediction inputs ------------------
-BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "false"), ("yes", "no"))
-
-
-@dataclass
-class LabelledSequences:
-    """Sequences as residue codes, with names and, when read labelled, 0/1 labels.
-
-    ``labels`` is ``None`` for unlabelled reads; ``source`` names the file(s) in messages.
-    """
-
-    names: list[str]
-    codes: list[np.ndarray]
-    labels: np.ndarray | None
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def subset(self, index) -> LabelledSequences:
-        index = np.asarray(index)
-        return LabelledSequences(
-            [self.names[i] for i in index],
-            [self.codes[i] for i in index],
-            None if self.labels is None else self.labels[index],
-            self.source,
-        )
-
-
-def labels_expected(labels=BINARY_LABELS) -> str:
-    """``"1/0 (or +/-, ...)"``-style description of the accepted label words, for messages."""
-    (one, zero), *rest = labels
-    more = ", ".join(f"{a}/{b}" for a, b in rest)
-    return f"{zero}/{one}" + (f" (or {more})" if more else "")
-
-
-def _is_fasta(path: Path) -> bool:
-    with open_text(path) as f:
-        for line in f:
-            if line.strip():
-                return line.lstrip().startswith(">")
-    return False
-
-
-def _column(columns: list[str], name: str) -> int | None:
-    """Index of column ``name``: the exact name, else the one column equal to it in any case."""
-    if name in columns:
-        return columns.index(name)
-    folded = [i for i, c in enumerate(columns) if c.lower() == name.lower()]
-    return folded[0] if len(folded) == 1 else None
-
-
-def read_sequences(
-    path: str | Path,
-    spec: SequenceSpec,
-    *,
-    labelled: bool = False,
-    fasta_label: int | None = None,
-    sequence_column: str = "sequence",
-    label_column: str = "label",
-    labels=BINARY_LABELS,
-    column_hint: str | None = None,
-) -> LabelledSequences:
-    """Read sequences (and labels) from FASTA or a CSV/TSV table, plain or gzip.
-
-    Format, told by content: FASTA when the first non-blank line starts with ``>``, else a table
-    with a header line, tab-separated when that line holds a tab or the name ends in
-    ``.tsv``/``.tsv.gz``, else comma-separated. Columns are found by their exact name, else by
-    their name in any case; a ``name`` (or ``id``) column names the rows (``line<n>`` otherwise);
-    blank rows are skipped.
-
-    Args:
-        path: the file.
-        spec: the alphabet every residue must belong to (:meth:`SequenceSpec.encode`).
-        labelled: read a 0/1 label per record: from the ``label_column`` of a table, from a
-            ``label=VALUE`` word in each FASTA header, or ``fasta_label`` for every FASTA record.
-        fasta_label: the label of every record of a FASTA file (``--positives``/``--negatives``);
-            implies ``labelled``.
-        sequence_column, label_column: the table's columns.
-        labels: accepted label words as ``(word for 1, word for 0)`` pairs, any case.
-        column_hint: what a message about a missing column ends with (default: the formats accepted).
-
-    Every error is one line naming the file and the record (``record 'x' (#2)`` in FASTA, ``line 3``
-    or ``record 'x' (line 3)`` in a table).
-    """
-    path = Path(path)
-    labelled = labelled or fasta_label is not None
-    expected = f"FASTA or a CSV/TSV table with a '{sequence_column}' column"
-    check_file(path, expected)
-    words = {w.lower(): value for pair in labels for w, value in zip(pair, (1, 0))}
-
-    def label(value: str, where: str) -> int:
-        if value.strip().lower() not in words:
-            raise DataError(
-                f"{path}: {where} has label '{value.strip()}'; expected {labels_expected(labels)}"
-            )
-        return words[value.strip().lower()]
-
-    names, codes, found = [], [], []
-    if _is_fasta(path):
-        with open_text(path) as handle:
-            for n, name, title, text in fasta_records(handle, path):
-                where = f"record '{name}' (#{n})"
-                codes.append(spec.encode(text, path, where))
-                names.append(name)
-                if fasta_label is not None:
-                    found.append(fasta_label)
-                elif labelled:
-                    word = re.search(r"(?:^|\s|\|)label=(\S+)", title)
-                    if word is None:
-                        raise DataError(
-                            f"{path}: {where} has no 'label={labels[0][1]}' or "
-                            f"'label={labels[0][0]}' in its header"
-                        )
-                    found.append(label(word.group(1).strip("|;,"), where))
-    else:
-        with open_text(path) as handle:
-            header = handle.readline()
-            handle.seek(0)
-            tsv = "\t" in header or path.name.endswith((".tsv", ".tsv.gz"))
-            reader = csv.reader(handle, delimiter="\t" if tsv else ",")
-            columns = [c.strip() for c in next(reader, [])]
-            wanted = [sequence_column] + ([label_column] if labelled else [])
-            index = [_column(columns, c) for c in wanted]
-            for column, i in zip(wanted, index):
-                if i is None:
-                    raise DataError(
-                        f"{path}: no column '{column}' (columns: {', '.join(columns) or 'none'}); "
-                        f"{column_hint or 'expected ' + expected}"
-                    )
-            name_col = next(
-                (i for i in (_column(columns, "name"), _column(columns, "id")) if i is not None), None
-            )
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                line = reader.line_num
-                if max(index) >= len(row):
-                    raise DataError(
-                        f"{path}: line {line} has {len(row)} fields; expected at least {max(index) + 1}"
-                    )
-                name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
-                where = f"record '{name}' (line {line})" if name else f"line {line}"
-                codes.append(spec.encode(row[index[0]], path, where))
-                names.append(name or f"line{line}")
-                if labelled:
-                    found.append(label(row[index[1]], where))
-    if not codes:
-        raise DataError(f"{path}: no sequences (expected {expected})")
-    return LabelledSequences(names, codes, np.array(found, dtype=np.int64) if labelled else None, str(path))

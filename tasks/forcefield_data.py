@@ -27,7 +27,7 @@ from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
 if TYPE_CHECKING:
-    from .forcefield import ForcefieldConfig
+    from .forcefield_config import ForcefieldConfig
 
 # interaction blocks a head added to a one-head model owns (ForcefieldConfig.head_blocks)
 DEFAULT_HEAD_BLOCKS = 1

@@ -122,7 +122,7 @@ def finetune_config(
     head for both levels of theory, the behaviour before heads). ``old_head_distillation``: keep
     the old head's predictions on the new frames (:mod:`sciPT.domains.molecules.lwf`).
     ``head_blocks``: the last interaction blocks a new head owns (``ForcefieldConfig.head_blocks``)."""
-    from .forcefield import ForcefieldConfig
+    from .forcefield_config import ForcefieldConfig
 
     cfg = ForcefieldConfig(
         init=str(init),
@@ -237,7 +237,7 @@ def summarise(runs: dict[str, RunDir], png: Path) -> list[str]:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from .forcefield import run_finetune
+    from .forcefield_train import run_finetune
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from sciPT import io
 from sciPT.checkpoint import from_pretrained, read_export_config
-from sciPT.domains.molecules.data import check_elements, read_frames
+from sciPT.domains.molecules.data import read_frames
 from sciPT.domains.molecules.dataset import collate, to_graphs
 from sciPT.domains.molecules.evaluate import (
     Evaluation,
@@ -29,6 +29,7 @@ from sciPT.domains.molecules.evaluate import (
 )
 from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
 from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.references import check_elements
 from sciPT.errors import ConfigError, UserError
 from sciPT.run import RunDir
 

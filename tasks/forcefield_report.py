@@ -18,7 +18,7 @@ from sciPT.trainer import sized_steps
 from .forcefield_data import Sets, Start
 
 if TYPE_CHECKING:
-    from .forcefield import ForcefieldConfig
+    from .forcefield_config import ForcefieldConfig
 
 plt = plots.plt
 

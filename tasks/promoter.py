@@ -34,8 +34,9 @@ centre; shorter ones are padded. Class imbalance is
 handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``); metrics use a 0.5
 threshold. ``strand_symmetric`` averages each prediction with its reverse complement's.
 
-The classifier itself (a start, its fine-tunes, the likelihood fusion and the stacks on top) is
-:mod:`.promoter_classifier`, its export and loading :mod:`.promoter_export`; cross-validation,
+The classifier itself (its fine-tunes and the likelihood fusion) is :mod:`.promoter_classifier`,
+where it starts :mod:`.promoter_start`, the models stacked on top :mod:`.promoter_stacking`, its
+export and loading :mod:`.promoter_export`; cross-validation,
 sample efficiency and the contamination check are :mod:`.promoter_evaluation`.
 """
 
@@ -62,15 +63,11 @@ from sciPT.nn import TransformerConfig
 from sciPT.registry import Command, Task
 from sciPT.run import RunDir
 from sciPT.schedules import ScheduleConfig
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 from sciPT.stacking import MIN_LIKELIHOOD_RATIO
 from sciPT.trainer import TrainConfig
 
-from .promoter_classifier import (
-    Start,
-    load_start,
-    train_classifier,
-)
+from .promoter_classifier import train_classifier
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
 from .promoter_export import export_classifier, load_classifier
 from .promoter_report import (
@@ -91,6 +88,7 @@ from .promoter_report import (
     standard_errors,
     transfer_metrics,
 )
+from .promoter_start import Start, load_start
 
 
 @dataclass
@@ -175,7 +173,7 @@ class PromoterConfig:
     # of the labels, 3 seeds) mean MCC 0.521 with it, 0.511 without (benchmarks/RESULTS_promoter.md)
     kmer_stack: bool = True
     kmer_stack_min_ratio: float = MIN_LIKELIHOOD_RATIO
-    # then the baseline CNN's logit likewise (tasks/promoter_classifier.py), kept where its likelihood
+    # then the baseline CNN's logit likewise (tasks/promoter_stacking.py), kept where its likelihood
     # ratio reaches cnn_stack_min_ratio; --no-cnn-stack: off. On by a rule fixed before its
     # measurement: on inner validation (the k-mer stack's protocol) mean MCC 0.523 with it, 0.521
     # without (benchmarks/RESULTS_promoter.md)

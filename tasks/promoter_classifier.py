@@ -1,4 +1,4 @@
-"""The promoter classifier: a start (pre-trained or fresh encoder), its fine-tunes, and what sits on
+"""The promoter classifier: the fine-tunes of a start (:mod:`.promoter_start`) and what sits on
 their output; trained by :func:`train_classifier` (written to disk and read back by :mod:`.promoter_export`).
 
 Likelihood fusion. A start pre-trained with a masked objective brings its masked-model head, and
@@ -10,24 +10,9 @@ it improves that split's fit beyond chance (likelihood ratio against the logit a
 prediction. Scratch has no such score. The report gives the fitted weights and the ratio, and says
 why when the fusion is off.
 
-k-mer stacking. A fine-tuned network weighs each window of positions on its own; a k-mer
-count model sees what a sequence is made of, wherever it sits. The k-mer logistic regression of the
-baselines (its regularisation chosen by cross-validation on the fit part, the early-stopping split
-left out) is stacked onto the classifier's logit (:mod:`sciPT.stacking`), fitted on the
-early-stopping split (at least 20 sequences of each class; ``--no-kmer-stack`` turns it off) and
-kept only where it improves that split's fit beyond chance (likelihood ratio at least
-``kmer_stack_min_ratio``, 3.841). An ensemble's members each stack the k-mer model fitted without
-their own early-stopping split; the prediction uses the mean of those k-mer logits. Scratch gets the
-same, so the comparison stays like for like; the k-mer regression alone still runs beside as a
-baseline.
-
-CNN stacking. The baseline CNN (:mod:`sciPT.domains.dna.cnn`) is stacked the same way on top of
-the kept k-mer stack (``cnn_stack``; ``--no-cnn-stack`` turns it off): each member's CNN is fitted
-on that member's fit part, the stack on the early-stopping splits, kept where its likelihood ratio
-reaches ``cnn_stack_min_ratio`` (3.841), and the prediction uses the mean of the members' CNN
-logits. Where the fine-tuned encoder already sees what the CNN sees, the test leaves the CNN out;
-where it does not, the model is not left behind the CNN that runs beside it as a baseline. The
-report gives the fitted weights, so a reader sees how much of the prediction is the CNN's.
+Stacking. A k-mer logistic regression's logit, then the baseline CNN's, are stacked onto the
+classifier's (:meth:`Classifier.stack_kmers`, :meth:`Classifier.stack_cnns`), each kept only where
+it improves the early-stopping split's fit beyond chance; :mod:`.promoter_stacking` says how.
 
 Ensembles. Every model (in each fold, for every start, and the final export) is the mean probability
 of ``ensemble`` fine-tunes (default 3) that differ in their seed and in the 10% of the training data
@@ -37,16 +22,12 @@ cost is ``ensemble`` times one fine-tune.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from sciPT.checkpoint import from_pretrained, read_export_config
 from sciPT.classification import (
     ClassifierHead,
     HeadConfig,
@@ -55,106 +36,25 @@ from sciPT.classification import (
     fit_classifier,
     predict_proba,
 )
-from sciPT.config import from_dict, to_dict
-from sciPT.domains.dna import domain as dna_domain
-from sciPT.domains.dna.cnn import CNNClassifier, CNNScore
+from sciPT.config import to_dict
+from sciPT.domains.dna.cnn import CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
-from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
-from sciPT.domains.dna.tokenizer import dna_tokenizer
-from sciPT.errors import UserError
-from sciPT.hf import is_hf_init
-from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion, head_state
-from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.domains.dna.model import KmerScore
+from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
 from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
 
+from .promoter_stacking import cnn_score, kmer_score
+
 if TYPE_CHECKING:
     from .promoter import PromoterConfig
+    from .promoter_start import Start
 
 COMPLEMENT = DNA_SPEC.complement_codes()
-# how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
-LENGTH_STRETCH = 4
 
 
 # --- models -------------------------------------------------------------------------------------
-@dataclass
-class Start:
-    """A starting point: an encoder (pre-trained or fresh), its tokenizer and provenance.
-
-    ``model_cfg`` is sciPT's :class:`TransformerConfig`, or, for ``--init hf:DIR``, the folder's
-    ``transformers`` config dict (an ESM encoder, :mod:`sciPT.hf`) with its ``tokenizer`` an
-    :class:`sciPT.hf.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
-    means not pre-trained, ``None`` pre-trained on a corpus nobody recorded (an ``hf:`` model).
-    """
-
-    name: str
-    backbone_state: dict | None
-    model_cfg: TransformerConfig | dict
-    tokenizer: SequenceTokenizer
-    pretrained_on: list | None
-    extras: dict
-
-    def backbone(self, seed: int) -> torch.nn.Module:
-        torch.manual_seed(seed)
-        model = build_backbone(self.model_cfg)
-        if self.backbone_state is not None:
-            model.load_state_dict(self.backbone_state)
-        return model
-
-    @property
-    def has_masked_head(self) -> bool:
-        """Pre-trained, with a masked-model head: not scratch, a causal model, an export written
-        before heads were exported, or an ``hf:`` folder without ``lm_head``."""
-        return self.backbone_state is not None and bool(head_state(self.extras))
-
-    def naturalness_scorer(self) -> NaturalnessScorer | None:
-        """The pre-trained encoder with its masked-model head (:mod:`sciPT.naturalness`), frozen
-        and built once per start (every fold's classifier shares it), or ``None``
-        (:attr:`has_masked_head`)."""
-        return self._naturalness_scorer
-
-    @functools.cached_property
-    def _naturalness_scorer(self) -> NaturalnessScorer | None:
-        if not self.has_masked_head:
-            return None
-        weights = head_state(self.extras)
-        model = build_backbone(self.model_cfg)
-        model.load_state_dict(self.backbone_state)
-        if isinstance(self.model_cfg, TransformerConfig):
-            # overlapping k-mers: k masked tokens hide one residue
-            settings = dict(span=self.tokenizer.k, skip_ids=self.tokenizer.special_ids)
-        else:  # an ESM's words do not overlap; its LayerNorm epsilon is its own
-            settings = dict(
-                span=1, skip_ids=self.tokenizer.hf.all_special_ids, eps=self.model_cfg["layer_norm_eps"]
-            )
-        return NaturalnessScorer.from_state(model, weights, mask_id=self.tokenizer.mask_id, **settings)
-
-    @property
-    def residue_cap(self) -> int:
-        """The longest input, in residues, the encoder takes.
-
-        sciPT's encoders have no position table (rotary or ALiBi), so fine-tuning inputs may be
-        longer than the windows they were pre-trained on: up to ``LENGTH_STRETCH`` times, so that a
-        251-bp promoter is read whole by an encoder pre-trained on 128-bp windows rather than
-        cropped to half of it (the report says when inputs exceed the pre-training windows).
-        """
-        if isinstance(self.model_cfg, TransformerConfig):
-            return LENGTH_STRETCH * self.model_cfg.max_len + self.tokenizer.k - 1
-        from sciPT.hf import max_tokens
-
-        return self.tokenizer.max_residues(max_tokens(self.model_cfg))
-
-
-def build_backbone(model_cfg: TransformerConfig | dict) -> torch.nn.Module:
-    """A new encoder of ``model_cfg``: sciPT's own, or an ESM encoder (``transformers`` config)."""
-    if isinstance(model_cfg, TransformerConfig):
-        return TransformerEncoder(model_cfg)
-    from sciPT.hf import HFEncoder
-
-    return HFEncoder(model_cfg)
-
-
 def build_head(cfg: HeadConfig, backbone: torch.nn.Module, tokenizer, n_tokens: int) -> ClassifierHead:
     """The classifier head of ``backbone``: strand-invariant when the encoder is reverse-complement
     equivariant (:mod:`sciPT.nn.strands`), reading the tokens too with ``head.tokens``."""
@@ -169,37 +69,6 @@ def build_head(cfg: HeadConfig, backbone: torch.nn.Module, tokenizer, n_tokens: 
     )
 
 
-def load_start(init: str, cfg: PromoterConfig) -> Start:
-    if init == "none":
-        tokenizer = dna_tokenizer(cfg.tokenizer)
-        model_cfg = replace(cfg.model)
-        dna_domain.fill_model_config(model_cfg, tokenizer)
-        return Start("scratch", None, model_cfg, tokenizer, [], {})
-    if is_hf_init(init):
-        # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
-        from sciPT.hf import load_hf
-
-        hf = load_hf(init[len("hf:") :], DNA_SPEC.alphabet.symbols)
-        state = {k: v.clone() for k, v in hf.model.state_dict().items()}
-        return Start("pre-trained", state, hf.config, hf.tokenizer, None, hf.extras)
-    exported = read_export_config(init)
-    if exported.get("task"):
-        raise UserError(
-            f"{init}: a fine-tuned {exported['task']} model; --init expects a pre-trained "
-            "dna model (a pre-training run or its model/ folder)"
-        )
-    pre = from_pretrained(init, domain="dna")
-    model_cfg = from_dict(TransformerConfig, pre.config["model"], f"{init}: model")
-    return Start(
-        "pre-trained",
-        {k: v.clone() for k, v in pre.model.state_dict().items()},
-        model_cfg,
-        SequenceTokenizer.from_dict(pre.config["tokenizer"]),
-        pre.config.get("pretrained_on", []),
-        pre.extras,
-    )
-
-
 def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
     out = []
     for c in codes:
@@ -208,49 +77,6 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
             c = c[start : start + length]
         out.append(c)
     return out
-
-
-# In a cross-validation fold the pre-trained and scratch classifiers split their training part alike
-# (same seeds), so their stacks fit the same k-mer regression and the same CNN on the same sequences:
-# keep the last few fits rather than repeating them (about 5 s for a regression, 10-15 s for a CNN, at
-# 4,000 sequences of 81 bp).
-_STACKED_FITS: dict[bytes, KmerScore | CNNScore] = {}
-_STACKED_FITS_KEPT = 8
-
-
-def _fitted_once(kind: str, codes: list[np.ndarray], labels: np.ndarray, seed: int, fit):
-    """``fit()``, or its result from the cache for the same kind, sequences, labels and seed."""
-    digest = hashlib.sha256(kind.encode() + np.asarray(labels, dtype=np.int64).tobytes() + str(seed).encode())
-    for c in codes:
-        digest.update(len(c).to_bytes(8, "little"))
-        digest.update(np.ascontiguousarray(c, dtype=np.int64).tobytes())
-    key = digest.digest()
-    if key not in _STACKED_FITS:
-        while len(_STACKED_FITS) >= _STACKED_FITS_KEPT:
-            del _STACKED_FITS[next(iter(_STACKED_FITS))]
-        _STACKED_FITS[key] = fit()
-    return _STACKED_FITS[key]
-
-
-def kmer_score(codes: list[np.ndarray], labels: np.ndarray, seed: int) -> KmerScore:
-    """The logit of a k-mer logistic regression (C by cross-validation) fitted on ``codes``."""
-    return _fitted_once(
-        "kmer",
-        codes,
-        labels,
-        seed,
-        lambda: KmerLogisticRegression(C=None, seed=seed).fit(codes, labels).score(),
-    )
-
-
-def cnn_score(
-    codes: list[np.ndarray], labels: np.ndarray, seed: int, length: int, min_steps: int
-) -> CNNScore:
-    """The logit of the baseline CNN (:class:`~sciPT.domains.dna.cnn.CNNClassifier`, its own 10 %
-    early-stopping split) fitted on ``codes`` of at most ``length`` bases."""
-    key = f"cnn {length} {min_steps}"
-    cnn = CNNClassifier(length, seed=seed, min_steps_per_epoch=min_steps)
-    return _fitted_once(key, codes, labels, seed, lambda: cnn.fit(codes, labels).score())
 
 
 class Classifier:

@@ -20,8 +20,9 @@ from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.metrics import binary_metrics
 
-from .promoter_classifier import COMPLEMENT, Start, crop, train_classifier
+from .promoter_classifier import COMPLEMENT, crop, train_classifier
 from .promoter_report import CNN, KMER, few_label_lines, metric_key, on_top
+from .promoter_start import Start
 
 if TYPE_CHECKING:
     from .promoter import PromoterConfig

@@ -24,7 +24,8 @@ from sciPT.run import RunDir
 from sciPT.stacking import Stack
 from sciPT.tokenizers import SequenceTokenizer
 
-from .promoter_classifier import Classifier, Start, build_backbone, build_head
+from .promoter_classifier import Classifier, build_head
+from .promoter_start import Start, build_backbone
 
 if TYPE_CHECKING:
     from .promoter import PromoterConfig

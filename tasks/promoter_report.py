@@ -20,7 +20,8 @@ from sciPT.stacking import MIN_PER_CLASS, Stack
 
 if TYPE_CHECKING:
     from .promoter import PromoterConfig
-    from .promoter_classifier import Classifier, Start
+    from .promoter_classifier import Classifier
+    from .promoter_start import Start
 
 
 def metric_key(model_name: str) -> str:

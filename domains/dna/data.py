@@ -7,8 +7,8 @@ not accepted: RNA is not DNA. Anything else (``X``, digits, ``-`` gaps, ``*``) i
 file, the record and the position.
 
 Labelled (and query) sequences, FASTA or CSV/TSV, are read by the one sequence reader,
-:func:`sciPT.sequences.read_sequences`, with the stricter :data:`LABELLED_DNA_SPEC` and the promoter
-label words (:func:`read_labelled`, :func:`read_pair`).
+:func:`sciPT.sequence_inputs.read_sequences`, with the stricter :data:`LABELLED_DNA_SPEC` and the
+promoter label words (:func:`read_labelled`, :func:`read_pair`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from sciPT.errors import DataError
 from sciPT.files import resolve_data_path
-from sciPT.sequences import Corpus, LabelledSequences, SequenceSpec, read_sequences
+from sciPT.sequence_inputs import LabelledSequences, read_sequences
+from sciPT.sequences import Corpus, SequenceSpec
 from sciPT.tokenizers import Alphabet
 
 IUPAC_AMBIGUOUS = "RYSWKMBDHV"
@@ -77,9 +78,10 @@ def read_labelled(
     label_column: str = "label",
     fasta_label: int | None = None,
 ) -> LabelledSequences:
-    """DNA sequences (and 0/1 labels) from FASTA or CSV/TSV: :func:`sciPT.sequences.read_sequences`
-    with :data:`LABELLED_DNA_SPEC` and the promoter label words; a labelled file (not one side of a
-    ``--positives``/``--negatives`` pair) must hold both classes."""
+    """DNA sequences (and 0/1 labels) from FASTA or CSV/TSV:
+    :func:`sciPT.sequence_inputs.read_sequences` with :data:`LABELLED_DNA_SPEC` and the promoter label
+    words; a labelled file (not one side of a ``--positives``/``--negatives`` pair) must hold both
+    classes."""
     data = read_sequences(
         path,
         LABELLED_DNA_SPEC,

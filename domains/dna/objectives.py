@@ -7,7 +7,7 @@ spelled out by its neighbours, which would make the task trivial.
 from __future__ import annotations
 
 from sciPT.objectives import MaskedConfig
-from sciPT.sequence_domain import ObjectiveConfig, TokenizerConfig
+from sciPT.sequence_config import ObjectiveConfig, TokenizerConfig
 
 
 def masked_objective(tokenizer: TokenizerConfig, mask_ratio: float = 0.15) -> ObjectiveConfig:

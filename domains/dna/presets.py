@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from sciPT.nn import TransformerConfig
 from sciPT.schedules import ScheduleConfig
-from sciPT.sequence_domain import SequenceDataConfig, SequencePretrainConfig, TokenizerConfig
+from sciPT.sequence_config import SequenceDataConfig, SequencePretrainConfig, TokenizerConfig
 from sciPT.trainer import TrainConfig
 
 from .data import ECOLI_GENOME, SHIPPED_GENOMES

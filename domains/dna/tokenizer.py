@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sciPT.errors import ConfigError
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 
 from .data import DNA_SPEC

@@ -5,11 +5,13 @@ Registered through the ``sciPT.domains`` entry point ``molecules`` like any thir
 energies and forces (or, with ``--objective.kind denoise``, on unlabelled structures); the exported
 model holds its element table and reference energies in ``model/config.json``.
 
-Modules: :mod:`.data` (reading, SMILES conformers, graphs), :mod:`.dataset` (preparation and
-sampling), :mod:`.model` (the potential; layers in :mod:`.radial`, :mod:`.tensor_product`,
-:mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`, :mod:`.presets`; :mod:`.ewc` (the EWC
-Fisher stored with the export), :mod:`.calculator` (the ASE calculator), :mod:`.md` (``scipt md``),
-:mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``: energy and force errors, parity plots).
+Modules: :mod:`.data` (reading, SMILES conformers), :mod:`.graphs` (radius graphs),
+:mod:`.references` (element table, reference energies), :mod:`.dataset` (preparation and sampling),
+:mod:`.model` (the potential; its config in :mod:`.potential_config`, layers in :mod:`.heads`,
+:mod:`.radial`, :mod:`.tensor_product`, :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`,
+:mod:`.presets`; :mod:`.ewc` (the EWC Fisher stored with the export), :mod:`.calculator` (the ASE
+calculator), :mod:`.md` (``scipt md``), :mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``:
+energy and force errors, parity plots).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from .data import head_name, streams
 from .dataset import collate, prepare
 from .ewc import fisher_hook
 from .ewc import validate as validate_fisher
-from .model import EquivariantPotential, PotentialConfig, validate_architecture
+from .model import EquivariantPotential
 from .objectives import build_objective
+from .potential_config import PotentialConfig, validate_architecture
 from .presets import PRESETS, MoleculesConfig
 from .streaming import prepare_streaming, training_sets
 

@@ -11,7 +11,7 @@
 
 Any exported molecules model loads: a pre-training run (``scipt pretrain molecules``) or a
 fine-tuned one (``scipt finetune forcefield``). Structures go through the domain's own graph
-building (:func:`.data.atoms_to_graph`), so the checks of training apply here too: non-finite
+building (:func:`.graphs.atoms_to_graph`), so the checks of training apply here too: non-finite
 coordinates, atoms closer than 0.1 Angstrom, an element outside the model's table and a periodic
 structure whose cell has no volume raise :class:`sciPT.errors.DataError`.
 
@@ -43,7 +43,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from sciPT.checkpoint import from_pretrained
 from sciPT.errors import ConfigError
 
-from .data import atoms_to_graph
+from .graphs import atoms_to_graph
 from .model import EquivariantPotential
 
 _DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32", torch.float64: "float64"}

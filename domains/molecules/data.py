@@ -1,4 +1,4 @@
-"""Molecular data: extended XYZ frames, SMILES conformers, radius graphs and reference energies.
+"""Molecular data: extended XYZ frames and SMILES conformers, read into :class:`Frame` objects.
 
 Reading. Frames are read with ASE (``ase.io.read(path, index=":")``, any format ASE knows, extended
 XYZ in practice). Energy, forces and stress are looked up under the keys the user names
@@ -14,19 +14,8 @@ become 3D conformers with RDKit: hydrogens added, ETKDG v3 embedding (Riniker & 
 MMFF94 relaxation (UFF for the rare molecule MMFF has no parameters for). They carry no labels and
 serve the denoising objective.
 
-Graphs. Each frame becomes a :class:`torch_geometric.data.Data` with every ordered pair of atoms
-closer than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, and for periodic
-ones a k-d tree over the periodic images within the cut-off, with integer cell shifts
-(:func:`periodic_pairs`: the pairs of ASE's ``primitive_neighbor_list`` in about a twentieth of
-its time; a neighbour may be an image of the atom itself). Positions stay float64 so float64 models
-see exact coordinates.
-
-Reference energies. Per-element energies :math:`E^{ref}_Z` are subtracted so the network learns
-binding energies only: from isolated-atom frames when given (one-atom frames in the data, or
-``isolated_atoms``), else by least squares :math:`\\min \\| A E^{ref} - E \\|` over the training
-frames with :math:`A` the element counts (minimum-norm solution when compositions do not determine
-them, as for a set of frames of one molecule; only the per-composition sum is then meaningful).
-They are stored in the model config, so an exported model predicts total energies.
+Radius graphs are built in :mod:`.graphs`; the element table and reference energies are in
+:mod:`.references`.
 
 Bad input raises :class:`sciPT.errors.DataError` with one line naming the file and frame.
 """
@@ -39,14 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 from ase import Atoms, units
-from ase.data import atomic_numbers, chemical_symbols
-from ase.geometry import complete_cell
+from ase.data import chemical_symbols
 from ase.io import read
 from ase.stress import voigt_6_to_full_3x3_stress
-from scipy.spatial import cKDTree
-from torch_geometric.data import Data
 
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import resolve_data_path
@@ -59,7 +44,6 @@ ETHANOL_ISOLATED = f"{SHIPPED}/ethanol/isolated_atoms.xyz"
 ACETYLACETONE_TRAIN = f"{SHIPPED}/acetylacetone/train_300K.xyz"
 ACETYLACETONE_ISOLATED = f"{SHIPPED}/acetylacetone/isolated_atoms.xyz"
 
-MIN_DISTANCE = 0.1  # Angstrom: closer atoms are a corrupted frame, not chemistry
 SMILES_SUFFIXES = (".smi", ".smiles")
 
 LENGTH_UNITS = {"Angstrom": 1.0, "A": 1.0, "Bohr": units.Bohr, "nm": 10.0}
@@ -389,155 +373,3 @@ def read_smiles(
     if not frames:
         raise DataError(f"{name}: no SMILES")
     return frames
-
-
-# element table and reference energies -----------------------------------------------------------
-def element_table(frames: list[Frame]) -> list[str]:
-    """Chemical symbols present in ``frames``, by atomic number."""
-    present = sorted({int(z) for f in frames for z in np.unique(f.numbers)})
-    return [chemical_symbols[z] for z in present]
-
-
-def check_elements(frames: list[Frame], elements: list[str]) -> None:
-    """Raise :class:`DataError` naming the first frame with an element outside ``elements``."""
-    known = {atomic_numbers[s] for s in elements}
-    for frame in frames:
-        unknown = [z for z in np.unique(frame.numbers) if int(z) not in known]
-        if unknown:
-            raise DataError(
-                f"{frame.source}: element {chemical_symbols[int(unknown[0])]} is not in the model's "
-                f"element table ({', '.join(elements)}): the model never saw it"
-            )
-
-
-def isolated_atom_energies(frames: list[Frame]) -> dict[str, float]:
-    """``{symbol: energy}`` from the one-atom frames (eV)."""
-    refs: dict[str, float] = {}
-    for frame in frames:
-        if len(frame.numbers) == 1:
-            if frame.energy is None:
-                raise DataError(f"{frame.source}: isolated-atom frame without an energy")
-            refs.setdefault(chemical_symbols[int(frame.numbers[0])], frame.energy)
-    return refs
-
-
-def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:
-    """``A[f, s]``: atoms of element ``s`` in frame ``f``."""
-    column = {atomic_numbers[s]: k for k, s in enumerate(elements)}
-    counts = np.zeros((len(frames), len(elements)))
-    for f, frame in enumerate(frames):
-        for z, n in zip(*np.unique(frame.numbers, return_counts=True)):
-            counts[f, column[int(z)]] = n
-    return counts
-
-
-def fit_reference_energies(frames: list[Frame], elements: list[str]) -> dict[str, float]:
-    """Least-squares per-element energies (minimum-norm when the compositions do not fix them)."""
-    labelled = [f for f in frames if f.energy is not None]
-    if not labelled:
-        raise DataError("reference energies: no frame has an energy to fit them to")
-    counts = composition_matrix(labelled, elements)
-    energies = np.array([f.energy for f in labelled])
-    solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return {s: float(e) for s, e in zip(elements, solution)}
-
-
-# graphs -----------------------------------------------------------------------------------------
-def neighbour_pairs(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(src, dst, shifts)``: every ordered pair closer than ``cutoff``;
-    ``positions[src] - positions[dst] + shifts @ cell`` is the vector from ``dst`` to ``src``."""
-    if pbc.any():
-        dst, src, shifts = periodic_pairs(positions, cell, pbc, cutoff)
-        return src, dst, shifts.astype(np.float64)
-    pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
-    src = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    return src, dst, np.zeros((len(src), 3))
-
-
-def periodic_pairs(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(i, j, S)``: every ``(i, j, S)`` with integer ``S`` (0 along non-periodic axes), not
-    ``i = j`` with ``S = 0``, and ``|positions[j] - positions[i] + S @ cell| < cutoff``.
-
-    The same set as ``ase.neighborlist.primitive_neighbor_list("ijS", ..., self_interaction=False)``
-    (the tests compare them), sorted by ``(i, j)``, in a fraction of its time. Positions are
-    wrapped into the cell along the periodic axes; a periodic axis ``k`` whose lattice planes are
-    ``1 / |b_k|`` apart (``b_k`` the reciprocal vectors) needs images up to ``ceil(cutoff |b_k|)``
-    cells away, of which only those within ``cutoff`` of the cell are kept (``cutoff |b_k|`` in
-    fractional units on either side), and a k-d tree (SciPy) finds the pairs between the wrapped
-    atoms and these images. Any cut-off works, larger than the cell included.
-    """
-    pbc = np.asarray(pbc, dtype=bool)
-    full = complete_cell(cell)
-    frac = np.linalg.solve(full.T, positions.T).T
-    wrap = np.where(pbc, np.floor(frac), 0.0)
-    inside = positions - wrap @ full
-    reach = cutoff * np.linalg.norm(np.linalg.inv(full), axis=0)  # cutoff |b_k|, in cells
-    reach = np.where(pbc, reach, 0.0)
-    n = np.ceil(reach).astype(np.int64)
-    grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1).reshape(-1, 3)
-    image_frac = (frac - wrap)[None] + grid[:, None]  # (images, N, 3)
-    near = (image_frac >= -reach - 1e-9) & (image_frac < 1 + reach + 1e-9)
-    keep = (near | ~pbc).all(axis=2)
-    image, atom = np.nonzero(keep)
-    image_pos = inside[atom] + grid[image] @ full
-    # a hair of slack for the tree: the exact test below decides, as ASE computes it
-    found = cKDTree(inside).sparse_distance_matrix(
-        cKDTree(image_pos), cutoff * (1 + 1e-8) + 1e-12, output_type="ndarray"
-    )
-    i = found["i"].astype(np.int64)
-    j = atom[found["j"]].astype(np.int64)
-    shifts = grid[image[found["j"]]] + wrap[i].astype(np.int64) - wrap[j].astype(np.int64)
-    vectors = positions[j] - positions[i] + shifts @ cell
-    ok = (np.sqrt((vectors * vectors).sum(axis=1)) < cutoff) & ((i != j) | shifts.any(axis=1))
-    i, j, shifts = i[ok], j[ok], shifts[ok]
-    order = np.lexsort((j, i))
-    return i[order], j[order], shifts[order]
-
-
-def frame_to_graph(frame: Frame, cutoff: float) -> Data:
-    """A :class:`torch_geometric.data.Data` for :class:`.model.EquivariantPotential`.
-
-    Fields: ``pos`` (N, 3) float64, ``z`` (N,), ``edge_index`` (2, E) (source, target), ``shifts``
-    (E, 3), ``cell`` (1, 3, 3), ``periodic`` (1,), ``natoms`` (1,), and the labels present:
-    ``energy`` (1,) and ``forces`` (N, 3); ``stress`` (1, 3, 3) with ``has_stress`` (1,) (zeros and
-    false for a frame without one).
-    """
-    src, dst, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff)
-    if len(src):
-        vectors = frame.positions[src] - frame.positions[dst] + shifts @ frame.cell
-        lengths = np.linalg.norm(vectors, axis=1)
-        closest = int(np.argmin(lengths))
-        if lengths[closest] < MIN_DISTANCE:
-            a, b = sorted((int(dst[closest]), int(src[closest])))
-            raise DataError(
-                f"{frame.source}: atoms {a} and {b} are {lengths[closest]:.3f} Angstrom apart "
-                f"(closer than {MIN_DISTANCE} Angstrom)"
-            )
-    data = Data(
-        pos=torch.from_numpy(frame.positions),
-        z=torch.from_numpy(frame.numbers),
-        edge_index=torch.from_numpy(np.stack([src, dst])),
-        shifts=torch.from_numpy(shifts),
-        cell=torch.from_numpy(frame.cell).reshape(1, 3, 3),
-        periodic=torch.tensor([bool(frame.pbc.any())]),
-        natoms=torch.tensor([len(frame.numbers)]),
-    )
-    if frame.energy is not None:
-        data.energy = torch.tensor([frame.energy], dtype=torch.float64)
-    if frame.forces is not None:
-        data.forces = torch.from_numpy(frame.forces)
-    # always present, so frames with and without a stress batch together
-    stress = frame.stress if frame.stress is not None else np.zeros((3, 3))
-    data.stress = torch.from_numpy(stress).reshape(1, 3, 3)
-    data.has_stress = torch.tensor([frame.stress is not None])
-    return data
-
-
-def atoms_to_graph(atoms: Atoms, cutoff: float, source: str = "structure") -> Data:
-    """An unlabelled graph of an ASE structure in Angstrom (for calculators and MD)."""
-    return frame_to_graph(atoms_to_frame(atoms, source, labelled=False), cutoff)

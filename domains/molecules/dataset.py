@@ -3,8 +3,8 @@
 :func:`prepare` is what pre-training (and a fine-tuning task) calls: it reads every file of a
 :class:`.data.MoleculeDataConfig`, sets one-atom frames aside as isolated-atom references, fixes
 the element table, the reference energies and the data statistics the potential is normalised with
-(:class:`.model.PotentialConfig`), and builds the graphs. Everything is validated before anything is
-trained or written.
+(:class:`.potential_config.PotentialConfig`), and builds the graphs. Everything is validated before
+anything is trained or written.
 
 Statistics (training frames only, after the references are subtracted):
     energy_shift: mean energy per atom, eV/atom.
@@ -31,18 +31,10 @@ from tqdm.auto import tqdm
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
-from .data import (
-    Frame,
-    MoleculeDataConfig,
-    check_elements,
-    element_table,
-    fit_reference_energies,
-    frame_to_graph,
-    isolated_atom_energies,
-    read_frames,
-    unit_factors,
-)
-from .model import PotentialConfig
+from .data import Frame, MoleculeDataConfig, read_frames, unit_factors
+from .graphs import frame_to_graph
+from .potential_config import PotentialConfig
+from .references import check_elements, element_table, fit_reference_energies, isolated_atom_energies
 
 
 def load_frames(paths: list[str], cfg: MoleculeDataConfig, *, labelled: bool) -> list[Frame]:

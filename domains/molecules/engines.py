@@ -6,7 +6,7 @@ the options, the starting velocities and the trajectory file are those of :mod:`
 
 The model. :class:`TorchSimPotential` wraps an exported :class:`.model.EquivariantPotential` as a
 TorchSim ``ModelInterface``: each system of a (batched) ``SimState`` becomes the domain's own graph
-(:func:`.data.frame_to_graph`, the code the ASE calculator uses), the graphs are batched and the
+(:func:`.graphs.frame_to_graph`, the code the ASE calculator uses), the graphs are batched and the
 model gives one energy per system and the forces by autograd. So its energies and forces are the ASE
 calculator's (the tests compare them to 1e-5 eV and eV/Angstrom, float64). TorchSim stores cells
 as columns (``state.cell[s]`` is the transpose of ASE's ``atoms.cell``); the wrapper transposes.
@@ -42,8 +42,9 @@ from tqdm.auto import tqdm
 from sciPT import io
 from sciPT.errors import UserError
 
-from .data import Frame, frame_to_graph
+from .data import Frame
 from .dataset import collate
+from .graphs import frame_to_graph
 
 ENGINES = ("ase", "torchsim")
 

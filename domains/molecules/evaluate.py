@@ -32,9 +32,10 @@ from sciPT import plots
 from sciPT.config import from_dict
 from sciPT.errors import DataError
 
-from .data import MoleculeDataConfig, check_elements, read_frames
+from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator
+from .references import check_elements
 
 plt = plots.plt
 

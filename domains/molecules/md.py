@@ -41,7 +41,9 @@ from sciPT import io
 from sciPT.errors import ConfigError
 
 from .calculator import SciPTCalculator
-from .data import MoleculeDataConfig, atoms_to_frame, check_elements, frame_to_graph, read_frames
+from .data import MoleculeDataConfig, atoms_to_frame, read_frames
+from .graphs import frame_to_graph
+from .references import check_elements
 
 
 @dataclass

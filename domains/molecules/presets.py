@@ -24,8 +24,8 @@ from sciPT.trainer import TrainConfig
 from .data import ETHANOL_ISOLATED, ETHANOL_METHANOL, MoleculeDataConfig
 from .distill import DistillConfig
 from .ewc import FisherConfig
-from .model import PotentialConfig
 from .objectives import ObjectiveConfig
+from .potential_config import PotentialConfig
 
 
 @dataclass

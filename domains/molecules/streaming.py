@@ -9,7 +9,7 @@ Index. A shard is scanned once, line by line, for the byte offset and atom count
 (an extended XYZ frame is a count line, a comment line, then one line per atom); the index is
 cached in ``$SCIPT_CACHE/frames`` by path, size and modification time. A frame is then read by
 seeking to its offset and handing its ``n + 2`` lines to ASE, and becomes a graph exactly as in
-the in-memory path (:func:`.data.atoms_to_frame`, :func:`.data.frame_to_graph`). Shards must be
+the in-memory path (:func:`.data.atoms_to_frame`, :func:`.graphs.frame_to_graph`). Shards must be
 plain text (a byte offset into a gzip stream is not a random access).
 
 Sampling (:class:`StreamedFrames`). Rank ``r``'s sample ``n`` is frame ``perm_e[n mod N_r]`` of
@@ -50,18 +50,11 @@ from sciPT import io as sio
 from sciPT.errors import ConfigError, DataError
 from sciPT.streaming import RankSharded, Shards, expand_shards, rank_seed
 
-from .data import (
-    MoleculeDataConfig,
-    atoms_to_frame,
-    check_elements,
-    element_table,
-    frame_to_graph,
-    isolated_atom_energies,
-    read_frames,
-    unit_factors,
-)
+from .data import MoleculeDataConfig, atoms_to_frame, read_frames, unit_factors
 from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
-from .model import PotentialConfig
+from .graphs import frame_to_graph
+from .potential_config import PotentialConfig
+from .references import check_elements, element_table, isolated_atom_energies
 
 XYZ_SUFFIXES = (".xyz", ".extxyz")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sciPT.objectives import MaskedConfig
-from sciPT.sequence_domain import ObjectiveConfig
+from sciPT.sequence_config import ObjectiveConfig
 
 
 def masked_objective(mask_ratio: float = 0.15) -> ObjectiveConfig:

@@ -7,7 +7,7 @@ limited to 1..3 so the vocabulary stays under 8,005 tokens.
 from __future__ import annotations
 
 from sciPT.errors import ConfigError
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 
 from .data import PROTEIN_SPEC

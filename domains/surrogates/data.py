@@ -25,7 +25,8 @@ import numpy as np
 from sciPT.errors import DataError
 from sciPT.recipes import RECIPES_DIR
 
-from .correlations import PR_SAMPLING_CAP, Correlation
+from .correlations import PR_SAMPLING_CAP
+from .correlations.base import Correlation
 
 HEAT_TRANSFER_DIR = RECIPES_DIR / "heat_transfer"
 TASLIM_DIR = HEAT_TRANSFER_DIR / "taslim_spring1987"

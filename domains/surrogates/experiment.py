@@ -32,7 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .calibrate import DEFAULT_GUARD_RULE, calibrate
-from .correlations import CORRELATIONS, Correlation
+from .correlations import CORRELATIONS
+from .correlations.base import Correlation
 from .data import Points
 from .objectives import GaussianPrior, NoisePrior, Posterior, scores
 from .recalibration import IntervalRecalibration, synthetic_series

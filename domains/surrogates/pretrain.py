@@ -46,7 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .correlations import ROUGHNESS_GRID, Correlation, select
+from .correlations import ROUGHNESS_GRID, select
+from .correlations.base import Correlation
 from .data import sample_correlation
 from .mixture import MixturePrior
 from .objectives import GaussianPrior

@@ -17,7 +17,8 @@ from sciPT.cli import main
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.objectives.masked import IGNORE
 from sciPT.registry import domains
-from sciPT.sequence_domain import ObjectiveConfig, window_seed
+from sciPT.sequence_config import ObjectiveConfig
+from sciPT.sequence_evaluation import window_seed
 from sciPT.testing import FAST_SEQUENCE_FLAGS
 from sciPT.tokenizers import SequenceTokenizer
 

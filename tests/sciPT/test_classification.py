@@ -122,7 +122,7 @@ def test_fine_tuning_honours_activation_checkpointing():
     from sciPT.domains.dna.tokenizer import dna_tokenizer
     from sciPT.finetune import FinetuneConfig
     from sciPT.nn import TransformerConfig, TransformerEncoder
-    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.sequence_config import TokenizerConfig
     from sciPT.trainer import TrainConfig
 
     tok = dna_tokenizer(TokenizerConfig())
@@ -167,7 +167,7 @@ def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_st
     from sciPT.domains.dna.tokenizer import dna_tokenizer
     from sciPT.finetune import FinetuneConfig
     from sciPT.nn import TransformerConfig, TransformerEncoder
-    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.sequence_config import TokenizerConfig
     from sciPT.trainer import TrainConfig
 
     tok = dna_tokenizer(TokenizerConfig())

@@ -12,7 +12,7 @@ from sciPT.naturalness import (
 )
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 from sciPT.stacking import MIN_LIKELIHOOD_RATIO, MIN_PER_CLASS
 
 

@@ -6,7 +6,8 @@ import pytest
 from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import DataError
-from sciPT.sequences import Corpus, RandomWindows, SequenceFile, read_sequences
+from sciPT.sequence_inputs import read_sequences
+from sciPT.sequences import Corpus, RandomWindows, SequenceFile
 
 
 def write(path, text, gz=False):

@@ -194,7 +194,7 @@ def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatc
     from sciPT.domains.dna.tokenizer import dna_tokenizer
     from sciPT.finetune import FinetuneConfig
     from sciPT.nn import TransformerConfig, TransformerEncoder
-    from sciPT.sequence_domain import TokenizerConfig
+    from sciPT.sequence_config import TokenizerConfig
 
     tok = dna_tokenizer(TokenizerConfig())
     torch.manual_seed(0)

@@ -13,7 +13,6 @@ from ase.io import read, write
 
 from sciPT.checkpoint import from_pretrained
 from sciPT.domains.molecules.calculator import SciPTCalculator
-from sciPT.domains.molecules.data import atoms_to_graph
 from sciPT.domains.molecules.dataset import batches, collate, prepare
 from sciPT.domains.molecules.evaluate import evaluate_potential
 from sciPT.domains.molecules.ewc import (
@@ -24,13 +23,15 @@ from sciPT.domains.molecules.ewc import (
     ewc_scale,
     fisher_batches,
 )
+from sciPT.domains.molecules.graphs import atoms_to_graph
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import load_fisher
 from sciPT.pretrain import pretrain
-from sciPT.tasks.forcefield import ForcefieldConfig, check_strategy, run_finetune
+from sciPT.tasks.forcefield_config import ForcefieldConfig
 from sciPT.tasks.forcefield_data import composition, load_sets, load_start, refit_references
+from sciPT.tasks.forcefield_train import check_strategy, run_finetune
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
 ETHANOL = SHIPPED / "ethanol" / "train.xyz"
@@ -477,7 +478,7 @@ def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, 
     monkeypatch.setattr(callbacks, "clock", lambda: Tick.now)
     cfg = finetune_config(pretrained[0], files, strategy="replay", replay_frames=8)
     cfg.train = time_only(dataclasses.replace(cfg.train, max_time="1"), steps_set=False, time_set=True)
-    import sciPT.tasks.forcefield as ff
+    import sciPT.tasks.forcefield_train as ff
 
     build = ff.build_trainer
     monkeypatch.setattr(

@@ -5,10 +5,8 @@ from sciPT.domains.dna.data import read_labelled, read_pair
 from sciPT.errors import ConfigError, DataError
 from sciPT.run import RunDir
 from sciPT.tasks.promoter import PromoterConfig, cross_validate, validate
-from sciPT.tasks.promoter_classifier import (
-    load_start,
-)
 from sciPT.tasks.promoter_report import on_top_lines
+from sciPT.tasks.promoter_start import load_start
 
 
 # --- input formats --------------------------------------------------------------------------

@@ -11,18 +11,16 @@ from sciPT.errors import ConfigError
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 from sciPT.tasks.promoter import PromoterConfig, validate
 from sciPT.tasks.promoter_classifier import (
     COMPLEMENT,
-    LENGTH_STRETCH,
     Classifier,
-    Start,
-    load_start,
     train_classifier,
 )
 from sciPT.tasks.promoter_export import export_classifier, load_classifier
 from sciPT.tasks.promoter_report import cnn_stack_line, kmer_stack_line, naturalness_line
+from sciPT.tasks.promoter_start import LENGTH_STRETCH, Start, load_start
 from sciPT.testing import assert_strand_symmetric
 
 
@@ -333,27 +331,27 @@ def test_no_kmer_stack_when_off_or_with_a_small_split(planted, fast_cfg):
 
 
 def test_the_same_kmer_stack_regression_is_fitted_once(monkeypatch):
-    from sciPT.tasks import promoter_classifier as pc
+    from sciPT.tasks import promoter_stacking as ps
 
     fits = []
-    real = pc.KmerLogisticRegression.fit
+    real = ps.KmerLogisticRegression.fit
 
     def counted(self, codes, labels):
         fits.append(len(codes))
         return real(self, codes, labels)
 
-    monkeypatch.setattr(pc.KmerLogisticRegression, "fit", counted)
-    monkeypatch.setattr(pc, "_STACKED_FITS", {})
+    monkeypatch.setattr(ps.KmerLogisticRegression, "fit", counted)
+    monkeypatch.setattr(ps, "_STACKED_FITS", {})
     rng = np.random.default_rng(0)
     codes = [rng.integers(0, 4, 30) for _ in range(60)]
     labels = np.arange(60) % 2
-    first = pc.kmer_score(codes, labels, seed=0)
-    assert pc.kmer_score([c.copy() for c in codes], labels.copy(), seed=0) is first  # equal inputs: no refit
+    first = ps.kmer_score(codes, labels, seed=0)
+    assert ps.kmer_score([c.copy() for c in codes], labels.copy(), seed=0) is first  # equal inputs: no refit
     assert len(fits) == 1
-    pc.kmer_score(codes, labels, seed=1)  # another seed, another fit
+    ps.kmer_score(codes, labels, seed=1)  # another seed, another fit
     flipped = labels.copy()
     flipped[0] = 1 - flipped[0]
-    pc.kmer_score(codes, flipped, seed=0)  # another label, another fit
+    ps.kmer_score(codes, flipped, seed=0)  # another label, another fit
     assert len(fits) == 3
 
 
@@ -457,22 +455,22 @@ def test_no_cnn_stack_when_off_or_with_a_small_split(planted, fast_cfg):
 
 
 def test_the_same_stacked_cnn_is_fitted_once(monkeypatch):
-    from sciPT.tasks import promoter_classifier as pc
+    from sciPT.tasks import promoter_stacking as ps
 
     fits = []
-    real = pc.CNNClassifier.fit
+    real = ps.CNNClassifier.fit
 
     def counted(self, codes, labels):
         fits.append(len(codes))
         return real(self, codes, labels)
 
-    monkeypatch.setattr(pc.CNNClassifier, "fit", counted)
-    monkeypatch.setattr(pc, "_STACKED_FITS", {})
+    monkeypatch.setattr(ps.CNNClassifier, "fit", counted)
+    monkeypatch.setattr(ps, "_STACKED_FITS", {})
     rng = np.random.default_rng(0)
     codes = [rng.integers(0, 4, 30) for _ in range(40)]
     labels = np.arange(40) % 2
-    first = pc.cnn_score(codes, labels, 0, 30, 0)
-    assert pc.cnn_score([c.copy() for c in codes], labels.copy(), 0, 30, 0) is first
-    assert pc.kmer_score(codes, labels, 0) is not first  # a k-mer fit of the same data is another entry
-    pc.cnn_score(codes, labels, 0, 30, 50)  # another epoch floor, another fit
+    first = ps.cnn_score(codes, labels, 0, 30, 0)
+    assert ps.cnn_score([c.copy() for c in codes], labels.copy(), 0, 30, 0) is first
+    assert ps.kmer_score(codes, labels, 0) is not first  # a k-mer fit of the same data is another entry
+    ps.cnn_score(codes, labels, 0, 30, 50)  # another epoch floor, another fit
     assert len(fits) == 2

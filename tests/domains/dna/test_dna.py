@@ -4,7 +4,7 @@ import pytest
 from sciPT.domains.dna.tokenizer import dna_tokenizer, encode, reverse_complement
 from sciPT.errors import ConfigError
 from sciPT.registry import domains
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 
 
 def test_reverse_complement_by_hand():

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from sciPT.domains.molecules.data import Frame, MoleculeDataConfig, frame_to_graph, read_frames
-from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
+from sciPT.domains.molecules.data import Frame, MoleculeDataConfig, read_frames
+from sciPT.domains.molecules.graphs import frame_to_graph
+from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.potential_config import PotentialConfig
 
 SHIPPED = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules"
 

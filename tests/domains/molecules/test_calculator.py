@@ -10,7 +10,7 @@ from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
 from sciPT.domains.molecules.calculator import SciPTCalculator
-from sciPT.domains.molecules.data import atoms_to_graph
+from sciPT.domains.molecules.graphs import atoms_to_graph
 from sciPT.domains.molecules.md import MDSettings, initial_velocities, run_md
 from sciPT.errors import DataError
 

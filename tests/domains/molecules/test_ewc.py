@@ -4,7 +4,6 @@ hand-built Jacobian, what the export stores, and lambda_0."""
 import pytest
 import torch
 
-from sciPT.domains.molecules.data import frame_to_graph
 from sciPT.domains.molecules.dataset import collate
 from sciPT.domains.molecules.ewc import (
     LAMBDA_0,
@@ -18,6 +17,7 @@ from sciPT.domains.molecules.ewc import (
     validate,
     whitened_outputs,
 )
+from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError
 from sciPT.finetune import load_fisher, load_fisher_blocks

@@ -10,11 +10,12 @@ from safetensors.torch import load_file, save_file
 
 from sciPT.checkpoint import export_model, from_pretrained
 from sciPT.domains.molecules import domain
-from sciPT.domains.molecules.data import frame_to_graph
 from sciPT.domains.molecules.dataset import collate
 from sciPT.domains.molecules.ewc import energy_force_gauss_newton_blocks, head_strategy, old_head_estimator
-from sciPT.domains.molecules.model import EquivariantPotential, PotentialConfig
+from sciPT.domains.molecules.graphs import frame_to_graph
+from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.domains.molecules.potential_config import PotentialConfig
 from sciPT.errors import ConfigError, UserError
 from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule, HeadWarmup
 from sciPT.testing import assert_equivariant

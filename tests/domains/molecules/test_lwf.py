@@ -5,8 +5,8 @@ its gradient when the old head is frozen."""
 import pytest
 import torch
 
-from sciPT.domains.molecules.data import frame_to_graph
 from sciPT.domains.molecules.dataset import collate
+from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
 from sciPT.domains.molecules.objectives import ObjectiveConfig
 

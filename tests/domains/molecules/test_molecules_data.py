@@ -7,17 +7,14 @@ from ase.neighborlist import primitive_neighbor_list
 from sciPT.domains.molecules.data import (
     Frame,
     MoleculeDataConfig,
-    check_elements,
-    fit_reference_energies,
-    frame_to_graph,
     head_name,
-    isolated_atom_energies,
-    periodic_pairs,
     read_frames,
     read_smiles,
     smiles_to_frames,
 )
 from sciPT.domains.molecules.dataset import choose_references
+from sciPT.domains.molecules.graphs import frame_to_graph, periodic_pairs
+from sciPT.domains.molecules.references import check_elements, fit_reference_energies, isolated_atom_energies
 from sciPT.errors import ConfigError, DataError
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from sciPT.domains.molecules.data import Frame, frame_to_graph
+from sciPT.domains.molecules.data import Frame
+from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.domains.molecules.interaction import Interaction
 from sciPT.domains.molecules.radial import BesselBasis, PolynomialCutoff
 from sciPT.domains.molecules.tensor_product import ChannelwiseTensorProduct, dim, to_e3nn

@@ -12,7 +12,7 @@ import pytest
 from sciPT.data import step_loader
 from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames, streams, unit_factors
 from sciPT.domains.molecules.dataset import collate, prepare
-from sciPT.domains.molecules.model import PotentialConfig
+from sciPT.domains.molecules.potential_config import PotentialConfig
 from sciPT.domains.molecules.streaming import (
     ShardedFrames,
     frame_index,

@@ -4,7 +4,7 @@ from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins
 from sciPT.domains.protein.tokenizer import protein_tokenizer
 from sciPT.errors import ConfigError
 from sciPT.registry import domains
-from sciPT.sequence_domain import TokenizerConfig
+from sciPT.sequence_config import TokenizerConfig
 
 
 def test_vocabulary():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.surrogates import correlations
+from sciPT.domains.surrogates.correlations.base import Correlation
 from sciPT.domains.surrogates.pretrain import SystemFit, fit_system, fit_systems, population_prior, spread
 from sciPT.errors import ConfigError
 
@@ -82,7 +83,7 @@ def test_ribbed_duct_correlations_are_excluded_from_the_library():
         "systems: 'han-1988-ribbed-channel' is excluded from the pre-training library: "
         + correlations.EXCLUDED["han-1988-ribbed-channel"]
     )
-    ribbed = correlations.Correlation(
+    ribbed = Correlation(
         "webb-like",
         "rough-pipe",
         "",
@@ -96,7 +97,7 @@ def test_ribbed_duct_correlations_are_excluded_from_the_library():
     with pytest.raises(ValueError, match="would contaminate any ribbed-channel evaluation"):
         correlations.check_library((*correlations.CORRELATIONS, ribbed))
     # "distributed" roughness is not a rib
-    sand = correlations.Correlation(
+    sand = Correlation(
         "sand",
         "rough-pipe",
         "",

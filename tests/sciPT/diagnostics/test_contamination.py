@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from sciPT.diagnostics.contamination import (
-    KmerSet,
     check_contamination,
     check_parameters,
     decontaminate,
-    kmer_values,
     mask_code,
     merge_intervals,
 )
+from sciPT.diagnostics.kmers import KmerSet, kmer_values
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import ConfigError, DataError

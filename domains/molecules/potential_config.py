@@ -1,0 +1,142 @@
+"""What an :class:`.model.EquivariantPotential` is built from, and its checks.
+
+:class:`PotentialConfig` holds the architecture and what the potential learned about its data (element
+table, reference energies, energy shift and scale, mean neighbour count); :class:`HeadConfig` the
+statistics of each head added since (heads, one per level of theory: :mod:`.model`).
+:func:`validate_architecture` checks the architecture before any data is read, :func:`validate` the
+whole config once the data has filled it in.
+
+Units: Angstrom and eV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ase.data import atomic_numbers
+
+from sciPT.config import derived
+from sciPT.errors import ConfigError
+
+
+@dataclass
+class HeadConfig:
+    """A head added to the first one (:mod:`.model`): its name (the level of theory) and the
+    data statistics of that level, with the meanings of :class:`PotentialConfig`'s fields."""
+
+    name: str
+    reference_energies: list[float] = field(default_factory=list)
+    energy_shift: float = 0.0
+    energy_scale: float = 1.0
+
+
+@dataclass
+class PotentialConfig:
+    """Architecture of :class:`EquivariantPotential`, plus what it learned about its data.
+
+    Architecture:
+        cutoff: neighbour cut-off radius (Angstrom).
+        num_basis: Bessel functions in the radial basis.
+        cutoff_p: order of the polynomial envelope.
+        l_max: highest rotation order of the spherical harmonics and of the hidden features.
+        channels: multiplicity of every hidden irrep (``channels x 0e + channels x 1o + ...``).
+        layers: interaction blocks.
+        radial_hidden, radial_layers: width and depth of the radial MLPs.
+        readout_hidden: width of the per-atom energy MLP.
+        dtype: ``float32`` (default) or ``float64`` (finite-difference checks, tight MD).
+
+    Filled from the training data when left at their defaults (:func:`.dataset.prepare`), then
+    stored with the exported model:
+        elements: the element table, chemical symbols the model knows, in embedding order.
+        reference_energies: :math:`E^{ref}` of each element (eV), same order.
+        energy_shift: :math:`\\mu`, mean per-atom energy after references (eV/atom).
+        energy_scale: :math:`\\sigma`, root-mean-square force component (eV/Angstrom; see
+            :func:`.dataset.statistics` for data without forces).
+        avg_num_neighbors: :math:`\\bar n`, mean neighbours per atom within the cut-off.
+
+    Heads (:mod:`.model`): ``reference_energies``, ``energy_shift`` and ``energy_scale`` are
+    those of the first head, named ``head`` (``default`` in exports older than heads);
+    ``heads`` lists the heads added since, oldest first; ``head_blocks`` is how many of the last
+    interaction blocks each head owns (0: heads are readouts, every block shared).
+    """
+
+    cutoff: float = 5.0
+    num_basis: int = 8
+    cutoff_p: int = 6
+    l_max: int = 1
+    channels: int = 32
+    layers: int = 3
+    radial_hidden: int = 64
+    radial_layers: int = 2
+    readout_hidden: int = 16
+    dtype: Literal["float32", "float64"] = "float32"
+    elements: list[str] = field(default_factory=list)
+    reference_energies: list[float] = field(default_factory=list)
+    energy_shift: float = 0.0
+    energy_scale: float = 1.0
+    avg_num_neighbors: float | None = None
+    head: str = "default"
+    heads: list[HeadConfig] = derived("fine-tuning, one per head it adds", default_factory=list)
+    head_blocks: int = 0
+
+
+def head_names(cfg: PotentialConfig) -> list[str]:
+    """The heads of a potential, oldest first."""
+    return [cfg.head, *(h.name for h in cfg.heads)]
+
+
+def validate_architecture(cfg: PotentialConfig) -> None:
+    """Raise :class:`ConfigError` naming the first bad architecture key (checked before any data
+    is read)."""
+    if cfg.cutoff <= 0:
+        raise ConfigError(f"model.cutoff: expected a positive radius in Angstrom, got {cfg.cutoff}")
+    for key in ("num_basis", "channels", "layers", "radial_hidden", "readout_hidden"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"model.{key}: expected a positive integer, got {getattr(cfg, key)}")
+    if cfg.radial_layers < 0:
+        raise ConfigError(f"model.radial_layers: expected an integer >= 0, got {cfg.radial_layers}")
+    if not 0 <= cfg.l_max <= 3:
+        raise ConfigError(f"model.l_max: expected 0, 1, 2 or 3, got {cfg.l_max}")
+    if cfg.cutoff_p < 2:
+        raise ConfigError(f"model.cutoff_p: expected an integer >= 2, got {cfg.cutoff_p}")
+    if not 0 <= cfg.head_blocks <= cfg.layers:
+        raise ConfigError(
+            f"model.head_blocks: expected 0 to {cfg.layers} (the interaction blocks), got {cfg.head_blocks}"
+        )
+
+
+def validate(cfg: PotentialConfig) -> None:
+    """Raise :class:`ConfigError` naming the first bad ``model.*`` key."""
+    validate_architecture(cfg)
+    if not cfg.elements:
+        raise ConfigError("model.elements: the element table is empty (it is filled from the data)")
+    unknown = [s for s in cfg.elements if s not in atomic_numbers or s == "X"]
+    if unknown:
+        raise ConfigError(f"model.elements: '{unknown[0]}' is not a chemical symbol")
+    if len(set(cfg.elements)) != len(cfg.elements):
+        raise ConfigError(f"model.elements: repeated symbols in {cfg.elements}")
+    if cfg.reference_energies and len(cfg.reference_energies) != len(cfg.elements):
+        raise ConfigError(
+            f"model.reference_energies: {len(cfg.reference_energies)} values for "
+            f"{len(cfg.elements)} elements {cfg.elements}"
+        )
+    if cfg.energy_scale <= 0:
+        raise ConfigError(f"model.energy_scale: expected a positive number, got {cfg.energy_scale}")
+    if cfg.avg_num_neighbors is not None and cfg.avg_num_neighbors <= 0:
+        raise ConfigError(f"model.avg_num_neighbors: expected a positive number, got {cfg.avg_num_neighbors}")
+    names = head_names(cfg)
+    if any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ConfigError(f"model.heads: every head needs a non-empty name, got {names}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"model.heads: repeated head names in {names}")
+    for h in cfg.heads:
+        if len(h.reference_energies) != len(cfg.elements):
+            raise ConfigError(
+                f"model.heads: head '{h.name}' has {len(h.reference_energies)} reference energies "
+                f"for {len(cfg.elements)} elements {cfg.elements}"
+            )
+        if h.energy_scale <= 0:
+            raise ConfigError(
+                f"model.heads: head '{h.name}': expected a positive energy_scale, got {h.energy_scale}"
+            )

@@ -1,0 +1,243 @@
+"""How ``scipt finetune forcefield`` trains: the strategy, the loss, the batches and the run.
+
+:func:`run_finetune` checks the strategy against the start (:func:`check_strategy`), reads the
+sets (:mod:`.forcefield_data`), evaluates before, fine-tunes with :class:`sciPT.finetune.FinetuneModule`
+(:class:`ForceFieldLoss` through the trained head, :class:`FrameData` with or without replay),
+evaluates after, exports the potential and writes the report (:mod:`.forcefield_report`). What each
+choice does is the task's documentation (:mod:`sciPT.tasks.forcefield`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+
+import lightning.pytorch as pl
+from torch import nn
+
+from sciPT import __version__, plots
+from sciPT.checkpoint import export_model
+from sciPT.config import to_dict
+from sciPT.data import StepDataModule
+from sciPT.domains.molecules import domain as molecules
+from sciPT.domains.molecules.dataset import FrameDataset, collate
+from sciPT.domains.molecules.evaluate import using_head
+from sciPT.domains.molecules.ewc import head_strategy, old_head_estimator
+from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.errors import ConfigError
+from sciPT.finetune import (
+    FinetuneModule,
+    HeadWarmup,
+    build_strategy,
+    load_fisher,
+    load_fisher_blocks,
+    replay_loader,
+)
+from sciPT.finetune import validate as validate_finetune
+from sciPT.run import RunDir
+from sciPT.trainer import TrainConfig, build_trainer
+
+from .forcefield_config import ForcefieldConfig, validate
+from .forcefield_data import Start, load_sets, load_start
+from .forcefield_eval import evaluate_sets
+from .forcefield_report import collect_metrics, report, write_figures
+
+
+def check_strategy(cfg: ForcefieldConfig, start: Start):
+    """The strategy, built and checked against the backbone (before anything is written)."""
+    name = cfg.finetune.strategy
+    validate_finetune(cfg.finetune)
+    if name == "linear-probe":
+        raise ConfigError(
+            "finetune.strategy: 'linear-probe' trains only a new head and a potential "
+            "has none (freeze the lower blocks with 'freeze' instead)"
+        )
+    if start.backbone is None:
+        if cfg.replay:
+            raise ConfigError("replay: replaying pre-training frames needs a pre-trained model (--init RUN)")
+        if name != "full":
+            raise ConfigError(
+                f"finetune.strategy: '{name}' needs a pre-trained model (--init RUN); "
+                "from scratch only 'full' applies"
+            )
+        return None
+    return build_strategy(
+        # a running Fisher estimate needs the old head, known once the heads are set (run_finetune)
+        dataclasses.replace(cfg.finetune, ewc_online_every=0),
+        start.backbone,
+        fisher=load_fisher(start.extras),
+        fisher_blocks=load_fisher_blocks(start.extras),
+    )
+
+
+# --- training ----------------------------------------------------------------------------------
+class ForceFieldLoss(nn.Module):
+    """``loss_fn(backbone, head, batch)`` of :class:`sciPT.finetune.FinetuneModule`: the energy +
+    force loss of :class:`.objectives.EnergyForceLoss` through the potential's head ``level`` (its
+    active head when ``None``; the module's ``head`` argument, a task head, is unused: a potential
+    carries its heads itself)."""
+
+    def __init__(self, cfg: ObjectiveConfig, level: str | None = None, keep: OldHeadLoss | None = None):
+        super().__init__()
+        self.objective = EnergyForceLoss(cfg)
+        self.level = level
+        self.keep = keep  # learning without forgetting: the old head's predictions kept
+
+    def forward(self, backbone, head, batch):
+        with using_head(backbone, self.level):
+            loss, metrics = self.objective(backbone, batch)
+        if self.keep is not None:
+            extra, more = self.keep(backbone, batch)
+            loss, metrics = loss + extra, {**metrics, **more}
+        return loss, metrics
+
+
+class FrameData(StepDataModule):
+    """Training batches by global step (resumable), or replay batches when ``replay`` is given."""
+
+    def __init__(
+        self,
+        train: list,
+        val: list,
+        cfg: TrainConfig,
+        replay: list | None = None,
+        replay_fraction: float = 0.25,
+    ):
+        super().__init__(
+            FrameDataset(train, seed=cfg.seed),
+            FrameDataset(val, shuffle=False) if val else None,
+            collate,
+            cfg,
+        )
+        self.train_graphs, self.replay, self.replay_fraction = train, replay, replay_fraction
+
+    def train_dataloader(self):
+        if not self.replay:
+            return super().train_dataloader()
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return replay_loader(
+            self.train_graphs,
+            self.replay,
+            batch_size=self.cfg.batch_size,
+            fraction=self.replay_fraction,
+            seed=self.cfg.seed,
+            task_collate=collate,
+            replay_collate=collate,
+            rank=rank,
+            world_size=world,
+        )
+
+
+def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: str | None = None) -> RunDir:
+    """Fine-tune as ``cfg`` says and write the run directory ``out`` (:mod:`sciPT.tasks.forcefield`)."""
+    validate(cfg)
+    started = time.time()
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    start = load_start(cfg)
+    strategy = check_strategy(cfg, start)
+    sets, backbone = load_sets(cfg, start)
+    if cfg.old_head_distillation > 0 and sets.eval_head == sets.head:
+        raise ConfigError(
+            "old_head_distillation: keeps an old head while a new one learns, but this run "
+            f"trains the model's head '{sets.head}' itself (name a new head with --data.head)"
+        )
+    if cfg.finetune.head_warmup and (strategy is None or len(backbone.head_names) == 1):
+        raise ConfigError(
+            "finetune.head_warmup: trains a new head alone before the shared blocks join, but this "
+            "run has no new head (start from a pre-trained model, --init RUN, and name a new head "
+            "with --data.head)"
+        )
+    if cfg.finetune.ewc_online_every and sets.eval_head == sets.head:
+        raise ConfigError(
+            "finetune.ewc_online_every: re-estimates the old head's Fisher on the new frames while a "
+            f"new head learns, but this run trains the model's head '{sets.head}' itself (name a new "
+            "head with --data.head)"
+        )
+    if strategy is None:
+        strategy = build_strategy(cfg.finetune, backbone)
+    elif len(backbone.head_names) > 1:
+        estimate = None
+        if cfg.finetune.ewc_online_every:
+            estimate = old_head_estimator(
+                sets.train, cfg.objective, sets.eval_head, cfg.finetune.ewc_online_frames, cfg.train.seed
+            )
+        strategy = head_strategy(
+            cfg.finetune,
+            backbone,
+            load_fisher(start.extras),
+            sets.head,
+            load_fisher_blocks(start.extras),
+            estimate,
+        )
+
+    run = RunDir.create(out, resume=resume)
+    run.write_config({"task": "forcefield", **to_dict(cfg)})
+    if resume:
+        plots.keep_log_for_resume(run.logs)
+    before = {}
+    if start.backbone is not None:
+        before = evaluate_sets(backbone, sets, cfg.eval_batch_size, label="before fine-tuning")
+    keep = None
+    if cfg.old_head_distillation > 0:
+        attach_teacher(backbone, sets.train, sets.eval_head, cfg.eval_batch_size)
+        keep = OldHeadLoss(cfg.objective, sets.eval_head, cfg.old_head_distillation)
+    # from_pretrained and the evaluation leave the model in eval mode, where it would not keep the
+    # graph of its forces (no double backward: the force loss would not train)
+    backbone.train()
+    module = FinetuneModule(
+        backbone,
+        nn.Module(),
+        ForceFieldLoss(cfg.objective, keep=keep),
+        strategy,
+        cfg.train,
+        # replayed frames are of the old level of theory: through the old head when it is another
+        replay_loss_fn=ForceFieldLoss(cfg.objective, sets.eval_head) if sets.eval_head != sets.head else None,
+        batch_size_fn=lambda b: b.num_graphs,
+    )
+    trainer = build_trainer(cfg.train, run.path, enable_val=bool(sets.val))
+    fit_started = time.time()
+    trainer.fit(
+        module,
+        datamodule=FrameData(sets.train, sets.val, cfg.train, sets.replay, cfg.finetune.replay_fraction),
+        ckpt_path=run.last_checkpoint if resume else None,
+        weights_only=True,
+    )
+    fit_wall = time.time() - fit_started
+    if trainer.global_rank != 0:
+        return run
+    backbone = module.backbone.to("cpu").eval()
+    after = evaluate_sets(backbone, sets, cfg.eval_batch_size, label="after fine-tuning")
+    export_model(
+        run.model,
+        backbone,
+        molecules.export_config(
+            backbone.cfg,
+            task="forcefield",
+            references=sets.references_method,
+            pretrained_references=sets.eval_references,
+            head=sets.head,
+            eval_head=sets.eval_head,
+            init=cfg.init,
+            pretrained_on=start.export.get("pretrained_on", []),
+            finetuned_on=sets.corpus,
+            strategy=cfg.finetune.strategy,
+            sciPT_version=__version__,
+        ),
+    )
+    metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
+    if isinstance(strategy, HeadWarmup):  # a fraction of the run settles during it
+        metrics["head_warmup_steps"] = strategy.warmup_steps() or metrics["steps"]
+    figures = write_figures(run, before, after)
+    run.write_metrics(metrics)
+    run.write_report(report(cfg, start, sets, before, after, metrics, figures, command, backbone.head_names))
+    print(
+        json.dumps(
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items() if "_per_A_" not in k},
+            indent=1,
+        )
+    )
+    print(f"run written to {run.path}", file=sys.stderr)
+    return run
