@@ -6,7 +6,10 @@ hydraulic diameter, ``AR``: channel aspect ratio, ...). A user's CSV names them 
 a unit may follow the name in brackets (``Nu [-]``) and must then be dimensionless. Every value
 must be a finite positive number inside the physical range of its variable (``Re`` in 1-1e9,
 ``Pr`` in 1e-3-1e5, ``Nu`` in 1e-2-1e5); a value below its range gets a hint that the column may
-be scaled (digitised figures often plot ``Re x 1e-4``).
+be scaled (digitised figures often plot ``Re x 1e-4``). Any other column whose values are all numbers
+is a geometric ratio, one whose values are mostly text a label (kept, not used); a column of numbers
+with a few words in it is refused at its first word, as a mistyped ratio would otherwise leave the law
+without a word. Commas separate the fields, or tabs or semicolons where the header has no comma.
 
 The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
 axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
@@ -76,6 +79,11 @@ class Points:
 
     def features(self, groups: list[str] | tuple[str, ...] = ()) -> np.ndarray:
         """Log features ``[1, log Re, log Pr, log g...]``, ``(n, 3 + len(groups))``."""
+        for g in groups:
+            # a ratio column read as a label: it holds words where the model needs numbers
+            words = [(v, line) for v, line in zip(self.labels.get(g, ()), self.lines) if not _is_number(v)]
+            if words:
+                raise DataError(f"{self.source}, line {words[0][1]}: {g} = {words[0][0]!r} is not a number")
         missing = [g for g in groups if g not in self.groups]
         if missing:
             raise DataError(
@@ -152,7 +160,11 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f)]
+        text = f.read()
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    # spreadsheets also save tab- or semicolon-separated files; a header without a comma says which
+    delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
+    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
     lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
@@ -191,6 +203,17 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
     extra = [h for h in header if h.lower() not in core]
     if groups is None:
         groups = [h for h in extra if all(_is_number(r[lookup[h.lower()]]) for r in body)]
+        for h in extra:
+            cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
+            text_cells = [(c, line) for c, line in cells if not _is_number(c)]
+            # a column of numbers with a few words is a mistyped ratio, not a label column: taking
+            # it as a label would drop the ratio from the law without a word
+            if text_cells and len(text_cells) < len(cells) / 2:
+                value, line = text_cells[0]
+                raise DataError(
+                    f"{path}, line {line}: {h} = {value!r} is not a number (the column's other values "
+                    "are: a geometric ratio needs a number in every row, a label column text)"
+                )
     for g in groups:
         if g.lower() not in lookup:
             raise DataError(

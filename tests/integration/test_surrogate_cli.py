@@ -93,3 +93,17 @@ def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):
     assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 2
     assert "held.csv: missing column 'AR' (the model uses the geometric ratios AR)" in capsys.readouterr().err
     assert not (out / "evaluations").exists()
+
+
+def test_a_mistyped_ratio_stops_evaluate_and_predict_with_its_line(files, capsys):
+    out = files / "run"
+    (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,2\n8e4,0.7,450,4\n")
+    assert main(["finetune", "surrogate", "--train", str(files / "geo.csv"), "--out", str(out)]) == 0
+    (files / "typo.csv").write_text("Re,Pr,Nu,AR\n3e4,0.7,240,x\n")
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(files / "typo.csv")]) == 2
+    assert capsys.readouterr().err.strip().endswith("typo.csv, line 2: AR = 'x' is not a number")
+    predicted = files / "p.csv"
+    assert main(["predict", str(out), "--input", str(files / "typo.csv"), "--output", str(predicted)]) == 2
+    assert capsys.readouterr().err.strip().endswith("typo.csv, line 2: AR = 'x' is not a number")
+    assert not predicted.exists() and not (out / "evaluations").exists()

@@ -48,6 +48,11 @@ def test_reads_named_columns_units_groups_and_labels(write_csv):
         ),
         (["Re,Pr,Nu", "2e4,0.7"], "line 2: 2 fields, expected 3 as in the header"),
         (["Re,Pr,Nu"], ": no data rows after the header"),
+        (
+            ["Re,Pr,Nu,e_Dh", "2e4,0.7,190,0.083", "3e4,0.7,240,0.O83", "4e4,0.7,280,0.083"],
+            "line 3: e_Dh = '0.O83' is not a number (the column's other values are: a geometric "
+            "ratio needs a number in every row, a label column text)",
+        ),
     ],
 )
 def test_bad_points_are_refused_with_the_line(write_csv, lines, message):
@@ -56,6 +61,20 @@ def test_bad_points_are_refused_with_the_line(write_csv, lines, message):
         read_points(path)
     assert str(err.value).startswith(str(path))
     assert message in str(err.value)
+
+
+def test_a_label_column_may_hold_a_few_numbers(write_csv):
+    path = write_csv("labels.csv", "series,Re,Pr,Nu", "a,2e4,0.7,190", "b,3e4,0.7,240", "7,4e4,0.7,280")
+    pts = read_points(path)
+    assert pts.groups == {} and pts.labels == {"series": ["a", "b", "7"]}
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ";"])
+def test_tab_and_semicolon_separated_files_are_read(write_csv, delimiter):
+    rows = [delimiter.join(r) for r in (("Re", "Pr", "e_Dh", "Nu"), ("2e4", "0.7", "0.1", "190"))]
+    pts = read_points(write_csv("sheet.csv", *rows))
+    assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == ([2e4], [0.7], [190])
+    assert pts.groups["e_Dh"].tolist() == [0.1]
 
 
 def test_scaled_reynolds_number_gets_a_hint(write_csv):
