@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import UserError
@@ -22,6 +23,34 @@ from .run import command_line
 from .runconfig import add_run_arguments, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's rule for bad input: one line, exit status 2. argparse prints the
+    whole usage before its error (70 lines for a task's options), which buries the line that says
+    what is wrong; ``--help`` still prints it. An unknown option gets the closest known one."""
+
+    def error(self, message: str) -> NoReturn:
+        prog = self.prog
+        if message.startswith("unrecognized arguments:"):
+            # the top-level parser reports what no subcommand took: name the command the line built
+            # in full (the one with the most options) and its closest option
+            commands = _commands(self)
+            prog = max(commands, key=lambda name: len(commands[name]))
+            unknown = next((t.split("=")[0] for t in message.split()[2:] if t.startswith("--")), "")
+            close = difflib.get_close_matches(unknown, sorted(commands[prog]), n=1)
+            message += f" (did you mean {close[0]}?)" if close else ""
+        self.exit(2, f"{prog}: error: {message}; '{prog} --help' lists the options\n")
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
+    """The options of ``parser`` and of each subcommand under it, by command."""
+    found = {parser.prog: list(parser._option_string_actions)}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _commands(child)
+    return found
 
 
 def _plugin_defaults(registry: Registry, name: str) -> dict:
@@ -213,7 +242,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         f"domains: {', '.join(domains.names())}; tasks: {', '.join(tasks.names())}. "
         "'scipt COMMAND --help' lists a command's options."
     )
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scipt", description="Pre-training on scientific data.", epilog=epilog, allow_abbrev=False
     )
     parser.add_argument("--version", action="version", version=f"sciPT {__version__}")
