@@ -13,6 +13,7 @@ the others by their dotted path (``--model.d-model 128``, ``--data.window 256``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import types
 import typing
 from pathlib import Path
@@ -148,6 +149,10 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
             steps_set=args.resume or "train.max_steps" in set_above_preset,
             time_set="train.max_time" in set_above_preset,
         )
+        # A resumed run given a step count alone trains to it: the time budget it was started with
+        # is spent (Lightning's timer resumes from the checkpoint) and would stop it at once.
+        if args.resume and "train.max_steps" in set_above_preset and "train.max_time" not in set_above_preset:
+            cfg.train = dataclasses.replace(cfg.train, max_time=None)
     return cfg
 
 

@@ -50,6 +50,22 @@ def test_a_resumed_run_keeps_its_step_count(tmp_path):
     assert (cfg.train.max_steps, cfg.train.max_time) == (123, "5")
 
 
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--max-steps", "500"], (500, None)),  # a step count alone: the spent budget gives way
+        (["--max-steps", "500", "--max-time", "9"], (500, "9")),  # both given: both bound it
+        ([], (123, "2")),  # nothing given: the run's own bounds
+    ],
+)
+def test_a_resumed_time_bounded_run_takes_the_bounds_it_is_given(tmp_path, argv, expected):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\ntrain:\n  max_steps: 123\n  max_time: '2'\n")
+    cfg = resolve(["--out", str(out), "--resume", *argv])
+    assert (cfg.train.max_steps, cfg.train.max_time) == expected
+
+
 def test_a_task_may_pick_the_preset_of_a_command_line_that_names_none():
     """The preset by --max-time (a stand-in task: a budget of 10 minutes or more gets 'small'); a
     named preset always wins, and a plugin without the hook gets tiny."""
