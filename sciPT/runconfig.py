@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import types
 import typing
 from pathlib import Path
@@ -76,11 +78,47 @@ def parse_flag(text: str, tp: Any, key: str) -> Any:
     return text
 
 
+def field_docs(cfg: Any, prefix: str = "") -> dict[str, str]:
+    """``{"head.dropout": "its description"}`` from the ``Attributes:`` section of each (nested)
+    config dataclass's docstring (Google style; ``a, b: text`` describes both), for ``--help``."""
+    docs: dict[str, str] = {}
+    lines = inspect.getdoc(type(cfg)).splitlines() if type(cfg).__doc__ else []
+    start = next((i + 1 for i, line in enumerate(lines) if line.strip() == "Attributes:"), len(lines))
+    entry_indent, names = None, []
+    for line in lines[start:]:
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or (entry_indent is not None and indent < entry_indent):
+            break
+        match = _ATTRIBUTE.match(line)
+        if match and indent == (entry_indent if entry_indent is not None else indent):
+            entry_indent = indent
+            names = [n.strip() for n in match["names"].split(",")]
+            text = match["text"]
+        else:
+            text = line.strip()
+        for name in names:
+            plain = _ROLE.sub(r"\1", text).replace("``", "")
+            docs[name] = f"{docs.get(name, '')} {plain}".strip()
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(field_docs(value, f"{prefix}{f.name}."))
+        elif f.name in docs:
+            out[f"{prefix}{f.name}"] = docs[f.name]
+    return out
+
+
+_ATTRIBUTE = re.compile(r"^\s*(?P<names>\w+(?:, \w+)*): (?P<text>.*)$")
+_ROLE = re.compile(r":\w+:`~?([^`]*)`")  # Sphinx cross-references, as plain names
+
+
 def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: dict[str, str]) -> dict:
     """One flag per config leaf a user sets (:func:`sciPT.config.derived` leaves have none); returns
     ``{dest: (key, type)}``. Defaults shown are the preset's."""
     reverse = {v: k for k, v in aliases.items()}
     table = {}
+    docs = field_docs(defaults)
     train = parser.add_argument_group("training (shared by every domain)")
     other = parser.add_argument_group("model, data and objective")
     for key, (value, tp) in flatten(defaults, settable=True).items():
@@ -94,7 +132,7 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
             dest=dest,
             default=argparse.SUPPRESS,
             metavar=key.split(".")[-1].upper(),
-            help=f"{key} (default: {shown})",
+            help=f"{docs.get(key, key)} (default: {shown})".replace("%", "%%"),
         )
         if is_list:  # "--data A B" and "--data A --data B" both give [A, B]
             kwargs.update(nargs="+", action="extend")
@@ -170,19 +208,22 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
+    trains = hasattr(presets["tiny"](), "train")  # closed-form fits have no steps, time or checkpoint
     parser.add_argument(
         "--preset",
         default=None,
         choices=list(presets),
-        help="named configuration to start from (default: tiny, unless the task picks another for "
-        "the --max-time budget)",
+        help="named configuration to start from (default: tiny"
+        + (", unless the task picks another for the --max-time budget)" if trains else ")"),
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
     parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out from checkpoints/last.ckpt (default: off)",
+        help="continue the run in --out from checkpoints/last.ckpt (default: off)"
+        if trains
+        else "not for this command: a closed-form fit has no checkpoint, and takes seconds to run again",
     )
     return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())
 

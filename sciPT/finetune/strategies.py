@@ -88,7 +88,7 @@ class FinetuneConfig:
     """How to fine-tune a pre-trained backbone (the ``finetune:`` section of a task's config).
 
     Attributes:
-        strategy: one of the strategies listed in this module's docstring.
+        strategy: how the backbone learns (each strategy: the sciPT.finetune.strategies docstring).
         freeze_layers: ``freeze`` keeps the embedding and the next ``freeze_layers`` layer groups
             frozen (``0`` freezes the embedding alone).
         unfreeze_every: ``gradual``: optimizer steps between unfreezing one more group.

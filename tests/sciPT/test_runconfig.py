@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
 from sciPT.errors import ConfigError
-from sciPT.registry import domains
-from sciPT.runconfig import add_run_arguments, parse_flag, resolve_config
+from sciPT.registry import domains, tasks
+from sciPT.runconfig import add_run_arguments, field_docs, parse_flag, resolve_config
 
 
 def resolve(argv: list[str]):
@@ -114,3 +115,48 @@ def test_a_number_flag_refuses_words():
     with pytest.raises(ConfigError) as err:
         parse_flag("a third", int | float, "finetune.head_warmup")
     assert str(err.value) == "--finetune.head-warmup: expected a number, got 'a third'"
+
+
+@dataclasses.dataclass
+class _Inner:
+    """Inner.
+
+    Attributes:
+        width: the number of ``units``, as in
+            :class:`sciPT.nn.Thing`.
+    """
+
+    width: int = 4
+
+
+@dataclasses.dataclass
+class _Outer:
+    """Outer.
+
+    Attributes:
+        low, high: the bounds.
+        inner: not a leaf.
+
+    Returns nothing.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    inner: _Inner = dataclasses.field(default_factory=_Inner)
+    plain: int = 0
+
+
+def test_help_text_comes_from_the_config_docstrings():
+    assert field_docs(_Outer()) == {
+        "low": "the bounds.",
+        "high": "the bounds.",
+        "inner.width": "the number of units, as in sciPT.nn.Thing.",
+    }
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, tasks.get("surrogate"), "runs/x")
+    text = " ".join(parser.format_help().split())
+    assert (
+        "--transfer {exponents,all} what the prior constrains: the exponents only (C free) or all (C too); "
+        "None: all when init is a calibrated run of the same system, else exponents. (default: None)"
+    ) in text
+    assert "--train TRAIN data.train (default: None)" in text  # a field without a description: its key
