@@ -10,7 +10,9 @@ generator seeded with ``(--mask-seed, window index)``, so the score is the same 
 and on any device. Reported: the loss in nats (cross-entropy of the original token at every selected
 position, averaged over all of them), the accuracy at those positions, and, as a reference, the
 order-0 entropy of the file's residues (what a model knowing only residue frequencies would score,
-per residue token). A file that is (byte for byte) one of the pre-training files is flagged.
+per residue token). A file that is (byte for byte) one of the pre-training files is flagged, and so
+is every window the pre-training corpus holds verbatim or nearly, on either strand (a file cut from
+a pre-training genome differs in its bytes, not in its sequence; :mod:`sciPT.diagnostics.contamination`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -142,6 +145,9 @@ class SequenceEvaluation:
                 source.sha256 in {e.get("sha256") for e in exported.get("pretrained_on") or []}
             ),
         }
+        overlap = self._windows_in_corpus(pieces, exported.get("pretrained_on"))
+        if overlap is not None:
+            metrics.update({f"contamination_{key}": v for key, v in overlap.summary().items()})
         with run.evaluation(source.path, getattr(args, "out", None)) as out:
             out.write_metrics(metrics)
             out.write_report(
@@ -151,6 +157,22 @@ class SequenceEvaluation:
             )
         print(json.dumps(metrics, indent=1))
         return metrics
+
+    def _windows_in_corpus(self, windows: list[np.ndarray], pretrained_on: list | None):
+        """How many scored windows the pre-training corpus holds, verbatim or nearly (either strand
+        where the alphabet has one): a file cut from a pre-training genome is no held-out measure,
+        though its bytes differ. ``None`` where the corpus is not recorded or not on this machine."""
+        from .diagnostics.contamination import DEFAULT_K, DEFAULT_THRESHOLD, check_contamination
+        from .diagnostics.kmers import max_k
+
+        paths = [entry["path"] for entry in pretrained_on or []]
+        if not paths or not all(Path(path).is_file() for path in paths):
+            return None
+        k = min(DEFAULT_K, max_k(self.spec.alphabet.n_core))
+        corpus = Corpus(paths, self.spec)
+        return check_contamination(
+            windows, corpus, k=k, threshold=DEFAULT_THRESHOLD, progress=sys.stderr.isatty()
+        )
 
     def pretrained_objective(
         self, run, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, backbone
@@ -226,5 +248,21 @@ class SequenceEvaluation:
                 "",
                 "**This file is one the model was pre-trained on** (same SHA-256): the "
                 "score is not a held-out measure.",
+            ]
+        elif metrics.get("contamination_near"):
+            share = metrics["contamination_near"] / metrics["contamination_eval_sequences"]
+            lines += [
+                "",
+                f"**{100 * share:.1f}% of this file's windows occur in the pre-training corpus**, "
+                f"verbatim or nearly (of {metrics['contamination_eval_sequences']:,} windows, "
+                f"{metrics['contamination_verbatim']:,} verbatim, {metrics['contamination_near']:,} "
+                f"verbatim or with k-mer similarity at least 0.5): on those the score is "
+                "not a held-out measure; `scipt data decontaminate` masks a file's sequences out of a "
+                "corpus.",
+            ]
+        elif "contamination_near" in metrics:
+            lines += [
+                "",
+                "None of this file's windows occurs in the pre-training corpus, verbatim or nearly.",
             ]
         return lines

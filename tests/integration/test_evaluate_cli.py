@@ -74,6 +74,30 @@ def test_two_files_two_folders_and_the_training_metrics_untouched(dna, capsys):
     assert "](evaluations/test_300K/report.md)" in report and "](evaluations/held/report.md)" in report
 
 
+def test_windows_cut_from_the_corpus_are_flagged_though_the_file_differs(dna, capsys):
+    d, run = dna
+    corpus = (d / "corpus.fa").read_text().split()[1]
+    window = json.loads((run / "model/config.json").read_text())["window"]
+    # three windows of the corpus (the last two on the other strand), then two of new sequence
+    cut = corpus[500 : 500 + 3 * window]
+    cut = cut[:window] + cut[window:][::-1].translate(str.maketrans("ACGT", "TGCA"))
+    new = "".join(np.random.default_rng(9).choice(list("ACGT"), 2 * window))
+    (d / "slice.fa").write_text(f">slice\n{cut}{new}\n")
+    assert main(["evaluate", str(run), "--data", str(d / "slice.fa")]) == 0
+    saved = json.loads((run / "evaluations/slice/metrics.json").read_text())
+    assert saved["in_pretraining_corpus"] == 0 and saved["windows"] == 5
+    assert (saved["contamination_verbatim"], saved["contamination_near"], saved["contamination_clean"]) == (
+        3,
+        3,
+        2,
+    )
+    assert (
+        "**60.0% of this file's windows occur in the pre-training corpus**, verbatim or nearly (of 5 windows, "
+        "3 verbatim, 3 verbatim or with k-mer similarity at least 0.5)"
+    ) in (run / "evaluations/slice/report.md").read_text()
+    assert "None of this file's windows occurs" in (run / "evaluations/held/report.md").read_text()
+
+
 def test_out_puts_the_evaluation_elsewhere(dna, tmp_path, capsys):
     d, run = dna
     data = fasta(d / "elsewhere.fa", [64], 3)
