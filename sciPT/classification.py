@@ -72,6 +72,21 @@ from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
 @dataclass
 class HeadConfig:
+    """The classifier head (module docstring, "Head").
+
+    Attributes:
+        pooling: how the hidden states become features: ``mean`` (over the real tokens),
+            ``flatten`` (each position's, concatenated) or ``conv`` (motif filters, ReLU, max-pool).
+        hidden: width of the hidden layer of an MLP on the features (0: a linear layer).
+        dropout: dropout probability on the features (and on the hidden layer).
+        tokens: also feed the head each position's input token, one-hot, beside the hidden state.
+        composition: ``conv`` and ``flatten``: add the mean of the head's inputs over the sequence
+            beside the pooled map.
+        filters: ``conv``: number of filters.
+        kernel: ``conv``: filter width, in token positions (at most the input length).
+        pool: ``conv``: max-pool width, in token positions (0: the maximum over all positions).
+    """
+
     pooling: Literal["mean", "flatten", "conv"] = "mean"
     hidden: int = 0
     dropout: float = 0.1

@@ -39,6 +39,18 @@ ScheduleName = Literal["cosine", "linear", "exponential", "step", "constant"]
 
 @dataclass
 class ScheduleConfig:
+    """The learning-rate schedule (the module docstring gives each multiplier).
+
+    Attributes:
+        name: decay after the warm-up: ``cosine`` or ``linear`` (to ``min_lr_ratio`` at the last
+            step), ``exponential`` (x ``gamma`` every step), ``step`` (x ``gamma`` every
+            ``step_size`` steps) or ``constant``.
+        warmup_steps: optimizer steps over which the rate rises linearly to ``train.lr`` (0: none).
+        min_lr_ratio: floor of the decay, a fraction of ``train.lr`` (not for ``constant``).
+        gamma: ``exponential`` and ``step``: factor the rate is multiplied by at each decay.
+        step_size: ``step``: optimizer steps between two decays.
+    """
+
     name: ScheduleName = "cosine"
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1

@@ -13,19 +13,32 @@ from .trainer import TrainConfig
 
 @dataclass
 class SequenceDataConfig:
-    """Pre-training corpus.
+    """Pre-training corpus. Streaming: :mod:`sciPT.streaming`; validation split:
+    :mod:`sciPT.sequences`. Curation (:mod:`sciPT.curation`, all off by default) cuts the corpus into
+    tiles and removes some (below); windows come from kept tiles only.
 
-    ``paths``: FASTA files (plain or gzip), folders of them or glob patterns; relative paths not
-    found from the current directory are looked up in the repository (the shipped ``data_recipes/``
-    files). ``streaming``: every rank reads only its own shards of the files (:mod:`sciPT.streaming`);
-    ``None`` (the default) streams when a path is a folder or a pattern. ``window``: residues per
-    sample. ``val_fraction``: held out for validation (see :mod:`sciPT.sequences`).
-    ``temperature``: file ``i`` is sampled with probability proportional to its size ``** (1 / T)``
-    (1: by length; ``.inf``: every file equally often). Curation (:mod:`sciPT.curation`, all off
-    by default): the corpus is cut into tiles of ``tile`` residues (default: the window) and tiles
-    are removed for a run of ``max_n_run`` unknown residues, a 3-mer entropy below ``min_entropy``
-    bits, or as a duplicate of an earlier tile (``dedup``: ``exact``, or ``near``: MinHash Jaccard
-    of canonical ``dedup_k``-mers at least ``dedup_threshold``); windows come from kept tiles only.
+    Attributes:
+        paths: FASTA files (plain or gzip), folders of them or glob patterns; relative paths not
+            found from the current directory are looked up in the repository (the shipped
+            ``data_recipes/`` files).
+        streaming: each rank reads only its own shards of the files; ``None``: stream when a path
+            is a folder or a glob pattern.
+        window: residues per training sample (its tokens must fit in ``model.max_len``).
+        val_fraction: fraction held out for validation, in [0, 1): the end of every record (DNA)
+            or whole records (proteins); 0: no validation.
+        reverse_complement: draw each training window's reverse complement with probability 1/2
+            (augmentation; sequences with a complement only).
+        temperature: file ``i`` is drawn with probability proportional to its size ``** (1 / T)``
+            (1: by size; ``inf``: every file equally often).
+        dedup: remove duplicate tiles: ``none``, ``exact`` (identical residues, either strand) or
+            ``near`` (exact, and a MinHash Jaccard of ``dedup_k``-mers at least ``dedup_threshold``).
+        dedup_k: ``near``: k-mer length of the similarity (canonical k-mers, either strand).
+        dedup_threshold: ``near``: Jaccard similarity, in (0, 1], from which a tile is a duplicate.
+        tile: residues per curation tile (``None``: the window).
+        max_n_run: remove tiles with a run of at least this many unknown residues (``N``, ``X``);
+            ``None``: off.
+        min_entropy: remove tiles whose 3-mer Shannon entropy is below this many bits (poly-A 0,
+            random DNA about 5.7); ``None``: off.
     """
 
     paths: list[str] = field(default_factory=list)
@@ -44,7 +57,12 @@ class SequenceDataConfig:
 
 @dataclass
 class TokenizerConfig:
-    """``kind``: ``residue`` (one token per residue) or ``kmer`` (overlapping k-mers of length ``k``)."""
+    """How sequences are cut into tokens.
+
+    Attributes:
+        kind: ``residue`` (one token per residue) or ``kmer`` (overlapping k-mers of length ``k``).
+        k: ``kmer``: k-mer length (DNA: 3 to 6; proteins: 1 to 3).
+    """
 
     kind: Literal["residue", "kmer"] = "residue"
     k: int = 6
@@ -52,6 +70,13 @@ class TokenizerConfig:
 
 @dataclass
 class ObjectiveConfig:
+    """The pre-training objective.
+
+    Attributes:
+        kind: ``masked`` (masked modelling, as ``objective.masked`` says) or ``causal`` (next-token
+            prediction).
+    """
+
     kind: Literal["masked", "causal"] = "masked"
     masked: MaskedConfig = field(default_factory=MaskedConfig)
 

@@ -71,6 +71,33 @@ class TrainConfig:
     step faster beyond two standard errors, and only checkpointing lowered the peak memory (of
     ``small``, not of ``tiny``), by recomputing; turn it on when memory, not time, is the limit.
     On GPUs: benchmarks/gpu_check.py.
+
+    Attributes:
+        max_steps: optimizer steps to train; ``None``: as many as ``max_time`` allows (the run is
+            sized from its time budget).
+        devices: devices per node, a count or ``auto`` (Lightning's ``devices``).
+        num_nodes: nodes of a multi-node (torchrun or SLURM) launch; Lightning detects the rest.
+        accelerator: Lightning's accelerator: ``auto``, ``cpu``, ``gpu``, ``cuda``, ``mps``, ...
+        strategy: how several devices train: ``auto``, ``ddp`` (replicas), ``fsdp`` (sharded, CUDA
+            only) or ``fsdp2`` (sharded, CPU or GPU).
+        precision: Lightning's precision: ``32-true``, ``bf16-mixed``, ``16-mixed``, ``64-true``, ...
+        max_time: wall-clock training budget, minutes (``10``, ``0.5``) or ``DD:HH:MM:SS``; with
+            ``max_steps`` whichever comes first stops the run; ``None``: no time limit.
+        batch_size: examples (sequence windows, frames) per device per forward pass.
+        accumulate: batches whose gradients are summed into one optimizer step (1: none).
+        lr: peak AdamW learning rate, reached after the schedule's warm-up.
+        weight_decay: AdamW weight decay of the weight matrices (not of biases, norms or scales).
+        grad_clip: largest gradient norm; larger gradients are scaled down to it (0: no clipping).
+        seed: seeds the initial weights, the data order and the random splits.
+        log_every: optimizer steps between logged training metrics.
+        val_every: optimizer steps between validations.
+        val_batches: batches per validation.
+        checkpoint_every: optimizer steps between checkpoints (``checkpoints/last.ckpt``, the
+            one ``--resume`` continues from).
+        num_workers: data-loading worker processes (0: load in the training process).
+        activation_checkpointing: recompute each block's activations in the backward pass: less
+            memory, about one more forward pass of time (the sequence transformer only).
+        compile: ``torch.compile`` the backbone.
     """
 
     devices: int | str = 1

@@ -41,7 +41,11 @@ class ForcefieldConfig:
             frames, their keys and units.
         test: files at the training data's level of theory, evaluated before and after.
         eval: files of the old task (pre-training level of theory), evaluated before and after.
-        references: ``auto``, ``refit``, ``keep`` or ``data`` (:mod:`sciPT.tasks.forcefield`).
+        references: the per-element reference energies of the trained head: ``refit`` (the
+            pre-trained ones plus a least-squares correction of the model's energy errors on the
+            training frames), ``keep`` (the pre-trained ones), ``data`` (the new data's: isolated
+            atoms, else least squares) or ``auto`` (``refit`` from a pre-trained model, ``data``
+            from scratch); :mod:`sciPT.tasks.forcefield`.
         model: architecture for ``--init none``; a pre-trained start brings its own.
         objective: energy and force loss weights (``kind`` must stay ``energy_forces``).
         finetune: strategy and its strength.

@@ -93,6 +93,24 @@ from .promoter_start import Start, load_start
 
 @dataclass
 class PromoterInputs:
+    """The labelled sequences (FASTA or CSV/TSV, plain or gzip).
+
+    Attributes:
+        train: labelled training sequences: a CSV/TSV table, or FASTA with a ``label=VALUE`` word
+            in each header; or give ``positives`` and ``negatives`` instead.
+        positives: FASTA of promoters (label 1), with ``negatives``.
+        negatives: FASTA of non-promoters (label 0), with ``positives``.
+        val: labelled sequences the final model stops early on (``None``: each fine-tune holds out
+            ``val_fraction`` of the training data); not with ``folds``.
+        test: labelled sequences the final model is evaluated on (``test_*`` metrics).
+        sequence_column: the table column of the sequences.
+        label_column: the table column of the labels (1/0, +/-, promoter/non-promoter,
+            positive/negative, true/false or yes/no).
+        max_length: residues every sequence is cropped to around its centre (shorter ones are
+            padded); 0: the longest training sequence; at most what the encoder takes (4 times its
+            pre-training window for a sciPT encoder).
+    """
+
     train: str | None = None
     positives: str | None = None
     negatives: str | None = None
@@ -105,7 +123,45 @@ class PromoterInputs:
 
 @dataclass
 class PromoterConfig:
-    """Everything ``scipt finetune promoter`` does; ``model``/``tokenizer`` apply to ``--init none``."""
+    """Everything ``scipt finetune promoter`` does; ``model``/``tokenizer`` apply to ``--init none``.
+
+    Attributes:
+        init: the encoder to start from: a dna pre-training run or its ``model/`` folder,
+            ``hf:DIR`` (an ESM folder in the Hugging Face format) or ``none`` (from scratch).
+        max_epochs: epochs per fine-tune at most (``train.max_steps`` bounds it too; a run sized
+            by ``train.max_time`` ignores it).
+        patience: epochs without a lower validation loss before a fine-tune stops early.
+        min_steps_per_epoch: optimizer steps an epoch has at least: a smaller training set is
+            drawn again (reshuffled) until the epoch is full (0: one pass).
+        ensemble: fine-tunes per model, differing in seed and early-stopping split; their
+            probabilities are averaged.
+        val_fraction: fraction of the training data each fine-tune holds out for early stopping
+            (without ``--val``), in (0, 1).
+        naturalness: add the pre-trained masked model's likelihood of each sequence to the
+            prediction (starts with a masked-model head only), kept where it improves the fit.
+        naturalness_min_ratio: likelihood-ratio statistic on the early-stopping split the
+            likelihood must reach to be kept (3.841: p = 0.05; 0: always kept).
+        kmer_stack: stack a k-mer logistic regression's logit onto the classifier's, kept where it
+            improves the fit.
+        kmer_stack_min_ratio: likelihood ratio the k-mer stack must reach to be kept (as
+            ``naturalness_min_ratio``).
+        cnn_stack: then stack the baseline CNN's logit likewise.
+        cnn_stack_min_ratio: likelihood ratio the CNN stack must reach to be kept.
+        folds: stratified K-fold cross-validation of every model (K at least 2); 0: none, only the
+            final model is trained.
+        strand_symmetric: average each prediction with its reverse complement's.
+        baselines: also run the same architecture from scratch, a k-mer logistic regression and a
+            small CNN on the same folds (and scratch in ``label_fractions``).
+        export: the final model's start: ``start`` (``--init``) or ``recommended`` (the start the
+            cross-validation report recommends; needs ``folds`` and ``baselines``).
+        label_fractions: fractions, in (0, 1], of 80 % of the labelled data to fine-tune on for a
+            sample-efficiency curve (accuracy on the other 20 %); empty: none.
+        fraction_seeds: subsets (and fine-tune seeds) per label fraction.
+        contamination_k: k-mer length of the check of evaluation sequences against the
+            pre-training corpus.
+        contamination_threshold: fraction of a sequence's k-mers found in the pre-training corpus
+            from which it counts as nearly contained.
+    """
 
     init: str = "none"
     inputs: PromoterInputs = field(default_factory=PromoterInputs)

@@ -90,8 +90,13 @@ TAU_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1.0), 13))
 
 @dataclass
 class SurrogateData:
-    """train: the measured points, a CSV with columns Re, Pr, Nu and optional geometric ratios;
-    groups: the geometric-ratio columns (``None``: every other numeric column)."""
+    """The measured points a surrogate is calibrated on.
+
+    Attributes:
+        train: the measured points: a CSV with columns Re, Pr, Nu and optional geometric ratios.
+        groups: the columns of ``train`` that are geometric ratios in the law (``None``: every
+            numeric column besides Re, Pr and Nu).
+    """
 
     train: str | None = None
     groups: list[str] | None = None
@@ -103,12 +108,13 @@ class SurrogateConfig:
 
     Attributes:
         init: the prior: learnt on the fly from the textbook correlations of ``all`` systems or of
-            one family (``flat-plate``, ``smooth-pipe``, ``rough-pipe``, ``bluff-body``), ``none``
-            (scratch only), or a surrogates RUN.
+            one family (``flat-plate``, ``smooth-pipe``, ``rough-pipe``, ``bluff-body``; ``smooth``:
+            flat-plate and smooth-pipe), ``none`` (scratch only), or a surrogates RUN.
         transfer: what the prior constrains: the exponents only (C free) or ``all`` (C too);
             ``None``: ``all`` when ``init`` is a calibrated run of the same system, else ``exponents``.
         interval_level: probability held by the predictive intervals.
-        noise_sd, noise_dof: prior guess of the scatter of log Nu, and its weight in pseudo-points.
+        noise_sd: prior guess of the scatter (standard deviation) of log Nu; 0.05 is a 5 % scatter.
+        noise_dof: the weight of the ``noise_sd`` guess, in pseudo-points (more: the data move it less).
         margin: nats per point scratch must gain (in evidence, or in leave-one-out ELPD) to replace
             the prior-informed fit.
         guard: run the negative-transfer check (off: keep the prior-informed fit).

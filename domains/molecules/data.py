@@ -62,39 +62,40 @@ PRESSURE_UNITS = {"GPa": units.GPa, "kbar": 1e3 * units.bar, "bar": units.bar}
 class MoleculeDataConfig:
     """Where the frames are and how to read them.
 
-    Files:
+    Labels are looked up under the keys below (``None`` for a quantity the files do not have) and
+    converted once from the declared units; streaming is :mod:`.streaming` (:func:`streams`).
+
+    Attributes:
         paths: extended XYZ files (labelled frames), or ``.smi`` files of SMILES (unlabelled,
             for ``objective.kind = denoise``). Relative paths are looked up from the current
             directory, then from the repository (the shipped ``data_recipes/molecules`` files).
         val_paths: validation files; when empty, ``val_fraction`` of the frames is held out at
             random (seed ``train.seed``).
-        isolated_atoms: a file of one-atom frames whose energies are the element references.
-        max_frames: use only the first frames of every file (quick runs).
+        val_fraction: fraction of the frames held out for validation when ``val_paths`` is empty,
+            in [0, 1).
+        isolated_atoms: a file of one-atom frames whose energies are the element references
+            (one-atom frames among ``paths`` count too); ``None``: none.
+        max_frames: use only the first frames of every file (quick runs); ``None``: all.
         num_conformers: conformers per SMILES.
-
-    Labels (``None`` for a quantity the files do not have):
-        energy_key, forces_key, stress_key: names of the frame properties.
+        energy_key: name of the frames' energy property (``None``: the files have none).
+        forces_key: name of the frames' per-atom forces (``None``: the files have none).
+        stress_key: name of the frames' stress (``None``: the files have none).
         energy_unit: eV, meV, Hartree, Ry, kcal/mol or kJ/mol.
         length_unit: Angstrom, Bohr or nm.
         force_unit: ``ENERGY/LENGTH`` such as ``Hartree/Bohr``; default energy_unit/length_unit.
         stress_unit: ``ENERGY/LENGTH^3``, GPa, kbar or bar; default energy_unit/length_unit^3.
-            Stresses follow ASE's sign convention, :math:`V^{-1} \\partial E / \\partial
-            \\epsilon` (a virial is minus the stress times the volume); 6 values are Voigt order.
-
-    Physics:
+            Stresses follow ASE's sign convention, :math:`V^{-1} \\partial E / \\partial \\epsilon`
+            (a virial is minus the stress times the volume); 6 values are Voigt order.
         periodic: ``auto`` takes each frame's ``pbc``; ``always`` makes every frame periodic (its cell
             must have a volume); ``never`` ignores cells.
-        references: ``auto`` (isolated atoms when available, else least squares), ``isolated``,
-            ``lstsq`` or ``none``.
-
-    Streaming (:mod:`.streaming`, :func:`streams`):
+        references: element reference energies: ``auto`` (isolated atoms when available, else least
+            squares), ``isolated``, ``lstsq`` (fitted to the training energies) or ``none`` (zero).
         streaming: each rank reads only its own shards of ``paths``, frame by frame; ``None``:
             when a path is a folder or a glob pattern.
         stats_frames: frames (the first of the corpus) the statistics are computed from when streaming.
-
-    Level of theory:
         head: the name of the frames' level of theory, i.e. of the model head they train
-            (:mod:`.model`); ``None``: :func:`head_name` takes it from the files.
+            (:mod:`sciPT.domains.molecules.model`); ``None``: the ``head`` entry of the first frame's
+            info line, else the first file's stem (:func:`head_name`).
     """
 
     paths: list[str] = field(default_factory=list)

@@ -73,19 +73,21 @@ class DistillConfig:
     """How the distilled corpus is built (module docstring); off while ``teacher`` is ``None``.
 
     Attributes:
-        teacher: ``sevenn:MODEL``.
+        teacher: the potential that labels the molecules, ``sevenn:MODEL`` (e.g.
+            ``sevenn:SevenNet-0``); with ``smiles``, its frames replace ``data.paths``; ``None``: off.
         smiles: the SMILES file (one per line, an optional name after it, ``#`` comments).
         conformers: ETKDG + MMFF conformers per molecule.
-        samples: normal-mode samples per conformer.
+        samples: normal-mode samples per conformer (0: the relaxed conformers only).
         temperatures: sampling temperatures in K, cycled over the samples; those at or above
             ``distort_above`` are also strained.
         distort_above: temperature (K) from which a sample is a distortion.
-        strain: half-width of the uniform random strain of a distortion.
+        strain: half-width of the uniform random strain of a distortion (a fraction, below 0.5).
         min_frequency: floor of the normal-mode frequencies, cm^-1.
         min_distance: closest two atoms of a sample may be, Angstrom.
-        max_molecules: use only the first molecules of the file.
+        max_molecules: use only the first molecules of the file (``None``: all).
         seed: seeds the conformers and the samples.
-        cache_dir: where corpora are kept (default ``$SCIPT_CACHE/distill``).
+        cache_dir: where corpora are kept (``None``: ``$SCIPT_CACHE/distill``, else
+            ``~/.cache/scipt/distill``).
         device: torch device of the teacher.
     """
 

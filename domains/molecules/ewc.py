@@ -107,7 +107,7 @@ class FisherConfig:
     """The Fisher diagonal stored with a pre-trained potential (module docstring).
 
     Attributes:
-        frames: training frames it is computed on, drawn at random (0: no Fisher is stored; a
+        frames: training frames the Fisher is computed on, drawn at random (0: no Fisher is stored; a
             later EWC fine-tune then refuses the model).
         kind: ``gauss-newton`` (default: the curvature of the pre-training loss, ``lambda_0 = 1``)
             or ``empirical`` (squared loss gradients, ``lambda_0 = 1 / (2 x mean loss)``).

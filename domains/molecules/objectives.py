@@ -54,6 +54,16 @@ class ObjectiveConfig:
     meV/atom with weights 2 : 1 against 23 and 8.5 meV/atom with 1 : 10, at force RMSEs of 160 and
     169 against 152 and 167 meV/A: forces barely pay for much better energies.
     ``noise_std``: :math:`\\sigma` of the denoising noise, Angstrom.
+
+    Attributes:
+        kind: ``energy_forces`` (fit the labelled energies, forces and stresses) or ``denoise``
+            (unlabelled structures: the forces learn to undo random displacements).
+        energy_weight: :math:`w_E`, weight of the MSE of the energies per atom (in eV/atom).
+        forces_weight: :math:`w_F`, weight of the MSE of the force components (in eV/Angstrom).
+        stress_weight: :math:`w_S`, weight of the MSE of the stresses (in eV/Angstrom^3), over the
+            frames that have one (0: stresses are not fitted).
+        noise_std: ``denoise``: standard deviation of the Gaussian displacement of each
+            coordinate, Angstrom.
     """
 
     kind: Literal["energy_forces", "denoise"] = "energy_forces"

@@ -35,30 +35,41 @@ class HeadConfig:
 class PotentialConfig:
     """Architecture of :class:`EquivariantPotential`, plus what it learned about its data.
 
-    Architecture:
-        cutoff: neighbour cut-off radius (Angstrom).
-        num_basis: Bessel functions in the radial basis.
-        cutoff_p: order of the polynomial envelope.
-        l_max: highest rotation order of the spherical harmonics and of the hidden features.
-        channels: multiplicity of every hidden irrep (``channels x 0e + channels x 1o + ...``).
-        layers: interaction blocks.
-        radial_hidden, radial_layers: width and depth of the radial MLPs.
-        readout_hidden: width of the per-atom energy MLP.
-        dtype: ``float32`` (default) or ``float64`` (finite-difference checks, tight MD).
-
-    Filled from the training data when left at their defaults (:func:`.dataset.prepare`), then
-    stored with the exported model:
-        elements: the element table, chemical symbols the model knows, in embedding order.
-        reference_energies: :math:`E^{ref}` of each element (eV), same order.
-        energy_shift: :math:`\\mu`, mean per-atom energy after references (eV/atom).
-        energy_scale: :math:`\\sigma`, root-mean-square force component (eV/Angstrom; see
-            :func:`.dataset.statistics` for data without forces).
-        avg_num_neighbors: :math:`\\bar n`, mean neighbours per atom within the cut-off.
+    The fields from ``elements`` to ``avg_num_neighbors`` are filled from the training data when
+    left at their defaults (:func:`.dataset.prepare`), then stored with the exported model.
 
     Heads (:mod:`.model`): ``reference_energies``, ``energy_shift`` and ``energy_scale`` are
     those of the first head, named ``head`` (``default`` in exports older than heads);
     ``heads`` lists the heads added since, oldest first; ``head_blocks`` is how many of the last
     interaction blocks each head owns (0: heads are readouts, every block shared).
+
+    Attributes:
+        cutoff: neighbour cut-off radius (Angstrom).
+        num_basis: Bessel functions in the radial basis.
+        cutoff_p: order of the polynomial envelope that takes each edge smoothly to zero at the
+            cut-off (at least 2).
+        l_max: highest rotation order of the spherical harmonics and of the hidden features (0 to 3).
+        channels: multiplicity of every hidden irrep (``channels x 0e + channels x 1o + ...``).
+        layers: interaction blocks.
+        radial_hidden: width of the hidden layers of the radial MLPs.
+        radial_layers: hidden layers of the radial MLPs (0: a linear map of the radial basis).
+        readout_hidden: width of the per-atom energy MLP.
+        dtype: ``float32`` (default) or ``float64`` (finite-difference checks, tight MD).
+        elements: the element table, chemical symbols the model knows, in embedding order (left
+            empty: those of the data).
+        reference_energies: the reference energy of each element (eV), same order (left empty:
+            chosen by ``data.references``).
+        energy_shift: the mean per-atom energy after references, added to every atom's energy
+            (eV/atom; left at 0: measured on the data).
+        energy_scale: the unit of the network's per-atom output, the root-mean-square force
+            component (eV/Angstrom; without forces, the spread of the per-atom energies,
+            :func:`.dataset.statistics`; left at 1: measured on the data).
+        avg_num_neighbors: mean neighbours per atom within the cut-off, which normalises the sums
+            of messages (``None``: measured on the data).
+        head: the name of the first head; training sets it from ``data.head``, so name the level of
+            theory there.
+        head_blocks: how many of the last interaction blocks each head owns (0: heads are readouts,
+            every block shared).
     """
 
     cutoff: float = 5.0

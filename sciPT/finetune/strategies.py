@@ -98,7 +98,8 @@ class FinetuneConfig:
             ``lambda = 1`` weighs the old data like a new data set of the same size).
         replay_fraction: ``replay``: fraction of every training batch drawn from pre-training data.
         anchor: ``l2sp`` and ``ewc``: ``"loss"`` adds the penalty to the loss, ``"decoupled"``
-            applies it as a proximal step after each optimizer step (this module's docstring).
+            applies it as a proximal step after each optimizer step (the
+            :mod:`sciPT.finetune.strategies` docstring).
         head_lr_multiplier: the head (every parameter outside the backbone) learns at
             ``train.lr * head_lr_multiplier``.
         head_warmup: optimizer steps at the start during which only the head learns

@@ -58,6 +58,22 @@ class TransformerConfig:
     domain feeds (in tokens); rotary and ALiBi have no learned table, so it sizes nothing here.
     ``activation="swiglu"`` uses a gated FFN with ``d_ff`` hidden units (pick ``d_ff`` about
     ``8/3 * d_model`` to match the parameter count of a GELU FFN with ``4 * d_model``).
+
+    Attributes:
+        d_model: width of the hidden states; a multiple of ``n_heads`` (rotary: an even head size).
+        n_layers: transformer blocks.
+        n_heads: attention heads per block.
+        d_ff: hidden units of each block's feed-forward layer.
+        dropout: dropout probability on the token embeddings, the attention weights and each
+            block's residual branches, in [0, 1) (0: none).
+        max_len: longest input, in tokens, the encoder is trained on (pre-training: ``data.window``
+            must fit; the promoter task reads up to 4 times as many); it sizes no weights.
+        position: how attention sees positions: ``rotary`` embeddings or ``alibi`` biases.
+        norm_eps: epsilon of every LayerNorm.
+        activation: feed-forward activation: ``gelu``, or ``swiglu`` (gated).
+        rc_equivariant: DNA: the hidden state holds both strands with shared weights, so the output
+            on a reverse complement is the reverse complement of the output (``d_model`` and ``d_ff``
+            are split between the strands and must be even).
     """
 
     vocab_size: int = derived("the tokenizer", default=16)

@@ -44,7 +44,17 @@ IGNORE = -100
 
 @dataclass
 class MaskedConfig:
-    """Corruption of the input for masked modelling (see the module docstring)."""
+    """Corruption of the input for masked modelling (see the module docstring).
+
+    Attributes:
+        mask_ratio: fraction of the maskable tokens (not padding, not special) selected for
+            prediction, in (0, 1).
+        span: selected runs of this many consecutive tokens (1: single tokens; overlapping k-mer
+            tokens need ``span >= k``).
+        mask_prob: fraction of the selected tokens (or spans) replaced by ``[MASK]``.
+        random_prob: fraction replaced by a random token; the rest are left as they are
+            (``mask_prob + random_prob`` at most 1).
+    """
 
     mask_ratio: float = 0.15
     span: int = 1

@@ -159,4 +159,3 @@ def test_help_text_comes_from_the_config_docstrings():
         "--transfer {exponents,all} what the prior constrains: the exponents only (C free) or all (C too); "
         "None: all when init is a calibrated run of the same system, else exponents. (default: None)"
     ) in text
-    assert "--train TRAIN data.train (default: None)" in text  # a field without a description: its key
