@@ -66,8 +66,7 @@ class PotentialConfig:
             :func:`.dataset.statistics`; left at 1: measured on the data).
         avg_num_neighbors: mean neighbours per atom within the cut-off, which normalises the sums
             of messages (``None``: measured on the data).
-        head: the name of the first head; training sets it from ``data.head``, so name the level of
-            theory there.
+        head: the name of the first head, set by training from ``data.head`` (no flag of its own).
         head_blocks: how many of the last interaction blocks each head owns (0: heads are readouts,
             every block shared).
     """
@@ -87,7 +86,7 @@ class PotentialConfig:
     energy_shift: float = 0.0
     energy_scale: float = 1.0
     avg_num_neighbors: float | None = None
-    head: str = "default"
+    head: str = derived("training, from data.head (the level of theory)", default="default")
     heads: list[HeadConfig] = derived("fine-tuning, one per head it adds", default_factory=list)
     head_blocks: int = 0
 
