@@ -107,3 +107,14 @@ def test_a_mistyped_ratio_stops_evaluate_and_predict_with_its_line(files, capsys
     assert main(["predict", str(out), "--input", str(files / "typo.csv"), "--output", str(predicted)]) == 2
     assert capsys.readouterr().err.strip().endswith("typo.csv, line 2: AR = 'x' is not a number")
     assert not predicted.exists() and not (out / "evaluations").exists()
+
+
+def test_export_of_a_run_that_wrote_its_own_says_where_it_is(files, capsys):
+    out = files / "run"
+    assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {out}/checkpoints/last.ckpt: checkpoint not found (export works on runs trained "
+        f"with Lightning; this run wrote its export itself: {out}/model)\n"
+    )
