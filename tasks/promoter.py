@@ -401,7 +401,29 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
 
 
+# Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
+# these training keys shape multi-device pre-training and would do nothing here.
+UNUSED_TRAIN_KEYS = (
+    "devices",
+    "num_nodes",
+    "strategy",
+    "val_every",
+    "val_batches",
+    "checkpoint_every",
+    "num_workers",
+    "activation_checkpointing",
+    "compile",
+)
+
+
 def validate(cfg: PromoterConfig) -> None:
+    defaults = TrainConfig()
+    for key in UNUSED_TRAIN_KEYS:
+        if getattr(cfg.train, key) != getattr(defaults, key):
+            raise ConfigError(
+                f"train.{key}: not used by finetune promoter (each model is fitted on one device and "
+                f"validated once an epoch); leave it at {getattr(defaults, key)!r}"
+            )
     if cfg.folds == 1 or cfg.folds < 0:
         raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
     if cfg.folds and cfg.inputs.val:
