@@ -118,11 +118,9 @@ def export_run(args: argparse.Namespace) -> int:
         return 0
     path = Path(args.checkpoint) if args.checkpoint else run.last_checkpoint
     if not path.is_file():
-        exported = (
-            ""
-            if args.checkpoint or not (run.model / "config.json").is_file()
-            else (f"; this run wrote its export itself: {run.model}")
-        )
+        exported = ""
+        if not args.checkpoint and (run.model / "config.json").is_file():
+            exported = f"; this run wrote its export itself: {run.model}"
         raise UserError(
             f"{path}: checkpoint not found (export works on runs trained with Lightning{exported})"
         )

@@ -90,14 +90,14 @@ def field_docs(cfg: Any, prefix: str = "") -> dict[str, str]:
         if not line.strip() or (entry_indent is not None and indent < entry_indent):
             break
         match = _ATTRIBUTE.match(line)
-        if match and indent == (entry_indent if entry_indent is not None else indent):
+        if match and entry_indent in (None, indent):
             entry_indent = indent
             names = [n.strip() for n in match["names"].split(",")]
             text = match["text"]
         else:
             text = line.strip()
+        plain = _ROLE.sub(r"\1", text).replace("``", "")
         for name in names:
-            plain = _ROLE.sub(r"\1", text).replace("``", "")
             docs[name] = f"{docs.get(name, '')} {plain}".strip()
     out = {}
     for f in dataclasses.fields(cfg):
@@ -208,7 +208,8 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
-    trains = hasattr(presets["tiny"](), "train")  # closed-form fits have no steps, time or checkpoint
+    defaults = presets["tiny"]()
+    trains = hasattr(defaults, "train")  # closed-form fits have no steps, time or checkpoint
     parser.add_argument(
         "--preset",
         default=None,
@@ -225,7 +226,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         if trains
         else "not for this command: a closed-form fit has no checkpoint, and takes seconds to run again",
     )
-    return add_config_flags(parser, presets["tiny"](), plugin.flag_aliases())
+    return add_config_flags(parser, defaults, plugin.flag_aliases())
 
 
 def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None:

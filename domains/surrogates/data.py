@@ -202,14 +202,16 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
     core = {"re", "pr", "nu"}
     extra = [h for h in header if h.lower() not in core]
     if groups is None:
-        groups = [h for h in extra if all(_is_number(r[lookup[h.lower()]]) for r in body)]
+        groups = []
         for h in extra:
-            cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
-            text_cells = [(c, line) for c, line in cells if not _is_number(c)]
-            # a column of numbers with a few words is a mistyped ratio, not a label column: taking
-            # it as a label would drop the ratio from the law without a word
-            if text_cells and len(text_cells) < len(cells) / 2:
-                value, line = text_cells[0]
+            words = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
+            words = [(value, line) for value, line in words if not _is_number(value)]
+            if not words:
+                groups.append(h)
+            elif len(words) < len(body) / 2:
+                # a column of numbers with a few words is a mistyped ratio, not a label column:
+                # taking it as a label would drop the ratio from the law without a word
+                value, line = words[0]
                 raise DataError(
                     f"{path}, line {line}: {h} = {value!r} is not a number (the column's other values "
                     "are: a geometric ratio needs a number in every row, a label column text)"
