@@ -148,6 +148,10 @@ class Task:
     name: str = ""
     summary: str = ""
     config_class: type = object
+    unused_train_keys: tuple[str, ...] = ()
+    """Keys of the config's ``train`` section this task never reads (a task whose fits are small
+    single-device runs has no use for ``devices``): ``--help`` does not list them, and the task
+    refuses them when set, saying why."""
 
     def presets(self) -> dict[str, Callable[[], Any]]:
         """Named configurations; every task has at least ``tiny``."""

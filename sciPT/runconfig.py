@@ -113,9 +113,15 @@ _ATTRIBUTE = re.compile(r"^\s*(?P<names>\w+(?:, \w+)*): (?P<text>.*)$")
 _ROLE = re.compile(r":\w+:`~?([^`]*)`")  # Sphinx cross-references, as plain names
 
 
-def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: dict[str, str]) -> dict:
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    defaults: Any,
+    aliases: dict[str, str],
+    unlisted: frozenset[str] = frozenset(),
+) -> dict:
     """One flag per config leaf a user sets (:func:`sciPT.config.derived` leaves have none); returns
-    ``{dest: (key, type)}``. Defaults shown are the preset's."""
+    ``{dest: (key, type)}``. Defaults shown are the preset's. Keys in ``unlisted`` keep their flag,
+    so that setting one gets the command's own explanation, but ``--help`` does not list it."""
     reverse = {v: k for k, v in aliases.items()}
     table = {}
     docs = field_docs(defaults)
@@ -132,7 +138,9 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: Any, aliases: di
             dest=dest,
             default=argparse.SUPPRESS,
             metavar=key.split(".")[-1].upper(),
-            help=f"{docs.get(key, key)} (default: {shown})".replace("%", "%%"),
+            help=argparse.SUPPRESS
+            if key in unlisted
+            else f"{docs.get(key, key)} (default: {shown})".replace("%", "%%"),
         )
         if is_list:  # "--data A B" and "--data A --data B" both give [A, B]
             kwargs.update(nargs="+", action="extend")
@@ -226,7 +234,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         if trains
         else "not for this command: a closed-form fit has no checkpoint, and takes seconds to run again",
     )
-    return add_config_flags(parser, defaults, plugin.flag_aliases())
+    unlisted = frozenset(f"train.{key}" for key in getattr(plugin, "unused_train_keys", ()))
+    return add_config_flags(parser, defaults, plugin.flag_aliases(), unlisted)
 
 
 def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None:

@@ -254,11 +254,27 @@ def tiny() -> PromoterConfig:
     return PromoterConfig()
 
 
+# Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
+# these training keys shape multi-device pre-training and would do nothing here.
+UNUSED_TRAIN_KEYS = (
+    "devices",
+    "num_nodes",
+    "strategy",
+    "val_every",
+    "val_batches",
+    "checkpoint_every",
+    "num_workers",
+    "activation_checkpointing",
+    "compile",
+)
+
+
 # --- the task -----------------------------------------------------------------------------------
 class PromoterTask(Task):
     name = "promoter"
     summary = "promoter / non-promoter classification on a DNA encoder (fine-tune, CV, predict, scan)"
     config_class = PromoterConfig
+    unused_train_keys = UNUSED_TRAIN_KEYS
 
     def presets(self):
         return {"tiny": tiny}
@@ -399,21 +415,6 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     if i.positives and i.negatives:
         return read_pair(i.positives, i.negatives)
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
-
-
-# Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
-# these training keys shape multi-device pre-training and would do nothing here.
-UNUSED_TRAIN_KEYS = (
-    "devices",
-    "num_nodes",
-    "strategy",
-    "val_every",
-    "val_batches",
-    "checkpoint_every",
-    "num_workers",
-    "activation_checkpointing",
-    "compile",
-)
 
 
 def validate(cfg: PromoterConfig) -> None:

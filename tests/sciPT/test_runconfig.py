@@ -159,3 +159,19 @@ def test_help_text_comes_from_the_config_docstrings():
         "--transfer {exponents,all} what the prior constrains: the exponents only (C free) or all (C too); "
         "None: all when init is a calibrated run of the same system, else exponents. (default: None)"
     ) in text
+
+
+def test_training_keys_a_task_never_reads_are_not_listed_but_still_parsed():
+    """The promoter task's fine-tunes are single-device: --help omits --devices, and a run that sets
+    it reaches the task's own refusal rather than argparse's bare 'unrecognized arguments'."""
+    promoter = tasks.get("promoter")
+    assert "devices" in promoter.unused_train_keys
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, promoter, "runs/x")
+    listed = parser.format_help()
+    assert "--devices" not in listed and "--ddp-strategy" not in listed and "--compile" not in listed
+    assert "--lr " in listed and "--max-steps" in listed
+    assert resolve_config(promoter, parser.parse_args(["--devices", "2"]), table).train.devices == 2
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, domains.get("dna"), "runs/x")
+    assert "--devices" in parser.format_help()
