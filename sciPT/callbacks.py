@@ -1,4 +1,5 @@
-"""The Lightning pieces of :mod:`sciPT.trainer`: atomic checkpoints and the time budget.
+"""The Lightning pieces of :mod:`sciPT.trainer`: atomic checkpoints, the time budget, and progress
+written as lines when the output is a file.
 
 Kept apart so that importing :mod:`sciPT.trainer` (``TrainConfig``, ``validate``) does not import
 Lightning; :func:`sciPT.trainer.build_trainer` imports this module when it builds a trainer.
@@ -33,12 +34,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -169,3 +171,71 @@ class TimeBudget(pl.Callback):
             return
         if trainer.global_step - self._mark[1] >= self.measure_steps:
             self._size(trainer)
+
+
+class LogLineProgress(ProgressBar):
+    """Training progress as whole lines, for a log file (a batch job's output) instead of a terminal.
+
+    A terminal progress bar redraws itself with carriage returns; written to a file every redraw
+    stays, some 45 bytes a step, which is gigabytes over a week of fast steps. This prints one line
+    every ``every_s`` seconds, after each validation and at the end: the step (of the run's total,
+    when known), the rate since this process started training, the time left at that rate, and the
+    metrics the module puts on the progress bar. Only global rank 0 prints (Lightning disables
+    progress bars on the other ranks).
+
+    Args:
+        every_s: seconds of training between two lines.
+        stream: where the lines go (default: standard output, where Lightning's bar goes).
+    """
+
+    def __init__(self, every_s: float = 60.0, stream=None):
+        super().__init__()
+        self.every_s, self.stream = every_s, stream
+        self._enabled = True
+        self._start: tuple[float, int] = (0.0, 0)  # (time, step) at the start of training
+        self._last_line = 0.0
+        self._last_step: int | None = None
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = (clock(), trainer.global_step)
+        self._last_line = self._start[0]
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if clock() - self._last_line >= self.every_s:
+            self._write(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
+            self._write(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step != self._last_step:  # not already said by a final validation
+            self._write(trainer, pl_module)
+
+    def line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
+        """``step 1200/6000, 11.8 steps/s, 6:47 left, train/loss=1.31, val/loss=1.29``"""
+        now, step = clock(), trainer.global_step
+        start_time, start_step = self._start
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        rate = (step - start_step) / (now - start_time) if now > start_time else 0.0
+        parts = [f"step {step}/{total}" if total else f"step {step}"]
+        if rate > 0:
+            parts.append(f"{rate:.3g} steps/s")
+            if total:
+                left = round(max(total - step, 0) / rate)
+                parts.append(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
+        for key, value in self.get_metrics(trainer, pl_module).items():
+            if key != "v_num":
+                parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+        return ", ".join(parts)
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_line, self._last_step = clock(), trainer.global_step
+        if self._enabled:
+            print(self.line(trainer, pl_module), file=self.stream or sys.stdout, flush=True)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -312,7 +313,7 @@ def build_trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import AtomicCheckpointIO
+    from .callbacks import AtomicCheckpointIO, LogLineProgress
 
     devices = int(cfg.devices) if str(cfg.devices).isdigit() else cfg.devices
     sized = cfg.max_steps is None
@@ -343,7 +344,10 @@ def build_trainer(
         logger=CSVLogger(run_dir, name="logs", version=""),
         callbacks=[
             checkpoint,
-            TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2)),
+            # a bar that redraws itself belongs on a terminal; a batch job's log gets lines
+            TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2))
+            if sys.stdout.isatty()
+            else LogLineProgress(),
             *time_budget_callbacks(cfg, every=min(cfg.val_every, cfg.checkpoint_every)),
             *(callbacks or []),
         ],

@@ -302,3 +302,17 @@ def test_an_unsupported_option_stops_pretraining_before_the_run_directory_is_wri
     ):
         pretrain("molecules", cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_progress_to_a_file_is_a_line_a_minute_and_one_per_validation(tmp_path, clock, capsys):
+    """Output captured (not a terminal): lines, not a redrawn bar. 0.5 s a step: the minute is up
+    after step 120 (2 steps/s, 10 steps or 5 s left); the run's one validation is at step 130."""
+    trainer = fit(train_cfg(max_steps=130, val_every=1000), tmp_path, Tick(clock, 0.5))
+    assert isinstance(trainer.progress_bar_callback, sc.LogLineProgress)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(", train/loss=")[0] for line in lines] == [
+        "step 120/130, 2 steps/s, 0:00:05 left",
+        "step 130/130, 2 steps/s, 0:00:00 left",
+    ]
+    assert "val/loss=" not in lines[0] and "val/loss=" in lines[1]
+    assert "\r" not in "".join(lines)
