@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -297,6 +299,22 @@ def _strategy(cfg: TrainConfig, wrap_modules: set[type]) -> Any:
     return "auto"
 
 
+def _drop_lightning_tip(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that a user can neither act on nor should believe here: its
+    advertising tips, the "previous log files ... will be deleted" warning of a resumed run (the
+    earlier ``metrics.csv`` was kept as ``metrics.partN.csv``, :func:`sciPT.plots.keep_log_for_resume`,
+    and Lightning deletes nothing else), and its own use of a torch API torch has deprecated."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _drop_lightning_tip not in rank_zero.filters:
+        rank_zero.addFilter(_drop_lightning_tip)
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def build_trainer(
     cfg: TrainConfig,
     run_dir: Path,
@@ -314,6 +332,8 @@ def build_trainer(
     from lightning.pytorch.loggers import CSVLogger
 
     from .callbacks import AtomicCheckpointIO, LogLineProgress
+
+    quiet_lightning()
 
     devices = int(cfg.devices) if str(cfg.devices).isdigit() else cfg.devices
     sized = cfg.max_steps is None

@@ -316,3 +316,15 @@ def test_progress_to_a_file_is_a_line_a_minute_and_one_per_validation(tmp_path, 
     ]
     assert "val/loss=" not in lines[0] and "val/loss=" in lines[1]
     assert "\r" not in "".join(lines)
+
+
+def test_a_second_run_in_the_same_directory_is_not_told_its_logs_will_be_deleted(tmp_path, recwarn, caplog):
+    """The earlier metrics.csv is kept (sciPT.plots.keep_log_for_resume) and Lightning deletes nothing
+    else, so its warning would be false; its advertising tip is dropped too."""
+    fit(train_cfg(max_steps=3), tmp_path)
+    (tmp_path / "logs/metrics.csv").rename(tmp_path / "logs/metrics.part0.csv")
+    with caplog.at_level("INFO"):
+        fit(train_cfg(max_steps=3), tmp_path)
+    said = [str(w.message) for w in recwarn] + caplog.messages
+    assert not [m for m in said if "will be deleted" in m or "Tip" in m or "LeafSpec" in m]
+    assert any(m.startswith("GPU available") for m in caplog.messages)  # Lightning's facts stay
