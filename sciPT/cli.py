@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -270,7 +271,16 @@ def close_process_group() -> None:
         dist.destroy_process_group()
 
 
+def log_friendly_progress() -> None:
+    """A progress bar redraws itself up to ten times a second; in a log file (a batch job's output)
+    every redraw stays. When standard error is not a terminal, redraw at most every 30 seconds.
+    tqdm reads ``TQDM_*`` overrides when it is imported, so this runs before any plugin is."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
+
+
 def main(argv: list[str] | None = None) -> int:
+    log_friendly_progress()
     try:
         args = build_parser(argv).parse_args(argv)
         with missing_extra(getattr(args, "plugin_label", "this command"), getattr(args, "plugin_extras", [])):

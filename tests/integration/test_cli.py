@@ -1,6 +1,7 @@
 """The `scipt` command: help, pre-training runs, predict --embed, export, and every bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -196,3 +197,17 @@ def test_data_list_checks_shipped_files(capsys):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "ecoli-genome" in out and "ok" in out and "hash mismatch" not in out
+
+
+def test_progress_bars_in_a_log_file_redraw_at_most_every_30_seconds():
+    """A bar of 200 steps over about a second, standard error a pipe: the bar's first and last
+    states only, where tqdm's default would write one every 0.1 s."""
+    script = (
+        "import time, sciPT.cli as cli; cli.log_friendly_progress()\n"
+        "from tqdm.auto import tqdm\n"
+        "for _ in tqdm(range(200)): time.sleep(0.005)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TQDM_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    states = [s for s in done.stderr.replace("\n", "\r").split("\r") if s.strip()]
+    assert len(states) == 2 and states[0].startswith("  0%") and states[1].startswith("100%"), states
