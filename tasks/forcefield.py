@@ -167,7 +167,8 @@ class ForcefieldTask(Task):
         return 0
 
     def add_predict_arguments(self, parser):
-        add_reading_arguments(parser)
+        # predictions need no labels: key flags would be accepted and do nothing
+        add_reading_arguments(parser, keys=False)
 
     def predict(self, run, args):
         return predict_run(run, args)

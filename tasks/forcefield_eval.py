@@ -89,17 +89,24 @@ def predict_run(run: RunDir, args) -> int:
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
         for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
             chunk = graphs[start : start + size]
-            out = model(collate(chunk), forces=True)
+            out = model(collate(chunk), forces=True, stress=True)
             counts = np.cumsum([0] + [g.num_nodes for g in chunk])
             for k, frame in enumerate(frames[start : start + size]):
                 atoms = Atoms(
                     numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
                 )
+                # as the ASE calculator: a stress only where there is a cell volume
+                stress = {"stress": out["stress"][k].double().numpy()} if frame.pbc.any() else {}
                 atoms.calc = SinglePointCalculator(
                     atoms,
                     energy=float(out["energy"][k]),
                     forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
+                    **stress,
                 )
                 write(handle, atoms, format="extxyz")
-    print(f"wrote {len(graphs)} frames with predicted energy and forces to {args.output}", file=sys.stderr)
+    stress = " and, for periodic frames, stress" if any(f.pbc.any() for f in frames) else ""
+    print(
+        f"wrote {len(graphs)} frames with predicted energy, forces{stress} to {args.output} (eV, Angstrom)",
+        file=sys.stderr,
+    )
     return 0

@@ -28,6 +28,7 @@ from sciPT.domains.molecules.ewc import head_strategy, old_head_estimator
 from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError
+from sciPT.export import export_record
 from sciPT.finetune import (
     FinetuneModule,
     HeadWarmup,
@@ -37,6 +38,7 @@ from sciPT.finetune import (
     replay_loader,
 )
 from sciPT.finetune import validate as validate_finetune
+from sciPT.pretrain import ExportRecord
 from sciPT.run import RunDir
 from sciPT.trainer import TrainConfig, build_trainer
 
@@ -131,6 +133,22 @@ class FrameData(StepDataModule):
         )
 
 
+def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
+    """``model/config.json`` of the fine-tuned potential, less the sciPT version."""
+    return molecules.export_config(
+        backbone.cfg,
+        task="forcefield",
+        references=sets.references_method,
+        pretrained_references=sets.eval_references,
+        head=sets.head,
+        eval_head=sets.eval_head,
+        init=cfg.init,
+        pretrained_on=start.export.get("pretrained_on", []),
+        finetuned_on=sets.corpus,
+        strategy=cfg.finetune.strategy,
+    )
+
+
 def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: str | None = None) -> RunDir:
     """Fine-tune as ``cfg`` says and write the run directory ``out`` (:mod:`sciPT.tasks.forcefield`)."""
     validate(cfg)
@@ -197,7 +215,16 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         replay_loss_fn=ForceFieldLoss(cfg.objective, sets.eval_head) if sets.eval_head != sets.head else None,
         batch_size_fn=lambda b: b.num_graphs,
     )
-    trainer = build_trainer(cfg.train, run.path, enable_val=bool(sets.val))
+    trainer = build_trainer(
+        cfg.train,
+        run.path,
+        enable_val=bool(sets.val),
+        # as in pre-training: every checkpoint can be exported, and last.ckpt holds the final
+        # step even when the run stops between two periodic saves
+        callbacks=[
+            ExportRecord(export_record(export_config(cfg, start, sets, backbone), False), run.last_checkpoint)
+        ],
+    )
     fit_started = time.time()
     trainer.fit(
         module,
@@ -211,21 +238,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     backbone = module.backbone.to("cpu").eval()
     after = evaluate_sets(backbone, sets, cfg.eval_batch_size, label="after fine-tuning")
     export_model(
-        run.model,
-        backbone,
-        molecules.export_config(
-            backbone.cfg,
-            task="forcefield",
-            references=sets.references_method,
-            pretrained_references=sets.eval_references,
-            head=sets.head,
-            eval_head=sets.eval_head,
-            init=cfg.init,
-            pretrained_on=start.export.get("pretrained_on", []),
-            finetuned_on=sets.corpus,
-            strategy=cfg.finetune.strategy,
-            sciPT_version=__version__,
-        ),
+        run.model, backbone, {**export_config(cfg, start, sets, backbone), "sciPT_version": __version__}
     )
     metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
     if isinstance(strategy, HeadWarmup):  # a fraction of the run settles during it

@@ -16,10 +16,13 @@ energy and force errors, parity plots).
 
 from __future__ import annotations
 
+import sys
+
 from sciPT.config import from_dict, to_dict
+from sciPT.files import resolve_data_path
 from sciPT.registry import Domain, PretrainSetup
 
-from .data import head_name, streams
+from .data import ETHANOL_ISOLATED, head_name, streams
 from .dataset import collate, prepare
 from .ewc import fisher_hook
 from .ewc import validate as validate_fisher
@@ -30,6 +33,25 @@ from .presets import PRESETS, MoleculesConfig
 from .streaming import prepare_streaming, training_sets
 
 __all__ = ["MoleculesDomain", "MoleculesConfig", "EquivariantPotential", "PotentialConfig", "domain"]
+
+
+def drop_preset_isolated_atoms(data) -> None:
+    """Forget the presets' isolated atoms (the shipped ethanol ones) when ``--data`` replaced the
+    shipped ethanol frames: they are energies of that level of theory, read with the user's keys
+    and units, so they would be refused (other keys) or silently wrong (other units, another level).
+    The references then come as ``data.references`` says from the user's own data. A file named
+    explicitly by another spelling of its path (absolute, say) is kept."""
+    if data.isolated_atoms != ETHANOL_ISOLATED or not data.paths:
+        return
+    shipped = resolve_data_path(ETHANOL_ISOLATED).resolve().parent
+    if all(resolve_data_path(p).resolve().parent == shipped for p in [*data.paths, *data.val_paths]):
+        return
+    data.isolated_atoms = None
+    print(
+        f"data.isolated_atoms: the preset's {ETHANOL_ISOLATED} belongs to the shipped ethanol frames, "
+        "not to --data; not used (name a file of your own level of theory to use isolated atoms)",
+        file=sys.stderr,
+    )
 
 
 class MoleculesDomain(Domain):
@@ -51,6 +73,7 @@ class MoleculesDomain(Domain):
             from .distill import use_distilled_corpus
 
             use_distilled_corpus(cfg)  # --teacher/--smiles: the labelled frames replace data.paths
+        drop_preset_isolated_atoms(cfg.data)
         objective = build_objective(cfg.objective)
         # a folder of shards: each rank streams its own (.streaming)
         prepared = (prepare_streaming if streams(cfg.data) else prepare)(

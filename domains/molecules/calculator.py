@@ -16,7 +16,8 @@ coordinates, atoms closer than 0.1 Angstrom, an element outside the model's tabl
 structure whose cell has no volume raise :class:`sciPT.errors.DataError`.
 
 Properties, in ASE units (eV, eV/Angstrom, eV/Angstrom^3): ``energy`` (= ``free_energy``: the
-potential has no electronic entropy), ``forces`` and, for a periodic structure, ``stress`` (Voigt
+potential has no electronic entropy), ``energies`` (per atom, ``atoms.get_potential_energies()``;
+they sum to ``energy``), ``forces`` and, for a periodic structure, ``stress`` (Voigt
 order ``xx, yy, zz, yz, xz, xy``, ASE's sign convention). A structure without periodic boundaries
 has no volume and no stress: asking for one raises ASE's ``PropertyNotImplementedError``, never
 returns NaN.
@@ -83,7 +84,7 @@ class SciPTCalculator(Calculator):
         **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(
         self,
@@ -113,6 +114,7 @@ class SciPTCalculator(Calculator):
         self.results = {
             "energy": energy,
             "free_energy": energy,
+            "energies": out["atomic_energies"].double().cpu().numpy(),
             "forces": out["forces"].double().cpu().numpy(),
         }
         if periodic:

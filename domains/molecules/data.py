@@ -237,6 +237,10 @@ def atoms_to_frame(
         if key is None:
             continue
         value = _lookup(atoms, key)
+        if value is None and name == "forces" and len(atoms) == 1:
+            # isolated-atom frames (MACE's convention, the shipped isolated_atoms.xyz) carry no
+            # forces: a lone atom's are zero by symmetry
+            value = np.zeros((1, 3))
         if value is None:
             raise DataError(f"{source}: no {name} key '{key}' (the frame has: {_keys(atoms)})")
         try:

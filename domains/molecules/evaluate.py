@@ -142,16 +142,21 @@ def run_data_config(run, args) -> MoleculeDataConfig:
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 
 
-def add_reading_arguments(parser) -> None:
-    """``--energy-key``, ``--forces-key``, ``--frames-per-batch``, ``--head`` (evaluate and
-    predict)."""
+def add_reading_arguments(parser, *, keys: bool = True) -> None:
+    """``--head``, ``--frames-per-batch`` and, with ``keys`` (evaluate: predict reads no labels),
+    ``--energy-key`` and ``--forces-key``."""
     parser.add_argument(
         "--head",
         help="the model head (level of theory) to predict with (default: the newest, i.e. the only "
         "one of a model with one head, else the one fine-tuned last)",
     )
-    parser.add_argument("--energy-key", help="energy key of the frames (default: the run's data.energy_key)")
-    parser.add_argument("--forces-key", help="forces key of the frames (default: the run's data.forces_key)")
+    if keys:
+        parser.add_argument(
+            "--energy-key", help="energy key of the frames (default: the run's data.energy_key)"
+        )
+        parser.add_argument(
+            "--forces-key", help="forces key of the frames (default: the run's data.forces_key)"
+        )
     parser.add_argument(
         "--frames-per-batch", type=int, default=32, help="frames per evaluation batch (default: 32)"
     )

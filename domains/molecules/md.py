@@ -84,6 +84,11 @@ def read_structure(path: str) -> Atoms:
 def initial_velocities(atoms: Atoms, temperature: float, seed: int) -> None:
     """Maxwell-Boltzmann momenta at ``temperature`` K, without drift (nor rotation when the
     structure is not periodic, where angular momentum is conserved)."""
+    if len(atoms) == 1:
+        # a lone atom's only motion is the drift removed below; ASE's rescaling to the temperature
+        # would then divide zero by zero and start the run from NaN momenta
+        atoms.set_momenta(np.zeros((1, 3)))
+        return
     _maxwell_boltzmann(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
     Stationary(atoms)
     if not atoms.pbc.any():

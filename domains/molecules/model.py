@@ -368,9 +368,18 @@ class EquivariantPotential(nn.Module):
 
         out = {"energy": energy, "atomic_energies": atomic, "features": h[:, 0]}
         if needs_grad:
-            grads = torch.autograd.grad(
-                energy.sum(), inputs, create_graph=create_graph, retain_graph=create_graph
-            )
+            # a structure without a pair inside the cut-off (one atom, fragments far apart, a
+            # sparse cell) has an energy independent of positions and strain: zero, not an error
+            grads = [None] * len(inputs)
+            if energy.requires_grad:
+                grads = torch.autograd.grad(
+                    energy.sum(),
+                    inputs,
+                    create_graph=create_graph,
+                    retain_graph=create_graph,
+                    allow_unused=True,
+                )
+            grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
             if want_forces:
                 out["forces"] = -grads[0]
             if want_stress:

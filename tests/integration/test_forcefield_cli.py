@@ -160,6 +160,46 @@ def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
     assert old.get_potential_energy() != pytest.approx(frames[2].get_potential_energy(), abs=1e-3)
 
 
+def test_predict_writes_the_stress_of_periodic_frames(runs, data, tmp_path, capsys):
+    """As the ASE calculator: a stress for a frame with a cell, none for a molecule; predict reads
+    no labels, so it takes no key flags (they were accepted and did nothing)."""
+    _, run = runs
+    boxed = read(data[1]["val"], index=0)
+    boxed.set_cell(np.diag([9.0, 9.5, 10.0]))
+    boxed.pbc = True
+    mixed, out = tmp_path / "mixed.xyz", tmp_path / "predicted.xyz"
+    write(mixed, [boxed, read(data[1]["val"], index=1)])
+    capsys.readouterr()
+    assert main(["predict", str(run), "--input", str(mixed), "--output", str(out)]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"wrote 2 frames with predicted energy, forces and, for periodic frames, stress to {out} (eV, Angstrom)"
+    )
+    crystal, molecule = read(out, index=":")
+    boxed.calc = SciPTCalculator(run)
+    assert crystal.get_stress() == pytest.approx(boxed.get_stress(), abs=1e-9)
+    assert np.abs(crystal.get_stress()).max() > 0
+    assert "stress" not in molecule.calc.results
+    with pytest.raises(SystemExit):
+        main(["predict", str(run), "--input", str(mixed), "--output", str(out), "--energy-key", "E"])
+    assert "unrecognized arguments: --energy-key E" in capsys.readouterr().err
+
+
+def test_export_of_a_finetuning_checkpoint_equals_the_run_own_model(runs, tmp_path, capsys):
+    """Fine-tuning checkpoints keep the export configuration, as pre-training's do, and last.ckpt
+    holds the final step (3) though the periodic saves were at 2: `scipt export` of it gives the
+    run's own model/, heads and references included."""
+    _, run = runs
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    assert capsys.readouterr().err.strip() == f"exported step 3 to {tmp_path / 'model'}"
+    exported = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert exported == json.loads((run / "model" / "config.json").read_text())
+    assert exported["task"] == "forcefield" and exported["model"]["head"] == "train"
+    assert [h["name"] for h in exported["model"]["heads"]] == ["acac_train"]
+    weights = (tmp_path / "model" / "model.safetensors").read_bytes()
+    assert weights == (run / "model" / "model.safetensors").read_bytes()
+
+
 def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     _, run = runs
     traj = tmp_path / "traj.xyz"

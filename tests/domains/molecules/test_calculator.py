@@ -159,3 +159,48 @@ def test_langevin_md_keeps_the_centre_of_mass_still(trained, ethanol, tmp_path):
     assert np.abs(frames[-1].get_momenta().sum(axis=0)).max() < 1e-6
     assert np.abs(centre[-1] - centre[0]).max() < 1e-6
     assert np.abs(frames[-1].positions - frames[0].positions).max() > 1e-3
+
+
+def test_structures_without_a_pair_inside_the_cutoff_have_zero_forces(trained):
+    """A lone atom, two atoms 20 Angstrom apart (cut-off 4) and one atom in a 10 Angstrom cell: the
+    energy does not depend on the positions, so forces and stress are zero, not an autograd error;
+    the far pair's energy is the sum of the two lone atoms'."""
+    calc = SciPTCalculator(trained[0])
+    energies = {}
+    for symbol in "CO":
+        lone = Atoms(symbol)
+        lone.calc = calc
+        energies[symbol] = lone.get_potential_energy()
+        np.testing.assert_array_equal(lone.get_forces(), np.zeros((1, 3)))
+    far = Atoms("CO", positions=[[0, 0, 0], [20.0, 0, 0]])
+    far.calc = calc
+    assert far.get_potential_energy() == pytest.approx(energies["C"] + energies["O"], abs=1e-9)
+    np.testing.assert_array_equal(far.get_forces(), np.zeros((2, 3)))
+    boxed = Atoms("C", cell=np.diag([10.0, 10.0, 10.0]), pbc=True)
+    boxed.calc = calc
+    assert boxed.get_potential_energy() == pytest.approx(energies["C"], abs=1e-9)
+    np.testing.assert_array_equal(boxed.get_stress(), np.zeros(6))
+
+
+def test_atomic_energies_sum_to_the_energy(trained, ethanol):
+    atoms = ethanol.copy()
+    atoms.calc = SciPTCalculator(trained[0])
+    atomic = atoms.get_potential_energies()
+    assert atomic.shape == (9,) and np.ptp(atomic) > 1.0  # hydrogens and oxygen differ by eV
+    assert atomic.sum() == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
+
+
+def test_md_of_a_lone_atom_stays_at_rest(trained, tmp_path):
+    """ASE rescales drawn momenta to the temperature after removing the drift: for one atom that
+    was 0 / 0, and the run started from NaN."""
+    lone = Atoms("C")
+    initial_velocities(lone, 300.0, seed=0)
+    np.testing.assert_array_equal(lone.get_momenta(), np.zeros((1, 3)))
+    out = tmp_path / "lone.xyz"
+    log = run_md(
+        Atoms("C"), SciPTCalculator(trained[0]), MDSettings(steps=3, temperature=300.0), out, progress=False
+    )
+    frames = read(out, index=":")
+    assert len(frames) == 4
+    assert [row["temperature_K"] for row in log] == [0.0] * 4
+    np.testing.assert_array_equal(frames[-1].positions, np.zeros((1, 3)))

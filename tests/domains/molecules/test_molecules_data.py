@@ -254,6 +254,23 @@ def test_missing_energy_and_forces_keys_name_file_and_frame(tmp_path):
     assert len(read_frames(str(path), labelled=False)) == 2
 
 
+def test_isolated_atoms_need_no_forces_but_molecules_do(tmp_path):
+    """Isolated-atom frames are written without forces (MACE's convention, the shipped
+    isolated_atoms.xyz): a training file that starts with them is read, their forces zero."""
+    path = write(
+        tmp_path,
+        "with_atoms.xyz",
+        "1\nProperties=species:S:1:pos:R:3 energy=-13.5\nH 0.0 0.0 0.0\n"
+        "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-31.0\n"
+        "H 0.0 0.0 0.0 0.0 0.0 -1.5\nH 0.0 0.0 0.75 0.0 0.0 1.5\n"
+        "2\nProperties=species:S:1:pos:R:3 energy=-31.0\nH 0.0 0.0 0.0\nH 0.0 0.0 0.8\n",
+    )
+    lone, pair = read_frames(str(path), MoleculeDataConfig(max_frames=2))
+    assert lone.energy == -13.5 and lone.forces.tolist() == [[0.0, 0.0, 0.0]]
+    assert pair.forces.tolist() == [[0.0, 0.0, -1.5], [0.0, 0.0, 1.5]]
+    assert error(read_frames, str(path)) == f"{path}: frame 2: no forces key 'forces' (the frame has: energy)"
+
+
 def test_nan_coordinates(tmp_path):
     path = write(
         tmp_path, "nan.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0.0 0.0 0.0\nH 0.0 nan 0.75\n"

@@ -113,3 +113,39 @@ def test_a_bad_architecture_is_refused_before_the_data_is_read(tmp_path):
     with pytest.raises(ConfigError) as err:
         domains.get("molecules").build_pretraining(cfg)
     assert str(err.value) == "model.l_max: expected 0, 1, 2 or 3, got 5"
+
+
+def test_the_presets_isolated_atoms_go_with_the_shipped_frames_only(shipped, tmp_path, capsys):
+    """``--data`` replaces the shipped ethanol frames, and with them their isolated atoms: these
+    were read with the user's keys and units (refused under other keys; for a file in Hartree,
+    27 times too large and used as the references)."""
+    from ase.io import read, write
+    from ase.units import Hartree
+
+    frames = read(shipped / "ethanol" / "train.xyz", index=":20")
+    for atoms in frames:
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = None
+        atoms.info["energy"], atoms.arrays["forces"] = energy / Hartree, forces / Hartree
+    mine = tmp_path / "mine.xyz"
+    write(mine, frames, format="extxyz")
+    cfg = tiny()
+    cfg.data.paths = [str(mine)]
+    cfg.data.energy_unit = "Hartree"
+    capsys.readouterr()
+    setup = domains.get("molecules").build_pretraining(cfg)
+    assert cfg.data.isolated_atoms is None
+    assert setup.export_config["references"] == "lstsq"
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "data.isolated_atoms: the preset's data_recipes/molecules/ethanol/isolated_atoms.xyz belongs to "
+        "the shipped ethanol frames, not to --data; not used (name a file of your own level of theory to "
+        "use isolated atoms)"
+    )
+    # the shipped frames keep them, however their path is spelt
+    cfg = tiny()
+    cfg.data.paths, cfg.data.max_frames = [str(shipped / "ethanol" / "train.xyz")], 20
+    setup = domains.get("molecules").build_pretraining(cfg)
+    assert setup.export_config["references"] == "isolated"
+    assert setup.export_config["model"]["reference_energies"] == pytest.approx(
+        [-13.568422383046626, -1025.2770951782686, -2035.5709809589698]
+    )
