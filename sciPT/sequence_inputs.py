@@ -125,13 +125,14 @@ def read_sequences(
                 if fasta_label is not None:
                     found.append(fasta_label)
                 elif labelled:
-                    word = re.search(r"(?:^|\s|\|)label=(\S+)", title)
+                    # a label word ends where the next header field does, as it may begin after one
+                    word = re.search(r"(?:^|\s|\|)label=([^\s|;,]+)", title)
                     if word is None:
                         raise DataError(
                             f"{path}: {where} has no 'label={labels[0][1]}' or "
                             f"'label={labels[0][0]}' in its header"
                         )
-                    found.append(label(word.group(1).strip("|;,"), where))
+                    found.append(label(word.group(1), where))
     else:
         with open_text(path) as handle:
             header = handle.readline()

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from sciPT.classification import HeadConfig
 from sciPT.config import to_dict
 from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
 from sciPT.errors import ConfigError, DataError
-from sciPT.finetune import FinetuneConfig
+from sciPT.finetune import FinetuneConfig, build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.nn import TransformerConfig
 from sciPT.registry import Command, Task
@@ -425,6 +426,11 @@ def validate(cfg: PromoterConfig) -> None:
                 f"train.{key}: not used by finetune promoter (each model is fitted on one device and "
                 f"validated once an epoch); leave it at {getattr(defaults, key)!r}"
             )
+    if cfg.finetune.strategy == "replay":
+        raise ConfigError(
+            "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
+            "pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead"
+        )
     if cfg.folds == 1 or cfg.folds < 0:
         raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
     if cfg.folds and cfg.inputs.val:
@@ -449,6 +455,38 @@ def validate(cfg: PromoterConfig) -> None:
             raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
 
 
+def check_start_keys(cfg: PromoterConfig) -> None:
+    """Refuse model and tokenizer keys beside a pre-trained ``--init``, whose own architecture and
+    tokenizer are used: the keys would be recorded in config.yaml and do nothing."""
+    if cfg.init == "none":
+        return
+    defaults = PromoterConfig()
+    for section in ("model", "tokenizer"):
+        given, default = to_dict(getattr(cfg, section)), to_dict(getattr(defaults, section))
+        for key, value in given.items():
+            if value != default[key]:
+                raise ConfigError(
+                    f"{section}.{key}: the pre-trained start (--init {cfg.init}) brings its own "
+                    f"{section}; the {section} keys apply to --init none"
+                )
+
+
+def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
+    """Refuse a step budget that ends inside the first pass over the largest fit's training part:
+    that fit would stop before its first validation, which early stopping needs."""
+    t = cfg.train
+    if t.max_steps is None:
+        return
+    fit = len(data) if val is not None else len(data) - max(2, int(round(cfg.val_fraction * len(data))))
+    steps = math.ceil(math.ceil(fit / t.batch_size) / t.accumulate)
+    if steps > t.max_steps:
+        raise ConfigError(
+            f"max_steps: {t.max_steps} optimizer steps end before the first validation; one pass over "
+            f"the {fit} training sequences of {data.source} is {steps} steps at batch size "
+            f"{t.batch_size}: expected --max-steps at least {steps} or a larger --batch-size"
+        )
+
+
 def run_finetune(cfg: PromoterConfig, out) -> int:
     validate(cfg)
     started = time.time()
@@ -461,11 +499,22 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
             f"fewer than the {cfg.folds} folds"
         )
+    check_epoch_fits(cfg, data, val)
     start = load_start(cfg.init, cfg)
+    check_start_keys(cfg)
+    # the fits build their strategy only once training starts: its errors (a freeze deeper than
+    # the encoder, ewc without a Fisher) would come after the run directory was written
+    build_strategy(cfg.finetune, start.backbone(cfg.train.seed), fisher=load_fisher(start.extras))
     residue_cap = start.residue_cap
     length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
-    # the scratch baseline: the same architecture and tokenizer, randomly initialised
-    scratch = Start("scratch", None, start.model_cfg, start.tokenizer, [], {}) if cfg.baselines else None
+    # the scratch baseline: the same architecture and tokenizer, randomly initialised and fully
+    # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
+    # (ewc would have no Fisher, l2sp would pull towards noise, a linear probe would read noise)
+    scratch = (
+        Start("scratch", None, start.model_cfg, start.tokenizer, [], {}, finetune=FinetuneConfig())
+        if cfg.baselines
+        else None
+    )
     run = RunDir.create(out)
     run.write_config({"task": "promoter", **to_dict(cfg)})
 

@@ -113,6 +113,17 @@ class Classifier:
     def max_tokens(self) -> int:
         return self.tokenizer.n_tokens(self.length)
 
+    def strands(self, codes: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """What the classifier reads of ``codes``: the cropped sequences and, for a strand-symmetric
+        run, the cropped reverse complements."""
+        out = [crop(codes, self.length)]
+        if self.strand_symmetric:
+            # complemented before the crop: a centred crop of a sequence longer than the length by
+            # an odd number is not the reverse complement of its reverse complement's crop, so
+            # complementing the crop would give a sequence and its reverse complement two answers
+            out.append(crop([COMPLEMENT[c[::-1]] for c in codes], self.length))
+        return out
+
     def predict(
         self,
         codes: list[np.ndarray],
@@ -140,22 +151,17 @@ class Classifier:
 
     def classifier_proba(self, model, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """``model``'s probabilities before any fusion (``model``: the ensemble or one member)."""
-        return predict_proba(
-            model,
-            self.tokenizer,
-            crop(codes, self.length),
-            max_tokens=self.max_tokens,
-            batch_size=batch_size,
-            complement=COMPLEMENT if self.strand_symmetric else None,
-        )
+        strands = [
+            predict_proba(model, self.tokenizer, s, max_tokens=self.max_tokens, batch_size=batch_size)
+            for s in self.strands(codes)
+        ]
+        return np.mean(strands, axis=0).astype(np.float32)
 
     def naturalness_scores(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """The pre-trained model's pseudo-log-likelihood of each sequence ``[N]`` (nats per token),
         cropped like the predictions; for a strand-symmetric run, the mean over both strands."""
-        codes = crop(codes, self.length)
-        strands = [codes] + ([[COMPLEMENT[c[::-1]] for c in codes]] if self.strand_symmetric else [])
         scores = []
-        for strand in strands:
+        for strand in self.strands(codes):
             out = []
             for i in range(0, len(strand), batch_size):
                 batch = self.tokenizer.batch(strand[i : i + batch_size], self.max_tokens)
@@ -186,11 +192,7 @@ class Classifier:
     def stacked_score(self, scorer: KmerScore | CNNScore, codes: list[np.ndarray]) -> np.ndarray:
         """A stacked model's logit on ``codes`` ``[N]``, cropped like the predictions; for a
         strand-symmetric run, the mean over both strands (so the stacked prediction stays symmetric)."""
-        codes = crop(codes, self.length)
-        score = np.asarray(scorer(codes), dtype=np.float64)
-        if self.strand_symmetric:
-            score = (score + scorer([COMPLEMENT[c[::-1]] for c in codes])) / 2
-        return score
+        return np.mean([np.asarray(scorer(s), dtype=np.float64) for s in self.strands(codes)], axis=0)
 
     def fused_proba(self, model, codes: list[np.ndarray]) -> np.ndarray:
         """``model``'s probabilities through the kept fusion (what the stacks are fitted on)."""
@@ -271,13 +273,10 @@ class Classifier:
         members and, for a strand-symmetric run, over both strands."""
         model = self.model.eval()
         members = list(model.members) if isinstance(model, ProbabilityEnsemble) else [model]
-        codes = crop(codes, self.length)
+        strands = self.strands(codes)
         out = []
         for i in range(0, len(codes), batch_size):
-            chunk = codes[i : i + batch_size]
-            batches = [self.tokenizer.batch(chunk, self.max_tokens)]
-            if self.strand_symmetric:
-                batches.append(self.tokenizer.batch([COMPLEMENT[c[::-1]] for c in chunk], self.max_tokens))
+            batches = [self.tokenizer.batch(s[i : i + batch_size], self.max_tokens) for s in strands]
             vectors = [
                 m.backbone.embed(b["input_ids"], b["attention_mask"]) for m in members for b in batches
             ]
@@ -342,6 +341,11 @@ def fit_member(
     max_tokens = start.tokenizer.n_tokens(length)
     head = build_head(cfg.head, backbone, start.tokenizer, max_tokens)
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
+    min_steps = cfg.min_steps_per_epoch
+    if train_cfg.max_steps is not None:
+        # early stopping reads the validation at an epoch's end: an epoch drawn past the last step
+        # never reaches it
+        min_steps = min(min_steps, train_cfg.max_steps)
     return (
         fit_classifier(
             backbone,
@@ -350,12 +354,12 @@ def fit_member(
             (crop(train.codes, length), train.labels),
             (crop(val.codes, length), val.labels),
             train_cfg=train_cfg,
-            finetune=cfg.finetune,
+            finetune=start.finetune or cfg.finetune,
             max_epochs=cfg.max_epochs,
             patience=cfg.patience,
             max_tokens=max_tokens,
             extras=start.extras,
-            min_steps_per_epoch=cfg.min_steps_per_epoch,
+            min_steps_per_epoch=min_steps,
         ).model,
         train,
         val,

@@ -355,6 +355,8 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
 
 def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
     """Markdown: the title, then ``flags`` (the verdicts: :func:`flag_lines`), then the rest."""
+    baseline = cfg.baselines and start.name != "scratch" and cfg.finetune.strategy != "full"
+    scratch_strategy = " (the scratch baseline: full)" if baseline else ""
     head = [
         "# Promoter prediction",
         "",
@@ -362,7 +364,7 @@ def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
         *([""] if flags else []),
         f"Training data: {data.source}: {len(data)} sequences ({int(data.labels.sum())} promoters), "
         f"cropped or padded to {length} bp. Start: {start.name} (`--init {cfg.init}`); strategy "
-        f"{cfg.finetune.strategy}; head {cfg.head.pooling}{' + tokens' if cfg.head.tokens else ''}; strand-symmetric: {cfg.strand_symmetric}.",
+        f"{cfg.finetune.strategy}{scratch_strategy}; head {cfg.head.pooling}{' + tokens' if cfg.head.tokens else ''}; strand-symmetric: {cfg.strand_symmetric}.",
         "",
     ]
     window = start.model_cfg.max_len if isinstance(start.model_cfg, TransformerConfig) else None

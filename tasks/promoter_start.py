@@ -17,6 +17,7 @@ from sciPT.domains.dna import domain as dna_domain
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import UserError
+from sciPT.finetune import FinetuneConfig
 from sciPT.hf import is_hf_init
 from sciPT.naturalness import NaturalnessScorer, head_state
 from sciPT.nn import TransformerConfig, TransformerEncoder
@@ -37,6 +38,7 @@ class Start:
     ``transformers`` config dict (an ESM encoder, :mod:`sciPT.hf`) with its ``tokenizer`` an
     :class:`sciPT.hf.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
     means not pre-trained, ``None`` pre-trained on a corpus nobody recorded (an ``hf:`` model).
+    ``finetune``: the strategy this start is fitted with where it is not the run's (``None``).
     """
 
     name: str
@@ -45,6 +47,7 @@ class Start:
     tokenizer: SequenceTokenizer
     pretrained_on: list | None
     extras: dict
+    finetune: FinetuneConfig | None = None
 
     def backbone(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)

@@ -170,6 +170,89 @@ def test_single_class_is_refused_before_writing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_step_budget_shorter_than_the_epoch_floor_trains(planted, tmp_path):
+    path, _ = planted
+    out = tmp_path / "run"
+    flags = [*SMALL[:-2], "--max-steps", "5", "--ensemble", "1", "--no-baselines"]  # epoch floor 50
+    assert main(["finetune", "promoter", "--train", str(path), "--out", str(out), *flags]) == 0
+    assert json.loads((out / "metrics.json").read_text())["sequences"] == 60
+
+
+def test_a_step_budget_shorter_than_one_pass_is_refused_before_writing(planted, tmp_path, capsys):
+    path, _ = planted
+    out = tmp_path / "run"
+    flags = [*SMALL, "--max-steps", "3", "--ensemble", "1", "--no-baselines"]
+    assert main(["finetune", "promoter", "--train", str(path), "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: max_steps: 3 optimizer steps end before the first validation; one pass over the 54 "
+        f"training sequences of {path} is 4 steps at batch size 16: expected --max-steps at least 4 "
+        "or a larger --batch-size"
+    )
+    assert not out.exists()
+
+
+def test_replay_which_the_fits_cannot_do_is_refused(planted, tmp_path, capsys):
+    path, _ = planted
+    out = tmp_path / "run"
+    argv = ["finetune", "promoter", "--train", str(path), "--out", str(out), "--strategy", "replay"]
+    assert main([*argv, *SMALL]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "scipt: error: finetune.strategy: 'replay' is not available in finetune promoter (its fits "
+        "draw no pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--strategy", "freeze", "--finetune.freeze-layers", "5"],
+            "finetune.freeze_layers: expected 0 to 2 (TransformerEncoder has 3 layer groups, the "
+            "embedding and 2 more), got 5",
+        ),
+        (
+            ["--strategy", "ewc"],
+            "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
+            "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
+            "with sciPT.finetune.save_fisher)",
+        ),
+    ],
+)
+def test_a_strategy_the_start_cannot_take_is_refused_before_writing(
+    planted, tmp_path, capsys, flags, message
+):
+    path, _ = planted
+    out = tmp_path / "run"
+    argv = ["finetune", "promoter", "--train", str(path), "--out", str(out), *flags, *SMALL]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"scipt: error: {message}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags, key, section",
+    [
+        (["--model.d-model", "32"], "model.d_model", "model"),
+        (["--tokenizer.k", "4"], "tokenizer.k", "tokenizer"),
+    ],
+)
+def test_model_keys_beside_a_pretrained_start_are_refused(planted, tmp_path, capsys, flags, key, section):
+    from sciPT.testing import FAST_SEQUENCE_FLAGS
+
+    pre = tmp_path / "pre"
+    assert main(["pretrain", "dna", "--out", str(pre), *FAST_SEQUENCE_FLAGS]) == 0
+    capsys.readouterr()
+    out = tmp_path / "run"
+    argv = ["finetune", "promoter", "--init", str(pre), "--train", str(planted[0]), "--out", str(out)]
+    assert main([*argv, *flags]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: {key}: the pre-trained start (--init {pre}) brings its own {section}; "
+        f"the {section} keys apply to --init none"
+    )
+    assert not out.exists()
+
+
 # --- baselines by default, and the verdicts at the top of the report ---------------------------
 @pytest.fixture
 def random_labels(tmp_path):

@@ -216,3 +216,11 @@ def test_fasta_label_words_and_explicit_fasta_label(tmp_path):
         f"{path}: record 'x' (#1) has label 'promoter'; expected 0/1 "
         "(or +/-, positive/negative, true/false, yes/no)"
     )
+
+
+def test_a_fasta_label_ends_at_the_next_header_field(tmp_path):
+    path = write(
+        tmp_path / "a.fa", ">a|label=Non-promoter|chr1\nACGT\n>b label=Promoter;chr2\nGG\n>c label=1,x\nT\n"
+    )
+    data = read_labelled(path, labelled=True)
+    assert data.labels.tolist() == [0, 1, 1]

@@ -43,6 +43,20 @@ def test_strand_symmetric_prediction():
         assert_strand_symmetric(_random_classifier(False).predict, seqs, COMPLEMENT, atol=1e-4)
 
 
+def test_strand_symmetric_prediction_of_sequences_longer_than_the_model():
+    # 41 and 43 bp exceed the 40 bp model by an odd number: a centred crop of a sequence is then
+    # not the reverse complement of its reverse complement's crop
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in (41, 43, 57, 90, 40, 25)]
+    classifier = _random_classifier(True)
+    assert_strand_symmetric(classifier.predict, seqs, COMPLEMENT)
+    embed = classifier.embed(seqs)
+    np.testing.assert_allclose(classifier.embed([COMPLEMENT[s[::-1]] for s in seqs]), embed, atol=1e-6)
+    scorer = KmerLogisticRegression(ks=(1, 2)).fit(seqs, np.array([1, 0, 1, 0, 1, 0])).score()
+    score = classifier.stacked_score(scorer, seqs)
+    np.testing.assert_allclose(classifier.stacked_score(scorer, [COMPLEMENT[s[::-1]] for s in seqs]), score)
+
+
 def test_a_strand_symmetric_classifier_stays_symmetric_with_its_stacks(planted, fast_cfg):
     path, _ = planted
     data = read_labelled(path, labelled=True)
