@@ -106,8 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument(
         "--k",
         type=int,
-        default=contamination.DEFAULT_K,
-        help=f"k-mer length (default: {contamination.DEFAULT_K})",
+        help=f"k-mer length (default: {contamination.DEFAULT_K}, or the longest the alphabet packs: "
+        f"{contamination.default_k(20)} for proteins)",
     )
     d.add_argument(
         "--threshold",
@@ -230,6 +230,8 @@ def _decontaminate(args: argparse.Namespace) -> int:
     spec = domains.get(args.domain).spec
     if spec is None:
         raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
+    if args.k is None:
+        args.k = contamination.default_k(spec.alphabet.n_core)
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
     sequences = [s for path in args.against for s in read_sequences(path, spec).codes]
     counts = contamination.decontaminate(

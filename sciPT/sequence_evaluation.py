@@ -162,13 +162,12 @@ class SequenceEvaluation:
         """How many scored windows the pre-training corpus holds, verbatim or nearly (either strand
         where the alphabet has one): a file cut from a pre-training genome is no held-out measure,
         though its bytes differ. ``None`` where the corpus is not recorded or not on this machine."""
-        from .diagnostics.contamination import DEFAULT_K, DEFAULT_THRESHOLD, check_contamination
-        from .diagnostics.kmers import max_k
+        from .diagnostics.contamination import DEFAULT_THRESHOLD, check_contamination, default_k
 
         paths = [entry["path"] for entry in pretrained_on or []]
         if not paths or not all(Path(path).is_file() for path in paths):
             return None
-        k = min(DEFAULT_K, max_k(self.spec.alphabet.n_core))
+        k = default_k(self.spec.alphabet.n_core)
         corpus = Corpus(paths, self.spec)
         return check_contamination(
             windows, corpus, k=k, threshold=DEFAULT_THRESHOLD, progress=sys.stderr.isatty()

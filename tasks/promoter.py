@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from sciPT.sequence_config import TokenizerConfig
 from sciPT.stacking import MIN_LIKELIHOOD_RATIO
 from sciPT.trainer import TrainConfig
 
+from .promoter_checks import UNUSED_TRAIN_KEYS, check_epoch_fits, check_start_keys, overlap_flags, validate
 from .promoter_classifier import train_classifier
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
 from .promoter_export import export_classifier, load_classifier
@@ -255,21 +255,6 @@ def tiny() -> PromoterConfig:
     return PromoterConfig()
 
 
-# Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
-# these training keys shape multi-device pre-training and would do nothing here.
-UNUSED_TRAIN_KEYS = (
-    "devices",
-    "num_nodes",
-    "strategy",
-    "val_every",
-    "val_batches",
-    "checkpoint_every",
-    "num_workers",
-    "activation_checkpointing",
-    "compile",
-)
-
-
 # --- the task -----------------------------------------------------------------------------------
 class PromoterTask(Task):
     name = "promoter"
@@ -418,75 +403,6 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
 
 
-def validate(cfg: PromoterConfig) -> None:
-    defaults = TrainConfig()
-    for key in UNUSED_TRAIN_KEYS:
-        if getattr(cfg.train, key) != getattr(defaults, key):
-            raise ConfigError(
-                f"train.{key}: not used by finetune promoter (each model is fitted on one device and "
-                f"validated once an epoch); leave it at {getattr(defaults, key)!r}"
-            )
-    if cfg.finetune.strategy == "replay":
-        raise ConfigError(
-            "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
-            "pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead"
-        )
-    if cfg.folds == 1 or cfg.folds < 0:
-        raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
-    if cfg.folds and cfg.inputs.val:
-        raise ConfigError("--val and --folds: cross-validation makes its own validation sets; give one")
-    if cfg.ensemble < 1:
-        raise ConfigError(f"ensemble: expected a positive number of fine-tunes, got {cfg.ensemble}")
-    if cfg.min_steps_per_epoch < 0:
-        raise ConfigError(
-            f"min_steps_per_epoch: expected a non-negative integer, got {cfg.min_steps_per_epoch}"
-        )
-    if not 0 < cfg.val_fraction < 1:
-        raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
-    if np.isnan(cfg.naturalness_min_ratio):
-        raise ConfigError("naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan")
-    if cfg.export == "recommended" and not (cfg.folds and cfg.baselines):
-        raise ConfigError(
-            "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
-            "without them the start is the only model"
-        )
-    for f in cfg.label_fractions:
-        if not 0 < f <= 1:
-            raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
-
-
-def check_start_keys(cfg: PromoterConfig) -> None:
-    """Refuse model and tokenizer keys beside a pre-trained ``--init``, whose own architecture and
-    tokenizer are used: the keys would be recorded in config.yaml and do nothing."""
-    if cfg.init == "none":
-        return
-    defaults = PromoterConfig()
-    for section in ("model", "tokenizer"):
-        given, default = to_dict(getattr(cfg, section)), to_dict(getattr(defaults, section))
-        for key, value in given.items():
-            if value != default[key]:
-                raise ConfigError(
-                    f"{section}.{key}: the pre-trained start (--init {cfg.init}) brings its own "
-                    f"{section}; the {section} keys apply to --init none"
-                )
-
-
-def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
-    """Refuse a step budget that ends inside the first pass over the largest fit's training part:
-    that fit would stop before its first validation, which early stopping needs."""
-    t = cfg.train
-    if t.max_steps is None:
-        return
-    fit = len(data) if val is not None else len(data) - max(2, int(round(cfg.val_fraction * len(data))))
-    steps = math.ceil(math.ceil(fit / t.batch_size) / t.accumulate)
-    if steps > t.max_steps:
-        raise ConfigError(
-            f"max_steps: {t.max_steps} optimizer steps end before the first validation; one pass over "
-            f"the {fit} training sequences of {data.source} is {steps} steps at batch size "
-            f"{t.batch_size}: expected --max-steps at least {steps} or a larger --batch-size"
-        )
-
-
 def run_finetune(cfg: PromoterConfig, out) -> int:
     validate(cfg)
     started = time.time()
@@ -500,6 +416,8 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             f"fewer than the {cfg.folds} folds"
         )
     check_epoch_fits(cfg, data, val)
+    data_checks: dict[str, int] = {}
+    overlap_lines = overlap_flags(data, test, data_checks)
     start = load_start(cfg.init, cfg)
     check_start_keys(cfg)
     # the fits build their strategy only once training starts: its errors (a freeze deeper than
@@ -525,6 +443,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         "sequences": len(data),
         "positives": int(data.labels.sum()),
         "length": length,
+        **data_checks,
     }
     lines: list[str] = []
     flags = [NO_CV_LINE]
@@ -603,6 +522,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
             metrics, [], "test_contamination", f"sequences of the test set {Path(test.source).name}"
         )
         flags = ([test_flag] if test_flag else []) + flags
+    flags = overlap_lines + flags
     if cfg.label_fractions:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics)
     figures = []

@@ -96,6 +96,12 @@ class ContaminationReport:
 
 
 # --- parameters ------------------------------------------------------------------------------
+def default_k(n_core: int) -> int:
+    """``DEFAULT_K``, or the longest k-mer the alphabet packs into 62 bits where that is shorter
+    (12 for the 20 amino acids)."""
+    return min(DEFAULT_K, max_k(n_core))
+
+
 def check_parameters(k: int, threshold: float, n_core: int, prefix: str = "") -> None:
     """Raise :class:`ConfigError` naming ``{prefix}k`` or ``{prefix}threshold`` if out of range."""
     if not 1 <= k <= max_k(n_core):

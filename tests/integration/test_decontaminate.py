@@ -99,7 +99,7 @@ def _bad_cases(d, out):
             "--threshold: expected a fraction in (0, 1], got 1.5",
         ),
         (
-            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein"],
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein", "--k", "16"],
             "--k: expected an integer from 1 to 12 for an alphabet of 20 residues, got 16",
         ),
         (
@@ -185,3 +185,17 @@ def test_ipromoter_sequences_all_lie_in_the_ecoli_genome_and_are_removed(tmp_pat
     before, masked, after = captured.out.splitlines()
     assert before.startswith("before: 5,720 of 5,720 evaluation sequences verbatim")
     assert after.startswith("after: 0 verbatim,")
+
+
+def test_proteins_are_decontaminated_with_the_longest_k_their_alphabet_packs(tmp_path, capsys):
+    """The DNA default (16) does not pack 20 residues into 62 bits: a protein run takes 12."""
+    rng = np.random.default_rng(0)
+    residues = list("ACDEFGHIKLMNPQRSTVWY")
+    left, peptide, right = ("".join(rng.choice(residues, n)) for n in (40, 30, 40))
+    corpus, against, out = tmp_path / "prot.fa", tmp_path / "eval.fa", tmp_path / "clean.fa"
+    corpus.write_text(f">p1\n{left}{peptide}{right}\n")
+    against.write_text(f">e1\n{peptide}\n")
+    argv = ["data", "decontaminate", "--corpus", str(corpus), "--against", str(against), "--output", str(out)]
+    assert main([*argv, "--domain", "protein"]) == 0
+    assert "after: 0 verbatim, 0 verbatim or near, 1 clean" in capsys.readouterr().out
+    assert "".join(out.read_text().splitlines()[1:]) == left + "X" * 30 + right

@@ -481,12 +481,42 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     assert main(["finetune", "promoter", *args, "--out", str(tested)]) == 0
     m = json.loads((tested / "metrics.json").read_text())
     assert m["test_contamination_verbatim"] == 20 and "contamination_verbatim" not in m
-    assert (
-        (tested / "report.md")
-        .read_text()
-        .splitlines()[2]
-        .startswith(
-            "- **Contaminated**: 20 of 60 sequences of the test set planted.csv (33.3%) occur verbatim in the "
-            "pre-training corpus"
-        )
+    first = (tested / "report.md").read_text().splitlines()[2:4]
+    assert first[0].startswith("- **Test set not held out**: 60 of the 60 sequences of planted.csv occur")
+    assert first[1].startswith(
+        "- **Contaminated**: 20 of 60 sequences of the test set planted.csv (33.3%) occur verbatim in the "
+        "pre-training corpus"
     )
+
+
+def test_repeats_contradictions_and_a_test_set_inside_the_training_data_open_the_report(planted, tmp_path):
+    """Two records copy earlier ones (one reverse-complemented and relabelled: a contradiction), and
+    three of the four test sequences are training sequences: each is counted and said first."""
+    path, rows = planted
+    comp = str.maketrans("ACGT", "TGCA")
+    extra = [("copy", rows[0][1], rows[0][2]), ("rc", rows[1][1].translate(comp)[::-1], 1 - rows[1][2])]
+    train = tmp_path / "train.csv"
+    train.write_text(path.read_text() + "".join(f"{n},{s},{y}\n" for n, s, y in extra))
+    test = tmp_path / "test.csv"
+    test.write_text(
+        "name,sequence,label\n" + "".join(f"{n},{s},{y}\n" for n, s, y in [*rows[2:5], ("new", "A" * 30, 0)])
+    )
+    out = tmp_path / "run"
+    argv = ["finetune", "promoter", "--train", str(train), "--test", str(test), "--out", str(out)]
+    assert main([*argv, *SMALL, "--ensemble", "1", "--no-baselines"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["label_conflicts"], metrics["repeated_sequences"], metrics["test_in_training"]) == (
+        1,
+        2,
+        3,
+    )
+    report = (out / "report.md").read_text().splitlines()
+    assert report[2:5] == [
+        "- **Contradictory labels**: 1 sequence of train.csv (either strand) is labelled both promoter "
+        "and non-promoter; no model can get every label right.",
+        "- **Repeated sequences**: 2 records of train.csv repeat an earlier record's sequence (either "
+        "strand); cross-validation can put the copies on both sides of a fold, which makes its scores "
+        "optimistic. Remove the copies to measure held-out accuracy.",
+        "- **Test set not held out**: 3 of the 4 sequences of test.csv occur in the training data "
+        "train.csv (either strand); the test scores include what the model was trained on.",
+    ]

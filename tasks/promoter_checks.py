@@ -1,0 +1,145 @@
+"""The promoter task's checks: of its configuration and of its data, before anything is written.
+
+- :func:`validate`, :func:`check_start_keys`, :func:`check_epoch_fits`: a configuration the fits
+  cannot honour stops with one line (exit status 2) before the run directory exists.
+- :func:`overlap_flags`: sequences repeated inside the training data (the same bases, either
+  strand), labelled both ways, or shared with the ``--test`` set (:mod:`sciPT.diagnostics.overlap`),
+  counted in ``metrics.json`` and said in the report's first lines, as held-out scores they inflate.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sciPT.config import to_dict
+from sciPT.diagnostics import overlap
+from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.errors import ConfigError
+from sciPT.trainer import TrainConfig
+
+if TYPE_CHECKING:
+    from sciPT.sequence_inputs import LabelledSequences
+
+    from .promoter import PromoterConfig
+
+# Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
+# these training keys shape multi-device pre-training and would do nothing here.
+UNUSED_TRAIN_KEYS = (
+    "devices",
+    "num_nodes",
+    "strategy",
+    "val_every",
+    "val_batches",
+    "checkpoint_every",
+    "num_workers",
+    "activation_checkpointing",
+    "compile",
+)
+
+
+def validate(cfg: PromoterConfig) -> None:
+    defaults = TrainConfig()
+    for key in UNUSED_TRAIN_KEYS:
+        if getattr(cfg.train, key) != getattr(defaults, key):
+            raise ConfigError(
+                f"train.{key}: not used by finetune promoter (each model is fitted on one device and "
+                f"validated once an epoch); leave it at {getattr(defaults, key)!r}"
+            )
+    if cfg.finetune.strategy == "replay":
+        raise ConfigError(
+            "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
+            "pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead"
+        )
+    if cfg.folds == 1 or cfg.folds < 0:
+        raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
+    if cfg.folds and cfg.inputs.val:
+        raise ConfigError("--val and --folds: cross-validation makes its own validation sets; give one")
+    if cfg.ensemble < 1:
+        raise ConfigError(f"ensemble: expected a positive number of fine-tunes, got {cfg.ensemble}")
+    if cfg.min_steps_per_epoch < 0:
+        raise ConfigError(
+            f"min_steps_per_epoch: expected a non-negative integer, got {cfg.min_steps_per_epoch}"
+        )
+    if not 0 < cfg.val_fraction < 1:
+        raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
+    if np.isnan(cfg.naturalness_min_ratio):
+        raise ConfigError("naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan")
+    if cfg.export == "recommended" and not (cfg.folds and cfg.baselines):
+        raise ConfigError(
+            "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
+            "without them the start is the only model"
+        )
+    for f in cfg.label_fractions:
+        if not 0 < f <= 1:
+            raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
+
+
+def check_start_keys(cfg: PromoterConfig) -> None:
+    """Refuse model and tokenizer keys beside a pre-trained ``--init``, whose own architecture and
+    tokenizer are used: the keys would be recorded in config.yaml and do nothing."""
+    if cfg.init == "none":
+        return
+    defaults = type(cfg)()
+    for section in ("model", "tokenizer"):
+        given, default = to_dict(getattr(cfg, section)), to_dict(getattr(defaults, section))
+        for key, value in given.items():
+            if value != default[key]:
+                raise ConfigError(
+                    f"{section}.{key}: the pre-trained start (--init {cfg.init}) brings its own "
+                    f"{section}; the {section} keys apply to --init none"
+                )
+
+
+def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
+    """Refuse a step budget that ends inside the first pass over the largest fit's training part:
+    that fit would stop before its first validation, which early stopping needs."""
+    t = cfg.train
+    if t.max_steps is None:
+        return
+    fit = len(data) if val is not None else len(data) - max(2, int(round(cfg.val_fraction * len(data))))
+    steps = math.ceil(math.ceil(fit / t.batch_size) / t.accumulate)
+    if steps > t.max_steps:
+        raise ConfigError(
+            f"max_steps: {t.max_steps} optimizer steps end before the first validation; one pass over "
+            f"the {fit} training sequences of {data.source} is {steps} steps at batch size "
+            f"{t.batch_size}: expected --max-steps at least {steps} or a larger --batch-size"
+        )
+
+
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metrics: dict) -> list[str]:
+    """Report lines (and ``metrics`` entries) for repeated, contradictory and shared sequences."""
+    complement = DNA_SPEC.complement_codes()
+    found = overlap.repeats(data.codes, data.labels, complement)
+    metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
+    name = Path(data.source).name
+    lines = []
+    if found.conflicting:
+        lines.append(
+            f"- **Contradictory labels**: {counted(found.conflicting, 'sequence')} of {name} (either "
+            f"strand) {'is' if found.conflicting == 1 else 'are'} labelled both promoter and "
+            "non-promoter; no model can get every label right."
+        )
+    if found.repeated:
+        lines.append(
+            f"- **Repeated sequences**: {counted(found.repeated, 'record')} of {name} "
+            f"{'repeats' if found.repeated == 1 else 'repeat'} an earlier record's sequence (either strand); cross-validation can put the copies on both sides of a fold, "
+            "which makes its scores optimistic. Remove the copies to measure held-out accuracy."
+        )
+    if test is not None:
+        shared = int(overlap.found_in(test.codes, data.codes, complement).sum())
+        metrics["test_in_training"] = shared
+        if shared:
+            lines.append(
+                f"- **Test set not held out**: {shared} of the {len(test)} sequences of "
+                f"{Path(test.source).name} occur in the training data {name} (either strand); the "
+                "test scores include what the model was trained on."
+            )
+    return lines

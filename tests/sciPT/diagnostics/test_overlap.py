@@ -1,0 +1,34 @@
+import numpy as np
+
+from sciPT.diagnostics.overlap import found_in, repeats, strand_keys
+from sciPT.domains.dna.data import DNA_SPEC
+
+COMPLEMENT = DNA_SPEC.complement_codes()
+
+
+def codes(*texts: str) -> list[np.ndarray]:
+    return [np.array(["ACGTN".index(c) for c in t], dtype=np.uint8) for t in texts]
+
+
+def test_a_sequence_and_its_reverse_complement_share_a_key_unless_compared_as_given():
+    aacg, cgtt = codes("AACG", "CGTT")  # each the other's reverse complement
+    assert strand_keys([aacg], COMPLEMENT) == strand_keys([cgtt], COMPLEMENT)
+    assert strand_keys([aacg], None) != strand_keys([cgtt], None)
+
+
+def test_repeats_count_contradictions_once_and_every_later_copy():
+    # AACG (1), its reverse complement labelled 0 (a contradiction and a copy), AACG again (a copy),
+    # GGGG twice with one label (a copy, no contradiction)
+    seqs = codes("AACG", "CGTT", "AACG", "GGGG", "GGGG", "ACGA")
+    labels = np.array([1, 0, 1, 0, 0, 1])
+    found = repeats(seqs, labels, COMPLEMENT)
+    assert (found.conflicting, found.repeated) == (1, 3)
+    as_given = repeats(seqs, labels, None)  # proteins: CGTT is another sequence
+    assert (as_given.conflicting, as_given.repeated) == (0, 2)
+
+
+def test_found_in_looks_on_either_strand():
+    train = codes("AACG", "GGGG")
+    test = codes("CGTT", "CCCC", "TTTT", "AACG")
+    assert found_in(test, train, COMPLEMENT).tolist() == [True, True, False, True]
+    assert found_in(test, train, None).tolist() == [False, False, False, True]
