@@ -16,7 +16,9 @@ Definitions (for a sequence ``s`` of length ``L``, its ``n = L - k + 1`` overlap
 - ``verbatim(s)``: ``s`` or ``rc(s)`` occurs exactly in one record of the corpus (code by code).
 - ``near(s)``: ``similarity(s) >= threshold`` or verbatim; ``clean`` is its complement.
   A sequence with no valid k-mer (shorter than ``k``, or all ``N``) has similarity 0 and cannot be
-  checked: it counts as clean.
+  checked: it counts as clean, and as ``unchecked``, which the summary reports apart. (A sequence
+  much shorter than 16 bases occurs in a bacterial genome by chance, so finding it verbatim would say
+  nothing about contamination either.)
 
 Method. The k-mers of every evaluation sequence and of its reverse complement are packed and
 sorted once, and the corpus is streamed in chunks whose k-mers are looked up (:mod:`.kmers`); a
@@ -60,7 +62,10 @@ MASK_SYMBOLS = ("N", "X")  # the "unknown residue" of nucleic acids, of proteins
 class ContaminationReport:
     """Per evaluation sequence: verbatim, k-mer similarity, near (see the module docstring).
 
-    Shapes: ``verbatim``, ``near`` bool ``[N]``; ``similarity`` float ``[N]`` in ``[0, 1]``.
+    ``unchecked``: the sequences without a valid k-mer on either strand, counted clean.
+
+    Shapes: ``verbatim``, ``near``, ``unchecked`` bool ``[N]``; ``similarity`` float ``[N]`` in
+    ``[0, 1]``.
     """
 
     n_sequences: int
@@ -70,6 +75,7 @@ class ContaminationReport:
     k: int
     threshold: float
     both_strands: bool = True
+    unchecked: np.ndarray | None = None
 
     @property
     def clean(self) -> np.ndarray:
@@ -82,6 +88,7 @@ class ContaminationReport:
             "verbatim": int(self.verbatim.sum()),
             "near": int(self.near.sum()),
             "clean": int(self.clean.sum()),
+            "unchecked": 0 if self.unchecked is None else int(self.unchecked.sum()),
         }
 
     def sentence(self) -> str:
@@ -91,7 +98,13 @@ class ContaminationReport:
             f"Contamination: of {s['eval_sequences']:,} evaluation sequences, {s['verbatim']:,} "
             f"({100 * s['verbatim'] / n:.1f}%) occur verbatim in the pre-training corpus ({strands}) "
             f"and {s['near']:,} ({100 * s['near'] / n:.1f}%) verbatim or nearly ({self.k}-mer "
-            f"similarity >= {self.threshold:g}); {s['clean']:,} are clean."
+            f"similarity >= {self.threshold:g}); {s['clean']:,} are clean"
+            + (
+                f", of which {s['unchecked']:,} could not be checked (shorter than {self.k} or without "
+                "a known residue)."
+                if s["unchecked"]
+                else "."
+            )
         )
 
 
@@ -144,6 +157,7 @@ def _measure(sequences, corpus: Corpus, k: int, threshold: float, complement, pr
         k=k,
         threshold=threshold,
         both_strands=complement is not None,
+        unchecked=(kmers.n_kmers.reshape(n, s) == 0).all(1) if n else np.zeros(0, bool),
     )
     return report, kmers, fraction
 

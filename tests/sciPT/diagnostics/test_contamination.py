@@ -80,7 +80,7 @@ def test_verbatim_on_both_strands_near_and_clean(planted):
     assert report.clean.tolist() == [False, False, False, True]
     # c: 49 k-mers; the 12 holding offset 15 and the 12 holding offset 45 are not in the genome
     assert report.similarity.tolist() == [1.0, 1.0, 25 / 49, 0.0]
-    assert report.summary() == {"eval_sequences": 4, "verbatim": 2, "near": 3, "clean": 1}
+    assert report.summary() == {"eval_sequences": 4, "verbatim": 2, "near": 3, "clean": 1, "unchecked": 0}
     assert report.sentence() == (
         "Contamination: of 4 evaluation sequences, 2 (50.0%) occur verbatim in the pre-training corpus "
         "(either strand) and 3 (75.0%) verbatim or nearly (12-mer similarity >= 0.5); 1 are clean."
@@ -92,6 +92,18 @@ def test_verbatim_on_both_strands_near_and_clean(planted):
         False,
         False,
     ]
+
+
+def test_sequences_without_a_kmer_are_clean_but_counted_as_unchecked(planted):
+    """A piece of the genome shorter than k and a run of N hold no k-mer: neither can be checked."""
+    corpus = Corpus([str(planted["path"])], DNA_SPEC)
+    seqs = [planted["a"], planted["a"][: K - 1], np.full(30, 4, np.uint8)]
+    report = check_contamination(seqs, corpus, k=K, progress=False)
+    assert report.clean.tolist() == [False, True, True] and report.unchecked.tolist() == [False, True, True]
+    assert report.summary()["unchecked"] == 2
+    assert report.sentence().endswith(
+        "; 2 are clean, of which 2 could not be checked (shorter than 12 or without a known residue)."
+    )
 
 
 def test_one_strand_only_without_complement(planted):
@@ -150,7 +162,7 @@ def test_decontaminate_masks_exactly_the_copies(planted, tmp_path):
     assert (codes[planted["mask"]] == 4).all()
     assert np.array_equal(codes[~planted["mask"]], planted["genome"][~planted["mask"]])
     after = check_contamination(seqs, Corpus([str(out)], DNA_SPEC), k=K, progress=False)
-    assert after.summary() == {"eval_sequences": 4, "verbatim": 0, "near": 0, "clean": 4}
+    assert after.summary() == {"eval_sequences": 4, "verbatim": 0, "near": 0, "clean": 4, "unchecked": 0}
     # the same input gives the same bytes (no time stamp in the gzip header)
     again = tmp_path / "again.fa.gz"
     decontaminate(planted["path"], seqs, again, DNA_SPEC, k=K, progress=False)
