@@ -5,7 +5,7 @@
     scipt finetune forcefield --init RUN|none --train FRAMES.xyz [--val FILE ...] [--test FILE ...]
                               [--eval FILE ...] --out RUN [--strategy full|freeze|l2sp|ewc|replay]
                               [--data.head NAME] [--eval-head NAME] [--replay]
-    scipt evaluate RUN --data FRAMES.xyz [--head NAME] [--references model|pretrained]
+    scipt evaluate RUN --data FRAMES.xyz [--head NAME] [--references model|pretrained] [--stress-key KEY]
     scipt predict RUN --input FRAMES.xyz --output PREDICTED.xyz [--head NAME]
     scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz [--head NAME]
     scipt demo forcefield
@@ -62,8 +62,9 @@ into every batch whatever the strategy (``ewc`` + replay); strategy ``replay`` i
 Evaluation, after training and, from a pre-trained model, also before it (``*_before_*``):
 validation frames, every ``--test`` file (same level of theory as the training data) and every
 ``--eval`` file (the old task: forgetting). Energy MAE/RMSE per atom and per frame (meV), force
-MAE/RMSE (meV/Angstrom), per element; parity plots; a before/after bar chart. Files in ``--test``
-and ``--eval`` are read with the ``data`` keys and units.
+MAE/RMSE (meV/Angstrom), per element, and, over the frames with a cell volume and a stress under
+``data.stress_key``, stress MAE/RMSE over Voigt components (eV/Angstrom^3); parity plots; a
+before/after bar chart. Files in ``--test`` and ``--eval`` are read with the ``data`` keys and units.
 
 ``scipt evaluate RUN --data FILE`` writes its own folder, ``RUN/evaluations/<file name>/`` (or
 ``--out DIR``): ``metrics.json``, parity plots and ``report.md``

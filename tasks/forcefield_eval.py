@@ -9,27 +9,16 @@ force-field run.
 
 from __future__ import annotations
 
-import sys
-
-import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
-from tqdm.auto import tqdm
-
-from sciPT import io
 from sciPT.checkpoint import from_pretrained, read_export_config
-from sciPT.domains.molecules.data import read_frames
-from sciPT.domains.molecules.dataset import collate, to_graphs
 from sciPT.domains.molecules.evaluate import (
     Evaluation,
     evaluate_potential,
-    run_data_config,
     swapped_references,
     using_head,
 )
 from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
+from sciPT.domains.molecules.evaluate import predict_run as predict_model
 from sciPT.domains.molecules.model import EquivariantPotential
-from sciPT.domains.molecules.references import check_elements
 from sciPT.errors import ConfigError, UserError
 from sciPT.run import RunDir
 
@@ -77,36 +66,6 @@ def evaluate_run(run: RunDir, args) -> dict:
 
 
 def predict_run(run: RunDir, args) -> int:
+    """``scipt predict`` on a force-field run: the molecules prediction of its potential."""
     model, _ = load_run_model(run.path)
-    model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args)
-    frames = read_frames(args.input, data, labelled=False)
-    check_elements(frames, model.elements)
-    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
-    size = getattr(args, "frames_per_batch", 32)
-    from ase import Atoms
-
-    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
-        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
-            chunk = graphs[start : start + size]
-            out = model(collate(chunk), forces=True, stress=True)
-            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
-            for k, frame in enumerate(frames[start : start + size]):
-                atoms = Atoms(
-                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
-                )
-                # as the ASE calculator: a stress only where there is a cell volume
-                stress = {"stress": out["stress"][k].double().numpy()} if frame.pbc.any() else {}
-                atoms.calc = SinglePointCalculator(
-                    atoms,
-                    energy=float(out["energy"][k]),
-                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
-                    **stress,
-                )
-                write(handle, atoms, format="extxyz")
-    stress = " and, for periodic frames, stress" if any(f.pbc.any() for f in frames) else ""
-    print(
-        f"wrote {len(graphs)} frames with predicted energy, forces{stress} to {args.output} (eV, Angstrom)",
-        file=sys.stderr,
-    )
-    return 0
+    return predict_model(run, args, model)

@@ -11,7 +11,7 @@ Modules: :mod:`.data` (reading, SMILES conformers), :mod:`.graphs` (radius graph
 :mod:`.radial`, :mod:`.tensor_product`, :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`,
 :mod:`.presets`; :mod:`.ewc` (the EWC Fisher stored with the export), :mod:`.calculator` (the ASE
 calculator), :mod:`.md` (``scipt md``), :mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``:
-energy and force errors, parity plots).
+energy, force and stress errors, parity plots; ``scipt predict RUN --input FRAMES --output OUT.xyz``).
 """
 
 from __future__ import annotations
@@ -129,6 +129,22 @@ class MoleculesDomain(Domain):
                 "forces are not fitted to any level of theory, so large errors are expected."
             )
         return evaluate_run(run, args, model, notes=notes)
+
+    # predict -------------------------------------------------------------------------------
+    def add_predict_arguments(self, parser) -> None:
+        from .evaluate import add_reading_arguments
+
+        # predictions need no labels: key flags would be accepted and do nothing
+        add_reading_arguments(parser, keys=False)
+
+    def predict(self, run, args):
+        """Energies, forces and stresses of the pre-trained potential on ``args.input``, the
+        force-field task's prediction (:func:`.evaluate.predict_run`)."""
+        from sciPT.checkpoint import from_pretrained
+
+        from .evaluate import predict_run
+
+        return predict_run(run, args, from_pretrained(run.path, domain=self.name).model)
 
 
 domain = MoleculesDomain()

@@ -11,16 +11,18 @@
 
 Any exported molecules model loads: a pre-training run (``scipt pretrain molecules``) or a
 fine-tuned one (``scipt finetune forcefield``). Structures go through the domain's own graph
-building (:func:`.graphs.atoms_to_graph`), so the checks of training apply here too: non-finite
-coordinates, atoms closer than 0.1 Angstrom, an element outside the model's table and a periodic
-structure whose cell has no volume raise :class:`sciPT.errors.DataError`.
+building (:func:`.graphs.frame_to_graph`), so the checks of training apply here too: non-finite
+coordinates, atoms closer than 0.1 Angstrom, an element outside the model's table (naming the
+atom) and periodic axes whose cell vectors are zero or dependent raise
+:class:`sciPT.errors.DataError`. Only the periodic axes need cell vectors: a slab with
+``pbc=[True, True, False]`` may have a zero third one.
 
 Properties, in ASE units (eV, eV/Angstrom, eV/Angstrom^3): ``energy`` (= ``free_energy``: the
 potential has no electronic entropy), ``energies`` (per atom, ``atoms.get_potential_energies()``;
 they sum to ``energy``), ``forces`` and, for a periodic structure, ``stress`` (Voigt
-order ``xx, yy, zz, yz, xz, xy``, ASE's sign convention). A structure without periodic boundaries
-has no volume and no stress: asking for one raises ASE's ``PropertyNotImplementedError``, never
-returns NaN.
+order ``xx, yy, zz, yz, xz, xy``, ASE's sign convention). A structure without periodic boundaries,
+or a slab whose third cell vector is zero, has no volume and no stress: asking for one raises ASE's
+``PropertyNotImplementedError``, never returns NaN.
 
 Heads: a model fine-tuned on several levels of theory has one head per level
 (:mod:`.model`); ``head="NAME"`` chooses the one to predict with, by default the newest (the only
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -44,8 +45,10 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from sciPT.checkpoint import from_pretrained
 from sciPT.errors import ConfigError
 
-from .graphs import atoms_to_graph
+from .data import atoms_to_frame, has_volume
+from .graphs import frame_to_graph
 from .model import EquivariantPotential
+from .references import check_elements
 
 _DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32", torch.float64: "float64"}
 
@@ -103,12 +106,18 @@ class SciPTCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        periodic = bool(np.any(self.atoms.pbc))
+        frame = atoms_to_frame(self.atoms, "structure", labelled=False)
+        periodic = has_volume(frame.cell, frame.pbc)
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError(
                 "stress: the structure has no periodic boundaries, hence no volume and no stress"
+                if not frame.pbc.any()
+                else "stress: the structure's cell has no volume (a non-periodic axis has a zero "
+                "cell vector), hence no stress"
             )
-        graph = atoms_to_graph(self.atoms, self.cutoff).to(self.device)
+        # here rather than in the model, which sees a batch and could not name the structure's atom
+        check_elements([frame], self.model.elements)
+        graph = frame_to_graph(frame, self.cutoff).to(self.device)
         out = self.model(graph, forces=True, stress=periodic, create_graph=False)
         energy = float(out["energy"][0])
         self.results = {

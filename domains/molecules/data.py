@@ -86,8 +86,10 @@ class MoleculeDataConfig:
         stress_unit: ``ENERGY/LENGTH^3``, GPa, kbar or bar; default energy_unit/length_unit^3.
             Stresses follow ASE's sign convention, :math:`V^{-1} \\partial E / \\partial \\epsilon`
             (a virial is minus the stress times the volume); 6 values are Voigt order.
-        periodic: ``auto`` takes each frame's ``pbc``; ``always`` makes every frame periodic (its cell
-            must have a volume); ``never`` ignores cells.
+        periodic: ``auto`` takes each frame's ``pbc`` (each periodic axis needs a cell vector
+            independent of the others; a slab periodic along two axes may have a zero third one, and
+            then has no volume, hence no stress); ``always`` makes every frame periodic (its cell must
+            have a volume); ``never`` ignores cells.
         references: element reference energies: ``auto`` (isolated atoms when available, else least
             squares), ``isolated``, ``lstsq`` (fitted to the training energies) or ``none`` (zero).
         streaming: each rank reads only its own shards of ``paths``, frame by frame; ``None``:
@@ -192,6 +194,20 @@ def _keys(atoms: Atoms) -> str:
     return ", ".join(sorted(set(keys))) or "none"
 
 
+MIN_SPAN = 1e-6  # Angstrom, Angstrom^2 or Angstrom^3: below it the periodic cell vectors are degenerate
+
+
+def _span(vectors: np.ndarray) -> float:
+    """Length, area or volume spanned by 1 to 3 vectors (the square root of their Gram determinant)."""
+    return float(np.sqrt(max(np.linalg.det(vectors @ vectors.T), 0.0)))
+
+
+def has_volume(cell: np.ndarray, pbc: np.ndarray) -> bool:
+    """Whether a structure has a stress: periodic, with a cell of non-zero volume (a molecule has
+    none, and neither has a slab whose non-periodic cell vector is zero)."""
+    return bool(np.any(pbc)) and abs(float(np.linalg.det(cell))) >= MIN_SPAN
+
+
 def atoms_to_frame(
     atoms: Atoms,
     source: str,
@@ -216,10 +232,19 @@ def atoms_to_frame(
         "always": np.ones(3, dtype=bool),
         "never": np.zeros(3, dtype=bool),
     }[cfg.periodic]
-    if pbc.any() and abs(np.linalg.det(cell)) < 1e-6:
+    if cfg.periodic == "always" and not has_volume(cell, pbc):
         raise DataError(
             f"{source}: periodic boundaries asked for, but the cell has zero volume "
             "(give the frame a Lattice, or set data.periodic to never)"
+        )
+    axes = np.flatnonzero(pbc)
+    if axes.size and _span(cell[axes]) < MIN_SPAN:
+        # only the periodic axes need cell vectors: a slab's third one may be zero (2D periodicity)
+        extent = {1: "length", 2: "area", 3: "volume"}[axes.size]
+        raise DataError(
+            f"{source}: pbc is True along axes {', '.join(map(str, axes))}, but their cell vectors "
+            f"span no {extent} (give each periodic axis a non-zero cell vector independent of the "
+            "others, or make pbc False along an axis without one)"
         )
     frame = Frame(
         numbers=np.asarray(atoms.numbers, dtype=np.int64),
@@ -231,7 +256,7 @@ def atoms_to_frame(
     if not labelled:
         return frame
     wanted = [("energy", cfg.energy_key, ()), ("forces", cfg.forces_key, (len(atoms), 3))]
-    if cfg.stress_key is not None and pbc.any():
+    if cfg.stress_key is not None and has_volume(cell, pbc):
         wanted.append(("stress", cfg.stress_key, (3, 3)))
     for name, key, shape in wanted:
         if key is None:

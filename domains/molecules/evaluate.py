@@ -11,29 +11,38 @@ model: a pre-training run (:class:`~sciPT.domains.molecules.MoleculesDomain`) or
 fine-tuning run (the ``forcefield`` task, which adds its choice of reference energies). The frames
 are read with the run's own keys and units (``--energy-key``/``--forces-key`` override them); frames
 of one atom are skipped (they have no force and only fix references); an element the model never saw
-is refused. The evaluation goes to its own folder (:meth:`sciPT.run.RunDir.evaluation`):
-``metrics.json`` (the names of :class:`.objectives.ErrorAccumulator`, plus ``frames`` and
-``atoms``), ``plots/parity_energy.png``, ``plots/parity_forces.png`` and ``report.md``.
+is refused. Frames whose cell has a volume and that carry a stress under the run's
+``data.stress_key`` (or ``--stress-key``) add stress errors over the Voigt components in eV/Angstrom^3
+(``stress_mae_eV_per_A3``, ``stress_rmse_eV_per_A3`` and ``stress_frames``). The evaluation goes to
+its own folder (:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json`` (the names of
+:class:`.objectives.ErrorAccumulator`, plus ``frames`` and ``atoms``), ``plots/parity_energy.png``,
+``plots/parity_forces.png`` and ``report.md``.
+
+:func:`predict_run` is ``scipt predict RUN --input FRAMES --output OUT.xyz`` for either kind of run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
 from tqdm.auto import tqdm
 
-from sciPT import plots
+from sciPT import io, plots
 from sciPT.config import from_dict
 from sciPT.errors import DataError
 
-from .data import MoleculeDataConfig, read_frames
-from .dataset import batches, to_graphs
+from .data import MoleculeDataConfig, has_volume, read_frames
+from .dataset import batches, collate, to_graphs
 from .objectives import ErrorAccumulator
 from .references import check_elements
 
@@ -67,7 +76,8 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "evaluating") -> Evaluation:
-    """Energies and forces of ``model`` on ``graphs`` against their labels."""
+    """Energies, forces and, of the frames that carry one, stresses of ``model`` on ``graphs``
+    against their labels."""
     model.eval()
     device = next(model.parameters()).device
     errors = ErrorAccumulator()
@@ -77,7 +87,7 @@ def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "e
         chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False, disable=len(graphs) < 200
     ):
         batch = batch.to(device)
-        pred = model(batch, forces="forces" in batch)
+        pred = model(batch, forces="forces" in batch, stress=bool(batch.has_stress.any()))
         errors.update(pred, batch)
         natoms = batch.natoms.reshape(-1).double().cpu()
         if "energy" in batch:
@@ -87,7 +97,10 @@ def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "e
             f_true.append(batch.forces.cpu().double().reshape(-1).numpy())
             f_pred.append(pred["forces"].cpu().double().reshape(-1).numpy())
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-    return Evaluation(errors.compute(), (cat(e_true), cat(e_pred)), (cat(f_true), cat(f_pred)))
+    metrics = errors.compute()
+    if errors.frames_with_stress:
+        metrics["stress_frames"] = errors.frames_with_stress
+    return Evaluation(metrics, (cat(e_true), cat(e_pred)), (cat(f_true), cat(f_pred)))
 
 
 @contextmanager
@@ -132,19 +145,21 @@ def labelled_graphs(path: str, data: MoleculeDataConfig, elements: list[str], cu
 
 
 def run_data_config(run, args) -> MoleculeDataConfig:
-    """How a run read its frames (keys, units, periodicity), with ``--energy-key``/``--forces-key``
-    from ``args`` on top; no files."""
+    """How a run read its frames (keys, units, periodicity), with ``--energy-key``/``--forces-key``/
+    ``--stress-key`` from ``args`` on top; no files."""
     saved = run.read_config().get("data") or {}
     data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
     overrides = {
-        k: getattr(args, k) for k in ("energy_key", "forces_key") if getattr(args, k, None) is not None
+        k: getattr(args, k)
+        for k in ("energy_key", "forces_key", "stress_key")
+        if getattr(args, k, None) is not None
     }
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 
 
 def add_reading_arguments(parser, *, keys: bool = True) -> None:
     """``--head``, ``--frames-per-batch`` and, with ``keys`` (evaluate: predict reads no labels),
-    ``--energy-key`` and ``--forces-key``."""
+    ``--energy-key``, ``--forces-key`` and ``--stress-key``."""
     parser.add_argument(
         "--head",
         help="the model head (level of theory) to predict with (default: the newest, i.e. the only "
@@ -156,6 +171,11 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
         )
         parser.add_argument(
             "--forces-key", help="forces key of the frames (default: the run's data.forces_key)"
+        )
+        parser.add_argument(
+            "--stress-key",
+            help="stress key of the frames, read where the cell has a volume, in the run's "
+            "data.stress_unit (default: the run's data.stress_key; none: no stress errors)",
         )
     parser.add_argument(
         "--frames-per-batch", type=int, default=32, help="frames per evaluation batch (default: 32)"
@@ -194,6 +214,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
                 "",
                 *metric_rows({name: ev.metrics}),
                 "",
+                *stress_lines(ev.metrics),
                 *element_rows({name: ev.metrics}),
                 "",
                 *[f"![{p.stem}](plots/{p.name})" for p in figures],
@@ -204,6 +225,44 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     return metrics
 
 
+def predict_run(run, args, model) -> int:
+    """``scipt predict RUN --input FRAMES --output PREDICTED.xyz`` for any run holding a molecules
+    model (``model``, its potential): energy, forces and, where the cell has a volume, stress of
+    every frame of ``args.input``, written as extended XYZ in eV and Angstrom."""
+    model.select_head(getattr(args, "head", None))
+    data = run_data_config(run, args)
+    frames = read_frames(args.input, data, labelled=False)
+    check_elements(frames, model.elements)
+    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
+    size = getattr(args, "frames_per_batch", None) or 32
+    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
+        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
+            chunk = graphs[start : start + size]
+            out = model(collate(chunk), forces=True, stress=True)
+            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
+            for k, frame in enumerate(frames[start : start + size]):
+                atoms = Atoms(
+                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
+                )
+                # as the ASE calculator: a stress only where there is a cell volume
+                stress = (
+                    {"stress": out["stress"][k].double().numpy()} if has_volume(frame.cell, frame.pbc) else {}
+                )
+                atoms.calc = SinglePointCalculator(
+                    atoms,
+                    energy=float(out["energy"][k]),
+                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
+                    **stress,
+                )
+                write(handle, atoms, format="extxyz")
+    stress = " and, for periodic frames, stress" if any(has_volume(f.cell, f.pbc) for f in frames) else ""
+    print(
+        f"wrote {len(graphs)} frames with predicted energy, forces{stress} to {args.output} (eV, Angstrom)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
     """A markdown table of the headline errors of several sets."""
     out = ["| set | " + " | ".join(label for _, label in HEADLINE) + " |", "|---|" + "---|" * len(HEADLINE)]
@@ -211,6 +270,20 @@ def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
         cells = [f"{m[k]:.1f}" if k in m else "–" for k, _ in HEADLINE]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
+
+
+def stress_lines(metrics: dict[str, float]) -> list[str]:
+    """The stress errors of a set that has them (a paragraph and a blank line), else nothing."""
+    if "stress_mae_eV_per_A3" not in metrics:
+        return []
+    return [
+        f"Stress, {metrics['stress_frames']} frames with a stress label, over the Voigt components "
+        "(xx, yy, zz, yz, xz, xy, ASE's sign convention): "
+        f"MAE {metrics['stress_mae_eV_per_A3']:.3g} eV/Å³, RMSE {metrics['stress_rmse_eV_per_A3']:.3g} eV/Å³ "
+        f"({metrics['stress_mae_eV_per_A3'] / units.GPa:.3g} and "
+        f"{metrics['stress_rmse_eV_per_A3'] / units.GPa:.3g} GPa).",
+        "",
+    ]
 
 
 def element_rows(sets: dict[str, dict[str, float]]) -> list[str]:

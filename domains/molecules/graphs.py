@@ -4,8 +4,9 @@ Each frame becomes a :class:`torch_geometric.data.Data` with every ordered pair 
 than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, and for periodic
 ones a k-d tree over the periodic images within the cut-off, with integer cell shifts
 (:func:`periodic_pairs`: the pairs of ASE's ``primitive_neighbor_list`` in about a twentieth of
-its time; a neighbour may be an image of the atom itself). Positions stay float64 so float64 models
-see exact coordinates.
+its time; a neighbour may be an image of the atom itself). Images are taken along the periodic axes
+only, so a slab periodic along two axes needs no third cell vector. Positions stay float64 so
+float64 models see exact coordinates.
 
 A frame with two atoms closer than :data:`MIN_DISTANCE` raises :class:`sciPT.errors.DataError` with one
 line naming it.
@@ -56,7 +57,9 @@ def periodic_pairs(
     atoms and these images. Any cut-off works, larger than the cell included.
     """
     pbc = np.asarray(pbc, dtype=bool)
-    full = complete_cell(cell)
+    # the non-periodic vectors only complete the basis (no shift uses them), so any completion
+    # gives the same pairs; a slab's zero or in-plane third vector would make the basis singular
+    full = complete_cell(np.where(pbc[:, None], cell, 0.0))
     frac = np.linalg.solve(full.T, positions.T).T
     wrap = np.where(pbc, np.floor(frac), 0.0)
     inside = positions - wrap @ full

@@ -58,6 +58,7 @@ from torch import nn
 
 from sciPT.errors import ConfigError, DataError, UserError
 
+from .data import MIN_SPAN
 from .heads import Head, _readout
 from .interaction import Interaction
 from .potential_config import HeadConfig, PotentialConfig, head_names, validate
@@ -89,8 +90,9 @@ class EquivariantPotential(nn.Module):
         ``energy`` (G,) eV and ``atomic_energies`` (N,) eV, both float64 whatever ``dtype``;
         ``features`` (N, channels), the invariant features the readout sees; ``forces`` (N, 3)
         eV/Angstrom when asked; ``stress`` (G, 3, 3) eV/Angstrom^3 when asked *and* at least one
-        graph of the batch is periodic, zeros for the non-periodic graphs of such a batch; absent
-        otherwise (a non-periodic structure has no volume, hence no stress, and never a NaN one).
+        graph of the batch is periodic with a cell of non-zero volume, zeros for the other graphs
+        of such a batch; absent otherwise (a molecule, or a slab whose non-periodic cell vector is
+        zero, has no volume, hence no stress, and never a NaN one).
     """
 
     def __init__(self, cfg: PotentialConfig):
@@ -336,7 +338,9 @@ class EquivariantPotential(nn.Module):
         src, dst = _plain(data.edge_index)
         cell = _plain(data.cell).to(self.dtype).reshape(-1, 3, 3)
         shifts = _plain(data.shifts).to(self.dtype)
-        periodic = _plain(data.periodic).reshape(-1).bool()
+        # a stress needs a volume: a slab periodic in two directions with a zero third cell
+        # vector has none, like a molecule
+        periodic = _plain(data.periodic).reshape(-1).bool() & (torch.linalg.det(cell).abs() >= MIN_SPAN)
 
         want_stress = want_stress and bool(periodic.any())
         needs_grad = want_forces or want_stress
@@ -384,7 +388,7 @@ class EquivariantPotential(nn.Module):
                 out["forces"] = -grads[0]
             if want_stress:
                 volume = torch.linalg.det(cell).abs()
-                # non-periodic graphs of a mixed batch: zero stress, never a division by zero
+                # graphs without a volume in a mixed batch: zero stress, never a division by zero
                 safe = torch.where(periodic, volume, torch.ones_like(volume))
                 out["stress"] = grads[-1] / safe[:, None, None] * periodic[:, None, None]
         if not create_graph:

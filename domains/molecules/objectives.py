@@ -26,7 +26,8 @@ those of the clean structure; with :math:`\\sigma` well below the cut-off that c
 the cut-off, where the envelope is already zero.
 
 Metrics, in meV: energy MAE and RMSE per atom and per frame; force MAE and RMSE over Cartesian
-components (meV/Angstrom), also per element in :class:`ErrorAccumulator`.
+components (meV/Angstrom), also per element in :class:`ErrorAccumulator`, which also gives stress
+MAE and RMSE over Voigt components (eV/Angstrom^3) of the frames that carry a stress.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from ase.data import chemical_symbols
 from torch import nn
 
 from sciPT.errors import ConfigError
+
+VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # rows and columns of xx, yy, zz, yz, xz, xy
 
 
 @dataclass
@@ -181,12 +184,16 @@ class ErrorAccumulator:
 
     ``update(pred, batch)`` after each forward; ``compute()`` returns the metrics of
     :func:`error_metrics` over everything seen, plus ``forces_mae_meV_per_A_<El>`` and
-    ``forces_rmse_meV_per_A_<El>`` per element.
+    ``forces_rmse_meV_per_A_<El>`` per element and, when ``pred`` holds a stress and frames of the
+    batch carry one (``has_stress``), ``stress_mae_eV_per_A3`` and ``stress_rmse_eV_per_A3`` over
+    their 6 Voigt components (``xx, yy, zz, yz, xz, xy``, eV/Angstrom^3, ASE's sign convention);
+    :attr:`frames_with_stress` counts those frames.
     """
 
     def __init__(self):
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.frames_with_stress = 0
 
     def _add(self, name: str, errors: torch.Tensor) -> None:
         errors = errors.detach().double().reshape(-1)
@@ -205,6 +212,12 @@ class ErrorAccumulator:
             z = batch.z.cpu()
             for number in torch.unique(z).tolist():
                 self._add(f"forces_meV_per_A_{chemical_symbols[number]}", err[z == number])
+        if "stress" in pred and "has_stress" in batch and bool(batch.has_stress.any()):
+            mask = batch.has_stress.reshape(-1).cpu()
+            err = pred["stress"].detach().cpu().double()[mask] - batch.stress.reshape(-1, 3, 3).cpu()[mask]
+            # the 6 Voigt components the ASE calculator reports, so shear is not counted twice
+            self._add("stress_eV_per_A3", err[:, VOIGT[0], VOIGT[1]])
+            self.frames_with_stress += int(mask.sum())
 
     def compute(self) -> dict[str, float]:
         out = {}

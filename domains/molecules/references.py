@@ -25,14 +25,16 @@ def element_table(frames: list[Frame]) -> list[str]:
 
 
 def check_elements(frames: list[Frame], elements: list[str]) -> None:
-    """Raise :class:`DataError` naming the first frame with an element outside ``elements``."""
-    known = {atomic_numbers[s] for s in elements}
+    """Raise :class:`DataError` naming the first frame with an element outside ``elements``, and
+    its first atom of such an element (index from 0, as ASE numbers atoms)."""
+    known = np.array([atomic_numbers[s] for s in elements], dtype=np.int64)
     for frame in frames:
-        unknown = [z for z in np.unique(frame.numbers) if int(z) not in known]
-        if unknown:
+        unknown = np.flatnonzero(~np.isin(frame.numbers, known))
+        if unknown.size:
+            atom = int(unknown[0])
             raise DataError(
-                f"{frame.source}: element {chemical_symbols[int(unknown[0])]} is not in the model's "
-                f"element table ({', '.join(elements)}): the model never saw it"
+                f"{frame.source}: atom {atom}: element {chemical_symbols[int(frame.numbers[atom])]} is "
+                f"not in the model's element table ({', '.join(elements)}): the model never saw it"
             )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
@@ -252,6 +253,47 @@ def test_molecules_pretraining_run_is_scored_on_energies_and_forces(tmp_path, ca
     assert (folder / "plots/parity_energy.png").is_file() and (folder / "plots/parity_forces.png").is_file()
     assert "objective: energy_forces" in (folder / "report.md").read_text()
     assert "](evaluations/test_MD/report.md)" in (run / "report.md").read_text()
+
+
+def test_molecules_stress_errors_where_the_frames_carry_a_stress(tmp_path, capsys):
+    """A run trained on stresses (periodic frames) is scored on them: MAE and RMSE over the Voigt
+    components of the frames with a cell volume and a stress, equal to a hand computation from the
+    ASE calculator's stress; a molecule among them adds none."""
+    rng = np.random.default_rng(0)
+    frames = read(SHIPPED / "train.xyz", index=":12")
+    for atoms in frames[:-1]:
+        # ethanol in a box, with a made-up stress: the run fits whatever label it is given
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.set_cell(np.diag([9.0, 9.5, 10.0]))
+        atoms.pbc = True
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=energy, forces=forces, stress=rng.normal(0.0, 0.01, 6)
+        )
+    train, held = tmp_path / "boxed.xyz", tmp_path / "held.xyz"
+    write(train, frames[:8])
+    write(held, frames[8:])
+    run = tmp_path / "pre"
+    flags = ["--max-steps", "2", "--batch-size", "4", "--val-every", "2", "--val-batches", "1"]
+    args = ["--data.stress-key", "stress", "--objective.stress-weight", "1", "--fisher.frames", "0"]
+    assert main(["pretrain", "molecules", "--data", str(train), *flags, *args, "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--data", str(held)]) == 0
+    metrics = json.loads((run / "evaluations/held/metrics.json").read_text())
+    calc = SciPTCalculator(run)
+    errors = []
+    for atoms in read(held, index=":3"):
+        label = atoms.get_stress()  # Voigt: xx, yy, zz, yz, xz, xy
+        atoms.calc = calc
+        errors.append(atoms.get_stress() - label)
+    errors = np.concatenate(errors)
+    assert metrics["frames"] == 4 and metrics["stress_frames"] == 3
+    assert metrics["stress_mae_eV_per_A3"] == pytest.approx(np.abs(errors).mean(), rel=1e-5)
+    assert metrics["stress_rmse_eV_per_A3"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-5)
+    report = (run / "evaluations/held/report.md").read_text()
+    assert (
+        "Stress, 3 frames with a stress label, over the Voigt components (xx, yy, zz, yz, xz, xy, "
+        f"ASE's sign convention): MAE {metrics['stress_mae_eV_per_A3']:.3g} eV/Å³, "
+        f"RMSE {metrics['stress_rmse_eV_per_A3']:.3g} eV/Å³"
+    ) in report
 
 
 def test_surrogates_pretraining_run_scores_its_prior(tmp_path, capsys):

@@ -160,27 +160,37 @@ def test_predict_writes_energies_and_forces(runs, data, tmp_path, capsys):
     assert old.get_potential_energy() != pytest.approx(frames[2].get_potential_energy(), abs=1e-3)
 
 
-def test_predict_writes_the_stress_of_periodic_frames(runs, data, tmp_path, capsys):
-    """As the ASE calculator: a stress for a frame with a cell, none for a molecule; predict reads
-    no labels, so it takes no key flags (they were accepted and did nothing)."""
-    _, run = runs
-    boxed = read(data[1]["val"], index=0)
+@pytest.mark.parametrize("which, source", [(1, "val"), (0, "old")], ids=["fine-tuned", "pre-trained"])
+def test_predict_writes_energy_forces_and_the_stress_of_periodic_frames(
+    runs, data, which, source, tmp_path, capsys
+):
+    """What the ASE calculator of the run gives: a stress for a frame with a cell, none for a
+    molecule; a pre-training run's potential predicts through the same code. Predict reads no labels,
+    so it takes no key flags (they were accepted and did nothing)."""
+    run = runs[which]
+    boxed = read(data[1][source], index=0)
     boxed.set_cell(np.diag([9.0, 9.5, 10.0]))
     boxed.pbc = True
-    mixed, out = tmp_path / "mixed.xyz", tmp_path / "predicted.xyz"
-    write(mixed, [boxed, read(data[1]["val"], index=1)])
+    frames, out = tmp_path / "frames.xyz", tmp_path / "predicted.xyz"
+    write(frames, [boxed, read(data[1][source], index=1)])
     capsys.readouterr()
-    assert main(["predict", str(run), "--input", str(mixed), "--output", str(out)]) == 0
+    assert main(["predict", str(run), "--input", str(frames), "--output", str(out)]) == 0
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"wrote 2 frames with predicted energy, forces and, for periodic frames, stress to {out} (eV, Angstrom)"
     )
     crystal, molecule = read(out, index=":")
-    boxed.calc = SciPTCalculator(run)
+    calc = SciPTCalculator(run)
+    boxed.calc = calc
+    assert crystal.get_potential_energy() == pytest.approx(boxed.get_potential_energy(), abs=1e-6)
+    assert crystal.get_forces() == pytest.approx(boxed.get_forces(), abs=1e-5)
     assert crystal.get_stress() == pytest.approx(boxed.get_stress(), abs=1e-9)
     assert np.abs(crystal.get_stress()).max() > 0
+    expected = read(data[1][source], index=1)
+    expected.calc = calc
+    assert molecule.get_potential_energy() == pytest.approx(expected.get_potential_energy(), abs=1e-6)
     assert "stress" not in molecule.calc.results
     with pytest.raises(SystemExit):
-        main(["predict", str(run), "--input", str(mixed), "--output", str(out), "--energy-key", "E"])
+        main(["predict", str(run), "--input", str(frames), "--output", str(out), "--energy-key", "E"])
     assert "unrecognized arguments: --energy-key E" in capsys.readouterr().err
 
 
@@ -265,8 +275,9 @@ def flat_periodic_cell(path):
     frames[1].pbc = True
     write(path, frames)
     return (
-        "frame 1: periodic boundaries asked for, but the cell has zero volume (give the frame a "
-        "Lattice, or set data.periodic to never)"
+        "frame 1: pbc is True along axes 0, 1, 2, but their cell vectors span no volume (give each "
+        "periodic axis a non-zero cell vector independent of the others, or make pbc False along an "
+        "axis without one)"
     )
 
 
@@ -274,7 +285,7 @@ def unknown_element(path):
     frames = _frames()
     frames[1].numbers[3] = 17
     write(path, frames)
-    return "frame 1: element Cl is not in the model's element table (H, C, O): the model never saw it"
+    return "frame 1: atom 3: element Cl is not in the model's element table (H, C, O): the model never saw it"
 
 
 @pytest.mark.parametrize("make", [nan_coordinates, too_close, flat_periodic_cell, unknown_element])

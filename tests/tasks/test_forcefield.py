@@ -354,7 +354,8 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
     with pytest.raises(DataError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == (
-        f"{bad}: frame 1: element F is not in the model's element table (H, C, O): the model never saw it"
+        f"{bad}: frame 1: atom 0: element F is not in the model's element table (H, C, O): "
+        "the model never saw it"
     )
     assert not (tmp_path / "run").exists()
 

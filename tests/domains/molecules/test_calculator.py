@@ -96,6 +96,56 @@ def test_stress_only_for_periodic_structures(trained):
     assert stress == pytest.approx(expected[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], abs=1e-9)
 
 
+def _slab(third) -> Atoms:
+    """A CO monolayer periodic in x and y (cell 3.1 x 3.3: the in-plane images are well inside the
+    cut-off), with ``third`` as its non-periodic cell vector."""
+    return Atoms(
+        "COCO",
+        positions=[[0.2, 0.1, 0.0], [0.3, 0.2, 1.15], [1.7, 1.8, 0.4], [1.6, 1.7, -0.75]],
+        cell=[[3.1, 0.0, 0.0], [0.4, 3.3, 0.0], third],
+        pbc=[True, True, False],
+    )
+
+
+def test_a_slab_without_a_third_cell_vector(trained):
+    """Periodic in two directions, the third cell vector zero (``atoms.cell[2] = 0``): energies as
+    with any third vector, forces minus the energy's gradient, and no stress (no volume)."""
+    path, _ = trained
+    calc = SciPTCalculator(path, dtype="float64")
+    slab = _slab([0.0, 0.0, 0.0])
+    slab.calc = calc
+    energy = slab.get_potential_energy()
+    vacuum = _slab([0.0, 0.0, 20.0])
+    vacuum.calc = calc
+    assert energy == pytest.approx(vacuum.get_potential_energy(), abs=1e-10)
+    assert slab.get_forces() == pytest.approx(vacuum.get_forces(), abs=1e-10)
+    isolated = _slab([0.0, 0.0, 0.0])
+    isolated.pbc = False
+    isolated.calc = calc
+    assert abs(isolated.get_potential_energy() - energy) > 1e-3  # the in-plane images do count
+    # forces against central differences of the energy (float64, h = 1e-5 Angstrom: error ~h^2)
+    h, numeric = 1e-5, np.zeros((len(slab), 3))
+    for atom in range(len(slab)):
+        for axis in range(3):
+            energies = []
+            for sign in (1, -1):
+                moved = slab.copy()
+                moved.positions[atom, axis] += sign * h
+                moved.calc = calc
+                energies.append(moved.get_potential_energy())
+            numeric[atom, axis] = -(energies[0] - energies[1]) / (2 * h)
+    forces = slab.get_forces()
+    assert np.abs(forces).max() > 0.1
+    assert forces == pytest.approx(numeric, abs=1e-6)
+    with pytest.raises(PropertyNotImplementedError) as err:
+        slab.get_stress()
+    assert str(err.value) == (
+        "stress: the structure's cell has no volume (a non-periodic axis has a zero cell vector), "
+        "hence no stress"
+    )
+    assert np.isfinite(vacuum.get_stress()).all()  # with a volume, a stress as before
+
+
 @pytest.mark.parametrize(
     "atoms, message",
     [
@@ -104,13 +154,15 @@ def test_stress_only_for_periodic_structures(trained):
             "structure: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)",
         ),
         (
-            Atoms("CF", positions=[[0, 0, 0], [1.3, 0, 0]]),
-            "element F is not in the model's element table (H, C, O): the model never saw it",
+            Atoms("OCF", positions=[[-1.2, 0, 0], [0, 0, 0], [1.3, 0, 0]]),
+            "structure: atom 2: element F is not in the model's element table (H, C, O): the model "
+            "never saw it",
         ),
         (
             Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]], cell=[[3, 0, 0], [0, 3, 0], [0, 0, 0]], pbc=True),
-            "structure: periodic boundaries asked for, but the cell has zero volume (give the frame a "
-            "Lattice, or set data.periodic to never)",
+            "structure: pbc is True along axes 0, 1, 2, but their cell vectors span no volume (give "
+            "each periodic axis a non-zero cell vector independent of the others, or make pbc False "
+            "along an axis without one)",
         ),
     ],
     ids=["too-close", "unknown-element", "flat-cell"],

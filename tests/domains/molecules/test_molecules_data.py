@@ -197,6 +197,55 @@ def test_periodic_pairs_are_those_of_ase(cell, pbc, cutoff, n_atoms):
     assert lengths.max() < cutoff
 
 
+@pytest.mark.parametrize("third", [[0.0, 0.0, 0.0], [5.4, 3.8, 0.0]], ids=["zero", "in-plane"])
+def test_a_slab_needs_no_third_cell_vector(third):
+    """Periodic along x and y only: the third cell vector, zero or in the plane of the others,
+    gives the pairs ASE finds with a third vector out of the plane."""
+    rng = np.random.default_rng(0)
+    cell, pbc = np.array(TRICLINIC), np.array([True, True, False])
+    positions = rng.uniform(-0.7, 1.7, size=(10, 3)) @ cell
+    expected = primitive_neighbor_list("ijS", pbc, cell, positions, 4.7, self_interaction=False)
+    flat = cell.copy()
+    flat[2] = third
+    assert len(expected[0]) > 0
+    assert _pair_set(*periodic_pairs(positions, flat, pbc, 4.7)) == _pair_set(*expected)
+
+
+def test_a_slab_without_a_third_cell_vector_is_read_without_a_stress(tmp_path):
+    """A volume is what a stress needs: the slab's frame is read, its stress label is not."""
+    path = write(
+        tmp_path,
+        "slab.xyz",
+        '2\nLattice="3.0 0.0 0.0 0.0 3.2 0.0 0.0 0.0 0.0" Properties=species:S:1:pos:R:3 energy=-1.0 '
+        'stress="1 0 0 0 2 0 0 0 3" pbc="T T F"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n',
+    )
+    (slab,) = read_frames(str(path), MoleculeDataConfig(forces_key=None, stress_key="stress"))
+    assert slab.pbc.tolist() == [True, True, False] and slab.stress is None
+    graph = frame_to_graph(slab, cutoff=3.1)
+    # each H: its partner (0.74), its own images one cell away along x (3.0) and its partner's
+    # (3.09), none along y (3.2)
+    assert graph.edge_index.shape[1] == 2 + 2 * 2 + 2 * 2
+    assert (
+        sorted(map(tuple, graph.shifts.int().tolist()))
+        == [(-1, 0, 0)] * 4 + [(0, 0, 0)] * 2 + [(1, 0, 0)] * 4
+    )
+    assert not bool(graph.has_stress)
+
+
+def test_periodic_axes_whose_cell_vectors_span_nothing(tmp_path):
+    path = write(
+        tmp_path,
+        "line.xyz",
+        '2\nLattice="3.0 0.0 0.0 6.0 0.0 0.0 0.0 0.0 5.0" Properties=species:S:1:pos:R:3 energy=-1.0 '
+        'pbc="T T F"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n',
+    )
+    assert error(read_frames, str(path), MoleculeDataConfig(forces_key=None)) == (
+        f"{path}: frame 0: pbc is True along axes 0, 1, but their cell vectors span no area (give each "
+        "periodic axis a non-zero cell vector independent of the others, or make pbc False along an "
+        "axis without one)"
+    )
+
+
 def test_molecular_graph_holds_every_pair_within_the_cutoff(ethanol_frames):
     f = ethanol_frames[0]
     d = np.linalg.norm(f.positions[:, None] - f.positions[None], axis=-1)
@@ -300,7 +349,8 @@ def test_an_element_the_model_never_saw(tmp_path):
     )
     frames = read_frames(str(path), MoleculeDataConfig(forces_key=None))
     assert error(check_elements, frames, ["H", "C", "O"]) == (
-        f"{path}: frame 0: element Cl is not in the model's element table (H, C, O): the model never saw it"
+        f"{path}: frame 0: atom 1: element Cl is not in the model's element table (H, C, O): "
+        "the model never saw it"
     )
 
 

@@ -155,6 +155,34 @@ def test_accumulated_errors_are_exact_over_batches_and_per_element():
     assert float(single["energy_mae_meV"]) == pytest.approx(15.0)
 
 
+def test_stress_errors_over_the_voigt_components_of_the_frames_that_have_one():
+    # frame 0 carries a stress, frame 1 (a molecule, say) does not: its prediction is not scored
+    label = [[1.0, 0.1, 0.2], [0.1, 2.0, 0.3], [0.2, 0.3, 3.0]]
+    batch = Batch.from_data_list(
+        [
+            graph([1, 1], -1.0, [[0.0] * 3] * 2, stress=label),
+            graph([1, 1], -1.0, [[0.0] * 3] * 2),
+        ]
+    )
+    predicted = torch.tensor(label, dtype=torch.float64)
+    predicted[0, 0] += 0.03  # xx
+    predicted[1, 2] -= 0.06  # yz, and its symmetric zy, counted once
+    predicted[2, 1] -= 0.06
+    acc = ErrorAccumulator()
+    acc.update(
+        {
+            "energy": batch.energy,
+            "forces": batch.forces,
+            "stress": torch.stack([predicted, torch.full((3, 3), 9.0, dtype=torch.float64)]),
+        },
+        batch,
+    )
+    result = acc.compute()
+    assert result["stress_mae_eV_per_A3"] == pytest.approx((0.03 + 0.06) / 6, rel=1e-12)
+    assert result["stress_rmse_eV_per_A3"] == pytest.approx(math.sqrt((0.03**2 + 0.06**2) / 6), rel=1e-12)
+    assert acc.frames_with_stress == 1
+
+
 def test_objective_configuration_errors():
     with pytest.raises(ConfigError) as err:
         build_objective(ObjectiveConfig(forces_weight=-1.0))
