@@ -84,6 +84,9 @@ class Domain:
     summary: str = ""
     config_class: type = object
     spec: Any = None
+    unused_train_keys: tuple[str, ...] = ()
+    """Keys of the config's ``train`` section this domain's pre-training never reads (a closed-form
+    fit reads none but ``seed``): ``--help`` does not list them (:class:`Task` has the same)."""
 
     def pretrain(
         self,

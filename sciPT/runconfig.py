@@ -139,7 +139,7 @@ def add_config_flags(
             default=argparse.SUPPRESS,
             metavar=key.split(".")[-1].upper(),
             help=argparse.SUPPRESS
-            if key in unlisted
+            if key in unlisted or key.rpartition(".")[0] in unlisted
             else f"{docs.get(key, key)} (default: {shown})".replace("%", "%%"),
         )
         if is_list:  # "--data A B" and "--data A --data B" both give [A, B]
@@ -217,7 +217,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
     defaults = presets["tiny"]()
-    trains = hasattr(defaults, "train")  # closed-form fits have no steps, time or checkpoint
+    unused = getattr(plugin, "unused_train_keys", ())
+    # closed-form fits have no steps, time or checkpoint: a plugin that never reads max_steps
+    trains = hasattr(defaults, "train") and "max_steps" not in unused
     parser.add_argument(
         "--preset",
         default=None,
@@ -234,7 +236,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         if trains
         else "not for this command: a closed-form fit has no checkpoint, and takes seconds to run again",
     )
-    unlisted = frozenset(f"train.{key}" for key in getattr(plugin, "unused_train_keys", ()))
+    unlisted = frozenset(f"train.{key}" for key in unused)
     return add_config_flags(parser, defaults, plugin.flag_aliases(), unlisted)
 
 

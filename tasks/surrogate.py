@@ -9,7 +9,7 @@
     scipt demo surrogate [--out RUN]
 
 ``POINTS.csv`` has a header naming ``Re``, ``Pr``, ``Nu`` and optional geometric ratios (every
-other numeric column, or those named by ``--groups``). The law ``Nu = C Re^a Pr^b prod g^c`` is
+other numeric column, those named by ``--groups``, or none with ``--groups none``). The law ``Nu = C Re^a Pr^b prod g^c`` is
 calibrated twice (:mod:`sciPT.domains.surrogates.calibrate`): with the pre-trained prior (from the
 textbook correlations, built on the fly, or from a RUN) and from scratch; a leave-one-out guard
 keeps one and says why. The run directory holds the kept law (``law.json``, pasteable), both fits
@@ -51,11 +51,9 @@ from sciPT.domains.surrogates.calibrate import (
     varies,
 )
 from sciPT.domains.surrogates.correlations import select
-from sciPT.domains.surrogates.data import Points, read_points, write_points
-from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run
+from sciPT.domains.surrogates.data import Points, read_points
+from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
-from sciPT.domains.surrogates.evaluate import in_range as _in_range
-from sciPT.domains.surrogates.evaluate import predictions as _predictions
 from sciPT.domains.surrogates.law import law_dict
 from sciPT.domains.surrogates.mixture import MixturePrior
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit
@@ -95,7 +93,7 @@ class SurrogateData:
     Attributes:
         train: the measured points: a CSV with columns Re, Pr, Nu and optional geometric ratios.
         groups: the columns of ``train`` that are geometric ratios in the law (``None``: every
-            numeric column besides Re, Pr and Nu).
+            numeric column besides Re, Pr and Nu; ``none``: no ratio).
     """
 
     train: str | None = None
@@ -180,6 +178,7 @@ def resolve_prior(
         "boxes": config.get("validity", {}).get("systems", []),
         "systems": len(config.get("systems", [])),
         "kind": config.get("kind"),
+        "calibrated_on": (config.get("calibrated_on") or {}).get("path"),
         "recalibration": config.get("interval_recalibration"),
     }
 
@@ -258,7 +257,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     if not cfg.data.train:
         raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
     noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
-    points = read_points(cfg.data.train, groups=cfg.data.groups)
+    points = read_points(cfg.data.train, groups=[] if cfg.data.groups == ["none"] else cfg.data.groups)
     all_groups = list(points.groups)
     fixed_groups = constant_groups(points, all_groups)
     groups = [g for g in all_groups if g not in fixed_groups]
@@ -370,7 +369,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             recal_note=recal_note,
         )
     )
-    print(f"{law['law']}   (kept: {kept_words(cal)})", file=sys.stdout)
+    print(f"{law['law']}   (kept: {kept_words(cal, cfg.correction)})", file=sys.stdout)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"run written to {run.path}", file=sys.stderr)
@@ -418,17 +417,7 @@ class SurrogateTask(Task):
         add_level_argument(parser)
 
     def predict(self, run: RunDir, args: argparse.Namespace) -> Path:
-        level = _check_level(getattr(args, "interval_level", 0.9))
-        model, config, points, X, pred, lo, hi = _predictions(run, args.input, level, require_nu=False)
-        extra = {
-            "Nu_pred": np.exp(pred),
-            f"Nu_lo_{level:g}": np.exp(lo),
-            f"Nu_hi_{level:g}": np.exp(hi),
-            "in_calibration_range": _in_range(points, config).astype(int),
-        }
-        write_points(args.output, points, extra)
-        print(f"wrote {len(points)} predictions to {args.output}", file=sys.stderr)
-        return Path(args.output)
+        return predict_run(run, args)
 
     def demo(self, args: argparse.Namespace) -> RunDir:
         from sciPT.domains.surrogates.demo import run_demo

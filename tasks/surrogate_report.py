@@ -52,10 +52,18 @@ def input_warnings(points: Points, X, names, prior, info) -> list[str]:
     return warnings
 
 
-def kept_words(cal: Calibration) -> str:
-    """What the guard kept, in words: ``the scratch fit``, or a blend's weights."""
+def kept_words(cal: Calibration, correction: int = 0) -> str:
+    """What the guard kept, in words: ``the scratch fit``, or a blend's weights; with a
+    correction, the fit it was refitted on."""
+    w = cal.guard.prior_weight
+    if correction:
+        # a correction rides on one fit (the heavier member of a blend), not on the mixture
+        member = "prior-informed" if w >= 0.5 else "scratch"
+        share = (
+            f", the heavier in the guard's blend ({max(w, 1 - w):.2f})" if cal.guard.choice == "blend" else ""
+        )
+        return f"the {member} fit{share}, refitted with a correction of {correction} random features"
     if cal.guard.choice == "blend":
-        w = cal.guard.prior_weight
         return f"the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits"
     return f"the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit"
 
@@ -124,6 +132,14 @@ def calibration_plot(path, points, groups, cal, chosen, basis, prior, level, inf
     )
 
 
+def prior_source(info: dict) -> str:
+    """Where the prior came from, in words: the library's systems, or an earlier calibration."""
+    if info.get("kind") == "calibrated":
+        # a calibrated run stores its posterior, not the library systems behind its own prior
+        return f"the posterior of a calibration on `{info.get('calibrated_on') or '?'}`"
+    return f"{info.get('systems', 0)} systems"
+
+
 def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     if post is None:
         return f"| {label} | (no prior) | | | | |"
@@ -168,7 +184,7 @@ def report(
         "",
         "## Result",
         "",
-        f"**{law['law']}** (kept: {kept_words(cal)})",
+        f"**{law['law']}** (kept: {kept_words(cal, cfg.correction)})",
         "",
         f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
         "",
@@ -199,7 +215,7 @@ def report(
         "## Both fits",
         "",
         f"Prior: `{info['init']}`"
-        + (f" ({info.get('systems', 0)} systems), transfer: {transfer}" if prior is not None else ""),
+        + (f" ({prior_source(info)}), transfer: {transfer}" if prior is not None else ""),
         "",
         "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
         "|---|---|---|---|---|---|",

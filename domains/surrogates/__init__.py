@@ -19,16 +19,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from sciPT import __version__
 from sciPT.config import to_dict
-from sciPT.errors import UserError
+from sciPT.errors import ConfigError, UserError
 from sciPT.registry import Domain
 from sciPT.run import RunDir
-from sciPT.trainer import validate
+from sciPT.trainer import TrainConfig, validate
 
 from . import plots
 from .law import law_dict, law_string
@@ -61,6 +62,26 @@ def export_surrogate(
     )
 
 
+def unused_training_keys(train: TrainConfig) -> list[str]:
+    """The flags of the training keys ``train`` sets away from the presets' (all but ``seed``)."""
+    default = SurrogatePretrainConfig().train
+    flags = []
+    for f in fields(TrainConfig):
+        value, preset = getattr(train, f.name), getattr(default, f.name)
+        if f.name == "seed" or value == preset:
+            continue
+        if f.name == "schedule":
+            flags += [
+                "--schedule" if g.name == "name" else f"--{g.name.replace('_', '-')}"
+                for g in fields(preset)
+                if getattr(value, g.name) != getattr(preset, g.name)
+            ]
+        # --max-time alone also clears max_steps (the run sized from its budget): name it once
+        elif not (f.name == "max_steps" and train.max_time is not None):
+            flags.append(f"--{f.name.replace('_', '-')}")
+    return flags
+
+
 def prior_posterior(prior, noise: NoisePrior | None = None) -> Posterior:
     """The prior as a distribution fitted to zero points (what a pre-trained model stores)."""
     p = len(prior.names)
@@ -71,6 +92,8 @@ class SurrogatesDomain(Domain):
     name = "surrogates"
     summary = "physics-structured heat-transfer surrogates: power-law prior learnt from textbook correlations"
     config_class = SurrogatePretrainConfig
+    # a closed-form fit: of the training keys only the seed is read (pretrain refuses the others)
+    unused_train_keys = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 
     def presets(self):
         return dict(PRESETS)
@@ -105,6 +128,17 @@ class SurrogatesDomain(Domain):
 
         return evaluate_run(run, args)
 
+    def add_predict_arguments(self, parser) -> None:
+        from .evaluate import add_level_argument
+
+        add_level_argument(parser)
+
+    def predict(self, run, args):
+        """The pre-trained prior's predictions and intervals (:func:`.evaluate.predict_run`)."""
+        from .evaluate import predict_run
+
+        return predict_run(run, args)
+
     def pretrain(
         self,
         cfg: SurrogatePretrainConfig,
@@ -115,7 +149,16 @@ class SurrogatesDomain(Domain):
         callbacks: list | None = None,
     ) -> RunDir:
         """Learn the prior of ``cfg`` and write the run directory ``out`` (closed form, seconds;
-        no Lightning loop, so ``callbacks`` are not used, nor ``resume``)."""
+        no Lightning loop, so ``callbacks`` are not used, and ``resume`` and every training key
+        but ``seed`` are refused rather than recorded as if they had been)."""
+        if resume:
+            raise ConfigError("--resume: surrogates pre-train in closed form, in seconds; run it again")
+        unused = unused_training_keys(cfg.train)
+        if unused:
+            raise ConfigError(
+                f"{', '.join(unused)}: not for 'pretrain surrogates', a closed-form fit with no "
+                "training loop (of the training keys only --seed is used)"
+            )
         validate(cfg.train)
         if cfg.points_per_system < 4:
             raise UserError(f"points_per_system: expected at least 4, got {cfg.points_per_system}")

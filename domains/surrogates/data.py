@@ -143,7 +143,14 @@ def _check_values(
             )
 
 
-def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu: bool = True) -> Points:
+def read_points(
+    path: str | Path,
+    *,
+    groups: list[str] | None = None,
+    require_nu: bool = True,
+    optional: list[str] | tuple[str, ...] = (),
+    groups_wanted_by: str = "",
+) -> Points:
     """Read a CSV of points with a header naming ``Re``, ``Pr``, ``Nu`` and geometric ratios.
 
     Args:
@@ -151,6 +158,10 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
         groups: the geometric-ratio columns to use; ``None`` takes every other column whose values
             are all numbers (non-numeric columns are kept as labels).
         require_nu: ``False`` for points to predict (``Nu`` may be absent; read when present).
+        optional: further ratio columns read (and checked) when the file has them, such as a
+            ratio a calibrated model holds constant; the other columns are kept as labels.
+        groups_wanted_by: who needs ``groups``, for the message when the file lacks one (a
+            model's ratios: ``"the model"``).
 
     Raises:
         DataError: missing file or column, a unit that is not dimensionless, a value that is not a
@@ -201,6 +212,7 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
 
     core = {"re", "pr", "nu"}
     extra = [h for h in header if h.lower() not in core]
+    inferred = groups is None
     if groups is None:
         groups = []
         for h in extra:
@@ -218,16 +230,29 @@ def read_points(path: str | Path, *, groups: list[str] | None = None, require_nu
                 )
     for g in groups:
         if g.lower() not in lookup:
-            raise DataError(
-                f"{path}: missing column '{g}' (asked for as a geometric ratio; found: {', '.join(header)})"
+            why = (
+                f"{groups_wanted_by} uses the geometric ratios {', '.join(groups)}"
+                if groups_wanted_by
+                else f"asked for as a geometric ratio; found: {', '.join(header)}"
             )
+            raise DataError(f"{path}: missing column '{g}' ({why})")
+    groups = list(groups) + [g for g in optional if g.lower() in lookup and g not in groups]
     values = {name: column(lookup[name.lower()], name) for name in need}
     for name in need:
         _check_values(values[name], name, VARIABLES[name].physical, path, body_lines)
     group_values = {}
     for g in groups:
         group_values[g] = column(lookup[g.lower()], g)
-        _check_values(group_values[g], g, GROUP_RANGE, path, body_lines)
+        try:
+            _check_values(group_values[g], g, GROUP_RANGE, path, body_lines)
+        except DataError as err:
+            if not inferred:
+                raise
+            # a run number or a temperature in deg C is all numbers too: say why it was read at all
+            raise DataError(
+                f"{err} ({g} was taken as a geometric ratio, as every numeric column besides Re, Pr "
+                "and Nu is: name the ratios with --groups, or --groups none for none)"
+            ) from None
     labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h not in groups}
     return Points(values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels)
 
@@ -248,14 +273,16 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     if points.nu is not None:
         columns["Nu"] = points.nu
     columns.update(extra or {})
-    header = list(points.labels) + list(columns)
+    # a label named like a written column (an earlier prediction's Nu_pred, predicted again) is
+    # replaced by it, not written twice under one name
+    labels = [k for k in points.labels if k not in columns]
+    header = labels + list(columns)
     with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for i in range(len(points)):
             w.writerow(
-                [points.labels[k][i] for k in points.labels]
-                + [f"{float(v[i]):.6g}" for v in columns.values()]
+                [points.labels[k][i] for k in labels] + [f"{float(v[i]):.6g}" for v in columns.values()]
             )
 
 

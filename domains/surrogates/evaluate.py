@@ -11,13 +11,18 @@ inside and outside the calibration range (extrapolation: there the predictive in
 since the parameter uncertainty grows with the distance ``x^T Cov x`` from the calibration points),
 and writes its own folder (:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json``,
 ``predictions.csv`` (per point: prediction, interval, ``in_calibration_range``),
-``plots/evaluate.png``, ``report.md``.
+``plots/evaluate.png``, ``report.md``. A points file is read for the model's own columns (``Re``,
+``Pr``, ``Nu`` when scored, its ratios and those it holds constant); any other column is carried
+through to the output as it is. The interval level is the run's own unless ``--interval-level``
+gives another.
 The Nu-against-Re curve helpers are shared with the calibration plot of the task.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -39,23 +44,38 @@ def add_level_argument(parser) -> None:
     parser.add_argument(
         "--interval-level",
         type=float,
-        default=0.9,
+        default=None,
         metavar="LEVEL",
-        help="probability held by the predictive intervals (default: 0.9)",
+        help="probability held by the predictive intervals (default: the run's own, "
+        "finetune's --interval-level; 0.9 for a pre-trained prior)",
     )
 
 
-def predictions(run, path, level: float, *, require_nu: bool):
-    """The run's model on the points of ``path``: mean log Nu and the ``level`` interval."""
+def run_level(level: float | None, config: dict) -> float:
+    """``--interval-level``, or the level the run was calibrated for when it is not given."""
+    return check_level(config.get("interval_level", 0.9) if level is None else level)
+
+
+def predictions(run, path, level: float | None, *, require_nu: bool):
+    """The run's model on the points of ``path``: mean log Nu and the ``level`` interval
+    (``None``: the run's own level), and that level."""
     from sciPT.checkpoint import from_pretrained
 
+    if level is not None:
+        check_level(level)
     pre = from_pretrained(run.path, domain="surrogates")
     model = pre.model
-    points = read_points(path, require_nu=require_nu)
+    level = run_level(level, pre.config)
+    # only the columns the model reads are checked: a file's other columns (a run number, an
+    # earlier prediction's in_calibration_range of 0) are kept as they are, not refused
+    held = [g for g in pre.config.get("calibration_range") or {} if g not in ("Re", "Pr")]
+    points = read_points(
+        path, groups=model.groups, require_nu=require_nu, optional=held, groups_wanted_by="the model"
+    )
     X = points.features(model.groups)
     post, design = stored_posterior(model, pre.config), model.design(X)
     lo, hi = post.interval(design, level)
-    return model, pre.config, points, X, post.predict(design), lo, hi
+    return model, pre.config, points, X, post.predict(design), lo, hi, level
 
 
 def stored_posterior(model, config: dict):
@@ -85,8 +105,9 @@ def in_range(points: Points, config: dict) -> np.ndarray:
 
 def evaluate_run(run, args) -> dict:
     """Score the run's surrogate on the measured points of ``args.data``; its own folder."""
-    level = check_level(getattr(args, "interval_level", 0.9))
-    model, config, points, X, pred, lo, hi = predictions(run, args.data, level, require_nu=True)
+    model, config, points, X, pred, lo, hi, level = predictions(
+        run, args.data, getattr(args, "interval_level", None), require_nu=True
+    )
     y = points.log_nu
     outside = ~in_range(points, config)
     rmse, mape = scores(pred, y)
@@ -130,6 +151,23 @@ def evaluate_run(run, args) -> dict:
         )
     print(json.dumps(metrics, indent=1))
     return metrics
+
+
+def predict_run(run, args) -> Path:
+    """``scipt predict``: the run's prediction and interval for each point of ``args.input``, with
+    its ``in_calibration_range`` flag, written to ``args.output`` (atomically)."""
+    _, config, points, _, pred, lo, hi, level = predictions(
+        run, args.input, getattr(args, "interval_level", None), require_nu=False
+    )
+    extra = {
+        "Nu_pred": np.exp(pred),
+        f"Nu_lo_{level:g}": np.exp(lo),
+        f"Nu_hi_{level:g}": np.exp(hi),
+        "in_calibration_range": in_range(points, config).astype(int),
+    }
+    write_points(args.output, points, extra)
+    print(f"wrote {len(points)} predictions to {args.output}", file=sys.stderr)
+    return Path(args.output)
 
 
 def evaluation_section(metrics, alternatives, outside, points, figure, calibrated: bool = True) -> str:

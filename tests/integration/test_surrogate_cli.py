@@ -118,3 +118,80 @@ def test_export_of_a_run_that_wrote_its_own_says_where_it_is(files, capsys):
         f"scipt: error: {out}/checkpoints/last.ckpt: checkpoint not found (export works on runs trained "
         f"with Lightning; this run wrote its export itself: {out}/model)\n"
     )
+
+
+def test_predict_and_evaluate_check_only_the_columns_the_model_reads(files, capsys):
+    """A run number from 0, a temperature in deg C, an earlier prediction's in_calibration_range of
+    0: columns the model does not use are carried through, not refused as geometric ratios."""
+    out = files / "run"
+    assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(out)]) == 0
+    (files / "log.csv").write_text("run,Re,Pr,T_in\n0,30000,0.7,-5\n1,60000,0.7,20\n")
+    first, again = files / "p.csv", files / "p2.csv"
+    assert main(["predict", str(out), "--input", str(files / "log.csv"), "--output", str(first)]) == 0
+    header, *rows = first.read_text().splitlines()
+    assert header == "run,T_in,Re,Pr,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    assert [r.split(",")[:2] for r in rows] == [["0", "-5"], ["1", "20"]]
+    # predicting on a prediction replaces its columns rather than refusing or doubling them
+    assert main(["predict", str(out), "--input", str(first), "--output", str(again)]) == 0
+    assert again.read_text() == first.read_text()
+    assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 0
+    scored = out / "evaluations/held/predictions.csv"
+    assert main(["evaluate", str(out), "--data", str(scored)]) == 0
+    capsys.readouterr()
+    held = json.loads((out / "evaluations/held/metrics.json").read_text())
+    rescored = json.loads((out / "evaluations/predictions/metrics.json").read_text())
+    assert rescored["eval_mape"] == pytest.approx(held["eval_mape"], rel=1e-4)
+
+
+def test_a_numeric_bookkeeping_column_says_why_it_was_read_and_groups_none_leaves_it_out(files, capsys):
+    (files / "log.csv").write_text(
+        "run,Re,Pr,Nu\n0,27820.9,0.7,258.78\n1,36663.8,0.7,301.53\n2,51691.2,0.7,370.99\n"
+    )
+    out = files / "run"
+    argv = ["finetune", "surrogate", "--train", str(files / "log.csv"), "--out", str(out)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {files / 'log.csv'}, line 2: run = 0 is not a positive number (run must be a "
+        "positive dimensionless number) (run was taken as a geometric ratio, as every numeric column "
+        "besides Re, Pr and Nu is: name the ratios with --groups, or --groups none for none)\n"
+    )
+    assert not out.exists()
+    assert main([*argv, "--groups", "none"]) == 0
+    assert json.loads((out / "law.json").read_text())["exponents"].keys() == {"Re", "Pr"}
+    plain = files / "plain"
+    assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(plain)]) == 0
+    assert (out / "law.json").read_text() == (plain / "law.json").read_text()
+
+
+def test_the_calibrated_interval_level_is_what_evaluate_and_predict_use_by_default(files, capsys):
+    out = files / "run"
+    argv = ["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(out)]
+    assert main([*argv, "--interval-level", "0.95"]) == 0
+    predicted = files / "p.csv"
+    assert main(["predict", str(out), "--input", str(files / "held.csv"), "--output", str(predicted)]) == 0
+    assert (
+        predicted.read_text().splitlines()[0] == "Re,Pr,Nu,Nu_pred,Nu_lo_0.95,Nu_hi_0.95,in_calibration_range"
+    )
+    assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 0
+    assert json.loads((out / "evaluations/held/metrics.json").read_text())["eval_interval_level"] == 0.95
+    # a flag still overrides it
+    assert main(["evaluate", str(out), "--data", str(files / "held.csv"), "--interval-level", "0.5"]) == 0
+    assert json.loads((out / "evaluations/held/metrics.json").read_text())["eval_interval_level"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--max-time", "5", "--devices", "4", "--lr", "3", "--schedule", "constant"],
+            "--devices, --max-time, --lr, --schedule: not for 'pretrain surrogates', a closed-form fit "
+            "with no training loop (of the training keys only --seed is used)",
+        ),
+        (["--resume"], "--resume: surrogates pre-train in closed form, in seconds; run it again"),
+    ],
+)
+def test_pretrain_surrogates_refuses_the_training_flags_it_would_ignore(files, capsys, flags, message):
+    out = files / "prior"
+    assert main(["pretrain", "surrogates", "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err == f"scipt: error: {message}\n"
+    assert not out.exists()

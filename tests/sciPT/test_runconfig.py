@@ -175,3 +175,12 @@ def test_training_keys_a_task_never_reads_are_not_listed_but_still_parsed():
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, domains.get("dna"), "runs/x")
     assert "--devices" in parser.format_help()
+
+
+def test_a_closed_form_pretraining_lists_only_the_seed_of_the_training_keys():
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, domains.get("surrogates"), "runs/x")
+    listed = " ".join(parser.format_help().split())
+    assert "--seed SEED" in listed and "--points-per-system" in listed
+    assert not {"--lr", "--max-time", "--warmup-steps", "--schedule", "--devices"} & set(listed.split())
+    assert "--resume not for this command: a closed-form fit has no checkpoint" in listed

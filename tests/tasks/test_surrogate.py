@@ -290,6 +290,19 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     np.testing.assert_allclose(stored["maps"]["prior"]["2"], learnt.level_map("prior", 2))
     with pytest.raises(UserError, match="pre-train in closed form"):
         domain.build_pretraining(tiny())
+    # the prior alone predicts like a calibrated run (evaluate already scored it)
+    parser = argparse.ArgumentParser()
+    domain.add_predict_arguments(parser)
+    args = parser.parse_args([])
+    args.input, args.output = str(csv("q.csv", ["Re,Pr", "30000,0.7"])), str(tmp_path / "q_pred.csv")
+    domain.predict(RunDir(prior_run), args)
+    header, row = (tmp_path / "q_pred.csv").read_text().splitlines()
+    assert header == "Re,Pr,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    values = [float(v) for v in row.split(",")]
+    prior = RunDir(prior_run).read_metrics()
+    mean_law = np.exp(prior["prior_log_C"] + prior["prior_a"] * np.log(3e4) + prior["prior_b"] * np.log(0.7))
+    assert values[2] == pytest.approx(mean_law, rel=1e-5) and values[3] < values[2] < values[4]
+    assert values[5] == 1  # inside a smooth pipe's validity range
 
 
 def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
@@ -380,3 +393,31 @@ def test_missing_training_points_and_resume_are_refused(tmp_path):
         str(err.value) == "--resume: a surrogate calibration is closed form and takes seconds; run it again"
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_a_calibrated_run_as_prior_is_named_as_such_not_as_zero_systems(tmp_path, csv):
+    first, second = tmp_path / "first", tmp_path / "second"
+    train = csv("t.csv", RIBBED[:3])
+    task.finetune(finetune_args("--train", str(train), "--out", str(first)))
+    task.finetune(
+        finetune_args(
+            "--train", str(csv("u.csv", [RIBBED[0], *RIBBED[2:]])), "--out", str(second), "--init", str(first)
+        )
+    )
+    report = RunDir(second).report.read_text()
+    assert f"Prior: `{first}` (the posterior of a calibration on `{train}`), transfer: all" in report
+    assert "0 systems" not in report
+
+
+def test_a_correction_says_which_fit_it_rides_on_not_the_blend(tmp_path, csv, capsys):
+    rng = np.random.default_rng(3)
+    re = np.geomspace(1e4, 1e5, 8)
+    nu = 0.023 * re**0.8 * 0.7**0.4 * np.exp(0.03 * rng.standard_normal(8))
+    path = csv("db.csv", ["Re,Pr,Nu"] + [f"{r:.1f},0.7,{n:.4f}" for r, n in zip(re, nu)])
+    out = tmp_path / "corrected"
+    task.finetune(finetune_args("--train", str(path), "--out", str(out), "--correction", "4"))
+    w = RunDir(out).read_metrics()["kept_prior"]
+    assert 0.5 <= w < 1  # the guard blended, and the prior-informed fit is the heavier member
+    kept = f"(kept: the prior-informed fit, the heavier in the guard's blend ({w:.2f}), refitted with a correction of 4 random features)"
+    assert kept in capsys.readouterr().out
+    assert kept in RunDir(out).report.read_text()
