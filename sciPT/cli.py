@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         with missing_extra(getattr(args, "plugin_label", "this command"), getattr(args, "plugin_extras", [])):
             status = args.handler(args)
         close_process_group()
+        sys.stdout.flush()  # inside the try: a reader that has gone (`| head`) is caught below
         return status
     except UserError as err:
         print(f"scipt: error: {err}", file=sys.stderr)
@@ -293,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scipt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output closed the pipe (`scipt ... | head`): stop quietly, as Unix
+        # tools do; the redirect keeps the interpreter's final flush from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

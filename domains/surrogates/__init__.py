@@ -105,7 +105,7 @@ class SurrogatesDomain(Domain):
         raise UserError(
             "surrogates pre-train in closed form, not with Lightning: use "
             "SurrogatesDomain.pretrain, or 'scipt finetune surrogate --init all' "
-            "(or flat-plate, smooth-pipe), which builds the same prior on the fly"
+            "(or flat-plate, smooth-pipe), which builds the 'small' preset's prior on the fly"
         )
 
     def load_backbone(self, export_config: dict):

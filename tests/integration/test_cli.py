@@ -211,3 +211,24 @@ def test_progress_bars_in_a_log_file_redraw_at_most_every_30_seconds():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     states = [s for s in done.stderr.replace("\n", "\r").split("\r") if s.strip()]
     assert len(states) == 2 and states[0].startswith("  0%") and states[1].startswith("100%"), states
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
+    """`scipt ... | head`: the command's writes after head exits fail with EPIPE."""
+    script = (
+        "import argparse, sys, sciPT.cli as cli\n"
+        "def chatty(args):\n"
+        "    for i in range(200_000): print('line', i)\n"
+        "    return 0\n"
+        "def build_parser(argv):\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    parser.set_defaults(handler=chatty)\n"
+        "    return parser\n"
+        "cli.build_parser = build_parser\n"
+        "sys.exit(cli.main([]))\n"
+    )
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.readline() == b"line 0\n"
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 1
+    assert reader.stderr.read() == b""
