@@ -219,7 +219,7 @@ class LogLineProgress(ProgressBar):
             self._write(trainer, pl_module)
 
     def line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
-        """``step 1200/6000, 11.8 steps/s, 6:47 left, train/loss=1.31, val/loss=1.29``"""
+        """``step 1200/6000, 11.8 steps/s, 0:06:47 left, train/loss=1.31, val/loss=1.29``"""
         now, step = clock(), trainer.global_step
         start_time, start_step = self._start
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None

@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import difflib
 import os
+import select
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -279,6 +280,16 @@ def log_friendly_progress() -> None:
         os.environ.setdefault("TQDM_MININTERVAL", "30")
 
 
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real file
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     log_friendly_progress()
     try:
@@ -295,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         print("scipt: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader of the output closed the pipe (`scipt ... | head`): stop quietly, as Unix
-        # tools do; the redirect keeps the interpreter's final flush from failing again
+        if not stdout_reader_gone():
+            raise  # another pipe (a worker's): a real failure
+        # the reader of our output has gone (`scipt ... | head`): stop quietly, as Unix tools do;
+        # the redirect keeps the interpreter's final flush from failing again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 

@@ -240,6 +240,25 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
     return add_config_flags(parser, defaults, plugin.flag_aliases(), unlisted)
 
 
+def refuse_unused_train_keys(plugin, train: Any, preset_train: Any, what: str) -> None:
+    """Stop a run that sets (by flag or ``--config``) a training key ``plugin.unused_train_keys``
+    names: accepted in silence it would look as if it took effect. The message names each key by
+    the flag a user types, then ``what`` (the command, and why it has no use for them)."""
+    reverse = {v: k for k, v in plugin.flag_aliases().items()}
+    unused = {f"train.{key}" for key in plugin.unused_train_keys}
+    preset = flatten(preset_train, "train.")
+    flags = [
+        "--" + reverse[key] if key in reverse else flag_name(key)
+        for key, (value, _) in flatten(train, "train.").items()
+        if (key in unused or key.rpartition(".")[0] in unused)
+        and value != preset[key][0]
+        # a budget given alone also clears the step count (time_only): name the budget once
+        and not (key == "train.max_steps" and train.max_time is not None)
+    ]
+    if flags:
+        raise ConfigError(f"{', '.join(flags)}: not used by {what}")
+
+
 def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None:
     """``--no-KEY``: the same as ``--KEY false`` for the boolean config key ``key``."""
     parser.add_argument(

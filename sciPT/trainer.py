@@ -303,7 +303,7 @@ def _drop_lightning_tip(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip")
 
 
-def quiet_lightning() -> None:
+def drop_lightning_noise() -> None:
     """Silence what Lightning prints that a user can neither act on nor should believe here: its
     advertising tips, the "previous log files ... will be deleted" warning of a resumed run (the
     earlier ``metrics.csv`` was kept as ``metrics.partN.csv``, :func:`sciPT.plots.keep_log_for_resume`,
@@ -333,7 +333,7 @@ def build_trainer(
 
     from .callbacks import AtomicCheckpointIO, LogLineProgress
 
-    quiet_lightning()
+    drop_lightning_noise()
 
     devices = int(cfg.devices) if str(cfg.devices).isdigit() else cfg.devices
     sized = cfg.max_steps is None

@@ -43,6 +43,7 @@ sample efficiency and the contamination check are :mod:`.promoter_evaluation`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -429,7 +430,15 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
     # (ewc would have no Fisher, l2sp would pull towards noise, a linear probe would read noise)
     scratch = (
-        Start("scratch", None, start.model_cfg, start.tokenizer, [], {}, finetune=FinetuneConfig())
+        Start(
+            "scratch",
+            None,
+            start.model_cfg,
+            start.tokenizer,
+            [],
+            {},
+            finetune=dataclasses.replace(cfg.finetune, strategy="full"),
+        )
         if cfg.baselines
         else None
     )

@@ -19,7 +19,9 @@ from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.errors import ConfigError
-from sciPT.trainer import TrainConfig
+from sciPT.runconfig import refuse_unused_train_keys
+
+from .promoter_classifier import early_stopping_size
 
 if TYPE_CHECKING:
     from sciPT.sequence_inputs import LabelledSequences
@@ -42,13 +44,14 @@ UNUSED_TRAIN_KEYS = (
 
 
 def validate(cfg: PromoterConfig) -> None:
-    defaults = TrainConfig()
-    for key in UNUSED_TRAIN_KEYS:
-        if getattr(cfg.train, key) != getattr(defaults, key):
-            raise ConfigError(
-                f"train.{key}: not used by finetune promoter (each model is fitted on one device and "
-                f"validated once an epoch); leave it at {getattr(defaults, key)!r}"
-            )
+    from .promoter import PromoterTask
+
+    refuse_unused_train_keys(
+        PromoterTask(),
+        cfg.train,
+        type(cfg)().train,
+        "finetune promoter (each model is fitted on one device and validated once an epoch)",
+    )
     if cfg.finetune.strategy == "replay":
         raise ConfigError(
             "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
@@ -100,7 +103,7 @@ def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
     t = cfg.train
     if t.max_steps is None:
         return
-    fit = len(data) if val is not None else len(data) - max(2, int(round(cfg.val_fraction * len(data))))
+    fit = len(data) if val is not None else len(data) - early_stopping_size(cfg, len(data))
     steps = math.ceil(math.ceil(fit / t.batch_size) / t.accumulate)
     if steps > t.max_steps:
         raise ConfigError(
@@ -108,6 +111,11 @@ def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
             f"the {fit} training sequences of {data.source} is {steps} steps at batch size "
             f"{t.batch_size}: expected --max-steps at least {steps} or a larger --batch-size"
         )
+
+
+def file_names(source: str) -> str:
+    """``"train.csv"``, or ``"pos.fa + neg.fa"`` for a ``--positives``/``--negatives`` pair."""
+    return " + ".join(Path(path).name for path in source.split(" + "))
 
 
 def counted(n: int, noun: str) -> str:
@@ -119,7 +127,7 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
     complement = DNA_SPEC.complement_codes()
     found = overlap.repeats(data.codes, data.labels, complement)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
-    name = Path(data.source).name
+    name = file_names(data.source)
     lines = []
     if found.conflicting:
         lines.append(
@@ -139,7 +147,7 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
         if shared:
             lines.append(
                 f"- **Test set not held out**: {shared} of the {len(test)} sequences of "
-                f"{Path(test.source).name} occur in the training data {name} (either strand); the "
+                f"{file_names(test.source)} occur in the training data {name} (either strand); the "
                 "test scores include what the model was trained on."
             )
     return lines

@@ -321,6 +321,11 @@ def train_classifier(
     return classifier
 
 
+def early_stopping_size(cfg: PromoterConfig, n: int) -> int:
+    """How many of ``n`` training sequences a fine-tune without ``--val`` holds out to stop early."""
+    return max(2, int(round(cfg.val_fraction * n)))
+
+
 def fit_member(
     start: Start,
     cfg: PromoterConfig,
@@ -332,7 +337,7 @@ def fit_member(
     """One fine-tune from ``start``; returns it, the part it was fitted on and the split it stopped
     early on."""
     if val is None:
-        n_val = max(2, int(round(cfg.val_fraction * len(train))))
+        n_val = early_stopping_size(cfg, len(train))
         fit_idx, val_idx = train_test_split(
             np.arange(len(train)), test_size=n_val, random_state=seed, stratify=train.labels
         )

@@ -355,7 +355,8 @@ def naturalness_line(cfg: PromoterConfig, start: Start, classifier: Classifier) 
 
 def report(cfg, data, start, length, lines, figures, metrics, flags=()) -> str:
     """Markdown: the title, then ``flags`` (the verdicts: :func:`flag_lines`), then the rest."""
-    baseline = cfg.baselines and start.name != "scratch" and cfg.finetune.strategy != "full"
+    scratch_fitted = cfg.baselines and (cfg.folds or cfg.label_fractions)
+    baseline = scratch_fitted and start.name != "scratch" and cfg.finetune.strategy != "full"
     scratch_strategy = " (the scratch baseline: full)" if baseline else ""
     head = [
         "# Promoter prediction",

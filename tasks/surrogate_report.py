@@ -58,7 +58,7 @@ def kept_words(cal: Calibration, correction: int = 0) -> str:
     w = cal.guard.prior_weight
     if correction:
         # a correction rides on one fit (the heavier member of a blend), not on the mixture
-        member = "prior-informed" if w >= 0.5 else "scratch"
+        member = "prior-informed" if cal.guard.heavier == "prior" else "scratch"
         share = (
             f", the heavier in the guard's blend ({max(w, 1 - w):.2f})" if cal.guard.choice == "blend" else ""
         )

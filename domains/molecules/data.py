@@ -215,9 +215,11 @@ def atoms_to_frame(
     *,
     labelled: bool = True,
     factors: dict[str, float] | None = None,
+    stress_optional: bool = False,
 ) -> Frame:
     """Validate one ASE structure and convert it to a :class:`Frame` (labels read when
-    ``labelled``; the ASE calculator and MD use ``labelled=False``)."""
+    ``labelled``; the ASE calculator and MD use ``labelled=False``; with ``stress_optional`` a
+    frame without a stress is read without one, as an evaluation scores stress where it is given)."""
     cfg = cfg or MoleculeDataConfig()
     factors = factors or unit_factors(cfg)
     positions = np.asarray(atoms.positions, dtype=np.float64) * factors["length"]
@@ -266,6 +268,8 @@ def atoms_to_frame(
             # isolated-atom frames (MACE's convention, the shipped isolated_atoms.xyz) carry no
             # forces: a lone atom's are zero by symmetry
             value = np.zeros((1, 3))
+        if value is None and name == "stress" and stress_optional:
+            continue
         if value is None:
             raise DataError(f"{source}: no {name} key '{key}' (the frame has: {_keys(atoms)})")
         try:
@@ -310,7 +314,11 @@ def streams(cfg: MoleculeDataConfig) -> bool:
 
 
 def read_frames(
-    path: str | Path, cfg: MoleculeDataConfig | None = None, *, labelled: bool = True
+    path: str | Path,
+    cfg: MoleculeDataConfig | None = None,
+    *,
+    labelled: bool = True,
+    stress_optional: bool = False,
 ) -> list[Frame]:
     """Every frame of ``path`` (extended XYZ, or any format ASE reads; ``.smi`` gives conformers).
 
@@ -318,6 +326,7 @@ def read_frames(
         path: the file.
         cfg: keys, units and periodicity (defaults: ``energy``, ``forces``, eV, Angstrom).
         labelled: require and read energy and forces (the declared keys).
+        stress_optional: read a stress where a frame has one, without requiring it.
     """
     cfg = cfg or MoleculeDataConfig()
     resolved = resolve_data_path(path)
@@ -335,7 +344,14 @@ def read_frames(
     if not images:
         raise DataError(f"{path}: no frames")
     return [
-        atoms_to_frame(atoms, f"{path}: frame {i}", cfg, labelled=labelled, factors=factors)
+        atoms_to_frame(
+            atoms,
+            f"{path}: frame {i}",
+            cfg,
+            labelled=labelled,
+            factors=factors,
+            stress_optional=stress_optional,
+        )
         for i, atoms in enumerate(images)
     ]
 

@@ -137,7 +137,7 @@ def using_head(model, head: str | None):
 def labelled_graphs(path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float) -> list:
     """The frames of ``path`` with more than one atom, checked against the model's elements, as
     graphs; a file with none is refused."""
-    frames = [f for f in read_frames(path, data) if len(f.numbers) > 1]
+    frames = [f for f in read_frames(path, data, stress_optional=True) if len(f.numbers) > 1]
     if not frames:
         raise DataError(f"{path}: no frame with more than one atom to evaluate on")
     check_elements(frames, elements)
@@ -154,6 +154,8 @@ def run_data_config(run, args) -> MoleculeDataConfig:
         for k in ("energy_key", "forces_key", "stress_key")
         if getattr(args, k, None) is not None
     }
+    if overrides.get("stress_key") == "none":  # no stress errors, even where frames carry one
+        overrides["stress_key"] = None
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 
 
@@ -251,13 +253,16 @@ def predict_run(run, args, model) -> int:
                 atoms.calc = SinglePointCalculator(
                     atoms,
                     energy=float(out["energy"][k]),
+                    energies=out["atomic_energies"][counts[k] : counts[k + 1]].double().numpy(),
                     forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
                     **stress,
                 )
                 write(handle, atoms, format="extxyz")
-    stress = " and, for periodic frames, stress" if any(has_volume(f.cell, f.pbc) for f in frames) else ""
+    stress = (
+        " and, where the cell has a volume, stress" if any(has_volume(f.cell, f.pbc) for f in frames) else ""
+    )
     print(
-        f"wrote {len(graphs)} frames with predicted energy, forces{stress} to {args.output} (eV, Angstrom)",
+        f"wrote {len(graphs)} frames with predicted energy, per-atom energies, forces{stress} to {args.output} (eV, Angstrom)",
         file=sys.stderr,
     )
     return 0

@@ -29,6 +29,7 @@ from sciPT.config import to_dict
 from sciPT.errors import ConfigError, UserError
 from sciPT.registry import Domain
 from sciPT.run import RunDir
+from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.trainer import TrainConfig, validate
 
 from . import plots
@@ -60,26 +61,6 @@ def export_surrogate(
             **config,
         },
     )
-
-
-def unused_training_keys(train: TrainConfig) -> list[str]:
-    """The flags of the training keys ``train`` sets away from the presets' (all but ``seed``)."""
-    default = SurrogatePretrainConfig().train
-    flags = []
-    for f in fields(TrainConfig):
-        value, preset = getattr(train, f.name), getattr(default, f.name)
-        if f.name == "seed" or value == preset:
-            continue
-        if f.name == "schedule":
-            flags += [
-                "--schedule" if g.name == "name" else f"--{g.name.replace('_', '-')}"
-                for g in fields(preset)
-                if getattr(value, g.name) != getattr(preset, g.name)
-            ]
-        # --max-time alone also clears max_steps (the run sized from its budget): name it once
-        elif not (f.name == "max_steps" and train.max_time is not None):
-            flags.append(f"--{f.name.replace('_', '-')}")
-    return flags
 
 
 def prior_posterior(prior, noise: NoisePrior | None = None) -> Posterior:
@@ -153,12 +134,13 @@ class SurrogatesDomain(Domain):
         but ``seed`` are refused rather than recorded as if they had been)."""
         if resume:
             raise ConfigError("--resume: surrogates pre-train in closed form, in seconds; run it again")
-        unused = unused_training_keys(cfg.train)
-        if unused:
-            raise ConfigError(
-                f"{', '.join(unused)}: not for 'pretrain surrogates', a closed-form fit with no "
-                "training loop (of the training keys only --seed is used)"
-            )
+        refuse_unused_train_keys(
+            self,
+            cfg.train,
+            SurrogatePretrainConfig().train,
+            "pretrain surrogates, a closed-form fit with no training loop (of the training keys only "
+            "--seed is used)",
+        )
         validate(cfg.train)
         if cfg.points_per_system < 4:
             raise UserError(f"points_per_system: expected at least 4, got {cfg.points_per_system}")

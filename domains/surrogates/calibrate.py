@@ -156,6 +156,11 @@ class GuardResult:
         if self.prior_weight is None:
             self.prior_weight = 1.0 if self.choice == "prior" else 0.0
 
+    @property
+    def heavier(self) -> str:
+        """``"prior"`` or ``"scratch"``: the fit with the larger share (what a correction rides on)."""
+        return "prior" if self.prior_weight >= 0.5 else "scratch"
+
 
 @dataclass
 class Calibration:

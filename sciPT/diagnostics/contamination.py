@@ -100,8 +100,8 @@ class ContaminationReport:
             f"and {s['near']:,} ({100 * s['near'] / n:.1f}%) verbatim or nearly ({self.k}-mer "
             f"similarity >= {self.threshold:g}); {s['clean']:,} are clean"
             + (
-                f", of which {s['unchecked']:,} could not be checked (shorter than {self.k} or without "
-                "a known residue)."
+                f", of which {s['unchecked']:,} could not be checked (no {self.k} consecutive known "
+                "residues)."
                 if s["unchecked"]
                 else "."
             )

@@ -232,3 +232,9 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
     reader.stdout.close()
     assert reader.wait(timeout=60) == 1
     assert reader.stderr.read() == b""
+    # a broken pipe of another kind (a worker's) while the output is read is a failure, not quiet
+    worker = script.replace(
+        "for i in range(200_000): print('line', i)", "raise BrokenPipeError(32, 'worker')"
+    )
+    done = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip().endswith("BrokenPipeError: [Errno 32] worker")

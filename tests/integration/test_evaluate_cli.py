@@ -294,6 +294,19 @@ def test_molecules_stress_errors_where_the_frames_carry_a_stress(tmp_path, capsy
         f"ASE's sign convention): MAE {metrics['stress_mae_eV_per_A3']:.3g} eV/Å³, "
         f"RMSE {metrics['stress_rmse_eV_per_A3']:.3g} eV/Å³"
     ) in report
+    # a periodic frame without a stress label is scored on energy and forces alone
+    unlabelled = read(held, index=0)
+    unlabelled.calc = SinglePointCalculator(
+        unlabelled, energy=unlabelled.get_potential_energy(), forces=unlabelled.get_forces()
+    )
+    write(tmp_path / "nostress.xyz", [unlabelled, *read(held, index="1:")])
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "nostress.xyz")]) == 0
+    assert json.loads((run / "evaluations/nostress/metrics.json").read_text())["stress_frames"] == 2
+    # and --stress-key none leaves stress out altogether
+    out = tmp_path / "without"
+    assert main(["evaluate", str(run), "--data", str(held), "--stress-key", "none", "--out", str(out)]) == 0
+    without = json.loads((out / "metrics.json").read_text())
+    assert "stress_frames" not in without and without["frames"] == 4
 
 
 def test_surrogates_pretraining_run_scores_its_prior(tmp_path, capsys):

@@ -176,12 +176,14 @@ def test_predict_writes_energy_forces_and_the_stress_of_periodic_frames(
     capsys.readouterr()
     assert main(["predict", str(run), "--input", str(frames), "--output", str(out)]) == 0
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"wrote 2 frames with predicted energy, forces and, for periodic frames, stress to {out} (eV, Angstrom)"
+        f"wrote 2 frames with predicted energy, per-atom energies, forces and, where the cell has a volume, "
+        f"stress to {out} (eV, Angstrom)"
     )
     crystal, molecule = read(out, index=":")
     calc = SciPTCalculator(run)
     boxed.calc = calc
     assert crystal.get_potential_energy() == pytest.approx(boxed.get_potential_energy(), abs=1e-6)
+    assert crystal.get_potential_energies() == pytest.approx(boxed.get_potential_energies(), abs=1e-6)
     assert crystal.get_forces() == pytest.approx(boxed.get_forces(), abs=1e-5)
     assert crystal.get_stress() == pytest.approx(boxed.get_stress(), abs=1e-9)
     assert np.abs(crystal.get_stress()).max() > 0

@@ -184,7 +184,7 @@ def test_the_calibrated_interval_level_is_what_evaluate_and_predict_use_by_defau
     [
         (
             ["--max-time", "5", "--devices", "4", "--lr", "3", "--schedule", "constant"],
-            "--devices, --max-time, --lr, --schedule: not for 'pretrain surrogates', a closed-form fit "
+            "--devices, --max-time, --lr, --schedule: not used by pretrain surrogates, a closed-form fit "
             "with no training loop (of the training keys only --seed is used)",
         ),
         (["--resume"], "--resume: surrogates pre-train in closed form, in seconds; run it again"),

@@ -97,15 +97,17 @@ def test_ensemble_size_is_checked():
     assert str(err.value) == "ensemble: expected a positive number of fine-tunes, got 0"
 
 
-@pytest.mark.parametrize("key, value, default", [("devices", 2, "1"), ("val_every", 50, "200")])
-def test_a_training_key_the_fine_tunes_ignore_is_refused(key, value, default):
+@pytest.mark.parametrize(
+    "key, value, flag", [("devices", 2, "--devices"), ("strategy", "ddp", "--ddp-strategy")]
+)
+def test_a_training_key_the_fine_tunes_ignore_is_refused_by_the_flag_a_user_types(key, value, flag):
     cfg = PromoterConfig()
     setattr(cfg.train, key, value)
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value) == (
-        f"train.{key}: not used by finetune promoter (each model is fitted on one device and validated "
-        f"once an epoch); leave it at {default}"
+        f"{flag}: not used by finetune promoter (each model is fitted on one device and validated "
+        "once an epoch)"
     )
 
 

@@ -102,7 +102,7 @@ def test_sequences_without_a_kmer_are_clean_but_counted_as_unchecked(planted):
     assert report.clean.tolist() == [False, True, True] and report.unchecked.tolist() == [False, True, True]
     assert report.summary()["unchecked"] == 2
     assert report.sentence().endswith(
-        "; 2 are clean, of which 2 could not be checked (shorter than 12 or without a known residue)."
+        "; 2 are clean, of which 2 could not be checked (no 12 consecutive known residues)."
     )
 
 
