@@ -86,7 +86,8 @@ class Domain:
     spec: Any = None
     unused_train_keys: tuple[str, ...] = ()
     """Keys of the config's ``train`` section this domain's pre-training never reads (a closed-form
-    fit reads none but ``seed``): ``--help`` does not list them (:class:`Task` has the same)."""
+    fit reads none but ``seed``): ``--help`` does not list them, and the domain refuses them when set
+    (:class:`Task` has the same)."""
 
     def pretrain(
         self,
@@ -154,7 +155,8 @@ class Task:
     unused_train_keys: tuple[str, ...] = ()
     """Keys of the config's ``train`` section this task never reads (a task whose fits are small
     single-device runs has no use for ``devices``): ``--help`` does not list them, and the task
-    refuses them when set, saying why."""
+    refuses them when set with :func:`sciPT.runconfig.refuse_unused_train_keys`, saying why. One
+    that never reads ``max_steps`` is a closed-form fit: ``--resume`` says so."""
 
     def presets(self) -> dict[str, Callable[[], Any]]:
         """Named configurations; every task has at least ``tiny``."""
