@@ -248,7 +248,9 @@ def predict_run(run, args, model) -> int:
                 )
                 # as the ASE calculator: a stress only where there is a cell volume
                 stress = (
-                    {"stress": out["stress"][k].double().numpy()} if has_volume(frame.cell, frame.pbc) else {}
+                    {"stress": out["stress"][k].double().numpy()}
+                    if "stress" in out and has_volume(frame.cell, frame.pbc)
+                    else {}
                 )
                 atoms.calc = SinglePointCalculator(
                     atoms,

@@ -23,7 +23,7 @@ from torch_geometric.data import Data
 
 from sciPT.errors import DataError
 
-from .data import Frame, atoms_to_frame
+from .data import Frame, atoms_to_frame, has_volume
 
 MIN_DISTANCE = 0.1  # Angstrom: closer atoms are a corrupted frame, not chemistry
 
@@ -90,7 +90,8 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     """A :class:`torch_geometric.data.Data` for :class:`.model.EquivariantPotential`.
 
     Fields: ``pos`` (N, 3) float64, ``z`` (N,), ``edge_index`` (2, E) (source, target), ``shifts``
-    (E, 3), ``cell`` (1, 3, 3), ``periodic`` (1,), ``natoms`` (1,), and the labels present:
+    (E, 3), ``cell`` (1, 3, 3), ``periodic`` (1,) (has a stress: :func:`.data.has_volume`, the one
+    rule the model, ``predict`` and the stress labels follow), ``natoms`` (1,), and the labels present:
     ``energy`` (1,) and ``forces`` (N, 3); ``stress`` (1, 3, 3) with ``has_stress`` (1,) (zeros and
     false for a frame without one).
     """
@@ -111,7 +112,7 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
         edge_index=torch.from_numpy(np.stack([src, dst])),
         shifts=torch.from_numpy(shifts),
         cell=torch.from_numpy(frame.cell).reshape(1, 3, 3),
-        periodic=torch.tensor([bool(frame.pbc.any())]),
+        periodic=torch.tensor([has_volume(frame.cell, frame.pbc)]),
         natoms=torch.tensor([len(frame.numbers)]),
     )
     if frame.energy is not None:

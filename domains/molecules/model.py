@@ -339,7 +339,8 @@ class EquivariantPotential(nn.Module):
         cell = _plain(data.cell).to(self.dtype).reshape(-1, 3, 3)
         shifts = _plain(data.shifts).to(self.dtype)
         # a stress needs a volume: a slab periodic in two directions with a zero third cell
-        # vector has none, like a molecule
+        # vector has none, like a molecule (frame_to_graph's flag says so; the determinant keeps
+        # graphs built by an older version, which flagged any periodic frame, from dividing by zero)
         periodic = _plain(data.periodic).reshape(-1).bool() & (torch.linalg.det(cell).abs() >= MIN_SPAN)
 
         want_stress = want_stress and bool(periodic.any())
