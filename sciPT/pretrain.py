@@ -106,6 +106,8 @@ def lightning_pretrain(
     setup = domain.build_pretraining(cfg)
     check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
+    if resume:
+        setup.corpus = with_earlier_corpus(setup.corpus, run.last_checkpoint)
     run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
     if resume and rank_zero_only.rank == 0:
         plots.keep_log_for_resume(run.logs)
@@ -160,6 +162,19 @@ def lightning_pretrain(
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
+
+
+def with_earlier_corpus(corpus: list[dict], checkpoint: Path) -> list[dict]:
+    """``corpus`` and, after it, the files the checkpoint's steps were trained on that it lacks: a
+    run resumed on other data was still trained on the first, and contamination checks read this
+    list (``pretrained_on``)."""
+    record = load_lightning_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}
+    earlier = (record.get("config") or {}).get("pretrained_on") or []
+    # on ranks other than 0 a sharded corpus records nothing; rank 0 alone writes the export
+    if not corpus and earlier:
+        return corpus
+    seen = {entry.get("sha256") for entry in corpus}
+    return [*corpus, *(entry for entry in earlier if entry.get("sha256") not in seen)]
 
 
 def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str]) -> dict:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from .checkpoint import from_pretrained, load_lightning_checkpoint
 from .config import from_dict
 from .errors import ConfigError, DataError, UserError
+from .files import resolve_data_path
 from .objectives import MaskedLM
 from .objectives.masked import IGNORE, selected_hidden
 from .sequence_config import ObjectiveConfig
@@ -146,13 +146,17 @@ class SequenceEvaluation:
             ),
         }
         overlap = self._windows_in_corpus(pieces, exported.get("pretrained_on"))
+        unchecked = None
+        if isinstance(overlap, str):
+            unchecked, overlap = overlap, None
+            print(f"warning: {unchecked}", file=sys.stderr)
         if overlap is not None:
             metrics.update({f"contamination_{key}": v for key, v in overlap.summary().items()})
         with run.evaluation(source.path, getattr(args, "out", None)) as out:
             out.write_metrics(metrics)
             out.write_report(
                 self._evaluation_report(
-                    objective_cfg, tokenizer, window, metrics, run.read_metrics().get("val_loss")
+                    objective_cfg, tokenizer, window, metrics, run.read_metrics().get("val_loss"), unchecked
                 )
             )
         print(json.dumps(metrics, indent=1))
@@ -161,12 +165,20 @@ class SequenceEvaluation:
     def _windows_in_corpus(self, windows: list[np.ndarray], pretrained_on: list | None):
         """How many scored windows the pre-training corpus holds, verbatim or nearly (either strand
         where the alphabet has one): a file cut from a pre-training genome is no held-out measure,
-        though its bytes differ. ``None`` where the corpus is not recorded or not on this machine."""
+        though its bytes differ. ``None`` where no corpus is recorded; a sentence saying the check
+        was not made where a recorded file is not found."""
         from .diagnostics.contamination import DEFAULT_THRESHOLD, check_contamination, default_k
 
-        paths = [entry["path"] for entry in pretrained_on or []]
-        if not paths or not all(Path(path).is_file() for path in paths):
+        # runs written before paths were recorded absolute hold them relative to where they ran
+        paths = [resolve_data_path(entry["path"]) for entry in pretrained_on or []]
+        if not paths:
             return None
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            return (
+                f"contamination unknown: the pre-training corpus file {missing[0]} is not found "
+                "from here, so this file's overlap with it was not checked"
+            )
         k = default_k(self.spec.alphabet.n_core)
         corpus = Corpus(paths, self.spec)
         return check_contamination(
@@ -208,6 +220,7 @@ class SequenceEvaluation:
         window: int,
         metrics: dict,
         val_loss: float | None,
+        unchecked: str | None = None,
     ) -> list[str]:
         what = (
             f"masked modelling ({cfg.masked.mask_ratio:.0%} of tokens selected, spans of "
@@ -264,4 +277,6 @@ class SequenceEvaluation:
                 "",
                 "None of this file's windows occurs in the pre-training corpus, verbatim or nearly.",
             ]
+        elif unchecked is not None:
+            lines += ["", f"**{unchecked[0].upper()}{unchecked[1:]}.**"]
         return lines

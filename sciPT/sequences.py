@@ -50,6 +50,7 @@ from .files import file_sha256, resolve_data_path
 from .tokenizers import Alphabet, SequenceTokenizer
 
 INVALID = 255
+READER_VERSION = 2  # part of the cache name: bump when the reader could accept a file differently
 
 
 def open_text(path: Path):
@@ -134,17 +135,36 @@ def fasta_records(handle, source) -> Iterator[tuple[int, str, str, str]]:
     """``(number from 1, name, header, residues)`` of every record of an open FASTA text file.
 
     Parsed by Biopython (any line wrapping); the name is the header's first word, ``record<n>``
-    for an empty header. Text before the first ``>`` is a :class:`DataError` naming ``source``.
+    for an empty header. Text before the first ``>`` is a :class:`DataError` naming ``source`` and
+    the line (text with no ``>`` at all yields no record: the caller says so).
     """
     # Biopython comes with the sequence domains' extra; the core (and a molecules or surrogates
     # install) imports this module for its other helpers without it
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
     try:
-        for n, (title, text) in enumerate(SimpleFastaParser(handle), start=1):
+        for n, (title, text) in enumerate(SimpleFastaParser(_headed_lines(handle, source)), start=1):
             yield n, (title.split(None, 1)[0] if title.strip() else f"record{n}"), title, text
     except ValueError as err:  # Biopython: text before the first '>'
         raise DataError(f"{source}: not FASTA ({err})") from None
+
+
+def _headed_lines(handle, source) -> Iterator[str]:
+    """The lines of ``handle``, refusing residues above the first header: Biopython skips them
+    without a word, so a lost first header would drop its record's residues silently."""
+    first_text = None
+    for number, line in enumerate(handle, start=1):
+        if line.startswith(">"):
+            if first_text is not None:
+                raise DataError(
+                    f"{source}: line {first_text} comes before the first FASTA header; "
+                    "expected every sequence line under a '>' header"
+                )
+            yield line
+            break
+        if first_text is None and line.strip():
+            first_text = number
+    yield from handle
 
 
 def _cache_dir() -> Path:
@@ -165,7 +185,7 @@ class SequenceFile:
         check_file(self.path, "FASTA records")
         self.spec = spec
         self.sha256 = file_sha256(self.path)
-        stem = _cache_dir() / f"{self.sha256}-{spec.signature()}"
+        stem = _cache_dir() / f"{self.sha256}-{spec.signature()}-r{READER_VERSION}"
         index_path, codes_path = stem.with_suffix(".json"), stem.with_suffix(".u8")
         if not (index_path.is_file() and codes_path.is_file()):
             self._build(codes_path, index_path)
@@ -213,7 +233,9 @@ class SequenceFile:
 
     def provenance(self) -> dict:
         return {
-            "path": str(self.path),
+            # absolute: the contamination checks of evaluate and fine-tuning reopen the corpus,
+            # from whatever directory they run in
+            "path": str(self.path.resolve()),
             "sha256": self.sha256,
             "bytes": self.path.stat().st_size,
             "records": len(self.names),

@@ -211,7 +211,7 @@ class Shards:
         if _process_rank() != 0:
             return []
         return [
-            {"path": str(p), "sha256": shard_sha256(p), "bytes": size}
+            {"path": str(Path(p).resolve()), "sha256": shard_sha256(p), "bytes": size}
             for p, size in zip(self.paths, self.sizes)
         ]
 

@@ -238,3 +238,42 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.strip().endswith("BrokenPipeError: [Errno 32] worker")
+
+
+def test_evaluate_from_another_directory_still_checks_the_corpus(tmp_path, capsys, monkeypatch):
+    # a corpus named relative to where pre-training ran: the run must record where it really is,
+    # or evaluate, run from elsewhere, silently skips its contamination check
+    rng = np.random.default_rng(0)
+    genome = "".join(rng.choice(list("ACGT"), 2000))
+    (tmp_path / "genome.fa").write_text(f">g\n{genome}\n")
+    (tmp_path / "held.fa").write_text(f">h\n{genome[100:164]}\n")
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "pretrain", "dna", "--data", "genome.fa", "--out", "run", *FAST)
+    assert code == 0, err
+    exported = json.loads((tmp_path / "run/model/config.json").read_text())
+    assert exported["pretrained_on"][0]["path"] == str(tmp_path / "genome.fa")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, err = run(capsys, "evaluate", "../run", "--data", "../held.fa")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run/evaluations/held/metrics.json").read_text())
+    assert (metrics["windows"], metrics["contamination_verbatim"]) == (2, 2)
+
+
+def test_evaluate_says_when_the_corpus_is_not_found(tmp_path, capsys, monkeypatch):
+    (tmp_path / "genome.fa").write_text(">g\n" + "ACGTTGCA" * 250 + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "pretrain", "dna", "--data", "genome.fa", "--out", "run", *FAST)
+    assert code == 0, err
+    (tmp_path / "genome.fa").rename(tmp_path / "moved.fa")
+    (tmp_path / "held.fa").write_text(">h\n" + "ACGTTGCA" * 8 + "\n")
+    code, err = run(capsys, "evaluate", "run", "--data", "held.fa")
+    assert code == 0, err
+    sentence = (
+        f"contamination unknown: the pre-training corpus file {tmp_path / 'genome.fa'} is not found "
+        "from here, so this file's overlap with it was not checked"
+    )
+    assert f"warning: {sentence}\n" in err
+    report = (tmp_path / "run/evaluations/held/report.md").read_text()
+    assert report.rstrip().endswith(f"**C{sentence[1:]}.**")

@@ -1,5 +1,7 @@
 """A run stopped mid-way and resumed ends exactly where the uninterrupted run ends."""
 
+from pathlib import Path
+
 import torch
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
@@ -61,3 +63,18 @@ def test_logs_before_the_resume_are_kept(tmp_path):
 
     steps = [s for s, _ in read_logs(tmp_path / "run/logs")["val/loss"]]
     assert steps == [3, 7]  # one validation before the stop, one after the resume
+
+
+def test_a_run_resumed_on_other_data_still_records_the_first_corpus(tmp_path):
+    import json
+
+    first, second = _cfg(), _cfg()
+    second.data.paths = ["data_recipes/dna/phage_lambda.fa"]
+    pretrain("dna", first, tmp_path / "run", callbacks=[stop_at(4)])
+    pretrain("dna", second, tmp_path / "run", resume=True)
+    exported = json.loads((tmp_path / "run/model/config.json").read_text())
+    # the first four steps saw E. coli: a contamination check must still read it
+    assert [Path(e["path"]).name for e in exported["pretrained_on"]] == [
+        "phage_lambda.fa",
+        "ecoli_k12_mg1655.fna.gz",
+    ]

@@ -52,6 +52,20 @@ def test_missing_empty_and_recordless_files(tmp_path):
         SequenceFile(write(tmp_path / "text.fa", "\n\n"), DNA_SPEC)
 
 
+def test_residues_above_the_first_header_are_refused_not_dropped(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    # Biopython alone skips "ACGT" here: the corpus would lose those residues without a word
+    fa = write(tmp_path / "lost.fa", "\nACGT\n>x\nACGT\n", gz=True)
+    expected = (
+        f"{fa}: line 2 comes before the first FASTA header; expected every sequence line under a '>' header"
+    )
+    with pytest.raises(DataError) as err:
+        SequenceFile(fa, DNA_SPEC)
+    assert str(err.value) == expected
+    # blank lines above the first header are harmless
+    assert SequenceFile(write(tmp_path / "ok.fa", "\n\n>x\nAC\n"), DNA_SPEC).lengths.tolist() == [2]
+
+
 def test_protein_terminal_stop_and_ambiguity(tmp_path):
     fa = write(tmp_path / "p.faa", ">p1\nMKBZ*\n")
     f = SequenceFile(fa, PROTEIN_SPEC)
