@@ -107,7 +107,16 @@ def lightning_pretrain(
     check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
     if resume:
-        setup.corpus = with_earlier_corpus(setup.corpus, run.last_checkpoint)
+        checkpoint = load_lightning_checkpoint(run.last_checkpoint)
+        setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
+        step = int(checkpoint.get("global_step", 0))
+        if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:
+            # Lightning would stop at once and say nothing: the run looks resumed and is not
+            print(
+                f"warning: the run is already at step {step}, at or past --max-steps "
+                f"{cfg.train.max_steps}: nothing to train (a larger --max-steps continues it)",
+                file=sys.stderr,
+            )
     run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
     if resume and rank_zero_only.rank == 0:
         plots.keep_log_for_resume(run.logs)
@@ -164,11 +173,11 @@ def lightning_pretrain(
     return run
 
 
-def with_earlier_corpus(corpus: list[dict], checkpoint: Path) -> list[dict]:
-    """``corpus`` and, after it, the files the checkpoint's steps were trained on that it lacks: a
-    run resumed on other data was still trained on the first, and contamination checks read this
-    list (``pretrained_on``)."""
-    record = load_lightning_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}
+def with_earlier_corpus(corpus: list[dict], checkpoint: dict) -> list[dict]:
+    """``corpus`` and, after it, the files the (loaded) checkpoint's steps were trained on that it
+    lacks: a run resumed on other data was still trained on the first, and contamination checks
+    read this list (``pretrained_on``)."""
+    record = checkpoint.get(CHECKPOINT_KEY) or {}
     earlier = (record.get("config") or {}).get("pretrained_on") or []
     # on ranks other than 0 a sharded corpus records nothing; rank 0 alone writes the export
     if not corpus and earlier:

@@ -78,3 +78,16 @@ def test_a_run_resumed_on_other_data_still_records_the_first_corpus(tmp_path):
         "phage_lambda.fa",
         "ecoli_k12_mg1655.fna.gz",
     ]
+
+
+def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tmp_path, capsys):
+    pretrain("dna", _cfg(), tmp_path / "run")
+    capsys.readouterr()
+    fewer = _cfg()
+    fewer.train.max_steps = 5
+    pretrain("dna", fewer, tmp_path / "run", resume=True)
+    assert (
+        "warning: the run is already at step 8, at or past --max-steps 5: nothing to train (a larger "
+        "--max-steps continues it)"
+    ) in capsys.readouterr().err
+    assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["global_step"] == 8
