@@ -230,6 +230,10 @@ def _decontaminate(args: argparse.Namespace) -> int:
     spec = domains.get(args.domain).spec
     if spec is None:
         raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
+    # the cleaned copy is read back as FASTA (Biopython) for the check after masking: without it,
+    # stop before the work (a cached corpus needs no parser, so the scan and the write would run)
+    import Bio.SeqIO  # noqa: F401
+
     if args.k is None:
         args.k = contamination.default_k(spec.alphabet.n_core)
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
