@@ -393,18 +393,12 @@ def predict_proba(
     *,
     max_tokens: int,
     batch_size: int = 256,
-    complement: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Probabilities ``[N]``; with ``complement`` the mean of a sequence's and its reverse
-    complement's probabilities, so the prediction is the same on either strand."""
+    """Probabilities ``[N]`` of sequences already cropped to the model's input (strand averaging is
+    the caller's: it must reverse-complement before cropping, ``tasks.promoter_classifier``)."""
     model.eval()
     out = []
     for i in range(0, len(codes), batch_size):
-        chunk = codes[i : i + batch_size]
-        batch = tokenizer.batch(chunk, max_tokens)
-        p = torch.sigmoid(model(batch["input_ids"], batch["attention_mask"]))
-        if complement is not None:
-            rc = tokenizer.batch([complement[c[::-1]] for c in chunk], max_tokens)
-            p = 0.5 * (p + torch.sigmoid(model(rc["input_ids"], rc["attention_mask"])))
-        out.append(p.float().numpy())
+        batch = tokenizer.batch(codes[i : i + batch_size], max_tokens)
+        out.append(torch.sigmoid(model(batch["input_ids"], batch["attention_mask"])).float().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
