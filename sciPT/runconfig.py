@@ -113,6 +113,12 @@ _ATTRIBUTE = re.compile(r"^\s*(?P<names>\w+(?:, \w+)*): (?P<text>.*)$")
 _ROLE = re.compile(r":\w+:`~?([^`]*)`")  # Sphinx cross-references, as plain names
 
 
+def within(key: str, keys: set[str] | frozenset[str]) -> bool:
+    """Whether config key ``key`` is one of ``keys`` or a field of one (``train.schedule.name``
+    of ``train.schedule``)."""
+    return key in keys or key.rpartition(".")[0] in keys
+
+
 def add_config_flags(
     parser: argparse.ArgumentParser,
     defaults: Any,
@@ -139,7 +145,7 @@ def add_config_flags(
             default=argparse.SUPPRESS,
             metavar=key.split(".")[-1].upper(),
             help=argparse.SUPPRESS
-            if key in unlisted or key.rpartition(".")[0] in unlisted
+            if within(key, unlisted)
             else f"{docs.get(key, key)} (default: {shown})".replace("%", "%%"),
         )
         if is_list:  # "--data A B" and "--data A --data B" both give [A, B]
@@ -250,7 +256,7 @@ def refuse_unused_train_keys(plugin, train: Any, preset_train: Any, what: str) -
     flags = [
         "--" + reverse[key] if key in reverse else flag_name(key)
         for key, (value, _) in flatten(train, "train.").items()
-        if (key in unused or key.rpartition(".")[0] in unused)
+        if within(key, unused)
         and value != preset[key][0]
         # a budget given alone also clears the step count (time_only): name the budget once
         and not (key == "train.max_steps" and train.max_time is not None)

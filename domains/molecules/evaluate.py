@@ -41,7 +41,7 @@ from sciPT import io, plots
 from sciPT.config import from_dict
 from sciPT.errors import DataError
 
-from .data import MoleculeDataConfig, has_volume, read_frames
+from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, collate, to_graphs
 from .objectives import ErrorAccumulator
 from .references import check_elements
@@ -247,11 +247,7 @@ def predict_run(run, args, model) -> int:
                     numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
                 )
                 # as the ASE calculator: a stress only where there is a cell volume
-                stress = (
-                    {"stress": out["stress"][k].double().numpy()}
-                    if "stress" in out and has_volume(frame.cell, frame.pbc)
-                    else {}
-                )
+                stress = {"stress": out["stress"][k].double().numpy()} if chunk[k].periodic else {}
                 atoms.calc = SinglePointCalculator(
                     atoms,
                     energy=float(out["energy"][k]),
@@ -260,9 +256,7 @@ def predict_run(run, args, model) -> int:
                     **stress,
                 )
                 write(handle, atoms, format="extxyz")
-    stress = (
-        " and, where the cell has a volume, stress" if any(has_volume(f.cell, f.pbc) for f in frames) else ""
-    )
+    stress = " and, where the cell has a volume, stress" if any(g.periodic for g in graphs) else ""
     print(
         f"wrote {len(graphs)} frames with predicted energy, per-atom energies, forces{stress} to {args.output} (eV, Angstrom)",
         file=sys.stderr,

@@ -58,7 +58,6 @@ from torch import nn
 
 from sciPT.errors import ConfigError, DataError, UserError
 
-from .data import MIN_SPAN
 from .heads import Head, _readout
 from .interaction import Interaction
 from .potential_config import HeadConfig, PotentialConfig, head_names, validate
@@ -338,10 +337,9 @@ class EquivariantPotential(nn.Module):
         src, dst = _plain(data.edge_index)
         cell = _plain(data.cell).to(self.dtype).reshape(-1, 3, 3)
         shifts = _plain(data.shifts).to(self.dtype)
-        # a stress needs a volume: a slab periodic in two directions with a zero third cell
-        # vector has none, like a molecule (frame_to_graph's flag says so; the determinant keeps
-        # graphs built by an older version, which flagged any periodic frame, from dividing by zero)
-        periodic = _plain(data.periodic).reshape(-1).bool() & (torch.linalg.det(cell).abs() >= MIN_SPAN)
+        # periodic with a cell volume (frame_to_graph, data.has_volume): a slab periodic in two
+        # directions with a zero third cell vector has no stress, like a molecule
+        periodic = _plain(data.periodic).reshape(-1).bool()
 
         want_stress = want_stress and bool(periodic.any())
         needs_grad = want_forces or want_stress

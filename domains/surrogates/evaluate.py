@@ -61,8 +61,6 @@ def predictions(run, path, level: float | None, *, require_nu: bool):
     (``None``: the run's own level), and that level."""
     from sciPT.checkpoint import from_pretrained
 
-    if level is not None:
-        check_level(level)
     pre = from_pretrained(run.path, domain="surrogates")
     model = pre.model
     level = run_level(level, pre.config)
