@@ -14,21 +14,23 @@ cut into consecutive tiles of ``tile`` residues from its start, the last one sho
 judged in corpus order (file order, record order, position; a record's training part before its
 validation part), and each removed tile is counted under the first rule that removes it:
 
-1. ``n_run``: the tile holds a run of at least ``max_n_run`` consecutive non-core residues
-   (``N`` for DNA, ``X`` for proteins).
+1. ``n_run``: the tile holds a run of at least ``max_n_run`` consecutive unknown residues (the
+   alphabet's :attr:`~sciPT.sequences.SequenceSpec.unknown` symbol: ``N`` for DNA, ambiguity codes
+   included; ``X`` for proteins, ``B``/``Z``/``J`` included, never ``U`` or ``O``).
 2. ``low_complexity``: the Shannon entropy (bits) of the tile's overlapping 3-mers (those without a
    non-core residue) is below ``min_entropy``: poly-A scores 0, a dinucleotide repeat 1, a triplet
    repeat about 1.6, random DNA about 5.7 in a 128-residue tile (at most ``log2`` of the number of
    3-mers). A tile without a valid 3-mer scores 0.
-3. ``exact_duplicate`` (``dedup: exact`` or ``near``): the tile's residues, or their reverse
-   complement, equal those of an earlier kept tile.
+3. ``exact_duplicate`` (``dedup: exact`` or ``near``): the tile's residues, or (nucleic acids)
+   their reverse complement, equal those of an earlier kept tile.
 4. ``near_duplicate`` (``dedup: near``): the MinHash estimate of the Jaccard similarity between the
-   tile's set of canonical ``k``-mers (a k-mer and its reverse complement count as one, so either
-   strand matches) and that of an earlier kept tile is at least ``threshold``. Sketches have
-   ``PERMUTATIONS`` values; candidate pairs come from locality-sensitive hashing (bands of ``r``
-   values, ``r`` the largest power of two whose bands find a pair at the threshold with probability
-   >= 0.99), and each candidate is confirmed on the full sketch. A tile with fewer than ``k``
-   valid residues has no sketch and is only deduplicated exactly.
+   tile's set of canonical ``k``-mers (for nucleic acids a k-mer and its reverse complement count
+   as one, so either strand matches; proteins' k-mers are taken as read) and that of an earlier
+   kept tile is at least ``threshold``. Sketches have ``PERMUTATIONS`` values; candidate pairs come
+   from locality-sensitive hashing (bands of ``r`` values, ``r`` the largest power of two whose
+   bands find a pair at the threshold with probability >= 0.99), and each candidate is confirmed on
+   the full sketch. A tile with fewer than ``k`` valid residues has no sketch and is only
+   deduplicated exactly.
 
 Later tiles are compared with earlier *kept* tiles only (greedy), so of a family of copies the first
 one stays. Dedup spans the validation parts too: a validation tile that copies a training tile (or
@@ -52,7 +54,7 @@ from .diagnostics.kmers import kmer_values, max_k
 from .errors import ConfigError
 from .sequences import Corpus, _cache_dir, split_bounds
 
-VERSION = 1  # part of the cache key: bump when a verdict could change
+VERSION = 2  # part of the cache key: bump when a verdict could change (2: U and O are not unknown)
 REASONS = ("kept", "n_run", "low_complexity", "exact_duplicate", "near_duplicate")
 KEPT, N_RUN, LOW_COMPLEXITY, EXACT, NEAR = range(len(REASONS))
 DEDUP_MODES = ("none", "exact", "near")
@@ -163,12 +165,13 @@ class Curation:
             rules.append(f"runs of >= {o.max_n_run} unknown residues")
         if o.min_entropy is not None:
             rules.append(f"3-mer entropy < {o.min_entropy:g} bits")
+        # proteins have no strands: their tiles are compared as read
+        both = self.corpus.spec.complement is not None
+        strands = ", either strand" if both else ""
         if o.dedup == "exact":
-            rules.append("exact duplicates (either strand)")
+            rules.append("exact duplicates (either strand)" if both else "exact duplicates")
         elif o.dedup == "near":
-            rules.append(
-                f"exact and near duplicates (MinHash {o.k}-mer Jaccard >= {o.threshold:g}, either strand)"
-            )
+            rules.append(f"exact and near duplicates (MinHash {o.k}-mer Jaccard >= {o.threshold:g}{strands})")
         removed = self.removed()
         total = max(removed.pop("total_residues"), 1)
         lines = [
@@ -188,6 +191,7 @@ def _cache_key(corpus: Corpus, options: CurationOptions, val_fraction: float, va
             "version": VERSION,
             "files": [f.sha256 for f in corpus.files],
             "spec": corpus.spec.signature(),
+            "unknown": corpus.spec.unknown,
             "options": [options.tile, options.dedup, options.k, options.threshold],
             "filters": [options.max_n_run, options.min_entropy],
             "val": [val_fraction, val_mode],
@@ -313,6 +317,7 @@ def _judge(corpus: Corpus, o: CurationOptions, val_fraction: float, val_mode: st
     n_tiles = len(rec)
     reason = np.zeros(n_tiles, np.uint8)
     n_core = corpus.spec.alphabet.n_core
+    unknown = corpus.spec.unknown_codes()
     complement = corpus.spec.complement_codes()
     near = o.dedup == "near"
     keys: list[bytes] = [b""] * n_tiles
@@ -335,7 +340,7 @@ def _judge(corpus: Corpus, o: CurationOptions, val_fraction: float, val_mode: st
         codes = corpus.codes(r, lo, hi)
         first = start[t0:t1] - lo
         if o.max_n_run is not None:
-            runs = _longest_runs(codes >= n_core, first)
+            runs = _longest_runs(np.isin(codes, unknown), first)
             reason[t0:t1][(reason[t0:t1] == KEPT) & (runs >= o.max_n_run)] = N_RUN
         if o.min_entropy is not None:
             low = _entropy_bits(codes, first, n_core) < o.min_entropy

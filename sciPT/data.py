@@ -81,12 +81,20 @@ class StepDataModule(pl.LightningDataModule):
     """Training and validation loaders for step-indexed datasets (see the module docstring).
 
     Validation uses a fixed set of ``val_batches * batch_size`` samples (indices ``0..n-1`` of the
-    validation dataset), identical at every evaluation and on every resume.
+    validation dataset), identical at every evaluation and on every resume. Without a validation
+    set (``val`` None: ``data.val_fraction 0``) the trainer runs no validation loop.
     """
 
     def __init__(self, train: Dataset, val: Dataset | None, collate: Callable, train_cfg):
         super().__init__()
         self.train_set, self.val_set, self.collate, self.cfg = train, val, collate, train_cfg
+
+    def setup(self, stage: str) -> None:
+        if self.val_set is None and self.trainer is not None:
+            # Lightning reads limit_val_batches after this hook: 0 configures no validation loop,
+            # where an empty val_dataloader() would be asked for and warned about ("Total length
+            # of `list` across ranks is zero") as if data were missing
+            self.trainer.limit_val_batches = 0
 
     def train_dataloader(self) -> DataLoader:
         return step_loader(

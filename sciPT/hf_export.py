@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from . import io
 from .errors import ConfigError, UserError
 from .hf import ADD_SPECIAL_KEY, LM_HEAD_NAMES, VOCAB_NAME, _quiet, transformers_module
 
@@ -135,6 +136,8 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
     (``sciPT_add_special_tokens: false``, which ``--init hf:`` honours), and ``transformers`` users
     must tokenize with ``add_special_tokens=False`` to feed the model what it was trained on. The
     folder is built under a temporary name and renamed into place; an existing ``out`` is refused.
+    Its files get the permissions of a normally created file (``0o666`` less the umask), as every
+    file sciPT writes (:mod:`sciPT.io`).
     """
     from .checkpoint import load_lightning_checkpoint
     from .export import CHECKPOINT_KEY, backbone_state
@@ -191,6 +194,12 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
                 mask_token="<mask>",
                 eos_token="<eos>",
             ).save_pretrained(str(tmp))
+        # transformers writes model.safetensors owner-only (0600); the folder is shared like any
+        # file sciPT writes (sciPT.io): the permissions of a normally created file
+        mode = 0o666 & ~io._umask()
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                path.chmod(mode)
         if out.exists():
             out.rmdir()
         tmp.rename(out)

@@ -30,9 +30,10 @@ class SequenceDataConfig:
             (augmentation; sequences with a complement only).
         temperature: file ``i`` is drawn with probability proportional to its size ``** (1 / T)``
             (1: by size; ``inf``: every file equally often).
-        dedup: remove duplicate tiles: ``none``, ``exact`` (identical residues, either strand) or
+        dedup: remove duplicate tiles: ``none``, ``exact`` (identical residues; DNA: on either strand) or
             ``near`` (exact, and a MinHash Jaccard of ``dedup_k``-mers at least ``dedup_threshold``).
-        dedup_k: ``near``: k-mer length of the similarity (canonical k-mers, either strand).
+        dedup_k: ``near``: k-mer length of the similarity (DNA: canonical k-mers, so either strand;
+            proteins: k-mers as read).
         dedup_threshold: ``near``: Jaccard similarity, in (0, 1], from which a tile is a duplicate.
         tile: residues per curation tile (``None``: the window).
         max_n_run: remove tiles with a run of at least this many unknown residues (``N``, ``X``);

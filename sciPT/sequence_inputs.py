@@ -25,13 +25,16 @@ BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "fal
 class LabelledSequences:
     """Sequences as residue codes, with names and, when read labelled, 0/1 labels.
 
-    ``labels`` is ``None`` for unlabelled reads; ``source`` names the file(s) in messages.
+    ``labels`` is ``None`` for unlabelled reads; ``source`` names the file(s) in messages;
+    ``aliased`` (bool per record, ``None`` when the alphabet has no aliases) marks the records that
+    held an alias, read as its symbol (an IUPAC ambiguity code as ``N``).
     """
 
     names: list[str]
     codes: list[np.ndarray]
     labels: np.ndarray | None
     source: str
+    aliased: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -43,6 +46,7 @@ class LabelledSequences:
             [self.codes[i] for i in index],
             None if self.labels is None else self.labels[index],
             self.source,
+            None if self.aliased is None else self.aliased[index],
         )
 
 
@@ -53,12 +57,21 @@ def labels_expected(labels=BINARY_LABELS) -> str:
     return f"{zero}/{one}" + (f" (or {more})" if more else "")
 
 
-def _is_fasta(path: Path) -> bool:
+def _is_fasta(path: Path, sequence_column: str) -> bool:
+    """FASTA when the first non-blank line is a ``>`` header. A first line that is no table header
+    (no ``sequence_column``) above a ``>`` header further down is FASTA too: text above the first
+    header, which the FASTA reader refuses naming the line (a table would say "no column")."""
     with open_text(path) as f:
-        for line in f:
-            if line.strip():
-                return line.lstrip().startswith(">")
-    return False
+        first = next((line for line in f if line.strip()), None)
+        if first is None:
+            return False
+        if first.lstrip().startswith(">"):
+            return True
+        tsv = "\t" in first or path.name.endswith((".tsv", ".tsv.gz"))
+        columns = [c.strip() for c in next(csv.reader([first], delimiter="\t" if tsv else ","), [])]
+        if _column(columns, sequence_column) is not None:
+            return False
+        return any(line.startswith(">") for line in f)
 
 
 def _column(columns: list[str], name: str) -> int | None:
@@ -82,11 +95,12 @@ def read_sequences(
 ) -> LabelledSequences:
     """Read sequences (and labels) from FASTA or a CSV/TSV table, plain or gzip.
 
-    Format, told by content: FASTA when the first non-blank line starts with ``>``, else a table
-    with a header line, tab-separated when that line holds a tab or the name ends in
-    ``.tsv``/``.tsv.gz``, else comma-separated. Columns are found by their exact name, else by
-    their name in any case; a ``name`` (or ``id``) column names the rows (``line<n>`` otherwise);
-    blank rows are skipped.
+    Format, told by content: FASTA when the first non-blank line starts with ``>`` (or names no
+    ``sequence_column`` above a later ``>`` header: refused as text before the first FASTA header,
+    naming the line), else a table with a header line, tab-separated when that line holds a tab or
+    the name ends in ``.tsv``/``.tsv.gz``, else comma-separated. Columns are found by their exact
+    name, else by their name in any case; a ``name`` (or ``id``) column names the rows
+    (``line<n>`` otherwise); blank rows are skipped.
 
     Args:
         path: the file.
@@ -115,12 +129,13 @@ def read_sequences(
             )
         return words[value.strip().lower()]
 
-    names, codes, found = [], [], []
-    if _is_fasta(path):
+    names, codes, found, aliased = [], [], [], []
+    if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
             for n, name, title, text in fasta_records(handle, path):
                 where = f"record '{name}' (#{n})"
                 codes.append(spec.encode(text, path, where))
+                aliased.append(spec.aliased(text))
                 names.append(name)
                 if fasta_label is not None:
                     found.append(fasta_label)
@@ -162,9 +177,16 @@ def read_sequences(
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
                 where = f"record '{name}' (line {line})" if name else f"line {line}"
                 codes.append(spec.encode(row[index[0]], path, where))
+                aliased.append(spec.aliased(row[index[0]]))
                 names.append(name or f"line{line}")
                 if labelled:
                     found.append(label(row[index[1]], where))
     if not codes:
         raise DataError(f"{path}: no sequences (expected {expected})")
-    return LabelledSequences(names, codes, np.array(found, dtype=np.int64) if labelled else None, str(path))
+    return LabelledSequences(
+        names,
+        codes,
+        np.array(found, dtype=np.int64) if labelled else None,
+        str(path),
+        np.array(aliased, dtype=bool) if spec.aliases else None,
+    )

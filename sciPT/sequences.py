@@ -71,6 +71,8 @@ class SequenceSpec:
         description: the accepted characters, for error messages.
         strip_terminal: characters dropped at the end of a record (a protein's ``*`` stop).
         complement: for nucleic acids, the symbol each symbol pairs with (reverse complement).
+        unknown: the symbol of an unknown residue (``N``, ``X``), what curation's ``max_n_run``
+            counts; ``None``: every symbol outside the core alphabet.
     """
 
     alphabet: Alphabet
@@ -78,6 +80,7 @@ class SequenceSpec:
     description: str
     strip_terminal: str = ""
     complement: str | None = None
+    unknown: str | None = None
 
     def lookup_table(self) -> np.ndarray:
         table = np.full(256, INVALID, dtype=np.uint8)
@@ -111,6 +114,27 @@ class SequenceSpec:
                 f"{source}: {where} has {chr(raw[pos])!r} at position {pos + 1}; expected {self.description}"
             )
         return codes
+
+    def aliased(self, text: str) -> bool:
+        """Whether ``text`` holds an alias (a character read as another symbol: an IUPAC ambiguity
+        code read as ``N``), which its codes no longer tell."""
+        if not self.aliases:
+            return False
+        return bool(self._alias_table[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)].any())
+
+    @cached_property
+    def _alias_table(self) -> np.ndarray:
+        table = np.zeros(256, dtype=bool)
+        for alias in self.aliases:
+            table[ord(alias)] = table[ord(alias.lower())] = True
+        return table
+
+    def unknown_codes(self) -> np.ndarray:
+        """The codes of unknown residues: the ``unknown`` symbol's, else every non-core code."""
+        symbols = self.alphabet.symbols
+        if self.unknown is not None:
+            return np.array([symbols.index(self.unknown)], dtype=np.uint8)
+        return np.arange(self.alphabet.n_core, len(symbols), dtype=np.uint8)
 
     def complement_codes(self) -> np.ndarray | None:
         if self.complement is None:

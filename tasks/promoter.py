@@ -56,7 +56,7 @@ import numpy as np
 from sciPT import io, plots
 from sciPT.classification import HeadConfig
 from sciPT.config import to_dict
-from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
+from sciPT.domains.dna.data import LabelledSequences, ambiguity_note, read_labelled, read_pair, read_queries
 from sciPT.errors import ConfigError, DataError
 from sciPT.finetune import FinetuneConfig, build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
@@ -351,8 +351,12 @@ class PromoterTask(Task):
         )
 
     def predict(self, run, args):
-        data = read_labelled(args.input, labelled=False, sequence_column=args.sequence_column)
+        # read as scan reads a genome (ambiguity codes as N); labelled inputs stay strict
+        data = read_queries(args.input, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
+        note = ambiguity_note(data)
+        if note:
+            print(note, file=sys.stderr)
         if getattr(args, "embed", False):
             emb = classifier.embed(data.codes)
             with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:

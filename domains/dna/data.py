@@ -6,9 +6,10 @@ case, the mask itself is not kept): ``A C G T N`` and the IUPAC ambiguity codes
 not accepted: RNA is not DNA. Anything else (``X``, digits, ``-`` gaps, ``*``) is an error naming the
 file, the record and the position.
 
-Labelled (and query) sequences, FASTA or CSV/TSV, are read by the one sequence reader,
+Labelled sequences, FASTA or CSV/TSV, are read by the one sequence reader,
 :func:`sciPT.sequence_inputs.read_sequences`, with the stricter :data:`LABELLED_DNA_SPEC` and the
-promoter label words (:func:`read_labelled`, :func:`read_pair`).
+promoter label words (:func:`read_labelled`, :func:`read_pair`); unlabelled queries
+(:func:`read_queries`) with the genome's rules.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DNA_SPEC = SequenceSpec(
     aliases={c: "N" for c in IUPAC_AMBIGUOUS},
     description="A, C, G, T, N or an IUPAC ambiguity code (R Y S W K M B D H V), either case",
     complement="TGCAN",
+    unknown="N",
 )
 
 ECOLI_GENOME = "data_recipes/dna/ecoli_k12_mg1655.fna.gz"
@@ -65,9 +67,11 @@ LABELLED_DNA_SPEC = SequenceSpec(
     aliases={},
     description="A, C, G, T or N (either case)",
     complement=DNA_SPEC.complement,
+    unknown=DNA_SPEC.unknown,
 )
-"""Labelled and query inputs accept only ``A C G T N`` (either case): an ambiguity code in a
-promoter benchmark is far more likely an error than a real base call. Same codes as :data:`DNA_SPEC`."""
+"""Labelled inputs accept only ``A C G T N`` (either case): an ambiguity code in a promoter
+benchmark is far more likely an error than a real base call. Same codes as :data:`DNA_SPEC`.
+Unlabelled queries (``scipt predict``) are read like a genome (:func:`read_queries`)."""
 
 
 def read_labelled(
@@ -95,6 +99,29 @@ def read_labelled(
     if labelled and fasta_label is None:
         check_both_classes(data)
     return data
+
+
+def read_queries(path, *, sequence_column: str = "sequence") -> LabelledSequences:
+    """Unlabelled DNA sequences to predict, from FASTA or CSV/TSV, read as ``scipt scan`` reads a
+    genome (:data:`DNA_SPEC`: IUPAC ambiguity codes as ``N``); :func:`ambiguity_note` says how many
+    held one."""
+    return read_sequences(
+        path,
+        DNA_SPEC,
+        sequence_column=sequence_column,
+        column_hint="name it with --sequence-column",
+    )
+
+
+def ambiguity_note(data: LabelledSequences) -> str | None:
+    """One line saying how many of ``data``'s sequences held an IUPAC ambiguity code (``None``: none)."""
+    held = 0 if data.aliased is None else int(data.aliased.sum())
+    if not held:
+        return None
+    return (
+        f"{data.source}: {held} of {len(data)} sequences held IUPAC ambiguity codes "
+        f"({' '.join(IUPAC_AMBIGUOUS)}), read as N"
+    )
 
 
 def check_both_classes(data: LabelledSequences) -> None:

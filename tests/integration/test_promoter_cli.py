@@ -69,6 +69,75 @@ def test_finetune_evaluate_predict(trained, tmp_path, capsys):
     assert all(0 < float(line.split(",")[1]) < 1 for line in lines[1:])
 
 
+def test_predict_reads_ambiguity_codes_as_scan_does_and_says_how_many(trained, tmp_path, capsys):
+    out, _, rows = trained
+    # the same sequences, two of them with an ambiguity code where the other has N
+    plain, coded = tmp_path / "plain.fa", tmp_path / "coded.fa"
+    seqs = [s for _, s, _ in rows[:4]]
+    plain.write_text("".join(f">q{i}\n{s[:5]}N{s[6:]}\n" for i, s in enumerate(seqs)))
+    coded.write_text("".join(f">q{i}\n{s[:5]}{'RN'[i % 2]}{s[6:]}\n" for i, s in enumerate(seqs)))
+    capsys.readouterr()
+    assert main(["predict", str(out), "--input", str(coded), "--output", str(tmp_path / "c.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"{coded}: 2 of 4 sequences held IUPAC ambiguity codes (R Y S W K M B D H V), read as N",
+        f"wrote 4 predictions to {tmp_path / 'c.csv'}",
+    ]
+    assert main(["predict", str(out), "--input", str(plain), "--output", str(tmp_path / "p.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"wrote 4 predictions to {tmp_path / 'p.csv'}"]
+    assert (tmp_path / "c.csv").read_text() == (tmp_path / "p.csv").read_text()
+    # scan agrees: a genome of the coded sequences scores them as predict does
+    genome = tmp_path / "g.fa"
+    genome.write_text("".join(f">q{i}\n{s[:5]}{'RN'[i % 2]}{s[6:]}\n" for i, s in enumerate(seqs)))
+    bed = tmp_path / "scan.bedgraph"
+    argv = ["scan", str(out), "--genome", str(genome), "--window", "30", "--stride", "30"]
+    assert main([*argv, "--output", str(bed)]) == 0
+    capsys.readouterr()
+    lines = bed.read_text().splitlines()
+    plus = [line.split("\t")[3] for line in lines[1 : 1 + len(seqs)]]
+    assert plus == [
+        f"{float(line.split(',')[1]):.4f}" for line in (tmp_path / "c.csv").read_text().splitlines()[1:]
+    ]
+    # labelled data stays strict: an ambiguity code in --positives is refused
+    negatives = tmp_path / "neg.fa"
+    negatives.write_text(">n\nACGTACGT\n")
+    argv = [
+        "finetune",
+        "promoter",
+        "--init",
+        "none",
+        "--positives",
+        str(coded),
+        "--negatives",
+        str(negatives),
+    ]
+    assert main([*argv, "--out", str(tmp_path / "run2")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scipt: error: {coded}: record 'q0' (#1) has 'R' at position 6; expected A, C, G, T or N (either case)"
+    ]
+    assert not (tmp_path / "run2").exists()
+
+
+def test_text_above_the_first_header_is_named_by_every_reader(trained, tmp_path, capsys):
+    out, _, _ = trained
+    note = tmp_path / "note.fa"
+    note.write_text("some note\n>seq1\n" + "ACGT" * 10 + "\n>seq2\n" + "GGCA" * 10 + "\n")
+    expected = (
+        f"scipt: error: {note}: line 1 comes before the first FASTA header; "
+        "expected every sequence line under a '>' header"
+    )
+    commands = [
+        ["predict", str(out), "--input", str(note), "--output", str(tmp_path / "p.csv")],
+        ["finetune", "promoter", "--init", "none", "--positives", str(note), "--negatives", str(note)]
+        + ["--out", str(tmp_path / "run2")],
+        ["pretrain", "dna", "--data", str(note), "--window", "16", "--out", str(tmp_path / "run3")],
+    ]
+    capsys.readouterr()
+    for argv in commands:
+        assert main(argv) == 2
+        assert capsys.readouterr().err.splitlines() == [expected]
+    assert not any((tmp_path / name).exists() for name in ("p.csv", "run2", "run3"))
+
+
 def test_scan_writes_both_strands_in_genome_coordinates(trained, tmp_path, capsys):
     out, _, _ = trained
     genome = tmp_path / "g.fa"

@@ -127,6 +127,58 @@ def test_n_run_and_poly_a_tiles_removed(tmp_path):
         assert "N" * 5 not in w and "A" * 12 not in w
 
 
+def test_protein_n_run_counts_x_and_its_ambiguity_codes_not_selenocysteine_or_pyrrolysine(tmp_path):
+    from sciPT.domains.protein.data import PROTEIN_SPEC
+
+    rng = np.random.default_rng(11)
+    tiles = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50)) for _ in range(5)]
+    tiles[1] = tiles[1][:20] + "UUUUUUUUUU" + tiles[1][30:]  # selenocysteine: real residues
+    tiles[2] = tiles[2][:20] + "OOOOOUUUUU" + tiles[2][30:]  # pyrrolysine: real residues
+    tiles[3] = tiles[3][:20] + "XXXXXXXXXX" + tiles[3][30:]  # unknown
+    tiles[4] = tiles[4][:20] + "BZJXBZJXBZ" + tiles[4][30:]  # ambiguity codes, read as X
+    path = fasta(tmp_path / "p.faa", [("p", "".join(tiles))])
+    corpus = Corpus([path], PROTEIN_SPEC)
+    cur = curate(
+        corpus, CurationOptions(tile=50, max_n_run=10), val_fraction=0.0, val_mode="record", progress=False
+    )
+    assert cur.reason.tolist() == [KEPT, KEPT, KEPT, N_RUN, N_RUN]
+    assert cur.metrics()["data_removed_n_run_fraction"] == pytest.approx(2 / 5)
+    # DNA: N, and the ambiguity codes read as N, are its unknown residues as before
+    assert DNA_SPEC.unknown_codes().tolist() == [4] and PROTEIN_SPEC.unknown_codes().tolist() == [22]
+
+
+def test_the_report_speaks_of_strands_for_dna_only(tmp_path):
+    from sciPT.domains.protein.data import PROTEIN_SPEC
+
+    dna = fasta(tmp_path / "g.fa", [("g", random_dna(400, 12))])
+    protein = fasta(
+        tmp_path / "p.faa", [(f"p{i}", random_dna(100, i, "ACDEFGHIKLMNPQRSTVWY")) for i in range(4)]
+    )
+    for path, spec, mode, expected in [
+        (dna, DNA_SPEC, "region", "exact and near duplicates (MinHash 12-mer Jaccard >= 0.5, either strand)"),
+        (protein, PROTEIN_SPEC, "record", "exact and near duplicates (MinHash 12-mer Jaccard >= 0.5)"),
+    ]:
+        options = CurationOptions(tile=100, dedup="near")
+        cur = curate(Corpus([path], spec), options, val_fraction=0.0, val_mode=mode, progress=False)
+        assert cur.lines()[0] == (
+            f"Curation: tiles of 100 residues removed for {expected}: 0 of 400 residues (0.00%)."
+        )
+    cur = curate(
+        Corpus([protein], PROTEIN_SPEC),
+        CurationOptions(tile=100, dedup="exact"),
+        val_fraction=0.0,
+        val_mode="record",
+    )
+    assert (
+        cur.lines()[0]
+        == "Curation: tiles of 100 residues removed for exact duplicates: 0 of 400 residues (0.00%)."
+    )
+    cur = curate(
+        Corpus([dna], DNA_SPEC), CurationOptions(tile=100, dedup="exact"), val_fraction=0.0, val_mode="region"
+    )
+    assert "removed for exact duplicates (either strand): 0 of 400" in cur.lines()[0]
+
+
 def test_curation_is_cached(tmp_path):
     path = fasta(tmp_path / "g.fa", [("g", random_dna(1000, 7))])
     _, first = judge([path], 100, dedup="near")

@@ -238,3 +238,47 @@ def test_a_fasta_label_ends_at_the_next_header_field(tmp_path):
     )
     data = read_labelled(path, labelled=True)
     assert data.labels.tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_text_above_the_first_header_is_named_as_such_not_read_as_a_table(tmp_path, gz):
+    # the reader took the note for a table's header and said "no column 'sequence'"
+    path = write(tmp_path / "note.fa", "some note\n>seq1\nACGTACGTAC\n>seq2\nGGCC\n", gz=gz)
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: line 1 comes before the first FASTA header; expected every sequence line under a '>' header"
+    )
+    # the line is named as the pre-training corpus reader names it (blank lines counted)
+    path = write(tmp_path / "late.fa", "\n\nACGT\n>seq1\nACGT\n", gz=gz)
+    with pytest.raises(DataError) as err:
+        read_labelled(path, fasta_label=1)
+    assert str(err.value) == (
+        f"{path}: line 3 comes before the first FASTA header; expected every sequence line under a '>' header"
+    )
+
+
+def test_a_table_stays_a_table_whatever_follows_its_header(tmp_path):
+    # a row whose first cell starts with '>' does not turn a table with the column into FASTA
+    path = write(tmp_path / "t.csv", "name,sequence\n>odd,ACGT\nx,GG\n")
+    data = read_sequences(path, DNA_SPEC)
+    assert data.names == [">odd", "x"] and codes(data) == [[0, 1, 2, 3], [2, 2]]
+    # and a table without it, with no header further down, is still one without the column
+    path = write(tmp_path / "u.csv", "seq,label\nACGT,1\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: no column 'sequence' (columns: seq, label); "
+        "expected FASTA or a CSV/TSV table with a 'sequence' column"
+    )
+
+
+def test_records_holding_an_alias_are_marked(tmp_path):
+    fa = write(tmp_path / "q.fa", ">a\nACGT\n>b\nACRy\n>c\nNNNN\n>d\nacgk\n")
+    data = read_sequences(fa, DNA_SPEC)
+    assert codes(data)[1] == [0, 1, 4, 4] and data.aliased.tolist() == [False, True, False, True]
+    assert data.subset([3, 0]).aliased.tolist() == [True, False]
+    table = write(tmp_path / "q.csv", "sequence\nACGT\nACGW\n")
+    assert read_sequences(table, DNA_SPEC).aliased.tolist() == [False, True]
+    # an alphabet without aliases has nothing to mark
+    assert read_sequences(write(tmp_path / "s.fa", ">a\nACGN\n"), LABELLED_DNA_SPEC).aliased is None

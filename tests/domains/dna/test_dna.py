@@ -127,3 +127,33 @@ def test_cross_validated_c_stops_climbing_after_the_patience(monkeypatch):
     assert tried_cs == list(model.KMER_CS[: model.KMER_CS.index(best) + 1 + model.KMER_C_PATIENCE])
     assert len(tried_cs) < len(model.KMER_CS)
     assert len(tried) == 5 * len(tried_cs)  # every fold at every C tried
+
+
+def test_queries_take_ambiguity_codes_as_a_genome_does_and_labelled_data_does_not(tmp_path):
+    from sciPT.domains.dna.data import ambiguity_note, read_labelled, read_queries
+    from sciPT.errors import DataError
+
+    path = tmp_path / "q.fa"
+    path.write_text(">a\nACGT\n>b\nACRY\n>c\nNNNN\n>d\nbdhv\n>e\nskmw\n")
+    data = read_queries(path)
+    assert [c.tolist() for c in data.codes] == [[0, 1, 2, 3], [0, 1, 4, 4], [4] * 4, [4] * 4, [4] * 4]
+    assert ambiguity_note(data) == (
+        f"{path}: 3 of 5 sequences held IUPAC ambiguity codes (R Y S W K M B D H V), read as N"
+    )
+    assert ambiguity_note(data.subset([0, 2])) is None  # N alone is no ambiguity code
+    with pytest.raises(DataError) as err:
+        read_labelled(path, fasta_label=1)
+    assert (
+        str(err.value)
+        == f"{path}: record 'b' (#2) has 'R' at position 3; expected A, C, G, T or N (either case)"
+    )
+    # a table's column is named as predict names it
+    table = tmp_path / "q.csv"
+    table.write_text("name,seq\nx,ACGT\n")
+    with pytest.raises(DataError) as err:
+        read_queries(table)
+    assert (
+        str(err.value)
+        == f"{table}: no column 'sequence' (columns: name, seq); name it with --sequence-column"
+    )
+    assert read_queries(table, sequence_column="seq").names == ["x"]

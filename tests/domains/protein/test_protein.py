@@ -30,3 +30,31 @@ def test_crops_are_padded_not_skipped():
     dm = setup.datamodule
     lengths = [len(dm.train_set[g]) for g in range(200)]
     assert max(lengths) == cfg.data.window and min(lengths) < cfg.data.window
+
+
+def help_entries(capsys, monkeypatch, domain):
+    """``{flag: its help}`` of ``scipt pretrain DOMAIN --help``, as printed (one line each)."""
+    from sciPT.cli import main
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps at the terminal width
+    with pytest.raises(SystemExit) as done:
+        main(["pretrain", domain, "--help"])
+    assert done.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    return {
+        line.split()[0]: nxt.strip()
+        for line, nxt in zip(lines, lines[1:])
+        if line.startswith("  --") and nxt.startswith(" " * 24)
+    }
+
+
+def test_dedup_help_says_strands_are_dna_only(capsys, monkeypatch):
+    protein = help_entries(capsys, monkeypatch, "protein")
+    assert protein["--data.dedup"] == (
+        "remove duplicate tiles: none, exact (identical residues; DNA: on either strand) or near "
+        "(exact, and a MinHash Jaccard of dedup_k-mers at least dedup_threshold). (default: none)"
+    )
+    assert protein["--data.dedup-k"] == (
+        "near: k-mer length of the similarity (DNA: canonical k-mers, so either strand; proteins: "
+        "k-mers as read). (default: 12)"
+    )
