@@ -59,12 +59,27 @@ with the pre-trained references swapped in. (With a new head, the old head keeps
 Replay with any strategy: ``--replay`` (``replay: true``) mixes ``finetune.replay_fraction`` of pre-training frames
 into every batch whatever the strategy (``ewc`` + replay); strategy ``replay`` is ``full`` with it.
 
+Frames without forces. A training set may mix frames with forces (AIMD) and frames with an energy
+alone (single points at a higher level: the forces key absent): the latter are fitted on their
+energies (and stresses), as MACE and NequIP weigh missing forces to zero, and one line at loading
+counts them; force errors, in the logs and every evaluation, are over the frames that have forces
+(``*_forces_frames`` counts them when some have none), and the EWC Fisher and learning without
+forgetting leave their labels out alike (the old head's own forces are kept for every frame). A
+training set in which no frame has forces is refused, naming its first frame: a mistyped
+``--forces-key`` must not train energies alone (``--forces-key null`` says the data has no forces).
+``--test`` and ``--eval`` files may hold energies alone.
+
 Evaluation, after training and, from a pre-trained model, also before it (``*_before_*``):
 validation frames, every ``--test`` file (same level of theory as the training data) and every
 ``--eval`` file (the old task: forgetting). Energy MAE/RMSE per atom and per frame (meV), force
 MAE/RMSE (meV/Angstrom), per element, and, over the frames with a cell volume and a stress under
 ``data.stress_key``, stress MAE/RMSE over Voigt components (eV/Angstrom^3); parity plots; a
 before/after bar chart. Files in ``--test`` and ``--eval`` are read with the ``data`` keys and units.
+
+``scipt predict`` writes each input frame with the predictions as its ASE results (``energy``,
+``energies``, ``forces``, ``stress``) beside the input's own info keys and per-atom arrays; those
+under ASE's property names (its reference ``energy`` and ``forces``, say) become ``input_energy``,
+``input_forces`` (:func:`sciPT.domains.molecules.evaluate.predict_run`).
 
 ``scipt evaluate RUN --data FILE`` writes its own folder, ``RUN/evaluations/<file name>/`` (or
 ``--out DIR``): ``metrics.json``, parity plots and ``report.md``

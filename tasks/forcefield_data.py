@@ -128,7 +128,11 @@ def set_name(path: str, taken: set[str]) -> str:
 def _graphs(
     paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float, names: set[str]
 ) -> dict[str, list]:
-    return {set_name(path, names): labelled_graphs(path, data, elements, cutoff) for path in paths}
+    # the training frames proved the forces key: a test or eval file may hold energies alone
+    return {
+        set_name(path, names): labelled_graphs(path, data, elements, cutoff, forces_optional=True)
+        for path in paths
+    }
 
 
 def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
@@ -155,7 +159,8 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
             raise DataError(
                 f"{path}: changed since pre-training (sha256 differs from the one recorded with {cfg.init})"
             )
-        frames += [f for f in read_frames(path, data) if len(f.numbers) > 1]
+        # pre-training checked its set as a whole: one of its files may hold energies alone
+        frames += [f for f in read_frames(path, data, forces_optional=True) if len(f.numbers) > 1]
     if data.paths and not data.val_paths:
         frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
     return frames

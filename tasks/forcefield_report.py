@@ -95,6 +95,19 @@ def write_figures(run: RunDir, before: dict, after: dict) -> list[Path]:
     return figures
 
 
+def without_forces(sets: Sets) -> str:
+    """The sentence that counts the training and validation frames without forces ("" if none)."""
+    counts = [
+        sum("has_forces" in g and not bool(g.has_forces) for g in graphs) for graphs in (sets.train, sets.val)
+    ]
+    if not any(counts):
+        return ""
+    return (
+        f" Without forces (fitted on their energies; force errors are over the frames that have "
+        f"forces): {counts[0]} training and {counts[1]} validation frames."
+    )
+
+
 def report(
     cfg: ForcefieldConfig,
     start: Start,
@@ -150,7 +163,7 @@ def report(
     lines += [
         f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
     ]
-    lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames."]
+    lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames." + without_forces(sets)]
     if start.export.get("pretrained_on"):
         lines += [
             "",

@@ -9,6 +9,14 @@ single-point calculator). Declared units are converted once, at reading: everyth
 Angstrom, eV, eV/Angstrom and eV/Angstrom^3. Frames are numbered from 0 in error messages, as
 ``ase.io.read`` numbers them.
 
+Frames without forces. Data sets mix frames with forces (AIMD) and frames with an energy only
+(single points at a higher level of theory). A frame without the forces key is read without forces
+(:attr:`Frame.missing_forces` keeps the refusal it would have met) and is fitted on its energy (and
+stress) alone, as MACE and NequIP weigh missing forces to zero per frame. A set in which no frame of
+more than one atom has forces is still refused with that first frame's message
+(:func:`require_forces`): a mistyped key must not quietly train energies alone (``forces_key: null``
+says the data has no forces).
+
 Molecules as SMILES (``.smi``/``.smiles`` files, one SMILES per line, an optional name after it)
 become 3D conformers with RDKit: hydrogens added, ETKDG v3 embedding (Riniker & Landrum 2015), then
 MMFF94 relaxation (UFF for the rare molecule MMFF has no parameters for). They carry no labels and
@@ -78,7 +86,9 @@ class MoleculeDataConfig:
         max_frames: use only the first frames of every file (quick runs); ``None``: all.
         num_conformers: conformers per SMILES.
         energy_key: name of the frames' energy property (``None``: the files have none).
-        forces_key: name of the frames' per-atom forces (``None``: the files have none).
+        forces_key: name of the frames' per-atom forces (``None``: the files have none). A frame
+            without it is fitted on its energy (and stress) alone, but a set in which no frame has
+            it is refused (module docstring).
         stress_key: name of the frames' stress (``None``: the files have none).
         energy_unit: eV, meV, Hartree, Ry, kcal/mol or kJ/mol.
         length_unit: Angstrom, Bohr or nm.
@@ -125,6 +135,9 @@ class Frame:
     """One structure in sciPT units (Angstrom, eV, eV/Angstrom, eV/Angstrom^3).
 
     ``source`` names it in messages ("train.xyz: frame 12"); labels are ``None`` when absent.
+    ``missing_forces``: for a labelled frame read without forces because it lacks the forces key,
+    the one-line refusal naming it and its keys (:func:`require_forces` raises it when no frame of
+    a set has forces).
     """
 
     numbers: np.ndarray
@@ -135,6 +148,7 @@ class Frame:
     energy: float | None = None
     forces: np.ndarray | None = None
     stress: np.ndarray | None = None
+    missing_forces: str | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -219,7 +233,9 @@ def atoms_to_frame(
 ) -> Frame:
     """Validate one ASE structure and convert it to a :class:`Frame` (labels read when
     ``labelled``; the ASE calculator and MD use ``labelled=False``; with ``stress_optional`` a
-    frame without a stress is read without one, as an evaluation scores stress where it is given)."""
+    frame without a stress is read without one, as an evaluation scores stress where it is given).
+    A frame without the forces key is read without forces (:attr:`Frame.missing_forces`; a set
+    of such frames is refused by :func:`require_forces`)."""
     cfg = cfg or MoleculeDataConfig()
     factors = factors or unit_factors(cfg)
     positions = np.asarray(atoms.positions, dtype=np.float64) * factors["length"]
@@ -270,6 +286,9 @@ def atoms_to_frame(
             value = np.zeros((1, 3))
         if value is None and name == "stress" and stress_optional:
             continue
+        if value is None and name == "forces":
+            frame.missing_forces = f"{source}: no {name} key '{key}' (the frame has: {_keys(atoms)})"
+            continue
         if value is None:
             raise DataError(f"{source}: no {name} key '{key}' (the frame has: {_keys(atoms)})")
         try:
@@ -285,6 +304,28 @@ def atoms_to_frame(
             raise DataError(f"{source}: non-finite {name} under key '{key}'")
         setattr(frame, name, float(value) * factors[name] if name == "energy" else value * factors[name])
     return frame
+
+
+def require_forces(frames: list[Frame]) -> None:
+    """Refuse ``frames`` when they were read with a forces key and none of more than one atom has
+    forces (the key is mistyped, or the data has none: ``forces_key: null``), with the first one's
+    message; one-atom frames need no forces and prove nothing."""
+    molecules = [f for f in frames if len(f.numbers) > 1]
+    if molecules and all(f.missing_forces is not None for f in molecules):
+        raise DataError(molecules[0].missing_forces)
+
+
+def missing_forces_note(frames: list[Frame], cfg: MoleculeDataConfig, of: str = "") -> str | None:
+    """The line that says how many of ``frames`` (of more than one atom) have no forces, or
+    ``None`` when every one has them; ``of`` qualifies the count ("the first 1000 ")."""
+    molecules = [f for f in frames if len(f.numbers) > 1]
+    missing = sum(f.missing_forces is not None for f in molecules)
+    if not missing:
+        return None
+    return (
+        f"{missing} of {of}{len(molecules)} frames have no forces under key '{cfg.forces_key}': "
+        "their energies are fitted, not their forces"
+    )
 
 
 def head_name(cfg: MoleculeDataConfig) -> str:
@@ -319,21 +360,42 @@ def read_frames(
     *,
     labelled: bool = True,
     stress_optional: bool = False,
+    forces_optional: bool = False,
 ) -> list[Frame]:
     """Every frame of ``path`` (extended XYZ, or any format ASE reads; ``.smi`` gives conformers).
 
     Args:
         path: the file.
         cfg: keys, units and periodicity (defaults: ``energy``, ``forces``, eV, Angstrom).
-        labelled: require and read energy and forces (the declared keys).
+        labelled: require and read energy and forces (the declared keys); a frame without the
+            forces key is read without forces.
         stress_optional: read a stress where a frame has one, without requiring it.
+        forces_optional: accept a file in which no frame has forces (a set of several files is
+            then checked as a whole with :func:`require_forces`); otherwise such a file is refused.
     """
+    frames, _ = read_structures(
+        path, cfg, labelled=labelled, stress_optional=stress_optional, forces_optional=forces_optional
+    )
+    return frames
+
+
+def read_structures(
+    path: str | Path,
+    cfg: MoleculeDataConfig | None = None,
+    *,
+    labelled: bool = True,
+    stress_optional: bool = False,
+    forces_optional: bool = False,
+) -> tuple[list[Frame], list[Atoms] | None]:
+    """:func:`read_frames`, and the ASE structures the frames come from (``None`` for SMILES,
+    which have none): what ``predict`` copies the input's own info and arrays from."""
     cfg = cfg or MoleculeDataConfig()
     resolved = resolve_data_path(path)
     if not resolved.is_file():
         raise DataError(f"{path}: file not found")
     if resolved.suffix.lower() in SMILES_SUFFIXES:
-        return read_smiles(resolved, cfg.num_conformers, max_molecules=cfg.max_frames, name=str(path))
+        frames = read_smiles(resolved, cfg.num_conformers, max_molecules=cfg.max_frames, name=str(path))
+        return frames, None
     factors = unit_factors(cfg)
     index = ":" if cfg.max_frames is None else f":{cfg.max_frames}"
     try:
@@ -343,7 +405,7 @@ def read_frames(
         raise DataError(f"{path}: not a readable structure file ({message})") from None
     if not images:
         raise DataError(f"{path}: no frames")
-    return [
+    frames = [
         atoms_to_frame(
             atoms,
             f"{path}: frame {i}",
@@ -354,6 +416,9 @@ def read_frames(
         )
         for i, atoms in enumerate(images)
     ]
+    if not forces_optional:
+        require_forces(frames)
+    return frames, images
 
 
 # SMILES -----------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@
 :class:`.data.MoleculeDataConfig`, sets one-atom frames aside as isolated-atom references, fixes
 the element table, the reference energies and the data statistics the potential is normalised with
 (:class:`.potential_config.PotentialConfig`), and builds the graphs. Everything is validated before
-anything is trained or written.
+anything is trained or written. Frames without forces among frames with them are fitted on their
+energies (:mod:`.data`); one line on standard error counts them.
 
 Statistics (training frames only, after the references are subtracted):
     energy_shift: mean energy per atom, eV/atom.
-    energy_scale: root-mean-square force component, eV/Angstrom (NequIP's choice: the network's
-        output unit then matches the typical force); the standard deviation of per-atom energies
-        when there are no forces; 1 for unlabelled data.
+    energy_scale: root-mean-square force component of the frames with forces, eV/Angstrom
+        (NequIP's choice: the network's output unit then matches the typical force); the standard
+        deviation of per-atom energies when there are no forces; 1 for unlabelled data.
     avg_num_neighbors: mean number of edges per atom within the cut-off.
 
 :class:`FrameDataset` indexes samples by a global number ``g`` (:mod:`sciPT.data`): sample ``g``
@@ -21,6 +22,7 @@ epoch sees every frame once, ranks never share a sample, and a resumed run conti
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,16 +33,29 @@ from tqdm.auto import tqdm
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
-from .data import Frame, MoleculeDataConfig, read_frames, unit_factors
+from .data import (
+    Frame,
+    MoleculeDataConfig,
+    missing_forces_note,
+    read_frames,
+    require_forces,
+    unit_factors,
+)
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import check_elements, element_table, fit_reference_energies, isolated_atom_energies
 
 
-def load_frames(paths: list[str], cfg: MoleculeDataConfig, *, labelled: bool) -> list[Frame]:
+def load_frames(
+    paths: list[str], cfg: MoleculeDataConfig, *, labelled: bool, forces_optional: bool = False
+) -> list[Frame]:
+    """Every frame of ``paths``; unless ``forces_optional``, refused when none has forces
+    (:func:`.data.require_forces`: files of energy-only frames may sit beside files with forces)."""
     frames: list[Frame] = []
     for path in paths:
-        frames += read_frames(path, cfg, labelled=labelled)
+        frames += read_frames(path, cfg, labelled=labelled, forces_optional=True)
+    if not forces_optional:
+        require_forces(frames)
     return frames
 
 
@@ -178,11 +193,15 @@ def prepare(
         iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
         isolated = {**isolated, **isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg))}
     if cfg.val_paths:
-        train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled)
+        # the training files proved the forces key: validation frames may all be energy-only
+        train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
     else:
         train, val = split_frames(frames, cfg.val_fraction, seed)
     if not train:
         raise DataError(f"{cfg.paths[0]}: no frame with more than one atom to train on")
+    note = missing_forces_note(train + val, cfg)
+    if note:
+        print(note, file=sys.stderr)
 
     elements = list(model.elements) or element_table(train + val)
     check_elements(train + val, elements)

@@ -11,14 +11,26 @@ model: a pre-training run (:class:`~sciPT.domains.molecules.MoleculesDomain`) or
 fine-tuning run (the ``forcefield`` task, which adds its choice of reference energies). The frames
 are read with the run's own keys and units (``--energy-key``/``--forces-key`` override them); frames
 of one atom are skipped (they have no force and only fix references); an element the model never saw
-is refused. Frames whose cell has a volume and that carry a stress under the run's
-``data.stress_key`` (or ``--stress-key``) add stress errors over the Voigt components in eV/Angstrom^3
-(``stress_mae_eV_per_A3``, ``stress_rmse_eV_per_A3`` and ``stress_frames``). The evaluation goes to
-its own folder (:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json`` (the names of
-:class:`.objectives.ErrorAccumulator`, plus ``frames`` and ``atoms``), ``plots/parity_energy.png``,
-``plots/parity_forces.png`` and ``report.md``.
+is refused. Frames without forces are scored on their energies, and the force errors are over the
+atoms of the frames that have forces (``forces_frames`` counts them when some have none; a file in
+which no frame has forces is refused unless ``--forces-key none``). Frames whose cell has a volume
+and that carry a stress under the run's ``data.stress_key`` (or ``--stress-key``) add stress errors
+over the Voigt components in eV/Angstrom^3 (``stress_mae_eV_per_A3``, ``stress_rmse_eV_per_A3`` and
+``stress_frames``). The evaluation goes to its own folder (:meth:`sciPT.run.RunDir.evaluation`):
+``metrics.json`` (the names of :class:`.objectives.ErrorAccumulator`, plus ``frames`` and
+``atoms``), ``plots/parity_energy.png``, ``plots/parity_forces.png`` and ``report.md``.
 
 :func:`predict_run` is ``scipt predict RUN --input FRAMES --output OUT.xyz`` for either kind of run.
+Each output frame is its input frame (positions and cell in Angstrom, in the run's periodicity) with
+the predictions as its ASE single-point results: ``energy`` and ``stress`` on the comment line,
+``energies`` and ``forces`` per atom, what ``atoms.get_potential_energy()`` and ``get_forces()``
+return on reading it, as with the ASE calculator. The input's own info keys and per-atom arrays
+(reference labels, ``config_type``, ``tags``, ...) are kept beside them, values verbatim (in the
+file's own units), under their own names, except ASE's property names (``energy``, ``forces``,
+``stress``, ``free_energy``, ``charges``, ...: the names ASE reads into a calculator, where they
+would be taken for predictions or mixed with them), which become ``input_<name>``; one line says
+which were renamed. ``input_energy`` is then the reference energy of an extended XYZ file that
+stores it as ``energy``.
 """
 
 from __future__ import annotations
@@ -33,17 +45,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase import Atoms, units
+from ase.calculators.calculator import all_properties
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
+from ase.io.extxyz import per_atom_properties
 from tqdm.auto import tqdm
 
 from sciPT import io, plots
 from sciPT.config import from_dict
 from sciPT.errors import DataError
 
-from .data import MoleculeDataConfig, read_frames
+from .data import MoleculeDataConfig, read_frames, read_structures
 from .dataset import batches, collate, to_graphs
-from .objectives import ErrorAccumulator
+from .objectives import ErrorAccumulator, force_atoms
 from .references import check_elements
 
 plt = plots.plt
@@ -77,7 +91,8 @@ class Evaluation:
 @torch.no_grad()
 def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "evaluating") -> Evaluation:
     """Energies, forces and, of the frames that carry one, stresses of ``model`` on ``graphs``
-    against their labels."""
+    against their labels; forces over the atoms of the frames that carry forces (``forces_frames``
+    counts those frames when some have none)."""
     model.eval()
     device = next(model.parameters()).device
     errors = ErrorAccumulator()
@@ -87,17 +102,21 @@ def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "e
         chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False, disable=len(graphs) < 200
     ):
         batch = batch.to(device)
-        pred = model(batch, forces="forces" in batch, stress=bool(batch.has_stress.any()))
+        mask = force_atoms(batch)
+        pred = model(batch, forces=bool(mask.any()), stress=bool(batch.has_stress.any()))
         errors.update(pred, batch)
         natoms = batch.natoms.reshape(-1).double().cpu()
         if "energy" in batch:
             e_true.append((batch.energy.reshape(-1).cpu() / natoms).numpy())
             e_pred.append((pred["energy"].cpu() / natoms).numpy())
-        if "forces" in batch:
-            f_true.append(batch.forces.cpu().double().reshape(-1).numpy())
-            f_pred.append(pred["forces"].cpu().double().reshape(-1).numpy())
+        if bool(mask.any()):
+            mask = mask.cpu()
+            f_true.append(batch.forces.cpu().double()[mask].reshape(-1).numpy())
+            f_pred.append(pred["forces"].cpu().double()[mask].reshape(-1).numpy())
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
     metrics = errors.compute()
+    if errors.frames_with_forces and errors.frames_with_forces < errors.frames:
+        metrics["forces_frames"] = errors.frames_with_forces
     if errors.frames_with_stress:
         metrics["stress_frames"] = errors.frames_with_stress
     return Evaluation(metrics, (cat(e_true), cat(e_pred)), (cat(f_true), cat(f_pred)))
@@ -134,10 +153,15 @@ def using_head(model, head: str | None):
 
 
 # --- a run on a file ----------------------------------------------------------------------------
-def labelled_graphs(path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float) -> list:
+def labelled_graphs(
+    path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float, *, forces_optional: bool = False
+) -> list:
     """The frames of ``path`` with more than one atom, checked against the model's elements, as
-    graphs; a file with none is refused."""
-    frames = [f for f in read_frames(path, data, stress_optional=True) if len(f.numbers) > 1]
+    graphs; a file with none is refused, and so is one in which no frame has forces under
+    ``data.forces_key`` unless ``forces_optional`` (frames without forces are scored on their
+    energies)."""
+    frames = read_frames(path, data, stress_optional=True, forces_optional=forces_optional)
+    frames = [f for f in frames if len(f.numbers) > 1]
     if not frames:
         raise DataError(f"{path}: no frame with more than one atom to evaluate on")
     check_elements(frames, elements)
@@ -154,8 +178,9 @@ def run_data_config(run, args) -> MoleculeDataConfig:
         for k in ("energy_key", "forces_key", "stress_key")
         if getattr(args, k, None) is not None
     }
-    if overrides.get("stress_key") == "none":  # no stress errors, even where frames carry one
-        overrides["stress_key"] = None
+    for key in ("forces_key", "stress_key"):
+        if overrides.get(key) == "none":  # no such errors, even where frames carry the quantity
+            overrides[key] = None
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 
 
@@ -172,7 +197,9 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
             "--energy-key", help="energy key of the frames (default: the run's data.energy_key)"
         )
         parser.add_argument(
-            "--forces-key", help="forces key of the frames (default: the run's data.forces_key)"
+            "--forces-key",
+            help="forces key of the frames; frames without it are scored on their energies (default: "
+            "the run's data.forces_key; none: no force errors, e.g. a file of energies alone)",
         )
         parser.add_argument(
             "--stress-key",
@@ -213,6 +240,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
                 f"{metrics['frames']} frames, {metrics['atoms']} atoms (frames of one atom "
                 "skipped). Energies per atom and per frame, forces over Cartesian components; "
                 "meV and meV/Å.",
+                *force_lines(metrics),
                 "",
                 *metric_rows({name: ev.metrics}),
                 "",
@@ -227,25 +255,58 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     return metrics
 
 
+INPUT_PREFIX = "input_"
+
+
+def with_input(frame, source: Atoms | None, renamed: dict[tuple[str, str], None]) -> Atoms:
+    """``frame``'s structure (Angstrom) carrying the info keys, per-atom arrays, calculator results
+    and constraints of ``source``, the input structure it was read from (``None``: nothing to
+    keep). ASE's property names become ``input_<name>`` (module docstring); each ``(name, new
+    name)`` is recorded in ``renamed`` (an ordered set)."""
+    atoms = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+    if source is None:
+        return atoms
+    results = source.calc.results if source.calc is not None else {}
+    arrays = {k: v for k, v in source.arrays.items() if k not in ("numbers", "positions")}
+    arrays.update({k: v for k, v in results.items() if k in per_atom_properties})
+    info = {**source.info, **{k: v for k, v in results.items() if k not in per_atom_properties}}
+    taken = set(info) | set(arrays)
+
+    def name(key: str) -> str:
+        if key not in all_properties:
+            return key
+        new = INPUT_PREFIX + key
+        while new in taken:  # the input already has input_energy: keep it, go one prefix further
+            new = INPUT_PREFIX + new
+        renamed[key, new] = None
+        return new
+
+    for key, value in arrays.items():
+        atoms.arrays[name(key)] = np.array(value, copy=True)
+    atoms.info.update({name(key): value for key, value in info.items()})
+    atoms.set_constraint([c.copy() for c in source.constraints])
+    return atoms
+
+
 def predict_run(run, args, model) -> int:
     """``scipt predict RUN --input FRAMES --output PREDICTED.xyz`` for any run holding a molecules
     model (``model``, its potential): energy, forces and, where the cell has a volume, stress of
-    every frame of ``args.input``, written as extended XYZ in eV and Angstrom."""
+    every frame of ``args.input``, written as extended XYZ in eV and Angstrom beside the input's own
+    info and arrays (module docstring)."""
     model.select_head(getattr(args, "head", None))
     data = run_data_config(run, args)
-    frames = read_frames(args.input, data, labelled=False)
+    frames, sources = read_structures(args.input, data, labelled=False)
     check_elements(frames, model.elements)
     graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
     size = getattr(args, "frames_per_batch", None) or 32
+    renamed: dict[tuple[str, str], None] = {}
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
         for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
             chunk = graphs[start : start + size]
             out = model(collate(chunk), forces=True, stress=True)
             counts = np.cumsum([0] + [g.num_nodes for g in chunk])
             for k, frame in enumerate(frames[start : start + size]):
-                atoms = Atoms(
-                    numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc
-                )
+                atoms = with_input(frame, sources[start + k] if sources else None, renamed)
                 # as the ASE calculator: a stress only where there is a cell volume
                 stress = {"stress": out["stress"][k].double().numpy()} if chunk[k].periodic else {}
                 atoms.calc = SinglePointCalculator(
@@ -256,6 +317,12 @@ def predict_run(run, args, model) -> int:
                     **stress,
                 )
                 write(handle, atoms, format="extxyz")
+    if renamed:
+        pairs = ", ".join(f"{key} as {new}" for key, new in renamed)
+        print(
+            f"kept the input's {pairs} (energy, energies, forces and stress are the predictions)",
+            file=sys.stderr,
+        )
     stress = " and, where the cell has a volume, stress" if any(g.periodic for g in graphs) else ""
     print(
         f"wrote {len(graphs)} frames with predicted energy, per-atom energies, forces{stress} to {args.output} (eV, Angstrom)",
@@ -271,6 +338,16 @@ def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
         cells = [f"{m[k]:.1f}" if k in m else "–" for k, _ in HEADLINE]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
+
+
+def force_lines(metrics: dict[str, float]) -> list[str]:
+    """The line that says over which frames the forces were scored, when some frames have none."""
+    if "forces_frames" not in metrics:
+        return []
+    return [
+        f"Forces over the atoms of the {metrics['forces_frames']} of {metrics['frames']} frames that "
+        "have forces; the others have an energy alone."
+    ]
 
 
 def stress_lines(metrics: dict[str, float]) -> list[str]:

@@ -17,7 +17,8 @@ weights) on one frame of :math:`N_m` atoms,
             = \\sum_k (o_{mk} - t_{mk})^2,
 
 with the *whitened* outputs :math:`o_m = (\\sqrt{w_E}\\, \\hat E_m / N_m,\\;
-\\sqrt{w_F / 3N_m}\\, \\hat F_{m})` and labels :math:`t_m` scaled alike (:func:`whitened_outputs`).
+\\sqrt{w_F / 3N_m}\\, \\hat F_{m})` and labels :math:`t_m` scaled alike (:func:`whitened_outputs`);
+a frame without forces (:mod:`.data`) has no force outputs, as its loss has no force term.
 Forces are :math:`-\\partial E / \\partial \\vec r`, so every derivative below is a double backward.
 Two Fishers (``FisherConfig.kind``):
 
@@ -96,7 +97,7 @@ from sciPT.finetune import validate as validate_finetune
 from sciPT.finetune.online import Estimate, OnlineFisher
 
 from .dataset import collate
-from .objectives import EnergyForceLoss, ObjectiveConfig
+from .objectives import EnergyForceLoss, ObjectiveConfig, force_atoms
 
 PRETRAINING_LOSS = "ewc.pretraining_loss"
 LAMBDA_0 = "ewc.lambda_0"
@@ -208,7 +209,8 @@ def _whiten(
             else torch.zeros(len(batch.z), dtype=torch.long, device=batch.z.device)
         )
         weight = (objective.forces_weight / (3 * natoms[graph])).sqrt()
-        parts.append((forces.to(weight.dtype) * weight[:, None]).reshape(-1))
+        mask = force_atoms(batch)  # atoms of frames without forces: no force outputs
+        parts.append((forces.to(weight.dtype) * weight[:, None])[mask].reshape(-1))
     return torch.cat(parts)
 
 
@@ -218,15 +220,16 @@ def whitened_outputs(
     """``(outputs, labels)`` of one batch, scaled so that frame ``m``'s loss is the squared
     distance between its entries of the two: ``sqrt(w_E) E_m / N_m`` and ``sqrt(w_F / 3N_m)
     F_{m,i,alpha}`` (module docstring). A quantity the loss does not use (zero weight, or no label
-    in the batch) is left out, as :class:`.objectives.EnergyForceLoss` leaves it out. ``head``: the
-    head predicting (``None``: the potential's selected one).
+    in the batch) is left out, as :class:`.objectives.EnergyForceLoss` leaves it out, and so are
+    the forces of the frames that carry none. ``head``: the head predicting (``None``: the
+    potential's selected one).
 
     Shapes:
-        both ``(G + 3N,)`` with energies and forces, float64; ``outputs`` is differentiable in the
-        weights (forces through a double backward).
+        both ``(G + 3N_F,)`` with energies and forces (``N_F`` atoms in frames with forces),
+        float64; ``outputs`` is differentiable in the weights (forces through a double backward).
     """
     use_energy = objective.energy_weight > 0 and "energy" in batch
-    use_forces = objective.forces_weight > 0 and "forces" in batch
+    use_forces = objective.forces_weight > 0 and bool(force_atoms(batch).any())
     pred = _KeepGraph(potential)(batch, forces=use_forces, head=head)
     outputs = _whiten(
         pred["energy"] if use_energy else None, pred["forces"] if use_forces else None, batch, objective
@@ -310,7 +313,13 @@ def fisher_hook(
     ``None`` when no Fisher is asked for (``frames = 0``), the objective is not energy + forces,
     or the frames have no labels."""
     validate(cfg)
-    labelled = [g for g in graphs if "energy" in g or "forces" in g]
+    # the frames the loss sees: an energy-only frame says nothing when energies weigh zero
+    labelled = [
+        g
+        for g in graphs
+        if ("energy" in g and objective.energy_weight > 0)
+        or (bool(force_atoms(g).any()) and objective.forces_weight > 0)
+    ]
     if cfg.frames == 0 or objective.kind != "energy_forces" or not labelled:
         return None
 

@@ -92,8 +92,10 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     Fields: ``pos`` (N, 3) float64, ``z`` (N,), ``edge_index`` (2, E) (source, target), ``shifts``
     (E, 3), ``cell`` (1, 3, 3), ``periodic`` (1,) (has a stress: :func:`.data.has_volume`, the one
     rule the model, ``predict`` and the stress labels follow), ``natoms`` (1,), and the labels present:
-    ``energy`` (1,) and ``forces`` (N, 3); ``stress`` (1, 3, 3) with ``has_stress`` (1,) (zeros and
-    false for a frame without one).
+    ``energy`` (1,); ``forces`` (N, 3) with ``has_forces`` (1,), zeros and false for a frame read
+    without the forces its set has (:attr:`.data.Frame.missing_forces`), neither when no forces
+    were read (unlabelled structures, ``forces_key: null``); ``stress`` (1, 3, 3) with
+    ``has_stress`` (1,) (zeros and false for a frame without one).
     """
     src, dst, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff)
     if len(src):
@@ -117,8 +119,13 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     )
     if frame.energy is not None:
         data.energy = torch.tensor([frame.energy], dtype=torch.float64)
-    if frame.forces is not None:
-        data.forces = torch.from_numpy(frame.forces)
+    # every frame of a set read with a forces key has both fields (one without forces: zeros), so
+    # frames with and without forces batch together; a graph given forces later without the flag
+    # counts as having them (.objectives.force_frames)
+    if frame.forces is not None or frame.missing_forces is not None:
+        forces = frame.forces if frame.forces is not None else np.zeros((len(frame.numbers), 3))
+        data.forces = torch.from_numpy(forces)
+        data.has_forces = torch.tensor([frame.forces is not None])
     # always present, so frames with and without a stress batch together
     stress = frame.stress if frame.stress is not None else np.zeros((3, 3))
     data.stress = torch.from_numpy(stress).reshape(1, 3, 3)

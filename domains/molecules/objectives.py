@@ -10,9 +10,11 @@ Energy + forces (+ stress), for labelled frames. For a batch of :math:`G` frames
                  + w_S \\frac{1}{9 G_S} \\sum_{g \\in S} \\| \\hat\\sigma_g - \\sigma_g \\|^2,
 
 in eV and Angstrom: a per-atom energy MSE (so large and small structures weigh alike), a force
-component MSE over all :math:`N` atoms of the batch, and a stress MSE over the :math:`G_S` frames
-that carry a stress. Forces come from the energy by autograd, so the force term trains through a
-double backward.
+component MSE over the :math:`N` atoms of the frames of the batch that carry forces, and a stress MSE
+over the :math:`G_S` frames that carry a stress. A frame without forces (an energy-only single point
+beside AIMD frames, :mod:`.data`) adds its energy and stress terms only, as a frame without a stress
+adds no stress term; a batch of such frames has no force term and computes no forces. Forces come
+from the energy by autograd, so the force term trains through a double backward.
 
 Coordinate denoising, for unlabelled structures (SMILES conformers, MD snapshots without DFT):
 atoms are displaced by :math:`\\sigma \\epsilon`, :math:`\\epsilon \\sim \\mathcal{N}(0, 1)` centred per
@@ -25,9 +27,10 @@ force field of a smoothed potential. The noise is centred because the model's fo
 those of the clean structure; with :math:`\\sigma` well below the cut-off that changes only pairs at
 the cut-off, where the envelope is already zero.
 
-Metrics, in meV: energy MAE and RMSE per atom and per frame; force MAE and RMSE over Cartesian
-components (meV/Angstrom), also per element in :class:`ErrorAccumulator`, which also gives stress
-MAE and RMSE over Voigt components (eV/Angstrom^3) of the frames that carry a stress.
+Metrics, in meV: energy MAE and RMSE per atom and per frame; force MAE and RMSE over the Cartesian
+components of the atoms of the frames that carry forces (meV/Angstrom), also per element in
+:class:`ErrorAccumulator`, which also gives stress MAE and RMSE over Voigt components (eV/Angstrom^3)
+of the frames that carry a stress.
 """
 
 from __future__ import annotations
@@ -90,6 +93,27 @@ def _natoms(batch) -> torch.Tensor:
     return batch.natoms.reshape(-1)
 
 
+def force_frames(batch) -> torch.Tensor:
+    """``(G,)`` bool: the frames that carry forces (``has_forces``, :func:`.graphs.frame_to_graph`;
+    a graph made without that flag has forces when it has a ``forces`` field)."""
+    if "has_forces" in batch:
+        return batch.has_forces.reshape(-1)
+    return torch.full((_natoms(batch).numel(),), "forces" in batch, device=batch.z.device)
+
+
+def force_atoms(batch) -> torch.Tensor:
+    """``(N,)`` bool: the atoms of the frames that carry forces (:func:`force_frames`)."""
+    graph = getattr(batch, "batch", None)
+    if graph is None:
+        graph = torch.zeros(batch.z.shape[0], dtype=torch.long, device=batch.z.device)
+    return force_frames(batch)[graph]
+
+
+def _forces(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # indexing copies: skipped in the usual batch where every frame has forces
+    return values if bool(mask.all()) else values[mask]
+
+
 def error_metrics(pred: dict[str, torch.Tensor], batch) -> dict[str, torch.Tensor]:
     """Energy (per atom and per frame, meV) and force (meV/Angstrom) MAE and RMSE of one batch."""
     metrics = {}
@@ -104,8 +128,9 @@ def error_metrics(pred: dict[str, torch.Tensor], batch) -> dict[str, torch.Tenso
                 "energy_rmse_meV": err.pow(2).mean().sqrt(),
             }
         )
-    if "forces" in batch and "forces" in pred:
-        err = (pred["forces"].detach().double() - batch.forces) * 1000.0
+    mask = force_atoms(batch)
+    if "forces" in pred and bool(mask.any()):
+        err = (_forces(pred["forces"].detach().double(), mask) - _forces(batch.forces, mask)) * 1000.0
         metrics["forces_mae_meV_per_A"] = err.abs().mean()
         metrics["forces_rmse_meV_per_A"] = err.pow(2).mean().sqrt()
     return metrics
@@ -113,14 +138,15 @@ def error_metrics(pred: dict[str, torch.Tensor], batch) -> dict[str, torch.Tenso
 
 class EnergyForceLoss(nn.Module):
     """Weighted per-atom energy, force and stress MSE (module docstring), with error metrics;
-    a quantity the data does not have (``data.forces_key: null``) drops out of the loss.
+    a quantity the data does not have (``data.forces_key: null``) drops out of the loss, and the
+    force and stress terms count only the frames that carry them.
 
     Args:
         cfg: weights.
 
     Shapes:
-        ``batch.energy`` (G,), ``batch.forces`` (N, 3), ``batch.stress`` (G, 3, 3) with
-        ``batch.has_stress`` (G,) -> scalar loss.
+        ``batch.energy`` (G,), ``batch.forces`` (N, 3) with ``batch.has_forces`` (G,),
+        ``batch.stress`` (G, 3, 3) with ``batch.has_stress`` (G,) -> scalar loss.
     """
 
     def __init__(self, cfg: ObjectiveConfig):
@@ -130,19 +156,23 @@ class EnergyForceLoss(nn.Module):
     def forward(self, backbone: nn.Module, batch, generator: torch.Generator | None = None):
         cfg = self.cfg
         want_stress = cfg.stress_weight > 0 and bool(batch.has_stress.any())
-        pred = backbone(batch, forces="forces" in batch, stress=want_stress)
+        mask = force_atoms(batch)
+        want_forces = bool(mask.any())
+        pred = backbone(batch, forces=want_forces, stress=want_stress)
         terms = {}
         if cfg.energy_weight > 0 and "energy" in batch:
             per_atom = (pred["energy"] - batch.energy.reshape(-1)) / _natoms(batch)
             terms["energy"] = cfg.energy_weight * per_atom.pow(2).mean()
-        if cfg.forces_weight > 0 and "forces" in batch:
-            error = pred["forces"] - batch.forces.to(pred["forces"].dtype)
+        if cfg.forces_weight > 0 and want_forces:
+            error = _forces(pred["forces"], mask) - _forces(batch.forces, mask).to(pred["forces"].dtype)
             terms["forces"] = cfg.forces_weight * error.pow(2).mean()
         if want_stress and "stress" in pred:
-            mask = batch.has_stress.reshape(-1)
-            diff = pred["stress"][mask] - batch.stress.reshape(-1, 3, 3)[mask].to(pred["stress"].dtype)
+            framed = batch.has_stress.reshape(-1)
+            diff = pred["stress"][framed] - batch.stress.reshape(-1, 3, 3)[framed].to(pred["stress"].dtype)
             terms["stress"] = cfg.stress_weight * diff.pow(2).mean()
-        loss = sum(terms.values())
+        # a batch whose frames lack every weighted label (energy weight 0, no forces among them)
+        # still returns a loss the optimizer can step on: zero, with zero gradients
+        loss = sum(terms.values()) if terms else 0.0 * pred["energy"].sum()
         metrics = {f"loss_{k}": v.detach() for k, v in terms.items()}
         metrics.update(error_metrics(pred, batch))
         return loss, metrics
@@ -184,15 +214,19 @@ class ErrorAccumulator:
 
     ``update(pred, batch)`` after each forward; ``compute()`` returns the metrics of
     :func:`error_metrics` over everything seen, plus ``forces_mae_meV_per_A_<El>`` and
-    ``forces_rmse_meV_per_A_<El>`` per element and, when ``pred`` holds a stress and frames of the
-    batch carry one (``has_stress``), ``stress_mae_eV_per_A3`` and ``stress_rmse_eV_per_A3`` over
-    their 6 Voigt components (``xx, yy, zz, yz, xz, xy``, eV/Angstrom^3, ASE's sign convention);
-    :attr:`frames_with_stress` counts those frames.
+    ``forces_rmse_meV_per_A_<El>`` per element (forces over the atoms of the frames that carry them,
+    ``has_forces``; :attr:`frames_with_forces` and :attr:`frames` count those frames and all) and,
+    when ``pred`` holds a stress and frames of the batch carry one (``has_stress``),
+    ``stress_mae_eV_per_A3`` and ``stress_rmse_eV_per_A3`` over their 6 Voigt components (``xx,
+    yy, zz, yz, xz, xy``, eV/Angstrom^3, ASE's sign convention); :attr:`frames_with_stress` counts
+    those frames.
     """
 
     def __init__(self):
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.frames = 0
+        self.frames_with_forces = 0
         self.frames_with_stress = 0
 
     def _add(self, name: str, errors: torch.Tensor) -> None:
@@ -202,16 +236,19 @@ class ErrorAccumulator:
         self.counts[name] = self.counts.get(name, 0) + errors.numel()
 
     def update(self, pred: dict[str, torch.Tensor], batch) -> None:
+        self.frames += int(_natoms(batch).numel())
         if "energy" in batch:
             err = (pred["energy"].detach().cpu() - batch.energy.reshape(-1).cpu()) * 1000.0
             self._add("energy_meV", err)
             self._add("energy_meV_per_atom", err / _natoms(batch).cpu())
-        if "forces" in batch and "forces" in pred:
-            err = (pred["forces"].detach().cpu().double() - batch.forces.cpu()) * 1000.0
+        mask = force_atoms(batch).cpu()
+        if "forces" in pred and bool(mask.any()):
+            err = (pred["forces"].detach().cpu().double()[mask] - batch.forces.cpu()[mask]) * 1000.0
             self._add("forces_meV_per_A", err)
-            z = batch.z.cpu()
+            z = batch.z.cpu()[mask]
             for number in torch.unique(z).tolist():
                 self._add(f"forces_meV_per_A_{chemical_symbols[number]}", err[z == number])
+            self.frames_with_forces += int(force_frames(batch).sum())
         if "stress" in pred and "has_stress" in batch and bool(batch.has_stress.any()):
             mask = batch.has_stress.reshape(-1).cpu()
             err = pred["stress"].detach().cpu().double()[mask] - batch.stress.reshape(-1, 3, 3).cpu()[mask]

@@ -27,7 +27,9 @@ neighbours must be identical on every rank, so they come from a sample every ran
 first ``data.stats_frames`` frames of the corpus in shard order (the one bounded read of shards
 that are not a rank's own; :func:`.dataset.prepare` computes them from all frames). An element
 outside the sample's table stops the run at the frame that has it; name every element with
-``--model.elements`` to avoid that. The EWC Fisher stored with the export is computed on the same
+``--model.elements`` to avoid that. Frames without forces (:mod:`.data`) are fitted on their
+energies wherever they are; the sample alone is checked for forces (a sample in which no frame has
+forces is refused, as a mistyped key would be) and counted in the line that says how many lack them. The EWC Fisher stored with the export is computed on the same
 sample. Rank 0 records every shard's SHA-256 and its frame and atom counts (a sequential read,
 cached), the provenance the export carries.
 """
@@ -38,6 +40,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +53,14 @@ from sciPT import io as sio
 from sciPT.errors import ConfigError, DataError
 from sciPT.streaming import RankSharded, Shards, expand_shards, rank_seed
 
-from .data import MoleculeDataConfig, atoms_to_frame, read_frames, unit_factors
+from .data import (
+    MoleculeDataConfig,
+    atoms_to_frame,
+    missing_forces_note,
+    read_frames,
+    require_forces,
+    unit_factors,
+)
 from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
@@ -255,6 +265,10 @@ def prepare_streaming(
         raise ConfigError(f"data.stats_frames: expected a positive integer, got {cfg.stats_frames}")
     shards = Shards(expand_shards(cfg.paths, XYZ_SUFFIXES, "extended XYZ files"), "data.paths")
     sample = statistics_sample(shards, cfg, labelled)
+    require_forces(sample)
+    note = missing_forces_note(sample, cfg, of="the first ")
+    if note:
+        print(note, file=sys.stderr)
     isolated = isolated_atom_energies([f for f in sample if f.energy is not None])
     sample = [f for f in sample if len(f.numbers) > 1]
     if not sample:
@@ -272,7 +286,7 @@ def prepare_streaming(
     common = dict(labelled=labelled, cutoff=model.cutoff, elements=elements, seed=seed)
     train_set = ShardedFrames(shards, cfg, split="train", **common)
     if cfg.val_paths:
-        val = load_frames(cfg.val_paths, cfg, labelled=labelled)
+        val = load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
         check_elements(val, elements)
         val_graphs = to_graphs(val, model.cutoff, "validation graphs")
         val_set = FrameDataset(val_graphs, shuffle=False)

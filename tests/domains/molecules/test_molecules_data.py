@@ -296,16 +296,21 @@ def error(call, *args, **kw) -> str:
 def test_missing_energy_and_forces_keys_name_file_and_frame(tmp_path):
     path = write(tmp_path, "bad.xyz", BAD)
     assert error(read_frames, str(path)) == f"{path}: frame 1: no energy key 'energy' (the frame has: forces)"
+    # a mistyped forces key: no frame has forces under it (frame 1's missing energy comes first
+    # when it is read, so the file is cut to frame 0)
     assert (
-        error(read_frames, str(path), MoleculeDataConfig(forces_key="REF_forces"))
+        error(read_frames, str(path), MoleculeDataConfig(forces_key="REF_forces", max_frames=1))
         == f"{path}: frame 0: no forces key 'REF_forces' (the frame has: energy, forces)"
     )
     assert len(read_frames(str(path), labelled=False)) == 2
 
 
-def test_isolated_atoms_need_no_forces_but_molecules_do(tmp_path):
+def test_isolated_atoms_need_no_forces_and_molecules_may_lack_them(tmp_path):
     """Isolated-atom frames are written without forces (MACE's convention, the shipped
-    isolated_atoms.xyz): a training file that starts with them is read, their forces zero."""
+    isolated_atoms.xyz): a training file that starts with them is read, their forces zero. A
+    molecule without forces beside one with them is read without forces (an energy-only single
+    point); a file of one-atom frames and molecules without forces is refused at its first
+    molecule (a mistyped key)."""
     path = write(
         tmp_path,
         "with_atoms.xyz",
@@ -317,7 +322,19 @@ def test_isolated_atoms_need_no_forces_but_molecules_do(tmp_path):
     lone, pair = read_frames(str(path), MoleculeDataConfig(max_frames=2))
     assert lone.energy == -13.5 and lone.forces.tolist() == [[0.0, 0.0, 0.0]]
     assert pair.forces.tolist() == [[0.0, 0.0, -1.5], [0.0, 0.0, 1.5]]
-    assert error(read_frames, str(path)) == f"{path}: frame 2: no forces key 'forces' (the frame has: energy)"
+    frames = read_frames(str(path))
+    assert frames[2].forces is None and frames[2].energy == -31.0
+    assert frames[2].missing_forces == f"{path}: frame 2: no forces key 'forces' (the frame has: energy)"
+    assert frames[1].missing_forces is None and frames[0].missing_forces is None
+    only = write(
+        tmp_path,
+        "no_forces.xyz",
+        "1\nProperties=species:S:1:pos:R:3 energy=-13.5\nH 0.0 0.0 0.0\n"
+        "2\nProperties=species:S:1:pos:R:3 energy=-31.0\nH 0.0 0.0 0.0\nH 0.0 0.0 0.8\n"
+        "2\nProperties=species:S:1:pos:R:3 energy=-31.1\nH 0.0 0.0 0.0\nH 0.0 0.0 0.7\n",
+    )
+    assert error(read_frames, str(only)) == f"{only}: frame 1: no forces key 'forces' (the frame has: energy)"
+    assert [f.forces is None for f in read_frames(str(only), forces_optional=True)] == [False, True, True]
 
 
 def test_nan_coordinates(tmp_path):
