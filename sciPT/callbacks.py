@@ -1,5 +1,5 @@
-"""The Lightning pieces of :mod:`sciPT.trainer`: atomic checkpoints, the time budget, and progress
-written as lines when the output is a file.
+"""The Lightning pieces of :mod:`sciPT.trainer`: atomic checkpoints, the time budget, a stop at
+the first non-finite gradient, and progress written as lines when the output is a file.
 
 Kept apart so that importing :mod:`sciPT.trainer` (``TrainConfig``, ``validate``) does not import
 Lightning; :func:`sciPT.trainer.build_trainer` imports this module when it builds a trainer.
@@ -40,9 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
+
+from .errors import TrainingDiverged
 
 # the time source of TimeBudget; tests replace it with a fake clock
 clock = time.monotonic
@@ -56,6 +59,45 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.tmp")
         super().save_checkpoint(checkpoint, tmp, storage_options)
         os.replace(tmp, path)
+
+
+class StopOnNonFinite(pl.Callback):
+    """Stop training at the first optimizer step whose gradients are not finite, before the
+    optimizer applies them.
+
+    A diverged run otherwise trains on with NaN weights for as long as its budget lasts, and its
+    next periodic save overwrites ``checkpoints/last.ckpt``, the last good state, with them. Stopped
+    here, the weights and that checkpoint stay as they were, and
+    :class:`~sciPT.errors.TrainingDiverged` says what to change. The decision is agreed by every
+    rank (with sharded gradients, FSDP, each rank sees only its shard), so all stop at one step.
+    With ``16-mixed`` precision the gradient scaler's own check skips such steps by design (they
+    tell it to lower the scale), and this one stands aside.
+
+    Args:
+        lr: the run's peak learning rate, named in the message.
+    """
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if str(trainer.precision).startswith("16"):
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        grads = [g.to_local() if hasattr(g, "to_local") else g for g in grads]  # FSDP2's DTensors
+        # one norm, one device sync: a NaN or inf anywhere makes it non-finite
+        finite = bool(torch.isfinite(torch.nn.utils.get_total_norm(grads))) if grads else True
+        if trainer.world_size > 1:
+            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
+            return
+        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        raise TrainingDiverged(
+            f"training diverged at step {trainer.global_step + 1}: its gradients are not finite. "
+            f"Stopped before applying them, so {last} holds the last state saved before it. Lower "
+            f"--lr (now {self.lr:g}), lengthen the warm-up (--warmup-steps) or clip the gradients "
+            "(--grad-clip), then run again"
+        )
 
 
 class TimeBudget(pl.Callback):

@@ -20,3 +20,10 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A configuration key or value is not valid."""
+
+
+class TrainingDiverged(UserError):
+    """Training produced non-finite gradients: stopped before applying them (the user can lower
+    the learning rate and run again); exit status 1, as a failed run, not bad input."""
+
+    exit_code = 1

@@ -6,11 +6,21 @@ trainer and knows no domain: a domain hands it a backbone and an objective, Ligh
 An objective is an ``nn.Module`` whose ``forward(backbone, batch, generator=None)`` returns
 ``(loss, metrics)`` with ``metrics`` a dict of scalar tensors; ``generator`` makes its randomness
 (masking, noise) reproducible, which validation uses so that every evaluation sees the same masks.
+A metric may be missing from a batch that lacks its quantity (force errors of a batch of frames
+without forces). An objective whose metrics are means over something other than the batch's
+examples (force components, frames with a stress) says so with ``metric_counts(batch)``: the number
+of values each metric (and ``loss``, if listed) averages in ``batch``; anything it does not list
+counts the batch's examples.
+
+Logging. A training step's metrics are logged as its rank saw them, unsynchronised (see
+:class:`StepMetrics`). Validation metrics are means over the epoch and every rank, each weighted by
+its own count, with the names agreed on by the ranks first (see :class:`ValidationMeans`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import lightning.pytorch as pl
 import numpy as np
@@ -57,6 +67,118 @@ def batch_size(batch) -> int | None:
     return None
 
 
+def examples(batch, known: int | None = None) -> int:
+    """The examples in ``batch``: ``known`` when given, else :func:`batch_size`, else as Lightning
+    infers it (the first dimension of the first tensor), else 1."""
+    if known is not None:
+        return known
+    n = batch_size(batch)
+    if n is not None:
+        return n
+    from lightning.pytorch.utilities.data import extract_batch_size
+
+    try:
+        return extract_batch_size(batch)
+    except Exception:  # Lightning raises a MisconfigurationException for a batch without a tensor
+        return 1
+
+
+def metric_counts(objective, batch) -> dict[str, int]:
+    """``objective.metric_counts(batch)`` (module docstring), ``{}`` for an objective without it."""
+    counts = getattr(objective, "metric_counts", None)
+    return counts(batch) if counts is not None else {}
+
+
+def is_root_mean_square(name: str) -> bool:
+    """Whether metric ``name`` is a root mean square (``rmse`` in its name, as every objective names
+    one): means over batches and ranks then combine its squares, not its values."""
+    return "rmse" in name
+
+
+class StepMetrics:
+    """Logs each training step's metrics as its rank computed them: ``train/<name>``, no
+    synchronisation (a step's logged value is rank 0's batch, as Lightning's progress bar shows).
+
+    Lightning writes, at each logging step, the last value every key was given; a metric missing
+    from the step's batch (force errors of a batch without forces) would be written as the value of
+    some earlier batch. Every name seen so far is therefore logged at every step, ``nan`` when the
+    batch did not have it.
+    """
+
+    def __init__(self):
+        self.names: dict[str, None] = {}  # ordered set: a stable logging order
+
+    def log(self, module: pl.LightningModule, metrics: dict, n: int | None) -> None:
+        self.names.update(dict.fromkeys(metrics))
+        for name in self.names:
+            module.log(f"train/{name}", metrics.get(name, math.nan), batch_size=n)
+
+
+class ValidationMeans:
+    """Validation metrics over an epoch and every rank, each weighted by its own count.
+
+    A metric's value is ``sum_b c_b m_b / sum_b c_b`` over the batches ``b`` of every rank, with
+    ``c_b`` its count in batch ``b`` (:func:`metric_counts`): force errors are means over force
+    components, and a batch without forces adds nothing to them (rather than a frame-weighted
+    value, or a zero). A root mean square (a name holding ``rmse``) is combined as the root of the
+    weighted mean of its squares: the RMSE over every value, not a mean of the batches' RMSEs.
+
+    The ranks agree on the names before anything is logged. A rank whose share of the validation
+    set holds no frame with forces never sees a force metric; had each rank logged what it saw,
+    Lightning's end-of-epoch synchronisation, one collective per key and rank, would pair different
+    keys or wait forever. Each rank logs the same keys, in the same order: every name some rank saw.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, metrics: dict, counts: dict[str, int], n: int) -> None:
+        """One batch's ``metrics``, each counted ``counts[name]`` times (default ``n``)."""
+        for name, value in metrics.items():
+            count = int(counts.get(name, n))
+            if count <= 0:
+                continue
+            value = float(value)
+            if is_root_mean_square(name):
+                value *= value
+            self.sums[name] = self.sums.get(name, 0.0) + count * value
+            self.counts[name] = self.counts.get(name, 0) + count
+
+    def compute(self, trainer: pl.Trainer, device: torch.device) -> dict[str, float]:
+        """The epoch's metrics over every rank (collectives: every rank must call it)."""
+        names = sorted(self.counts)
+        totals = [(self.sums.get(k, 0.0), float(self.counts.get(k, 0))) for k in names]
+        if trainer.world_size > 1:
+            import torch.distributed as dist
+
+            gathered = [None] * trainer.world_size
+            dist.all_gather_object(gathered, names)
+            names = sorted(set().union(*gathered))
+            if names:
+                local = [(self.sums.get(k, 0.0), float(self.counts.get(k, 0))) for k in names]
+                # on the module's device: NCCL reduces GPU tensors only
+                summed = torch.tensor(local, dtype=torch.float64, device=device)
+                dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+                totals = summed.cpu().tolist()
+        means = {}
+        for name, (total, count) in zip(names, totals):
+            mean = total / count
+            means[name] = math.sqrt(mean) if is_root_mean_square(name) else mean
+        return means
+
+    def log(self, module: pl.LightningModule) -> None:
+        """Log ``val/<name>`` for every agreed name, then forget the epoch."""
+        for name, value in self.compute(module.trainer, module.device).items():
+            # the value is already the same on every rank; sync_dist only keeps Lightning from
+            # warning that an epoch value was not synchronised (its mean of equal values is the value)
+            module.log(f"val/{name}", value, prog_bar=name == "loss", sync_dist=True, batch_size=1)
+        self.reset()
+
+
 def schedule_total(module: pl.LightningModule) -> int | None:
     """The learning-rate schedule's current total: Lightning's ``max_steps``, read at every step.
 
@@ -100,6 +222,8 @@ class PretrainModule(pl.LightningModule):
         self.objective = objective
         self.train_cfg = train
         self.rank_digests: list[str] = []
+        self.step_metrics = StepMetrics()
+        self.val_means = ValidationMeans()
 
     def _generator(self, stream: int, position: int) -> torch.Generator:
         seed = np.random.SeedSequence([self.train_cfg.seed, stream, position, self.global_rank])
@@ -117,18 +241,20 @@ class PretrainModule(pl.LightningModule):
         loss, metrics = self.objective(self.backbone, batch, generator=self._generator(0, position))
         n = batch_size(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
-        for name, value in metrics.items():
-            self.log(f"train/{name}", value, batch_size=n)
+        self.step_metrics.log(self, metrics, n)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=n)
         return loss
+
+    def on_validation_epoch_start(self):
+        self.val_means.reset()
 
     def validation_step(self, batch, batch_idx):
         # The same masks every time: validation curves then measure the model, not the sampling.
         loss, metrics = self.objective(self.backbone, batch, generator=self._generator(1, batch_idx))
-        n = batch_size(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=n)
-        for name, value in metrics.items():
-            self.log(f"val/{name}", value, sync_dist=True, batch_size=n)
+        self.val_means.add({"loss": loss, **metrics}, metric_counts(self.objective, batch), examples(batch))
+
+    def on_validation_epoch_end(self):
+        self.val_means.log(self)
 
     def configure_optimizers(self):
         params = parameter_groups(self, self.train_cfg.weight_decay)

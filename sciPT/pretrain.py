@@ -107,7 +107,7 @@ def lightning_pretrain(
     check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
     if resume:
-        checkpoint = load_lightning_checkpoint(run.last_checkpoint)
+        checkpoint = load_lightning_checkpoint(run.resume_checkpoint())
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:
@@ -136,7 +136,7 @@ def lightning_pretrain(
     trainer.fit(
         module,
         datamodule=setup.datamodule,
-        ckpt_path=run.last_checkpoint if resume else None,
+        ckpt_path=run.resume_checkpoint() if resume else None,
         weights_only=True,
     )
     wall = time.time() - started

@@ -88,6 +88,9 @@ class Domain:
     """Keys of the config's ``train`` section this domain's pre-training never reads (a closed-form
     fit reads none but ``seed``): ``--help`` does not list them, and the domain refuses them when set
     (:class:`Task` has the same)."""
+    resume_refusal: str | None = None
+    """Why ``--resume`` is not for this domain's pre-training (``None``: it resumes from its
+    checkpoints); refused with this reason by :func:`sciPT.runconfig.resolve_resume`."""
 
     def pretrain(
         self,
@@ -157,6 +160,9 @@ class Task:
     single-device runs has no use for ``devices``): ``--help`` does not list them, and the task
     refuses them when set with :func:`sciPT.runconfig.refuse_unused_train_keys`, saying why. One
     that never reads ``max_steps`` is a closed-form fit: ``--resume`` says so."""
+    resume_refusal: str | None = None
+    """Why ``--resume`` is not for this task (``None``: it resumes from its checkpoints), as for a
+    domain."""
 
     def presets(self) -> dict[str, Callable[[], Any]]:
         """Named configurations; every task has at least ``tiny``."""

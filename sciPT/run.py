@@ -103,6 +103,35 @@ class RunDir:
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.ckpt"
 
+    def hpc_checkpoints(self) -> list[Path]:
+        """The checkpoints Lightning saves when SLURM signals a job before its time limit
+        (``sbatch --signal``; ``hpc_ckpt_<n>.ckpt`` in the run directory, its default root), oldest
+        first."""
+        found = [
+            (int(p.stem.rsplit("_", 1)[1]), p)
+            for p in self.path.glob("hpc_ckpt_*.ckpt")
+            if p.stem.rsplit("_", 1)[1].isdigit()
+        ]
+        return [p for _, p in sorted(found)]
+
+    def resume_checkpoint(self) -> Path | None:
+        """The checkpoint a resumed run continues from: the newer of ``checkpoints/last.ckpt`` and
+        the latest SLURM checkpoint (:meth:`hpc_checkpoints`), ``None`` if there is neither.
+
+        A job that SLURM signalled saves its state at that moment, after the last periodic
+        checkpoint; once the continued run writes ``last.ckpt`` again, that one is newer."""
+        candidates = [p for p in (self.last_checkpoint, *self.hpc_checkpoints()[-1:]) if p.is_file()]
+        return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+    def clear_unstarted(self) -> None:
+        """Empty a run directory whose run stopped before its first checkpoint (a ``config.yaml``,
+        no checkpoint, no exported model), so that it can start again in place; any other directory
+        is left as it is."""
+        if not self.config.is_file() or self.model.exists() or self.resume_checkpoint() is not None:
+            return
+        for entry in self.path.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
     @property
     def logs(self) -> Path:
         return self.path / "logs"
@@ -117,24 +146,33 @@ class RunDir:
 
     # creation -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, *, resume: bool = False) -> RunDir:
+    def create(cls, path: str | Path, *, resume: bool = False, resumable: bool = True) -> RunDir:
         """Make (or, with ``resume``, reopen) a run directory.
 
         A non-empty directory is only reused with ``resume``, so a finished run is never
-        overwritten by accident. In multi-process runs only rank 0 creates anything; the other
+        overwritten by accident (``resumable`` False: a command without checkpoints, whose refusal
+        does not suggest ``--resume``). In multi-process runs only rank 0 creates anything; the other
         ranks, started by Lightning after rank 0 got here, find it in place.
         """
         run = cls(path)
         if global_rank() != 0:
             return run
         if resume:
-            if not run.last_checkpoint.is_file():
+            if run.resume_checkpoint() is None:
                 raise UserError(f"{run.last_checkpoint}: no checkpoint to resume from")
+            latest = run.resume_checkpoint()
+            for stale in run.hpc_checkpoints():
+                if stale != latest:  # older than the state the run continues from
+                    stale.unlink()
             return run
         if run.path.exists() and any(run.path.iterdir()):
             raise UserError(
                 f"{run.path}: run directory already exists and is not empty "
-                "(pass --resume to continue it, or choose another --out)"
+                + (
+                    "(pass --resume to continue it, or choose another --out)"
+                    if resumable
+                    else "(choose another --out)"
+                )
             )
         run.path.mkdir(parents=True, exist_ok=True)
         return run

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import inspect
 import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -164,6 +165,7 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     """Preset < --config < flags for a plugin with ``presets()`` and ``config_class``; with
     ``--resume`` the run's own config.yaml replaces the preset."""
     out = Path(args.out)
+    args.resume = resolve_resume(plugin, args.resume, out)
     if args.resume and (out / "config.yaml").is_file():
         saved = {k: v for k, v in load_yaml(out / "config.yaml").items() if k not in CHECKPOINT_FREE_KEYS}
         cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
@@ -208,6 +210,33 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     return cfg
 
 
+def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
+    """Whether the run in ``out`` is continued: ``--resume`` (``"yes"``), or ``--resume auto`` where
+    ``out`` holds a checkpoint (:meth:`sciPT.run.RunDir.resume_checkpoint`; one line says which).
+    A plugin with a ``resume_refusal`` refuses either."""
+    from .run import RunDir, global_rank
+
+    if not resume:
+        return False
+    refusal = getattr(plugin, "resume_refusal", None)
+    if refusal:
+        raise ConfigError(f"--resume: {refusal}")
+    if resume != "auto":
+        return True
+    run = RunDir(out)
+    checkpoint = run.resume_checkpoint()
+    if checkpoint is None and global_rank() == 0:
+        run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
+    if global_rank() == 0:
+        print(
+            f"--resume auto: continuing {out} from {checkpoint}"
+            if checkpoint
+            else f"--resume auto: {out} holds no checkpoint yet: starting it",
+            file=sys.stderr,
+        )
+    return checkpoint is not None
+
+
 def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
     """The preset of a command line that names none: the plugin's :meth:`~sciPT.registry.Task.
     default_preset` for its ``--max-time`` budget, ``tiny`` for a plugin without one."""
@@ -235,12 +264,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
     parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
+    refusal = getattr(plugin, "resume_refusal", None)
     parser.add_argument(
         "--resume",
-        action="store_true",
-        help="continue the run in --out from checkpoints/last.ckpt (default: off)"
-        if trains
-        else "not for this command: a closed-form fit has no checkpoint, and takes seconds to run again",
+        nargs="?",
+        const="yes",
+        choices=["yes", "auto"],
+        metavar="auto",
+        default=None,
+        help=f"not for this command: {refusal}"
+        if refusal
+        else "continue the run in --out from its latest checkpoint; '--resume auto': continue it if "
+        "it has one, else start it (a job script resubmitted or requeued as it is) (default: off)",
     )
     unlisted = frozenset(f"train.{key}" for key in unused)
     return add_config_flags(parser, defaults, plugin.flag_aliases(), unlisted)

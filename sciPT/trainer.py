@@ -92,7 +92,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay of the weight matrices (not of biases, norms or scales).
         grad_clip: largest gradient norm; larger gradients are scaled down to it (0: no clipping).
         seed: seeds the initial weights, the data order and the random splits.
-        log_every: optimizer steps between logged training metrics.
+        log_every: optimizer steps between logged training metrics (a run of fewer steps logs
+            once, at its last).
         val_every: optimizer steps between validations.
         val_batches: batches per validation.
         checkpoint_every: optimizer steps between checkpoints (``checkpoints/last.ckpt``, the
@@ -331,13 +332,16 @@ def build_trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import AtomicCheckpointIO, LogLineProgress
+    from .callbacks import AtomicCheckpointIO, LogLineProgress, StopOnNonFinite
 
     drop_lightning_noise()
 
     devices = int(cfg.devices) if str(cfg.devices).isdigit() else cfg.devices
     sized = cfg.max_steps is None
     val_every = cfg.val_every if sized else min(cfg.val_every, cfg.max_steps)
+    # A run shorter than the logging interval would log no training metric at all (and Lightning
+    # warns so): it logs once, at its last step. Longer runs and time-sized ones are unchanged.
+    log_every = cfg.log_every if sized else min(cfg.log_every, cfg.max_steps)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         save_last=True,
@@ -355,15 +359,19 @@ def build_trainer(
         max_time=parse_max_time(cfg.max_time),
         accumulate_grad_batches=cfg.accumulate,
         gradient_clip_val=cfg.grad_clip or None,
-        log_every_n_steps=cfg.log_every,
+        log_every_n_steps=log_every,
         # Lightning counts validation intervals in batches, not optimizer steps
         val_check_interval=val_every * cfg.accumulate if enable_val else None,
         check_val_every_n_epoch=None,
         limit_val_batches=cfg.val_batches if enable_val else 0,
         num_sanity_val_steps=0,
         logger=CSVLogger(run_dir, name="logs", version=""),
+        # where Lightning saves the state when SLURM signals a job before its time limit
+        # (hpc_ckpt_<n>.ckpt, sciPT.run.RunDir.resume_checkpoint), not the working directory
+        default_root_dir=run_dir,
         callbacks=[
             checkpoint,
+            StopOnNonFinite(cfg.lr),
             # a bar that redraws itself belongs on a terminal; a batch job's log gets lines
             TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2))
             if sys.stdout.isatty()

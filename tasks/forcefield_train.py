@@ -96,6 +96,11 @@ class ForceFieldLoss(nn.Module):
             loss, metrics = loss + extra, {**metrics, **more}
         return loss, metrics
 
+    def metric_counts(self, batch) -> dict[str, int]:
+        """What each validation metric averages (:mod:`sciPT.module`): force errors over force
+        components, not frames."""
+        return self.objective.metric_counts(batch)
+
 
 class FrameData(StepDataModule):
     """Training batches by global step (resumable), or replay batches when ``replay`` is given."""
@@ -229,7 +234,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     trainer.fit(
         module,
         datamodule=FrameData(sets.train, sets.val, cfg.train, sets.replay, cfg.finetune.replay_fraction),
-        ckpt_path=run.last_checkpoint if resume else None,
+        ckpt_path=run.resume_checkpoint() if resume else None,
         weights_only=True,
     )
     fit_wall = time.time() - fit_started

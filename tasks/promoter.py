@@ -262,6 +262,7 @@ class PromoterTask(Task):
     summary = "promoter / non-promoter classification on a DNA encoder (fine-tune, CV, predict, scan)"
     config_class = PromoterConfig
     unused_train_keys = UNUSED_TRAIN_KEYS
+    resume_refusal = "finetune promoter fits many small models and keeps no checkpoint; run it again"
 
     def presets(self):
         return {"tiny": tiny}
@@ -446,7 +447,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         if cfg.baselines
         else None
     )
-    run = RunDir.create(out)
+    run = RunDir.create(out, resumable=False)
     run.write_config({"task": "promoter", **to_dict(cfg)})
 
     starts = {start.name: start}

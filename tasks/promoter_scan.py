@@ -1,4 +1,9 @@
-"""``scipt scan``: a promoter model slid along a genome, both strands, into a bedGraph."""
+"""``scipt scan``: a promoter model slid along a genome, both strands, into a bedGraph.
+
+The genome is read as a pre-training corpus is (:class:`sciPT.sequences.Corpus`, IUPAC ambiguity
+codes as ``N``), and one line on standard error says how many records held an ambiguity code and
+how many bases were read as ``N`` for one (:func:`ambiguity_note`), as ``scipt predict`` does.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sciPT import io
-from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.domains.dna.data import DNA_SPEC, IUPAC_AMBIGUOUS
 from sciPT.domains.dna.tokenizer import reverse_complement
 from sciPT.errors import ConfigError, DataError
 
@@ -42,6 +47,9 @@ def run_scan(args: argparse.Namespace) -> int:
             f"{args.genome}: window of {window} bp is longer than the genome's longest record "
             f"({int(corpus.lengths.max())} bp)"
         )
+    note = ambiguity_note(args.genome, corpus)
+    if note:
+        print(note, file=sys.stderr)
     started = time.time()
     n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
     elapsed = time.time() - started
@@ -50,6 +58,45 @@ def run_scan(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
+    """``(records, bases)``: the records of ``corpus`` holding an IUPAC ambiguity code, and the
+    ambiguity codes in all, each read as ``N``.
+
+    The corpus's cached codes no longer tell an ambiguity code from an ``N``, so its FASTA text is
+    read once more, by the corpus's own parser, one record at a time: a pass that costs far less
+    than scanning the record.
+    """
+    from sciPT.sequences import fasta_records, open_text
+
+    aliases = np.zeros(256, dtype=bool)
+    for code in DNA_SPEC.aliases:
+        aliases[ord(code)] = aliases[ord(code.lower())] = True
+    records = bases = 0
+    for f in corpus.files:
+        with open_text(f.path) as handle:
+            for _, _, _, text in fasta_records(handle, f.path):
+                held = 0
+                # in slices: a chromosome's text is held once, not again whole as bytes and flags
+                for i in range(0, len(text), chunk):
+                    raw = text[i : i + chunk].encode("ascii", "replace")
+                    held += int(aliases[np.frombuffer(raw, dtype=np.uint8)].sum())
+                records += held > 0
+                bases += held
+    return records, bases
+
+
+def ambiguity_note(source: str, corpus) -> str | None:
+    """One line saying how many of the genome's records held IUPAC ambiguity codes, and how many
+    bases were read as ``N`` for them (``None``: none did)."""
+    records, bases = ambiguity_counts(corpus)
+    if not records:
+        return None
+    return (
+        f"{source}: {records} of {len(corpus.records)} records held IUPAC ambiguity codes "
+        f"({' '.join(IUPAC_AMBIGUOUS)}), {bases:,} base{'s' if bases != 1 else ''} in all, read as N"
+    )
 
 
 def scan_intervals(length: int, window: int, stride: int):

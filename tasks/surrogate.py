@@ -297,7 +297,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         if recal is not None:
             recal_note = "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
 
-    run = RunDir.create(out)
+    run = RunDir.create(out, resumable=False)
     run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
     ranges = {
         "Re": _span(points.re),
@@ -385,6 +385,7 @@ class SurrogateTask(Task):
     )
 
     config_class = SurrogateConfig
+    resume_refusal = "a surrogate calibration is closed form and takes seconds; run it again"
 
     def presets(self):
         return {"tiny": tiny}
@@ -399,10 +400,6 @@ class SurrogateTask(Task):
     def finetune(self, args: argparse.Namespace) -> RunDir:
         from sciPT.runconfig import resolve_config
 
-        if args.resume:
-            raise ConfigError(
-                "--resume: a surrogate calibration is closed form and takes seconds; run it again"
-            )
         return run_finetune(resolve_config(self, args, args.table), args.out)
 
     # --- evaluate and predict -------------------------------------------------------------------

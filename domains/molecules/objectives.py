@@ -30,7 +30,9 @@ the cut-off, where the envelope is already zero.
 Metrics, in meV: energy MAE and RMSE per atom and per frame; force MAE and RMSE over the Cartesian
 components of the atoms of the frames that carry forces (meV/Angstrom), also per element in
 :class:`ErrorAccumulator`, which also gives stress MAE and RMSE over Voigt components (eV/Angstrom^3)
-of the frames that carry a stress.
+of the frames that carry a stress. Each objective's ``metric_counts(batch)`` gives the number of
+values each of a batch's metrics is a mean over (frames, force components, stress entries), which
+validation weighs them by across batches and ranks (:class:`sciPT.module.ValidationMeans`).
 """
 
 from __future__ import annotations
@@ -114,6 +116,22 @@ def _forces(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return values if bool(mask.all()) else values[mask]
 
 
+def error_counts(batch) -> dict[str, int]:
+    """The number of values each metric of :func:`error_metrics` averages in ``batch``: its frames
+    for the energies, the Cartesian force components of the atoms of its frames with forces (0 when
+    none has forces: the batch has no force metrics)."""
+    frames = int(_natoms(batch).numel())
+    components = 3 * int(force_atoms(batch).sum())
+    return {
+        "energy_mae_meV_per_atom": frames,
+        "energy_rmse_meV_per_atom": frames,
+        "energy_mae_meV": frames,
+        "energy_rmse_meV": frames,
+        "forces_mae_meV_per_A": components,
+        "forces_rmse_meV_per_A": components,
+    }
+
+
 def error_metrics(pred: dict[str, torch.Tensor], batch) -> dict[str, torch.Tensor]:
     """Energy (per atom and per frame, meV) and force (meV/Angstrom) MAE and RMSE of one batch."""
     metrics = {}
@@ -177,6 +195,19 @@ class EnergyForceLoss(nn.Module):
         metrics.update(error_metrics(pred, batch))
         return loss, metrics
 
+    def metric_counts(self, batch) -> dict[str, int]:
+        """The number of values each metric of ``forward`` averages in ``batch``
+        (:mod:`sciPT.module`): the loss terms' frames, force components and stress entries (9 per
+        frame with a stress), and :func:`error_counts`."""
+        counts = error_counts(batch)
+        stressed = int(batch.has_stress.sum()) if "has_stress" in batch else 0
+        return {
+            "loss_energy": counts["energy_mae_meV"],
+            "loss_forces": counts["forces_mae_meV_per_A"],
+            "loss_stress": 9 * stressed,
+            **counts,
+        }
+
 
 class DenoisingLoss(nn.Module):
     """Coordinate denoising through the model's forces (module docstring).
@@ -207,6 +238,11 @@ class DenoisingLoss(nn.Module):
         scaled = forces / backbone.energy_scale
         loss = (scaled + eps.to(scaled)).pow(2).mean()
         return loss, {"denoise_rmse": loss.detach().sqrt()}
+
+    def metric_counts(self, batch) -> dict[str, int]:
+        """The loss and ``denoise_rmse`` are over every coordinate of ``batch`` (:mod:`sciPT.module`)."""
+        components = 3 * int(batch.pos.shape[0])
+        return {"loss": components, "denoise_rmse": components}
 
 
 class ErrorAccumulator:

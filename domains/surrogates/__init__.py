@@ -75,6 +75,7 @@ class SurrogatesDomain(Domain):
     config_class = SurrogatePretrainConfig
     # a closed-form fit: of the training keys only the seed is read (pretrain refuses the others)
     unused_train_keys = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
+    resume_refusal = "surrogates pre-train in closed form, in seconds; run it again"
 
     def presets(self):
         return dict(PRESETS)
@@ -156,7 +157,7 @@ class SurrogatesDomain(Domain):
                 "transfer": "exponents",
                 "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
             }
-        run = RunDir.create(out)
+        run = RunDir.create(out, resumable=False)
         run.write_config({"domain": self.name, **to_dict(cfg)})
         boxes = validity_box(fits)
         export_surrogate(

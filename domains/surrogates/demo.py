@@ -60,7 +60,7 @@ def run_demo(
             series, p, ns, level=LEVEL, recalibration=r, max_draws=max_draws, progress=progress
         )
 
-    run = RunDir.create(out)
+    run = RunDir.create(out, resumable=False)
     run.write_config(
         {
             "task": "surrogate",

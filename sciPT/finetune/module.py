@@ -9,8 +9,11 @@ with AdamW over the trainable parameters and the warm-up schedule of :mod:`sciPT
 logs ``train/loss`` (the total), ``train/task_loss``, ``train/penalty``, ``train/lr``, the
 strategy's own state (``train/unfrozen_groups`` for gradual unfreezing), ``val/loss`` and
 ``val/<metric>`` for every metric. A task monitors one of them with Lightning's ``EarlyStopping``.
-Tasks whose validation metric is not a mean over batches (AUROC) override
-``on_validation_epoch_end``.
+Validation metrics are means over the epoch and every rank, each weighted by its own count where
+``loss_fn`` has a ``metric_counts(batch)`` (as a pre-training objective may, :mod:`sciPT.module`),
+else by the batch size; the ranks agree on the names first, so a metric some rank never saw cannot
+stall a multi-device run. Tasks whose validation metric is not a mean over batches (AUROC) override
+``on_validation_epoch_end`` and call this one, which logs the means.
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from ..module import agreed_digests, parameter_groups, schedule_total, weights_digest
+from ..module import (
+    StepMetrics,
+    ValidationMeans,
+    agreed_digests,
+    examples,
+    metric_counts,
+    parameter_groups,
+    schedule_total,
+    weights_digest,
+)
 from ..schedules import build_scheduler
 from ..trainer import TrainConfig, configure_model
 from .base import Strategy
@@ -76,6 +88,8 @@ class FinetuneModule(pl.LightningModule):
         self.head_lr_multiplier = head_lr_multiplier
         self.batch_size_fn = batch_size_fn
         self.rank_digests: list[str] = []
+        self.step_metrics = StepMetrics()
+        self.val_means = ValidationMeans()
         strategy.setup(backbone)
 
     def configure_model(self):
@@ -113,8 +127,7 @@ class FinetuneModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         self.log("train/task_loss", data_loss, batch_size=batch_size)
         self.log("train/penalty", penalty, batch_size=batch_size)
-        for name, value in {**metrics, **self.strategy.metrics()}.items():
-            self.log(f"train/{name}", value, batch_size=batch_size)
+        self.step_metrics.log(self, {**metrics, **self.strategy.metrics()}, batch_size)
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self.log("train/lr", lr, batch_size=batch_size)
         return loss
@@ -128,12 +141,16 @@ class FinetuneModule(pl.LightningModule):
         # the backbone's groups come first (optimizer_groups), so group 0 holds its learning rate
         self.strategy.after_optimizer_step(self.backbone, optimizer.param_groups[0]["lr"])
 
+    def on_validation_epoch_start(self):
+        self.val_means.reset()
+
     def validation_step(self, batch, batch_idx):
         loss, metrics = self.loss_fn(self.backbone, self.head, batch)
-        batch_size = self._batch_size(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch_size)
-        for name, value in metrics.items():
-            self.log(f"val/{name}", value, sync_dist=True, batch_size=batch_size)
+        counts = metric_counts(self.loss_fn, batch)
+        self.val_means.add({"loss": loss, **metrics}, counts, examples(batch, self._batch_size(batch)))
+
+    def on_validation_epoch_end(self):
+        self.val_means.log(self)
 
     def optimizer_groups(self) -> list[dict]:
         """AdamW groups: backbone decay / no decay at ``lr``, new parameters at ``lr * mult``."""

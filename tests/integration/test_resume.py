@@ -91,3 +91,34 @@ def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tm
         "--max-steps continues it)"
     ) in capsys.readouterr().err
     assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["global_step"] == 8
+
+
+def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    import math
+
+    import lightning.pytorch as pl
+    import pytest
+
+    from sciPT.errors import TrainingDiverged
+
+    class PoisonStep(pl.Callback):
+        """A NaN in one gradient of the fourth step, as a diverging loss would make."""
+
+        def on_after_backward(self, trainer, pl_module):
+            if trainer.global_step == 3:
+                next(p for p in pl_module.parameters() if p.grad is not None).grad.view(-1)[0] = math.nan
+
+    cfg = _cfg()
+    cfg.train.checkpoint_every = 2
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged) as err:
+        pretrain("dna", cfg, out, callbacks=[PoisonStep()])
+    assert str(err.value) == (
+        f"training diverged at step 4: its gradients are not finite. Stopped before applying them, so "
+        f"{out / 'checkpoints' / 'last.ckpt'} holds the last state saved before it. Lower --lr (now "
+        "0.002), lengthen the warm-up (--warmup-steps) or clip the gradients (--grad-clip), then run again"
+    )
+    saved = load_lightning_checkpoint(out / "checkpoints/last.ckpt")
+    assert saved["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
+    assert not (out / "model").exists()  # nothing exported from a run that did not finish

@@ -183,4 +183,7 @@ def test_a_closed_form_pretraining_lists_only_the_seed_of_the_training_keys():
     listed = " ".join(parser.format_help().split())
     assert "--seed SEED" in listed and "--points-per-system" in listed
     assert not {"--lr", "--max-time", "--warmup-steps", "--schedule", "--devices"} & set(listed.split())
-    assert "--resume not for this command: a closed-form fit has no checkpoint" in listed
+    assert (
+        "--resume [auto] not for this command: surrogates pre-train in closed form, in seconds; run it again"
+        in listed
+    )

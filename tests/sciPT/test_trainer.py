@@ -328,3 +328,27 @@ def test_a_second_run_in_the_same_directory_is_not_told_its_logs_will_be_deleted
     said = [str(w.message) for w in recwarn] + caplog.messages
     assert not [m for m in said if "will be deleted" in m or "Tip" in m or "LeafSpec" in m]
     assert any(m.startswith("GPU available") for m in caplog.messages)  # Lightning's facts stay
+
+
+SHORT_RUN_WARNING = "is smaller than the logging interval"
+
+
+def test_a_run_shorter_than_the_logging_interval_logs_at_its_last_step(tmp_path):
+    assert build_trainer(train_cfg(max_steps=5, log_every=25), tmp_path).log_every_n_steps == 5
+    # longer runs, and runs sized from their time budget, keep the configured interval
+    assert build_trainer(train_cfg(max_steps=100, log_every=25), tmp_path).log_every_n_steps == 25
+    sized = time_only(train_cfg(max_time="1", log_every=25), steps_set=False, time_set=True)
+    assert build_trainer(sized, tmp_path).log_every_n_steps == 25
+
+
+def test_pretraining_five_steps_does_not_warn_about_the_logging_interval(tmp_path, recwarn):
+    from sciPT.cli import main
+
+    out = tmp_path / "run"
+    assert main(["pretrain", "dna", "--preset", "tiny", "--max-steps", "5", "--out", str(out)]) == 0
+    assert not [str(w.message) for w in recwarn if SHORT_RUN_WARNING in str(w.message)]
+    # and the run's training metrics were logged, once, at its last step (Lightning counts from 0)
+    lines = (out / "logs/metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    logged = [dict(zip(header, line.split(","))) for line in lines[1:]]
+    assert [row["step"] for row in logged if row["train/loss"]] == ["4"]

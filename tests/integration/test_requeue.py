@@ -1,0 +1,170 @@
+"""A job script run again as it is: ``--resume auto``, and SLURM's signal before a time limit.
+
+A cluster job that outlives its time limit is resubmitted (or requeued by SLURM) with the same
+script. ``--resume auto`` starts the run when its directory holds no checkpoint and continues it
+when it does. Under SLURM with ``sbatch --signal=SIGUSR1@90``, Lightning saves the state at the
+signal into the run directory (``hpc_ckpt_<n>.ckpt``) and requeues the job; the requeued script
+continues from whichever of that and ``checkpoints/last.ckpt`` is newer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sciPT.checkpoint import load_lightning_checkpoint
+from sciPT.cli import main
+from sciPT.errors import UserError
+from sciPT.run import RunDir
+from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS
+
+SCIPT = [shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")]
+FLAGS = ["pretrain", "dna", "--preset", "tiny", *MULTIPROCESS_SEQUENCE_FLAGS]
+
+
+def steps_of(checkpoint: Path) -> int:
+    return int(load_lightning_checkpoint(checkpoint)["global_step"])
+
+
+def test_resume_auto_starts_a_run_then_continues_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*FLAGS, "--max-steps", "4", "--out", str(out), "--resume", "auto"]) == 0
+    assert f"--resume auto: {out} holds no checkpoint yet: starting it" in capsys.readouterr().err
+    assert steps_of(out / "checkpoints/last.ckpt") == 4
+    assert main([*FLAGS, "--max-steps", "6", "--out", str(out), "--resume", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert f"--resume auto: continuing {out} from {out / 'checkpoints/last.ckpt'}" in err
+    resumed = load_lightning_checkpoint(out / "checkpoints/last.ckpt")
+    assert resumed["global_step"] == 6
+    # continued, not restarted: Adam counted every step once
+    assert {float(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()} == {6.0}
+
+
+def test_resume_auto_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\n")
+    (out / "logs").mkdir()
+    (out / "logs" / "metrics.csv").write_text("step\n")
+    assert main([*FLAGS, "--max-steps", "2", "--out", str(out), "--resume", "auto"]) == 0
+    assert steps_of(out / "checkpoints/last.ckpt") == 2
+    # a folder that is not a run is never emptied
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main([*FLAGS, "--max-steps", "2", "--out", str(other), "--resume", "auto"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"{other}: run directory already exists and is not empty "
+            "(pass --resume to continue it, or choose another --out)"
+        )
+    )
+    assert (other / "mine.txt").read_text() == "keep me"
+
+
+def test_the_newer_of_last_and_the_slurm_checkpoint_is_resumed_and_older_ones_removed(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.resume_checkpoint() is None
+    run.checkpoints.mkdir()
+    files = {name: tmp_path / name for name in ("hpc_ckpt_1.ckpt", "hpc_ckpt_2.ckpt", "hpc_ckpt_x.ckpt")}
+    files["last"] = run.last_checkpoint
+    for i, name in enumerate(["hpc_ckpt_1.ckpt", "last", "hpc_ckpt_2.ckpt", "hpc_ckpt_x.ckpt"]):
+        files[name].write_text(name)
+        os.utime(files[name], ns=(10**9 * (i + 1), 10**9 * (i + 1)))
+    assert run.hpc_checkpoints() == [files["hpc_ckpt_1.ckpt"], files["hpc_ckpt_2.ckpt"]]
+    assert run.resume_checkpoint() == files["hpc_ckpt_2.ckpt"]
+    os.utime(run.last_checkpoint, ns=(10**10, 10**10))  # the continued run saved again since
+    assert run.resume_checkpoint() == run.last_checkpoint
+    RunDir.create(tmp_path, resume=True)
+    assert run.hpc_checkpoints() == [] and run.last_checkpoint.is_file()
+    assert files["hpc_ckpt_x.ckpt"].is_file()  # not Lightning's: left alone
+
+
+def test_a_command_without_checkpoints_refuses_resume_and_does_not_suggest_it(tmp_path, capsys):
+    out = tmp_path / "prom"
+    assert main(["finetune", "promoter", "--resume", "auto", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "scipt: error: --resume: finetune promoter fits many small models and keeps no checkpoint; run it again"
+    )
+    out.mkdir()
+    (out / "x").write_text("")
+    with pytest.raises(UserError) as err:
+        RunDir.create(out, resumable=False)
+    assert str(err.value) == f"{out}: run directory already exists and is not empty (choose another --out)"
+
+
+def slurm_env(tmp_path: Path) -> dict[str, str]:
+    """The variables ``srun`` sets for a one-task job, and a ``scontrol`` that records its call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    scontrol.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_"))}
+    env = {k: v for k, v in env.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")}
+    return {
+        **env,
+        "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        "OMP_NUM_THREADS": "1",
+        "SCIPT_CACHE": str(tmp_path / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "scipt-pretrain",
+        "SLURM_NTASKS": "1",
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_NNODES": "1",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_NODELIST": "127.0.0.1",
+        "SLURM_JOB_NODELIST": "127.0.0.1",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+    }
+
+
+def test_slurm_s_signal_saves_the_state_requeues_and_the_same_script_continues(tmp_path):
+    out = tmp_path / "run"
+    env = slurm_env(tmp_path)
+    # no periodic checkpoint before the signal: the only saved state is the signal's
+    script = [*SCIPT, *FLAGS, "--checkpoint-every", "100000", "--max-steps", "100000", "--out", str(out)]
+    job = subprocess.Popen(
+        [*script, "--resume", "auto"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        # a line after each validation (every 2 steps): training, with Lightning's handlers set
+        for line in job.stdout:
+            if line.startswith("step "):
+                break
+        job.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "scontrol.log").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        job.kill()  # SLURM ends the job at its time limit
+        job.communicate(timeout=60)
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    saved = out / "hpc_ckpt_1.ckpt"
+    assert saved.is_file() and not (out / "checkpoints/last.ckpt").exists()
+    at_signal = steps_of(saved)
+    assert at_signal >= 2
+
+    # the requeued job: the same script, two steps further
+    script[script.index("100000", script.index("--max-steps"))] = str(at_signal + 2)
+    again = subprocess.run(
+        [*script, "--resume", "auto"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"--resume auto: continuing {out} from {saved}" in again.stderr
+    assert steps_of(out / "checkpoints/last.ckpt") == at_signal + 2
+    assert RunDir(out).resume_checkpoint() == out / "checkpoints/last.ckpt"  # newer than the signal's
+    assert (out / "model" / "model.safetensors").is_file()
