@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     from sciPT.pretrain import pretrain
     from sciPT.run import RunDir
     from sciPT.sequences import Corpus, resolve_data_path
-    from sciPT.tasks.promoter import PromoterConfig, cross_validate
+    from sciPT.tasks.promoter import PromoterConfig
     from sciPT.tasks.promoter_classifier import train_classifier
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES, PRETRAIN_STEPS, promoter_pretraining
+    from sciPT.tasks.promoter_evaluation import cross_validate
     from sciPT.tasks.promoter_export import export_classifier, load_classifier
     from sciPT.tasks.promoter_scan import scan_genome
     from sciPT.tasks.promoter_start import Start, load_start

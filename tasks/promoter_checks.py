@@ -26,7 +26,7 @@ from .promoter_classifier import early_stopping_size
 if TYPE_CHECKING:
     from sciPT.sequence_inputs import LabelledSequences
 
-    from .promoter import PromoterConfig
+    from .promoter_config import PromoterConfig
 
 # Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
 # these training keys shape multi-device pre-training and would do nothing here.

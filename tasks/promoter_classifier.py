@@ -48,7 +48,7 @@ from sciPT.trainer import TrainConfig
 from .promoter_stacking import cnn_score, kmer_score
 
 if TYPE_CHECKING:
-    from .promoter import PromoterConfig
+    from .promoter_config import PromoterConfig
     from .promoter_start import Start
 
 COMPLEMENT = DNA_SPEC.complement_codes()

@@ -86,7 +86,8 @@ def pretraining_gains(metrics: dict) -> list[str]:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from .promoter import PromoterConfig, run_finetune
+    from .promoter_config import PromoterConfig
+    from .promoter_train import run_finetune
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):

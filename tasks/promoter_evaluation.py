@@ -1,7 +1,7 @@
 """The promoter run's measurements: every model cross-validated on the same folds, sample efficiency
 at fractions of the labels, and the overlap of evaluation sequences with the pre-training corpus.
 
-:func:`sciPT.tasks.promoter.run_finetune` calls them; the verdicts and text on their results are
+:func:`sciPT.tasks.promoter_train.run_finetune` calls them; the verdicts and text on their results are
 :mod:`.promoter_report`, the fine-tuned classifiers :mod:`.promoter_classifier`.
 """
 
@@ -25,7 +25,7 @@ from .promoter_report import CNN, KMER, few_label_lines, metric_key, on_top
 from .promoter_start import Start
 
 if TYPE_CHECKING:
-    from .promoter import PromoterConfig
+    from .promoter_config import PromoterConfig
 
 
 def cross_validate(

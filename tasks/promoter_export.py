@@ -28,7 +28,7 @@ from .promoter_classifier import Classifier, build_head
 from .promoter_start import Start, build_backbone
 
 if TYPE_CHECKING:
-    from .promoter import PromoterConfig
+    from .promoter_config import PromoterConfig
 
 NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
 KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export

@@ -4,7 +4,7 @@
 baseline (the k-mer regression or the CNN), negative transfer, the model recommended for this data
 size, and the rules behind them), by the rules of :mod:`sciPT.diagnostics.transfer`;
 :func:`transfer_metrics` gives the same verdicts as numbers for ``metrics.json``. :func:`report`
-assembles the markdown that :func:`sciPT.tasks.promoter.run_finetune` writes.
+assembles the markdown that :func:`sciPT.tasks.promoter_train.run_finetune` writes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sciPT.nn import TransformerConfig
 from sciPT.stacking import MIN_PER_CLASS, Stack
 
 if TYPE_CHECKING:
-    from .promoter import PromoterConfig
     from .promoter_classifier import Classifier
+    from .promoter_config import PromoterConfig
     from .promoter_start import Start
 
 

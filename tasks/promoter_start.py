@@ -24,7 +24,7 @@ from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.tokenizers import SequenceTokenizer
 
 if TYPE_CHECKING:
-    from .promoter import PromoterConfig
+    from .promoter_config import PromoterConfig
 
 # how many times its pre-training window (in tokens) a sciPT encoder may be fine-tuned on
 LENGTH_STRETCH = 4

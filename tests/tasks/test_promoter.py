@@ -4,7 +4,9 @@ import pytest
 from sciPT.domains.dna.data import read_labelled, read_pair
 from sciPT.errors import ConfigError, DataError
 from sciPT.run import RunDir
-from sciPT.tasks.promoter import PromoterConfig, cross_validate, validate
+from sciPT.tasks.promoter import PromoterConfig
+from sciPT.tasks.promoter_checks import validate
+from sciPT.tasks.promoter_evaluation import cross_validate
 from sciPT.tasks.promoter_report import on_top_lines
 from sciPT.tasks.promoter_start import load_start
 
@@ -123,14 +125,14 @@ class _Oracle:
 
 
 def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path, monkeypatch):
-    import sciPT.tasks.promoter as promoter
     import sciPT.tasks.promoter_evaluation as evaluation
+    from sciPT.domains.dna.data import LabelledSequences
 
     rng = np.random.default_rng(0)
     # 100 distinct sequences, 40 promoters: a pool of 80 (32 + 48) and a held-out 20 (8 + 12)
     codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(100)]
     labels = np.array([1] * 40 + [0] * 60)
-    data = promoter.LabelledSequences([f"s{i}" for i in range(100)], codes, labels, "planted")
+    data = LabelledSequences([f"s{i}" for i in range(100)], codes, labels, "planted")
     truth = {c.tobytes(): float(y) for c, y in zip(codes, labels)}
     seen = []
 
@@ -176,8 +178,8 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
     stand-in scratch: the report's first lines say negative transfer, and metrics.json has -1."""
     import json
 
-    import sciPT.tasks.promoter as promoter
     import sciPT.tasks.promoter_evaluation as evaluation
+    import sciPT.tasks.promoter_train as promoter
 
     path, rows = planted
     truth = {tuple("ACGT".index(ch) for ch in seq): (y, i) for i, (_, seq, y) in enumerate(rows)}

@@ -12,7 +12,8 @@ from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
 from sciPT.sequence_config import TokenizerConfig
-from sciPT.tasks.promoter import PromoterConfig, validate
+from sciPT.tasks.promoter import PromoterConfig
+from sciPT.tasks.promoter_checks import validate
 from sciPT.tasks.promoter_classifier import (
     COMPLEMENT,
     Classifier,

@@ -1,0 +1,197 @@
+"""``scipt finetune promoter``'s pipeline (:func:`run_finetune`): read and check the data, load
+the start, cross-validate every model beside its baselines, train and export the final model, and
+write the report (the task and its module docstring: :mod:`.promoter`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sciPT import plots
+from sciPT.config import to_dict
+from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
+from sciPT.errors import ConfigError, DataError
+from sciPT.finetune import build_strategy, load_fisher
+from sciPT.metrics import binary_metrics, summarise
+from sciPT.run import RunDir
+
+from .promoter_checks import check_epoch_fits, check_start_keys, overlap_flags, validate
+from .promoter_classifier import train_classifier
+from .promoter_config import PromoterConfig
+from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
+from .promoter_export import export_classifier
+from .promoter_report import (
+    NO_CV_LINE,
+    cnn_stack_line,
+    comparison_lines,
+    contamination_flag,
+    cv_table,
+    flag_lines,
+    fold_scores,
+    kmer_stack_line,
+    metric_key,
+    metric_table,
+    naturalness_line,
+    on_top_lines,
+    recommended_start,
+    report,
+    standard_errors,
+    transfer_metrics,
+)
+from .promoter_start import Start, load_start
+
+
+def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
+    i = cfg.inputs
+    if i.train and (i.positives or i.negatives):
+        raise ConfigError("--train and --positives/--negatives: give one or the other")
+    if i.train:
+        return read_labelled(i.train, sequence_column=i.sequence_column, label_column=i.label_column)
+    if i.positives and i.negatives:
+        return read_pair(i.positives, i.negatives)
+    raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
+
+
+def run_finetune(cfg: PromoterConfig, out) -> int:
+    validate(cfg)
+    started = time.time()
+    data = read_training_data(cfg)
+    columns = dict(sequence_column=cfg.inputs.sequence_column, label_column=cfg.inputs.label_column)
+    val = read_labelled(cfg.inputs.val, **columns) if cfg.inputs.val else None
+    test = read_labelled(cfg.inputs.test, **columns) if cfg.inputs.test else None
+    if cfg.folds and np.bincount(data.labels).min() < cfg.folds:
+        raise DataError(
+            f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
+            f"fewer than the {cfg.folds} folds"
+        )
+    check_epoch_fits(cfg, data, val)
+    data_checks: dict[str, int] = {}
+    overlap_lines = overlap_flags(data, test, data_checks)
+    start = load_start(cfg.init, cfg)
+    check_start_keys(cfg)
+    # the fits build their strategy only once training starts: its errors (a freeze deeper than
+    # the encoder, ewc without a Fisher) would come after the run directory was written
+    build_strategy(cfg.finetune, start.backbone(cfg.train.seed), fisher=load_fisher(start.extras))
+    residue_cap = start.residue_cap
+    length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
+    # the scratch baseline: the same architecture and tokenizer, randomly initialised and fully
+    # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
+    # (ewc would have no Fisher, l2sp would pull towards noise, a linear probe would read noise)
+    scratch = (
+        Start(
+            "scratch",
+            None,
+            start.model_cfg,
+            start.tokenizer,
+            [],
+            {},
+            finetune=dataclasses.replace(cfg.finetune, strategy="full"),
+        )
+        if cfg.baselines
+        else None
+    )
+    run = RunDir.create(out, resumable=False)
+    run.write_config({"task": "promoter", **to_dict(cfg)})
+
+    starts = {start.name: start}
+    if scratch is not None and start.name != "scratch":
+        starts["scratch"] = scratch
+    metrics: dict[str, float] = {
+        "sequences": len(data),
+        "positives": int(data.labels.sum()),
+        "length": length,
+        **data_checks,
+    }
+    lines: list[str] = []
+    flags = [NO_CV_LINE]
+    curves = {}
+    if cfg.folds:
+        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines)
+        for name, (p, fold_metrics) in oof.items():
+            metrics.update(summarise(fold_metrics, metric_key(name)))
+            metrics.update(standard_errors(fold_metrics, metric_key(name)))
+            curves[name] = (data.labels, p)
+        mcc = fold_scores(oof)
+        metrics.update(transfer_metrics(mcc))
+        exported = starts[recommended_start(mcc, starts)] if cfg.export == "recommended" else start
+        lines += cv_table(oof, cfg.folds)
+        lines += on_top_lines(oof)
+        lines += comparison_lines(mcc)
+        main_p = oof[start.name][0]
+        lines += ["", "### Contamination", ""]
+        lines += contamination_lines(
+            start.pretrained_on,
+            data,
+            cfg.contamination_k,
+            cfg.contamination_threshold,
+            main_p,
+            metrics,
+            metric_key(start.name),
+            others={n: p for n, (p, _) in oof.items() if n != start.name},
+        )
+        flags = flag_lines(
+            mcc,
+            len(data),
+            exported=exported.name,
+            export_option=cfg.export,
+            contamination=contamination_flag(metrics, list(mcc)),
+        )
+    else:
+        exported = start
+    final = train_classifier(exported, cfg, data, length, cfg.train.seed, val=val)
+    export_classifier(run, final, exported, cfg, length)
+    metrics[f"exported_{metric_key(exported.name)}"] = 1
+    lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, exported, final)]
+    lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
+    if final.fitted_stack is not None:
+        metrics["kmer_stack_likelihood_ratio"] = final.fitted_stack.likelihood_ratio
+        metrics["kmer_stack_kept"] = int(final.stack is not None)
+    if final.stack is not None:
+        metrics["kmer_stack_weight"] = final.stack.w_score
+    lines += ["", "### CNN stacking", "", cnn_stack_line(cfg, final)]
+    if final.fitted_cnn_stack is not None:
+        metrics["cnn_stack_likelihood_ratio"] = final.fitted_cnn_stack.likelihood_ratio
+        metrics["cnn_stack_kept"] = int(final.cnn_stack is not None)
+    if final.cnn_stack is not None:
+        metrics["cnn_stack_weight"] = final.cnn_stack.w_score
+    if final.fitted_fusion is not None:
+        metrics["naturalness_likelihood_ratio"] = final.fitted_fusion.likelihood_ratio
+        metrics["naturalness_kept"] = int(final.fusion is not None)
+    if final.fusion is not None:
+        metrics["naturalness_weight"] = final.fusion.w_naturalness
+    if test is not None:
+        p = final.predict(test.codes)
+        metrics.update({f"test_{k}": v for k, v in binary_metrics(test.labels, p).items()})
+        curves = {"final model (test)": (test.labels, p)}
+        lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
+        lines += metric_table({"final model": metrics}, "test")
+        lines += contamination_lines(
+            exported.pretrained_on,
+            test,
+            cfg.contamination_k,
+            cfg.contamination_threshold,
+            p,
+            metrics,
+            "test",
+            counts="test_contamination",  # the cross-validation's check keeps contamination_*
+        )
+        test_flag = contamination_flag(
+            metrics, [], "test_contamination", f"sequences of the test set {Path(test.source).name}"
+        )
+        flags = ([test_flag] if test_flag else []) + flags
+    flags = overlap_lines + flags
+    if cfg.label_fractions:
+        lines += sample_efficiency(starts, cfg, data, length, run, metrics)
+    figures = []
+    if curves:
+        roc, pr = plots.roc_pr(curves, run.plot_path("roc.png"), run.plot_path("pr.png"))
+        figures = [roc, pr]
+    metrics["wall_time_s"] = round(time.time() - started, 1)
+    run.write_metrics(metrics)
+    run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
+    print(f"run written to {run.path}", file=sys.stderr)
+    return 0
