@@ -95,6 +95,12 @@ def is_root_mean_square(name: str) -> bool:
     return "rmse" in name
 
 
+def is_perplexity(name: str) -> bool:
+    """Whether metric ``name`` is a perplexity, the exponential of a mean cross-entropy: means over
+    batches and ranks then combine its logarithms (the cross-entropies), not its values."""
+    return "perplexity" in name
+
+
 class StepMetrics:
     """Logs each training step's metrics as its rank computed them: ``train/<name>``, no
     synchronisation (a step's logged value is rank 0's batch, as Lightning's progress bar shows).
@@ -121,7 +127,8 @@ class ValidationMeans:
     ``c_b`` its count in batch ``b`` (:func:`metric_counts`): force errors are means over force
     components, and a batch without forces adds nothing to them (rather than a frame-weighted
     value, or a zero). A root mean square (a name holding ``rmse``) is combined as the root of the
-    weighted mean of its squares: the RMSE over every value, not a mean of the batches' RMSEs.
+    weighted mean of its squares: the RMSE over every value, not a mean of the batches' RMSEs; a
+    perplexity likewise as the exponential of the weighted mean of its logarithms.
 
     The ranks agree on the names before anything is logged. A rank whose share of the validation
     set holds no frame with forces never sees a force metric; had each rank logged what it saw,
@@ -145,6 +152,8 @@ class ValidationMeans:
             value = float(value)
             if is_root_mean_square(name):
                 value *= value
+            elif is_perplexity(name):
+                value = math.log(value)
             self.sums[name] = self.sums.get(name, 0.0) + count * value
             self.counts[name] = self.counts.get(name, 0) + count
 
@@ -167,7 +176,13 @@ class ValidationMeans:
         means = {}
         for name, (total, count) in zip(names, totals):
             mean = total / count
-            means[name] = math.sqrt(mean) if is_root_mean_square(name) else mean
+            means[name] = (
+                math.sqrt(mean)
+                if is_root_mean_square(name)
+                else math.exp(mean)
+                if is_perplexity(name)
+                else mean
+            )
         return means
 
     def log(self, module: pl.LightningModule) -> None:

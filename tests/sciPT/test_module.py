@@ -33,6 +33,13 @@ def test_validation_means_weigh_each_metric_by_its_own_count():
     # a root mean square: the root of the weighted mean of the squares, (2 * 9 + 4 * 1) / 6
     assert out["rmse"] == pytest.approx(math.sqrt(22 / 6))
     assert means.compute(ONE_RANK, torch.device("cpu")) == out  # compute does not consume
+    # a perplexity: the exponential of the weighted mean cross-entropy, exp((2 ln 3 + 4 ln 5) / 6)
+    means = ValidationMeans()
+    means.add({"perplexity": torch.tensor(3.0)}, {}, 2)
+    means.add({"perplexity": torch.tensor(5.0)}, {}, 4)
+    assert means.compute(ONE_RANK, torch.device("cpu"))["perplexity"] == pytest.approx(
+        math.exp((2 * math.log(3) + 4 * math.log(5)) / 6)
+    )
     means.reset()
     assert means.compute(ONE_RANK, torch.device("cpu")) == {}
 
