@@ -43,6 +43,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.trainer.states import TrainerFn
 
 from .errors import TrainingDiverged
@@ -81,22 +82,29 @@ class StopOnNonFinite(pl.Callback):
         self.lr = lr
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        if str(trainer.precision).startswith("16"):
+        if str(trainer.precision) == "16-mixed":
             return
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         grads = [g.to_local() if hasattr(g, "to_local") else g for g in grads]  # FSDP2's DTensors
-        # one norm, one device sync: a NaN or inf anywhere makes it non-finite
-        finite = bool(torch.isfinite(torch.nn.utils.get_total_norm(grads))) if grads else True
-        if trainer.world_size > 1:
+        # one norm per tensor, stacked: one device sync, and a NaN or inf anywhere makes it non-finite
+        norms = torch._foreach_norm(grads) if grads else []
+        finite = bool(torch.isfinite(torch.stack([n.float() for n in norms])).all()) if norms else True
+        if trainer.world_size > 1 and not isinstance(trainer.strategy, DDPStrategy):
+            # DDP's gradients are the same on every rank after its all-reduce; sharded ones are not
             finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
             return
         last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        saved = (
+            f"{last} holds the last state saved before it"
+            if last.is_file()
+            else "no checkpoint was saved before it"
+        )
         raise TrainingDiverged(
             f"training diverged at step {trainer.global_step + 1}: its gradients are not finite. "
-            f"Stopped before applying them, so {last} holds the last state saved before it. Lower "
-            f"--lr (now {self.lr:g}), lengthen the warm-up (--warmup-steps) or clip the gradients "
-            "(--grad-clip), then run again"
+            f"Stopped before applying them; {saved}. Lower --lr (now {self.lr:g}), lengthen the "
+            "warm-up (--warmup-steps) or clip the gradients (--grad-clip) in a new run (another "
+            "--out: a resumed run keeps its learning rate)"
         )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import UserError
+from .errors import TrainingDiverged, UserError
 from .registry import Registry, commands, domains, missing_extra, tasks
 from .run import command_line
 from .runconfig import add_run_arguments, resolve_config
@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except UserError as err:
         print(f"scipt: error: {err}", file=sys.stderr)
+        if isinstance(err, TrainingDiverged):
+            close_process_group()  # every rank agreed to stop: none waits in a collective
         return err.exit_code
     except KeyboardInterrupt:
         print("scipt: interrupted", file=sys.stderr)

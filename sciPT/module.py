@@ -8,9 +8,9 @@ An objective is an ``nn.Module`` whose ``forward(backbone, batch, generator=None
 (masking, noise) reproducible, which validation uses so that every evaluation sees the same masks.
 A metric may be missing from a batch that lacks its quantity (force errors of a batch of frames
 without forces). An objective whose metrics are means over something other than the batch's
-examples (force components, frames with a stress) says so with ``metric_counts(batch)``: the number
-of values each metric (and ``loss``, if listed) averages in ``batch``; anything it does not list
-counts the batch's examples.
+examples (force components, frames with a stress, masked tokens) says so with
+``metric_counts(batch)``, called after its forward on ``batch``: the number of values each metric
+(and ``loss``, if listed) averages in it; anything it does not list counts the batch's examples.
 
 Logging. A training step's metrics are logged as its rank saw them, unsynchronised (see
 :class:`StepMetrics`). Validation metrics are means over the epoch and every rank, each weighted by

@@ -106,6 +106,9 @@ def lightning_pretrain(
     setup = domain.build_pretraining(cfg)
     check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
+    if resume and run.finished(cfg.train.max_steps) is not None:
+        run.say_finished(cfg.train.max_steps)
+        return run
     if resume:
         checkpoint = load_lightning_checkpoint(run.resume_checkpoint())
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
@@ -152,6 +155,7 @@ def lightning_pretrain(
     if setup.export_extras is not None:
         checkpoint = add_tensors(run.last_checkpoint, checkpoint, setup.export_extras(backbone))
     export_checkpoint(checkpoint, run.model, run.last_checkpoint)
+    run.drop_superseded_hpc_checkpoints()
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
     # a sharded backbone cannot run on rank 0 alone (its forward gathers from every rank): the
     # collapse check (which runs it through the domain's embed) is left out there

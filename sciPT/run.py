@@ -68,6 +68,13 @@ def global_rank() -> int:
     return int(getattr(module.rank_zero_only, "rank", 0)) if module is not None else 0
 
 
+def checkpoint_step(path: Path) -> int:
+    """The training step a Lightning checkpoint was saved at, read without loading its tensors."""
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+
+
 def rank_zero_only(method):
     """Run ``method`` on rank 0 only (``None`` elsewhere)."""
 
@@ -115,21 +122,60 @@ class RunDir:
         return [p for _, p in sorted(found)]
 
     def resume_checkpoint(self) -> Path | None:
-        """The checkpoint a resumed run continues from: the newer of ``checkpoints/last.ckpt`` and
-        the latest SLURM checkpoint (:meth:`hpc_checkpoints`), ``None`` if there is neither.
+        """The checkpoint a resumed run continues from: of ``checkpoints/last.ckpt`` and the latest
+        SLURM checkpoint (:meth:`hpc_checkpoints`), the one at the later training step (``last.ckpt``
+        on a tie), ``None`` if there is neither.
 
         A job that SLURM signalled saves its state at that moment, after the last periodic
-        checkpoint; once the continued run writes ``last.ckpt`` again, that one is newer."""
-        candidates = [p for p in (self.last_checkpoint, *self.hpc_checkpoints()[-1:]) if p.is_file()]
-        return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+        checkpoint; once the continued run saves ``last.ckpt`` again, that one is further on. Steps,
+        not file times, decide: a copied run directory, or nodes whose clocks differ, keep the
+        order of the steps."""
+        candidates = [p for p in (*self.hpc_checkpoints()[-1:], self.last_checkpoint) if p.is_file()]
+        return max(candidates, key=lambda p: (checkpoint_step(p), p == self.last_checkpoint), default=None)
+
+    def finished(self, max_steps: int | None) -> int | None:
+        """The step of a run that is complete: exported, with its newest checkpoint at or past
+        ``max_steps`` (``None``: not complete, or sized by time, whose end a step cannot tell)."""
+        checkpoint = self.resume_checkpoint()
+        if max_steps is None or checkpoint is None or not (self.model / "config.json").is_file():
+            return None
+        step = checkpoint_step(checkpoint)
+        return step if step >= max_steps else None
+
+    def say_finished(self, max_steps: int) -> None:
+        """One line (rank 0) for a run resumed once it was complete (a chained job run once more):
+        the run, its export and its figures are left as they are."""
+        if global_rank() == 0:
+            print(
+                f"{self.path}: already finished at step {self.finished(max_steps)} (--max-steps "
+                f"{max_steps}) and exported: nothing to do (a larger --max-steps continues it)",
+                file=sys.stderr,
+            )
+
+    def drop_superseded_hpc_checkpoints(self) -> None:
+        """Remove the SLURM checkpoints that ``last.ckpt`` is at or past (each holds a whole
+        training state); run by rank 0 when a run has ended and saved it."""
+        if not self.last_checkpoint.is_file():
+            return
+        last = checkpoint_step(self.last_checkpoint)
+        for path in self.hpc_checkpoints():
+            if checkpoint_step(path) <= last:
+                path.unlink()
+
+    SCIPT_ENTRIES = ("config.yaml", "logs", "checkpoints", "plots", "metrics.json", "report.md")
+    """What a training run writes before its first checkpoint (and the checkpoint folder itself)."""
 
     def clear_unstarted(self) -> None:
-        """Empty a run directory whose run stopped before its first checkpoint (a ``config.yaml``,
-        no checkpoint, no exported model), so that it can start again in place; any other directory
-        is left as it is."""
+        """Empty a run directory whose run stopped before its first checkpoint, so that it can start
+        again in place: one holding a ``config.yaml``, no checkpoint, no exported model and nothing
+        but what a run writes (:attr:`SCIPT_ENTRIES`, temporary files); any other is left alone."""
         if not self.config.is_file() or self.model.exists() or self.resume_checkpoint() is not None:
             return
-        for entry in self.path.iterdir():
+        entries = list(self.path.iterdir())
+        ours = lambda e: e.name in self.SCIPT_ENTRIES or (e.name.startswith(".") and e.name.endswith(".tmp"))  # noqa: E731
+        if not all(ours(e) for e in entries) or any(self.checkpoints.glob("*.ckpt")):
+            return
+        for entry in entries:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     @property
@@ -160,10 +206,10 @@ class RunDir:
         if resume:
             if run.resume_checkpoint() is None:
                 raise UserError(f"{run.last_checkpoint}: no checkpoint to resume from")
-            latest = run.resume_checkpoint()
-            for stale in run.hpc_checkpoints():
-                if stale != latest:  # older than the state the run continues from
-                    stale.unlink()
+            # each SLURM checkpoint is saved later in the run than those before it: only the newest
+            # can be the one the run continues from (and the other ranks look at the newest only)
+            for stale in run.hpc_checkpoints()[:-1]:
+                stale.unlink()
             return run
         if run.path.exists() and any(run.path.iterdir()):
             raise UserError(

@@ -166,9 +166,11 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     ``--resume`` the run's own config.yaml replaces the preset."""
     out = Path(args.out)
     args.resume = resolve_resume(plugin, args.resume, out)
+    started = None  # the training settings a resumed run was started with
     if args.resume and (out / "config.yaml").is_file():
         saved = {k: v for k, v in load_yaml(out / "config.yaml").items() if k not in CHECKPOINT_FREE_KEYS}
         cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
+        started = dataclasses.replace(cfg.train) if hasattr(cfg, "train") else None
     else:
         presets = plugin.presets()
         name = args.preset or default_preset(plugin, args, table)
@@ -207,7 +209,32 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
         # is spent (Lightning's timer resumes from the checkpoint) and would stop it at once.
         if args.resume and "train.max_steps" in set_above_preset and "train.max_time" not in set_above_preset:
             cfg.train = dataclasses.replace(cfg.train, max_time=None)
+    if started is not None:
+        keep_optimizer_settings(started, cfg.train)
     return cfg
+
+
+RESUME_FIXED = ("lr", "weight_decay", "schedule")
+"""Training keys a resumed run cannot change: the optimizer's and the schedule's state, the
+learning rate included, come back from the checkpoint, so a new value would be recorded in
+``config.yaml`` and not used."""
+
+
+def keep_optimizer_settings(started: Any, now: Any) -> None:
+    for key in RESUME_FIXED:
+        if getattr(started, key) != getattr(now, key):
+            raise ConfigError(
+                f"--{key.replace('_', '-')}: a resumed run keeps the value it started with "
+                f"({flatten_value(getattr(started, key))}), as its optimizer and schedule state come "
+                "from the checkpoint; to train with another, start a new run (another --out)"
+            )
+
+
+def flatten_value(value: Any) -> str:
+    """A config value as a person reads it: a number, or a section's ``key=value`` pairs."""
+    if dataclasses.is_dataclass(value):
+        return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(value).items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:

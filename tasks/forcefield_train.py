@@ -39,7 +39,7 @@ from sciPT.finetune import (
 )
 from sciPT.finetune import validate as validate_finetune
 from sciPT.pretrain import ExportRecord
-from sciPT.run import RunDir
+from sciPT.run import RunDir, global_rank
 from sciPT.trainer import TrainConfig, build_trainer
 
 from .forcefield_config import ForcefieldConfig, validate
@@ -197,8 +197,11 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         )
 
     run = RunDir.create(out, resume=resume)
+    if resume and run.finished(cfg.train.max_steps) is not None:
+        run.say_finished(cfg.train.max_steps)
+        return run
     run.write_config({"task": "forcefield", **to_dict(cfg)})
-    if resume:
+    if resume and global_rank() == 0:  # one rank renames the earlier log
         plots.keep_log_for_resume(run.logs)
     before = {}
     if start.backbone is not None:
@@ -245,6 +248,7 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
     export_model(
         run.model, backbone, {**export_config(cfg, start, sets, backbone), "sciPT_version": __version__}
     )
+    run.drop_superseded_hpc_checkpoints()
     metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
     if isinstance(strategy, HeadWarmup):  # a fraction of the run settles during it
         metrics["head_warmup_steps"] = strategy.warmup_steps() or metrics["steps"]

@@ -12,8 +12,8 @@ strategy's own state (``train/unfrozen_groups`` for gradual unfreezing), ``val/l
 Validation metrics are means over the epoch and every rank, each weighted by its own count where
 ``loss_fn`` has a ``metric_counts(batch)`` (as a pre-training objective may, :mod:`sciPT.module`),
 else by the batch size; the ranks agree on the names first, so a metric some rank never saw cannot
-stall a multi-device run. Tasks whose validation metric is not a mean over batches (AUROC) override
-``on_validation_epoch_end`` and call this one, which logs the means.
+stall a multi-device run. A subclass that overrides ``on_validation_epoch_end`` must call this one,
+which logs them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .masked import IGNORE, token_loss
+from .masked import IGNORE, token_counts, token_loss
 
 
 @dataclass
@@ -64,4 +64,9 @@ class CausalLM(nn.Module):
         # Nearly every position has a target, so the full forward is indexed (unlike
         # MaskedLM, asking the backbone for a subset would save nothing).
         hidden = backbone(input_ids, attention_mask, causal=True)[selected]
+        self.targets_seen = selected.sum()
         return token_loss(self.head, hidden, targets[selected])
+
+    def metric_counts(self, batch) -> dict[str, int]:
+        """The tokens the last forward scored (as :meth:`.masked.MaskedLM.metric_counts`)."""
+        return token_counts(self.targets_seen)

@@ -101,20 +101,26 @@ def token_loss(head: nn.Module, hidden: Tensor, targets: Tensor) -> tuple[Tensor
 
     ``hidden`` holds only the positions that have a target, so the head's cost scales with the
     number of targets. No target at all gives a zero loss that still depends on the graph (so
-    DDP ranks stay in step) and NaN metrics.
+    DDP ranks stay in step) and no metrics (a validation epoch's means leave the batch out of them,
+    :class:`sciPT.module.ValidationMeans`).
 
     Shapes:
         ``hidden``: ``(N, D)``; ``targets``: ``(N,)``.
     """
     logits = head(hidden)
     if targets.numel() == 0:
-        nan = torch.tensor(float("nan"), device=hidden.device)
-        return logits.sum() * 0.0, {"accuracy": nan, "perplexity": nan}
+        return logits.sum() * 0.0, {}
     loss = F.cross_entropy(logits.float(), targets)
     with torch.no_grad():
         accuracy = (logits.argmax(dim=-1) == targets).float().mean()
         perplexity = loss.detach().exp()
     return loss, {"accuracy": accuracy, "perplexity": perplexity}
+
+
+def token_counts(targets: Tensor) -> dict[str, int]:
+    """What :func:`token_loss`'s loss and metrics average: ``targets`` tokens each."""
+    n = int(targets)
+    return {"loss": n, "accuracy": n, "perplexity": n}
 
 
 def selected_hidden(
@@ -240,5 +246,11 @@ class MaskedLM(nn.Module):
         input_ids, attention_mask = batch["input_ids"], batch.get("attention_mask")
         corrupted, targets = self.corrupt(input_ids, attention_mask, generator)
         selected = targets != IGNORE
+        self.targets_seen = selected.sum()
         hidden = selected_hidden(backbone, corrupted, attention_mask, selected)
         return token_loss(self.head, hidden, targets[selected])
+
+    def metric_counts(self, batch) -> dict[str, int]:
+        """The masked tokens the last forward scored: a validation epoch's loss, accuracy and
+        perplexity are means over tokens, not sequences (:mod:`sciPT.module`)."""
+        return token_counts(self.targets_seen)

@@ -31,7 +31,7 @@ def trained(tmp_path_factory, nt):
     """A run fine-tuned from the folder (an ensemble of two, strand-symmetric, stopped on a
     validation set large enough for the likelihood fusion), and the classifier as it was in
     memory when the run exported it."""
-    import sciPT.tasks.promoter as promoter
+    import sciPT.tasks.promoter_train as promoter
 
     out = tmp_path_factory.mktemp("run") / "run"
     held = {}

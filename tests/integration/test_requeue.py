@@ -55,9 +55,10 @@ def test_resume_auto_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path
     (out / "logs" / "metrics.csv").write_text("step\n")
     assert main([*FLAGS, "--max-steps", "2", "--out", str(out), "--resume", "auto"]) == 0
     assert steps_of(out / "checkpoints/last.ckpt") == 2
-    # a folder that is not a run is never emptied
+    # a folder holding anything a run does not write is never emptied, even beside a config.yaml
     other = tmp_path / "notes"
     other.mkdir()
+    (other / "config.yaml").write_text("domain: dna\n")
     (other / "mine.txt").write_text("keep me")
     capsys.readouterr()
     assert main([*FLAGS, "--max-steps", "2", "--out", str(other), "--resume", "auto"]) == 2
@@ -69,25 +70,46 @@ def test_resume_auto_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path
             "(pass --resume to continue it, or choose another --out)"
         )
     )
-    assert (other / "mine.txt").read_text() == "keep me"
+    assert (other / "mine.txt").read_text() == "keep me" and (other / "config.yaml").is_file()
 
 
-def test_the_newer_of_last_and_the_slurm_checkpoint_is_resumed_and_older_ones_removed(tmp_path):
+def test_a_resumed_run_refuses_a_new_learning_rate_it_would_not_use(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*FLAGS, "--max-steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*FLAGS, "--max-steps", "4", "--out", str(out), "--resume", "--lr", "1e-5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "scipt: error: --lr: a resumed run keeps the value it started with (0.002), as its optimizer "
+        "and schedule state come from the checkpoint; to train with another, start a new run (another --out)"
+    )
+    assert steps_of(out / "checkpoints/last.ckpt") == 2
+
+
+def test_the_checkpoint_at_the_later_step_is_resumed_whatever_the_file_times(tmp_path):
+    import torch
+
     run = RunDir(tmp_path)
     assert run.resume_checkpoint() is None
     run.checkpoints.mkdir()
-    files = {name: tmp_path / name for name in ("hpc_ckpt_1.ckpt", "hpc_ckpt_2.ckpt", "hpc_ckpt_x.ckpt")}
-    files["last"] = run.last_checkpoint
-    for i, name in enumerate(["hpc_ckpt_1.ckpt", "last", "hpc_ckpt_2.ckpt", "hpc_ckpt_x.ckpt"]):
-        files[name].write_text(name)
-        os.utime(files[name], ns=(10**9 * (i + 1), 10**9 * (i + 1)))
-    assert run.hpc_checkpoints() == [files["hpc_ckpt_1.ckpt"], files["hpc_ckpt_2.ckpt"]]
-    assert run.resume_checkpoint() == files["hpc_ckpt_2.ckpt"]
-    os.utime(run.last_checkpoint, ns=(10**10, 10**10))  # the continued run saved again since
-    assert run.resume_checkpoint() == run.last_checkpoint
-    RunDir.create(tmp_path, resume=True)
-    assert run.hpc_checkpoints() == [] and run.last_checkpoint.is_file()
-    assert files["hpc_ckpt_x.ckpt"].is_file()  # not Lightning's: left alone
+
+    def save(path: Path, step: int, mtime: int) -> Path:
+        torch.save({"global_step": step}, path)
+        os.utime(path, ns=(mtime, mtime))
+        return path
+
+    save(tmp_path / "hpc_ckpt_1.ckpt", 100, 3)
+    last = save(run.last_checkpoint, 200, 2)
+    latest = save(tmp_path / "hpc_ckpt_2.ckpt", 250, 1)  # the oldest file time: copied, or clocks apart
+    (tmp_path / "hpc_ckpt_x.ckpt").write_text("not Lightning's")
+    assert run.hpc_checkpoints() == [tmp_path / "hpc_ckpt_1.ckpt", latest]
+    assert run.resume_checkpoint() == latest
+    RunDir.create(tmp_path, resume=True)  # only the newest SLURM checkpoint can be resumed from
+    assert run.hpc_checkpoints() == [latest]
+    save(last, 250, 0)
+    assert run.resume_checkpoint() == last  # a tie: the run's own checkpoint
+    run.drop_superseded_hpc_checkpoints()
+    assert run.hpc_checkpoints() == [] and last.is_file()
+    assert (tmp_path / "hpc_ckpt_x.ckpt").is_file()  # left alone
 
 
 def test_a_command_without_checkpoints_refuses_resume_and_does_not_suggest_it(tmp_path, capsys):
@@ -166,5 +188,5 @@ def test_slurm_s_signal_saves_the_state_requeues_and_the_same_script_continues(t
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"--resume auto: continuing {out} from {saved}" in again.stderr
     assert steps_of(out / "checkpoints/last.ckpt") == at_signal + 2
-    assert RunDir(out).resume_checkpoint() == out / "checkpoints/last.ckpt"  # newer than the signal's
+    assert not saved.exists()  # the run ended past it: last.ckpt holds all it held
     assert (out / "model" / "model.safetensors").is_file()

@@ -85,12 +85,24 @@ def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tm
     capsys.readouterr()
     fewer = _cfg()
     fewer.train.max_steps = 5
+    metrics = (tmp_path / "run/metrics.json").read_text()
+    pretrain("dna", fewer, tmp_path / "run", resume=True)
+    assert (
+        f"{tmp_path / 'run'}: already finished at step 8 (--max-steps 5) and exported: nothing to do "
+        "(a larger --max-steps continues it)"
+    ) in capsys.readouterr().err
+    assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["global_step"] == 8
+    assert (tmp_path / "run/metrics.json").read_text() == metrics  # the finished run is left as it was
+    # a run past its steps but never exported (stopped while exporting) is exported, and says why
+    import shutil
+
+    shutil.rmtree(tmp_path / "run/model")
     pretrain("dna", fewer, tmp_path / "run", resume=True)
     assert (
         "warning: the run is already at step 8, at or past --max-steps 5: nothing to train (a larger "
         "--max-steps continues it)"
     ) in capsys.readouterr().err
-    assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["global_step"] == 8
+    assert (tmp_path / "run/model/model.safetensors").is_file()
 
 
 def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -114,9 +126,10 @@ def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_check
     with pytest.raises(TrainingDiverged) as err:
         pretrain("dna", cfg, out, callbacks=[PoisonStep()])
     assert str(err.value) == (
-        f"training diverged at step 4: its gradients are not finite. Stopped before applying them, so "
+        f"training diverged at step 4: its gradients are not finite. Stopped before applying them; "
         f"{out / 'checkpoints' / 'last.ckpt'} holds the last state saved before it. Lower --lr (now "
-        "0.002), lengthen the warm-up (--warmup-steps) or clip the gradients (--grad-clip), then run again"
+        "0.002), lengthen the warm-up (--warmup-steps) or clip the gradients (--grad-clip) in a new run "
+        "(another --out: a resumed run keeps its learning rate)"
     )
     saved = load_lightning_checkpoint(out / "checkpoints/last.ckpt")
     assert saved["global_step"] == 2

@@ -142,6 +142,12 @@ def test_loss_at_init_is_log_vocab():
     assert float(loss) == pytest.approx(math.log(VOCAB), abs=0.03)
     assert float(metrics["perplexity"]) == pytest.approx(math.exp(float(loss)), rel=1e-6)
     assert 0.0 <= float(metrics["accuracy"]) <= 1.0
+    # a validation epoch weighs this batch by the tokens it masked: those the same seed selects
+    mlm = objective()
+    mlm(encoder, {"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0))
+    _, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(0))
+    n = int((targets != -100).sum())
+    assert n > 0 and mlm.metric_counts(None) == {"loss": n, "accuracy": n, "perplexity": n}
 
 
 class LeafBackbone(nn.Module):
