@@ -2,7 +2,10 @@
 
 ``scipt md RUN --engine torchsim ...`` integrates with TorchSim (``torch-sim-atomistic``, Radiant AI:
 batched MD and relaxation of many systems in PyTorch, on a GPU where there is one) instead of ASE;
-the options, the starting velocities and the trajectory file are those of :mod:`.md`.
+the options, the starting velocities and the trajectory file are those of :mod:`.md` (written frame
+by frame, kept when interrupted). ``--resume`` continues ``nve`` runs; ``nvt`` runs are refused,
+as TorchSim's Langevin step draws its noise from torch's global random generator, which ``--seed``
+does not seed, so no continuation of it could be reproduced.
 
 The model. :class:`TorchSimPotential` wraps an exported :class:`.model.EquivariantPotential` as a
 TorchSim ``ModelInterface``: each system of a (batched) ``SimState`` becomes the domain's own graph
@@ -36,10 +39,8 @@ import numpy as np
 import torch
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
 from tqdm.auto import tqdm
 
-from sciPT import io
 from sciPT.errors import UserError
 
 from .data import Frame
@@ -154,28 +155,60 @@ def _snapshots(state, templates: list[Atoms], step: int, timestep: float) -> lis
     return frames
 
 
+def check_resume(name: str, settings, partial: Path) -> None:
+    """Refuse to continue ``partial`` with engine ``name`` where a continuation could not be
+    reproduced: TorchSim's Langevin step draws its noise from torch's global random generator,
+    which no seed of ours sets, so only its ``nve`` runs are resumed."""
+    if name == "torchsim" and settings.ensemble == "nvt":
+        raise UserError(
+            f"--resume {partial}: --engine torchsim continues nve runs only: its Langevin (nvt) step "
+            "draws its noise from torch's global random generator, which --seed does not seed, so "
+            "a continuation could not be reproduced"
+        )
+
+
 def integrate_many(
-    atoms_list: list[Atoms], potential, settings, outputs: list[str | Path], progress: bool = True, head=None
+    atoms_list: list[Atoms],
+    potential,
+    settings,
+    outputs: list,
+    progress: bool = True,
+    head=None,
+    resume: bool = False,
 ) -> list[list[dict]]:
     """Integrate every structure of ``atoms_list`` together, in one batched TorchSim state, and
-    write one trajectory per structure (``outputs``, atomically); returns one log per structure
-    (``{step, energy, kinetic_energy, total_energy, temperature_K}`` per written frame).
+    write one trajectory per structure (``outputs``: paths or :class:`.trajectory.Trajectory`), frame by
+    frame through ``OUTPUT.partial`` as :func:`.md.run_md` does (renamed at the end, kept when
+    interrupted); returns one log per structure (``{step, energy, kinetic_energy, total_energy,
+    temperature_K}`` per frame this call wrote).
 
     ``settings`` is an :class:`.md.MDSettings`; each structure's velocities are drawn with seed
-    ``settings.seed + k``.
+    ``settings.seed + k``. ``resume`` continues the partial files of an interrupted run (``nve``
+    only, :func:`check_resume`); they must all stop at the same step.
     """
-    from contextlib import ExitStack
-
     from .md import initial_velocities
+    from .trajectory import Trajectory, frame_row, writing
 
     ts = _torch_sim()
     settings.validate()
-    model = torchsim_model(potential, head)
-    starts = []
-    for k, atoms in enumerate(atoms_list):
+    trajectories = [o if isinstance(o, Trajectory) else Trajectory.open(o, resume) for o in outputs]
+    if any(t.frames for t in trajectories):
+        check_resume("torchsim", settings, trajectories[0].partial)
+    starts, steps = [], {}
+    for k, (atoms, trajectory) in enumerate(zip(atoms_list, trajectories)):
         start = atoms.copy()
-        initial_velocities(start, settings.temperature, settings.seed + k)
+        steps[trajectory.partial] = trajectory.restore(start, settings)
+        if trajectory.frames == 0:
+            initial_velocities(start, settings.temperature, settings.seed + k)
         starts.append(start)
+    if len(set(steps.values())) > 1:
+        raise UserError(
+            "--resume: the partial trajectories stop at different steps ("
+            + ", ".join(f"{path}: {step}" for path, step in steps.items())
+            + "): a batched run continues them from one step"
+        )
+    first = next(iter(steps.values()))
+    model = torchsim_model(potential, head)
     state = _state(starts, model)
     dt = torch.tensor(settings.timestep * units.fs, dtype=model.dtype, device=model.device)
     kT = torch.tensor(units.kB * settings.temperature, dtype=model.dtype, device=model.device)
@@ -185,40 +218,43 @@ def integrate_many(
     else:
         _, update = ts.nve(model, dt=dt, kT=kT, seed=settings.seed)
     logs: list[list[dict]] = [[] for _ in atoms_list]
-    with ExitStack() as stack:
-        handles = [stack.enter_context(open(stack.enter_context(io.atomic_path(o)), "w")) for o in outputs]
+    with writing(trajectories):
 
-        def record(step: int) -> None:
-            for k, frame in enumerate(_snapshots(state, starts, step, settings.timestep)):
-                write(handles[k], frame, format="extxyz")
-                logs[k].append(
-                    {
-                        "step": step,
-                        "energy": frame.get_potential_energy(),
-                        **{
-                            key: frame.info[key]
-                            for key in ("kinetic_energy", "total_energy", "temperature_K")
-                        },
-                    }
-                )
+        def record(step: int, systems) -> None:
+            if not systems:
+                return
+            frames = _snapshots(state, starts, step, settings.timestep)
+            for k in systems:
+                trajectories[k].write(frames[k])
+                logs[k].append(frame_row(frames[k]))
 
-        record(0)
+        # a resumed file already ends with the frame of the step it continues from
+        record(first, [k for k, t in enumerate(trajectories) if t.frames == 0])
         bar = tqdm(
-            total=settings.steps, desc=f"MD {settings.ensemble} (TorchSim)", unit="step", disable=not progress
+            total=settings.steps,
+            initial=first,
+            desc=f"MD {settings.ensemble} (TorchSim)",
+            unit="step",
+            disable=not progress,
         )
         with bar:
-            for step in range(1, settings.steps + 1):
+            for step in range(first + 1, settings.steps + 1):
                 state = update(state)
                 if step % settings.interval == 0:
-                    record(step)
+                    record(step, range(len(starts)))
                     bar.set_postfix(E=f"{logs[0][-1]['total_energy']:.4f} eV")
                 bar.update()
     return logs
 
 
-def run_engine(name: str, atoms: Atoms, calculator, settings, output, progress: bool = True) -> list[dict]:
-    """``scipt md --engine NAME``: one structure, the log of :func:`.md.run_md`."""
+def run_engine(
+    name: str, atoms: Atoms, calculator, settings, output, progress: bool = True, resume: bool = False
+) -> list[dict]:
+    """``scipt md --engine NAME``: one structure, the log of :func:`.md.run_md` (``output``: a path
+    or a :class:`.trajectory.Trajectory`)."""
     if name == "torchsim":
         head = getattr(calculator, "head", None)
-        return integrate_many([atoms], calculator.model, settings, [output], progress, head=head)[0]
+        return integrate_many(
+            [atoms], calculator.model, settings, [output], progress, head=head, resume=resume
+        )[0]
     raise UserError(f"--engine: unknown engine '{name}' (expected one of: {', '.join(ENGINES)})")

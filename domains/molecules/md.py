@@ -13,8 +13,21 @@ and, for molecules, angular momentum removed), and integrates
 The trajectory is extended XYZ, one frame every ``--interval`` steps starting with step 0 (ASE's
 convention, so ``N / interval + 1`` frames), each with ``step``, ``time_fs``, ``energy`` (potential),
 ``kinetic_energy``, ``total_energy`` and ``temperature_K`` in its comment line and the ``forces``
-and ``momenta`` per atom. The file is written to a temporary name and renamed at the end: an
-interrupted run leaves no half trajectory.
+and ``momenta`` per atom; positions and momenta are written to full double precision (what a
+resumed run continues from), the rest as ASE writes it.
+
+Interruptions (:class:`.trajectory.Trajectory`). Frames are written as the run makes them, each with one write
+and a flush, to ``traj.xyz.partial`` beside the output, renamed to ``traj.xyz`` when the run ends.
+Interrupted (Ctrl-C; SIGTERM, a batch system's time limit; an error), the run keeps the partial file,
+cut to its complete frames, and says how far it got; killed outright (SIGKILL) it leaves at most a
+torn last frame, which ``--resume`` drops. ``scipt md ... --resume`` (the same command plus
+``--resume``) continues the partial file from its last complete frame (positions, momenta, cell and
+its ``step``) up to ``--steps`` and renames it at the end. For ``nve`` the continuation is exactly
+the uninterrupted run (velocity Verlet's state is the positions and momenta). For ``nvt`` the
+Langevin noise after the resume is drawn from a stream seeded by (``--seed``, step), so a resume
+is reproducible, but it is the uninterrupted run only statistically: that run had drawn other noise.
+Without ``--resume`` an existing partial file is refused, so no interrupted run is overwritten by
+accident; an existing complete output is replaced when the new run ends.
 """
 
 from __future__ import annotations
@@ -28,7 +41,6 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
 from ase.md.velocitydistribution import Stationary, ZeroRotation
 from tqdm.auto import tqdm
 
@@ -37,13 +49,13 @@ try:  # ASE >= 3.29 renamed it
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
-from sciPT import io
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, UserError
 
 from .calculator import SciPTCalculator
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
 from .graphs import frame_to_graph
 from .references import check_elements
+from .trajectory import Terminated, Trajectory, check_output, frame_row, partial_path, sigterm_raises
 
 
 @dataclass
@@ -95,7 +107,7 @@ def initial_velocities(atoms: Atoms, temperature: float, seed: int) -> None:
         ZeroRotation(atoms)
 
 
-def _integrator(atoms: Atoms, settings: MDSettings):
+def _integrator(atoms: Atoms, settings: MDSettings, step: int = 0):
     dt = settings.timestep * units.fs
     if settings.ensemble == "nvt":
         from ase.constraints import FixCom
@@ -106,13 +118,17 @@ def _integrator(atoms: Atoms, settings: MDSettings):
         # with fixcm and 299 K with FixCom (which also takes its 3 degrees of freedom out of the
         # temperature).
         atoms.set_constraint([*atoms.constraints, FixCom()])
+        # a continuation cannot replay the noise the interrupted run drew; seeding it from the
+        # step it starts at makes every resume of the same file draw the same noise, and a run
+        # from step 0 keeps the stream of runs written before resuming existed
+        seed = settings.seed if step == 0 else [settings.seed, step]
         return Langevin(
             atoms,
             dt,
             temperature_K=settings.temperature,
             fixcm=False,
             friction=settings.friction / units.fs,
-            rng=np.random.default_rng(settings.seed),
+            rng=np.random.default_rng(seed),
         )
     from ase.md.verlet import VelocityVerlet
 
@@ -138,36 +154,47 @@ def snapshot(atoms: Atoms, step: int, timestep: float) -> Atoms:
 
 
 def run_md(
-    atoms: Atoms, calculator, settings: MDSettings, output: str | Path, progress: bool = True
+    atoms: Atoms,
+    calculator,
+    settings: MDSettings,
+    output: str | Path | Trajectory,
+    progress: bool = True,
+    resume: bool = False,
 ) -> list[dict]:
-    """Integrate ``settings.steps`` steps from ``atoms`` and write the trajectory to ``output``.
+    """Integrate from ``atoms`` to step ``settings.steps`` and write the trajectory to ``output``
+    as the run goes (:class:`.trajectory.Trajectory`: through ``OUTPUT.partial``, renamed at the end, kept when
+    interrupted). With ``resume`` (or a resumed :class:`.trajectory.Trajectory`), continue the partial file of
+    an interrupted run from its last complete frame instead (module docstring).
 
-    Returns one ``{step, energy, kinetic_energy, total_energy, temperature_K}`` per written frame.
+    Returns one ``{step, energy, kinetic_energy, total_energy, temperature_K}`` per frame this call
+    wrote.
     """
     settings.validate()
+    trajectory = output if isinstance(output, Trajectory) else Trajectory.open(output, resume)
     atoms = atoms.copy()
     atoms.calc = calculator
-    initial_velocities(atoms, settings.temperature, settings.seed)
-    dynamics = _integrator(atoms, settings)
+    start = trajectory.restore(atoms, settings)
+    if trajectory.frames == 0:
+        initial_velocities(atoms, settings.temperature, settings.seed)
+    dynamics = _integrator(atoms, settings, start)
     log: list[dict] = []
-    with io.atomic_path(output) as tmp, open(tmp, "w") as handle:
+    with trajectory.writing():
 
         def record(step: int) -> None:
             frame = snapshot(atoms, step, settings.timestep)
-            write(handle, frame, format="extxyz")
-            log.append(
-                {
-                    "step": step,
-                    "energy": frame.get_potential_energy(),
-                    **{k: frame.info[k] for k in ("kinetic_energy", "total_energy", "temperature_K")},
-                }
-            )
+            trajectory.write(frame)
+            log.append(frame_row(frame))
 
-        record(0)
+        if trajectory.frames == 0:
+            record(0)
         with tqdm(
-            total=settings.steps, desc=f"MD {settings.ensemble}", unit="step", disable=not progress
+            total=settings.steps,
+            initial=start,
+            desc=f"MD {settings.ensemble}",
+            unit="step",
+            disable=not progress,
         ) as bar:
-            for step in range(1, settings.steps + 1):
+            for step in range(start + 1, settings.steps + 1):
                 dynamics.run(1)
                 if step % settings.interval == 0:
                     record(step)
@@ -200,7 +227,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         required=True,
         metavar="traj.xyz",
-        help="extended XYZ trajectory, written atomically (required)",
+        help="extended XYZ trajectory, written frame by frame to traj.xyz.partial and renamed to "
+        "traj.xyz when the run ends; an interrupted run keeps the .partial file (required)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the .partial file of an interrupted run from its last complete frame up to "
+        "--steps (give the interrupted run's other options again)",
     )
     parser.add_argument(
         "--timestep", type=float, default=0.5, metavar="FS", help="time step in fs (default: 0.5)"
@@ -232,8 +266,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="integrator: ASE, or TorchSim (torch-sim-atomistic; sciPT.domains.molecules.engines) "
         "(default: ase)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial velocities and of the nvt noise (default: 0)"
+    )
     parser.add_argument("--head", help="the model head (level of theory) to run with (default: the newest)")
+
+
+# exit statuses of an interrupted run: the shell's 128 + signal number, as for a process the signal
+# had killed (Ctrl-C: 130, as the other commands)
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -247,6 +288,19 @@ def run_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     settings.validate()
+    engine, resume = getattr(args, "engine", "ase"), getattr(args, "resume", False)
+    # decided before the model loads: a refusal, or nothing to do, costs nothing
+    if not check_output(args.output, resume):
+        print(
+            f"scipt md: {args.output} is complete (there is no {partial_path(args.output)} to "
+            "continue): nothing to do",
+            file=sys.stderr,
+        )
+        return 0
+    if resume and engine != "ase":
+        from .engines import check_resume
+
+        check_resume(engine, settings, partial_path(args.output))
     atoms = read_structure(args.structure)
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the
@@ -254,19 +308,62 @@ def run_command(args: argparse.Namespace) -> int:
     frame = atoms_to_frame(atoms, f"{args.structure}: frame 0", labelled=False)
     check_elements([frame], calculator.model.elements)
     frame_to_graph(frame, calculator.cutoff)
+    trajectory = Trajectory.open(args.output, resume)
+    start = trajectory.last_step or 0
+    if resume:
+        torn = (
+            f"; dropped a torn last frame ({trajectory.dropped_bytes} bytes)"
+            if trajectory.dropped_bytes
+            else ""
+        )
+        held = f"{trajectory.frames} frames, at step {start}" if trajectory.frames else "no complete frame"
+        print(
+            f"scipt md: resuming {trajectory.partial} ({held}{torn}) up to step {settings.steps}",
+            file=sys.stderr,
+        )
     started = time.time()
-    if getattr(args, "engine", "ase") == "ase":
-        log = run_md(atoms, calculator, settings, args.output)
-    else:
-        from .engines import run_engine
+    try:
+        with sigterm_raises():
+            if engine == "ase":
+                run_md(atoms, calculator, settings, trajectory)
+            else:
+                from .engines import run_engine
 
-        log = run_engine(args.engine, atoms, calculator, settings, args.output)
-    wall = time.time() - started
-    drift = log[-1]["total_energy"] - log[0]["total_energy"]
-    print(
-        f"{settings.steps} steps ({settings.steps * settings.timestep:g} fs) in {wall:.1f} s "
-        f"({1000 * wall / settings.steps:.1f} ms/step); total energy change {1000 * drift:+.2f} meV; "
-        f"wrote {len(log)} frames to {args.output}",
-        file=sys.stderr,
-    )
+                run_engine(engine, atoms, calculator, settings, trajectory)
+    except (KeyboardInterrupt, Terminated) as err:
+        terminated = isinstance(err, Terminated)
+        why = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"scipt: {why}; {trajectory.kept(settings.steps)}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except UserError as err:
+        if not (trajectory.running and trajectory.frames):
+            raise  # refused before the run started (a resume of another structure): nothing new kept
+        # the error's own line first, as the command line prints it, then what was kept
+        print(f"scipt: error: {err}", file=sys.stderr)
+        print(f"scipt: {trajectory.kept(settings.steps)}", file=sys.stderr)
+        return err.exit_code
+    except Exception:
+        if trajectory.running and trajectory.frames:
+            print(f"scipt: md stopped by an error; {trajectory.kept(settings.steps)}", file=sys.stderr)
+        raise
+    print(summary(trajectory, settings, start, time.time() - started), file=sys.stderr)
     return 0
+
+
+def summary(trajectory: Trajectory, settings: MDSettings, start: int, wall: float) -> str:
+    """The line that ends a run: the whole trajectory's steps, frames and total-energy change
+    (from its first frame, step 0, also after a resume), and the speed of this run's steps."""
+    done = settings.steps - start
+    span = f"{settings.steps} steps ({settings.steps * settings.timestep:g} fs)"
+    timing = f"in {wall:.1f} s ({1000 * wall / done:.1f} ms/step)" if done else ""
+    if start == 0:
+        ran = f"{span} {timing}"
+    else:
+        ran = f"{span}, resumed at step {start}: " + (
+            f"the last {done} {timing}" if done else "none left to run"
+        )
+    drift = trajectory.last.info["total_energy"] - trajectory.first.info["total_energy"]
+    return (
+        f"{ran}; total energy change {1000 * drift:+.2f} meV; wrote {trajectory.frames} frames to "
+        f"{trajectory.output}"
+    )

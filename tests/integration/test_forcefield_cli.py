@@ -237,6 +237,7 @@ def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     frames = read(traj, index=":")
     assert [f.info["step"] for f in frames] == [0, 2, 4, 6]
     assert "wrote 4 frames" in capsys.readouterr().err
+    assert not (tmp_path / "traj.xyz.partial").exists()  # renamed to the output at the end
     args = ["md", str(run), "--structure", str(data[1]["old"]), "--steps", "2", "--temperature", "300"]
     assert main([*args, "--output", str(tmp_path / "old.xyz"), "--head", "train"]) == 0
     start = read(tmp_path / "old.xyz", index=0)
@@ -248,7 +249,8 @@ def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "scipt: error: --head PBE: no such head; the model's heads are: train, acac_train"
     )
-    assert not (tmp_path / "none.xyz").exists()
+    # refused before the run: no partial file either, which would refuse the corrected command
+    assert not (tmp_path / "none.xyz").exists() and not (tmp_path / "none.xyz.partial").exists()
 
 
 # --- bad input: one line naming file and frame, exit 2, nothing written ----------------------------
@@ -370,7 +372,7 @@ def test_md_refuses_bad_smiles_and_overlapping_atoms(runs, tmp_path, capsys):
         capsys.readouterr().err.strip() == "scipt: error: --timestep: expected a positive time "
         "step in fs, got 0.0"
     )
-    assert not traj.exists()
+    assert not traj.exists() and not (tmp_path / "traj.xyz.partial").exists()
 
 
 def test_evaluate_refuses_frames_of_an_unknown_element(runs, tmp_path, capsys):

@@ -106,3 +106,73 @@ def test_scipt_md_engine_torchsim(trained, shipped, tmp_path, capsys):
         in capsys.readouterr().err
     )
     assert not (tmp_path / "x.xyz").exists()
+
+
+def test_torchsim_writes_as_it_goes_keeps_its_partial_and_resumes_nve_exactly(
+    trained, molecules, tmp_path, monkeypatch
+):
+    """The TorchSim engine writes through the ASE engine's trajectory file: frames flushed as they
+    are made, the partial file kept when the run is interrupted (here while integrating step 5),
+    and an NVE resume from its last frame (step 4) gives the uninterrupted run's file."""
+    from sciPT.domains.molecules.trajectory import partial_path
+
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=8, temperature=300.0, interval=2, seed=5)
+    straight, out = tmp_path / "straight.xyz", tmp_path / "ts.xyz"
+    run_engine("torchsim", molecules[0], calc, settings, straight, progress=False)
+    original, calls, seen = ts.nve, [], []
+
+    def nve(*args, **kwargs):
+        init, update = original(*args, **kwargs)
+
+        def update_or_interrupt(state, *a, **k):
+            calls.append(None)
+            if len(calls) == 5:
+                seen.extend(read(partial_path(out), index=":", format="extxyz"))
+                raise KeyboardInterrupt
+            return update(state, *a, **k)
+
+        return init, update_or_interrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ts, "nve", nve)
+        with pytest.raises(KeyboardInterrupt):
+            run_engine("torchsim", molecules[0], calc, settings, out, progress=False)
+    assert [f.info["step"] for f in seen] == [0, 2, 4]
+    assert not out.exists()
+    assert [f.info["step"] for f in read(partial_path(out), index=":", format="extxyz")] == [0, 2, 4]
+    log = run_engine("torchsim", molecules[0], calc, settings, out, progress=False, resume=True)
+    assert [row["step"] for row in log] == [6, 8]
+    resumed, expected = read(out, index=":"), read(straight, index=":")
+    np.testing.assert_array_equal(resumed[-1].positions, expected[-1].positions)
+    np.testing.assert_array_equal(resumed[-1].get_momenta(), expected[-1].get_momenta())
+    assert out.read_bytes() == straight.read_bytes()
+
+
+def test_torchsim_refuses_to_resume_nvt(trained, molecules, shipped, tmp_path, capsys):
+    """TorchSim's Langevin noise comes from torch's global generator, which --seed does not seed:
+    its continuation could not be reproduced, so `--resume` refuses it, before loading the model,
+    and leaves the partial file as it was."""
+    from sciPT.cli import main
+    from sciPT.domains.molecules.trajectory import partial_path
+    from sciPT.errors import UserError
+
+    settings = MDSettings(steps=4, temperature=300.0, ensemble="nvt", interval=2)
+    out = tmp_path / "nvt.xyz"
+    message = (
+        f"--resume {out}.partial: --engine torchsim continues nve runs only: its Langevin (nvt) step "
+        "draws its noise from torch's global random generator, which --seed does not seed, so a "
+        "continuation could not be reproduced"
+    )
+    run_engine("torchsim", molecules[0], SciPTCalculator(trained), settings, out, progress=False)
+    out.rename(partial_path(out))
+    before = partial_path(out).read_bytes()
+    with pytest.raises(UserError) as err:
+        integrate_many([molecules[0]], SciPTCalculator(trained).model, settings, [out], False, resume=True)
+    assert str(err.value) == message
+    args = ["md", str(trained), "--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "4"]
+    args += ["--temperature", "300", "--ensemble", "nvt", "--engine", "torchsim", "--output", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 2
+    assert capsys.readouterr().err.strip() == f"scipt: error: {message}"
+    assert partial_path(out).read_bytes() == before and not out.exists()

@@ -1,0 +1,192 @@
+"""The MD trajectory file while a run goes: written frame by frame to OUTPUT.partial, kept (cut to
+its complete frames) when the run is interrupted, and continued by a resume, which for velocity
+Verlet is the uninterrupted run itself."""
+
+import shutil
+import signal
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read
+from ase.md.langevin import Langevin
+from ase.md.verlet import VelocityVerlet
+
+from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.domains.molecules.md import MDSettings, run_md
+from sciPT.domains.molecules.trajectory import (
+    Terminated,
+    Trajectory,
+    check_output,
+    partial_path,
+    sigterm_raises,
+)
+from sciPT.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def calculator(trained_ethanol_potential, tmp_path_factory):
+    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames (smooth forces)."""
+    out, _ = trained_ethanol_potential(tmp_path_factory.mktemp("md") / "model", 32, 60)
+    return SciPTCalculator(out)
+
+
+@pytest.fixture
+def ethanol(shipped):
+    return read(shipped / "ethanol" / "train.xyz", index=500)
+
+
+def frames_of(path):
+    return read(path, index=":", format="extxyz")
+
+
+def interrupt_at(monkeypatch, integrator, step, watch=None, seen=None):
+    """Make ``integrator.step`` raise KeyboardInterrupt when asked for step ``step``, after putting
+    the frames the file ``watch`` holds at that moment into ``seen``."""
+    original, calls = integrator.step, []
+
+    def step_or_interrupt(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == step:
+            if watch is not None:
+                seen.extend(frames_of(watch))
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(integrator, "step", step_or_interrupt)
+
+
+def test_frames_are_written_as_the_run_goes_and_kept_when_it_is_interrupted(
+    calculator, ethanol, tmp_path, monkeypatch
+):
+    out = tmp_path / "traj.xyz"
+    seen = []
+    interrupt_at(monkeypatch, VelocityVerlet, 5, watch=partial_path(out), seen=seen)
+    with pytest.raises(KeyboardInterrupt):
+        run_md(ethanol, calculator, MDSettings(steps=20, temperature=300.0), out, progress=False)
+    # while step 5 was being integrated the file already held the frames of steps 0-4, flushed
+    assert [f.info["step"] for f in seen] == [0, 1, 2, 3, 4]
+    assert not out.exists()
+    kept = frames_of(partial_path(out))
+    assert [f.info["step"] for f in kept] == [0, 1, 2, 3, 4]
+    assert kept[-1].get_momenta().shape == (9, 3) and kept[-1].get_forces().shape == (9, 3)
+
+
+def _interrupted(calculator, atoms, settings, out, monkeypatch, integrator, step):
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, integrator, step)
+        with pytest.raises(KeyboardInterrupt):
+            run_md(atoms, calculator, settings, out, progress=False)
+    assert not out.exists() and partial_path(out).exists()
+
+
+def test_a_resumed_nve_run_is_the_uninterrupted_run(calculator, ethanol, tmp_path, monkeypatch):
+    """Interrupted while integrating step 7 (frames every 2 steps: 0, 2, 4, 6 kept) and resumed
+    from step 6, velocity Verlet gives the straight run's trajectory, to the last bit: the file
+    holds positions and momenta to full precision, and they are the integrator's whole state."""
+    settings = MDSettings(steps=12, temperature=300.0, interval=2, seed=4)
+    straight, out = tmp_path / "straight.xyz", tmp_path / "resumed.xyz"
+    run_md(ethanol, calculator, settings, straight, progress=False)
+    _interrupted(calculator, ethanol, settings, out, monkeypatch, VelocityVerlet, 7)
+    assert [f.info["step"] for f in frames_of(partial_path(out))] == [0, 2, 4, 6]
+    log = run_md(ethanol, calculator, settings, out, progress=False, resume=True)
+    assert [row["step"] for row in log] == [8, 10, 12]  # what this call wrote
+    assert not partial_path(out).exists()
+    resumed, expected = read(out, index=":"), read(straight, index=":")
+    assert [f.info["step"] for f in resumed] == [0, 2, 4, 6, 8, 10, 12]
+    np.testing.assert_array_equal(resumed[-1].positions, expected[-1].positions)
+    np.testing.assert_array_equal(resumed[-1].get_momenta(), expected[-1].get_momenta())
+    assert np.abs(resumed[-1].positions - resumed[0].positions).max() > 1e-3  # it moved
+    assert out.read_bytes() == straight.read_bytes()
+
+
+def test_a_torn_last_frame_is_dropped_when_resuming(calculator, ethanol, tmp_path, monkeypatch):
+    """A run killed while writing leaves part of a frame after the complete ones: the resume cuts
+    the file back to its complete frames and continues from the last, as if it had not been."""
+    settings = MDSettings(steps=8, temperature=300.0, interval=2, seed=1)
+    straight, out = tmp_path / "straight.xyz", tmp_path / "torn.xyz"
+    run_md(ethanol, calculator, settings, straight, progress=False)
+    _interrupted(calculator, ethanol, settings, out, monkeypatch, VelocityVerlet, 5)
+    partial = partial_path(out)
+    complete = partial.read_bytes()
+    lines = straight.read_bytes().splitlines(keepends=True)
+    torn = b"".join(lines[3 * 11 : 3 * 11 + 5]) + lines[3 * 11 + 5][:20]  # step 6: 4 lines and a half
+    partial.write_bytes(complete + torn)
+    trajectory = Trajectory.open(out, resume=True)
+    assert (trajectory.frames, trajectory.last_step, trajectory.dropped_bytes) == (3, 4, len(torn))
+    assert partial.read_bytes() == complete
+    run_md(ethanol, calculator, settings, trajectory, progress=False)
+    assert out.read_bytes() == straight.read_bytes()
+    # not even the first frame complete: the resume starts from the structure, as a new run does
+    partial.write_bytes(lines[0] + lines[1][:30])
+    out.unlink()
+    trajectory = Trajectory.open(out, resume=True)
+    assert (trajectory.frames, trajectory.last_step) == (0, None)
+    run_md(ethanol, calculator, settings, trajectory, progress=False)
+    assert out.read_bytes() == straight.read_bytes()
+
+
+def test_a_resumed_nvt_run_is_reproducible_not_the_uninterrupted_one(
+    calculator, ethanol, tmp_path, monkeypatch
+):
+    """The Langevin noise after a resume comes from a stream seeded by (seed, step): two resumes of
+    one partial file agree exactly, and differ from the uninterrupted run after the resume (whose
+    noise was drawn from the stream of the seed alone)."""
+    settings = MDSettings(steps=8, temperature=300.0, interval=2, ensemble="nvt", friction=0.05, seed=2)
+    straight, first, second = (tmp_path / f"{n}.xyz" for n in ("straight", "first", "second"))
+    run_md(ethanol, calculator, settings, straight, progress=False)
+    _interrupted(calculator, ethanol, settings, first, monkeypatch, Langevin, 5)
+    shutil.copy(partial_path(first), partial_path(second))
+    for out in (first, second):
+        run_md(ethanol, calculator, settings, out, progress=False, resume=True)
+    assert first.read_bytes() == second.read_bytes()
+    resumed, expected = read(first, index=":"), read(straight, index=":")
+    assert [f.info["step"] for f in resumed] == [0, 2, 4, 6, 8]
+    np.testing.assert_array_equal(resumed[2].positions, expected[2].positions)  # step 4, before
+    assert np.abs(resumed[-1].get_momenta() - expected[-1].get_momenta()).max() > 1e-4
+    # the thermostat still holds the centre of mass after the resume
+    assert np.abs(resumed[-1].get_momenta().sum(axis=0)).max() < 1e-9
+
+
+def test_a_partial_file_is_never_overwritten_and_resume_needs_one(tmp_path):
+    out = tmp_path / "traj.xyz"
+    with pytest.raises(UserError) as err:
+        Trajectory.open(out, resume=True)
+    assert str(err.value) == f"--resume: no {out}.partial to continue (nor a finished {out})"
+    partial_path(out).write_text("")
+    with pytest.raises(UserError) as err:
+        Trajectory.open(out)
+    assert str(err.value) == (
+        f"{out}.partial exists: the trajectory of an interrupted run; --resume continues it (delete "
+        "it to start again)"
+    )
+    partial_path(out).unlink()
+    out.write_text("done\n")
+    assert check_output(out, resume=True) is False  # a finished run: nothing to do
+    assert check_output(out, resume=False) is True  # a new run replaces it when it ends
+
+
+def test_a_resume_must_continue_the_same_structure_and_settings(calculator, ethanol, tmp_path, monkeypatch):
+    settings = MDSettings(steps=8, temperature=300.0, interval=2)
+    out = tmp_path / "traj.xyz"
+    _interrupted(calculator, ethanol, settings, out, monkeypatch, VelocityVerlet, 5)
+    partial = partial_path(out)
+    before = partial.read_bytes()
+    methanol = Atoms("CH4O", positions=np.random.default_rng(0).normal(scale=1.5, size=(6, 3)))
+    cases = [
+        (methanol, settings, f"{partial}: its frames are C2H6O and the structure is CH4O: not a trajectory of this structure"),
+        (ethanol, MDSettings(steps=3, temperature=300.0), f"--steps 3: {partial} is already at step 4; give --steps of at least 4"),
+        (ethanol, MDSettings(steps=8, temperature=300.0, timestep=1.0), f"--timestep 1: {partial} reached step 4 at 2 fs, a time step of 0.5 fs"),
+    ]  # fmt: skip
+    for atoms, changed, message in cases:
+        with pytest.raises(UserError) as err:
+            run_md(atoms, calculator, changed, out, progress=False, resume=True)
+        assert str(err.value) == message
+        assert partial.read_bytes() == before and not out.exists()
+
+
+def test_sigterm_raises_only_within_the_block():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_raises():
+        signal.raise_signal(signal.SIGTERM)  # to this thread, so it is handled before the block ends
+    assert signal.getsignal(signal.SIGTERM) is previous

@@ -1,0 +1,202 @@
+"""`scipt md` interrupted and resumed, through the command line: Ctrl-C and SIGTERM keep the partial
+trajectory and say how to continue it, `--resume` finishes it, and the refusals that keep an
+interrupted run from being overwritten, each in its own words."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ase.io import read
+from ase.md.verlet import VelocityVerlet
+
+from sciPT.cli import main
+from sciPT.errors import DataError
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
+ETHANOL = SHIPPED / "ethanol" / "train.xyz"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny potential pre-trained for 4 steps, as the force-field CLI tests make it."""
+    out = tmp_path_factory.mktemp("md-cli") / "pre"
+    args = ["pretrain", "molecules", "--data", str(ETHANOL), "--data.max-frames", "24"]
+    args += ["--data.isolated-atoms", str(SHIPPED / "ethanol" / "isolated_atoms.xyz"), "--max-steps", "4"]
+    args += ["--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2", "--val-batches", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    return out
+
+
+def md(run, out, steps, *extra):
+    return [
+        "md", str(run), "--structure", str(ETHANOL), "--steps", str(steps), "--temperature", "300",
+        "--interval", "2", "--dtype", "float64", "--output", str(out), *extra,
+    ]  # fmt: skip
+
+
+def last_line(capsys):
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_ctrl_c_keeps_the_partial_and_resume_finishes_it(run, tmp_path, capsys, monkeypatch):
+    out, partial = tmp_path / "traj.xyz", tmp_path / "traj.xyz.partial"
+    straight = tmp_path / "straight.xyz"
+    assert main(md(run, straight, 10)) == 0
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VelocityVerlet, "step", step)
+        capsys.readouterr()
+        assert main(md(run, out, 10)) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"scipt: interrupted; kept {partial} (3 frames, steps 0 to 4 of 10): the same command with "
+        "--resume continues it"
+    )
+    assert "Traceback" not in err and not out.exists()
+    assert [f.info["step"] for f in read(partial, index=":", format="extxyz")] == [0, 2, 4]
+
+    # the same command again would start over: refused, naming the file and how to continue it
+    assert main(md(run, out, 10)) == 2
+    assert last_line(capsys) == (
+        f"scipt: error: {partial} exists: the trajectory of an interrupted run; --resume continues "
+        "it (delete it to start again)"
+    )
+    assert main(md(run, out, 10, "--resume")) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == f"scipt md: resuming {partial} (3 frames, at step 4) up to step 10"
+    # the summary covers the whole trajectory: its 6 frames, the energy change from step 0's frame
+    frames = read(out, index=":")
+    drift = 1000 * (frames[-1].info["total_energy"] - frames[0].info["total_energy"])
+    since_resume = 1000 * (frames[-1].info["total_energy"] - frames[2].info["total_energy"])
+    assert f"{drift:+.2f}" != f"{since_resume:+.2f}"  # so the line tells them apart
+    assert re.fullmatch(
+        rf"10 steps \(5 fs\), resumed at step 4: the last 6 in [0-9.]+ s \([0-9.]+ ms/step\); total "
+        rf"energy change {re.escape(f'{drift:+.2f}')} meV; wrote 6 frames to {re.escape(str(out))}",
+        lines[-1],
+    )
+    assert [f.info["step"] for f in frames] == [0, 2, 4, 6, 8, 10]
+    assert out.read_bytes() == straight.read_bytes() and not partial.exists()
+
+
+def test_resume_without_a_partial_file(run, tmp_path, capsys):
+    out = tmp_path / "traj.xyz"
+    assert main(md(run, out, 4, "--resume")) == 2
+    assert last_line(capsys) == f"scipt: error: --resume: no {out}.partial to continue (nor a finished {out})"
+    assert not out.exists()
+    assert main(md(run, out, 4)) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(md(run, out, 4, "--resume")) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"scipt md: {out} is complete (there is no {out}.partial to continue): nothing to do"
+    )
+    assert out.read_bytes() == before
+
+
+def test_a_complete_output_is_replaced_only_when_the_new_run_ends(run, tmp_path, capsys, monkeypatch):
+    """As before trajectories were written as they go: a new run over a finished output replaces it,
+    at its end; interrupted, it leaves the old output whole beside its own partial file."""
+    out = tmp_path / "traj.xyz"
+    assert main(md(run, out, 2)) == 0
+    before = out.read_bytes()
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VelocityVerlet, "step", step)
+        assert main(md(run, out, 6)) == 130
+    assert out.read_bytes() == before
+    assert main(md(run, out, 6, "--resume")) == 0
+    assert [f.info["step"] for f in read(out, index=":")] == [0, 2, 4, 6]
+    assert "wrote 4 frames" in last_line(capsys)
+
+
+def test_sigterm_stops_a_running_scipt_md_and_keeps_its_frames(run, tmp_path, capsys):
+    """A batch system's time limit: SIGTERM to `scipt md` while it writes frames. It stops at once,
+    keeps the partial file cut to its complete frames, says so in one line (no traceback) and exits
+    143; `--resume` (here to 4 steps past where it stopped) continues the file."""
+    out = tmp_path / "traj.xyz"
+    partial = Path(f"{out}.partial")
+    command = [sys.executable, "-m", "sciPT.cli", *md(run, out, 1_000_000)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        # two complete frames (9 atoms, 11 lines each): the run is in its loop
+        while not (partial.exists() and partial.read_bytes().count(b"\n") >= 22):
+            assert process.poll() is None, process.communicate()
+            assert time.time() < deadline, "no frame written in 120 s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    match = re.fullmatch(
+        rf"scipt: terminated \(SIGTERM\); kept {re.escape(str(partial))} \((\d+) frames, steps 0 to "
+        rf"(\d+) of 1000000\): the same command with --resume continues it",
+        line,
+    )
+    assert match, line
+    count, last = int(match[1]), int(match[2])
+    kept = read(partial, index=":", format="extxyz")
+    assert len(kept) == count >= 2 and kept[-1].info["step"] == last == 2 * (count - 1)
+    assert partial.read_bytes().count(b"\n") == 11 * count  # no torn frame left behind
+    assert main(md(run, out, last + 4, "--resume")) == 0
+    frames = read(out, index=":")
+    assert [f.info["step"] for f in frames] == [2 * i for i in range(count + 2)]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "error, status",
+    [(RuntimeError("a bug"), None), (DataError("atoms 0 and 1 are 0.050 Angstrom apart"), 2)],
+    ids=["bug", "user-error"],
+)
+def test_an_error_during_the_run_keeps_the_partial_too(run, tmp_path, capsys, monkeypatch, error, status):
+    """A bug keeps its traceback, a user error its one line; either way the frames written so far
+    stay, and one line says where and how to continue."""
+    out = tmp_path / "traj.xyz"
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 3:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VelocityVerlet, "step", step)
+    capsys.readouterr()
+    if status is None:
+        with pytest.raises(RuntimeError, match="a bug"):
+            main(md(run, out, 8))
+        kept = last_line(capsys)
+    else:
+        assert main(md(run, out, 8)) == status
+        *_, said, kept = capsys.readouterr().err.strip().splitlines()
+        assert said == f"scipt: error: {error}"
+    why = "md stopped by an error; " if status is None else ""
+    assert kept == (
+        f"scipt: {why}kept {out}.partial (2 frames, steps 0 to 2 of 8): the same command with --resume "
+        "continues it"
+    )
+    assert [f.info["step"] for f in read(f"{out}.partial", index=":", format="extxyz")] == [0, 2]
