@@ -162,7 +162,11 @@ def _dispatch(args: argparse.Namespace, verb: str) -> Any:
 def _add_export(sub, rest: list[str] | None) -> None:
     p = sub.add_parser("export", help="export a run's Lightning checkpoint as safetensors + config.json")
     p.add_argument("run", metavar="RUN", help="pre-training run directory")
-    p.add_argument("--checkpoint", help="checkpoint to export (default: RUN/checkpoints/last.ckpt)")
+    p.add_argument(
+        "--checkpoint",
+        help="checkpoint to export (default: the latest, RUN/checkpoints/last.ckpt or a SLURM "
+        "signal's RUN/hpc_ckpt_<n>.ckpt if it is further on)",
+    )
     p.add_argument("--out", help="export directory (default: RUN/model; RUN/hf with --format hf)")
     p.add_argument(
         "--format",

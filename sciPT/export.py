@@ -116,7 +116,8 @@ def export_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    path = Path(args.checkpoint) if args.checkpoint else run.last_checkpoint
+    # the latest state: last.ckpt, or the one saved at a SLURM signal if that is further on
+    path = Path(args.checkpoint) if args.checkpoint else run.resume_checkpoint() or run.last_checkpoint
     if not path.is_file():
         exported = ""
         if not args.checkpoint and (run.model / "config.json").is_file():

@@ -147,7 +147,7 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not empty (the hf export writes a new folder)")
-    path = Path(checkpoint) if checkpoint else run.last_checkpoint
+    path = Path(checkpoint) if checkpoint else run.resume_checkpoint() or run.last_checkpoint
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found (the hf export needs the masked-LM head it keeps)")
     state = load_lightning_checkpoint(path)

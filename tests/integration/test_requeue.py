@@ -179,6 +179,9 @@ def test_slurm_s_signal_saves_the_state_requeues_and_the_same_script_continues(t
     assert saved.is_file() and not (out / "checkpoints/last.ckpt").exists()
     at_signal = steps_of(saved)
     assert at_signal >= 2
+    # the state at the signal is the run's latest: export reads it before any periodic save
+    assert main(["export", str(out)]) == 0
+    assert (out / "model" / "model.safetensors").is_file()
 
     # the requeued job: the same script, two steps further
     script[script.index("100000", script.index("--max-steps"))] = str(at_signal + 2)
