@@ -193,3 +193,22 @@ def test_slurm_s_signal_saves_the_state_requeues_and_the_same_script_continues(t
     assert steps_of(out / "checkpoints/last.ckpt") == at_signal + 2
     assert not saved.exists()  # the run ended past it: last.ckpt holds all it held
     assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_a_forcefield_job_script_run_again_continues_then_finds_its_run_complete(tmp_path, capsys):
+    frames = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    out = tmp_path / "ff"
+    script = ["finetune", "forcefield", "--init", "none", "--train", str(frames), "--data.max-frames", "12"]
+    script += ["--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2", "--val-batches", "1"]
+    script += ["--out", str(out), "--resume", "auto"]
+    assert main([*script, "--max-steps", "2"]) == 0
+    assert main([*script, "--max-steps", "4"]) == 0
+    assert steps_of(out / "checkpoints/last.ckpt") == 4
+    capsys.readouterr()
+    report = (out / "report.md").read_text()
+    assert main([*script, "--max-steps", "4"]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"{out}: already finished at step 4 (--max-steps 4) and exported: nothing to do "
+        "(a larger --max-steps continues it)"
+    )
+    assert (out / "report.md").read_text() == report
