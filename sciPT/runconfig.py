@@ -250,6 +250,10 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
         raise ConfigError(f"--resume: {refusal}")
     if resume != "auto":
         return True
+    # Lightning sets each process's rank when imported (from torchrun's or srun's variables): only
+    # rank 0 may empty the folder below, whichever launcher started the ranks
+    import lightning.fabric.utilities.rank_zero  # noqa: F401
+
     run = RunDir(out)
     checkpoint = run.resume_checkpoint()
     if checkpoint is None and global_rank() == 0:
