@@ -88,7 +88,10 @@ class StopOnNonFinite(pl.Callback):
         grads = [g.to_local() if hasattr(g, "to_local") else g for g in grads]  # FSDP2's DTensors
         # one norm per tensor, stacked: one device sync, and a NaN or inf anywhere makes it non-finite
         norms = torch._foreach_norm(grads) if grads else []
-        finite = bool(torch.isfinite(torch.stack([n.float() for n in norms])).all()) if norms else True
+        device = norms[0].device if norms else None  # parameters may sit on several (offloading)
+        finite = (
+            bool(torch.isfinite(torch.stack([n.float().to(device) for n in norms])).all()) if norms else True
+        )
         if trainer.world_size > 1 and not isinstance(trainer.strategy, DDPStrategy):
             # DDP's gradients are the same on every rank after its all-reduce; sharded ones are not
             finite = trainer.strategy.reduce_boolean_decision(finite, all=True)

@@ -124,6 +124,19 @@ def _read_frame(path: Path, start: int, end: int, index: int) -> Atoms:
     return frame
 
 
+def run_info(settings: MDSettings) -> dict[str, tuple[str, object]]:
+    """``{info key: (flag, value)}``: what a frame records of the physics of its run, and a resume
+    must repeat. An ``nve`` run continues from positions and momenta alone (its temperature and
+    seed only drew the first momenta); an ``nvt`` run's thermostat also needs its temperature,
+    friction and noise seed."""
+    info = {"md_ensemble": ("--ensemble", settings.ensemble)}
+    if settings.ensemble == "nvt":
+        info["md_temperature_K"] = ("--temperature", float(settings.temperature))
+        info["md_friction_per_fs"] = ("--friction", float(settings.friction))
+        info["md_seed"] = ("--seed", int(settings.seed))
+    return info
+
+
 class Trajectory:
     """The trajectory of one MD run while it is written (module docstring): frames go to
     ``OUTPUT.partial`` as the run makes them, one write and a flush each, so that a killed run
@@ -144,6 +157,7 @@ class Trajectory:
         self.running = False  # set when the run starts writing (:func:`writing`)
         self.dropped_bytes = 0  # of a torn last frame, cut off when the file was resumed
         self._size = 0  # bytes of the complete frames
+        self.run_info: dict[str, tuple[str, object]] = {}  # set by restore: what every frame records
         self._handle = None
 
     @classmethod
@@ -173,7 +187,10 @@ class Trajectory:
 
     def restore(self, atoms: Atoms, settings: MDSettings) -> int:
         """Put ``atoms`` (the run's starting structure) in the state of the last complete frame
-        (positions, momenta, cell) and return its step; with no frame, leave it and return 0."""
+        (positions, momenta, cell) and return its step; with no frame, leave it and return 0. The
+        run's physics (:func:`run_info`) is recorded in every frame :meth:`write` writes, and a
+        resume with other values is refused: one file would hold two simulations."""
+        self.run_info = run_info(settings)
         last = self.last
         if last is None:
             return 0
@@ -188,6 +205,13 @@ class Trajectory:
                 f"--steps {settings.steps}: {self.partial} is already at step {step}; give --steps "
                 f"of at least {step}"
             )
+        for key, (flag, value) in self.run_info.items():
+            recorded = last.info.get(key)
+            if recorded is not None and recorded != value:
+                raise ConfigError(
+                    f"{flag} {value}: {self.partial} was run with {flag} {recorded}; give the "
+                    "interrupted run's options again (or delete it to start a new run)"
+                )
         time_fs = float(last.info["time_fs"])
         if step and not math.isclose(time_fs, step * settings.timestep, rel_tol=1e-9):
             raise ConfigError(
@@ -206,6 +230,7 @@ class Trajectory:
 
     def write(self, frame: Atoms) -> None:
         """Append ``frame`` (a :func:`snapshot`), in one write, flushed to the operating system."""
+        frame.info.update({key: value for key, (_, value) in self.run_info.items()})
         data = frame_text(frame).encode()
         if self._handle is None:
             self.partial.parent.mkdir(parents=True, exist_ok=True)

@@ -146,6 +146,23 @@ def test_a_resumed_nvt_run_is_reproducible_not_the_uninterrupted_one(
     assert np.abs(resumed[-1].get_momenta() - expected[-1].get_momenta()).max() > 1e-4
     # the thermostat still holds the centre of mass after the resume
     assert np.abs(resumed[-1].get_momenta().sum(axis=0)).max() < 1e-9
+    # its physics is recorded in every frame, and a resume with other physics is refused
+    assert {k: resumed[-1].info[k] for k in ("md_ensemble", "md_temperature_K", "md_friction_per_fs", "md_seed")} == {
+        "md_ensemble": "nvt", "md_temperature_K": 300.0, "md_friction_per_fs": 0.05, "md_seed": 2
+    }  # fmt: skip
+    third = tmp_path / "third.xyz"
+    _interrupted(calculator, ethanol, settings, third, monkeypatch, Langevin, 5)
+    hotter = MDSettings(steps=8, temperature=350.0, interval=2, ensemble="nvt", friction=0.05, seed=2)
+    with pytest.raises(UserError) as err:
+        run_md(ethanol, calculator, hotter, third, progress=False, resume=True)
+    assert str(err.value) == (
+        f"--temperature 350.0: {partial_path(third)} was run with --temperature 300.0; give the "
+        "interrupted run's options again (or delete it to start a new run)"
+    )
+    nve = MDSettings(steps=8, temperature=300.0, interval=2, seed=2)
+    with pytest.raises(UserError) as err:
+        run_md(ethanol, calculator, nve, third, progress=False, resume=True)
+    assert str(err.value).startswith(f"--ensemble nve: {partial_path(third)} was run with --ensemble nvt;")
 
 
 def test_a_partial_file_is_never_overwritten_and_resume_needs_one(tmp_path):
