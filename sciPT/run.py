@@ -133,22 +133,30 @@ class RunDir:
         candidates = [p for p in (*self.hpc_checkpoints()[-1:], self.last_checkpoint) if p.is_file()]
         return max(candidates, key=lambda p: (checkpoint_step(p), p == self.last_checkpoint), default=None)
 
-    def finished(self, max_steps: int | None) -> int | None:
-        """The step of a run that is complete: exported, with its newest checkpoint at or past
-        ``max_steps`` (``None``: not complete, or sized by time, whose end a step cannot tell)."""
+    def finished(self, max_steps: int | None, max_time: Any = None) -> int | None:
+        """The step of a run that is complete (``None``: it is not): exported, with its newest
+        checkpoint at or past ``max_steps``; or, for a run sized by its time budget (``max_steps``
+        ``None``), exported at the step of its newest checkpoint (``metrics.json``'s ``steps``) with
+        the same ``max_time`` as it was started with (a larger budget continues it)."""
         checkpoint = self.resume_checkpoint()
-        if max_steps is None or checkpoint is None or not (self.model / "config.json").is_file():
+        if checkpoint is None or not (self.model / "config.json").is_file():
             return None
         step = checkpoint_step(checkpoint)
-        return step if step >= max_steps else None
+        if max_steps is not None:
+            return step if step >= max_steps else None
+        ended_here = self.read_metrics().get("steps") == step
+        same_budget = (self.read_config().get("train") or {}).get("max_time") == max_time
+        return step if ended_here and same_budget and max_time is not None else None
 
-    def say_finished(self, max_steps: int) -> None:
+    def say_finished(self, max_steps: int | None, max_time: Any = None) -> None:
         """One line (rank 0) for a run resumed once it was complete (a chained job run once more):
         the run, its export and its figures are left as they are."""
         if global_rank() == 0:
+            limit = f"--max-steps {max_steps}" if max_steps is not None else f"--max-time {max_time}"
+            more = "--max-steps" if max_steps is not None else "--max-time"
             print(
-                f"{self.path}: already finished at step {self.finished(max_steps)} (--max-steps "
-                f"{max_steps}) and exported: nothing to do (a larger --max-steps continues it)",
+                f"{self.path}: already finished at step {self.finished(max_steps, max_time)} ({limit}) "
+                f"and exported: nothing to do (a larger {more} continues it)",
                 file=sys.stderr,
             )
 

@@ -9,6 +9,7 @@ continues from whichever of that and ``checkpoints/last.ckpt`` is newer.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -212,3 +213,19 @@ def test_a_forcefield_job_script_run_again_continues_then_finds_its_run_complete
         "(a larger --max-steps continues it)"
     )
     assert (out / "report.md").read_text() == report
+
+
+def test_a_time_sized_run_is_found_complete_until_its_budget_grows(tmp_path, capsys):
+    out = tmp_path / "run"
+    script = [*FLAGS, "--checkpoint-every", "1000", "--out", str(out), "--resume", "auto"]
+    assert main([*script, "--max-time", "0.03"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "steps_sized_from_time" in metrics
+    capsys.readouterr()
+    assert main([*script, "--max-time", "0.03"]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"{out}: already finished at step {metrics['steps']} (--max-time 0.03) and exported: nothing "
+        "to do (a larger --max-time continues it)"
+    )
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert RunDir(out).finished(None, "0.06") is None  # a larger budget is not complete
