@@ -136,17 +136,23 @@ class RunDir:
     def finished(self, max_steps: int | None, max_time: Any = None) -> int | None:
         """The step of a run that is complete (``None``: it is not): exported, with its newest
         checkpoint at or past ``max_steps``; or, for a run sized by its time budget (``max_steps``
-        ``None``), exported at the step of its newest checkpoint (``metrics.json``'s ``steps``) with
-        the same ``max_time`` as it was started with (a larger budget continues it)."""
+        ``None``), exported, its newest checkpoint at the total its time budget settled on, with the
+        same ``max_time`` as it was started with (a larger budget continues it)."""
         checkpoint = self.resume_checkpoint()
         if checkpoint is None or not (self.model / "config.json").is_file():
             return None
         step = checkpoint_step(checkpoint)
         if max_steps is not None:
             return step if step >= max_steps else None
-        ended_here = self.read_metrics().get("steps") == step
+        # the time budget's own record (sciPT.callbacks.TimeBudget): the total it settled on
+        import torch
+
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        budget = next((v for k, v in state.get("callbacks", {}).items() if "TimeBudget" in k), {})
+        total = budget.get("total_steps")
         same_budget = (self.read_config().get("train") or {}).get("max_time") == max_time
-        return step if ended_here and same_budget and max_time is not None else None
+        spent = total is not None and step >= total
+        return step if spent and same_budget and max_time is not None else None
 
     def say_finished(self, max_steps: int | None, max_time: Any = None) -> None:
         """One line (rank 0) for a run resumed once it was complete (a chained job run once more):
