@@ -160,19 +160,20 @@ class ValidationMeans:
     def compute(self, trainer: pl.Trainer, device: torch.device) -> dict[str, float]:
         """The epoch's metrics over every rank (collectives: every rank must call it)."""
         names = sorted(self.counts)
-        totals = [(self.sums.get(k, 0.0), float(self.counts.get(k, 0))) for k in names]
         if trainer.world_size > 1:
             import torch.distributed as dist
 
             gathered = [None] * trainer.world_size
             dist.all_gather_object(gathered, names)
             names = sorted(set().union(*gathered))
-            if names:
-                local = [(self.sums.get(k, 0.0), float(self.counts.get(k, 0))) for k in names]
-                # on the module's device: NCCL reduces GPU tensors only
-                summed = torch.tensor(local, dtype=torch.float64, device=device)
-                dist.all_reduce(summed, op=dist.ReduceOp.SUM)
-                totals = summed.cpu().tolist()
+        totals = [(self.sums.get(k, 0.0), float(self.counts.get(k, 0))) for k in names]
+        if trainer.world_size > 1 and names:
+            import torch.distributed as dist
+
+            # on the module's device: NCCL reduces GPU tensors only
+            summed = torch.tensor(totals, dtype=torch.float64, device=device)
+            dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+            totals = summed.cpu().tolist()
         means = {}
         for name, (total, count) in zip(names, totals):
             mean = total / count

@@ -106,8 +106,9 @@ def lightning_pretrain(
     setup = domain.build_pretraining(cfg)
     check_backbone(cfg.train, setup.backbone)
     run = RunDir.create(out, resume=resume)
-    if resume and run.finished(cfg.train.max_steps, cfg.train.max_time) is not None:
-        run.say_finished(cfg.train.max_steps, cfg.train.max_time)
+    finished = run.finished(cfg.train.max_steps, cfg.train.max_time) if resume else None
+    if finished is not None:
+        run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
     if resume:
         checkpoint = load_lightning_checkpoint(run.resume_checkpoint())

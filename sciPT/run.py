@@ -68,11 +68,17 @@ def global_rank() -> int:
     return int(getattr(module.rank_zero_only, "rank", 0)) if module is not None else 0
 
 
-def checkpoint_step(path: Path) -> int:
-    """The training step a Lightning checkpoint was saved at, read without loading its tensors."""
+def checkpoint_state(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint, memory-mapped: its counters and callback states are read without
+    loading its tensors."""
     import torch
 
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The training step a Lightning checkpoint was saved at."""
+    return int(checkpoint_state(path).get("global_step", 0))
 
 
 def rank_zero_only(method):
@@ -141,27 +147,25 @@ class RunDir:
         checkpoint = self.resume_checkpoint()
         if checkpoint is None or not (self.model / "config.json").is_file():
             return None
-        step = checkpoint_step(checkpoint)
+        state = checkpoint_state(checkpoint)
+        step = int(state.get("global_step", 0))
         if max_steps is not None:
             return step if step >= max_steps else None
         # the time budget's own record (sciPT.callbacks.TimeBudget): the total it settled on
-        import torch
-
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
         budget = next((v for k, v in state.get("callbacks", {}).items() if "TimeBudget" in k), {})
         total = budget.get("total_steps")
         same_budget = (self.read_config().get("train") or {}).get("max_time") == max_time
         spent = total is not None and step >= total
         return step if spent and same_budget and max_time is not None else None
 
-    def say_finished(self, max_steps: int | None, max_time: Any = None) -> None:
+    def say_finished(self, step: int, max_steps: int | None, max_time: Any = None) -> None:
         """One line (rank 0) for a run resumed once it was complete (a chained job run once more):
         the run, its export and its figures are left as they are."""
         if global_rank() == 0:
             limit = f"--max-steps {max_steps}" if max_steps is not None else f"--max-time {max_time}"
             more = "--max-steps" if max_steps is not None else "--max-time"
             print(
-                f"{self.path}: already finished at step {self.finished(max_steps, max_time)} ({limit}) "
+                f"{self.path}: already finished at step {step} ({limit}) "
                 f"and exported: nothing to do (a larger {more} continues it)",
                 file=sys.stderr,
             )

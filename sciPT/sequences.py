@@ -118,9 +118,13 @@ class SequenceSpec:
     def aliased(self, text: str) -> bool:
         """Whether ``text`` holds an alias (a character read as another symbol: an IUPAC ambiguity
         code read as ``N``), which its codes no longer tell."""
+        return self.aliases_in(text) > 0
+
+    def aliases_in(self, text: str) -> int:
+        """How many characters of ``text`` are aliases (:meth:`aliased`)."""
         if not self.aliases:
-            return False
-        return bool(self._alias_table[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)].any())
+            return 0
+        return int(self._alias_table[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)].sum())
 
     @cached_property
     def _alias_table(self) -> np.ndarray:

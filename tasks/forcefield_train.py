@@ -197,8 +197,9 @@ def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: s
         )
 
     run = RunDir.create(out, resume=resume)
-    if resume and run.finished(cfg.train.max_steps, cfg.train.max_time) is not None:
-        run.say_finished(cfg.train.max_steps, cfg.train.max_time)
+    finished = run.finished(cfg.train.max_steps, cfg.train.max_time) if resume else None
+    if finished is not None:
+        run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
     run.write_config({"task": "forcefield", **to_dict(cfg)})
     if resume and global_rank() == 0:  # one rank renames the earlier log

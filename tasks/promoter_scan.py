@@ -70,9 +70,6 @@ def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
     """
     from sciPT.sequences import fasta_records, open_text
 
-    aliases = np.zeros(256, dtype=bool)
-    for code in DNA_SPEC.aliases:
-        aliases[ord(code)] = aliases[ord(code.lower())] = True
     records = bases = 0
     for f in corpus.files:
         with open_text(f.path) as handle:
@@ -80,8 +77,7 @@ def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
                 held = 0
                 # in slices: a chromosome's text is held once, not again whole as bytes and flags
                 for i in range(0, len(text), chunk):
-                    raw = text[i : i + chunk].encode("ascii", "replace")
-                    held += int(aliases[np.frombuffer(raw, dtype=np.uint8)].sum())
+                    held += DNA_SPEC.aliases_in(text[i : i + chunk])
                 records += held > 0
                 bases += held
     return records, bases

@@ -134,7 +134,7 @@ class SurrogatesDomain(Domain):
         no Lightning loop, so ``callbacks`` are not used, and ``resume`` and every training key
         but ``seed`` are refused rather than recorded as if they had been)."""
         if resume:
-            raise ConfigError("--resume: surrogates pre-train in closed form, in seconds; run it again")
+            raise ConfigError(f"--resume: {self.resume_refusal}")
         refuse_unused_train_keys(
             self,
             cfg.train,
