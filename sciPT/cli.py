@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .errors import TrainingDiverged, UserError
 from .registry import Registry, commands, domains, missing_extra, tasks
-from .run import command_line
+from .run import command_line, release_locks
 from .runconfig import add_run_arguments, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         # the redirect keeps the interpreter's final flush from failing again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        release_locks()
 
 
 if __name__ == "__main__":

@@ -36,10 +36,12 @@ validate all their input first, then write through :meth:`RunDir.evaluation`::
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -79,6 +81,53 @@ def checkpoint_state(path: Path) -> dict[str, Any]:
 def checkpoint_step(path: Path) -> int:
     """The training step a Lightning checkpoint was saved at."""
     return int(checkpoint_state(path).get("global_step", 0))
+
+
+_HELD_LOCKS: dict[Path, int] = {}
+"""Lock files this process holds, by path (released when it exits: the OS drops the lock)."""
+
+
+def hold_lock(path: Path) -> None:
+    """Hold an exclusive lock on ``path`` (created if missing) for the rest of this process, or
+    raise :class:`UserError` naming the process that holds it.
+
+    POSIX record locks (``lockf``): the kernel releases them when their process ends however it
+    ends (SIGKILL, a node lost), so a job requeued after its predecessor died never finds a stale
+    lock; they also work on NFS. A file system without locks (some Lustre mounts) gets a warning
+    and no lock. Locks belong to the process: taking one this process already holds succeeds.
+    """
+    import fcntl
+
+    path = path.resolve()
+    if path in _HELD_LOCKS:
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        if error.errno in (errno.EACCES, errno.EAGAIN):
+            raise UserError(
+                f"{path.parent}: another scipt job is training in this run directory ({holder}): "
+                "wait for it to end, or choose another --out"
+            ) from None
+        print(
+            f"warning: {path.parent}: this file system does not lock files ({error.strerror}): nothing "
+            "stops a second job from training in this run directory at the same time",
+            file=sys.stderr,
+        )
+        return
+    os.ftruncate(fd, 0)
+    since = dt.datetime.now().isoformat(timespec="seconds")
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {since}\n".encode(), 0)
+    _HELD_LOCKS[path] = fd
+
+
+def release_locks() -> None:
+    """Release every lock this process holds (a command has ended; the process may run another)."""
+    while _HELD_LOCKS:
+        os.close(_HELD_LOCKS.popitem()[1])
 
 
 def rank_zero_only(method):
@@ -180,7 +229,10 @@ class RunDir:
             if checkpoint_step(path) <= last:
                 path.unlink()
 
-    SCIPT_ENTRIES = ("config.yaml", "logs", "checkpoints", "plots", "metrics.json", "report.md")
+    LOCK = ".scipt.lock"
+    """Held by the process training in the run directory (:func:`hold_lock`)."""
+
+    SCIPT_ENTRIES = ("config.yaml", "logs", "checkpoints", "plots", "metrics.json", "report.md", LOCK)
     """What a training run writes before its first checkpoint (and the checkpoint folder itself)."""
 
     def clear_unstarted(self) -> None:
@@ -193,7 +245,7 @@ class RunDir:
         ours = lambda e: e.name in self.SCIPT_ENTRIES or (e.name.startswith(".") and e.name.endswith(".tmp"))  # noqa: E731
         if not all(ours(e) for e in entries) or any(self.checkpoints.glob("*.ckpt")):
             return
-        for entry in entries:
+        for entry in (e for e in entries if e.name != self.LOCK):  # the lock stays held
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     @property
@@ -217,11 +269,17 @@ class RunDir:
         overwritten by accident (``resumable`` False: a command without checkpoints, whose refusal
         does not suggest ``--resume``). In multi-process runs only rank 0 creates anything; the other
         ranks, started by Lightning after rank 0 got here, find it in place.
+
+        Rank 0 holds the directory's lock (:attr:`LOCK`) until it exits, so a second job sent to
+        the same directory (a SLURM requeue and an ``afterany`` chain both running) is refused
+        instead of training beside the first; the lock is taken before the directory is looked at.
         """
         run = cls(path)
         if global_rank() != 0:
             return run
         if resume:
+            if run.path.is_dir():
+                run.lock()
             if run.resume_checkpoint() is None:
                 raise UserError(f"{run.last_checkpoint}: no checkpoint to resume from")
             # each SLURM checkpoint is saved later in the run than those before it: only the newest
@@ -229,17 +287,28 @@ class RunDir:
             for stale in run.hpc_checkpoints()[:-1]:
                 stale.unlink()
             return run
-        if run.path.exists() and any(run.path.iterdir()):
+        # looked at before the lock is taken (a refused folder gets no lock file) and again after
+        # (a job that took it first may have written there meanwhile)
+        run.refuse_if_used(resumable)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.lock()
+        run.refuse_if_used(resumable)
+        return run
+
+    def refuse_if_used(self, resumable: bool) -> None:
+        if self.path.exists() and any(e.name != self.LOCK for e in self.path.iterdir()):
             raise UserError(
-                f"{run.path}: run directory already exists and is not empty "
+                f"{self.path}: run directory already exists and is not empty "
                 + (
                     "(pass --resume to continue it, or choose another --out)"
                     if resumable
                     else "(choose another --out)"
                 )
             )
-        run.path.mkdir(parents=True, exist_ok=True)
-        return run
+
+    def lock(self) -> None:
+        """Hold this run directory's lock for the rest of the process (:func:`hold_lock`)."""
+        hold_lock(self.path / self.LOCK)
 
     # writing (rank 0 only) -----------------------------------------------------------------
     @rank_zero_only

@@ -255,6 +255,8 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
     import lightning.fabric.utilities.rank_zero  # noqa: F401
 
     run = RunDir(out)
+    if global_rank() == 0 and run.path.is_dir():
+        run.lock()  # before anything is looked at: a second job must not empty or continue it
     checkpoint = run.resume_checkpoint()
     if checkpoint is None and global_rank() == 0:
         run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place

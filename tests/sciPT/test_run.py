@@ -92,3 +92,79 @@ def test_out_folder_is_used_or_refused(run, tmp_path):
         run.evaluation(data, tmp_path / "busy")
     with pytest.raises(DataError, match="missing.csv: file not found"):
         run.evaluation(tmp_path / "missing.csv")
+
+
+HOLD = """
+import sys, time
+from sciPT.run import RunDir
+RunDir.create(sys.argv[1])
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def held(tmp_path):
+    """A run directory created, and so locked, by another process that is still running."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "holding\n"
+    (path / "config.yaml").write_text("train: {}\n")  # as a job stopped before its first checkpoint
+    yield path, holder
+    holder.kill()
+    holder.wait()
+
+
+def test_a_second_job_is_refused_while_the_first_holds_the_run(held):
+    import socket
+
+    from sciPT.run import release_locks
+    from sciPT.runconfig import resolve_resume
+
+    path, holder = held
+    for attempt in (
+        lambda: RunDir.create(path, resume=True),
+        lambda: resolve_resume(object(), "auto", path),  # must not empty the folder under the first job
+    ):
+        with pytest.raises(UserError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert message.startswith(
+            f"{path.resolve()}: another scipt job is training in this run directory "
+            f"(pid {holder.pid} on {socket.gethostname()}, since "
+        )
+        assert message.endswith("): wait for it to end, or choose another --out")
+        release_locks()
+    assert (path / "config.yaml").is_file()
+
+
+def test_the_lock_dies_with_its_process(held):
+    from sciPT.run import release_locks
+
+    path, holder = held
+    with pytest.raises(UserError, match="another scipt job"):
+        RunDir.create(path, resume=True)
+    holder.kill()  # as SIGKILL or a lost node would end it: no clean-up ran
+    holder.wait()
+    with pytest.raises(UserError, match="no checkpoint to resume from"):  # no stale lock in the way
+        RunDir.create(path, resume=True)
+    release_locks()
+
+
+def test_a_fresh_run_takes_a_folder_holding_only_a_lock_and_a_refused_folder_gets_none(tmp_path):
+    from sciPT.run import release_locks
+
+    left = tmp_path / "left"
+    left.mkdir()
+    (left / RunDir.LOCK).write_text("pid 1 on gone, since 2026-01-01T00:00:00\n")  # its job has ended
+    RunDir.create(left)
+    release_locks()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's own file\n")
+    with pytest.raises(UserError, match="already exists and is not empty"):
+        RunDir.create(mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
