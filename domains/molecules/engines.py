@@ -3,9 +3,7 @@
 ``scipt md RUN --engine torchsim ...`` integrates with TorchSim (``torch-sim-atomistic``, Radiant AI:
 batched MD and relaxation of many systems in PyTorch, on a GPU where there is one) instead of ASE;
 the options, the starting velocities and the trajectory file are those of :mod:`.md` (written frame
-by frame, kept when interrupted). ``--resume`` continues ``nve`` runs; ``nvt`` runs are refused,
-as TorchSim's Langevin step draws its noise from torch's global random generator, which ``--seed``
-does not seed, so no continuation of it could be reproduced.
+by frame, kept when interrupted), and ``--resume`` continues them as the ASE engine does.
 
 The model. :class:`TorchSimPotential` wraps an exported :class:`.model.EquivariantPotential` as a
 TorchSim ``ModelInterface``: each system of a (batched) ``SimState`` becomes the domain's own graph
@@ -24,7 +22,10 @@ Integration. TorchSim works in ASE's internal units (eV, Angstrom, amu; time in
   same start the two trajectories agree to round-off over short runs;
 - ``nvt``: TorchSim's Langevin BAOAB (``torch_sim.nvt_langevin``), friction ``--friction`` per fs.
   Unlike the ASE engine it does not hold the centre of mass (ASE's ``FixCom``): for a small
-  molecule the thermostat's noise lets it drift.
+  molecule the thermostat's noise lets it drift. Its noise is drawn from torch's global random
+  generator, so the integration runs with that generator forked and seeded (:func:`noise_seed`:
+  ``--seed``, or (``--seed``, step) for a resume, as the ASE engine's noise), and the caller's
+  generator is left as it was.
 
 Graphs are built on the CPU (SciPy k-d tree) every step, then moved to the model's device: the
 engine's gain is batching many systems (:func:`integrate_many`), not a faster single molecule.
@@ -33,7 +34,6 @@ engine's gain is batching many systems (:func:`integrate_many`), not a faster si
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -155,16 +155,13 @@ def _snapshots(state, templates: list[Atoms], step: int, timestep: float) -> lis
     return frames
 
 
-def check_resume(name: str, settings, partial: Path) -> None:
-    """Refuse to continue ``partial`` with engine ``name`` where a continuation could not be
-    reproduced: TorchSim's Langevin step draws its noise from torch's global random generator,
-    which no seed of ours sets, so only its ``nve`` runs are resumed."""
-    if name == "torchsim" and settings.ensemble == "nvt":
-        raise UserError(
-            f"--resume {partial}: --engine torchsim continues nve runs only: its Langevin (nvt) step "
-            "draws its noise from torch's global random generator, which --seed does not seed, so "
-            "a continuation could not be reproduced"
-        )
+def noise_seed(seed: int, step: int) -> int:
+    """The seed of the thermostat's noise for a run starting at ``step``: ``seed`` from step 0, and
+    from a later step (a resume) one drawn from (``seed``, step), so every resume of the same file
+    draws the same noise, and another than the interrupted run's from that step on."""
+    return (
+        seed if step == 0 else int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0] >> 1)
+    )
 
 
 def integrate_many(
@@ -183,8 +180,8 @@ def integrate_many(
     temperature_K}`` per frame this call wrote).
 
     ``settings`` is an :class:`.md.MDSettings`; each structure's velocities are drawn with seed
-    ``settings.seed + k``. ``resume`` continues the partial files of an interrupted run (``nve``
-    only, :func:`check_resume`); they must all stop at the same step.
+    ``settings.seed + k``, and the Langevin noise (``nvt``) with :func:`noise_seed`. ``resume``
+    continues the partial files of an interrupted run; they must all stop at the same step.
     """
     from .md import initial_velocities
     from .trajectory import Trajectory, frame_row, writing
@@ -192,8 +189,6 @@ def integrate_many(
     ts = _torch_sim()
     settings.validate()
     trajectories = [o if isinstance(o, Trajectory) else Trajectory.open(o, resume) for o in outputs]
-    if any(t.frames for t in trajectories):
-        check_resume("torchsim", settings, trajectories[0].partial)
     starts, steps = [], {}
     for k, (atoms, trajectory) in enumerate(zip(atoms_list, trajectories)):
         start = atoms.copy()
@@ -218,7 +213,9 @@ def integrate_many(
     else:
         _, update = ts.nve(model, dt=dt, kT=kT, seed=settings.seed)
     logs: list[list[dict]] = [[] for _ in atoms_list]
-    with writing(trajectories):
+    devices = [model.device] if model.device.type == "cuda" else []
+    with writing(trajectories), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(noise_seed(settings.seed, first))
 
         def record(step: int, systems) -> None:
             if not systems:

@@ -297,10 +297,6 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    if resume and engine != "ase":
-        from .engines import check_resume
-
-        check_resume(engine, settings, partial_path(args.output))
     atoms = read_structure(args.structure)
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the

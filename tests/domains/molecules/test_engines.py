@@ -149,30 +149,50 @@ def test_torchsim_writes_as_it_goes_keeps_its_partial_and_resumes_nve_exactly(
     assert out.read_bytes() == straight.read_bytes()
 
 
-def test_torchsim_refuses_to_resume_nvt(trained, molecules, shipped, tmp_path, capsys):
-    """TorchSim's Langevin noise comes from torch's global generator, which --seed does not seed:
-    its continuation could not be reproduced, so `--resume` refuses it, before loading the model,
-    and leaves the partial file as it was."""
+def test_torchsim_nvt_noise_follows_the_seed_and_resumes_reproducibly(trained, molecules, shipped, tmp_path):
+    """TorchSim's Langevin noise comes from torch's global generator: the engine seeds it from
+    --seed (and leaves the caller's generator as it was), so a run is repeated exactly and another
+    seed gives another run; an interrupted NVT run resumes (noise seeded by --seed and the step),
+    every resume of the same file the same, through `scipt md --resume` too."""
+    import shutil
+
+    import torch
+
     from sciPT.cli import main
     from sciPT.domains.molecules.trajectory import partial_path
-    from sciPT.errors import UserError
 
-    settings = MDSettings(steps=4, temperature=300.0, ensemble="nvt", interval=2)
-    out = tmp_path / "nvt.xyz"
-    message = (
-        f"--resume {out}.partial: --engine torchsim continues nve runs only: its Langevin (nvt) step "
-        "draws its noise from torch's global random generator, which --seed does not seed, so a "
-        "continuation could not be reproduced"
-    )
-    run_engine("torchsim", molecules[0], SciPTCalculator(trained), settings, out, progress=False)
-    out.rename(partial_path(out))
-    before = partial_path(out).read_bytes()
-    with pytest.raises(UserError) as err:
-        integrate_many([molecules[0]], SciPTCalculator(trained).model, settings, [out], False, resume=True)
-    assert str(err.value) == message
-    args = ["md", str(trained), "--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "4"]
-    args += ["--temperature", "300", "--ensemble", "nvt", "--engine", "torchsim", "--output", str(out)]
-    capsys.readouterr()
-    assert main([*args, "--resume"]) == 2
-    assert capsys.readouterr().err.strip() == f"scipt: error: {message}"
-    assert partial_path(out).read_bytes() == before and not out.exists()
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=8, temperature=300.0, ensemble="nvt", interval=2, seed=3)
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        before = torch.get_rng_state()
+        out = tmp_path / f"{name}.xyz"
+        run_engine(
+            "torchsim", molecules[0], calc, dataclasses.replace(settings, seed=seed), out, progress=False
+        )
+        assert torch.equal(torch.get_rng_state(), before)
+        runs[name] = read(out, index=":")
+    assert (tmp_path / "a.xyz").read_bytes() == (tmp_path / "b.xyz").read_bytes()
+    assert not np.allclose(runs["a"][-1].positions, runs["c"][-1].positions)
+
+    lines = (tmp_path / "a.xyz").read_text().splitlines(keepends=True)
+    first = "".join(lines[: 3 * (len(molecules[0]) + 2)])  # steps 0, 2, 4: as if stopped after step 4
+    resumed = []
+    for name in ("r1", "r2"):
+        out = tmp_path / f"{name}.xyz"
+        partial_path(out).write_text(first)
+        shutil.copy(partial_path(out), tmp_path / f"{name}.before")
+        log = run_engine("torchsim", molecules[0], calc, settings, out, progress=False, resume=True)
+        assert [row["step"] for row in log] == [6, 8]
+        resumed.append(out.read_bytes())
+    assert resumed[0] == resumed[1]
+    frames = read(tmp_path / "r1.xyz", index=":")
+    assert [f.info["step"] for f in frames] == [0, 2, 4, 6, 8]
+    np.testing.assert_array_equal(frames[2].positions, runs["a"][2].positions)
+
+    out = tmp_path / "cli.xyz"
+    shutil.copy(tmp_path / "r1.before", partial_path(out))
+    args = ["md", str(trained), "--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "8"]
+    args += ["--temperature", "300", "--ensemble", "nvt", "--seed", "3", "--interval", "2"]
+    assert main([*args, "--engine", "torchsim", "--output", str(out), "--resume"]) == 0
+    assert [f.info["step"] for f in read(out, index=":")] == [0, 2, 4, 6, 8]
