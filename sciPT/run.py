@@ -189,30 +189,38 @@ class RunDir:
         return max(candidates, key=lambda p: (checkpoint_step(p), p == self.last_checkpoint), default=None)
 
     def finished(self, max_steps: int | None, max_time: Any = None) -> int | None:
-        """The step of a run that is complete (``None``: it is not): exported, with its newest
-        checkpoint at or past ``max_steps``; or, for a run sized by its time budget (``max_steps``
-        ``None``), exported, its newest checkpoint at the total its time budget settled on, with the
-        same ``max_time`` as it was started with (a larger budget continues it)."""
+        """The step of a run that is complete (``None``: it is not): exported, and with its newest
+        checkpoint at or past ``max_steps``; or, with the same ``max_time`` as it was started with,
+        its budget spent (Lightning's timer, restored, would stop it at once) or, for a run sized by
+        its time budget (``max_steps`` ``None``), at the total the budget settled on. A larger
+        budget continues it."""
         checkpoint = self.resume_checkpoint()
         if checkpoint is None or not (self.model / "config.json").is_file():
             return None
         state = checkpoint_state(checkpoint)
         step = int(state.get("global_step", 0))
-        if max_steps is not None:
-            return step if step >= max_steps else None
+        if max_steps is not None and step >= max_steps:
+            return step
+        if max_time is None or (self.read_config().get("train") or {}).get("max_time") != max_time:
+            return None
+        from .trainer import max_time_seconds
+
+        callbacks = state.get("callbacks", {})
+        timer = callbacks.get("Timer", {}).get("time_elapsed", {})
+        if timer.get("train", 0.0) >= max_time_seconds(max_time):
+            return step
         # the time budget's own record (sciPT.callbacks.TimeBudget): the total it settled on
-        budget = next((v for k, v in state.get("callbacks", {}).items() if "TimeBudget" in k), {})
+        budget = next((v for k, v in callbacks.items() if "TimeBudget" in k), {})
         total = budget.get("total_steps")
-        same_budget = (self.read_config().get("train") or {}).get("max_time") == max_time
-        spent = total is not None and step >= total
-        return step if spent and same_budget and max_time is not None else None
+        return step if max_steps is None and total is not None and step >= total else None
 
     def say_finished(self, step: int, max_steps: int | None, max_time: Any = None) -> None:
         """One line (rank 0) for a run resumed once it was complete (a chained job run once more):
         the run, its export and its figures are left as they are."""
         if global_rank() == 0:
-            limit = f"--max-steps {max_steps}" if max_steps is not None else f"--max-time {max_time}"
-            more = "--max-steps" if max_steps is not None else "--max-time"
+            by_steps = max_steps is not None and step >= max_steps  # else its time ran out
+            limit = f"--max-steps {max_steps}" if by_steps else f"--max-time {max_time}"
+            more = "--max-steps" if by_steps else "--max-time"
             print(
                 f"{self.path}: already finished at step {step} ({limit}) "
                 f"and exported: nothing to do (a larger {more} continues it)",

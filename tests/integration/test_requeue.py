@@ -229,3 +229,36 @@ def test_a_time_sized_run_is_found_complete_until_its_budget_grows(tmp_path, cap
     )
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert RunDir(out).finished(None, "0.06") is None  # a larger budget is not complete
+
+
+def test_a_run_whose_time_ran_out_is_complete_for_the_same_budget(tmp_path, capsys):
+    """Lightning's timer, restored from the checkpoint, would stop the run at once: with the
+    budget it started with, the run is complete, whether sized by its time or bounded by steps
+    too, and says which limit ended it; a larger budget, or steps alone, continues it."""
+    import torch
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir()
+    run.model.mkdir()
+    (run.model / "config.json").write_text("{}")
+    run.config.write_text("train:\n  max_time: '0.5'\n")
+    timer = {"time_elapsed": {"train": 30.5, "validate": 0.0}}
+    torch.save(
+        {"global_step": 7, "callbacks": {"Timer": timer, "TimeBudget": {"total_steps": 9}}},
+        run.last_checkpoint,
+    )
+    assert run.finished(None, "0.5") == 7  # before the 9 steps it sized: the timer stopped it
+    assert run.finished(100, "0.5") == 7
+    assert run.finished(None, "0.6") is None and run.finished(100, None) is None
+    assert run.finished(5, None) == 7
+    run.say_finished(7, 100, "0.5")
+    assert capsys.readouterr().err.strip() == (
+        f"{tmp_path}: already finished at step 7 (--max-time 0.5) and exported: nothing to do "
+        "(a larger --max-time continues it)"
+    )
+    timer["time_elapsed"]["train"] = 29.0
+    torch.save(
+        {"global_step": 7, "callbacks": {"Timer": timer, "TimeBudget": {"total_steps": 9}}},
+        run.last_checkpoint,
+    )
+    assert run.finished(None, "0.5") is None  # time and steps left: it continues
