@@ -116,9 +116,22 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     return Pretrained(path=model_dir, config=config, model=model, extras=extras)
 
 
-def load_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a Lightning checkpoint without unpickling arbitrary objects."""
+class UnreadableCheckpoint(UserError):
+    """A checkpoint file that ``torch.load`` cannot read."""
+
+
+def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a Lightning checkpoint without unpickling arbitrary objects (``mmap``: its tensors are
+    mapped, not read, for a look at its counters). A file cut short or damaged (a job killed while
+    saving, a full disk) is a :class:`UserError` naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except (RuntimeError, EOFError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UnreadableCheckpoint(
+            f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or "
+            f"a full disk?): {reason}"
+        ) from None

@@ -73,15 +73,18 @@ def global_rank() -> int:
 def checkpoint_state(path: Path) -> dict[str, Any]:
     """A Lightning checkpoint, memory-mapped: its counters and callback states are read without
     loading its tensors."""
-    import torch
+    from .checkpoint import load_lightning_checkpoint
 
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return load_lightning_checkpoint(path, mmap=True)
 
 
 def checkpoint_step(path: Path) -> int:
     """The training step a Lightning checkpoint was saved at."""
     return int(checkpoint_state(path).get("global_step", 0))
 
+
+_PASSED_OVER: set[Path] = set()
+"""Damaged checkpoints this process has warned about (:meth:`RunDir.resume_checkpoint`)."""
 
 _HELD_LOCKS: dict[Path, int] = {}
 """Lock files this process holds, by path (released when it exits: the OS drops the lock)."""
@@ -185,8 +188,26 @@ class RunDir:
         checkpoint; once the continued run saves ``last.ckpt`` again, that one is further on. Steps,
         not file times, decide: a copied run directory, or nodes whose clocks differ, keep the
         order of the steps."""
+        from .checkpoint import UnreadableCheckpoint
+
+        steps = {}
         candidates = [p for p in (*self.hpc_checkpoints()[-1:], self.last_checkpoint) if p.is_file()]
-        return max(candidates, key=lambda p: (checkpoint_step(p), p == self.last_checkpoint), default=None)
+        for path in candidates:
+            try:
+                steps[path] = checkpoint_step(path)
+            except UnreadableCheckpoint as error:
+                # SLURM kills a job whose save outlasts its grace time: the other file still holds
+                # a whole state, a little older
+                if len(candidates) == 1:
+                    raise
+                if global_rank() == 0 and path not in _PASSED_OVER:
+                    _PASSED_OVER.add(path)
+                    print(f"warning: {error}; passed over", file=sys.stderr)
+        if candidates and not steps:
+            raise UserError(
+                f"{self.path}: no readable checkpoint ({' and '.join(map(str, candidates))} are damaged)"
+            )
+        return max(steps, key=lambda p: (steps[p], p == self.last_checkpoint), default=None)
 
     def finished(self, max_steps: int | None, max_time: Any = None) -> int | None:
         """The step of a run that is complete (``None``: it is not): exported, and with its newest
@@ -232,9 +253,15 @@ class RunDir:
         training state); run by rank 0 when a run has ended and saved it."""
         if not self.last_checkpoint.is_file():
             return
+        from .checkpoint import UnreadableCheckpoint
+
         last = checkpoint_step(self.last_checkpoint)
         for path in self.hpc_checkpoints():
-            if checkpoint_step(path) <= last:
+            try:
+                superseded = checkpoint_step(path) <= last
+            except UnreadableCheckpoint:
+                superseded = True  # a save cut short: nothing to continue from
+            if superseded:
                 path.unlink()
 
     LOCK = ".scipt.lock"

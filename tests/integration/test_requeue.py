@@ -262,3 +262,37 @@ def test_a_run_whose_time_ran_out_is_complete_for_the_same_budget(tmp_path, caps
         run.last_checkpoint,
     )
     assert run.finished(None, "0.5") is None  # time and steps left: it continues
+
+
+def test_a_checkpoint_cut_short_is_passed_over_or_named(tmp_path, capsys):
+    """SLURM kills a job whose save outlasts its grace time, leaving a torn SLURM checkpoint: the
+    requeued job continues from last.ckpt (one warning), and drops the torn file at the end; a
+    torn last.ckpt with nothing else is one line naming it, for --resume and for export alike."""
+    out = tmp_path / "run"
+    script = [*FLAGS, "--checkpoint-every", "2", "--out", str(out), "--resume", "auto"]
+    assert main([*script, "--max-steps", "2"]) == 0
+    whole = (out / "checkpoints" / "last.ckpt").read_bytes()
+    torn = out / "hpc_ckpt_1.ckpt"
+    torn.write_bytes(whole[: len(whole) // 2])
+    capsys.readouterr()
+    assert main([*script, "--max-steps", "4"]) == 0
+    err = capsys.readouterr().err
+    warning = (
+        f"warning: {torn}: not a readable checkpoint, cut short or damaged (a job killed while saving it"
+    )
+    assert err.count(warning) == 1
+    assert f"--resume auto: continuing {out} from {out / 'checkpoints/last.ckpt'}" in err
+    assert steps_of(out / "checkpoints/last.ckpt") == 4 and not torn.exists()
+
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    for command in ([*script, "--max-steps", "6"], ["export", str(out)]):
+        assert main(command) == 2
+        assert (
+            capsys.readouterr()
+            .err.strip()
+            .startswith(
+                f"scipt: error: {last}: not a readable checkpoint, cut short or damaged (a job killed "
+                "while saving it, or a full disk?): "
+            )
+        )
