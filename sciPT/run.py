@@ -451,10 +451,10 @@ class EvaluationDir:
     """
 
     def __init__(self, run: RunDir, data: str | Path, out: str | Path | None = None):
-        from .files import file_sha256
+        from .files import file_sha256, resolve_data_path
 
         self.run = run
-        self.data = Path(data).absolute()
+        self.data = resolve_data_path(data).absolute()  # as the plugin found it: shipped files too
         if not self.data.is_file():
             raise DataError(f"{data}: file not found")
         self.sha256 = file_sha256(self.data)

@@ -1,6 +1,7 @@
 """sciPT/run.py: where an evaluation goes, and that it never erases another."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,16 @@ def test_out_folder_is_used_or_refused(run, tmp_path):
         run.evaluation(data, tmp_path / "busy")
     with pytest.raises(DataError, match="missing.csv: file not found"):
         run.evaluation(tmp_path / "missing.csv")
+
+
+def test_a_shipped_file_named_from_the_repository_is_evaluated_from_anywhere(run, tmp_path, monkeypatch):
+    """The plugins find ``data_recipes/...`` relative to the repository from any working directory
+    (sciPT.files.resolve_data_path); the evaluation folder must take the same file."""
+    shipped = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol" / "test_MD.xyz"
+    monkeypatch.chdir(tmp_path)
+    ev = evaluate(run, "data_recipes/molecules/ethanol/test_MD.xyz")
+    assert ev.data == shipped
+    assert (run.evaluations / "test_MD" / "metrics.json").is_file()
 
 
 HOLD = """
