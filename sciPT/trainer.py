@@ -308,12 +308,18 @@ def drop_lightning_noise() -> None:
     """Silence what Lightning prints that a user can neither act on nor should believe here: its
     advertising tips, the "previous log files ... will be deleted" warning of a resumed run (the
     earlier ``metrics.csv`` was kept as ``metrics.partN.csv``, :func:`sciPT.plots.keep_log_for_resume`,
-    and Lightning deletes nothing else), and its own use of a torch API torch has deprecated."""
+    and Lightning deletes nothing else), its own use of a torch API torch has deprecated, and, when a
+    run started with a time budget is resumed with ``--max-steps`` alone, its advice to add back the
+    timing callbacks (the budget gives way by design: :func:`time_only`)."""
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if _drop_lightning_tip not in rank_zero.filters:
         rank_zero.addFilter(_drop_lightning_tip)
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Be aware that when using `ckpt_path`.* callbacks: \[('(TimeBudget|Timer)'(, )?)+\]\.$",
+    )
 
 
 def build_trainer(

@@ -79,6 +79,19 @@ def test_time_sized_run_records_its_size_and_resumes_exactly(tmp_path, monkeypat
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
 
 
+def test_a_time_sized_run_resumed_with_steps_alone_trains_on_without_a_warning(
+    tmp_path, monkeypatch, recwarn
+):
+    """Its time budget gives way by design: Lightning's advice to add back the timing callbacks
+    the checkpoint holds states of is not for this user."""
+    _pretrain(monkeypatch, tmp_path / "run")
+    cfg = _cfg()
+    cfg.train.max_steps, cfg.train.max_time = 31, None
+    pretrain("dna", cfg, tmp_path / "run", resume=True)
+    assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["global_step"] == 31
+    assert [str(w.message) for w in recwarn if "ckpt_path" in str(w.message)] == []
+
+
 def test_malformed_max_time_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["pretrain", "dna", "--max-time", "5:00", "--out", str(out)])
