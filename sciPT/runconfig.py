@@ -262,7 +262,7 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
         run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
     if global_rank() == 0:
         print(
-            f"--resume auto: continuing {out} from {checkpoint}"
+            f"--resume auto: {out} holds a checkpoint: resuming from {checkpoint}"
             if checkpoint
             else f"--resume auto: {out} holds no checkpoint yet: starting it",
             file=sys.stderr,

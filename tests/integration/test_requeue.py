@@ -41,7 +41,7 @@ def test_resume_auto_starts_a_run_then_continues_it(tmp_path, capsys):
     assert steps_of(out / "checkpoints/last.ckpt") == 4
     assert main([*FLAGS, "--max-steps", "6", "--out", str(out), "--resume", "auto"]) == 0
     err = capsys.readouterr().err
-    assert f"--resume auto: continuing {out} from {out / 'checkpoints/last.ckpt'}" in err
+    assert f"--resume auto: {out} holds a checkpoint: resuming from {out / 'checkpoints/last.ckpt'}" in err
     resumed = load_lightning_checkpoint(out / "checkpoints/last.ckpt")
     assert resumed["global_step"] == 6
     # continued, not restarted: Adam counted every step once
@@ -190,7 +190,7 @@ def test_slurm_s_signal_saves_the_state_requeues_and_the_same_script_continues(t
         [*script, "--resume", "auto"], env=env, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"--resume auto: continuing {out} from {saved}" in again.stderr
+    assert f"--resume auto: {out} holds a checkpoint: resuming from {saved}" in again.stderr
     assert steps_of(out / "checkpoints/last.ckpt") == at_signal + 2
     assert not saved.exists()  # the run ended past it: last.ckpt holds all it held
     assert (out / "model" / "model.safetensors").is_file()
@@ -281,7 +281,7 @@ def test_a_checkpoint_cut_short_is_passed_over_or_named(tmp_path, capsys):
         f"warning: {torn}: not a readable checkpoint, cut short or damaged (a job killed while saving it"
     )
     assert err.count(warning) == 1
-    assert f"--resume auto: continuing {out} from {out / 'checkpoints/last.ckpt'}" in err
+    assert f"--resume auto: {out} holds a checkpoint: resuming from {out / 'checkpoints/last.ckpt'}" in err
     assert steps_of(out / "checkpoints/last.ckpt") == 4 and not torn.exists()
 
     last = out / "checkpoints" / "last.ckpt"
