@@ -149,6 +149,7 @@ def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
         add = plugin.add_evaluate_arguments if verb == "evaluate" else plugin.add_predict_arguments
         add(p.add_argument_group(f"options for {plugin.name} runs"))
         p.set_defaults(**_plugin_defaults(registry, plugin.name))
+        p.epilog = None  # the plugin's options are listed: no pointer to themselves
     p.set_defaults(handler=lambda a: _as_status(_dispatch(a, verb)))
 
 

@@ -56,6 +56,16 @@ def fresh_copy(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
+def test_help_of_a_run_lists_its_plugin_options_and_only_points_to_them_without_one(dna, capsys):
+    _, run = dna
+    for argv, pointer in ((["evaluate", "--help"], True), (["evaluate", str(run), "--help"], False)):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        assert ("The options of the plugin that wrote RUN are listed by" in out) is pointer
+        assert ("options for dna runs" in out) is not pointer
+
+
 def test_two_files_two_folders_and_the_training_metrics_untouched(dna, capsys):
     d, run = dna
     before = (run / "metrics.json").read_bytes()
