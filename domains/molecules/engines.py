@@ -239,7 +239,8 @@ def integrate_many(
                 state = update(state)
                 if step % settings.interval == 0:
                     record(step, range(len(starts)))
-                    bar.set_postfix(E=f"{logs[0][-1]['total_energy']:.4f} eV")
+                    # shown at the bar's next redraw, which honours its interval (as in .md.run_md)
+                    bar.set_postfix(E=f"{logs[0][-1]['total_energy']:.4f} eV", refresh=False)
                 bar.update()
     return logs
 

@@ -198,8 +198,12 @@ def run_md(
                 dynamics.run(1)
                 if step % settings.interval == 0:
                     record(step)
+                    # refresh=True (tqdm's default) would redraw at once, past the bar's redraw
+                    # interval: every frame a line in a log file (sciPT.cli.log_friendly_progress)
                     bar.set_postfix(
-                        T=f"{log[-1]['temperature_K']:.0f} K", E=f"{log[-1]['total_energy']:.4f} eV"
+                        T=f"{log[-1]['temperature_K']:.0f} K",
+                        E=f"{log[-1]['total_energy']:.4f} eV",
+                        refresh=False,
                     )
                 bar.update()
     return log

@@ -2,16 +2,19 @@
 kept apart, NVE energy conservation as good as ASE's, and the ``scipt md --engine`` hook."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
 from ase.io import read
+from tqdm.auto import tqdm
 
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.md import MDSettings, run_md
 
 ts = pytest.importorskip("torch_sim")
 
+from sciPT.domains.molecules import engines  # noqa: E402
 from sciPT.domains.molecules.engines import integrate_many, run_engine, torchsim_model  # noqa: E402
 
 
@@ -196,3 +199,17 @@ def test_torchsim_nvt_noise_follows_the_seed_and_resumes_reproducibly(trained, m
     args += ["--temperature", "300", "--ensemble", "nvt", "--seed", "3", "--interval", "2"]
     assert main([*args, "--engine", "torchsim", "--output", str(out), "--resume"]) == 0
     assert [f.info["step"] for f in read(out, index=":")] == [0, 2, 4, 6, 8]
+
+
+def test_the_torchsim_bar_in_a_log_file_redraws_at_its_interval_not_at_every_frame(
+    trained, molecules, tmp_path, monkeypatch, capsys
+):
+    """As the ASE engine's bar (test_md.py): 100 steps, a frame each, inside the 30-s interval of a
+    log file, draw the bar's first and last states only, the last with the final total energy."""
+    monkeypatch.setattr(engines, "tqdm", functools.partial(tqdm, mininterval=30))
+    settings = MDSettings(steps=100, temperature=300.0)
+    log = run_engine("torchsim", molecules[0], SciPTCalculator(trained), settings, tmp_path / "t.xyz")
+    states = [s for s in capsys.readouterr().err.replace("\n", "\r").split("\r") if s.strip()]
+    assert len(states) == 2, states
+    assert states[0].startswith("MD nve (TorchSim):   0%") and states[1].startswith("MD nve (TorchSim): 100%")
+    assert states[1].endswith(f"E={log[-1]['total_energy']:.4f} eV]")

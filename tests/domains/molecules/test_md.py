@@ -2,6 +2,7 @@
 its complete frames) when the run is interrupted, and continued by a resume, which for velocity
 Verlet is the uninterrupted run itself."""
 
+import functools
 import shutil
 import signal
 
@@ -11,7 +12,9 @@ from ase import Atoms
 from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
+from tqdm.auto import tqdm
 
+from sciPT.domains.molecules import md
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.md import MDSettings, run_md
 from sciPT.domains.molecules.trajectory import (
@@ -207,3 +210,23 @@ def test_sigterm_raises_only_within_the_block():
     with pytest.raises(Terminated), sigterm_raises():
         signal.raise_signal(signal.SIGTERM)  # to this thread, so it is handled before the block ends
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def bar_states(stderr: str) -> list[str]:
+    """The states a progress bar drew on a stream that keeps every redraw (a log file)."""
+    return [s for s in stderr.replace("\n", "\r").split("\r") if s.strip()]
+
+
+def test_the_bar_in_a_log_file_redraws_at_its_interval_not_at_every_frame(
+    calculator, ethanol, tmp_path, monkeypatch, capsys
+):
+    """100 steps, a frame each, well inside the 30-s interval sciPT.cli.log_friendly_progress sets
+    when standard error is not a terminal: the bar's first and last states only (its figures
+    updated every frame used to redraw it 100 times), the last with the final frame's figures."""
+    monkeypatch.setattr(md, "tqdm", functools.partial(tqdm, mininterval=30))
+    log = run_md(ethanol, calculator, MDSettings(steps=100, temperature=300.0), tmp_path / "t.xyz")
+    states = bar_states(capsys.readouterr().err)
+    assert len(states) == 2, states
+    assert states[0].startswith("MD nve:   0%") and states[1].startswith("MD nve: 100%")
+    last = log[-1]
+    assert states[1].endswith(f"E={last['total_energy']:.4f} eV, T={last['temperature_K']:.0f} K]")
