@@ -1,0 +1,42 @@
+"""The words of the force-field demo's report: changes that went down read as such, and a run
+shortened by ``--max-steps`` says so."""
+
+from sciPT.tasks.forcefield_demo import against_naive, steps_note
+
+
+def test_both_errors_rose_gives_the_ratio_and_the_percentage_above_or_below():
+    # 1.3 / 6.2 = 0.2097; 0.979 / 1 - 1 = -2.1 %
+    assert against_naive("ewc", 1.3, 6.2, -0.021) == (
+        "- ewc: ethanol error increase 0.21 × naive's; acetylacetone test error 2.1 % below naive's."
+    )
+    assert against_naive("replay", 0.6, 6.2, 0.0804) == (
+        "- replay: ethanol error increase 0.10 × naive's; acetylacetone test error 8.0 % above naive's."
+    )
+
+
+def test_an_ethanol_error_that_fell_is_no_negative_ratio():
+    # the walkthrough's replay line: -1.264 / 0.62 would have been "-2.04 × naive's"
+    assert against_naive("replay", -1.264, 0.62, 0.0004) == (
+        "- replay: the ethanol error fell by 1.26 meV/Å (naive's rose by 0.62 meV/Å); acetylacetone "
+        "test error the same as naive's (to 0.1 %)."
+    )
+    # naive's own error fell (a short run): no ratio either, whichever way this one went
+    assert against_naive("ewc", 0.4, -0.25, 0.031) == (
+        "- ewc: the ethanol error rose by 0.40 meV/Å (naive's fell by 0.25 meV/Å); acetylacetone test "
+        "error 3.1 % above naive's."
+    )
+    assert against_naive("ewc", 0.0, 0.0, -0.5) == (
+        "- ewc: the ethanol error did not change (naive's did not change); acetylacetone test error "
+        "50.0 % below naive's."
+    )
+
+
+def test_a_run_of_other_length_than_the_demo_says_so():
+    assert steps_note(None) == "" and steps_note(0) == ""
+    assert steps_note(30) == (
+        "Run with `--max-steps 30`: 30 pre-training and 30 fine-tuning steps, fewer than the demo's "
+        "3,000 and 1,500. The comparison may not show what the default run shows (its learning rate, "
+        "EWC strength and warm-up were chosen for the default length)."
+    )
+    assert "2,000 pre-training and 2,000 fine-tuning steps, instead of the demo's" in steps_note(2000)
+    assert "5,000 pre-training and 5,000 fine-tuning steps, more than the demo's" in steps_note(5000)
