@@ -152,6 +152,52 @@ def using_head(model, head: str | None):
         model.head = saved
 
 
+@torch.no_grad()
+def energy_mae(model, graphs: list, head: str, batch_size: int = 32) -> float:
+    """The energy MAE per atom (meV) of ``model`` through ``head`` on the ``graphs`` that have an
+    energy: energies alone (no forces), with the head's own references."""
+    device = next(model.parameters()).device
+    errors = []
+    for batch in batches([g for g in graphs if "energy" in g], batch_size):
+        batch = batch.to(device)
+        pred = model(batch, forces=False, head=head)["energy"].double().cpu()
+        natoms = batch.natoms.reshape(-1).double().cpu()
+        errors.append(((pred - batch.energy.reshape(-1).double().cpu()) / natoms).abs().numpy())
+    return 1000 * float(np.concatenate(errors).mean()) if errors else float("nan")
+
+
+def other_head_warning(model, graphs: list, ev: Evaluation, name: str, batch_size: int = 32) -> str:
+    """A warning that the frames look like another head's level of theory ("" if not).
+
+    Two levels of theory differ by an energy per element, which reaches a set of frames as a
+    near-constant offset: the energies' mean error is then most of their MAE. That alone does not
+    tell a head of another level from an undertrained one (a potential after a few steps is off by
+    its own near-constant amount), so it only sends the other heads through the frames; the warning
+    names those whose energy MAE is less than half this head's."""
+    true, pred = ev.energy
+    others = [h for h in model.head_names if h != model.head]
+    if not others or not len(true):
+        return ""
+    error = 1000 * (pred - true)
+    bias, mae = float(error.mean()), float(np.abs(error).mean())
+    if abs(bias) <= mae / 2:
+        return ""
+    better = {h: m for h in others if (m := energy_mae(model, graphs, h, batch_size)) < mae / 2}
+    if not better:
+        return ""
+    heads, maes = ", ".join(better), ", ".join(f"{m:.1f}" for m in better.values())
+    through = (
+        f"through head {heads} the energy MAE is {maes} meV/atom: if the frames are at its level"
+        if len(better) == 1
+        else f"through heads {heads} the energy MAEs are {maes} meV/atom: if the frames are at one of their levels"
+    )
+    return (
+        f"warning: {name} through head {model.head}: energies off by {bias:+.1f} meV/atom on average "
+        f"(MAE {mae:.1f}), as between two levels of theory; {through}, evaluate with "
+        + " or ".join(f"--head {h}" for h in better)
+    )
+
+
 # --- a run on a file ----------------------------------------------------------------------------
 def labelled_graphs(
     path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float, *, forces_optional: bool = False
@@ -221,13 +267,14 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     model.select_head(getattr(args, "head", None))
     data = run_data_config(run, args)
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
-    name = Path(args.data).name
+    name, size = Path(args.data).name, getattr(args, "frames_per_batch", None) or 32
     with swapped_references(model, references):
-        ev = evaluate_potential(
-            model, graphs, getattr(args, "frames_per_batch", None) or 32, desc=f"evaluating {name}"
-        )
+        ev = evaluate_potential(model, graphs, size, desc=f"evaluating {name}")
     metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
     notes = [*notes, f"Head: {model.head} (the model's heads: {', '.join(model.head_names)})."]
+    warning = other_head_warning(model, graphs, ev, name, size)
+    if warning:
+        notes.append(warning[0].upper() + warning[1:])
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(
             {name: ev}, out.plot_path("parity_energy.png"), out.plot_path("parity_forces.png"), f"({name})"
@@ -251,6 +298,8 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
             ],
             title=f"Evaluation on {name}",
         )
+    if warning:  # once the evaluation is written: a refused --out is the only line then
+        print(warning, file=sys.stderr)
     print(json.dumps(metrics, indent=1))
     return metrics
 

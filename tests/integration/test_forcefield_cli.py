@@ -106,7 +106,9 @@ def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     finetuned = json.loads(before)
     folder = run / "evaluations" / "ethanol_old"
     # the old level of theory through the old head (named after the pre-training file)
+    capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(old), "--head", "train"]) == 0
+    assert "warning" not in capsys.readouterr().err
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["data"] == str(old) and metrics["frames"] == 5
     # the same head and references as fine-tuning's own evaluation of the old molecule, to float32
@@ -117,6 +119,12 @@ def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     assert "Head: train (the model's heads: train, acac_train)." in (folder / "report.md").read_text()
     assert main(["evaluate", str(run), "--data", str(old)]) == 0
     own = json.loads((folder / "metrics.json").read_text())  # the same file: its folder is replaced
+    # ethanol through acetylacetone's head: off by the offset between the two levels of theory
+    # (some -1,100 meV/atom), where the old head is off by the few steps of pre-training (~200)
+    warned = capsys.readouterr().err.strip().splitlines()[-1]
+    assert warned.startswith("warning: ethanol_old.xyz through head acac_train: energies off by -")
+    assert warned.endswith("meV/atom: if the frames are at its level, evaluate with --head train")
+    assert warned[len("warning") :] in (folder / "report.md").read_text()
     # the default head is the new one (acetylacetone's references and readout)
     assert own["energy_mae_meV"] != pytest.approx(metrics["energy_mae_meV"], rel=1e-3)
     assert "Head: acac_train" in (folder / "report.md").read_text()

@@ -1,0 +1,62 @@
+"""The warning of ``scipt evaluate`` that frames look like another head's level of theory."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from sciPT.domains.molecules.evaluate import evaluate_potential, other_head_warning
+from sciPT.domains.molecules.graphs import frame_to_graph
+
+OFFSETS = [3.0, -3.0, 6.0, -6.0]  # meV/atom added to the labels of the four frames
+
+
+@pytest.fixture
+def two_levels(make_potential, ethanol_frames):
+    """A potential with heads ``default`` and ``acac``, the second a copy of the first with every
+    reference energy 1 eV higher (so 1000 meV/atom above it on any frame), and the four ethanol
+    frames labelled with the ``default`` head's own energies plus ``OFFSETS`` plus ``shift``."""
+    model = make_potential(l_max=1)
+    model.add_head("acac")
+    with torch.no_grad():
+        model.extra_heads[0].reference_energies.add_(1.0)
+
+    def labelled(shift: float = 0.0) -> list:
+        graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames]
+        with torch.no_grad():
+            own = [float(model(g, forces=False, head="default")["energy"][0]) for g in graphs]
+        frames = [
+            dataclasses.replace(f, energy=e + (d + shift) * len(f.numbers) / 1000)
+            for f, e, d in zip(ethanol_frames, own, OFFSETS)
+        ]
+        return [frame_to_graph(f, model.cfg.cutoff) for f in frames]
+
+    return model, labelled
+
+
+def warning(model, graphs, head):
+    model.select_head(head)
+    return other_head_warning(model, graphs, evaluate_potential(model, graphs), "old.xyz")
+
+
+def test_frames_of_the_other_head_level_name_that_head(two_levels):
+    model, labelled = two_levels
+    graphs = labelled()
+    # through acac the errors are 1000 - OFFSETS: mean and MAE 1000; through default -OFFSETS: MAE 4.5
+    assert warning(model, graphs, "acac") == (
+        "warning: old.xyz through head acac: energies off by +1000.0 meV/atom on average (MAE 1000.0), "
+        "as between two levels of theory; through head default the energy MAE is 4.5 meV/atom: if the "
+        "frames are at its level, evaluate with --head default"
+    )
+    # through their own head the errors average to 0: no offset, no warning
+    assert warning(model, graphs, "default") == ""
+
+
+def test_an_offset_the_other_heads_do_not_explain_is_no_warning(two_levels, make_potential):
+    model, labelled = two_levels
+    # an undertrained head is off by its own near-constant amount: through default every error is
+    # -200 - OFFSETS (mean -200, MAE 200), but through acac the MAE is 800, not below half of 200
+    assert warning(model, labelled(200.0), "default") == ""
+    # the same offset through a model of one head: no other head to suggest
+    one, graphs = make_potential(l_max=1), labelled(200.0)
+    assert other_head_warning(one, graphs, evaluate_potential(one, graphs), "old.xyz") == ""
