@@ -13,6 +13,8 @@ Nothing is ever unpickled: configs are JSON, weights are safetensors.
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,9 +130,25 @@ def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[s
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except (RuntimeError, EOFError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError:
+            if not mmap:
+                raise
+            # mapping refuses anything but a whole zip file and says only that: read it to learn why
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        raise UnreadableCheckpoint(
+            f"{path}: holds a Python object ({found.group(1)}) besides tensors and plain data, which is "
+            "never unpickled here"
+            if found
+            else f"{path}: not a checkpoint (no torch file)"
+        ) from None
+    except (
+        Exception
+    ) as error:  # torch.load's errors on a bad file have no common type (OSError, EOFError, ...)
+        reason = str(error).split(". ")[0].splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableCheckpoint(
             f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or "
             f"a full disk?): {reason}"

@@ -40,3 +40,32 @@ def test_no_pickle_in_export(tmp_path):
     model, export = _tiny_backbone()
     out = export_model(tmp_path, model, export)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+
+
+class _Custom:
+    pass
+
+
+def test_a_file_torch_cannot_read_safely_is_named_with_what_it_is(tmp_path):
+    from sciPT.checkpoint import UnreadableCheckpoint, load_lightning_checkpoint
+
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"global_step": 3, "w": torch.zeros(100)}, whole)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(whole.read_bytes()[:300])
+    objects = tmp_path / "objects.ckpt"
+    torch.save({"hparams": _Custom()}, objects)
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    expected = {
+        cut: f"{cut}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or a full "
+        "disk?): PytorchStreamReader failed reading zip archive: failed finding central directory",
+        objects: f"{objects}: holds a Python object ({__name__}._Custom) besides tensors and plain data, which "
+        "is never unpickled here",
+        text: f"{text}: not a checkpoint (no torch file)",
+    }
+    for path, message in expected.items():
+        for mmap in (False, True):
+            with pytest.raises(UnreadableCheckpoint) as refused:
+                load_lightning_checkpoint(path, mmap=mmap)
+            assert str(refused.value) == message
