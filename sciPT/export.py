@@ -125,7 +125,15 @@ def export_run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{path}: checkpoint not found (export works on runs trained with Lightning{exported})"
         )
+    if args.checkpoint and not args.out and not path.resolve().is_relative_to(run.path.resolve()):
+        raise UserError(
+            f"--checkpoint {path}: not one of {run.path}'s checkpoints, and its export would replace "
+            f"{run.model}: say where it goes with --out DIR"
+        )
+    out = Path(args.out or run.model)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file, not a directory")
     checkpoint = load_lightning_checkpoint(path)
-    out = export_checkpoint(checkpoint, args.out or run.model, path)
+    out = export_checkpoint(checkpoint, out, path)
     print(f"exported step {checkpoint.get('global_step')} to {out}", file=sys.stderr)
     return 0

@@ -312,6 +312,8 @@ class RunDir:
         run = cls(path)
         if global_rank() != 0:
             return run
+        if run.path.exists() and not run.path.is_dir():
+            raise UserError(f"{run.path}: --out names a file, not a directory")
         if resume:
             if run.path.is_dir():
                 run.lock()

@@ -94,6 +94,25 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
     a, b = from_pretrained(out).model.state_dict(), from_pretrained(tmp_path / "again").model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
+    (tmp_path / "afile").write_text("x")
+    elsewhere = tmp_path / "elsewhere.ckpt"
+    elsewhere.write_bytes((out / "checkpoints" / "last.ckpt").read_bytes())
+    before = (out / "model" / "model.safetensors").read_bytes()
+    for args, message in (
+        (["--out", str(tmp_path / "afile")], f"--out {tmp_path / 'afile'}: a file, not a directory"),
+        (
+            ["--checkpoint", str(elsewhere)],
+            f"--checkpoint {elsewhere}: not one of {out}'s checkpoints, and its export would replace "
+            f"{out / 'model'}: say where it goes with --out DIR",
+        ),
+    ):
+        code, err = run(capsys, "export", str(out), *args)
+        assert (code, err.strip()) == (2, f"scipt: error: {message}")
+    assert (out / "model" / "model.safetensors").read_bytes() == before
+    assert (
+        run(capsys, "export", str(out), "--checkpoint", str(elsewhere), "--out", str(tmp_path / "e"))[0] == 0
+    )
+
 
 BAD = [
     ("missing", lambda d: ["--data", str(d / "nope.fa")], "{d}/nope.fa: file not found"),
@@ -190,6 +209,12 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     assert err.strip().endswith(
         f"{out}: run directory already exists and is not empty "
         "(pass --resume to continue it, or choose another --out)"
+    )
+    (tmp_path / "afile").write_text("x")
+    code, err = run(capsys, "pretrain", "dna", "--out", str(tmp_path / "afile"), *FAST)
+    assert (code, err.strip().splitlines()[-1]) == (
+        2,
+        f"scipt: error: {tmp_path / 'afile'}: --out names a file, not a directory",
     )
 
 
