@@ -9,6 +9,7 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
         if len(args) == 1:
             return args[0], True
     return tp, False
+
+
+_NUMERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -75,6 +79,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str) and _NUMERAL.fullmatch(value.strip()):
+        # YAML 1.1, which PyYAML reads, takes a float only with a dot: "lr: 1e-3" arrives as text
         return float(value)
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")

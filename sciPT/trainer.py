@@ -190,14 +190,47 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"train.{key}: expected a positive integer, got {getattr(cfg, key)}")
     if cfg.lr <= 0:
         raise ConfigError(f"train.lr: expected a positive learning rate, got {cfg.lr}")
-    if isinstance(cfg.devices, str) and cfg.devices != "auto" and not cfg.devices.isdigit():
-        raise ConfigError(f"train.devices: expected a count or 'auto', got {cfg.devices!r}")
+    for key in ("weight_decay", "grad_clip", "num_workers"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"train.{key}: expected 0 or more, got {getattr(cfg, key)}")
+    if cfg.devices != "auto" and not (str(cfg.devices).isdigit() and int(cfg.devices) >= 1):
+        raise ConfigError(f"train.devices: expected a positive count or 'auto', got {cfg.devices!r}")
+    if str(cfg.precision) not in PRECISIONS:
+        raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     parse_max_time(cfg.max_time)
-    if cfg.strategy == "fsdp" and cfg.accelerator == "cpu":
+    validate_schedule(cfg.schedule)
+    if cfg.strategy == "fsdp" and (
+        cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not _has_cuda())
+    ):
         raise ConfigError(
             "train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, "
             "sharded over gloo) or ddp"
         )
+
+
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "transformer-engine")
+PRECISIONS += ("transformer-engine-float16", "32", "64", "bf16", "16")
+"""Lightning's ``precision`` values, checked before a run directory is made (Lightning would refuse
+them only once the trainer is built, after ``config.yaml`` was written)."""
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def validate_schedule(cfg: ScheduleConfig) -> None:
+    if cfg.warmup_steps < 0:
+        raise ConfigError(f"train.schedule.warmup_steps: expected 0 or more, got {cfg.warmup_steps}")
+    if not 0 <= cfg.min_lr_ratio <= 1:
+        raise ConfigError(
+            f"train.schedule.min_lr_ratio: expected a fraction of train.lr from 0 to 1, got {cfg.min_lr_ratio}"
+        )
+    if cfg.gamma <= 0:
+        raise ConfigError(f"train.schedule.gamma: expected a positive factor, got {cfg.gamma}")
+    if cfg.step_size < 1:
+        raise ConfigError(f"train.schedule.step_size: expected a positive integer, got {cfg.step_size}")
 
 
 def __getattr__(name: str):

@@ -1,8 +1,9 @@
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
 
-from sciPT.config import derived, flatten, from_dict, merge, nest, to_dict
+from sciPT.config import derived, flatten, from_dict, load_yaml, merge, nest, to_dict
 from sciPT.errors import ConfigError
 from sciPT.trainer import TrainConfig, parse_max_time, validate
 
@@ -53,6 +54,44 @@ def test_train_validation_messages():
         parse_max_time("soon")
     assert parse_max_time("1.5").total_seconds() == 90
     assert parse_max_time("00:01:00:00") == "00:01:00:00"
+    schedule = TrainConfig().schedule
+    for cfg, message in (
+        (TrainConfig(weight_decay=-1.0), "train.weight_decay: expected 0 or more, got -1.0"),
+        (TrainConfig(grad_clip=-1.0), "train.grad_clip: expected 0 or more, got -1.0"),
+        (TrainConfig(num_workers=-1), "train.num_workers: expected 0 or more, got -1"),
+        (TrainConfig(devices=0), "train.devices: expected a positive count or 'auto', got 0"),
+        (TrainConfig(devices="-1"), "train.devices: expected a positive count or 'auto', got '-1'"),
+        (
+            TrainConfig(precision="8"),
+            "train.precision: expected one of 32-true, 64-true, bf16-mixed, 16-mixed, bf16-true, 16-true, "
+            "transformer-engine, transformer-engine-float16, 32, 64, bf16, 16, got '8'",
+        ),
+        (
+            TrainConfig(schedule=dataclasses.replace(schedule, warmup_steps=-5)),
+            "train.schedule.warmup_steps: expected 0 or more, got -5",
+        ),
+        (
+            TrainConfig(schedule=dataclasses.replace(schedule, min_lr_ratio=2.0)),
+            "train.schedule.min_lr_ratio: expected a fraction of train.lr from 0 to 1, got 2.0",
+        ),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            validate(cfg)
+        assert str(refused.value) == message
+    validate(TrainConfig(devices="2", precision="bf16-mixed", weight_decay=0.0, grad_clip=0.0))
+
+
+def test_a_float_written_with_an_exponent_alone_is_a_float(tmp_path):
+    """YAML 1.1 (PyYAML) reads ``1e-3`` as text, ``1.0e-3`` as a number: both are the same rate."""
+    (tmp_path / "c.yaml").write_text("train:\n  lr: 1e-3\n  weight_decay: 5E-2\n  grad_clip: .5\n")
+    raw = load_yaml(tmp_path / "c.yaml")
+    assert raw["train"]["lr"] == "1e-3"  # what PyYAML gives
+    cfg = from_dict(TrainConfig, raw["train"], "c.yaml.train")
+    assert (cfg.lr, cfg.weight_decay, cfg.grad_clip) == (1e-3, 5e-2, 0.5)
+    for text in ("fast", "nan", "1e-3x"):
+        with pytest.raises(ConfigError) as refused:
+            from_dict(TrainConfig, {"lr": text}, "c.yaml.train")
+        assert str(refused.value) == f"c.yaml.train.lr: expected float, got {text!r}"
 
 
 @dataclass
