@@ -53,12 +53,31 @@ INVALID = 255
 READER_VERSION = 2  # part of the cache name: bump when the reader could accept a file differently
 
 
-def open_text(path: Path):
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+class open_text:  # noqa: N801 (used as a function: ``with open_text(path) as handle``)
+    """A text file, gzip-compressed or not, as a context manager giving its handle; a gzip file cut
+    short or damaged (an interrupted download) is a :class:`DataError` naming it, whichever line
+    reading it stopped at."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if magic == b"\x1f\x8b":
+            self.handle = gzip.open(path, "rt", encoding="utf-8", errors="replace")
+        else:
+            self.handle = open(path, encoding="utf-8", errors="replace")
+
+    def __enter__(self):
+        return self.handle
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        self.handle.close()
+        if isinstance(error, (EOFError, gzip.BadGzipFile, zlib.error)):
+            raise DataError(
+                f"{self.path}: gzip file cut short or damaged ({error or kind.__name__}); "
+                "expected a whole .gz file (fetch or copy it again)"
+            ) from None
+        return False
 
 
 @dataclass(frozen=True)

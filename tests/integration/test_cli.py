@@ -1,5 +1,6 @@
 """The `scipt` command: help, pre-training runs, predict --embed, export, and every bad input."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -138,6 +139,18 @@ BAD = [
         "data.window: a window of 32 residues is longer than every record's training part "
         "(longest: 'r1' in {d}/short.fa, 8 residues)",
     ),
+    (
+        "gzip cut short",
+        lambda d: ["--data", str(d / "cut.fa.gz")],
+        "{d}/cut.fa.gz: gzip file cut short or damaged (Compressed file ended before the end-of-stream marker "
+        "was reached); expected a whole .gz file (fetch or copy it again)",
+    ),
+    (
+        "precision",
+        lambda d: ["--precision", "8"],
+        "train.precision: expected one of 32-true, 64-true, bf16-mixed, 16-mixed, bf16-true, 16-true, "
+        "transformer-engine, transformer-engine-float16, 32, 64, bf16, 16, got '8'",
+    ),
     ("unknown preset", lambda d: ["--config", str(d / "preset.yaml")], None),
     (
         "unknown key",
@@ -156,6 +169,8 @@ def bad_files(tmp_path):
     (d / "text.fa").write_text("\n")
     (d / "bad.fa").write_text(">r1\nAC7T\n")
     (d / "short.fa").write_text(">r1\nACGTACGT\n")
+    whole = gzip.compress(b">r1\n" + b"ACGT" * 5000 + b"\n")
+    (d / "cut.fa.gz").write_bytes(whole[: len(whole) // 2])  # an interrupted download
     (d / "typo.yaml").write_text("model:\n  d_modle: 8\n")
     (d / "preset.yaml").write_text("train:\n  max_steps: 2\n")
     return d
