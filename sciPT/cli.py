@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import TrainingDiverged, UserError
+from .io import output_file
 from .registry import Registry, commands, domains, missing_extra, tasks
 from .run import command_line, release_locks
 from .runconfig import add_run_arguments, resolve_config
@@ -139,7 +140,9 @@ def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
         )
     else:
         p.add_argument("--input", required=True, help="input file (required)")
-        p.add_argument("--output", required=True, help="output file, written atomically (required)")
+        p.add_argument(
+            "--output", required=True, type=output_file, help="output file, written atomically (required)"
+        )
     run_path = _run_in(rest)
     if run_path is not None:
         from .run import open_run
@@ -196,8 +199,17 @@ def _add_demo(sub, rest: list[str] | None) -> None:
         "name", nargs="?", default="dna", choices=names, help="which plugin's demonstration (default: dna)"
     )
     p.add_argument("--out", help="run directory (default: runs/demo-NAME-<time>)")
+
+    def positive_steps(text: str) -> int:
+        # refused here, for every demo: a demo read 0 as its own length, and a negative went through
+        if not text.strip().isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {text}")
+        return int(text)
+
     p.add_argument(
-        "--max-steps", type=int, help="override the demo's number of steps (default: the demo's own)"
+        "--max-steps",
+        type=positive_steps,
+        help="override the demo's number of steps (default: the demo's own)",
     )
     p.set_defaults(handler=_run_demo)
 

@@ -7,6 +7,7 @@ Windows when both paths are on the same file system).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -17,11 +18,23 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
+
+
+def output_file(text: str) -> str:
+    """The argparse type of an ``--output`` file: refused at once when it names a directory (the
+    rename at the end of the work would fail)."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file name")
+    return text
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -99,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument(
         "--output",
         required=True,
+        type=io.output_file,
         metavar="CLEAN.fa[.gz]",
         help="the masked copy; gzip if the name ends with .gz (required)",
     )
@@ -139,6 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     n.add_argument(
         "--output",
         required=True,
+        type=io.output_file,
         metavar="NEG.fa[.gz]",
         help="FASTA of negatives; gzip if the name ends with .gz (required)",
     )

@@ -89,6 +89,14 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
     rows = (tmp_path / "e.csv").read_text().splitlines()
     assert rows[0].startswith("name,e0,e1") and [r.split(",")[0] for r in rows[1:]] == ["a", "b"]
     assert len(rows[1].split(",")) == 1 + 64
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(SystemExit) as refused:  # before any work: the rename at its end would fail
+        main(["predict", str(out), "--input", str(fa), "--output", str(tmp_path / "adir"), "--embed"])
+    assert refused.value.code == 2
+    assert (
+        f"argument --output: {tmp_path / 'adir'} is a directory; expected a file name"
+        in capsys.readouterr().err
+    )
 
     code, err = run(capsys, "export", str(out), "--out", str(tmp_path / "again"))
     assert code == 0, err
