@@ -21,18 +21,24 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   :mod:`.promoter_report`;
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
-  the clean subset; flagged first in the report where any occurs verbatim or 1 % nearly;
+  the clean subset (with its class counts; none where it holds fewer than 5 of a class,
+  ``MIN_CLEAN_PER_CLASS`` in :mod:`.promoter_report`); flagged first in the report where any occurs
+  verbatim or 1 % nearly;
 - ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
 - a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``
   (:mod:`.promoter_scan`): from the start (``--export start``, the default) or from the start the
   report recommends (``--export recommended``: scratch where it is recommended, or the better
-  fine-tuned start where a classical baseline is).
+  fine-tuned start where a classical baseline is). Its report section gives its metrics on the
+  data it stopped early on (``val_*``), labelled as not held out. The export is written last, after
+  the report, so that a run stopped before its end leaves no model to predict with.
 
 Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
 capped at ``LENGTH_STRETCH`` times the encoder's pre-training window) are cropped around their
-centre; shorter ones are padded. Class imbalance is
-handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``); metrics use a 0.5
-threshold. ``strand_symmetric`` averages each prediction with its reverse complement's.
+centre; shorter ones are padded, and ``evaluate`` and ``predict`` say in one line on standard error
+how many of their sequences were (``scan``: what part of each window the model reads). Class
+imbalance is handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``);
+metrics use a 0.5 threshold. ``strand_symmetric`` averages each prediction with its reverse
+complement's.
 
 Its configuration is :mod:`.promoter_config`, the fine-tuning command's pipeline
 :mod:`.promoter_train`. The classifier itself (its fine-tunes and the likelihood fusion) is
@@ -55,6 +61,7 @@ from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
 
 from .promoter_checks import UNUSED_TRAIN_KEYS
+from .promoter_classifier import length_note
 from .promoter_config import PromoterConfig, PromoterInputs, tiny
 from .promoter_evaluation import contamination_lines
 from .promoter_export import load_classifier
@@ -127,6 +134,9 @@ class PromoterTask(Task):
     def evaluate(self, run, args):
         data = read_labelled(args.data, sequence_column=args.sequence_column, label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
+        lengths = length_note(data.codes, classifier.length)
+        if lengths:
+            print(f"{args.data}: {lengths}", file=sys.stderr)
         p = classifier.predict(data.codes)
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
         report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
@@ -145,6 +155,7 @@ class PromoterTask(Task):
                     *([flag, ""] if flag else []),
                     *metric_table({"model": metrics}, "eval"),
                     "",
+                    *([f"{Path(args.data).name}: {lengths}.", ""] if lengths else []),
                     *report,
                     "",
                     f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})",
@@ -171,9 +182,10 @@ class PromoterTask(Task):
         # read as scan reads a genome (ambiguity codes as N); labelled inputs stay strict
         data = read_queries(args.input, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
-        note = ambiguity_note(data)
-        if note:
-            print(note, file=sys.stderr)
+        lengths = length_note(data.codes, classifier.length)
+        for note in (ambiguity_note(data), lengths and f"{args.input}: {lengths}"):
+            if note:
+                print(note, file=sys.stderr)
         if getattr(args, "embed", False):
             emb = classifier.embed(data.codes)
             with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
 
 from sciPT.classification import (
     ClassifierHead,
@@ -70,6 +71,8 @@ def build_head(cfg: HeadConfig, backbone: torch.nn.Module, tokenizer, n_tokens: 
 
 
 def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
+    """Each sequence longer than ``length`` cut to its central ``length`` residues (shorter ones are
+    left as they are: the tokenizer pads them)."""
     out = []
     for c in codes:
         if len(c) > length:
@@ -77,6 +80,24 @@ def crop(codes: list[np.ndarray], length: int) -> list[np.ndarray]:
             c = c[start : start + length]
         out.append(c)
     return out
+
+
+def length_note(codes: list[np.ndarray], length: int) -> str | None:
+    """How many of ``codes`` the classifier reads cropped to their central ``length`` bp and how many
+    padded to it (:func:`crop`), as a clause to follow a file's name; ``None`` where every one is
+    ``length`` long. The probability of an 81-bp sequence that is that of its central 57 bp says so."""
+    cropped = sum(len(c) > length for c in codes)
+    padded = sum(len(c) < length for c in codes)
+    if not cropped and not padded:
+        return None
+    what = (
+        [f"{cropped} cropped to {'its' if cropped == 1 else 'their'} central {length} bp"] if cropped else []
+    )
+    what += [f"{padded} shorter padded to {length} bp"] if padded else []
+    return (
+        f"the model reads {length} bp (the length it was fine-tuned on): of {len(codes)} "
+        f"sequence{'s' if len(codes) != 1 else ''}, {' and '.join(what)}"
+    )
 
 
 class Classifier:
@@ -108,6 +129,10 @@ class Classifier:
         # the CNN's logit stacked on top of that, likewise (:meth:`stack_cnns`)
         self.cnn, self.cnn_stack = cnn, cnn_stack
         self.fitted_cnn_stack = cnn_stack
+        # (labels, probabilities through what is kept on top) of the split(s) each model stopped
+        # early on, and the fusion and stacks were fitted on (:func:`train_classifier`); None for a
+        # classifier read from disk
+        self.validation: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def max_tokens(self) -> int:
@@ -292,32 +317,54 @@ def train_classifier(
     length: int,
     seed: int,
     val: LabelledSequences | None = None,
+    progress: str | None = None,
 ) -> Classifier:
     """Fine-tune ``cfg.ensemble`` classifiers from ``start`` (seeds ``seed + 1000 m``) and average
     their probabilities; ``val`` defaults to a stratified part of ``train``, a different one for
-    each member, so that together the members learn from every training sequence."""
-    fits = [fit_member(start, cfg, train, length, seed + 1000 * m, val) for m in range(cfg.ensemble)]
-    members = [member for member, _, _ in fits]
-    model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
-    classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
-    # the fusion and each stack are fitted where every model they score did not train: a split all
-    # members stopped on, by the ensemble, or each member's own early-stopping split, by that member
-    held_out = [(model, train, val)] if val is not None else fits
-    scorer = start.naturalness_scorer() if cfg.naturalness else None
-    probabilities = None
-    if scorer is not None:
-        probabilities = classifier.fuse(
-            scorer, [(m, v) for m, _, v in held_out], seed, cfg.naturalness_min_ratio
-        )
-    if not enough_of_each_class(np.concatenate([v.labels for _, _, v in held_out])):
-        return classifier  # too few to fit a stack on: no k-mer regression or CNN to fit either
-    if probabilities is None:
-        probabilities = [classifier.fused_proba(m, v.codes) for m, _, v in held_out]
-    if cfg.kmer_stack:
-        probabilities = classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio, probabilities)
-    if cfg.cnn_stack:
-        min_steps = cfg.min_steps_per_epoch
-        classifier.stack_cnns(held_out, seed, cfg.cnn_stack_min_ratio, min_steps, probabilities)
+    each member, so that together the members learn from every training sequence.
+
+    ``progress``: the name of a progress bar over the fine-tunes and the fits on top of them (the
+    final model's, a minute or more of silence otherwise); none by default, for the fits that a
+    cross-validation's own bar counts. The classifier's :attr:`Classifier.validation` holds the
+    labels and predictions of the split(s) it stopped early on."""
+    fusion = cfg.naturalness and start.has_masked_head
+    total = cfg.ensemble + int(fusion) + int(cfg.kmer_stack) + int(cfg.cnn_stack)
+    with tqdm(total=total, desc=progress, unit="fit", disable=progress is None) as bar:
+        fits = []
+        for m in range(cfg.ensemble):
+            bar.set_postfix_str(f"fine-tune {m + 1} of {cfg.ensemble}")
+            fits.append(fit_member(start, cfg, train, length, seed + 1000 * m, val))
+            bar.update()
+        members = [member for member, _, _ in fits]
+        model = members[0] if len(members) == 1 else ProbabilityEnsemble(members).eval()
+        classifier = Classifier(model, start.tokenizer, length, cfg.strand_symmetric)
+        # the fusion and each stack are fitted where every model they score did not train: a split all
+        # members stopped on, by the ensemble, or each member's own early-stopping split, by that member
+        held_out = [(model, train, val)] if val is not None else fits
+        labels = np.concatenate([v.labels for _, _, v in held_out])
+        probabilities = None
+        if fusion:
+            bar.set_postfix_str("likelihood fusion")
+            probabilities = classifier.fuse(
+                start.naturalness_scorer(), [(m, v) for m, _, v in held_out], seed, cfg.naturalness_min_ratio
+            )
+            bar.update()
+        if probabilities is None:
+            probabilities = [classifier.fused_proba(m, v.codes) for m, _, v in held_out]
+        # too few to fit a stack on: no k-mer regression or CNN to fit either
+        if enough_of_each_class(labels) and cfg.kmer_stack:
+            bar.set_postfix_str("k-mer stack")
+            probabilities = classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio, probabilities)
+        bar.update(int(cfg.kmer_stack))
+        if enough_of_each_class(labels) and cfg.cnn_stack:
+            bar.set_postfix_str("CNN stack")
+            min_steps = cfg.min_steps_per_epoch
+            probabilities = classifier.stack_cnns(
+                held_out, seed, cfg.cnn_stack_min_ratio, min_steps, probabilities
+            )
+        bar.update(int(cfg.cnn_stack))
+        bar.set_postfix_str("", refresh=False)  # the bar's last line says it is done, not its last step
+    classifier.validation = (labels, np.concatenate(probabilities))
     return classifier
 
 

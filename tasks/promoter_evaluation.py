@@ -21,7 +21,7 @@ from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.metrics import binary_metrics
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
-from .promoter_report import CNN, KMER, few_label_lines, metric_key, on_top
+from .promoter_report import CNN, KMER, classes_text, few_label_lines, metric_key, on_top, too_few_clean
 from .promoter_start import Start
 
 if TYPE_CHECKING:
@@ -162,9 +162,13 @@ def contamination_lines(
     corpus = Corpus([f["path"] for f in pretrained_on], DNA_SPEC)
     found = check_contamination(data.codes, corpus, k=k, threshold=threshold, complement=COMPLEMENT)
     clean = ~found.near
+    positives = int(data.labels[clean].sum())
+    negatives = int(clean.sum()) - positives
     metrics.update({f"{counts}_{key}": v for key, v in found.summary().items()})
+    metrics.update({f"{counts}_clean_positives": positives, f"{counts}_clean_negatives": negatives})
     lines = [found.sentence()]
-    if clean.sum() and len(set(data.labels[clean].tolist())) == 2:
+    too_few = too_few_clean(positives, negatives, "measure on")
+    if too_few is None:
         clean_metrics = binary_metrics(data.labels[clean], p[clean])
         metrics.update({f"{prefix}_clean_{key}": v for key, v in clean_metrics.items()})
         for name, q in (others or {}).items():
@@ -175,13 +179,12 @@ def contamination_lines(
                 }
             )
         lines.append(
-            f"On the {int(clean.sum())} clean sequences: accuracy {clean_metrics['accuracy']:.3f}, "
-            f"MCC {clean_metrics['mcc']:.3f}."
+            f"On the {int(clean.sum())} clean sequences ({classes_text(positives, negatives)}): "
+            f"accuracy {clean_metrics['accuracy']:.3f}, MCC {clean_metrics['mcc']:.3f}."
         )
     else:
         lines.append(
-            "The clean subset is empty (or one class only): no clean measurement is possible. "
-            "Pre-train on a decontaminated corpus (`scipt data decontaminate`) to measure the "
-            "gain of pre-training cleanly."
+            f"{too_few}, so no metric is given on it. Pre-train on a decontaminated corpus "
+            "(`scipt data decontaminate`) to measure the gain of pre-training cleanly."
         )
     return lines

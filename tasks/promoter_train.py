@@ -20,7 +20,7 @@ from sciPT.metrics import binary_metrics, summarise
 from sciPT.run import RunDir
 
 from .promoter_checks import check_epoch_fits, check_start_keys, overlap_flags, validate
-from .promoter_classifier import train_classifier
+from .promoter_classifier import length_note, train_classifier
 from .promoter_config import PromoterConfig
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
 from .promoter_export import export_classifier
@@ -30,6 +30,7 @@ from .promoter_report import (
     comparison_lines,
     contamination_flag,
     cv_table,
+    exported_model_lines,
     flag_lines,
     fold_scores,
     kmer_stack_line,
@@ -142,9 +143,9 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         )
     else:
         exported = start
-    final = train_classifier(exported, cfg, data, length, cfg.train.seed, val=val)
-    export_classifier(run, final, exported, cfg, length)
+    final = train_classifier(exported, cfg, data, length, cfg.train.seed, val=val, progress="final model")
     metrics[f"exported_{metric_key(exported.name)}"] = 1
+    lines += ([""] if lines else []) + exported_model_lines(cfg, data, val, exported.name, final, metrics)
     lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, exported, final)]
     lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
     if final.fitted_stack is not None:
@@ -167,8 +168,16 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         p = final.predict(test.codes)
         metrics.update({f"test_{k}": v for k, v in binary_metrics(test.labels, p).items()})
         curves = {"final model (test)": (test.labels, p)}
-        lines += ["", "## Test set", "", f"{test.source}: {len(test)} sequences", ""]
+        cropped = length_note(test.codes, length)
+        lines += [
+            "",
+            "## Test set",
+            "",
+            f"{test.source}: {len(test)} sequences{f'; {cropped}' if cropped else ''}.",
+            "",
+        ]
         lines += metric_table({"final model": metrics}, "test")
+        lines += [""]  # a line straight after a table would render as one of its rows
         lines += contamination_lines(
             exported.pretrained_on,
             test,
@@ -193,5 +202,8 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     metrics["wall_time_s"] = round(time.time() - started, 1)
     run.write_metrics(metrics)
     run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
+    # the export last: a run stopped before its end (a job killed during --label-fractions) leaves
+    # no model for predict or scan to use, so it cannot be taken for a finished one
+    export_classifier(run, final, exported, cfg, length)
     print(f"run written to {run.path}", file=sys.stderr)
     return 0

@@ -1,0 +1,129 @@
+"""What the promoter run says about its numbers: the clean subset's class counts, the lengths the
+classifier reads, the exported model's validation metrics and the strategies ``--help`` offers."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.dna.data import LabelledSequences
+from sciPT.tasks.promoter import PromoterConfig
+from sciPT.tasks.promoter_classifier import length_note
+from sciPT.tasks.promoter_evaluation import contamination_lines
+from sciPT.tasks.promoter_report import contamination_flag, exported_model_lines
+from sciPT.tasks.promoter_scan import window_reading
+
+
+# --- the clean subset of a contamination check ------------------------------------------------------
+@pytest.fixture
+def contaminated(tmp_path):
+    """8 promoters and 8 non-promoters of 30 bp; ``corpus(n)`` writes a pre-training corpus holding
+    the first ``n`` promoters verbatim and returns its ``pretrained_on`` record."""
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(16)]
+    labels = np.array([1] * 8 + [0] * 8)
+    data = LabelledSequences([f"s{i}" for i in range(16)], codes, labels, "held.csv")
+
+    def corpus(n: int) -> list[dict]:
+        path = tmp_path / f"corpus{n}.fa"
+        path.write_text("".join(f">p{i}\n{''.join('ACGT'[b] for b in codes[i])}\n" for i in range(n)))
+        return [{"path": str(path), "sha256": "0" * 64}]
+
+    return data, corpus
+
+
+def test_a_clean_subset_with_too_few_promoters_is_not_measured_nor_compared_on(contaminated):
+    data, corpus = contaminated
+    metrics = {}
+    # 7 of the 8 promoters in the corpus: the clean subset holds 1 promoter and 8 non-promoters
+    lines = contamination_lines(corpus(7), data, 16, 0.5, data.labels.astype(float), metrics, "pre_trained")
+    assert lines[1] == (
+        "The clean subset holds 1 promoter and 8 non-promoters: too few promoters to measure on (at least 5 "
+        "of each class are needed), so no metric is given on it. Pre-train on a decontaminated corpus "
+        "(`scipt data decontaminate`) to measure the gain of pre-training cleanly."
+    )
+    assert (metrics["contamination_clean_positives"], metrics["contamination_clean_negatives"]) == (1, 8)
+    assert not [key for key in metrics if "_clean_" in key and key.startswith("pre_trained")]
+    assert contamination_flag(metrics, ["pre-trained", "scratch"]) == (
+        "- **Contaminated**: 7 of 16 evaluation sequences (43.8%) occur verbatim in the pre-training corpus, "
+        "7 (43.8%) verbatim or nearly. The pre-trained model may have memorised them, so its scores here are "
+        "not evidence of transfer. The clean subset holds 1 promoter and 8 non-promoters: too few promoters "
+        "to compare models on (at least 5 of each class are needed). Decontaminate the corpus against them "
+        "(`scipt data decontaminate`) and pre-train again."
+    )
+
+
+def test_the_clean_subset_is_measured_with_its_class_counts(contaminated):
+    data, corpus = contaminated
+    metrics = {}
+    # 3 promoters in the corpus: 5 promoters and 8 non-promoters clean; one clean non-promoter called a
+    # promoter: TP 5, TN 7, FP 1, FN 0, accuracy 12/13 = 0.923, MCC 35 / sqrt(6 * 5 * 8 * 7) = 0.854
+    p = data.labels.astype(float)
+    p[15] = 0.9
+    scratch = np.full(16, 0.1)  # every sequence a non-promoter: MCC 0
+    lines = contamination_lines(
+        corpus(3), data, 16, 0.5, p, metrics, "pre_trained", others={"scratch": scratch}
+    )
+    assert lines[1] == "On the 13 clean sequences (5 promoters, 8 non-promoters): accuracy 0.923, MCC 0.854."
+    assert metrics["pre_trained_clean_mcc"] == pytest.approx(35 / np.sqrt(1680))
+    assert metrics["scratch_clean_mcc"] == 0
+    flag = contamination_flag(metrics, ["pre-trained", "scratch"])
+    assert (
+        "MCC on the 13 clean sequences (5 promoters, 8 non-promoters; pooled over folds): pre-trained 0.854, "
+        "scratch 0.000." in flag
+    )
+
+
+def test_an_empty_clean_subset_is_said_to_be_empty(contaminated):
+    data, corpus = contaminated
+    only = data.subset(np.arange(8))  # the 8 promoters, all in the corpus
+    lines = contamination_lines(corpus(8), only, 16, 0.5, np.ones(8), {}, "eval")
+    assert lines[1].startswith("The clean subset is empty, so no metric is given on it.")
+
+
+# --- the lengths the classifier reads ------------------------------------------------------------
+def test_the_lengths_the_classifier_reads_are_counted():
+    codes = [np.zeros(n, dtype=np.uint8) for n in (81, 81, 57, 30)]
+    assert length_note(codes, 57) == (
+        "the model reads 57 bp (the length it was fine-tuned on): of 4 sequences, 2 cropped to their "
+        "central 57 bp and 1 shorter padded to 57 bp"
+    )
+    assert length_note(codes[1:3], 57) == (
+        "the model reads 57 bp (the length it was fine-tuned on): of 2 sequences, 1 cropped to its central 57 bp"
+    )
+    assert length_note(codes[2:3], 57) is None
+
+
+def test_a_scan_window_is_described_as_the_classifier_reads_it():
+    assert window_reading(81, 57) == "scored on its central 57 bp"
+    assert window_reading(30, 57) == "padded to the model's 57 bp"
+    assert window_reading(57, 57) is None
+
+
+# --- the exported model's own section --------------------------------------------------------------
+def test_the_exported_model_reports_its_early_stopping_metrics_as_validation():
+    class Fitted:
+        # 3 promoters, 2 non-promoters: TP 2, FN 1, TN 2, FP 0 at 0.5; every promoter scored above
+        # every non-promoter
+        validation = (np.array([1, 1, 1, 0, 0]), np.array([0.9, 0.8, 0.3, 0.1, 0.2]))
+
+    data = LabelledSequences(
+        [f"s{i}" for i in range(50)], [np.zeros(30, dtype=np.uint8)] * 50, np.zeros(50), "train.csv"
+    )
+    metrics = {}
+    lines = exported_model_lines(PromoterConfig(), data, None, "pre-trained", Fitted(), metrics)
+    assert lines == [
+        "## Exported model",
+        "",
+        "pre-trained, fine-tuned on all 50 training sequences (the mean of 3 fine-tunes): the model "
+        "`scipt evaluate`, `predict` and `scan` use.",
+        "",
+        "Validation on the early-stopping splits of the 3 fine-tunes (10% of the training data each, scored "
+        "by the fine-tune it was held out of), pooled: 5 sequences (3 promoters, 2 non-promoters). The "
+        "fine-tunes stopped early on them, and any likelihood fusion or stack below was fitted on them, so "
+        "these figures are optimistic, not a held-out estimate (`--folds` and `--test` give those):",
+        "",
+        "| model | accuracy | mcc | f1 | auroc | auprc | sensitivity | specificity |",
+        "|---|---|---|---|---|---|---|---|",
+        "| exported model (validation) | 0.800 | 0.667 | 0.800 | 1.000 | 1.000 | 0.667 | 1.000 |",
+    ]
+    # MCC (2 * 2 - 0 * 1) / sqrt(2 * 3 * 2 * 3)
+    assert metrics["val_mcc"] == pytest.approx(4 / 6) and metrics["val_accuracy"] == pytest.approx(0.8)
