@@ -36,6 +36,13 @@ CNN_PREFIX = "cnn_stack."  # the stacked CNNs' weights, then "<member>." and the
 
 
 def load_classifier(path) -> tuple[Classifier, dict]:
+    run = RunDir(path)
+    if not run.model.exists() and run.read_config().get("task") == "promoter":
+        # finetune promoter exports last (promoter_train.run_finetune): a run without one was stopped
+        raise UserError(
+            f"{path}: no exported model: this finetune promoter run did not finish (the model is "
+            "written last); run it again with another --out"
+        )
     exported = read_export_config(path)
     if exported.get("task") != "promoter":
         raise UserError(f"{path}: not a promoter classifier (run 'scipt finetune promoter' first)")

@@ -3,6 +3,11 @@
 The genome is read as a pre-training corpus is (:class:`sciPT.sequences.Corpus`, IUPAC ambiguity
 codes as ``N``), and one line on standard error says how many records held an ambiguity code and
 how many bases were read as ``N`` for one (:func:`ambiguity_note`), as ``scipt predict`` does.
+
+The classifier reads sequences of the length it was fine-tuned on (``--window`` defaults to it): a
+longer window is scored on its central part, a shorter one padded (:func:`window_reading`). One
+line on standard error says so, and each track's description names the part read, so that a track
+of 81-bp windows is not taken for a model of 81 bp.
 """
 
 from __future__ import annotations
@@ -50,6 +55,13 @@ def run_scan(args: argparse.Namespace) -> int:
     note = ambiguity_note(args.genome, corpus)
     if note:
         print(note, file=sys.stderr)
+    reading = window_reading(window, classifier.length)
+    if reading:
+        print(
+            f"--window {window}: the model reads {classifier.length} bp (the length it was fine-tuned "
+            f"on): each {window}-bp window is {reading}",
+            file=sys.stderr,
+        )
     started = time.time()
     n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
     elapsed = time.time() - started
@@ -110,16 +122,29 @@ def scan_intervals(length: int, window: int, stride: int):
     return starts, lo, hi
 
 
+def window_reading(window: int, length: int) -> str | None:
+    """How the classifier reads a window: one longer than its fine-tuning ``length`` is cropped to
+    its centre, a shorter one padded (:func:`.promoter_classifier.crop`); ``None``: as it is."""
+    if window > length:
+        return f"scored on its central {length} bp"
+    if window < length:
+        return f"padded to the model's {length} bp"
+    return None
+
+
 def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output, batch_size: int) -> int:
     """Write a two-track bedGraph (plus then minus strand); returns the bases scanned."""
     total = int(sum(int(length) - window + 1 for length in corpus.lengths if length >= window) // stride)
     bar = tqdm(total=2 * total, desc="scanning", unit="window", unit_scale=True)
+    # the track says what the classifier read, not only the window cut from the genome
+    reading = window_reading(window, classifier.length)
+    reading = f" ({reading})" if reading else ""
     scanned = 0
     with io.atomic_path(output) as tmp, open(tmp, "w") as out:
         for strand, label in (("+", "plus"), ("-", "minus")):
             out.write(
                 f'track type=bedGraph name="promoter {label}" description="promoter probability, '
-                f'{label} strand, window {window} bp, stride {stride} bp"\n'
+                f'{label} strand, window {window} bp{reading}, stride {stride} bp"\n'
             )
             for r, (f, i) in enumerate(corpus.records):
                 length = int(corpus.lengths[r])

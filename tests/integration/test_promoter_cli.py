@@ -1,6 +1,7 @@
 """`scipt finetune promoter`, `evaluate`, `predict`, `scan` on small files, and their bad inputs."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -201,6 +202,53 @@ def test_scan_window_longer_than_genome(trained, tmp_path, capsys):
         .endswith(f"{genome}: window of 30 bp is longer than the genome's longest record (10 bp)")
     )
     assert not (tmp_path / "x.bedgraph").exists()
+
+
+def test_predict_evaluate_and_scan_say_what_length_the_model_reads(trained, tmp_path, capsys):
+    out, _, rows = trained  # fine-tuned on 30 bp
+    long, short = rows[0][1] + "ACGTACGTAC", rows[1][1][:20]
+    queries = tmp_path / "q.fa"
+    queries.write_text(f">long\n{long}\n>same\n{rows[2][1]}\n>short\n{short}\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), "--input", str(queries), "--output", str(tmp_path / "p.csv")]) == 0
+    note = (
+        "the model reads 30 bp (the length it was fine-tuned on): of 3 sequences, 1 cropped to its central "
+        "30 bp and 1 shorter padded to 30 bp"
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"{queries}: {note}",
+        f"wrote 3 predictions to {tmp_path / 'p.csv'}",
+    ]
+    # the 40-bp sequence scores as its central 30 bp
+    central = tmp_path / "central.fa"
+    central.write_text(f">long\n{long[5:35]}\n")
+    assert main(["predict", str(out), "--input", str(central), "--output", str(tmp_path / "c.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"wrote 1 predictions to {tmp_path / 'c.csv'}"]
+    predicted = (tmp_path / "p.csv").read_text().splitlines()
+    assert predicted[1] == (tmp_path / "c.csv").read_text().splitlines()[1]
+
+    labelled = tmp_path / "held.csv"
+    labelled.write_text(f"sequence,label\n{long},1\n{rows[2][1]},0\n{short},1\n{rows[3][1]},1\n")
+    assert main(["evaluate", str(out), "--data", str(labelled), "--out", str(tmp_path / "ev")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"{labelled}: {note.replace('of 3', 'of 4')}" in err
+    assert (
+        f"held.csv: {note.replace('of 3', 'of 4')}."
+        in (tmp_path / "ev" / "report.md").read_text().splitlines()
+    )
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(f">chrA\n{long}{long}\n")
+    bed = tmp_path / "scan.bedgraph"
+    assert main(["scan", str(out), "--genome", str(genome), "--window", "40", "--output", str(bed)]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "--window 40: the model reads 30 bp (the length it was fine-tuned on): each 40-bp window is scored on "
+        "its central 30 bp"
+    )
+    assert bed.read_text().splitlines()[0] == (
+        'track type=bedGraph name="promoter plus" description="promoter probability, plus strand, window '
+        '40 bp (scored on its central 30 bp), stride 10 bp"'
+    )
 
 
 def test_init_from_another_domain_is_refused(tmp_path, planted, capsys):
@@ -521,6 +569,7 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     assert main(["finetune", "promoter", *args, "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert (m["contamination_verbatim"], m["contamination_clean"]) == (20, 40)
+    assert (m["contamination_clean_positives"], m["contamination_clean_negatives"]) == (30, 10)
     clean = ", ".join(
         f"{name} {m[f'{key}_clean_mcc']:.3f}"
         for name, key in [
@@ -534,8 +583,8 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
         "- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim in the pre-training "
         f"corpus, {m['contamination_near']} ({m['contamination_near'] / 60:.1%}) verbatim or nearly. The "
         "pre-trained model may have memorised them, so its scores here are not evidence of transfer. "
-        f"MCC on the 40 clean sequences (pooled over folds): {clean}. Decontaminate the corpus against "
-        "them (`scipt data decontaminate`) and pre-train again."
+        f"MCC on the 40 clean sequences (30 promoters, 10 non-promoters; pooled over folds): {clean}. "
+        "Decontaminate the corpus against them (`scipt data decontaminate`) and pre-train again."
     )
     # evaluating the exported model on the same data: flagged above the metrics too
     assert main(["evaluate", str(out), "--data", str(path)]) == 0
@@ -589,3 +638,100 @@ def test_repeats_contradictions_and_a_test_set_inside_the_training_data_open_the
         "- **Test set not held out**: 3 of the 4 sequences of test.csv occur in the training data "
         "train.csv (either strand); the test scores include what the model was trained on.",
     ]
+
+
+# --- the final model: its progress, its section of the report, and its export last ---------------------
+def test_the_final_model_shows_its_progress(planted, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = [
+        *SMALL,
+        "--ensemble",
+        "2",
+        "--no-baselines",
+        "--no-kmer-stack",
+        "--no-cnn-stack",
+        "--max-epochs",
+        "1",
+    ]
+    assert main(["finetune", "promoter", "--train", str(planted[0]), "--out", str(out), *flags]) == 0
+    # two fine-tunes, nothing on top of them (scratch has no likelihood to fuse)
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    final = [line for line in shown if line.startswith("final model:")]
+    # each fine-tune is named as it starts, beside the count of those done (redraws in between depend
+    # on timing)
+    steps = {re.search(r"\| (\d/\d) \[.*, (fine-tune \d of \d)\]$", line).groups() for line in final[1:-1]}
+    assert {("0/2", "fine-tune 1 of 2"), ("1/2", "fine-tune 2 of 2")} <= steps
+    assert final[-1].startswith("final model: 100%|██████████| 2/2 [")
+    assert re.search(r"(fit/s|s/fit)\]$", final[-1].rstrip())  # no step named once all are done
+
+
+def test_a_report_without_folds_has_the_validation_metrics_and_sections_that_render(planted, tmp_path):
+    out = tmp_path / "run"
+    args = ["--train", str(planted[0]), "--test", str(planted[0]), "--ensemble", "1", "--no-baselines"]
+    assert main(["finetune", "promoter", *args, "--out", str(out), *SMALL, "--max-epochs", "1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    report = (out / "report.md").read_text().splitlines()
+    headings = [line for line in report if line.startswith("#")]
+    assert headings == [
+        "# Promoter prediction",
+        "## Exported model",
+        "### Likelihood fusion",
+        "### k-mer stacking",
+        "### CNN stacking",
+        "## Test set",
+        "## Plots",
+    ]
+    section = report.index("## Exported model")
+    assert report[section - 1] == "" and report[section - 2] != ""
+    assert report[section + 4] == (
+        "Validation on the fine-tune's early-stopping split (10% of the training data, held out of its fit): "
+        "6 sequences (3 promoters, 3 non-promoters). The fine-tunes stopped early on them, and any likelihood "
+        "fusion or stack below was fitted on them, so these figures are optimistic, not a held-out estimate "
+        "(`--folds` and `--test` give those):"
+    )
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    assert report[section + 8] == (
+        "| exported model (validation) | " + " | ".join(f"{m[f'val_{n}']:.3f}" for n in names) + " |"
+    )
+    # the line after the test set's table is apart from it, not a row of it
+    row = report.index(next(line for line in report if line.startswith("| final model |")))
+    assert report[row + 1] == "" and report[row + 2].startswith("The model was not pre-trained")
+
+
+def test_a_run_stopped_before_its_end_leaves_no_model_to_predict_with(planted, tmp_path, monkeypatch, capsys):
+    import sciPT.tasks.promoter_train as promoter
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a job killed while it measures sample efficiency
+
+    monkeypatch.setattr(promoter, "sample_efficiency", killed)
+    out = tmp_path / "run"
+    args = ["--train", str(planted[0]), "--label-fractions", "0.5", "--ensemble", "1", "--no-baselines"]
+    capsys.readouterr()
+    assert main(["finetune", "promoter", *args, "--out", str(out), *SMALL, "--max-epochs", "1"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "scipt: interrupted"
+    assert (out / "config.yaml").is_file() and not (out / "model").exists()
+    assert main(["predict", str(out), "--input", str(planted[0]), "--output", str(tmp_path / "p.csv")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scipt: error: {out}: no exported model: this finetune promoter run did not finish (the model is "
+        "written last); run it again with another --out"
+    ]
+
+    # a run that ends writes its report and metrics before its model
+    monkeypatch.undo()
+    written = []
+    export = promoter.export_classifier
+    monkeypatch.setattr(
+        promoter,
+        "export_classifier",
+        lambda run, *a: (
+            written.append(sorted(p.name for p in run.path.iterdir() if p.name[0] != ".")) or export(run, *a)
+        ),
+    )
+    done = tmp_path / "done"
+    assert (
+        main(["finetune", "promoter", *args[:2], *args[4:], "--out", str(done), *SMALL, "--max-epochs", "1"])
+        == 0
+    )
+    assert written == [["config.yaml", "metrics.json", "report.md"]]
+    assert (done / "model" / "model.safetensors").is_file()
