@@ -141,7 +141,9 @@ class SequenceEvaluation:
             "records": len(corpus.records),
             "residues": int(corpus.lengths.sum()),
             "mask_seed": seed,
-            "in_pretraining_corpus": float(
+            # the file itself (same SHA-256) is one the model was trained on; windows of it found in
+            # the corpus otherwise are the contamination_* figures below
+            "is_pretraining_file": float(
                 source.sha256 in {e.get("sha256") for e in exported.get("pretrained_on") or []}
             ),
         }
@@ -255,7 +257,7 @@ class SequenceEvaluation:
             ]
         if val_loss is not None:
             lines.append(f"Pre-training's own validation loss was {val_loss:.3f} nats.")
-        if metrics["in_pretraining_corpus"]:
+        if metrics["is_pretraining_file"]:
             lines += [
                 "",
                 "**This file is one the model was pre-trained on** (same SHA-256): the "

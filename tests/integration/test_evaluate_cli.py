@@ -96,7 +96,7 @@ def test_windows_cut_from_the_corpus_are_flagged_though_the_file_differs(dna, ca
     (d / "slice.fa").write_text(f">slice\n{cut}{new}\n")
     assert main(["evaluate", str(run), "--data", str(d / "slice.fa")]) == 0
     saved = json.loads((run / "evaluations/slice/metrics.json").read_text())
-    assert saved["in_pretraining_corpus"] == 0 and saved["windows"] == 5
+    assert saved["is_pretraining_file"] == 0 and saved["windows"] == 5
     assert (saved["contamination_verbatim"], saved["contamination_near"], saved["contamination_clean"]) == (
         3,
         3,
