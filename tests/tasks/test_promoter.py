@@ -186,6 +186,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
 
     class StandIn:
         fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
+        validation = (np.array([1, 0]), np.array([0.9, 0.1]))  # its early-stopping split
 
         def __init__(self, good: bool):
             self.good = good
