@@ -3,13 +3,15 @@
 A surrogate's data are rows of dimensionless numbers: the Reynolds number ``Re``, the Prandtl
 number ``Pr``, the Nusselt number ``Nu`` and optional geometric ratios (``e_Dh``: rib height over
 hydraulic diameter, ``AR``: channel aspect ratio, ...). A user's CSV names them in its header;
-a unit may follow the name in brackets (``Nu [-]``) and must then be dimensionless. Every value
-must be a finite positive number inside the physical range of its variable (``Re`` in 1-1e9,
-``Pr`` in 1e-3-1e5, ``Nu`` in 1e-2-1e5); a value below its range gets a hint that the column may
-be scaled (digitised figures often plot ``Re x 1e-4``). Any other column whose values are all numbers
-is a geometric ratio, one whose values are mostly text a label (kept, not used); a column of numbers
-with a few words in it is refused at its first word, as a mistyped ratio would otherwise leave the law
-without a word. Commas separate the fields, or tabs or semicolons where the header has no comma.
+a unit may follow the name in brackets (``Nu [-]``) and must then be dimensionless. White space
+around a name is dropped; a column without a name, or two columns with one name (case aside, so
+``Re`` and ``re``), are refused, naming the columns. Every value must be a finite positive number
+inside the physical range of its variable (``Re`` in 1-1e9, ``Pr`` in 1e-3-1e5, ``Nu`` in
+1e-2-1e5); a value below its range gets a hint that the column may be scaled (digitised figures
+often plot ``Re x 1e-4``). Any other column whose values are all numbers is a geometric ratio, one
+whose values are mostly text a label (kept, not used); a column of numbers with a few words in it is
+refused at its first word, as a mistyped ratio would otherwise leave the law without a word. Commas
+separate the fields, or tabs or semicolons where the header has no comma.
 
 The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
 axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
@@ -111,8 +113,17 @@ class Points:
         )
 
 
-def _split_header(name: str, path: Path) -> str:
-    """``"Nu [-]"`` -> ``"Nu"``; a unit that is not dimensionless is an error."""
+def _split_header(name: str, column: int, path: Path) -> str:
+    """``"Nu [-]"`` -> ``"Nu"`` (white space around the name dropped, as a spreadsheet's
+    ``"Re, Pr, Nu"`` means ``Re``, ``Pr``, ``Nu``); a unit that is not dimensionless, or no name,
+    is an error naming the 1-based ``column``."""
+    if not name.strip():
+        # pandas' to_csv writes its index under an empty name: the usual way to get here
+        hint = " (an index written by pandas has none: save with index=False)" if column == 1 else ""
+        raise DataError(
+            f"{path}: column {column} of the header has no name; expected Re, Pr, Nu or a "
+            f"geometric ratio{hint}"
+        )
     m = _re.fullmatch(r"\s*([^\[\(]+?)\s*(?:[\[\(]\s*([^\]\)]*?)\s*[\]\)])?\s*", name)
     if not m:
         raise DataError(f"{path}: cannot read column name {name!r}")
@@ -164,8 +175,9 @@ def read_points(
             model's ratios: ``"the model"``).
 
     Raises:
-        DataError: missing file or column, a unit that is not dimensionless, a value that is not a
-            positive number in its physical range (naming the line), or no rows.
+        DataError: missing file or column, a column without a name or named twice, a unit that
+            is not dimensionless, a value that is not a positive number in its physical range
+            (naming the line), or no rows.
     """
     path = Path(path)
     if not path.is_file():
@@ -180,8 +192,18 @@ def read_points(
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
-    header = [_split_header(h, path) for h in rows[0]]
-    lookup = {h.lower(): i for i, h in enumerate(header)}
+    header = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
+    lookup: dict[str, int] = {}
+    for i, h in enumerate(header):
+        # one name for two columns would leave the reader to pick one copy without a word
+        first = lookup.setdefault(h.lower(), i)
+        if first != i:
+            a, b = rows[0][first].strip(), rows[0][i].strip()
+            where = f"{first + 1} and {i + 1}" if a == b else f"{first + 1} ('{a}') and {i + 1} ('{b}')"
+            raise DataError(
+                f"{path}: column '{header[first]}' is named twice in the header (columns {where}); "
+                "expected each column once"
+            )
     need = ["Re", "Pr", "Nu"] if require_nu or "nu" in lookup else ["Re", "Pr"]
     for name in need:
         if name.lower() not in lookup:

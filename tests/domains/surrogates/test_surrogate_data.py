@@ -77,6 +77,45 @@ def test_tab_and_semicolon_separated_files_are_read(write_csv, delimiter):
     assert pts.groups["e_Dh"].tolist() == [0.1]
 
 
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (
+            "Re,Pr,Nu,Re",
+            "column 'Re' is named twice in the header (columns 1 and 4); expected each column once",
+        ),
+        (
+            "Re,Pr,Nu [-],nu",
+            "column 'Nu' is named twice in the header (columns 3 ('Nu [-]') and 4 ('nu')); "
+            "expected each column once",
+        ),
+        (
+            "series,Re,Pr,Nu,series",
+            "column 'series' is named twice in the header (columns 1 and 5); expected each column once",
+        ),
+        ("Re,Pr,,Nu", "column 3 of the header has no name; expected Re, Pr, Nu or a geometric ratio"),
+        ("Re,Pr,Nu, ", "column 4 of the header has no name; expected Re, Pr, Nu or a geometric ratio"),
+        (
+            ",Re,Pr,Nu",
+            "column 1 of the header has no name; expected Re, Pr, Nu or a geometric ratio (an index "
+            "written by pandas has none: save with index=False)",
+        ),
+    ],
+)
+def test_a_header_naming_a_column_twice_or_not_at_all_is_refused(write_csv, header, message):
+    fields = header.count(",") + 1
+    path = write_csv("head.csv", header, ",".join(["2e4", "0.7", "190", "1", "2"][:fields]))
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_white_space_around_column_names_is_dropped(write_csv):
+    pts = read_points(write_csv("spaced.csv", " Re , Pr,Nu [-] ,\te_Dh", "2e4, 0.7 ,190,0.1"))
+    assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == ([2e4], [0.7], [190])
+    assert pts.groups["e_Dh"].tolist() == [0.1]
+
+
 def test_scaled_reynolds_number_gets_a_hint(write_csv):
     path = write_csv("scaled.csv", "Re,Pr,Nu", "0.5,0.7,232")
     with pytest.raises(DataError, match=r"\(is the column scaled, e.g. Re x 1e-4\?\)"):
