@@ -188,6 +188,14 @@ def _run_export(args: argparse.Namespace) -> int:
     return export_run(args)
 
 
+def positive_steps(text: str) -> int:
+    """The argparse type of a demo's ``--max-steps``: refused here, for every demo (a demo read 0
+    as its own length, and a negative count went through)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {text}")
+    return int(text)
+
+
 def _add_demo(sub, rest: list[str] | None) -> None:
     names = [*tasks.names(), *(n for n in domains.names() if n not in tasks.names())]
     p = sub.add_parser(
@@ -199,12 +207,6 @@ def _add_demo(sub, rest: list[str] | None) -> None:
         "name", nargs="?", default="dna", choices=names, help="which plugin's demonstration (default: dna)"
     )
     p.add_argument("--out", help="run directory (default: runs/demo-NAME-<time>)")
-
-    def positive_steps(text: str) -> int:
-        # refused here, for every demo: a demo read 0 as its own length, and a negative went through
-        if not text.strip().isdigit() or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {text}")
-        return int(text)
 
     p.add_argument(
         "--max-steps",

@@ -264,7 +264,7 @@ def against_naive(name: str, increase: float, naive_increase: float, relative: f
 
 def steps_note(max_steps: int | None) -> str:
     """The report's warning that ``--max-steps`` changed the demo's length ("" if it did not)."""
-    if not max_steps:  # as demo() reads it: 0 is the default length
+    if max_steps is None:  # the demo's own length
         return ""
     if max_steps < min(PRETRAIN_STEPS, FINETUNE_STEPS):
         than = "fewer than"

@@ -417,6 +417,11 @@ class SurrogateTask(Task):
         return predict_run(run, args)
 
     def demo(self, args: argparse.Namespace) -> RunDir:
+        if getattr(args, "max_steps", None) is not None:
+            # accepted in silence, the run would look as if it had been shortened
+            raise ConfigError(
+                "--max-steps: not used by the surrogate demo, closed-form fits with no training steps"
+            )
         from sciPT.domains.surrogates.demo import run_demo
 
         return run_demo(args.out or "runs/demo-surrogate", command=command_line())

@@ -86,6 +86,27 @@ def test_missing_column_exits_2(files, capsys):
     )
 
 
+def test_a_column_named_twice_stops_finetune_evaluate_and_predict(files, capsys):
+    """The last copy used to win without a word: a stray "Re" column of ones set every Re to 1."""
+    (files / "dup.csv").write_text("Re,Pr,Nu,Re\n36460,0.7,232.4,1\n51858,0.7,276.7,1\n")
+    message = (
+        f"scipt: error: {files / 'dup.csv'}: column 'Re' is named twice in the header (columns 1 and 4); "
+        "expected each column once\n"
+    )
+    dup, out = str(files / "dup.csv"), files / "run"
+    assert main(["finetune", "surrogate", "--train", dup, "--out", str(files / "r")]) == 2
+    assert capsys.readouterr().err == message
+    assert not (files / "r").exists()
+    assert main(["finetune", "surrogate", "--train", str(files / "train.csv"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", dup]) == 2
+    assert capsys.readouterr().err == message
+    predicted = files / "p.csv"
+    assert main(["predict", str(out), "--input", dup, "--output", str(predicted)]) == 2
+    assert capsys.readouterr().err == message
+    assert not predicted.exists() and not (out / "evaluations").exists()
+
+
 def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):
     out = files / "run"
     (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,2\n8e4,0.7,450,4\n")
@@ -194,4 +215,28 @@ def test_pretrain_surrogates_refuses_the_training_flags_it_would_ignore(files, c
     out = files / "prior"
     assert main(["pretrain", "surrogates", "--out", str(out), *flags]) == 2
     assert capsys.readouterr().err == f"scipt: error: {message}\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["dna", "surrogate"])
+@pytest.mark.parametrize("steps", ["0", "-1", "ten"])
+def test_a_demo_refuses_a_step_count_that_is_not_positive_before_it_starts(tmp_path, capsys, name, steps):
+    """``--max-steps 0`` ran the DNA demo's own 300 steps, and -1 went through, without a word."""
+    out = tmp_path / "demo"
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", name, "--max-steps", steps, "--out", str(out)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"scipt demo: error: argument --max-steps: expected a positive number of steps, got {steps}; "
+        "'scipt demo --help' lists the options\n"
+    )
+    assert not out.exists()
+
+
+def test_the_surrogate_demo_refuses_a_step_count_it_would_ignore(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "surrogate", "--max-steps", "5", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "scipt: error: --max-steps: not used by the surrogate demo, closed-form fits with no training steps\n"
+    )
     assert not out.exists()
