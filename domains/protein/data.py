@@ -8,11 +8,18 @@ is an error naming the file, the record and the position.
 
 ``X`` is the unknown residue: curation's ``max_n_run`` counts runs of ``X``, so of ``B``, ``Z`` and
 ``J`` too (read as ``X``, they name no one residue), never of ``U`` or ``O``.
+
+Every nucleotide letter (``A``, ``C``, ``G``, ``T``, ``U``, ``N``) is also an amino acid, so a DNA or
+RNA FASTA passes these rules. :func:`refuse_nucleotides` stops a pre-training corpus whose first
+residues are almost all nucleotide letters (over 90 %; about a quarter in a proteome).
 """
 
 from __future__ import annotations
 
-from sciPT.sequences import Corpus, SequenceSpec
+from pathlib import Path
+
+from sciPT.errors import DataError
+from sciPT.sequences import Corpus, SequenceSpec, open_text
 from sciPT.tokenizers import Alphabet
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
@@ -30,3 +37,37 @@ ECOLI_PROTEOME = "data_recipes/protein/ecoli_k12_proteome.faa.gz"
 
 def read_proteins(paths: list[str]) -> Corpus:
     return Corpus(list(paths), PROTEIN_SPEC)
+
+
+NUCLEOTIDES = "ACGTUN"
+NUCLEOTIDE_LIMIT = 0.9
+# the letters' share settles within a few thousand residues; reading a whole genome to say so would
+# cost as much as the run's own first read, on every shard
+SAMPLE_RESIDUES = 100_000
+# a few short peptides can be all G/A/S repeats (silk); below this a file is not judged
+MIN_RESIDUES = 100
+
+
+def refuse_nucleotides(paths: list[str] | list[Path]) -> None:
+    """A one-line :class:`DataError` for the first of ``paths`` whose first ``SAMPLE_RESIDUES``
+    residues are more than ``NUCLEOTIDE_LIMIT`` nucleotide letters: a DNA corpus passed as protein.
+    A missing file is left to the reader, which says so."""
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue
+        residues = nucleotides = 0
+        header, line_start = False, True
+        with open_text(path) as handle:
+            # in pieces: a genome saved unwrapped is one line of hundreds of megabytes
+            while residues < SAMPLE_RESIDUES and (piece := handle.readline(1 << 16)):
+                header = piece.startswith(">") if line_start else header
+                line_start = piece.endswith("\n")
+                if not header:
+                    text = piece.upper()
+                    residues += sum(c.isalpha() for c in text)
+                    nucleotides += sum(text.count(c) for c in NUCLEOTIDES)
+        if residues >= MIN_RESIDUES and nucleotides > NUCLEOTIDE_LIMIT * residues:
+            raise DataError(
+                f"{path}: reads as nucleotides ({100 * nucleotides / residues:.0f} % A/C/G/T/U/N), not "
+                "protein: is this the DNA corpus? (pretrain dna reads it)"
+            )

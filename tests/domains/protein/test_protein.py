@@ -1,8 +1,8 @@
 import pytest
 
-from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins
+from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins, refuse_nucleotides
 from sciPT.domains.protein.tokenizer import protein_tokenizer
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, DataError
 from sciPT.registry import domains
 from sciPT.sequence_config import TokenizerConfig
 
@@ -58,3 +58,41 @@ def test_dedup_help_says_strands_are_dna_only(capsys, monkeypatch):
         "near: k-mer length of the similarity (DNA: canonical k-mers, so either strand; proteins: "
         "k-mers as read). (default: 12)"
     )
+
+
+# 176 of 180 residues A/C/G/T/N, soft-masked in part: a DNA FASTA, whose letters are all amino acids too
+DNA = ">chr1 soft-masked\n" + "acgt" * 10 + "ACGTN" * 24 + "ACGT" * 4 + "\n>chr2\n" + "MKLV\n"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_dna_corpus_is_refused_as_protein(tmp_path, streaming):
+    path = tmp_path / "genome.fa"
+    path.write_text(DNA)
+    protein = domains.get("protein")
+    cfg = protein.presets()["tiny"]()
+    cfg.data.paths, cfg.data.streaming = [str(path)], streaming
+    with pytest.raises(DataError) as err:
+        protein.build_pretraining(cfg)
+    assert str(err.value) == (
+        f"{path}: reads as nucleotides (98 % A/C/G/T/U/N), not protein: is this the DNA corpus? "
+        "(pretrain dna reads it)"
+    )
+
+
+def test_pretrain_protein_on_a_dna_file_exits_2_before_the_run_starts(tmp_path, capsys):
+    from sciPT.cli import main
+
+    (tmp_path / "genome.fa").write_text(DNA)
+    out = tmp_path / "run"
+    assert main(["pretrain", "protein", "--data", str(tmp_path / "genome.fa"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {tmp_path / 'genome.fa'}: reads as nucleotides (98 % A/C/G/T/U/N), not protein: "
+        "is this the DNA corpus? (pretrain dna reads it)\n"
+    )
+    assert not out.exists()
+
+
+def test_proteins_and_a_few_nucleotide_like_peptides_are_not_taken_for_dna(tmp_path, repo):
+    peptides = tmp_path / "silk.fa"
+    peptides.write_text(">silk\n" + "GAGAGS" * 10 + "\n")  # all but S nucleotide letters, but 60 residues
+    refuse_nucleotides([repo / ECOLI_PROTEOME, peptides, tmp_path / "missing.fa"])
