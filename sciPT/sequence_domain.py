@@ -112,6 +112,10 @@ class SequenceDomain(SequenceEvaluation, Domain):
             tokenizer.normal_ids,
         )
 
+    def check_corpus(self, paths: list[str]) -> None:
+        """Refuse a pre-training corpus before anything is read, cached or written (a domain's
+        hook; the default accepts any file its reader accepts)."""
+
     def build_pretraining(self, cfg: SequencePretrainConfig) -> PretrainSetup:
         tokenizer = self.tokenizer(cfg.tokenizer)
         n_tokens = tokenizer.n_tokens(cfg.data.window)
@@ -135,6 +139,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
         options = CurationOptions.of(cfg.data)
         options.check(self.spec.alphabet.n_core)
         paths = [str(p) for p in expand_shards(cfg.data.paths, FASTA_SUFFIXES, "FASTA files")]
+        self.check_corpus(paths)
         if use_streaming(cfg.data.streaming, cfg.data.paths):
             train, val, provenance, report = self._sharded_data(cfg, paths, options)
         else:

@@ -24,15 +24,9 @@ class ProteinDomain(SequenceDomain):
     def tokenizer(self, cfg):
         return protein_tokenizer(cfg)
 
-    # both ways of reading a corpus, after the configuration's checks and before anything is read
-    # or cached: a DNA FASTA holds only letters that are amino acids too, so the reader takes it
-    def _whole_data(self, cfg, paths, options):
+    def check_corpus(self, paths):
+        # a DNA FASTA holds only letters that are amino acids too, so the reader would take it
         refuse_nucleotides(paths)
-        return super()._whole_data(cfg, paths, options)
-
-    def _sharded_data(self, cfg, paths, options):
-        refuse_nucleotides(paths)
-        return super()._sharded_data(cfg, paths, options)
 
 
 domain = ProteinDomain()
