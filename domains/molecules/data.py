@@ -31,6 +31,7 @@ Bad input raises :class:`sciPT.errors.DataError` with one line naming the file a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -244,6 +245,14 @@ def atoms_to_frame(
         raise DataError(f"{source}: non-finite coordinates (atom {bad[0]})")
     if len(atoms) == 0:
         raise DataError(f"{source}: no atoms")
+    numbers = np.asarray(atoms.numbers, dtype=np.int64)
+    # ASE reads the dummy species 'X' as atomic number 0; the model would refuse it later, naming
+    # its element table rather than the file
+    bad = np.flatnonzero((numbers < 1) | (numbers >= len(chemical_symbols)))
+    if bad.size:
+        z = int(numbers[bad[0]])
+        what = f"'{chemical_symbols[z]}'" if z == 0 else f"atomic number {z}"
+        raise DataError(f"{source}: atom {bad[0]}: {what} is not a chemical element")
     cell = np.asarray(atoms.cell.array, dtype=np.float64) * factors["length"]
     pbc = {
         "auto": np.asarray(atoms.pbc, dtype=bool),
@@ -265,7 +274,7 @@ def atoms_to_frame(
             "others, or make pbc False along an axis without one)"
         )
     frame = Frame(
-        numbers=np.asarray(atoms.numbers, dtype=np.int64),
+        numbers=numbers,
         positions=positions,
         cell=cell,
         pbc=pbc,
@@ -297,13 +306,33 @@ def atoms_to_frame(
                 value = voigt_6_to_full_3x3_stress(value)
             value = value.reshape(shape)
         except (TypeError, ValueError):
-            raise DataError(
-                f"{source}: {name} key '{key}' holds {np.shape(value)} values, expected shape {shape}"
-            ) from None
+            raise _not_numbers(source, name, key, value, shape) from None
         if not np.isfinite(value).all():
             raise DataError(f"{source}: non-finite {name} under key '{key}'")
         setattr(frame, name, float(value) * factors[name] if name == "energy" else value * factors[name])
     return frame
+
+
+def _number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _not_numbers(source: str, name: str, key: str, value, shape: tuple) -> DataError:
+    """The refusal of a label that is not numbers of ``shape`` (ASE keeps ``energy=abc`` as text)."""
+    expected = "a number" if shape == () else f"numbers of shape {shape}"
+    if isinstance(value, str):
+        return DataError(f"{source}: {name} key '{key}' is {value!r}, expected {expected}")
+    try:
+        text = [v for v in np.asarray(value).ravel() if not _number(v)]
+    except (TypeError, ValueError):  # a ragged nesting: its shape is what is wrong
+        text = []
+    if text:
+        return DataError(f"{source}: {name} key '{key}' holds {str(text[0])!r}, expected {expected}")
+    return DataError(f"{source}: {name} key '{key}' holds {np.shape(value)} values, expected shape {shape}")
 
 
 def require_forces(frames: list[Frame]) -> None:
@@ -339,7 +368,8 @@ def head_name(cfg: MoleculeDataConfig) -> str:
         return "default"
     path = resolve_data_path(cfg.paths[0])
     if path.suffix.lower() in (".xyz", ".extxyz") and path.is_file():
-        label = read(path, index=0).info.get("head")
+        # read_structures' checks: a malformed file is refused here in the words it would meet there
+        label = read_images(path, cfg.paths[0], 0).info.get("head")
         if isinstance(label, str) and label.strip():
             return label.strip()
     stem = Path(cfg.paths[0].rstrip("/")).stem  # a file's stem, or a folder of shards' name
@@ -379,6 +409,66 @@ def read_frames(
     return frames
 
 
+def _species_column(comment: str) -> int:
+    """The column of an extended XYZ frame's atom lines that holds the species (0 in plain XYZ)."""
+    found = re.search(r'Properties=("?)([^"\s]+)\1', comment)
+    fields = found.group(2).split(":") if found else []
+    column = 0
+    for name, _, count in zip(fields[::3], fields[1::3], fields[2::3]):
+        if name == "species":
+            return column
+        column += int(count) if count.isdigit() else 1
+    return 0
+
+
+def find_species(lines: Iterable[str], symbol: str) -> tuple[int, int] | None:
+    """``(frame, atom)`` of the first atom of XYZ text ``lines`` whose species is ``symbol``, or
+    ``None`` (no such atom, or text that is not XYZ)."""
+    lines = iter(lines)
+    frame = 0
+    for header in lines:
+        if not header.strip():
+            continue
+        try:
+            count = int(header.split()[0])
+        except ValueError:
+            return None
+        column = _species_column(next(lines, ""))
+        for atom in range(count):
+            fields = next(lines, "").split()
+            if column < len(fields) and fields[column] == symbol:
+                return frame, atom
+        frame += 1
+    return None
+
+
+def unknown_species(err: Exception) -> str | None:
+    """The species ASE failed to look up when ``err`` is its ``KeyError('Q')`` (its extended XYZ
+    reader raises one for a symbol that is no element), else ``None``."""
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return None
+
+
+def read_images(resolved: Path, name: str | Path, index):
+    """``ase.io.read(resolved, index=index)``, or one line naming the file ``name`` when ASE cannot
+    read it (and the frame and atom when its species is no element)."""
+    try:
+        return read(resolved, index=index)
+    except Exception as err:  # ASE raises many types for a malformed file
+        symbol = unknown_species(err)
+        if symbol is not None and resolved.suffix.lower() in (".xyz", ".extxyz"):
+            # only on failure: the file is walked again to say where the symbol is
+            with open(resolved, encoding="utf-8", errors="replace") as lines:
+                where = find_species(lines, symbol)
+            if where is not None:
+                raise DataError(
+                    f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
+                ) from None
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{name}: not a readable structure file ({message})") from None
+
+
 def read_structures(
     path: str | Path,
     cfg: MoleculeDataConfig | None = None,
@@ -398,11 +488,7 @@ def read_structures(
         return frames, None
     factors = unit_factors(cfg)
     index = ":" if cfg.max_frames is None else f":{cfg.max_frames}"
-    try:
-        images = read(resolved, index=index)
-    except Exception as err:  # ASE raises many types for a malformed file
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: not a readable structure file ({message})") from None
+    images = read_images(resolved, path, index)
     if not images:
         raise DataError(f"{path}: no frames")
     frames = [

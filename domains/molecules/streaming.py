@@ -56,10 +56,12 @@ from sciPT.streaming import RankSharded, Shards, expand_shards, rank_seed
 from .data import (
     MoleculeDataConfig,
     atoms_to_frame,
+    find_species,
     missing_forces_note,
     read_frames,
     require_forces,
     unit_factors,
+    unknown_species,
 )
 from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
 from .graphs import frame_to_graph
@@ -135,6 +137,10 @@ def read_frame_at(
     try:
         structure = read(io.StringIO(text), index=0, format="extxyz")
     except Exception as err:  # ASE raises many types for a malformed frame
+        symbol = unknown_species(err)
+        where = find_species(text.splitlines(), symbol) if symbol is not None else None
+        if where is not None:
+            raise DataError(f"{source}: atom {where[1]}: {symbol!r} is not a chemical element") from None
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(f"{source}: not a readable extended XYZ frame ({message})") from None
     return atoms_to_frame(structure, source, cfg, labelled=labelled, factors=factors)

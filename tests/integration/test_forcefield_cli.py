@@ -2,6 +2,7 @@
 inputs of each, through the command line."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +323,73 @@ def test_bad_training_frames(runs, tmp_path, capsys, make):
     assert code == 2
     assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
     assert not out.exists()
+
+
+def _lines(path):
+    write(path, _frames())
+    return path.read_text().splitlines(keepends=True)
+
+
+def empty_file(path):
+    path.write_text("")
+    return f"not a readable structure file (Empty file: {path})"
+
+
+def not_xyz(path):
+    path.write_text("not xyz\nhello\n")
+    return (
+        "not a readable structure file (ase.io.extxyz: Expected xyz header but got: invalid literal "
+        "for int() with base 10: 'not xyz\\n')"
+    )
+
+
+def fewer_atoms_than_rows(path):
+    lines = _lines(path)
+    lines[17] = "14\n"  # frame 1 declares 14 of its 15 atoms: its last row is read as a count
+    path.write_text("".join(lines))
+    return (
+        "not a readable structure file (ase.io.extxyz: Expected xyz header but got: invalid literal "
+        f"for int() with base 10: {lines[33]!r})"
+    )
+
+
+def energy_as_text(path):
+    lines = _lines(path)
+    lines[18] = re.sub(r"energy=\S+", "energy=abc", lines[18])
+    path.write_text("".join(lines))
+    return "frame 1: energy key 'energy' is 'abc', expected a number"
+
+
+def species(symbol):
+    def make(path):
+        lines = _lines(path)
+        lines[20] = symbol + " " + lines[20].split(maxsplit=1)[1]  # frame 1, atom 1
+        path.write_text("".join(lines))
+        return f"frame 1: atom 1: '{symbol}' is not a chemical element"
+
+    make.__name__ = f"species_{symbol}"
+    return make
+
+
+@pytest.mark.parametrize(
+    "make", [empty_file, not_xyz, fewer_atoms_than_rows, energy_as_text, species("X"), species("Q")]
+)
+def test_bad_training_files_are_refused_as_validation_files_are(tmp_path, capsys, make):
+    """--train reads its first frame for the head's name before the frames are read: a file ASE
+    cannot read is refused there in the same words as through --val."""
+    bad, good = tmp_path / "bad.xyz", tmp_path / "good.xyz"
+    expected = make(bad)
+    write(good, _frames())
+    out = tmp_path / "run"
+    for files in (["--train", str(bad)], ["--train", str(good), "--val", str(bad)]):
+        assert (
+            main(
+                ["finetune", "forcefield", "--preset", "tiny", "--max-steps", "1", *files, "--out", str(out)]
+            )
+            == 2
+        )
+        assert capsys.readouterr().err.strip() == f"scipt: error: {bad}: {expected}"
+        assert not out.exists()
 
 
 def test_a_frame_without_the_declared_forces_key(runs, data, tmp_path, capsys):

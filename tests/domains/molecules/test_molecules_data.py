@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.neighborlist import primitive_neighbor_list
 
 from sciPT.domains.molecules.data import (
     Frame,
     MoleculeDataConfig,
+    atoms_to_frame,
     head_name,
     read_frames,
     read_smiles,
@@ -393,6 +395,65 @@ def test_missing_file(tmp_path):
 def test_a_file_ase_cannot_read(tmp_path):
     path = write(tmp_path, "junk.xyz", "this is not\nan xyz file\n")
     assert error(read_frames, str(path)).startswith(f"{path}: not a readable structure file (")
+
+
+PAIR = 'Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\nH 0.0 0.0 0.0 0.1 0.0 0.0\n'
+
+
+def test_a_label_that_is_text_is_not_a_number(tmp_path):
+    path = write(tmp_path, "text.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n" * 2)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace("energy=-1.0", "energy=-1.0 level=PBE")
+    lines[5] = lines[5].replace("energy=-1.0", "energy=abc")
+    path.write_text("".join(lines))
+    assert (
+        error(read_frames, str(path)) == f"{path}: frame 1: energy key 'energy' is 'abc', expected a number"
+    )
+    assert error(read_frames, str(path), MoleculeDataConfig(forces_key="level")) == (
+        f"{path}: frame 0: forces key 'level' is 'PBE', expected numbers of shape (2, 3)"
+    )
+    # a label of numbers in the wrong shape keeps its message
+    assert error(read_frames, str(path), MoleculeDataConfig(energy_key="forces", max_frames=1)) == (
+        f"{path}: frame 0: energy key 'forces' holds (2, 3) values, expected shape ()"
+    )
+    atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]], info={"energy": ["-1.0", "oops"]})
+    assert error(atoms_to_frame, atoms, "atoms", MoleculeDataConfig(forces_key=None)) == (
+        "atoms: energy key 'energy' holds 'oops', expected a number"
+    )
+
+
+@pytest.mark.parametrize("symbol", ["X", "Q", "Xx"])
+def test_a_species_that_is_no_element_is_named_with_its_frame_and_atom(tmp_path, symbol):
+    """ASE reads 'X' as the dummy atom (number 0) and refuses the others itself: either way the
+    file, frame and atom are named, also when the species is not the first column."""
+    path = write(
+        tmp_path,
+        "species.xyz",
+        f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n"
+        '2\nProperties=pos:R:3:species:S:1:forces:R:3 energy=-1.0 pbc="F F F"\n'
+        f"0.0 0.0 0.0 H 0.1 0.0 0.0\n0.0 0.0 0.74 {symbol} -0.1 0.0 0.0\n",
+    )
+    expected = f"{path}: frame 1: atom 1: '{symbol}' is not a chemical element"
+    assert error(read_frames, str(path)) == expected
+    assert error(read_frames, str(path), labelled=False) == expected
+
+
+@pytest.mark.parametrize(
+    "text, ase_says",
+    [
+        ("", "Empty file: {path}"),
+        ("not xyz\nhello\n", "ase.io.extxyz: Expected xyz header but got: invalid literal for int() with base 10: 'not xyz\\n'"),
+        # frame 1 declares one atom of its two rows: its second row is read as frame 2's count
+        (f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n1\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n",
+         "ase.io.extxyz: Expected xyz header but got: invalid literal for int() with base 10: "
+         "'H 0.0 0.0 0.74 -0.1 0.0 0.0\\n'"),
+    ],
+)  # fmt: skip
+def test_the_head_of_an_unreadable_file_is_refused_as_its_frames_are(tmp_path, text, ase_says):
+    path = write(tmp_path, "bad.xyz", text)
+    expected = f"{path}: not a readable structure file ({ase_says.format(path=path)})"
+    assert error(head_name, MoleculeDataConfig(paths=[str(path)])) == expected
+    assert error(read_frames, str(path)) == expected
 
 
 def test_the_head_is_named_by_the_flag_then_the_frames_then_the_file(shipped, tmp_path):

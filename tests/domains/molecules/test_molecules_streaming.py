@@ -60,6 +60,18 @@ def test_a_frame_read_by_offset_is_the_frame_ase_reads(shards):
         assert frame.energy == whole[k].energy and frame.source == f"{shards[1]}: frame {k}"
 
 
+@pytest.mark.parametrize("symbol", ["X", "Q"])
+def test_a_streamed_species_that_is_no_element_is_named_with_its_frame_and_atom(shards, symbol):
+    lines = shards[1].read_text().splitlines(keepends=True)
+    lines[11 * 7 + 2 + 4] = symbol + lines[11 * 7 + 2 + 4][1:]  # frame 7, atom 4 (an H)
+    shards[1].write_text("".join(lines))
+    offsets, _ = frame_index(shards[1])
+    cfg = MoleculeDataConfig()
+    with pytest.raises(DataError) as err:
+        read_frame_at(shards[1], int(offsets[7]), 9, 7, cfg, unit_factors(cfg), True)
+    assert str(err.value) == f"{shards[1]}: frame 7: atom 4: '{symbol}' is not a chemical element"
+
+
 def test_a_bad_count_line_and_a_compressed_shard_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
     bad = tmp_path / "bad.xyz"
