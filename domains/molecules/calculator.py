@@ -53,6 +53,42 @@ from .references import check_elements
 _DTYPES = {"float32": "float32", "float64": "float64", torch.float32: "float32", torch.float64: "float64"}
 
 
+def torch_device(device: str | torch.device, key: str = "--device") -> torch.device:
+    """``device`` as a torch device this machine can run on, or a one-line
+    :class:`sciPT.errors.ConfigError` naming ``key`` (a flag, ``--device``, or a setting, ``device``):
+    torch refuses a bad name, or CUDA in a CPU build, with a traceback, and only once the model
+    moves there."""
+    flag = key.startswith("--")
+    named, cpu = (f"{key} {device}", f"{key} cpu") if flag else (f"{key} {str(device)!r}", f"{key} 'cpu'")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{named}: not a torch device (expected cpu, cuda, cuda:N, ...)") from None
+    if parsed.type == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            raise ConfigError(f"{named}: this torch build has no CUDA (a CPU build); use {cpu}")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError(f"{named}: this machine has no CUDA device torch can see; use {cpu}")
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(
+                f"{named}: this machine has {count} CUDA device{'s' if count > 1 else ''} "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{named}: MPS is not available on this machine; use {cpu}")
+    elif parsed.type == "meta":
+        raise ConfigError(f"{named}: meta tensors hold no values, a model cannot run there; use {cpu}")
+    elif parsed.type != "cpu":
+        try:
+            torch.empty(0, device=parsed)
+        except Exception as err:  # each backend fails in its own way
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"{named}: not available on this machine ({message})") from None
+    return parsed
+
+
 def load_potential(
     model_dir,
     device: str | torch.device = "cpu",
@@ -62,6 +98,7 @@ def load_potential(
     """The exported potential of ``model_dir`` (a run or its ``model/``), in eval mode on
     ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given,
     predicting with head ``head`` (default: the newest)."""
+    device = torch_device(device, "device")  # before the model loads: a typo costs nothing
     potential = from_pretrained(model_dir, domain="molecules").model
     if head is not None:  # before any conversion: a typo is reported at once
         potential.check_head(head)
@@ -99,7 +136,7 @@ class SciPTCalculator(Calculator):
     ):
         super().__init__(**kwargs)
         self.model_dir = model_dir
-        self.device = torch.device(device)
+        self.device = torch_device(device, "device")
         self.model = load_potential(model_dir, self.device, dtype, head)
         self.head = self.model.head
         self.cutoff = float(self.model.cfg.cutoff)

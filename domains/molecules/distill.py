@@ -63,6 +63,8 @@ from sciPT import io
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.files import resolve_data_path
 
+from .calculator import torch_device
+
 FORMAT_VERSION = 1  # part of the cache key: bump when the frames a setting gives could change
 TEACHERS = {"sevenn": "sevenn:MODEL (e.g. sevenn:SevenNet-0)"}
 _SEVENN_NAMES = {"sevennet-0": "7net-0"}  # sevenn's own short names for the public models
@@ -133,6 +135,7 @@ def validate(cfg: DistillConfig) -> None:
     for key, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{key}: expected {expected}, got {getattr(cfg, key.split('.')[1])}")
+    torch_device(cfg.device, "distill.device")
 
 
 def load_teacher(name: str, device: str = "cpu"):

@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - older ASE
 
 from sciPT.errors import ConfigError, UserError
 
-from .calculator import SciPTCalculator
+from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
 from .graphs import frame_to_graph
 from .references import check_elements
@@ -292,6 +292,7 @@ def run_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     settings.validate()
+    torch_device(args.device)
     engine, resume = getattr(args, "engine", "ase"), getattr(args, "resume", False)
     # decided before the model loads: a refusal, or nothing to do, costs nothing
     if not check_output(args.output, resume):

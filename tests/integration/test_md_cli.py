@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
@@ -200,3 +201,23 @@ def test_an_error_during_the_run_keeps_the_partial_too(run, tmp_path, capsys, mo
         "continues it"
     )
     assert [f.info["step"] for f in read(f"{out}.partial", index=":", format="extxyz")] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "device, said",
+    [
+        ("gpu0", "--device gpu0: not a torch device (expected cpu, cuda, cuda:N, ...)"),
+        ("cuda", "--device cuda: this torch build has no CUDA (a CPU build); use --device cpu"),
+    ],
+)
+def test_a_device_torch_cannot_use_is_refused_before_anything_loads(
+    tmp_path, capsys, monkeypatch, device, said
+):
+    """torch would raise its traceback only when the model moves; the run named here does not even
+    exist: the device is checked first."""
+    monkeypatch.setattr(torch.version, "cuda", None)  # a CPU build, on any machine
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    out = tmp_path / "traj.xyz"
+    assert main(md(tmp_path / "no-run", out, 4, "--device", device)) == 2
+    assert capsys.readouterr().err.strip() == f"scipt: error: {said}"
+    assert not out.exists() and not (tmp_path / "traj.xyz.partial").exists()

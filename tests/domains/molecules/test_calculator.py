@@ -9,10 +9,10 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
-from sciPT.domains.molecules.calculator import SciPTCalculator
+from sciPT.domains.molecules.calculator import SciPTCalculator, torch_device
 from sciPT.domains.molecules.graphs import atoms_to_graph
 from sciPT.domains.molecules.md import MDSettings, initial_velocities, run_md
-from sciPT.errors import DataError
+from sciPT.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +256,35 @@ def test_md_of_a_lone_atom_stays_at_rest(trained, tmp_path):
     assert len(frames) == 4
     assert [row["temperature_K"] for row in log] == [0.0] * 4
     np.testing.assert_array_equal(frames[-1].positions, np.zeros((1, 3)))
+
+
+def _device_error(device, key="--device") -> str:
+    with pytest.raises(ConfigError) as err:
+        torch_device(device, key)
+    return str(err.value)
+
+
+def test_a_device_this_machine_cannot_run_on_is_one_line(monkeypatch, tmp_path):
+    """torch's own refusals are tracebacks raised only when the model moves (CUDA in a CPU build,
+    a bad name): each is refused up front, naming the flag or setting."""
+    assert torch_device("cpu") == torch.device("cpu")
+    assert _device_error("gpu0") == "--device gpu0: not a torch device (expected cpu, cuda, cuda:N, ...)"
+    assert _device_error("meta") == (
+        "--device meta: meta tensors hold no values, a model cannot run there; use --device cpu"
+    )
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    assert (
+        _device_error("cuda") == "--device cuda: this torch build has no CUDA (a CPU build); use --device cpu"
+    )
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert _device_error("cuda:0") == (
+        "--device cuda:0: this machine has no CUDA device torch can see; use --device cpu"
+    )
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert _device_error("cuda:2") == "--device cuda:2: this machine has 2 CUDA devices (cuda:0 to cuda:1)"
+    # the calculator's argument, before anything is loaded (there is no model at the path)
+    with pytest.raises(ConfigError) as err:
+        SciPTCalculator(tmp_path / "none", device="gpu0")
+    assert str(err.value) == "device 'gpu0': not a torch device (expected cpu, cuda, cuda:N, ...)"

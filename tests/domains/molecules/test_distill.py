@@ -169,6 +169,9 @@ def test_bad_settings():
         validate(DistillConfig(smiles="x.smi"))
     with pytest.raises(ConfigError, match=r"^distill.samples: expected an integer >= 0, got -1$"):
         validate(DistillConfig(teacher="sevenn:SevenNet-0", smiles="x.smi", samples=-1))
+    with pytest.raises(ConfigError) as err:
+        validate(DistillConfig(teacher="sevenn:SevenNet-0", smiles="x.smi", device="gpu0"))
+    assert str(err.value) == "distill.device 'gpu0': not a torch device (expected cpu, cuda, cuda:N, ...)"
 
 
 def test_sevennet_labels_a_molecule(tmp_path):
