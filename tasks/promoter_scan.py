@@ -33,7 +33,9 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", required=True, help="FASTA or FASTA.gz genome (required)")
     parser.add_argument("--window", type=int, default=0, help="window in bp (default: the model's length)")
     parser.add_argument("--stride", type=int, default=10, help="step between windows in bp (default: 10)")
-    parser.add_argument("--output", required=True, help="bedGraph file to write (required)")
+    parser.add_argument(
+        "--output", required=True, type=io.output_file, help="bedGraph file to write (required)"
+    )
     parser.add_argument("--batch-size", type=int, default=512, help="windows per batch (default: 512)")
 
 

@@ -50,6 +50,7 @@ except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
 from sciPT.errors import ConfigError, UserError
+from sciPT.io import output_file
 
 from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
@@ -230,6 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         required=True,
+        type=output_file,
         metavar="traj.xyz",
         help="extended XYZ trajectory, written frame by frame to traj.xyz.partial and renamed to "
         "traj.xyz when the run ends; an interrupted run keeps the .partial file (required)",

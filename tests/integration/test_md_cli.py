@@ -221,3 +221,26 @@ def test_a_device_torch_cannot_use_is_refused_before_anything_loads(
     assert main(md(tmp_path / "no-run", out, 4, "--device", device)) == 2
     assert capsys.readouterr().err.strip() == f"scipt: error: {said}"
     assert not out.exists() and not (tmp_path / "traj.xyz.partial").exists()
+
+
+def test_an_output_naming_a_directory_is_refused_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    structure = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    argv = [
+        "md",
+        str(tmp_path / "no-run"),
+        "--structure",
+        str(structure),
+        "--steps",
+        "2",
+        "--temperature",
+        "300",
+    ]
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--output", str(tmp_path / "adir")])
+    assert refused.value.code == 2
+    assert (
+        f"argument --output: {tmp_path / 'adir'} is a directory; expected a file name"
+        in capsys.readouterr().err
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
