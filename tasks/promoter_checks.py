@@ -151,3 +151,33 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
                 "test scores include what the model was trained on."
             )
     return lines
+
+
+LENGTH_GIVES_AWAY = 0.9
+"""AUROC of sequence length as a predictor of the label at or beyond which (or at or below 1 minus
+it) the report says that length alone tells the classes apart."""
+
+
+def length_flag(data: LabelledSequences, metrics: dict) -> list[str]:
+    """A report line (and ``metrics["label_length_auroc"]``) where the two classes' lengths differ
+    so much that length alone predicts the label: every sequence is cropped or padded to one
+    length, so a model can learn the padding instead of the sequence. Nothing when every sequence
+    has one length."""
+    lengths = np.array([len(c) for c in data.codes])
+    if lengths.min() == lengths.max():
+        return []
+    from sklearn.metrics import roc_auc_score
+
+    # the chance that a promoter is longer than a non-promoter, ties counting half
+    auroc = float(roc_auc_score(data.labels, lengths))
+    metrics["label_length_auroc"] = auroc
+    if 1 - LENGTH_GIVES_AWAY < auroc < LENGTH_GIVES_AWAY:
+        return []
+    span = lambda x: f"{x.min()}" if x.min() == x.max() else f"{x.min()}-{x.max()}"  # noqa: E731
+    positives, negatives = lengths[data.labels == 1], lengths[data.labels == 0]
+    return [
+        f"- **Length gives the label away**: in {file_names(data.source)} promoters are {span(positives)} "
+        f"bp long and non-promoters {span(negatives)} bp; length alone tells them apart (AUROC "
+        f"{auroc:.2f}), and every sequence is cropped or padded to one length, so a model can learn the "
+        "padding instead of the sequence. Give both classes sequences of the same length."
+    ]

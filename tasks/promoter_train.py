@@ -19,7 +19,7 @@ from sciPT.finetune import build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.run import RunDir
 
-from .promoter_checks import check_epoch_fits, check_start_keys, overlap_flags, validate
+from .promoter_checks import check_epoch_fits, check_start_keys, length_flag, overlap_flags, validate
 from .promoter_classifier import length_note, train_classifier
 from .promoter_config import PromoterConfig
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
@@ -71,7 +71,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         )
     check_epoch_fits(cfg, data, val)
     data_checks: dict[str, int] = {}
-    overlap_lines = overlap_flags(data, test, data_checks)
+    overlap_lines = length_flag(data, data_checks) + overlap_flags(data, test, data_checks)
     start = load_start(cfg.init, cfg)
     check_start_keys(cfg)
     # the fits build their strategy only once training starts: its errors (a freeze deeper than

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from sciPT.sequence_inputs import LabelledSequences
-from sciPT.tasks.promoter_checks import overlap_flags
+from sciPT.tasks.promoter_checks import length_flag, overlap_flags
 
 
 def sequences(texts: list[str], labels: list[int], source: str) -> LabelledSequences:
@@ -26,3 +27,23 @@ def test_clean_data_add_no_line():
     metrics: dict = {}
     assert overlap_flags(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), None, metrics) == []
     assert metrics == {"label_conflicts": 0, "repeated_sequences": 0}
+
+
+def test_lengths_that_tell_the_classes_apart_are_flagged():
+    """Promoters of 8 and 9 bp against non-promoters of 6 and 8: of the 4 pairs, 3 have the
+    promoter longer and 1 a tie (half): AUROC 3.5 / 4 = 0.875, under the 0.9 line; one more short
+    non-promoter makes it 5.5 / 6 = 0.917, flagged."""
+    texts, labels = ["ACGTACGT", "ACGTACGTA", "ACGTAC", "ACGTACGT"], [1, 1, 0, 0]
+    metrics: dict = {}
+    assert length_flag(sequences(texts, labels, "pos.fa + neg.fa"), metrics) == []
+    assert metrics == {"label_length_auroc": pytest.approx(3.5 / 4)}
+    lines = length_flag(sequences([*texts, "ACGTA"], [*labels, 0], "a/pos.fa + b/neg.fa"), metrics)
+    assert metrics["label_length_auroc"] == pytest.approx(5.5 / 6)
+    assert lines == [
+        "- **Length gives the label away**: in pos.fa + neg.fa promoters are 8-9 bp long and non-promoters "
+        "5-8 bp; length alone tells them apart (AUROC 0.92), and every sequence is cropped or padded to one "
+        "length, so a model can learn the padding instead of the sequence. Give both classes sequences of the "
+        "same length."
+    ]
+    metrics = {}
+    assert length_flag(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), metrics) == [] and metrics == {}
