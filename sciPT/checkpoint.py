@@ -12,7 +12,6 @@ Nothing is ever unpickled: configs are JSON, weights are safetensors.
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from dataclasses import dataclass
@@ -88,7 +87,7 @@ class Pretrained:
 
 def read_export_config(path: str | Path) -> dict[str, Any]:
     model_dir = _resolve_model_dir(path)
-    return json.loads((model_dir / CONFIG_NAME).read_text())
+    return io.read_json(model_dir / CONFIG_NAME)
 
 
 def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretrained:
@@ -101,7 +100,7 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     from .registry import domains
 
     model_dir = _resolve_model_dir(path)
-    config = json.loads((model_dir / CONFIG_NAME).read_text())
+    config = io.read_json(model_dir / CONFIG_NAME)
     if domain is not None and config.get("domain") != domain:
         raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
     plugin = domains.get(config["domain"])

@@ -364,12 +364,12 @@ class RunDir:
         io.write_text(self.report, text)
 
     def read_metrics(self) -> dict[str, float]:
-        if self.metrics.is_file():
-            return json.loads(self.metrics.read_text())
-        return {}
+        return io.read_json(self.metrics) if self.metrics.is_file() else {}
 
     def read_config(self) -> dict[str, Any]:
-        return io.yaml.safe_load(self.config.read_text()) if self.config.is_file() else {}
+        from .config import load_yaml
+
+        return load_yaml(self.config) if self.config.is_file() else {}
 
     def plot_path(self, name: str) -> Path:
         self.plots.mkdir(parents=True, exist_ok=True)

@@ -179,3 +179,25 @@ def test_a_fresh_run_takes_a_folder_holding_only_a_lock_and_a_refused_folder_get
     with pytest.raises(UserError, match="already exists and is not empty"):
         RunDir.create(mine)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_a_run_whose_own_files_are_damaged_is_named_in_one_line(run):
+    from sciPT.checkpoint import read_export_config
+    from sciPT.errors import ConfigError
+
+    run.config.write_text("foo: [\n")
+    with pytest.raises(ConfigError) as refused:
+        run.read_config()
+    assert str(refused.value).startswith(f"{run.config}: not valid YAML (")
+    run.metrics.write_text('{"steps": 4')
+    with pytest.raises(UserError) as refused:
+        run.read_metrics()
+    assert (
+        str(refused.value)
+        == f"{run.metrics}: not valid JSON (Expecting ',' delimiter: line 1 column 12 (char 11))"
+    )
+    run.model.mkdir()
+    (run.model / "config.json").write_text("{")
+    (run.model / "model.safetensors").write_bytes(b"")
+    with pytest.raises(UserError, match=r"config.json: not valid JSON \("):
+        read_export_config(run.path)
