@@ -63,7 +63,10 @@ def pretrain(
     pre-training is not gradient descent (a closed-form Bayesian fit) has its own.
     """
     domain = domains.get(domain_name)
-    return domain.pretrain(cfg, out, resume=resume, command=command, callbacks=callbacks)
+    try:
+        return domain.pretrain(cfg, out, resume=resume, command=command, callbacks=callbacks)
+    finally:
+        RunDir(out).unlock()  # called from Python, the process goes on: another may resume the run
 
 
 class ExportRecord(Checkpoint):

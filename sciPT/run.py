@@ -95,16 +95,25 @@ def hold_lock(path: Path) -> None:
     raise :class:`UserError` naming the process that holds it.
 
     POSIX record locks (``lockf``): the kernel releases them when their process ends however it
-    ends (SIGKILL, a node lost), so a job requeued after its predecessor died never finds a stale
-    lock; they also work on NFS. A file system without locks (some Lustre mounts) gets a warning
-    and no lock. Locks belong to the process: taking one this process already holds succeeds.
+    ends (SIGKILL included), so a job requeued after its predecessor stopped finds no stale lock.
+    On NFS the server keeps the lock of a node that was lost until that node's lease expires (NFSv4)
+    or it reboots (NFSv3), so a job requeued meanwhile is refused; the message says to remove the
+    file if its holder is gone. A file system without locks (some Lustre mounts) gets a warning and
+    no lock. Locks belong to the process: taking one this process already holds succeeds.
     """
     import fcntl
 
     path = path.resolve()
     if path in _HELD_LOCKS:
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # 0o666 less the umask: in a group's project space, a colleague resuming the run opens it too
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError as error:
+        raise UserError(
+            f"{path}: cannot open the run directory's lock file ({error.strerror}): make it writable "
+            "for you (chmod g+w), or remove it when no job is training there"
+        ) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
@@ -113,7 +122,7 @@ def hold_lock(path: Path) -> None:
         if error.errno in (errno.EACCES, errno.EAGAIN):
             raise UserError(
                 f"{path.parent}: another scipt job is training in this run directory ({holder}): "
-                "wait for it to end, or choose another --out"
+                f"wait for it to end, or choose another --out (if that process is gone, remove {path.name})"
             ) from None
         print(
             f"warning: {path.parent}: this file system does not lock files ({error.strerror}): nothing "
@@ -131,6 +140,13 @@ def release_locks() -> None:
     """Release every lock this process holds (a command has ended; the process may run another)."""
     while _HELD_LOCKS:
         os.close(_HELD_LOCKS.popitem()[1])
+
+
+def release_lock(path: Path) -> None:
+    """Release the lock on ``path`` if this process holds it."""
+    fd = _HELD_LOCKS.pop(Path(path).resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def rank_zero_only(method):
@@ -180,24 +196,26 @@ class RunDir:
         return [p for _, p in sorted(found)]
 
     def resume_checkpoint(self) -> Path | None:
-        """The checkpoint a resumed run continues from: of ``checkpoints/last.ckpt`` and the latest
-        SLURM checkpoint (:meth:`hpc_checkpoints`), the one at the later training step (``last.ckpt``
-        on a tie), ``None`` if there is neither.
+        """The checkpoint a resumed run continues from: of ``checkpoints/last.ckpt`` and the newest
+        readable SLURM checkpoint (:meth:`hpc_checkpoints`), the one at the later training step
+        (``last.ckpt`` on a tie), ``None`` if there is neither.
 
         A job that SLURM signalled saves its state at that moment, after the last periodic
         checkpoint; once the continued run saves ``last.ckpt`` again, that one is further on. Steps,
         not file times, decide: a copied run directory, or nodes whose clocks differ, keep the
-        order of the steps."""
+        order of the steps. A file that cannot be read (copied in part, a disk fault) is passed over
+        with a warning while another can be read."""
         from .checkpoint import UnreadableCheckpoint
 
-        steps = {}
-        candidates = [p for p in (*self.hpc_checkpoints()[-1:], self.last_checkpoint) if p.is_file()]
+        hpc = self.hpc_checkpoints()
+        candidates = [p for p in (*reversed(hpc), self.last_checkpoint) if p.is_file()]
+        steps: dict[Path, int] = {}
         for path in candidates:
+            if path in hpc and any(p in hpc for p in steps):
+                continue  # a newer SLURM checkpoint was read: this one is earlier in the run
             try:
                 steps[path] = checkpoint_step(path)
             except UnreadableCheckpoint as error:
-                # SLURM kills a job whose save outlasts its grace time: the other file still holds
-                # a whole state, a little older
                 if len(candidates) == 1:
                     raise
                 if global_rank() == 0 and path not in _PASSED_OVER:
@@ -317,12 +335,15 @@ class RunDir:
         if resume:
             if run.path.is_dir():
                 run.lock()
-            if run.resume_checkpoint() is None:
+            chosen = run.resume_checkpoint()
+            if chosen is None:
                 raise UserError(f"{run.last_checkpoint}: no checkpoint to resume from")
-            # each SLURM checkpoint is saved later in the run than those before it: only the newest
-            # can be the one the run continues from (and the other ranks look at the newest only)
-            for stale in run.hpc_checkpoints()[:-1]:
-                stale.unlink()
+            # each SLURM checkpoint is saved later in the run than those before it, and last.ckpt,
+            # when chosen, is past them all: only the chosen one can be continued from (the other
+            # ranks, looking after these are gone, choose the same)
+            for stale in run.hpc_checkpoints():
+                if stale != chosen:
+                    stale.unlink()
             return run
         # looked at before the lock is taken (a refused folder gets no lock file) and again after
         # (a job that took it first may have written there meanwhile)
@@ -344,8 +365,12 @@ class RunDir:
             )
 
     def lock(self) -> None:
-        """Hold this run directory's lock for the rest of the process (:func:`hold_lock`)."""
+        """Hold this run directory's lock until :meth:`unlock` or the process ends (:func:`hold_lock`)."""
         hold_lock(self.path / self.LOCK)
+
+    def unlock(self) -> None:
+        """Release this run directory's lock (training in it has ended)."""
+        release_lock(self.path / self.LOCK)
 
     # writing (rank 0 only) -----------------------------------------------------------------
     @rank_zero_only

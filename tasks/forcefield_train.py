@@ -156,6 +156,13 @@ def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
 
 def run_finetune(cfg: ForcefieldConfig, out, *, resume: bool = False, command: str | None = None) -> RunDir:
     """Fine-tune as ``cfg`` says and write the run directory ``out`` (:mod:`sciPT.tasks.forcefield`)."""
+    try:
+        return _finetune(cfg, out, resume=resume, command=command)
+    finally:
+        RunDir(out).unlock()  # called from Python, the process goes on: another may resume the run
+
+
+def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) -> RunDir:
     validate(cfg)
     started = time.time()
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)

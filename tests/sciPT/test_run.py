@@ -147,7 +147,9 @@ def test_a_second_job_is_refused_while_the_first_holds_the_run(held):
             f"{path.resolve()}: another scipt job is training in this run directory "
             f"(pid {holder.pid} on {socket.gethostname()}, since "
         )
-        assert message.endswith("): wait for it to end, or choose another --out")
+        assert message.endswith(
+            "): wait for it to end, or choose another --out (if that process is gone, remove .scipt.lock)"
+        )
         release_locks()
     assert (path / "config.yaml").is_file()
 
@@ -201,3 +203,32 @@ def test_a_run_whose_own_files_are_damaged_is_named_in_one_line(run):
     (run.model / "model.safetensors").write_bytes(b"")
     with pytest.raises(UserError, match=r"config.json: not valid JSON \("):
         read_export_config(run.path)
+
+
+TRY_LOCK = (
+    "import fcntl, os, sys; fcntl.lockf(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)"
+)
+
+
+def test_pretraining_called_from_python_releases_its_run_when_it_returns(tmp_path):
+    """A notebook goes on after pretrain() returns: another process must be able to resume the run."""
+    import subprocess
+    import sys
+
+    from sciPT.pretrain import pretrain
+    from sciPT.registry import domains
+
+    def free(path) -> bool:
+        return subprocess.run([sys.executable, "-c", TRY_LOCK, str(path / RunDir.LOCK)]).returncode == 0
+
+    held = RunDir.create(tmp_path / "held")
+    assert not free(held.path)  # the check can tell: a held lock is refused to another process
+    held.unlock()
+    assert free(held.path)
+
+    cfg = domains.get("dna").presets()["tiny"]()
+    cfg.data.paths = [str(Path(__file__).resolve().parents[2] / "data_recipes" / "dna" / "phage_lambda.fa")]
+    cfg.data.window, cfg.model.max_len = 32, 32
+    cfg.train.max_steps, cfg.train.batch_size, cfg.train.val_batches = 2, 4, 1
+    pretrain("dna", cfg, tmp_path / "run")
+    assert free(tmp_path / "run")
