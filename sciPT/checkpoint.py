@@ -12,6 +12,7 @@ Nothing is ever unpickled: configs are JSON, weights are safetensors.
 
 from __future__ import annotations
 
+import errno
 import pickle
 import re
 from dataclasses import dataclass
@@ -144,9 +145,11 @@ def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[s
             if found
             else f"{path}: not a checkpoint (no torch file)"
         ) from None
-    except (
-        Exception
-    ) as error:  # torch.load's errors on a bad file have no common type (OSError, EOFError, ...)
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        # what a file cut short raises (a seek past its end is EINVAL); a file that cannot be read
+        # at all (permissions, an I/O error, memory) is not called damaged: it may be whole
+        if isinstance(error, OSError) and error.errno != errno.EINVAL:
+            raise
         reason = str(error).split(". ")[0].splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableCheckpoint(
             f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or "

@@ -296,3 +296,20 @@ def test_a_checkpoint_cut_short_is_passed_over_or_named(tmp_path, capsys):
                 "while saving it, or a full disk?): "
             )
         )
+
+
+def test_a_torn_newest_slurm_checkpoint_falls_back_to_the_one_before_it(tmp_path, capsys):
+    """last.ckpt at step 1000, hpc_ckpt_1 at 1800, hpc_ckpt_2 cut short: the run continues from
+    step 1800 (not 1000), and only the torn file is removed."""
+    import torch
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir()
+    torch.save({"global_step": 1000}, run.last_checkpoint)
+    torch.save({"global_step": 1800, "w": torch.zeros(1000)}, tmp_path / "hpc_ckpt_1.ckpt")
+    torn = tmp_path / "hpc_ckpt_2.ckpt"
+    torn.write_bytes((tmp_path / "hpc_ckpt_1.ckpt").read_bytes()[:500])
+    assert run.resume_checkpoint() == tmp_path / "hpc_ckpt_1.ckpt"
+    RunDir.create(tmp_path, resume=True)
+    assert run.hpc_checkpoints() == [tmp_path / "hpc_ckpt_1.ckpt"] and run.last_checkpoint.is_file()
+    assert capsys.readouterr().err.count(f"warning: {torn}: not a readable checkpoint") == 1
