@@ -193,8 +193,10 @@ def validate(cfg: TrainConfig) -> None:
     for key in ("weight_decay", "grad_clip", "num_workers"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"train.{key}: expected 0 or more, got {getattr(cfg, key)}")
-    if cfg.devices != "auto" and not (str(cfg.devices).isdigit() and int(cfg.devices) >= 1):
-        raise ConfigError(f"train.devices: expected a positive count or 'auto', got {cfg.devices!r}")
+    if cfg.devices not in ("auto", -1, "-1") and not (str(cfg.devices).isdigit() and int(cfg.devices) >= 1):
+        raise ConfigError(
+            f"train.devices: expected a positive count, -1 (all) or 'auto', got {cfg.devices!r}"
+        )
     if str(cfg.precision) not in PRECISIONS:
         raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     parse_max_time(cfg.max_time)

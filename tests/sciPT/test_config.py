@@ -59,8 +59,8 @@ def test_train_validation_messages():
         (TrainConfig(weight_decay=-1.0), "train.weight_decay: expected 0 or more, got -1.0"),
         (TrainConfig(grad_clip=-1.0), "train.grad_clip: expected 0 or more, got -1.0"),
         (TrainConfig(num_workers=-1), "train.num_workers: expected 0 or more, got -1"),
-        (TrainConfig(devices=0), "train.devices: expected a positive count or 'auto', got 0"),
-        (TrainConfig(devices="-1"), "train.devices: expected a positive count or 'auto', got '-1'"),
+        (TrainConfig(devices=0), "train.devices: expected a positive count, -1 (all) or 'auto', got 0"),
+        (TrainConfig(devices="-2"), "train.devices: expected a positive count, -1 (all) or 'auto', got '-2'"),
         (
             TrainConfig(precision="8"),
             "train.precision: expected one of 32-true, 64-true, bf16-mixed, 16-mixed, bf16-true, 16-true, "
@@ -79,6 +79,7 @@ def test_train_validation_messages():
             validate(cfg)
         assert str(refused.value) == message
     validate(TrainConfig(devices="2", precision="bf16-mixed", weight_decay=0.0, grad_clip=0.0))
+    validate(TrainConfig(devices=-1))  # Lightning's "every device"
 
 
 def test_a_float_written_with_an_exponent_alone_is_a_float(tmp_path):
