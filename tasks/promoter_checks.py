@@ -158,12 +158,12 @@ LENGTH_GIVES_AWAY = 0.9
 it) the report says that length alone tells the classes apart."""
 
 
-def length_flag(data: LabelledSequences, metrics: dict) -> list[str]:
-    """A report line (and ``metrics["label_length_auroc"]``) where the two classes' lengths differ
-    so much that length alone predicts the label: every sequence is cropped or padded to one
-    length, so a model can learn the padding instead of the sequence. Nothing when every sequence
-    has one length."""
-    lengths = np.array([len(c) for c in data.codes])
+def length_flag(data: LabelledSequences, length: int, metrics: dict) -> list[str]:
+    """A report line (and ``metrics["label_length_auroc"]``) where the classes' lengths as the model
+    reads them (padded up to, or cropped at, ``length``) differ so much that length alone predicts
+    the label: a model can then learn the padding instead of the sequence. Nothing when every
+    sequence is read at one length."""
+    lengths = np.minimum([len(c) for c in data.codes], length)
     if lengths.min() == lengths.max():
         return []
     from sklearn.metrics import roc_auc_score
@@ -178,6 +178,6 @@ def length_flag(data: LabelledSequences, metrics: dict) -> list[str]:
     return [
         f"- **Length gives the label away**: in {file_names(data.source)} promoters are {span(positives)} "
         f"bp long and non-promoters {span(negatives)} bp; length alone tells them apart (AUROC "
-        f"{auroc:.2f}), and every sequence is cropped or padded to one length, so a model can learn the "
-        "padding instead of the sequence. Give both classes sequences of the same length."
+        f"{auroc:.2f}), and the shorter ones are padded to {length} bp, so a model can learn the padding "
+        "instead of the sequence. Give both classes sequences of the same length."
     ]

@@ -71,7 +71,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         )
     check_epoch_fits(cfg, data, val)
     data_checks: dict[str, int] = {}
-    overlap_lines = length_flag(data, data_checks) + overlap_flags(data, test, data_checks)
+    overlap_lines = overlap_flags(data, test, data_checks)
     start = load_start(cfg.init, cfg)
     check_start_keys(cfg)
     # the fits build their strategy only once training starts: its errors (a freeze deeper than
@@ -79,6 +79,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     build_strategy(cfg.finetune, start.backbone(cfg.train.seed), fisher=load_fisher(start.extras))
     residue_cap = start.residue_cap
     length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
+    overlap_lines = length_flag(data, length, data_checks) + overlap_lines
     # the scratch baseline: the same architecture and tokenizer, randomly initialised and fully
     # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
     # (ewc would have no Fisher, l2sp would pull towards noise, a linear probe would read noise)

@@ -35,15 +35,18 @@ def test_lengths_that_tell_the_classes_apart_are_flagged():
     non-promoter makes it 5.5 / 6 = 0.917, flagged."""
     texts, labels = ["ACGTACGT", "ACGTACGTA", "ACGTAC", "ACGTACGT"], [1, 1, 0, 0]
     metrics: dict = {}
-    assert length_flag(sequences(texts, labels, "pos.fa + neg.fa"), metrics) == []
+    assert length_flag(sequences(texts, labels, "pos.fa + neg.fa"), 9, metrics) == []
     assert metrics == {"label_length_auroc": pytest.approx(3.5 / 4)}
-    lines = length_flag(sequences([*texts, "ACGTA"], [*labels, 0], "a/pos.fa + b/neg.fa"), metrics)
+    lines = length_flag(sequences([*texts, "ACGTA"], [*labels, 0], "a/pos.fa + b/neg.fa"), 9, metrics)
     assert metrics["label_length_auroc"] == pytest.approx(5.5 / 6)
     assert lines == [
         "- **Length gives the label away**: in pos.fa + neg.fa promoters are 8-9 bp long and non-promoters "
-        "5-8 bp; length alone tells them apart (AUROC 0.92), and every sequence is cropped or padded to one "
-        "length, so a model can learn the padding instead of the sequence. Give both classes sequences of the "
-        "same length."
+        "5-8 bp; length alone tells them apart (AUROC 0.92), and the shorter ones are padded to 9 bp, so a "
+        "model can learn the padding instead of the sequence. Give both classes sequences of the same length."
     ]
     metrics = {}
-    assert length_flag(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), metrics) == [] and metrics == {}
+    assert length_flag(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), 4, metrics) == [] and metrics == {}
+    # read at 5 bp, cropped, every sequence is one length: nothing to learn from padding
+    assert (
+        length_flag(sequences([*texts, "ACGTA"], [*labels, 0], "t.csv"), 5, metrics) == [] and metrics == {}
+    )
