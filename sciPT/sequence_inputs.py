@@ -57,6 +57,14 @@ def labels_expected(labels=BINARY_LABELS) -> str:
     return f"{zero}/{one}" + (f" (or {more})" if more else "")
 
 
+def _delimiter(header: str, path: Path) -> str:
+    """Tabs where the header holds one (or the file is ``.tsv``), semicolons where it holds one and
+    no comma (a European spreadsheet's CSV), else commas."""
+    if "\t" in header or path.name.endswith((".tsv", ".tsv.gz")):
+        return "\t"
+    return ";" if ";" in header and "," not in header else ","
+
+
 def _is_fasta(path: Path, sequence_column: str) -> bool:
     """FASTA when the first non-blank line is a ``>`` header. A first line that is no table header
     (no ``sequence_column``) above a ``>`` header further down is FASTA too: text above the first
@@ -67,8 +75,7 @@ def _is_fasta(path: Path, sequence_column: str) -> bool:
             return False
         if first.lstrip().startswith(">"):
             return True
-        tsv = "\t" in first or path.name.endswith((".tsv", ".tsv.gz"))
-        columns = [c.strip() for c in next(csv.reader([first], delimiter="\t" if tsv else ","), [])]
+        columns = [c.strip() for c in next(csv.reader([first], delimiter=_delimiter(first, path)), [])]
         if _column(columns, sequence_column) is not None:
             return False
         return any(line.startswith(">") for line in f)
@@ -123,6 +130,8 @@ def read_sequences(
     words = {w.lower(): value for pair in labels for w, value in zip(pair, (1, 0))}
 
     def label(value: str, where: str) -> int:
+        if re.fullmatch(r"\s*[01]\.0*\s*", value):  # pandas writes a float column's 1 as 1.0
+            value = value.strip()[0]
         if value.strip().lower() not in words:
             raise DataError(
                 f"{path}: {where} has label '{value.strip()}'; expected {labels_expected(labels)}"
@@ -152,8 +161,7 @@ def read_sequences(
         with open_text(path) as handle:
             header = handle.readline()
             handle.seek(0)
-            tsv = "\t" in header or path.name.endswith((".tsv", ".tsv.gz"))
-            reader = csv.reader(handle, delimiter="\t" if tsv else ",")
+            reader = csv.reader(handle, delimiter=_delimiter(header, path))
             columns = [c.strip() for c in next(reader, [])]
             wanted = [sequence_column] + ([label_column] if labelled else [])
             index = [_column(columns, c) for c in wanted]

@@ -62,10 +62,13 @@ class open_text:  # noqa: N801 (used as a function: ``with open_text(path) as ha
         self.path = path
         with open(path, "rb") as f:
             magic = f.read(2)
+        # utf-8-sig drops the byte-order mark Excel's "CSV UTF-8" and some editors write; a
+        # UTF-16 file (Excel's "Unicode Text") says so by its own mark
+        encoding = "utf-16" if magic in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
         if magic == b"\x1f\x8b":
-            self.handle = gzip.open(path, "rt", encoding="utf-8", errors="replace")
+            self.handle = gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
         else:
-            self.handle = open(path, encoding="utf-8", errors="replace")
+            self.handle = open(path, encoding=encoding, errors="replace")
 
     def __enter__(self):
         return self.handle

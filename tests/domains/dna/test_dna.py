@@ -157,3 +157,36 @@ def test_queries_take_ambiguity_codes_as_a_genome_does_and_labelled_data_does_no
         == f"{table}: no column 'sequence' (columns: name, seq); name it with --sequence-column"
     )
     assert read_queries(table, sequence_column="seq").names == ["x"]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["utf-8 with a byte-order mark", "semicolons", "labels as floats", "utf-16"],
+)
+def test_a_table_as_spreadsheets_and_pandas_save_it_reads_as_the_plain_one(tmp_path, variant):
+    """Excel's "CSV UTF-8" starts with a byte-order mark, a European Excel separates with
+    semicolons, pandas writes a float column's labels as 1.0, and Excel's "Unicode Text" is UTF-16."""
+    from sciPT.domains.dna.data import read_labelled, read_queries
+
+    plain = "label,name,sequence\n1,a,ACGTACGTAA\n0,b,TTGACAGGCA\n"
+    path = tmp_path / "t.csv"
+    if variant == "utf-8 with a byte-order mark":
+        path.write_bytes(b"\xef\xbb\xbf" + plain.encode())
+    elif variant == "semicolons":
+        path.write_text(plain.replace(",", ";"))
+    elif variant == "labels as floats":
+        path.write_text(plain.replace("\n1,", "\n1.0,").replace("\n0,", "\n0.0,"))
+    else:
+        path.write_bytes(plain.encode("utf-16"))
+    (tmp_path / "plain.csv").write_text(plain)
+    ref, read = read_labelled(tmp_path / "plain.csv"), read_labelled(path)
+    assert read.names == ref.names == ["a", "b"] and read.labels.tolist() == ref.labels.tolist() == [1, 0]
+    assert all((x == y).all() for x, y in zip(read.codes, ref.codes))
+    assert read_queries(path).names == ["a", "b"]
+
+
+def test_a_fasta_with_a_byte_order_mark_is_read(tmp_path):
+    from sciPT.domains.dna.data import read_queries
+
+    (tmp_path / "q.fa").write_bytes(b"\xef\xbb\xbf>x\nACGTACGTAC\n")
+    assert read_queries(tmp_path / "q.fa").names == ["x"]
