@@ -113,6 +113,9 @@ class Points:
         )
 
 
+_DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
+
+
 def _split_header(name: str, column: int, path: Path) -> str:
     """``"Nu [-]"`` -> ``"Nu"`` (white space around the name dropped, as a spreadsheet's
     ``"Re, Pr, Nu"`` means ``Re``, ``Pr``, ``Nu``); a unit that is not dimensionless, or no name,
@@ -182,12 +185,22 @@ def read_points(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        text = f.read()
+    raw = path.read_bytes()
+    # Excel's "Unicode Text" is UTF-16 and says so by its byte-order mark; "CSV UTF-8" has one too
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
+            "CSV UTF-8"
+        ) from None
     first = next((line for line in text.splitlines() if line.strip()), "")
     # spreadsheets also save tab- or semicolon-separated files; a header without a comma says which
     delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    if delimiter == ";":  # a European spreadsheet: decimal commas (0,7)
+        rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:

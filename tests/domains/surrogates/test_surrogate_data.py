@@ -152,3 +152,27 @@ def test_the_shipped_series_match_the_shared_copy(repo):
                 f.read_bytes()
                 == (repo / "data_recipes/heat_transfer/taslim_spring1987" / f.name).read_bytes()
             )
+
+
+def test_a_european_or_unicode_spreadsheet_reads_as_the_plain_file_and_other_encodings_are_named(tmp_path):
+    """Excel in a decimal-comma locale writes ``36460;0,7;232,4``; its "Unicode Text" is UTF-16;
+    a Windows code page (a degree sign in a unit) is not UTF-8 and is refused in one line."""
+    plain = "Re,Pr,Nu\n36460,0.7,232.4\n51858,0.7,276.7\n"
+    (tmp_path / "plain.csv").write_text(plain)
+    (tmp_path / "eu.csv").write_text("Re;Pr;Nu\n36460;0,7;232,4\n51858;0,7;276,7\n")
+    (tmp_path / "u16.csv").write_bytes(plain.encode("utf-16"))
+    ref = read_points(tmp_path / "plain.csv")
+    for name in ("eu.csv", "u16.csv"):
+        read = read_points(tmp_path / name)
+        assert (read.re.tolist(), read.pr.tolist(), read.nu.tolist()) == (
+            ref.re.tolist(),
+            ref.pr.tolist(),
+            ref.nu.tolist(),
+        )
+    (tmp_path / "cp1252.csv").write_bytes(b"Re,Pr,Nu,T [\xb0C]\n36460,0.7,232.4,20\n")
+    with pytest.raises(DataError) as refused:
+        read_points(tmp_path / "cp1252.csv")
+    assert (
+        str(refused.value)
+        == f"{tmp_path / 'cp1252.csv'}: not UTF-8 text (byte 0xb0 at offset 12); save it as CSV UTF-8"
+    )
