@@ -288,17 +288,22 @@ class RunDir:
     SCIPT_ENTRIES = ("config.yaml", "logs", "checkpoints", "plots", "metrics.json", "report.md", LOCK)
     """What a training run writes before its first checkpoint (and the checkpoint folder itself)."""
 
-    def clear_unstarted(self) -> None:
-        """Empty a run directory whose run stopped before its first checkpoint, so that it can start
-        again in place: one holding a ``config.yaml``, no checkpoint, no exported model and nothing
-        but what a run writes (:attr:`SCIPT_ENTRIES`, temporary files); any other is left alone."""
+    def unstarted(self) -> bool:
+        """Whether this is the directory of a run that stopped before its first checkpoint (bad
+        input found once training began, a job killed early): one holding a ``config.yaml``, no
+        checkpoint, no exported model and nothing but what a run writes (:attr:`SCIPT_ENTRIES`,
+        temporary files)."""
         if not self.config.is_file() or self.model.exists() or self.resume_checkpoint() is not None:
-            return
-        entries = list(self.path.iterdir())
+            return False
         ours = lambda e: e.name in self.SCIPT_ENTRIES or (e.name.startswith(".") and e.name.endswith(".tmp"))  # noqa: E731
-        if not all(ours(e) for e in entries) or any(self.checkpoints.glob("*.ckpt")):
+        return all(ours(e) for e in self.path.iterdir()) and not any(self.checkpoints.glob("*.ckpt"))
+
+    def clear_unstarted(self) -> None:
+        """Empty the directory of a run that stopped before its first checkpoint (:meth:`unstarted`),
+        so that it can start again in place; any other is left alone."""
+        if not self.unstarted():
             return
-        for entry in (e for e in entries if e.name != self.LOCK):  # the lock stays held
+        for entry in (e for e in self.path.iterdir() if e.name != self.LOCK):  # the lock stays held
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     @property
@@ -346,10 +351,18 @@ class RunDir:
                     stale.unlink()
             return run
         # looked at before the lock is taken (a refused folder gets no lock file) and again after
-        # (a job that took it first may have written there meanwhile)
-        run.refuse_if_used(resumable)
+        # (a job that took it first may have written there meanwhile); the same command run again
+        # after a refusal that came once training had begun starts in place
+        if not (run.path.is_dir() and run.unstarted()):
+            run.refuse_if_used(resumable)
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()
+        if run.unstarted():
+            print(
+                f"{run.path}: holds a run stopped before its first checkpoint: starting it again",
+                file=sys.stderr,
+            )
+            run.clear_unstarted()
         run.refuse_if_used(resumable)
         return run
 

@@ -232,3 +232,30 @@ def test_pretraining_called_from_python_releases_its_run_when_it_returns(tmp_pat
     cfg.train.max_steps, cfg.train.batch_size, cfg.train.val_batches = 2, 4, 1
     pretrain("dna", cfg, tmp_path / "run")
     assert free(tmp_path / "run")
+
+
+def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts_in_place(tmp_path, capsys):
+    """A bad shard found once training began leaves config.yaml and logs/: the command, run again
+    once the input is fixed, starts there; a folder with an exported model, or a file of the
+    user's, is still refused."""
+    from sciPT.run import release_locks
+
+    stopped = tmp_path / "stopped"
+    (stopped / "logs").mkdir(parents=True)
+    (stopped / "config.yaml").write_text("domain: dna\n")
+    (stopped / "logs" / "metrics.csv").write_text("step\n")
+    RunDir.create(stopped)
+    release_locks()
+    assert (
+        capsys.readouterr().err
+        == f"{stopped}: holds a run stopped before its first checkpoint: starting it again\n"
+    )
+    assert [p.name for p in stopped.iterdir()] == [RunDir.LOCK]
+    for extra in ("model", "notes.txt"):
+        used = tmp_path / extra.replace(".", "_")
+        used.mkdir()
+        (used / "config.yaml").write_text("domain: dna\n")
+        (used / extra).mkdir() if extra == "model" else (used / extra).write_text("mine\n")
+        with pytest.raises(UserError, match="already exists and is not empty"):
+            RunDir.create(used, resumable=False)
+        assert sorted(p.name for p in used.iterdir()) == sorted(["config.yaml", extra])
