@@ -98,7 +98,8 @@ def expand_shards(paths: list[str], suffixes: tuple[str, ...], expected: str) ->
     matches, sorted; a file itself. A directory or pattern with no such file is a
     :class:`DataError` naming it and ``expected``."""
     out: list[Path] = []
-    wanted = tuple(s for suffix in suffixes for s in (suffix, suffix + ".gz"))
+    # .bgz: block gzip (bgzip, samtools), which gzip reads
+    wanted = tuple(s for suffix in suffixes for s in (suffix, suffix + ".gz", suffix + ".bgz"))
     for p in paths:
         if is_pattern(p):
             found = sorted(Path(m) for m in glob.glob(str(p)) if Path(m).is_file())

@@ -79,16 +79,18 @@ def test_fewer_shards_than_ranks_is_one_clear_error(shards):
 
 
 def test_folders_and_patterns_list_their_fasta_files_in_name_order(tmp_path):
-    for name in ("b.fa.gz", "a.fasta", "c.txt", ".hidden.fa", "d.FNA"):
+    for name in ("b.fa.gz", "a.fasta", "c.txt", ".hidden.fa", "d.FNA", "e.fa.bgz"):
         (tmp_path / name).write_text(">x\nACGT\n")
     assert [p.name for p in expand_shards([str(tmp_path)], FASTA_SUFFIXES, "FASTA")] == [
         "a.fasta",
         "b.fa.gz",
         "d.FNA",
+        "e.fa.bgz",
     ]
     assert [p.name for p in expand_shards([str(tmp_path / "*.fa*")], FASTA_SUFFIXES, "FASTA")] == [
         "a.fasta",
         "b.fa.gz",
+        "e.fa.bgz",
     ]
     assert use_streaming(None, [str(tmp_path)]) and use_streaming(None, [str(tmp_path / "*.fa")])
     assert not use_streaming(None, [str(tmp_path / "a.fasta")])
