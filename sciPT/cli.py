@@ -21,8 +21,9 @@ from typing import Any, NoReturn
 from . import __version__
 from .errors import TrainingDiverged, UserError
 from .io import output_file
+from .locks import release_locks
 from .registry import Registry, commands, domains, missing_extra, tasks
-from .run import command_line, release_locks
+from .run import command_line
 from .runconfig import add_run_arguments, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")

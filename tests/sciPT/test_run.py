@@ -132,7 +132,7 @@ def held(tmp_path):
 def test_a_second_job_is_refused_while_the_first_holds_the_run(held):
     import socket
 
-    from sciPT.run import release_locks
+    from sciPT.locks import release_locks
     from sciPT.runconfig import resolve_resume
 
     path, holder = held
@@ -155,7 +155,7 @@ def test_a_second_job_is_refused_while_the_first_holds_the_run(held):
 
 
 def test_the_lock_dies_with_its_process(held):
-    from sciPT.run import release_locks
+    from sciPT.locks import release_locks
 
     path, holder = held
     with pytest.raises(UserError, match="another scipt job"):
@@ -168,7 +168,7 @@ def test_the_lock_dies_with_its_process(held):
 
 
 def test_a_fresh_run_takes_a_folder_holding_only_a_lock_and_a_refused_folder_gets_none(tmp_path):
-    from sciPT.run import release_locks
+    from sciPT.locks import release_locks
 
     left = tmp_path / "left"
     left.mkdir()
@@ -238,7 +238,7 @@ def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts
     """A bad shard found once training began leaves config.yaml and logs/: the command, run again
     once the input is fixed, starts there; a folder with an exported model, or a file of the
     user's, is still refused."""
-    from sciPT.run import release_locks
+    from sciPT.locks import release_locks
 
     stopped = tmp_path / "stopped"
     (stopped / "logs").mkdir(parents=True)
