@@ -5,6 +5,7 @@ limit, turned into an exception for the length of a run (:func:`sigterm_raises`)
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -159,6 +160,7 @@ class Trajectory:
         self._size = 0  # bytes of the complete frames
         self.run_info: dict[str, tuple[str, object]] = {}  # set by restore: what every frame records
         self._handle = None
+        self._lock = None  # the open file that holds the partial file's lock (:func:`_hold`)
 
     @classmethod
     def open(cls, output: str | Path, resume: bool = False) -> Trajectory:
@@ -171,7 +173,13 @@ class Trajectory:
             )
         trajectory = cls(output)
         if resume:
-            trajectory._load()
+            # before the file is read, and cut to its complete frames: a run may be writing it
+            trajectory._lock = _hold(open(trajectory.partial, "rb"), trajectory.partial)
+            try:
+                trajectory._load()
+            except BaseException:
+                trajectory._close()
+                raise
         return trajectory
 
     def _load(self) -> None:
@@ -186,6 +194,15 @@ class Trajectory:
         self.frames, self._size, self.dropped_bytes, self.resumed = frames, end, size - end, True
 
     def restore(self, atoms: Atoms, settings: MDSettings) -> int:
+        """:meth:`_restore`, releasing the file when it refuses the resume (a caller in the same
+        process may then try again)."""
+        try:
+            return self._restore(atoms, settings)
+        except BaseException:
+            self._close()
+            raise
+
+    def _restore(self, atoms: Atoms, settings: MDSettings) -> int:
         """Put ``atoms`` (the run's starting structure) in the state of the last complete frame
         (positions, momenta, cell) and return its step; with no frame, leave it and return 0. The
         run's physics (:func:`run_info`) is recorded in every frame :meth:`write` writes, and a
@@ -235,6 +252,8 @@ class Trajectory:
         if self._handle is None:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             self._handle = open(self.partial, "ab" if self.resumed else "wb")
+            if self._lock is None:
+                self._lock = _hold(open(self.partial, "rb"), self.partial)
         self._handle.write(data)
         self._handle.flush()
         # the size first: interrupted between the two, the file holds more than is counted
@@ -245,12 +264,17 @@ class Trajectory:
 
     def _close(self) -> None:
         handle, self._handle = self._handle, None
-        if handle is not None:
-            try:
-                handle.flush()
-                os.fsync(handle.fileno())
-            finally:
-                handle.close()
+        try:
+            if handle is not None:
+                try:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                finally:
+                    handle.close()
+        finally:
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.close()
 
     def finish(self) -> None:
         """Rename the partial file to the output."""
@@ -285,6 +309,25 @@ class Trajectory:
             f"kept {self.partial} ({self.frames} frames, steps {self.first.info['step']} to "
             f"{self.last_step} of {steps}): the same command with --resume continues it"
         )
+
+
+def _hold(handle, path: Path):
+    """``handle``, an open file of ``path``, once it holds the file's exclusive lock (``flock``,
+    released when it is closed, or its process ends however it ends); a :class:`UserError` while
+    another process holds it: two runs continuing one trajectory would cut and append to it at
+    once. A file system without locks is let through."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EAGAIN, errno.EACCES):
+            return handle
+        handle.close()
+        raise UserError(
+            f"{path}: another scipt md is writing this trajectory: wait for it to end, or give another --output"
+        ) from None
+    return handle
 
 
 @contextmanager

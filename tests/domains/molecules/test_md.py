@@ -230,3 +230,35 @@ def test_the_bar_in_a_log_file_redraws_at_its_interval_not_at_every_frame(
     assert states[0].startswith("MD nve:   0%") and states[1].startswith("MD nve: 100%")
     last = log[-1]
     assert states[1].endswith(f"E={last['total_energy']:.4f} eV, T={last['temperature_K']:.0f} K]")
+
+
+def test_two_runs_cannot_continue_one_trajectory_at_once(tmp_path):
+    """A run writing OUTPUT.partial holds it: a second run's --resume, which would cut the file to
+    its complete frames and append to it, is refused while the first runs, and goes on once it ends."""
+    import subprocess
+    import sys
+
+    from sciPT.domains.molecules.trajectory import Trajectory, partial_path
+    from sciPT.errors import UserError
+
+    out = tmp_path / "traj.xyz"
+    partial_path(out).write_text("")
+    hold = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f.fileno(), fcntl.LOCK_EX); "
+        "print('holding', flush=True); time.sleep(60)"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", hold, str(partial_path(out))], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline() == "holding\n"
+        with pytest.raises(UserError) as refused:
+            Trajectory.open(out, resume=True)
+        assert str(refused.value) == (
+            f"{partial_path(out)}: another scipt md is writing this trajectory: wait for it to end, or give "
+            "another --output"
+        )
+    finally:
+        writer.kill()
+        writer.wait()
+    assert Trajectory.open(out, resume=True).frames == 0
