@@ -15,6 +15,12 @@ def resolve_data_path(path: str | Path) -> Path:
     return shipped if shipped.exists() else path
 
 
+def text_encoding(head: bytes) -> str:
+    """The encoding of a text file that starts with ``head``: UTF-16 where its byte-order mark says
+    so (Excel's "Unicode Text"), else UTF-8, a byte-order mark (Excel's "CSV UTF-8") dropped."""
+    return "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

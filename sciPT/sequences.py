@@ -35,6 +35,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,41 +47,33 @@ from tqdm.auto import tqdm
 
 from . import io
 from .errors import DataError
-from .files import file_sha256, resolve_data_path
+from .files import file_sha256, resolve_data_path, text_encoding
 from .tokenizers import Alphabet, SequenceTokenizer
 
 INVALID = 255
 READER_VERSION = 2  # part of the cache name: bump when the reader could accept a file differently
 
 
-class open_text:  # noqa: N801 (used as a function: ``with open_text(path) as handle``)
-    """A text file, gzip-compressed or not, as a context manager giving its handle; a gzip file cut
-    short or damaged (an interrupted download) is a :class:`DataError` naming it, whichever line
-    reading it stopped at."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        with open(path, "rb") as f:
-            magic = f.read(2)
-        # utf-8-sig drops the byte-order mark Excel's "CSV UTF-8" and some editors write; a
-        # UTF-16 file (Excel's "Unicode Text") says so by its own mark
-        encoding = "utf-16" if magic in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-        if magic == b"\x1f\x8b":
-            self.handle = gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
-        else:
-            self.handle = open(path, encoding=encoding, errors="replace")
-
-    def __enter__(self):
-        return self.handle
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        self.handle.close()
-        if isinstance(error, (EOFError, gzip.BadGzipFile, zlib.error)):
-            raise DataError(
-                f"{self.path}: gzip file cut short or damaged ({error or kind.__name__}); "
-                "expected a whole .gz file (fetch or copy it again)"
-            ) from None
-        return False
+@contextmanager
+def open_text(path: Path) -> Iterator:
+    """A text file, gzip-compressed or not (:func:`sciPT.files.text_encoding`), as a context manager
+    giving its handle; a gzip file cut short or damaged (an interrupted download) is a
+    :class:`DataError` naming it, whichever line reading it stopped at."""
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == b"\x1f\x8b":
+        handle = gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    else:
+        handle = open(path, encoding=text_encoding(magic), errors="replace")
+    try:
+        yield handle
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DataError(
+            f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
+            "expected a whole .gz file (fetch or copy it again)"
+        ) from None
+    finally:
+        handle.close()
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,9 @@ class Trajectory:
         self._size = 0  # bytes of the complete frames
         self.run_info: dict[str, tuple[str, object]] = {}  # set by restore: what every frame records
         self._handle = None
-        self._lock = None  # the open file that holds the partial file's lock (:func:`_hold`)
+        self._lock = (
+            None  # a resumed run's file held open for its lock (:func:`_hold`), from before it is read
+        )
 
     @classmethod
     def open(cls, output: str | Path, resume: bool = False) -> Trajectory:
@@ -252,8 +254,8 @@ class Trajectory:
         if self._handle is None:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             self._handle = open(self.partial, "ab" if self.resumed else "wb")
-            if self._lock is None:
-                self._lock = _hold(open(self.partial, "rb"), self.partial)
+            if self._lock is None:  # a new run: its writing handle holds the lock
+                _hold(self._handle, self.partial)
         self._handle.write(data)
         self._handle.flush()
         # the size first: interrupted between the two, the file holds more than is counted

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sciPT.errors import DataError
+from sciPT.files import text_encoding
 from sciPT.recipes import RECIPES_DIR
 
 from .correlations import PR_SAMPLING_CAP
@@ -186,10 +187,8 @@ def read_points(
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     raw = path.read_bytes()
-    # Excel's "Unicode Text" is UTF-16 and says so by its byte-order mark; "CSV UTF-8" has one too
-    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        text = raw.decode(encoding)
+        text = raw.decode(text_encoding(raw))
     except UnicodeDecodeError as error:
         raise DataError(
             f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
