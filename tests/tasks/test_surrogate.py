@@ -169,7 +169,8 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     post = from_pretrained(run.path, domain="surrogates").model.posterior()
     x = np.array([[1.0, np.log(1e5), np.log(0.7)]])
     want = post.interval(x, expected)
-    assert (lo, hi) == pytest.approx((float(np.exp(want[0][0])), float(np.exp(want[1][0]))), rel=1e-6)
+    # the CSV holds six significant figures: half a unit of the sixth is at most 5e-6 of the value
+    assert (lo, hi) == pytest.approx((float(np.exp(want[0][0])), float(np.exp(want[1][0]))), rel=5e-6)
     # switched off: the predictive's own 90 % interval, and the report says so
     plain = tmp_path / "plain"
     task.finetune(
@@ -264,8 +265,8 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     config = yaml.safe_load((prior_run / "config.yaml").read_text())
     assert config["domain"] == "surrogates" and config["systems"] == ["all"]
     metrics = RunDir(prior_run).read_metrics()
-    # 15 smooth + 36 (rough, e/D) + 12 bluff-body systems
-    assert metrics["systems"] == 63 and 0.6 < metrics["prior_a"] < 0.9
+    # 15 smooth + 31 (rough, e/D) + 12 bluff-body systems
+    assert metrics["systems"] == 58 and 0.6 < metrics["prior_a"] < 0.9
     out = tmp_path / "chained"
     task.finetune(
         finetune_args(
@@ -284,7 +285,7 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     # from it uses that (one Gaussian, the export's form)
     stored = json.loads((prior_run / "model" / "config.json").read_text())["interval_recalibration"]
     assert stored["transfer"] == "exponents" and set(stored["maps"]) == {"prior", "scratch"}
-    assert "Recalibration: learnt at pre-training (63 synthetic series" in RunDir(out).report.read_text()
+    assert "Recalibration: learnt at pre-training (58 synthetic series" in RunDir(out).report.read_text()
     cfg = tiny()
     learnt = for_library(cfg, "gaussian", "exponents")
     np.testing.assert_allclose(stored["maps"]["prior"]["2"], learnt.level_map("prior", 2))

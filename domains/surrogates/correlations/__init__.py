@@ -44,6 +44,8 @@ EXCLUDED: dict[str, str] = {
     "ribbed square ducts",
     "webb-eckert-goldstein-1971": "Webb, Eckert & Goldstein, IJHMT 14:601 (1971): fitted on "
     "repeated-rib roughened tubes, the ribbed-channel mechanism",
+    "nunner-rough": "Nunner, VDI-Forschungsheft B22 (1956): fitted on tubes roughened by inserted "
+    "rings, repeated-rib roughness, the ribbed-channel mechanism (ht.conv_internal.turbulent_Nunner)",
     "taslim-spring-1987": "Taslim & Spring, AIAA-87-2009 (1987): ribbed-channel measurements, the "
     "project's benchmark",
 }

@@ -3,10 +3,11 @@
 Separated flows, where the boundary layer leaves the wall and the heat transfer is set by separation,
 a recirculating wake and reattachment rather than by an attached wall layer (so ``Nu ~ Re^0.5-0.7``,
 shallower than any attached turbulent layer): single cylinders in cross-flow (Churchill-Bernstein,
-Zukauskas, Whitaker, Sanitjai-Goldstein, Perkins-Leppert; ``ht.conv_external``), a sphere (Whitaker,
-written out) and deep tube banks in cross-flow (Zukauskas, Grimison, ESDU 73031;
-``ht.conv_tube_bank``, 20 rows, each at one in-line and one staggered arrangement that share the
-correlation's weight: :data:`TUBE_BANKS`). Re is based on the body's diameter. Every form is sampled
+Zukauskas, Sanitjai-Goldstein, Perkins-Leppert; ``ht.conv_external``; Whitaker, written out), a
+sphere (Whitaker, written out) and deep tube banks in cross-flow (Zukauskas, ESDU 73031;
+``ht.conv_tube_bank``; Grimison, written out from his table), 20 rows, each at one in-line and one
+staggered arrangement that share the correlation's weight: :data:`TUBE_BANKS`. The two written out
+where ``ht`` has them disagree with their sources in ``ht`` 1.2.0 (comments below). Re is based on the body's diameter. Every form is sampled
 from ``Re = 1e3`` (or the source's lower limit if higher) to the source's upper limit: the
 subcritical range with a separated, turbulent wake, as the pipes are sampled in turbulent flow only
 (and ``ht``'s in-line Zukauskas bank carries a typo below ``Re = 1e3``, an exponent of 0.05 for
@@ -23,8 +24,21 @@ from ht import conv_external, conv_tube_bank
 from .base import INCROPERA, Correlation
 
 
+def _whitaker_cylinder(re: float, pr: float) -> float:
+    # written out: ht 1.2.0's Nu_cylinder_Whitaker raises Pr to 0.3, not the source's (and its own
+    # docstring's) 0.4, 43 % low at Pr = 300
+    return (0.4 * re**0.5 + 0.06 * re ** (2 / 3)) * pr**0.4
+
+
 def _whitaker_sphere(re: float, pr: float) -> float:
-    return 2.0 + (0.4 * re**0.5 + 0.06 * re ** (2 / 3)) * pr**0.4
+    return 2.0 + _whitaker_cylinder(re, pr)
+
+
+# Grimison's constants (C1, m) for the pitches of TUBE_BANKS, from his table as printed in
+# Incropera, Table 7.5; written out because ht 1.2.0's staggered spline reads the two pitches the
+# wrong way round (at S_L/D = 1.5, S_T/D = 2 it returns the entry of S_L/D = 2, S_T/D = 1.5: C1 8 %
+# low)
+GRIMISON = {"inline": (0.229, 0.632), "staggered": (0.452, 0.568)}
 
 
 # (label, pitch along the flow / D, pitch across the flow / D): ht tells the arrangements apart by
@@ -36,11 +50,12 @@ BANK_FITTED_ON = "tube banks in cross-flow (gases and liquids)"
 _BLUFF = "; sampled from Re = 1e3 (separated, turbulent wake)"
 
 
-def _bank(form: str, pitch_l: float, pitch_t: float) -> Callable[[float, float], float]:
+def _bank(form: str, arrangement: str, pitch_l: float, pitch_t: float) -> Callable[[float, float], float]:
     if form == "zukauskas":
         return lambda re, pr: conv_tube_bank.Nu_Zukauskas_Bejan(re, pr, TUBE_ROWS, pitch_l, pitch_t)
     if form == "grimison":
-        return lambda re, pr: conv_tube_bank.Nu_Grimison_tube_bank(re, pr, 1.0, TUBE_ROWS, pitch_l, pitch_t)
+        c1, m = GRIMISON[arrangement]
+        return lambda re, pr: 1.13 * c1 * re**m * pr ** (1 / 3)
     return lambda re, pr: conv_tube_bank.Nu_ESDU_73031(re, pr, TUBE_ROWS, pitch_l, pitch_t)
 
 
@@ -60,7 +75,7 @@ _BANK_SOURCES = (
         (0.7, 100.0),
         "Grimison, Trans. ASME 59:583 (1937), Pr^(1/3) extension and range as in "
         + INCROPERA
-        + ", ch. 7 (Pr >= 0.7, no upper limit: sampled up to 100); ht.conv_tube_bank.Nu_Grimison_tube_bank",
+        + ", ch. 7, Table 7.5 (C1, m; Pr >= 0.7, no upper limit: sampled up to 100)",
     ),
     (
         "esdu-73031",
@@ -88,7 +103,7 @@ BLUFF: tuple[Correlation, ...] = (
     Correlation(
         "zukauskas-cylinder",
         "bluff-body",
-        "Nu = C Re^m Pr^0.37, C, m by Re range (0.26, 0.6 to 2e5; 0.076, 0.7 above)",
+        "Nu = C Re^m Pr^n, C, m by Re range (0.26, 0.6 to 2e5; 0.076, 0.7 above), n = 0.37 (0.36 above Pr = 10)",
         (1e3, 1e6),
         (0.7, 500.0),
         "Zukauskas, Adv. Heat Transfer 8:93 (1972), Re 1-1e6, " + INCROPERA + ", ch. 7; "
@@ -99,11 +114,11 @@ BLUFF: tuple[Correlation, ...] = (
     Correlation(
         "whitaker-cylinder",
         "bluff-body",
-        "Nu = (0.4 Re^0.5 + 0.06 Re^(2/3)) Pr^0.4",
+        "Nu = (0.4 Re^0.5 + 0.06 Re^(2/3)) Pr^0.4 (mu/mu_s = 1)",
         (1e3, 1e5),
         (0.67, 300.0),
-        "Whitaker, AIChE J. 18:361 (1972), Re 1-1e5; ht.conv_external.Nu_cylinder_Whitaker" + _BLUFF,
-        conv_external.Nu_cylinder_Whitaker,
+        "Whitaker, AIChE J. 18:361 (1972), Re 1-1e5 (mu/mu_s = 1)" + _BLUFF,
+        _whitaker_cylinder,
         fitted_on=CYLINDERS + " (gases and liquids)",
     ),
     Correlation(
@@ -144,7 +159,7 @@ BLUFF: tuple[Correlation, ...] = (
             re_range,
             pr_range,
             source,
-            _bank(key, sl, st),
+            _bank(key, arr, sl, st),
             fitted_on=BANK_FITTED_ON,
             share=1.0 / len(TUBE_BANKS),
         )

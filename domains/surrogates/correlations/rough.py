@@ -1,7 +1,7 @@
 """The rough-wall correlations: the family ``rough-pipe``.
 
 Fully developed turbulent flow in a tube with sand-grain-like (distributed) wall roughness ``e/D``:
-Martinelli, Nunner, Dipprey-Sabersky, Gowen-Smith, Kawase-Ulbrecht, Kawase-De, Bhatti-Shah (all
+Martinelli, Dipprey-Sabersky, Gowen-Smith, Kawase-Ulbrecht, Kawase-De, Bhatti-Shah (all
 ``ht.conv_internal``) and Gnielinski's form with the rough-wall friction factor, each with its Darcy
 friction factor from ``fluids`` (the exact Colebrook solution, ``fluids.friction.friction_factor``;
 Haaland's explicit form for Bhatti-Shah, as in their handbook chapter). A rough correlation is a
@@ -39,17 +39,6 @@ ROUGH: tuple[Correlation, ...] = (
         lambda re, pr, ed: conv_internal.turbulent_Martinelli(re, pr, _colebrook(re, ed)),
         (1e-3, 0.05),
         "analogy (Reynolds-Martinelli), any wall through f",
-    ),
-    Correlation(
-        "nunner-rough",
-        "rough-pipe",
-        "Nu = Re Pr (f/8) / (1 + 1.5 Re^-1/8 Pr^-1/6 (Pr f/f_s - 1))",
-        (1e4, 1e6),
-        (0.6, 1.0),
-        f"Nunner, VDI-Forschungsheft 445 (1956), {ROHSENOW}; ht.conv_internal.turbulent_Nunner" + _SEE,
-        lambda re, pr, ed: conv_internal.turbulent_Nunner(re, pr, _colebrook(re, ed), _colebrook(re, 0.0)),
-        (1e-3, 0.05),
-        ROUGH_FITTED_ON + " (air)",
     ),
     Correlation(
         "dipprey-sabersky",

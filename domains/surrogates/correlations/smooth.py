@@ -41,7 +41,7 @@ SMOOTH: tuple[Correlation, ...] = (
     Correlation(
         "laminar-average",
         "flat-plate",
-        "Nu_L = 0.664 Re^0.5 Pr^(1/3)",
+        "Nu_L = 0.664 Re^0.5 Pr^(1/3) (Baehr: 0.678 above Pr = 10)",
         *_FP_LAM,
         f"{INCROPERA}, ch. 7; ht.conv_external.Nu_horizontal_plate_laminar_Baehr",
         conv_external.Nu_horizontal_plate_laminar_Baehr,
