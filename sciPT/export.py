@@ -111,8 +111,9 @@ def export_run(args: argparse.Namespace) -> int:
 
         out = export_esm(run.path, args.out or run.path / "hf", args.checkpoint)
         print(
-            f"exported {out} as EsmForMaskedLM (tokenize with add_special_tokens=False: the model "
-            "was trained without <cls>/<eos>)",
+            f"exported {out} as EsmForMaskedLM (tokenize upper-case sequences with "
+            "add_special_tokens=False: the model was trained without <cls>/<eos>, and its tokenizer "
+            "reads lower case as unknown tokens)",
             file=sys.stderr,
         )
         return 0

@@ -334,11 +334,15 @@ def check_folder(path: str | Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:
         config = None
-    except (OSError, ValueError):
-        config = {}
+    except (OSError, ValueError) as error:
+        raise UserError(f"{where}: config.json cannot be read ({error})") from None
     if not isinstance(config, dict) or config.get("model_type") != "esm":
         found = (
-            "no config.json" if config is None else f"config.json has model_type {config.get('model_type')!r}"
+            "no config.json"
+            if config is None
+            else f"config.json has model_type {config.get('model_type')!r}"
+            if isinstance(config, dict)
+            else "config.json is not a JSON object"
         )
         raise UserError(
             f"{where}: not an ESM model folder ({found}; expected an EsmForMaskedLM saved with save_pretrained)"
@@ -347,6 +351,24 @@ def check_folder(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{where}: an ESMFold model; expected an ESM language model (EsmForMaskedLM)")
     if not (path / VOCAB_NAME).is_file():
         raise UserError(f"{where}: no {VOCAB_NAME} (the EsmTokenizer vocabulary saved with the model)")
+    # settings under which ESM computes something else than the encoder sciPT wraps: refused, not
+    # passed through (transformers drops a relative position type's table without a word)
+    position = config.get("position_embedding_type", "absolute")
+    if position not in ("absolute", "rotary"):
+        raise UserError(
+            f"{where}: config.json has position_embedding_type {position!r}; expected 'absolute' or "
+            "'rotary' (ESM-2, Nucleotide Transformer)"
+        )
+    if config.get("is_decoder"):
+        raise UserError(
+            f"{where}: config.json has is_decoder true (causal attention); expected a masked language "
+            "model's encoder"
+        )
+    if not isinstance(config.get("pad_token_id"), int):
+        raise UserError(
+            f"{where}: config.json has pad_token_id {json.dumps(config.get('pad_token_id'))}; expected the "
+            "padding token's id (an integer)"
+        )
     if not (path / HF_WEIGHTS_NAME).is_file() and not (path / f"{HF_WEIGHTS_NAME}.index.json").is_file():
         raise UserError(
             f"{where}: no {HF_WEIGHTS_NAME} (weights are read from safetensors only, never from a "
@@ -365,16 +387,21 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
     check_folder(path)
     path = Path(path)
     transformers = transformers_module()
-    with _quiet():
-        esm, info = transformers.EsmModel.from_pretrained(
-            str(path),
-            add_pooling_layer=False,
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=True,
-            output_loading_info=True,
-            **_float32(transformers),
-        )
+    from safetensors import SafetensorError
+
+    try:
+        with _quiet():
+            esm, info = transformers.EsmModel.from_pretrained(
+                str(path),
+                add_pooling_layer=False,
+                local_files_only=True,
+                trust_remote_code=False,
+                use_safetensors=True,
+                output_loading_info=True,
+                **_float32(transformers),
+            )
+    except SafetensorError as error:  # cut short or damaged: an interrupted copy
+        raise UserError(f"hf:{path}: {HF_WEIGHTS_NAME} cannot be read ({error})") from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith(("contact_head.", "pooler."))]
     if missing:
         raise UserError(

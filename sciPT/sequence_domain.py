@@ -24,7 +24,7 @@ import torch
 from .checkpoint import from_pretrained
 from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
 from .registry import Domain, PretrainSetup
@@ -53,6 +53,35 @@ def corpus_lines(corpus: Corpus, train: RandomWindows, curation, temperature: fl
     if curation is not None:
         lines += [""] + curation.lines()
     return lines
+
+
+def central(codes: np.ndarray, residues: int) -> np.ndarray:
+    """``codes`` cut to its centre where longer than ``residues``: the central ``residues``, or
+    ``residues - 1`` where the excess is odd, so that as many go on each side and the centre of a
+    reverse complement is the reverse complement of the centre (a strand-symmetric model then embeds
+    both strands alike)."""
+    excess = len(codes) - residues
+    if excess <= 0:
+        return codes
+    side = (excess + 1) // 2
+    return codes[side : len(codes) - side]
+
+
+def _residues(pretrained) -> int:
+    """The longest sequence, in residues, an exported sequence model reads: ``max_len`` tokens."""
+    return pretrained.config["model"]["max_len"] + pretrained.config["tokenizer"]["k"] - 1
+
+
+def _embed(pretrained, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
+    tokenizer = SequenceTokenizer.from_dict(pretrained.config["tokenizer"])
+    residues = _residues(pretrained)
+    sequences = [central(c, residues) for c in sequences]
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(sequences), batch_size):
+            batch = tokenizer.batch(sequences[i : i + batch_size])
+            out.append(pretrained.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
+    return np.concatenate(out) if out else np.zeros((0, pretrained.model.hidden_size), np.float32)
 
 
 class SequenceDomain(SequenceEvaluation, Domain):
@@ -262,23 +291,33 @@ class SequenceDomain(SequenceEvaluation, Domain):
         parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch (default: 64)")
 
     def embed(self, path: str | Path, sequences: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-        """Per-sequence embeddings ``[N, D]`` from an exported model (mean over real tokens)."""
-        pretrained = from_pretrained(path, domain=self.name)
-        tokenizer = SequenceTokenizer.from_dict(pretrained.config["tokenizer"])
-        max_len = pretrained.config["model"]["max_len"]
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(sequences), batch_size):
-                batch = tokenizer.batch(sequences[i : i + batch_size], max_len)
-                out.append(pretrained.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
-        return np.concatenate(out) if out else np.zeros((0, pretrained.model.hidden_size), np.float32)
+        """Per-sequence embeddings ``[N, D]`` from an exported model (mean over real tokens); a
+        sequence longer than the model reads is embedded from its centre (:func:`central`)."""
+        return _embed(from_pretrained(path, domain=self.name), sequences, batch_size)
 
     def predict(self, run, args: argparse.Namespace):
         if not args.embed:
             raise ConfigError(f"predict: a {self.name} model predicts embeddings; pass --embed")
         data = read_sequences(args.input, self.spec)  # FASTA or a CSV/TSV 'sequence' column
         names = data.names
-        emb = self.embed(run.path, data.codes, args.batch_size)
+        pretrained = from_pretrained(run.path, domain=self.name)
+        k = pretrained.config["tokenizer"]["k"]
+        for name, codes in zip(names, data.codes):
+            if len(codes) < k:
+                raise DataError(
+                    f"{args.input}: record '{name}' has {len(codes)} residue(s), fewer than the "
+                    f"{k} of one of the model's tokens: nothing to embed"
+                )
+        residues = _residues(pretrained)
+        cropped = sum(len(c) > residues for c in data.codes)
+        if cropped:
+            print(
+                f"{args.input}: the model reads at most {residues} residues: {cropped} of {len(names)} "
+                f"sequence{'s' if len(names) != 1 else ''} embedded from the central {residues - 1} or "
+                f"{residues} (as many left out on each side)",
+                file=sys.stderr,
+            )
+        emb = _embed(pretrained, data.codes, args.batch_size)
         from . import io
 
         with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:

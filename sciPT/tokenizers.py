@@ -105,6 +105,8 @@ class SequenceTokenizer:
         codes = np.asarray(codes)
         if self.k == 1:
             return codes.astype(np.int64) + len(SPECIAL_TOKENS)
+        if codes.shape[-1] < self.k:  # no whole k-mer: no token (n_tokens)
+            return np.zeros((*codes.shape[:-1], 0), np.int64)
         windows = np.lib.stride_tricks.sliding_window_view(codes, self.k, axis=-1)
         ids = (windows.astype(np.int64) * self._powers).sum(-1) + len(SPECIAL_TOKENS)
         ids[(windows >= self.alphabet.n_core).any(-1)] = UNK_ID

@@ -79,16 +79,40 @@ def test_pretrain_writes_the_run_directory(tmp_path, capsys, domain):
 
 def test_predict_embed_and_export(tmp_path, capsys, repo):
     out = tmp_path / "run"
-    assert run(capsys, "pretrain", "dna", "--out", str(out), *FAST)[0] == 0
+    kmers = ["--tokenizer.kind", "kmer", "--tokenizer.k", "3"]
+    assert run(capsys, "pretrain", "dna", "--out", str(out), *FAST, *kmers)[0] == 0
     fa = tmp_path / "q.fa"
-    fa.write_text(">a\nACGTACGTAC\n>b\nTTTTGGGG\n")
+    # 32 tokens of 3-mers read 34 bp: 'long' (40 bp) is read from its central 34 (3 off each side)
+    long = "".join("ACGT"[(7 * i * i + i) % 4] for i in range(40))
+    fa.write_text(f">a\nACGTACGTAC\n>b\nTTTTGGGG\n>long\n{long}\n>centre\n{long[3:-3]}\n")
     code, err = run(
         capsys, "predict", str(out), "--input", str(fa), "--output", str(tmp_path / "e.csv"), "--embed"
     )
     assert code == 0, err
+    assert (
+        f"{fa}: the model reads at most 34 residues: 1 of 4 sequences embedded from the central 33 or "
+        "34 (as many left out on each side)" in err
+    )
     rows = (tmp_path / "e.csv").read_text().splitlines()
-    assert rows[0].startswith("name,e0,e1") and [r.split(",")[0] for r in rows[1:]] == ["a", "b"]
+    assert rows[0].startswith("name,e0,e1") and [r.split(",")[0] for r in rows[1:]] == [
+        "a",
+        "b",
+        "long",
+        "centre",
+    ]
     assert len(rows[1].split(",")) == 1 + 64
+    assert rows[3].split(",")[1:] == rows[4].split(",")[1:]
+    short = tmp_path / "short.fa"
+    short.write_text(">ok\nACGTACGTAC\n>tiny\nAC\n")
+    code, err = run(
+        capsys, "predict", str(out), "--input", str(short), "--output", str(tmp_path / "s.csv"), "--embed"
+    )
+    assert (code, err.strip()) == (
+        2,
+        f"scipt: error: {short}: record 'tiny' has 2 residue(s), fewer than the 3 of one of the model's "
+        "tokens: nothing to embed",
+    )
+    assert not (tmp_path / "s.csv").exists()
     (tmp_path / "adir").mkdir()
     with pytest.raises(SystemExit) as refused:  # before any work: the rename at its end would fail
         main(["predict", str(out), "--input", str(fa), "--output", str(tmp_path / "adir"), "--embed"])

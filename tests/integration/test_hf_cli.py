@@ -207,7 +207,11 @@ def test_export_hf_computes_the_same_logits(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["pretrain", "protein", "--out", str(run), *PRETRAIN]) == 0
     assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "esm")]) == 0
-    assert "tokenize with add_special_tokens=False" in capsys.readouterr().err
+    assert (
+        f"exported {tmp_path / 'esm'} as EsmForMaskedLM (tokenize upper-case sequences with "
+        "add_special_tokens=False: the model was trained without <cls>/<eos>, and its tokenizer reads "
+        "lower case as unknown tokens)"
+    ) in capsys.readouterr().err
     pre = from_pretrained(run)
     tokenizer = SequenceTokenizer.from_dict(pre.config["tokenizer"])
     state = load_lightning_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]

@@ -4,6 +4,7 @@ The reference is ``transformers`` itself: the same folder loaded with ``EsmForMa
 tokenized with its ``EsmTokenizer`` must give the same ids, hidden states and embeddings.
 """
 
+import json
 import sys
 
 import numpy as np
@@ -149,6 +150,42 @@ def test_errors_are_one_line(tmp_path):
     (tmp_path / "bert/config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(UserError, match=r"config.json has model_type 'bert'"):
         load_hf(tmp_path / "bert", DNA)
+
+
+@pytest.mark.parametrize(
+    "change,found",
+    [
+        (
+            {"position_embedding_type": "relative_key"},
+            "position_embedding_type 'relative_key'; expected "
+            "'absolute' or 'rotary' (ESM-2, Nucleotide Transformer)",
+        ),
+        (
+            {"is_decoder": True},
+            "is_decoder true (causal attention); expected a masked language model's encoder",
+        ),
+        ({"pad_token_id": None}, "pad_token_id null; expected the padding token's id (an integer)"),
+    ],
+)
+def test_esm_settings_sciPT_does_not_compute_are_refused(tmp_path, change, found):
+    # transformers accepts each of them; a relative position type even drops the folder's table
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA)
+    assert str(err.value) == f"hf:{folder}: config.json has {found}"
+
+
+def test_damaged_folder_files_are_one_line(tmp_path):
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(UserError, match=rf"^hf:{folder}: model.safetensors cannot be read \(.+\)$"):
+        load_hf(folder, DNA)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match=rf"^hf:{folder}: config.json cannot be read \(.+\)$"):
+        load_hf(folder, DNA)
 
 
 def test_pickled_weights_are_refused(tmp_path):

@@ -21,6 +21,12 @@ def test_kmer_ids_by_hand():
     assert tok.tokens()[5 + 27] == "CGT"
 
 
+def test_a_sequence_shorter_than_k_has_no_token():
+    tok = SequenceTokenizer(DNA, k=3)
+    assert tok.encode("AC").tolist() == [] and tok.n_tokens(2) == 0
+    assert tok.batch([np.array([0, 1], np.uint8)])["input_ids"].shape == (1, 0)
+
+
 def test_kmer_touching_n_is_unknown():
     tok = SequenceTokenizer(DNA, k=3)
     assert tok.encode("ACNTAC").tolist() == [UNK_ID, UNK_ID, UNK_ID, 5 + 3 * 16 + 0 * 4 + 1]
