@@ -96,6 +96,57 @@ def test_stress_only_for_periodic_structures(trained):
     assert stress == pytest.approx(expected[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], abs=1e-9)
 
 
+def test_a_supercell_is_its_cell_repeated(trained):
+    """A skewed cell with every side under the cut-off (each atom sees its own images and several of
+    each neighbour's): the 2 x 1 x 1 and 2 x 2 x 2 supercells have 2 and 8 times the energy, the
+    forces tiled and the same stress, as they must if the periodic neighbour list is right; atoms
+    moved whole cells away change nothing."""
+    path, _ = trained
+    calc = SciPTCalculator(path, dtype="float64")
+    cell = np.array([[2.9, 0.0, 0.0], [0.5, 3.1, 0.0], [-0.3, 0.4, 3.3]])
+    prim = Atoms("COH", positions=[[0.1, 0.2, 0.3], [1.25, 0.15, 0.2], [0.6, 1.6, 1.9]], cell=cell, pbc=True)
+    assert calc.cutoff > cell.max()
+    prim.calc = calc
+    energy, forces, stress = prim.get_potential_energy(), prim.get_forces(), prim.get_stress()
+    for reps in ((2, 1, 1), (2, 2, 2)):
+        supercell = prim.repeat(reps)
+        supercell.calc = calc
+        n = int(np.prod(reps))
+        assert supercell.get_potential_energy() == pytest.approx(n * energy, rel=1e-12)
+        assert supercell.get_forces() == pytest.approx(np.tile(forces, (n, 1)), abs=1e-10)
+        assert supercell.get_stress() == pytest.approx(stress, abs=1e-10)
+    unwrapped = prim.copy()
+    unwrapped.positions += np.array([[7, -3, 2], [-11, 5, 0], [0, 0, -9]]) @ cell
+    unwrapped.calc = calc
+    assert unwrapped.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+    assert unwrapped.get_forces() == pytest.approx(forces, abs=1e-9)
+
+
+def test_the_model_runs_again_exactly_when_the_structure_changes(trained, ethanol, monkeypatch):
+    path, _ = trained
+    calc = SciPTCalculator(path, dtype="float64")
+    calls = []
+    forward = calc.model.forward
+    monkeypatch.setattr(calc.model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    atoms = ethanol.copy()
+    atoms.calc = calc
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.get_potential_energy(), atoms.get_forces()
+    atoms.set_positions(atoms.get_positions())  # the same values
+    assert len(calls) == 1
+    step = 1e-6
+    atoms.positions[0, 0] += step  # in place, as an optimizer may
+    # a first-order change: minus the force along the step
+    assert atoms.get_potential_energy() - energy == pytest.approx(-forces[0, 0] * step, rel=1e-3)
+    assert len(calls) == 2
+    atoms.numbers[1] = 8
+    atoms.get_forces()
+    atoms.cell = np.eye(3) * 9.0
+    atoms.pbc = True
+    atoms.get_forces()
+    assert len(calls) == 4
+
+
 def _slab(third) -> Atoms:
     """A CO monolayer periodic in x and y (cell 3.1 x 3.3: the in-plane images are well inside the
     cut-off), with ``third`` as its non-periodic cell vector."""
