@@ -120,10 +120,10 @@ class SurrogateConfig:
             ``loo`` (keep the one with the higher leave-one-out ELPD) or ``evidence`` (the Bayes
             factor of the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
             is the one the library validation chose (``benchmarks/surrogate_calibration.py``).
-        prior_form: ``gaussian`` (one Gaussian over every system; the default, chosen with the
-            guard rule on the library validation) or ``mixture`` (one Gaussian per family,
-            calibrated by their Bayesian model average, :mod:`sciPT.domains.surrogates.mixture`);
-            a run as ``init`` is always the Gaussian it stores.
+        prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
+            average, :mod:`sciPT.domains.surrogates.mixture`; the default, chosen with the guard
+            rule on the library validation) or ``gaussian`` (one Gaussian over every system); a run
+            as ``init`` is always the Gaussian it stores.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
         recalibrate: map the intervals' level to the one that held it on library systems the prior

@@ -68,7 +68,7 @@ TRANSFERS = ("exponents", "all")
 GUARD_RULES = ("evidence", "loo", "blend")
 # chosen on the library validation (benchmarks/surrogate_calibration.py, VALIDATION_RULE)
 DEFAULT_GUARD_RULE = "blend"
-DEFAULT_PRIOR_FORM = "gaussian"
+DEFAULT_PRIOR_FORM = "mixture"
 # the reference prior scratch's free exponents get when its evidence is computed (fixed in advance)
 REFERENCE_SD = {"Re": 0.3, "Pr": 0.3}
 GROUP_REFERENCE_SD = 0.5

@@ -71,8 +71,11 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
     assert f(35000, 0.7) == pytest.approx(270, rel=0.05)
     metrics = run.read_metrics()
     assert metrics["points"] == 3 and "loo_elpd_prior" in metrics and "loo_elpd_scratch" in metrics
-    # the default: one Gaussian over every system, both fits blended by leave-one-out
-    assert law["guard_rule"] == "blend" and law["kept"] == "blend" and law["family_weights"] == {}
+    # the default: one Gaussian per family, averaged by evidence; both fits blended by leave-one-out
+    assert law["guard_rule"] == "blend" and law["kept"] == "blend"
+    weights = law["family_weights"]
+    assert set(weights) == {"flat-plate", "smooth-pipe", "rough-pipe", "bluff-body"}
+    assert sum(weights.values()) == pytest.approx(1.0)
     assert json.loads((run.model / "config.json").read_text())["domain"] == "surrogates"
     report = run.report.read_text()
     for needle in (
@@ -81,7 +84,8 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
         "| scratch |",
         "pre-trained (before data)",
         "Guard (blend rule): leave-one-out: ",
-        "The prior in the law's own terms (mean ± sd): C = ",
+        "The prior in the law's own terms (mean ± sd): flat-plate (0.25): C = ",  # one per family
+        "Mixture prior, posterior weight of each family after the points",
         "e_Dh is constant (0.1)",
         "plots/calibration.png",
     ):
@@ -153,7 +157,7 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     run = RunDir(calibrated)
     metrics = run.read_metrics()
     lib = presets.small()
-    recal = for_library(lib, "gaussian", "exponents")
+    recal = for_library(lib, "mixture", "exponents")
     w = metrics["kept_prior"]  # the default keeps a blend: its map is the weighted mean of both
     level_map = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
     expected = float(np.interp(0.9, LEVELS, level_map))
@@ -193,7 +197,7 @@ def test_a_blend_is_kept_with_its_weights_and_a_mixed_recalibration(csv, tmp_pat
         run.report.read_text()
     )
     lib = presets.small()
-    recal = for_library(lib, "gaussian", "exponents")
+    recal = for_library(lib, "mixture", "exponents")
     mixed = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
     exported = json.loads((run.model / "config.json").read_text())
     np.testing.assert_allclose(exported["interval_level_map"], mixed)
@@ -418,7 +422,8 @@ def test_a_correction_says_which_fit_it_rides_on_not_the_blend(tmp_path, csv, ca
     out = tmp_path / "corrected"
     task.finetune(finetune_args("--train", str(path), "--out", str(out), "--correction", "4"))
     w = RunDir(out).read_metrics()["kept_prior"]
-    assert 0.5 <= w < 1  # the guard blended, and the prior-informed fit is the heavier member
-    kept = f"(kept: the prior-informed fit, the heavier in the guard's blend ({w:.2f}), refitted with a correction of 4 random features)"
+    assert 0 < w < 1  # the guard blended; the correction rides on the heavier member
+    member = "prior-informed" if w >= 0.5 else "scratch"
+    kept = f"(kept: the {member} fit, the heavier in the guard's blend ({max(w, 1 - w):.2f}), refitted with a correction of 4 random features)"
     assert kept in capsys.readouterr().out
     assert kept in RunDir(out).report.read_text()
