@@ -42,8 +42,8 @@ class ScheduleConfig:
     """The learning-rate schedule (the module docstring gives each multiplier).
 
     Attributes:
-        name: decay after the warm-up: ``cosine`` or ``linear`` (to ``min_lr_ratio`` at the last
-            step), ``exponential`` (x ``gamma`` every step), ``step`` (x ``gamma`` every
+        name: decay after the warm-up: ``cosine`` or ``linear`` (to ``min_lr_ratio`` at step
+            ``total``, one past the last taken), ``exponential`` (x ``gamma`` every step), ``step`` (x ``gamma`` every
             ``step_size`` steps) or ``constant``.
         warmup_steps: optimizer steps over which the rate rises linearly to ``train.lr`` (0: none).
         min_lr_ratio: floor of the decay, a fraction of ``train.lr`` (not for ``constant``).

@@ -227,6 +227,10 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         ForceFieldLoss(cfg.objective, keep=keep),
         strategy,
         cfg.train,
+        # the head being fitted lives in the potential: it learns as a task head does (its own
+        # learning-rate factor, ordinary weight decay), not as the anchored shared blocks
+        head_lr_multiplier=cfg.finetune.head_lr_multiplier,
+        head_parameters=backbone.head_parameter_names(sets.head) if len(backbone.head_names) > 1 else (),
         # replayed frames are of the old level of theory: through the old head when it is another
         replay_loss_fn=ForceFieldLoss(cfg.objective, sets.eval_head) if sets.eval_head != sets.head else None,
         batch_size_fn=lambda b: b.num_graphs,

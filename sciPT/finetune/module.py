@@ -18,7 +18,7 @@ which logs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import lightning.pytorch as pl
@@ -50,7 +50,8 @@ class FinetuneModule(pl.LightningModule):
     with ``train.weight_decay`` on its matrices unless the strategy anchors it to its pre-trained
     weights (L2-SP, EWC: then no decay towards zero). Every other parameter (the head, and any in
     ``loss_fn`` or ``replay_loss_fn`` when they are modules) is new and learns at
-    ``train.lr * head_lr_multiplier``, with ``train.weight_decay`` on its matrices.
+    ``train.lr * head_lr_multiplier``, with ``train.weight_decay`` on its matrices; so do the
+    backbone's own ``head_parameters`` (a potential carries its heads itself).
 
     Args:
         backbone: the pre-trained network.
@@ -59,6 +60,8 @@ class FinetuneModule(pl.LightningModule):
         strategy: from :func:`sciPT.finetune.build_strategy`; set up here.
         train: optimisation settings (learning rate, weight decay, schedule, steps).
         head_lr_multiplier: learning-rate factor of the new parameters.
+        head_parameters: names of ``backbone`` parameters that are the task's head (the head of a
+            multi-head potential being fitted), optimised as new parameters.
         replay_loss_fn: the loss of replayed pre-training examples in a
             :class:`~sciPT.finetune.replay.ReplayBatch` (default ``loss_fn``, for pre-training data
             in the task's own format).
@@ -75,6 +78,7 @@ class FinetuneModule(pl.LightningModule):
         train: TrainConfig,
         *,
         head_lr_multiplier: float = 1.0,
+        head_parameters: Collection[str] = (),
         replay_loss_fn: LossFn | None = None,
         batch_size_fn: Callable[[Any], int] | None = None,
     ):
@@ -86,6 +90,7 @@ class FinetuneModule(pl.LightningModule):
         self.strategy = strategy
         self.train_cfg = train
         self.head_lr_multiplier = head_lr_multiplier
+        self.head_parameters = frozenset(head_parameters)
         self.batch_size_fn = batch_size_fn
         self.rank_digests: list[str] = []
         self.step_metrics = StepMetrics()
@@ -155,10 +160,13 @@ class FinetuneModule(pl.LightningModule):
     def optimizer_groups(self) -> list[dict]:
         """AdamW groups: backbone decay / no decay at ``lr``, new parameters at ``lr * mult``."""
         lr, decay = self.train_cfg.lr, self.train_cfg.weight_decay
-        backbone_ids = {id(p) for p in self.backbone.parameters()}
-        new = nn.ParameterList(p for p in self.parameters() if id(p) not in backbone_ids)
+        pretrained = nn.ParameterList(
+            p for n, p in self.backbone.named_parameters() if n not in self.head_parameters
+        )
+        kept = {id(p) for p in pretrained}
+        new = nn.ParameterList(p for p in self.parameters() if id(p) not in kept)
         backbone_decay = decay if self.strategy.decays_backbone else 0.0
-        groups = [{**g, "lr": lr} for g in parameter_groups(self.backbone, backbone_decay)]
+        groups = [{**g, "lr": lr} for g in parameter_groups(pretrained, backbone_decay)]
         groups += [{**g, "lr": lr * self.head_lr_multiplier} for g in parameter_groups(new, decay)]
         return [g for g in groups if g["params"]]
 

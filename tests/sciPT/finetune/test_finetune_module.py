@@ -57,6 +57,28 @@ def test_optimizer_groups(strategy, backbone_decay, backbone, head, toy):
     ]
 
 
+def test_a_head_inside_the_backbone_learns_as_a_head(backbone, head, toy):
+    """A potential carries its heads itself: the head being fitted (here the last block, named by
+    ``head_parameters``) gets the head's learning rate and weight decay, not the anchored backbone's."""
+    module = FinetuneModule(
+        backbone,
+        head,
+        WeightedLoss(),
+        build_strategy(FinetuneConfig(strategy="l2sp"), backbone),
+        toy.train_config(lr=0.01, weight_decay=0.1),
+        head_lr_multiplier=10.0,
+        head_parameters=[n for n, _ in backbone.named_parameters() if n.startswith("blocks.2.")],
+    )
+    groups = [(g["lr"], g["weight_decay"], {id(p) for p in g["params"]}) for g in module.optimizer_groups()]
+    last = dict(backbone.blocks[2].named_parameters())
+    # the last block's matrix decays at the head's rate; its bias and batch norm are not decayed
+    assert [(lr, wd) for lr, wd, ids in groups if id(last["0.weight"]) in ids] == [(pytest.approx(0.1), 0.1)]
+    assert [(lr, wd) for lr, wd, ids in groups if id(last["1.weight"]) in ids] == [(pytest.approx(0.1), 0.0)]
+    # the rest of the backbone stays anchored (L2-SP: no decay towards zero) at the base rate
+    assert [(lr, wd) for lr, wd, ids in groups if id(backbone.embed.weight) in ids] == [(0.01, 0.0)]
+    assert sum(len(ids) for *_, ids in groups) == len(list(module.parameters()))
+
+
 def test_linear_probe_gives_the_optimizer_no_backbone_parameter(backbone, head, toy):
     module = FinetuneModule(
         backbone,
