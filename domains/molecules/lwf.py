@@ -20,6 +20,11 @@ strength :math:`\\mu` (``old_head_distillation``). The new frames are molecules 
 labelled, but their atomic environments (C, H, O bonded as in the old molecules) are where the
 shared features the old head reads must not move; the new head is free to use new directions.
 
+The term is part of the new frames' loss, so in a batch that mixes replayed old frames in
+(``strategy: replay``) it is weighted as they are, by the new frames' share ``1 - w`` of the batch
+(:meth:`sciPT.finetune.FinetuneModule.data_loss`): with replay the effective strength is
+:math:`(1 - w)\,\mu`.
+
 Cost: a second forward and force backward per step, through the old head (about twice a plain
 fine-tuning step), and one evaluation pass over the training frames before training.
 
