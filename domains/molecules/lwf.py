@@ -23,7 +23,7 @@ shared features the old head reads must not move; the new head is free to use ne
 The term is part of the new frames' loss, so in a batch that mixes replayed old frames in
 (``strategy: replay``) it is weighted as they are, by the new frames' share ``1 - w`` of the batch
 (:meth:`sciPT.finetune.FinetuneModule.data_loss`): with replay the effective strength is
-:math:`(1 - w)\,\mu`.
+:math:`(1 - w)\\,\\mu`.
 
 Cost: a second forward and force backward per step, through the old head (about twice a plain
 fine-tuning step), and one evaluation pass over the training frames before training.
