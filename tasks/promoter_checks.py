@@ -138,8 +138,9 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
     if found.repeated:
         lines.append(
             f"- **Repeated sequences**: {counted(found.repeated, 'record')} of {name} "
-            f"{'repeats' if found.repeated == 1 else 'repeat'} an earlier record's sequence (either strand); cross-validation can put the copies on both sides of a fold, "
-            "which makes its scores optimistic. Remove the copies to measure held-out accuracy."
+            f"{'repeats' if found.repeated == 1 else 'repeat'} an earlier record's sequence (either "
+            "strand); the folds and early-stopping splits keep the copies on one side, so no model is "
+            "scored on a sequence it was fitted on, but each copy counts in the metrics."
         )
     if test is not None:
         shared = int(overlap.found_in(test.codes, data.codes, complement).sum())

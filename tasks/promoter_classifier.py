@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from sciPT.classification import (
@@ -38,10 +37,12 @@ from sciPT.classification import (
     predict_proba,
 )
 from sciPT.config import to_dict
+from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerScore
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
+from sciPT.splits import grouped_split
 from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
@@ -385,9 +386,8 @@ def fit_member(
     early on."""
     if val is None:
         n_val = early_stopping_size(cfg, len(train))
-        fit_idx, val_idx = train_test_split(
-            np.arange(len(train)), test_size=n_val, random_state=seed, stratify=train.labels
-        )
+        # copies (either strand) on one side: early stopping judges sequences the fit has not seen
+        fit_idx, val_idx = grouped_split(strand_keys(train.codes, COMPLEMENT), train.labels, n_val, seed)
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)

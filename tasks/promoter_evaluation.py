@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from sciPT import plots
+from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.metrics import binary_metrics
+from sciPT.splits import grouped_folds
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
 from .promoter_report import CNN, KMER, classes_text, few_label_lines, metric_key, on_top, too_few_clean
@@ -43,10 +45,9 @@ def cross_validate(
     subset for every model) and still tests on the whole held-out fold: cross-validated sample
     efficiency.
     """
-    folds = list(
-        StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.train.seed).split(
-            np.zeros(len(data)), data.labels
-        )
+    # copies of a sequence (either strand) share a fold: a held-out score is of unseen sequences
+    folds = grouped_folds(
+        strand_keys(data.codes, COMPLEMENT), data.labels, cfg.folds, cfg.train.seed, data.source
     )
     names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}

@@ -28,8 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
+
+from sciPT.diagnostics.overlap import strand_keys
+from sciPT.splits import grouped_split
+
+from .data import DNA_SPEC
 
 
 @dataclass
@@ -202,9 +206,9 @@ class CNNClassifier:
     def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> CNNClassifier:
         labels = np.asarray(labels)
         n_val = max(2, int(round(self.val_fraction * len(labels))))
-        fit_idx, val_idx = train_test_split(
-            np.arange(len(labels)), test_size=n_val, random_state=self.seed, stratify=labels
-        )
+        # copies (either strand) on one side: early stopping judges sequences the fit has not seen
+        keys = strand_keys(codes, DNA_SPEC.complement_codes())
+        fit_idx, val_idx = grouped_split(keys, labels, n_val, self.seed)
         x = one_hot(codes, self.length)
         self.fit_ = fit_cnn(
             x[fit_idx],

@@ -1,0 +1,46 @@
+"""Stratified splits that keep copies together (splits.py)."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from sciPT.errors import DataError
+from sciPT.splits import grouped_folds, grouped_split
+
+
+def test_without_copies_the_splits_are_scikit_learns():
+    labels = np.random.default_rng(0).integers(0, 2, 57)
+    keys = [f"s{i}" for i in range(57)]
+    ours = grouped_folds(keys, labels, 5, seed=3)
+    theirs = StratifiedKFold(5, shuffle=True, random_state=3).split(np.zeros(57), labels)
+    for (a_train, a_test), (b_train, b_test) in zip(ours, theirs):
+        np.testing.assert_array_equal(a_train, b_train)
+        np.testing.assert_array_equal(a_test, b_test)
+    fit, held = grouped_split(keys, labels, 6, seed=7)
+    want_fit, want_held = train_test_split(np.arange(57), test_size=6, random_state=7, stratify=labels)
+    np.testing.assert_array_equal(fit, want_fit)  # the order too: it is the order of training
+    np.testing.assert_array_equal(held, want_held)
+
+
+def test_copies_land_on_one_side_of_every_split():
+    rng = np.random.default_rng(1)
+    keys = [f"s{i}" for i in rng.integers(0, 40, 120)]  # 120 records of at most 40 sequences
+    labels = np.array([int(k[1:]) % 2 for k in keys])
+    for train, test in grouped_folds(keys, labels, 4, seed=0):
+        assert {keys[i] for i in train}.isdisjoint(keys[i] for i in test)
+        assert len(train) + len(test) == 120
+    fit, held = grouped_split(keys, labels, 12, seed=0)
+    assert {keys[i] for i in fit}.isdisjoint(keys[i] for i in held)
+    assert sorted([*fit, *held]) == list(range(120))
+    assert set(labels[held]) == {0, 1}
+
+
+def test_too_few_distinct_sequences_for_the_folds_is_one_line():
+    keys = ["a", "a", "a", "b", "c", "d", "e", "f"]  # four copies of one promoter count once
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    with pytest.raises(DataError) as err:
+        grouped_folds(keys, labels, 3, seed=0, source="pos.fa + neg.fa")
+    assert str(err.value) == (
+        "pos.fa + neg.fa: 3 folds need at least 3 distinct sequences of each class (copies and "
+        "reverse complements count once); label 1 has 2"
+    )
