@@ -139,7 +139,13 @@ class PromoterTask(Task):
             print(f"{args.data}: {lengths}", file=sys.stderr)
         p = classifier.predict(data.codes)
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
-        report = contamination_lines(exported.get("pretrained_on", []), data, 16, 0.5, p, metrics, "eval")
+        # the check as the run made it (its contamination_k and _threshold)
+        defaults, config = PromoterConfig(), run.read_config()
+        k = int(config.get("contamination_k", defaults.contamination_k))
+        threshold = float(config.get("contamination_threshold", defaults.contamination_threshold))
+        report = contamination_lines(
+            exported.get("pretrained_on", []), data, k, threshold, p, metrics, "eval"
+        )
         flag = contamination_flag(metrics, [])  # the clean sequences' metrics follow in `report`
         # its own folder (RUN/evaluations/<file name>, or --out): fine-tuning's metrics stay as measured
         with run.evaluation(args.data, getattr(args, "out", None)) as ev:

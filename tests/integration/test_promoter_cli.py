@@ -551,7 +551,7 @@ def test_export_recommended_trains_the_final_model_from_the_recommended_start(pl
     assert not bad.exists()
 
 
-def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp_path):
+def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp_path, monkeypatch):
     from sciPT.testing import FAST_SEQUENCE_FLAGS
 
     path, rows = planted
@@ -592,6 +592,21 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     flag = next(line for line in report if line.startswith("- **"))
     assert flag.startswith("- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim")
     assert report.index(flag) < next(i for i, line in enumerate(report) if line.startswith("| model |"))
+    # evaluate checks as the run did: with its contamination_k and contamination_threshold
+    import sciPT.tasks.promoter as promoter_task
+
+    config = (out / "config.yaml").read_text()
+    assert "contamination_k: 16\n" in config and "contamination_threshold: 0.5\n" in config
+    (out / "config.yaml").write_text(
+        config.replace("contamination_k: 16\n", "contamination_k: 20\n").replace(
+            "contamination_threshold: 0.5\n", "contamination_threshold: 0.8\n"
+        )
+    )
+    seen = []
+    check = promoter_task.contamination_lines
+    monkeypatch.setattr(promoter_task, "contamination_lines", lambda *a: seen.append(a[2:4]) or check(*a))
+    assert main(["evaluate", str(out), "--data", str(path), "--out", str(tmp_path / "again")]) == 0
+    assert seen == [(20, 0.8)]
     # a --test set in the corpus: flagged first as well, its counts kept apart from the folds'
     tested = tmp_path / "tested"
     args = ["--init", str(pre), "--train", str(path), "--test", str(path), "--ensemble", "1", *SMALL[8:]]
