@@ -57,6 +57,13 @@ def run_scan(args: argparse.Namespace) -> int:
     note = ambiguity_note(args.genome, corpus)
     if note:
         print(note, file=sys.stderr)
+    short = int((corpus.lengths < window).sum())
+    if short:
+        print(
+            f"{args.genome}: {short} of {len(corpus.lengths)} records are shorter than the {window}-bp "
+            "window and are not scanned",
+            file=sys.stderr,
+        )
     reading = window_reading(window, classifier.length)
     if reading:
         print(

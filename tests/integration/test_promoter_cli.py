@@ -175,6 +175,9 @@ def test_scan_writes_both_strands_in_genome_coordinates(trained, tmp_path, capsy
         ("chrA", s + 10, s + 20) for s in range(0, 71, 10)
     ]
     assert len(lines) - tracks[1] - 1 == 8
+    assert f"{genome}: 1 of 2 records are shorter than the 30-bp window and are not scanned" in (
+        capsys.readouterr().err
+    )
 
 
 def test_scan_window_longer_than_genome(trained, tmp_path, capsys):
