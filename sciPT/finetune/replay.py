@@ -24,6 +24,7 @@ each on its own (and needs at least two examples in each).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -170,6 +171,12 @@ class ReplayBatchSampler(Sampler):
             )
         if not 0 <= rank < world_size:
             raise ValueError(f"ReplayBatchSampler: rank {rank} outside world size {world_size}")
+        if abs(r / batch_size - fraction) > 0.02 and rank == 0:  # a small batch rounds coarsely
+            print(
+                f"warning: finetune.replay_fraction {fraction:g} of a batch of {batch_size} is {r} "
+                f"pre-training example{'s' if r != 1 else ''}, a share of {r / batch_size:.3f}",
+                file=sys.stderr,
+            )
         self.sampler = TaskOrder(n_task, seed)
         self.n_task, self.n_replay = n_task, n_replay
         self.n_task_per_batch, self.n_replay_per_batch = batch_size - r, r
