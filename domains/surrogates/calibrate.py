@@ -25,8 +25,10 @@ Two fits of the same power law are made on the user's points:
   (:data:`REFERENCE_SD`: ``a, b ~ N(0.8, 0.3^2), N(0.4, 0.3^2)``, a group exponent ``N(0, 0.5^2)``:
   "turbulent forced convection, nothing more"), and ``log C`` is free in both models (the same
   improper flat prior, whose constant cancels in the ratio; with ``transfer="all"`` the guard thus
-  judges the exponents the prior brings, which is what can be wrong in shape). The prior-informed
-  model's evidence integrates its width factor ``kappa`` under its hyperprior. Scratch is kept when
+  judges the exponents the prior brings, which is what can be wrong in shape). Both evidences
+  integrate a width factor ``kappa`` under the same log-normal hyperprior: the prior-informed
+  model's scales the learnt prior, scratch's the reference prior (whose ``REFERENCE_SD`` are thus
+  the widths at ``kappa = 1``, not a fixed width). Scratch is kept when
   its log evidence exceeds the prior-informed one by more than ``margin * n`` nats; a tie keeps the
   prior. With one point both evidences are equal (``log C`` absorbs the point whatever the
   exponents), so the prior is kept, and the report says so.
@@ -69,7 +71,8 @@ GUARD_RULES = ("evidence", "loo", "blend")
 # chosen on the library validation (benchmarks/surrogate_calibration.py, VALIDATION_RULE)
 DEFAULT_GUARD_RULE = "blend"
 DEFAULT_PRIOR_FORM = "mixture"
-# the reference prior scratch's free exponents get when its evidence is computed (fixed in advance)
+# the reference prior scratch's free exponents get when its evidence is computed (fixed in advance;
+# its width factor integrated under the hyperprior, as the prior-informed model's is)
 REFERENCE_SD = {"Re": 0.3, "Pr": 0.3}
 GROUP_REFERENCE_SD = 0.5
 SPREAD_TOL = 1e-3  # a log-variable whose range is below this does not "vary"

@@ -110,7 +110,9 @@ class Posterior:
         means: ``(J, p)`` and ``covs``: ``(J, p, p)``, the Gaussian posterior given each sigma
             (zero covariance on fixed parameters).
         kappa: the chosen prior width factor (``nan`` when there is no Gaussian block).
-        log_evidence: ``log p(y | kappa)`` (relative when the prior has free parameters).
+        log_evidence: ``log p(y | kappa)`` up to constants shared by every fit on the same noise
+            grid (its spacing) and, when the prior has free parameters, the flat prior's improper
+            constant: differences between fits of the same points are exact, single values are not.
         log_marginal: ``log p(y)`` with ``kappa`` integrated out under its hyperprior (the grid's
             hyperprior weights normalised to one); equal to ``log_evidence`` when ``kappa`` is
             fixed. With free parameters it is relative to the same improper constant as

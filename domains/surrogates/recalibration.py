@@ -77,7 +77,10 @@ def nominal_levels(ranks: np.ndarray) -> np.ndarray:
     """The split-conformal map from :data:`LEVELS` to nominal levels, from central ranks ``(m,)``."""
     r = np.sort(np.asarray(ranks, float))
     m = len(r)
-    k = np.ceil((m + 1) * LEVELS).astype(int)
+    # ceil((m + 1) l) in integers: in floating point an exact product (m = 99, l = 0.07: 7) can
+    # come out a hair above and round up a rank too far
+    percent = np.rint(LEVELS * 100).astype(int)
+    k = -(-(m + 1) * percent // 100)
     out = np.where(k <= m, r[np.clip(k, 1, m) - 1], MAX_NOMINAL)
     # a level never maps below a smaller one's (ties in the ranks), nor onto 0
     return np.clip(np.maximum.accumulate(out), 1e-3, MAX_NOMINAL)

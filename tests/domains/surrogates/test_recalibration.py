@@ -35,6 +35,10 @@ def test_nominal_levels_are_the_split_conformal_quantile_of_the_ranks():
     # 0.05: k = 1, the smallest
     assert at[0.05] == pytest.approx(0.1)
     assert np.all(np.diff(table) >= 0)
+    # an exact product: m = 99, level 0.07: k = 100 * 0.07 = 7 (0.07 * 100 is 7.000000000000001 in
+    # floating point, whose ceiling, 8, is one rank too far)
+    hundredths = np.arange(1, 100) / 100
+    assert dict(zip(np.round(LEVELS, 2), nominal_levels(hundredths)))[0.07] == pytest.approx(0.07)
 
 
 def test_cdf_inverts_quantile_and_a_level_map_moves_the_interval_to_its_nominal_level():
