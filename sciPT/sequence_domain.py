@@ -28,6 +28,7 @@ from .errors import ConfigError, DataError
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
 from .registry import Domain, PretrainSetup
+from .run import global_rank
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
 from .sequence_inputs import read_sequences
@@ -163,6 +164,16 @@ class SequenceDomain(SequenceEvaluation, Domain):
             )
         if cfg.data.reverse_complement and self.spec.complement is None:
             raise ConfigError(f"data.reverse_complement: {self.name} sequences have no complement")
+        span = cfg.objective.masked.span
+        if cfg.objective.kind == "masked" and span < tokenizer.k and global_rank() == 0:
+            # a preset sets span = k; a tokenizer changed on the command line does not move it
+            print(
+                f"warning: objective.masked.span {span} is shorter than the {tokenizer.k}-mer tokens: "
+                f"overlapping k-mers share {tokenizer.k - 1} residues with each neighbour, so most "
+                f"masked tokens can be read off the unmasked ones (--objective.masked.span "
+                f"{tokenizer.k} masks whole runs)",
+                file=sys.stderr,
+            )
         if not cfg.data.temperature > 0:  # NaN fails too
             raise ConfigError(f"data.temperature: expected a positive number, got {cfg.data.temperature:g}")
         options = CurationOptions.of(cfg.data)
