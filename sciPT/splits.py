@@ -25,9 +25,15 @@ def _groups(keys: Sequence[Hashable], labels: np.ndarray) -> tuple[np.ndarray, n
     """``(group of each record, label of each group)``, groups numbered by their first record."""
     index: dict[Hashable, int] = {}
     group = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
-    first = np.zeros(len(index), dtype=np.int64)
-    first[group[::-1]] = np.arange(len(keys))[::-1]  # the last write per group is its first record
+    _, first = np.unique(group, return_index=True)  # groups are numbered 0, 1, ... in order
     return group, np.asarray(labels)[first]
+
+
+def distinct_per_class(keys: Sequence[Hashable], labels: np.ndarray) -> dict:
+    """How many distinct sequences (groups) each label has, counted by their first record's label."""
+    _, group_labels = _groups(keys, labels)
+    values, counts = np.unique(group_labels, return_counts=True)
+    return {v.item(): int(c) for v, c in zip(values, counts)}
 
 
 def grouped_folds(
@@ -57,12 +63,20 @@ def grouped_folds(
 def grouped_split(
     keys: Sequence[Hashable], labels: np.ndarray, test_size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit indices, held-out indices)``: about ``test_size`` records held out, stratified, every
-    copy on one side (``test_size`` groups when there are no copies, in proportion otherwise)."""
+    """``(fit indices, held-out indices)``, stratified, every copy on one side: ``test_size``
+    records held out when there are no copies; otherwise ``test_size`` scaled to the number of
+    groups, so the held-out records number more or fewer as the chosen groups are larger or smaller
+    than average. Raises :class:`DataError` when a class has fewer than two distinct sequences."""
     from sklearn.model_selection import train_test_split
 
     group, group_labels = _groups(keys, labels)
     n_groups = len(group_labels)
+    values, counts = np.unique(group_labels, return_counts=True)
+    if len(values) < 2 or counts.min() < 2:
+        raise DataError(
+            "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
+            f"reverse complements count once); found {dict(zip(values.tolist(), counts.tolist()))}"
+        )
     held_groups = min(n_groups - 1, max(2, round(test_size * n_groups / len(group))))
     fit, held = train_test_split(
         np.arange(n_groups), test_size=held_groups, random_state=seed, stratify=group_labels

@@ -4,7 +4,8 @@
 or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleotide Transformer,
 :mod:`sciPT.hf`) or starts from scratch (``--init none``), and writes a run directory with
 
-- K-fold stratified cross-validation (``--folds K``, fixed seed): mean, standard deviation and
+- K-fold stratified cross-validation (``--folds K``, fixed seed; a sequence's copies and reverse
+  complements in one fold, :mod:`sciPT.splits`): mean, standard deviation and
   standard error over folds of accuracy, MCC, F1, AUROC, AUPRC, sensitivity and specificity (the
   report shows mean ± standard error), and out-of-fold predictions for the curves;
 - baselines, on by default (``--no-baselines`` skips them): the same architecture from scratch, a

@@ -18,8 +18,9 @@ import numpy as np
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
 from sciPT.domains.dna.data import DNA_SPEC
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import refuse_unused_train_keys
+from sciPT.splits import distinct_per_class, grouped_split
 
 from .promoter_classifier import early_stopping_size
 
@@ -97,13 +98,52 @@ def check_start_keys(cfg: PromoterConfig) -> None:
                 )
 
 
+def distinct_needed(folds: int) -> int:
+    """Distinct sequences a class needs for ``folds``-fold cross-validation whose every training
+    part can still hold out 2 of them to stop early (a fold tests up to ``ceil(c / folds)`` of a
+    class's ``c``); 2 without cross-validation."""
+    if not folds:
+        return 2
+    c = folds
+    while c - math.ceil(c / folds) < 2:
+        c += 1
+    return c
+
+
+def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
+    """Refuse, before anything is written, a class with too few distinct sequences (copies and
+    reverse complements count once, as the folds and early-stopping splits group them)."""
+    if val is not None and not cfg.folds:
+        return  # one fit, stopped on --val: nothing is split
+    counts = distinct_per_class(overlap.strand_keys(data.codes, DNA_SPEC.complement_codes()), data.labels)
+    need = distinct_needed(cfg.folds)
+    for label, name in ((1, "promoter"), (0, "non-promoter")):
+        have = counts.get(label, 0)
+        if have < need:
+            what = (
+                f"{cfg.folds} folds, each training part stopping early on 2 of each class,"
+                if cfg.folds
+                else "an early-stopping split"
+            )
+            raise DataError(
+                f"{data.source}: {have} distinct {name} sequence{'s' if have != 1 else ''} (copies and "
+                f"reverse complements count once); {what} needs at least {need}"
+            )
+
+
 def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
     """Refuse a step budget that ends inside the first pass over the largest fit's training part:
     that fit would stop before its first validation, which early stopping needs."""
     t = cfg.train
     if t.max_steps is None:
         return
-    fit = len(data) if val is not None else len(data) - early_stopping_size(cfg, len(data))
+    fit = len(data)
+    if val is None:  # the fits on all the data hold out whole groups of copies: their own sizes
+        keys = overlap.strand_keys(data.codes, DNA_SPEC.complement_codes())
+        n_val = early_stopping_size(cfg, len(data))
+        fit = max(
+            len(grouped_split(keys, data.labels, n_val, t.seed + 1000 * m)[0]) for m in range(cfg.ensemble)
+        )
     steps = math.ceil(math.ceil(fit / t.batch_size) / t.accumulate)
     if steps > t.max_steps:
         raise ConfigError(

@@ -7,6 +7,7 @@ at fractions of the labels, and the overlap of evaluation sequences with the pre
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.metrics import binary_metrics
-from sciPT.splits import grouped_folds
+from sciPT.splits import grouped_folds, grouped_split
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
 from .promoter_report import CNN, KMER, classes_text, few_label_lines, metric_key, on_top, too_few_clean
@@ -87,10 +88,10 @@ def cross_validate(
 
 
 def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
-    """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20%, several seeds."""
-    pool_idx, test_idx = train_test_split(
-        np.arange(len(data)), test_size=0.2, random_state=cfg.train.seed, stratify=data.labels
-    )
+    """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20% (copies of a sequence
+    on one side: :mod:`sciPT.splits`), several seeds."""
+    keys = strand_keys(data.codes, COMPLEMENT)
+    pool_idx, test_idx = grouped_split(keys, data.labels, math.ceil(0.2 * len(data)), cfg.train.seed)
     pool, held = data.subset(pool_idx), data.subset(test_idx)
     fractions = sorted(cfg.label_fractions)
     results = {name: [[] for _ in fractions] for name in starts}

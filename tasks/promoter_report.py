@@ -375,7 +375,8 @@ def cv_table(oof: dict, folds: int) -> list[str]:
     out = [
         "## Cross-validation",
         "",
-        f"Stratified {folds}-fold, mean ± standard error over folds:",
+        f"Stratified {folds}-fold (a sequence's copies and reverse complements in one fold), mean ± "
+        "standard error over folds:",
         "",
         "| model | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

@@ -9,17 +9,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sciPT import plots
 from sciPT.config import to_dict
 from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
-from sciPT.errors import ConfigError, DataError
+from sciPT.errors import ConfigError
 from sciPT.finetune import build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.run import RunDir
 
-from .promoter_checks import check_epoch_fits, check_start_keys, length_flag, overlap_flags, validate
+from .promoter_checks import (
+    check_distinct_sequences,
+    check_epoch_fits,
+    check_start_keys,
+    length_flag,
+    overlap_flags,
+    validate,
+)
 from .promoter_classifier import length_note, train_classifier
 from .promoter_config import PromoterConfig
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
@@ -64,11 +69,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     columns = dict(sequence_column=cfg.inputs.sequence_column, label_column=cfg.inputs.label_column)
     val = read_labelled(cfg.inputs.val, **columns) if cfg.inputs.val else None
     test = read_labelled(cfg.inputs.test, **columns) if cfg.inputs.test else None
-    if cfg.folds and np.bincount(data.labels).min() < cfg.folds:
-        raise DataError(
-            f"{data.source}: {np.bincount(data.labels).min()} records in the smaller class, "
-            f"fewer than the {cfg.folds} folds"
-        )
+    check_distinct_sequences(cfg, data, val)
     check_epoch_fits(cfg, data, val)
     data_checks: dict[str, int] = {}
     overlap_lines = overlap_flags(data, test, data_checks)

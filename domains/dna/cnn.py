@@ -180,8 +180,9 @@ class CNNScore:
 class CNNClassifier:
     """The CNN as an estimator on integer-coded sequences: ``fit(codes, labels)``, ``predict_proba(codes)``.
 
-    ``fit`` holds out a stratified ``val_fraction`` of what it is given for early stopping, as the
-    promoter task's fine-tunes do. The defaults are the setting the nested benchmark's inner
+    ``fit`` holds out about a ``val_fraction`` of what it is given for early stopping, stratified,
+    with a sequence's copies and reverse complements on one side (:func:`sciPT.splits.grouped_split`),
+    as the promoter task's fine-tunes do. The defaults are the setting the nested benchmark's inner
     validation chose most often for this CNN (lr 5e-4, dropout 0.5: 21 of its 60 choices over a grid
     of lr {5e-4, 2e-3} x dropout {0.2, 0.5}; ``benchmarks/RESULTS.md``), fixed so that the baseline
     costs one fit per fold; inputs are cut or zero-padded to ``length`` bases (at least the kernel's 15).

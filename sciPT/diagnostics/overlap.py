@@ -33,7 +33,8 @@ class Repeats:
     Attributes:
         conflicting: distinct sequences that carry both labels.
         repeated: records whose sequence (either strand) occurs in an earlier record, whatever its
-            label: the copies that cross-validation can place on both sides of a fold.
+            label: the copies that a split by record would place on both sides of a fold
+            (:mod:`sciPT.splits` keeps them together).
     """
 
     conflicting: int

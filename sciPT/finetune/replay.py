@@ -171,7 +171,7 @@ class ReplayBatchSampler(Sampler):
             )
         if not 0 <= rank < world_size:
             raise ValueError(f"ReplayBatchSampler: rank {rank} outside world size {world_size}")
-        if abs(r / batch_size - fraction) > 0.02 and rank == 0:  # a small batch rounds coarsely
+        if abs(r / batch_size - fraction) > 0.1 * fraction and rank == 0:  # a small batch rounds coarsely
             print(
                 f"warning: finetune.replay_fraction {fraction:g} of a batch of {batch_size} is {r} "
                 f"pre-training example{'s' if r != 1 else ''}, a share of {r / batch_size:.3f}",

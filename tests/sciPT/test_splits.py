@@ -44,3 +44,14 @@ def test_too_few_distinct_sequences_for_the_folds_is_one_line():
         "pos.fa + neg.fa: 3 folds need at least 3 distinct sequences of each class (copies and "
         "reverse complements count once); label 1 has 2"
     )
+
+
+def test_a_class_of_one_distinct_sequence_has_no_early_stopping_split():
+    keys = ["p"] * 12 + [f"n{i}" for i in range(12)]  # one promoter copied 12 times
+    labels = np.array([1] * 12 + [0] * 12)
+    with pytest.raises(DataError) as err:
+        grouped_split(keys, labels, 3, seed=0)
+    assert str(err.value) == (
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
+        "reverse complements count once); found {0: 12, 1: 1}"
+    )

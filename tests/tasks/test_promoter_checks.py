@@ -1,8 +1,18 @@
 import numpy as np
 import pytest
 
+from sciPT.diagnostics import overlap
+from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.errors import ConfigError, DataError
 from sciPT.sequence_inputs import LabelledSequences
-from sciPT.tasks.promoter_checks import length_flag, overlap_flags
+from sciPT.splits import grouped_split
+from sciPT.tasks.promoter_checks import (
+    check_distinct_sequences,
+    check_epoch_fits,
+    distinct_needed,
+    length_flag,
+    overlap_flags,
+)
 
 
 def sequences(texts: list[str], labels: list[int], source: str) -> LabelledSequences:
@@ -50,3 +60,43 @@ def test_lengths_that_tell_the_classes_apart_are_flagged():
     assert (
         length_flag(sequences([*texts, "ACGTA"], [*labels, 0], "t.csv"), 5, metrics) == [] and metrics == {}
     )
+
+
+def test_distinct_sequences_needed_for_folds_whose_training_parts_stop_early():
+    # a fold tests up to ceil(c / k) of a class's c distinct sequences; 2 must stay to stop early
+    assert [distinct_needed(k) for k in (0, 2, 3, 5, 10)] == [2, 4, 3, 5, 10]
+
+
+def test_copies_count_once_and_too_few_are_refused_before_anything_is_written():
+    from sciPT.tasks.promoter_config import PromoterConfig
+
+    # five promoter records, but two sequences: AACG three times (once as its reverse complement CGTT)
+    texts = ["AACG", "AACG", "CGTT", "GGGA", "GGGA", "ATAT", "CCCA", "TTGA", "GACA", "CATG"]
+    data = sequences(texts, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0], "pos.fa + neg.fa")
+    check_distinct_sequences(PromoterConfig(), data, None)  # one fit: 2 of each class suffice
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(folds=3), data, None)
+    assert str(err.value) == (
+        "pos.fa + neg.fa: 2 distinct promoter sequences (copies and reverse complements count once); "
+        "3 folds, each training part stopping early on 2 of each class, needs at least 3"
+    )
+
+
+def test_the_epoch_check_measures_the_fit_the_grouped_split_leaves():
+    """100 records: one promoter 30 times, 20 other promoters, 50 non-promoters. The early-stopping
+    split holds out whole groups, so the fit is not always 100 - 10 records: the check measures the
+    largest fit of the ensemble's splits and refuses a budget that ends before its first pass."""
+    from sciPT.tasks.promoter_config import PromoterConfig
+
+    rng = np.random.default_rng(0)
+    texts = ["ACGTACGTAA"] * 30 + ["".join(rng.choice(list("ACGT"), 10)) for _ in range(70)]
+    data = sequences(texts, [1] * 50 + [0] * 50, "t.csv")
+    cfg = PromoterConfig()
+    cfg.train.max_steps, cfg.train.batch_size, cfg.ensemble = 100, 10, 3
+    keys = overlap.strand_keys(data.codes, DNA_SPEC.complement_codes())
+    fits = [len(grouped_split(keys, data.labels, 10, cfg.train.seed + 1000 * m)[0]) for m in range(3)]
+    cfg.train.max_steps = -(-max(fits) // 10) - 1
+    with pytest.raises(ConfigError, match=f"one pass over the {max(fits)} training sequences of t.csv"):
+        check_epoch_fits(cfg, data, None)
+    cfg.train.max_steps += 1
+    check_epoch_fits(cfg, data, None)

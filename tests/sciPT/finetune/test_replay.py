@@ -83,8 +83,10 @@ def test_a_fraction_that_rounds_to_nothing_is_refused():
 
 def test_a_share_that_rounds_far_from_the_fraction_is_said(capsys):
     ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25)  # 2 of 8: exactly the fraction
-    ReplayBatchSampler(20, 50, batch_size=32, fraction=0.3)  # 10 of 32 = 0.3125: close enough
+    ReplayBatchSampler(20, 50, batch_size=32, fraction=0.3)  # 10 of 32 = 0.3125: within a tenth
     assert capsys.readouterr().err == ""
+    ReplayBatchSampler(20, 50, batch_size=32, fraction=0.02)  # 1 of 32 = 0.031: half as much again
+    assert "a share of 0.031" in capsys.readouterr().err
     ReplayBatchSampler(20, 50, batch_size=7, fraction=0.2)
     assert capsys.readouterr().err == (
         "warning: finetune.replay_fraction 0.2 of a batch of 7 is 1 pre-training example, a share of 0.143\n"
