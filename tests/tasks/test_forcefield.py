@@ -237,9 +237,29 @@ def test_a_new_level_of_theory_gets_a_head_and_replay_goes_through_the_old_one(p
 
 
 # --- end to end ----------------------------------------------------------------------------------
-def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(pretrained, files, tmp_path):
+def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(
+    pretrained, files, tmp_path, monkeypatch
+):
+    import sciPT.tasks.forcefield_train as forcefield_train
+
+    built = []
+    module = forcefield_train.FinetuneModule
+
+    def record(backbone, *args, **kwargs):
+        built.append((backbone, kwargs))
+        return module(backbone, *args, **kwargs)
+
+    monkeypatch.setattr(forcefield_train, "FinetuneModule", record)
     cfg = finetune_config(pretrained[0], files, ewc_lambda=10.0)
+    cfg.finetune.head_lr_multiplier = 3.0
     run = run_finetune(cfg, tmp_path / "run")
+    # the new head, inside the potential, is optimised as a head: its own rate and weight decay
+    ((potential, kwargs),) = built
+    assert kwargs["head_lr_multiplier"] == 3.0
+    assert sorted(kwargs["head_parameters"]) == sorted(potential.head_parameter_names("acac_train"))
+    assert kwargs["head_parameters"] and not set(kwargs["head_parameters"]) & set(
+        potential.shared_parameter_names()
+    )
     config = yaml.safe_load((run.path / "config.yaml").read_text())
     assert config["task"] == "forcefield" and config["finetune"]["strategy"] == "ewc"
     metrics = run.read_metrics()
