@@ -165,42 +165,77 @@ class ClassifierHead(nn.Module):
         if self.vocab_size and input_ids is None:
             raise ValueError("head.tokens: the head reads the input tokens; pass input_ids")
         if not self.strand_invariant:
-            return self._logits(self._features(hidden, input_ids), mask)
+            return self._logits(hidden, mask, input_ids)
         # the other strand: what the encoder gives on the reverse complement, and its tokens
         other = reverse_complement_hidden(hidden, mask)
-        other_ids = reverse_complement_ids(input_ids, mask, self.complement) if self.vocab_size else None
-        both = torch.cat([self._features(hidden, input_ids), self._features(other, other_ids)])
-        return self._logits(both, torch.cat([mask, mask])).view(2, -1).mean(0)
+        ids = None
+        if self.vocab_size:
+            ids = torch.cat([input_ids, reverse_complement_ids(input_ids, mask, self.complement)])
+        both = self._logits(torch.cat([hidden, other]), torch.cat([mask, mask]), ids)
+        return both.view(2, -1).mean(0)
 
-    def _features(self, hidden: torch.Tensor, input_ids: torch.Tensor | None) -> torch.Tensor:
-        if not self.vocab_size:
+    def _with_tokens(self, hidden: torch.Tensor, input_ids: torch.Tensor | None) -> torch.Tensor:
+        """``[B, L, D]`` -> ``[B, L, D + vocab]`` with the one-hot tokens (``tokens``), else as is."""
+        if not self.vocab_size or input_ids is None:
             return hidden
         return torch.cat([hidden, nn.functional.one_hot(input_ids, self.vocab_size).to(hidden.dtype)], -1)
 
-    def _logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.net(self.pooled(hidden, mask)).squeeze(-1)
+    def _logits(
+        self, hidden: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.net(self.pooled(hidden, mask, input_ids)).squeeze(-1)
 
-    def pooled(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The features the MLP reads: ``[B, L, D']`` inputs (``D' = D`` or ``D + vocab``) -> ``[B, F]``."""
+    def pooled(
+        self, hidden: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The features the MLP reads: hidden ``[B, L, D]`` (and with ``tokens`` the input ids
+        ``[B, L]``, one-hot beside them) -> ``[B, F]``."""
         m = mask.unsqueeze(-1).to(hidden.dtype)
-        masked = hidden * m
         if self.cfg.pooling == "mean" or self.cfg.composition:
-            mean = masked.sum(1) / m.sum(1).clamp_min(1)
+            full = self._with_tokens(hidden, input_ids) * m
+            mean = full.sum(1) / m.sum(1).clamp_min(1)
         if self.cfg.pooling == "mean":
             return mean
-        h = masked[:, : self.length]
-        if h.shape[1] < self.length:
-            h = nn.functional.pad(h, (0, 0, 0, self.length - h.shape[1]))
         if self.cfg.pooling == "flatten":
+            h = self._fit_length(self._with_tokens(hidden, input_ids) * m)
             pooled = h.flatten(1)
         else:
-            motifs = torch.relu(self.conv(h.transpose(1, 2)))  # [B, filters, length - kernel + 1]
+            motifs = torch.relu(self._motifs(hidden * m, mask, input_ids))  # [B, filters, windows]
             pooled = (
                 nn.functional.max_pool1d(motifs, self.cfg.pool).flatten(1)
                 if self.cfg.pool
                 else motifs.amax(-1)
             )
         return torch.cat([pooled, mean], -1) if self.cfg.composition else pooled
+
+    def _fit_length(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, L, ...]`` cut or zero-padded to ``[B, length, ...]``."""
+        x = x[:, : self.length]
+        if x.shape[1] < self.length:
+            pad = [0, 0] * (x.dim() - 2) + [0, self.length - x.shape[1]]
+            x = nn.functional.pad(x, pad)
+        return x
+
+    def _motifs(
+        self, hidden: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The convolution over ``[hidden; one-hot tokens]`` (masked, at ``length``), ``[B, filters,
+        length - kernel + 1]``. The one-hot part is computed as what it is, a sum over the kernel's
+        offsets of one weight column per token (``weight[:, D + id, j]``): the same numbers as the
+        convolution of the one-hot channels, without its ``vocab`` input channels (4,107 for a
+        Nucleotide Transformer's 6-mers, where they made the head most of a fine-tuning step)."""
+        d = hidden.shape[-1]
+        weight = self.conv.weight  # [filters, D (+ vocab), kernel]
+        out = nn.functional.conv1d(self._fit_length(hidden).transpose(1, 2), weight[:, :d], self.conv.bias)
+        if not self.vocab_size or input_ids is None:
+            return out
+        ids = self._fit_length(input_ids.masked_fill(~mask, 0))
+        keep = self._fit_length(mask.to(out.dtype)).unsqueeze(-1)  # padding adds nothing
+        kernel, windows = weight.shape[-1], out.shape[-1]
+        for j in range(kernel):
+            column = weight[:, d:, j].t()  # [vocab, filters]: offset j's weight for each token
+            out = out + (column[ids[:, j : j + windows]] * keep[:, j : j + windows]).transpose(1, 2)
+        return out
 
 
 class SequenceClassifier(nn.Module):

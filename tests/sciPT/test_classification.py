@@ -192,3 +192,28 @@ def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_st
         min_steps_per_epoch=min_steps,
     )
     assert (result.steps, result.epochs) == (steps, 2)
+
+
+@pytest.mark.parametrize(
+    "vocab, length, composition, pool", [(69, 57, True, 4), (4107, 24, False, 4), (9, 12, False, 0)]
+)
+def test_the_token_channels_are_the_convolution_of_the_one_hot_tokens(vocab, length, composition, pool):
+    """The head computes the one-hot channels as a sum of weight columns; it must equal the plain
+    convolution over ``[hidden; one-hot]`` (masked, cut or zero-padded to ``length``)."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    cfg = HeadConfig(pooling="conv", tokens=True, composition=composition, pool=pool, dropout=0.0)
+    head = ClassifierHead(cfg, 16, length, vocab_size=vocab).eval()
+    hidden, ids = torch.randn(3, 40, 16), torch.randint(5, vocab, (3, 40))
+    mask = torch.ones(3, 40, dtype=torch.bool)
+    mask[1, 20:], mask[2, 7:] = False, False
+    full = torch.cat([hidden, nn.functional.one_hot(ids, vocab).float()], -1) * mask.unsqueeze(-1)
+    h = full[:, :length]
+    h = nn.functional.pad(h, (0, 0, 0, length - h.shape[1])) if h.shape[1] < length else h
+    motifs = torch.relu(head.conv(h.transpose(1, 2)))
+    pooled = nn.functional.max_pool1d(motifs, pool).flatten(1) if pool else motifs.amax(-1)
+    if composition:
+        pooled = torch.cat([pooled, full.sum(1) / mask.sum(1, keepdim=True)], -1)
+    expected = head.net(pooled).squeeze(-1)
+    torch.testing.assert_close(head(hidden, mask, ids), expected, rtol=0, atol=1e-6)
