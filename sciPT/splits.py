@@ -37,10 +37,14 @@ def distinct_per_class(keys: Sequence[Hashable], labels: np.ndarray) -> dict:
 
 
 def grouped_folds(
-    keys: Sequence[Hashable], labels: np.ndarray, folds: int, seed: int, source: str = "the data"
+    keys: Sequence[Hashable],
+    labels: np.ndarray,
+    folds: int,
+    seed: int | None,
+    source: str = "the data",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified ``folds``-fold cross-validation, ``[(train indices, test indices), ...]``, with
-    every copy (equal ``keys``) in the same fold."""
+    every copy (equal ``keys``) in the same fold; ``seed=None``: the groups in order, unshuffled."""
     from sklearn.model_selection import StratifiedKFold
 
     group, group_labels = _groups(keys, labels)
@@ -52,9 +56,8 @@ def grouped_folds(
             f"{counts.min()}"
         )
     out = []
-    for _, test_groups in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-        np.zeros(len(group_labels)), group_labels
-    ):
+    splitter = StratifiedKFold(folds, shuffle=seed is not None, random_state=seed)
+    for _, test_groups in splitter.split(np.zeros(len(group_labels)), group_labels):
         test = np.isin(group, test_groups)
         out.append((np.flatnonzero(~test), np.flatnonzero(test)))
     return out

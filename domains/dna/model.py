@@ -97,14 +97,15 @@ KMER_C_PATIENCE = 2
 def cross_validated_c(x: np.ndarray, y: np.ndarray, cs=KMER_CS, folds: int = 5, seed: int = 0) -> float:
     """The ``C`` of an L2 logistic regression with the lowest mean held-out log loss over
     ``folds`` stratified, unshuffled folds (scikit-learn's ``LogisticRegressionCV`` folds and
-    score), trying ``cs`` in increasing order, each fold's fit warm-started from its fit at the
+    score; equal feature rows, copies of a sequence, kept in one fold: :mod:`sciPT.splits`), trying ``cs`` in increasing order, each fold's fit warm-started from its fit at the
     previous ``C``, and stopping after :data:`KMER_C_PATIENCE` values in a row no better than the
     best (ties go to the smaller ``C``). Shapes: ``x`` ``[N, F]``, ``y`` ``[N]``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
-    from sklearn.model_selection import StratifiedKFold
 
-    splits = list(StratifiedKFold(folds).split(x, y))
+    from sciPT.splits import grouped_folds
+
+    splits = grouped_folds([row.tobytes() for row in np.ascontiguousarray(x)], y, folds, seed=None)
     models = [LogisticRegression(max_iter=5000, warm_start=True, random_state=seed) for _ in splits]
     best, best_loss, worse = None, np.inf, 0
     for c in sorted(cs):
