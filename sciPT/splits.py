@@ -29,11 +29,15 @@ def _groups(keys: Sequence[Hashable], labels: np.ndarray) -> tuple[np.ndarray, n
     return group, np.asarray(labels)[first]
 
 
-def distinct_per_class(keys: Sequence[Hashable], labels: np.ndarray) -> dict:
-    """How many distinct sequences (groups) each label has, counted by their first record's label."""
-    _, group_labels = _groups(keys, labels)
+def _per_class(group_labels: np.ndarray) -> dict:
+    """``{label: number of groups}``."""
     values, counts = np.unique(group_labels, return_counts=True)
     return {v.item(): int(c) for v, c in zip(values, counts)}
+
+
+def distinct_per_class(keys: Sequence[Hashable], labels: np.ndarray) -> dict:
+    """How many distinct sequences (groups) each label has, counted by their first record's label."""
+    return _per_class(_groups(keys, labels)[1])
 
 
 def grouped_folds(
@@ -48,12 +52,12 @@ def grouped_folds(
     from sklearn.model_selection import StratifiedKFold
 
     group, group_labels = _groups(keys, labels)
-    values, counts = np.unique(group_labels, return_counts=True)
-    if counts.min() < folds:
+    counts = _per_class(group_labels)
+    fewest = min(counts, key=counts.get)
+    if counts[fewest] < folds:
         raise DataError(
             f"{source}: {folds} folds need at least {folds} distinct sequences of each class "
-            f"(copies and reverse complements count once); label {values[counts.argmin()]} has "
-            f"{counts.min()}"
+            f"(copies and reverse complements count once); label {fewest} has {counts[fewest]}"
         )
     out = []
     splitter = StratifiedKFold(folds, shuffle=seed is not None, random_state=seed)
@@ -74,11 +78,11 @@ def grouped_split(
 
     group, group_labels = _groups(keys, labels)
     n_groups = len(group_labels)
-    values, counts = np.unique(group_labels, return_counts=True)
-    if len(values) < 2 or counts.min() < 2:
+    counts = _per_class(group_labels)
+    if len(counts) < 2 or min(counts.values()) < 2:
         raise DataError(
             "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
-            f"reverse complements count once); found {dict(zip(values.tolist(), counts.tolist()))}"
+            f"reverse complements count once); found {counts}"
         )
     held_groups = min(n_groups - 1, max(2, round(test_size * n_groups / len(group))))
     fit, held = train_test_split(

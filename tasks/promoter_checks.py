@@ -17,12 +17,11 @@ import numpy as np
 
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
-from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
 
-from .promoter_classifier import early_stopping_size
+from .promoter_classifier import COMPLEMENT, early_stopping_size
 
 if TYPE_CHECKING:
     from sciPT.sequence_inputs import LabelledSequences
@@ -115,7 +114,7 @@ def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) 
     reverse complements count once, as the folds and early-stopping splits group them)."""
     if val is not None and not cfg.folds:
         return  # one fit, stopped on --val: nothing is split
-    counts = distinct_per_class(overlap.strand_keys(data.codes, DNA_SPEC.complement_codes()), data.labels)
+    counts = distinct_per_class(overlap.strand_keys(data.codes, COMPLEMENT), data.labels)
     need = distinct_needed(cfg.folds)
     for label, name in ((1, "promoter"), (0, "non-promoter")):
         have = counts.get(label, 0)
@@ -139,7 +138,7 @@ def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
         return
     fit = len(data)
     if val is None:  # the fits on all the data hold out whole groups of copies: their own sizes
-        keys = overlap.strand_keys(data.codes, DNA_SPEC.complement_codes())
+        keys = overlap.strand_keys(data.codes, COMPLEMENT)
         n_val = early_stopping_size(cfg, len(data))
         fit = max(
             len(grouped_split(keys, data.labels, n_val, t.seed + 1000 * m)[0]) for m in range(cfg.ensemble)
@@ -164,8 +163,7 @@ def counted(n: int, noun: str) -> str:
 
 def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metrics: dict) -> list[str]:
     """Report lines (and ``metrics`` entries) for repeated, contradictory and shared sequences."""
-    complement = DNA_SPEC.complement_codes()
-    found = overlap.repeats(data.codes, data.labels, complement)
+    found = overlap.repeats(data.codes, data.labels, COMPLEMENT)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
     name = file_names(data.source)
     lines = []
@@ -183,7 +181,7 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
             "scored on a sequence it was fitted on, but each copy counts in the metrics."
         )
     if test is not None:
-        shared = int(overlap.found_in(test.codes, data.codes, complement).sum())
+        shared = int(overlap.found_in(test.codes, data.codes, COMPLEMENT).sum())
         metrics["test_in_training"] = shared
         if shared:
             lines.append(
