@@ -10,6 +10,8 @@ import numpy as np
 from sciPT import __version__
 from sciPT.domains.surrogates import plots
 from sciPT.domains.surrogates.calibrate import (
+    GROUP_REFERENCE_SD,
+    REFERENCE_SD,
     TEXTBOOK,
     Calibration,
     scratch_prior,
@@ -42,12 +44,14 @@ def input_warnings(points: Points, X, names, prior, info) -> list[str]:
             )
     if prior is None:
         held = scratch_prior(X, names)
-        fixed = [nm for nm, f in zip(names, held.fixed) if f]
-        if fixed:
+        unfitted = [nm for nm, f in zip(names, held.free) if not f]
+        if unfitted:
+            sd = np.sqrt(np.diag(held.cov))
             warnings.append(
                 f"{len(points)} point(s) and no prior: only {', '.join(n for n, f in zip(names, held.free) if f)} "
-                f"fitted; {', '.join(fixed)} held at the Dittus-Boelter values "
-                f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g}' for nm in fixed)})"
+                f"fitted; {', '.join(unfitted)} held at the Dittus-Boelter values "
+                f"({', '.join(f'{nm} = {TEXTBOOK.get(nm, 0.0):g} ± {s:g}' for nm, s, f in zip(names, sd, held.free) if not f)}"
+                "; the intervals widen by that uncertainty away from the points)"
             )
     return warnings
 
@@ -252,7 +256,9 @@ def report(
     lines += [
         "",
         "Scratch: the parameters the points can identify are free (log C first, then the exponent of "
-        "each variable that varies), the rest held at Dittus-Boelter values (a = 0.8, b = 0.4, c = 0).",
+        "each variable that varies), the rest held at Dittus-Boelter values with the reference prior's "
+        f"width (a = {TEXTBOOK['Re']:g} ± {REFERENCE_SD['Re']:g}, b = {TEXTBOOK['Pr']:g} ± "
+        f"{REFERENCE_SD['Pr']:g}, c = 0 ± {GROUP_REFERENCE_SD:g}), which the intervals carry.",
         f"Intervals: meant to hold {level:.0%} of new points; the central "
         f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
         "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "

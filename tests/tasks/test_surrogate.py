@@ -210,7 +210,8 @@ def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, 
     )
     assert (
         "warning: 1 point(s) and no prior: only log_C fitted; Re, Pr held at the Dittus-Boelter "
-        "values (Re = 0.8, Pr = 0.4)"
+        "values (Re = 0.8 ± 0.3, Pr = 0.4 ± 0.3; the intervals widen by that uncertainty away from "
+        "the points)"
     ) in capsys.readouterr().err
     assert json.loads((out / "law.json").read_text())["exponents"] == pytest.approx({"Re": 0.8, "Pr": 0.4})
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.surrogates.calibrate import calibrate, scratch_prior, transfer_prior
-from sciPT.domains.surrogates.objectives import GaussianPrior
+from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, fit
 
 NAMES = ["log_C", "Re", "Pr"]
 
@@ -28,6 +28,23 @@ def test_scratch_frees_what_the_points_identify_and_holds_the_rest_at_dittus_boe
     # Pr falling exactly as Re rises: the points cannot tell the two exponents apart
     lockstep = scratch_prior(features(np.geomspace(1e4, 1e5, 6), np.geomspace(0.7, 7, 6)[::-1]), NAMES)
     assert lockstep.free.tolist() == [True, True, False]
+
+
+def test_a_held_exponent_keeps_the_reference_width_so_intervals_widen_where_it_acts():
+    # four points at Pr 0.7: log C and a fitted, b held at 0.4 +- 0.3 (collinear with log C here)
+    re = np.geomspace(2e4, 1e5, 4)
+    X = features(re)
+    y = np.log(0.05) + 0.7 * np.log(re) + 0.4 * np.log(0.7) + np.array([0.01, -0.02, 0.015, -0.005])
+    held = scratch_prior(X, NAMES)
+    assert np.sqrt(np.diag(held.cov))[1:].tolist() == [0.3, 0.3]
+    post = fit(X, y, held, NoisePrior())
+    assert post.mean[2] == pytest.approx(0.4, abs=1e-9)  # the points say nothing about b
+    at = features([5e4], [0.7]), features([5e4], [7.0])
+    var_same, var_new = (post.predictive_sd(x)[0] ** 2 for x in at)
+    # at Pr 7 the variance grows by b's variance times the Pr distance squared, (0.3 log 10)^2
+    assert var_new - var_same == pytest.approx((0.3 * np.log(10)) ** 2, rel=1e-6)
+    # and the mean moves by the textbook exponent alone
+    assert post.predict(at[1])[0] - post.predict(at[0])[0] == pytest.approx(0.4 * np.log(10))
 
 
 def test_exponent_transfer_frees_log_c_only():
@@ -65,8 +82,12 @@ def test_evidence_guard_judges_a_slope_from_two_points():
     right = GaussianPrior(NAMES, [np.log(0.4), 0.60, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
     assert calibrate(X, y, NAMES, wrong, guard_rule="evidence").guard.choice == "scratch"
     assert calibrate(X, y, NAMES, right, guard_rule="evidence").guard.choice == "prior"
-    # leave-one-out re-fits scratch on one point (a held at 0.8): it cannot see the slope
+    # leave-one-out re-fits scratch on one point with a held exactly at 0.8: it cannot see the slope
     assert calibrate(X, y, NAMES, wrong, guard_rule="loo").guard.choice == "prior"
+    # held with the reference width 0.3 instead, the left-out point (0.2 x log 5 off that slope)
+    # is plausible to scratch and not to the confident prior
+    loo = calibrate(X, y, NAMES, wrong, guard_rule="loo", loo_held="width").guard
+    assert loo.choice == "scratch" and loo.elpd["scratch"] > loo.elpd["prior"]
 
 
 def test_guard_keeps_a_right_prior():
