@@ -73,6 +73,7 @@ RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "surrogate-extrapolation": "surrogate_calibration:render_extrapolation",
     "surrogate-validation": "surrogate_calibration:render_validation",
     "surrogate-issue-targets": "surrogate_calibration:render_issue_targets",
+    "surrogate-prandtl": "surrogate_prandtl:render",
     "contamination-summary": "contamination_ipromoter:render_summary",
     "contamination": "contamination_ipromoter:render",
     "corpus-throughput": "corpus_throughput:render",

@@ -27,7 +27,10 @@ level ``r_(k)`` holds at least a fraction ``ell`` of the validation points. One 
 (prior-informed, scratch) and number of calibration points ``n`` (1, 2, 3, 4, then 5 for all
 larger ``n``: coverage depends on how much of the interval is the noise hyperprior), because the
 guard may keep either fit, and their miscalibrations differ (scratch with one point holds the
-textbook exponent and is too narrow; the prior-informed fit is too wide).
+textbook exponent with the reference width, which is wider than one series' slope needs: its
+90 % maps to a nominal 63 % at n = 1; the prior-informed fit is too wide by less). The series
+lie at one Pr, so the maps say nothing about a Pr the points never visited
+(``benchmarks/surrogate_prandtl.py``).
 
 Shapes: each map is ``(len(LEVELS),)``, the nominal level for each of
 :data:`.objectives.LEVELS`.
@@ -71,6 +74,15 @@ def synthetic_series(
         nu = c(re, np.full(points, pr), f.ed) * np.exp(noise * rng.standard_normal(points))
         out[f.key] = (c.key, Points(re, np.full(points, pr), nu, {}, f"synthetic:{f.key}"))
     return out
+
+
+def calibration_subsets(m: int, n: int, max_draws: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to ``max_draws`` of the ``n``-point subsets of ``m`` points (all when there are fewer),
+    drawn without replacement and kept in combination order; each an index array."""
+    combos = list(itertools.combinations(range(m), n))
+    if len(combos) > max_draws:
+        combos = [combos[i] for i in sorted(rng.choice(len(combos), max_draws, replace=False))]
+    return [np.array(comb) for comb in combos]
 
 
 def nominal_levels(ranks: np.ndarray) -> np.ndarray:
@@ -159,11 +171,7 @@ def learn_recalibration(
             priors[held] = transfer_prior(build(rest), transfer)
         X, y = pts.features(), pts.log_nu
         for n in BUCKETS:
-            combos = list(itertools.combinations(range(len(y)), n))
-            if len(combos) > max_draws:
-                combos = [combos[i] for i in sorted(rng.choice(len(combos), max_draws, replace=False))]
-            for comb in combos:
-                c = np.array(comb)
+            for c in calibration_subsets(len(y), n, max_draws, rng):
                 test = np.setdiff1d(np.arange(len(y)), c)
                 posts = {"scratch": fit(X[c], y[c], scratch_prior(X[c], BASE_NAMES), noise)}
                 if form is not None:
