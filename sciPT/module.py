@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.distributed.tensor import DTensor
 
-from .schedules import build_scheduler
+from .schedules import apply_current_rates, build_scheduler
 from .trainer import TrainConfig, configure_model
 
 
@@ -277,6 +277,10 @@ class PretrainModule(pl.LightningModule):
         optimizer = torch.optim.AdamW(params, lr=self.train_cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self):
+        # after a resume: the first step's rate from the schedule this run follows (its total)
+        apply_current_rates(self.lr_schedulers())
 
     def on_train_end(self):
         # Every rank must end with the same weights; a silent divergence (a rank that skipped a

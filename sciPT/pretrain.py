@@ -196,14 +196,18 @@ def with_earlier_corpus(corpus: list[dict], checkpoint: dict) -> list[dict]:
 
 def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str]) -> dict:
     logged = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    val_history = [v for _, v in plots.read_logs(Path(trainer.logger.log_dir)).get("val/loss", [])]
-    metrics = {
-        "steps": trainer.global_step,
-        "train_loss": logged.get("train/loss_epoch", logged.get("train/loss", float("nan"))),
-        "wall_time_s": round(wall, 2),
-        "world_size": trainer.world_size,
-        "ranks_identical": float(len(set(digests)) == 1),
-    }
+    logs = plots.read_logs(Path(trainer.logger.log_dir))
+    val_history = [v for _, v in logs.get("val/loss", [])]
+    metrics = {"steps": trainer.global_step}
+    # a run resumed at its last step trains nothing in this process: its loss is the logs' last
+    train_loss = logged.get("train/loss_epoch", logged.get("train/loss"))
+    if train_loss is None and logs.get("train/loss"):
+        train_loss = logs["train/loss"][-1][1]
+    if train_loss is not None:
+        metrics["train_loss"] = train_loss
+    metrics |= {"wall_time_s": round(wall, 2), "world_size": trainer.world_size}
+    if digests:  # taken when training ends; none when this process had no step left to train
+        metrics["ranks_identical"] = float(len(set(digests)) == 1)
     sized = sized_steps(trainer)
     if sized is not None:  # max_steps: none: the total the time budget settled on
         metrics["steps_sized_from_time"] = sized

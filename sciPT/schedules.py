@@ -88,3 +88,20 @@ def build_scheduler(
     current = total_steps if callable(total_steps) else (lambda: total_steps)
     # a plain function, not a callable object: LambdaLR's state_dict then stores nothing of it
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, current(), cfg))
+
+
+def apply_current_rates(scheduler) -> None:
+    """Set every parameter group's rate to what ``scheduler`` (from :func:`build_scheduler`) gives
+    at its current step.
+
+    A resumed run restores its optimizer's rates as the checkpoint left them, computed for the
+    total it had then: resumed with a new total (``--resume --max-steps``), its first step would
+    take the old schedule's rate (the old floor, when that run had ended) and only the next one the
+    new schedule's. Called when training starts; for a run that has not moved, it sets what is set.
+    """
+    rates = [
+        base * rate(scheduler.last_epoch) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas)
+    ]
+    for group, lr in zip(scheduler.optimizer.param_groups, rates):
+        group["lr"] = lr
+    scheduler._last_lr = rates  # what get_last_lr() reports

@@ -52,6 +52,13 @@ class Strategy(nn.Module):
         """Facts about the strategy's state worth logging, e.g. how many groups are unfrozen."""
         return {}
 
+    def checkpoint_state(self) -> dict[str, int | float]:
+        """What a resumed run must not recompute (plain numbers; the run's checkpoint keeps it)."""
+        return {}
+
+    def restore_state(self, state: dict[str, int | float]) -> None:
+        """Take back :meth:`checkpoint_state` from a resumed run's checkpoint (empty: none saved)."""
+
 
 class Wrapper(Strategy):
     """A strategy that adds something to ``inner`` and hands it every call it does not override."""
@@ -70,6 +77,12 @@ class Wrapper(Strategy):
 
     def on_step(self, step: int, backbone: nn.Module) -> None:
         self.inner.on_step(step, backbone)
+
+    def checkpoint_state(self) -> dict[str, int | float]:
+        return self.inner.checkpoint_state()
+
+    def restore_state(self, state: dict[str, int | float]) -> None:
+        self.inner.restore_state(state)
 
     def penalty(self, backbone: nn.Module) -> torch.Tensor:
         return self.inner.penalty(backbone)

@@ -35,10 +35,13 @@ from ..module import (
     schedule_total,
     weights_digest,
 )
-from ..schedules import build_scheduler
+from ..schedules import apply_current_rates, build_scheduler
 from ..trainer import TrainConfig, configure_model
 from .base import Strategy
 from .replay import ReplayBatch
+
+# the fine-tuning strategy's own state in a Lightning checkpoint (:meth:`Strategy.checkpoint_state`)
+STRATEGY_STATE_KEY = "sciPT_strategy"
 
 LossFn = Callable[[nn.Module, nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -176,6 +179,16 @@ class FinetuneModule(pl.LightningModule):
         )
         scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self):
+        # after a resume: the first step's rate from the schedule this run follows (its total)
+        apply_current_rates(self.lr_schedulers())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[STRATEGY_STATE_KEY] = self.strategy.checkpoint_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.strategy.restore_state(checkpoint.get(STRATEGY_STATE_KEY, {}))
 
     def on_train_end(self):
         # As in pre-training, every rank must end with the same weights, head included. Parameters

@@ -227,7 +227,9 @@ class HeadWarmup(Wrapper):
     (:meth:`on_total_steps`). A run of ``train.max_steps`` knows ``T`` from the start; one sized by
     its time budget learns it after timing its first steps (the backbone is held until then) and
     corrects it after each validation, which moves the end of a warm-up still under way but never
-    restarts one that is over. A resumed run ends it by the total restored from its checkpoint.
+    restarts one that is over. A resumed run ends a warm-up under way by its own total (restored
+    from the checkpoint, or the new ``--max-steps``); one that was over when the checkpoint was
+    written stays over, its end and ramp kept (:meth:`checkpoint_state`).
 
     Args:
         inner: the strategy that takes over after the warm-up (and is set up at the start).
@@ -283,6 +285,17 @@ class HeadWarmup(Wrapper):
         self.inner.on_step(step, backbone)
         if self.warming and self.held_names is None:
             backbone.eval()
+
+    def checkpoint_state(self) -> dict[str, int | float]:
+        state = self.inner.checkpoint_state()
+        if not self.warming:
+            state["head_warmup_end"] = self.steps
+        return state
+
+    def restore_state(self, state: dict[str, int | float]) -> None:
+        self.inner.restore_state(state)
+        if "head_warmup_end" in state:
+            self.steps = int(state["head_warmup_end"])
 
     def before_optimizer_step(self, backbone: nn.Module) -> None:
         self.inner.before_optimizer_step(backbone)

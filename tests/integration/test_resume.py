@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
@@ -97,12 +98,27 @@ def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tm
     import shutil
 
     shutil.rmtree(tmp_path / "run/model")
+    (tmp_path / "run/metrics.json").unlink()  # killed before the first export wrote it
     pretrain("dna", fewer, tmp_path / "run", resume=True)
     assert (
         "warning: the run is already at step 8, at or past --max-steps 5: nothing to train (a larger "
         "--max-steps continues it)"
     ) in capsys.readouterr().err
     assert (tmp_path / "run/model/model.safetensors").is_file()
+    # no step trained in this process: the loss is the logs' last, and the ranks were not compared
+    # (a comparison of nothing said they differed); strict JSON, no NaN
+    import json
+
+    from sciPT.plots import read_logs
+
+    def no_nan(constant):
+        raise AssertionError(f"metrics.json holds {constant}")
+
+    after = json.loads((tmp_path / "run/metrics.json").read_text(), parse_constant=no_nan)
+    assert "ranks_identical" not in after and after["steps"] == 8
+    last_loss = read_logs(tmp_path / "run/logs")["train/loss"][-1]
+    assert last_loss[0] == 7 and after["train_loss"] == last_loss[1]
+    assert "ranks ended with different weights" not in (tmp_path / "run/report.md").read_text()
 
 
 def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -135,3 +151,22 @@ def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_check
     assert saved["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
     assert not (out / "model").exists()  # nothing exported from a run that did not finish
+
+
+def test_a_run_extended_by_a_larger_max_steps_follows_the_new_schedule_from_its_first_step(tmp_path):
+    """4 steps, then ``--resume`` to 8: step 4 trains at the 8-step schedule's rate, not at the
+    4-step schedule's floor the restored optimizer held."""
+    from sciPT.plots import read_logs
+    from sciPT.schedules import lr_multiplier
+
+    short, cfg = _cfg(), _cfg()
+    short.train.max_steps = 4
+    short.train.log_every = cfg.train.log_every = 1
+    pretrain("dna", short, tmp_path / "run")
+    pretrain("dna", cfg, tmp_path / "run", resume=True)
+    rates = dict(read_logs(tmp_path / "run/logs")["train/lr"])
+    for step in (3, 4, 5):
+        total = 4 if step < 4 else 8
+        assert rates[step] == pytest.approx(cfg.train.lr * lr_multiplier(step, total, cfg.train.schedule)), (
+            step
+        )

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sciPT.schedules import ScheduleConfig, build_scheduler, lr_multiplier
+from sciPT.schedules import ScheduleConfig, apply_current_rates, build_scheduler, lr_multiplier
 
 
 def test_warmup_is_linear():
@@ -44,3 +44,23 @@ def test_scheduler_drives_the_optimizer():
         sched.step()
     # warm-up steps 0..3, then p = (step - 4) / 16: step 4 is the peak, step 5 is 1 - 1/16
     assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1 - 1 / 16])
+
+
+def test_a_resumed_schedule_with_a_new_total_applies_its_own_rate_at_once():
+    """A run of 10 steps resumed to 20: the optimizer state restored at step 10 holds the old
+    schedule's floor; the first new step must take the new schedule's rate, group by group."""
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    cfg = ScheduleConfig(name="cosine", warmup_steps=2, min_lr_ratio=0.1)
+    total = {"steps": 10}
+    opt = torch.optim.SGD([{"params": [p], "lr": 1.0}, {"params": [q], "lr": 3.0}])
+    sched = build_scheduler(opt, lambda: total["steps"], cfg)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)  # the old run's floor
+    total["steps"] = 20
+    apply_current_rates(sched)
+    expected = lr_multiplier(10, 20, cfg)  # 8 of 18 decay steps: 0.1 + 0.9 * (1 + cos(8 pi / 18)) / 2
+    assert expected == pytest.approx(0.1 + 0.45 * (1 + math.cos(8 * math.pi / 18)))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([expected, 3 * expected])
+    assert sched.get_last_lr() == pytest.approx([expected, 3 * expected])

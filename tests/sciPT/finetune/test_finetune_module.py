@@ -142,3 +142,29 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fi
     assert resumed.trainer.global_step == 8
     assert toy.same(straight.state_dict(), resumed.state_dict())
     assert not toy.same(first.state_dict(), resumed.state_dict())
+
+
+def test_a_run_resumed_with_more_steps_keeps_its_finished_head_warmup(loader, fit, tmp_path, toy):
+    """6 steps with the head alone for the first third (2 steps), resumed to 12: the warm-up stays
+    over (its end comes back from the checkpoint) instead of holding the backbone again until
+    step ceil(12 / 3) = 4, and the backbone trains from the resumed run's first step."""
+    torch.manual_seed(0)
+    backbone, head = toy.Backbone(), nn.Linear(4, 1)
+    cfg = FinetuneConfig(head_warmup=1 / 3)
+
+    def module(max_steps):
+        b, h = copy.deepcopy(backbone), copy.deepcopy(head)
+        return FinetuneModule(b, h, toy.loss, build_strategy(cfg, b), toy.train_config(max_steps=max_steps))
+
+    first = module(6)
+    fit(first, loader, run_dir=tmp_path / "first")
+    assert first.strategy.checkpoint_state() == {"head_warmup_end": 2}
+    resumed = module(12)
+    fit(
+        resumed,
+        loader,
+        run_dir=tmp_path / "resumed",
+        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt",
+    )
+    assert resumed.trainer.global_step == 12
+    assert resumed.strategy.warmup_steps() == 2

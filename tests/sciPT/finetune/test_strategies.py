@@ -138,6 +138,34 @@ def test_a_fractional_warmup_waits_for_the_total_and_is_never_restarted(backbone
     assert (resumed.warming, resumed.fraction) == (False, 5 / 21)
 
 
+def test_a_warmup_that_is_over_stays_over_in_a_run_resumed_with_more_steps(backbone):
+    """``--resume --max-steps 30`` on a run of 6 whose warm-up (a third) ended at step 2: the end
+    and the ramp come back from the checkpoint, not from the new total (which would hold the
+    backbone again until step 10)."""
+    first = HeadWarmup(Strategy(), 0.333)
+    first.setup(backbone)
+    assert first.checkpoint_state() == {}  # nothing settled before the first step
+    for k in range(6):
+        first.on_total_steps(6)
+        first.on_step(k, backbone)
+    assert first.checkpoint_state() == {"head_warmup_end": 2}
+
+    resumed = HeadWarmup(Strategy(), 0.333)
+    resumed.setup(backbone)
+    resumed.restore_state(first.checkpoint_state())
+    resumed.on_total_steps(30)
+    resumed.on_step(6, backbone)
+    assert (resumed.warming, resumed.fraction) == (False, 1.0)  # ramp of 2 over by step 4
+    assert resumed.warmup_steps() == 2
+
+    # a warm-up still under way when the checkpoint was written ends by the new total
+    early = HeadWarmup(Strategy(), 0.333)
+    early.setup(backbone)
+    early.on_total_steps(6)
+    early.on_step(1, backbone)
+    assert early.checkpoint_state() == {}
+
+
 def test_head_warmup_may_hold_named_parameters_only(backbone, head, loader, fit, toy):
     """A potential's heads live inside it: only the shared parameters are held, the rest learns."""
     recorder = toy.StepRecorder()
