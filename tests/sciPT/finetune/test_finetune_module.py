@@ -107,6 +107,20 @@ def test_loss_is_task_loss_plus_penalty_and_validation_is_logged(backbone, head,
     assert {"val/loss", "val/mae", "train/mae", "train/lr"} <= set(logged)
 
 
+def first_then_resumed(module, first_steps, total_steps, fit, loader, tmp_path):
+    """``module(first_steps)`` fitted, then ``module(total_steps)`` resumed from its last checkpoint."""
+    first = module(first_steps)
+    fit(first, loader, run_dir=tmp_path / "first")
+    resumed = module(total_steps)
+    fit(
+        resumed,
+        loader,
+        run_dir=tmp_path / "resumed",
+        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt",
+    )
+    return first, resumed
+
+
 @pytest.mark.parametrize("strategy", ["gradual", "ewc"])
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fit, tmp_path, toy):
     torch.manual_seed(0)
@@ -130,15 +144,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fi
 
     straight = module(8)
     fit(straight, loader, run_dir=tmp_path / "straight")
-    first = module(4)
-    fit(first, loader, run_dir=tmp_path / "first")
-    resumed = module(8)
-    fit(
-        resumed,
-        loader,
-        run_dir=tmp_path / "resumed",
-        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt",
-    )
+    first, resumed = first_then_resumed(module, 4, 8, fit, loader, tmp_path)
     assert resumed.trainer.global_step == 8
     assert toy.same(straight.state_dict(), resumed.state_dict())
     assert not toy.same(first.state_dict(), resumed.state_dict())
@@ -147,7 +153,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fi
 def test_a_run_resumed_with_more_steps_keeps_its_finished_head_warmup(loader, fit, tmp_path, toy):
     """6 steps with the head alone for the first third (2 steps), resumed to 12: the warm-up stays
     over (its end comes back from the checkpoint) instead of holding the backbone again until
-    step ceil(12 / 3) = 4, and the backbone trains from the resumed run's first step."""
+    step ceil(12 / 3) = 4."""
     torch.manual_seed(0)
     backbone, head = toy.Backbone(), nn.Linear(4, 1)
     cfg = FinetuneConfig(head_warmup=1 / 3)
@@ -156,15 +162,7 @@ def test_a_run_resumed_with_more_steps_keeps_its_finished_head_warmup(loader, fi
         b, h = copy.deepcopy(backbone), copy.deepcopy(head)
         return FinetuneModule(b, h, toy.loss, build_strategy(cfg, b), toy.train_config(max_steps=max_steps))
 
-    first = module(6)
-    fit(first, loader, run_dir=tmp_path / "first")
+    first, resumed = first_then_resumed(module, 6, 12, fit, loader, tmp_path)
     assert first.strategy.checkpoint_state() == {"head_warmup_end": 2}
-    resumed = module(12)
-    fit(
-        resumed,
-        loader,
-        run_dir=tmp_path / "resumed",
-        ckpt_path=tmp_path / "first" / "checkpoints" / "last.ckpt",
-    )
     assert resumed.trainer.global_step == 12
     assert resumed.strategy.warmup_steps() == 2
