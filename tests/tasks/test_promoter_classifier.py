@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from sciPT.checkpoint import from_pretrained
 from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import read_labelled
 from sciPT.domains.dna.model import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, UserError
 from sciPT.nn import TransformerConfig, TransformerEncoder
 from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
@@ -108,6 +109,13 @@ def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path, fast_cfg):
     np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
     each = [torch.sigmoid(m(*_batch(start, data))).detach().numpy() for m in members]
     np.testing.assert_allclose(classifier.predict(data.codes), np.mean(each, 0), atol=1e-6)
+    # the classifier is not a backbone: from_pretrained says so instead of listing missing weights
+    with pytest.raises(UserError) as refused:
+        from_pretrained(run.path)
+    assert str(refused.value) == (
+        f"{run.model}: the export of a fine-tuned 'promoter' model, not a pre-trained dna backbone: "
+        "use it through 'scipt evaluate' or 'predict', or load it with the task's own loader"
+    )
 
 
 def test_rc_equivariant_classifier_is_strand_symmetric_and_round_trips(planted, tmp_path, fast_cfg):
