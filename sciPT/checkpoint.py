@@ -104,13 +104,6 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     config = io.read_json(model_dir / CONFIG_NAME)
     if domain is not None and config.get("domain") != domain:
         raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
-    if config.get("task"):
-        # a task's own model (a promoter classifier: backbone, head, stacks) is not a backbone
-        raise UserError(
-            f"{model_dir}: the export of a fine-tuned '{config['task']}' model, not a pre-trained "
-            f"{config.get('domain')} backbone: use it through 'scipt evaluate' or 'predict', or "
-            "load it with the task's own loader"
-        )
     plugin = domains.get(config["domain"])
     model = plugin.load_backbone(config)
     tensors = load_file(str(model_dir / WEIGHTS_NAME))
@@ -118,6 +111,14 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     weights = {k: v for k, v in tensors.items() if k in own}
     extras = {k: v for k, v in tensors.items() if k not in own}
     missing = own - set(weights)
+    if missing and config.get("task"):
+        # a task's model that is more than the domain's backbone (a promoter classifier: its
+        # backbone under a prefix, a head, stacks); a fine-tuned potential is a backbone and loads
+        raise UserError(
+            f"{model_dir}: the export of a fine-tuned '{config['task']}' model, not a pre-trained "
+            f"{config.get('domain')} backbone: use it through 'scipt evaluate' or 'predict', or "
+            "load it with the task's own loader"
+        )
     if missing:
         raise UserError(f"{model_dir / WEIGHTS_NAME}: missing weights {sorted(missing)[:3]}")
     model.load_state_dict(weights, strict=True)
