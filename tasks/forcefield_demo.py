@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase.io import read, write
+from ase.io import read
+from ase.io import write as ase_write
 
 from sciPT import io, plots
 from sciPT.domains.molecules.data import ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL, ETHANOL_TEST
@@ -70,6 +71,11 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
             "acac_test",
         )
     }
+    def write(path: Path, frames) -> None:
+        # through a temporary file: a demo killed mid-split leaves no torn data file behind
+        with io.atomic_path(path) as tmp:
+            ase_write(tmp, frames, format="extxyz")
+
     old = read(resolve_data_path(ETHANOL_METHANOL), index=":")
     order = rng.permutation(len(old))
     held = set(order[: len(old) // 20].tolist())  # 5% held out, as the pre-training presets do
