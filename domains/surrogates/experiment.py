@@ -214,12 +214,15 @@ def gnielinski(re: np.ndarray, pr: np.ndarray) -> np.ndarray:
 
 def zero_shot(corr: Correlation, pts: Points) -> np.ndarray:
     """log Nu of a library correlation on a series, as is; a rough one at the series' ``e_Dh``
-    clipped into its validity range (ribbed channels are rougher than any sand-grain tube)."""
+    clipped into its validity range (ribbed channels are rougher than any sand-grain tube). A
+    correlation that gives no positive Nu there (far outside its Re range: the mixed laminar-
+    turbulent plate's ``0.037 Re^0.8 - 871`` below Re 2e4) gives ``nan``."""
     ed = None
     if corr.rough:
         e = float(np.median(pts.groups["e_Dh"])) if "e_Dh" in pts.groups else corr.ed_range[0]
         ed = float(np.clip(e, *corr.ed_range))
-    return np.log(corr(pts.re, pts.pr, ed))
+    nu = corr(pts.re, pts.pr, ed)
+    return np.log(np.where(nu > 0, nu, np.nan))
 
 
 def _score(post: Posterior, X, y, level) -> dict:
@@ -273,7 +276,9 @@ def best_zero_shot(records: list[dict]) -> tuple[str, float]:
     points: the most generous peer)."""
     keys = records[0]["zero_shot"]
     means = {k: float(np.mean([r["zero_shot"][k] for r in records])) for k in keys}
-    best = min(means, key=means.get)
+    # one that cannot be evaluated on some points (nan) is no candidate: min() would keep a
+    # leading nan whatever followed
+    best = min((k for k in means if np.isfinite(means[k])), key=means.get)
     return best, means[best]
 
 
