@@ -134,6 +134,14 @@ def export_run(args: argparse.Namespace) -> int:
     out = Path(args.out or run.model)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a directory")
+    own = out.resolve() == run.model.resolve()
+    if args.out and not own and out.is_dir() and any(out.iterdir()):
+        # an export writes config.json and model.safetensors: into another model's folder it
+        # would replace that model without a word
+        raise UserError(
+            f"--out {out}: exists and is not empty; give a new folder (without --out the export "
+            f"replaces this run's own {run.model})"
+        )
     checkpoint = load_lightning_checkpoint(path)
     out = export_checkpoint(checkpoint, out, path)
     print(f"exported step {checkpoint.get('global_step')} to {out}", file=sys.stderr)

@@ -343,3 +343,11 @@ def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None
         default=argparse.SUPPRESS,
         help=f"{help} (the same as {flag_name(key)} false)",
     )
+
+
+def positive_int(text: str) -> int:
+    """The argparse type of a count that must be at least 1 (``--batch-size``, ``--stride``): a
+    zero or negative one is refused where it is parsed (a negative batch size wrote an empty file)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return int(text)

@@ -29,6 +29,7 @@ from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
 from .registry import Domain, PretrainSetup
 from .run import global_rank
+from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
 from .sequence_inputs import read_sequences
@@ -299,7 +300,9 @@ class SequenceDomain(SequenceEvaluation, Domain):
             action="store_true",
             help="write one embedding per sequence (mean over tokens) (default: off)",
         )
-        parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch (default: 64)")
+        parser.add_argument(
+            "--batch-size", type=positive_int, default=64, help="sequences per batch (default: 64)"
+        )
 
     def embed(self, path: str | Path, sequences: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
         """Per-sequence embeddings ``[N, D]`` from an exported model (mean over real tokens); a

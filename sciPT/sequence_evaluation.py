@@ -31,6 +31,7 @@ from .errors import ConfigError, DataError, UserError
 from .files import resolve_data_path
 from .objectives import MaskedLM
 from .objectives.masked import IGNORE, selected_hidden
+from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig
 from .sequences import Corpus
 from .tokenizers import SequenceTokenizer
@@ -86,7 +87,9 @@ class SequenceEvaluation:
     it uses the domain's ``name``, ``spec`` and ``build_objective``."""
 
     def add_evaluate_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=64, help="windows per batch (default: 64)")
+        parser.add_argument(
+            "--batch-size", type=positive_int, default=64, help="windows per batch (default: 64)"
+        )
         parser.add_argument(
             "--mask-seed",
             type=int,
@@ -97,9 +100,9 @@ class SequenceEvaluation:
 
     def evaluate(self, run, args: argparse.Namespace) -> dict:
         """The run's objective on the FASTA ``args.data`` (module docstring); its own folder."""
-        batch_size = getattr(args, "batch_size", None) or 64
+        batch_size = getattr(args, "batch_size", 64)
         seed = getattr(args, "mask_seed", None) or 0
-        if batch_size < 1:
+        if batch_size < 1:  # a caller that did not parse it
             raise ConfigError(f"--batch-size: expected a positive number, got {batch_size}")
         pretrained = from_pretrained(run.path, domain=self.name)
         backbone, exported = pretrained.model, pretrained.config

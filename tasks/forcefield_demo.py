@@ -71,6 +71,7 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
             "acac_test",
         )
     }
+
     def write(path: Path, frames) -> None:
         # through a temporary file: a demo killed mid-split leaves no torn data file behind
         with io.atomic_path(path) as tmp:

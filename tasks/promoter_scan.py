@@ -23,6 +23,7 @@ from sciPT import io
 from sciPT.domains.dna.data import DNA_SPEC, IUPAC_AMBIGUOUS
 from sciPT.domains.dna.tokenizer import reverse_complement
 from sciPT.errors import ConfigError, DataError
+from sciPT.runconfig import positive_int
 
 from .promoter_classifier import Classifier
 from .promoter_export import load_classifier
@@ -32,11 +33,15 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="promoter run directory (or its model/ folder)")
     parser.add_argument("--genome", required=True, help="FASTA or FASTA.gz genome (required)")
     parser.add_argument("--window", type=int, default=0, help="window in bp (default: the model's length)")
-    parser.add_argument("--stride", type=int, default=10, help="step between windows in bp (default: 10)")
+    parser.add_argument(
+        "--stride", type=positive_int, default=10, help="step between windows in bp (default: 10)"
+    )
     parser.add_argument(
         "--output", required=True, type=io.output_file, help="bedGraph file to write (required)"
     )
-    parser.add_argument("--batch-size", type=int, default=512, help="windows per batch (default: 512)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=512, help="windows per batch (default: 512)"
+    )
 
 
 def run_scan(args: argparse.Namespace) -> int:

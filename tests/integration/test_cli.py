@@ -129,7 +129,26 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
         in capsys.readouterr().err
     )
 
+    for size in ("0", "-3"):  # -3 wrote a header-only file and said it embedded them all
+        with pytest.raises(SystemExit) as refused:
+            main(["predict", str(out), "--input", str(fa), "--output", str(tmp_path / "b.csv"), "--embed",
+                  "--batch-size", size])  # fmt: skip
+        assert refused.value.code == 2
+        assert f"argument --batch-size: expected a positive integer, got {size}" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
+
     code, err = run(capsys, "export", str(out), "--out", str(tmp_path / "again"))
+    assert code == 0, err
+    # a second export into that folder (or any other model's) is refused, the folder untouched
+    before = {p.name: p.read_bytes() for p in (tmp_path / "again").iterdir()}
+    code, err = run(capsys, "export", str(out), "--out", str(tmp_path / "again"))
+    assert (code, err.strip()) == (
+        2,
+        f"scipt: error: --out {tmp_path / 'again'}: exists and is not empty; give a new folder (without "
+        f"--out the export replaces this run's own {out / 'model'})",
+    )
+    assert {p.name: p.read_bytes() for p in (tmp_path / "again").iterdir()} == before
+    code, err = run(capsys, "export", str(out), "--out", str(out / "model"))  # its own: replaced
     assert code == 0, err
     a, b = from_pretrained(out).model.state_dict(), from_pretrained(tmp_path / "again").model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
