@@ -274,10 +274,14 @@ class RunDir:
         if run.path.exists() and not run.path.is_dir():
             raise UserError(f"{run.path}: --out names a file, not a directory")
         if resume:
+            made_lock = run.path.is_dir() and not (run.path / run.LOCK).exists()
             if run.path.is_dir():
                 run.lock()
             chosen = run.resume_checkpoint()
             if chosen is None:
+                if made_lock:  # a folder that holds no run keeps nothing of this refusal
+                    run.unlock()
+                    (run.path / run.LOCK).unlink(missing_ok=True)
                 raise UserError(f"{run.last_checkpoint}: no checkpoint to resume from")
             # each SLURM checkpoint is saved later in the run than those before it, and last.ckpt,
             # when chosen, is past them all: only the chosen one can be continued from (the other

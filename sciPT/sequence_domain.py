@@ -286,7 +286,10 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def demo(self, args: argparse.Namespace):
         """Pre-train the ``tiny`` preset on the shipped corpus, with a progress bar."""
         from .pretrain import pretrain
+        from .run import RunDir
 
+        # a demo has no --resume: refused here, the advice is the demo's (pretrain's suggests --resume)
+        RunDir(args.out).refuse_if_used(resumable=False)
         cfg = self.preset_functions["tiny"]()
         if args.max_steps:
             cfg.train.max_steps = args.max_steps

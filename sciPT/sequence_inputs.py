@@ -182,6 +182,12 @@ def read_sequences(
                     raise DataError(
                         f"{path}: line {line} has {len(row)} fields; expected at least {max(index) + 1}"
                     )
+                if len(row) > len(columns):
+                    # an unquoted delimiter inside a field: every column after it is shifted
+                    raise DataError(
+                        f"{path}: line {line} has {len(row)} fields, more than the {len(columns)} "
+                        "columns of the header (a delimiter inside an unquoted field?)"
+                    )
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
                 where = f"record '{name}' (line {line})" if name else f"line {line}"
                 codes.append(spec.encode(row[index[0]], path, where))

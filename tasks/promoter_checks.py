@@ -17,6 +17,7 @@ import numpy as np
 
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
+from sciPT.diagnostics.contamination import check_parameters
 from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
@@ -69,6 +70,8 @@ def validate(cfg: PromoterConfig) -> None:
         )
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
+    # before any fit (the check runs after cross-validation), and whether or not a check runs
+    check_parameters(cfg.contamination_k, cfg.contamination_threshold, 4, prefix="contamination_")
     if np.isnan(cfg.naturalness_min_ratio):
         raise ConfigError("naturalness_min_ratio: expected a number (3.841 is p = 0.05), got nan")
     if cfg.export == "recommended" and not (cfg.folds and cfg.baselines):

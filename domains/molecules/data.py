@@ -442,6 +442,44 @@ def find_species(lines: Iterable[str], symbol: str) -> tuple[int, int] | None:
     return None
 
 
+def layout_error(lines: Iterable[str]) -> str | None:
+    """Where XYZ text ``lines`` stops being frames of ``count`` / comment / ``count`` atom lines,
+    in words naming the frame and line, or ``None`` where the layout holds (the fault is
+    elsewhere). An atom line has at least four fields (species and position); a frame's header
+    is one count."""
+    frame, number, previous = 0, 0, None
+    lines = iter(lines)
+    for header in lines:
+        number += 1
+        if not header.strip():
+            continue
+        fields = header.split()
+        if len(fields) != 1 or not fields[0].isdigit():
+            where = f"line {number}: expected frame {frame}'s atom count, got {header.strip()[:40]!r}"
+            if previous is not None:
+                where += f" (frame {frame - 1}'s header, line {previous[0]}, says {previous[1]} atoms)"
+            return where
+        count, start = int(fields[0]), number
+        number += 1
+        if next(lines, None) is None:
+            return f"frame {frame} (line {start}): the file ends after its header"
+        for atom in range(count):
+            row = next(lines, None)
+            number += 1
+            if row is None:
+                return (
+                    f"frame {frame} (line {start}): its header says {count} atoms, the file ends after {atom}"
+                )
+            if len(row.split()) < 4:
+                return (
+                    f"frame {frame} (line {start}): its header says {count} atoms, but line {number} "
+                    f"after {atom} of them is no atom line ({row.strip()[:40]!r})"
+                )
+        previous = (start, count)
+        frame += 1
+    return None
+
+
 def unknown_species(err: Exception) -> str | None:
     """The species ASE failed to look up when ``err`` is its ``KeyError('Q')`` (its extended XYZ
     reader raises one for a symbol that is no element), else ``None``."""
@@ -465,8 +503,14 @@ def read_images(resolved: Path, name: str | Path, index):
                 raise DataError(
                     f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
                 ) from None
+        if resolved.suffix.lower() in (".xyz", ".extxyz"):
+            # ASE names no frame or line for a miscounted frame: the file is walked again to say where
+            with open(resolved, encoding="utf-8", errors="replace") as lines:
+                where = layout_error(lines)
+            if where is not None:
+                raise DataError(f"{name}: {where}") from None
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{name}: not a readable structure file ({message})") from None
+        raise DataError(f"{name}: not a readable structure file ({message}); expected extended XYZ") from None
 
 
 def read_structures(

@@ -283,6 +283,13 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
         f"{out}: run directory already exists and is not empty "
         "(pass --resume to continue it, or choose another --out)"
     )
+    # a demo has no --resume to suggest
+    code, err = run(capsys, "demo", "dna", "--max-steps", "2", "--out", str(out))
+    assert (code, err.strip()) == (
+        2,
+        f"scipt: error: {out}: run directory already exists and is not empty (choose another --out)",
+    )
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
     (tmp_path / "afile").write_text("x")
     code, err = run(capsys, "pretrain", "dna", "--out", str(tmp_path / "afile"), *FAST)
     assert (code, err.strip().splitlines()[-1]) == (

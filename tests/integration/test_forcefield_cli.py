@@ -332,15 +332,12 @@ def _lines(path):
 
 def empty_file(path):
     path.write_text("")
-    return f"not a readable structure file (Empty file: {path})"
+    return f"not a readable structure file (Empty file: {path}); expected extended XYZ"
 
 
 def not_xyz(path):
     path.write_text("not xyz\nhello\n")
-    return (
-        "not a readable structure file (ase.io.extxyz: Expected xyz header but got: invalid literal "
-        "for int() with base 10: 'not xyz\\n')"
-    )
+    return "line 1: expected frame 0's atom count, got 'not xyz'"
 
 
 def fewer_atoms_than_rows(path):
@@ -348,8 +345,8 @@ def fewer_atoms_than_rows(path):
     lines[17] = "14\n"  # frame 1 declares 14 of its 15 atoms: its last row is read as a count
     path.write_text("".join(lines))
     return (
-        "not a readable structure file (ase.io.extxyz: Expected xyz header but got: invalid literal "
-        f"for int() with base 10: {lines[33]!r})"
+        f"line 34: expected frame 2's atom count, got {lines[33].strip()[:40]!r} (frame 1's header, "
+        "line 18, says 14 atoms)"
     )
 
 

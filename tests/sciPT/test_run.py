@@ -181,6 +181,10 @@ def test_a_fresh_run_takes_a_folder_holding_only_a_lock_and_a_refused_folder_get
     with pytest.raises(UserError, match="already exists and is not empty"):
         RunDir.create(mine)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    with pytest.raises(UserError) as refused:  # --resume on it: not a run either, and no lock left
+        RunDir.create(mine, resume=True)
+    assert str(refused.value) == f"{mine / 'checkpoints' / 'last.ckpt'}: no checkpoint to resume from"
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_a_run_whose_own_files_are_damaged_is_named_in_one_line(run):

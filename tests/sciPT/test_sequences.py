@@ -162,6 +162,12 @@ def test_read_sequences_protein_strips_the_stop(tmp_path):
         ),
         ("short.csv", "label,sequence\n1\n", "line 2 has 1 fields; expected at least 2"),
         (
+            "long.csv",
+            "name,sequence\nok,ACGT\npromoter 3, strand +,ACGT\n",
+            "line 3 has 3 fields, more than the 2 columns of the header (a delimiter inside an unquoted "
+            "field?)",
+        ),
+        (
             "header.csv",
             "sequence\n\n",
             "no sequences (expected FASTA or a CSV/TSV table with a 'sequence' column)",

@@ -100,6 +100,20 @@ def test_ensemble_size_is_checked():
 
 
 @pytest.mark.parametrize(
+    "k, threshold, message",
+    [
+        (0, 0.5, "contamination_k: expected an integer from 1 to 31 for an alphabet of 4 residues, got 0"),
+        (16, 2.0, "contamination_threshold: expected a fraction in (0, 1], got 2"),
+    ],
+)
+def test_the_contamination_check_parameters_are_checked_before_any_fit(k, threshold, message):
+    # they were checked by the check itself, after the cross-validation had trained
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(contamination_k=k, contamination_threshold=threshold))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
     "key, value, flag", [("devices", 2, "--devices"), ("strategy", "ddp", "--ddp-strategy")]
 )
 def test_a_training_key_the_fine_tunes_ignore_is_refused_by_the_flag_a_user_types(key, value, flag):

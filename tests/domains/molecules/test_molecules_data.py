@@ -394,7 +394,25 @@ def test_missing_file(tmp_path):
 
 def test_a_file_ase_cannot_read(tmp_path):
     path = write(tmp_path, "junk.xyz", "this is not\nan xyz file\n")
-    assert error(read_frames, str(path)).startswith(f"{path}: not a readable structure file (")
+    assert (
+        error(read_frames, str(path)) == f"{path}: line 1: expected frame 0's atom count, got 'this is not'"
+    )
+    fasta = write(tmp_path, "seqs.fa", ">a\nACGT\n")  # not XYZ at all: ASE's words, and what was expected
+    assert error(read_frames, str(fasta)).endswith("; expected extended XYZ")
+    assert error(read_frames, str(fasta)).startswith(f"{fasta}: not a readable structure file (")
+
+
+def test_a_frame_with_a_missing_atom_line_is_named_with_its_line(tmp_path):
+    two = f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n"
+    path = write(tmp_path, "short.xyz", two + f"2\n{PAIR}" + two)  # frame 1 lost its second atom
+    assert error(read_frames, str(path)) == (
+        f"{path}: frame 1 (line 5): its header says 2 atoms, but line 8 after 1 of them is no atom line ('2')"
+    )
+    cut = write(tmp_path, "cut.xyz", two + f"2\n{PAIR}")  # the last frame cut short
+    assert (
+        error(read_frames, str(cut))
+        == f"{cut}: frame 1 (line 5): its header says 2 atoms, the file ends after 1"
+    )
 
 
 PAIR = 'Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\nH 0.0 0.0 0.0 0.1 0.0 0.0\n'
@@ -439,19 +457,19 @@ def test_a_species_that_is_no_element_is_named_with_its_frame_and_atom(tmp_path,
 
 
 @pytest.mark.parametrize(
-    "text, ase_says",
+    "text, says",
     [
-        ("", "Empty file: {path}"),
-        ("not xyz\nhello\n", "ase.io.extxyz: Expected xyz header but got: invalid literal for int() with base 10: 'not xyz\\n'"),
+        ("", "not a readable structure file (Empty file: {path}); expected extended XYZ"),
+        ("not xyz\nhello\n", "line 1: expected frame 0's atom count, got 'not xyz'"),
         # frame 1 declares one atom of its two rows: its second row is read as frame 2's count
         (f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n1\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n",
-         "ase.io.extxyz: Expected xyz header but got: invalid literal for int() with base 10: "
-         "'H 0.0 0.0 0.74 -0.1 0.0 0.0\\n'"),
+         "line 8: expected frame 2's atom count, got 'H 0.0 0.0 0.74 -0.1 0.0 0.0' (frame 1's header, "
+         "line 5, says 1 atoms)"),
     ],
 )  # fmt: skip
-def test_the_head_of_an_unreadable_file_is_refused_as_its_frames_are(tmp_path, text, ase_says):
+def test_the_head_of_an_unreadable_file_is_refused_as_its_frames_are(tmp_path, text, says):
     path = write(tmp_path, "bad.xyz", text)
-    expected = f"{path}: not a readable structure file ({ase_says.format(path=path)})"
+    expected = f"{path}: {says.format(path=path)}"
     assert error(head_name, MoleculeDataConfig(paths=[str(path)])) == expected
     assert error(read_frames, str(path)) == expected
 
