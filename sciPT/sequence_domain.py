@@ -204,6 +204,13 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _whole_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
         corpus = Corpus(paths, self.spec)
+        empty = [(f, int((f.lengths == 0).sum())) for f in corpus.files]
+        for f, n in empty:
+            if n and global_rank() == 0:  # allowed (a placeholder contig), but said: the report counts them
+                print(
+                    f"warning: {f.path}: {n} of {len(f.names)} records have no sequence; nothing is read from them",
+                    file=sys.stderr,
+                )
         curation = (
             curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
             if options.active

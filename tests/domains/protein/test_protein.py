@@ -96,3 +96,18 @@ def test_proteins_and_a_few_nucleotide_like_peptides_are_not_taken_for_dna(tmp_p
     peptides = tmp_path / "silk.fa"
     peptides.write_text(">silk\n" + "GAGAGS" * 10 + "\n")  # all but S nucleotide letters, but 60 residues
     refuse_nucleotides([repo / ECOLI_PROTEOME, peptides, tmp_path / "missing.fa"])
+
+
+def test_records_with_no_sequence_are_read_around_and_said(tmp_path, capsys):
+    """A record with no residues (a placeholder) holds nothing to sample: allowed, and said."""
+    fasta = tmp_path / "p.fa"
+    fasta.write_text(">a\n" + "MKV" * 40 + "\n>empty\n>b\n" + "ACD" * 40 + "\n>also_empty\n\n")
+    protein = domains.get("protein")
+    cfg = protein.presets()["tiny"]()
+    cfg.data.paths = [str(fasta)]
+    setup = protein.build_pretraining(cfg)
+    assert setup.report["corpus_records"] == 4 and setup.report["corpus_residues"] == 240
+    assert (
+        f"warning: {fasta}: 2 of 4 records have no sequence; nothing is read from them"
+        in capsys.readouterr().err
+    )
