@@ -295,8 +295,11 @@ class SequenceDomain(SequenceEvaluation, Domain):
         from .pretrain import pretrain
         from .run import RunDir
 
-        # a demo has no --resume: refused here, the advice is the demo's (pretrain's suggests --resume)
-        RunDir(args.out).refuse_if_used(resumable=False)
+        # a demo has no --resume: refused here, the advice is the demo's (pretrain's suggests
+        # --resume); a demo stopped before its first checkpoint starts again in place, as a run does
+        run = RunDir(args.out)
+        if not (run.path.is_dir() and run.unstarted()):
+            run.refuse_if_used(resumable=False)
         cfg = self.preset_functions["tiny"]()
         if args.max_steps:
             cfg.train.max_steps = args.max_steps

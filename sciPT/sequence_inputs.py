@@ -182,8 +182,9 @@ def read_sequences(
                     raise DataError(
                         f"{path}: line {line} has {len(row)} fields; expected at least {max(index) + 1}"
                     )
-                if len(row) > len(columns):
-                    # an unquoted delimiter inside a field: every column after it is shifted
+                if any(cell.strip() for cell in row[len(columns) :]):
+                    # an unquoted delimiter inside a field: every column after it is shifted (a
+                    # trailing delimiter, an empty field past the header, is harmless)
                     raise DataError(
                         f"{path}: line {line} has {len(row)} fields, more than the {len(columns)} "
                         "columns of the header (a delimiter inside an unquoted field?)"

@@ -503,14 +503,18 @@ def read_images(resolved: Path, name: str | Path, index):
                 raise DataError(
                     f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
                 ) from None
-        if resolved.suffix.lower() in (".xyz", ".extxyz"):
+        xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
+        if xyz:
             # ASE names no frame or line for a miscounted frame: the file is walked again to say where
             with open(resolved, encoding="utf-8", errors="replace") as lines:
                 where = layout_error(lines)
             if where is not None:
                 raise DataError(f"{name}: {where}") from None
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{name}: not a readable structure file ({message}); expected extended XYZ") from None
+        # a file whose format ASE cannot even name (its message is then the bare suffix, 'fa')
+        unknown = type(err).__name__ == "UnknownFileTypeError" and not xyz
+        hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
+        raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
 
 
 def read_structures(

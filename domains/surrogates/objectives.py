@@ -17,7 +17,8 @@ Each parameter has one of three prior roles (:class:`GaussianPrior`):
   pre-trained width. With few points the evidence is flat and the hyperprior keeps ``kappa`` near 1;
   with many points the evidence decides (a contradicted prior is widened until it is consistent).
 - *free*: a flat (improper) prior, so the data alone set it.
-- *fixed*: held exactly at the prior mean (the textbook exponent a scratch fit cannot identify).
+- *fixed*: held exactly at the prior mean (a parameter an imported posterior holds with zero
+  variance; the guard's leave-one-out re-fit of scratch, ``loo_held="exact"``).
 
 The noise variance is never fixed: it has a scaled-inverse-chi-squared hyperprior
 ``sigma^2 ~ Scale-Inv-chi^2(nu0, s0^2)`` (:class:`NoisePrior`; default: about two observations'

@@ -216,8 +216,9 @@ def prior_from_export(
 
     A prior run gives its pre-trained Gaussian; a calibrated run gives its posterior (moment-
     matched over the noise grid), so calibrations can be chained as new points arrive. Groups the
-    export does not know get ``N(0, group_sd^2)``; parameters the export holds exactly (a scratch
-    fit's textbook exponents) stay fixed.
+    export does not know get ``N(0, group_sd^2)``; parameters the export holds exactly (zero
+    variance: a scratch fit exported before its held exponents kept the reference width) stay
+    fixed, and a scratch fit's held exponents now come back Gaussian with that width.
     """
     from sciPT.checkpoint import from_pretrained
     from sciPT.errors import DataError

@@ -290,6 +290,13 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
         f"scipt: error: {out}: run directory already exists and is not empty (choose another --out)",
     )
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    # a demo stopped before its first checkpoint (config and logs only) starts again in place
+    stopped = tmp_path / "stopped"
+    (stopped / "logs").mkdir(parents=True)
+    (stopped / "config.yaml").write_text("domain: dna\n")
+    code, err = run(capsys, "demo", "dna", "--max-steps", "2", "--out", str(stopped))
+    assert code == 0, err
+    assert f"{stopped}: holds a run stopped before its first checkpoint: starting it again" in err
     (tmp_path / "afile").write_text("x")
     code, err = run(capsys, "pretrain", "dna", "--out", str(tmp_path / "afile"), *FAST)
     assert (code, err.strip().splitlines()[-1]) == (

@@ -332,7 +332,7 @@ def _lines(path):
 
 def empty_file(path):
     path.write_text("")
-    return f"not a readable structure file (Empty file: {path}); expected extended XYZ"
+    return f"not a readable structure file (Empty file: {path})"
 
 
 def not_xyz(path):

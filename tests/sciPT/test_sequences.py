@@ -139,6 +139,13 @@ def test_read_sequences_protein_strips_the_stop(tmp_path):
     assert data.names == ["p1"] and "".join(PROTEIN_SPEC.alphabet.symbols[c] for c in data.codes[0]) == "MKX"
 
 
+def test_a_trailing_delimiter_is_an_empty_field_not_a_shifted_row(tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("name,sequence\na,ACGT,\nb,GGCC,\t\n")
+    data = read_sequences(path, DNA_SPEC)
+    assert data.names == ["a", "b"] and [len(c) for c in data.codes] == [4, 4]
+
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

@@ -151,9 +151,9 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(strategy, loader, fi
 
 
 def test_a_run_resumed_with_more_steps_keeps_its_finished_head_warmup(loader, fit, tmp_path, toy):
-    """6 steps with the head alone for the first third (2 steps), resumed to 12: the warm-up stays
-    over (its end comes back from the checkpoint) instead of holding the backbone again until
-    step ceil(12 / 3) = 4."""
+    """6 steps with the head alone for the first third (2 steps), resumed to 12: the warm-up's end
+    (and so its ramp) comes back from the checkpoint instead of moving to ceil(12 / 3) = 4 (the
+    re-freeze a longer extension caused is the strategy test's)."""
     torch.manual_seed(0)
     backbone, head = toy.Backbone(), nn.Linear(4, 1)
     cfg = FinetuneConfig(head_warmup=1 / 3)
