@@ -154,11 +154,17 @@ class TimeBudget(pl.Callback):
         return self._offset + (clock() - self._t0 if self._t0 is not None else 0.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"total_steps": self.total_steps, "elapsed_s": self.elapsed()}
+        return {"total_steps": self.total_steps, "elapsed_s": self.elapsed(), "budget_s": self.budget_s}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.total_steps = state_dict.get("total_steps")
         self._offset = float(state_dict.get("elapsed_s", 0.0))
+        before = state_dict.get("budget_s")
+        if self.total_steps is not None and before and float(before) != self.budget_s:
+            # resumed with another budget (--resume --max-time): the total was sized for the old
+            # one, and restored as it is, a finished run would stop at once. Scaled by the budgets,
+            # at the steps per second it kept; the first timed steps correct it.
+            self.total_steps = max(1, math.floor(self.total_steps * self.budget_s / float(before)))
         if self._trainer is not None and self.total_steps is not None:
             # before Lightning restores its loops, so that they see an iteration-based run
             self._apply(self._trainer)

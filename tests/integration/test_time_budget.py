@@ -65,7 +65,7 @@ def test_time_sized_run_records_its_size_and_resumes_exactly(tmp_path, monkeypat
     stopped = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
     assert stopped["global_step"] == 16
     (budget,) = [v for k, v in stopped["callbacks"].items() if "TimeBudget" in k]
-    assert budget == {"total_steps": 29, "elapsed_s": 32.0}
+    assert budget == {"total_steps": 29, "elapsed_s": 32.0, "budget_s": 60.0}  # --max-time 1
     # resumed: the stored total holds until the new process has timed its own steps (step 29, where
     # the budget is spent), and the training time continues from 32 s
     _pretrain(monkeypatch, tmp_path / "interrupted", resume=True)

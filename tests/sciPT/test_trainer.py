@@ -159,6 +159,22 @@ def test_a_resumed_run_keeps_its_sized_total_before_timing_again(tmp_path, clock
     assert seen.max_steps == 97
 
 
+def test_a_run_resumed_with_a_larger_budget_is_sized_for_it():
+    """A run sized to 97 steps by 60 s, resumed with --max-time for 120 s: restored as it was, the
+    total would end it at once; it is scaled by the budgets (97 x 120 / 60), timing corrects it."""
+    state = sc.TimeBudget(60.0).state_dict() | {"total_steps": 97, "elapsed_s": 58.0}
+    assert state["budget_s"] == 60.0
+    longer = sc.TimeBudget(120.0)
+    longer.load_state_dict(state)
+    assert longer.total_steps == 194 and longer.elapsed() == 58.0
+    same = sc.TimeBudget(60.0)  # a requeued job with the same budget keeps the total it settled on
+    same.load_state_dict(state)
+    assert same.total_steps == 97
+    older = sc.TimeBudget(120.0)  # a checkpoint written before the budget was recorded: as before
+    older.load_state_dict({"total_steps": 97, "elapsed_s": 58.0})
+    assert older.total_steps == 97
+
+
 def test_an_endless_sampler_has_no_length():
     sampler = StepBatchSampler(2, None, start=5)
     it = iter(sampler)
