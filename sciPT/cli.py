@@ -24,7 +24,7 @@ from .io import output_file
 from .locks import release_locks
 from .registry import Registry, commands, domains, missing_extra, tasks
 from .run import command_line
-from .runconfig import add_run_arguments, resolve_config
+from .runconfig import add_run_arguments, positive_count, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
 
@@ -189,12 +189,7 @@ def _run_export(args: argparse.Namespace) -> int:
     return export_run(args)
 
 
-def positive_steps(text: str) -> int:
-    """The argparse type of a demo's ``--max-steps``: refused here, for every demo (a demo read 0
-    as its own length, and a negative count went through)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {text}")
-    return int(text)
+positive_steps = positive_count("number of steps")  # a demo's --max-steps, for every demo
 
 
 def _add_demo(sub, rest: list[str] | None) -> None:

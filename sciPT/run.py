@@ -291,10 +291,8 @@ class RunDir:
                     stale.unlink()
             return run
         # looked at before the lock is taken (a refused folder gets no lock file) and again after
-        # (a job that took it first may have written there meanwhile); the same command run again
-        # after a refusal that came once training had begun starts in place
-        if not (run.path.is_dir() and run.unstarted()):
-            run.refuse_if_used(resumable)
+        # (a job that took it first may have written there meanwhile)
+        run.refuse_unless_startable(resumable)
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()
         if run.unstarted():
@@ -305,6 +303,13 @@ class RunDir:
             run.clear_unstarted()
         run.refuse_if_used(resumable)
         return run
+
+    def refuse_unless_startable(self, resumable: bool) -> None:
+        """:meth:`refuse_if_used`, except for a run stopped before its first checkpoint
+        (:meth:`unstarted`): the same command run again after a refusal that came once training
+        had begun starts in place."""
+        if not (self.path.is_dir() and self.unstarted()):
+            self.refuse_if_used(resumable)
 
     def refuse_if_used(self, resumable: bool) -> None:
         if self.path.exists() and any(e.name != self.LOCK for e in self.path.iterdir()):

@@ -345,9 +345,17 @@ def add_off_switch(parser: argparse.ArgumentParser, key: str, help: str) -> None
     )
 
 
-def positive_int(text: str) -> int:
-    """The argparse type of a count that must be at least 1 (``--batch-size``, ``--stride``): a
-    zero or negative one is refused where it is parsed (a negative batch size wrote an empty file)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return int(text)
+def positive_count(what: str):
+    """An argparse type for a count of at least 1, refused where it is parsed with
+    ``expected a positive {what}, got TEXT`` (a zero or negative count went through before: a
+    negative batch size wrote an empty file, a demo read 0 steps as its own length)."""
+
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive {what}, got {text}")
+        return int(text)
+
+    return parse
+
+
+positive_int = positive_count("integer")  # --batch-size, --stride

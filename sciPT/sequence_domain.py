@@ -204,11 +204,12 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _whole_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
         corpus = Corpus(paths, self.spec)
-        empty = [(f, int((f.lengths == 0).sum())) for f in corpus.files]
-        for f, n in empty:
-            if n and global_rank() == 0:  # allowed (a placeholder contig), but said: the report counts them
+        for f in corpus.files if global_rank() == 0 else []:
+            empty = int((f.lengths == 0).sum())
+            if empty:  # allowed (a placeholder contig), but said: the report counts them
                 print(
-                    f"warning: {f.path}: {n} of {len(f.names)} records have no sequence; nothing is read from them",
+                    f"warning: {f.path}: {empty} of {len(f.names)} records have no sequence; nothing "
+                    "is read from them",
                     file=sys.stderr,
                 )
         curation = (
@@ -295,11 +296,8 @@ class SequenceDomain(SequenceEvaluation, Domain):
         from .pretrain import pretrain
         from .run import RunDir
 
-        # a demo has no --resume: refused here, the advice is the demo's (pretrain's suggests
-        # --resume); a demo stopped before its first checkpoint starts again in place, as a run does
-        run = RunDir(args.out)
-        if not (run.path.is_dir() and run.unstarted()):
-            run.refuse_if_used(resumable=False)
+        # a demo has no --resume: refused here, before the data are read, with the demo's advice
+        RunDir(args.out).refuse_unless_startable(resumable=False)
         cfg = self.preset_functions["tiny"]()
         if args.max_steps:
             cfg.train.max_steps = args.max_steps
