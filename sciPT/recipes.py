@@ -129,7 +129,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--positives",
         required=True,
         metavar="FILE",
-        help="positive sequences: FASTA or CSV/TSV with a 'sequence' column (required)",
+        help="positive sequences: FASTA or CSV/TSV with a 'sequence' column; a labelled one (a 'label' "
+        "column, or label= in the FASTA headers) gives its records labelled 1 (required)",
     )
     n.add_argument(
         "--kind", required=True, metavar="KIND", help=f"one of: {', '.join(NEGATIVE_KINDS)} (required)"
@@ -162,7 +163,7 @@ def _negatives(args: argparse.Namespace) -> int:
 
     from . import negatives
     from .registry import domains
-    from .sequence_inputs import read_sequences
+    from .sequence_inputs import carries_labels, read_sequences
     from .sequences import Corpus
 
     if args.kind not in NEGATIVE_KINDS:
@@ -177,7 +178,20 @@ def _negatives(args: argparse.Namespace) -> int:
     if spec is None or spec.complement is None:
         raise UserError(f"--domain: domain '{args.domain}' is not a nucleic-acid domain (no complement)")
     symbols = spec.alphabet.symbols
-    positives = read_sequences(args.positives, spec)
+    if carries_labels(args.positives):
+        # a labelled table (the fine-tuning input): its label-0 rows are no positives
+        table = read_sequences(args.positives, spec, labelled=True)
+        keep = np.flatnonzero(table.labels == 1)
+        if not len(keep):
+            raise DataError(f"{args.positives}: no record labelled 1 (positive) among {len(table):,}")
+        positives = table.subset(keep)
+        print(
+            f"{args.positives}: labelled; its {len(keep):,} records labelled 1 of {len(table):,} are "
+            "the positives",
+            file=sys.stderr,
+        )
+    else:
+        positives = read_sequences(args.positives, spec)
     if args.kind == "dinucleotide-shuffle":
         shuffled = negatives.dinucleotide_shuffles(positives.codes, args.seed)
         records = [(f"{name}_dishuffle", codes) for name, codes in zip(positives.names, shuffled)]

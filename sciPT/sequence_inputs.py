@@ -89,6 +89,22 @@ def _column(columns: list[str], name: str) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def carries_labels(path: str | Path, sequence_column: str = "sequence", label_column: str = "label") -> bool:
+    """Whether a file :func:`read_sequences` would read labelled: a table with a ``label_column``, or
+    FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked
+    when read)."""
+    path = Path(path)
+    check_file(path, f"FASTA or a CSV/TSV table with a '{sequence_column}' column")
+    if _is_fasta(path, sequence_column):
+        with open_text(path) as handle:
+            first = next(fasta_records(handle, path), None)
+        return first is not None and re.search(r"(?:^|\s|\|)label=", first[2]) is not None
+    with open_text(path) as handle:
+        header = handle.readline()
+    columns = [c.strip() for c in next(csv.reader([header], delimiter=_delimiter(header, path)), [])]
+    return _column(columns, label_column) is not None
+
+
 def read_sequences(
     path: str | Path,
     spec: SequenceSpec,

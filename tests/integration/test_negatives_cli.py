@@ -140,3 +140,50 @@ def test_names_outside_ascii_are_kept(files, capsys, suffix):
     assert code == 0
     data = read_pair(files / "named.fa", out)
     assert data.names[1] == data.names[0] + "_dishuffle"
+
+
+@pytest.mark.parametrize("form", ["csv", "fasta"])
+def test_a_labelled_file_gives_only_its_positives(files, capsys, form):
+    # the fine-tuning input passed as --positives: its label-0 records must not become positives
+    pos = ["ACGTTGCAAC", "TTGACAGGTA", "GGGCCCAATT"]
+    neg = ["AAAAACCCCC", "CCCCCGGGGG"]
+    rows = [(s, 1) for s in pos[:2]] + [(neg[0], 0), (pos[2], 1), (neg[1], 0)]
+    path = files / f"labelled.{'csv' if form == 'csv' else 'fa'}"
+    if form == "csv":
+        path.write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    else:
+        path.write_text("".join(f">r{i} label={y}\n{s}\n" for i, (s, y) in enumerate(rows)))
+    out = files / "neg.fa"
+    code, stdout, err = run(capsys, "--positives", path, "--kind", "dinucleotide-shuffle", "--output", out)
+    assert code == 0, err
+    assert err.strip() == f"{path}: labelled; its 3 records labelled 1 of 5 are the positives"
+    assert "wrote 3 dinucleotide-shuffle negatives of 3 positives" in stdout
+    written = [line for line in out.read_text().split() if not line.startswith(">")]
+    # a dinucleotide shuffle keeps its sequence's composition: each negative is one of the positives'
+    assert [sorted(s) for s in written] == [sorted(s) for s in pos]
+
+
+def test_a_labelled_file_without_positives_is_refused(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "zeros.csv").write_text("sequence,label\nACGTACGT,0\nTTTTAAAA,0\n")
+    code, out, err = run(
+        capsys, "--positives", "zeros.csv", "--kind", "dinucleotide-shuffle", "--output", "neg.fa"
+    )
+    assert code == 2 and out == ""
+    assert err.splitlines() == ["scipt: error: zeros.csv: no record labelled 1 (positive) among 2"]
+    assert not (files / "neg.fa").exists()
+
+
+def test_an_unlabelled_table_is_read_whole(files, capsys):
+    (files / "plain.csv").write_text("name,sequence\na,ACGTTGCA\nb,TTGACAGG\n")
+    code, stdout, err = run(
+        capsys,
+        "--positives",
+        files / "plain.csv",
+        "--kind",
+        "dinucleotide-shuffle",
+        "--output",
+        files / "n.fa",
+    )
+    assert code == 0 and err == ""
+    assert "wrote 2 dinucleotide-shuffle negatives of 2 positives" in stdout
