@@ -99,8 +99,8 @@ def pretrained_run(work: Path) -> Path:
 def fit_predict(model: str, data, train_idx, test_idx, fold: int, pretrained: Path) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
-    from sciPT.classification import HeadConfig
-    from sciPT.domains.dna.model import KmerLogisticRegression
+    from sciPT.domains.dna.kmer import KmerLogisticRegression
+    from sciPT.nn.classifier import HeadConfig
     from sciPT.tasks import promoter as task
     from sciPT.tasks import promoter_classifier, promoter_start
 

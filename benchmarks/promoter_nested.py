@@ -25,7 +25,7 @@ Models, each tuned on an inner split of each outer fold's training part and refi
 (:data:`SELECTION_RULE` is the rule, written into the results): the pre-trained encoder fine-tuned
 with the promoter task's own code (``sciPT.tasks.promoter_classifier.train_classifier``, one fine-tune per model),
 the same architecture from scratch, k-mer (k = 1..5) logistic regression
-(``sciPT.domains.dna.model.KmerLogisticRegression``), position-aware one-hot logistic regression, and a
+(``sciPT.domains.dna.kmer.KmerLogisticRegression``), position-aware one-hot logistic regression, and a
 small CNN of the CNNProm kind (``sciPT.domains.dna.cnn``). Each at all labels and at 5% of them.
 
 Raw results: ``benchmarks/results/<--results-name>.json`` (default ``promoter_nested``), rewritten
@@ -258,7 +258,7 @@ class Models:
 
     def __init__(self, data, groups: np.ndarray, scheme: str, length: int = LENGTH):
         from sciPT.domains.dna.cnn import one_hot
-        from sciPT.domains.dna.model import KmerLogisticRegression
+        from sciPT.domains.dna.kmer import KmerLogisticRegression
 
         self.data, self.labels, self.groups, self.scheme = data, data.labels, groups, scheme
         self.length = length
@@ -364,7 +364,7 @@ class Models:
         from sklearn.linear_model import LogisticRegression
 
         if model == "k-mer LR":
-            from sciPT.domains.dna.model import KmerLogisticRegression
+            from sciPT.domains.dna.kmer import KmerLogisticRegression
 
             estimator, x = KmerLogisticRegression(C=setting["C"], seed=seed).pipeline, self.kmer_x
         else:

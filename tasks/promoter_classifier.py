@@ -28,20 +28,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sciPT.classification import (
-    ClassifierHead,
-    HeadConfig,
-    ProbabilityEnsemble,
-    SequenceClassifier,
-    fit_classifier,
-    predict_proba,
-)
+from sciPT.classification import fit_classifier, predict_proba
 from sciPT.config import to_dict
 from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
-from sciPT.domains.dna.model import KmerScore
+from sciPT.domains.dna.kmer import KmerScore
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
+from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.splits import grouped_split
 from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer

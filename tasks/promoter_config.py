@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sciPT.classification import HeadConfig
 from sciPT.finetune import FinetuneConfig
 from sciPT.nn import TransformerConfig
+from sciPT.nn.classifier import HeadConfig
 from sciPT.schedules import ScheduleConfig
 from sciPT.sequence_config import TokenizerConfig
 from sciPT.stacking import MIN_LIKELIHOOD_RATIO

@@ -19,7 +19,7 @@ from sciPT import plots
 from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
-from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.kmer import KmerLogisticRegression
 from sciPT.metrics import binary_metrics
 from sciPT.splits import grouped_folds, grouped_split
 

@@ -12,14 +12,14 @@ import torch
 from safetensors.torch import load_file
 
 from sciPT.checkpoint import export_model, read_export_config
-from sciPT.classification import HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.config import from_dict, to_dict
 from sciPT.domains.dna.cnn import CNNConfig, CNNScore, PromoterCNN
-from sciPT.domains.dna.model import KmerScore
+from sciPT.domains.dna.kmer import KmerScore
 from sciPT.errors import UserError
 from sciPT.hf import is_hf_config
 from sciPT.naturalness import Fusion, NaturalnessScorer
 from sciPT.nn import TransformerConfig
+from sciPT.nn.classifier import HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.run import RunDir
 from sciPT.stacking import Stack
 from sciPT.tokenizers import SequenceTokenizer

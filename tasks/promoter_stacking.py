@@ -29,7 +29,7 @@ import hashlib
 import numpy as np
 
 from sciPT.domains.dna.cnn import CNNClassifier, CNNScore
-from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
+from sciPT.domains.dna.kmer import KmerLogisticRegression, KmerScore
 
 # In a cross-validation fold the pre-trained and scratch classifiers split their training part alike
 # (same seeds), so their stacks fit the same k-mer regression and the same CNN on the same sequences:

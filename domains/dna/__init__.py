@@ -1,6 +1,10 @@
 """The DNA domain: masked-model pre-training on genomes (FASTA / FASTA.gz).
 
 Registered through the ``sciPT.domains`` entry point ``dna`` like any third-party plugin.
+
+Modules: :mod:`.data` (the alphabet, labelled sets), :mod:`.tokenizer`, :mod:`.model` (the encoder),
+:mod:`.objectives`, :mod:`.presets`; the classical baselines the promoter task runs beside it,
+:mod:`.kmer` (k-mer logistic regression) and :mod:`.cnn` (a small CNN on one-hot input).
 """
 
 from __future__ import annotations

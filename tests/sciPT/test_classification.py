@@ -1,117 +1,10 @@
-"""The classifier head's pooling: shapes, a hand-computed conv logit, position handling, padding."""
+"""One fine-tune of a classifier (sciPT.classification): activation checkpointing reaches the
+backbone, and an epoch of a small training set is at least ``min_steps_per_epoch`` steps."""
 
 import pytest
 import torch
 
-from sciPT.classification import ClassifierHead, HeadConfig
-
-
-def _head(**kw) -> ClassifierHead:
-    torch.manual_seed(0)
-    return ClassifierHead(HeadConfig(dropout=0.0, **kw), hidden_size=3, length=12).eval()
-
-
-def test_conv_features_follow_the_pool_width():
-    head = _head(pooling="conv", filters=5, kernel=4, pool=3)
-    assert head.net[-1].in_features == 5 * ((12 - 4 + 1) // 3)
-    assert _head(pooling="conv", filters=5, kernel=4, pool=0).net[-1].in_features == 5
-    # a kernel wider than the input shrinks to it rather than failing
-    assert _head(pooling="conv", filters=5, kernel=40, pool=0).conv.kernel_size == (12,)
-
-
-def test_conv_logit_by_hand():
-    head = _head(pooling="conv", filters=1, kernel=2, pool=0)
-    with torch.no_grad():
-        head.conv.weight.copy_(torch.tensor([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]]))  # [F, D, k]
-        head.conv.bias.fill_(-1.0)
-        head.net[-1].weight.fill_(3.0)
-        head.net[-1].bias.fill_(0.5)
-    hidden = torch.zeros(1, 12, 3)
-    hidden[0, 5, 0], hidden[0, 6, 1] = 2.0, 1.5  # window at 5: 1*2 + 2*1.5 - 1 = 4
-    mask = torch.ones(1, 12, dtype=torch.bool)
-    assert head(hidden, mask).item() == pytest.approx(3.0 * 4.0 + 0.5)
-
-
-def test_global_max_is_position_free_and_windows_are_not():
-    motif = torch.randn(3, 3)
-    a, b = torch.zeros(1, 12, 3), torch.zeros(1, 12, 3)
-    a[0, 1:4], b[0, 7:10] = motif, motif
-    mask = torch.ones(1, 12, dtype=torch.bool)
-    free = _head(pooling="conv", filters=4, kernel=3, pool=0)
-    assert torch.equal(free(a, mask), free(b, mask))
-    placed = _head(pooling="conv", filters=4, kernel=3, pool=2)
-    assert not torch.allclose(placed(a, mask), placed(b, mask))
-
-
-@pytest.mark.parametrize("pooling", ["flatten", "conv"])
-def test_short_inputs_equal_their_zero_padded_form(pooling):
-    head = _head(pooling=pooling, filters=4, kernel=3, pool=2)
-    short = torch.randn(2, 7, 3)
-    padded = torch.cat([short, torch.randn(2, 5, 3)], 1)  # junk past the mask must not count
-    mask = torch.zeros(2, 12, dtype=torch.bool)
-    mask[:, :7] = True
-    assert torch.allclose(head(short, mask[:, :7]), head(padded, mask))
-
-
-def test_tokens_beside_the_hidden_states_by_hand():
-    torch.manual_seed(0)
-    head = ClassifierHead(HeadConfig(pooling="mean", dropout=0.0, tokens=True), 3, 12, vocab_size=7).eval()
-    assert head.net[-1].in_features == 3 + 7
-    with torch.no_grad():
-        head.net[-1].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, -4.0]]))
-        head.net[-1].bias.fill_(0.5)
-    ids = torch.tensor([[5, 6, 5, 5, 0]])  # tokens 5 5 5 6, then padding
-    mask = ids != 0
-    hidden = torch.zeros(1, 5, 3)
-    hidden[0, :4, 0] = 1.0
-    # mean over the 4 real positions: hidden channel 0 -> 1, token 5 -> 3/4, token 6 -> 1/4
-    assert head(hidden, mask, ids).item() == pytest.approx(1.0 + 2.0 * 0.75 - 4.0 * 0.25 + 0.5)
-
-
-def test_tokens_refusals():
-    from sciPT.errors import ConfigError
-
-    with pytest.raises(ConfigError) as err:
-        ClassifierHead(HeadConfig(tokens=True), 3, 12)
-    assert (
-        str(err.value) == "head.tokens: the head reads the input tokens; it needs the tokenizer's vocabulary"
-    )
-    with pytest.raises(ConfigError) as err:
-        ClassifierHead(HeadConfig(tokens=True), 3, 12, strand_invariant=True, vocab_size=7)
-    assert str(err.value) == "head.tokens: a strand-invariant head needs each token's complement"
-    head = ClassifierHead(HeadConfig(tokens=True), 3, 12, vocab_size=7)
-    with pytest.raises(ValueError) as err:
-        head(torch.zeros(1, 12, 3), torch.ones(1, 12, dtype=torch.bool))
-    assert str(err.value) == "head.tokens: the head reads the input tokens; pass input_ids"
-
-
-def test_composition_is_the_mean_over_real_tokens_beside_the_pooled_map():
-    head = _head(pooling="conv", filters=4, kernel=3, pool=2, composition=True)
-    assert head.net[-1].in_features == 4 * ((12 - 3 + 1) // 2) + 3
-    hidden = torch.randn(2, 12, 3)
-    mask = torch.zeros(2, 12, dtype=torch.bool)
-    mask[0, :12], mask[1, :5] = True, True
-    features = head.pooled(hidden, mask)
-    plain = _head(pooling="conv", filters=4, kernel=3, pool=2)  # same seed: the same conv weights
-    assert torch.equal(features[:, :-3], plain.pooled(hidden, mask))
-    assert torch.allclose(features[0, -3:], hidden[0].mean(0))
-    assert torch.allclose(features[1, -3:], hidden[1, :5].mean(0))  # padding does not count
-    # position-free: the composition part is the same for any order of the real tokens
-    shuffled = hidden[:, torch.randperm(12)]
-    assert torch.allclose(
-        head.pooled(shuffled, torch.ones(2, 12, dtype=torch.bool))[0, -3:], features[0, -3:]
-    )
-
-
-def test_composition_refused_with_mean_pooling():
-    from sciPT.errors import ConfigError
-
-    with pytest.raises(ConfigError) as err:
-        _head(pooling="mean", composition=True)
-    assert str(err.value) == (
-        "head.composition: adds the mean over positions to a positional pooling ('conv' or "
-        "'flatten'); 'mean' pooling is that mean already"
-    )
+from sciPT.nn.classifier import ClassifierHead, HeadConfig
 
 
 def test_fine_tuning_honours_activation_checkpointing():
@@ -192,28 +85,3 @@ def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_st
         min_steps_per_epoch=min_steps,
     )
     assert (result.steps, result.epochs) == (steps, 2)
-
-
-@pytest.mark.parametrize(
-    "vocab, length, composition, pool", [(69, 57, True, 4), (4107, 24, False, 4), (9, 12, False, 0)]
-)
-def test_the_token_channels_are_the_convolution_of_the_one_hot_tokens(vocab, length, composition, pool):
-    """The head computes the one-hot channels as a sum of weight columns; it must equal the plain
-    convolution over ``[hidden; one-hot]`` (masked, cut or zero-padded to ``length``)."""
-    from torch import nn
-
-    torch.manual_seed(0)
-    cfg = HeadConfig(pooling="conv", tokens=True, composition=composition, pool=pool, dropout=0.0)
-    head = ClassifierHead(cfg, 16, length, vocab_size=vocab).eval()
-    hidden, ids = torch.randn(3, 40, 16), torch.randint(5, vocab, (3, 40))
-    mask = torch.ones(3, 40, dtype=torch.bool)
-    mask[1, 20:], mask[2, 7:] = False, False
-    full = torch.cat([hidden, nn.functional.one_hot(ids, vocab).float()], -1) * mask.unsqueeze(-1)
-    h = full[:, :length]
-    h = nn.functional.pad(h, (0, 0, 0, length - h.shape[1])) if h.shape[1] < length else h
-    motifs = torch.relu(head.conv(h.transpose(1, 2)))
-    pooled = nn.functional.max_pool1d(motifs, pool).flatten(1) if pool else motifs.amax(-1)
-    if composition:
-        pooled = torch.cat([pooled, full.sum(1) / mask.sum(1, keepdim=True)], -1)
-    expected = head.net(pooled).squeeze(-1)
-    torch.testing.assert_close(head(hidden, mask, ids), expected, rtol=0, atol=1e-6)

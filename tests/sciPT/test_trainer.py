@@ -206,10 +206,11 @@ def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatc
     # 32 sequences in batches of 8 (4 steps an epoch), 2 epochs at most: the budget (97 steps, as
     # above) and not max_epochs ends it; patience is long enough not to
     import sciPT.classification as cl
-    from sciPT.classification import ClassifierHead, HeadConfig, fit_classifier
+    from sciPT.classification import fit_classifier
     from sciPT.domains.dna.tokenizer import dna_tokenizer
     from sciPT.finetune import FinetuneConfig
     from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.nn.classifier import ClassifierHead, HeadConfig
     from sciPT.sequence_config import TokenizerConfig
 
     tok = dna_tokenizer(TokenizerConfig())

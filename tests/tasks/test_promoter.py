@@ -247,7 +247,7 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
 
 
 def test_the_kmer_baseline_chooses_its_regularisation_on_each_training_part(planted, monkeypatch, fast_cfg):
-    from sciPT.domains.dna import model
+    from sciPT.domains.dna import kmer
 
     path, _ = planted
     data = read_labelled(path, labelled=True)
@@ -257,7 +257,7 @@ def test_the_kmer_baseline_chooses_its_regularisation_on_each_training_part(plan
         sizes.append(len(y))
         return 0.5
 
-    monkeypatch.setattr(model, "cross_validated_c", chosen)
+    monkeypatch.setattr(kmer, "cross_validated_c", chosen)
     out = cross_validate({}, fast_cfg(folds=3), data, 30, classical=True)
     # three folds, each baseline's C chosen on that fold's training part only: every sequence is in
     # two of the three training parts

@@ -3,13 +3,13 @@ import pytest
 import torch
 
 from sciPT.checkpoint import from_pretrained
-from sciPT.classification import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import read_labelled
-from sciPT.domains.dna.model import KmerLogisticRegression
+from sciPT.domains.dna.kmer import KmerLogisticRegression
 from sciPT.domains.dna.tokenizer import dna_tokenizer
 from sciPT.errors import ConfigError, UserError
 from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
 from sciPT.sequence_config import TokenizerConfig

@@ -53,7 +53,7 @@ def test_shipped_genome_statistics():
 
 
 def test_kmer_counts_by_hand():
-    from sciPT.domains.dna.model import kmer_counts
+    from sciPT.domains.dna.kmer import kmer_counts
 
     # ACGAN: 1-mers A 2, C 1, G 1 (N skipped); 2-mers AC, CG, GA (AN and NA skipped)
     counts = kmer_counts([np.array([0, 1, 2, 0, 4], dtype=np.uint8)], ks=(1, 2))
@@ -64,7 +64,7 @@ def test_kmer_counts_by_hand():
 
 @pytest.mark.parametrize("C", [0.01, None])
 def test_the_kmer_score_is_the_regressions_logit(C):
-    from sciPT.domains.dna.model import KmerLogisticRegression, KmerScore
+    from sciPT.domains.dna.kmer import KmerLogisticRegression, KmerScore
 
     rng = np.random.default_rng(0)
     codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(80)]
@@ -92,7 +92,7 @@ def _regression_problem(n=300, features=40, seed=0):
 def test_cross_validated_c_is_scikit_learns_choice(seed):
     from sklearn.linear_model import LogisticRegressionCV
 
-    from sciPT.domains.dna.model import KMER_CS, cross_validated_c
+    from sciPT.domains.dna.kmer import KMER_CS, cross_validated_c
 
     x, y = _regression_problem(seed=seed)
     reference = LogisticRegressionCV(
@@ -109,7 +109,7 @@ def test_cross_validated_c_is_scikit_learns_choice(seed):
 def test_cross_validated_c_stops_climbing_after_the_patience(monkeypatch):
     from sklearn.linear_model import LogisticRegression
 
-    from sciPT.domains.dna import model
+    from sciPT.domains.dna import kmer
 
     tried = []
     fit = LogisticRegression.fit
@@ -122,10 +122,10 @@ def test_cross_validated_c_stops_climbing_after_the_patience(monkeypatch):
     # pure noise: C beyond the best only overfits, so the path stops short of the grid's top
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(200, 50)), rng.integers(0, 2, 200)
-    best = model.cross_validated_c(x, y)
+    best = kmer.cross_validated_c(x, y)
     tried_cs = sorted(set(tried))
-    assert tried_cs == list(model.KMER_CS[: model.KMER_CS.index(best) + 1 + model.KMER_C_PATIENCE])
-    assert len(tried_cs) < len(model.KMER_CS)
+    assert tried_cs == list(kmer.KMER_CS[: kmer.KMER_CS.index(best) + 1 + kmer.KMER_C_PATIENCE])
+    assert len(tried_cs) < len(kmer.KMER_CS)
     assert len(tried) == 5 * len(tried_cs)  # every fold at every C tried
 
 

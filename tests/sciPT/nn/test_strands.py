@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from sciPT.classification import ClassifierHead, HeadConfig
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.domains.dna.tokenizer import encode, reverse_complement
 from sciPT.errors import ConfigError
 from sciPT.nn import TransformerConfig, TransformerEncoder
+from sciPT.nn.classifier import ClassifierHead, HeadConfig
 from sciPT.nn.strands import reverse_complement_hidden, reverse_complement_ids
 from sciPT.testing import assert_rc_equivariant
 from sciPT.tokenizers import SequenceTokenizer
