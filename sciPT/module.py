@@ -75,11 +75,12 @@ def examples(batch, known: int | None = None) -> int:
     n = batch_size(batch)
     if n is not None:
         return n
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.utilities.data import extract_batch_size
 
     try:
         return extract_batch_size(batch)
-    except Exception:  # Lightning raises a MisconfigurationException for a batch without a tensor
+    except MisconfigurationException:  # a batch without a tensor
         return 1
 
 

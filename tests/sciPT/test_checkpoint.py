@@ -37,9 +37,21 @@ def test_wrong_domain_and_missing_export(tmp_path):
 
 
 def test_no_pickle_in_export(tmp_path):
+    """The export is plain data: JSON and safetensors, read back without torch's unpickler."""
+    import json
+
+    from safetensors import safe_open
+
     model, export = _tiny_backbone()
     out = export_model(tmp_path, model, export)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    assert json.loads((out / "config.json").read_text())["domain"] == export["domain"]
+    with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+        stored = {k: f.get_tensor(k) for k in f.keys()}
+    state = model.state_dict()
+    assert sorted(stored) == sorted(state)
+    for name, value in state.items():
+        assert torch.equal(stored[name], value), name
 
 
 class _Custom:

@@ -168,3 +168,12 @@ def test_finetuning_validation_weighs_by_the_loss_functions_counts():
     assert logged["val/mae"] == pytest.approx((0.5 * 2 + 4 * 3) / 5)
     # the loss, by examples: (1 + 0) / 2 over 2, 16 over 1
     assert logged["val/loss"] == pytest.approx((0.5 * 2 + 16) / 3)
+
+
+def test_examples_in_a_batch_known_counted_inferred_or_one():
+    from sciPT.module import examples
+
+    assert examples({"x": torch.zeros(5, 2)}, known=3) == 3
+    assert examples({"x": torch.zeros(4, 2), "y": torch.zeros(4)}) == 4
+    # a batch without any tensor: Lightning cannot tell, so it counts as one example
+    assert examples({"names": "a"}) == 1

@@ -43,9 +43,16 @@ def test_output_shapes():
     assert encoder.embed(ids).shape == (3, 32)
 
 
-def test_swiglu_ffn_runs_and_has_gated_width():
+def test_swiglu_ffn_is_silu_gate_times_value():
     encoder = make_encoder(activation="swiglu")
-    assert encoder.blocks[0].ffn.up.weight.shape == (2 * 64, 32)
+    ffn = encoder.blocks[0].ffn
+    assert ffn.up.weight.shape == (2 * 64, 32)
+    x = torch.randn(2, 7, 32, dtype=ffn.up.weight.dtype)
+    # Shazeer 2020: down(silu(x W_gate) * (x W_value)); the gate is the first half of `up`
+    gate = x @ ffn.up.weight[:64].T + ffn.up.bias[:64]
+    value = x @ ffn.up.weight[64:].T + ffn.up.bias[64:]
+    expected = (gate * torch.sigmoid(gate) * value) @ ffn.down.weight.T + ffn.down.bias
+    torch.testing.assert_close(ffn(x), expected, rtol=1e-5, atol=1e-6)
     assert encoder(tokens(2, 7)).shape == (2, 7, 32)
 
 
