@@ -335,3 +335,14 @@ def tiny_esm_folder(path, kind: str = "dna", seed: int = 0, **config):
     model.save_pretrained(path)
     EsmTokenizer(str(path / "vocab.txt"), **special).save_pretrained(path)
     return path
+
+
+def modules_loaded_by(module: str, watched: Iterable[str]) -> list[str]:
+    """Which of ``watched`` (module names) a fresh interpreter holds after ``import module``,
+    sorted: how a test says that model code loads without the trainer or Lightning."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print('\\n'.join(m for m in {sorted(watched)!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()

@@ -9,7 +9,8 @@ Modules: :mod:`.data` (reading, SMILES conformers), :mod:`.graphs` (radius graph
 :mod:`.references` (element table, reference energies), :mod:`.dataset` (preparation and sampling),
 :mod:`.model` (the potential; its config in :mod:`.potential_config`, layers in :mod:`.heads`,
 :mod:`.radial`, :mod:`.tensor_product`, :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`,
-:mod:`.presets`; :mod:`.ewc` (the EWC Fisher stored with the export), :mod:`.calculator` (the ASE
+:mod:`.presets`; :mod:`.ewc` (the EWC Fisher stored with the export; its config in
+:mod:`.fisher_config`), :mod:`.calculator` (the ASE
 calculator), :mod:`.md` (``scipt md``), :mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``:
 energy, force and stress errors, parity plots; ``scipt predict RUN --input FRAMES --output OUT.xyz``).
 """
@@ -24,8 +25,7 @@ from sciPT.registry import Domain, PretrainSetup
 
 from .data import ETHANOL_ISOLATED, head_name, streams
 from .dataset import collate, prepare
-from .ewc import fisher_hook
-from .ewc import validate as validate_fisher
+from .fisher_config import validate as validate_fisher
 from .model import EquivariantPotential
 from .objectives import build_objective
 from .potential_config import PotentialConfig, validate_architecture
@@ -66,6 +66,10 @@ class MoleculesDomain(Domain):
         return {"data": "data.paths", "teacher": "distill.teacher", "smiles": "distill.smiles"}
 
     def build_pretraining(self, cfg: MoleculesConfig) -> PretrainSetup:
+        # the EWC Fisher is fine-tuning machinery (it loads Lightning): imported here, so that the
+        # ASE calculator and the model load without it
+        from .ewc import fisher_hook
+
         # architecture and objective first: a typo must not wait for the data to be read
         validate_architecture(cfg.model)
         validate_fisher(cfg.fisher)

@@ -23,7 +23,7 @@ from sciPT.trainer import TrainConfig
 
 from .data import ETHANOL_ISOLATED, ETHANOL_METHANOL, MoleculeDataConfig
 from .distill import DistillConfig
-from .ewc import FisherConfig
+from .fisher_config import FisherConfig
 from .objectives import ObjectiveConfig
 from .potential_config import PotentialConfig
 

@@ -120,3 +120,11 @@ def test_finite_difference_gradient_of_a_cubic():
     grad = finite_difference_gradient(lambda y: (y**3).sum() + y[0, 0] * y[0, 1], x, h=1e-4)
     exact = torch.tensor([[3 * 0.09 - 1.2, 3 * 1.44 + 0.3, 12.0]], dtype=torch.float64)
     torch.testing.assert_close(grad, exact, atol=1e-7, rtol=0)
+
+
+def test_modules_loaded_by_reports_what_an_import_pulls_in():
+    from sciPT.testing import modules_loaded_by
+
+    # the fit loop is Lightning's; the trainer's config module is not
+    assert modules_loaded_by("sciPT.classification", ("lightning", "no.such.module")) == ["lightning"]
+    assert modules_loaded_by("sciPT.errors", ("lightning", "torch")) == []

@@ -7,8 +7,6 @@ the run is sized to end at ``margin = 0.97`` of the budget.
 """
 
 import math
-import subprocess
-import sys
 
 import lightning.pytorch as pl
 import pytest
@@ -21,6 +19,7 @@ from sciPT.data import StepBatchSampler, StepDataModule
 from sciPT.errors import ConfigError
 from sciPT.module import PretrainModule
 from sciPT.schedules import ScheduleConfig
+from sciPT.testing import modules_loaded_by
 from sciPT.trainer import TrainConfig, build_trainer, sized_steps, time_only, validate
 
 
@@ -194,12 +193,8 @@ def test_no_steps_and_no_time_is_one_line_naming_max_steps():
 
 
 def test_trainer_config_imports_without_lightning_or_torch():
-    code = (
-        "import sys; import sciPT.trainer, sciPT.schedules; "
-        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert modules_loaded_by("sciPT.trainer", ("torch", "lightning")) == []
+    assert modules_loaded_by("sciPT.schedules", ("torch", "lightning")) == []
 
 
 def test_a_classifier_fit_trains_for_its_budget_not_its_epochs(clock, monkeypatch):

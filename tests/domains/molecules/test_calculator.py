@@ -13,6 +13,7 @@ from sciPT.domains.molecules.calculator import SciPTCalculator, torch_device
 from sciPT.domains.molecules.graphs import atoms_to_graph
 from sciPT.domains.molecules.md import MDSettings, initial_velocities, run_md
 from sciPT.errors import ConfigError, DataError
+from sciPT.testing import modules_loaded_by
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +340,9 @@ def test_a_device_this_machine_cannot_run_on_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as err:
         SciPTCalculator(tmp_path / "none", device="gpu0")
     assert str(err.value) == "device 'gpu0': not a torch device (expected cpu, cuda, cuda:N, ...)"
+
+
+def test_the_calculator_loads_without_the_fine_tuning_machinery():
+    # molecular dynamics with an exported potential needs the model, not Lightning or EWC
+    watched = ("lightning", "sciPT.finetune", "sciPT.domains.molecules.ewc")
+    assert modules_loaded_by("sciPT.domains.molecules.calculator", watched) == []

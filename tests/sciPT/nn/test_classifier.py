@@ -1,13 +1,11 @@
 """The classifier head (sciPT.nn.classifier): pooling shapes, a hand-computed conv logit, position
 handling, padding, the token channels."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from sciPT.nn.classifier import ClassifierHead, HeadConfig
+from sciPT.testing import modules_loaded_by
 
 
 def _head(**kw) -> ClassifierHead:
@@ -145,10 +143,5 @@ def test_the_token_channels_are_the_convolution_of_the_one_hot_tokens(vocab, len
 
 def test_the_model_code_imports_no_trainer():
     # an exported classifier is model code: loading it must not need Lightning or the fine-tuning loop
-    code = (
-        "import sys; import sciPT.nn.classifier; "
-        "print(sorted(m for m in ('lightning', 'sciPT.trainer', 'sciPT.finetune', 'sciPT.classification') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    watched = ("lightning", "sciPT.trainer", "sciPT.finetune", "sciPT.classification")
+    assert modules_loaded_by("sciPT.nn.classifier", watched) == []
