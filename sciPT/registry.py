@@ -134,7 +134,7 @@ class Domain:
 
     def evaluate(self, run: Any, args: argparse.Namespace) -> Any:
         """Score a pre-training run's model on ``args.data``, written where
-        ``run.evaluation(args.data, args.out)`` says (``RUN/evaluations/<data name>/``)."""
+        ``run.evaluation(args.data, args.out)`` (:mod:`sciPT.evaluations`) says (``RUN/evaluations/<data name>/``)."""
         raise UserError(f"{run.path}: a {self.name} pre-training run cannot be evaluated")
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from sciPT.errors import DataError, UserError
-from sciPT.run import RunDir, data_name
+from sciPT.evaluations import data_name
+from sciPT.run import RunDir
 
 
 @pytest.fixture
