@@ -46,7 +46,15 @@ from .trainer import TrainConfig, parse_max_time, time_budget_callbacks
 
 
 class BinaryLoss(nn.Module):
-    """``loss_fn(backbone, head, batch)`` for :class:`FinetuneModule`: weighted BCE + accuracy."""
+    """``loss_fn(backbone, head, batch)`` for :class:`FinetuneModule`: weighted BCE + accuracy.
+
+    Args:
+        pos_weight: weight of the positive examples' loss, ``n_negative / n_positive`` of the
+            training set (module docstring).
+
+    Shapes: ``batch["input_ids"]`` ``[B, L]``, ``batch["attention_mask"]`` ``[B, L]`` (True = real
+    token), ``batch["labels"]`` ``[B]`` (0 or 1) -> the head's logits ``[B]`` -> scalar loss.
+    """
 
     def __init__(self, pos_weight: float):
         super().__init__()

@@ -80,7 +80,18 @@ class ForceFieldLoss(nn.Module):
     """``loss_fn(backbone, head, batch)`` of :class:`sciPT.finetune.FinetuneModule`: the energy +
     force loss of :class:`.objectives.EnergyForceLoss` through the potential's head ``level`` (its
     active head when ``None``; the module's ``head`` argument, a task head, is unused: a potential
-    carries its heads itself)."""
+    carries its heads itself).
+
+    Args:
+        cfg: the weights of the energy, force and stress terms.
+        level: the potential's head whose predictions are fitted (``None``: its active head).
+        keep: learning without forgetting: the old head's loss, added (``None``: none).
+
+    Shapes:
+        those of :class:`~sciPT.domains.molecules.objectives.EnergyForceLoss` (``batch.energy``
+        (G,), ``batch.forces`` (N, 3), ...), with ``keep`` also those of
+        :class:`~sciPT.domains.molecules.lwf.OldHeadLoss` -> scalar loss.
+    """
 
     def __init__(self, cfg: ObjectiveConfig, level: str | None = None, keep: OldHeadLoss | None = None):
         super().__init__()

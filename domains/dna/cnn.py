@@ -46,7 +46,14 @@ class CNNConfig:
 
 
 class PromoterCNN(nn.Module):
-    """Shapes: one-hot ``[B, 4, L]`` -> logits ``[B]`` (``L`` fixed at construction, at least the kernel)."""
+    """One convolutional layer, max-pooling and a dense layer on one-hot DNA (module docstring).
+
+    Args:
+        cfg: number of filters, kernel and max-pool widths (in bases), dense hidden width, dropout.
+        length: the input length ``L`` in bases, at least ``cfg.kernel`` (sizes the dense layer).
+
+    Shapes: one-hot ``[B, 4, L]`` -> logits ``[B]`` (``L`` fixed at construction, at least the kernel).
+    """
 
     def __init__(self, cfg: CNNConfig, length: int):
         super().__init__()

@@ -23,6 +23,10 @@ class Head(nn.Module):
         channels, hidden: the readout's input and hidden widths.
         cfg: the head's statistics (:class:`HeadConfig`).
         blocks: its own copies of the last ``head_blocks`` interaction blocks (none by default).
+
+    Shapes:
+        ``readout`` (N, channels) -> (N, 1): the atomic energies before the scalars
+        ``energy_scale`` and ``energy_shift``; ``reference_energies`` (n_elements,) float64, eV.
     """
 
     def __init__(self, channels: int, hidden: int, cfg: HeadConfig, blocks: list[nn.Module] = ()):

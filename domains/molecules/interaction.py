@@ -49,6 +49,11 @@ class Interaction(nn.Module):
         num_basis: size of the radial basis.
         radial_hidden, radial_layers: width and depth of the radial MLP.
         avg_num_neighbors: :math:`\\bar n`.
+
+    Shapes:
+        ``h`` (N, (l_in+1)^2, C); ``edge_src`` (E,) neighbour and ``edge_dst`` (E,) centre atom
+        of each edge; ``edge_sh`` (E, (l_sh+1)^2); ``edge_radial`` (E, num_basis)
+        -> (N, (l_out+1)^2, C).
     """
 
     #: elements of the product's per-edge temporary in one chunk of edges (see ``forward``): 1,024

@@ -52,6 +52,10 @@ class EquivariantLinear(nn.Module):
 class Gate(nn.Module):
     """SiLU on scalars, sigmoid gates from the scalars on every ``l > 0`` irrep.
 
+    Args:
+        channels: :math:`C`, the channels of every degree (one gate per channel and degree ``l > 0``).
+        l_max: highest degree :math:`L` of the features (0: SiLU only, no gates).
+
     Shapes:
         ``x`` (N, (L+1)^2, C) -> same.
     """

@@ -67,6 +67,10 @@ class OldHeadLoss(nn.Module):
         cfg: the objective's weights.
         head: the old head to keep.
         strength: :math:`\\mu`.
+
+    Shapes:
+        ``batch.old_energy`` ``(G,)``, ``batch.old_forces`` ``(N, 3)``, ``batch.natoms`` ``(G,)``
+        -> scalar float64 loss (zero without ``old_energy``).
     """
 
     def __init__(self, cfg: ObjectiveConfig, head: str, strength: float):

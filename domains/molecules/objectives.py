@@ -214,6 +214,10 @@ class DenoisingLoss(nn.Module):
 
     Args:
         noise_std: :math:`\\sigma`, Angstrom.
+
+    Shapes:
+        ``batch.pos`` (N, 3), ``batch.batch`` (N,) (absent for one frame), ``batch.natoms``
+        (G,); noise and forces (N, 3) -> scalar loss.
     """
 
     def __init__(self, noise_std: float):

@@ -88,6 +88,11 @@ class BesselBasis(nn.Module):
 class RadialEmbedding(nn.Module):
     """Bessel basis times the polynomial cut-off: the scalar edge features :math:`e_n(r)`.
 
+    Args:
+        cutoff: :math:`r_c` in Angstrom.
+        num_basis: number of Bessel functions :math:`N` (trainable frequencies).
+        p: order of the polynomial cut-off (:class:`PolynomialCutoff`).
+
     Shapes:
         ``r`` (E,) -> (E, num_basis)
     """

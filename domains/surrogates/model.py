@@ -45,6 +45,11 @@ class RandomFeatureCorrection(nn.Module):
     Args:
         n_features: number of log features ``p`` (intercept included).
         width: hidden width ``H``.
+
+    Shapes:
+        :meth:`features`: ``X`` ``(n, p)``, first column the intercept -> ``(n, H)``. Buffers
+        (float64): ``loc``, ``scale`` ``(p - 1,)``, ``weight`` ``(H, p - 1)``, ``bias`` ``(H,)``,
+        ``projection`` ``(p, H)``.
     """
 
     def __init__(self, n_features: int, width: int):
@@ -95,6 +100,10 @@ class PowerLaw(nn.Module):
 
     Buffers (float64): ``sigma`` ``(J,)``, ``weights`` ``(J,)``, ``means`` ``(J, q)``, ``covs``
     ``(J, q, q)`` with ``q = p + correction_width``.
+
+    Shapes:
+        ``features`` ``(n, p)``, ``p = 3 + len(groups)`` -> mean ``log Nu`` ``(n,)``, float64 on
+        the CPU (no gradient); :meth:`design` ``(n, p) -> (n, q)``.
     """
 
     def __init__(

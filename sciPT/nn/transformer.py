@@ -148,6 +148,11 @@ class TransformerConfig:
 class FeedForward(nn.Module):
     """Position-wise FFN, GELU or SwiGLU.
 
+    Args:
+        d_model: input and output width ``D``.
+        d_ff: hidden units (with ``swiglu``, of each of the gate and value projections).
+        activation: ``gelu``, or ``swiglu`` (gated).
+
     Shapes:
         ``(..., D) -> (..., D)``.
     """
@@ -171,6 +176,10 @@ class FeedForward(nn.Module):
 
 class TransformerBlock(nn.Module):
     """One pre-norm block: ``x + Attn(LN(x))`` then ``+ FFN(LN(.))``.
+
+    Args:
+        cfg: width, heads, FFN size and activation, dropout, position scheme, LayerNorm epsilon
+            (one strand's, :meth:`TransformerConfig.strand`, when ``rc_equivariant``).
 
     Shapes:
         ``x``: ``(B, L, D)``; ``attn_mask``: see :class:`~sciPT.nn.attention.SelfAttention`.

@@ -81,6 +81,11 @@ class MaskedConfig:
 class LMHead(nn.Module):
     """BERT's prediction head: ``decoder(LN(GELU(dense(h))))``.
 
+    Args:
+        hidden_size: the encoder's width ``D``.
+        vocab_size: number of token classes ``V``.
+        eps: epsilon of the LayerNorm.
+
     Shapes:
         ``(N, D) -> (N, V)``.
     """
