@@ -48,9 +48,9 @@ def run() -> dict:
     import numpy as np
 
     from sciPT.domains.surrogates import presets
-    from sciPT.domains.surrogates.calibrate import blend, calibrate, scratch_prior
+    from sciPT.domains.surrogates.calibrate import blend, calibrate, scratch_fit
     from sciPT.domains.surrogates.data import Points
-    from sciPT.domains.surrogates.objectives import NoisePrior, fit
+    from sciPT.domains.surrogates.objectives import NoisePrior
     from sciPT.domains.surrogates.pretrain import BASE_NAMES, family_mixture, fit_systems
     from sciPT.domains.surrogates.recalibration import calibration_subsets, for_library, synthetic_series
 
@@ -87,7 +87,7 @@ def run() -> dict:
                 cal = calibrate(X[c], y[c], BASE_NAMES, priors[fam], noise=noise, recalibration=recal)
                 # the default as it was: the same weights (its leave-one-out holds exactly, as
                 # before), with the kept scratch fit holding its exponents exactly too
-                exact = fit(X[c], y[c], scratch_prior(X[c], BASE_NAMES, "exact"), noise)
+                exact = scratch_fit(X[c], y[c], BASE_NAMES, noise, "exact")
                 w = cal.guard.prior_weight
                 before = cal.prior_fit if w is None or w == 1 else blend(cal.prior_fit, exact, w)
                 posts = {

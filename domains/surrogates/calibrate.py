@@ -122,6 +122,16 @@ def scratch_prior(X: np.ndarray, names: list[str], held: str = "width") -> Gauss
     return GaussianPrior(list(names), reference.mean, reference.cov, free=free)
 
 
+def scratch_fit(
+    X: np.ndarray, y: np.ndarray, names: list[str], noise: NoisePrior | None, held: str = "width"
+) -> Posterior:
+    """Scratch's fit (:func:`scratch_prior`). Its held exponents keep the reference widths as
+    stated (``kappa = 1``): a textbook convention with its stated uncertainty, not a learnt prior
+    whose width the points could correct (with points that cannot fit an exponent they say nothing
+    about its width either)."""
+    return fit(X, y, scratch_prior(X, names, held), noise, kappa=1.0)
+
+
 def reference_prior(names: list[str]) -> GaussianPrior:
     """Scratch as a proper model: every exponent ``N(textbook, REFERENCE_SD^2)``, log C free."""
     mean = np.array([0.0] + [TEXTBOOK.get(nm, 0.0) for nm in names[1:]])
@@ -265,7 +275,7 @@ def calibrate(
         raise ValueError(f"loo_held must be one of {HELD}")
     noise = noise or NoisePrior()
 
-    scratch = fit(X, y, scratch_prior(X, names), noise)
+    scratch = scratch_fit(X, y, names, noise)
     if recalibration is not None:
         scratch.level_map = recalibration.level_map("scratch", len(y))
     if prior is None:
@@ -297,7 +307,7 @@ def calibrate(
             weights,
         )
     lpd_p, err_p = loo(X, y, prior_proc)
-    lpd_s, err_s = loo(X, y, lambda Xs, ys: fit(Xs, ys, scratch_prior(Xs, names, loo_held), noise))
+    lpd_s, err_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, names, noise, loo_held))
     elpd = {"prior": float(lpd_p.sum()), "scratch": float(lpd_s.sum())}
     rmse = {"prior": float(np.sqrt(np.mean(err_p**2))), "scratch": float(np.sqrt(np.mean(err_s**2)))}
     diff = elpd["scratch"] - elpd["prior"]

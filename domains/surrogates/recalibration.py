@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calibrate import DEFAULT_PRIOR_FORM, informed_fit, scratch_prior, transfer_prior
+from .calibrate import DEFAULT_PRIOR_FORM, informed_fit, scratch_fit, transfer_prior
 from .data import Points
-from .objectives import LEVELS, NoisePrior, fit
+from .objectives import LEVELS, NoisePrior
 
 KINDS = ("prior", "scratch")
 BUCKETS = (1, 2, 3, 4, 5)  # calibration points; more than the last use the last map
@@ -173,7 +173,7 @@ def learn_recalibration(
         for n in BUCKETS:
             for c in calibration_subsets(len(y), n, max_draws, rng):
                 test = np.setdiff1d(np.arange(len(y)), c)
-                posts = {"scratch": fit(X[c], y[c], scratch_prior(X[c], BASE_NAMES), noise)}
+                posts = {"scratch": scratch_fit(X[c], y[c], BASE_NAMES, noise)}
                 if form is not None:
                     posts["prior"] = informed_fit(X[c], y[c], priors[held], noise)[0]
                 for kind, post in posts.items():

@@ -111,9 +111,14 @@ def test_a_mixture_prior_is_averaged_by_family_and_stored_as_one_posterior(csv, 
     report = RunDir(out).report.read_text()
     assert "Mixture prior, posterior weight of each family after the points" in report
     assert "; smooth-pipe (0.25): C = " in report
-    # the averaged posterior (4 families x the noise grid) is stored, reloaded and evaluated
+    # the averaged posterior (every family's components over the noise and width grids) is stored
+    # whole, reloaded and evaluated
+    from safetensors.numpy import load_file
+
     model_cfg = json.loads((out / "model" / "config.json").read_text())
-    assert model_cfg["n_sigma"] == 4 * 72
+    stored = load_file(out / "model" / "model.safetensors")
+    assert stored["weights"].shape == (model_cfg["n_sigma"],) and model_cfg["n_sigma"] > 4 * 72
+    assert stored["weights"].sum() == pytest.approx(1.0)
     held = csv("held.csv", [RIBBED[0], RIBBED[4]])
     metrics = task.evaluate(RunDir(out), side_args("add_evaluate_arguments", data=str(held)))
     assert 0 <= metrics["eval_mape"] < 15

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sciPT.domains.surrogates.calibrate import calibrate, scratch_prior, transfer_prior
-from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, fit
+from sciPT.domains.surrogates.calibrate import calibrate, scratch_fit, scratch_prior, transfer_prior
+from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior
 
 NAMES = ["log_C", "Re", "Pr"]
 
@@ -37,7 +37,7 @@ def test_a_held_exponent_keeps_the_reference_width_so_intervals_widen_where_it_a
     y = np.log(0.05) + 0.7 * np.log(re) + 0.4 * np.log(0.7) + np.array([0.01, -0.02, 0.015, -0.005])
     held = scratch_prior(X, NAMES)
     assert np.sqrt(np.diag(held.cov))[1:].tolist() == [0.3, 0.3]
-    post = fit(X, y, held, NoisePrior())
+    post = scratch_fit(X, y, NAMES, NoisePrior())
     assert post.mean[2] == pytest.approx(0.4, abs=1e-9)  # the points say nothing about b
     at = features([5e4], [0.7]), features([5e4], [7.0])
     var_same, var_new = (post.predictive_sd(x)[0] ** 2 for x in at)
