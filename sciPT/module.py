@@ -241,6 +241,7 @@ class PretrainModule(pl.LightningModule):
         self.rank_digests: list[str] = []
         self.step_metrics = StepMetrics()
         self.val_means = ValidationMeans()
+        self.validated_at: int | None = None  # the step of the last validation (pretrain's last one)
 
     def _generator(self, stream: int, position: int) -> torch.Generator:
         seed = np.random.SeedSequence([self.train_cfg.seed, stream, position, self.global_rank])
@@ -272,6 +273,7 @@ class PretrainModule(pl.LightningModule):
 
     def on_validation_epoch_end(self):
         self.val_means.log(self)
+        self.validated_at = self.trainer.global_step
 
     def configure_optimizers(self):
         params = parameter_groups(self, self.train_cfg.weight_decay)

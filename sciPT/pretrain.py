@@ -146,6 +146,11 @@ def lightning_pretrain(
         ckpt_path=run.resume_checkpoint() if resume else None,
         weights_only=True,
     )
+    # validation runs every val_every steps: a run that stops between two (its step count or its
+    # time budget not a multiple, or shorter than one interval) is validated once more, so that
+    # the metrics and the report give the final weights' validation loss
+    if trainer.limit_val_batches and module.validated_at != trainer.global_step:
+        trainer.validate(module, datamodule=setup.datamodule, verbose=False)
     wall = time.time() - started
     if trainer.global_rank != 0:
         return run

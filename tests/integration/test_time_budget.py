@@ -99,3 +99,24 @@ def test_malformed_max_time_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert code == 2
     assert err == "scipt: error: train.max_time: expected minutes or DD:HH:MM:SS, got '5:00'\n"
     assert not out.exists()
+
+
+def test_a_time_sized_run_is_validated_at_its_last_step(tmp_path, monkeypatch):
+    # the 29-step run (module docstring) validates every 4 steps, the last at step 28; and with
+    # validations every 100 steps it would end before its first: both end with one at step 29,
+    # which the metrics report
+    from sciPT.plots import read_logs
+
+    # (Lightning logs a validation inside training one step behind, as it logs that step's
+    # training metrics: 3, 7, ... are the validations after steps 4, 8, ...)
+    for every, expected in ((4, [3, 7, 11, 15, 19, 23, 27, 29]), (100, [29])):
+        cfg = _cfg()
+        cfg.train.val_every = every
+        clock = FakeClock()
+        monkeypatch.setattr(sc, "clock", clock)
+        out = tmp_path / f"every{every}"
+        pretrain("dna", cfg, out, callbacks=[Tick(clock, 2.0)])
+        validations = read_logs(out / "logs")["val/loss"]
+        assert [step for step, _ in validations] == expected
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["steps"] == 29 and metrics["val_loss"] == validations[-1][1]
