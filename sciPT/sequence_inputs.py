@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .files import resolve_data_path
 from .sequences import SequenceSpec, check_file, fasta_records, open_text
 
 BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "false"), ("yes", "no"))
@@ -93,7 +94,7 @@ def carries_labels(path: str | Path, sequence_column: str = "sequence", label_co
     """Whether a file :func:`read_sequences` would read labelled: a table with a ``label_column``, or
     FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked
     when read)."""
-    path = Path(path)
+    path = resolve_data_path(path)
     check_file(path, f"FASTA or a CSV/TSV table with a '{sequence_column}' column")
     if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
@@ -118,6 +119,9 @@ def read_sequences(
 ) -> LabelledSequences:
     """Read sequences (and labels) from FASTA or a CSV/TSV table, plain or gzip.
 
+    A relative path that does not exist from the current directory is looked up in the repository
+    (the shipped ``data_recipes/`` files), as pre-training's corpora are.
+
     Format, told by content: FASTA when the first non-blank line starts with ``>`` (or names no
     ``sequence_column`` above a later ``>`` header: refused as text before the first FASTA header,
     naming the line), else a table with a header line, tab-separated when that line holds a tab or
@@ -139,7 +143,7 @@ def read_sequences(
     Every error is one line naming the file and the record (``record 'x' (#2)`` in FASTA, ``line 3``
     or ``record 'x' (line 3)`` in a table).
     """
-    path = Path(path)
+    path = resolve_data_path(path)  # a shipped data_recipes/ file from any directory
     labelled = labelled or fasta_label is not None
     expected = f"FASTA or a CSV/TSV table with a '{sequence_column}' column"
     check_file(path, expected)

@@ -190,3 +190,17 @@ def test_a_fasta_with_a_byte_order_mark_is_read(tmp_path):
 
     (tmp_path / "q.fa").write_bytes(b"\xef\xbb\xbf>x\nACGTACGTAC\n")
     assert read_queries(tmp_path / "q.fa").names == ["x"]
+
+
+def test_shipped_labelled_files_are_found_from_any_directory(tmp_path, monkeypatch):
+    # as pre-training finds data_recipes/ corpora: the README's --positives/--negatives examples
+    from sciPT.domains.dna.data import read_pair
+
+    monkeypatch.chdir(tmp_path)
+    data = read_pair(
+        "data_recipes/promoters/sigma24promoter.txt", "data_recipes/promoters/sigma28promoter.txt"
+    )
+    assert np.bincount(data.labels).tolist() == [134, 484]
+    assert data.source.endswith(
+        "data_recipes/promoters/sigma24promoter.txt + data_recipes/promoters/sigma28promoter.txt"
+    )
