@@ -46,7 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, ndtr
+from scipy.special import gammaln, ndtr, ndtri
 
 from sciPT.errors import DataError
 
@@ -181,16 +181,31 @@ class Posterior:
         return np.sqrt((var + (loc - mean[:, None]) ** 2) @ self.weights)
 
     def quantile(self, X: np.ndarray, q: float) -> np.ndarray:
-        """The ``q`` quantile of the predictive of ``log Nu`` at each row of ``X`` (bisection)."""
+        """The ``q`` quantile of the predictive of ``log Nu`` at each row of ``X``: Newton's method
+        on the mixture's CDF from the moment-matched normal's quantile, kept inside a bracket that
+        every step narrows (a step leaving it bisects instead); a handful of steps where bisection
+        alone took fifty, each costing a pass over every component."""
         loc, var = self.predictive(X)
         sd = np.sqrt(var)
         lo = (loc - 10 * sd).min(axis=1)
         hi = (loc + 10 * sd).max(axis=1)
-        for _ in range(50):
-            mid = (lo + hi) / 2
-            below = ndtr((mid[:, None] - loc) / sd) @ self.weights < q
-            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        return (lo + hi) / 2
+        mean = loc @ self.weights
+        x = mean + ndtri(q) * np.sqrt((var + (loc - mean[:, None]) ** 2) @ self.weights)
+        x = np.clip(x, lo, hi)
+        for _ in range(100):
+            z = (x[:, None] - loc) / sd
+            excess = ndtr(z) @ self.weights - q
+            density = (np.exp(-0.5 * z**2) / sd) @ self.weights / np.sqrt(2 * np.pi)
+            lo, hi = np.where(excess < 0, x, lo), np.where(excess < 0, hi, x)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = x - excess / density
+            # x itself is now one end of the bracket: a step onto it is convergence, kept
+            step = np.where((step >= lo) & (step <= hi), step, (lo + hi) / 2)
+            done = np.abs(step - x) <= 1e-12 * np.maximum(1.0, np.abs(x))
+            x = step
+            if done.all():
+                break
+        return x
 
     def cdf(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The predictive probability of ``log Nu <= y`` at each row of ``X`` (a PIT value)."""

@@ -145,3 +145,29 @@ def test_the_prior_width_integrated_out_gives_nominal_coverage():
         hits += int(((lo <= y[n:]) & (y[n:] <= hi)).sum())
         total += 5
     assert 0.88 <= hits / total <= 0.93
+
+
+@pytest.mark.parametrize("q", [0.001, 0.05, 0.5, 0.95, 0.999])
+def test_the_quantile_inverts_the_predictive_cdf(q):
+    # a posterior of many components (the width and the noise integrated out) at points near and
+    # far from two calibration points: cdf(quantile(q)) = q, and the quantile is where bisecting the
+    # CDF over its whole bracket lands
+    from scipy.special import ndtr
+
+    rng = np.random.default_rng(3)
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr"], [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False]
+    )
+    X = np.column_stack([np.ones(12), np.log(rng.uniform(1e4, 3e5, 12)), np.log(rng.uniform(0.5, 10, 12))])
+    y = X @ np.array([-3.0, 0.7, 0.4]) + 0.05 * rng.standard_normal(12)
+    post = fit(X[:2], y[:2], prior)
+    assert len(post.weights) > 500
+    x = post.quantile(X[2:], q)
+    assert post.cdf(X[2:], x) == pytest.approx(np.full(10, q), abs=1e-12)
+    loc, var = post.predictive(X[2:])
+    lo, hi = (loc - 10 * np.sqrt(var)).min(1), (loc + 10 * np.sqrt(var)).max(1)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = ndtr((mid[:, None] - loc) / np.sqrt(var)) @ post.weights < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    assert x == pytest.approx((lo + hi) / 2, abs=1e-10)
