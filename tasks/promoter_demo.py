@@ -55,6 +55,21 @@ def promoter_pretraining(corpus: str):
     return cfg
 
 
+def finetune_config(init: Path, positives: Path, negatives: Path, max_steps: int | None):
+    """Step 3's configuration. ``--max-steps`` (a quick look at the pipeline) shortens the
+    fine-tunes too: each trains one epoch, the shortest fit that is validated (early stopping needs
+    it), where it would otherwise train up to 15."""
+    from .promoter_config import PromoterConfig
+
+    ft = PromoterConfig(
+        init=str(init), folds=5, baselines=True, ensemble=ENSEMBLE, label_fractions=FEW_LABELS
+    )
+    ft.inputs.positives, ft.inputs.negatives = str(positives), str(negatives)
+    if max_steps is not None:
+        ft.max_epochs = 1
+    return ft
+
+
 def pretraining_gains(metrics: dict) -> list[str]:
     """Pre-trained against scratch with all labels (cross-validated MCC) and with few (accuracy), and
     against the classical baselines with all labels, from the promoter run's metrics, in the words of
@@ -110,10 +125,7 @@ def demo(args: argparse.Namespace) -> int:
     print(
         "[3/3] 5-fold cross-validation: pre-trained, scratch, k-mer LR, CNN; then few labels", file=sys.stderr
     )
-    ft = PromoterConfig(
-        init=str(out / "pretrain"), folds=5, baselines=True, ensemble=ENSEMBLE, label_fractions=FEW_LABELS
-    )
-    ft.inputs.positives, ft.inputs.negatives = str(positives), str(negatives)
+    ft = finetune_config(out / "pretrain", positives, negatives, args.max_steps)
     run_finetune(ft, out / "promoter")
 
     minutes = (time.time() - started) / 60
@@ -145,6 +157,15 @@ def demo(args: argparse.Namespace) -> int:
                 "(`--ensemble`), about 2 points more accurate at that many times the cost "
                 "(benchmarks/RESULTS_promoter.md).",
                 "",
+                *(
+                    [
+                        f"Run with `--max-steps {args.max_steps}`: {args.max_steps:,} pre-training steps and one "
+                        "epoch per fine-tune, a look at the pipeline, not its results.",
+                        "",
+                    ]
+                    if args.max_steps is not None
+                    else []
+                ),
                 f"Total wall time {minutes:.1f} min.",
                 "",
             ]

@@ -36,3 +36,15 @@ def test_pretraining_gains_reads_the_runs_verdicts():
         "- 5% of the labels: pre-trained is behind scratch, accuracy 0.700 vs 0.740, difference -4.0 ± 0.6 "
         "points over seeds.",
     ]
+
+
+def test_max_steps_shortens_the_fine_tunes_too(tmp_path):
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_demo import finetune_config
+
+    full = finetune_config(tmp_path / "pretrain", tmp_path / "pos.fa", tmp_path / "neg.fa", None)
+    quick = finetune_config(tmp_path / "pretrain", tmp_path / "pos.fa", tmp_path / "neg.fa", 50)
+    assert full.max_epochs == PromoterConfig().max_epochs == 15
+    assert quick.max_epochs == 1  # one epoch: the shortest fit that early stopping can validate
+    assert (full.folds, full.baselines, full.label_fractions) == (5, True, [0.01, 0.05])
+    assert quick.inputs.positives == str(tmp_path / "pos.fa") and quick.init == str(tmp_path / "pretrain")
