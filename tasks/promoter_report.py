@@ -318,10 +318,16 @@ def few_label_lines(
         mean, se = transfer.paired_difference(pre, scr)
         verdict = transfer.compare(pre, scr)
         key = f"fraction_{frac:g}_pre_trained_vs_scratch_accuracy"
-        metrics.update({f"{key}_diff_mean": mean, f"{key}_diff_se": se, f"{key}_verdict": verdict})
+        metrics.update({f"{key}_diff_mean": mean, f"{key}_verdict": verdict})
+        if len(pre) < 2:
+            # one seed has no spread (its standard error is infinite, which JSON cannot hold)
+            how = "points (one seed: no spread to judge it by, so tied by the 2-SE rule; --fraction-seeds 2 or more)"
+        else:
+            metrics[f"{key}_diff_se"] = se
+            how = f"± {100 * se:.1f} points (paired over {len(pre)} seeds, 2-SE rule)"
         lines.append(
             f"- {frac:.0%} of the labels ({n} sequences): pre-trained is {transfer.WORDS[verdict]} scratch, "
-            f"accuracy {100 * mean:+.1f} ± {100 * se:.1f} points (paired over {len(pre)} seeds, 2-SE rule)."
+            f"accuracy {100 * mean:+.1f} {how}."
         )
     return lines
 

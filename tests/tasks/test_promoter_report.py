@@ -53,6 +53,20 @@ def test_few_label_lines_pair_the_seeds():
     assert few_label_lines([0.01], [46], {"scratch": [[0.7]]}, {}) == []
 
 
+def test_few_label_lines_with_one_seed_say_there_is_no_spread():
+    from sciPT.tasks.promoter_report import few_label_lines
+
+    metrics = {}
+    lines = few_label_lines([0.01], [46], {"pre-trained": [[0.727]], "scratch": [[0.591]]}, metrics)
+    assert lines[1] == (
+        "- 1% of the labels (46 sequences): pre-trained is tied with scratch, accuracy +13.6 points "
+        "(one seed: no spread to judge it by, so tied by the 2-SE rule; --fraction-seeds 2 or more)."
+    )
+    # an infinite standard error is no JSON number: the metrics leave it out
+    assert "fraction_0.01_pre_trained_vs_scratch_accuracy_diff_se" not in metrics
+    assert metrics["fraction_0.01_pre_trained_vs_scratch_accuracy_verdict"] == 0
+
+
 def test_a_model_behind_the_cnn_is_flagged_and_the_simpler_tied_model_recommended():
     mcc = {
         "pre-trained": [0.70, 0.72, 0.69, 0.71, 0.70],
