@@ -332,3 +332,16 @@ def test_surrogates_pretraining_run_scores_its_prior(tmp_path, capsys):
     assert 0 <= metrics["eval_coverage"] <= 1 and 10 < metrics["eval_mape"] < 100
     assert (run / "evaluations/held/plots/evaluate.png").is_file()
     assert (run / "metrics.json").read_bytes() == before
+
+
+def test_windows_the_contamination_check_cannot_read_are_counted_and_explained(dna, capsys):
+    d, run = dna
+    seq = "".join(np.random.default_rng(4).choice(list("ACGT"), 64))
+    (d / "gappy.fa").write_text(f">ok\n{seq}\n>gap\n{'N' * 20}\n")  # the gap: one window
+    assert main(["evaluate", str(run), "--data", str(d / "gappy.fa")]) == 0
+    saved = json.loads((run / "evaluations/gappy/metrics.json").read_text())
+    assert saved["contamination_unchecked"] == 1
+    assert (
+        "1 window(s) could not be checked for contamination (`contamination_unchecked`: no run of k known "
+        "residues, k the check's k-mer length) and count as clean."
+    ) in (run / "evaluations/gappy/report.md").read_text()
