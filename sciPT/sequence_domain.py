@@ -32,7 +32,7 @@ from .run import global_rank
 from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
-from .sequence_inputs import read_sequences
+from .sequence_inputs import alias_note, read_sequences
 from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
@@ -324,6 +324,9 @@ class SequenceDomain(SequenceEvaluation, Domain):
         if not args.embed:
             raise ConfigError(f"predict: a {self.name} model predicts embeddings; pass --embed")
         data = read_sequences(args.input, self.spec)  # FASTA or a CSV/TSV 'sequence' column
+        note = alias_note(data, self.spec)
+        if note:
+            print(note, file=sys.stderr)
         names = data.names
         pretrained = from_pretrained(run.path, domain=self.name)
         k = pretrained.config["tokenizer"]["k"]

@@ -90,6 +90,16 @@ def _column(columns: list[str], name: str) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def alias_note(data: LabelledSequences, spec: SequenceSpec, what: str = "ambiguity codes") -> str | None:
+    """One line saying how many of ``data``'s sequences held one of ``spec``'s aliases, and what they
+    were read as (``None``: none did)."""
+    held = 0 if data.aliased is None else int(data.aliased.sum())
+    if not held:
+        return None
+    read_as = "/".join(sorted(set(spec.aliases.values())))
+    return f"{data.source}: {held} of {len(data)} sequences held {what} ({' '.join(spec.aliases)}), read as {read_as}"
+
+
 def carries_labels(path: str | Path, sequence_column: str = "sequence", label_column: str = "label") -> bool:
     """Whether a file :func:`read_sequences` would read labelled: a table with a ``label_column``, or
     FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked

@@ -18,7 +18,7 @@ import numpy as np
 
 from sciPT.errors import DataError
 from sciPT.files import resolve_data_path
-from sciPT.sequence_inputs import LabelledSequences, read_sequences
+from sciPT.sequence_inputs import LabelledSequences, alias_note, read_sequences
 from sciPT.sequences import Corpus, SequenceSpec
 from sciPT.tokenizers import Alphabet
 
@@ -115,13 +115,7 @@ def read_queries(path, *, sequence_column: str = "sequence") -> LabelledSequence
 
 def ambiguity_note(data: LabelledSequences) -> str | None:
     """One line saying how many of ``data``'s sequences held an IUPAC ambiguity code (``None``: none)."""
-    held = 0 if data.aliased is None else int(data.aliased.sum())
-    if not held:
-        return None
-    return (
-        f"{data.source}: {held} of {len(data)} sequences held IUPAC ambiguity codes "
-        f"({' '.join(IUPAC_AMBIGUOUS)}), read as N"
-    )
+    return alias_note(data, DNA_SPEC, "IUPAC ambiguity codes")
 
 
 def check_both_classes(data: LabelledSequences) -> None:

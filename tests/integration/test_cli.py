@@ -91,11 +91,13 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
     fa = tmp_path / "q.fa"
     # 32 tokens of 3-mers read 34 bp: 'long' (40 bp) is read from its central 34 (3 off each side)
     long = "".join("ACGT"[(7 * i * i + i) % 4] for i in range(40))
-    fa.write_text(f">a\nACGTACGTAC\n>b\nTTTTGGGG\n>long\n{long}\n>centre\n{long[3:-3]}\n")
+    fa.write_text(f">a\nACGTRCGTAC\n>b\nTTTTGGGG\n>long\n{long}\n>centre\n{long[3:-3]}\n")
     code, err = run(
         capsys, "predict", str(out), "--input", str(fa), "--output", str(tmp_path / "e.csv"), "--embed"
     )
     assert code == 0, err
+    # 'a' holds an R (A or G), read as N
+    assert f"{fa}: 1 of 4 sequences held ambiguity codes (R Y S W K M B D H V), read as N" in err
     assert (
         f"{fa}: the model reads at most 34 residues: 1 of 4 sequences embedded from the central 33 or "
         "34 (as many left out on each side)" in err
