@@ -148,7 +148,9 @@ def window_reading(window: int, length: int) -> str | None:
 
 def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output, batch_size: int) -> int:
     """Write a two-track bedGraph (plus then minus strand); returns the bases scanned."""
-    total = int(sum(int(length) - window + 1 for length in corpus.lengths if length >= window) // stride)
+    # each record's own count (scan_intervals): rounding the sum over records instead left the bar
+    # short by up to one window a record
+    total = sum((int(length) - window) // stride + 1 for length in corpus.lengths if length >= window)
     bar = tqdm(total=2 * total, desc="scanning", unit="window", unit_scale=True)
     # the track says what the classifier read, not only the window cut from the genome
     reading = window_reading(window, classifier.length)

@@ -71,3 +71,39 @@ def test_a_genome_without_ambiguity_codes_gets_no_line(tmp_path, monkeypatch, ca
     assert promoter_scan.ambiguity_counts(corpus, chunk=3) == (1, 1)
     genome.with_suffix("").write_text(">chr1\nACGTNACGTN\n")
     assert promoter_scan.ambiguity_note("plain", Corpus([str(genome.with_suffix(""))], DNA_SPEC)) is None
+
+
+def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch):
+    # records of 100 and 57 bp, windows of 20 every 7: 80 // 7 + 1 = 12 and 37 // 7 + 1 = 6 windows,
+    # 18 a strand (the sum's own rounding, 119 // 7 = 17, fell one short)
+    genome = tmp_path / "g.fa"
+    rng = np.random.default_rng(0)
+    genome.write_text(
+        ">a\n"
+        + "".join(rng.choice(list("ACGT"), 100))
+        + "\n>b\n"
+        + "".join(rng.choice(list("ACGT"), 57))
+        + "\n"
+    )
+    bars = []
+
+    class Bar:
+        def __init__(self, total, **kwargs):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    class Flat:
+        length = 20
+
+        def predict(self, chunk, batch_size):
+            return np.zeros(len(chunk))
+
+    monkeypatch.setattr(promoter_scan, "tqdm", Bar)
+    promoter_scan.scan_genome(Flat(), Corpus([str(genome)], DNA_SPEC), 20, 7, tmp_path / "out.bedgraph", 5)
+    assert (bars[0].total, bars[0].n) == (36, 36)
