@@ -181,7 +181,7 @@ def lightning_pretrain(
     curve = plots.loss_curve(
         run.logs, run.plot_path("loss.png"), reference=reference, title=f"{domain_name} pre-training"
     )
-    run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse))
+    run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse, domain.corpus_words))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
 
@@ -243,8 +243,16 @@ def _collapse_check(setup, backbone, max_batches: int = 8):
 
 
 def _report(
-    domain_name: str, cfg: Any, setup, metrics: dict, curve: Path | None, command: str | None, collapse=None
+    domain_name: str,
+    cfg: Any,
+    setup,
+    metrics: dict,
+    curve: Path | None,
+    command: str | None,
+    collapse=None,
+    words: dict[str, str] | None = None,
 ) -> str:
+    words = words or {}
     lines = [f"# {domain_name} pre-training", ""]
     lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
     if command:
@@ -254,7 +262,7 @@ def _report(
         "",
         "## Data",
         "",
-        "| file | sha256 | " + " | ".join(counts) + " |",
+        "| file | sha256 | " + " | ".join(words.get(k, k) for k in counts) + " |",
         "|---|---|" + "---|" * len(counts),
     ]
     for f in setup.corpus:

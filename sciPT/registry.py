@@ -91,6 +91,9 @@ class Domain:
     resume_refusal: str | None = None
     """Why ``--resume`` is not for this domain's pre-training (``None``: it resumes from its
     checkpoints); refused with this reason by :func:`sciPT.runconfig.resolve_resume`."""
+    corpus_words: dict[str, str] = {}
+    """What the pre-training report's corpus table calls the counts of a corpus entry, where the
+    sequence words do not fit (``{"records": "frames", "residues": "atoms"}`` for structures)."""
 
     def pretrain(
         self,

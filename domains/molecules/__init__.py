@@ -58,6 +58,7 @@ class MoleculesDomain(Domain):
     name = "molecules"
     summary = "E(3)-equivariant interatomic potentials (NequIP family) on DFT energies and forces"
     config_class = MoleculesConfig
+    corpus_words = {"records": "frames", "residues": "atoms"}
 
     def presets(self):
         return PRESETS

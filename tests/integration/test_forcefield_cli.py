@@ -91,6 +91,14 @@ def runs(data):
     return pre, run
 
 
+def test_the_pretraining_report_counts_frames_and_atoms(runs):
+    pre, _ = runs
+    report = (pre / "report.md").read_text()
+    # 24 ethanol frames of 9 atoms: the sequence domains' "records | residues" would misname them
+    assert "| file | sha256 | frames | atoms |" in report
+    assert f"| {ETHANOL} | `" in report and "| 24 | 216 |" in report
+
+
 def test_a_fractional_head_warmup_is_settled_and_reported(runs):
     _, run = runs
     assert json.loads((run / "metrics.json").read_text())["head_warmup_steps"] == 2  # ceil(0.5 * 3)
