@@ -341,9 +341,16 @@ def run_command(args: argparse.Namespace) -> int:
     except UserError as err:
         if not (trajectory.running and trajectory.frames):
             raise  # refused before the run started (a resume of another structure): nothing new kept
-        # the error's own line first, as the command line prints it, then what was kept
+        # the error's own line first, as the command line prints it, then what was kept; the error
+        # came from the dynamics themselves (atoms too close, a non-finite energy), which a resume
+        # from the last frame would meet again unless something changes
         print(f"scipt: error: {err}", file=sys.stderr)
         print(f"scipt: {trajectory.kept(settings.steps)}", file=sys.stderr)
+        print(
+            "scipt: the dynamics left what the model can describe; a resume starts from the last frame, "
+            "so first try a smaller --timestep, or a model trained on such geometries",
+            file=sys.stderr,
+        )
         return err.exit_code
     except Exception:
         if trajectory.running and trajectory.frames:

@@ -193,8 +193,12 @@ def test_an_error_during_the_run_keeps_the_partial_too(run, tmp_path, capsys, mo
         kept = last_line(capsys)
     else:
         assert main(md(run, out, 8)) == status
-        *_, said, kept = capsys.readouterr().err.strip().splitlines()
+        *_, said, kept, hint = capsys.readouterr().err.strip().splitlines()
         assert said == f"scipt: error: {error}"
+        assert hint == (
+            "scipt: the dynamics left what the model can describe; a resume starts from the last frame, "
+            "so first try a smaller --timestep, or a model trained on such geometries"
+        )
     why = "md stopped by an error; " if status is None else ""
     assert kept == (
         f"scipt: {why}kept {out}.partial (2 frames, steps 0 to 2 of 8): the same command with --resume "
