@@ -278,7 +278,14 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
         return "tiny"
     dest = next((d for d, (key, _, _) in table.items() if key == "train.max_time"), None)
     raw = getattr(args, dest, None) if dest else None
-    return choose(max_time_seconds(raw) if raw is not None else None)
+    name = choose(max_time_seconds(raw) if raw is not None else None)
+    if name != "tiny":  # the budget chose the model: say so, as a run's size should not be a surprise
+        print(
+            f"--max-time {raw}: no --preset named, so the '{name}' preset, which that budget trains "
+            "best (--preset tiny for the tiny model)",
+            file=sys.stderr,
+        )
+    return name
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:

@@ -511,7 +511,7 @@ def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, 
     assert metrics["steps"] == metrics["steps_sized_from_time"] == 29
 
 
-def test_a_time_budget_of_minutes_without_a_preset_takes_small():
+def test_a_time_budget_of_minutes_without_a_preset_takes_small(capsys):
     import argparse
 
     from sciPT.registry import tasks
@@ -528,5 +528,12 @@ def test_a_time_budget_of_minutes_without_a_preset_takes_small():
     assert small != tiny
     assert channels([]) == tiny  # no budget: the quick tiny run
     assert channels(["--max-time", "2"]) == tiny  # below 2.5 minutes, not measured: tiny
+    assert capsys.readouterr().err == ""
     assert channels(["--max-time", "2.5"]) == small
+    # the budget chose a larger model than the run named: one line says so
+    assert capsys.readouterr().err == (
+        "--max-time 2.5: no --preset named, so the 'small' preset, which that budget trains best "
+        "(--preset tiny for the tiny model)\n"
+    )
     assert channels(["--max-time", "00:00:20:00", "--preset", "tiny"]) == tiny  # named: kept
+    assert capsys.readouterr().err == ""
