@@ -221,7 +221,7 @@ def report(
         f"Prior: `{info['init']}`"
         + (f" ({prior_source(info)}), transfer: {transfer}" if prior is not None else ""),
         "",
-        "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor | train MAPE % |",
+        "| fit | law | exponents (mean ± sd) | noise sd of log Nu | prior width factor (most probable) | train MAPE % |",
         "|---|---|---|---|---|---|",
         fit_row("prior-informed", cal.prior_fit, names, X, y),
         fit_row("scratch", cal.scratch_fit, names, X, y),

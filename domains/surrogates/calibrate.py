@@ -2,8 +2,8 @@
 
 Two fits of the same power law are made on the user's points:
 
-- **prior-informed**: the pre-trained prior (:mod:`.pretrain`), with its width factor chosen by
-  evidence (:func:`.objectives.fit`); a one-Gaussian-per-family mixture prior (:mod:`.mixture`) is
+- **prior-informed**: the pre-trained prior (:mod:`.pretrain`), its width factor integrated out
+  under its hyperprior (:func:`.objectives.fit`); a one-Gaussian-per-family mixture prior (:mod:`.mixture`) is
   calibrated by its Bayesian model average, each family weighted by its marginal likelihood. ``transfer="exponents"`` (default) transfers the
   exponents and leaves ``log C`` free: the constant of a complex system (ribs, pins, dimples) is
   what pre-training on smooth systems cannot know, while the exponents carry the flow physics.
