@@ -67,6 +67,7 @@ class Points:
         groups: geometric ratios by name, each ``(n,)``.
         source: file (or generator) the points came from; ``lines``: their line numbers there.
         labels: non-numeric columns, kept for output (``{"series": [...]}``).
+        header: the file's column names in their order, which output keeps (empty: none read).
     """
 
     re: np.ndarray
@@ -76,6 +77,7 @@ class Points:
     source: str = ""
     lines: np.ndarray | None = None
     labels: dict[str, list[str]] = field(default_factory=dict)
+    header: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.re)
@@ -111,6 +113,7 @@ class Points:
             self.source,
             None if self.lines is None else self.lines[index],
             {k: [v[i] for i in np.arange(len(self))[index]] for k, v in self.labels.items()},
+            self.header,
         )
 
 
@@ -288,7 +291,9 @@ def read_points(
                 "and Nu is: name the ratios with --groups, or --groups none for none)"
             ) from None
     labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h not in groups}
-    return Points(values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels)
+    return Points(
+        values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels, header
+    )
 
 
 def _is_number(text: str) -> bool:
@@ -310,14 +315,20 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     # a label named like a written column (an earlier prediction's Nu_pred, predicted again) is
     # replaced by it, not written twice under one name
     labels = [k for k in points.labels if k not in columns]
-    header = labels + list(columns)
+    # the file's columns in the file's order (a ratio the model does not read is a label here, a
+    # ratio it reads a number: either way where the user put it), then the new ones
+    canonical = {"re": "Re", "pr": "Pr", "nu": "Nu"}
+    order = [canonical.get(h.lower(), h) for h in points.header]
+    written = labels + list(columns)
+    header = [h for h in order if h in written] + [h for h in written if h not in order]
+    cells = {k: points.labels[k] for k in labels} | {
+        k: [f"{float(x):.6g}" for x in v] for k, v in columns.items()
+    }
     with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for i in range(len(points)):
-            w.writerow(
-                [points.labels[k][i] for k in labels] + [f"{float(v[i]):.6g}" for v in columns.values()]
-            )
+            w.writerow([cells[k][i] for k in header])
 
 
 # --- the shipped ribbed-channel measurements -------------------------------------------------

@@ -150,8 +150,9 @@ def test_predict_and_evaluate_check_only_the_columns_the_model_reads(files, caps
     first, again = files / "p.csv", files / "p2.csv"
     assert main(["predict", str(out), "--input", str(files / "log.csv"), "--output", str(first)]) == 0
     header, *rows = first.read_text().splitlines()
-    assert header == "run,T_in,Re,Pr,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
-    assert [r.split(",")[:2] for r in rows] == [["0", "-5"], ["1", "20"]]
+    # the file's own columns in its order, then the predictions
+    assert header == "run,Re,Pr,T_in,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    assert [r.split(",")[:4] for r in rows] == [["0", "30000", "0.7", "-5"], ["1", "60000", "0.7", "20"]]
     # predicting on a prediction replaces its columns rather than refusing or doubling them
     assert main(["predict", str(out), "--input", str(first), "--output", str(again)]) == 0
     assert again.read_text() == first.read_text()
