@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import pickle
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,15 +50,21 @@ def export_model(
     if "domain" not in config:
         raise ValueError("export config must name its 'domain'")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
     for name, value in (extra_tensors or {}).items():
         tensors[name] = value.detach().to("cpu").contiguous()
-    with io.atomic_path(directory / WEIGHTS_NAME) as tmp:
+    # the two files replace an earlier export together (sciPT.io.staged_folder): a re-export killed
+    # half-way must not leave new weights under the old config; anything else in the folder stays
+    with io.staged_folder(directory) as staging:
+        if directory.is_dir():
+            for entry in directory.iterdir():
+                if entry.name not in (WEIGHTS_NAME, CONFIG_NAME):
+                    copy = shutil.copytree if entry.is_dir() else shutil.copy2
+                    copy(entry, staging / entry.name)
         # one metadata entry: safetensors keeps them in a hash map, written in a random order, and
         # the same weights must give the same bytes (the sciPT format is in config.json)
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-    io.write_json(directory / CONFIG_NAME, {"sciPT_format": FORMAT_VERSION, **config})
+        save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        io.write_json(staging / CONFIG_NAME, {"sciPT_format": FORMAT_VERSION, **config})
     return directory
 
 

@@ -204,13 +204,7 @@ class EvaluationDir:
             self.path, self.replaces = (
                 self._check_out(self._base) if self.explicit else self._choose(self._base)
             )
-        if self.path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
-            os.replace(self.path, old / "previous")
-            os.replace(staging, self.path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, self.path)
+        io.replace_folder(staging, self.path)
 
 
 def link_evaluation(run: RunDir, evaluation: EvaluationDir) -> None:

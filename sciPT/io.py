@@ -2,7 +2,11 @@
 
 Every file a run writes goes through these helpers: the content is written to a temporary file in
 the same folder, flushed, then renamed over the target (``os.replace`` is atomic on POSIX and
-Windows when both paths are on the same file system).
+Windows when both paths are on the same file system). Files that only make sense together (an
+export's weights and config, an evaluation's metrics and report) are written into a temporary
+folder that replaces the old one whole (:func:`staged_folder`): a kill leaves the old folder or the
+new one, or for the instant between two renames none (the new one then waits beside it, hidden),
+never the new weights under the old config.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +53,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def replace_folder(staging: Path, path: Path) -> None:
+    """Put the complete folder ``staging`` (beside ``path``) in the place of ``path``."""
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        os.replace(path, old / "previous")
+        os.replace(staging, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, path)
+
+
+@contextmanager
+def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside ``path``; it replaces ``path`` whole if the block
+    succeeds, and is removed if it raises (``path`` then stays as it was)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+        replace_folder(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:

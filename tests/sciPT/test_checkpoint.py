@@ -81,3 +81,35 @@ def test_a_file_torch_cannot_read_safely_is_named_with_what_it_is(tmp_path):
             with pytest.raises(UnreadableCheckpoint) as refused:
                 load_lightning_checkpoint(path, mmap=mmap)
             assert str(refused.value) == message
+
+
+def test_a_re_export_replaces_weights_and_config_together(tmp_path, monkeypatch):
+    import json
+
+    import sciPT.checkpoint as ck
+
+    model, export = _tiny_backbone()
+    out = tmp_path / "model"
+    export_model(out, model, {**export, "note": "first"})
+    (out / "README.txt").write_text("kept\n")  # anything else in the folder stays
+    first = (out / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+
+    # killed half-way: the new weights are written, the config is not
+    def no_config(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck.io, "write_json", no_config)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(out, model, {**export, "note": "second"})
+    assert (out / "model.safetensors").read_bytes() == first
+    assert json.loads((out / "config.json").read_text())["note"] == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
+    monkeypatch.undo()
+
+    export_model(out, model, {**export, "note": "second"})
+    assert (out / "model.safetensors").read_bytes() != first
+    assert json.loads((out / "config.json").read_text())["note"] == "second"
+    assert (out / "README.txt").read_text() == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
