@@ -146,12 +146,21 @@ def lightning_pretrain(
         ckpt_path=run.resume_checkpoint() if resume else None,
         weights_only=True,
     )
+    wall = time.time() - started
+    # the training metrics of the last step: a validation run below resets Lightning's copy
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     # validation runs every val_every steps: a run that stops between two (its step count or its
     # time budget not a multiple, or shorter than one interval) is validated once more, so that
-    # the metrics and the report give the final weights' validation loss
-    if trainer.limit_val_batches and module.validated_at != trainer.global_step:
+    # the metrics and the report give the final weights' validation loss. Not under FSDP (1):
+    # Lightning wraps the model again for a validate after fit, which its blocks, already wrapped,
+    # do not survive
+    if (
+        trainer.limit_val_batches
+        and module.validated_at != trainer.global_step
+        and cfg.train.strategy != "fsdp"
+    ):
         trainer.validate(module, datamodule=setup.datamodule, verbose=False)
-    wall = time.time() - started
+        logged |= {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if trainer.global_rank != 0:
         return run
     checkpoint = load_lightning_checkpoint(run.last_checkpoint)  # the final weights (ExportRecord)
@@ -165,7 +174,7 @@ def lightning_pretrain(
         checkpoint = add_tensors(run.last_checkpoint, checkpoint, setup.export_extras(backbone))
     export_checkpoint(checkpoint, run.model, run.last_checkpoint)
     run.drop_superseded_hpc_checkpoints()
-    metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests)
+    metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests, logged)
     # a sharded backbone cannot run on rank 0 alone (its forward gathers from every rank): the
     # collapse check (which runs it through the domain's embed) is left out there
     sharded = cfg.train.strategy in ("fsdp", "fsdp2")
@@ -199,8 +208,9 @@ def with_earlier_corpus(corpus: list[dict], checkpoint: dict) -> list[dict]:
     return [*corpus, *(entry for entry in earlier if entry.get("sha256") not in seen)]
 
 
-def _final_metrics(trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str]) -> dict:
-    logged = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+def _final_metrics(
+    trainer: pl.Trainer, cfg: Any, setup, wall: float, digests: list[str], logged: dict[str, float]
+) -> dict:
     logs = plots.read_logs(Path(trainer.logger.log_dir))
     val_history = [v for _, v in logs.get("val/loss", [])]
     metrics = {"steps": trainer.global_step}

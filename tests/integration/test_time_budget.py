@@ -8,6 +8,7 @@ computed by hand: a 60 s budget, sized after step 13 (26 s) to end at 0.97 * 60 
 import json
 
 import lightning.pytorch as pl
+import pytest
 import torch
 
 from sciPT import callbacks as sc
@@ -33,6 +34,11 @@ class Tick(pl.Callback):
 
     def on_train_batch_start(self, *args):
         self.clock.now += self.step_s
+
+
+class LastLoss(pl.Callback):
+    def on_train_end(self, trainer, module):
+        self.loss = float(trainer.callback_metrics["train/loss"])
 
 
 def _cfg():
@@ -112,11 +118,16 @@ def test_a_time_sized_run_is_validated_at_its_last_step(tmp_path, monkeypatch):
     for every, expected in ((4, [3, 7, 11, 15, 19, 23, 27, 29]), (100, [29])):
         cfg = _cfg()
         cfg.train.val_every = every
+        cfg.train.log_every = 100  # no training metric logged after step 0: the last one comes from the run
         clock = FakeClock()
         monkeypatch.setattr(sc, "clock", clock)
         out = tmp_path / f"every{every}"
-        pretrain("dna", cfg, out, callbacks=[Tick(clock, 2.0)])
+        last = LastLoss()
+        pretrain("dna", cfg, out, callbacks=[Tick(clock, 2.0), last])
         validations = read_logs(out / "logs")["val/loss"]
         assert [step for step, _ in validations] == expected
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["steps"] == 29 and metrics["val_loss"] == validations[-1][1]
+        # the extra validation must not cost the last step's training loss (Lightning resets its
+        # metrics for a validate): the value training ended with
+        assert metrics["train_loss"] == pytest.approx(last.loss, rel=1e-6)
