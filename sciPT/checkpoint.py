@@ -58,9 +58,12 @@ def export_model(
     with io.staged_folder(directory) as staging:
         if directory.is_dir():
             for entry in directory.iterdir():
-                if entry.name not in (WEIGHTS_NAME, CONFIG_NAME):
-                    copy = shutil.copytree if entry.is_dir() else shutil.copy2
-                    copy(entry, staging / entry.name)
+                if entry.name in (WEIGHTS_NAME, CONFIG_NAME):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.copytree(entry, staging / entry.name, symlinks=True)
+                else:  # a link is kept as a link, whether it points anywhere or not
+                    shutil.copy2(entry, staging / entry.name, follow_symlinks=False)
         # one metadata entry: safetensors keeps them in a hash map, written in a random order, and
         # the same weights must give the same bytes (the sciPT format is in config.json)
         save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})

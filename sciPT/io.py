@@ -56,21 +56,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def replace_folder(staging: Path, path: Path) -> None:
-    """Put the complete folder ``staging`` (beside ``path``) in the place of ``path``."""
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    """Put the complete folder ``staging`` (beside ``path``) in the place of ``path``; if that fails
+    half-way, ``path`` is put back as it was."""
+    if not path.exists():
+        os.replace(staging, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    try:
         os.replace(path, old / "previous")
-        os.replace(staging, path)
+        try:
+            os.replace(staging, path)
+        except BaseException:
+            os.replace(old / "previous", path)
+            raise
+    finally:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, path)
 
 
 @contextmanager
 def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``path``; it replaces ``path`` whole if the block
-    succeeds, and is removed if it raises (``path`` then stays as it was)."""
-    path = Path(path)
+    succeeds, and is removed if it raises (``path`` then stays as it was). ``path`` is a folder's
+    real location (a symbolic link is followed to its target); the current directory, or one
+    holding it, cannot be renamed away: :class:`UserError`."""
+    path = Path(path).resolve()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: a file, not a folder")
+    if Path.cwd().resolve().is_relative_to(path):
+        raise UserError(f"{path}: the current directory or one holding it; name a folder inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(staging, 0o777 & ~_umask())

@@ -113,3 +113,13 @@ def test_a_re_export_replaces_weights_and_config_together(tmp_path, monkeypatch)
     assert json.loads((out / "config.json").read_text())["note"] == "second"
     assert (out / "README.txt").read_text() == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_an_export_keeps_a_dangling_link_beside_it(tmp_path):
+    model, export = _tiny_backbone()
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "notes").symlink_to(tmp_path / "gone")  # points nowhere: copied as the link it is
+    export_model(out, model, export)
+    assert (out / "notes").is_symlink() and not (out / "notes").exists()
+    assert from_pretrained(out).config["domain"] == "dna"

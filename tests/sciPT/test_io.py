@@ -18,3 +18,50 @@ def test_an_output_naming_a_directory_is_refused_and_nothing_is_left(tmp_path):
         io.write_text(tmp_path, "x")
     assert str(late.value) == f"{tmp_path}: is a directory; expected a file name"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_staged_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path, monkeypatch):
+    import os
+
+    sio = io
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "a").write_text("old")
+    with sio.staged_folder(target) as staging:
+        (staging / "a").write_text("new")
+        assert (target / "a").read_text() == "old"  # nothing visible until the block ends
+    assert (target / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+    # the second rename fails: the old folder is put back, nothing is left beside it
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        return real(src, dst)
+
+    monkeypatch.setattr(sio.os, "replace", flaky)
+    with pytest.raises(OSError, match="disk gone"), sio.staged_folder(target) as staging:
+        (staging / "a").write_text("newer")
+    monkeypatch.undo()
+    assert (target / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_staged_folder_follows_a_link_and_refuses_what_it_cannot_replace(tmp_path, monkeypatch):
+    sio = io
+    real = tmp_path / "store" / "model"
+    real.mkdir(parents=True)
+    link = tmp_path / "model"
+    link.symlink_to(real)
+    with sio.staged_folder(link) as staging:
+        (staging / "a").write_text("through the link")
+    assert link.is_symlink() and (real / "a").read_text() == "through the link"
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="a file, not a folder$"), sio.staged_folder(tmp_path / "file"):
+        pass
+    monkeypatch.chdir(real)
+    with pytest.raises(UserError, match="the current directory or one holding it"), sio.staged_folder("."):
+        pass
+    assert sorted(p.name for p in real.parent.iterdir()) == ["model"]
