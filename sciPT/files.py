@@ -6,10 +6,15 @@ import hashlib
 from pathlib import Path
 
 
+SHIPPED = "data_recipes"
+
+
 def resolve_data_path(path: str | Path) -> Path:
-    """``path`` as given, else relative to the repository (for the shipped ``data_recipes/`` files)."""
+    """``path`` as given, else, for a relative ``data_recipes/...`` path that is not there, the
+    shipped file of the repository (so the README's examples run from any directory). Only that
+    folder is looked up: any other missing path stays missing, never silently another file."""
     path = Path(path)
-    if path.exists() or path.is_absolute():
+    if path.exists() or path.is_absolute() or path.parts[:1] != (SHIPPED,):
         return path
     shipped = Path(__file__).resolve().parents[1] / path
     return shipped if shipped.exists() else path

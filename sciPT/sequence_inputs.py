@@ -129,8 +129,8 @@ def read_sequences(
 ) -> LabelledSequences:
     """Read sequences (and labels) from FASTA or a CSV/TSV table, plain or gzip.
 
-    A relative path that does not exist from the current directory is looked up in the repository
-    (the shipped ``data_recipes/`` files), as pre-training's corpora are.
+    A relative ``data_recipes/...`` path that does not exist from the current directory is the
+    repository's shipped file (:func:`sciPT.files.resolve_data_path`), as for pre-training's corpora.
 
     Format, told by content: FASTA when the first non-blank line starts with ``>`` (or names no
     ``sequence_column`` above a later ``>`` header: refused as text before the first FASTA header,

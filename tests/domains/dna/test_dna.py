@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -203,4 +205,16 @@ def test_shipped_labelled_files_are_found_from_any_directory(tmp_path, monkeypat
     assert np.bincount(data.labels).tolist() == [134, 484]
     assert data.source.endswith(
         "data_recipes/promoters/sigma24promoter.txt + data_recipes/promoters/sigma28promoter.txt"
+    )
+
+
+def test_only_the_shipped_folder_is_looked_up_in_the_repository(tmp_path, monkeypatch):
+    # a missing path of the user's own stays missing, even where the repository holds that path
+    from sciPT.files import resolve_data_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_path("data_recipes/promoters/sigma24promoter.txt").is_absolute()
+    assert resolve_data_path("domains/dna/data.py") == Path("domains/dna/data.py")
+    assert resolve_data_path("data_recipes/promoters/no_such.txt") == Path(
+        "data_recipes/promoters/no_such.txt"
     )
