@@ -63,7 +63,7 @@ from sciPT.domains.surrogates.pretrain import (
     prior_from_export,
     validity_box,
 )
-from sciPT.domains.surrogates.recalibration import IntervalRecalibration, for_library
+from sciPT.domains.surrogates.recalibration import PRIOR_WIDTH, IntervalRecalibration, for_library
 from sciPT.errors import ConfigError
 from sciPT.files import file_sha256
 from sciPT.registry import Task
@@ -208,6 +208,12 @@ def interval_recalibration(
             "the pre-trained run's recalibration was learnt with another transfer or noise prior: "
             "the predictive's own central interval"
         )
+    if stored.get("prior_width") != PRIOR_WIDTH:
+        return None, (
+            "the pre-trained run's recalibration was learnt for fits that set the prior's width to its "
+            "most probable value, where they now integrate it out (pre-train again to learn one): the "
+            "predictive's own central interval"
+        )
     recal = IntervalRecalibration.from_dict(stored)
     return recal, f"learnt at pre-training ({recal.protocol})"
 
@@ -217,7 +223,9 @@ def fit_correction(
     X: np.ndarray, y: np.ndarray, prior: GaussianPrior, kappa: float, width: int, noise: NoisePrior, seed: int
 ) -> tuple[Posterior, RandomFeatureCorrection, float]:
     """Refit the kept law jointly with the random-feature correction (:mod:`.model`); the
-    correction's width ``tau`` is chosen by evidence on a grid."""
+    correction's width ``tau`` is chosen by evidence on a grid, and the law's prior width is held at
+    the kept fit's most probable ``kappa`` (not integrated out, unlike a fit without a correction:
+    the two widths on one grid each would multiply the components a hundredfold)."""
     from sciPT.domains.surrogates.model import RandomFeatureCorrection
 
     basis = RandomFeatureCorrection.on_points(X, width, seed)

@@ -98,6 +98,9 @@ def nominal_levels(ranks: np.ndarray) -> np.ndarray:
     return np.clip(np.maximum.accumulate(out), 1e-3, MAX_NOMINAL)
 
 
+PRIOR_WIDTH = "integrated"
+
+
 @dataclass
 class IntervalRecalibration:
     """The learnt maps: ``maps[kind][n]`` is ``(len(LEVELS),)`` nominal levels.
@@ -118,6 +121,9 @@ class IntervalRecalibration:
 
     def as_dict(self) -> dict:
         return {
+            # maps learnt for predictives that integrate the prior's width out (objectives.fit); a
+            # stored map without this key was learnt for the most probable width alone
+            "prior_width": PRIOR_WIDTH,
             "levels": [float(x) for x in LEVELS],
             "maps": {k: {str(n): [float(x) for x in v] for n, v in m.items()} for k, m in self.maps.items()},
             "points": {k: {str(n): int(v) for n, v in m.items()} for k, m in self.points.items()},

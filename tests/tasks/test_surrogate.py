@@ -314,6 +314,24 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     mean_law = np.exp(prior["prior_log_C"] + prior["prior_a"] * np.log(3e4) + prior["prior_b"] * np.log(0.7))
     assert values[2] == pytest.approx(mean_law, rel=1e-5) and values[3] < values[2] < values[4]
     assert values[5] == 1  # inside a smooth pipe's validity range
+    # a run pre-trained before the prior's width was integrated out: its maps are for narrower
+    # predictives, so they are not applied
+    import shutil
+
+    old_run = tmp_path / "prior_before"
+    shutil.copytree(prior_run, old_run)
+    exported = json.loads((old_run / "model" / "config.json").read_text())
+    del exported["interval_recalibration"]["prior_width"]
+    (old_run / "model" / "config.json").write_text(json.dumps(exported))
+    again = tmp_path / "chained_before"
+    task.finetune(
+        finetune_args("--train", str(csv("t2.csv", RIBBED)), "--out", str(again), "--init", str(old_run))
+    )
+    assert (
+        "Recalibration: the pre-trained run's recalibration was learnt for fits that set the prior's width "
+        "to its most probable value, where they now integrate it out (pre-train again to learn one): the "
+        "predictive's own central interval"
+    ) in RunDir(again).report.read_text()
 
 
 def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
