@@ -282,12 +282,13 @@ class SequenceEvaluation:
                 "",
                 "None of this file's windows occurs in the pre-training corpus, verbatim or nearly.",
             ]
-        if metrics.get("contamination_unchecked"):
-            lines.append(
-                f"{metrics['contamination_unchecked']:,} window(s) could not be checked for contamination "
-                "(`contamination_unchecked`: no run of k known residues, k the check's k-mer length) and "
-                "count as clean."
-            )
         elif unchecked is not None:
             lines += ["", f"**{unchecked[0].upper()}{unchecked[1:]}.**"]
+        if metrics.get("contamination_unchecked"):
+            lines += [
+                "",
+                f"{metrics['contamination_unchecked']:,} window(s) could not be checked for contamination "
+                "(`contamination_unchecked`: no run of k known residues, k the check's k-mer length) and "
+                "count as clean.",
+            ]
         return lines

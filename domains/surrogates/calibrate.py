@@ -208,7 +208,7 @@ class Calibration:
 
 def blend(prior_fit: Posterior, scratch_fit: Posterior, w: float) -> Posterior:
     """The mixture ``w p_prior + (1 - w) p_scratch`` of two posteriors over the same parameters
-    (each already a mixture over the noise grid, so the components are concatenated); a
+    (each already a mixture of Gaussians, so the components are concatenated); a
     recalibration map is mixed with the same weights."""
     level_map = None
     if prior_fit.level_map is not None and scratch_fit.level_map is not None:

@@ -95,7 +95,7 @@ class PowerLaw(nn.Module):
 
     Args:
         groups: names of the geometric ratios after ``Re`` and ``Pr``.
-        n_sigma: size of the noise grid of the stored distribution.
+        n_sigma: number of components of the stored distribution (pairs of noise and prior-width values).
         correction_width: hidden width of the correction (0: none).
 
     Buffers (float64): ``sigma`` ``(J,)``, ``weights`` ``(J,)``, ``means`` ``(J, q)``, ``covs``

@@ -215,7 +215,7 @@ def prior_from_export(
     ``(log C, a, b, c_groups...)``.
 
     A prior run gives its pre-trained Gaussian; a calibrated run gives its posterior (moment-
-    matched over the noise grid), so calibrations can be chained as new points arrive. Groups the
+    matched over its components), so calibrations can be chained as new points arrive. Groups the
     export does not know get ``N(0, group_sd^2)``; parameters the export holds exactly (zero
     variance: a scratch fit exported before its held exponents kept the reference width) stay
     fixed, and a scratch fit's held exponents now come back Gaussian with that width.

@@ -151,7 +151,8 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     out = tmp_path / "pred.csv"
     task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(held), output=str(out)))
     header, row = out.read_text().splitlines()
-    assert header == "Re,Pr,e_Dh,Nu,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    # the input file's columns in its order (Re, Pr, Nu, e_Dh), then the predictions
+    assert header == "Re,Pr,Nu,e_Dh,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
     values = [float(v) for v in row.split(",")]
     assert values[5] < values[4] < values[6] and values[7] == 0
 

@@ -171,3 +171,34 @@ def test_the_quantile_inverts_the_predictive_cdf(q):
         below = ndtr((mid[:, None] - loc) / np.sqrt(var)) @ post.weights < q
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     assert x == pytest.approx((lo + hi) / 2, abs=1e-10)
+
+
+def test_long_inputs_are_predicted_in_chunks_with_the_same_result(monkeypatch):
+    # thousands of rows times a thousand components would be gigabytes at once
+    import sciPT.domains.surrogates.objectives as ob
+
+    rng = np.random.default_rng(5)
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr"], [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False]
+    )
+    X = np.column_stack([np.ones(50), np.log(rng.uniform(1e4, 3e5, 50)), np.log(rng.uniform(0.5, 10, 50))])
+    y = X @ np.array([-3.0, 0.7, 0.4]) + 0.05 * rng.standard_normal(50)
+    post = fit(X[:3], y[:3], prior)
+    whole = [
+        post.predict(X),
+        post.predictive_sd(X),
+        post.quantile(X, 0.05),
+        post.cdf(X, y),
+        post.log_density(X, y),
+    ]
+    monkeypatch.setattr(ob, "ROW_ELEMENTS", 7 * len(post.weights))  # 7 rows a chunk
+    chunked = [
+        post.predict(X),
+        post.predictive_sd(X),
+        post.quantile(X, 0.05),
+        post.cdf(X, y),
+        post.log_density(X, y),
+    ]
+    for a, b in zip(whole, chunked):
+        assert a.shape == (50,)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
