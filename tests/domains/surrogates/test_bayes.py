@@ -147,6 +147,20 @@ def test_the_prior_width_integrated_out_gives_nominal_coverage():
     assert 0.88 <= hits / total <= 0.93
 
 
+def _wide_fit(seed: int, rows: int, fitted: int):
+    """A fit with the width and the noise integrated out (many components) on the first ``fitted``
+    of ``rows`` points spread over Re and Pr: ``(posterior, X, y)``."""
+    rng = np.random.default_rng(seed)
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr"], [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False]
+    )
+    X = np.column_stack(
+        [np.ones(rows), np.log(rng.uniform(1e4, 3e5, rows)), np.log(rng.uniform(0.5, 10, rows))]
+    )
+    y = X @ np.array([-3.0, 0.7, 0.4]) + 0.05 * rng.standard_normal(rows)
+    return fit(X[:fitted], y[:fitted], prior), X, y
+
+
 @pytest.mark.parametrize("q", [0.001, 0.05, 0.5, 0.95, 0.999])
 def test_the_quantile_inverts_the_predictive_cdf(q):
     # a posterior of many components (the width and the noise integrated out) at points near and
@@ -154,13 +168,7 @@ def test_the_quantile_inverts_the_predictive_cdf(q):
     # CDF over its whole bracket lands
     from scipy.special import ndtr
 
-    rng = np.random.default_rng(3)
-    prior = GaussianPrior(
-        ["log_C", "Re", "Pr"], [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False]
-    )
-    X = np.column_stack([np.ones(12), np.log(rng.uniform(1e4, 3e5, 12)), np.log(rng.uniform(0.5, 10, 12))])
-    y = X @ np.array([-3.0, 0.7, 0.4]) + 0.05 * rng.standard_normal(12)
-    post = fit(X[:2], y[:2], prior)
+    post, X, _ = _wide_fit(3, 12, 2)
     assert len(post.weights) > 500
     x = post.quantile(X[2:], q)
     assert post.cdf(X[2:], x) == pytest.approx(np.full(10, q), abs=1e-12)
@@ -177,13 +185,7 @@ def test_long_inputs_are_predicted_in_chunks_with_the_same_result(monkeypatch):
     # thousands of rows times a thousand components would be gigabytes at once
     import sciPT.domains.surrogates.objectives as ob
 
-    rng = np.random.default_rng(5)
-    prior = GaussianPrior(
-        ["log_C", "Re", "Pr"], [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False]
-    )
-    X = np.column_stack([np.ones(50), np.log(rng.uniform(1e4, 3e5, 50)), np.log(rng.uniform(0.5, 10, 50))])
-    y = X @ np.array([-3.0, 0.7, 0.4]) + 0.05 * rng.standard_normal(50)
-    post = fit(X[:3], y[:3], prior)
+    post, X, y = _wide_fit(5, 50, 3)
     whole = [
         post.predict(X),
         post.predictive_sd(X),
