@@ -5,7 +5,8 @@ Registered through the ``sciPT.domains`` entry point ``molecules`` like any thir
 energies and forces (or, with ``--objective.kind denoise``, on unlabelled structures); the exported
 model holds its element table and reference energies in ``model/config.json``.
 
-Modules: :mod:`.data` (reading, SMILES conformers), :mod:`.graphs` (radius graphs),
+Modules: :mod:`.data` (reading; :mod:`.xyz` says where a structure file is malformed, :mod:`.smiles`
+makes conformers of SMILES), :mod:`.graphs` (radius graphs),
 :mod:`.references` (element table, reference energies), :mod:`.dataset` (preparation and sampling),
 :mod:`.model` (the potential; its config in :mod:`.potential_config`, layers in :mod:`.heads`,
 :mod:`.radial`, :mod:`.tensor_product`, :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`,

@@ -18,9 +18,8 @@ more than one atom has forces is still refused with that first frame's message
 says the data has no forces).
 
 Molecules as SMILES (``.smi``/``.smiles`` files, one SMILES per line, an optional name after it)
-become 3D conformers with RDKit: hydrogens added, ETKDG v3 embedding (Riniker & Landrum 2015), then
-MMFF94 relaxation (UFF for the rare molecule MMFF has no parameters for). They carry no labels and
-serve the denoising objective.
+become 3D conformers with RDKit (:mod:`.smiles`). They carry no labels and serve the denoising
+objective. Where ASE cannot read a file, :mod:`.xyz` says which frame, atom or line is at fault.
 
 Radius graphs are built in :mod:`.graphs`; the element table and reference energies are in
 :mod:`.references`.
@@ -30,8 +29,6 @@ Bad input raises :class:`sciPT.errors.DataError` with one line naming the file a
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,11 +36,12 @@ from typing import Literal
 import numpy as np
 from ase import Atoms, units
 from ase.data import chemical_symbols
-from ase.io import read
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import resolve_data_path
+
+from .xyz import read_images
 
 SHIPPED = "data_recipes/molecules"
 ETHANOL_TRAIN = f"{SHIPPED}/ethanol/train.xyz"
@@ -409,114 +407,6 @@ def read_frames(
     return frames
 
 
-def _species_column(comment: str) -> int:
-    """The column of an extended XYZ frame's atom lines that holds the species (0 in plain XYZ)."""
-    found = re.search(r'Properties=("?)([^"\s]+)\1', comment)
-    fields = found.group(2).split(":") if found else []
-    column = 0
-    for name, _, count in zip(fields[::3], fields[1::3], fields[2::3]):
-        if name == "species":
-            return column
-        column += int(count) if count.isdigit() else 1
-    return 0
-
-
-def find_species(lines: Iterable[str], symbol: str) -> tuple[int, int] | None:
-    """``(frame, atom)`` of the first atom of XYZ text ``lines`` whose species is ``symbol``, or
-    ``None`` (no such atom, or text that is not XYZ)."""
-    lines = iter(lines)
-    frame = 0
-    for header in lines:
-        if not header.strip():
-            continue
-        try:
-            count = int(header.split()[0])
-        except ValueError:
-            return None
-        column = _species_column(next(lines, ""))
-        for atom in range(count):
-            fields = next(lines, "").split()
-            if column < len(fields) and fields[column] == symbol:
-                return frame, atom
-        frame += 1
-    return None
-
-
-def layout_error(lines: Iterable[str]) -> str | None:
-    """Where XYZ text ``lines`` stops being frames of ``count`` / comment / ``count`` atom lines,
-    in words naming the frame and line, or ``None`` where the layout holds (the fault is
-    elsewhere). An atom line has at least four fields (species and position); a frame's header
-    is one count."""
-    frame, number, previous = 0, 0, None
-    lines = iter(lines)
-    for header in lines:
-        number += 1
-        if not header.strip():
-            continue
-        fields = header.split()
-        if len(fields) != 1 or not fields[0].isdigit():
-            where = f"line {number}: expected frame {frame}'s atom count, got {header.strip()[:40]!r}"
-            if previous is not None:
-                where += f" (frame {frame - 1}'s header, line {previous[0]}, says {previous[1]} atoms)"
-            return where
-        count, start = int(fields[0]), number
-        number += 1
-        if next(lines, None) is None:
-            return f"frame {frame} (line {start}): the file ends after its header"
-        for atom in range(count):
-            row = next(lines, None)
-            number += 1
-            if row is None:
-                return (
-                    f"frame {frame} (line {start}): its header says {count} atoms, the file ends after {atom}"
-                )
-            if len(row.split()) < 4:
-                return (
-                    f"frame {frame} (line {start}): its header says {count} atoms, but line {number} "
-                    f"after {atom} of them is no atom line ({row.strip()[:40]!r})"
-                )
-        previous = (start, count)
-        frame += 1
-    return None
-
-
-def unknown_species(err: Exception) -> str | None:
-    """The species ASE failed to look up when ``err`` is its ``KeyError('Q')`` (its extended XYZ
-    reader raises one for a symbol that is no element), else ``None``."""
-    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
-        return err.args[0]
-    return None
-
-
-def read_images(resolved: Path, name: str | Path, index):
-    """``ase.io.read(resolved, index=index)``, or one line naming the file ``name`` when ASE cannot
-    read it (and the frame and atom when its species is no element)."""
-    try:
-        return read(resolved, index=index)
-    except Exception as err:  # ASE raises many types for a malformed file
-        symbol = unknown_species(err)
-        if symbol is not None and resolved.suffix.lower() in (".xyz", ".extxyz"):
-            # only on failure: the file is walked again to say where the symbol is
-            with open(resolved, encoding="utf-8", errors="replace") as lines:
-                where = find_species(lines, symbol)
-            if where is not None:
-                raise DataError(
-                    f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
-                ) from None
-        xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
-        if xyz:
-            # ASE names no frame or line for a miscounted frame: the file is walked again to say where
-            with open(resolved, encoding="utf-8", errors="replace") as lines:
-                where = layout_error(lines)
-            if where is not None:
-                raise DataError(f"{name}: {where}") from None
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        # a file whose format ASE cannot even name (its message is then the bare suffix, 'fa')
-        unknown = type(err).__name__ == "UnknownFileTypeError" and not xyz
-        hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
-        raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
-
-
 def read_structures(
     path: str | Path,
     cfg: MoleculeDataConfig | None = None,
@@ -532,6 +422,8 @@ def read_structures(
     if not resolved.is_file():
         raise DataError(f"{path}: file not found")
     if resolved.suffix.lower() in SMILES_SUFFIXES:
+        from .smiles import read_smiles  # RDKit's, loaded only for SMILES
+
         frames = read_smiles(resolved, cfg.num_conformers, max_molecules=cfg.max_frames, name=str(path))
         return frames, None
     factors = unit_factors(cfg)
@@ -553,68 +445,3 @@ def read_structures(
     if not forces_optional:
         require_forces(frames)
     return frames, images
-
-
-# SMILES -----------------------------------------------------------------------------------------
-def smiles_to_frames(
-    smiles: str, num_conformers: int = 1, seed: int = 0, source: str = "SMILES"
-) -> list[Frame]:
-    """3D conformers of a molecule: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation."""
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import AllChem
-
-    RDLogger.DisableLog("rdApp.*")  # RDKit prints its own parse errors; ours is the one line
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
-        mol = Chem.AddHs(mol)
-        params = AllChem.ETKDGv3()
-        # RDKit 2026.09 embeds every conformer identically with randomSeed 0 (measured), hence + 1
-        params.randomSeed = seed + 1
-        ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))
-        if not ids:
-            raise DataError(f"{source}: RDKit could not embed a 3D conformer of '{smiles}'")
-        if AllChem.MMFFHasAllMoleculeParams(mol):
-            AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
-        else:
-            AllChem.UFFOptimizeMoleculeConfs(mol, maxIters=2000)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
-    return [
-        Frame(
-            numbers=numbers,
-            positions=mol.GetConformer(c).GetPositions().astype(np.float64),
-            cell=np.zeros((3, 3)),
-            pbc=np.zeros(3, dtype=bool),
-            source=f"{source} conformer {k}",
-        )
-        for k, c in enumerate(ids)
-    ]
-
-
-def read_smiles(
-    path: str | Path,
-    num_conformers: int = 1,
-    seed: int = 0,
-    max_molecules: int | None = None,
-    name: str | None = None,
-) -> list[Frame]:
-    """Conformers of every SMILES in ``path`` (one per line; ``#`` comments and names allowed);
-    ``name`` is how messages call the file (default ``path``)."""
-    name = name or str(path)
-    frames: list[Frame] = []
-    molecules = 0
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        # a comment starts at a '#' that begins the line or follows a space: in SMILES '#' is a triple bond
-        text = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
-        if not text:
-            continue
-        if max_molecules is not None and molecules == max_molecules:
-            break
-        frames += smiles_to_frames(text.split()[0], num_conformers, seed, source=f"{name}: line {lineno}")
-        molecules += 1
-    if not frames:
-        raise DataError(f"{name}: no SMILES")
-    return frames

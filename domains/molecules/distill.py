@@ -5,7 +5,7 @@ cache) extended XYZ frames of every molecule of ``FILE.smi`` labelled with the t
 forces, then pre-trains on them. What is built, per molecule (line ``k`` of the file):
 
 1. ``conformers`` 3D conformers: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation
-   (:func:`.data.smiles_to_frames`).
+   (:func:`.smiles.smiles_to_frames`).
 2. For each conformer, ``samples`` displaced copies by normal-mode sampling (Smith, Isayev &
    Roitberg 2017, the ANI-1 data set): the MMFF94 Hessian :math:`H` (central differences of its
    analytic gradient) is mass-weighted, :math:`\\tilde H = M^{-1/2} H M^{-1/2} = \\sum_i \\lambda_i

@@ -56,17 +56,16 @@ from sciPT.streaming import RankSharded, Shards, expand_shards, rank_seed
 from .data import (
     MoleculeDataConfig,
     atoms_to_frame,
-    find_species,
     missing_forces_note,
     read_frames,
     require_forces,
     unit_factors,
-    unknown_species,
 )
 from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import check_elements, element_table, isolated_atom_energies
+from .xyz import find_species, unknown_species
 
 XYZ_SUFFIXES = (".xyz", ".extxyz")
 

@@ -11,12 +11,11 @@ from sciPT.domains.molecules.data import (
     atoms_to_frame,
     head_name,
     read_frames,
-    read_smiles,
-    smiles_to_frames,
 )
 from sciPT.domains.molecules.dataset import choose_references
 from sciPT.domains.molecules.graphs import frame_to_graph, periodic_pairs
 from sciPT.domains.molecules.references import check_elements, fit_reference_energies, isolated_atom_energies
+from sciPT.domains.molecules.smiles import read_smiles, smiles_to_frames
 from sciPT.errors import ConfigError, DataError
 
 

@@ -1,0 +1,121 @@
+"""Reading structure files with ASE, and saying where one is malformed: ASE's own errors name no
+frame or line, so on failure the file is walked again to name the frame, atom or line
+(:func:`read_images`; :func:`find_species` and :func:`layout_error` for extended XYZ text)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ase.io import read
+
+from sciPT.errors import DataError
+
+
+def _species_column(comment: str) -> int:
+    """The column of an extended XYZ frame's atom lines that holds the species (0 in plain XYZ)."""
+    found = re.search(r'Properties=("?)([^"\s]+)\1', comment)
+    fields = found.group(2).split(":") if found else []
+    column = 0
+    for name, _, count in zip(fields[::3], fields[1::3], fields[2::3]):
+        if name == "species":
+            return column
+        column += int(count) if count.isdigit() else 1
+    return 0
+
+
+def find_species(lines: Iterable[str], symbol: str) -> tuple[int, int] | None:
+    """``(frame, atom)`` of the first atom of XYZ text ``lines`` whose species is ``symbol``, or
+    ``None`` (no such atom, or text that is not XYZ)."""
+    lines = iter(lines)
+    frame = 0
+    for header in lines:
+        if not header.strip():
+            continue
+        try:
+            count = int(header.split()[0])
+        except ValueError:
+            return None
+        column = _species_column(next(lines, ""))
+        for atom in range(count):
+            fields = next(lines, "").split()
+            if column < len(fields) and fields[column] == symbol:
+                return frame, atom
+        frame += 1
+    return None
+
+
+def layout_error(lines: Iterable[str]) -> str | None:
+    """Where XYZ text ``lines`` stops being frames of ``count`` / comment / ``count`` atom lines,
+    in words naming the frame and line, or ``None`` where the layout holds (the fault is
+    elsewhere). An atom line has at least four fields (species and position); a frame's header
+    is one count."""
+    frame, number, previous = 0, 0, None
+    lines = iter(lines)
+    for header in lines:
+        number += 1
+        if not header.strip():
+            continue
+        fields = header.split()
+        if len(fields) != 1 or not fields[0].isdigit():
+            where = f"line {number}: expected frame {frame}'s atom count, got {header.strip()[:40]!r}"
+            if previous is not None:
+                where += f" (frame {frame - 1}'s header, line {previous[0]}, says {previous[1]} atoms)"
+            return where
+        count, start = int(fields[0]), number
+        number += 1
+        if next(lines, None) is None:
+            return f"frame {frame} (line {start}): the file ends after its header"
+        for atom in range(count):
+            row = next(lines, None)
+            number += 1
+            if row is None:
+                return (
+                    f"frame {frame} (line {start}): its header says {count} atoms, the file ends after {atom}"
+                )
+            if len(row.split()) < 4:
+                return (
+                    f"frame {frame} (line {start}): its header says {count} atoms, but line {number} "
+                    f"after {atom} of them is no atom line ({row.strip()[:40]!r})"
+                )
+        previous = (start, count)
+        frame += 1
+    return None
+
+
+def unknown_species(err: Exception) -> str | None:
+    """The species ASE failed to look up when ``err`` is its ``KeyError('Q')`` (its extended XYZ
+    reader raises one for a symbol that is no element), else ``None``."""
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return None
+
+
+def read_images(resolved: Path, name: str | Path, index):
+    """``ase.io.read(resolved, index=index)``, or one line naming the file ``name`` when ASE cannot
+    read it (and the frame and atom when its species is no element)."""
+    try:
+        return read(resolved, index=index)
+    except Exception as err:  # ASE raises many types for a malformed file
+        symbol = unknown_species(err)
+        if symbol is not None and resolved.suffix.lower() in (".xyz", ".extxyz"):
+            # only on failure: the file is walked again to say where the symbol is
+            with open(resolved, encoding="utf-8", errors="replace") as lines:
+                where = find_species(lines, symbol)
+            if where is not None:
+                raise DataError(
+                    f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
+                ) from None
+        xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
+        if xyz:
+            # ASE names no frame or line for a miscounted frame: the file is walked again to say where
+            with open(resolved, encoding="utf-8", errors="replace") as lines:
+                where = layout_error(lines)
+            if where is not None:
+                raise DataError(f"{name}: {where}") from None
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        # a file whose format ASE cannot even name (its message is then the bare suffix, 'fa')
+        unknown = type(err).__name__ == "UnknownFileTypeError" and not xyz
+        hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
+        raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
