@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,11 +174,7 @@ class EvaluationDir:
 
     # writing ----------------------------------------------------------------------------------
     def __enter__(self) -> EvaluationDir:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        )
-        os.chmod(self._staging, 0o777 & ~io._umask())
+        self._staging = io.new_staging(self.path)
         return self
 
     def __exit__(self, kind, error, traceback) -> None:

@@ -73,6 +73,15 @@ def replace_folder(staging: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def new_staging(path: Path) -> Path:
+    """An empty hidden folder beside ``path`` (its parent made if need be), with the permissions
+    of a normally created folder, to be filled and renamed onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    return staging
+
+
 @contextmanager
 def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``path``; it replaces ``path`` whole if the block
@@ -84,9 +93,7 @@ def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"{path}: a file, not a folder")
     if Path.cwd().resolve().is_relative_to(path):
         raise UserError(f"{path}: the current directory or one holding it; name a folder inside it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(staging, 0o777 & ~_umask())
+    staging = new_staging(path)
     try:
         yield staging
         replace_folder(staging, path)

@@ -66,6 +66,11 @@ def _delimiter(header: str, path: Path) -> str:
     return ";" if ";" in header and "," not in header else ","
 
 
+def _header_columns(line: str, path: Path) -> list[str]:
+    """The column names of a table's header ``line``, in its delimiter (:func:`_delimiter`)."""
+    return [c.strip() for c in next(csv.reader([line], delimiter=_delimiter(line, path)), [])]
+
+
 def _is_fasta(path: Path, sequence_column: str) -> bool:
     """FASTA when the first non-blank line is a ``>`` header. A first line that is no table header
     (no ``sequence_column``) above a ``>`` header further down is FASTA too: text above the first
@@ -76,7 +81,7 @@ def _is_fasta(path: Path, sequence_column: str) -> bool:
             return False
         if first.lstrip().startswith(">"):
             return True
-        columns = [c.strip() for c in next(csv.reader([first], delimiter=_delimiter(first, path)), [])]
+        columns = _header_columns(first, path)
         if _column(columns, sequence_column) is not None:
             return False
         return any(line.startswith(">") for line in f)
@@ -112,7 +117,7 @@ def carries_labels(path: str | Path, sequence_column: str = "sequence", label_co
         return first is not None and re.search(r"(?:^|\s|\|)label=", first[2]) is not None
     with open_text(path) as handle:
         header = handle.readline()
-    columns = [c.strip() for c in next(csv.reader([header], delimiter=_delimiter(header, path)), [])]
+    columns = _header_columns(header, path)
     return _column(columns, label_column) is not None
 
 

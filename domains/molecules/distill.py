@@ -232,24 +232,15 @@ def _min_distance(positions: np.ndarray) -> float:
 def molecule_structures(smiles: str, index: int, cfg: DistillConfig, source: str) -> list[Atoms]:
     """The unlabelled frames of one molecule (module docstring, steps 1 and 2); ``[]`` when RDKit
     cannot embed it."""
-    from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
 
+    from .smiles import embedded
+
     rng = np.random.default_rng([cfg.seed, index])
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
-        mol = Chem.AddHs(mol)
-        params = AllChem.ETKDGv3()
-        params.randomSeed = int(rng.integers(1, 2**31 - 1))
-        ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=cfg.conformers, params=params))
+    with embedded(smiles, cfg.conformers, int(rng.integers(1, 2**31 - 1)), source) as (mol, ids):
         if not ids or not AllChem.MMFFHasAllMoleculeParams(mol):
             return []
         AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
     masses = atomic_masses[numbers]
     out = []

@@ -5,7 +5,10 @@ Landrum 2015, then MMFF94 relaxation, UFF where MMFF has no parameters), read as
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,31 +17,43 @@ from sciPT.errors import DataError
 from .data import Frame
 
 
-def smiles_to_frames(
-    smiles: str, num_conformers: int = 1, seed: int = 0, source: str = "SMILES"
-) -> list[Frame]:
-    """3D conformers of a molecule: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation."""
+@contextmanager
+def embedded(
+    smiles: str, num_conformers: int, random_seed: int, source: str
+) -> Iterator[tuple[Any, list[int]]]:
+    """``(molecule with hydrogens, conformer ids)`` of an ETKDG v3 embedding (``ids`` empty where
+    RDKit finds none), with RDKit's own messages silenced inside the block: it prints its parse
+    errors, and ours is the one line (:class:`DataError` naming ``source``)."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
 
-    RDLogger.DisableLog("rdApp.*")  # RDKit prints its own parse errors; ours is the one line
+    RDLogger.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(smiles)
         if mol is None:
             raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
         mol = Chem.AddHs(mol)
         params = AllChem.ETKDGv3()
-        # RDKit 2026.09 embeds every conformer identically with randomSeed 0 (measured), hence + 1
-        params.randomSeed = seed + 1
-        ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))
+        params.randomSeed = random_seed
+        yield mol, list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def smiles_to_frames(
+    smiles: str, num_conformers: int = 1, seed: int = 0, source: str = "SMILES"
+) -> list[Frame]:
+    """3D conformers of a molecule: hydrogens added, ETKDG v3 embedding, MMFF94 relaxation."""
+    from rdkit.Chem import AllChem
+
+    # RDKit 2026.09 embeds every conformer identically with randomSeed 0 (measured), hence + 1
+    with embedded(smiles, num_conformers, seed + 1, source) as (mol, ids):
         if not ids:
             raise DataError(f"{source}: RDKit could not embed a 3D conformer of '{smiles}'")
         if AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
         else:
             AllChem.UFFOptimizeMoleculeConfs(mol, maxIters=2000)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
     return [
         Frame(

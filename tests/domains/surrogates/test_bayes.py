@@ -186,21 +186,19 @@ def test_long_inputs_are_predicted_in_chunks_with_the_same_result(monkeypatch):
     import sciPT.domains.surrogates.objectives as ob
 
     post, X, y = _wide_fit(5, 50, 3)
-    whole = [
-        post.predict(X),
-        post.predictive_sd(X),
-        post.quantile(X, 0.05),
-        post.cdf(X, y),
-        post.log_density(X, y),
-    ]
+
+    def every_prediction():
+        return [
+            post.predict(X),
+            post.predictive_sd(X),
+            post.quantile(X, 0.05),
+            post.cdf(X, y),
+            post.log_density(X, y),
+        ]
+
+    whole = every_prediction()
     monkeypatch.setattr(ob, "ROW_ELEMENTS", 7 * len(post.weights))  # 7 rows a chunk
-    chunked = [
-        post.predict(X),
-        post.predictive_sd(X),
-        post.quantile(X, 0.05),
-        post.cdf(X, y),
-        post.log_density(X, y),
-    ]
+    chunked = every_prediction()
     for a, b in zip(whole, chunked):
         assert a.shape == (50,)
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
