@@ -164,8 +164,18 @@ class Task:
     refuses them when set with :func:`sciPT.runconfig.refuse_unused_train_keys`, saying why. One
     that never reads ``max_steps`` is a closed-form fit: ``--resume`` says so."""
     resume_refusal: str | None = None
-    """Why ``--resume`` is not for this task (``None``: it resumes from its checkpoints), as for a
-    domain."""
+    """Why ``--resume`` is not for this task (``None``: it resumes from its checkpoints, or from
+    what :meth:`resume_point` finds), as for a domain."""
+    resumes_from: str = "its latest checkpoint"
+    """What ``--resume`` continues a run from, as ``--help`` says it."""
+    resume_unit: str = "checkpoint"
+    """What ``--resume auto`` looks for in a run directory, as it says when there is none."""
+
+    def resume_point(self, run: Any) -> str | None:
+        """What ``--resume auto`` would continue the run directory ``run`` (a
+        :class:`sciPT.run.RunDir`) from, in words (``None``: nothing, so the run starts). A task
+        that keeps no checkpoint says what it keeps instead; by default, its latest checkpoint."""
+        return checkpoint_point(run)
 
     def presets(self) -> dict[str, Callable[[], Any]]:
         """Named configurations; every task has at least ``tiny``."""
@@ -303,3 +313,9 @@ OPTIONAL_MODULES = {
 domains = Registry(DOMAIN_GROUP, "domain", Domain)
 tasks = Registry(TASK_GROUP, "task", Task)
 commands = Registry(COMMAND_GROUP, "command", (Domain, Task))
+
+
+def checkpoint_point(run: Any) -> str | None:
+    """``--resume auto``'s words for a run continued from its latest checkpoint (``None``: none)."""
+    checkpoint = run.resume_checkpoint()
+    return None if checkpoint is None else f"a checkpoint: resuming from {checkpoint}"

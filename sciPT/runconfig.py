@@ -257,17 +257,21 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
     run = RunDir(out)
     if global_rank() == 0 and run.path.is_dir():
         run.lock()  # before anything is looked at: a second job must not empty or continue it
-    checkpoint = run.resume_checkpoint()
-    if checkpoint is None and global_rank() == 0:
+    from .registry import checkpoint_point
+
+    # a domain continues from its checkpoints; a task says what it continues from
+    point = (getattr(plugin, "resume_point", None) or checkpoint_point)(run)
+    if point is None and global_rank() == 0:
         run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
     if global_rank() == 0:
+        unit = getattr(plugin, "resume_unit", "checkpoint")
         print(
-            f"--resume auto: {out} holds a checkpoint: resuming from {checkpoint}"
-            if checkpoint
-            else f"--resume auto: {out} holds no checkpoint yet: starting it",
+            f"--resume auto: {out} holds {point}"
+            if point
+            else f"--resume auto: {out} holds no {unit} yet: starting it",
             file=sys.stderr,
         )
-    return checkpoint is not None
+    return point is not None
 
 
 def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
@@ -314,8 +318,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         default=None,
         help=f"not for this command: {refusal}"
         if refusal
-        else "continue the run in --out from its latest checkpoint; '--resume auto': continue it if "
-        "it has one, else start it (a job script resubmitted or requeued as it is) (default: off)",
+        else f"continue the run in --out from {getattr(plugin, 'resumes_from', 'its latest checkpoint')}; "
+        "'--resume auto': continue it if it has one, else start it (a job script resubmitted or "
+        "requeued as it is) (default: off)",
     )
     unlisted = frozenset(f"train.{key}" for key in unused)
     return add_config_flags(parser, defaults, plugin.flag_aliases(), unlisted)

@@ -26,6 +26,8 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   ``MIN_CLEAN_PER_CLASS`` in :mod:`.promoter_report`); flagged first in the report where any occurs
   verbatim or 1 % nearly;
 - ``--label-fractions``: sample efficiency, pre-trained against scratch, over several seeds;
+- each fit kept as it completes (``RUN/fits/``), so that ``--resume`` continues a stopped run
+  with what is missing and writes what a run never stopped writes (:mod:`.promoter_fits`);
 - a final model trained on all the training data, exported for ``evaluate``, ``predict``, ``scan``
   (:mod:`.promoter_scan`): from the start (``--export start``, the default) or from the start the
   report recommends (``--export recommended``: scratch where it is recommended, or the better
@@ -86,7 +88,16 @@ class PromoterTask(Task):
     summary = "promoter / non-promoter classification on a DNA encoder (fine-tune, CV, predict, scan)"
     config_class = PromoterConfig
     unused_train_keys = UNUSED_TRAIN_KEYS
-    resume_refusal = "finetune promoter fits many small models and keeps no checkpoint; run it again"
+    resumes_from = "the fits it completed (each model on each fold, each label fraction and seed)"
+    resume_unit = "promoter run"
+
+    def resume_point(self, run):
+        from .promoter_fits import completed_fits
+
+        if not run.config.is_file():
+            return None
+        n = completed_fits(run.path)
+        return f"a promoter run with {n} completed fit{'' if n == 1 else 's'}: continuing it"
 
     def presets(self):
         return {"tiny": tiny}
@@ -119,7 +130,7 @@ class PromoterTask(Task):
         from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
-        return run_finetune(cfg, args.out)
+        return run_finetune(cfg, args.out, resume=args.resume)
 
     # evaluate / predict ---------------------------------------------------------------------
     def add_evaluate_arguments(self, parser):

@@ -24,6 +24,7 @@ from sciPT.metrics import binary_metrics
 from sciPT.splits import grouped_folds, grouped_split
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
+from .promoter_fits import FitStore
 from .promoter_report import CNN, KMER, classes_text, few_label_lines, metric_key, on_top, too_few_clean
 from .promoter_start import Start
 
@@ -38,13 +39,15 @@ def cross_validate(
     length: int,
     classical: bool,
     train_fraction: float = 1.0,
+    fits: FitStore | None = None,
 ) -> dict[str, tuple[np.ndarray, list[dict]]]:
     """Out-of-fold probabilities and per-fold metrics of every model, on the same folds; with
     ``classical``, the k-mer regression and the CNN beside the starts.
 
     ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
     subset for every model) and still tests on the whole held-out fold: cross-validated sample
-    efficiency.
+    efficiency. ``fits``: where each fit is kept as it completes, and taken from if it already was
+    (a continued run, :mod:`.promoter_fits`).
     """
     # copies of a sequence (either strand) share a fold: a held-out score is of unseen sequences
     folds = grouped_folds(
@@ -53,6 +56,7 @@ def cross_validate(
     names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
+    part = f"fraction {train_fraction:g}, " if train_fraction < 1 else ""
     for f, (train_idx, test_idx) in enumerate(folds):
         if train_fraction < 1:
             train_idx, _ = train_test_split(
@@ -64,6 +68,13 @@ def cross_validate(
         train, held = data.subset(train_idx), data.subset(test_idx)
         for name in names:
             bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
+            key = f"{part}fold {f + 1}, {name}"
+            kept = fits.get(key) if fits is not None else None
+            if kept is not None:
+                results[name][0][test_idx] = kept["probabilities"]
+                results[name][1].append(restored_metrics(kept["metrics"]))
+                bar.update()
+                continue
             if name == KMER:
                 p = (
                     KmerLogisticRegression(C=None, seed=cfg.train.seed)
@@ -82,14 +93,25 @@ def cross_validate(
             results[name][1].append(binary_metrics(held.labels, p))
             if name not in (KMER, CNN):
                 results[name][1][-1]["on_top"] = on_top(classifier)
+            if fits is not None:
+                fits.put(
+                    key, {"probabilities": np.asarray(p, float).tolist(), "metrics": results[name][1][-1]}
+                )
             bar.update()
     bar.close()
     return results
 
 
-def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
+def restored_metrics(kept: dict) -> dict:
+    """A kept fit's metrics as the fit returned them (JSON made the ``on_top`` pairs lists)."""
+    if "on_top" in kept:
+        kept = {**kept, "on_top": {k: tuple(v) for k, v in kept["on_top"].items()}}
+    return kept
+
+
+def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | None = None) -> list[str]:
     """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20% (copies of a sequence
-    on one side: :mod:`sciPT.splits`), several seeds."""
+    on one side: :mod:`sciPT.splits`), several seeds; ``fits`` as for :func:`cross_validate`."""
     keys = strand_keys(data.codes, COMPLEMENT)
     pool_idx, test_idx = grouped_split(keys, data.labels, math.ceil(0.2 * len(data)), cfg.train.seed)
     pool, held = data.subset(pool_idx), data.subset(test_idx)
@@ -110,10 +132,14 @@ def sample_efficiency(starts, cfg, data, length, run, metrics) -> list[str]:
             if seed == 0:
                 sizes.append(len(subset))
             for name, start in starts.items():
-                acc = binary_metrics(
-                    held.labels, train_classifier(start, cfg, subset, length, seed).predict(held.codes)
-                )["accuracy"]
-                results[name][i].append(acc)
+                key = f"labels {frac:g}, seed {seed}, {name}"
+                kept = fits.get(key) if fits is not None else None
+                if kept is None:
+                    p = train_classifier(start, cfg, subset, length, seed).predict(held.codes)
+                    kept = {"accuracy": binary_metrics(held.labels, p)["accuracy"]}
+                    if fits is not None:
+                        fits.put(key, kept)
+                results[name][i].append(kept["accuracy"])
                 bar.update()
     bar.close()
     lines = [

@@ -41,7 +41,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
         # finetune promoter exports last (promoter_train.run_finetune): a run without one was stopped
         raise UserError(
             f"{path}: no exported model: this finetune promoter run did not finish (the model is "
-            "written last); run it again with another --out"
+            "written last); continue it with the same command and --resume"
         )
     exported = read_export_config(path)
     if exported.get("task") != "promoter":

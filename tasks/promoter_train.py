@@ -12,7 +12,7 @@ from pathlib import Path
 from sciPT import plots
 from sciPT.config import to_dict
 from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, UserError
 from sciPT.finetune import build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.run import RunDir
@@ -29,6 +29,7 @@ from .promoter_classifier import length_note, train_classifier
 from .promoter_config import PromoterConfig
 from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
 from .promoter_export import export_classifier
+from .promoter_fits import FitStore, fingerprint
 from .promoter_report import (
     NO_CV_LINE,
     cnn_stack_line,
@@ -62,8 +63,14 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
 
 
-def run_finetune(cfg: PromoterConfig, out) -> int:
+def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
+    """Fine-tune and cross-validate as ``cfg`` says, writing the run directory ``out``; with
+    ``resume``, continue the run there, refitting only what it had not completed
+    (:mod:`.promoter_fits`)."""
     validate(cfg)
+    run = reopen(out) if resume else None
+    if run is not None and finished(run):
+        return 0
     started = time.time()
     data = read_training_data(cfg)
     columns = dict(sequence_column=cfg.inputs.sequence_column, label_column=cfg.inputs.label_column)
@@ -97,8 +104,11 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         if cfg.baselines
         else None
     )
-    run = RunDir.create(out, resumable=False)
+    run = run or RunDir.create(out)
     run.write_config({"task": "promoter", **to_dict(cfg)})
+    fits = FitStore(run.path, fingerprint(cfg, data, start, length), resume=resume)
+    if resume:
+        print(f"{run.path}: continuing, with {fits.found} fits completed before", file=sys.stderr)
 
     starts = {start.name: start}
     if scratch is not None and start.name != "scratch":
@@ -113,7 +123,7 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     flags = [NO_CV_LINE]
     curves = {}
     if cfg.folds:
-        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines)
+        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines, fits=fits)
         for name, (p, fold_metrics) in oof.items():
             metrics.update(summarise(fold_metrics, metric_key(name)))
             metrics.update(standard_errors(fold_metrics, metric_key(name)))
@@ -196,12 +206,13 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
         flags = ([test_flag] if test_flag else []) + flags
     flags = overlap_lines + flags
     if cfg.label_fractions:
-        lines += sample_efficiency(starts, cfg, data, length, run, metrics)
+        lines += sample_efficiency(starts, cfg, data, length, run, metrics, fits)
     figures = []
     if curves:
         roc, pr = plots.roc_pr(curves, run.plot_path("roc.png"), run.plot_path("pr.png"))
         figures = [roc, pr]
-    metrics["wall_time_s"] = round(time.time() - started, 1)
+    metrics["wall_time_s"] = round(time.time() - started, 1)  # of this command alone, when continued
+    metrics["fits_resumed"] = fits.found
     run.write_metrics(metrics)
     run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
     # the export last: a run stopped before its end (a job killed during --label-fractions) leaves
@@ -209,3 +220,23 @@ def run_finetune(cfg: PromoterConfig, out) -> int:
     export_classifier(run, final, exported, cfg, length)
     print(f"run written to {run.path}", file=sys.stderr)
     return 0
+
+
+def reopen(out) -> RunDir:
+    """The run directory a continued run goes on in, its lock held."""
+    run = RunDir(out)
+    if not run.config.is_file():
+        raise UserError(f"{run.path}: no promoter run to continue (no config.yaml); run without --resume")
+    run.lock()
+    return run
+
+
+def finished(run: RunDir) -> bool:
+    """Whether ``run`` is a finished promoter run (its export, written last, is there): says so."""
+    if not (run.model / "config.json").is_file():
+        return False
+    print(
+        f"{run.path}: already finished and exported: nothing to do (another --out starts a new run)",
+        file=sys.stderr,
+    )
+    return True

@@ -428,7 +428,7 @@ def test_baselines_flags(flags, expected, monkeypatch):
     import sciPT.tasks.promoter as promoter
 
     seen = []
-    monkeypatch.setattr(promoter, "run_finetune", lambda cfg, out: seen.append(cfg.baselines) or 0)
+    monkeypatch.setattr(promoter, "run_finetune", lambda cfg, out, resume: seen.append(cfg.baselines) or 0)
     assert main(["finetune", "promoter", "--train", "x.csv", *flags]) == 0
     assert seen == [expected]
 
@@ -732,8 +732,14 @@ def test_a_run_stopped_before_its_end_leaves_no_model_to_predict_with(planted, t
     assert main(["predict", str(out), "--input", str(planted[0]), "--output", str(tmp_path / "p.csv")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"scipt: error: {out}: no exported model: this finetune promoter run did not finish (the model is "
-        "written last); run it again with another --out"
+        "written last); continue it with the same command and --resume"
     ]
+    # as the message says: the same command with --resume finishes it, refitting the one fit lost
+    monkeypatch.undo()
+    assert (
+        main(["finetune", "promoter", *args, "--out", str(out), *SMALL, "--max-epochs", "1", "--resume"]) == 0
+    )
+    assert (out / "model" / "model.safetensors").is_file()
 
     # a run that ends writes its report and metrics before its model
     monkeypatch.undo()
@@ -751,5 +757,5 @@ def test_a_run_stopped_before_its_end_leaves_no_model_to_predict_with(planted, t
         main(["finetune", "promoter", *args[:2], *args[4:], "--out", str(done), *SMALL, "--max-epochs", "1"])
         == 0
     )
-    assert written == [["config.yaml", "metrics.json", "report.md"]]
+    assert written == [["config.yaml", "fits", "metrics.json", "report.md"]]
     assert (done / "model" / "model.safetensors").is_file()

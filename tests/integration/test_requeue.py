@@ -114,10 +114,10 @@ def test_the_checkpoint_at_the_later_step_is_resumed_whatever_the_file_times(tmp
 
 
 def test_a_command_without_checkpoints_refuses_resume_and_does_not_suggest_it(tmp_path, capsys):
-    out = tmp_path / "prom"
-    assert main(["finetune", "promoter", "--resume", "auto", "--out", str(out)]) == 2
+    out = tmp_path / "calibration"
+    assert main(["finetune", "surrogate", "--resume", "auto", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == (
-        "scipt: error: --resume: finetune promoter fits many small models and keeps no checkpoint; run it again"
+        "scipt: error: --resume: a surrogate calibration is closed form and takes seconds; run it again"
     )
     out.mkdir()
     (out / "x").write_text("")

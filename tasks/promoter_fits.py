@@ -1,0 +1,152 @@
+"""The fits a promoter run has completed, kept so that ``--resume`` continues it (:class:`FitStore`).
+
+A promoter run fits many small models: every model on every fold, and every start at every
+fraction of the labels and seed. Each is minutes on a CPU, and a run on a large set is hours; a job
+stopped by its time limit would otherwise start again from the first fold. As each fit completes,
+its held-out predictions and metrics are written to ``RUN/fits/<fit>.json`` (a temporary file, then
+a rename, so a fit is there whole or not at all); a run continued with ``--resume`` reads them back
+and fits only what is missing. Every fit is seeded by its fold or seed alone, so the continued run
+writes what a run never stopped would have written (``tests/tasks/test_promoter_fits.py``).
+
+Kept fits hold only for the settings, data and start they were made with. ``fits/fingerprint.json``
+records all three, and a continued run that differs in any of them is refused, naming what
+changed, except in the settings no fit reads (:data:`FIT_FREE_KEYS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from sciPT import io
+from sciPT.config import flatten
+from sciPT.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sciPT.domains.dna.data import LabelledSequences
+
+    from .promoter_config import PromoterConfig
+    from .promoter_start import Start
+
+FITS = "fits"
+"""The run directory's folder of kept fits."""
+
+FIT_FREE_KEYS = (
+    "init",  # the start's weights are compared instead: a moved run or model still continues
+    "inputs",  # the data are compared instead; the final model's --val and --test are read after
+    "export",
+    "baselines",  # each model's fits are kept apart: turning baselines on fits only theirs
+    "label_fractions",  # each fraction's fits are kept apart
+    "fraction_seeds",
+    "contamination_k",
+    "contamination_threshold",
+)
+"""Settings a continued run may change: those no kept fit depends on (the final model and the
+report read them after the fits), and the paths, whose contents are compared instead."""
+
+
+class FitStore:
+    """The completed fits of one run, in its folder :data:`FITS`.
+
+    Args:
+        run_path: the run directory.
+        fingerprint: what the fits depend on (:func:`fingerprint`).
+        resume: continue from the fits kept there: refused where they were made with another
+            fingerprint. Otherwise the run is new, and the fingerprint is written.
+    """
+
+    FINGERPRINT = "fingerprint.json"
+
+    def __init__(self, run_path: str | Path, fingerprint: dict[str, Any], resume: bool = False):
+        self.folder = Path(run_path) / FITS
+        kept = self.folder / self.FINGERPRINT
+        if resume and kept.is_file():
+            refuse_changes(io.read_json(kept), fingerprint, kept)
+        else:
+            io.write_json(kept, fingerprint)
+        self.found = completed_fits(run_path)
+        """How many completed fits were there when the run began (0 unless continued)."""
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{slug(key)}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record of fit ``key``, or ``None`` if it has not completed."""
+        path = self.path(key)
+        return io.read_json(path) if path.is_file() else None
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        io.write_json(self.path(key), record)
+
+
+def completed_fits(run_path: str | Path) -> int:
+    """How many fits the run in ``run_path`` has kept."""
+    folder = Path(run_path) / FITS
+    return sum(p.name != FitStore.FINGERPRINT for p in folder.glob("*.json"))
+
+
+def slug(key: str) -> str:
+    """A file name for a fit's key: ``fold 1, k-mer LR`` -> ``fold-1-k-mer-lr``."""
+    return re.sub(r"[^a-z0-9.]+", "-", key.lower()).strip("-")
+
+
+def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, length: int) -> dict[str, Any]:
+    """What a run's fits depend on: its settings (less :data:`FIT_FREE_KEYS`), the length the
+    sequences are cropped or padded to, and digests of the training data and the start's weights."""
+    settings = {
+        key: value for key, (value, _) in flatten(cfg, "").items() if key.split(".")[0] not in FIT_FREE_KEYS
+    }
+    return {
+        # through JSON, as they are read back: a tuple must compare equal to the list it becomes
+        "settings": json.loads(json.dumps(settings, default=str)),
+        "length": length,
+        "data": data_digest(data),
+        "start": start_digest(start),
+    }
+
+
+def data_digest(data: LabelledSequences) -> str:
+    digest = hashlib.sha256()
+    for codes, label in zip(data.codes, data.labels):
+        digest.update(np.asarray(codes, dtype=np.int64).tobytes())
+        digest.update(f"|{int(label)};".encode())
+    return digest.hexdigest()
+
+
+def start_digest(start: Start) -> str:
+    """A digest of the start's architecture, tokenizer and weights; the same for every scratch
+    start of one architecture (scratch builds its weights from each fit's seed)."""
+    tokenizer = start.tokenizer
+    words = tokenizer.to_dict() if hasattr(tokenizer, "to_dict") else sorted(tokenizer.hf.get_vocab().items())
+    digest = hashlib.sha256(repr((start.model_cfg, words)).encode())
+    for name, tensor in sorted((start.backbone_state or {}).items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> None:
+    """Stop a continued run whose fits would not be comparable with those kept."""
+    changed = sorted(
+        k
+        for k in set(kept["settings"]) | set(now["settings"])
+        if kept["settings"].get(k) != now["settings"].get(k)
+    )
+    parts = [f"settings {', '.join(changed)}"] if changed else []
+    if kept["length"] != now["length"]:
+        parts.append(f"the sequence length ({kept['length']} then, {now['length']} now)")
+    if kept["data"] != now["data"]:
+        parts.append("the training sequences or labels")
+    if kept["start"] != now["start"]:
+        parts.append("the start's weights")
+    if parts:
+        raise ConfigError(
+            f"--resume: {where.parent} holds fits made with other {'; '.join(parts)}; "
+            "continue with what they were made with, or start a new run (another --out)"
+        )

@@ -1,0 +1,130 @@
+"""A promoter run stopped part-way and continued with ``--resume`` (:mod:`sciPT.tasks.promoter_fits`)."""
+
+import json
+
+import pytest
+
+import sciPT.tasks.promoter_evaluation as evaluation
+import sciPT.tasks.promoter_train as promoter
+from sciPT.errors import ConfigError, UserError
+from sciPT.tasks.promoter import task
+from sciPT.tasks.promoter_fits import FITS, slug
+
+
+class Stopped(Exception):
+    """The job's time limit, in a test."""
+
+
+def config(fast_cfg, path, **kw):
+    cfg = fast_cfg(**{"folds": 3, "ensemble": 1, "label_fractions": [0.5], "fraction_seeds": 1, **kw})
+    cfg.inputs.train = str(path)
+    return cfg
+
+
+def outputs(run):
+    """What a run wrote, less what says how long this command took or what it continued from."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("wall_time_s", "fits_resumed"):
+        metrics.pop(key)
+    report = [
+        line for line in (run / "report.md").read_text().splitlines() if not line.startswith("Wall time")
+    ]
+    fits = {p.name: p.read_text() for p in sorted((run / FITS).glob("*.json"))}
+    weights = (run / "model" / "model.safetensors").read_bytes()
+    return metrics, report, fits, weights
+
+
+def test_a_run_stopped_during_its_folds_continues_to_what_a_run_never_stopped_writes(
+    planted, tmp_path, monkeypatch, fast_cfg
+):
+    path, _ = planted
+    assert promoter.run_finetune(config(fast_cfg, path), tmp_path / "whole") == 0
+
+    fine_tunes, stop_at = [], [2]
+    real = evaluation.train_classifier
+
+    def stopped_in_fold_2(start, cfg, train, length, seed, *args, **kwargs):
+        fine_tunes.append(seed)
+        if len(fine_tunes) == stop_at[0]:  # fold 1's scratch, k-mer LR and CNN are done
+            raise Stopped
+        return real(start, cfg, train, length, seed, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "train_classifier", stopped_in_fold_2)
+    with pytest.raises(Stopped):
+        promoter.run_finetune(config(fast_cfg, path), tmp_path / "stopped")
+    kept = sorted(p.name for p in (tmp_path / "stopped" / FITS).glob("*.json"))
+    assert kept == ["fingerprint.json", "fold-1-cnn.json", "fold-1-k-mer-lr.json", "fold-1-scratch.json"]
+    assert not (tmp_path / "stopped" / "model").exists()
+
+    fine_tunes.clear()
+    stop_at[0] = None
+    assert promoter.run_finetune(config(fast_cfg, path), tmp_path / "stopped", resume=True) == 0
+    # fold 2 and fold 3's scratch, then the one fraction's: fold 1 is taken from the stopped run
+    assert fine_tunes == [1, 2, 0]
+    assert json.loads((tmp_path / "stopped" / "metrics.json").read_text())["fits_resumed"] == 3
+    assert outputs(tmp_path / "stopped") == outputs(tmp_path / "whole")
+
+
+def test_a_continued_run_with_other_settings_or_data_is_refused(planted, tmp_path, fast_cfg):
+    path, rows = planted
+    run = tmp_path / "run"
+    assert promoter.run_finetune(config(fast_cfg, path, label_fractions=[]), run) == 0
+    (run / "model" / "config.json").unlink()  # as if stopped before its export
+
+    with pytest.raises(ConfigError) as err:
+        promoter.run_finetune(
+            config(fast_cfg, path, label_fractions=[], val_fraction=0.3, strand_symmetric=True),
+            run,
+            resume=True,
+        )
+    assert str(err.value) == (
+        f"--resume: {run / FITS} holds fits made with other settings strand_symmetric, val_fraction; continue "
+        "with what they were made with, or start a new run (another --out)"
+    )
+    other = tmp_path / "other.csv"
+    other.write_text(path.read_text().replace(rows[0][1], rows[0][1][::-1]))
+    with pytest.raises(ConfigError) as err:
+        promoter.run_finetune(config(fast_cfg, other, label_fractions=[]), run, resume=True)
+    assert str(err.value) == (
+        f"--resume: {run / FITS} holds fits made with other the training sequences or labels; continue "
+        "with what they were made with, or start a new run (another --out)"
+    )
+    # what no kept fit reads may change: here, the fractions of the labels, fitted afresh
+    assert promoter.run_finetune(config(fast_cfg, path, label_fractions=[0.5]), run, resume=True) == 0
+    assert "fraction_0.5_scratch_accuracy_mean" in json.loads((run / "metrics.json").read_text())
+
+
+def test_resume_on_the_command_line(planted, tmp_path, capsys, fast_cfg):
+    from sciPT.cli import main
+
+    path, _ = planted
+    out = tmp_path / "run"
+    missing = tmp_path / "none"
+    assert main(["finetune", "promoter", "--train", str(path), "--resume", "--out", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: {missing}: no promoter run to continue (no config.yaml); run without --resume"
+    )
+    assert task.resume_point(promoter.RunDir(out)) is None
+    out.mkdir()
+    (out / "config.yaml").write_text("task: promoter\n")
+    (out / FITS).mkdir()
+    (out / FITS / f"{slug('fold 1, CNN')}.json").write_text("{}")
+    assert task.resume_point(promoter.RunDir(out)) == "a promoter run with 1 completed fit: continuing it"
+    (out / "model").mkdir()
+    (out / "model" / "config.json").write_text("{}")
+    assert main(["finetune", "promoter", "--train", str(path), "--resume", "auto", "--out", str(out)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"--resume auto: {out} holds a promoter run with 1 completed fit: continuing it",
+        f"{out}: already finished and exported: nothing to do (another --out starts a new run)",
+    ]
+
+
+def test_a_used_run_directory_suggests_resume(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.md").write_text("")
+    with pytest.raises(UserError) as err:
+        promoter.RunDir.create(out)
+    assert str(err.value) == (
+        f"{out}: run directory already exists and is not empty (pass --resume to continue it, or choose another --out)"
+    )
