@@ -276,16 +276,29 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
 
 def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
     """The preset of a command line that names none: the plugin's :meth:`~sciPT.registry.Task.
-    default_preset` for its ``--max-time`` budget, ``tiny`` for a plugin without one."""
+    default_preset` for its time budget (``--max-time``, else ``train.max_time`` in ``--config``),
+    ``tiny`` for a plugin without one."""
+    from .run import global_rank
+
     choose = getattr(plugin, "default_preset", None)
     if choose is None:
         return "tiny"
     dest = next((d for d, (key, _, _) in table.items() if key == "train.max_time"), None)
-    raw = getattr(args, dest, None) if dest else None
+    raw, where = (getattr(args, dest, None) if dest else None), "--max-time"
+    if raw is None and args.config:
+        budget = (load_yaml(args.config).get("train") or {}).get("max_time")
+        # a value of another type is refused, naming the key, when the file is merged
+        raw, where = (budget if isinstance(budget, str) else None), f"{args.config}: train.max_time"
     name = choose(max_time_seconds(raw) if raw is not None else None)
-    if name != "tiny":  # the budget chose the model: say so, as a run's size should not be a surprise
+    if name == "tiny":
+        return name
+    # the budget chose the model: say so, as a run's size should not be a surprise; once, not in
+    # every process Lightning launched (it sets their rank when imported, as the run will import it)
+    import lightning.fabric.utilities.rank_zero  # noqa: F401
+
+    if global_rank() == 0:
         print(
-            f"--max-time {raw}: no --preset named, so the '{name}' preset, which that budget trains "
+            f"{where} {raw}: no --preset named, so the '{name}' preset, which that budget trains "
             "best (--preset tiny for the tiny model)",
             file=sys.stderr,
         )

@@ -511,7 +511,7 @@ def test_a_time_budget_alone_sizes_the_fine_tuning(pretrained, files, tmp_path, 
     assert metrics["steps"] == metrics["steps_sized_from_time"] == 29
 
 
-def test_a_time_budget_of_minutes_without_a_preset_takes_small(capsys):
+def test_a_time_budget_of_minutes_without_a_preset_takes_small(capsys, tmp_path, monkeypatch):
     import argparse
 
     from sciPT.registry import tasks
@@ -536,4 +536,18 @@ def test_a_time_budget_of_minutes_without_a_preset_takes_small(capsys):
         "(--preset tiny for the tiny model)\n"
     )
     assert channels(["--max-time", "00:00:20:00", "--preset", "tiny"]) == tiny  # named: kept
+    assert capsys.readouterr().err == ""
+    # a budget in --config chooses as the flag does
+    config = tmp_path / "budget.yaml"
+    config.write_text("train:\n  max_time: '2.5'\n")
+    assert channels(["--config", str(config)]) == small
+    assert capsys.readouterr().err == (
+        f"{config}: train.max_time 2.5: no --preset named, so the 'small' preset, which that budget "
+        "trains best (--preset tiny for the tiny model)\n"
+    )
+    # a process Lightning launched beside rank 0 chooses alike, in silence
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    assert channels(["--max-time", "2.5"]) == small
     assert capsys.readouterr().err == ""
