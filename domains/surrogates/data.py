@@ -290,7 +290,9 @@ def read_points(
                 f"{err} ({g} was taken as a geometric ratio, as every numeric column besides Re, Pr "
                 "and Nu is: name the ratios with --groups, or --groups none for none)"
             ) from None
-    labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h not in groups}
+    # a ratio asked for in another case (the model's e_dh, the file's E_Dh) is read once, as the ratio
+    read = {g.lower() for g in groups}
+    labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h.lower() not in read}
     return Points(
         values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels, header
     )
@@ -317,7 +319,8 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     labels = [k for k in points.labels if k not in columns]
     # the file's columns in the file's order (a ratio the model does not read is a label here, a
     # ratio it reads a number: either way where the user put it), then the new ones
-    canonical = {"re": "Re", "pr": "Pr", "nu": "Nu"}
+    # Re, Pr, Nu and the ratios under the names the model gives them, where the file has them
+    canonical = {"re": "Re", "pr": "Pr", "nu": "Nu"} | {g.lower(): g for g in points.groups}
     order = [canonical.get(h.lower(), h) for h in points.header]
     written = labels + list(columns)
     header = [h for h in order if h in written] + [h for h in written if h not in order]

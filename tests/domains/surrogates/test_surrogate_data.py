@@ -21,6 +21,22 @@ def test_reads_named_columns_units_groups_and_labels(write_csv):
     assert pts.features(["e_Dh"])[0] == pytest.approx([1, np.log(2e4), np.log(0.7), np.log(0.1)])
 
 
+def test_a_ratio_asked_for_in_another_case_is_read_and_written_once(write_csv, tmp_path):
+    from sciPT.domains.surrogates.data import write_points
+
+    path = write_csv("p.csv", "series,Re,Pr,E_DH,Nu", "a,2e4,0.7,0.1,190", "b,5e4,0.7,0.1,300")
+    pts = read_points(path, groups=["e_Dh"])  # the model's spelling
+    assert list(pts.groups) == ["e_Dh"] and pts.labels == {"series": ["a", "b"]}
+    out = tmp_path / "out.csv"
+    write_points(out, pts, {"Nu_pred": np.array([200.0, 310.0])})
+    # in the file's place, under the model's name, as Re, Pr and Nu are
+    assert out.read_text().splitlines() == [
+        "series,Re,Pr,e_Dh,Nu,Nu_pred",
+        "a,20000,0.7,0.1,190,200",
+        "b,50000,0.7,0.1,300,310",
+    ]
+
+
 @pytest.mark.parametrize(
     "lines, message",
     [
