@@ -8,6 +8,9 @@ The classifier reads sequences of the length it was fine-tuned on (``--window`` 
 longer window is scored on its central part, a shorter one padded (:func:`window_reading`). One
 line on standard error says so, and each track's description names the part read, so that a track
 of 81-bp windows is not taken for a model of 81 bp.
+
+The bedGraph is written as the scan goes, kept when the scan is stopped and continued by
+``--resume`` (:mod:`.promoter_scan_output`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,9 +28,11 @@ from sciPT.domains.dna.data import DNA_SPEC, IUPAC_AMBIGUOUS
 from sciPT.domains.dna.tokenizer import reverse_complement
 from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import positive_int
+from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
 from .promoter_classifier import Classifier
 from .promoter_export import load_classifier
+from .promoter_scan_output import ScanOutput, folder_digest
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +47,12 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=512, help="windows per batch (default: 512)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the stopped scan kept in OUTPUT.partial, with the same model, genome, window, "
+        "stride and batch size (default: off)",
     )
 
 
@@ -76,14 +88,53 @@ def run_scan(args: argparse.Namespace) -> int:
             f"on): each {window}-bp window is {reading}",
             file=sys.stderr,
         )
-    started = time.time()
-    n = scan_genome(classifier, corpus, window, args.stride, args.output, args.batch_size)
+    settings = {
+        "model": folder_digest(model_folder(args.run)),
+        "genome": [f.sha256 for f in corpus.files],
+        "window": window,
+        "stride": args.stride,
+        "batch_size": args.batch_size,
+    }
+    out = ScanOutput.open(args.output, settings, getattr(args, "resume", False))
+    if out is None:
+        return 0
+    total = 2 * sum(window_count(int(n), window, args.stride) for n in corpus.lengths)
+    if out.windows:
+        print(f"scipt scan: resuming {out.partial} ({out.windows:,} of {total:,} windows)", file=sys.stderr)
+    started, before = time.time(), out.windows
+    try:
+        with sigterm_raises():
+            n = scan_genome(classifier, corpus, window, args.stride, out, args.batch_size)
+    except (KeyboardInterrupt, Terminated) as err:
+        terminated = isinstance(err, Terminated)
+        print(
+            f"scipt: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {out.keep(total)}",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except BaseException:
+        print(f"scipt scan: stopped by an error; {out.keep(total)}", file=sys.stderr)
+        raise
+    out.finish()
     elapsed = time.time() - started
+    # the bases this run scanned: the share of the windows it scored
+    rate = n * (total - before) / total / max(elapsed, 1e-9)
+    this_run = f", {total - before:,} of {total:,} windows in this run," if before else ""
     print(
-        f"scanned {n:,} bp on both strands in {elapsed:.1f} s ({n / elapsed:,.0f} bp/s); wrote {args.output}",
+        f"scanned {n:,} bp on both strands{this_run} in {elapsed:.1f} s ({rate:,.0f} bp/s); wrote {args.output}",
         file=sys.stderr,
     )
     return 0
+
+
+def model_folder(run: str) -> Path:
+    """The folder of the exported model a scan reads: ``RUN/model``, or ``RUN`` if it is one."""
+    return Path(run) / "model" if (Path(run) / "model").is_dir() else Path(run)
+
+
+def window_count(length: int, window: int, stride: int) -> int:
+    """How many windows :func:`scan_intervals` places on a record of ``length`` bases."""
+    return (length - window) // stride + 1 if length >= window else 0
 
 
 def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
@@ -146,36 +197,54 @@ def window_reading(window: int, length: int) -> str | None:
     return None
 
 
-def scan_genome(classifier: Classifier, corpus, window: int, stride: int, output, batch_size: int) -> int:
-    """Write a two-track bedGraph (plus then minus strand); returns the bases scanned."""
-    # each record's own count (scan_intervals): rounding the sum over records instead left the bar
+def scan_genome(
+    classifier: Classifier, corpus, window: int, stride: int, out: ScanOutput, batch_size: int
+) -> int:
+    """Write a two-track bedGraph (plus then minus strand) to ``out``, after the windows it already
+    holds (a resumed scan); returns the bases scanned."""
+    # each record's own count (window_count): rounding the sum over records instead left the bar
     # short by up to one window a record
-    total = sum((int(length) - window) // stride + 1 for length in corpus.lengths if length >= window)
-    bar = tqdm(total=2 * total, desc="scanning", unit="window", unit_scale=True)
+    total = sum(window_count(int(length), window, stride) for length in corpus.lengths)
+    done = out.windows
+    bar = tqdm(total=2 * total, initial=done, desc="scanning", unit="window", unit_scale=True)
+    try:
+        return _scan(classifier, corpus, window, stride, out, batch_size, bar)
+    finally:
+        bar.close()  # before the line that says where a stopped scan is kept
+
+
+def _scan(classifier, corpus, window, stride, out, batch_size, bar) -> int:
+    done = out.windows
     # the track says what the classifier read, not only the window cut from the genome
     reading = window_reading(window, classifier.length)
     reading = f" ({reading})" if reading else ""
-    scanned = 0
-    with io.atomic_path(output) as tmp, open(tmp, "w") as out:
-        for strand, label in (("+", "plus"), ("-", "minus")):
+    index = scanned = 0  # windows in the order they are written; a resumed scan skips `done` of them
+    for strand, label in (("+", "plus"), ("-", "minus")):
+        if index >= done:
             out.write(
                 f'track type=bedGraph name="promoter {label}" description="promoter probability, '
                 f'{label} strand, window {window} bp{reading}, stride {stride} bp"\n'
             )
-            for r, (f, i) in enumerate(corpus.records):
-                length = int(corpus.lengths[r])
-                if length < window:
+        for r, (f, i) in enumerate(corpus.records):
+            length = int(corpus.lengths[r])
+            scanned += length if strand == "+" and length >= window else 0
+            if index + window_count(length, window, stride) <= done:
+                index += window_count(length, window, stride)
+                continue
+            starts, lo, hi = scan_intervals(length, window, stride)
+            record = corpus.codes(r, 0, length)
+            name = f.names[i]
+            for b in range(0, len(starts), batch_size):
+                batch = starts[b : b + batch_size]
+                index += len(batch)
+                if index <= done:
                     continue
-                starts, lo, hi = scan_intervals(length, window, stride)
-                record = corpus.codes(r, 0, length)
-                name = f.names[i]
-                for b in range(0, len(starts), batch_size):
-                    chunk = [record[s : s + window] for s in starts[b : b + batch_size]]
-                    if strand == "-":
-                        chunk = [reverse_complement(c) for c in chunk]
-                    p = classifier.predict(chunk, batch_size)
-                    out.writelines(f"{name}\t{a}\t{z}\t{v:.4f}\n" for a, z, v in zip(lo[b:], hi[b:], p))
-                    bar.update(len(chunk))
-                scanned += length if strand == "+" else 0
-    bar.close()
+                chunk = [record[s : s + window] for s in batch]
+                if strand == "-":
+                    chunk = [reverse_complement(c) for c in chunk]
+                p = classifier.predict(chunk, batch_size)
+                out.write(
+                    "".join(f"{name}\t{a}\t{z}\t{v:.4f}\n" for a, z, v in zip(lo[b:], hi[b:], p)), len(p)
+                )
+                bar.update(len(chunk))
     return scanned

@@ -51,12 +51,13 @@ except ImportError:  # pragma: no cover - older ASE
 
 from sciPT.errors import ConfigError, UserError
 from sciPT.io import output_file
+from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
 from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
 from .graphs import frame_to_graph
 from .references import check_elements
-from .trajectory import Terminated, Trajectory, check_output, frame_row, partial_path, sigterm_raises
+from .trajectory import Trajectory, check_output, frame_row, partial_path
 
 
 @dataclass
@@ -276,11 +277,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the initial velocities and of the nvt noise (default: 0)"
     )
     parser.add_argument("--head", help="the model head (level of theory) to run with (default: the newest)")
-
-
-# exit statuses of an interrupted run: the shell's 128 + signal number, as for a process the signal
-# had killed (Ctrl-C: 130, as the other commands)
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def run_command(args: argparse.Namespace) -> int:

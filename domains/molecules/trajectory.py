@@ -1,15 +1,13 @@
 """The trajectory file of ``scipt md`` (:mod:`.md`): extended XYZ written frame by frame to
 ``OUTPUT.partial`` and renamed when the run ends, kept (cut to its complete frames) when the run is
-interrupted, and continued by ``--resume`` (:class:`Trajectory`); SIGTERM, a batch system's time
-limit, turned into an exception for the length of a run (:func:`sigterm_raises`)."""
+interrupted, and continued by ``--resume`` (:class:`Trajectory`); the run stops on SIGTERM as on
+Ctrl-C (:mod:`sciPT.signals`)."""
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import re
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from io import StringIO
@@ -20,6 +18,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.signals import hold_file
 
 if TYPE_CHECKING:
     from .md import MDSettings
@@ -66,6 +65,16 @@ def frame_text(frame: Atoms) -> str:
 def partial_path(output: str | Path) -> Path:
     """Where the trajectory of ``output`` is written while the run goes: ``OUTPUT.partial``."""
     return Path(f"{output}{PARTIAL_SUFFIX}")
+
+
+def _hold(handle, path: Path):
+    """``handle`` once it holds ``path``'s lock: two runs continuing one trajectory would cut and
+    append to it at once."""
+    return hold_file(
+        handle,
+        path,
+        "another scipt md is writing this trajectory: wait for it to end, or give another --output",
+    )
 
 
 def _newline_offsets(handle, counts: set[int]) -> dict[int, int]:
@@ -313,25 +322,6 @@ class Trajectory:
         )
 
 
-def _hold(handle, path: Path):
-    """``handle``, an open file of ``path``, once it holds the file's exclusive lock (``flock``,
-    released when it is closed, or its process ends however it ends); a :class:`UserError` while
-    another process holds it: two runs continuing one trajectory would cut and append to it at
-    once. A file system without locks is let through."""
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        if error.errno not in (errno.EAGAIN, errno.EACCES):
-            return handle
-        handle.close()
-        raise UserError(
-            f"{path}: another scipt md is writing this trajectory: wait for it to end, or give another --output"
-        ) from None
-    return handle
-
-
 @contextmanager
 def writing(trajectories: list[Trajectory]) -> Iterator[None]:
     """Finish ``trajectories`` when the block ends; keep their partial files when it raises,
@@ -363,29 +353,3 @@ def check_output(output: str | Path, resume: bool) -> bool:
             return False
         raise UserError(f"--resume: no {partial} to continue (nor a finished {output})")
     return True
-
-
-class Terminated(BaseException):
-    """SIGTERM (a batch system's time limit, ``kill``) during ``scipt md``, raised by the handler
-    of :func:`sigterm_raises` so the run stops as on Ctrl-C; a BaseException, as KeyboardInterrupt
-    is, so that no library's ``except Exception`` swallows it."""
-
-
-@contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Within the block SIGTERM raises :class:`Terminated`; the previous handler is restored after
-    (outside the main thread, where Python cannot handle signals, nothing changes)."""
-
-    def handler(signum, frame):
-        raise Terminated(signum)
-
-    try:
-        previous, installed = signal.signal(signal.SIGTERM, handler), True
-    except ValueError:  # not the main thread
-        previous, installed = None, False
-    try:
-        yield
-    finally:
-        if installed:
-            # None: a handler installed outside Python, which cannot be put back; the default can
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

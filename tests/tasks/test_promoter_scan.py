@@ -1,14 +1,19 @@
-"""``scipt scan``'s window coordinates and its line on ambiguity codes (:mod:`sciPT.tasks.promoter_scan`)."""
+"""``scipt scan``'s window coordinates, its line on ambiguity codes, and a scan stopped and continued
+(:mod:`sciPT.tasks.promoter_scan`, :mod:`sciPT.tasks.promoter_scan_output`)."""
 
 import argparse
 import gzip
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.errors import UserError
 from sciPT.sequences import Corpus
-from sciPT.tasks import promoter_scan
+from sciPT.tasks import promoter_scan, promoter_scan_output
 from sciPT.tasks.promoter_scan import scan_intervals
+from sciPT.tasks.promoter_scan_output import ScanOutput
 
 
 def test_scan_intervals_by_hand():
@@ -40,8 +45,9 @@ def test_scan_says_how_many_records_and_bases_held_ambiguity_codes(tmp_path, mon
     genome = tmp_path / "g.fa"
     genome.write_text(GENOME)
     monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (Constant(), {}))
+    (tmp_path / "model").mkdir()
     args = argparse.Namespace(
-        run="unused",
+        run=str(tmp_path),
         genome=str(genome),
         window=10,
         stride=10,
@@ -105,5 +111,106 @@ def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch):
             return np.zeros(len(chunk))
 
     monkeypatch.setattr(promoter_scan, "tqdm", Bar)
-    promoter_scan.scan_genome(Flat(), Corpus([str(genome)], DNA_SPEC), 20, 7, tmp_path / "out.bedgraph", 5)
+    out = ScanOutput.open(tmp_path / "out.bedgraph", {}, resume=False)
+    promoter_scan.scan_genome(Flat(), Corpus([str(genome)], DNA_SPEC), 20, 7, out, 5)
     assert (bars[0].total, bars[0].n) == (36, 36)
+
+
+# --- a scan stopped and continued ---------------------------------------------------------------
+class GCContent:
+    """Scores a window by its GC content; raises KeyboardInterrupt (the job's time limit) on call
+    number ``stop_at``."""
+
+    length = 12
+
+    def __init__(self, stop_at=None):
+        self.calls, self.stop_at = 0, stop_at
+
+    def predict(self, chunk, batch_size):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return np.array([np.isin(c, (1, 2)).mean() for c in chunk])
+
+
+@pytest.fixture
+def scan(tmp_path, monkeypatch):
+    """``scan(classifier, *flags)``: ``run_scan`` of a three-record genome; its exit status."""
+    genome = tmp_path / "g.fa"
+    rng = np.random.default_rng(1)
+    genome.write_text(
+        "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), n))}\n" for i, n in enumerate((90, 40, 75)))
+    )
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "config.json").write_text("{}")
+
+    def run(classifier, output, stride=5, batch_size=4, resume=False):
+        monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (classifier, {}))
+        args = argparse.Namespace(
+            run=str(tmp_path / "run"),
+            genome=str(genome),
+            window=12,
+            stride=stride,
+            output=str(output),
+            batch_size=batch_size,
+            resume=resume,
+        )
+        return promoter_scan.run_scan(args)
+
+    return run
+
+
+def test_a_stopped_scan_continues_to_the_file_a_scan_never_stopped_writes(
+    scan, tmp_path, monkeypatch, capsys
+):
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    partial, progress = Path(f"{out}.partial"), Path(f"{out}.partial.json")
+    # records of 90, 40, 75 bp: 16 + 6 + 13 = 35 windows a strand; batches of 4
+    assert scan(GCContent(stop_at=3), out) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scipt: interrupted; kept {partial} (8 of 70 windows): the same command with --resume continues it"
+    )
+    assert not out.exists() and len(partial.read_text().splitlines()) == 1 + 8
+    # killed outright after more was written than recorded (a torn last line): cut back on resume
+    with open(partial, "a") as f:
+        f.write("r0\t40\t45\t0.5")
+    assert scan(GCContent(stop_at=11), out, resume=True) == 130  # into the minus strand
+    assert "(43 of 70 windows)" in capsys.readouterr().err.splitlines()[-1]
+    monkeypatch.setattr(promoter_scan_output, "CHECKPOINT_S", 0.0)  # a record after every batch
+    assert scan(GCContent(), out, resume=True) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"scipt scan: resuming {partial} (43 of 70 windows)"
+    assert err[-1].startswith("scanned 205 bp on both strands, 27 of 70 windows in this run, in ")
+    assert out.read_bytes() == whole.read_bytes()
+    assert not partial.exists() and not progress.exists()
+    # run again once finished: nothing to do
+    assert scan(GCContent(), out, resume=True) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scipt scan: {out} is complete (no {partial} to continue): nothing to do"
+    )
+
+
+def test_a_stopped_scan_is_neither_overwritten_nor_continued_with_other_settings(scan, tmp_path):
+    out = tmp_path / "out.bedgraph"
+    partial = Path(f"{out}.partial")
+    with pytest.raises(UserError) as err:
+        scan(GCContent(), out, resume=True)
+    assert str(err.value) == f"--resume: no {partial} to continue (nor a finished {out})"
+    assert scan(GCContent(stop_at=2), out) == 130
+    with pytest.raises(UserError) as err:
+        scan(GCContent(), out)
+    assert str(err.value) == (
+        f"{partial}: a stopped scan of {out}: --resume continues it (or remove the file to start again)"
+    )
+    for changed, kwargs in (("stride", {"stride": 6}), ("batch_size", {"batch_size": 8})):
+        with pytest.raises(UserError) as err:
+            scan(GCContent(), out, resume=True, **kwargs)
+        assert str(err.value) == (
+            f"--resume: {partial} was scanned with another {changed}; give the scan's own (or remove "
+            "the file to start again)"
+        )
+    (tmp_path / "run" / "model" / "config.json").write_text('{"another": "model"}')
+    with pytest.raises(UserError) as err:
+        scan(GCContent(), out, resume=True)
+    assert "was scanned with another model;" in str(err.value)

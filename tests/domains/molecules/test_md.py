@@ -17,14 +17,9 @@ from tqdm.auto import tqdm
 from sciPT.domains.molecules import md
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.md import MDSettings, run_md
-from sciPT.domains.molecules.trajectory import (
-    Terminated,
-    Trajectory,
-    check_output,
-    partial_path,
-    sigterm_raises,
-)
+from sciPT.domains.molecules.trajectory import Trajectory, check_output, partial_path
 from sciPT.errors import UserError
+from sciPT.signals import Terminated, sigterm_raises
 
 
 @pytest.fixture(scope="module")
