@@ -94,8 +94,8 @@ class PromoterTask(Task):
     def resume_point(self, run):
         from .promoter_fits import completed_fits
 
-        if not run.config.is_file():
-            return None
+        if run.read_config().get("task") != "promoter":
+            return None  # no run, or another kind: starting here is refused as for any used folder
         n = completed_fits(run.path)
         return f"a promoter run with {n} completed fit{'' if n == 1 else 's'}: continuing it"
 

@@ -106,6 +106,8 @@ def test_resume_on_the_command_line(planted, tmp_path, capsys, fast_cfg):
     )
     assert task.resume_point(promoter.RunDir(out)) is None
     out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\n")  # a pre-training run: nothing to continue
+    assert task.resume_point(promoter.RunDir(out)) is None
     (out / "config.yaml").write_text("task: promoter\n")
     (out / FITS).mkdir()
     (out / FITS / f"{slug('fold 1, CNN')}.json").write_text("{}")
