@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _key(model: str) -> str:
-    # sciPT.tasks.promoter_report.metric_key, repeated: renderers use the standard library only
+    # sciPT.tasks.promoter_verdicts.metric_key, repeated: renderers use the standard library only
     return model.lower().replace("k-mer", "kmer").replace("-", "_").replace(" ", "_")
 
 

@@ -3,7 +3,8 @@
 :func:`export_esm` writes a sciPT DNA or protein pre-training run as an ``EsmForMaskedLM`` folder
 that ``transformers`` (and ``--init hf:DIR``) loads, where the two architectures compute the same
 function; :func:`esm_equivalent` states that equivalence setting by setting and refuses, in one
-line, a configuration without it. Reading such folders is :mod:`sciPT.hf`.
+line, a configuration without it. Reading such folders is :mod:`sciPT.hf_load` (what they are:
+:mod:`sciPT.hf`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from torch import Tensor
 
 from . import io
 from .errors import ConfigError, UserError
-from .hf import ADD_SPECIAL_KEY, LM_HEAD_NAMES, VOCAB_NAME, _quiet, transformers_module
+from .hf import ADD_SPECIAL_KEY, _quiet, transformers_module
+from .hf_load import LM_HEAD_NAMES
+from .hf_tokenizer import VOCAB_NAME
 
 ESM_SPECIALS = ("<pad>", "<unk>", "<cls>", "<eos>", "<mask>")  # sciPT's ids 0..4, ESM's names
 ROTARY_BASE = 10_000.0  # sciPT's RotaryEmbedding base (it has no setting)

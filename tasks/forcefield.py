@@ -79,7 +79,7 @@ before/after bar chart. Files in ``--test`` and ``--eval`` are read with the ``d
 ``scipt predict`` writes each input frame with the predictions as its ASE results (``energy``,
 ``energies``, ``forces``, ``stress``) beside the input's own info keys and per-atom arrays; those
 under ASE's property names (its reference ``energy`` and ``forces``, say) become ``input_energy``,
-``input_forces`` (:func:`sciPT.domains.molecules.evaluate.predict_run`).
+``input_forces`` (:func:`sciPT.domains.molecules.predict.predict_run`).
 
 ``scipt evaluate RUN --data FILE`` writes its own folder, ``RUN/evaluations/<file name>/`` (or
 ``--out DIR``): ``metrics.json``, parity plots and ``report.md``

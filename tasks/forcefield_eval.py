@@ -1,10 +1,10 @@
 """A force-field potential evaluated: its sets before and after fine-tuning, and a finished run.
 
 The errors of a potential on labelled frames (:func:`~sciPT.domains.molecules.evaluate.evaluate_potential`),
-their tables and parity plots are the molecules domain's (:mod:`sciPT.domains.molecules.evaluate`),
-shared with the evaluation of a pre-training run; this module applies them to a fine-tune's sets (the
-old task's through the old head and references) and to ``scipt evaluate`` / ``scipt predict`` on a
-force-field run.
+their tables and parity plots are the molecules domain's (:mod:`sciPT.domains.molecules.evaluate`,
+:mod:`sciPT.domains.molecules.report`), shared with the evaluation of a pre-training run; this module
+applies them to a fine-tune's sets (the old task's through the old head and references) and to
+``scipt evaluate`` / ``scipt predict`` on a force-field run.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sciPT.domains.molecules.evaluate import (
     using_head,
 )
 from sciPT.domains.molecules.evaluate import evaluate_run as evaluate_model
-from sciPT.domains.molecules.evaluate import predict_run as predict_model
 from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.predict import predict_run as predict_model
 from sciPT.errors import ConfigError, UserError
 from sciPT.run import RunDir
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from sciPT import __version__, plots
 from sciPT.config import to_dict
-from sciPT.domains.molecules.evaluate import element_rows, metric_rows, parity_plots
 from sciPT.domains.molecules.ewc import ewc_scale
+from sciPT.domains.molecules.report import element_rows, metric_rows, parity_plots
 from sciPT.run import RunDir
 from sciPT.trainer import sized_steps
 

@@ -18,8 +18,8 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   is behind / tied with / ahead of another by the 2-SE rule on the per-fold MCC differences (behind
   the k-mer regression or the CNN is flagged; pre-trained behind scratch is **negative transfer**);
   and the model recommended for this data size: the best by mean MCC unless a simpler one is tied
-  with it, then the simplest of those (k-mer LR < CNN < scratch < pre-trained); the report's text is
-  :mod:`.promoter_report`;
+  with it, then the simplest of those (k-mer LR < CNN < scratch < pre-trained); the rules are
+  :mod:`.promoter_verdicts`, the report's text :mod:`.promoter_report`;
 - a contamination check: how many evaluation sequences (or their reverse complements) occur verbatim
   or nearly in the corpus the model was pre-trained on (recorded in the export), and the metrics on
   the clean subset (with its class counts; none where it holds fewer than 5 of a class,

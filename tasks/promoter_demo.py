@@ -34,7 +34,7 @@ from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
 
-from .promoter_report import CLASSICAL, metric_key
+from .promoter_verdicts import CLASSICAL, metric_key
 
 POSITIVES = "data_recipes/promoters/positive2860.txt"
 NEGATIVES = "data_recipes/promoters/negative2860.txt"

@@ -1,8 +1,9 @@
 """The promoter run's measurements: every model cross-validated on the same folds, sample efficiency
 at fractions of the labels, and the overlap of evaluation sequences with the pre-training corpus.
 
-:func:`sciPT.tasks.promoter_train.run_finetune` calls them; the verdicts and text on their results are
-:mod:`.promoter_report`, the fine-tuned classifiers :mod:`.promoter_classifier`.
+:func:`sciPT.tasks.promoter_train.run_finetune` calls them; the verdicts on their results are
+:mod:`.promoter_verdicts`, the report's text :mod:`.promoter_report`, the fine-tuned classifiers
+:mod:`.promoter_classifier`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from sciPT.splits import grouped_folds, grouped_split
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
 from .promoter_fits import FitStore
-from .promoter_report import CNN, KMER, classes_text, few_label_lines, metric_key, on_top, too_few_clean
+from .promoter_report import classes_text, on_top, too_few_clean
 from .promoter_start import Start
+from .promoter_verdicts import CNN, KMER, few_label_lines, metric_key
 
 if TYPE_CHECKING:
     from .promoter_config import PromoterConfig

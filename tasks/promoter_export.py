@@ -49,7 +49,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
     if is_hf_config(exported["model"]):
         # fine-tuned from --init hf:DIR: transformers' config dict, the vocabulary beside it
-        from sciPT.hf import HFTokenizer
+        from sciPT.hf_tokenizer import HFTokenizer
 
         model_cfg = exported["model"]
         tokenizer = HFTokenizer.from_dict(exported["tokenizer"], model_dir)

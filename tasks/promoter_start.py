@@ -36,7 +36,7 @@ class Start:
 
     ``model_cfg`` is sciPT's :class:`TransformerConfig`, or, for ``--init hf:DIR``, the folder's
     ``transformers`` config dict (an ESM encoder, :mod:`sciPT.hf`) with its ``tokenizer`` an
-    :class:`sciPT.hf.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
+    :class:`sciPT.hf_tokenizer.HFTokenizer`. ``pretrained_on`` lists the pre-training corpus files; ``[]``
     means not pre-trained, ``None`` pre-trained on a corpus nobody recorded (an ``hf:`` model).
     ``finetune``: the strategy this start is fitted with where it is not the run's (``None``).
     """
@@ -117,7 +117,7 @@ def load_start(init: str, cfg: PromoterConfig) -> Start:
         return Start("scratch", None, model_cfg, tokenizer, [], {})
     if is_hf_init(init):
         # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
-        from sciPT.hf import load_hf
+        from sciPT.hf_load import load_hf
 
         hf = load_hf(init[len("hf:") :], DNA_SPEC.alphabet.symbols)
         state = {k: v.clone() for k, v in hf.model.state_dict().items()}

@@ -31,25 +31,27 @@ from .promoter_evaluation import contamination_lines, cross_validate, sample_eff
 from .promoter_export import export_classifier
 from .promoter_fits import FitStore, fingerprint
 from .promoter_report import (
-    NO_CV_LINE,
     cnn_stack_line,
-    comparison_lines,
     contamination_flag,
     cv_table,
     exported_model_lines,
-    flag_lines,
-    fold_scores,
     kmer_stack_line,
-    metric_key,
     metric_table,
     naturalness_line,
     on_top_lines,
-    recommended_start,
     report,
+)
+from .promoter_start import Start, load_start
+from .promoter_verdicts import (
+    NO_CV_LINE,
+    comparison_lines,
+    flag_lines,
+    fold_scores,
+    metric_key,
+    recommended_start,
     standard_errors,
     transfer_metrics,
 )
-from .promoter_start import Start, load_start
 
 
 def read_training_data(cfg: PromoterConfig) -> LabelledSequences:

@@ -145,10 +145,10 @@ class MoleculesDomain(Domain):
 
     def predict(self, run, args):
         """Energies, forces and stresses of the pre-trained potential on ``args.input``, the
-        force-field task's prediction (:func:`.evaluate.predict_run`)."""
+        force-field task's prediction (:func:`.predict.predict_run`)."""
         from sciPT.checkpoint import from_pretrained
 
-        from .evaluate import predict_run
+        from .predict import predict_run
 
         return predict_run(run, args, from_pretrained(run.path, domain=self.name).model)
 

@@ -18,19 +18,11 @@ and that carry a stress under the run's ``data.stress_key`` (or ``--stress-key``
 over the Voigt components in eV/Angstrom^3 (``stress_mae_eV_per_A3``, ``stress_rmse_eV_per_A3`` and
 ``stress_frames``). The evaluation goes to its own folder (:meth:`sciPT.run.RunDir.evaluation`):
 ``metrics.json`` (the names of :class:`.objectives.ErrorAccumulator`, plus ``frames`` and
-``atoms``), ``plots/parity_energy.png``, ``plots/parity_forces.png`` and ``report.md``.
+``atoms``), ``plots/parity_energy.png``, ``plots/parity_forces.png`` and ``report.md``, whose tables
+and plots are :mod:`.report`'s.
 
-:func:`predict_run` is ``scipt predict RUN --input FRAMES --output OUT.xyz`` for either kind of run.
-Each output frame is its input frame (positions and cell in Angstrom, in the run's periodicity) with
-the predictions as its ASE single-point results: ``energy`` and ``stress`` on the comment line,
-``energies`` and ``forces`` per atom, what ``atoms.get_potential_energy()`` and ``get_forces()``
-return on reading it, as with the ASE calculator. The input's own info keys and per-atom arrays
-(reference labels, ``config_type``, ``tags``, ...) are kept beside them, values verbatim (in the
-file's own units), under their own names, except ASE's property names (``energy``, ``forces``,
-``stress``, ``free_energy``, ``charges``, ...: the names ASE reads into a calculator, where they
-would be taken for predictions or mixed with them), which become ``input_<name>``; one line says
-which were renamed. ``input_energy`` is then the reference energy of an extended XYZ file that
-stores it as ``energy``.
+``scipt predict`` on the same runs, reading frames as :func:`evaluate_run` does (with
+:func:`add_reading_arguments`, :func:`run_data_config`): :mod:`.predict`.
 """
 
 from __future__ import annotations
@@ -44,30 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase import Atoms, units
-from ase.calculators.calculator import all_properties
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
-from ase.io.extxyz import per_atom_properties
 from tqdm.auto import tqdm
 
-from sciPT import io, plots
 from sciPT.config import from_dict
 from sciPT.errors import DataError
 
-from .data import MoleculeDataConfig, read_frames, read_structures
-from .dataset import batches, collate, to_graphs
+from .data import MoleculeDataConfig, read_frames
+from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
 from .references import check_elements
-
-plt = plots.plt
-
-HEADLINE = [
-    ("energy_mae_meV_per_atom", "E MAE (meV/atom)"),
-    ("energy_rmse_meV", "E RMSE (meV/frame)"),
-    ("forces_mae_meV_per_A", "F MAE (meV/Å)"),
-    ("forces_rmse_meV_per_A", "F RMSE (meV/Å)"),
-]
+from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
 
 
 @dataclass
@@ -302,207 +280,3 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
         print(warning, file=sys.stderr)
     print(json.dumps(metrics, indent=1))
     return metrics
-
-
-INPUT_PREFIX = "input_"
-
-
-def with_input(frame, source: Atoms | None, renamed: dict[tuple[str, str], None]) -> Atoms:
-    """``frame``'s structure (Angstrom) carrying the info keys, per-atom arrays, calculator results
-    and constraints of ``source``, the input structure it was read from (``None``: nothing to
-    keep). ASE's property names become ``input_<name>`` (module docstring); each ``(name, new
-    name)`` is recorded in ``renamed`` (an ordered set)."""
-    atoms = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
-    if source is None:
-        return atoms
-    results = source.calc.results if source.calc is not None else {}
-    arrays = {k: v for k, v in source.arrays.items() if k not in ("numbers", "positions")}
-    arrays.update({k: v for k, v in results.items() if k in per_atom_properties})
-    info = {**source.info, **{k: v for k, v in results.items() if k not in per_atom_properties}}
-    taken = set(info) | set(arrays)
-
-    def name(key: str) -> str:
-        if key not in all_properties:
-            return key
-        new = INPUT_PREFIX + key
-        while new in taken:  # the input already has input_energy: keep it, go one prefix further
-            new = INPUT_PREFIX + new
-        renamed[key, new] = None
-        return new
-
-    for key, value in arrays.items():
-        atoms.arrays[name(key)] = np.array(value, copy=True)
-    atoms.info.update({name(key): value for key, value in info.items()})
-    atoms.set_constraint([c.copy() for c in source.constraints])
-    return atoms
-
-
-def predict_run(run, args, model) -> int:
-    """``scipt predict RUN --input FRAMES --output PREDICTED.xyz`` for any run holding a molecules
-    model (``model``, its potential): energy, forces and, where the cell has a volume, stress of
-    every frame of ``args.input``, written as extended XYZ in eV and Angstrom beside the input's own
-    info and arrays (module docstring)."""
-    model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args)
-    frames, sources = read_structures(args.input, data, labelled=False)
-    check_elements(frames, model.elements)
-    graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
-    size = getattr(args, "frames_per_batch", None) or 32
-    renamed: dict[tuple[str, str], None] = {}
-    with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
-        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
-            chunk = graphs[start : start + size]
-            out = model(collate(chunk), forces=True, stress=True)
-            counts = np.cumsum([0] + [g.num_nodes for g in chunk])
-            for k, frame in enumerate(frames[start : start + size]):
-                atoms = with_input(frame, sources[start + k] if sources else None, renamed)
-                # as the ASE calculator: a stress only where there is a cell volume
-                stress = {"stress": out["stress"][k].double().numpy()} if chunk[k].periodic else {}
-                atoms.calc = SinglePointCalculator(
-                    atoms,
-                    energy=float(out["energy"][k]),
-                    energies=out["atomic_energies"][counts[k] : counts[k + 1]].double().numpy(),
-                    forces=out["forces"][counts[k] : counts[k + 1]].double().numpy(),
-                    **stress,
-                )
-                write(handle, atoms, format="extxyz")
-    if renamed:
-        pairs = ", ".join(f"{key} as {new}" for key, new in renamed)
-        print(
-            f"kept the input's {pairs} (energy, energies, forces and stress are the predictions)",
-            file=sys.stderr,
-        )
-    stress = " and, where the cell has a volume, stress" if any(g.periodic for g in graphs) else ""
-    print(
-        f"wrote {len(graphs)} frames with predicted energy, per-atom energies, forces{stress} to {args.output} (eV, Angstrom)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def metric_rows(sets: dict[str, dict[str, float]]) -> list[str]:
-    """A markdown table of the headline errors of several sets."""
-    out = ["| set | " + " | ".join(label for _, label in HEADLINE) + " |", "|---|" + "---|" * len(HEADLINE)]
-    for name, m in sets.items():
-        cells = [f"{m[k]:.1f}" if k in m else "–" for k, _ in HEADLINE]
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
-    return out
-
-
-def force_lines(metrics: dict[str, float]) -> list[str]:
-    """The line that says over which frames the forces were scored, when some frames have none."""
-    if "forces_frames" not in metrics:
-        return []
-    return [
-        f"Forces over the atoms of the {metrics['forces_frames']} of {metrics['frames']} frames that "
-        "have forces; the others have an energy alone."
-    ]
-
-
-def stress_lines(metrics: dict[str, float]) -> list[str]:
-    """The stress errors of a set that has them (a paragraph and a blank line), else nothing."""
-    if "stress_mae_eV_per_A3" not in metrics:
-        return []
-    return [
-        f"Stress, {metrics['stress_frames']} frames with a stress label, over the Voigt components "
-        "(xx, yy, zz, yz, xz, xy, ASE's sign convention): "
-        f"MAE {metrics['stress_mae_eV_per_A3']:.3g} eV/Å³, RMSE {metrics['stress_rmse_eV_per_A3']:.3g} eV/Å³ "
-        f"({metrics['stress_mae_eV_per_A3'] / units.GPa:.3g} and "
-        f"{metrics['stress_rmse_eV_per_A3'] / units.GPa:.3g} GPa).",
-        "",
-    ]
-
-
-def element_rows(sets: dict[str, dict[str, float]]) -> list[str]:
-    """Force RMSE per element (meV/Å) of several sets."""
-    elements = sorted(
-        {k.rsplit("_", 1)[1] for m in sets.values() for k in m if k.startswith("forces_rmse_meV_per_A_")}
-    )
-    if not elements:
-        return []
-    out = [
-        "| set | " + " | ".join(f"F RMSE {el}" for el in elements) + " |",
-        "|---|" + "---|" * len(elements),
-    ]
-    for name, m in sets.items():
-        cells = [
-            f"{m[f'forces_rmse_meV_per_A_{el}']:.1f}" if f"forces_rmse_meV_per_A_{el}" in m else "–"
-            for el in elements
-        ]
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
-    return out
-
-
-# --- figures --------------------------------------------------------------------------------
-def parity_plots(
-    sets: dict[str, Evaluation], energy_png: Path, forces_png: Path, title: str = ""
-) -> list[Path]:
-    """Predicted against reference: energy per atom (each set relative to the mean of its
-    reference values, so the scatter is visible) and force components; RMSE in the legend."""
-
-    def energy(ev):
-        true, pred = ev.energy
-        centre = true.mean() if len(true) else 0.0
-        return 1000 * (true - centre), 1000 * (pred - centre)
-
-    written = [
-        _parity(
-            sets,
-            energy,
-            "energy_rmse_meV_per_atom",
-            "meV/atom",
-            energy_png,
-            6,
-            "energy − set mean (meV/atom)",
-            f"energy {title}",
-        ),
-        _parity(
-            sets,
-            lambda ev: ev.forces,
-            "forces_rmse_meV_per_A",
-            "meV/Å",
-            forces_png,
-            3,
-            "force component (eV/Å)",
-            f"forces {title}",
-        ),
-    ]
-    return [p for p in written if p is not None]
-
-
-def _parity(
-    sets: dict[str, Evaluation],
-    values,
-    metric: str,
-    unit: str,
-    png: Path,
-    size: float,
-    quantity: str,
-    title: str,
-) -> Path | None:
-    fig, ax = plt.subplots(figsize=(4.8, 4.6))
-    drawn = False
-    for i, (name, ev) in enumerate(sets.items()):
-        true, pred = values(ev)
-        if not len(true):
-            continue
-        rmse = ev.metrics.get(metric, float("nan"))
-        ax.scatter(true, pred, s=size, alpha=0.5, color=f"C{i}", label=f"{name} (RMSE {rmse:.1f} {unit})")
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    _diagonal(ax)
-    ax.set(xlabel=f"reference {quantity}", ylabel=f"predicted {quantity}", title=title.strip())
-    return plots.save(fig, png)
-
-
-def _diagonal(ax) -> None:
-    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
-    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
-    ax.plot([lo, hi], [lo, hi], ls=":", color="grey", lw=1)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, markerscale=3)

@@ -9,8 +9,9 @@ A task builds the pieces in this order (every check runs before its run director
     trainer.fit(module, train_loader, val_loader)   # replay_loader(...) for strategy 'replay'
 
 Strategies: :mod:`.strategies` (their interface :mod:`.base`, the penalties of L2-SP and EWC
-:mod:`.anchors`); the Fisher diagonal for EWC (Gauss-Newton or empirical):
-:mod:`.fisher`, and a running estimate of it along the way: :mod:`.online`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
+:mod:`.anchors`, the freezing ones :mod:`.freezing`, the head warm-up :mod:`.warmup`); the Fisher
+diagonal for EWC (Gauss-Newton or empirical): :mod:`.fisher`, and a running estimate of it along
+the way: :mod:`.online`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
 from .anchors import EWC, L2SP, AnchorPenalty
@@ -24,19 +25,12 @@ from .fisher import (
     load_fisher_blocks,
     save_fisher,
 )
+from .freezing import Freeze, GradualUnfreezing, LinearProbe, layer_groups
 from .module import FinetuneModule
 from .online import OnlineFisher
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
-from .strategies import (
-    FinetuneConfig,
-    Freeze,
-    GradualUnfreezing,
-    HeadWarmup,
-    LinearProbe,
-    build_strategy,
-    layer_groups,
-    validate,
-)
+from .strategies import FinetuneConfig, build_strategy, validate
+from .warmup import HeadWarmup
 
 __all__ = [
     "EWC",

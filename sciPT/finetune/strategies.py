@@ -40,7 +40,8 @@ the pre-trained features, which then move further than the new task needs; a hea
 of them only what it cannot do alone.
 
 How ``l2sp`` and ``ewc`` apply their pull (``anchor``: ``loss`` or ``decoupled``), and their
-penalty: :mod:`.anchors`. The interface all strategies share: :mod:`.base`.
+penalty: :mod:`.anchors`. The interface all strategies share: :mod:`.base`. The strategies that
+freeze (``linear-probe``, ``freeze``, ``gradual``): :mod:`.freezing`; the head warm-up: :mod:`.warmup`.
 
 Freezing by layer groups uses ``backbone.layer_groups() -> list[nn.Module]``, input to output
 (embedding first). The groups must partition the backbone's parameters; a backbone without the
@@ -69,7 +70,6 @@ weights on both ranks); FSDP, which shards the parameters the penalties read, is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -78,7 +78,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from .anchors import EWC, L2SP, AnchorMode
-from .base import Strategy, Wrapper
+from .base import Strategy
+from .freezing import Freeze, GradualUnfreezing, LinearProbe, layer_groups
+from .warmup import HeadWarmup
 
 StrategyName = Literal["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"]
 
@@ -158,230 +160,6 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
             f"{where}.ewc_online_every: re-estimates the Fisher of strategy 'ewc', but the strategy is "
             f"'{cfg.strategy}'"
         )
-
-
-def layer_groups(backbone: nn.Module, strategy: str) -> list[nn.Module]:
-    """``backbone.layer_groups()``, checked to partition the backbone's parameters."""
-    if not callable(getattr(backbone, "layer_groups", None)):
-        raise ConfigError(
-            f"finetune.strategy: '{strategy}' freezes by layer groups, but "
-            f"{type(backbone).__name__} has no layer_groups() method "
-            "(use 'full', 'linear-probe', 'l2sp', 'ewc' or 'replay')"
-        )
-    groups = list(backbone.layer_groups())
-    if not groups:
-        raise ConfigError(f"finetune.strategy: {type(backbone).__name__}.layer_groups() is empty")
-    names = {id(p): n for n, p in backbone.named_parameters()}
-    seen: set[int] = set()
-    for group in groups:
-        ids = {id(p) for p in group.parameters()}
-        shared = ids & seen
-        if shared:
-            raise ConfigError(
-                f"finetune.strategy: {type(backbone).__name__}.layer_groups() puts parameter "
-                f"'{names.get(next(iter(shared)), '?')}' in two groups"
-            )
-        seen |= ids
-    left = [n for i, n in names.items() if i not in seen]
-    if left:
-        raise ConfigError(
-            f"finetune.strategy: {type(backbone).__name__}.layer_groups() leaves out parameter "
-            f"'{left[0]}' (every backbone parameter must belong to exactly one group)"
-        )
-    return groups
-
-
-def _set_modes(groups: list[nn.Module], frozen: int) -> None:
-    """Eval mode for the first ``frozen`` groups, train mode for the rest."""
-    for i, group in enumerate(groups):
-        group.train(i >= frozen)
-
-
-class LinearProbe(Strategy):
-    """The whole backbone frozen: only the head is trained."""
-
-    name = "linear-probe"
-
-    def setup(self, backbone: nn.Module) -> None:
-        backbone.requires_grad_(False)
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        backbone.eval()
-
-
-class HeadWarmup(Wrapper):
-    """``inner``, after ``steps`` optimizer steps in which the backbone is held and only the head
-    learns (LP-FT; the module docstring says why), the held parameters then joining with a
-    learning rate that rises linearly over ``ramp`` steps.
-
-    The held parameters are frozen by dropping their gradients, as :class:`GradualUnfreezing` does
-    (for the same reason: the set changes mid-run), so their Adam moments start at zero when they
-    join. Adam's first steps from zero moments are about the learning rate in every coordinate,
-    whatever the gradient's size, and the schedule is by then past its own warm-up: the ramp gives
-    the joining weights the gentle start the whole model had at step 0. Step ``k`` of the ramp
-    (``k = 0, 1, ...``) applies ``(k + 1) / (ramp + 1)`` of the optimizer's update to them, which
-    for Adam(W) is that fraction of the learning rate. When every backbone parameter is held, the
-    backbone also runs in eval mode until it joins (a fixed feature extractor, dropout off).
-
-    A fraction ``0 < steps < 1`` ends the warm-up at ``ceil(steps * T)`` for the run's total ``T``
-    (:meth:`on_total_steps`). A run of ``train.max_steps`` knows ``T`` from the start; one sized by
-    its time budget learns it after timing its first steps (the backbone is held until then) and
-    corrects it after each validation, which moves the end of a warm-up still under way but never
-    restarts one that is over. A resumed run ends a warm-up under way by its own total (restored
-    from the checkpoint, or the new ``--max-steps``); one that was over when the checkpoint was
-    written stays over, its end and ramp kept (:meth:`checkpoint_state`).
-
-    Args:
-        inner: the strategy that takes over after the warm-up (and is set up at the start).
-        steps: optimizer steps of head-only training, or a fraction of the run's (``0 < steps < 1``).
-        held: names of the backbone parameters held during the warm-up; ``None`` for all of them
-            (a task whose head lives outside the backbone). A potential with several heads holds
-            its shared blocks, the trained head's own parameters learn.
-        ramp: steps of the learning-rate ramp after the warm-up; ``None``: as many as the warm-up's.
-    """
-
-    def __init__(
-        self, inner: Strategy, steps: int | float, held: list[str] | None = None, ramp: int | None = None
-    ):
-        super().__init__(inner)
-        self.run_fraction = float(steps) if 0 < steps < 1 else None
-        self.steps = None if self.run_fraction is not None else int(steps)
-        self.ramp = ramp
-        self.held_names = None if held is None else list(held)
-        self._held: list[nn.Parameter] = []
-        self._total: int | None = None
-        self.warming = True
-        self.fraction = 0.0  # of the optimizer's update the held parameters get at this step
-        self._before: list[torch.Tensor] = []
-
-    def setup(self, backbone: nn.Module) -> None:
-        self.inner.setup(backbone)
-        params = dict(backbone.named_parameters())
-        missing = [n for n in self.held_names or () if n not in params]
-        if missing:
-            raise ConfigError(f"finetune.head_warmup: the backbone has no parameter '{missing[0]}' to hold")
-        names = params if self.held_names is None else self.held_names
-        self._held = [params[n] for n in names]
-
-    def on_total_steps(self, total: int | None) -> None:
-        self._total = total
-        self.inner.on_total_steps(total)
-
-    def warmup_steps(self) -> int | None:
-        """Steps of the warm-up; ``None`` while a fraction waits for the run's total."""
-        if self.steps is not None:
-            return self.steps
-        return None if self._total is None else math.ceil(self.run_fraction * self._total)
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        end = self.warmup_steps()
-        if self.warming and end is not None and step >= end:
-            backbone.train()  # back from the warm-up's eval mode; the inner strategy sets its own
-            self.steps = end  # settled: a later correction of the total does not move it
-        self.warming = end is None or step < end
-        if not self.warming:
-            ramp = self.steps if self.ramp is None else self.ramp
-            self.fraction = min(1.0, (step - self.steps + 1) / (ramp + 1))
-        self.inner.on_step(step, backbone)
-        if self.warming and self.held_names is None:
-            backbone.eval()
-
-    def checkpoint_state(self) -> dict[str, int | float]:
-        state = self.inner.checkpoint_state()
-        if not self.warming:
-            state["head_warmup_end"] = self.steps
-        return state
-
-    def restore_state(self, state: dict[str, int | float]) -> None:
-        self.inner.restore_state(state)
-        if "head_warmup_end" in state:
-            self.steps = int(state["head_warmup_end"])
-
-    def before_optimizer_step(self, backbone: nn.Module) -> None:
-        self.inner.before_optimizer_step(backbone)
-        if self.warming:
-            for p in self._held:
-                p.grad = None
-        elif self.fraction < 1.0:
-            self._before = [p.detach().clone() for p in self._held]
-
-    def after_optimizer_step(self, backbone: nn.Module, lr: float) -> None:
-        if self._before:
-            with torch.no_grad():
-                for p, before in zip(self._held, self._before):
-                    p.lerp_(before, 1.0 - self.fraction)
-            self._before = []
-        self.inner.after_optimizer_step(backbone, lr * self.fraction)
-
-    def metrics(self) -> dict[str, float]:
-        return {**self.inner.metrics(), "backbone_lr_fraction": self.fraction}
-
-
-class Freeze(Strategy):
-    """The embedding (group 0) and the next ``blocks`` layer groups frozen for the whole run.
-
-    Args:
-        blocks: number of groups after the embedding that stay frozen.
-    """
-
-    name = "freeze"
-
-    def __init__(self, blocks: int):
-        super().__init__()
-        self.blocks = blocks
-        self._groups: list[nn.Module] = []
-
-    @property
-    def frozen_groups(self) -> int:
-        return self.blocks + 1
-
-    def setup(self, backbone: nn.Module) -> None:
-        self._groups = layer_groups(backbone, self.name)
-        for group in self._groups[: self.frozen_groups]:
-            group.requires_grad_(False)
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        _set_modes(self._groups, self.frozen_groups)
-
-
-class GradualUnfreezing(Strategy):
-    """ULMFiT's gradual unfreezing: one more layer group from the top every ``every`` steps.
-
-    At optimizer step ``k`` the top ``min(G, k // every)`` of the ``G`` groups are trained, the
-    others are frozen by dropping their gradients (see the module docstring for why not
-    ``requires_grad``).
-
-    Args:
-        every: optimizer steps between unfreezing one more group.
-    """
-
-    name = "gradual"
-
-    def __init__(self, every: int):
-        super().__init__()
-        self.every = every
-        self._groups: list[nn.Module] = []
-        self.unfrozen = 0
-
-    def unfrozen_at(self, step: int) -> int:
-        """How many groups, counted from the top, are trained at optimizer step ``step``."""
-        return min(len(self._groups), step // self.every)
-
-    def setup(self, backbone: nn.Module) -> None:
-        self._groups = layer_groups(backbone, self.name)
-        self.unfrozen = 0
-
-    def on_step(self, step: int, backbone: nn.Module) -> None:
-        self.unfrozen = self.unfrozen_at(step)
-        _set_modes(self._groups, len(self._groups) - self.unfrozen)
-
-    def before_optimizer_step(self, backbone: nn.Module) -> None:
-        for group in self._groups[: len(self._groups) - self.unfrozen]:
-            for p in group.parameters():
-                p.grad = None
-
-    def metrics(self) -> dict[str, float]:
-        return {"unfrozen_groups": float(self.unfrozen)}
 
 
 def _check_tensors(what: str, tensors: dict[str, torch.Tensor], backbone: nn.Module) -> None:

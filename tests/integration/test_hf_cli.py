@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 pytest.importorskip("transformers")
 
 from sciPT.cli import main  # noqa: E402
-from sciPT.hf import load_hf, save_fisher  # noqa: E402
+from sciPT.hf_load import load_hf, save_fisher  # noqa: E402
 from sciPT.testing import tiny_esm_folder  # noqa: E402
 
 UCI = Path(__file__).resolve().parents[2] / "data_recipes/promoters/uci_ecoli_promoters.csv"

@@ -10,7 +10,7 @@ from sciPT.checkpoint import export_model
 from sciPT.cli import main
 from sciPT.diagnostics import transfer
 from sciPT.registry import domains
-from sciPT.tasks.promoter_report import SIMPLEST_FIRST
+from sciPT.tasks.promoter_verdicts import SIMPLEST_FIRST
 
 SMALL = [
     "--model.d-model",
@@ -521,7 +521,7 @@ def test_the_cnn_stack_is_reported_exported_and_switched_off(planted, tmp_path):
 
 
 def test_export_recommended_trains_the_final_model_from_the_recommended_start(planted, tmp_path, capsys):
-    from sciPT.tasks.promoter_report import recommended_start
+    from sciPT.tasks.promoter_verdicts import recommended_start
     from sciPT.testing import FAST_SEQUENCE_FLAGS
 
     pre = tmp_path / "pre"

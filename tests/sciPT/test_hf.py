@@ -1,4 +1,5 @@
-"""sciPT.hf: ESM folders in the Hugging Face format behind sciPT's backbone and tokenizer interfaces.
+"""sciPT.hf, hf_load and hf_tokenizer: ESM folders in the Hugging Face format behind sciPT's backbone
+and tokenizer interfaces.
 
 The reference is ``transformers`` itself: the same folder loaded with ``EsmForMaskedLM`` and
 tokenized with its ``EsmTokenizer`` must give the same ids, hidden states and embeddings.
@@ -15,7 +16,9 @@ pytest.importorskip("transformers")
 
 from sciPT.errors import UserError  # noqa: E402
 from sciPT.finetune import FinetuneConfig, build_strategy, layer_groups, load_fisher  # noqa: E402
-from sciPT.hf import HFEncoder, HFTokenizer, load_hf, max_tokens, save_fisher  # noqa: E402
+from sciPT.hf import HFEncoder, max_tokens  # noqa: E402
+from sciPT.hf_load import load_hf, save_fisher  # noqa: E402
+from sciPT.hf_tokenizer import HFTokenizer  # noqa: E402
 from sciPT.testing import tiny_esm_folder  # noqa: E402
 
 DNA = "ACGTN"

@@ -1,6 +1,8 @@
-"""The promoter report's verdict lines (:mod:`sciPT.tasks.promoter_report`)."""
+"""The promoter report's verdict lines (:mod:`sciPT.tasks.promoter_verdicts`) and its other flags
+(:mod:`sciPT.tasks.promoter_report`)."""
 
-from sciPT.tasks.promoter_report import contamination_flag, flag_lines, on_top_lines, recommended_start
+from sciPT.tasks.promoter_report import contamination_flag, on_top_lines
+from sciPT.tasks.promoter_verdicts import flag_lines, recommended_start
 
 
 def test_flag_lines_on_the_human_promoter_numbers():
@@ -29,7 +31,7 @@ def test_flag_lines_on_the_human_promoter_numbers():
 
 
 def test_few_label_lines_pair_the_seeds():
-    from sciPT.tasks.promoter_report import few_label_lines
+    from sciPT.tasks.promoter_verdicts import few_label_lines
 
     accuracy = {
         # differences 0.05, 0.04, 0.06: mean 0.05, SE 0.01 / sqrt(3) = 0.0058
@@ -54,7 +56,7 @@ def test_few_label_lines_pair_the_seeds():
 
 
 def test_few_label_lines_with_one_seed_say_there_is_no_spread():
-    from sciPT.tasks.promoter_report import few_label_lines
+    from sciPT.tasks.promoter_verdicts import few_label_lines
 
     metrics = {}
     lines = few_label_lines([0.01], [46], {"pre-trained": [[0.727]], "scratch": [[0.591]]}, metrics)
