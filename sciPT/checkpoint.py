@@ -96,6 +96,17 @@ class Pretrained:
         return self.config["domain"]
 
 
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; one line where it cannot be read (copied in part, a disk
+    fault), naming it, as for a damaged ``config.json``."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise UserError(f"{path}: not a readable safetensors file ({error})") from None
+
+
 def read_export_config(path: str | Path) -> dict[str, Any]:
     model_dir = _resolve_model_dir(path)
     return io.read_json(model_dir / CONFIG_NAME)
@@ -116,7 +127,7 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
         raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
     plugin = domains.get(config["domain"])
     model = plugin.load_backbone(config)
-    tensors = load_file(str(model_dir / WEIGHTS_NAME))
+    tensors = read_weights(model_dir / WEIGHTS_NAME)
     own = set(model.state_dict())
     weights = {k: v for k, v in tensors.items() if k in own}
     extras = {k: v for k, v in tensors.items() if k not in own}

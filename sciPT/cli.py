@@ -34,17 +34,32 @@ class Parser(argparse.ArgumentParser):
     whole usage before its error (70 lines for a task's options), which buries the line that says
     what is wrong; ``--help`` still prints it. An unknown option gets the closest known one."""
 
-    def error(self, message: str) -> NoReturn:
-        prog = self.prog
-        if message.startswith("unrecognized arguments:"):
-            # the top-level parser reports what no subcommand took: name the command the line built
-            # in full (the one with the most options) and its closest option
-            commands = _commands(self)
-            prog = max(commands, key=lambda name: len(commands[name]))
-            unknown = next((t.split("=")[0] for t in message.split()[2:] if t.startswith("--")), "")
-            close = difflib.get_close_matches(unknown, sorted(commands[prog]), n=1)
-            message += f" (did you mean {close[0]}?)" if close else ""
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # a subcommand's parser returns before its parent's: the first to set this is the deepest,
+        # the command the user typed, which the top-level parser needs to report what none took
+        vars(namespace).setdefault(_TYPED, self.prog)
+        return namespace, extras
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        typed = vars(namespace).pop(_TYPED, self.prog)
+        if extras:
+            self._unrecognized(typed, extras)
+        return namespace
+
+    def _unrecognized(self, prog: str, extras: list[str]) -> NoReturn:
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        unknown = next((t.split("=")[0] for t in extras if t.startswith("--")), "")
+        close = difflib.get_close_matches(unknown, sorted(_commands(self).get(prog, [])), n=1)
+        message += f" (did you mean {close[0]}?)" if close else ""
         self.exit(2, f"{prog}: error: {message}; '{prog} --help' lists the options\n")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; '{self.prog} --help' lists the options\n")
+
+
+_TYPED = "_scipt_typed_command"
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
@@ -161,7 +176,12 @@ def _dispatch(args: argparse.Namespace, verb: str) -> Any:
     from .run import open_run
 
     run, plugin = open_run(args.run)
-    return plugin.evaluate(run, args) if verb == "evaluate" else plugin.predict(run, args)
+    if verb == "evaluate":
+        return plugin.evaluate(run, args)
+    from .io import refuse_overwriting
+
+    refuse_overwriting(args.output, args.input, "input", "predictions")
+    return plugin.predict(run, args)
 
 
 def _add_export(sub, rest: list[str] | None) -> None:

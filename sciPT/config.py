@@ -9,6 +9,7 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -83,6 +84,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float and isinstance(value, str) and _NUMERAL.fullmatch(value.strip()):
         # YAML 1.1, which PyYAML reads, takes a float only with a dot: "lr: 1e-3" arrives as text
         return float(value)
+    if tp is float and isinstance(value, float) and math.isnan(value):
+        # no setting means anything by nan, which passes every check such as "> 0" and fails later
+        # (inf does mean something to a few: a sampling temperature; the others refuse it themselves)
+        raise ConfigError(f"{where}: expected a number, got nan")
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if isinstance(tp, type) and not isinstance(value, tp):

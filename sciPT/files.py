@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import zlib
 from pathlib import Path
+
+from .errors import DataError
 
 SHIPPED = "data_recipes"
 
@@ -17,6 +21,30 @@ def resolve_data_path(path: str | Path) -> Path:
         return path
     shipped = Path(__file__).resolve().parents[1] / path
     return shipped if shipped.exists() else path
+
+
+def refuse_directory(path: Path, expected: str) -> None:
+    """A one-line :class:`DataError` where ``path``, given for a file, is a directory: a bare
+    ``is_file()`` test would call it "file not found", which it is not. ``expected`` says what the
+    file should hold."""
+    if path.is_dir():
+        raise DataError(f"{path}: a directory, not a file (expected {expected})")
+
+
+def read_data_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, decompressed where it is gzip (told by its content, as
+    :func:`sciPT.sequences.open_text` tells it); a gzip file cut short or damaged is a
+    :class:`DataError` naming it, in that function's words."""
+    raw = path.read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DataError(
+            f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
+            "expected a whole .gz file (fetch or copy it again)"
+        ) from None
 
 
 def text_encoding(head: bytes) -> str:

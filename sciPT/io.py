@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import DataError, UserError
 
 
 def output_file(text: str) -> str:
@@ -34,13 +34,37 @@ def output_file(text: str) -> str:
     return text
 
 
+def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = None) -> None:
+    """Make ``folder`` and its parents; one line where one of them is a file, naming ``named``
+    (what was to be written there; the folder itself by default)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next(p for p in [folder, *folder.parents] if p.exists() and not p.is_dir())
+        raise UserError(f"{named or folder}: cannot be written: {blocking} is a file, not a folder") from None
+
+
+def make_parent(path: str | os.PathLike) -> None:
+    """Make the folder ``path`` goes in (:func:`make_folder`)."""
+    make_folder(Path(path).parent, named=path)
+
+
+def refuse_overwriting(output: str | os.PathLike, source: str | os.PathLike, role: str, result: str) -> None:
+    """Stop a command whose output file is one of its inputs (the same file by any path): the
+    rename at the end would replace the input with what was made from it."""
+    output, source = Path(output), Path(source)
+    if output.exists() and source.exists() and os.path.samefile(output, source):
+        raise DataError(f"{output}: is the {role} itself; write the {result} to another file")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -76,7 +100,7 @@ def replace_folder(staging: Path, path: Path) -> None:
 def new_staging(path: Path) -> Path:
     """An empty hidden folder beside ``path`` (its parent made if need be), with the permissions
     of a normally created folder, to be filled and renamed onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(staging, 0o777 & ~_umask())
     return staging

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import io
 from .errors import DataError, UserError
 from .files import file_sha256
+from .runconfig import seed
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "data_recipes"
 
@@ -145,7 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NEG.fa[.gz]",
         help="FASTA of negatives; gzip if the name ends with .gz (required)",
     )
-    n.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    n.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     n.add_argument(
         "--bins", type=int, default=10, help="GC-content bins of [0, 1] to match (gc-matched; default: 10)"
     )
@@ -174,6 +175,9 @@ def _negatives(args: argparse.Namespace) -> int:
         raise UserError(f"--genome is used only with --kind gc-matched, not {args.kind}")
     if args.bins < 1:
         raise UserError(f"--bins: expected a positive number of GC bins, got {args.bins}")
+    io.refuse_overwriting(args.output, args.positives, "positives file", "negatives")
+    if args.genome:
+        io.refuse_overwriting(args.output, args.genome, "genome", "negatives")
     spec = domains.get(args.domain).spec
     if spec is None or spec.complement is None:
         raise UserError(f"--domain: domain '{args.domain}' is not a nucleic-acid domain (no complement)")
@@ -253,9 +257,18 @@ def _decontaminate(args: argparse.Namespace) -> int:
     if args.k is None:
         args.k = contamination.default_k(spec.alphabet.n_core)
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
-    sequences = [s for path in args.against for s in read_sequences(path, spec).codes]
+    read = [read_sequences(path, spec) for path in args.against]
+    sequences = [s for data in read for s in data.codes]
+    names = [f"{data.source}: record '{name}'" for data in read for name in data.names]
     counts = contamination.decontaminate(
-        args.corpus, sequences, args.output, spec, k=args.k, threshold=args.threshold
+        args.corpus,
+        sequences,
+        args.output,
+        spec,
+        k=args.k,
+        threshold=args.threshold,
+        names=names,
+        k_option="--k",
     )
     n, total = counts["eval_sequences"], counts["corpus_bases"]
     strands = "either strand" if spec.complement else "as given"

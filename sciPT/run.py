@@ -275,7 +275,7 @@ class RunDir:
         # looked at before the lock is taken (a refused folder gets no lock file) and again after
         # (a job that took it first may have written there meanwhile)
         run.refuse_unless_startable(resumable)
-        run.path.mkdir(parents=True, exist_ok=True)
+        io.make_folder(run.path)
         run.lock()
         if run.unstarted():
             print(
@@ -294,6 +294,8 @@ class RunDir:
             self.refuse_if_used(resumable)
 
     def refuse_if_used(self, resumable: bool) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path}: --out names a file, not a directory")
         if self.path.exists() and any(e.name != self.LOCK for e in self.path.iterdir()):
             raise UserError(
                 f"{self.path}: run directory already exists and is not empty "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import math
 import re
 import sys
 import types
@@ -60,9 +61,10 @@ def parse_flag(text: str, tp: Any, key: str) -> Any:
             return int(text)
         if float in typing.get_args(tp):
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
                 raise ConfigError(f"{flag_name(key)}: expected a number, got {text!r}") from None
+            return not_nan(value, text, key)
         return text
     if tp is bool:
         if text.lower() in ("true", "yes", "1", "on"):
@@ -73,10 +75,20 @@ def parse_flag(text: str, tp: Any, key: str) -> Any:
     for kind in (int, float):
         if tp is kind:
             try:
-                return kind(text)
+                value = kind(text)
             except ValueError:
                 raise ConfigError(f"{flag_name(key)}: expected {kind.__name__}, got {text!r}") from None
+            return not_nan(value, text, key)
     return text
+
+
+def not_nan(value: float, text: str, key: str) -> float:
+    """``value``, unless it is nan: no setting means anything by it, and it passes every check such
+    as ``lr > 0`` only to fail once training has begun (inf means something to a few settings, a
+    sampling temperature; the others refuse it themselves)."""
+    if math.isnan(value):
+        raise ConfigError(f"{flag_name(key)}: expected a number, got {text!r}")
+    return value
 
 
 def field_docs(cfg: Any, prefix: str = "") -> dict[str, str]:
@@ -384,3 +396,13 @@ def positive_count(what: str):
 
 
 positive_int = positive_count("integer")  # --batch-size, --stride
+
+SEED_LIMIT = 2**32
+"""Seeds are 0 to 2**32 - 1: NumPy's and scikit-learn's generators take no other."""
+
+
+def seed(text: str) -> int:
+    """An argparse type for a random seed (:data:`SEED_LIMIT`)."""
+    if not text.strip().isdigit() or int(text) >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_LIMIT - 1}, got {text}")
+    return int(text)

@@ -25,6 +25,7 @@ from .checkpoint import from_pretrained
 from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
 from .errors import ConfigError, DataError
+from .files import refuse_directory, resolve_data_path
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
 from .registry import Domain, PretrainSetup
@@ -32,7 +33,7 @@ from .run import global_rank
 from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
-from .sequence_inputs import alias_note, read_sequences
+from .sequence_inputs import LabelledSequences, alias_note, read_sequences
 from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
@@ -146,6 +147,15 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def check_corpus(self, paths: list[str]) -> None:
         """Refuse a pre-training corpus before anything is read, cached or written (a domain's
         hook; the default accepts any file its reader accepts)."""
+
+    def evaluate(self, run, args: argparse.Namespace) -> dict:
+        # the corpus reader would call a directory "file not found"
+        refuse_directory(resolve_data_path(args.data), "a FASTA file")
+        return super().evaluate(run, args)
+
+    def check_inputs(self, data: LabelledSequences) -> None:
+        """Refuse sequences read to predict from, before the model is loaded (a domain's hook, as
+        :meth:`check_corpus`; the default accepts any file its reader accepts)."""
 
     def build_pretraining(self, cfg: SequencePretrainConfig) -> PretrainSetup:
         tokenizer = self.tokenizer(cfg.tokenizer)
@@ -324,6 +334,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
         if not args.embed:
             raise ConfigError(f"predict: a {self.name} model predicts embeddings; pass --embed")
         data = read_sequences(args.input, self.spec)  # FASTA or a CSV/TSV 'sequence' column
+        self.check_inputs(data)
         note = alias_note(data, self.spec)
         if note:
             print(note, file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .files import resolve_data_path
+from .files import refuse_directory, resolve_data_path
 from .sequences import SequenceSpec, check_file, fasta_records, open_text
 
 BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "false"), ("yes", "no"))
@@ -95,6 +95,19 @@ def _column(columns: list[str], name: str) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def _once(columns: list[str], i: int, path: Path) -> None:
+    """Refuse a second column of column ``i``'s name (in any case): the reader would take one copy
+    without a word, as the surrogate reader refuses it (:func:`sciPT.domains.surrogates.data.read_points`)."""
+    same = [j for j, c in enumerate(columns) if c.lower() == columns[i].lower()]
+    if len(same) > 1:
+        first, second = same[:2]
+        a, b = columns[first], columns[second]
+        where = f"{first + 1} and {second + 1}" if a == b else f"{first + 1} ('{a}') and {second + 1} ('{b}')"
+        raise DataError(
+            f"{path}: column '{a}' is named twice in the header (columns {where}); expected each column once"
+        )
+
+
 def alias_note(data: LabelledSequences, spec: SequenceSpec, what: str = "ambiguity codes") -> str | None:
     """One line saying how many of ``data``'s sequences held one of ``spec``'s aliases, and what they
     were read as (``None``: none did)."""
@@ -110,7 +123,9 @@ def carries_labels(path: str | Path, sequence_column: str = "sequence", label_co
     FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked
     when read)."""
     path = resolve_data_path(path)
-    check_file(path, f"FASTA or a CSV/TSV table with a '{sequence_column}' column")
+    expected = f"FASTA or a CSV/TSV table with a '{sequence_column}' column"
+    refuse_directory(path, expected)
+    check_file(path, expected)
     if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
             first = next(fasta_records(handle, path), None)
@@ -161,6 +176,7 @@ def read_sequences(
     path = resolve_data_path(path)  # a shipped data_recipes/ file from any directory
     labelled = labelled or fasta_label is not None
     expected = f"FASTA or a CSV/TSV table with a '{sequence_column}' column"
+    refuse_directory(path, expected)
     check_file(path, expected)
     words = {w.lower(): value for pair in labels for w, value in zip(pair, (1, 0))}
 
@@ -209,6 +225,8 @@ def read_sequences(
             name_col = next(
                 (i for i in (_column(columns, "name"), _column(columns, "id")) if i is not None), None
             )
+            for i in [*index, *([] if name_col is None else [name_col])]:
+                _once(columns, i, path)
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -188,10 +189,12 @@ def validate(cfg: TrainConfig) -> None:
             continue
         if getattr(cfg, key) < 1:
             raise ConfigError(f"train.{key}: expected a positive integer, got {getattr(cfg, key)}")
-    if cfg.lr <= 0:
+    if not 0 < cfg.lr < math.inf:
         raise ConfigError(f"train.lr: expected a positive learning rate, got {cfg.lr}")
+    if not 0 <= cfg.seed < 2**32:  # NumPy's and scikit-learn's generators take no other
+        raise ConfigError(f"train.seed: expected an integer from 0 to {2**32 - 1}, got {cfg.seed}")
     for key in ("weight_decay", "grad_clip", "num_workers"):
-        if getattr(cfg, key) < 0:
+        if not 0 <= getattr(cfg, key) < math.inf:
             raise ConfigError(f"train.{key}: expected 0 or more, got {getattr(cfg, key)}")
     if cfg.devices not in ("auto", -1, "-1") and not (str(cfg.devices).isdigit() and int(cfg.devices) >= 1):
         raise ConfigError(

@@ -21,6 +21,7 @@ from sciPT.diagnostics.contamination import check_parameters
 from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
+from sciPT.trainer import validate as validate_train
 
 from .promoter_classifier import COMPLEMENT, early_stopping_size
 
@@ -58,6 +59,13 @@ def validate(cfg: PromoterConfig) -> None:
             "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
             "pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead"
         )
+    # the training keys the fits read, as pre-training checks them (a batch size of 0 divided by
+    # zero, a negative learning rate failed in the first fit, after the run directory was made)
+    validate_train(cfg.train)
+    for key, least in (("max_epochs", 1), ("patience", 0)):
+        if getattr(cfg, key) < least:
+            what = "a positive integer" if least else "0 or more"
+            raise ConfigError(f"{key}: expected {what}, got {getattr(cfg, key)}")
     if cfg.folds == 1 or cfg.folds < 0:
         raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
     if cfg.folds and cfg.inputs.val:

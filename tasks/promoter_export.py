@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from sciPT.checkpoint import export_model, read_export_config
+from sciPT.checkpoint import export_model, read_export_config, read_weights
 from sciPT.config import from_dict, to_dict
 from sciPT.domains.dna.cnn import CNNConfig, CNNScore, PromoterCNN
 from sciPT.domains.dna.kmer import KmerScore
@@ -66,7 +65,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
 
     n = int(exported.get("ensemble", 1))  # exports that predate ensembles hold one model
     model = member() if n == 1 else ProbabilityEnsemble([member() for _ in range(n)])
-    tensors = load_file(str(model_dir / "model.safetensors"))
+    tensors = read_weights(model_dir / "model.safetensors")
     prefix = NATURALNESS_PREFIX
     model.load_state_dict(
         {k: v for k, v in tensors.items() if not k.startswith((prefix, KMER_PREFIX, CNN_PREFIX))}

@@ -57,6 +57,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    io.refuse_overwriting(args.output, args.genome, "genome", "scan")
     classifier, _ = load_classifier(args.run)
     window = args.window or classifier.length
     if window < 1 or args.stride < 1:

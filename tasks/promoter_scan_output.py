@@ -78,6 +78,7 @@ class ScanOutput:
                     f"{scan.partial}: a stopped scan of {output}: --resume continues it "
                     "(or remove the file to start again)"
                 )
+            io.make_parent(scan.output)
             scan._handle = scan._locked(open(scan.partial, "w", encoding="utf-8"))
             scan._save()
             return scan

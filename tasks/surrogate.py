@@ -258,10 +258,12 @@ def constant_groups(points: Points, groups: list[str]) -> dict[str, float]:
 def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     """Calibrate as ``cfg`` says and write the run directory ``out`` (module docstring)."""
     level = _check_level(cfg.interval_level)
-    if cfg.noise_sd <= 0 or cfg.noise_dof <= 0:
+    if not (0 < cfg.noise_sd < np.inf and 0 < cfg.noise_dof < np.inf):
         raise ConfigError("--noise-sd and --noise-dof: expected positive numbers")
-    if cfg.correction < 0:
+    if not 0 <= cfg.correction < np.inf:
         raise ConfigError(f"--correction: expected a width >= 0, got {cfg.correction}")
+    if not 0 <= cfg.margin < np.inf:
+        raise ConfigError(f"--margin: expected nats per point >= 0, got {cfg.margin}")
     if not cfg.data.train:
         raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
     noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
@@ -316,26 +318,6 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     if cal.prior_fit is not None:
         fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
         fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
-    export_surrogate(
-        run.model,
-        chosen,
-        groups,
-        {
-            "kind": "calibrated",
-            "validity": {"systems": prior_info["boxes"]},
-            "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
-            "calibration_range": ranges,
-            "constant_groups": fixed_groups,
-            "transfer": transfer,
-            "fits": fits,
-            "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
-            "interval_level": level,
-            "interval_level_map": None if chosen.level_map is None else [float(v) for v in chosen.level_map],
-            "interval_recalibration": recal_note,
-            "correction_tau": tau,
-        },
-        basis,
-    )
     law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
     io.write_json(
         run.path / "law.json",
@@ -376,6 +358,27 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             tau=tau,
             recal_note=recal_note,
         )
+    )
+    # the model last: a run stopped before its end (a figure that failed) leaves none to predict with
+    export_surrogate(
+        run.model,
+        chosen,
+        groups,
+        {
+            "kind": "calibrated",
+            "validity": {"systems": prior_info["boxes"]},
+            "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
+            "calibration_range": ranges,
+            "constant_groups": fixed_groups,
+            "transfer": transfer,
+            "fits": fits,
+            "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
+            "interval_level": level,
+            "interval_level_map": None if chosen.level_map is None else [float(v) for v in chosen.level_map],
+            "interval_recalibration": recal_note,
+            "correction_tau": tau,
+        },
+        basis,
     )
     print(f"{law['law']}   (kept: {kept_words(cal, cfg.correction)})", file=sys.stdout)
     for w in warnings:

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from sciPT.config import from_dict
 from sciPT.errors import DataError
+from sciPT.runconfig import positive_int
 
 from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
@@ -231,7 +232,7 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
             "data.stress_unit (default: the run's data.stress_key; none: no stress errors)",
         )
     parser.add_argument(
-        "--frames-per-batch", type=int, default=32, help="frames per evaluation batch (default: 32)"
+        "--frames-per-batch", type=positive_int, default=32, help="frames per evaluation batch (default: 32)"
     )
 
 

@@ -50,7 +50,8 @@ except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
 from sciPT.errors import ConfigError, UserError
-from sciPT.io import output_file
+from sciPT.io import output_file, refuse_overwriting
+from sciPT.runconfig import seed
 from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
 from .calculator import SciPTCalculator, torch_device
@@ -274,7 +275,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: ase)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the initial velocities and of the nvt noise (default: 0)"
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of the initial velocities and of the nvt noise (default: 0)",
     )
     parser.add_argument("--head", help="the model head (level of theory) to run with (default: the newest)")
 
@@ -293,6 +297,7 @@ def run_command(args: argparse.Namespace) -> int:
     torch_device(args.device)
     engine, resume = getattr(args, "engine", "ase"), getattr(args, "resume", False)
     # decided before the model loads: a refusal, or nothing to do, costs nothing
+    refuse_overwriting(args.output, args.structure, "starting structure", "trajectory")
     if not check_output(args.output, resume):
         print(
             f"scipt md: {args.output} is complete (there is no {partial_path(args.output)} to "

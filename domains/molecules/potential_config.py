@@ -11,6 +11,7 @@ Units: Angstrom and eV.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -99,7 +100,7 @@ def head_names(cfg: PotentialConfig) -> list[str]:
 def validate_architecture(cfg: PotentialConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad architecture key (checked before any data
     is read)."""
-    if cfg.cutoff <= 0:
+    if not 0 < cfg.cutoff < math.inf:
         raise ConfigError(f"model.cutoff: expected a positive radius in Angstrom, got {cfg.cutoff}")
     for key in ("num_basis", "channels", "layers", "radial_hidden", "readout_hidden"):
         if getattr(cfg, key) < 1:

@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.io import make_parent
 from sciPT.signals import hold_file
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ class Trajectory:
         frame.info.update({key: value for key, (_, value) in self.run_info.items()})
         data = frame_text(frame).encode()
         if self._handle is None:
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            make_parent(self.partial)
             self._handle = open(self.partial, "ab" if self.resumed else "wb")
             if self._lock is None:  # a new run: its writing handle holds the lock
                 _hold(self._handle, self.partial)

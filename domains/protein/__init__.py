@@ -5,11 +5,14 @@ Registered through the ``sciPT.domains`` entry point ``protein`` like any third-
 
 from __future__ import annotations
 
+from sciPT.files import resolve_data_path
 from sciPT.sequence_domain import SequenceDomain
 
-from .data import PROTEIN_SPEC, refuse_nucleotides
+from .data import PROTEIN_SPEC, refuse_nucleotide_sequences, refuse_nucleotides
 from .presets import PRESETS
 from .tokenizer import protein_tokenizer
+
+NOT_PROTEIN = "is this a DNA file? (a dna run reads it)"
 
 
 class ProteinDomain(SequenceDomain):
@@ -27,6 +30,14 @@ class ProteinDomain(SequenceDomain):
     def check_corpus(self, paths):
         # a DNA FASTA holds only letters that are amino acids too, so the reader would take it
         refuse_nucleotides(paths)
+
+    def check_inputs(self, data):
+        refuse_nucleotide_sequences(data.codes, data.source, NOT_PROTEIN)
+
+    def evaluate(self, run, args):
+        # the same refusal as pre-training's: a protein model would score DNA without a word
+        refuse_nucleotides([resolve_data_path(args.data)], NOT_PROTEIN)
+        return super().evaluate(run, args)
 
 
 domain = ProteinDomain()

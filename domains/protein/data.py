@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from sciPT.errors import DataError
 from sciPT.sequences import Corpus, SequenceSpec, open_text
 from sciPT.tokenizers import Alphabet
@@ -51,11 +53,15 @@ MIN_RESIDUES = 100
 SAMPLE_FILES = 4
 
 
-def refuse_nucleotides(paths: list[str] | list[Path]) -> None:
+PRETRAINING = "is this the DNA corpus? (pretrain dna reads it)"
+
+
+def refuse_nucleotides(paths: list[str] | list[Path], hint: str = PRETRAINING) -> None:
     """A one-line :class:`DataError` for the first of ``paths`` whose first ``SAMPLE_RESIDUES``
     residues are more than ``NUCLEOTIDE_LIMIT`` nucleotide letters: a DNA corpus passed as protein.
     A missing file is left to the reader, which says so. Only the first ``SAMPLE_FILES`` files are
-    looked at: a corpus of thousands of shards is one kind of data, and every rank would read them."""
+    looked at: a corpus of thousands of shards is one kind of data, and every rank would read them.
+    ``hint`` ends the message: what the file may be and what reads it."""
     for path in map(Path, list(paths)[:SAMPLE_FILES]):
         if not path.is_file():
             continue
@@ -70,8 +76,27 @@ def refuse_nucleotides(paths: list[str] | list[Path]) -> None:
                     text = piece.upper()
                     residues += sum(c.isalpha() for c in text)
                     nucleotides += sum(text.count(c) for c in NUCLEOTIDES)
-        if residues >= MIN_RESIDUES and nucleotides > NUCLEOTIDE_LIMIT * residues:
-            raise DataError(
-                f"{path}: reads as nucleotides ({100 * nucleotides / residues:.0f} % A/C/G/T/U/N), not "
-                "protein: is this the DNA corpus? (pretrain dna reads it)"
-            )
+        _judge(path, residues, nucleotides, hint)
+
+
+_NUCLEOTIDE_CODES = [PROTEIN_SPEC.alphabet.symbols.index(c) for c in NUCLEOTIDES]
+
+
+def refuse_nucleotide_sequences(codes: list[np.ndarray], source: str | Path, hint: str) -> None:
+    """:func:`refuse_nucleotides` for sequences already read (as :data:`PROTEIN_SPEC` codes), such
+    as a table's column, which a line-by-line look at the file would mix with its names."""
+    counts = np.zeros(len(PROTEIN_SPEC.alphabet.symbols), dtype=np.int64)
+    for record in codes:
+        part = np.asarray(record)[: SAMPLE_RESIDUES - int(counts.sum())]
+        counts += np.bincount(part, minlength=len(counts))
+        if counts.sum() >= SAMPLE_RESIDUES:
+            break
+    _judge(source, int(counts.sum()), int(counts[_NUCLEOTIDE_CODES].sum()), hint)
+
+
+def _judge(path, residues: int, nucleotides: int, hint: str) -> None:
+    if residues >= MIN_RESIDUES and nucleotides > NUCLEOTIDE_LIMIT * residues:
+        raise DataError(
+            f"{path}: reads as nucleotides ({100 * nucleotides / residues:.0f} % A/C/G/T/U/N), not "
+            f"protein: {hint}"
+        )

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sciPT.errors import DataError
-from sciPT.files import text_encoding
+from sciPT.files import read_data_bytes, refuse_directory, text_encoding
 from sciPT.recipes import RECIPES_DIR
 
 from .correlations import PR_SAMPLING_CAP
@@ -187,9 +187,10 @@ def read_points(
             (naming the line), or no rows.
     """
     path = Path(path)
+    refuse_directory(path, "a CSV file with Re, Pr, Nu columns")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
+    raw = read_data_bytes(path)  # a .csv.gz too, as the sequence readers take
     try:
         text = raw.decode(text_encoding(raw))
     except UnicodeDecodeError as error:

@@ -18,7 +18,8 @@ Definitions (for a sequence ``s`` of length ``L``, its ``n = L - k + 1`` overlap
   A sequence with no valid k-mer (shorter than ``k``, or all ``N``) has similarity 0 and cannot be
   checked: it counts as clean, and as ``unchecked``, which the summary reports apart. (A sequence
   much shorter than 16 bases occurs in a bacterial genome by chance, so finding it verbatim would say
-  nothing about contamination either.)
+  nothing about contamination either.) :func:`decontaminate` refuses such a sequence instead
+  (:func:`refuse_unseen`): it would leave every copy of it in a corpus it calls clean.
 
 Method. The k-mers of every evaluation sequence and of its reverse complement are packed and
 sorted once, and the corpus is streamed in chunks whose k-mers are looked up (:mod:`.kmers`); a
@@ -220,6 +221,31 @@ def check_contamination(
 
 
 # --- decontamination -------------------------------------------------------------------------
+def longest_known_run(codes: np.ndarray, n_core: int) -> int:
+    """The most consecutive core residues (no ``N``, ``X``) of ``codes``: the longest k it has a k-mer of."""
+    known = np.concatenate(([False], np.asarray(codes) < n_core, [False]))
+    edges = np.flatnonzero(known[1:] != known[:-1])
+    return int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+
+
+def refuse_unseen(
+    sequences: list[np.ndarray], k: int, n_core: int, names: list[str] | None = None, option: str = "k"
+) -> None:
+    """A :class:`DataError` for the first sequence with known residues but no ``k`` in a row: no
+    k-mer of it can be looked up, so its copies would stay in the corpus. ``names`` name the
+    sequences in the message (else their number); ``option`` is what sets ``k``. A sequence of
+    unknown residues only is passed over: it has nothing to find."""
+    for i, codes in enumerate(sequences):
+        run = longest_known_run(codes, n_core)
+        if 0 < run < k:
+            where = names[i] if names else f"evaluation sequence #{i + 1}"
+            raise DataError(
+                f"{where} has no {k} known residues in a row ({run} at most, of {len(codes)}): no "
+                f"{k}-mer of it can be looked up, so its copies would stay in the corpus; pass a "
+                f"smaller {option} (at most {run}) or leave it out"
+            )
+
+
 def mask_code(spec: SequenceSpec) -> int:
     """Code of the symbol written over masked regions: ``N`` (nucleic acids) or ``X`` (proteins)."""
     symbols, core = spec.alphabet.symbols, spec.alphabet.n_core
@@ -339,11 +365,15 @@ def decontaminate(
     k: int = DEFAULT_K,
     threshold: float = DEFAULT_THRESHOLD,
     progress: bool = True,
+    names: list[str] | None = None,
+    k_option: str = "k",
 ) -> dict:
     """Write a copy of a FASTA corpus with every copy of an evaluation sequence masked.
 
     Which regions are masked: see the module docstring (whole loci that are copies, either strand,
     of a sequence with similarity >= ``threshold``). The mask symbol is ``N`` (``X`` for proteins).
+    A sequence without ``k`` known residues in a row is refused (:func:`refuse_unseen`, which
+    ``names`` and ``k_option`` word), before anything is read or written.
 
     Returns:
         ``eval_sequences``, ``verbatim_before``, ``near_before`` (the check before masking),
@@ -351,6 +381,7 @@ def decontaminate(
         (disjoint masked intervals), ``masked_bases`` (their total length) and ``corpus_bases``.
     """
     check_parameters(k, threshold, spec.alphabet.n_core)
+    refuse_unseen(eval_sequences, k, spec.alphabet.n_core, names, k_option)
     code = mask_code(spec)
     corpus = Corpus([str(corpus_path)], spec)
     source, out_path = corpus.files[0], Path(out_path)

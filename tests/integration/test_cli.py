@@ -275,6 +275,26 @@ def test_a_misspelt_option_is_one_line_naming_the_closest(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "argv, command, hint",
+    [
+        (["data", "list", "--foo"], "scipt data list", ""),
+        (["data", "build", "uci-promoters", "--source", "{d}", "--foo"], "scipt data build", ""),
+        (["demo", "dna", "--foo"], "scipt demo", " (did you mean --out?)"),
+    ],
+    ids=["data list", "data build", "demo"],
+)
+def test_an_unknown_option_names_the_command_typed(tmp_path, capsys, argv, command, hint):
+    """Not the command with the most options: that one (data negatives, export) was not typed,
+    and its options are no hint for this one."""
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(d=tmp_path) for a in argv])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"{command}: error: unrecognized arguments: --foo{hint}; '{command} --help' lists the options\n"
+    )
+
+
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

@@ -138,6 +138,23 @@ def test_bad_input_one_line_exit_2_nothing_written(files, tmp_path, capsys):
     assert (d / "genome.fa").read_bytes() == before
 
 
+def test_a_sequence_shorter_than_k_is_refused_not_counted_clean(files, tmp_path, capsys):
+    """No k-mer of it can be looked up: counted clean, its copies would stay in a corpus called clean."""
+    d, genome = files
+    (d / "short.fa").write_text(f">p\n{genome[50:90]}\n>s\n{genome[:15]}\n>n\nNNNNNNNNNN\n")
+    out = tmp_path / "clean.fa"
+    argv = ["data", "decontaminate", "--corpus", str(d / "genome.fa"), "--against", str(d / "short.fa")]
+    assert main([*argv, "--output", str(out), "--k", "16"]) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {d / 'short.fa'}: record 's' has no 16 known residues in a row (15 at most, of 15): "
+        "no 16-mer of it can be looked up, so its copies would stay in the corpus; pass a smaller --k "
+        "(at most 15) or leave it out\n"
+    )
+    assert not out.exists()
+    assert main([*argv, "--output", str(out), "--k", "15"]) == 0  # the all-N record has nothing to find
+    assert out.read_text().splitlines()[1].startswith("N" * 15 + genome[15:50])
+
+
 def test_domain_without_sequences_is_refused(files, tmp_path, monkeypatch):
     d, _ = files
     monkeypatch.setitem(domains._loaded, "toy", Domain())  # the parser is built before: call the action

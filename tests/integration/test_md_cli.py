@@ -248,3 +248,32 @@ def test_an_output_naming_a_directory_is_refused_before_anything_is_written(tmp_
         in capsys.readouterr().err
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+
+def test_a_trajectory_written_over_its_starting_structure_is_refused(run, tmp_path, capsys):
+    start = tmp_path / "start.xyz"
+    start.write_text(ETHANOL.read_text())
+    kept = start.read_text()
+    argv = md(run, start, 2)
+    argv[argv.index("--structure") + 1] = str(start)
+    assert main(argv) == 2
+    assert last_line(capsys) == (
+        f"scipt: error: {start}: is the starting structure itself; write the trajectory to another file"
+    )
+    assert start.read_text() == kept
+
+
+def test_predicting_over_the_input_or_in_batches_of_no_frames_is_refused(run, tmp_path, capsys):
+    frames = tmp_path / "frames.xyz"
+    frames.write_text(ETHANOL.read_text())
+    assert main(["predict", str(run), "--input", str(frames), "--output", str(frames)]) == 2
+    assert last_line(capsys) == (
+        f"scipt: error: {frames}: is the input itself; write the predictions to another file"
+    )
+    assert frames.read_text() == ETHANOL.read_text()
+    out = tmp_path / "p.xyz"
+    argv = ["predict", str(run), "--input", str(frames), "--output", str(out), "--frames-per-batch", "-1"]
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and not out.exists()
+    assert "argument --frames-per-batch: expected a positive integer, got -1" in capsys.readouterr().err

@@ -187,3 +187,22 @@ def test_an_unlabelled_table_is_read_whole(files, capsys):
     )
     assert code == 0 and err == ""
     assert "wrote 2 dinucleotide-shuffle negatives of 2 positives" in stdout
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    kept = (files / "pos.fa").read_text()
+    code, _, err = run(
+        capsys, "--positives", "pos.fa", "--kind", "dinucleotide-shuffle", "--output", "pos.fa"
+    )
+    assert (code, err.splitlines()) == (
+        2,
+        ["scipt: error: pos.fa: is the positives file itself; write the negatives to another file"],
+    )
+    args = ["--positives", "pos.fa", "--kind", "gc-matched", "--genome", "genome.fa", "--output", "genome.fa"]
+    code, _, err = run(capsys, *args)
+    assert (code, err.splitlines()) == (
+        2,
+        ["scipt: error: genome.fa: is the genome itself; write the negatives to another file"],
+    )
+    assert (files / "pos.fa").read_text() == kept and (files / "genome.fa").read_text().startswith(">g\n")

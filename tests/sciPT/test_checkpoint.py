@@ -36,6 +36,16 @@ def test_wrong_domain_and_missing_export(tmp_path):
         from_pretrained(tmp_path / "nothing")
 
 
+def test_weights_cut_short_are_named_in_one_line(tmp_path):
+    model, export = _tiny_backbone()
+    export_model(tmp_path / "model", model, export)
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a copy that stopped part-way
+    with pytest.raises(UserError) as err:
+        from_pretrained(tmp_path)
+    assert str(err.value).startswith(f"{weights}: not a readable safetensors file (")
+
+
 def test_no_pickle_in_export(tmp_path):
     """The export is plain data: JSON and safetensors, read back without torch's unpickler."""
     import json

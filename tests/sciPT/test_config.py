@@ -59,6 +59,8 @@ def test_train_validation_messages():
         (TrainConfig(weight_decay=-1.0), "train.weight_decay: expected 0 or more, got -1.0"),
         (TrainConfig(grad_clip=-1.0), "train.grad_clip: expected 0 or more, got -1.0"),
         (TrainConfig(num_workers=-1), "train.num_workers: expected 0 or more, got -1"),
+        (TrainConfig(seed=-1), "train.seed: expected an integer from 0 to 4294967295, got -1"),
+        (TrainConfig(seed=2**32), "train.seed: expected an integer from 0 to 4294967295, got 4294967296"),
         (TrainConfig(devices=0), "train.devices: expected a positive count, -1 (all) or 'auto', got 0"),
         (TrainConfig(devices="-2"), "train.devices: expected a positive count, -1 (all) or 'auto', got '-2'"),
         (
@@ -110,3 +112,28 @@ class Holder:
 def test_flatten_leaves_out_derived_fields_only_when_asked():
     assert list(flatten(Holder())) == ["filled.width", "filled.size", "name"]
     assert list(flatten(Holder(), settable=True)) == ["filled.width", "name"]
+
+
+def test_nan_is_refused_from_a_flag_or_a_file_and_inf_where_it_means_nothing():
+    """nan passes a check such as lr > 0 (every comparison is false) and failed once training had
+    begun; inf means something to a sampling temperature, and nothing to a learning rate."""
+    from sciPT.runconfig import parse_flag
+
+    with pytest.raises(ConfigError) as err:
+        parse_flag("nan", float, "train.lr")
+    assert str(err.value) == "--lr: expected a number, got 'nan'"
+    with pytest.raises(ConfigError) as err:
+        parse_flag("NaN", int | float, "finetune.head_warmup")
+    assert str(err.value) == "--finetune.head-warmup: expected a number, got 'NaN'"
+    with pytest.raises(ConfigError) as err:
+        from_dict(TrainConfig, {"lr": float("nan")}, "c.yaml: train")
+    assert str(err.value) == "c.yaml: train.lr: expected a number, got nan"
+    assert parse_flag("inf", float, "data.temperature") == float("inf")
+    for key, message in (
+        ("lr", "train.lr: expected a positive learning rate, got inf"),
+        ("weight_decay", "train.weight_decay: expected 0 or more, got inf"),
+        ("grad_clip", "train.grad_clip: expected 0 or more, got inf"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            validate(TrainConfig(**{key: float("inf")}))
+        assert str(err.value) == message

@@ -6,7 +6,7 @@ import argparse
 import pytest
 
 from sciPT import io
-from sciPT.errors import UserError
+from sciPT.errors import DataError, UserError
 
 
 def test_an_output_naming_a_directory_is_refused_and_nothing_is_left(tmp_path):
@@ -65,3 +65,33 @@ def test_a_staged_folder_follows_a_link_and_refuses_what_it_cannot_replace(tmp_p
     with pytest.raises(UserError, match="the current directory or one holding it"), sio.staged_folder("."):
         pass
     assert sorted(p.name for p in real.parent.iterdir()) == ["model"]
+
+
+def test_an_output_that_is_its_own_input_is_refused(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("x\n")
+    (tmp_path / "link.csv").symlink_to(source)
+    for output in (source, tmp_path / "link.csv", tmp_path / "sub" / ".." / "in.csv"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(DataError) as err:
+            io.refuse_overwriting(output, source, "input", "predictions")
+        assert str(err.value) == f"{output}: is the input itself; write the predictions to another file"
+    io.refuse_overwriting(tmp_path / "out.csv", source, "input", "predictions")  # another file
+    assert source.read_text() == "x\n"
+
+
+def test_an_output_under_a_file_is_refused_naming_the_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep")
+    with pytest.raises(UserError) as err:
+        with io.atomic_path(tmp_path / "notes.txt" / "deeper" / "p.csv"):
+            pass
+    assert str(err.value) == (
+        f"{tmp_path / 'notes.txt' / 'deeper' / 'p.csv'}: cannot be written: {tmp_path / 'notes.txt'} is a file, not a folder"
+    )
+    with pytest.raises(UserError) as err:
+        io.make_folder(tmp_path / "notes.txt" / "run")
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'notes.txt' / 'run'}: cannot be written: {tmp_path / 'notes.txt'} is a file, not a folder"
+    )
+    assert (tmp_path / "notes.txt").read_text() == "keep"

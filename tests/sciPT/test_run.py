@@ -264,3 +264,16 @@ def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts
         with pytest.raises(UserError, match="already exists and is not empty"):
             RunDir.create(used, resumable=False)
         assert sorted(p.name for p in used.iterdir()) == sorted(["config.yaml", extra])
+
+
+def test_an_out_naming_a_file_is_refused_in_one_line_and_kept(tmp_path):
+    """A demo looks at its folder without RunDir.create's check: iterating a file raised there."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep")
+    with pytest.raises(UserError) as err:
+        RunDir(notes).refuse_if_used(resumable=False)
+    assert str(err.value) == f"{notes}: --out names a file, not a directory"
+    with pytest.raises(UserError) as err:
+        RunDir.create(notes / "run")
+    assert str(err.value) == f"{notes / 'run'}: cannot be written: {notes} is a file, not a folder"
+    assert notes.read_text() == "keep"

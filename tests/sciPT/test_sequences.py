@@ -191,6 +191,46 @@ def test_read_sequences_errors(tmp_path, name, content, message):
     with pytest.raises(DataError) as err:
         read_sequences(tmp_path / "nope.fa", DNA_SPEC)
     assert str(err.value) == f"{tmp_path / 'nope.fa'}: file not found"
+    with pytest.raises(DataError) as err:
+        read_sequences(tmp_path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{tmp_path}: a directory, not a file (expected FASTA or a CSV/TSV table with a 'sequence' column)"
+    )
+
+
+@pytest.mark.parametrize(
+    "content, labelled, message",
+    [
+        (
+            "label,sequence,sequence\n1,ACGT,ACGT\n0,AAAA,CCCC\n",
+            False,
+            "column 'sequence' is named twice in the header (columns 2 and 3); expected each column once",
+        ),
+        (
+            "label,sequence,Label\n1,ACGT,0\n",
+            True,
+            "column 'label' is named twice in the header "
+            "(columns 1 ('label') and 3 ('Label')); expected each column once",
+        ),
+        (
+            "name,sequence,name\na,ACGT,b\n",
+            False,
+            "column 'name' is named twice in the header (columns 1 and 3); expected each column once",
+        ),
+    ],
+    ids=["sequence", "label", "name"],
+)
+def test_a_column_read_that_is_named_twice_is_refused(tmp_path, content, labelled, message):
+    """The reader would take the first copy without a word."""
+    path = write(tmp_path / "dup.csv", content)
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC, labelled=labelled)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_a_column_not_read_may_be_named_twice(tmp_path):
+    path = write(tmp_path / "notes.csv", "sequence,note,note\nACGT,a,b\n")
+    assert read_sequences(path, DNA_SPEC).names == ["line2"]
 
 
 def test_labelled_rules_now_shared(tmp_path):

@@ -12,7 +12,9 @@ from sciPT.tasks.promoter_checks import (
     distinct_needed,
     length_flag,
     overlap_flags,
+    validate,
 )
+from sciPT.tasks.promoter_config import PromoterConfig
 
 
 def sequences(texts: list[str], labels: list[int], source: str) -> LabelledSequences:
@@ -100,3 +102,25 @@ def test_the_epoch_check_measures_the_fit_the_grouped_split_leaves():
         check_epoch_fits(cfg, data, None)
     cfg.train.max_steps += 1
     check_epoch_fits(cfg, data, None)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"train.batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
+        ({"train.accumulate": 0}, "train.accumulate: expected a positive integer, got 0"),
+        ({"train.lr": -1.0}, "train.lr: expected a positive learning rate, got -1.0"),
+        ({"train.seed": -1}, "train.seed: expected an integer from 0 to 4294967295, got -1"),
+        ({"max_epochs": 0}, "max_epochs: expected a positive integer, got 0"),
+        ({"patience": -1}, "patience: expected 0 or more, got -1"),
+    ],
+)
+def test_the_training_keys_the_fits_read_are_checked_as_pre_training_checks_them(changes, message):
+    """A batch size of 0 divided by zero, a negative learning rate failed in the first fit, after
+    the run directory was made; an epoch count of 0 exported an untrained model."""
+    from sciPT.config import merge, nest
+
+    cfg = merge(PromoterConfig(), nest(changes), "test")
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value) == message

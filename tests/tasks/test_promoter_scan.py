@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.dna.data import DNA_SPEC
-from sciPT.errors import UserError
+from sciPT.errors import DataError, UserError
 from sciPT.sequences import Corpus
 from sciPT.tasks import promoter_scan, promoter_scan_output
 from sciPT.tasks.promoter_scan import scan_intervals
@@ -214,3 +214,14 @@ def test_a_stopped_scan_is_neither_overwritten_nor_continued_with_other_settings
     with pytest.raises(UserError) as err:
         scan(GCContent(), out, resume=True)
     assert "was scanned with another model;" in str(err.value)
+
+
+def test_a_scan_writes_into_a_new_folder_but_not_over_its_genome(scan, tmp_path):
+    assert scan(GCContent(), tmp_path / "new" / "deeper" / "out.bedgraph") == 0
+    assert (tmp_path / "new" / "deeper" / "out.bedgraph").read_text().startswith("track type=bedGraph")
+    genome = tmp_path / "g.fa"
+    kept = genome.read_text()
+    with pytest.raises(DataError) as err:
+        scan(GCContent(), genome)
+    assert str(err.value) == f"{genome}: is the genome itself; write the scan to another file"
+    assert genome.read_text() == kept

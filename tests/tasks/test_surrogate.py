@@ -425,6 +425,23 @@ def test_missing_training_points_and_resume_are_refused(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--noise-sd", "nan"], "--noise-sd: expected a number, got 'nan'"),
+        (["--noise-dof", "inf"], "--noise-sd and --noise-dof: expected positive numbers"),
+        (["--margin", "-5"], "--margin: expected nats per point >= 0, got -5.0"),
+        (["--correction", "-1"], "--correction: expected a width >= 0, got -1"),
+    ],
+)
+def test_settings_that_are_no_numbers_are_refused_before_anything_is_written(tmp_path, flags, message):
+    """A noise width of nan passed the "> 0" check and wrote a run whose law was nan, then failed."""
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", "x.csv", *flags, "--out", str(tmp_path / "r")))
+    assert str(err.value) == message
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_calibrated_run_as_prior_is_named_as_such_not_as_zero_systems(tmp_path, csv):
     first, second = tmp_path / "first", tmp_path / "second"
     train = csv("t.csv", RIBBED[:3])

@@ -111,3 +111,42 @@ def test_records_with_no_sequence_are_read_around_and_said(tmp_path, capsys):
         f"warning: {fasta}: 2 of 4 records have no sequence; nothing is read from them"
         in capsys.readouterr().err
     )
+
+
+def test_a_protein_run_refuses_a_dna_file_to_evaluate_or_embed(tmp_path, capsys, repo):
+    """As pre-training does: a protein model would score or embed DNA without a word."""
+    import gzip
+
+    from sciPT.cli import main
+    from sciPT.testing import FAST_SEQUENCE_FLAGS
+
+    proteins = tmp_path / "proteins.faa"
+    with gzip.open(repo / ECOLI_PROTEOME, "rt") as f:
+        proteins.write_text("".join(next(f) for _ in range(200)))
+    run = tmp_path / "run"
+    args = ["--data", str(proteins), "--window", "32", "--out", str(run)]
+    assert main(["pretrain", "protein", *args, *FAST_SEQUENCE_FLAGS]) == 0
+    capsys.readouterr()
+    (tmp_path / "genome.fa").write_text(DNA)
+    (tmp_path / "genome.csv").write_text(
+        "name,sequence\n" + "".join(f"r{i},{'ACGTN' * 20}\n" for i in range(3))
+    )
+    out = tmp_path / "embeddings.csv"
+    for name, command in (
+        ("genome.fa", ["evaluate", str(run), "--data", str(tmp_path / "genome.fa")]),
+        ("genome.fa", ["predict", str(run), "--input", str(tmp_path / "genome.fa"), "--output", str(out)]),
+        ("genome.csv", ["predict", str(run), "--input", str(tmp_path / "genome.csv"), "--output", str(out)]),
+    ):
+        share = "98" if name == "genome.fa" else "100"
+        assert main([*command, *(["--embed"] if command[0] == "predict" else [])]) == 2
+        assert capsys.readouterr().err == (
+            f"scipt: error: {tmp_path / name}: reads as nucleotides ({share} % A/C/G/T/U/N), not protein: "
+            "is this a DNA file? (a dna run reads it)\n"
+        )
+    assert main(["evaluate", str(run), "--data", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"scipt: error: {tmp_path}: a directory, not a file (expected a FASTA file)\n"
+    )
+    assert not out.exists() and not (run / "evaluations").exists()
+    assert main(["predict", str(run), "--input", str(proteins), "--output", str(out), "--embed"]) == 0

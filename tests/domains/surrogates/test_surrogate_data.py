@@ -192,3 +192,31 @@ def test_a_european_or_unicode_spreadsheet_reads_as_the_plain_file_and_other_enc
         str(refused.value)
         == f"{tmp_path / 'cp1252.csv'}: not UTF-8 text (byte 0xb0 at offset 12); save it as CSV UTF-8"
     )
+
+
+def test_a_gzip_csv_reads_as_the_plain_file_and_a_directory_is_named_as_such(tmp_path):
+    """As the sequence readers take ``.gz``; a folder is no "file not found"."""
+    import gzip
+
+    plain = "Re,Pr,Nu\n36460,0.7,232.4\n51858,0.7,276.7\n"
+    (tmp_path / "plain.csv").write_text(plain)
+    (tmp_path / "points.csv.gz").write_bytes(gzip.compress(plain.encode()))
+    ref, read = read_points(tmp_path / "plain.csv"), read_points(tmp_path / "points.csv.gz")
+    assert (read.re.tolist(), read.pr.tolist(), read.nu.tolist()) == (
+        ref.re.tolist(),
+        ref.pr.tolist(),
+        ref.nu.tolist(),
+    )
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(plain.encode() * 50)[:40])
+    with pytest.raises(DataError) as refused:
+        read_points(tmp_path / "cut.csv.gz")
+    assert str(refused.value) == (
+        f"{tmp_path / 'cut.csv.gz'}: gzip file cut short or damaged (Compressed file ended before the "
+        "end-of-stream marker was reached); expected a whole .gz file (fetch or copy it again)"
+    )
+    with pytest.raises(DataError) as refused:
+        read_points(tmp_path)
+    assert (
+        str(refused.value)
+        == f"{tmp_path}: a directory, not a file (expected a CSV file with Re, Pr, Nu columns)"
+    )
