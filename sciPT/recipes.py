@@ -198,7 +198,20 @@ def _negatives(args: argparse.Namespace) -> int:
         positives = read_sequences(args.positives, spec)
     if args.kind == "dinucleotide-shuffle":
         shuffled = negatives.dinucleotide_shuffles(positives.codes, args.seed)
-        records = [(f"{name}_dishuffle", codes) for name, codes in zip(positives.names, shuffled)]
+        records = [
+            (f"{name}_dishuffle", codes)
+            for name, codes, positive in zip(positives.names, shuffled, positives.codes)
+            # a sequence whose only shuffle is itself (short, or a repeat) has no negative: a copy
+            # labelled 0 would teach the model that this very promoter is none
+            if not np.array_equal(codes, positive)
+        ]
+        if len(records) < len(positives):
+            print(
+                f"{args.positives}: {len(positives) - len(records):,} of {len(positives):,} positives have "
+                "no dinucleotide shuffle but themselves (too short or too repetitive): no negative "
+                "is written for them",
+                file=sys.stderr,
+            )
     else:
         corpus = Corpus([args.genome], spec)
         windows = negatives.gc_matched_windows(

@@ -131,7 +131,7 @@ def test_a_bad_positive_names_file_record_and_position(files, capsys, monkeypatc
 def test_names_outside_ascii_are_kept(files, capsys, suffix):
     # RegulonDB names in iPromoter-2L carry ideographic spaces (U+3000)
     (files / "named.fa").write_text(
-        ">ECK1_[TIM|S|Transcription\u3000initiation]\nACGTTGCA\n", encoding="utf-8"
+        ">ECK1_[TIM|S|Transcription\u3000initiation]\nACGTTGCAAGCTTACGGATC\n", encoding="utf-8"
     )
     out = files / f"neg{suffix}"
     code, _, _ = run(
@@ -145,7 +145,7 @@ def test_names_outside_ascii_are_kept(files, capsys, suffix):
 @pytest.mark.parametrize("form", ["csv", "fasta"])
 def test_a_labelled_file_gives_only_its_positives(files, capsys, form):
     # the fine-tuning input passed as --positives: its label-0 records must not become positives
-    pos = ["ACGTTGCAAC", "TTGACAGGTA", "GGGCCCAATT"]
+    pos = ["ACGTTGCAACGATCGGATAC", "TTGACAGGTAGCATCGATCC", "GGGCCCAATTCGATGCATGC"]
     neg = ["AAAAACCCCC", "CCCCCGGGGG"]
     rows = [(s, 1) for s in pos[:2]] + [(neg[0], 0), (pos[2], 1), (neg[1], 0)]
     path = files / f"labelled.{'csv' if form == 'csv' else 'fa'}"
@@ -175,7 +175,7 @@ def test_a_labelled_file_without_positives_is_refused(files, capsys, monkeypatch
 
 
 def test_an_unlabelled_table_is_read_whole(files, capsys):
-    (files / "plain.csv").write_text("name,sequence\na,ACGTTGCA\nb,TTGACAGG\n")
+    (files / "plain.csv").write_text("name,sequence\na,ACGTTGCAAGCTTACGGATC\nb,TTGACAGGTAGCATCGATCC\n")
     code, stdout, err = run(
         capsys,
         "--positives",
@@ -206,3 +206,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(files, capsys,
         ["scipt: error: genome.fa: is the genome itself; write the negatives to another file"],
     )
     assert (files / "pos.fa").read_text() == kept and (files / "genome.fa").read_text().startswith(">g\n")
+
+
+def test_a_positive_whose_only_shuffle_is_itself_gets_no_negative(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "few.fa").write_text(">short\nACGT\n>repeat\nATATATATAT\n>p0\nACGTTGCAAGCTTACG\n")
+    code, stdout, err = run(
+        capsys, "--positives", "few.fa", "--kind", "dinucleotide-shuffle", "--output", "n.fa"
+    )
+    assert code == 0 and "wrote 1 dinucleotide-shuffle negatives of 3 positives" in stdout
+    assert err.splitlines() == [
+        "few.fa: 2 of 3 positives have no dinucleotide shuffle but themselves (too short or too "
+        "repetitive): no negative is written for them"
+    ]
+    assert (files / "n.fa").read_text().startswith(">p0_dishuffle\n")
