@@ -123,6 +123,8 @@ def _deep_update(base: dict, overrides: Mapping[str, Any]) -> None:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: a directory, not a file (expected a YAML config file)")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:

@@ -72,6 +72,8 @@ class EvaluationDir:
 
         self.run = run
         self.data = resolve_data_path(data).absolute()  # as the plugin found it: shipped files too
+        if self.data.is_dir():
+            raise DataError(f"{data}: a directory, not a file (expected the data to evaluate on)")
         if not self.data.is_file():
             raise DataError(f"{data}: file not found")
         self.sha256 = file_sha256(self.data)

@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from . import io
 from .errors import DataError
-from .files import file_sha256, resolve_data_path, text_encoding
+from .files import file_sha256, refuse_directory, resolve_data_path, text_encoding
 from .tokenizers import Alphabet, SequenceTokenizer
 
 INVALID = 255
@@ -168,6 +168,7 @@ class SequenceSpec:
 
 def check_file(path: Path, expected: str) -> None:
     """A one-line :class:`DataError` for a missing or empty file; ``expected`` says what it should hold."""
+    refuse_directory(path, expected)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:

@@ -137,3 +137,9 @@ def test_nan_is_refused_from_a_flag_or_a_file_and_inf_where_it_means_nothing():
         with pytest.raises(ConfigError) as err:
             validate(TrainConfig(**{key: float("inf")}))
         assert str(err.value) == message
+
+
+def test_a_config_that_is_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_yaml(tmp_path)
+    assert str(err.value) == f"{tmp_path}: a directory, not a file (expected a YAML config file)"

@@ -335,3 +335,11 @@ def test_records_holding_an_alias_are_marked(tmp_path):
     assert read_sequences(table, DNA_SPEC).aliased.tolist() == [False, True]
     # an alphabet without aliases has nothing to mark
     assert read_sequences(write(tmp_path / "s.fa", ">a\nACGN\n"), LABELLED_DNA_SPEC).aliased is None
+
+
+def test_check_file_names_a_directory_as_one(tmp_path):
+    from sciPT.sequences import check_file
+
+    with pytest.raises(DataError) as err:
+        check_file(tmp_path, "FASTA")
+    assert str(err.value) == f"{tmp_path}: a directory, not a file (expected FASTA)"
