@@ -46,6 +46,8 @@ def run_demo(
     max_draws: int | None = None,
 ) -> RunDir:
     """Run the demo into ``out``; ``ns`` and ``max_draws`` shrink it (tests)."""
+    # refused before a minute of calibrations, not after (RunDir.create looks again, with its lock)
+    RunDir(out).refuse_unless_startable(resumable=False)
     series = taslim_series(TASLIM_DIR)
     cfg = presets.small()
     # the prior form `scipt finetune surrogate` uses by default (chosen on the library validation)

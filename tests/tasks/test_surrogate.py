@@ -348,7 +348,7 @@ def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
     assert law["exponents"]["Re"] == pytest.approx(0.6, abs=0.05)
 
 
-def test_demo_writes_tables_plots_and_an_example(tmp_path):
+def test_demo_writes_tables_plots_and_an_example(tmp_path, monkeypatch):
     from sciPT.domains.surrogates.demo import run_demo
 
     out = tmp_path / "demo"
@@ -369,6 +369,13 @@ def test_demo_writes_tables_plots_and_an_example(tmp_path):
     assert {r["method"] for r in rows} == {"scratch", "prior", "guard"}
     assert all(0 <= r["coverage"] <= 1 and r["mape_median"] >= 0 for r in rows)
     assert yaml.safe_load((out / "config.yaml").read_text())["task"] == "surrogate"
+    # run again into the same folder: refused at once, before its minute of calibrations
+    from sciPT.domains.surrogates import demo
+
+    monkeypatch.setattr(demo, "taslim_series", lambda *a: pytest.fail("read the series before refusing"))
+    with pytest.raises(UserError) as err:
+        demo.run_demo(out, progress=False, ns=(1,), max_draws=1)
+    assert str(err.value) == f"{out}: run directory already exists and is not empty (choose another --out)"
 
 
 def test_correction_is_fitted_exported_and_used_by_evaluate(tmp_path, csv):
