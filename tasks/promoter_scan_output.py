@@ -1,8 +1,8 @@
 """The bedGraph of ``scipt scan`` (:mod:`.promoter_scan`), written as the scan goes, kept when it is
 stopped, and continued by ``--resume`` (:class:`ScanOutput`).
 
-A whole genome is hours of scanning (the ``tiny`` model with one fine-tune reads about 5 kb a
-second on one CPU core, both strands; a human genome is days), and a batch system's time limit
+A whole genome is hours of scanning (the ``tiny`` model with one fine-tune read 4.9 kb a second on
+one CPU core, both strands; a human genome is days), and a batch system's time limit
 must not cost what was scanned. So the scores go to ``OUTPUT.partial`` as they are computed, and
 ``OUTPUT.partial.json`` records how far the scan got: the windows written and the file's length
 after them, at most :data:`CHECKPOINT_S` seconds apart and when the scan stops, with what the scan
