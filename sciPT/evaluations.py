@@ -68,12 +68,11 @@ class EvaluationDir:
     """
 
     def __init__(self, run: RunDir, data: str | Path, out: str | Path | None = None):
-        from .files import file_sha256, resolve_data_path
+        from .files import file_sha256, refuse_directory, resolve_data_path
 
         self.run = run
         self.data = resolve_data_path(data).absolute()  # as the plugin found it: shipped files too
-        if self.data.is_dir():
-            raise DataError(f"{data}: a directory, not a file (expected the data to evaluate on)")
+        refuse_directory(self.data, "the data to evaluate on")
         if not self.data.is_file():
             raise DataError(f"{data}: file not found")
         self.sha256 = file_sha256(self.data)

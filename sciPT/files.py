@@ -40,11 +40,20 @@ def read_data_bytes(path: Path) -> bytes:
         return raw
     try:
         return gzip.decompress(raw)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise DataError(
-            f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
-            "expected a whole .gz file (fetch or copy it again)"
-        ) from None
+    except GZIP_ERRORS as error:
+        raise damaged_gzip(path, error) from None
+
+
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What reading a gzip file cut short or damaged raises."""
+
+
+def damaged_gzip(path: Path, error: Exception) -> DataError:
+    """The one line for a gzip file cut short or damaged (an interrupted download)."""
+    return DataError(
+        f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
+        "expected a whole .gz file (fetch or copy it again)"
+    )
 
 
 def text_encoding(head: bytes) -> str:

@@ -34,6 +34,15 @@ def output_file(text: str) -> str:
     return text
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(output: str | os.PathLike) -> Path:
+    """Where a command that writes ``output`` as it goes keeps it until it ends: ``OUTPUT.partial``
+    (``scipt md``'s trajectory, ``scipt scan``'s bedGraph)."""
+    return Path(f"{output}{PARTIAL_SUFFIX}")
+
+
 def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = None) -> None:
     """Make ``folder`` and its parents; one line where one of them is a file, naming ``named``
     (what was to be written there; the folder itself by default)."""

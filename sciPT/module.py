@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 import lightning.pytorch as pl
 import numpy as np
@@ -211,8 +212,13 @@ def schedule_total(module: pl.LightningModule) -> int | None:
 
 def weights_digest(module: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests, equal weights."""
-    h = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
+    return state_digest(module.state_dict())
+
+
+def state_digest(state: Mapping[str, torch.Tensor], h=None) -> str:
+    """SHA-256 of a state dict's names and tensors, in its order (``h``: a hash to continue)."""
+    h = hashlib.sha256() if h is None else h
+    for name, tensor in state.items():
         if isinstance(tensor, DTensor):  # a shard of FSDP2: gather it (collective, every rank)
             tensor = tensor.full_tensor()
         h.update(name.encode())

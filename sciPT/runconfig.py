@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, flatten, from_dict, load_yaml, merge, nest
-from .trainer import max_time_seconds, time_only
+from .trainer import SEED_LIMIT, max_time_seconds, time_only
 
 CHECKPOINT_FREE_KEYS = ("domain", "task", "corpus")
 
@@ -396,9 +396,6 @@ def positive_count(what: str):
 
 
 positive_int = positive_count("integer")  # --batch-size, --stride
-
-SEED_LIMIT = 2**32
-"""Seeds are 0 to 2**32 - 1: NumPy's and scikit-learn's generators take no other."""
 
 
 def seed(text: str) -> int:

@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from . import io
 from .errors import DataError
-from .files import file_sha256, refuse_directory, resolve_data_path, text_encoding
+from .files import GZIP_ERRORS, damaged_gzip, file_sha256, refuse_directory, resolve_data_path, text_encoding
 from .tokenizers import Alphabet, SequenceTokenizer
 
 INVALID = 255
@@ -67,11 +67,8 @@ def open_text(path: Path) -> Iterator:
         handle = open(path, encoding=text_encoding(magic), errors="replace")
     try:
         yield handle
-    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise DataError(
-            f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
-            "expected a whole .gz file (fetch or copy it again)"
-        ) from None
+    except GZIP_ERRORS as error:
+        raise damaged_gzip(path, error) from None
     finally:
         handle.close()
 

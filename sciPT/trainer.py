@@ -169,6 +169,10 @@ def time_only(cfg: TrainConfig, *, steps_set: bool, time_set: bool) -> TrainConf
     return cfg
 
 
+SEED_LIMIT = 2**32
+"""Seeds are 0 to 2**32 - 1: NumPy's and scikit-learn's generators take no other."""
+
+
 def validate(cfg: TrainConfig) -> None:
     if cfg.max_steps is None and cfg.max_time is None:
         raise ConfigError(
@@ -191,8 +195,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"train.{key}: expected a positive integer, got {getattr(cfg, key)}")
     if not 0 < cfg.lr < math.inf:
         raise ConfigError(f"train.lr: expected a positive learning rate, got {cfg.lr}")
-    if not 0 <= cfg.seed < 2**32:  # NumPy's and scikit-learn's generators take no other
-        raise ConfigError(f"train.seed: expected an integer from 0 to {2**32 - 1}, got {cfg.seed}")
+    if not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"train.seed: expected an integer from 0 to {SEED_LIMIT - 1}, got {cfg.seed}")
     for key in ("weight_decay", "grad_clip", "num_workers"):
         if not 0 <= getattr(cfg, key) < math.inf:
             raise ConfigError(f"train.{key}: expected 0 or more, got {getattr(cfg, key)}")

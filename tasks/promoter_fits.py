@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from sciPT import io
 from sciPT.config import flatten
@@ -122,13 +121,10 @@ def data_digest(data: LabelledSequences) -> str:
 def start_digest(start: Start) -> str:
     """A digest of the start's architecture, tokenizer and weights; the same for every scratch
     start of one architecture (scratch builds its weights from each fit's seed)."""
-    tokenizer = start.tokenizer
-    words = tokenizer.to_dict() if hasattr(tokenizer, "to_dict") else sorted(tokenizer.hf.get_vocab().items())
-    digest = hashlib.sha256(repr((start.model_cfg, words)).encode())
-    for name, tensor in sorted((start.backbone_state or {}).items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    from sciPT.module import state_digest
+
+    architecture = hashlib.sha256(repr((start.model_cfg, start.tokenizer.to_dict())).encode())
+    return state_digest(start.backbone_state or {}, architecture)
 
 
 def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> None:

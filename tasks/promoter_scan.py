@@ -229,8 +229,9 @@ def _scan(classifier, corpus, window, stride, out, batch_size, bar) -> int:
         for r, (f, i) in enumerate(corpus.records):
             length = int(corpus.lengths[r])
             scanned += length if strand == "+" and length >= window else 0
-            if index + window_count(length, window, stride) <= done:
-                index += window_count(length, window, stride)
+            windows = window_count(length, window, stride)
+            if index + windows <= done:  # too short to scan, or scanned before a resume
+                index += windows
                 continue
             starts, lo, hi = scan_intervals(length, window, stride)
             record = corpus.codes(r, 0, length)

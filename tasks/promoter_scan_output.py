@@ -31,8 +31,6 @@ from sciPT.signals import hold_file
 CHECKPOINT_S = 30.0
 """Seconds between two records of the scan's progress (a SIGKILL loses at most this much)."""
 
-PARTIAL_SUFFIX = ".partial"
-
 
 def folder_digest(folder: Path) -> str:
     """SHA-256 over the files of a model folder (their names and contents)."""
@@ -56,7 +54,7 @@ class ScanOutput:
 
     def __init__(self, output: str | Path, settings: dict[str, Any]):
         self.output = Path(output)
-        self.partial = Path(f"{output}{PARTIAL_SUFFIX}")
+        self.partial = io.partial_path(output)
         self.progress = Path(f"{self.partial}.json")
         self.settings = settings
         self._mark = (0, 0)  # (windows, bytes) written whole: one assignment, whatever interrupts

@@ -18,13 +18,11 @@ from ase import Atoms
 from ase.io import read, write
 
 from sciPT.errors import ConfigError, DataError, UserError
-from sciPT.io import make_parent
+from sciPT.io import make_parent, partial_path
 from sciPT.signals import hold_file
 
 if TYPE_CHECKING:
     from .md import MDSettings
-
-PARTIAL_SUFFIX = ".partial"
 
 
 def frame_row(frame: Atoms) -> dict:
@@ -61,11 +59,6 @@ def frame_text(frame: Atoms) -> str:
             tokens[start : start + 3] = [repr(v) for v in values[i].tolist()]
         body.append(" ".join(tokens))
     return "\n".join([*lines[:2], *body]) + "\n"
-
-
-def partial_path(output: str | Path) -> Path:
-    """Where the trajectory of ``output`` is written while the run goes: ``OUTPUT.partial``."""
-    return Path(f"{output}{PARTIAL_SUFFIX}")
 
 
 def _hold(handle, path: Path):

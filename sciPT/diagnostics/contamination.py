@@ -385,8 +385,7 @@ def decontaminate(
     code = mask_code(spec)
     corpus = Corpus([str(corpus_path)], spec)
     source, out_path = corpus.files[0], Path(out_path)
-    if out_path.exists() and out_path.resolve() == source.path.resolve():
-        raise DataError(f"{out_path}: is the corpus itself; write the decontaminated copy to another file")
+    io.refuse_overwriting(out_path, source.path, "corpus", "decontaminated copy")
     report, kmers, fraction = _measure(eval_sequences, corpus, k, threshold, "spec", progress)
     _, lo, hi, seq = _copy_loci(corpus, kmers, fraction, k, threshold, progress)
     start, stop = merge_intervals(lo, hi)
