@@ -209,6 +209,19 @@ def report(
             f"- {g} is constant ({v:g}) over the points: its exponent cannot be learnt, its effect "
             f"is in C, and the law holds at {g} = {v:g} only"
         )
+    if prior is not None and points.pr.min() == points.pr.max():
+        # the --init none case has its own warning (input_warnings) that names the held values
+        lines.append(
+            f"- Pr is constant ({points.pr[0]:g}) over the points: the Pr exponent is not learnt "
+            f"from them but taken from the prior (scratch holds it at {TEXTBOOK['Pr']:g} ± "
+            f"{REFERENCE_SD['Pr']:g}), and predictions at another Pr rest on that"
+            + (
+                "; with one point the intervals there were too narrow for a kind of system the "
+                "library does not hold (benchmarks/RESULTS_surrogate.md, Prandtl section)"
+                if len(points) == 1
+                else ""
+            )
+        )
     if info["boxes"]:
         inside = inside_validity(points.re, points.pr, info["boxes"])
         lines.append(

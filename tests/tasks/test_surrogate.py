@@ -222,6 +222,25 @@ def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, 
     assert json.loads((out / "law.json").read_text())["exponents"] == pytest.approx({"Re": 0.8, "Pr": 0.4})
 
 
+def test_the_report_says_when_the_pr_exponent_comes_from_the_prior_alone(tmp_path, csv, calibrated):
+    one = tmp_path / "one"
+    task.finetune(finetune_args("--train", str(csv("one.csv", RIBBED[:2])), "--out", str(one)))
+    said = (
+        "- Pr is constant (0.7) over the points: the Pr exponent is not learnt from them but taken "
+        "from the prior (scratch holds it at 0.4 ± 0.3), and predictions at another Pr rest on that"
+    )
+    one_point = (
+        "; with one point the intervals there were too narrow for a kind of system the library does "
+        "not hold (benchmarks/RESULTS_surrogate.md, Prandtl section)\n"
+    )
+    assert said + one_point in (one / "report.md").read_text()
+    assert said + "\n" in (calibrated / "report.md").read_text()  # three points: no n = 1 caveat
+    varied = tmp_path / "varied"
+    lines = ["Re,Pr,Nu", "20000,0.7,60", "35000,3.0,150", "60000,7.0,300"]
+    task.finetune(finetune_args("--train", str(csv("varied.csv", lines)), "--out", str(varied)))
+    assert "- Pr is constant" not in (varied / "report.md").read_text()
+
+
 def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
     out = tmp_path / "slow"
     lines = ["Re,Pr,Nu", "200,0.3,5", "400,0.3,7"]
