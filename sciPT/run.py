@@ -12,13 +12,16 @@
     RUN/evaluations/<data>/    one folder per ``scipt evaluate`` (:mod:`sciPT.evaluations`)
 
 Commands validate all their input *before* calling :meth:`RunDir.create`, so bad input never leaves
-a half-made run directory; every file is written atomically (:mod:`sciPT.io`).
+a half-made run directory; every file is written atomically (:mod:`sciPT.io`). A run written in
+one go (a closed-form calibration) is written inside :meth:`RunDir.all_or_nothing`, so a failure
+on the way leaves none of it; a trained run keeps its checkpoints for ``--resume``.
 
 An evaluation's folder, and how it is chosen and written, is :mod:`sciPT.evaluations`'.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import sys
@@ -219,9 +222,12 @@ class RunDir:
     def clear_unstarted(self) -> None:
         """Empty the directory of a run that stopped before its first checkpoint (:meth:`unstarted`),
         so that it can start again in place; any other is left alone."""
-        if not self.unstarted():
-            return
-        for entry in (e for e in self.path.iterdir() if e.name != self.LOCK):  # the lock stays held
+        if self.unstarted():
+            self._empty()
+
+    def _empty(self) -> None:
+        """Remove everything in the directory but its lock (which stays held)."""
+        for entry in (e for e in self.path.iterdir() if e.name != self.LOCK):
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     @property
@@ -285,6 +291,20 @@ class RunDir:
             run.clear_unstarted()
         run.refuse_if_used(resumable)
         return run
+
+    @contextlib.contextmanager
+    def all_or_nothing(self):
+        """For a run written in one go, with no checkpoint to continue from (a closed-form
+        calibration): if the command stops on the way (an error, Ctrl-C, SIGTERM raised as
+        :class:`.signals.Terminated`), what it wrote is removed, so the folder holds no half-run to
+        predict with and the same command can run again. Only for a directory :meth:`create` found
+        empty: everything in it but the lock is this command's."""
+        try:
+            yield self
+        except BaseException:
+            if global_rank() == 0 and self.path.is_dir():
+                self._empty()
+            raise
 
     def refuse_unless_startable(self, resumable: bool) -> None:
         """:meth:`refuse_if_used`, except for a run stopped before its first checkpoint

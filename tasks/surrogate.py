@@ -308,78 +308,84 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             recal_note = "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
 
     run = RunDir.create(out, resumable=False)
-    run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
-    ranges = {
-        "Re": _span(points.re),
-        "Pr": _span(points.pr),
-        **{g: _span(points.groups[g]) for g in all_groups},
-    }
-    fits = {"kept": cal.guard.choice, "scratch": law_dict(cal.scratch_fit.mean, cal.scratch_fit.cov, names)}
-    if cal.prior_fit is not None:
-        fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
-        fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
-    law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
-    io.write_json(
-        run.path / "law.json",
-        {
-            **law,
-            "valid_for": ranges,
-            "constant_groups": fixed_groups,
+    with run.all_or_nothing():
+        run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
+        ranges = {
+            "Re": _span(points.re),
+            "Pr": _span(points.pr),
+            **{g: _span(points.groups[g]) for g in all_groups},
+        }
+        fits = {
             "kept": cal.guard.choice,
-            "guard_rule": cal.guard.rule,
-            "guard_reason": cal.guard.reason,
-            "family_weights": cal.family_weights,
-            "log_nu_noise_sd": chosen.noise_sd,
-        },
-    )
-    metrics = fit_metrics(cal, X, y, chosen, basis, level)
-    metrics["interval_nominal_level"] = chosen.nominal_level(level)
-    run.write_metrics(metrics)
-    figure = calibration_plot(
-        run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
-    )
-    run.write_report(
-        report(
-            cfg=cfg,
-            transfer=transfer,
-            points=points,
-            names=names,
-            groups=groups,
-            fixed_groups=fixed_groups,
-            prior=prior,
-            info=prior_info,
-            cal=cal,
-            chosen=chosen,
-            law=law,
-            metrics=metrics,
-            warnings=warnings,
-            figure=figure,
-            level=level,
-            tau=tau,
-            recal_note=recal_note,
+            "scratch": law_dict(cal.scratch_fit.mean, cal.scratch_fit.cov, names),
+        }
+        if cal.prior_fit is not None:
+            fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
+            fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
+        law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
+        io.write_json(
+            run.path / "law.json",
+            {
+                **law,
+                "valid_for": ranges,
+                "constant_groups": fixed_groups,
+                "kept": cal.guard.choice,
+                "guard_rule": cal.guard.rule,
+                "guard_reason": cal.guard.reason,
+                "family_weights": cal.family_weights,
+                "log_nu_noise_sd": chosen.noise_sd,
+            },
         )
-    )
-    # the model last: a run stopped before its end (a figure that failed) leaves none to predict with
-    export_surrogate(
-        run.model,
-        chosen,
-        groups,
-        {
-            "kind": "calibrated",
-            "validity": {"systems": prior_info["boxes"]},
-            "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
-            "calibration_range": ranges,
-            "constant_groups": fixed_groups,
-            "transfer": transfer,
-            "fits": fits,
-            "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
-            "interval_level": level,
-            "interval_level_map": None if chosen.level_map is None else [float(v) for v in chosen.level_map],
-            "interval_recalibration": recal_note,
-            "correction_tau": tau,
-        },
-        basis,
-    )
+        metrics = fit_metrics(cal, X, y, chosen, basis, level)
+        metrics["interval_nominal_level"] = chosen.nominal_level(level)
+        run.write_metrics(metrics)
+        figure = calibration_plot(
+            run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
+        )
+        run.write_report(
+            report(
+                cfg=cfg,
+                transfer=transfer,
+                points=points,
+                names=names,
+                groups=groups,
+                fixed_groups=fixed_groups,
+                prior=prior,
+                info=prior_info,
+                cal=cal,
+                chosen=chosen,
+                law=law,
+                metrics=metrics,
+                warnings=warnings,
+                figure=figure,
+                level=level,
+                tau=tau,
+                recal_note=recal_note,
+            )
+        )
+        # the model last, so that even a run left by a killed process (SIGKILL: no cleanup) has none
+        export_surrogate(
+            run.model,
+            chosen,
+            groups,
+            {
+                "kind": "calibrated",
+                "validity": {"systems": prior_info["boxes"]},
+                "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
+                "calibration_range": ranges,
+                "constant_groups": fixed_groups,
+                "transfer": transfer,
+                "fits": fits,
+                "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
+                "interval_level": level,
+                "interval_level_map": None
+                if chosen.level_map is None
+                else [float(v) for v in chosen.level_map],
+                "interval_recalibration": recal_note,
+                "correction_tau": tau,
+            },
+            basis,
+        )
     print(f"{law['law']}   (kept: {kept_words(cal, cfg.correction)})", file=sys.stdout)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

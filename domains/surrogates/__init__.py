@@ -158,33 +158,34 @@ class SurrogatesDomain(Domain):
                 "noise_prior": {"s0": noise.s0, "nu0": noise.nu0},
             }
         run = RunDir.create(out, resumable=False)
-        run.write_config({"domain": self.name, **to_dict(cfg)})
-        boxes = validity_box(fits)
-        export_surrogate(
-            run.model,
-            prior_posterior(prior),
-            [],
-            {
-                "kind": "prior",
-                "systems": [f.as_dict() for f in fits],
-                "validity": {"systems": boxes},
-                "pretrain": to_dict(cfg),
-                "interval_recalibration": recalibration,
-            },
-        )
-        sd = np.sqrt(np.diag(prior.cov))
-        metrics = {
-            "systems": len(fits),
-            "prior_log_C": prior.mean[0],
-            "prior_a": prior.mean[1],
-            "prior_b": prior.mean[2],
-            "prior_log_C_sd": sd[0],
-            "prior_a_sd": sd[1],
-            "prior_b_sd": sd[2],
-        }
-        run.write_metrics(metrics)
-        figure = systems_plot(run.plot_path("prior.png"), fits, prior)
-        run.write_report(prior_report(cfg, fits, prior, figure, command))
+        with run.all_or_nothing():
+            run.write_config({"domain": self.name, **to_dict(cfg)})
+            boxes = validity_box(fits)
+            export_surrogate(
+                run.model,
+                prior_posterior(prior),
+                [],
+                {
+                    "kind": "prior",
+                    "systems": [f.as_dict() for f in fits],
+                    "validity": {"systems": boxes},
+                    "pretrain": to_dict(cfg),
+                    "interval_recalibration": recalibration,
+                },
+            )
+            sd = np.sqrt(np.diag(prior.cov))
+            metrics = {
+                "systems": len(fits),
+                "prior_log_C": prior.mean[0],
+                "prior_a": prior.mean[1],
+                "prior_b": prior.mean[2],
+                "prior_log_C_sd": sd[0],
+                "prior_a_sd": sd[1],
+                "prior_b_sd": sd[2],
+            }
+            run.write_metrics(metrics)
+            figure = systems_plot(run.plot_path("prior.png"), fits, prior)
+            run.write_report(prior_report(cfg, fits, prior, figure, command))
         print(f"run written to {run.path}", file=sys.stderr)
         return run
 

@@ -63,46 +63,49 @@ def run_demo(
         )
 
     run = RunDir.create(out, resumable=False)
-    run.write_config(
-        {
-            "task": "surrogate",
-            "kind": "demo",
-            "data": str(TASLIM_DIR),
-            "pretrain": to_dict(cfg),
-            "interval_level": LEVEL,
-            "transfer": "exponents",
-        }
-    )
-    export_surrogate(
-        run.model,
-        prior_posterior(prior.as_gaussian() if isinstance(prior, MixturePrior) else prior),  # one Gaussian
-        [],
-        {
-            "kind": "prior",
-            "systems": [f.as_dict() for f in fits],
-            "validity": {"systems": validity_box(fits)},
-            "pretrain": to_dict(cfg),
-        },
-    )
-    io.write_json(run.path / "study.json", {k: s.table for k, s in studies.items()})
-    metrics = {}
-    for label, study in studies.items():
-        tag = "all" if label.startswith("all") else "smooth_pipe"
-        for row in study.table:
-            key = f"{tag}/{row['split']}/n{row['n']}/{row['method']}"
-            metrics[f"{key}/mape_median"] = row["mape_median"]
-            metrics[f"{key}/coverage"] = row["coverage"]
-    run.write_metrics(metrics)
-    figures = {
-        label: plots.sample_efficiency(
-            run.plot_path(f"sample_efficiency_{'all' if label.startswith('all') else 'smooth_pipe'}.png"),
-            study.table,
-            level=LEVEL,
+    with run.all_or_nothing():
+        run.write_config(
+            {
+                "task": "surrogate",
+                "kind": "demo",
+                "data": str(TASLIM_DIR),
+                "pretrain": to_dict(cfg),
+                "interval_level": LEVEL,
+                "transfer": "exponents",
+            }
         )
-        for label, study in studies.items()
-    }
-    example = _example(run, series, prior, recal)
-    run.write_report(_report(studies, figures, example, prior, command))
+        export_surrogate(
+            run.model,
+            prior_posterior(
+                prior.as_gaussian() if isinstance(prior, MixturePrior) else prior
+            ),  # one Gaussian
+            [],
+            {
+                "kind": "prior",
+                "systems": [f.as_dict() for f in fits],
+                "validity": {"systems": validity_box(fits)},
+                "pretrain": to_dict(cfg),
+            },
+        )
+        io.write_json(run.path / "study.json", {k: s.table for k, s in studies.items()})
+        metrics = {}
+        for label, study in studies.items():
+            tag = "all" if label.startswith("all") else "smooth_pipe"
+            for row in study.table:
+                key = f"{tag}/{row['split']}/n{row['n']}/{row['method']}"
+                metrics[f"{key}/mape_median"] = row["mape_median"]
+                metrics[f"{key}/coverage"] = row["coverage"]
+        run.write_metrics(metrics)
+        figures = {
+            label: plots.sample_efficiency(
+                run.plot_path(f"sample_efficiency_{'all' if label.startswith('all') else 'smooth_pipe'}.png"),
+                study.table,
+                level=LEVEL,
+            )
+            for label, study in studies.items()
+        }
+        example = _example(run, series, prior, recal)
+        run.write_report(_report(studies, figures, example, prior, command))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
 

@@ -277,3 +277,20 @@ def test_an_out_naming_a_file_is_refused_in_one_line_and_kept(tmp_path):
         RunDir.create(notes / "run")
     assert str(err.value) == f"{notes / 'run'}: cannot be written: {notes} is a file, not a folder"
     assert notes.read_text() == "keep"
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("figure failed"), KeyboardInterrupt()])
+def test_a_run_written_in_one_go_and_stopped_on_the_way_leaves_nothing_but_its_lock(tmp_path, stop):
+    run = RunDir.create(tmp_path / "calibrated", resumable=False)
+    with pytest.raises(type(stop)):
+        with run.all_or_nothing():
+            run.write_config({"task": "surrogate"})
+            (run.model).mkdir()
+            (run.model / "config.json").write_text("{}")
+            raise stop
+    assert [e.name for e in run.path.iterdir()] == [RunDir.LOCK]
+    RunDir.create(run.path, resumable=False).write_config({"task": "surrogate"})  # runs again in place
+    assert run.read_config() == {"task": "surrogate"}
+    from sciPT.locks import release_locks
+
+    release_locks()

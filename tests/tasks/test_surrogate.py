@@ -241,6 +241,24 @@ def test_the_report_says_when_the_pr_exponent_comes_from_the_prior_alone(tmp_pat
     assert "- Pr is constant" not in (varied / "report.md").read_text()
 
 
+def test_a_calibration_stopped_while_writing_leaves_no_run_and_runs_again(tmp_path, csv, monkeypatch):
+    import sciPT.tasks.surrogate as surrogate_task
+
+    train = csv("train.csv", RIBBED[:4])
+    out = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(surrogate_task, "calibration_plot", broken)
+    with pytest.raises(RuntimeError, match="no display"):
+        task.finetune(finetune_args("--train", str(train), "--out", str(out)))
+    assert [e.name for e in out.iterdir()] == [RunDir.LOCK]  # no law.json, no model to predict with
+    monkeypatch.undo()
+    task.finetune(finetune_args("--train", str(train), "--out", str(out)))
+    assert (out / "model" / "model.safetensors").is_file()
+
+
 def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
     out = tmp_path / "slow"
     lines = ["Re,Pr,Nu", "200,0.3,5", "400,0.3,7"]
