@@ -296,9 +296,9 @@ class RunDir:
     def all_or_nothing(self):
         """For a run written in one go, with no checkpoint to continue from (a closed-form
         calibration): if the command stops on the way with an exception (an error, Ctrl-C; a
-        SIGTERM inside :func:`.signals.sigterm_raises`), what it wrote is removed, so the folder holds no half-run to
-        predict with and the same command can run again. Only for a directory :meth:`create` found
-        empty: everything in it but the lock is this command's."""
+        SIGTERM inside :func:`.signals.sigterm_raises`), what it wrote is removed, so the folder
+        holds no half-run to predict with and the same command can run again. Only for a
+        directory :meth:`create` found empty: everything in it but the lock is this command's."""
         try:
             yield self
         except BaseException:
