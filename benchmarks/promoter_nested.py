@@ -293,7 +293,8 @@ class Models:
         off) fits the task's k-mer stack on top of the fusion (``naturalness`` must be on, so that
         the stack sees what it is applied to): ``True`` predicts through it where the task keeps it,
         ``"off"`` the same fine-tune without it. ``setting["cnn_stack"]`` (absent: off; with the k-mer
-        stack) likewise for the CNN stack on top of it."""
+        stack) likewise for the CNN stack on top of it. ``setting["shift"]`` (absent: 0) is the
+        task's ``shift``: training sequences rolled by up to that many bases."""
         from sciPT.tasks.promoter import PromoterConfig
         from sciPT.tasks.promoter_classifier import train_classifier
 
@@ -312,6 +313,7 @@ class Models:
             composition,
             stacked,
             "cnn_stack" in setting,
+            setting.get("shift", 0),
             digest(fit_idx),
             seed,
         )
@@ -324,6 +326,7 @@ class Models:
             cfg.head.dropout = setting["head_dropout"]
             cfg.head.composition = composition
             cfg.finetune.head_warmup = warmup
+            cfg.shift = setting.get("shift", 0)
             cfg.train.seed = seed
             fit, stop = self.early_stop_split(fit_idx, seed)
             classifier = train_classifier(

@@ -293,6 +293,14 @@ def main(argv: list[str] | None = None) -> int:
         "(render_kmer_stack)",
     )
     parser.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        metavar="BASES",
+        help="every fine-tune of the grids rolls each training sequence by up to this many bases "
+        "either way when drawn (the task's --shift)",
+    )
+    parser.add_argument(
         "--cnn-stack",
         action="store_true",
         help="as --kmer-stack, with the baseline CNN stacked on top where kept (the task's default "
@@ -379,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             grids[m] = [{**g, "naturalness": True, "kmer_stack": True} for g in grids[m]]
     if args.head_composition and "pre-trained" in grids:
         grids["pre-trained"] = [{**g, "composition": True} for g in grids["pre-trained"]]
+    if args.shift:
+        for m in set(grids) & {"pre-trained", "scratch"}:
+            grids[m] = [{**g, "shift": args.shift} for g in grids[m]]
     work.mkdir(parents=True, exist_ok=True)
     started, cpu0 = time.time(), nested.cpu_seconds()
 

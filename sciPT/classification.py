@@ -70,11 +70,24 @@ class BinaryLoss(nn.Module):
 
 
 class LabelledCollate:
-    def __init__(self, tokenizer: SequenceTokenizer, max_tokens: int):
-        self.tokenizer, self.max_tokens = tokenizer, max_tokens
+    """Tokenize a batch of ``(codes, label)`` items.
+
+    ``max_shift``: roll each sequence by a random ``s`` in ``[-max_shift, max_shift]`` bases
+    (``np.roll``; seeded by ``seed``) before tokenizing, a new ``s`` each time it is drawn: the
+    training batches of a fit whose elements may sit a few bases from where the training set has
+    them (the spacer between a promoter's -35 and -10 boxes differs between sigma factors). The
+    ``|s|`` bases moved from one end to the other are not real sequence; they stand for the few
+    bases a window cut elsewhere would have held there."""
+
+    def __init__(self, tokenizer: SequenceTokenizer, max_tokens: int, max_shift: int = 0, seed: int = 0):
+        self.tokenizer, self.max_tokens, self.max_shift = tokenizer, max_tokens, max_shift
+        self.rng = np.random.default_rng(seed)
 
     def __call__(self, items):
         codes, labels = zip(*items)
+        if self.max_shift:
+            shifts = self.rng.integers(-self.max_shift, self.max_shift + 1, len(codes))
+            codes = [np.roll(c, s) for c, s in zip(codes, shifts)]
         batch = self.tokenizer.batch(list(codes), self.max_tokens)
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
@@ -136,11 +149,14 @@ def fit_classifier(
     extras: dict | None = None,
     log_dir=None,
     min_steps_per_epoch: int = 0,
+    max_shift: int = 0,
 ) -> FitResult:
     """Fine-tune ``backbone`` + ``head`` on ``train``; early stopping on ``val``.
 
     ``train`` and ``val`` are ``(codes, labels)``: residue-code arrays and 0/1 labels; an epoch is
-    at least ``min_steps_per_epoch`` optimizer steps (module docstring).
+    at least ``min_steps_per_epoch`` optimizer steps (module docstring); ``max_shift``: each
+    training sequence rolled by up to that many bases either way when drawn (:class:`LabelledCollate`;
+    the validation sequences as they are).
     """
     codes, labels = train
     labels = np.asarray(labels)
@@ -162,7 +178,10 @@ def fit_classifier(
     per_epoch = max(len(examples), min_steps_per_epoch * train_cfg.batch_size * train_cfg.accumulate)
     # num_samples past the data's size without replacement chains fresh permutations of it
     sampler = RandomSampler(examples, num_samples=per_epoch, generator=generator)
-    train_loader = DataLoader(examples, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate)
+    train_collate = LabelledCollate(tokenizer, max_tokens, max_shift, train_cfg.seed)
+    train_loader = DataLoader(
+        examples, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=train_collate
+    )
     val_loader = DataLoader(
         list(zip(val[0], np.asarray(val[1]).tolist())),
         batch_size=max(train_cfg.batch_size, 128),

@@ -76,6 +76,8 @@ def validate(cfg: PromoterConfig) -> None:
         raise ConfigError(
             f"min_steps_per_epoch: expected a non-negative integer, got {cfg.min_steps_per_epoch}"
         )
+    if cfg.shift < 0:
+        raise ConfigError(f"shift: expected a non-negative number of bases, got {cfg.shift}")
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
     # before any fit (the check runs after cross-validation), and whether or not a check runs

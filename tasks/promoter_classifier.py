@@ -406,6 +406,7 @@ def fit_member(
             max_tokens=max_tokens,
             extras=start.extras,
             min_steps_per_epoch=min_steps,
+            max_shift=cfg.shift,
         ).model,
         train,
         val,

@@ -57,6 +57,8 @@ class PromoterConfig:
         patience: epochs without a lower validation loss before a fine-tune stops early.
         min_steps_per_epoch: optimizer steps an epoch has at least: a smaller training set is
             drawn again (reshuffled) until the epoch is full (0: one pass).
+        shift: roll each training sequence by a random number of bases, up to this many either
+            way, each time it is drawn (0: off).
         ensemble: fine-tunes per model, differing in seed and early-stopping split; their
             probabilities are averaged.
         val_fraction: fraction of the training data each fine-tune holds out for early stopping
@@ -137,6 +139,9 @@ class PromoterConfig:
     # sets' labels: mean MCC 0.414 against 0.357 for the pre-trained start, and pre-trained ahead of
     # scratch only with it (benchmarks/RESULTS_promoter.md, benchmarks/promoter_recipe.py)
     min_steps_per_epoch: int = 50
+    # roll each training sequence by up to this many bases either way each time it is drawn
+    # (sciPT.classification.LabelledCollate); 0: off
+    shift: int = 0
     # fine-tunes per model, differing in seed and held-out validation split; probabilities averaged
     ensemble: int = 3
     val_fraction: float = 0.1

@@ -128,12 +128,15 @@ def start_digest(start: Start) -> str:
 
 
 def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> None:
-    """Stop a continued run whose fits would not be comparable with those kept."""
-    changed = sorted(
-        k
-        for k in set(kept["settings"]) | set(now["settings"])
-        if kept["settings"].get(k) != now["settings"].get(k)
+    """Stop a continued run whose fits would not be comparable with those kept. A setting the kept
+    fingerprint lacks is one added to the task since: those fits were made with its default."""
+    from .promoter_config import PromoterConfig
+
+    defaults = json.loads(
+        json.dumps({key: value for key, (value, _) in flatten(PromoterConfig(), "").items()}, default=str)
     )
+    then = {**{k: defaults[k] for k in now["settings"] if k in defaults}, **kept["settings"]}
+    changed = sorted(k for k in set(then) | set(now["settings"]) if then.get(k) != now["settings"].get(k))
     parts = [f"settings {', '.join(changed)}"] if changed else []
     if kept["length"] != now["length"]:
         parts.append(f"the sequence length ({kept['length']} then, {now['length']} now)")

@@ -85,3 +85,34 @@ def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_st
         min_steps_per_epoch=min_steps,
     )
     assert (result.steps, result.epochs) == (steps, 2)
+
+
+def test_a_shifting_collate_rolls_each_sequence_by_at_most_max_shift_bases():
+    """Each sequence of a batch is the tokenization of itself rolled by some s, |s| <= max_shift,
+    drawn anew per draw and reproducible from the seed; max_shift 0 leaves the batch as it is."""
+    import numpy as np
+
+    from sciPT.classification import LabelledCollate
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.sequence_config import TokenizerConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 4, 20).astype(np.uint8) for _ in range(64)]
+    items = [(c, i % 2) for i, c in enumerate(codes)]
+
+    def ids(c):
+        return tok.batch([c], 20)["input_ids"][0]
+
+    plain = LabelledCollate(tok, 20)(items)
+    assert all(torch.equal(plain["input_ids"][i], ids(c)) for i, c in enumerate(codes))
+    shifted = LabelledCollate(tok, 20, max_shift=3, seed=7)(items)
+    found = []
+    for i, c in enumerate(codes):
+        matches = [s for s in range(-3, 4) if torch.equal(shifted["input_ids"][i], ids(np.roll(c, s)))]
+        assert matches, i  # random 20-mers: no two rolls tokenize alike, so exactly one matches
+        found.append(matches[0])
+    assert set(found) == set(range(-3, 4))  # 64 draws reach every shift
+    again = LabelledCollate(tok, 20, max_shift=3, seed=7)(items)
+    assert torch.equal(again["input_ids"], shifted["input_ids"])
+    assert torch.equal(shifted["labels"], plain["labels"])

@@ -172,9 +172,13 @@ def test_a_fit_gets_the_configured_epoch_floor(planted, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
     assert seen["min_steps_per_epoch"] == 50
+    assert seen["max_shift"] == 0  # the task's default: the training sequences as they are
     with pytest.raises(ConfigError) as err:
         validate(PromoterConfig(min_steps_per_epoch=-1))
     assert str(err.value) == "min_steps_per_epoch: expected a non-negative integer, got -1"
+    with pytest.raises(ConfigError) as err:
+        validate(PromoterConfig(shift=-2))
+    assert str(err.value) == "shift: expected a non-negative number of bases, got -2"
 
 
 # --- the pre-trained model's likelihood fused into the prediction ---------------------------------

@@ -70,16 +70,20 @@ def test_a_continued_run_with_other_settings_or_data_is_refused(planted, tmp_pat
     run = tmp_path / "run"
     assert promoter.run_finetune(config(fast_cfg, path, label_fractions=[], baselines=False), run) == 0
     (run / "model" / "config.json").unlink()  # as if stopped before its export
+    # as if made before the task had a shift setting: its fits were made with the default, 0
+    kept = json.loads((run / FITS / "fingerprint.json").read_text())
+    del kept["settings"]["shift"]
+    (run / FITS / "fingerprint.json").write_text(json.dumps(kept))
 
     with pytest.raises(ConfigError) as err:
         promoter.run_finetune(
-            config(fast_cfg, path, label_fractions=[], val_fraction=0.3, strand_symmetric=True),
+            config(fast_cfg, path, label_fractions=[], val_fraction=0.3, strand_symmetric=True, shift=2),
             run,
             resume=True,
         )
     assert str(err.value) == (
-        f"--resume: {run / FITS} holds fits made with other settings strand_symmetric, val_fraction; continue "
-        "with what they were made with, or start a new run (another --out)"
+        f"--resume: {run / FITS} holds fits made with other settings shift, strand_symmetric, val_fraction; "
+        "continue with what they were made with, or start a new run (another --out)"
     )
     other = tmp_path / "other.csv"
     other.write_text(path.read_text().replace(rows[0][1], rows[0][1][::-1]))
