@@ -754,10 +754,25 @@ def render_shared_encoder(
         if isinstance(r, dict) or r in results
     }
     encoders = {}  # run path -> (seeds, its record); one for a shared encoder, one per seed otherwise
+    own = {}  # seed -> record of an encoder this script pre-trained for that seed (no --pretrained)
     for r in records:
         for seed, entry in r["pretraining"].items():
-            encoders.setdefault(entry.get("run", "?"), ([], entry))[0].append(seed)
+            if "run" in entry:
+                encoders.setdefault(entry["run"], ([], entry))[0].append(seed)
+            else:
+                own[seed] = entry
     out = [" ".join(_measured_by(r) for r in records), ""]
+    if own:
+        seeds = sorted(own)
+        out.append(
+            f"Encoders: one per seed ({', '.join(seeds)}), pre-trained by this script for "
+            + ", ".join(f"{own[s]['steps']:,}" for s in seeds)
+            + f" steps, {sum(own[s]['cpu_s'] for s in seeds) / 60:.1f} CPU-min in all, validation loss "
+            + ", ".join(f"{own[s].get('val_loss', math.nan):.3f}" for s in seeds)
+            + " nats; each corpus decontaminated against its seed's "
+            + ", ".join(f"{own[s]['decontamination']['eval_sequences']:,}" for s in seeds)
+            + " evaluation sequences."
+        )
     for run, (seeds, shared) in encoders.items():
         near = shared.get("contamination", {})
         out.append(
@@ -1073,6 +1088,20 @@ def render_cnn_stack(results: dict, names: tuple = CNN_STACK_RUNS) -> str:
         + "; ".join(f"{v}: {sum(k)} of {len(k)} units" for v, k in kept.items())
         + ".\n"
     )
+
+
+# the --shift runs: per-seed 3,000-step encoders, genomic negatives, with and without the shift
+SHIFT_RUNS = ("promoter_transfer_shift4", "promoter_transfer_shift0")
+
+
+def render_shift(results: dict, names: tuple = SHIFT_RUNS) -> str:
+    """:func:`render_shared_encoder` of the ``--shift`` run against the run of the same code,
+    encoders and splits without it (and the per-seed run's models)."""
+    run, control = names
+    if run not in results or control not in results:
+        return f"No results yet: run `benchmarks/promoter_transfer.py --shift 4 --results-name {run}`.\n"
+    text = render_shared_encoder(results, run, references={"the same fine-tunes without the shift": control})
+    return f"Control, run beside it: {_measured_by(results[control])}\n\n{text}"
 
 
 def render(results: dict) -> str:

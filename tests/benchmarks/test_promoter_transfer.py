@@ -168,3 +168,53 @@ def test_transfer_figure_points_are_the_mean_and_se_of_each_test_set(load_benchm
     assert pt.transfer_points({}, "missing", "scratch", "gc-matched") == {}
     png = pt.transfer_figure_png({"promoter_transfer": {"units": units}})
     assert png.startswith(b"\x89PNG")
+
+
+def test_the_shift_table_pairs_each_seed_with_its_control_and_names_the_per_seed_encoders(load_benchmark):
+    pt = load_benchmark("promoter_transfer")
+    prov = {"command": "x", "commit": "0" * 40, "date": "2026-12-05", "cpu": {"model": "cpu", "cores": 2}}
+
+    def unit(model, seed, mcc):
+        return {
+            "experiment": "transfer",
+            "variant": "ipromoter",
+            "seed": seed,
+            "fold": 0,
+            "model": model,
+            "test": {"sigma32": {"auroc": 0.7, "mcc": mcc}},
+            "chosen": {},
+            "cpu_s": 60.0,
+        }
+
+    def encoder(seed):
+        return {
+            "steps": 3000,
+            "cpu_s": 240.0,
+            "val_loss": 1.5 + seed / 100,
+            "decontamination": {"eval_sequences": 10},
+        }
+
+    def record(mccs):
+        return {
+            "provenance": prov,
+            "pretraining": {str(s): encoder(s) for s in range(3)},
+            "units": [unit("pre-trained", s, m) for s, m in enumerate(mccs)],
+        }
+
+    base = {"provenance": prov, "units": [unit(m, s, 0.3) for s in range(3) for m in ("scratch", "k-mer LR")]}
+    # shifted minus control: 0.1, 0.2, 0.3 -> mean 0.2, SE 0.0577: ahead
+    text = pt.render_shift(
+        {
+            "promoter_transfer": base,
+            "promoter_transfer_shift4": record([0.4, 0.5, 0.6]),
+            "promoter_transfer_shift0": record([0.3, 0.3, 0.3]),
+        }
+    )
+    assert text.startswith("Control, run beside it: Measured by `x` at commit `0000000000`")
+    assert (
+        "Encoders: one per seed (0, 1, 2), pre-trained by this script for 3,000, 3,000, 3,000 steps, "
+        "12.0 CPU-min in all, validation loss 1.500, 1.510, 1.520 nats; each corpus decontaminated "
+        "against its seed's 10, 10, 10 evaluation sequences."
+    ) in text
+    row = next(line for line in text.splitlines() if line.startswith("| ipromoter | sigma32 |"))
+    assert "+0.200 ± 0.058 (3): ahead" in row.split(" | ")[5]  # vs the same fine-tunes without the shift
