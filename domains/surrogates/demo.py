@@ -74,11 +74,10 @@ def run_demo(
                 "transfer": "exponents",
             }
         )
+        gaussian = prior.as_gaussian() if isinstance(prior, MixturePrior) else prior  # one Gaussian
         export_surrogate(
             run.model,
-            prior_posterior(
-                prior.as_gaussian() if isinstance(prior, MixturePrior) else prior
-            ),  # one Gaussian
+            prior_posterior(gaussian),
             [],
             {
                 "kind": "prior",
