@@ -73,9 +73,9 @@ class LabelledCollate:
     """Tokenize a batch of ``(codes, label)`` items.
 
     ``max_shift``: roll each sequence by a random ``s`` in ``[-max_shift, max_shift]`` bases
-    (``np.roll``; seeded by ``seed``) before tokenizing, a new ``s`` each time it is drawn: the
-    training batches of a fit whose elements may sit a few bases from where the training set has
-    them (the spacer between a promoter's -35 and -10 boxes differs between sigma factors). The
+    (``np.roll``; seeded by ``seed``) before tokenizing, a new ``s`` each time it is drawn: for
+    training a model whose motifs may sit a few bases from where the training set has them (the
+    spacer between a promoter's -35 and -10 boxes differs between sigma factors). The
     ``|s|`` bases moved from one end to the other are not real sequence; they stand for the few
     bases a window cut elsewhere would have held there."""
 
