@@ -102,6 +102,7 @@ RENDERERS["promoter-transfer-head-composition"] = "promoter_transfer:render_head
 RENDERERS["promoter-recipe-composition"] = "promoter_recipe:render_composition"
 RENDERERS["promoter-recipe-kmer-stack"] = "promoter_recipe:render_kmer_stack"
 RENDERERS["promoter-recipe-cnn-stack"] = "promoter_recipe:render_cnn_stack"
+RENDERERS["promoter-recipe-shift"] = "promoter_recipe:render_shift"
 RENDERERS["promoter-transfer-kmer-stack"] = "promoter_transfer:render_kmer_stack"
 RENDERERS["promoter-transfer-cnn-stack"] = "promoter_transfer:render_cnn_stack"
 RENDERERS["promoter-transfer-shift"] = "promoter_transfer:render_shift"
