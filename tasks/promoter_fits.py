@@ -98,16 +98,21 @@ def slug(key: str) -> str:
 def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, length: int) -> dict[str, Any]:
     """What a run's fits depend on: its settings (less :data:`FIT_FREE_KEYS`), the length the
     sequences are cropped or padded to, and digests of the training data and the start's weights."""
-    settings = {
-        key: value for key, (value, _) in flatten(cfg, "").items() if key.split(".")[0] not in FIT_FREE_KEYS
-    }
     return {
-        # through JSON, as they are read back: a tuple must compare equal to the list it becomes
-        "settings": json.loads(json.dumps(settings, default=str)),
+        "settings": fit_settings(cfg),
         "length": length,
         "data": data_digest(data),
         "start": start_digest(start),
     }
+
+
+def fit_settings(cfg: PromoterConfig) -> dict[str, Any]:
+    """The settings a run's fits read (all but :data:`FIT_FREE_KEYS`), flat, passed through JSON as
+    they are read back (a tuple must compare equal to the list it becomes)."""
+    settings = {
+        key: value for key, (value, _) in flatten(cfg, "").items() if key.split(".")[0] not in FIT_FREE_KEYS
+    }
+    return json.loads(json.dumps(settings, default=str))
 
 
 def data_digest(data: LabelledSequences) -> str:
@@ -132,10 +137,7 @@ def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> No
     fingerprint lacks is one added to the task since: those fits were made with its default."""
     from .promoter_config import PromoterConfig
 
-    defaults = json.loads(
-        json.dumps({key: value for key, (value, _) in flatten(PromoterConfig(), "").items()}, default=str)
-    )
-    then = {**{k: defaults[k] for k in now["settings"] if k in defaults}, **kept["settings"]}
+    then = {**fit_settings(PromoterConfig()), **kept["settings"]}
     changed = sorted(k for k in set(then) | set(now["settings"]) if then.get(k) != now["settings"].get(k))
     parts = [f"settings {', '.join(changed)}"] if changed else []
     if kept["length"] != now["length"]:
