@@ -208,8 +208,9 @@ class Calibration:
 
 def blend(prior_fit: Posterior, scratch_fit: Posterior, w: float) -> Posterior:
     """The mixture ``w p_prior + (1 - w) p_scratch`` of two posteriors over the same parameters
-    (each already a mixture of Gaussians, so the components are concatenated); a
-    recalibration map is mixed with the same weights."""
+    (each already a mixture of Gaussians, so the components are concatenated); their
+    recalibration maps are mixed with the same weights, which :func:`calibrate` replaces by the
+    blend's own map where the recalibration has one (maps stored before it had none)."""
     level_map = None
     if prior_fit.level_map is not None and scratch_fit.level_map is not None:
         level_map = w * prior_fit.level_map + (1 - w) * scratch_fit.level_map
@@ -320,7 +321,12 @@ def calibrate(
             f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA)"
         )
         result = GuardResult("blend", reason, elpd, rmse, rule="blend", prior_weight=w)
-        return Calibration(prior_fit, scratch, result, weights, blend(prior_fit, scratch, w))
+        blended = blend(prior_fit, scratch, w)
+        if recalibration is not None and "blend" in recalibration.maps:
+            # the mixture of two fits is wider than either where their predictions part: its own map,
+            # not the mean of its members' (which held 95 % for 90 % on the library at n = 2)
+            blended.level_map = recalibration.level_map("blend", n)
+        return Calibration(prior_fit, scratch, result, weights, blended)
     if diff > margin * n:
         choice = "scratch"
         reason = (

@@ -164,8 +164,8 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     metrics = run.read_metrics()
     lib = presets.small()
     recal = for_library(lib, "mixture", "exponents")
-    w = metrics["kept_prior"]  # the default keeps a blend: its map is the weighted mean of both
-    level_map = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
+    assert 0 < metrics["kept_prior"] < 1  # the default keeps a blend, with the blend's own map
+    level_map = recal.level_map("blend", 3)
     expected = float(np.interp(0.9, LEVELS, level_map))
     assert metrics["interval_nominal_level"] == pytest.approx(expected)
     exported = json.loads((run.model / "config.json").read_text())
@@ -190,7 +190,7 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     assert "Recalibration: recalibration switched off" in RunDir(plain).report.read_text()
 
 
-def test_a_blend_is_kept_with_its_weights_and_a_mixed_recalibration(csv, tmp_path):
+def test_a_blend_is_kept_with_its_weights_and_its_own_recalibration(csv, tmp_path):
     out = tmp_path / "blend"
     task.finetune(
         finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--guard-rule", "blend")
@@ -204,9 +204,8 @@ def test_a_blend_is_kept_with_its_weights_and_a_mixed_recalibration(csv, tmp_pat
     )
     lib = presets.small()
     recal = for_library(lib, "mixture", "exponents")
-    mixed = w * recal.level_map("prior", 3) + (1 - w) * recal.level_map("scratch", 3)
     exported = json.loads((run.model / "config.json").read_text())
-    np.testing.assert_allclose(exported["interval_level_map"], mixed)
+    np.testing.assert_allclose(exported["interval_level_map"], recal.level_map("blend", 3))
 
 
 def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):
@@ -332,7 +331,7 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     # the pre-trained run carries the recalibration learnt on its own systems, and the calibration
     # from it uses that (one Gaussian, the export's form)
     stored = json.loads((prior_run / "model" / "config.json").read_text())["interval_recalibration"]
-    assert stored["transfer"] == "exponents" and set(stored["maps"]) == {"prior", "scratch"}
+    assert stored["transfer"] == "exponents" and set(stored["maps"]) == {"prior", "scratch", "blend"}
     assert "Recalibration: learnt at pre-training (58 synthetic series" in RunDir(out).report.read_text()
     cfg = tiny()
     learnt = for_library(cfg, "gaussian", "exponents")

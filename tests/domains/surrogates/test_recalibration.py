@@ -7,9 +7,10 @@ import pytest
 from sciPT.domains.surrogates import presets
 from sciPT.domains.surrogates.calibrate import calibrate, scratch_prior
 from sciPT.domains.surrogates.objectives import LEVELS, GaussianPrior, NoisePrior, fit
-from sciPT.domains.surrogates.pretrain import fit_systems
+from sciPT.domains.surrogates.pretrain import family_mixture, fit_systems
 from sciPT.domains.surrogates.recalibration import (
     IntervalRecalibration,
+    for_library,
     learn_recalibration,
     nominal_levels,
     synthetic_series,
@@ -107,3 +108,40 @@ def test_calibrate_gives_each_fit_the_map_of_its_kind_and_size():
     cal = calibrate(X, y, NAMES, prior, recalibration=IntervalRecalibration(maps))
     assert cal.prior_fit.nominal_level(0.9) == pytest.approx(0.53)
     assert cal.scratch_fit.nominal_level(0.9) == pytest.approx(0.73)
+    # maps stored before the blend had its own: the blend mixes its members' with its weights
+    w = cal.guard.prior_weight
+    assert cal.guard.choice == "blend" and 0 < w < 1
+    assert cal.blended.nominal_level(0.9) == pytest.approx(w * 0.53 + (1 - w) * 0.73)
+    maps["blend"] = {n: np.full(len(LEVELS), 0.6 + n / 100) for n in (1, 2, 3, 4, 5)}
+    cal = calibrate(X, y, NAMES, prior, recalibration=IntervalRecalibration(maps))
+    assert cal.blended.nominal_level(0.9) == pytest.approx(0.63)
+
+
+def test_the_blend_learns_its_own_map_and_with_one_point_it_is_the_prior_informed_fit():
+    cfg = presets.small()
+    fits = fit_systems(cfg.systems, cfg.points_per_system, cfg.noise, cfg.train.seed)
+    recal = for_library(cfg, "mixture", "exponents")  # what `scipt finetune surrogate` uses, cached
+    assert set(recal.maps) == {"prior", "scratch", "blend"}
+    # the guard keeps the prior-informed fit with one point: the same ranks, the same map
+    np.testing.assert_array_equal(recal.maps["blend"][1], recal.maps["prior"][1])
+    assert recal.points["blend"] == recal.points["prior"]
+    # fresh series, two points each, calibrated with the prior of the other families: the blend's
+    # own map holds its level where its members' maps, mixed, hold more
+    family = {f.correlation.key: f.correlation.family for f in fits}
+    own = mixed = total = 0
+    rng = np.random.default_rng(1)
+    for key, pts in synthetic_series(fits, noise=NoisePrior().s0, seed=1).values():
+        X, y = pts.features(), pts.log_nu
+        prior = family_mixture([f for f in fits if f.correlation.family != family[key]])
+        pair = np.sort(rng.choice(len(y), 2, replace=False))
+        cal = calibrate(X[pair], y[pair], NAMES, prior, recalibration=recal)
+        test = np.setdiff1d(np.arange(len(y)), pair)
+        lo, hi = cal.chosen.interval(X[test], 0.9)
+        own += int(((lo <= y[test]) & (y[test] <= hi)).sum())
+        w = cal.guard.prior_weight
+        cal.chosen.level_map = w * recal.level_map("prior", 2) + (1 - w) * recal.level_map("scratch", 2)
+        lo, hi = cal.chosen.interval(X[test], 0.9)
+        mixed += int(((lo <= y[test]) & (y[test] <= hi)).sum())
+        total += len(test)
+    assert 0.85 <= own / total <= 0.95
+    assert mixed > own
