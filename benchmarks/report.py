@@ -72,6 +72,7 @@ RENDERERS: dict[str, Callable[[dict[str, dict]], str] | str] = {
     "surrogate-targets": "surrogate_calibration:render_targets",
     "surrogate-extrapolation": "surrogate_calibration:render_extrapolation",
     "surrogate-validation": "surrogate_calibration:render_validation",
+    "surrogate-library-coverage": "surrogate_calibration:render_library_coverage",
     "surrogate-issue-targets": "surrogate_calibration:render_issue_targets",
     "surrogate-prandtl": "surrogate_prandtl:render",
     "contamination-summary": "contamination_ipromoter:render_summary",
@@ -103,6 +104,7 @@ RENDERERS["promoter-recipe-composition"] = "promoter_recipe:render_composition"
 RENDERERS["promoter-recipe-kmer-stack"] = "promoter_recipe:render_kmer_stack"
 RENDERERS["promoter-recipe-cnn-stack"] = "promoter_recipe:render_cnn_stack"
 RENDERERS["promoter-recipe-shift"] = "promoter_recipe:render_shift"
+RENDERERS["promoter-recipe-adapt"] = "promoter_recipe:render_adapt"
 RENDERERS["promoter-transfer-kmer-stack"] = "promoter_transfer:render_kmer_stack"
 RENDERERS["promoter-transfer-cnn-stack"] = "promoter_transfer:render_cnn_stack"
 RENDERERS["promoter-transfer-shift"] = "promoter_transfer:render_shift"
