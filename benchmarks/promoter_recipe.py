@@ -125,14 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         help="the task's shift values to fine-tune with (default: the task's)",
     )
     parser.add_argument(
-        "--adapt-steps",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="STEPS",
-        help="the task's adapt.steps values (task-adaptive pre-training) to fine-tune with",
-    )
-    parser.add_argument(
         "--cnn-stack",
         action="store_true",
         help="score each fine-tune with and without the task's CNN stack (the k-mer stack on)",
@@ -193,12 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             f"shift {max(args.shift)} becomes the task's default if the pre-trained start's mean "
             "validation MCC over datasets x fractions x seeds is higher with it than without"
         )
-    if args.adapt_steps:
-        protocol.update(starts=args.starts, adapt_steps=sorted(args.adapt_steps))
-        protocol["rule"] = (
-            f"adapt.steps {max(args.adapt_steps)} becomes the task's default if the pre-trained start's "
-            "mean validation MCC over datasets x fractions x seeds is higher with it than without"
-        )
     record = start_record(
         args.results_name, protocol, argv, args.resume, pretraining={"probes": {}}, units=[]
     )
@@ -227,14 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     default = task.PromoterConfig().head.composition
     heads = [c == "on" for c in args.composition] if args.composition else [default]
     shifts = sorted(args.shift) if args.shift else [task.PromoterConfig().shift]
-    adapts = sorted(args.adapt_steps) if args.adapt_steps else [task.PromoterConfig().adapt.steps]
     done = {
         (
             u["start"],
             u["value"],
             u.get("composition", False),
             u.get("shift", 0),
-            u.get("adapt_steps", 0),
             u["dataset"],
             u["fraction"],
             u["seed"],
@@ -247,10 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             val, subsets = selection_splits(data.labels, seed, args.fractions)
             validation = data.subset(np.sort(val))
             for fraction, sub in subsets.items():
-                for start_name, value, composition, shift, adapt in itertools.product(
-                    args.starts, sorted(args.values), heads, shifts, adapts
+                for start_name, value, composition, shift in itertools.product(
+                    args.starts, sorted(args.values), heads, shifts
                 ):
-                    if (start_name, value, composition, shift, adapt, dataset, fraction, seed) in done:
+                    if (start_name, value, composition, shift, dataset, fraction, seed) in done:
                         continue
                     cfg = task.PromoterConfig(
                         ensemble=1,
@@ -261,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     cfg.head.composition = composition
                     cfg.shift = shift
-                    cfg.adapt.steps = adapt
                     start = promoter_start.load_start(str(pretrained), cfg)
                     if start_name == "scratch":  # the same architecture and tokenizer, random weights
                         start = promoter_start.Start(
@@ -302,7 +285,6 @@ def main(argv: list[str] | None = None) -> int:
                             "value": value,
                             **({"composition": True} if composition else {}),
                             **({"shift": shift} if shift else {}),
-                            **({"adapt_steps": adapt} if adapt else {}),
                             "dataset": dataset,
                             "fraction": fraction,
                             "seed": seed,
@@ -314,9 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     save()
     show = (
-        render_adapt
-        if "adapt_steps" in protocol
-        else render_shift
+        render_shift
         if "shift" in protocol
         else render_cnn_stack
         if "cnn_stack" in protocol
@@ -431,12 +411,14 @@ def render_shift(results: dict, names: tuple | str = SHIFT_RUNS) -> str:
     )
 
 
-# the task-adaptive pre-training runs, one per selection set (run side by side, one core each)
+# the task-adaptive pre-training runs, one per selection set (run side by side, one core each, at
+# commit cc35780; the option was not kept, RESULTS_promoter.md)
 ADAPT_RUNS = ("promoter_recipe_adapt_ipromoter", "promoter_recipe_adapt_sigma70")
 
 
 def render_adapt(results: dict, names: tuple | str = ADAPT_RUNS) -> str:
-    """Task-adaptive pre-training off and on (``--adapt-steps 0 S``), as :func:`render_composition`."""
+    """Task-adaptive pre-training off and on (``--adapt-steps 0 S``, run at commit ``cc35780``;
+    the option was not kept), as :func:`render_composition`."""
     return _render_on_off(
         results,
         names,

@@ -78,8 +78,6 @@ def validate(cfg: PromoterConfig) -> None:
         )
     if cfg.shift < 0:
         raise ConfigError(f"shift: expected a non-negative number of bases, got {cfg.shift}")
-    if cfg.adapt.steps < 0:
-        raise ConfigError(f"adapt.steps: expected a non-negative number of steps, got {cfg.adapt.steps}")
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {cfg.val_fraction}")
     # before any fit (the check runs after cross-validation), and whether or not a check runs

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sciPT.adaptation import adapt_encoder
 from sciPT.classification import fit_classifier, predict_proba
 from sciPT.config import to_dict
 from sciPT.diagnostics.overlap import strand_keys
@@ -386,17 +385,6 @@ def fit_member(
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)
-    if cfg.adapt.steps and start.has_masked_head:
-        adapt_encoder(
-            backbone,
-            start.extras,
-            start.tokenizer,
-            crop(train.codes, length),
-            max_tokens,
-            cfg.adapt,
-            seed,
-            COMPLEMENT,
-        )
     head = build_head(cfg.head, backbone, start.tokenizer, max_tokens)
     train_cfg = TrainConfig(**{**to_dict(cfg.train), "schedule": cfg.train.schedule, "seed": seed})
     min_steps = cfg.min_steps_per_epoch

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sciPT.adaptation import AdaptConfig
 from sciPT.finetune import FinetuneConfig
 from sciPT.nn import TransformerConfig
 from sciPT.nn.classifier import HeadConfig
@@ -143,9 +142,6 @@ class PromoterConfig:
     # roll each training sequence by up to this many bases either way each time it is drawn
     # (sciPT.classification.LabelledCollate); 0: off
     shift: int = 0
-    # continue the start's masked-model training on the fit part's sequences before each fine-tune
-    # (sciPT.adaptation, task-adaptive pre-training); steps 0: off. Starts with a masked-model head
-    adapt: AdaptConfig = field(default_factory=AdaptConfig)
     # fine-tunes per model, differing in seed and held-out validation split; probabilities averaged
     ensemble: int = 3
     val_fraction: float = 0.1

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from sciPT.adaptation import AdaptConfig
 from sciPT.checkpoint import from_pretrained
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import read_labelled
@@ -191,39 +190,6 @@ def _pretrained_start(cfg, with_head: bool = True) -> Start:
     head = LMHead(scratch.model_cfg.d_model, scratch.model_cfg.vocab_size)
     extras = {f"mlm_head.{k}": v for k, v in head.state_dict().items()} if with_head else {}
     return Start("pre-trained", encoder.state_dict(), scratch.model_cfg, scratch.tokenizer, [], extras)
-
-
-def test_task_adaptive_pretraining_reads_the_fit_part_only(planted, monkeypatch, fast_cfg):
-    """The masked objective continues on the sequences the fine-tune fits, never on its early-
-    stopping split; a start without a masked-model head (scratch) is fine-tuned as it is."""
-    from sciPT.tasks import promoter_classifier
-
-    seen, fitted = [], {}
-    monkeypatch.setattr(promoter_classifier, "adapt_encoder", lambda *a, **k: seen.append(a))
-
-    def fake_fit(backbone, head, tokenizer, train, val, **kwargs):
-        fitted.update(train=train, val=val)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(promoter_classifier, "fit_classifier", fake_fit)
-    path, _ = planted
-    data = read_labelled(path, labelled=True)
-    cfg = fast_cfg(ensemble=1)
-    assert cfg.adapt.steps == 0  # off by default (benchmarks/RESULTS_promoter.md)
-    cfg.adapt.steps = 7
-    with pytest.raises(RuntimeError, match="stop here"):
-        train_classifier(_pretrained_start(cfg), cfg, data, 30, seed=0)
-    ((_, extras, _, codes, max_tokens, adapt, seed, _),) = seen
-    assert [bytes(c) for c in codes] == [bytes(c) for c in fitted["train"][0]]
-    assert not {bytes(c) for c in codes} & {bytes(c) for c in fitted["val"][0]}
-    assert (adapt.steps, seed, max_tokens) == (7, 0, 28) and "mlm_head.decoder.weight" in extras
-    seen.clear()
-    with pytest.raises(RuntimeError, match="stop here"):
-        train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
-    assert seen == []
-    with pytest.raises(ConfigError) as err:
-        validate(PromoterConfig(adapt=AdaptConfig(steps=-1)))
-    assert str(err.value) == "adapt.steps: expected a non-negative number of steps, got -1"
 
 
 def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_path, fast_cfg):
