@@ -41,7 +41,8 @@ the shared blocks only (:func:`sciPT.domains.molecules.ewc.head_strategy`); repl
 through the old head. If the model has a head of that name, that head is fine-tuned (from a
 single-head model, the behaviour before heads existed: pass ``--data.head`` with the model's head,
 ``default`` for exports older than heads). ``scipt evaluate``, ``predict``, ``md`` and the ASE
-calculator take ``--head`` (default: the newest head, i.e. the one fine-tuned last).
+calculator take ``--head`` (default: the head fine-tuned last, which the export records; the newest
+head for a pre-training export).
 
 Reference energies (``references``). A new data set often comes from another level of theory, whose
 total energies differ from the old by a nearly constant amount per element. ``refit`` (the default

@@ -112,7 +112,15 @@ class MoleculesDomain(Domain):
         }
 
     def load_backbone(self, export_config: dict) -> EquivariantPotential:
-        return EquivariantPotential(from_dict(PotentialConfig, export_config["model"], "config.json: model"))
+        potential = EquivariantPotential(
+            from_dict(PotentialConfig, export_config["model"], "config.json: model")
+        )
+        # a fine-tune records the head it trained, which need not be the newest (a run that fine-tunes
+        # an older head again): predictions without --head use that one
+        trained = export_config.get("head")
+        if trained in potential.head_names:
+            potential.default_head = potential.head = trained
+        return potential
 
     # evaluate ------------------------------------------------------------------------------
     def add_evaluate_arguments(self, parser) -> None:

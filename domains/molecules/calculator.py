@@ -25,8 +25,8 @@ or a slab whose third cell vector is zero, has no volume and no stress: asking f
 ``PropertyNotImplementedError``, never returns NaN.
 
 Heads: a model fine-tuned on several levels of theory has one head per level
-(:mod:`.model`); ``head="NAME"`` chooses the one to predict with, by default the newest (the only
-one of a single-head model, else the one fine-tuned last). An unknown name is a
+(:mod:`.model`); ``head="NAME"`` chooses the one to predict with, by default the one fine-tuned last
+(the head a fine-tuned export records; else the newest, the only one of a single-head model). An unknown name is a
 :class:`sciPT.errors.UserError` naming the heads there are.
 
 Precision: the model runs in its exported dtype unless ``dtype`` is given; molecular dynamics that
@@ -97,7 +97,7 @@ def load_potential(
 ) -> EquivariantPotential:
     """The exported potential of ``model_dir`` (a run or its ``model/``), in eval mode on
     ``device``, converted to ``dtype`` (``"float32"``, ``"float64"`` or a torch dtype) if given,
-    predicting with head ``head`` (default: the newest)."""
+    predicting with head ``head`` (default: the one fine-tuned last, module docstring)."""
     device = torch_device(device, "device")  # before the model loads: a typo costs nothing
     potential = from_pretrained(model_dir, domain="molecules").model
     if head is not None:  # before any conversion: a typo is reported at once
@@ -120,7 +120,7 @@ class SciPTCalculator(Calculator):
         model_dir: a run directory (``RUN``) or its export (``RUN/model``).
         device: torch device the model runs on.
         dtype: ``"float32"`` or ``"float64"`` (or a torch dtype); ``None`` keeps the exported one.
-        head: the head (level of theory) to predict with; ``None``: the newest.
+        head: the head (level of theory) to predict with; ``None``: the one fine-tuned last.
         **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
     """
 

@@ -214,8 +214,8 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     ``--energy-key``, ``--forces-key`` and ``--stress-key``."""
     parser.add_argument(
         "--head",
-        help="the model head (level of theory) to predict with (default: the newest, i.e. the only "
-        "one of a model with one head, else the one fine-tuned last)",
+        help="the model head (level of theory) to predict with (default: the one fine-tuned last, "
+        "i.e. the only one of a model with one head)",
     )
     if keys:
         parser.add_argument(

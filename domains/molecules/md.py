@@ -280,7 +280,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="seed of the initial velocities and of the nvt noise (default: 0)",
     )
-    parser.add_argument("--head", help="the model head (level of theory) to run with (default: the newest)")
+    parser.add_argument(
+        "--head", help="the model head (level of theory) to run with (default: the one fine-tuned last)"
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

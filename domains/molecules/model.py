@@ -31,7 +31,8 @@ adds a head initialised from an existing one (:meth:`EquivariantPotential.add_he
 old heads untouched, so they keep predicting their own level of theory as long as the shared
 blocks move little (which EWC on the shared blocks sees to; MACE's multihead fine-tuning, Batatia
 et al. 2023, *A foundation model for atomistic materials chemistry*, is the same idea). Calls
-without ``head=`` use :attr:`EquivariantPotential.head`, the newest head unless
+without ``head=`` use :attr:`EquivariantPotential.head`: the newest head, or for a fine-tuned
+export the head it trained (a run may fine-tune an older head again), unless
 :meth:`~EquivariantPotential.select_head` chose another.
 
 A head may also own the last ``cfg.head_blocks`` interaction blocks (the ``blocks`` argument of
@@ -132,7 +133,10 @@ class EquivariantPotential(nn.Module):
             Head(cfg.channels, cfg.readout_hidden, h, [self._interaction(i) for i in self._owned_layers()])
             for h in cfg.heads
         )
-        self.head = head_names(cfg)[-1]
+        # the head a call without head= uses, and select_head(None) returns to: the newest, or the one
+        # an export says was fine-tuned (set by the loader, default_head)
+        self.default_head = head_names(cfg)[-1]
+        self.head = self.default_head
 
     def _interaction(self, layer: int) -> Interaction:
         cfg = self.cfg
@@ -189,8 +193,9 @@ class EquivariantPotential(nn.Module):
         return name
 
     def select_head(self, name: str | None) -> EquivariantPotential:
-        """Make ``name`` the head used by calls without ``head=`` (``None``: the newest)."""
-        self.head = self.head_names[-1] if name is None else self.check_head(name)
+        """Make ``name`` the head used by calls without ``head=`` (``None``: :attr:`default_head`,
+        the newest head, or the one its export says was fine-tuned)."""
+        self.head = self.default_head if name is None else self.check_head(name)
         return self
 
     def head_module(self, name: str | None = None) -> nn.Module:

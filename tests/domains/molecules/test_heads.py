@@ -127,6 +127,18 @@ def test_two_heads_round_trip_through_the_export(two_heads, tmp_path, ethanol_fr
     assert not torch.equal(loaded(batch, head="default")["energy"], loaded(batch, head="acac")["energy"])
 
 
+def test_a_fine_tuned_export_predicts_with_the_head_it_trained_by_default(two_heads, tmp_path):
+    """A run may fine-tune an older head again: predictions without --head use the head its export
+    records, not the newest; a pre-training export (no record) uses the newest."""
+    export_model(tmp_path / "model", two_heads, domain.export_config(two_heads.cfg, head="default"))
+    loaded = from_pretrained(tmp_path, domain="molecules").model
+    assert loaded.head_names == ["default", "acac"] and loaded.head == "default"
+    assert loaded.select_head("acac").head == "acac"
+    assert loaded.select_head(None).head == "default"  # back to the trained head, not the newest
+    export_model(tmp_path / "pre" / "model", two_heads, domain.export_config(two_heads.cfg))
+    assert from_pretrained(tmp_path / "pre", domain="molecules").model.select_head(None).head == "acac"
+
+
 def test_an_export_made_before_heads_loads_as_one_head_named_default(
     make_potential, tmp_path, ethanol_frames
 ):
