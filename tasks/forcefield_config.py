@@ -21,6 +21,7 @@ from sciPT.domains.molecules.potential_config import PotentialConfig
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError
 from sciPT.finetune import FinetuneConfig
+from sciPT.finetune.replay import check_replay_fraction
 from sciPT.schedules import ScheduleConfig
 from sciPT.trainer import TrainConfig
 from sciPT.trainer import validate as validate_train
@@ -134,6 +135,8 @@ def validate(cfg: ForcefieldConfig) -> None:
             f"objective.kind: a force field is fitted to energies and forces "
             f"('energy_forces'), got '{cfg.objective.kind}'"
         )
+    if cfg.replay:
+        check_replay_fraction(cfg.train.batch_size, cfg.finetune.replay_fraction)
     if cfg.head_blocks is not None and cfg.init == "none":
         raise ConfigError(
             "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); "

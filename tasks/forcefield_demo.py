@@ -291,6 +291,8 @@ def demo(args: argparse.Namespace) -> int:
     from .forcefield_train import run_finetune
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out names a file, not a directory")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not empty (choose another --out)")
     if "OMP_NUM_THREADS" not in os.environ:

@@ -180,6 +180,16 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
     start = load_start(cfg)
     strategy = check_strategy(cfg, start)
     sets, backbone = load_sets(cfg, start)
+    old_head_settings = {
+        "old_head_distillation": (cfg.old_head_distillation > 0, "keeps an old head while a new one learns"),
+        "finetune.ewc_online_every": (
+            bool(cfg.finetune.ewc_online_every),
+            "re-estimates the old head's Fisher on the new frames while a new head learns",
+        ),
+    }
+    for key, (on, what) in old_head_settings.items():
+        if on and strategy is None:  # from scratch: no old head, whatever --data.head says
+            raise ConfigError(f"{key}: {what}, which needs a pre-trained model (--init RUN)")
     if cfg.old_head_distillation > 0 and sets.eval_head == sets.head:
         raise ConfigError(
             "old_head_distillation: keeps an old head while a new one learns, but this run "

@@ -103,6 +103,18 @@ def replay_count(batch_size: int, fraction: float) -> int:
     return math.floor(fraction * batch_size + 0.5)
 
 
+def check_replay_fraction(batch_size: int, fraction: float) -> int:
+    """:func:`replay_count`, refused unless it leaves room for both kinds of example in a batch
+    (a task may call it before it writes anything)."""
+    r = replay_count(batch_size, fraction)
+    if not 0 < r < batch_size:
+        raise ConfigError(
+            f"finetune.replay_fraction: {fraction} of a batch of {batch_size} is {r} "
+            "pre-training examples; expected at least 1 and fewer than the batch size"
+        )
+    return r
+
+
 class TaskOrder(Sampler):
     """The shuffled order of the task examples for one epoch; ``set_epoch`` picks the epoch.
 
@@ -163,12 +175,7 @@ class ReplayBatchSampler(Sampler):
                 f"replay: need task and pre-training examples, got {n_task} task and "
                 f"{n_replay} pre-training examples"
             )
-        r = replay_count(batch_size, fraction)
-        if not 0 < r < batch_size:
-            raise ConfigError(
-                f"finetune.replay_fraction: {fraction} of a batch of {batch_size} is {r} "
-                "pre-training examples; expected at least 1 and fewer than the batch size"
-            )
+        r = check_replay_fraction(batch_size, fraction)
         if not 0 <= rank < world_size:
             raise ValueError(f"ReplayBatchSampler: rank {rank} outside world size {world_size}")
         if abs(r / batch_size - fraction) > 0.1 * fraction and rank == 0:  # a small batch rounds coarsely

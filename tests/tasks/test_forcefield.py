@@ -406,6 +406,11 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "replay: replaying pre-training frames needs a pre-trained model (--init RUN)",
         ),
         (
+            dict(replay=True, replay_fraction=0.05),
+            "finetune.replay_fraction: 0.05 of a batch of 4 is 0 pre-training examples; expected at "
+            "least 1 and fewer than the batch size",
+        ),
+        (
             dict(eval_head="PBE"),
             "eval_head: PBE: no such head; the model's heads are: train",
         ),
@@ -416,8 +421,8 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
         ),
         (
             dict(init="none", old_head_distillation=1.0),
-            "old_head_distillation: keeps an old head while a new one learns, but this run trains "
-            "the model's head 'acac_train' itself (name a new head with --data.head)",
+            "old_head_distillation: keeps an old head while a new one learns, which needs a "
+            "pre-trained model (--init RUN)",
         ),
         (
             dict(head="train", head_blocks=1),
@@ -452,6 +457,7 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     if "references" in change:
         cfg.references = change["references"]
     cfg.replay = change.get("replay", False)
+    cfg.finetune.replay_fraction = change.get("replay_fraction", cfg.finetune.replay_fraction)
     cfg.eval_head = change.get("eval_head")
     cfg.data.head = change.get("head")
     cfg.old_head_distillation = change.get("old_head_distillation", 0.0)

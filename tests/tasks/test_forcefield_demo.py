@@ -1,7 +1,12 @@
 """The words of the force-field demo's report: changes that went down read as such, and a run
-shortened by ``--max-steps`` says so."""
+shortened by ``--max-steps`` says so; an ``--out`` it cannot write into is refused first."""
 
-from sciPT.tasks.forcefield_demo import against_naive, steps_note
+import argparse
+
+import pytest
+
+from sciPT.errors import UserError
+from sciPT.tasks.forcefield_demo import against_naive, demo, steps_note
 
 
 def test_both_errors_rose_gives_the_ratio_and_the_percentage_above_or_below():
@@ -40,3 +45,18 @@ def test_a_run_of_other_length_than_the_demo_says_so():
     )
     assert "2,000 pre-training and 2,000 fine-tuning steps, instead of the demo's" in steps_note(2000)
     assert "5,000 pre-training and 5,000 fine-tuning steps, more than the demo's" in steps_note(5000)
+
+
+def test_an_out_that_is_a_file_or_holds_files_is_refused_before_any_work(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("not a run\n")
+    with pytest.raises(UserError) as err:
+        demo(argparse.Namespace(out=str(taken)))
+    assert str(err.value) == f"{taken}: --out names a file, not a directory"
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError) as err:
+        demo(argparse.Namespace(out=str(full)))
+    assert str(err.value) == f"{full}: exists and is not empty (choose another --out)"
+    assert taken.read_text() == "not a run\n" and [p.name for p in full.iterdir()] == ["notes.txt"]
