@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import io
-from .errors import UserError
+from .errors import ConfigError, UserError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -149,6 +149,39 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
 
 class UnreadableCheckpoint(UserError):
     """A checkpoint file that ``torch.load`` cannot read."""
+
+
+def check_resumable(
+    checkpoint: dict[str, Any], path: str | Path, backbone: nn.Module, config: str | Path
+) -> None:
+    """Refuse to resume from ``checkpoint`` (read from ``path``) when its backbone weights (``backbone.*``
+    in its ``state_dict``) are not the names and shapes of ``backbone``, which the run's settings
+    built: Lightning would fail to load them only after the run directory's config and logs were
+    rewritten, and every later ``--resume`` would fail the same way. ``config``: the run's settings
+    file, named in the message."""
+    saved = {
+        k[len("backbone.") :]: tuple(v.shape)
+        for k, v in checkpoint.get("state_dict", {}).items()
+        if k.startswith("backbone.")
+    }
+    built = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
+    if saved == built:
+        return
+    only_saved, only_built = sorted(saved.keys() - built.keys()), sorted(built.keys() - saved.keys())
+    reshaped = sorted(k for k in saved.keys() & built.keys() if saved[k] != built[k])
+    parts = [
+        f"{len(names)} {what} (first: {names[0]})"
+        for names, what in (
+            (only_saved, "only in the checkpoint"),
+            (only_built, "only in the model these settings build"),
+            (reshaped, "of another shape"),
+        )
+        if names
+    ]
+    raise ConfigError(
+        f"--resume: {path} holds other weights than these settings build ({'; '.join(parts)}): resume "
+        f"with the settings the run was started with ({config}), or start a new run in another --out"
+    )
 
 
 def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:

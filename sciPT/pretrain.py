@@ -29,7 +29,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Checkpoint
 
 from . import __version__, io, plots
-from .checkpoint import load_lightning_checkpoint
+from .checkpoint import check_resumable, load_lightning_checkpoint
 from .config import to_dict
 from .diagnostics.collapse import check_collapse
 from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
@@ -115,6 +115,7 @@ def lightning_pretrain(
         return run
     if resume:
         checkpoint = load_lightning_checkpoint(run.resume_checkpoint())
+        check_resumable(checkpoint, run.resume_checkpoint(), setup.backbone, run.config)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:

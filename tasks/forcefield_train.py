@@ -18,7 +18,7 @@ import lightning.pytorch as pl
 from torch import nn
 
 from sciPT import __version__, plots
-from sciPT.checkpoint import export_model
+from sciPT.checkpoint import check_resumable, export_model, load_lightning_checkpoint
 from sciPT.config import to_dict
 from sciPT.data import StepDataModule
 from sciPT.domains.molecules import domain as molecules
@@ -229,6 +229,11 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
     if finished is not None:
         run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
+    resumed_from = run.resume_checkpoint() if resume else None
+    if resumed_from is not None:  # another --data.head, head_blocks or --init: before anything is rewritten
+        check_resumable(
+            load_lightning_checkpoint(resumed_from, mmap=True), resumed_from, backbone, run.config
+        )
     run.write_config({"task": "forcefield", **to_dict(cfg)})
     if resume and global_rank() == 0:  # one rank renames the earlier log
         plots.keep_log_for_resume(run.logs)

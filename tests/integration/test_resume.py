@@ -170,3 +170,18 @@ def test_a_run_extended_by_a_larger_max_steps_follows_the_new_schedule_from_its_
         assert rates[step] == pytest.approx(cfg.train.lr * lr_multiplier(step, total, cfg.train.schedule)), (
             step
         )
+
+
+def test_a_resume_with_another_model_width_is_refused_before_the_settings_are_rewritten(tmp_path):
+    from sciPT.errors import ConfigError
+
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    settings = (tmp_path / "run/config.yaml").read_text()
+    wider = _cfg()
+    wider.model.d_model, wider.model.d_ff = 32, 64  # tiny is 64 wide
+    with pytest.raises(ConfigError) as err:
+        pretrain("dna", wider, tmp_path / "run", resume=True)
+    ckpt, config = tmp_path / "run/checkpoints/last.ckpt", tmp_path / "run/config.yaml"
+    assert str(err.value).startswith(f"--resume: {ckpt} holds other weights than these settings build (")
+    assert "of another shape (first: " in str(err.value)
+    assert (tmp_path / "run/config.yaml").read_text() == settings and config.is_file()

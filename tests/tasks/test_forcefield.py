@@ -29,6 +29,7 @@ from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import load_fisher
 from sciPT.pretrain import pretrain
+from sciPT.run import RunDir
 from sciPT.tasks.forcefield_config import ForcefieldConfig
 from sciPT.tasks.forcefield_data import composition, load_sets, load_start, refit_references
 from sciPT.tasks.forcefield_train import check_strategy, run_finetune
@@ -557,3 +558,33 @@ def test_a_time_budget_of_minutes_without_a_preset_takes_small(capsys, tmp_path,
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     assert channels(["--max-time", "2.5"]) == small
     assert capsys.readouterr().err == ""
+
+
+def test_a_resume_with_settings_that_build_other_weights_is_refused_before_anything_is_rewritten(
+    pretrained, files, tmp_path
+):
+    """Fine-tuned with a new head, then resumed as if the old head were the one trained: the weights
+    differ, so the resume stops in one line, leaving the run's settings and log as they were (it
+    used to rewrite both and then fail in Lightning, and every later --resume failed too)."""
+    out = tmp_path / "run"
+    cfg = finetune_config(pretrained[0], files, strategy="full", steps=2)
+    run_finetune(cfg, out)
+    settings, log = (out / "config.yaml").read_text(), (out / "logs" / "metrics.csv").read_text()
+    other = finetune_config(pretrained[0], files, strategy="full", steps=4)
+    other.data = dataclasses.replace(other.data, head="train")  # the pre-trained head: no new one
+    with pytest.raises(ConfigError) as err:
+        run_finetune(other, out, resume=True)
+    assert str(err.value).startswith(
+        f"--resume: {out / 'checkpoints' / 'last.ckpt'} holds other weights than "
+    )
+    assert str(err.value).endswith(
+        f"resume with the settings the run was started with ({out / 'config.yaml'}), or start a new "
+        "run in another --out"
+    )
+    assert "only in the checkpoint (first: extra_heads.0." in str(err.value)
+    assert (out / "config.yaml").read_text() == settings
+    assert (out / "logs" / "metrics.csv").read_text() == log
+    # resumed as it was started, it goes on
+    again = finetune_config(pretrained[0], files, strategy="full", steps=4)
+    run_finetune(again, out, resume=True)
+    assert RunDir(out).read_metrics()["steps"] == 4
