@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,9 @@ class Start:
     pretrain_data: MoleculeDataConfig  # how its pre-training read its files (for replay)
     pretrain_seed: int
     references: list[float] | None  # the pre-trained reference energies (eV, element order)
+    # False: nothing recorded how pre-training read its files (an export written before the export
+    # recorded it, outside its run directory): replay reads them with the defaults, and says so
+    pretrain_data_recorded: bool = True
 
 
 def _run_config(init: str) -> dict:
@@ -61,12 +65,24 @@ def load_start(cfg: ForcefieldConfig) -> Start:
         return Start("scratch", None, {}, {}, MoleculeDataConfig(), 0, None)
     pre = from_pretrained(cfg.init, domain="molecules")
     saved = _run_config(cfg.init)
-    data = MoleculeDataConfig()
-    if saved.get("domain") == "molecules" and saved.get("data"):
+    data, seed, recorded = MoleculeDataConfig(), 0, True
+    if pre.config.get("pretraining_data") is not None:  # a fine-tuned export carries its start's
+        data = from_dict(MoleculeDataConfig, pre.config["pretraining_data"], f"{cfg.init}: pretraining_data")
+        seed = int(pre.config.get("pretraining_seed", 0))
+    elif saved.get("domain") == "molecules" and saved.get("data"):
         data = from_dict(MoleculeDataConfig, saved["data"], f"{cfg.init}: config.yaml: data")
-    seed = int((saved.get("train") or {}).get("seed", 0))
+        seed = int((saved.get("train") or {}).get("seed", 0))
+    else:
+        recorded = False
     return Start(
-        "pre-trained", pre.model, pre.config, pre.extras, data, seed, list(pre.model.cfg.reference_energies)
+        "pre-trained",
+        pre.model,
+        pre.config,
+        pre.extras,
+        data,
+        seed,
+        list(pre.model.cfg.reference_energies),
+        recorded,
     )
 
 
@@ -146,6 +162,14 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
         raise ConfigError(
             f"finetune.strategy: 'replay' needs the pre-training frames, and "
             f"{cfg.init} records none (pretrained_on is empty)"
+        )
+    if not start.pretrain_data_recorded:
+        print(
+            f"warning: {cfg.init} does not record how its pre-training read {', '.join(map(str, paths))}: "
+            "replay reads them with the default settings (energies in eV, forces in eV/Angstrom, the "
+            "default keys, every frame); if pre-training read them otherwise, replay from its run "
+            "directory",
+            file=sys.stderr,
         )
     frames = []
     for path in paths:

@@ -95,7 +95,14 @@ class MoleculesDomain(Domain):
             backbone=backbone,
             objective=objective,
             datamodule=StepDataModule(train, val, collate, cfg.train),
-            export_config=self.export_config(prepared.model, references=prepared.references_method),
+            # how the corpus was read (units, keys, frames, split) and split (seed) travels with the
+            # export: replay reads the same frames the same way from a model folder outside its run
+            export_config=self.export_config(
+                prepared.model,
+                references=prepared.references_method,
+                pretraining_data=to_dict(cfg.data),
+                pretraining_seed=cfg.train.seed,
+            ),
             corpus=prepared.corpus,
             report=report,
             embed=backbone.embed,

@@ -3,6 +3,7 @@ and its refusals."""
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -588,3 +589,39 @@ def test_a_resume_with_settings_that_build_other_weights_is_refused_before_anyth
     again = finetune_config(pretrained[0], files, strategy="full", steps=4)
     run_finetune(again, out, resume=True)
     assert RunDir(out).read_metrics()["steps"] == 4
+
+
+def test_replay_reads_the_pretraining_files_as_recorded_from_a_model_folder_outside_its_run(
+    pretrained, files, tmp_path, capsys
+):
+    """The export records how pre-training read and split its files: a model folder copied away
+    from its run (no config.yaml beside it) replays the same frames, and a fine-tune of it passes
+    the record on."""
+    import shutil
+
+    run, pre_cfg = pretrained
+    bare = tmp_path / "bare" / "model"
+    shutil.copytree(run / "model", bare)
+    cfg = finetune_config(bare, files, strategy="full", steps=2)
+    cfg.replay = True
+    start = load_start(cfg)
+    in_run = load_start(finetune_config(run, files))
+    assert start.pretrain_data == in_run.pretrain_data == pre_cfg.data
+    assert start.pretrain_seed == in_run.pretrain_seed == pre_cfg.train.seed
+    assert start.pretrain_data_recorded
+    # an export written before the record: the defaults, and a warning that says so
+    config = json.loads((bare / "config.json").read_text())
+    del config["pretraining_data"], config["pretraining_seed"]
+    (bare / "config.json").write_text(json.dumps(config))
+    old = load_start(cfg)
+    assert not old.pretrain_data_recorded
+    from sciPT.tasks.forcefield_data import pretraining_frames
+
+    pretraining_frames(old, cfg)
+    assert f"warning: {bare} does not record how its pre-training read " in capsys.readouterr().err
+    # a fine-tune from the recorded export passes the record on to its own export
+    out = tmp_path / "ft"
+    run_finetune(finetune_config(run, files, strategy="full", steps=2), out)
+    exported = json.loads((out / "model" / "config.json").read_text())
+    assert exported["pretraining_data"]["paths"] == list(pre_cfg.data.paths)
+    assert exported["pretraining_seed"] == pre_cfg.train.seed
