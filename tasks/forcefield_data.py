@@ -174,6 +174,11 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
     frames = []
     for path in paths:
         resolved = resolve_data_path(path)
+        if resolved.is_dir() or any(c in str(path) for c in "*?["):
+            raise DataError(
+                f"{path}: {cfg.init} was pre-trained on this folder or pattern of shards, streamed; "
+                "replay reads whole files, not a streamed corpus"
+            )
         if not resolved.is_file():
             raise DataError(
                 f"{path}: pre-training file of {cfg.init} is not on this machine (replay needs it)"

@@ -39,7 +39,7 @@ from ase.data import chemical_symbols
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from sciPT.errors import ConfigError, DataError
-from sciPT.files import resolve_data_path
+from sciPT.files import refuse_directory, resolve_data_path
 
 from .xyz import read_images
 
@@ -419,6 +419,9 @@ def read_structures(
     which have none): what ``predict`` copies the input's own info and arrays from."""
     cfg = cfg or MoleculeDataConfig()
     resolved = resolve_data_path(path)
+    refuse_directory(
+        resolved, "frames in extended XYZ, or SMILES; only pre-training streams a folder of shards"
+    )
     if not resolved.is_file():
         raise DataError(f"{path}: file not found")
     if resolved.suffix.lower() in SMILES_SUFFIXES:

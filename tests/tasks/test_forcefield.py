@@ -625,3 +625,19 @@ def test_replay_reads_the_pretraining_files_as_recorded_from_a_model_folder_outs
     exported = json.loads((out / "model" / "config.json").read_text())
     assert exported["pretraining_data"]["paths"] == list(pre_cfg.data.paths)
     assert exported["pretraining_seed"] == pre_cfg.train.seed
+
+
+def test_replay_of_a_streamed_pretraining_corpus_says_so(tmp_path):
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.tasks.forcefield_data import Start, pretraining_frames
+
+    (tmp_path / "shards").mkdir()
+    for paths in ([str(tmp_path / "shards")], [str(tmp_path / "shards" / "*.xyz")]):
+        start = Start("pre-trained", None, {}, {}, MoleculeDataConfig(paths=paths), 0, None)
+        cfg = ForcefieldConfig(init="RUN")
+        with pytest.raises(DataError) as err:
+            pretraining_frames(start, cfg)
+        assert str(err.value) == (
+            f"{paths[0]}: RUN was pre-trained on this folder or pattern of shards, streamed; replay "
+            "reads whole files, not a streamed corpus"
+        )

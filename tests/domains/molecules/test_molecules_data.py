@@ -389,6 +389,12 @@ def test_smiles_rdkit_cannot_parse(tmp_path):
 
 def test_missing_file(tmp_path):
     assert error(read_frames, str(tmp_path / "none.xyz")) == f"{tmp_path / 'none.xyz'}: file not found"
+    # a folder of shards where a file is read (fine-tuning, evaluate, predict) is not a missing file
+    (tmp_path / "shards").mkdir()
+    assert error(read_frames, str(tmp_path / "shards")) == (
+        f"{tmp_path / 'shards'}: a directory, not a file (expected frames in extended XYZ, or SMILES; "
+        "only pre-training streams a folder of shards)"
+    )
 
 
 def test_a_file_ase_cannot_read(tmp_path):
