@@ -51,7 +51,7 @@ from sciPT.domains.surrogates.calibrate import (
     varies,
 )
 from sciPT.domains.surrogates.correlations import select
-from sciPT.domains.surrogates.data import Points, read_points
+from sciPT.domains.surrogates.data import CORE, Points, check_independent, output_column, read_points
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
 from sciPT.domains.surrogates.law import law_dict
@@ -93,7 +93,7 @@ class SurrogateData:
     Attributes:
         train: the measured points: a CSV with columns Re, Pr, Nu and optional geometric ratios.
         groups: the columns of ``train`` that are geometric ratios in the law (``None``: every
-            numeric column besides Re, Pr and Nu; ``none``: no ratio).
+            numeric column besides Re, Pr and Nu; ``none``, in any case: no ratio).
     """
 
     train: str | None = None
@@ -178,6 +178,9 @@ def resolve_prior(
         "boxes": config.get("validity", {}).get("systems", []),
         "systems": len(config.get("systems", [])),
         "kind": config.get("kind"),
+        "families": sorted(
+            {s["family"] for s in config.get("systems", []) if isinstance(s, dict) and "family" in s}
+        ),
         "calibrated_on": (config.get("calibrated_on") or {}).get("path"),
         "recalibration": config.get("interval_recalibration"),
     }
@@ -201,8 +204,19 @@ def interval_recalibration(
         recal = for_library(lib, form, transfer, noise)
         return recal, recal.protocol
     stored = info.get("recalibration")
-    if info.get("kind") != "prior" or stored is None:
+    if info.get("kind") == "calibrated":
         return None, "a calibrated run as prior has no recalibration: the predictive's own central interval"
+    if info.get("kind") != "prior" or stored is None:
+        families = info.get("families") or []
+        why = (
+            f"its prior holds one family, {families[0]}, so none could be held out to learn one"
+            if len(families) == 1
+            else "its prior was stored without one, as a demo run's is"
+        )
+        return (
+            None,
+            f"the pre-trained run has no recalibration ({why}): the predictive's own central interval",
+        )
     if transfer != stored.get("transfer") or stored.get("noise_prior") != {"s0": noise.s0, "nu0": noise.nu0}:
         return None, (
             "the pre-trained run's recalibration was learnt with another transfer or noise prior: "
@@ -250,6 +264,29 @@ def fit_correction(
     return best[0], basis, float(best[1])
 
 
+def ratio_columns(groups: list[str] | None) -> list[str] | None:
+    """``--groups`` as :func:`read_points` takes it: ``None`` (every numeric column), ``[]`` for
+    ``none`` (any case), or the columns named, none of them Re, Pr, Nu or a column sciPT writes."""
+    if groups is None:
+        return None
+    if [g.strip().lower() for g in groups] == ["none"]:
+        return []
+    for g in groups:
+        core = next((c for c in CORE if c.lower() == g.strip().lower()), None)
+        if core is not None:
+            # Re or Pr twice gave the law two exponents of one variable, and Nu fitted Nu with itself
+            raise ConfigError(
+                f"--groups: '{g}' is {core}, which every law has (Nu = C Re^a Pr^b ...); expected "
+                "geometric-ratio columns only, or none"
+            )
+        if output_column(g):
+            raise ConfigError(
+                f"--groups: '{g}' is a column scipt evaluate and predict write (a prediction of Nu), "
+                "not a geometric ratio; expected geometric-ratio columns only, or none"
+            )
+    return groups
+
+
 def constant_groups(points: Points, groups: list[str]) -> dict[str, float]:
     return {g: float(points.groups[g][0]) for g in groups if not varies(np.log(points.groups[g]))}
 
@@ -267,10 +304,11 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     if not cfg.data.train:
         raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
     noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
-    points = read_points(cfg.data.train, groups=[] if cfg.data.groups == ["none"] else cfg.data.groups)
+    points = read_points(cfg.data.train, groups=ratio_columns(cfg.data.groups))
     all_groups = list(points.groups)
     fixed_groups = constant_groups(points, all_groups)
     groups = [g for g in all_groups if g not in fixed_groups]
+    check_independent(points, groups)
     prior, prior_info = resolve_prior(cfg.init, groups, form=cfg.prior_form)
     # a calibrated run's posterior describes this very system, its C included
     transfer = cfg.transfer or ("all" if prior_info.get("kind") == "calibrated" else "exponents")

@@ -145,8 +145,10 @@ class SurrogatesDomain(Domain):
         validate(cfg.train)
         if cfg.points_per_system < 4:
             raise UserError(f"points_per_system: expected at least 4, got {cfg.points_per_system}")
-        if cfg.noise < 0 or cfg.group_sd <= 0:
-            raise UserError("noise must be >= 0 and group_sd > 0")
+        if not 0 <= cfg.noise < np.inf:  # written so that nan fails too
+            raise ConfigError(f"noise: expected a relative scatter >= 0, got {cfg.noise}")
+        if not 0 < cfg.group_sd < np.inf:
+            raise ConfigError(f"group_sd: expected a standard deviation > 0, got {cfg.group_sd}")
         prior, fits = learn_prior(cfg)
         recalibration = None
         if len({f.correlation.family for f in fits}) > 1:  # one family leaves none to hold out

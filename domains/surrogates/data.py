@@ -10,8 +10,12 @@ inside the physical range of its variable (``Re`` in 1-1e9, ``Pr`` in 1e-3-1e5, 
 1e-2-1e5); a value below its range gets a hint that the column may be scaled (digitised figures
 often plot ``Re x 1e-4``). Any other column whose values are all numbers is a geometric ratio, one
 whose values are mostly text a label (kept, not used); a column of numbers with a few words in it is
-refused at its first word, as a mistyped ratio would otherwise leave the law without a word. Commas
-separate the fields, or tabs or semicolons where the header has no comma.
+refused at its first word, as a mistyped ratio would otherwise leave the law without a word. The
+columns sciPT writes itself (``Nu_pred``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibration_range``) are
+labels, never ratios, and a calibration refuses a ratio that is (nearly) a product of powers of
+``Re``, ``Pr`` and the other ratios (:func:`check_independent`, such as ``Pe = Re Pr``). Commas
+separate the fields, or tabs or semicolons where the header has no comma; a semicolon-separated
+file has decimal commas, and a cell such as ``10.000`` in it (ten thousand, or ten) is refused.
 
 The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
 axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
@@ -118,6 +122,26 @@ class Points:
 
 
 _DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
+# ``10.000`` in a decimal-comma file: a German spreadsheet's ten thousand, or ten with a decimal
+# point; a leading group of 0 (``0.700``) has no thousands reading, so it is read as it stands
+_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:\.\d{3})+\s*$")
+CORE = ("Re", "Pr", "Nu")
+# what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
+# fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
+_OUTPUT_COLUMN = _re.compile(r"^(?:nu_pred|nu_lo_.*|nu_hi_.*|in_calibration_range)$", _re.IGNORECASE)
+# a ratio whose log the other features explain to within this fraction of its spread is refused:
+# values read from a CSV carry their written digits only (5 significant digits: a relative error
+# up to 5e-5, so Pe = Re Pr typed to 5 digits leaves a residual of 1e-5 to 1e-4 of the spread of
+# log Pe over a decade of Re or less), while a ratio that varies on its own leaves a residual of
+# order one; 1e-3 catches products typed to 4-5 digits with room to spare and refuses nothing
+# whose exponent the points could pin down (its standard error would be 1000 times that of an
+# independent ratio)
+COLLINEAR_TOL = 1e-3
+
+
+def output_column(name: str) -> bool:
+    """Whether ``name`` is a column sciPT writes (``Nu_pred``, ``Nu_lo_0.9``, ...), not a ratio."""
+    return bool(_OUTPUT_COLUMN.match(name.strip()))
 
 
 def _split_header(name: str, column: int, path: Path) -> str:
@@ -202,10 +226,13 @@ def read_points(
     # spreadsheets also save tab- or semicolon-separated files; a header without a comma says which
     delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    if delimiter == ";":  # a European spreadsheet: decimal commas (0,7)
-        rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
+    # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
+    ambiguous = set()
+    if delimiter == ";":  # a European spreadsheet: decimal commas (0,7)
+        ambiguous = {(k, i) for k, r in enumerate(rows[1:]) for i, c in enumerate(r) if _THOUSANDS.match(c)}
+        rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     if not rows:
         raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
     header = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
@@ -242,6 +269,13 @@ def read_points(
     def column(i: int, name: str) -> np.ndarray:
         out = np.empty(len(body))
         for k, (r, line) in enumerate(zip(body, body_lines)):
+            if (k, i) in ambiguous:
+                cell = r[i].strip()
+                raise DataError(
+                    f"{path}, line {line}: {name} = '{cell}' is ambiguous in a file with decimal commas "
+                    f"(a thousands separator or a decimal point); expected no thousands separators: "
+                    f"write {cell.replace('.', '')}, or {_decimal_comma(cell)} if the dot is a decimal point"
+                )
             try:
                 out[k] = float(r[i])
             except ValueError:
@@ -254,6 +288,8 @@ def read_points(
     if groups is None:
         groups = []
         for h in extra:
+            if output_column(h):
+                continue  # an earlier prediction's columns, kept as labels (see _OUTPUT_COLUMN)
             words = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
             words = [(value, line) for value, line in words if not _is_number(value)]
             if not words:
@@ -297,6 +333,44 @@ def read_points(
     return Points(
         values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels, header
     )
+
+
+def _decimal_comma(cell: str) -> str:
+    """``"1.500"`` read with a decimal point, written with a decimal comma: ``"1,5"``."""
+    try:
+        return f"{float(cell):g}".replace(".", ",")
+    except ValueError:  # 1.000.000 has no decimal reading
+        return "(no decimal reading)"
+
+
+def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> None:
+    """Refuse a ratio whose log is (nearly) a linear combination of ``1, log Re, log Pr`` and the
+    ratios before it (:data:`COLLINEAR_TOL`): its exponent and theirs trade off freely, so the fit
+    turned ``Pe = Re Pr`` typed to 5 digits into ``Re^-1150 Pr^-1150 Pe^1150`` (``groups``: the
+    ratios that vary, in the law's order)."""
+    if not groups:
+        return
+    X = points.features(groups)
+    names = ["Re", "Pr", *groups]
+    for j, g in enumerate(groups, start=3):
+        target, before = X[:, j], X[:, :j]
+        if np.linalg.matrix_rank(before) >= len(points):
+            # too few points: the features before it fit any column exactly, so this says nothing
+            # about the ratio (scratch holds its exponent, the prior gives it: a few-point calibration)
+            continue
+        spread = np.linalg.norm(target - target.mean())
+        coef = np.linalg.lstsq(before, target, rcond=None)[0]
+        residual = np.linalg.norm(target - before @ coef)
+        if spread > 0 and residual <= COLLINEAR_TOL * spread:
+            others = [nm for nm, col in zip(names, before[:, 1:].T) if np.ptp(col) > 0]
+            listed = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0]
+            raise DataError(
+                f"{points.source}: column '{g}' is (nearly) a constant times a product of powers of "
+                f"{listed} over the {len(points)} points (what they leave of its log is "
+                f"{residual / spread:.1g} of its spread), so the law cannot tell its exponent from "
+                "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
+                "ratios with --groups, or --groups none for none)"
+            )
 
 
 def _is_number(text: str) -> bool:

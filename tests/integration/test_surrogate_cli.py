@@ -109,7 +109,7 @@ def test_a_column_named_twice_stops_finetune_evaluate_and_predict(files, capsys)
 
 def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):
     out = files / "run"
-    (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,2\n8e4,0.7,450,4\n")
+    (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,4\n8e4,0.7,450,2\n")
     assert main(["finetune", "surrogate", "--train", str(files / "geo.csv"), "--out", str(out)]) == 0
     assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 2
     assert "held.csv: missing column 'AR' (the model uses the geometric ratios AR)" in capsys.readouterr().err
@@ -118,7 +118,7 @@ def test_evaluate_with_a_missing_model_column_exits_2(files, capsys):
 
 def test_a_mistyped_ratio_stops_evaluate_and_predict_with_its_line(files, capsys):
     out = files / "run"
-    (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,2\n8e4,0.7,450,4\n")
+    (files / "geo.csv").write_text("Re,Pr,Nu,AR\n2e4,0.7,190,1\n4e4,0.7,290,4\n8e4,0.7,450,2\n")
     assert main(["finetune", "surrogate", "--train", str(files / "geo.csv"), "--out", str(out)]) == 0
     (files / "typo.csv").write_text("Re,Pr,Nu,AR\n3e4,0.7,240,x\n")
     capsys.readouterr()
@@ -239,5 +239,32 @@ def test_the_surrogate_demo_refuses_a_step_count_it_would_ignore(tmp_path, capsy
     assert main(["demo", "surrogate", "--max-steps", "5", "--out", str(out)]) == 2
     assert capsys.readouterr().err == (
         "scipt: error: --max-steps: not used by the surrogate demo, closed-form fits with no training steps\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--noise", "-1"], "noise: expected a relative scatter >= 0, got -1.0"),
+        (["--group-sd", "0"], "group_sd: expected a standard deviation > 0, got 0.0"),
+    ],
+)
+def test_pretrain_surrogates_names_the_setting_out_of_range_and_its_value(files, capsys, flags, message):
+    """It said ``noise must be >= 0 and group_sd > 0``, whichever of the two failed, and not its value."""
+    out = files / "prior"
+    assert main(["pretrain", "surrogates", "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err == f"scipt: error: {message}\n"
+    assert not out.exists()
+
+
+def test_a_thousands_separator_in_a_european_file_exits_2_with_one_line_and_no_run(files, capsys):
+    (files / "de.csv").write_text("Re;Pr;Nu\n10.000;0,7;40,2\n20.000;0,7;70,1\n")
+    out = files / "run"
+    assert main(["finetune", "surrogate", "--train", str(files / "de.csv"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {files / 'de.csv'}, line 2: Re = '10.000' is ambiguous in a file with decimal "
+        "commas (a thousands separator or a decimal point); expected no thousands separators: write "
+        "10000, or 10 if the dot is a decimal point\n"
     )
     assert not out.exists()

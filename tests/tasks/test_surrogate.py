@@ -388,6 +388,7 @@ def test_demo_writes_tables_plots_and_an_example(tmp_path, monkeypatch):
     from sciPT.domains.surrogates.demo import run_demo
 
     out = tmp_path / "demo"
+    (tmp_path / "t.csv").write_text("\n".join(RIBBED[:4]) + "\n")
     run_demo(out, progress=False, ns=(1, 2), max_draws=2)
     for name in (
         "report.md",
@@ -412,6 +413,15 @@ def test_demo_writes_tables_plots_and_an_example(tmp_path, monkeypatch):
     with pytest.raises(UserError) as err:
         demo.run_demo(out, progress=False, ns=(1,), max_draws=1)
     assert str(err.value) == f"{out}: run directory already exists and is not empty (choose another --out)"
+    # its prior as --init: a pre-trained prior stored without a recalibration, not a calibrated run
+    chained = tmp_path / "from_demo"
+    task.finetune(
+        finetune_args("--train", str(tmp_path / "t.csv"), "--out", str(chained), "--init", str(out))
+    )
+    assert (
+        "Recalibration: the pre-trained run has no recalibration (its prior was stored without one, as a "
+        "demo run's is): the predictive's own central interval."
+    ) in RunDir(chained).report.read_text()
 
 
 def test_correction_is_fitted_exported_and_used_by_evaluate(tmp_path, csv):
@@ -512,3 +522,101 @@ def test_a_correction_says_which_fit_it_rides_on_not_the_blend(tmp_path, csv, ca
     kept = f"(kept: the {member} fit, the heavier in the guard's blend ({max(w, 1 - w):.2f}), refitted with a correction of 4 random features)"
     assert kept in capsys.readouterr().out
     assert kept in RunDir(out).report.read_text()
+
+
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        ("Re", "--groups: 'Re' is Re, which every law has (Nu = C Re^a Pr^b ...); expected "),
+        ("e_Dh,pr", "--groups: 'pr' is Pr, which every law has (Nu = C Re^a Pr^b ...); expected "),
+        ("NU", "--groups: 'NU' is Nu, which every law has (Nu = C Re^a Pr^b ...); expected "),
+        (
+            "Nu_lo_0.9",
+            "--groups: 'Nu_lo_0.9' is a column scipt evaluate and predict write (a prediction of Nu), "
+            "not a geometric ratio; expected ",
+        ),
+    ],
+)
+def test_groups_naming_re_pr_nu_or_a_prediction_are_refused(tmp_path, csv, groups, message):
+    """``--groups Re`` gave ``Nu = 0.0374 Re^-0.0247 Pr^0.4 Re^0.8`` and a law.json whose python
+    lambda had a duplicate argument; ``--groups Nu`` fitted Nu with itself."""
+    out = tmp_path / "never"
+    train = csv("t.csv", RIBBED[:4])
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", str(train), "--out", str(out), "--groups", groups))
+    assert str(err.value) == message + "geometric-ratio columns only, or none"
+    assert not out.exists()
+
+
+def test_groups_none_is_read_in_any_case(tmp_path, csv):
+    train = csv("log.csv", ["run,Re,Pr,Nu", "1,20000,0.7,190", "2,35000,0.7,270", "3,60000,0.7,390"])
+    for spelling in ("none", "None", "NONE"):
+        out = tmp_path / spelling
+        task.finetune(finetune_args("--train", str(train), "--out", str(out), "--groups", spelling))
+        law = json.loads((out / "law.json").read_text())
+        assert law["exponents"].keys() == {"Re", "Pr"} and law["valid_for"].keys() == {"Re", "Pr"}
+
+
+def test_a_ratio_that_is_a_product_of_re_and_pr_is_refused_before_anything_is_written(tmp_path, csv):
+    """``Pe = Re Pr`` to 5 digits gave ``Nu = 8.04e-189 Re^1.26e+03 Pr^0.4 Pe^-1.26e+03`` with exit 0.
+    Hand computation of the printed fraction: the test of the same name in test_surrogate_data.py
+    (AR = Re / 1e4 but for a factor exp(1e-3) at the middle point: 2.507e-4, printed 0.0003)."""
+    out = tmp_path / "never"
+    train = csv(
+        "ar.csv",
+        ["Re,Pr,Nu,AR", "1e4,0.7,40,1", f"1e5,0.7,250,{float(10 * np.exp(1e-3))!r}", "1e6,0.7,1600,100"],
+    )
+    with pytest.raises(DataError) as err:
+        task.finetune(finetune_args("--train", str(train), "--out", str(out), "--init", "none"))
+    assert str(err.value) == (
+        f"{train}: column 'AR' is (nearly) a constant times a product of powers of Re over the 3 points "
+        "(what they leave of its log is 0.0003 of its spread), so the law cannot tell its exponent from "
+        "theirs; expected a geometric ratio that varies on its own (leave it out: name the ratios with "
+        "--groups, or --groups none for none)"
+    )
+    assert not out.exists()
+
+
+def test_predictions_fed_back_as_points_calibrate_as_the_points_alone(calibrated, csv, tmp_path):
+    """predictions.csv as --train took Nu_pred, Nu_lo, Nu_hi as ratios: an OverflowError traceback."""
+    held = csv("held.csv", RIBBED[:4])
+    task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    fed = tmp_path / "fed"
+    task.finetune(
+        finetune_args("--train", str(calibrated / "evaluations/held/predictions.csv"), "--out", str(fed))
+    )
+    plain = tmp_path / "plain"
+    task.finetune(finetune_args("--train", str(held), "--out", str(plain)))
+    law, again = (json.loads((run / "law.json").read_text()) for run in (fed, plain))
+    assert law["exponents"].keys() == {"Re", "Pr"} and law["constant_groups"] == {"e_Dh": 0.1}
+    assert law["law"] == again["law"]
+
+
+def test_evaluate_reports_the_median_geometric_half_width_of_the_interval(calibrated, csv):
+    """A 90 % interval from lo to hi is Nu_pred / (1 + h) to Nu_pred (1 + h) with h = sqrt(hi / lo) - 1;
+    the report printed half of hi / lo - 1 (0.5 for h = 0.41 at hi / lo = 2)."""
+    held = csv("held.csv", [RIBBED[0], RIBBED[4]])
+    metrics = task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    folder = RunDir(calibrated).evaluations / "held"
+    header, row = (folder / "predictions.csv").read_text().splitlines()
+    cells = dict(zip(header.split(","), row.split(",")))
+    h = np.sqrt(float(cells["Nu_hi_0.9"]) / float(cells["Nu_lo_0.9"])) - 1  # one point: its own median
+    assert metrics["eval_interval_half_width_outside"] == pytest.approx(h, rel=1e-5)  # written to 6 digits
+    assert "eval_interval_width_outside" not in metrics
+    assert (
+        f"median interval half-width about {metrics['eval_interval_half_width_outside']:.1%}."
+        in (folder / "report.md").read_text()
+    )
+
+
+def test_a_one_family_pretrained_run_as_prior_is_not_called_a_calibrated_run(tmp_path, csv):
+    prior_run = tmp_path / "smooth-pipe"
+    domain.pretrain(presets.smooth_pipe(), prior_run)
+    out = tmp_path / "run"
+    task.finetune(
+        finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--init", str(prior_run))
+    )
+    assert (
+        "Recalibration: the pre-trained run has no recalibration (its prior holds one family, smooth-pipe, "
+        "so none could be held out to learn one): the predictive's own central interval."
+    ) in RunDir(out).report.read_text()

@@ -220,3 +220,94 @@ def test_a_gzip_csv_reads_as_the_plain_file_and_a_directory_is_named_as_such(tmp
         str(refused.value)
         == f"{tmp_path}: a directory, not a file (expected a CSV file with Re, Pr, Nu columns)"
     )
+
+
+def test_a_thousands_separator_in_a_decimal_comma_file_is_refused_as_ambiguous(write_csv):
+    """A German spreadsheet writes ten thousand as ``10.000``, which read as 10 without a word."""
+    path = write_csv("de.csv", "Re;Pr;Nu", "10.000;0,7;40,2")
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 2: Re = '10.000' is ambiguous in a file with decimal commas (a thousands "
+        "separator or a decimal point); expected no thousands separators: write 10000, or 10 if the "
+        "dot is a decimal point"
+    )
+    path = write_csv("de2.csv", "Re;Pr;Nu", "", "20000;1.500;70,1")
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 3: Pr = '1.500' is ambiguous in a file with decimal commas (a thousands "
+        "separator or a decimal point); expected no thousands separators: write 1500, or 1,5 if the "
+        "dot is a decimal point"
+    )
+    # no thousands reading: a decimal comma with three digits, a leading 0, a dot before fewer digits
+    pts = read_points(write_csv("ok.csv", "Re;Pr;Nu;e_Dh", "10000;0.700;40,2;1,234", "20000;0,7;70.15;0,1"))
+    assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == ([1e4, 2e4], [0.7, 0.7], [40.2, 70.15])
+    assert pts.groups["e_Dh"].tolist() == [1.234, 0.1]
+
+
+def test_the_columns_sciPT_writes_are_labels_not_geometric_ratios(write_csv):
+    """``scipt evaluate``'s predictions.csv fed back as points: Nu_pred taken as a ratio let the
+    law fit Nu with its own prediction (and the plot overflowed)."""
+    path = write_csv(
+        "predictions.csv",
+        "Re,Pr,Nu,e_Dh,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range",
+        "20000,0.7,190,0.1,188.5,170.2,208.8,1",
+        "35000,0.7,270,0.2,272.3,245.9,301.5,1",
+    )
+    pts = read_points(path)
+    assert list(pts.groups) == ["e_Dh"]
+    assert pts.labels == {
+        "Nu_pred": ["188.5", "272.3"],
+        "Nu_lo_0.9": ["170.2", "245.9"],
+        "Nu_hi_0.9": ["208.8", "301.5"],
+        "in_calibration_range": ["1", "1"],
+    }
+
+
+def test_a_ratio_that_is_a_product_of_powers_of_the_others_is_refused(write_csv):
+    """``log AR = log Re - log 1e4`` but for ``delta = 1e-3`` at the middle point. Regressed on
+    ``1, log Re`` (Pr is constant) over ``log Re = t ln 10 + const``, ``t = -1, 0, 1``, that leaves
+    the part of ``delta e_2`` along ``(1, -2, 1) / sqrt 6``: a residual of norm ``2 delta / sqrt 6
+    = 8.165e-4``; the spread of log AR is ``sqrt(2 ln^2 10 + 2 delta^2 / 3) = 3.2563``; their ratio
+    ``2.507e-4`` prints as 0.0003."""
+    from sciPT.domains.surrogates.data import check_independent
+
+    delta = 1e-3
+    path = write_csv(
+        "ar.csv",
+        "Re,Pr,Nu,AR",
+        "1e4,0.7,40,1",
+        f"1e5,0.7,250,{float(10 * np.exp(delta))!r}",
+        "1e6,0.7,1600,100",
+    )
+    pts = read_points(path)
+    with pytest.raises(DataError) as err:
+        check_independent(pts, ["AR"])
+    assert str(err.value) == (
+        f"{path}: column 'AR' is (nearly) a constant times a product of powers of Re over the 3 points "
+        "(what they leave of its log is 0.0003 of its spread), so the law cannot tell its exponent from "
+        "theirs; expected a geometric ratio that varies on its own (leave it out: name the ratios with "
+        "--groups, or --groups none for none)"
+    )
+    # Pe = Re Pr to 5 significant digits, after a ratio that varies on its own: Pe is named
+    path = write_csv(
+        "pe.csv",
+        "Re,Pr,Nu,e_Dh,Pe",
+        "10000,0.7,32,0.1,7000",
+        "15849,2,71,0.2,31698",
+        "25119,5,146,0.1,125600",
+        "39811,0.7,92,0.3,27868",
+        "63096,3,254,0.2,189290",
+    )
+    with pytest.raises(DataError) as err:
+        check_independent(read_points(path), ["e_Dh", "Pe"])
+    assert str(err.value).startswith(
+        f"{path}: column 'Pe' is (nearly) a constant times a product of powers of Re, Pr and e_Dh over "
+        "the 5 points"
+    )
+    # with as many points as the features before it, any column is their combination: that is a
+    # few-point calibration (scratch holds the exponent, the prior gives it), not a redundant ratio
+    check_independent(
+        read_points(write_csv("two.csv", "Re,Pr,Nu,AR", "1e4,0.7,40,1", "1e5,0.7,250,3")), ["AR"]
+    )
