@@ -32,6 +32,7 @@ the file's SHA-256) is in ``law.json`` and ``model/config.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ from sciPT.domains.surrogates.pretrain import (
     validity_box,
 )
 from sciPT.domains.surrogates.recalibration import PRIOR_WIDTH, IntervalRecalibration, for_library
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, UserError
 from sciPT.files import file_sha256
 from sciPT.registry import Task
 from sciPT.run import RunDir, command_line
@@ -287,6 +288,25 @@ def ratio_columns(groups: list[str] | None) -> list[str] | None:
     return groups
 
 
+def init_ratios(points: Points, init: str) -> tuple[Points, list[str]]:
+    """The ratios of an ``--init`` run's law that the points hold: their columns renamed to the
+    run's spelling (column names are read regardless of case, so ``E_DH`` is the run's ``e_Dh``),
+    and their names. Such a ratio stays in the law where the points hold it constant: its exponent
+    comes from the run (one new point at a time, the README's chained calibration), and a
+    prediction at another value needs it. ``[]`` for any other ``--init``."""
+    if init == "none" or init in FAMILY_INITS or not Path(init).exists():
+        return points, []
+    from sciPT.checkpoint import read_export_config
+
+    try:
+        known = {g.lower(): g for g in read_export_config(init).get("groups") or []}
+    except UserError:  # not a run: resolve_prior says so in its own words
+        return points, []
+    renamed = {known.get(g.lower(), g): v for g, v in points.groups.items()}
+    points = dataclasses.replace(points, groups=renamed)
+    return points, [g for g in renamed if g in known.values()]
+
+
 def constant_groups(points: Points, groups: list[str]) -> dict[str, float]:
     return {g: float(points.groups[g][0]) for g in groups if not varies(np.log(points.groups[g]))}
 
@@ -305,8 +325,9 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
     noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
     points = read_points(cfg.data.train, groups=ratio_columns(cfg.data.groups))
+    points, known = init_ratios(points, cfg.init)
     all_groups = list(points.groups)
-    fixed_groups = constant_groups(points, all_groups)
+    fixed_groups = {g: v for g, v in constant_groups(points, all_groups).items() if g not in known}
     groups = [g for g in all_groups if g not in fixed_groups]
     check_independent(points, groups)
     prior, prior_info = resolve_prior(cfg.init, groups, form=cfg.prior_form)

@@ -265,6 +265,11 @@ def read_points(
     for r, line in zip(body, body_lines):
         if len(r) != len(header):
             raise DataError(f"{path}, line {line}: {len(r)} fields, expected {len(header)} as in the header")
+    # points to predict with a Nu column left blank (a template to fill in) or filled in part: kept
+    # as it stands, a label, since nothing reads it there
+    nu_label = not require_nu and "nu" in lookup and any(not r[lookup["nu"]].strip() for r in body)
+    if nu_label:
+        need.remove("Nu")
 
     def column(i: int, name: str) -> np.ndarray:
         out = np.empty(len(body))
@@ -330,6 +335,8 @@ def read_points(
     # a ratio asked for in another case (the model's e_dh, the file's E_Dh) is read once, as the ratio
     read = {g.lower() for g in groups}
     labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h.lower() not in read}
+    if nu_label:
+        labels[header[lookup["nu"]]] = [r[lookup["nu"]] for r in body]
     return Points(
         values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels, header
     )

@@ -157,6 +157,26 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     assert values[5] < values[4] < values[6] and values[7] == 0
 
 
+def test_predict_takes_a_points_file_with_nu_left_blank_and_writes_it_back_as_it_was(
+    calibrated, csv, tmp_path
+):
+    """A template to fill in: Nu blank, or filled in part; predict does not read it."""
+    ask = csv("ask.csv", ["Re,Pr,Nu,e_Dh", "30000,0.7,,0.1", "50000,0.7,310,0.1"])
+    out = tmp_path / "pred.csv"
+    task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(ask), output=str(out)))
+    header, *rows = [r.split(",") for r in out.read_text().splitlines()]
+    assert header == ["Re", "Pr", "Nu", "e_Dh", "Nu_pred", "Nu_lo_0.9", "Nu_hi_0.9", "in_calibration_range"]
+    assert [r[2] for r in rows] == ["", "310"]
+    full = tmp_path / "full.csv"
+    plain = csv("plain.csv", ["Re,Pr,e_Dh", "30000,0.7,0.1", "50000,0.7,0.1"])
+    task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(plain), output=str(full)))
+    assert [r[4] for r in rows] == [r.split(",")[3] for r in full.read_text().splitlines()[1:]]
+    # evaluate needs every Nu: a blank one is still refused, naming its line
+    with pytest.raises(DataError) as err:
+        task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(ask)))
+    assert str(err.value) == f"{ask}, line 2: Nu = '' is not a number"
+
+
 def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with_the_run(
     calibrated, csv, tmp_path
 ):
@@ -382,6 +402,32 @@ def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
     law = json.loads((out / "law.json").read_text())
     assert law["exponents"]["e_Dh"] == pytest.approx(0.15, abs=0.05)
     assert law["exponents"]["Re"] == pytest.approx(0.6, abs=0.05)
+
+
+def test_a_chained_calibration_keeps_the_runs_ratio_when_new_points_hold_it_constant(tmp_path, csv):
+    """One new point at a time (the README's chained calibration): its ratio cannot vary, and its
+    column may be spelt in another case; the ratio stays in the law with the run's exponent."""
+    rng = np.random.default_rng(0)
+    lines = ["Re,Pr,Nu,e_Dh"]
+    for re, e in zip(np.geomspace(2e4, 1e5, 8), [0.05, 0.1, 0.2, 0.05, 0.1, 0.2, 0.05, 0.1]):
+        nu = 0.3 * re**0.6 * 0.7**0.4 * e**0.15 * np.exp(0.01 * rng.standard_normal())
+        lines.append(f"{re:.1f},0.7,{nu:.3f},{e}")
+    first = tmp_path / "first"
+    task.finetune(finetune_args("--train", str(csv("geo.csv", lines)), "--out", str(first)))
+    before = json.loads((first / "law.json").read_text())["exponents"]["e_Dh"]
+    nu = 0.3 * 5e4**0.6 * 0.7**0.4 * 0.1**0.15
+    chained = tmp_path / "chained"
+    one = csv("one.csv", ["Re,Pr,Nu,E_DH", f"50000,0.7,{nu:.3f},0.1"])
+    task.finetune(finetune_args("--train", str(one), "--out", str(chained), "--init", str(first)))
+    law = json.loads((chained / "law.json").read_text())
+    assert law["constant_groups"] == {} and law["exponents"]["e_Dh"] == pytest.approx(before, abs=0.05)
+    # a prediction at another roughness moves by the run's exponent, not by nothing
+    out = tmp_path / "pred.csv"
+    ask = csv("ask.csv", ["Re,Pr,e_Dh", "50000,0.7,0.1", "50000,0.7,0.2"])
+    task.predict(RunDir(chained), side_args("add_predict_arguments", input=str(ask), output=str(out)))
+    rows = [r.split(",") for r in out.read_text().splitlines()[1:]]
+    pred = [float(r[3]) for r in rows]
+    assert pred[1] / pred[0] == pytest.approx(2 ** law["exponents"]["e_Dh"], rel=1e-4)
 
 
 def test_demo_writes_tables_plots_and_an_example(tmp_path, monkeypatch):
