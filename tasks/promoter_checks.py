@@ -66,6 +66,11 @@ def validate(cfg: PromoterConfig) -> None:
         if getattr(cfg, key) < least:
             what = "a positive integer" if least else "0 or more"
             raise ConfigError(f"{key}: expected {what}, got {getattr(cfg, key)}")
+    if cfg.inputs.max_length < 0:
+        raise ConfigError(
+            f"inputs.max_length: expected 0 (the longest training sequence) or a number of residues, "
+            f"got {cfg.inputs.max_length}"
+        )
     if cfg.folds == 1 or cfg.folds < 0:
         raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
     if cfg.folds and cfg.inputs.val:
@@ -163,6 +168,25 @@ def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
             f"the {fit} training sequences of {data.source} is {steps} steps at batch size "
             f"{t.batch_size}: expected --max-steps at least {steps} or a larger --batch-size"
         )
+
+
+def check_head_reads(cfg: PromoterConfig, data: LabelledSequences, length: int, tokens: int) -> None:
+    """Refuse a read length at which the classifier head has no feature: the conv head slides its
+    kernel over the ``tokens`` token positions of ``length`` residues, then max-pools windows of
+    ``pool``, so it needs at least ``kernel + pool - 1`` of them (fewer failed inside the first
+    fit, after the run directory was written)."""
+    head = cfg.head
+    need = head.kernel + head.pool - 1 if head.pooling == "conv" and head.pool > 1 else 1
+    if tokens >= need:
+        return
+    extra = length - tokens  # residues a token spans beyond one (k - 1 for overlapping k-mers)
+    how = f"inputs.max_length {cfg.inputs.max_length}" if cfg.inputs.max_length else "its longest sequence"
+    raise DataError(
+        f"{data.source}: the model reads {length} residues ({how}), {tokens} token(s), and the "
+        f"{head.pooling} head needs at least {need} (kernel {head.kernel} + max-pool {head.pool} - 1): "
+        f"expected sequences (or --inputs.max-length) of at least {need + extra} residues, or a "
+        "smaller --head.kernel / --head.pool"
+    )
 
 
 def file_names(source: str) -> str:

@@ -139,15 +139,15 @@ def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> No
 
     then = {**fit_settings(PromoterConfig()), **kept["settings"]}
     changed = sorted(k for k in set(then) | set(now["settings"]) if then.get(k) != now["settings"].get(k))
-    parts = [f"settings {', '.join(changed)}"] if changed else []
+    parts = [f"other settings ({', '.join(changed)})"] if changed else []
     if kept["length"] != now["length"]:
-        parts.append(f"the sequence length ({kept['length']} then, {now['length']} now)")
+        parts.append(f"another sequence length ({kept['length']} then, {now['length']} now)")
     if kept["data"] != now["data"]:
-        parts.append("the training sequences or labels")
+        parts.append("other training sequences or labels")
     if kept["start"] != now["start"]:
-        parts.append("the start's weights")
+        parts.append("another start's weights")
     if parts:
         raise ConfigError(
-            f"--resume: {where.parent} holds fits made with other {'; '.join(parts)}; "
+            f"--resume: {where.parent} holds fits made with {'; '.join(parts)}; "
             "continue with what they were made with, or start a new run (another --out)"
         )

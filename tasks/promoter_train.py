@@ -20,6 +20,7 @@ from sciPT.run import RunDir
 from .promoter_checks import (
     check_distinct_sequences,
     check_epoch_fits,
+    check_head_reads,
     check_start_keys,
     length_flag,
     overlap_flags,
@@ -89,6 +90,13 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     build_strategy(cfg.finetune, start.backbone(cfg.train.seed), fisher=load_fisher(start.extras))
     residue_cap = start.residue_cap
     length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
+    check_head_reads(cfg, data, length, start.tokenizer.n_tokens(length))
+    if cfg.inputs.max_length > residue_cap:
+        print(
+            f"note: inputs.max_length {cfg.inputs.max_length} is beyond what the encoder reads; "
+            f"sequences are read to {residue_cap} residues",
+            file=sys.stderr,
+        )
     overlap_lines = length_flag(data, length, data_checks) + overlap_lines
     # the scratch baseline: the same architecture and tokenizer, randomly initialised and fully
     # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
@@ -107,8 +115,9 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
         else None
     )
     run = run or RunDir.create(out)
-    run.write_config({"task": "promoter", **to_dict(cfg)})
+    # the kept fits are compared first: a refused --resume leaves the run's settings as they were
     fits = FitStore(run.path, fingerprint(cfg, data, start, length), resume=resume)
+    run.write_config({"task": "promoter", **to_dict(cfg)})
     if resume:
         print(f"{run.path}: continuing, with {fits.found} fits completed before", file=sys.stderr)
 

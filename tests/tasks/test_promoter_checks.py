@@ -124,3 +124,29 @@ def test_the_training_keys_the_fits_read_are_checked_as_pre_training_checks_them
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value) == message
+
+
+def test_sequences_too_short_for_the_conv_head_are_refused_before_the_run_is_written(tmp_path, fast_cfg):
+    """3-mer tokens: 19 bp are 17 tokens, and the conv head (kernel 15, max-pool 4) needs 18."""
+    from sciPT.tasks import promoter
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "short.csv"
+    rows = ["sequence,label"] + [f"{''.join(rng.choice(list('ACGT'), 19))},{i % 2}" for i in range(40)]
+    path.write_text("\n".join(rows) + "\n")
+    cfg = fast_cfg(ensemble=1, baselines=False)
+    cfg.inputs.train = str(path)
+    with pytest.raises(DataError) as err:
+        promoter.run_finetune(cfg, tmp_path / "run")
+    assert str(err.value) == (
+        f"{path}: the model reads 19 residues (its longest sequence), 17 token(s), and the conv head "
+        "needs at least 18 (kernel 15 + max-pool 4 - 1): expected sequences (or --inputs.max-length) "
+        "of at least 20 residues, or a smaller --head.kernel / --head.pool"
+    )
+    assert not (tmp_path / "run").exists()
+    cfg.inputs.max_length = -5
+    with pytest.raises(ConfigError) as err:
+        promoter.run_finetune(cfg, tmp_path / "run")
+    assert str(err.value) == (
+        "inputs.max_length: expected 0 (the longest training sequence) or a number of residues, got -5"
+    )

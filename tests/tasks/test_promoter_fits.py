@@ -75,6 +75,7 @@ def test_a_continued_run_with_other_settings_or_data_is_refused(planted, tmp_pat
     del kept["settings"]["shift"]
     (run / FITS / "fingerprint.json").write_text(json.dumps(kept))
 
+    settings = (run / "config.yaml").read_text()
     with pytest.raises(ConfigError) as err:
         promoter.run_finetune(
             config(fast_cfg, path, label_fractions=[], val_fraction=0.3, strand_symmetric=True, shift=2),
@@ -82,15 +83,16 @@ def test_a_continued_run_with_other_settings_or_data_is_refused(planted, tmp_pat
             resume=True,
         )
     assert str(err.value) == (
-        f"--resume: {run / FITS} holds fits made with other settings shift, strand_symmetric, val_fraction; "
-        "continue with what they were made with, or start a new run (another --out)"
+        f"--resume: {run / FITS} holds fits made with other settings (shift, strand_symmetric, "
+        "val_fraction); continue with what they were made with, or start a new run (another --out)"
     )
+    assert (run / "config.yaml").read_text() == settings  # a refused resume rewrites nothing
     other = tmp_path / "other.csv"
     other.write_text(path.read_text().replace(rows[0][1], rows[0][1][::-1]))
     with pytest.raises(ConfigError) as err:
         promoter.run_finetune(config(fast_cfg, other, label_fractions=[]), run, resume=True)
     assert str(err.value) == (
-        f"--resume: {run / FITS} holds fits made with other the training sequences or labels; continue "
+        f"--resume: {run / FITS} holds fits made with other training sequences or labels; continue "
         "with what they were made with, or start a new run (another --out)"
     )
     # what no kept fit reads may change: here, the fractions of the labels, fitted afresh
