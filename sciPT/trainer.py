@@ -138,6 +138,8 @@ def parse_max_time(value: str | None) -> Any:
         parts = value.split(":")
         if len(parts) != 4 or not all(p.isdigit() for p in parts):
             raise ConfigError(f"train.max_time: expected minutes or DD:HH:MM:SS, got {value!r}") from None
+        if not any(int(p) for p in parts):
+            raise ConfigError(f"train.max_time: expected a positive time, got {value!r}") from None
         return value
     if minutes <= 0:
         raise ConfigError(f"train.max_time: expected a positive number of minutes, got {value!r}")
@@ -173,7 +175,24 @@ SEED_LIMIT = 2**32
 """Seeds are 0 to 2**32 - 1: NumPy's and scikit-learn's generators take no other."""
 
 
+# Lightning's accelerator names; another failed inside Trainer() with a traceback, after the run
+# directory was written
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
+
+
 def validate(cfg: TrainConfig) -> None:
+    if cfg.accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"train.accelerator: expected one of {', '.join(ACCELERATORS)}, got {cfg.accelerator!r}"
+        )
+    if cfg.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"train.accelerator: {cfg.accelerator!r} asked for, and torch sees no CUDA GPU on this "
+                "machine; expected cpu or auto here"
+            )
     if cfg.max_steps is None and cfg.max_time is None:
         raise ConfigError(
             "train.max_steps: none needs train.max_time (a run without a step count "
@@ -395,6 +414,10 @@ def build_trainer(
         save_last=True,
         save_top_k=0,
         every_n_train_steps=cfg.checkpoint_every,
+        # a run directory copied or moved, then resumed: its checkpoint remembers the old folder,
+        # and with the counter Lightning wrote last-v1.ckpt, last-v2.ckpt... beside a last.ckpt that
+        # --resume, the export and `scipt export` go on reading (steps lost without a word)
+        enable_version_counter=False,
     )
     return pl.Trainer(
         accelerator=cfg.accelerator,

@@ -185,3 +185,18 @@ def test_a_resume_with_another_model_width_is_refused_before_the_settings_are_re
     assert str(err.value).startswith(f"--resume: {ckpt} holds other weights than these settings build (")
     assert "of another shape (first: " in str(err.value)
     assert (tmp_path / "run/config.yaml").read_text() == settings and config.is_file()
+
+
+def test_a_run_directory_moved_then_resumed_goes_on_from_and_into_last_ckpt(tmp_path):
+    import shutil
+
+    pretrain("dna", _cfg(), tmp_path / "straight")
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    shutil.move(tmp_path / "run", tmp_path / "moved")  # its checkpoint still names the old folder
+    pretrain("dna", _cfg(), tmp_path / "moved", resume=True)
+    assert sorted(p.name for p in (tmp_path / "moved/checkpoints").iterdir()) == ["last.ckpt"]
+    assert load_lightning_checkpoint(tmp_path / "moved/checkpoints/last.ckpt")["global_step"] == 8
+    a = from_pretrained(tmp_path / "straight").model.state_dict()
+    b = from_pretrained(tmp_path / "moved").model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)

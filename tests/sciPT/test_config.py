@@ -2,6 +2,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
+import torch
 
 from sciPT.config import derived, flatten, from_dict, load_yaml, merge, nest, to_dict
 from sciPT.errors import ConfigError
@@ -54,6 +55,21 @@ def test_train_validation_messages():
         parse_max_time("soon")
     assert parse_max_time("1.5").total_seconds() == 90
     assert parse_max_time("00:01:00:00") == "00:01:00:00"
+    with pytest.raises(ConfigError) as err:
+        parse_max_time("00:00:00:00")
+    assert str(err.value) == "train.max_time: expected a positive time, got '00:00:00:00'"
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(accelerator="foo"))
+    assert str(err.value) == (
+        "train.accelerator: expected one of auto, cpu, gpu, cuda, mps, tpu, hpu, got 'foo'"
+    )
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError) as err:
+            validate(TrainConfig(accelerator="gpu"))
+        assert str(err.value) == (
+            "train.accelerator: 'gpu' asked for, and torch sees no CUDA GPU on this machine; "
+            "expected cpu or auto here"
+        )
     schedule = TrainConfig().schedule
     for cfg, message in (
         (TrainConfig(weight_decay=-1.0), "train.weight_decay: expected 0 or more, got -1.0"),
