@@ -67,6 +67,8 @@ def export_model(
         # one metadata entry: safetensors keeps them in a hash map, written in a random order, and
         # the same weights must give the same bytes (the sciPT format is in config.json)
         save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        # safetensors creates the file owner-only; an export is shared as any file the user writes
+        (staging / WEIGHTS_NAME).chmod(0o666 & ~io._umask())
         io.write_json(staging / CONFIG_NAME, {"sciPT_format": FORMAT_VERSION, **config})
     return directory
 

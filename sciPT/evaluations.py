@@ -87,9 +87,14 @@ class EvaluationDir:
     # choosing the folder ----------------------------------------------------------------------
     def _holds_same(self, folder: Path) -> bool:
         try:
-            return json.loads((folder / "metrics.json").read_text()).get("data_sha256") == self.sha256
+            saved = json.loads((folder / "metrics.json").read_text())
+            same_data = saved.get("data_sha256") == self.sha256
         except (OSError, ValueError, AttributeError):
             return False
+        # the same file evaluated by another run (--out inside that run's evaluations/) is not this
+        # run's to replace; a folder inside this run is, wherever the run has moved since
+        inside = Path(folder).absolute().is_relative_to(self.run.path.absolute())
+        return same_data and (inside or saved.get("run") in (None, str(self.run.path.absolute())))
 
     def _describe(self, folder: Path) -> str:
         try:
@@ -148,9 +153,15 @@ class EvaluationDir:
         return plots / name
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """``metrics.json``: the data file's path and SHA-256, then ``metrics``."""
+        """``metrics.json``: the run evaluated, the data file's path and SHA-256, then ``metrics``."""
         io.write_json(
-            self._folder() / "metrics.json", {"data": str(self.data), "data_sha256": self.sha256, **metrics}
+            self._folder() / "metrics.json",
+            {
+                "run": str(self.run.path.absolute()),
+                "data": str(self.data),
+                "data_sha256": self.sha256,
+                **metrics,
+            },
         )
 
     def write_report(self, body: str | Iterable[str], title: str | None = None) -> None:

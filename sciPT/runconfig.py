@@ -50,6 +50,19 @@ def _strip_optional(tp):
     return tp, False
 
 
+class _Once(argparse.Action):
+    """A flag that takes one value: given again, argparse's "last wins" silently dropped the first
+    (two --config files applied only the second)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string}: given twice ({getattr(namespace, self.dest)}, then {values}); "
+                "expected one file (put the keys of both in it)"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def parse_flag(text: str, tp: Any, key: str) -> Any:
     """A command-line string -> a value of annotation ``tp`` (checked again by the config)."""
     tp, optional = _strip_optional(tp)
@@ -331,7 +344,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         help="named configuration to start from (default: tiny"
         + (", unless the task picks another for the --max-time budget)" if trains else ")"),
     )
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset (default: none)")
+    parser.add_argument(
+        "--config", metavar="FILE.yaml", action=_Once, help="YAML overriding the preset (default: none)"
+    )
     parser.add_argument("--out", default=out_default, help=f"run directory (default: {out_default})")
     refusal = getattr(plugin, "resume_refusal", None)
     parser.add_argument(

@@ -26,6 +26,19 @@ def test_export_load_round_trip(tmp_path):
     assert read_export_config(tmp_path)["sciPT_format"] == 1
 
 
+def test_the_weights_get_the_permissions_of_any_file_the_user_writes(tmp_path):
+    import os
+
+    model, export = _tiny_backbone()
+    old = os.umask(0o022)
+    try:
+        export_model(tmp_path / "model", model, {**export, "pretrained_on": []})
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()}
+    assert modes == {"config.json": 0o644, "model.safetensors": 0o644}
+
+
 def test_wrong_domain_and_missing_export(tmp_path):
     model, export = _tiny_backbone()
     export_model(tmp_path / "model", model, export)

@@ -1,6 +1,7 @@
 """sciPT/run.py: where an evaluation goes, and that it never erases another."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,25 @@ def test_evaluations_get_their_own_folders_and_a_list_in_the_report(run, tmp_pat
     text = (run.evaluations / "y" / "report.md").read_text()
     sha = json.loads((run.evaluations / "y" / "metrics.json").read_text())["data_sha256"]
     assert text.startswith("# Evaluation on y.csv\n") and sha in text and text.endswith("body\n")
+
+
+def test_an_evaluation_of_another_run_is_not_replaced_by_this_one(run, tmp_path):
+    """The same file evaluated by another run, with --out into that run's evaluations: refused,
+    where the same file re-evaluated by the run that made it is replaced."""
+    other = RunDir(tmp_path / "other")
+    other.path.mkdir()
+    other.report.write_text("# Another run\n")
+    data = tmp_path / "x.csv"
+    data.write_text("1")
+    theirs = evaluate(other, data).path
+    assert json.loads((theirs / "metrics.json").read_text())["run"] == str(other.path.absolute())
+    with pytest.raises(UserError) as err:
+        evaluate(run, data, out=theirs)
+    assert str(err.value).startswith(f"--out {theirs}: already holds the evaluation of {data} (sha256 ")
+    assert evaluate(other, data, out=theirs).replaces  # its own run may replace it
+    shutil.move(other.path, tmp_path / "moved")  # and still may, once the run has moved
+    moved = RunDir(tmp_path / "moved")
+    assert evaluate(moved, data, out=moved.evaluations / "x").replaces
 
 
 def test_a_failed_evaluation_leaves_nothing_and_keeps_the_old_one(run, tmp_path):

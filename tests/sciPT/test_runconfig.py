@@ -187,3 +187,20 @@ def test_a_closed_form_pretraining_lists_only_the_seed_of_the_training_keys():
         "--resume [auto] not for this command: surrogates pre-train in closed form, in seconds; run it again"
         in listed
     )
+
+
+def test_a_second_config_file_is_refused_not_silently_dropped(tmp_path, capsys):
+    from sciPT.cli import main
+
+    (tmp_path / "a.yaml").write_text("train:\n  max_steps: 3\n")
+    (tmp_path / "b.yaml").write_text("train:\n  batch_size: 8\n")
+    argv = ["pretrain", "dna", "--config", str(tmp_path / "b.yaml"), "--config", str(tmp_path / "a.yaml")]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"scipt pretrain dna: error: --config: given twice ({tmp_path / 'b.yaml'}, then "
+        f"{tmp_path / 'a.yaml'}); expected one file (put the keys of both in it)"
+    )
+    assert not (tmp_path / "run").exists()
