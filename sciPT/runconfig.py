@@ -186,6 +186,17 @@ def add_config_flags(
     return table
 
 
+def read_config_file(path: str | Path) -> dict:
+    """A ``--config`` file's keys. ``train.max_time`` in minutes may be written as a YAML number
+    (``max_time: 0.5``, as the docs write it): it becomes the text the flag gives."""
+    data = load_yaml(path)
+    train = data.get("train") if isinstance(data, dict) else None
+    if isinstance(train, dict) and isinstance(train.get("max_time"), (int, float)):
+        if not isinstance(train["max_time"], bool):
+            data = {**data, "train": {**train, "max_time": str(train["max_time"])}}
+    return data
+
+
 def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     """Preset < --config < flags for a plugin with ``presets()`` and ``config_class``; with
     ``--resume`` the run's own config.yaml replaces the preset."""
@@ -207,7 +218,7 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     set_above_preset: set[str] = set()
     if args.config:
         # a run's own config.yaml may be given: the keys that name its plugin and data are not config
-        overrides = {k: v for k, v in load_yaml(args.config).items() if k not in CHECKPOINT_FREE_KEYS}
+        overrides = {k: v for k, v in read_config_file(args.config).items() if k not in CHECKPOINT_FREE_KEYS}
         cfg = merge(cfg, overrides, where=str(args.config))
         set_above_preset |= {f"train.{k}" for k in (overrides.get("train") or {})}
     flat = {}
@@ -311,7 +322,7 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
     dest = next((d for d, (key, _, _) in table.items() if key == "train.max_time"), None)
     raw, where = (getattr(args, dest, None) if dest else None), "--max-time"
     if raw is None and args.config:
-        budget = (load_yaml(args.config).get("train") or {}).get("max_time")
+        budget = (read_config_file(args.config).get("train") or {}).get("max_time")
         # a value of another type is refused, naming the key, when the file is merged
         raw, where = (budget if isinstance(budget, str) else None), f"{args.config}: train.max_time"
     name = choose(max_time_seconds(raw) if raw is not None else None)

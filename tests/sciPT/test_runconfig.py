@@ -34,13 +34,17 @@ def test_layers_override_in_order(tmp_path):
         (["--max-time", "10"], "", None),  # a budget alone: sized from time
         (["--max-time", "10", "--max-steps", "50"], "", 50),  # both: the first reached stops it
         ([], "  max_time: '10'\n", None),  # the budget from the YAML
+        ([], "  max_time: 0.5\n", None),  # as a YAML number, as the docs write it
         (["--max-time", "10"], "  max_steps: 70\n", 70),  # steps from the YAML, time from a flag
     ],
 )
 def test_a_time_budget_without_steps_sizes_the_run(tmp_path, argv, yaml_train, expected):
     config = tmp_path / "c.yaml"
     config.write_text("train:\n" + (yaml_train or "  lr: 0.002\n"))
-    assert resolve(["--config", str(config), *argv]).train.max_steps == expected
+    cfg = resolve(["--config", str(config), *argv])
+    assert cfg.train.max_steps == expected
+    if "0.5" in yaml_train:
+        assert cfg.train.max_time == "0.5"
 
 
 def test_a_resumed_run_keeps_its_step_count(tmp_path):
