@@ -205,6 +205,12 @@ def _negatives(args: argparse.Namespace) -> int:
             # labelled 0 would teach the model that this very promoter is none
             if not np.array_equal(codes, positive)
         ]
+        if not records:
+            # an empty FASTA would be refused later, far from its cause ("file is empty")
+            raise DataError(
+                f"{args.positives}: none of its {len(positives):,} positives has a dinucleotide shuffle "
+                "but itself (too short or too repetitive): no negative to write"
+            )
         if len(records) < len(positives):
             print(
                 f"{args.positives}: {len(positives) - len(records):,} of {len(positives):,} positives have "

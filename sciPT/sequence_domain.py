@@ -241,6 +241,11 @@ class SequenceDomain(SequenceEvaluation, Domain):
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
         )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
+        if val.empty and val.longest_part() is not None:
+            # residues are held out, so cut out of training, yet no window fits in them: a run would
+            # lose them and report no validation loss, without a word. (No residue held out, as
+            # for a few protein records none of which the hash picks, costs training nothing.)
+            raise ConfigError(self._no_validation_window(cfg, val, curation is not None))
         report = {
             "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
             "corpus_records": len(corpus.records),
@@ -251,6 +256,20 @@ class SequenceDomain(SequenceEvaluation, Domain):
         if len(corpus.files) > 1 or curation is not None:
             report["data_summary"] = corpus_lines(corpus, train, curation, cfg.data.temperature)
         return train, None if val.empty else val, corpus.provenance(), report
+
+    def _no_validation_window(self, cfg: SequencePretrainConfig, val: RandomWindows, curated: bool) -> str:
+        """The one line refusing a validation split that holds residues but no window
+        (:meth:`_whole_data`)."""
+        window, fraction = cfg.data.window, cfg.data.val_fraction
+        part = "held-out tail" if self.val_mode == "region" else "held-out record"
+        if curated:
+            part += " kept by curation"
+        n, name, path = val.longest_part()
+        return (
+            f"data.val_fraction {fraction:g} with data.window {window}: no validation window fits (the "
+            f"longest {part} is '{name}' in {path}, {n} residues); use a smaller data.window, a larger "
+            "data.val_fraction, or data.val_fraction 0 to train without validation"
+        )
 
     def _sharded_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Each rank reads its own shards only (:mod:`sciPT.streaming`); nothing is read here."""

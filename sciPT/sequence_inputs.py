@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,16 +181,21 @@ def read_sequences(
     check_file(path, expected)
     words = {w.lower(): value for pair in labels for w, value in zip(pair, (1, 0))}
 
-    def label(value: str, where: str) -> int:
+    def value_of(value: str) -> int | None:
         if re.fullmatch(r"\s*[01]\.0*\s*", value):  # pandas writes a float column's 1 as 1.0
             value = value.strip()[0]
-        if value.strip().lower() not in words:
+        return words.get(value.strip().lower())
+
+    def label(value: str, where: str) -> int:
+        found = value_of(value)
+        if found is None:
             raise DataError(
                 f"{path}: {where} has label '{value.strip()}'; expected {labels_expected(labels)}"
             )
-        return words[value.strip().lower()]
+        return found
 
     names, codes, found, aliased = [], [], [], []
+    overruled: list[str] = []  # fasta_label: the records whose header says the other label
     if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
             for n, name, title, text in fasta_records(handle, path):
@@ -199,6 +205,9 @@ def read_sequences(
                 names.append(name)
                 if fasta_label is not None:
                     found.append(fasta_label)
+                    word = re.search(r"(?:^|\s|\|)label=([^\s|;,]+)", title)
+                    if word is not None and value_of(word.group(1)) == 1 - fasta_label:
+                        overruled.append(f"{where}, 'label={word.group(1)}'")
                 elif labelled:
                     # a label word ends where the next header field does, as it may begin after one
                     word = re.search(r"(?:^|\s|\|)label=([^\s|;,]+)", title)
@@ -251,6 +260,16 @@ def read_sequences(
                     found.append(label(row[index[1]], where))
     if not codes:
         raise DataError(f"{path}: no sequences (expected {expected})")
+    if overruled:
+        # said, not refused: a file of one class may carry stale header labels, but a labelled file
+        # given as one side of a pair would otherwise lose half its labels without a word
+        flag = "--positives" if fasta_label == 1 else "--negatives"
+        print(
+            f"warning: {path}: {len(overruled):,} of {len(codes):,} records say label {1 - fasta_label} "
+            f"in their header (first: {overruled[0]}); every record of a {flag} file is read as label "
+            f"{fasta_label} (a file labelled in its headers keeps its labels as --train)",
+            file=sys.stderr,
+        )
     return LabelledSequences(
         names,
         codes,

@@ -414,6 +414,16 @@ class RandomWindows(Dataset):
     def empty(self) -> bool:
         return self.cum is None
 
+    def longest_part(self) -> tuple[int, str, Path] | None:
+        """The longest part of a record this split draws from: ``(residues, record name, file)``;
+        ``None`` where the split holds no residue (``val_fraction`` 0, or no record held out)."""
+        span = self.hi - self.lo
+        if not len(span) or int(span.max()) <= 0:
+            return None
+        j = int(np.argmax(span))
+        f, i = self.corpus.records[int(self.rec[j])]
+        return int(span[j]), f.names[i], f.path
+
     def __len__(self) -> int:
         return 0 if self.empty else self.size
 

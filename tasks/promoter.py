@@ -38,7 +38,9 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
 Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
 capped at ``LENGTH_STRETCH`` times the encoder's pre-training window) are cropped around their
 centre; shorter ones are padded, and ``evaluate`` and ``predict`` say in one line on standard error
-how many of their sequences were (``scan``: what part of each window the model reads). Class
+how many of their sequences were (``scan``: what part of each window the model reads). A sequence
+(or ``scan --window``) shorter than one of the encoder's tokens (``k`` residues for k-mer tokens)
+is refused: it would give no token, so a score read off the head's bias alone. Class
 imbalance is handled by the loss (:mod:`sciPT.classification`: ``pos_weight = n_neg / n_pos``);
 metrics use a 0.5 threshold. ``strand_symmetric`` averages each prediction with its reverse
 complement's.
@@ -64,7 +66,7 @@ from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
 
 from .promoter_checks import UNUSED_TRAIN_KEYS
-from .promoter_classifier import length_note
+from .promoter_classifier import length_note, refuse_shorter_than_a_token
 from .promoter_config import PromoterConfig, PromoterInputs, tiny
 from .promoter_evaluation import contamination_lines
 from .promoter_export import load_classifier
@@ -146,6 +148,7 @@ class PromoterTask(Task):
     def evaluate(self, run, args):
         data = read_labelled(args.data, sequence_column=args.sequence_column, label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
+        refuse_shorter_than_a_token(data, classifier.min_residues, "score")
         lengths = length_note(data.codes, classifier.length)
         if lengths:
             print(f"{args.data}: {lengths}", file=sys.stderr)
@@ -200,11 +203,13 @@ class PromoterTask(Task):
         # read as scan reads a genome (ambiguity codes as N); labelled inputs stay strict
         data = read_queries(args.input, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
+        embed = getattr(args, "embed", False)
+        refuse_shorter_than_a_token(data, classifier.min_residues, "embed" if embed else "score")
         lengths = length_note(data.codes, classifier.length)
         for note in (ambiguity_note(data), lengths and f"{args.input}: {lengths}"):
             if note:
                 print(note, file=sys.stderr)
-        if getattr(args, "embed", False):
+        if embed:
             emb = classifier.embed(data.codes)
             with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)

@@ -34,6 +34,7 @@ from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.kmer import KmerScore
+from sciPT.errors import DataError
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
 from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.splits import grouped_split
@@ -95,6 +96,19 @@ def length_note(codes: list[np.ndarray], length: int) -> str | None:
     )
 
 
+def refuse_shorter_than_a_token(data: LabelledSequences, k: int, what: str) -> None:
+    """Refuse the first record of ``data`` with fewer than ``k`` residues (``k``: the residues of one
+    of the model's tokens, :attr:`Classifier.min_residues`): such a record gives the encoder no token,
+    so its embedding is all zero and its probability the head's bias, a score that reads nothing of
+    the sequence. The wording is the DNA domain's own ``predict`` refusal."""
+    for name, codes in zip(data.names, data.codes):
+        if len(codes) < k:
+            raise DataError(
+                f"{data.source}: record '{name}' has {len(codes)} residue(s), fewer than the {k} of one "
+                f"of the model's tokens: nothing to {what}"
+            )
+
+
 class Classifier:
     """A fine-tuned classifier with what it needs to predict: tokenizer, lengths, strand option,
     and, where fitted, the pre-trained model's likelihood fused into its output (``fusion``)."""
@@ -132,6 +146,12 @@ class Classifier:
     @property
     def max_tokens(self) -> int:
         return self.tokenizer.n_tokens(self.length)
+
+    @property
+    def min_residues(self) -> int:
+        """The fewest residues that give the encoder a token: ``k`` for overlapping k-mers; a Hugging
+        Face tokenizer has no ``k`` and falls back to single residues."""
+        return int(getattr(self.tokenizer, "k", 1))
 
     def strands(self, codes: list[np.ndarray]) -> list[list[np.ndarray]]:
         """What the classifier reads of ``codes``: the cropped sequences and, for a strand-symmetric

@@ -64,6 +64,14 @@ def run_scan(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--window and --stride: expected positive integers, got {window} and {args.stride}"
         )
+    k = classifier.min_residues
+    if window < k:
+        # a window without one whole token would be scored by the head's bias alone, one constant
+        # for every window of the genome
+        raise ConfigError(
+            f"--window {window}: fewer residues than the {k} of one of the model's tokens: nothing to "
+            f"score (expected --window {k} or more)"
+        )
     from sciPT.sequences import Corpus
 
     corpus = Corpus([args.genome], DNA_SPEC)

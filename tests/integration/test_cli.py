@@ -200,6 +200,14 @@ BAD = [
         "(longest: 'r1' in {d}/short.fa, 8 residues)",
     ),
     (
+        # 2 % of 1000 and 1500 residues: tails of 20 and 30, both shorter than the 32 of a window
+        "no validation window",
+        lambda d: ["--data", str(d / "tails.fa")],
+        "data.val_fraction 0.02 with data.window 32: no validation window fits (the longest held-out "
+        "tail is 'c1' in {d}/tails.fa, 30 residues); use a smaller data.window, a larger "
+        "data.val_fraction, or data.val_fraction 0 to train without validation",
+    ),
+    (
         "gzip cut short",
         lambda d: ["--data", str(d / "cut.fa.gz")],
         "{d}/cut.fa.gz: gzip file cut short or damaged (Compressed file ended before the end-of-stream marker "
@@ -229,6 +237,7 @@ def bad_files(tmp_path):
     (d / "text.fa").write_text("\n")
     (d / "bad.fa").write_text(">r1\nAC7T\n")
     (d / "short.fa").write_text(">r1\nACGTACGT\n")
+    (d / "tails.fa").write_text(">c0\n" + "ACGT" * 250 + "\n>c1\n" + "ACGT" * 375 + "\n")
     whole = gzip.compress(b">r1\n" + b"ACGT" * 5000 + b"\n")
     (d / "cut.fa.gz").write_bytes(whole[: len(whole) // 2])  # an interrupted download
     (d / "typo.yaml").write_text("model:\n  d_modle: 8\n")

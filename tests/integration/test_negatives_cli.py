@@ -220,3 +220,19 @@ def test_a_positive_whose_only_shuffle_is_itself_gets_no_negative(files, capsys,
         "repetitive): no negative is written for them"
     ]
     assert (files / "n.fa").read_text().startswith(">p0_dishuffle\n")
+
+
+def test_positives_without_any_shuffle_but_themselves_are_refused_and_nothing_written(
+    files, capsys, monkeypatch
+):
+    monkeypatch.chdir(files)
+    (files / "rep.fa").write_text(">short\nACGT\n>repeat\nATATATATAT\n")
+    code, stdout, err = run(
+        capsys, "--positives", "rep.fa", "--kind", "dinucleotide-shuffle", "--output", "n.fa"
+    )
+    assert (code, stdout) == (2, "")
+    assert err.splitlines() == [
+        "scipt: error: rep.fa: none of its 2 positives has a dinucleotide shuffle but itself (too short or "
+        "too repetitive): no negative to write"
+    ]
+    assert not (files / "n.fa").exists()

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled
+from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled, read_pair
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import DataError
 from sciPT.sequence_inputs import read_sequences
@@ -283,6 +283,27 @@ def test_fasta_label_words_and_explicit_fasta_label(tmp_path):
         f"{path}: record 'x' (#1) has label 'promoter'; expected 0/1 "
         "(or +/-, positive/negative, true/false, yes/no)"
     )
+
+
+def test_a_header_label_the_file_label_overrules_is_said(tmp_path, capsys):
+    # finetune promoter --negatives FILE: a labelled FASTA given as one side of a pair
+    pos = write(tmp_path / "pos.fa", ">p0\nACGTTGCA\n")
+    neg = write(tmp_path / "neg.fa", ">n0 label=1\nACGT\n>n1 label=0\nGG\n>n2|label=Promoter;\nTT\n")
+    assert read_pair(pos, neg).labels.tolist() == [1, 0, 0, 0]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {neg}: 2 of 3 records say label 1 in their header (first: record 'n0' (#1), "
+        "'label=1'); every record of a --negatives file is read as label 0 (a file labelled in its "
+        "headers keeps its labels as --train)"
+    ]
+    assert read_labelled(neg, fasta_label=1).labels.tolist() == [1, 1, 1]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {neg}: 1 of 3 records say label 0 in their header (first: record 'n1' (#2), "
+        "'label=0'); every record of a --positives file is read as label 1 (a file labelled in its "
+        "headers keeps its labels as --train)"
+    ]
+    # headers without a label, or with the file's own, are read without a word
+    read_pair(pos, write(tmp_path / "plain.fa", ">n0\nACGT\n>n1 label=0\nGG\n"))
+    assert capsys.readouterr().err == ""
 
 
 def test_a_fasta_label_ends_at_the_next_header_field(tmp_path):

@@ -202,6 +202,8 @@ def test_a_folder_streams_by_default_and_reads_whole_when_told_not_to(shards):
     dna = domains.get("dna")
     cfg = dna.presets()["tiny"]()
     cfg.data.paths = [str(shards[0].parent)]
+    # records of 2,000 residues: 10 % leaves each a 200-residue tail, room for a validation window
+    cfg.data.val_fraction = 0.1
     setup = dna.build_pretraining(cfg)
     assert isinstance(setup.datamodule.train_set, ShardedWindows)
     assert setup.report["corpus_shards"] == 4 and "corpus_residues" not in setup.report

@@ -35,7 +35,7 @@ GENOME = (
 class Constant:
     """A promoter classifier that scores every window 0.5."""
 
-    length = 10
+    length, min_residues = 10, 1
 
     def predict(self, chunk, batch_size):
         return np.full(len(chunk), 0.5)
@@ -121,7 +121,7 @@ class GCContent:
     """Scores a window by its GC content; raises KeyboardInterrupt (the job's time limit) on call
     number ``stop_at``."""
 
-    length = 12
+    length, min_residues = 12, 1
 
     def __init__(self, stop_at=None):
         self.calls, self.stop_at = 0, stop_at
