@@ -81,7 +81,8 @@ class SequenceSpec:
         alphabet: canonical symbols in code order.
         aliases: extra accepted characters and the symbol each becomes (``{"R": "N"}``).
         description: the accepted characters, for error messages.
-        strip_terminal: characters dropped at the end of a record (a protein's ``*`` stop).
+        strip_terminal: characters one of which is dropped at the end of a record (a protein's
+            ``*`` stop; a second is internal, and refused).
         complement: for nucleic acids, the symbol each symbol pairs with (reverse complement).
         unknown: the symbol of an unknown residue (``N``, ``X``), what curation's ``max_n_run``
             counts; ``None``: every symbol outside the core alphabet.
@@ -108,14 +109,18 @@ class SequenceSpec:
         return self.lookup_table()
 
     def encode(self, text: str, source, where: str, *, allow_empty: bool = False) -> np.ndarray:
-        """The codes of one record's residues (surrounding white space and trailing
-        ``strip_terminal`` characters dropped).
+        """The codes of one record's residues (surrounding white space and one trailing
+        ``strip_terminal`` character dropped).
 
         A character outside the alphabet, or an empty record unless ``allow_empty``, is a one-line
         :class:`DataError` ``"{source}: {where} has 'X' at position 4; expected {description}"``,
         ``where`` naming the record (``"record 'chr2' (#2)"``, ``"line 3"``).
         """
-        raw = text.strip().encode("ascii", "replace").rstrip(self.strip_terminal.encode())
+        stripped = text.strip()
+        # one byte per character ('?' for any non-ASCII one), so a position in raw is one in stripped
+        raw = stripped.encode("ascii", "replace")
+        if raw and chr(raw[-1]) in self.strip_terminal:  # one terminal stop; a second is internal
+            raw = raw[:-1]
         if not raw and not allow_empty:
             raise DataError(f"{source}: {where} has an empty sequence")
         codes = self._table[np.frombuffer(raw, dtype=np.uint8)]
@@ -123,7 +128,7 @@ class SequenceSpec:
         if bad.size:
             pos = int(bad[0])
             raise DataError(
-                f"{source}: {where} has {chr(raw[pos])!r} at position {pos + 1}; expected {self.description}"
+                f"{source}: {where} has {stripped[pos]!r} at position {pos + 1}; expected {self.description}"
             )
         return codes
 

@@ -150,3 +150,17 @@ def test_a_protein_run_refuses_a_dna_file_to_evaluate_or_embed(tmp_path, capsys,
     )
     assert not out.exists() and not (run / "evaluations").exists()
     assert main(["predict", str(run), "--input", str(proteins), "--output", str(out), "--embed"]) == 0
+
+
+def test_one_terminal_stop_is_dropped_a_second_is_refused_and_a_bad_character_is_named_as_written(tmp_path):
+    fasta = tmp_path / "p.faa"
+    fasta.write_text(">a\nMKLV*\n")
+    assert [int(n) for f in read_proteins([fasta]).files for n in f.lengths] == [4]
+    fasta.write_text(">a\nMKLV**\n")
+    with pytest.raises(DataError) as err:
+        read_proteins([fasta])
+    assert str(err.value).startswith(f"{fasta}: record 'a' (#1) has '*' at position 5; expected ")
+    fasta.write_text(">a\nMKé\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_proteins([fasta])
+    assert str(err.value).startswith(f"{fasta}: record 'a' (#1) has 'é' at position 3; expected ")
