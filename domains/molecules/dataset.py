@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -34,6 +35,7 @@ from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
 from .data import (
+    SMILES_SUFFIXES,
     Frame,
     MoleculeDataConfig,
     missing_forces_note,
@@ -181,6 +183,15 @@ def prepare(
     if cfg.num_conformers < 1:
         raise ConfigError(f"data.num_conformers: expected a positive integer, got {cfg.num_conformers}")
     unit_factors(cfg)
+    if labelled:
+        smiles = [p for p in cfg.paths if Path(p).suffix.lower() in SMILES_SUFFIXES]
+        if smiles:
+            # structures without energies or forces: a labelled fit had nothing to fit, trained on
+            # nothing and exported references of zero
+            raise DataError(
+                f"{smiles[0]}: SMILES carry no energies or forces to fit; expected labelled frames "
+                "(extended XYZ), or --objective.kind denoise, or a --teacher to label them"
+            )
     if labelled and cfg.energy_key is None and cfg.forces_key is None:
         raise ConfigError(
             "data.energy_key, data.forces_key: both null, so there is nothing to fit "

@@ -33,6 +33,7 @@ accident; an existing complete output is replaced when the new run ends.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -76,10 +77,11 @@ class MDSettings:
     def validate(self) -> None:
         checks = [
             ("--steps", self.steps >= 1, "a positive integer"),
-            ("--temperature", self.temperature >= 0, "a temperature >= 0 K"),
-            ("--timestep", self.timestep > 0, "a positive time step in fs"),
+            # inf passes ">= 0": it gave NaN momenta, a failed run and a .partial file left behind
+            ("--temperature", 0 <= self.temperature < math.inf, "a temperature >= 0 K"),
+            ("--timestep", 0 < self.timestep < math.inf, "a positive time step in fs"),
             ("--interval", self.interval >= 1, "a positive integer"),
-            ("--friction", self.friction >= 0, "a friction >= 0 per fs"),
+            ("--friction", 0 <= self.friction < math.inf, "a friction >= 0 per fs"),
         ]
         for flag, ok, expected in checks:
             if not ok:

@@ -32,6 +32,13 @@ def embedded(
         mol = Chem.MolFromSmiles(smiles)
         if mol is None:
             raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
+        if len(Chem.GetMolFrags(mol)) > 1:
+            # ETKDG embeds the fragments of a salt or a solvated molecule on top of each other
+            # (atoms 0.2 A apart, forces of 1e7 eV/A from a teacher)
+            raise DataError(
+                f"{source}: the SMILES '{smiles}' holds {len(Chem.GetMolFrags(mol))} separate molecules "
+                "('.'); expected one molecule per line (give each its own line)"
+            )
         mol = Chem.AddHs(mol)
         params = AllChem.ETKDGv3()
         params.randomSeed = random_seed

@@ -18,7 +18,7 @@ from sciPT.domains.molecules import md
 from sciPT.domains.molecules.calculator import SciPTCalculator
 from sciPT.domains.molecules.md import MDSettings, run_md
 from sciPT.domains.molecules.trajectory import Trajectory, check_output, partial_path
-from sciPT.errors import UserError
+from sciPT.errors import ConfigError, UserError
 from sciPT.signals import Terminated, sigterm_raises
 
 
@@ -161,6 +161,20 @@ def test_a_resumed_nvt_run_is_reproducible_not_the_uninterrupted_one(
     with pytest.raises(UserError) as err:
         run_md(ethanol, calculator, nve, third, progress=False, resume=True)
     assert str(err.value).startswith(f"--ensemble nve: {partial_path(third)} was run with --ensemble nvt;")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(temperature=float("inf")), "--temperature: expected a temperature >= 0 K, got inf"),
+        (dict(timestep=float("inf")), "--timestep: expected a positive time step in fs, got inf"),
+        (dict(friction=float("inf")), "--friction: expected a friction >= 0 per fs, got inf"),
+    ],
+)
+def test_infinite_settings_are_refused(change, message):
+    with pytest.raises(ConfigError) as err:
+        MDSettings(**{"steps": 2, "temperature": 300.0, **change}).validate()
+    assert str(err.value) == message
 
 
 def test_a_partial_file_is_never_overwritten_and_resume_needs_one(tmp_path):

@@ -387,6 +387,27 @@ def test_smiles_rdkit_cannot_parse(tmp_path):
     assert error(read_frames, str(path)) == f"{path}: line 2: RDKit cannot parse the SMILES 'C1CC'"
 
 
+def test_a_smiles_of_several_molecules_is_refused_not_embedded_on_top_of_itself(tmp_path):
+    path = write(tmp_path, "salt.smi", "CCO\nCC(=O)[O-].[Na+]\n")
+    assert error(read_frames, str(path)) == (
+        f"{path}: line 2: the SMILES 'CC(=O)[O-].[Na+]' holds 2 separate molecules ('.'); expected one "
+        "molecule per line (give each its own line)"
+    )
+
+
+def test_smiles_given_to_a_labelled_fit_are_refused(tmp_path):
+    from sciPT.domains.molecules.dataset import prepare
+    from sciPT.domains.molecules.potential_config import PotentialConfig
+
+    path = write(tmp_path, "mols.smi", "CCO\n")
+    with pytest.raises(DataError) as err:
+        prepare(MoleculeDataConfig(paths=[str(path)]), PotentialConfig(), labelled=True)
+    assert str(err.value) == (
+        f"{path}: SMILES carry no energies or forces to fit; expected labelled frames (extended XYZ), "
+        "or --objective.kind denoise, or a --teacher to label them"
+    )
+
+
 def test_missing_file(tmp_path):
     assert error(read_frames, str(tmp_path / "none.xyz")) == f"{tmp_path / 'none.xyz'}: file not found"
     # a folder of shards where a file is read (fine-tuning, evaluate, predict) is not a missing file
