@@ -298,6 +298,12 @@ def run_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     settings.validate()
+    if Path(args.output).suffix.lower() not in (".xyz", ".extxyz"):
+        # the trajectory is extended XYZ whatever its name: ase.io.read("x.traj") then fails
+        raise ConfigError(
+            f"--output {args.output}: the trajectory is written as extended XYZ; expected a name "
+            "ending in .xyz or .extxyz"
+        )
     torch_device(args.device)
     engine, resume = getattr(args, "engine", "ase"), getattr(args, "resume", False)
     # decided before the model loads: a refusal, or nothing to do, costs nothing

@@ -268,6 +268,12 @@ def test_md_command_writes_the_trajectory(runs, data, tmp_path, capsys):
     )
     # refused before the run: no partial file either, which would refuse the corrected command
     assert not (tmp_path / "none.xyz").exists() and not (tmp_path / "none.xyz.partial").exists()
+    assert main([*args, "--output", str(tmp_path / "x.traj")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"scipt: error: --output {tmp_path / 'x.traj'}: the trajectory is written as extended XYZ; "
+        "expected a name ending in .xyz or .extxyz"
+    )
+    assert not (tmp_path / "x.traj").exists() and not (tmp_path / "x.traj.partial").exists()
 
 
 # --- bad input: one line naming file and frame, exit 2, nothing written ----------------------------
