@@ -114,8 +114,9 @@ def lightning_pretrain(
         run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
     if resume:
-        checkpoint = load_lightning_checkpoint(run.resume_checkpoint())
-        check_resumable(checkpoint, run.resume_checkpoint(), setup.backbone, run.config)
+        resumed_from = run.resume_checkpoint()
+        checkpoint = load_lightning_checkpoint(resumed_from)
+        check_resumable(checkpoint, resumed_from, setup.backbone, run.config)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:

@@ -24,7 +24,7 @@ import torch
 from .checkpoint import from_pretrained
 from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .files import refuse_directory, resolve_data_path
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
@@ -359,13 +359,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
             print(note, file=sys.stderr)
         names = data.names
         pretrained = from_pretrained(run.path, domain=self.name)
-        k = pretrained.config["tokenizer"]["k"]
-        for name, codes in zip(names, data.codes):
-            if len(codes) < k:
-                raise DataError(
-                    f"{args.input}: record '{name}' has {len(codes)} residue(s), fewer than the "
-                    f"{k} of one of the model's tokens: nothing to embed"
-                )
+        data.refuse_shorter_than(pretrained.config["tokenizer"]["k"], "embed")
         residues = _residues(pretrained)
         cropped = sum(len(c) > residues for c in data.codes)
         if cropped:

@@ -41,6 +41,17 @@ class LabelledSequences:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def refuse_shorter_than(self, k: int, what: str) -> None:
+        """Refuse the first record with fewer than ``k`` residues (the residues of one of a model's
+        tokens): it gives the encoder no token, so an embedding of zeros, or a classifier's bias for
+        a probability, a result that reads nothing of the sequence. ``what``: "embed", "score"."""
+        for name, codes in zip(self.names, self.codes):
+            if len(codes) < k:
+                raise DataError(
+                    f"{self.source}: record '{name}' has {len(codes)} residue(s), fewer than the {k} of "
+                    f"one of the model's tokens: nothing to {what}"
+                )
+
     def subset(self, index) -> LabelledSequences:
         index = np.asarray(index)
         return LabelledSequences(

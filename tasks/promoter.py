@@ -66,7 +66,7 @@ from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
 
 from .promoter_checks import UNUSED_TRAIN_KEYS
-from .promoter_classifier import length_note, refuse_shorter_than_a_token
+from .promoter_classifier import length_note
 from .promoter_config import PromoterConfig, PromoterInputs, tiny
 from .promoter_evaluation import contamination_lines
 from .promoter_export import load_classifier
@@ -148,7 +148,7 @@ class PromoterTask(Task):
     def evaluate(self, run, args):
         data = read_labelled(args.data, sequence_column=args.sequence_column, label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
-        refuse_shorter_than_a_token(data, classifier.min_residues, "score")
+        data.refuse_shorter_than(classifier.min_residues, "score")
         lengths = length_note(data.codes, classifier.length)
         if lengths:
             print(f"{args.data}: {lengths}", file=sys.stderr)
@@ -204,7 +204,7 @@ class PromoterTask(Task):
         data = read_queries(args.input, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)
         embed = getattr(args, "embed", False)
-        refuse_shorter_than_a_token(data, classifier.min_residues, "embed" if embed else "score")
+        data.refuse_shorter_than(classifier.min_residues, "embed" if embed else "score")
         lengths = length_note(data.codes, classifier.length)
         for note in (ambiguity_note(data), lengths and f"{args.input}: {lengths}"):
             if note:

@@ -34,7 +34,6 @@ from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNScore
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.kmer import KmerScore
-from sciPT.errors import DataError
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
 from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
 from sciPT.splits import grouped_split
@@ -94,19 +93,6 @@ def length_note(codes: list[np.ndarray], length: int) -> str | None:
         f"the model reads {length} bp (the length it was fine-tuned on): of {len(codes)} "
         f"sequence{'s' if len(codes) != 1 else ''}, {' and '.join(what)}"
     )
-
-
-def refuse_shorter_than_a_token(data: LabelledSequences, k: int, what: str) -> None:
-    """Refuse the first record of ``data`` with fewer than ``k`` residues (``k``: the residues of one
-    of the model's tokens, :attr:`Classifier.min_residues`): such a record gives the encoder no token,
-    so its embedding is all zero and its probability the head's bias, a score that reads nothing of
-    the sequence. The wording is the DNA domain's own ``predict`` refusal."""
-    for name, codes in zip(data.names, data.codes):
-        if len(codes) < k:
-            raise DataError(
-                f"{data.source}: record '{name}' has {len(codes)} residue(s), fewer than the {k} of one "
-                f"of the model's tokens: nothing to {what}"
-            )
 
 
 class Classifier:

@@ -391,12 +391,18 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     ) in RunDir(again).report.read_text()
 
 
-def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
+def roughness_series() -> list[str]:
+    """Eight points of Nu = 0.3 Re^0.6 Pr^0.4 e_Dh^0.15 with 1 % scatter, e_Dh varying."""
     rng = np.random.default_rng(0)
     lines = ["Re,Pr,Nu,e_Dh"]
     for re, e in zip(np.geomspace(2e4, 1e5, 8), [0.05, 0.1, 0.2, 0.05, 0.1, 0.2, 0.05, 0.1]):
         nu = 0.3 * re**0.6 * 0.7**0.4 * e**0.15 * np.exp(0.01 * rng.standard_normal())
         lines.append(f"{re:.1f},0.7,{nu:.3f},{e}")
+    return lines
+
+
+def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
+    lines = roughness_series()
     out = tmp_path / "geo"
     task.finetune(finetune_args("--train", str(csv("geo.csv", lines)), "--out", str(out)))
     law = json.loads((out / "law.json").read_text())
@@ -407,11 +413,7 @@ def test_geometric_ratio_that_varies_enters_the_law(tmp_path, csv):
 def test_a_chained_calibration_keeps_the_runs_ratio_when_new_points_hold_it_constant(tmp_path, csv):
     """One new point at a time (the README's chained calibration): its ratio cannot vary, and its
     column may be spelt in another case; the ratio stays in the law with the run's exponent."""
-    rng = np.random.default_rng(0)
-    lines = ["Re,Pr,Nu,e_Dh"]
-    for re, e in zip(np.geomspace(2e4, 1e5, 8), [0.05, 0.1, 0.2, 0.05, 0.1, 0.2, 0.05, 0.1]):
-        nu = 0.3 * re**0.6 * 0.7**0.4 * e**0.15 * np.exp(0.01 * rng.standard_normal())
-        lines.append(f"{re:.1f},0.7,{nu:.3f},{e}")
+    lines = roughness_series()
     first = tmp_path / "first"
     task.finetune(finetune_args("--train", str(csv("geo.csv", lines)), "--out", str(first)))
     before = json.loads((first / "law.json").read_text())["exponents"]["e_Dh"]
