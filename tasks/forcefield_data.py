@@ -24,6 +24,7 @@ from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_fra
 from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
 from sciPT.domains.molecules.evaluate import labelled_graphs
 from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.references import isolated_atom
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
@@ -189,7 +190,11 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
                 f"{path}: changed since pre-training (sha256 differs from the one recorded with {cfg.init})"
             )
         # pre-training checked its set as a whole: one of its files may hold energies alone
-        frames += [f for f in read_frames(path, data, forces_optional=True) if len(f.numbers) > 1]
+        frames += [
+            f
+            for f in read_frames(path, data, forces_optional=True)
+            if not isolated_atom(f, start.backbone.cfg.cutoff)
+        ]
     if data.paths and not data.val_paths:
         frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
     return frames

@@ -80,8 +80,9 @@ class MoleculeDataConfig:
             random (seed ``train.seed``).
         val_fraction: fraction of the frames held out for validation when ``val_paths`` is empty,
             in [0, 1).
-        isolated_atoms: a file of one-atom frames whose energies are the element references
-            (one-atom frames among ``paths`` count too); ``None``: none.
+        isolated_atoms: a file of isolated atoms (one atom each, no periodic image within the model's
+            cutoff: :func:`.references.isolated_atom`) whose energies are the element references
+            (isolated atoms among ``paths`` count too); ``None``: none.
         max_frames: use only the first frames of every file (quick runs); ``None``: all.
         num_conformers: conformers per SMILES.
         energy_key: name of the frames' energy property (``None``: the files have none).

@@ -45,7 +45,13 @@ from .data import (
 )
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
-from .references import check_elements, element_table, fit_reference_energies, isolated_atom_energies
+from .references import (
+    check_elements,
+    element_table,
+    fit_reference_energies,
+    isolated_atom,
+    isolated_atom_energies,
+)
 
 
 def load_frames(
@@ -198,18 +204,19 @@ def prepare(
             "(for unlabelled structures use objective.kind denoise)"
         )
     frames = load_frames(cfg.paths, cfg, labelled=labelled)
-    isolated = isolated_atom_energies([f for f in frames if f.energy is not None])
-    frames = [f for f in frames if len(f.numbers) > 1]
+    isolated = isolated_atom_energies([f for f in frames if f.energy is not None], model.cutoff)
+    frames = [f for f in frames if not isolated_atom(f, model.cutoff)]
     if cfg.isolated_atoms:
         iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
-        isolated = {**isolated, **isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg))}
+        from_file = isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), model.cutoff, only=True)
+        isolated = {**isolated, **from_file}
     if cfg.val_paths:
         # the training files proved the forces key: validation frames may all be energy-only
         train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
     else:
         train, val = split_frames(frames, cfg.val_fraction, seed)
     if not train:
-        raise DataError(f"{cfg.paths[0]}: no frame with more than one atom to train on")
+        raise DataError(f"{cfg.paths[0]}: no frame to train on besides isolated atoms")
     note = missing_forces_note(train + val, cfg)
     if note:
         print(note, file=sys.stderr)

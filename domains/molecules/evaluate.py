@@ -45,7 +45,7 @@ from sciPT.runconfig import positive_int
 from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
-from .references import check_elements
+from .references import check_elements, isolated_atom
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
 
 
@@ -181,14 +181,14 @@ def other_head_warning(model, graphs: list, ev: Evaluation, name: str, batch_siz
 def labelled_graphs(
     path: str, data: MoleculeDataConfig, elements: list[str], cutoff: float, *, forces_optional: bool = False
 ) -> list:
-    """The frames of ``path`` with more than one atom, checked against the model's elements, as
+    """The frames of ``path`` other than isolated atoms (:func:`.references.isolated_atom`), checked against the model's elements, as
     graphs; a file with none is refused, and so is one in which no frame has forces under
     ``data.forces_key`` unless ``forces_optional`` (frames without forces are scored on their
     energies)."""
     frames = read_frames(path, data, stress_optional=True, forces_optional=forces_optional)
-    frames = [f for f in frames if len(f.numbers) > 1]
+    frames = [f for f in frames if not isolated_atom(f, cutoff)]
     if not frames:
-        raise DataError(f"{path}: no frame with more than one atom to evaluate on")
+        raise DataError(f"{path}: no frame to evaluate on besides isolated atoms")
     check_elements(frames, elements)
     return to_graphs(frames, cutoff, f"graphs {Path(path).name}")
 

@@ -6,6 +6,11 @@ least squares :math:`\\min \\| A E^{ref} - E \\|` over the training frames with 
 element counts (minimum-norm solution when compositions do not determine them, as for a set of
 frames of one molecule; only the per-composition sum is then meaningful). They are stored in the
 model config, so an exported model predicts total energies.
+
+An isolated atom is a frame of one atom that sees no periodic image of itself within the model's
+cutoff (:func:`isolated_atom`): plane-wave codes compute isolated atoms in periodic boxes larger
+than any cutoff, while a one-atom cell of a crystal (a primitive fcc cell) sees its images and is a
+structure to fit, not a reference. The rule is the model's own view of the frame.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from sciPT.errors import DataError
 
 from .data import Frame
+from .graphs import neighbour_pairs
 
 
 def element_table(frames: list[Frame]) -> list[str]:
@@ -38,15 +44,58 @@ def check_elements(frames: list[Frame], elements: list[str]) -> None:
             )
 
 
-def isolated_atom_energies(frames: list[Frame]) -> dict[str, float]:
-    """``{symbol: energy}`` from the one-atom frames (eV)."""
+def nearest_image(frame: Frame, cutoff: float) -> float | None:
+    """Distance (Angstrom) from a one-atom ``frame``'s atom to its nearest periodic image, or
+    ``None`` when no image lies within ``cutoff``."""
+    first, _, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff)
+    if not len(first):
+        return None
+    return float(np.linalg.norm(shifts @ frame.cell, axis=1).min())
+
+
+def isolated_atom(frame: Frame, cutoff: float) -> bool:
+    """Whether ``frame`` is an isolated-atom reference (module docstring): one atom, no periodic
+    image of it within ``cutoff``."""
+    return len(frame.numbers) == 1 and nearest_image(frame, cutoff) is None
+
+
+def isolated_atom_energies(frames: list[Frame], cutoff: float, *, only: bool = False) -> dict[str, float]:
+    """``{symbol: energy}`` (eV) of the isolated atoms among ``frames`` (:func:`isolated_atom`).
+
+    Two of one element with different energies are refused: which would be the reference is a
+    choice for the user (a spin state, a smearing), not for the order of the frames. ``only``: every
+    frame must be an isolated atom (a file of references, ``data.isolated_atoms``).
+    """
     refs: dict[str, float] = {}
+    first_source: dict[str, str] = {}
     for frame in frames:
-        if len(frame.numbers) == 1:
-            if frame.energy is None:
-                raise DataError(f"{frame.source}: isolated-atom frame without an energy")
-            refs.setdefault(chemical_symbols[int(frame.numbers[0])], frame.energy)
+        if not isolated_atom(frame, cutoff):
+            if only:
+                raise DataError(not_isolated(frame, cutoff))
+            continue
+        if frame.energy is None:
+            raise DataError(f"{frame.source}: isolated-atom frame without an energy")
+        symbol = chemical_symbols[int(frame.numbers[0])]
+        if symbol in refs and not np.isclose(frame.energy, refs[symbol], rtol=1e-9, atol=1e-6):
+            raise DataError(
+                f"{frame.source}: isolated {symbol} atom of energy {frame.energy:.6f} eV, but "
+                f"{first_source[symbol]} gives {refs[symbol]:.6f} eV; expected one reference energy "
+                "per element"
+            )
+        refs.setdefault(symbol, frame.energy)
+        first_source.setdefault(symbol, frame.source)
     return refs
+
+
+def not_isolated(frame: Frame, cutoff: float) -> str:
+    """Why ``frame`` cannot be an isolated-atom reference (one line)."""
+    if len(frame.numbers) != 1:
+        return f"{frame.source}: {len(frame.numbers)} atoms in a file of isolated atoms; expected one atom per frame"
+    return (
+        f"{frame.source}: the atom's periodic image lies {nearest_image(frame, cutoff):.3f} Angstrom "
+        f"away, within the model's {cutoff:g} Angstrom cutoff, so this is a crystal, not an isolated "
+        "atom; expected a frame without periodicity or a cell larger than the cutoff"
+    )
 
 
 def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:

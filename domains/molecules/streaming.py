@@ -64,7 +64,7 @@ from .data import (
 from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
-from .references import check_elements, element_table, isolated_atom_energies
+from .references import check_elements, element_table, isolated_atom, isolated_atom_energies
 from .xyz import find_species, unknown_species
 
 XYZ_SUFFIXES = (".xyz", ".extxyz")
@@ -190,14 +190,19 @@ class ShardedFrames(RankSharded):
         self.cutoff, self.elements, self.seed = cutoff, elements, seed
 
     def frames(self, rank: int, world_size: int) -> list[tuple]:
-        out = []
+        out, factors = [], unit_factors(self.cfg)
         for path in self.shards.of_rank(rank, world_size):
             offsets, atoms = frame_index(path)
             if self.cfg.max_frames is not None:
                 offsets, atoms = offsets[: self.cfg.max_frames], atoms[: self.cfg.max_frames]
             for k, (offset, n) in enumerate(zip(offsets.tolist(), atoms.tolist())):
                 val = not self.cfg.val_paths and held_out(path.name, k, self.cfg.val_fraction)
-                if n > 1 and val == (self.split == "val"):
+                if val != (self.split == "val"):
+                    continue
+                # one-atom frames are rare: read them to tell a crystal from an isolated atom
+                if n > 1 or not isolated_atom(
+                    read_frame_at(path, offset, n, k, self.cfg, factors, self.labelled), self.cutoff
+                ):
                     out.append((path, offset, n, k))
         return out
 
@@ -207,7 +212,7 @@ class ShardedFrames(RankSharded):
             names = ", ".join(p.name for p in self.shards.of_rank(rank, world_size))
             what = "training" if self.split == "train" else "held-out validation"
             raise DataError(
-                f"data.paths: the shards of rank {rank} ({names}) hold no {what} frame with more than one atom"
+                f"data.paths: the shards of rank {rank} ({names}) hold no {what} frame besides isolated atoms"
             )
         return StreamedFrames(
             frames,
@@ -274,15 +279,16 @@ def prepare_streaming(
     note = missing_forces_note(sample, cfg, of="the first ")
     if note:
         print(note, file=sys.stderr)
-    isolated = isolated_atom_energies([f for f in sample if f.energy is not None])
-    sample = [f for f in sample if len(f.numbers) > 1]
+    isolated = isolated_atom_energies([f for f in sample if f.energy is not None], model.cutoff)
+    sample = [f for f in sample if not isolated_atom(f, model.cutoff)]
     if not sample:
         raise DataError(
-            f"{shards.paths[0]}: no frame with more than one atom in the first {cfg.stats_frames} frames"
+            f"{shards.paths[0]}: no frame besides isolated atoms in the first {cfg.stats_frames} frames"
         )
     if cfg.isolated_atoms:
         iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
-        isolated = {**isolated, **isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg))}
+        from_file = isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), model.cutoff, only=True)
+        isolated = {**isolated, **from_file}
     val_graphs: list = []
     elements = list(model.elements) or element_table(sample)
     check_elements(sample, elements)

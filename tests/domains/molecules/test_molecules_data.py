@@ -1,5 +1,7 @@
 """Readers, units, reference energies, graphs and SMILES conformers of the molecules domain."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -12,9 +14,16 @@ from sciPT.domains.molecules.data import (
     head_name,
     read_frames,
 )
-from sciPT.domains.molecules.dataset import choose_references
+from sciPT.domains.molecules.dataset import choose_references, prepare
 from sciPT.domains.molecules.graphs import frame_to_graph, periodic_pairs
-from sciPT.domains.molecules.references import check_elements, fit_reference_energies, isolated_atom_energies
+from sciPT.domains.molecules.model import PotentialConfig
+from sciPT.domains.molecules.references import (
+    check_elements,
+    fit_reference_energies,
+    isolated_atom,
+    isolated_atom_energies,
+    nearest_image,
+)
 from sciPT.domains.molecules.smiles import read_smiles, smiles_to_frames
 from sciPT.errors import ConfigError, DataError
 
@@ -98,7 +107,7 @@ def test_an_unknown_unit_is_a_config_error(tmp_path):
 # reference energies ---------------------------------------------------------------------------
 def test_isolated_atom_energies_of_the_shipped_file(shipped):
     frames = read_frames(shipped / "ethanol" / "isolated_atoms.xyz", MoleculeDataConfig(forces_key=None))
-    refs = isolated_atom_energies(frames)
+    refs = isolated_atom_energies(frames, 5.0, only=True)
     assert refs == pytest.approx(
         {
             "H": -13.568422383046626,
@@ -107,6 +116,76 @@ def test_isolated_atom_energies_of_the_shipped_file(shipped):
             "N": -1479.0665594928669,
         }
     )
+
+
+def test_a_one_atom_crystal_is_a_structure_and_an_atom_in_a_large_box_a_reference():
+    cubic = lambda a: np.eye(3) * a  # noqa: E731
+    crystal = frame([29], [[0.3, 0.2, 0.1]], energy=-3.0, cell=cubic(2.55), pbc=True)
+    boxed = frame([29], [[0.3, 0.2, 0.1]], energy=-1.0, cell=cubic(12.0), pbc=True)
+    bare = frame([29], [[0.0, 0.0, 0.0]], energy=-1.0)
+    # the nearest image of a simple cubic cell is one lattice constant away
+    assert nearest_image(crystal, 5.0) == pytest.approx(2.55, abs=1e-12)
+    assert nearest_image(boxed, 5.0) is None
+    assert [isolated_atom(f, 5.0) for f in (crystal, boxed, bare)] == [False, True, True]
+    # the same box is a crystal for a model that sees beyond 12 Angstrom
+    assert not isolated_atom(boxed, 12.5)
+    assert isolated_atom_energies([crystal, boxed, bare], 5.0) == {"Cu": -1.0}
+
+
+def test_two_energies_for_one_isolated_element_are_refused():
+    one = dataclasses.replace(frame([1], [[0, 0, 0]], energy=-13.6), source="a.xyz: frame 0")
+    same = dataclasses.replace(one, source="a.xyz: frame 3")
+    other = dataclasses.replace(one, energy=-13.5, source="a.xyz: frame 7")
+    assert isolated_atom_energies([one, same], 5.0) == {"H": -13.6}
+    with pytest.raises(DataError) as err:
+        isolated_atom_energies([one, same, other], 5.0)
+    assert str(err.value) == (
+        "a.xyz: frame 7: isolated H atom of energy -13.500000 eV, but a.xyz: frame 0 gives "
+        "-13.600000 eV; expected one reference energy per element"
+    )
+
+
+def test_a_file_of_isolated_atoms_refuses_a_crystal_and_a_molecule():
+    crystal = dataclasses.replace(
+        frame([29], [[0, 0, 0]], energy=-3.0, cell=np.eye(3) * 2.55, pbc=True), source="iso.xyz: frame 1"
+    )
+    with pytest.raises(DataError) as err:
+        isolated_atom_energies([crystal], 5.0, only=True)
+    assert str(err.value) == (
+        "iso.xyz: frame 1: the atom's periodic image lies 2.550 Angstrom away, within the model's 5 "
+        "Angstrom cutoff, so this is a crystal, not an isolated atom; expected a frame without "
+        "periodicity or a cell larger than the cutoff"
+    )
+    molecule = dataclasses.replace(
+        frame([1, 1], [[0, 0, 0], [0, 0, 0.74]], energy=-31.0), source="iso.xyz: frame 2"
+    )
+    with pytest.raises(DataError) as err:
+        isolated_atom_energies([molecule], 5.0, only=True)
+    assert (
+        str(err.value) == "iso.xyz: frame 2: 2 atoms in a file of isolated atoms; expected one atom per frame"
+    )
+
+
+def test_prepare_trains_on_one_atom_crystals_and_takes_isolated_atoms_as_references(tmp_path):
+    # an equation of state of simple cubic Cu (one atom per cell) and one isolated Cu atom
+    lines = []
+    for a, e in [(2.3, -2.0), (2.4, -2.5), (2.5, -2.7), (2.6, -2.6)]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 '
+            f'energy={e} pbc="T T T"',
+            "Cu 0 0 0 0 0 0",
+        ]
+    lines += ["1", 'Properties=species:S:1:pos:R:3 energy=-0.25 pbc="F F F"', "Cu 0 0 0"]
+    path = write(tmp_path, "cu.xyz", "\n".join(lines) + "\n")
+    cfg = MoleculeDataConfig(paths=[str(path)], val_fraction=0.0)
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.5), labelled=True)
+    assert prepared.references_method == "isolated"
+    assert prepared.model.reference_energies == [-0.25]
+    energies = sorted(float(g.energy) for g in prepared.train)
+    assert energies == [-2.7, -2.6, -2.5, -2.0]
+    # each cell's atom sees its 6 images a away, and where a sqrt(2) < 3.5 (a = 2.3, 2.4) the 12 more
+    assert sorted(g.edge_index.shape[1] for g in prepared.train) == [6, 6, 18, 18]
 
 
 def test_least_squares_references_match_the_normal_equations():

@@ -119,6 +119,34 @@ def test_an_epoch_of_a_rank_sees_each_of_its_frames_once_and_no_other_shard(shar
     assert len(held) + len(own) == 20 and not set(held) & set(own.frames)
 
 
+def test_a_streamed_one_atom_crystal_is_trained_on_and_an_isolated_atom_is_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cu"
+    folder.mkdir()
+    lines = []
+    for a, pbc, energy in [(2.5, "T T T", -3.5), (20.0, "T T T", -0.25), (2.6, "F F F", -0.25)]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
+            "Cu 0 0 0 0 0 0",
+        ]
+    (folder / "part-0.xyz").write_text("\n".join(lines) + "\n")
+    data = ShardedFrames(
+        Shards([folder / "part-0.xyz"]),
+        _cfg(folder, val_fraction=0),
+        split="train",
+        labelled=True,
+        cutoff=4.0,
+        elements=["Cu"],
+        seed=0,
+    )
+    # frame 0 sees its images 2.5 A away; frame 1's are 20 A away, frame 2 has none: references
+    assert [f[3] for f in data.for_rank(0, 1).frames] == [0]
+    streamed = prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(cutoff=4.0), labelled=True)
+    assert streamed.references_method == "isolated" and streamed.model.reference_energies == [-0.25]
+    assert [float(g.energy) for g in streamed.train] == [-3.5]
+
+
 def test_the_loader_gives_each_rank_the_same_batches_after_a_resume(shards):
     cfg = _cfg(shards[0].parent, val_fraction=0)
     data = ShardedFrames(
