@@ -23,7 +23,7 @@ from .errors import TrainingDiverged, UserError
 from .io import output_file
 from .locks import release_locks
 from .registry import Registry, commands, domains, missing_extra, tasks
-from .run import command_line
+from .run import RunDir, command_line
 from .runconfig import add_run_arguments, positive_count, resolve_config
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
@@ -239,6 +239,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         plugin = registry.get(args.name)
     if args.out is None:
         args.out = f"runs/demo-{args.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    # the promoter and force-field demos write a folder of runs, whose RunDir.create would refuse
+    # this only once the demo's data were written there
+    RunDir(args.out).refuse_inside_a_run()
     return _as_status(plugin.demo(args))
 
 

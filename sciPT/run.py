@@ -22,6 +22,7 @@ An evaluation's folder, and how it is chosen and written, is :mod:`sciPT.evaluat
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import sys
@@ -309,9 +310,24 @@ class RunDir:
     def refuse_unless_startable(self, resumable: bool) -> None:
         """:meth:`refuse_if_used`, except for a run stopped before its first checkpoint
         (:meth:`unstarted`): the same command run again after a refusal that came once training
-        had begun starts in place."""
+        had begun starts in place; and :meth:`refuse_inside_a_run`."""
+        self.refuse_inside_a_run()
         if not (self.path.is_dir() and self.unstarted()):
             self.refuse_if_used(resumable)
+
+    def refuse_inside_a_run(self) -> None:
+        """Refuse a new run inside another run's directory: a run's folder holds that run alone, so
+        that copying or removing one never takes another along. A run is recognised by
+        its ``config.yaml`` beside the lock every run takes (:attr:`LOCK`), as a ``config.yaml``
+        alone is as likely another tool's. Not looked at for ``--resume``: a run nested before this
+        was refused still continues; nor for what a command writes into a run (``RUN/evaluations``,
+        ``RUN/model``), which is no run directory."""
+        for parent in Path(os.path.abspath(self.path)).parents:
+            if (parent / "config.yaml").is_file() and (parent / self.LOCK).is_file():
+                shown = parent if self.path.is_absolute() else Path(os.path.relpath(parent))
+                raise UserError(
+                    f"{self.path}: --out is inside the run directory {shown}; choose an --out outside it"
+                )
 
     def refuse_if_used(self, resumable: bool) -> None:
         if self.path.exists() and not self.path.is_dir():

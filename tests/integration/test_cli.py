@@ -336,6 +336,32 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     )
 
 
+def test_an_out_inside_another_run_is_refused_before_anything_is_written(tmp_path, capsys):
+    from sciPT.locks import release_locks
+    from sciPT.run import RunDir
+
+    first = RunDir.create(tmp_path / "first")
+    first.write_config({"domain": "dna"})
+    release_locks()
+    pos, neg = tmp_path / "pos.fa", tmp_path / "neg.fa"
+    rng = np.random.default_rng(0)
+    for path in (pos, neg):
+        path.write_text("".join(f">s{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(20)))
+    for argv in (
+        ["pretrain", "dna", *FAST],
+        ["finetune", "promoter", "--init", "none", "--positives", str(pos), "--negatives", str(neg)],
+        ["demo", "promoter"],  # a folder of runs, refused before its corpus is written there
+    ):
+        sub = first.path / "sub"
+        code, err = run(capsys, *argv, "--out", str(sub))
+        assert (code, err.strip().splitlines()[-1]) == (
+            2,
+            f"scipt: error: {sub}: --out is inside the run directory {first.path}; choose an --out outside it",
+        ), argv
+        assert not sub.exists()
+    assert sorted(p.name for p in first.path.iterdir()) == [RunDir.LOCK, "config.yaml"]
+
+
 def test_data_list_checks_shipped_files(capsys):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out

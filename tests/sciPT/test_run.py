@@ -314,3 +314,41 @@ def test_a_run_written_in_one_go_and_stopped_on_the_way_leaves_nothing_but_its_l
     from sciPT.locks import release_locks
 
     release_locks()
+
+
+def test_a_run_inside_another_run_is_refused_and_its_own_folders_are_not(tmp_path, monkeypatch):
+    """--out RUN1/sub was accepted: a run written inside another, whose files it mixes with."""
+    from sciPT.locks import release_locks
+
+    first = RunDir.create(tmp_path / "first")
+    first.write_config({"domain": "dna"})
+    release_locks()
+    for nested in (first.path / "sub", first.path / "evaluations" / "deeper"):
+        with pytest.raises(UserError) as err:
+            RunDir.create(nested)
+        assert str(err.value) == (
+            f"{nested}: --out is inside the run directory {first.path}; choose an --out outside it"
+        )
+        assert not nested.exists()
+    with pytest.raises(UserError, match="is inside the run directory"):  # a demo's early look
+        RunDir(first.path / "sub").refuse_unless_startable(resumable=False)
+    # named from inside the run, relative: both paths as typed from there
+    monkeypatch.chdir(first.path)
+    with pytest.raises(UserError) as err:
+        RunDir.create("sub")
+    assert str(err.value) == "sub: --out is inside the run directory .; choose an --out outside it"
+    monkeypatch.chdir(tmp_path)
+    # a demo's folder is no run: its runs sit side by side in it; a folder with a config.yaml of
+    # another tool is none either; a run nested before this was refused still resumes
+    RunDir.create(tmp_path / "demo" / "pretrain").write_config({"domain": "dna"})
+    RunDir.create(tmp_path / "demo" / "promoter")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "config.yaml").write_text("name: not a run\n")
+    RunDir.create(tmp_path / "project" / "run")
+    release_locks()
+    old = first.path / "old"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / "checkpoints" / "last.ckpt").write_bytes(b"")
+    monkeypatch.setattr("sciPT.run.checkpoint_step", lambda path: 1)
+    assert RunDir.create(old, resume=True).path == old
+    release_locks()
