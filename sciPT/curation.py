@@ -54,7 +54,9 @@ from .diagnostics.kmers import kmer_values, max_k
 from .errors import ConfigError
 from .sequences import Corpus, _cache_dir, split_bounds
 
-VERSION = 2  # part of the cache key: bump when a verdict could change (2: U and O are not unknown)
+# part of the cache key: bump when a verdict could change (2: U and O are not unknown; 3: a few
+# records none of which the hash chooses hold one out, sciPT.sequences.held_out_records)
+VERSION = 3
 REASONS = ("kept", "n_run", "low_complexity", "exact_duplicate", "near_duplicate")
 KEPT, N_RUN, LOW_COMPLEXITY, EXACT, NEAR = range(len(REASONS))
 DEDUP_MODES = ("none", "exact", "near")

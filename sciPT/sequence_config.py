@@ -25,7 +25,8 @@ class SequenceDataConfig:
             is a folder or a glob pattern.
         window: residues per training sample (its tokens must fit in ``model.max_len``).
         val_fraction: fraction held out for validation, in [0, 1): the end of every record (DNA)
-            or whole records (proteins); 0: no validation. Held-out residues with no room for one
+            or whole records (proteins, chosen by a hash of their names; one at least where there
+            are two or more); 0: no validation. Held-out residues with no room for one
             window are refused (in-memory corpora; streamed shards: when a rank reads its shards).
         reverse_complement: draw each training window's reverse complement with probability 1/2
             (augmentation; sequences with a complement only).

@@ -244,7 +244,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
         if val.empty and val.longest_part() is not None:
             # residues are held out, so cut out of training, yet no window fits in them: a run would
             # lose them and report no validation loss, without a word. (No residue held out, as
-            # for a few protein records none of which the hash picks, costs training nothing.)
+            # from a single protein record, costs training nothing.)
             raise ConfigError(self._no_validation_window(cfg, val, curation is not None))
         report = {
             "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),

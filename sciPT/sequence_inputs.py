@@ -175,9 +175,10 @@ def read_sequences(
         path: the file.
         spec: the alphabet every residue must belong to (:meth:`SequenceSpec.encode`).
         labelled: read a 0/1 label per record: from the ``label_column`` of a table, from a
-            ``label=VALUE`` word in each FASTA header, or ``fasta_label`` for every FASTA record.
-        fasta_label: the label of every record of a FASTA file (``--positives``/``--negatives``);
-            implies ``labelled``.
+            ``label=VALUE`` word in each FASTA header, or ``fasta_label`` for every record.
+        fasta_label: the label of every record of the file (``--positives``/``--negatives``),
+            whatever a header or a ``label_column`` says (a warning counts the records it
+            overrules); implies ``labelled``.
         sequence_column, label_column: the table's columns.
         labels: accepted label words as ``(word for 1, word for 0)`` pairs, any case.
         column_hint: what a message about a missing column ends with (default: the formats accepted).
@@ -206,7 +207,8 @@ def read_sequences(
         return found
 
     names, codes, found, aliased = [], [], [], []
-    overruled: list[str] = []  # fasta_label: the records whose header says the other label
+    overruled: list[str] = []  # fasta_label: the records whose header or label column says the other label
+    said_in, kept_by = "in their header", "its headers"  # where overruled records said their label
     if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
             for n, name, title, text in fasta_records(handle, path):
@@ -234,8 +236,10 @@ def read_sequences(
             handle.seek(0)
             reader = csv.reader(handle, delimiter=_delimiter(header, path))
             columns = [c.strip() for c in next(reader, [])]
-            wanted = [sequence_column] + ([label_column] if labelled else [])
+            wanted = [sequence_column] + ([label_column] if labelled and fasta_label is None else [])
             index = [_column(columns, c) for c in wanted]
+            # one side of a pair needs no label column: one there is read only to say where it disagrees
+            said = _column(columns, label_column) if fasta_label is not None else None
             for column, i in zip(wanted, index):
                 if i is None:
                     raise DataError(
@@ -245,8 +249,10 @@ def read_sequences(
             name_col = next(
                 (i for i in (_column(columns, "name"), _column(columns, "id")) if i is not None), None
             )
-            for i in [*index, *([] if name_col is None else [name_col])]:
+            for i in [*index, *(i for i in (name_col, said) if i is not None)]:
                 _once(columns, i, path)
+            if said is not None:
+                said_in, kept_by = f"in column '{columns[said]}'", "a column"
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
@@ -267,7 +273,11 @@ def read_sequences(
                 codes.append(spec.encode(row[index[0]], path, where))
                 aliased.append(spec.aliased(row[index[0]]))
                 names.append(name or f"line{line}")
-                if labelled:
+                if fasta_label is not None:
+                    found.append(fasta_label)
+                    if said is not None and said < len(row) and value_of(row[said]) == 1 - fasta_label:
+                        overruled.append(f"{where}, '{row[said].strip()}'")
+                elif labelled:
                     found.append(label(row[index[1]], where))
     if not codes:
         raise DataError(f"{path}: no sequences (expected {expected})")
@@ -277,8 +287,8 @@ def read_sequences(
         flag = "--positives" if fasta_label == 1 else "--negatives"
         print(
             f"warning: {path}: {len(overruled):,} of {len(codes):,} records say label {1 - fasta_label} "
-            f"in their header (first: {overruled[0]}); every record of a {flag} file is read as label "
-            f"{fasta_label} (a file labelled in its headers keeps its labels as --train)",
+            f"{said_in} (first: {overruled[0]}); every record of a {flag} file is read as label "
+            f"{fasta_label} (a file labelled in {kept_by} keeps its labels as --train)",
             file=sys.stderr,
         )
     return LabelledSequences(

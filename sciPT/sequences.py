@@ -23,8 +23,8 @@ probability proportional to ``mass_i ** (1 / T)``, ``mass_i`` being the sum of i
 collections), then a record within it as above: T = 1 is plain length weighting (the default, the
 same draws as without temperatures), T -> infinity draws every file equally often. With curation
 (:mod:`sciPT.curation`) windows are drawn only inside runs of kept tiles. Validation takes the last ``val_fraction`` of every record (genomes,
-``val_mode="region"``) or a fixed hash-chosen subset of records (``val_mode="record"``), so training
-and validation never share a residue.
+``val_mode="region"``) or a fixed hash-chosen subset of records (``val_mode="record"``; one record
+at least, of two or more: :func:`held_out_records`), so training and validation never share a residue.
 """
 
 from __future__ import annotations
@@ -326,18 +326,32 @@ def split_bounds(
     corpus: Corpus, split: str, val_fraction: float, val_mode: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)`` per record: the part of each record that belongs to ``split`` (module docstring)."""
+    held = held_out_records(corpus, val_fraction) if val_mode == "record" else None
     starts, stops = [], []
-    for r, (f, i) in enumerate(corpus.records):
+    for r in range(len(corpus.records)):
         length = int(corpus.lengths[r])
-        if val_mode == "region":
+        if held is None:
             cut = length - int(round(length * val_fraction))
             lo, hi = (0, cut) if split == "train" else (cut, length)
         else:
-            held = zlib.crc32(f.names[i].encode()) % 10_000 < val_fraction * 10_000
-            lo, hi = (0, length) if held == (split == "val") else (0, 0)
+            lo, hi = (0, length) if held[r] == (split == "val") else (0, 0)
         starts.append(lo)
         stops.append(hi)
     return np.array(starts), np.array(stops)
+
+
+def held_out_records(corpus: Corpus, val_fraction: float) -> np.ndarray:
+    """Which records ``val_mode="record"`` holds out for validation (bool per record): those whose
+    name's CRC-32 (mod 10,000) falls below ``val_fraction`` of 10,000, so a record's side never
+    depends on the others. Where that holds none of 2 or more non-empty records out (2% of a few
+    proteins), the non-empty one lowest by the same hash is held out: a run asked for validation
+    would otherwise train without it, without a word."""
+    ranks = np.array([zlib.crc32(f.names[i].encode()) % 10_000 for f, i in corpus.records], dtype=np.int64)
+    held = ranks < val_fraction * 10_000
+    filled = np.flatnonzero(np.asarray(corpus.lengths) > 0)
+    if val_fraction > 0 and not held[filled].any() and len(filled) >= 2:
+        held[filled[np.argmin(ranks[filled])]] = True
+    return held
 
 
 class RandomWindows(Dataset):

@@ -22,8 +22,9 @@ class PromoterInputs:
     Attributes:
         train: labelled training sequences: a CSV/TSV table, or FASTA with a ``label=VALUE`` word
             in each header; or give ``positives`` and ``negatives`` instead.
-        positives: FASTA of promoters (label 1), with ``negatives``.
-        negatives: FASTA of non-promoters (label 0), with ``positives``.
+        positives: promoters (label 1), FASTA or CSV/TSV, with ``negatives``; every record is read
+            as label 1, whatever its header or a table's ``label`` column says (a warning counts them).
+        negatives: non-promoters (label 0), with ``positives``; likewise every record read as label 0.
         val: labelled sequences the final model stops early on (``None``: each fine-tune holds out
             ``val_fraction`` of the training data); not with ``folds``.
         test: labelled sequences the final model is evaluated on (``test_*`` metrics).

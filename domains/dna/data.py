@@ -129,7 +129,9 @@ def check_both_classes(data: LabelledSequences) -> None:
 
 
 def read_pair(positives, negatives) -> LabelledSequences:
-    """``--positives FILE --negatives FILE``: every record of each FASTA gets its file's label."""
+    """``--positives FILE --negatives FILE``: every record of each file (FASTA, or a table with a
+    ``sequence`` column) gets its file's label; a header's or ``label`` column's other label is
+    overruled with a warning."""
     pos = read_labelled(positives, fasta_label=1)
     neg = read_labelled(negatives, fasta_label=0)
     return LabelledSequences(

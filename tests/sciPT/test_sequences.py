@@ -90,6 +90,42 @@ def test_windows_deterministic_disjoint_and_in_bounds(tmp_path):
     assert text.size == 1000
 
 
+def test_a_few_proteins_none_of_which_the_hash_picks_still_hold_one_out(tmp_path):
+    """2% of six proteins is none by the hash (prot4's is the lowest, 591 of 10,000, above 200):
+    the run trained without validation, without a word."""
+    import zlib
+
+    from sciPT.sequences import held_out_records
+
+    rng = np.random.default_rng(0)
+    protein = lambda n: "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), n))  # noqa: E731
+    names = [f"prot{i}" for i in range(6)]
+    corpus = Corpus(
+        [str(write(tmp_path / "p.faa", "".join(f">{n}\n{protein(150)}\n" for n in names)))], PROTEIN_SPEC
+    )
+    windows = dict(val_fraction=0.02, val_mode="record", pad_short=True, weighting="uniform")
+    val = RandomWindows(corpus, 128, split="val", **windows)
+    train = RandomWindows(corpus, 128, split="train", **windows)
+    assert held_out_records(corpus, 0.02).tolist() == [False] * 4 + [True, False]
+    assert not val.empty and val.longest_part()[1] == "prot4"
+    assert (train.hi - train.lo).tolist() == [150] * 4 + [0, 150]
+    # no validation asked for, or one protein: none held out
+    assert not held_out_records(corpus, 0.0).any()
+    one = Corpus([str(write(tmp_path / "one.faa", f">prot0\n{protein(150)}\n"))], PROTEIN_SPEC)
+    assert not held_out_records(one, 0.02).any()
+    # an empty record is not the one held out
+    two = Corpus(
+        [str(write(tmp_path / "two.faa", f">prot4\n\n>prot0\n{protein(9)}\n>prot1\n{protein(9)}\n"))],
+        PROTEIN_SPEC,
+    )
+    assert held_out_records(two, 0.02).tolist() == [False, True, False]
+    # a larger set, whose hash holds some out, holds out exactly those
+    many = [f"q{i}" for i in range(300)]
+    corpus = Corpus([str(write(tmp_path / "many.faa", "".join(f">{n}\nMKV\n" for n in many)))], PROTEIN_SPEC)
+    by_hash = [zlib.crc32(n.encode()) % 10_000 < 200 for n in many]
+    assert any(by_hash) and held_out_records(corpus, 0.02).tolist() == by_hash
+
+
 def test_reverse_complement_augmentation(tmp_path):
     corpus = Corpus([str(write(tmp_path / "g.fa", ">g\n" + "A" * 40 + "\n"))], DNA_SPEC)
     ds = RandomWindows(corpus, 10, reverse_complement=True, val_fraction=0.0)
@@ -303,6 +339,31 @@ def test_a_header_label_the_file_label_overrules_is_said(tmp_path, capsys):
     ]
     # headers without a label, or with the file's own, are read without a word
     read_pair(pos, write(tmp_path / "plain.fa", ">n0\nACGT\n>n1 label=0\nGG\n"))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_label_column_the_file_label_overrules_is_said(tmp_path, capsys):
+    # a CSV/TSV given as one side of a pair kept its own labels: its label-1 rows trained as
+    # promoters from a --negatives file, without a word
+    pos = write(tmp_path / "pos.fa", ">p0\nACGTTGCA\n")
+    neg = write(tmp_path / "neg.csv", "name,sequence,Label\nn0,ACGT,1\nn1,GG,0\nn2,TT,promoter\n")
+    assert read_pair(pos, neg).labels.tolist() == [1, 0, 0, 0]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {neg}: 2 of 3 records say label 1 in column 'Label' (first: record 'n0' (line 2), "
+        "'1'); every record of a --negatives file is read as label 0 (a file labelled in a column "
+        "keeps its labels as --train)"
+    ]
+    tsv = write(tmp_path / "pos.tsv", "sequence\tlabel\nACGT\t0\nGG\t1\n")
+    assert read_pair(tsv, pos).labels.tolist() == [1, 1, 0]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {tsv}: 1 of 2 records say label 0 in column 'label' (first: line 2, '0'); every "
+        "record of a --positives file is read as label 1 (a file labelled in a column keeps its "
+        "labels as --train)"
+    ]
+    # a table without a label column (it was refused: "no column 'label'"), or with the file's own
+    # labels, is read without a word
+    assert read_pair(pos, write(tmp_path / "plain.csv", "sequence\nACGT\nGG\n")).labels.tolist() == [1, 0, 0]
+    read_pair(pos, write(tmp_path / "own.csv", "sequence,label\nACGT,0\nGG,no\n"))
     assert capsys.readouterr().err == ""
 
 
