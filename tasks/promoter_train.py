@@ -59,10 +59,11 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     i = cfg.inputs
     if i.train and (i.positives or i.negatives):
         raise ConfigError("--train and --positives/--negatives: give one or the other")
+    columns = dict(sequence_column=i.sequence_column, label_column=i.label_column)
     if i.train:
-        return read_labelled(i.train, sequence_column=i.sequence_column, label_column=i.label_column)
+        return read_labelled(i.train, **columns)
     if i.positives and i.negatives:
-        return read_pair(i.positives, i.negatives)
+        return read_pair(i.positives, i.negatives, **columns)
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
 
 

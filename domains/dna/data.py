@@ -128,12 +128,15 @@ def check_both_classes(data: LabelledSequences) -> None:
         )
 
 
-def read_pair(positives, negatives) -> LabelledSequences:
+def read_pair(
+    positives, negatives, *, sequence_column: str = "sequence", label_column: str = "label"
+) -> LabelledSequences:
     """``--positives FILE --negatives FILE``: every record of each file (FASTA, or a table with a
-    ``sequence`` column) gets its file's label; a header's or ``label`` column's other label is
+    ``sequence_column``) gets its file's label; a header's or ``label_column``'s other label is
     overruled with a warning."""
-    pos = read_labelled(positives, fasta_label=1)
-    neg = read_labelled(negatives, fasta_label=0)
+    columns = dict(sequence_column=sequence_column, label_column=label_column)
+    pos = read_labelled(positives, fasta_label=1, **columns)
+    neg = read_labelled(negatives, fasta_label=0, **columns)
     return LabelledSequences(
         pos.names + neg.names,
         pos.codes + neg.codes,

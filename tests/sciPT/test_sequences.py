@@ -363,6 +363,10 @@ def test_a_label_column_the_file_label_overrules_is_said(tmp_path, capsys):
     # a table without a label column (it was refused: "no column 'label'"), or with the file's own
     # labels, is read without a word
     assert read_pair(pos, write(tmp_path / "plain.csv", "sequence\nACGT\nGG\n")).labels.tolist() == [1, 0, 0]
+    # the table's own column names, as --sequence-column / --label-column give them
+    named = write(tmp_path / "named.csv", "seq,class\nACGT,1\nGG,0\n")
+    assert read_pair(pos, named, sequence_column="seq", label_column="class").labels.tolist() == [1, 0, 0]
+    assert "1 of 2 records say label 1 in column 'class'" in capsys.readouterr().err
     read_pair(pos, write(tmp_path / "own.csv", "sequence,label\nACGT,0\nGG,no\n"))
     assert capsys.readouterr().err == ""
 
