@@ -253,6 +253,8 @@ def atoms_to_frame(
         what = f"'{chemical_symbols[z]}'" if z == 0 else f"atomic number {z}"
         raise DataError(f"{source}: atom {bad[0]}: {what} is not a chemical element")
     cell = np.asarray(atoms.cell.array, dtype=np.float64) * factors["length"]
+    if not np.isfinite(cell).all():
+        raise DataError(f"{source}: non-finite cell vectors (Lattice holds nan or inf)")
     pbc = {
         "auto": np.asarray(atoms.pbc, dtype=bool),
         "always": np.ones(3, dtype=bool),
@@ -292,7 +294,9 @@ def atoms_to_frame(
             # isolated-atom frames (MACE's convention, the shipped isolated_atoms.xyz) carry no
             # forces: a lone atom's are zero by symmetry
             value = np.zeros((1, 3))
-        if value is None and name == "stress" and stress_optional:
+        # an isolated atom in a periodic box is a reference energy, read without its stress (as
+        # --data.isolated-atoms reads it), and a one-atom crystal without one is fitted without it
+        if value is None and name == "stress" and (stress_optional or len(atoms) == 1):
             continue
         if value is None and name == "forces":
             frame.missing_forces = f"{source}: no {name} key '{key}' (the frame has: {_keys(atoms)})"

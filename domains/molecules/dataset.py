@@ -213,6 +213,8 @@ def prepare(
     if cfg.val_paths:
         # the training files proved the forces key: validation frames may all be energy-only
         train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
+        # scored as the random split and `scipt evaluate` score them: isolated atoms left out
+        val = [f for f in val if not isolated_atom(f, model.cutoff)]
     else:
         train, val = split_frames(frames, cfg.val_fraction, seed)
     if not train:

@@ -164,6 +164,25 @@ def noise_seed(seed: int, step: int) -> int:
     )
 
 
+def refuse_partial_periodicity(atoms_list: list[Atoms]) -> None:
+    """Refuse a structure periodic along some axes only (a slab, a wire): a TorchSim state holds
+    one periodicity flag for all three axes and all systems, so a slab would be integrated as an
+    isolated cluster, its energies and forces those of another system, without a word."""
+    for atoms in atoms_list:
+        if atoms.pbc.any() and not atoms.pbc.all():
+            axes = " ".join("T" if p else "F" for p in atoms.pbc)
+            raise UserError(
+                f"--engine torchsim: the structure {atoms.get_chemical_formula()} is periodic along "
+                f"some axes only (pbc {axes}), and TorchSim integrates structures periodic along all "
+                "three or none; run it with --engine ase"
+            )
+    if len({bool(a.pbc.all()) for a in atoms_list}) > 1:
+        raise UserError(
+            "--engine torchsim: the structures mix periodic and non-periodic ones, which one batch "
+            "cannot hold; run them separately"
+        )
+
+
 def integrate_many(
     atoms_list: list[Atoms],
     potential,
@@ -188,6 +207,7 @@ def integrate_many(
 
     ts = _torch_sim()
     settings.validate()
+    refuse_partial_periodicity(atoms_list)
     trajectories = [o if isinstance(o, Trajectory) else Trajectory.open(o, resume) for o in outputs]
     starts, steps = [], {}
     for k, (atoms, trajectory) in enumerate(zip(atoms_list, trajectories)):

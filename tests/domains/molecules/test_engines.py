@@ -87,6 +87,32 @@ def test_batched_systems_are_integrated_independently(trained, molecules, tmp_pa
     assert len(read(outs[0], index=-1)) == 9 and len(batched[-1]) == 6
 
 
+def test_a_slab_or_a_mix_of_periodicities_is_refused_before_anything_is_written(trained, molecules, tmp_path):
+    """A TorchSim state has one periodicity flag: a slab (pbc T T F) was integrated as an isolated
+    cluster, with another system's energies and forces."""
+    from sciPT.errors import UserError
+
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=2, temperature=300.0, interval=1)
+    slab = molecules[0].copy()
+    slab.cell, slab.pbc = [[12.0, 0, 0], [0, 12.0, 0], [0, 0, 0]], [True, True, False]
+    with pytest.raises(UserError) as err:
+        run_engine("torchsim", slab, calc, settings, tmp_path / "slab.xyz", progress=False)
+    assert str(err.value) == (
+        "--engine torchsim: the structure C2H6O is periodic along some axes only (pbc T T F), and "
+        "TorchSim integrates structures periodic along all three or none; run it with --engine ase"
+    )
+    bulk = molecules[0].copy()
+    bulk.cell, bulk.pbc = np.eye(3) * 12.0, True
+    with pytest.raises(UserError) as err:
+        integrate_many([bulk, molecules[2]], calc.model, settings, [tmp_path / "a.xyz", tmp_path / "b.xyz"])
+    assert str(err.value) == (
+        "--engine torchsim: the structures mix periodic and non-periodic ones, which one batch "
+        "cannot hold; run them separately"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_scipt_md_engine_torchsim(trained, shipped, tmp_path, capsys):
     """``scipt md --engine torchsim`` writes the trajectory the ASE engine writes (NVE, same start)."""
     from sciPT.cli import main

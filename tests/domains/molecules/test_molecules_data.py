@@ -132,6 +132,37 @@ def test_a_one_atom_crystal_is_a_structure_and_an_atom_in_a_large_box_a_referenc
     assert isolated_atom_energies([crystal, boxed, bare], 5.0) == {"Cu": -1.0}
 
 
+def test_a_non_finite_cell_is_refused_naming_the_frame(tmp_path):
+    path = write(
+        tmp_path,
+        "nan.xyz",
+        '2\nLattice="nan 0 0 0 3.6 0 0 0 3.6" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Cu 0 0 0\nCu 1.8 1.8 0\n",
+    )
+    with pytest.raises(DataError) as err:
+        read_frames(path, MoleculeDataConfig(), labelled=False)
+    assert str(err.value) == f"{path}: frame 0: non-finite cell vectors (Lattice holds nan or inf)"
+
+
+def test_val_files_and_stress_less_references_follow_the_isolated_atom_rule(tmp_path):
+    cell = 'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={e} {extra}pbc="T T T"'
+    frames = lambda rows: "".join(  # noqa: E731
+        f"1\n{cell.format(a=a, e=e, extra=extra)}\nCu 0 0 0 0 0 0\n" for a, e, extra in rows
+    )
+    stress = 'stress="0.01 0 0 0 0.01 0 0 0 0.01" '
+    # one-atom crystals with a stress, and an isolated atom in a 20 A box without one (a reference)
+    train = write(
+        tmp_path, "train.xyz", frames([(2.4, -2.5, stress), (2.5, -2.7, stress), (20.0, -0.25, "")])
+    )
+    val = write(tmp_path, "val.xyz", frames([(2.6, -2.6, stress), (20.0, -0.25, "")]))
+    cfg = MoleculeDataConfig(paths=[str(train)], val_paths=[str(val)], stress_key="stress")
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.5), labelled=True)
+    assert prepared.model.reference_energies == [-0.25]
+    assert [float(g.energy) for g in prepared.train] == [-2.5, -2.7]
+    # the --val file's isolated atom is left out, as the random split and `scipt evaluate` leave it
+    assert [float(g.energy) for g in prepared.val] == [-2.6]
+
+
 def test_two_energies_for_one_isolated_element_are_refused():
     one = dataclasses.replace(frame([1], [[0, 0, 0]], energy=-13.6), source="a.xyz: frame 0")
     same = dataclasses.replace(one, source="a.xyz: frame 3")
