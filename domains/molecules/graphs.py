@@ -4,12 +4,14 @@ Each frame becomes a :class:`torch_geometric.data.Data` with every ordered pair 
 than the cut-off as an edge: a k-d tree (SciPy) for non-periodic frames, and for periodic
 ones a k-d tree over the periodic images within the cut-off, with integer cell shifts
 (:func:`periodic_pairs`: the pairs of ASE's ``primitive_neighbor_list`` in about a twentieth of
-its time; a neighbour may be an image of the atom itself). Images are taken along the periodic axes
-only, so a slab periodic along two axes needs no third cell vector. Positions stay float64 so
-float64 models see exact coordinates.
+its time; a neighbour may be an image of the atom itself), searched in the Minkowski-reduced cell so
+that a skewed or nearly flat cell costs what its lattice does, not what its basis does. Images are
+taken along the periodic axes only, so a slab periodic along two axes needs no third cell vector.
+Positions stay float64 so float64 models see exact coordinates.
 
-A frame with two atoms closer than :data:`MIN_DISTANCE` raises :class:`sciPT.errors.DataError` with one
-line naming it.
+A frame with two atoms closer than :data:`MIN_DISTANCE` (an atom and its own image included: a
+periodic cell vector that short) raises :class:`sciPT.errors.DataError` with one line naming it, as
+does one whose cut-off reaches more than :data:`MAX_IMAGES` periodic images of its cell.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ase import Atoms
-from ase.geometry import complete_cell
+from ase.geometry import complete_cell, minkowski_reduce
 from scipy.spatial import cKDTree
 from torch_geometric.data import Data
 
@@ -26,15 +28,19 @@ from sciPT.errors import DataError
 from .data import Frame, atoms_to_frame, has_volume
 
 MIN_DISTANCE = 0.1  # Angstrom: closer atoms are a corrupted frame, not chemistry
+# periodic images of the (reduced) cell the search may visit: a cut-off a few times a reduced cell's
+# size needs hundreds; past this a frame is refused rather than allocated for
+MAX_IMAGES = 10**6
 
 
 def neighbour_pairs(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float, source: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(src, dst, shifts)``: every ordered pair closer than ``cutoff``;
-    ``positions[src] - positions[dst] + shifts @ cell`` is the vector from ``dst`` to ``src``."""
+    ``positions[src] - positions[dst] + shifts @ cell`` is the vector from ``dst`` to ``src``.
+    ``source`` names the frame in :func:`periodic_pairs`' error."""
     if pbc.any():
-        dst, src, shifts = periodic_pairs(positions, cell, pbc, cutoff)
+        dst, src, shifts = periodic_pairs(positions, cell, pbc, cutoff, source=source)
         return src, dst, shifts.astype(np.float64)
     pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
     src = np.concatenate([pairs[:, 0], pairs[:, 1]])
@@ -42,29 +48,70 @@ def neighbour_pairs(
     return src, dst, np.zeros((len(src), 3))
 
 
+def reduced_basis(cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(basis, op)``: the lattice of ``cell``'s periodic vectors in a Minkowski-reduced basis
+    (ASE's ``minkowski_reduce``: the shortest vectors that span it, nearly orthogonal), completed
+    to a basis of space along the non-periodic axes.
+
+    ``op`` is integer and unimodular with ``basis[k] = (op @ cell)[k]`` along each periodic axis
+    ``k``; its rows and columns of non-periodic axes are those of the identity, so integer shifts
+    ``S`` in ``basis`` (0 along non-periodic axes) are ``S @ op`` in ``cell``, again 0 along them.
+    The non-periodic vectors only complete the basis (no shift uses them), so any completion
+    gives the same pairs; a slab's zero or in-plane third vector would make the basis singular.
+    """
+    pbc = np.asarray(pbc, dtype=bool)
+    periodic = np.where(pbc[:, None], np.asarray(cell, dtype=np.float64), 0.0)
+    op = np.eye(3, dtype=np.int64)
+    if pbc.sum() >= 2:  # one vector is its own reduced basis
+        try:
+            _, found = minkowski_reduce(periodic, pbc)
+        except RuntimeError:  # ASE gave up: search the cell as given
+            found = op
+        found = np.asarray(found, dtype=np.int64)
+        ident = np.eye(3, dtype=np.int64)
+        if (
+            abs(round(np.linalg.det(found))) == 1
+            and (found[~pbc] == ident[~pbc]).all()
+            and (found[:, ~pbc] == ident[:, ~pbc]).all()
+        ):
+            op = found
+    return complete_cell(np.where(pbc[:, None], op @ periodic, 0.0)), op
+
+
 def periodic_pairs(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float, *, source: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(i, j, S)``: every ``(i, j, S)`` with integer ``S`` (0 along non-periodic axes), not
     ``i = j`` with ``S = 0``, and ``|positions[j] - positions[i] + S @ cell| < cutoff``.
 
     The same set as ``ase.neighborlist.primitive_neighbor_list("ijS", ..., self_interaction=False)``
-    (the tests compare them), sorted by ``(i, j)``, in a fraction of its time. Positions are
-    wrapped into the cell along the periodic axes; a periodic axis ``k`` whose lattice planes are
-    ``1 / |b_k|`` apart (``b_k`` the reciprocal vectors) needs images up to ``ceil(cutoff |b_k|)``
-    cells away, of which only those within ``cutoff`` of the cell are kept (``cutoff |b_k|`` in
-    fractional units on either side), and a k-d tree (SciPy) finds the pairs between the wrapped
-    atoms and these images. Any cut-off works, larger than the cell included.
+    (the tests compare them), sorted by ``(i, j)``, in a fraction of its time. The search runs in
+    the reduced basis of :func:`reduced_basis` (the same lattice, so the same pairs), and its
+    shifts are mapped back to ``cell``. Positions are wrapped into the reduced cell along the
+    periodic axes; a periodic axis ``k`` whose lattice planes are ``1 / |b_k|`` apart (``b_k``
+    the reciprocal vectors) needs images up to ``ceil(cutoff |b_k|)`` cells away, of which only
+    those within ``cutoff`` of the cell are kept (``cutoff |b_k|`` in fractional units on either
+    side), and a k-d tree (SciPy) finds the pairs between the wrapped atoms and these images. Any
+    cut-off works, larger than the cell included, up to :data:`MAX_IMAGES` images of the cell:
+    more raise :class:`sciPT.errors.DataError` (naming ``source`` when given) before anything is
+    allocated for them.
     """
     pbc = np.asarray(pbc, dtype=bool)
-    # the non-periodic vectors only complete the basis (no shift uses them), so any completion
-    # gives the same pairs; a slab's zero or in-plane third vector would make the basis singular
-    full = complete_cell(np.where(pbc[:, None], cell, 0.0))
+    full, op = reduced_basis(cell, pbc)
     frac = np.linalg.solve(full.T, positions.T).T
     wrap = np.where(pbc, np.floor(frac), 0.0)
     inside = positions - wrap @ full
     reach = cutoff * np.linalg.norm(np.linalg.inv(full), axis=0)  # cutoff |b_k|, in cells
     reach = np.where(pbc, reach, 0.0)
+    # counted in floats: a cell thin enough overflows any integer
+    images = float(np.prod(2 * np.ceil(reach) + 1))
+    if not images <= MAX_IMAGES:
+        lengths = ", ".join(f"{x:.3g}" for x in np.linalg.norm(full[pbc], axis=1))
+        raise DataError(
+            f"{source + ': ' if source else ''}a {cutoff:g} Angstrom cut-off reaches {images:.3g} periodic "
+            f"images of the cell, more than {MAX_IMAGES} (its periodic vectors, reduced, are {lengths} "
+            "Angstrom long): give the frame a larger cell or the model a smaller cut-off"
+        )
     n = np.ceil(reach).astype(np.int64)
     grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1).reshape(-1, 3)
     image_frac = (frac - wrap)[None] + grid[:, None]  # (images, N, 3)
@@ -78,7 +125,8 @@ def periodic_pairs(
     )
     i = found["i"].astype(np.int64)
     j = atom[found["j"]].astype(np.int64)
-    shifts = grid[image[found["j"]]] + wrap[i].astype(np.int64) - wrap[j].astype(np.int64)
+    # shifts in the reduced basis, then in the cell's (both 0 along non-periodic axes)
+    shifts = (grid[image[found["j"]]] + wrap[i].astype(np.int64) - wrap[j].astype(np.int64)) @ op
     vectors = positions[j] - positions[i] + shifts @ cell
     ok = (np.sqrt((vectors * vectors).sum(axis=1)) < cutoff) & ((i != j) | shifts.any(axis=1))
     i, j, shifts = i[ok], j[ok], shifts[ok]
@@ -97,17 +145,19 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     were read (unlabelled structures, ``forces_key: null``); ``stress`` (1, 3, 3) with
     ``has_stress`` (1,) (zeros and false for a frame without one).
     """
-    src, dst, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff)
-    if len(src):
-        vectors = frame.positions[src] - frame.positions[dst] + shifts @ frame.cell
-        lengths = np.linalg.norm(vectors, axis=1)
-        closest = int(np.argmin(lengths))
-        if lengths[closest] < MIN_DISTANCE:
-            a, b = sorted((int(dst[closest]), int(src[closest])))
-            raise DataError(
-                f"{frame.source}: atoms {a} and {b} are {lengths[closest]:.3f} Angstrom apart "
-                f"(closer than {MIN_DISTANCE} Angstrom)"
-            )
+    if frame.pbc.any():
+        basis, _ = reduced_basis(frame.cell, frame.pbc)
+        shortest = float(np.linalg.norm(basis[frame.pbc], axis=1).min())
+        near = shortest * (1 + 1e-6)
+        if shortest < MIN_DISTANCE and near < cutoff:
+            # each atom is closer than MIN_DISTANCE to its own image (the reduced basis holds the
+            # shortest lattice vector), so the closest pair lies within `near`: the pairs that
+            # close are those of the full list, in its order, and give its error, found among a
+            # few images of the reduced cell rather than all those the cut-off would reach
+            pairs = neighbour_pairs(frame.positions, frame.cell, frame.pbc, near, frame.source)
+            close_check(frame, *pairs)
+    src, dst, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff, frame.source)
+    close_check(frame, src, dst, shifts)
     data = Data(
         pos=torch.from_numpy(frame.positions),
         z=torch.from_numpy(frame.numbers),
@@ -131,6 +181,22 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     data.stress = torch.from_numpy(stress).reshape(1, 3, 3)
     data.has_stress = torch.tensor([frame.stress is not None])
     return data
+
+
+def close_check(frame: Frame, src: np.ndarray, dst: np.ndarray, shifts: np.ndarray) -> None:
+    """Raise :class:`DataError` naming ``frame`` and its closest pair of atoms (among the pairs
+    of :func:`neighbour_pairs`) if they are closer than :data:`MIN_DISTANCE`."""
+    if not len(src):
+        return
+    vectors = frame.positions[src] - frame.positions[dst] + shifts @ frame.cell
+    lengths = np.linalg.norm(vectors, axis=1)
+    closest = int(np.argmin(lengths))
+    if lengths[closest] < MIN_DISTANCE:
+        a, b = sorted((int(dst[closest]), int(src[closest])))
+        raise DataError(
+            f"{frame.source}: atoms {a} and {b} are {lengths[closest]:.3f} Angstrom apart "
+            f"(closer than {MIN_DISTANCE} Angstrom)"
+        )
 
 
 def atoms_to_graph(atoms: Atoms, cutoff: float, source: str = "structure") -> Data:

@@ -47,7 +47,7 @@ def check_elements(frames: list[Frame], elements: list[str]) -> None:
 def nearest_image(frame: Frame, cutoff: float) -> float | None:
     """Distance (Angstrom) from a one-atom ``frame``'s atom to its nearest periodic image, or
     ``None`` when no image lies within ``cutoff``."""
-    first, _, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff)
+    first, _, shifts = neighbour_pairs(frame.positions, frame.cell, frame.pbc, cutoff, frame.source)
     if not len(first):
         return None
     return float(np.linalg.norm(shifts @ frame.cell, axis=1).min())

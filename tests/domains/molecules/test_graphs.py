@@ -1,0 +1,227 @@
+"""Periodic neighbour search of skewed and nearly flat cells: searched in the reduced lattice, the
+pairs are ASE's, and a cell too thin to search is refused at once instead of allocated for."""
+
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.neighborlist import primitive_neighbor_list
+
+from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+from sciPT.domains.molecules.graphs import (
+    MAX_IMAGES,
+    close_check,
+    frame_to_graph,
+    neighbour_pairs,
+    periodic_pairs,
+    reduced_basis,
+)
+from sciPT.errors import DataError
+
+CUBIC_CU = bulk("Cu", "fcc", a=3.6, cubic=True).cell.array  # 4 atoms
+
+
+def rattled_cu():
+    positions = bulk("Cu", "fcc", a=3.6, cubic=True).positions
+    return positions + np.random.default_rng(7).normal(0.0, 0.1, positions.shape)
+
+
+def skew(k):
+    """Unimodular: the skewed cell spans the lattice of the one it is applied to."""
+    return np.array([[1, 0, 0], [k, 1, 0], [k, k, 1]])
+
+
+def pairs_by_vector(i, j, shifts, positions, cell):
+    """``(i, j, vector)`` sorted: a set that does not depend on the basis the shifts are in."""
+    vectors = positions[j] - positions[i] + np.asarray(shifts) @ cell
+    order = np.lexsort((*np.round(vectors, 6).T[::-1], j, i))
+    return i[order], j[order], vectors[order]
+
+
+def assert_same_pairs(found, expected):
+    """The same ``(i, j)`` sequence, and vectors and distances equal to 1e-9 Angstrom."""
+    (i, j, vectors), (ei, ej, evectors) = found, expected
+    assert len(i) == len(ei) > 0
+    assert (i == ei).all() and (j == ej).all()
+    np.testing.assert_allclose(vectors, evectors, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(vectors, axis=1), np.linalg.norm(evectors, axis=1), rtol=0, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("k", [10, 30])
+def test_a_skewed_cell_has_the_pairs_of_its_lattice_and_costs_what_the_lattice_does(k):
+    """The skewed cell of the cubic one: ASE's pairs of the cubic cell (ASE itself needs 2 s at
+    k = 10 and a minute at k = 30 on the skewed one), found well under a second."""
+    positions, pbc, cutoff = rattled_cu(), np.array([True, True, True]), 5.0
+    cell = skew(k) @ CUBIC_CU
+    start = time.perf_counter()
+    i, j, shifts = periodic_pairs(positions, cell, pbc, cutoff)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5, f"{elapsed:.2f} s"
+    assert shifts.dtype.kind == "i" and (np.lexsort((j, i)) == np.arange(len(i))).all()
+    ei, ej, eshifts = primitive_neighbor_list("ijS", pbc, CUBIC_CU, positions, cutoff, self_interaction=False)
+    assert_same_pairs(
+        pairs_by_vector(i, j, shifts, positions, cell), pairs_by_vector(ei, ej, eshifts, positions, CUBIC_CU)
+    )
+
+
+def test_a_skewed_cell_has_ases_shifts_in_its_own_basis():
+    """The shifts are those of the cell given, not of the reduced one: ASE's, on the skewed cell."""
+    positions, pbc, cutoff = rattled_cu(), np.array([True, True, True]), 4.0
+    cell = skew(4) @ CUBIC_CU
+    expected = primitive_neighbor_list("ijS", pbc, cell, positions, cutoff, self_interaction=False)
+    found = periodic_pairs(positions, cell, pbc, cutoff)
+    key = lambda i, j, s: sorted(zip(i.tolist(), j.tolist(), map(tuple, np.asarray(s).tolist())))  # noqa: E731
+    assert len(expected[0]) > 0 and key(*found) == key(*expected)
+
+
+TRICLINIC = np.array([[4.1, 0.0, 0.0], [1.3, 3.8, 0.0], [-0.9, 0.7, 4.4]])
+SLAB_PLANE = np.array([[3.0, 0.0, 0.0], [1.5, 2.6, 0.0]])  # hexagonal
+
+
+@pytest.mark.parametrize(
+    "cell,reference,pbc,cutoff,n_atoms",
+    [
+        # triclinic, then skewed along its own vectors
+        (TRICLINIC, TRICLINIC, (True, True, True), 5.0, 6),
+        (np.array([[1, 0, 0], [3, 1, 0], [-2, 5, 1]]) @ TRICLINIC, TRICLINIC, (True, True, True), 5.0, 6),
+        # slab: a skewed in-plane basis, no third vector; ASE gets the plane's own basis and a normal
+        (
+            np.vstack([np.array([[1, 0], [9, 1]]) @ SLAB_PLANE, [[0.0, 0.0, 0.0]]]),
+            np.vstack([SLAB_PLANE, [[0.0, 0.0, 1.0]]]),
+            (True, True, False),
+            4.5,
+            5,
+        ),
+        # slab with 20 Angstrom of vacuum as its third vector
+        (
+            np.vstack([np.array([[1, 0], [-7, 1]]) @ SLAB_PLANE, [[0.0, 0.0, 20.0]]]),
+            np.vstack([SLAB_PLANE, [[0.0, 0.0, 20.0]]]),
+            (True, True, False),
+            4.5,
+            5,
+        ),
+        # wire along a tilted vector, the cut-off several cells long
+        (
+            np.array([[2.4, 0.3, 0.2], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]]),
+            np.array([[2.4, 0.3, 0.2], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]]),
+            (True, False, False),
+            6.0,
+            3,
+        ),
+    ],
+    ids=["triclinic", "skewed-triclinic", "slab-no-third-vector", "slab-vacuum", "wire"],
+)
+def test_skewed_and_partly_periodic_cells_have_ases_pairs(cell, reference, pbc, cutoff, n_atoms):
+    """``reference`` spans the lattice of ``cell``'s periodic vectors (ASE is run on it); atoms lie
+    inside and outside the cell, near the slab's plane."""
+    pbc = np.array(pbc)
+    rng = np.random.default_rng(n_atoms)
+    frac = rng.uniform(-0.7, 1.7, size=(n_atoms, 3))
+    frac[:, ~pbc] = rng.uniform(-0.1, 0.1, size=(n_atoms, int((~pbc).sum())))
+    positions = frac @ np.where(pbc[:, None], reference, np.diag([4.0, 4.0, 4.0]))
+    i, j, shifts = periodic_pairs(positions, cell, pbc, cutoff)
+    assert not shifts[:, ~pbc].any()
+    assert (np.lexsort((j, i)) == np.arange(len(i))).all()
+    ei, ej, eshifts = primitive_neighbor_list(
+        "ijS", pbc, reference, positions, cutoff, self_interaction=False
+    )
+    assert_same_pairs(
+        pairs_by_vector(i, j, shifts, positions, cell), pairs_by_vector(ei, ej, eshifts, positions, reference)
+    )
+
+
+@pytest.mark.parametrize(
+    "cell,pbc",
+    [
+        (skew(30) @ CUBIC_CU, (True, True, True)),
+        (np.vstack([np.array([[1, 0], [9, 1]]) @ SLAB_PLANE, [[0.0, 0.0, 0.0]]]), (True, True, False)),
+        (np.array([[3.6, 0, 0], [0, 3.6, 0], [3.6, 3.6, 0.01]]), (True, True, True)),
+    ],
+    ids=["skewed", "slab", "flat"],
+)
+def test_the_reduced_basis_spans_the_cells_lattice(cell, pbc):
+    pbc = np.array(pbc)
+    basis, op = reduced_basis(cell, pbc)
+    assert op.dtype.kind == "i" and abs(round(np.linalg.det(op))) == 1
+    np.testing.assert_allclose(basis[pbc], (op @ cell)[pbc], atol=1e-12)
+    assert (op[~pbc] == np.eye(3, dtype=int)[~pbc]).all() and (
+        op[:, ~pbc] == np.eye(3, dtype=int)[:, ~pbc]
+    ).all()
+    assert np.linalg.norm(basis[pbc], axis=1).max() <= np.linalg.norm(cell[pbc], axis=1).max() + 1e-12
+    assert abs(np.linalg.det(basis)) > 0
+
+
+def flat_cu(tmp_path, z):
+    """Two Cu atoms in a cell whose third vector lies ``z`` above the plane of the others: its
+    lattice holds (0, 0, z), so each atom is ``z`` from its own image."""
+    path = tmp_path / "flat.xyz"
+    path.write_text(
+        f'2\nLattice="3.6 0.0 0.0 0.0 3.6 0.0 3.6 3.6 {z}" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Cu 0.0 0.0 0.0\nCu 1.8 1.8 0.005\n"
+    )
+    (frame,) = read_frames(str(path), MoleculeDataConfig(forces_key=None), labelled=False)
+    return frame
+
+
+def refused(frame, cutoff):
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(DataError) as err:
+            frame_to_graph(frame, cutoff)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    assert peak < 50e6, f"{peak / 1e6:.0f} MB"
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    "z,apart", [(0.01, "0.010"), (1e-3, "0.001"), (1e-5, "0.000")], ids=["1e-2", "1e-3", "1e-5"]
+)
+def test_a_nearly_flat_cell_is_refused_for_its_closest_atoms_at_once(tmp_path, z, apart):
+    """The flat cell used to ask for gigabytes (z = 0.01) to terabytes (z = 0.001) of images."""
+    frame = flat_cu(tmp_path, z)
+    assert refused(frame, 5.0) == (
+        f"{frame.source}: atoms 0 and 0 are {apart} Angstrom apart (closer than 0.1 Angstrom)"
+    )
+
+
+def test_the_flat_cells_closest_atoms_are_those_of_ase_and_of_the_whole_search(tmp_path):
+    frame = flat_cu(tmp_path, 0.01)
+    # ASE, on the same lattice in an orthogonal basis: each atom is 0.01 from its own images
+    i, j, d = primitive_neighbor_list(
+        "ijd", frame.pbc, np.diag([3.6, 3.6, 0.01]), frame.positions, 0.1, self_interaction=False
+    )
+    assert d.min() == pytest.approx(0.01, abs=1e-12)
+    assert sorted(zip(i[d == d.min()].tolist(), j[d == d.min()].tolist())) == [(0, 0), (0, 0), (1, 1), (1, 1)]
+    # the shortcut's error is the one the search to the whole cut-off (now affordable) gives
+    with pytest.raises(DataError) as whole:
+        close_check(frame, *neighbour_pairs(frame.positions, frame.cell, frame.pbc, 5.0))
+    assert refused(frame, 5.0) == str(whole.value)
+
+
+def test_a_cut_off_reaching_too_many_images_is_refused_before_they_are_made(tmp_path):
+    path = tmp_path / "cube.xyz"
+    path.write_text(
+        '1\nLattice="2.0 0.0 0.0 0.0 2.0 0.0 0.0 0.0 2.0" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+    )
+    path.write_text(path.read_text() + "Cu 0.3 0.2 0.1\n")
+    (frame,) = read_frames(str(path), MoleculeDataConfig(forces_key=None), labelled=False)
+    images = (2 * 200 + 1) ** 3  # 400 Angstrom: 200 cells of 2 Angstrom either way, along each axis
+    assert images > MAX_IMAGES
+    tail = (
+        f"a 400 Angstrom cut-off reaches {images:.3g} periodic images of the cell, more than {MAX_IMAGES} "
+        "(its periodic vectors, reduced, are 2, 2, 2 Angstrom long): give the frame a larger cell or "
+        "the model a smaller cut-off"
+    )
+    assert refused(frame, 400.0) == f"{frame.source}: {tail}"
+    with pytest.raises(DataError) as err:
+        periodic_pairs(frame.positions, frame.cell, frame.pbc, 400.0)
+    assert str(err.value) == tail
