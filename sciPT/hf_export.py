@@ -148,6 +148,8 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
 
     run, _ = open_run(run_path)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file, not a directory")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not empty (the hf export writes a new folder)")
     path = Path(checkpoint) if checkpoint else run.resume_checkpoint() or run.last_checkpoint

@@ -38,7 +38,9 @@ from .promoter_scan_output import ScanOutput, folder_digest
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="promoter run directory (or its model/ folder)")
     parser.add_argument("--genome", required=True, help="FASTA or FASTA.gz genome (required)")
-    parser.add_argument("--window", type=int, default=0, help="window in bp (default: the model's length)")
+    parser.add_argument(
+        "--window", type=positive_int, default=None, help="window in bp (default: the model's length)"
+    )
     parser.add_argument(
         "--stride", type=positive_int, default=10, help="step between windows in bp (default: 10)"
     )
@@ -56,10 +58,24 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def refuse_repeated_names(genome: str, corpus) -> None:
+    """Refuse two records of one name: a bedGraph tells records apart by name alone, so their
+    scores would overlap under it, and no tool downstream could tell which is which."""
+    first: dict[str, int] = {}
+    for r, (f, i) in enumerate(corpus.records):
+        name = f.names[i]
+        if name in first:
+            raise DataError(
+                f"{genome}: records {first[name] + 1} and {r + 1} are both named '{name}'; expected "
+                "one name per record (a bedGraph tells records apart by name alone)"
+            )
+        first[name] = r
+
+
 def run_scan(args: argparse.Namespace) -> int:
     io.refuse_overwriting(args.output, args.genome, "genome", "scan")
     classifier, _ = load_classifier(args.run)
-    window = args.window or classifier.length
+    window = classifier.length if args.window is None else args.window
     if window < 1 or args.stride < 1:
         raise ConfigError(
             f"--window and --stride: expected positive integers, got {window} and {args.stride}"
@@ -75,6 +91,7 @@ def run_scan(args: argparse.Namespace) -> int:
     from sciPT.sequences import Corpus
 
     corpus = Corpus([args.genome], DNA_SPEC)
+    refuse_repeated_names(args.genome, corpus)
     if window > int(corpus.lengths.max()):
         raise DataError(
             f"{args.genome}: window of {window} bp is longer than the genome's longest record "

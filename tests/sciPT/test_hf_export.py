@@ -34,3 +34,15 @@ def test_every_exported_file_follows_the_umask(run, tmp_path, umask, mode):
     assert files == ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"]
     modes = {name: oct(stat.S_IMODE((tmp_path / "esm" / name).stat().st_mode)) for name in files}
     assert modes == dict.fromkeys(files, oct(mode))
+
+
+def test_an_out_that_is_a_file_is_refused_and_left_as_it_was(run, tmp_path, capsys):
+    # it was a NotADirectoryError traceback (exit 1), where the sciPT export refuses it in one line
+    taken = tmp_path / "genome.fa"
+    taken.write_text(">chr1\nACGT\n")
+    assert main(["export", str(run), "--format", "hf", "--out", str(taken)]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == f"scipt: error: --out {taken}: a file, not a directory"
+    )
+    assert taken.read_text() == ">chr1\nACGT\n"

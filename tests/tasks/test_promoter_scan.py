@@ -64,6 +64,40 @@ def test_scan_says_how_many_records_and_bases_held_ambiguity_codes(tmp_path, mon
     assert Corpus([str(genome)], DNA_SPEC).codes(0, 0, 10).tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
 
 
+def test_two_records_of_one_name_are_refused_before_anything_is_written(tmp_path, monkeypatch):
+    # their scores went under one name, overlapping, and no tool downstream could part them
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chrA first\nACGTACGTAC\n>chrB\nACGTACGTAC\n>chrA second\nTTTTACGTAC\n")
+    monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (Constant(), {}))
+    args = argparse.Namespace(
+        run=str(tmp_path),
+        genome=str(genome),
+        window=None,
+        stride=5,
+        output=str(tmp_path / "s.bg"),
+        batch_size=8,
+    )
+    with pytest.raises(DataError) as err:
+        promoter_scan.run_scan(args)
+    assert str(err.value) == (
+        f"{genome}: records 1 and 3 are both named 'chrA'; expected one name per record (a bedGraph "
+        "tells records apart by name alone)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa"]
+
+
+def test_a_window_of_zero_is_refused_not_read_as_the_model_s_length(tmp_path, capsys):
+    from sciPT.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["scan", str(tmp_path), "--genome", "g.fa", "--window", "0", "--output", "s.bg"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "scipt scan: error: argument --window: expected a positive integer, got 0; "
+        "'scipt scan --help' lists the options"
+    )
+
+
 def test_a_genome_without_ambiguity_codes_gets_no_line(tmp_path, monkeypatch, capsys):
     genome = tmp_path / "g.fa.gz"
     with gzip.open(genome, "wt") as f:
