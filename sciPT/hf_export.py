@@ -147,6 +147,13 @@ def export_esm(run_path: str | Path, out: str | Path, checkpoint: str | Path | N
     from .run import open_run
 
     run, _ = open_run(run_path)
+    task = run.read_config().get("task")
+    if task is not None:
+        # a task's run keeps no masked-LM checkpoint: it was refused as "checkpoint not found"
+        raise UserError(
+            f"{run.path}: a {task} run; --format hf exports DNA and protein pre-training runs "
+            "(export the pre-training run it started from)"
+        )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a directory")

@@ -46,3 +46,15 @@ def test_an_out_that_is_a_file_is_refused_and_left_as_it_was(run, tmp_path, caps
         == f"scipt: error: --out {taken}: a file, not a directory"
     )
     assert taken.read_text() == ">chr1\nACGT\n"
+
+
+def test_a_task_run_is_refused_as_such(tmp_path, capsys):
+    # it was refused as "checkpoint not found", which sent the user looking for a lost file
+    (tmp_path / "prom").mkdir()
+    (tmp_path / "prom" / "config.yaml").write_text("task: promoter\n")
+    assert main(["export", str(tmp_path / "prom"), "--format", "hf", "--out", str(tmp_path / "esm")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: {tmp_path / 'prom'}: a promoter run; --format hf exports DNA and protein "
+        "pre-training runs (export the pre-training run it started from)"
+    )
+    assert not (tmp_path / "esm").exists()
