@@ -25,6 +25,7 @@ from .locks import release_locks
 from .registry import Registry, commands, domains, missing_extra, tasks
 from .run import RunDir, command_line
 from .runconfig import add_run_arguments, positive_count, resolve_config
+from .signals import EXIT_TERMINATED
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
 
@@ -345,6 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scipt: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as stop:
+        # Lightning stops training on SIGTERM (a batch system's time limit, `kill`) by raising a
+        # SystemExit without a code: the job ended with status 0, said nothing, and a chain of jobs
+        # waiting for success went on
+        lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
+        if lightning is None or not isinstance(stop, lightning.SIGTERMException):
+            raise
+        print(
+            "scipt: terminated (SIGTERM); the run keeps its last checkpoint: the same command with "
+            "--resume continues it",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED
     except BrokenPipeError:
         if not stdout_reader_gone():
             raise  # another pipe (a worker's): a real failure
