@@ -102,7 +102,10 @@ def pretrain_config(paths: dict[str, Path], steps: int = PRETRAIN_STEPS):
         cfg.data,
         paths=[str(paths["pretrain"])],
         val_paths=[str(paths["pretrain_val"])],
-        isolated_atoms=str(resolve_data_path(ETHANOL_ISOLATED)),
+        # absolute: the demo's frames are the shipped ethanol frames, split into its own folder, so these
+        # are their references; the relative preset path would be dropped as the preset's
+        # (domains.molecules.drop_preset_isolated_atoms) when run from the repository root
+        isolated_atoms=str(resolve_data_path(ETHANOL_ISOLATED).resolve()),
     )
     every = max(1, steps // 6)
     cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=every, checkpoint_every=every)

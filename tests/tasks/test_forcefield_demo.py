@@ -60,3 +60,21 @@ def test_an_out_that_is_a_file_or_holds_files_is_refused_before_any_work(tmp_pat
         demo(argparse.Namespace(out=str(full)))
     assert str(err.value) == f"{full}: exists and is not empty (choose another --out)"
     assert taken.read_text() == "not a run\n" and [p.name for p in full.iterdir()] == ["notes.txt"]
+
+
+def test_the_demo_keeps_its_isolated_atoms_when_run_from_the_repository_root(tmp_path, monkeypatch, capsys):
+    # from the root, the references resolved to the preset's own relative path and were dropped as
+    # belonging to other frames than the demo's, so its results depended on the working directory
+    from sciPT.domains.molecules import drop_preset_isolated_atoms
+    from sciPT.files import resolve_data_path
+    from sciPT.tasks.forcefield_demo import pretrain_config
+
+    root = resolve_data_path("data_recipes/molecules/ethanol/isolated_atoms.xyz").resolve().parents[3]
+    for where in (root, tmp_path):
+        monkeypatch.chdir(where)
+        cfg = pretrain_config(
+            {"pretrain": tmp_path / "data" / "p.xyz", "pretrain_val": tmp_path / "data" / "v.xyz"}
+        )
+        drop_preset_isolated_atoms(cfg.data)
+        assert cfg.data.isolated_atoms == str(root / "data_recipes/molecules/ethanol/isolated_atoms.xyz")
+    assert capsys.readouterr().err == ""
