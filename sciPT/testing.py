@@ -346,3 +346,27 @@ def modules_loaded_by(module: str, watched: Iterable[str]) -> list[str]:
     code = f"import sys, {module}; print('\\n'.join(m for m in {sorted(watched)!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def terminate_when(command: list[str], ready: Callable[[], bool], *, env=None, wait: float = 120.0):
+    """Start ``command``, send it SIGTERM once ``ready()`` holds (a batch system's time limit
+    arriving mid-run), and return ``(returncode, stderr)``; fails if the command ends first or
+    ``ready`` does not hold within ``wait`` seconds, and never leaves the process behind."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + wait
+        while not ready():
+            assert process.poll() is None, process.communicate()
+            assert time.time() < deadline, f"not ready in {wait:g} s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=wait)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, err

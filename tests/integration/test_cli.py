@@ -12,7 +12,7 @@ import torch
 
 from sciPT.checkpoint import from_pretrained
 from sciPT.cli import main
-from sciPT.testing import FAST_SEQUENCE_FLAGS
+from sciPT.testing import FAST_SEQUENCE_FLAGS, terminate_when
 
 FAST = list(FAST_SEQUENCE_FLAGS)
 
@@ -451,29 +451,15 @@ def test_evaluate_says_when_the_corpus_is_not_found(tmp_path, capsys, monkeypatc
 def test_sigterm_stops_training_with_status_143_and_resume_continues_it(tmp_path):
     """A batch system's time limit sends SIGTERM: Lightning stopped the run with a SystemExit of no
     code, so the job ended with status 0, without a word, and jobs chained on its success went on."""
-    import signal
-    import time
-
     out = tmp_path / "run"
     flags = [*FAST_SEQUENCE_FLAGS]
     flags[flags.index("--max-steps") + 1] = "100000"
     command = [sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--out", str(out), *flags]
     command += ["--checkpoint-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.time() + 120
-        while not (out / "checkpoints" / "last.ckpt").exists():  # training is under way
-            assert process.poll() is None, process.communicate()
-            assert time.time() < deadline, "no checkpoint in 120 s"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 143, err
+    # a checkpoint written: training is under way
+    status, err = terminate_when(command, (out / "checkpoints" / "last.ckpt").exists, env=env)
+    assert status == 143, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         "scipt: terminated (SIGTERM); the run keeps its last checkpoint: the same command with "

@@ -3,10 +3,7 @@ trajectory and say how to continue it, `--resume` finishes it, and the refusals 
 interrupted run from being overwritten, each in its own words."""
 
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from ase.md.verlet import VelocityVerlet
 
 from sciPT.cli import main
 from sciPT.errors import DataError
+from sciPT.testing import terminate_when
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
 ETHANOL = SHIPPED / "ethanol" / "train.xyz"
@@ -135,21 +133,11 @@ def test_sigterm_stops_a_running_scipt_md_and_keeps_its_frames(run, tmp_path, ca
     out = tmp_path / "traj.xyz"
     partial = Path(f"{out}.partial")
     command = [sys.executable, "-m", "sciPT.cli", *md(run, out, 1_000_000)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        # two complete frames (9 atoms, 11 lines each): the run is in its loop
-        while not (partial.exists() and partial.read_bytes().count(b"\n") >= 22):
-            assert process.poll() is None, process.communicate()
-            assert time.time() < deadline, "no frame written in 120 s"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 143, err
+    # two complete frames (9 atoms, 11 lines each): the run is in its loop
+    status, err = terminate_when(
+        command, lambda: partial.exists() and partial.read_bytes().count(b"\n") >= 22
+    )
+    assert status == 143, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]
     match = re.fullmatch(
