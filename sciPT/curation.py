@@ -14,9 +14,11 @@ cut into consecutive tiles of ``tile`` residues from its start, the last one sho
 judged in corpus order (file order, record order, position; a record's training part before its
 validation part), and each removed tile is counted under the first rule that removes it:
 
-1. ``n_run``: the tile holds a run of at least ``max_n_run`` consecutive unknown residues (the
-   alphabet's :attr:`~sciPT.sequences.SequenceSpec.unknown` symbol: ``N`` for DNA, ambiguity codes
-   included; ``X`` for proteins, ``B``/``Z``/``J`` included, never ``U`` or ``O``).
+1. ``n_run``: the tile overlaps a run of at least ``max_n_run`` consecutive unknown residues of its
+   record (the alphabet's :attr:`~sciPT.sequences.SequenceSpec.unknown` symbol: ``N`` for DNA,
+   ambiguity codes included; ``X`` for proteins, ``B``/``Z``/``J`` included, never ``U`` or ``O``).
+   A run is measured whole, across tile starts: a window may span kept tiles, so a run cut in two
+   tiles of fewer each would reach a window whole.
 2. ``low_complexity``: the Shannon entropy (bits) of the tile's overlapping 3-mers (those without a
    non-core residue) is below ``min_entropy``: poly-A scores 0, a dinucleotide repeat 1, a triplet
    repeat about 1.6, random DNA about 5.7 in a 128-residue tile (at most ``log2`` of the number of
@@ -55,8 +57,9 @@ from .errors import ConfigError
 from .sequences import Corpus, _cache_dir, split_bounds
 
 # part of the cache key: bump when a verdict could change (2: U and O are not unknown; 3: a few
-# records none of which the hash chooses hold one out, sciPT.sequences.held_out_records)
-VERSION = 3
+# records none of which the hash chooses hold one out, sciPT.sequences.held_out_records; 4: a run
+# of unknown residues is measured across tile starts)
+VERSION = 4
 REASONS = ("kept", "n_run", "low_complexity", "exact_duplicate", "near_duplicate")
 KEPT, N_RUN, LOW_COMPLEXITY, EXACT, NEAR = range(len(REASONS))
 DEDUP_MODES = ("none", "exact", "near")
@@ -244,13 +247,29 @@ def _tiles(corpus: Corpus, tile: int, val_fraction: float, val_mode: str) -> dic
     }
 
 
-def _longest_runs(bad: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Longest run of True per tile; tiles start at ``first`` (positions in ``bad``)."""
-    pos = np.arange(len(bad))
-    marker = np.where(bad, -1, pos)
-    marker[first] = np.maximum(marker[first], first - 1)  # a run never crosses a tile start
-    run = pos - np.maximum.accumulate(marker)
-    return np.maximum.reduceat(run, first)
+def _long_runs(
+    bad: np.ndarray, first: np.ndarray, length: int, carry: int = 0
+) -> tuple[np.ndarray, int, bool]:
+    """Which tiles overlap a run of at least ``length`` True values of ``bad``, runs measured whole
+    across tile starts; tiles start at ``first`` (positions in ``bad``, the first at 0).
+
+    ``carry``: True values just before ``bad`` (the run the previous stretch of the record ended
+    in), counted into a run ``bad`` starts with. Returns the tiles' flags, the True values at the
+    end of ``bad`` (the next stretch's carry), and whether a run begun before ``bad`` reached
+    ``length`` (its tiles there must be flagged too).
+    """
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    begins, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    runs = ends - begins
+    if len(runs) and begins[0] == 0:
+        runs[0] += carry
+    long = runs >= length
+    flagged = np.zeros(len(first) + 1, np.int64)
+    np.add.at(flagged, np.searchsorted(first, begins[long], side="right") - 1, 1)
+    np.add.at(flagged, np.searchsorted(first, ends[long] - 1, side="right"), -1)
+    tail = int(runs[-1]) if len(runs) and ends[-1] == len(bad) else 0
+    reached_back = bool(carry and len(runs) and begins[0] == 0 and long[0])
+    return np.cumsum(flagged)[:-1] > 0, tail, reached_back
 
 
 def _entropy_bits(codes: np.ndarray, first: np.ndarray, n_core: int) -> np.ndarray:
@@ -334,16 +353,30 @@ def _judge(corpus: Corpus, o: CurationOptions, val_fraction: float, val_mode: st
     first_tiles = np.flatnonzero(new)
     ends = np.concatenate((first_tiles[1:], [n_tiles]))
     bar = tqdm(
-        total=int((stop - start).sum()), unit="bp", unit_scale=True, desc="curating corpus", leave=False
+        total=int((stop - start).sum()),
+        unit="bp",
+        unit_scale=True,
+        desc="curating corpus",
+        leave=False,
+        # disabled when made: set after, the bar had drawn itself once already
+        disable=not progress,
     )
-    bar.disable = bar.disable or not progress
+    carry = 0  # unknown residues at the end of the previous block, where this one continues it
     for t0, t1 in zip(first_tiles.tolist(), ends.tolist()):
         r, lo, hi = int(rec[t0]), int(start[t0]), int(stop[t1 - 1])
         codes = corpus.codes(r, lo, hi)
         first = start[t0:t1] - lo
         if o.max_n_run is not None:
-            runs = _longest_runs(np.isin(codes, unknown), first)
-            reason[t0:t1][(reason[t0:t1] == KEPT) & (runs >= o.max_n_run)] = N_RUN
+            if t0 == 0 or rec[t0 - 1] != r or stop[t0 - 1] != lo:
+                carry = 0
+            long, tail, reached_back = _long_runs(np.isin(codes, unknown), first, o.max_n_run, carry)
+            if reached_back:  # the run began in earlier blocks' last tiles
+                back = t0 - 1
+                while back >= 0 and rec[back] == r and stop[back] > lo - carry:
+                    reason[back] = N_RUN  # the first rule: it outranks low complexity
+                    back -= 1
+            reason[t0:t1][(reason[t0:t1] == KEPT) & long] = N_RUN
+            carry = tail  # a block of unknowns alone carries the run it continued, whole
         if o.min_entropy is not None:
             low = _entropy_bits(codes, first, n_core) < o.min_entropy
             reason[t0:t1][(reason[t0:t1] == KEPT) & low] = LOW_COMPLEXITY

@@ -266,7 +266,8 @@ def _decontaminate(args: argparse.Namespace) -> int:
     from .sequence_inputs import read_sequences
     from .sequences import Corpus
 
-    spec = domains.get(args.domain).spec
+    domain = domains.get(args.domain)
+    spec = domain.spec
     if spec is None:
         raise UserError(f"--domain: domain '{args.domain}' has no sequence alphabet to decontaminate")
     # the cleaned copy is read back as FASTA (Biopython) for the check after masking: without it,
@@ -276,7 +277,12 @@ def _decontaminate(args: argparse.Namespace) -> int:
     if args.k is None:
         args.k = contamination.default_k(spec.alphabet.n_core)
     contamination.check_parameters(args.k, args.threshold, spec.alphabet.n_core, prefix="--")
+    # as pre-training and evaluation refuse them (a DNA genome read as protein: its reverse-complement
+    # copies went unmasked)
+    domain.check_corpus([args.corpus])
     read = [read_sequences(path, spec) for path in args.against]
+    for data in read:
+        domain.check_inputs(data)
     sequences = [s for data in read for s in data.codes]
     names = [f"{data.source}: record '{name}'" for data in read for name in data.names]
     counts = contamination.decontaminate(

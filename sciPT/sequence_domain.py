@@ -44,7 +44,8 @@ def corpus_lines(corpus: Corpus, train: RandomWindows, curation, temperature: fl
     kept = curation.per_file() if curation is not None else None
     lines = [
         f"Sampling across files: temperature {temperature:g} (file i drawn with probability "
-        "proportional to its size ** (1 / temperature)).",
+        "proportional to its size ** (1 / temperature), its size the number of window starts its "
+        "records hold, curated residues left out).",
         "",
         "| file | residues | kept | sampling probability |",
         "|---|---|---|---|",
@@ -241,6 +242,14 @@ class SequenceDomain(SequenceEvaluation, Domain):
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
         )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
+        for f, share in zip(corpus.files, train.file_probabilities) if global_rank() == 0 else []:
+            if share == 0:  # trained on nothing of it, yet listed among the files the model saw
+                kept = ", kept by curation," if curation is not None else ""
+                print(
+                    f"warning: {f.path}: no record's training part{kept} holds a window of "
+                    f"{cfg.data.window} residues; no window is drawn from this file",
+                    file=sys.stderr,
+                )
         if val.empty and val.longest_part() is not None:
             # residues are held out, so cut out of training, yet no window fits in them: a run would
             # lose them and report no validation loss, without a word. (No residue held out, as

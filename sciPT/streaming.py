@@ -260,13 +260,19 @@ class ShardedSequences:
                 else None
             )
             self._resolved[key] = (corpus, curation)
+            summary = self.shards.summary_lines(world_size)
+            if curation is not None:
+                # what curation removed, as an in-memory corpus reports it; the report is rank 0's,
+                # so these are the figures of its shards
+                self.report.update(curation.metrics())
+                summary += ["", f"Curation of rank {rank}'s shards:", ""] + curation.lines()
             self.report.update(
                 {
                     "rank_shards": len(mine),
                     "rank_records": len(corpus.records),
                     "rank_residues": int(corpus.lengths.sum()),
                     "order0_entropy_nats": corpus.order0_entropy(self.spec.alphabet.n_core),
-                    "data_summary": self.shards.summary_lines(world_size),
+                    "data_summary": summary,
                 }
             )
         return self._resolved[key]

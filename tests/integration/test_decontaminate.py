@@ -102,6 +102,11 @@ def _bad_cases(d, out):
             base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein", "--k", "16"],
             "--k: expected an integer from 1 to 12 for an alphabet of 20 residues, got 16",
         ),
+        (  # it was read as protein, its reverse-complement copies left unmasked
+            base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "protein"],
+            f"{g}: reads as nucleotides (100 % A/C/G/T/U/N), not protein: is this the DNA corpus? "
+            "(pretrain dna reads it)",
+        ),
         (
             base + ["--corpus", g, "--against", str(d / "pos.fa"), "--domain", "rna"],
             f"unknown domain 'rna' (expected one of: {known})",

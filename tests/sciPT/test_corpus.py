@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sciPT import curation
 from sciPT.cli import build_parser, main
 from sciPT.curation import EXACT, KEPT, LOW_COMPLEXITY, N_RUN, NEAR, CurationOptions, curate
 from sciPT.diagnostics.contamination import check_contamination, decontaminate
@@ -127,6 +128,39 @@ def test_n_run_and_poly_a_tiles_removed(tmp_path):
         assert "N" * 5 not in w and "A" * 12 not in w
 
 
+def test_a_run_of_unknowns_across_tile_starts_counts_whole(tmp_path, monkeypatch):
+    # 30 Ns at 985-1015 put 15 in each of two tiles: each passed max_n_run 16, and windows spanning
+    # the two kept tiles held all 30
+    genome = random_dna(2000, 5)
+    genome = genome[:985] + "N" * 30 + genome[1015:]
+    genome = genome[:1490] + "N" * 15 + genome[1505:]  # 15 across 1500: shorter than 16, kept
+    path = fasta(tmp_path / "g.fa", [("g", genome)])
+    corpus, cur = judge([path], 100, max_n_run=16)
+    expected = [KEPT] * 20
+    expected[9] = expected[10] = N_RUN
+    assert cur.reason.tolist() == expected
+    ds = RandomWindows(corpus, 64, val_fraction=0.0, curation=cur)
+    assert all("N" * 16 not in text(ds[g]) for g in range(2000))
+    # blocks read apart (here every 256 residues) carry a run into the next: the same verdicts
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    monkeypatch.setattr(curation, "VERSION", curation.VERSION + 100)  # not the cached verdicts
+    split = curate(
+        corpus, CurationOptions(tile=100, max_n_run=16), val_fraction=0.0, val_mode="region", progress=False
+    )
+    assert split.reason.tolist() == expected
+    # a run that begins blocks before the one where it reaches the length flags its first tiles
+    long_run = random_dna(700, 6)[:190] + "N" * 400 + random_dna(700, 6)[590:]
+    path = fasta(tmp_path / "h.fa", [("h", long_run)])
+    cur = curate(
+        Corpus([path], DNA_SPEC),
+        CurationOptions(tile=50, max_n_run=300),
+        val_fraction=0.0,
+        val_mode="region",
+        progress=False,
+    )
+    assert [t for t, r in enumerate(cur.reason.tolist()) if r == N_RUN] == list(range(3, 12))
+
+
 def test_protein_n_run_counts_x_and_its_ambiguity_codes_not_selenocysteine_or_pyrrolysine(tmp_path):
     from sciPT.domains.protein.data import PROTEIN_SPEC
 
@@ -177,6 +211,19 @@ def test_the_report_speaks_of_strands_for_dna_only(tmp_path):
         Corpus([dna], DNA_SPEC), CurationOptions(tile=100, dedup="exact"), val_fraction=0.0, val_mode="region"
     )
     assert "removed for exact duplicates (either strand): 0 of 400" in cur.lines()[0]
+
+
+def test_a_file_that_holds_no_window_is_named(tmp_path, capsys):
+    # it was listed among the files the model was trained on, and drew nothing, without a word
+    long = fasta(tmp_path / "long.fa", [("a", random_dna(500, 3))])
+    short = fasta(tmp_path / "short.fa", [("b", random_dna(56, 4)), ("c", random_dna(47, 5))])
+    flags = ["--window", "64", "--model.max-len", "64", "--data.val-fraction", "0"]
+    args = ["pretrain", "dna", "--data", long, short, "--max-steps", "1", "--batch-size", "2", *flags]
+    assert main([*args, "--data.temperature", "inf", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        f"warning: {short}: no record's training part holds a window of 64 residues; no window is "
+        "drawn from this file"
+    ) in capsys.readouterr().err.splitlines()
 
 
 def test_curation_is_cached(tmp_path):

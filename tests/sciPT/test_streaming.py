@@ -212,3 +212,23 @@ def test_a_folder_streams_by_default_and_reads_whole_when_told_not_to(shards):
     assert isinstance(setup.datamodule.train_set, RandomWindows)
     assert setup.report["corpus_residues"] == 40_000
     assert [Path(e["path"]).name for e in setup.corpus] == [p.name for p in shards]
+
+
+def test_a_streamed_corpus_reports_what_curation_removed_as_a_whole_corpus_does(shards):
+    # curation ran on a rank's shards, and neither metrics.json nor report.md said what it removed
+    from sciPT.curation import curate
+    from sciPT.domains.dna.data import DNA_SPEC
+
+    options = CurationOptions(tile=100, dedup="exact", max_n_run=16, min_entropy=3.0)
+    report: dict = {}
+    sequences = ShardedSequences(
+        Shards(shards), DNA_SPEC, options, val_fraction=0.0, val_mode="region", report=report
+    )
+    corpus, curation = sequences.resolve(0, 1)
+    whole = curate(Corpus([str(p) for p in shards], DNA_SPEC), options, val_fraction=0.0, val_mode="region")
+    assert {k: v for k, v in report.items() if k.startswith("data_removed") or k == "data_kept_residues"} == (
+        whole.metrics()
+    )
+    assert report["data_kept_residues"] == int((whole.stop - whole.start)[whole.reason == 0].sum())
+    summary = report["data_summary"]
+    assert summary[summary.index("Curation of rank 0's shards:") + 2 :] == whole.lines()
