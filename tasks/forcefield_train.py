@@ -301,7 +301,11 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
     print(
         json.dumps(
             # significant figures: a stress error in eV/A^3 of 4e-4 printed as 0.0 at three decimals
-            {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in metrics.items() if "_per_A_" not in k},
+            {
+                k: float(f"{v:.4g}") if isinstance(v, float) else v
+                for k, v in metrics.items()
+                if "_per_A_" not in k
+            },
             indent=1,
         )
     )
