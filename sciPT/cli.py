@@ -206,8 +206,16 @@ def _add_export(sub, rest: list[str] | None) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_run
+    from .signals import Terminated, sigterm_raises
 
-    return export_run(args)
+    # the export is built in a staging folder renamed into place: SIGTERM, raised as an exception,
+    # lets it be removed as on Ctrl-C (the signal's default action left it behind)
+    try:
+        with sigterm_raises():
+            return export_run(args)
+    except Terminated:
+        print("scipt: terminated (SIGTERM) while exporting; the same command exports again", file=sys.stderr)
+        return EXIT_TERMINATED
 
 
 positive_steps = positive_count("number of steps")  # a demo's --max-steps, for every demo

@@ -39,6 +39,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -223,13 +224,18 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"train.devices: expected a positive count, -1 (all) or 'auto', got {cfg.devices!r}"
         )
+    on_cpu = cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not _has_cuda())
+    if str(cfg.devices) == "-1" and on_cpu:
+        raise ConfigError(
+            "train.devices: -1 means every GPU, and this run is on the CPU; expected a count of "
+            "processes (1, 2, ...) or 'auto'"
+        )
+    check_launch(cfg)
     if str(cfg.precision) not in PRECISIONS:
         raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     parse_max_time(cfg.max_time)
     validate_schedule(cfg.schedule)
-    if cfg.strategy == "fsdp" and (
-        cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not _has_cuda())
-    ):
+    if cfg.strategy == "fsdp" and on_cpu:
         raise ConfigError(
             "train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, "
             "sharded over gloo) or ddp"
@@ -240,6 +246,43 @@ PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-t
 PRECISIONS += ("transformer-engine-float16", "32", "64", "bf16", "16")
 """Lightning's ``precision`` values, checked before a run directory is made (Lightning would refuse
 them only once the trainer is built, after ``config.yaml`` was written)."""
+
+
+def check_launch(cfg: TrainConfig) -> None:
+    """Refuse, before anything is written, the node and device counts that the launch Lightning
+    detects (torchrun, SLURM, LSF, MPI) does not match, by Lightning's own check (it made the same
+    refusal as a traceback once training started), and several nodes without any launch: each rank
+    then waited half an hour for nodes nobody had started."""
+    from lightning.fabric.plugins.environments import (
+        LSFEnvironment,
+        MPIEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    detected = next(
+        (
+            env()
+            for env in (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnvironment)
+            if env.detect()
+        ),
+        None,
+    )
+    if detected is None:
+        # Lightning's own environment: nodes started by hand, each told its rank and the main node
+        told = any(key in os.environ for key in ("NODE_RANK", "GROUP_RANK", "MASTER_ADDR", "LOCAL_RANK"))
+        if cfg.num_nodes > 1 and not told:
+            raise ConfigError(
+                f"train.num_nodes: {cfg.num_nodes} nodes, and no launch of several was found "
+                "(torchrun, SLURM's srun, LSF, MPI, or NODE_RANK and MASTER_ADDR set on every node); "
+                "run the command on every node through one of them"
+            )
+        return
+    if str(cfg.devices).isdigit():
+        try:
+            detected.validate_settings(num_devices=int(cfg.devices), num_nodes=cfg.num_nodes)
+        except ValueError as err:
+            raise ConfigError(f"train.devices, train.num_nodes: {err}") from None
 
 
 def _has_cuda() -> bool:

@@ -475,3 +475,26 @@ def test_sigterm_stops_training_with_status_143_and_resume_continues_it(tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "metrics.json").read_text())["steps"] == stopped["global_step"] + 2
+
+
+def test_sigterm_during_an_export_leaves_no_staging_folder(tmp_path, monkeypatch, capsys):
+    # the signal's default action ended the process with the hidden staging folder still there
+    import signal
+
+    from sciPT import export, io
+
+    target = tmp_path / "model"
+
+    def slow_export(args):
+        with io.staged_folder(target) as staging:
+            (staging / "weights.safetensors").write_bytes(b"partial")
+            signal.raise_signal(signal.SIGTERM)
+        return 0
+
+    monkeypatch.setattr(export, "export_run", slow_export)
+    (tmp_path / "config.yaml").write_text("domain: dna\n")
+    assert main(["export", str(tmp_path), "--out", str(target)]) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "scipt: terminated (SIGTERM) while exporting; the same command exports again"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]

@@ -364,3 +364,52 @@ def test_pretraining_five_steps_does_not_warn_about_the_logging_interval(tmp_pat
     header = lines[0].split(",")
     logged = [dict(zip(header, line.split(","))) for line in lines[1:]]
     assert [row["step"] for row in logged if row["train/loss"]] == ["4"]
+
+
+LAUNCH_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GROUP_RANK")
+LAUNCH_VARS += ("TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_JOB_NAME", "SLURM_NNODES")
+
+
+@pytest.fixture
+def no_launch(monkeypatch):
+    for key in LAUNCH_VARS:
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+def test_node_and_device_counts_no_launch_can_honour_are_refused_first(no_launch):
+    # several nodes with no launch: rank 0 waited half an hour for the others, saying nothing
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
+    assert str(err.value) == (
+        "train.num_nodes: 2 nodes, and no launch of several was found (torchrun, SLURM's srun, LSF, "
+        "MPI, or NODE_RANK and MASTER_ADDR set on every node); run the command on every node through "
+        "one of them"
+    )
+    # nodes started by hand, each told Lightning its rank and the main node: Lightning's own way
+    no_launch.setenv("NODE_RANK", "1")
+    no_launch.setenv("MASTER_ADDR", "10.0.0.1")
+    validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
+    # torchrun with 2 processes, told --devices 1: Lightning refused it as a traceback once training began
+    for key, value in dict(
+        TORCHELASTIC_RUN_ID="x", WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", GROUP_RANK="0"
+    ).items():
+        no_launch.setenv(key, value)
+    no_launch.delenv("NODE_RANK")
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(devices=1, strategy="ddp"))
+    assert str(err.value) == (
+        "train.devices, train.num_nodes: You set `devices=1` and `num_nodes=1` in Lightning, but the "
+        "product (1 * 1) does not match the world size (2)."
+    )
+    validate(TrainConfig(devices=2, strategy="ddp"))
+
+
+def test_all_devices_is_refused_on_the_cpu(no_launch):
+    # Lightning's CPU accelerator refused -1 as a traceback after the run directory was written
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(devices=-1, accelerator="cpu"))
+    assert str(err.value) == (
+        "train.devices: -1 means every GPU, and this run is on the CPU; expected a count of processes "
+        "(1, 2, ...) or 'auto'"
+    )
