@@ -361,8 +361,11 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         if isinstance(prior, MixturePrior):  # the correction rides on the most probable family
             under = prior.components[int(np.argmax(list(cal.family_weights.values())))]
         # a blend's correction rides on its heavier member
-        base = scratch_prior(X, names) if cal.guard.heavier == "scratch" else transfer_prior(under, transfer)
-        chosen, basis, tau = fit_correction(X, y, base, chosen.kappa, cfg.correction, noise, cfg.seed)
+        on_scratch = cal.guard.heavier == "scratch"
+        base = scratch_prior(X, names) if on_scratch else transfer_prior(under, transfer)
+        # the member's own most probable width (a blend has none of its own: it was taken as 1)
+        kappa = cal.scratch_fit.kappa if on_scratch else cal.prior_fit.kappa
+        chosen, basis, tau = fit_correction(X, y, base, kappa, cfg.correction, noise, cfg.seed)
         if recal is not None:
             recal_note = "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
 

@@ -388,6 +388,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _shortest(x: float) -> str:
+    """The shortest text that reads back to ``x`` ("1234567", "0.7123456", "1e-05")."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] | None = None) -> None:
     """Write points (and extra columns such as predictions) as a CSV, atomically."""
     from sciPT import io
@@ -406,8 +412,12 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     order = [canonical.get(h.lower(), h) for h in points.header]
     written = labels + list(columns)
     header = [h for h in order if h in written] + [h for h in written if h not in order]
+    given = {"Re", "Pr", "Nu", *points.groups}
     cells = {k: points.labels[k] for k in labels} | {
-        k: [f"{float(x):.6g}" for x in v] for k, v in columns.items()
+        # the user's own values as read (the shortest text that reads back to the same number: six
+        # digits made 1234567 and 1234571 one row), the new columns to six digits
+        k: [_shortest(x) if k in given else f"{float(x):.6g}" for x in v]
+        for k, v in columns.items()
     }
     with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)

@@ -668,3 +668,27 @@ def test_a_one_family_pretrained_run_as_prior_is_not_called_a_calibrated_run(tmp
         "Recalibration: the pre-trained run has no recalibration (its prior holds one family, smooth-pipe, "
         "so none could be held out to learn one): the predictive's own central interval."
     ) in RunDir(out).report.read_text()
+
+
+def test_a_correction_on_the_prior_holds_its_most_probable_width(tmp_path, csv, monkeypatch):
+    # a blend carries no width of its own, so the correction held the law's at 1 whatever the
+    # prior-informed member's most probable width was (the README: "at its most probable value")
+    from sciPT.tasks import surrogate as surrogate_task
+
+    rng = np.random.default_rng(7)
+    re = np.geomspace(1e4, 1e5, 8)
+    nu = 0.023 * re**0.8 * 0.7**0.4 * np.exp(0.06 * rng.standard_normal(8))
+    path = csv("db.csv", ["Re,Pr,Nu"] + [f"{r:.1f},0.7,{n:.4f}" for r, n in zip(re, nu)])
+    widths = []
+    fit_correction = surrogate_task.fit_correction
+
+    def spy(X, y, base, kappa, *args):
+        widths.append(kappa)
+        return fit_correction(X, y, base, kappa, *args)
+
+    monkeypatch.setattr(surrogate_task, "fit_correction", spy)
+    out = tmp_path / "corrected"
+    task.finetune(finetune_args("--train", str(path), "--out", str(out), "--correction", "4"))
+    metrics = RunDir(out).read_metrics()
+    assert 0.5 <= metrics["kept_prior"] < 1  # a blend, the prior-informed fit the heavier
+    assert widths == [metrics["prior_width_factor"]] and widths[0] != 1.0

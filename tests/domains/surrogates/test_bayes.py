@@ -207,3 +207,24 @@ def test_long_inputs_are_predicted_in_chunks_with_the_same_result(monkeypatch):
     for a, b in zip(whole, chunked):
         assert a.shape == (50,)
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("s0", [0.05, 0.002, 0.001, 0.0003, 0.2])
+def test_a_flat_prior_gives_the_student_t_interval_whatever_the_noise_prior(s0):
+    # flat prior on (log C, a), sigma^2 ~ Scale-Inv-chi^2(nu0, s0^2): the predictive is Student-t
+    # with nu0 + n - p degrees of freedom and scale^2 = (nu0 s0^2 + RSS) / (nu0 + n - p) (1 + x^T
+    # (X^T X)^-1 x). A grid cut at 1e-3 made the interval 1.4 times too wide at s0 = 0.001.
+    from scipy.stats import t as student
+
+    rng = np.random.default_rng(3)
+    log_re = np.log([1e4, 2e4, 5e4, 1e5])
+    X = np.column_stack([np.ones(4), log_re])
+    y = -3.0 + 0.8 * log_re + rng.normal(0, s0, 4)
+    noise = NoisePrior(s0=s0, nu0=2.0)
+    post = fit(X, y, GaussianPrior(["log_C", "Re"], [0.0, 0.0], np.eye(2), free=[True, True]), noise)
+    theta, rss = np.linalg.lstsq(X, y, rcond=None)[:2]
+    dof = noise.nu0 + 4 - 2
+    x = np.array([[1.0, np.log(3e5)]])
+    scale = np.sqrt((noise.nu0 * s0**2 + rss[0]) / dof * (1 + x[0] @ np.linalg.inv(X.T @ X) @ x[0]))
+    for q in (0.05, 0.95):  # the interval's half-width, to a thousandth of itself
+        assert post.quantile(x, q)[0] - x[0] @ theta == pytest.approx(student.ppf(q, dof) * scale, rel=1e-3)

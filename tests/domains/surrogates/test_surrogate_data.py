@@ -37,6 +37,20 @@ def test_a_ratio_asked_for_in_another_case_is_read_and_written_once(write_csv, t
     ]
 
 
+def test_the_user_s_own_values_are_written_back_as_read(write_csv, tmp_path):
+    # six significant digits made 1234567 and 1234571 one row, and Nu 58.90363331 another number
+    from sciPT.domains.surrogates.data import write_points
+
+    path = write_csv("p.csv", "Re,Pr,Nu", "1234567,0.7123456,58.90363331", "1234571,0.7123456,1234.5")
+    out = tmp_path / "out.csv"
+    write_points(out, read_points(path), {"Nu_pred": np.array([58.9036333, 1.234567891])})
+    assert out.read_text().splitlines() == [
+        "Re,Pr,Nu,Nu_pred",
+        "1234567,0.7123456,58.90363331,58.9036",
+        "1234571,0.7123456,1234.5,1.23457",
+    ]
+
+
 @pytest.mark.parametrize(
     "lines, message",
     [
