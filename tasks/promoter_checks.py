@@ -148,6 +148,29 @@ def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) 
             )
 
 
+def check_label_fractions(cfg: PromoterConfig, data: LabelledSequences) -> None:
+    """Refuse, before anything is written, a ``--label-fractions`` subset too small for its fit's
+    early-stopping split (it was refused once the cross-validation and the final model were done)."""
+    from .promoter_evaluation import fraction_split, fraction_subset
+
+    if not cfg.label_fractions:
+        return
+    pool, _ = fraction_split(cfg, data)
+    need = distinct_needed(0)
+    for frac in sorted(cfg.label_fractions):
+        for seed in range(cfg.fraction_seeds):
+            subset = fraction_subset(pool, frac, seed)
+            counts = distinct_per_class(overlap.strand_keys(subset.codes, COMPLEMENT), subset.labels)
+            for label, name in ((1, "promoter"), (0, "non-promoter")):
+                have = counts.get(label, 0)
+                if have < need:
+                    raise ConfigError(
+                        f"--label-fractions {frac:g}: its subset of {len(subset)} sequences (seed {seed}) "
+                        f"holds {have} distinct {name} sequence{'s' if have != 1 else ''}, and its "
+                        f"early-stopping split needs at least {need}; expected a larger fraction"
+                    )
+
+
 def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
     """Refuse a step budget that ends inside the first pass over the largest fit's training part:
     that fit would stop before its first validation, which early stopping needs."""

@@ -111,26 +111,34 @@ def restored_metrics(kept: dict) -> dict:
     return kept
 
 
-def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | None = None) -> list[str]:
-    """Stratified subsets of a fixed 80% pool, evaluated on the remaining 20% (copies of a sequence
-    on one side: :mod:`sciPT.splits`), several seeds; ``fits`` as for :func:`cross_validate`."""
+def fraction_split(cfg, data: LabelledSequences) -> tuple[LabelledSequences, LabelledSequences]:
+    """``(pool, held)``: the fixed 80 % the label fractions are drawn from and the 20 % they are
+    scored on (copies of a sequence on one side: :mod:`sciPT.splits`)."""
     keys = strand_keys(data.codes, COMPLEMENT)
     pool_idx, test_idx = grouped_split(keys, data.labels, math.ceil(0.2 * len(data)), cfg.train.seed)
-    pool, held = data.subset(pool_idx), data.subset(test_idx)
+    return data.subset(pool_idx), data.subset(test_idx)
+
+
+def fraction_subset(pool: LabelledSequences, frac: float, seed: int) -> LabelledSequences:
+    """The stratified subset of ``pool`` that label fraction ``frac`` trains on with ``seed``."""
+    if frac >= 1:
+        return pool
+    n = max(4, int(round(frac * len(pool))))
+    idx, _ = train_test_split(np.arange(len(pool)), train_size=n, random_state=seed, stratify=pool.labels)
+    return pool.subset(idx)
+
+
+def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | None = None) -> list[str]:
+    """Stratified subsets of a fixed 80% pool (:func:`fraction_split`, :func:`fraction_subset`),
+    evaluated on the remaining 20%, several seeds; ``fits`` as for :func:`cross_validate`."""
+    pool, held = fraction_split(cfg, data)
     fractions = sorted(cfg.label_fractions)
     results = {name: [[] for _ in fractions] for name in starts}
     sizes = []
     bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
     for i, frac in enumerate(fractions):
         for seed in range(cfg.fraction_seeds):
-            if frac < 1:
-                n = max(4, int(round(frac * len(pool))))
-                idx, _ = train_test_split(
-                    np.arange(len(pool)), train_size=n, random_state=seed, stratify=pool.labels
-                )
-            else:
-                idx = np.arange(len(pool))
-            subset = pool.subset(idx)
+            subset = fraction_subset(pool, frac, seed)
             if seed == 0:
                 sizes.append(len(subset))
             for name, start in starts.items():

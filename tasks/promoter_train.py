@@ -21,6 +21,7 @@ from .promoter_checks import (
     check_distinct_sequences,
     check_epoch_fits,
     check_head_reads,
+    check_label_fractions,
     check_start_keys,
     length_flag,
     overlap_flags,
@@ -81,6 +82,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     val = read_labelled(cfg.inputs.val, **columns) if cfg.inputs.val else None
     test = read_labelled(cfg.inputs.test, **columns) if cfg.inputs.test else None
     check_distinct_sequences(cfg, data, val)
+    check_label_fractions(cfg, data)
     check_epoch_fits(cfg, data, val)
     data_checks: dict[str, int] = {}
     overlap_lines = overlap_flags(data, test, data_checks)

@@ -38,8 +38,8 @@ RULES_LINE = (
     "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
     "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
     "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
-    "differences; recommended = the best by mean MCC, unless a simpler model (k-mer LR < CNN < scratch "
-    "< pre-trained) is tied with it, then the simplest of those tied."
+    "differences; recommended = among the models not near chance, the best by mean MCC, unless a "
+    "simpler model (k-mer LR < CNN < scratch < pre-trained) is tied with it, then the simplest of those tied."
 )
 
 
@@ -110,8 +110,8 @@ def recommendation_line(mcc: dict[str, list[float]], n_sequences: int) -> str:
     where = f"- **Recommended for this data size** ({n_sequences} sequences):"
     if transfer.near_chance(mcc[pick]):
         return (
-            f"{where} none of these models: even {pick}, the rule's pick, is near chance; more "
-            "(or better) labelled data comes first."
+            f"{where} none of these models: every one is near chance; more (or better) labelled "
+            "data comes first."
         )
     return f"{where} {pick}, because {why}"
 

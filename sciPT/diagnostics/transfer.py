@@ -12,9 +12,15 @@ turn those scores into verdicts; both use the standard error over folds, ``SE = 
   the differences. Pairing cancels what the folds share (a hard fold is hard for both models), so it
   separates models whose spreads overlap.
 
-:func:`recommend` picks the model with the best mean score unless a simpler one is tied with it
-(by the paired rule); then it picks the simplest of those tied with the best: what the data cannot
-tell apart, the cheaper model gets.
+:func:`recommend` picks, among the models not near chance (all of them if every one is), the one
+with the best mean score unless a simpler one is tied with it (by the paired rule); then it picks
+the simplest of those tied with the best: what the data cannot tell apart, the cheaper model gets,
+and a model that has learnt nothing measurable is not picked over one that has.
+
+A mean exactly at ``2 SE`` is within it, as the rules say, whatever the last bit of its floating-point
+value: per-fold differences ``(x, x, 0)`` have a mean of exactly twice their standard error, and
+they are common on a few hundred test sequences (a difference of one sequence on two of three
+seeds).
 
 Verdicts are the integers :data:`BEHIND` (-1), :data:`TIED` (0), :data:`AHEAD` (1), so they can
 stand in a metrics.json of numbers.
@@ -41,10 +47,16 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(v)), se
 
 
+def _beyond(mean: float, se: float) -> bool:
+    """``mean > 2 SE``, a mean equal to it up to rounding counting as within (module docstring)."""
+    bound = SE_MULTIPLE * se
+    return bool(mean > bound and not np.isclose(mean, bound, rtol=1e-9, atol=0.0))
+
+
 def near_chance(scores: Sequence[float]) -> bool:
     """True when the mean score is not more than 2 standard errors above zero."""
     mean, se = mean_se(scores)
-    return not mean > SE_MULTIPLE * se
+    return not _beyond(mean, se)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
@@ -55,9 +67,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, fl
 def compare(a: Sequence[float], b: Sequence[float]) -> int:
     """:data:`AHEAD`, :data:`TIED` or :data:`BEHIND`: ``a`` against ``b`` by the paired 2-SE rule."""
     mean, se = paired_difference(a, b)
-    if mean < -SE_MULTIPLE * se:
+    if _beyond(-mean, se):
         return BEHIND
-    if mean > SE_MULTIPLE * se:
+    if _beyond(mean, se):
         return AHEAD
     return TIED
 
@@ -70,7 +82,7 @@ def recommend(
     ``scores`` maps each model to its per-fold scores (higher is better, same folds for all);
     ``simplest_first`` orders the models by cost (names missing from it count as the most complex).
     The pick is the best by mean score, unless models simpler than it are tied with it (paired
-    2-SE rule): then the simplest of those.
+    2-SE rule): then the simplest of those; models near chance are left out unless every one is.
     """
     rank = {name: i for i, name in enumerate(simplest_first)}
 
@@ -78,8 +90,9 @@ def recommend(
         return rank.get(name, len(rank))
 
     means = {name: mean_se(v)[0] for name, v in scores.items()}
-    best = max(scores, key=lambda n: (means[n], -cost(n)))
-    tied = [n for n in scores if n == best or compare(scores[n], scores[best]) == TIED]
+    learnt = [n for n in scores if not near_chance(scores[n])] or list(scores)
+    best = max(learnt, key=lambda n: (means[n], -cost(n)))
+    tied = [n for n in learnt if n == best or compare(scores[n], scores[best]) == TIED]
     pick = min(tied, key=cost)
     if len(scores) == 1:
         return pick, "it is the only model run."

@@ -487,8 +487,8 @@ def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_l
         near_chance("scratch", "scratch"),
         near_chance("k-mer LR", "kmer_lr"),
         near_chance("CNN", "cnn"),
-        f"- **Recommended for this data size** (60 sequences): none of these models: even {pick}, "
-        "the rule's pick, is near chance; more (or better) labelled data comes first.",
+        "- **Recommended for this data size** (60 sequences): none of these models: every one is "
+        "near chance; more (or better) labelled data comes first.",
     ]
     assert report[6].startswith("- Rules: *near chance* = mean MCC over folds not more than 2 standard")
     assert "| model | MCC | per fold | near chance |" in report

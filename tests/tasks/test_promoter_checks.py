@@ -9,6 +9,7 @@ from sciPT.splits import grouped_split
 from sciPT.tasks.promoter_checks import (
     check_distinct_sequences,
     check_epoch_fits,
+    check_label_fractions,
     distinct_needed,
     length_flag,
     overlap_flags,
@@ -82,6 +83,27 @@ def test_copies_count_once_and_too_few_are_refused_before_anything_is_written():
         "pos.fa + neg.fa: 2 distinct promoter sequences (copies and reverse complements count once); "
         "3 folds, each training part stopping early on 2 of each class, needs at least 3"
     )
+
+
+def test_a_label_fraction_too_small_for_its_early_stopping_split_is_refused_first():
+    # 10 promoters and 53 others: 5 % of the 80 % pool is 4 sequences, 1 of them a promoter; the
+    # fit refused it only after the cross-validation and the final model were done
+    from sciPT.tasks.promoter_evaluation import fraction_split, fraction_subset
+
+    rng = np.random.default_rng(1)
+    texts = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(63)]
+    data = sequences(texts, [1] * 10 + [0] * 53, "imb.csv")
+    cfg = PromoterConfig(label_fractions=[0.05, 1.0], fraction_seeds=2)
+    pool, _ = fraction_split(cfg, data)
+    subset = fraction_subset(pool, 0.05, 0)
+    assert len(subset) == 4 and subset.labels.sum() == 1  # what the fit would train on
+    with pytest.raises(ConfigError) as err:
+        check_label_fractions(cfg, data)
+    assert str(err.value) == (
+        "--label-fractions 0.05: its subset of 4 sequences (seed 0) holds 1 distinct promoter sequence, "
+        "and its early-stopping split needs at least 2; expected a larger fraction"
+    )
+    check_label_fractions(PromoterConfig(label_fractions=[0.25, 1.0], fraction_seeds=2), data)
 
 
 def test_the_epoch_check_measures_the_fit_the_grouped_split_leaves():

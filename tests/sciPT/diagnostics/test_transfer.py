@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from sciPT.diagnostics.transfer import AHEAD, BEHIND, TIED, compare, mean_se, near_chance, recommend
@@ -59,3 +60,31 @@ def test_recommendation_prefers_the_simplest_model_tied_with_the_best():
     # the k-mer LR best and simplest
     pick, why = recommend({"k-mer LR": [0.6, 0.62, 0.58], "scratch": [0.3, 0.32, 0.29]}, SIMPLEST_FIRST)
     assert (pick, why) == ("k-mer LR", "it has the best mean MCC (0.600) and is the simplest model run.")
+
+
+def test_a_mean_at_exactly_two_standard_errors_is_within_them_whatever_its_rounding():
+    # differences (x, x, 0) have a mean of exactly 2 SE; floating point put some of them above it,
+    # and the report called "ahead" (or "negative transfer") what its own rule calls tied
+    flipped = 0
+    for n in range(5, 300):
+        for k in range(1, n):
+            x = k / n
+            a, b = [0.5 + x, 0.5 + x, 0.5], [0.5, 0.5, 0.5]
+            mean, se = mean_se(np.subtract(a, b))
+            flipped += mean > 2 * se or -mean < -2 * se
+            assert compare(a, b) == TIED and compare(b, a) == TIED
+            assert near_chance([x, x, 0.0])
+    assert flipped > 0  # the float comparison alone would have called some of them
+
+
+def test_a_model_near_chance_is_not_recommended_over_one_that_learnt():
+    # k-mer LR (0.100 +- 0.100, near chance) is tied with pre-trained (0.200 +- 0.029): the simplest
+    # tied was near chance, and the report recommended none of the models
+    scores = {"pre-trained": [0.20, 0.25, 0.15], "scratch": [0.21, 0.22, 0.14], "k-mer LR": [0, 0.3, 0]}
+    assert near_chance(scores["k-mer LR"]) and not near_chance(scores["pre-trained"])
+    pick, why = recommend(scores, ["k-mer LR", "scratch", "pre-trained"])
+    assert pick == "scratch" and why.startswith(
+        "it is tied with pre-trained, the best by mean MCC (0.190 vs 0.200"
+    )
+    # every model near chance: the usual rule among them all
+    assert recommend({"a": [0, 0.1, -0.1], "b": [0, 0, 0]}, ["b", "a"])[0] == "b"
