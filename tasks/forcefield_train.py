@@ -136,6 +136,9 @@ class FrameData(StepDataModule):
         if not self.replay:
             return super().train_dataloader()
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        # numbered by step, as the loader without replay is: a resume starts where the run stopped
+        start = self.trainer.global_step * self.cfg.accumulate if self.trainer else 0
+        total = None if self.cfg.max_steps is None else self.cfg.max_steps * self.cfg.accumulate
         return replay_loader(
             self.train_graphs,
             self.replay,
@@ -146,6 +149,7 @@ class FrameData(StepDataModule):
             replay_collate=collate,
             rank=rank,
             world_size=world,
+            steps=(start, total),
         )
 
 

@@ -28,7 +28,7 @@ from .fisher import (
 from .freezing import Freeze, GradualUnfreezing, LinearProbe, layer_groups
 from .module import FinetuneModule
 from .online import OnlineFisher
-from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, replay_loader
+from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, ReplayStepSampler, replay_loader
 from .strategies import FinetuneConfig, build_strategy, validate
 from .warmup import HeadWarmup
 
@@ -45,6 +45,7 @@ __all__ = [
     "OnlineFisher",
     "ReplayBatch",
     "ReplayBatchSampler",
+    "ReplayStepSampler",
     "ReplayDataset",
     "Strategy",
     "Wrapper",

@@ -11,8 +11,12 @@ data-level helper:
 - :class:`ReplayBatchSampler` makes batches of ``batch_size`` indices of which exactly
   ``r = round(fraction * batch_size)`` are pre-training examples. One epoch is one pass over the
   task set in a shuffled order; pre-training examples are drawn without replacement, reshuffled
-  whenever they run out. Both orders depend only on ``(seed, epoch)``, so a run is reproducible and
-  a resumed run sees the same batches. A last, shorter batch keeps the same proportion;
+  whenever they run out. Both orders depend only on ``(seed, epoch)``, so a run is reproducible.
+  A last, shorter batch keeps the same proportion;
+- :class:`ReplayStepSampler` numbers those batches across epochs (batch ``b`` is batch ``b % E`` of
+  epoch ``b // E``) and starts at a given batch, as :class:`sciPT.data.StepBatchSampler` does, so a
+  run resumed at step ``s`` starts at batch ``s * accumulate`` and sees the batches the
+  uninterrupted run would (an epoch-wise loader started its epoch again);
 - :func:`replay_loader` assembles the DataLoader.
 
 :class:`sciPT.finetune.module.FinetuneModule` recognises a :class:`ReplayBatch` and trains on the
@@ -27,6 +31,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import torch
@@ -220,6 +225,34 @@ class ReplayBatchSampler(Sampler):
         return n // self.world_size
 
 
+class ReplayStepSampler:
+    """The batches of ``epochs`` (a :class:`ReplayBatchSampler`) as one stream numbered across
+    epochs, batches ``start .. total_batches - 1`` (``None``: endless, as for a run sized from its
+    time budget); see the module docstring."""
+
+    def __init__(self, epochs: ReplayBatchSampler, total_batches: int | None, start: int = 0):
+        if len(epochs) == 0:
+            raise DataError(
+                f"replay: {epochs.n_task} task examples make no batch of {epochs.n_task_per_batch} for "
+                f"each of {epochs.world_size} processes"
+            )
+        self.epochs, self.total, self.start = epochs, total_batches, start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        per_epoch, epoch, batches = len(self.epochs), None, []
+        for b in range(self.start, self.total) if self.total is not None else count(self.start):
+            e, i = divmod(b, per_epoch)
+            if e != epoch:
+                self.epochs.set_epoch(e)
+                epoch, batches = e, list(self.epochs)
+            yield batches[i]
+
+    def __len__(self) -> int:
+        if self.total is None:
+            raise TypeError("an endless stream of batches has no length")
+        return self.total
+
+
 def replay_loader(
     task: Sequence,
     replay: Sequence,
@@ -233,8 +266,11 @@ def replay_loader(
     rank: int = 0,
     world_size: int = 1,
     num_workers: int = 0,
+    steps: tuple[int, int | None] | None = None,
 ) -> DataLoader:
-    """A training DataLoader of :class:`ReplayBatch` es (arguments as in the classes above)."""
+    """A training DataLoader of :class:`ReplayBatch` es (arguments as in the classes above);
+    ``steps``: ``(start, total_batches)`` of a step-indexed stream (:class:`ReplayStepSampler`),
+    else one epoch per pass."""
     dataset = ReplayDataset(task, replay, task_collate, replay_collate)
     sampler = ReplayBatchSampler(
         len(task),
@@ -246,6 +282,8 @@ def replay_loader(
         rank=rank,
         world_size=world_size,
     )
+    if steps is not None:
+        sampler = ReplayStepSampler(sampler, steps[1], steps[0])
     return DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -641,3 +641,21 @@ def test_replay_of_a_streamed_pretraining_corpus_says_so(tmp_path):
             f"{paths[0]}: RUN was pre-trained on this folder or pattern of shards, streamed; replay "
             "reads whole files, not a streamed corpus"
         )
+
+
+def test_a_replay_run_resumed_mid_epoch_ends_where_the_uninterrupted_one_does(pretrained, files, tmp_path):
+    """12 task frames in batches of 3 (and 1 replayed): 4 batches an epoch. Stopped at step 2 and
+    resumed, the epoch-wise loader began its epoch again (the resumed run trained on other batches
+    than the uninterrupted one); numbered by step, it continues where it stopped."""
+    from safetensors.torch import load_file
+
+    def replay_run(out, steps, resume=False):
+        cfg = finetune_config(pretrained[0], files, strategy="replay", steps=steps, replay_fraction=0.25)
+        run_finetune(cfg, out, resume=resume)
+        return load_file(out / "model" / "model.safetensors")
+
+    straight = replay_run(tmp_path / "straight", 6)
+    replay_run(tmp_path / "stopped", 2)
+    resumed = replay_run(tmp_path / "stopped", 6, resume=True)
+    assert straight.keys() == resumed.keys()
+    assert max(float((straight[k] - resumed[k]).abs().max()) for k in straight) < 1e-6

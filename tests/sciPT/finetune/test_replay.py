@@ -14,6 +14,7 @@ from sciPT.finetune import (
     FinetuneModule,
     ReplayBatch,
     ReplayBatchSampler,
+    ReplayStepSampler,
     build_strategy,
     replay_loader,
 )
@@ -134,3 +135,12 @@ def test_finetune_module_trains_on_replay_batches(backbone, head, fit, toy):
     )
     trainer = fit(module, loader)
     assert trainer.global_step == 3 and "train/replay_loss" in trainer.callback_metrics
+
+
+def test_a_step_stream_numbers_the_epochs_batches_and_starts_anywhere():
+    make = lambda: ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, seed=3)  # noqa: E731
+    epochs = [epoch(make(), e) for e in range(3)]  # 4 batches each
+    stream = list(ReplayStepSampler(make(), total_batches=12))
+    assert stream == epochs[0] + epochs[1] + epochs[2] and len(ReplayStepSampler(make(), 12)) == 12
+    # a resume at batch 6 (epoch 1, batch 2) sees what the stream from 0 sees there
+    assert list(ReplayStepSampler(make(), total_batches=12, start=6)) == stream[6:]
