@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -191,13 +192,19 @@ def fit_classifier(
     stop = pl.callbacks.EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     logger = pl.loggers.CSVLogger(log_dir, name="", version="") if log_dir is not None else False
     sized = train_cfg.max_steps is None  # sized from max_time: neither epochs nor steps stop it
+    # the run's step total as the epochs bound it: a head warm-up given as a fraction of the run
+    # took it of train.max_steps (100,000 in the task's preset), so it never ended and the encoder
+    # was never trained
+    max_steps = -1
+    if not sized:
+        max_steps = min(train_cfg.max_steps, max_epochs * math.ceil(len(train_loader) / train_cfg.accumulate))
     with quiet_lightning():
         trainer = pl.Trainer(
             accelerator=train_cfg.accelerator,
             devices=1,
             precision=train_cfg.precision,
             max_epochs=-1 if sized else max_epochs,
-            max_steps=-1 if sized else train_cfg.max_steps,
+            max_steps=max_steps,
             max_time=parse_max_time(train_cfg.max_time),
             gradient_clip_val=train_cfg.grad_clip or None,
             accumulate_grad_batches=train_cfg.accumulate,

@@ -116,3 +116,45 @@ def test_a_shifting_collate_rolls_each_sequence_by_at_most_max_shift_bases():
     again = LabelledCollate(tok, 20, max_shift=3, seed=7)(items)
     assert torch.equal(again["input_ids"], shifted["input_ids"])
     assert torch.equal(shifted["labels"], plain["labels"])
+
+
+@pytest.mark.parametrize("warmup, trains_encoder", [(0.333, True), (0.99, False)])
+def test_a_head_warmup_fraction_is_of_the_steps_the_epochs_allow(warmup, trains_encoder):
+    """3 epochs of 5 steps: a warm-up of a third holds the encoder 5 steps, then trains it. The
+    fraction was taken of train.max_steps (100,000 in the promoter preset): the warm-up never ended
+    and the encoder never moved."""
+    import numpy as np
+
+    from sciPT.classification import fit_classifier
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.sequence_config import TokenizerConfig
+    from sciPT.trainer import TrainConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(24)]
+    labels = np.array([i % 2 for i in range(24)])
+    torch.manual_seed(0)
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
+    )
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    result = fit_classifier(
+        enc,
+        ClassifierHead(HeadConfig(), 8, 12),
+        tok,
+        (codes[:16], labels[:16]),
+        (codes[16:], labels[16:]),
+        train_cfg=TrainConfig(max_steps=100_000, batch_size=8, lr=1e-3),
+        finetune=FinetuneConfig(head_warmup=warmup),
+        max_epochs=3,
+        patience=5,
+        max_tokens=12,
+        min_steps_per_epoch=5,
+    )
+    assert (result.steps, result.epochs) == (15, 3)
+    after = result.model.backbone.state_dict()
+    moved = max(float((after[k].float() - v.float()).abs().max()) for k, v in before.items())
+    assert (moved > 0) is trains_encoder
