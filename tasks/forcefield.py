@@ -22,7 +22,8 @@ architecture of the config from scratch.
 Strategies (:mod:`sciPT.finetune`): ``full``; ``freeze`` (the element embedding and the first
 ``finetune.freeze_layers`` interaction blocks); ``l2sp``; ``ewc`` with the Fisher diagonal stored
 with the pre-trained model (:mod:`sciPT.domains.molecules.ewc`; the report gives ``lambda`` in
-units of its natural scale ``lambda_0 = 1 / (2 x mean pre-training loss)``); ``replay``, which mixes
+units of its natural scale ``lambda_0``: 1 for the default Gauss-Newton Fisher, ``1 / (2 x mean
+pre-training loss)`` for the empirical one); ``replay``, which mixes
 ``finetune.replay_fraction`` of every batch from the frames the model was pre-trained on (at most
 ``replay_frames`` of them: the training files of the ``--init`` run, read with its keys and units
 and split as pre-training split them, so its validation frames are never replayed; for a bare

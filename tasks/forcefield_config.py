@@ -135,7 +135,7 @@ def validate(cfg: ForcefieldConfig) -> None:
             f"objective.kind: a force field is fitted to energies and forces "
             f"('energy_forces'), got '{cfg.objective.kind}'"
         )
-    if cfg.replay:
+    if cfg.replay or cfg.finetune.strategy == "replay":
         check_replay_fraction(cfg.train.batch_size, cfg.finetune.replay_fraction)
     if cfg.head_blocks is not None and cfg.init == "none":
         raise ConfigError(

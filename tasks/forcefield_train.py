@@ -57,6 +57,23 @@ def check_strategy(cfg: ForcefieldConfig, start: Start):
             "finetune.strategy: 'linear-probe' trains only a new head and a potential "
             "has none (freeze the lower blocks with 'freeze' instead)"
         )
+    if name == "gradual":
+        # unfrozen from the top, and a potential's top layer group is its heads' readouts: the new
+        # head trained on nothing for the first unfreeze_every steps
+        raise ConfigError(
+            "finetune.strategy: 'gradual' unfreezes layer groups from the top, and a potential's top "
+            "group holds its heads, so the new head would wait finetune.unfreeze_every steps untrained; "
+            "use 'freeze' (the lower blocks held for the whole run), 'ewc' or 'l2sp'"
+        )
+    if name == "freeze" and start.backbone is not None:
+        blocks = len(start.backbone.blocks)
+        if cfg.finetune.freeze_layers > blocks:
+            # the last layer group is the heads' readouts: freezing it left nothing to train, and
+            # the optimizer failed once the run directory was written
+            raise ConfigError(
+                f"finetune.freeze_layers: expected 0 to {blocks} (the element embedding and up to the "
+                f"{blocks} interaction blocks; the readouts always train), got {cfg.finetune.freeze_layers}"
+            )
     if start.backbone is None:
         if cfg.replay:
             raise ConfigError("replay: replaying pre-training frames needs a pre-trained model (--init RUN)")

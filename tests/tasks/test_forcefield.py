@@ -412,6 +412,22 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "finetune.replay_fraction: 0.05 of a batch of 4 is 0 pre-training examples; expected at "
             "least 1 and fewer than the batch size",
         ),
+        (  # refused once the run directory and the "before" evaluation were written
+            dict(strategy="replay", replay_fraction=0.05),
+            "finetune.replay_fraction: 0.05 of a batch of 4 is 0 pre-training examples; expected at "
+            "least 1 and fewer than the batch size",
+        ),
+        (  # the new head, in the top group, trained on nothing for unfreeze_every steps
+            dict(strategy="gradual"),
+            "finetune.strategy: 'gradual' unfreezes layer groups from the top, and a potential's top "
+            "group holds its heads, so the new head would wait finetune.unfreeze_every steps untrained; "
+            "use 'freeze' (the lower blocks held for the whole run), 'ewc' or 'l2sp'",
+        ),
+        (  # the readouts frozen too: "optimizer got an empty parameter list" after the run was written
+            dict(strategy="freeze", freeze_layers=3),
+            "finetune.freeze_layers: expected 0 to 2 (the element embedding and up to the 2 interaction "
+            "blocks; the readouts always train), got 3",
+        ),
         (
             dict(eval_head="PBE"),
             "eval_head: PBE: no such head; the model's heads are: train",
@@ -465,9 +481,11 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     cfg.old_head_distillation = change.get("old_head_distillation", 0.0)
     cfg.head_blocks = change.get("head_blocks")
     cfg.finetune.head_warmup = change.get("head_warmup", 0)
+    cfg.finetune.freeze_layers = change.get("freeze_layers", cfg.finetune.freeze_layers)
     with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
     assert str(err.value) == message
+    assert not (tmp_path / "run").exists()
     assert not (tmp_path / "run").exists()
 
 
