@@ -48,7 +48,7 @@ def test_merge_overrides_nested_and_keeps_the_rest():
     assert cfg == Outer(inner=Inner(width=4, rate=0.25), limit=3)
 
 
-def test_train_validation_messages():
+def test_train_validation_messages(monkeypatch):
     with pytest.raises(ConfigError, match=r"^train.batch_size: expected a positive integer, got 0$"):
         validate(TrainConfig(batch_size=0))
     with pytest.raises(ConfigError, match=r"expected minutes or DD:HH:MM:SS, got 'soon'"):
@@ -97,7 +97,11 @@ def test_train_validation_messages():
             validate(cfg)
         assert str(refused.value) == message
     validate(TrainConfig(devices="2", precision="bf16-mixed", weight_decay=0.0, grad_clip=0.0))
-    validate(TrainConfig(devices=-1))  # Lightning's "every device"
+    # Lightning's "every GPU": on a machine with one (the CPU's refusal is tests/sciPT/test_trainer.py)
+    import sciPT.trainer
+
+    monkeypatch.setattr(sciPT.trainer, "_has_cuda", lambda: True)
+    validate(TrainConfig(devices=-1))
 
 
 def test_a_float_written_with_an_exponent_alone_is_a_float(tmp_path):
