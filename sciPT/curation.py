@@ -22,7 +22,9 @@ validation part), and each removed tile is counted under the first rule that rem
 2. ``low_complexity``: the Shannon entropy (bits) of the tile's overlapping 3-mers (those without a
    non-core residue) is below ``min_entropy``: poly-A scores 0, a dinucleotide repeat 1, a triplet
    repeat about 1.6, random DNA about 5.7 in a 128-residue tile (at most ``log2`` of the number of
-   3-mers). A tile without a valid 3-mer scores 0.
+   3-mers). A tile without a valid 3-mer scores 0. A tile of fewer than ``2 ** min_entropy`` 3-mers
+   (a record's short last tile: 9 residues hold 7) cannot reach the threshold and is not judged by
+   it.
 3. ``exact_duplicate`` (``dedup: exact`` or ``near``): the tile's residues, or (nucleic acids)
    their reverse complement, equal those of an earlier kept tile.
 4. ``near_duplicate`` (``dedup: near``): the MinHash estimate of the Jaccard similarity between the
@@ -58,8 +60,9 @@ from .sequences import Corpus, _cache_dir, split_bounds
 
 # part of the cache key: bump when a verdict could change (2: U and O are not unknown; 3: a few
 # records none of which the hash chooses hold one out, sciPT.sequences.held_out_records; 4: a run
-# of unknown residues is measured across tile starts)
-VERSION = 4
+# of unknown residues is measured across tile starts; 5: a tile too short to reach min_entropy is not
+# judged by it)
+VERSION = 5
 REASONS = ("kept", "n_run", "low_complexity", "exact_duplicate", "near_duplicate")
 KEPT, N_RUN, LOW_COMPLEXITY, EXACT, NEAR = range(len(REASONS))
 DEDUP_MODES = ("none", "exact", "near")
@@ -379,6 +382,9 @@ def _judge(corpus: Corpus, o: CurationOptions, val_fraction: float, val_mode: st
             carry = tail  # a block of unknowns alone carries the run it continued, whole
         if o.min_entropy is not None:
             low = _entropy_bits(codes, first, n_core) < o.min_entropy
+            # a tile with fewer 3-mers than 2 ** min_entropy cannot reach it, random or not (a
+            # record's short last tile): it was removed whatever it held
+            low &= (stop[t0:t1] - start[t0:t1]) - (ENTROPY_K - 1) >= 2.0**o.min_entropy
             reason[t0:t1][(reason[t0:t1] == KEPT) & low] = LOW_COMPLEXITY
         if o.dedup != "none":
             for t, s, e in zip(range(t0, t1), first.tolist(), (stop[t0:t1] - lo).tolist()):

@@ -128,6 +128,16 @@ def test_n_run_and_poly_a_tiles_removed(tmp_path):
         assert "N" * 5 not in w and "A" * 12 not in w
 
 
+def test_a_short_last_tile_is_not_judged_by_an_entropy_it_cannot_reach(tmp_path):
+    # 9 random residues hold 7 3-mers, at most log2(7) = 2.8 bits: under min_entropy 3 every such
+    # tail was removed as low complexity, whatever it held; 8 + 2 = 10 residues (8 3-mers) can reach 3
+    for tail, judged in ((9, False), (10, True)):
+        genome = random_dna(200, 8) + "A" * tail
+        path = fasta(tmp_path / f"g{tail}.fa", [("g", genome)])
+        _, cur = judge([path], 100, min_entropy=3.0)
+        assert cur.reason.tolist() == [KEPT, KEPT, LOW_COMPLEXITY if judged else KEPT]
+
+
 def test_a_run_of_unknowns_across_tile_starts_counts_whole(tmp_path, monkeypatch):
     # 30 Ns at 985-1015 put 15 in each of two tiles: each passed max_n_run 16, and windows spanning
     # the two kept tiles held all 30
