@@ -50,10 +50,9 @@ def test_fine_tuning_honours_activation_checkpointing():
         assert torch.allclose(tensor, fitted[True][name], atol=1e-6), name
 
 
-@pytest.mark.parametrize("min_steps, steps", [(0, 4), (1, 4), (5, 10)])
-def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_steps, steps):
-    """16 examples in batches of 8 are 2 steps an epoch; asked for 5, each epoch draws the set
-    again until it has 5 batches, and two epochs are 10 steps."""
+def fit_small(max_steps: int, max_epochs: int, min_steps_per_epoch: int, head_warmup: float = 0):
+    """A 1-layer encoder fine-tuned on 16 random 12-mers in batches of 8 (2 steps an epoch),
+    stopping early on 8 more; returns its weights before, and the fit."""
     import numpy as np
 
     from sciPT.classification import fit_classifier
@@ -71,19 +70,28 @@ def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_st
     enc = TransformerEncoder(
         TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
     )
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
     result = fit_classifier(
         enc,
         ClassifierHead(HeadConfig(), 8, 12),
         tok,
         (codes[:16], labels[:16]),
         (codes[16:], labels[16:]),
-        train_cfg=TrainConfig(max_steps=1000, batch_size=8, lr=1e-3),
-        finetune=FinetuneConfig(),
-        max_epochs=2,
+        train_cfg=TrainConfig(max_steps=max_steps, batch_size=8, lr=1e-3),
+        finetune=FinetuneConfig(head_warmup=head_warmup),
+        max_epochs=max_epochs,
         patience=5,
         max_tokens=12,
-        min_steps_per_epoch=min_steps,
+        min_steps_per_epoch=min_steps_per_epoch,
     )
+    return before, result
+
+
+@pytest.mark.parametrize("min_steps, steps", [(0, 4), (1, 4), (5, 10)])
+def test_an_epoch_of_a_small_training_set_is_at_least_min_steps_per_epoch(min_steps, steps):
+    """16 examples in batches of 8 are 2 steps an epoch; asked for 5, each epoch draws the set
+    again until it has 5 batches, and two epochs are 10 steps."""
+    _, result = fit_small(1000, 2, min_steps)
     assert (result.steps, result.epochs) == (steps, 2)
 
 
@@ -123,37 +131,7 @@ def test_a_head_warmup_fraction_is_of_the_steps_the_epochs_allow(warmup, trains_
     """3 epochs of 5 steps: a warm-up of a third holds the encoder 5 steps, then trains it. The
     fraction was taken of train.max_steps (100,000 in the promoter preset): the warm-up never ended
     and the encoder never moved."""
-    import numpy as np
-
-    from sciPT.classification import fit_classifier
-    from sciPT.domains.dna.tokenizer import dna_tokenizer
-    from sciPT.finetune import FinetuneConfig
-    from sciPT.nn import TransformerConfig, TransformerEncoder
-    from sciPT.sequence_config import TokenizerConfig
-    from sciPT.trainer import TrainConfig
-
-    tok = dna_tokenizer(TokenizerConfig())
-    rng = np.random.default_rng(0)
-    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(24)]
-    labels = np.array([i % 2 for i in range(24)])
-    torch.manual_seed(0)
-    enc = TransformerEncoder(
-        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
-    )
-    before = {k: v.clone() for k, v in enc.state_dict().items()}
-    result = fit_classifier(
-        enc,
-        ClassifierHead(HeadConfig(), 8, 12),
-        tok,
-        (codes[:16], labels[:16]),
-        (codes[16:], labels[16:]),
-        train_cfg=TrainConfig(max_steps=100_000, batch_size=8, lr=1e-3),
-        finetune=FinetuneConfig(head_warmup=warmup),
-        max_epochs=3,
-        patience=5,
-        max_tokens=12,
-        min_steps_per_epoch=5,
-    )
+    before, result = fit_small(100_000, 3, 5, head_warmup=warmup)
     assert (result.steps, result.epochs) == (15, 3)
     after = result.model.backbone.state_dict()
     moved = max(float((after[k].float() - v.float()).abs().max()) for k, v in before.items())
