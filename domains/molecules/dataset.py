@@ -1,9 +1,10 @@
 """From files to training graphs: splitting, element table, references, statistics, sampling.
 
 :func:`prepare` is what pre-training (and a fine-tuning task) calls: it reads every file of a
-:class:`.data.MoleculeDataConfig`, sets one-atom frames aside as isolated-atom references, fixes
-the element table, the reference energies and the data statistics the potential is normalised with
-(:class:`.potential_config.PotentialConfig`), and builds the graphs. Everything is validated before
+:class:`.data.MoleculeDataConfig`, sets isolated atoms aside as references
+(:func:`.references.isolated_atom`), fixes the element table, the reference energies and the data
+statistics the potential is normalised with (:class:`.potential_config.PotentialConfig`), and builds
+the graphs. Everything is validated before
 anything is trained or written. Frames without forces among frames with them are fitted on their
 energies (:mod:`.data`); one line on standard error counts them.
 
@@ -206,10 +207,7 @@ def prepare(
     frames = load_frames(cfg.paths, cfg, labelled=labelled)
     isolated = isolated_atom_energies([f for f in frames if f.energy is not None], model.cutoff)
     frames = [f for f in frames if not isolated_atom(f, model.cutoff)]
-    if cfg.isolated_atoms:
-        iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
-        from_file = isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), model.cutoff, only=True)
-        isolated = {**isolated, **from_file}
+    isolated = {**isolated, **isolated_atoms_file(cfg, model.cutoff)}
     if cfg.val_paths:
         # the training files proved the forces key: validation frames may all be energy-only
         train, val = frames, load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
@@ -230,6 +228,15 @@ def prepare(
     filled, method = fill_model(model, cfg, elements, train, train_graphs, isolated)
     corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
     return PreparedData(train_graphs, val_graphs, filled, method, corpus)
+
+
+def isolated_atoms_file(cfg: MoleculeDataConfig, cutoff: float) -> dict[str, float]:
+    """The energies of ``cfg.isolated_atoms`` (every frame an isolated atom; read with the data's
+    energy key and units, no forces or stress), ``{}`` without one; they override the data's own."""
+    if not cfg.isolated_atoms:
+        return {}
+    iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
+    return isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), cutoff, only=True)
 
 
 def fill_model(model, cfg, elements: list[str], frames: list, graphs: list, isolated: dict):

@@ -16,6 +16,8 @@ does one whose cut-off reaches more than :data:`MAX_IMAGES` periodic images of i
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from ase import Atoms
@@ -58,9 +60,18 @@ def reduced_basis(cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.nda
     ``S`` in ``basis`` (0 along non-periodic axes) are ``S @ op`` in ``cell``, again 0 along them.
     The non-periodic vectors only complete the basis (no shift uses them), so any completion
     gives the same pairs; a slab's zero or in-plane third vector would make the basis singular.
+    Remembered for the last cells seen (read-only arrays): a graph asks twice, and MD every step.
     """
-    pbc = np.asarray(pbc, dtype=bool)
-    periodic = np.where(pbc[:, None], np.asarray(cell, dtype=np.float64), 0.0)
+    cell = np.ascontiguousarray(cell, dtype=np.float64)
+    pbc = np.ascontiguousarray(pbc, dtype=bool)
+    return _reduced_basis(cell.tobytes(), pbc.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _reduced_basis(cell_bytes: bytes, pbc_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    cell = np.frombuffer(cell_bytes, dtype=np.float64).reshape(3, 3)
+    pbc = np.frombuffer(pbc_bytes, dtype=bool)
+    periodic = np.where(pbc[:, None], cell, 0.0)
     op = np.eye(3, dtype=np.int64)
     if pbc.sum() >= 2:  # one vector is its own reduced basis
         try:
@@ -75,7 +86,9 @@ def reduced_basis(cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.nda
             and (found[:, ~pbc] == ident[:, ~pbc]).all()
         ):
             op = found
-    return complete_cell(np.where(pbc[:, None], op @ periodic, 0.0)), op
+    basis = complete_cell(np.where(pbc[:, None], op @ periodic, 0.0))
+    basis.flags.writeable = op.flags.writeable = False
+    return basis, op
 
 
 def periodic_pairs(

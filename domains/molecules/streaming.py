@@ -36,7 +36,6 @@ cached), the provenance the export carries.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -57,11 +56,10 @@ from .data import (
     MoleculeDataConfig,
     atoms_to_frame,
     missing_forces_note,
-    read_frames,
     require_forces,
     unit_factors,
 )
-from .dataset import FrameDataset, PreparedData, fill_model, load_frames, to_graphs
+from .dataset import FrameDataset, PreparedData, fill_model, isolated_atoms_file, load_frames, to_graphs
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import check_elements, element_table, isolated_atom, isolated_atom_energies
@@ -285,10 +283,7 @@ def prepare_streaming(
         raise DataError(
             f"{shards.paths[0]}: no frame besides isolated atoms in the first {cfg.stats_frames} frames"
         )
-    if cfg.isolated_atoms:
-        iso_cfg = dataclasses.replace(cfg, forces_key=None, stress_key=None, max_frames=None)
-        from_file = isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), model.cutoff, only=True)
-        isolated = {**isolated, **from_file}
+    isolated = {**isolated, **isolated_atoms_file(cfg, model.cutoff)}
     val_graphs: list = []
     elements = list(model.elements) or element_table(sample)
     check_elements(sample, elements)
