@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .errors import UserError
 from .hf import ADD_SPECIAL_KEY, HFEncoder, _quiet, transformers_module
 from .hf_tokenizer import VOCAB_NAME, HFTokenizer
+from .sequences import SequenceSpec
 
 HF_CONFIG_NAME = "config.json"
 HF_WEIGHTS_NAME = "model.safetensors"
@@ -102,11 +103,12 @@ def _float32(transformers) -> dict:
     return {"dtype": torch.float32} if (major, minor) >= (4, 56) else {"torch_dtype": torch.float32}
 
 
-def load_hf(path: str | Path, symbols: str) -> HFModel:
-    """Load the ESM folder ``path`` (``--init hf:PATH``) for sequences over ``symbols``.
+def load_hf(path: str | Path, spec: SequenceSpec) -> HFModel:
+    """Load the ESM folder ``path`` (``--init hf:PATH``) for the sequences ``spec`` reads.
 
     Every backbone weight must be in the folder (a missing one is an error, not a random
-    initialisation). The masked-LM head, if present, goes to ``extras`` (``mlm_head.*``, for
+    initialisation), and its vocabulary must spell those sequences (:func:`check_vocabulary`).
+    The masked-LM head, if present, goes to ``extras`` (``mlm_head.*``, for
     :mod:`sciPT.naturalness`); the contact head is not used.
     """
     check_folder(path)
@@ -127,6 +129,10 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
             )
     except SafetensorError as error:  # cut short or damaged: an interrupted copy
         raise UserError(f"hf:{path}: {HF_WEIGHTS_NAME} cannot be read ({error})") from None
+    except (TypeError, ValueError, *_config_errors()) as error:  # transformers' own validation
+        raise UserError(
+            f"hf:{path}: {HF_CONFIG_NAME} is not a valid ESM configuration ({_first_line(error)})"
+        ) from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith(("contact_head.", "pooler."))]
     if missing:
         raise UserError(
@@ -134,7 +140,8 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
         )
     config = esm.config.to_dict()
-    tokenizer = HFTokenizer.from_folder(path, symbols, bool(config.get(ADD_SPECIAL_KEY, True)))
+    tokenizer = HFTokenizer.from_folder(path, spec.alphabet.symbols, bool(config.get(ADD_SPECIAL_KEY, True)))
+    check_vocabulary(path, tokenizer, spec)
     if tokenizer.vocab_size > int(config["vocab_size"]):
         raise UserError(
             f"hf:{path}: {VOCAB_NAME} has {tokenizer.vocab_size} tokens, more than the model's "
@@ -142,6 +149,55 @@ def load_hf(path: str | Path, symbols: str) -> HFModel:
         )
     model = HFEncoder(config, esm).eval()
     return HFModel(path, config, model, tokenizer, {**_extras(path), **_mlm_head(path, esm, config)})
+
+
+def check_vocabulary(path: Path, tokenizer: HFTokenizer, spec: SequenceSpec) -> None:
+    """Refuse a vocabulary that cannot spell ``spec``'s sequences, in one line.
+
+    Both failures are silent otherwise. A vocabulary without a core symbol reads it as the unknown
+    token: a DNA model whose vocabulary is lower case saw ``<unk>`` for every base and scored every
+    sequence alike. A vocabulary of other letters reads shared ones as something else: an ESM-2
+    protein model takes A, C, G, T for alanine, cysteine, glycine and threonine.
+    """
+    known = set(spec.alphabet.symbols) | {a.upper() for a in spec.aliases}
+    letters = {c for token in tokenizer.hf.get_vocab() if token.isalpha() for c in token.upper()}
+    foreign = sorted(letters - known)
+    if foreign:
+        shown = ", ".join(foreign[:6]) + (", ..." if len(foreign) > 6 else "")
+        raise UserError(
+            f"hf:{path}: {VOCAB_NAME} holds letters these sequences do not have ({shown}): a model of "
+            f"other sequences; expected tokens over {spec.description}"
+        )
+    unk = tokenizer.hf.unk_token_id
+
+    def unread(symbol: str) -> bool:
+        ids = tokenizer.hf(symbol, add_special_tokens=False)["input_ids"]
+        return not ids or any(i is None or i == unk for i in ids)
+
+    missing = [s for s in spec.alphabet.symbols[: spec.alphabet.n_core] if unread(s)]
+    if missing:
+        case = (
+            " (its tokens are lower case; sequences are spelled in upper case)"
+            if not any(unread(s.lower()) for s in missing)
+            else ""
+        )
+        raise UserError(
+            f"hf:{path}: {VOCAB_NAME} has no token for {', '.join(missing)}, each read as the unknown "
+            f"token{case}; expected tokens over {spec.description}"
+        )
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    """huggingface_hub's validation error of a config field (transformers >= 5), if it has one."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:
+        return ()
+    return (StrictDataclassError,)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 # EsmForMaskedLM's head (dense, GELU, LayerNorm, decoder + bias) in sciPT's LMHead names

@@ -119,7 +119,7 @@ def load_start(init: str, cfg: PromoterConfig) -> Start:
         # an ESM folder in the Hugging Face format; it records no pre-training corpus (None)
         from sciPT.hf_load import load_hf
 
-        hf = load_hf(init[len("hf:") :], DNA_SPEC.alphabet.symbols)
+        hf = load_hf(init[len("hf:") :], DNA_SPEC)
         state = {k: v.clone() for k, v in hf.model.state_dict().items()}
         return Start("pre-trained", state, hf.config, hf.tokenizer, None, hf.extras)
     exported = read_export_config(init)

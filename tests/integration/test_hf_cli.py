@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 pytest.importorskip("transformers")
 
 from sciPT.cli import main  # noqa: E402
+from sciPT.domains.dna.data import DNA_SPEC  # noqa: E402
+from sciPT.domains.protein.data import PROTEIN_SPEC  # noqa: E402
 from sciPT.hf_load import load_hf, save_fisher  # noqa: E402
 from sciPT.testing import tiny_esm_folder  # noqa: E402
 
@@ -138,7 +140,7 @@ def backbone(path) -> dict:
 @pytest.mark.parametrize("strategy", ["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc"])
 def test_every_strategy_fine_tunes_an_hf_start(strategy, tmp_path, planted):
     folder = tiny_esm_folder(tmp_path / "nt", "dna")
-    original = load_hf(folder, "ACGTN").model
+    original = load_hf(folder, DNA_SPEC).model
     if strategy == "ewc":
         save_fisher(folder, {n: torch.ones_like(p) for n, p in original.named_parameters()})
     path, _ = planted
@@ -232,7 +234,7 @@ def test_export_hf_computes_the_same_logits(tmp_path, capsys):
         logits = head(hidden)
         torch.testing.assert_close(esm(**theirs).logits[real], logits[real], atol=1e-5, rtol=0)
         # and back through --init hf: (the folder says: no <cls>/<eos>)
-        back = load_hf(tmp_path / "esm", PROTEIN)
+        back = load_hf(tmp_path / "esm", PROTEIN_SPEC)
         again = back.tokenizer.batch([np.array([PROTEIN.index(c) for c in s], dtype=np.uint8) for s in seqs])
         assert torch.equal(again["input_ids"], ours["input_ids"])
         torch.testing.assert_close(back.model(**again)[real], hidden[real], atol=1e-5, rtol=0)
@@ -275,7 +277,9 @@ def test_the_scratch_baseline_is_fully_fine_tuned_whatever_the_start_strategy(tm
     """EWC needs the start's Fisher, which a random encoder has not: cross-validation with the
     baselines used to stop at scratch's first fit, after the pre-trained folds had run."""
     folder = tiny_esm_folder(tmp_path / "nt", "dna")
-    save_fisher(folder, {n: torch.ones_like(p) for n, p in load_hf(folder, "ACGTN").model.named_parameters()})
+    save_fisher(
+        folder, {n: torch.ones_like(p) for n, p in load_hf(folder, DNA_SPEC).model.named_parameters()}
+    )
     path, _ = planted
     out = tmp_path / "run"
     argv = ["finetune", "promoter", "--init", f"hf:{folder}", "--train", str(path), "--out", str(out)]

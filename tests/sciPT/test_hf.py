@@ -14,6 +14,8 @@ import torch
 
 pytest.importorskip("transformers")
 
+from sciPT.domains.dna.data import DNA_SPEC  # noqa: E402
+from sciPT.domains.protein.data import PROTEIN_SPEC  # noqa: E402
 from sciPT.errors import UserError  # noqa: E402
 from sciPT.finetune import FinetuneConfig, build_strategy, layer_groups, load_fisher  # noqa: E402
 from sciPT.hf import HFEncoder, max_tokens  # noqa: E402
@@ -21,8 +23,8 @@ from sciPT.hf_load import load_hf, save_fisher  # noqa: E402
 from sciPT.hf_tokenizer import HFTokenizer  # noqa: E402
 from sciPT.testing import tiny_esm_folder  # noqa: E402
 
-DNA = "ACGTN"
-PROTEIN = "ACDEFGHIKLMNPQRSTVWYUOX"  # sciPT's protein alphabet, in code order
+DNA = DNA_SPEC.alphabet.symbols
+PROTEIN = PROTEIN_SPEC.alphabet.symbols
 DNA_SEQS = ["ACGTACGTACGTNACGTAC", "ACGTTT", "GGGGGGCCCCCCAAAAAATTTTTTN", "TTAGGCATNNACGATCGATCGGGAT"]
 PROTEIN_SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "MUOXAC", "WWYYKLLLPQRSTVACDEFGHIKLMN"]
 
@@ -59,7 +61,7 @@ def test_ids_hidden_states_and_embeddings_equal_transformers(kind, dna_folder, p
         (dna_folder, DNA, DNA_SEQS) if kind == "dna" else (protein_folder, PROTEIN, PROTEIN_SEQS)
     )
     batch, hidden_ref = reference(folder, seqs)
-    hf = load_hf(folder, symbols)
+    hf = load_hf(folder, DNA_SPEC if symbols == DNA else PROTEIN_SPEC)
     ours = hf.tokenizer.batch(codes_of(seqs, symbols))
     assert torch.equal(ours["input_ids"], batch["input_ids"])
     assert torch.equal(ours["attention_mask"], batch["attention_mask"].bool())
@@ -74,21 +76,21 @@ def test_ids_hidden_states_and_embeddings_equal_transformers(kind, dna_folder, p
 
 
 def test_nucleotide_transformer_tokens_are_6mers_with_single_nucleotide_fallback(dna_folder):
-    tok = load_hf(dna_folder, DNA).tokenizer
+    tok = load_hf(dna_folder, DNA_SPEC).tokenizer
     ids = tok.encode_codes(codes_of(["ACGTACGTACGTNACGTAC"], DNA)[0])
     assert tok.hf.convert_ids_to_tokens(ids.tolist()) == ["<cls>", "ACGTAC", "GTACGT", "N", "ACGTAC"]
     assert tok.n_special == 1 and tok.n_tokens(19) == 20 and tok.max_residues(20) == 19
 
 
 def test_protein_tokens_are_residues_between_cls_and_eos(protein_folder):
-    tok = load_hf(protein_folder, PROTEIN).tokenizer
+    tok = load_hf(protein_folder, PROTEIN_SPEC).tokenizer
     ids = tok.encode_codes(codes_of(["MUOX"], PROTEIN)[0])
     assert tok.hf.convert_ids_to_tokens(ids.tolist()) == ["<cls>", "M", "U", "O", "X", "<eos>"]
     assert tok.n_tokens(4) == 6
 
 
 def test_tokenizer_round_trip_through_its_export(dna_folder, tmp_path):
-    tok = load_hf(dna_folder, DNA).tokenizer
+    tok = load_hf(dna_folder, DNA_SPEC).tokenizer
     tok.save(tmp_path)
     again = HFTokenizer.from_dict(tok.to_dict(), tmp_path)
     codes = codes_of(DNA_SEQS, DNA)
@@ -99,7 +101,7 @@ def test_tokenizer_round_trip_through_its_export(dna_folder, tmp_path):
 
 
 def test_layer_groups_partition_the_parameters_and_every_strategy_builds(dna_folder):
-    model = load_hf(dna_folder, DNA).model
+    model = load_hf(dna_folder, DNA_SPEC).model
     groups = layer_groups(model, "freeze")
     assert len(groups) == 2 + 2  # embeddings, 2 layers, final norm
     fisher = {n: torch.ones_like(p) for n, p in model.named_parameters()}
@@ -109,10 +111,10 @@ def test_layer_groups_partition_the_parameters_and_every_strategy_builds(dna_fol
 
 def test_a_fisher_stored_in_the_folder_is_found(tmp_path):
     folder = tiny_esm_folder(tmp_path / "nt", "dna")
-    model = load_hf(folder, DNA).model
+    model = load_hf(folder, DNA_SPEC).model
     fisher = {n: torch.full_like(p, 0.5) for n, p in model.named_parameters()}
     save_fisher(folder, fisher)
-    again = load_hf(folder, DNA)
+    again = load_hf(folder, DNA_SPEC)
     loaded = load_fisher(again.extras)
     assert set(loaded) == set(fisher) and all(torch.equal(loaded[n], fisher[n]) for n in fisher)
     assert (folder / "sciPT_fisher.safetensors").is_file()
@@ -122,7 +124,7 @@ def test_a_fisher_stored_in_the_folder_is_found(tmp_path):
 
 
 def test_a_new_encoder_from_the_config_reloads_the_weights(protein_folder):
-    hf = load_hf(protein_folder, PROTEIN)
+    hf = load_hf(protein_folder, PROTEIN_SPEC)
     fresh = HFEncoder(hf.config)
     fresh.load_state_dict(hf.model.state_dict())
     batch = hf.tokenizer.batch(codes_of(PROTEIN_SEQS, PROTEIN))
@@ -137,14 +139,14 @@ def load_hf_config_dna():
 
 def test_errors_are_one_line(tmp_path):
     with pytest.raises(UserError) as err:
-        load_hf(tmp_path / "nope", DNA)
+        load_hf(tmp_path / "nope", DNA_SPEC)
     assert str(err.value) == (
         f"hf:{tmp_path / 'nope'}: folder not found (hf: takes a local folder written by "
         "save_pretrained; nothing is downloaded)"
     )
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError) as err:
-        load_hf(tmp_path / "empty", DNA)
+        load_hf(tmp_path / "empty", DNA_SPEC)
     assert str(err.value) == (
         f"hf:{tmp_path / 'empty'}: not an ESM model folder (no config.json; expected an "
         "EsmForMaskedLM saved with save_pretrained)"
@@ -152,7 +154,7 @@ def test_errors_are_one_line(tmp_path):
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert/config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(UserError, match=r"config.json has model_type 'bert'"):
-        load_hf(tmp_path / "bert", DNA)
+        load_hf(tmp_path / "bert", DNA_SPEC)
 
 
 @pytest.mark.parametrize(
@@ -176,7 +178,7 @@ def test_esm_settings_sciPT_does_not_compute_are_refused(tmp_path, change, found
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, **change}))
     with pytest.raises(UserError) as err:
-        load_hf(folder, DNA)
+        load_hf(folder, DNA_SPEC)
     assert str(err.value) == f"hf:{folder}: config.json has {found}"
 
 
@@ -185,23 +187,56 @@ def test_damaged_folder_files_are_one_line(tmp_path):
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
     with pytest.raises(UserError, match=rf"^hf:{folder}: model.safetensors cannot be read \(.+\)$"):
-        load_hf(folder, DNA)
+        load_hf(folder, DNA_SPEC)
     (folder / "config.json").write_text("{not json")
     with pytest.raises(UserError, match=rf"^hf:{folder}: config.json cannot be read \(.+\)$"):
-        load_hf(folder, DNA)
+        load_hf(folder, DNA_SPEC)
+
+
+def test_a_vocabulary_that_cannot_spell_dna_is_refused(tmp_path, protein_folder):
+    # both were accepted: a lower-case vocabulary read every base as <unk> (every sequence scored
+    # alike), a protein one read A, C, G, T as alanine, cysteine, glycine and threonine
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    vocab = (folder / "vocab.txt").read_text().split("\n")
+    (folder / "vocab.txt").write_text("\n".join(t if t.startswith("<") else t.lower() for t in vocab))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value) == (
+        f"hf:{folder}: vocab.txt has no token for A, C, G, T, each read as the unknown token (its "
+        "tokens are lower case; sequences are spelled in upper case); expected tokens over "
+        "A, C, G, T, N or an IUPAC ambiguity code (R Y S W K M B D H V), either case"
+    )
+    with pytest.raises(UserError) as err:
+        load_hf(protein_folder, DNA_SPEC)
+    assert str(err.value) == (
+        f"hf:{protein_folder}: vocab.txt holds letters these sequences do not have (E, F, I, L, O, "
+        "P, ...): a model of other sequences; expected tokens over A, C, G, T, N or an IUPAC "
+        "ambiguity code (R Y S W K M B D H V), either case"
+    )
+    assert load_hf(protein_folder, PROTEIN_SPEC).tokenizer.vocab_size == 33  # B, Z read as X: its own
+
+
+def test_a_configuration_transformers_refuses_is_one_line(tmp_path):
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_attention_heads": "four"}))
+    with pytest.raises(
+        UserError, match=rf"^hf:{folder}: config.json is not a valid ESM configuration \(.+\)$"
+    ):
+        load_hf(folder, DNA_SPEC)
 
 
 def test_pickled_weights_are_refused(tmp_path):
     folder = tiny_esm_folder(tmp_path / "nt", "dna")
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(UserError, match=r"no model.safetensors \(weights are read from safetensors only"):
-        load_hf(folder, DNA)
+        load_hf(folder, DNA_SPEC)
 
 
 def test_missing_transformers_names_the_extra(dna_folder, monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(UserError) as err:
-        load_hf(dna_folder, DNA)
+        load_hf(dna_folder, DNA_SPEC)
     assert str(err.value) == (
         "a Hugging Face model (hf:) needs 'transformers', which is not installed: pip install 'scipt[hf]'"
     )
@@ -263,7 +298,7 @@ def test_the_likelihood_of_an_hf_model_is_transformers_own(kind, dna_folder, pro
     folder, symbols, seqs = (
         (dna_folder, DNA, DNA_SEQS) if kind == "dna" else (protein_folder, PROTEIN, PROTEIN_SEQS)
     )
-    hf = load_hf(folder, symbols)
+    hf = load_hf(folder, DNA_SPEC if symbols == DNA else PROTEIN_SPEC)
     settings = dict(
         mask_id=hf.tokenizer.mask_id, span=1, stride=1000, skip_ids=hf.tokenizer.hf.all_special_ids
     )
