@@ -13,6 +13,7 @@ Nothing is ever unpickled: configs are JSON, weights are safetensors.
 from __future__ import annotations
 
 import errno
+import hashlib
 import pickle
 import re
 import shutil
@@ -147,6 +148,44 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     model.load_state_dict(weights, strict=True)
     model.eval()
     return Pretrained(path=model_dir, config=config, model=model, extras=extras)
+
+
+def export_digest(path: str | Path) -> dict[str, str]:
+    """The SHA-256 of an export's ``config.json`` and ``model.safetensors`` (``path``: ``RUN`` or
+    ``RUN/model``), by file name: what a run started from the export records, so that its resume can
+    tell whether the export was rewritten meanwhile (:func:`check_start_unchanged`)."""
+    model_dir = _resolve_model_dir(path)
+    digests = {}
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        digest = hashlib.sha256()
+        with open(model_dir / name, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        digests[name] = digest.hexdigest()
+    return digests
+
+
+START_KEY = "sciPT_start_digest"
+"""Where a checkpoint keeps the :func:`export_digest` of the model its run started from."""
+
+
+def check_start_unchanged(
+    checkpoint: dict[str, Any], path: str | Path, init: str | Path, digest: dict[str, str]
+) -> None:
+    """Refuse to resume from ``checkpoint`` (read from ``path``) when the model the run started from,
+    ``init``, is not the one it recorded there (``digest``: :func:`export_digest` of it now): the
+    resumed run would anchor to other weights, and measure "before" on another model, without a
+    word. A checkpoint saved before starts were recorded is not checked."""
+    recorded = checkpoint.get(START_KEY)
+    if not recorded:
+        return
+    changed = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if recorded.get(name) != digest.get(name)]
+    if changed:
+        raise ConfigError(
+            f"--init {init}: the model changed since this run began ({' and '.join(changed)} "
+            f"differ from the one recorded in {path}): restore the model the run started from, or "
+            "start a new run in another --out"
+        )
 
 
 class UnreadableCheckpoint(UserError):

@@ -18,7 +18,14 @@ import lightning.pytorch as pl
 from torch import nn
 
 from sciPT import __version__, plots
-from sciPT.checkpoint import check_resumable, export_model, load_lightning_checkpoint
+from sciPT.checkpoint import (
+    START_KEY,
+    check_resumable,
+    check_start_unchanged,
+    export_digest,
+    export_model,
+    load_lightning_checkpoint,
+)
 from sciPT.config import to_dict
 from sciPT.data import StepDataModule
 from sciPT.domains.molecules import domain as molecules
@@ -170,6 +177,18 @@ class FrameData(StepDataModule):
         )
 
 
+class StartRecord(pl.Callback):
+    """Keeps the digest of the model the run started from (:func:`sciPT.checkpoint.export_digest`)
+    in every checkpoint, for a resume to check."""
+
+    def __init__(self, digest: dict[str, str] | None):
+        self.digest = digest
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict) -> None:
+        if self.digest is not None:
+            checkpoint[START_KEY] = self.digest
+
+
 def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
     """``model/config.json`` of the fine-tuned potential, less the sciPT version."""
     return molecules.export_config(
@@ -204,6 +223,8 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
     started = time.time()
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     start = load_start(cfg)
+    # the anchor, the Fisher and the "before" numbers are read from --init again on a resume
+    digest = export_digest(cfg.init) if start.backbone is not None else None
     strategy = check_strategy(cfg, start)
     sets, backbone = load_sets(cfg, start)
     old_head_settings = {
@@ -257,9 +278,10 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         return run
     resumed_from = run.resume_checkpoint() if resume else None
     if resumed_from is not None:  # another --data.head, head_blocks or --init: before anything is rewritten
-        check_resumable(
-            load_lightning_checkpoint(resumed_from, mmap=True), resumed_from, backbone, run.config
-        )
+        saved = load_lightning_checkpoint(resumed_from, mmap=True)
+        if digest is not None:
+            check_start_unchanged(saved, resumed_from, cfg.init, digest)
+        check_resumable(saved, resumed_from, backbone, run.config)
     run.write_config({"task": "forcefield", **to_dict(cfg)})
     if resume and global_rank() == 0:  # one rank renames the earlier log
         plots.keep_log_for_resume(run.logs)
@@ -294,7 +316,10 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         # as in pre-training: every checkpoint can be exported, and last.ckpt holds the final
         # step even when the run stops between two periodic saves
         callbacks=[
-            ExportRecord(export_record(export_config(cfg, start, sets, backbone), False), run.last_checkpoint)
+            StartRecord(digest),
+            ExportRecord(
+                export_record(export_config(cfg, start, sets, backbone), False), run.last_checkpoint
+            ),
         ],
     )
     fit_started = time.time()

@@ -135,7 +135,7 @@ def _state(atoms_list: list[Atoms], model):
     )
 
 
-def _snapshots(state, templates: list[Atoms], step: int, timestep: float) -> list[Atoms]:
+def _snapshots(state, templates: list[Atoms], step: int, timestep: float, ensemble: str) -> list[Atoms]:
     """The frames of every system at ``step``, as the ASE engine writes them (:func:`.md.snapshot`)."""
     from .md import snapshot
 
@@ -151,7 +151,7 @@ def _snapshots(state, templates: list[Atoms], step: int, timestep: float) -> lis
         atoms.positions, atoms.constraints = positions[mine], []
         atoms.set_momenta(momenta[mine], apply_constraint=False)
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[s]), forces=forces[mine])
-        frames.append(snapshot(atoms, step, timestep))
+        frames.append(snapshot(atoms, step, timestep, ensemble))
     return frames
 
 
@@ -214,7 +214,7 @@ def integrate_many(
         start = atoms.copy()
         steps[trajectory.partial] = trajectory.restore(start, settings)
         if trajectory.frames == 0:
-            initial_velocities(start, settings.temperature, settings.seed + k)
+            initial_velocities(start, settings.temperature, settings.seed + k, settings.ensemble)
         starts.append(start)
     if len(set(steps.values())) > 1:
         raise UserError(
@@ -240,7 +240,7 @@ def integrate_many(
         def record(step: int, systems) -> None:
             if not systems:
                 return
-            frames = _snapshots(state, starts, step, settings.timestep)
+            frames = _snapshots(state, starts, step, settings.timestep, settings.ensemble)
             for k in systems:
                 trajectories[k].write(frames[k])
                 logs[k].append(frame_row(frames[k]))

@@ -3,7 +3,8 @@
 ``scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz`` reads the first frame
 of ``FILE`` (any format ASE reads, or a ``.smi`` file: an RDKit conformer of its first SMILES),
 draws velocities from the Maxwell-Boltzmann distribution at ``T`` (seeded; centre-of-mass momentum
-and, for molecules, angular momentum removed), and integrates
+and, for molecules in ``nve``, angular momentum removed, then scaled so that the degrees of freedom
+that move are at ``T``: :func:`degrees_of_freedom`), and integrates
 
 - ``--ensemble nve`` (default): velocity Verlet (:class:`ase.md.verlet.VelocityVerlet`), which
   conserves the total energy up to an error of order ``dt^2``;
@@ -12,7 +13,8 @@ and, for molecules, angular momentum removed), and integrates
 
 The trajectory is extended XYZ, one frame every ``--interval`` steps starting with step 0 (ASE's
 convention, so ``N / interval + 1`` frames), each with ``step``, ``time_fs``, ``energy`` (potential),
-``kinetic_energy``, ``total_energy`` and ``temperature_K`` in its comment line and the ``forces``
+``kinetic_energy``, ``total_energy`` and ``temperature_K`` (``2 KE / (dof kB)``, over the same degrees of
+freedom as the start: :func:`degrees_of_freedom`) in its comment line and the ``forces``
 and ``momenta`` per atom; positions and momenta are written to full double precision (what a
 resumed run continues from), the rest as ASE writes it.
 
@@ -98,18 +100,48 @@ def read_structure(path: str) -> Atoms:
     return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
 
 
-def initial_velocities(atoms: Atoms, temperature: float, seed: int) -> None:
-    """Maxwell-Boltzmann momenta at ``temperature`` K, without drift (nor rotation when the
-    structure is not periodic, where angular momentum is conserved)."""
-    if len(atoms) == 1:
-        # a lone atom's only motion is the drift removed below; ASE's rescaling to the temperature
-        # would then divide zero by zero and start the run from NaN momenta
-        atoms.set_momenta(np.zeros((1, 3)))
+def degrees_of_freedom(atoms: Atoms, ensemble: str = "nve") -> int:
+    """The degrees of freedom that move, over which the start is drawn at ``--temperature`` and
+    ``temperature_K`` is reported: ``3N - 3`` (the centre of mass is held) for a structure
+    periodic along any axis, and in ``nvt``, whose thermostat gives rotations their share; for a
+    molecule in ``nve``, whose angular momentum stays zero, ``3N - 6`` (``3N - 5`` when linear,
+    so 1 for two atoms); 0 for one atom."""
+    n = len(atoms)
+    if n <= 1:
+        return 0
+    if atoms.pbc.any() or ensemble == "nvt":
+        return 3 * n - 3
+    moments = atoms.get_moments_of_inertia()
+    # a linear molecule has no rotation about its axis to remove
+    return 3 * n - 5 if n == 2 or moments.min() <= 1e-8 * moments.max() else 3 * n - 6
+
+
+def kinetic_temperature(atoms: Atoms, ensemble: str = "nve") -> float:
+    """``2 KE / (dof kB)`` in K over :func:`degrees_of_freedom` (0 for a structure with none)."""
+    dof = degrees_of_freedom(atoms, ensemble)
+    return 2 * atoms.get_kinetic_energy() / (dof * units.kB) if dof else 0.0
+
+
+def initial_velocities(atoms: Atoms, temperature: float, seed: int, ensemble: str = "nve") -> None:
+    """Maxwell-Boltzmann momenta without drift (nor rotation for a molecule in ``nve``, where
+    angular momentum is conserved), scaled so that :func:`kinetic_temperature` is ``temperature`` K."""
+    dof = degrees_of_freedom(atoms, ensemble)
+    if dof == 0:
+        # a lone atom moves only with its drift, which is removed: scaling the rest to the
+        # temperature would divide zero by zero and start the run from NaN momenta
+        atoms.set_momenta(np.zeros((len(atoms), 3)))
         return
     _maxwell_boltzmann(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
-    Stationary(atoms)
-    if not atoms.pbc.any():
-        ZeroRotation(atoms)
+    # ASE's default scales the momenta back to 3N/2 kT after each removal, which leaves that
+    # energy in fewer degrees of freedom: ethanol's vibrations started at 300 * 27/21 = 386 K, not 300 K
+    Stationary(atoms, preserve_temperature=False)
+    if ensemble == "nve" and not atoms.pbc.any():
+        # a linear molecule's moment about its axis is zero, which ASE divides by before masking
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ZeroRotation(atoms, preserve_temperature=False)
+    kinetic = atoms.get_kinetic_energy()
+    if kinetic > 0:
+        atoms.set_momenta(atoms.get_momenta() * math.sqrt(dof * units.kB * temperature / (2 * kinetic)))
 
 
 def _integrator(atoms: Atoms, settings: MDSettings, step: int = 0):
@@ -140,8 +172,9 @@ def _integrator(atoms: Atoms, settings: MDSettings, step: int = 0):
     return VelocityVerlet(atoms, dt)
 
 
-def snapshot(atoms: Atoms, step: int, timestep: float) -> Atoms:
-    """A copy of ``atoms`` with its energies, forces and momenta for the trajectory file."""
+def snapshot(atoms: Atoms, step: int, timestep: float, ensemble: str = "nve") -> Atoms:
+    """A copy of ``atoms`` with its energies, forces and momenta for the trajectory file (its
+    temperature over the degrees of freedom of ``ensemble``: :func:`kinetic_temperature`)."""
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     kinetic = atoms.get_kinetic_energy()
     frame = atoms.copy()
@@ -151,7 +184,9 @@ def snapshot(atoms: Atoms, step: int, timestep: float) -> Atoms:
             "time_fs": step * timestep,
             "kinetic_energy": kinetic,
             "total_energy": energy + kinetic,
-            "temperature_K": atoms.get_temperature(),
+            # not ASE's get_temperature, which divides by 3N (3N - 3 with FixCom): it counts a
+            # molecule's rotations, which nve keeps at rest, and read ethanol 21/27 too cold
+            "temperature_K": kinetic_temperature(atoms, ensemble),
         }
     )
     frame.calc = SinglePointCalculator(frame, energy=energy, forces=forces)
@@ -180,13 +215,13 @@ def run_md(
     atoms.calc = calculator
     start = trajectory.restore(atoms, settings)
     if trajectory.frames == 0:
-        initial_velocities(atoms, settings.temperature, settings.seed)
+        initial_velocities(atoms, settings.temperature, settings.seed, settings.ensemble)
     dynamics = _integrator(atoms, settings, start)
     log: list[dict] = []
     with trajectory.writing():
 
         def record(step: int) -> None:
-            frame = snapshot(atoms, step, settings.timestep)
+            frame = snapshot(atoms, step, settings.timestep, settings.ensemble)
             trajectory.write(frame)
             log.append(frame_row(frame))
 

@@ -609,6 +609,41 @@ def test_a_resume_with_settings_that_build_other_weights_is_refused_before_anyth
     assert RunDir(out).read_metrics()["steps"] == 4
 
 
+def test_a_resume_from_an_init_model_rewritten_since_the_run_began_is_refused(pretrained, files, tmp_path):
+    """The pre-trained run continued and re-exported after the fine-tune began: resumed, the EWC
+    anchor and Fisher were read from the new export without a word (the penalty of another model
+    from the first resumed step on). The run records the SHA-256 of its start; a resume from a
+    changed one stops in one line, before anything is rewritten, and goes on once it is restored."""
+    import shutil
+
+    from sciPT.checkpoint import export_model
+
+    init, out = tmp_path / "init", tmp_path / "run"
+    shutil.copytree(pretrained[0], init)
+    original = (init / "model" / "model.safetensors").read_bytes()
+    run_finetune(finetune_config(init, files, steps=2), out)
+    settings, log = (out / "config.yaml").read_text(), (out / "logs" / "metrics.csv").read_text()
+
+    pre = from_pretrained(init)
+    with torch.no_grad():
+        next(pre.model.parameters()).add_(1e-3)
+    config = {k: v for k, v in pre.config.items() if k != "sciPT_format"}
+    export_model(init / "model", pre.model, config, pre.extras)  # as a continued pre-training does
+    with pytest.raises(ConfigError) as err:
+        run_finetune(finetune_config(init, files, steps=4), out, resume=True)
+    assert str(err.value) == (
+        f"--init {init}: the model changed since this run began (model.safetensors differ from the "
+        f"one recorded in {out / 'checkpoints' / 'last.ckpt'}): restore the model the run started "
+        "from, or start a new run in another --out"
+    )
+    assert (out / "config.yaml").read_text() == settings
+    assert (out / "logs" / "metrics.csv").read_text() == log
+
+    (init / "model" / "model.safetensors").write_bytes(original)
+    run_finetune(finetune_config(init, files, steps=4), out, resume=True)
+    assert RunDir(out).read_metrics()["steps"] == 4
+
+
 def test_replay_reads_the_pretraining_files_as_recorded_from_a_model_folder_outside_its_run(
     pretrained, files, tmp_path, capsys
 ):

@@ -271,3 +271,70 @@ def test_two_runs_cannot_continue_one_trajectory_at_once(tmp_path):
         writer.kill()
         writer.wait()
     assert Trajectory.open(out, resume=True).frames == 0
+
+
+def _hand_temperature(momenta, masses, dof):
+    """2 KE / (dof kB) in K, KE = sum p^2 / 2m."""
+    from ase import units
+
+    return float(np.sum(momenta**2 / masses[:, None])) / (dof * units.kB)
+
+
+def test_the_start_is_at_the_temperature_over_the_degrees_of_freedom_that_move(ethanol):
+    """ASE's Stationary and ZeroRotation scaled the momenta back to 3N/2 kT after removing the drift
+    and the rotation: ethanol's 3 * 9 - 6 = 21 moving degrees of freedom started at 300 * 27/21 =
+    386 K. A periodic cell, or a molecule under the thermostat (which gives rotations their
+    share), keeps its rotation: 3N - 3 = 24."""
+    atoms = ethanol.copy()
+    md.initial_velocities(atoms, 300.0, seed=0)
+    p, m = atoms.get_momenta(), atoms.get_masses()
+    assert _hand_temperature(p, m, 21) == pytest.approx(300.0, rel=1e-12)
+    assert np.abs(p.sum(0)).max() < 1e-12 and np.abs(atoms.get_angular_momentum()).max() < 1e-10
+    assert md.kinetic_temperature(atoms) == pytest.approx(300.0, rel=1e-12)
+
+    for pbc, ensemble in ((True, "nve"), ((True, True, False), "nve"), (False, "nvt")):
+        other = ethanol.copy()
+        other.set_cell([12.0, 12.0, 12.0])
+        other.pbc = pbc
+        md.initial_velocities(other, 300.0, seed=0, ensemble=ensemble)
+        p = other.get_momenta()
+        assert md.degrees_of_freedom(other, ensemble) == 24
+        assert _hand_temperature(p, m, 24) == pytest.approx(300.0, rel=1e-12)
+        assert np.abs(p.sum(0)).max() < 1e-12 and np.abs(other.get_angular_momentum()).max() > 1e-3
+
+
+def test_small_and_linear_molecules_count_their_own_degrees_of_freedom():
+    """Two atoms move along their bond only (1); a linear molecule has no rotation about its axis
+    (3N - 5); one atom does not move (its momenta stay zero, not 0 / 0)."""
+    n2 = Atoms("N2", positions=[[0, 0, 0], [0.6, 0.5, 0.4]])
+    co2 = Atoms("OCO", positions=[[-1.16, 0, 0], [0, 0, 0], [1.16, 0, 0]])
+    assert [md.degrees_of_freedom(a) for a in (Atoms("C"), n2, co2)] == [0, 1, 4]
+    assert md.degrees_of_freedom(Atoms("C", cell=[5, 5, 5], pbc=True)) == 0
+    for atoms, dof in ((n2, 1), (co2, 4)):
+        md.initial_velocities(atoms, 300.0, seed=3)
+        assert _hand_temperature(atoms.get_momenta(), atoms.get_masses(), dof) == pytest.approx(
+            300.0, rel=1e-12
+        )
+    # the diatomic's momenta lie along its bond: no rotation is left
+    bond = n2.positions[1] - n2.positions[0]
+    assert np.abs(np.cross(n2.get_momenta(), bond)).max() < 1e-12
+
+
+@pytest.mark.parametrize("ensemble", ["nve", "nvt"])
+def test_each_frame_reports_its_temperature_over_the_moving_degrees_of_freedom(
+    calculator, ethanol, tmp_path, ensemble
+):
+    """The first frame reads --temperature exactly, by hand from its momenta: over 21 degrees of
+    freedom in nve (ASE's get_temperature, over 27, read 300 K of a start at 386 K), 24 in nvt
+    (the centre of mass held, by FixCom, whose own count ASE's agrees with)."""
+    out = tmp_path / "traj.xyz"
+    log = run_md(
+        ethanol, calculator, MDSettings(steps=2, temperature=300.0, ensemble=ensemble), out, progress=False
+    )
+    frames = frames_of(out)
+    dof = 21 if ensemble == "nve" else 24
+    for frame, row in zip(frames, log):
+        hand = _hand_temperature(frame.get_momenta(), frame.get_masses(), dof)
+        assert row["temperature_K"] == pytest.approx(hand, rel=1e-9)
+        assert frame.info["temperature_K"] == pytest.approx(hand, rel=1e-6)
+    assert log[0]["temperature_K"] == pytest.approx(300.0, rel=1e-12)
