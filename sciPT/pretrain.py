@@ -184,6 +184,8 @@ def lightning_pretrain(
     if collapse is not None:
         metrics["embedding_effective_rank"] = collapse.effective_rank
         metrics["embedding_mean_cosine"] = collapse.mean_cosine
+        metrics["embedding_relative_spread"] = collapse.relative_spread
+        metrics["embedding_collapsed"] = float(collapse.collapsed)
     run.write_metrics(metrics)
     io.write_json(run.logs / "rank_digests.json", module.rank_digests)
     reference = {}

@@ -135,13 +135,19 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def build_objective(self, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, hidden: int):
         if cfg.kind == "causal":
             return CausalLM(CausalConfig(), hidden, tokenizer.vocab_size, tokenizer.pad_id)
+        never = list(tokenizer.special_ids)
+        if self.spec.unknown is not None and tokenizer.k == 1:
+            # an unknown residue (an assembly gap's N) is context, never a target: scored, it put
+            # N-runs in the loss that the report compares with an order-0 entropy of the known
+            # residues alone (a k-mer holding one is the unknown token, special already)
+            never += tokenizer.encode(self.spec.unknown).tolist()
         return MaskedLM(
             cfg.masked,
             hidden,
             tokenizer.vocab_size,
             tokenizer.mask_id,
             tokenizer.pad_id,
-            tokenizer.special_ids,
+            never,
             tokenizer.normal_ids,
         )
 

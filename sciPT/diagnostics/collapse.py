@@ -1,17 +1,24 @@
 """Representation collapse: do the embeddings of different inputs still differ?
 
-A pre-trained encoder can collapse (every input mapped near one point, or onto a few directions)
-while its loss still looks reasonable. Two numbers make this visible:
+A pre-trained encoder can collapse (every input mapped near one point, or onto one direction)
+while its loss still looks reasonable. Three numbers make this visible:
 
+- relative spread: ``tr Cov(e) / E ||e||^2``, the share of the embeddings' energy that varies from
+  input to input; ``0`` when every input maps to one point, at any scale, ``1`` for a centred cloud;
 - effective rank (Roy & Vetterli 2007): ``exp(H(p))`` with ``p_i = s_i / sum_j s_j`` the normalised
-  singular values of the centred embedding matrix ``[N, D]``; ``1`` for a rank-one cloud, ``D`` for an
-  isotropic one;
-- mean pairwise cosine similarity of the (uncentred) embeddings; near ``1`` when all point the same way.
+  singular values of the centred embedding matrix ``[N, D]``; ``1`` for a cloud along one line,
+  ``D`` for an isotropic one;
+- mean pairwise cosine similarity of the (uncentred) embeddings, reported only.
 
-Collapse is declared when the effective rank falls under ``min_rank_fraction * D``. The mean
-cosine is reported but not used alone: mean-pooled transformer embeddings share a large common
-component (anisotropy), so a high cosine is normal in healthy models; only ``max_mean_cosine``
-(default 0.999, points practically identical) flags collapse by itself.
+Collapse is declared when the relative spread is under ``min_spread`` (default 1e-3: the inputs
+differ by less than a thousandth of what they share) or the effective rank under ``min_rank``
+(default 1.5: what varies lies along one direction). Neither threshold scales with ``D``: the
+mean-pooled embeddings of residue tokens mostly carry composition, about ``alphabet - 1``
+directions (an effective rank near 3 for DNA, at initialisation and after healthy training alike),
+so a rank threshold proportional to the width (5 % of 64 = 3.2, the rule before) called healthy DNA
+models collapsed and missed none that were. A high cosine alone is no sign either: mean-pooled
+transformer embeddings share a large common component (anisotropy); the relative spread measures
+what is left of them once it is removed.
 """
 
 from __future__ import annotations
@@ -26,13 +33,19 @@ class CollapseReport:
     effective_rank: float
     dimension: int
     mean_cosine: float
+    relative_spread: float
     collapsed: bool
+    min_spread: float = 1e-3
+    min_rank: float = 1.5
 
     def sentence(self) -> str:
         state = "**collapsed**" if self.collapsed else "no collapse"
         return (
-            f"Embeddings of {self.dimension} dimensions have effective rank "
-            f"{self.effective_rank:.1f} and mean pairwise cosine {self.mean_cosine:.3f}: {state}."
+            f"Embeddings of {self.dimension} dimensions have relative spread "
+            f"{self.relative_spread:.3g} (the share of their energy that varies between inputs), "
+            f"effective rank {self.effective_rank:.1f} and mean pairwise cosine "
+            f"{self.mean_cosine:.3f}: {state} (collapsed: spread under {self.min_spread:g} or "
+            f"effective rank under {self.min_rank:g})."
         )
 
 
@@ -48,6 +61,15 @@ def effective_rank(embeddings: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def relative_spread(embeddings: torch.Tensor) -> float:
+    """Shapes: embeddings ``[N, D]`` -> scalar in ``[0, 1]``: ``tr Cov / E ||e||^2``."""
+    x = embeddings.double()
+    energy = (x * x).sum(1).mean()
+    if energy <= 0:
+        return 0.0
+    return float(((x - x.mean(0, keepdim=True)) ** 2).sum(1).mean() / energy)
+
+
 def mean_cosine(embeddings: torch.Tensor) -> float:
     x = torch.nn.functional.normalize(embeddings.double(), dim=1)
     n = x.shape[0]
@@ -56,9 +78,10 @@ def mean_cosine(embeddings: torch.Tensor) -> float:
 
 
 def check_collapse(
-    embeddings: torch.Tensor, min_rank_fraction: float = 0.05, max_mean_cosine: float = 0.999
+    embeddings: torch.Tensor, min_spread: float = 1e-3, min_rank: float = 1.5
 ) -> CollapseReport:
-    rank = effective_rank(embeddings)
-    cos = mean_cosine(embeddings)
+    """The three numbers of ``embeddings`` ``[N, D]`` and the verdict (module docstring)."""
+    rank, spread = effective_rank(embeddings), relative_spread(embeddings)
+    collapsed = spread < min_spread or rank < min_rank
     d = embeddings.shape[1]
-    return CollapseReport(rank, d, cos, rank < min_rank_fraction * d or cos > max_mean_cosine)
+    return CollapseReport(rank, d, mean_cosine(embeddings), spread, collapsed, min_spread, min_rank)

@@ -73,6 +73,9 @@ def test_pretrain_writes_the_run_directory(tmp_path, capsys, domain):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and np.isfinite(metrics["val_loss"])
+    # four steps from a random start: nothing has collapsed, and the verdict is kept beside its numbers
+    assert metrics["embedding_collapsed"] == 0.0 and metrics["embedding_relative_spread"] > 1e-3
+    assert ": no collapse (collapsed: spread under 0.001" in (out / "report.md").read_text()
     exported = json.loads((out / "model/config.json").read_text())
     assert exported["domain"] == domain and len(exported["pretrained_on"][0]["sha256"]) == 64
 

@@ -187,6 +187,22 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
     assert again["loss_nats"] == pytest.approx(metrics["loss_nats"], rel=1e-5)
 
 
+def test_unknown_residues_are_context_never_scored(dna, tmp_path):
+    # an assembly gap after a record: its Ns were masked and scored (5.4 nats against 1.3 without
+    # them, beside an order-0 entropy of the known bases alone); now the gap adds nothing to score
+    d, run = dna
+    alone = fasta(d / "known.fa", [96], 8)
+    gapped = d / "gapped.fa"
+    gapped.write_text(alone.read_text() + ">gap\n" + "N" * 96 + "\n")
+    scores = []
+    for data in (alone, gapped):
+        assert main(["evaluate", str(run), "--data", str(data), "--out", str(tmp_path / data.stem)]) == 0
+        scores.append(json.loads((tmp_path / data.stem / "metrics.json").read_text()))
+    assert scores[1]["windows"] == scores[0]["windows"] + 3
+    assert scores[1]["tokens_scored"] == scores[0]["tokens_scored"] > 0
+    assert scores[1]["loss_nats"] == scores[0]["loss_nats"]
+
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

@@ -1,6 +1,6 @@
 import torch
 
-from sciPT.diagnostics.collapse import check_collapse, effective_rank, mean_cosine
+from sciPT.diagnostics.collapse import check_collapse, effective_rank, mean_cosine, relative_spread
 
 
 def test_effective_rank_by_hand():
@@ -25,3 +25,43 @@ def test_mean_cosine_by_hand():
     x = torch.tensor([[1.0, 0], [0, 1], [1, 1]])
     # pairs: (1,2) 0, (1,3) 1/sqrt2, (2,3) 1/sqrt2 -> mean sqrt2/3
     assert abs(mean_cosine(x) - 2**0.5 / 3) < 1e-12
+
+
+def test_relative_spread_by_hand():
+    # mean (2, 0); squared deviations 1 and 1 -> 1; squared norms 1 and 9 -> 5; spread 1/5
+    assert abs(relative_spread(torch.tensor([[1.0, 0], [3, 0]])) - 0.2) < 1e-12
+    # the same cloud 1000 times smaller spreads as much: the measure has no scale
+    assert abs(relative_spread(torch.tensor([[1e-3, 0], [3e-3, 0]], dtype=torch.float64)) - 0.2) < 1e-12
+    assert relative_spread(torch.zeros(4, 3)) == 0.0
+
+
+def test_embeddings_that_carry_composition_alone_are_not_collapsed():
+    # mean-pooled embeddings of residue tokens: a large common vector and about three directions of
+    # composition, at initialisation and after healthy training alike (effective rank near 3); the
+    # rule before (rank under 5 % of the width: 3.2 of 64) called a healthy DNA model collapsed
+    g = torch.Generator().manual_seed(0)
+    common = 4.0 * torch.nn.functional.normalize(torch.randn(64, generator=g), dim=0)
+    directions = torch.linalg.qr(torch.randn(64, 3, generator=g)).Q.T  # 3 orthonormal rows
+    x = common + torch.randn(500, 3, generator=g) @ directions
+    report = check_collapse(x)
+    assert 2.5 < report.effective_rank < 3.2 and report.mean_cosine > 0.8
+    assert not report.collapsed and report.relative_spread > 0.1
+    assert report.sentence() == (
+        f"Embeddings of 64 dimensions have relative spread {report.relative_spread:.3g} (the share "
+        f"of their energy that varies between inputs), effective rank {report.effective_rank:.1f} and "
+        f"mean pairwise cosine {report.mean_cosine:.3f}: no collapse (collapsed: spread under 0.001 "
+        "or effective rank under 1.5)."
+    )
+
+
+def test_a_diverged_encoder_and_a_line_are_collapsed():
+    g = torch.Generator().manual_seed(1)
+    # every input near one large vector (a run whose loss diverged): spread about 1e-7
+    diverged = 229.0 * torch.nn.functional.normalize(torch.randn(64, generator=g), dim=0)
+    diverged = diverged + 0.0125 * torch.randn(300, 64, generator=g)
+    report = check_collapse(diverged)
+    assert report.collapsed and report.relative_spread < 1e-6
+    # inputs that differ along one direction only: spread fine, rank 1
+    line = torch.randn(300, 1, generator=g) * torch.nn.functional.normalize(torch.randn(1, 64, generator=g))
+    report = check_collapse(line)
+    assert report.collapsed and report.relative_spread > 0.9 and report.effective_rank < 1.01
