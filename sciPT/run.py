@@ -207,7 +207,16 @@ class RunDir:
     LOCK = ".scipt.lock"
     """Held by the process training in the run directory (:func:`hold_lock`)."""
 
-    SCIPT_ENTRIES = ("config.yaml", "logs", "checkpoints", "plots", "metrics.json", "report.md", LOCK)
+    SCIPT_ENTRIES = (
+        "config.yaml",
+        "logs",
+        "checkpoints",
+        "plots",
+        "metrics.json",
+        "report.md",
+        "law.json",  # a surrogate calibration's, written after its model
+        LOCK,
+    )
     """What a training run writes before its first checkpoint (and the checkpoint folder itself)."""
 
     def unstarted(self) -> bool:

@@ -167,7 +167,12 @@ def resolve_prior(
         cfg = FAMILY_INITS[init]()
         cfg.group_sd = group_sd
         prior, fits = learn_prior(cfg, groups, form)
-        return prior, {"init": init, "boxes": validity_box(fits), "systems": len(fits)}
+        return prior, {
+            "init": init,
+            "boxes": validity_box(fits),
+            "systems": len(fits),
+            "sources": [f.as_dict() for f in fits],
+        }
     path = Path(init)
     if not path.exists():
         raise ConfigError(
@@ -178,6 +183,7 @@ def resolve_prior(
         "init": str(path),
         "boxes": config.get("validity", {}).get("systems", []),
         "systems": len(config.get("systems", [])),
+        "sources": config.get("systems", []),
         "kind": config.get("kind"),
         "families": sorted(
             {s["family"] for s in config.get("systems", []) if isinstance(s, dict) and "family" in s}
@@ -385,47 +391,15 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             fits["prior"] = law_dict(cal.prior_fit.mean, cal.prior_fit.cov, names)
             fits["pretrained"] = law_dict(prior.mean, prior.cov, names)
         law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
-        io.write_json(
-            run.path / "law.json",
-            {
-                **law,
-                "valid_for": ranges,
-                "constant_groups": fixed_groups,
-                "kept": cal.guard.choice,
-                "guard_rule": cal.guard.rule,
-                "guard_reason": cal.guard.reason,
-                "family_weights": cal.family_weights,
-                "log_nu_noise_sd": chosen.noise_sd,
-            },
-        )
         metrics = fit_metrics(cal, X, y, chosen, basis, level)
         metrics["interval_nominal_level"] = chosen.nominal_level(level)
         run.write_metrics(metrics)
         figure = calibration_plot(
             run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
         )
-        run.write_report(
-            report(
-                cfg=cfg,
-                transfer=transfer,
-                points=points,
-                names=names,
-                groups=groups,
-                fixed_groups=fixed_groups,
-                prior=prior,
-                info=prior_info,
-                cal=cal,
-                chosen=chosen,
-                law=law,
-                metrics=metrics,
-                warnings=warnings,
-                figure=figure,
-                level=level,
-                tau=tau,
-                recal_note=recal_note,
-            )
-        )
-        # the model last, so that even a run left by a killed process (SIGKILL: no cleanup) has none
+        # the model before law.json and report.md, which say the run is complete ("Next: scipt
+        # evaluate"): a process killed before the model was written (SIGKILL, no cleanup) leaves what
+        # RunDir.unstarted recognises, and the same command runs again in place
         export_surrogate(
             run.model,
             chosen,
@@ -447,6 +421,40 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
                 "correction_tau": tau,
             },
             basis,
+        )
+        io.write_json(
+            run.path / "law.json",
+            {
+                **law,
+                "valid_for": ranges,
+                "constant_groups": fixed_groups,
+                "kept": cal.guard.choice,
+                "guard_rule": cal.guard.rule,
+                "guard_reason": cal.guard.reason,
+                "family_weights": cal.family_weights,
+                "log_nu_noise_sd": chosen.noise_sd,
+            },
+        )
+        run.write_report(
+            report(
+                cfg=cfg,
+                transfer=transfer,
+                points=points,
+                names=names,
+                groups=groups,
+                fixed_groups=fixed_groups,
+                prior=prior,
+                info=prior_info,
+                cal=cal,
+                chosen=chosen,
+                law=law,
+                metrics=metrics,
+                warnings=warnings,
+                figure=figure,
+                level=level,
+                tau=tau,
+                recal_note=recal_note,
+            )
         )
     print(f"{law['law']}   (kept: {kept_words(cal, cfg.correction)})", file=sys.stdout)
     for w in warnings:

@@ -16,12 +16,13 @@ from sciPT.domains.surrogates.calibrate import (
     Calibration,
     scratch_prior,
 )
-from sciPT.domains.surrogates.data import Points
+from sciPT.domains.surrogates.data import Points, repeated_rows
 from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import Posterior, scores
 from sciPT.domains.surrogates.pretrain import (
     inside_validity,
+    source_lines,
     spread,
 )
 from sciPT.run import command_line
@@ -29,6 +30,16 @@ from sciPT.run import command_line
 
 def input_warnings(points: Points, X, names, prior, info) -> list[str]:
     warnings = []
+    repeats = repeated_rows(points)
+    if repeats:
+        # a copy counted as a second measurement halves the scatter the intervals are built on;
+        # replicates (one Re, another Nu) are measurements and differ, so are not named here
+        same = "; ".join(" = ".join(str(line) for line in found) for found in repeats)
+        warnings.append(
+            f"{points.source}: rows identical in every column at lines {same} (copied twice?): each "
+            "copy counts as one more independent measurement and narrows the intervals; remove the "
+            "copies unless each is a measurement of its own"
+        )
     if info["boxes"]:
         inside = inside_validity(points.re, points.pr, info["boxes"])
         if not inside.any():
@@ -74,7 +85,7 @@ def kept_words(cal: Calibration, correction: int = 0) -> str:
 
 def fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float) -> dict:
     design = X if basis is None else np.hstack([X, basis.features(X)])
-    rmse, mape = scores(chosen.predict(design), y)
+    rmse, mape = scores(chosen.median(design), y)
     theta = chosen.mean
     out = {
         "points": len(y),
@@ -107,7 +118,7 @@ def calibration_plot(path, points, groups, cal, chosen, basis, prior, level, inf
     kept = cal.guard.choice
     curves = [
         plots.Curve(
-            f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
+            f"kept ({kept})", re, np.exp(chosen.median(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
         )
     ]
     others = {"prior": [("scratch", cal.scratch_fit)], "scratch": [("prior-informed", cal.prior_fit)]}
@@ -144,11 +155,35 @@ def prior_source(info: dict) -> str:
     return f"{info.get('systems', 0)} systems"
 
 
+def prior_sources(info: dict) -> list[str]:
+    """The report's section on what the prior was learnt from: each correlation with its source."""
+    lines = ["## What the prior was learnt from", ""]
+    if info.get("kind") == "calibrated":
+        return lines + [
+            f"The posterior of a calibration on `{info.get('calibrated_on') or '?'}` (run `{info['init']}`), "
+            "whose report lists the correlations its own prior was learnt from.",
+            "",
+        ]
+    listed = source_lines(info.get("sources") or [])
+    if not listed:  # a run exported before its systems recorded their sources
+        return lines + [f"`{info['init']}` records no sources for its {prior_source(info)}.", ""]
+    return (
+        lines
+        + [
+            f"{prior_source(info)} (`{info['init']}`) of {len(listed)} textbook correlations, each "
+            "sampled over its validity range and fitted by a power law:",
+            "",
+        ]
+        + listed
+        + [""]
+    )
+
+
 def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     if post is None:
         return f"| {label} | (no prior) | | | | |"
     theta, sd = post.mean, np.sqrt(np.clip(np.diag(post.cov), 0, None))
-    mape = scores(post.predict(X), y)[1]
+    mape = scores(post.median(X), y)[1]
     coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
     kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
     return (
@@ -283,6 +318,7 @@ def report(
             f"Correction: {cfg.correction} random features, width tau = {tau:.3g} chosen by evidence.",
             "",
         ]
+    lines += prior_sources(info) if prior is not None else []
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
     lines += [

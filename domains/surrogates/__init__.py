@@ -36,7 +36,7 @@ from . import plots
 from .law import law_dict, law_string
 from .objectives import NoisePrior, Posterior, fit
 from .presets import PRESETS, SurrogatePretrainConfig
-from .pretrain import learn_prior, validity_box
+from .pretrain import learn_prior, source_lines, validity_box
 from .recalibration import for_library
 
 
@@ -245,6 +245,14 @@ def prior_report(cfg, fits, prior, figure: Path, command: str | None) -> str:
             f"| {d['pr_range'][0]:g}-{d['pr_range'][1]:g} | {d['C']:.4g} | {d['a']:.3f} | "
             f"{d['b']:.3f} | {d['residual_sd']:.3f} |"
         )
+    lines += [
+        "",
+        "## Sources",
+        "",
+        "Each correlation (a rough one is sampled at several e/D) and its source:",
+        "",
+    ]
+    lines += source_lines([f.as_dict() for f in fits])
     lines += [
         "",
         "## Prior",

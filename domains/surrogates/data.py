@@ -15,7 +15,9 @@ columns sciPT writes itself (``Nu_pred``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibra
 labels, never ratios, and a calibration refuses a ratio that is (nearly) a product of powers of
 ``Re``, ``Pr`` and the other ratios (:func:`check_independent`, such as ``Pe = Re Pr``). Commas
 separate the fields, or tabs or semicolons where the header has no comma; a semicolon-separated
-file has decimal commas, and a cell such as ``10.000`` in it (ten thousand, or ten) is refused.
+file has decimal commas, as has a tab-separated one with a cell such as ``0,7`` (Excel's Unicode
+Text), and a cell such as ``10.000`` in either (ten thousand, or ten) is refused. A header saved as
+one quoted field (``"Re, Pr, Nu"``) is refused as such.
 
 The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
 axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
@@ -125,6 +127,7 @@ _DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
 # ``10.000`` in a decimal-comma file: a German spreadsheet's ten thousand, or ten with a decimal
 # point; a leading group of 0 (``0.700``) has no thousands reading, so it is read as it stands
 _THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:\.\d{3})+\s*$")
+_COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
 # what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
 # fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
@@ -230,11 +233,20 @@ def read_points(
     rows = [r for r in rows if any(c.strip() for c in r)]
     # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
     ambiguous = set()
-    if delimiter == ";":  # a European spreadsheet: decimal commas (0,7)
+    if delimiter == ";" or (delimiter == "\t" and _decimal_commas(rows[1:])):
+        # a European spreadsheet (0,7): semicolons, or Excel's Unicode Text (tabs), where a comma
+        # cannot be a delimiter
         ambiguous = {(k, i) for k, r in enumerate(rows[1:]) for i, c in enumerate(r) if _THOUSANDS.match(c)}
         rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     if not rows:
         raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
+    if len(rows[0]) == 1 and delimiter in rows[0][0]:
+        # a spreadsheet cell holding the whole header, saved in quotes: read as one column named
+        # "Re, Pr, Nu", whose missing Re the next message would list as found
+        raise DataError(
+            f"{path}: the header is one quoted field, {rows[0][0].strip()!r}, that holds the "
+            f"delimiter {delimiter!r}; expected one field per column (remove the quotes around it)"
+        )
     header = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
     lookup: dict[str, int] = {}
     for i, h in enumerate(header):
@@ -264,7 +276,15 @@ def read_points(
         raise DataError(f"{path}: no data rows after the header")
     for r, line in zip(body, body_lines):
         if len(r) != len(header):
-            raise DataError(f"{path}, line {line}: {len(r)} fields, expected {len(header)} as in the header")
+            hint = (
+                " (a decimal comma, as in 0,7, splits a number in two where commas separate the fields: "
+                "write decimal points, or separate the fields with semicolons)"
+                if delimiter == "," and len(r) > len(header)
+                else ""
+            )
+            raise DataError(
+                f"{path}, line {line}: {len(r)} fields, expected {len(header)} as in the header{hint}"
+            )
     # points to predict with a Nu column left blank (a template to fill in) or filled in part: kept
     # as it stands, a label, since nothing reads it there
     nu_label = not require_nu and "nu" in lookup and any(not r[lookup["nu"]].strip() for r in body)
@@ -340,6 +360,25 @@ def read_points(
     return Points(
         values["Re"], values["Pr"], values.get("Nu"), group_values, str(path), body_lines, labels, header
     )
+
+
+def _decimal_commas(rows: list[list[str]]) -> bool:
+    """Whether a tab-separated file writes decimal commas: a cell such as ``0,7`` or ``27820,9``.
+    ``27,820`` alone is no evidence (an English spreadsheet's thousands separator), and is then
+    refused as no number rather than read as 27.82."""
+    return any(_DECIMAL_COMMA.match(c) and not _COMMA_THOUSANDS.match(c) for r in rows for c in r)
+
+
+def repeated_rows(points: Points) -> list[list[int]]:
+    """The line numbers of rows identical in every column (Re, Pr, Nu, the ratios and the labels),
+    one list per repeated row, its first line first: most likely copied twice. Replicate
+    measurements (the same Re, another Nu) are not repeats."""
+    seen: dict[tuple, list[int]] = {}
+    columns = [points.re, points.pr, points.nu, *points.groups.values(), *points.labels.values()]
+    for k, line in enumerate(points.lines):
+        key = tuple(None if c is None else c[k] for c in columns)
+        seen.setdefault(key, []).append(int(line))
+    return [found for found in seen.values() if len(found) > 1]
 
 
 def _decimal_comma(cell: str) -> str:

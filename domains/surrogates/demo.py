@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from sciPT.run import RunDir
 
 from . import export_surrogate, plots, presets, prior_posterior
 from .calibrate import DEFAULT_PRIOR_FORM, calibrate
-from .data import TASLIM_DIR, taslim_series, write_points
+from .data import TASLIM_DIR, read_points, taslim_series, write_points
 from .experiment import few_shot_study, guard_gap
 from .law import law_string
 from .mixture import MixturePrior
@@ -109,13 +111,22 @@ def run_demo(
     return run
 
 
+def rerun_command(run: Path) -> str:
+    """The calibration of the worked example as a user types it: ``--init all`` (the demo's prior,
+    its default form and recalibration; the demo's exported ``model/`` is that prior as one
+    Gaussian, which weighs the fits otherwise and has no recalibration)."""
+    train = shlex.quote(str(Path(run) / "example_train.csv"))
+    return f"scipt finetune surrogate --init all --train {train} --out runs/example"
+
+
 def _example(run: RunDir, series, prior, recal) -> dict:
     key, chosen = EXAMPLE
     pts = series[key]
-    train = pts.subset(np.array(chosen))
-    test = pts.subset(np.setdiff1d(np.arange(len(pts)), chosen))
-    write_points(run.path / "example_train.csv", train)
-    write_points(run.path / "example_test.csv", test)
+    # the example calibrates on what its files hold, to the digit: the command the report gives
+    # reads them, and gets the same numbers
+    for name, part in (("train", np.array(chosen)), ("test", np.setdiff1d(np.arange(len(pts)), chosen))):
+        write_points(run.path / f"example_{name}.csv", _rounded(pts.subset(part)))
+    train, test = (read_points(run.path / f"example_{name}.csv") for name in ("train", "test"))
     X, y = train.features(), train.log_nu
     cal = calibrate(X, y, prior.names, prior, recalibration=recal)
     re = np.geomspace(pts.re.min() / 1.5, pts.re.max() * 1.5, 100)
@@ -126,7 +137,7 @@ def _example(run: RunDir, series, prior, recal) -> dict:
         ("scratch", cal.scratch_fit, "--", "tab:orange"),
     ):
         lo, hi = post.interval(Xc, LEVEL)
-        curves.append(plots.Curve(label, re, np.exp(post.predict(Xc)), style, color, np.exp(lo), np.exp(hi)))
+        curves.append(plots.Curve(label, re, np.exp(post.median(Xc)), style, color, np.exp(lo), np.exp(hi)))
     curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
     figure = plots.nu_vs_re(
         run.plot_path("example.png"),
@@ -139,11 +150,12 @@ def _example(run: RunDir, series, prior, recal) -> dict:
     )
     Xt, yt = test.features(), test.log_nu
     mape = {
-        name: scores(post.predict(Xt), yt)[1]
+        name: scores(post.median(Xt), yt)[1]
         for name, post in (("prior", cal.prior_fit), ("scratch", cal.scratch_fit))
     }
     return {
         "key": key,
+        "run": run.path,
         "figure": figure,
         "guard": cal.guard,
         "mape": mape,
@@ -152,6 +164,19 @@ def _example(run: RunDir, series, prior, recal) -> dict:
             "scratch": law_string(cal.scratch_fit.mean, prior.names),
         },
     }
+
+
+def _rounded(points):
+    """``points`` to 12 significant digits: the scaled digitised values (0.25878 x 1000 is
+    258.78000000000003) written as they were read, 258.78."""
+    short = lambda v: np.array([float(f"{x:.12g}") for x in v])  # noqa: E731
+    return dataclasses.replace(
+        points,
+        re=short(points.re),
+        pr=short(points.pr),
+        nu=short(points.nu),
+        groups={k: short(v) for k, v in points.groups.items()},
+    )
 
 
 def _table(study) -> list[str]:
@@ -225,10 +250,10 @@ def _report(studies, figures, example, prior, command) -> str:
         "",
         f"![example](plots/{ex['figure'].name})",
         "",
-        "Rerun it by hand:",
+        "Rerun it by hand (the same prior, points and guard: the same weights and laws):",
         "",
-        "    scipt finetune surrogate --init RUN --train RUN/example_train.csv --out runs/example",
-        "    scipt evaluate runs/example --data RUN/example_test.csv",
+        f"    {rerun_command(ex['run'])}",
+        f"    scipt evaluate runs/example --data {shlex.quote(str(ex['run'] / 'example_test.csv'))}",
         "",
     ]
     return "\n".join(lines)

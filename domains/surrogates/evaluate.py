@@ -2,8 +2,8 @@
 
 A calibrated run (the ``surrogate`` task) and a pre-training run (the prior alone,
 :meth:`~sciPT.domains.surrogates.SurrogatesDomain.pretrain`) both export a
-:class:`.model.PowerLaw` with its parameter distribution; :func:`predictions` gives the mean log Nu
-and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
+:class:`.model.PowerLaw` with its parameter distribution; :func:`predictions` gives the median log Nu
+(the point prediction: inside every central interval) and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
 lie inside the calibration range (a calibrated model) or inside at least one pre-training system's
 validity range (a prior). :func:`evaluate_run` scores them (RMSE of log Nu, MAPE, interval
 coverage, and the alternative fits a calibrated run records), each also separately for the points
@@ -57,7 +57,7 @@ def run_level(level: float | None, config: dict) -> float:
 
 
 def predictions(run, path, level: float | None, *, require_nu: bool):
-    """The run's model on the points of ``path``: mean log Nu and the ``level`` interval
+    """The run's model on the points of ``path``: median log Nu and the ``level`` interval
     (``None``: the run's own level), and that level."""
     from sciPT.checkpoint import from_pretrained
 
@@ -73,7 +73,7 @@ def predictions(run, path, level: float | None, *, require_nu: bool):
     X = points.features(model.groups)
     post, design = stored_posterior(model, pre.config), model.design(X)
     lo, hi = post.interval(design, level)
-    return model, pre.config, points, X, post.predict(design), lo, hi, level
+    return model, pre.config, points, X, post.median(design), lo, hi, level
 
 
 def stored_posterior(model, config: dict):
@@ -84,21 +84,58 @@ def stored_posterior(model, config: dict):
     return post
 
 
+RANGE_SLACK = 0.01
+# a bound typed by hand is 0.99 x 27820.9 = 27542.691, which floating point makes 27542.691000000003:
+# compared exactly, a point on the documented bound was flagged outside it
+RANGE_RTOL = 1e-9
+
+
+def outside_by_variable(points: Points, config: dict) -> dict[str, np.ndarray]:
+    """For each variable of a calibrated model's range, which points lie outside it, from
+    ``1 - RANGE_SLACK`` times its lowest calibration value to ``1 + RANGE_SLACK`` times its highest,
+    bounds included (``{}`` for a prior, which has validity boxes instead)."""
+    values = {"Re": points.re, "Pr": points.pr, **points.groups}
+    out = {}
+    for name, (lo, hi) in (config.get("calibration_range") or {}).items():
+        if name in values:
+            low = lo * (1 - RANGE_SLACK) * (1 - RANGE_RTOL)
+            high = hi * (1 + RANGE_SLACK) * (1 + RANGE_RTOL)
+            out[name] = (values[name] < low) | (values[name] > high)
+    return out
+
+
 def in_range(points: Points, config: dict) -> np.ndarray:
-    """Whether each point lies inside the calibration range of every variable (with 1 % slack)."""
-    ranges = config.get("calibration_range")
+    """Whether each point lies inside the calibration range of every variable (with 1 % slack,
+    :func:`outside_by_variable`)."""
     ok = np.ones(len(points), bool)
-    if not ranges:
+    if not config.get("calibration_range"):
         return (
             inside_validity(points.re, points.pr, config.get("validity", {}).get("systems", []))
             if config.get("validity", {}).get("systems")
             else ok
         )
-    values = {"Re": points.re, "Pr": points.pr, **points.groups}
-    for name, (lo, hi) in ranges.items():
-        if name in values:
-            ok &= (values[name] >= lo * 0.99) & (values[name] <= hi * 1.01)
+    for outside in outside_by_variable(points, config).values():
+        ok &= ~outside
     return ok
+
+
+def outside_lines(points: Points, config: dict) -> list[str]:
+    """Why points lie outside the calibration range, one line per variable that puts some there:
+    the range calibrated on, the range counted as inside and the lines of the points."""
+    said = []
+    for name, outside in outside_by_variable(points, config).items():
+        if outside.any():
+            lo, hi = config["calibration_range"][name]
+            said.append(
+                f"{name}: calibrated on {lo:g} to {hi:g}, inside from {lo * (1 - RANGE_SLACK):g} to "
+                f"{hi * (1 + RANGE_SLACK):g} ({RANGE_SLACK:.0%} slack, bounds included); "
+                f"{int(outside.sum())} point(s) outside, lines {_some(points.lines[outside])}"
+            )
+    return said
+
+
+def _some(lines: np.ndarray, most: int = 10) -> str:
+    return ", ".join(str(x) for x in lines[:most]) + (" ..." if len(lines) > most else "")
 
 
 def evaluate_run(run, args) -> dict:
@@ -149,7 +186,15 @@ def evaluate_run(run, args) -> dict:
         )
         ev.write_metrics(metrics)
         ev.write_report(
-            evaluation_section(metrics, alternatives, outside, points, figure, "calibration_range" in config)
+            evaluation_section(
+                metrics,
+                alternatives,
+                outside,
+                points,
+                figure,
+                "calibration_range" in config,
+                outside_lines(points, config),
+            )
         )
     print(json.dumps(metrics, indent=1))
     return metrics
@@ -172,7 +217,9 @@ def predict_run(run, args) -> Path:
     return Path(args.output)
 
 
-def evaluation_section(metrics, alternatives, outside, points, figure, calibrated: bool = True) -> str:
+def evaluation_section(
+    metrics, alternatives, outside, points, figure, calibrated: bool = True, why: list[str] = ()
+) -> str:
     lines = [
         f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
         f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
@@ -183,10 +230,12 @@ def evaluation_section(metrics, alternatives, outside, points, figure, calibrate
         where = "the calibration range" if calibrated else "the validity range of every pre-training system"
         lines += [
             f"{int(outside.sum())} point(s) lie outside {where} (extrapolation): lines "
-            + ", ".join(str(x) for x in points.lines[outside][:10])
-            + (" ..." if outside.sum() > 10 else ""),
+            + _some(points.lines[outside])
+            + ("; by variable:" if why else ""),
             "",
         ]
+        if why:
+            lines += [f"- {w}" for w in why] + [""]
         if "eval_mape_inside" in metrics:
             lines += [
                 f"Inside the range: MAPE {metrics['eval_mape_inside']:.2f} %, coverage "
@@ -240,9 +289,7 @@ def evaluate_plot(path, points, model, config, level):
     post = stored_posterior(model, config)
     design = model.design(Xc)
     lo, hi = post.interval(design, level)
-    curves = [
-        plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))
-    ]
+    curves = [plots.Curve("model", re, np.exp(post.median(design)), "-", "tab:green", np.exp(lo), np.exp(hi))]
     pretrained = config.get("fits", {}).get("pretrained")
     if pretrained:
         theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])

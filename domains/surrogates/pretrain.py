@@ -180,6 +180,22 @@ def spread(prior: GaussianPrior | MixturePrior, level: float = 0.9) -> list[str]
     return out
 
 
+def sources(systems: list[dict]) -> list[dict]:
+    """Each correlation behind ``systems`` (:meth:`SystemFit.as_dict`, or a run's stored
+    ``systems``) once, in their order: its key, family and source (the citation a report lists)."""
+    seen: dict[str, dict] = {}
+    for s in systems:
+        if isinstance(s, dict) and s.get("source"):
+            key = s.get("correlation") or s.get("key")
+            seen.setdefault(key, {"correlation": key, "family": s.get("family", ""), "source": s["source"]})
+    return list(seen.values())
+
+
+def source_lines(systems: list[dict]) -> list[str]:
+    """:func:`sources` as Markdown list items."""
+    return [f"- `{s['correlation']}` ({s['family']}): {s['source']}" for s in sources(systems)]
+
+
 def validity_box(fits: list[SystemFit]) -> list[dict]:
     """The (Re, Pr) boxes the prior was learnt on, one per system."""
     return [

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -454,6 +455,23 @@ def test_demo_writes_tables_plots_and_an_example(tmp_path, monkeypatch):
     assert {r["method"] for r in rows} == {"scratch", "prior", "guard"}
     assert all(0 <= r["coverage"] <= 1 and r["mape_median"] >= 0 for r in rows)
     assert yaml.safe_load((out / "config.yaml").read_text())["task"] == "surrogate"
+    # the example's files as typed (258.78, not 258.78000000000003), and its command, run as
+    # printed, gives the worked example's guard weights and laws (--init RUN gave 0.53/0.47)
+    assert (out / "example_train.csv").read_text() == (
+        "Re,Pr,AR,e_Dh,Nu\n27820.9,0.7,1,0.167,258.78\n36663.8,0.7,1,0.167,301.53\n"
+    )
+    report = (out / "report.md").read_text()
+    command = next(line.strip() for line in report.splitlines() if line.startswith("    scipt finetune"))
+    argv = shlex.split(command)
+    assert argv[:3] == ["scipt", "finetune", "surrogate"]
+    rerun = tmp_path / "example"
+    task.finetune(finetune_args(*argv[3:-2], "--out", str(rerun)))
+    again = (rerun / "report.md").read_text()
+    guard = next(line for line in again.splitlines() if line.startswith("Guard ("))
+    assert f"Guard: {guard.split('): ', 1)[1]}" in report and "weighted 0.55 and scratch 0.45" in guard
+    for fit in ("prior-informed", "scratch"):
+        law = next(row for row in again.splitlines() if row.startswith(f"| {fit} |")).split("`")[1]
+        assert f"{fit} `{law}`" in report
     # run again into the same folder: refused at once, before its minute of calibrations
     from sciPT.domains.surrogates import demo
 
@@ -692,3 +710,122 @@ def test_a_correction_on_the_prior_holds_its_most_probable_width(tmp_path, csv, 
     metrics = RunDir(out).read_metrics()
     assert 0.5 <= metrics["kept_prior"] < 1  # a blend, the prior-informed fit the heavier
     assert widths == [metrics["prior_width_factor"]] and widths[0] != 1.0
+
+
+def test_a_calibration_killed_before_its_model_runs_again_in_place(tmp_path, csv):
+    """SIGKILL (no cleanup) at the export: law.json and report.md ("Next: scipt evaluate") made the
+    leftover look complete, and the same command was refused."""
+    import os
+    import subprocess
+    import sys
+
+    train, out = csv("good.csv", RIBBED[:4]), tmp_path / "k9"
+    argv = ["finetune", "surrogate", "--init", "none", "--recalibrate", "false", "--train", str(train)]
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, sciPT.tasks.surrogate as t; from sciPT.cli import main; "
+            "t.export_surrogate = lambda *a, **k: os.kill(os.getpid(), 9); main(sys.argv[1:])",
+            *argv,
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+    )
+    assert killed.returncode == -9
+    assert sorted(e.name for e in out.iterdir()) == [RunDir.LOCK, "config.yaml", "metrics.json", "plots"]
+    assert RunDir(out).unstarted()
+    # what the same kill left before the model was written first
+    (out / "law.json").write_text("{}")
+    (out / "report.md").write_text("Next: `scipt evaluate RUN --data HELD_OUT.csv`")
+    assert RunDir(out).unstarted()
+    task.finetune(
+        finetune_args("--init", "none", "--recalibrate", "false", "--train", str(train), "--out", str(out))
+    )
+    assert (out / "model" / "model.safetensors").is_file()
+    assert json.loads((out / "law.json").read_text())["kept"] == "scratch"
+
+
+def test_rows_copied_twice_are_named_and_replicates_are_not(tmp_path, csv, capsys):
+    train = csv("dup.csv", [*RIBBED[:3], RIBBED[2], RIBBED[3], RIBBED[2]])
+    task.finetune(finetune_args("--train", str(train), "--out", str(tmp_path / "dup")))
+    said = (
+        f"warning: {train}: rows identical in every column at lines 3 = 4 = 6 (copied twice?): each copy "
+        "counts as one more independent measurement and narrows the intervals; remove the copies unless "
+        "each is a measurement of its own"
+    )
+    assert said in capsys.readouterr().err.splitlines()
+    replicates = csv("rep.csv", [*RIBBED[:4], "35000,0.7,262,0.1"])
+    task.finetune(finetune_args("--train", str(replicates), "--out", str(tmp_path / "rep")))
+    assert "identical in every column" not in capsys.readouterr().err
+
+
+def test_nu_pred_is_the_predictive_median_inside_the_interval_at_any_level(calibrated, csv, tmp_path):
+    """The predictive mean of a blend lay outside its own 1 % interval; Nu_pred is the median."""
+    post = from_pretrained(calibrated, domain="surrogates").model.posterior()
+    assert json.loads((calibrated / "law.json").read_text())["kept"] == "blend"
+    points = csv("p.csv", ["Re,Pr,e_Dh", "20000,0.7,0.1", "60000,7,0.1", "100000,70,0.1"])
+    out = tmp_path / "p_out.csv"
+    task.predict(
+        RunDir(calibrated),
+        side_args("add_predict_arguments", input=str(points), output=str(out), interval_level=0.01),
+    )
+    rows = [[float(v) for v in r.split(",")] for r in out.read_text().splitlines()[1:]]
+    pred, lo, hi = (np.array([r[k] for r in rows]) for k in (3, 4, 5))
+    assert np.all((lo <= pred) & (pred <= hi))
+    X = np.column_stack([np.ones(3), np.log([[20000, 0.7], [60000, 7], [1e5, 70]])])  # e_Dh: constant, in C
+    assert pred == pytest.approx(np.exp(post.quantile(X, 0.5)), rel=1e-5)  # written to 6 digits
+    assert not np.allclose(pred, np.exp(post.predict(X)), rtol=1e-4)  # the mean, shown before
+
+
+def test_a_point_on_the_documented_bound_is_inside_the_calibration_range():
+    """0.99 x 27820.9 typed by hand is 27542.691; floating point made the bound 27542.691000000003."""
+    from sciPT.domains.surrogates.data import Points
+    from sciPT.domains.surrogates.evaluate import in_range
+
+    config = {"calibration_range": {"Re": [27820.9, 50000.0], "Pr": [0.7, 0.7]}}
+    re = np.array([27542.691, 27542.69, 50500.0, 50500.01])
+    points = Points(re, np.full(4, 0.7), None)
+    assert in_range(points, config).tolist() == [True, False, True, False]
+
+
+def test_evaluate_says_which_variable_puts_points_outside_the_range_and_the_range(calibrated, csv):
+    held = csv("far.csv", ["Re,Pr,Nu,e_Dh", "20000,0.7,190,0.1", "100000,0.7,540,0.1", "30000,7,500,0.1"])
+    task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    report = (RunDir(calibrated).evaluations / "far" / "report.md").read_text()
+    assert (
+        "2 point(s) lie outside the calibration range (extrapolation): lines 3, 4; by variable:\n\n"
+        "- Re: calibrated on 20000 to 60000, inside from 19800 to 60600 (1% slack, bounds included); "
+        "1 point(s) outside, lines 3\n"
+        "- Pr: calibrated on 0.7 to 0.7, inside from 0.693 to 0.707 (1% slack, bounds included); "
+        "1 point(s) outside, lines 4\n"
+    ) in report
+
+
+def test_the_reports_list_each_correlation_with_its_source(tmp_path, csv):
+    from sciPT.domains.surrogates.correlations import select
+
+    prior_run = tmp_path / "prior"
+    domain.pretrain(presets.smooth_pipe(), prior_run)
+    gnielinski = next(c for c in select(["gnielinski"]))
+    line = f"- `gnielinski` (smooth-pipe): {gnielinski.source}"
+    assert line in (prior_run / "report.md").read_text().splitlines()
+    keys = [c.key for c in select(presets.smooth_pipe().systems)]
+    out = tmp_path / "cal"
+    task.finetune(
+        finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--init", str(prior_run))
+    )
+    text = (out / "report.md").read_text()
+    assert (
+        f"## What the prior was learnt from\n\n{len(keys)} systems (`{prior_run}`) of {len(keys)} textbook "
+        "correlations, each sampled over its validity range and fitted by a power law:\n\n"
+    ) in text
+    assert line in text.splitlines()
+    out = tmp_path / "flat"
+    task.finetune(
+        finetune_args("--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--init", "flat-plate")
+    )
+    text = (out / "report.md").read_text()
+    assert all(f"- `{c.key}` (flat-plate): {c.source}" in text.splitlines() for c in select(["flat-plate"]))

@@ -228,3 +228,31 @@ def test_a_flat_prior_gives_the_student_t_interval_whatever_the_noise_prior(s0):
     scale = np.sqrt((noise.nu0 * s0**2 + rss[0]) / dof * (1 + x[0] @ np.linalg.inv(X.T @ X) @ x[0]))
     for q in (0.05, 0.95):  # the interval's half-width, to a thousandth of itself
         assert post.quantile(x, q)[0] - x[0] @ theta == pytest.approx(student.ppf(q, dof) * scale, rel=1e-3)
+
+
+def test_the_point_prediction_is_the_median_inside_every_central_interval():
+    """A mixture's mean lies off its median (the guard's blend, the mixture prior): the point
+    prediction is the 0.5 quantile, inside the interval at any level; one component: the mean."""
+    from scipy.stats import norm
+
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    # log Nu ~ 0.7 N(0, 0.1^2) + 0.3 N(1, 0.1^2): median at 0.7's share of the first, mean 0.3
+    mix = Posterior(
+        ["log_C"], np.array([0.1, 0.1]), np.array([0.7, 0.3]), np.array([[0.0], [1.0]]), np.zeros((2, 1, 1))
+    )
+    X = np.ones((1, 1))
+    median = mix.median(X)[0]
+    assert median == pytest.approx(0.1 * norm.ppf(0.5 / 0.7), abs=1e-9)  # the far component adds ~0
+    assert median == mix.quantile(X, 0.5)[0]
+    assert mix.predict(X)[0] == pytest.approx(0.3)
+    for level in (0.01, 0.5, 0.9, 0.99):
+        lo, hi = mix.interval(X, level)
+        assert lo[0] <= median <= hi[0]
+    lo, hi = mix.interval(X, 0.01)
+    assert not lo[0] <= mix.predict(X)[0] <= hi[0]  # the mean, shown before, lay outside
+    one = Posterior(
+        ["log_C", "Re"], np.array([0.2]), np.array([1.0]), np.array([[0.5, 0.8]]), np.zeros((1, 2, 2))
+    )
+    Xs = np.array([[1.0, 9.0], [1.0, 11.0]])
+    assert one.median(Xs).tolist() == one.predict(Xs).tolist() == [0.5 + 0.8 * 9, 0.5 + 0.8 * 11]

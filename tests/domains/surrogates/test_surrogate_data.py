@@ -325,3 +325,61 @@ def test_a_ratio_that_is_a_product_of_powers_of_the_others_is_refused(write_csv)
     check_independent(
         read_points(write_csv("two.csv", "Re,Pr,Nu,AR", "1e4,0.7,40,1", "1e5,0.7,250,3")), ["AR"]
     )
+
+
+def test_excel_unicode_text_with_decimal_commas_reads_as_the_plain_file(tmp_path):
+    """Excel's "Unicode Text" in a decimal-comma locale: UTF-16, tabs, ``27820,9``; the README says
+    Excel's files are read. A tab file whose only commas are thousands separators is not
+    misread as decimals."""
+    (tmp_path / "u16de.csv").write_bytes(
+        "Re\tPr\tNu\n27820,9\t0,7\t258,78\n36663,8\t0,7\t301,53\n".encode("utf-16")
+    )
+    pts = read_points(tmp_path / "u16de.csv")
+    assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == (
+        [27820.9, 36663.8],
+        [0.7, 0.7],
+        [258.78, 301.53],
+    )
+    (tmp_path / "en.csv").write_text("Re\tPr\tNu\n27,820\t1\t258\n")
+    with pytest.raises(DataError) as err:
+        read_points(tmp_path / "en.csv")
+    assert str(err.value) == f"{tmp_path / 'en.csv'}, line 2: Re = '27,820' is not a number"
+
+
+def test_a_decimal_comma_in_a_comma_separated_file_is_named_as_the_likely_cause(write_csv):
+    path = write_csv("dec.csv", "Re,Pr,Nu", "27820,9,0,7,258,78")
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 2: 6 fields, expected 3 as in the header (a decimal comma, as in 0,7, splits a "
+        "number in two where commas separate the fields: write decimal points, or separate the fields "
+        "with semicolons)"
+    )
+
+
+@pytest.mark.parametrize("header, delimiter", [('"Re, Pr, Nu"', ","), ('"Re;Pr;Nu"', ";")])
+def test_a_header_saved_as_one_quoted_field_is_named_as_such(write_csv, header, delimiter):
+    """Not "missing column 'Re' ... found: Re, Pr, Nu", which contradicts itself."""
+    path = write_csv("q.csv", header, delimiter.join(["27820.9", "0.7", "258.78"]))
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}: the header is one quoted field, {header.strip(chr(34))!r}, that holds the delimiter "
+        f"{delimiter!r}; expected one field per column (remove the quotes around it)"
+    )
+
+
+def test_rows_identical_in_every_column_are_found_and_replicates_are_not(write_csv):
+    from sciPT.domains.surrogates.data import repeated_rows
+
+    path = write_csv(
+        "dup.csv",
+        "Re,Pr,Nu,run",
+        "27820.9,0.7,258.78,a",
+        "27820.9,0.7,258.78,a",
+        "36663.8,0.7,301.53,a",
+        "27820.9,0.7,258.78,a",
+        "36663.8,0.7,305.1,a",  # a replicate: same conditions, its own Nu
+        "36663.8,0.7,301.53,b",  # another run's label: not a copy
+    )
+    assert repeated_rows(read_points(path)) == [[2, 3, 5]]
