@@ -133,14 +133,15 @@ class SequenceDomain(SequenceEvaluation, Domain):
         return TransformerEncoder(model_cfg)
 
     def build_objective(self, cfg: ObjectiveConfig, tokenizer: SequenceTokenizer, hidden: int):
-        if cfg.kind == "causal":
-            return CausalLM(CausalConfig(), hidden, tokenizer.vocab_size, tokenizer.pad_id)
-        never = list(tokenizer.special_ids)
+        # an unknown residue (an assembly gap's N) is context, never a target: scored, it put N-runs
+        # in the loss that the report compares with an order-0 entropy of the known residues alone
+        # (a k-mer holding one is the unknown token)
+        unknown = [tokenizer.unk_id]
         if self.spec.unknown is not None and tokenizer.k == 1:
-            # an unknown residue (an assembly gap's N) is context, never a target: scored, it put
-            # N-runs in the loss that the report compares with an order-0 entropy of the known
-            # residues alone (a k-mer holding one is the unknown token, special already)
-            never += tokenizer.encode(self.spec.unknown).tolist()
+            unknown += tokenizer.encode(self.spec.unknown).tolist()
+        if cfg.kind == "causal":
+            return CausalLM(CausalConfig(), hidden, tokenizer.vocab_size, tokenizer.pad_id, unknown)
+        never = sorted({*tokenizer.special_ids, *unknown})
         return MaskedLM(
             cfg.masked,
             hidden,

@@ -7,12 +7,14 @@ The backbone runs with ``causal=True``, so the hidden state at position :math:`t
 
     \\mathcal L = -\\frac{1}{|T|}\\sum_{t \\in T} \\log p_\\theta(x_{t+1} \\mid x_{\\le t})
 
-where :math:`T` holds the positions whose token and next token are both real (not padding). As in
+where :math:`T` holds the positions whose token and next token are both real (not padding) and
+whose next token is not one of ``ignore_ids`` (an unknown residue: context, never a target). As in
 :mod:`sciPT.objectives.masked`, the head is applied only at those gathered positions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,15 +36,24 @@ class CausalLM(nn.Module):
         hidden_size: width ``D`` of the backbone's hidden states.
         vocab_size: ``V``, the number of logits.
         pad_id: the padding token; used to find padding when a batch has no ``attention_mask``.
+        ignore_ids: tokens never predicted (an unknown residue), though read as context.
 
     Shapes:
         ``batch["input_ids"]``: ``(B, L)`` int64; ``batch["attention_mask"]``: ``(B, L)`` bool.
     """
 
-    def __init__(self, cfg: CausalConfig, hidden_size: int, vocab_size: int, pad_id: int):
+    def __init__(
+        self,
+        cfg: CausalConfig,
+        hidden_size: int,
+        vocab_size: int,
+        pad_id: int,
+        ignore_ids: Sequence[int] = (),
+    ):
         super().__init__()
         self.cfg = cfg
         self.pad_id = pad_id
+        self.register_buffer("ignore_ids", torch.tensor(list(ignore_ids), dtype=torch.long), persistent=False)
         self.head = nn.Linear(hidden_size, vocab_size)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
@@ -53,7 +64,7 @@ class CausalLM(nn.Module):
         targets = torch.full_like(input_ids, IGNORE)
         valid = real[:, 1:] & real[:, :-1]
         targets[:, :-1] = input_ids[:, 1:].masked_fill(~valid, IGNORE)
-        return targets
+        return targets.masked_fill(torch.isin(targets, self.ignore_ids), IGNORE)
 
     def forward(
         self, backbone: nn.Module, batch: dict, generator: torch.Generator | None = None

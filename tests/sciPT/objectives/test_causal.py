@@ -33,6 +33,26 @@ def test_targets_are_next_real_tokens():
     assert torch.equal(objective().targets(ids, None), expected)  # padding found from pad_id
 
 
+def test_an_ignored_token_is_read_but_never_predicted():
+    # 9 plays an unknown residue (N): the step predicting it has no target, the one after it has
+    ids = torch.tensor([[5, 9, 9, 6, 0]])
+    ignoring = CausalLM(CausalConfig(), 32, VOCAB, pad_id=PAD, ignore_ids=[9])
+    assert torch.equal(ignoring.targets(ids, ids != PAD), torch.tensor([[-100, -100, 6, -100, -100]]))
+
+
+def test_the_sequence_domains_never_score_an_unknown_residue():
+    from sciPT.domains.dna import domain as dna
+    from sciPT.sequence_config import ObjectiveConfig
+    from sciPT.tokenizers import SequenceTokenizer
+
+    tokenizer = SequenceTokenizer(dna.spec.alphabet)
+    n = int(tokenizer.encode("N")[0])
+    causal = dna.build_objective(ObjectiveConfig(kind="causal"), tokenizer, 32)
+    assert sorted(causal.ignore_ids.tolist()) == [tokenizer.unk_id, n]
+    masked = dna.build_objective(ObjectiveConfig(), tokenizer, 32)
+    assert n in masked.special_ids.tolist()
+
+
 def test_backbone_is_called_causally():
     seen = {}
 
