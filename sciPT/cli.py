@@ -3,8 +3,9 @@
 It starts at once because it imports only what the command line names: the plugin names come from
 entry-point metadata, and a plugin (with torch, Lightning and its domain's libraries) is imported
 when it is the one that runs, or when a listing asks for every plugin's summary
-(``scipt pretrain --help``). ``scipt evaluate RUN`` and ``scipt predict RUN`` import only the
-plugin that wrote ``RUN``. Configuration layering is :mod:`sciPT.runconfig`.
+(``scipt pretrain --help``; one that cannot be loaded is listed with the reason). ``scipt evaluate
+RUN`` and ``scipt predict RUN`` import only the plugin that wrote ``RUN``. Configuration layering is
+:mod:`sciPT.runconfig`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from . import __version__
 from .errors import TrainingDiverged, UserError
 from .io import output_file
 from .locks import release_locks
-from .registry import Registry, commands, domains, missing_extra, tasks
+from .registry import BUILTIN, PluginError, Registry, commands, domains, missing_extra, tasks
 from .run import RunDir, command_line
 from .runconfig import add_run_arguments, positive_count, resolve_config
 from .signals import EXIT_TERMINATED
@@ -75,7 +76,28 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
 
 def _plugin_defaults(registry: Registry, name: str) -> dict:
     """What the handler needs to name a missing extra if the plugin's code imports it late."""
-    return {"plugin_label": f"the {registry.kind} '{name}'", "plugin_extras": registry.extras(name)}
+    return {
+        "plugin_label": f"the {registry.kind} '{name}'",
+        "plugin_extras": registry.extras(name),
+        "plugin_dist": registry.distribution(name) or BUILTIN,
+    }
+
+
+def _listed(registry: Registry, name: str, chosen: str | None, sub) -> Any | None:
+    """The plugin ``name`` for a listing, or None where it cannot be loaded: one broken plugin (a
+    third-party one, or a built-in whose extra is not installed) must not take the listing, and
+    with it every other plugin's commands, down with it; it is listed with the reason instead. The
+    plugin the command line names still fails with its one line."""
+    try:
+        return registry.get(name)
+    except PluginError as err:
+        if chosen == name:
+            raise
+        dist = registry.distribution(name)
+        source = "" if dist in (None, BUILTIN) else f", from {dist}"
+        # argparse %-formats help strings; an error message may hold a '%'
+        sub.add_parser(name, help=f"(unavailable{source}: {err.reason})".replace("%", "%%"))
+        return None
 
 
 def _chosen(rest: list[str], names: list[str]) -> str | None:
@@ -103,7 +125,9 @@ def _add_pretrain(sub, rest: list[str] | None) -> None:
         if chosen not in (None, name):
             dsub.add_parser(name)
             continue
-        domain = domains.get(name)
+        domain = _listed(domains, name, chosen, dsub)
+        if domain is None:
+            continue
         dp = dsub.add_parser(name, help=domain.summary, description=domain.summary, allow_abbrev=False)
         table = add_run_arguments(dp, domain, f"runs/{name}")
         dp.set_defaults(handler=_run_pretrain, plugin=domain, table=table, **_plugin_defaults(domains, name))
@@ -127,7 +151,9 @@ def _add_finetune(sub, rest: list[str] | None) -> None:
         if chosen not in (None, name):
             tsub.add_parser(name)
             continue
-        task = tasks.get(name)
+        task = _listed(tasks, name, chosen, tsub)
+        if task is None:
+            continue
         tp = tsub.add_parser(name, help=task.summary, description=task.summary, allow_abbrev=False)
         task.add_finetune_arguments(tp)
         tp.set_defaults(
@@ -244,7 +270,7 @@ def _add_demo(sub, rest: list[str] | None) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     registry = tasks if args.name in tasks.names() else domains
     vars(args).update(_plugin_defaults(registry, args.name))
-    with missing_extra(args.plugin_label, args.plugin_extras):
+    with missing_extra(args.plugin_label, args.plugin_extras, args.plugin_dist):
         plugin = registry.get(args.name)
     if args.out is None:
         args.out = f"runs/demo-{args.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -341,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     log_friendly_progress()
     try:
         args = build_parser(argv).parse_args(argv)
-        with missing_extra(getattr(args, "plugin_label", "this command"), getattr(args, "plugin_extras", [])):
+        with missing_extra(
+            getattr(args, "plugin_label", "this command"),
+            getattr(args, "plugin_extras", []),
+            getattr(args, "plugin_dist", BUILTIN),
+        ):
             status = args.handler(args)
         close_process_group()
         sys.stdout.flush()  # inside the try: a reader that has gone (`| head`) is caught below

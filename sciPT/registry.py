@@ -16,6 +16,8 @@ and appears in ``scipt --help`` once installed. Nothing in ``sciPT`` imports a p
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -224,18 +226,44 @@ class Registry:
     Names come from the installed distributions' metadata, so listing them (``scipt --help``)
     imports nothing. An entry point may name the optional extra its plugin needs
     (``molecules = "sciPT.domains.molecules:domain [molecules]"``): if the plugin's libraries are
-    missing, :meth:`get` says which ``pip install`` brings them.
+    missing, :meth:`get` says which ``pip install`` brings them (of the plugin's own distribution).
+    A name two distributions register stays the built-in plugin's, with a warning; between two
+    third-party ones it is refused when used.
     """
 
-    def __init__(self, group: str, kind: str, base: type):
+    def __init__(self, group: str, kind: str, base: type | tuple[type, ...]):
         self.group, self.kind, self.base = group, kind, base
         self._points: dict[str, Any] | None = None
+        self._clashes: dict[str, list[Any]] = {}
         self._loaded: dict[str, Any] = {}
 
     def _entry_points(self) -> dict[str, Any]:
         if self._points is None:
-            self._points = {ep.name: ep for ep in entry_points(group=self.group)}
+            self._points = {}
+            for point in entry_points(group=self.group):
+                kept = self._points.setdefault(point.name, point)
+                if kept is not point:
+                    self._resolve_clash(kept, point)
         return self._points
+
+    def _resolve_clash(self, kept: Any, point: Any) -> None:
+        """Two distributions register one name. Which one an entry-point scan yields last depends on
+        the order of sys.path and of installation, so neither may silently win: the built-in plugin
+        keeps its name (with a warning), and between two third-party ones the name is refused."""
+        dists = distribution(kept), distribution(point)
+        if dists[0] == dists[1]:
+            return
+        if BUILTIN in dists:
+            builtin, other = (kept, point) if dists[0] == BUILTIN else (point, kept)
+            self._points[point.name] = builtin
+            print(
+                f"warning: two distributions register the {self.kind} '{point.name}': {BUILTIN} "
+                f"({_target(builtin)}) and {distribution(other)} ({_target(other)}); the built-in "
+                f"one is used (the other needs another name in {distribution(other)}'s entry points)",
+                file=sys.stderr,
+            )
+        else:
+            self._clashes.setdefault(point.name, [kept]).append(point)
 
     def register(self, name: str, plugin: Any) -> None:
         """Add a plugin by hand (for tests and notebooks); entry points are the normal route."""
@@ -250,22 +278,63 @@ class Registry:
         point = self.entry_point(name)
         return list(point.extras) if point is not None else []
 
+    def distribution(self, name: str) -> str | None:
+        """The distribution (``pip install`` name) whose entry point ``name`` is, if known."""
+        point = self.entry_point(name)
+        return distribution(point) if point is not None else None
+
     def names(self) -> list[str]:
         return sorted({*self._entry_points(), *self._loaded})
 
     def get(self, name: str) -> Any:
+        """The plugin ``name``, imported. A plugin that cannot be loaded raises :class:`PluginError`
+        (one line, its ``reason`` for listings); so does a name two third-party distributions
+        register. A built-in plugin that fails otherwise than by a missing extra is a bug in sciPT
+        and keeps its traceback."""
         if name in self._loaded:
             return self._loaded[name]
         point = self._entry_points().get(name)
         if point is None:
             known = ", ".join(self.names()) or "none installed"
             raise UserError(f"unknown {self.kind} '{name}' (expected one of: {known})")
-        with missing_extra(f"the {self.kind} '{name}'", point.extras):
-            plugin = point.load()
+        if name in self._clashes:
+            both = " and ".join(f"{distribution(p)} ({_target(p)})" for p in self._clashes[name])
+            raise PluginError(
+                f"the {self.kind} '{name}' is",
+                f"registered by two distributions, {both}: uninstall one of them or rename its entry point",
+            )
+        dist = distribution(point)
+        builtin = dist == BUILTIN
+        try:
+            with missing_extra(
+                f"the {self.kind} '{name}'", point.extras, dist or BUILTIN, own=point.module.split(".")[0]
+            ):
+                plugin = point.load()
+        except UserError:
+            raise
+        except Exception as err:
+            if builtin:
+                raise
+            raise PluginError(
+                f"plugin '{name}' ({_target(point)}, from {dist})",
+                f"failed to load: {type(err).__name__}: {err}",
+            ) from err
         if not isinstance(plugin, self.base):
-            raise TypeError(
-                f"entry point '{point.name} = {point.value}' in group '{self.group}' is "
-                f"not a {self.kind} plugin"
+            if builtin:
+                raise TypeError(
+                    f"entry point '{point.name} = {point.value}' in group '{self.group}' is "
+                    f"not a {self.kind} plugin"
+                )
+            bases = self.base if isinstance(self.base, tuple) else (self.base,)
+            expected = " or ".join(_qualname(base) for base in bases)
+            found = (
+                f"the class {_qualname(plugin)} (name an instance of it)"
+                if isinstance(plugin, type)
+                else f"a value of type {_qualname(type(plugin))}"
+            )
+            raise PluginError(
+                f"plugin '{name}' ({_target(point)}, from {dist})",
+                f"is not a {self.kind} plugin: expected an instance of {expected}, found {found}",
             )
         self._loaded[name] = plugin
         return plugin
@@ -275,23 +344,56 @@ class Registry:
         return [(name, self.get(name)) for name in self.names()]
 
 
+class PluginError(UserError):
+    """A plugin that cannot be loaded. ``reason`` says why without naming it, for a listing that
+    shows it beside the name; the message is ``"<who> <reason>"``."""
+
+    def __init__(self, who: str, reason: str):
+        super().__init__(f"{who} {reason}")
+        self.reason = reason
+
+
+# the distribution of the built-in plugins
+BUILTIN = "scipt"
+
+
+def distribution(point: Any) -> str | None:
+    """The name of the distribution that declares the entry point ``point`` (normalized, as pip
+    compares names), or None where unknown (an entry point made by hand)."""
+    dist = getattr(point, "dist", None)
+    name = getattr(dist, "name", None)
+    return re.sub(r"[-_.]+", "-", name).lower() if name else None
+
+
+def _target(point: Any) -> str:
+    """``module:attr`` of an entry point, without its extras."""
+    return point.value.split("[")[0].strip()
+
+
+def _qualname(cls: type) -> str:
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
 @contextmanager
-def missing_extra(what: str, extras: list[str]):
+def missing_extra(what: str, extras: list[str], dist: str = BUILTIN, own: str = "sciPT"):
     """Turn an ImportError of an optional library into one line naming the ``pip install``.
 
-    ``extras``: the extras of the plugin that runs (from its entry point); where none is known (a
-    core command such as ``scipt data`` reaching a domain's library), the library's own extra.
+    ``extras``: the extras of the plugin that runs (from its entry point), of the distribution
+    ``dist``; where none is known (a core command such as ``scipt data`` reaching a domain's
+    library), the library's own extra of sciPT. A module of the package ``own`` (the plugin's own
+    code) is no optional library: no extra brings it.
     """
     try:
         yield
     except ModuleNotFoundError as err:
         missing = (err.name or "").split(".")[0]
-        extras = extras or ([OPTIONAL_MODULES[missing]] if missing in OPTIONAL_MODULES else [])
-        if not extras or missing.startswith("sciPT"):
+        if not extras and missing in OPTIONAL_MODULES:
+            extras, dist = [OPTIONAL_MODULES[missing]], BUILTIN
+        if not extras or missing in ("sciPT", own):
             raise
         names = ",".join(extras)
-        raise UserError(
-            f"{what} needs '{missing}', which is not installed: pip install 'scipt[{names}]'"
+        raise PluginError(
+            what, f"needs '{missing}', which is not installed: pip install '{dist}[{names}]'"
         ) from None
 
 

@@ -20,6 +20,7 @@ All functions work in float64 and return plain tensors; they know no domain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -147,6 +148,16 @@ def _max_deviation(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual.double() - expected.double()).abs().max()) if actual.numel() else 0.0
 
 
+ROUNDING_ULPS = 16
+"""How many units in the last place of an output's dtype, at the output's magnitude, rounding
+alone may move a symmetric output (summation order changes with a permutation, and so on)."""
+
+
+def _eps(tensor) -> float:
+    dtype = tensor.dtype
+    return torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
+
+
 def assert_equivariant(
     fn: Callable[..., dict[str, torch.Tensor]],
     positions: torch.Tensor,
@@ -173,7 +184,12 @@ def assert_equivariant(
         tensors: per-structure rank-2 tensors ``(..., 3, 3)`` (stress): :math:`Q \\sigma Q^T`.
         transforms: which of :data:`TRANSFORMS` to apply.
         generator: source of the random transformations.
-        atol, rtol: tolerance ``atol + rtol * max|expected|`` on the largest deviation.
+        atol, rtol: tolerance on the largest deviation: ``atol + rtol * max|expected|`` for
+            ``vectors`` and ``tensors``. An energy's zero is arbitrary (a DFT total energy, atomic
+            reference energies), so a relative tolerance would let an offset of the energy hide a
+            violation: ``invariant`` and ``per_atom`` outputs get ``atol`` plus only what rounding
+            in their own dtype can move at their magnitude (:data:`ROUNDING_ULPS` units in the last
+            place: 2e-3 for a float32 energy of -1000, 2e-12 for a float64 one).
 
     Returns:
         ``{transform: {output: largest absolute deviation}}``.
@@ -202,10 +218,17 @@ def assert_equivariant(
         report[kind] = {}
         for name, want in expected.items():
             deviation = _max_deviation(out[name], want)
-            tolerance = atol + rtol * float(want.double().abs().max()) if want.numel() else atol
+            symmetry = "invariant" if name in invariant or name in per_atom else "equivariant"
+            magnitude = float(want.double().abs().max()) if want.numel() else 0.0
+            if symmetry == "invariant":
+                tolerance = atol + ROUNDING_ULPS * _eps(want) * magnitude
+            else:
+                tolerance = atol + rtol * magnitude
             report[kind][name] = deviation
+            if not math.isfinite(deviation):
+                where = "on the reference structure" if not torch.isfinite(want).all() else f"under {kind}"
+                raise AssertionError(f"{name} is not finite {where}: NaN or infinity")
             if not deviation <= tolerance:
-                symmetry = "invariant" if name in invariant or name in per_atom else "equivariant"
                 raise AssertionError(
                     f"{name} is not {symmetry} under {kind}: max |difference| "
                     f"{deviation:.3g} > tolerance {tolerance:.3g}"
@@ -218,7 +241,9 @@ def finite_difference_gradient(
 ) -> torch.Tensor:
     """Central differences :math:`(f(x + h e_k) - f(x - h e_k)) / 2h` of a scalar ``fn`` for every
     component of ``x`` (float64). Error :math:`O(h^2)`; use a float64 ``fn``."""
-    x = x.detach().double()
+    # zeros_like keeps the strides of a transposed x, which view(-1) cannot flatten; and the
+    # writes through ``flat`` must reach ``grad``, so a copying reshape would not do
+    x = x.detach().double().contiguous()
     grad = torch.zeros_like(x)
     flat = grad.view(-1)
     for k in range(x.numel()):
@@ -236,15 +261,24 @@ def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-
     Args:
         predict: ``list of code arrays -> array [N]`` (e.g. a classifier's probabilities).
         sequences: residue-code arrays (``uint8``).
-        complement: ``complement[code]`` is the code of the paired base.
+        complement: ``complement[code]`` is the code of the paired base (an array or a list).
         atol: absolute tolerance.
 
-    A failure reads ``"not strand-symmetric: max |difference| <d> at sequence <i>"``.
+    A failure reads ``"not strand-symmetric: max |difference| <d> at sequence <i>"``; a NaN or an
+    infinity, which compares with nothing, fails as ``"predictions are not finite: ..."``.
     """
     import numpy as np
 
+    complement = np.asarray(complement)
     forward = np.asarray(predict(list(sequences)), dtype=float)
     backward = np.asarray(predict([complement[np.asarray(s)[::-1]] for s in sequences]), dtype=float)
+    finite = np.isfinite(forward) & np.isfinite(backward)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise AssertionError(
+            f"predictions are not finite: {forward[i]:.3g} for sequence {i}, {backward[i]:.3g} for its "
+            "reverse complement"
+        )
     diff = np.abs(forward - backward)
     if diff.size and diff.max() > atol:
         raise AssertionError(
@@ -252,7 +286,16 @@ def assert_strand_symmetric(predict, sequences, complement, *, atol: float = 1e-
         )
 
 
-def assert_rc_equivariant(encoder, input_ids, attention_mask, complement_ids, *, atol: float = 1e-6) -> None:
+RC_ROUNDING_ULPS = 64
+"""The default tolerance of :func:`assert_rc_equivariant`, in units in the last place of the hidden
+states' dtype at their largest magnitude: rounding alone moved a float32 encoder of width 256 and 4
+layers by about 4 of them, of width 512 and 8 layers by 5, and bfloat16 by 2; a real violation is
+some 10^7 of them in float32 (180 in bfloat16)."""
+
+
+def assert_rc_equivariant(
+    encoder, input_ids, attention_mask, complement_ids, *, atol: float | None = None
+) -> None:
     """Assert that ``encoder`` is reverse-complement equivariant on a right-padded batch: its hidden
     states on the reverse complement of each row equal the reverse complement (positions reversed
     within the row, channels reversed) of its hidden states on the row, at every real token.
@@ -261,9 +304,15 @@ def assert_rc_equivariant(encoder, input_ids, attention_mask, complement_ids, *,
         encoder: ``(input_ids, attention_mask) -> [B, L, D]``, in eval mode.
         input_ids, attention_mask: ``[B, L]`` (``True`` = real token, real tokens first).
         complement_ids: ``[vocab]`` token id of each token's reverse complement.
-        atol: absolute tolerance.
+        atol: absolute tolerance. By default it follows the dtype: :data:`RC_ROUNDING_ULPS` times
+            the machine epsilon of the hidden states' dtype times their largest magnitude at a real
+            token (2.8e-5 for float32 states reaching 3.6, 5e-14 for float64 ones). The two
+            strands' passes round differently, and a fixed 1e-6 failed a truly equivariant float32
+            encoder of width 256.
 
-    A failure reads ``"not reverse-complement equivariant: max |difference| <d> at sequence <i>"``.
+    A failure reads ``"not reverse-complement equivariant: max |difference| <d> at sequence <i>"``;
+    a NaN or an infinity at a real token, which compares with nothing, fails as ``"hidden states are
+    not finite: ..."``.
     """
     from .nn.strands import reverse_complement_hidden, reverse_complement_ids
 
@@ -271,12 +320,24 @@ def assert_rc_equivariant(encoder, input_ids, attention_mask, complement_ids, *,
     with torch.no_grad():
         forward = encoder(input_ids, attention_mask)
         backward = encoder(reverse_complement_ids(input_ids, attention_mask, complement_ids), attention_mask)
+    real = attention_mask.bool()[..., None]
+    for states, which in ((forward, "sequence"), (backward, "reverse complement of sequence")):
+        # padding may hold anything: only real tokens count
+        broken = (~torch.isfinite(states) & real).flatten(1).any(1)
+        if broken.any():
+            raise AssertionError(
+                f"hidden states are not finite: NaN or infinity at a real token of the {which} "
+                f"{int(broken.float().argmax())}"
+            )
+    if atol is None:
+        magnitude = float(torch.where(real, forward.abs(), 0).max()) if forward.numel() else 0.0
+        atol = RC_ROUNDING_ULPS * _eps(forward) * magnitude
     diff = (reverse_complement_hidden(forward, attention_mask) - backward).abs()
-    diff = (diff * attention_mask[..., None]).flatten(1).amax(1)
+    diff = torch.where(real, diff, 0).flatten(1).amax(1)
     if diff.numel() and float(diff.max()) > atol:
         raise AssertionError(
-            f"not reverse-complement equivariant: max |difference| {float(diff.max()):.3g} "
-            f"at sequence {int(diff.argmax())}"
+            f"not reverse-complement equivariant: max |difference| {float(diff.max()):.3g} > "
+            f"tolerance {atol:.3g} at sequence {int(diff.argmax())}"
         )
 
 

@@ -75,12 +75,12 @@ class MoleculesDomain(Domain):
         # architecture and objective first: a typo must not wait for the data to be read
         validate_architecture(cfg.model)
         validate_fisher(cfg.fisher)
+        objective = build_objective(cfg.objective)
         if cfg.distill.teacher is not None or cfg.distill.smiles is not None:
             from .distill import use_distilled_corpus
 
             use_distilled_corpus(cfg)  # --teacher/--smiles: the labelled frames replace data.paths
         drop_preset_isolated_atoms(cfg.data)
-        objective = build_objective(cfg.objective)
         # a folder of shards: each rank streams its own (.streaming)
         prepared = (prepare_streaming if streams(cfg.data) else prepare)(
             cfg.data, cfg.model, labelled=cfg.objective.kind == "energy_forces", seed=cfg.train.seed

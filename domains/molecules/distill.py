@@ -21,8 +21,11 @@ forces, then pre-trains on them. What is built, per molecule (line ``k`` of the 
    calculator: ``energy`` (eV) and ``forces`` (eV/Angstrom).
 
 Randomness is seeded by ``(seed, k)``, so molecule ``k`` gets the same frames however the run was
-interrupted. Molecules RDKit cannot embed are skipped and listed in the cache's ``.json`` summary; a
-SMILES RDKit cannot parse stops the run, naming the file and line.
+interrupted. Molecules RDKit cannot embed, or for which MMFF94 has no parameters, are skipped and
+listed with the reason in the cache's ``.json`` summary (a file where every molecule is skipped is
+refused, and leaves no cache entry); every SMILES is parsed before the first molecule is embedded,
+so a line RDKit cannot parse, or one holding several molecules, stops the run before any work,
+naming the file and line.
 
 Cache and resumption. The corpus is ``CACHE/distill-<key>.xyz`` with ``CACHE`` = ``cache_dir``, else
 ``$SCIPT_CACHE/distill``, else ``~/.cache/scipt/distill``, and ``key`` the SHA-256 of the SMILES
@@ -36,6 +39,9 @@ Frames carry ``config_type`` (``conformer``, ``thermal`` or ``distorted``), ``sm
 (the line's name, else its number) and ``temperature_K``. The teacher's energies are total energies
 of its own level of theory (SevenNet-0: PBE(+U) of the Materials Project), so pre-training takes
 least-squares reference energies (``data.references lstsq``), never another data set's isolated atoms.
+The corpus replaces the data keys of :data:`REPLACED`: a value set for one of them (other than the
+presets' and the corpus's own) is refused, as is the denoising objective, which would read the
+labelled frames unlabelled (:func:`use_distilled_corpus`).
 
 Teachers: ``sevenn:MODEL`` (``SevenNet-0``, or any name ``sevenn`` accepts; its weights ship in its
 wheel). :func:`build_corpus` also takes any ASE calculator object, as the tests do.
@@ -68,6 +74,7 @@ from .calculator import torch_device
 FORMAT_VERSION = 1  # part of the cache key: bump when the frames a setting gives could change
 TEACHERS = {"sevenn": "sevenn:MODEL (e.g. sevenn:SevenNet-0)"}
 _SEVENN_NAMES = {"sevennet-0": "7net-0"}  # sevenn's own short names for the public models
+SHOWN_SKIPS = 5  # skipped molecules a message lists (the .json summary lists them all)
 
 
 @dataclass
@@ -172,6 +179,22 @@ def read_smiles_lines(path: str | Path) -> list[tuple[int, str, str]]:
     return out
 
 
+def check_smiles(path: str | Path, molecules: list[tuple[int, str, str]]) -> None:
+    """Parses every SMILES of ``molecules`` (:func:`read_smiles_lines`), with the messages of
+    :func:`.smiles.embedded` (:func:`.smiles.parse_smiles`): a bad line found when its turn came would stop a build after the
+    molecules before it were labelled."""
+    from rdkit import RDLogger
+
+    from .smiles import parse_smiles
+
+    RDLogger.DisableLog("rdApp.*")  # RDKit prints its own parse errors; ours is the one line
+    try:
+        for lineno, smiles, _ in molecules:
+            parse_smiles(smiles, f"{path}: line {lineno}")
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
 def mmff_hessian(mol, conf_id: int, step: float = 1e-3) -> np.ndarray:
     """``(3N, 3N)`` MMFF94 Hessian in eV/Angstrom^2: central differences of the analytic gradient.
 
@@ -229,17 +252,31 @@ def _min_distance(positions: np.ndarray) -> float:
     return float(d[np.triu_indices(len(positions), 1)].min()) if len(positions) > 1 else np.inf
 
 
+class Skipped(Exception):
+    """A molecule the corpus leaves out; the message is the reason."""
+
+
+def _skip_reason(path: Path) -> str:
+    # parts written before skips had reasons (an interrupted build resumed by this version) have none
+    return (
+        path.read_text() if path.is_file() else "RDKit could not embed it, or MMFF94 has no parameters for it"
+    )
+
+
 def molecule_structures(smiles: str, index: int, cfg: DistillConfig, source: str) -> list[Atoms]:
-    """The unlabelled frames of one molecule (module docstring, steps 1 and 2); ``[]`` when RDKit
-    cannot embed it."""
+    """The unlabelled frames of one molecule (module docstring, steps 1 and 2); raises
+    :class:`Skipped` when RDKit cannot embed it or MMFF94 has no parameters for it."""
     from rdkit.Chem import AllChem
 
     from .smiles import embedded
 
     rng = np.random.default_rng([cfg.seed, index])
     with embedded(smiles, cfg.conformers, int(rng.integers(1, 2**31 - 1)), source) as (mol, ids):
-        if not ids or not AllChem.MMFFHasAllMoleculeParams(mol):
-            return []
+        if not ids:
+            raise Skipped("RDKit could not embed a 3D conformer")
+        if not AllChem.MMFFHasAllMoleculeParams(mol):
+            # the normal modes are MMFF94's: UFF, which smiles_to_frames falls back on, has no Hessian here
+            raise Skipped("MMFF94 has no parameters for it")
         AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
     masses = atomic_masses[numbers]
@@ -331,6 +368,7 @@ def build_corpus(
     if name is None:
         raise ConfigError("--teacher: no teacher given (for example --teacher sevenn:SevenNet-0)")
     molecules = read_smiles_lines(cfg.smiles)[: cfg.max_molecules]  # the file exists and has SMILES
+    check_smiles(cfg.smiles, molecules)
     target = corpus_path(cfg, name)
     if target.is_file():
         return target
@@ -344,22 +382,39 @@ def build_corpus(
             done += 1
             bar.update()
             continue
-        structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
+        try:
+            structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
+        except Skipped as reason:
+            # the reason first: an empty part, which marks the molecule done, must find it on resume
+            with io.atomic_path(part.with_suffix(".skip")) as tmp:
+                tmp.write_text(str(reason))
+            structures = []
         if teacher is None and structures:
             teacher = load_teacher(name, cfg.device)
         frames = label(structures, teacher) if structures else []
         for atoms in frames:
             atoms.info["molecule"] = title
         with io.atomic_path(part) as tmp, open(tmp, "w") as handle:
-            if frames:  # an empty part marks a molecule RDKit could not embed
+            if frames:  # an empty part marks a skipped molecule
                 write(handle, frames, format="extxyz")
         bar.update()
     bar.close()
     skipped = [
-        {"line": lineno, "smiles": smiles}
+        {"line": lineno, "smiles": smiles, "reason": _skip_reason(parts / f"{k:06d}.skip")}
         for k, (lineno, smiles, _) in enumerate(molecules)
         if (parts / f"{k:06d}.xyz").stat().st_size == 0
     ]
+    listed = "; ".join(f"line {s['line']} '{s['smiles']}': {s['reason']}" for s in skipped[:SHOWN_SKIPS])
+    listed += f"; {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
+    if len(skipped) == len(molecules):
+        # nothing to pre-train on: no corpus, and no parts that would bring a rerun straight back here
+        for part in parts.iterdir():
+            part.unlink()
+        parts.rmdir()
+        raise DataError(
+            f"{cfg.smiles}: every molecule was skipped ({listed}); expected molecules RDKit can "
+            "embed in 3D and MMFF94 has parameters for"
+        )
     # the summary first: the corpus's existence is what marks the build as finished
     io.write_json(
         target.with_suffix(".json"),
@@ -374,11 +429,15 @@ def build_corpus(
     with io.atomic_path(target) as tmp, open(tmp, "w") as out:
         for k in range(len(molecules)):
             out.write((parts / f"{k:06d}.xyz").read_text())
-    for k in range(len(molecules)):
-        (parts / f"{k:06d}.xyz").unlink()
+    for part in parts.iterdir():
+        part.unlink()
     parts.rmdir()
     if skipped:
-        print(f"distillation: {len(skipped)} molecules RDKit could not embed were skipped", file=sys.stderr)
+        print(
+            f"distillation: {len(skipped)} of {len(molecules)} molecules were skipped ({listed}; "
+            f"all in {target.with_suffix('.json')})",
+            file=sys.stderr,
+        )
     if done:
         print(
             f"distillation: resumed, {done} of {len(molecules)} molecules were already labelled",
@@ -387,19 +446,78 @@ def build_corpus(
     return target
 
 
+REPLACED = (
+    "paths",
+    "val_paths",
+    "isolated_atoms",
+    "references",
+    "energy_key",
+    "forces_key",
+    "energy_unit",
+    "length_unit",
+    "force_unit",
+)
+"""The ``data`` keys the distilled corpus sets (:func:`distilled_data`)."""
+
+
+def distilled_data(corpus: Path) -> dict:
+    """The :data:`REPLACED` data keys of pre-training on ``corpus``: its frames alone, references by
+    least squares, since the teacher's energies are of its own level of theory (module docstring)."""
+    return {
+        "paths": [str(corpus)],
+        "val_paths": [],
+        "isolated_atoms": None,
+        "references": "lstsq",
+        "energy_key": "energy",
+        "forces_key": "forces",
+        "energy_unit": "eV",
+        "length_unit": "Angstrom",
+        "force_unit": None,
+    }
+
+
+def check_pretraining(cfg) -> None:
+    """Refuses what the corpus would silently override or leave unused: the denoising objective,
+    and :data:`REPLACED` data keys set to a value neither a preset's nor the corpus's own. The
+    resolved config does not say which layer set a key, so a preset's value counts as unset (the
+    presets' files are what the corpus replaces) and the corpus's own as agreeing (a resumed run's
+    config.yaml holds it)."""
+    from .presets import PRESETS
+
+    if cfg.objective.kind != "energy_forces":
+        raise ConfigError(
+            f"objective.kind {cfg.objective.kind}: reads the frames unlabelled, so the teacher's energies "
+            "and forces would go unused; expected objective.kind energy_forces with --teacher (to "
+            "denoise, pass structures or a .smi file as --data, without --teacher)"
+        )
+    read_smiles_lines(cfg.distill.smiles)  # the file exists before its bytes name the corpus
+    corpus = distilled_data(corpus_path(cfg.distill))
+    presets = [preset().data for preset in PRESETS.values()]
+    clashing = [
+        f"data.{key}"
+        for key in REPLACED
+        if getattr(cfg.data, key) != corpus[key]
+        and all(getattr(cfg.data, key) != getattr(p, key) for p in presets)
+    ]
+    if clashing:
+        them = "it" if len(clashing) == 1 else "them"
+        raise ConfigError(
+            f"--teacher: {', '.join(clashing)} set, but the distilled corpus replaces "
+            f"{them} (its own frames, references lstsq, energies and forces in eV and Angstrom); "
+            f"expected {them} unset with --teacher (to pre-train on files of your own, pass --data "
+            "without --teacher)"
+        )
+
+
 def use_distilled_corpus(cfg) -> Path:
     """``scipt pretrain molecules --teacher ... --smiles ...``: build (or find) the corpus and make it
     the pre-training data of ``cfg`` (a :class:`.presets.MoleculesConfig`), replacing the preset's
-    files; references by least squares, since the teacher's energies are of its own level of theory
-    (module docstring). Returns the corpus path."""
+    files (:func:`distilled_data`), once :func:`check_pretraining` found nothing it would override
+    or leave unused. Returns the corpus path."""
     validate(cfg.distill)
+    check_pretraining(cfg)
     path = build_corpus(cfg.distill)
-    cfg.data.paths = [str(path)]
-    cfg.data.val_paths = []
-    cfg.data.isolated_atoms = None
-    cfg.data.references = "lstsq"
-    cfg.data.energy_key, cfg.data.forces_key = "energy", "forces"
-    cfg.data.energy_unit, cfg.data.length_unit = "eV", "Angstrom"
-    cfg.data.force_unit = None
+    for key, value in distilled_data(path).items():
+        setattr(cfg.data, key, value)
     print(f"distilled corpus: {path}", file=sys.stderr)
     return path

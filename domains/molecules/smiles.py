@@ -17,6 +17,25 @@ from sciPT.errors import DataError
 from .data import Frame
 
 
+def parse_smiles(smiles: str, source: str):
+    """The RDKit molecule of ``smiles``, or one line (:class:`DataError` naming ``source``) where
+    RDKit cannot parse it or it holds several molecules. Call with RDKit's log silenced: it prints
+    its own parse errors."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
+    if len(Chem.GetMolFrags(mol)) > 1:
+        # ETKDG embeds the fragments of a salt or a solvated molecule on top of each other
+        # (atoms 0.2 A apart, forces of 1e7 eV/A from a teacher)
+        raise DataError(
+            f"{source}: the SMILES '{smiles}' holds {len(Chem.GetMolFrags(mol))} separate molecules "
+            "('.'); expected one molecule per line (give each its own line)"
+        )
+    return mol
+
+
 @contextmanager
 def embedded(
     smiles: str, num_conformers: int, random_seed: int, source: str
@@ -29,17 +48,7 @@ def embedded(
 
     RDLogger.DisableLog("rdApp.*")
     try:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise DataError(f"{source}: RDKit cannot parse the SMILES '{smiles}'")
-        if len(Chem.GetMolFrags(mol)) > 1:
-            # ETKDG embeds the fragments of a salt or a solvated molecule on top of each other
-            # (atoms 0.2 A apart, forces of 1e7 eV/A from a teacher)
-            raise DataError(
-                f"{source}: the SMILES '{smiles}' holds {len(Chem.GetMolFrags(mol))} separate molecules "
-                "('.'); expected one molecule per line (give each its own line)"
-            )
-        mol = Chem.AddHs(mol)
+        mol = Chem.AddHs(parse_smiles(smiles, source))
         params = AllChem.ETKDGv3()
         params.randomSeed = random_seed
         yield mol, list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))

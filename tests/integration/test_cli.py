@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -501,3 +502,109 @@ def test_sigterm_during_an_export_leaves_no_staging_folder(tmp_path, monkeypatch
         "scipt: terminated (SIGTERM) while exporting; the same command exports again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
+FAKE_TASK = """
+from dataclasses import dataclass, field
+
+from sciPT.registry import Task
+from sciPT.trainer import TrainConfig
+
+
+@dataclass
+class FakeConfig:
+    n: int = 3
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class FakeTask(Task):
+    name = "faketask"
+    summary = "a task of a third-party distribution"
+    config_class = FakeConfig
+
+    def presets(self):
+        return {"tiny": FakeConfig}
+
+    def finetune(self, args):
+        print("faketask ran")
+        return 0
+
+
+task = FakeTask()
+"""
+
+
+@pytest.fixture
+def third_party_tasks(tmp_path, monkeypatch):
+    """A distribution ``triseq-plugin`` with a working task and one that raises on import, added to
+    the installed ``sciPT.tasks`` entry points as :mod:`sciPT.cli` sees them; installs nothing."""
+    from importlib.metadata import PathDistribution
+
+    from sciPT import cli, registry
+
+    (tmp_path / "fakeplug_cli_task.py").write_text(FAKE_TASK)
+    (tmp_path / "fakeplug_cli_broken.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    info = tmp_path / "triseq_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: triseq-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[sciPT.tasks]\nfaketask = fakeplug_cli_task:task\nbroken = fakeplug_cli_broken:task\n"
+    )
+    added = list(PathDistribution(info).entry_points)
+    installed = registry.entry_points
+    monkeypatch.setattr(registry, "entry_points", lambda group: [*installed(group=group), *added])
+    monkeypatch.setattr(cli, "tasks", registry.Registry(registry.TASK_GROUP, "task", registry.Task))
+    yield
+    for module in ("fakeplug_cli_task", "fakeplug_cli_broken"):
+        sys.modules.pop(module, None)
+
+
+def test_a_broken_plugin_is_listed_as_unavailable_and_the_others_still_run(third_party_tasks, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["finetune", "--help"])
+    assert stop.value.code == 0
+    listing = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "broken (unavailable, from triseq-plugin: failed to load: RuntimeError: boom at import)" in listing
+    assert "faketask a task of a third-party distribution" in listing
+    assert "promoter promoter / non-promoter classification" in listing
+    code = main(["finetune", "faketask", "--n", "5"])
+    assert (code, capsys.readouterr().out) == (0, "faketask ran\n")
+    code, err = run(capsys, "finetune", "broken")
+    assert code == 2
+    assert err.splitlines() == [
+        "scipt: error: plugin 'broken' (fakeplug_cli_broken:task, from triseq-plugin) failed to load: "
+        "RuntimeError: boom at import"
+    ]
+
+
+def test_a_builtin_without_its_extra_is_listed_with_the_pip_install():
+    # someone who installed only scipt[dna]: no e3nn for the molecules domain and forcefield task
+    code = (
+        "import sys\n"
+        "sys.modules['e3nn'] = None\n"  # `import e3nn` fails as if it were not installed
+        "from sciPT.cli import main\n"
+        "for argv in (['pretrain', '--help'], ['finetune', '--help'], ['pretrain', 'molecules']):\n"
+        "    try:\n"
+        "        print(f'STATUS={main(argv)}')\n"
+        "    except SystemExit as stop:\n"
+        "        print(f'STATUS={stop.code}')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+        check=False,
+    )
+    out = " ".join(done.stdout.split())
+    unavailable = "(unavailable: needs 'e3nn', which is not installed: pip install 'scipt[molecules]')"
+    assert f"molecules {unavailable}" in out
+    assert f"forcefield {unavailable}" in out
+    assert "dna DNA masked-model pre-training" in out and "promoter promoter / non-promoter" in out
+    assert re.findall(r"STATUS=(\d+)", out) == ["0", "0", "2"]
+    assert done.stderr.splitlines() == [
+        "scipt: error: the domain 'molecules' needs 'e3nn', which is not installed: pip install "
+        "'scipt[molecules]'"
+    ]

@@ -55,6 +55,61 @@ def test_bad_distillation_flags(flags, expected, tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize(
+    "lines, flags, expected",
+    [
+        (
+            "CCO\n",
+            ["--objective.kind", "denoise"],
+            "objective.kind denoise: reads the frames unlabelled, so the teacher's energies and forces would "
+            "go unused; expected objective.kind energy_forces with --teacher (to denoise, pass structures "
+            "or a .smi file as --data, without --teacher)",
+        ),
+        (
+            "CCO\n",
+            [
+                "--data",
+                "data_recipes/molecules/acetylacetone/train_300K.xyz",
+                "--data.references",
+                "isolated",
+            ],
+            "--teacher: data.paths, data.references set, but the distilled corpus replaces them (its own "
+            "frames, references lstsq, energies and forces in eV and Angstrom); expected them unset with "
+            "--teacher (to pre-train on files of your own, pass --data without --teacher)",
+        ),
+        (
+            "[Xe]\n[U]\n",
+            [],
+            "{smi}: every molecule was skipped (line 1 '[Xe]': MMFF94 has no parameters for it; line 2 "
+            "'[U]': MMFF94 has no parameters for it); expected molecules RDKit can embed in 3D and MMFF94 "
+            "has parameters for",
+        ),
+        ("CCO ethanol\nC1CC(\nCCN\n", [], "{smi}: line 2: RDKit cannot parse the SMILES 'C1CC('"),
+        # the objective is checked before the corpus is built, as the architecture is
+        ("CCO\n", ["--objective.noise-std", "0"], "objective.noise_std: expected a positive length, got 0.0"),
+    ],
+)
+def test_bad_inputs_are_refused_before_the_teacher_labels(
+    lines, flags, expected, tmp_path, monkeypatch, capsys
+):
+    """One line, exit 2, before the teacher is loaded; no run folder and no cache entry."""
+    from sciPT.domains.molecules import distill
+
+    def load_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was loaded")
+
+    monkeypatch.setattr(distill, "load_teacher", load_teacher)
+    smi, out, cache = tmp_path / "mols.smi", tmp_path / "run", tmp_path / "c"
+    smi.write_text(lines)
+    code = main(
+        ["pretrain", "molecules", "--teacher", "sevenn:SevenNet-0", "--smiles", str(smi), *flags]
+        + ["--distill.cache-dir", str(cache), "--max-steps", "2", "--out", str(out)]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"scipt: error: {expected.format(smi=smi)}"
+    assert not out.exists() and not any(cache.rglob("*"))
+
+
 def test_pretrain_from_smiles_with_sevennet(tmp_path):
     """Two molecules, one sample each: 4 labelled frames, 4 steps, an exported model whose corpus
     is the cached distilled file (a subprocess, as a user runs it)."""

@@ -1,10 +1,13 @@
 """The symmetry helpers of sciPT.testing: they pass what is symmetric and catch what is not."""
 
+import numpy as np
 import pytest
 import torch
 
 from sciPT.testing import (
     assert_equivariant,
+    assert_rc_equivariant,
+    assert_strand_symmetric,
     draw_transform,
     finite_difference_gradient,
     random_permutation,
@@ -128,3 +131,124 @@ def test_modules_loaded_by_reports_what_an_import_pulls_in():
     # the fit loop is Lightning's; the trainer's config module is not
     assert modules_loaded_by("sciPT.classification", ("lightning", "no.such.module")) == ["lightning"]
     assert modules_loaded_by("sciPT.errors", ("lightning", "torch")) == []
+
+
+def test_finite_difference_gradient_of_a_transposed_input():
+    x = torch.tensor([[0.3, -1.2, 2.0], [1.0, 0.5, -0.7]], dtype=torch.float64).T
+    grad = finite_difference_gradient(lambda y: (y**2).sum(), x, h=1e-4)
+    torch.testing.assert_close(grad, 2 * x, atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("offset", [0.0, -1000.0])
+def test_an_energy_offset_does_not_hide_a_broken_symmetry(offset):
+    # a DFT total energy sits near -1000: a tolerance relative to it let this 0.06 violation pass
+    pos = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+
+    def tilted(p, n, cell):
+        return {"energy": torch.cdist(p, p).sum() + 0.03 * torch.tanh(p[0, 0]) + offset}
+
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(tilted, pos, torch.ones(6, dtype=torch.long), vectors=())
+    assert (
+        str(err.value)
+        == "energy is not invariant under reflection: max |difference| 0.0599 > tolerance 1e-05"
+    )
+
+
+def test_a_symmetric_float32_energy_far_from_zero_passes_its_rounding():
+    pos = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+
+    def atomic_sum(p, n, cell):
+        # per-atom energies near -170 n in float32: a permutation changes the order of the sum
+        return {"energy": (torch.cdist(p, p).sum(1) * n - 1000.0 / 6 * n).float().sum()}
+
+    report = assert_equivariant(atomic_sum, pos, torch.tensor([1, 6, 8, 1, 6, 8]), vectors=())
+    assert report["combined"]["energy"] > 1e-5  # rounding alone went past atol, and it passed
+
+
+def test_a_nan_energy_fails():
+    pos, z = _structure()
+
+    def nan(p, n, cell):
+        return {"energy": torch.tensor(float("nan")), "forces": torch.zeros_like(p)}
+
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(nan, pos, z)
+    assert str(err.value) == "energy is not finite on the reference structure: NaN or infinity"
+
+
+COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)  # A C G T N
+
+
+def _sequences():
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 4, size=n).astype(np.uint8) for n in (10, 13, 7)]
+
+
+def test_strand_symmetry_passes_a_symmetric_model_with_a_list_complement():
+    w = np.array([0.3, -1.2, 0.7, 2.0, 0.0])
+    assert_strand_symmetric(
+        lambda ss: [float((w[s] + w[COMPLEMENT[s]]).sum()) for s in ss], _sequences(), [3, 2, 1, 0, 4]
+    )
+
+
+def test_a_nan_prediction_is_not_strand_symmetric():
+    calls = []
+
+    def nan_forward(ss):
+        calls.append(1)
+        return [float("nan") if len(calls) == 1 and i == 1 else 0.5 for i in range(len(ss))]
+
+    with pytest.raises(AssertionError) as err:
+        assert_strand_symmetric(nan_forward, _sequences(), COMPLEMENT)
+    assert str(err.value) == "predictions are not finite: nan for sequence 1, 0.5 for its reverse complement"
+
+
+def _dna_encoder(rc: bool, dtype=torch.float32, d_model=256, n_layers=4):
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.tokenizers import SequenceTokenizer
+
+    tok = SequenceTokenizer(DNA_SPEC.alphabet, k=1)
+    complement = tok.complement_ids(DNA_SPEC.complement_codes())
+    torch.manual_seed(0)
+    cfg = TransformerConfig(
+        vocab_size=tok.vocab_size,
+        pad_id=tok.pad_id,
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=4,
+        d_ff=4 * d_model,
+        max_len=64,
+        rc_equivariant=rc,
+        complement_ids=complement if rc else None,
+    )
+    batch = tok.batch([*_sequences(), np.random.default_rng(1).integers(0, 4, 60).astype(np.uint8)])
+    return TransformerEncoder(cfg).to(dtype).eval(), batch, complement
+
+
+def test_rc_equivariance_default_tolerance_follows_the_dtype():
+    # width 256, 4 layers in float32: rounding alone differs by ~1.6e-6 between the strands
+    encoder, batch, complement = _dna_encoder(rc=True)
+    assert_rc_equivariant(encoder, batch["input_ids"], batch["attention_mask"], complement)
+    # what a fixed 1e-6 made of it (the digits of rounding vary with the machine's BLAS)
+    rounding = r"^not reverse-complement equivariant: max \|difference\| \d\.\d+e-06 > tolerance 1e-06 at"
+    with pytest.raises(AssertionError, match=rounding):
+        assert_rc_equivariant(encoder, batch["input_ids"], batch["attention_mask"], complement, atol=1e-6)
+    plain, batch, complement = _dna_encoder(rc=False)
+    with pytest.raises(AssertionError) as err:
+        assert_rc_equivariant(plain, batch["input_ids"], batch["attention_mask"], complement)
+    assert str(err.value) == (
+        "not reverse-complement equivariant: max |difference| 5.38 > tolerance 2.84e-05 at sequence 0"
+    )
+
+
+def test_nan_hidden_states_are_not_rc_equivariant():
+    _, batch, complement = _dna_encoder(rc=True, d_model=16, n_layers=1)
+
+    def nan_encoder(ids, mask):
+        return torch.full((*ids.shape, 4), float("nan"))
+
+    with pytest.raises(AssertionError) as err:
+        assert_rc_equivariant(nan_encoder, batch["input_ids"], batch["attention_mask"], complement)
+    assert str(err.value) == "hidden states are not finite: NaN or infinity at a real token of the sequence 0"

@@ -2,6 +2,8 @@
 labels, the cache is keyed by content, an interrupted build resumes to the same file, and nothing
 half-written is ever left under the corpus's name."""
 
+import json
+
 import numpy as np
 import pytest
 from ase.calculators.lj import LennardJones
@@ -10,6 +12,7 @@ from ase.io import read
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from sciPT.domains.molecules import distill
 from sciPT.domains.molecules.distill import (
     DistillConfig,
     build_corpus,
@@ -158,6 +161,129 @@ def test_use_distilled_corpus_replaces_the_preset_data(smiles, tmp_path, monkeyp
     assert use_distilled_corpus(cfg) == path
     assert cfg.data.paths == [str(path)] and cfg.data.isolated_atoms is None
     assert cfg.data.references == "lstsq"
+    # the corpus's own values are no clash: a resumed run's config.yaml holds them
+    assert use_distilled_corpus(cfg) == path
+
+
+@pytest.fixture
+def no_teacher(monkeypatch):
+    """Labelling must not start: loading the teacher fails the test."""
+
+    def load_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was loaded")
+
+    monkeypatch.setattr(distill, "load_teacher", load_teacher)
+
+
+def _distilling(smiles, tmp_path, **data):
+    cfg = tiny()
+    cfg.distill = _cfg(smiles, tmp_path, teacher="sevenn:SevenNet-0")
+    for key, value in data.items():
+        setattr(cfg.data, key, value)
+    return cfg
+
+
+def test_denoising_a_distilled_corpus_is_refused_before_labelling(smiles, tmp_path, no_teacher):
+    cfg = _distilling(smiles, tmp_path)
+    cfg.objective.kind = "denoise"
+    with pytest.raises(ConfigError) as err:
+        use_distilled_corpus(cfg)
+    assert str(err.value) == (
+        "objective.kind denoise: reads the frames unlabelled, so the teacher's energies and forces would "
+        "go unused; expected objective.kind energy_forces with --teacher (to denoise, pass structures or "
+        "a .smi file as --data, without --teacher)"
+    )
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        (
+            {"paths": ["mine.xyz"], "references": "isolated"},
+            "data.paths, data.references set, but the distilled corpus replaces them",
+        ),
+        ({"val_paths": ["val.xyz"]}, "data.val_paths set, but the distilled corpus replaces it"),
+        (
+            {"energy_key": "REF_energy", "energy_unit": "kcal/mol"},
+            "data.energy_key, data.energy_unit set, but the distilled corpus replaces them",
+        ),
+    ],
+)
+def test_data_keys_the_corpus_replaces_are_refused_before_labelling(
+    data, named, smiles, tmp_path, no_teacher
+):
+    """A key the user set (a value other than a preset's or the corpus's own) would be silently
+    replaced; the presets' files and an explicit ``references lstsq`` are not refused."""
+    with pytest.raises(ConfigError) as err:
+        use_distilled_corpus(_distilling(smiles, tmp_path, **data))
+    them = "it" if len(data) == 1 else "them"
+    assert str(err.value) == (
+        f"--teacher: {named} (its own frames, references lstsq, energies and forces in eV and "
+        f"Angstrom); expected {them} unset with --teacher (to pre-train on files of your own, pass "
+        "--data without --teacher)"
+    )
+    assert not (tmp_path / "cache").exists()
+    cfg = _distilling(smiles, tmp_path, references="lstsq")
+    path = build_corpus(cfg.distill, CountingLJ(), progress=False)
+    assert use_distilled_corpus(cfg) == path
+
+
+def test_a_bad_smiles_line_stops_the_build_before_any_work(tmp_path):
+    """Every line is parsed first: the molecules before the bad one are neither embedded nor
+    labelled, and nothing is written."""
+    bad = tmp_path / "bad.smi"
+    bad.write_text("CCO ethanol\nC1CC(\nCCN\n")
+    teacher = CountingLJ()
+    with pytest.raises(DataError) as err:
+        build_corpus(_cfg(bad, tmp_path), teacher, progress=False)
+    assert str(err.value) == f"{bad}: line 2: RDKit cannot parse the SMILES 'C1CC('"
+    salt = tmp_path / "salt.smi"
+    salt.write_text("CCO\n[Na+].[Cl-] salt\n")
+    with pytest.raises(DataError) as err:
+        build_corpus(_cfg(salt, tmp_path), teacher, progress=False)
+    assert str(err.value) == (
+        f"{salt}: line 2: the SMILES '[Na+].[Cl-]' holds 2 separate molecules ('.'); expected one "
+        "molecule per line (give each its own line)"
+    )
+    assert teacher.calls == 0 and not (tmp_path / "cache").exists()
+
+
+def test_skipped_molecules_are_listed_with_their_reason(tmp_path, monkeypatch, capsys):
+    real = AllChem.EmbedMultipleConfs
+    # methane (5 atoms with its hydrogens) stands for a molecule ETKDG finds no conformer of
+    monkeypatch.setattr(
+        AllChem, "EmbedMultipleConfs", lambda mol, **kw: [] if mol.GetNumAtoms() == 5 else real(mol, **kw)
+    )
+    mols = tmp_path / "some.smi"
+    mols.write_text("CCO\n[Xe] xenon\nC methane\n")
+    path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
+    assert len(read(path, index=":")) == 1
+    assert json.loads(path.with_suffix(".json").read_text())["skipped"] == [
+        {"line": 2, "smiles": "[Xe]", "reason": "MMFF94 has no parameters for it"},
+        {"line": 3, "smiles": "C", "reason": "RDKit could not embed a 3D conformer"},
+    ]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "distillation: 2 of 3 molecules were skipped (line 2 '[Xe]': MMFF94 has no parameters for it; "
+        f"line 3 'C': RDKit could not embed a 3D conformer; all in {path.with_suffix('.json')})"
+    )
+
+
+def test_a_file_where_every_molecule_is_skipped_leaves_no_cache_entry(tmp_path, no_teacher):
+    """Refused naming the SMILES file, not an empty corpus that the next run would find again."""
+    allbad = tmp_path / "allbad.smi"
+    allbad.write_text("[Xe]\n[U]\n")
+    cfg = _cfg(allbad, tmp_path, teacher="sevenn:SevenNet-0")
+    expected = (
+        f"{allbad}: every molecule was skipped (line 1 '[Xe]': MMFF94 has no parameters for it; "
+        "line 2 '[U]': MMFF94 has no parameters for it); expected molecules RDKit can embed in 3D and "
+        "MMFF94 has parameters for"
+    )
+    for _ in range(2):  # a rerun says the same, not that a cache file is empty
+        with pytest.raises(DataError) as err:
+            build_corpus(cfg, progress=False)
+        assert str(err.value) == expected
+        assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_bad_settings():
