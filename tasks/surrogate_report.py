@@ -85,7 +85,7 @@ def kept_words(cal: Calibration, correction: int = 0) -> str:
 
 def fit_metrics(cal: Calibration, X, y, chosen: Posterior, basis, level: float) -> dict:
     design = X if basis is None else np.hstack([X, basis.features(X)])
-    rmse, mape = scores(chosen.median(design), y)
+    rmse, mape = scores(chosen.predict(design), y)
     theta = chosen.mean
     out = {
         "points": len(y),
@@ -118,7 +118,7 @@ def calibration_plot(path, points, groups, cal, chosen, basis, prior, level, inf
     kept = cal.guard.choice
     curves = [
         plots.Curve(
-            f"kept ({kept})", re, np.exp(chosen.median(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
+            f"kept ({kept})", re, np.exp(chosen.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi)
         )
     ]
     others = {"prior": [("scratch", cal.scratch_fit)], "scratch": [("prior-informed", cal.prior_fit)]}
@@ -183,7 +183,7 @@ def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     if post is None:
         return f"| {label} | (no prior) | | | | |"
     theta, sd = post.mean, np.sqrt(np.clip(np.diag(post.cov), 0, None))
-    mape = scores(post.median(X), y)[1]
+    mape = scores(post.predict(X), y)[1]
     coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
     kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
     return (

@@ -11,7 +11,7 @@ inside the physical range of its variable (``Re`` in 1-1e9, ``Pr`` in 1e-3-1e5, 
 often plot ``Re x 1e-4``). Any other column whose values are all numbers is a geometric ratio, one
 whose values are mostly text a label (kept, not used); a column of numbers with a few words in it is
 refused at its first word, as a mistyped ratio would otherwise leave the law without a word. The
-columns sciPT writes itself (``Nu_pred``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibration_range``) are
+columns sciPT writes itself (``Nu_pred``, ``Nu_median``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibration_range``) are
 labels, never ratios, and a calibration refuses a ratio that is (nearly) a product of powers of
 ``Re``, ``Pr`` and the other ratios (:func:`check_independent`, such as ``Pe = Re Pr``). Commas
 separate the fields, or tabs or semicolons where the header has no comma; a semicolon-separated
@@ -131,7 +131,9 @@ _COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
 # what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
 # fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
-_OUTPUT_COLUMN = _re.compile(r"^(?:nu_pred|nu_lo_.*|nu_hi_.*|in_calibration_range)$", _re.IGNORECASE)
+_OUTPUT_COLUMN = _re.compile(
+    r"^(?:nu_pred|nu_median|nu_lo_.*|nu_hi_.*|in_calibration_range)$", _re.IGNORECASE
+)
 # a ratio whose log the other features explain to within this fraction of its spread is refused:
 # values read from a CSV carry their written digits only (5 significant digits: a relative error
 # up to 5e-5, so Pe = Re Pr typed to 5 digits leaves a residual of 1e-5 to 1e-4 of the spread of

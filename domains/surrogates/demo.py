@@ -137,7 +137,7 @@ def _example(run: RunDir, series, prior, recal) -> dict:
         ("scratch", cal.scratch_fit, "--", "tab:orange"),
     ):
         lo, hi = post.interval(Xc, LEVEL)
-        curves.append(plots.Curve(label, re, np.exp(post.median(Xc)), style, color, np.exp(lo), np.exp(hi)))
+        curves.append(plots.Curve(label, re, np.exp(post.predict(Xc)), style, color, np.exp(lo), np.exp(hi)))
     curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ prior.mean), ":", "k"))
     figure = plots.nu_vs_re(
         run.plot_path("example.png"),
@@ -150,7 +150,7 @@ def _example(run: RunDir, series, prior, recal) -> dict:
     )
     Xt, yt = test.features(), test.log_nu
     mape = {
-        name: scores(post.median(Xt), yt)[1]
+        name: scores(post.predict(Xt), yt)[1]
         for name, post in (("prior", cal.prior_fit), ("scratch", cal.scratch_fit))
     }
     return {

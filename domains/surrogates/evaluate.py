@@ -57,8 +57,8 @@ def run_level(level: float | None, config: dict) -> float:
 
 
 def predictions(run, path, level: float | None, *, require_nu: bool):
-    """The run's model on the points of ``path``: median log Nu and the ``level`` interval
-    (``None``: the run's own level), and that level."""
+    """The run's model on the points of ``path``: the predictive mean and median of log Nu, the
+    ``level`` interval (``None``: the run's own level), and that level."""
     from sciPT.checkpoint import from_pretrained
 
     pre = from_pretrained(run.path, domain="surrogates")
@@ -73,7 +73,7 @@ def predictions(run, path, level: float | None, *, require_nu: bool):
     X = points.features(model.groups)
     post, design = stored_posterior(model, pre.config), model.design(X)
     lo, hi = post.interval(design, level)
-    return model, pre.config, points, X, post.median(design), lo, hi, level
+    return model, pre.config, points, X, post.predict(design), post.median(design), lo, hi, level
 
 
 def stored_posterior(model, config: dict):
@@ -140,7 +140,7 @@ def _some(lines: np.ndarray, most: int = 10) -> str:
 
 def evaluate_run(run, args) -> dict:
     """Score the run's surrogate on the measured points of ``args.data``; its own folder."""
-    model, config, points, X, pred, lo, hi, level = predictions(
+    model, config, points, X, pred, median, lo, hi, level = predictions(
         run, args.data, getattr(args, "interval_level", None), require_nu=True
     )
     y = points.log_nu
@@ -179,6 +179,7 @@ def evaluate_run(run, args) -> dict:
             points,
             {
                 "Nu_pred": np.exp(pred),
+                "Nu_median": np.exp(median),
                 f"Nu_lo_{level:g}": np.exp(lo),
                 f"Nu_hi_{level:g}": np.exp(hi),
                 "in_calibration_range": (~outside).astype(int),
@@ -203,11 +204,12 @@ def evaluate_run(run, args) -> dict:
 def predict_run(run, args) -> Path:
     """``scipt predict``: the run's prediction and interval for each point of ``args.input``, with
     its ``in_calibration_range`` flag, written to ``args.output`` (atomically)."""
-    _, config, points, _, pred, lo, hi, level = predictions(
+    _, config, points, _, pred, median, lo, hi, level = predictions(
         run, args.input, getattr(args, "interval_level", None), require_nu=False
     )
     extra = {
         "Nu_pred": np.exp(pred),
+        "Nu_median": np.exp(median),
         f"Nu_lo_{level:g}": np.exp(lo),
         f"Nu_hi_{level:g}": np.exp(hi),
         "in_calibration_range": in_range(points, config).astype(int),
@@ -289,7 +291,9 @@ def evaluate_plot(path, points, model, config, level):
     post = stored_posterior(model, config)
     design = model.design(Xc)
     lo, hi = post.interval(design, level)
-    curves = [plots.Curve("model", re, np.exp(post.median(design)), "-", "tab:green", np.exp(lo), np.exp(hi))]
+    curves = [
+        plots.Curve("model", re, np.exp(post.predict(design)), "-", "tab:green", np.exp(lo), np.exp(hi))
+    ]
     pretrained = config.get("fits", {}).get("pretrained")
     if pretrained:
         theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])

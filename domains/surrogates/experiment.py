@@ -9,7 +9,7 @@ and scored on held-out points of the same series under three splits:
 - ``extrapolation``: held-out points above the largest calibration Re.
 
 A draw's MAPE is the mean absolute percentage error of ``Nu`` over its held-out points (the
-prediction is ``exp`` of the predictive median of ``log Nu``, the median of ``Nu``, as users see it); the table gives
+prediction is ``exp`` of the predictive mean of ``log Nu``, ``Nu_pred`` as users see it); the table gives
 the median and 90th percentile over draws, and the fraction of all held-out points inside the
 central ``level`` predictive interval (coverage), also separately for held-out points inside and
 outside the calibration Re range. Used by ``scipt demo surrogate`` and
@@ -115,7 +115,7 @@ def few_shot_study(
             if len(test) == 0:
                 continue
             for method, post in fits.items():
-                pred = post.median(X[test])
+                pred = post.predict(X[test])
                 lo, hi = post.interval(X[test], level)
                 inside = (lo <= y[test]) & (y[test] <= hi)
                 lo, hi = post.interval(X[test], level, recalibrated=False)
@@ -227,7 +227,7 @@ def zero_shot(corr: Correlation, pts: Points) -> np.ndarray:
 
 def _score(post: Posterior, X, y, level) -> dict:
     lo, hi = post.interval(X, level)
-    return {"mape": scores(post.median(X), y)[1], "covered": int(((lo <= y) & (y <= hi)).sum())}
+    return {"mape": scores(post.predict(X), y)[1], "covered": int(((lo <= y) & (y <= hi)).sum())}
 
 
 def lowest_two_study(

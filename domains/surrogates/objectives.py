@@ -202,15 +202,15 @@ class Posterior:
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predictive mean of ``log Nu``, ``(m,)``: what the fits score themselves by (the guard's
-        leave-one-out); users are shown :meth:`median`."""
+        """Predictive mean of ``log Nu``, ``(m,)``: the point prediction (``Nu_pred`` is its exp),
+        what every benchmark and the library validation score."""
         return self._by_rows(lambda x: self.predictive(x)[0] @ self.weights, X)
 
     def median(self, X: np.ndarray) -> np.ndarray:
-        """Predictive median of ``log Nu``, ``(m,)``: the point prediction users see (``Nu_pred``).
-        For a mixture the mean leaves the central intervals (5 % above the median at Pr 7, outside
-        the 1 % interval in most rows); the median is inside every central interval, and equals the
-        mean for one Gaussian component."""
+        """Predictive median of ``log Nu``, ``(m,)`` (``Nu_median``): inside every central interval.
+        For one Gaussian component it is the mean; for a mixture (a blend of two fits, a prior of
+        several families) the two part where the components do (5 % at Pr 7 for a blend calibrated
+        at Pr 0.7), and the mean can leave a narrow central interval."""
         return self.quantile(X, 0.5)
 
     def predictive_sd(self, X: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def test_calibrate_evaluate_predict_in_three_commands(files, capsys):
         == 0
     )
     header = (files / "p.csv").read_text().splitlines()[0]
-    assert header == "Re,Pr,Nu,Nu_pred,Nu_lo_0.5,Nu_hi_0.5,in_calibration_range"
+    assert header == "Re,Pr,Nu,Nu_pred,Nu_median,Nu_lo_0.5,Nu_hi_0.5,in_calibration_range"
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_predict_and_evaluate_check_only_the_columns_the_model_reads(files, caps
     assert main(["predict", str(out), "--input", str(files / "log.csv"), "--output", str(first)]) == 0
     header, *rows = first.read_text().splitlines()
     # the file's own columns in its order, then the predictions
-    assert header == "run,Re,Pr,T_in,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    assert header == "run,Re,Pr,T_in,Nu_pred,Nu_median,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
     assert [r.split(",")[:4] for r in rows] == [["0", "30000", "0.7", "-5"], ["1", "60000", "0.7", "20"]]
     # predicting on a prediction replaces its columns rather than refusing or doubling them
     assert main(["predict", str(out), "--input", str(first), "--output", str(again)]) == 0
@@ -192,7 +192,8 @@ def test_the_calibrated_interval_level_is_what_evaluate_and_predict_use_by_defau
     predicted = files / "p.csv"
     assert main(["predict", str(out), "--input", str(files / "held.csv"), "--output", str(predicted)]) == 0
     assert (
-        predicted.read_text().splitlines()[0] == "Re,Pr,Nu,Nu_pred,Nu_lo_0.95,Nu_hi_0.95,in_calibration_range"
+        predicted.read_text().splitlines()[0]
+        == "Re,Pr,Nu,Nu_pred,Nu_median,Nu_lo_0.95,Nu_hi_0.95,in_calibration_range"
     )
     assert main(["evaluate", str(out), "--data", str(files / "held.csv")]) == 0
     assert json.loads((out / "evaluations/held/metrics.json").read_text())["eval_interval_level"] == 0.95

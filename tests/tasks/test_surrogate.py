@@ -153,9 +153,9 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(held), output=str(out)))
     header, row = out.read_text().splitlines()
     # the input file's columns in its order (Re, Pr, Nu, e_Dh), then the predictions
-    assert header == "Re,Pr,Nu,e_Dh,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    assert header == "Re,Pr,Nu,e_Dh,Nu_pred,Nu_median,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
     values = [float(v) for v in row.split(",")]
-    assert values[5] < values[4] < values[6] and values[7] == 0
+    assert values[6] < values[4] < values[7] and values[6] < values[5] < values[7] and values[8] == 0
 
 
 def test_predict_takes_a_points_file_with_nu_left_blank_and_writes_it_back_as_it_was(
@@ -166,7 +166,9 @@ def test_predict_takes_a_points_file_with_nu_left_blank_and_writes_it_back_as_it
     out = tmp_path / "pred.csv"
     task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(ask), output=str(out)))
     header, *rows = [r.split(",") for r in out.read_text().splitlines()]
-    assert header == ["Re", "Pr", "Nu", "e_Dh", "Nu_pred", "Nu_lo_0.9", "Nu_hi_0.9", "in_calibration_range"]
+    assert header == [
+        *("Re", "Pr", "Nu", "e_Dh", "Nu_pred", "Nu_median", "Nu_lo_0.9", "Nu_hi_0.9", "in_calibration_range")
+    ]
     assert [r[2] for r in rows] == ["", "310"]
     full = tmp_path / "full.csv"
     plain = csv("plain.csv", ["Re,Pr,e_Dh", "30000,0.7,0.1", "50000,0.7,0.1"])
@@ -196,7 +198,7 @@ def test_intervals_use_the_recalibration_learnt_on_the_library_and_exported_with
     held = csv("one.csv", [RIBBED[0], RIBBED[4]])
     out = tmp_path / "pred.csv"
     task.predict(run, side_args("add_predict_arguments", input=str(held), output=str(out)))
-    lo, hi = (float(v) for v in out.read_text().splitlines()[1].split(",")[5:7])
+    lo, hi = (float(v) for v in out.read_text().splitlines()[1].split(",")[6:8])
     post = from_pretrained(run.path, domain="surrogates").model.posterior()
     x = np.array([[1.0, np.log(1e5), np.log(0.7)]])
     want = post.interval(x, expected)
@@ -366,12 +368,13 @@ def test_chained_calibration_from_a_pretrained_run(tmp_path, csv):
     args.input, args.output = str(csv("q.csv", ["Re,Pr", "30000,0.7"])), str(tmp_path / "q_pred.csv")
     domain.predict(RunDir(prior_run), args)
     header, row = (tmp_path / "q_pred.csv").read_text().splitlines()
-    assert header == "Re,Pr,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
+    assert header == "Re,Pr,Nu_pred,Nu_median,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range"
     values = [float(v) for v in row.split(",")]
     prior = RunDir(prior_run).read_metrics()
     mean_law = np.exp(prior["prior_log_C"] + prior["prior_a"] * np.log(3e4) + prior["prior_b"] * np.log(0.7))
-    assert values[2] == pytest.approx(mean_law, rel=1e-5) and values[3] < values[2] < values[4]
-    assert values[5] == 1  # inside a smooth pipe's validity range
+    assert values[2] == pytest.approx(mean_law, rel=1e-5) and values[4] < values[2] < values[5]
+    assert values[3] == values[2]  # one Gaussian: its median is its mean
+    assert values[6] == 1  # inside a smooth pipe's validity range
     # a run pre-trained before the prior's width was integrated out: its maps are for narrower
     # predictives, so they are not applied
     import shutil
@@ -762,8 +765,11 @@ def test_rows_copied_twice_are_named_and_replicates_are_not(tmp_path, csv, capsy
     assert "identical in every column" not in capsys.readouterr().err
 
 
-def test_nu_pred_is_the_predictive_median_inside_the_interval_at_any_level(calibrated, csv, tmp_path):
-    """The predictive mean of a blend lay outside its own 1 % interval; Nu_pred is the median."""
+def test_nu_median_is_inside_the_interval_at_any_level_where_the_mean_of_a_blend_is_not(
+    calibrated, csv, tmp_path
+):
+    """The predictive mean of a blend (Nu_pred) lay outside its own 1 % interval with nothing beside
+    it; Nu_median, the 0.5 quantile, is written next to it."""
     post = from_pretrained(calibrated, domain="surrogates").model.posterior()
     assert json.loads((calibrated / "law.json").read_text())["kept"] == "blend"
     points = csv("p.csv", ["Re,Pr,e_Dh", "20000,0.7,0.1", "60000,7,0.1", "100000,70,0.1"])
@@ -772,12 +778,15 @@ def test_nu_pred_is_the_predictive_median_inside_the_interval_at_any_level(calib
         RunDir(calibrated),
         side_args("add_predict_arguments", input=str(points), output=str(out), interval_level=0.01),
     )
-    rows = [[float(v) for v in r.split(",")] for r in out.read_text().splitlines()[1:]]
-    pred, lo, hi = (np.array([r[k] for r in rows]) for k in (3, 4, 5))
-    assert np.all((lo <= pred) & (pred <= hi))
+    header, *lines = out.read_text().splitlines()
+    assert header == "Re,Pr,e_Dh,Nu_pred,Nu_median,Nu_lo_0.01,Nu_hi_0.01,in_calibration_range"
+    rows = [[float(v) for v in r.split(",")] for r in lines]
+    pred, median, lo, hi = (np.array([r[k] for r in rows]) for k in (3, 4, 5, 6))
+    assert np.all((lo <= median) & (median <= hi))
+    assert not np.all((lo <= pred) & (pred <= hi))
     X = np.column_stack([np.ones(3), np.log([[20000, 0.7], [60000, 7], [1e5, 70]])])  # e_Dh: constant, in C
-    assert pred == pytest.approx(np.exp(post.quantile(X, 0.5)), rel=1e-5)  # written to 6 digits
-    assert not np.allclose(pred, np.exp(post.predict(X)), rtol=1e-4)  # the mean, shown before
+    assert median == pytest.approx(np.exp(post.quantile(X, 0.5)), rel=1e-5)  # written to 6 digits
+    assert pred == pytest.approx(np.exp(post.predict(X)), rel=1e-5)
 
 
 def test_a_point_on_the_documented_bound_is_inside_the_calibration_range():

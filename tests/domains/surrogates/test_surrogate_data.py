@@ -265,14 +265,15 @@ def test_the_columns_sciPT_writes_are_labels_not_geometric_ratios(write_csv):
     law fit Nu with its own prediction (and the plot overflowed)."""
     path = write_csv(
         "predictions.csv",
-        "Re,Pr,Nu,e_Dh,Nu_pred,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range",
-        "20000,0.7,190,0.1,188.5,170.2,208.8,1",
-        "35000,0.7,270,0.2,272.3,245.9,301.5,1",
+        "Re,Pr,Nu,e_Dh,Nu_pred,Nu_median,Nu_lo_0.9,Nu_hi_0.9,in_calibration_range",
+        "20000,0.7,190,0.1,188.5,188.4,170.2,208.8,1",
+        "35000,0.7,270,0.2,272.3,272.1,245.9,301.5,1",
     )
     pts = read_points(path)
     assert list(pts.groups) == ["e_Dh"]
     assert pts.labels == {
         "Nu_pred": ["188.5", "272.3"],
+        "Nu_median": ["188.4", "272.1"],
         "Nu_lo_0.9": ["170.2", "245.9"],
         "Nu_hi_0.9": ["208.8", "301.5"],
         "in_calibration_range": ["1", "1"],
