@@ -164,7 +164,7 @@ def _negatives(args: argparse.Namespace) -> int:
 
     from . import negatives
     from .registry import domains
-    from .sequence_inputs import carries_labels, read_sequences
+    from .sequence_inputs import alias_note, carries_labels, read_sequences
     from .sequences import Corpus
 
     if args.kind not in NEGATIVE_KINDS:
@@ -196,6 +196,9 @@ def _negatives(args: argparse.Namespace) -> int:
         )
     else:
         positives = read_sequences(args.positives, spec)
+    note = alias_note(positives, spec)
+    if note:  # what the negatives are made of: an R shuffled as N
+        print(f"{note} in the negatives", file=sys.stderr)
     if args.kind == "dinucleotide-shuffle":
         shuffled = negatives.dinucleotide_shuffles(positives.codes, args.seed)
         records = [

@@ -104,8 +104,9 @@ def test_gc_matched_windows_written_gzipped(files, capsys):
         (["--kind", "gc-matched", "--genome", "missing.fa"], "missing.fa: file not found"),
         (
             ["--kind", "gc-matched", "--genome", "genome.fa", "--positives", "rich.fa"],
-            "genome.fa: only 0 free windows of 40 residues with GC fraction in [0.9, 1), 1 needed to match "
-            "the positives; use fewer --bins or a larger genome",
+            "genome.fa: only 0 free windows of 40 residues with GC fraction in [0.9, 1], 1 needed to match "
+            "the positives (0% of the genome is unknown residues or copies of a positive with their "
+            "margins); use fewer --bins or a larger genome",
         ),
     ],
 )
@@ -236,3 +237,18 @@ def test_positives_without_any_shuffle_but_themselves_are_refused_and_nothing_wr
         "too repetitive): no negative to write"
     ]
     assert not (files / "n.fa").exists()
+
+
+def test_ambiguity_codes_in_the_positives_are_named(files, capsys):
+    # an R was shuffled as N without a word (predict and scan say it)
+    text = (files / "pos.fa").read_text().split("\n")
+    text[1] = "ar" + text[1][2:]
+    (files / "amb.fa").write_text("\n".join(text))
+    code, _, err = run(
+        capsys, "--positives", files / "amb.fa", "--kind", "dinucleotide-shuffle", "--output", files / "n.fa"
+    )
+    assert code == 0
+    assert (
+        f"{files / 'amb.fa'}: 1 of 8 sequences held ambiguity codes (R Y S W K M B D H V), read as N in "
+        "the negatives"
+    ) in err.splitlines()

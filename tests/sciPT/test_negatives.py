@@ -98,6 +98,22 @@ def test_gc_matched_windows_say_which_bin_runs_short(genome):
     rich = [np.full(40, 2, dtype=np.uint8)] * 300  # 300 disjoint windows of GC >= 0.9: far too many
     with pytest.raises(
         DataError,
-        match=r"^genome: only \d+ free windows of 40 residues with GC fraction in \[0.9, 1\), 300 needed",
+        match=r"^genome: only \d+ free windows of 40 residues with GC fraction in \[0.9, 1\], 300 needed",
     ):
         negatives.gc_matched_windows(corpus, rich, gc_codes=GC, seed=0, complement=COMPLEMENT)
+
+
+def test_a_short_positive_blocks_its_own_copies_not_every_window_sharing_its_length_of_k_mer(genome):
+    # one k for all, the shortest positive's: a 6-bp positive made every 6-mer of the 40-bp ones a
+    # copy to avoid, with a 40-bp margin each, and no window was left
+    corpus, positives, _ = genome
+    short = np.array([0, 3, 3, 1, 2, 0], dtype=np.uint8)
+    windows = negatives.gc_matched_windows(
+        corpus, [*positives, short], gc_codes=GC, seed=1, complement=COMPLEMENT
+    )
+    assert len(windows) == len(positives) + 1
+    seqs = {bytes(p) for p in positives} | {bytes(rc(p)) for p in positives}
+    long_ones = [w[4] for w in windows if len(w[4]) == 40]
+    assert not any(bytes(c) in seqs for c in long_ones)
+    (six,) = [w for w in windows if len(w[4]) == 6]
+    assert bytes(six[4]) not in {bytes(short), bytes(rc(short))}
