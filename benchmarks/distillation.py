@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from summaries import beyond
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -249,7 +250,7 @@ def paired(pre: list[float], scratch: list[float]) -> dict:
     diff = np.array(pre) - np.array(scratch)
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
     verdict = "tied"
-    if len(diff) > 1 and abs(diff.mean()) > 2 * se:
+    if len(diff) > 1 and beyond(abs(diff.mean()), se):
         verdict = "pre-trained ahead" if diff.mean() < 0 else "scratch ahead"
     return {
         "ratio_mean": float(np.mean(ratio)),

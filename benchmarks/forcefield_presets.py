@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from summaries import mean_se
+from summaries import beyond, mean_se
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -165,7 +165,7 @@ def render(results: dict, name: str = "forcefield_presets") -> str:
         if len(seeds) > 1:
             m, se = mean_se([by[b][s]["val"] - by[a][s]["val"] for s in seeds])
             best = b if m < 0 else a
-            verdict = "ahead" if abs(m) > 2 * se else "tied"
+            verdict = "ahead" if beyond(abs(m), se) else "tied"
             verdicts.append(
                 f"- {budget:g} min: `{best}` has the lower validation error ({b} − {a}: {m:+.1f} ± {se:.1f} "
                 f"meV/Å over {len(seeds)} seeds): **{verdict}**."

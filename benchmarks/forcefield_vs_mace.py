@@ -107,6 +107,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -146,7 +147,10 @@ MACE_COMMON = {
 }
 VERDICT_RULE = (
     "sciPT is *ahead* (or *behind*) of a MACE when the difference of the means exceeds twice its "
-    "standard error, sqrt(se_a^2 + se_b^2) with each se the standard error over seeds; otherwise *tied*"
+    "standard error, sqrt(se_a^2 + se_b^2) with each se the standard error over seeds; otherwise *tied*. "
+    "The SE is unpaired: every run trains on the same frames and is scored on the same test frames, "
+    "and a seed draws only that code's own initialisation and validation split, so seed k of one code "
+    "shares nothing with seed k of another that a paired difference could cancel"
 )
 
 
@@ -925,7 +929,7 @@ def verdict(ours: list[float], theirs: list[float]) -> str:
     diff, se = m1 - m2, math.hypot(s1, s2)
     if math.isnan(se):
         return f"{diff:+.1f} (1 seed: no verdict)"
-    word = "tied" if abs(diff) <= 2 * se else ("**ahead**" if diff < 0 else "behind")
+    word = verdict_of(diff, se, above="behind", below="**ahead**")
     return f"{word} ({diff:+.1f} ± {se:.1f})"
 
 
@@ -1026,15 +1030,24 @@ def figure_path(record: dict) -> Path:
 
 
 def figure(record: dict, path: Path | None = None) -> Path:
+    """Write :func:`figure_png` to ``path`` (default :func:`figure_path`); returns the path."""
+    path = path or figure_path(record)
+    path.write_bytes(figure_png(record))
+    return path
+
+
+def figure_png(record: dict) -> bytes:
     """Force RMSE and energy MAE against CPU minutes, one column per molecule, mean ± standard
-    error over seeds; written from the results alone, so it can be regenerated from the JSON."""
+    error over seeds, as PNG bytes; drawn from the results alone, so ``report.py`` regenerates
+    (or, with ``--check``, compares) it from the JSON."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-    path = path or figure_path(record)
     cells, plan = _cells(record), record["plan"]
     molecules = [m for m in plan["molecules"] if any(k[0] == m for k in cells)] or plan["molecules"][:1]
     metrics = (("forces_rmse_meV_per_A", "force RMSE (meV/Å)"), ("energy_mae_meV", "energy MAE (meV)"))
@@ -1079,9 +1092,10 @@ def figure(record: dict, path: Path | None = None) -> Path:
     quick = "\nsmoke run (--quick), not a measurement" if record["protocol"].get("quick") else ""
     fig.suptitle(f"Test error against training CPU time\n(mean ± s.e. over seeds){quick}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
-    return path
+    return buffer.getvalue()
 
 
 def render(results: dict, name: str = "forcefield_vs_mace") -> str:
@@ -1320,7 +1334,8 @@ def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
         f"{len(record['units'])} of {expected} runs; seeds "
         f"{', '.join(map(str, plan['seeds']))}; every table, the CPU of each run and the figure: "
         "`RESULTS_forcefield.md`). Test force RMSE (meV/Å), mean ± standard error over seeds (n); "
-        "verdicts: sciPT against each MACE at the same budget, 2-SE rule.",
+        "verdicts: sciPT against each MACE at the same budget, 2-SE rule on the unpaired SE "
+        "(sqrt(se_a^2 + se_b^2): the codes' seeds share no draw to pair).",
         "",
         "| molecule | budget (CPU min) | "
         + " | ".join(LABELS.get(c, c) for c in plan["codes"])

@@ -79,7 +79,8 @@ the script runs; it is not a measurement. Runs whose ``metrics.json`` exists are
 killed run resumes. Results: ``OUT/results.md`` and ``benchmarks/results/NAME.json``
 (``--results-name``, default ``forgetting``; provenance, arguments, CPU time, every run's
 metrics, the choices and the checks); ``render`` turns the file into RESULTS_forgetting.md's tables
-and redraws ``benchmarks/NAME.png`` (``python benchmarks/report.py``).
+and ``report.py`` redraws ``benchmarks/NAME.png`` from it with ``figure_png``
+(``python benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
     from sciPT.run import RunDir
 
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 FORCES = "forces_rmse_meV_per_A"  # sciPT.tasks.forcefield_demo.FORCES (checked in main)
@@ -429,9 +431,7 @@ def summarise_runs(runs: dict, seeds: list[int]) -> dict:
                 continue
             diff = [a - b for a, b in zip(row["rise_ratio"], target["rise_ratio"])]
             m, se = mean_se(diff)
-            row["vs_target"] = (
-                "tied" if len(seeds) < 2 or abs(m) <= 2 * se else ("behind" if m > 0 else "ahead")
-            )
+            row["vs_target"] = "tied" if len(seeds) < 2 else verdict_of(m, se, above="behind", below="ahead")
         r, n = target["rise_ratio_mean_se"][0], target["new_ratio_mean_se"][0]
         target["target_met"] = bool(r <= 0.25 and n <= 1.10)
     return {"chosen": chosen, "summary": summary}
@@ -903,8 +903,8 @@ def render_online(results: dict) -> str:
 
 def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:
     """RESULTS_forgetting.md: every run, the choices against the target, the checks of EWC's
-    penalty and the Fisher comparison; with ``figure``, redraws ``benchmarks/NAME.png`` from the
-    same file."""
+    penalty and the Fisher comparison; with ``figure``, a link to ``benchmarks/NAME.png``, which
+    ``report.py`` draws from the same file with :func:`figure_png`."""
     record = results[name]
     naive = record["runs"]["naive"]
     quick = " **Smoke run (`--quick`): not a measurement.**" if record["args"].get("quick") else ""
@@ -977,13 +977,7 @@ def render(results: dict, name: str = "forgetting", figure: bool = True) -> str:
                 f"{f['mean_lambda0_empirical']:.2e} | {f['ratio']:.1f} | {corr} |"
             )
     if figure:
-        path = HERE / f"{name}.png"
-        data = figure_png(record)
-        if not path.is_file() or path.read_bytes() != data:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        lines += ["", f"![forgetting against learning]({path.name})"]
+        lines += ["", f"![forgetting against learning]({name}.png)"]
     return "\n".join(lines) + "\n"
 
 

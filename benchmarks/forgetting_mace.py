@@ -102,6 +102,7 @@ import time
 from pathlib import Path
 
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 SIZE = "mace-small"  # forcefield_vs_mace.MACE_SIZES key
@@ -534,7 +535,7 @@ def _verdict(differences: list[float], lower: str, higher: str) -> str:
     if len(differences) < 2:
         return "no verdict (one seed)"
     mean, se = mean_se(differences)
-    word = "tied" if abs(mean) <= 2 * se else (lower if mean < 0 else higher)
+    word = verdict_of(mean, se, above=higher, below=lower)
     return f"**{word}** ({mean:+.1f} ± {se:.1f} meV/Å over {len(differences)} seeds)"
 
 

@@ -9,7 +9,8 @@ comes first) into ``--out`` (default ``benchmarks/out/tiny-10min``, not committe
 ``benchmarks/results/pretrain_curve.json``: provenance (command, commit, versions, CPU, load
 before and after), the resolved configuration (seed included), the run's ``metrics.json`` and every
 logged point of the training and validation curves. ``render`` turns that file into the table of
-RESULTS.md and redraws ``benchmarks/tiny_10min_loss.png`` from it (``python benchmarks/report.py``).
+RESULTS.md and ``report.py`` redraws ``benchmarks/tiny_10min_loss.png`` from it with ``figure``
+(``python benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     path = write_results(args.results_name, finish(record))
     print(f"wrote {path}", file=sys.stderr)
-    print(render({args.results_name: record}, args.results_name, figure=None))
+    print(render({args.results_name: record}, args.results_name))
 
 
 def figure_png(record: dict) -> bytes:
@@ -133,15 +134,14 @@ def figure_png(record: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    if not path.is_file() or path.read_bytes() != data:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+def figure(record: dict) -> bytes | None:
+    """:func:`figure_png` of a measured run, None for a run without a final validation loss:
+    ``report.py`` draws (or, with ``--check``, compares) :data:`FIGURE` with it."""
+    return None if math.isnan(record["metrics"]["val_loss"]) else figure_png(record)
 
 
-def render(results: dict, name: str = "pretrain_curve", figure: Path | None = FIGURE) -> str:
-    """The RESULTS.md block from ``results[name]``; redraws ``figure`` (when given) from it too."""
+def render(results: dict, name: str = "pretrain_curve") -> str:
+    """The RESULTS.md block from ``results[name]`` (its figure is drawn by ``report.py``)."""
     record = results[name]
     try:  # report.py's provenance line (report.py is beside this file)
         sys.path.insert(0, str(HERE))
@@ -192,8 +192,6 @@ def render(results: dict, name: str = "pretrain_curve", figure: Path | None = FI
             f"of {width}, mean cosine {metrics['embedding_mean_cosine']:.2f}.",
         ]
     lines += ["", f"![loss curve]({FIGURE.name})"]
-    if figure is not None and not math.isnan(final):
-        _write_if_changed(Path(figure), figure_png(record))
     return "\n".join(lines) + "\n"
 
 

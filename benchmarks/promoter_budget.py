@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -322,7 +323,7 @@ def render(results: dict, name: str = "promoter_budget") -> str:
             seeds = sorted(set(by) & set(base))
             if float(b) and len(seeds) > 1:
                 d, dse = mean_se([100 * (by[s]["accuracy"] - base[s]["accuracy"]) for s in seeds])
-                verdict = "ahead" if d > 2 * dse else ("behind" if d < -2 * dse else "tied")
+                verdict = verdict_of(d, dse)
                 cell += f" ({d:+.1f} ± {dse:.1f}, {verdict})"
             row.append(cell)
         lines.append("| " + " | ".join(row) + " |")

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from summaries import verdict as verdict_of
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT / "data_recipes"
@@ -282,7 +284,7 @@ def paired_difference(now: dict, then: dict, model: str, then_model: str | None 
     diffs = [now["metrics"][f"{a}_mcc_fold{i}"] - then["metrics"][f"{b}_mcc_fold{i}"] for i in range(1, 6)]
     mean = sum(diffs) / len(diffs)
     se = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
-    word = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    word = verdict_of(mean, se)
     return f"{mean:+.3f} ± {se:.3f} ({word})"
 
 

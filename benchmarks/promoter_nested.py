@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 LENGTH = 81
@@ -710,7 +711,7 @@ def _versus(values: dict, model: str) -> str:
     if len(diffs) < 2:
         return "n/a"
     mean, se = mean_se(diffs)
-    verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    verdict = verdict_of(mean, se)
     return f"{100 * mean:+.1f} ± {100 * se:.1f} pts: {verdict}"
 
 

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -175,11 +176,19 @@ def merge(record: dict, name: str) -> None:
     import json
 
     other = json.loads((HERE / "results" / f"{name}.json").read_text())
+    if not merge_record(record, other, name):
+        sys.exit(f"--merge-from: {name} was run with another protocol")
+
+
+def merge_record(record: dict, other: dict, name: str) -> bool:
+    """:func:`merge` of the record ``other`` (the results file ``name``) into ``record``, in place;
+    False, with ``record`` untouched, where ``other`` was run with another protocol."""
     rest = lambda protocol: {k: v for k, v in protocol.items() if k != "variants"}  # noqa: E731
     if rest(other["protocol"]) != rest(record["protocol"]):
-        sys.exit(f"--merge-from: {name} was run with another protocol")
-    for variant in other["protocol"]["variants"].keys() - record["protocol"]["variants"].keys():
-        record.setdefault("variants_added", {})[variant] = other["provenance"]["date"]
+        return False
+    for variant in other["protocol"]["variants"]:  # in the file's order: the page is deterministic
+        if variant not in record["protocol"]["variants"]:
+            record.setdefault("variants_added", {})[variant] = other["provenance"]["date"]
     record["protocol"]["variants"].update(other["protocol"]["variants"])
     for variant, pre in other["pretraining"].items():
         record["pretraining"].setdefault(variant, pre)
@@ -189,6 +198,7 @@ def merge(record: dict, name: str) -> None:
     for variant, date in other.get("variants_added", {}).items():
         record.setdefault("variants_added", {}).setdefault(variant, date)
     record.setdefault("merged_from", {})[name] = other["provenance"]
+    return True
 
 
 def add_variants(name: str, protocol: dict) -> dict[str, str]:
@@ -371,7 +381,16 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- rendering (standard library only) ----------------------------------------------------------
 def render(results: dict, name: str = "promoter_pretrain_design") -> str:
+    """The block of ``results[name]``, with ``results[name + "_extra"]`` (variants run beside it
+    into a file of their own) merged in as ``--merge-from`` would, unless already merged."""
+    import copy
+
     record = results[name]
+    extra = f"{name}_extra"
+    if extra in results and extra not in record.get("merged_from", {}):
+        record = copy.deepcopy(record)
+        if not merge_record(record, copy.deepcopy(results[extra]), extra):
+            raise ValueError(f"{extra} was run with another protocol than {name}")
     prov, protocol = record["provenance"], record["protocol"]
     by: dict[str, dict[tuple, float]] = {}
     for u in record["units"]:
@@ -381,7 +400,13 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
         f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
         + (" (uncommitted changes)" if prov.get("dirty") else "")
         + f", {prov['date'][:10]}; pre-training {protocol['budget_cpu_min']:g} CPU-minutes per variant; "
-        f"seeds {', '.join(map(str, protocol['seeds']))}.",
+        f"seeds {', '.join(map(str, protocol['seeds']))}."
+        + "".join(
+            f" Merged with `results/{merged}.json`: `{p['command']}` at commit `{p['commit'][:10]}`"
+            + (" (uncommitted changes)" if p.get("dirty") else "")
+            + f", {p['date'][:10]}."
+            for merged, p in record.get("merged_from", {}).items()
+        ),
         "",
         "Validation MCC (mean ± standard error over seeds), and the paired difference to "
         f"`{REFERENCE}` over every dataset x fraction x seed unit (2-SE rule):",
@@ -406,9 +431,7 @@ def render(results: dict, name: str = "promoter_pretrain_design") -> str:
         shared = sorted(set(units) & set(reference))
         if variant != REFERENCE and len(shared) > 1:
             d, se = mean_se([units[k] - reference[k] for k in shared])
-            versus = f"{d:+.3f} ± {se:.3f}, " + (
-                "ahead" if d > 2 * se else "behind" if d < -2 * se else "tied"
-            )
+            versus = f"{d:+.3f} ± {se:.3f}, " + verdict_of(d, se)
         lines.append(
             f"| {variant} | {protocol['variants'].get(variant, '')} | {cost} | "
             + " | ".join(cells)

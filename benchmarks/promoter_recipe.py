@@ -79,6 +79,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 DESIGN = "3-mer"  # promoter_pretrain_design.VARIANTS key: the pipeline's pre-training
@@ -323,7 +324,7 @@ def _versus(units: dict, reference: dict) -> str:
     if len(shared) < 2:
         return "—"
     d, se = mean_se([units[k] - reference[k] for k in shared])
-    return f"{d:+.3f} ± {se:.3f}, " + ("ahead" if d > 2 * se else "behind" if d < -2 * se else "tied")
+    return f"{d:+.3f} ± {se:.3f}, " + verdict_of(d, se)
 
 
 def _measured_by(prov: dict) -> str:

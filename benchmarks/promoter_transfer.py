@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from summaries import mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 EXPERIMENTS = ("transfer", "hard-negatives", "uci", "few-labels")
@@ -723,7 +724,7 @@ def _paired(pairs: list, scale: float, unit: str) -> str:
         return "—"
     d = scale * np.asarray([a - b for a, b in pairs])
     mean, se = mean_se(d)
-    verdict = "ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tied"
+    verdict = verdict_of(mean, se)
     digits = 1 if scale > 1 else 3
     return f"{mean:+.{digits}f} ± {se:.{digits}f}{unit} ({len(d)}): {verdict}"
 

@@ -5,8 +5,14 @@ between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` and is replaced 
 ``RENDERERS[NAME](results)``, where ``results`` maps each results file's stem to its parsed JSON.
 Nothing inside a block is typed by hand; running the script twice changes nothing (a test checks it).
 
-    python benchmarks/report.py           # rewrite the pages
-    python benchmarks/report.py --check   # exit 1 if a page is not what the results say
+The figures in :data:`FIGURES` are drawn from the same results: written (when their bytes change)
+by a plain run, drawn in memory and compared with the committed PNG by ``--check``, which writes
+nothing and names a figure that draws differently (failing on it with ``--figures`` only: a PNG's
+bytes also depend on the matplotlib and FreeType versions, which a fresh environment may not share). A ``generated`` or ``end`` marker without its partner (renamed, deleted, nested) is an
+error in both modes, so a block cannot silently turn into unchecked prose.
+
+    python benchmarks/report.py           # rewrite the pages and the figures
+    python benchmarks/report.py --check   # write nothing; exit 1 if a page is stale (--figures: or a figure)
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
+MARKER = re.compile(r"<!--\s*(?:generated|end)\s*:.*?-->", re.S)
 
 
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
@@ -140,14 +147,49 @@ RENDERERS["forgetting-online"] = "forgetting:render_online"
 RENDERERS["forgetting-mace"] = "forgetting_mace:render"
 
 
+# figure file in this folder -> ("module:function", results stem): the function, called with that
+# results file's record (with the whole results map where the stem is None), returns the PNG's bytes
+# (None: nothing to draw for that record). Each draws with ``metadata={"Software": None}``, so the
+# bytes depend on the results (and matplotlib's version) alone.
+FIGURES: dict[str, tuple[str, str | None]] = {
+    "tiny_10min_loss.png": ("pretrain_curve:figure", "pretrain_curve"),
+    "forgetting.png": ("forgetting:figure_png", "forgetting"),
+    "forgetting_warmup.png": ("forgetting:figure_png", "forgetting_warmup"),
+    "forgetting_online.png": ("forgetting:figure_png", "forgetting_online"),
+    "promoter_transfer.png": ("promoter_transfer:transfer_figure_png", None),
+    "promoter_budget.png": ("promoter_budget:figure_png", "promoter_budget"),
+    "forcefield_vs_mace.png": ("forcefield_vs_mace:figure_png", "forcefield_vs_mace"),
+}
+
+
+def _function(spec: str) -> Callable:
+    module, function = spec.split(":")
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return getattr(importlib.import_module(module), function)
+
+
+def draw_figure(name: str, results: dict[str, dict]) -> bytes | None:
+    """The bytes of the figure ``name`` (a key of :data:`FIGURES`) drawn from ``results``."""
+    spec, stem = FIGURES[name]
+    return _function(spec)(results if stem is None else results[stem])
+
+
+def unmatched_markers(text: str) -> list[str]:
+    """Every ``generated`` / ``end`` marker of ``text`` that does not open or close a block
+    :data:`BLOCK` matches (a renamed or deleted partner, a marker inside another block)."""
+    paired = set()
+    for match in BLOCK.finditer(text):
+        paired.update((match.start(1), match.start(4)))
+    return [m.group(0) for m in MARKER.finditer(text) if m.start() not in paired]
+
+
 def renderer(name: str) -> Callable[[dict[str, dict]], str]:
     found = RENDERERS.get(name)
     if found is None:
         raise SystemExit(f"report.py: no renderer for the generated block '{name}'")
     if isinstance(found, str):
-        module, function = found.split(":")
-        sys.path.insert(0, str(HERE))
-        found = getattr(importlib.import_module(module), function)
+        found = _function(found)
     return found
 
 
@@ -160,17 +202,52 @@ def render_page(text: str, results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is stale")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is stale")
+    parser.add_argument(
+        "--figures",
+        action="store_true",
+        help="with --check: a figure that draws differently is stale too (PNG bytes also depend on "
+        "the matplotlib version)",
+    )
     args = parser.parse_args(argv)
     results = load_results()
+    pages = {page: page.read_text() for page in sorted(HERE.glob("RESULTS*.md"))}
+    broken = [f"{page.name}: {marker}" for page, text in pages.items() for marker in unmatched_markers(text)]
+    if broken:
+        print("report.py: markers without their partner:\n  " + "\n  ".join(broken), file=sys.stderr)
+        return 1
     stale = []
-    for page in sorted(HERE.glob("RESULTS*.md")):
-        text = page.read_text()
+    for page, text in pages.items():
         new = render_page(text, results)
         if new != text:
             stale.append(page.name)
             if not args.check:
                 page.write_text(new)
+    undrawn, redrawn = [], []
+    for name in FIGURES:
+        data = draw_figure(name, results)
+        if data is None:
+            undrawn.append(name)
+            continue
+        path = HERE / name
+        if not path.is_file() or path.read_bytes() != data:
+            redrawn.append(name)
+            if not args.check:
+                tmp = path.with_name(f".{name}.tmp")
+                tmp.write_bytes(data)
+                tmp.replace(path)
+    if undrawn:
+        print(f"report.py: nothing to draw (not checked): {', '.join(undrawn)}", file=sys.stderr)
+    if args.check and redrawn:
+        # a PNG's bytes also depend on matplotlib's and FreeType's versions: a fresh environment
+        # with a newer matplotlib must not fail the pages' check, so figures fail it on request only
+        print(
+            f"report.py: figures that draw differently here: {', '.join(redrawn)} (redraw them with "
+            "python benchmarks/report.py if their results changed)",
+            file=sys.stderr,
+        )
+        if args.figures:
+            stale += redrawn
     if args.check and stale:
         print(f"report.py: out of date: {', '.join(stale)}", file=sys.stderr)
         return 1

@@ -40,7 +40,8 @@ import sys
 import time
 from pathlib import Path
 
-from summaries import mean_se
+from summaries import beyond, mean_se
+from summaries import verdict as verdict_of
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = [
@@ -749,9 +750,7 @@ def _series_coverage(config: dict, n: int, resamples: int = 2000) -> tuple[list[
 
 
 def _verdict(diff: float, se: float) -> str:
-    if diff > 2 * se:
-        return "worse beyond noise"
-    return "ahead" if diff < -2 * se else "tied"
+    return verdict_of(diff, se, above="worse beyond noise", below="ahead")
 
 
 def _coverage_cell(row: dict) -> str:
@@ -871,7 +870,7 @@ def render_validation(results: dict, name: str = "surrogate_calibration") -> str
         for label in eligible
         if label != v["chosen"]
         and label in paired
-        and abs(paired[label]["mean_diff"]) <= 2 * paired[label]["se"]
+        and not beyond(abs(paired[label]["mean_diff"]), paired[label]["se"])
     ]
     if ties:
         lines += [

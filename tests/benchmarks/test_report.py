@@ -14,3 +14,13 @@ def test_a_block_is_replaced_by_its_renderer_and_prose_is_kept(load_benchmark):
     assert report.render_page(page, {"toy": {"value": 3}}) == (
         "prose\n<!-- generated: toy -->\n3 rows\n<!-- end: toy -->\nmore prose\n"
     )
+
+
+def test_a_marker_without_its_partner_is_named(load_benchmark):
+    # a renamed end marker turned its block into prose that --check never compared
+    report = load_benchmark("report")
+    page = (
+        "<!-- generated: a -->\n1\n<!-- end: a -->\n<!-- generated: b -->\nhand-typed 2\n<!-- end: bb -->\n"
+    )
+    assert report.unmatched_markers(page) == ["<!-- generated: b -->", "<!-- end: bb -->"]
+    assert report.unmatched_markers("<!-- generated: a -->\n1\n<!-- end: a -->\n") == []
