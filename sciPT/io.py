@@ -44,14 +44,21 @@ def partial_path(output: str | os.PathLike) -> Path:
 
 
 def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = None) -> None:
-    """Make ``folder`` and its parents; one line where one of them is a file, naming ``named``
-    (what was to be written there; the folder itself by default)."""
+    """Make ``folder`` and its parents; one line naming ``named`` (what was to be written there; the
+    folder itself by default) where one of them is a file or the system refuses (its reason)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocking = next(p for p in [folder, *folder.parents] if p.exists() and not p.is_dir())
-        raise UserError(f"{named or folder}: cannot be written: {blocking} is a file, not a folder") from None
+    except OSError as err:  # a file in the way, no permission, a read-only or virtual file system
+        blocking = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise UserError(
+                f"{named or folder}: cannot be written: {blocking} is a file, not a folder"
+            ) from None
+        failed = err.filename or folder
+        raise UserError(
+            f"{named or folder}: cannot be written: cannot make the folder {failed}: {err.strerror}"
+        ) from None
 
 
 def make_parent(path: str | os.PathLike) -> None:

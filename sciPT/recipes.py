@@ -2,8 +2,10 @@
 
 A recipe names its files, where each comes from (a path relative to a source folder of public raw
 files), its licence and each file's SHA-256. ``scipt data list`` checks the shipped copies;
-``scipt data build NAME --source DIR`` copies from ``DIR`` and verifies, writing atomically, so a
-corrupted or different download is refused instead of silently used.
+``scipt data build NAME --source DIR`` copies each file from ``DIR/<from>`` after verifying every
+one, so a corrupted or different download is refused instead of silently used and a failed build
+writes nothing. A recipe's ``repository_files`` (licence notices) live only in the repository: checked
+by ``data list``, copied from ``data_recipes/`` by ``build``, never read from ``DIR``.
 
 ``scipt data decontaminate --corpus GENOME.fa --against EVAL ... --output CLEAN.fa.gz`` writes a copy
 of a pre-training corpus with every copy of an evaluation sequence (either strand) masked, and
@@ -20,6 +22,7 @@ import argparse
 import json
 import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import io
@@ -30,7 +33,8 @@ from .runconfig import seed
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "data_recipes"
 
 
-def load_recipes(folder: Path = RECIPES_DIR) -> dict[str, dict]:
+def load_recipes(folder: Path | None = None) -> dict[str, dict]:
+    folder = RECIPES_DIR if folder is None else folder
     recipes = {}
     for path in sorted(folder.glob("*.json")):
         recipe = json.loads(path.read_text())
@@ -41,8 +45,11 @@ def load_recipes(folder: Path = RECIPES_DIR) -> dict[str, dict]:
     return recipes
 
 
-def status(recipe: dict, folder: Path = RECIPES_DIR) -> str:
-    for entry in recipe["files"]:
+def status(recipe: dict, folder: Path | None = None) -> str:
+    """``ok``, or the first of the recipe's files (shipped or repository-only) that is missing or
+    differs from its SHA-256."""
+    folder = RECIPES_DIR if folder is None else folder
+    for entry in [*recipe["files"], *recipe.get("repository_files", [])]:
         path = folder / entry["path"]
         if not path.is_file():
             return f"missing {entry['path']}"
@@ -51,34 +58,84 @@ def status(recipe: dict, folder: Path = RECIPES_DIR) -> str:
     return "ok"
 
 
-def build(recipe: dict, source: Path, dest: Path = RECIPES_DIR) -> list[Path]:
-    written = []
-    for entry in recipe["files"]:
-        origin = source / entry["from"]
-        if not origin.is_file():
-            raise DataError(f"{origin}: raw file of recipe '{recipe['name']}' not found")
-        digest = file_sha256(origin)
-        if digest != entry["sha256"]:
+def _check(origin: Path, entry: dict, recipe: dict) -> None:
+    digest = file_sha256(origin)
+    if digest != entry["sha256"]:
+        raise DataError(
+            f"{origin}: sha256 {digest[:16]}… differs from the recipe's {entry['sha256'][:16]}… "
+            f"(recipe '{recipe['name']}')"
+        )
+
+
+def build(recipe: dict, source: Path, dest: Path | None = None) -> list[Path]:
+    """Copy the recipe's files from ``source/<from>`` (and its repository-only files from the
+    repository, when ``dest`` is not the repository's folder) to ``dest/<path>``. Every source is
+    checked first (present, its SHA-256 the recipe's), then every copy is staged beside its target
+    and renamed into place only when all are made: a failed build writes nothing."""
+    dest = RECIPES_DIR if dest is None else dest
+    name = recipe["name"]
+    copies = [(source / entry["from"], entry) for entry in recipe["files"]]
+    missing = [origin for origin, _ in copies if not origin.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more of its {len(copies)} files)" if len(missing) > 1 else ""
+        if "rebuild" in recipe:
             raise DataError(
-                f"{origin}: sha256 {digest[:16]}… differs from the recipe's {entry['sha256'][:16]}…"
+                f"{missing[0]}: not found{more}; recipe '{name}' cannot be built from a raw-data "
+                f"folder (its sources are its own files): rebuild it with `{recipe['rebuild']}`"
             )
-        target = dest / entry["path"]
-        with io.atomic_path(target) as tmp:
-            shutil.copyfile(origin, tmp)
-        written.append(target)
-    return written
+        raise DataError(f"{missing[0]}: raw file of recipe '{name}' not found{more}")
+    for origin, entry in copies:
+        _check(origin, entry, recipe)
+    in_place = dest.resolve() == RECIPES_DIR.resolve()
+    for entry in recipe.get("repository_files", []):
+        origin = RECIPES_DIR / entry["path"]
+        if not origin.is_file():
+            raise DataError(f"{origin}: repository file of recipe '{name}' not found")
+        _check(origin, entry, recipe)
+        if not in_place:
+            copies.append((origin, entry))
+    targets = [dest / entry["path"] for _, entry in copies]
+    try:
+        with ExitStack() as stack:  # each copy staged beside its target, all renamed at the end
+            for (origin, _), target in zip(copies, targets):
+                shutil.copyfile(origin, stack.enter_context(io.atomic_path(target)))
+    except OSError as err:
+        raise UserError(f"{err.filename or dest}: cannot be written: {err.strerror}") from None
+    return targets
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .diagnostics import contamination
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    ls = sub.add_parser("list", help="list the recipes and check the shipped files")
+    ls = sub.add_parser(
+        "list",
+        help="list the recipes and check the shipped files",
+        description="List the recipes of data_recipes/ and check each one's files (shipped and "
+        "repository-only) against its SHA-256s; exit status 1 when one is missing or differs.",
+    )
     ls.set_defaults(handler=_list)
-    b = sub.add_parser("build", help="rebuild a recipe's files from public raw files")
+    b = sub.add_parser(
+        "build",
+        help="rebuild a recipe's files from public raw files",
+        description="Copy a recipe's files from DIR/<from> (each file's 'from' path in "
+        "data_recipes/NAME.json) to DEST/<path>, after checking that every one is there with the "
+        "recipe's SHA-256: a failed build writes nothing. Files that live only in the repository "
+        "(its 'repository_files', such as licence notices) are never read from DIR: they are copied "
+        "from data_recipes/ when DEST is another folder. molecules-smiles is not built from raw "
+        "data (its sources are its own output and build_smiles.py): rebuild it with "
+        "`python data_recipes/molecules/smiles/build_smiles.py`.",
+    )
     b.add_argument("name", help="recipe name (see 'scipt data list')")
-    b.add_argument("--source", required=True, help="folder holding the raw files (required)")
-    b.add_argument("--dest", default=str(RECIPES_DIR), help=f"output folder (default: {RECIPES_DIR})")
+    b.add_argument(
+        "--source",
+        required=True,
+        metavar="DIR",
+        help="folder holding the raw files, read as DIR/<from> (required)",
+    )
+    b.add_argument(
+        "--dest", default=str(RECIPES_DIR), metavar="DEST", help=f"output folder (default: {RECIPES_DIR})"
+    )
     b.set_defaults(handler=_build)
     d = sub.add_parser(
         "decontaminate",
@@ -248,9 +305,29 @@ def _negatives(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name, recipe in load_recipes().items():
-        files = ", ".join(e["path"] for e in recipe["files"])
-        print(f"{name:18s} {status(recipe):10s} {files}\n{'':18s} {recipe['description']}")
+    recipes = load_recipes()
+    rows = [
+        (
+            name,
+            status(recipe),
+            ", ".join(e["path"] for e in [*recipe["files"], *recipe.get("repository_files", [])]),
+            recipe["description"],
+        )
+        for name, recipe in recipes.items()
+    ]
+    width = max((len(name) for name, *_ in rows), default=0)
+    state = max((len(s) for _, s, *_ in rows), default=0)
+    for name, check, files, description in rows:
+        print(f"{name:{width}s}  {check:{state}s}  {files}\n{'':{width}s}  {description}")
+    failed = [f"{name} ({check})" for name, check, *_ in rows if check != "ok"]
+    if failed:
+        # a check that failed, not bad input: exit status 1, as a failed run
+        print(
+            f"scipt: error: {len(failed)} of {len(rows)} recipes fail their check: {', '.join(failed)}; "
+            "'scipt data build NAME --source DIR' restores a recipe's files",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

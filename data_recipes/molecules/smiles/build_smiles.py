@@ -65,7 +65,7 @@ def main() -> None:
     header = [
         f"# {len(kept)} small C/H/O/N molecules from the NCI Open Database sample shipped with RDKit",
         f"# (rdkit/Data/NCI/first_5K.smi, RDKit {rdBase.rdkitVersion}); selection: build_smiles.py;",
-        "# NCI structures: US government work, public domain. Columns: SMILES, NCI record number.",
+        "# licence: BSD 3-Clause, as RDKit distributes the file (LICENSE.rdkit). Columns: SMILES, NCI record number.",
     ]
     args.output.write_text("\n".join(header + [f"{s} {n}" for s, n in kept]) + "\n")
     print(f"wrote {len(kept)} SMILES to {args.output}")

@@ -1,0 +1,179 @@
+"""`scipt data list` and `scipt data build`: the recipes of data_recipes/ and their builder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sciPT import io, recipes
+from sciPT.cli import main
+from sciPT.errors import UserError
+
+SHIPPED = recipes.RECIPES_DIR
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def raw_folder(tmp_path: Path, name: str, skip: tuple[str, ...] = ()) -> Path:
+    """A raw-data folder for recipe ``name``, made from the shipped copies: each file at its
+    ``from`` path, but those whose ``path`` is in ``skip``."""
+    source = tmp_path / "raw"
+    for entry in recipes.load_recipes()[name]["files"]:
+        if entry["path"] not in skip:
+            (source / entry["from"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SHIPPED / entry["path"], source / entry["from"])
+    return source
+
+
+def test_build_from_a_partial_source_writes_nothing(tmp_path, capsys):
+    source = raw_folder(
+        tmp_path, "ipromoter2l", skip=("promoters/independent.txt", "promoters/LICENSE.ipromoter2l")
+    )
+    dest = tmp_path / "out"
+    code, _, err = run(capsys, "data", "build", "ipromoter2l", "--source", source, "--dest", dest)
+    missing = source / "promoters/ecoli_ipromoter2l/Independent_test_dataset/independent.txt"
+    assert (code, err) == (
+        2,
+        f"scipt: error: {missing}: raw file of recipe 'ipromoter2l' not found (and 1 more of its 4 files)\n",
+    )
+    assert not dest.exists()
+
+
+def test_build_with_a_wrong_hash_writes_nothing(tmp_path, capsys):
+    source = raw_folder(tmp_path, "ipromoter2l")
+    changed = source / "promoters/ecoli_ipromoter2l/Independent_test_dataset/independent.txt"
+    changed.write_text(">x\nACGT\n")
+    dest = tmp_path / "out"
+    code, _, err = run(capsys, "data", "build", "ipromoter2l", "--source", source, "--dest", dest)
+    assert (code, err) == (
+        2,
+        f"scipt: error: {changed}: sha256 a0c8300d20406634… differs from the recipe's dfb235d9b15e68c8… "
+        "(recipe 'ipromoter2l')\n",
+    )
+    assert not dest.exists()
+
+
+def test_build_copies_every_file_and_the_repository_only_notice(tmp_path, capsys):
+    source = raw_folder(tmp_path, "heat-transfer")
+    assert not (source / "heat_transfer" / "LICENSE.combaero").exists()  # not among the raw files
+    dest = tmp_path / "out"
+    code, _, err = run(capsys, "data", "build", "heat-transfer", "--source", source, "--dest", dest)
+    assert code == 0
+    recipe = recipes.load_recipes()["heat-transfer"]
+    paths = [e["path"] for e in recipe["files"]] + ["heat_transfer/LICENSE.combaero"]
+    assert err == "".join(f"wrote {dest / p}\n" for p in paths)
+    assert recipes.status(recipe, dest) == "ok"
+    assert (dest / "heat_transfer/LICENSE.combaero").read_bytes() == (
+        SHIPPED / "heat_transfer/LICENSE.combaero"
+    ).read_bytes()
+    assert not [p for p in dest.rglob("*") if p.name.endswith(".tmp")]  # no staged copy left behind
+
+
+def test_build_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc")
+    source = raw_folder(tmp_path, "phage-lambda")
+    code, out, err = run(capsys, "data", "build", "phage-lambda", "--source", source, "--dest", "/proc/x")
+    assert (code, err) == (
+        2,
+        "scipt: error: /proc/x/dna/phage_lambda.fa: cannot be written: cannot make the folder /proc/x: "
+        "No such file or directory\n",
+    )
+
+
+def test_make_folder_names_the_reason_the_system_gives(tmp_path):
+    dangling = tmp_path / "link"
+    os.symlink(tmp_path / "nowhere", dangling)  # not a file in the way, yet mkdir fails
+    with pytest.raises(UserError) as err:
+        io.make_folder(dangling / "run")
+    assert str(err.value) == (
+        f"{dangling / 'run'}: cannot be written: cannot make the folder {dangling}: File exists"
+    )
+
+
+def test_molecules_smiles_says_how_it_is_rebuilt(tmp_path, capsys):
+    code, _, err = run(
+        capsys, "data", "build", "molecules-smiles", "--source", tmp_path, "--dest", tmp_path / "o"
+    )
+    assert (code, err) == (
+        2,
+        f"scipt: error: {tmp_path}/molecules/smiles/nci_chon_small.smi: not found (and 2 more of its 3 "
+        "files); recipe 'molecules-smiles' cannot be built from a raw-data folder (its sources are its own "
+        "files): rebuild it with `python data_recipes/molecules/smiles/build_smiles.py`\n",
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_help_says_where_files_are_read(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Copy a recipe's files from DIR/<from> (each file's 'from' path in data_recipes/NAME.json)" in text
+    assert "folder holding the raw files, read as DIR/<from> (required)" in text
+    assert (
+        "molecules-smiles is not built from raw data (its sources are its own output and build_smiles.py): "
+        "rebuild it with `python data_recipes/molecules/smiles/build_smiles.py`." in text
+    )
+
+
+def test_list_fails_on_a_missing_file_and_sizes_its_columns(tmp_path, capsys, monkeypatch):
+    (tmp_path / "promoters").mkdir()
+    (tmp_path / "promoters" / "a.txt").write_text("a\n")
+    digest = "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7"  # of "a\n"
+    for name, path in (("short", "promoters/a.txt"), ("model-organisms-1pct", "promoters/independent.txt")):
+        recipe = {
+            "name": name,
+            "description": f"the {name} recipe",
+            "source": "here",
+            "licence": "MIT",
+            "files": [{"path": path, "from": path, "sha256": digest}],
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(recipe))
+    monkeypatch.setattr(recipes, "RECIPES_DIR", tmp_path)
+    code, out, err = run(capsys, "data", "list")
+    assert code == 1
+    assert out == (
+        "model-organisms-1pct  missing promoters/independent.txt  promoters/independent.txt\n"
+        "                      the model-organisms-1pct recipe\n"
+        "short                 ok                                 promoters/a.txt\n"
+        "                      the short recipe\n"
+    )
+    assert err == (
+        "scipt: error: 1 of 2 recipes fail their check: model-organisms-1pct (missing "
+        "promoters/independent.txt); 'scipt data build NAME --source DIR' restores a recipe's files\n"
+    )
+
+
+def test_list_checks_the_repository_only_notices(tmp_path, capsys, monkeypatch):
+    shutil.copyfile(SHIPPED / "ecoli-genome.json", tmp_path / "ecoli-genome.json")
+    (tmp_path / "dna").mkdir()
+    shutil.copyfile(SHIPPED / "dna/ecoli_k12_mg1655.fna.gz", tmp_path / "dna/ecoli_k12_mg1655.fna.gz")
+    monkeypatch.setattr(recipes, "RECIPES_DIR", tmp_path)
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "ecoli-genome  missing dna/LICENSE.MCB185  dna/ecoli_k12_mg1655.fna.gz, dna/LICENSE.MCB185"
+    )
+
+
+def test_the_shipped_recipes_name_their_mit_notices(capsys):
+    shipped = recipes.load_recipes()
+    notices = {
+        name: [e["path"] for e in recipe.get("repository_files", [])] for name, recipe in shipped.items()
+    }
+    assert notices["ecoli-genome"] == ["dna/LICENSE.MCB185"]
+    assert notices["model-organisms-1pct"] == ["dna/LICENSE.korflab-setup"]
+    assert notices["heat-transfer"] == ["heat_transfer/LICENSE.combaero"]
+    for name, paths in notices.items():
+        for path in paths:
+            assert path in shipped[name]["licence"], name
+    assert main(["data", "list"]) == 0
+    capsys.readouterr()
