@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
+from tqdm import tqdm
 
 from .finetune import FinetuneConfig, FinetuneModule, build_strategy, load_fisher
 from .nn.classifier import ClassifierHead, SequenceClassifier
@@ -127,6 +129,39 @@ class _BestWeights(pl.Callback):
             module.load_state_dict(self.state)
 
 
+class EpochProgress(pl.Callback):
+    """Each epoch's number and validation loss after the postfix of ``bar``, the progress bar of the
+    fits around this one (a cross-validation's counts whole fits: without this, minutes without a
+    change on the screen); the bar's own postfix is back when the fit ends. Redrawn no more often
+    than the bar's ``mininterval`` (30 s in a log file, :func:`sciPT.cli.log_friendly_progress`)."""
+
+    def __init__(self, bar, max_epochs: int):
+        self.bar, self.max_epochs = bar, max_epochs
+        self.postfix = bar.postfix or ""
+
+    def on_validation_end(self, trainer, module):
+        if trainer.sanity_checking:
+            return
+        epoch = f"epoch {trainer.current_epoch + 1}" + (f"/{self.max_epochs}" if self.max_epochs > 0 else "")
+        loss = trainer.callback_metrics.get("val/loss")
+        words = f"{epoch}, val loss {float(loss):.3f}" if loss is not None else epoch
+        self.bar.set_postfix_str(f"{self.postfix}, {words}" if self.postfix else words, refresh=False)
+        now = time.time()
+        if now - self.bar.last_print_t >= self.bar.mininterval:
+            self.bar.refresh()
+            self.bar.last_print_t = now
+
+    def on_fit_end(self, trainer, module):
+        self.bar.set_postfix_str(self.postfix, refresh=False)
+
+
+def enclosing_bar():
+    """The innermost progress bar on the screen (the last opened of those still open), or None.
+    The fits are called by a task's code, which owns the bar over them and does not pass it."""
+    bars = [bar for bar in list(tqdm._instances) if not bar.disable]
+    return max(bars, key=lambda bar: bar.start_t, default=None)
+
+
 @dataclass
 class FitResult:
     model: SequenceClassifier
@@ -192,6 +227,8 @@ def fit_classifier(
     stop = pl.callbacks.EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     logger = pl.loggers.CSVLogger(log_dir, name="", version="") if log_dir is not None else False
     sized = train_cfg.max_steps is None  # sized from max_time: neither epochs nor steps stop it
+    bar = enclosing_bar()
+    progress = [EpochProgress(bar, -1 if sized else max_epochs)] if bar is not None else []
     # the run's step total as the epochs bound it: a head warm-up given as a fraction of the run
     # took it of train.max_steps (100,000 in the task's preset), so it never ended and the encoder
     # was never trained
@@ -208,7 +245,7 @@ def fit_classifier(
             max_time=parse_max_time(train_cfg.max_time),
             gradient_clip_val=train_cfg.grad_clip or None,
             accumulate_grad_batches=train_cfg.accumulate,
-            callbacks=[best, stop, *time_budget_callbacks(train_cfg)],
+            callbacks=[best, stop, *progress, *time_budget_callbacks(train_cfg)],
             logger=logger,
             enable_checkpointing=False,
             enable_progress_bar=False,

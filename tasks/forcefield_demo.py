@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,25 @@ def pretrain_config(paths: dict[str, Path], steps: int = PRETRAIN_STEPS):
     every = max(1, steps // 6)
     cfg.train = dataclasses.replace(cfg.train, max_steps=steps, val_every=every, checkpoint_every=every)
     return cfg
+
+
+def pretrain_command(cfg, out: Path) -> str:
+    """The ``scipt pretrain`` command that makes the pre-training run of ``pretrain_config`` in
+    ``out`` (for its report, which a reader may rerun or change)."""
+    q = lambda path: shlex.quote(str(path))  # noqa: E731
+    return (
+        f"scipt pretrain molecules --data {' '.join(map(q, cfg.data.paths))} --data.val-paths "
+        f"{' '.join(map(q, cfg.data.val_paths))} --data.isolated-atoms {q(cfg.data.isolated_atoms)} "
+        f"--max-steps {cfg.train.max_steps} --val-every {cfg.train.val_every} "
+        f"--checkpoint-every {cfg.train.checkpoint_every} --out {q(out)}"
+    )
+
+
+def finetune_command(out: Path) -> str:
+    """The ``scipt finetune`` command that makes the fine-tuning run in ``out``. Its settings are a
+    dozen flags, some computed (the EWC strength from the stored Fisher's scale), so it reads them
+    from the config.yaml the run writes (another ``--out`` runs it again)."""
+    return f"scipt finetune forcefield --config {shlex.quote(str(out / 'config.yaml'))} --out {shlex.quote(str(out))}"
 
 
 def finetune_config(
@@ -310,12 +330,8 @@ def demo(args: argparse.Namespace) -> int:
     print(
         "[2/5] pre-training the tiny potential on ethanol + methanol (with the EWC Fisher)", file=sys.stderr
     )
-    pre = pretrain(
-        "molecules",
-        pretrain_config(paths, args.max_steps or PRETRAIN_STEPS),
-        out / "pretrain",
-        command="scipt demo forcefield (pre-training step)",
-    )
+    cfg = pretrain_config(paths, args.max_steps or PRETRAIN_STEPS)
+    pre = pretrain("molecules", cfg, out / "pretrain", command=pretrain_command(cfg, out / "pretrain"))
     from sciPT.checkpoint import from_pretrained
     from sciPT.domains.molecules.ewc import ewc_scale
 
@@ -333,7 +349,7 @@ def demo(args: argparse.Namespace) -> int:
         runs[strategy] = run_finetune(
             finetune_config(pre.path, paths, strategy, steps, **extra),
             out / f"finetune-{strategy}",
-            command=f"scipt demo forcefield ({strategy} step)",
+            command=finetune_command(out / f"finetune-{strategy}"),
         )
     table = summarise(runs, out / "forgetting.png")
     warmup_steps = json.loads(runs["ewc"].metrics.read_text())["head_warmup_steps"]  # as the run settled it

@@ -8,7 +8,7 @@
    published protocol) of the pre-trained model, the same architecture from scratch, a k-mer
    logistic regression and a small CNN, then a final model on all the data. The task's defaults, except that each
    model is one fine-tune rather than three averaged (``ensemble``): that keeps the whole demo
-   near 18 minutes on a 2-core CPU; ``benchmarks/promoter_ipromoter.py`` runs the full recipe.
+   at about 18 minutes on 2 cores (README); ``benchmarks/promoter_ipromoter.py`` runs the full recipe.
 4. Few labels: pre-trained against scratch on 1 % and 5 % of an 80 % pool, three seeds each, scored
    on the other 20 % (``--label-fractions``). With all 5,720 labels the two starts are tied (the
    nested benchmark agrees); pre-training pays where labels are few, and the demo shows that too.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ NEGATIVES = "data_recipes/promoters/negative2860.txt"
 # 3,000 steps did better than 2,000 on a validation split (benchmarks/RESULTS_promoter.md)
 PRETRAIN_STEPS = 3000
 # fine-tunes averaged per model: the task's default of 3 gains about 2 points of accuracy at three
-# times the cost (28 instead of about 12 CPU-minutes for the demo; benchmarks/RESULTS_promoter.md)
+# times the cost of each fine-tune (benchmarks/RESULTS_promoter.md), in a demo that takes about 18
+# minutes on 2 cores (README)
 ENSEMBLE = 1
 # the label fractions of step 4: about 4 minutes for 12 fine-tunes of 46 and 229 sequences
 FEW_LABELS = [0.01, 0.05]
@@ -55,10 +57,38 @@ def promoter_pretraining(corpus: str):
     return cfg
 
 
+def pretraining_stage(corpus: Path, out: Path, max_steps: int | None):
+    """Step 2's configuration, and the ``scipt pretrain`` command that makes the same run (for its
+    report, which a reader may rerun or change)."""
+    cfg = promoter_pretraining(str(corpus))
+    cfg.train.max_steps = max_steps or PRETRAIN_STEPS
+    cfg.train.val_every = max(1, cfg.train.max_steps // 5)
+    cfg.train.checkpoint_every = cfg.train.val_every
+    command = (
+        f"scipt pretrain dna --preset promoter --data {shlex.quote(str(corpus))} "
+        f"--max-steps {cfg.train.max_steps} --val-every {cfg.train.val_every} "
+        f"--checkpoint-every {cfg.train.checkpoint_every} --out {shlex.quote(str(out))}"
+    )
+    return cfg, command
+
+
+def finetuning_resume(stage: Path) -> str | None:
+    """How step 3, stopped by SIGTERM, goes on alone (``None`` before its run directory holds the
+    config.yaml that ``--resume`` reads back)."""
+    if not (stage / "config.yaml").is_file():
+        return None
+    return (
+        f"its fine-tuning stage is an ordinary promoter run, which 'scipt finetune promoter --out "
+        f"{shlex.quote(str(stage))} --resume' continues (the demo's own report.md is not written)"
+    )
+
+
 def finetune_config(init: Path, positives: Path, negatives: Path, max_steps: int | None):
     """Step 3's configuration. ``--max-steps`` (a quick look at the pipeline) shortens the
     fine-tunes too: each trains one epoch, the shortest fit that is validated (early stopping needs
-    it), where it would otherwise train up to 15."""
+    it), where it would otherwise train up to 15. The k-mer regressions, the CNNs and the stacks on
+    each fine-tune are fitted as always: the 20 cross-validation fits still took 8 minutes on 2
+    cores with ``--max-steps 50``."""
     from .promoter_config import PromoterConfig
 
     ft = PromoterConfig(
@@ -116,16 +146,15 @@ def demo(args: argparse.Namespace) -> int:
     counts = decontaminate(resolve_data_path(ECOLI_GENOME), data.codes, clean, DNA_SPEC)
 
     print("[2/3] pre-training the tiny DNA model on the decontaminated genome", file=sys.stderr)
-    cfg = promoter_pretraining(str(clean))
-    cfg.train.max_steps = args.max_steps or PRETRAIN_STEPS
-    cfg.train.val_every = max(1, cfg.train.max_steps // 5)
-    cfg.train.checkpoint_every = cfg.train.val_every
-    pretrain("dna", cfg, out / "pretrain", command="scipt demo promoter (pre-training step)")
+    cfg, command = pretraining_stage(clean, out / "pretrain", args.max_steps)
+    pretrain("dna", cfg, out / "pretrain", command=command)
 
     print(
         "[3/3] 5-fold cross-validation: pre-trained, scratch, k-mer LR, CNN; then few labels", file=sys.stderr
     )
     ft = finetune_config(out / "pretrain", positives, negatives, args.max_steps)
+    # read by the command line's SIGTERM message (sciPT.cli.after_sigterm)
+    args.stage_resume = lambda: finetuning_resume(out / "promoter")
     run_finetune(ft, out / "promoter")
 
     minutes = (time.time() - started) / 60
@@ -160,7 +189,8 @@ def demo(args: argparse.Namespace) -> int:
                 *(
                     [
                         f"Run with `--max-steps {args.max_steps}`: {args.max_steps:,} pre-training steps and one "
-                        "epoch per fine-tune, a look at the pipeline, not its results.",
+                        "epoch per fine-tune, a look at the pipeline, not its results (the cross-validation "
+                        "still fits all 20 models).",
                         "",
                     ]
                     if args.max_steps is not None

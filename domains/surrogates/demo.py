@@ -51,6 +51,12 @@ def run_demo(
     # refused before a minute of calibrations, not after (RunDir.create looks again, with its lock)
     RunDir(out).refuse_unless_startable(resumable=False)
     series = taslim_series(TASLIM_DIR)
+    # the priors and the recalibration take half a minute, with nothing else on the screen
+    print(
+        "[1/3] learning the priors from the textbook correlations (all systems; smooth pipes only) "
+        "and recalibrating the intervals",
+        file=sys.stderr,
+    )
     cfg = presets.small()
     # the prior form `scipt finetune surrogate` uses by default (chosen on the library validation)
     prior, fits = learn_prior(cfg, form=DEFAULT_PRIOR_FORM)
@@ -58,8 +64,12 @@ def run_demo(
     # intervals recalibrated as `scipt finetune surrogate` does (one family has none to hold out)
     recal = for_library(cfg, DEFAULT_PRIOR_FORM)
     studies = {}
-    for label, p, r in (("all systems", prior, recal), ("smooth-pipe only", naive, None)):
-        print(f"calibrating on {len(series)} measured series with the {label} prior ...", file=sys.stderr)
+    for step, (label, p, r) in enumerate(
+        (("all systems", prior, recal), ("smooth-pipe only", naive, None)), start=2
+    ):
+        print(
+            f"[{step}/3] calibrating on {len(series)} measured series with the {label} prior", file=sys.stderr
+        )
         studies[label] = few_shot_study(
             series, p, ns, level=LEVEL, recalibration=r, max_draws=max_draws, progress=progress
         )

@@ -608,3 +608,42 @@ def test_a_builtin_without_its_extra_is_listed_with_the_pip_install():
         "scipt: error: the domain 'molecules' needs 'e3nn', which is not installed: pip install "
         "'scipt[molecules]'"
     ]
+
+
+def test_demo_offers_only_the_plugins_that_have_a_demo(capsys):
+    """It offered every domain and task: `scipt demo molecules` then failed, `has no demo`."""
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--help"])
+    assert exc.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "[{forcefield,promoter,surrogate,dna,protein}]" in usage
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "promotr"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "scipt demo: error: argument name: invalid choice: 'promotr' (choose from 'forcefield', "
+        "'promoter', 'surrogate', 'dna', 'protein'); 'scipt demo --help' lists the options\n"
+    )
+
+
+def test_a_plugin_without_a_demo_named_anyway_says_so_in_one_line(tmp_path, capsys):
+    code, err = run(capsys, "demo", "molecules", "--out", str(tmp_path / "run"))
+    assert (code, err) == (2, "scipt: error: domain 'molecules' has no demo\n")
+
+
+def test_a_demo_stopped_by_sigterm_is_not_sent_to_a_resume_it_does_not_have(tmp_path, monkeypatch, capsys):
+    """The message said `the same command with --resume continues it`: scipt demo has no --resume."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from sciPT import pretrain
+
+    def stopped(*args, **kwargs):
+        raise SIGTERMException()  # what Lightning raises in a fit a SIGTERM reached
+
+    monkeypatch.setattr(pretrain, "pretrain", stopped)
+    out = tmp_path / "demo"
+    assert main(["demo", "dna", "--out", str(out)]) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
+        f"delete {out} first"
+    )

@@ -749,8 +749,9 @@ def test_the_final_model_shows_its_progress(planted, tmp_path, capsys):
     shown = capsys.readouterr().err.replace("\r", "\n").splitlines()
     final = [line for line in shown if line.startswith("final model:")]
     # each fine-tune is named as it starts, beside the count of those done (redraws in between depend
-    # on timing)
-    steps = {re.search(r"\| (\d/\d) \[.*, (fine-tune \d of \d)\]$", line).groups() for line in final[1:-1]}
+    # on timing, as do those of a fine-tune's epochs after its name, sciPT.classification.EpochProgress)
+    named = r"\| (\d/\d) \[.*, (fine-tune \d of \d)(?:, epoch 1/1, val loss \d\.\d{3})?\]$"
+    steps = {re.search(named, line.rstrip()).groups() for line in final[1:-1]}
     assert {("0/2", "fine-tune 1 of 2"), ("1/2", "fine-tune 2 of 2")} <= steps
     assert final[-1].startswith("final model: 100%|██████████| 2/2 [")
     assert re.search(r"(fit/s|s/fit)\]$", final[-1].rstrip())  # no step named once all are done

@@ -136,3 +136,35 @@ def test_a_head_warmup_fraction_is_of_the_steps_the_epochs_allow(warmup, trains_
     after = result.model.backbone.state_dict()
     moved = max(float((after[k].float() - v.float()).abs().max()) for k, v in before.items())
     assert (moved > 0) is trains_encoder
+
+
+def test_a_fit_shows_each_epoch_and_its_validation_loss_on_the_bar_of_the_fits_around_it(capsys):
+    """A cross-validation's bar counts whole fits: it stood still for minutes during each one."""
+    import io
+
+    from tqdm.auto import tqdm
+
+    screen = io.StringIO()
+    with tqdm(total=20, desc="cross-validation", unit="fit", file=screen, mininterval=0) as bar:
+        bar.set_postfix_str("fold 1/5, pre-trained")
+        _, result = fit_small(1000, 2, 0)
+        assert bar.postfix == "fold 1/5, pre-trained"  # the fit's words gone with it
+    states = screen.getvalue().split("\r")
+    shown = [s.split("fold 1/5, pre-trained")[1].rstrip(" ]") for s in states if "epoch" in s]
+    assert [s.split(", val loss ")[0] for s in shown] == [", epoch 1/2", ", epoch 2/2"]
+    assert f"val loss {result.best_val_loss:.3f}" in "".join(shown)
+    printed = capsys.readouterr()
+    assert "Epoch" not in printed.out + printed.err  # Lightning's own bar stays off
+
+
+def test_the_bar_a_fit_reports_to_is_the_innermost_one_shown():
+    import io
+
+    from tqdm.auto import tqdm
+
+    from sciPT.classification import enclosing_bar
+
+    assert enclosing_bar() is None
+    with tqdm(total=2, desc="outer", file=io.StringIO()), tqdm(total=2, desc="inner", file=io.StringIO()):
+        with tqdm(total=2, desc="hidden", disable=True):  # a task's bar for fits it does not show
+            assert enclosing_bar().desc == "inner"

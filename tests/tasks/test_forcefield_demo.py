@@ -78,3 +78,53 @@ def test_the_demo_keeps_its_isolated_atoms_when_run_from_the_repository_root(tmp
         drop_preset_isolated_atoms(cfg.data)
         assert cfg.data.isolated_atoms == str(root / "data_recipes/molecules/ethanol/isolated_atoms.xyz")
     assert capsys.readouterr().err == ""
+
+
+def resolved(argv: list[str]):
+    """The configuration that the command line ``argv`` (``scipt ...``) runs with, as a dict."""
+    from sciPT.cli import build_parser
+    from sciPT.config import to_dict
+    from sciPT.runconfig import resolve_config
+
+    args = build_parser(argv[1:]).parse_args(argv[1:])
+    return to_dict(resolve_config(args.plugin, args, args.table))
+
+
+def test_each_stage_reports_the_scipt_command_that_makes_the_same_run(tmp_path):
+    """Their reports' Command lines read `scipt demo forcefield (ewc step)`: no command at all."""
+    import shlex
+
+    import yaml
+
+    from sciPT.config import to_dict
+    from sciPT.files import resolve_data_path
+    from sciPT.tasks.forcefield_demo import (
+        finetune_command,
+        finetune_config,
+        pretrain_command,
+        pretrain_config,
+    )
+
+    data = tmp_path / "my data"
+    paths = {
+        name: data / f"{name}.xyz" for name in ("pretrain", "pretrain_val", "ethanol_val", "ethanol_test")
+    }
+    paths.update({name: data / f"{name}.xyz" for name in ("acac_train", "acac_val", "acac_test")})
+    cfg = pretrain_config(paths, 120)
+    command = pretrain_command(cfg, tmp_path / "pretrain")
+    atoms = resolve_data_path("data_recipes/molecules/ethanol/isolated_atoms.xyz").resolve()
+    assert command == (
+        f"scipt pretrain molecules --data '{data}/pretrain.xyz' --data.val-paths '{data}/pretrain_val.xyz' "
+        f"--data.isolated-atoms {atoms} --max-steps 120 --val-every 20 --checkpoint-every 20 "
+        f"--out {tmp_path / 'pretrain'}"
+    )
+    assert resolved(shlex.split(command)) == to_dict(cfg)
+    ewc = finetune_config(tmp_path / "pretrain", paths, "ewc", 60, ewc_lambda=0.37, head_warmup=1 / 3)
+    replay = finetune_config(tmp_path / "pretrain", paths, "full", 60, replayed=1, head="ethanol")
+    for name, cfg in (("finetune-ewc", ewc), ("finetune-replay", replay)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(yaml.safe_dump({"task": "forcefield", **to_dict(cfg)}))
+        command = finetune_command(run)
+        assert command == f"scipt finetune forcefield --config {run}/config.yaml --out {run}"
+        assert resolved(shlex.split(command)) == to_dict(cfg)

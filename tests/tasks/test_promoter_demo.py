@@ -1,3 +1,8 @@
+import shlex
+
+import pytest
+import yaml
+
 from sciPT.tasks.promoter_demo import FEW_LABELS, pretraining_gains
 
 
@@ -48,3 +53,94 @@ def test_max_steps_shortens_the_fine_tunes_too(tmp_path):
     assert quick.max_epochs == 1  # one epoch: the shortest fit that early stopping can validate
     assert (full.folds, full.baselines, full.label_fractions) == (5, True, [0.01, 0.05])
     assert quick.inputs.positives == str(tmp_path / "pos.fa") and quick.init == str(tmp_path / "pretrain")
+
+
+def resolved(argv: list[str]):
+    """The configuration that the command line ``argv`` (``scipt ...``) runs with, as a dict."""
+    from sciPT.cli import build_parser
+    from sciPT.config import to_dict
+    from sciPT.runconfig import resolve_config
+
+    args = build_parser(argv[1:]).parse_args(argv[1:])
+    return to_dict(resolve_config(args.plugin, args, args.table))
+
+
+@pytest.mark.parametrize("max_steps", [None, 40])
+def test_the_pretraining_reports_the_scipt_command_that_makes_the_same_run(tmp_path, max_steps):
+    """Its report's Command line read `scipt demo promoter (pre-training step)`: no command at all."""
+    from sciPT.config import to_dict
+    from sciPT.tasks.promoter_demo import pretraining_stage
+
+    corpus, out = tmp_path / "my corpus" / "clean.fa.gz", tmp_path / "pretrain"
+    cfg, command = pretraining_stage(corpus, out, max_steps)
+    steps, every = (3000, 600) if max_steps is None else (40, 8)
+    assert command == (
+        f"scipt pretrain dna --preset promoter --data '{corpus}' --max-steps {steps} --val-every {every} "
+        f"--checkpoint-every {every} --out {out}"
+    )
+    assert resolved(shlex.split(command)) == to_dict(cfg)
+
+
+def fake_stages(monkeypatch, finetune):
+    """The promoter demo with its decontamination and pre-training skipped and ``finetune`` for
+    step 3 (each takes minutes)."""
+    from sciPT.tasks import promoter_demo, promoter_train
+
+    counts = dict.fromkeys(
+        ("verbatim_before", "eval_sequences", "near_before", "regions", "masked_bases", "corpus_bases"), 0
+    )
+    monkeypatch.setattr(promoter_demo, "decontaminate", lambda *a: counts)
+    monkeypatch.setattr(promoter_demo, "pretrain", lambda *a, **k: None)
+    monkeypatch.setattr(promoter_train, "run_finetune", finetune)
+
+
+def sigterm():
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return SIGTERMException()  # what Lightning raises in a fit a SIGTERM reached
+
+
+def test_a_demo_stopped_in_its_fine_tuning_says_which_command_continues_that_stage(
+    tmp_path, monkeypatch, capsys
+):
+    """The message was the pre-training one: `the same command with --resume`, which scipt demo
+    does not take."""
+    from sciPT.cli import main
+    from sciPT.config import to_dict
+
+    out = tmp_path / "demo"
+    written = {}
+
+    def stopped_after_its_config(cfg, stage, resume=False):
+        stage.mkdir(parents=True)
+        (stage / "config.yaml").write_text(yaml.safe_dump({"task": "promoter", **to_dict(cfg)}))
+        written.update(to_dict(cfg))
+        raise sigterm()
+
+    fake_stages(monkeypatch, stopped_after_its_config)
+    assert main(["demo", "promoter", "--out", str(out)]) == 143
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    command = f"scipt finetune promoter --out {out / 'promoter'} --resume"
+    assert last == (
+        f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
+        f"delete {out} first; its fine-tuning stage is an ordinary promoter run, which '{command}' "
+        "continues (the demo's own report.md is not written)"
+    )
+    assert resolved(shlex.split(command)) == written  # the stage as the demo configured it
+
+
+def test_a_demo_stopped_before_its_fine_tuning_run_exists_names_no_command_for_it(
+    tmp_path, monkeypatch, capsys
+):
+    from sciPT.cli import main
+
+    def stopped_at_once(cfg, stage, resume=False):
+        raise sigterm()
+
+    fake_stages(monkeypatch, stopped_at_once)
+    out = tmp_path / "demo"
+    assert main(["demo", "promoter", "--out", str(out)]) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
+        f"delete {out} first"
+    )

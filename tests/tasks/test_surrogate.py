@@ -838,3 +838,22 @@ def test_the_reports_list_each_correlation_with_its_source(tmp_path, csv):
     )
     text = (out / "report.md").read_text()
     assert all(f"- `{c.key}` (flat-plate): {c.source}" in text.splitlines() for c in select(["flat-plate"]))
+
+
+def test_the_demo_says_what_it_does_before_its_half_minute_of_priors(tmp_path, monkeypatch, capsys):
+    """It printed nothing until the priors and their recalibration were learnt, 25-40 s."""
+    from sciPT.domains.surrogates import demo
+
+    class Learning(Exception):
+        pass
+
+    def learn_prior(*args, **kwargs):
+        raise Learning
+
+    monkeypatch.setattr(demo, "learn_prior", learn_prior)
+    with pytest.raises(Learning):
+        demo.run_demo(tmp_path / "demo", progress=False)
+    assert capsys.readouterr().err == (
+        "[1/3] learning the priors from the textbook correlations (all systems; smooth pipes only) "
+        "and recalibrating the intervals\n"
+    )
