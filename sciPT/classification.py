@@ -154,6 +154,10 @@ class EpochProgress(pl.Callback):
     def on_fit_end(self, trainer, module):
         self.bar.set_postfix_str(self.postfix, refresh=False)
 
+    def on_exception(self, trainer, module, exception):
+        # a fit that raises (diverged, interrupted) never reaches on_fit_end
+        self.on_fit_end(trainer, module)
+
 
 def enclosing_bar():
     """The innermost progress bar on the screen (the last opened of those still open), or None.

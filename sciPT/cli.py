@@ -284,7 +284,9 @@ def _add_demo(sub, rest: list[str] | None) -> None:
         "name",
         nargs="?",
         default="dna",
-        choices=DemoChoices(names),
+        # argparse formats the choices when the argument is added: listing them imports every
+        # plugin, so only `scipt demo` itself gets them (every command paid 4 s for RDKit and ASE)
+        choices=DemoChoices(names) if rest is not None else None,
         help="which plugin's demonstration (default: dna)",
     )
     p.add_argument("--out", help="run directory (default: runs/demo-NAME-<time>)")

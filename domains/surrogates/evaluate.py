@@ -2,8 +2,9 @@
 
 A calibrated run (the ``surrogate`` task) and a pre-training run (the prior alone,
 :meth:`~sciPT.domains.surrogates.SurrogatesDomain.pretrain`) both export a
-:class:`.model.PowerLaw` with its parameter distribution; :func:`predictions` gives the median log Nu
-(the point prediction: inside every central interval) and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
+:class:`.model.PowerLaw` with its parameter distribution; :func:`predictions` gives the predictive
+mean of log Nu (the point prediction, ``Nu_pred``), its median (``Nu_median``, inside every central
+interval) and the central ``level`` predictive interval on a points file, :func:`in_range` says which points
 lie inside the calibration range (a calibrated model) or inside at least one pre-training system's
 validity range (a prior). :func:`evaluate_run` scores them (RMSE of log Nu, MAPE, interval
 coverage, and the alternative fits a calibrated run records), each also separately for the points

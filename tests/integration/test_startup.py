@@ -40,6 +40,12 @@ def test_top_level_help_imports_no_plugin_and_no_heavy_library():
     assert result == {"status": 0, "loaded": []}
 
 
+def test_a_command_other_than_demo_does_not_list_the_demos():
+    # the demos' names are listed by importing every plugin: done for every command, it cost 4 s
+    result, _ = probe(["data", "list"])
+    assert result["status"] == 0 and not {"rdkit", "ase", "e3nn", "torch_geometric"} & set(result["loaded"])
+
+
 def test_surrogate_help_imports_only_what_the_surrogate_task_uses():
     result, _ = probe(["finetune", "surrogate", "--help"])
     assert result["status"] == 0

@@ -168,3 +168,21 @@ def test_the_bar_a_fit_reports_to_is_the_innermost_one_shown():
     with tqdm(total=2, desc="outer", file=io.StringIO()), tqdm(total=2, desc="inner", file=io.StringIO()):
         with tqdm(total=2, desc="hidden", disable=True):  # a task's bar for fits it does not show
             assert enclosing_bar().desc == "inner"
+
+
+def test_a_fit_that_raises_gives_the_bar_its_words_back():
+    import io
+    from types import SimpleNamespace
+
+    from tqdm.auto import tqdm
+
+    from sciPT.classification import EpochProgress
+
+    with tqdm(total=2, file=io.StringIO(), mininterval=0) as bar:
+        bar.set_postfix_str("fold 2/5")
+        progress = EpochProgress(bar, 3)
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, callback_metrics={})
+        progress.on_validation_end(trainer, None)
+        assert bar.postfix == "fold 2/5, epoch 1/3"
+        progress.on_exception(trainer, None, RuntimeError("diverged"))
+        assert bar.postfix == "fold 2/5"

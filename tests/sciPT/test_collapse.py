@@ -65,3 +65,18 @@ def test_a_diverged_encoder_and_a_line_are_collapsed():
     line = torch.randn(300, 1, generator=g) * torch.nn.functional.normalize(torch.randn(1, 64, generator=g))
     report = check_collapse(line)
     assert report.collapsed and report.relative_spread > 0.9 and report.effective_rank < 1.01
+
+
+def test_no_verdict_on_fewer_than_three_embeddings():
+    # two points always lie on one line: effective rank 1, "collapsed" whatever the model
+    from types import SimpleNamespace
+
+    from sciPT.pretrain import _collapse_check
+
+    def setup(n):
+        batches = [torch.randn(1, 8, generator=torch.Generator().manual_seed(i)) for i in range(n)]
+        return SimpleNamespace(embed=lambda b: b, datamodule=SimpleNamespace(val_dataloader=lambda: batches))
+
+    backbone = torch.nn.Linear(1, 1)
+    assert _collapse_check(setup(2), backbone) is None
+    assert not _collapse_check(setup(5), backbone).collapsed
