@@ -60,6 +60,15 @@ def comparison_pairs(names) -> list[tuple[str, str]]:
     return pairs + ([("pre-trained", "scratch")] if {"pre-trained", "scratch"} <= set(names) else [])
 
 
+def recommendation_pairs(names) -> list[tuple[str, str]]:
+    """:func:`comparison_pairs` and every model against each simpler one (the CNN against the k-mer
+    LR): the comparisons a recommendation rests on, each in metrics.json and the report."""
+    pairs = comparison_pairs(names)
+    order = [n for n in SIMPLEST_FIRST if n in names]
+    more = [(a, b) for i, a in enumerate(order) for b in order[:i] if (a, b) not in pairs]
+    return pairs + more
+
+
 def transfer_metrics(mcc: dict[str, list[float]]) -> dict[str, float]:
     """The numbers behind the verdicts, for metrics.json (keys as in :func:`metric_key`)."""
     out = {}
@@ -67,7 +76,7 @@ def transfer_metrics(mcc: dict[str, list[float]]) -> dict[str, float]:
         key = metric_key(name)
         out.update({f"{key}_mcc_fold{i + 1}": x for i, x in enumerate(v)})
         out[f"{key}_near_chance"] = float(transfer.near_chance(v))
-    for a, b in comparison_pairs(mcc):
+    for a, b in recommendation_pairs(mcc):
         pair = f"{metric_key(a)}_vs_{metric_key(b)}_mcc"
         out[f"{pair}_diff_mean"], out[f"{pair}_diff_se"] = transfer.paired_difference(mcc[a], mcc[b])
         out[f"{pair}_verdict"] = float(transfer.compare(mcc[a], mcc[b]))
@@ -203,7 +212,7 @@ def comparison_lines(mcc: dict[str, list[float]]) -> list[str]:
         out.append(f"| {name} | {mean_se_text(v)} | {folds} | {'yes' if transfer.near_chance(v) else 'no'} |")
     verdicts = [
         f"- {a} is {transfer.WORDS[transfer.compare(mcc[a], mcc[b])]} {b}: {pair_text(mcc[a], mcc[b])}."
-        for a, b in comparison_pairs(mcc)
+        for a, b in recommendation_pairs(mcc)
     ]
     return out + ([""] + verdicts if verdicts else []) + negative_transfer_lines(mcc)
 

@@ -101,9 +101,33 @@ def recommend(
             f"it is tied with {best}, the best by mean {metric} ({means[pick]:.3f} vs "
             f"{means[best]:.3f}, within 2 standard errors over paired folds), and is simpler."
         )
-    if any(cost(n) < cost(best) for n in scores):
+    simpler = [n for n in scores if cost(n) < cost(best)]
+    chance = [n for n in simpler if n not in learnt]
+    if simpler and not chance:
         return best, (
             f"it has the best mean {metric} ({means[best]:.3f}) and every simpler model is "
             "behind it by more than 2 standard errors over paired folds."
         )
+    if simpler:
+        # a simpler model near chance is left out of the comparison, not found behind: it may well
+        # be tied with the pick by the 2-SE rule, its folds being that noisy
+        behind = [n for n in simpler if n in learnt]
+        clauses = [f"{_listed(chance)} {_be(chance)} near chance"]
+        if behind:
+            clauses.insert(
+                0,
+                f"{_listed(behind)} {_be(behind)} behind it by more than 2 standard errors over paired folds",
+            )
+        return best, (
+            f"it has the best mean {metric} ({means[best]:.3f}) and, of the simpler models, "
+            f"{' and '.join(clauses)}."
+        )
     return best, f"it has the best mean {metric} ({means[best]:.3f}) and is the simplest model run."
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _be(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"

@@ -88,3 +88,19 @@ def test_a_model_near_chance_is_not_recommended_over_one_that_learnt():
     )
     # every model near chance: the usual rule among them all
     assert recommend({"a": [0, 0.1, -0.1], "b": [0, 0, 0]}, ["b", "a"])[0] == "b"
+
+
+def test_a_simpler_model_near_chance_is_called_near_chance_not_behind():
+    # it is left out of the comparison, so "behind by more than 2 standard errors" was not shown:
+    # here the CNN minus this k-mer LR is 0.22 +- 0.116, tied by the rule
+    order = ("k-mer LR", "CNN", "scratch", "pre-trained")
+    scores = {"k-mer LR": [0.6, -0.2, 0.5, -0.1, 0.2], "CNN": [0.5, 0.3, 0.55, 0.35, 0.4]}
+    assert recommend(scores, order) == (
+        "CNN",
+        "it has the best mean MCC (0.420) and, of the simpler models, k-mer LR is near chance.",
+    )
+    scores = {**scores, "CNN": [0.3, 0.32, 0.31, 0.29, 0.3], "pre-trained": [0.5, 0.52, 0.55, 0.51, 0.5]}
+    assert recommend(scores, order)[1] == (
+        "it has the best mean MCC (0.516) and, of the simpler models, CNN is behind it by more than 2 "
+        "standard errors over paired folds and k-mer LR is near chance."
+    )
