@@ -33,7 +33,10 @@ or ``--init hf:DIR``: an ESM folder in the Hugging Face format, such as a Nucleo
   report recommends (``--export recommended``: scratch where it is recommended, or the better
   fine-tuned start where a classical baseline is). Its report section gives its metrics on the
   data it stopped early on (``val_*``), labelled as not held out. The export is written last, after
-  the report, so that a run stopped before its end leaves no model to predict with.
+  the report, so that a run stopped before its end leaves no model to predict with. Beside it, a
+  record of its training sequences (hashes, :func:`.promoter_export.sequence_hashes`) lets
+  ``evaluate`` flag evaluation sequences the model was trained on, with the metrics on the others
+  (:func:`.promoter_evaluation.training_overlap_lines`).
 
 Lengths. Sequences longer than ``data.max_length`` residues (default: the longest training sequence,
 capped at ``LENGTH_STRETCH`` times the encoder's pre-training window) are cropped around their
@@ -68,8 +71,8 @@ from sciPT.registry import Command, Task
 from .promoter_checks import UNUSED_TRAIN_KEYS
 from .promoter_classifier import length_note
 from .promoter_config import PromoterConfig, PromoterInputs, tiny
-from .promoter_evaluation import contamination_lines
-from .promoter_export import load_classifier
+from .promoter_evaluation import contamination_lines, training_overlap_lines
+from .promoter_export import load_classifier, read_training_record
 from .promoter_report import contamination_flag, metric_table
 from .promoter_train import read_training_data, run_finetune
 
@@ -162,6 +165,13 @@ class PromoterTask(Task):
             exported.get("pretrained_on", []), data, k, threshold, p, metrics, "eval"
         )
         flag = contamination_flag(metrics, [])  # the clean sequences' metrics follow in `report`
+        # the model's own training sequences (either strand), by the record its export keeps
+        hashes, why = read_training_record(run.path, exported)
+        warning, overlap = training_overlap_lines(hashes, why, data, p, metrics)
+        if warning:
+            print(f"{args.data}: {warning}", file=sys.stderr)
+        flags = [f"- **Not held out**: {' '.join(overlap)}"] if warning else []
+        flags += [flag] if flag else []
         # its own folder (RUN/evaluations/<file name>, or --out): fine-tuning's metrics stay as measured
         with run.evaluation(args.data, getattr(args, "out", None)) as ev:
             roc, pr = plots.roc_pr(
@@ -173,10 +183,12 @@ class PromoterTask(Task):
             ev.write_metrics(metrics)
             ev.write_report(
                 [
-                    *([flag, ""] if flag else []),
+                    *([*flags, ""] if flags else []),
                     *metric_table({"model": metrics}, "eval"),
                     "",
                     *([f"{Path(args.data).name}: {lengths}.", ""] if lengths else []),
+                    *overlap,
+                    "",
                     *report,
                     "",
                     f"![ROC](plots/{roc.name}) ![PR](plots/{pr.name})",

@@ -226,3 +226,48 @@ def contamination_lines(
             "(`scipt data decontaminate`) to measure the gain of pre-training cleanly."
         )
     return lines
+
+
+def training_overlap_lines(
+    hashes: np.ndarray | None, why: str, data: LabelledSequences, p: np.ndarray, metrics: dict
+) -> tuple[str | None, list[str]]:
+    """How many of ``data``'s sequences (either strand) the exported model was trained on, by its
+    record of them (``hashes``, :func:`.promoter_export.read_training_record`; None: ``why`` it
+    cannot be read): the one-line warning (also for standard error; None when none was), and the
+    report's lines. Adds ``eval_in_training`` (when checked), the held-out subset's class counts
+    (``eval_held_out_positives``/``_negatives``) and its metrics (``eval_held_out_<metric>``, where
+    it holds :data:`.promoter_report.MIN_CLEAN_PER_CLASS` of each class) to ``metrics``, as the
+    contamination check does for its clean subset."""
+    if hashes is None:
+        return None, [
+            f"Training overlap not checked: {why}, so whether these sequences were among those it "
+            "was trained on cannot be said."
+        ]
+    from .promoter_export import sequence_hashes
+
+    seen = np.isin(sequence_hashes(data.codes), hashes)
+    n, total = int(seen.sum()), len(data)
+    metrics["eval_in_training"] = n
+    if not n:
+        return None, [f"None of the {total} evaluation sequences were in this model's training data."]
+    warning = (
+        f"{n} of {total} evaluation sequences were in this model's training data: the scores on them are "
+        "not held-out"
+    )
+    held = ~seen
+    positives = int(data.labels[held].sum())
+    negatives = int(held.sum()) - positives
+    metrics.update({"eval_held_out_positives": positives, "eval_held_out_negatives": negatives})
+    lines = [f"{warning} (a sequence or its reverse complement)."]
+    too_few = too_few_clean(positives, negatives, "measure on")
+    if too_few is None:
+        held_metrics = binary_metrics(data.labels[held], p[held])
+        metrics.update({f"eval_held_out_{key}": v for key, v in held_metrics.items()})
+        lines.append(
+            f"On the {int(held.sum())} held-out sequences ({classes_text(positives, negatives)}): "
+            f"accuracy {held_metrics['accuracy']:.3f}, MCC {held_metrics['mcc']:.3f}."
+        )
+    else:
+        # too_few_clean names the subset as the contamination check's; here it is the held-out one
+        lines.append(f"{too_few.replace('clean subset', 'held-out subset')}, so no metric is given on it.")
+    return warning, lines

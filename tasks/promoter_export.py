@@ -1,17 +1,25 @@
 """A fine-tuned promoter classifier written to disk and read back whole: the ensemble's weights, and
 what sits on their output (the fused likelihood scorer, the stacked k-mer regression and CNNs), in
-one safetensors file with a JSON config (:func:`sciPT.checkpoint.export_model`); nothing pickled."""
+one safetensors file with a JSON config (:func:`sciPT.checkpoint.export_model`); nothing pickled.
+
+Beside them, :data:`TRAINING_RECORD` holds a 64-bit hash of each distinct sequence the final model
+was trained on (:func:`sequence_hashes`), so that ``scipt evaluate`` can say which evaluation
+sequences are not held out (:func:`read_training_record`)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from sciPT import io
 from sciPT.checkpoint import export_model, read_export_config, read_weights
 from sciPT.config import from_dict, to_dict
+from sciPT.diagnostics.overlap import strand_keys
+from sciPT.domains.dna import DNA_SPEC
 from sciPT.domains.dna.cnn import CNNConfig, CNNScore, PromoterCNN
 from sciPT.domains.dna.kmer import KmerScore
 from sciPT.errors import UserError
@@ -23,7 +31,7 @@ from sciPT.run import RunDir
 from sciPT.stacking import Stack
 from sciPT.tokenizers import SequenceTokenizer
 
-from .promoter_classifier import Classifier, build_head
+from .promoter_classifier import COMPLEMENT, Classifier, build_head
 from .promoter_start import Start, build_backbone
 
 if TYPE_CHECKING:
@@ -32,6 +40,60 @@ if TYPE_CHECKING:
 NATURALNESS_PREFIX = "naturalness."  # the fused scorer's tensors in a classifier's export
 KMER_PREFIX = "kmer_stack."  # the stacked k-mer model's weights in a classifier's export
 CNN_PREFIX = "cnn_stack."  # the stacked CNNs' weights, then "<member>." and the CNN's own names
+TRAINING_RECORD = "training_sequences.safetensors"  # beside model.safetensors; see sequence_hashes
+TRAINING_HASHES = "sha256_64"  # its one tensor: uint64 [distinct training sequences], sorted
+HASH_SCHEME = (
+    "first 8 bytes, big-endian, of the SHA-256 of the sequence's canonical form in upper-case "
+    "ACGTN letters: the smaller of it and its reverse complement, compared as codes A<C<G<T<N"
+)
+_LETTERS = np.frombuffer(DNA_SPEC.alphabet.symbols.encode("ascii"), dtype=np.uint8)
+
+
+def sequence_hashes(codes: list[np.ndarray]) -> np.ndarray:
+    """uint64 ``[len(codes)]``: one hash per sequence, equal for a sequence and its reverse
+    complement (the canonical key of :func:`sciPT.diagnostics.overlap.strand_keys`, as the
+    ``--test`` overlap check compares them; :data:`HASH_SCHEME`)."""
+    out = np.empty(len(codes), dtype=np.uint64)
+    for i, key in enumerate(strand_keys(codes, COMPLEMENT)):
+        letters = _LETTERS[np.frombuffer(key, dtype=np.uint8)].tobytes()
+        out[i] = int.from_bytes(hashlib.sha256(letters).digest()[:8], "big")
+    return out
+
+
+def training_record(codes: list[np.ndarray]) -> tuple[bytes, dict]:
+    """The bytes of :data:`TRAINING_RECORD` for the sequences ``codes``, and what ``config.json``
+    says of it: its SHA-256 ties the file to that export (a record left from another is not read)."""
+    from safetensors.numpy import save
+
+    hashes = np.unique(sequence_hashes(codes))  # sorted, one per distinct sequence (either strand)
+    data = save({TRAINING_HASHES: hashes}, metadata={"hash": HASH_SCHEME})
+    digest = hashlib.sha256(data).hexdigest()
+    return data, {"file": TRAINING_RECORD, "distinct": int(len(hashes)), "sha256": digest}
+
+
+def read_training_record(path, exported: dict) -> tuple[np.ndarray | None, str]:
+    """The sorted hashes of the exported model's training sequences (:func:`sequence_hashes`), or
+    None and why they cannot be read (an export from before the record, or a file that is missing,
+    damaged or not the one its export wrote)."""
+    recorded = exported.get("training_sequences")
+    if not recorded:
+        return (
+            None,
+            "this model's export records no training sequences (it was exported before sciPT kept them)",
+        )
+    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
+    file = model_dir / recorded["file"]
+    if not file.is_file():
+        return None, f"the record of its training sequences, {file}, is missing"
+    if hashlib.sha256(file.read_bytes()).hexdigest() != recorded["sha256"]:
+        return None, f"the record of its training sequences, {file}, is not the one its export wrote"
+    from safetensors.numpy import load_file
+
+    try:
+        hashes = load_file(str(file))[TRAINING_HASHES]
+    except Exception:  # noqa: BLE001 - whatever the damage, the check is not made, in one line
+        return None, f"the record of its training sequences, {file}, cannot be read"
+    return hashes, ""
 
 
 def load_classifier(path) -> tuple[Classifier, dict]:
@@ -98,8 +160,18 @@ def load_classifier(path) -> tuple[Classifier, dict]:
 
 
 def export_classifier(
-    run: RunDir, classifier: Classifier, start: Start, cfg: PromoterConfig, length: int
+    run: RunDir,
+    classifier: Classifier,
+    start: Start,
+    cfg: PromoterConfig,
+    length: int,
+    trained_on: list[np.ndarray] | None = None,
 ) -> None:
+    """Export ``classifier`` into ``run.model``, with the record of ``trained_on`` (the final model's
+    training sequences' codes; None: no record) beside it, written after the weights and config
+    that name it, so that ``model/`` still appears only with a whole model (a run stopped in between
+    keeps a model whose training overlap ``evaluate`` says it cannot check)."""
+    record, recorded = training_record(trained_on) if trained_on is not None else (None, None)
     hf = not isinstance(start.model_cfg, TransformerConfig)
     if hf:
         start.tokenizer.save(run.model)  # vocab.txt, before the config that names it
@@ -137,7 +209,11 @@ def export_classifier(
             "pretrained_on": start.pretrained_on,
             "init": cfg.init,
             "ensemble": cfg.ensemble,
+            **({"training_sequences": recorded} if recorded else {}),
             **fused,
         },
         extra_tensors=extra or None,
     )
+    if record is not None:
+        with io.atomic_path(run.model / TRAINING_RECORD) as tmp:
+            tmp.write_bytes(record)

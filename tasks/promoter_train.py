@@ -231,7 +231,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     run.write_report(report(cfg, data, start, length, lines, figures, metrics, flags))
     # the export last: a run stopped before its end (a job killed during --label-fractions) leaves
     # no model for predict or scan to use, so it cannot be taken for a finished one
-    export_classifier(run, final, exported, cfg, length)
+    export_classifier(run, final, exported, cfg, length, data.codes)
     print(f"run written to {run.path}", file=sys.stderr)
     return 0
 

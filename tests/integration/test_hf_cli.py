@@ -93,6 +93,7 @@ def test_the_run_exports_the_hf_config_and_vocabulary(trained, nt):
     assert sorted(p.name for p in (out / "model").iterdir()) == [
         "config.json",
         "model.safetensors",
+        "training_sequences.safetensors",
         "vocab.txt",
     ]
     report = (out / "report.md").read_text()

@@ -70,6 +70,104 @@ def test_finetune_evaluate_predict(trained, tmp_path, capsys):
     assert all(0 < float(line.split(",")[1]) < 1 for line in lines[1:])
 
 
+def test_evaluate_counts_the_models_own_training_sequences_and_scores_the_rest(trained, tmp_path, capsys):
+    from safetensors.numpy import load_file
+
+    from sciPT.metrics import binary_metrics
+
+    out, _, rows = trained  # fine-tuned on all 60 rows
+    exported = json.loads((out / "model/config.json").read_text())
+    record = exported["training_sequences"]
+    assert record["file"] == "training_sequences.safetensors" and record["distinct"] == 60
+    hashes = load_file(str(out / "model" / record["file"]))["sha256_64"]
+    assert hashes.dtype == np.uint64 and hashes.shape == (60,)
+    # 20 training rows (10 of each class; one given as its reverse complement) among 12 new ones
+    rng = np.random.default_rng(7)
+    new = []
+    for i in range(12):
+        s = list(rng.choice(list("ACGT"), 30))
+        if i % 2:
+            s[12:18] = list("TATAAT")
+        new.append(("".join(s), i % 2))
+    seen = [(s, y) for _, s, y in rows[:20]]
+    seen[0] = (seen[0][0][::-1].translate(str.maketrans("ACGT", "TGCA")), seen[0][1])
+    mixed, fresh = tmp_path / "mixed.csv", tmp_path / "fresh.csv"
+    mixed.write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in new[:6] + seen + new[6:]))
+    fresh.write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in new))
+    capsys.readouterr()
+
+    def body(folder):  # the report's lines after its header (title, date, run, data, digest)
+        lines = (folder / "report.md").read_text().splitlines()
+        return lines[next(i for i, line in enumerate(lines) if line.startswith("- sha256:")) + 2 :]
+
+    assert main(["evaluate", str(out), "--data", str(mixed), "--out", str(tmp_path / "ev")]) == 0
+    message = "20 of 32 evaluation sequences were in this model's training data: the scores on them are not held-out"
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if "training data" in line] == [f"{mixed}: {message}"]
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["eval_in_training"] == 20
+    assert (m["eval_held_out_positives"], m["eval_held_out_negatives"]) == (6, 6)
+    report = body(tmp_path / "ev")
+    held = (
+        f"On the 12 held-out sequences (6 promoters, 6 non-promoters): accuracy "
+        f"{m['eval_held_out_accuracy']:.3f}, MCC {m['eval_held_out_mcc']:.3f}."
+    )
+    assert report[0] == f"- **Not held out**: {message} (a sequence or its reverse complement). {held}"
+    assert report[1] == "" and report[2].startswith("| model |")
+    # the held-out metrics are those of the new sequences alone, which evaluate finds all held out
+    assert main(["evaluate", str(out), "--data", str(fresh), "--out", str(tmp_path / "fresh")]) == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if "training data" in line]
+    f = json.loads((tmp_path / "fresh" / "metrics.json").read_text())
+    assert f["eval_in_training"] == 0 and "eval_held_out_mcc" not in f
+    for key in binary_metrics(np.array([0, 1]), np.array([0.2, 0.8])):
+        assert m[f"eval_held_out_{key}"] == pytest.approx(f[f"eval_{key}"])
+    report = body(tmp_path / "fresh")
+    assert report[0].startswith("| model |")
+    assert "None of the 12 evaluation sequences were in this model's training data." in report
+
+
+def test_evaluate_of_a_model_exported_without_its_training_record_says_so_in_one_line(
+    trained, tmp_path, capsys
+):
+    out, path, _ = trained
+    model = out / "model"
+
+    def evaluated(name):  # the report's lines about the training overlap; stderr's; metrics.json
+        assert main(["evaluate", str(out), "--data", str(path), "--out", str(tmp_path / name)]) == 0
+        err = [line for line in capsys.readouterr().err.splitlines() if "training data" in line]
+        report = (tmp_path / name / "report.md").read_text().splitlines()
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        return (
+            [line for line in report if "Training overlap" in line or "**Not held out**" in line],
+            err,
+            metrics,
+        )
+
+    # a record not the one its export wrote (another export's, or damaged): not read
+    exported = json.loads((model / "config.json").read_text())
+    recorded = exported.get("training_sequences", {}).get("file", "training_sequences.safetensors")
+    (model / recorded).write_bytes(b"not the record")
+    lines, err, metrics = evaluated("stale")
+    assert lines == [
+        f"Training overlap not checked: the record of its training sequences, {model / recorded}, is not "
+        "the one its export wrote, so whether these sequences were among those it was trained on cannot "
+        "be said."
+    ]
+    assert err == [] and "eval_in_training" not in metrics
+    # a model exported before the record (none in its folder, none named in its config): said, not an error
+    (model / recorded).unlink()
+    exported.pop("training_sequences", None)
+    (model / "config.json").write_text(json.dumps(exported))
+    lines, err, metrics = evaluated("old")
+    assert lines == [
+        "Training overlap not checked: this model's export records no training sequences (it was "
+        "exported before sciPT kept them), so whether these sequences were among those it was trained "
+        "on cannot be said."
+    ]
+    assert err == [] and "eval_in_training" not in metrics
+    assert 0 <= metrics["eval_accuracy"] <= 1
+
+
 def test_predict_reads_ambiguity_codes_as_scan_does_and_says_how_many(trained, tmp_path, capsys):
     out, _, rows = trained
     # the same sequences, two of them with an ambiguity code where the other has N
@@ -665,7 +763,10 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     # evaluating the exported model on the same data: flagged above the metrics too
     assert main(["evaluate", str(out), "--data", str(path)]) == 0
     report = (out / "evaluations" / path.stem / "report.md").read_text().splitlines()
-    flag = next(line for line in report if line.startswith("- **"))
+    # after the flag that they are the model's own training sequences, which comes first
+    flags = [line for line in report if line.startswith("- **")]
+    assert flags[0].startswith("- **Not held out**: 60 of 60 evaluation sequences were in this model's")
+    flag = flags[1]
     assert flag.startswith("- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim")
     assert report.index(flag) < next(i for i, line in enumerate(report) if line.startswith("| model |"))
     # evaluate checks as the run did: with its contamination_k and contamination_threshold
