@@ -74,7 +74,9 @@ def export_model(
     return directory
 
 
-def _resolve_model_dir(path: str | Path) -> Path:
+def resolve_model_dir(path: str | Path) -> Path:
+    """The export folder of ``path``: ``path`` itself or ``path/model`` (a run), whichever holds
+    the config and the weights; one line where neither does."""
     path = Path(path)
     for candidate in (path, path / "model"):
         if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
@@ -111,7 +113,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_export_config(path: str | Path) -> dict[str, Any]:
-    model_dir = _resolve_model_dir(path)
+    model_dir = resolve_model_dir(path)
     return io.read_json(model_dir / CONFIG_NAME)
 
 
@@ -124,7 +126,7 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
     """
     from .registry import domains
 
-    model_dir = _resolve_model_dir(path)
+    model_dir = resolve_model_dir(path)
     config = io.read_json(model_dir / CONFIG_NAME)
     if domain is not None and config.get("domain") != domain:
         raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
@@ -154,7 +156,7 @@ def export_digest(path: str | Path) -> dict[str, str]:
     """The SHA-256 of an export's ``config.json`` and ``model.safetensors`` (``path``: ``RUN`` or
     ``RUN/model``), by file name: what a run started from the export records, so that its resume can
     tell whether the export was rewritten meanwhile (:func:`check_start_unchanged`)."""
-    model_dir = _resolve_model_dir(path)
+    model_dir = resolve_model_dir(path)
     digests = {}
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         digest = hashlib.sha256()

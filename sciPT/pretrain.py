@@ -253,9 +253,9 @@ def _collapse_check(setup, backbone, max_batches: int = 8):
             if i == max_batches:
                 break
             chunks.append(setup.embed(batch).float())
-    embeddings = torch.cat(chunks) if chunks else torch.zeros(0, 0)
+    embeddings = torch.cat(chunks) if chunks else None
     # two points always lie on one line (effective rank 1): no verdict below three
-    return check_collapse(embeddings) if len(embeddings) >= 3 else None
+    return check_collapse(embeddings) if embeddings is not None and len(embeddings) >= 3 else None
 
 
 def _report(

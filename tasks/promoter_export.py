@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sciPT import io
-from sciPT.checkpoint import export_model, read_export_config, read_weights
+from sciPT.checkpoint import export_model, read_export_config, read_weights, resolve_model_dir
 from sciPT.config import from_dict, to_dict
 from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna import DNA_SPEC
@@ -81,8 +81,7 @@ def read_training_record(path, exported: dict) -> tuple[np.ndarray | None, str]:
             None,
             "this model's export records no training sequences (it was exported before sciPT kept them)",
         )
-    model_dir = Path(path) / "model" if (Path(path) / "model").is_dir() else Path(path)
-    file = model_dir / recorded["file"]
+    file = resolve_model_dir(path) / recorded["file"]
     if not file.is_file():
         return None, f"the record of its training sequences, {file}, is missing"
     if hashlib.sha256(file.read_bytes()).hexdigest() != recorded["sha256"]:
