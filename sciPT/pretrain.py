@@ -189,7 +189,7 @@ def lightning_pretrain(
     run.write_metrics(metrics)
     io.write_json(run.logs / "rank_digests.json", module.rank_digests)
     reference = {}
-    if "order0_entropy_nats" in setup.report:
+    if "order0_entropy_nats" in setup.report and setup.report.get("tokenizer_k", 1) == 1:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
     curve = plots.loss_curve(
         run.logs, run.plot_path("loss.png"), reference=reference, title=f"{domain_name} pre-training"
@@ -290,7 +290,14 @@ def _report(
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     h0 = setup.report.get("order0_entropy_nats")
-    if h0 is not None and "val_loss" in metrics:
+    k = setup.report.get("tokenizer_k", 1)
+    if h0 is not None and k > 1:
+        lines += [
+            "",
+            f"Tokens are overlapping {k}-mers: the masked-token loss is per k-mer, the order-0 "
+            f"entropy ({h0:.3f} nats) per residue, so the two are not compared.",
+        ]
+    elif h0 is not None and "val_loss" in metrics:
         verdict = "below" if metrics["val_loss"] < h0 else "NOT below"
         lines += [
             "",

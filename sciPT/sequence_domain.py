@@ -183,6 +183,13 @@ class SequenceDomain(SequenceEvaluation, Domain):
             )
         if cfg.data.reverse_complement and self.spec.complement is None:
             raise ConfigError(f"data.reverse_complement: {self.name} sequences have no complement")
+        if cfg.objective.kind == "causal" and cfg.model.rc_equivariant:
+            # the encoder says so too, but only at the first step, after the corpus is read and the
+            # run folder written
+            raise ConfigError(
+                "objective.kind causal: a reverse-complement equivariant encoder (model.rc_equivariant) "
+                "reads both ways; causal attention is not available with it"
+            )
         span = cfg.objective.masked.span
         if cfg.objective.kind == "masked" and span < tokenizer.k and global_rank() == 0:
             # a preset sets span = k; a tokenizer changed on the command line does not move it
@@ -204,6 +211,8 @@ class SequenceDomain(SequenceEvaluation, Domain):
         else:
             train, val, provenance, report = self._whole_data(cfg, paths, options)
         report["tokens_per_sample"] = n_tokens
+        # the masked loss is per token: per residue, as the order-0 entropy is, only for k = 1
+        report["tokenizer_k"] = tokenizer.k
         collate = TokenCollate(tokenizer, cfg.model.max_len)
         backbone = self.build_model(cfg.model, tokenizer)
         objective = self.build_objective(cfg.objective, tokenizer, backbone.hidden_size)

@@ -421,7 +421,12 @@ class RandomWindows(Dataset):
         # files: each one's mass (the sum of its segments' weights) raised to 1 / temperature
         file_of = np.repeat(np.arange(len(corpus.files)), [len(f.names) for f in corpus.files])[self.rec]
         mass = np.bincount(file_of, weights=w, minlength=len(corpus.files))
-        share = np.where(mass > 0, mass, 0.0) ** (1.0 / temperature) * (mass > 0)
+        # in logs: mass ** (1 / T) overflows below T ~ 0.02 (E. coli: 4.6e6 ** 50), and inf / inf
+        # made every probability NaN, every window drawn from the first file
+        held = mass > 0
+        log_share = np.full(len(mass), -np.inf)
+        log_share[held] = np.log(mass[held]) / temperature
+        share = np.exp(log_share - log_share[held].max())
         self.file_probabilities = share / share.sum()
         if temperature == 1.0:  # by length, exactly as before temperatures existed
             self.cum = np.cumsum(w / w.sum())

@@ -13,10 +13,13 @@ positions matter). The loss is the cross-entropy of the original token at the se
 consecutive tokens are selected, and the 80/10/10 decision is made once per span. Each sequence
 is cut into blocks of ``s`` tokens starting at a random phase; blocks made entirely of maskable
 tokens are candidates, and ``round(mask_ratio * n_maskable / s)`` of them are drawn without
-replacement. Spans therefore never overlap, every selected run has a length that is a multiple of
-``s``, and the selected fraction equals ``mask_ratio`` up to rounding. A sequence's first and last
-tokens fall in a partial block as often as not, so they are selected less often than the others
-(measured for 6-mers, ``s = 6``: position 0 in 2 % of windows, the middle in 15 %).
+replacement, at least one (a sequence is never left without a target), so a short sequence is
+selected above ``mask_ratio``: 15 tokens of 6-mers hold one span, 40 %. Spans therefore never
+overlap, every selected run has a length that is a multiple of ``s``, and in a sequence of at
+least ``s / mask_ratio`` maskable tokens the selected fraction equals ``mask_ratio`` up to
+rounding. A sequence's first and last tokens fall in a partial block as often as not, so they
+are selected less often than the others (measured for 6-mers, ``s = 6``: position 0 in 2 % of
+windows, the middle in 15 %).
 
 Spans matter for *overlapping k-mer* tokens (DNABERT, Ji et al. 2021): token ``i`` spells bases
 ``i .. i+k-1``, so a lone masked k-mer is spelled out by its two neighbours and the task is
@@ -65,15 +68,19 @@ class MaskedConfig:
 
     def __post_init__(self):
         if not 0.0 < self.mask_ratio < 1.0:
-            raise ConfigError(f"objective.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}")
+            raise ConfigError(
+                f"objective.masked.mask_ratio: expected a value in (0, 1), got {self.mask_ratio}"
+            )
         if self.span < 1:
-            raise ConfigError(f"objective.span: expected a positive integer, got {self.span}")
+            raise ConfigError(f"objective.masked.span: expected a positive integer, got {self.span}")
         for key in ("mask_prob", "random_prob"):
             if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"objective.{key}: expected a value in [0, 1], got {getattr(self, key)}")
+                raise ConfigError(
+                    f"objective.masked.{key}: expected a value in [0, 1], got {getattr(self, key)}"
+                )
         if self.mask_prob + self.random_prob > 1.0:
             raise ConfigError(
-                f"objective.mask_prob + objective.random_prob: expected at most 1, got "
+                f"objective.masked.mask_prob + objective.masked.random_prob: expected at most 1, got "
                 f"{self.mask_prob + self.random_prob}"
             )
 

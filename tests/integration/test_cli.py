@@ -76,7 +76,10 @@ def test_pretrain_writes_the_run_directory(tmp_path, capsys, domain):
     assert metrics["steps"] == 4 and np.isfinite(metrics["val_loss"])
     # four steps from a random start: nothing has collapsed, and the verdict is kept beside its numbers
     assert metrics["embedding_collapsed"] == 0.0 and metrics["embedding_relative_spread"] > 1e-3
-    assert ": no collapse (collapsed: spread under 0.001" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert ": no collapse (collapsed: spread under 0.001" in report
+    # residue tokens: the per-token loss is per residue, so compared with the order-0 entropy
+    assert f"The validation masked-token loss ({metrics['val_loss']:.3f} nats) is " in report
     exported = json.loads((out / "model/config.json").read_text())
     assert exported["domain"] == domain and len(exported["pretrained_on"][0]["sha256"]) == 64
 
@@ -92,6 +95,14 @@ def test_predict_embed_and_export(tmp_path, capsys, repo):
         "residues with each neighbour, so most masked tokens can be read off the unmasked ones "
         "(--objective.masked.span 3 masks whole runs)"
     ) in err
+    # a loss per 3-mer is not set against a per-residue entropy (a fresh head starts near ln 69)
+    report = (out / "report.md").read_text()
+    h0 = json.loads((out / "metrics.json").read_text())["order0_entropy_nats"]
+    assert "The validation masked-token loss" not in report
+    assert (
+        f"Tokens are overlapping 3-mers: the masked-token loss is per k-mer, the order-0 entropy "
+        f"({h0:.3f} nats) per residue, so the two are not compared."
+    ) in report
     fa = tmp_path / "q.fa"
     # 32 tokens of 3-mers read 34 bp: 'long' (40 bp) is read from its central 34 (3 off each side)
     long = "".join("ACGT"[(7 * i * i + i) % 4] for i in range(40))
@@ -305,6 +316,26 @@ def test_an_unknown_option_names_the_command_typed(tmp_path, capsys, argv, comma
     assert exc.value.code == 2
     assert capsys.readouterr().err == (
         f"{command}: error: unrecognized arguments: --foo{hint}; '{command} --help' lists the options\n"
+    )
+
+
+def test_causal_with_a_strand_equivariant_encoder_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = run(
+        capsys,
+        "pretrain",
+        "dna",
+        "--out",
+        str(out),
+        *FAST,
+        "--objective.kind",
+        "causal",
+        "--model.rc-equivariant",
+    )
+    assert code == 2 and not out.exists()
+    assert err.strip().splitlines()[-1] == (
+        "scipt: error: objective.kind causal: a reverse-complement equivariant encoder "
+        "(model.rc_equivariant) reads both ways; causal attention is not available with it"
     )
 
 

@@ -64,6 +64,14 @@ def test_temperature_file_probabilities(two_files, temperature, expected):
     assert abs(from_a - exact[0]) < 4 * sd
 
 
+def test_cold_temperature_draws_the_largest_file_not_nan(two_files):
+    # 8991 ** (1 / 0.005) overflows float64 (10 ** 790): the probabilities must still be the limit
+    ds = RandomWindows(two_files, 10, val_fraction=0.0, temperature=0.005)
+    small = np.exp(np.log(991 / 8991) / 0.005)  # (991 / 8991) ** 200, the ratio of the two shares
+    np.testing.assert_allclose(ds.file_probabilities, [small / (1 + small), 1 / (1 + small)], rtol=1e-9)
+    assert all(set(text(ds[g])) <= {"G", "T"} for g in range(50))  # every window from b.fa
+
+
 def test_temperature_one_is_the_old_length_weighting(two_files):
     ds = RandomWindows(two_files, 10, val_fraction=0.1, seed=5)
     w = ds.n_windows

@@ -206,10 +206,12 @@ def test_subset_forward_gives_the_same_loss_and_gradients():
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         MaskedConfig(mask_prob=0.8, random_prob=0.3)
-    assert str(err.value) == ("objective.mask_prob + objective.random_prob: expected at most 1, got 1.1")
+    assert str(err.value) == (
+        "objective.masked.mask_prob + objective.masked.random_prob: expected at most 1, got 1.1"
+    )
     with pytest.raises(ConfigError) as err:
         MaskedConfig(mask_ratio=0.0)
-    assert str(err.value) == "objective.mask_ratio: expected a value in (0, 1), got 0.0"
+    assert str(err.value) == "objective.masked.mask_ratio: expected a value in (0, 1), got 0.0"
     with pytest.raises(ConfigError) as err:
         MaskedConfig(span=0)
-    assert str(err.value) == "objective.span: expected a positive integer, got 0"
+    assert str(err.value) == "objective.masked.span: expected a positive integer, got 0"
