@@ -158,7 +158,7 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
     for an export outside its run directory, every frame of the files recorded with it."""
     data = start.pretrain_data
     recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
-    paths = list(data.paths) or list(recorded)
+    paths = [as_recorded(path, recorded) for path in data.paths] or list(recorded)
     if not paths:
         raise ConfigError(
             f"finetune.strategy: 'replay' needs the pre-training frames, and "
@@ -196,8 +196,19 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
             if not isolated_atom(f, start.backbone.cfg.cutoff)
         ]
     if data.paths and not data.val_paths:
-        frames, _ = split_frames(frames, data.val_fraction, start.pretrain_seed)
+        frames = split_frames(frames, data.val_fraction, start.pretrain_seed).train
     return frames
+
+
+def as_recorded(path: str, recorded: dict) -> str:
+    """A relative path of the pre-training run's config as the absolute path recorded with its
+    export, where exactly one recorded path ends with it: read as given, it names a file of the
+    folder the fine-tune runs in, not of the one pre-training ran in."""
+    tail = tuple(part for part in Path(path).parts if part not in (".", ".."))
+    if Path(path).is_absolute() or not tail:
+        return path
+    matches = [r for r in recorded if Path(r).is_absolute() and Path(r).parts[-len(tail) :] == tail]
+    return matches[0] if len(matches) == 1 else path
 
 
 def replay_graphs(start: Start, cfg: ForcefieldConfig, shift: np.ndarray) -> list:

@@ -68,16 +68,57 @@ def load_frames(
     return frames
 
 
-def split_frames(frames: list[Frame], fraction: float, seed: int) -> tuple[list[Frame], list[Frame]]:
-    """A random ``fraction`` of ``frames`` (at least one when ``fraction > 0``) held out."""
+def frame_key(frame: Frame) -> bytes:
+    """What makes two frames the same structure: elements, positions (to 1e-6 Angstrom), cell
+    and periodicity (labels aside: a copy relabelled is still the same input)."""
+    parts = (
+        frame.numbers.astype(np.int64),
+        np.round(frame.positions, 6) + 0.0,
+        np.round(frame.cell, 6) + 0.0,
+    )
+    return b"".join(a.tobytes() for a in parts) + frame.pbc.astype(bool).tobytes()
+
+
+@dataclass
+class FrameSplit:
+    """:func:`split_frames`' result: the two sides, and what its rules moved (for the note)."""
+
+    train: list[Frame]
+    val: list[Frame]
+    copies: int = 0  # frames that are copies of an earlier one, kept on its side
+    kept_for_elements: int = 0  # drawn for validation, kept in training: their element is nowhere else
+
+
+def split_frames(frames: list[Frame], fraction: float, seed: int) -> FrameSplit:
+    """A random ``fraction`` of ``frames`` (at least one when ``fraction > 0``) held out.
+
+    Copies of one structure (:func:`frame_key`) are drawn as one, so none is scored as held out
+    while its twin is trained on (a file read twice held every validation frame in training). A
+    frame drawn for validation that holds an element no training frame holds stays in training:
+    the model would get a reference energy of zero and untrained weights for that element. Without
+    copies or such elements the split is the frame-by-frame draw of earlier versions."""
     if fraction <= 0 or len(frames) < 2:
-        return frames, []
-    order = np.random.default_rng(seed).permutation(len(frames))
+        return FrameSplit(frames, [])
+    group_of: dict[bytes, int] = {}
+    groups = np.array([group_of.setdefault(frame_key(f), len(group_of)) for f in frames])
+    order = np.random.default_rng(seed).permutation(len(group_of))
+    sizes = np.bincount(groups)
     n_val = max(1, int(round(fraction * len(frames))))
-    held = set(order[:n_val].tolist())
-    return (
-        [f for i, f in enumerate(frames) if i not in held],
-        [f for i, f in enumerate(frames) if i in held],
+    # whole groups, in the drawn order, until n_val frames are held (singletons: the first n_val)
+    n_groups = int(np.searchsorted(np.cumsum(sizes[order]), n_val) + 1)
+    drawn = np.isin(groups, order[:n_groups])
+    held = drawn.copy()
+    trained = {int(z) for f, h in zip(frames, held) if not h for z in np.unique(f.numbers)}
+    for i in np.flatnonzero(drawn):  # in file order; one frame (and its copies) per new element
+        elements = set(np.unique(frames[i].numbers).tolist())
+        if held[i] and not elements <= trained:
+            held[groups == groups[i]] = False
+            trained |= elements
+    return FrameSplit(
+        [f for f, h in zip(frames, held) if not h],
+        [f for f, h in zip(frames, held) if h],
+        copies=len(frames) - len(group_of),
+        kept_for_elements=int(drawn.sum() - held.sum()),
     )
 
 
@@ -138,7 +179,9 @@ def provenance(paths: list[str], frames: list[Frame]) -> list[dict]:
         mine = [f for f in frames if f.source.startswith(f"{path}:")]
         out.append(
             {
-                "path": str(resolved),
+                # absolute, as the sequence corpora record theirs: replay and contamination checks
+                # read it from wherever they run (as given, it named the file of another folder)
+                "path": str(resolved.resolve()),
                 "sha256": file_sha256(resolved),
                 "bytes": resolved.stat().st_size,
                 "records": len(mine),
@@ -214,14 +257,35 @@ def prepare(
         # scored as the random split and `scipt evaluate` score them: isolated atoms left out
         val = [f for f in val if not isolated_atom(f, model.cutoff)]
     else:
-        train, val = split_frames(frames, cfg.val_fraction, seed)
+        split = split_frames(frames, cfg.val_fraction, seed)
+        train, val = split.train, split.val
+        notes = (
+            (split.copies, "are copies of another frame (elements, positions and cell): drawn with them"),
+            (
+                split.kept_for_elements,
+                "drawn for validation stay in training: their element is in no training frame",
+            ),
+        )
+        named = cfg.paths[0] + (" ..." if len(cfg.paths) > 1 else "")
+        for count, words in notes:
+            if count:
+                print(f"note: {named}: {count} of {len(frames)} frames {words}", file=sys.stderr)
     if not train:
         raise DataError(f"{cfg.paths[0]}: no frame to train on besides isolated atoms")
     note = missing_forces_note(train + val, cfg)
     if note:
         print(note, file=sys.stderr)
 
-    elements = list(model.elements) or element_table(train + val)
+    # the training frames alone make the table: an element only a validation frame holds would
+    # get a reference energy of 0 (least squares' minimum norm) and weights never trained for it
+    if not model.elements:
+        check_elements(
+            val,
+            element_table(train),
+            f"occurs in no training frame ({', '.join(element_table(train))}): the model would "
+            "never be trained on it (move such frames into the training data)",
+        )
+    elements = list(model.elements) or element_table(train)
     check_elements(train + val, elements)
     train_graphs = to_graphs(train, model.cutoff, "training graphs")
     val_graphs = to_graphs(val, model.cutoff, "validation graphs")

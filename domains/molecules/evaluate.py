@@ -236,6 +236,26 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     )
 
 
+def trained_on_this_file(run, data: str) -> str | None:
+    """A warning where ``data`` is, byte for byte, a file the run's model was pre-trained or
+    fine-tuned on (its export's ``pretrained_on`` / ``finetuned_on``): its errors are then those
+    of training data, not of held-out frames. ``None`` otherwise, or where the run records none."""
+    from sciPT.checkpoint import read_export_config
+    from sciPT.files import file_sha256, resolve_data_path
+
+    config = read_export_config(run.path)
+    digest = file_sha256(resolve_data_path(data))
+    for key, words in (("finetuned_on", "fine-tuned"), ("pretrained_on", "pre-trained")):
+        for entry in config.get(key) or []:
+            if entry.get("sha256") == digest:
+                return (
+                    f"warning: {data} is the very file this model was {words} on ({entry.get('path')}, "
+                    "same SHA-256): these are errors on training data (and on its validation frames), "
+                    "not on held-out frames"
+                )
+    return None
+
+
 def evaluate_run(run, args, model, *, references: list[float] | None = None, notes: list[str] = ()) -> dict:
     """Score ``model`` (a run's potential) on the frames of ``args.data``; write the evaluation
     into its own folder (``args.out`` or ``RUN/evaluations/<name>``) and return its metrics.
@@ -251,6 +271,9 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
         ev = evaluate_potential(model, graphs, size, desc=f"evaluating {name}")
     metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
     notes = [*notes, f"Head: {model.head} (the model's heads: {', '.join(model.head_names)})."]
+    trained = trained_on_this_file(run, args.data)
+    if trained:
+        notes.append(trained[0].upper() + trained[1:])
     warning = other_head_warning(model, graphs, ev, name, size)
     if warning:
         notes.append(warning[0].upper() + warning[1:])
@@ -277,7 +300,8 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
             ],
             title=f"Evaluation on {name}",
         )
-    if warning:  # once the evaluation is written: a refused --out is the only line then
-        print(warning, file=sys.stderr)
+    for line in (trained, warning):  # once the evaluation is written: a refused --out is the only line then
+        if line:
+            print(line, file=sys.stderr)
     print(json.dumps(metrics, indent=1))
     return metrics

@@ -30,17 +30,20 @@ def element_table(frames: list[Frame]) -> list[str]:
     return [chemical_symbols[z] for z in present]
 
 
-def check_elements(frames: list[Frame], elements: list[str]) -> None:
+def check_elements(frames: list[Frame], elements: list[str], why: str | None = None) -> None:
     """Raise :class:`DataError` naming the first frame with an element outside ``elements``, and
-    its first atom of such an element (index from 0, as ASE numbers atoms)."""
+    its first atom of such an element (index from 0, as ASE numbers atoms); ``why`` replaces the
+    message's words after the element (default: not in the model's element table)."""
     known = np.array([atomic_numbers[s] for s in elements], dtype=np.int64)
     for frame in frames:
         unknown = np.flatnonzero(~np.isin(frame.numbers, known))
         if unknown.size:
             atom = int(unknown[0])
+            why = (
+                why or f"is not in the model's element table ({', '.join(elements)}): the model never saw it"
+            )
             raise DataError(
-                f"{frame.source}: atom {atom}: element {chemical_symbols[int(frame.numbers[atom])]} is "
-                f"not in the model's element table ({', '.join(elements)}): the model never saw it"
+                f"{frame.source}: atom {atom}: element {chemical_symbols[int(frame.numbers[atom])]} {why}"
             )
 
 

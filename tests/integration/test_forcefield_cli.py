@@ -108,6 +108,24 @@ def test_a_fractional_head_warmup_is_settled_and_reported(runs):
     ) in (run / "report.md").read_text()
 
 
+def test_evaluating_on_a_file_the_model_was_trained_on_says_so(runs, data, tmp_path, capsys):
+    pre, run = runs
+    train = data[1]["train"]
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(train), "--out", str(tmp_path / "a")]) == 0
+    said = (
+        f"warning: {train} is the very file this model was fine-tuned on ({train.resolve()}, same "
+        "SHA-256): these are errors on training data (and on its validation frames), not on held-out frames"
+    )
+    assert said in capsys.readouterr().err.splitlines()
+    assert "W" + said[1:] in (tmp_path / "a" / "report.md").read_text()
+    assert main(["evaluate", str(pre), "--data", str(ETHANOL), "--out", str(tmp_path / "b")]) == 0
+    assert f"warning: {ETHANOL} is the very file this model was pre-trained on" in capsys.readouterr().err
+    # a held-out file: no such line
+    assert main(["evaluate", str(run), "--data", str(data[1]["old"]), "--out", str(tmp_path / "c")]) == 0
+    assert "the very file" not in capsys.readouterr().err
+
+
 def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     _, run = runs
     old = data[1]["old"]

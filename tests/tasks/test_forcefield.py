@@ -712,3 +712,16 @@ def test_a_replay_run_resumed_mid_epoch_ends_where_the_uninterrupted_one_does(pr
     resumed = replay_run(tmp_path / "stopped", 6, resume=True)
     assert straight.keys() == resumed.keys()
     assert max(float((straight[k] - resumed[k]).abs().max()) for k in straight) < 1e-6
+
+
+def test_a_relative_pretraining_path_is_read_where_pretraining_ran():
+    """A run pre-trained as `--data d/train.xyz` from /work replays /work/d/train.xyz from any
+    folder: its config's relative path is matched to the absolute one recorded with the export."""
+    from sciPT.tasks.forcefield_data import as_recorded
+
+    recorded = {"/work/d/train.xyz": {}, "/work/d/val.xyz": {}, "/elsewhere/train.xyz": {}}
+    assert as_recorded("d/train.xyz", recorded) == "/work/d/train.xyz"
+    assert as_recorded("./d/val.xyz", recorded) == "/work/d/val.xyz"
+    assert as_recorded("train.xyz", recorded) == "train.xyz"  # two candidates: left as given
+    assert as_recorded("other.xyz", recorded) == "other.xyz"
+    assert as_recorded("/abs/train.xyz", recorded) == "/abs/train.xyz"

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.data import atomic_numbers
 from ase.neighborlist import primitive_neighbor_list
 
 from sciPT.domains.molecules.data import (
@@ -14,7 +15,7 @@ from sciPT.domains.molecules.data import (
     head_name,
     read_frames,
 )
-from sciPT.domains.molecules.dataset import choose_references, prepare
+from sciPT.domains.molecules.dataset import choose_references, frame_key, prepare, provenance, split_frames
 from sciPT.domains.molecules.graphs import frame_to_graph, periodic_pairs
 from sciPT.domains.molecules.model import PotentialConfig
 from sciPT.domains.molecules.references import (
@@ -626,3 +627,80 @@ def test_the_head_is_named_by_the_flag_then_the_frames_then_the_file(shipped, tm
     assert head_name(MoleculeDataConfig(paths=[str(labelled), str(plain)])) == "PBE-D3"
     assert head_name(MoleculeDataConfig(paths=[str(labelled)], head="ccsd")) == "ccsd"
     assert head_name(MoleculeDataConfig()) == "default"
+
+
+# --- the random validation split ---------------------------------------------------------------
+def molecule_frames(count, symbols="OHH", seed=0):
+    """``count`` distinct frames of one molecule (random displacements), 'Frame' objects."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]])[: len(symbols)]
+    return [
+        Frame(
+            numbers=np.array([atomic_numbers[s] for s in symbols]),
+            positions=base + rng.normal(0, 0.05, base.shape),
+            cell=np.zeros((3, 3)),
+            pbc=np.zeros(3, bool),
+            source=f"f.xyz: frame {i}",
+            energy=-1.0 * i,
+        )
+        for i in range(count)
+    ]
+
+
+def test_split_without_copies_or_rare_elements_is_the_frame_by_frame_draw():
+    frames = molecule_frames(40)
+    split = split_frames(frames, 0.25, seed=3)
+    held = set(np.random.default_rng(3).permutation(40)[:10].tolist())  # the draw of earlier versions
+    assert [f.source for f in split.val] == [f.source for i, f in enumerate(frames) if i in held]
+    assert (split.copies, split.kept_for_elements) == (0, 0)
+
+
+def test_copies_fall_on_one_side_of_the_split():
+    frames = molecule_frames(20)
+    twice = frames + [
+        dataclasses.replace(f, source=f"copy of {f.source}") for f in frames
+    ]  # a file read twice
+    split = split_frames(twice, 0.25, seed=0)
+    val_keys = {frame_key(f) for f in split.val}
+    assert len(split.val) >= 10 and not val_keys & {frame_key(f) for f in split.train}
+    assert split.copies == 20 and len(split.train) + len(split.val) == 40
+
+
+def test_a_frame_with_an_element_no_training_frame_holds_stays_in_training():
+    frames = molecule_frames(19)
+    frames.insert(7, molecule_frames(1, "SHH")[0])  # the only sulfur
+    for seed in range(30):  # some seed draws it for validation
+        if 7 in np.random.default_rng(seed).permutation(20)[:5]:
+            break
+    split = split_frames(frames, 0.25, seed)
+    assert any(16 in f.numbers for f in split.train) and split.kept_for_elements == 1
+    assert len(split.val) == 4  # the others drawn are held out as drawn
+
+
+def test_an_element_only_a_validation_file_holds_is_refused(tmp_path):
+    train = write(
+        tmp_path,
+        "train.xyz",
+        "3\nProperties=species:S:1:pos:R:3 energy=-1.0\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n",
+    )
+    val = write(
+        tmp_path,
+        "val.xyz",
+        "3\nProperties=species:S:1:pos:R:3 energy=-1.0\nS 0 0 0\nH 1.3 0 0\nH -0.3 1.3 0\n",
+    )
+    cfg = MoleculeDataConfig(paths=[str(train)], val_paths=[str(val)], forces_key=None)
+    assert error(prepare, cfg, PotentialConfig(cutoff=3.5), labelled=True) == (
+        f"{val}: frame 0: atom 0: element S occurs in no training frame (H, O): the model would never "
+        "be trained on it (move such frames into the training data)"
+    )
+
+
+def test_provenance_records_absolute_paths(tmp_path, monkeypatch):
+    write(
+        tmp_path,
+        "w.xyz",
+        "3\nProperties=species:S:1:pos:R:3 energy=-1.0\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    frames = read_frames("w.xyz", MoleculeDataConfig(forces_key=None))
+    assert provenance(["w.xyz"], frames)[0]["path"] == str(tmp_path.resolve() / "w.xyz")
