@@ -154,7 +154,15 @@ class SequenceDomain(SequenceEvaluation, Domain):
 
     def check_corpus(self, paths: list[str]) -> None:
         """Refuse a pre-training corpus before anything is read, cached or written (a domain's
-        hook; the default accepts any file its reader accepts)."""
+        hook; the default accepts any file its reader accepts). ``paths``: :meth:`judged_files`."""
+
+    @staticmethod
+    def judged_files(paths: list[str], per_folder: int = 4) -> list[Path]:
+        """The corpus files :meth:`check_corpus` looks at: every file named one by one, and the
+        first ``per_folder`` of each folder or pattern of shards (thousands of shards are one kind
+        of data, and every rank would read them; a fifth file named on the command line was
+        trained on unjudged)."""
+        return [f for p in paths for f in expand_shards([p], FASTA_SUFFIXES, "FASTA files")[:per_folder]]
 
     def evaluate(self, run, args: argparse.Namespace) -> dict:
         # the corpus reader would call a directory "file not found"
@@ -205,7 +213,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
         options = CurationOptions.of(cfg.data)
         options.check(self.spec.alphabet.n_core)
         paths = [str(p) for p in expand_shards(cfg.data.paths, FASTA_SUFFIXES, "FASTA files")]
-        self.check_corpus(paths)
+        self.check_corpus(self.judged_files(cfg.data.paths))
         if use_streaming(cfg.data.streaming, cfg.data.paths):
             train, val, provenance, report = self._sharded_data(cfg, paths, options)
         else:

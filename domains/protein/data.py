@@ -50,19 +50,16 @@ SAMPLE_RESIDUES = 100_000
 MIN_RESIDUES = 100
 
 
-SAMPLE_FILES = 4
-
-
 PRETRAINING = "is this the DNA corpus? (pretrain dna reads it)"
 
 
 def refuse_nucleotides(paths: list[str] | list[Path], hint: str = PRETRAINING) -> None:
     """A one-line :class:`DataError` for the first of ``paths`` whose first ``SAMPLE_RESIDUES``
     residues are more than ``NUCLEOTIDE_LIMIT`` nucleotide letters: a DNA corpus passed as protein.
-    A missing file is left to the reader, which says so. Only the first ``SAMPLE_FILES`` files are
-    looked at: a corpus of thousands of shards is one kind of data, and every rank would read them.
-    ``hint`` ends the message: what the file may be and what reads it."""
-    for path in map(Path, list(paths)[:SAMPLE_FILES]):
+    A missing file is left to the reader, which says so. Which files are judged is the caller's
+    choice (pre-training: :meth:`sciPT.sequence_domain.SequenceDomain.judged_files`). ``hint`` ends
+    the message: what the file may be and what reads it."""
+    for path in map(Path, paths):
         if not path.is_file():
             continue
         residues = nucleotides = 0

@@ -79,6 +79,27 @@ def test_a_dna_corpus_is_refused_as_protein(tmp_path, streaming):
     )
 
 
+def test_a_dna_file_named_fifth_is_judged_and_a_folder_by_its_first_files(tmp_path):
+    protein = domains.get("protein")
+    proteins = []
+    for i in range(4):
+        proteins.append(tmp_path / f"p{i}.faa")
+        proteins[-1].write_text(f">p{i}\n" + "MKLVWYFHEDRQ" * 20 + "\n")
+    (tmp_path / "genome.fa").write_text(DNA)
+    cfg = protein.presets()["tiny"]()
+    cfg.data.paths = [*map(str, proteins), str(tmp_path / "genome.fa")]
+    with pytest.raises(DataError) as err:
+        protein.build_pretraining(cfg)
+    assert str(err.value).startswith(f"{tmp_path / 'genome.fa'}: reads as nucleotides (98 %")
+    # shards: the first four of a folder stand for it (every rank would read thousands)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for i, path in enumerate([*proteins, tmp_path / "genome.fa"]):
+        (shards / f"s{i}.fa").write_text(path.read_text())
+    judged = protein.judged_files([str(shards), str(proteins[0])])
+    assert judged == [shards / f"s{i}.fa" for i in range(4)] + [proteins[0]]
+
+
 def test_pretrain_protein_on_a_dna_file_exits_2_before_the_run_starts(tmp_path, capsys):
     from sciPT.cli import main
 
