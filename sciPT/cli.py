@@ -46,6 +46,15 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         namespace, extras = self.parse_known_args(args, namespace)
         typed = vars(namespace).pop(_TYPED, self.prog)
+        run = getattr(namespace, "run", None) if typed.split()[-1] in ("evaluate", "predict") else None
+        if extras and isinstance(run, str) and not (Path(run) / "config.yaml").is_file():
+            # the plugin's options (`predict --embed`) are added once RUN is known to be a run: a
+            # mistyped RUN called them unrecognized, blaming the option, not the path
+            self.exit(
+                2,
+                f"{typed}: error: {run}: not a run directory (no config.yaml), so the options of the "
+                f"plugin that wrote it are unknown: {' '.join(extras)}\n",
+            )
         if extras:
             self._unrecognized(typed, extras)
         return namespace

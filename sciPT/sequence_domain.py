@@ -33,7 +33,7 @@ from .run import global_rank
 from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
-from .sequence_inputs import LabelledSequences, alias_note, read_sequences
+from .sequence_inputs import LabelledSequences, alias_note, read_sequences, repeated_names_note
 from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
@@ -387,9 +387,9 @@ class SequenceDomain(SequenceEvaluation, Domain):
             raise ConfigError(f"predict: a {self.name} model predicts embeddings; pass --embed")
         data = read_sequences(args.input, self.spec)  # FASTA or a CSV/TSV 'sequence' column
         self.check_inputs(data)
-        note = alias_note(data, self.spec)
-        if note:
-            print(note, file=sys.stderr)
+        for note in (alias_note(data, self.spec), repeated_names_note(data)):
+            if note:
+                print(note, file=sys.stderr)
         names = data.names
         pretrained = from_pretrained(run.path, domain=self.name)
         data.refuse_shorter_than(pretrained.config["tokenizer"]["k"], "embed")

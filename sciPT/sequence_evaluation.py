@@ -129,6 +129,14 @@ class SequenceEvaluation:
                 loss_sum, correct, n = loss_sum + batch_loss, correct + batch_correct, n + batch_n
         source = corpus.files[0]
         if n == 0:
+            spec, unknown = self.spec, self.spec.unknown
+            counts = sum(f.symbol_counts(len(spec.alphabet.symbols)) for f in corpus.files)
+            if unknown is not None and counts.sum() == counts[spec.alphabet.symbols.index(unknown)] > 0:
+                read_as = "".join(f", {a}" for a, b in spec.aliases.items() if b == unknown)
+                raise DataError(
+                    f"{args.data}: every residue is unknown ({unknown}{read_as}), and unknown residues "
+                    "are never scored: nothing to evaluate"
+                )
             raise DataError(
                 f"{args.data}: no window has a token to score (records of "
                 f"{int(corpus.lengths.max())} residues at most; the objective needs more)"

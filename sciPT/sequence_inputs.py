@@ -130,6 +130,23 @@ def alias_note(data: LabelledSequences, spec: SequenceSpec, what: str = "ambigui
     return f"{data.source}: {held} of {len(data)} sequences held {what} ({' '.join(spec.aliases)}), read as {read_as}"
 
 
+def repeated_names_note(data: LabelledSequences) -> str | None:
+    """One line where names repeat: rows written by name (predictions, embeddings) would be joined
+    to the wrong sequence by a later merge on that name (``None``: every name is distinct)."""
+    seen: dict[str, int] = {}
+    for name in data.names:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [name for name, count in seen.items() if count > 1]
+    if not repeated:
+        return None
+    rows = sum(seen[name] for name in repeated)
+    shown = ", ".join(f"'{name}'" for name in repeated[:3]) + (", ..." if len(repeated) > 3 else "")
+    return (
+        f"warning: {data.source}: {len(repeated)} name(s) occur more than once ({shown}; {rows} rows): "
+        "the output keeps the input's order, so join it by row, not by name"
+    )
+
+
 def carries_labels(path: str | Path, sequence_column: str = "sequence", label_column: str = "label") -> bool:
     """Whether a file :func:`read_sequences` would read labelled: a table with a ``label_column``, or
     FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked

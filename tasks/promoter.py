@@ -67,6 +67,7 @@ from sciPT import io, plots
 from sciPT.domains.dna.data import ambiguity_note, read_labelled, read_queries
 from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
+from sciPT.sequence_inputs import repeated_names_note
 
 from .promoter_checks import UNUSED_TRAIN_KEYS
 from .promoter_classifier import length_note
@@ -218,7 +219,7 @@ class PromoterTask(Task):
         embed = getattr(args, "embed", False)
         data.refuse_shorter_than(classifier.min_residues, "embed" if embed else "score")
         lengths = length_note(data.codes, classifier.length)
-        for note in (ambiguity_note(data), lengths and f"{args.input}: {lengths}"):
+        for note in (ambiguity_note(data), lengths and f"{args.input}: {lengths}", repeated_names_note(data)):
             if note:
                 print(note, file=sys.stderr)
         if embed:

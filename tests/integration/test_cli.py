@@ -319,6 +319,21 @@ def test_an_unknown_option_names_the_command_typed(tmp_path, capsys, argv, comma
     )
 
 
+@pytest.mark.parametrize(
+    "verb, io", [("predict", ["--input", "q.fa", "--output", "e.csv"]), ("evaluate", ["--data", "q.fa"])]
+)
+def test_a_plugin_option_after_a_mistyped_run_names_the_run(tmp_path, capsys, verb, io):
+    """`--embed` is the plugin's, known once RUN is a run: it was called unrecognized."""
+    missing = str(tmp_path / "runs" / "claen")
+    with pytest.raises(SystemExit) as exc:
+        main([verb, missing, *io, "--embed"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"scipt {verb}: error: {missing}: not a run directory (no config.yaml), so the options of the "
+        "plugin that wrote it are unknown: --embed\n"
+    )
+
+
 def test_causal_with_a_strand_equivariant_encoder_is_refused_before_anything_is_written(tmp_path, capsys):
     out = tmp_path / "run"
     code, err = run(

@@ -209,6 +209,12 @@ def test_unknown_residues_are_context_never_scored(dna, tmp_path):
         ("nope.fa", None, "{d}/nope.fa: file not found"),
         ("empty.fa", "", "{d}/empty.fa: file is empty (expected FASTA records)"),
         ("text.fa", "hello\n", "{d}/text.fa: no FASTA records (expected lines starting with '>')"),
+        (
+            "gaps.fa",
+            ">gap\n" + "N" * 200 + "\n>ambiguous\n" + "RYKM" * 30 + "\n",
+            "{d}/gaps.fa: every residue is unknown (N, R, Y, S, W, K, M, B, D, H, V), and unknown residues "
+            "are never scored: nothing to evaluate",
+        ),
     ],
 )
 def test_bad_fasta_exits_2_with_one_line_and_no_evaluations_folder(

@@ -6,7 +6,7 @@ import pytest
 from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled, read_pair
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import DataError
-from sciPT.sequence_inputs import read_sequences
+from sciPT.sequence_inputs import read_sequences, repeated_names_note
 from sciPT.sequences import Corpus, RandomWindows, SequenceFile
 
 
@@ -429,3 +429,14 @@ def test_check_file_names_a_directory_as_one(tmp_path):
     with pytest.raises(DataError) as err:
         check_file(tmp_path, "FASTA")
     assert str(err.value) == f"{tmp_path}: a directory, not a file (expected FASTA)"
+
+
+def test_repeated_names_are_said_once_with_their_count(tmp_path):
+    fa = tmp_path / "q.fa"
+    fa.write_text(">a\nACGT\n>dup x\nACG\n>b\nAC\n>dup y\nAAA\n>dup\nTT\n")  # a name is the first word
+    assert repeated_names_note(read_sequences(fa, DNA_SPEC)) == (
+        f"warning: {fa}: 1 name(s) occur more than once ('dup'; 3 rows): the output keeps the "
+        "input's order, so join it by row, not by name"
+    )
+    fa.write_text(">a\nACGT\n>b\nAC\n")
+    assert repeated_names_note(read_sequences(fa, DNA_SPEC)) is None
