@@ -195,19 +195,33 @@ class UnreadableCheckpoint(UserError):
 
 
 def check_resumable(
-    checkpoint: dict[str, Any], path: str | Path, backbone: nn.Module, config: str | Path
+    checkpoint: dict[str, Any],
+    path: str | Path,
+    backbone: nn.Module,
+    config: str | Path,
+    objective: nn.Module | None = None,
 ) -> None:
     """Refuse to resume from ``checkpoint`` (read from ``path``) when its backbone weights (``backbone.*``
-    in its ``state_dict``) are not the names and shapes of ``backbone``, which the run's settings
-    built: Lightning would fail to load them only after the run directory's config and logs were
+    in its ``state_dict``), and its objective's (``objective.*``, a masked-LM head; where
+    ``objective`` is given), are not the names and shapes of those the run's settings built:
+    Lightning would fail to load them only after the run directory's config and logs were
     rewritten, and every later ``--resume`` would fail the same way. ``config``: the run's settings
     file, named in the message."""
+    # backbone weights by their own names (as the message has always named them), the objective's
+    # by "objective.<name>"
+    modules = {"backbone": backbone, **({"objective": objective} if objective is not None else {})}
+
+    def shown(prefix: str, name: str) -> str:
+        return name if prefix == "backbone" else f"{prefix}.{name}"
+
     saved = {
-        k[len("backbone.") :]: tuple(v.shape)
+        shown(*k.split(".", 1)): tuple(v.shape)
         for k, v in checkpoint.get("state_dict", {}).items()
-        if k.startswith("backbone.")
+        if k.split(".", 1)[0] in modules
     }
-    built = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
+    built = {
+        shown(prefix, k): tuple(v.shape) for prefix, m in modules.items() for k, v in m.state_dict().items()
+    }
     if saved == built:
         return
     only_saved, only_built = sorted(saved.keys() - built.keys()), sorted(built.keys() - saved.keys())

@@ -116,7 +116,7 @@ def lightning_pretrain(
     if resume:
         resumed_from = run.resume_checkpoint()
         checkpoint = load_lightning_checkpoint(resumed_from)
-        check_resumable(checkpoint, resumed_from, setup.backbone, run.config)
+        check_resumable(checkpoint, resumed_from, setup.backbone, run.config, setup.objective)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:

@@ -13,6 +13,7 @@ the others by their dotted path (``--model.d-model 128``, ``--data.window 256``)
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import inspect
 import math
@@ -206,7 +207,7 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
     if args.resume and (out / "config.yaml").is_file():
         saved = {k: v for k, v in load_yaml(out / "config.yaml").items() if k not in CHECKPOINT_FREE_KEYS}
         cfg = from_dict(plugin.config_class, saved, str(out / "config.yaml"))
-        started = dataclasses.replace(cfg.train) if hasattr(cfg, "train") else None
+        started = copy.deepcopy(cfg)
     else:
         presets = plugin.presets()
         name = args.preset or default_preset(plugin, args, table)
@@ -246,7 +247,9 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
         if args.resume and "train.max_steps" in set_above_preset and "train.max_time" not in set_above_preset:
             cfg.train = dataclasses.replace(cfg.train, max_time=None)
     if started is not None:
-        keep_optimizer_settings(started, cfg.train)
+        if train is not None:
+            keep_optimizer_settings(started.train, cfg.train)
+        keep_split_settings(started, cfg)
     return cfg
 
 
@@ -263,6 +266,24 @@ def keep_optimizer_settings(started: Any, now: Any) -> None:
                 f"--{key.replace('_', '-')}: a resumed run keeps the value it started with "
                 f"({flatten_value(getattr(started, key))}), as its optimizer and schedule state come "
                 "from the checkpoint; to train with another, start a new run (another --out)"
+            )
+
+
+RESUME_SPLIT = ("train.seed", "data.val_fraction")
+"""Keys a resumed run cannot change: they drew its validation split (the tail of each record, the
+frames held out), and another value would score as held out what the run has trained on."""
+
+
+def keep_split_settings(started: Any, now: Any) -> None:
+    for key in RESUME_SPLIT:
+        section, name = key.split(".")
+        before, after = (getattr(getattr(c, section, None), name, None) for c in (started, now))
+        if before != after:
+            flag = f"--{name}" if section == "train" else f"--{key.replace('_', '-')}"
+            raise ConfigError(
+                f"{flag}: a resumed run keeps the value it started with ({flatten_value(before)}), as it "
+                "drew the validation split: another would score as held out what the run has trained "
+                "on; to use another, start a new run (another --out)"
             )
 
 

@@ -142,7 +142,7 @@ def parse_max_time(value: str | None) -> Any:
         if not any(int(p) for p in parts):
             raise ConfigError(f"train.max_time: expected a positive time, got {value!r}") from None
         return value
-    if minutes <= 0:
+    if not math.isfinite(minutes) or minutes <= 0:  # inf: no limit is no --max-time
         raise ConfigError(f"train.max_time: expected a positive number of minutes, got {value!r}")
     return dt.timedelta(minutes=minutes)
 

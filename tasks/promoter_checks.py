@@ -75,6 +75,8 @@ def validate(cfg: PromoterConfig) -> None:
         raise ConfigError(f"folds: expected 0 (no cross-validation) or at least 2, got {cfg.folds}")
     if cfg.folds and cfg.inputs.val:
         raise ConfigError("--val and --folds: cross-validation makes its own validation sets; give one")
+    if cfg.fraction_seeds < 1:
+        raise ConfigError(f"fraction_seeds: expected a positive number of seeds, got {cfg.fraction_seeds}")
     if cfg.ensemble < 1:
         raise ConfigError(f"ensemble: expected a positive number of fine-tunes, got {cfg.ensemble}")
     if cfg.min_steps_per_epoch < 0:

@@ -69,6 +69,17 @@ class HeadConfig:
     kernel: int = 15
     pool: int = 4
 
+    def __post_init__(self):
+        # refused here, before any fit: each failed deep in a fit (oneDNN, "negative dimension")
+        # after the run directory was written
+        for key, least in (("filters", 1), ("kernel", 1), ("pool", 0), ("hidden", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                expected = "a positive integer" if least else "0 or a positive integer"
+                raise ConfigError(f"head.{key}: expected {expected}, got {value}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"head.dropout: expected a probability in [0, 1), got {self.dropout}")
+
 
 class ClassifierHead(nn.Module):
     """Pooled hidden states -> one logit.

@@ -483,6 +483,32 @@ def test_a_step_budget_shorter_than_one_pass_is_refused_before_writing(planted, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        (["--head.kernel", "0"], "head.kernel: expected a positive integer, got 0"),
+        (["--head.filters", "0"], "head.filters: expected a positive integer, got 0"),
+        (["--head.pool", "-1"], "head.pool: expected 0 or a positive integer, got -1"),
+        (["--head.hidden", "-1"], "head.hidden: expected 0 or a positive integer, got -1"),
+        (["--head.dropout", "1.5"], "head.dropout: expected a probability in [0, 1), got 1.5"),
+        (
+            ["--label-fractions", "0.5", "--fraction-seeds", "0"],
+            "fraction_seeds: expected a positive number of seeds, got 0",
+        ),
+    ],
+)
+def test_head_settings_that_no_fit_can_build_are_refused_before_writing(
+    planted, tmp_path, capsys, flag, message
+):
+    """Each was a traceback deep in a fit (or NaN in metrics.json) after the run directory was made."""
+    path, _ = planted
+    out = tmp_path / "run"
+    argv = ["finetune", "promoter", "--train", str(path), "--out", str(out), *SMALL, "--no-baselines", *flag]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    assert not out.exists()
+
+
 def test_replay_which_the_fits_cannot_do_is_refused(planted, tmp_path, capsys):
     path, _ = planted
     out = tmp_path / "run"

@@ -187,6 +187,21 @@ def test_a_resume_with_another_model_width_is_refused_before_the_settings_are_re
     assert (tmp_path / "run/config.yaml").read_text() == settings and config.is_file()
 
 
+def test_a_resume_with_another_objective_is_refused_before_the_settings_are_rewritten(tmp_path):
+    """The backbone is the same: only the masked-LM head in the checkpoint tells a causal resume
+    of a masked run apart (Lightning failed to load it after config.yaml said 'causal')."""
+    from sciPT.errors import ConfigError
+
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    settings = (tmp_path / "run/config.yaml").read_text()
+    causal = _cfg()
+    causal.objective.kind = "causal"
+    with pytest.raises(ConfigError) as err:
+        pretrain("dna", causal, tmp_path / "run", resume=True)
+    assert "only in the checkpoint (first: objective.head." in str(err.value)
+    assert (tmp_path / "run/config.yaml").read_text() == settings
+
+
 def test_a_run_directory_moved_then_resumed_goes_on_from_and_into_last_ckpt(tmp_path):
     import shutil
 

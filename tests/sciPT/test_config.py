@@ -58,6 +58,10 @@ def test_train_validation_messages(monkeypatch):
     with pytest.raises(ConfigError) as err:
         parse_max_time("00:00:00:00")
     assert str(err.value) == "train.max_time: expected a positive time, got '00:00:00:00'"
+    for endless in ("inf", "nan", "-inf"):  # inf was a traceback (timedelta overflow)
+        with pytest.raises(ConfigError) as err:
+            parse_max_time(endless)
+        assert str(err.value) == f"train.max_time: expected a positive number of minutes, got '{endless}'"
     with pytest.raises(ConfigError) as err:
         validate(TrainConfig(accelerator="foo"))
     assert str(err.value) == (

@@ -47,6 +47,38 @@ def test_a_time_budget_without_steps_sizes_the_run(tmp_path, argv, yaml_train, e
         assert cfg.train.max_time == "0.5"
 
 
+def test_a_day_written_unquoted_in_yaml_is_a_day_not_a_base_60_number(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  max_time: 1:00:00:00\n")  # YAML 1.1 read 216000 (minutes: 150 days)
+    cfg = resolve(["--config", str(config)])
+    assert cfg.train.max_time == "1:00:00:00" and cfg.train.max_steps is None
+
+
+@pytest.mark.parametrize(
+    "flag, saved, message",
+    [
+        (["--seed", "5"], "0", "--seed: a resumed run keeps the value it started with (0)"),
+        (
+            ["--data.val-fraction", "0.2"],
+            "0.02",
+            "--data.val-fraction: a resumed run keeps the value it started with (0.02)",
+        ),
+    ],
+)
+def test_a_resumed_run_keeps_what_drew_its_validation_split(tmp_path, flag, saved, message):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\ntrain:\n  seed: 0\ndata:\n  val_fraction: 0.02\n")
+    with pytest.raises(ConfigError) as err:
+        resolve(["--out", str(out), "--resume", *flag])
+    assert str(err.value) == (
+        f"{message}, as it drew the validation split: another would score as held out what the run "
+        "has trained on; to use another, start a new run (another --out)"
+    )
+    cfg = resolve(["--out", str(out), "--resume", flag[0], saved])  # the same value: accepted
+    assert cfg.train.seed == 0 and cfg.data.val_fraction == 0.02
+
+
 def test_a_resumed_run_keeps_its_step_count(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
