@@ -362,6 +362,14 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
     return name
 
 
+def picks_preset(plugin) -> bool:
+    """Whether ``plugin`` picks its preset by the time budget (a task overriding
+    :meth:`~sciPT.registry.Task.default_preset`; domains and other tasks take ``tiny``)."""
+    from .registry import Task
+
+    return getattr(type(plugin), "default_preset", Task.default_preset) is not Task.default_preset
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str) -> dict:
     """``--preset``, ``--config``, ``--out``, ``--resume`` and one flag per config key."""
     presets = plugin.presets()
@@ -374,7 +382,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, plugin, out_default: str)
         default=None,
         choices=list(presets),
         help="named configuration to start from (default: tiny"
-        + (", unless the task picks another for the --max-time budget)" if trains else ")"),
+        + (
+            ", unless the task picks another for the --max-time budget)"
+            if trains and picks_preset(plugin)
+            else ")"
+        ),
     )
     parser.add_argument(
         "--config", metavar="FILE.yaml", action=_Once, help="YAML overriding the preset (default: none)"

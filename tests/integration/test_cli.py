@@ -54,6 +54,8 @@ def test_console_script_help_lists_options_with_defaults():
     text = " ".join(out.split())  # argparse wraps the help at the terminal's width
     assert "as many as max_time allows (the run is sized from its time budget). (default: 300)" in text
     assert "the shipped data_recipes/ files). (default: data_recipes/dna/ecoli_k12_mg1655.fna.gz)" in text
+    # a domain takes tiny whatever the budget (only a task such as forcefield picks by it)
+    assert "named configuration to start from (default: tiny)" in text
 
 
 @pytest.mark.parametrize("domain", ["dna", "protein"])
