@@ -24,7 +24,7 @@ from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_fra
 from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
 from sciPT.domains.molecules.evaluate import labelled_graphs
 from sciPT.domains.molecules.model import EquivariantPotential
-from sciPT.domains.molecules.references import isolated_atom
+from sciPT.domains.molecules.references import composition_span, isolated_atom, undetermined_note
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 
@@ -113,6 +113,27 @@ def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: i
     )
     delta, *_ = np.linalg.lstsq(composition(labelled, backbone.elements), residual, rcond=None)
     return [float(r + d) for r, d in zip(current, delta)]
+
+
+def refit_span(backbone: EquivariantPotential, graphs: list, new_level: bool) -> list[list[float]] | None:
+    """The compositions the refit references are fixed on (:attr:`PotentialConfig.reference_span`):
+    at a new level of theory (a new head), those of ``graphs`` alone, whatever pre-training fixed
+    at its own level; on the same head, those and the head's own (``None``: every element)."""
+    labelled = [g for g in graphs if "energy" in g]
+    rows = composition_span(composition(labelled, backbone.elements)) if labelled else np.zeros((0, 0))
+    if not new_level:
+        before = backbone.reference_span()
+        if before is None:
+            return None
+        rows = composition_span(np.vstack([np.array(before), rows]) if len(rows) else np.array(before))
+    note = undetermined_note(
+        rows if len(rows) else np.zeros((0, len(backbone.elements))),
+        backbone.elements,
+        "the fine-tuning frames",
+    )
+    if note:
+        print(note, file=sys.stderr)
+    return rows.tolist() if len(rows) < len(backbone.elements) else None
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -247,6 +268,7 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
         eval_head = (
             backbone.check_head(cfg.eval_head, "eval_head:") if cfg.eval_head else backbone.head_names[-1]
         )
+        new_level = head not in backbone.head_names
         if head in backbone.head_names:
             if cfg.head_blocks not in (None, backbone.cfg.head_blocks):
                 raise ConfigError(
@@ -269,10 +291,12 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
         prepared = prepare(cfg.data, model_cfg, labelled=True, seed=cfg.train.seed)
         if method == "data":
             backbone.set_reference_energies(dict(zip(backbone.elements, prepared.model.reference_energies)))
+            backbone.set_reference_span(prepared.model.reference_span)
             method = f"data ({prepared.references_method})"
         elif method == "refit":
             refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
             backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
+            backbone.set_reference_span(refit_span(backbone, prepared.train, new_level))
     names: set[str] = {"val"}
     elements, cutoff = backbone.elements, backbone.cfg.cutoff
     test = _graphs(cfg.test, cfg.data, elements, cutoff, names)

@@ -48,10 +48,13 @@ from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import (
     check_elements,
+    composition_matrix,
+    composition_span,
     element_table,
     fit_reference_energies,
     isolated_atom,
     isolated_atom_energies,
+    undetermined_note,
 )
 
 
@@ -312,12 +315,20 @@ def fill_model(model, cfg, elements: list[str], frames: list, graphs: list, isol
         refs, method = dict(zip(elements, model.reference_energies)), "given"
     else:
         refs, method = choose_references(cfg.references, frames, elements, isolated)
+    span = model.reference_span if method == "given" else None
+    if method == "lstsq":
+        rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))
+        span = rows.tolist() if len(rows) < len(elements) else None
+        note = undetermined_note(rows, elements, "the training frames")
+        if note:
+            print(note, file=sys.stderr)
     stats = statistics(frames, graphs, refs)
     defaults = PotentialConfig()
     filled = dataclasses.replace(
         model,
         elements=elements,
         reference_energies=[refs[s] for s in elements],
+        reference_span=span,
         energy_shift=stats["energy_shift"]
         if model.energy_shift == defaults.energy_shift
         else model.energy_shift,

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
 from sciPT.config import from_dict
@@ -45,7 +46,7 @@ from sciPT.runconfig import positive_int
 from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
-from .references import check_elements, isolated_atom
+from .references import check_elements, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
 
 
@@ -236,6 +237,27 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     )
 
 
+def unfixed_references_warning(model, graphs: list, name: str) -> str | None:
+    """A warning where frames have compositions the head's references were not fitted on
+    (:attr:`.potential_config.PotentialConfig.reference_span`): their energies carry an offset
+    nobody measured, so the energy errors say nothing about the model (``None``: all fixed)."""
+    span = model.reference_span()
+    if span is None or not graphs:
+        return None
+    numbers = np.array([atomic_numbers[s] for s in model.elements])
+    counts = np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
+    outside = outside_span(counts, np.array(span, dtype=float).reshape(-1, len(numbers)))
+    if not outside.any():
+        return None
+    return (
+        f"warning: {name}: {int(outside.sum())} of {len(graphs)} frames have compositions the reference "
+        f"energies of head {model.head} were not fitted on (its training compositions fix "
+        f"{len(span)} of {len(numbers)} element references): their energies carry an offset nobody "
+        "measured, so the energy errors are not the model's (forces are unaffected); fit references "
+        "on isolated atoms at this level of theory (--data.isolated-atoms)"
+    )
+
+
 def trained_on_this_file(run, data: str) -> str | None:
     """A warning where ``data`` is, byte for byte, a file the run's model was pre-trained or
     fine-tuned on (its export's ``pretrained_on`` / ``finetuned_on``): its errors are then those
@@ -271,12 +293,18 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
         ev = evaluate_potential(model, graphs, size, desc=f"evaluating {name}")
     metrics = {"frames": len(graphs), "atoms": int(sum(g.num_nodes for g in graphs)), **ev.metrics}
     notes = [*notes, f"Head: {model.head} (the model's heads: {', '.join(model.head_names)})."]
-    trained = trained_on_this_file(run, args.data)
-    if trained:
-        notes.append(trained[0].upper() + trained[1:])
-    warning = other_head_warning(model, graphs, ev, name, size)
-    if warning:
-        notes.append(warning[0].upper() + warning[1:])
+    # an offset the references never fixed comes before the other heads' (conditional) advice:
+    # frames at this head's level would follow that advice to the wrong level
+    warnings = [
+        line
+        for line in (
+            trained_on_this_file(run, args.data),
+            unfixed_references_warning(model, graphs, name),
+            other_head_warning(model, graphs, ev, name, size),
+        )
+        if line
+    ]
+    notes += [line[0].upper() + line[1:] for line in warnings]
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(
             {name: ev}, out.plot_path("parity_energy.png"), out.plot_path("parity_forces.png"), f"({name})"
@@ -300,8 +328,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
             ],
             title=f"Evaluation on {name}",
         )
-    for line in (trained, warning):  # once the evaluation is written: a refused --out is the only line then
-        if line:
-            print(line, file=sys.stderr)
+    for line in warnings:  # once the evaluation is written: a refused --out is the only line then
+        print(line, file=sys.stderr)
     print(json.dumps(metrics, indent=1))
     return metrics

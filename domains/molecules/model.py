@@ -252,6 +252,7 @@ class EquivariantPotential(nn.Module):
             [float(x) for x in source.reference_energies],
             float(source.energy_shift),
             float(source.energy_scale),
+            self.reference_span(copy_from),
         )
         previous = torch.get_default_dtype()
         torch.set_default_dtype(self.dtype)
@@ -283,6 +284,19 @@ class EquivariantPotential(nn.Module):
             self.cfg.reference_energies = values
         else:
             self.cfg.heads[index - 1].reference_energies = values
+
+    def reference_span(self, head: str | None = None) -> list[list[float]] | None:
+        """The compositions head ``head`` (default :attr:`head`) had its references fitted on
+        (:attr:`.potential_config.PotentialConfig.reference_span`; ``None``: every one fixed)."""
+        index = self.head_names.index(self.check_head(head or self.head))
+        return self.cfg.reference_span if index == 0 else self.cfg.heads[index - 1].reference_span
+
+    def set_reference_span(self, span: list[list[float]] | None, head: str | None = None) -> None:
+        index = self.head_names.index(self.check_head(head or self.head))
+        if index == 0:
+            self.cfg.reference_span = span
+        else:
+            self.cfg.heads[index - 1].reference_span = span
 
     def species(self, z: torch.Tensor) -> torch.Tensor:
         """Element-table index of each atomic number; an unknown element is a :class:`DataError`."""

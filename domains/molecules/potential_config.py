@@ -30,6 +30,7 @@ class HeadConfig:
     reference_energies: list[float] = field(default_factory=list)
     energy_shift: float = 0.0
     energy_scale: float = 1.0
+    reference_span: list[list[float]] | None = None
 
 
 @dataclass
@@ -60,6 +61,10 @@ class PotentialConfig:
             empty: those of the data).
         reference_energies: the reference energy of each element (eV), same order (left empty:
             chosen by ``data.references``).
+        reference_span: where least squares fitted the references on compositions that do not fix
+            every element (frames of one molecule), orthonormal rows spanning those compositions
+            (:func:`.references.composition_span`); a frame outside it carries an unmeasured offset.
+            ``None``: every reference fixed (isolated atoms, enough compositions), or unknown.
         energy_shift: the mean per-atom energy after references, added to every atom's energy
             (eV/atom; left at 0: measured on the data).
         energy_scale: the unit of the network's per-atom output, the root-mean-square force
@@ -84,6 +89,9 @@ class PotentialConfig:
     dtype: Literal["float32", "float64"] = "float32"
     elements: list[str] = field(default_factory=list)
     reference_energies: list[float] = field(default_factory=list)
+    reference_span: list[list[float]] | None = derived(
+        "training, from the compositions fitted on", default=None
+    )
     energy_shift: float = 0.0
     energy_scale: float = 1.0
     avg_num_neighbors: float | None = None

@@ -111,6 +111,35 @@ def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:
     return counts
 
 
+def composition_span(counts: np.ndarray) -> np.ndarray:
+    """Orthonormal rows spanning the compositions ``counts`` (``[frames, elements]`` atom counts):
+    the combinations of per-element reference energies that least squares on those frames fixes.
+    A frame of a composition outside the span gets an energy offset nobody measured (the minimum-
+    norm solution sets it): frames of one molecule fix one combination, not every element's."""
+    if not len(counts):
+        return np.zeros((0, counts.shape[1]))
+    _, singular, rows = np.linalg.svd(counts, full_matrices=False)
+    return rows[: int((singular > singular[0] * 1e-10).sum())]
+
+
+def outside_span(counts: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Which compositions (rows of ``counts``) lie outside ``span`` (:func:`composition_span`)."""
+    residual = counts - (counts @ span.T) @ span
+    return np.linalg.norm(residual, axis=1) > 1e-6 * np.linalg.norm(counts, axis=1)
+
+
+def undetermined_note(span: np.ndarray, elements: list[str], frames: str) -> str | None:
+    """A warning where ``span`` fixes fewer combinations than there are elements (``None``: all)."""
+    if len(span) >= len(elements):
+        return None
+    return (
+        f"warning: reference energies: the compositions of {frames} fix {len(span)} of the "
+        f"{len(elements)} element references ({', '.join(elements)}): a molecule of another "
+        "composition gets an energy offset nobody measured (forces are unaffected; scipt evaluate "
+        "counts such frames); isolated atoms at this level of theory (--data.isolated-atoms) fix them all"
+    )
+
+
 def fit_reference_energies(frames: list[Frame], elements: list[str]) -> dict[str, float]:
     """Least-squares per-element energies (minimum-norm when the compositions do not fix them)."""
     labelled = [f for f in frames if f.energy is not None]

@@ -126,6 +126,33 @@ def test_evaluating_on_a_file_the_model_was_trained_on_says_so(runs, data, tmp_p
     assert "the very file" not in capsys.readouterr().err
 
 
+def test_references_one_molecule_cannot_fix_are_said_at_fit_and_at_evaluation(data, tmp_path, capsys):
+    """Ethanol frames alone fix one combination of the H, C and O references (least squares'
+    minimum norm sets the rest): methanol then carried an offset of tens of eV per atom without a
+    word, and evaluate blamed a head."""
+    folder, _ = data
+    methanol = folder / "methanol.xyz"
+    write(methanol, read(SHIPPED / "ethanol" / "train_eth_meth.xyz", index=":4"))  # CH4O frames
+    ethanol = folder / "ethanol_24.xyz"  # not the shipped file, which the preset's isolated atoms go with
+    write(ethanol, read(ETHANOL, index=":24"))
+    run = tmp_path / "pre"
+    argv = ["pretrain", "molecules", "--data", str(ethanol), "--max-steps", "2"]
+    capsys.readouterr()
+    assert main([*argv, *SHORT, "--fisher.frames", "4", "--out", str(run)]) == 0
+    assert (
+        "warning: reference energies: the compositions of the training frames fix 1 of the 3 element "
+        "references (H, C, O): a molecule of another composition gets an energy offset nobody measured"
+    ) in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--data", str(methanol), "--out", str(tmp_path / "m")]) == 0
+    said = capsys.readouterr().err
+    assert (
+        "warning: methanol.xyz: 4 of 4 frames have compositions the reference energies of head "
+        "ethanol_24 were not fitted on (its training compositions fix 1 of 3 element references)"
+    ) in said
+    assert main(["evaluate", str(run), "--data", str(ethanol), "--out", str(tmp_path / "e")]) == 0
+    assert "were not fitted on" not in capsys.readouterr().err  # ethanol is what they were fitted on
+
+
 def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     _, run = runs
     old = data[1]["old"]

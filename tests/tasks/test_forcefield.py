@@ -218,6 +218,28 @@ def test_replayed_frames_are_moved_to_the_new_references(pretrained, files):
         assert float(graph.energy) == pytest.approx(original + counts @ shift, abs=1e-9)
 
 
+def test_refit_references_record_the_compositions_they_are_fixed_on(pretrained, files, capsys):
+    """Pre-training fixed every reference (isolated atoms). At a new level of theory (a new head)
+    only the acetylacetone frames fix them: one composition, one combination of three; on the
+    pre-trained head, the old references stay fixed."""
+    cfg = finetune_config(pretrained[0], files, strategy="full")
+    start = load_start(cfg)
+    assert start.backbone.reference_span() is None
+    capsys.readouterr()
+    _, backbone = load_sets(cfg, start)
+    span = np.array(backbone.reference_span())
+    counts = composition(labelled_graphs(files["train"], backbone, ":1"), backbone.elements)[0]  # C5H8O2
+    assert span.shape == (1, 3) and np.allclose(np.abs(span[0]), counts / np.linalg.norm(counts))
+    assert (
+        "the compositions of the fine-tuning frames fix 1 of the 3 element references"
+        in capsys.readouterr().err
+    )
+    assert backbone.reference_span(backbone.head_names[0]) is None  # the pre-trained head's: all fixed
+    cfg.data.head = "train"  # the pre-trained head itself
+    _, same = load_sets(cfg, load_start(cfg))
+    assert same.reference_span() is None
+
+
 def test_a_new_level_of_theory_gets_a_head_and_replay_goes_through_the_old_one(pretrained, files):
     cfg = finetune_config(pretrained[0], files, strategy="ewc", replay_frames=6)
     cfg.replay = True  # EWC + replay
