@@ -151,6 +151,8 @@ class Sets:
     head: str  # the head trained
     eval_head: str  # the head the eval sets and the replayed frames go through
     eval_references: list[float] | None  # swapped in for them (one head trained on both levels)
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)  # test and eval sets' files, by name
+    not_held_out: dict[str, str] = dataclasses.field(default_factory=dict)  # sets that are not: why
 
 
 def set_name(path: str, taken: set[str]) -> str:
@@ -164,13 +166,49 @@ def set_name(path: str, taken: set[str]) -> str:
 
 
 def _graphs(
-    paths: list[str], data: MoleculeDataConfig, elements: list[str], cutoff: float, names: set[str]
+    paths: list[str],
+    data: MoleculeDataConfig,
+    elements: list[str],
+    cutoff: float,
+    names: set[str],
+    sources: dict[str, str],
 ) -> dict[str, list]:
-    # the training frames proved the forces key: a test or eval file may hold energies alone
-    return {
-        set_name(path, names): labelled_graphs(path, data, elements, cutoff, forces_optional=True)
-        for path in paths
-    }
+    out = {}
+    for path in paths:
+        name = set_name(path, names)
+        sources[name] = path
+        # the training frames proved the forces key: a test or eval file may hold energies alone
+        out[name] = labelled_graphs(path, data, elements, cutoff, forces_optional=True)
+    return out
+
+
+def graph_key(graph) -> bytes:
+    """What makes two graphs the same structure: elements, positions (to 1e-6 Angstrom), cell."""
+    parts = (graph.z.numpy().astype(np.int64), np.round(graph.pos.numpy(), 6) + 0.0)
+    return b"".join(a.tobytes() for a in parts) + (np.round(graph.cell.numpy(), 6) + 0.0).tobytes()
+
+
+def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
+    """For each test and eval set that is not held out, why (one line): it is a file this model
+    was fine-tuned (or validated) or pre-trained on, by SHA-256, or some of its frames are copies
+    of fine-tuning frames. A pre-training corpus is compared by file: its frames are not read."""
+    files = {c["sha256"]: ("fine-tuned (or validated)", c["path"]) for c in sets.corpus}
+    for c in start.export.get("pretrained_on") or []:
+        files.setdefault(c.get("sha256"), ("pre-trained", c.get("path")))
+    trained = {graph_key(g) for g in sets.train}
+    out = {}
+    for name, graphs in [*sets.test.items(), *sets.eval.items()]:
+        path = sets.sources[name]
+        digest = file_sha256(resolve_data_path(path))
+        if digest in files:
+            words, where = files[digest]
+            out[name] = f"{path}: the very file this model was {words} on ({where}, same SHA-256)"
+        elif copies := sum(graph_key(g) in trained for g in graphs):
+            out[name] = (
+                f"{path}: {copies} of {len(graphs)} frames are copies of fine-tuning frames (elements, "
+                "positions and cell)"
+            )
+    return out
 
 
 def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
@@ -298,9 +336,10 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
             backbone.set_reference_span(refit_span(backbone, prepared.train, new_level))
     names: set[str] = {"val"}
+    sources: dict[str, str] = {}
     elements, cutoff = backbone.elements, backbone.cfg.cutoff
-    test = _graphs(cfg.test, cfg.data, elements, cutoff, names)
-    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names)
+    test = _graphs(cfg.test, cfg.data, elements, cutoff, names, sources)
+    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names, sources)
     replay = []
     if start.backbone is not None and (cfg.replay or cfg.finetune.strategy == "replay"):
         shift = np.zeros(len(elements))
@@ -318,5 +357,9 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
         head,
         eval_head,
         eval_references,
+        sources,
     )
+    sets.not_held_out = not_held_out(sets, start)
+    for line in sets.not_held_out.values():
+        print(f"warning: {line}: its errors are not held-out errors", file=sys.stderr)
     return sets, backbone

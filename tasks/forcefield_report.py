@@ -54,6 +54,8 @@ def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: fl
     }
     if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
         metrics["steps_sized_from_time"] = sized_steps(trainer)
+    for name in sets.not_held_out:  # a test or eval set that holds training data (report: why)
+        metrics[f"{name}_not_held_out"] = 1.0
     for key, ev in after.items():
         metrics.update(ev.prefixed(key))
     for key, ev in before.items():
@@ -164,6 +166,9 @@ def report(
         f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
     ]
     lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames." + without_forces(sets)]
+    if sets.not_held_out:
+        lines += ["", "**Not held out** (their errors below are not held-out errors):", ""]
+        lines += [f"- {name}: {why}" for name, why in sets.not_held_out.items()]
     if start.export.get("pretrained_on"):
         lines += [
             "",
@@ -181,13 +186,24 @@ def report(
         *element_rows({k: v.metrics for k, v in after.items()}),
     ]
     if before:
+        refit = sets.references_method == "refit"
         lines += [
             "",
             "## Before and after",
             "",
             "Sets named eval_* are the old task (evaluated with the pre-trained reference "
             "energies): an increase is forgetting. The others are the new task: a decrease is "
-            "what fine-tuning gained.",
+            "what fine-tuning gained"
+            + (
+                " (before: the pre-trained network with the references refit on this run's training "
+                "frames, not the export as it was)."
+                if refit
+                else "."
+            ),
+            "",
+            "Pre-training against training from scratch is not measured here: the same command "
+            "with `--init none` trains a model from scratch on the same data; a pre-trained start "
+            "behind it is negative transfer.",
             "",
             "| set | F RMSE before (meV/Å) | after | change |",
             "|---|---|---|---|",

@@ -153,6 +153,38 @@ def test_references_one_molecule_cannot_fix_are_said_at_fit_and_at_evaluation(da
     assert "were not fitted on" not in capsys.readouterr().err  # ethanol is what they were fitted on
 
 
+def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path, capsys):
+    """The training file as --test, the pre-training file as --eval, and a new file holding copies
+    of training frames were scored as held out without a word."""
+    pre, _ = runs
+    paths = data[1]
+    copies = tmp_path / "copies.xyz"
+    write(copies, read(paths["train"], index=":3") + read(paths["val"], index=":2"))
+    run = tmp_path / "ft"
+    argv = ["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"]), "--val"]
+    argv += [str(paths["val"]), "--test", str(paths["train"]), str(copies), "--eval", str(ETHANOL)]
+    capsys.readouterr()
+    assert main([*argv, "--strategy", "full", "--max-steps", "2", *SHORT, "--out", str(run)]) == 0
+    err = capsys.readouterr().err
+    train = paths["train"]
+    for line in (
+        f"{train}: the very file this model was fine-tuned (or validated) on ({train.resolve()}, same SHA-256)",
+        f"{copies}: 3 of 5 frames are copies of fine-tuning frames (elements, positions and cell)",
+        f"{ETHANOL}: the very file this model was pre-trained on ({ETHANOL}, same SHA-256)",
+    ):
+        assert f"warning: {line}: its errors are not held-out errors" in err
+        assert line in (run / "report.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {k for k in metrics if k.endswith("_not_held_out")} == {
+        "acac_train_not_held_out",
+        "copies_not_held_out",
+        "train_not_held_out",
+    }
+    assert (
+        "with `--init none` trains a model from scratch on the same data" in (run / "report.md").read_text()
+    )
+
+
 def test_finetune_then_evaluate_through_either_head(runs, data, capsys):
     _, run = runs
     old = data[1]["old"]
