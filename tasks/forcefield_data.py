@@ -22,7 +22,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.config import from_dict, load_yaml
 from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_frames
 from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
-from sciPT.domains.molecules.evaluate import labelled_graphs
+from sciPT.domains.molecules.evaluate import labelled_graphs, unfixed_references_warning
 from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.references import composition_span, isolated_atom, undetermined_note
 from sciPT.errors import ConfigError, DataError
@@ -153,6 +153,7 @@ class Sets:
     eval_references: list[float] | None  # swapped in for them (one head trained on both levels)
     sources: dict[str, str] = dataclasses.field(default_factory=dict)  # test and eval sets' files, by name
     not_held_out: dict[str, str] = dataclasses.field(default_factory=dict)  # sets that are not: why
+    unfixed: dict[str, str] = dataclasses.field(default_factory=dict)  # sets outside the references' span
 
 
 def set_name(path: str, taken: set[str]) -> str:
@@ -362,4 +363,14 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     sets.not_held_out = not_held_out(sets, start)
     for line in sets.not_held_out.values():
         print(f"warning: {line}: its errors are not held-out errors", file=sys.stderr)
+    # test sets go through the trained head, eval sets through the eval head (forcefield_train);
+    # eval sets given the pre-trained references instead (one head, both levels) are left out
+    checks = [(name, graphs, head) for name, graphs in sets.test.items()]
+    if eval_references is None:
+        checks += [(name, graphs, eval_head) for name, graphs in sets.eval.items()]
+    for name, graphs, through in checks:
+        line = unfixed_references_warning(backbone, graphs, name, through)
+        if line:
+            sets.unfixed[name] = line[len("warning: ") :]
+            print(line, file=sys.stderr)
     return sets, backbone

@@ -169,6 +169,9 @@ def report(
     if sets.not_held_out:
         lines += ["", "**Not held out** (their errors below are not held-out errors):", ""]
         lines += [f"- {name}: {why}" for name, why in sets.not_held_out.items()]
+    if sets.unfixed:
+        lines += ["", "**Energies with an unmeasured offset** (forces are unaffected):", ""]
+        lines += [f"- {why}" for why in sets.unfixed.values()]
     if start.export.get("pretrained_on"):
         lines += [
             "",

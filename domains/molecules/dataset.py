@@ -96,7 +96,8 @@ def split_frames(frames: list[Frame], fraction: float, seed: int) -> FrameSplit:
     """A random ``fraction`` of ``frames`` (at least one when ``fraction > 0``) held out.
 
     Copies of one structure (:func:`frame_key`) are drawn as one, so none is scored as held out
-    while its twin is trained on (a file read twice held every validation frame in training). A
+    while its twin is trained on (a file read twice held every validation frame in training); a
+    group larger than what is left of the fraction is passed over for the next drawn. A
     frame drawn for validation that holds an element no training frame holds stays in training:
     the model would get a reference energy of zero and untrained weights for that element. Without
     copies or such elements the split is the frame-by-frame draw of earlier versions."""
@@ -107,9 +108,17 @@ def split_frames(frames: list[Frame], fraction: float, seed: int) -> FrameSplit:
     order = np.random.default_rng(seed).permutation(len(group_of))
     sizes = np.bincount(groups)
     n_val = max(1, int(round(fraction * len(frames))))
-    # whole groups, in the drawn order, until n_val frames are held (singletons: the first n_val)
-    n_groups = int(np.searchsorted(np.cumsum(sizes[order]), n_val) + 1)
-    drawn = np.isin(groups, order[:n_groups])
+    # whole groups, in the drawn order, each that still fits in n_val frames (singletons: the first
+    # n_val drawn); a group that would overshoot is passed over, so 40 copies of one frame drawn
+    # early cannot triple the validation set
+    chosen, held_frames = [], 0
+    for g in order:
+        if held_frames >= n_val:
+            break
+        if held_frames + sizes[g] <= n_val:
+            chosen.append(g)
+            held_frames += int(sizes[g])
+    drawn = np.isin(groups, chosen)
     held = drawn.copy()
     trained = {int(z) for f, h in zip(frames, held) if not h for z in np.unique(f.numbers)}
     for i in np.flatnonzero(drawn):  # in file order; one frame (and its copies) per new element
@@ -306,11 +315,17 @@ def isolated_atoms_file(cfg: MoleculeDataConfig, cutoff: float) -> dict[str, flo
     return isolated_atom_energies(read_frames(cfg.isolated_atoms, iso_cfg), cutoff, only=True)
 
 
-def fill_model(model, cfg, elements: list[str], frames: list, graphs: list, isolated: dict):
+def fill_model(
+    model, cfg, elements: list[str], frames: list, graphs: list, isolated: dict, sample: str | None = None
+):
     """``model`` with what the data decides: the element table, the reference energies (given, or
     chosen by ``cfg.references`` on ``frames``), and the energy shift, scale and neighbour count
     measured on ``frames`` wherever the config leaves the default. Returns it and how the
-    references were chosen."""
+    references were chosen.
+
+    ``sample``: ``frames`` are a sample of the training data (a streamed corpus's first frames),
+    named so in the note on the compositions they fix; the data's other compositions are unknown,
+    so no ``reference_span`` is recorded (it would call frames trained on unfixed)."""
     if model.reference_energies:
         refs, method = dict(zip(elements, model.reference_energies)), "given"
     else:
@@ -318,8 +333,8 @@ def fill_model(model, cfg, elements: list[str], frames: list, graphs: list, isol
     span = model.reference_span if method == "given" else None
     if method == "lstsq":
         rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))
-        span = rows.tolist() if len(rows) < len(elements) else None
-        note = undetermined_note(rows, elements, "the training frames")
+        span = rows.tolist() if len(rows) < len(elements) and sample is None else None
+        note = undetermined_note(rows, elements, sample or "the training frames")
         if note:
             print(note, file=sys.stderr)
     stats = statistics(frames, graphs, refs)

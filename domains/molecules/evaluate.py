@@ -237,11 +237,13 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     )
 
 
-def unfixed_references_warning(model, graphs: list, name: str) -> str | None:
-    """A warning where frames have compositions the head's references were not fitted on
-    (:attr:`.potential_config.PotentialConfig.reference_span`): their energies carry an offset
-    nobody measured, so the energy errors say nothing about the model (``None``: all fixed)."""
-    span = model.reference_span()
+def unfixed_references_warning(model, graphs: list, name: str, head: str | None = None) -> str | None:
+    """A warning where frames have compositions the references of ``head`` (default: the active
+    one) were not fitted on (:attr:`.potential_config.PotentialConfig.reference_span`): their
+    energies carry an offset nobody measured, so the energy errors say nothing about the model
+    (``None``: all fixed)."""
+    head = head or model.head
+    span = model.reference_span(head)
     if span is None or not graphs:
         return None
     numbers = np.array([atomic_numbers[s] for s in model.elements])
@@ -251,7 +253,7 @@ def unfixed_references_warning(model, graphs: list, name: str) -> str | None:
         return None
     return (
         f"warning: {name}: {int(outside.sum())} of {len(graphs)} frames have compositions the reference "
-        f"energies of head {model.head} were not fitted on (its training compositions fix "
+        f"energies of head {head} were not fitted on (its training compositions fix "
         f"{len(span)} of {len(numbers)} element references): their energies carry an offset nobody "
         "measured, so the energy errors are not the model's (forces are unaffected); fit references "
         "on isolated atoms at this level of theory (--data.isolated-atoms)"

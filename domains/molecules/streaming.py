@@ -288,7 +288,15 @@ def prepare_streaming(
     elements = list(model.elements) or element_table(sample)
     check_elements(sample, elements)
     graphs = to_graphs(sample, model.cutoff, "statistics graphs")
-    filled, method = fill_model(model, cfg, elements, sample, graphs, isolated)
+    filled, method = fill_model(
+        model,
+        cfg,
+        elements,
+        sample,
+        graphs,
+        isolated,
+        sample=f"the first {len(sample)} frames (the statistics sample)",
+    )
     common = dict(labelled=labelled, cutoff=model.cutoff, elements=elements, seed=seed)
     train_set = ShardedFrames(shards, cfg, split="train", **common)
     if cfg.val_paths:

@@ -162,7 +162,8 @@ def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path
     write(copies, read(paths["train"], index=":3") + read(paths["val"], index=":2"))
     run = tmp_path / "ft"
     argv = ["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"]), "--val"]
-    argv += [str(paths["val"]), "--test", str(paths["train"]), str(copies), "--eval", str(ETHANOL)]
+    argv += [str(paths["val"]), "--test", str(paths["train"]), str(copies), str(paths["old"])]
+    argv += ["--eval", str(ETHANOL)]
     capsys.readouterr()
     assert main([*argv, "--strategy", "full", "--max-steps", "2", *SHORT, "--out", str(run)]) == 0
     err = capsys.readouterr().err
@@ -183,6 +184,13 @@ def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path
     assert (
         "with `--init none` trains a model from scratch on the same data" in (run / "report.md").read_text()
     )
+    # ethanol through the new head, whose references only acetylacetone's composition fixed
+    unfixed = (
+        "ethanol_old: 5 of 5 frames have compositions the reference energies of head acac_train were "
+        "not fitted on (its training compositions fix 1 of 3 element references)"
+    )
+    assert f"warning: {unfixed}" in err and unfixed in (run / "report.md").read_text()
+    assert "frames have compositions" not in err.split(unfixed)[1]  # ETHANOL through head train: fixed
 
 
 def test_finetune_then_evaluate_through_either_head(runs, data, capsys):

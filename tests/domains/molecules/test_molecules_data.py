@@ -704,3 +704,14 @@ def test_provenance_records_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     frames = read_frames("w.xyz", MoleculeDataConfig(forces_key=None))
     assert provenance(["w.xyz"], frames)[0]["path"] == str(tmp_path.resolve() / "w.xyz")
+
+
+def test_a_large_group_of_copies_does_not_swell_the_validation_set():
+    frames = molecule_frames(100)
+    frames += [dataclasses.replace(frames[0], source=f"copy {i}") for i in range(40)]  # 41 of frame 0
+    for seed in range(40):
+        split = split_frames(frames, 0.1, seed)
+        assert len(split.val) <= 14  # round(0.1 * 140): the group of 41 is passed over when drawn
+        assert len(split.val) >= 13 and not {frame_key(f) for f in split.val} & {
+            frame_key(f) for f in split.train
+        }

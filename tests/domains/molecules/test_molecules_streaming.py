@@ -2,6 +2,7 @@
 read one at a time as the in-memory path reads them, per-rank determinism, own shards only."""
 
 import builtins
+import dataclasses
 import gzip
 from pathlib import Path
 from types import SimpleNamespace
@@ -93,7 +94,12 @@ def test_statistics_come_from_the_first_frames_as_the_in_memory_path_computes_th
     first = tmp_path / "first15.xyz"
     first.write_text("".join(ETHANOL.read_text().splitlines(keepends=True)[: 15 * 11]))
     whole = prepare(MoleculeDataConfig(paths=[str(first)], val_fraction=0), PotentialConfig(), labelled=True)
-    assert streamed.model == whole.model and len(streamed.train) == 15
+    # all but the compositions the references are fixed on: 15 frames stand for the first 15 there,
+    # a sample of the whole corpus here (test below)
+    assert whole.model.reference_span is not None and streamed.model.reference_span is None
+    assert (
+        streamed.model == dataclasses.replace(whole.model, reference_span=None) and len(streamed.train) == 15
+    )
     assert [e["records"] for e in streamed.corpus] == [10] * 4
     assert isinstance(streamed.train_set, ShardedFrames) and streams(_cfg(shards[0].parent))
 
@@ -162,3 +168,16 @@ def test_the_loader_gives_each_rank_the_same_batches_after_a_resume(shards):
     assert energies(0, 5) == straight[5:]
     other = energies(1, 0)
     assert not set(sum(straight, [])) & set(sum(other, []))  # disjoint frames on the two ranks
+
+
+def test_a_streamed_corpus_records_no_composition_span_from_its_statistics_sample(shards, capsys):
+    """The first frames are a sample: the corpus may hold compositions they do not (methanol after
+    ethanol), and a span from them called the frames the model trained on unfixed."""
+    streamed = prepare_streaming(
+        _cfg(shards[0].parent, stats_frames=15, references="lstsq"), PotentialConfig(), labelled=True
+    )
+    assert streamed.model.reference_span is None
+    assert (
+        "warning: reference energies: the compositions of the first 15 frames (the statistics sample) "
+        "fix 1 of the 3 element references"
+    ) in capsys.readouterr().err
