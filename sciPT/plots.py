@@ -73,14 +73,26 @@ def loss_curve(
     title: str = "pre-training loss",
     ylabel: str = "loss (nats)",
 ) -> Path | None:
-    """Training and validation loss against step, with horizontal reference lines."""
+    """Training and validation loss against step, with horizontal reference lines.
+
+    Where a fine-tuning strategy adds a penalty (EWC, L2-SP), the training line is the task loss
+    alone, as validation's is, and the penalty has a line of its own: their sum beside the
+    validation loss read as a gap between the two that is partly the penalty."""
     series = read_logs(log_dir)
-    train, val = series.get("train/loss_step") or series.get("train/loss"), series.get("val/loss")
+    task = series.get("train/task_loss_step") or series.get("train/task_loss")
+    train = task or series.get("train/loss_step") or series.get("train/loss")
+    penalty = series.get("train/penalty_step") or series.get("train/penalty")
+    val = series.get("val/loss")
     if not train and not val:
         return None
     fig, ax = pyplot().subplots(figsize=(6.4, 4.0))
-    if train:
-        ax.plot(*zip(*train), lw=1, alpha=0.8, label="train")
+    # a series of a point or two is a line too short to see without markers
+    for points, style, label in (
+        (train, dict(lw=1, alpha=0.8), "train (task loss)" if task else "train"),
+        (penalty if task else None, dict(lw=1, ls="--", color="C4"), "penalty (added to the task loss)"),
+    ):
+        if points:
+            ax.plot(*zip(*points), marker="." if len(points) < 5 else None, label=label, **style)
     if val:
         ax.plot(*zip(*val), "o-", lw=1.5, label="validation")
     for i, (name, value) in enumerate((reference or {}).items()):
@@ -93,15 +105,19 @@ def loss_curve(
     return save(fig, out)
 
 
-def roc_pr(curves: dict[str, tuple], out_roc: Path, out_pr: Path, title: str = "") -> tuple[Path, Path]:
-    """ROC and precision-recall curves of several models: ``{name: (labels, scores)}``."""
+def roc_pr(
+    curves: dict[str, tuple], out_roc: Path, out_pr: Path, title: str = "", auroc_label: str = "AUROC"
+) -> tuple[Path, Path]:
+    """ROC and precision-recall curves of several models: ``{name: (labels, scores)}``;
+    ``auroc_label`` names the area in the legend (``pooled AUROC`` for out-of-fold scores of
+    several folds, which is not the mean of the folds' AUROCs)."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
     fig1, ax1 = pyplot().subplots(figsize=(4.8, 4.6))
     fig2, ax2 = pyplot().subplots(figsize=(4.8, 4.6))
     for name, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
-        ax1.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+        ax1.plot(fpr, tpr, label=f"{name} ({auroc_label} {auc(fpr, tpr):.3f})")
         precision, recall, _ = precision_recall_curve(y, s)
         ax2.plot(recall, precision, label=name)
     ax1.plot([0, 1], [0, 1], ls=":", color="grey")

@@ -192,7 +192,11 @@ def lightning_pretrain(
     if "order0_entropy_nats" in setup.report and setup.report.get("tokenizer_k", 1) == 1:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
     curve = plots.loss_curve(
-        run.logs, run.plot_path("loss.png"), reference=reference, title=f"{domain_name} pre-training"
+        run.logs,
+        run.plot_path("loss.png"),
+        reference=reference,
+        title=f"{domain_name} pre-training",
+        ylabel=domain.loss_label,
     )
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse, domain.corpus_words))
     print(f"run written to {run.path}", file=sys.stderr)

@@ -96,6 +96,9 @@ class Domain:
     corpus_words: dict[str, str] = {}
     """What the pre-training report's corpus table calls the counts of a corpus entry, where the
     sequence words do not fit (``{"records": "frames", "residues": "atoms"}`` for structures)."""
+    loss_label: str = "loss (nats)"
+    """The y-axis label of the pre-training loss curve: what the objective's loss is, in what unit
+    (a cross-entropy in nats for the sequence domains)."""
 
     def pretrain(
         self,

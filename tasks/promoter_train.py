@@ -223,7 +223,14 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics, fits)
     figures = []
     if curves:
-        roc, pr = plots.roc_pr(curves, run.plot_path("roc.png"), run.plot_path("pr.png"))
+        # every fold's held-out scores on one curve: its area is not the report's mean over folds
+        roc, pr = plots.roc_pr(
+            curves,
+            run.plot_path("roc.png"),
+            run.plot_path("pr.png"),
+            title=f"(out-of-fold, {cfg.folds} folds pooled)",
+            auroc_label="pooled AUROC",
+        )
         figures = [roc, pr]
     metrics["wall_time_s"] = round(time.time() - started, 1)  # of this command alone, when continued
     metrics["fits_resumed"] = fits.found

@@ -60,6 +60,8 @@ class MoleculesDomain(Domain):
     summary = "E(3)-equivariant interatomic potentials (NequIP family) on DFT energies and forces"
     config_class = MoleculesConfig
     corpus_words = {"records": "frames", "residues": "atoms"}
+    # energy and force errors (or the denoising error), squared and weighted: not nats
+    loss_label = "loss (weighted mean squared error)"
 
     def presets(self):
         return PRESETS
