@@ -10,7 +10,9 @@ import numpy as np
 from sciPT import __version__
 from sciPT.domains.surrogates import plots
 from sciPT.domains.surrogates.calibrate import (
+    CV_FOLDS,
     GROUP_REFERENCE_SD,
+    LOO_MAX_POINTS,
     REFERENCE_SD,
     TEXTBOOK,
     Calibration,
@@ -293,7 +295,12 @@ def report(
     if cal.guard.elpd:
         lines += [
             "",
-            "Leave-one-out (each point predicted from the others, the whole procedure re-run):",
+            (
+                "Leave-one-out (each point predicted from the others, the whole procedure re-run):"
+                if cal.scratch_fit.n <= LOO_MAX_POINTS
+                else f"{CV_FOLDS}-fold cross-validation (each point predicted by the whole procedure "
+                f"re-run without its fold; over {LOO_MAX_POINTS} points, in place of leave-one-out):"
+            ),
             "",
             "| fit | ELPD (nats, higher is better) | RMSE of log Nu |",
             "|---|---|---|",

@@ -225,17 +225,43 @@ def blend(prior_fit: Posterior, scratch_fit: Posterior, w: float) -> Posterior:
     )
 
 
+LOO_MAX_POINTS = 100
+"""Above this many calibration points the guard holds out :data:`CV_FOLDS` interleaved folds
+instead of one point at a time: leave-one-out re-fits both procedures ``n`` times (20,000 rows ran
+for minutes without a word), and with that much data the two estimates of ELPD agree closely."""
+CV_FOLDS = 10
+
+
+def held_out_sets(n: int) -> list[np.ndarray]:
+    """The guard's held-out sets: each point alone up to :data:`LOO_MAX_POINTS` points, else
+    :data:`CV_FOLDS` folds of every tenth point (in file order, so a file sorted by Re keeps each
+    fold spread over the range, as leave-one-out's are)."""
+    if n <= LOO_MAX_POINTS:
+        return [np.array([i]) for i in range(n)]
+    return [np.arange(k, n, CV_FOLDS) for k in range(CV_FOLDS)]
+
+
+def held_out_words(n: int) -> str:
+    """How :func:`held_out_sets` holds out ``n`` points, for the guard's reason."""
+    if n <= LOO_MAX_POINTS:
+        return "leave-one-out"
+    return f"{CV_FOLDS}-fold cross-validation (over {LOO_MAX_POINTS} points, in place of leave-one-out)"
+
+
 def loo(
     X: np.ndarray, y: np.ndarray, procedure: Callable[[np.ndarray, np.ndarray], Posterior]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Leave-one-out log predictive densities and errors (in log Nu) of a fitting procedure."""
+    """Held-out log predictive densities and errors (in log Nu) of a fitting procedure, one per
+    point, each point predicted by a fit without it (:func:`held_out_sets`: leave-one-out, or
+    folds for large ``n``)."""
     n = len(y)
     lpd, err = np.empty(n), np.empty(n)
-    for i in range(n):
-        keep = np.arange(n) != i
+    for held in held_out_sets(n):
+        keep = np.ones(n, bool)
+        keep[held] = False
         post = procedure(X[keep], y[keep])
-        lpd[i] = post.log_density(X[i : i + 1], y[i : i + 1])[0]
-        err[i] = post.predict(X[i : i + 1])[0] - y[i]
+        lpd[held] = post.log_density(X[held], y[held])
+        err[held] = post.predict(X[held]) - y[held]
     return lpd, err
 
 
@@ -310,13 +336,14 @@ def calibrate(
     lpd_p, err_p = loo(X, y, prior_proc)
     lpd_s, err_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, names, noise, loo_held))
     elpd = {"prior": float(lpd_p.sum()), "scratch": float(lpd_s.sum())}
+    how = held_out_words(n)
     rmse = {"prior": float(np.sqrt(np.mean(err_p**2))), "scratch": float(np.sqrt(np.mean(err_s**2)))}
     diff = elpd["scratch"] - elpd["prior"]
     if guard_rule == "blend":
         w = float(1 / (1 + np.exp(np.clip(diff, -700, 700))))  # exp(elpd_p) / (exp(elpd_p) + exp(elpd_s))
         reason = (
-            f"leave-one-out: ELPD {elpd['prior']:.2f} nats for the prior-informed fit, "
-            f"{elpd['scratch']:.2f} for scratch (LOO RMSE of log Nu {rmse['prior']:.3f} vs "
+            f"{how}: ELPD {elpd['prior']:.2f} nats for the prior-informed fit, "
+            f"{elpd['scratch']:.2f} for scratch (held-out RMSE of log Nu {rmse['prior']:.3f} vs "
             f"{rmse['scratch']:.3f}), so the kept model is their mixture with the prior-informed fit "
             f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA)"
         )
@@ -330,15 +357,15 @@ def calibrate(
     if diff > margin * n:
         choice = "scratch"
         reason = (
-            f"leave-one-out: scratch predicts the held-out points better than the prior-informed "
-            f"fit (ELPD {elpd['scratch']:.2f} vs {elpd['prior']:.2f} nats, LOO RMSE of log Nu "
+            f"{how}: scratch predicts the held-out points better than the prior-informed "
+            f"fit (ELPD {elpd['scratch']:.2f} vs {elpd['prior']:.2f} nats, held-out RMSE of log Nu "
             f"{rmse['scratch']:.3f} vs {rmse['prior']:.3f}): the prior hurts (negative transfer)"
         )
     else:
         choice = "prior"
         reason = (
-            f"leave-one-out: the prior-informed fit predicts the held-out points at least as well "
-            f"as scratch (ELPD {elpd['prior']:.2f} vs {elpd['scratch']:.2f} nats, LOO RMSE of "
+            f"{how}: the prior-informed fit predicts the held-out points at least as well "
+            f"as scratch (ELPD {elpd['prior']:.2f} vs {elpd['scratch']:.2f} nats, held-out RMSE of "
             f"log Nu {rmse['prior']:.3f} vs {rmse['scratch']:.3f})"
         )
     return Calibration(prior_fit, scratch, GuardResult(choice, reason, elpd, rmse, rule="loo"), weights)

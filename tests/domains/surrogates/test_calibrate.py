@@ -145,3 +145,22 @@ def test_no_prior_is_scratch_only():
     X, y = _ribbed(3)
     cal = calibrate(X, y, NAMES, None)
     assert cal.prior_fit is None and cal.guard.choice == "scratch"
+
+
+def test_the_guard_holds_out_one_point_at_a_time_up_to_100_then_ten_folds():
+    from sciPT.domains.surrogates.calibrate import held_out_sets, loo
+
+    assert [h.tolist() for h in held_out_sets(3)] == [[0], [1], [2]]
+    assert len(held_out_sets(100)) == 100
+    folds = held_out_sets(101)
+    assert len(folds) == 10 and folds[3].tolist() == list(range(3, 101, 10))
+    assert sorted(np.concatenate(folds).tolist()) == list(range(101))  # each point held out once
+    rng = np.random.default_rng(0)
+    re = np.exp(rng.uniform(np.log(1e4), np.log(1e5), 150))
+    X, y = features(re), np.log(0.023 * re**0.8 * 0.7**0.4) + rng.normal(0, 0.05, 150)
+    lpd, err = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior()))
+    for held in [held_out_sets(150)[k] for k in (0, 1, 9)]:  # by hand: the fold's fit without its points
+        keep = np.setdiff1d(np.arange(150), held)
+        post = scratch_fit(X[keep], y[keep], NAMES, NoisePrior())
+        np.testing.assert_allclose(lpd[held], post.log_density(X[held], y[held]), rtol=1e-12)
+        np.testing.assert_allclose(err[held], post.predict(X[held]) - y[held], rtol=1e-12, atol=1e-15)
