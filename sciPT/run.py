@@ -43,6 +43,13 @@ def command_line() -> str:
     return "scipt " + shlex.join(sys.argv[1:])
 
 
+def say(line: str) -> None:
+    """``line`` on standard error, from rank 0 alone: a note about data every rank reads alike,
+    printed by each, read as that many problems."""
+    if global_rank() == 0:
+        print(line, file=sys.stderr)
+
+
 def global_rank() -> int:
     """This process's rank as Lightning set it; 0 where Lightning was never imported.
 

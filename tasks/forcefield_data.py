@@ -27,6 +27,7 @@ from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.references import composition_span, isolated_atom, undetermined_note
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
+from sciPT.run import say
 
 if TYPE_CHECKING:
     from .forcefield_config import ForcefieldConfig
@@ -130,9 +131,10 @@ def refit_span(backbone: EquivariantPotential, graphs: list, new_level: bool) ->
         rows if len(rows) else np.zeros((0, len(backbone.elements))),
         backbone.elements,
         "the fine-tuning frames",
+        "isolated atoms at this level of theory (--isolated-atoms FILE) fix them all",
     )
     if note:
-        print(note, file=sys.stderr)
+        say(note)
     return rows.tolist() if len(rows) < len(backbone.elements) else None
 
 
@@ -287,7 +289,14 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     """Read and check every file; settle the backbone and its reference energies."""
     method = cfg.references
     if method == "auto":
-        method = "data" if start.backbone is None else "refit"
+        # isolated atoms at the new level fix every reference: a refit would fit them and ignore
+        # the file, without a word
+        method = "data" if start.backbone is None or cfg.data.isolated_atoms else "refit"
+    if method in ("refit", "keep") and cfg.data.isolated_atoms:
+        raise ConfigError(
+            f"isolated_atoms: references '{method}' do not read them; references 'data' (or auto) "
+            "takes the new level's references from them"
+        )
     if start.backbone is None and method in ("refit", "keep"):
         raise ConfigError(
             f"references: '{method}' needs a pre-trained model (--init RUN); from "
@@ -362,7 +371,7 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     )
     sets.not_held_out = not_held_out(sets, start)
     for line in sets.not_held_out.values():
-        print(f"warning: {line}: its errors are not held-out errors", file=sys.stderr)
+        say(f"warning: {line}: its errors are not held-out errors")
     # test sets go through the trained head, eval sets through the eval head (forcefield_train);
     # eval sets given the pre-trained references instead (one head, both levels) are left out
     checks = [(name, graphs, head) for name, graphs in sets.test.items()]
@@ -372,5 +381,5 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
         line = unfixed_references_warning(backbone, graphs, name, through)
         if line:
             sets.unfixed[name] = line[len("warning: ") :]
-            print(line, file=sys.stderr)
+            say(line)
     return sets, backbone

@@ -205,8 +205,10 @@ def report(
             ),
             "",
             "Pre-training against training from scratch is not measured here: the same command "
-            "with `--init none` trains a model from scratch on the same data; a pre-trained start "
-            "behind it is negative transfer.",
+            "with `--init none --strategy full`"
+            + (" without `--replay`" if sets.replay else "")
+            + " and another `--out` trains a model from scratch on the same data (EWC and replay "
+            "need a pre-trained start); a pre-trained start behind it is negative transfer.",
             "",
             "| set | F RMSE before (meV/Å) | after | change |",
             "|---|---|---|---|",

@@ -18,11 +18,10 @@ energy, force and stress errors, parity plots; ``scipt predict RUN --input FRAME
 
 from __future__ import annotations
 
-import sys
-
 from sciPT.config import from_dict, to_dict
 from sciPT.files import resolve_data_path
 from sciPT.registry import Domain, PretrainSetup
+from sciPT.run import say
 
 from .data import ETHANOL_ISOLATED, head_name, streams
 from .dataset import collate, prepare
@@ -48,10 +47,9 @@ def drop_preset_isolated_atoms(data) -> None:
     if all(resolve_data_path(p).resolve().parent == shipped for p in [*data.paths, *data.val_paths]):
         return
     data.isolated_atoms = None
-    print(
+    say(
         f"data.isolated_atoms: the preset's {ETHANOL_ISOLATED} belongs to the shipped ethanol frames, "
-        "not to --data; not used (name a file of your own level of theory to use isolated atoms)",
-        file=sys.stderr,
+        "not to --data; not used (name a file of your own level of theory to use isolated atoms)"
     )
 
 

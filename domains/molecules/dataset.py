@@ -23,7 +23,6 @@ epoch sees every frame once, ranks never share a sample, and a resumed run conti
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
+from sciPT.run import say
 
 from .data import (
     SMILES_SUFFIXES,
@@ -281,12 +281,12 @@ def prepare(
         named = cfg.paths[0] + (" ..." if len(cfg.paths) > 1 else "")
         for count, words in notes:
             if count:
-                print(f"note: {named}: {count} of {len(frames)} frames {words}", file=sys.stderr)
+                say(f"note: {named}: {count} of {len(frames)} frames {words}")
     if not train:
         raise DataError(f"{cfg.paths[0]}: no frame to train on besides isolated atoms")
     note = missing_forces_note(train + val, cfg)
     if note:
-        print(note, file=sys.stderr)
+        say(note)
 
     # the training frames alone make the table: an element only a validation frame holds would
     # get a reference energy of 0 (least squares' minimum norm) and weights never trained for it
@@ -334,9 +334,14 @@ def fill_model(
     if method == "lstsq":
         rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))
         span = rows.tolist() if len(rows) < len(elements) and sample is None else None
-        note = undetermined_note(rows, elements, sample or "the training frames")
+        note = undetermined_note(
+            rows,
+            elements,
+            sample or "the training frames",
+            "isolated atoms at this level of theory (--data.isolated-atoms FILE) fix them all",
+        )
         if note:
-            print(note, file=sys.stderr)
+            say(note)
     stats = statistics(frames, graphs, refs)
     defaults = PotentialConfig()
     filled = dataclasses.replace(

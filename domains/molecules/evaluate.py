@@ -46,7 +46,7 @@ from sciPT.runconfig import positive_int
 from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
-from .references import check_elements, isolated_atom, outside_span
+from .references import ISOLATED_ATOMS_HINT, check_elements, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
 
 
@@ -255,8 +255,7 @@ def unfixed_references_warning(model, graphs: list, name: str, head: str | None 
         f"warning: {name}: {int(outside.sum())} of {len(graphs)} frames have compositions the reference "
         f"energies of head {head} were not fitted on (its training compositions fix "
         f"{len(span)} of {len(numbers)} element references): their energies carry an offset nobody "
-        "measured, so the energy errors are not the model's (forces are unaffected); fit references "
-        "on isolated atoms at this level of theory (--data.isolated-atoms)"
+        "measured, so the energy errors are not the model's (forces are unaffected); " + ISOLATED_ATOMS_HINT
     )
 
 
@@ -297,15 +296,11 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     notes = [*notes, f"Head: {model.head} (the model's heads: {', '.join(model.head_names)})."]
     # an offset the references never fixed comes before the other heads' (conditional) advice:
     # frames at this head's level would follow that advice to the wrong level
-    warnings = [
-        line
-        for line in (
-            trained_on_this_file(run, args.data),
-            unfixed_references_warning(model, graphs, name),
-            other_head_warning(model, graphs, ev, name, size),
-        )
-        if line
-    ]
+    unfixed = unfixed_references_warning(model, graphs, name)
+    other = other_head_warning(model, graphs, ev, name, size)
+    if unfixed and other:  # one offset, two causes: the second is not the whole story
+        other += " (part of the offset may be the unmeasured reference offset above)"
+    warnings = [line for line in (trained_on_this_file(run, args.data), unfixed, other) if line]
     notes += [line[0].upper() + line[1:] for line in warnings]
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(

@@ -128,15 +128,24 @@ def outside_span(counts: np.ndarray, span: np.ndarray) -> np.ndarray:
     return np.linalg.norm(residual, axis=1) > 1e-6 * np.linalg.norm(counts, axis=1)
 
 
-def undetermined_note(span: np.ndarray, elements: list[str], frames: str) -> str | None:
-    """A warning where ``span`` fixes fewer combinations than there are elements (``None``: all)."""
+ISOLATED_ATOMS_HINT = (
+    "isolated atoms at this level of theory fix them all (pre-training: --data.isolated-atoms FILE; "
+    "fine-tuning: --isolated-atoms FILE)"
+)
+
+
+def undetermined_note(
+    span: np.ndarray, elements: list[str], frames: str, hint: str = ISOLATED_ATOMS_HINT
+) -> str | None:
+    """A warning where ``span`` fixes fewer combinations than there are elements (``None``: all);
+    ``hint`` ends it: how the command that fitted them would fix them all."""
     if len(span) >= len(elements):
         return None
     return (
         f"warning: reference energies: the compositions of {frames} fix {len(span)} of the "
         f"{len(elements)} element references ({', '.join(elements)}): a molecule of another "
-        "composition gets an energy offset nobody measured (forces are unaffected; scipt evaluate "
-        "counts such frames); isolated atoms at this level of theory (--data.isolated-atoms) fix them all"
+        f"composition gets an energy offset nobody measured (forces are unaffected; scipt evaluate "
+        f"counts such frames); {hint}"
     )
 
 

@@ -230,14 +230,28 @@ def test_refit_references_record_the_compositions_they_are_fixed_on(pretrained, 
     span = np.array(backbone.reference_span())
     counts = composition(labelled_graphs(files["train"], backbone, ":1"), backbone.elements)[0]  # C5H8O2
     assert span.shape == (1, 3) and np.allclose(np.abs(span[0]), counts / np.linalg.norm(counts))
-    assert (
-        "the compositions of the fine-tuning frames fix 1 of the 3 element references"
-        in capsys.readouterr().err
-    )
+    said = capsys.readouterr().err
+    assert "the compositions of the fine-tuning frames fix 1 of the 3 element references" in said
+    assert "isolated atoms at this level of theory (--isolated-atoms FILE) fix them all\n" in said
     assert backbone.reference_span(backbone.head_names[0]) is None  # the pre-trained head's: all fixed
     cfg.data.head = "train"  # the pre-trained head itself
     _, same = load_sets(cfg, load_start(cfg))
     assert same.reference_span() is None
+
+
+def test_isolated_atoms_given_to_a_fine_tune_set_its_references(pretrained, files):
+    """They were read and ignored: the default refit fitted the references on one composition."""
+    cfg = finetune_config(pretrained[0], files, strategy="full")
+    cfg.data.isolated_atoms = str(SHIPPED / "acetylacetone" / "isolated_atoms.xyz")
+    sets, backbone = load_sets(cfg, load_start(cfg))
+    assert sets.references_method == "data (isolated)" and backbone.reference_span() is None
+    cfg.references = "refit"
+    with pytest.raises(ConfigError) as err:
+        load_sets(cfg, load_start(cfg))
+    assert str(err.value) == (
+        "isolated_atoms: references 'refit' do not read them; references 'data' (or auto) takes the "
+        "new level's references from them"
+    )
 
 
 def test_a_new_level_of_theory_gets_a_head_and_replay_goes_through_the_old_one(pretrained, files):
