@@ -266,8 +266,10 @@ class SequenceDomain(SequenceEvaluation, Domain):
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
         )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
-        for f, share in zip(corpus.files, train.file_probabilities) if global_rank() == 0 else []:
-            if share == 0:  # trained on nothing of it, yet listed among the files the model saw
+        for f, mass in zip(corpus.files, train.file_mass) if global_rank() == 0 else []:
+            # trained on nothing of it, yet listed among the files the model saw (a probability that
+            # a cold temperature rounds to 0 is not this: the file holds windows)
+            if mass == 0:
                 kept = ", kept by curation," if curation is not None else ""
                 print(
                     f"warning: {f.path}: no record's training part{kept} holds a window of "

@@ -431,6 +431,7 @@ class RandomWindows(Dataset):
         # files: each one's mass (the sum of its segments' weights) raised to 1 / temperature
         file_of = np.repeat(np.arange(len(corpus.files)), [len(f.names) for f in corpus.files])[self.rec]
         mass = np.bincount(file_of, weights=w, minlength=len(corpus.files))
+        self.file_mass = mass  # > 0 where a file holds a window, whatever its probability rounds to
         # in logs: mass ** (1 / T) overflows below T ~ 0.02 (E. coli: 4.6e6 ** 50), and inf / inf
         # made every probability NaN, every window drawn from the first file
         held = mass > 0

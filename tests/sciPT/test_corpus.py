@@ -70,6 +70,9 @@ def test_cold_temperature_draws_the_largest_file_not_nan(two_files):
     small = np.exp(np.log(991 / 8991) / 0.005)  # (991 / 8991) ** 200, the ratio of the two shares
     np.testing.assert_allclose(ds.file_probabilities, [small / (1 + small), 1 / (1 + small)], rtol=1e-9)
     assert all(set(text(ds[g])) <= {"G", "T"} for g in range(50))  # every window from b.fa
+    assert ds.file_mass.tolist() == [991, 8991]  # a.fa holds windows: it is not 'no window'
+    share = RandomWindows(two_files, 10, val_fraction=0.0, temperature=0.002).file_probabilities
+    assert share[0] == 0.0  # (991 / 8991) ** 500 = 1e-479 rounds to 0, the mass stays
 
 
 def test_temperature_one_is_the_old_length_weighting(two_files):

@@ -259,3 +259,26 @@ def test_the_choice_of_c_takes_fewer_folds_where_a_class_is_small():
     x, y = _regression_problem(n=40)
     y = np.array([1] * 4 + [0] * 36)
     assert cross_validated_c(x, y) > 0
+
+
+def test_a_file_a_cold_temperature_rounds_to_probability_zero_is_not_called_windowless(tmp_path, capsys):
+    from sciPT.registry import domains
+
+    rng = np.random.default_rng(0)
+    big, small = tmp_path / "big.fa", tmp_path / "small.fa"
+    big.write_text(">b\n" + "".join("ACGT"[c] for c in rng.integers(0, 4, 20_000)) + "\n")
+    small.write_text(">s\n" + "".join("ACGT"[c] for c in rng.integers(0, 4, 140)) + "\n")
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    cfg.data.paths, cfg.data.temperature = [str(big), str(small)], 0.01  # (13 / 19873) ** 100 = 1e-318
+    cfg.data.window, cfg.model.max_len = 128, 128
+    dna.build_pretraining(cfg)
+    assert "no window is drawn" not in capsys.readouterr().err
+    short = tmp_path / "short.fa"
+    short.write_text(">t\nACGTACGT\n")  # shorter than a window: truly none
+    cfg.data.paths = [str(big), str(short)]
+    dna.build_pretraining(cfg)
+    assert (
+        f"warning: {short}: no record's training part holds a window of 128 residues"
+        in capsys.readouterr().err
+    )
