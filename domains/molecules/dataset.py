@@ -334,12 +334,17 @@ def fill_model(
     if method == "lstsq":
         rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))
         span = rows.tolist() if len(rows) < len(elements) and sample is None else None
-        note = undetermined_note(
-            rows,
-            elements,
-            sample or "the training frames",
-            "isolated atoms at this level of theory (--data.isolated-atoms FILE) fix them all",
-        )
+        hint = "isolated atoms at this level of theory (--data.isolated-atoms FILE) fix them all"
+        note = undetermined_note(rows, elements, "the training frames", hint)
+        if sample is not None and note:
+            # fitted on the sample alone, trained on every shard: a frame of another composition is
+            # trained on an energy offset by the references (its loss, not only its evaluation)
+            note = (
+                f"warning: reference energies: the compositions of {sample} fix {len(rows)} of the "
+                f"{len(elements)} element references ({', '.join(elements)}): the corpus's frames of "
+                "other compositions, if any, are trained on energies offset by an amount nobody "
+                f"measured; {hint} (or a --data.stats-frames large enough to reach them)"
+            )
         if note:
             say(note)
     stats = statistics(frames, graphs, refs)
