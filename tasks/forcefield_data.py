@@ -131,7 +131,8 @@ def refit_span(backbone: EquivariantPotential, graphs: list, new_level: bool) ->
         rows if len(rows) else np.zeros((0, len(backbone.elements))),
         backbone.elements,
         "the fine-tuning frames",
-        "isolated atoms at this level of theory (--isolated-atoms FILE) fix them all",
+        "isolated atoms at this level of theory fix them all (--references data --isolated-atoms FILE, "
+        "for a model pre-trained with isolated atoms)",
     )
     if note:
         say(note)
@@ -289,13 +290,16 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     """Read and check every file; settle the backbone and its reference energies."""
     method = cfg.references
     if method == "auto":
-        # isolated atoms at the new level fix every reference: a refit would fit them and ignore
-        # the file, without a word
-        method = "data" if start.backbone is None or cfg.data.isolated_atoms else "refit"
+        method = "data" if start.backbone is None else "refit"
     if method in ("refit", "keep") and cfg.data.isolated_atoms:
+        # read and ignored, they looked used. Taken as the references ('data'), they suit only a
+        # network pre-trained on isolated-atom references: one pre-trained on least-squares ones
+        # learnt its atomic energies around those, and was then ~5 eV/atom off
         raise ConfigError(
-            f"isolated_atoms: references '{method}' do not read them; references 'data' (or auto) "
-            "takes the new level's references from them"
+            f"isolated_atoms: references '{method}' (the default from a pre-trained model) fit the new "
+            "level's references on the training frames and do not read isolated atoms; --references "
+            "data takes them from the file, which suits a model pre-trained with isolated atoms "
+            "(--data.isolated-atoms)"
         )
     if start.backbone is None and method in ("refit", "keep"):
         raise ConfigError(

@@ -130,7 +130,7 @@ def outside_span(counts: np.ndarray, span: np.ndarray) -> np.ndarray:
 
 ISOLATED_ATOMS_HINT = (
     "isolated atoms at this level of theory fix them all (pre-training: --data.isolated-atoms FILE; "
-    "fine-tuning: --isolated-atoms FILE)"
+    "fine-tuning: --references data --isolated-atoms FILE)"
 )
 
 

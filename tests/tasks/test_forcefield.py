@@ -232,26 +232,31 @@ def test_refit_references_record_the_compositions_they_are_fixed_on(pretrained, 
     assert span.shape == (1, 3) and np.allclose(np.abs(span[0]), counts / np.linalg.norm(counts))
     said = capsys.readouterr().err
     assert "the compositions of the fine-tuning frames fix 1 of the 3 element references" in said
-    assert "isolated atoms at this level of theory (--isolated-atoms FILE) fix them all\n" in said
+    assert (
+        "isolated atoms at this level of theory fix them all (--references data --isolated-atoms FILE, "
+        "for a model pre-trained with isolated atoms)\n"
+    ) in said
     assert backbone.reference_span(backbone.head_names[0]) is None  # the pre-trained head's: all fixed
     cfg.data.head = "train"  # the pre-trained head itself
     _, same = load_sets(cfg, load_start(cfg))
     assert same.reference_span() is None
 
 
-def test_isolated_atoms_given_to_a_fine_tune_set_its_references(pretrained, files):
-    """They were read and ignored: the default refit fitted the references on one composition."""
+def test_isolated_atoms_given_to_a_refit_are_refused_not_ignored(pretrained, files):
+    """The default refit read the file and ignored it. Taken as the references ('data') they suit a
+    model pre-trained on isolated-atom references, as this one was."""
     cfg = finetune_config(pretrained[0], files, strategy="full")
     cfg.data.isolated_atoms = str(SHIPPED / "acetylacetone" / "isolated_atoms.xyz")
-    sets, backbone = load_sets(cfg, load_start(cfg))
-    assert sets.references_method == "data (isolated)" and backbone.reference_span() is None
-    cfg.references = "refit"
     with pytest.raises(ConfigError) as err:
         load_sets(cfg, load_start(cfg))
     assert str(err.value) == (
-        "isolated_atoms: references 'refit' do not read them; references 'data' (or auto) takes the "
-        "new level's references from them"
+        "isolated_atoms: references 'refit' (the default from a pre-trained model) fit the new level's "
+        "references on the training frames and do not read isolated atoms; --references data takes them "
+        "from the file, which suits a model pre-trained with isolated atoms (--data.isolated-atoms)"
     )
+    cfg.references = "data"
+    sets, backbone = load_sets(cfg, load_start(cfg))
+    assert sets.references_method == "data (isolated)" and backbone.reference_span() is None
 
 
 def test_a_new_level_of_theory_gets_a_head_and_replay_goes_through_the_old_one(pretrained, files):
