@@ -50,6 +50,9 @@ SCRIPT = textwrap.dedent("""
     if trainer.global_rank == 0:
         print("ranks", len(set(module.rank_digests)), len(module.rank_digests),
               "unfrozen", module.strategy.unfrozen)
+    # as the scipt command does (sciPT.cli.close_process_group): left to interpreter exit, Gloo's
+    # threads can abort a rank that succeeded ("terminate called without an active exception")
+    torch.distributed.destroy_process_group()
 """)
 
 
