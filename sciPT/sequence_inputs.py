@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,9 +134,7 @@ def alias_note(data: LabelledSequences, spec: SequenceSpec, what: str = "ambigui
 def repeated_names_note(data: LabelledSequences) -> str | None:
     """One line where names repeat: rows written by name (predictions, embeddings) would be joined
     to the wrong sequence by a later merge on that name (``None``: every name is distinct)."""
-    seen: dict[str, int] = {}
-    for name in data.names:
-        seen[name] = seen.get(name, 0) + 1
+    seen = Counter(data.names)
     repeated = [name for name, count in seen.items() if count > 1]
     if not repeated:
         return None

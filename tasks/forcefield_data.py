@@ -21,10 +21,11 @@ import torch
 from sciPT.checkpoint import from_pretrained
 from sciPT.config import from_dict, load_yaml
 from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_frames
-from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
-from sciPT.domains.molecules.evaluate import labelled_graphs, unfixed_references_warning
+from sciPT.domains.molecules.dataset import batches, prepare, split_frames, structure_key, to_graphs
+from sciPT.domains.molecules.evaluate import labelled_graphs, trained_file, unfixed_references_warning
 from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.references import composition_span, isolated_atom, undetermined_note
+from sciPT.domains.molecules.references import graph_composition as composition
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 from sciPT.run import say
@@ -89,14 +90,6 @@ def load_start(cfg: ForcefieldConfig) -> Start:
 
 
 # --- reference energies -------------------------------------------------------------------------
-def composition(graphs: list, elements: list[str]) -> np.ndarray:
-    """``A[g, s]``: atoms of element ``s`` in graph ``g``."""
-    from ase.data import atomic_numbers
-
-    numbers = np.array([atomic_numbers[s] for s in elements])
-    return np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
-
-
 @torch.no_grad()
 def refit_references(backbone: EquivariantPotential, graphs: list, batch_size: int) -> list[float]:
     """The active head's references plus the least-squares per-element correction of its energy errors
@@ -120,15 +113,16 @@ def refit_span(backbone: EquivariantPotential, graphs: list, new_level: bool) ->
     """The compositions the refit references are fixed on (:attr:`PotentialConfig.reference_span`):
     at a new level of theory (a new head), those of ``graphs`` alone, whatever pre-training fixed
     at its own level; on the same head, those and the head's own (``None``: every element)."""
+    n = len(backbone.elements)
     labelled = [g for g in graphs if "energy" in g]
-    rows = composition_span(composition(labelled, backbone.elements)) if labelled else np.zeros((0, 0))
+    rows = composition_span(composition(labelled, backbone.elements)) if labelled else np.zeros((0, n))
     if not new_level:
         before = backbone.reference_span()
         if before is None:
             return None
-        rows = composition_span(np.vstack([np.array(before), rows]) if len(rows) else np.array(before))
+        rows = composition_span(np.vstack([np.array(before, dtype=float).reshape(-1, n), rows]))
     note = undetermined_note(
-        rows if len(rows) else np.zeros((0, len(backbone.elements))),
+        rows,
         backbone.elements,
         "the fine-tuning frames",
         "isolated atoms at this level of theory fix them all (--references data --isolated-atoms FILE, "
@@ -136,7 +130,7 @@ def refit_span(backbone: EquivariantPotential, graphs: list, new_level: bool) ->
     )
     if note:
         say(note)
-    return rows.tolist() if len(rows) < len(backbone.elements) else None
+    return rows.tolist() if len(rows) < n else None
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -187,26 +181,25 @@ def _graphs(
 
 
 def graph_key(graph) -> bytes:
-    """What makes two graphs the same structure: elements, positions (to 1e-6 Angstrom), cell."""
-    parts = (graph.z.numpy().astype(np.int64), np.round(graph.pos.numpy(), 6) + 0.0)
-    return b"".join(a.tobytes() for a in parts) + (np.round(graph.cell.numpy(), 6) + 0.0).tobytes()
+    """:func:`structure_key` of a graph (its frame's elements, positions and cell)."""
+    return structure_key(graph.z.numpy(), graph.pos.numpy(), graph.cell.numpy())
 
 
 def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
     """For each test and eval set that is not held out, why (one line): it is a file this model
     was fine-tuned (or validated) or pre-trained on, by SHA-256, or some of its frames are copies
     of fine-tuning frames. A pre-training corpus is compared by file: its frames are not read."""
-    files = {c["sha256"]: ("fine-tuned (or validated)", c["path"]) for c in sets.corpus}
-    for c in start.export.get("pretrained_on") or []:
-        files.setdefault(c.get("sha256"), ("pre-trained", c.get("path")))
+    recorded = [
+        ("fine-tuned (or validated)", sets.corpus),
+        ("pre-trained", start.export.get("pretrained_on")),
+    ]
     trained = {graph_key(g) for g in sets.train}
     out = {}
     for name, graphs in [*sets.test.items(), *sets.eval.items()]:
         path = sets.sources[name]
-        digest = file_sha256(resolve_data_path(path))
-        if digest in files:
-            words, where = files[digest]
-            out[name] = f"{path}: the very file this model was {words} on ({where}, same SHA-256)"
+        if found := trained_file(path, recorded):
+            how, where = found
+            out[name] = f"{path}: the very file this model was {how} on ({where}, same SHA-256)"
         elif copies := sum(graph_key(g) in trained for g in graphs):
             out[name] = (
                 f"{path}: {copies} of {len(graphs)} frames are copies of fine-tuning frames (elements, "

@@ -30,6 +30,27 @@ def repo() -> Path:
 
 
 @pytest.fixture
+def recording_bar():
+    """A stand-in for tqdm (patch it in with monkeypatch) that keeps each bar it makes, with its
+    ``total`` and the ``n`` its updates added up to, in ``.made``."""
+
+    class RecordingBar:
+        made: list = []
+
+        def __init__(self, total, **kwargs):
+            self.total, self.n = total, 0
+            RecordingBar.made.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    return RecordingBar
+
+
+@pytest.fixture
 def planted(tmp_path):
     """60 random 30-bp sequences; the 30 positives carry TATAAT at position 12 (an easy signal)."""
     rng = np.random.default_rng(0)

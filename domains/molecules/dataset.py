@@ -71,15 +71,20 @@ def load_frames(
     return frames
 
 
-def frame_key(frame: Frame) -> bytes:
-    """What makes two frames the same structure: elements, positions (to 1e-6 Angstrom), cell
-    and periodicity (labels aside: a copy relabelled is still the same input)."""
+def structure_key(numbers, positions, cell) -> bytes:
+    """What makes two structures the same: elements, positions (to 1e-6 Angstrom) and cell, as
+    bytes (labels aside: a copy relabelled is still the same input; ``+ 0.0`` makes -0 and 0 one)."""
     parts = (
-        frame.numbers.astype(np.int64),
-        np.round(frame.positions, 6) + 0.0,
-        np.round(frame.cell, 6) + 0.0,
+        np.asarray(numbers).astype(np.int64),
+        np.round(positions, 6) + 0.0,
+        np.round(np.asarray(cell).reshape(3, 3), 6) + 0.0,
     )
-    return b"".join(a.tobytes() for a in parts) + frame.pbc.astype(bool).tobytes()
+    return b"".join(a.tobytes() for a in parts)
+
+
+def frame_key(frame: Frame) -> bytes:
+    """:func:`structure_key` of a frame, and its periodicity."""
+    return structure_key(frame.numbers, frame.positions, frame.cell) + frame.pbc.astype(bool).tobytes()
 
 
 @dataclass
@@ -335,15 +340,18 @@ def fill_model(
         rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))
         span = rows.tolist() if len(rows) < len(elements) and sample is None else None
         hint = "isolated atoms at this level of theory (--data.isolated-atoms FILE) fix them all"
-        note = undetermined_note(rows, elements, "the training frames", hint)
-        if sample is not None and note:
+        if sample is None:
+            note = undetermined_note(rows, elements, "the training frames", hint)
+        else:
             # fitted on the sample alone, trained on every shard: a frame of another composition is
             # trained on an energy offset by the references (its loss, not only its evaluation)
-            note = (
-                f"warning: reference energies: the compositions of {sample} fix {len(rows)} of the "
-                f"{len(elements)} element references ({', '.join(elements)}): the corpus's frames of "
-                "other compositions, if any, are trained on energies offset by an amount nobody "
-                f"measured; {hint} (or a --data.stats-frames large enough to reach them)"
+            note = undetermined_note(
+                rows,
+                elements,
+                sample,
+                f"{hint} (or a --data.stats-frames large enough to reach them)",
+                "the corpus's frames of other compositions, if any, are trained on energies offset "
+                "by an amount nobody measured",
             )
         if note:
             say(note)

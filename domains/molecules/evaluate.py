@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
 from sciPT.config import from_dict
@@ -46,7 +45,7 @@ from sciPT.runconfig import positive_int
 from .data import MoleculeDataConfig, read_frames
 from .dataset import batches, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
-from .references import ISOLATED_ATOMS_HINT, check_elements, isolated_atom, outside_span
+from .references import ISOLATED_ATOMS_HINT, check_elements, graph_composition, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
 
 
@@ -246,37 +245,50 @@ def unfixed_references_warning(model, graphs: list, name: str, head: str | None 
     span = model.reference_span(head)
     if span is None or not graphs:
         return None
-    numbers = np.array([atomic_numbers[s] for s in model.elements])
-    counts = np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
-    outside = outside_span(counts, np.array(span, dtype=float).reshape(-1, len(numbers)))
+    n_elements = len(model.elements)
+    counts = graph_composition(graphs, model.elements)
+    outside = outside_span(counts, np.array(span, dtype=float).reshape(-1, n_elements))
     if not outside.any():
         return None
     return (
         f"warning: {name}: {int(outside.sum())} of {len(graphs)} frames have compositions the reference "
         f"energies of head {head} were not fitted on (its training compositions fix "
-        f"{len(span)} of {len(numbers)} element references): their energies carry an offset nobody "
+        f"{len(span)} of {n_elements} element references): their energies carry an offset nobody "
         "measured, so the energy errors are not the model's (forces are unaffected); " + ISOLATED_ATOMS_HINT
     )
 
 
-def trained_on_this_file(run, data: str) -> str | None:
-    """A warning where ``data`` is, byte for byte, a file the run's model was pre-trained or
-    fine-tuned on (its export's ``pretrained_on`` / ``finetuned_on``): its errors are then those
-    of training data, not of held-out frames. ``None`` otherwise, or where the run records none."""
-    from sciPT.checkpoint import read_export_config
+def trained_file(path: str, recorded: list[tuple[str, list[dict] | None]]) -> tuple[str, str] | None:
+    """Which recorded training file ``path`` is, byte for byte: ``(how the model used it, the
+    path recorded)`` from the first of ``recorded`` (``(how, [{"path", "sha256"}, ...])``, an
+    export's ``finetuned_on`` / ``pretrained_on``) that holds its SHA-256; ``None``: none does."""
     from sciPT.files import file_sha256, resolve_data_path
 
-    config = read_export_config(run.path)
-    digest = file_sha256(resolve_data_path(data))
-    for key, words in (("finetuned_on", "fine-tuned"), ("pretrained_on", "pre-trained")):
-        for entry in config.get(key) or []:
+    digest = file_sha256(resolve_data_path(path))
+    for how, entries in recorded:
+        for entry in entries or []:
             if entry.get("sha256") == digest:
-                return (
-                    f"warning: {data} is the very file this model was {words} on ({entry.get('path')}, "
-                    "same SHA-256): these are errors on training data (and on its validation frames), "
-                    "not on held-out frames"
-                )
+                return how, entry.get("path")
     return None
+
+
+def trained_on_this_file(run, data: str) -> str | None:
+    """A warning where ``data`` is, byte for byte, a file the run's model was pre-trained or
+    fine-tuned on (:func:`trained_file`): its errors are then those of training data, not of
+    held-out frames. ``None`` otherwise, or where the run records none."""
+    from sciPT.checkpoint import read_export_config
+
+    config = read_export_config(run.path)
+    found = trained_file(
+        data, [("fine-tuned", config.get("finetuned_on")), ("pre-trained", config.get("pretrained_on"))]
+    )
+    if found is None:
+        return None
+    how, where = found
+    return (
+        f"warning: {data} is the very file this model was {how} on ({where}, same SHA-256): these are "
+        "errors on training data (and on its validation frames), not on held-out frames"
+    )
 
 
 def evaluate_run(run, args, model, *, references: list[float] | None = None, notes: list[str] = ()) -> dict:

@@ -111,6 +111,12 @@ def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:
     return counts
 
 
+def graph_composition(graphs: list, elements: list[str]) -> np.ndarray:
+    """``A[g, s]``: atoms of element ``s`` in graph ``g`` (:func:`composition_matrix` of graphs)."""
+    numbers = np.array([atomic_numbers[s] for s in elements])
+    return np.stack([(g.z.numpy()[:, None] == numbers[None, :]).sum(0) for g in graphs]).astype(float)
+
+
 def composition_span(counts: np.ndarray) -> np.ndarray:
     """Orthonormal rows spanning the compositions ``counts`` (``[frames, elements]`` atom counts):
     the combinations of per-element reference energies that least squares on those frames fixes.
@@ -134,18 +140,26 @@ ISOLATED_ATOMS_HINT = (
 )
 
 
+UNMEASURED_OFFSET = (
+    "a molecule of another composition gets an energy offset nobody measured (forces are "
+    "unaffected; scipt evaluate counts such frames)"
+)
+
+
 def undetermined_note(
-    span: np.ndarray, elements: list[str], frames: str, hint: str = ISOLATED_ATOMS_HINT
+    span: np.ndarray,
+    elements: list[str],
+    frames: str,
+    hint: str = ISOLATED_ATOMS_HINT,
+    consequence: str = UNMEASURED_OFFSET,
 ) -> str | None:
-    """A warning where ``span`` fixes fewer combinations than there are elements (``None``: all);
-    ``hint`` ends it: how the command that fitted them would fix them all."""
+    """A warning where ``span`` fixes fewer combinations than there are elements (``None``: all):
+    ``consequence`` says what follows, ``hint`` how the command that fitted them would fix them all."""
     if len(span) >= len(elements):
         return None
     return (
         f"warning: reference energies: the compositions of {frames} fix {len(span)} of the "
-        f"{len(elements)} element references ({', '.join(elements)}): a molecule of another "
-        f"composition gets an energy offset nobody measured (forces are unaffected; scipt evaluate "
-        f"counts such frames); {hint}"
+        f"{len(elements)} element references ({', '.join(elements)}): {consequence}; {hint}"
     )
 
 

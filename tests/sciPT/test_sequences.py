@@ -442,24 +442,12 @@ def test_repeated_names_are_said_once_with_their_count(tmp_path):
     assert repeated_names_note(read_sequences(fa, DNA_SPEC)) is None
 
 
-def test_the_reading_bar_of_a_gzip_file_counts_bytes_on_disk(tmp_path, monkeypatch):
+def test_the_reading_bar_of_a_gzip_file_counts_bytes_on_disk(tmp_path, monkeypatch, recording_bar):
     """Its total is the file's size on disk: counted in characters read, it ran to 284 %."""
     import sciPT.sequences as sequences
 
-    bars = []
-
-    class Recording:
-        def __init__(self, total, **kw):
-            self.total, self.n = total, 0
-            bars.append(self)
-
-        def update(self, k):
-            self.n += k
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(sequences, "tqdm", Recording)
+    monkeypatch.setattr(sequences, "tqdm", recording_bar)
+    bars = recording_bar.made
     path = tmp_path / "g.fa.gz"
     rng = np.random.default_rng(0)
     with gzip.open(path, "wt") as f:  # random bases compress about 3.5 to 1

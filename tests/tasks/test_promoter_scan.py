@@ -113,7 +113,7 @@ def test_a_genome_without_ambiguity_codes_gets_no_line(tmp_path, monkeypatch, ca
     assert promoter_scan.ambiguity_note("plain", Corpus([str(genome.with_suffix(""))], DNA_SPEC)) is None
 
 
-def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch):
+def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch, recording_bar):
     # records of 100 and 57 bp, windows of 20 every 7: 80 // 7 + 1 = 12 and 37 // 7 + 1 = 6 windows,
     # 18 a strand (the sum's own rounding, 119 // 7 = 17, fell one short)
     genome = tmp_path / "g.fa"
@@ -125,26 +125,14 @@ def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch):
         + "".join(rng.choice(list("ACGT"), 57))
         + "\n"
     )
-    bars = []
-
-    class Bar:
-        def __init__(self, total, **kwargs):
-            self.total, self.n = total, 0
-            bars.append(self)
-
-        def update(self, k):
-            self.n += k
-
-        def close(self):
-            pass
-
     class Flat:
         length = 20
 
         def predict(self, chunk, batch_size):
             return np.zeros(len(chunk))
 
-    monkeypatch.setattr(promoter_scan, "tqdm", Bar)
+    monkeypatch.setattr(promoter_scan, "tqdm", recording_bar)
+    bars = recording_bar.made
     out = ScanOutput.open(tmp_path / "out.bedgraph", {}, resume=False)
     promoter_scan.scan_genome(Flat(), Corpus([str(genome)], DNA_SPEC), 20, 7, out, 5)
     assert (bars[0].total, bars[0].n) == (36, 36)
