@@ -125,6 +125,7 @@ def test_the_progress_bar_counts_every_window_it_scans(tmp_path, monkeypatch, re
         + "".join(rng.choice(list("ACGT"), 57))
         + "\n"
     )
+
     class Flat:
         length = 20
 
