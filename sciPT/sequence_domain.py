@@ -33,7 +33,7 @@ from .run import global_rank
 from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
-from .sequence_inputs import LabelledSequences, alias_note, read_sequences, repeated_names_note
+from .sequence_inputs import LabelledSequences, alias_note, in_chunks, read_sequences, repeated_names_note
 from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
@@ -80,12 +80,16 @@ def _embed(pretrained, sequences: list[np.ndarray], batch_size: int) -> np.ndarr
     tokenizer = SequenceTokenizer.from_dict(pretrained.config["tokenizer"])
     residues = _residues(pretrained)
     sequences = [central(c, residues) for c in sequences]
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(sequences), batch_size):
-            batch = tokenizer.batch(sequences[i : i + batch_size])
-            out.append(pretrained.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
-    return np.concatenate(out) if out else np.zeros((0, pretrained.model.hidden_size), np.float32)
+
+    def embed(chunk: list[np.ndarray]) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(chunk), batch_size):
+                batch = tokenizer.batch(chunk[i : i + batch_size])
+                out.append(pretrained.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, pretrained.model.hidden_size), np.float32)
+
+    return in_chunks(embed, sequences, "embedding", batch_size)
 
 
 class SequenceDomain(SequenceEvaluation, Domain):

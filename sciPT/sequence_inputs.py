@@ -16,12 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .errors import DataError
 from .files import refuse_directory, resolve_data_path
 from .sequences import SequenceSpec, check_file, fasta_records, open_text
 
 BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "false"), ("yes", "no"))
+# sequences scored or embedded at once, about; fewer take seconds and show no progress bar
+CHUNK = 2048
+
+
+def in_chunks(score, codes: list[np.ndarray], desc: str, batch_size: int = 256) -> np.ndarray:
+    """``score(codes)`` (an array with one row per sequence), about :data:`CHUNK` sequences at a
+    time behind a progress bar when there is more than one chunk. A chunk is a whole number of
+    ``score``'s batches, so every batch, and every number, is what one call would give."""
+    chunk = batch_size * max(1, CHUNK // batch_size)
+    if len(codes) <= chunk:
+        return score(codes)
+    parts = []
+    with tqdm(total=len(codes), desc=desc, unit="seq", dynamic_ncols=True) as bar:
+        for i in range(0, len(codes), chunk):
+            parts.append(score(codes[i : i + chunk]))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts)
 
 
 @dataclass

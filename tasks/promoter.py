@@ -67,7 +67,7 @@ from sciPT import io, plots
 from sciPT.domains.dna.data import ambiguity_note, read_labelled, read_queries
 from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
-from sciPT.sequence_inputs import repeated_names_note
+from sciPT.sequence_inputs import in_chunks, repeated_names_note
 
 from .promoter_checks import UNUSED_TRAIN_KEYS
 from .promoter_classifier import length_note
@@ -156,7 +156,7 @@ class PromoterTask(Task):
         lengths = length_note(data.codes, classifier.length)
         if lengths:
             print(f"{args.data}: {lengths}", file=sys.stderr)
-        p = classifier.predict(data.codes)
+        p = in_chunks(classifier.predict, data.codes, "predicting")
         metrics = {f"eval_{k}": v for k, v in binary_metrics(data.labels, p).items()}
         # the check as the run made it (its contamination_k and _threshold)
         defaults, config = PromoterConfig(), run.read_config()
@@ -223,7 +223,7 @@ class PromoterTask(Task):
             if note:
                 print(note, file=sys.stderr)
         if embed:
-            emb = classifier.embed(data.codes)
+            emb = in_chunks(classifier.embed, data.codes, "embedding")
             with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(["name", *[f"e{j}" for j in range(emb.shape[1])]])
@@ -232,7 +232,7 @@ class PromoterTask(Task):
                 f"wrote {len(emb)} embeddings of dimension {emb.shape[1]} to {args.output}", file=sys.stderr
             )
             return 0
-        p = classifier.predict(data.codes)
+        p = in_chunks(classifier.predict, data.codes, "predicting")
         with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["name", "probability"])

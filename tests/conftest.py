@@ -47,6 +47,12 @@ def recording_bar():
         def close(self):
             pass
 
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
     return RecordingBar
 
 
