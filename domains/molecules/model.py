@@ -343,7 +343,10 @@ class EquivariantPotential(nn.Module):
         return self(data, forces=False, create_graph=False)["features"]
 
     def _forward(self, data, want_forces: bool, want_stress: bool, create_graph: bool, head: nn.Module):
-        pos = _plain(data.pos).detach().to(self.dtype)
+        # geometry in float64 whatever the model's dtype: atoms far from the origin (a long run's
+        # unwrapped atoms, coordinates with a large offset) keep exact differences; only the edge
+        # vectors are cast
+        pos = _plain(data.pos).detach().double()
         z = _plain(data.z)
         n_atoms = pos.shape[0]
         batch = (
@@ -354,8 +357,8 @@ class EquivariantPotential(nn.Module):
         batch = _plain(batch)
         n_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else 1
         src, dst = _plain(data.edge_index)
-        cell = _plain(data.cell).to(self.dtype).reshape(-1, 3, 3)
-        shifts = _plain(data.shifts).to(self.dtype)
+        cell = _plain(data.cell).double().reshape(-1, 3, 3)
+        shifts = _plain(data.shifts).double()
         # periodic with a cell volume (frame_to_graph, data.has_volume): a slab periodic in two
         # directions with a zero third cell vector has no stress, like a molecule
         periodic = _plain(data.periodic).reshape(-1).bool()
@@ -367,14 +370,14 @@ class EquivariantPotential(nn.Module):
             pos.requires_grad_(True)
             inputs.append(pos)
         if want_stress:
-            strain = torch.zeros(n_graphs, 3, 3, dtype=self.dtype, device=pos.device, requires_grad=True)
+            strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
             inputs.append(strain)
             sym = 0.5 * (strain + strain.transpose(1, 2))
             pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch])
             cell = cell + torch.bmm(cell, sym)
 
         with torch.set_grad_enabled(needs_grad or create_graph):
-            vec = pos[src] - pos[dst] + torch.einsum("ei,eij->ej", shifts, cell[batch[dst]])
+            vec = (pos[src] - pos[dst] + torch.einsum("ei,eij->ej", shifts, cell[batch[dst]])).to(self.dtype)
             length = vec.norm(dim=-1)
             edge_sh = self.sh(vec)
             edge_radial = self.radial(length)
@@ -403,12 +406,12 @@ class EquivariantPotential(nn.Module):
                 )
             grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
             if want_forces:
-                out["forces"] = -grads[0]
+                out["forces"] = -grads[0].to(self.dtype)
             if want_stress:
                 volume = torch.linalg.det(cell).abs()
                 # graphs without a volume in a mixed batch: zero stress, never a division by zero
                 safe = torch.where(periodic, volume, torch.ones_like(volume))
-                out["stress"] = grads[-1] / safe[:, None, None] * periodic[:, None, None]
+                out["stress"] = (grads[-1] / safe[:, None, None] * periodic[:, None, None]).to(self.dtype)
         if not create_graph:
             out = {k: v.detach() for k, v in out.items()}
         return out
