@@ -37,6 +37,7 @@ arithmetic, not the weights.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -46,6 +47,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.errors import ConfigError
 
 from .data import atoms_to_frame, has_volume
+from .evaluate import PREDICTED_OFFSET, unfixed_references_warning
 from .graphs import frame_to_graph
 from .model import EquivariantPotential
 from .references import check_elements
@@ -140,6 +142,17 @@ class SciPTCalculator(Calculator):
         self.model = load_potential(model_dir, self.device, dtype, head)
         self.head = self.model.head
         self.cutoff = float(self.model.cfg.cutoff)
+        self._compositions_seen: set[tuple[int, ...]] = set()
+
+    def unfixed_references(self, graph, name: str) -> str | None:
+        """The warning that ``graph``'s composition lies outside what the head's reference energies
+        were fitted on (its energy then carries an offset nobody measured), the first time this
+        composition is seen; ``None`` otherwise."""
+        composition = tuple(sorted(graph.z.tolist()))
+        if composition in self._compositions_seen:
+            return None
+        self._compositions_seen.add(composition)
+        return unfixed_references_warning(self.model, [graph.cpu()], name, consequence=PREDICTED_OFFSET)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -154,7 +167,12 @@ class SciPTCalculator(Calculator):
             )
         # here rather than in the model, which sees a batch and could not name the structure's atom
         check_elements([frame], self.model.elements)
-        graph = frame_to_graph(frame, self.cutoff).to(self.device)
+        graph = frame_to_graph(frame, self.cutoff)
+        unfixed = self.unfixed_references(graph, f"{self.atoms.get_chemical_formula()} structure")
+        if unfixed:
+            # once per composition: molecular dynamics calls this every step
+            warnings.warn(unfixed.removeprefix("warning: "), stacklevel=2)
+        graph = graph.to(self.device)
         out = self.model(graph, forces=True, stress=periodic, create_graph=False)
         energy = float(out["energy"][0])
         self.results = {

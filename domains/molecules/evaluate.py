@@ -236,11 +236,20 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     )
 
 
-def unfixed_references_warning(model, graphs: list, name: str, head: str | None = None) -> str | None:
+SCORED_OFFSET = "so the energy errors are not the model's (forces are unaffected)"
+PREDICTED_OFFSET = (
+    "so their predicted energies are not absolute (differences between frames of one composition, "
+    "forces and stress are unaffected)"
+)
+
+
+def unfixed_references_warning(
+    model, graphs: list, name: str, head: str | None = None, consequence: str = SCORED_OFFSET
+) -> str | None:
     """A warning where frames have compositions the references of ``head`` (default: the active
     one) were not fitted on (:attr:`.potential_config.PotentialConfig.reference_span`): their
-    energies carry an offset nobody measured, so the energy errors say nothing about the model
-    (``None``: all fixed)."""
+    energies carry an offset nobody measured; ``consequence`` says what that means where the
+    warning is given (errors scored, or energies predicted) (``None``: all fixed)."""
     head = head or model.head
     span = model.reference_span(head)
     if span is None or not graphs:
@@ -254,7 +263,7 @@ def unfixed_references_warning(model, graphs: list, name: str, head: str | None 
         f"warning: {name}: {int(outside.sum())} of {len(graphs)} frames have compositions the reference "
         f"energies of head {head} were not fitted on (its training compositions fix "
         f"{len(span)} of {n_elements} element references): their energies carry an offset nobody "
-        "measured, so the energy errors are not the model's (forces are unaffected); " + ISOLATED_ATOMS_HINT
+        f"measured, {consequence}; " + ISOLATED_ATOMS_HINT
     )
 
 

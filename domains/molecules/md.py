@@ -356,7 +356,9 @@ def run_command(args: argparse.Namespace) -> int:
     # output is opened
     frame = atoms_to_frame(atoms, f"{args.structure}: frame 0", labelled=False)
     check_elements([frame], calculator.model.elements)
-    frame_to_graph(frame, calculator.cutoff)
+    unfixed = calculator.unfixed_references(frame_to_graph(frame, calculator.cutoff), args.structure)
+    if unfixed:
+        print(unfixed, file=sys.stderr)
     trajectory = Trajectory.open(args.output, resume)
     start = trajectory.last_step or 0
     if resume:

@@ -30,7 +30,7 @@ from sciPT import io
 
 from .data import read_structures
 from .dataset import collate, to_graphs
-from .evaluate import run_data_config
+from .evaluate import PREDICTED_OFFSET, run_data_config, unfixed_references_warning
 from .references import check_elements
 
 INPUT_PREFIX = "input_"
@@ -76,6 +76,9 @@ def predict_run(run, args, model) -> int:
     frames, sources = read_structures(args.input, data, labelled=False)
     check_elements(frames, model.elements)
     graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
+    unfixed = unfixed_references_warning(model, graphs, args.input, consequence=PREDICTED_OFFSET)
+    if unfixed:
+        print(unfixed, file=sys.stderr)
     size = getattr(args, "frames_per_batch", None) or 32
     renamed: dict[tuple[str, str], None] = {}
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:

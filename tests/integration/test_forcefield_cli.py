@@ -3,6 +3,7 @@ inputs of each, through the command line."""
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,31 @@ def test_references_one_molecule_cannot_fix_are_said_at_fit_and_at_evaluation(da
     ) in said
     assert main(["evaluate", str(run), "--data", str(ethanol), "--out", str(tmp_path / "e")]) == 0
     assert "were not fitted on" not in capsys.readouterr().err  # ethanol is what they were fitted on
+    # predict, md and the ASE calculator give such energies too, and say so where they give them
+    predicted = (
+        "4 of 4 frames have compositions the reference energies of head ethanol_24 were not fitted on "
+        "(its training compositions fix 1 of 3 element references): their energies carry an offset "
+        "nobody measured, so their predicted energies are not absolute (differences between frames of "
+        "one composition, forces and stress are unaffected); isolated atoms"
+    )
+    assert main(["predict", str(run), "--input", str(methanol), "--output", str(tmp_path / "p.xyz")]) == 0
+    assert f"warning: {methanol}: {predicted}" in capsys.readouterr().err
+    assert main(["predict", str(run), "--input", str(ethanol), "--output", str(tmp_path / "q.xyz")]) == 0
+    assert "were not fitted on" not in capsys.readouterr().err
+    md = ["md", str(run), "--structure", str(methanol), "--steps", "1", "--temperature", "300"]
+    assert main([*md, "--output", str(tmp_path / "t.xyz")]) == 0
+    assert f"warning: {methanol}: {predicted.replace('4 of 4', '1 of 1')}" in capsys.readouterr().err
+    calculator = SciPTCalculator(run)
+    with pytest.warns(UserWarning, match="CH4O structure: 1 of 1 frames have compositions") as seen:
+        for atoms in read(methanol, index=":2"):  # once per composition, not per call
+            atoms.calc = calculator
+            atoms.get_potential_energy()
+    assert len(seen) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        atoms = read(ethanol)
+        atoms.calc = calculator
+        atoms.get_potential_energy()
 
 
 def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path, capsys):
