@@ -30,7 +30,7 @@ import numpy as np
 from sciPT.errors import ConfigError
 
 from . import plots
-from .data import Points, read_points, write_points
+from .data import Points, read_points, repeated_rows, write_points
 from .objectives import scores
 from .pretrain import inside_validity
 
@@ -120,6 +120,17 @@ def in_range(points: Points, config: dict) -> np.ndarray:
     return ok
 
 
+def inward(x: float, up: bool) -> str:
+    """``x`` written in as few significant digits (six at least) as keep it on the inside of a
+    bound: rounded up for a lower bound (``up``), down for an upper one, so that the printed bound,
+    typed back, counts as inside (``10284.018`` as ``10284.02``, not ``10284``)."""
+    for digits in range(6, 18):
+        text = f"{x:.{digits}g}"
+        if (float(text) >= x) if up else (float(text) <= x):
+            return text
+    return repr(x)
+
+
 def outside_lines(points: Points, config: dict) -> list[str]:
     """Why points lie outside the calibration range, one line per variable that puts some there:
     the range calibrated on, the range counted as inside and the lines of the points."""
@@ -128,9 +139,45 @@ def outside_lines(points: Points, config: dict) -> list[str]:
         if outside.any():
             lo, hi = config["calibration_range"][name]
             said.append(
-                f"{name}: calibrated on {lo:g} to {hi:g}, inside from {lo * (1 - RANGE_SLACK):g} to "
-                f"{hi * (1 + RANGE_SLACK):g} ({RANGE_SLACK:.0%} slack, bounds included); "
+                f"{name}: calibrated on {lo:g} to {hi:g}, inside from {inward(lo * (1 - RANGE_SLACK), True)} "
+                f"to {inward(hi * (1 + RANGE_SLACK), False)} ({RANGE_SLACK:.0%} slack, bounds included); "
                 f"{int(outside.sum())} point(s) outside, lines {_some(points.lines[outside])}"
+            )
+    return said
+
+
+def input_warnings(points: Points, config: dict, scored: bool) -> list[str]:
+    """What a user should know about a points file before reading the model's numbers on it: a
+    ratio the model holds constant that the file lacks (each point is then predicted, and counted
+    inside the range, at the calibrated value), points outside the validity range of every
+    correlation the prior was learnt from (far beyond the calibration range too: nothing the model
+    has seen vouches for its law there), and, when the points are scored, rows copied twice (each
+    copy counts once more in the MAPE and coverage)."""
+    said = []
+    calibrated = config.get("calibration_range") or {}
+    for name, (lo, hi) in calibrated.items():
+        if name not in ("Re", "Pr") and name not in points.groups and lo == hi:
+            said.append(
+                f"warning: {points.source}: no {name} column: the model holds {name} at {lo:g}, the "
+                f"value it was calibrated at, so every point is predicted (and counted inside the "
+                f"range) at {name} = {lo:g}; add the column to have other values flagged"
+            )
+    boxes = config.get("validity", {}).get("systems", [])
+    if boxes and calibrated:  # a prior's own flag is this test already
+        beyond = ~inside_validity(points.re, points.pr, boxes)
+        if beyond.any():
+            said.append(
+                f"warning: {points.source}: {int(beyond.sum())} of {len(points)} point(s) lie outside "
+                "the (Re, Pr) validity range of every correlation the prior was learnt from, not only "
+                f"outside the calibration range: lines {_some(points.lines[beyond])}"
+            )
+    if scored:
+        repeats = repeated_rows(points)
+        if repeats:
+            same = "; ".join(" = ".join(str(line) for line in found) for found in repeats)
+            said.append(
+                f"warning: {points.source}: rows identical in every column at lines {same} (copied "
+                "twice?): each copy counts once more in the MAPE and the coverage"
             )
     return said
 
@@ -144,6 +191,9 @@ def evaluate_run(run, args) -> dict:
     model, config, points, X, pred, median, lo, hi, level = predictions(
         run, args.data, getattr(args, "interval_level", None), require_nu=True
     )
+    said = input_warnings(points, config, scored=True)
+    for line in said:
+        print(line, file=sys.stderr)
     y = points.log_nu
     outside = ~in_range(points, config)
     rmse, mape = scores(pred, y)
@@ -196,6 +246,7 @@ def evaluate_run(run, args) -> dict:
                 figure,
                 "calibration_range" in config,
                 outside_lines(points, config),
+                said,
             )
         )
     print(json.dumps(metrics, indent=1))
@@ -208,6 +259,8 @@ def predict_run(run, args) -> Path:
     _, config, points, _, pred, median, lo, hi, level = predictions(
         run, args.input, getattr(args, "interval_level", None), require_nu=False
     )
+    for line in input_warnings(points, config, scored=False):
+        print(line, file=sys.stderr)
     extra = {
         "Nu_pred": np.exp(pred),
         "Nu_median": np.exp(median),
@@ -221,9 +274,17 @@ def predict_run(run, args) -> Path:
 
 
 def evaluation_section(
-    metrics, alternatives, outside, points, figure, calibrated: bool = True, why: list[str] = ()
+    metrics,
+    alternatives,
+    outside,
+    points,
+    figure,
+    calibrated: bool = True,
+    why: list[str] = (),
+    warnings: list[str] = (),
 ) -> str:
-    lines = [
+    lines = [f"- W{w[1:]}" for w in warnings] + [""] * bool(warnings)  # each "warning: ..."
+    lines += [
         f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
         f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
         f"{metrics['eval_coverage']:.0%}.",

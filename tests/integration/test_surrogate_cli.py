@@ -1,6 +1,7 @@
 """`scipt finetune surrogate`, `evaluate`, `predict` through the CLI, and bad input (exit 2)."""
 
 import json
+import re
 
 import pytest
 
@@ -269,3 +270,45 @@ def test_a_thousands_separator_in_a_european_file_exits_2_with_one_line_and_no_r
         "10000, or 10 if the dot is a decimal point\n"
     )
     assert not out.exists()
+
+
+def test_evaluate_and_predict_say_what_the_flags_alone_would_not(files, capsys):
+    """A held-constant ratio missing from the file was counted inside the range without a word; a
+    point far beyond every correlation of the prior was flagged as any point 1 % past the
+    calibration range; copied rows counted twice in evaluate's MAPE; and a printed bound, rounded
+    outward (10284 for 10284.021), was itself flagged outside."""
+    train = files / "ribbed.csv"
+    rows = ["Re,Pr,Nu,e_Dh", "10387.9,0.7,150.2,0.083", "36663.8,0.7,301.53,0.083", "65053.46,0.7,420.4,0.083"]
+    train.write_text("\n".join(rows) + "\n")
+    out = files / "ribbed"
+    assert main(["finetune", "surrogate", "--train", str(train), "--out", str(out)]) == 0
+    queries = files / "queries.csv"
+    queries.write_text("Re,Pr\n100,0.7\n20000,0.7\n20000,0.7\n30000,0.1\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), "--input", str(queries), "--output", str(files / "q.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {queries}: no e_Dh column: the model holds e_Dh at 0.083, the value it was calibrated "
+        "at, so every point is predicted (and counted inside the range) at e_Dh = 0.083; add the column "
+        "to have other values flagged",
+        f"warning: {queries}: 2 of 4 point(s) lie outside the (Re, Pr) validity range of every "
+        "correlation the prior was learnt from, not only outside the calibration range: lines 2, 5",
+        f"wrote 4 predictions to {files / 'q.csv'}",
+    ]
+    # scored: the repeated row is named (predict of it is harmless: the same answer twice)
+    held = files / "held_ribbed.csv"
+    held.write_text("Re,Pr,Nu,e_Dh\n9000,0.7,140,0.083\n20000,0.7,210,0.083\n20000,0.7,210,0.083\n")
+    assert main(["evaluate", str(out), "--data", str(held)]) == 0
+    copied = (
+        f"warning: {held}: rows identical in every column at lines 3 = 4 (copied twice?): each copy "
+        "counts once more in the MAPE and the coverage"
+    )
+    assert copied in capsys.readouterr().err.splitlines()
+    report = (out / "evaluations/held_ribbed/report.md").read_text()
+    assert f"- W{copied[1:]}" in report
+    # the bounds the report prints, typed back, are inside
+    low, high = re.search(r"Re: calibrated on \S+ to \S+, inside from (\S+) to (\S+) \(", report).groups()
+    assert float(low) < 10284.03 and float(high) > 65703.98  # 0.99 x 10387.9, 1.01 x 65053.46
+    bounds = files / "bounds.csv"
+    bounds.write_text(f"Re,Pr,e_Dh\n{low},0.7,0.083\n{high},0.7,0.083\n")
+    assert main(["predict", str(out), "--input", str(bounds), "--output", str(files / "b.csv")]) == 0
+    assert [line.split(",")[-1] for line in (files / "b.csv").read_text().splitlines()[1:]] == ["1", "1"]
