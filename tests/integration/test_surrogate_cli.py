@@ -278,7 +278,12 @@ def test_evaluate_and_predict_say_what_the_flags_alone_would_not(files, capsys):
     calibration range; copied rows counted twice in evaluate's MAPE; and a printed bound, rounded
     outward (10284 for 10284.021), was itself flagged outside."""
     train = files / "ribbed.csv"
-    rows = ["Re,Pr,Nu,e_Dh", "10387.9,0.7,150.2,0.083", "36663.8,0.7,301.53,0.083", "65053.46,0.7,420.4,0.083"]
+    rows = [
+        "Re,Pr,Nu,e_Dh",
+        "10387.9,0.7,150.2,0.083",
+        "36663.8,0.7,301.53,0.083",
+        "65053.46,0.7,420.4,0.083",
+    ]
     train.write_text("\n".join(rows) + "\n")
     out = files / "ribbed"
     assert main(["finetune", "surrogate", "--train", str(train), "--out", str(out)]) == 0
