@@ -41,11 +41,21 @@ def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def read_logs(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """All of a run's CSV logs: the parts kept from before each resume, then the current one."""
+    """All of a run's CSV logs: the parts kept from before each resume, then the current one. A
+    part's rows from the first step the next part trained on are left out (the run resumed from a
+    checkpoint before them, so those steps were trained again after an interruption, and their
+    first values belong to weights the run threw away), and so is a value the next part logged
+    again at the same step (a resumed run with nothing to train validates its last weights again)."""
     parts = sorted(log_dir.glob("metrics.part*.csv"), key=lambda p: int(p.stem.split("part")[1]))
     merged: dict[str, list[tuple[int, float]]] = {}
     for path in [*parts, log_dir / "metrics.csv"]:
-        for key, points in read_csv_log(path).items():
+        logged = read_csv_log(path)
+        trained = [step for key, points in logged.items() if key.startswith("train/") for step, _ in points]
+        first = min(trained, default=None)
+        for key in merged:
+            again = {step for step, _ in logged.get(key, ())}
+            merged[key] = [(s, v) for s, v in merged[key] if (first is None or s < first) and s not in again]
+        for key, points in logged.items():
             merged.setdefault(key, []).extend(points)
     return merged
 

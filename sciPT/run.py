@@ -157,13 +157,15 @@ class RunDir:
         return max(steps, key=lambda p: (steps[p], p == self.last_checkpoint), default=None)
 
     def finished(self, max_steps: int | None, max_time: Any = None) -> int | None:
-        """The step of a run that is complete (``None``: it is not): exported, and with its newest
-        checkpoint at or past ``max_steps``; or, with the same ``max_time`` as it was started with,
+        """The step of a run that is complete (``None``: it is not): exported and reported (the
+        report is written last: a run stopped between its export and its report is resumed at its
+        last step, which trains nothing and writes the rest), and with its newest checkpoint at or
+        past ``max_steps``; or, with the same ``max_time`` as it was started with,
         its budget spent (Lightning's timer, restored, would stop it at once) or, for a run sized by
         its time budget (``max_steps`` ``None``), at the total the budget settled on. A larger
         budget continues it."""
         checkpoint = self.resume_checkpoint()
-        if checkpoint is None or not (self.model / "config.json").is_file():
+        if checkpoint is None or not (self.model / "config.json").is_file() or not self.report.is_file():
             return None
         state = checkpoint_state(checkpoint)
         step = int(state.get("global_step", 0))

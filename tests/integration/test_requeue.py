@@ -215,6 +215,23 @@ def test_a_forcefield_job_script_run_again_continues_then_finds_its_run_complete
     assert (out / "report.md").read_text() == report
 
 
+def test_a_run_stopped_between_its_export_and_its_report_is_completed_not_called_finished(tmp_path, capsys):
+    """A run killed after its export, before its metrics and report (the collapse check, the
+    force-field figures), was called finished by --resume: its metrics and report were lost."""
+    out = tmp_path / "run"
+    script = [*FLAGS, "--max-steps", "4", "--out", str(out), "--resume", "auto"]
+    assert main(script) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    (out / "report.md").unlink()
+    capsys.readouterr()
+    assert main(script) == 0
+    assert "already finished" not in capsys.readouterr().err
+    assert (out / "report.md").is_file() and steps_of(out / "checkpoints/last.ckpt") == 4
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["steps"] == 4 and again["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-6)
+
+
 def test_a_time_sized_run_is_found_complete_until_its_budget_grows(tmp_path, capsys):
     out = tmp_path / "run"
     script = [*FLAGS, "--checkpoint-every", "1000", "--out", str(out), "--resume", "auto"]
@@ -241,6 +258,7 @@ def test_a_run_whose_time_ran_out_is_complete_for_the_same_budget(tmp_path, caps
     run.checkpoints.mkdir()
     run.model.mkdir()
     (run.model / "config.json").write_text("{}")
+    run.report.write_text("")
     run.config.write_text("train:\n  max_time: '0.5'\n")
     timer = {"time_elapsed": {"train": 30.5, "validate": 0.0}}
     torch.save(

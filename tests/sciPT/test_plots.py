@@ -50,3 +50,25 @@ def test_the_roc_legend_names_the_area_it_shows(monkeypatch, tmp_path):
     y, s = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])  # one pair of four misordered
     plots.roc_pr({"cnn": (y, s)}, tmp_path / "r.png", tmp_path / "p.png", auroc_label="pooled AUROC")
     assert legends[0][0] == "cnn (pooled AUROC 0.750)"
+
+
+def test_steps_trained_again_after_an_interruption_count_once(tmp_path):
+    """Stopped at step 69, resumed from the checkpoint of step 50: the old log's steps from 54 on
+    were trained again, and their values (a validation loss of 1.30 at 69) came from weights the
+    run threw away."""
+    old = "epoch,step,train/loss,val/loss\n0,44,1.45,\n0,49,,1.33\n0,54,1.40,\n0,64,1.38,\n0,69,,1.30\n"
+    (tmp_path / "metrics.part0.csv").write_text(old)
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss\n0,54,1.41,\n0,69,,1.32\n0,89,,1.31\n"
+    )
+    logs = plots.read_logs(tmp_path)
+    assert logs["train/loss"] == [(44, 1.45), (54, 1.41)]
+    assert logs["val/loss"] == [(49, 1.33), (69, 1.32), (89, 1.31)]
+    assert min(v for _, v in logs["val/loss"]) == 1.31
+
+
+def test_a_resumed_run_with_nothing_to_train_replaces_only_what_it_logged_again(tmp_path):
+    (tmp_path / "metrics.part0.csv").write_text("epoch,step,train/loss,val/loss\n0,7,1.71,\n0,7,,1.68\n")
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,7,1.68\n")
+    logs = plots.read_logs(tmp_path)
+    assert logs == {"train/loss": [(7, 1.71)], "val/loss": [(7, 1.68)]}
