@@ -12,14 +12,16 @@ never the new weights under the old config.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import TextIOWrapper
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -93,6 +95,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def atomic_text(path: str | os.PathLike) -> Iterator[TextIO]:
+    """A text file written to a temporary path and renamed onto ``path`` if the block succeeds;
+    gzip-compressed when ``path`` ends in ``.gz`` (without a time stamp: the same text gives the
+    same bytes), as a user who names ``out.csv.gz`` expects. Lines end as the ``csv`` module and
+    ``newline=""`` leave them."""
+    with atomic_path(path) as tmp:
+        if Path(path).name.endswith(".gz"):
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                with TextIOWrapper(gz, encoding="utf-8", newline="") as handle:
+                    yield handle
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                yield handle
+
+
+def gzip_onto(source: Path, path: str | os.PathLike) -> None:
+    """``source`` compressed onto ``path`` (atomically, without a time stamp), then removed."""
+    with atomic_path(path) as tmp, open(source, "rb") as src, open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            shutil.copyfileobj(src, gz, 1 << 20)
+    source.unlink()
 
 
 def replace_folder(staging: Path, path: Path) -> None:

@@ -411,7 +411,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
         emb = _embed(pretrained, data.codes, args.batch_size)
         from . import io
 
-        with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
+        with io.atomic_text(args.output) as f:
             w = csv.writer(f)
             w.writerow(["name", *[f"e{j}" for j in range(emb.shape[1])]])
             for name, row in zip(names, emb):

@@ -224,7 +224,7 @@ class PromoterTask(Task):
                 print(note, file=sys.stderr)
         if embed:
             emb = in_chunks(classifier.embed, data.codes, "embedding")
-            with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
+            with io.atomic_text(args.output) as f:
                 writer = csv.writer(f)
                 writer.writerow(["name", *[f"e{j}" for j in range(emb.shape[1])]])
                 writer.writerows([n, *(f"{v:.6g}" for v in row)] for n, row in zip(data.names, emb))
@@ -233,7 +233,7 @@ class PromoterTask(Task):
             )
             return 0
         p = in_chunks(classifier.predict, data.codes, "predicting")
-        with io.atomic_path(args.output) as tmp, open(tmp, "w", newline="") as f:
+        with io.atomic_text(args.output) as f:
             writer = csv.writer(f)
             writer.writerow(["name", "probability"])
             writer.writerows((n, f"{v:.6f}") for n, v in zip(data.names, p))

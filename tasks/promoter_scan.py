@@ -232,7 +232,8 @@ def scan_genome(
     # short by up to one window a record
     total = sum(window_count(int(length), window, stride) for length in corpus.lengths)
     done = out.windows
-    bar = tqdm(total=2 * total, initial=done, desc="scanning", unit="window", unit_scale=True)
+    # scaled (12.3k) counts on a genome; a few windows counted whole, not as 6.00
+    bar = tqdm(total=2 * total, initial=done, desc="scanning", unit="window", unit_scale=total >= 1000)
     try:
         return _scan(classifier, corpus, window, stride, out, batch_size, bar)
     finally:
@@ -271,7 +272,7 @@ def _scan(classifier, corpus, window, stride, out, batch_size, bar) -> int:
                     chunk = [reverse_complement(c) for c in chunk]
                 p = classifier.predict(chunk, batch_size)
                 out.write(
-                    "".join(f"{name}\t{a}\t{z}\t{v:.4f}\n" for a, z, v in zip(lo[b:], hi[b:], p)), len(p)
+                    "".join(f"{name}\t{a}\t{z}\t{v:.6f}\n" for a, z, v in zip(lo[b:], hi[b:], p)), len(p)
                 )
                 bar.update(len(chunk))
     return scanned

@@ -43,6 +43,9 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+FLAG_SETTINGS = ("window", "stride", "batch_size")  # a scan's settings a flag gives (the rest: digests)
+
+
 class ScanOutput:
     """Where a scan writes: ``OUTPUT.partial`` and its progress record, made or reopened by
     :meth:`open`; :meth:`write` a batch's lines, :meth:`finish` at the end, :meth:`keep` when the
@@ -97,9 +100,15 @@ class ScanOutput:
         changed = [k for k in settings if kept["settings"].get(k) != settings[k]]
         if changed:
             handle.close()
+            said = [
+                f"--{k.replace('_', '-')} {kept['settings'].get(k)} (given: {settings[k]})"
+                if k in FLAG_SETTINGS
+                else f"another {k}"
+                for k in changed
+            ]
             raise UserError(
-                f"--resume: {scan.partial} was scanned with another {', '.join(changed)}; give the "
-                "scan's own (or remove the file to start again)"
+                f"--resume: {scan.partial} was scanned with {', '.join(said)}; give the scan's own "
+                "(or remove the file to start again)"
             )
         handle.truncate(kept["bytes"])  # what came after the last record: a torn batch at most
         handle.seek(kept["bytes"])
@@ -131,7 +140,11 @@ class ScanOutput:
 
     def finish(self) -> None:
         self._handle.close()
-        os.replace(self.partial, self.output)
+        if self.output.name.endswith(".gz"):
+            # scanned as text (a resume truncates it at a byte offset), compressed once it is whole
+            io.gzip_onto(self.partial, self.output)
+        else:
+            os.replace(self.partial, self.output)
         self.progress.unlink(missing_ok=True)
 
     def keep(self, total: int) -> str:

@@ -460,7 +460,7 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
         k: [_shortest(x) if k in given else f"{float(x):.6g}" for x in v]
         for k, v in columns.items()
     }
-    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+    with io.atomic_text(path) as f:
         w = csv.writer(f)
         w.writerow(header)
         for i in range(len(points)):

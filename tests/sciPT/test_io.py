@@ -95,3 +95,19 @@ def test_an_output_under_a_file_is_refused_naming_the_file(tmp_path):
         == f"{tmp_path / 'notes.txt' / 'run'}: cannot be written: {tmp_path / 'notes.txt'} is a file, not a folder"
     )
     assert (tmp_path / "notes.txt").read_text() == "keep"
+
+
+def test_a_text_output_named_gz_is_compressed_the_same_bytes_every_time(tmp_path):
+    import gzip
+    import time
+
+    from sciPT.io import atomic_text
+
+    for name in ("a.csv", "b.csv.gz", "c.csv.gz"):
+        with atomic_text(tmp_path / name) as f:
+            f.write("name,probability\r\nq0,0.5\r\n")
+        time.sleep(0.01 if name == "b.csv.gz" else 0)
+    assert (tmp_path / "a.csv").read_bytes() == b"name,probability\r\nq0,0.5\r\n"
+    assert gzip.decompress((tmp_path / "b.csv.gz").read_bytes()) == (tmp_path / "a.csv").read_bytes()
+    assert (tmp_path / "b.csv.gz").read_bytes() == (tmp_path / "c.csv.gz").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv.gz", "c.csv.gz"]

@@ -226,17 +226,36 @@ def test_a_stopped_scan_is_neither_overwritten_nor_continued_with_other_settings
     assert str(err.value) == (
         f"{partial}: a stopped scan of {out}: --resume continues it (or remove the file to start again)"
     )
-    for changed, kwargs in (("stride", {"stride": 6}), ("batch_size", {"batch_size": 8})):
+    # the flag and the value it was scanned with, not the settings' key
+    for changed, kwargs in (
+        ("--stride 5 (given: 6)", {"stride": 6}),
+        ("--batch-size 4 (given: 8)", {"batch_size": 8}),
+    ):
         with pytest.raises(UserError) as err:
             scan(GCContent(), out, resume=True, **kwargs)
         assert str(err.value) == (
-            f"--resume: {partial} was scanned with another {changed}; give the scan's own (or remove "
+            f"--resume: {partial} was scanned with {changed}; give the scan's own (or remove "
             "the file to start again)"
         )
     (tmp_path / "run" / "model" / "config.json").write_text('{"another": "model"}')
     with pytest.raises(UserError) as err:
         scan(GCContent(), out, resume=True)
     assert "was scanned with another model;" in str(err.value)
+
+
+def test_a_scan_named_gz_is_compressed_and_holds_what_a_plain_one_does(scan, tmp_path):
+    """An output named .gz got plain text (zcat, pandas and tabix then failed on it)."""
+    import gzip
+
+    assert scan(GCContent(), tmp_path / "plain.bedgraph") == 0
+    assert scan(GCContent(), tmp_path / "packed.bedgraph.gz") == 0
+    packed = (tmp_path / "packed.bedgraph.gz").read_bytes()
+    assert gzip.decompress(packed) == (tmp_path / "plain.bedgraph").read_bytes()
+    assert not list(tmp_path.glob("packed*partial*"))
+    # stopped and resumed: the text is kept plain until the scan is whole
+    assert scan(GCContent(stop_at=2), tmp_path / "again.bedgraph.gz") == 130
+    assert scan(GCContent(), tmp_path / "again.bedgraph.gz", resume=True) == 0
+    assert (tmp_path / "again.bedgraph.gz").read_bytes() == packed  # no time stamp
 
 
 def test_a_scan_writes_into_a_new_folder_but_not_over_its_genome(scan, tmp_path):
