@@ -26,7 +26,7 @@ from .locks import release_locks
 from .registry import BUILTIN, Domain, PluginError, Registry, Task, commands, domains, missing_extra, tasks
 from .run import RunDir, command_line
 from .runconfig import add_run_arguments, positive_count, resolve_config
-from .signals import EXIT_TERMINATED
+from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
 
@@ -405,8 +405,9 @@ def stdout_reader_gone() -> bool:
         return False
 
 
-def after_sigterm(args: argparse.Namespace | None) -> str:
-    """What a command stopped by SIGTERM (in a Lightning fit) leaves, and how to go on from it."""
+def after_stop(args: argparse.Namespace | None) -> str:
+    """What a command stopped by SIGTERM or Ctrl-C (in a Lightning fit) leaves, and how to go on
+    from it."""
     if getattr(args, "command", None) != "demo":
         return "the run keeps its last checkpoint: the same command with --resume continues it"
     # a demo has no --resume, and a second one refuses the folder the first left
@@ -440,13 +441,18 @@ def main(argv: list[str] | None = None) -> int:
         print("scipt: interrupted", file=sys.stderr)
         return 130
     except SystemExit as stop:
+        if stop.code == 1 and isinstance(stop.__context__, KeyboardInterrupt):
+            # Lightning turns Ctrl-C in a fit into exit status 1 after its own line: as any other
+            # interrupted command, 130, and how to go on
+            print(f"scipt: interrupted; {after_stop(args)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         # Lightning stops training on SIGTERM (a batch system's time limit, `kill`) by raising a
         # SystemExit without a code: the job ended with status 0, said nothing, and a chain of jobs
         # waiting for success went on
         lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
         if lightning is None or not isinstance(stop, lightning.SIGTERMException):
             raise
-        print(f"scipt: terminated (SIGTERM); {after_sigterm(args)}", file=sys.stderr)
+        print(f"scipt: terminated (SIGTERM); {after_stop(args)}", file=sys.stderr)
         return EXIT_TERMINATED
     except BrokenPipeError:
         if not stdout_reader_gone():

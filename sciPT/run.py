@@ -379,10 +379,10 @@ class RunDir:
 
     @rank_zero_only
     def write_metrics(self, metrics: dict[str, float]) -> None:
-        """Merge ``metrics`` into metrics.json (later commands add to what earlier ones wrote)."""
-        merged = self.read_metrics()
-        merged.update(metrics)
-        io.write_json(self.metrics, merged)
+        """Write metrics.json: the training command's outcome, whole (a resumed run's replaces the
+        earlier process's, whose keys, such as the steps a time budget sized, no longer hold;
+        evaluations write into their own folders)."""
+        io.write_json(self.metrics, metrics)
 
     @rank_zero_only
     def write_report(self, text: str) -> None:

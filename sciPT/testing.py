@@ -409,22 +409,37 @@ def modules_loaded_by(module: str, watched: Iterable[str]) -> list[str]:
     return out.stdout.split()
 
 
-def terminate_when(command: list[str], ready: Callable[[], bool], *, env=None, wait: float = 120.0):
-    """Start ``command``, send it SIGTERM once ``ready()`` holds (a batch system's time limit
-    arriving mid-run), and return ``(returncode, stderr)``; fails if the command ends first or
-    ``ready`` does not hold within ``wait`` seconds, and never leaves the process behind."""
+def terminate_when(
+    command: list[str], ready: Callable[[], bool], *, env=None, wait: float = 120.0, signum: int | None = None
+):
+    """Start ``command``, send it SIGTERM (or ``signum``: SIGINT is Ctrl-C) once ``ready()`` holds
+    (a batch system's time limit arriving mid-run), and return ``(returncode, stderr)``; fails if the
+    command ends first or ``ready`` does not hold within ``wait`` seconds, and never leaves the
+    process behind."""
     import signal
     import subprocess
     import time
 
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    signum = signal.SIGTERM if signum is None else signum
+
+    def default_handlers():  # a shell's background job starts with Ctrl-C ignored; a terminal's does not
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_handlers,
+    )
     try:
         deadline = time.time() + wait
         while not ready():
             assert process.poll() is None, process.communicate()
             assert time.time() < deadline, f"not ready in {wait:g} s"
             time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=wait)
     finally:
         if process.poll() is None:

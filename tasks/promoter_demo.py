@@ -153,7 +153,7 @@ def demo(args: argparse.Namespace) -> int:
         "[3/3] 5-fold cross-validation: pre-trained, scratch, k-mer LR, CNN; then few labels", file=sys.stderr
     )
     ft = finetune_config(out / "pretrain", positives, negatives, args.max_steps)
-    # read by the command line's SIGTERM message (sciPT.cli.after_sigterm)
+    # read by the command line's SIGTERM message (sciPT.cli.after_stop)
     args.stage_resume = lambda: finetuning_resume(out / "promoter")
     run_finetune(ft, out / "promoter")
 

@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -498,6 +499,22 @@ def test_evaluate_says_when_the_corpus_is_not_found(tmp_path, capsys, monkeypatc
     assert f"warning: {sentence}\n" in err
     report = (tmp_path / "run/evaluations/held/report.md").read_text()
     assert report.rstrip().endswith(f"**C{sentence[1:]}.**")
+
+
+def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
+    """Lightning turned Ctrl-C in a fit into exit status 1 and its own line alone."""
+    out = tmp_path / "run"
+    flags = [*FAST_SEQUENCE_FLAGS]
+    flags[flags.index("--max-steps") + 1] = "100000"
+    command = [sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--out", str(out), *flags]
+    command += ["--checkpoint-every", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ready = (out / "checkpoints" / "last.ckpt").exists
+    status, err = terminate_when(command, ready, env=env, signum=signal.SIGINT)
+    assert status == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "scipt: interrupted; the run keeps its last checkpoint: the same command with --resume continues it"
+    )
 
 
 def test_sigterm_stops_training_with_status_143_and_resume_continues_it(tmp_path):

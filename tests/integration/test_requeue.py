@@ -246,6 +246,12 @@ def test_a_time_sized_run_is_found_complete_until_its_budget_grows(tmp_path, cap
     )
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert RunDir(out).finished(None, "0.06") is None  # a larger budget is not complete
+    # continued by steps: the count the budget sized no longer describes the run (rerunning with
+    # --max-steps that count would not repeat it)
+    more = metrics["steps"] + 2
+    assert main([*FLAGS, "--out", str(out), "--resume", "--max-steps", str(more)]) == 0
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["steps"] == more and "steps_sized_from_time" not in after
 
 
 def test_a_run_whose_time_ran_out_is_complete_for_the_same_budget(tmp_path, capsys):
