@@ -501,15 +501,19 @@ def test_evaluate_says_when_the_corpus_is_not_found(tmp_path, capsys, monkeypatc
     assert report.rstrip().endswith(f"**C{sentence[1:]}.**")
 
 
-def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
-    """Lightning turned Ctrl-C in a fit into exit status 1 and its own line alone."""
-    out = tmp_path / "run"
+def long_pretraining(out):
+    """A pre-training command that would run for long (100,000 steps), its environment, and when a
+    checkpoint is written (training is under way)."""
     flags = [*FAST_SEQUENCE_FLAGS]
     flags[flags.index("--max-steps") + 1] = "100000"
     command = [sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--out", str(out), *flags]
     command += ["--checkpoint-every", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ready = (out / "checkpoints" / "last.ckpt").exists
+    return command, {**os.environ, "OMP_NUM_THREADS": "1"}, (out / "checkpoints" / "last.ckpt").exists
+
+
+def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
+    """Lightning turned Ctrl-C in a fit into exit status 1 and its own line alone."""
+    command, env, ready = long_pretraining(tmp_path / "run")
     status, err = terminate_when(command, ready, env=env, signum=signal.SIGINT)
     assert status == 130, err
     assert err.strip().splitlines()[-1] == (
@@ -521,13 +525,8 @@ def test_sigterm_stops_training_with_status_143_and_resume_continues_it(tmp_path
     """A batch system's time limit sends SIGTERM: Lightning stopped the run with a SystemExit of no
     code, so the job ended with status 0, without a word, and jobs chained on its success went on."""
     out = tmp_path / "run"
-    flags = [*FAST_SEQUENCE_FLAGS]
-    flags[flags.index("--max-steps") + 1] = "100000"
-    command = [sys.executable, "-m", "sciPT.cli", "pretrain", "dna", "--out", str(out), *flags]
-    command += ["--checkpoint-every", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # a checkpoint written: training is under way
-    status, err = terminate_when(command, (out / "checkpoints" / "last.ckpt").exists, env=env)
+    command, env, ready = long_pretraining(out)
+    status, err = terminate_when(command, ready, env=env)
     assert status == 143, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
