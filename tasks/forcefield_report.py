@@ -43,7 +43,11 @@ def before_after_plot(
     return plots.save(fig, png)
 
 
-def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: float, wall: float) -> dict:
+def collect_metrics(
+    before: dict, after: dict, sets: Sets, trainer, fit_wall: float, wall: float, resumed_at: int = 0
+) -> dict:
+    """The run's metrics; its times are this process's, which a resumed run (at ``resumed_at``
+    steps) started after the steps before it (``resumed_at_step``)."""
     metrics: dict[str, float] = {
         "steps": trainer.global_step,
         "frames_train": len(sets.train),
@@ -52,6 +56,8 @@ def collect_metrics(before: dict, after: dict, sets: Sets, trainer, fit_wall: fl
         "train_wall_time_s": round(fit_wall, 2),
         "wall_time_s": round(wall, 2),
     }
+    if resumed_at:
+        metrics["resumed_at_step"] = resumed_at
     if sized_steps(trainer) is not None:  # --max-time without --max-steps: the total it settled on
         metrics["steps_sized_from_time"] = sized_steps(trainer)
     for name in sets.not_held_out:  # a test or eval set that holds training data (report: why)
@@ -217,11 +223,14 @@ def report(
             if key in after and "forces_rmse_meV_per_A" in ev.metrics:
                 b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
                 lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
-    lines += [
-        "",
-        f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time "
-        f"{metrics['wall_time_s']:.0f} s.",
-    ]
+    resumed = metrics.get("resumed_at_step", 0)
+    trained = (
+        f"{metrics['steps']} steps, the {metrics['steps'] - resumed} after step {resumed} (where this "
+        f"process resumed the run) in {metrics['train_wall_time_s']:.0f} s; this process's wall time"
+        if resumed
+        else f"{metrics['steps']} steps in {metrics['train_wall_time_s']:.0f} s; total wall time"
+    )
+    lines += ["", f"{trained} {metrics['wall_time_s']:.0f} s."]
     if figures:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
     lines += ["", "## Configuration", "", "```json", json.dumps(to_dict(cfg), indent=1), "```", ""]

@@ -277,8 +277,10 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
     resumed_from = run.resume_checkpoint() if resume else None
+    resumed_at = 0  # the steps trained before this process: its time counts the rest
     if resumed_from is not None:  # another --data.head, head_blocks or --init: before anything is rewritten
         saved = load_lightning_checkpoint(resumed_from, mmap=True)
+        resumed_at = int(saved.get("global_step", 0))
         if digest is not None:
             check_start_unchanged(saved, resumed_from, cfg.init, digest)
         check_resumable(saved, resumed_from, backbone, run.config)
@@ -338,7 +340,7 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         run.model, backbone, {**export_config(cfg, start, sets, backbone), "sciPT_version": __version__}
     )
     run.drop_superseded_hpc_checkpoints()
-    metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started)
+    metrics = collect_metrics(before, after, sets, trainer, fit_wall, time.time() - started, resumed_at)
     if isinstance(strategy, HeadWarmup):  # a fraction of the run settles during it
         metrics["head_warmup_steps"] = strategy.warmup_steps() or metrics["steps"]
     figures = write_figures(run, before, after)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -207,6 +208,11 @@ def test_a_forcefield_job_script_run_again_continues_then_finds_its_run_complete
     assert steps_of(out / "checkpoints/last.ckpt") == 4
     capsys.readouterr()
     report = (out / "report.md").read_text()
+    # its times are the resumed process's: said so, not as the run's
+    assert json.loads((out / "metrics.json").read_text())["resumed_at_step"] == 2
+    assert re.search(
+        r"\n4 steps, the 2 after step 2 \(where this process resumed the run\) in \d+ s; ", report
+    )
     assert main([*script, "--max-steps", "4"]) == 0
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"{out}: already finished at step 4 (--max-steps 4) and exported: nothing to do "
