@@ -122,9 +122,10 @@ class SurrogateConfig:
             factor of the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
             is the one the library validation chose (``benchmarks/surrogate_calibration.py``).
         prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
-            average, :mod:`sciPT.domains.surrogates.mixture`; the default, chosen with the guard
-            rule on the library validation) or ``gaussian`` (one Gaussian over every system); a run
-            as ``init`` is always the Gaussian it stores.
+            average, :mod:`sciPT.domains.surrogates.mixture`; the default for a library prior,
+            chosen with the guard rule on the library validation) or ``gaussian`` (one Gaussian
+            over every system); a run as ``init`` is always the Gaussian it stores (``mixture`` is
+            refused there), and the run's config records the form used.
         correction: width of a random-feature correction that vanishes where the power law holds
             (0: none); needs at least 4 more points than law parameters.
         recalibrate: map the intervals' level to the one that held it on library systems the prior
@@ -142,7 +143,7 @@ class SurrogateConfig:
     margin: float = 0.0
     guard: bool = True
     guard_rule: Literal["evidence", "loo", "blend"] = DEFAULT_GUARD_RULE
-    prior_form: Literal["gaussian", "mixture"] = DEFAULT_PRIOR_FORM
+    prior_form: Literal["gaussian", "mixture"] | None = None
     correction: int = 0
     recalibrate: bool = True
     seed: int = 0
@@ -191,6 +192,19 @@ def resolve_prior(
         "calibrated_on": (config.get("calibrated_on") or {}).get("path"),
         "recalibration": config.get("interval_recalibration"),
     }
+
+
+def prior_form_used(cfg: SurrogateConfig) -> str:
+    """``--prior-form``, or its default: the mixture for a library prior, and for a run as
+    ``--init`` the Gaussian it stores (a mixture there is refused: it would be read and ignored)."""
+    if cfg.init in FAMILY_INITS or cfg.init == "none":
+        return cfg.prior_form or DEFAULT_PRIOR_FORM
+    if cfg.prior_form == "mixture":
+        raise ConfigError(
+            f"--prior-form mixture: --init {cfg.init} is a run, whose stored Gaussian is the prior; "
+            f"a mixture is learnt from a library prior (--init {', '.join(FAMILY_INITS)})"
+        )
+    return "gaussian"
 
 
 def interval_recalibration(
@@ -336,6 +350,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     fixed_groups = {g: v for g, v in constant_groups(points, all_groups).items() if g not in known}
     groups = [g for g in all_groups if g not in fixed_groups]
     check_independent(points, groups)
+    cfg.prior_form = prior_form_used(cfg)
     prior, prior_info = resolve_prior(cfg.init, groups, form=cfg.prior_form)
     # a calibrated run's posterior describes this very system, its C included
     transfer = cfg.transfer or ("all" if prior_info.get("kind") == "calibrated" else "exponents")

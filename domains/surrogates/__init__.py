@@ -235,15 +235,16 @@ def prior_report(cfg, fits, prior, figure: Path, command: str | None) -> str:
         f"range (Pr capped at 100), with {cfg.noise:.0%} log-normal scatter, and fitted by least "
         "squares in log space.",
         "",
-        "| system | family | form | Re range | Pr range | C | a | b | residual sd |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| system | family | form | Re range | Pr range | C | a | b | residual sd | weight w |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    total = sum(f.weight for f in fits)
     for f in fits:
         d = f.as_dict()
         lines.append(
-            f"| {d['key']} | {d['family']} | `{d['form']}` | {d['re_range'][0]:.0e}-{d['re_range'][1]:.0e} "
+            f"| {d['key']} | {d['family']} | `{d['form']}` | {d['re_range'][0]:g}-{d['re_range'][1]:g} "
             f"| {d['pr_range'][0]:g}-{d['pr_range'][1]:g} | {d['C']:.4g} | {d['a']:.3f} | "
-            f"{d['b']:.3f} | {d['residual_sd']:.3f} |"
+            f"{d['b']:.3f} | {d['residual_sd']:.3f} | {f.weight / total:.4f} |"
         )
     lines += [
         "",
@@ -257,7 +258,9 @@ def prior_report(cfg, fits, prior, figure: Path, command: str | None) -> str:
         "",
         "## Prior",
         "",
-        "Mean of the per-system fits; covariance = their spread + the mean fit covariance.",
+        "Weighted mean of the per-system fits, every correlation weighted alike (its roughness values, "
+        "or a tube-bank source's two arrangements, share its weight: the systems' column w); covariance "
+        "= their weighted spread / (1 - sum of w^2) + the weighted mean of the fits' covariances.",
         "",
         f"Mean law: `{law_string(prior.mean[:3], names)}`",
         "",

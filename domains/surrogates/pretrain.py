@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .correlations import ROUGHNESS_GRID, select
+from .correlations import PR_SAMPLING_CAP, ROUGHNESS_GRID, select
 from .correlations.base import Correlation
 from .data import sample_correlation
 from .mixture import MixturePrior
@@ -197,9 +197,16 @@ def source_lines(systems: list[dict]) -> list[str]:
 
 
 def validity_box(fits: list[SystemFit]) -> list[dict]:
-    """The (Re, Pr) boxes the prior was learnt on, one per system."""
+    """The (Re, Pr) boxes the prior was learnt on, one per system: each correlation's ranges, Pr
+    capped where the sampling caps it (:data:`.correlations.PR_SAMPLING_CAP`: a correlation valid
+    to Pr 16,700 taught the prior nothing of oils above 100)."""
     return [
-        {"key": f.key, "re": list(f.correlation.re_range), "pr": list(f.correlation.pr_range)} for f in fits
+        {
+            "key": f.key,
+            "re": list(f.correlation.re_range),
+            "pr": [f.correlation.pr_range[0], min(f.correlation.pr_range[1], PR_SAMPLING_CAP)],
+        }
+        for f in fits
     ]
 
 

@@ -344,6 +344,17 @@ def test_molecules_stress_errors_where_the_frames_carry_a_stress(tmp_path, capsy
 def test_surrogates_pretraining_run_scores_its_prior(tmp_path, capsys):
     run = tmp_path / "prior"
     assert main(["pretrain", "surrogates", "--out", str(run)]) == 0
+    # the report gives what reproduces the prior from its table: each system's weight, and ranges
+    # as the sources give them (1e+04 for Dipprey-Sabersky's 14,000 rounded outward)
+    report = (run / "report.md").read_text()
+    systems = [
+        line.split(" | ") for line in report.splitlines() if line.startswith("| ") and line.count(" | ") == 9
+    ]
+    rows = [row for row in systems if row[0].startswith("| dipprey-sabersky@")]
+    assert rows and all(row[3] == "14000-500000" for row in rows)
+    weights = [float(row[-1].rstrip(" |")) for row in systems[1:]]  # below the header (and its rule)
+    assert len(weights) == 58 and sum(weights) == pytest.approx(1, abs=58 * 5e-5)  # 4 decimals each
+    assert "Weighted mean of the per-system fits, every correlation weighted alike" in report
     held = tmp_path / "held.csv"
     held.write_text("Re,Pr,Nu\n61733.3,0.7,416.6\n77183.5,0.7,483.66\n90068.8,0.7,519.67\n")
     before = (run / "metrics.json").read_bytes()

@@ -63,10 +63,12 @@ _BANK_SOURCES = (
     (
         "zukauskas",
         "Nu = C Re^m Pr^0.36 (S_T/S_L)^p, C, m, p by Re range (in line / staggered)",
-        (1e3, 2e6),
+        # the fit's own range (Re up to 2e5): above it the code extends its last branch, which
+        # Zukauskas's 2e5-2e6 coefficients (Incropera) do not match
+        (1e3, 2e5),
         (0.7, 500.0),
-        "Zukauskas, Adv. Heat Transfer 8:93 (1972), fit of Bejan & Kraus, Heat Transfer Handbook "
-        "(2003); range as in " + INCROPERA + ", ch. 7; ht.conv_tube_bank.Nu_Zukauskas_Bejan",
+        "Zukauskas, Adv. Heat Transfer 8:93 (1972), fit to its graphs in Bejan, Convection Heat "
+        "Transfer, 4th ed. (Wiley 2013); ht.conv_tube_bank.Nu_Zukauskas_Bejan",
     ),
     (
         "grimison",

@@ -35,7 +35,8 @@ ROUGH: tuple[Correlation, ...] = (
         (0.7, 10.0),
         f"Martinelli, Trans. ASME 69:947 (1947), {ROHSENOW}; ht.conv_internal.turbulent_Martinelli"
         + _SEE
-        + " (no range in the source: sampled over the ranges given here)",
+        + " (no range in the source, which says liquid metals are probably its only applicability: "
+        "here the analogy carries the rough-wall friction factor, sampled over the ranges given here)",
         lambda re, pr, ed: conv_internal.turbulent_Martinelli(re, pr, _colebrook(re, ed)),
         (1e-3, 0.05),
         "analogy (Reynolds-Martinelli), any wall through f",

@@ -187,3 +187,16 @@ def test_bluff_body_family_passes_the_contamination_rule_and_has_a_shallow_re_ex
     assert {f.weight for f in fits if "-bank-" in f.key} == {0.5}
     a = population_prior(fits).mean[1]
     assert 0.55 < a < 0.7  # separated flows: shallower than any attached turbulent layer (0.8)
+
+
+def test_the_prior_claims_only_the_ranges_it_was_sampled_on():
+    """Sieder-Tate is valid to Pr 16,700 but sampled to Pr 100: the prior's validity box said an
+    oil at Pr 1,000 lay inside it. Zukauskas's bank fit ends at Re 2e5 (its code extends its last
+    branch beyond, 10-16 % under Zukauskas's own 2e5-2e6 coefficients)."""
+    from sciPT.domains.surrogates.pretrain import inside_validity, validity_box
+
+    boxes = validity_box(fit_systems(["sieder-tate"], 10, 0.05, 0))
+    assert boxes[0]["pr"][1] == correlations.PR_SAMPLING_CAP == 100.0
+    assert inside_validity(np.array([1e5, 1e5]), np.array([50.0, 1000.0]), boxes).tolist() == [True, False]
+    for arrangement in ("inline", "staggered"):
+        assert correlations.select([f"zukauskas-bank-{arrangement}"])[0].re_range == (1e3, 2e5)
