@@ -58,7 +58,7 @@ from .forcefield_report import collect_metrics, report, write_figures
 def check_strategy(cfg: ForcefieldConfig, start: Start):
     """The strategy, built and checked against the backbone (before anything is written)."""
     name = cfg.finetune.strategy
-    validate_finetune(cfg.finetune)
+    validate_finetune(cfg.finetune, max_steps=cfg.train.max_steps)
     if name == "linear-probe":
         raise ConfigError(
             "finetune.strategy: 'linear-probe' trains only a new head and a potential "

@@ -21,6 +21,7 @@ from sciPT.diagnostics.contamination import check_parameters
 from sciPT.errors import ConfigError, DataError
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
+from sciPT.finetune import validate as validate_finetune
 from sciPT.trainer import validate as validate_train
 
 from .promoter_classifier import COMPLEMENT, early_stopping_size
@@ -62,6 +63,7 @@ def validate(cfg: PromoterConfig) -> None:
     # the training keys the fits read, as pre-training checks them (a batch size of 0 divided by
     # zero, a negative learning rate failed in the first fit, after the run directory was made)
     validate_train(cfg.train)
+    validate_finetune(cfg.finetune, max_steps=cfg.train.max_steps)
     for key, least in (("max_epochs", 1), ("patience", 0)):
         if getattr(cfg, key) < least:
             what = "a positive integer" if least else "0 or more"

@@ -31,7 +31,8 @@ task adds) is always trained. Seven strategies share one small interface, :class
 
 Any strategy can start with a head warm-up (``head_warmup = K``, :class:`HeadWarmup`): for the
 first ``K`` optimizer steps the backbone is held and only the head learns, then the strategy takes
-over, the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). ``K`` may
+over, its own steps counted from there (gradual unfreezing thaws its first group ``unfreeze_every``
+steps after the warm-up), the backbone's learning rate ramped up from zero (``head_warmup_ramp`` steps). ``K`` may
 also be a fraction of the run (``0 < K < 1``, as Lightning reads a float ``val_check_interval``),
 so one setting fits a run of any length, one sized by its time budget included. This is LP-FT
 (Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and Underperform
@@ -130,8 +131,10 @@ class FinetuneConfig:
     ewc_online_frames: int = 32
 
 
-def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
-    """Range checks that :func:`sciPT.config.from_dict` cannot do from the types alone."""
+def validate(cfg: FinetuneConfig, where: str = "finetune", max_steps: int | None = None) -> None:
+    """Range checks that :func:`sciPT.config.from_dict` cannot do from the types alone; with the
+    run's ``max_steps``, a warm-up of as many steps (the backbone would never train: a linear probe
+    under another name, which nothing in the run would say) is refused."""
     checks = [
         ("freeze_layers", cfg.freeze_layers >= 0, "a non-negative integer"),
         ("unfreeze_every", cfg.unfreeze_every >= 1, "a positive integer"),
@@ -155,6 +158,12 @@ def validate(cfg: FinetuneConfig, where: str = "finetune") -> None:
     for key, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{where}.{key}: expected {expected}, got {getattr(cfg, key)!r}")
+    if max_steps is not None and cfg.head_warmup >= 1 and cfg.head_warmup >= max_steps:
+        raise ConfigError(
+            f"{where}.head_warmup: {int(cfg.head_warmup)} steps, at or past --max-steps {max_steps}: the "
+            "backbone would never train (that is --strategy linear-probe); give fewer steps or a "
+            "fraction of the run"
+        )
     if cfg.ewc_online_every and cfg.strategy != "ewc":
         raise ConfigError(
             f"{where}.ewc_online_every: re-estimates the Fisher of strategy 'ewc', but the strategy is "

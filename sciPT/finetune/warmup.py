@@ -90,7 +90,9 @@ class HeadWarmup(Wrapper):
         if not self.warming:
             ramp = self.steps if self.ramp is None else self.ramp
             self.fraction = min(1.0, (step - self.steps + 1) / (ramp + 1))
-        self.inner.on_step(step, backbone)
+        # the strategy takes over when the warm-up ends: its steps count from there (gradual
+        # unfreezing counted the warm-up's, and thawed several groups at once when it ended)
+        self.inner.on_step(0 if self.warming else step - self.steps, backbone)
         if self.warming and self.held_names is None:
             backbone.eval()
 

@@ -379,12 +379,14 @@ class TransformerEncoder(nn.Module):
         return mean
 
     def layer_groups(self) -> list[nn.Module]:
-        """``[embedding, block_0, ..., block_{n-1}, final_norm]``, input to output.
+        """``[embedding (with its dropout), block_0, ..., block_{n-1}, final_norm]``, input to output.
 
         Every parameter belongs to exactly one group; freezing the first ``k`` groups freezes the
-        bottom of the network (used by the freeze-N and gradual-unfreezing strategies).
+        bottom of the network (used by the freeze-N and gradual-unfreezing strategies), and puts
+        them in eval mode: the embedding's dropout, which has no parameter, goes with it (left in
+        train mode, it zeroed a tenth of a frozen embedding's output afresh on every pass).
         """
-        return [self.embedding, *self.blocks, self.norm]
+        return [nn.ModuleList([self.embedding, self.embed_dropout]), *self.blocks, self.norm]
 
 
 def _query_rows(

@@ -497,6 +497,12 @@ def test_a_step_budget_shorter_than_one_pass_is_refused_before_writing(planted, 
             ["--label-fractions", "0.5", "--fraction-seeds", "0"],
             "fraction_seeds: expected a positive number of seeds, got 0",
         ),
+        (
+            # each fit a linear probe, which nothing in the run said
+            ["--finetune.head-warmup", "100", "--max-steps", "20"],
+            "finetune.head_warmup: 100 steps, at or past --max-steps 20: the backbone would never train "
+            "(that is --strategy linear-probe); give fewer steps or a fraction of the run",
+        ),
     ],
 )
 def test_head_settings_that_no_fit_can_build_are_refused_before_writing(

@@ -494,13 +494,13 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "set model.head_blocks",
         ),
         (
-            dict(head="train", head_warmup=10),
+            dict(head="train", head_warmup=2),
             "finetune.head_warmup: trains a new head alone before the shared blocks join, but this run "
             "has no new head (start from a pre-trained model, --init RUN, and name a new head with "
             "--data.head)",
         ),
         (
-            dict(init="none", head_warmup=10),
+            dict(init="none", head_warmup=2),
             "finetune.head_warmup: trains a new head alone before the shared blocks join, but this run "
             "has no new head (start from a pre-trained model, --init RUN, and name a new head with "
             "--data.head)",

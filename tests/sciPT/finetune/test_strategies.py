@@ -88,6 +88,21 @@ def test_head_warmup_holds_the_backbone_then_hands_over(warmup, backbone, head, 
     assert module.strategy.metrics() == {"backbone_lr_fraction": 3 / 4}  # step 5: third of the ramp
 
 
+def test_gradual_unfreezing_after_a_head_warmup_counts_its_steps_from_there(backbone, head, loader, fit, toy):
+    """Steps 0-3 the head alone; then one more group every 2 steps from the top, as gradual alone
+    does from step 0 (it counted the warm-up's steps: two groups thawed at once at step 4)."""
+    recorder = toy.StepRecorder()
+    cfg = FinetuneConfig(strategy="gradual", unfreeze_every=2, head_warmup=4, head_warmup_ramp=0)
+    module = module_for(cfg, backbone, head, toy, max_steps=12)
+    fit(module, loader, callbacks=[recorder])
+    groups = 4
+    for step in range(12):
+        unfrozen = 0 if step < 4 else min(groups, (step - 4) // 2)
+        trained = [g >= groups - unfrozen for g in range(groups)]
+        changed = [not toy.same(a, b) for a, b in zip(recorder.states[step], recorder.states[step + 1])]
+        assert changed == trained, f"step {step}"
+
+
 def test_the_backbone_joins_with_a_ramped_learning_rate(head, loader, fit, toy, tmp_path):
     """At the first step after a 2-step warm-up, a ramp of 3 applies 1/4 of the update a run
     without a ramp applies; the head gets its whole update in both."""

@@ -206,7 +206,7 @@ def test_embed_is_mean_over_real_tokens():
 def test_layer_groups_cover_every_parameter_once_in_order():
     encoder = make_encoder(n_layers=3)
     groups = encoder.layer_groups()
-    assert groups[0] is encoder.embedding and groups[-1] is encoder.norm
+    assert list(groups[0]) == [encoder.embedding, encoder.embed_dropout] and groups[-1] is encoder.norm
     assert groups[1:-1] == list(encoder.blocks)
     owners = [id(p) for g in groups for p in g.parameters()]
     assert len(owners) == len(set(owners))
@@ -236,3 +236,21 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         TransformerConfig(vocab_size=10, pad_id=10)
     assert str(err.value) == "model.pad_id: 10 is outside the vocabulary [0, 10)"
+
+
+def test_a_frozen_embedding_gives_the_same_output_every_pass():
+    """Its dropout (no parameter, so in no group) stayed in train mode under freeze and gradual
+    unfreezing: a frozen, 'fixed' feature extractor whose output changed on every pass."""
+    from sciPT.finetune import Freeze, GradualUnfreezing
+
+    encoder = make_encoder(n_layers=2, dropout=0.5)
+    ids = torch.randint(0, encoder.cfg.vocab_size, (2, 12))
+    for strategy in (Freeze(0), GradualUnfreezing(50)):
+        encoder.train()
+        strategy.setup(encoder)
+        strategy.on_step(0, encoder)
+        assert not encoder.embed_dropout.training
+        first = encoder.embedding(ids)
+        torch.testing.assert_close(encoder.embed_dropout(first), first)
+    # gradual, before any group thaws: the whole backbone is a fixed function
+    torch.testing.assert_close(encoder(ids), encoder(ids))
