@@ -19,9 +19,9 @@ from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
 from sciPT.diagnostics.contamination import check_parameters
 from sciPT.errors import ConfigError, DataError
+from sciPT.finetune import validate as validate_finetune
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
-from sciPT.finetune import validate as validate_finetune
 from sciPT.trainer import validate as validate_train
 
 from .promoter_classifier import COMPLEMENT, early_stopping_size
