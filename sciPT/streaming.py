@@ -147,18 +147,45 @@ def _hash_cache_dir() -> Path:
     return Path(root) / "hashes"
 
 
-def shard_sha256(path: Path) -> str:
-    """``path``'s SHA-256: from ``SHA256SUMS`` beside it when listed there, else computed once and
-    cached by path, size and modification time."""
+def file_key(path: Path) -> str:
+    """A cache key of ``path`` as it is now: its path, size, modification and status-change times
+    and inode (a file replaced with its modification time kept, as ``cp -p`` or ``rsync -a`` do,
+    changes the last two, which no user tool sets back)."""
+    stat = path.stat()
+    fields = (path.resolve(), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return hashlib.sha256("\0".join(map(str, fields)).encode()).hexdigest()
+
+
+def listed_sha256(path: Path) -> str | None:
+    """``path``'s SHA-256 as ``SHA256SUMS`` beside it lists it (``None``: not listed)."""
     sums = path.parent / "SHA256SUMS"
     if sums.is_file():
         for line in sums.read_text().splitlines():
             digest, _, name = line.strip().partition(" ")
             if name.lstrip(" *") == path.name and len(digest) == 64:
                 return digest.lower()
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
-    cached = _hash_cache_dir() / f"{key}.json"
+    return None
+
+
+def check_listed(path: Path, sha256: str) -> None:
+    """Refuse a shard whose SHA-256, computed as it is read, is not the one ``SHA256SUMS`` lists:
+    the list stands in for the shards it names in ``pretrained_on``, so a shard changed since
+    would be recorded as a file the model was not trained on."""
+    listed = listed_sha256(path)
+    if listed is not None and listed != sha256:
+        raise DataError(
+            f"{path}: SHA256SUMS lists {listed}, but the file's SHA-256 is {sha256}: it changed since "
+            "the list was written (write the list again, or remove it)"
+        )
+
+
+def shard_sha256(path: Path) -> str:
+    """``path``'s SHA-256: from ``SHA256SUMS`` beside it when listed there (the rank that reads the
+    shard checks it, :func:`check_listed`), else computed once and cached (:func:`file_key`)."""
+    listed = listed_sha256(path)
+    if listed is not None:
+        return listed
+    cached = _hash_cache_dir() / f"{file_key(path)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())["sha256"]
     digest = file_sha256(path)
@@ -254,6 +281,8 @@ class ShardedSequences:
 
             mine = self.shards.of_rank(rank, world_size)
             corpus = Corpus([str(p) for p in mine], self.spec)
+            for f in corpus.files:
+                check_listed(f.path, f.sha256)
             curation = (
                 curate(corpus, self.options, val_fraction=self.val_fraction, val_mode=self.val_mode)
                 if self.options.active

@@ -36,7 +36,6 @@ cached), the provenance the export carries.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import sys
@@ -50,7 +49,7 @@ from torch.utils.data import Dataset
 
 from sciPT import io as sio
 from sciPT.errors import ConfigError, DataError
-from sciPT.streaming import RankSharded, Shards, expand_shards, rank_seed
+from sciPT.streaming import RankSharded, Shards, expand_shards, file_key, rank_seed
 
 from .data import (
     MoleculeDataConfig,
@@ -82,9 +81,7 @@ def frame_index(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(
                 f"{path}: gzip-compressed; streamed frames are read by byte offset (gunzip the shards)"
             )
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
-    cached = _index_dir() / f"{key}.npz"
+    cached = _index_dir() / f"{file_key(path)}.npz"
     if cached.is_file():
         with np.load(cached) as z:
             return z["offsets"], z["atoms"]

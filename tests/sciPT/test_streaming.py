@@ -4,6 +4,7 @@ its own shards (sciPT.streaming)."""
 import builtins
 import gzip
 import hashlib
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -232,3 +233,31 @@ def test_a_streamed_corpus_reports_what_curation_removed_as_a_whole_corpus_does(
     assert report["data_kept_residues"] == int((whole.stop - whole.start)[whole.reason == 0].sum())
     summary = report["data_summary"]
     assert summary[summary.index("Curation of rank 0's shards:") + 2 :] == whole.lines()
+
+
+def test_a_shard_changed_since_its_sha256sums_line_is_refused_by_the_rank_that_reads_it(shards):
+    """The listed digest stood in for the shard in pretrained_on, checked by nothing: a shard
+    edited after the list was written was recorded as a file the model was not trained on."""
+    real = hashlib.sha256(shards[1].read_bytes()).hexdigest()
+    (shards[0].parent / "SHA256SUMS").write_text(f"{real}  {shards[1].name}\n")
+    windows = _windows(shards[:2])
+    windows.for_rank(0, 1)  # listed and unchanged: read
+    stale = "ab" * 32
+    (shards[0].parent / "SHA256SUMS").write_text(f"{stale}  {shards[1].name}\n")
+    with pytest.raises(DataError) as err:
+        _windows(shards[:2]).for_rank(0, 1)
+    assert str(err.value) == (
+        f"{shards[1]}: SHA256SUMS lists {stale}, but the file's SHA-256 is {real}: it changed since the "
+        "list was written (write the list again, or remove it)"
+    )
+
+
+def test_a_file_replaced_with_its_modification_time_kept_is_hashed_again(shards):
+    first = shard_sha256(shards[0])
+    stat = shards[0].stat()
+    data = bytearray(shards[0].read_bytes())
+    data[len(data) // 2] ^= 1  # one bit: the same size
+    shards[0].write_bytes(bytes(data))
+    os.utime(shards[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as cp -p or rsync -a leave it
+    assert shards[0].stat().st_size == stat.st_size
+    assert shard_sha256(shards[0]) == hashlib.sha256(shards[0].read_bytes()).hexdigest() != first
