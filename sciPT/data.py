@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterator
 from itertools import count
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .errors import DataError, UserError
 from .streaming import RankSharded
 
 
@@ -90,11 +92,35 @@ class StepDataModule(pl.LightningDataModule):
         self.train_set, self.val_set, self.collate, self.cfg = train, val, collate, train_cfg
 
     def setup(self, stage: str) -> None:
+        self._check_rank_data()
         if self.val_set is None and self.trainer is not None:
             # Lightning reads limit_val_batches after this hook: 0 configures no validation loop,
             # where an empty val_dataloader() would be asked for and warned about ("Total length
             # of `list` across ranks is zero") as if data were missing
             self.trainer.limit_val_batches = 0
+
+    def _check_rank_data(self) -> None:
+        """Build each rank's own datasets (sharded corpora) before training, every rank learning of
+        any rank's data error: a rank that raised alone left the others to die in their first
+        collective (a traceback, and an exit status that depended on which rank failed). Every rank
+        raises the first failing rank's one line (:class:`~sciPT.errors.DataError`)."""
+        sets = [s for s in (self.train_set, self.val_set) if isinstance(s, RankSharded)]
+        if not sets or self.trainer is None:
+            return
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        error = None
+        try:
+            for dataset in sets:
+                dataset.for_rank(rank, world)
+        except UserError as err:
+            error = str(err) if f"rank {rank}" in str(err) or world == 1 else f"rank {rank}: {err}"
+        errors = [error]
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            errors = [None] * world
+            torch.distributed.all_gather_object(errors, error)
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise DataError(first)
 
     def train_dataloader(self) -> DataLoader:
         return step_loader(

@@ -34,7 +34,7 @@ from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
 from .sequence_inputs import LabelledSequences, alias_note, in_chunks, read_sequences, repeated_names_note
-from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate
+from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate, file_warnings
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
 
@@ -243,14 +243,6 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _whole_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
         corpus = Corpus(paths, self.spec)
-        for f in corpus.files if global_rank() == 0 else []:
-            empty = int((f.lengths == 0).sum())
-            if empty:  # allowed (a placeholder contig), but said: the report counts them
-                print(
-                    f"warning: {f.path}: {empty} of {len(f.names)} records have no sequence; nothing "
-                    "is read from them",
-                    file=sys.stderr,
-                )
         curation = (
             curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
             if options.active
@@ -270,16 +262,10 @@ class SequenceDomain(SequenceEvaluation, Domain):
             corpus, cfg.data.window, split="train", reverse_complement=cfg.data.reverse_complement, **common
         )
         val = RandomWindows(corpus, cfg.data.window, split="val", **common)
-        for f, mass in zip(corpus.files, train.file_mass) if global_rank() == 0 else []:
-            # trained on nothing of it, yet listed among the files the model saw (a probability that
-            # a cold temperature rounds to 0 is not this: the file holds windows)
-            if mass == 0:
-                kept = ", kept by curation," if curation is not None else ""
-                print(
-                    f"warning: {f.path}: no record's training part{kept} holds a window of "
-                    f"{cfg.data.window} residues; no window is drawn from this file",
-                    file=sys.stderr,
-                )
+        for line in (
+            file_warnings(corpus, train, cfg.data.window, curation is not None) if global_rank() == 0 else []
+        ):
+            print(line, file=sys.stderr)
         if val.empty and val.longest_part() is not None:
             # residues are held out, so cut out of training, yet no window fits in them: a run would
             # lose them and report no validation loss, without a word. (No residue held out, as

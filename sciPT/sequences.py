@@ -364,6 +364,28 @@ def held_out_records(corpus: Corpus, val_fraction: float) -> np.ndarray:
     return held
 
 
+def file_warnings(corpus: Corpus, train: RandomWindows, window: int, curated: bool) -> list[str]:
+    """What a corpus's files hold that a run should say: records without sequence (allowed, a
+    placeholder contig, but counted in the report) and files no training window is drawn from
+    (listed among the files the model saw, yet trained on in nothing); one line each."""
+    lines = []
+    for f, mass in zip(corpus.files, train.file_mass):
+        empty = int((f.lengths == 0).sum())
+        if empty:
+            lines.append(
+                f"warning: {f.path}: {empty} of {len(f.names)} records have no sequence; nothing is read "
+                "from them"
+            )
+        # a probability a cold temperature rounds to 0 is not this: the file holds windows
+        if mass == 0:
+            kept = ", kept by curation," if curated else ""
+            lines.append(
+                f"warning: {f.path}: no record's training part{kept} holds a window of {window} "
+                "residues; no window is drawn from this file"
+            )
+    return lines
+
+
 class RandomWindows(Dataset):
     """Sample ``g`` -> the codes of one random window (see the module docstring).
 

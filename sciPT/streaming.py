@@ -54,6 +54,7 @@ import glob
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -271,6 +272,7 @@ class ShardedSequences:
         self.shards, self.spec, self.options = shards, spec, curation_options
         self.val_fraction, self.val_mode, self.report = val_fraction, val_mode, report
         self._resolved: dict[tuple[int, int], tuple] = {}
+        self._said: set[tuple[int, int]] = set()  # the ranks whose files' warnings are printed
 
     def resolve(self, rank: int, world_size: int):
         """``(corpus, curation or None)`` of ``rank``'s shards."""
@@ -326,7 +328,7 @@ class ShardedWindows(RankSharded):
         )
 
     def for_rank(self, rank: int, world_size: int):
-        from .sequences import RandomWindows
+        from .sequences import RandomWindows, file_warnings
 
         corpus, curation = self.sequences.resolve(rank, world_size)
         dataset = RandomWindows(
@@ -345,6 +347,10 @@ class ShardedWindows(RankSharded):
                 f"{self.sequences.shards.key}: the shards of rank {rank} ({names}) hold no validation "
                 f"window of {self.window} residues (larger shards, or data.val_fraction 0)"
             )
+        if self.split == "train" and (rank, world_size) not in self.sequences._said:
+            self.sequences._said.add((rank, world_size))  # once: the loader asks again after setup
+            for line in file_warnings(corpus, dataset, self.window, curation is not None):
+                print(line, file=sys.stderr)
         return dataset
 
 

@@ -70,3 +70,32 @@ def test_a_resumed_streaming_run_ends_with_the_uninterrupted_weights_on_both_ran
     assert len(a) == 2 and a[0] == a[1]  # SHA-256 of the weights on each rank
     assert b == a
     assert straight["rank_residues"] == 20_000  # half the corpus: 10 of the 20 records
+
+
+@pytest.mark.slow
+def test_a_data_error_on_one_rank_stops_every_rank_with_its_line(tmp_path):
+    """Rank 1's only shard too short for a window: rank 1 said so and rank 0 died in its first
+    collective (a gloo traceback, exit status 1; 2 when rank 0 was the one)."""
+    shards = tmp_path / "shards"
+    split_fasta("data_recipes/dna/ecoli_k12_mg1655.fna.gz", shards, 1, 20_000, max_residues=20_000)
+    (shards / "shard-00009.fa").write_text(">short\nACGTACGT\n")
+    command = [
+        sys.executable,
+        "-m",
+        "sciPT.cli",
+        "pretrain",
+        "dna",
+        "--preset",
+        "tiny",
+        "--data",
+        str(shards),
+    ]
+    command += ["--max-steps", "4", "--devices", "2", "--strategy", "ddp", "--out", str(tmp_path / "run")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "RuntimeError" not in proc.stderr
+    said = [line for line in proc.stderr.splitlines() if line.startswith("scipt: error: ")]
+    assert said and all(line == said[0] for line in said)
+    assert said[0].startswith("scipt: error: rank 1: data.window: a window of 128 residues is longer than")
+    assert "shard-00009.fa" in said[0]
