@@ -407,9 +407,14 @@ def stdout_reader_gone() -> bool:
 
 def after_stop(args: argparse.Namespace | None) -> str:
     """What a command stopped by SIGTERM or Ctrl-C (in a Lightning fit) leaves, and how to go on
-    from it."""
+    from it: its last checkpoint, a promoter run's completed fits, or nothing yet."""
     if getattr(args, "command", None) != "demo":
-        return "the run keeps its last checkpoint: the same command with --resume continues it"
+        out = Path(getattr(args, "out", None) or ".")
+        if getattr(args, "out", None) is None or any((out / "checkpoints").glob("*.ckpt")):
+            return "the run keeps its last checkpoint: the same command with --resume continues it"
+        if any((out / "fits").glob("*")):
+            return "the run keeps its completed fits: the same command with --resume continues it"
+        return "no checkpoint was written yet: the same command with --resume auto starts it again"
     # a demo has no --resume, and a second one refuses the folder the first left
     words = f"a demo cannot be resumed: run it again with another --out, or delete {args.out} first"
     # a demo whose stages are ordinary runs may say how the stopped one goes on alone

@@ -187,7 +187,8 @@ def lightning_pretrain(
         metrics["embedding_relative_spread"] = collapse.relative_spread
         metrics["embedding_collapsed"] = float(collapse.collapsed)
     run.write_metrics(metrics)
-    io.write_json(run.logs / "rank_digests.json", module.rank_digests)
+    if module.rank_digests:  # none when this process trained nothing: the earlier ones stand
+        io.write_json(run.logs / "rank_digests.json", module.rank_digests)
     reference = {}
     if "order0_entropy_nats" in setup.report and setup.report.get("tokenizer_k", 1) == 1:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
@@ -229,7 +230,12 @@ def _final_metrics(
     if train_loss is not None:
         metrics["train_loss"] = train_loss
     metrics |= {"wall_time_s": round(wall, 2), "world_size": trainer.world_size}
-    if digests:  # taken when training ends; none when this process had no step left to train
+    earlier = Path(trainer.logger.log_dir) / "rank_digests.json"
+    if not digests and earlier.is_file():
+        # taken when training ends: a process with no step left to train (a run stopped after its
+        # export, resumed at its last step) has none, and the process that trained them stands
+        digests = io.read_json(earlier)
+    if digests:
         metrics["ranks_identical"] = float(len(set(digests)) == 1)
     sized = sized_steps(trainer)
     if sized is not None:  # max_steps: none: the total the time budget settled on

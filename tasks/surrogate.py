@@ -196,13 +196,17 @@ def resolve_prior(
 
 def prior_form_used(cfg: SurrogateConfig) -> str:
     """``--prior-form``, or its default: the mixture for a library prior, and for a run as
-    ``--init`` the Gaussian it stores (a mixture there is refused: it would be read and ignored)."""
+    ``--init`` the Gaussian it stores (a mixture asked of it, which was read and ignored without a
+    word, is said on standard error: a config.yaml written before the default depended on the
+    start holds one)."""
     if cfg.init in FAMILY_INITS or cfg.init == "none":
         return cfg.prior_form or DEFAULT_PRIOR_FORM
     if cfg.prior_form == "mixture":
-        raise ConfigError(
-            f"--prior-form mixture: --init {cfg.init} is a run, whose stored Gaussian is the prior; "
-            f"a mixture is learnt from a library prior (--init {', '.join(FAMILY_INITS)})"
+        print(
+            f"note: prior_form mixture: --init {cfg.init} is a run, whose stored Gaussian is the prior "
+            f"(a mixture is learnt from a library prior, --init {', '.join(FAMILY_INITS)}); recorded "
+            "as gaussian",
+            file=sys.stderr,
         )
     return "gaussian"
 

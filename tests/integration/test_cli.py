@@ -521,6 +521,30 @@ def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
     )
 
 
+def test_the_line_after_a_stop_says_what_the_run_kept(tmp_path):
+    """Stopped before its first checkpoint, a run was told '--resume continues it', which then
+    refused for want of a checkpoint; a promoter run keeps completed fits, not checkpoints."""
+    import argparse
+
+    from sciPT.cli import after_stop
+
+    out = tmp_path / "run"
+    args = argparse.Namespace(command="pretrain", out=str(out))
+    out.mkdir()
+    assert (
+        after_stop(args)
+        == "no checkpoint was written yet: the same command with --resume auto starts it again"
+    )
+    (out / "fits").mkdir()
+    (out / "fits" / "fold0_pre-trained.json").write_text("{}")
+    assert after_stop(args) == "the run keeps its completed fits: the same command with --resume continues it"
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert (
+        after_stop(args) == "the run keeps its last checkpoint: the same command with --resume continues it"
+    )
+
+
 def test_sigterm_stops_training_with_status_143_and_resume_continues_it(tmp_path):
     """A batch system's time limit sends SIGTERM: Lightning stopped the run with a SystemExit of no
     code, so the job ended with status 0, without a word, and jobs chained on its success went on."""

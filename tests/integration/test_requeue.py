@@ -228,6 +228,7 @@ def test_a_run_stopped_between_its_export_and_its_report_is_completed_not_called
     script = [*FLAGS, "--max-steps", "4", "--out", str(out), "--resume", "auto"]
     assert main(script) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    digests = (out / "logs/rank_digests.json").read_text()
     (out / "metrics.json").unlink()
     (out / "report.md").unlink()
     capsys.readouterr()
@@ -236,6 +237,9 @@ def test_a_run_stopped_between_its_export_and_its_report_is_completed_not_called
     assert (out / "report.md").is_file() and steps_of(out / "checkpoints/last.ckpt") == 4
     again = json.loads((out / "metrics.json").read_text())
     assert again["steps"] == 4 and again["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-6)
+    # the ranks' agreement is the training process's: this one trained nothing to compare
+    assert again["ranks_identical"] == metrics["ranks_identical"] == 1.0
+    assert (out / "logs/rank_digests.json").read_text() == digests
 
 
 def test_a_time_sized_run_is_found_complete_until_its_budget_grows(tmp_path, capsys):

@@ -105,8 +105,8 @@ def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tm
         "--max-steps continues it)"
     ) in capsys.readouterr().err
     assert (tmp_path / "run/model/model.safetensors").is_file()
-    # no step trained in this process: the loss is the logs' last, and the ranks were not compared
-    # (a comparison of nothing said they differed); strict JSON, no NaN
+    # no step trained in this process: the loss is the logs' last, and the ranks' agreement is the
+    # training process's (a comparison of nothing once said they differed); strict JSON, no NaN
     import json
 
     from sciPT.plots import read_logs
@@ -115,7 +115,7 @@ def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tm
         raise AssertionError(f"metrics.json holds {constant}")
 
     after = json.loads((tmp_path / "run/metrics.json").read_text(), parse_constant=no_nan)
-    assert "ranks_identical" not in after and after["steps"] == 8
+    assert after["ranks_identical"] == 1.0 and after["steps"] == 8
     last_loss = read_logs(tmp_path / "run/logs")["train/loss"][-1]
     assert last_loss[0] == 7 and after["train_loss"] == last_loss[1]
     assert "ranks ended with different weights" not in (tmp_path / "run/report.md").read_text()
