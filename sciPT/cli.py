@@ -409,11 +409,14 @@ def after_stop(args: argparse.Namespace | None) -> str:
     """What a command stopped by SIGTERM or Ctrl-C (in a Lightning fit) leaves, and how to go on
     from it: its last checkpoint, a promoter run's completed fits, or nothing yet."""
     if getattr(args, "command", None) != "demo":
-        out = Path(getattr(args, "out", None) or ".")
-        if getattr(args, "out", None) is None or any((out / "checkpoints").glob("*.ckpt")):
+        if getattr(args, "out", None) is None:
             return "the run keeps its last checkpoint: the same command with --resume continues it"
-        if any((out / "fits").glob("*")):
-            return "the run keeps its completed fits: the same command with --resume continues it"
+        kept = getattr(args, "kept_after_stop", None)  # a task that keeps something else (promoter: fits)
+        if kept is not None:
+            return kept(Path(args.out))
+        run = RunDir(args.out)
+        if any(run.checkpoints.glob("*.ckpt")) or run.hpc_checkpoints():
+            return "the run keeps its last checkpoint: the same command with --resume continues it"
         return "no checkpoint was written yet: the same command with --resume auto starts it again"
     # a demo has no --resume, and a second one refuses the folder the first left
     words = f"a demo cannot be resumed: run it again with another --out, or delete {args.out} first"

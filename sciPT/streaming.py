@@ -182,10 +182,13 @@ def check_listed(path: Path, sha256: str) -> None:
 
 def shard_sha256(path: Path) -> str:
     """``path``'s SHA-256: from ``SHA256SUMS`` beside it when listed there (the rank that reads the
-    shard checks it, :func:`check_listed`), else computed once and cached (:func:`file_key`)."""
+    shard checks it, :func:`check_listed`), else :func:`computed_sha256`."""
     listed = listed_sha256(path)
-    if listed is not None:
-        return listed
+    return computed_sha256(path) if listed is None else listed
+
+
+def computed_sha256(path: Path) -> str:
+    """``path``'s SHA-256, computed once and cached (:func:`file_key`)."""
     cached = _hash_cache_dir() / f"{file_key(path)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())["sha256"]

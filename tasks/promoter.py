@@ -124,7 +124,9 @@ class PromoterTask(Task):
     def add_finetune_arguments(self, parser):
         from sciPT.runconfig import add_off_switch, add_run_arguments
 
-        parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"))
+        from .promoter_fits import kept_fits
+
+        parser.set_defaults(table=add_run_arguments(parser, self, "runs/promoter"), kept_after_stop=kept_fits)
         add_off_switch(parser, "baselines", "skip the scratch, k-mer and CNN baselines")
         add_off_switch(
             parser, "naturalness", "do not fuse the pre-trained model's likelihood into the predictions"

@@ -90,6 +90,14 @@ def completed_fits(run_path: str | Path) -> int:
     return sum(p.name != FitStore.FINGERPRINT for p in folder.glob("*.json"))
 
 
+def kept_fits(run_path: Path) -> str:
+    """What a promoter run stopped mid-way (Ctrl-C, SIGTERM) keeps, and how to go on: its completed
+    fits, not checkpoints (the command line's line after a stop)."""
+    n = completed_fits(run_path)
+    kept = f"the run keeps its {n} completed fit(s)" if n else "no fit was completed yet"
+    return f"{kept}: the same command with --resume continues it"
+
+
 def slug(key: str) -> str:
     """A file name for a fit's key: ``fold 1, k-mer LR`` -> ``fold-1-k-mer-lr``."""
     return re.sub(r"[^a-z0-9.]+", "-", key.lower()).strip("-")

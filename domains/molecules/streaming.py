@@ -49,7 +49,16 @@ from torch.utils.data import Dataset
 
 from sciPT import io as sio
 from sciPT.errors import ConfigError, DataError
-from sciPT.streaming import RankSharded, Shards, expand_shards, file_key, rank_seed
+from sciPT.streaming import (
+    RankSharded,
+    Shards,
+    check_listed,
+    computed_sha256,
+    expand_shards,
+    file_key,
+    listed_sha256,
+    rank_seed,
+)
 
 from .data import (
     MoleculeDataConfig,
@@ -183,10 +192,21 @@ class ShardedFrames(RankSharded):
     ):
         self.shards, self.cfg, self.split, self.labelled = shards, cfg, split, labelled
         self.cutoff, self.elements, self.seed = cutoff, elements, seed
+        self._frames: dict[tuple[int, int], list[tuple]] = {}
 
     def frames(self, rank: int, world_size: int) -> list[tuple]:
+        """The rank's frames, read once per process (the data module checks every rank's data
+        before training, then its loaders ask again)."""
+        key = (rank, world_size)
+        if key not in self._frames:
+            self._frames[key] = self._read_frames(rank, world_size)
+        return self._frames[key]
+
+    def _read_frames(self, rank: int, world_size: int) -> list[tuple]:
         out, factors = [], unit_factors(self.cfg)
         for path in self.shards.of_rank(rank, world_size):
+            if listed_sha256(path) is not None:  # the list stands in for the shard in pretrained_on
+                check_listed(path, computed_sha256(path))
             offsets, atoms = frame_index(path)
             if self.cfg.max_frames is not None:
                 offsets, atoms = offsets[: self.cfg.max_frames], atoms[: self.cfg.max_frames]

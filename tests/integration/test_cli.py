@@ -523,10 +523,11 @@ def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
 
 def test_the_line_after_a_stop_says_what_the_run_kept(tmp_path):
     """Stopped before its first checkpoint, a run was told '--resume continues it', which then
-    refused for want of a checkpoint; a promoter run keeps completed fits, not checkpoints."""
+    refused for want of a checkpoint; a SLURM checkpoint counts; a promoter run keeps completed fits,
+    not checkpoints, and its fits folder holds a fingerprint before any fit."""
     import argparse
 
-    from sciPT.cli import after_stop
+    from sciPT.cli import after_stop, build_parser
 
     out = tmp_path / "run"
     args = argparse.Namespace(command="pretrain", out=str(out))
@@ -535,13 +536,22 @@ def test_the_line_after_a_stop_says_what_the_run_kept(tmp_path):
         after_stop(args)
         == "no checkpoint was written yet: the same command with --resume auto starts it again"
     )
-    (out / "fits").mkdir()
-    (out / "fits" / "fold0_pre-trained.json").write_text("{}")
-    assert after_stop(args) == "the run keeps its completed fits: the same command with --resume continues it"
+    (out / "hpc_ckpt_1.ckpt").write_bytes(b"")
+    keeps = "the run keeps its last checkpoint: the same command with --resume continues it"
+    assert after_stop(args) == keeps
+    (out / "hpc_ckpt_1.ckpt").unlink()
     (out / "checkpoints").mkdir()
     (out / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert after_stop(args) == keeps
+    argv = ["finetune", "promoter", "--out", str(tmp_path / "p")]
+    promoter = build_parser(argv).parse_args(argv)
+    (tmp_path / "p" / "fits").mkdir(parents=True)
+    (tmp_path / "p" / "fits" / "fingerprint.json").write_text("{}")
+    assert after_stop(promoter) == "no fit was completed yet: the same command with --resume continues it"
+    (tmp_path / "p" / "fits" / "fold-1-pre-trained.json").write_text("{}")
     assert (
-        after_stop(args) == "the run keeps its last checkpoint: the same command with --resume continues it"
+        after_stop(promoter)
+        == "the run keeps its 1 completed fit(s): the same command with --resume continues it"
     )
 
 

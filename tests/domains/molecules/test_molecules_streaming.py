@@ -182,3 +182,31 @@ def test_a_streamed_corpus_records_no_composition_span_from_its_statistics_sampl
         "fix 1 of the 3 element references (H, C, O): the corpus's frames of other compositions, if any, "
         "are trained on energies offset by an amount nobody measured"
     ) in capsys.readouterr().err
+
+
+def test_a_shard_changed_since_its_sha256sums_line_is_refused_and_frames_are_read_once(shards, monkeypatch):
+    """The listed digest stood in for the shard in pretrained_on, unchecked (the DNA path checks it)."""
+    import hashlib
+
+    from sciPT.domains.molecules import streaming
+
+    def frames():
+        return ShardedFrames(
+            Shards(shards), _cfg(shards[0].parent), split="train", labelled=True, cutoff=4.0,
+            elements=["H", "C", "O"], seed=5,
+        )  # fmt: skip
+
+    real = hashlib.sha256(shards[0].read_bytes()).hexdigest()
+    (shards[0].parent / "SHA256SUMS").write_text(f"{real} *{shards[0].name}\r\n")
+    listed = frames()
+    indexed = []
+    real_index = streaming.frame_index
+    monkeypatch.setattr(streaming, "frame_index", lambda p: indexed.append(p) or real_index(p))
+    listed.for_rank(0, 1)
+    listed.for_rank(0, 1)  # the data module's check, then the loader: the shards are indexed once
+    assert len(indexed) == len(shards)
+    (shards[0].parent / "SHA256SUMS").write_text(f"{'cd' * 32}  {shards[0].name}\n")
+    with pytest.raises(
+        DataError, match=f"^{shards[0]}: SHA256SUMS lists {'cd' * 32}, but the file's SHA-256 is {real}"
+    ):
+        frames().for_rank(0, 1)
