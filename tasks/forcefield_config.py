@@ -17,7 +17,7 @@ from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules.data import SMILES_SUFFIXES, MoleculeDataConfig
 from sciPT.domains.molecules.objectives import ObjectiveConfig
 from sciPT.domains.molecules.objectives import validate as validate_objective
-from sciPT.domains.molecules.potential_config import PotentialConfig
+from sciPT.domains.molecules.potential_config import PotentialConfig, check_precision
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.errors import ConfigError
 from sciPT.finetune import FinetuneConfig
@@ -121,6 +121,7 @@ def small() -> ForcefieldConfig:
 
 def validate(cfg: ForcefieldConfig) -> None:
     validate_train(cfg.train)
+    check_precision(cfg.train.precision)
     if not cfg.data.paths:
         raise ConfigError("--train: no training frames given (pass --train FRAMES.xyz)")
     for path in [*cfg.data.paths, *cfg.data.val_paths, *cfg.test, *cfg.eval]:

@@ -28,7 +28,7 @@ from .dataset import collate, prepare
 from .fisher_config import validate as validate_fisher
 from .model import EquivariantPotential
 from .objectives import build_objective
-from .potential_config import PotentialConfig, validate_architecture
+from .potential_config import PotentialConfig, check_precision, validate_architecture
 from .presets import PRESETS, MoleculesConfig
 from .streaming import prepare_streaming, training_sets
 
@@ -74,6 +74,7 @@ class MoleculesDomain(Domain):
 
         # architecture and objective first: a typo must not wait for the data to be read
         validate_architecture(cfg.model)
+        check_precision(cfg.train.precision)
         validate_fisher(cfg.fisher)
         objective = build_objective(cfg.objective)
         if cfg.distill.teacher is not None or cfg.distill.smiles is not None:

@@ -125,6 +125,18 @@ def validate_architecture(cfg: PotentialConfig) -> None:
         )
 
 
+def check_precision(precision) -> None:
+    """The potential trains at Lightning's ``32-true`` only: its geometry and reference energies are
+    float64 whatever the model's dtype and its layers do not run under autocast (``bf16-mixed``
+    crashed in its first step, after the run directory was made); ``model.dtype float64`` is how
+    it trains in double precision."""
+    if str(precision) not in ("32-true", "32"):
+        raise ConfigError(
+            f"train.precision: {precision}: the molecules potential trains at 32-true only (its layers "
+            "do not run under autocast); --model.dtype float64 trains it in double precision"
+        )
+
+
 def validate(cfg: PotentialConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad ``model.*`` key."""
     validate_architecture(cfg)

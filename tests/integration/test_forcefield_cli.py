@@ -587,3 +587,22 @@ def test_evaluate_refuses_frames_of_an_unknown_element(runs, tmp_path, capsys):
     assert (runs[1] / "metrics.json").read_text() == before
     assert not np.isnan(json.loads(before)["steps"])
     assert not (runs[1] / "evaluations" / "bad").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "64-true"])
+def test_a_precision_the_potential_cannot_train_at_is_refused_before_writing(tmp_path, capsys, precision):
+    """Each crashed in the first step (autocast against the float64 geometry), leaving a run
+    folder without a model."""
+    said = (
+        f"scipt: error: train.precision: {precision}: the molecules potential trains at 32-true only (its "
+        "layers do not run under autocast); --model.dtype float64 trains it in double precision"
+    )
+    for argv in (
+        ["pretrain", "molecules", "--data", str(ETHANOL)],
+        ["finetune", "forcefield", "--train", str(ETHANOL)],
+    ):
+        out = tmp_path / argv[1]
+        capsys.readouterr()
+        assert main([*argv, "--max-steps", "2", "--precision", precision, "--out", str(out)]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == said
+        assert not out.exists()
