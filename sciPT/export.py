@@ -95,7 +95,11 @@ def export_checkpoint(checkpoint: dict, out: str | Path, source: str | Path) -> 
             "the weights only; for EWC, export the finished run's checkpoints/last.ckpt",
             file=sys.stderr,
         )
-    tensors = {**(tensors or {}), **masked_head_state(checkpoint)}
+    # a 64-true run's checkpoint holds float64 weights, which the backbone (built in its configured
+    # dtype) takes cast: its masked head is cast alike, so the export holds one dtype, not two
+    dtype = next(backbone.parameters()).dtype
+    head = {k: v.to(dtype) if v.is_floating_point() else v for k, v in masked_head_state(checkpoint).items()}
+    tensors = {**(tensors or {}), **head}
     return export_model(
         out, backbone, {**config, "sciPT_version": __version__}, extra_tensors=tensors or None
     )

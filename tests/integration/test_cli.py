@@ -521,6 +521,20 @@ def test_ctrl_c_stops_training_with_status_130_and_says_how_to_go_on(tmp_path):
     )
 
 
+def test_a_double_precision_run_exports_one_dtype(tmp_path, capsys):
+    """64-true: the backbone was exported in float32, its masked head in float64."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    code, err = run(
+        capsys, "pretrain", "dna", "--out", str(out), *FAST_SEQUENCE_FLAGS, "--precision", "64-true"
+    )
+    assert code == 0, err
+    tensors = load_file(out / "model" / "model.safetensors")
+    assert any(k.startswith("mlm_head.") for k in tensors)
+    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float32}
+
+
 def test_the_line_after_a_stop_says_what_the_run_kept(tmp_path):
     """Stopped before its first checkpoint, a run was told '--resume continues it', which then
     refused for want of a checkpoint; a SLURM checkpoint counts; a promoter run keeps completed fits,
