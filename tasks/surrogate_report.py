@@ -18,7 +18,7 @@ from sciPT.domains.surrogates.calibrate import (
     Calibration,
     scratch_prior,
 )
-from sciPT.domains.surrogates.data import Points, repeated_rows
+from sciPT.domains.surrogates.data import Points, copied_rows_note
 from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import Posterior, scores
@@ -31,17 +31,14 @@ from sciPT.run import command_line
 
 
 def input_warnings(points: Points, X, names, prior, info) -> list[str]:
-    warnings = []
-    repeats = repeated_rows(points)
-    if repeats:
-        # a copy counted as a second measurement halves the scatter the intervals are built on;
-        # replicates (one Re, another Nu) are measurements and differ, so are not named here
-        same = "; ".join(" = ".join(str(line) for line in found) for found in repeats)
-        warnings.append(
-            f"{points.source}: rows identical in every column at lines {same} (copied twice?): each "
-            "copy counts as one more independent measurement and narrows the intervals; remove the "
-            "copies unless each is a measurement of its own"
-        )
+    # a copy counted as a second measurement halves the scatter the intervals are built on;
+    # replicates (one Re, another Nu) are measurements and differ, so are not named here
+    copied = copied_rows_note(
+        points,
+        "each copy counts as one more independent measurement and narrows the intervals; remove the "
+        "copies unless each is a measurement of its own",
+    )
+    warnings = [copied] if copied else []
     if info["boxes"]:
         inside = inside_validity(points.re, points.pr, info["boxes"])
         if not inside.any():

@@ -383,6 +383,16 @@ def repeated_rows(points: Points) -> list[list[int]]:
     return [found for found in seen.values() if len(found) > 1]
 
 
+def copied_rows_note(points: Points, consequence: str) -> str | None:
+    """One line naming the rows identical in every column (:func:`repeated_rows`), then
+    ``consequence``, what a copy does where the line is said; ``None`` without copies."""
+    repeats = repeated_rows(points)
+    if not repeats:
+        return None
+    same = "; ".join(" = ".join(str(line) for line in found) for found in repeats)
+    return f"{points.source}: rows identical in every column at lines {same} (copied twice?): {consequence}"
+
+
 def _decimal_comma(cell: str) -> str:
     """``"1.500"`` read with a decimal point, written with a decimal comma: ``"1,5"``."""
     try:

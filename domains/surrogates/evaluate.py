@@ -30,7 +30,7 @@ import numpy as np
 from sciPT.errors import ConfigError
 
 from . import plots
-from .data import Points, read_points, repeated_rows, write_points
+from .data import Points, copied_rows_note, read_points, write_points
 from .objectives import scores
 from .pretrain import inside_validity
 
@@ -171,14 +171,9 @@ def input_warnings(points: Points, config: dict, scored: bool) -> list[str]:
                 "the (Re, Pr) validity range of every correlation the prior was learnt from, not only "
                 f"outside the calibration range: lines {_some(points.lines[beyond])}"
             )
-    if scored:
-        repeats = repeated_rows(points)
-        if repeats:
-            same = "; ".join(" = ".join(str(line) for line in found) for found in repeats)
-            said.append(
-                f"warning: {points.source}: rows identical in every column at lines {same} (copied "
-                "twice?): each copy counts once more in the MAPE and the coverage"
-            )
+    copied = scored and copied_rows_note(points, "each copy counts once more in the MAPE and the coverage")
+    if copied:
+        said.append(f"warning: {copied}")
     return said
 
 
