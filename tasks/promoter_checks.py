@@ -155,14 +155,14 @@ def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) 
 def check_label_fractions(cfg: PromoterConfig, data: LabelledSequences) -> None:
     """Refuse, before anything is written, a ``--label-fractions`` subset too small for its fit's
     early-stopping split (it was refused once the cross-validation and the final model were done)."""
-    from .promoter_evaluation import fraction_split, fraction_subset
+    from .promoter_evaluation import fraction_seeds, fraction_split, fraction_subset
 
     if not cfg.label_fractions:
         return
     pool, _ = fraction_split(cfg, data)
     need = distinct_needed(0)
     for frac in sorted(cfg.label_fractions):
-        for seed in range(cfg.fraction_seeds):
+        for seed in fraction_seeds(cfg):
             subset = fraction_subset(pool, frac, seed)
             counts = distinct_per_class(overlap.strand_keys(subset.codes, COMPLEMENT), subset.labels)
             for label, name in ((1, "promoter"), (0, "non-promoter")):

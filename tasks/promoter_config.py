@@ -83,7 +83,8 @@ class PromoterConfig:
             cross-validation report recommends; needs ``folds`` and ``baselines``).
         label_fractions: fractions, in (0, 1], of 80 % of the labelled data to fine-tune on for a
             sample-efficiency curve (accuracy on the other 20 %); empty: none.
-        fraction_seeds: subsets (and fine-tune seeds) per label fraction.
+        fraction_seeds: subsets (and fine-tune seeds) per label fraction, seeded ``train.seed``,
+            ``train.seed + 1``, ...
         contamination_k: k-mer length of the check of evaluation sequences against the
             pre-training corpus.
         contamination_threshold: fraction of a sequence's k-mers found in the pre-training corpus

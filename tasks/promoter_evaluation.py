@@ -128,6 +128,12 @@ def fraction_subset(pool: LabelledSequences, frac: float, seed: int) -> Labelled
     return pool.subset(idx)
 
 
+def fraction_seeds(cfg) -> range:
+    """The seeds of each label fraction's subsets and fits: ``--seed`` onwards, as the folds take
+    ``seed + fold``, so a run made with another ``--seed`` to gauge the spread draws other ones."""
+    return range(cfg.train.seed, cfg.train.seed + cfg.fraction_seeds)
+
+
 def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | None = None) -> list[str]:
     """Stratified subsets of a fixed 80% pool (:func:`fraction_split`, :func:`fraction_subset`),
     evaluated on the remaining 20%, several seeds; ``fits`` as for :func:`cross_validate`."""
@@ -137,9 +143,9 @@ def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | 
     sizes = []
     bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
     for i, frac in enumerate(fractions):
-        for seed in range(cfg.fraction_seeds):
+        for j, seed in enumerate(fraction_seeds(cfg)):
             subset = fraction_subset(pool, frac, seed)
-            if seed == 0:
+            if j == 0:
                 sizes.append(len(subset))
             for name, start in starts.items():
                 key = f"labels {frac:g}, seed {seed}, {name}"
@@ -181,9 +187,12 @@ def contamination_lines(
     prefix: str,
     others: dict | None = None,
     counts: str = "contamination",
+    pooled: bool = False,
 ) -> list[str]:
     """State the overlap of ``data`` with the pre-training corpus; add its counts to ``metrics``
-    (``<counts>_verbatim``, ...) and the clean subset's metrics (``<prefix>_clean_<metric>``)."""
+    (``<counts>_verbatim``, ...) and the clean subset's metrics (``<prefix>_clean_<metric>``).
+    ``pooled``: ``p`` holds the folds' out-of-fold predictions, and the clean metrics are one
+    figure over all of them, not the folds' mean of the table above, which the line says."""
     if pretrained_on is None:
         return [
             "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no "
@@ -216,8 +225,9 @@ def contamination_lines(
                     for key, v in binary_metrics(data.labels[clean], q[clean]).items()
                 }
             )
+        how = "; out-of-fold predictions pooled over folds" if pooled else ""
         lines.append(
-            f"On the {int(clean.sum())} clean sequences ({classes_text(positives, negatives)}): "
+            f"On the {int(clean.sum())} clean sequences ({classes_text(positives, negatives)}{how}): "
             f"accuracy {clean_metrics['accuracy']:.3f}, MCC {clean_metrics['mcc']:.3f}."
         )
     else:

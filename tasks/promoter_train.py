@@ -159,6 +159,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
             metrics,
             metric_key(start.name),
             others={n: p for n, (p, _) in oof.items() if n != start.name},
+            pooled=True,
         )
         flags = flag_lines(
             mcc,

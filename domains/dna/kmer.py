@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sciPT.diagnostics.overlap import strand_keys
+
+from .data import DNA_SPEC
+
 # the inverse regularisation strengths a cross-validated k-mer regression chooses among
 KMER_CS = tuple(10.0**e for e in range(-6, 3))
 
@@ -72,10 +76,13 @@ class KmerScore:
 KMER_C_PATIENCE = 2
 
 
-def cross_validated_c(x: np.ndarray, y: np.ndarray, cs=KMER_CS, folds: int = 5, seed: int = 0) -> float:
+def cross_validated_c(
+    x: np.ndarray, y: np.ndarray, cs=KMER_CS, folds: int = 5, seed: int = 0, keys: list | None = None
+) -> float:
     """The ``C`` of an L2 logistic regression with the lowest mean held-out log loss over
     ``folds`` stratified, unshuffled folds (scikit-learn's ``LogisticRegressionCV`` folds and
-    score; equal feature rows, copies of a sequence, kept in one fold: :mod:`sciPT.splits`),
+    score; rows of equal ``keys`` kept in one fold, :mod:`sciPT.splits`; without ``keys``, equal
+    feature rows),
     trying ``cs`` in increasing order, each fold's fit warm-started from its fit at the previous
     ``C``, and stopping after :data:`KMER_C_PATIENCE` values in a row no better than the best (ties
     go to the smaller ``C``); fewer folds where a class holds fewer distinct sequences. Fits and losses weigh each class alike (``class_weight="balanced"``,
@@ -87,7 +94,8 @@ def cross_validated_c(x: np.ndarray, y: np.ndarray, cs=KMER_CS, folds: int = 5, 
 
     from sciPT.splits import distinct_per_class, grouped_folds
 
-    keys = [row.tobytes() for row in np.ascontiguousarray(x)]
+    if keys is None:
+        keys = [row.tobytes() for row in np.ascontiguousarray(x)]
     # a small training part (an outer fold of 6 promoters keeps 4) holds fewer distinct sequences of
     # a class than folds: fewer folds, not a failure after the run's first fits
     folds = max(2, min(folds, *distinct_per_class(keys, y).values()))
@@ -145,9 +153,12 @@ class KmerLogisticRegression:
         if self.C is not None:
             self.pipeline.fit(x, labels)
             return self
-        # the scaler is fitted once; C is chosen on the scaled counts and the regression fitted there
+        # the scaler is fitted once; C is chosen on the scaled counts and the regression fitted there,
+        # a sequence's copies and reverse complements on one side of each split, as in the outer
+        # folds: on both sides, they favoured the weakest regularisation
         scaled = self.pipeline[0].fit_transform(x)
-        c = cross_validated_c(scaled, np.asarray(labels), seed=self.seed)
+        keys = strand_keys(codes, DNA_SPEC.complement_codes())
+        c = cross_validated_c(scaled, np.asarray(labels), seed=self.seed, keys=keys)
         self.pipeline[-1].set_params(C=c).fit(scaled, labels)
         return self
 

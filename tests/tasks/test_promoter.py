@@ -184,6 +184,11 @@ def test_sample_efficiency_trains_on_stratified_subsets_of_a_fixed_pool(tmp_path
     }
     assert "| 0.25 | 1.000 ± 0.000 | 0.400 ± 0.000 |" in lines
     assert (run.path / "plots" / "sample_efficiency.png").stat().st_size > 0
+    # another --seed draws other subsets and other fine-tune seeds (only the pool moved before)
+    seen.clear()
+    cfg.train.seed = 7
+    evaluation.sample_efficiency({"good": "good"}, cfg, data, 12, run, {})
+    assert [seed for _, seed, *_ in seen] == [7, 8, 7, 8]
 
 
 # --- verdicts: near chance, behind the k-mer baseline, negative transfer ------------------------

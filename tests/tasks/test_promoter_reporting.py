@@ -60,9 +60,12 @@ def test_the_clean_subset_is_measured_with_its_class_counts(contaminated):
     p[15] = 0.9
     scratch = np.full(16, 0.1)  # every sequence a non-promoter: MCC 0
     lines = contamination_lines(
-        corpus(3), data, 16, 0.5, p, metrics, "pre_trained", others={"scratch": scratch}
+        corpus(3), data, 16, 0.5, p, metrics, "pre_trained", others={"scratch": scratch}, pooled=True
     )
-    assert lines[1] == "On the 13 clean sequences (5 promoters, 8 non-promoters): accuracy 0.923, MCC 0.854."
+    assert lines[1] == (
+        "On the 13 clean sequences (5 promoters, 8 non-promoters; out-of-fold predictions pooled over "
+        "folds): accuracy 0.923, MCC 0.854."
+    )
     assert metrics["pre_trained_clean_mcc"] == pytest.approx(35 / np.sqrt(1680))
     assert metrics["scratch_clean_mcc"] == 0
     flag = contamination_flag(metrics, ["pre-trained", "scratch"])

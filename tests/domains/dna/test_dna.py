@@ -251,6 +251,35 @@ def test_the_kmer_baseline_finds_the_rare_class_at_one_in_eleven():
     assert 0.35 < p.mean() < 0.65
 
 
+def test_the_choice_of_c_keeps_a_sequence_and_its_reverse_complement_on_one_side(monkeypatch):
+    """Their k-mer counts differ, so grouping equal feature rows split them: C was then chosen on
+    held-out parts holding the training sequences' reverse complements."""
+    from sciPT import splits
+    from sciPT.domains.dna import kmer
+    from sciPT.domains.dna.data import DNA_SPEC
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(20)]
+    complement = DNA_SPEC.complement_codes()
+    codes += [complement[c[::-1]] for c in codes[:6]]  # reverse complements, appended as a file would
+    labels = np.array([1, 0] * 10 + [1, 0] * 3)
+    seen = []
+
+    def recording(keys, y, folds, **kw):
+        out = real(keys, y, folds, **kw)
+        seen.extend(out)
+        return out
+
+    real = splits.grouped_folds
+    monkeypatch.setattr(splits, "grouped_folds", recording)
+    kmer.KmerLogisticRegression(C=None, seed=0).fit(codes, labels)
+    assert len(seen) >= 2
+    for _, held in seen:
+        held = set(held.tolist())
+        for i in range(6):
+            assert (i in held) == (20 + i in held)
+
+
 def test_the_choice_of_c_takes_fewer_folds_where_a_class_is_small():
     """An outer fold of 6 promoters leaves 4 in its training part: 5 inner folds failed there,
     after the run's first fits."""
