@@ -34,6 +34,32 @@ if TYPE_CHECKING:
     from .promoter_config import PromoterConfig
 
 
+def cv_folds(cfg: PromoterConfig, data: LabelledSequences) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, test)`` indices of the ``cfg.folds`` folds every model is scored on."""
+    # copies of a sequence (either strand) share a fold: a held-out score is of unseen sequences
+    return grouped_folds(
+        strand_keys(data.codes, COMPLEMENT), data.labels, cfg.folds, cfg.train.seed, data.source
+    )
+
+
+def write_out_of_fold(path: Path, data: LabelledSequences, folds, oof: dict) -> None:
+    """One row per record: its name, label, test fold (1-based) and each model's out-of-fold
+    probability of a promoter, in file order (what every cross-validated figure is computed from)."""
+    import csv
+
+    from sciPT.io import atomic_text
+
+    fold = np.zeros(len(data), dtype=int)
+    for f, (_, test_idx) in enumerate(folds):
+        fold[test_idx] = f + 1
+    with atomic_text(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record", "label", "fold", *oof])
+        for i, name in enumerate(data.names):
+            probabilities = [f"{oof[m][0][i]:.6f}" for m in oof]
+            writer.writerow([name, int(data.labels[i]), int(fold[i]), *probabilities])
+
+
 def cross_validate(
     starts: dict[str, Start],
     cfg: PromoterConfig,
@@ -51,10 +77,7 @@ def cross_validate(
     efficiency. ``fits``: where each fit is kept as it completes, and taken from if it already was
     (a continued run, :mod:`.promoter_fits`).
     """
-    # copies of a sequence (either strand) share a fold: a held-out score is of unseen sequences
-    folds = grouped_folds(
-        strand_keys(data.codes, COMPLEMENT), data.labels, cfg.folds, cfg.train.seed, data.source
-    )
+    folds = cv_folds(cfg, data)
     names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")

@@ -29,7 +29,13 @@ from .promoter_checks import (
 )
 from .promoter_classifier import length_note, train_classifier
 from .promoter_config import PromoterConfig
-from .promoter_evaluation import contamination_lines, cross_validate, sample_efficiency
+from .promoter_evaluation import (
+    contamination_lines,
+    cross_validate,
+    cv_folds,
+    sample_efficiency,
+    write_out_of_fold,
+)
 from .promoter_export import export_classifier
 from .promoter_fits import FitStore, fingerprint
 from .promoter_report import (
@@ -138,6 +144,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     curves = {}
     if cfg.folds:
         oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines, fits=fits)
+        write_out_of_fold(run.path / "cross_validation.csv", data, cv_folds(cfg, data), oof)
         for name, (p, fold_metrics) in oof.items():
             metrics.update(summarise(fold_metrics, metric_key(name)))
             metrics.update(standard_errors(fold_metrics, metric_key(name)))

@@ -601,6 +601,20 @@ def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_l
         assert {f"{key}_mcc_mean", f"{key}_mcc_se", f"{key}_mcc_fold3", f"{key}_near_chance"} <= set(m)
         assert m[f"{key}_near_chance"] == 1 and m[f"recommended_{key}"] == 0
     assert m["scratch_vs_kmer_lr_mcc_verdict"] in (-1, 0, 1) and "pre_trained_mcc_mean" not in m
+    # every record's out-of-fold probabilities, with its fold: the per-fold figures recomputed from
+    # them (to the file's 6 decimals), one fold per record, 20 records each, in file order
+    import pandas as pd
+    from sklearn.metrics import matthews_corrcoef
+
+    table = pd.read_csv(out / "cross_validation.csv")
+    assert list(table.columns) == ["record", "label", "fold", "scratch", "k-mer LR", "CNN"]
+    assert list(table["record"]) == [f"s{i}" for i in range(60)] and sorted(set(table["fold"])) == [1, 2, 3]
+    assert table["fold"].value_counts().tolist() == [20, 20, 20]
+    for column, key in (("scratch", "scratch"), ("k-mer LR", "kmer_lr"), ("CNN", "cnn")):
+        for f in (1, 2, 3):
+            part = table[table["fold"] == f]
+            mcc = matthews_corrcoef(part["label"], part[column] >= 0.5)
+            assert mcc == pytest.approx(m[f"{key}_mcc_fold{f}"], abs=1e-9)
     report = (out / "report.md").read_text().splitlines()
 
     def near_chance(name, key):
