@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,8 +115,16 @@ class CurationOptions:
             )
         if self.max_n_run is not None and self.max_n_run < 1:
             raise ConfigError(f"{prefix}max_n_run: expected a positive run length, got {self.max_n_run}")
-        if self.min_entropy is not None and not self.min_entropy >= 0:
-            raise ConfigError(f"{prefix}min_entropy: expected bits >= 0, got {self.min_entropy}")
+        if self.min_entropy is not None:
+            # beyond what a tile can reach, every tile either failed or (too short to be judged)
+            # passed, by the margin of one residue of tile length
+            most = min(ENTROPY_K * math.log2(n_core), math.log2(max(1, self.tile - ENTROPY_K + 1)))
+            if not 0 <= self.min_entropy <= most:
+                raise ConfigError(
+                    f"{prefix}min_entropy: expected bits from 0 to {most:.4g} (the most the "
+                    f"{ENTROPY_K}-mers of a tile of {self.tile} residues of {n_core} kinds reach), "
+                    f"got {self.min_entropy:g}"
+                )
 
 
 class Curation:

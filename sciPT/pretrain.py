@@ -288,12 +288,12 @@ def _report(
         "",
         "## Data",
         "",
-        "| file | sha256 | " + " | ".join(words.get(k, k) for k in counts) + " |",
+        "| file | sha256 |" + "".join(f" {words.get(k, k)} |" for k in counts),
         "|---|---|" + "---|" * len(counts),
     ]
     for f in setup.corpus:
-        cells = " | ".join(f"{f[k]:,}" if isinstance(f[k], int) else str(f[k]) for k in counts)
-        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {cells} |")
+        cells = "".join(f" {f[k]:,} |" if isinstance(f[k], int) else f" {f[k]} |" for k in counts)
+        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` |{cells}")
     summary = setup.report.get("data_summary")  # sampling across files, curation (list of lines)
     if isinstance(summary, list):
         lines += ["", *summary]

@@ -243,6 +243,7 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _whole_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
         corpus = Corpus(paths, self.spec)
+        corpus.refuse_repeated_files()
         curation = (
             curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
             if options.active

@@ -316,6 +316,21 @@ class Corpus:
         self.records = [(f, i) for f in self.files for i in range(len(f.names))]
         self.lengths = np.array([f.lengths[i] for f, i in self.records], dtype=np.int64)
 
+    def refuse_repeated_files(self) -> None:
+        """A :class:`DataError` where two of the files hold the same bytes (one path given twice, or a
+        copy): a training corpus would draw that genome twice as often, without a word."""
+        seen: dict[str, SequenceFile] = {}
+        for f in self.files:
+            first = seen.setdefault(f.sha256, f)
+            if first is not f:
+                what = (
+                    "given twice" if first.path.resolve() == f.path.resolve() else f"a copy of {first.path}"
+                )
+                raise DataError(
+                    f"{f.path}: {what} (SHA-256 {f.sha256[:16]}...); expected each corpus file once "
+                    "(--data.temperature sets how often each file is drawn)"
+                )
+
     def codes(self, r: int, start: int, stop: int) -> np.ndarray:
         f, i = self.records[r]
         off = f.offsets[i]

@@ -11,6 +11,7 @@ from sciPT.cli import build_parser, main
 from sciPT.curation import EXACT, KEPT, LOW_COMPLEXITY, N_RUN, NEAR, CurationOptions, curate
 from sciPT.diagnostics.contamination import check_contamination, decontaminate
 from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.errors import ConfigError
 from sciPT.runconfig import resolve_config
 from sciPT.sequences import Corpus, RandomWindows
 from sciPT.testing import stop_at
@@ -293,6 +294,8 @@ def test_data_flag_takes_several_files_either_way():
         (["--data.dedup", "fuzzy"], "--data.dedup"),
         (["--data.max-n-run", "0"], "data.max_n_run"),
         (["--data.dedup-threshold", "1.5"], "data.dedup_threshold"),
+        # a DNA tile's 3-mers reach 6 bits at most: every tile failed (or, too short, passed)
+        (["--data.min-entropy", "6.5"], "data.min_entropy"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, capsys, flags, key):
@@ -305,6 +308,51 @@ def test_bad_values_name_the_key(tmp_path, capsys, flags, key):
     err = capsys.readouterr().err.strip().splitlines()
     assert key in err[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_min_entropy_is_refused_beyond_what_a_tile_can_reach():
+    # 4^3 = 64 3-mers: at most 6 bits; a tile of 10 residues holds 8 3-mers: at most 3 bits
+    CurationOptions(tile=100, min_entropy=6.0).check(4)
+    CurationOptions(tile=10, min_entropy=3.0).check(4)
+    with pytest.raises(ConfigError) as err:
+        CurationOptions(tile=100, min_entropy=6.7).check(4)
+    assert str(err.value) == (
+        "data.min_entropy: expected bits from 0 to 6 (the most the 3-mers of a tile of 100 residues "
+        "of 4 kinds reach), got 6.7"
+    )
+    with pytest.raises(ConfigError, match="expected bits from 0 to 3 "):
+        CurationOptions(tile=10, min_entropy=3.1).check(4)
+    with pytest.raises(ConfigError, match="got -1"):
+        CurationOptions(tile=100, min_entropy=-1.0).check(4)
+
+
+def test_a_corpus_file_given_twice_or_copied_is_refused(tmp_path, capsys):
+    a = fasta(tmp_path / "a.fa", [("a", random_dna(2000, 1))])
+    copy = tmp_path / "copy.fa"
+    copy.write_bytes((tmp_path / "a.fa").read_bytes())
+    for paths, what in (([a, a], "given twice"), ([a, str(copy)], f"a copy of {a}")):
+        out = tmp_path / f"run-{len(what)}"
+        assert main(["pretrain", "dna", "--preset", "tiny", "--data", *paths, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"scipt: error: {paths[1]}: {what} (SHA-256 ")
+        assert err[-1].endswith(
+            "...); expected each corpus file once (--data.temperature sets how often each file is drawn)"
+        )
+        assert not out.exists()
+
+
+def test_the_data_table_of_a_corpus_without_counts_has_its_two_columns():
+    """Streamed shards record path and digest only: the header had an empty third cell."""
+    from types import SimpleNamespace
+
+    from sciPT.pretrain import _report
+    from sciPT.registry import domains
+
+    setup = SimpleNamespace(corpus=[{"path": "s/a.fa", "sha256": "0" * 64, "bytes": 10}], report={})
+    cfg = domains.get("dna").presets()["tiny"]()
+    lines = _report("DNA", cfg, setup, {}, None, None).splitlines()
+    at = lines.index("## Data")
+    assert lines[at + 2 : at + 5] == ["| file | sha256 |", "|---|---|", f"| s/a.fa | `{'0' * 16}…` |"]
 
 
 def test_bad_dedup_in_a_config_file(tmp_path, capsys):
