@@ -93,11 +93,14 @@ class SurrogatesDomain(Domain):
     def load_backbone(self, export_config: dict):
         from .model import PowerLaw  # torch, imported when a model is built, not to list options
 
-        return PowerLaw(
+        model = PowerLaw(
             export_config.get("groups", []),
             export_config.get("n_sigma", 72),
             export_config.get("correction_width", 0),
         )
+        if export_config.get("interval_level_map") is not None:
+            model.level_map = np.asarray(export_config["interval_level_map"], float)
+        return model
 
     def add_evaluate_arguments(self, parser) -> None:
         from .evaluate import add_level_argument

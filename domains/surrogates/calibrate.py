@@ -49,7 +49,9 @@ Two fits of the same power law are made on the user's points:
   three with either prior form): the same leave-one-out ELPDs, used as weights instead of a verdict: the kept model
   is the mixture of the two posteriors, the prior-informed one weighted
   ``w = exp(ELPD_prior) / (exp(ELPD_prior) + exp(ELPD_scratch))`` (pseudo-Bayesian model averaging,
-  Yao, Vehtari, Simpson & Gelman, *Bayesian Analysis* 13, 917 (2018)). A hard choice on two or
+  Yao, Vehtari, Simpson & Gelman, *Bayesian Analysis* 13, 917 (2018)); a ``margin`` handicaps
+  scratch by ``margin * n`` nats, ``w = 1 / (1 + exp(ELPD_scratch - ELPD_prior - margin * n))``,
+  as it does in the two hard rules. A hard choice on two or
   three points throws away the model that was nearly as good, and the two err in different
   directions when extrapolating (the prior's slope is the population's, scratch's the two points'),
   so their average is rarely worse than the worse of them and often better than both. With one
@@ -340,12 +342,14 @@ def calibrate(
     rmse = {"prior": float(np.sqrt(np.mean(err_p**2))), "scratch": float(np.sqrt(np.mean(err_s**2)))}
     diff = elpd["scratch"] - elpd["prior"]
     if guard_rule == "blend":
-        w = float(1 / (1 + np.exp(np.clip(diff, -700, 700))))  # exp(elpd_p) / (exp(elpd_p) + exp(elpd_s))
+        # exp(elpd_p) / (exp(elpd_p) + exp(elpd_s - margin * n)): scratch handicapped as in the hard rules
+        w = float(1 / (1 + np.exp(np.clip(diff - margin * n, -700, 700))))
         reason = (
             f"{how}: ELPD {elpd['prior']:.2f} nats for the prior-informed fit, "
             f"{elpd['scratch']:.2f} for scratch (held-out RMSE of log Nu {rmse['prior']:.3f} vs "
             f"{rmse['scratch']:.3f}), so the kept model is their mixture with the prior-informed fit "
-            f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA)"
+            f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA"
+            + (f"; scratch handicapped by the margin, {margin * n:g} nats)" if margin else ")")
         )
         result = GuardResult("blend", reason, elpd, rmse, rule="blend", prior_weight=w)
         blended = blend(prior_fit, scratch, w)

@@ -118,6 +118,9 @@ class PowerLaw(nn.Module):
         self.register_buffer("means", torch.zeros(n_sigma, q, dtype=torch.float64))
         self.register_buffer("covs", torch.zeros(n_sigma, q, q, dtype=torch.float64))
         self.correction = RandomFeatureCorrection(p, correction_width) if correction_width else None
+        # the export's interval recalibration (its config.json, not a weight): set by the domain's
+        # loader, so a model loaded in Python gives the intervals `scipt predict` writes
+        self.level_map: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
@@ -151,7 +154,8 @@ class PowerLaw(nn.Module):
         return X if self.correction is None else np.hstack([X, self.correction.features(X)])
 
     def posterior(self) -> Posterior:
-        """The stored distribution over ``(theta, w)`` as a :class:`Posterior`."""
+        """The stored distribution over ``(theta, w)`` as a :class:`Posterior`, with the export's
+        interval recalibration (:attr:`level_map`) where it has one."""
         names = self.names + [f"w{j}" for j in range(self.means.shape[1] - len(self.names))]
         return Posterior(
             names,
@@ -159,6 +163,7 @@ class PowerLaw(nn.Module):
             self.weights.numpy().copy(),
             self.means.numpy().copy(),
             self.covs.numpy().copy(),
+            level_map=None if self.level_map is None else self.level_map.copy(),
         )
 
     @property

@@ -272,6 +272,8 @@ class Posterior:
         """Central predictive interval of ``log Nu`` meant to hold ``level`` of new points (the
         predictive's own central ``level`` interval, or its recalibrated one, :attr:`level_map`;
         ``recalibrated=False``: always the own one)."""
+        if not 0 < level < 1:
+            raise ValueError(f"level: expected a probability between 0 and 1, got {level}")
         tail = (1 - (self.nominal_level(level) if recalibrated else level)) / 2
         return self.quantile(X, tail), self.quantile(X, 1 - tail)
 

@@ -47,6 +47,20 @@ def test_calibrate_evaluate_predict_in_three_commands(files, capsys):
     )
     header = (files / "p.csv").read_text().splitlines()[0]
     assert header == "Re,Pr,Nu,Nu_pred,Nu_median,Nu_lo_0.5,Nu_hi_0.5,in_calibration_range"
+    # loaded in Python, the model gives predict's intervals: the export's recalibration comes with it
+    import numpy as np
+
+    from sciPT.checkpoint import from_pretrained
+
+    model = from_pretrained(out).model
+    assert model.level_map is not None
+    rows = [line.split(",") for line in (files / "p.csv").read_text().splitlines()[1:]]
+    X = np.array([[1.0, np.log(float(r[0])), np.log(float(r[1]))] for r in rows])
+    lo, hi = model.posterior().interval(model.design(X), 0.5)
+    np.testing.assert_allclose(np.exp(lo), [float(r[5]) for r in rows], rtol=1e-5)
+    np.testing.assert_allclose(np.exp(hi), [float(r[6]) for r in rows], rtol=1e-5)
+    with pytest.raises(ValueError, match="level: expected a probability between 0 and 1, got 90"):
+        model.posterior().interval(model.design(X), 90)
 
 
 @pytest.mark.parametrize(

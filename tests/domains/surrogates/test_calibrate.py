@@ -139,6 +139,13 @@ def test_blend_mixes_the_two_fits_by_their_leave_one_out_densities():
     assert cal.guard.reason.endswith(f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA)")
     one = calibrate(*_ribbed(1), NAMES, prior, guard_rule="blend").guard
     assert (one.choice, one.prior_weight, one.rule) == ("prior", 1.0, "blend")
+    # a margin handicaps scratch by margin * n nats in the weights (it was read and ignored)
+    handicapped = calibrate(X, y, NAMES, prior, guard_rule="blend", margin=0.5).guard
+    w = 1 / (1 + np.exp(g.elpd["scratch"] - g.elpd["prior"] - 0.5 * 3))
+    assert handicapped.prior_weight == pytest.approx(w) and w > g.prior_weight + 0.01
+    assert handicapped.reason.endswith(
+        f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA; scratch handicapped by the margin, 1.5 nats)"
+    )
 
 
 def test_no_prior_is_scratch_only():
