@@ -113,8 +113,16 @@ class SequenceTokenizer:
         return ids
 
     def encode(self, sequence: str) -> np.ndarray:
-        """A string of alphabet symbols (already validated) -> ids."""
+        """A string of alphabet symbols (already validated) -> ids. Ambiguity codes are the
+        domain's to read (``SequenceSpec.encode`` maps them onto the unknown symbol); here they
+        are a :class:`ValueError` naming the first."""
         lookup = {s: i for i, s in enumerate(self.alphabet.symbols)}
+        bad = next((i for i, c in enumerate(sequence.upper()) if c not in lookup), None)
+        if bad is not None:
+            raise ValueError(
+                f"{sequence[bad]!r} at position {bad} is not one of {''.join(self.alphabet.symbols)}; "
+                "read sequences with the domain's SequenceSpec.encode, which maps ambiguity codes"
+            )
         codes = np.fromiter((lookup[c] for c in sequence.upper()), dtype=np.uint8, count=len(sequence))
         return self.encode_codes(codes)
 

@@ -162,7 +162,13 @@ class Classifier:
         """Promoter probabilities ``[N]``: the ensemble's, through ``fusion``: the kept one
         (:attr:`fusion`, the default), another (:attr:`fitted_fusion`, whether kept or not), or
         ``None``: the classifier alone; then through ``stack`` likewise (:attr:`stack`,
-        :attr:`fitted_stack` or ``None``), then through ``cnn_stack`` likewise."""
+        :attr:`fitted_stack` or ``None``), then through ``cnn_stack`` likewise. ``codes``: one
+        uint8 array of nucleotide codes per sequence (``sciPT.domains.dna.tokenizer.encode``)."""
+        if isinstance(codes, str) or any(isinstance(c, str) for c in codes):
+            raise TypeError(
+                "codes: expected one array of nucleotide codes per sequence, got text; encode it "
+                "first (sciPT.domains.dna.tokenizer.encode)"
+            )
         fusion = self.fusion if fusion == "kept" else fusion
         stack = self.stack if stack == "kept" else stack
         cnn_stack = self.cnn_stack if cnn_stack == "kept" else cnn_stack

@@ -96,6 +96,16 @@ def read_training_record(path, exported: dict) -> tuple[np.ndarray | None, str]:
 
 
 def load_classifier(path) -> tuple[Classifier, dict]:
+    """A finished ``finetune promoter`` run's exported classifier, as ``scipt predict`` uses it.
+
+    Args:
+        path: ``RUN`` or ``RUN/model``.
+
+    Returns:
+        ``(classifier, config)``: :meth:`Classifier.predict` takes one uint8 array of nucleotide
+        codes per sequence (``sciPT.domains.dna.tokenizer.encode``) and returns promoter
+        probabilities ``[N]``; ``config`` is the export's ``config.json``.
+    """
     run = RunDir(path)
     if not run.model.exists() and run.read_config().get("task") == "promoter":
         # finetune promoter exports last (promoter_train.run_finetune): a run without one was stopped

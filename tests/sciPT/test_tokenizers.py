@@ -13,6 +13,15 @@ def test_residue_tokens_are_offset_codes():
     assert tok.tokens()[5:] == list("ACGTN")
 
 
+def test_a_symbol_outside_the_alphabet_is_named():
+    with pytest.raises(ValueError) as err:
+        SequenceTokenizer(DNA, k=1).encode("ACGTR")  # a KeyError: 'R' before
+    assert str(err.value) == (
+        "'R' at position 4 is not one of ACGTN; read sequences with the domain's SequenceSpec.encode, "
+        "which maps ambiguity codes"
+    )
+
+
 def test_kmer_ids_by_hand():
     tok = SequenceTokenizer(DNA, k=3)
     assert tok.vocab_size == 5 + 64

@@ -107,6 +107,10 @@ def test_ensemble_is_exported_and_loaded_whole(planted, tmp_path, fast_cfg):
     loaded, exported = load_classifier(run.path)
     assert exported["ensemble"] == 2 and isinstance(loaded.model, ProbabilityEnsemble)
     np.testing.assert_allclose(loaded.predict(data.codes), classifier.predict(data.codes), atol=1e-6)
+    with pytest.raises(
+        TypeError, match="^codes: expected one array of nucleotide codes per sequence, got text"
+    ):
+        loaded.predict(["ACGTACGT"])  # int('ACGTACGT') failed deep inside before
     each = [torch.sigmoid(m(*_batch(start, data))).detach().numpy() for m in members]
     np.testing.assert_allclose(classifier.predict(data.codes), np.mean(each, 0), atol=1e-6)
     # the classifier is not a backbone: from_pretrained says so instead of listing missing weights
