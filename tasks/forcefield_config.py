@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sciPT.config import to_dict
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules.data import SMILES_SUFFIXES, MoleculeDataConfig
 from sciPT.domains.molecules.objectives import ObjectiveConfig
@@ -138,6 +139,7 @@ def validate(cfg: ForcefieldConfig) -> None:
         )
     if cfg.replay or cfg.finetune.strategy == "replay":
         check_replay_fraction(cfg.train.batch_size, cfg.finetune.replay_fraction)
+    check_start_model(cfg)
     if cfg.head_blocks is not None and cfg.init == "none":
         raise ConfigError(
             "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); "
@@ -151,3 +153,22 @@ def validate(cfg: ForcefieldConfig) -> None:
             f"{cfg.replay_frames} and {cfg.eval_batch_size}"
         )
     validate_objective(cfg.objective)
+
+
+def check_start_model(cfg: ForcefieldConfig) -> None:
+    """Refuse ``model`` keys beside a pre-trained ``--init``, whose own architecture and dtype are
+    used: they would be recorded in config.yaml and do nothing (a float32 start fine-tuned in
+    float32 under ``model.dtype: float64``)."""
+    if cfg.init == "none":
+        return
+    given = to_dict(cfg.model)
+    presets = [to_dict(preset().model) for preset in (tiny, small)]
+    if given in presets:
+        return
+    nearest = min(presets, key=lambda p: sum(given[k] != p[k] for k in given))
+    key = next(k for k in given if given[k] != nearest[k])
+    hint = " (a float64 fine-tune starts from a float64 pre-trained model)" if key == "dtype" else ""
+    raise ConfigError(
+        f"model.{key}: the pre-trained start (--init {cfg.init}) brings its own model; the model "
+        f"keys apply to --init none{hint}"
+    )

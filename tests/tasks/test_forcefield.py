@@ -489,6 +489,17 @@ def test_an_element_the_pretrained_model_never_saw(pretrained, files, tmp_path):
             "(its heads own 0); name a new head with --data.head",
         ),
         (
+            # recorded in config.yaml and not used: the start was fine-tuned in float32
+            dict(dtype="float64"),
+            "model.dtype: the pre-trained start (--init {init}) brings its own model; the model keys "
+            "apply to --init none (a float64 fine-tune starts from a float64 pre-trained model)",
+        ),
+        (
+            dict(cutoff=6.0),
+            "model.cutoff: the pre-trained start (--init {init}) brings its own model; the model keys "
+            "apply to --init none",
+        ),
+        (
             dict(init="none", head_blocks=1),
             "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); from scratch, "
             "set model.head_blocks",
@@ -523,9 +534,12 @@ def test_configuration_refusals(pretrained, files, tmp_path, change, message):
     cfg.head_blocks = change.get("head_blocks")
     cfg.finetune.head_warmup = change.get("head_warmup", 0)
     cfg.finetune.freeze_layers = change.get("freeze_layers", cfg.finetune.freeze_layers)
+    for key in ("dtype", "cutoff"):
+        if key in change:
+            cfg.model = dataclasses.replace(cfg.model, **{key: change[key]})
     with pytest.raises(UserError) as err:
         run_finetune(cfg, tmp_path / "run")
-    assert str(err.value) == message
+    assert str(err.value) == message.format(init=cfg.init)
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "run").exists()
 
