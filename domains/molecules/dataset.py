@@ -47,6 +47,7 @@ from .data import (
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import (
+    ISOLATED_ATOMS_HINT,
     check_elements,
     composition_matrix,
     composition_span,
@@ -54,6 +55,7 @@ from .references import (
     fit_reference_energies,
     isolated_atom,
     isolated_atom_energies,
+    outside_span,
     undetermined_note,
 )
 
@@ -217,9 +219,16 @@ class PreparedData:
     model: PotentialConfig
     references_method: str
     corpus: list[dict] = field(default_factory=list)
+    # validation frames of a composition outside the references' span (None: every one fixed)
+    val_unfixed: int | None = None
+    notes: list[str] = field(default_factory=list)
 
-    def report(self) -> dict[str, float]:
+    def report(self) -> dict:
+        unfixed = {} if self.val_unfixed is None else {"frames_val_outside_reference_span": self.val_unfixed}
+        notes = {"data_summary": list(self.notes)} if self.notes else {}
         return {
+            **unfixed,
+            **notes,
             "frames_train": len(self.train),
             "frames_val": len(self.val),
             "atoms_train": int(sum(g.num_nodes for g in self.train)),
@@ -308,7 +317,23 @@ def prepare(
     val_graphs = to_graphs(val, model.cutoff, "validation graphs")
     filled, method = fill_model(model, cfg, elements, train, train_graphs, isolated)
     corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
-    return PreparedData(train_graphs, val_graphs, filled, method, corpus)
+    prepared = PreparedData(train_graphs, val_graphs, filled, method, corpus)
+    # references given (a fine-tune's, refitted after this) are checked by whoever fits them
+    if filled.reference_span is not None and method != "given":
+        scored = [f for f in val if f.energy is not None]
+        span = np.array(filled.reference_span, dtype=float).reshape(-1, len(elements))
+        prepared.val_unfixed = int(outside_span(composition_matrix(scored, elements), span).sum())
+        if prepared.val_unfixed:
+            # the validation loss then measures mostly that offset, whatever the model learnt
+            prepared.notes.append(
+                f"warning: {prepared.val_unfixed} of {len(scored)} validation frames have compositions "
+                "the reference energies were not fitted on (the training frames fix "
+                f"{len(span)} of {len(elements)} element references): their energies carry an offset "
+                "nobody measured, which the validation energy loss includes; " + ISOLATED_ATOMS_HINT
+            )
+    for line in prepared.notes:
+        say(line)
+    return prepared
 
 
 def isolated_atoms_file(cfg: MoleculeDataConfig, cutoff: float) -> dict[str, float]:

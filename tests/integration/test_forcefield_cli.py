@@ -140,10 +140,27 @@ def test_references_one_molecule_cannot_fix_are_said_at_fit_and_at_evaluation(da
     argv = ["pretrain", "molecules", "--data", str(ethanol), "--max-steps", "2"]
     capsys.readouterr()
     assert main([*argv, *SHORT, "--fisher.frames", "4", "--out", str(run)]) == 0
+    said = capsys.readouterr().err
     assert (
         "warning: reference energies: the compositions of the training frames fix 1 of the 3 element "
         "references (H, C, O): a molecule of another composition gets an energy offset nobody measured"
-    ) in capsys.readouterr().err
+    ) in said
+    assert "validation frames have compositions" not in said  # its validation frames are ethanol
+    assert json.loads((run / "metrics.json").read_text())["frames_val_outside_reference_span"] == 0
+    # methanol among the validation frames: its offset is most of the validation loss, so it is said
+    mixed = folder / "val_mixed.xyz"
+    write(mixed, read(ETHANOL, index="24:28") + read(methanol, index=":"))
+    with_methanol = tmp_path / "pre_val"
+    argv_val = [*argv, "--data.val-paths", str(mixed), *SHORT, "--fisher.frames", "4"]
+    assert main([*argv_val, "--out", str(with_methanol)]) == 0
+    line = (
+        "warning: 4 of 8 validation frames have compositions the reference energies were not fitted on "
+        "(the training frames fix 1 of 3 element references): their energies carry an offset nobody "
+        "measured, which the validation energy loss includes; isolated atoms"
+    )
+    assert line in capsys.readouterr().err
+    assert json.loads((with_methanol / "metrics.json").read_text())["frames_val_outside_reference_span"] == 4
+    assert line in (with_methanol / "report.md").read_text()
     assert main(["evaluate", str(run), "--data", str(methanol), "--out", str(tmp_path / "m")]) == 0
     said = capsys.readouterr().err
     assert (
