@@ -230,13 +230,23 @@ class RunDir:
 
     def unstarted(self) -> bool:
         """Whether this is the directory of a run that stopped before its first checkpoint (bad
-        input found once training began, a job killed early): one holding a ``config.yaml``, no
-        checkpoint, no exported model and nothing but what a run writes (:attr:`SCIPT_ENTRIES`,
-        temporary files)."""
-        if not self.config.is_file() or self.model.exists() or self.resume_checkpoint() is not None:
+        input found once training began, a job killed early): one holding the lock file a run
+        takes first, a ``config.yaml`` naming a domain or task, no checkpoint, no exported model
+        and nothing but what a run writes (:attr:`SCIPT_ENTRIES`, temporary files). Another tool's
+        folder of the same names (its own config.yaml, logs/, metrics.json) is not one: it was
+        emptied as one."""
+        if not self.config.is_file() or not (self.path / self.LOCK).is_file():
+            return False
+        if self.model.exists() or self.resume_checkpoint() is not None:
             return False
         ours = lambda e: e.name in self.SCIPT_ENTRIES or (e.name.startswith(".") and e.name.endswith(".tmp"))  # noqa: E731
-        return all(ours(e) for e in self.path.iterdir()) and not any(self.checkpoints.glob("*.ckpt"))
+        if not all(ours(e) for e in self.path.iterdir()) or any(self.checkpoints.glob("*.ckpt")):
+            return False
+        try:
+            config = self.read_config()
+        except (UserError, UnicodeDecodeError):  # not YAML sciPT reads: not a config it wrote
+            return False
+        return isinstance(config, dict) and ("domain" in config or "task" in config)
 
     def clear_unstarted(self) -> None:
         """Empty the directory of a run that stopped before its first checkpoint (:meth:`unstarted`),

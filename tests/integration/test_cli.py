@@ -377,6 +377,7 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     # a demo stopped before its first checkpoint (config and logs only) starts again in place
     stopped = tmp_path / "stopped"
     (stopped / "logs").mkdir(parents=True)
+    (stopped / ".scipt.lock").write_text("")  # a run takes it before it writes anything
     (stopped / "config.yaml").write_text("domain: dna\n")
     code, err = run(capsys, "demo", "dna", "--max-steps", "2", "--out", str(stopped))
     assert code == 0, err

@@ -267,6 +267,7 @@ def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts
 
     stopped = tmp_path / "stopped"
     (stopped / "logs").mkdir(parents=True)
+    (stopped / RunDir.LOCK).write_text("")  # a run takes it before it writes anything
     (stopped / "config.yaml").write_text("domain: dna\n")
     (stopped / "logs" / "metrics.csv").write_text("step\n")
     RunDir.create(stopped)
@@ -284,6 +285,19 @@ def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts
         with pytest.raises(UserError, match="already exists and is not empty"):
             RunDir.create(used, resumable=False)
         assert sorted(p.name for p in used.iterdir()) == sorted(["config.yaml", extra])
+    # another tool's folder of a run's names (no lock; its config.yaml names no domain or task):
+    # it was emptied as a stopped run, the user's logs with it
+    for lock, config in ((False, "domain: dna\n"), (True, "lr: 0.1\n"), (True, "\xff\xfe")):
+        foreign = tmp_path / f"foreign_{lock}_{len(config)}"
+        (foreign / "logs").mkdir(parents=True)
+        (foreign / "config.yaml").write_text(config, encoding="latin-1")
+        (foreign / "logs" / "train.csv").write_text("a week of results\n")
+        (foreign / "metrics.json").write_text('{"acc": 0.93}\n')
+        if lock:
+            (foreign / RunDir.LOCK).write_text("")
+        with pytest.raises(UserError, match="already exists and is not empty"):
+            RunDir.create(foreign)
+        assert (foreign / "logs" / "train.csv").read_text() == "a week of results\n"
 
 
 def test_an_out_naming_a_file_is_refused_in_one_line_and_kept(tmp_path):
