@@ -13,13 +13,14 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+from .files import text_encoding
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -121,9 +122,33 @@ def _deep_update(base: dict, overrides: Mapping[str, Any]) -> None:
             base[key] = value
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping that names one key twice."""
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader without YAML 1.1's base-60 numbers: ``max_time: 1:00:00:00`` (a day,
-    as ``--max-time`` writes it) was read as the integer 216000 (minutes: 150 days)."""
+    as ``--max-time`` writes it) was read as the integer 216000 (minutes: 150 days); nor its octal
+    ones: ``max_steps: 010`` was 8 steps where ``--max-steps 010`` is 10; and a key given twice is
+    refused, where the last one silently won."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in lines:
+                raise _DuplicateKey(f"key '{key}' given twice (lines {lines[key]} and {line})")
+            if isinstance(key, Hashable):
+                lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _decimal_int(loader: yaml.SafeLoader, node) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.lstrip("+-").lower().startswith(("0b", "0x")):
+        return int(text, 0)
+    return int(text, 10)  # a leading zero is decimal, as on the command line
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -134,9 +159,10 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?[0-9][0-9_]*|[-+]?0x[0-9a-fA-F_]+)$"),
     list("-+0123456789"),
 )
+_Loader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -153,8 +179,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: a directory, not a file (expected a YAML config file)")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    raw = path.read_bytes()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # _Loader is a SafeLoader
+        text = raw.decode(text_encoding(raw[:2]))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); expected a UTF-8 YAML file") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}; expected each key once") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if data is None:

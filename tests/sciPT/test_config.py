@@ -167,3 +167,33 @@ def test_a_config_that_is_a_directory_is_named_as_one(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_yaml(tmp_path)
     assert str(err.value) == f"{tmp_path}: a directory, not a file (expected a YAML config file)"
+
+
+def test_a_leading_zero_is_decimal_in_a_config_file_as_on_the_command_line(tmp_path):
+    """YAML 1.1 read 010 as octal 8 and 0123 as 83, where --max-steps 010 is 10."""
+    (tmp_path / "c.yaml").write_text(
+        "train:\n  max_steps: 010\n  seed: 0123\n  a: 0x10\n  b: -0b11\n  c: 1_000\n"
+    )
+    assert load_yaml(tmp_path / "c.yaml") == {
+        "train": {"max_steps": 10, "seed": 123, "a": 16, "b": -3, "c": 1000}
+    }
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
+    """The last one silently won, as argparse's last flag did before --config refused a repeat."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 0.0005\n  weight_decay: 0.01\n  lr: 0.05\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path)
+    assert str(err.value) == f"{path}: key 'lr' given twice (lines 2 and 4); expected each key once"
+
+
+def test_a_config_file_in_utf16_is_read_and_one_in_latin1_is_named(tmp_path):
+    """PowerShell's '>' writes UTF-16: a traceback (UnicodeDecodeError, exit 1) before."""
+    (tmp_path / "u.yaml").write_text("train:\n  lr: 0.0005\n", encoding="utf-16")
+    assert load_yaml(tmp_path / "u.yaml") == {"train": {"lr": 0.0005}}
+    path = tmp_path / "l.yaml"
+    path.write_bytes("# café\ntrain: {}\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path)
+    assert str(err.value) == f"{path}: not UTF-8 text (byte 5); expected a UTF-8 YAML file"
