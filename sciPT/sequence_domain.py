@@ -24,7 +24,7 @@ import torch
 from .checkpoint import from_pretrained
 from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .files import refuse_directory, resolve_data_path
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
@@ -244,6 +244,13 @@ class SequenceDomain(SequenceEvaluation, Domain):
         """Every file read by every rank, one memory-mapped cache (:mod:`sciPT.sequences`)."""
         corpus = Corpus(paths, self.spec)
         corpus.refuse_repeated_files()
+        if not corpus.known_residues().any():
+            # nothing is masked, the loss is 0 and the export looks like a model (evaluate refused it)
+            named = paths[0] + (" ..." if len(paths) > 1 else "")
+            raise DataError(
+                f"{named}: every residue is unknown ({corpus.unknown_words()}), and unknown residues "
+                "are never predicted: nothing to pre-train on"
+            )
         curation = (
             curate(corpus, options, val_fraction=cfg.data.val_fraction, val_mode=self.val_mode)
             if options.active

@@ -339,6 +339,17 @@ class Corpus:
     def provenance(self) -> list[dict]:
         return [f.provenance() for f in self.files]
 
+    def known_residues(self) -> np.ndarray:
+        """Per file, the residues that are not unknown (the first ``n_core`` symbols): the ones a
+        masked model is ever asked to predict."""
+        n = len(self.spec.alphabet.symbols)
+        return np.array([int(f.symbol_counts(n)[: self.spec.alphabet.n_core].sum()) for f in self.files])
+
+    def unknown_words(self) -> str:
+        """The unknown symbol and what is read as it (``"N, R, Y, ..."``)."""
+        unknown = self.spec.unknown or "?"
+        return unknown + "".join(f", {a}" for a, b in self.spec.aliases.items() if b == unknown)
+
     def order0_entropy(self, symbols: int) -> float:
         """Entropy (nats) of the residue frequencies over the first ``symbols`` codes."""
         counts = sum(f.symbol_counts(len(self.spec.alphabet.symbols)) for f in self.files)[:symbols]
@@ -384,7 +395,12 @@ def file_warnings(corpus: Corpus, train: RandomWindows, window: int, curated: bo
     placeholder contig, but counted in the report) and files no training window is drawn from
     (listed among the files the model saw, yet trained on in nothing); one line each."""
     lines = []
-    for f, mass in zip(corpus.files, train.file_mass):
+    for f, mass, known in zip(corpus.files, train.file_mass, corpus.known_residues()):
+        if known == 0 and f.lengths.sum() > 0:
+            lines.append(
+                f"warning: {f.path}: every residue is unknown ({corpus.unknown_words()}): its windows "
+                "hold nothing to predict, yet are drawn as often as its size says"
+            )
         empty = int((f.lengths == 0).sum())
         if empty:
             lines.append(

@@ -394,3 +394,21 @@ def test_resume_exact_with_curation_and_temperature(tmp_path):
     assert metrics["data_removed_exact_duplicate_fraction"] > 0
     report = (tmp_path / "straight/report.md").read_text()
     assert "Curation: tiles of 32 residues" in report and "sampling probability" in report
+
+
+def test_a_corpus_of_unknown_residues_only_is_refused_and_such_a_file_named(tmp_path, capsys):
+    """All N: nothing is masked, the loss was 0 and a model was exported (evaluate refused the file)."""
+    gaps = fasta(tmp_path / "gaps.fa", [("a", "N" * 3000), ("b", "n" * 1000)])
+    good = fasta(tmp_path / "good.fa", [("g", random_dna(20000, 3))])
+    out = tmp_path / "run"
+    assert main(["pretrain", "dna", "--preset", "tiny", "--data", gaps, "--out", str(out)]) == 2
+    words = "every residue is unknown (N, R, Y, S, W, K, M, B, D, H, V)"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: {gaps}: {words}, and unknown residues are never predicted: nothing to pre-train on"
+    )
+    assert not out.exists()
+    flags = ["--max-steps", "1", "--val-every", "1", "--val-batches", "1", "--batch-size", "2"]
+    assert main(["pretrain", "dna", "--preset", "tiny", "--data", good, gaps, *flags, "--out", str(out)]) == 0
+    assert (
+        f"warning: {gaps}: {words}: its windows hold nothing to predict, yet are drawn as often as its size says"
+    ) in capsys.readouterr().err.splitlines()
