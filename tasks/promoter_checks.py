@@ -98,9 +98,11 @@ def validate(cfg: PromoterConfig) -> None:
             "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
             "without them the start is the only model"
         )
-    for f in cfg.label_fractions:
+    for i, f in enumerate(cfg.label_fractions):
         if not 0 < f <= 1:
             raise ConfigError(f"label_fractions: expected fractions in (0, 1], got {f}")
+        if f in cfg.label_fractions[:i]:
+            raise ConfigError(f"label_fractions: {f:g} given twice; expected each fraction once")
 
 
 def check_start_keys(cfg: PromoterConfig) -> None:
@@ -225,7 +227,12 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metrics: dict) -> list[str]:
+def overlap_flags(
+    data: LabelledSequences,
+    test: LabelledSequences | None,
+    metrics: dict,
+    val: LabelledSequences | None = None,
+) -> list[str]:
     """Report lines (and ``metrics`` entries) for repeated, contradictory and shared sequences."""
     found = overlap.repeats(data.codes, data.labels, COMPLEMENT)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
@@ -244,6 +251,16 @@ def overlap_flags(data: LabelledSequences, test: LabelledSequences | None, metri
             "strand); the folds and early-stopping splits keep the copies on one side, so no model is "
             "scored on a sequence it was fitted on, but each copy counts in the metrics."
         )
+    if val is not None:
+        shared = int(overlap.found_in(val.codes, data.codes, COMPLEMENT).sum())
+        metrics["val_in_training"] = shared
+        if shared:
+            lines.append(
+                f"- **Validation set not held out**: {shared} of the {len(val)} sequences of "
+                f"{file_names(val.source)} occur in the training data {name} (either strand); the "
+                "final model stopped early and fitted its stacks on sequences it was trained on, and "
+                "the validation scores include them."
+            )
     if test is not None:
         shared = int(overlap.found_in(test.codes, data.codes, COMPLEMENT).sum())
         metrics["test_in_training"] = shared

@@ -498,6 +498,11 @@ def test_a_step_budget_shorter_than_one_pass_is_refused_before_writing(planted, 
             "fraction_seeds: expected a positive number of seeds, got 0",
         ),
         (
+            # fitted once, listed twice in the report
+            ["--label-fractions", "0.5,0.25", "0.5"],
+            "label_fractions: 0.5 given twice; expected each fraction once",
+        ),
+        (
             # each fit a linear probe, which nothing in the run said
             ["--finetune.head-warmup", "100", "--max-steps", "20"],
             "finetune.head_warmup: 100 steps, at or past --max-steps 20: the backbone would never train "

@@ -36,6 +36,21 @@ def test_a_positives_negatives_pair_is_named_by_both_files():
     )
 
 
+def test_a_validation_file_drawn_from_the_training_data_is_flagged():
+    """--val of the training file: early stopping and the stacks fitted on training sequences, and
+    validation scores of 1.000, without a word (only --test was checked)."""
+    data = sequences(["AACG", "GGGA", "TTAC"], [1, 0, 1], "train.csv")
+    metrics: dict = {}
+    lines = overlap_flags(data, None, metrics, val=sequences(["GTAA", "CCCC"], [1, 0], "v/val.csv"))
+    assert metrics["val_in_training"] == 1  # GTAA is TTAC's reverse complement
+    assert lines == [
+        "- **Validation set not held out**: 1 of the 2 sequences of val.csv occur in the training data "
+        "train.csv (either strand); the final model stopped early and fitted its stacks on sequences it "
+        "was trained on, and the validation scores include them."
+    ]
+    assert overlap_flags(data, None, {}, val=sequences(["CCCC"], [0], "val.csv")) == []
+
+
 def test_clean_data_add_no_line():
     metrics: dict = {}
     assert overlap_flags(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), None, metrics) == []
