@@ -251,24 +251,26 @@ def overlap_flags(
             "strand); the folds and early-stopping splits keep the copies on one side, so no model is "
             "scored on a sequence it was fitted on, but each copy counts in the metrics."
         )
-    if val is not None:
-        shared = int(overlap.found_in(val.codes, data.codes, COMPLEMENT).sum())
-        metrics["val_in_training"] = shared
+    held = (
+        (
+            val,
+            "val",
+            "Validation",
+            "the final model stopped early and fitted its stacks on sequences it "
+            "was trained on, and the validation scores include them",
+        ),
+        (test, "test", "Test", "the test scores include what the model was trained on"),
+    )
+    for part, key, title, consequence in held:
+        if part is None:
+            continue
+        shared = int(overlap.found_in(part.codes, data.codes, COMPLEMENT).sum())
+        metrics[f"{key}_in_training"] = shared
         if shared:
             lines.append(
-                f"- **Validation set not held out**: {shared} of the {len(val)} sequences of "
-                f"{file_names(val.source)} occur in the training data {name} (either strand); the "
-                "final model stopped early and fitted its stacks on sequences it was trained on, and "
-                "the validation scores include them."
-            )
-    if test is not None:
-        shared = int(overlap.found_in(test.codes, data.codes, COMPLEMENT).sum())
-        metrics["test_in_training"] = shared
-        if shared:
-            lines.append(
-                f"- **Test set not held out**: {shared} of the {len(test)} sequences of "
-                f"{file_names(test.source)} occur in the training data {name} (either strand); the "
-                "test scores include what the model was trained on."
+                f"- **{title} set not held out**: {shared} of the {len(part)} sequences of "
+                f"{file_names(part.source)} occur in the training data {name} (either strand); "
+                f"{consequence}."
             )
     return lines
 
