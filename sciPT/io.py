@@ -63,6 +63,22 @@ def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = Non
         ) from None
 
 
+def cache_dir(kind: str) -> Path:
+    """``$SCIPT_CACHE/kind`` (``~/.cache/scipt/kind`` by default), made if need be: one line where
+    it cannot be, or where there is no home directory to put it in (a container's unknown user)."""
+    root = os.environ.get("SCIPT_CACHE")
+    if not root:
+        try:
+            root = Path.home() / ".cache" / "scipt"
+        except RuntimeError:
+            raise UserError(
+                "no home directory to keep sciPT's cache in: set SCIPT_CACHE to a writable folder"
+            ) from None
+    folder = Path(root) / kind
+    make_folder(folder, named=f"the cache {folder} (SCIPT_CACHE)")
+    return folder
+
+
 def make_parent(path: str | os.PathLike) -> None:
     """Make the folder ``path`` goes in (:func:`make_folder`)."""
     make_folder(Path(path).parent, named=path)
@@ -83,7 +99,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a file name")
     make_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # a folder that exists but refuses (permissions, a read-only mount)
+        raise UserError(f"{path}: cannot be written: {err.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -143,7 +162,10 @@ def new_staging(path: Path) -> Path:
     """An empty hidden folder beside ``path`` (its parent made if need be), with the permissions
     of a normally created folder, to be filled and renamed onto ``path``."""
     make_parent(path)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise UserError(f"{path}: cannot be written: {err.strerror}") from None
     os.chmod(staging, 0o777 & ~_umask())
     return staging
 

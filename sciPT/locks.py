@@ -45,6 +45,8 @@ def hold_lock(path: Path) -> None:
             f"{path}: cannot open the run directory's lock file ({error.strerror}): make it writable "
             "for you (chmod g+w), or remove it when no job is training there"
         ) from None
+    except OSError as error:  # a read-only mount: nothing can be written there at all
+        raise UserError(f"{path.parent}: cannot be written: {error.strerror}") from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:

@@ -312,6 +312,7 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
     import lightning.fabric.utilities.rank_zero  # noqa: F401
 
     run = RunDir(out)
+    made_lock = global_rank() == 0 and run.path.is_dir() and not (run.path / run.LOCK).exists()
     if global_rank() == 0 and run.path.is_dir():
         run.lock()  # before anything is looked at: a second job must not empty or continue it
     from .registry import checkpoint_point
@@ -320,6 +321,10 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
     point = (getattr(plugin, "resume_point", None) or checkpoint_point)(run)
     if point is None and global_rank() == 0:
         run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
+        if made_lock and any(e.name != run.LOCK for e in run.path.iterdir()):
+            # a folder of other files, which RunDir.create refuses: it keeps nothing of this command
+            run.unlock()
+            (run.path / run.LOCK).unlink(missing_ok=True)
     if global_rank() == 0:
         unit = getattr(plugin, "resume_unit", "checkpoint")
         print(

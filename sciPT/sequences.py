@@ -32,7 +32,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,8 +221,7 @@ def _headed_lines(handle, source) -> Iterator[str]:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("SCIPT_CACHE") or Path.home() / ".cache" / "scipt"
-    return Path(root) / "sequences"
+    return io.cache_dir("sequences")
 
 
 class SequenceFile:

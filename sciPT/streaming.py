@@ -53,7 +53,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -144,8 +143,7 @@ def rank_seed(seed: int, rank: int) -> int:
 
 
 def _hash_cache_dir() -> Path:
-    root = os.environ.get("SCIPT_CACHE") or Path.home() / ".cache" / "scipt"
-    return Path(root) / "hashes"
+    return io.cache_dir("hashes")
 
 
 def file_key(path: Path) -> str:

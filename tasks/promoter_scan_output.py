@@ -80,7 +80,11 @@ class ScanOutput:
                     "(or remove the file to start again)"
                 )
             io.make_parent(scan.output)
-            scan._handle = scan._locked(open(scan.partial, "w", encoding="utf-8"))
+            try:
+                handle = open(scan.partial, "w", encoding="utf-8")
+            except OSError as err:  # a folder that exists but refuses (permissions, a read-only mount)
+                raise UserError(f"{scan.output}: cannot be written: {err.strerror}") from None
+            scan._handle = scan._locked(handle)
             scan._save()
             return scan
         if not scan.partial.exists():

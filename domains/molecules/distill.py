@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import warnings
@@ -329,7 +328,7 @@ def label(structures: list[Atoms], teacher) -> list[Atoms]:
 def cache_root(cfg: DistillConfig) -> Path:
     if cfg.cache_dir:
         return Path(cfg.cache_dir)
-    return Path(os.environ.get("SCIPT_CACHE") or Path.home() / ".cache" / "scipt") / "distill"
+    return io.cache_dir("distill")
 
 
 def cache_key(cfg: DistillConfig, teacher_name: str) -> str:

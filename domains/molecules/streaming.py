@@ -37,7 +37,6 @@ cached), the provenance the export carries.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import zlib
 from dataclasses import dataclass
@@ -77,8 +76,7 @@ XYZ_SUFFIXES = (".xyz", ".extxyz")
 
 
 def _index_dir() -> Path:
-    root = os.environ.get("SCIPT_CACHE") or Path.home() / ".cache" / "scipt"
-    return Path(root) / "frames"
+    return sio.cache_dir("frames")
 
 
 def frame_index(path: Path) -> tuple[np.ndarray, np.ndarray]:

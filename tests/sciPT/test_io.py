@@ -111,3 +111,47 @@ def test_a_text_output_named_gz_is_compressed_the_same_bytes_every_time(tmp_path
     assert gzip.decompress((tmp_path / "b.csv.gz").read_bytes()) == (tmp_path / "a.csv").read_bytes()
     assert (tmp_path / "b.csv.gz").read_bytes() == (tmp_path / "c.csv.gz").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv.gz", "c.csv.gz"]
+
+
+def test_the_cache_folder_is_named_in_one_line_where_it_cannot_be_made(tmp_path, monkeypatch):
+    blocked = tmp_path / "afile"
+    blocked.write_text("")
+    monkeypatch.setenv("SCIPT_CACHE", str(blocked))
+    with pytest.raises(UserError) as err:  # NotADirectoryError, a traceback, before
+        io.cache_dir("sequences")
+    assert str(err.value) == (
+        f"the cache {blocked / 'sequences'} (SCIPT_CACHE): cannot be written: {blocked} is a file, not a folder"
+    )
+    # a container's user with no home directory: Path.home() raised RuntimeError
+    monkeypatch.delenv("SCIPT_CACHE")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(io.Path, "home", staticmethod(no_home))
+    with pytest.raises(UserError) as err:
+        io.cache_dir("sequences")
+    assert (
+        str(err.value) == "no home directory to keep sciPT's cache in: set SCIPT_CACHE to a writable folder"
+    )
+
+
+def test_a_folder_that_refuses_files_is_named_in_one_line(tmp_path, monkeypatch):
+    """A folder that exists but cannot be written (permissions, a read-only mount): the temporary
+    file's PermissionError was a traceback, after the work was done."""
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    target = tmp_path / "out.csv"
+    with pytest.raises(UserError) as err:
+        with io.atomic_path(target):
+            pass
+    assert str(err.value) == f"{target}: cannot be written: Permission denied"
+    with pytest.raises(UserError) as err:
+        io.new_staging(tmp_path / "model")
+    assert str(err.value) == f"{tmp_path / 'model'}: cannot be written: Permission denied"
+    assert list(tmp_path.iterdir()) == []

@@ -366,3 +366,29 @@ def test_a_run_inside_another_run_is_refused_and_its_own_folders_are_not(tmp_pat
     monkeypatch.setattr("sciPT.run.checkpoint_step", lambda path: 1)
     assert RunDir.create(old, resume=True).path == old
     release_locks()
+
+
+def test_a_refused_resume_auto_leaves_no_lock_in_a_folder_of_other_files(tmp_path, capsys):
+    from sciPT.cli import main
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    assert main(["pretrain", "dna", "--preset", "tiny", "--out", str(folder), "--resume", "auto"]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+def test_a_lock_file_on_a_read_only_mount_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from sciPT import locks
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(UserError) as err:
+        locks.hold_lock(tmp_path / RunDir.LOCK)
+    assert str(err.value) == f"{tmp_path}: cannot be written: Read-only file system"
