@@ -8,11 +8,13 @@ already holds succeeds, and closing the file releases it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
@@ -79,4 +81,27 @@ def release_lock(path: Path) -> None:
     """Release the lock on ``path`` if this process holds it."""
     fd = _HELD_LOCKS.pop(Path(path).resolve(), None)
     if fd is not None:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block, waiting (with one line on standard error)
+    while another process holds it: two runs building the same cache entry at once take turns,
+    the second finding the first's result, instead of deleting each other's parts."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                yield  # a file system without locks: as before locks, nothing to wait for
+                return
+            print(f"waiting for another process building {what}", file=sys.stderr)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)

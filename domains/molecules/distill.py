@@ -67,6 +67,7 @@ from tqdm.auto import tqdm
 from sciPT import io
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.files import resolve_data_path
+from sciPT.locks import waiting_lock
 
 from .calculator import torch_device
 
@@ -371,6 +372,15 @@ def build_corpus(
     target = corpus_path(cfg, name)
     if target.is_file():
         return target
+    # two runs started together (a sweep, a job array) take turns: the second finds the corpus
+    with waiting_lock(target.with_suffix(".lock"), str(target)):
+        if target.is_file():
+            return target
+        return _build(cfg, name, molecules, target, teacher, progress)
+
+
+def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher, progress: bool) -> Path:
+    """:func:`build_corpus`'s labelling and assembly, under its lock."""
     parts = target.with_suffix(".parts")
     parts.mkdir(parents=True, exist_ok=True)
     done = 0

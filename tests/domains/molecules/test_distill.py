@@ -124,7 +124,7 @@ def test_corpus_is_labelled_by_the_teacher_and_cached(smiles, tmp_path):
     again = CountingLJ()
     assert build_corpus(cfg, again, progress=False) == path and again.calls == 0
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        [path.name, path.with_suffix(".json").name]
+        [path.name, path.with_suffix(".json").name, path.with_suffix(".lock").name]
     )
     # any change of the SMILES bytes, the teacher or a setting is another corpus
     other = tmp_path / "other.smi"
@@ -142,7 +142,10 @@ def test_an_interrupted_build_resumes_to_the_same_corpus(smiles, tmp_path):
         build_corpus(cfg, CountingLJ(fail_after=7), progress=False)
     target = corpus_path(cfg)
     parts = target.with_suffix(".parts")
-    assert not target.exists() and [p.name for p in target.parent.iterdir()] == [parts.name]
+    assert not target.exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        [parts.name, target.with_suffix(".lock").name]
+    )
     assert sorted(p.name for p in parts.iterdir()) == ["000000.xyz", "000001.xyz"]
     resumed = CountingLJ()
     build_corpus(cfg, resumed, progress=False)
@@ -151,6 +154,31 @@ def test_an_interrupted_build_resumes_to_the_same_corpus(smiles, tmp_path):
         DistillConfig(**{**cfg.__dict__, "cache_dir": str(tmp_path / "fresh")}), CountingLJ(), progress=False
     )
     assert fresh.read_bytes() == target.read_bytes()
+
+
+def _build_in_a_process(cfg, results):
+    try:
+        results.put(str(build_corpus(cfg, CountingLJ(), progress=False)))
+    except BaseException as err:  # noqa: BLE001 - the parent asserts on what each process met
+        results.put(repr(err))
+
+
+def test_two_builds_of_one_corpus_at_once_take_turns(smiles, tmp_path):
+    """Two runs of a sweep started together: the first to finish deleted the parts the other was
+    still reading (FileNotFoundError in 4 of 7 tries); now the second waits and finds the corpus."""
+    import multiprocessing
+
+    cfg = _cfg(smiles, tmp_path)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [context.Process(target=_build_in_a_process, args=(cfg, results)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert [results.get(timeout=5) for _ in processes] == [str(corpus_path(cfg))] * 2
+    assert len(read(corpus_path(cfg), index=":")) == 9 and not corpus_path(cfg).with_suffix(".parts").exists()
 
 
 def test_use_distilled_corpus_replaces_the_preset_data(smiles, tmp_path, monkeypatch):
@@ -283,7 +311,8 @@ def test_a_file_where_every_molecule_is_skipped_leaves_no_cache_entry(tmp_path, 
         with pytest.raises(DataError) as err:
             build_corpus(cfg, progress=False)
         assert str(err.value) == expected
-        assert list((tmp_path / "cache").iterdir()) == []
+        # the lock two builds take turns on, and no corpus, part or summary
+        assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".lock"]
 
 
 def test_bad_settings():
