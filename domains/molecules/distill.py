@@ -373,10 +373,15 @@ def build_corpus(
     if target.is_file():
         return target
     # two runs started together (a sweep, a job array) take turns: the second finds the corpus
-    with waiting_lock(target.with_suffix(".lock"), str(target)):
+    lock = target.with_suffix(".lock")
+    with waiting_lock(lock, str(target)):
         if target.is_file():
             return target
-        return _build(cfg, name, molecules, target, teacher, progress)
+        try:
+            return _build(cfg, name, molecules, target, teacher, progress)
+        except DataError:
+            lock.unlink(missing_ok=True)  # refused input leaves nothing in the cache
+            raise
 
 
 def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher, progress: bool) -> Path:

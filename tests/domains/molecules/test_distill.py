@@ -311,8 +311,7 @@ def test_a_file_where_every_molecule_is_skipped_leaves_no_cache_entry(tmp_path, 
         with pytest.raises(DataError) as err:
             build_corpus(cfg, progress=False)
         assert str(err.value) == expected
-        # the lock two builds take turns on, and no corpus, part or summary
-        assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".lock"]
+        assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_bad_settings():
