@@ -126,7 +126,10 @@ def lightning_pretrain(
                 f"{cfg.train.max_steps}: nothing to train (a larger --max-steps continues it)",
                 file=sys.stderr,
             )
-    run.write_config({"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus})
+    run.write_config(
+        {"domain": domain_name, **to_dict(cfg), "corpus": setup.corpus},
+        paths=("data.paths", "data.val_paths", "data.isolated_atoms", "distill.smiles"),
+    )
     if resume and rank_zero_only.rank == 0:
         plots.keep_log_for_resume(run.logs)
     module = PretrainModule(setup.backbone, setup.objective, cfg.train)

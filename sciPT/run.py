@@ -384,8 +384,11 @@ class RunDir:
 
     # writing (rank 0 only) -----------------------------------------------------------------
     @rank_zero_only
-    def write_config(self, config: dict[str, Any]) -> None:
-        io.write_yaml(self.config, config)
+    def write_config(self, config: dict[str, Any], paths: tuple[str, ...] = ()) -> None:
+        """Write config.yaml; the files and folders at the dotted keys ``paths`` as absolute paths
+        (:func:`recorded_path`), so that a ``--resume`` or a ``--config`` from another directory
+        (a SLURM job's) reads what this run read, not whatever of that name lies there."""
+        io.write_yaml(self.config, with_recorded_paths(config, paths))
 
     @rank_zero_only
     def write_metrics(self, metrics: dict[str, float]) -> None:
@@ -436,3 +439,35 @@ def open_run(path: str | Path) -> tuple[RunDir, Any]:
     if "domain" in config:
         return run, domains.get(config["domain"])
     raise UserError(f"{run.config}: names neither a task nor a domain")
+
+
+def recorded_path(value: Any) -> Any:
+    """``value``, a path as typed (``hf:DIR`` included), made absolute where it names something
+    that exists (a shipped ``data_recipes/...`` file found from anywhere, :func:`sciPT.files.
+    resolve_data_path`); anything else (``none``, a missing file, a library name) as it is."""
+    from .files import resolve_data_path
+
+    if not isinstance(value, str) or not value:
+        return value
+    prefix, rest = ("hf:", value[3:]) if value.startswith("hf:") else ("", value)
+    found = resolve_data_path(rest)
+    return prefix + os.path.abspath(found) if rest != "none" and found.exists() else value
+
+
+def with_recorded_paths(config: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``config`` with the values at the dotted keys ``paths`` (a path, or a list of
+    them) through :func:`recorded_path`; keys it does not hold are skipped."""
+    import copy
+
+    out = copy.deepcopy(config)
+    for key in paths:
+        *sections, name = key.split(".")
+        node = out
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict) and name in node:
+            value = node[name]
+            node[name] = (
+                [recorded_path(v) for v in value] if isinstance(value, list) else recorded_path(value)
+            )
+    return out

@@ -284,7 +284,10 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
         if digest is not None:
             check_start_unchanged(saved, resumed_from, cfg.init, digest)
         check_resumable(saved, resumed_from, backbone, run.config)
-    run.write_config({"task": "forcefield", **to_dict(cfg)})
+    run.write_config(
+        {"task": "forcefield", **to_dict(cfg)},
+        paths=("init", "data.paths", "data.val_paths", "data.isolated_atoms", "test", "eval"),
+    )
     if resume and global_rank() == 0:  # one rank renames the earlier log
         plots.keep_log_for_resume(run.logs)
     before = {}

@@ -126,7 +126,10 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     run = run or RunDir.create(out)
     # the kept fits are compared first: a refused --resume leaves the run's settings as they were
     fits = FitStore(run.path, fingerprint(cfg, data, start, length), resume=resume)
-    run.write_config({"task": "promoter", **to_dict(cfg)})
+    run.write_config(
+        {"task": "promoter", **to_dict(cfg)},
+        paths=("init", *(f"inputs.{k}" for k in ("train", "positives", "negatives", "val", "test"))),
+    )
     if resume:
         print(f"{run.path}: continuing, with {fits.found} fits completed before", file=sys.stderr)
 

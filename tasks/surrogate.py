@@ -396,7 +396,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
 
     run = RunDir.create(out, resumable=False)
     with run.all_or_nothing():
-        run.write_config({"task": SurrogateTask.name, **to_dict(cfg)})
+        run.write_config({"task": SurrogateTask.name, **to_dict(cfg)}, paths=("data.train",))
         ranges = {
             "Re": _span(points.re),
             "Pr": _span(points.pr),

@@ -392,3 +392,37 @@ def test_a_lock_file_on_a_read_only_mount_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(UserError) as err:
         locks.hold_lock(tmp_path / RunDir.LOCK)
     assert str(err.value) == f"{tmp_path}: cannot be written: Read-only file system"
+
+
+def test_config_yaml_records_the_files_a_run_read_by_absolute_path(tmp_path, monkeypatch):
+    """As typed, small.fa was another file for a --resume or a --config run from another
+    directory (a SLURM job's), read without a word."""
+    import json
+
+    import numpy as np
+
+    from sciPT.cli import main
+    from sciPT.config import load_yaml
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    started, elsewhere = tmp_path / "started", tmp_path / "elsewhere"
+    for folder in (started, elsewhere):
+        folder.mkdir()
+        (folder / "small.fa").write_text(">r\n" + "".join(rng.choice(list("ACGT"), 20000)) + "\n")
+    flags = ["--preset", "tiny", "--batch-size", "2", "--val-batches", "1", "--checkpoint-every", "2"]
+    monkeypatch.chdir(started)
+    assert main(["pretrain", "dna", "--data", "small.fa", *flags, "--max-steps", "2", "--out", "../run"]) == 0
+    config = load_yaml(tmp_path / "run" / "config.yaml")
+    assert config["data"]["paths"] == [str(started / "small.fa")]
+    monkeypatch.chdir(elsewhere)
+    assert main(["pretrain", "dna", "--out", "../run", "--resume", "--max-steps", "4"]) == 0
+    exported = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert [f["path"] for f in exported["pretrained_on"]] == [str(started / "small.fa")]
+    # what is not a file stays as typed
+    from sciPT.run import with_recorded_paths
+
+    kept = with_recorded_paths(
+        {"init": "none", "a": {"b": ["missing.fa", "small.fa"]}}, ("init", "a.b", "x.y")
+    )
+    assert kept == {"init": "none", "a": {"b": ["missing.fa", str(elsewhere / "small.fa")]}}
