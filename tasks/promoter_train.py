@@ -5,6 +5,7 @@ write the report (the task and its module docstring: :mod:`.promoter`)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from sciPT import plots
 from sciPT.config import to_dict
 from sciPT.domains.dna.data import LabelledSequences, read_labelled, read_pair
 from sciPT.errors import ConfigError, UserError
+from sciPT.files import resolve_data_path
 from sciPT.finetune import build_strategy, load_fisher
 from sciPT.metrics import binary_metrics, summarise
 from sciPT.run import RunDir
@@ -70,7 +72,14 @@ def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     if i.train:
         return read_labelled(i.train, **columns)
     if i.positives and i.negatives:
-        return read_pair(i.positives, i.negatives, **columns)
+        data = read_pair(i.positives, i.negatives, **columns)
+        if os.path.samefile(*(resolve_data_path(p) for p in (i.positives, i.negatives))):
+            # it was refused later for a class with 0 distinct sequences, which did not say why
+            raise ConfigError(f"--positives and --negatives: both name {i.positives}; expected two files")
+        return data
+    if i.positives or i.negatives:
+        missing = "--negatives" if i.positives else "--positives"
+        raise ConfigError(f"{missing}: missing; --positives and --negatives are given together")
     raise ConfigError("no training data: pass --train FILE, or --positives FILE --negatives FILE")
 
 

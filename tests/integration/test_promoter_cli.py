@@ -216,6 +216,17 @@ def test_predict_reads_ambiguity_codes_as_scan_does_and_says_how_many(trained, t
         f"scipt: error: {coded}: record 'q0' (#1) has 'R' at position 6; expected A, C, G, T or N (either case)"
     ]
     assert not (tmp_path / "run2").exists()
+    # one file for both classes: refused as such, not for a class of 0 distinct sequences
+    argv[5] = str(negatives)
+    assert main([*argv, "--out", str(tmp_path / "run2")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scipt: error: --positives and --negatives: both name {negatives}; expected two files"
+    ]
+    assert main([*argv[:6], "--out", str(tmp_path / "run2")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "scipt: error: --negatives: missing; --positives and --negatives are given together"
+    ]
+    assert not (tmp_path / "run2").exists()
 
 
 def test_text_above_the_first_header_is_named_by_every_reader(trained, tmp_path, capsys):
