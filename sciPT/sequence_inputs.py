@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .errors import DataError
 from .files import refuse_directory, resolve_data_path
-from .sequences import SequenceSpec, check_file, fasta_records, open_text
+from .sequences import SequenceSpec, check_file, fasta_records, fastq_message, open_text
 
 BINARY_LABELS = (("1", "0"), ("+", "-"), ("positive", "negative"), ("true", "false"), ("yes", "no"))
 # sequences scored or embedded at once, about; fewer take seconds and show no progress bar
@@ -107,11 +107,13 @@ def _is_fasta(path: Path, sequence_column: str) -> bool:
     (no ``sequence_column``) above a ``>`` header further down is FASTA too: text above the first
     header, which the FASTA reader refuses naming the line (a table would say "no column")."""
     with open_text(path) as f:
-        first = next((line for line in f if line.strip()), None)
+        number, first = next(((n, line) for n, line in enumerate(f, start=1) if line.strip()), (0, None))
         if first is None:
             return False
         if first.lstrip().startswith(">"):
             return True
+        if first.startswith("@"):  # read as a table, it named a missing column
+            raise DataError(fastq_message(path, number))
         columns = _header_columns(first, path)
         if _column(columns, sequence_column) is not None:
             return False

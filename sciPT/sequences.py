@@ -217,7 +217,17 @@ def _headed_lines(handle, source) -> Iterator[str]:
             break
         if first_text is None and line.strip():
             first_text = number
+            if line.startswith("@"):
+                raise DataError(fastq_message(source, number))
     yield from handle
+
+
+def fastq_message(source, line: int) -> str:
+    """The refusal of a file whose first text is a FASTQ read header (``@``)."""
+    return (
+        f"{source}: looks like FASTQ (line {line} starts with '@'); expected FASTA ('>' headers) "
+        "or, where labelled sequences are read, a CSV/TSV table"
+    )
 
 
 def _cache_dir() -> Path:

@@ -32,3 +32,27 @@ def test_many_sequences_are_scored_in_whole_batches_behind_a_bar(monkeypatch, re
     calls.clear()
     in_chunks(score, codes, "scoring", batch_size=16)
     assert calls == [16, 7]
+
+
+def test_a_fastq_file_is_named_as_such_by_every_reader(tmp_path, capsys):
+    """Read as a table it named a missing 'sequence' column (the header '@read0'); read as FASTA, a
+    line before the first header, or no record at all."""
+    from sciPT.cli import main
+
+    reads = tmp_path / "reads.fq"
+    reads.write_text("\n@read0\nACGTACGTAC\n+\nIIIIIIIIII\n@read1\nGGGGCCCCAA\n+\n>IIIIIIIII\n")
+    expected = (
+        f"scipt: error: {reads}: looks like FASTQ (line 2 starts with '@'); expected FASTA ('>' headers) "
+        "or, where labelled sequences are read, a CSV/TSV table"
+    )
+    negatives = tmp_path / "neg.fa"
+    negatives.write_text(">n\nACGTACGTAC\n")
+    commands = [
+        ["pretrain", "dna", "--data", str(reads), "--out", str(tmp_path / "a")],
+        ["finetune", "promoter", "--positives", str(reads), "--negatives", str(negatives)]
+        + ["--out", str(tmp_path / "b")],
+    ]
+    for argv in commands:
+        assert main(argv) == 2
+        assert capsys.readouterr().err.splitlines() == [expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["neg.fa", "reads.fq"]
