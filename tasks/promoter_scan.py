@@ -125,6 +125,14 @@ def run_scan(args: argparse.Namespace) -> int:
     if out is None:
         return 0
     total = 2 * sum(window_count(int(n), window, args.stride) for n in corpus.lengths)
+    gaps = 2 * unknown_windows(corpus, window, args.stride)
+    if gaps:
+        print(
+            f"{args.genome}: {gaps:,} of {total:,} windows (both strands) lie wholly in runs of N "
+            "(assembly gaps): they are scored like the others, but their score says nothing of the "
+            "sequence",
+            file=sys.stderr,
+        )
     if out.windows:
         print(f"scipt scan: resuming {out.partial} ({out.windows:,} of {total:,} windows)", file=sys.stderr)
     started, before = time.time(), out.windows
@@ -184,6 +192,39 @@ def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
                 records += held > 0
                 bases += held
     return records, bases
+
+
+def unknown_runs(codes: np.ndarray, unknown: int, chunk: int = 1 << 24):
+    """``(start, stop)`` of every run of ``unknown`` in ``codes`` (a record, memory-mapped), read
+    in chunks so that a chromosome is never held whole as flags."""
+    open_at = None
+    for at in range(0, len(codes), chunk):
+        flags = np.asarray(codes[at : at + chunk]) == unknown
+        edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+        bounds = np.concatenate([[0], edges, [len(flags)]])
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if flags[lo]:
+                open_at = at + lo if open_at is None else open_at
+                if hi < len(flags):
+                    yield open_at, at + hi
+                    open_at = None
+            elif open_at is not None:
+                yield open_at, at + lo
+                open_at = None
+    if open_at is not None:
+        yield open_at, len(codes)
+
+
+def unknown_windows(corpus, window: int, stride: int) -> int:
+    """How many windows of one strand lie wholly in runs of ``N`` (assembly gaps): windows start
+    at multiples of ``stride`` (:func:`scan_intervals`)."""
+    unknown = DNA_SPEC.alphabet.symbols.index(DNA_SPEC.unknown)
+    n = 0
+    for f, i in corpus.records:
+        for a, b in unknown_runs(f.record(i), unknown):
+            if b - a >= window:
+                n += max(0, (b - window) // stride - (-(-a // stride)) + 1)
+    return n
 
 
 def ambiguity_note(source: str, corpus) -> str | None:

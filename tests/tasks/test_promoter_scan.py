@@ -267,3 +267,35 @@ def test_a_scan_writes_into_a_new_folder_but_not_over_its_genome(scan, tmp_path)
         scan(GCContent(), genome)
     assert str(err.value) == f"{genome}: is the genome itself; write the scan to another file"
     assert genome.read_text() == kept
+
+
+def test_windows_wholly_in_runs_of_n_are_counted_as_brute_force_counts_them(tmp_path):
+    """Assembly gaps: their windows were scored without a word. Runs are found chunk by chunk (a
+    chromosome is not held whole as flags), so runs across chunk edges are checked too."""
+    from sciPT.tasks.promoter_scan import unknown_runs, unknown_windows
+
+    # by hand: NNNNN at 2..7 and NNN at 9..12 of 12 bases; windows of 3 at stride 2 start at
+    # 0, 2, 4, 6, 8: those at 2 and 4 lie wholly in the first run, none in the second
+    codes = np.array([0, 1, 4, 4, 4, 4, 4, 2, 3, 4, 4, 4], np.uint8)
+    assert [tuple(map(int, r)) for r in unknown_runs(codes, 4, chunk=4)] == [(2, 7), (9, 12)]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        codes = np.where(rng.random(n) < 0.6, 4, 0).astype(np.uint8)
+        runs = list(unknown_runs(codes, 4, chunk=int(rng.integers(1, 10))))
+        flags = codes == 4
+        assert all(
+            flags[a:b].all() and (a == 0 or not flags[a - 1]) and (b == n or not flags[b]) for a, b in runs
+        )
+        assert sum(b - a for a, b in runs) == flags.sum()
+    records = ["".join(rng.choice(list("AN"), int(rng.integers(5, 80)), p=[0.3, 0.7])) for _ in range(20)]
+    genome = tmp_path / "g.fa"
+    genome.write_text("".join(f">r{i}\n{text}\n" for i, text in enumerate(records)))
+    corpus = Corpus([str(genome)], DNA_SPEC)
+    for window, stride in ((1, 1), (3, 2), (5, 1), (4, 7)):
+        brute = sum(
+            "A" not in text[s : s + window]
+            for text in records
+            for s in scan_intervals(len(text), window, stride)[0]
+        )
+        assert unknown_windows(corpus, window, stride) == brute
