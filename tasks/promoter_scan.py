@@ -194,24 +194,28 @@ def ambiguity_counts(corpus, chunk: int = 1 << 24) -> tuple[int, int]:
     return records, bases
 
 
-def unknown_runs(codes: np.ndarray, unknown: int, chunk: int = 1 << 24):
-    """``(start, stop)`` of every run of ``unknown`` in ``codes`` (a record, memory-mapped), read
-    in chunks so that a chromosome is never held whole as flags."""
-    open_at = None
+def unknown_runs(codes: np.ndarray, unknown: int, chunk: int = 1 << 24, min_length: int = 1):
+    """``(start, stop)`` of every run of ``unknown`` in ``codes`` (a record, memory-mapped) at least
+    ``min_length`` long, read in chunks so that a chromosome is never held whole as flags (and
+    runs filtered in numpy: a genome of scattered N holds millions of short ones)."""
+    open_at = None  # a run that reached the end of the last chunk
     for at in range(0, len(codes), chunk):
-        flags = np.asarray(codes[at : at + chunk]) == unknown
-        edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
-        bounds = np.concatenate([[0], edges, [len(flags)]])
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if flags[lo]:
-                open_at = at + lo if open_at is None else open_at
-                if hi < len(flags):
-                    yield open_at, at + hi
-                    open_at = None
-            elif open_at is not None:
-                yield open_at, at + lo
-                open_at = None
-    if open_at is not None:
+        flags = np.concatenate([[False], np.asarray(codes[at : at + chunk]) == unknown, [False]])
+        change = np.flatnonzero(np.diff(flags.astype(np.int8)))
+        starts, stops = at + change[0::2], at + change[1::2]
+        if open_at is not None:
+            if len(starts) and starts[0] == at:  # the carried run goes on into this chunk
+                starts[0] = open_at
+            else:
+                if at - open_at >= min_length:
+                    yield open_at, at
+            open_at = None
+        if len(stops) and stops[-1] == at + len(flags) - 2 and at + chunk < len(codes):
+            open_at = int(starts[-1])  # reaches this chunk's end: it may go on
+            starts, stops = starts[:-1], stops[:-1]
+        keep = stops - starts >= min_length
+        yield from zip(starts[keep].tolist(), stops[keep].tolist())
+    if open_at is not None and len(codes) - open_at >= min_length:
         yield open_at, len(codes)
 
 
@@ -221,9 +225,8 @@ def unknown_windows(corpus, window: int, stride: int) -> int:
     unknown = DNA_SPEC.alphabet.symbols.index(DNA_SPEC.unknown)
     n = 0
     for f, i in corpus.records:
-        for a, b in unknown_runs(f.record(i), unknown):
-            if b - a >= window:
-                n += max(0, (b - window) // stride - (-(-a // stride)) + 1)
+        for a, b in unknown_runs(f.record(i), unknown, min_length=window):
+            n += max(0, (b - window) // stride - (-(-a // stride)) + 1)
     return n
 
 
