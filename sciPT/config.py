@@ -135,6 +135,8 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         lines: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor' merges, then keys override
+                continue
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if isinstance(key, Hashable) and key in lines:
@@ -142,6 +144,11 @@ class _Loader(yaml.SafeLoader):
             if isinstance(key, Hashable):
                 lines[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+class YamlDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper that quotes what :class:`_Loader` would read as a number: a string
+    such as ``08`` (no YAML 1.1 number, so written bare) came back as the integer 8."""
 
 
 def _decimal_int(loader: yaml.SafeLoader, node) -> int:
@@ -163,6 +170,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"),
 )
 _Loader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+YamlDumper.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(

@@ -213,7 +213,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def write_yaml(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, yaml.safe_dump(obj, sort_keys=False))
+    from .config import YamlDumper  # quotes what sciPT's loader would read as a number
+
+    write_text(path, yaml.dump(obj, Dumper=YamlDumper, sort_keys=False))
 
 
 def _json_default(obj: Any) -> Any:

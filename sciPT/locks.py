@@ -91,8 +91,13 @@ def waiting_lock(path: Path, what: str) -> Iterator[None]:
     the second finding the first's result, instead of deleting each other's parts."""
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    from .io import make_folder
+
+    make_folder(path.parent, named=what)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise UserError(f"{what}: cannot be written: {error.strerror}") from None
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -313,6 +313,8 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
 
     run = RunDir(out)
     made_lock = global_rank() == 0 and run.path.is_dir() and not (run.path / run.LOCK).exists()
+    # judged before this command's lock file exists: a folder without one is no run of sciPT's
+    stopped_early = global_rank() == 0 and run.path.is_dir() and run.unstarted()
     if global_rank() == 0 and run.path.is_dir():
         run.lock()  # before anything is looked at: a second job must not empty or continue it
     from .registry import checkpoint_point
@@ -320,7 +322,8 @@ def resolve_resume(plugin, resume: str | bool | None, out: Path) -> bool:
     # a domain continues from its checkpoints; a task says what it continues from
     point = (getattr(plugin, "resume_point", None) or checkpoint_point)(run)
     if point is None and global_rank() == 0:
-        run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
+        if stopped_early:
+            run.clear_unstarted()  # a job stopped before its first checkpoint starts again in place
         if made_lock and any(e.name != run.LOCK for e in run.path.iterdir()):
             # a folder of other files, which RunDir.create refuses: it keeps nothing of this command
             run.unlock()

@@ -197,3 +197,21 @@ def test_a_config_file_in_utf16_is_read_and_one_in_latin1_is_named(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_yaml(path)
     assert str(err.value) == f"{path}: not UTF-8 text (byte 5); expected a UTF-8 YAML file"
+
+
+def test_what_sciPT_writes_to_a_config_file_it_reads_back_alike(tmp_path):
+    """A string such as '08' is no YAML 1.1 number, so it was written bare and read back as 8: a
+    run started with --max-time 08 could not be resumed."""
+    from sciPT import io
+
+    written = {"max_time": "08", "tag": "0009", "hex": "0x10", "steps": 8, "lr": 0.5, "day": "1:00:00:00"}
+    io.write_yaml(tmp_path / "c.yaml", written)
+    assert load_yaml(tmp_path / "c.yaml") == written
+
+
+def test_merge_keys_load_and_an_override_of_a_merged_key_is_no_repeat(tmp_path):
+    (tmp_path / "c.yaml").write_text("base: &a\n  lr: 0.1\n  seed: 1\ntrain:\n  <<: *a\n  lr: 0.01\n")
+    assert load_yaml(tmp_path / "c.yaml") == {
+        "base": {"lr": 0.1, "seed": 1},
+        "train": {"lr": 0.01, "seed": 1},
+    }

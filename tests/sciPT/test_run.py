@@ -377,6 +377,16 @@ def test_a_refused_resume_auto_leaves_no_lock_in_a_folder_of_other_files(tmp_pat
     assert main(["pretrain", "dna", "--preset", "tiny", "--out", str(folder), "--resume", "auto"]) == 2
     assert "already exists and is not empty" in capsys.readouterr().err
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    # another tool's folder of a run's names: --resume auto took its lock first, and then found it
+    # a run stopped before its first checkpoint, and emptied it
+    other = tmp_path / "other"
+    (other / "logs").mkdir(parents=True)
+    (other / "config.yaml").write_text("task: ner\nlr: 0.1\n")
+    (other / "logs" / "train.csv").write_text("a week of results\n")
+    assert main(["pretrain", "dna", "--preset", "tiny", "--out", str(other), "--resume", "auto"]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert (other / "logs" / "train.csv").read_text() == "a week of results\n"
+    assert not (other / RunDir.LOCK).exists()
 
 
 def test_a_lock_file_on_a_read_only_mount_is_one_line(tmp_path, monkeypatch):
@@ -422,7 +432,19 @@ def test_config_yaml_records_the_files_a_run_read_by_absolute_path(tmp_path, mon
     # what is not a file stays as typed
     from sciPT.run import with_recorded_paths
 
+    shipped = "data_recipes/molecules/ethanol/isolated_atoms.xyz"  # found from anywhere as typed
     kept = with_recorded_paths(
-        {"init": "none", "a": {"b": ["missing.fa", "small.fa"]}}, ("init", "a.b", "x.y")
+        {"init": "none", "a": {"b": ["missing.fa", "small.fa"], "c": shipped}}, ("init", "a.b", "a.c", "x.y")
     )
-    assert kept == {"init": "none", "a": {"b": ["missing.fa", str(elsewhere / "small.fa")]}}
+    assert kept == {"init": "none", "a": {"b": ["missing.fa", str(elsewhere / "small.fa")], "c": shipped}}
+
+
+def test_a_cache_lock_that_cannot_be_made_is_one_line(tmp_path):
+    from sciPT.locks import waiting_lock
+
+    blocked = tmp_path / "afile"
+    blocked.write_text("")
+    with pytest.raises(UserError) as err:  # NotADirectoryError, a traceback, before
+        with waiting_lock(blocked / "sub" / "c.lock", "the corpus c.xyz"):
+            pass
+    assert str(err.value) == f"the corpus c.xyz: cannot be written: {blocked} is a file, not a folder"
