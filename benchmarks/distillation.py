@@ -125,8 +125,9 @@ def finetune(init: str, model_cfg, paths: dict, steps: int, lr: float, seed: int
                 isolated_atoms=str(ACAC_ISOLATED) if init == "none" else None,
             ),
             test=[str(paths["test"])] if "test" in paths else [],
-            model=model_cfg,
         )
+        if init == "none":  # a pre-trained start brings its own architecture (model keys refused)
+            cfg.model = model_cfg
         every = max(steps // 4, 1)
         cfg.train = dataclasses.replace(
             cfg.train, max_steps=steps, lr=lr, seed=seed, val_every=every, checkpoint_every=every
