@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import re as _re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,8 @@ VARIABLES = {
 }
 GROUP_RANGE = (1e-6, 1e6)
 DIMENSIONLESS_UNITS = ("", "-", "1", "dimensionless", "none")
+# cells a spreadsheet leaves for "no value": in a column of numbers, a hole, not a label's text
+MISSING_CELLS = ("", "n/a", "na", "nan", "-", "--", "#n/a", "none", "null")
 
 
 @dataclass
@@ -149,10 +152,11 @@ def output_column(name: str) -> bool:
     return bool(_OUTPUT_COLUMN.match(name.strip()))
 
 
-def _split_header(name: str, column: int, path: Path) -> str:
-    """``"Nu [-]"`` -> ``"Nu"`` (white space around the name dropped, as a spreadsheet's
-    ``"Re, Pr, Nu"`` means ``Re``, ``Pr``, ``Nu``); a unit that is not dimensionless, or no name,
-    is an error naming the 1-based ``column``."""
+def _split_header(name: str, column: int, path: Path) -> tuple[str, str]:
+    """``"Nu [-]"`` -> ``("Nu", "-")`` (white space around the name dropped, as a spreadsheet's
+    ``"Re, Pr, Nu"`` means ``Re``, ``Pr``, ``Nu``); no name is an error naming the 1-based
+    ``column``. Units are checked where a column is read as a number (:func:`_check_unit`): a
+    label column may carry any (``T_wall [K]``)."""
     if not name.strip():
         # pandas' to_csv writes its index under an empty name: the usual way to get here
         hint = " (an index written by pandas has none: save with index=False)" if column == 1 else ""
@@ -163,13 +167,16 @@ def _split_header(name: str, column: int, path: Path) -> str:
     m = _re.fullmatch(r"\s*([^\[\(]+?)\s*(?:[\[\(]\s*([^\]\)]*?)\s*[\]\)])?\s*", name)
     if not m:
         raise DataError(f"{path}: cannot read column name {name!r}")
-    base, unit = m.group(1), (m.group(2) or "")
+    return m.group(1), (m.group(2) or "")
+
+
+def _check_unit(name: str, base: str, unit: str, path: Path) -> None:
+    """Refuse a column read as a number (Re, Pr, Nu, a ratio) whose unit is not dimensionless."""
     if unit.lower() not in DIMENSIONLESS_UNITS:
         raise DataError(
             f"{path}: column '{name}' has unit '{unit}', but {base} must be a "
             f"dimensionless number (convert it first)"
         )
-    return base
 
 
 def _check_values(
@@ -234,11 +241,19 @@ def read_points(
     lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
-    ambiguous = set()
-    if delimiter == ";" or (delimiter == "\t" and _decimal_commas(rows[1:])):
+    ambiguous: dict[tuple[int, int], str] = {}  # cell -> its text as written, before the rewrite
+    commas, points = _decimal_separators(rows[1:])
+    if delimiter == ";" or (delimiter == "\t" and commas):
         # a European spreadsheet (0,7): semicolons, or Excel's Unicode Text (tabs), where a comma
         # cannot be a delimiter
-        ambiguous = {(k, i) for k, r in enumerate(rows[1:]) for i, c in enumerate(r) if _THOUSANDS.match(c)}
+        for k, r in enumerate(rows[1:]):
+            for i, c in enumerate(r):
+                if _THOUSANDS.match(c):
+                    ambiguous[k, i] = c
+                elif points and _COMMA_THOUSANDS.match(c):
+                    # other numbers have decimal points (0.71): 27,820 is then as likely an English
+                    # thousands separator, and was read as 27.82
+                    ambiguous[k, i] = c
         rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     if not rows:
         raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
@@ -249,7 +264,8 @@ def read_points(
             f"{path}: the header is one quoted field, {rows[0][0].strip()!r}, that holds the "
             f"delimiter {delimiter!r}; expected one field per column (remove the quotes around it)"
         )
-    header = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
+    split = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
+    header, units = [base for base, _ in split], [unit for _, unit in split]
     lookup: dict[str, int] = {}
     for i, h in enumerate(header):
         # one name for two columns would leave the reader to pick one copy without a word
@@ -287,15 +303,23 @@ def read_points(
             raise DataError(
                 f"{path}, line {line}: {len(r)} fields, expected {len(header)} as in the header{hint}"
             )
-    # points to predict with a Nu column left blank (a template to fill in) or filled in part: kept
-    # as it stands, a label, since nothing reads it there
-    nu_label = not require_nu and "nu" in lookup and any(not r[lookup["nu"]].strip() for r in body)
+    # points to predict with a Nu column left blank (a template to fill in), filled in part or
+    # holding n/a or 0: kept as it stands, a label, since nothing reads it there
+    nu_label = not require_nu and "nu" in lookup and not all(_positive(r[lookup["nu"]]) for r in body)
     if nu_label:
         need.remove("Nu")
 
     def column(i: int, name: str) -> np.ndarray:
         out = np.empty(len(body))
         for k, (r, line) in enumerate(zip(body, body_lines)):
+            if "," in ambiguous.get((k, i), ""):
+                cell = ambiguous[k, i].strip()
+                raise DataError(
+                    f"{path}, line {line}: {name} = '{cell}' is ambiguous: the file's other numbers "
+                    f"have decimal points, so the comma may separate thousands; expected one decimal "
+                    f"separator: write {cell.replace(',', '')}, or {cell.replace(',', '.')} if the comma "
+                    "is a decimal comma"
+                )
             if (k, i) in ambiguous:
                 cell = r[i].strip()
                 raise DataError(
@@ -317,10 +341,29 @@ def read_points(
         for h in extra:
             if output_column(h):
                 continue  # an earlier prediction's columns, kept as labels (see _OUTPUT_COLUMN)
-            words = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
-            words = [(value, line) for value, line in words if not _is_number(value)]
+            cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
+            missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
+            words = [(value, line) for value, line in cells if not _is_number(value)]
+            numbers = len(cells) - len(words)
+            if numbers and missing:
+                # counted as words, half a column left blank made it a label: the ratio was
+                # dropped from the law without a word
+                value, line = missing[0]
+                raise DataError(
+                    f"{path}, line {line}: {h} = {value!r} is missing, in a column of numbers (a "
+                    "geometric ratio needs a number in every row: fill it in, or name the ratios with "
+                    "--groups)"
+                )
             if not words:
                 groups.append(h)
+            elif numbers and len(words) >= len(body) / 2:
+                value, line = words[0]
+                print(
+                    f"warning: {path}: column '{h}' holds numbers in {numbers} of {len(body)} rows and "
+                    f"text in the others ({value!r} at line {line}): kept as a label, not read as a "
+                    "geometric ratio (name the ratios with --groups to say which)",
+                    file=sys.stderr,
+                )
             elif len(words) < len(body) / 2:
                 # a column of numbers with a few words is a mistyped ratio, not a label column:
                 # taking it as a label would drop the ratio from the law without a word
@@ -338,6 +381,9 @@ def read_points(
             )
             raise DataError(f"{path}: missing column '{g}' ({why})")
     groups = list(groups) + [g for g in optional if g.lower() in lookup and g not in groups]
+    for name in [*need, *groups]:
+        i = lookup[name.lower()]
+        _check_unit(rows[0][i].strip(), header[i], units[i], path)
     values = {name: column(lookup[name.lower()], name) for name in need}
     for name in need:
         _check_values(values[name], name, VARIABLES[name].physical, path, body_lines)
@@ -356,7 +402,13 @@ def read_points(
             ) from None
     # a ratio asked for in another case (the model's e_dh, the file's E_Dh) is read once, as the ratio
     read = {g.lower() for g in groups}
-    labels = {h: [r[lookup[h.lower()]] for r in body] for h in extra if h.lower() not in read}
+    # a label keeps its unit (T_wall [K]), under which predict and evaluate copy it out
+    for i, h in enumerate(header):
+        if h.lower() not in core | read and units[i]:
+            header[i] = rows[0][i].strip()
+    labels = {
+        header[lookup[h.lower()]]: [r[lookup[h.lower()]] for r in body] for h in extra if h.lower() not in read
+    }
     if nu_label:
         labels[header[lookup["nu"]]] = [r[lookup["nu"]] for r in body]
     return Points(
@@ -364,11 +416,15 @@ def read_points(
     )
 
 
-def _decimal_commas(rows: list[list[str]]) -> bool:
-    """Whether a tab-separated file writes decimal commas: a cell such as ``0,7`` or ``27820,9``.
-    ``27,820`` alone is no evidence (an English spreadsheet's thousands separator), and is then
-    refused as no number rather than read as 27.82."""
-    return any(_DECIMAL_COMMA.match(c) and not _COMMA_THOUSANDS.match(c) for r in rows for c in r)
+def _decimal_separators(rows: list[list[str]]) -> tuple[bool, bool]:
+    """``(commas, points)``: whether some cell is a number with a decimal comma (``0,7``,
+    ``27820,9``; ``27,820`` alone is no evidence: an English spreadsheet's thousands separator), and
+    whether some cell is a number with a decimal point (``0.71``; ``10.000`` is no evidence: a
+    German spreadsheet's ten thousand)."""
+    cells = [c for r in rows for c in r]
+    commas = any(_DECIMAL_COMMA.match(c) and not _COMMA_THOUSANDS.match(c) for c in cells)
+    points = any("." in c and _is_number(c) and not _THOUSANDS.match(c) for c in cells)
+    return commas, points
 
 
 def repeated_rows(points: Points) -> list[list[int]]:
@@ -429,6 +485,14 @@ def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> No
                 "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
                 "ratios with --groups, or --groups none for none)"
             )
+
+
+def _positive(text: str) -> bool:
+    """Whether ``text`` is a finite positive number (a Nusselt number, not ``n/a`` or ``0``)."""
+    try:
+        return bool(np.isfinite(float(text)) and float(text) > 0)
+    except ValueError:
+        return False
 
 
 def _is_number(text: str) -> bool:

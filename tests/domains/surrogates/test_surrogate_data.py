@@ -254,10 +254,65 @@ def test_a_thousands_separator_in_a_decimal_comma_file_is_refused_as_ambiguous(w
         "separator or a decimal point); expected no thousands separators: write 1500, or 1,5 if the "
         "dot is a decimal point"
     )
-    # no thousands reading: a decimal comma with three digits, a leading 0, a dot before fewer digits
-    pts = read_points(write_csv("ok.csv", "Re;Pr;Nu;e_Dh", "10000;0.700;40,2;1,234", "20000;0,7;70.15;0,1"))
+    # no thousands reading: a leading 0, a dot before fewer digits
+    pts = read_points(write_csv("ok.csv", "Re;Pr;Nu;e_Dh", "10000;0.700;40,2;0,5", "20000;0,7;70.15;0,1"))
     assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == ([1e4, 2e4], [0.7, 0.7], [40.2, 70.15])
+    assert pts.groups["e_Dh"].tolist() == [0.5, 0.1]
+    # a decimal comma with three digits, where no number has a decimal point
+    pts = read_points(write_csv("ok2.csv", "Re;Pr;Nu;e_Dh", "10000;0,7;40,2;1,234", "20000;0,7;70,15;0,1"))
     assert pts.groups["e_Dh"].tolist() == [1.234, 0.1]
+
+
+@pytest.mark.parametrize(
+    "name, lines",
+    [
+        # semicolons with decimal points: 27,820 was read as 27.82 (Re 1000 times too small)
+        ("semi.csv", ["Re;Pr;Nu", "27,820;0.71;85.3", "40000;0.71;110.2"]),
+        # tabs, where one comma cell of a label column (runs 1,2) made every comma decimal
+        ("tabs.csv", ["Re\tPr\tNu\truns", "27,820\t0.71\t85.3\t1,2", "40000\t0.71\t110.2\t3,4"]),
+    ],
+)
+def test_a_comma_thousands_separator_beside_decimal_points_is_refused_as_ambiguous(write_csv, name, lines):
+    path = write_csv(name, *lines)
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 2: Re = '27,820' is ambiguous: the file's other numbers have decimal points, so "
+        "the comma may separate thousands; expected one decimal separator: write 27820, or 27.820 if the "
+        "comma is a decimal comma"
+    )
+
+
+def test_a_ratio_column_with_holes_is_refused_and_one_of_numbers_and_text_is_named(write_csv, capsys):
+    """Half its cells blank, e_Dh counted as a label column and left the law without a word."""
+    path = write_csv(
+        "holes.csv",
+        "Re,Pr,Nu,e_Dh",
+        "20000,0.7,60,0.05",
+        "40000,0.7,150,0.2",
+        "60000,0.7,125,",
+        "80000,0.7,280,n/a",
+    )
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 4: e_Dh = '' is missing, in a column of numbers (a geometric ratio needs a number "
+        "in every row: fill it in, or name the ratios with --groups)"
+    )
+    mixed = write_csv(
+        "smooth.csv",
+        "Re,Pr,Nu,e_Dh",
+        "20000,0.7,60,0.1",
+        "40000,0.7,150,0.1",
+        "60000,0.7,125,smooth",
+        "80000,0.7,280,smooth",
+    )
+    pts = read_points(mixed)
+    assert pts.groups == {} and pts.labels["e_Dh"] == ["0.1", "0.1", "smooth", "smooth"]
+    assert capsys.readouterr().err == (
+        f"warning: {mixed}: column 'e_Dh' holds numbers in 2 of 4 rows and text in the others ('smooth' at "
+        "line 4): kept as a label, not read as a geometric ratio (name the ratios with --groups to say which)\n"
+    )
 
 
 def test_the_columns_sciPT_writes_are_labels_not_geometric_ratios(write_csv):
@@ -384,3 +439,30 @@ def test_rows_identical_in_every_column_are_found_and_replicates_are_not(write_c
         "36663.8,0.7,301.53,b",  # another run's label: not a copy
     )
     assert repeated_rows(read_points(path)) == [[2, 3, 5]]
+
+
+def test_a_label_column_may_carry_a_unit_and_keeps_it(write_csv, tmp_path):
+    """predict reads only the model's columns and copies the others: a lab sheet's 'T_wall [K]'
+    refused the whole file, as though it were to be read as a ratio."""
+    from sciPT.domains.surrogates.data import write_points
+
+    path = write_csv(
+        "lab.csv", "Re,Pr,e_Dh,T_wall [K],Notes (optional)", "30000,0.7,0.1,300,first", "50000,0.7,0.2,310,"
+    )
+    pts = read_points(path, groups=["e_Dh"], require_nu=False)
+    assert pts.labels == {"T_wall [K]": ["300", "310"], "Notes (optional)": ["first", ""]}
+    write_points(tmp_path / "out.csv", pts)
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "Re,Pr,e_Dh,T_wall [K],Notes (optional)"
+    # read as a number, a unit is still refused: every numeric column is a ratio without --groups
+    with pytest.raises(
+        DataError, match=r"column 'T_wall \[K\]' has unit 'K', but T_wall must be a dimensionless"
+    ):
+        read_points(write_csv("lab2.csv", "Re,Pr,Nu,T_wall [K]", "30000,0.7,80,300", "50000,0.7,120,310"))
+
+
+def test_points_to_predict_keep_a_nu_column_of_n_a_or_zero_as_a_label(write_csv):
+    path = write_csv("p.csv", "Re,Pr,Nu,e_Dh", "30000,0.7,n/a,0.1", "50000,0.7,0,0.2", "60000,0.7,130,0.2")
+    pts = read_points(path, groups=["e_Dh"], require_nu=False)
+    assert pts.nu is None and pts.labels == {"Nu": ["n/a", "0", "130"]}
+    with pytest.raises(DataError, match="line 2: Nu = 'n/a' is not a number"):
+        read_points(path, groups=["e_Dh"])  # evaluate reads it: refused as before
