@@ -237,8 +237,8 @@ def read_points(
     first = next((line for line in text.splitlines() if line.strip()), "")
     # spreadsheets also save tab- or semicolon-separated files; a header without a comma says which
     delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    rows, lines = _rows_and_lines(text, delimiter)
+    lines = [line for line, r in zip(lines, rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
     ambiguous: dict[tuple[int, int], str] = {}  # cell -> its text as written, before the rewrite
@@ -407,7 +407,9 @@ def read_points(
         if h.lower() not in core | read and units[i]:
             header[i] = rows[0][i].strip()
     labels = {
-        header[lookup[h.lower()]]: [r[lookup[h.lower()]] for r in body] for h in extra if h.lower() not in read
+        header[lookup[h.lower()]]: [r[lookup[h.lower()]] for r in body]
+        for h in extra
+        if h.lower() not in read
     }
     if nu_label:
         labels[header[lookup["nu"]]] = [r[lookup["nu"]] for r in body]
@@ -485,6 +487,26 @@ def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> No
                 "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
                 "ratios with --groups, or --groups none for none)"
             )
+
+
+def _rows_and_lines(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    """The CSV rows of ``text`` and the line each starts on: a quoted cell over two lines (a
+    spreadsheet comment typed with Alt+Enter) makes one row of two lines, and numbering rows put
+    every later message a line early."""
+    consumed = 0
+
+    def counted(lines):
+        nonlocal consumed
+        for line in lines:
+            consumed += 1
+            yield line
+
+    rows, starts, ended = [], [], 0
+    for row in csv.reader(counted(text.splitlines()), delimiter=delimiter):
+        starts.append(ended + 1)  # the line after the one the previous row ended on
+        rows.append(row)
+        ended = consumed
+    return rows, starts
 
 
 def _positive(text: str) -> bool:

@@ -466,3 +466,12 @@ def test_points_to_predict_keep_a_nu_column_of_n_a_or_zero_as_a_label(write_csv)
     assert pts.nu is None and pts.labels == {"Nu": ["n/a", "0", "130"]}
     with pytest.raises(DataError, match="line 2: Nu = 'n/a' is not a number"):
         read_points(path, groups=["e_Dh"])  # evaluate reads it: refused as before
+
+
+def test_a_quoted_cell_over_two_lines_leaves_the_line_numbers_of_the_file(write_csv):
+    path = write_csv(
+        "note.csv", "Re,Pr,Nu,note", '30000,0.7,80,"first line', 'second line"', "", "50000,0.7,-3,y"
+    )
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value).startswith(f"{path}, line 5: Nu = -3 is not a positive number")  # line 4 before
