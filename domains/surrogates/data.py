@@ -134,6 +134,7 @@ _COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
 # what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
 # fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
+_DERIVED_FROM_NU = _re.compile(r"^\s*nu(?:[\s/_]|$)", _re.IGNORECASE)
 _OUTPUT_COLUMN = _re.compile(
     r"^(?:nu_pred|nu_median|nu_lo_.*|nu_hi_.*|in_calibration_range)$", _re.IGNORECASE
 )
@@ -257,6 +258,7 @@ def read_points(
         rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
     if not rows:
         raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
+    rows = _without_trailing_empty_columns(rows)
     if len(rows[0]) == 1 and delimiter in rows[0][0]:
         # a spreadsheet cell holding the whole header, saved in quotes: read as one column named
         # "Re, Pr, Nu", whose missing Re the next message would list as found
@@ -341,6 +343,15 @@ def read_points(
         for h in extra:
             if output_column(h):
                 continue  # an earlier prediction's columns, kept as labels (see _OUTPUT_COLUMN)
+            if _DERIVED_FROM_NU.match(h):
+                # an enhancement ratio such as Nu/Nu0 is computed from Nu: as a ratio it would let
+                # the law fit Nu with Nu itself
+                print(
+                    f"warning: {path}: column '{h}' is named after Nu (computed from it?): kept as a "
+                    "label, not read as a geometric ratio (name the ratios with --groups to read it)",
+                    file=sys.stderr,
+                )
+                continue
             cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
             missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
             words = [(value, line) for value, line in cells if not _is_number(value)]
@@ -487,6 +498,23 @@ def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> No
                 "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
                 "ratios with --groups, or --groups none for none)"
             )
+
+
+def _without_trailing_empty_columns(rows: list[list[str]]) -> list[list[str]]:
+    """``rows`` without the columns past the header's last named one that are empty in every row,
+    and without a trailing header column empty in every row (Excel writes a separator for a
+    formatted empty column): refused before as a column without a name, or as rows of too many
+    fields with the hint of a decimal comma."""
+    header = rows[0]
+    while (
+        header
+        and not header[-1].strip()
+        and all(len(r) < len(header) or not r[len(header) - 1].strip() for r in rows[1:])
+    ):
+        header = header[:-1]
+    width = len(header)
+    body = [r[:width] if len(r) > width and not any(c.strip() for c in r[width:]) else r for r in rows[1:]]
+    return [header, *body]
 
 
 def _rows_and_lines(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:

@@ -475,3 +475,22 @@ def test_a_quoted_cell_over_two_lines_leaves_the_line_numbers_of_the_file(write_
     with pytest.raises(DataError) as err:
         read_points(path)
     assert str(err.value).startswith(f"{path}, line 5: Nu = -3 is not a positive number")  # line 4 before
+
+
+def test_trailing_separators_are_dropped_and_a_ratio_named_after_nu_is_a_label(write_csv, capsys):
+    """Excel's trailing separator was refused as a column without a name, or, on the data rows
+    alone, as too many fields with the hint of a decimal comma; Nu/Nu0 was read as a ratio, the
+    law then fitting Nu with Nu."""
+    for lines in (
+        ["Re,Pr,Nu,", "27820.9,0.7,85.3,", "40000,0.7,110.2,"],
+        ["Re,Pr,Nu", "27820.9,0.7,85.3,", "40000,0.7,110.2"],
+    ):
+        pts = read_points(write_csv("t.csv", *lines))
+        assert pts.re.tolist() == [27820.9, 40000.0] and pts.groups == {} and pts.labels == {}
+    path = write_csv("enh.csv", "Re,Pr,Nu,Nu/Nu0,e_Dh", "20000,0.7,60,1.5,0.1", "40000,0.7,150,2.1,0.2")
+    pts = read_points(path)
+    assert list(pts.groups) == ["e_Dh"] and pts.labels == {"Nu/Nu0": ["1.5", "2.1"]}
+    assert capsys.readouterr().err == (
+        f"warning: {path}: column 'Nu/Nu0' is named after Nu (computed from it?): kept as a label, not read "
+        "as a geometric ratio (name the ratios with --groups to read it)\n"
+    )
