@@ -6,8 +6,8 @@ objective's head, read from ``RUN/checkpoints/last.ckpt`` (so a causal run, whos
 exported, is scored too). Every record
 is cut into consecutive windows of the pre-training window length (the last one shorter); for the
 masked objective each window is corrupted exactly as in training (selection, 80/10/10, spans) by a
-generator seeded with ``(--mask-seed, window index)``, so the score is the same for any batch size
-and on any device. Reported: the loss in nats (cross-entropy of the original token at every selected
+generator seeded with ``--mask-seed`` and the window's own residues, so the score is the same for any
+batch size, on any device and in any order of the file's records. Reported: the loss in nats (cross-entropy of the original token at every selected
 position, averaged over all of them), the accuracy at those positions, and, as a reference, the
 order-0 entropy of the file's residues (what a model knowing only residue frequencies would score,
 per residue token). A file that is (byte for byte) one of the pre-training files is flagged, and so
@@ -18,6 +18,7 @@ a pre-training genome differs in its bytes, not in its sequence; :mod:`sciPT.dia
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 
@@ -37,9 +38,14 @@ from .sequences import Corpus
 from .tokenizers import SequenceTokenizer
 
 
-def window_seed(seed: int, index: int) -> int:
-    """The seed of window ``index``'s masks in an evaluation with ``--mask-seed seed``."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
+def window_seed(seed: int, codes: np.ndarray) -> int:
+    """The seed of a window's masks in an evaluation with ``--mask-seed seed``: drawn from the
+    window's own residues (``codes``), so that a window gets the same masks wherever it sits in the
+    file (seeded by its position, a file of the same records in another order scored 3 points of
+    accuracy apart)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(codes, dtype=np.uint8).tobytes(), digest_size=16).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([seed, *words]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def score_windows(
@@ -49,13 +55,12 @@ def score_windows(
     windows: list[np.ndarray],
     max_len: int,
     seed: int,
-    first: int = 0,
 ) -> tuple[float, int, int]:
     """``(summed loss in nats, correct predictions, scored tokens)`` of ``objective`` on ``windows``
-    (code arrays), the ``i``-th being window ``first + i`` of the evaluation.
+    (code arrays).
 
     Masked modelling corrupts each window on its own with the generator of :func:`window_seed`
-    (the objective's own ``corrupt``), so a window's masks do not depend on its batch; the head
+    (the objective's own ``corrupt``), so a window's masks do not depend on its batch nor its place; the head
     then scores the selected positions as the objective's ``forward`` does. Causal modelling scores
     every next token.
     """
@@ -65,7 +70,7 @@ def score_windows(
         corrupted, targets = ids.clone(), torch.full_like(ids, IGNORE)
         for i in range(len(windows)):
             length = int(mask[i].sum())
-            generator = torch.Generator().manual_seed(window_seed(seed, first + i))
+            generator = torch.Generator().manual_seed(window_seed(seed, windows[i]))
             c, t = objective.corrupt(ids[i : i + 1, :length], mask[i : i + 1, :length], generator)
             corrupted[i, :length], targets[i, :length] = c[0], t[0]
         selected = targets != IGNORE
@@ -124,7 +129,7 @@ class SequenceEvaluation:
             for start in range(0, len(pieces), batch_size):
                 part = pieces[start : start + batch_size]
                 batch_loss, batch_correct, batch_n = score_windows(
-                    objective, backbone, tokenizer, part, max_len, seed, first=start
+                    objective, backbone, tokenizer, part, max_len, seed
                 )
                 loss_sum, correct, n = loss_sum + batch_loss, correct + batch_correct, n + batch_n
         source = corpus.files[0]

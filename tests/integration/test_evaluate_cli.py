@@ -164,10 +164,10 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
     windows = [r[i : i + 32] for r in records for i in range(0, len(r), 32)]
     losses, counts, hits = [], [], []
     with torch.no_grad():
-        for i, w in enumerate(windows):
+        for w in windows:
             codes = np.array([tokenizer.alphabet.symbols.index(c) for c in w], dtype=np.uint8)
             batch = tokenizer.batch([codes], 32)
-            seed = window_seed(0, i)
+            seed = window_seed(0, codes)
             loss, m = objective(pre.model, batch, generator=torch.Generator().manual_seed(seed))
             _, targets = objective.corrupt(
                 batch["input_ids"], batch["attention_mask"], torch.Generator().manual_seed(seed)
@@ -185,6 +185,14 @@ def test_dna_loss_is_the_objective_computed_directly(dna, tmp_path, capsys):
     assert main(["evaluate", str(run), "--data", str(data), "--out", str(tmp_path / "b64")]) == 0
     again = json.loads((tmp_path / "b64/metrics.json").read_text())
     assert again["loss_nats"] == pytest.approx(metrics["loss_nats"], rel=1e-5)
+    # nor the file's order: the same records the other way round (seeded by position, 3 points of
+    # accuracy apart)
+    reverse = d / "reverse.fa"
+    reverse.write_text(f">b\n{records[1]}\n>a\n{records[0]}\n")
+    assert main(["evaluate", str(run), "--data", str(reverse), "--out", str(tmp_path / "rev")]) == 0
+    flipped = json.loads((tmp_path / "rev/metrics.json").read_text())
+    assert flipped["loss_nats"] == pytest.approx(metrics["loss_nats"], rel=1e-5)
+    assert flipped["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-9)
 
 
 def test_unknown_residues_are_context_never_scored(dna, tmp_path):
