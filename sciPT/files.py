@@ -19,8 +19,13 @@ def resolve_data_path(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() or path.is_absolute() or path.parts[:1] != (SHIPPED,):
         return path
-    shipped = Path(__file__).resolve().parents[1] / path
+    shipped = shipped_path(path)
     return shipped if shipped.exists() else path
+
+
+def shipped_path(path: str | Path) -> Path:
+    """Where the repository keeps the relative ``data_recipes/...`` ``path`` (which may not exist)."""
+    return Path(__file__).resolve().parents[1] / path
 
 
 def refuse_directory(path: Path, expected: str) -> None:

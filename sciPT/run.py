@@ -445,16 +445,23 @@ def recorded_path(value: Any) -> Any:
     """``value``, a path as typed (``hf:DIR`` included), made absolute where it names something
     that exists; a shipped ``data_recipes/...`` path (found from any directory, :func:`sciPT.files.
     resolve_data_path`) and anything else (``none``, a missing file, a library name) as it is."""
-    from .files import SHIPPED, resolve_data_path
+    from .files import SHIPPED, resolve_data_path, shipped_path
 
     if not isinstance(value, str) or not value:
         return value
     prefix, rest = ("hf:", value[3:]) if value.startswith("hf:") else ("", value)
-    if Path(rest).parts[:1] == (SHIPPED,):
-        # found from any directory as it is, and recognised as the preset's by its spelling
-        # (the molecules preset's isolated atoms are not applied to a user's --data)
-        return value
     found = resolve_data_path(rest)
+    shipped = shipped_path(rest)
+    if (
+        found.exists()
+        and shipped.exists()
+        and os.path.samefile(found, shipped)
+        and Path(rest).parts[:1] == (SHIPPED,)
+    ):
+        # a shipped file: found from any directory as it is, and recognised as the preset's by its
+        # spelling (the molecules preset's isolated atoms are not applied to a user's --data); a
+        # user's own ./data_recipes/ file is recorded by absolute path like any other
+        return value
     return prefix + os.path.abspath(found) if rest != "none" and found.exists() else value
 
 

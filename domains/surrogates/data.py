@@ -352,13 +352,22 @@ def read_points(
                     file=sys.stderr,
                 )
                 continue
+            unit = units[lookup[h.lower()]]
+            if unit.lower() not in DIMENSIONLESS_UNITS:
+                # a temperature or a heat flux beside the ratios: a lab sheet's, not the law's
+                print(
+                    f"warning: {path}: column '{rows[0][lookup[h.lower()]].strip()}' has unit '{unit}': "
+                    "kept as a label, not read as a geometric ratio (a ratio is dimensionless)",
+                    file=sys.stderr,
+                )
+                continue
             cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
             missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
             words = [(value, line) for value, line in cells if not _is_number(value)]
             numbers = len(cells) - len(words)
-            if numbers and missing:
-                # counted as words, half a column left blank made it a label: the ratio was
-                # dropped from the law without a word
+            if numbers >= len(body) / 2 and missing and len(missing) == len(words):
+                # numbers in half the rows or more and holes in the others: counted as words, the
+                # holes made it a label, and the ratio was dropped from the law without a word
                 value, line = missing[0]
                 raise DataError(
                     f"{path}, line {line}: {h} = {value!r} is missing, in a column of numbers (a "
@@ -369,10 +378,11 @@ def read_points(
                 groups.append(h)
             elif numbers and len(words) >= len(body) / 2:
                 value, line = words[0]
+                others = "blank or text" if len(missing) < len(words) else "blank"
                 print(
                     f"warning: {path}: column '{h}' holds numbers in {numbers} of {len(body)} rows and "
-                    f"text in the others ({value!r} at line {line}): kept as a label, not read as a "
-                    "geometric ratio (name the ratios with --groups to say which)",
+                    f"is {others} in the others ({value!r} at line {line}): kept as a label, not read as "
+                    "a geometric ratio (name the ratios with --groups to say which)",
                     file=sys.stderr,
                 )
             elif len(words) < len(body) / 2:
@@ -530,7 +540,8 @@ def _rows_and_lines(text: str, delimiter: str) -> tuple[list[list[str]], list[in
             yield line
 
     rows, starts, ended = [], [], 0
-    for row in csv.reader(counted(text.splitlines()), delimiter=delimiter):
+    # line ends kept: a quoted cell over two lines keeps its line break (the words ran together)
+    for row in csv.reader(counted(text.splitlines(keepends=True)), delimiter=delimiter):
         starts.append(ended + 1)  # the line after the one the previous row ended on
         rows.append(row)
         ended = consumed

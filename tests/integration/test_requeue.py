@@ -52,6 +52,7 @@ def test_resume_auto_starts_a_run_then_continues_it(tmp_path, capsys):
 def test_resume_auto_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
+    (out / ".scipt.lock").write_text("")  # a run takes it before it writes anything
     (out / "config.yaml").write_text("domain: dna\n")
     (out / "logs").mkdir()
     (out / "logs" / "metrics.csv").write_text("step\n")

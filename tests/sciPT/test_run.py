@@ -437,6 +437,11 @@ def test_config_yaml_records_the_files_a_run_read_by_absolute_path(tmp_path, mon
         {"init": "none", "a": {"b": ["missing.fa", "small.fa"], "c": shipped}}, ("init", "a.b", "a.c", "x.y")
     )
     assert kept == {"init": "none", "a": {"b": ["missing.fa", str(elsewhere / "small.fa")], "c": shipped}}
+    # a user's own ./data_recipes/ file is no shipped one: recorded by absolute path
+    (elsewhere / "data_recipes").mkdir()
+    (elsewhere / "data_recipes" / "rig.csv").write_text("Re,Pr,Nu\n")
+    own = with_recorded_paths({"t": "data_recipes/rig.csv"}, ("t",))
+    assert own == {"t": str(elsewhere / "data_recipes" / "rig.csv")}
 
 
 def test_a_cache_lock_that_cannot_be_made_is_one_line(tmp_path):

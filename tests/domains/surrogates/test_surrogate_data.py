@@ -310,7 +310,7 @@ def test_a_ratio_column_with_holes_is_refused_and_one_of_numbers_and_text_is_nam
     pts = read_points(mixed)
     assert pts.groups == {} and pts.labels["e_Dh"] == ["0.1", "0.1", "smooth", "smooth"]
     assert capsys.readouterr().err == (
-        f"warning: {mixed}: column 'e_Dh' holds numbers in 2 of 4 rows and text in the others ('smooth' at "
+        f"warning: {mixed}: column 'e_Dh' holds numbers in 2 of 4 rows and is blank or text in the others ('smooth' at "
         "line 4): kept as a label, not read as a geometric ratio (name the ratios with --groups to say which)\n"
     )
 
@@ -441,7 +441,7 @@ def test_rows_identical_in_every_column_are_found_and_replicates_are_not(write_c
     assert repeated_rows(read_points(path)) == [[2, 3, 5]]
 
 
-def test_a_label_column_may_carry_a_unit_and_keeps_it(write_csv, tmp_path):
+def test_a_label_column_may_carry_a_unit_and_keeps_it(write_csv, tmp_path, capsys):
     """predict reads only the model's columns and copies the others: a lab sheet's 'T_wall [K]'
     refused the whole file, as though it were to be read as a ratio."""
     from sciPT.domains.surrogates.data import write_points
@@ -453,11 +453,43 @@ def test_a_label_column_may_carry_a_unit_and_keeps_it(write_csv, tmp_path):
     assert pts.labels == {"T_wall [K]": ["300", "310"], "Notes (optional)": ["first", ""]}
     write_points(tmp_path / "out.csv", pts)
     assert (tmp_path / "out.csv").read_text().splitlines()[0] == "Re,Pr,e_Dh,T_wall [K],Notes (optional)"
-    # read as a number, a unit is still refused: every numeric column is a ratio without --groups
+    # ratios inferred: a column with a unit is no ratio, kept as a label and said; named as a ratio, refused
+    lab2 = write_csv("lab2.csv", "Re,Pr,Nu,T_wall [K]", "30000,0.7,80,300", "50000,0.7,120,310")
+    capsys.readouterr()
+    assert read_points(lab2).labels == {"T_wall [K]": ["300", "310"]}
+    assert capsys.readouterr().err == (
+        f"warning: {lab2}: column 'T_wall [K]' has unit 'K': kept as a label, not read as a geometric "
+        "ratio (a ratio is dimensionless)\n"
+    )
     with pytest.raises(
         DataError, match=r"column 'T_wall \[K\]' has unit 'K', but T_wall must be a dimensionless"
     ):
-        read_points(write_csv("lab2.csv", "Re,Pr,Nu,T_wall [K]", "30000,0.7,80,300", "50000,0.7,120,310"))
+        read_points(lab2, groups=["T_wall"])
+
+
+def test_a_notes_column_of_blanks_text_and_a_number_stays_a_label(write_csv, capsys):
+    """The rule for ratios with holes refused a free-text column that held one number."""
+    path = write_csv(
+        "n.csv",
+        "Re,Pr,Nu,notes,series",
+        "36460,0.7,232.4,,1",
+        "51858,0.7,276.7,repeat of line 2,",
+        "60000,0.7,300.1,2,",
+        "70000,0.7,333.9,bad TC,2",
+        "80000,0.7,350.0,,",
+    )
+    pts = read_points(path)
+    assert pts.groups == {} and pts.labels == {
+        "notes": ["", "repeat of line 2", "2", "bad TC", ""],
+        "series": ["1", "", "", "2", ""],
+    }
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {path}: column 'notes' holds numbers in 1 of 5 rows and is blank or text in the others "
+        "('' at line 2): kept as a label, not read as a geometric ratio (name the ratios with --groups to say "
+        "which)",
+        f"warning: {path}: column 'series' holds numbers in 2 of 5 rows and is blank in the others ('' at "
+        "line 3): kept as a label, not read as a geometric ratio (name the ratios with --groups to say which)",
+    ]
 
 
 def test_points_to_predict_keep_a_nu_column_of_n_a_or_zero_as_a_label(write_csv):
@@ -475,6 +507,11 @@ def test_a_quoted_cell_over_two_lines_leaves_the_line_numbers_of_the_file(write_
     with pytest.raises(DataError) as err:
         read_points(path)
     assert str(err.value).startswith(f"{path}, line 5: Nu = -3 is not a positive number")  # line 4 before
+    # and the cell keeps its line break (the words ran together)
+    fine = write_csv(
+        "note2.csv", "Re,Pr,Nu,note", '30000,0.7,80,"first line', 'second line"', "50000,0.7,90,y"
+    )
+    assert read_points(fine).labels["note"] == ["first line\nsecond line", "y"]
 
 
 def test_trailing_separators_are_dropped_and_a_ratio_named_after_nu_is_a_label(write_csv, capsys):
