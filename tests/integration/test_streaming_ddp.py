@@ -32,6 +32,11 @@ SCRIPT = textwrap.dedent(
     t.max_steps, t.batch_size, t.val_every, t.val_batches, t.checkpoint_every = 6, 4, 3, 1, 3
     t.schedule.warmup_steps = 1
     pretrain("dna", cfg, out, resume=resume, callbacks=[stop_at(stop)] if stop else None)
+    # as the scipt command does: left to interpreter exit, Gloo's threads can abort a rank that
+    # succeeded ("terminate called without an active exception"; seen once in CI)
+    from sciPT.cli import close_process_group
+
+    close_process_group()
     """
 )
 
