@@ -450,13 +450,12 @@ def recorded_path(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         return value
     prefix, rest = ("hf:", value[3:]) if value.startswith("hf:") else ("", value)
-    found = resolve_data_path(rest)
-    shipped = shipped_path(rest)
+    found, shipped = resolve_data_path(rest), shipped_path(rest)
     if (
-        found.exists()
+        Path(rest).parts[:1] == (SHIPPED,)
+        and found.exists()
         and shipped.exists()
         and os.path.samefile(found, shipped)
-        and Path(rest).parts[:1] == (SHIPPED,)
     ):
         # a shipped file: found from any directory as it is, and recognised as the preset's by its
         # spelling (the molecules preset's isolated atoms are not applied to a user's --data); a

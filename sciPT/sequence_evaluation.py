@@ -135,7 +135,7 @@ class SequenceEvaluation:
         source = corpus.files[0]
         if n == 0:
             spec, unknown = self.spec, self.spec.unknown
-            counts = sum(f.symbol_counts(len(spec.alphabet.symbols)) for f in corpus.files)
+            counts = sum(corpus.file_symbol_counts)
             if unknown is not None and counts.sum() == counts[spec.alphabet.symbols.index(unknown)] > 0:
                 read_as = "".join(f", {a}" for a, b in spec.aliases.items() if b == unknown)
                 raise DataError(

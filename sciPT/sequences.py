@@ -347,11 +347,17 @@ class Corpus:
     def provenance(self) -> list[dict]:
         return [f.provenance() for f in self.files]
 
+    @cached_property
+    def file_symbol_counts(self) -> list[np.ndarray]:
+        """Per file, how often each symbol of the alphabet occurs: one pass over the corpus, which
+        its checks and its order-0 entropy share."""
+        return [f.symbol_counts(len(self.spec.alphabet.symbols)) for f in self.files]
+
     def known_residues(self) -> np.ndarray:
         """Per file, the residues that are not unknown (the first ``n_core`` symbols): the ones a
         masked model is ever asked to predict."""
-        n = len(self.spec.alphabet.symbols)
-        return np.array([int(f.symbol_counts(n)[: self.spec.alphabet.n_core].sum()) for f in self.files])
+        n_core = self.spec.alphabet.n_core
+        return np.array([int(counts[:n_core].sum()) for counts in self.file_symbol_counts])
 
     def unknown_words(self) -> str:
         """The unknown symbol and what is read as it (``"N, R, Y, ..."``)."""
@@ -360,7 +366,7 @@ class Corpus:
 
     def order0_entropy(self, symbols: int) -> float:
         """Entropy (nats) of the residue frequencies over the first ``symbols`` codes."""
-        counts = sum(f.symbol_counts(len(self.spec.alphabet.symbols)) for f in self.files)[:symbols]
+        counts = sum(self.file_symbol_counts)[:symbols]
         p = counts / counts.sum()
         p = p[p > 0]
         return float(-(p * np.log(p)).sum())

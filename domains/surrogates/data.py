@@ -134,10 +134,11 @@ _COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
 # what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
 # fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
-_DERIVED_FROM_NU = _re.compile(r"^\s*nu(?:[\s/_]|$)", _re.IGNORECASE)
 _OUTPUT_COLUMN = _re.compile(
     r"^(?:nu_pred|nu_median|nu_lo_.*|nu_hi_.*|in_calibration_range)$", _re.IGNORECASE
 )
+# a column named after Nu (Nu/Nu0, an enhancement ratio): computed from Nu, so never a ratio
+_DERIVED_FROM_NU = _re.compile(r"^\s*nu(?:[\s/_]|$)", _re.IGNORECASE)
 # a ratio whose log the other features explain to within this fraction of its spread is refused:
 # values read from a CSV carry their written digits only (5 significant digits: a relative error
 # up to 5e-5, so Pe = Re Pr typed to 5 digits leaves a residual of 1e-5 to 1e-4 of the spread of
@@ -314,16 +315,15 @@ def read_points(
     def column(i: int, name: str) -> np.ndarray:
         out = np.empty(len(body))
         for k, (r, line) in enumerate(zip(body, body_lines)):
-            if "," in ambiguous.get((k, i), ""):
-                cell = ambiguous[k, i].strip()
+            cell = ambiguous.get((k, i), "").strip()  # as written, before the decimal commas
+            if "," in cell:
                 raise DataError(
                     f"{path}, line {line}: {name} = '{cell}' is ambiguous: the file's other numbers "
                     f"have decimal points, so the comma may separate thousands; expected one decimal "
                     f"separator: write {cell.replace(',', '')}, or {cell.replace(',', '.')} if the comma "
                     "is a decimal comma"
                 )
-            if (k, i) in ambiguous:
-                cell = r[i].strip()
+            if cell:
                 raise DataError(
                     f"{path}, line {line}: {name} = '{cell}' is ambiguous in a file with decimal commas "
                     f"(a thousands separator or a decimal point); expected no thousands separators: "
@@ -352,16 +352,16 @@ def read_points(
                     file=sys.stderr,
                 )
                 continue
-            unit = units[lookup[h.lower()]]
-            if unit.lower() not in DIMENSIONLESS_UNITS:
+            i = lookup[h.lower()]
+            if units[i].lower() not in DIMENSIONLESS_UNITS:
                 # a temperature or a heat flux beside the ratios: a lab sheet's, not the law's
                 print(
-                    f"warning: {path}: column '{rows[0][lookup[h.lower()]].strip()}' has unit '{unit}': "
+                    f"warning: {path}: column '{rows[0][i].strip()}' has unit '{units[i]}': "
                     "kept as a label, not read as a geometric ratio (a ratio is dimensionless)",
                     file=sys.stderr,
                 )
                 continue
-            cells = [(r[lookup[h.lower()]], line) for r, line in zip(body, body_lines)]
+            cells = [(r[i], line) for r, line in zip(body, body_lines)]
             missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
             words = [(value, line) for value, line in cells if not _is_number(value)]
             numbers = len(cells) - len(words)
