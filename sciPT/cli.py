@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import gc
+import importlib
 import os
 import select
 import sys
@@ -377,14 +379,45 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Caches of torch's DTensor (FSDP2's parameters) that hold device meshes, and through them the
+# meshes' process groups, for the life of the interpreter: (module, function clearing one).
+DTENSOR_MESH_CACHES = (
+    ("torch.distributed.tensor.debug", "_clear_sharding_prop_cache"),
+    ("torch.distributed.tensor._redistribute", "_gen_transform_infos.cache_clear"),
+    ("torch.distributed.tensor._redistribute", "clear_redistribute_planner_cache"),
+    ("torch.distributed.tensor._collective_utils", "MeshTopoInfo.build_from_mesh.cache_clear"),
+    (
+        "torch.distributed.tensor._sharding_prop",
+        "ShardingPropagator._propagate_tensor_meta_cached.cache_clear",
+    ),
+)
+
+
 def close_process_group() -> None:
     """Tear down the process group a multi-process run leaves, while the interpreter is still
     whole: left to interpreter finalization, Gloo's worker threads can abort a rank that succeeded
     ("terminate called without an active exception", SIGABRT). Only after success: a rank that
-    failed while others wait in a collective would hang here instead of exiting."""
+    failed while others wait in a collective would hang here instead of exiting.
+
+    ``destroy_process_group`` unregisters every group, but a group is freed (its threads joined)
+    only with its last reference; after an FSDP2 run, DTensor's sharding caches keep the device
+    meshes, and the meshes their groups, until finalization, where the abort struck rank 1 of a
+    two-process FSDP2 run that had finished (once, in CI). Those caches are emptied here too; one
+    that a torch version lacks is skipped."""
     dist = sys.modules.get("torch.distributed")  # never imports torch for a command that did not
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    dist.destroy_process_group()
+    if "torch.distributed.tensor" in sys.modules:
+        for module_name, path in DTENSOR_MESH_CACHES:
+            clear = sys.modules.get(module_name) or importlib.import_module(module_name)
+            try:
+                for name in path.split("."):
+                    clear = getattr(clear, name)
+            except AttributeError:
+                continue
+            clear()
+        gc.collect()  # the meshes and groups sit in reference cycles
 
 
 def log_friendly_progress() -> None:
