@@ -13,8 +13,8 @@ layer MLP) gives one logit:
   on a landmark (promoters on the transcription start site).
 - ``conv``: a motif detector on the hidden states, in the manner of CNNProm (Umarov and Solovyev
   2017): ``Conv1d(D -> filters, kernel)`` over the ``length`` positions (zero-padded), ReLU, max
-  over windows of ``pool`` positions, then the pooled map flattened, ``[B, filters * (length -
-  kernel + 1) // pool]``: a motif counts wherever it sits inside a window of ``pool`` positions,
+  over windows of ``pool`` positions, then the pooled map flattened, ``[B, filters * ((length -
+  kernel + 1) // pool)]``: a motif counts wherever it sits inside a window of ``pool`` positions,
   and which window it sits in is kept. ``pool: 0`` takes the maximum over all positions
   (position-free, any length).
 

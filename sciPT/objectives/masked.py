@@ -13,8 +13,9 @@ positions matter). The loss is the cross-entropy of the original token at the se
 consecutive tokens are selected, and the 80/10/10 decision is made once per span. Each sequence
 is cut into blocks of ``s`` tokens starting at a random phase; blocks made entirely of maskable
 tokens are candidates, and ``round(mask_ratio * n_maskable / s)`` of them are drawn without
-replacement, at least one (a sequence is never left without a target), so a short sequence is
-selected above ``mask_ratio``: 15 tokens of 6-mers hold one span, 40 %. Spans therefore never
+replacement, at least one (a sequence holding a run of ``s`` maskable tokens is never left
+without a target: one whose runs all straddle the drawn phase's blocks is moved onto the phase
+of its first run), so a short sequence is selected above ``mask_ratio``: 15 tokens of 6-mers hold one span, 40 %. Spans therefore never
 overlap, every selected run has a length that is a multiple of ``s``, and in a sequence of at
 least ``s / mask_ratio`` maskable tokens the selected fraction equals ``mask_ratio`` up to
 rounding. A sequence's first and last tokens fall in a partial block as often as not, so they
@@ -223,10 +224,24 @@ class MaskedLM(nn.Module):
         # [b*s - phase, (b+1)*s - phase) that exist; blocks of s maskable tokens are candidates.
         n_blocks = L // s + 2
         phase = (rand(B, 1) * s).long().clamp_max(s - 1)
-        block = (torch.arange(L, device=device) + phase) // s
-        full = torch.zeros(B, n_blocks, device=device, dtype=torch.long)
-        full.scatter_add_(1, block, maskable.long())
-        candidate = full == s
+
+        def blocks(phase: Tensor) -> tuple[Tensor, Tensor]:
+            block = (torch.arange(L, device=device) + phase) // s
+            full = torch.zeros(B, n_blocks, device=device, dtype=torch.long)
+            full.scatter_add_(1, block, maskable.long())
+            return block, full == s
+
+        block, candidate = blocks(phase)
+        if s > 1 and L >= s:
+            # A short sequence's only runs of s maskable tokens can straddle the drawn phase's
+            # blocks (7 tokens of 6-mers: 4 phases in 6). Such a sequence is moved onto the phase
+            # of its first run, so that every sequence holding one has a target.
+            stranded = ~candidate.any(dim=1, keepdim=True)
+            if stranded.any():
+                runs = maskable.long().unfold(1, s, 1).sum(dim=-1) == s  # (B, L - s + 1)
+                first = runs.long().argmax(dim=1, keepdim=True)
+                moved = stranded & runs.any(dim=1, keepdim=True)
+                block, candidate = blocks(torch.where(moved, (-first) % s, phase))
 
         # Draw k blocks without replacement: the k smallest of uniform scores over candidates.
         n_maskable = maskable.sum(dim=1, keepdim=True)

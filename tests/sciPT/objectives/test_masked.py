@@ -117,6 +117,21 @@ def test_span_masking_selects_whole_spans(span):
     assert selected.sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
 
 
+@pytest.mark.parametrize("maskable_tokens", [6, 7, 8, 9, 10, 11])
+def test_a_short_sequence_with_a_span_of_maskable_tokens_always_has_one_target(maskable_tokens):
+    # [CLS] + n maskable + [SEP]: with s = 6 and n = 7 the blocks of 4 phases in 6 hold no run of
+    # 6 (a run of 6 at phase p needs a block inside positions 1..7); each row still gets one span,
+    # 6 tokens (round(n * 0.15 / 6) = 0, at least 1), and the rest of the row stays untouched
+    ids = torch.full((500, maskable_tokens + 2), 7)
+    ids[:, 0], ids[:, -1] = CLS, SEP
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    _, targets = objective(span=6).corrupt(ids, mask, torch.Generator().manual_seed(0))
+    selected = targets != -100
+    assert torch.equal(selected.sum(1), torch.full((500,), 6))
+    assert not selected[:, [0, -1]].any()
+    assert all(len(runs(row)) == 1 for row in selected)
+
+
 def test_generator_makes_corruption_reproducible():
     ids, mask = batch(B=8)
     mlm = objective(span=2)
