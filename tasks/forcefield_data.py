@@ -21,8 +21,16 @@ import torch
 from sciPT.checkpoint import from_pretrained
 from sciPT.config import from_dict, load_yaml
 from sciPT.domains.molecules.data import MoleculeDataConfig, head_name, read_frames
-from sciPT.domains.molecules.dataset import batches, prepare, split_frames, structure_key, to_graphs
-from sciPT.domains.molecules.evaluate import labelled_graphs, trained_file, unfixed_references_warning
+from sciPT.domains.molecules.dataset import batches, prepare, split_frames, to_graphs
+from sciPT.domains.molecules.evaluate import (
+    TrainingFrames,
+    copies_line,
+    graph_key,
+    labelled_graphs,
+    trained_file,
+    training_frames,
+    unfixed_references_warning,
+)
 from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.references import composition_span, isolated_atom, undetermined_note
 from sciPT.domains.molecules.references import graph_composition as composition
@@ -151,6 +159,7 @@ class Sets:
     sources: dict[str, str] = dataclasses.field(default_factory=dict)  # test and eval sets' files, by name
     not_held_out: dict[str, str] = dataclasses.field(default_factory=dict)  # sets that are not: why
     unfixed: dict[str, str] = dataclasses.field(default_factory=dict)  # sets outside the references' span
+    pretraining_unchecked: list[str] = dataclasses.field(default_factory=list)  # files not compared
 
 
 def set_name(path: str, taken: set[str]) -> str:
@@ -180,31 +189,31 @@ def _graphs(
     return out
 
 
-def graph_key(graph) -> bytes:
-    """:func:`structure_key` of a graph (its frame's elements, positions and cell)."""
-    return structure_key(graph.z.numpy(), graph.pos.numpy(), graph.cell.numpy())
-
-
 def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
     """For each test and eval set that is not held out, why (one line): it is a file this model
     was fine-tuned (or validated) or pre-trained on, by SHA-256, or some of its frames are copies
-    of fine-tuning frames. A pre-training corpus is compared by file: its frames are not read."""
+    of fine-tuning or pre-training frames (the pre-training files read again, where they are on
+    this machine as recorded: :func:`training_frames`; those left unread are in
+    ``sets.pretraining_unchecked``)."""
     recorded = [
         ("fine-tuned (or validated)", sets.corpus),
         ("pre-trained", start.export.get("pretrained_on")),
     ]
-    trained = {graph_key(g) for g in sets.train}
+    test_sets = [*sets.test.items(), *sets.eval.items()]
+    seen = TrainingFrames()
+    if test_sets and start.export.get("pretrained_on"):
+        pretrained = [("pre-training", start.export["pretrained_on"], start.pretrain_data.max_frames)]
+        seen = training_frames(pretrained, start.pretrain_data)
+        sets.pretraining_unchecked = seen.unchecked
+    seen.how |= {graph_key(g): "fine-tuning" for g in sets.train}
     out = {}
-    for name, graphs in [*sets.test.items(), *sets.eval.items()]:
+    for name, graphs in test_sets:
         path = sets.sources[name]
         if found := trained_file(path, recorded):
             how, where = found
             out[name] = f"{path}: the very file this model was {how} on ({where}, same SHA-256)"
-        elif copies := sum(graph_key(g) in trained for g in graphs):
-            out[name] = (
-                f"{path}: {copies} of {len(graphs)} frames are copies of fine-tuning frames (elements, "
-                "positions and cell)"
-            )
+        elif counts := seen.copies(graphs):
+            out[name] = f"{path}: {copies_line(counts, len(graphs))}"
     return out
 
 
@@ -369,6 +378,11 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     sets.not_held_out = not_held_out(sets, start)
     for line in sets.not_held_out.values():
         say(f"warning: {line}: its errors are not held-out errors")
+    if sets.pretraining_unchecked:
+        say(
+            "warning: test and eval frames not compared with these pre-training files: "
+            + "; ".join(sets.pretraining_unchecked)
+        )
     # test sets go through the trained head, eval sets through the eval head (forcefield_train);
     # eval sets given the pre-trained references instead (one head, both levels) are left out
     checks = [(name, graphs, head) for name, graphs in sets.test.items()]

@@ -155,6 +155,14 @@ def report(
             + f", then the shared blocks joined on a {held if ramp is None else ramp:,}-step "
             "learning-rate ramp.",
         ]
+    if start.backbone is not None and not sets.eval:
+        lines += [
+            "",
+            "**Forgetting was not measured**: no `--eval` set (held-out frames of the task the model "
+            "was pre-trained on) was given"
+            + (f", and {strategy} exists to limit forgetting" if strategy in ("ewc", "replay") else "")
+            + ". With `--eval FILE` the old task is scored before and after fine-tuning.",
+        ]
     lines += [
         "",
         f"Heads: trained **{sets.head}**; the old task (eval sets) through **{sets.eval_head}**"
@@ -175,6 +183,9 @@ def report(
     if sets.not_held_out:
         lines += ["", "**Not held out** (their errors below are not held-out errors):", ""]
         lines += [f"- {name}: {why}" for name, why in sets.not_held_out.items()]
+    if sets.pretraining_unchecked:
+        lines += ["", "Test and eval frames not compared with these pre-training files: "]
+        lines[-1] += "; ".join(sets.pretraining_unchecked) + "."
     if sets.unfixed:
         lines += ["", "**Energies with an unmeasured offset** (forces are unaffected):", ""]
         lines += [f"- {why}" for why in sets.unfixed.values()]
@@ -216,13 +227,22 @@ def report(
             + " and another `--out` trains a model from scratch on the same data (EWC and replay "
             "need a pre-trained start); a pre-trained start behind it is negative transfer.",
             "",
-            "| set | F RMSE before (meV/Å) | after | change |",
-            "|---|---|---|---|",
+            "| set | F RMSE before (meV/Å) | after | change | E MAE before (meV/atom) | after | change |",
+            "|---|---|---|---|---|---|---|",
         ]
         for key, ev in before.items():
-            if key in after and "forces_rmse_meV_per_A" in ev.metrics:
-                b, a = ev.metrics["forces_rmse_meV_per_A"], after[key].metrics["forces_rmse_meV_per_A"]
-                lines.append(f"| {key} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
+            if key not in after:
+                continue
+            cells = []
+            for metric in ("forces_rmse_meV_per_A", "energy_mae_meV_per_atom"):
+                b, a = ev.metrics.get(metric), after[key].metrics.get(metric)
+                cells += (
+                    [f"{b:.1f}", f"{a:.1f}", f"{a - b:+.1f}"]
+                    if b is not None and a is not None
+                    else ["-"] * 3
+                )
+            if any(cell != "-" for cell in cells):
+                lines.append(f"| {key} | " + " | ".join(cells) + " |")
     resumed = metrics.get("resumed_at_step", 0)
     trained = (
         f"{metrics['steps']} steps, the {metrics['steps'] - resumed} after step {resumed} (where this "

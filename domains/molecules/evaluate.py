@@ -39,11 +39,11 @@ import torch
 from tqdm.auto import tqdm
 
 from sciPT.config import from_dict
-from sciPT.errors import DataError
+from sciPT.errors import DataError, UserError
 from sciPT.runconfig import positive_int
 
 from .data import MoleculeDataConfig, read_frames
-from .dataset import batches, to_graphs
+from .dataset import batches, structure_key, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
 from .references import ISOLATED_ATOMS_HINT, check_elements, graph_composition, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
@@ -281,23 +281,111 @@ def trained_file(path: str, recorded: list[tuple[str, list[dict] | None]]) -> tu
     return None
 
 
-def trained_on_this_file(run, data: str) -> str | None:
-    """A warning where ``data`` is, byte for byte, a file the run's model was pre-trained or
-    fine-tuned on (:func:`trained_file`): its errors are then those of training data, not of
-    held-out frames. ``None`` otherwise, or where the run records none."""
+def graph_key(graph) -> bytes:
+    """:func:`structure_key` of a graph (its frame's elements, positions and cell)."""
+    return structure_key(graph.z.numpy(), graph.pos.numpy(), graph.cell.numpy())
+
+
+# Comparing frames reads the training files again, as training did; past this many bytes (a
+# cluster's corpus) the comparison would hold up every evaluation, so it is skipped, and said.
+FRAME_CHECK_MAX_BYTES = 2 * 1024**3
+
+
+@dataclass
+class TrainingFrames:
+    """:func:`training_frames`' result: how the model used each frame it was trained on (by
+    :func:`structure_key`), and the recorded files left unread, each with why."""
+
+    how: dict[bytes, str] = field(default_factory=dict)
+    unchecked: list[str] = field(default_factory=list)
+
+    def copies(self, graphs: list) -> dict[str, int]:
+        """How many of ``graphs`` are copies of training frames, by how the model used them."""
+        counts: dict[str, int] = {}
+        for graph in graphs:
+            how = self.how.get(graph_key(graph))
+            if how is not None:
+                counts[how] = counts.get(how, 0) + 1
+        return counts
+
+
+def training_frames(
+    recorded: list[tuple[str, list[dict] | None, int | None]], data: MoleculeDataConfig | None = None
+) -> TrainingFrames:
+    """The frames of the recorded training files (``(how, [{"path", "sha256"}, ...], max_frames)``:
+    the files as for :func:`trained_file`, and the first frames of each that training read) that
+    are on this machine as they were (same SHA-256), read as structures (``data``: periodicity and
+    units) without their labels. A file missing, changed,
+    unreadable (a streamed folder of shards) or past :data:`FRAME_CHECK_MAX_BYTES` in all is
+    left out and named in ``unchecked``."""
+    from sciPT.files import file_sha256, resolve_data_path
+
+    data = dataclasses.replace(data or MoleculeDataConfig(), paths=[], val_paths=[])
+    out, read_bytes = TrainingFrames(), 0
+    for how, entries, max_frames in recorded:
+        for entry in entries or []:
+            path = resolve_data_path(entry.get("path", ""))
+            if not path.is_file():
+                out.unchecked.append(f"{entry.get('path')} (not a file on this machine)")
+                continue
+            read_bytes += path.stat().st_size
+            if read_bytes > FRAME_CHECK_MAX_BYTES:
+                out.unchecked.append(
+                    f"{entry.get('path')} (past the {FRAME_CHECK_MAX_BYTES:,} bytes this check reads)"
+                )
+                continue
+            if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
+                out.unchecked.append(f"{entry.get('path')} (changed since it was recorded: another SHA-256)")
+                continue
+            try:
+                frames = read_frames(path, dataclasses.replace(data, max_frames=max_frames), labelled=False)
+            except UserError as err:
+                out.unchecked.append(f"{entry.get('path')} (unreadable: {err})")
+                continue
+            for frame in frames:
+                out.how.setdefault(structure_key(frame.numbers, frame.positions, frame.cell), how)
+    return out
+
+
+def copies_line(counts: dict[str, int], total: int) -> str:
+    """``"3 of 40 frames are copies of pre-training frames"`` (several uses joined by "and", in
+    alphabetical order: fine-tuning before pre-training)."""
+    parts = [f"{n} of {total} frames are copies of {how} frames" for how, n in sorted(counts.items())]
+    return " and ".join(parts) + " (elements, positions and cell)"
+
+
+def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
+    """Warnings where ``data`` is, byte for byte, a file the run's model was pre-trained or
+    fine-tuned on (:func:`trained_file`), or where some of its frames (``graphs``) are copies of
+    frames of those files (:func:`training_frames`): their errors are then those of training
+    data, not of held-out frames. Training files that could not be compared are named too."""
     from sciPT.checkpoint import read_export_config
 
     config = read_export_config(run.path)
-    found = trained_file(
-        data, [("fine-tuned", config.get("finetuned_on")), ("pre-trained", config.get("pretrained_on"))]
-    )
-    if found is None:
-        return None
-    how, where = found
-    return (
-        f"warning: {data} is the very file this model was {how} on ({where}, same SHA-256): these are "
-        "errors on training data (and on its validation frames), not on held-out frames"
-    )
+    tuned, pre = config.get("finetuned_on"), config.get("pretrained_on")
+    found = trained_file(data, [("fine-tuned", tuned), ("pre-trained", pre)])
+    if found is not None:
+        how, where = found
+        return [
+            f"warning: {data} is the very file this model was {how} on ({where}, same SHA-256): these "
+            "are errors on training data (and on its validation frames), not on held-out frames"
+        ]
+    # the first frames of each file that training read: the run's own files by its config, a
+    # fine-tuned model's pre-training files by the settings its export carries
+    own = (run.read_config().get("data") or {}).get("max_frames")
+    earlier = (config.get("pretraining_data") or {}).get("max_frames") if tuned else own
+    recorded = [("fine-tuning", tuned, own), ("pre-training", pre, earlier)]
+    seen = training_frames(recorded, run_data_config(run, None))
+    out = []
+    if counts := seen.copies(graphs):
+        out.append(
+            f"warning: {data}: {copies_line(counts, len(graphs))}: their errors are not held-out errors"
+        )
+    if seen.unchecked:
+        out.append(
+            f"warning: {data}: not compared frame by frame with these training files: {'; '.join(seen.unchecked)}"
+        )
+    return out
 
 
 def evaluate_run(run, args, model, *, references: list[float] | None = None, notes: list[str] = ()) -> dict:
@@ -321,7 +409,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     other = other_head_warning(model, graphs, ev, name, size)
     if unfixed and other:  # one offset, two causes: the second is not the whole story
         other += " (part of the offset may be the unmeasured reference offset above)"
-    warnings = [line for line in (trained_on_this_file(run, args.data), unfixed, other) if line]
+    warnings = [*trained_on_this_file(run, args.data, graphs), *(line for line in (unfixed, other) if line)]
     notes += [line[0].upper() + line[1:] for line in warnings]
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(

@@ -109,6 +109,31 @@ def test_a_fractional_head_warmup_is_settled_and_reported(runs):
     ) in (run / "report.md").read_text()
 
 
+def test_the_before_and_after_table_gives_forces_and_energies_of_the_old_task(runs):
+    _, run = runs
+    metrics = json.loads((run / "metrics.json").read_text())
+    cells = []
+    for metric in ("forces_rmse_meV_per_A", "energy_mae_meV_per_atom"):
+        before, after = metrics[f"eval_ethanol_old_before_{metric}"], metrics[f"eval_ethanol_old_{metric}"]
+        cells += [f"{before:.1f}", f"{after:.1f}", f"{after - before:+.1f}"]
+    report = (run / "report.md").read_text()
+    assert "| eval_ethanol_old | " + " | ".join(cells) + " |" in report.splitlines()
+    assert "Forgetting was not measured" not in report
+
+
+def test_a_pretrained_start_without_an_old_task_set_says_forgetting_was_not_measured(runs, data, tmp_path):
+    pre, _ = runs
+    paths, run = data[1], tmp_path / "ft"
+    argv = ["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"])]
+    argv += ["--val", str(paths["val"]), "--strategy", "ewc", "--max-steps", "1", *SHORT]
+    assert main([*argv, "--out", str(run)]) == 0
+    assert (
+        "**Forgetting was not measured**: no `--eval` set (held-out frames of the task the model was "
+        "pre-trained on) was given, and ewc exists to limit forgetting. With `--eval FILE` the old task "
+        "is scored before and after fine-tuning."
+    ) in (run / "report.md").read_text()
+
+
 def test_evaluating_on_a_file_the_model_was_trained_on_says_so(runs, data, tmp_path, capsys):
     pre, run = runs
     train = data[1]["train"]
@@ -125,6 +150,17 @@ def test_evaluating_on_a_file_the_model_was_trained_on_says_so(runs, data, tmp_p
     # a held-out file: no such line
     assert main(["evaluate", str(run), "--data", str(data[1]["old"]), "--out", str(tmp_path / "c")]) == 0
     assert "the very file" not in capsys.readouterr().err
+    # another file holding copies: frames 3 and 7 of the pre-training file (pre-training read its
+    # first 24), 30 and 31 (never read), 1 of the fine-tuning file
+    mixed = tmp_path / "mixed.xyz"
+    write(mixed, [*(read(ETHANOL, index=i) for i in (3, 7, 30, 31)), read(train, index=1)])
+    assert main(["evaluate", str(run), "--data", str(mixed), "--out", str(tmp_path / "d")]) == 0
+    said = (
+        f"warning: {mixed}: 1 of 5 frames are copies of fine-tuning frames and 2 of 5 frames are copies "
+        "of pre-training frames (elements, positions and cell): their errors are not held-out errors"
+    )
+    assert said in capsys.readouterr().err.splitlines()
+    assert "W" + said[1:] in (tmp_path / "d" / "report.md").read_text()
 
 
 def test_references_one_molecule_cannot_fix_are_said_at_fit_and_at_evaluation(data, tmp_path, capsys):
@@ -203,10 +239,13 @@ def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path
     paths = data[1]
     copies = tmp_path / "copies.xyz"
     write(copies, read(paths["train"], index=":3") + read(paths["val"], index=":2"))
+    # frames 2 and 5 of the pre-training file, which pre-training read (its first 24); 40 it did not
+    pre_copies = tmp_path / "pre_copies.xyz"
+    write(pre_copies, [read(ETHANOL, index=i) for i in (2, 5, 40)])
     run = tmp_path / "ft"
     argv = ["finetune", "forcefield", "--init", str(pre), "--train", str(paths["train"]), "--val"]
     argv += [str(paths["val"]), "--test", str(paths["train"]), str(copies), str(paths["old"])]
-    argv += ["--eval", str(ETHANOL)]
+    argv += ["--eval", str(ETHANOL), str(pre_copies)]
     capsys.readouterr()
     assert main([*argv, "--strategy", "full", "--max-steps", "2", *SHORT, "--out", str(run)]) == 0
     err = capsys.readouterr().err
@@ -215,6 +254,7 @@ def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path
         f"{train}: the very file this model was fine-tuned (or validated) on ({train.resolve()}, same SHA-256)",
         f"{copies}: 3 of 5 frames are copies of fine-tuning frames (elements, positions and cell)",
         f"{ETHANOL}: the very file this model was pre-trained on ({ETHANOL}, same SHA-256)",
+        f"{pre_copies}: 2 of 3 frames are copies of pre-training frames (elements, positions and cell)",
     ):
         assert f"warning: {line}: its errors are not held-out errors" in err
         assert line in (run / "report.md").read_text()
@@ -222,6 +262,7 @@ def test_test_and_eval_sets_that_are_not_held_out_are_named(runs, data, tmp_path
     assert {k for k in metrics if k.endswith("_not_held_out")} == {
         "acac_train_not_held_out",
         "copies_not_held_out",
+        "pre_copies_not_held_out",
         "train_not_held_out",
     }
     assert (

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from sciPT.domains.molecules.evaluate import evaluate_potential, other_head_warning
+from sciPT.domains.molecules import evaluate
+from sciPT.domains.molecules.evaluate import evaluate_potential, other_head_warning, training_frames
 from sciPT.domains.molecules.graphs import frame_to_graph
 
 OFFSETS = [3.0, -3.0, 6.0, -6.0]  # meV/atom added to the labels of the four frames
@@ -60,3 +61,35 @@ def test_an_offset_the_other_heads_do_not_explain_is_no_warning(two_levels, make
     # the same offset through a model of one head: no other head to suggest
     one, graphs = make_potential(l_max=1), labelled(200.0)
     assert other_head_warning(one, graphs, evaluate_potential(one, graphs), "old.xyz") == ""
+
+
+def test_training_frames_reads_the_files_as_recorded_and_names_those_it_could_not(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from sciPT.domains.molecules.dataset import structure_key
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    frames = read(shipped, index=":6")
+    kept, changed = tmp_path / "kept.xyz", tmp_path / "changed.xyz"
+    write(kept, frames[:4])
+    write(changed, frames[4:])
+    entries = [
+        {"path": str(kept), "sha256": file_sha256(kept)},
+        {"path": str(changed), "sha256": "0" * 64},
+        {"path": str(tmp_path / "gone.xyz"), "sha256": "0" * 64},
+    ]
+    seen = training_frames([("pre-training", entries, 3)])
+    # the first 3 frames of the file as recorded; the others named with why
+    assert set(seen.how) == {structure_key(a.numbers, a.positions, a.cell) for a in frames[:3]}
+    assert set(seen.how.values()) == {"pre-training"}
+    assert seen.unchecked == [
+        f"{changed} (changed since it was recorded: another SHA-256)",
+        f"{tmp_path / 'gone.xyz'} (not a file on this machine)",
+    ]
+    bound = kept.stat().st_size - 1
+    monkeypatch.setattr(evaluate, "FRAME_CHECK_MAX_BYTES", bound)
+    unchecked = training_frames([("pre-training", entries[:1], None)]).unchecked
+    assert unchecked == [f"{kept} (past the {bound:,} bytes this check reads)"]
