@@ -9,6 +9,11 @@ protein, ...). Batch ``b`` of rank ``r`` in a world of ``R`` ranks holds the sam
 - a resumed run restarts at batch ``global_step * accumulate``, so it sees exactly the batches the
   uninterrupted run would have seen (tested in tests/integration/test_resume.py).
 
+A run resumed with another number of samples per optimizer step (``--devices``, ``--batch-size``,
+``--accumulate`` changed: a requeued job on fewer nodes) goes on from the first sample the run has
+not drawn, which the checkpoint records (:meth:`StepDataModule.state_dict`): numbered as above,
+the samples of the new layout would repeat some already trained on or skip others.
+
 A sharded corpus (:class:`sciPT.streaming.RankSharded`) is a different dataset on every rank,
 built from the rank's own shards once the rank is known (when the loader is made); its samples are
 numbered per rank, batch ``b`` holding samples ``b * batch_size + i`` of the rank's dataset, which
@@ -25,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DataError, UserError
+from .run import say
 from .streaming import RankSharded
 
 
@@ -33,17 +39,26 @@ class StepBatchSampler:
 
     ``total_batches=None`` makes the stream endless, without a length (Lightning then counts it as
     one infinite epoch): a run sized from its time budget stops when the budget says so.
+    ``first_sample``: the global number batch ``start`` begins at, for all ranks together
+    (default ``start * world_size * batch_size``, where an unchanged layout puts it).
     """
 
     def __init__(
-        self, batch_size: int, total_batches: int | None, rank: int = 0, world_size: int = 1, start: int = 0
+        self,
+        batch_size: int,
+        total_batches: int | None,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+        first_sample: int | None = None,
     ):
         self.batch_size, self.total = batch_size, total_batches
         self.rank, self.world_size, self.start = rank, world_size, start
+        self.first_sample = start * world_size * batch_size if first_sample is None else first_sample
 
     def __iter__(self) -> Iterator[list[int]]:
         for b in range(self.start, self.total) if self.total is not None else count(self.start):
-            first = (b * self.world_size + self.rank) * self.batch_size
+            first = self.first_sample + ((b - self.start) * self.world_size + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
 
     def __len__(self) -> int:
@@ -61,15 +76,18 @@ def step_loader(
     trainer=None,
     accumulate: int = 1,
     num_workers: int = 0,
+    first_sample: int | None = None,
 ) -> DataLoader:
-    """A DataLoader over ``dataset`` positioned where ``trainer`` stands (0 for a fresh run)."""
+    """A DataLoader over ``dataset`` positioned where ``trainer`` stands (0 for a fresh run);
+    ``first_sample``: where the stream goes on, if not where this layout puts the trainer's step
+    (:class:`StepBatchSampler`; not for a sharded corpus, numbered per rank)."""
     rank, world, start = 0, 1, 0
     if trainer is not None:
         rank, world = trainer.global_rank, trainer.world_size
         start = trainer.global_step * accumulate
     if isinstance(dataset, RankSharded):  # the rank's own samples, numbered per rank
-        dataset, rank, world = dataset.for_rank(rank, world), 0, 1
-    sampler = StepBatchSampler(batch_size, total_batches, rank, world, start)
+        dataset, rank, world, first_sample = dataset.for_rank(rank, world), 0, 1, None
+    sampler = StepBatchSampler(batch_size, total_batches, rank, world, start, first_sample)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -90,6 +108,31 @@ class StepDataModule(pl.LightningDataModule):
     def __init__(self, train: Dataset, val: Dataset | None, collate: Callable, train_cfg):
         super().__init__()
         self.train_set, self.val_set, self.collate, self.cfg = train, val, collate, train_cfg
+        # (optimizer step, samples drawn before it, samples a step then) where this process began:
+        # a resumed checkpoint's, or the start of the run
+        self.resumed: dict[str, int] = {"step": 0, "samples_drawn": 0, "samples_per_step": 0}
+
+    def samples_per_step(self) -> int:
+        """Global samples one optimizer step draws: ranks x batch size x accumulation."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return world * self.cfg.batch_size * self.cfg.accumulate
+
+    def samples_drawn(self) -> int:
+        """Global samples the run's optimizer steps so far have drawn, whatever layouts they ran in."""
+        step = self.trainer.global_step if self.trainer is not None else 0
+        return self.resumed["samples_drawn"] + (step - self.resumed["step"]) * self.samples_per_step()
+
+    def state_dict(self) -> dict[str, int]:
+        """Kept in every checkpoint by Lightning: where the stream of training samples stands."""
+        step = self.trainer.global_step if self.trainer is not None else 0
+        return {
+            "step": step,
+            "samples_drawn": self.samples_drawn(),
+            "samples_per_step": self.samples_per_step(),
+        }
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.resumed = {key: int(state[key]) for key in ("step", "samples_drawn", "samples_per_step")}
 
     def setup(self, stage: str) -> None:
         self._check_rank_data()
@@ -123,6 +166,15 @@ class StepDataModule(pl.LightningDataModule):
             raise DataError(first)
 
     def train_dataloader(self) -> DataLoader:
+        before, now = self.resumed["samples_per_step"], self.samples_per_step()
+        if self.resumed["step"] and before != now and not isinstance(self.train_set, RankSharded):
+            world = self.trainer.world_size if self.trainer is not None else 1
+            say(
+                f"resumed at step {self.resumed['step']:,} with {world} rank(s) x batch size "
+                f"{self.cfg.batch_size} x accumulate {self.cfg.accumulate} = {now} samples a step "
+                f"({before} before): training goes on from sample {self.samples_drawn():,}, the "
+                "first the run has not drawn"
+            )
         return step_loader(
             self.train_set,
             self.collate,
@@ -135,6 +187,7 @@ class StepDataModule(pl.LightningDataModule):
             trainer=self.trainer,
             accumulate=self.cfg.accumulate,
             num_workers=self.cfg.num_workers,
+            first_sample=self.samples_drawn(),
         )
 
     def val_dataloader(self):

@@ -57,6 +57,39 @@ def test_a_stop_between_two_checkpoints_is_saved_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
 
 
+def test_a_resume_with_another_batch_size_goes_on_from_the_first_sample_not_drawn(
+    tmp_path, monkeypatch, capsys
+):
+    """4 steps of 8 windows draw samples 0-31; resumed with batches of 4, the run went on from
+    sample 16 (its step times the new batch), training 16 windows twice."""
+    from sciPT import data
+
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    drawn, sampler_iter = [], data.StepBatchSampler.__iter__
+
+    def recording(self):
+        for batch in sampler_iter(self):
+            drawn.extend(batch)
+            yield batch
+
+    monkeypatch.setattr(data.StepBatchSampler, "__iter__", recording)
+    cfg = _cfg()
+    cfg.train.batch_size = 4
+    capsys.readouterr()
+    pretrain("dna", cfg, tmp_path / "run", resume=True)
+    # the loader may fetch one batch past the last step: the 4 steps trained are the first 16
+    assert drawn[:16] == list(range(32, 48))
+    assert load_lightning_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["StepDataModule"] == {
+        "step": 8,
+        "samples_drawn": 48,  # 4 x 8 + 4 x 4
+        "samples_per_step": 4,
+    }
+    assert (
+        "resumed at step 4 with 1 rank(s) x batch size 4 x accumulate 1 = 4 samples a step (8 before): "
+        "training goes on from sample 32, the first the run has not drawn"
+    ) in capsys.readouterr().err
+
+
 def test_logs_before_the_resume_are_kept(tmp_path):
     pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
     pretrain("dna", _cfg(), tmp_path / "run", resume=True)
