@@ -16,6 +16,12 @@ keeps one and says why. The run directory holds the kept law (``law.json``, past
 in ``report.md``, a plot of Nu against Re with the data, the fits, the predictive interval and the
 pre-trained law, and the model (``model/``) that ``evaluate`` and ``predict`` read.
 
+Points that lie on a system of the library the prior was learnt on (more than half of them within
+1 % of its Nu, :mod:`sciPT.domains.surrogates.contamination`) are not held out from the prior: the
+report's first section says so, naming the system, standard error warns, and the metric
+``points_on_library_system`` counts them (0: none; absent with ``--init none``, which has no
+library). ``scipt evaluate`` checks its points the same way (``eval_points_on_library_system``).
+
 A geometric ratio that is constant over the calibration points cannot have its exponent learnt:
 it is left out of the law (its effect goes into ``C``), recorded, and predictions at another value
 are flagged as outside the calibration range.
@@ -51,6 +57,7 @@ from sciPT.domains.surrogates.calibrate import (
     transfer_prior,
     varies,
 )
+from sciPT.domains.surrogates.contamination import library_matches, points_on_library, recorded_systems
 from sciPT.domains.surrogates.correlations import select
 from sciPT.domains.surrogates.data import CORE, Points, check_independent, output_column, read_points
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
@@ -362,6 +369,9 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
     names = ["log_C", "Re", "Pr", *groups]
     n, p = X.shape
     warnings = input_warnings(points, X, names, prior, prior_info)
+    # points computed from a law of the library the prior was learnt on are not held out from it
+    library = recorded_systems(prior_info["boxes"]) if prior is not None else []
+    on_library = library_matches(points.re, points.pr, points.nu, library, points.lines)
     if cfg.correction and n < p + 4:
         raise ConfigError(
             f"--correction: {n} point(s) are too few for a correction on top of a "
@@ -412,6 +422,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         law = law_dict(chosen.mean[:p], chosen.cov[:p, :p], names)
         metrics = fit_metrics(cal, X, y, chosen, basis, level)
         metrics["interval_nominal_level"] = chosen.nominal_level(level)
+        if library:
+            metrics["points_on_library_system"] = points_on_library(on_library)
         run.write_metrics(metrics)
         figure = calibration_plot(
             run.plot_path("calibration.png"), points, groups, cal, chosen, basis, prior, level, prior_info
@@ -473,11 +485,14 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
                 level=level,
                 tau=tau,
                 recal_note=recal_note,
+                on_library=on_library,
             )
         )
     print(f"{law['law']}   (kept: {kept_words(cal, cfg.correction)})", file=sys.stdout)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for match in on_library:
+        print(f"warning: {points.source}: {match.sentence()}", file=sys.stderr)
     print(f"run written to {run.path}", file=sys.stderr)
     return run
 

@@ -66,6 +66,15 @@ def input_warnings(points: Points, X, names, prior, info) -> list[str]:
     return warnings
 
 
+def contamination_lines(on_library) -> list[str]:
+    """The report's lines on points that lie on a library system, one per system, each followed by
+    a blank line (none when the points lie on none)."""
+    out = []
+    for match in on_library:
+        out += [f"Contamination: {match.sentence()}.", ""]
+    return out
+
+
 def kept_words(cal: Calibration, correction: int = 0) -> str:
     """What the guard kept, in words: ``the scratch fit``, or a blend's weights; with a
     correction, the fit it was refitted on."""
@@ -209,7 +218,10 @@ def report(
     level,
     tau,
     recal_note: str,
+    on_library=(),
 ) -> str:
+    """``report.md`` of a calibration; ``on_library``: the library systems the points lie on
+    (:func:`sciPT.domains.surrogates.contamination.library_matches`), said in the first section."""
     X, y = points.features(groups), points.log_nu
     lines = [
         "# Surrogate calibration",
@@ -226,6 +238,9 @@ def report(
         "",
         f"Guard ({cal.guard.rule} rule): {cal.guard.reason}.",
         "",
+    ]
+    lines += contamination_lines(on_library)
+    lines += [
         f"Pasteable form (law.json): `{law['python']}`",
         "",
     ]

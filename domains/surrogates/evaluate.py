@@ -15,7 +15,10 @@ and writes its own folder (:meth:`sciPT.run.RunDir.evaluation`): ``metrics.json`
 ``plots/evaluate.png``, ``report.md``. A points file is read for the model's own columns (``Re``,
 ``Pr``, ``Nu`` when scored, its ratios and those it holds constant); any other column is carried
 through to the output as it is. The interval level is the run's own unless ``--interval-level``
-gives another.
+gives another. Scored points that lie on a system of the library the model's prior was learnt on
+(more than half of them within 1 % of its Nu, :mod:`.contamination`) are not held out: the report
+says so first, naming the system, standard error warns, and ``eval_points_on_library_system``
+counts them.
 The Nu-against-Re curve helpers are shared with the calibration plot of the task.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 from sciPT.errors import ConfigError
 
 from . import plots
+from .contamination import library_matches, points_on_library, recorded_systems
 from .data import Points, copied_rows_note, read_points, write_points
 from .objectives import scores
 from .pretrain import inside_validity
@@ -189,6 +193,11 @@ def evaluate_run(run, args) -> dict:
     said = input_warnings(points, config, scored=True)
     for line in said:
         print(line, file=sys.stderr)
+    # points computed from a law of the library the prior was learnt on are not held out from it
+    library = recorded_systems(config.get("validity", {}).get("systems", []))
+    on_library = library_matches(points.re, points.pr, points.nu, library, points.lines)
+    for match in on_library:
+        print(f"warning: {points.source}: {match.sentence()}", file=sys.stderr)
     y = points.log_nu
     outside = ~in_range(points, config)
     rmse, mape = scores(pred, y)
@@ -200,6 +209,8 @@ def evaluate_run(run, args) -> dict:
         "eval_interval_level": level,
         "eval_outside_calibration_range": int(outside.sum()),
     }
+    if library:
+        metrics["eval_points_on_library_system"] = points_on_library(on_library)
     covered = (lo <= y) & (y <= hi)
     for name, mask in (("inside", ~outside), ("outside", outside)):
         if mask.any():
@@ -242,6 +253,7 @@ def evaluate_run(run, args) -> dict:
                 "calibration_range" in config,
                 outside_lines(points, config),
                 said,
+                on_library,
             )
         )
     print(json.dumps(metrics, indent=1))
@@ -277,8 +289,13 @@ def evaluation_section(
     calibrated: bool = True,
     why: list[str] = (),
     warnings: list[str] = (),
+    on_library=(),
 ) -> str:
-    lines = [f"- W{w[1:]}" for w in warnings] + [""] * bool(warnings)  # each "warning: ..."
+    # first the points that lie on a library system (contamination: they are not held out)
+    lines = []
+    for match in on_library:
+        lines += [f"Contamination: {match.sentence()}.", ""]
+    lines += [f"- W{w[1:]}" for w in warnings] + [""] * bool(warnings)  # each "warning: ..."
     lines += [
         f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
         f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "

@@ -334,3 +334,95 @@ def test_evaluate_and_predict_say_what_the_flags_alone_would_not(files, capsys):
     bounds.write_text(f"Re,Pr,e_Dh\n{low},0.7,0.083\n{high},0.7,0.083\n")
     assert main(["predict", str(out), "--input", str(bounds), "--output", str(files / "b.csv")]) == 0
     assert [line.split(",")[-1] for line in (files / "b.csv").read_text().splitlines()[1:]] == ["1", "1"]
+
+
+# Dittus-Boelter heating, Nu = 0.023 Re^0.8 Pr^0.4, written to four decimals: exactly the library's
+# system dittus-boelter-heating (Re 1e4-1e6, Pr 0.6-160)
+DB_TRAIN = ["Re,Pr,Nu", "10000,0.7,31.6058", "30000,0.7,76.1139"]
+DB_TEST = [
+    "Re,Pr,Nu",
+    "15000,0.7,43.7160",
+    "50000,0.7,114.5363",
+    "100000,0.7,199.4192",
+    "15000,3,78.2437",
+    "50000,3,204.9993",
+    "100000,3,356.9245",
+    "15000,7,109.8095",
+    "50000,7,287.7021",
+    "100000,7,500.9185",
+]
+
+
+def _db_files(tmp_path, factor: float = 1.0):
+    def write(name, rows):
+        lines = [rows[0]] + [
+            f"{r},{p},{float(nu) * factor:.4f}" for r, p, nu in (x.split(",") for x in rows[1:])
+        ]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return str(tmp_path / name)
+
+    return write("db_train.csv", DB_TRAIN), write("db_test.csv", DB_TEST)
+
+
+def test_the_csv_values_are_the_library_system_at_the_points():
+    import numpy as np
+
+    from sciPT.domains.surrogates.correlations import select
+
+    (db,) = select(["dittus-boelter-heating"])
+    for rows in (DB_TRAIN, DB_TEST):
+        re, pr, nu = np.array([[float(v) for v in row.split(",")] for row in rows[1:]]).T
+        np.testing.assert_allclose(0.023 * re**0.8 * pr**0.4, nu, rtol=1e-5)  # by hand
+        np.testing.assert_allclose(db(re, pr), nu, rtol=1e-5)  # the library's own function
+
+
+def test_points_on_a_library_correlation_are_reported_as_not_held_out(tmp_path, capsys):
+    """Calibration and evaluation points computed from Dittus-Boelter, which the prior was learnt
+    on, were scored as if held out: neither report said so."""
+    train, test = _db_files(tmp_path)
+    out = tmp_path / "RUN"
+    # --recalibrate false: the interval recalibration (half a minute) has no part in the check
+    argv = ["finetune", "surrogate", "--init", "all", "--train", train, "--out", str(out)]
+    assert main([*argv, "--recalibrate", "false"]) == 0
+    said = (
+        "2 of 2 points lie on library system dittus-boelter-heating (within 1%): they are not held out "
+        "from the prior; the prior-informed model has seen this law"
+    )
+    assert f"warning: {train}: {said}\n" in capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    result = report.split("## Result\n", 1)[1].split("\n## ", 1)[0]  # the report's first section
+    assert f"\nContamination: {said}.\n" in result
+    assert json.loads((out / "metrics.json").read_text())["points_on_library_system"] == 2
+
+    assert main(["evaluate", str(out), "--data", test]) == 0
+    said = said.replace("2 of 2", "9 of 9")
+    assert f"warning: {test}: {said}\n" in capsys.readouterr().err
+    evaluation = (out / "evaluations/db_test/report.md").read_text()
+    body = evaluation.split("\n- sha256: ", 1)[1].split("\n\n", 1)[1]  # below the run and the data
+    assert body.startswith(f"Contamination: {said}.\n")  # the first line of the evaluation's own text
+    metrics = json.loads((out / "evaluations/db_test/metrics.json").read_text())
+    assert metrics["eval_points_on_library_system"] == 9
+
+
+def test_points_ten_percent_off_a_library_correlation_are_not_flagged(tmp_path, capsys):
+    train, test = _db_files(tmp_path, factor=1.1)
+    out = tmp_path / "RUN"
+    argv = ["finetune", "surrogate", "--init", "all", "--train", train, "--out", str(out)]
+    assert main([*argv, "--recalibrate", "false"]) == 0
+    assert main(["evaluate", str(out), "--data", test]) == 0
+    assert "library system" not in capsys.readouterr().err
+    assert "Contamination" not in (out / "report.md").read_text()
+    assert "Contamination" not in (out / "evaluations/db_test/report.md").read_text()
+    assert json.loads((out / "metrics.json").read_text())["points_on_library_system"] == 0
+    metrics = json.loads((out / "evaluations/db_test/metrics.json").read_text())
+    assert metrics["eval_points_on_library_system"] == 0
+
+
+def test_without_a_prior_there_is_no_library_to_check(tmp_path, capsys):
+    train, _ = _db_files(tmp_path)
+    out = tmp_path / "RUN"
+    argv = ["finetune", "surrogate", "--init", "none", "--train", train, "--out", str(out)]
+    assert main([*argv, "--recalibrate", "false"]) == 0
+    assert "library system" not in capsys.readouterr().err
+    assert "points_on_library_system" not in json.loads((out / "metrics.json").read_text())
+    assert "Contamination" not in (out / "report.md").read_text()

@@ -1,0 +1,127 @@
+"""Points that lie on a library correlation are found (domains/surrogates/contamination.py)."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from sciPT.domains.surrogates import domain
+from sciPT.domains.surrogates.contamination import (
+    ON_LIBRARY_RTOL,
+    library_matches,
+    library_system,
+    points_on_library,
+    recorded_systems,
+)
+from sciPT.domains.surrogates.correlations import CORRELATIONS, select
+from sciPT.domains.surrogates.presets import SurrogatePretrainConfig
+from sciPT.run import RunDir
+
+ALL = [c.key for c in CORRELATIONS if not c.rough]
+
+
+def dittus_boelter(re, pr):
+    return 0.023 * np.asarray(re, float) ** 0.8 * np.asarray(pr, float) ** 0.4
+
+
+def test_points_on_a_system_are_counted_and_named():
+    re, pr = np.array([1e4, 3e4, 2e5]), np.array([0.7, 0.7, 5.0])
+    (match,) = library_matches(re, pr, dittus_boelter(re, pr), ALL)
+    assert (match.system, match.points, match.total) == ("dittus-boelter-heating", 3, 3)
+    assert list(match.lines) == [1, 2, 3] and points_on_library([match]) == 3
+    assert match.sentence() == (
+        "3 of 3 points lie on library system dittus-boelter-heating (within 1%): they are not held out "
+        "from the prior; the prior-informed model has seen this law"
+    )
+
+
+def test_the_tolerance_and_the_share():
+    re, pr = np.array([1e4, 3e4, 1e5]), np.array([0.7, 0.7, 0.7])
+    nu = dittus_boelter(re, pr)
+    inside, outside = 1 + 0.9 * ON_LIBRARY_RTOL, 1 + 1.1 * ON_LIBRARY_RTOL
+    assert library_matches(re, pr, nu * inside, ALL)[0].points == 3
+    assert library_matches(re, pr, nu * outside, ALL) == []
+    # more than half: two of three are reported, with their lines; one of three is not
+    (two,) = library_matches(re, pr, nu * [1, 1.1, 1], ALL, lines=np.array([2, 3, 4]))
+    assert (two.points, two.total, list(two.lines)) == (2, 3, [2, 4])
+    assert library_matches(re, pr, nu * [1, 1.1, 1.2], ALL) == []
+    # half of an even count is not more than half
+    assert library_matches(re[:2], pr[:2], nu[:2] * [1, 1.1], ALL) == []
+    assert points_on_library([]) == 0
+
+
+def test_only_points_inside_a_systems_validity_range_are_compared():
+    # Dittus-Boelter's form below its range (Re < 1e4): the prior never saw the law there
+    re, pr = np.array([3e3, 5e3]), np.array([0.7, 0.7])
+    assert library_matches(re, pr, dittus_boelter(re, pr), ["dittus-boelter-heating"]) == []
+
+
+def test_a_rough_system_is_evaluated_at_its_own_roughness_and_unknown_keys_are_skipped():
+    (gowen,) = select(["gowen-smith"])
+    re, pr = np.array([1.2e4, 2e4, 4e4]), np.array([0.7, 2.0, 7.0])
+    nu = gowen(re, pr, 0.005)
+    keys = [
+        "gowen-smith@e/D=0.01",
+        "gowen-smith@e/D=0.005",
+        "no-such-law",
+        "taslim-spring-1987",
+        "gowen-smith",
+    ]
+    (match,) = library_matches(re, pr, nu, keys)
+    assert match.system == "gowen-smith@e/D=0.005" and match.points == 3
+    assert library_system("gowen-smith") is None and library_system("no-such-law") is None
+    assert library_system("gowen-smith@e/D=0.005") == (gowen, 0.005)
+
+
+def test_at_pr_1_every_system_the_points_lie_on_is_listed():
+    re, pr = np.array([1e4, 5e4]), np.array([1.0, 1.0])
+    found = library_matches(re, pr, dittus_boelter(re, pr), ALL)
+    assert {m.system for m in found} == {"dittus-boelter-heating", "dittus-boelter-cooling", "colburn"}
+
+
+def test_recorded_systems_are_the_keys_of_the_validity_boxes():
+    boxes = [{"key": "colburn", "re": [1e4, 1e5]}, {"key": "colburn"}, {"re": [1, 2]}, "x"]
+    assert recorded_systems(boxes) == ["colburn"] and recorded_systems(None) == []
+
+
+def test_evaluating_a_pretraining_run_flags_points_on_its_library(tmp_path, capsys):
+    """A prior alone (scipt pretrain surrogates) checks its evaluation points against the systems
+    it was learnt on, and only those."""
+    run = tmp_path / "prior"
+    domain.pretrain(SurrogatePretrainConfig(systems=["smooth-pipe"], points_per_system=20), run)
+    re, pr = np.array([2e4, 6e4, 2e5]), np.array([0.7, 3.0, 7.0])
+    held = tmp_path / "held.csv"
+    held.write_text(
+        "Re,Pr,Nu\n" + "".join(f"{r:g},{p:g},{n:.4f}\n" for r, p, n in zip(re, pr, dittus_boelter(re, pr)))
+    )
+    args = argparse.Namespace(data=str(held), interval_level=None, out=None)
+    metrics = domain.evaluate(RunDir(run), args)
+    assert metrics["eval_points_on_library_system"] == 3
+    said = "3 of 3 points lie on library system dittus-boelter-heating (within 1%)"
+    assert said in capsys.readouterr().err
+    assert f"Contamination: {said}" in (run / "evaluations/held/report.md").read_text()
+    # the flat-plate library this prior was not learnt on is not checked: a flat plate's law is no leak
+    plate = tmp_path / "plate.csv"
+    re = np.array([1e6, 3e6, 1e7])
+    plate.write_text("Re,Pr,Nu\n" + "".join(f"{r:g},0.7,{0.037 * r**0.8 * 0.7 ** (1 / 3):.4f}\n" for r in re))
+    metrics = domain.evaluate(RunDir(run), argparse.Namespace(data=str(plate), interval_level=None, out=None))
+    assert metrics["eval_points_on_library_system"] == 0
+    assert "library system" not in capsys.readouterr().err
+    assert (
+        json.loads((run / "evaluations/plate/metrics.json").read_text())["eval_points_on_library_system"] == 0
+    )
+
+
+@pytest.mark.parametrize("key", [c.key for c in CORRELATIONS])
+def test_every_system_is_found_on_its_own_points(key):
+    """Each correlation of the library, evaluated at points inside its range, is recognised."""
+    (corr,) = select([key])
+    ed = corr.ed_range[0] * 2 if corr.rough else None
+    (lo_re, hi_re), (lo_pr, hi_pr) = corr.re_range, corr.pr_range
+    re = np.geomspace(lo_re, hi_re, 4)
+    pr = np.geomspace(lo_pr, min(hi_pr, 100.0), 4)
+    nu = corr(re, pr, ed) if corr.rough else corr(re, pr)
+    system = key if ed is None else f"{key}@e/D={ed:g}"
+    found = library_matches(re, pr, nu, [system])
+    assert [(m.system, m.points) for m in found] == [(system, 4)]
