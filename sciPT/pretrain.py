@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,9 @@ def lightning_pretrain(
     reference = {}
     if "order0_entropy_nats" in setup.report and setup.report.get("tokenizer_k", 1) == 1:
         reference["order-0 entropy"] = setup.report["order0_entropy_nats"]
+    baseline = loss_baseline(setup.report)
+    if baseline is not None:
+        reference[baseline.legend or baseline.label] = baseline.value
     curve = plots.loss_curve(
         run.logs,
         run.plot_path("loss.png"),
@@ -254,6 +259,71 @@ def _final_metrics(
     return metrics
 
 
+@dataclass(frozen=True)
+class LossBaseline:
+    """A value of the validation loss that a model which learnt nothing from its data reaches, which
+    a domain computes on the run's own validation batches and names in its report
+    (``setup.report["loss_baseline"] = {"key", "label", "meaning", "legend"}``; the value is
+    ``setup.report[key]``, which lands in metrics.json as every number of the report does). The
+    sequence domains' order-0 entropy plays this role for a masked-token loss; the molecules domain's
+    is the loss of its per-element reference energies with zero forces
+    (``reference_only_val_loss``). It is drawn on the loss figure, and the report's first lines say
+    whether the final validation loss is below it (:func:`baseline_verdict`).
+
+    Attributes:
+        key: the report's (and metrics.json's) name of the value.
+        label: what the value is, for the report.
+        meaning: what a model that does not beat it has learnt no more than.
+        value: the loss of that baseline.
+        legend: its line's name on the loss figure (default: ``label``).
+    """
+
+    key: str
+    label: str
+    meaning: str
+    value: float
+    legend: str = ""
+
+
+def loss_baseline(report: dict) -> LossBaseline | None:
+    """The domain's :class:`LossBaseline` in a setup's ``report``, or None when it names none (or its
+    value is missing or not a finite number)."""
+    spec = report.get("loss_baseline")
+    if not isinstance(spec, dict) or "key" not in spec:
+        return None
+    value = report.get(spec["key"])
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    key = str(spec["key"])
+    label = str(spec.get("label", key))
+    return LossBaseline(
+        key, label, str(spec.get("meaning", key)), float(value), str(spec.get("legend", label))
+    )
+
+
+def baseline_verdict(baseline: LossBaseline | None, val_loss: float | None) -> str | None:
+    """The report's first paragraph: whether the final validation loss ``val_loss`` is below the
+    domain's :class:`LossBaseline`, and by how much; ``None`` without either."""
+    if baseline is None:
+        return None
+    if val_loss is None:
+        return (
+            f"No validation loss to compare with {baseline.value:#.4g}, the {baseline.label}: "
+            "this run did not validate."
+        )
+    if not val_loss < baseline.value:
+        return (
+            f"**Warning:** the final validation loss, {val_loss:#.4g}, is NOT below {baseline.value:#.4g}, "
+            f"the {baseline.label}: the model has not learnt beyond {baseline.meaning}."
+        )
+    gap = baseline.value - val_loss
+    relative = f" ({100 * gap / baseline.value:.1f} % lower)" if baseline.value > 0 else ""
+    return (
+        f"The final validation loss, {val_loss:#.4g}, is below {baseline.value:#.4g}, the "
+        f"{baseline.label}, by {gap:#.3g}{relative}: the model has learnt beyond {baseline.meaning}."
+    )
+
+
 def _collapse_check(setup, backbone, max_batches: int = 8):
     """Collapse diagnostics on (up to ``max_batches``) validation batches, or None without them."""
     loaders = setup.datamodule.val_dataloader() if setup.embed is not None else []
@@ -283,6 +353,9 @@ def _report(
 ) -> str:
     words = words or {}
     lines = [f"# {domain_name} pre-training", ""]
+    verdict = baseline_verdict(loss_baseline(setup.report), metrics.get("val_loss"))
+    if verdict:
+        lines += [verdict, ""]
     lines += [f"Written {dt.datetime.now().isoformat(timespec='seconds')} by sciPT {__version__}."]
     if command:
         lines += ["", "Command:", "", f"    {command}"]

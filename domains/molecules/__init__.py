@@ -10,10 +10,11 @@ makes conformers of SMILES), :mod:`.graphs` (radius graphs),
 :mod:`.references` (element table, reference energies), :mod:`.dataset` (preparation and sampling),
 :mod:`.model` (the potential; its config in :mod:`.potential_config`, layers in :mod:`.heads`,
 :mod:`.radial`, :mod:`.tensor_product`, :mod:`.linear`, :mod:`.interaction`), :mod:`.objectives`,
-:mod:`.presets`; :mod:`.ewc` (the EWC Fisher stored with the export; its config in
-:mod:`.fisher_config`), :mod:`.calculator` (the ASE
-calculator), :mod:`.md` (``scipt md``), :mod:`.evaluate` (``scipt evaluate RUN --data FRAMES.xyz``:
-energy, force and stress errors, parity plots; ``scipt predict RUN --input FRAMES --output OUT.xyz``).
+:mod:`.presets`, :mod:`.baseline` (the reference-only validation loss a run must beat);
+:mod:`.ewc` (the EWC Fisher stored with the export; its config in :mod:`.fisher_config`),
+:mod:`.calculator` (the ASE calculator), :mod:`.md` (``scipt md``), :mod:`.evaluate`
+(``scipt evaluate RUN --data FRAMES.xyz``: energy, force and stress errors, parity plots;
+``scipt predict RUN --input FRAMES --output OUT.xyz``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sciPT.files import resolve_data_path
 from sciPT.registry import Domain, PretrainSetup
 from sciPT.run import say
 
+from .baseline import REPORT_KEY, loss_baseline, reference_only_val_loss
 from .data import ETHANOL_ISOLATED, head_name, streams
 from .dataset import collate, prepare
 from .fisher_config import validate as validate_fisher
@@ -90,6 +92,10 @@ class MoleculesDomain(Domain):
         backbone = EquivariantPotential(prepared.model)
         train, val = training_sets(prepared, cfg.train.seed)
         report = prepared.report()
+        # what the run must beat: its own loss with the references alone, on its validation batches
+        reference_only = reference_only_val_loss(val, objective, prepared.model, cfg.train, collate)
+        if reference_only is not None:
+            report |= {REPORT_KEY: reference_only, "loss_baseline": loss_baseline()}
         from sciPT.data import StepDataModule  # Lightning: imported when a run is built, not to list options
 
         return PretrainSetup(

@@ -1,0 +1,168 @@
+"""The reference-only validation loss a molecular pre-training must beat (:mod:`.baseline`), checked
+against a hand computation, and the report's verdict on it (:mod:`sciPT.pretrain`)."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read
+
+from sciPT.domains.molecules.baseline import REPORT_KEY, ReferenceOnlyPotential, reference_only_val_loss
+from sciPT.domains.molecules.data import MoleculeDataConfig
+from sciPT.domains.molecules.dataset import FrameDataset, batches, collate
+from sciPT.domains.molecules.objectives import ObjectiveConfig, build_objective
+from sciPT.domains.molecules.presets import tiny
+from sciPT.pretrain import LossBaseline, baseline_verdict, loss_baseline
+from sciPT.registry import domains
+
+SHIPPED = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules"
+ETH_METH = SHIPPED / "ethanol" / "train_eth_meth.xyz"  # frames 0-299 methanol (6 atoms), then ethanol (9)
+TRAIN = [0, 1, 2, 3, 4, 300, 301, 302, 303, 304]
+VAL = [5, 300 + 5, 6, 300 + 6]  # alternating sizes: the batches below hold 21, 24 and 21 atoms
+
+
+def frames_text(path: Path, indices: list[int]) -> str:
+    """The extended XYZ text of frames ``indices`` of ``path``, copied verbatim."""
+    lines, starts, at = path.read_text().splitlines(keepends=True), [], 0
+    while at < len(lines):
+        starts.append(at)
+        at += int(lines[at]) + 2
+    return "".join("".join(lines[starts[i] : starts[i] + int(lines[starts[i]]) + 2]) for i in indices)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference-only")
+    train, val = folder / "train.xyz", folder / "val.xyz"
+    train.write_text(frames_text(ETH_METH, TRAIN))
+    val.write_text(frames_text(ETH_METH, VAL))
+    return train, val
+
+
+ISOLATED = SHIPPED / "ethanol" / "isolated_atoms.xyz"
+
+
+def config(train: Path, val: Path, batch_size: int = 3, val_batches: int = 3, references: str = "lstsq"):
+    cfg = tiny()
+    cfg.data = MoleculeDataConfig(paths=[str(train)], val_paths=[str(val)], references=references)
+    if references == "isolated":
+        cfg.data.isolated_atoms = str(ISOLATED)
+    cfg.objective = ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)
+    cfg.fisher = dataclasses.replace(cfg.fisher, frames=0)
+    cfg.train = dataclasses.replace(cfg.train, batch_size=batch_size, val_batches=val_batches)
+    return cfg
+
+
+ELEMENTS = [1, 6, 8]  # H, C, O
+
+
+def table(path: Path):
+    """Element counts ``[frames, 3]``, energies and forces of the frames of ``path``, read by ASE."""
+    frames = read(path, ":")
+    counts = np.array([[np.sum(a.numbers == z) for z in ELEMENTS] for a in frames], dtype=float)
+    energies = np.array([a.get_potential_energy() for a in frames])
+    return counts, energies, [a.get_forces() for a in frames]
+
+
+def hand_references(train: Path, references: str) -> np.ndarray:
+    """Least squares on the training frames' energies, or the isolated atoms' energies."""
+    if references == "isolated":
+        atoms = {int(a.numbers[0]): a.get_potential_energy() for a in read(ISOLATED, ":")}
+        return np.array([atoms[z] for z in ELEMENTS])
+    a_train, e_train, _ = table(train)
+    return np.linalg.lstsq(a_train, e_train, rcond=None)[0]
+
+
+def by_hand(
+    train: Path, val: Path, batch_size: int, val_batches: int, w_e: float, w_f: float, references: str
+) -> float:
+    """The references, the training frames' mean per-atom energy left after them as the shift, zero
+    forces; the loss of each validation batch, averaged over batches weighted by their frames
+    (validation samples 0, 1, 2, ... cycle through the validation frames in order)."""
+    a_train, e_train, _ = table(train)
+    refs = hand_references(train, references)
+    n_train = a_train.sum(1)
+    shift = np.mean((e_train - a_train @ refs) / n_train)
+    a_val, e_val, f_val = table(val)
+    n_val = a_val.sum(1)
+    predicted = a_val @ refs + n_val * shift
+    losses, sizes = [], []
+    for b in range(val_batches):
+        frames = [(b * batch_size + i) % len(e_val) for i in range(batch_size)]
+        per_atom = (e_val[frames] - predicted[frames]) / n_val[frames]
+        forces = np.concatenate([f_val[k] for k in frames])
+        losses.append(w_e * np.mean(per_atom**2) + w_f * np.mean(forces**2))
+        sizes.append(len(frames))
+    return float(np.average(losses, weights=sizes))
+
+
+@pytest.mark.parametrize("references", ["lstsq", "isolated"])
+def test_reference_only_val_loss_is_the_hand_computed_loss(files, references):
+    """Weights 2 and 0.5, batches of 21, 24 and 21 atoms (a mean over every force component of
+    the three would be another number); with isolated atoms the shift is some -4.7 eV/atom, which a
+    reference-only loss without it would miss by far."""
+    train, val = files
+    setup = domains.get("molecules").build_pretraining(config(train, val, references=references))
+    expected = by_hand(train, val, batch_size=3, val_batches=3, w_e=2.0, w_f=0.5, references=references)
+    assert setup.report[REPORT_KEY] == pytest.approx(expected, rel=1e-9)
+    # the references the potential itself starts from
+    model = setup.export_config["model"]
+    assert setup.export_config["references"] == references
+    assert model["reference_energies"] == pytest.approx(
+        hand_references(train, references).tolist(), rel=1e-12
+    )
+    assert loss_baseline(setup.report) == LossBaseline(
+        REPORT_KEY,
+        "reference-only loss (per-element reference energies, zero forces)",
+        "per-element reference energies",
+        setup.report[REPORT_KEY],
+        "reference energies only",
+    )
+
+
+def test_a_potential_whose_readout_is_zero_scores_the_reference_only_loss(files):
+    """The stand-in is the potential without its learned part: the real model with a zero readout
+    gives the same loss on the same batches."""
+    train, val = files
+    cfg = config(train, val, batch_size=2, val_batches=2)
+    setup = domains.get("molecules").build_pretraining(cfg)
+    model = setup.backbone.eval()
+    last = model.readout[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+    objective = build_objective(cfg.objective)
+    graphs = setup.datamodule.val_set.graphs
+    for batch in batches(graphs, 2):
+        real, _ = objective(model, batch)
+        stand_in, _ = objective(ReferenceOnlyPotential(model.cfg), batch)
+        assert float(stand_in) == pytest.approx(float(real), rel=1e-6)
+    assert reference_only_val_loss(
+        FrameDataset(graphs, shuffle=False), objective, model.cfg, cfg.train, collate
+    ) == pytest.approx(setup.report[REPORT_KEY], rel=1e-12)
+
+
+def test_no_validation_set_has_no_reference_only_loss(files):
+    train, _ = files
+    cfg = config(train, train)
+    cfg.data = dataclasses.replace(cfg.data, val_paths=[], val_fraction=0.0)
+    setup = domains.get("molecules").build_pretraining(cfg)
+    assert REPORT_KEY not in setup.report and loss_baseline(setup.report) is None
+
+
+def test_the_report_says_whether_the_validation_loss_is_below_the_baseline():
+    baseline = LossBaseline("k", "reference-only loss (x)", "per-element reference energies", 1.6)
+    above = baseline_verdict(baseline, 1.644)
+    assert above.startswith("**Warning:** the final validation loss, 1.644, is NOT below 1.600")
+    assert above.endswith("the model has not learnt beyond per-element reference energies.")
+    assert "NOT below" in baseline_verdict(baseline, 1.6)  # equal is not below
+    below = baseline_verdict(baseline, 0.4)
+    assert below == (
+        "The final validation loss, 0.4000, is below 1.600, the reference-only loss (x), by 1.20 "
+        "(75.0 % lower): the model has learnt beyond per-element reference energies."
+    )
+    assert baseline_verdict(None, 0.4) is None
+    assert loss_baseline({"loss_baseline": {"key": "k"}}) is None  # no value
