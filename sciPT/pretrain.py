@@ -34,7 +34,9 @@ from . import __version__, io, plots
 from .checkpoint import check_resumable, load_lightning_checkpoint
 from .config import to_dict
 from .diagnostics.collapse import check_collapse
+from .errors import DataError
 from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
+from .files import resolve_data_path
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
@@ -119,6 +121,7 @@ def lightning_pretrain(
         resumed_from = run.resume_checkpoint()
         checkpoint = load_lightning_checkpoint(resumed_from)
         check_resumable(checkpoint, resumed_from, setup.backbone, run.config, setup.objective)
+        check_unchanged_files(setup.corpus, checkpoint)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:
@@ -210,6 +213,28 @@ def lightning_pretrain(
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse, domain.corpus_words))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
+
+
+def check_unchanged_files(corpus: list[dict], checkpoint: dict) -> None:
+    """Refuse a resume whose data file is the one the run trained on by path but not by content
+    (another SHA-256): a file's validation part is cut from its own length and records, so an
+    edited or truncated file moves it onto what the run trained on, and the run would then score
+    its own training data as held out. Other files may be added or dropped."""
+    record = checkpoint.get(CHECKPOINT_KEY) or {}
+    earlier = {
+        str(resolve_data_path(e["path"])): e.get("sha256")
+        for e in (record.get("config") or {}).get("pretrained_on") or []
+        if isinstance(e, dict) and e.get("path")
+    }
+    step = int(checkpoint.get("global_step", 0))
+    for entry in corpus:
+        then = earlier.get(str(resolve_data_path(entry["path"])))
+        if then and entry.get("sha256") and entry["sha256"] != then:
+            raise DataError(
+                f"--resume: {entry['path']} changed since the run trained on it (sha256 {then[:12]}... "
+                f"up to step {step:,}, {entry['sha256'][:12]}... now): its validation part would move "
+                "onto data the run trained on; restore the file, or start a new --out"
+            )
 
 
 def with_earlier_corpus(corpus: list[dict], checkpoint: dict) -> list[dict]:

@@ -114,6 +114,30 @@ def test_a_run_resumed_on_other_data_still_records_the_first_corpus(tmp_path):
     ]
 
 
+def test_a_resume_on_a_data_file_edited_since_is_refused_before_anything_is_rewritten(tmp_path):
+    """A truncated FASTA cut its validation part 1,140 residues earlier, inside what the run had
+    trained on, without a word."""
+    from sciPT.errors import DataError
+    from sciPT.files import file_sha256
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(">g\n" + "ACGTTGCAAGCT" * 500 + "\n")
+    cfg = _cfg()
+    cfg.data.paths = [str(genome)]
+    pretrain("dna", cfg, tmp_path / "run", callbacks=[stop_at(4)])
+    before = file_sha256(genome)
+    config = (tmp_path / "run/config.yaml").read_bytes()
+    genome.write_text(">g\n" + "ACGTTGCAAGCT" * 480 + "\n")
+    with pytest.raises(DataError) as refused:
+        pretrain("dna", cfg, tmp_path / "run", resume=True)
+    assert str(refused.value) == (
+        f"--resume: {genome} changed since the run trained on it (sha256 {before[:12]}... up to step 4, "
+        f"{file_sha256(genome)[:12]}... now): its validation part would move onto data the run trained "
+        "on; restore the file, or start a new --out"
+    )
+    assert (tmp_path / "run/config.yaml").read_bytes() == config
+
+
 def test_resuming_a_run_already_past_its_steps_says_there_is_nothing_to_train(tmp_path, capsys):
     pretrain("dna", _cfg(), tmp_path / "run")
     capsys.readouterr()
