@@ -117,13 +117,14 @@ def lightning_pretrain(
     if finished is not None:
         run.say_finished(finished, cfg.train.max_steps, cfg.train.max_time)
         return run
+    resumed_at = 0  # the step this process resumed the run at
     if resume:
         resumed_from = run.resume_checkpoint()
         checkpoint = load_lightning_checkpoint(resumed_from)
         check_resumable(checkpoint, resumed_from, setup.backbone, run.config, setup.objective)
         check_unchanged_files(setup.corpus, checkpoint)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
-        step = int(checkpoint.get("global_step", 0))
+        step = resumed_at = int(checkpoint.get("global_step", 0))
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:
             # Lightning would stop at once and say nothing: the run looks resumed and is not
             print(
@@ -185,6 +186,8 @@ def lightning_pretrain(
     export_checkpoint(checkpoint, run.model, run.last_checkpoint)
     run.drop_superseded_hpc_checkpoints()
     metrics = _final_metrics(trainer, cfg, setup, wall, module.rank_digests, logged)
+    if resumed_at:
+        metrics["resumed_at_step"] = resumed_at
     # a sharded backbone cannot run on rank 0 alone (its forward gathers from every rank): the
     # collapse check (which runs it through the domain's embed) is left out there
     sharded = cfg.train.strategy in ("fsdp", "fsdp2")
@@ -400,6 +403,13 @@ def _report(
         lines += ["", *summary]
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    resumed = metrics.get("resumed_at_step")
+    if resumed:
+        lines += [
+            "",
+            f"This process resumed the run at step {resumed:,}: wall_time_s is its own time, for the "
+            f"{metrics['steps'] - resumed:,} steps after it, not the whole run's.",
+        ]
     h0 = setup.report.get("order0_entropy_nats")
     k = setup.report.get("tokenizer_k", 1)
     if h0 is not None and k > 1:

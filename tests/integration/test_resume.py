@@ -25,11 +25,20 @@ def _cfg():
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
+    import json
+
     pretrain("dna", _cfg(), tmp_path / "straight")
     pretrain("dna", _cfg(), tmp_path / "interrupted", callbacks=[stop_at(4)])
     stopped = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
     assert stopped["global_step"] == 4
     pretrain("dna", _cfg(), tmp_path / "interrupted", resume=True)
+    # the wall time is this process's: the report says so
+    assert json.loads((tmp_path / "interrupted/metrics.json").read_text())["resumed_at_step"] == 4
+    assert "resumed_at_step" not in json.loads((tmp_path / "straight/metrics.json").read_text())
+    assert (
+        "This process resumed the run at step 4: wall_time_s is its own time, for the 4 steps after it, "
+        "not the whole run's."
+    ) in (tmp_path / "interrupted/report.md").read_text()
 
     resumed = load_lightning_checkpoint(tmp_path / "interrupted/checkpoints/last.ckpt")
     straight = load_lightning_checkpoint(tmp_path / "straight/checkpoints/last.ckpt")
