@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from . import io
+from .errors import UserError
 
 
 def pyplot():
@@ -40,32 +41,82 @@ def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
+RESUMED_AT = "next_part_resumed_at_step"
+"""The key of a kept part's marker, ``metrics.partN.json`` beside ``metrics.partN.csv``
+(:func:`keep_log_for_resume`): the training step of the checkpoint that the process after the
+part resumed from."""
+
+
+def _marker(part: Path) -> Path:
+    return part.with_suffix(".json")
+
+
+def _resumed_at(part: Path) -> int | None:
+    """The step in ``part``'s marker; ``None`` for a part kept without one (by a version before
+    the marker) or whose marker cannot be read."""
+    try:
+        return int(io.read_json(_marker(part))[RESUMED_AT])
+    except (OSError, UserError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _before(series: dict[str, list[tuple[int, float]]], step: int) -> dict[str, list[tuple[int, float]]]:
+    return {key: [(s, v) for s, v in points if s < step] for key, points in series.items()}
+
+
 def read_logs(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """All of a run's CSV logs: the parts kept from before each resume, then the current one. A
-    part's rows from the first step the next part trained on are left out (the run resumed from a
-    checkpoint before them, so those steps were trained again after an interruption, and their
-    first values belong to weights the run threw away), and so is a value the next part logged
-    again at the same step (a resumed run with nothing to train validates its last weights again)."""
+    """All of a run's CSV logs, the parts kept before each resume then the current one, as
+    ``{column: [(step, value), ...]}``, each series in strictly increasing step.
+
+    The rows a part logged after the checkpoint the next process resumed from are left out: those
+    steps were trained again, and their values (a validation loss among them) belong to weights
+    the run threw away. A part kept with its marker (:func:`keep_log_for_resume`) names that
+    checkpoint's step ``s``, and its rows (and an earlier part's) from ``s`` on go: Lightning logs
+    the batch that makes step ``s + 1`` at ``s``, and a validation of step ``s``'s weights at
+    ``s - 1``, so what stays is the checkpoint's weights and earlier. A part kept without one (a
+    run folder from before the marker) is cut, as it was then, at the first step the next part
+    trained on. A step logged twice keeps its later value (a resumed run with nothing to train
+    validates its last weights again)."""
     parts = sorted(log_dir.glob("metrics.part*.csv"), key=lambda p: int(p.stem.split("part")[1]))
     merged: dict[str, list[tuple[int, float]]] = {}
+    marked = True  # whether the part before this one recorded the step the next one resumed from
     for path in [*parts, log_dir / "metrics.csv"]:
         logged = read_csv_log(path)
-        trained = [step for key, points in logged.items() if key.startswith("train/") for step, _ in points]
-        first = min(trained, default=None)
-        for key in merged:
-            again = {step for step, _ in logged.get(key, ())}
-            merged[key] = [(s, v) for s, v in merged[key] if (first is None or s < first) and s not in again]
+        if not marked:
+            trained = [
+                step for key, points in logged.items() if key.startswith("train/") for step, _ in points
+            ]
+            if trained:
+                merged = _before(merged, min(trained))
         for key, points in logged.items():
             merged.setdefault(key, []).extend(points)
-    return merged
+        resumed_at = _resumed_at(path) if path in parts else None
+        if resumed_at is not None:
+            merged = _before(merged, resumed_at)
+        marked = resumed_at is not None
+    return {key: sorted(dict(points).items()) for key, points in merged.items()}
 
 
-def keep_log_for_resume(log_dir: Path) -> None:
-    """Lightning's CSV logger starts metrics.csv afresh; keep the old one as the next part."""
+def keep_log_for_resume(log_dir: Path, step: int | None = None) -> None:
+    """Lightning's CSV logger starts metrics.csv afresh; keep the old one as the next part, with
+    its marker: ``step``, the step of the checkpoint the run resumes from (by default that of the
+    run directory's, ``log_dir``'s parent, :meth:`~sciPT.run.RunDir.resume_checkpoint`), which
+    :func:`read_logs` cuts the part at. The marker is written first: a stop between the two
+    leaves a marker without its part, which the next resume writes again."""
     current = log_dir / "metrics.csv"
-    if current.is_file():
-        n = len(list(log_dir.glob("metrics.part*.csv")))
-        current.rename(log_dir / f"metrics.part{n}.csv")
+    if not current.is_file():
+        return
+    part = log_dir / f"metrics.part{len(list(log_dir.glob('metrics.part*.csv')))}.csv"
+    if step is None:
+        from .run import RunDir, checkpoint_step
+
+        resumed = RunDir(log_dir.parent).resume_checkpoint()
+        step = checkpoint_step(resumed) if resumed is not None else None
+    if step is not None:
+        io.write_json(_marker(part), {RESUMED_AT: int(step)})
+    else:  # nothing to resume from: no marker, the part is cut as one kept without it
+        _marker(part).unlink(missing_ok=True)
+    current.rename(part)
 
 
 def save(fig, path: Path) -> Path:

@@ -137,7 +137,7 @@ def lightning_pretrain(
         paths=("data.paths", "data.val_paths", "data.isolated_atoms", "distill.smiles"),
     )
     if resume and rank_zero_only.rank == 0:
-        plots.keep_log_for_resume(run.logs)
+        plots.keep_log_for_resume(run.logs, step=resumed_at)
     module = PretrainModule(setup.backbone, setup.objective, cfg.train)
     record = export_record(
         {**setup.export_config, "pretrained_on": setup.corpus}, after_training=setup.export_extras is not None
