@@ -40,6 +40,7 @@ from .files import resolve_data_path
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
+from .schedules import lr_multiplier
 from .trainer import build_trainer, check_backbone, sized_steps, validate
 
 
@@ -125,6 +126,10 @@ def lightning_pretrain(
         check_unchanged_files(setup.corpus, checkpoint)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = resumed_at = int(checkpoint.get("global_step", 0))
+        earlier_total = ((run.read_config() or {}).get("train") or {}).get("max_steps")
+        resized = schedule_resized(cfg.train, earlier_total, step)
+        if resized and rank_zero_only.rank == 0:
+            print(f"note: {resized}", file=sys.stderr)
         if cfg.train.max_steps is not None and cfg.train.max_steps <= step and rank_zero_only.rank == 0:
             # Lightning would stop at once and say nothing: the run looks resumed and is not
             print(
@@ -216,6 +221,23 @@ def lightning_pretrain(
     run.write_report(_report(domain_name, cfg, setup, metrics, curve, command, collapse, domain.corpus_words))
     print(f"run written to {run.path}", file=sys.stderr)
     return run
+
+
+def schedule_resized(train: Any, earlier_total: Any, step: int) -> str | None:
+    """A resume's line where a new ``--max-steps`` resizes a decaying schedule: the learning rate
+    of the next step then follows the new total (as if the run had been launched with it), and can
+    jump up from the last step's; ``None`` where nothing changes."""
+    total, schedule = train.max_steps, train.schedule
+    if not isinstance(earlier_total, int) or total is None or total == earlier_total or step >= total:
+        return None
+    if schedule.name not in ("cosine", "linear") or step <= schedule.warmup_steps:
+        return None
+    last = train.lr * lr_multiplier(step - 1, earlier_total, schedule)
+    next_ = train.lr * lr_multiplier(step, total, schedule)
+    return (
+        f"--max-steps {total}: the {schedule.name} learning-rate schedule, sized for {earlier_total} "
+        f"steps, follows the new total from step {step}: its rate goes from {last:.3g} to {next_:.3g}"
+    )
 
 
 def check_unchanged_files(corpus: list[dict], checkpoint: dict) -> None:

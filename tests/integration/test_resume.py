@@ -219,7 +219,7 @@ def test_a_diverging_run_stops_before_its_bad_step_and_keeps_the_last_good_check
     assert not (out / "model").exists()  # nothing exported from a run that did not finish
 
 
-def test_a_run_extended_by_a_larger_max_steps_follows_the_new_schedule_from_its_first_step(tmp_path):
+def test_a_run_extended_by_a_larger_max_steps_follows_the_new_schedule_from_its_first_step(tmp_path, capsys):
     """4 steps, then ``--resume`` to 8: step 4 trains at the 8-step schedule's rate, not at the
     4-step schedule's floor the restored optimizer held."""
     from sciPT.plots import read_logs
@@ -229,7 +229,13 @@ def test_a_run_extended_by_a_larger_max_steps_follows_the_new_schedule_from_its_
     short.train.max_steps = 4
     short.train.log_every = cfg.train.log_every = 1
     pretrain("dna", short, tmp_path / "run")
+    capsys.readouterr()
     pretrain("dna", cfg, tmp_path / "run", resume=True)
+    last, next_ = (cfg.train.lr * lr_multiplier(s, t, cfg.train.schedule) for s, t in ((3, 4), (4, 8)))
+    assert (
+        f"note: --max-steps 8: the cosine learning-rate schedule, sized for 4 steps, follows the new "
+        f"total from step 4: its rate goes from {last:.3g} to {next_:.3g}"
+    ) in capsys.readouterr().err.splitlines()
     rates = dict(read_logs(tmp_path / "run/logs")["train/lr"])
     for step in (3, 4, 5):
         total = 4 if step < 4 else 8
