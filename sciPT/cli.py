@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import TrainingDiverged, UserError
+from .errors import UserError
 from .io import output_file
 from .locks import release_locks
 from .registry import BUILTIN, Domain, PluginError, Registry, Task, commands, domains, missing_extra, tasks
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except UserError as err:
         print(f"scipt: error: {err}", file=sys.stderr)
-        if isinstance(err, TrainingDiverged):
+        if err.every_rank:
             close_process_group()  # every rank agreed to stop: none waits in a collective
         return err.exit_code
     except KeyboardInterrupt:

@@ -163,7 +163,9 @@ class StepDataModule(pl.LightningDataModule):
             torch.distributed.all_gather_object(errors, error)
         first = next((e for e in errors if e is not None), None)
         if first is not None:
-            raise DataError(first)
+            agreed = DataError(first)
+            agreed.every_rank = True  # after the gather above: every rank raises it
+            raise agreed
 
     def train_dataloader(self) -> DataLoader:
         before, now = self.resumed["samples_per_step"], self.samples_per_step()

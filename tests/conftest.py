@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# argparse wraps help at the terminal's width, and breaks words longer than its column: help-text
+# tests read one width whatever the terminal (80, what a process without one gets)
+os.environ["COLUMNS"] = "80"
 
 from pathlib import Path  # noqa: E402
 

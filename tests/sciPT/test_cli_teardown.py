@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # One gloo process shards a model with FSDP2 (DTensor parameters on a device mesh), trains a step
 # and tears down as the scipt command does after a multi-process run. The group's worker threads
 # are threads of this process: they must be gone, joined while the interpreter is whole, not left
@@ -49,3 +51,45 @@ def test_closing_after_fsdp2_joins_the_groups_threads_before_exit(tmp_path):
     assert int(with_group) > int(alone)  # the group's threads ran (the check below can fail)
     assert int(after) == int(alone)
     assert initialized == "False"
+
+
+# A command whose every rank raises the same DataError after agreeing on it (sciPT.data's check of
+# each rank's shards) exits with status 2 and its group torn down, as after success; a rank's own
+# error keeps the group (another rank may wait in a collective: destroying it could hang).
+FAILING_COMMAND = textwrap.dedent(
+    """
+    import argparse, sys
+    import torch.distributed as dist
+    from sciPT import cli
+    from sciPT.errors import DataError
+
+    dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)
+
+    def fail(args):
+        err = DataError("shards: rank 1 has no window")
+        err.every_rank = sys.argv[2] == "agreed"
+        raise err
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(handler=fail)
+
+    cli.build_parser = lambda argv: Parser()
+    print(cli.main([]), dist.is_initialized())
+    """
+)
+
+
+@pytest.mark.parametrize(("raised", "still_open"), [("agreed", "False"), ("alone", "True")])
+def test_an_error_every_rank_agreed_on_tears_the_group_down_before_exit(tmp_path, raised, still_open):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", FAILING_COMMAND, str(tmp_path / "store"), raised],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["2", still_open]
+    assert proc.stderr.splitlines()[-1] == "scipt: error: shards: rank 1 has no window"
