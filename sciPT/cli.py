@@ -410,11 +410,11 @@ def close_process_group() -> None:
     dist.destroy_process_group()
     if "torch.distributed.tensor" in sys.modules:
         for module_name, path in DTENSOR_MESH_CACHES:
-            clear = sys.modules.get(module_name) or importlib.import_module(module_name)
             try:
+                clear = sys.modules.get(module_name) or importlib.import_module(module_name)
                 for name in path.split("."):
                     clear = getattr(clear, name)
-            except AttributeError:
+            except (ImportError, AttributeError):  # another torch keeps them elsewhere, or not at all
                 continue
             clear()
         gc.collect()  # the meshes and groups sit in reference cycles

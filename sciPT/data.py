@@ -134,6 +134,18 @@ class StepDataModule(pl.LightningDataModule):
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.resumed = {key: int(state[key]) for key in ("step", "samples_drawn", "samples_per_step")}
 
+    def resume_from_settings(self, step: int, train: dict) -> None:
+        """Where a checkpoint without this module's state (written by an earlier version) left the
+        stream: ``step`` steps of the layout in the run's recorded ``train`` settings, if they name
+        a number of devices (``auto`` does not: the stream then goes on as that layout would)."""
+        devices = str(train.get("devices", 1))
+        if devices.isdigit():
+            per_step = int(devices) * int(train.get("num_nodes", 1))
+            per_step *= int(train.get("batch_size", self.cfg.batch_size)) * int(train.get("accumulate", 1))
+            self.load_state_dict(
+                {"step": step, "samples_drawn": step * per_step, "samples_per_step": per_step}
+            )
+
     def setup(self, stage: str) -> None:
         self._check_rank_data()
         if self.val_set is None and self.trainer is not None:

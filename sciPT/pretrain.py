@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from . import __version__, io, plots
 from .checkpoint import check_resumable, load_lightning_checkpoint
 from .config import to_dict
+from .data import StepDataModule
 from .diagnostics.collapse import check_collapse
 from .errors import DataError
 from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
@@ -126,7 +127,11 @@ def lightning_pretrain(
         check_unchanged_files(setup.corpus, checkpoint)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
         step = resumed_at = int(checkpoint.get("global_step", 0))
-        earlier_total = ((run.read_config() or {}).get("train") or {}).get("max_steps")
+        earlier = (run.read_config() or {}).get("train") or {}
+        earlier_total = earlier.get("max_steps")
+        if "StepDataModule" not in checkpoint and isinstance(setup.datamodule, StepDataModule):
+            # a checkpoint written before the data module kept its place: the run's settings say it
+            setup.datamodule.resume_from_settings(step, earlier)
         resized = schedule_resized(cfg.train, earlier_total, step)
         if resized and rank_zero_only.rank == 0:
             print(f"note: {resized}", file=sys.stderr)

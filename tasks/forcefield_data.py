@@ -205,7 +205,8 @@ def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
         pretrained = [("pre-training", start.export["pretrained_on"], start.pretrain_data.max_frames)]
         seen = training_frames(pretrained, start.pretrain_data)
         sets.pretraining_unchecked = seen.unchecked
-    seen.how |= {graph_key(g): "fine-tuning" for g in sets.train}
+    for graph in sets.train:
+        seen.add(graph_key(graph), "fine-tuning", replace=True)
     out = {}
     for name, graphs in test_sets:
         path = sets.sources[name]

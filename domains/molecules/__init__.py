@@ -93,7 +93,9 @@ class MoleculesDomain(Domain):
         train, val = training_sets(prepared, cfg.train.seed)
         report = prepared.report()
         # what the run must beat: its own loss with the references alone, on its validation batches
-        reference_only = reference_only_val_loss(val, objective, prepared.model, cfg.train, collate)
+        reference_only = None
+        if cfg.objective.kind == "energy_forces":  # not denoising: see .baseline
+            reference_only = reference_only_val_loss(val, objective, prepared.model, cfg.train, collate)
         if reference_only is not None:
             report |= {REPORT_KEY: reference_only, "loss_baseline": loss_baseline()}
         from sciPT.data import StepDataModule  # Lightning: imported when a run is built, not to list options

@@ -27,10 +27,14 @@ validation batches the run validates on, combined across batches as validation c
       + w_S \\frac{1}{9 G_{S,b}} \\sum_{g \\in b \\cap S} \\|\\sigma_g\\|^2,
 
 over the ``val_batches`` batches of ``batch_size`` frames of every process (the validation frames
-cycled in order when there are fewer), :math:`G_b` frames in batch :math:`b`. For denoising
-(:math:`\\hat F = 0`) it is the mean square of the centred noise, about :math:`1 - 1/N` per
-component. A validation loss that is not below it means the network has learnt nothing the
-per-element reference energies did not already give (the pre-training report says so).
+cycled in order when there are fewer), :math:`G_b` frames in batch :math:`b`. A validation loss
+that is not below it means the network has learnt nothing the per-element reference energies did
+not already give (the pre-training report says so).
+
+Not for denoising (``objective.kind: denoise``): energies play no part there, and zero forces
+score the mean square of the centred noise, about :math:`1 - 1/N` per component, which an untrained
+network's small random forces already lower by chance (0.2 % at a learning rate of 1e-12): the
+comparison would call such a run trained. The domain computes none for it.
 
 The validation frames of a streamed corpus's shards (:mod:`.streaming`, no ``data.val_paths``) are
 each rank's own and read only once the ranks are known: no reference-only loss is computed for them.

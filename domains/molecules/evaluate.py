@@ -28,6 +28,7 @@ and plots are :mod:`.report`'s.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sys
 from contextlib import contextmanager
@@ -38,8 +39,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sciPT import io
 from sciPT.config import from_dict
 from sciPT.errors import DataError, UserError
+from sciPT.run import say
 from sciPT.runconfig import positive_int
 
 from .data import MoleculeDataConfig, read_frames
@@ -286,27 +289,69 @@ def graph_key(graph) -> bytes:
     return structure_key(graph.z.numpy(), graph.pos.numpy(), graph.cell.numpy())
 
 
-# Comparing frames reads the training files again, as training did; past this many bytes (a
-# cluster's corpus) the comparison would hold up every evaluation, so it is skipped, and said.
-FRAME_CHECK_MAX_BYTES = 2 * 1024**3
+# Comparing frames reads the training files again, as training did, building every frame (about
+# 4 MB/s and 14x the file's size in memory, measured on extended XYZ): past this many bytes the
+# comparison would hold up a run for minutes and gigabytes, so it is skipped, and said. A file's
+# frames are read once: their keys are kept in the cache, by its SHA-256 and the reading settings.
+FRAME_CHECK_MAX_BYTES = 256 * 1024**2
+
+
+def key_digest(key: bytes) -> bytes:
+    """16 bytes standing for a :func:`structure_key` (what the cache keeps)."""
+    return hashlib.blake2b(key, digest_size=16).digest()
 
 
 @dataclass
 class TrainingFrames:
-    """:func:`training_frames`' result: how the model used each frame it was trained on (by
-    :func:`structure_key`), and the recorded files left unread, each with why."""
+    """:func:`training_frames`' result: how the model used each frame it was trained on (by the
+    :func:`key_digest` of its :func:`structure_key`), and the recorded files left unread, each
+    with why."""
 
     how: dict[bytes, str] = field(default_factory=dict)
     unchecked: list[str] = field(default_factory=list)
+
+    def add(self, key: bytes, how: str, *, replace: bool = False) -> None:
+        """Record the frame of structure key ``key`` as used ``how``; an earlier use stays unless
+        ``replace``."""
+        digest = key_digest(key)
+        if replace or digest not in self.how:
+            self.how[digest] = how
 
     def copies(self, graphs: list) -> dict[str, int]:
         """How many of ``graphs`` are copies of training frames, by how the model used them."""
         counts: dict[str, int] = {}
         for graph in graphs:
-            how = self.how.get(graph_key(graph))
+            how = self.how.get(key_digest(graph_key(graph)))
             if how is not None:
                 counts[how] = counts.get(how, 0) + 1
         return counts
+
+
+def frame_digests(path: Path, sha256: str | None, data: MoleculeDataConfig) -> list[bytes]:
+    """The :func:`key_digest` of every frame of ``path`` read with ``data`` as structures, from the
+    cache where an earlier check kept them (``sha256``: the file's, which names them there)."""
+    cached = None
+    if sha256:
+        settings = json.dumps(dataclasses.asdict(data), sort_keys=True, default=str).encode()
+        name = f"{sha256}-{hashlib.sha256(settings).hexdigest()[:16]}.npy"
+        try:
+            cached = io.cache_dir("frame-keys") / name
+            return [bytes(d) for d in np.load(cached, allow_pickle=False)]
+        except (UserError, OSError, ValueError):
+            pass  # not kept yet (or the cache cannot be read): read the file
+    if path.stat().st_size > 16 * 1024**2:
+        say(
+            f"reading {path} to compare frames with it ({path.stat().st_size / 1e6:,.0f} MB; kept for next time)"
+        )
+    frames = read_frames(path, data, labelled=False)
+    digests = [key_digest(structure_key(f.numbers, f.positions, f.cell)) for f in frames]
+    if cached is not None:
+        try:
+            with io.atomic_path(cached) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, np.array(digests, dtype="S16"), allow_pickle=False)
+        except (UserError, OSError):
+            pass  # a cache that cannot be written: read again next time
+    return digests
 
 
 def training_frames(
@@ -315,9 +360,9 @@ def training_frames(
     """The frames of the recorded training files (``(how, [{"path", "sha256"}, ...], max_frames)``:
     the files as for :func:`trained_file`, and the first frames of each that training read) that
     are on this machine as they were (same SHA-256), read as structures (``data``: periodicity and
-    units) without their labels. A file missing, changed,
-    unreadable (a streamed folder of shards) or past :data:`FRAME_CHECK_MAX_BYTES` in all is
-    left out and named in ``unchecked``."""
+    units) without their labels (:func:`frame_digests`). A file missing, changed, unreadable (a
+    streamed folder of shards) or past :data:`FRAME_CHECK_MAX_BYTES` in all is left out and named
+    in ``unchecked``."""
     from sciPT.files import file_sha256, resolve_data_path
 
     data = dataclasses.replace(data or MoleculeDataConfig(), paths=[], val_paths=[])
@@ -334,16 +379,17 @@ def training_frames(
                     f"{entry.get('path')} (past the {FRAME_CHECK_MAX_BYTES:,} bytes this check reads)"
                 )
                 continue
-            if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
+            sha256 = file_sha256(path)
+            if entry.get("sha256") and sha256 != entry["sha256"]:
                 out.unchecked.append(f"{entry.get('path')} (changed since it was recorded: another SHA-256)")
                 continue
             try:
-                frames = read_frames(path, dataclasses.replace(data, max_frames=max_frames), labelled=False)
+                digests = frame_digests(path, sha256, dataclasses.replace(data, max_frames=max_frames))
             except UserError as err:
                 out.unchecked.append(f"{entry.get('path')} (unreadable: {err})")
                 continue
-            for frame in frames:
-                out.how.setdefault(structure_key(frame.numbers, frame.positions, frame.cell), how)
+            for digest in digests:
+                out.how.setdefault(digest, how)
     return out
 
 

@@ -39,3 +39,15 @@ def test_an_untrained_run_says_it_is_not_below_the_reference_only_loss(tmp_path,
         f"{reference_only:#.4g}, the {LABEL}: the model has not learnt beyond per-element reference "
         "energies."
     )
+
+
+def test_a_denoising_run_gets_no_reference_only_verdict(tmp_path):
+    """Zero forces against centred noise: an untrained network's random forces lowered that loss by
+    0.2 % at a learning rate of 1e-12, and the report said the model had learnt."""
+    out = tmp_path / "den"
+    args = ["pretrain", "molecules", "--preset", "tiny", "--data", str(ETHANOL), "--data.max-frames", "40"]
+    args += ["--data.val-fraction", "0.2", "--max-steps", "3", "--lr", "1e-12", "--batch-size", "4"]
+    args += ["--val-every", "3", "--checkpoint-every", "3", "--val-batches", "2", "--fisher.frames", "0"]
+    assert main([*args, "--objective.kind", "denoise", "--out", str(out)]) == 0
+    assert "reference_only_val_loss" not in json.loads((out / "metrics.json").read_text())
+    assert "reference-only" not in (out / "report.md").read_text()

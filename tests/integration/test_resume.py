@@ -66,14 +66,21 @@ def test_a_stop_between_two_checkpoints_is_saved_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
 
 
+@pytest.mark.parametrize("written_before", [False, True])
 def test_a_resume_with_another_batch_size_goes_on_from_the_first_sample_not_drawn(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, written_before
 ):
     """4 steps of 8 windows draw samples 0-31; resumed with batches of 4, the run went on from
-    sample 16 (its step times the new batch), training 16 windows twice."""
+    sample 16 (its step times the new batch), training 16 windows twice. A checkpoint written
+    before the data module kept its place (``written_before``) is placed by the run's settings."""
     from sciPT import data
 
     pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    if written_before:
+        last = tmp_path / "run/checkpoints/last.ckpt"
+        checkpoint = load_lightning_checkpoint(last)
+        del checkpoint["StepDataModule"]
+        torch.save(checkpoint, last)
     drawn, sampler_iter = [], data.StepBatchSampler.__iter__
 
     def recording(self):

@@ -93,3 +93,29 @@ def test_an_error_every_rank_agreed_on_tears_the_group_down_before_exit(tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["2", still_open]
     assert proc.stderr.splitlines()[-1] == "scipt: error: shards: rank 1 has no window"
+
+
+def test_a_torch_without_one_of_the_dtensor_modules_closes_all_the_same(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        import torch.distributed as dist
+        import torch.distributed.tensor
+        from sciPT.cli import close_process_group
+
+        sys.modules["torch.distributed.tensor.debug"] = None  # what an import of a missing module meets
+        dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)
+        close_process_group()
+        print(dist.is_initialized())
+        """
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["False"]

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from sciPT.domains.molecules import evaluate
-from sciPT.domains.molecules.evaluate import evaluate_potential, other_head_warning, training_frames
+from sciPT.domains.molecules.evaluate import (
+    evaluate_potential,
+    key_digest,
+    other_head_warning,
+    training_frames,
+)
 from sciPT.domains.molecules.graphs import frame_to_graph
 
 OFFSETS = [3.0, -3.0, 6.0, -6.0]  # meV/atom added to the labels of the four frames
@@ -83,7 +88,7 @@ def test_training_frames_reads_the_files_as_recorded_and_names_those_it_could_no
     ]
     seen = training_frames([("pre-training", entries, 3)])
     # the first 3 frames of the file as recorded; the others named with why
-    assert set(seen.how) == {structure_key(a.numbers, a.positions, a.cell) for a in frames[:3]}
+    assert set(seen.how) == {key_digest(structure_key(a.numbers, a.positions, a.cell)) for a in frames[:3]}
     assert set(seen.how.values()) == {"pre-training"}
     assert seen.unchecked == [
         f"{changed} (changed since it was recorded: another SHA-256)",
@@ -93,3 +98,29 @@ def test_training_frames_reads_the_files_as_recorded_and_names_those_it_could_no
     monkeypatch.setattr(evaluate, "FRAME_CHECK_MAX_BYTES", bound)
     unchecked = training_frames([("pre-training", entries[:1], None)]).unchecked
     assert unchecked == [f"{kept} (past the {bound:,} bytes this check reads)"]
+
+
+def test_training_frames_reads_a_file_once_then_from_the_cache(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = tmp_path / "kept.xyz"
+    write(kept, read(shipped, index=":5"))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    entries = [{"path": str(kept), "sha256": file_sha256(kept)}]
+    first = training_frames([("pre-training", entries, None)])
+    assert len(first.how) == 5 and len(list((tmp_path / "cache/frame-keys").iterdir())) == 1
+
+    def unread(*args, **kwargs):
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(evaluate, "read_frames", unread)
+    assert training_frames([("pre-training", entries, None)]).how == first.how
+    # other reading settings (the first 2 frames) are kept apart
+    monkeypatch.undo()
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    assert len(training_frames([("pre-training", entries, 2)]).how) == 2
