@@ -9,6 +9,17 @@ import textwrap
 
 import pytest
 
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter (its process group its own), which must succeed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 # One gloo process shards a model with FSDP2 (DTensor parameters on a device mesh), trains a step
 # and tears down as the scipt command does after a multi-process run. The group's worker threads
 # are threads of this process: they must be gone, joined while the interpreter is whole, not left
@@ -38,15 +49,7 @@ FSDP2_TEARDOWN = textwrap.dedent(
 
 
 def test_closing_after_fsdp2_joins_the_groups_threads_before_exit(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", FSDP2_TEARDOWN, str(tmp_path / "store")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_script(FSDP2_TEARDOWN, str(tmp_path / "store"))
     alone, with_group, after, initialized = proc.stdout.split()
     assert int(with_group) > int(alone)  # the group's threads ran (the check below can fail)
     assert int(after) == int(alone)
@@ -82,15 +85,7 @@ FAILING_COMMAND = textwrap.dedent(
 
 @pytest.mark.parametrize(("raised", "still_open"), [("agreed", "False"), ("alone", "True")])
 def test_an_error_every_rank_agreed_on_tears_the_group_down_before_exit(tmp_path, raised, still_open):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", FAILING_COMMAND, str(tmp_path / "store"), raised],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_script(FAILING_COMMAND, str(tmp_path / "store"), raised)
     assert proc.stdout.split() == ["2", still_open]
     assert proc.stderr.splitlines()[-1] == "scipt: error: shards: rank 1 has no window"
 
@@ -109,13 +104,5 @@ def test_a_torch_without_one_of_the_dtensor_modules_closes_all_the_same(tmp_path
         print(dist.is_initialized())
         """
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "store")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_script(script, str(tmp_path / "store"))
     assert proc.stdout.split() == ["False"]
