@@ -12,7 +12,8 @@ that move are at ``T``: :func:`degrees_of_freedom`), and integrates
   ``--friction`` per fs).
 
 The trajectory is extended XYZ, one frame every ``--interval`` steps starting with step 0 (ASE's
-convention, so ``N / interval + 1`` frames), each with ``step``, ``time_fs``, ``energy`` (potential),
+convention, so ``N / interval + 1`` frames), and the last step's when ``--interval`` does not divide
+``--steps`` (the state a run ends in, which a longer run resumes from), each with ``step``, ``time_fs``, ``energy`` (potential),
 ``kinetic_energy``, ``total_energy`` and ``temperature_K`` (``2 KE / (dof kB)``, over the same degrees of
 freedom as the start: :func:`degrees_of_freedom`) in its comment line and the ``forces``
 and ``momenta`` per atom; positions and momenta are written to full double precision (what a
@@ -236,7 +237,7 @@ def run_md(
         ) as bar:
             for step in range(start + 1, settings.steps + 1):
                 dynamics.run(1)
-                if step % settings.interval == 0:
+                if step % settings.interval == 0 or step == settings.steps:
                     record(step)
                     # refresh=True (tqdm's default) would redraw at once, past the bar's redraw
                     # interval: every frame a line in a log file (sciPT.cli.log_friendly_progress)

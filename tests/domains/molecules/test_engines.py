@@ -239,3 +239,48 @@ def test_the_torchsim_bar_in_a_log_file_redraws_at_its_interval_not_at_every_fra
     assert len(states) == 2, states
     assert states[0].startswith("MD nve (TorchSim):   0%") and states[1].startswith("MD nve (TorchSim): 100%")
     assert states[1].endswith(f"E={log[-1]['total_energy']:.4f} eV]")
+
+
+def test_a_float32_model_s_state_and_energies_are_float64(molecules, shipped):
+    """A float32 export's TorchSim state was float32: 100 ethanol molecules (-4.2e5 eV) came back
+    rounded to 1/32 eV, 250 meV steps at 10,000 atoms. The state is float64 whatever the weights,
+    and the energy is the model's own to round-off."""
+    import torch
+    from ase import Atoms
+
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.domains.molecules.dataset import collate, prepare
+    from sciPT.domains.molecules.graphs import atoms_to_frame, frame_to_graph
+    from sciPT.domains.molecules.model import EquivariantPotential
+    from sciPT.domains.molecules.presets import tiny
+
+    ethanol_file = str(shipped / "ethanol" / "train.xyz")
+    prepared = prepare(
+        MoleculeDataConfig(paths=[ethanol_file], max_frames=8, val_fraction=0.0), tiny().model, labelled=True
+    )
+    single = EquivariantPotential(prepared.model).eval()
+    assert next(single.parameters()).dtype == torch.float32
+    ethanol = molecules[0]
+    cluster = Atoms()
+    for k in range(100):
+        copy_k = ethanol.copy()
+        copy_k.positions += [20.0 * (k % 10), 20.0 * (k // 10), 0.0]
+        cluster += copy_k
+    model = torchsim_model(single)
+    assert model.dtype == torch.float64
+    state = ts.io.atoms_to_state([cluster], model.device, model.dtype)
+    energy = model(state)["energy"]
+    graph = frame_to_graph(atoms_to_frame(cluster, "cluster", labelled=False), float(single.cfg.cutoff))
+    own = single(collate([graph]), forces=True, create_graph=False)["energy"]
+    assert energy.dtype == torch.float64 and abs(float(own[0])) > 2e5
+    assert float(energy[0]) == pytest.approx(float(own[0]), abs=1e-6)
+
+
+def test_torchsim_writes_the_last_step_when_the_interval_does_not_divide_the_steps(
+    trained, molecules, tmp_path
+):
+    settings = MDSettings(steps=5, temperature=300.0, timestep=0.5, interval=2, seed=3)
+    run_engine(
+        "torchsim", molecules[0], SciPTCalculator(trained), settings, tmp_path / "ts.xyz", progress=False
+    )
+    assert [f.info["step"] for f in read(tmp_path / "ts.xyz", index=":")] == [0, 2, 4, 5]

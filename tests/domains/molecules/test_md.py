@@ -70,6 +70,14 @@ def test_frames_are_written_as_the_run_goes_and_kept_when_it_is_interrupted(
     assert kept[-1].get_momenta().shape == (9, 3) and kept[-1].get_forces().shape == (9, 3)
 
 
+def test_the_last_step_is_written_when_the_interval_does_not_divide_the_steps(calculator, ethanol, tmp_path):
+    """25 steps every 10 wrote steps 0, 10 and 20: the state the run ended in was lost, and the
+    energy change it reported was at step 20."""
+    out = tmp_path / "traj.xyz"
+    run_md(ethanol, calculator, MDSettings(steps=5, temperature=300.0, interval=2), out, progress=False)
+    assert [f.info["step"] for f in frames_of(out)] == [0, 2, 4, 5]
+
+
 def _interrupted(calculator, atoms, settings, out, monkeypatch, integrator, step):
     with monkeypatch.context() as patch:
         interrupt_at(patch, integrator, step)
