@@ -46,7 +46,7 @@ from sciPT.run import say
 from sciPT.runconfig import positive_int
 
 from .data import MoleculeDataConfig, read_frames
-from .dataset import batches, structure_key, to_graphs
+from .dataset import batch_ranges, batches, collate, shows_progress, structure_key, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
 from .references import ISOLATED_ATOMS_HINT, check_elements, graph_composition, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
@@ -79,11 +79,9 @@ def evaluate_potential(model, graphs: list, batch_size: int = 32, desc: str = "e
     device = next(model.parameters()).device
     errors = ErrorAccumulator()
     e_true, e_pred, f_true, f_pred = [], [], [], []
-    chunks = batches(graphs, batch_size)
-    for batch in tqdm(
-        chunks, total=-(-len(graphs) // batch_size), desc=desc, leave=False, disable=len(graphs) < 200
-    ):
-        batch = batch.to(device)
+    ranges = batch_ranges(graphs, batch_size)
+    for start, stop in tqdm(ranges, desc=desc, leave=False, disable=not shows_progress(graphs)):
+        batch = collate(graphs[start:stop]).to(device)
         mask = force_atoms(batch)
         pred = model(batch, forces=bool(mask.any()), stress=bool(batch.has_stress.any()))
         errors.update(pred, batch)
@@ -235,7 +233,10 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
             "data.stress_unit (default: the run's data.stress_key; none: no stress errors)",
         )
     parser.add_argument(
-        "--frames-per-batch", type=positive_int, default=32, help="frames per evaluation batch (default: 32)"
+        "--frames-per-batch",
+        type=positive_int,
+        default=32,
+        help="frames per evaluation batch, at most 16,384 atoms in all but for a batch of one frame (default: 32)",
     )
 
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from sciPT import io
 
 from .data import read_structures
-from .dataset import collate, to_graphs
+from .dataset import batch_ranges, collate, shows_progress, to_graphs
 from .evaluate import PREDICTED_OFFSET, run_data_config, unfixed_references_warning
 from .references import check_elements
 
@@ -82,11 +82,12 @@ def predict_run(run, args, model) -> int:
     size = getattr(args, "frames_per_batch", None) or 32
     renamed: dict[tuple[str, str], None] = {}
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:
-        for start in tqdm(range(0, len(graphs), size), desc="predicting", disable=len(graphs) < 200):
-            chunk = graphs[start : start + size]
+        ranges = batch_ranges(graphs, size)
+        for start, stop in tqdm(ranges, desc="predicting", disable=not shows_progress(graphs)):
+            chunk = graphs[start:stop]
             out = model(collate(chunk), forces=True, stress=True)
             counts = np.cumsum([0] + [g.num_nodes for g in chunk])
-            for k, frame in enumerate(frames[start : start + size]):
+            for k, frame in enumerate(frames[start:stop]):
                 atoms = with_input(frame, sources[start + k] if sources else None, renamed)
                 # as the ASE calculator: a stress only where there is a cell volume
                 stress = {"stress": out["stress"][k].double().numpy()} if chunk[k].periodic else {}

@@ -715,3 +715,17 @@ def test_a_large_group_of_copies_does_not_swell_the_validation_set():
         assert len(split.val) >= 13 and not {frame_key(f) for f in split.val} & {
             frame_key(f) for f in split.train
         }
+
+
+def test_evaluation_batches_hold_at_most_their_frames_and_atoms():
+    """32 frames of 3,000 atoms made one batch of 96,000 atoms (78 KB an atom: 7.5 GB)."""
+    from types import SimpleNamespace
+
+    from sciPT.domains.molecules.dataset import batch_ranges
+
+    sizes = [3000] * 8 + [20000] + [10] * 5
+    graphs = [SimpleNamespace(num_nodes=n) for n in sizes]
+    # 5 of 3,000 = 15,000 fit under 16,384, a sixth does not; 20,000 alone; then the small ones
+    assert batch_ranges(graphs, 32) == [(0, 5), (5, 8), (8, 9), (9, 14)]
+    assert batch_ranges(graphs, 2) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9), (9, 11), (11, 13), (13, 14)]
+    assert batch_ranges([], 32) == []
