@@ -79,7 +79,10 @@ class RankSharded:
 
 
 def is_pattern(path: str) -> bool:
-    return any(c in str(path) for c in GLOB_CHARS)
+    """Whether ``path`` is a glob pattern: it holds ``*``, ``?`` or ``[`` and names no file or
+    folder as it is (``genome [v2].fa`` is a file's name, which as a pattern matched ``genome
+    2.fa`` and trained on it)."""
+    return any(c in str(path) for c in GLOB_CHARS) and not resolve_data_path(path).exists()
 
 
 def names_shards(paths: list[str]) -> bool:

@@ -37,6 +37,7 @@ from sciPT.domains.molecules.references import graph_composition as composition
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
 from sciPT.run import say
+from sciPT.streaming import is_pattern
 
 if TYPE_CHECKING:
     from .forcefield_config import ForcefieldConfig
@@ -241,7 +242,7 @@ def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
     frames = []
     for path in paths:
         resolved = resolve_data_path(path)
-        if resolved.is_dir() or any(c in str(path) for c in "*?["):
+        if resolved.is_dir() or is_pattern(path):
             raise DataError(
                 f"{path}: {cfg.init} was pre-trained on this folder or pattern of shards, streamed; "
                 "replay reads whole files, not a streamed corpus"

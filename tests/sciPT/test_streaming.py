@@ -103,6 +103,18 @@ def test_folders_and_patterns_list_their_fasta_files_in_name_order(tmp_path):
     assert str(err.value) == f"{empty}: no .fa file in the folder (expected FASTA files)"
 
 
+def test_a_file_named_like_a_pattern_is_that_file(tmp_path):
+    """``genome [v2].fa`` read as a pattern matched ``genome 2.fa``: the run trained on it, and the
+    file meant was then found clean of the run's data."""
+    literal, other = tmp_path / "genome [v2].fa", tmp_path / "genome 2.fa"
+    literal.write_text(">a\nACGT\n")
+    other.write_text(">b\nTTTT\n")
+    assert not use_streaming(None, [str(literal)])
+    assert expand_shards([str(literal)], FASTA_SUFFIXES, "FASTA files") == [literal]
+    # a pattern naming no file as it is still matches
+    assert expand_shards([str(tmp_path / "genome [2v].fa")], FASTA_SUFFIXES, "FASTA files") == [other]
+
+
 def test_a_rank_draws_the_plain_path_windows_of_its_own_shards(shards):
     """Reuse, not a fork: rank r's sample n is RandomWindows over its shards with rank_seed."""
     report = {}
