@@ -79,6 +79,12 @@ def cache_dir(kind: str) -> Path:
     return folder
 
 
+def table_cell(text: Any) -> str:
+    """``text`` as a cell of a report's Markdown table: a ``|`` (in a file or column name) escaped,
+    which otherwise splits the cell, even inside backticks; line breaks as spaces."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")
+
+
 def make_parent(path: str | os.PathLike) -> None:
     """Make the folder ``path`` goes in (:func:`make_folder`)."""
     make_folder(Path(path).parent, named=path)

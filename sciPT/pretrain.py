@@ -424,7 +424,7 @@ def _report(
     ]
     for f in setup.corpus:
         cells = "".join(f" {f[k]:,} |" if isinstance(f[k], int) else f" {f[k]} |" for k in counts)
-        lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` |{cells}")
+        lines.append(f"| {io.table_cell(f['path'])} | `{f['sha256'][:16]}…` |{cells}")
     summary = setup.report.get("data_summary")  # sampling across files, curation (list of lines)
     if isinstance(summary, list):
         lines += ["", *summary]

@@ -26,6 +26,7 @@ from .config import from_dict, to_dict
 from .curation import CurationOptions, curate
 from .errors import ConfigError, DataError
 from .files import refuse_directory, resolve_data_path
+from .io import table_cell
 from .nn import TransformerConfig, TransformerEncoder
 from .objectives import CausalConfig, CausalLM, MaskedLM
 from .registry import Domain, PretrainSetup
@@ -53,7 +54,7 @@ def corpus_lines(corpus: Corpus, train: RandomWindows, curation, temperature: fl
     for i, f in enumerate(corpus.files):
         total = int(f.lengths.sum())
         k = kept[i]["kept"] if kept is not None else total
-        lines.append(f"| {f.path.name} | {total:,} | {k:,} | {train.file_probabilities[i]:.4f} |")
+        lines.append(f"| {table_cell(f.path.name)} | {total:,} | {k:,} | {train.file_probabilities[i]:.4f} |")
     if curation is not None:
         lines += [""] + curation.lines()
     return lines

@@ -12,6 +12,7 @@ from sciPT import __version__, plots
 from sciPT.config import to_dict
 from sciPT.domains.molecules.ewc import ewc_scale
 from sciPT.domains.molecules.report import element_rows, metric_rows, parity_plots
+from sciPT.io import table_cell
 from sciPT.run import RunDir
 from sciPT.trainer import sized_steps
 
@@ -177,7 +178,8 @@ def report(
         ]
     lines += ["", "## Data", "", "| file | frames | atoms | sha256 |", "|---|---|---|---|"]
     lines += [
-        f"| {c['path']} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |" for c in sets.corpus
+        f"| {table_cell(c['path'])} | {c['records']:,} | {c['residues']:,} | `{c['sha256'][:16]}…` |"
+        for c in sets.corpus
     ]
     lines += ["", f"{len(sets.train)} training and {len(sets.val)} validation frames." + without_forces(sets)]
     if sets.not_held_out:

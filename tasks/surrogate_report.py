@@ -27,6 +27,7 @@ from sciPT.domains.surrogates.pretrain import (
     source_lines,
     spread,
 )
+from sciPT.io import table_cell
 from sciPT.run import command_line
 
 
@@ -195,7 +196,8 @@ def fit_row(label: str, post: Posterior | None, names, X, y) -> str:
     coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], theta[1:], sd[1:]))
     kappa = "" if np.isnan(post.kappa) else f"{post.kappa:.3g}"
     return (
-        f"| {label} | `{law_string(theta, names)}` | {coefs} | {post.noise_sd:.3f} | {kappa} | {mape:.2f} |"
+        f"| {label} | `{table_cell(law_string(theta, names))}` | {table_cell(coefs)} | {post.noise_sd:.3f} | "
+        f"{kappa} | {mape:.2f} |"
     )
 
 

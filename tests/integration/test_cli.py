@@ -59,6 +59,21 @@ def test_console_script_help_lists_options_with_defaults():
     assert "named configuration to start from (default: tiny)" in text
 
 
+def test_a_bar_in_a_file_name_keeps_the_report_s_tables_whole(tmp_path, capsys, repo):
+    """A ``|`` in a data file's name split its cell: the Data table's rows had more cells than its
+    header."""
+    data = tmp_path / "phage|lambda.fa"
+    data.write_bytes((repo / "data_recipes/dna/phage_lambda.fa").read_bytes())
+    out = tmp_path / "run"
+    code, err = run(capsys, "pretrain", "dna", "--data", str(data), "--out", str(out), *FAST)
+    assert code == 0, err
+    report = (out / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith(f"| {tmp_path}"))
+    assert row.startswith(f"| {tmp_path}/phage\\|lambda.fa | ")
+    header = next(line for line in report.splitlines() if line.startswith("| file | sha256 |"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == header.count("|")
+
+
 @pytest.mark.parametrize("domain", ["dna", "protein"])
 def test_pretrain_writes_the_run_directory(tmp_path, capsys, domain):
     out = tmp_path / "run"
