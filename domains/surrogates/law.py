@@ -6,6 +6,9 @@ start without importing torch.
 
 from __future__ import annotations
 
+import keyword
+import re
+
 import numpy as np
 
 
@@ -17,11 +20,31 @@ def law_string(theta: np.ndarray, names: list[str], digits: int = 3) -> str:
     return " ".join(parts)
 
 
+def argument_names(names: list[str]) -> list[str]:
+    """Python identifiers for the law's variables: a column named ``e/Dh`` made ``lambda Re, Pr,
+    e/Dh: ...`` a syntax error, and its body ``e/Dh**0.005`` another law if pasted alone. Other
+    characters become ``_``; a name that is a keyword or starts with a digit gets ``x_``; a name
+    taken twice a suffix."""
+    out: list[str] = []
+    for name in names:
+        ident = re.sub(r"\W", "_", name)
+        if not ident or ident[0].isdigit() or keyword.iskeyword(ident):
+            ident = f"x_{ident}"
+        base, k = ident, 2
+        while ident in out:
+            ident, k = f"{base}_{k}", k + 1
+        out.append(ident)
+    return out
+
+
 def law_dict(theta: np.ndarray, cov: np.ndarray, names: list[str]) -> dict:
-    """The law as JSON other code can paste: coefficients, exponents, their uncertainty, a lambda."""
+    """The law as JSON other code can paste: coefficients, exponents, their uncertainty, a lambda
+    (``python``, whose arguments, :func:`argument_names`, stand for the columns ``arguments``
+    names)."""
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-    args = ", ".join(names[1:])
-    body = " * ".join([f"{np.exp(theta[0]):.6g}", *(f"{n}**{t:.6g}" for n, t in zip(names[1:], theta[1:]))])
+    idents = argument_names(names[1:])
+    args = ", ".join(idents)
+    body = " * ".join([f"{np.exp(theta[0]):.6g}", *(f"{n}**{t:.6g}" for n, t in zip(idents, theta[1:]))])
     return {
         "law": law_string(theta, names),
         "C": float(np.exp(theta[0])),
@@ -31,4 +54,5 @@ def law_dict(theta: np.ndarray, cov: np.ndarray, names: list[str]) -> dict:
         "exponents_sd": {n: float(s) for n, s in zip(names[1:], sd[1:])},
         "covariance": {"order": list(names), "matrix": np.asarray(cov).tolist()},
         "python": f"lambda {args}: {body}",
+        "arguments": dict(zip(idents, names[1:])),
     }

@@ -25,6 +25,25 @@ def test_law_string_and_pasteable_lambda():
     assert nu == pytest.approx(0.089 * 3e4**0.68 * 0.7**0.4, rel=1e-5)
 
 
+def test_the_pasteable_lambda_is_python_whatever_the_column_names():
+    """Columns e/Dh and p/e made ``lambda Re, Pr, e/Dh, p/e: ...``, a syntax error, whose body
+    pasted alone with p and e defined computed p / e**-0.0216 without a word."""
+    theta = np.array([np.log(0.03), 0.8, 0.4, 0.1, -0.02, 0.05, 0.2])
+    names = [*NAMES, "e/Dh", "p/e", "p_e", "2nd"]
+    law = law_dict(theta, np.eye(7) * 1e-4, names)
+    assert law["python"].startswith("lambda Re, Pr, e_Dh, p_e, p_e_2, x_2nd: 0.03 * Re**0.8 * ")
+    assert law["arguments"] == {
+        "Re": "Re",
+        "Pr": "Pr",
+        "e_Dh": "e/Dh",
+        "p_e": "p/e",
+        "p_e_2": "p_e",
+        "x_2nd": "2nd",
+    }
+    nu = eval(law["python"])(1e4, 0.7, 0.05, 10.0, 3.0, 2.0)
+    assert nu == pytest.approx(0.03 * 1e4**0.8 * 0.7**0.4 * 0.05**0.1 * 10.0**-0.02 * 3.0**0.05 * 2.0**0.2)
+
+
 def test_export_round_trip_keeps_the_distribution(tmp_path):
     prior = GaussianPrior(NAMES + ["e_Dh"], [-3.0, 0.7, 0.35, 0.1], np.diag([1.0, 0.02, 0.003, 0.25]))
     post = prior_posterior(prior)
