@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import sys
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 
 def _linked(entry: str) -> str:
-    """The link target of an "Evaluations" list entry, ``- [name](target): ...``."""
+    """The link target of an "Evaluations" list entry, ``- [name](target): ...`` (URL-quoted: no
+    ``)`` in it)."""
     return entry.split("](", 1)[1].split(")", 1)[0] if "](" in entry else ""
 
 
@@ -221,9 +223,11 @@ def link_evaluation(run: RunDir, evaluation: EvaluationDir) -> None:
         if _same_drive(evaluation.report, run.path)
         else evaluation.report.absolute()
     )
-    link = target.as_posix()
+    # quoted: a space, '#' or ')' in a data file's name (`ratios (1).csv`) broke the link
+    link = urllib.parse.quote(target.as_posix())
+    label = evaluation.path.name.replace("[", "\\[").replace("]", "\\]")
     entry = (
-        f"- [{evaluation.path.name}]({link}): `{evaluation.data}` (sha256 "
+        f"- [{label}]({link}): `{evaluation.data}` (sha256 "
         f"`{evaluation.sha256[:16]}…`), {dt.datetime.now().isoformat(timespec='seconds')}"
     )
     text = run.report.read_text(encoding="utf-8") if run.report.is_file() else ""
@@ -249,5 +253,5 @@ def link_evaluation(run: RunDir, evaluation: EvaluationDir) -> None:
 
 
 def _link_alive(run: RunDir, link: str) -> bool:
-    target = Path(link)
+    target = Path(urllib.parse.unquote(link))
     return (target if target.is_absolute() else run.path / target).is_file()

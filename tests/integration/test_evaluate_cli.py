@@ -85,6 +85,19 @@ def test_two_files_two_folders_and_the_training_metrics_untouched(dna, capsys):
     assert "](evaluations/test_300K/report.md)" in report and "](evaluations/held/report.md)" in report
 
 
+def test_a_data_name_with_spaces_and_a_hash_is_linked_whole(dna, capsys):
+    """``- [ratios (1)](evaluations/ratios (1)/report.md)`` is no Markdown link: a space ends it,
+    and '#' cuts the path into a fragment."""
+    d, run = dna
+    data = fasta(d / "held #2 (1).fa", [70], 3)
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    report = (run / "report.md").read_text()
+    assert "- [held #2 (1)](evaluations/held%20%232%20%281%29/report.md): " in report
+    # and it stays listed when another evaluation is linked after it
+    assert main(["evaluate", str(run), "--data", str(fasta(d / "other.fa", [70], 4))]) == 0
+    assert "](evaluations/held%20%232%20%281%29/report.md)" in (run / "report.md").read_text()
+
+
 def test_windows_cut_from_the_corpus_are_flagged_though_the_file_differs(dna, capsys):
     d, run = dna
     corpus = (d / "corpus.fa").read_text().split()[1]
