@@ -74,7 +74,7 @@ def cache_dir(kind: str) -> Path:
             raise UserError(
                 "no home directory to keep sciPT's cache in: set SCIPT_CACHE to a writable folder"
             ) from None
-    folder = Path(root) / kind
+    folder = Path(root).expanduser() / kind  # SCIPT_CACHE="~/cache", quoted, made a folder named ~
     make_folder(folder, named=f"the cache {folder} (SCIPT_CACHE)")
     return folder
 

@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import inspect
 import math
+import os
 import re
 import sys
 import types
@@ -187,10 +188,24 @@ def add_config_flags(
     return table
 
 
+def home_expanded(value: Any) -> Any:
+    """``value`` with each string that starts ``~/`` (a path, as a shell would expand it on a
+    command line) expanded to the home folder: in a config file it was read as a folder named
+    ``~`` ("file not found" for a file that exists)."""
+    if isinstance(value, dict):
+        return {k: home_expanded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [home_expanded(v) for v in value]
+    if isinstance(value, str) and value.startswith("~/"):
+        return os.path.expanduser(value)
+    return value
+
+
 def read_config_file(path: str | Path) -> dict:
     """A ``--config`` file's keys. ``train.max_time`` in minutes may be written as a YAML number
-    (``max_time: 0.5``, as the docs write it): it becomes the text the flag gives."""
-    data = load_yaml(path)
+    (``max_time: 0.5``, as the docs write it): it becomes the text the flag gives. A path written
+    ``~/...`` is the home folder's (:func:`home_expanded`)."""
+    data = home_expanded(load_yaml(path))
     train = data.get("train") if isinstance(data, dict) else None
     if isinstance(train, dict) and isinstance(train.get("max_time"), (int, float)):
         if not isinstance(train["max_time"], bool):

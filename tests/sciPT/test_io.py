@@ -155,3 +155,13 @@ def test_a_folder_that_refuses_files_is_named_in_one_line(tmp_path, monkeypatch)
         io.new_staging(tmp_path / "model")
     assert str(err.value) == f"{tmp_path / 'model'}: cannot be written: Permission denied"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_under_the_home_folder_written_with_a_tilde_is_there(tmp_path, monkeypatch):
+    """SCIPT_CACHE="~/cache", quoted so the shell left it, made a folder named ~ in the working
+    directory."""
+    from sciPT.io import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SCIPT_CACHE", "~/cache")
+    assert cache_dir("kind") == tmp_path / "cache" / "kind" and (tmp_path / "cache" / "kind").is_dir()

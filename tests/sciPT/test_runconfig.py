@@ -240,3 +240,15 @@ def test_a_second_config_file_is_refused_not_silently_dropped(tmp_path, capsys):
         f"{tmp_path / 'a.yaml'}); expected one file (put the keys of both in it)"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_path_from_the_home_folder_in_a_config_file_is_the_home_folder_s(tmp_path, monkeypatch):
+    """``~/g.fa`` in a config file was a folder named ``~`` in the working directory: "file not
+    found" for a file that exists."""
+    from sciPT.runconfig import read_config_file
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "c.yaml").write_text("data:\n  paths:\n  - ~/g.fa\n  - a~/b.fa\nrun:\n  label: '~'\n")
+    config = read_config_file(tmp_path / "c.yaml")
+    assert config["data"]["paths"] == [f"{tmp_path}/g.fa", "a~/b.fa"]
+    assert config["run"] == {"label": "~"}
