@@ -98,6 +98,14 @@ def refuse_overwriting(output: str | os.PathLike, source: str | os.PathLike, rol
         raise DataError(f"{output}: is the {role} itself; write the {result} to another file")
 
 
+def temporary_prefix(path: Path) -> str:
+    """The start of a temporary name beside ``path``: ``.NAME.``, the name cut to 200 bytes, since
+    the random part and suffix add 14 and a file name holds 255 (a 248-character output name
+    could not be written though it fits)."""
+    name = path.name.encode()[:200].decode(errors="ignore")
+    return f".{name}."
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
@@ -106,7 +114,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"{path}: is a directory; expected a file name")
     make_parent(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as err:  # a folder that exists but refuses (permissions, a read-only mount)
         raise UserError(f"{path}: cannot be written: {err.strerror}") from None
     os.close(fd)
@@ -152,7 +160,7 @@ def replace_folder(staging: Path, path: Path) -> None:
     if not path.exists():
         os.replace(staging, path)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), suffix=".old", dir=path.parent))
     try:
         os.replace(path, old / "previous")
         try:
@@ -169,7 +177,7 @@ def new_staging(path: Path) -> Path:
     of a normally created folder, to be filled and renamed onto ``path``."""
     make_parent(path)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent))
     except OSError as err:
         raise UserError(f"{path}: cannot be written: {err.strerror}") from None
     os.chmod(staging, 0o777 & ~_umask())

@@ -165,3 +165,13 @@ def test_a_cache_under_the_home_folder_written_with_a_tilde_is_there(tmp_path, m
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SCIPT_CACHE", "~/cache")
     assert cache_dir("kind") == tmp_path / "cache" / "kind" and (tmp_path / "cache" / "kind").is_dir()
+
+
+def test_an_output_whose_name_fills_a_file_name_is_written(tmp_path):
+    """The temporary name beside it (.NAME.XXXXXXXX.tmp) was 14 bytes past the 255 a name holds."""
+    from sciPT.io import atomic_text
+
+    out = tmp_path / ("x" * 245 + ".csv")
+    with atomic_text(out) as fh:
+        fh.write("a\n")
+    assert out.read_text() == "a\n" and [p.name for p in tmp_path.iterdir()] == [out.name]
