@@ -243,7 +243,9 @@ def link_evaluation(run: RunDir, evaluation: EvaluationDir) -> None:
     kept = [
         line
         for line in lines[start + 1 : end]
-        if line.startswith("- [") and _linked(line) != link and _link_alive(run, _linked(line))
+        if line.startswith("- [")
+        and urllib.parse.unquote(_linked(line)) != urllib.parse.unquote(link)
+        and _link_alive(run, _linked(line))
     ]
     section = [heading, "", *kept, entry, ""]
     before = lines[:start]

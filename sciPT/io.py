@@ -41,8 +41,16 @@ PARTIAL_SUFFIX = ".partial"
 
 def partial_path(output: str | os.PathLike) -> Path:
     """Where a command that writes ``output`` as it goes keeps it until it ends: ``OUTPUT.partial``
-    (``scipt md``'s trajectory, ``scipt scan``'s bedGraph)."""
-    return Path(f"{output}{PARTIAL_SUFFIX}")
+    (``scipt md``'s trajectory, ``scipt scan``'s bedGraph). One line where that name would be
+    longer than a file name may be (a traceback before)."""
+    partial = Path(f"{output}{PARTIAL_SUFFIX}")
+    length = len(os.fsencode(partial.name))
+    if length > 255:
+        raise UserError(
+            f"{output}: name too long for the file kept beside it while it is written "
+            f"({partial.name[:24]}...{PARTIAL_SUFFIX}, {length} bytes; at most 255): give a shorter name"
+        )
+    return partial
 
 
 def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = None) -> None:
@@ -102,8 +110,8 @@ def temporary_prefix(path: Path) -> str:
     """The start of a temporary name beside ``path``: ``.NAME.``, the name cut to 200 bytes, since
     the random part and suffix add 14 and a file name holds 255 (a 248-character output name
     could not be written though it fits)."""
-    name = path.name.encode()[:200].decode(errors="ignore")
-    return f".{name}."
+    # bytes as the file system holds them: a name read from a command line may not be UTF-8
+    return f".{os.fsdecode(os.fsencode(path.name)[:200])}."
 
 
 @contextmanager

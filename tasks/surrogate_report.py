@@ -292,10 +292,10 @@ def report(
     ]
     if prior is not None:
         sd = np.sqrt(np.diag(prior.cov))
+        coefs = ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
         lines.append(
-            f"| pre-trained (before data) | `{law_string(prior.mean, names)}` | "
-            + ", ".join(f"{nm} {t:.3f} ± {s:.3f}" for nm, t, s in zip(names[1:], prior.mean[1:], sd[1:]))
-            + " | | 1 | |"
+            f"| pre-trained (before data) | `{table_cell(law_string(prior.mean, names))}` | "
+            f"{table_cell(coefs)} | | 1 | |"
         )
         lines += ["", "The prior in the law's own terms (mean ± sd): " + "; ".join(spread(prior)) + "."]
         if cal.family_weights:

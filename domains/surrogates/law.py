@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 
 import numpy as np
 
@@ -27,7 +28,10 @@ def argument_names(names: list[str]) -> list[str]:
     taken twice a suffix."""
     out: list[str] = []
     for name in names:
-        ident = re.sub(r"\W", "_", name)
+        # \w keeps characters Python refuses in a name (subscripts: d₁), and Python reads names
+        # in NFKC (ﬁ is fi)
+        ident = unicodedata.normalize("NFKC", re.sub(r"\W", "_", name))
+        ident = "".join(c if ("a" + c).isidentifier() else "_" for c in ident)
         if not ident or ident[0].isdigit() or keyword.iskeyword(ident):
             ident = f"x_{ident}"
         base, k = ident, 2

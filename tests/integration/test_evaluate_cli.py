@@ -96,6 +96,13 @@ def test_a_data_name_with_spaces_and_a_hash_is_linked_whole(dna, capsys):
     # and it stays listed when another evaluation is linked after it
     assert main(["evaluate", str(run), "--data", str(fasta(d / "other.fa", [70], 4))]) == 0
     assert "](evaluations/held%20%232%20%281%29/report.md)" in (run / "report.md").read_text()
+    # an entry written unquoted (before) is replaced by the evaluation run again, not kept beside it
+    spaced = fasta(d / "held #3.fa", [70], 5)
+    assert main(["evaluate", str(run), "--data", str(spaced)]) == 0
+    text = (run / "report.md").read_text()
+    (run / "report.md").write_text(text.replace("evaluations/held%20%233/", "evaluations/held #3/"))
+    assert main(["evaluate", str(run), "--data", str(spaced)]) == 0
+    assert sum(line.startswith("- [held #3]") for line in (run / "report.md").read_text().splitlines()) == 1
 
 
 def test_windows_cut_from_the_corpus_are_flagged_though_the_file_differs(dna, capsys):

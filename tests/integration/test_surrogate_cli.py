@@ -426,3 +426,23 @@ def test_without_a_prior_there_is_no_library_to_check(tmp_path, capsys):
     assert "library system" not in capsys.readouterr().err
     assert "points_on_library_system" not in json.loads((out / "metrics.json").read_text())
     assert "Contamination" not in (out / "report.md").read_text()
+
+
+def test_a_bar_in_a_ratio_column_s_name_keeps_the_fits_table_whole(tmp_path):
+    """The prior's row of the fits table printed a column named e|Dh unescaped: two cells more than
+    the header."""
+    import re
+
+    rows = ["Re,Pr,Nu,e|Dh"] + [
+        f"{r},0.7,{0.05 * r**0.8 * e**0.1:.4f},{e}"
+        for r, e in ((1e4, 0.02), (2e4, 0.04), (4e4, 0.02), (8e4, 0.06), (1.6e5, 0.04))
+    ]
+    (tmp_path / "pts.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "RUN"
+    argv = ["finetune", "surrogate", "--init", "all", "--train", str(tmp_path / "pts.csv"), "--out", str(out)]
+    assert main([*argv, "--recalibrate", "false"]) == 0
+    lines = (out / "report.md").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| fit | law |"))
+    table = [line for line in lines[header:] if line.startswith("|")][:5]
+    assert any(line.startswith("| pre-trained (before data) |") for line in table)
+    assert {len(re.findall(r"(?<!\\)\|", line)) for line in table} == {7}

@@ -175,3 +175,32 @@ def test_an_output_whose_name_fills_a_file_name_is_written(tmp_path):
     with atomic_text(out) as fh:
         fh.write("a\n")
     assert out.read_text() == "a\n" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_an_output_named_in_bytes_that_are_not_utf8_is_written(tmp_path):
+    """A Latin-1 name from a command line (café in one byte) made every atomic write raise
+    UnicodeEncodeError once temporary names were cut to 200 bytes."""
+    import os
+
+    from sciPT.io import atomic_text
+
+    out = tmp_path / os.fsdecode(b"caf\xe9.csv")
+    with atomic_text(out) as fh:
+        fh.write("a\n")
+    assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.csv"]
+
+
+def test_an_output_too_long_for_its_partial_file_is_one_line():
+    import pytest
+
+    from sciPT.errors import UserError
+    from sciPT.io import partial_path
+
+    name = "t" * 250 + ".xyz"
+    with pytest.raises(UserError) as err:
+        partial_path(name)
+    assert str(err.value) == (
+        f"{name}: name too long for the file kept beside it while it is written "
+        f"({'t' * 24}....partial, 262 bytes; at most 255): give a shorter name"
+    )
+    assert partial_path("a.xyz").name == "a.xyz.partial"

@@ -42,6 +42,12 @@ def test_the_pasteable_lambda_is_python_whatever_the_column_names():
     }
     nu = eval(law["python"])(1e4, 0.7, 0.05, 10.0, 3.0, 2.0)
     assert nu == pytest.approx(0.03 * 1e4**0.8 * 0.7**0.4 * 0.05**0.1 * 10.0**-0.02 * 3.0**0.05 * 2.0**0.2)
+    # characters \w keeps but a Python name refuses (subscripts), and names Python reads alike (NFKC)
+    law = law_dict(theta[:5], np.eye(5) * 1e-4, [*NAMES, "d₁/d₂", "ﬁ"])
+    assert law["python"].startswith("lambda Re, Pr, d1_d2, fi: ")
+    assert eval(law["python"])(1e4, 0.7, 0.5, 2.0) == pytest.approx(
+        0.03 * 1e4**0.8 * 0.7**0.4 * 0.5**0.1 * 2.0**-0.02
+    )
 
 
 def test_export_round_trip_keeps_the_distribution(tmp_path):
