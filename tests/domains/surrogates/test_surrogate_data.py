@@ -9,6 +9,13 @@ from sciPT.errors import DataError
 TASLIM_FILE = "fig4_ar_3.5_solid_circles_eDh_0.053.csv"
 
 
+def refusal(path) -> str:
+    """The one line :func:`read_points` refuses ``path`` with."""
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    return str(err.value)
+
+
 def test_reads_named_columns_units_groups_and_labels(write_csv):
     path = write_csv("p.csv", "series,re [-],PR,Nu (-),e_Dh", "a,2e4,0.7,190,0.1", "b,5e4,0.71,300,0.1")
     pts = read_points(path)
@@ -135,9 +142,7 @@ def test_tab_and_semicolon_separated_files_are_read(write_csv, delimiter):
 def test_a_header_naming_a_column_twice_or_not_at_all_is_refused(write_csv, header, message):
     fields = header.count(",") + 1
     path = write_csv("head.csv", header, ",".join(["2e4", "0.7", "190", "1", "2"][:fields]))
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == f"{path}: {message}"
+    assert refusal(path) == f"{path}: {message}"
 
 
 def test_white_space_around_column_names_is_dropped(write_csv):
@@ -239,17 +244,13 @@ def test_a_gzip_csv_reads_as_the_plain_file_and_a_directory_is_named_as_such(tmp
 def test_a_thousands_separator_in_a_decimal_comma_file_is_refused_as_ambiguous(write_csv):
     """A German spreadsheet writes ten thousand as ``10.000``, which read as 10 without a word."""
     path = write_csv("de.csv", "Re;Pr;Nu", "10.000;0,7;40,2")
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}, line 2: Re = '10.000' is ambiguous in a file with decimal commas (a thousands "
         "separator or a decimal point); expected no thousands separators: write 10000, or 10 if the "
         "dot is a decimal point"
     )
     path = write_csv("de2.csv", "Re;Pr;Nu", "", "20000;1.500;70,1")
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}, line 3: Pr = '1.500' is ambiguous in a file with decimal commas (a thousands "
         "separator or a decimal point); expected no thousands separators: write 1500, or 1,5 if the "
         "dot is a decimal point"
@@ -274,9 +275,7 @@ def test_a_thousands_separator_in_a_decimal_comma_file_is_refused_as_ambiguous(w
 )
 def test_a_comma_thousands_separator_beside_decimal_points_is_refused_as_ambiguous(write_csv, name, lines):
     path = write_csv(name, *lines)
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}, line 2: Re = '27,820' is ambiguous: the file's other numbers have decimal points, so "
         "the comma may separate thousands; expected one decimal separator: write 27820, or 27.820 if the "
         "comma is a decimal comma"
@@ -293,9 +292,7 @@ def test_a_ratio_column_with_holes_is_refused_and_one_of_numbers_and_text_is_nam
         "60000,0.7,125,",
         "80000,0.7,280,n/a",
     )
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}, line 4: e_Dh = '' is missing, in a column of numbers (a geometric ratio needs a number "
         "in every row: fill it in, or name the ratios with --groups)"
     )
@@ -397,16 +394,12 @@ def test_excel_unicode_text_with_decimal_commas_reads_as_the_plain_file(tmp_path
         [258.78, 301.53],
     )
     (tmp_path / "en.csv").write_text("Re\tPr\tNu\n27,820\t1\t258\n")
-    with pytest.raises(DataError) as err:
-        read_points(tmp_path / "en.csv")
-    assert str(err.value) == f"{tmp_path / 'en.csv'}, line 2: Re = '27,820' is not a number"
+    assert refusal(tmp_path / "en.csv") == f"{tmp_path / 'en.csv'}, line 2: Re = '27,820' is not a number"
 
 
 def test_a_decimal_comma_in_a_comma_separated_file_is_named_as_the_likely_cause(write_csv):
     path = write_csv("dec.csv", "Re,Pr,Nu", "27820,9,0,7,258,78")
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}, line 2: 6 fields, expected 3 as in the header (a decimal comma, as in 0,7, splits a "
         "number in two where commas separate the fields: write decimal points, or separate the fields "
         "with semicolons)"
@@ -417,9 +410,7 @@ def test_a_decimal_comma_in_a_comma_separated_file_is_named_as_the_likely_cause(
 def test_a_header_saved_as_one_quoted_field_is_named_as_such(write_csv, header, delimiter):
     """Not "missing column 'Re' ... found: Re, Pr, Nu", which contradicts itself."""
     path = write_csv("q.csv", header, delimiter.join(["27820.9", "0.7", "258.78"]))
-    with pytest.raises(DataError) as err:
-        read_points(path)
-    assert str(err.value) == (
+    assert refusal(path) == (
         f"{path}: the header is one quoted field, {header.strip(chr(34))!r}, that holds the delimiter "
         f"{delimiter!r}; expected one field per column (remove the quotes around it)"
     )
