@@ -59,7 +59,14 @@ from sciPT.domains.surrogates.calibrate import (
 )
 from sciPT.domains.surrogates.contamination import library_matches, points_on_library, recorded_systems
 from sciPT.domains.surrogates.correlations import select
-from sciPT.domains.surrogates.data import CORE, Points, check_independent, output_column, read_points
+from sciPT.domains.surrogates.data import (
+    CORE,
+    Points,
+    check_independent,
+    column_key,
+    output_column,
+    read_points,
+)
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
 from sciPT.domains.surrogates.law import law_dict
@@ -330,10 +337,10 @@ def init_ratios(points: Points, init: str) -> tuple[Points, list[str]]:
     from sciPT.checkpoint import read_export_config
 
     try:
-        known = {g.lower(): g for g in read_export_config(init).get("groups") or []}
+        known = {column_key(g): g for g in read_export_config(init).get("groups") or []}
     except UserError:  # not a run: resolve_prior says so in its own words
         return points, []
-    renamed = {known.get(g.lower(), g): v for g, v in points.groups.items()}
+    renamed = {known.get(column_key(g), g): v for g, v in points.groups.items()}
     points = dataclasses.replace(points, groups=renamed)
     return points, [g for g in renamed if g in known.values()]
 

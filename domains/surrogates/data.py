@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import re as _re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,6 +155,13 @@ def output_column(name: str) -> bool:
     return bool(_OUTPUT_COLUMN.match(name.strip()))
 
 
+def column_key(name: str) -> str:
+    """How a column name is looked up: case-blind, and one Unicode form (NFC), so that a name typed
+    with an accented letter matches the same name a program saved decomposed (NFD, as macOS file
+    dialogs do)."""
+    return unicodedata.normalize("NFC", name).lower()
+
+
 def _split_header(name: str, column: int, path: Path) -> tuple[str, str]:
     """``"Nu [-]"`` -> ``("Nu", "-")`` (white space around the name dropped, as a spreadsheet's
     ``"Re, Pr, Nu"`` means ``Re``, ``Pr``, ``Nu``); no name is an error naming the 1-based
@@ -272,7 +280,7 @@ def read_points(
     lookup: dict[str, int] = {}
     for i, h in enumerate(header):
         # one name for two columns would leave the reader to pick one copy without a word
-        first = lookup.setdefault(h.lower(), i)
+        first = lookup.setdefault(column_key(h), i)
         if first != i:
             a, b = rows[0][first].strip(), rows[0][i].strip()
             where = f"{first + 1} and {i + 1}" if a == b else f"{first + 1} ('{a}') and {i + 1} ('{b}')"
@@ -282,7 +290,7 @@ def read_points(
             )
     need = ["Re", "Pr", "Nu"] if require_nu or "nu" in lookup else ["Re", "Pr"]
     for name in need:
-        if name.lower() not in lookup:
+        if column_key(name) not in lookup:
             hint = (
                 " (digitised x,y files: use read_digitised with their axis scaling)"
                 if {"x", "y"} <= set(lookup)
@@ -352,7 +360,7 @@ def read_points(
                     file=sys.stderr,
                 )
                 continue
-            i = lookup[h.lower()]
+            i = lookup[column_key(h)]
             if units[i].lower() not in DIMENSIONLESS_UNITS:
                 # a temperature or a heat flux beside the ratios: a lab sheet's, not the law's
                 print(
@@ -394,23 +402,25 @@ def read_points(
                     "are: a geometric ratio needs a number in every row, a label column text)"
                 )
     for g in groups:
-        if g.lower() not in lookup:
+        if column_key(g) not in lookup:
             why = (
                 f"{groups_wanted_by} uses the geometric ratios {', '.join(groups)}"
                 if groups_wanted_by
                 else f"asked for as a geometric ratio; found: {', '.join(header)}"
             )
             raise DataError(f"{path}: missing column '{g}' ({why})")
-    groups = list(groups) + [g for g in optional if g.lower() in lookup and g not in groups]
+    groups = list(groups) + [
+        g for g in optional if column_key(g) in lookup and column_key(g) not in map(column_key, groups)
+    ]
     for name in [*need, *groups]:
-        i = lookup[name.lower()]
+        i = lookup[column_key(name)]
         _check_unit(rows[0][i].strip(), header[i], units[i], path)
-    values = {name: column(lookup[name.lower()], name) for name in need}
+    values = {name: column(lookup[column_key(name)], name) for name in need}
     for name in need:
         _check_values(values[name], name, VARIABLES[name].physical, path, body_lines)
     group_values = {}
     for g in groups:
-        group_values[g] = column(lookup[g.lower()], g)
+        group_values[g] = column(lookup[column_key(g)], g)
         try:
             _check_values(group_values[g], g, GROUP_RANGE, path, body_lines)
         except DataError as err:
@@ -422,15 +432,15 @@ def read_points(
                 "and Nu is: name the ratios with --groups, or --groups none for none)"
             ) from None
     # a ratio asked for in another case (the model's e_dh, the file's E_Dh) is read once, as the ratio
-    read = {g.lower() for g in groups}
+    read = {column_key(g) for g in groups}
     # a label keeps its unit (T_wall [K]), under which predict and evaluate copy it out
     for i, h in enumerate(header):
-        if h.lower() not in core | read and units[i]:
+        if column_key(h) not in core | read and units[i]:
             header[i] = rows[0][i].strip()
     labels = {
-        header[lookup[h.lower()]]: [r[lookup[h.lower()]] for r in body]
+        header[lookup[column_key(h)]]: [r[lookup[column_key(h)]] for r in body]
         for h in extra
-        if h.lower() not in read
+        if column_key(h) not in read
     }
     if nu_label:
         labels[header[lookup["nu"]]] = [r[lookup["nu"]] for r in body]
@@ -584,8 +594,8 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     # the file's columns in the file's order (a ratio the model does not read is a label here, a
     # ratio it reads a number: either way where the user put it), then the new ones
     # Re, Pr, Nu and the ratios under the names the model gives them, where the file has them
-    canonical = {"re": "Re", "pr": "Pr", "nu": "Nu"} | {g.lower(): g for g in points.groups}
-    order = [canonical.get(h.lower(), h) for h in points.header]
+    canonical = {"re": "Re", "pr": "Pr", "nu": "Nu"} | {column_key(g): g for g in points.groups}
+    order = [canonical.get(column_key(h), h) for h in points.header]
     written = labels + list(columns)
     header = [h for h in order if h in written] + [h for h in written if h not in order]
     given = {"Re", "Pr", "Nu", *points.groups}

@@ -44,6 +44,23 @@ def test_a_ratio_asked_for_in_another_case_is_read_and_written_once(write_csv, t
     ]
 
 
+def test_a_ratio_named_with_a_decomposed_accent_is_the_ratio_the_model_names_composed(write_csv, tmp_path):
+    import unicodedata
+
+    from sciPT.domains.surrogates.data import write_points
+
+    composed = "rugosit\u00e9"  # é as one code point (NFC), as typed
+    decomposed = unicodedata.normalize("NFD", composed)  # e + combining acute, as some programs save
+    assert decomposed != composed
+    path = write_csv("p.csv", f"Re,Pr,{decomposed},Nu,remarque", "2e4,0.7,0.1,190,a", "5e4,0.7,0.1,300,b")
+    pts = read_points(path, groups=[composed], require_nu=False)
+    assert list(pts.groups) == [composed] and pts.groups[composed].tolist() == [0.1, 0.1]
+    assert pts.labels == {"remarque": ["a", "b"]}  # the ratio read once, not also kept as a label
+    out = tmp_path / "out.csv"
+    write_points(out, pts)
+    assert out.read_text().splitlines()[0] == f"Re,Pr,{composed},Nu,remarque"
+
+
 def test_the_user_s_own_values_are_written_back_as_read(write_csv, tmp_path):
     # six significant digits made 1234567 and 1234571 one row, and Nu 58.90363331 another number
     from sciPT.domains.surrogates.data import write_points
