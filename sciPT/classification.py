@@ -68,7 +68,8 @@ class BinaryLoss(nn.Module):
         logits = head(backbone(ids, mask), mask, ids)
         y = batch["labels"].to(logits.dtype)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
-        accuracy = ((logits > 0).to(y.dtype) == y).float().mean()
+        # a probability of exactly 0.5 (logit 0) is called positive, as binary_metrics calls it
+        accuracy = ((logits >= 0).to(y.dtype) == y).float().mean()
         return loss, {"accuracy": accuracy.detach()}
 
 

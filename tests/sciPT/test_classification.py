@@ -1,6 +1,7 @@
 """One fine-tune of a classifier (sciPT.classification): activation checkpointing reaches the
 backbone, and an epoch of a small training set is at least ``min_steps_per_epoch`` steps."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -186,3 +187,20 @@ def test_a_fit_that_raises_gives_the_bar_its_words_back():
         assert bar.postfix == "fold 2/5, epoch 1/3"
         progress.on_exception(trainer, None, RuntimeError("diverged"))
         assert bar.postfix == "fold 2/5"
+
+
+def test_the_logged_accuracy_calls_a_probability_of_one_half_positive_as_the_reported_metrics_do():
+    from sciPT.classification import BinaryLoss
+    from sciPT.metrics import binary_metrics
+
+    def head(hidden, mask, ids):  # logit 0 for both: a probability of exactly 0.5
+        return torch.zeros(len(ids))
+
+    batch = {
+        "input_ids": torch.zeros(2, 3, dtype=torch.long),
+        "attention_mask": torch.ones(2, 3, dtype=torch.bool),
+        "labels": torch.tensor([1, 1]),
+    }
+    _, logged = BinaryLoss(pos_weight=1.0)(lambda ids, mask: ids, head, batch)
+    reported = binary_metrics(np.array([1, 1]), np.array([0.5, 0.5]))["accuracy"]
+    assert logged["accuracy"].item() == reported == 1.0
