@@ -179,7 +179,7 @@ def render(results: dict, name: str = "pretrain_curve") -> str:
         *(f"| {s} | {val[s]:.4f} |" for s in shown),
         "",
         f"Order-0 entropy of the genome (base frequencies): **{entropy:.4f} nats**. Masked-token loss on "
-        f"held-out windows after the run: **{final:.4f} nats, {entropy - final:.4f} nats "
+        f"held-out windows after the run: **{final:.4f} nats, {abs(entropy - final):.4f} nats "
         f"{'below' if final < entropy else 'above'}** the order-0 entropy (best {best:.4f}"
         + (f" at step {best_step:,}" if best_step is not None else "")
         + f"): target (below the order-0 entropy) **{'met' if final < entropy else 'missed'}**.",
