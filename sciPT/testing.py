@@ -446,3 +446,45 @@ def terminate_when(
             process.kill()
             process.communicate()
     return process.returncode, err
+
+
+def run_session(command: list[str], *, env=None, timeout: float, cwd=None):
+    """``subprocess.run(command, capture_output=True, text=True)`` for a command that starts
+    processes of its own (Lightning's rank launcher, torchrun, a script spawning ranks): it runs in a
+    session of its own, and on a timeout every process of that session is killed and an
+    ``AssertionError`` names the timeout. Killing only the command, as ``subprocess.run`` does, leaves
+    its ranks holding the output pipes, and the caller waits until they end (gloo waits 30 minutes
+    for a rank that is gone)."""
+    import subprocess
+
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(process)
+        out, err = process.communicate()
+        raise AssertionError(
+            f"{command[0]} still running after {timeout:g} s (hung?); its session was killed; "
+            f"stderr:\n{err[-3000:]}"
+        ) from None
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def kill_session(process) -> None:
+    """SIGKILL every process of the session that ``process`` (a ``subprocess.Popen`` started with
+    ``start_new_session=True``) leads; nothing if it has ended."""
+    import os
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -7,13 +7,13 @@ it checks the exit status *and* the per-rank results that only a completed run w
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from sciPT.checkpoint import from_pretrained
 from sciPT.module import weights_digest
+from sciPT.testing import run_session
 
 
 @pytest.mark.slow
@@ -21,7 +21,7 @@ def test_ddp_two_ranks_end_with_identical_weights(tmp_path):
     scipt = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(
+    proc = run_session(
         [
             scipt,
             "pretrain",
@@ -47,8 +47,6 @@ def test_ddp_two_ranks_end_with_identical_weights(tmp_path):
             "--out",
             str(out),
         ],
-        capture_output=True,
-        text=True,
         env=env,
         timeout=600,
     )

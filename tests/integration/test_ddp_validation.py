@@ -10,8 +10,6 @@ if it outlives its timeout.
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from sciPT.domains.molecules.data import read_frames
 from sciPT.domains.molecules.dataset import collate
 from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.plots import read_csv_log
+from sciPT.testing import run_session
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
 TIMEOUT_S = 120  # about 20 s on a 2-core machine; a hang is what this test is for
@@ -39,20 +38,6 @@ def frames(path: Path, start: int, count: int, keep_forces) -> Path:
     return path
 
 
-def run(argv: list[str], env: dict) -> subprocess.CompletedProcess:
-    # a session of its own, so that a hung run's rank processes are killed with it
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"DDP run still going after {TIMEOUT_S} s (hung?); stderr:\n{err[-3000:]}")
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
 @pytest.mark.slow
 def test_a_rank_without_frames_with_forces_validates_and_force_errors_are_the_other_ranks(tmp_path):
     train = frames(tmp_path / "train.xyz", 0, 8, lambda i: True)
@@ -60,7 +45,7 @@ def test_a_rank_without_frames_with_forces_validates_and_force_errors_are_the_ot
     out = tmp_path / "run"
     scipt = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = run(
+    proc = run_session(
         [
             scipt,
             "pretrain",
@@ -92,7 +77,8 @@ def test_a_rank_without_frames_with_forces_validates_and_force_errors_are_the_ot
             "--out",
             str(out),
         ],
-        env,
+        env=env,
+        timeout=TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 

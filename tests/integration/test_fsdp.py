@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -28,7 +27,7 @@ import torch
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.export import backbone_state, export_checkpoint
 from sciPT.module import weights_digest
-from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS
+from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS, run_session
 
 SCIPT = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
 TRAIN = [
@@ -44,7 +43,7 @@ TRAIN = [
 
 def _scipt(tmp_path, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([SCIPT, *args], capture_output=True, text=True, env=env, timeout=600)
+    proc = run_session([SCIPT, *args], env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

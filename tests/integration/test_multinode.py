@@ -30,7 +30,7 @@ import pytest
 
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.module import weights_digest
-from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS
+from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS, kill_session
 
 SCIPT = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
 TRAIN = [
@@ -73,8 +73,11 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
 
 def _run_nodes(commands: list[tuple[list[str], dict[str, str]]], timeout: float = 300) -> None:
     """Start every node's command, wait for all; each must exit 0 (its stderr tail otherwise)."""
+    # each node a session of its own: a hung node's ranks are killed with it, not left holding the pipe
     procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         for cmd, env in commands
     ]
     outputs = []
@@ -83,9 +86,8 @@ def _run_nodes(commands: list[tuple[list[str], dict[str, str]]], timeout: float 
             outputs.append(p.communicate(timeout=timeout)[0])
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            kill_session(p)
+            p.wait()
     for node, (p, out) in enumerate(zip(procs, outputs, strict=True)):
         assert p.returncode == 0, f"node {node} exited {p.returncode}:\n{out[-3000:]}"
 

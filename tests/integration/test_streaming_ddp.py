@@ -7,13 +7,13 @@ the results only a completed run writes are both checked.
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
 from sciPT.streaming import split_fasta
+from sciPT.testing import run_session
 
 SCRIPT = textwrap.dedent(
     """
@@ -43,10 +43,8 @@ SCRIPT = textwrap.dedent(
 
 def _run(tmp_path, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(
+    proc = run_session(
         [sys.executable, str(tmp_path / "run.py"), str(tmp_path / "shards"), *args],
-        capture_output=True,
-        text=True,
         env=env,
         timeout=300,
         cwd=tmp_path,
@@ -97,7 +95,7 @@ def test_a_data_error_on_one_rank_stops_every_rank_with_its_line(tmp_path):
     ]
     command += ["--max-steps", "4", "--devices", "2", "--strategy", "ddp", "--out", str(tmp_path / "run")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    proc = run_session(command, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "RuntimeError" not in proc.stderr
     said = [line for line in proc.stderr.splitlines() if line.startswith("scipt: error: ")]

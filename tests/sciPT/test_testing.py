@@ -1,4 +1,10 @@
-"""The symmetry helpers of sciPT.testing: they pass what is symmetric and catch what is not."""
+"""The helpers of sciPT.testing: the symmetry checks pass what is symmetric and catch what is not;
+the session runner kills a hung launcher's ranks."""
+
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +19,7 @@ from sciPT.testing import (
     random_permutation,
     random_reflection,
     random_rotation,
+    run_session,
 )
 
 
@@ -252,3 +259,37 @@ def test_nan_hidden_states_are_not_rc_equivariant():
     with pytest.raises(AssertionError) as err:
         assert_rc_equivariant(nan_encoder, batch["input_ids"], batch["attention_mask"], complement)
     assert str(err.value) == "hidden states are not finite: NaN or infinity at a real token of the sequence 0"
+
+
+# a command whose child outlives it holding its output pipe, as a rank of a hung launcher does
+LEAVES_A_CHILD = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    open(sys.argv[1], "w").write(str(child.pid))
+    time.sleep(120)
+    """
+)
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie is dead, waiting for its parent to read its status
+
+
+def test_run_session_returns_what_the_command_wrote_and_its_status():
+    done = run_session([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "")
+
+
+def test_run_session_kills_the_command_and_its_children_at_the_timeout(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="still running after 3 s"):
+        run_session([sys.executable, "-c", LEAVES_A_CHILD, str(pid_file)], timeout=3)
+    # subprocess.run's kill leaves the child holding the pipe: it waited the child's 120 s
+    assert time.monotonic() - started < 30
+    assert not _running(int(pid_file.read_text()))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from sciPT.testing import run_session
 
 SCRIPT = textwrap.dedent("""
     import os, sys
@@ -61,12 +62,6 @@ def test_gradual_unfreezing_keeps_ddp_ranks_in_sync(tmp_path):
     script = tmp_path / "ddp_gradual.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "run")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = run_session([sys.executable, str(script), str(tmp_path / "run")], env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ranks 1 2 unfrozen 3" in done.stdout
