@@ -12,9 +12,23 @@ from .errors import DataError
 SHIPPED = "data_recipes"
 
 
+def _shipped_base() -> Path:
+    """The folder that holds ``data_recipes/``: the package's own folder where the package was
+    installed from a wheel (``pyproject.toml`` puts the data there, as ``sciPT/data_recipes``), else
+    the repository root (a checkout, or an editable install of one)."""
+    package = Path(__file__).resolve().parent
+    return package if (package / SHIPPED).is_dir() else package.parent
+
+
+SHIPPED_BASE = _shipped_base()
+SHIPPED_DIR = SHIPPED_BASE / SHIPPED
+"""The shipped data: the example genomes, promoter sets, molecules and heat-transfer series, and the
+data recipes (``scipt data list``)."""
+
+
 def resolve_data_path(path: str | Path) -> Path:
     """``path`` as given, else, for a relative ``data_recipes/...`` path that is not there, the
-    shipped file of the repository (so the README's examples run from any directory). Only that
+    shipped file (:data:`SHIPPED_DIR`; so the README's examples run from any directory). Only that
     folder is looked up: any other missing path stays missing, never silently another file."""
     path = Path(path)
     if path.exists() or path.is_absolute() or path.parts[:1] != (SHIPPED,):
@@ -24,8 +38,8 @@ def resolve_data_path(path: str | Path) -> Path:
 
 
 def shipped_path(path: str | Path) -> Path:
-    """Where the repository keeps the relative ``data_recipes/...`` ``path`` (which may not exist)."""
-    return Path(__file__).resolve().parents[1] / path
+    """Where the package keeps the relative ``data_recipes/...`` ``path`` (which may not exist)."""
+    return SHIPPED_BASE / path
 
 
 def refuse_directory(path: Path, expected: str) -> None:

@@ -27,14 +27,17 @@ from pathlib import Path
 
 from . import io
 from .errors import DataError, UserError
-from .files import file_sha256
+from .files import SHIPPED_DIR, file_sha256
 from .runconfig import seed
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "data_recipes"
+RECIPES_DIR = SHIPPED_DIR
 
 
 def load_recipes(folder: Path | None = None) -> dict[str, dict]:
     folder = RECIPES_DIR if folder is None else folder
+    if not folder.is_dir():
+        # an empty list would read as "no data shipped", not as a missing folder
+        raise DataError(f"{folder}: no such folder (expected the data recipes, data_recipes/*.json)")
     recipes = {}
     for path in sorted(folder.glob("*.json")):
         recipe = json.loads(path.read_text())

@@ -37,7 +37,7 @@ from ase.io import write as ase_write
 from sciPT import io, plots
 from sciPT.domains.molecules.data import ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL, ETHANOL_TEST
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-from sciPT.errors import UserError
+from sciPT.errors import DataError, UserError
 from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.run import RunDir
@@ -59,6 +59,11 @@ ACAC_TRAIN, ACAC_VAL = 350, 50  # acetylacetone frames to fine-tune on, to valid
 def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
     """Write the demo's data files (module docstring) and return their paths."""
     rng = np.random.default_rng(seed)
+    shipped = {p: resolve_data_path(p) for p in (ETHANOL_METHANOL, ETHANOL_TEST, ACETYLACETONE_TRAIN)}
+    for given, found in shipped.items():
+        # before anything is written: ase's read would raise a traceback after the first split
+        if not found.is_file():
+            raise DataError(f"{given}: file not found (the demo's shipped molecules)")
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         name: out / f"{name}.xyz"
@@ -78,14 +83,14 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
         with io.atomic_path(path) as tmp:
             ase_write(tmp, frames, format="extxyz")
 
-    old = read(resolve_data_path(ETHANOL_METHANOL), index=":")
+    old = read(shipped[ETHANOL_METHANOL], index=":")
     order = rng.permutation(len(old))
     held = set(order[: len(old) // 20].tolist())  # 5% held out, as the pre-training presets do
     write(paths["pretrain"], [a for i, a in enumerate(old) if i not in held])
     write(paths["pretrain_val"], [a for i, a in enumerate(old) if i in held])
     write(paths["ethanol_val"], [a for i, a in enumerate(old) if i in held and len(a) == 9])
-    write(paths["ethanol_test"], read(resolve_data_path(ETHANOL_TEST), index=":"))
-    new = read(resolve_data_path(ACETYLACETONE_TRAIN), index=":")
+    write(paths["ethanol_test"], read(shipped[ETHANOL_TEST], index=":"))
+    new = read(shipped[ACETYLACETONE_TRAIN], index=":")
     order = rng.permutation(len(new))
     parts = (
         ("acac_train", order[:ACAC_TRAIN]),

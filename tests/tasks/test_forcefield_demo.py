@@ -1,5 +1,5 @@
 """The words of the force-field demo's report: changes that went down read as such, and a run
-shortened by ``--max-steps`` says so; an ``--out`` it cannot write into is refused first."""
+shortened by ``--max-steps`` says so; an ``--out`` it cannot write into, or a shipped file that is missing, is refused first."""
 
 import argparse
 
@@ -60,6 +60,20 @@ def test_an_out_that_is_a_file_or_holds_files_is_refused_before_any_work(tmp_pat
         demo(argparse.Namespace(out=str(full)))
     assert str(err.value) == f"{full}: exists and is not empty (choose another --out)"
     assert taken.read_text() == "not a run\n" and [p.name for p in full.iterdir()] == ["notes.txt"]
+
+
+def test_a_missing_shipped_file_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    from sciPT.errors import DataError
+    from sciPT.tasks import forcefield_demo
+
+    monkeypatch.setattr(forcefield_demo, "ETHANOL_TEST", "data_recipes/molecules/ethanol/gone.xyz")
+    out = tmp_path / "demo"
+    with pytest.raises(DataError) as err:
+        demo(argparse.Namespace(out=str(out), max_steps=2))
+    assert str(err.value) == (
+        "data_recipes/molecules/ethanol/gone.xyz: file not found (the demo's shipped molecules)"
+    )
+    assert not out.exists()
 
 
 def test_the_demo_keeps_its_isolated_atoms_when_run_from_the_repository_root(tmp_path, monkeypatch, capsys):
