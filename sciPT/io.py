@@ -12,6 +12,7 @@ never the new weights under the old config.
 from __future__ import annotations
 
 import argparse
+import errno
 import gzip
 import json
 import os
@@ -114,12 +115,55 @@ def temporary_prefix(path: Path) -> str:
     return f".{os.fsdecode(os.fsencode(path.name)[:200])}."
 
 
+def is_stream(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names something that is neither a file nor a folder, reached through any
+    links: a pipe, a terminal, ``/dev/stdout``, ``/dev/null``. Output goes *into* such a thing; a
+    rename onto it would replace it with a file (as root, ``--output /dev/stdout`` replaced the
+    system's link with a regular file and printed nothing)."""
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """The file an output named ``path`` is renamed onto: ``path``, or where a link there points
+    (the link stays a link, and its target gets the data)."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def move_onto(source: Path, path: str | os.PathLike) -> None:
+    """Put the finished file ``source`` in the place of ``path``: renamed onto it (onto the file a
+    link there points to; through a copy beside it when that is on another file system), or its
+    bytes written into a pipe, terminal or device (:func:`is_stream`)."""
+    if is_stream(path):
+        with open(source, "rb") as src, open(path, "wb") as stream:
+            shutil.copyfileobj(src, stream, 1 << 20)
+        source.unlink()
+        return
+    target = write_target(path)
+    try:
+        os.replace(source, target)
+    except OSError as err:
+        if err.errno != errno.EXDEV:  # a link to another file system: no rename across
+            raise
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        source.unlink()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds (onto
+    the file a link there points to; into a pipe or device by :func:`move_onto`)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a file name")
+    if is_stream(path):
+        with tempfile.TemporaryDirectory(prefix="scipt-") as folder:
+            tmp = Path(folder) / f"{temporary_prefix(path)}tmp"
+            tmp.touch()
+            yield tmp
+            move_onto(tmp, path)
+        return
+    path = write_target(path)
     make_parent(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)

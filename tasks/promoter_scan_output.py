@@ -148,7 +148,7 @@ class ScanOutput:
             # scanned as text (a resume truncates it at a byte offset), compressed once it is whole
             io.gzip_onto(self.partial, self.output)
         else:
-            os.replace(self.partial, self.output)
+            io.move_onto(self.partial, self.output)
         self.progress.unlink(missing_ok=True)
 
     def keep(self, total: int) -> str:

@@ -18,7 +18,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from sciPT.errors import ConfigError, DataError, UserError
-from sciPT.io import make_parent, partial_path
+from sciPT.io import make_parent, move_onto, partial_path
 from sciPT.signals import hold_file
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ class Trajectory:
     def finish(self) -> None:
         """Rename the partial file to the output."""
         self._close()
-        os.replace(self.partial, self.output)
+        move_onto(self.partial, self.output)
 
     def keep(self) -> None:
         """After an interruption: cut the partial file to its complete frames (a frame whose

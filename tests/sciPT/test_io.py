@@ -204,3 +204,49 @@ def test_an_output_too_long_for_its_partial_file_is_one_line():
         f"({'t' * 24}....partial, 262 bytes; at most 255): give a shorter name"
     )
     assert partial_path("a.xyz").name == "a.xyz.partial"
+
+
+def test_an_output_that_is_a_link_stays_a_link_and_its_target_gets_the_text(tmp_path):
+    (tmp_path / "real").mkdir()
+    target, link = tmp_path / "real" / "t.csv", tmp_path / "link.csv"
+    target.write_text("")
+    link.symlink_to(target)
+    with io.atomic_text(link) as handle:
+        handle.write("a,b\n")
+    assert link.is_symlink() and target.read_text() == "a,b\n"
+
+
+def test_an_output_that_is_a_pipe_gets_the_text_through_it_and_stays_a_pipe(tmp_path):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()), daemon=True)
+    reader.start()
+    with io.atomic_text(fifo) as handle:
+        handle.write("a,b\n")
+    reader.join(timeout=30)
+    assert read == ["a,b\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # a rename had replaced it with a regular file
+
+
+def test_a_finished_partial_file_reaches_a_link_to_another_file_system_through_a_copy(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target, link, partial = tmp_path / "t.bedgraph", tmp_path / "link.bedgraph", tmp_path / "link.partial"
+    link.symlink_to(target)
+    partial.write_text("chr 0 1 0.5\n")
+    rename = os.replace
+
+    def across_file_systems(source, destination):
+        if os.fspath(source) == os.fspath(partial):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        rename(source, destination)
+
+    monkeypatch.setattr(io.os, "replace", across_file_systems)
+    io.move_onto(partial, link)
+    assert link.is_symlink() and target.read_text() == "chr 0 1 0.5\n" and not partial.exists()
