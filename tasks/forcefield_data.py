@@ -195,7 +195,8 @@ def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
     was fine-tuned (or validated) or pre-trained on, by SHA-256, or some of its frames are copies
     of fine-tuning or pre-training frames (the pre-training files read again, where they are on
     this machine as recorded: :func:`training_frames`; those left unread are in
-    ``sets.pretraining_unchecked``)."""
+    ``sets.pretraining_unchecked``). Pre-training's validation files (``validated_on``, never
+    trained on) are not among them: a set holding their frames is held out from the weights."""
     recorded = [
         ("fine-tuned (or validated)", sets.corpus),
         ("pre-trained", start.export.get("pretrained_on")),
@@ -222,7 +223,8 @@ def not_held_out(sets: Sets, start: Start) -> dict[str, str]:
 def pretraining_frames(start: Start, cfg: ForcefieldConfig) -> list:
     """The frames the model was pre-trained on: the training files of its run's config, read and
     split as pre-training did (same ``max_frames``, validation held out with the same seed), or,
-    for an export outside its run directory, every frame of the files recorded with it."""
+    for an export outside its run directory, every frame of the training files recorded with it
+    (``pretrained_on``; its validation files, ``validated_on``, are never replayed)."""
     data = start.pretrain_data
     recorded = {str(resolve_data_path(e["path"])): e for e in start.export.get("pretrained_on") or []}
     paths = [as_recorded(path, recorded) for path in data.paths] or list(recorded)
@@ -370,7 +372,9 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
         test,
         evals,
         replay,
-        prepared.corpus,
+        # the fine-tune's own validation files stay in its record (finetuned_on), named as such
+        # by the checks ("fine-tuned (or validated)"), unlike pre-training's (validated_on)
+        prepared.corpus + prepared.validated_on,
         method,
         head,
         eval_head,

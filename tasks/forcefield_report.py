@@ -197,6 +197,12 @@ def report(
             "Pre-trained on: "
             + ", ".join(
                 f"{Path(f['path']).name} ({f['records']:,} frames)" for f in start.export["pretrained_on"]
+            )
+            + (
+                "; validated on (never trained on): "
+                + ", ".join(f"{Path(f['path']).name} ({f['records']:,} frames)" for f in validated)
+                if (validated := start.export.get("validated_on"))
+                else ""
             ),
         ]
     lines += [

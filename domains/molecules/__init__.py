@@ -111,6 +111,8 @@ class MoleculesDomain(Domain):
                 references=prepared.references_method,
                 pretraining_data=to_dict(cfg.data),
                 pretraining_seed=cfg.train.seed,
+                # the validation files, never trained on: not in pretrained_on (the corpus)
+                validated_on=prepared.validated_on,
             ),
             corpus=prepared.corpus,
             report=report,

@@ -218,10 +218,14 @@ class PreparedData:
     val: list[Data]
     model: PotentialConfig
     references_method: str
+    # the files the weights are trained on (an export's ``pretrained_on``), by provenance
     corpus: list[dict] = field(default_factory=list)
     # validation frames of a composition outside the references' span (None: every one fixed)
     val_unfixed: int | None = None
     notes: list[str] = field(default_factory=list)
+    # the validation files (``data.val_paths``; an export's ``validated_on``): never trained on, so
+    # kept out of ``corpus``, whose files the contamination checks and replay read as training data
+    validated_on: list[dict] = field(default_factory=list)
 
     def report(self) -> dict:
         unfixed = {} if self.val_unfixed is None else {"frames_val_outside_reference_span": self.val_unfixed}
@@ -316,8 +320,11 @@ def prepare(
     train_graphs = to_graphs(train, model.cutoff, "training graphs")
     val_graphs = to_graphs(val, model.cutoff, "validation graphs")
     filled, method = fill_model(model, cfg, elements, train, train_graphs, isolated)
-    corpus = provenance(list(cfg.paths) + list(cfg.val_paths), train + val)
-    prepared = PreparedData(train_graphs, val_graphs, filled, method, corpus)
+    # a file's frame count includes those the random split held out of it for validation
+    corpus = provenance(list(cfg.paths), train + val)
+    prepared = PreparedData(
+        train_graphs, val_graphs, filled, method, corpus, validated_on=provenance(list(cfg.val_paths), val)
+    )
     # references given (a fine-tune's, refitted after this) are checked by whoever fits them
     if filled.reference_span is not None and method != "given":
         scored = [f for f in val if f.energy is not None]

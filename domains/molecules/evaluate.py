@@ -405,7 +405,11 @@ def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
     """Warnings where ``data`` is, byte for byte, a file the run's model was pre-trained or
     fine-tuned on (:func:`trained_file`), or where some of its frames (``graphs``) are copies of
     frames of those files (:func:`training_frames`): their errors are then those of training
-    data, not of held-out frames. Training files that could not be compared are named too."""
+    data, not of held-out frames. Training files that could not be compared are named too.
+
+    Pre-training's validation files (``validated_on``; an export written before it was recorded
+    lists them in ``pretrained_on``, and is read as it says) were never trained on: ``data`` being
+    one of them is a note, not a warning."""
     from sciPT.checkpoint import read_export_config
 
     config = read_export_config(run.path)
@@ -417,13 +421,19 @@ def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
             f"warning: {data} is the very file this model was {how} on ({where}, same SHA-256): these "
             "are errors on training data (and on its validation frames), not on held-out frames"
         ]
+    out = []
+    validated = trained_file(data, [("validated", config.get("validated_on"))])
+    if validated is not None:
+        out.append(
+            f"note: {data} is this model's pre-training validation file ({validated[1]}, same SHA-256): "
+            "held out (never trained on), though pre-training reported its loss on it"
+        )
     # the first frames of each file that training read: the run's own files by its config, a
     # fine-tuned model's pre-training files by the settings its export carries
     own = (run.read_config().get("data") or {}).get("max_frames")
     earlier = (config.get("pretraining_data") or {}).get("max_frames") if tuned else own
     recorded = [("fine-tuning", tuned, own), ("pre-training", pre, earlier)]
     seen = training_frames(recorded, run_data_config(run, None))
-    out = []
     if counts := seen.copies(graphs):
         out.append(
             f"warning: {data}: {copies_line(counts, len(graphs))}: their errors are not held-out errors"

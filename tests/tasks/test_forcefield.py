@@ -780,3 +780,84 @@ def test_a_relative_pretraining_path_is_read_where_pretraining_ran():
     assert as_recorded("train.xyz", recorded) == "train.xyz"  # two candidates: left as given
     assert as_recorded("other.xyz", recorded) == "other.xyz"
     assert as_recorded("/abs/train.xyz", recorded) == "/abs/train.xyz"
+
+
+# --- pre-training's validation files ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    """A tiny potential pre-trained for 2 steps on 16 ethanol frames with a validation file of 4
+    others (``--data.val-paths``), and a file holding those 4 frames again in another order (the
+    demo's ethanol_val.xyz holds frames of its pretrain_val.xyz so)."""
+    folder = tmp_path_factory.mktemp("validated")
+    frames = read(ETHANOL, index=":20")
+    paths = {name: folder / f"{name}.xyz" for name in ("pre_train", "v", "v_again")}
+    write(paths["pre_train"], frames[:16])
+    write(paths["v"], frames[16:])
+    write(paths["v_again"], frames[19:15:-1])
+    cfg = molecules_tiny()
+    cfg.data = dataclasses.replace(
+        cfg.data,
+        paths=[str(paths["pre_train"])],
+        val_paths=[str(paths["v"])],
+        isolated_atoms=str(SHIPPED / "ethanol" / "isolated_atoms.xyz"),
+    )
+    cfg.train = dataclasses.replace(
+        cfg.train, max_steps=2, val_every=2, checkpoint_every=2, val_batches=1, batch_size=4, log_every=1
+    )
+    pretrain("molecules", cfg, folder / "pre")
+    return folder / "pre", paths
+
+
+def test_pretraining_records_its_validation_files_apart_from_those_it_trained_on(validated):
+    run, paths = validated
+    exported = json.loads((run / "model" / "config.json").read_text())
+    assert [(e["path"], e["records"]) for e in exported["pretrained_on"]] == [
+        (str(paths["pre_train"].resolve()), 16)
+    ]
+    assert [(e["path"], e["records"]) for e in exported["validated_on"]] == [(str(paths["v"].resolve()), 4)]
+
+
+def test_a_finetune_counts_the_pretraining_validation_frames_as_held_out_and_never_replays_them(
+    validated, files, tmp_path, capsys
+):
+    run, paths = validated
+    cfg = finetune_config(run, files, strategy="replay", steps=1, replay_frames=100)
+    cfg.eval = [str(paths["v"]), str(paths["v_again"])]
+    out = run_finetune(cfg, tmp_path / "ft").path
+    assert "not held-out" not in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert not {k for k in metrics if k.endswith("_not_held_out")}
+    assert "eval_v_energy_mae_meV_per_atom" in metrics and metrics["frames_replay"] == 16
+    report = (out / "report.md").read_text()
+    assert "**Not held out**" not in report
+    assert (
+        "Pre-trained on: pre_train.xyz (16 frames); validated on (never trained on): v.xyz (4 frames)"
+        in report
+    )
+    # an export outside its run that records nothing of how pre-training read its files replays
+    # every frame of its recorded training files: not those of its validation file
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.tasks.forcefield_data import pretraining_frames
+
+    bare = dataclasses.replace(
+        load_start(cfg), pretrain_data=MoleculeDataConfig(), pretrain_data_recorded=False
+    )
+    assert len(pretraining_frames(bare, cfg)) == 16
+
+
+def test_evaluate_calls_the_pretraining_validation_file_held_out(validated, tmp_path, capsys):
+    from sciPT.cli import main
+
+    run, paths = validated
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(paths["v"]), "--out", str(tmp_path / "v")]) == 0
+    err = capsys.readouterr().err
+    said = (
+        f"note: {paths['v']} is this model's pre-training validation file ({paths['v'].resolve()}, same "
+        "SHA-256): held out (never trained on), though pre-training reported its loss on it"
+    )
+    assert said in err.splitlines() and "warning" not in err
+    assert "N" + said[1:] in (tmp_path / "v" / "report.md").read_text()
+    assert main(["evaluate", str(run), "--data", str(paths["v_again"]), "--out", str(tmp_path / "w")]) == 0
+    err = capsys.readouterr().err
+    assert "not held-out" not in err and "pre-training validation file" not in err

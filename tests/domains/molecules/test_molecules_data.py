@@ -162,6 +162,10 @@ def test_val_files_and_stress_less_references_follow_the_isolated_atom_rule(tmp_
     assert [float(g.energy) for g in prepared.train] == [-2.5, -2.7]
     # the --val file's isolated atom is left out, as the random split and `scipt evaluate` leave it
     assert [float(g.energy) for g in prepared.val] == [-2.6]
+    # the --val file was never trained on: recorded apart (validated_on), not in the corpus
+    # (pretrained_on), which the contamination checks and replay read as training data
+    assert [(c["path"], c["records"]) for c in prepared.corpus] == [(str(train.resolve()), 2)]
+    assert [(c["path"], c["records"]) for c in prepared.validated_on] == [(str(val.resolve()), 1)]
 
 
 def test_two_energies_for_one_isolated_element_are_refused():
