@@ -244,7 +244,9 @@ class LogLineProgress(ProgressBar):
 
     Args:
         every_s: seconds of training between two lines.
-        stream: where the lines go (default: standard output, where Lightning's bar goes).
+        stream: where the lines go (default: standard error, with the package's other progress
+            bars: standard output carries what a command prints as its result, such as the
+            fine-tunes' metrics JSON, which a line before it made unreadable).
     """
 
     def __init__(self, every_s: float = 60.0, stream=None):
@@ -297,4 +299,4 @@ class LogLineProgress(ProgressBar):
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_line, self._last_step = clock(), trainer.global_step
         if self._enabled:
-            print(self.line(trainer, pl_module), file=self.stream or sys.stdout, flush=True)
+            print(self.line(trainer, pl_module), file=self.stream or sys.stderr, flush=True)

@@ -418,12 +418,15 @@ def drop_lightning_noise() -> None:
     earlier ``metrics.csv`` was kept as ``metrics.partN.csv``, :func:`sciPT.plots.keep_log_for_resume`,
     and Lightning deletes nothing else), its own use of a torch API torch has deprecated, and, when a
     run started with a time budget is resumed with ``--max-steps`` alone, its advice to add back the
-    timing callbacks (the budget gives way by design: :func:`time_only`)."""
+    timing callbacks (the budget gives way by design: :func:`time_only`), and its advice on machines
+    of more than 2 cores to add data-loading workers in words that are not the package's."""
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if _drop_lightning_tip not in rank_zero.filters:
         rank_zero.addFilter(_drop_lightning_tip)
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # its advice names a DataLoader argument the user never sees: --num-workers sets it (README)
+    warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers")
     warnings.filterwarnings(
         "ignore",
         message=r"Be aware that when using `ckpt_path`.* callbacks: \[('(TimeBudget|Timer)'(, )?)+\]\.$",

@@ -321,7 +321,9 @@ def test_progress_to_a_file_is_a_line_a_minute_and_one_per_validation(tmp_path, 
     after step 120 (2 steps/s, 10 steps or 5 s left); the run's one validation is at step 130."""
     trainer = fit(train_cfg(max_steps=130, val_every=1000), tmp_path, Tick(clock, 0.5))
     assert isinstance(trainer.progress_bar_callback, sc.LogLineProgress)
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == ""  # a command's result alone goes there (a fine-tune's metrics JSON)
     assert [line.split(", train/loss=")[0] for line in lines] == [
         "step 120/130, 2 steps/s, 0:00:05 left",
         "step 130/130, 2 steps/s, 0:00:00 left",
@@ -340,6 +342,16 @@ def test_a_second_run_in_the_same_directory_is_not_told_its_logs_will_be_deleted
     said = [str(w.message) for w in recwarn] + caplog.messages
     assert not [m for m in said if "will be deleted" in m or "Tip" in m or "LeafSpec" in m]
     assert any(m.startswith("GPU available") for m in caplog.messages)  # Lightning's facts stay
+
+
+def test_lightning_s_advice_to_add_loader_workers_is_not_printed(tmp_path, recwarn, monkeypatch):
+    """On a machine of more than 2 cores Lightning advised `num_workers=7` in a `DataLoader` the user
+    never sees, twice a run; --num-workers is the package's way to say it."""
+    from lightning.pytorch.trainer.connectors import data_connector
+
+    monkeypatch.setattr(data_connector, "suggested_max_num_workers", lambda devices: 7)
+    fit(train_cfg(max_steps=3), tmp_path)
+    assert not [str(w.message) for w in recwarn if "many workers" in str(w.message)]
 
 
 SHORT_RUN_WARNING = "is smaller than the logging interval"
