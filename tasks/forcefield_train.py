@@ -200,6 +200,7 @@ def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
         eval_head=sets.eval_head,
         init=cfg.init,
         pretrained_on=start.export.get("pretrained_on", []),
+        validated_on=start.export.get("validated_on", []),
         # how those files were read, so that a later fine-tune from this one replays them alike
         pretraining_data=to_dict(start.pretrain_data)
         if start.pretrain_data_recorded and start.backbone

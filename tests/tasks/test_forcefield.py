@@ -828,6 +828,9 @@ def test_a_finetune_counts_the_pretraining_validation_frames_as_held_out_and_nev
     metrics = json.loads((out / "metrics.json").read_text())
     assert not {k for k in metrics if k.endswith("_not_held_out")}
     assert "eval_v_energy_mae_meV_per_atom" in metrics and metrics["frames_replay"] == 16
+    # the fine-tuned model keeps the record: evaluate on v.xyz still knows it for held out
+    tuned = json.loads((out / "model" / "config.json").read_text())
+    assert tuned["validated_on"] == json.loads((run / "model" / "config.json").read_text())["validated_on"]
     report = (out / "report.md").read_text()
     assert "**Not held out**" not in report
     assert (
