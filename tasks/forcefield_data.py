@@ -27,6 +27,8 @@ from sciPT.domains.molecules.evaluate import (
     copies_line,
     graph_key,
     labelled_graphs,
+    read_as,
+    reading,
     trained_file,
     training_frames,
     unfixed_references_warning,
@@ -96,6 +98,38 @@ def load_start(cfg: ForcefieldConfig) -> Start:
         list(pre.model.cfg.reference_energies),
         recorded,
     )
+
+
+def head_readings(start: Start) -> dict[str, dict]:
+    """How frames at each level of theory of the start are read (:func:`.evaluate.reading`: keys,
+    units, periodicity), by head: as its export records (``head_data``), and for the head
+    pre-training trained (the first) as pre-training read its files, where that is recorded
+    (``start.pretrain_data``); a head with neither (an export written before ``head_data``) is left
+    out."""
+    if start.backbone is None:
+        return {}
+    out = dict(start.export.get("head_data") or {})
+    if start.pretrain_data_recorded:
+        out.setdefault(start.backbone.head_names[0], reading(start.pretrain_data))
+    return out
+
+
+def eval_data_config(cfg: ForcefieldConfig, start: Start, eval_head: str) -> MoleculeDataConfig:
+    """How the ``--eval`` files (frames at the level of theory of ``eval_head``) are read: with the
+    keys and units that head was trained with (:func:`head_readings`), else, where the start records
+    none, with the fine-tune's own (one line says so)."""
+    if start.backbone is None:
+        return cfg.data
+    settings = head_readings(start).get(eval_head)
+    if settings is None:
+        if cfg.eval:
+            say(
+                f"warning: {cfg.init} does not record how frames at the level of theory of its head "
+                f"'{eval_head}' are read: the --eval files are read with this fine-tune's keys and units "
+                f"(energies in {cfg.data.energy_unit}, lengths in {cfg.data.length_unit})"
+            )
+        return cfg.data
+    return read_as(cfg.data, settings, f"{cfg.init}: how head '{eval_head}' reads its frames")
 
 
 # --- reference energies -------------------------------------------------------------------------
@@ -359,7 +393,8 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
     sources: dict[str, str] = {}
     elements, cutoff = backbone.elements, backbone.cfg.cutoff
     test = _graphs(cfg.test, cfg.data, elements, cutoff, names, sources)
-    evals = _graphs(cfg.eval, cfg.data, elements, cutoff, names, sources)
+    # frames of the old task: read as the eval head's training read its files, not as this fine-tune reads its own
+    evals = _graphs(cfg.eval, eval_data_config(cfg, start, eval_head), elements, cutoff, names, sources)
     replay = []
     if start.backbone is not None and (cfg.replay or cfg.finetune.strategy == "replay"):
         shift = np.zeros(len(elements))

@@ -30,10 +30,10 @@ from sciPT.config import to_dict
 from sciPT.data import StepDataModule
 from sciPT.domains.molecules import domain as molecules
 from sciPT.domains.molecules.dataset import FrameDataset, collate
-from sciPT.domains.molecules.evaluate import using_head
+from sciPT.domains.molecules.evaluate import reading, using_head
 from sciPT.domains.molecules.ewc import head_strategy, old_head_estimator
 from sciPT.domains.molecules.lwf import OldHeadLoss, attach_teacher
-from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
+from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig, unfitted_stress
 from sciPT.errors import ConfigError
 from sciPT.export import export_record
 from sciPT.finetune import (
@@ -46,11 +46,11 @@ from sciPT.finetune import (
 )
 from sciPT.finetune import validate as validate_finetune
 from sciPT.pretrain import ExportRecord
-from sciPT.run import RunDir, global_rank
+from sciPT.run import RunDir, global_rank, say
 from sciPT.trainer import TrainConfig, build_trainer
 
 from .forcefield_config import ForcefieldConfig, validate
-from .forcefield_data import Start, load_sets, load_start
+from .forcefield_data import Start, head_readings, load_sets, load_start
 from .forcefield_eval import evaluate_sets
 from .forcefield_report import collect_metrics, report, write_figures
 
@@ -208,6 +208,8 @@ def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
         pretraining_seed=start.pretrain_seed,
         finetuned_on=sets.corpus,
         strategy=cfg.finetune.strategy,
+        # how frames at each head's level of theory are read (evaluate --head, a later fine-tune's --eval)
+        head_data={**head_readings(start), sets.head: reading(cfg.data)},
     )
 
 
@@ -227,6 +229,8 @@ def _finetune(cfg: ForcefieldConfig, out, *, resume: bool, command: str | None) 
     # the anchor, the Fisher and the "before" numbers are read from --init again on a resume
     digest = export_digest(cfg.init) if start.backbone is not None else None
     strategy = check_strategy(cfg, start)
+    if line := unfitted_stress(cfg.data.stress_key, cfg.objective):
+        say(line)
     sets, backbone = load_sets(cfg, start)
     old_head_settings = {
         "old_head_distillation": (cfg.old_head_distillation > 0, "keeps an old head while a new one learns"),

@@ -29,7 +29,7 @@ from .data import ETHANOL_ISOLATED, head_name, streams
 from .dataset import collate, prepare
 from .fisher_config import validate as validate_fisher
 from .model import EquivariantPotential
-from .objectives import build_objective
+from .objectives import build_objective, unfitted_stress
 from .potential_config import PotentialConfig, check_precision, validate_architecture
 from .presets import PRESETS, MoleculesConfig
 from .streaming import prepare_streaming, training_sets
@@ -72,6 +72,7 @@ class MoleculesDomain(Domain):
     def build_pretraining(self, cfg: MoleculesConfig) -> PretrainSetup:
         # the EWC Fisher is fine-tuning machinery (it loads Lightning): imported here, so that the
         # ASE calculator and the model load without it
+        from .evaluate import reading
         from .ewc import fisher_hook
 
         # architecture and objective first: a typo must not wait for the data to be read
@@ -79,6 +80,8 @@ class MoleculesDomain(Domain):
         check_precision(cfg.train.precision)
         validate_fisher(cfg.fisher)
         objective = build_objective(cfg.objective)
+        if line := unfitted_stress(cfg.data.stress_key, cfg.objective):
+            say(line)
         if cfg.distill.teacher is not None or cfg.distill.smiles is not None:
             from .distill import use_distilled_corpus
 
@@ -111,6 +114,8 @@ class MoleculesDomain(Domain):
                 references=prepared.references_method,
                 pretraining_data=to_dict(cfg.data),
                 pretraining_seed=cfg.train.seed,
+                # how frames at the head's level of theory are read (evaluate --head, a fine-tune's --eval)
+                head_data={prepared.model.head: reading(cfg.data)},
                 # the validation files, never trained on: not in pretrained_on (the corpus)
                 validated_on=prepared.validated_on,
             ),

@@ -148,21 +148,35 @@ def to_graphs(frames: list[Frame], cutoff: float, desc: str = "graphs") -> list[
 
 
 def choose_references(
-    method: str, train: list[Frame], elements: list[str], isolated: dict[str, float]
+    method: str, train: list[Frame], elements: list[str], isolated: dict[str, float], named: str | None = None
 ) -> tuple[dict[str, float], str]:
-    """The reference energy of every element and the method that gave them."""
+    """The reference energies of every element and the method that gave them.
+
+    ``named``: the file of isolated atoms the user gave (``data.isolated_atoms``). ``auto`` falls
+    back to least squares where the data's own isolated atoms miss an element, but not where such a
+    file was named: it is used or refused (it was read and silently replaced by fitted references,
+    the note then advising the flag just given)."""
     missing = [s for s in elements if s not in isolated]
     if method == "auto":
-        method = (
-            "isolated"
-            if isolated and not missing
-            else ("lstsq" if any(f.energy is not None for f in train) else "none")
-        )
+        if isolated and not missing:
+            method = "isolated"
+        elif named:
+            method = "isolated"  # refused below, naming the file
+        else:
+            method = "lstsq" if any(f.energy is not None for f in train) else "none"
     if method == "isolated":
         if missing:
+            plural = "s" if len(missing) > 1 else ""
+            where = f" in {named} or the data" if named else ""
             raise DataError(
-                f"data.isolated_atoms: no isolated-atom energy for element {missing[0]} "
-                f"(have: {', '.join(isolated) or 'none'})"
+                f"data.isolated_atoms: no isolated-atom energy{where} for element{plural} "
+                f"{', '.join(missing)} (have: {', '.join(isolated) or 'none'})"
+                + (
+                    ": add every element of the data to the file, or fit the references on the "
+                    "training energies (--data.references lstsq)"
+                    if named
+                    else ""
+                )
             )
         return {s: isolated[s] for s in elements}, "isolated"
     if method == "lstsq":
@@ -366,7 +380,7 @@ def fill_model(
     if model.reference_energies:
         refs, method = dict(zip(elements, model.reference_energies)), "given"
     else:
-        refs, method = choose_references(cfg.references, frames, elements, isolated)
+        refs, method = choose_references(cfg.references, frames, elements, isolated, cfg.isolated_atoms)
     span = model.reference_span if method == "given" else None
     if method == "lstsq":
         rows = composition_span(composition_matrix([f for f in frames if f.energy is not None], elements))

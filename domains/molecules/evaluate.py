@@ -9,7 +9,9 @@ pre-training, after fine-tuning at another) goes through :func:`swapped_referenc
 :func:`evaluate_run` is ``scipt evaluate RUN --data FRAMES.xyz`` for any run holding a molecules
 model: a pre-training run (:class:`~sciPT.domains.molecules.MoleculesDomain`) or a force-field
 fine-tuning run (the ``forcefield`` task, which adds its choice of reference energies). The frames
-are read with the run's own keys and units (``--energy-key``/``--forces-key`` override them); frames
+are read with the keys and units the chosen head was trained with, as the run's export records them
+(``head_data``: a fine-tune's old head reads them as pre-training did; an export without the record,
+with the run's own), and ``--energy-key``/``--forces-key`` override them; frames
 of one atom are skipped (they have no force and only fix references); an element the model never saw
 is refused. Frames without forces are scored on their energies, and the force errors are over the
 atoms of the frames that have forces (``forces_frames`` counts them when some have none; a file in
@@ -194,11 +196,49 @@ def labelled_graphs(
     return to_graphs(frames, cutoff, f"graphs {Path(path).name}")
 
 
-def run_data_config(run, args) -> MoleculeDataConfig:
+# how a file's frames are read: its label keys, units and periodicity (not which files, nor how many)
+READING_FIELDS = (
+    "energy_key",
+    "forces_key",
+    "stress_key",
+    "energy_unit",
+    "length_unit",
+    "force_unit",
+    "stress_unit",
+    "periodic",
+)
+
+
+def reading(data: MoleculeDataConfig) -> dict:
+    """``data``'s :data:`READING_FIELDS`: how frames at its level of theory are read (an export's
+    ``head_data`` keeps one per head)."""
+    return {k: getattr(data, k) for k in READING_FIELDS}
+
+
+def read_as(data: MoleculeDataConfig, settings: dict | None, where: str = "head_data") -> MoleculeDataConfig:
+    """``data`` with the reading settings ``settings`` (:func:`reading`, as recorded) in place of
+    its own (``None``: ``data`` as it is)."""
+    if not settings:
+        return data
+    recorded = from_dict(
+        MoleculeDataConfig, {k: v for k, v in settings.items() if k in READING_FIELDS}, where
+    )
+    return dataclasses.replace(data, **reading(recorded))
+
+
+def run_data_config(run, args, head: str | None = None) -> MoleculeDataConfig:
     """How a run read its frames (keys, units, periodicity), with ``--energy-key``/``--forces-key``/
-    ``--stress-key`` from ``args`` on top; no files."""
+    ``--stress-key`` from ``args`` on top; no files. ``head``: frames at that head's level of
+    theory, read as its training read them where the run's export records it (``head_data``: a
+    fine-tune's old head, read as pre-training read its files); an export without the record reads
+    them as the run did."""
     saved = run.read_config().get("data") or {}
     data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
+    if head is not None:
+        from sciPT.checkpoint import read_export_config
+
+        recorded = (read_export_config(run.path).get("head_data") or {}).get(head)
+        data = read_as(data, recorded, f"{run.path}: model/config.json: head_data: {head}")
     overrides = {
         k: getattr(args, k)
         for k in ("energy_key", "forces_key", "stress_key")
@@ -453,7 +493,7 @@ def evaluate_run(run, args, model, *, references: list[float] | None = None, not
     for the report (what the model is, which references).
     """
     model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args)
+    data = run_data_config(run, args, model.head)
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
     name, size = Path(args.data).name, getattr(args, "frames_per_batch", None) or 32
     with swapped_references(model, references):

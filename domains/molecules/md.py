@@ -1,7 +1,8 @@
 """Molecular dynamics with an exported potential, through ASE.
 
 ``scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz`` reads the first frame
-of ``FILE`` (any format ASE reads, or a ``.smi`` file: an RDKit conformer of its first SMILES),
+of ``FILE`` (any format ASE reads, in the length unit and periodicity the run read its data with,
+as ``scipt predict`` reads its input; or a ``.smi`` file: an RDKit conformer of its first SMILES),
 draws velocities from the Maxwell-Boltzmann distribution at ``T`` (seeded; centre-of-mass momentum
 and, for molecules in ``nve``, angular momentum removed, then scaled so that the degrees of freedom
 that move are at ``T``: :func:`degrees_of_freedom`), and integrates
@@ -36,6 +37,7 @@ accident; an existing complete output is replaced when the new run ends.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -53,13 +55,16 @@ try:  # ASE >= 3.29 renamed it
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
+from sciPT.checkpoint import resolve_model_dir
 from sciPT.errors import ConfigError, UserError
 from sciPT.io import output_file, refuse_overwriting
+from sciPT.run import RunDir
 from sciPT.runconfig import seed
 from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
 from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
+from .evaluate import run_data_config
 from .graphs import frame_to_graph
 from .references import check_elements
 from .trajectory import Trajectory, check_output, frame_row, partial_path
@@ -94,11 +99,30 @@ class MDSettings:
             raise ConfigError(f"--ensemble: expected nve or nvt, got {self.ensemble!r}")
 
 
-def read_structure(path: str) -> Atoms:
+def read_structure(path: str, data: MoleculeDataConfig | None = None) -> Atoms:
     """The first structure of ``path``: any format ASE reads, or a ``.smi`` file (an RDKit
-    conformer of its first SMILES), validated as training frames are (file and frame named)."""
-    frame = read_frames(path, MoleculeDataConfig(max_frames=1), labelled=False)[0]
+    conformer of its first SMILES), validated as training frames are (file and frame named).
+    ``data``: the length unit and periodicity to read it with (:func:`structure_reading`;
+    default Angstrom, each file's own ``pbc``); the structure returned is in Angstrom."""
+    cfg = MoleculeDataConfig(max_frames=1)
+    if data is not None:
+        cfg = dataclasses.replace(cfg, length_unit=data.length_unit, periodic=data.periodic)
+    frame = read_frames(path, cfg, labelled=False)[0]
     return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+
+
+def structure_reading(path: str | Path) -> MoleculeDataConfig | None:
+    """How the run at ``path`` (a run directory or its ``model/`` folder) read its frames
+    (:func:`.evaluate.run_data_config`, as ``scipt predict`` reads its input): a starting
+    structure in the units of the training data (``--data.length-unit Bohr``) was read as
+    Angstrom, its bonds 1.89 times too long. ``None`` for an export outside a run (no
+    ``config.yaml``), whose structures are read as Angstrom, the export's unit."""
+    model_dir = resolve_model_dir(path)
+    for folder in (Path(path), model_dir.parent):
+        run = RunDir(folder)
+        if run.config.is_file() and run.model == model_dir:
+            return run_data_config(run, argparse.Namespace())
+    return None
 
 
 def degrees_of_freedom(atoms: Atoms, ensemble: str = "nve") -> int:
@@ -257,8 +281,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--structure",
         required=True,
         metavar="FILE",
-        help="starting structure: the first frame of any file ASE reads, or the first "
-        "SMILES of a .smi file (required)",
+        help="starting structure: the first frame of any file ASE reads, in the run's "
+        "data.length_unit (as predict reads its input), or the first SMILES of a .smi file (required)",
     )
     parser.add_argument("--steps", type=int, required=True, help="time steps to integrate (required)")
     parser.add_argument(
@@ -351,7 +375,7 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    atoms = read_structure(args.structure)
+    atoms = read_structure(args.structure, structure_reading(args.run))
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the
     # output is opened

@@ -30,7 +30,8 @@ the cut-off, where the envelope is already zero.
 Metrics, in meV: energy MAE and RMSE per atom and per frame; force MAE and RMSE over the Cartesian
 components of the atoms of the frames that carry forces (meV/Angstrom), also per element in
 :class:`ErrorAccumulator`, which also gives stress MAE and RMSE over Voigt components (eV/Angstrom^3)
-of the frames that carry a stress. Each objective's ``metric_counts(batch)`` gives the number of
+of the frames that carry a stress (as does :class:`EnergyForceLoss` when it fits stresses, so
+validation logs them). Each objective's ``metric_counts(batch)`` gives the number of
 values each of a batch's metrics is a mean over (frames, force components, stress entries), which
 validation weighs them by across batches and ranks (:class:`sciPT.module.ValidationMeans`).
 """
@@ -188,25 +189,46 @@ class EnergyForceLoss(nn.Module):
             framed = batch.has_stress.reshape(-1)
             diff = pred["stress"][framed] - batch.stress.reshape(-1, 3, 3)[framed].to(pred["stress"].dtype)
             terms["stress"] = cfg.stress_weight * diff.pow(2).mean()
+            voigt = diff.detach()[:, VOIGT[0], VOIGT[1]].double()
+            stress_metrics = {
+                "stress_mae_eV_per_A3": voigt.abs().mean(),
+                "stress_rmse_eV_per_A3": voigt.pow(2).mean().sqrt(),
+            }
         # a batch whose frames lack every weighted label (energy weight 0, no forces among them)
         # still returns a loss the optimizer can step on: zero, with zero gradients
         loss = sum(terms.values()) if terms else 0.0 * pred["energy"].sum()
         metrics = {f"loss_{k}": v.detach() for k, v in terms.items()}
         metrics.update(error_metrics(pred, batch))
+        if "stress" in terms:
+            metrics.update(stress_metrics)
         return loss, metrics
 
     def metric_counts(self, batch) -> dict[str, int]:
         """The number of values each metric of ``forward`` averages in ``batch``
         (:mod:`sciPT.module`): the loss terms' frames, force components and stress entries (9 per
-        frame with a stress), and :func:`error_counts`."""
+        frame with a stress; the stress errors, 6 Voigt components), and :func:`error_counts`."""
         counts = error_counts(batch)
         stressed = int(batch.has_stress.sum()) if "has_stress" in batch else 0
         return {
             "loss_energy": counts["energy_mae_meV"],
             "loss_forces": counts["forces_mae_meV_per_A"],
             "loss_stress": 9 * stressed,
+            "stress_mae_eV_per_A3": 6 * stressed,
+            "stress_rmse_eV_per_A3": 6 * stressed,
             **counts,
         }
+
+
+def unfitted_stress(stress_key: str | None, cfg: ObjectiveConfig) -> str | None:
+    """The warning for stresses read but not fitted, or ``None``: a ``--data.stress-key`` with the
+    stress weight at 0 reads every periodic frame's stress and refuses a frame without one, and
+    fits none (said before the data are read, by whoever holds both settings)."""
+    if not stress_key or cfg.kind != "energy_forces" or cfg.stress_weight > 0:
+        return None
+    return (
+        f"warning: stresses are read (--data.stress-key {stress_key}) and required of every periodic "
+        "frame, but not fitted: --objective.stress-weight is 0 (a weight > 0 fits them)"
+    )
 
 
 class DenoisingLoss(nn.Module):

@@ -6,9 +6,10 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from ase.io import read
+from ase.io import read, write
 from ase.md.verlet import VelocityVerlet
 
 from sciPT.cli import main
@@ -265,3 +266,35 @@ def test_predicting_over_the_input_or_in_batches_of_no_frames_is_refused(run, tm
         main(argv)
     assert stopped.value.code == 2 and not out.exists()
     assert "argument --frames-per-batch: expected a positive integer, got -1" in capsys.readouterr().err
+
+
+def test_the_starting_structure_is_read_in_the_runs_length_unit(tmp_path, capsys):
+    """A run trained with --data.length-unit Bohr: predict read its input in Bohr, md read the same
+    file as Angstrom (bonds 1.89 times too long, the start 6.5 eV higher). Frame 0 of the trajectory
+    is now the structure predict scores, at its energy; so is the model/ folder's."""
+    bohr = 0.52917721067
+    frames = read(ETHANOL, index=":8")
+    for atoms in frames:
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces() * bohr  # eV/Bohr
+        atoms.positions /= bohr
+        atoms.calc = None
+        atoms.info["energy"], atoms.arrays["forces"] = energy, forces
+    data = tmp_path / "ethanol_bohr.xyz"
+    write(data, frames, format="extxyz")
+    run = tmp_path / "bohr"
+    args = ["pretrain", "molecules", "--data", str(data), "--data.length-unit", "Bohr", "--max-steps", "2"]
+    args += ["--data.isolated-atoms", str(SHIPPED / "ethanol" / "isolated_atoms.xyz")]
+    args += ["--batch-size", "4", "--val-every", "2", "--checkpoint-every", "2", "--val-batches", "1"]
+    assert main([*args, "--out", str(run)]) == 0
+    predicted = tmp_path / "predicted.xyz"
+    assert main(["predict", str(run), "--input", str(data), "--output", str(predicted)]) == 0
+    expected = read(predicted, index=0)
+    assert np.allclose(expected.positions, frames[0].positions * bohr, atol=1e-6)
+    for where in (run, run / "model"):
+        traj = tmp_path / f"{where.name}.xyz"
+        argv = ["md", str(where), "--structure", str(data), "--steps", "1", "--temperature", "0"]
+        assert main([*argv, "--output", str(traj)]) == 0
+        start = read(traj, index=0)
+        assert np.allclose(start.positions, expected.positions, atol=1e-6)
+        assert start.get_potential_energy() == pytest.approx(expected.get_potential_energy(), abs=1e-3)
+    capsys.readouterr()

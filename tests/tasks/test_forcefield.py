@@ -864,3 +864,50 @@ def test_evaluate_calls_the_pretraining_validation_file_held_out(validated, tmp_
     assert main(["evaluate", str(run), "--data", str(paths["v_again"]), "--out", str(tmp_path / "w")]) == 0
     err = capsys.readouterr().err
     assert "not held-out" not in err and "pre-training validation file" not in err
+
+
+# --- the old task's frames are read as pre-training read them -------------------------------
+def test_eval_files_and_evaluate_of_the_old_head_are_read_with_the_pretraining_units(
+    pretrained, files, tmp_path, capsys
+):
+    """A fine-tune on frames in kcal/mol reads its --eval files (ethanol, at the pre-training's
+    level, in eV) as pre-training read its own, not in kcal/mol; so does evaluate --head of the
+    old head, while the new head still reads its files as the fine-tune did."""
+    from ase.units import kcal, mol
+
+    from sciPT.cli import main
+
+    per_eV = kcal / mol  # eV in one kcal/mol
+    kcal_files = dict(files)
+    for name in ("train", "val", "test"):
+        frames = read(files[name], index=":")
+        for atoms in frames:
+            energy, forces = atoms.get_potential_energy() / per_eV, atoms.get_forces() / per_eV
+            atoms.calc = None
+            atoms.info["energy"], atoms.arrays["forces"] = energy, forces
+        kcal_files[name] = tmp_path / f"kcal_{name}.xyz"
+        write(kcal_files[name], frames)
+    cfg = finetune_config(pretrained[0], kcal_files, steps=1)
+    cfg.data = dataclasses.replace(cfg.data, energy_unit="kcal/mol", head="acac")
+    run = run_finetune(cfg, tmp_path / "run")
+    # before fine-tuning, the ethanol errors are the pre-trained model's own on the eV file
+    pre = from_pretrained(pretrained[0]).model
+    reference = evaluate_potential(pre, labelled_graphs(files["old"], pre)).metrics
+    metrics = run.read_metrics()
+    for key in ("energy_mae_meV", "energy_mae_meV_per_atom", "forces_mae_meV_per_A"):
+        assert metrics[f"eval_ethanol_old_before_{key}"] == pytest.approx(reference[key], rel=1e-6), key
+    exported = json.loads((run.path / "model" / "config.json").read_text())
+    assert exported["head_data"]["train"]["energy_unit"] == "eV"
+    assert exported["head_data"]["acac"]["energy_unit"] == "kcal/mol"
+    # evaluate through the old head reads the eV file in eV: the fine-tuned model's own ethanol errors
+    out = tmp_path / "old"
+    args = ["evaluate", str(run.path), "--data", str(files["old"]), "--head", "train", "--out", str(out)]
+    assert main(args) == 0
+    old = json.loads((out / "metrics.json").read_text())
+    for key in ("energy_mae_meV", "forces_mae_meV_per_A"):
+        assert old[key] == pytest.approx(metrics[f"eval_ethanol_old_{key}"], rel=1e-6), key
+    # the new head (the default) reads the kcal/mol test file as the fine-tune did
+    out = tmp_path / "new"
+    assert main(["evaluate", str(run.path), "--data", str(kcal_files["test"]), "--out", str(out)]) == 0
+    new = json.loads((out / "metrics.json").read_text())
+    assert new["energy_mae_meV"] == pytest.approx(metrics["test_kcal_test_energy_mae_meV"], rel=1e-6)

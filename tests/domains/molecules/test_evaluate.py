@@ -124,3 +124,32 @@ def test_training_frames_reads_a_file_once_then_from_the_cache(tmp_path, monkeyp
     monkeypatch.undo()
     monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
     assert len(training_frames([("pre-training", entries, 2)]).how) == 2
+
+
+def test_a_head_reads_frames_as_its_export_records_and_an_old_export_as_the_run_did(tmp_path):
+    """``run_data_config`` with a head: that head's keys and units where the export records them
+    (``head_data``), else (an export written before the record, or a head it lacks) the run's."""
+    import json
+    from types import SimpleNamespace
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / WEIGHTS_NAME).write_bytes(b"")
+    run_data = {"energy_unit": "kcal/mol", "energy_key": "E", "paths": ["acac.xyz"], "max_frames": 7}
+    run = SimpleNamespace(
+        path=tmp_path, config=tmp_path / "config.yaml", read_config=lambda: {"data": run_data}
+    )
+    args = SimpleNamespace(energy_key=None, forces_key="none", stress_key=None)
+
+    def export(config: dict) -> None:
+        (tmp_path / "model" / CONFIG_NAME).write_text(json.dumps(config))
+
+    export({"head_data": {"train": {"energy_unit": "eV", "energy_key": "energy", "length_unit": "Bohr"}}})
+    old = evaluate.run_data_config(run, args, "train")
+    assert (old.energy_unit, old.energy_key, old.length_unit) == ("eV", "energy", "Bohr")
+    assert old.forces_key is None and old.paths == [] and old.max_frames is None  # --forces-key none on top
+    for config, head in (({"head_data": {"train": {"energy_unit": "eV"}}}, "acac"), ({}, "train")):
+        export(config)
+        data = evaluate.run_data_config(run, args, head)
+        assert (data.energy_unit, data.energy_key, data.length_unit) == ("kcal/mol", "E", "Angstrom")

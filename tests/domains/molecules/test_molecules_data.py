@@ -260,6 +260,33 @@ def test_reference_method_choice():
     assert str(err.value) == "data.isolated_atoms: no isolated-atom energy for element O (have: H)"
 
 
+def test_a_named_file_of_isolated_atoms_missing_an_element_is_refused(tmp_path, shipped):
+    """``auto`` falls back to least squares where the data's own isolated atoms miss an element,
+    but a file the user named (``--data.isolated-atoms``) is used or refused: it was read and
+    silently replaced by fitted references (H 0.54 eV where the file said -13.568)."""
+    iso = tmp_path / "iso_HC.xyz"  # H and C of the shipped file; ethanol also holds O
+    iso.write_text("".join((shipped / "ethanol" / "isolated_atoms.xyz").read_text().splitlines(True)[:6]))
+    cfg = MoleculeDataConfig(
+        paths=[str(shipped / "ethanol" / "train.xyz")],
+        max_frames=4,
+        isolated_atoms=str(iso),
+        val_fraction=0.0,
+    )
+    with pytest.raises(DataError) as err:
+        prepare(cfg, PotentialConfig(cutoff=3.5), labelled=True)
+    assert str(err.value) == (
+        f"data.isolated_atoms: no isolated-atom energy in {iso} or the data for element O (have: H, C): "
+        "add every element of the data to the file, or fit the references on the training energies "
+        "(--data.references lstsq)"
+    )
+    frames = [frame([1, 8, 7], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -3500.0)]
+    with pytest.raises(DataError, match=r"in iso\.xyz or the data for elements O, N \(have: H\)"):
+        choose_references("auto", frames, ["H", "O", "N"], {"H": -13.0}, "iso.xyz")
+    # the whole file is used; lstsq, asked for, still ignores it
+    assert choose_references("auto", frames, ["H"], {"H": -13.0}, "iso.xyz") == ({"H": -13.0}, "isolated")
+    assert choose_references("lstsq", frames, ["H", "O", "N"], {"H": -13.0}, "iso.xyz")[1] == "lstsq"
+
+
 # graphs ----------------------------------------------------------------------------------------
 def test_periodic_graph_counts_neighbours_by_hand():
     # simple cubic, a = 2: 6 face neighbours at 2.0, 12 edge neighbours at 2.83, 8 corners at 3.46

@@ -100,6 +100,37 @@ def test_stress_term_counts_only_frames_that_have_a_stress():
     assert backbone.calls[0][2] is True
 
 
+def test_stresses_read_but_not_fitted_are_said_and_fitted_ones_are_scored():
+    """``--data.stress-key`` with the default stress weight 0 read every periodic frame's stress,
+    refused frames without one, and fitted none, without a word; fitted, the stress errors were in
+    no validation metric."""
+    from sciPT.domains.molecules.objectives import unfitted_stress
+
+    assert unfitted_stress("stress", ObjectiveConfig()) == (
+        "warning: stresses are read (--data.stress-key stress) and required of every periodic frame, "
+        "but not fitted: --objective.stress-weight is 0 (a weight > 0 fits them)"
+    )
+    assert unfitted_stress(None, ObjectiveConfig()) is None
+    assert unfitted_stress("stress", ObjectiveConfig(stress_weight=1.0)) is None
+    stressed = Batch.from_data_list(
+        [
+            graph([1, 1], -1.0, [[0.0] * 3] * 2, stress=np.eye(3).tolist()),
+            graph([1, 1], -1.0, [[0.0] * 3] * 2),
+        ]
+    )
+    predicted = [np.eye(3) + np.diag([0.3, 0.0, 0.0]), np.full((3, 3), 5.0)]  # the second is ignored
+    backbone = Fixed([-1.0, -1.0], [[0.0] * 3] * 4, stress=np.stack(predicted).tolist())
+    _, metrics = EnergyForceLoss(ObjectiveConfig())(backbone, stressed)
+    assert "stress_mae_eV_per_A3" not in metrics
+    objective = EnergyForceLoss(ObjectiveConfig(stress_weight=1.0))
+    _, metrics = objective(backbone, stressed)
+    # one of the 6 Voigt components of the one frame with a stress is off by 0.3
+    assert float(metrics["stress_mae_eV_per_A3"]) == pytest.approx(0.3 / 6, rel=1e-12)
+    assert float(metrics["stress_rmse_eV_per_A3"]) == pytest.approx(math.sqrt(0.09 / 6), rel=1e-12)
+    counts = objective.metric_counts(stressed)
+    assert counts["stress_mae_eV_per_A3"] == counts["stress_rmse_eV_per_A3"] == 6
+
+
 def test_denoising_targets_centred_noise_and_a_perfect_denoiser_scores_zero():
     batch = two_frames()
 
