@@ -1328,7 +1328,8 @@ def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
         return "No results yet: run `benchmarks/forcefield_vs_mace.py all`.\n"
     plan, cells = record["plan"], _cells(record)
     expected = len(plan["molecules"]) * len(plan["codes"]) * len(plan["seeds"]) * len(plan["budgets_min"])
-    others = [c for c in plan["codes"] if c != "ours"]
+    # the verdict columns, sciPT against each other code: none in a run without sciPT or without others
+    others = [c for c in plan["codes"] if c != "ours"] if "ours" in plan["codes"] else []
     out = [
         f"`benchmarks/forcefield_vs_mace.py` ({1 + len(record.get('provenance_resumed', []))} invocations; "
         f"{len(record['units'])} of {expected} runs; seeds "
@@ -1339,8 +1340,7 @@ def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
         "",
         "| molecule | budget (CPU min) | "
         + " | ".join(LABELS.get(c, c) for c in plan["codes"])
-        + " | "
-        + " | ".join(f"sciPT vs {LABELS.get(c, c)}" for c in others)
+        + "".join(f" | sciPT vs {LABELS.get(c, c)}" for c in others)
         + " |",
         "|---|--:|" + "--:|" * len(plan["codes"]) + "---|" * len(others),
     ]
@@ -1350,11 +1350,12 @@ def render_summary(results: dict, name: str = "forcefield_vs_mace") -> str:
             if not any(runs.values()):
                 continue
             values = " | ".join(f"{_fmt(_forces(r))} (n = {len(r)})" if r else "—" for r in runs.values())
-            verdicts = " | ".join(
-                verdict(_forces(runs["ours"]), _forces(runs[c])) if runs["ours"] and runs[c] else "—"
+            verdicts = "".join(
+                " | "
+                + (verdict(_forces(runs["ours"]), _forces(runs[c])) if runs["ours"] and runs[c] else "—")
                 for c in others
             )
-            out.append(f"| {molecule} | {budget:g} | {values} | {verdicts} |")
+            out.append(f"| {molecule} | {budget:g} | {values}{verdicts} |")
     found = record.get("speed")
     if found and "ours" in found["models"]:
         ratios = "; ".join(

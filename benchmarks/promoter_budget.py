@@ -295,7 +295,8 @@ def render(results: dict, name: str = "promoter_budget") -> str:
     lines = [
         f"Measured by `{prov['command']}` at commit `{prov['commit'][:10]}`"
         + (" (uncommitted changes)" if prov.get("dirty") else "")
-        + f", {prov['date'][:10]}; seeds {', '.join(map(str, record['protocol']['seeds']))}.",
+        + f", {prov['date'][:10]}; seeds {', '.join(map(str, record['protocol']['seeds']))}."
+        + (" **Smoke run (`--quick`): not a measurement.**" if record["protocol"].get("quick") else ""),
         "",
         "Pre-training runs: "
         + "; ".join(

@@ -77,6 +77,8 @@ def load_dataset(name: str, work: Path):
     from sciPT.domains.dna.data import DNA_SPEC, read_pair
     from sciPT.sequence_inputs import read_sequences
 
+    if name not in DATASETS:  # any other name once loaded sigma70-shuffle under that name
+        raise ValueError(f"unknown promoter data set {name!r}: one of {', '.join(DATASETS)}")
     promoters = ROOT / "data_recipes" / "promoters"
     if name == "ipromoter":
         return read_pair(promoters / "positive2860.txt", promoters / "negative2860.txt")
@@ -167,32 +169,24 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import StratifiedKFold
 
     sys.path.insert(0, str(HERE))
-    from provenance import RESULTS, finish, provenance, write_results
+    from provenance import finish, start_record, write_results
 
     from sciPT.metrics import binary_metrics
 
     torch.set_num_threads(1)
+    protocol = {
+        "rule": RULE,
+        "heads": HEADS,
+        "pretrain_steps": PRETRAIN_STEPS,
+        "genomes": list(GENOMES),
+        "folds": args.folds,
+        "ensemble": 1,
+        "cv_seed": 0,
+    }
+    # --resume of a run with other settings (another --folds: other fold splits) stops, naming them
+    record = start_record(args.results_name, protocol, argv, args.resume, pretraining={}, units=[])
     work = HERE / "out" / args.results_name
     work.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{args.results_name}.json"
-    if args.resume and path.is_file():
-        record = json.loads(path.read_text())
-        record.setdefault("provenance_resumed", []).append(provenance())
-    else:
-        record = {
-            "provenance": provenance(),
-            "protocol": {
-                "rule": RULE,
-                "heads": HEADS,
-                "pretrain_steps": PRETRAIN_STEPS,
-                "genomes": list(GENOMES),
-                "folds": args.folds,
-                "ensemble": 1,
-                "cv_seed": 0,
-            },
-            "pretraining": {},
-            "units": [],
-        }
     done = {(u["dataset"], u["model"], u["fold"]) for u in record["units"]}
     cpu = cpu_seconds()
     pretrained = pretrained_run(work)

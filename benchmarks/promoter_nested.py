@@ -36,7 +36,9 @@ Work files (decontaminated genome, pre-training runs): ``benchmarks/out/<--resul
 Cost (estimated from the smoke run and single fits timed on fold 1's inner split, one thread): per
 seed about 1.7 CPU-hours (pre-training 3 min; at all labels about 9 min per outer fold and scheme: each
 fine-tune about 40-50 s, each CNN fit about 15 s, the logistic regressions seconds; at 5% about 35 s per
-fold); three seeds about 5 CPU-hours. ``--quick`` takes about 3.5 CPU-minutes.
+fold); three seeds about 5 CPU-hours. ``--quick`` takes longer than once stated (about 3.5
+CPU-minutes): a later smoke run on 2 cores had done 10 of its 40 units after about 4.8 CPU-minutes,
+and was stopped at 7 minutes of wall time, unfinished; its full cost is not measured.
 
 Changed during the run (``protocol_changes`` in the results): on 2026-12-02 the promoter task's
 fits got an epoch of at least 50 optimizer steps (``PromoterConfig.min_steps_per_epoch``, chosen on

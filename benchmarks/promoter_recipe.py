@@ -78,6 +78,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from promoter_design import DATASETS
 from summaries import mean_se
 from summaries import verdict as verdict_of
 
@@ -86,13 +87,13 @@ DESIGN = "3-mer"  # promoter_pretrain_design.VARIANTS key: the pipeline's pre-tr
 STARTS = ("pre-trained", "scratch")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--budget", type=float, default=10.0, help="pre-training CPU-minutes")
     parser.add_argument("--values", type=int, nargs="+", default=[0, 50], help="min_steps_per_epoch")
-    parser.add_argument("--datasets", nargs="+", default=["ipromoter", "sigma70-shuffle"])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=["ipromoter", "sigma70-shuffle"])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.25])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--results-name", default="promoter_recipe")
@@ -130,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score each fine-tune with and without the task's CNN stack (the k-mer stack on)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     import torch
 
@@ -147,45 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     work = HERE / "out" / args.results_name
     work.mkdir(parents=True, exist_ok=True)
-    protocol = {
-        "budget_cpu_min": args.budget,
-        "design": DESIGN,
-        "values": sorted(args.values),
-        "datasets": args.datasets,
-        "fractions": sorted(args.fractions),
-        "seeds": args.seeds,
-        "split": "promoter_pretrain_design's: training part of a stratified 80/20 split (random state 0), "
-        "fit/validation 75/25 (random state = seed), fractions of the fit part stratified (random state = seed)",
-        "finetuning": "tasks/promoter.py PromoterConfig defaults, ensemble 1, min_steps_per_epoch = value",
-        "rule": "highest mean validation MCC of the pre-trained start over datasets x fractions x seeds",
-    }
-    if args.pretrained:
-        protocol["pretrained_run"] = str(Path(args.pretrained).resolve())
-    if args.composition or args.starts != list(STARTS):
-        protocol.update(starts=args.starts, composition=args.composition)
-        protocol["rule"] = (
-            "head.composition becomes the task's default if the pre-trained start's mean validation "
-            "MCC over datasets x fractions x seeds is higher with it than without"
-        )
-    if args.kmer_stack:
-        protocol.update(starts=args.starts, kmer_stack=True)
-        protocol["rule"] = (
-            "kmer_stack becomes the task's default if the pre-trained start's mean validation MCC over "
-            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both ways)"
-        )
-    if args.cnn_stack:
-        protocol.update(starts=args.starts, kmer_stack=True, cnn_stack=True)
-        protocol["rule"] = (
-            "cnn_stack becomes the task's default if the pre-trained start's mean validation MCC over "
-            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both "
-            "ways, the k-mer stack on)"
-        )
-    if args.shift:
-        protocol.update(starts=args.starts, shift=sorted(args.shift))
-        protocol["rule"] = (
-            f"shift {max(args.shift)} becomes the task's default if the pre-trained start's mean "
-            "validation MCC over datasets x fractions x seeds is higher with it than without"
-        )
+    protocol = protocol_of(args)
     record = start_record(
         args.results_name, protocol, argv, args.resume, pretraining={"probes": {}}, units=[]
     )
@@ -296,7 +263,62 @@ def main(argv: list[str] | None = None) -> int:
                         }
                     )
                     save()
-    show = (
+    print(renderer_for(protocol)({args.results_name: record}, args.results_name))
+    return 0
+
+
+def protocol_of(args: argparse.Namespace) -> dict:
+    """What a run records as its protocol (``--resume`` must find the same): the settings, and the
+    rule of the experiment its options make."""
+    protocol = {
+        "budget_cpu_min": args.budget,
+        "design": DESIGN,
+        "values": sorted(args.values),
+        "datasets": args.datasets,
+        "fractions": sorted(args.fractions),
+        "seeds": args.seeds,
+        "split": "promoter_pretrain_design's: training part of a stratified 80/20 split (random state 0), "
+        "fit/validation 75/25 (random state = seed), fractions of the fit part stratified (random state = seed)",
+        "finetuning": "tasks/promoter.py PromoterConfig defaults, ensemble 1, min_steps_per_epoch = value",
+        "rule": "highest mean validation MCC of the pre-trained start over datasets x fractions x seeds",
+    }
+    if args.pretrained:
+        protocol["pretrained_run"] = str(Path(args.pretrained).resolve())
+    if args.composition or args.starts != list(STARTS):
+        # the starts, and the head's composition (None: the task's default), as every run with
+        # --starts has recorded them (a --resume of those compares them); the rule is the
+        # composition experiment's only with --composition (--starts alone once switched it)
+        protocol.update(starts=args.starts, composition=args.composition)
+    if args.composition:
+        protocol["rule"] = (
+            "head.composition becomes the task's default if the pre-trained start's mean validation "
+            "MCC over datasets x fractions x seeds is higher with it than without"
+        )
+    if args.kmer_stack:
+        protocol.update(starts=args.starts, kmer_stack=True)
+        protocol["rule"] = (
+            "kmer_stack becomes the task's default if the pre-trained start's mean validation MCC over "
+            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both ways)"
+        )
+    if args.cnn_stack:
+        protocol.update(starts=args.starts, kmer_stack=True, cnn_stack=True)
+        protocol["rule"] = (
+            "cnn_stack becomes the task's default if the pre-trained start's mean validation MCC over "
+            "datasets x fractions x seeds is higher with it than without (the same fine-tune scored both "
+            "ways, the k-mer stack on)"
+        )
+    if args.shift:
+        protocol.update(starts=args.starts, shift=sorted(args.shift))
+        protocol["rule"] = (
+            f"shift {max(args.shift)} becomes the task's default if the pre-trained start's mean "
+            "validation MCC over datasets x fractions x seeds is higher with it than without"
+        )
+    return protocol
+
+
+def renderer_for(protocol: dict):
+    """The table of the experiment ``protocol`` records (``main`` prints it after the run)."""
+    return (
         render_shift
         if "shift" in protocol
         else render_cnn_stack
@@ -304,11 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         else render_kmer_stack
         if "kmer_stack" in protocol
         else render_composition
-        if "composition" in protocol
+        if protocol.get("composition")
         else render
     )
-    print(show({args.results_name: record}, args.results_name))
-    return 0
 
 
 # --- rendering (standard library and numpy only) ------------------------------------------------
@@ -476,8 +496,10 @@ def _render_stack(results: dict, names: tuple | str, key: str, noun: str) -> str
 
 
 def _render_on_off(results: dict, names, noun: str, pairs, flags: str) -> str:
-    """Validation MCC of a setting off and on, one row per (start, on); ``pairs(unit)`` gives the
-    ``(unit, on)`` rows a results unit stands for."""
+    """Validation MCC of a setting off and on, one row per (start, on), and per
+    ``min_steps_per_epoch`` where the units hold more than one (a row of each, with its column;
+    never one row of two values); ``pairs(unit)`` gives the ``(unit, on)`` rows a results unit
+    stands for."""
     names = (names,) if isinstance(names, str) else names
     records = [results[n] for n in names if n in results]
     if not records:
@@ -492,36 +514,47 @@ def _render_on_off(results: dict, names, noun: str, pairs, flags: str) -> str:
     for r in records:
         for unit in r["units"]:
             for u, on in pairs(unit):
-                by.setdefault((u["start"], on), {})[(u["dataset"], u["fraction"], u["seed"])] = u
+                row = (u["start"], u.get("value"), on)
+                by.setdefault(row, {})[(u["dataset"], u["fraction"], u["seed"])] = u
+    values = sorted({value for _, value, _ in by}, key=lambda v: -1 if v is None else v)
+    several = len(values) > 1
     lines = [f"{_measured_by(r['provenance'])}; {r['provenance']['cpu']['model']}." for r in records]
     lines += [
         "",
         f"Pre-trained start: `{Path(protocol['pretrained_run']).name}`; `min_steps_per_epoch` "
         f"{', '.join(map(str, protocol['values']))}; seeds {', '.join(map(str, protocol['seeds']))}. "
         f"Validation MCC (mean ± standard error over seeds); the paired difference, {noun} on minus "
-        "off, over every dataset x fraction x seed unit (2-SE rule):",
+        "off" + (" at the same `min_steps_per_epoch`" if several else "") + ", over every dataset x "
+        "fraction x seed unit (2-SE rule):",
         "",
-        f"| start | {noun} | "
+        f"| start | {'min steps per epoch | ' if several else ''}{noun} | "
         + " | ".join(f"{d}, {f:.0%}" for d, f in columns)
         + " | mean | on vs off | mean accuracy | CPU s per fit |",
-        "|---|---|" + "---|" * (len(columns) + 4),
+        "|---|---|" + "---|" * (len(columns) + 4 + several),
     ]
     means = {}
-    for (start, on), units in sorted(by.items()):
+    for (start, value, on), units in sorted(
+        by.items(), key=lambda kv: (kv[0][0], values.index(kv[0][1]), kv[0][2])
+    ):
         mcc = {k: u["validation"]["mcc"] for k, u in units.items()}
-        means[(start, on)] = float(np.mean(list(mcc.values())))
-        off = {k: u["validation"]["mcc"] for k, u in by.get((start, False), {}).items()}
+        means[(start, value, on)] = float(np.mean(list(mcc.values())))
+        off = {k: u["validation"]["mcc"] for k, u in by.get((start, value, False), {}).items()}
         cells = [_cell([v for k, v in mcc.items() if k[:2] == column]) for column in columns]
         lines.append(
-            f"| {start} | {'on' if on else 'off'} | "
+            f"| {start} | {f'{value} | ' if several else ''}{'on' if on else 'off'} | "
             + " | ".join(cells)
-            + f" | {means[(start, on)]:.3f} | {_versus(mcc, off) if on else '—'} | "
+            + f" | {means[(start, value, on)]:.3f} | {_versus(mcc, off) if on else '—'} | "
             + f"{np.mean([u['validation']['accuracy'] for u in units.values()]):.3f} | "
             + f"{np.mean([u['cpu_s'] for u in units.values()]):.0f} |"
         )
-    if ("pre-trained", False) in means and ("pre-trained", True) in means:
-        on = means[("pre-trained", True)] > means[("pre-trained", False)]
-        lines += ["", f"Rule ({protocol['rule']}): {noun} **{'on' if on else 'off'}**."]
+    verdicts = []
+    for value in values:
+        if ("pre-trained", value, False) in means and ("pre-trained", value, True) in means:
+            on = means[("pre-trained", value, True)] > means[("pre-trained", value, False)]
+            at = f" at `min_steps_per_epoch` {value}" if several else ""
+            verdicts.append(f"{noun} **{'on' if on else 'off'}**{at}")
+    if verdicts:
+        lines += ["", f"Rule ({protocol['rule']}): {'; '.join(verdicts)}."]
     return "\n".join(lines) + "\n"
 
 

@@ -38,7 +38,9 @@ Work files: ``benchmarks/out/<--results-name>/``. :func:`render` turns a record 
 Cost (one thread; from the smoke run and promoter_nested's timings): per seed, pre-training ~4 CPU-min;
 ``transfer`` ~6 min per negative kind (one unit per model: 4 + 1 fine-tunes of ~35 s for each neural
 model), ``hard-negatives`` ~8 min per fold and kind (~80 min), ``uci`` ~2 min, ``few-labels`` ~10 min:
-about 2 CPU-hours per seed, 6 for the default three seeds. ``--quick`` takes a few CPU-minutes.
+about 2 CPU-hours per seed, 6 for the default three seeds. ``--quick`` takes more than 7 minutes of
+wall time on 2 cores (a smoke run stopped at 7 minutes had done its pre-training and one unit); its
+full cost is not measured.
 Importing this module imports neither torch nor scikit-learn.
 """
 
