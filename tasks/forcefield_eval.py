@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sciPT.checkpoint import from_pretrained, read_export_config
 from sciPT.domains.molecules.evaluate import (
+    READING_FIELDS,
     Evaluation,
     evaluate_potential,
     swapped_references,
@@ -50,10 +51,26 @@ def load_run_model(path) -> tuple[EquivariantPotential, dict]:
     return from_pretrained(path, domain="molecules").model, exported
 
 
+def pretrained_reading(exported: dict, model: EquivariantPotential) -> dict | None:
+    """How frames at the level of a fine-tune's pre-trained references (``--references
+    pretrained``) are read, from its export ``exported``: as pre-training read its files
+    (``pretraining_data``), where the head the fine-tune moved to new references is the one
+    pre-training trained (the model's first). ``None`` where the export does not say: one written
+    before exports recorded how each head reads its frames (no ``head_data``), one whose start did
+    not record pre-training's files, or a head added by an earlier fine-tune (its start's reading
+    of that head is not kept); those frames are then read as the run read its own."""
+    data = exported.get("pretraining_data")
+    if "head_data" not in exported or not data or exported.get("head") != model.head_names[0]:
+        return None
+    return {k: data[k] for k in READING_FIELDS if k in data}
+
+
 def evaluate_run(run: RunDir, args) -> dict:
-    """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``."""
+    """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``.
+    With ``pretrained`` the frames are at the pre-trained level: read as pre-training read its
+    files (:func:`pretrained_reading`), not with the fine-tune's keys and units."""
     model, exported = load_run_model(run.path)
-    refs = None
+    refs, settings = None, None
     if getattr(args, "references", "model") == "pretrained":
         refs = exported.get("pretrained_references")
         if not refs:
@@ -61,8 +78,18 @@ def evaluate_run(run: RunDir, args) -> dict:
                 f"--references pretrained: {run.path} kept no pre-trained references (fine-tuned "
                 "from scratch, or on a head of its own: pass --head with the old head instead)"
             )
+        model.select_head(getattr(args, "head", None))
+        if model.head == exported.get("head"):  # the head the pre-trained references belong to
+            settings = pretrained_reading(exported, model)
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
-    return evaluate_model(run, args, model, references=refs, notes=[note])
+    if settings is not None:
+        note += (
+            " Frames read as pre-training read its files (energies in "
+            f"{settings.get('energy_unit', 'eV')}, lengths in {settings.get('length_unit', 'Angstrom')})."
+        )
+    where = f"{run.path}: model/config.json: pretraining_data"
+    reading = (settings, where) if settings is not None else None
+    return evaluate_model(run, args, model, references=refs, notes=[note], head_reading=reading)
 
 
 def predict_run(run: RunDir, args) -> int:

@@ -226,15 +226,20 @@ def read_as(data: MoleculeDataConfig, settings: dict | None, where: str = "head_
     return dataclasses.replace(data, **reading(recorded))
 
 
-def run_data_config(run, args, head: str | None = None) -> MoleculeDataConfig:
+def run_data_config(
+    run, args, head: str | None = None, settings: dict | None = None, where: str = ""
+) -> MoleculeDataConfig:
     """How a run read its frames (keys, units, periodicity), with ``--energy-key``/``--forces-key``/
     ``--stress-key`` from ``args`` on top; no files. ``head``: frames at that head's level of
     theory, read as its training read them where the run's export records it (``head_data``: a
     fine-tune's old head, read as pre-training read its files); an export without the record reads
-    them as the run did."""
+    them as the run did. ``settings``: the reading to use instead (:func:`reading`, from where
+    ``where`` says: a fine-tune's frames at its pre-trained references' level)."""
     saved = run.read_config().get("data") or {}
     data = from_dict(MoleculeDataConfig, saved, str(run.config)) if saved else MoleculeDataConfig()
-    if head is not None:
+    if settings is not None:
+        data = read_as(data, settings, where or f"{run.path}: model/config.json")
+    elif head is not None:
         from sciPT.checkpoint import read_export_config
 
         recorded = (read_export_config(run.path).get("head_data") or {}).get(head)
@@ -485,15 +490,26 @@ def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
     return out
 
 
-def evaluate_run(run, args, model, *, references: list[float] | None = None, notes: list[str] = ()) -> dict:
+def evaluate_run(
+    run,
+    args,
+    model,
+    *,
+    references: list[float] | None = None,
+    notes: list[str] = (),
+    head_reading: tuple[dict, str] | None = None,
+) -> dict:
     """Score ``model`` (a run's potential) on the frames of ``args.data``; write the evaluation
     into its own folder (``args.out`` or ``RUN/evaluations/<name>``) and return its metrics.
 
     ``references``: per-element reference energies to use instead of the model's; ``notes``: lines
-    for the report (what the model is, which references).
+    for the report (what the model is, which references); ``head_reading``: how to read the frames
+    (:func:`reading`) and where that was recorded, instead of the chosen head's record (frames at
+    the level of ``references``).
     """
     model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args, model.head)
+    settings, where = head_reading or (None, "")
+    data = run_data_config(run, args, model.head, settings, where)
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)
     name, size = Path(args.data).name, getattr(args, "frames_per_batch", None) or 32
     with swapped_references(model, references):

@@ -2,10 +2,11 @@
 
 ``scipt md RUN --structure FILE --steps N --temperature T --output traj.xyz`` reads the first frame
 of ``FILE`` (any format ASE reads, in the length unit and periodicity the run read its data with,
-as ``scipt predict`` reads its input; or a ``.smi`` file: an RDKit conformer of its first SMILES),
-draws velocities from the Maxwell-Boltzmann distribution at ``T`` (seeded; centre-of-mass momentum
-and, for molecules in ``nve``, angular momentum removed, then scaled so that the degrees of freedom
-that move are at ``T``: :func:`degrees_of_freedom`), and integrates
+with ``--head`` those recorded for that head's level, as ``scipt predict`` reads its input; or a
+``.smi`` file: an RDKit conformer of its first SMILES), draws velocities from the Maxwell-Boltzmann
+distribution at ``T`` (seeded; centre-of-mass momentum and, for molecules in ``nve``, angular
+momentum removed, then scaled so that the degrees of freedom that move are at ``T``:
+:func:`degrees_of_freedom`), and integrates
 
 - ``--ensemble nve`` (default): velocity Verlet (:class:`ase.md.verlet.VelocityVerlet`), which
   conserves the total energy up to an error of order ``dt^2``;
@@ -111,17 +112,19 @@ def read_structure(path: str, data: MoleculeDataConfig | None = None) -> Atoms:
     return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
 
 
-def structure_reading(path: str | Path) -> MoleculeDataConfig | None:
+def structure_reading(path: str | Path, head: str | None = None) -> MoleculeDataConfig | None:
     """How the run at ``path`` (a run directory or its ``model/`` folder) read its frames
     (:func:`.evaluate.run_data_config`, as ``scipt predict`` reads its input): a starting
     structure in the units of the training data (``--data.length-unit Bohr``) was read as
-    Angstrom, its bonds 1.89 times too long. ``None`` for an export outside a run (no
-    ``config.yaml``), whose structures are read as Angstrom, the export's unit."""
+    Angstrom, its bonds 1.89 times too long. ``head`` (``--head``): as frames at that head's level
+    are read where the export records it (a fine-tune's old head: as pre-training read its files);
+    ``None``, or an export without the record, as the run read its own. ``None`` for an export
+    outside a run (no ``config.yaml``), whose structures are read as Angstrom, the export's unit."""
     model_dir = resolve_model_dir(path)
     for folder in (Path(path), model_dir.parent):
         run = RunDir(folder)
         if run.config.is_file() and run.model == model_dir:
-            return run_data_config(run, argparse.Namespace())
+            return run_data_config(run, argparse.Namespace(), head)
     return None
 
 
@@ -282,7 +285,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="FILE",
         help="starting structure: the first frame of any file ASE reads, in the run's "
-        "data.length_unit (as predict reads its input), or the first SMILES of a .smi file (required)",
+        "data.length_unit (--head's, where the export records it; as predict reads its input), or the "
+        "first SMILES of a .smi file (required)",
     )
     parser.add_argument("--steps", type=int, required=True, help="time steps to integrate (required)")
     parser.add_argument(
@@ -375,7 +379,7 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    atoms = read_structure(args.structure, structure_reading(args.run))
+    atoms = read_structure(args.structure, structure_reading(args.run, args.head))
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the
     # output is opened

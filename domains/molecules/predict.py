@@ -1,12 +1,14 @@
 """Predictions of a molecules model on structures: ``scipt predict`` for its runs.
 
 :func:`predict_run` is ``scipt predict RUN --input FRAMES --output OUT.xyz`` for any run holding a
-molecules model (a pre-training or a force-field fine-tuning run), reading the frames with the run's
-keys and units (:func:`.evaluate.run_data_config`). Each output frame is its input frame (positions
-and cell in Angstrom, in the run's periodicity) with the predictions as its ASE single-point
-results: ``energy`` and ``stress`` on the comment line, ``energies`` and ``forces`` per atom, what
-``atoms.get_potential_energy()`` and ``get_forces()`` return on reading it, as with the ASE
-calculator. The input's own info keys and per-atom arrays (reference labels, ``config_type``,
+molecules model (a pre-training or a force-field fine-tuning run), reading the frames with the
+length unit and periodicity of the chosen head's level (``--head``: a fine-tune's old head reads
+them as pre-training did, as the export records; an export without the record, and the default
+head, as the run read its own; :func:`.evaluate.run_data_config`). Each output frame is its input
+frame (positions and cell in Angstrom, in that periodicity) with the predictions as its ASE
+single-point results: ``energy`` and ``stress`` on the comment line, ``energies`` and ``forces``
+per atom, what ``atoms.get_potential_energy()`` and ``get_forces()`` return on reading it, as with
+the ASE calculator. The input's own info keys and per-atom arrays (reference labels, ``config_type``,
 ``tags``, ...) are kept beside them, values verbatim (in the file's own units), under their own
 names, except ASE's property names (``energy``, ``forces``, ``stress``, ``free_energy``,
 ``charges``, ...: the names ASE reads into a calculator, where they would be taken for predictions
@@ -72,7 +74,8 @@ def predict_run(run, args, model) -> int:
     every frame of ``args.input``, written as extended XYZ in eV and Angstrom beside the input's own
     info and arrays (module docstring)."""
     model.select_head(getattr(args, "head", None))
-    data = run_data_config(run, args)
+    # positions in the length unit and periodicity of the head's level, as its export records them
+    data = run_data_config(run, args, model.head)
     frames, sources = read_structures(args.input, data, labelled=False)
     check_elements(frames, model.elements)
     graphs = to_graphs(frames, model.cfg.cutoff, "graphs")

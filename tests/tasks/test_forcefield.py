@@ -867,6 +867,23 @@ def test_evaluate_calls_the_pretraining_validation_file_held_out(validated, tmp_
 
 
 # --- the old task's frames are read as pre-training read them -------------------------------
+def in_units(files, folder, prefix: str, energy: float = 1.0, length: float = 1.0) -> dict:
+    """``files`` with the acetylacetone sets rewritten in units of ``energy`` eV and ``length``
+    Angstrom (``<prefix>_train.xyz``, ...); the ethanol file (the old level's) stays in eV and
+    Angstrom."""
+    out = dict(files)
+    for name in ("train", "val", "test"):
+        frames = read(files[name], index=":")
+        for atoms in frames:
+            e, f = atoms.get_potential_energy() / energy, atoms.get_forces() * length / energy
+            atoms.calc = None
+            atoms.positions /= length
+            atoms.info["energy"], atoms.arrays["forces"] = e, f
+        out[name] = folder / f"{prefix}_{name}.xyz"
+        write(out[name], frames)
+    return out
+
+
 def test_eval_files_and_evaluate_of_the_old_head_are_read_with_the_pretraining_units(
     pretrained, files, tmp_path, capsys
 ):
@@ -877,16 +894,7 @@ def test_eval_files_and_evaluate_of_the_old_head_are_read_with_the_pretraining_u
 
     from sciPT.cli import main
 
-    per_eV = kcal / mol  # eV in one kcal/mol
-    kcal_files = dict(files)
-    for name in ("train", "val", "test"):
-        frames = read(files[name], index=":")
-        for atoms in frames:
-            energy, forces = atoms.get_potential_energy() / per_eV, atoms.get_forces() / per_eV
-            atoms.calc = None
-            atoms.info["energy"], atoms.arrays["forces"] = energy, forces
-        kcal_files[name] = tmp_path / f"kcal_{name}.xyz"
-        write(kcal_files[name], frames)
+    kcal_files = in_units(files, tmp_path, "kcal", energy=kcal / mol)  # eV in one kcal/mol
     cfg = finetune_config(pretrained[0], kcal_files, steps=1)
     cfg.data = dataclasses.replace(cfg.data, energy_unit="kcal/mol", head="acac")
     run = run_finetune(cfg, tmp_path / "run")
@@ -911,3 +919,78 @@ def test_eval_files_and_evaluate_of_the_old_head_are_read_with_the_pretraining_u
     assert main(["evaluate", str(run.path), "--data", str(kcal_files["test"]), "--out", str(out)]) == 0
     new = json.loads((out / "metrics.json").read_text())
     assert new["energy_mae_meV"] == pytest.approx(metrics["test_kcal_test_energy_mae_meV"], rel=1e-6)
+
+
+def test_evaluate_with_the_pretrained_references_reads_the_old_files_with_the_pretraining_units(
+    pretrained, files, tmp_path, capsys
+):
+    """A fine-tune in kcal/mol of the pre-trained head itself (its references refitted, the
+    pre-trained ones kept): evaluate --references pretrained scores frames at the pre-training's
+    level, and read the eV ethanol file in kcal/mol (energies 23 times too small, the errors some
+    thousand times the fine-tune's own figures for the file); it now reads it as pre-training did,
+    as the fine-tune read its --eval copy."""
+    from ase.units import kcal, mol
+
+    from sciPT.cli import main
+
+    cfg = finetune_config(pretrained[0], in_units(files, tmp_path, "kcal", energy=kcal / mol), steps=1)
+    cfg.data = dataclasses.replace(cfg.data, energy_unit="kcal/mol", head="train")
+    run = run_finetune(cfg, tmp_path / "run")
+    exported = json.loads((run.path / "model" / "config.json").read_text())
+    assert exported["head"] == exported["eval_head"] == "train" and exported["pretrained_references"]
+    metrics = run.read_metrics()
+    out = tmp_path / "pretrained"
+    argv = ["evaluate", str(run.path), "--data", str(files["old"]), "--references", "pretrained"]
+    assert main([*argv, "--out", str(out)]) == 0
+    old = json.loads((out / "metrics.json").read_text())
+    for key in ("energy_mae_meV", "energy_mae_meV_per_atom", "forces_mae_meV_per_A"):
+        assert old[key] == pytest.approx(metrics[f"eval_ethanol_old_{key}"], rel=1e-6), key
+    assert "Frames read as pre-training read its files (energies in eV, lengths in Angstrom)." in (
+        (out / "report.md").read_text()
+    )
+    capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def bohr_run(pretrained, files, tmp_path_factory):
+    """A fine-tune of a new head (acac) on acetylacetone frames in Bohr, from the model pre-trained
+    in Angstrom (head train)."""
+    from ase.units import Bohr
+
+    folder = tmp_path_factory.mktemp("ff-bohr")
+    cfg = finetune_config(pretrained[0], in_units(files, folder, "bohr", length=Bohr), steps=1)
+    cfg.data = dataclasses.replace(cfg.data, length_unit="Bohr", head="acac")
+    return run_finetune(cfg, folder / "run").path
+
+
+def test_predict_through_the_old_head_reads_positions_in_its_length_unit(bohr_run, files, tmp_path, capsys):
+    """predict --head train read the Angstrom ethanol file in the fine-tune's Bohr (bonds 0.53 times
+    too short); it now reads it in the unit pre-training read its files with."""
+    from sciPT.cli import main
+
+    out = tmp_path / "predicted.xyz"
+    argv = ["predict", str(bohr_run), "--input", str(files["old"]), "--head", "train"]
+    assert main([*argv, "--output", str(out)]) == 0
+    predicted, given = read(out, index=":"), read(files["old"], index=":")
+    for p, g in zip(predicted, given, strict=True):
+        assert np.allclose(p.positions, g.positions, atol=1e-6)
+    calc = SciPTCalculator(bohr_run, head="train")
+    assert predicted[0].get_potential_energy() == pytest.approx(calc.get_potential_energy(given[0]), abs=1e-5)
+    capsys.readouterr()
+
+
+def test_md_through_the_old_head_reads_the_structure_in_its_length_unit(bohr_run, files, tmp_path, capsys):
+    """md --head train read the Angstrom starting structure in the fine-tune's Bohr; it now reads
+    it as predict --head train does, in the unit pre-training read its files with."""
+    from sciPT.cli import main
+
+    given = read(files["old"], index=0)
+    calc = SciPTCalculator(bohr_run, head="train")
+    for where in (bohr_run, bohr_run / "model"):
+        traj = tmp_path / f"{where.name}.xyz"
+        argv = ["md", str(where), "--structure", str(files["old"]), "--head", "train", "--steps", "1"]
+        assert main([*argv, "--temperature", "0", "--output", str(traj)]) == 0
+        start = read(traj, index=0)
+        assert np.allclose(start.positions, given.positions, atol=1e-6)
+        assert start.get_potential_energy() == pytest.approx(calc.get_potential_energy(given), abs=1e-4)
+    capsys.readouterr()
