@@ -16,7 +16,9 @@ import errno
 import gzip
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,11 +117,35 @@ def temporary_prefix(path: Path) -> str:
     return f".{os.fsdecode(os.fsencode(path.name)[:200])}."
 
 
+_STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_DESCRIPTOR_LINK = re.compile(r"/(?:dev|proc/self|proc/(\d+))/fd/(\d+)")
+
+
+def open_descriptor(path: str | os.PathLike) -> int | None:
+    """The descriptor of this process that ``path`` names through its links (``/dev/stdout``,
+    ``/dev/fd/N``, ``/proc/self/fd/N``), else ``None``. Output named so goes into the descriptor as
+    it stands: where standard output is a job's log file, reopening the path would truncate the log,
+    and renaming onto it would replace the log with the output."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's limit on links in a chain
+        if current in _STANDARD_STREAMS:
+            return _STANDARD_STREAMS[current]
+        match = _DESCRIPTOR_LINK.fullmatch(current)
+        if match:
+            return int(match.group(2)) if match.group(1) in (None, str(os.getpid())) else None
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
+
+
 def is_stream(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names something that is neither a file nor a folder, reached through any
-    links: a pipe, a terminal, ``/dev/stdout``, ``/dev/null``. Output goes *into* such a thing; a
-    rename onto it would replace it with a file (as root, ``--output /dev/stdout`` replaced the
-    system's link with a regular file and printed nothing)."""
+    """Whether output named ``path`` goes *into* what is there rather than replacing it: an open
+    descriptor of this process (:func:`open_descriptor`), or, through any links, something neither
+    a file nor a folder (a pipe, a terminal, ``/dev/null``). A rename onto it would replace it with
+    a file (as root, ``--output /dev/stdout`` replaced the system's link with a regular file)."""
+    if open_descriptor(path) is not None:
+        return True
     return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
@@ -129,16 +155,32 @@ def write_target(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
+def _write_into(source: Path, path: str | os.PathLike) -> None:
+    """The bytes of ``source`` written into the stream ``path`` names (:func:`is_stream`)."""
+    descriptor = open_descriptor(path)
+    try:
+        if descriptor is None:
+            with open(source, "rb") as src, open(path, "wb") as stream:
+                shutil.copyfileobj(src, stream, 1 << 20)
+            return
+        for text in (sys.stdout, sys.stderr):  # what this process printed before comes first
+            text.flush()
+        with open(source, "rb") as src, os.fdopen(os.dup(descriptor), "wb") as stream:
+            shutil.copyfileobj(src, stream, 1 << 20)
+    except BrokenPipeError:
+        raise UserError(f"{path}: the reader closed the pipe before all the output was written") from None
+
+
 def move_onto(source: Path, path: str | os.PathLike) -> None:
     """Put the finished file ``source`` in the place of ``path``: renamed onto it (onto the file a
-    link there points to; through a copy beside it when that is on another file system), or its
-    bytes written into a pipe, terminal or device (:func:`is_stream`)."""
+    link there points to, its folder made if need be; through a copy beside it when that is on
+    another file system), or its bytes written into a stream (:func:`is_stream`)."""
     if is_stream(path):
-        with open(source, "rb") as src, open(path, "wb") as stream:
-            shutil.copyfileobj(src, stream, 1 << 20)
+        _write_into(source, path)
         source.unlink()
         return
     target = write_target(path)
+    make_parent(target)
     try:
         os.replace(source, target)
     except OSError as err:

@@ -250,3 +250,50 @@ def test_a_finished_partial_file_reaches_a_link_to_another_file_system_through_a
     monkeypatch.setattr(io.os, "replace", across_file_systems)
     io.move_onto(partial, link)
     assert link.is_symlink() and target.read_text() == "chr 0 1 0.5\n" and not partial.exists()
+
+
+def test_dev_stdout_on_a_log_file_is_written_into_at_its_place_not_renamed_over(tmp_path):
+    """A batch job's standard output is a file: the output goes after what the job printed, and
+    what it prints afterwards follows (a rename onto the log had replaced it, earlier lines lost)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "job.log"
+    log.write_text("header\n")
+    code = (
+        "from sciPT import io\n"
+        "print('before', flush=True)\n"
+        "with io.atomic_text('/dev/stdout') as handle:\n"
+        "    handle.write('x\\n')\n"
+        "print('after')\n"
+    )
+    with open(log, "a") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True)
+    assert log.read_text() == "header\nbefore\nx\nafter\n"
+
+
+def test_a_finished_partial_file_reaches_a_link_into_a_folder_not_made_yet(tmp_path):
+    link, partial = tmp_path / "link.bg", tmp_path / "link.bg.partial"
+    link.symlink_to("results/out.bg")  # relative, dangling: results/ does not exist
+    partial.write_text("chr 0 1 0.5\n")
+    io.move_onto(partial, link)
+    assert link.is_symlink() and (tmp_path / "results/out.bg").read_text() == "chr 0 1 0.5\n"
+
+
+def test_a_pipe_whose_reader_left_early_is_one_line(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def read_a_little():
+        with open(fifo, "rb") as pipe:
+            pipe.read(10)
+
+    reader = threading.Thread(target=read_a_little, daemon=True)
+    reader.start()
+    with pytest.raises(UserError) as err:
+        with io.atomic_text(fifo) as handle:
+            handle.write("a,b\n" * 2_000_000)
+    assert str(err.value) == f"{fifo}: the reader closed the pipe before all the output was written"
