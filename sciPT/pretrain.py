@@ -125,7 +125,7 @@ def lightning_pretrain(
         checkpoint = load_lightning_checkpoint(resumed_from)
         check_resumable(checkpoint, resumed_from, setup.backbone, run.config, setup.objective)
         check_unchanged_files(setup.corpus, checkpoint)
-        setup.corpus = with_earlier_corpus(setup.corpus, checkpoint)
+        setup.corpus = with_earlier_corpus(setup.corpus, checkpoint, setup.export_config.get("validated_on"))
         step = resumed_at = int(checkpoint.get("global_step", 0))
         earlier = (run.read_config() or {}).get("train") or {}
         earlier_total = earlier.get("max_steps")
@@ -267,16 +267,27 @@ def check_unchanged_files(corpus: list[dict], checkpoint: dict) -> None:
             )
 
 
-def with_earlier_corpus(corpus: list[dict], checkpoint: dict) -> list[dict]:
+def with_earlier_corpus(
+    corpus: list[dict], checkpoint: dict, validated_on: list[dict] | None = None
+) -> list[dict]:
     """``corpus`` and, after it, the files the (loaded) checkpoint's steps were trained on that it
     lacks: a run resumed on other data was still trained on the first, and contamination checks
-    read this list (``pretrained_on``)."""
+    read this list (``pretrained_on``).
+
+    ``validated_on``: this run's validation files (the export's ``validated_on``). A record written
+    before validation files were recorded apart (no ``validated_on`` of its own) listed them in
+    ``pretrained_on``: such an entry, by SHA-256 one of these files, is not carried back (evaluate
+    then called the validation file training data). A record that keeps them apart lists only
+    files trained on, all carried."""
     record = checkpoint.get(CHECKPOINT_KEY) or {}
-    earlier = (record.get("config") or {}).get("pretrained_on") or []
+    config = record.get("config") or {}
+    earlier = config.get("pretrained_on") or []
     # on ranks other than 0 a sharded corpus records nothing; rank 0 alone writes the export
     if not corpus and earlier:
         return corpus
     seen = {entry.get("sha256") for entry in corpus}
+    if "validated_on" not in config:
+        seen |= {entry.get("sha256") for entry in validated_on or [] if entry.get("sha256")}
     return [*corpus, *(entry for entry in earlier if entry.get("sha256") not in seen)]
 
 

@@ -166,22 +166,54 @@ def choose_references(
             method = "lstsq" if any(f.energy is not None for f in train) else "none"
     if method == "isolated":
         if missing:
-            plural = "s" if len(missing) > 1 else ""
-            where = f" in {named} or the data" if named else ""
-            raise DataError(
-                f"data.isolated_atoms: no isolated-atom energy{where} for element{plural} "
-                f"{', '.join(missing)} (have: {', '.join(isolated) or 'none'})"
-                + (
-                    ": add every element of the data to the file, or fit the references on the "
-                    "training energies (--data.references lstsq)"
-                    if named
-                    else ""
-                )
-            )
+            raise DataError(missing_isolated_message(missing, train, elements, isolated, named))
         return {s: isolated[s] for s in elements}, "isolated"
     if method == "lstsq":
         return fit_reference_energies(train, elements), "lstsq"
     return {s: 0.0 for s in elements}, "none"
+
+
+def missing_isolated_message(
+    missing: list[str], train: list[Frame], elements: list[str], isolated: dict[str, float], named: str | None
+) -> str:
+    """The refusal of isolated-atom references that miss ``missing``. With a named file: which of
+    them the data holds and which only the model's element table (``--model.elements``, or a
+    pre-trained model's), and what fixes each; least squares is offered only where the training
+    compositions fix every reference (otherwise its note sends the user back to the file)."""
+    have = f"(have: {', '.join(isolated) or 'none'})"
+    if not named:
+        plural = "s" if len(missing) > 1 else ""
+        return f"data.isolated_atoms: no isolated-atom energy for element{plural} {', '.join(missing)} {have}"
+    present = {s for f in train for s in f.symbols}
+    of_data = [s for s in missing if s in present]
+    of_table = [s for s in missing if s not in present]
+    parts, fixes = [], []
+    if of_data:
+        parts.append(f"element{'s' if len(of_data) > 1 else ''} {', '.join(of_data)} of the data")
+        fixes.append(f"add {', '.join(of_data)} to the file (isolated atoms at the data's level of theory)")
+    if of_table:
+        them = "them" if len(of_table) > 1 else "it"
+        parts.append(
+            f"element{'s' if len(of_table) > 1 else ''} {', '.join(of_table)}, in no training frame, only in "
+            "the model's element table"
+        )
+        fixes.append(
+            f"add {', '.join(of_table)} to {'it too' if of_data else 'the file'}, or, pre-training, "
+            f"drop {them} from --model.elements"
+        )
+    message = (
+        f"data.isolated_atoms: no isolated-atom energy in {named} or the data for "
+        f"{' and '.join(parts)} {have}: {'; '.join(fixes)}"
+    )
+    labelled = [f for f in train if f.energy is not None]
+    if not of_table and labelled:
+        rows = composition_span(composition_matrix(labelled, elements))
+        if len(rows) == len(elements):
+            message += (
+                "; or, without the file, fit the references on the training energies, whose "
+                "compositions fix them all (--data.references lstsq)"
+            )
+    return message
 
 
 def statistics(train: list[Frame], graphs: list[Data], refs: dict[str, float]) -> dict[str, float]:

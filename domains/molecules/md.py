@@ -56,7 +56,7 @@ try:  # ASE >= 3.29 renamed it
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
-from sciPT.checkpoint import resolve_model_dir
+from sciPT.checkpoint import read_export_config, resolve_model_dir
 from sciPT.errors import ConfigError, UserError
 from sciPT.io import output_file, refuse_overwriting
 from sciPT.run import RunDir
@@ -65,7 +65,7 @@ from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm
 
 from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
-from .evaluate import run_data_config
+from .evaluate import read_as, run_data_config
 from .graphs import frame_to_graph
 from .references import check_elements
 from .trajectory import Trajectory, check_output, frame_row, partial_path
@@ -118,14 +118,26 @@ def structure_reading(path: str | Path, head: str | None = None) -> MoleculeData
     structure in the units of the training data (``--data.length-unit Bohr``) was read as
     Angstrom, its bonds 1.89 times too long. ``head`` (``--head``): as frames at that head's level
     are read where the export records it (a fine-tune's old head: as pre-training read its files);
-    ``None``, or an export without the record, as the run read its own. ``None`` for an export
-    outside a run (no ``config.yaml``), whose structures are read as Angstrom, the export's unit."""
+    ``None``, or an export without the record, as the run read its own. An export outside a run
+    (no ``config.yaml``: a ``model/`` folder copied elsewhere) reads as its record of that head says
+    (``head_data``: ``head``, else the head it was trained as, else its last; a Bohr export's
+    structure was read as Angstrom, without a word); ``None`` where it records none, whose structures
+    are read as Angstrom, the export's unit."""
     model_dir = resolve_model_dir(path)
     for folder in (Path(path), model_dir.parent):
         run = RunDir(folder)
         if run.config.is_file() and run.model == model_dir:
             return run_data_config(run, argparse.Namespace(), head)
-    return None
+    exported = read_export_config(model_dir)
+    recorded = exported.get("head_data") or {}
+    if not recorded:
+        return None
+    model = exported.get("model") or {}
+    heads = [model.get("head"), *((h or {}).get("name") for h in model.get("heads") or [])]
+    name = head or (exported.get("head") if exported.get("head") in recorded else heads[-1])
+    if name not in recorded:
+        return None
+    return read_as(MoleculeDataConfig(), recorded[name], f"{model_dir}: config.json: head_data: {name}")
 
 
 def degrees_of_freedom(atoms: Atoms, ensemble: str = "nve") -> int:

@@ -123,6 +123,21 @@ def validate_architecture(cfg: PotentialConfig) -> None:
         raise ConfigError(
             f"model.head_blocks: expected 0 to {cfg.layers} (the interaction blocks), got {cfg.head_blocks}"
         )
+    # given (--model.elements), the table is read before the data: an unknown symbol ('[H' of
+    # '[H,C,N,O]') ended in a KeyError traceback from the first frame checked against it
+    check_symbols(cfg.elements)
+
+
+def check_symbols(elements) -> None:
+    """Refuse a ``model.elements`` entry that is not a chemical symbol, or one repeated."""
+    unknown = [s for s in elements if s not in atomic_numbers or s == "X"]
+    if unknown:
+        symbol = str(unknown[0])
+        # brackets, quotes or spaces of a list written out: the flag takes bare symbols
+        hint = "" if symbol.isalpha() else ": give the symbols comma-separated (--model.elements H,C,N,O)"
+        raise ConfigError(f"model.elements: {symbol!r} is not a chemical symbol{hint}")
+    if len(set(elements)) != len(elements):
+        raise ConfigError(f"model.elements: repeated symbols in {list(elements)}")
 
 
 def check_precision(precision) -> None:
@@ -142,11 +157,6 @@ def validate(cfg: PotentialConfig) -> None:
     validate_architecture(cfg)
     if not cfg.elements:
         raise ConfigError("model.elements: the element table is empty (it is filled from the data)")
-    unknown = [s for s in cfg.elements if s not in atomic_numbers or s == "X"]
-    if unknown:
-        raise ConfigError(f"model.elements: '{unknown[0]}' is not a chemical symbol")
-    if len(set(cfg.elements)) != len(cfg.elements):
-        raise ConfigError(f"model.elements: repeated symbols in {cfg.elements}")
     if cfg.reference_energies and len(cfg.reference_energies) != len(cfg.elements):
         raise ConfigError(
             f"model.reference_energies: {len(cfg.reference_energies)} values for "

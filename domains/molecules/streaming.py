@@ -67,6 +67,7 @@ from .data import (
     unit_factors,
 )
 from .dataset import FrameDataset, PreparedData, fill_model, isolated_atoms_file, load_frames, to_graphs
+from .dataset import provenance as file_provenance
 from .graphs import frame_to_graph
 from .potential_config import PotentialConfig
 from .references import check_elements, element_table, isolated_atom, isolated_atom_energies
@@ -300,6 +301,7 @@ def prepare_streaming(
         )
     isolated = {**isolated, **isolated_atoms_file(cfg, model.cutoff)}
     val_graphs: list = []
+    val: list = []
     elements = list(model.elements) or element_table(sample)
     check_elements(sample, elements)
     graphs = to_graphs(sample, model.cutoff, "statistics graphs")
@@ -330,6 +332,8 @@ def prepare_streaming(
         train_set=train_set,
         val_set=val_set,
         shards=len(shards),
+        # the --data.val-paths files, recorded apart as dataset.prepare records them: never trained on
+        validated_on=file_provenance(list(cfg.val_paths), val),
     )
 
 

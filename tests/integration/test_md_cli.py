@@ -2,7 +2,9 @@
 trajectory and say how to continue it, `--resume` finishes it, and the refusals that keep an
 interrupted run from being overwritten, each in its own words."""
 
+import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -290,11 +292,24 @@ def test_the_starting_structure_is_read_in_the_runs_length_unit(tmp_path, capsys
     assert main(["predict", str(run), "--input", str(data), "--output", str(predicted)]) == 0
     expected = read(predicted, index=0)
     assert np.allclose(expected.positions, frames[0].positions * bohr, atol=1e-6)
-    for where in (run, run / "model"):
-        traj = tmp_path / f"{where.name}.xyz"
-        argv = ["md", str(where), "--structure", str(data), "--steps", "1", "--temperature", "0"]
+    # an export copied out of its run (no config.yaml above it) reads as its head_data records:
+    # it read the Bohr structure as Angstrom, without a word; so does --head naming that head
+    copied = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(run / "model", copied)
+    head = json.loads((copied / "config.json").read_text())["model"]["head"]
+    for where, extra in ((run, []), (run / "model", []), (copied, []), (copied, ["--head", head])):
+        traj = tmp_path / f"{where.name}{len(extra)}.xyz"
+        argv = ["md", str(where), "--structure", str(data), "--steps", "1", "--temperature", "0", *extra]
         assert main([*argv, "--output", str(traj)]) == 0
         start = read(traj, index=0)
         assert np.allclose(start.positions, expected.positions, atol=1e-6)
         assert start.get_potential_energy() == pytest.approx(expected.get_potential_energy(), abs=1e-3)
+    # an export that records no head_data reads Angstrom, as documented
+    config = json.loads((copied / "config.json").read_text())
+    del config["head_data"]
+    (copied / "config.json").write_text(json.dumps(config))
+    traj = tmp_path / "unrecorded.xyz"
+    argv = ["md", str(copied), "--structure", str(data), "--steps", "1", "--temperature", "0"]
+    assert main([*argv, "--output", str(traj)]) == 0
+    assert np.allclose(read(traj, index=0).positions, frames[0].positions, atol=1e-6)
     capsys.readouterr()

@@ -274,17 +274,53 @@ def test_a_named_file_of_isolated_atoms_missing_an_element_is_refused(tmp_path, 
     )
     with pytest.raises(DataError) as err:
         prepare(cfg, PotentialConfig(cutoff=3.5), labelled=True)
+    # one composition (C2H6O): least squares would fix one reference of three, and its note would
+    # send the user back to a file of isolated atoms; not offered
     assert str(err.value) == (
-        f"data.isolated_atoms: no isolated-atom energy in {iso} or the data for element O (have: H, C): "
-        "add every element of the data to the file, or fit the references on the training energies "
-        "(--data.references lstsq)"
+        f"data.isolated_atoms: no isolated-atom energy in {iso} or the data for element O of the data "
+        "(have: H, C): add O to the file (isolated atoms at the data's level of theory)"
     )
     frames = [frame([1, 8, 7], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -3500.0)]
-    with pytest.raises(DataError, match=r"in iso\.xyz or the data for elements O, N \(have: H\)"):
+    with pytest.raises(DataError, match=r"in iso\.xyz or the data for elements O, N of the data \(have: H\)"):
         choose_references("auto", frames, ["H", "O", "N"], {"H": -13.0}, "iso.xyz")
+    # compositions that fix every reference: least squares, without the file, is a way out
+    spanning = [
+        frame([1, 8], [[0, 0, 0], [0, 0, 1]], -2050.0),
+        frame([1, 1, 8], [[0, 0, 0], [0, 0, 1], [0, 1, 0]], -2064.0),
+    ]
+    with pytest.raises(DataError) as err:
+        choose_references("auto", spanning, ["H", "O"], {"H": -13.0}, "iso.xyz")
+    assert str(err.value) == (
+        "data.isolated_atoms: no isolated-atom energy in iso.xyz or the data for element O of the data "
+        "(have: H): add O to the file (isolated atoms at the data's level of theory); or, without the "
+        "file, fit the references on the training energies, whose compositions fix them all "
+        "(--data.references lstsq)"
+    )
     # the whole file is used; lstsq, asked for, still ignores it
     assert choose_references("auto", frames, ["H"], {"H": -13.0}, "iso.xyz") == ({"H": -13.0}, "isolated")
     assert choose_references("lstsq", frames, ["H", "O", "N"], {"H": -13.0}, "iso.xyz")[1] == "lstsq"
+
+
+def test_a_named_file_is_refused_apart_for_elements_only_the_model_table_holds():
+    """An element of ``--model.elements`` (or of the pre-trained model's table) in no frame was
+    called one "of the data", and the advice (least squares) then warned to use the file given."""
+    methane = [frame([6, 1, 1, 1, 1], [[0, 0, 0], [0, 0, 1.1], [1, 0, 0], [0, 1, 0], [-1, 0, 0]], -1080.0)]
+    iso = {"H": -13.0, "C": -1025.0}
+    with pytest.raises(DataError) as err:
+        choose_references("auto", methane, ["H", "C", "O"], iso, "iso_CH.xyz")
+    assert str(err.value) == (
+        "data.isolated_atoms: no isolated-atom energy in iso_CH.xyz or the data for element O, in no "
+        "training frame, only in the model's element table (have: H, C): add O to the file, or, "
+        "pre-training, drop it from --model.elements"
+    )
+    with pytest.raises(DataError) as err:
+        choose_references("auto", methane, ["H", "C", "N", "O", "S"], {"H": -13.0}, "iso.xyz")
+    assert str(err.value) == (
+        "data.isolated_atoms: no isolated-atom energy in iso.xyz or the data for element C of the data "
+        "and elements N, O, S, in no training frame, only in the model's element table (have: H): add C "
+        "to the file (isolated atoms at the data's level of theory); add N, O, S to it too, or, "
+        "pre-training, drop them from --model.elements"
+    )
 
 
 # graphs ----------------------------------------------------------------------------------------

@@ -115,6 +115,25 @@ def test_a_bad_architecture_is_refused_before_the_data_is_read(tmp_path):
     assert str(err.value) == "model.l_max: expected 0, 1, 2 or 3, got 5"
 
 
+def test_an_element_table_that_is_not_of_symbols_is_refused_in_one_line(shipped):
+    """``--model.elements '[H,C,N,O]'`` splits into ``'[H'`` ... ``'O]'``: it ended in a
+    ``KeyError: '[H'`` traceback from ASE once the frames were checked against the table."""
+    cfg = small_config(shipped)
+    cfg.model.elements = ["[H", "C", "N", "O]"]
+    with pytest.raises(ConfigError) as err:
+        domains.get("molecules").build_pretraining(cfg)
+    assert str(err.value) == (
+        "model.elements: '[H' is not a chemical symbol: give the symbols comma-separated "
+        "(--model.elements H,C,N,O)"
+    )
+    cfg.model.elements = ["H", "C", "Qq"]
+    with pytest.raises(ConfigError, match=r"^model.elements: 'Qq' is not a chemical symbol$"):
+        domains.get("molecules").build_pretraining(cfg)
+    cfg.model.elements = ["H", "C", "H"]
+    with pytest.raises(ConfigError, match=r"^model.elements: repeated symbols in \['H', 'C', 'H'\]$"):
+        domains.get("molecules").build_pretraining(cfg)
+
+
 def test_the_presets_isolated_atoms_go_with_the_shipped_frames_only(shipped, tmp_path, capsys):
     """``--data`` replaces the shipped ethanol frames, and with them their isolated atoms: these
     were read with the user's keys and units (refused under other keys; for a file in Hartree,

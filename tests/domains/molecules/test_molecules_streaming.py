@@ -210,3 +210,27 @@ def test_a_shard_changed_since_its_sha256sums_line_is_refused_and_frames_are_rea
         DataError, match=f"^{shards[0]}: SHA256SUMS lists {'cd' * 32}, but the file's SHA-256 is {real}"
     ):
         frames().for_rank(0, 1)
+
+
+def test_a_streamed_pretraining_records_its_validation_file_apart(tmp_path, monkeypatch):
+    """``--data.val-paths`` beside streamed shards: the export recorded no ``validated_on`` (the
+    in-memory path did), so evaluate could not note the file as the pre-training's held-out one."""
+    import json
+
+    from sciPT.domains.molecules.presets import tiny
+    from sciPT.pretrain import pretrain
+
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "shards"
+    _shards(folder, n_shards=2, per_shard=10)
+    val = tmp_path / "val.xyz"
+    val.write_text("".join(ETHANOL.read_text().splitlines(keepends=True)[30 * 11 : 34 * 11]))
+    cfg = tiny()
+    cfg.data = _cfg(folder, val_paths=[str(val)], stats_frames=10, val_fraction=0.0)
+    cfg.train = dataclasses.replace(
+        cfg.train, max_steps=2, val_every=2, checkpoint_every=2, val_batches=1, batch_size=4, log_every=1
+    )
+    run = pretrain("molecules", cfg, tmp_path / "run")
+    exported = json.loads((run.path / "model" / "config.json").read_text())
+    assert [(e["path"], e["records"]) for e in exported["validated_on"]] == [(str(val.resolve()), 4)]
+    assert [Path(e["path"]).name for e in exported["pretrained_on"]] == ["part-0.xyz", "part-1.xyz"]
