@@ -272,12 +272,21 @@ LEAVES_A_CHILD = textwrap.dedent(
 )
 
 
-def _running(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status  # a zombie is dead, waiting for its parent to read its status
+def _running(pid: int, wait: float = 10.0) -> bool:
+    """Whether ``pid`` still runs ``wait`` seconds on: a killed process closes its files (the end of
+    the pipe the test waited for) before it is gone, so for a moment it may still show."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        state = status.split("\nState:\t", 1)[1][:1]
+        if state in ("Z", "X"):  # dead, or a zombie waiting for its parent to read its status
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
 
 
 def test_run_session_returns_what_the_command_wrote_and_its_status():
