@@ -265,17 +265,21 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
     )
     if keys:
         parser.add_argument(
-            "--energy-key", help="energy key of the frames (default: the run's data.energy_key)"
+            "--energy-key",
+            help="energy key of the frames (default: the one recorded for --head's level, head_data, "
+            "else the run's data.energy_key)",
         )
         parser.add_argument(
             "--forces-key",
             help="forces key of the frames; frames without it are scored on their energies (default: "
-            "the run's data.forces_key; none: no force errors, e.g. a file of energies alone)",
+            "--head's recorded one, else the run's data.forces_key; none: no force errors, e.g. a "
+            "file of energies alone)",
         )
         parser.add_argument(
             "--stress-key",
-            help="stress key of the frames, read where the cell has a volume, in the run's "
-            "data.stress_unit (default: the run's data.stress_key; none: no stress errors)",
+            help="stress key of the frames, read where the cell has a volume, in the stress unit "
+            "recorded for --head's level, else the run's data.stress_unit (default: --head's recorded "
+            "key, else the run's data.stress_key; none: no stress errors)",
         )
     parser.add_argument(
         "--frames-per-batch",
@@ -473,12 +477,21 @@ def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
             f"note: {data} is this model's pre-training validation file ({validated[1]}, same SHA-256): "
             "held out (never trained on), though pre-training reported its loss on it"
         )
-    # the first frames of each file that training read: the run's own files by its config, a
-    # fine-tuned model's pre-training files by the settings its export carries
+    # the first frames of each file that training read, read as training read them: the run's own
+    # files by its config, a fine-tuned model's pre-training files by the settings its export
+    # carries (another length unit left every copy unfound, the evaluated file being read as its
+    # head's level is, since head_data)
+    own_data = run_data_config(run, None)
     own = (run.read_config().get("data") or {}).get("max_frames")
     earlier = (config.get("pretraining_data") or {}).get("max_frames") if tuned else own
-    recorded = [("fine-tuning", tuned, own), ("pre-training", pre, earlier)]
-    seen = training_frames(recorded, run_data_config(run, None))
+    earlier_data = (
+        read_as(own_data, config.get("pretraining_data"), "pretraining_data") if tuned else own_data
+    )
+    seen = training_frames([("fine-tuning", tuned, own)], own_data)
+    before = training_frames([("pre-training", pre, earlier)], earlier_data)
+    for digest, how in before.how.items():
+        seen.how.setdefault(digest, how)
+    seen.unchecked += before.unchecked
     if counts := seen.copies(graphs):
         out.append(
             f"warning: {data}: {copies_line(counts, len(graphs))}: their errors are not held-out errors"

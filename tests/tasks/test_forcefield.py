@@ -979,6 +979,19 @@ def test_predict_through_the_old_head_reads_positions_in_its_length_unit(bohr_ru
     capsys.readouterr()
 
 
+def test_evaluate_finds_pretraining_copies_read_in_the_pretraining_unit(bohr_run, tmp_path, capsys):
+    """The frames evaluated through the old head are read in its unit (Angstrom); the pre-training
+    files they are compared with were read in the fine-tune's Bohr, so no copy was ever found."""
+    from sciPT.cli import main
+
+    copies = tmp_path / "copies.xyz"
+    write(copies, read(ETHANOL, index=":3"))  # among the 40 frames pre-training read
+    capsys.readouterr()
+    argv = ["evaluate", str(bohr_run), "--data", str(copies), "--head", "train", "--out", str(tmp_path / "e")]
+    assert main(argv) == 0
+    assert f"warning: {copies}: 3 of 3 frames are copies of pre-training frames" in capsys.readouterr().err
+
+
 def test_md_through_the_old_head_reads_the_structure_in_its_length_unit(bohr_run, files, tmp_path, capsys):
     """md --head train read the Angstrom starting structure in the fine-tune's Bohr; it now reads
     it as predict --head train does, in the unit pre-training read its files with."""
