@@ -195,7 +195,11 @@ def _add_run_verb(sub, rest: list[str] | None, verb: str) -> None:
     else:
         p.add_argument("--input", required=True, help="input file (required)")
         p.add_argument(
-            "--output", required=True, type=output_file, help="output file, written atomically (required)"
+            "--output",
+            required=True,
+            type=output_file,
+            help="output file, written atomically (onto a link: its target; a pipe or /dev/stdout: written "
+            "into it at the end) (required)",
         )
     run_path = _run_in(rest)
     if run_path is not None:

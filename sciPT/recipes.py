@@ -4,7 +4,8 @@ A recipe names its files, where each comes from (a path relative to a source fol
 files), its licence and each file's SHA-256. ``scipt data list`` checks the shipped copies;
 ``scipt data build NAME --source DIR`` copies each file from ``DIR/<from>`` after verifying every
 one, so a corrupted or different download is refused instead of silently used and a failed build
-writes nothing. A recipe's ``repository_files`` (licence notices) live only in the repository: checked
+writes nothing. A recipe's ``repository_files`` (licence notices) live only with the package's own data (the
+repository, or a wheel's ``sciPT/data_recipes``): checked
 by ``data list``, copied from ``data_recipes/`` by ``build``, never read from ``DIR``.
 
 ``scipt data decontaminate --corpus GENOME.fa --against EVAL ... --output CLEAN.fa.gz`` writes a copy

@@ -52,8 +52,8 @@ trained head): it adds to
 the pre-trained references the least-squares per-element correction of the pre-trained model's
 energy errors on the training frames, so no weight has to change to absorb an offset (which EWC
 would resist and the old task would pay for). ``keep`` leaves the pre-trained references, ``data``
-takes the new data's (isolated atoms, else least squares, as pre-training does; the default from
-scratch). When one head is fine-tuned on a new level of theory, frames of the
+takes the new data's (isolated atoms, else least squares, as pre-training does, and a named
+isolated-atoms file lacking an element is refused; the default from scratch). When one head is fine-tuned on a new level of theory, frames of the
 old level (``--eval`` sets, replayed frames) are compared under the pre-trained references: the
 replayed energies are shifted by the change of references, and the ``--eval`` sets are evaluated
 with the pre-trained references swapped in. (With a new head, the old head keeps its references.)

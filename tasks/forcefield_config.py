@@ -46,7 +46,7 @@ class ForcefieldConfig:
         references: the per-element reference energies of the trained head: ``refit`` (the
             pre-trained ones plus a least-squares correction of the model's energy errors on the
             training frames), ``keep`` (the pre-trained ones), ``data`` (the new data's: isolated
-            atoms, else least squares) or ``auto`` (``refit`` from a pre-trained model, ``data``
+            atoms, else least squares; a named isolated-atoms file lacking an element is refused) or ``auto`` (``refit`` from a pre-trained model, ``data``
             from scratch); :mod:`sciPT.tasks.forcefield`.
         model: architecture for ``--init none``; a pre-trained start brings its own.
         objective: energy and force loss weights (``kind`` must stay ``energy_forces``).

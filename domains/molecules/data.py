@@ -101,7 +101,8 @@ class MoleculeDataConfig:
             then has no volume, hence no stress); ``always`` makes every frame periodic (its cell must
             have a volume); ``never`` ignores cells.
         references: element reference energies: ``auto`` (isolated atoms when available, else least
-            squares), ``isolated``, ``lstsq`` (fitted to the training energies) or ``none`` (zero).
+            squares; with ``isolated_atoms`` named, that file must give every element of the data and
+            of the model's table: a missing one is refused), ``isolated``, ``lstsq`` (fitted to the training energies) or ``none`` (zero).
         streaming: each rank reads only its own shards of ``paths``, frame by frame; ``None``:
             when a path is a folder or a glob pattern.
         stats_frames: frames (the first of the corpus) the statistics are computed from when streaming.
