@@ -47,6 +47,14 @@ def partial_path(output: str | os.PathLike) -> Path:
     (``scipt md``'s trajectory, ``scipt scan``'s bedGraph). One line where that name would be
     longer than a file name may be (a traceback before)."""
     partial = Path(f"{output}{PARTIAL_SUFFIX}")
+    folder = os.path.realpath(partial.parent)
+    if is_stream(output) and (folder == "/dev" or folder.startswith(("/dev/", "/proc/"))):
+        # /dev/stdout.partial: no file to create there (a user may not; root would litter /dev)
+        raise UserError(
+            f"{output}: this command keeps {partial.name} beside its output while it writes, and "
+            f"{partial.parent} holds no such file: name a file, or a link to {output} in a folder "
+            "of your own"
+        )
     length = len(os.fsencode(partial.name))
     if length > 255:
         raise UserError(
@@ -118,7 +126,7 @@ def temporary_prefix(path: Path) -> str:
 
 
 _STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
-_DESCRIPTOR_LINK = re.compile(r"/(?:dev|proc/self|proc/(\d+))/fd/(\d+)")
+_DESCRIPTOR_LINK = re.compile(r"/proc/(\d+)(?:/task/\d+)?/fd/(\d+)")
 
 
 def open_descriptor(path: str | os.PathLike) -> int | None:
@@ -129,14 +137,28 @@ def open_descriptor(path: str | os.PathLike) -> int | None:
     current = os.path.abspath(path)
     for _ in range(40):  # the kernel's limit on links in a chain
         if current in _STANDARD_STREAMS:
-            return _STANDARD_STREAMS[current]
+            return _open(_STANDARD_STREAMS[current], path)
+        # the folder as the kernel finds it: /dev/fd and /proc/self/fd are /proc/PID/fd, and so are
+        # /proc/thread-self/fd and a user's link to /dev
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        if current in _STANDARD_STREAMS:
+            return _open(_STANDARD_STREAMS[current], path)
         match = _DESCRIPTOR_LINK.fullmatch(current)
         if match:
-            return int(match.group(2)) if match.group(1) in (None, str(os.getpid())) else None
+            return _open(int(match.group(2)), path) if int(match.group(1)) == os.getpid() else None
         if not os.path.islink(current):
             return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
     return None
+
+
+def _open(descriptor: int, path) -> int:
+    """``descriptor``, refused in one line where this process has it closed (``1>&-``)."""
+    try:
+        os.fstat(descriptor)
+    except OSError:
+        raise UserError(f"{path}: descriptor {descriptor} of this process is not open") from None
+    return descriptor
 
 
 def is_stream(path: str | os.PathLike) -> bool:
@@ -164,7 +186,8 @@ def _write_into(source: Path, path: str | os.PathLike) -> None:
                 shutil.copyfileobj(src, stream, 1 << 20)
             return
         for text in (sys.stdout, sys.stderr):  # what this process printed before comes first
-            text.flush()
+            if text is not None:  # None: the descriptor was closed when the process started
+                text.flush()
         with open(source, "rb") as src, os.fdopen(os.dup(descriptor), "wb") as stream:
             shutil.copyfileobj(src, stream, 1 << 20)
     except BrokenPipeError:

@@ -144,11 +144,16 @@ class ScanOutput:
 
     def finish(self) -> None:
         self._handle.close()
-        if self.output.name.endswith(".gz"):
-            # scanned as text (a resume truncates it at a byte offset), compressed once it is whole
-            io.gzip_onto(self.partial, self.output)
-        else:
-            io.move_onto(self.partial, self.output)
+        try:
+            if self.output.name.endswith(".gz"):
+                # scanned as text (a resume truncates it at a byte offset), compressed once it is whole
+                io.gzip_onto(self.partial, self.output)
+            else:
+                io.move_onto(self.partial, self.output)
+        except UserError as err:  # a pipe's reader gone: the scan is whole, kept to be written again
+            raise UserError(
+                f"{err}; kept {self.partial}: the same command with --resume writes it again"
+            ) from None
         self.progress.unlink(missing_ok=True)
 
     def keep(self, total: int) -> str:

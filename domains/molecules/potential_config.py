@@ -133,8 +133,14 @@ def check_symbols(elements) -> None:
     unknown = [s for s in elements if s not in atomic_numbers or s == "X"]
     if unknown:
         symbol = str(unknown[0])
-        # brackets, quotes or spaces of a list written out: the flag takes bare symbols
-        hint = "" if symbol.isalpha() else ": give the symbols comma-separated (--model.elements H,C,N,O)"
+        if symbol.strip() != symbol and symbol.strip() in atomic_numbers:
+            hint = ": no spaces around the commas (--model.elements H,C,N,O)"
+        elif symbol.isalpha() and symbol.capitalize() in atomic_numbers:
+            hint = f": symbols are capitalised ({symbol.capitalize()})"
+        elif not symbol.isalpha():  # brackets or quotes of a list written out: the flag takes bare symbols
+            hint = ": give the symbols comma-separated (--model.elements H,C,N,O)"
+        else:
+            hint = ""
         raise ConfigError(f"model.elements: {symbol!r} is not a chemical symbol{hint}")
     if len(set(elements)) != len(elements):
         raise ConfigError(f"model.elements: repeated symbols in {list(elements)}")

@@ -252,24 +252,61 @@ def test_a_finished_partial_file_reaches_a_link_to_another_file_system_through_a
     assert link.is_symlink() and target.read_text() == "chr 0 1 0.5\n" and not partial.exists()
 
 
-def test_dev_stdout_on_a_log_file_is_written_into_at_its_place_not_renamed_over(tmp_path):
+@pytest.mark.parametrize("named", ["/dev/stdout", "/proc/thread-self/fd/1", "devices/fd/1"])
+def test_dev_stdout_on_a_log_file_is_written_into_at_its_place_not_renamed_over(tmp_path, named):
     """A batch job's standard output is a file: the output goes after what the job printed, and
-    what it prints afterwards follows (a rename onto the log had replaced it, earlier lines lost)."""
+    what it prints afterwards follows (a rename onto the log had replaced it, earlier lines lost),
+    however the descriptor is named (devices: a user's link to /dev)."""
     import subprocess
     import sys
 
+    (tmp_path / "devices").symlink_to("/dev")
     log = tmp_path / "job.log"
     log.write_text("header\n")
     code = (
         "from sciPT import io\n"
         "print('before', flush=True)\n"
-        "with io.atomic_text('/dev/stdout') as handle:\n"
+        f"with io.atomic_text({named!r}) as handle:\n"
         "    handle.write('x\\n')\n"
         "print('after')\n"
     )
     with open(log, "a") as out:
-        subprocess.run([sys.executable, "-c", code], stdout=out, check=True)
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True, cwd=tmp_path)
     assert log.read_text() == "header\nbefore\nx\nafter\n"
+
+
+def test_a_closed_standard_output_named_as_the_output_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sciPT import io, errors\n"
+        "try:\n"
+        "    with io.atomic_text('/dev/stdout') as handle:\n"
+        "        handle.write('x')\n"
+        "except errors.UserError as err:\n"
+        "    sys.exit(str(err))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=lambda: os.close(1),
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
+    assert done.stderr == "/dev/stdout: descriptor 1 of this process is not open\n"
+
+
+def test_a_command_that_keeps_a_partial_file_refuses_a_stream_in_dev():
+    with pytest.raises(UserError) as err:
+        io.partial_path("/dev/stdout")
+    assert str(err.value) == (
+        "/dev/stdout: this command keeps stdout.partial beside its output while it writes, and /dev "
+        "holds no such file: name a file, or a link to /dev/stdout in a folder of your own"
+    )
 
 
 def test_a_finished_partial_file_reaches_a_link_into_a_folder_not_made_yet(tmp_path):

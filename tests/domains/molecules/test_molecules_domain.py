@@ -132,6 +132,18 @@ def test_an_element_table_that_is_not_of_symbols_is_refused_in_one_line(shipped)
     cfg.model.elements = ["H", "C", "H"]
     with pytest.raises(ConfigError, match=r"^model.elements: repeated symbols in \['H', 'C', 'H'\]$"):
         domains.get("molecules").build_pretraining(cfg)
+    # 'H, C, O' and 'h,c,o': the commas were there, the spaces or the capitals were not
+    for elements, said in (
+        (
+            ["H", " C", " O"],
+            "' C' is not a chemical symbol: no spaces around the commas (--model.elements H,C,N,O)",
+        ),
+        (["h", "c", "o"], "'h' is not a chemical symbol: symbols are capitalised (H)"),
+    ):
+        cfg.model.elements = elements
+        with pytest.raises(ConfigError) as err:
+            domains.get("molecules").build_pretraining(cfg)
+        assert str(err.value) == f"model.elements: {said}"
 
 
 def test_the_presets_isolated_atoms_go_with_the_shipped_frames_only(shipped, tmp_path, capsys):
