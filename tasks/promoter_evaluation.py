@@ -185,13 +185,20 @@ def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | 
         "",
         "## Sample efficiency",
         "",
-        f"Accuracy on a fixed 20% held-out split (mean ± std over {cfg.fraction_seeds} seeds):",
+        f"Accuracy on a fixed 20% held-out split (mean ± std over {cfg.fraction_seeds} seeds):"
+        if cfg.fraction_seeds > 1
+        else "Accuracy on a fixed 20% held-out split (one seed: no spread):",
         "",
         "| fraction | " + " | ".join(starts) + " |",
         "|---|" + "---|" * len(starts),
     ]
     for i, frac in enumerate(fractions):
-        cells = [f"{np.mean(results[n][i]):.3f} ± {np.std(results[n][i]):.3f}" for n in starts]
+        # one seed has no spread to show: "± 0.000" would read as a measured one
+        cells = [
+            f"{np.mean(results[n][i]):.3f}"
+            + (f" ± {np.std(results[n][i]):.3f}" if len(results[n][i]) > 1 else "")
+            for n in starts
+        ]
         lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
         for n in starts:
             metrics[f"fraction_{frac:g}_{metric_key(n)}_accuracy_mean"] = float(np.mean(results[n][i]))

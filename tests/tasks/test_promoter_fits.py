@@ -39,6 +39,10 @@ def test_a_run_stopped_during_its_folds_continues_to_what_a_run_never_stopped_wr
 ):
     path, _ = planted
     assert promoter.run_finetune(config(fast_cfg, path), tmp_path / "whole") == 0
+    # one seed per fraction: its accuracy alone, no "± 0.000" read as a measured spread
+    report = (tmp_path / "whole" / "report.md").read_text().splitlines()
+    table = report[report.index("Accuracy on a fixed 20% held-out split (one seed: no spread):") + 4]
+    assert table.startswith("| 0.5 | ") and "±" not in table
 
     fine_tunes, stop_at = [], [2]
     real = evaluation.train_classifier
