@@ -137,22 +137,22 @@ def open_descriptor(path: str | os.PathLike) -> int | None:
     current = os.path.abspath(path)
     for _ in range(40):  # the kernel's limit on links in a chain
         if current in _STANDARD_STREAMS:
-            return _open(_STANDARD_STREAMS[current], path)
+            return _if_open(_STANDARD_STREAMS[current], path)
         # the folder as the kernel finds it: /dev/fd and /proc/self/fd are /proc/PID/fd, and so are
         # /proc/thread-self/fd and a user's link to /dev
         current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
         if current in _STANDARD_STREAMS:
-            return _open(_STANDARD_STREAMS[current], path)
+            return _if_open(_STANDARD_STREAMS[current], path)
         match = _DESCRIPTOR_LINK.fullmatch(current)
         if match:
-            return _open(int(match.group(2)), path) if int(match.group(1)) == os.getpid() else None
+            return _if_open(int(match.group(2)), path) if int(match.group(1)) == os.getpid() else None
         if not os.path.islink(current):
             return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
     return None
 
 
-def _open(descriptor: int, path) -> int:
+def _if_open(descriptor: int, path) -> int:
     """``descriptor``, refused in one line where this process has it closed (``1>&-``)."""
     try:
         os.fstat(descriptor)

@@ -404,20 +404,20 @@ def frame_digests(path: Path, sha256: str | None, data: MoleculeDataConfig) -> l
     return digests
 
 
-def training_frames(
-    recorded: list[tuple[str, list[dict] | None, int | None]], data: MoleculeDataConfig | None = None
-) -> TrainingFrames:
+def training_frames(recorded: list[tuple], data: MoleculeDataConfig | None = None) -> TrainingFrames:
     """The frames of the recorded training files (``(how, [{"path", "sha256"}, ...], max_frames)``:
     the files as for :func:`trained_file`, and the first frames of each that training read) that
     are on this machine as they were (same SHA-256), read as structures (``data``: periodicity and
-    units) without their labels (:func:`frame_digests`). A file missing, changed, unreadable (a
+    units; a fourth element, a group's own, where its files were read otherwise) without their
+    labels (:func:`frame_digests`). A frame in several groups keeps the first group's ``how``. A file missing, changed, unreadable (a
     streamed folder of shards) or past :data:`FRAME_CHECK_MAX_BYTES` in all is left out and named
     in ``unchecked``."""
     from sciPT.files import file_sha256, resolve_data_path
 
-    data = dataclasses.replace(data or MoleculeDataConfig(), paths=[], val_paths=[])
+    default = data or MoleculeDataConfig()
     out, read_bytes = TrainingFrames(), 0
-    for how, entries, max_frames in recorded:
+    for how, entries, max_frames, *own in recorded:
+        data = dataclasses.replace(own[0] if own else default, paths=[], val_paths=[])
         for entry in entries or []:
             path = resolve_data_path(entry.get("path", ""))
             if not path.is_file():
@@ -487,11 +487,9 @@ def trained_on_this_file(run, data: str, graphs: list) -> list[str]:
     earlier_data = (
         read_as(own_data, config.get("pretraining_data"), "pretraining_data") if tuned else own_data
     )
-    seen = training_frames([("fine-tuning", tuned, own)], own_data)
-    before = training_frames([("pre-training", pre, earlier)], earlier_data)
-    for digest, how in before.how.items():
-        seen.how.setdefault(digest, how)
-    seen.unchecked += before.unchecked
+    seen = training_frames(
+        [("fine-tuning", tuned, own, own_data), ("pre-training", pre, earlier, earlier_data)]
+    )
     if counts := seen.copies(graphs):
         out.append(
             f"warning: {data}: {copies_line(counts, len(graphs))}: their errors are not held-out errors"

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+# the provenance a rendered record carries (what the tables read of it)
+PROV = {"command": "x", "commit": "0" * 40, "date": "2026-12-05", "cpu": {"model": "cpu"}}
 
 
 def test_the_shift_table_pairs_on_with_off_and_applies_the_rule(load_benchmark):
     recipe = load_benchmark("promoter_recipe")
-    prov = {"command": "x", "commit": "0" * 40, "date": "2026-12-05", "cpu": {"model": "cpu"}}
     protocol = {
         "datasets": ["ipromoter"],
         "fractions": [0.05],
@@ -31,7 +32,7 @@ def test_the_shift_table_pairs_on_with_off_and_applies_the_rule(load_benchmark):
 
     # on minus off: -0.1, -0.2, -0.3 -> mean -0.2, SE 0.0577: behind, and the rule keeps it off
     units = [unit(s, 0, 0.6) for s in range(3)] + [unit(s, 4, 0.5 - s / 10) for s in range(3)]
-    text = recipe.render_shift({"only": {"provenance": prov, "protocol": protocol, "units": units}}, "only")
+    text = recipe.render_shift({"only": {"provenance": PROV, "protocol": protocol, "units": units}}, "only")
     rows = [line for line in text.splitlines() if line.startswith("| pre-trained |")]
     assert rows[0].startswith("| pre-trained | off | 0.600 ± 0.000 | 0.600 | — |")
     assert rows[1].startswith("| pre-trained | on | 0.400 ± 0.058 | 0.400 | -0.200 ± 0.058, behind |")
@@ -88,7 +89,6 @@ def test_the_committed_runs_record_the_protocol_their_command_makes(load_benchma
 
 def test_the_on_off_table_keeps_units_of_other_min_steps_apart(load_benchmark):
     recipe = load_benchmark("promoter_recipe")
-    prov = {"command": "x", "commit": "0" * 40, "date": "2026-12-05", "cpu": {"model": "cpu"}}
     protocol = {
         "datasets": ["ipromoter"],
         "fractions": [0.05],
@@ -112,7 +112,7 @@ def test_the_on_off_table_keeps_units_of_other_min_steps_apart(load_benchmark):
         for v, on, m in ((0, 0, 0.2), (0, 1, 0.3), (50, 0, 0.6), (50, 1, 0.5))
     ]
     text = recipe.render_composition(
-        {"only": {"provenance": prov, "protocol": protocol, "units": units}}, "only"
+        {"only": {"provenance": PROV, "protocol": protocol, "units": units}}, "only"
     )
     rows = [line for line in text.splitlines() if line.startswith("| pre-trained |")]
     assert [row.split(" | ")[1:4] for row in rows] == [
