@@ -79,8 +79,15 @@ def evaluate_run(run: RunDir, args) -> dict:
                 "from scratch, or on a head of its own: pass --head with the old head instead)"
             )
         model.select_head(getattr(args, "head", None))
-        if model.head == exported.get("head"):  # the head the pre-trained references belong to
-            settings = pretrained_reading(exported, model)
+        moved = exported.get("head")  # the head whose references the fine-tune moved
+        if moved is not None and model.head != moved:
+            # the old references are the level of theory of that head's training, not this one's
+            raise ConfigError(
+                f"--references pretrained: the pre-trained references of {run.path} are head "
+                f"{moved!r}'s; head {model.head!r} has its own (pass --head {moved}, or drop "
+                "--references pretrained)"
+            )
+        settings = pretrained_reading(exported, model)
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
     if settings is not None:
         note += (

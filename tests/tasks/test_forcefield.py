@@ -1007,3 +1007,25 @@ def test_md_through_the_old_head_reads_the_structure_in_its_length_unit(bohr_run
         assert np.allclose(start.positions, given.positions, atol=1e-6)
         assert start.get_potential_energy() == pytest.approx(calc.get_potential_energy(given), abs=1e-4)
     capsys.readouterr()
+
+
+def test_the_pretrained_references_of_one_head_are_refused_for_another(bohr_run, files, tmp_path, capsys):
+    """A fine-tune of head train (its references moved, the pre-trained ones kept) of a model that
+    also has head acac: --references pretrained --head acac put train's old references under acac's
+    energies without a word; it is refused in one line naming the head they belong to."""
+    from sciPT.cli import main
+
+    cfg = dataclasses.replace(finetune_config(bohr_run, files, strategy="full", steps=1), eval_head="train")
+    cfg.data = dataclasses.replace(cfg.data, head="train")
+    run = run_finetune(cfg, tmp_path / "run")
+    exported = json.loads((run.path / "model" / "config.json").read_text())
+    assert exported["head"] == "train" and exported["pretrained_references"]
+    capsys.readouterr()
+    argv = ["evaluate", str(run.path), "--data", str(files["old"]), "--references", "pretrained"]
+    assert main([*argv, "--head", "acac", "--out", str(tmp_path / "e")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: --references pretrained: the pre-trained references of {run.path} are head "
+        "'train''s; head 'acac' has its own (pass --head train, or drop --references pretrained)"
+    )
+    assert not (tmp_path / "e").exists()
+    assert main([*argv, "--head", "train", "--out", str(tmp_path / "t")]) == 0
