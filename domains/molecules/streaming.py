@@ -318,6 +318,8 @@ def prepare_streaming(
     train_set = ShardedFrames(shards, cfg, split="train", **common)
     if cfg.val_paths:
         val = load_frames(cfg.val_paths, cfg, labelled=labelled, forces_optional=True)
+        # as dataset.prepare scores them: an isolated atom is a reference, not a structure to validate
+        val = [f for f in val if not isolated_atom(f, model.cutoff)]
         check_elements(val, elements)
         val_graphs = to_graphs(val, model.cutoff, "validation graphs")
         val_set = FrameDataset(val_graphs, shuffle=False)

@@ -234,3 +234,27 @@ def test_a_streamed_pretraining_records_its_validation_file_apart(tmp_path, monk
     exported = json.loads((run.path / "model" / "config.json").read_text())
     assert [(e["path"], e["records"]) for e in exported["validated_on"]] == [(str(val.resolve()), 4)]
     assert [Path(e["path"]).name for e in exported["pretrained_on"]] == ["part-0.xyz", "part-1.xyz"]
+
+
+def test_isolated_atoms_in_the_validation_file_are_left_out_as_in_memory(shards, tmp_path):
+    """A --data.val-paths file holding an isolated atom beside 4 molecules: the in-memory path
+    validates on the 4 molecules; the streamed one validated on the atom too (5 frames, its energy
+    error in the validation loss) and recorded 5."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
+
+    frames = read(ETHANOL, index="30:34")
+    atom = Atoms("H", positions=[[0.0, 0.0, 0.0]])
+    atom.calc = SinglePointCalculator(atom, energy=-13.6, forces=np.zeros((1, 3)))
+    val = tmp_path / "val.xyz"
+    write(val, [*frames, atom])
+    cfg = _cfg(shards[0].parent, val_paths=[str(val)], stats_frames=10, val_fraction=0.0)
+    streamed = prepare_streaming(cfg, PotentialConfig(), labelled=True)
+    in_memory = prepare(
+        dataclasses.replace(cfg, paths=[str(p) for p in shards]), PotentialConfig(), labelled=True
+    )
+    assert len(streamed.val) == len(in_memory.val) == 4
+    assert (
+        [e["records"] for e in streamed.validated_on] == [e["records"] for e in in_memory.validated_on] == [4]
+    )
