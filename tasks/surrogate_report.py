@@ -17,8 +17,9 @@ from sciPT.domains.surrogates.calibrate import (
     TEXTBOOK,
     Calibration,
     scratch_prior,
+    varies,
 )
-from sciPT.domains.surrogates.data import Points, copied_rows_note
+from sciPT.domains.surrogates.data import Points, copied_rows_note, unexplained_fraction
 from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import Posterior, scores
@@ -53,8 +54,22 @@ def input_warnings(points: Points, X, names, prior, info) -> list[str]:
             warnings.append(
                 f"{int((~inside).sum())} point(s) outside every pre-training validity range (lines {lines})"
             )
+    held = scratch_prior(X, names)
+    for j, nm in enumerate(names[1:], start=1):
+        if held.free[j] or not varies(X[:, j]) or len(points) <= held.free.sum():
+            continue  # free, constant (said apart), or too few points to tell
+        before = [m for m, f in zip(names[1:j], held.free[1:j]) if f]
+        left = unexplained_fraction(X[:, held.free], X[:, j])
+        warnings.append(
+            f"{nm} varies in lock-step with {', '.join(before) or 'nothing'} over the {len(points)} "
+            f"points (what {'they leave' if len(before) > 1 else 'it leaves'} of log {nm} is "
+            f"{left:.1g} of its spread): the law cannot tell their exponents apart, so {nm}'s is not "
+            f"learnt from them; scratch holds it at {TEXTBOOK.get(nm, 0.0):g} ± "
+            f"{REFERENCE_SD.get(nm, GROUP_REFERENCE_SD):g}"
+            + (", the prior-informed fit takes it from the prior" if prior is not None else "")
+            + "; predictions off that line rest on that (measure at other combinations to learn it)"
+        )
     if prior is None:
-        held = scratch_prior(X, names)
         unfitted = [nm for nm, f in zip(names, held.free) if not f]
         if unfitted:
             sd = np.sqrt(np.diag(held.cov))

@@ -148,6 +148,15 @@ _DERIVED_FROM_NU = _re.compile(r"^\s*nu(?:[\s/_]|$)", _re.IGNORECASE)
 # whose exponent the points could pin down (its standard error would be 1000 times that of an
 # independent ratio)
 COLLINEAR_TOL = 1e-3
+# a column computed from Nu (h = Nu k / D, a Stanton number): given log Re and log Pr its log and
+# log Nu move one for one (slope within a factor FOLLOWS_NU_SLOPE of 1) and correlate beyond
+# FOLLOWS_NU_CORRELATION (h with k from a property table: 0.9995 over 12 points of 3 % scatter). A
+# ratio measured on its own reaches that correlation only with an effect 22 times the scatter, and
+# with an exponent of 1 besides; with 4 or more residual degrees of freedom an unrelated column
+# reaches it with a probability under 1e-4
+FOLLOWS_NU_CORRELATION = 0.999
+FOLLOWS_NU_SLOPE = 1.25
+FOLLOWS_NU_MIN_POINTS = 7
 
 
 def output_column(name: str) -> bool:
@@ -431,6 +440,17 @@ def read_points(
                 f"{err} ({g} was taken as a geometric ratio, as every numeric column besides Re, Pr "
                 "and Nu is: name the ratios with --groups, or --groups none for none)"
             ) from None
+    if inferred and "Nu" in values:
+        for g in [g for g in groups if follows_nu(values, group_values[g])]:
+            print(
+                f"warning: {path}: column '{g}' follows Nu over the {len(body)} points as nothing "
+                "measured on its own would (computed from Nu? a heat-transfer coefficient, say): "
+                "kept as a label, not read as a geometric ratio (name the ratios with --groups to "
+                "read it)",
+                file=sys.stderr,
+            )
+            groups.remove(g)
+            del group_values[g]
     # a ratio asked for in another case (the model's e_dh, the file's E_Dh) is read once, as the ratio
     read = {column_key(g) for g in groups}
     # a label keeps its unit (T_wall [K]), under which predict and evaluate copy it out
@@ -490,6 +510,39 @@ def _decimal_comma(cell: str) -> str:
         return "(no decimal reading)"
 
 
+def unexplained_fraction(before: np.ndarray, target: np.ndarray) -> float | None:
+    """What the columns ``before`` leave of ``target`` (the norm of its least-squares residual on
+    them) as a fraction of its spread about its mean; ``None`` where it does not vary."""
+    spread = np.linalg.norm(target - target.mean())
+    if spread == 0:
+        return None
+    coef = np.linalg.lstsq(before, target, rcond=None)[0]
+    return float(np.linalg.norm(target - before @ coef) / spread)
+
+
+def follows_nu(values: dict[str, np.ndarray], ratio: np.ndarray) -> bool:
+    """Whether a column is Nu in another form: once both logs are rid of what ``1, log Re, log Pr``
+    explain, log Nu moves with the column's log one for one (:data:`FOLLOWS_NU_SLOPE`) and as
+    closely as nothing measured on its own does (:data:`FOLLOWS_NU_CORRELATION`). A heat-transfer
+    coefficient ``h = Nu k / D`` read as a ratio let the law fit Nu with ``h^0.89`` (its held-out
+    error 0), and predictions needed h, the unknown."""
+    n = len(ratio)
+    if n < FOLLOWS_NU_MIN_POINTS:
+        return False
+    base = np.column_stack([np.ones(n), np.log(values["Re"]), np.log(values["Pr"])])
+
+    def residual(y):
+        return y - base @ np.linalg.lstsq(base, y, rcond=None)[0]
+
+    r_ratio, r_nu = residual(np.log(ratio)), residual(np.log(values["Nu"]))
+    moved = float(r_ratio @ r_ratio)
+    if moved == 0 or not r_nu.any():
+        return False
+    slope = float(r_ratio @ r_nu) / moved
+    correlation = float(r_ratio @ r_nu) / np.sqrt(moved * float(r_nu @ r_nu))
+    return correlation > FOLLOWS_NU_CORRELATION and abs(np.log(slope)) < np.log(FOLLOWS_NU_SLOPE)
+
+
 def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> None:
     """Refuse a ratio whose log is (nearly) a linear combination of ``1, log Re, log Pr`` and the
     ratios before it (:data:`COLLINEAR_TOL`): its exponent and theirs trade off freely, so the fit
@@ -505,16 +558,14 @@ def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> No
             # too few points: the features before it fit any column exactly, so this says nothing
             # about the ratio (scratch holds its exponent, the prior gives it: a few-point calibration)
             continue
-        spread = np.linalg.norm(target - target.mean())
-        coef = np.linalg.lstsq(before, target, rcond=None)[0]
-        residual = np.linalg.norm(target - before @ coef)
-        if spread > 0 and residual <= COLLINEAR_TOL * spread:
+        left = unexplained_fraction(before, target)
+        if left is not None and left <= COLLINEAR_TOL:
             others = [nm for nm, col in zip(names, before[:, 1:].T) if np.ptp(col) > 0]
             listed = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0]
             raise DataError(
                 f"{points.source}: column '{g}' is (nearly) a constant times a product of powers of "
                 f"{listed} over the {len(points)} points (what they leave of its log is "
-                f"{residual / spread:.1g} of its spread), so the law cannot tell its exponent from "
+                f"{left:.1g} of its spread), so the law cannot tell its exponent from "
                 "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
                 "ratios with --groups, or --groups none for none)"
             )

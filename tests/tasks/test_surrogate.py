@@ -881,3 +881,28 @@ def test_the_demo_says_what_it_does_before_its_half_minute_of_priors(tmp_path, m
         "[1/3] learning the priors from the textbook correlations (all systems; smooth pipes only) "
         "and recalibrating the intervals\n"
     )
+
+
+def test_pr_in_lock_step_with_re_is_said_and_its_exponent_not_fitted(tmp_path, capsys):
+    """A water series heated more as the flow grows: Pr falls with Re (typed to 4 digits). The
+    law came out Nu = 3.3e+206 Re^-29.7 Pr^-101 with exit 0; now Pr's exponent is the prior's and
+    scratch's reference, and one line says why."""
+    re = np.geomspace(1e4, 1e5, 10)
+    pr = 7 * (re / 1e4) ** -0.3
+    nu = 0.023 * re**0.8 * pr**0.4 * np.exp(0.02 * np.sin(np.arange(10)))
+    train = tmp_path / "water.csv"
+    train.write_text("Re,Pr,Nu\n" + "".join(f"{a:.5g},{b:.4g},{c:.5g}\n" for a, b, c in zip(re, pr, nu)))
+    task.finetune(finetune_args("--train", str(train), "--out", str(tmp_path / "run")))
+    err = capsys.readouterr().err
+    assert (
+        "warning: Pr varies in lock-step with Re over the 10 points (what it leaves of log Pr is 0.0002 "
+        "of its spread): the law cannot tell their exponents apart, so Pr's is not learnt from them; "
+        "scratch holds it at 0.4 ± 0.3, the prior-informed fit takes it from the prior; predictions off "
+        "that line rest on that (measure at other combinations to learn it)"
+    ) in err
+    law = json.loads((tmp_path / "run" / "law.json").read_text())
+    # b from the prior and the reference (both near 0.4), a and C then fit along the line: the
+    # data's own law (C 0.023, a 0.8, b 0.4) to within b's pull on a (0.3 per unit of b)
+    assert law["exponents"]["Pr"] == pytest.approx(0.4, abs=0.05)
+    assert law["exponents"]["Re"] == pytest.approx(0.8, abs=0.03)
+    assert law["C"] == pytest.approx(0.023, rel=0.2)

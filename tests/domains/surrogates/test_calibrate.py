@@ -30,6 +30,23 @@ def test_scratch_frees_what_the_points_identify_and_holds_the_rest_at_dittus_boe
     assert lockstep.free.tolist() == [True, True, False]
 
 
+def test_pr_typed_to_four_digits_in_lock_step_with_re_is_held_not_fitted_to_its_rounding():
+    """Pr = 7 (Re/1e4)^-0.3 written to 4 digits: the rounding leaves 2e-4 of log Pr's spread that
+    log Re does not explain, which the rank test took for a direction of its own; scratch then
+    fitted Re^-29.7 Pr^-101 (the blend kept it at weight 0.27). Held, the law is the data's."""
+    re = np.geomspace(1e4, 1e5, 10)
+    pr = np.array([float(f"{v:.4g}") for v in 7 * (re / 1e4) ** -0.3])
+    X = features(re, pr)
+    y = np.log(0.023) + 0.8 * np.log(re) + 0.4 * np.log(pr) + 0.01 * np.sin(np.arange(10))
+    assert scratch_prior(X, NAMES).free.tolist() == [True, True, False]
+    post = scratch_fit(X, y, NAMES, NoisePrior())
+    # b stays at the reference 0.4 (the points say nothing of it); a and log C then fit the line:
+    # log Nu = log C + (a - 0.3 b) log Re + const, slope 0.8 - 0.3 * 0.4 = 0.68 by construction
+    assert post.mean[2] == pytest.approx(0.4, abs=1e-3)
+    assert post.mean[1] == pytest.approx(0.8, abs=0.02)
+    assert post.mean[0] == pytest.approx(np.log(0.023), abs=0.25)
+
+
 def test_a_held_exponent_keeps_the_reference_width_so_intervals_widen_where_it_acts():
     # four points at Pr 0.7: log C and a fitted, b held at 0.4 +- 0.3 (collinear with log C here)
     re = np.geomspace(2e4, 1e5, 4)

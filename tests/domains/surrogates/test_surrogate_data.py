@@ -539,3 +539,28 @@ def test_trailing_separators_are_dropped_and_a_ratio_named_after_nu_is_a_label(w
         f"warning: {path}: column 'Nu/Nu0' is named after Nu (computed from it?): kept as a label, not read "
         "as a geometric ratio (name the ratios with --groups to read it)\n"
     )
+
+
+def test_a_column_computed_from_nu_is_kept_as_a_label_not_a_ratio(tmp_path, capsys):
+    """A heat-transfer coefficient h = Nu k / D beside Nu (k from a property line in Pr): read as a
+    ratio, the law fitted Nu with h^0.89 (held-out error 0) and predict needed h. A ratio measured
+    on its own, with an effect on Nu of its own, stays a ratio."""
+    rng = np.random.default_rng(1)
+    re, pr = np.geomspace(1e4, 1e5, 12), rng.uniform(3, 7, 12)
+    nu = 0.023 * re**0.8 * pr**0.4 * np.exp(rng.normal(0, 0.03, 12))
+    e_dh = rng.uniform(0.02, 0.1, 12)
+    rough = nu * (e_dh / 0.05) ** 0.3
+    h = rough * (0.6 + 0.002 * (pr - 5)) / 0.02
+    path = tmp_path / "lab.csv"
+    rows = zip(re, pr, rough, h, e_dh)
+    path.write_text(
+        "Re,Pr,Nu,h,e_Dh\n" + "".join(f"{a:.5g},{b:.4g},{c:.5g},{d:.5g},{e:.4g}\n" for a, b, c, d, e in rows)
+    )
+    points = read_points(path)
+    assert list(points.groups) == ["e_Dh"]
+    assert capsys.readouterr().err == (
+        f"warning: {path}: column 'h' follows Nu over the 12 points as nothing measured on its own would "
+        "(computed from Nu? a heat-transfer coefficient, say): kept as a label, not read as a geometric "
+        "ratio (name the ratios with --groups to read it)\n"
+    )
+    assert read_points(path, groups=["h", "e_Dh"]).groups.keys() == {"h", "e_Dh"}
