@@ -199,7 +199,8 @@ def missing_isolated_message(
         )
         fixes.append(
             f"add {', '.join(of_table)} to {'it too' if of_data else 'the file'}, or, pre-training, "
-            f"drop {them} from --model.elements"
+            f"drop {them} from --model.elements (a fine-tune keeps its start's table: the file must "
+            f"hold {them})"
         )
     message = (
         f"data.isolated_atoms: no isolated-atom energy in {named} or the data for "

@@ -311,7 +311,8 @@ def test_a_named_file_is_refused_apart_for_elements_only_the_model_table_holds()
     assert str(err.value) == (
         "data.isolated_atoms: no isolated-atom energy in iso_CH.xyz or the data for element O, in no "
         "training frame, only in the model's element table (have: H, C): add O to the file, or, "
-        "pre-training, drop it from --model.elements"
+        "pre-training, drop it from --model.elements (a fine-tune keeps its start's table: the file must "
+        "hold it)"
     )
     with pytest.raises(DataError) as err:
         choose_references("auto", methane, ["H", "C", "N", "O", "S"], {"H": -13.0}, "iso.xyz")
@@ -319,7 +320,8 @@ def test_a_named_file_is_refused_apart_for_elements_only_the_model_table_holds()
         "data.isolated_atoms: no isolated-atom energy in iso.xyz or the data for element C of the data "
         "and elements N, O, S, in no training frame, only in the model's element table (have: H): add C "
         "to the file (isolated atoms at the data's level of theory); add N, O, S to it too, or, "
-        "pre-training, drop them from --model.elements"
+        "pre-training, drop them from --model.elements (a fine-tune keeps its start's table: the file "
+        "must hold them)"
     )
 
 
