@@ -80,3 +80,17 @@ def test_no_verdict_on_fewer_than_three_embeddings():
     backbone = torch.nn.Linear(1, 1)
     assert _collapse_check(setup(2), backbone) is None
     assert not _collapse_check(setup(5), backbone).collapsed
+
+
+def test_effective_rank_is_of_the_centred_cloud():
+    """Embeddings that vary along one line away from the origin are collapsed: measured about the
+    origin, their common offset would count as a second direction and hide the collapse."""
+    # centred, (1, 1) and (1, -1) are (0, 1) and (0, -1): one line, rank 1 (uncentred: rank 2)
+    x = torch.tensor([[1.0, 1.0], [1.0, -1.0]])
+    assert abs(effective_rank(x) - 1.0) < 1e-9
+    # 100 points (3, t, 0), t evenly from -1 to 1: centred, all along the second axis: rank 1; the
+    # spread (mean t^2 = 0.34 of 9.34) is well above 1e-3, so only the rank can call it collapsed
+    t = torch.linspace(-1, 1, 100)[:, None]
+    line = torch.tensor([3.0, 0, 0]) + t * torch.tensor([0.0, 1.0, 0])
+    report = check_collapse(line)
+    assert report.effective_rank < 1.01 and report.relative_spread > 0.01 and report.collapsed

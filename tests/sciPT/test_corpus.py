@@ -412,3 +412,27 @@ def test_a_corpus_of_unknown_residues_only_is_refused_and_such_a_file_named(tmp_
     assert (
         f"warning: {gaps}: {words}: its windows hold nothing to predict, yet are drawn as often as its size says"
     ) in capsys.readouterr().err.splitlines()
+
+
+def test_entropy_of_a_tile_is_in_bits_by_hand():
+    """min_entropy is given in bits, and tiles are measured in bits: in nats (0.69 for 1 bit) the
+    filter would remove tiles the user's threshold means to keep."""
+    codes = np.array([0, 1] * 64 + [0, 1, 2, 3] * 32, dtype=np.uint8)  # ACAC... then ACGT..., 128 each
+    entropy = curation._entropy_bits(codes, np.array([0, 128]), 4)
+    # tile 1: 126 3-mers, ACA and CAC 63 times each: 1 bit. tile 2: 126 3-mers, ACG, CGT 32 times
+    # and GTA, TAC 31 times: log2(126) - (2 * 32 * log2(32) + 2 * 31 * log2(31)) / 126 = 1.99982
+    assert entropy.tolist() == pytest.approx([1.0, 1.99982], abs=1e-5)
+
+
+def test_a_near_duplicate_exactly_at_the_threshold_is_removed(tmp_path):
+    """dedup_threshold is "at least this similar": at 1.0, tiles with the very same k-mers but
+    other residues (ACGT... and CGTA...) are near duplicates (with "more than", a threshold of 1
+    would remove nothing near)."""
+    # 2-mers of ACGT...: AC, CG, GT, TA; of CGTA...: CG, GT, TA, AC. Canonical (AC = rc GT): {AC, CG,
+    # TA} for both: Jaccard 1, every MinHash equal. Not an exact duplicate on either strand (the
+    # reverse complement of CGTA... is TACG...)
+    path = fasta(tmp_path / "g.fa", [("g", "ACGT" * 50 + "CGTA" * 50)])
+    _, exact = judge([path], 200, dedup="exact", k=2)
+    assert exact.reason.tolist() == [KEPT, KEPT]
+    _, near = judge([path], 200, dedup="near", k=2, threshold=1.0)
+    assert near.reason.tolist() == [KEPT, NEAR]

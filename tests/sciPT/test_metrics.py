@@ -30,3 +30,18 @@ def test_summarise_mean_and_std():
     folds = [binary_metrics([1, 0], [0.9, 0.1]), binary_metrics([1, 0], [0.1, 0.9])]
     out = summarise(folds, "model")
     assert out["model_accuracy_mean"] == 0.5 and out["model_accuracy_std"] == 0.5
+
+
+def test_specificity_and_mcc_with_unequal_false_positives_and_negatives():
+    """Specificity and MCC by hand with FP != FN: with FP = FN (the test above) TN / (TN + FN) or an
+    MCC of FP * FP would read the same as the right ones."""
+    # labels 1 1 1 0 0 0 0 0, predictions 1 1 0 1 1 0 0 0: TP 2, FN 1, FP 2, TN 3
+    y = [1, 1, 1, 0, 0, 0, 0, 0]
+    s = [0.9, 0.8, 0.3, 0.7, 0.6, 0.2, 0.1, 0.4]
+    m = binary_metrics(y, s)
+    # specificity TN / (TN + FP) = 3 / 5 (not 3 / 4); sensitivity 2 / 3
+    assert m["specificity"] == 3 / 5 and m["sensitivity"] == 2 / 3
+    # MCC (2 * 3 - 2 * 1) / sqrt((2 + 2)(2 + 1)(3 + 2)(3 + 1)) = 4 / sqrt(240) = 1 / sqrt(15) = 0.258
+    assert m["mcc"] == pytest.approx(1 / math.sqrt(15))
+    # F1 2 * 2 / (4 + 2 + 1) = 4 / 7; accuracy 5 / 8
+    assert m["f1"] == 4 / 7 and m["accuracy"] == 5 / 8

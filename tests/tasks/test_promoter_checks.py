@@ -187,3 +187,20 @@ def test_sequences_too_short_for_the_conv_head_are_refused_before_the_run_is_wri
     assert str(err.value) == (
         "inputs.max_length: expected 0 (the longest training sequence) or a number of residues, got -5"
     )
+
+
+def test_promoters_all_shorter_than_non_promoters_are_flagged_too():
+    """Length gives the label away in either direction: promoters of 5 and 6 bp against
+    non-promoters of 8 and 9 are flagged as the reverse is (only a large AUROC was tested), since a
+    model learns "more padding: promoter" as easily as the reverse."""
+    # every one of the 4 promoter/non-promoter pairs has the promoter shorter: AUROC 0 / 4 = 0,
+    # at or below 1 - 0.9
+    texts, labels = ["ACGTA", "ACGTAC", "ACGTACGTA", "ACGTACGT"], [1, 1, 0, 0]
+    metrics: dict = {}
+    lines = length_flag(sequences(texts, labels, "a/pos.fa + b/neg.fa"), 9, metrics)
+    assert metrics == {"label_length_auroc": 0.0}
+    assert lines == [
+        "- **Length gives the label away**: in pos.fa + neg.fa promoters are 5-6 bp long and non-promoters "
+        "8-9 bp; length alone tells them apart (AUROC 0.00), and the shorter ones are padded to 9 bp, so a "
+        "model can learn the padding instead of the sequence. Give both classes sequences of the same length."
+    ]

@@ -214,3 +214,16 @@ def test_the_comparisons_a_recommendation_rests_on_are_in_the_metrics():
     diffs = [a - b for a, b in zip(cnn, kmer)]
     assert m["cnn_vs_kmer_lr_mcc_diff_mean"] == pytest.approx(sum(diffs) / 5)
     assert m["cnn_vs_kmer_lr_mcc_verdict"] == 1.0 and "kmer_lr_vs_cnn_mcc_verdict" not in m
+
+
+def test_no_model_is_recommended_in_the_metrics_when_the_pick_is_near_chance():
+    """Where even the pick is near chance, metrics.json recommends none, as the report says: a
+    script reading metrics.json would otherwise deploy a model at chance."""
+    from sciPT.tasks.promoter_verdicts import transfer_metrics
+
+    # pre-trained: mean 0, SE 0.01 / sqrt(3) = 0.0058, not 2 SE above zero; k-mer LR: mean 0, SE 0,
+    # not above zero either. Paired difference 0 +- 0.0058: tied, so the pick is the simpler k-mer
+    # LR, which is near chance: nothing recommended
+    m = transfer_metrics({"pre-trained": [0.0, 0.01, -0.01], "k-mer LR": [0.0, 0.0, 0.0]})
+    assert m["pre_trained_near_chance"] == 1.0 and m["kmer_lr_near_chance"] == 1.0
+    assert m["recommended_pre_trained"] == 0.0 and m["recommended_kmer_lr"] == 0.0

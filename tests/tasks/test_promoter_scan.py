@@ -347,3 +347,29 @@ def test_windows_wholly_in_runs_of_n_are_counted_as_brute_force_counts_them(tmp_
             for s in scan_intervals(len(text), window, stride)[0]
         )
         assert unknown_windows(corpus, window, stride) == brute
+
+
+def test_the_minus_strand_is_scored_on_the_reverse_complement_not_the_reversed_window(tmp_path):
+    """The minus track must score the other strand as it reads 5' to 3': a window merely reversed
+    (not complemented) is no strand of the genome, and its scores look plausible all the same."""
+
+    class StartsWithA:
+        """Scores a window 1 when its first base is A (code 0), else 0."""
+
+        length, min_residues = 12, 1
+
+        def predict(self, chunk, batch_size):
+            return np.array([float(c[0] == 0) for c in chunk])
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr\nACGTTTTTTTTT\n")
+    out = ScanOutput.open(tmp_path / "s.bedgraph", {}, resume=False)
+    assert promoter_scan.scan_genome(StartsWithA(), Corpus([str(genome)], DNA_SPEC), 12, 12, out, 4) == 12
+    out.finish()
+    # one window of 12 bp a strand: plus ACGTTTTTTTTT starts with A: 1; minus, the reverse
+    # complement AAAAAAAAACGT, starts with A: 1 (the reversed window TTTTTTTTTGCA would score 0)
+    lines = (tmp_path / "s.bedgraph").read_text().splitlines()
+    assert [line for line in lines if not line.startswith("track")] == [
+        "chr\t0\t12\t1.000000",
+        "chr\t0\t12\t1.000000",
+    ]

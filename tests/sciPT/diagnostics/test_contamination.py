@@ -197,3 +197,17 @@ def test_mask_symbol_and_parameter_errors():
     with pytest.raises(ConfigError) as err:
         check_parameters(16, 0.0, 4)
     assert str(err.value) == "threshold: expected a fraction in (0, 1], got 0"
+
+
+def test_a_sequence_exactly_at_the_threshold_is_near(tmp_path):
+    """The threshold is "similarity at least this": a sequence sharing exactly half its k-mers
+    with the corpus at threshold 0.5 is near, not clean (its scores kept out of the clean metrics)."""
+    # AAAACACCCAACC, 13 bases: 4-mers AAAA AAAC AACA ACAC CACC | ACCC CCCA CCAA CAAC AACC, 10 distinct;
+    # the corpus holds its first 8 bases AAAACACC: the first 5 of them: similarity 5 / 10 = 0.5.
+    # Its reverse complement is all G and T: none of its 4-mers in the corpus (A and C only)
+    s = np.array(["ACGT".index(c) for c in "AAAACACCCAACC"], np.uint8)
+    path = tmp_path / "g.fa"
+    path.write_text(">g\nAAAACACC\n")
+    report = check_contamination([s], Corpus([str(path)], DNA_SPEC), k=4, threshold=0.5, progress=False)
+    assert report.similarity.tolist() == [0.5] and report.verbatim.tolist() == [False]
+    assert report.near.tolist() == [True] and report.summary()["clean"] == 0
