@@ -53,12 +53,15 @@ def load_run_model(path) -> tuple[EquivariantPotential, dict]:
 
 def pretrained_reading(exported: dict, model: EquivariantPotential) -> dict | None:
     """How frames at the level of a fine-tune's pre-trained references (``--references
-    pretrained``) are read, from its export ``exported``: as pre-training read its files
-    (``pretraining_data``), where the head the fine-tune moved to new references is the one
+    pretrained``) are read, from its export ``exported``: as its start read frames through the head
+    the fine-tune moved to new references (``pretrained_reading``); in an export written before that
+    record, as pre-training read its files (``pretraining_data``) where the moved head is the one
     pre-training trained (the model's first). ``None`` where the export does not say: one written
     before exports recorded how each head reads its frames (no ``head_data``), one whose start did
-    not record pre-training's files, or a head added by an earlier fine-tune (its start's reading
-    of that head is not kept); those frames are then read as the run read its own."""
+    not record pre-training's files, or a head added by an earlier fine-tune; those frames are then
+    read as the run read its own."""
+    if exported.get("pretrained_reading") is not None:
+        return {k: v for k, v in exported["pretrained_reading"].items() if k in READING_FIELDS}
     data = exported.get("pretraining_data")
     if "head_data" not in exported or not data or exported.get("head") != model.head_names[0]:
         return None
@@ -67,8 +70,8 @@ def pretrained_reading(exported: dict, model: EquivariantPotential) -> dict | No
 
 def evaluate_run(run: RunDir, args) -> dict:
     """``scipt evaluate`` on a force-field run: the molecules evaluation, with ``--references``.
-    With ``pretrained`` the frames are at the pre-trained level: read as pre-training read its
-    files (:func:`pretrained_reading`), not with the fine-tune's keys and units."""
+    With ``pretrained`` the frames are at the pre-trained level: read as the fine-tune's start read
+    frames at that level (:func:`pretrained_reading`), not with the fine-tune's keys and units."""
     model, exported = load_run_model(run.path)
     refs, settings = None, None
     if getattr(args, "references", "model") == "pretrained":
@@ -89,12 +92,18 @@ def evaluate_run(run: RunDir, args) -> dict:
             )
         settings = pretrained_reading(exported, model)
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
+    recorded = "pretrained_reading" if exported.get("pretrained_reading") is not None else "pretraining_data"
     if settings is not None:
-        note += (
-            " Frames read as pre-training read its files (energies in "
-            f"{settings.get('energy_unit', 'eV')}, lengths in {settings.get('length_unit', 'Angstrom')})."
+        how = (
+            f"the fine-tune's start read frames through head '{model.head}'"
+            if recorded == "pretrained_reading"
+            else "pre-training read its files"
         )
-    where = f"{run.path}: model/config.json: pretraining_data"
+        note += (
+            f" Frames read as {how} (energies in {settings.get('energy_unit', 'eV')}, lengths in "
+            f"{settings.get('length_unit', 'Angstrom')})."
+        )
+    where = f"{run.path}: model/config.json: {recorded}"
     reading = (settings, where) if settings is not None else None
     return evaluate_model(run, args, model, references=refs, notes=[note], head_reading=reading)
 

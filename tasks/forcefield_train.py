@@ -196,6 +196,9 @@ def export_config(cfg: ForcefieldConfig, start: Start, sets, backbone) -> dict:
         task="forcefield",
         references=sets.references_method,
         pretrained_references=sets.eval_references,
+        # how frames at those references' level are read: the moved head's reading in the start,
+        # which in a chain of fine-tunes need not be pre-training's
+        pretrained_reading=head_readings(start).get(sets.head) if sets.eval_references is not None else None,
         head=sets.head,
         eval_head=sets.eval_head,
         init=cfg.init,

@@ -945,9 +945,10 @@ def test_evaluate_with_the_pretrained_references_reads_the_old_files_with_the_pr
     old = json.loads((out / "metrics.json").read_text())
     for key in ("energy_mae_meV", "energy_mae_meV_per_atom", "forces_mae_meV_per_A"):
         assert old[key] == pytest.approx(metrics[f"eval_ethanol_old_{key}"], rel=1e-6), key
-    assert "Frames read as pre-training read its files (energies in eV, lengths in Angstrom)." in (
-        (out / "report.md").read_text()
-    )
+    assert (
+        "Frames read as the fine-tune's start read frames through head 'train' (energies in eV, lengths "
+        "in Angstrom)."
+    ) in (out / "report.md").read_text()
     capsys.readouterr()
 
 
@@ -1029,3 +1030,42 @@ def test_the_pretrained_references_of_one_head_are_refused_for_another(bohr_run,
     )
     assert not (tmp_path / "e").exists()
     assert main([*argv, "--head", "train", "--out", str(tmp_path / "t")]) == 0
+
+
+def test_a_second_fine_tune_of_the_same_head_evaluates_the_pretrained_level_as_its_start_read_it(
+    pretrained, files, tmp_path, capsys
+):
+    """Pre-trained in eV, fine-tuned on head train in kcal/mol, then fine-tuned again on head train
+    in eV: the second run's pre-trained references are the first fine-tune's (kcal/mol level), and
+    --references pretrained read frames as pre-training read its files (eV), so a kcal/mol file of
+    that level was read 23 times too large. It is read as the first fine-tune read its frames."""
+    from ase.units import kcal, mol
+
+    from sciPT.cli import main
+
+    kcal_files = in_units(files, tmp_path, "kcal", energy=kcal / mol)
+    first = finetune_config(pretrained[0], kcal_files, strategy="full", steps=1)
+    first.data = dataclasses.replace(first.data, energy_unit="kcal/mol", head="train")
+    run1 = run_finetune(first, tmp_path / "run1")
+    second = dataclasses.replace(finetune_config(run1.path, files, strategy="full", steps=1), eval=[])
+    second.data = dataclasses.replace(second.data, head="train")
+    run2 = run_finetune(second, tmp_path / "run2")
+    exported = json.loads((run2.path / "model" / "config.json").read_text())
+    assert exported["pretrained_reading"]["energy_unit"] == "kcal/mol"
+    # the kcal/mol acetylacetone test frames, at the first fine-tune's level: scored through the
+    # first run's own model, and through the second with --references pretrained, in the same unit
+    argv = ["evaluate", "--data", str(kcal_files["test"])]
+    assert main([argv[0], str(run1.path), *argv[1:], "--out", str(tmp_path / "e1")]) == 0
+    assert (
+        main(
+            [argv[0], str(run2.path), *argv[1:], "--references", "pretrained", "--out", str(tmp_path / "e2")]
+        )
+        == 0
+    )
+    e1 = json.loads((tmp_path / "e1" / "metrics.json").read_text())
+    e2 = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    # one more step apart, the two models err alike (51 and 47 meV); read in eV, the kcal/mol
+    # energies were 23 times too large and the error some hundred thousand meV
+    assert e2["energy_mae_meV"] < 2 * e1["energy_mae_meV"]
+    assert "energies in kcal/mol" in (tmp_path / "e2" / "report.md").read_text()
+    capsys.readouterr()
