@@ -317,6 +317,10 @@ def test_finetune_writes_a_run_that_reloads_and_measures_both_molecules(
                 "forces_rmse_meV_per_A_C",
             ):
                 assert np.isfinite(metrics[f"{prefix}{suffix}_{key}"])
+        # the change of the force RMSE is after minus before: negative where fine-tuning helped
+        after, before = (metrics[f"{prefix}{s}_forces_rmse_meV_per_A"] for s in ("", "_before"))
+        assert after != before
+        assert metrics[f"{prefix}_forces_rmse_change_meV_per_A"] == pytest.approx(after - before, rel=1e-9)
     # the old molecule before fine-tuning: exactly the pre-trained model's own errors
     pre = from_pretrained(pretrained[0]).model
     old = labelled_graphs(files["old"], pre)

@@ -906,3 +906,44 @@ def test_pr_in_lock_step_with_re_is_said_and_its_exponent_not_fitted(tmp_path, c
     assert law["exponents"]["Pr"] == pytest.approx(0.4, abs=0.05)
     assert law["exponents"]["Re"] == pytest.approx(0.8, abs=0.03)
     assert law["C"] == pytest.approx(0.023, rel=0.2)
+
+
+def test_evaluate_scores_coverage_inside_and_outside_the_range_on_their_own_points(calibrated, csv):
+    """``eval_coverage_inside`` and ``eval_coverage_outside`` are the share of covered points among
+    the points inside (outside) the calibration range, each over its own points only."""
+    # calibrated on Re 2e4 to 6e4 at Pr 0.7: four points inside (three of the calibration points,
+    # covered, and one at 40000 with Nu far off the law, not), two outside (Re 1e5 near the law,
+    # Pr 7 with Nu far off it); expected about 3/4 inside, 1/2 outside, 4/6 over all (read below)
+    held = csv(
+        "mixed.csv",
+        [
+            "Re,Pr,Nu,e_Dh",
+            "20000,0.7,190,0.1",
+            "35000,0.7,270,0.1",
+            "60000,0.7,390,0.1",
+            "40000,0.7,3000,0.1",
+            "100000,0.7,540,0.1",
+            "30000,7,20000,0.1",
+        ],
+    )
+    metrics = task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    header, *rows = (RunDir(calibrated).evaluations / "mixed" / "predictions.csv").read_text().splitlines()
+    cells = [dict(zip(header.split(","), row.split(","))) for row in rows]
+    covered = np.array([float(c["Nu_lo_0.9"]) <= float(c["Nu"]) <= float(c["Nu_hi_0.9"]) for c in cells])
+    inside = np.array([c["in_calibration_range"] == "1" for c in cells])
+    assert inside.tolist() == [True, True, True, True, False, False]
+    assert metrics["eval_coverage_inside"] == pytest.approx(covered[inside].mean())
+    assert metrics["eval_coverage_outside"] == pytest.approx(covered[~inside].mean())
+    assert metrics["eval_coverage"] == pytest.approx(covered.mean())
+    # the data make the three differ, so a coverage taken over the wrong points shows
+    assert len({covered[inside].mean(), covered[~inside].mean(), covered.mean()}) == 3
+
+
+def test_the_run_metrics_give_c_itself_as_law_json_does(calibrated):
+    """The calibration's ``metrics.json`` gives ``C`` (not ``log C``), the same value as
+    ``law.json``'s ``C`` and ``exp(log_C)``."""
+    law = json.loads((calibrated / "law.json").read_text())
+    metrics = RunDir(calibrated).read_metrics()
+    # C = exp(log C): for these ribbed points C is 0.33 (log C -1.12), far from its log
+    assert metrics["C"] == pytest.approx(law["C"], rel=1e-6)
+    assert metrics["C"] == pytest.approx(np.exp(law["log_C"]), rel=1e-6)

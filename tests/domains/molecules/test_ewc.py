@@ -137,3 +137,23 @@ def test_the_export_stores_blocks_whose_diagonals_are_the_fisher(setup, which):
         fisher_hook(graphs, FisherConfig(frames=3, blocks="none"), ObjectiveConfig(), seed=0)(model)
     )
     assert all(torch.equal(plain[n], fisher[n]) for n in plain)
+
+
+def test_the_gauss_newton_mean_loss_is_per_frame_over_batches_of_several_frames(setup, ethanol_frames):
+    """The pre-training loss ``energy_force_gauss_newton`` returns is the mean over frames of the
+    per-frame loss, also when each batch holds several frames (not the mean over batches)."""
+    model, _ = setup
+    objective = ObjectiveConfig(energy_weight=2.0)
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:4]]
+    # per-frame losses l_1..l_4 from one-frame batches; two batches of two frames hold l_1 + l_2 and
+    # l_3 + l_4, so the per-frame mean is (l_1 + l_2 + l_3 + l_4) / 4 (the mean over the two batches
+    # would be twice that)
+    per_frame = []
+    for g in graphs:
+        outputs, labels = whitened_outputs(model, objective, collate([g]))
+        per_frame.append(float((outputs.detach() - labels).square().sum()))
+    _, mean_loss = energy_force_gauss_newton(
+        model, objective, [collate(graphs[:2]), collate(graphs[2:])], progress=False
+    )
+    assert len(per_frame) == 4
+    assert mean_loss == pytest.approx(sum(per_frame) / 4, rel=1e-9)

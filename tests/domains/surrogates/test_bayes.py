@@ -256,3 +256,77 @@ def test_the_point_prediction_is_the_median_inside_every_central_interval():
     )
     Xs = np.array([[1.0, 9.0], [1.0, 11.0]])
     assert one.median(Xs).tolist() == one.predict(Xs).tolist() == [0.5 + 0.8 * 9, 0.5 + 0.8 * 11]
+
+
+def test_scores_are_the_rmse_of_log_nu_and_the_mape_of_nu():
+    """``scores`` returns the root-mean-square log error and the mean absolute percentage error of
+    Nu itself (the log error exponentiated), not the mean absolute log error."""
+    from sciPT.domains.surrogates.objectives import scores
+
+    # errors 0.1 and -0.3 in log Nu:
+    # RMSE = sqrt((0.01 + 0.09) / 2) = sqrt(0.05) = 0.223607 (the MAE would be 0.2)
+    # MAPE = (|e^0.1 - 1| + |e^-0.3 - 1|) / 2 * 100 = (0.105171 + 0.259182) / 2 * 100 = 18.2176 %
+    # (the absolute log error would give 20 %)
+    rmse, mape = scores(np.array([0.1, -0.3]), np.zeros(2))
+    assert rmse == pytest.approx(0.2236068, rel=1e-6)
+    assert mape == pytest.approx(18.21764, rel=1e-6)
+
+
+def test_the_posterior_covariance_adds_the_spread_between_components():
+    """``Posterior.cov`` is the law of total covariance: the components' mean covariance plus the
+    covariance of their means."""
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    # two equal components N(0.6, 0.01) and N(1.0, 0.01): mean 0.8,
+    # cov = 0.01 + 0.5 * (0.6 - 0.8)^2 + 0.5 * (1.0 - 0.8)^2 = 0.01 + 0.02 + 0.02 = 0.05
+    post = Posterior(
+        ["log_C"],
+        np.array([0.05, 0.05]),
+        np.array([0.5, 0.5]),
+        np.array([[0.6], [1.0]]),
+        np.full((2, 1, 1), 0.01),
+    )
+    assert post.mean == pytest.approx([0.8])
+    assert post.cov[0, 0] == pytest.approx(0.05, rel=1e-12)
+
+
+def test_the_noise_grid_reaches_far_enough_below_a_small_noise_prior():
+    """With ``--noise-sd 0.001`` and many near-exact points the noise posterior sits far below
+    ``s0``, near ``s0 sqrt(nu0 / (nu0 + n))``: the grid reaches down to ``s0 / 50`` so that the
+    posterior's noise is resolved and the grid's lowest level carries almost no weight."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = np.log(50.0) + 1e-5 * rng.standard_normal(n)
+    prior = GaussianPrior(["log_C"], [0.0], [[0.0]], free=[True])
+    noise = NoisePrior(0.001)
+    post = fit(np.ones((n, 1)), y, prior, noise)
+    # sigma^2 | y ~ Scale-Inv-chi^2(nu0 + n - 1, (nu0 s0^2 + rss) / (nu0 + n - 1)), with
+    # rss ~ 400 * 1e-10 = 4e-8 << nu0 s0^2 = 2e-6: sigma ~ s0 sqrt(nu0 / (nu0 + n)) = 1e-3 sqrt(2 / 402)
+    # = 7.05e-5, inside the grid only if it reaches below 1e-4 (s0 / 50 = 2e-5; s0 / 5 = 2e-4 would not)
+    assert post.noise_sd == pytest.approx(1e-3 * np.sqrt(2 / 402), rel=0.1)
+    assert post.sigma.min() < 3e-5
+    assert post.weights[np.argmin(post.sigma)] < 1e-6
+
+
+def test_the_posterior_noise_sd_is_the_weighted_mean_of_the_component_sigmas():
+    """``Posterior.noise_sd`` is the posterior mean of sigma (not its root mean square)."""
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    # sigma 0.01 and 0.03 at weight 0.5 each: mean 0.02 (the RMS would be sqrt(0.0005) = 0.02236)
+    post = Posterior(
+        ["log_C"], np.array([0.01, 0.03]), np.array([0.5, 0.5]), np.zeros((2, 1)), np.zeros((2, 1, 1))
+    )
+    assert post.noise_sd == pytest.approx(0.02, rel=1e-12)
+
+
+def test_the_predictive_sd_adds_the_spread_between_components():
+    """``Posterior.predictive_sd`` is the sd of the whole mixture: the components' mean variance
+    plus the variance of their locations."""
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    # components N(0, 1) and N(2, 1) at weight 0.5 each (noise sd 1, no parameter variance):
+    # mean 1, variance 1 + 0.5 * 1^2 + 0.5 * 1^2 = 2, sd sqrt(2) = 1.41421 (without the spread: 1)
+    post = Posterior(
+        ["log_C"], np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([[0.0], [2.0]]), np.zeros((2, 1, 1))
+    )
+    assert post.predictive_sd(np.ones((2, 1))) == pytest.approx([np.sqrt(2), np.sqrt(2)], rel=1e-12)

@@ -188,3 +188,21 @@ def test_the_guard_holds_out_one_point_at_a_time_up_to_100_then_ten_folds():
         post = scratch_fit(X[keep], y[keep], NAMES, NoisePrior())
         np.testing.assert_allclose(lpd[held], post.log_density(X[held], y[held]), rtol=1e-12)
         np.testing.assert_allclose(err[held], post.predict(X[held]) - y[held], rtol=1e-12, atol=1e-15)
+
+
+def test_the_loo_margin_is_in_nats_per_point():
+    """The leave-one-out guard chooses scratch only when its ELPD beats the prior's by more than
+    ``margin * n`` nats: a margin just above the per-point difference keeps the prior, one just
+    below keeps scratch."""
+    prior = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+    X, y = _ribbed(5)
+    g = calibrate(X, y, NAMES, prior, guard_rule="loo").guard
+    d = g.elpd["scratch"] - g.elpd["prior"]
+    # scratch wins at margin 0 by d nats over n = 5 points, so d / 5 nats per point: a margin of
+    # 1.01 d / 5 asks for 1.01 d nats (prior kept), 0.99 d / 5 for 0.99 d (scratch kept); d / 5 < d,
+    # so a margin read as total nats would keep scratch at both
+    assert g.choice == "scratch" and d > 0
+    above = calibrate(X, y, NAMES, prior, guard_rule="loo", margin=1.01 * d / 5).guard
+    below = calibrate(X, y, NAMES, prior, guard_rule="loo", margin=0.99 * d / 5).guard
+    assert above.choice == "prior" and above.elpd == pytest.approx(g.elpd)
+    assert below.choice == "scratch"

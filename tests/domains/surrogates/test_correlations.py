@@ -17,7 +17,7 @@ def test_correlation_values_against_their_formulas():
     assert by_key("dittus-boelter-heating")([1e4], [0.7])[0] == pytest.approx(0.023 * 1e4**0.8 * 0.7**0.4)
     assert by_key("laminar-average")([1e5], [0.7])[0] == pytest.approx(0.664 * 1e5**0.5 * 0.7 ** (1 / 3))
     # Gnielinski with the Petukhov friction factor at Re = 1e5, Pr = 0.7 (hand computation):
-    # f = (0.790 ln 1e5 - 1.64)^-2 = 0.01813; Nu = (f/8)(99000)(0.7) / (1 + 12.7 sqrt(f/8)(0.7^(2/3) - 1))
+    # f = (0.790 ln 1e5 - 1.64)^-2 = 0.01799; Nu = (f/8)(99000)(0.7) / (1 + 12.7 sqrt(f/8)(0.7^(2/3) - 1))
     f = (0.790 * np.log(1e5) - 1.64) ** -2
     petukhov_friction = (f / 8) * 99000 * 0.7 / (1 + 12.7 * np.sqrt(f / 8) * (0.7 ** (2 / 3) - 1))
     # the package uses the exact smooth-pipe Colebrook friction factor: within 2 % of Petukhov's
@@ -200,3 +200,13 @@ def test_the_prior_claims_only_the_ranges_it_was_sampled_on():
     assert inside_validity(np.array([1e5, 1e5]), np.array([50.0, 1000.0]), boxes).tolist() == [True, False]
     for arrangement in ("inline", "staggered"):
         assert correlations.select([f"zukauskas-bank-{arrangement}"])[0].re_range == (1e3, 2e5)
+
+
+def test_petukhov_against_its_published_form():
+    """The ``petukhov`` correlation is Petukhov's form with his constant 1.07 in the denominator
+    (Incropera, eq. 8.63) and his own friction law."""
+    # Re = 1e5, Pr = 0.7: f = (0.790 ln 1e5 - 1.64)^-2 = (9.0950 - 1.64)^-2 = 0.017992;
+    # f/8 = 0.0022490, sqrt(f/8) = 0.047424, Pr^(2/3) - 1 = -0.21163;
+    # Nu = 0.0022490 * 1e5 * 0.7 / (1.07 + 12.7 * 0.047424 * -0.21163) = 157.43 / 0.94254 = 167.03
+    # (with 1.0 in place of 1.07 it would be 180.43)
+    assert by_key("petukhov")([1e5], [0.7])[0] == pytest.approx(167.027, rel=1e-5)
