@@ -63,6 +63,9 @@ class Start:
     # False: nothing recorded how pre-training read its files (an export written before the export
     # recorded it, outside its run directory): replay reads them with the defaults, and says so
     pretrain_data_recorded: bool = True
+    # a start fine-tuned before exports recorded head_data: how its run read frames through the head
+    # it trained (its config.yaml), {} where that is not at hand; None for any other start
+    trained_reading: dict | None = None
 
 
 def _run_config(init: str) -> dict:
@@ -88,6 +91,12 @@ def load_start(cfg: ForcefieldConfig) -> Start:
         seed = int((saved.get("train") or {}).get("seed", 0))
     else:
         recorded = False
+    trained_reading = None
+    if pre.config.get("task") == "forcefield" and "head_data" not in pre.config:
+        own = saved.get("data") if saved.get("init") is not None else None  # a forcefield run's config
+        trained_reading = (
+            reading(from_dict(MoleculeDataConfig, own, f"{cfg.init}: config.yaml: data")) if own else {}
+        )
     return Start(
         "pre-trained",
         pre.model,
@@ -97,6 +106,7 @@ def load_start(cfg: ForcefieldConfig) -> Start:
         seed,
         list(pre.model.cfg.reference_energies),
         recorded,
+        trained_reading,
     )
 
 
@@ -104,11 +114,20 @@ def head_readings(start: Start) -> dict[str, dict]:
     """How frames at each level of theory of the start are read (:func:`.evaluate.reading`: keys,
     units, periodicity), by head: as its export records (``head_data``), and for the head
     pre-training trained (the first) as pre-training read its files, where that is recorded
-    (``start.pretrain_data``); a head with neither (an export written before ``head_data``) is left
-    out."""
+    (``start.pretrain_data``), unless the start is a fine-tune of that head exported before
+    ``head_data`` (its run's ``config.yaml`` then says, :attr:`Start.trained_reading`); a head with
+    none of these is left out."""
     if start.backbone is None:
         return {}
     out = dict(start.export.get("head_data") or {})
+    trained = start.export.get("head")
+    if start.trained_reading is not None and trained:
+        # a fine-tune exported before head_data: the head it trained was read as its run read its
+        # files, not as pre-training did (the same head at other units, in a chain)
+        if start.trained_reading:
+            out[trained] = start.trained_reading
+        elif trained == start.backbone.head_names[0]:
+            return out  # unknown: left out, not taken for pre-training's
     if start.pretrain_data_recorded:
         out.setdefault(start.backbone.head_names[0], reading(start.pretrain_data))
     return out

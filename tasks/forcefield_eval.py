@@ -56,12 +56,14 @@ def pretrained_reading(exported: dict, model: EquivariantPotential) -> dict | No
     pretrained``) are read, from its export ``exported``: as its start read frames through the head
     the fine-tune moved to new references (``pretrained_reading``); in an export written before that
     record, as pre-training read its files (``pretraining_data``) where the moved head is the one
-    pre-training trained (the model's first). ``None`` where the export does not say: one written
-    before exports recorded how each head reads its frames (no ``head_data``), one whose start did
-    not record pre-training's files, or a head added by an earlier fine-tune; those frames are then
-    read as the run read its own."""
-    if exported.get("pretrained_reading") is not None:
-        return {k: v for k, v in exported["pretrained_reading"].items() if k in READING_FIELDS}
+    pre-training trained (the model's first). ``None`` where the export does not say: a
+    ``pretrained_reading`` of null (the start did not record it), or, before that record, one
+    written before exports recorded how each head reads its frames (no ``head_data``), one whose
+    start did not record pre-training's files, or a head added by an earlier fine-tune; those
+    frames are then read as the run read its own."""
+    if "pretrained_reading" in exported:  # recorded since 2026-12-06; null where the start did not say
+        recorded = exported["pretrained_reading"] or {}
+        return {k: v for k, v in recorded.items() if k in READING_FIELDS} or None
     data = exported.get("pretraining_data")
     if "head_data" not in exported or not data or exported.get("head") != model.head_names[0]:
         return None
@@ -86,13 +88,13 @@ def evaluate_run(run: RunDir, args) -> dict:
         if moved is not None and model.head != moved:
             # the old references are the level of theory of that head's training, not this one's
             raise ConfigError(
-                f"--references pretrained: the pre-trained references of {run.path} are head "
-                f"{moved!r}'s; head {model.head!r} has its own (pass --head {moved}, or drop "
+                f"--references pretrained: the pre-trained references of {run.path} are those of "
+                f"head {moved!r}; head {model.head!r} has its own (pass --head {moved}, or drop "
                 "--references pretrained)"
             )
         settings = pretrained_reading(exported, model)
     note = f"Force-field run; reference energies: {'the pre-trained' if refs else 'the model'}'s."
-    recorded = "pretrained_reading" if exported.get("pretrained_reading") is not None else "pretraining_data"
+    recorded = "pretrained_reading" if "pretrained_reading" in exported else "pretraining_data"
     if settings is not None:
         how = (
             f"the fine-tune's start read frames through head '{model.head}'"
@@ -102,6 +104,11 @@ def evaluate_run(run: RunDir, args) -> dict:
         note += (
             f" Frames read as {how} (energies in {settings.get('energy_unit', 'eV')}, lengths in "
             f"{settings.get('length_unit', 'Angstrom')})."
+        )
+    elif refs:
+        note += (
+            " Frames read with this run's own keys and units: its model does not record how frames at "
+            "the pre-trained level are read."
         )
     where = f"{run.path}: model/config.json: {recorded}"
     reading = (settings, where) if settings is not None else None

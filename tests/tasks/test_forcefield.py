@@ -1029,8 +1029,8 @@ def test_the_pretrained_references_of_one_head_are_refused_for_another(bohr_run,
     argv = ["evaluate", str(run.path), "--data", str(files["old"]), "--references", "pretrained"]
     assert main([*argv, "--head", "acac", "--out", str(tmp_path / "e")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"scipt: error: --references pretrained: the pre-trained references of {run.path} are head "
-        "'train''s; head 'acac' has its own (pass --head train, or drop --references pretrained)"
+        f"scipt: error: --references pretrained: the pre-trained references of {run.path} are those of "
+        "head 'train'; head 'acac' has its own (pass --head train, or drop --references pretrained)"
     )
     assert not (tmp_path / "e").exists()
     assert main([*argv, "--head", "train", "--out", str(tmp_path / "t")]) == 0
@@ -1073,3 +1073,50 @@ def test_a_second_fine_tune_of_the_same_head_evaluates_the_pretrained_level_as_i
     assert e2["energy_mae_meV"] < 2 * e1["energy_mae_meV"]
     assert "energies in kcal/mol" in (tmp_path / "e2" / "report.md").read_text()
     capsys.readouterr()
+
+
+def test_a_chain_from_a_fine_tune_exported_before_head_data_reads_its_head_as_its_run_did(
+    pretrained, files, tmp_path
+):
+    """The chain above from a first fine-tune whose export predates head_data: its head 'train'
+    was taken to read as pre-training did (eV), so the second run's --references pretrained read
+    the kcal/mol frames 23 times too large. Its run's config.yaml says kcal/mol; without it the
+    reading is not recorded (null), not guessed."""
+    from ase.units import kcal, mol
+
+    kcal_files = in_units(files, tmp_path, "kcal", energy=kcal / mol)
+    first = finetune_config(pretrained[0], kcal_files, strategy="full", steps=1)
+    first.data = dataclasses.replace(first.data, energy_unit="kcal/mol", head="train")
+    run1 = run_finetune(first, tmp_path / "run1")
+    config = run1.path / "model" / "config.json"
+    older = json.loads(config.read_text())
+    del older["head_data"], older["pretrained_reading"]
+    config.write_text(json.dumps(older))
+    second = dataclasses.replace(finetune_config(run1.path, files, strategy="full", steps=1), eval=[])
+    second.data = dataclasses.replace(second.data, head="train")
+    run2 = run_finetune(second, tmp_path / "run2")
+    assert json.loads((run2.path / "model" / "config.json").read_text())["pretrained_reading"][
+        "energy_unit"
+    ] == ("kcal/mol")
+    (run1.path / "config.yaml").unlink()  # the model folder alone: nothing says how it read its frames
+    second.init = str(run1.path / "model")
+    run3 = run_finetune(second, tmp_path / "run3")
+    assert json.loads((run3.path / "model" / "config.json").read_text())["pretrained_reading"] is None
+    from sciPT.cli import main
+
+    out = tmp_path / "e3"
+    argv = [
+        "evaluate",
+        str(run3.path),
+        "--data",
+        str(files["test"]),
+        "--references",
+        "pretrained",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert (
+        "Frames read with this run's own keys and units: its model does not record how frames at the "
+        "pre-trained level are read."
+    ) in (out / "report.md").read_text()
