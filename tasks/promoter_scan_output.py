@@ -142,6 +142,17 @@ class ScanOutput:
         io.write_json(self.progress, {"settings": self.settings, "windows": windows, "bytes": end})
         self._saved = time.monotonic()
 
+    def first_track(self):
+        """The lines of the file's first track, in order, as written so far (its track line
+        skipped): a strand-symmetric model's minus track is its plus track, line for line."""
+        self._handle.flush()
+        with open(self.partial, encoding="utf-8") as f:
+            next(f, None)
+            for line in f:
+                if line.startswith("track"):
+                    return
+                yield line
+
     def finish(self) -> None:
         self._handle.close()
         try:

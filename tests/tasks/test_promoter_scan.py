@@ -373,3 +373,51 @@ def test_the_minus_strand_is_scored_on_the_reverse_complement_not_the_reversed_w
         "chr\t0\t12\t1.000000",
         "chr\t0\t12\t1.000000",
     ]
+
+
+class SymmetricGC(GCContent):
+    """GC content (the same for a window and its reverse complement), declared strand-symmetric;
+    records the windows it scores."""
+
+    strand_symmetric = True
+
+    def __init__(self, stop_at=None):
+        super().__init__(stop_at)
+        self.scored = 0
+
+    def predict(self, chunk, batch_size):
+        p = super().predict(chunk, batch_size)
+        self.scored += len(chunk)
+        return p
+
+
+def test_a_strand_symmetric_model_scores_each_window_once_and_resumes_alike(
+    scan, tmp_path, monkeypatch, capsys
+):
+    """A strand-symmetric model's minus track equals its plus track line for line, so it is
+    copied, not scored again: half the time of a whole-genome scan. Stopped in the minus pass and
+    resumed, the file is the one a scan never stopped writes, and the plain model's too."""
+    plain, whole, out = tmp_path / "plain.bedgraph", tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), plain) == 0
+    model = SymmetricGC()
+    assert scan(model, whole) == 0
+    assert model.scored == 35  # 16 + 6 + 13 windows of the plus strand; the minus strand's 35 copied
+    assert whole.read_bytes() == plain.read_bytes()
+    # stopped at the 3rd batch of the plus pass, then resumed and stopped in the minus pass, while
+    # copying its 3rd batch (after 8 lines copied: 35 + 8 windows written whole)
+    assert scan(SymmetricGC(stop_at=3), out) == 130
+    first_track = promoter_scan_output.ScanOutput.first_track
+
+    def stopping(self):
+        for n, line in enumerate(first_track(self)):
+            if n == 10:
+                raise KeyboardInterrupt
+            yield line
+
+    with monkeypatch.context() as m:
+        m.setattr(promoter_scan_output.ScanOutput, "first_track", stopping)
+        assert scan(SymmetricGC(), out, resume=True) == 130
+    assert "(43 of 70 windows)" in capsys.readouterr().err.splitlines()[-1]
+    resumed = SymmetricGC()
+    assert scan(resumed, out, resume=True) == 0 and resumed.scored == 0
+    assert out.read_bytes() == whole.read_bytes()
