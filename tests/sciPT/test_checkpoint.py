@@ -146,3 +146,13 @@ def test_an_export_keeps_a_dangling_link_beside_it(tmp_path):
     export_model(out, model, export)
     assert (out / "notes").is_symlink() and not (out / "notes").exists()
     assert from_pretrained(out).config["domain"] == "dna"
+
+
+def test_a_loaded_model_is_in_eval_mode(tmp_path):
+    """from_pretrained returns the backbone ready for inference: every module in eval mode."""
+    model, export = _tiny_backbone()
+    model.train()
+    export_model(tmp_path / "model", model, export)
+    loaded = from_pretrained(tmp_path).model
+    assert loaded.training is False
+    assert not any(m.training for m in loaded.modules())

@@ -204,3 +204,109 @@ def test_the_logged_accuracy_calls_a_probability_of_one_half_positive_as_the_rep
     _, logged = BinaryLoss(pos_weight=1.0)(lambda ids, mask: ids, head, batch)
     reported = binary_metrics(np.array([1, 1]), np.array([0.5, 0.5]))["accuracy"]
     assert logged["accuracy"].item() == reported == 1.0
+
+
+def fit_toy(
+    train_labels,
+    val_labels,
+    *,
+    batch_size: int = 8,
+    accumulate: int = 1,
+    max_epochs: int = 1,
+    patience: int = 5,
+    min_steps_per_epoch: int = 0,
+    lr: float = 1e-3,
+):
+    """A 1-layer encoder fine-tuned on random 12-mers with ``train_labels``, stopping early on the
+    same 12-mers (the first ``len(val_labels)``) with ``val_labels``; returns the fit and the parts
+    needed to score it again: ``(result, tokenizer, val codes, val labels)``."""
+    from sciPT.classification import fit_classifier
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.schedules import ScheduleConfig
+    from sciPT.sequence_config import TokenizerConfig
+    from sciPT.trainer import TrainConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 12).astype(np.uint8) for _ in range(len(train_labels))]
+    val = (codes[: len(val_labels)], np.asarray(val_labels))
+    torch.manual_seed(0)
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
+    )
+    cfg = TrainConfig(
+        max_steps=1000,
+        batch_size=batch_size,
+        accumulate=accumulate,
+        lr=lr,
+        schedule=ScheduleConfig(name="constant", warmup_steps=0),
+    )
+    result = fit_classifier(
+        enc,
+        ClassifierHead(HeadConfig(dropout=0.0), 8, 12),
+        tok,
+        (codes, np.asarray(train_labels)),
+        val,
+        train_cfg=cfg,
+        finetune=FinetuneConfig(),
+        max_epochs=max_epochs,
+        patience=patience,
+        max_tokens=12,
+        min_steps_per_epoch=min_steps_per_epoch,
+    )
+    return result, tok, val[0], val[1]
+
+
+def test_the_positive_weight_of_the_loss_is_negatives_over_positives(monkeypatch):
+    """BinaryLoss gets pos_weight = n_negative / n_positive of the training labels."""
+    from sciPT import classification
+
+    weights = []
+
+    class Recording(classification.BinaryLoss):
+        def __init__(self, pos_weight):
+            weights.append(pos_weight)
+            super().__init__(pos_weight)
+
+    monkeypatch.setattr(classification, "BinaryLoss", Recording)
+    fit_toy([1, 0, 0, 0], [1, 0], batch_size=4)
+    # 3 negatives, 1 positive: 3 / 1 = 3.0
+    assert weights == [3.0]
+
+
+def test_the_returned_model_holds_the_weights_of_the_best_validation_epoch():
+    """Training on labels the validation set has flipped makes the validation loss rise after the
+    first epoch: with patience 2 the fit stops after epoch 3, and the model it returns is epoch 1's,
+    whose validation loss is best_val_loss."""
+    from sciPT.classification import BinaryLoss, LabelledCollate
+
+    labels = [i % 2 for i in range(16)]
+    flipped = [1 - y for y in labels]
+    result, tok, val_codes, val_labels = fit_toy(labels, flipped, max_epochs=10, patience=2, lr=1e-2)
+    # epoch 1 best, epochs 2 and 3 worse: early stopping after 3 epochs
+    assert result.epochs == 3
+    batch = LabelledCollate(tok, 12)(list(zip(val_codes, val_labels.tolist())))
+    model = result.model
+    with torch.no_grad():
+        loss, _ = BinaryLoss(1.0)(model.backbone, model.head, batch)  # 8 of each label: weight 1
+    assert float(loss) == pytest.approx(result.best_val_loss, abs=1e-6)
+
+
+def test_an_epoch_floor_counts_optimizer_steps_of_accumulated_batches():
+    """min_steps_per_epoch is optimizer steps: with accumulate 2, each is 2 batches."""
+    # 8 examples, batch 4, accumulate 2, floor 10 steps: 10 * 4 * 2 = 80 examples drawn,
+    # 20 batches, 20 / 2 = 10 optimizer steps in the one epoch
+    result, *_ = fit_toy(
+        [i % 2 for i in range(8)], [0, 1], batch_size=4, accumulate=2, min_steps_per_epoch=10
+    )
+    assert (result.steps, result.epochs) == (10, 1)
+
+
+def test_a_last_partial_accumulation_of_an_epoch_is_an_optimizer_step():
+    """The steps the epochs allow count an epoch's last, partial accumulation as a step."""
+    # 10 examples in batches of 2: 5 batches; accumulate 2: ceil(5 / 2) = 3 steps an epoch,
+    # 2 epochs = 6 steps
+    result, *_ = fit_toy([i % 2 for i in range(10)], [0, 1], batch_size=2, accumulate=2, max_epochs=2)
+    assert (result.steps, result.epochs) == (6, 2)

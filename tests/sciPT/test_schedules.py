@@ -64,3 +64,10 @@ def test_a_resumed_schedule_with_a_new_total_applies_its_own_rate_at_once():
     assert expected == pytest.approx(0.1 + 0.45 * (1 + math.cos(8 * math.pi / 18)))
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([expected, 3 * expected])
     assert sched.get_last_lr() == pytest.approx([expected, 3 * expected])
+
+
+def test_a_step_decay_applies_at_each_multiple_of_step_size_after_the_warmup():
+    """The step schedule multiplies by gamma once step_size steps past the warm-up have gone."""
+    cfg = ScheduleConfig(name="step", warmup_steps=10, min_lr_ratio=0.1, gamma=0.5, step_size=20)
+    # step 29: floor((29 - 10) / 20) = 0 -> 1.0; step 30: floor(20 / 20) = 1 -> 0.5
+    assert [lr_multiplier(s, 1000, cfg) for s in (10, 29, 30, 49, 50)] == [1.0, 1.0, 0.5, 0.5, 0.25]

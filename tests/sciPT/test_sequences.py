@@ -455,3 +455,21 @@ def test_the_reading_bar_of_a_gzip_file_counts_bytes_on_disk(tmp_path, monkeypat
             f.write(f">r{r}\n" + "".join("ACGT"[c] for c in rng.integers(0, 4, 50_000)) + "\n")
     SequenceFile(path, DNA_SPEC)
     assert bars[0].n == bars[0].total == path.stat().st_size
+
+
+def test_the_reverse_complement_augmentation_reverses_as_well_as_complements(tmp_path):
+    """A window drawn on the other strand is the reverse complement, not the plain complement."""
+    corpus = Corpus([str(write(tmp_path / "g.fa", ">g\nACGTTT\n"))], DNA_SPEC)
+    ds = RandomWindows(corpus, 6, reverse_complement=True, val_fraction=0.0)
+    kinds = {tuple(ds[g].tolist()) for g in range(64)}
+    # ACGTTT = 0 1 2 3 3 3; its complement TGCAAA reversed is AAACGT = 0 0 0 1 2 3
+    assert kinds == {(0, 1, 2, 3, 3, 3), (0, 0, 0, 1, 2, 3)}
+
+
+def test_the_reverse_complement_is_drawn_half_the_time(tmp_path):
+    """Each window is reverse-complemented with probability 1/2."""
+    corpus = Corpus([str(write(tmp_path / "g.fa", ">g\nACGTTT\n"))], DNA_SPEC)
+    ds = RandomWindows(corpus, 6, reverse_complement=True, val_fraction=0.0)
+    flipped = sum(ds[g].tolist() == [0, 0, 0, 1, 2, 3] for g in range(2000))
+    # binomial(2000, 1/2): mean 1000, sd sqrt(2000 / 4) = 22.4; within 3 sd: 1000 +- 67
+    assert abs(flipped - 1000) <= 67

@@ -55,3 +55,13 @@ def test_a_class_of_one_distinct_sequence_has_no_early_stopping_split():
         "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
         "reverse complements count once); found {0: 12, 1: 1}"
     )
+
+
+def test_the_held_out_groups_are_scaled_to_the_records_per_group():
+    """test_size counts records: with every sequence copied twice, half as many groups are held."""
+    keys = [f"s{i // 2}" for i in range(20)]  # 20 records, 10 sequences of 2 copies each
+    labels = np.array([(i // 2) % 2 for i in range(20)])
+    fit, held = grouped_split(keys, labels, 4, seed=0)
+    # round(4 * 10 groups / 20 records) = 2 groups held, 2 x 2 copies = 4 records
+    assert (len(fit), len(held)) == (16, 4)
+    assert {keys[i] for i in fit}.isdisjoint(keys[i] for i in held)

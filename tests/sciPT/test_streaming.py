@@ -273,3 +273,12 @@ def test_a_file_replaced_with_its_modification_time_kept_is_hashed_again(shards)
     os.utime(shards[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as cp -p or rsync -a leave it
     assert shards[0].stat().st_size == stat.st_size
     assert shard_sha256(shards[0]) == hashlib.sha256(shards[0].read_bytes()).hexdigest() != first
+
+
+def test_each_rank_of_one_seed_gets_its_own_sampling_seed():
+    """rank_seed mixes the rank in: ranks of one run draw from different seeds, and the same
+    (seed, rank) always gives the same one."""
+    seeds = [rank_seed(0, r) for r in range(4)]
+    assert len(set(seeds)) == 4
+    assert rank_seed(0, 1) == seeds[1]
+    assert all(0 <= s < 2**63 for s in seeds)  # 63 bits

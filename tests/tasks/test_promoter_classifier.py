@@ -505,3 +505,40 @@ def test_the_same_stacked_cnn_is_fitted_once(monkeypatch):
     assert ps.kmer_score(codes, labels, 0) is not first  # a k-mer fit of the same data is another entry
     ps.cnn_score(codes, labels, 0, 30, 50)  # another epoch floor, another fit
     assert len(fits) == 2
+
+
+def test_a_crop_keeps_the_central_residues_the_extra_odd_one_cut_from_the_end():
+    """A sequence longer than the length keeps its central residues; an odd surplus loses one more
+    residue at the end than at the start; a shorter one is left as it is."""
+    from sciPT.tasks.promoter_classifier import crop
+
+    # 10 -> 4: (10 - 4) // 2 = 3 cut from the start, residues 3..6; 11 -> 4: (11 - 4) // 2 = 3 too
+    assert [c.tolist() for c in crop([np.arange(10), np.arange(11), np.arange(3)], 4)] == [
+        [3, 4, 5, 6],
+        [3, 4, 5, 6],
+        [0, 1, 2],
+    ]
+
+
+def test_an_epoch_floor_above_max_steps_is_capped_so_the_fit_validates(planted, monkeypatch, fast_cfg):
+    """With train.max_steps 5 and an epoch floor of 50 steps, an epoch is 5 steps: it ends, and
+    early stopping reads a validation loss, instead of a first epoch cut off by max_steps."""
+    from sciPT.tasks import promoter_classifier
+
+    results = []
+    real = promoter_classifier.fit_classifier
+
+    def recording(*args, **kwargs):
+        results.append(real(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(promoter_classifier, "fit_classifier", recording)
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False)
+    cfg.min_steps_per_epoch, cfg.train.max_steps = 50, 5
+    train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
+    (fit,) = results
+    # min(50, 5) = 5 steps an epoch: one whole epoch, validated once
+    assert fit.steps == 5 and fit.epochs >= 1
+    assert np.isfinite(fit.best_val_loss)

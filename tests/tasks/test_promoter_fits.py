@@ -140,3 +140,36 @@ def test_a_used_run_directory_suggests_resume(tmp_path):
     assert str(err.value) == (
         f"{out}: run directory already exists and is not empty (pass --resume to continue it, or choose another --out)"
     )
+
+
+def test_the_data_digest_reads_the_labels_and_a_flipped_label_is_refused(tmp_path):
+    """The same sequences with one label flipped digest differently, and a continued run on them is
+    refused as made with other labels."""
+    import numpy as np
+
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import data_digest, fit_settings, refuse_changes
+
+    codes = [np.array([0, 1, 2, 3]), np.array([3, 3, 0, 1])]
+    kept = LabelledSequences(["a", "b"], codes, np.array([1, 0]), "train.csv")
+    flipped = LabelledSequences(["a", "b"], codes, np.array([1, 1]), "train.csv")
+    assert data_digest(flipped) != data_digest(kept)
+    assert data_digest(LabelledSequences(["a", "b"], codes, np.array([1, 0]), "x")) == data_digest(kept)
+
+    def fingerprint(data):
+        return {
+            "settings": fit_settings(PromoterConfig()),
+            "length": 4,
+            "data": data_digest(data),
+            "start": "s",
+        }
+
+    where = tmp_path / FITS / "fingerprint.json"
+    refuse_changes(fingerprint(kept), fingerprint(kept), where)  # nothing changed: no error
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(fingerprint(kept), fingerprint(flipped), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with other training sequences or labels; continue "
+        "with what they were made with, or start a new run (another --out)"
+    )

@@ -63,3 +63,65 @@ def test_a_cnn_score_is_the_mean_of_its_models_logits():
     np.testing.assert_allclose(score(codes), (logits[0] + logits[1]) / 2, rtol=1e-6)
     with pytest.raises(ValueError, match="^CNNScore: expected one or more CNNs of one input length$"):
         CNNScore([PromoterCNN(CNNConfig(), 40), PromoterCNN(CNNConfig(), 81)])
+
+
+def _rising_fit(patience: int):
+    """A tiny CNN fitted on 16 random 15-mers and stopped early on the same 15-mers with their
+    labels flipped: every epoch of training makes the validation loss worse."""
+    from sciPT.domains.dna.cnn import fit_cnn
+
+    rng = np.random.default_rng(0)
+    x = one_hot([rng.integers(0, 4, 15) for _ in range(16)], 15)
+    y = np.arange(16) % 2
+    small = CNNConfig(filters=4, kernel=15, pool=1, hidden=4)
+    fit = fit_cnn(x, y, x, 1 - y, lr=0.05, dropout=0.0, seed=0, max_epochs=10, patience=patience, cfg=small)
+    return fit, x, 1 - y
+
+
+def test_a_cnn_fit_stops_after_patience_epochs_without_a_better_validation_loss():
+    """patience 2: the epochs after the best one are counted, and the second of them stops the fit."""
+    fit, *_ = _rising_fit(patience=2)
+    # best at epoch 1; epochs 2 and 3 worse: 2 epochs waited = patience, stop after epoch 3
+    assert (fit.best_epoch, fit.epochs) == (1, 3)
+
+
+def test_a_cnn_fit_returns_the_weights_of_its_best_validation_epoch():
+    """The model returned is the best epoch's, not the last one's: its validation loss is
+    best_val_loss."""
+    fit, x_val, y_val = _rising_fit(patience=2)
+    assert fit.best_epoch < fit.epochs
+    with torch.no_grad():
+        # 8 positives, 8 negatives in the fit set: pos_weight 8 / 8 = 1, plain BCE
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            fit.model(torch.from_numpy(x_val)), torch.from_numpy(y_val.astype(np.float32))
+        )
+    assert float(loss) == pytest.approx(fit.best_val_loss, abs=1e-6)
+
+
+def test_a_cnn_weighs_its_positives_by_negatives_over_positives(monkeypatch):
+    """The CNN's loss has pos_weight = n_negative / n_positive of the fit set."""
+    from sciPT.domains.dna.cnn import fit_cnn
+
+    weights = []
+
+    class Recording(torch.nn.BCEWithLogitsLoss):
+        def __init__(self, pos_weight=None):
+            weights.append(float(pos_weight))
+            super().__init__(pos_weight=pos_weight)
+
+    monkeypatch.setattr(torch.nn, "BCEWithLogitsLoss", Recording)
+    x = one_hot([np.zeros(15, dtype=np.int64)] * 5, 15)
+    small = CNNConfig(filters=4, kernel=15, pool=1, hidden=4)
+    fit_cnn(
+        x,
+        np.array([1, 0, 0, 0, 0]),
+        x[:2],
+        np.array([1, 0]),
+        lr=1e-3,
+        dropout=0.0,
+        seed=0,
+        max_epochs=1,
+        cfg=small,
+    )
+    # 4 negatives, 1 positive: 4 / 1 = 4.0
+    assert weights == [4.0]

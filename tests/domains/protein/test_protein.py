@@ -185,3 +185,15 @@ def test_one_terminal_stop_is_dropped_a_second_is_refused_and_a_bad_character_is
     with pytest.raises(DataError) as err:
         read_proteins([fasta])
     assert str(err.value).startswith(f"{fasta}: record 'a' (#1) has 'é' at position 3; expected ")
+
+
+def test_a_file_over_nine_tenths_nucleotide_letters_is_refused(tmp_path):
+    """The limit is 90 % of the residues: 93 of 100 in A/C/G/T is over it."""
+    path = tmp_path / "mostly.fa"
+    path.write_text(">p\n" + "ACGT" * 23 + "A" + "W" * 7 + "\n")  # 92 + 1 = 93 of 100 residues
+    with pytest.raises(DataError) as err:
+        refuse_nucleotides([path])
+    assert str(err.value) == (
+        f"{path}: reads as nucleotides (93 % A/C/G/T/U/N), not protein: is this the DNA corpus? "
+        "(pretrain dna reads it)"
+    )

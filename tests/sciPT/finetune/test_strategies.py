@@ -343,3 +343,21 @@ def test_unknown_strategy_name_is_refused_when_read():
         "finetune.strategy: expected one of full, linear-probe, freeze, "
         "gradual, l2sp, ewc, replay, got 'lora'"
     )
+
+
+def test_the_strategy_after_a_warmup_is_told_the_ramped_learning_rate(backbone):
+    """The inner strategy's after_optimizer_step gets the rate the joining backbone was updated at:
+    the optimizer's times the ramp's fraction."""
+    rates = []
+
+    class Recording(Strategy):
+        def after_optimizer_step(self, backbone, lr):
+            rates.append(lr)
+
+    warmup = HeadWarmup(Recording(), 2, ramp=3)
+    warmup.setup(backbone)
+    warmup.on_step(2, backbone)
+    warmup.before_optimizer_step(backbone)
+    warmup.after_optimizer_step(backbone, 1.0)
+    # step 2 is the ramp's first after a 2-step warm-up: (2 - 2 + 1) / (3 + 1) = 1/4 of lr 1.0
+    assert rates == [0.25]
