@@ -348,3 +348,53 @@ def test_sevennet_labels_a_molecule(tmp_path):
         energies.append(atoms.get_potential_energy())
     slope = (energies[0] - energies[1]) / 2e-2
     assert -slope == pytest.approx(np.linalg.norm(forces), rel=0.02)
+
+
+def _formaldehyde():
+    mol = Chem.AddHs(Chem.MolFromSmiles("C=O"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    return mol, atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+
+
+def _wavenumbers(values):
+    """cm^-1 of eigenvalues in eV / (Angstrom^2 amu): nu = sqrt(lambda e / (1e-20 amu)) / (2 pi c 100)."""
+    from ase import units
+
+    return np.sqrt(values * units._e / (1e-20 * units._amu)) / (2 * np.pi * units._c * 100)
+
+
+def test_the_mmff_hessian_is_in_ev_per_square_angstrom_and_gives_formaldehydes_frequencies():
+    """MMFF94 energies are in kcal/mol: each diagonal element of the Hessian is the second
+    difference of ForceField.CalcEnergy times 0.0433641 eV per kcal/mol (a check independent of the
+    gradient the Hessian is built from), and formaldehyde's six vibrations come out at the
+    wavenumbers of that energy-difference Hessian."""
+    mol, masses = _formaldehyde()
+    hessian = mmff_hessian(mol, 0)
+    ff = AllChem.MMFFGetMoleculeForceField(mol, AllChem.MMFFGetMoleculeProperties(mol))
+    x0 = mol.GetConformer().GetPositions().ravel()
+    h, e0 = 1e-3, ff.CalcEnergy(list(x0))
+    for i in range(x0.size):
+        plus, minus = x0.copy(), x0.copy()
+        plus[i] += h
+        minus[i] -= h
+        second = (ff.CalcEnergy(list(plus)) - 2 * e0 + ff.CalcEnergy(list(minus))) / h**2  # kcal/mol/A^2
+        assert hessian[i, i] == pytest.approx(second * 0.0433641, rel=1e-4)
+    # wavenumbers of the Hessian built from energy differences alone (4-point mixed second
+    # differences of CalcEnergy, h = 1e-3 A, times 0.0433641), mass-weighted, six smallest dropped
+    _, values = normal_modes(hessian, masses, min_frequency=0.0)
+    assert _wavenumbers(values) == pytest.approx(
+        [1095.87, 1157.59, 1659.77, 1698.94, 2870.50, 2958.34], abs=0.1
+    )
+
+
+def test_the_frequency_floor_is_in_wavenumbers():
+    """min_frequency is in cm^-1: with a floor of 1500 cm^-1 formaldehyde's two softest modes
+    (1095.9 and 1157.6 cm^-1) are raised to exactly 1500 cm^-1 and the four stiffer ones kept."""
+    mol, masses = _formaldehyde()
+    hessian = mmff_hessian(mol, 0)
+    _, free = normal_modes(hessian, masses, min_frequency=0.0)
+    _, floored = normal_modes(hessian, masses, min_frequency=1500.0)
+    assert _wavenumbers(floored)[:2] == pytest.approx([1500.0, 1500.0], rel=1e-9)
+    assert floored[2:] == pytest.approx(free[2:], rel=1e-12)
+    assert _wavenumbers(free)[:2] == pytest.approx([1095.9, 1157.6], abs=0.1)

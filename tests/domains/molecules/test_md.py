@@ -346,3 +346,59 @@ def test_each_frame_reports_its_temperature_over_the_moving_degrees_of_freedom(
         assert row["temperature_K"] == pytest.approx(hand, rel=1e-9)
         assert frame.info["temperature_K"] == pytest.approx(hand, rel=1e-6)
     assert log[0]["temperature_K"] == pytest.approx(300.0, rel=1e-12)
+
+
+def test_the_integrators_step_is_the_timestep_in_fs_and_a_free_atom_moves_p_over_m_per_step():
+    """--timestep is in fs: velocity Verlet's dt is 0.5 * units.fs (ASE's time unit is about
+    10.18 fs), and an atom without forces moves 10 * dt * p / m in 10 steps."""
+    from ase import units
+    from ase.calculators.lj import LennardJones
+
+    atoms = Atoms("Ar", positions=[[0.0, 0.0, 0.0]])
+    atoms.calc = LennardJones()  # one atom: no neighbour, no force
+    p = np.array([[0.3, -0.1, 0.2]])  # amu * Angstrom / ASE time
+    atoms.set_momenta(p)
+    dynamics = md._integrator(atoms, MDSettings(steps=10, temperature=0.0))
+    assert isinstance(dynamics, VelocityVerlet)
+    assert dynamics.dt == pytest.approx(0.5 * units.fs, rel=1e-12)
+    dynamics.run(10)
+    # by hand: x = 10 * (0.5 * units.fs) * p / m(Ar), m(Ar) = 39.948 amu
+    expected = 10 * 0.5 * units.fs * p / 39.948
+    np.testing.assert_allclose(atoms.positions, expected, rtol=1e-4)
+
+
+def test_the_thermostat_holds_the_temperature_with_a_friction_per_fs():
+    """nvt integrates Langevin dynamics with dt = --timestep fs, the target --temperature K
+    (kB * 300 K = 0.025852 eV) and --friction per fs: 0.01 / units.fs in ASE's inverse time unit
+    (0.1018 per ASE time unit)."""
+    from ase import units
+
+    atoms = Atoms("Ar2", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 3.8]])
+    settings = MDSettings(steps=1, temperature=300.0, ensemble="nvt", friction=0.01)
+    dynamics = md._integrator(atoms, settings)
+    assert isinstance(dynamics, Langevin)
+    recorded = dynamics.todict()
+    assert recorded["timestep"] == pytest.approx(0.5 * units.fs, rel=1e-12)
+    assert recorded["temperature_K"] == pytest.approx(300.0, rel=1e-12)
+    assert dynamics.temp == pytest.approx(units.kB * 300.0, rel=1e-12)
+    assert dynamics.temp == pytest.approx(0.025852, rel=1e-4)  # 8.617333e-5 eV/K * 300 K
+    assert recorded["friction"] == pytest.approx(0.01 / units.fs, rel=1e-12)
+    assert recorded["friction"] == pytest.approx(0.1018, rel=1e-3)  # 0.01 / 0.098227
+
+
+def test_each_frames_total_energy_is_its_potential_plus_kinetic_energy(calculator, ethanol, tmp_path):
+    """Every frame of an nve run reports total_energy = energy (potential) + kinetic_energy, the
+    kinetic energy being sum p^2 / 2m of the frame's momenta, in the file and in the returned log."""
+    out = tmp_path / "traj.xyz"
+    log = run_md(ethanol, calculator, MDSettings(steps=3, temperature=300.0), out, progress=False)
+    frames = frames_of(out)
+    assert len(frames) == len(log) == 4
+    for frame, row in zip(frames, log):
+        p, m = frame.get_momenta(), frame.get_masses()
+        kinetic = 0.5 * float(np.sum(p**2 / m[:, None]))
+        assert kinetic > 0.1  # 21/2 kB 300 K = 0.27 eV at the start: not negligible
+        assert frame.info["kinetic_energy"] == pytest.approx(kinetic, rel=1e-6)
+        assert frame.info["total_energy"] == pytest.approx(
+            frame.get_potential_energy() + frame.info["kinetic_energy"], abs=1e-6
+        )
+        assert row["total_energy"] == pytest.approx(row["energy"] + row["kinetic_energy"], abs=1e-12)

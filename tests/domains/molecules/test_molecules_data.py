@@ -798,3 +798,58 @@ def test_evaluation_batches_hold_at_most_their_frames_and_atoms():
     assert batch_ranges(graphs, 32) == [(0, 5), (5, 8), (8, 9), (9, 14)]
     assert batch_ranges(graphs, 2) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9), (9, 11), (11, 13), (13, 14)]
     assert batch_ranges([], 32) == []
+
+
+def test_stress_and_length_unit_factors_against_their_values_in_ev_and_angstrom():
+    """unit_factors gives stresses in eV/Angstrom^3 and lengths in Angstrom: the default stress unit
+    is energy/length^3, an explicit ENERGY/LENGTH^3 is cubed the same way, 1 kbar is 0.1 GPa and
+    1 nm is 10 Angstrom."""
+    from ase import units
+
+    from sciPT.domains.molecules.data import unit_factors
+
+    # Hartree / Bohr^3 = 27.211386 eV / (0.52917721 A)^3 = 27.211386 / 0.14818471 = 183.6315 eV/A^3
+    hartree_bohr3 = units.Hartree / units.Bohr**3
+    assert hartree_bohr3 == pytest.approx(183.6315, rel=1e-6)
+    default = unit_factors(MoleculeDataConfig(energy_unit="Hartree", length_unit="Bohr"))
+    assert default["stress"] == pytest.approx(hartree_bohr3, rel=1e-12)
+    assert default["forces"] == pytest.approx(51.42207, rel=1e-6)  # 27.211386 / 0.52917721
+    explicit = unit_factors(MoleculeDataConfig(stress_unit="Hartree/Bohr^3"))
+    assert explicit["stress"] == pytest.approx(hartree_bohr3, rel=1e-12)
+    # 1 eV/A^3 = 1.602177e-19 J / 1e-30 m^3 = 160.2177 GPa, so 1 kbar = 0.1 GPa = 6.241509e-4 eV/A^3
+    assert unit_factors(MoleculeDataConfig(stress_unit="kbar"))["stress"] == pytest.approx(
+        6.241509e-4, rel=1e-6
+    )
+    assert unit_factors(MoleculeDataConfig(stress_unit="kbar"))["stress"] == pytest.approx(0.1 * units.GPa)
+    assert unit_factors(MoleculeDataConfig(stress_unit="bar"))["stress"] == pytest.approx(
+        6.241509e-7, rel=1e-6
+    )
+    nm = unit_factors(MoleculeDataConfig(length_unit="nm"))
+    assert nm["length"] == 10.0
+    assert nm["forces"] == pytest.approx(0.1) and nm["stress"] == pytest.approx(1e-3)  # eV/nm, eV/nm^3
+
+
+def test_max_molecules_stops_after_that_many_smiles(tmp_path):
+    """read_smiles with max_molecules = 1 reads the first molecule of a two-line file only, comment
+    and blank lines not counted."""
+    path = write(tmp_path, "two.smi", "# methanol then ethanol\nCO methanol\n\nCCO ethanol\n")
+    assert [len(f.numbers) for f in read_smiles(path, max_molecules=1)] == [6]
+    assert [len(f.numbers) for f in read_smiles(path, max_molecules=2)] == [6, 9]
+
+
+def test_the_composition_span_keeps_a_direction_200_times_weaker():
+    """Compositions (100 C, 0 H) and (100 C, 1 H) span both elements: their singular values are about
+    141.42 and 0.7071 (ratio 0.005, far above the 1e-10 rank tolerance), so the span has two rows and
+    a lone H lies inside it; a multiple of one composition adds no row."""
+    from sciPT.domains.molecules.references import composition_span, outside_span
+
+    counts = np.array([[100.0, 0.0], [100.0, 1.0]])
+    # by hand: counts^T counts = [[20000, 100], [100, 1]], trace 20001, determinant 10000; eigenvalues
+    # (20001 +- sqrt(20001^2 - 40000)) / 2 = 20000.50001, 0.4999875; singular values 141.4231, 0.707098
+    np.testing.assert_allclose(np.linalg.svd(counts, compute_uv=False), [141.4231, 0.707098], rtol=1e-5)
+    span = composition_span(counts)
+    assert span.shape == (2, 2)
+    assert not outside_span(np.array([[0.0, 1.0], [3.0, 7.0]]), span).any()
+    single = composition_span(np.array([[100.0, 1.0], [200.0, 2.0]]))
+    assert single.shape == (1, 2)
+    assert outside_span(np.array([[0.0, 1.0]]), single).tolist() == [True]

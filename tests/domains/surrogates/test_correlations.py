@@ -210,3 +210,171 @@ def test_petukhov_against_its_published_form():
     # Nu = 0.0022490 * 1e5 * 0.7 / (1.07 + 12.7 * 0.047424 * -0.21163) = 157.43 / 0.94254 = 167.03
     # (with 1.0 in place of 1.07 it would be 180.43)
     assert by_key("petukhov")([1e5], [0.7])[0] == pytest.approx(167.027, rel=1e-5)
+
+
+def _colebrook_by_iteration(re, ed):
+    """Darcy f from Colebrook, 1/sqrt(f) = -2 log10(e/D / 3.7 + 2.51 / (Re sqrt(f))), by fixed point."""
+    f = 0.02
+    for _ in range(100):
+        f = (-2 * np.log10(ed / 3.7 + 2.51 / (re * np.sqrt(f)))) ** -2
+    return f
+
+
+def test_rough_correlations_against_their_published_forms():
+    """Each rough-pipe correlation is its documented form with its documented friction factor, at
+    Re = 1e5, Pr = 10, e/D = 0.01 (the forms themselves: no range is checked here). Colebrook's f
+    solved by hand is 0.03850354; Bhatti-Shah's Haaland f, 1/sqrt(f) = -1.8 log10((e/D / 3.7)^1.11 +
+    6.9 / Re), is 0.03853851."""
+    re, pr, ed = 1e5, 10.0, 0.01
+    f = _colebrook_by_iteration(re, ed)
+    assert f == pytest.approx(0.03850354, rel=1e-6)
+    fh = (-1.8 * np.log10((ed / 3.7) ** 1.11 + 6.9 / re)) ** -2
+    assert fh == pytest.approx(0.03853851, rel=1e-6)
+    s8, s4 = np.sqrt(f / 8), np.sqrt(f / 4)
+    hand = {
+        # 0.0471 Re Pr^0.5 (f/4)^0.5 (1.11 + 0.44 Pr^-1/3 - 0.7 Pr^-1/6) = 1223.59
+        "kawase-de": 0.0471 * re * pr**0.5 * s4 * (1.11 + 0.44 * pr ** (-1 / 3) - 0.7 * pr ** (-1 / 6)),
+        # 0.0523 Re Pr^0.5 (f/4)^0.5 = 1622.64
+        "kawase-ulbrecht": 0.0523 * re * pr**0.5 * s4,
+        # Re Pr (f/8)^0.5 / (4.5 + [0.155 (Re (f/8)^0.5)^0.54 + (8/f)^0.5] Pr^0.5) = 640.961
+        "gowen-smith": re * pr * s8 / (4.5 + (0.155 * (re * s8) ** 0.54 + np.sqrt(8 / f)) * pr**0.5),
+        # Re Pr (f/8)^0.5 / (5 [Pr + ln(1 + 5 Pr) + 0.5 ln(Re (f/8)^0.5 / 60)]) = 850.866
+        "martinelli-rough": re * pr * s8 / (5 * (pr + np.log(1 + 5 * pr) + 0.5 * np.log(re * s8 / 60))),
+        # (f/8) Re Pr / (1 + (f/8)^0.5 (4.5 Re_e^0.2 Pr^0.5 - 8.48)), Re_e = Re e/D (f/8)^0.5, Haaland f
+        # = 1772.62
+        "bhatti-shah": (fh / 8)
+        * re
+        * pr
+        / (1 + np.sqrt(fh / 8) * (4.5 * (re * ed * np.sqrt(fh / 8)) ** 0.2 * pr**0.5 - 8.48)),
+        # (f/8)(Re - 1000) Pr / (1 + 12.7 (f/8)^0.5 (Pr^(2/3) - 1)) = 1132.19
+        "gnielinski-rough": (f / 8) * (re - 1000) * pr / (1 + 12.7 * s8 * (pr ** (2 / 3) - 1)),
+    }
+    approx = {
+        "kawase-de": 1223.59,
+        "kawase-ulbrecht": 1622.64,
+        "gowen-smith": 640.961,
+        "martinelli-rough": 850.866,
+        "bhatti-shah": 1772.62,
+        "gnielinski-rough": 1132.19,
+    }
+    for key, value in hand.items():
+        assert value == pytest.approx(approx[key], rel=1e-5)
+        assert by_key(key)([re], [pr], ed)[0] == pytest.approx(value, rel=1e-9), key
+
+
+LAMINAR_AND_TURBULENT = {
+    "laminar-local-uhf": 1e5,
+    "turbulent-average": 1e6,
+    "turbulent-local": 1e6,
+    "turbulent-local-uhf": 1e6,
+}
+
+
+def test_flat_plate_power_laws_against_their_constants():
+    """The flat-plate power laws carry Incropera's constants: laminar local with uniform heat flux
+    0.453 Re^0.5 Pr^(1/3), turbulent average 0.037, local 0.0296 and local with uniform heat flux
+    0.0308 Re^0.8 Pr^(1/3)."""
+    # Pr^(1/3) = 0.7^(1/3) = 0.887904; 1e5^0.5 = 316.228; 1e6^0.8 = 63095.73
+    # 0.453 x 316.228 x 0.887904 = 127.193; 0.037, 0.0296, 0.0308 x 63095.73 x 0.887904 = 2072.85,
+    # 1658.28, 1725.51
+    laminar, turbulent = 316.228 * 0.887904, 63095.73 * 0.887904
+    nu = {key: by_key(key)([re], [0.7])[0] for key, re in LAMINAR_AND_TURBULENT.items()}
+    assert nu["laminar-local-uhf"] == pytest.approx(0.453 * laminar, rel=1e-5)
+    assert nu["turbulent-average"] == pytest.approx(0.037 * turbulent, rel=1e-5)
+    assert nu["turbulent-local"] == pytest.approx(0.0296 * turbulent, rel=1e-5)
+    assert nu["turbulent-local-uhf"] == pytest.approx(0.0308 * turbulent, rel=1e-5)
+    assert [nu[k] for k in LAMINAR_AND_TURBULENT] == pytest.approx(
+        [127.193, 2072.85, 1658.28, 1725.51], rel=1e-5
+    )
+
+
+def test_the_residual_sd_is_unbiased_for_the_three_fitted_parameters():
+    """fit_system's residual variance divides the residual sum of squares by n - 3 (the law's three
+    parameters), and its covariance is that variance times (X^T X)^-1: recomputed here by least
+    squares on the same 10 noisy points."""
+    from sciPT.domains.surrogates.data import sample_correlation
+
+    corr = by_key("colburn")
+    fit = fit_system(corr, 10, 0.05, np.random.default_rng(3))
+    pts = sample_correlation(corr, 10, 0.05, np.random.default_rng(3))
+    X, y = pts.features(), pts.log_nu
+    theta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ theta
+    s2 = float(r @ r) / (10 - 3)
+    assert fit.theta == pytest.approx(theta, rel=1e-10)
+    assert fit.residual_sd == pytest.approx(np.sqrt(s2), rel=1e-10)
+    assert fit.residual_sd == pytest.approx(np.sqrt(float(r @ r) / 10) * np.sqrt(10 / 7), rel=1e-10)
+    assert fit.cov == pytest.approx(s2 * np.linalg.inv(X.T @ X), rel=1e-10)
+
+
+def test_a_ratio_the_export_lacks_gets_the_group_prior_and_no_correlation(tmp_path):
+    """prior_from_export of an export without e_Dh, asked for e_Dh with group_sd = 0.5: the new
+    ratio's mean is 0, its variance group_sd^2 = 0.25 and its covariances with the law's
+    parameters zero; the law's own block is the export's."""
+    from sciPT.domains.surrogates import export_surrogate, prior_posterior
+    from sciPT.domains.surrogates.objectives import GaussianPrior
+    from sciPT.domains.surrogates.pretrain import prior_from_export
+
+    cov = np.array([[0.5, 0.01, 0.0], [0.01, 0.003, 0.0], [0.0, 0.0, 0.002]])
+    export_surrogate(
+        tmp_path / "model",
+        prior_posterior(GaussianPrior(["log_C", "Re", "Pr"], [-3.5, 0.8, 0.4], cov)),
+        [],
+        {"kind": "prior"},
+    )
+    prior, _ = prior_from_export(tmp_path, ["e_Dh"], group_sd=0.5)
+    assert prior.names == ["log_C", "Re", "Pr", "e_Dh"]
+    assert prior.mean == pytest.approx([-3.5, 0.8, 0.4, 0.0])
+    assert prior.cov[3, 3] == pytest.approx(0.25, rel=1e-12)
+    assert prior.cov[3, :3].tolist() == [0.0, 0.0, 0.0] and prior.cov[:3, 3].tolist() == [0.0, 0.0, 0.0]
+    assert prior.cov[:3, :3] == pytest.approx(cov)
+    assert not prior.fixed.any()
+
+
+def test_points_on_a_validity_box_s_bounds_are_inside_it():
+    """inside_validity's bounds are inclusive: a point exactly on a box's lowest or highest Re or
+    Pr is inside; one just beyond is not."""
+    from sciPT.domains.surrogates.pretrain import inside_validity
+
+    boxes = [{"key": "colburn", "re": [1e4, 1e5], "pr": [0.5, 3.0]}]
+    re = np.array([1e4, 1e5, 1e4, 1e5, 5e4, 9999.0, 5e4])
+    pr = np.array([0.5, 3.0, 3.0, 0.5, 1.0, 1.0, 3.01])
+    assert inside_validity(re, pr, boxes).tolist() == [True, True, True, True, True, False, False]
+
+
+def test_a_prior_flags_points_by_their_pr_against_its_validity_boxes():
+    """A prior's in_range is its validity boxes, tested on (Re, Pr): Sieder-Tate's box (Re 1e4-1e6,
+    Pr 0.7-100 as sampled) holds a point at Pr 50 and not one at Pr 1,000, at the same Re; a
+    calibrated model warns of the second as outside every correlation's range."""
+    from sciPT.domains.surrogates.data import Points
+    from sciPT.domains.surrogates.evaluate import in_range, input_warnings
+    from sciPT.domains.surrogates.pretrain import validity_box
+
+    boxes = validity_box(fit_systems(["sieder-tate"], 10, 0.05, 0))
+    points = Points(
+        np.array([5e4, 5e4]), np.array([50.0, 1000.0]), None, source="p.csv", lines=np.array([2, 3])
+    )
+    assert in_range(points, {"validity": {"systems": boxes}}).tolist() == [True, False]
+    calibrated = {"calibration_range": {"Re": [1e4, 1e5], "Pr": [1.0, 100.0]}, "validity": {"systems": boxes}}
+    assert input_warnings(points, calibrated, scored=False) == [
+        "warning: p.csv: 1 of 2 point(s) lie outside the (Re, Pr) validity range of every correlation "
+        "the prior was learnt from, not only outside the calibration range: lines 3"
+    ]
+
+
+def test_measured_nu_is_reduced_to_the_plotted_slice_with_the_pr_and_ratio_exponents():
+    """reduced() moves each measured Nu to the slice's Pr and ratios with the fitted exponents b and
+    c (theta[2] and theta[3], not the Re exponent theta[1]): Nu (Pr_ref / Pr)^b (g_ref / g)^c."""
+    from sciPT.domains.surrogates.data import Points
+    from sciPT.domains.surrogates.evaluate import reduced
+
+    points = Points(
+        np.array([1e4, 2e4]), np.array([0.7, 7.0]), np.array([50.0, 200.0]), {"e_Dh": np.array([0.01, 0.04])}
+    )
+    theta = np.array([np.log(0.03), 0.8, 0.4, 0.1])
+    ref = {"Pr": 2.0, "e_Dh": 0.02}
+    # 50 (2/0.7)^0.4 (0.02/0.01)^0.1 = 50 x 1.52185 x 1.07177 = 81.554;
+    # 200 (2/7)^0.4 (0.02/0.04)^0.1 = 200 x 0.60586 x 0.93303 = 113.058
+    expected = [50 * (2 / 0.7) ** 0.4 * 2**0.1, 200 * (2 / 7) ** 0.4 * 0.5**0.1]
+    assert expected == pytest.approx([81.554, 113.058], rel=1e-5)
+    assert reduced(points, theta, ref, ["e_Dh"]) == pytest.approx(expected, rel=1e-12)

@@ -125,3 +125,12 @@ def test_every_system_is_found_on_its_own_points(key):
     system = key if ed is None else f"{key}@e/D={ed:g}"
     found = library_matches(re, pr, nu, [system])
     assert [(m.system, m.points) for m in found] == [(system, 4)]
+
+
+def test_the_metric_counts_points_not_systems_when_several_match():
+    """points_on_library is the number of points on the system with the most: two points at Pr = 1
+    lie on three systems at once, and the metric is 2, not 6."""
+    re, pr = np.array([1e4, 5e4]), np.array([1.0, 1.0])
+    found = library_matches(re, pr, dittus_boelter(re, pr), ALL)
+    assert len(found) == 3 and [m.points for m in found] == [2, 2, 2]
+    assert points_on_library(found) == 2

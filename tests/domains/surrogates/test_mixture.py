@@ -93,3 +93,29 @@ def test_a_mixture_needs_matching_components():
     h = GaussianPrior(["log_C", "Re", "Pr", "e_D"], np.zeros(4), np.eye(4))
     with pytest.raises(ValueError, match="^every component of a mixture must have the same parameter names$"):
         MixturePrior(["g", "h"], [g, h], np.ones(2))
+
+
+def test_the_mixture_covariance_adds_the_spread_between_the_families():
+    """The moment-matched covariance is the law of total covariance: the weighted within-family
+    covariances plus the weighted spread of the family means about the mixture mean."""
+    a = GaussianPrior(NAMES, [0.0, 0.5, 0.4], np.eye(3) * 0.01)
+    b = GaussianPrior(NAMES, [1.0, 0.8, 0.4], np.eye(3) * 0.01)
+    mix = MixturePrior(["laminar", "turbulent"], [a, b], np.ones(2))
+    # by hand: mean (0.5, 0.65, 0.4); each family is d = +-(0.5, 0.15, 0) from it, so the between
+    # term is d d^T = [[0.25, 0.075, 0], [0.075, 0.0225, 0], [0, 0, 0]]; Var(a) = 0.01 + 0.0225 = 0.0325
+    expected = np.array([[0.26, 0.075, 0.0], [0.075, 0.0325, 0.0], [0.0, 0.0, 0.01]])
+    assert mix.mean == pytest.approx([0.5, 0.65, 0.4])
+    assert mix.cov == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert mix.as_gaussian().cov == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_the_averaged_posterior_keeps_the_width_factor_of_the_heaviest_family():
+    """The combined posterior's kappa is that of the family with the largest posterior weight: on
+    exactly laminar points, the laminar family's (its weight > 0.99), not the turbulent one's."""
+    X = features(np.geomspace(2e4, 1.5e5, 4))
+    y = np.log(0.6) + 0.5 * X[:, 1] + 0.33 * X[:, 2]
+    m = fit_mixture(X, y, transfer_prior(two_families(), "exponents"))
+    laminar, turbulent = m.components
+    assert m.family_weights["laminar"] > 0.99
+    assert laminar.kappa != turbulent.kappa  # the test tells the two apart
+    assert m.posterior.kappa == laminar.kappa
