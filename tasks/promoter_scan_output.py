@@ -149,7 +149,7 @@ class ScanOutput:
         with open(self.partial, encoding="utf-8") as f:
             next(f, None)
             for line in f:
-                if line.startswith("track"):
+                if line.startswith("track "):  # a record's line is its name and a tab
                     return
                 yield line
 

@@ -421,3 +421,20 @@ def test_a_strand_symmetric_model_scores_each_window_once_and_resumes_alike(
     resumed = SymmetricGC()
     assert scan(resumed, out, resume=True) == 0 and resumed.scored == 0
     assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_strand_symmetric_scan_of_a_record_named_track_copies_every_line(tmp_path):
+    """The copied plus track ends at the minus track's line ("track type=..."), not at a record
+    whose name begins with "track" (a scaffold named tracking_1): the copy ran out there, and the
+    scan ended in a traceback that every --resume met again."""
+    genome = tmp_path / "g.fa"
+    genome.write_text(">tracking_1\nACGTACGTTTGCAGGC\n>track\nGGGCCCATATAAAT\n")
+    corpus = Corpus([str(genome)], DNA_SPEC)
+    files = {}
+    for name, model in (("plain", GCContent()), ("symmetric", SymmetricGC())):
+        out = ScanOutput.open(tmp_path / f"{name}.bedgraph", {}, resume=False)
+        promoter_scan.scan_genome(model, corpus, 12, 2, out, 2)
+        out.finish()
+        files[name] = (tmp_path / f"{name}.bedgraph").read_bytes()
+    # 16 bp: windows at 0, 2, 4 (3); 14 bp: 0, 2 (2): 5 a strand, the minus ones copied
+    assert files["symmetric"] == files["plain"] and files["plain"].count(b"\n") == 2 + 2 * 5
