@@ -334,3 +334,20 @@ def test_a_pipe_whose_reader_left_early_is_one_line(tmp_path):
         with io.atomic_text(fifo) as handle:
             handle.write("a,b\n" * 2_000_000)
     assert str(err.value) == f"{fifo}: the reader closed the pipe before all the output was written"
+
+
+def test_a_partial_name_of_exactly_255_bytes_is_allowed(tmp_path):
+    """``partial_path``: a file name may hold 255 bytes, so OUTPUT.partial of 255 bytes (247 + 8
+    for ".partial") is kept beside it, and one of 256 is refused."""
+    fits = tmp_path / ("t" * 247)
+    assert io.partial_path(fits).name == "t" * 247 + ".partial"
+    with pytest.raises(UserError, match="256 bytes; at most 255"):
+        io.partial_path(tmp_path / ("t" * 248))
+
+
+def test_a_table_cell_escapes_pipes_and_joins_lines():
+    """``table_cell``: a ``|`` in a file name escaped (it would split the Markdown cell), line
+    breaks as spaces."""
+    assert io.table_cell("runs|a.xyz") == "runs\\|a.xyz"
+    assert io.table_cell("two\nlines|x") == "two lines\\|x"
+    assert io.table_cell(3) == "3"

@@ -130,3 +130,39 @@ def test_the_exported_model_reports_its_early_stopping_metrics_as_validation():
     ]
     # MCC (2 * 2 - 0 * 1) / sqrt(2 * 3 * 2 * 3)
     assert metrics["val_mcc"] == pytest.approx(4 / 6) and metrics["val_accuracy"] == pytest.approx(0.8)
+
+
+def test_out_of_fold_file_numbers_folds_from_one_in_file_order(tmp_path):
+    """``oof.csv``: one row per record in file order, its label, its 1-based test fold and each
+    model's out-of-fold probability to 6 decimals."""
+    from sciPT.tasks.promoter_evaluation import write_out_of_fold
+
+    codes = [np.zeros(10, dtype=np.uint8) for _ in range(4)]
+    data = LabelledSequences(["s0", "s1", "s2", "s3"], codes, np.array([1, 0, 1, 0]), "d.csv")
+    # fold 1 tests records 1 and 2, fold 2 records 0 and 3
+    folds = [(np.array([0, 3]), np.array([1, 2])), (np.array([1, 2]), np.array([0, 3]))]
+    oof = {"scratch": (np.array([0.1, 0.2, 0.3, 0.4]), []), "k-mer": (np.array([0.9, 0.8, 0.7, 0.6]), [])}
+    path = tmp_path / "oof.csv"
+    write_out_of_fold(path, data, folds, oof)
+    assert path.read_text().splitlines() == [
+        "record,label,fold,scratch,k-mer",
+        "s0,1,2,0.100000,0.900000",
+        "s1,0,1,0.200000,0.800000",
+        "s2,1,1,0.300000,0.700000",
+        "s3,0,2,0.400000,0.600000",
+    ]
+
+
+def test_a_label_fraction_trains_on_the_rounded_share_of_the_pool():
+    """``fraction_subset``: round(frac x pool), not its floor, stratified; the whole pool at 1."""
+    from sciPT.tasks.promoter_evaluation import fraction_subset
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 20).astype(np.uint8) for _ in range(79)]
+    pool = LabelledSequences([f"s{i}" for i in range(79)], codes, np.array([1] * 40 + [0] * 39), "p.csv")
+    # 0.1 x 79 = 7.9 -> 8 sequences (a floor would give 7); stratified: 4 of each class
+    subset = fraction_subset(pool, 0.1, 0)
+    assert len(subset) == 8 and int(subset.labels.sum()) == 4
+    # 0.3 x 79 = 23.7 -> 24
+    assert len(fraction_subset(pool, 0.3, 0)) == 24
+    assert fraction_subset(pool, 1.0, 0) is pool

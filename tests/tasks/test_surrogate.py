@@ -947,3 +947,36 @@ def test_the_run_metrics_give_c_itself_as_law_json_does(calibrated):
     # C = exp(log C): for these ribbed points C is 0.33 (log C -1.12), far from its log
     assert metrics["C"] == pytest.approx(law["C"], rel=1e-6)
     assert metrics["C"] == pytest.approx(np.exp(law["log_C"]), rel=1e-6)
+
+
+def test_fit_metrics_are_the_chosen_fits_own_numbers():
+    """``metrics.json`` of a calibration: C = exp(log C), the exponents, the noise as a standard
+    deviation of log Nu (not its variance) and the training errors. Predictions 1.1 and 1.9 of
+    log Nu 1 and 2: errors +0.1 and -0.1, RMSE 0.1; MAPE (|e^0.1 - 1| + |e^-0.1 - 1|) / 2 =
+    (0.105171 + 0.095163) / 2 = 10.0167 %."""
+    from types import SimpleNamespace
+
+    from sciPT.tasks.surrogate_report import fit_metrics
+
+    chosen = SimpleNamespace(
+        mean=np.array([np.log(0.023), 0.8, 0.4]), noise_sd=0.1, predict=lambda design: np.array([1.1, 1.9])
+    )
+    guard = SimpleNamespace(prior_weight=0.25, elpd={"prior": -1.5}, loo_rmse={"prior": 0.2}, log_evidence={})
+    cal = SimpleNamespace(guard=guard, prior_fit=None)
+    X, y = np.array([[1.0, 9.0, -0.4], [1.0, 10.0, 0.3]]), np.array([1.0, 2.0])
+    metrics = fit_metrics(cal, X, y, chosen, None, 0.9)
+    assert metrics == pytest.approx(
+        {
+            "points": 2,
+            "kept_prior": 0.25,
+            "C": 0.023,
+            "a": 0.8,
+            "b": 0.4,
+            "noise_sd_log_nu": 0.1,
+            "train_rmse_log_nu": 0.1,
+            "train_mape": 10.0167,
+            "loo_elpd_prior": -1.5,
+            "loo_rmse_log_nu_prior": 0.2,
+        },
+        rel=1e-4,
+    )

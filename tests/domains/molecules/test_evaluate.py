@@ -153,3 +153,94 @@ def test_a_head_reads_frames_as_its_export_records_and_an_old_export_as_the_run_
         export(config)
         data = evaluate.run_data_config(run, args, head)
         assert (data.energy_unit, data.energy_key, data.length_unit) == ("kcal/mol", "E", "Angstrom")
+
+
+def test_only_heads_below_half_the_active_mae_are_suggested(two_levels, monkeypatch):
+    """``other_head_warning`` suggests another head only where its energy MAE is below half the
+    active head's: through acac the MAE is 1000 meV/atom, so 600 is no suggestion and 400 is."""
+    model, labelled = two_levels
+    graphs = labelled()
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: 600.0)
+    assert warning(model, graphs, "acac") == ""
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: 400.0)
+    assert "through head default the energy MAE is 400.0 meV/atom" in warning(model, graphs, "acac")
+
+
+def test_a_frame_in_several_recorded_groups_keeps_the_first_groups_use(tmp_path, monkeypatch):
+    """``training_frames``: a file recorded both as fine-tuning and as pre-training data counts its
+    frames as fine-tuning ones (the first group), as the docstring says."""
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = tmp_path / "kept.xyz"
+    write(kept, read(shipped, index=":3"))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    entries = [{"path": str(kept), "sha256": file_sha256(kept)}]
+    seen = training_frames([("fine-tuning", entries, None), ("pre-training", entries, None)])
+    assert len(seen.how) == 3 and set(seen.how.values()) == {"fine-tuning"}
+
+
+def test_the_stress_line_converts_ev_per_cubic_angstrom_to_gpa():
+    """``stress_lines``: 1 eV/Å³ = 160.2177 GPa, so an MAE of 0.01 and an RMSE of 0.02 eV/Å³ are
+    1.60 and 3.20 GPa (3 significant figures: 1.6 and 3.2)."""
+    from sciPT.domains.molecules.report import stress_lines
+
+    metrics = {"stress_frames": 2, "stress_mae_eV_per_A3": 0.01, "stress_rmse_eV_per_A3": 0.02}
+    line, blank = stress_lines(metrics)
+    assert blank == ""
+    assert line.endswith("MAE 0.01 eV/Å³, RMSE 0.02 eV/Å³ (1.6 and 3.2 GPa).")
+    assert line.startswith("Stress, 2 frames with a stress label")
+    assert stress_lines({"energy_mae_meV_per_atom": 1.0}) == []
+
+
+def test_predict_writes_each_frames_own_energy_and_forces(make_potential, tmp_path):
+    """``scipt predict`` on several frames in one batch: each output frame carries the energy and
+    forces the model gives that frame alone (not another frame's of its batch)."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ase.io import read, write
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sciPT.domains.molecules.predict import predict_run
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    given = read(shipped, index=":4")
+    source, output = tmp_path / "in.xyz", tmp_path / "out.xyz"
+    write(source, given)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / WEIGHTS_NAME).write_bytes(b"")
+    (tmp_path / "model" / CONFIG_NAME).write_text(json.dumps({}))
+    run = SimpleNamespace(path=tmp_path, config=tmp_path / "config.yaml", read_config=lambda: {})
+    args = SimpleNamespace(input=str(source), output=str(output), head=None, frames_per_batch=32)
+    model = make_potential(l_max=1)
+    assert predict_run(run, args, model) == 0
+    predicted = read(output, index=":")
+    assert len(predicted) == 4
+    energies = []
+    for atoms, frame in zip(predicted, given, strict=True):
+        alone = model(frame_to_graph(_frame(frame), model.cfg.cutoff), forces=True)
+        energies.append(atoms.get_potential_energy())
+        assert atoms.get_potential_energy() == pytest.approx(float(alone["energy"][0]), abs=1e-8)
+        assert atoms.get_forces() == pytest.approx(alone["forces"].detach().numpy(), abs=1e-8)
+    assert len(set(energies)) == 4  # four different structures, four different energies
+
+
+def _frame(atoms):
+    """An ASE structure as the molecules domain's frame (Angstrom, no labels)."""
+    import numpy as np
+
+    from sciPT.domains.molecules.data import Frame
+
+    return Frame(
+        numbers=atoms.numbers,
+        positions=atoms.positions,
+        cell=np.asarray(atoms.cell),
+        pbc=atoms.pbc,
+        source="t",
+    )

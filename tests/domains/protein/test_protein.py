@@ -197,3 +197,13 @@ def test_a_file_over_nine_tenths_nucleotide_letters_is_refused(tmp_path):
         f"{path}: reads as nucleotides (93 % A/C/G/T/U/N), not protein: is this the DNA corpus? "
         "(pretrain dna reads it)"
     )
+
+
+def test_protein_presets_mask_fifteen_percent_of_residues_one_at_a_time():
+    """Every protein preset pre-trains ESM-style: a masked objective over 15 % of the residues,
+    each masked alone (span 1)."""
+    for name, preset in domains.get("protein").presets().items():
+        objective = preset().objective
+        assert (objective.kind, objective.masked.mask_ratio, objective.masked.span) == ("masked", 0.15, 1), (
+            name
+        )
