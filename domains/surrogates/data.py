@@ -529,6 +529,8 @@ def follows_nu(values: dict[str, np.ndarray], ratio: np.ndarray) -> bool:
     if n < FOLLOWS_NU_MIN_POINTS:
         return False
     base = np.column_stack([np.ones(n), np.log(values["Re"]), np.log(values["Pr"])])
+    if (unexplained_fraction(base, np.log(ratio)) or 0.0) <= COLLINEAR_TOL:
+        return False  # a product of powers of Re and Pr (Pe = Re Pr): check_independent names it
     parted = np.log(ratio) - np.log(values["Nu"])
     left = parted - base @ np.linalg.lstsq(base, parted, rcond=None)[0]
     return bool(np.sqrt(left @ left / (n - 3)) < FOLLOWS_NU_RMS)

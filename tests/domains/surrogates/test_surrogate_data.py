@@ -597,3 +597,23 @@ def test_a_heat_transfer_coefficient_typed_to_three_digits_is_kept_as_a_label(tm
     )
     assert list(read_points(path).groups) == []
     assert "column 'h' follows Nu over the 12 points" in capsys.readouterr().err
+
+
+def test_a_product_of_re_and_pr_beside_exact_points_is_refused_as_such_not_taken_for_nu(tmp_path, capsys):
+    """Pe = Re Pr beside points computed from a power law (no scatter): Nu and Pe are both what
+    Re and Pr explain, so Pe / Nu is too; it is refused as a product of Re and Pr, as with measured
+    points, not kept as a label "computed from Nu"."""
+    from sciPT.domains.surrogates.data import check_independent
+
+    re, pr = np.geomspace(1e4, 1e5, 8), np.array([0.7, 3, 7, 1, 5, 2, 6, 4.0])
+    nu = 0.023 * re**0.8 * pr**0.4
+    path = tmp_path / "exact.csv"
+    path.write_text(
+        "Re,Pr,Nu,Pe\n" + "".join(f"{a:.6g},{b:.4g},{c:.6g},{a * b:.6g}\n" for a, b, c in zip(re, pr, nu))
+    )
+    points = read_points(path)
+    assert list(points.groups) == ["Pe"] and capsys.readouterr().err == ""
+    with pytest.raises(
+        DataError, match="column 'Pe' is \\(nearly\\) a constant times a product of powers of Re and Pr"
+    ):
+        check_independent(points, ["Pe"])
