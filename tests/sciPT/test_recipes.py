@@ -11,7 +11,7 @@ import pytest
 
 from sciPT import io, recipes
 from sciPT.cli import main
-from sciPT.errors import UserError
+from sciPT.errors import DataError, UserError
 
 SHIPPED = recipes.RECIPES_DIR
 
@@ -177,3 +177,21 @@ def test_the_shipped_recipes_name_their_mit_notices(capsys):
             assert path in shipped[name]["licence"], name
     assert main(["data", "list"]) == 0
     capsys.readouterr()
+
+
+def test_build_checks_the_hash_of_a_repository_only_file_before_copying_it(tmp_path):
+    """Pins build's check of a recipe's repository-only files: one whose SHA-256 is not the
+    recipe's is refused (DataError naming the file and both digests) and nothing is written,
+    like a raw file with a wrong hash."""
+    notice = "heat_transfer/LICENSE.combaero"
+    recipe = {
+        "name": "tampered",
+        "files": [],
+        "repository_files": [{"path": notice, "sha256": "0" * 64}],
+    }
+    dest = tmp_path / "out"
+    with pytest.raises(DataError) as err:
+        recipes.build(recipe, tmp_path / "raw", dest)
+    assert str(err.value).startswith(f"{SHIPPED / notice}: sha256 ")
+    assert "differs from the recipe's 0000000000000000… (recipe 'tampered')" in str(err.value)
+    assert not dest.exists()

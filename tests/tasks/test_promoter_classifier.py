@@ -542,3 +542,21 @@ def test_an_epoch_floor_above_max_steps_is_capped_so_the_fit_validates(planted, 
     # min(50, 5) = 5 steps an epoch: one whole epoch, validated once
     assert fit.steps == 5 and fit.epochs >= 1
     assert np.isfinite(fit.best_val_loss)
+
+
+def test_training_record_counts_each_sequence_once_on_either_strand():
+    """Pins the export's record of training sequences: one hash per distinct sequence, a sequence
+    and its reverse complement counting once. ACGT (its own reverse complement) twice, AACC and
+    its reverse complement GGTT: 2 distinct sequences, stored sorted."""
+    from safetensors.numpy import load
+
+    from sciPT.domains.dna.tokenizer import encode
+    from sciPT.tasks.promoter_export import TRAINING_HASHES, sequence_hashes, training_record
+
+    codes = [encode(s) for s in ("ACGT", "ACGT", "AACC", "GGTT")]
+    hashes = sequence_hashes(codes)
+    assert hashes[0] == hashes[1] and hashes[2] == hashes[3] and hashes[0] != hashes[2]
+    data, record = training_record(codes)
+    assert record["distinct"] == 2
+    stored = load(data)[TRAINING_HASHES]
+    assert stored.tolist() == sorted({int(hashes[0]), int(hashes[2])})

@@ -980,3 +980,16 @@ def test_fit_metrics_are_the_chosen_fits_own_numbers():
         },
         rel=1e-4,
     )
+
+
+def test_a_library_prior_gives_a_ratio_exponent_the_group_sd_asked_for():
+    """Pins resolve_prior's --group-sd for a library prior (--init all): a geometric ratio's
+    exponent gets the prior N(0, group_sd^2), so its variance is 0.5^2 = 0.25 by default and
+    2.0^2 = 4.0 when asked; the Re/Pr block learnt from the library does not depend on it."""
+    from sciPT.tasks.surrogate import resolve_prior
+
+    narrow, _ = resolve_prior("all", ["e_Dh"], 0.5, "gaussian")
+    wide, _ = resolve_prior("all", ["e_Dh"], 2.0, "gaussian")
+    assert narrow.cov[3, 3] == pytest.approx(0.25) and wide.cov[3, 3] == pytest.approx(4.0)
+    np.testing.assert_allclose(wide.cov[:3, :3], narrow.cov[:3, :3])
+    assert wide.mean[3] == 0.0

@@ -311,3 +311,36 @@ def test_a_file_a_cold_temperature_rounds_to_probability_zero_is_not_called_wind
         f"warning: {short}: no record's training part holds a window of 128 residues"
         in capsys.readouterr().err
     )
+
+
+def test_strand_symmetric_embed_is_the_same_on_either_strand():
+    """Pins strand_symmetric_embed: the mean of the embeddings of a sequence and of its reverse
+    complement, so a plain (not strand-equivariant) encoder gives one vector for either strand.
+    GATTACA and its reverse complement TGTAATC must embed alike; the value is
+    0.5 * (embed(GATTACA) + embed(TGTAATC)) computed directly."""
+    import torch
+
+    from sciPT.domains.dna.model import strand_symmetric_embed
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+
+    tok = dna_tokenizer(TokenizerConfig())
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    model = TransformerEncoder(cfg).double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    codes = [encode("GATTACA"), encode("CCGA")]
+    flipped = [reverse_complement(c) for c in codes]
+    with torch.no_grad():
+        ours = strand_symmetric_embed(model, tok, codes)
+        theirs = strand_symmetric_embed(model, tok, flipped)
+        one = tok.batch([codes[0]])
+        other = tok.batch([flipped[0]])
+        direct = 0.5 * (
+            model.embed(one["input_ids"], one["attention_mask"])
+            + model.embed(other["input_ids"], other["attention_mask"])
+        )
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours[0], direct[0])
+    assert not torch.allclose(ours[0], ours[1])  # not a constant

@@ -254,3 +254,19 @@ def test_a_frozen_embedding_gives_the_same_output_every_pass():
         torch.testing.assert_close(encoder.embed_dropout(first), first)
     # gradual, before any group thaws: the whole backbone is a fixed function
     torch.testing.assert_close(encoder(ids), encoder(ids))
+
+
+def test_rotary_frequencies_by_hand():
+    """Pins the rotary angle table: theta_i = base^(-2i/d_h), channels paired (i, i + d_h/2).
+    head_dim 4, base 10000: theta = (10000^0, 10000^(-2/4)) = (1, 0.01), so position 3 has the
+    angles (3, 0.03, 3, 0.03); relative-position tests alone hold for any frequencies."""
+    rotary = RotaryEmbedding(4)
+    cos, sin = rotary.tables(4, torch.device("cpu"))
+    angles = torch.tensor([3.0, 0.03, 3.0, 0.03], dtype=torch.float64)
+    torch.testing.assert_close(cos[3, 0], angles.cos())
+    torch.testing.assert_close(sin[3, 0], angles.sin())
+    # x = e_0 at position 1: (cos 1, 0, sin 1, 0) -- pairs (x_0, x_2) rotate by 1 rad
+    x = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64).view(1, 1, 4)
+    out = rotary(x, positions=torch.tensor([1]))
+    expected = torch.tensor([math.cos(1.0), 0.0, math.sin(1.0), 0.0], dtype=torch.float64)
+    torch.testing.assert_close(out.view(4), expected)
