@@ -107,7 +107,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     # the encoder, ewc without a Fisher) would come after the run directory was written
     build_strategy(cfg.finetune, start.backbone(cfg.train.seed), fisher=load_fisher(start.extras))
     residue_cap = start.residue_cap
-    length = min(cfg.inputs.max_length or max(len(c) for c in data.codes), residue_cap)
+    length = input_length(cfg.inputs.max_length, data.codes, residue_cap)
     check_head_reads(cfg, data, length, start.tokenizer.n_tokens(length))
     if cfg.inputs.max_length > residue_cap:
         print(
@@ -281,3 +281,9 @@ def finished(run: RunDir) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def input_length(max_length: int, codes, residue_cap: int) -> int:
+    """The residues the classifier reads: ``inputs.max_length``, or with 0 the longest training
+    sequence (shorter ones are padded, none cropped), at most what the encoder reads (``residue_cap``)."""
+    return min(max_length or max(len(c) for c in codes), residue_cap)

@@ -268,3 +268,14 @@ def test_the_kmer_baseline_chooses_its_regularisation_on_each_training_part(plan
     # two of the three training parts
     assert len(sizes) == 3 and sum(sizes) == 2 * len(data)
     assert len(out["k-mer LR"][1]) == 3
+
+
+def test_the_input_length_is_the_longest_training_sequence_within_what_the_encoder_reads():
+    """inputs.max_length 0 reads the longest training sequence (50 of 20, 30 and 50 bp: none
+    cropped, the shorter padded), a given length as given, and never beyond the encoder's cap."""
+    from sciPT.tasks.promoter_train import input_length
+
+    codes = [np.zeros(n, np.uint8) for n in (20, 30, 50)]
+    assert input_length(0, codes, 66) == 50
+    assert input_length(40, codes, 66) == 40
+    assert input_length(0, codes, 45) == 45 and input_length(80, codes, 66) == 66
