@@ -58,8 +58,10 @@ def input_warnings(points: Points, X, names, prior, info) -> list[str]:
     for j, nm in enumerate(names[1:], start=1):
         if held.free[j] or not varies(X[:, j]) or len(points) <= held.free.sum():
             continue  # free, constant (said apart), or too few points to tell
-        before = [m for m, f in zip(names[1:j], held.free[1:j]) if f]
-        left = unexplained_fraction(X[:, held.free], X[:, j])
+        # the columns scratch had freed when it came to this one (scratch_prior)
+        earlier = held.free & (np.arange(len(names)) < j)
+        before = [m for m, f in zip(names[1:], earlier[1:]) if f]
+        left = unexplained_fraction(X[:, earlier], X[:, j])
         warnings.append(
             f"{nm} varies in lock-step with {', '.join(before) or 'nothing'} over the {len(points)} "
             f"points (what {'they leave' if len(before) > 1 else 'it leaves'} of log {nm} is "

@@ -510,14 +510,18 @@ def _decimal_comma(cell: str) -> str:
         return "(no decimal reading)"
 
 
+def residual(before: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """What the columns ``before`` leave of ``target``: its least-squares residual on them."""
+    return target - before @ np.linalg.lstsq(before, target, rcond=None)[0]
+
+
 def unexplained_fraction(before: np.ndarray, target: np.ndarray) -> float | None:
-    """What the columns ``before`` leave of ``target`` (the norm of its least-squares residual on
-    them) as a fraction of its spread about its mean; ``None`` where it does not vary."""
+    """The norm of :func:`residual` as a fraction of ``target``'s spread about its mean; ``None``
+    where it does not vary."""
     spread = np.linalg.norm(target - target.mean())
     if spread == 0:
         return None
-    coef = np.linalg.lstsq(before, target, rcond=None)[0]
-    return float(np.linalg.norm(target - before @ coef) / spread)
+    return float(np.linalg.norm(residual(before, target)) / spread)
 
 
 def follows_nu(values: dict[str, np.ndarray], ratio: np.ndarray) -> bool:
@@ -531,8 +535,7 @@ def follows_nu(values: dict[str, np.ndarray], ratio: np.ndarray) -> bool:
     base = np.column_stack([np.ones(n), np.log(values["Re"]), np.log(values["Pr"])])
     if (unexplained_fraction(base, np.log(ratio)) or 0.0) <= COLLINEAR_TOL:
         return False  # a product of powers of Re and Pr (Pe = Re Pr): check_independent names it
-    parted = np.log(ratio) - np.log(values["Nu"])
-    left = parted - base @ np.linalg.lstsq(base, parted, rcond=None)[0]
+    left = residual(base, np.log(ratio) - np.log(values["Nu"]))
     return bool(np.sqrt(left @ left / (n - 3)) < FOLLOWS_NU_RMS)
 
 
