@@ -294,45 +294,47 @@ def _scan(classifier, corpus, window, stride, out, batch_size, bar) -> int:
     reading = f" ({reading})" if reading else ""
     index = scanned = 0  # windows in the order they are written; a resumed scan skips `done` of them
     mirror = None  # a strand-symmetric model scores a window and its reverse complement alike
-    for strand, label in (("+", "plus"), ("-", "minus")):
-        if index >= done:
-            out.write(
-                f'track type=bedGraph name="promoter {label}" description="promoter probability, '
-                f'{label} strand, window {window} bp{reading}, stride {stride} bp"\n'
-            )
-        if strand == "-" and getattr(classifier, "strand_symmetric", False):
-            # so its minus track is its plus track, line for line: copied, not scored a second time
-            mirror = out.first_track()
-        for r, (f, i) in enumerate(corpus.records):
-            length = int(corpus.lengths[r])
-            scanned += length if strand == "+" and length >= window else 0
-            windows = window_count(length, window, stride)
-            if index + windows <= done:  # too short to scan, or scanned before a resume
-                index += windows
-                _skip(mirror, windows)
-                continue
-            record = corpus.codes(r, 0, length)
-            name = f.names[i]
-            # a batch's windows at a time: a record's whole set of intervals grows with its length
-            # over the stride (3 x 8 bytes a window: 6 GB for human chr1 at stride 1)
-            for b in range(0, windows, batch_size):
-                batch, lo, hi = scan_intervals(length, window, stride, b, batch_size)
-                index += len(batch)
-                if index <= done:
-                    _skip(mirror, len(batch))
+    try:
+        for strand, label in (("+", "plus"), ("-", "minus")):
+            if index >= done:
+                out.write(
+                    f'track type=bedGraph name="promoter {label}" description="promoter probability, '
+                    f'{label} strand, window {window} bp{reading}, stride {stride} bp"\n'
+                )
+            if strand == "-" and getattr(classifier, "strand_symmetric", False):
+                # so its minus track is its plus track, line for line: copied, not scored a second time
+                mirror = out.first_track()
+            for r, (f, i) in enumerate(corpus.records):
+                length = int(corpus.lengths[r])
+                scanned += length if strand == "+" and length >= window else 0
+                windows = window_count(length, window, stride)
+                if index + windows <= done:  # too short to scan, or scanned before a resume
+                    index += windows
+                    _skip(mirror, windows)
                     continue
-                if mirror is not None:
-                    out.write("".join(next(mirror) for _ in batch), len(batch))
-                    bar.update(len(batch))
-                    continue
-                chunk = [record[s : s + window] for s in batch]
-                if strand == "-":
-                    chunk = [reverse_complement(c) for c in chunk]
-                p = classifier.predict(chunk, batch_size)
-                out.write("".join(f"{name}\t{a}\t{z}\t{v:.6f}\n" for a, z, v in zip(lo, hi, p)), len(p))
-                bar.update(len(chunk))
-    if mirror is not None:
-        mirror.close()
+                record = corpus.codes(r, 0, length)
+                name = f.names[i]
+                # a batch's windows at a time: a record's whole set of intervals grows with its length
+                # over the stride (3 x 8 bytes a window: 6 GB for human chr1 at stride 1)
+                for b in range(0, windows, batch_size):
+                    batch, lo, hi = scan_intervals(length, window, stride, b, batch_size)
+                    index += len(batch)
+                    if index <= done:
+                        _skip(mirror, len(batch))
+                        continue
+                    if mirror is not None:
+                        out.write("".join(next(mirror) for _ in batch), len(batch))
+                        bar.update(len(batch))
+                        continue
+                    chunk = [record[s : s + window] for s in batch]
+                    if strand == "-":
+                        chunk = [reverse_complement(c) for c in chunk]
+                    p = classifier.predict(chunk, batch_size)
+                    out.write("".join(f"{name}\t{a}\t{z}\t{v:.6f}\n" for a, z, v in zip(lo, hi, p)), len(p))
+                    bar.update(len(chunk))
+    finally:  # an interrupted scan leaves no reader open on the file it keeps
+        if mirror is not None:
+            mirror.close()
     return scanned
 
 

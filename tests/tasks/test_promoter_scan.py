@@ -438,3 +438,32 @@ def test_a_strand_symmetric_scan_of_a_record_named_track_copies_every_line(tmp_p
         files[name] = (tmp_path / f"{name}.bedgraph").read_bytes()
     # 16 bp: windows at 0, 2, 4 (3); 14 bp: 0, 2 (2): 5 a strand, the minus ones copied
     assert files["symmetric"] == files["plain"] and files["plain"].count(b"\n") == 2 + 2 * 5
+
+
+def test_a_strand_symmetric_scan_stopped_while_copying_closes_the_file_it_copies_from(tmp_path, monkeypatch):
+    """Stopped in its minus pass (the job's time limit), the scan no longer reads the file it
+    copies from: the copy is closed before the stop is handled, not whenever the traceback
+    holding it is dropped."""
+    genome = tmp_path / "g.fa"
+    genome.write_text(">r0\n" + "ACGTTGCA" * 10 + "\n")
+    first_track, closed = promoter_scan_output.ScanOutput.first_track, []
+
+    def recording(self):
+        try:
+            yield from first_track(self)
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(promoter_scan_output.ScanOutput, "first_track", recording)
+    out = ScanOutput.open(tmp_path / "out.bedgraph", {}, resume=False)
+    write = out.write
+
+    def stopping(text, windows=0):
+        if not text.startswith("track") and out.windows >= 9:  # 9 plus windows, then a copied batch
+            raise KeyboardInterrupt
+        return write(text, windows)
+
+    monkeypatch.setattr(out, "write", stopping)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        promoter_scan.scan_genome(SymmetricGC(), Corpus([str(genome)], DNA_SPEC), 12, 8, out, 3)
+    assert stopped.traceback and closed == [True]
