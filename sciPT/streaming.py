@@ -106,6 +106,11 @@ def expand_shards(paths: list[str], suffixes: tuple[str, ...], expected: str) ->
     for p in paths:
         if is_pattern(p):
             found = sorted(Path(m) for m in glob.glob(str(p)) if Path(m).is_file())
+            if not found and not any(c in str(p) for c in "*?"):
+                # `genome[v2].fa` is more often a file's name than a set of characters
+                raise DataError(
+                    f"{p}: no such file, nor a file it matches as a glob pattern (expected {expected})"
+                )
             if not found:
                 raise DataError(f"{p}: no file matches the pattern (expected {expected})")
             out += found

@@ -113,6 +113,17 @@ def test_a_file_named_like_a_pattern_is_that_file(tmp_path):
     assert expand_shards([str(literal)], FASTA_SUFFIXES, "FASTA files") == [literal]
     # a pattern naming no file as it is still matches
     assert expand_shards([str(tmp_path / "genome [2v].fa")], FASTA_SUFFIXES, "FASTA files") == [other]
+    # a missing file's name is not called a pattern when it only holds brackets
+    missing = tmp_path / "genome [v3].fa"
+    with pytest.raises(DataError) as err:
+        expand_shards([str(missing)], FASTA_SUFFIXES, "FASTA files")
+    assert (
+        str(err.value)
+        == f"{missing}: no such file, nor a file it matches as a glob pattern (expected FASTA files)"
+    )
+    with pytest.raises(DataError) as err:
+        expand_shards([str(tmp_path / "*.fna")], FASTA_SUFFIXES, "FASTA files")
+    assert str(err.value) == f"{tmp_path / '*.fna'}: no file matches the pattern (expected FASTA files)"
 
 
 def test_a_rank_draws_the_plain_path_windows_of_its_own_shards(shards):
