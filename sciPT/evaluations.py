@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import urllib.parse
@@ -225,7 +226,8 @@ def link_evaluation(run: RunDir, evaluation: EvaluationDir) -> None:
     )
     # quoted: a space, '#' or ')' in a data file's name (`ratios (1).csv`) broke the link
     link = urllib.parse.quote(target.as_posix())
-    label = evaluation.path.name.replace("[", "\\[").replace("]", "\\]")
+    # backslashes too: `a\](b` with its bracket alone escaped read `a\\](b`, a label ending at `]`
+    label = re.sub(r"([\\\[\]])", r"\\\1", evaluation.path.name)
     entry = (
         f"- [{label}]({link}): `{evaluation.data}` (sha256 "
         f"`{evaluation.sha256[:16]}…`), {dt.datetime.now().isoformat(timespec='seconds')}"

@@ -1,6 +1,7 @@
 """sciPT/run.py: where an evaluation goes, and that it never erases another."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -453,3 +454,15 @@ def test_a_cache_lock_that_cannot_be_made_is_one_line(tmp_path):
         with waiting_lock(blocked / "sub" / "c.lock", "the corpus c.xyz"):
             pass
     assert str(err.value) == f"the corpus c.xyz: cannot be written: {blocked} is a file, not a folder"
+
+
+def test_an_evaluation_s_name_is_its_whole_label_in_the_report(run, tmp_path):
+    """Markdown reads `[`, `]` and `\\` in a link's label: escaped, the label is the folder's
+    name, not its text up to a bracket (a backslash before a bracket escaped the escape)."""
+    data = tmp_path / "runs [2]\\](b.csv"
+    data.write_text("1")
+    ev = evaluate(run, data)
+    line = next(line for line in run.report.read_text().splitlines() if line.startswith("- ["))
+    # the label as Markdown reads it: escaped characters, or any but `\\` and `]`, up to `](`
+    label = re.match(r"- \[((?:\\.|[^\\\]])*)\]\(", line)[1]
+    assert re.sub(r"\\(.)", r"\1", label) == ev.path.name == "runs [2]\\](b"
