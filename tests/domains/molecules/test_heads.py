@@ -13,9 +13,10 @@ from sciPT.domains.molecules import domain
 from sciPT.domains.molecules.dataset import collate
 from sciPT.domains.molecules.ewc import energy_force_gauss_newton_blocks, head_strategy, old_head_estimator
 from sciPT.domains.molecules.graphs import frame_to_graph
+from sciPT.domains.molecules.heads import Head
 from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
-from sciPT.domains.molecules.potential_config import PotentialConfig
+from sciPT.domains.molecules.potential_config import HeadConfig, PotentialConfig
 from sciPT.errors import ConfigError, UserError
 from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule, HeadWarmup
 from sciPT.testing import assert_equivariant
@@ -310,3 +311,79 @@ def test_the_online_estimate_is_the_old_heads_gauss_newton_fisher_and_blind_to_t
     again = old_head_estimator(graphs, objective, "default", frames=len(graphs), seed=5, batch_size=2)
     for name, value in again(two_heads, axes)[0].items():
         assert torch.equal(value, diag[name])
+
+
+# a head's statistics: how its per-atom output becomes an energy, and what it saves -----------
+def test_an_added_head_s_energy_is_its_own_scaled_readout_plus_shift_plus_element_references(
+    make_potential, ethanol_frames
+):
+    """E = sum_i (sigma * readout(h_i) + mu + E_ref[Z_i]) with the new head's sigma, mu and E_ref,
+    not the first head's: a fine-tuned level of theory predicted with another's statistics would be
+    off by eV per atom. The readout is Linear -> SiLU -> Linear, written out by hand."""
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("acac")
+    head = model.extra_heads[0]
+    model.set_reference_energies({"H": -13.25, "C": -1030.5, "O": -2040.75}, head="acac")
+    with torch.no_grad():
+        head.energy_shift.fill_(0.25)
+        head.energy_scale.fill_(2.0)
+    batch = collate([frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:2]])
+    out = model(batch, head="acac")
+    first, second = head.readout[0], head.readout[2]
+    hidden = out["features"] @ first.weight.T + first.bias
+    readout = (hidden * torch.sigmoid(hidden)) @ second.weight.T + second.bias
+    refs = {1: -13.25, 6: -1030.5, 8: -2040.75}
+    atomic = 2.0 * readout[:, 0] + 0.25 + torch.tensor([refs[int(z)] for z in batch.z], dtype=torch.float64)
+    assert torch.allclose(out["atomic_energies"], atomic, rtol=0, atol=1e-10)
+    expected = torch.stack([atomic[batch.batch == g].sum() for g in range(2)])
+    assert torch.allclose(out["energy"], expected, rtol=0, atol=1e-10)
+    # the first head keeps its own: sigma 1, mu -0.5, the references it was built with
+    default = model(batch, head="default")
+    refs0 = {1: -13.6, 6: -1025.3, 8: -2035.6}
+    hidden = default["features"] @ model.readout[0].weight.T + model.readout[0].bias
+    readout0 = (hidden * torch.sigmoid(hidden)) @ model.readout[2].weight.T + model.readout[2].bias
+    atomic0 = readout0[:, 0] - 0.5 + torch.tensor([refs0[int(z)] for z in batch.z], dtype=torch.float64)
+    assert torch.allclose(default["atomic_energies"], atomic0, rtol=0, atol=1e-10)
+
+
+def test_a_head_s_reference_energies_are_float64_in_a_float32_potential(make_potential):
+    """-1025.3123 eV in float32 is -1025.312255859375: float32 references would put every total
+    energy of an added head off by some 0.04 meV per carbon atom, whatever the network learnt."""
+    model = make_potential(l_max=1, dtype="float32", references=(-13.6123, -1025.3123, -2035.6123))
+    model.add_head("acac")
+    head = model.extra_heads[0]
+    assert head.reference_energies.dtype == torch.float64
+    assert head.reference_energies.tolist() == [-13.6123, -1025.3123, -2035.6123]
+    assert head.readout[0].weight.dtype == torch.float32  # the learned part stays in the model's dtype
+
+
+def test_a_head_saves_its_references_shift_and_scale_and_loading_them_restores_them(make_potential):
+    """The buffers travel in the state dict (the export's safetensors): a head loaded from a
+    checkpoint predicts with the statistics it was trained with, not those of a fresh config."""
+    trained = Head(4, 3, HeadConfig("acac", [-13.25, -1030.5, -2040.75], energy_shift=0.25, energy_scale=2.0))
+    state = trained.state_dict()
+    assert set(state) == {
+        "reference_energies",
+        "energy_shift",
+        "energy_scale",
+        "readout.0.weight",
+        "readout.0.bias",
+        "readout.2.weight",
+        "readout.2.bias",
+    }
+    fresh = Head(4, 3, HeadConfig("acac", [0.0, 0.0, 0.0]))
+    fresh.load_state_dict(state)
+    assert fresh.reference_energies.tolist() == [-13.25, -1030.5, -2040.75]
+    assert fresh.reference_energies.dtype == torch.float64
+    assert (float(fresh.energy_shift), float(fresh.energy_scale)) == (0.25, 2.0)
+
+
+def test_a_head_owning_two_blocks_holds_both_and_starts_as_a_copy(make_potential, ethanol_frames):
+    """Each of the owned blocks is the head's own copy: with one dropped the new head would skip an
+    interaction and predict other energies than the head it was copied from."""
+    model = make_potential(l_max=1, dtype="float64")
+    batch = collate([frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:2]])
+    before = model(batch)["energy"]
+    model.add_head("acac", blocks=2)
+    assert len(model.extra_heads[0].blocks) == 2
+    assert torch.allclose(model(batch, head="acac")["energy"], before, rtol=0, atol=1e-10)

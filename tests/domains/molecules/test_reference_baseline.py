@@ -166,3 +166,96 @@ def test_the_report_says_whether_the_validation_loss_is_below_the_baseline():
     )
     assert baseline_verdict(None, 0.4) is None
     assert loss_baseline({"loss_baseline": {"key": "k"}}) is None  # no value
+
+
+def stand_in_config(references=(-13.6123, -1025.3123, -2035.6123), shift=0.1, scale=1.7):
+    cfg = tiny().model
+    return dataclasses.replace(
+        cfg,
+        elements=["H", "C", "O"],
+        reference_energies=list(references),
+        energy_shift=shift,
+        energy_scale=scale,
+    )
+
+
+def test_the_stand_in_s_energy_is_the_float64_sum_of_references_and_shift_per_atom(ethanol_frames):
+    """sum_i (E_ref[Z_i] + mu) over each frame's atoms, in float64: references and a shift rounded
+    to float32 would move a -4000 eV total by 1e-4 eV and the baseline loss with it."""
+    from sciPT.domains.molecules.graphs import frame_to_graph
+
+    baseline = ReferenceOnlyPotential(stand_in_config())
+    refs = {1: -13.6123, 6: -1025.3123, 8: -2035.6123}
+    graphs = [frame_to_graph(f, 4.0) for f in ethanol_frames[:2]]
+    out = baseline(collate(graphs), stress=True)
+    expected = [sum(refs[int(z)] + 0.1 for z in g.z) for g in graphs]
+    assert out["energy"].dtype == torch.float64
+    assert out["energy"].tolist() == pytest.approx(expected, rel=1e-15)
+    assert torch.equal(out["forces"], torch.zeros(18, 3, dtype=torch.float64))
+    assert torch.equal(out["stress"], torch.zeros(2, 3, 3, dtype=torch.float64))
+    # one frame, not batched (no ``batch`` vector): all its atoms are one structure
+    single = baseline(graphs[0])
+    assert single["energy"].tolist() == pytest.approx(expected[:1], rel=1e-15)
+
+
+def test_the_stand_in_without_references_predicts_the_shift_per_atom(ethanol_frames):
+    """A model config with no references (none fitted yet) still scores: mu per atom."""
+    from sciPT.domains.molecules.graphs import frame_to_graph
+
+    baseline = ReferenceOnlyPotential(stand_in_config(references=()))
+    out = baseline(frame_to_graph(ethanol_frames[0], 4.0))
+    assert out["energy"].tolist() == pytest.approx([9 * 0.1], rel=1e-15)
+
+
+def test_the_stand_in_keeps_the_potential_s_statistics_under_the_potential_s_names():
+    """Its saved state is the first head's reference energies, shift and scale (float64, as the
+    denoising loss and the energy read them), and a potential's state dict supplies them."""
+    from sciPT.domains.molecules.model import EquivariantPotential
+
+    cfg = stand_in_config()
+    baseline = ReferenceOnlyPotential(cfg)
+    assert set(baseline.state_dict()) == {"reference_energies", "energy_shift", "energy_scale"}
+    assert baseline.energy_scale.dtype == baseline.energy_shift.dtype == torch.float64
+    assert (float(baseline.energy_shift), float(baseline.energy_scale)) == (0.1, 1.7)
+    assert baseline.reference_energies.tolist() == [-13.6123, -1025.3123, -2035.6123]
+    other = ReferenceOnlyPotential(stand_in_config(references=(0.0, 0.0, 0.0), shift=0.0, scale=1.0))
+    potential = EquivariantPotential(cfg).state_dict()
+    other.load_state_dict({k: potential[k] for k in other.state_dict()})
+    assert other.reference_energies.tolist() == pytest.approx([-13.6123, -1025.3123, -2035.6123], rel=1e-15)
+
+
+def test_the_processes_that_validate_are_devices_per_node_times_nodes(monkeypatch):
+    """The baseline must score the batches every process validates: 2 devices on 3 nodes are 6."""
+    from types import SimpleNamespace
+
+    from sciPT.domains.molecules import baseline
+
+    def train(devices, accelerator="cpu", nodes=1):
+        return SimpleNamespace(devices=devices, accelerator=accelerator, num_nodes=nodes)
+
+    assert baseline.validation_processes(train(2, nodes=3)) == 6
+    assert baseline.validation_processes(train("auto", nodes=2)) == 2
+    monkeypatch.setattr(baseline.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(baseline.torch.cuda, "device_count", lambda: 4)
+    assert baseline.validation_processes(train("auto", accelerator="gpu", nodes=2)) == 8
+    assert baseline.validation_processes(train(-1, accelerator="auto")) == 4
+    assert baseline.validation_processes(train("auto", accelerator="cpu", nodes=2)) == 2
+
+
+@pytest.mark.parametrize("devices, val_batches", [(1, 1), (2, 2)])
+def test_reference_only_val_loss_scores_every_process_s_batches(files, devices, val_batches):
+    """One validation batch is a loss too; with 2 processes the validation is each one's
+    ``val_batches`` batches, the frames of 2 x ``val_batches`` batches in turn."""
+    train, val = files
+    cfg = config(train, val, batch_size=2, val_batches=val_batches)
+    setup = domains.get("molecules").build_pretraining(cfg)
+    objective = build_objective(cfg.objective)
+    graphs = setup.datamodule.val_set.graphs
+    run = dataclasses.replace(cfg.train, devices=devices)
+    loss = reference_only_val_loss(
+        FrameDataset(graphs, shuffle=False), objective, setup.backbone.cfg, run, collate
+    )
+    expected = by_hand(
+        train, val, batch_size=2, val_batches=devices * val_batches, w_e=2.0, w_f=0.5, references="lstsq"
+    )
+    assert loss == pytest.approx(expected, rel=1e-9)
