@@ -13,6 +13,7 @@ from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble,
 from sciPT.objectives.masked import LMHead
 from sciPT.run import RunDir
 from sciPT.sequence_config import TokenizerConfig
+from sciPT.stacking import fit_stack
 from sciPT.tasks.promoter import PromoterConfig
 from sciPT.tasks.promoter_checks import validate
 from sciPT.tasks.promoter_classifier import (
@@ -560,3 +561,197 @@ def test_training_record_counts_each_sequence_once_on_either_strand():
     assert record["distinct"] == 2
     stored = load(data)[TRAINING_HASHES]
     assert stored.tolist() == sorted({int(hashes[0]), int(hashes[2])})
+
+
+# --- the stacks' inputs, thresholds and what they hand on -------------------------------------------
+def _same_stack(fitted, expected):
+    """Two fits agree: every weight, the standardisation and the likelihood ratio."""
+    assert fitted is not None and expected is not None
+    for key, value in expected.to_dict().items():
+        assert getattr(fitted, key) == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
+def test_a_stack_whose_ratio_equals_the_threshold_is_kept_and_a_left_out_one_hands_on_its_input(
+    planted, fast_cfg
+):
+    """The threshold is 'at least' (a ratio of exactly 3.841 is p = 0.05, kept); a stack left out
+    must hand on the probabilities it was given, or the CNN stack and the reported validation
+    metrics would be fitted on and computed from a stack the model never applies."""
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    held_out = [(classifier.model, data, data)]
+    kmer_ratio = classifier.fitted_stack.likelihood_ratio
+    cnn_ratio = classifier.fitted_cnn_stack.likelihood_ratio
+    assert kmer_ratio > 0 and cnn_ratio > 0  # a ratio of 0 would not tell ">=" from ">"
+
+    # at exactly its ratio: kept, and the probabilities handed on are the stacked ones
+    (returned,) = classifier.stack_kmers(held_out, 0, kmer_ratio, [plain])
+    assert classifier.stack is classifier.fitted_stack
+    kmer_stacked = classifier.stack(plain, classifier.kmer(data.codes))
+    np.testing.assert_allclose(returned, kmer_stacked, rtol=1e-12)
+    (returned,) = classifier.stack_cnns(held_out, 0, cnn_ratio, 0, [kmer_stacked])
+    assert classifier.cnn_stack is classifier.fitted_cnn_stack
+    np.testing.assert_allclose(returned, classifier.cnn_stack(kmer_stacked, classifier.cnn(data.codes)))
+
+    # just above it: left out, and what is handed on is the input as it was
+    (returned,) = classifier.stack_kmers(held_out, 0, np.nextafter(kmer_ratio, np.inf), [plain])
+    assert classifier.stack is None and classifier.fitted_stack is not None
+    np.testing.assert_array_equal(returned, plain)
+    (returned,) = classifier.stack_cnns(held_out, 0, np.nextafter(cnn_ratio, np.inf), 0, [kmer_stacked])
+    assert classifier.cnn_stack is None and classifier.fitted_cnn_stack is not None
+    np.testing.assert_array_equal(returned, kmer_stacked)
+    # under a k-mer stack left out, the CNN stack computing its input itself fits on the classifier's
+    classifier.stack_cnns(held_out, 0, 0.0, 0)
+    _same_stack(classifier.fitted_cnn_stack, fit_stack(plain, classifier.cnn(data.codes), data.labels, 0))
+
+
+def test_the_cnn_stack_is_fitted_on_the_kmer_stacked_split_and_validation_records_both(planted, fast_cfg):
+    """The CNN sits on top of the kept k-mer stack: its weights must be fitted on the probabilities
+    it is applied to at prediction, and the validation record (the report's threshold and metrics)
+    holds the split's probabilities through both stacks, as the model predicts them."""
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    kmer = _kmer_logits(data, data.codes)
+    _same_stack(classifier.fitted_stack, fit_stack(plain, kmer, data.labels, 0))
+    kmer_stacked = classifier.stack(plain, kmer)
+    cnn = classifier.cnn(data.codes)
+    _same_stack(classifier.fitted_cnn_stack, fit_stack(kmer_stacked, cnn, data.labels, 0))
+    labels, p = classifier.validation
+    np.testing.assert_array_equal(labels, data.labels)
+    np.testing.assert_allclose(p, classifier.cnn_stack(kmer_stacked, cnn), rtol=1e-9)
+    np.testing.assert_allclose(p, classifier.predict(data.codes), rtol=1e-5)
+
+
+def test_each_members_stacks_score_its_own_split_with_its_own_fits(planted, fast_cfg):
+    """With a --val split the k-mer model is fitted on the training set, not on the split the stack
+    is fitted on (or it would score sequences it saw); an ensemble's members each pair their own
+    split with the k-mer model and CNN fitted without it, and the CNN stack is fitted on each
+    split's probabilities through the k-mer stack fitted on that member's own fit part."""
+    from sciPT.tasks.promoter_stacking import cnn_score
+
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio = 0.0
+    train = data.subset(np.r_[0:40])
+    classifier = train_classifier(load_start("none", cfg), cfg, train, 30, seed=0, val=data)
+    np.testing.assert_allclose(classifier.kmer(data.codes), _kmer_logits(train, data.codes), rtol=1e-9)
+
+    # two members' splits, the second's k-mer model and CNN unlike the first's
+    halves = [np.r_[0:40], np.r_[20:60]]
+    parts = [(data.subset(np.setdiff1d(np.arange(60), h)), data.subset(h)) for h in halves]
+    held_out = [(classifier.model, fit, val) for fit, val in parts]
+    plain = [classifier.classifier_proba(classifier.model, val.codes) for _, val in parts]
+    returned = classifier.stack_kmers(held_out, 0, 0.0, plain)
+    for p, out, (fit, val) in zip(plain, returned, parts):
+        np.testing.assert_allclose(out, classifier.stack(p, _kmer_logits(fit, val.codes)), rtol=1e-9)
+    classifier.stack_cnns(held_out, 0, 0.0, 0)  # the k-mer-stacked probabilities computed afresh
+    cnn = [cnn_score(fit.codes, fit.labels, 0, 30, 0)(val.codes) for fit, val in parts]
+    expected = fit_stack(np.concatenate(returned), np.concatenate(cnn), data.labels[np.r_[0:40, 20:60]], 0)
+    _same_stack(classifier.fitted_cnn_stack, expected)
+
+
+def test_a_fusion_left_out_is_not_under_the_stacks_and_one_kept_is(planted, fast_cfg):
+    """The stacks are fitted on what the model predicts beneath them: the classifier alone when the
+    fusion is left out, the fused probabilities when it is kept (also when the CNN stack computes
+    the k-mer-stacked probabilities itself); a fusion whose ratio equals the threshold is kept."""
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, kmer_stack=True)
+    cfg.max_epochs = 1
+    cfg.naturalness_min_ratio = 1e9  # fitted, left out
+    cfg.kmer_stack_min_ratio = 0.0
+    start = _pretrained_start(cfg)
+    classifier = train_classifier(start, cfg, data, 30, seed=0, val=data)
+    assert classifier.fusion is None and classifier.fitted_fusion is not None
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    kmer = _kmer_logits(data, data.codes)
+    _same_stack(classifier.fitted_stack, fit_stack(plain, kmer, data.labels, 0))
+    # likewise where the stack computes the probabilities beneath it itself
+    classifier.stack_kmers([(classifier.model, data, data)], 0, 0.0)
+    _same_stack(classifier.fitted_stack, fit_stack(plain, kmer, data.labels, 0))
+
+    ratio = classifier.fitted_fusion.likelihood_ratio
+    (fused,) = classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, ratio)
+    assert classifier.fusion is classifier.fitted_fusion  # at exactly the threshold: kept
+    np.testing.assert_allclose(fused, classifier.predict(data.codes, stack=None), rtol=1e-6)
+    (stacked,) = classifier.stack_kmers([(classifier.model, data, data)], 0, 0.0)
+    _same_stack(classifier.fitted_stack, fit_stack(fused, kmer, data.labels, 0))
+    classifier.stack_cnns([(classifier.model, data, data)], 0, 0.0, 0)
+    cnn = classifier.cnn(data.codes)
+    _same_stack(classifier.fitted_cnn_stack, fit_stack(stacked, cnn, data.labels, 0))
+
+
+def test_an_ensembles_validation_pairs_each_members_split_with_its_own_probabilities(
+    planted, monkeypatch, fast_cfg
+):
+    """The validation record (the report's decision threshold and metrics) lists each member's
+    early-stopping split by that member, labels and probabilities in the same order."""
+    from sciPT.tasks import promoter_classifier
+
+    fits = []
+    real = promoter_classifier.fit_member
+
+    def recording(*args, **kwargs):
+        fits.append(real(*args, **kwargs))
+        return fits[-1]
+
+    monkeypatch.setattr(promoter_classifier, "fit_member", recording)
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=2, naturalness=False, kmer_stack=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0)
+    labels, p = classifier.validation
+    assert len(fits) == 2
+    np.testing.assert_array_equal(labels, np.concatenate([val.labels for _, _, val in fits]))
+    each = [classifier.classifier_proba(member, val.codes) for member, _, val in fits]
+    np.testing.assert_allclose(p, np.concatenate(each), rtol=1e-6)
+
+
+def test_each_stack_is_judged_by_its_own_threshold(planted, fast_cfg):
+    """--kmer-stack-min-ratio and --cnn-stack-min-ratio are separate options: a k-mer stack left out
+    by its own threshold leaves the CNN stack, kept by its own, fitted on the classifier's
+    probabilities alone."""
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
+    cfg.max_epochs = 1
+    cfg.kmer_stack_min_ratio, cfg.cnn_stack_min_ratio = 1e9, 0.0
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    assert classifier.stack is None and classifier.fitted_stack is not None
+    assert classifier.cnn_stack is classifier.fitted_cnn_stack is not None
+    plain = classifier.classifier_proba(classifier.model, data.codes)
+    cnn = classifier.cnn(data.codes)
+    _same_stack(classifier.cnn_stack, fit_stack(plain, cnn, data.labels, 0))
+    np.testing.assert_allclose(classifier.validation[1], classifier.cnn_stack(plain, cnn), rtol=1e-9)
+
+
+def test_no_kmer_regression_or_cnn_is_fitted_for_a_stack_that_cannot_be(planted, monkeypatch, fast_cfg):
+    """Below 20 of a class on the early-stopping splits no stack is fitted, so neither is the k-mer
+    regression nor the CNN it would stack (at 4,000 sequences a CNN costs 10-15 s per member)."""
+    from sciPT.tasks import promoter_classifier
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fitted for a stack that cannot be fitted")
+
+    monkeypatch.setattr(promoter_classifier, "kmer_score", refuse)
+    monkeypatch.setattr(promoter_classifier, "cnn_score", refuse)
+    path, _ = planted
+    data = read_labelled(path, labelled=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
+    cfg.max_epochs = 1
+    # without val: the member stops on 10% of 60, 3 of each class
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0)
+    assert classifier.fitted_stack is None and classifier.fitted_cnn_stack is None
