@@ -9,8 +9,8 @@ forces, then pre-trains on them. What is built, per molecule (line ``k`` of the 
 2. For each conformer, ``samples`` displaced copies by normal-mode sampling (Smith, Isayev &
    Roitberg 2017, the ANI-1 data set): the MMFF94 Hessian :math:`H` (central differences of its
    analytic gradient) is mass-weighted, :math:`\\tilde H = M^{-1/2} H M^{-1/2} = \\sum_i \\lambda_i
-   v_i v_i^T`; the six modes nearest zero (translations and rotations) are dropped and every other
-   mode gets a classical Boltzmann amplitude :math:`q_i \\sim \\mathcal N(0, k_B T / \\lambda_i)` at a
+   v_i v_i^T`; the six modes nearest zero (translations and rotations; five for a linear molecule)
+   are dropped and every other mode gets a classical Boltzmann amplitude :math:`q_i \\sim \\mathcal N(0, k_B T / \\lambda_i)` at a
    temperature :math:`T` drawn from ``temperatures``; the displacement is :math:`\\Delta x = M^{-1/2}
    \\sum_i q_i v_i`. Soft modes are floored at ``min_frequency`` (cm^-1) so a free torsion does not
    fling atoms apart. The hottest temperatures are the distortions (bonds stretched far beyond 300 K);
@@ -71,7 +71,9 @@ from sciPT.locks import waiting_lock
 
 from .calculator import torch_device
 
-FORMAT_VERSION = 1  # part of the cache key: bump when the frames a setting gives could change
+FORMAT_VERSION = 2  # part of the cache key: bump when the frames a setting gives could change
+# (2: a linear molecule of 3+ atoms keeps both bends, 3N - 5 modes)
+LINEAR_TOLERANCE = 1e-3  # Angstrom from one line: a relaxed CO2 is linear to 1e-6
 TEACHERS = {"sevenn": "sevenn:MODEL (e.g. sevenn:SevenNet-0)"}
 _SEVENN_NAMES = {"sevennet-0": "7net-0"}  # sevenn's own short names for the public models
 SHOWN_SKIPS = 5  # skipped molecules a message lists (the .json summary lists them all)
@@ -226,13 +228,24 @@ def mmff_hessian(mol, conf_id: int, step: float = 1e-3) -> np.ndarray:
     return 0.5 * (hessian + hessian.T) * units.kcal / units.mol
 
 
-def normal_modes(hessian: np.ndarray, masses: np.ndarray, min_frequency: float):
-    """Mass-weighted eigenvectors ``(3N, 3N - 6)`` and their eigenvalues, floored (module docstring);
-    eigenvalues in eV / (Angstrom^2 amu)."""
+def rigid_body_modes(positions: np.ndarray) -> int:
+    """Translations and rotations of a molecule at ``positions`` ``(N, 3)`` (Angstrom): 6, or 5 for
+    a linear one (a diatomic, CO2, acetylene: no rotation about its axis), 3 for an atom."""
+    if len(positions) == 1:
+        return 3
+    # every atom within LINEAR_TOLERANCE of one line: the second singular value bounds their distances
+    spread = np.linalg.svd(positions - positions.mean(axis=0), compute_uv=False)
+    return 5 if spread[1] < LINEAR_TOLERANCE else 6
+
+
+def normal_modes(hessian: np.ndarray, masses: np.ndarray, positions: np.ndarray, min_frequency: float):
+    """Mass-weighted eigenvectors ``(3N, 3N - 6)`` (``3N - 5`` for a linear molecule,
+    :func:`rigid_body_modes`) and their eigenvalues, floored (module docstring); eigenvalues in
+    eV / (Angstrom^2 amu)."""
     inv_sqrt_m = 1.0 / np.sqrt(np.repeat(masses, 3))
     weighted = hessian * inv_sqrt_m[:, None] * inv_sqrt_m[None, :]
     values, vectors = np.linalg.eigh(weighted)
-    keep = np.argsort(np.abs(values))[6:] if len(masses) > 2 else np.argsort(np.abs(values))[5:]
+    keep = np.argsort(np.abs(values))[rigid_body_modes(np.asarray(positions, dtype=float)) :]
     # omega (rad/s) = sqrt(lambda eV/(A^2 amu)); 1 cm^-1 is 2 pi c, so lambda_min = (2 pi c nu)^2
     omega_unit = np.sqrt(units._e / (1e-20 * units._amu))  # rad/s for lambda = 1
     floor = (2 * np.pi * units._c * 100 * min_frequency / omega_unit) ** 2
@@ -284,7 +297,7 @@ def molecule_structures(smiles: str, index: int, cfg: DistillConfig, source: str
     for conf_id in ids:
         x0 = mol.GetConformer(conf_id).GetPositions()
         out.append(_atoms(numbers, x0, "conformer", 0.0, smiles))
-        vectors, values = normal_modes(mmff_hessian(mol, conf_id), masses, cfg.min_frequency)
+        vectors, values = normal_modes(mmff_hessian(mol, conf_id), masses, x0, cfg.min_frequency)
         for s in range(cfg.samples):
             temperature = float(cfg.temperatures[s % len(cfg.temperatures)])
             distorted = temperature >= cfg.distort_above

@@ -20,6 +20,7 @@ from sciPT.domains.molecules.distill import (
     mmff_hessian,
     molecule_structures,
     normal_modes,
+    rigid_body_modes,
     sample_displacement,
     use_distilled_corpus,
     validate,
@@ -72,7 +73,7 @@ def test_normal_mode_samples_have_the_equipartition_energy():
     AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
     hessian = mmff_hessian(mol, 0)
     masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
-    vectors, values = normal_modes(hessian, masses, min_frequency=150.0)
+    vectors, values = normal_modes(hessian, masses, mol.GetConformer().GetPositions(), min_frequency=150.0)
     assert vectors.shape == (12, 6)
     rng = np.random.default_rng(0)
     energies = [
@@ -382,7 +383,7 @@ def test_the_mmff_hessian_is_in_ev_per_square_angstrom_and_gives_formaldehydes_f
         assert hessian[i, i] == pytest.approx(second * 0.0433641, rel=1e-4)
     # wavenumbers of the Hessian built from energy differences alone (4-point mixed second
     # differences of CalcEnergy, h = 1e-3 A, times 0.0433641), mass-weighted, six smallest dropped
-    _, values = normal_modes(hessian, masses, min_frequency=0.0)
+    _, values = normal_modes(hessian, masses, mol.GetConformer().GetPositions(), min_frequency=0.0)
     assert _wavenumbers(values) == pytest.approx(
         [1095.87, 1157.59, 1659.77, 1698.94, 2870.50, 2958.34], abs=0.1
     )
@@ -393,8 +394,272 @@ def test_the_frequency_floor_is_in_wavenumbers():
     (1095.9 and 1157.6 cm^-1) are raised to exactly 1500 cm^-1 and the four stiffer ones kept."""
     mol, masses = _formaldehyde()
     hessian = mmff_hessian(mol, 0)
-    _, free = normal_modes(hessian, masses, min_frequency=0.0)
-    _, floored = normal_modes(hessian, masses, min_frequency=1500.0)
+    x0 = mol.GetConformer().GetPositions()
+    _, free = normal_modes(hessian, masses, x0, min_frequency=0.0)
+    _, floored = normal_modes(hessian, masses, x0, min_frequency=1500.0)
     assert _wavenumbers(floored)[:2] == pytest.approx([1500.0, 1500.0], rel=1e-9)
     assert floored[2:] == pytest.approx(free[2:], rel=1e-12)
     assert _wavenumbers(free)[:2] == pytest.approx([1095.9, 1157.6], abs=0.1)
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ({"conformers": 0}, "distill.conformers: expected a positive integer, got 0"),
+        (
+            {"temperatures": [300.0, 0.0]},
+            "distill.temperatures: expected temperatures > 0 K, got [300.0, 0.0]",
+        ),
+        ({"temperatures": []}, "distill.temperatures: expected temperatures > 0 K, got []"),
+        ({"strain": 0.5}, "distill.strain: expected a strain in [0, 0.5), got 0.5"),
+        ({"strain": -0.01}, "distill.strain: expected a strain in [0, 0.5), got -0.01"),
+        ({"min_frequency": 0.0}, "distill.min_frequency: expected a frequency > 0 cm^-1, got 0.0"),
+        ({"min_distance": 0.0}, "distill.min_distance: expected a distance > 0 Angstrom, got 0.0"),
+        ({"max_molecules": 0}, "distill.max_molecules: expected a positive integer, got 0"),
+    ],
+)
+def test_settings_at_the_edge_of_their_range_are_refused(setting, expected):
+    """A zero temperature or frequency floor would give copies of the conformer or atoms flung apart
+    by a free mode; the first bad value is named with what was expected."""
+    with pytest.raises(ConfigError) as err:
+        validate(DistillConfig(teacher="sevenn:SevenNet-0", smiles="x.smi", **setting))
+    assert str(err.value) == expected
+
+
+def test_settings_at_the_edge_of_their_range_are_accepted():
+    """samples 0 (the relaxed conformers only), strain 0, one conformer and one molecule are all
+    documented as valid: refusing them would stop a user's run."""
+    validate(
+        DistillConfig(
+            teacher="sevenn:SevenNet-0", smiles="x.smi", conformers=1, samples=0, strain=0.0, max_molecules=1
+        )
+    )
+
+
+def test_a_teacher_without_a_model_name_is_refused():
+    """'sevenn:' names no model: refused before any file is read, not when the weights are loaded."""
+    with pytest.raises(UserError) as err:
+        validate(DistillConfig(teacher="sevenn:", smiles="x.smi"))
+    assert (
+        str(err.value)
+        == "--teacher: unknown teacher 'sevenn:' (expected sevenn:MODEL (e.g. sevenn:SevenNet-0))"
+    )
+
+
+def test_a_diatomic_keeps_its_one_vibration():
+    """Two atoms joined by a spring k along x: five zero modes (3 translations, 2 rotations) and one
+    vibration of eigenvalue k (1/m1 + 1/m2); dropping six modes would leave a diatomic unsampled."""
+    masses = np.array([1.0, 16.0])
+    k = 5.0  # eV / Angstrom^2
+    hessian = np.zeros((6, 6))
+    hessian[np.ix_([0, 3], [0, 3])] = k * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    vectors, values = normal_modes(
+        hessian, masses, np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0]]), min_frequency=1e-6
+    )
+    assert vectors.shape == (6, 1)
+    assert values == pytest.approx([k * (1 / 1.0 + 1 / 16.0)], rel=1e-12)
+
+
+def test_water_keeps_three_vibrations():
+    """A bent triatomic has 3N - 6 = 3 vibrations (a bend and two stretches, all above 1000 cm^-1):
+    keeping a seventh-smallest (zero) mode would add a spurious mode floored at min_frequency."""
+    mol = Chem.AddHs(Chem.MolFromSmiles("O"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+    vectors, values = normal_modes(
+        mmff_hessian(mol, 0), masses, mol.GetConformer().GetPositions(), min_frequency=0.0
+    )
+    assert vectors.shape == (9, 3)
+    assert _wavenumbers(values).min() > 1000.0
+
+
+def test_a_linear_molecule_keeps_both_of_its_bends():
+    """CO2 has 3N - 5 = 4 vibrations: two degenerate bends (484 cm^-1 with MMFF94), the symmetric
+    and the antisymmetric stretch; with one bend dropped its samples only ever bend in one plane."""
+    mol = Chem.AddHs(Chem.MolFromSmiles("O=C=O"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+    _, values = normal_modes(
+        mmff_hessian(mol, 0), masses, mol.GetConformer().GetPositions(), min_frequency=0.0
+    )
+    assert len(values) == 4
+    assert _wavenumbers(values)[:2] == pytest.approx([483.8, 483.8], abs=0.5)
+    # acetylene: 3N - 5 = 7, both pairs of degenerate bends kept; a bent molecule still drops six
+    assert rigid_body_modes(np.array([[0.0, 0, 0], [1.2, 0, 0], [-1.06, 0, 0], [2.26, 0, 0]])) == 5
+    assert rigid_body_modes(np.array([[0.0, 0, 0], [1.2, 0, 0], [2.4, 0.01, 0]])) == 6
+    assert rigid_body_modes(np.array([[0.0, 0, 0]])) == 3
+
+
+def test_temperatures_are_cycled_over_the_samples(smiles, tmp_path):
+    """The docstring's 'cycled': sample s is at temperatures[s % len]; with more samples than
+    temperatures the list starts again, rather than repeating its last (hottest) value."""
+    cfg = _cfg(smiles, tmp_path, samples=5, temperatures=[300.0, 500.0])
+    frames = molecule_structures("C=O", 0, cfg, "x")
+    assert [f.info["temperature_K"] for f in frames] == [0.0, 300.0, 500.0, 300.0, 500.0, 300.0]
+
+
+def test_a_distortion_is_a_symmetric_strain_within_the_strain_setting(smiles, tmp_path):
+    """At a near-zero temperature the sample is the conformer strained by I + (eps + eps^T)/2 about
+    its centre, eps_ab ~ U(-s, s): recovered by least squares, the matrix is symmetric, its entries
+    lie within [-s, s], and they take both signs."""
+    s = 0.04
+    cfg = _cfg(smiles, tmp_path, samples=4, temperatures=[1e-6], distort_above=1e-6, strain=s)
+    conformer, *samples = molecule_structures("CCO", 0, cfg, "x")
+    x0 = conformer.positions - conformer.positions.mean(axis=0)
+    strains = []
+    for frame in samples:
+        assert frame.info["config_type"] == "distorted"
+        x = frame.positions - frame.positions.mean(axis=0)
+        a, *_ = np.linalg.lstsq(x0, x, rcond=None)
+        np.testing.assert_allclose(a, a.T, atol=1e-3)
+        strains.append(a - np.eye(3))
+    strains = np.array(strains)
+    assert np.abs(strains).max() <= s + 1e-3
+    assert strains.max() > s / 4 and strains.min() < -s / 4
+
+
+def test_a_sample_with_atoms_too_close_is_drawn_again_up_to_20_times(smiles, tmp_path, monkeypatch):
+    """A rejected draw is retried (19 rejections still give the sample), and after 20 rejections
+    the sample is left out rather than drawn forever."""
+    calls = []
+
+    def closest(rejections):
+        def fake(positions):
+            calls.append(1)
+            return 0.0 if len(calls) <= rejections else np.inf
+
+        return fake
+
+    cfg = _cfg(smiles, tmp_path, samples=1)
+    monkeypatch.setattr(distill, "_min_distance", closest(19))
+    assert [f.info["config_type"] for f in molecule_structures("C=O", 0, cfg, "x")] == [
+        "conformer",
+        "thermal",
+    ]
+    assert len(calls) == 20
+    calls.clear()
+    monkeypatch.setattr(distill, "_min_distance", closest(10**6))
+    assert [f.info["config_type"] for f in molecule_structures("C=O", 0, cfg, "x")] == ["conformer"]
+    assert len(calls) == 20
+
+
+def test_a_non_finite_energy_from_the_teacher_is_refused():
+    """A NaN energy with finite forces must not reach the corpus: it would poison every loss."""
+    from ase import Atoms
+    from ase.calculators.calculator import Calculator
+
+    from sciPT.domains.molecules.distill import label
+
+    class NaNEnergy(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=None, system_changes=None):
+            super().calculate(atoms, properties, system_changes)
+            self.results = {"energy": float("nan"), "forces": np.zeros((len(atoms), 3))}
+
+    atoms = Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.2]])
+    atoms.info["smiles"] = "[C-]#[O+]"
+    with pytest.raises(DataError) as err:
+        label([atoms], NaNEnergy())
+    assert str(err.value) == "teacher: non-finite energy or forces for [C-]#[O+]"
+
+
+def test_max_molecules_takes_the_first_lines(smiles, tmp_path):
+    """--distill.max-molecules 2: only the first two molecules are labelled, and the summary says 2."""
+    cfg = _cfg(smiles, tmp_path, max_molecules=2)
+    teacher = CountingLJ()
+    path = build_corpus(cfg, teacher, progress=False)
+    frames = read(path, index=":")
+    assert [f.info["molecule"] for f in frames] == ["formaldehyde"] * 3 + ["line 3"] * 3
+    assert teacher.calls == 6
+    assert json.loads(path.with_suffix(".json").read_text())["molecules"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"conformers": 2},
+        {"samples": 3},
+        {"temperatures": [300.0]},
+        {"distort_above": 900.0},
+        {"strain": 0.05},
+        {"min_frequency": 100.0},
+        {"min_distance": 0.5},
+        {"max_molecules": 2},
+        {"seed": 1},
+    ],
+)
+def test_every_generation_setting_names_its_own_corpus(change, smiles, tmp_path):
+    """A changed setting gives other frames: finding the old corpus would silently train on them."""
+    assert corpus_path(_cfg(smiles, tmp_path, **change)) != corpus_path(_cfg(smiles, tmp_path))
+
+
+def test_device_and_cache_folder_do_not_change_the_corpus_name(smiles, tmp_path):
+    """Labelling on a GPU gives the frames a CPU gives: the corpus built on one is found on the other."""
+    cfg = _cfg(smiles, tmp_path)
+    assert corpus_path(_cfg(smiles, tmp_path, device="cuda")) == corpus_path(cfg)
+    moved = corpus_path(_cfg(smiles, tmp_path, cache_dir=str(tmp_path / "elsewhere")))
+    assert moved == tmp_path / "elsewhere" / corpus_path(cfg).name
+
+
+def test_a_resumed_build_says_how_many_molecules_were_already_labelled(smiles, tmp_path, capsys):
+    """After a kill in the third molecule, the rerun reports the two molecules it did not redo."""
+    cfg = _cfg(smiles, tmp_path)
+    with pytest.raises(RuntimeError, match="teacher killed"):
+        build_corpus(cfg, CountingLJ(fail_after=7), progress=False)
+    capsys.readouterr()
+    build_corpus(cfg, CountingLJ(), progress=False)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "distillation: resumed, 2 of 3 molecules were already labelled"
+    )
+
+
+def test_a_skip_left_by_an_older_version_is_listed_with_the_generic_reason(smiles, tmp_path, capsys):
+    """An empty part without a reason file (written before skips had reasons) counts as a skipped,
+    finished molecule: not relabelled, listed in the summary with the generic reason."""
+    cfg = _cfg(smiles, tmp_path)
+    parts = corpus_path(cfg).with_suffix(".parts")
+    parts.mkdir(parents=True)
+    (parts / "000001.xyz").write_text("")
+    teacher = CountingLJ()
+    path = build_corpus(cfg, teacher, progress=False)
+    assert teacher.calls == 6
+    assert [f.info["molecule"] for f in read(path, index=":")[::3]] == ["formaldehyde", "line 4"]
+    assert json.loads(path.with_suffix(".json").read_text())["skipped"] == [
+        {"line": 3, "smiles": "CCO", "reason": "RDKit could not embed it, or MMFF94 has no parameters for it"}
+    ]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "distillation: resumed, 1 of 3 molecules were already labelled"
+    )
+
+
+def test_one_skipped_molecule_is_reported_and_summarised(tmp_path, capsys):
+    """The .json summary names the teacher, the file, how many molecules it held and the settings;
+    a single skip is still announced."""
+    mols = tmp_path / "two.smi"
+    mols.write_text("CCO\n[Xe] xenon\n")
+    cfg = _cfg(mols, tmp_path, samples=0)
+    path = build_corpus(cfg, CountingLJ(), progress=False)
+    summary = json.loads(path.with_suffix(".json").read_text())
+    assert summary["teacher"] == "fake:lj" and summary["smiles"] == str(mols)
+    assert summary["molecules"] == 2 and summary["settings"]["samples"] == 0
+    assert summary["skipped"] == [{"line": 2, "smiles": "[Xe]", "reason": "MMFF94 has no parameters for it"}]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "distillation: 1 of 2 molecules were skipped (line 2 '[Xe]': MMFF94 has no parameters for it; "
+        f"all in {path.with_suffix('.json')})"
+    )
+
+
+def test_the_skip_message_lists_five_and_counts_the_rest(tmp_path, capsys):
+    """Seven skipped molecules: the message names the first five and says '2 more' (the .json holds
+    all seven), so a long list does not flood the terminal."""
+    mols = tmp_path / "many.smi"
+    mols.write_text("CCO\n" + "[Xe]\n" * 7)
+    path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
+    assert len(json.loads(path.with_suffix(".json").read_text())["skipped"]) == 7
+    listed = "; ".join(f"line {n} '[Xe]': MMFF94 has no parameters for it" for n in range(2, 7))
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"distillation: 7 of 8 molecules were skipped ({listed}; 2 more; all in {path.with_suffix('.json')})"
+    )
