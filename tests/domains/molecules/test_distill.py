@@ -352,7 +352,12 @@ def test_sevennet_labels_a_molecule(tmp_path):
 
 
 def _formaldehyde():
-    mol = Chem.AddHs(Chem.MolFromSmiles("C=O"))
+    return _relaxed("C=O")
+
+
+def _relaxed(smiles: str):
+    """An MMFF94-relaxed conformer of ``smiles`` and its atoms' masses."""
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     AllChem.EmbedMolecule(mol, randomSeed=1)
     AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
     return mol, atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
@@ -463,10 +468,7 @@ def test_a_diatomic_keeps_its_one_vibration():
 def test_water_keeps_three_vibrations():
     """A bent triatomic has 3N - 6 = 3 vibrations (a bend and two stretches, all above 1000 cm^-1):
     keeping a seventh-smallest (zero) mode would add a spurious mode floored at min_frequency."""
-    mol = Chem.AddHs(Chem.MolFromSmiles("O"))
-    AllChem.EmbedMolecule(mol, randomSeed=1)
-    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
-    masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+    mol, masses = _relaxed("O")
     vectors, values = normal_modes(
         mmff_hessian(mol, 0), masses, mol.GetConformer().GetPositions(), min_frequency=0.0
     )
@@ -477,10 +479,7 @@ def test_water_keeps_three_vibrations():
 def test_a_linear_molecule_keeps_both_of_its_bends():
     """CO2 has 3N - 5 = 4 vibrations: two degenerate bends (484 cm^-1 with MMFF94), the symmetric
     and the antisymmetric stretch; with one bend dropped its samples only ever bend in one plane."""
-    mol = Chem.AddHs(Chem.MolFromSmiles("O=C=O"))
-    AllChem.EmbedMolecule(mol, randomSeed=1)
-    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
-    masses = atomic_masses[[a.GetAtomicNum() for a in mol.GetAtoms()]]
+    mol, masses = _relaxed("O=C=O")
     _, values = normal_modes(
         mmff_hessian(mol, 0), masses, mol.GetConformer().GetPositions(), min_frequency=0.0
     )
