@@ -521,19 +521,24 @@ def test_a_crop_keeps_the_central_residues_the_extra_odd_one_cut_from_the_end():
     ]
 
 
-def test_an_epoch_floor_above_max_steps_is_capped_so_the_fit_validates(planted, monkeypatch, fast_cfg):
-    """With train.max_steps 5 and an epoch floor of 50 steps, an epoch is 5 steps: it ends, and
-    early stopping reads a validation loss, instead of a first epoch cut off by max_steps."""
-    from sciPT.tasks import promoter_classifier
-
-    results = []
-    real = promoter_classifier.fit_classifier
+def recorded(monkeypatch, module, name: str) -> list:
+    """The results of every call of ``module.name`` from here on, in order (the calls still run)."""
+    results, real = [], getattr(module, name)
 
     def recording(*args, **kwargs):
         results.append(real(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(promoter_classifier, "fit_classifier", recording)
+    monkeypatch.setattr(module, name, recording)
+    return results
+
+
+def test_an_epoch_floor_above_max_steps_is_capped_so_the_fit_validates(planted, monkeypatch, fast_cfg):
+    """With train.max_steps 5 and an epoch floor of 50 steps, an epoch is 5 steps: it ends, and
+    early stopping reads a validation loss, instead of a first epoch cut off by max_steps."""
+    from sciPT.tasks import promoter_classifier
+
+    results = recorded(monkeypatch, promoter_classifier, "fit_classifier")
     path, _ = planted
     data = read_labelled(path, labelled=True)
     cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=False)
@@ -700,14 +705,7 @@ def test_an_ensembles_validation_pairs_each_members_split_with_its_own_probabili
     early-stopping split by that member, labels and probabilities in the same order."""
     from sciPT.tasks import promoter_classifier
 
-    fits = []
-    real = promoter_classifier.fit_member
-
-    def recording(*args, **kwargs):
-        fits.append(real(*args, **kwargs))
-        return fits[-1]
-
-    monkeypatch.setattr(promoter_classifier, "fit_member", recording)
+    fits = recorded(monkeypatch, promoter_classifier, "fit_member")
     path, _ = planted
     data = read_labelled(path, labelled=True)
     cfg = fast_cfg(ensemble=2, naturalness=False, kmer_stack=False)
