@@ -10,13 +10,13 @@ forces, then pre-trains on them. What is built, per molecule (line ``k`` of the 
    Roitberg 2017, the ANI-1 data set): the MMFF94 Hessian :math:`H` (central differences of its
    analytic gradient) is mass-weighted, :math:`\\tilde H = M^{-1/2} H M^{-1/2} = \\sum_i \\lambda_i
    v_i v_i^T`; the six modes nearest zero (translations and rotations; five for a linear molecule)
-   are dropped and every other mode gets a classical Boltzmann amplitude :math:`q_i \\sim \\mathcal N(0, k_B T / \\lambda_i)` at a
-   temperature :math:`T` drawn from ``temperatures``; the displacement is :math:`\\Delta x = M^{-1/2}
-   \\sum_i q_i v_i`. Soft modes are floored at ``min_frequency`` (cm^-1) so a free torsion does not
-   fling atoms apart. The hottest temperatures are the distortions (bonds stretched far beyond 300 K);
-   each such sample is also strained by a random symmetric matrix :math:`I + \\epsilon`,
-   :math:`\\epsilon_{ab} \\sim U(-s, s)`, ``s = strain``. A sample with two atoms closer than
-   ``min_distance`` is drawn again (at most 20 times).
+   are dropped and every other mode gets a classical Boltzmann amplitude :math:`q_i \\sim \\mathcal
+   N(0, k_B T / \\lambda_i)` at a temperature :math:`T` drawn from ``temperatures``; the
+   displacement is :math:`\\Delta x = M^{-1/2} \\sum_i q_i v_i`. Soft modes are floored at
+   ``min_frequency`` (cm^-1) so a free torsion does not fling atoms apart. The hottest temperatures
+   are the distortions (bonds stretched far beyond 300 K); each such sample is also strained by a
+   random symmetric matrix :math:`I + \\epsilon`, :math:`\\epsilon_{ab} \\sim U(-s, s)`, ``s =
+   strain``. A sample with two atoms closer than ``min_distance`` is drawn again (at most 20 times).
 3. Every frame (the relaxed conformer and its samples) is labelled by the teacher through its ASE
    calculator: ``energy`` (eV) and ``forces`` (eV/Angstrom).
 
