@@ -60,13 +60,19 @@ def test_strand_symmetric_prediction_of_sequences_longer_than_the_model():
     np.testing.assert_allclose(classifier.stacked_score(scorer, [COMPLEMENT[s[::-1]] for s in seqs]), score)
 
 
-def test_a_strand_symmetric_classifier_stays_symmetric_with_its_stacks(planted, fast_cfg):
+def both_stacks_kept(planted, fast_cfg, **settings):
+    """One member fitted for an epoch on the planted set and validated on it, its k-mer and CNN
+    stacks kept whatever their likelihood ratio: ``(data, cfg, classifier)``."""
     path, _ = planted
     data = read_labelled(path, labelled=True)
-    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True, strand_symmetric=True)
+    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True, **settings)
     cfg.max_epochs = 1
-    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0  # both kept
-    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
+    return data, cfg, train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+
+
+def test_a_strand_symmetric_classifier_stays_symmetric_with_its_stacks(planted, fast_cfg):
+    data, cfg, classifier = both_stacks_kept(planted, fast_cfg, strand_symmetric=True)
     assert classifier.stack is not None and classifier.cnn_stack is not None
     assert_strand_symmetric(classifier.predict, data.codes, COMPLEMENT, atol=1e-5)
     # the stacked models alone read one strand: the mean over both is what makes it symmetric
@@ -444,12 +450,7 @@ def test_cnn_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_p
 
 
 def test_the_cnn_stack_sits_on_the_kept_kmer_stack_and_each_member_brings_its_own_cnn(planted, fast_cfg):
-    path, _ = planted
-    data = read_labelled(path, labelled=True)
-    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
-    cfg.max_epochs = 1
-    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
-    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    data, cfg, classifier = both_stacks_kept(planted, fast_cfg)
     plain = classifier.classifier_proba(classifier.model, data.codes)
     kmer_stacked = classifier.stack(plain, classifier.kmer(data.codes))
     # the CNN stack was fitted on the k-mer-stacked probabilities, not on the classifier's alone
@@ -582,12 +583,7 @@ def test_a_stack_whose_ratio_equals_the_threshold_is_kept_and_a_left_out_one_han
     """The threshold is 'at least' (a ratio of exactly 3.841 is p = 0.05, kept); a stack left out
     must hand on the probabilities it was given, or the CNN stack and the reported validation
     metrics would be fitted on and computed from a stack the model never applies."""
-    path, _ = planted
-    data = read_labelled(path, labelled=True)
-    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
-    cfg.max_epochs = 1
-    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
-    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    data, cfg, classifier = both_stacks_kept(planted, fast_cfg)
     plain = classifier.classifier_proba(classifier.model, data.codes)
     held_out = [(classifier.model, data, data)]
     kmer_ratio = classifier.fitted_stack.likelihood_ratio
@@ -619,12 +615,7 @@ def test_the_cnn_stack_is_fitted_on_the_kmer_stacked_split_and_validation_record
     """The CNN sits on top of the kept k-mer stack: its weights must be fitted on the probabilities
     it is applied to at prediction, and the validation record (the report's threshold and metrics)
     holds the split's probabilities through both stacks, as the model predicts them."""
-    path, _ = planted
-    data = read_labelled(path, labelled=True)
-    cfg = fast_cfg(ensemble=1, naturalness=False, kmer_stack=True, cnn_stack=True)
-    cfg.max_epochs = 1
-    cfg.kmer_stack_min_ratio = cfg.cnn_stack_min_ratio = 0.0
-    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    data, cfg, classifier = both_stacks_kept(planted, fast_cfg)
     plain = classifier.classifier_proba(classifier.model, data.codes)
     kmer = _kmer_logits(data, data.codes)
     _same_stack(classifier.fitted_stack, fit_stack(plain, kmer, data.labels, 0))
