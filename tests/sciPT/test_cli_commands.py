@@ -104,6 +104,14 @@ def third_party(tmp_path, monkeypatch):
         sys.modules.pop(module, None)
 
 
+def help_text(argv: list[str], capsys) -> str:
+    """What ``scipt ARGV`` (a ``--help``) prints, its white space collapsed; it must exit 0."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
 def test_a_misspelt_option_given_with_equals_still_gets_the_closest(tmp_path, capsys):
     """`--outt=runs/dna-first-try` is one token: the hint was looked up for the whole token, whose
     value made it unlike every option, and none came."""
@@ -119,10 +127,7 @@ def test_a_misspelt_option_given_with_equals_still_gets_the_closest(tmp_path, ca
 def test_the_top_level_help_names_each_plugin_command_s_provider_and_the_plugins(capsys):
     """`scipt --help` is where a user finds `scan` and `md`, and which plugin (and extra) they
     belong to; the names are those pyproject.toml registers."""
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0
-    out = " ".join(capsys.readouterr().out.split())
+    out = help_text(["--help"], capsys)
     assert "md from the forcefield plugin ('scipt md --help')" in out
     assert "scan from the promoter plugin ('scipt scan --help')" in out
     assert out.endswith(
@@ -142,28 +147,19 @@ def test_a_plugin_s_exit_status_is_the_command_s(third_party, capsys):
 def test_a_plugin_command_named_as_a_built_in_leaves_the_built_in_alone(third_party, capsys):
     """A third-party `export` command either replaced the built-in or, added twice, made argparse
     fail every `scipt` command with a traceback."""
-    with pytest.raises(SystemExit) as exc:
-        main(["export", "--help"])
-    assert exc.value.code == 0
-    out = " ".join(capsys.readouterr().out.split())
+    out = help_text(["export", "--help"], capsys)
     assert "usage: scipt export [-h] [--checkpoint CHECKPOINT] [--out OUT] [--format {sciPT,hf}] RUN" in out
 
 
 def test_a_broken_plugin_s_reason_with_a_percent_sign_is_listed(third_party, capsys):
     """argparse %-formats help strings: an unescaped '%' in the reason crashed the listing itself."""
-    with pytest.raises(SystemExit) as exc:
-        main(["finetune", "--help"])
-    assert exc.value.code == 0
-    listing = " ".join(capsys.readouterr().out.split())
+    listing = help_text(["finetune", "--help"], capsys)
     assert "broken (unavailable, from triseq-plugin: failed to load: RuntimeError: 100% broken)" in listing
 
 
 def test_a_plugin_without_a_demo_is_not_offered_by_demo(third_party, capsys):
     """`scipt demo faketask` would only say it has no demo: the listing must not offer it."""
-    with pytest.raises(SystemExit) as exc:
-        main(["demo", "--help"])
-    assert exc.value.code == 0
-    usage = " ".join(capsys.readouterr().out.split())
+    usage = help_text(["demo", "--help"], capsys)
     assert "usage: scipt demo [-h] [--out OUT] [--max-steps MAX_STEPS] [{dna}]" in usage
 
 
