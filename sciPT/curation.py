@@ -62,8 +62,11 @@ from .sequences import Corpus, _cache_dir, split_bounds
 # part of the cache key: bump when a verdict could change (2: U and O are not unknown; 3: a few
 # records none of which the hash chooses hold one out, sciPT.sequences.held_out_records; 4: a run
 # of unknown residues is measured across tile starts; 5: a tile too short to reach min_entropy is not
-# judged by it)
-VERSION = 5
+# judged by it; 6: an entropy of exactly min_entropy passes, where float rounding removed some)
+VERSION = 6
+# an entropy within this of min_entropy reaches it: log2 sums put exactly 1 bit (a dinucleotide
+# repeat) at 0.9999999999999996 for some tile lengths
+ENTROPY_TOLERANCE = 1e-9
 REASONS = ("kept", "n_run", "low_complexity", "exact_duplicate", "near_duplicate")
 KEPT, N_RUN, LOW_COMPLEXITY, EXACT, NEAR = range(len(REASONS))
 DEDUP_MODES = ("none", "exact", "near")
@@ -390,7 +393,7 @@ def _judge(corpus: Corpus, o: CurationOptions, val_fraction: float, val_mode: st
             reason[t0:t1][(reason[t0:t1] == KEPT) & long] = N_RUN
             carry = tail  # a block of unknowns alone carries the run it continued, whole
         if o.min_entropy is not None:
-            low = _entropy_bits(codes, first, n_core) < o.min_entropy
+            low = _entropy_bits(codes, first, n_core) < o.min_entropy - ENTROPY_TOLERANCE
             # a tile with fewer 3-mers than 2 ** min_entropy cannot reach it, random or not (a
             # record's short last tile): it was removed whatever it held
             low &= (stop[t0:t1] - start[t0:t1]) - (ENTROPY_K - 1) >= 2.0**o.min_entropy

@@ -436,3 +436,207 @@ def test_a_near_duplicate_exactly_at_the_threshold_is_removed(tmp_path):
     assert exact.reason.tolist() == [KEPT, KEPT]
     _, near = judge([path], 200, dedup="near", k=2, threshold=1.0)
     assert near.reason.tolist() == [KEPT, NEAR]
+
+
+def test_options_accept_their_limits_and_name_the_key_beyond():
+    """A threshold of 1 ("identical k-mers") and the longest k a DNA k-mer packs into (31) are valid
+    settings; a tile of 0 residues would cut nothing and must be refused in one line."""
+    CurationOptions(tile=100, dedup="near", threshold=1.0).check(4)
+    CurationOptions(tile=1, dedup="near", k=31).check(4)
+    bad = [
+        (dict(tile=0), "data.tile: expected a positive number of residues, got 0"),
+        (dict(tile=100, k=32), "data.dedup_k: expected an integer from 1 to 31, got 32"),
+        (dict(tile=100, k=0), "data.dedup_k: expected an integer from 1 to 31, got 0"),
+        (dict(tile=100, threshold=0.0), "data.dedup_threshold: expected a fraction in (0, 1], got 0"),
+        (dict(tile=100, threshold=1.01), "data.dedup_threshold: expected a fraction in (0, 1], got 1.01"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ConfigError) as err:
+            CurationOptions(dedup="near", **options).check(4)
+        assert str(err.value) == message
+
+
+def test_thresholds_at_equality_n_run_of_exactly_max_and_entropy_of_exactly_min_are_as_documented(tmp_path):
+    """max_n_run removes runs "of at least" its length, min_entropy tiles "below" it: a run of exactly
+    10 Ns is removed, one of 9 kept; a dinucleotide repeat (exactly 1 bit) passes min_entropy 1."""
+    tiles = [random_dna(128, s) for s in range(4)]
+    tiles[1] = tiles[1][:30] + "N" * 10 + tiles[1][40:]
+    tiles[2] = tiles[2][:30] + "N" * 9 + tiles[2][39:]
+    tiles[3] = "AC" * 64  # 126 3-mers, ACA and CAC 63 times each: 1 bit
+    path = fasta(tmp_path / "g.fa", [("g", "".join(tiles))])
+    _, cur = judge([path], 128, max_n_run=10, min_entropy=1.0)
+    assert cur.reason.tolist() == [KEPT, N_RUN, KEPT, KEPT]
+    _, strict = judge([path], 128, max_n_run=10, min_entropy=1.01)
+    assert strict.reason.tolist() == [KEPT, N_RUN, KEPT, LOW_COMPLEXITY]
+
+
+def test_a_dinucleotide_repeat_of_exactly_1_bit_passes_min_entropy_1_whatever_the_tile_length(tmp_path):
+    """ "Below min_entropy" is removed and a dinucleotide repeat scores 1 bit: whether it is kept under
+    min_entropy 1 must not depend on the rounding of log2 for the tile's length (28 3-mers: 14 ACA,
+    14 CAC)."""
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(30, 1) + "AC" * 15)])
+    _, cur = judge([path], 30, min_entropy=1.0)
+    assert cur.reason.tolist() == [KEPT, KEPT]
+    # and 98 residues, which compute at 0.9999999999999991
+    path = fasta(tmp_path / "h.fa", [("h", random_dna(98, 1) + "AC" * 49)])
+    _, cur = judge([path], 98, min_entropy=1.0)
+    assert cur.reason.tolist() == [KEPT, KEPT]
+
+
+def test_the_report_lines_count_removed_residues_by_rule_word_for_word(tmp_path):
+    """report.md says what was removed and why: 100 residues of 600 for an N run, 100 for poly-A."""
+    tiles = [random_dna(100, s) for s in range(6)]
+    tiles[2] = tiles[2][:40] + "N" * 20 + tiles[2][60:]
+    tiles[4] = "A" * 100
+    path = fasta(tmp_path / "g.fa", [("g", "".join(tiles))])
+    _, cur = judge([path], 100, max_n_run=10, min_entropy=2.0)
+    assert cur.lines() == [
+        "Curation: tiles of 100 residues removed for runs of >= 10 unknown residues; 3-mer entropy < 2 "
+        "bits: 200 of 600 residues (33.33%).",
+        "",
+        "| removed for | residues | fraction |",
+        "|---|---|---|",
+        "| n_run | 100 | 0.1667 |",
+        "| low_complexity | 100 | 0.1667 |",
+        "| exact_duplicate | 0 | 0.0000 |",
+        "| near_duplicate | 0 | 0.0000 |",
+    ]
+    assert cur.removed() == {
+        "n_run": 100,
+        "low_complexity": 100,
+        "exact_duplicate": 0,
+        "near_duplicate": 0,
+        "total_residues": 600,
+    }
+
+
+def test_per_file_counts_the_residues_each_file_keeps(tmp_path):
+    """The data table of report.md gives each file's kept residues: a copied file keeps none."""
+    seq = random_dna(2000, 3)
+    a = fasta(tmp_path / "a.fa", [("a", seq)])
+    b = fasta(tmp_path / "b.fa", [("copy", seq[:1000]), ("other", random_dna(500, 4))])
+    _, cur = judge([a, b], 200, dedup="exact")
+    assert cur.per_file() == [{"residues": 2000, "kept": 2000}, {"residues": 1500, "kept": 500}]
+
+
+def test_a_removed_tile_is_counted_under_its_first_rule_only(tmp_path):
+    """Two poly-A tiles are low complexity both: the second is not an exact duplicate of a tile that
+    was removed (the counts per rule would move between rules)."""
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(100, 1) + "A" * 200 + random_dna(100, 2))])
+    _, cur = judge([path], 100, dedup="exact", min_entropy=1.0)
+    assert cur.reason.tolist() == [KEPT, LOW_COMPLEXITY, LOW_COMPLEXITY, KEPT]
+
+
+def test_a_near_duplicate_on_the_other_strand_is_removed(tmp_path):
+    """Near duplicates are judged on canonical k-mers: a mutated copy read from the other strand is
+    as much a duplicate as one on the same strand."""
+    seq = random_dna(2000, 4)
+    mutated = list(seq)
+    for p in range(50, 2000, 100):
+        mutated[p] = {"A": "C", "C": "G", "G": "T", "T": "A"}[mutated[p]]
+    a = fasta(tmp_path / "a.fa", [("a", seq)])
+    # after an unrelated tile, so the copy is not the whole record read backwards
+    b = fasta(tmp_path / "b.fa", [("b", random_dna(200, 5) + rc("".join(mutated)))])
+    _, near = judge([a, b], 200, dedup="near")
+    assert near.reason.tolist() == [KEPT] * 11 + [NEAR] * 10
+
+
+def test_changing_min_entropy_is_not_answered_from_the_cache(tmp_path):
+    """The cache is keyed by every option: a stricter min_entropy must be judged anew."""
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(100, 1) + "AC" * 50)])
+    _, loose = judge([path], 100, min_entropy=1.0)
+    _, strict = judge([path], 100, min_entropy=1.5)
+    assert loose.reason.tolist() == [KEPT, KEPT] and strict.reason.tolist() == [KEPT, LOW_COMPLEXITY]
+
+
+def test_rows_per_band_by_hand():
+    """LSH bands of r rows find a pair of similarity s with probability 1 - (1 - s^r)^(64/r), which
+    must reach 0.99: at s = 0.9, r = 8 gives 0.9889 (short), r = 4 all but 1; at 0.5, r = 4 gives
+    0.644, r = 2 0.9999; at 0.3, r = 2 gives 0.951, r = 1 all but 1e-10."""
+    assert [curation._rows_per_band(s) for s in (0.9, 0.5, 0.3)] == [4, 2, 1]
+    assert curation._rows_per_band(1.0) == 64
+
+
+def _sketches_sharing(base, positions, seed):
+    other = np.random.default_rng(seed).integers(0, 2**63, 64, dtype=np.uint64)
+    other[positions] = base[positions]
+    return other
+
+
+def test_near_duplicates_need_the_threshold_share_of_equal_minhashes_and_compare_kept_tiles_only():
+    """Jaccard >= 0.3 of 64 MinHash values is 19.2, so 20 equal values: 19 keeps the tile. And a tile
+    like a removed one only is kept: greedy dedup compares with earlier kept tiles."""
+    base = np.random.default_rng(0).integers(0, 2**63, 64, dtype=np.uint64)
+    for shared, expected in ((19, KEPT), (20, NEAR)):
+        sketch = np.stack([base, _sketches_sharing(base, np.arange(shared), 1)])
+        reason = np.zeros(2, np.uint8)
+        curation._near_duplicates(sketch, reason, np.ones(2, bool), 0.3)
+        assert reason.tolist() == [KEPT, expected]
+    # B shares 40 values with A (0-39), C 40 with B (24-63) but 16 with A: B goes, C stays
+    b = _sketches_sharing(base, np.arange(40), 2)
+    c = _sketches_sharing(b, np.arange(24, 64), 3)
+    reason = np.zeros(3, np.uint8)
+    curation._near_duplicates(np.stack([base, b, c]), reason, np.ones(3, bool), 0.5)
+    assert reason.tolist() == [KEPT, NEAR, KEPT]
+
+
+def test_a_run_filling_whole_tiles_flags_those_tiles_only(tmp_path, monkeypatch):
+    """400 Ns from 200 to 600 fill tiles 4-11 of 50 exactly: the tile ending where the run begins
+    and the one starting where it ends hold no N and stay, whether the run is read in one block or
+    carried across blocks of 256 residues."""
+    genome = random_dna(200, 1) + "N" * 400 + random_dna(300, 2)
+    path = fasta(tmp_path / "g.fa", [("g", genome)])
+    expected = [N_RUN if 4 <= t <= 11 else KEPT for t in range(18)]
+    corpus, cur = judge([path], 50, max_n_run=300)
+    assert cur.reason.tolist() == expected
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    monkeypatch.setattr(curation, "VERSION", curation.VERSION + 100)  # not the cached verdicts
+    split = curate(
+        corpus, CurationOptions(tile=50, max_n_run=300), val_fraction=0.0, val_mode="region", progress=False
+    )
+    assert split.reason.tolist() == expected
+
+
+def test_a_tiles_entropy_counts_its_own_3_mers_only():
+    """Poly-A then poly-C: each tile is 0 bits; 3-mers across the tile start (AAC, ACC) would lift
+    the poly-A tile to 0.16 bits, past a min_entropy of 0.1."""
+    codes = np.array([0] * 100 + [1] * 100, dtype=np.uint8)
+    assert curation._entropy_bits(codes, np.array([0, 100]), 4).tolist() == pytest.approx([0, 0], abs=1e-9)
+
+
+def test_tiles_without_a_k_mer_are_deduplicated_exactly_only(tmp_path):
+    """Every 12-mer of ACGTN... or TGCAN... holds an N: no sketch, so the two tiles (not copies on
+    either strand) must not be near duplicates of each other by their empty sketches."""
+    path = fasta(tmp_path / "g.fa", [("g", "ACGTN" * 20 + "TGCAN" * 20)])
+    _, cur = judge([path], 100, dedup="near")
+    assert cur.reason.tolist() == [KEPT, KEPT]
+
+
+def test_options_of_a_config_and_when_they_do_anything():
+    """data.tile falls back to the window; min_entropy alone is a filter (curation skipped would
+    train on poly-A without a word)."""
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(
+        window=128, tile=64, dedup="none", dedup_k=12, dedup_threshold=0.5, max_n_run=None, min_entropy=None
+    )
+    assert CurationOptions.of(data).tile == 64
+    data.tile = None
+    assert CurationOptions.of(data).tile == 128
+    assert not CurationOptions(tile=100).active
+    assert CurationOptions(tile=100, min_entropy=1.0).active
+    assert CurationOptions(tile=100, max_n_run=5).active
+    assert CurationOptions(tile=100, dedup="exact").active
+
+
+def test_cached_verdicts_are_read_back_not_judged_again(tmp_path, monkeypatch):
+    """The cache is what makes a resumed run start at once: a second curate must not judge again."""
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(1000, 7))])
+    _, first = judge([path], 100, dedup="near", max_n_run=5)
+
+    def judged_again(*args, **kwargs):
+        raise AssertionError("judged again")
+
+    monkeypatch.setattr(curation, "_judge", judged_again)
+    _, again = judge([path], 100, dedup="near", max_n_run=5)
+    assert np.array_equal(first.reason, again.reason) and np.array_equal(first.stop, again.stop)

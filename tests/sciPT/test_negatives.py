@@ -117,3 +117,133 @@ def test_a_short_positive_blocks_its_own_copies_not_every_window_sharing_its_len
     assert not any(bytes(c) in seqs for c in long_ones)
     (six,) = [w for w in windows if len(w[4]) == 6]
     assert bytes(six[4]) not in {bytes(short), bytes(rc(short))}
+
+
+def test_a_shuffle_is_never_its_input_when_another_eulerian_path_exists():
+    """ACAGA has two Eulerian paths: a negative equal to its positive teaches nothing, so every seed
+    must give the other one (one try, or keeping the last try instead of the first new one, gives
+    the input back half the time)."""
+    s = np.array([0, 1, 0, 2, 0], dtype=np.uint8)
+    for seed in range(40):
+        out = negatives.dinucleotide_shuffle(s, np.random.default_rng(seed))
+        assert out.tolist() == [0, 2, 0, 1, 0]
+
+
+def test_each_sequence_gets_its_own_draw_that_depends_on_its_place_only():
+    """Two identical positives drawn from one generator state got identical negatives: a duplicated
+    negative, and the set was not as random as the seed promised."""
+    x = np.random.default_rng(1).integers(0, 4, 200).astype(np.uint8)
+    y, z = (np.random.default_rng(s).integers(0, 4, 150).astype(np.uint8) for s in (2, 3))
+    same = negatives.dinucleotide_shuffles([x, x], seed=7)
+    assert not np.array_equal(same[0], same[1])
+    # the other sequences do not change a sequence's shuffle, its place and the seed do
+    assert np.array_equal(
+        negatives.dinucleotide_shuffles([y, x], seed=7)[1], negatives.dinucleotide_shuffles([z, x], seed=7)[1]
+    )
+
+
+def test_gc_bins_are_equal_bins_of_0_1_by_hand():
+    """A GC fraction in [b/10, (b+1)/10) is bin b (floor, not round), and a fraction of 1 is the last
+    bin: a rounded bin would match the positives to windows up to half a bin richer in GC."""
+    gc = np.array([0, 3, 4, 7, 8, 36, 39, 40])
+    # fractions of 40: 0, 0.075, 0.1, 0.175, 0.2, 0.9, 0.975, 1
+    assert negatives.gc_bin(gc, 40, 10).tolist() == [0, 0, 1, 1, 2, 9, 9, 9]
+    assert negatives.gc_bin(np.array([1, 2, 3]), 4, 2).tolist() == [0, 1, 1]  # 0.25, 0.5, 0.75
+
+
+def test_zero_gc_bins_are_refused_in_one_line(genome):
+    corpus, positives, _ = genome
+    with pytest.raises(DataError) as err:
+        negatives.gc_matched_windows(corpus, positives, gc_codes=GC, seed=0, bins=0, complement=COMPLEMENT)
+    assert str(err.value) == "--bins: expected a positive number of GC bins, got 0"
+
+
+@pytest.fixture
+def decoys(tmp_path):
+    """Spacers of G and C only around one AT island ATTATA, the only GC-free 6-mer window a negative
+    for the positive AAAAAA may be, and decoys that are GC-free too but must never be drawn: an N run,
+    a T run (reverse-complement copies), an A run (copies), the 6 residues right after a copy (within
+    the margin) and a window holding one N."""
+    rng = np.random.default_rng(0)
+    spacers = ["".join(rng.choice(list("GC"), 30)) for _ in range(7)]
+    pieces = ["ATTATA", "N" * 20, "T" * 20, "A" * 20, "AAAAAA" + "TATTAT", "N" + "TATTA"]
+    genome = spacers[0] + "".join(p + s for p, s in zip(pieces, spacers[1:]))
+    path = tmp_path / "decoys.fa"
+    path.write_text(">g\n" + genome + "\n")
+    positive = np.array([0, 0, 0, 0, 0, 0], dtype=np.uint8)
+    return Corpus([str(path)], SPEC), positive, genome.index("ATTATA")
+
+
+def test_gc_matched_windows_avoid_unknowns_copies_on_either_strand_and_their_margins(decoys):
+    """A negative that is a copy of a positive (either strand), sits next to one, or holds an N
+    would be a label error or a shortcut: whatever the seed, only the island may be drawn."""
+    corpus, positive, island = decoys
+    for seed in range(12):
+        (window,) = negatives.gc_matched_windows(
+            corpus, [positive], gc_codes=GC, seed=seed, complement=COMPLEMENT
+        )
+        name, start, stop, strand, codes = window
+        assert (name, start, stop) == ("g", island, island + 6)
+        expected = np.array([0, 3, 3, 0, 3, 0], dtype=np.uint8)  # ATTATA
+        assert np.array_equal(codes, expected if strand == "+" else rc(expected))
+
+
+@pytest.mark.parametrize("second", ["AAAAAA", "ATTATN"])
+def test_the_short_bin_message_gives_the_blocked_share_by_hand(decoys, second):
+    """The share blocked tells the user why windows ran out: here 103 of 294 residues are masked, 21
+    N, 32 around each of the runs of A and T (their copies from 6 before to 6 after) and 18 around
+    the single copy. A positive holding an N has no k-mer of 6 to mask: read as an A, ATTATN would
+    mask the island ATTATA."""
+    corpus, positive, _ = decoys
+    other = np.array(["ACGTN".index(c) for c in second], dtype=np.uint8)
+    with pytest.raises(DataError) as err:
+        negatives.gc_matched_windows(
+            corpus, [positive, other], gc_codes=GC, seed=0, complement=COMPLEMENT, source="decoys.fa"
+        )
+    assert str(err.value) == (
+        "decoys.fa: only 1 free windows of 6 residues with GC fraction in [0, 0.1), 2 needed to match "
+        "the positives (35% of the genome is unknown residues or copies of a positive with their "
+        "margins); use fewer --bins or a larger genome"
+    )
+
+
+def test_dinucleotide_counts_by_hand():
+    """ACGAC: AC twice, CG once, GA once, as (first, second) residue."""
+    counts = negatives.dinucleotide_counts(np.array([0, 1, 2, 0, 1]), 4)
+    expected = np.zeros((4, 4), int)
+    expected[0, 1], expected[1, 2], expected[2, 0] = 2, 1, 1
+    assert counts.tolist() == expected.tolist()
+
+
+def test_gc_matched_windows_follow_the_seed_and_keep_the_longest_positives_margin(genome):
+    """The seed chooses which windows are drawn (a fixed scan order gave the same windows for every
+    seed, crowded at the genome's start), and every k-mer copy of a positive is masked with the
+    longest positive's length on both sides, a 6-bp positive among them or not."""
+    corpus, positives, planted = genome
+    short = np.array([0, 3, 3, 1, 2, 0], dtype=np.uint8)
+    runs = [
+        negatives.gc_matched_windows(corpus, [*positives, short], gc_codes=GC, seed=s, complement=COMPLEMENT)
+        for s in (1, 2)
+    ]
+    assert {w[1] for w in runs[0]} != {w[1] for w in runs[1]}
+    for windows in runs:
+        assert max(w[1] for w in windows) > 10_000  # drawn across the genome
+        for _, start, stop, _, codes in windows:
+            if len(codes) == 40:  # copies' 20-mers start at..at+20: masked from at - 40 to at + 80
+                assert all(stop <= at - 40 or start >= at + 80 for at in planted)
+
+
+def test_a_window_sharing_less_than_20_residues_with_a_positive_is_not_a_copy(tmp_path):
+    """Copies are found by 20-mers: an AT island sharing only its first 15 residues with a 40-bp
+    positive is a fair negative (shorter k-mers masked every window that shares a motif)."""
+    rng = np.random.default_rng(3)
+    positive = "".join(rng.choice(list("AT"), 40))
+    island = positive[:15] + "".join(rng.choice(list("AT"), 25))
+    spacer = "".join(rng.choice(list("GC"), 60))
+    path = tmp_path / "g.fa"
+    path.write_text(">g\n" + spacer + island + spacer + "\n")
+    codes = np.array(["ACGT".index(c) for c in positive], dtype=np.uint8)
+    (window,) = negatives.gc_matched_windows(
+        Corpus([str(path)], SPEC), [codes], gc_codes=GC, seed=0, bins=40, complement=COMPLEMENT
+    )
+    assert window[1:3] == (60, 100)  # bins of 1/40: the only GC-free window of 40, the island
