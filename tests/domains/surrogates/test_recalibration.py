@@ -1,15 +1,20 @@
 """Interval recalibration: the conformal map, its use by a posterior, and its coverage on systems
 it was not learnt on (recalibration.py, Posterior.cdf / interval)."""
 
+import itertools
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from sciPT.domains.surrogates import presets
 from sciPT.domains.surrogates.calibrate import calibrate, scratch_prior
+from sciPT.domains.surrogates.correlations import CORRELATIONS
 from sciPT.domains.surrogates.objectives import LEVELS, GaussianPrior, NoisePrior, fit
 from sciPT.domains.surrogates.pretrain import family_mixture, fit_systems
 from sciPT.domains.surrogates.recalibration import (
     IntervalRecalibration,
+    calibration_subsets,
     for_library,
     learn_recalibration,
     nominal_levels,
@@ -145,3 +150,188 @@ def test_the_blend_learns_its_own_map_and_with_one_point_it_is_the_prior_informe
         total += len(test)
     assert 0.85 <= own / total <= 0.95
     assert mixed > own
+
+
+def _stand_ins():
+    """One stand-in system per library correlation (a rough one at the middle of its e/D range):
+    synthetic_series reads only a fit's key, correlation and roughness."""
+    return [
+        SimpleNamespace(key=c.key, correlation=c, ed=float(np.mean(c.ed_range)) if c.rough else None)
+        for c in CORRELATIONS
+    ]
+
+
+def test_synthetic_series_are_seven_points_over_a_factor_5_inside_each_systems_range():
+    """The maps are learnt on these series: Re beyond a system's validity range (or a window wider
+    or narrower than the factor 5 the protocol reports) would learn them on points no user has; Pr
+    is 0.7 moved into the system's range (a Pr 5.1-390 correlation at Pr 0.7 is extrapolated)."""
+    fits = _stand_ins()
+    for seed in range(10):
+        series = synthetic_series(fits, seed=seed)
+        assert list(series) == [f.key for f in fits]
+        for f in fits:
+            corr_key, pts = series[f.key]
+            c = f.correlation
+            assert corr_key == c.key and len(pts) == 7
+            assert c.re_range[0] * (1 - 1e-9) <= pts.re.min() and pts.re.max() <= c.re_range[1] * (1 + 1e-9)
+            assert pts.re.max() / pts.re.min() == pytest.approx(min(5.0, c.re_range[1] / c.re_range[0]))
+            np.testing.assert_allclose(np.diff(np.log(pts.re)), np.log(pts.re[1] / pts.re[0]))
+            np.testing.assert_array_equal(pts.pr, np.clip(0.7, *c.pr_range))
+    assert {float(np.clip(0.7, *f.correlation.pr_range)) for f in fits} >= {0.7, 1.0, 1.2, 5.1}
+
+
+def test_synthetic_series_scatter_is_log_normal_with_the_sd_asked_for():
+    """The scatter sets how wide the learnt intervals are (a 3 % draw against a 5 % noise prior
+    narrowed measured intervals below their level): log Nu scatters about the correlation with sd
+    ``noise``, 3 % by default (the library validation's)."""
+    fits = _stand_ins()
+
+    def residuals(**kw):
+        out = []
+        for seed in range(30):
+            series = synthetic_series(fits, seed=seed, **kw)
+            for f in fits:
+                pts = series[f.key][1]
+                out.append(pts.log_nu - np.log(f.correlation(pts.re, pts.pr, f.ed)))
+        return np.concatenate(out)  # 30 x 34 x 7 = 7,140 draws: the sd within 2 %
+
+    assert np.std(residuals()) == pytest.approx(0.03, rel=0.04)
+    assert np.std(residuals(noise=0.05)) == pytest.approx(0.05, rel=0.04)
+    assert abs(np.mean(residuals(noise=0.05))) < 0.003
+
+
+def test_calibration_subsets_are_all_or_distinct_draws_in_combination_order():
+    """Every subset when there are no more than max_draws (6 pairs of 4 points), else max_draws
+    distinct n-point subsets of the series, sorted: the maps are learnt on what was documented."""
+    every = [list(c) for c in itertools.combinations(range(4), 2)]
+    assert [c.tolist() for c in calibration_subsets(4, 2, 6, np.random.default_rng(0))] == every
+    assert [c.tolist() for c in calibration_subsets(4, 2, 10, np.random.default_rng(0))] == every
+    for seed in range(5):
+        got = [tuple(c.tolist()) for c in calibration_subsets(7, 3, 5, np.random.default_rng(seed))]
+        assert len(set(got)) == 5 and got == sorted(got)
+        assert all(len(c) == 3 and len(set(c)) == 3 and set(c) <= set(range(7)) for c in got)
+
+
+def test_nominal_levels_take_the_largest_rank_when_it_is_the_quantile_and_never_reach_zero():
+    """m = 9 ranks 0.01-0.09 (all points held by narrow intervals): level 0.9 needs the 9th rank,
+    ceil(10 x 0.9) = 9, which exists, so the map is 0.09 (not the 0.999 reserved for levels beyond
+    the last rank, a 90 % interval ten times too wide); ranks of 0 map to 0.1 %, never 0 (a
+    zero-width interval)."""
+    at = dict(zip(np.round(LEVELS, 2), nominal_levels(np.arange(1, 10) / 100)))
+    assert at[0.9] == pytest.approx(0.09)
+    assert at[0.91] == pytest.approx(0.999)  # ceil(9.1) = 10 > 9 ranks
+    np.testing.assert_array_equal(nominal_levels(np.zeros(20))[:95], 1e-3)
+
+
+def test_with_99_ranks_of_hundredths_every_level_maps_to_itself():
+    """ceil((m + 1) l) with m = 99 is 100 l exactly: the map is the identity at every level, also
+    where 100 l is a hair below an integer in floating point (0.29, 0.57, 0.58: truncating would
+    take one rank too few)."""
+    np.testing.assert_allclose(nominal_levels(np.arange(1, 100) / 100), LEVELS)
+
+
+def test_level_map_keys_each_n_to_its_own_map_and_clamps_outside_the_buckets():
+    """A fit on n points reads the map of n (1-5), n = 0 the first, beyond 5 the last: a map of
+    another n would widen or narrow every interval the run reports."""
+    maps = {"prior": {n: np.full(len(LEVELS), n / 10) for n in (1, 2, 3, 4, 5)}}
+    recal = IntervalRecalibration(maps)
+    assert [recal.level_map("prior", n)[0] for n in (0, 1, 2, 3, 4, 5, 6, 40)] == pytest.approx(
+        [0.1, 0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5]
+    )
+
+
+def test_a_recalibration_stored_on_a_grid_of_the_same_length_but_other_levels_is_refused():
+    """99 levels that are not 0.01-0.99 would apply each map to the wrong level."""
+    d = IntervalRecalibration({"scratch": {1: np.linspace(0.2, 0.99, len(LEVELS))}}).as_dict()
+    d["levels"] = [float(x) for x in np.linspace(0.005, 0.995, len(LEVELS))]
+    with pytest.raises(ValueError, match="another level grid"):
+        IntervalRecalibration.from_dict(d)
+
+
+def test_scratch_recalibration_scores_only_held_out_points_and_says_how_it_was_learnt(monkeypatch):
+    """Each map's points: per series, max_draws subsets times the 7 - n points not calibrated on
+    (a calibration point scored on its own fit would narrow the intervals); the series scatter is
+    the noise prior's s0; the report's protocol line gives s0 and max_draws as asked."""
+    from sciPT.domains.surrogates import recalibration
+
+    fits = [f for f in _stand_ins() if f.key in ("gnielinski", "colburn")]
+    asked = []
+
+    def spy(fits, noise=recalibration.SERIES_NOISE, **kw):
+        asked.append(noise)
+        return synthetic_series(fits, noise=noise, **kw)
+
+    monkeypatch.setattr(recalibration, "synthetic_series", spy)
+    recal = learn_recalibration(fits, form=None, noise=NoisePrior(0.04), max_draws=2, seed=3)
+    assert asked == [0.04]
+    # n = 1-5 of 7 points: 7, 21, 35, 35, 21 subsets, 2 drawn of each, 6, 5, 4, 3, 2 held out
+    assert recal.points == {"scratch": {1: 24, 2: 20, 3: 16, 4: 12, 5: 8}}
+    assert recal.protocol == (
+        "2 synthetic series of the library's systems (7 points over a factor 5 in Re, the noise prior's 4% "
+        "scatter), each calibrated from scratch on up to 2 subsets of n = 1, 2, 3, 4, 5 points (seed 3); "
+        "split-conformal map from each nominal level to the one that holds it on the series' other points"
+    )
+
+
+def test_for_library_keys_its_cache_on_the_configuration_and_the_noise_prior(monkeypatch):
+    """The cached maps must be those of the run's own systems, sampling seed and noise prior: a run
+    with seed 7 or s0 = 0.08 given another run's maps reports intervals learnt for other fits."""
+    from sciPT.domains.surrogates import recalibration
+
+    calls = []
+    monkeypatch.setattr(recalibration, "library_recalibration", lambda *a, **kw: calls.append((a, kw)))
+    cfg = presets.tiny()
+    cfg.systems, cfg.noise, cfg.train.seed = ["smooth-pipe", "flat-plate"], 0.02, 7
+    for_library(cfg, "gaussian", "all", NoisePrior(0.08, 3.0))
+    for_library(cfg, None)
+    assert calls == [
+        ((("smooth-pipe", "flat-plate"), 100, 0.02, 7, "gaussian", "all", 0.08, 3.0), {}),
+        ((("smooth-pipe", "flat-plate"), 100, 0.02, 7, None, "exponents", 0.05, 2.0), {}),
+    ]
+
+
+@pytest.mark.parametrize("form, builder", [("gaussian", "population_prior"), ("mixture", "family_mixture")])
+def test_each_series_is_calibrated_with_a_prior_of_the_other_families_alone(monkeypatch, form, builder):
+    """The maps correct what the prior gets wrong about systems it never saw: a series' prior built
+    with its own family in it (or of the other form than asked) would learn maps for a prior that
+    already knows the system, and narrow the intervals a user with a new kind of system gets."""
+    from sciPT.domains.surrogates import pretrain
+
+    fits = [f for f in _stand_ins() if f.key in ("colburn", "whitaker-sphere")]
+    built = []
+
+    def spy(kind):
+        def build(rest):
+            built.append((kind, [f.key for f in rest]))
+            return GaussianPrior(NAMES, np.array([-3.5, 0.7, 0.4]), np.diag([0.5, 0.01, 0.01]))
+
+        return build
+
+    monkeypatch.setattr(pretrain, "population_prior", spy("population_prior"))
+    monkeypatch.setattr(pretrain, "family_mixture", spy("family_mixture"))
+    recal = learn_recalibration(fits, form=form, max_draws=1)
+    assert built == [(builder, ["whitaker-sphere"]), (builder, ["colburn"])]
+    assert set(recal.maps) == {"prior", "scratch", "blend"}
+
+
+def test_the_subsets_drawn_differ_from_series_to_series_and_reach_every_point(monkeypatch):
+    """One seeded stream for the whole library: the three single points (or pairs, ...) drawn differ
+    between series, so over the library every point of a series calibrates a fit; a stream restarted
+    per series would calibrate every series on the same three positions and learn the maps on them."""
+    from sciPT.domains.surrogates import recalibration
+
+    drawn = []
+
+    def spy(m, n, max_draws, rng):
+        out = calibration_subsets(m, n, max_draws, rng)
+        drawn.append((n, [tuple(c.tolist()) for c in out]))
+        return out
+
+    monkeypatch.setattr(recalibration, "calibration_subsets", spy)
+    fits = _stand_ins()
+    learn_recalibration(fits, form=None, max_draws=3, seed=0)
+    assert len(drawn) == 5 * len(fits)
+    for n in (1, 2):
+        per_series = [subsets for k, subsets in drawn if k == n]
+        assert len(set(map(tuple, per_series))) > 1
+        assert set().union(*(set(itertools.chain(*s)) for s in per_series)) == set(range(7))
