@@ -155,3 +155,66 @@ def test_nothing_to_score_is_nan_and_shifts_nothing():
     assert torch.isnan(scores[:2]).all() and torch.isfinite(scores[2])
     fusion = Fusion(w_logit=1.0, w_naturalness=5.0, bias=0.0, mean=-1.0, sd=0.1)
     np.testing.assert_allclose(fusion(np.array([0.7]), np.array([np.nan])), [0.7], rtol=1e-9)
+
+
+def test_an_even_span_masks_one_token_before_the_centre_and_the_rest_after():
+    """4-mers: the centre's span is tokens c-1 .. c+2 (one before, span - 1 - 1 after), the layout
+    an exported fusion's mean and sd were fitted on; another layout shifts every score."""
+    scorer, tokenizer = _scorer(stride=1000, k=4)
+    (codes,) = _codes([20], seed=2)
+    ids = torch.as_tensor(tokenizer.encode_codes(codes))[None]
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    logps = []
+    for c in range(1, ids.shape[1] - 2):
+        x = ids.clone()
+        x[0, c - 1 : c + 3] = tokenizer.mask_id
+        h = scorer.backbone(x, mask)[0, c]
+        logps.append(torch.log_softmax(scorer.head(h[None]), -1)[0, ids[0, c]].item())
+    assert scorer(ids, mask).item() == pytest.approx(np.mean(logps), abs=1e-5)
+
+
+def test_stride_passes_score_every_centre_once_by_hand():
+    """With stride 4, pass r masks every centre at r, r + 4, ... together; all 4 passes together
+    score each centre once (a pass left out drops a quarter of the sequence from its score)."""
+    scorer, tokenizer = _scorer(stride=4)
+    (codes,) = _codes([23], seed=3)
+    ids = torch.as_tensor(tokenizer.encode_codes(codes))[None]
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    length, logps = ids.shape[1], {}
+    for first in range(4):
+        centres = [c for c in range(first, length, 4) if 1 <= c <= length - 2]  # span 3 fits
+        x = ids.clone()
+        for c in centres:
+            x[0, c - 1 : c + 2] = tokenizer.mask_id
+        logp = torch.log_softmax(scorer.head(scorer.backbone(x, mask)[0]), -1)
+        for c in centres:
+            logps[c] = logp[c, ids[0, c]].item()
+    assert sorted(logps) == list(range(1, length - 1))
+    assert scorer(ids, mask).item() == pytest.approx(np.mean(list(logps.values())), abs=1e-5)
+
+
+def test_a_scorer_rebuilt_from_its_state_and_settings_scores_the_same():
+    """An exported model rebuilds its scorer from the state and the JSON settings: a stride or a
+    LayerNorm eps lost on the way changes every naturalness score the fusion reads."""
+    import json
+
+    torch.manual_seed(0)
+    tokenizer = dna_tokenizer(TokenizerConfig(kind="kmer", k=3))
+    cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64
+    )
+    head = LMHead(16, tokenizer.vocab_size, eps=1e-3)
+    torch.nn.init.normal_(head.decoder.weight, std=1.0)
+    scorer = NaturalnessScorer(
+        TransformerEncoder(cfg), head, tokenizer.mask_id, span=3, stride=5, skip_ids=tokenizer.special_ids
+    )
+    settings = json.loads(json.dumps(scorer.settings()))
+    rebuilt = NaturalnessScorer.from_scorer_state(TransformerEncoder(cfg), scorer.state_dict(), settings)
+    assert (rebuilt.stride, rebuilt.span, rebuilt.head.norm.eps) == (5, 3, 1e-3)
+    batch = tokenizer.batch(_codes([17, 30]))
+    np.testing.assert_allclose(
+        rebuilt(batch["input_ids"], batch["attention_mask"]).numpy(),
+        scorer(batch["input_ids"], batch["attention_mask"]).numpy(),
+        rtol=0,
+        atol=1e-6,
+    )

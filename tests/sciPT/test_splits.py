@@ -65,3 +65,32 @@ def test_the_held_out_groups_are_scaled_to_the_records_per_group():
     # round(4 * 10 groups / 20 records) = 2 groups held, 2 x 2 copies = 4 records
     assert (len(fit), len(held)) == (16, 4)
     assert {keys[i] for i in fit}.isdisjoint(keys[i] for i in held)
+
+
+def test_a_set_of_one_class_has_no_early_stopping_split():
+    """A file of promoters alone cannot be early-stopped on: one line, not a split without negatives."""
+    keys = [f"s{i}" for i in range(10)]
+    with pytest.raises(DataError) as err:
+        grouped_split(keys, np.ones(10, dtype=int), 4, seed=0)
+    assert str(err.value) == (
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
+        "reverse complements count once); found {1: 10}"
+    )
+
+
+def test_a_tiny_early_stopping_split_still_holds_one_sequence_of_each_class():
+    """A held-out part of 1 record cannot be stratified: at least 2 groups are held, one per class."""
+    keys = [f"s{i}" for i in range(20)]
+    labels = np.array([0, 1] * 10)
+    fit, held = grouped_split(keys, labels, 1, seed=0)
+    assert len(held) == 2 and sorted(labels[held]) == [0, 1]
+    assert sorted([*fit, *held]) == list(range(20))
+
+
+def test_the_held_out_groups_are_rounded_to_the_nearest():
+    """test_size 8 of 30 records in 10 groups of 3 is 2.67 groups: 3 held (9 records), not 2."""
+    keys = [f"s{i // 3}" for i in range(30)]
+    labels = np.array([(i // 3) % 2 for i in range(30)])
+    fit, held = grouped_split(keys, labels, 8, seed=0)
+    assert (len(fit), len(held)) == (21, 9)
+    assert {keys[i] for i in fit}.isdisjoint(keys[i] for i in held)

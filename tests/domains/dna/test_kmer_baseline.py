@@ -1,0 +1,142 @@
+"""The k-mer baseline's counts and its cross-validated choice of C (domains/dna/kmer.py)."""
+
+import numpy as np
+import pytest
+
+from sciPT.domains.dna import kmer
+from sciPT.domains.dna.kmer import KMER_CS, cross_validated_c, kmer_counts
+
+
+def _seq(text: str) -> np.ndarray:
+    return np.array(["ACGTN".index(ch) for ch in text], dtype=np.uint8)
+
+
+def test_a_sequence_exactly_k_long_holds_one_k_mer():
+    """A window as long as the sequence is a k-mer: dropping it zeroes the k-mer counts of short reads."""
+    counts = kmer_counts([_seq("ACG"), _seq("AC")], ks=(3,))
+    # ACG = 0 * 16 + 1 * 4 + 2 = 6; AC is shorter than a 3-mer and holds none
+    assert np.flatnonzero(counts[0]).tolist() == [6] and counts[0, 6] == 1
+    assert counts[1].sum() == 0
+
+
+def test_a_sequences_counts_do_not_depend_on_the_others_in_its_batch():
+    """Batched sequences are padded to the longest: the padding must count as nothing, or a short
+    promoter's composition changed with the file it was read from."""
+    rng = np.random.default_rng(0)
+    short, long = rng.integers(0, 4, 7).astype(np.uint8), rng.integers(0, 4, 40).astype(np.uint8)
+    alone = kmer_counts([short], ks=(1, 2, 3))
+    together = kmer_counts([short, long], ks=(1, 2, 3))
+    np.testing.assert_array_equal(together[0], alone[0])
+    # 7 residues: 7 1-mers, 6 2-mers, 5 3-mers
+    assert (alone[0, :4].sum(), alone[0, 4:20].sum(), alone[0, 20:].sum()) == (7, 6, 5)
+
+
+def test_counting_in_chunks_gives_every_sequence_its_row():
+    """Large sets are counted a chunk at a time; every sequence keeps its own row, in order."""
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 4, n).astype(np.uint8) for n in (5, 12, 9, 3, 20)]
+    whole = kmer_counts(codes, ks=(1, 2))
+    np.testing.assert_array_equal(kmer_counts(codes, ks=(1, 2), chunk=2), whole)
+    np.testing.assert_array_equal(whole[:, :4].sum(1), [5, 12, 9, 3, 20])
+
+
+def test_the_choice_of_c_uses_scikit_learns_unshuffled_stratified_folds(monkeypatch):
+    """The inner folds are LogisticRegressionCV's (unshuffled): shuffled, the C chosen for a report
+    would change with the seed of the regression, not only with the data."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from sciPT import splits
+
+    seen = []
+    real = splits.grouped_folds
+
+    def recording(*args, **kw):
+        out = real(*args, **kw)
+        seen.extend(out)
+        return out
+
+    monkeypatch.setattr(splits, "grouped_folds", recording)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), np.array([0, 1, 1] * 20)
+    cross_validated_c(x, y, seed=3)
+    expected = list(StratifiedKFold(5).split(x, y))
+    assert len(seen) == len(expected)
+    for (train, held), (want_train, want_held) in zip(seen, expected):
+        np.testing.assert_array_equal(train, want_train)
+        np.testing.assert_array_equal(held, want_held)
+
+
+def test_a_class_of_two_distinct_sequences_still_gets_a_choice_of_c():
+    """Two folds are the least a cross-validation can hold: a tiny training part (2 promoters)
+    takes 2 folds rather than failing."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 3))
+    y = np.array([1, 1] + [0] * 28)
+    assert cross_validated_c(x, y) in KMER_CS
+
+
+def test_with_nothing_to_learn_every_c_ties_and_the_smallest_wins():
+    """Features that carry nothing give every C the same held-out loss (even odds, log 2): the
+    documented tie-break keeps the strongest regularisation, not the weakest."""
+    x = np.zeros((40, 3))
+    y = np.array([0, 1] * 20)
+    keys = [f"s{i}" for i in range(40)]  # 40 distinct sequences whose counts carry nothing
+    assert cross_validated_c(x, y, keys=keys) == min(KMER_CS)
+
+
+def test_the_patience_counts_values_in_a_row_without_improvement(monkeypatch):
+    """An improvement resets the count: the path climbs past isolated worse values and stops only
+    after KMER_C_PATIENCE worse values in a row."""
+    import sklearn.metrics
+
+    assert kmer.KMER_C_PATIENCE == 2
+    # the mean held-out loss at each C of the grid, in increasing C
+    path = [5.0, 6.0, 4.0, 6.0, 3.0, 7.0, 7.0, 1.0, 1.0]
+    calls = []
+
+    def scripted(*args, **kw):
+        calls.append(None)
+        return path[(len(calls) - 1) // 5]  # 5 folds per C
+
+    monkeypatch.setattr(sklearn.metrics, "log_loss", scripted)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), np.array([0, 1] * 25)
+    # 5 (best), 6 (1 worse), 4 (best), 6 (1 worse), 3 (best), 7, 7 (2 in a row): stop before the 1s
+    assert cross_validated_c(x, y) == pytest.approx(KMER_CS[4])
+    assert len(calls) == 5 * 7
+
+
+def test_without_keys_equal_feature_rows_share_an_inner_fold(monkeypatch):
+    """Called on bare features, a row's copies stay on one side of every inner fold: on both
+    sides, the held-out loss rewards memorising them and favours the weakest regularisation."""
+    from sciPT import splits
+
+    seen = []
+    real = splits.grouped_folds
+
+    def recording(*args, **kw):
+        out = real(*args, **kw)
+        seen.extend(out)
+        return out
+
+    monkeypatch.setattr(splits, "grouped_folds", recording)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 3))
+    x = np.concatenate([x, x[:10]])  # the first 10 rows twice
+    y = np.concatenate([np.array([0, 1] * 15), np.array([0, 1] * 5)])
+    cross_validated_c(x, y)
+    assert len(seen) == 5
+    for _, held in seen:
+        held = set(held.tolist())
+        assert all((i in held) == (30 + i in held) for i in range(10))
+
+
+def test_the_baseline_is_the_reported_one():
+    """benchmarks/RESULTS.md and the README report the baseline as counts of every 1- to 5-mer
+    (1,364 features) with C chosen among 1e-6, 1e-5, ..., 100: a narrower grid or fewer k
+    changes every k-mer MCC the report compares against."""
+    from sciPT.domains.dna.kmer import KmerLogisticRegression, KmerScore
+
+    assert KmerLogisticRegression().features([_seq("ACGTACGT")]).shape == (1, 1364)
+    assert KmerScore(np.zeros(1364), 0.0).ks == (1, 2, 3, 4, 5)
+    assert KMER_CS == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0], rel=1e-12)
