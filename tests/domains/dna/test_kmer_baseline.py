@@ -11,6 +11,21 @@ def _seq(text: str) -> np.ndarray:
     return np.array(["ACGTN".index(ch) for ch in text], dtype=np.uint8)
 
 
+def _recorded_folds(monkeypatch) -> list:
+    """The (train, held-out) index pairs of every grouped_folds call made while the test runs."""
+    from sciPT import splits
+
+    seen, real = [], splits.grouped_folds
+
+    def recording(*args, **kw):
+        out = real(*args, **kw)
+        seen.extend(out)
+        return out
+
+    monkeypatch.setattr(splits, "grouped_folds", recording)
+    return seen
+
+
 def test_a_sequence_exactly_k_long_holds_one_k_mer():
     """A window as long as the sequence is a k-mer: dropping it zeroes the k-mer counts of short reads."""
     counts = kmer_counts([_seq("ACG"), _seq("AC")], ks=(3,))
@@ -45,17 +60,7 @@ def test_the_choice_of_c_uses_scikit_learns_unshuffled_stratified_folds(monkeypa
     would change with the seed of the regression, not only with the data."""
     from sklearn.model_selection import StratifiedKFold
 
-    from sciPT import splits
-
-    seen = []
-    real = splits.grouped_folds
-
-    def recording(*args, **kw):
-        out = real(*args, **kw)
-        seen.extend(out)
-        return out
-
-    monkeypatch.setattr(splits, "grouped_folds", recording)
+    seen = _recorded_folds(monkeypatch)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(60, 4)), np.array([0, 1, 1] * 20)
     cross_validated_c(x, y, seed=3)
@@ -109,17 +114,7 @@ def test_the_patience_counts_values_in_a_row_without_improvement(monkeypatch):
 def test_without_keys_equal_feature_rows_share_an_inner_fold(monkeypatch):
     """Called on bare features, a row's copies stay on one side of every inner fold: on both
     sides, the held-out loss rewards memorising them and favours the weakest regularisation."""
-    from sciPT import splits
-
-    seen = []
-    real = splits.grouped_folds
-
-    def recording(*args, **kw):
-        out = real(*args, **kw)
-        seen.extend(out)
-        return out
-
-    monkeypatch.setattr(splits, "grouped_folds", recording)
+    seen = _recorded_folds(monkeypatch)
     rng = np.random.default_rng(4)
     x = rng.normal(size=(30, 3))
     x = np.concatenate([x, x[:10]])  # the first 10 rows twice
