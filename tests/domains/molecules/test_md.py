@@ -2,6 +2,7 @@
 its complete frames) when the run is interrupted, and continued by a resume, which for velocity
 Verlet is the uninterrupted run itself."""
 
+import dataclasses
 import functools
 import shutil
 import signal
@@ -9,7 +10,7 @@ import signal
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.io import read
+from ase.io import read, write
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
@@ -23,10 +24,15 @@ from sciPT.signals import Terminated, sigterm_raises
 
 
 @pytest.fixture(scope="module")
-def calculator(trained_ethanol_potential, tmp_path_factory):
-    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames (smooth forces)."""
+def potential(trained_ethanol_potential, tmp_path_factory):
+    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames (smooth forces), exported."""
     out, _ = trained_ethanol_potential(tmp_path_factory.mktemp("md") / "model", 32, 60)
-    return SciPTCalculator(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def calculator(potential):
+    return SciPTCalculator(potential)
 
 
 @pytest.fixture
@@ -402,3 +408,346 @@ def test_each_frames_total_energy_is_its_potential_plus_kinetic_energy(calculato
             frame.get_potential_energy() + frame.info["kinetic_energy"], abs=1e-6
         )
         assert row["total_energy"] == pytest.approx(row["energy"] + row["kinetic_energy"], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(steps=0), "--steps: expected a positive integer, got 0"),
+        (dict(interval=0), "--interval: expected a positive integer, got 0"),
+        (dict(temperature=-1.0), "--temperature: expected a temperature >= 0 K, got -1.0"),
+        (dict(friction=-0.5), "--friction: expected a friction >= 0 per fs, got -0.5"),
+        (dict(timestep=0.0), "--timestep: expected a positive time step in fs, got 0.0"),
+        (dict(ensemble="npt"), "--ensemble: expected nve or nvt, got 'npt'"),
+    ],
+)
+def test_settings_out_of_range_are_refused_word_for_word(change, message):
+    """No steps, or a frame every 0 steps (a modulo by zero mid-run), is refused before the run
+    starts, naming the flag and the value the user gave."""
+    with pytest.raises(ConfigError) as err:
+        MDSettings(**{"steps": 2, "temperature": 300.0, **change}).validate()
+    assert str(err.value) == message
+
+
+def test_the_bounds_of_the_settings_are_accepted():
+    """0 K (a start at rest, a minimisation-like run) and friction 0 (Langevin without coupling)
+    are valid runs; one step, a frame every step too."""
+    MDSettings(steps=1, temperature=0.0, interval=1, friction=0.0, ensemble="nvt").validate()
+
+
+def test_a_start_at_zero_kelvin_is_at_rest(ethanol):
+    """--temperature 0 draws no motion: every momentum zero (not 0 / 0 from scaling nothing)."""
+    atoms = ethanol.copy()
+    md.initial_velocities(atoms, 0.0, seed=0)
+    assert np.all(atoms.get_momenta() == 0.0)
+    assert md.kinetic_temperature(atoms) == 0.0
+
+
+def test_the_start_follows_the_seed(ethanol):
+    """--seed draws the initial velocities: the same seed the same start, another seed another
+    (else every replica of an ensemble of runs would be the same trajectory)."""
+    starts = {}
+    for seed in (0, 0, 1):
+        atoms = ethanol.copy()
+        md.initial_velocities(atoms, 300.0, seed=seed)
+        starts.setdefault(seed, []).append(atoms.get_momenta())
+    np.testing.assert_array_equal(starts[0][0], starts[0][1])
+    assert np.abs(starts[0][0] - starts[1][0]).max() > 1e-3
+
+
+def test_the_nvt_noise_is_seeded_by_the_seed_and_a_resume_by_the_seed_and_its_step():
+    """A run from step 0 draws its noise from --seed's stream (as runs did before resuming existed);
+    a resume at step s from the stream of (seed, s): resumes at different steps draw different noise."""
+    atoms = Atoms("Ar2", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 3.8]])
+    settings = MDSettings(steps=10, temperature=300.0, ensemble="nvt", seed=7)
+
+    def draws(step):
+        return md._integrator(atoms.copy(), settings, step).rng.random(4)
+
+    np.testing.assert_array_equal(draws(0), np.random.default_rng(7).random(4))
+    np.testing.assert_array_equal(draws(6), np.random.default_rng([7, 6]).random(4))
+    assert not np.array_equal(draws(4), draws(6))
+
+
+def _trajectory_at(tmp_path, energies, frames):
+    """A stand-in for a finished Trajectory: first and last frames with these total energies."""
+    from types import SimpleNamespace
+
+    first, last = Atoms("H"), Atoms("H")
+    first.info["total_energy"], last.info["total_energy"] = energies
+    return SimpleNamespace(first=first, last=last, frames=frames, output=tmp_path / "traj.xyz")
+
+
+def test_the_summary_line_gives_the_whole_runs_time_and_energy_change_in_mev(tmp_path):
+    """The run's last line: 40 steps of 0.25 fs = 10 fs, 2 s / 40 steps = 50 ms/step, the total
+    energy from -10.0000 to -9.9985 eV: +1.50 meV (a drift a user compares across time steps)."""
+    settings = MDSettings(steps=40, temperature=300.0, timestep=0.25, interval=4)
+    line = md.summary(_trajectory_at(tmp_path, (-10.0, -9.9985), 11), settings, 0, 2.0)
+    assert line == (
+        f"40 steps (10 fs) in 2.0 s (50.0 ms/step); total energy change +1.50 meV; wrote 11 frames to "
+        f"{tmp_path / 'traj.xyz'}"
+    )
+    # resumed at step 30: the speed is of the 10 steps this run made, the change still from step 0
+    line = md.summary(_trajectory_at(tmp_path, (-10.0, -10.0021), 11), settings, 30, 0.5)
+    assert line == (
+        f"40 steps (10 fs), resumed at step 30: the last 10 in 0.5 s (50.0 ms/step); total energy "
+        f"change -2.10 meV; wrote 11 frames to {tmp_path / 'traj.xyz'}"
+    )
+    line = md.summary(_trajectory_at(tmp_path, (-10.0, -10.0), 11), settings, 40, 0.1)
+    assert line.startswith(
+        "40 steps (10 fs), resumed at step 40: none left to run; total energy change +0.00 meV"
+    )
+
+
+def test_a_nearly_linear_molecule_is_not_counted_as_linear():
+    """CO2 bent to 170 degrees (its smallest moment of inertia ~1e-3 of its largest) rotates about
+    all three axes: 3N - 6 = 3 degrees of freedom, not the linear 3N - 5 = 4, which would read its
+    temperature 3/4 of the truth."""
+    half = np.radians(85.0)
+    bent = Atoms(
+        "OCO",
+        positions=[
+            [-1.16 * np.sin(half), -1.16 * np.cos(half), 0],
+            [0, 0, 0],
+            [1.16 * np.sin(half), -1.16 * np.cos(half), 0],
+        ],
+    )
+    moments = bent.get_moments_of_inertia()
+    assert 1e-4 < moments.min() / moments.max() < 1e-2
+    assert md.degrees_of_freedom(bent) == 3
+
+
+def _md_command(potential, shipped, out, *extra):
+    return [
+        "md", str(potential), "--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "6",
+        "--temperature", "300", "--interval", "2", "--output", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_scipt_md_says_what_a_stop_kept_and_what_a_resume_continues(
+    potential, shipped, tmp_path, capsys, monkeypatch
+):
+    """SIGTERM (a batch system's time limit) exits 143 and names itself, the frames kept and their
+    steps; the resume names the frames it continues and the torn bytes it dropped, so a user knows
+    what the killed run left and what the new one starts from."""
+    from sciPT.cli import main
+
+    out = tmp_path / "traj.xyz"
+    partial = partial_path(out)
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 5:
+            raise Terminated(signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VelocityVerlet, "step", step)
+        assert main(_md_command(potential, shipped, out)) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: terminated (SIGTERM); kept {partial} (3 frames, steps 0 to 4 of 6): the same "
+        "command with --resume continues it"
+    )
+    torn = b"9\nLattice="  # a frame the killed run had begun to write: 10 bytes
+    partial.write_bytes(partial.read_bytes() + torn)
+    assert main(_md_command(potential, shipped, out, "--resume")) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"scipt md: resuming {partial} (3 frames, at step 4; dropped a torn last frame (10 bytes)) up "
+        "to step 6" in err.splitlines()
+    )
+    assert [f.info["step"] for f in frames_of(out)] == [0, 2, 4, 6]
+    # only a torn first frame: nothing to continue from, the resume starts from the structure
+    other = tmp_path / "other.xyz"
+    partial_path(other).write_bytes(torn)
+    assert main(_md_command(potential, shipped, other, "--resume")) == 0
+    assert (
+        f"scipt md: resuming {partial_path(other)} (no complete frame; dropped a torn last frame "
+        "(10 bytes)) up to step 6" in capsys.readouterr().err.splitlines()
+    )
+    assert [f.info["step"] for f in frames_of(other)] == [0, 2, 4, 6]
+
+
+def test_scipt_md_takes_an_extxyz_name_in_any_case_and_refuses_other_formats(
+    potential, shipped, tmp_path, capsys
+):
+    """The trajectory is extended XYZ: TRAJ.XYZ (a name a user may type) is one, traj.traj is not and is
+    refused before the model loads (ase.io.read would fail on it)."""
+    from sciPT.cli import main
+
+    assert main(_md_command(potential, shipped, tmp_path / "TRAJ.XYZ")) == 0
+    assert [f.info["step"] for f in frames_of(tmp_path / "TRAJ.XYZ")] == [0, 2, 4, 6]
+    capsys.readouterr()
+    assert main(_md_command(potential, shipped, tmp_path / "traj.traj")) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: --output {tmp_path / 'traj.traj'}: the trajectory is written as extended XYZ; "
+        "expected a name ending in .xyz or .extxyz"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["TRAJ.XYZ"]
+
+
+def _argon(cell=None):
+    """Three argon atoms with a Lennard-Jones calculator: an MD run of a few steps in milliseconds."""
+    from ase.calculators.lj import LennardJones
+
+    atoms = Atoms("Ar3", positions=[[0.0, 0.0, 0.0], [3.8, 0.0, 0.0], [1.9, 3.3, 0.0]])
+    if cell is not None:
+        atoms.set_cell([cell, cell, cell])
+        atoms.pbc = True
+    return atoms, LennardJones(sigma=3.4, epsilon=0.0104, rc=8.0)
+
+
+def test_a_resume_from_a_single_frame_or_from_the_last_step_continues_the_run(tmp_path, monkeypatch):
+    """Interrupted before its second frame (only step 0 kept), a resume continues it exactly, even
+    given another --temperature or --seed (its momenta are not drawn again); a partial file already at
+    --steps (killed between its last frame and the rename) is just finished."""
+    atoms, calc = _argon()
+    settings = MDSettings(steps=4, temperature=50.0, interval=2, seed=5)
+    straight, out = tmp_path / "straight.xyz", tmp_path / "traj.xyz"
+    run_md(atoms, calc, settings, straight, progress=False)
+    _interrupted(calc, atoms, settings, out, monkeypatch, VelocityVerlet, 2)
+    assert [f.info["step"] for f in frames_of(partial_path(out))] == [0]
+    # nve continues from the frame's momenta: --temperature and --seed only drew the first ones
+    other = dataclasses.replace(settings, temperature=80.0, seed=6)
+    log = run_md(atoms, calc, other, out, progress=False, resume=True)
+    assert [row["step"] for row in log] == [2, 4]
+    assert out.read_bytes() == straight.read_bytes()
+
+    done = tmp_path / "done.xyz"
+    shutil.copy(straight, partial_path(done))
+    assert run_md(atoms, calc, settings, done, progress=False, resume=True) == []
+    assert done.read_bytes() == straight.read_bytes() and not partial_path(done).exists()
+
+
+def test_a_resume_takes_the_cell_of_the_partial_files_last_frame(tmp_path, monkeypatch):
+    """A periodic run continues in the box it ran in (positions inside it), whatever cell the
+    structure given again has: positions of one box in another would be another system."""
+    atoms, calc = _argon(cell=10.0)
+    settings = MDSettings(steps=4, temperature=50.0, interval=2)
+    out = tmp_path / "traj.xyz"
+    _interrupted(calc, atoms, settings, out, monkeypatch, VelocityVerlet, 3)
+    other, _ = _argon(cell=11.0)
+    run_md(other, calc, settings, out, progress=False, resume=True)
+    frames = frames_of(out)
+    assert [f.info["step"] for f in frames] == [0, 2, 4]
+    np.testing.assert_array_equal(frames[-1].cell[:], np.eye(3) * 10.0)
+
+
+def test_an_nvt_resume_with_another_seed_friction_or_time_step_is_refused(tmp_path, monkeypatch):
+    """The thermostat's noise seed and friction, and the time step (0.5 % off: a typo), are part of
+    an nvt run: a resume with others would write a second simulation into the same file."""
+    atoms, calc = _argon()
+    settings = MDSettings(steps=6, temperature=50.0, interval=2, ensemble="nvt", friction=0.02, seed=3)
+    out = tmp_path / "traj.xyz"
+    _interrupted(calc, atoms, settings, out, monkeypatch, Langevin, 4)
+    partial = partial_path(out)
+    before = partial.read_bytes()
+    cases = [
+        (dict(seed=4), f"--seed 4: {partial} was run with --seed 3; give the interrupted run's options again (or delete it to start a new run)"),
+        (dict(friction=0.01), f"--friction 0.01: {partial} was run with --friction 0.02; give the interrupted run's options again (or delete it to start a new run)"),
+        (dict(timestep=0.5025), f"--timestep 0.5025: {partial} reached step 2 at 1 fs, a time step of 0.5 fs"),
+    ]  # fmt: skip
+    for change, message in cases:
+        with pytest.raises(ConfigError) as err:
+            run_md(atoms, calc, dataclasses.replace(settings, **change), out, progress=False, resume=True)
+        assert str(err.value) == message
+        assert partial.read_bytes() == before
+
+
+def test_a_partial_file_not_written_by_scipt_md_is_refused_naming_what_is_wrong(tmp_path):
+    """--resume of a file that is not an MD trajectory says which line or frame, and what is missing,
+    instead of a traceback from ASE or a run from a frame without momenta."""
+    from sciPT.errors import DataError
+
+    out = tmp_path / "traj.xyz"
+    partial = partial_path(out)
+    partial.write_text("hello\n")
+    with pytest.raises(DataError) as err:
+        Trajectory.open(out, resume=True)
+    assert (
+        str(err.value) == f"{partial}: line 1: expected the atom count of an extended XYZ frame, got 'hello'"
+    )
+    atoms, _ = _argon()
+    write(partial, atoms, format="extxyz")  # a plain structure: no step, no energies, no momenta
+    with pytest.raises(DataError) as err:
+        Trajectory.open(out, resume=True)
+    assert str(err.value) == (
+        f"{partial}: frame 0: no step, time_fs, total_energy, momenta: not a frame written by scipt md"
+    )
+
+
+def test_resume_of_a_finished_trajectory_has_nothing_to_do(tmp_path):
+    out = tmp_path / "traj.xyz"
+    out.write_text("done\n")
+    with pytest.raises(UserError) as err:
+        Trajectory.open(out, resume=True)
+    assert str(err.value) == f"--resume: {out} is complete and there is no {out}.partial: nothing to resume"
+
+
+def test_an_interruption_cuts_a_torn_frame_and_removes_a_file_with_no_frame(tmp_path):
+    """Interrupted in the middle of a frame's write, the partial file keeps its complete frames only
+    (a resume reads the last); with no complete frame at all it is removed, and the report says so."""
+    atoms, calc = _argon()
+    atoms.calc = calc
+    md.initial_velocities(atoms, 50.0, seed=0)
+    frame = md.snapshot(atoms, 0, 0.5)
+    out = tmp_path / "traj.xyz"
+    partial = partial_path(out)
+    trajectory = Trajectory.open(out)
+    with pytest.raises(KeyboardInterrupt), trajectory.writing():
+        trajectory.write(frame)
+        complete = partial.read_bytes()
+        with open(partial, "ab") as handle:
+            handle.write(b"3\nLattice=")  # the next frame, torn
+        raise KeyboardInterrupt
+    assert partial.read_bytes() == complete
+    assert trajectory.kept(4) == (
+        f"kept {partial} (1 frames, steps 0 to 0 of 4): the same command with --resume continues it"
+    )
+
+    empty = tmp_path / "empty.xyz"
+    partial_path(empty).write_bytes(b"3\nLattice=")
+    trajectory = Trajectory.open(empty, resume=True)
+    with pytest.raises(KeyboardInterrupt), trajectory.writing():
+        raise KeyboardInterrupt
+    assert not partial_path(empty).exists() and not empty.exists()
+    assert trajectory.kept(4) == f"no frame was complete, nothing kept (no {partial_path(empty)})"
+
+
+def test_a_partial_file_of_more_than_a_mebibyte_resumes_from_its_last_frame(tmp_path):
+    """The file is scanned in chunks of 1 MiB: a long run's partial file (here ~3000 frames, past the
+    first chunk's end) is counted and resumed from its last complete frame as a short one is."""
+    atoms, calc = _argon()
+    short = tmp_path / "short.xyz"
+    run_md(atoms, calc, MDSettings(steps=3, temperature=50.0), short, progress=False)
+    lines = short.read_bytes().splitlines(keepends=True)
+    head, last = b"".join(lines[:15]), b"".join(lines[15:])  # steps 0-2, step 3
+    copies = (1 << 20) // len(head) + 1
+    out = tmp_path / "long.xyz"
+    partial_path(out).write_bytes(head * copies + last + lines[0])  # and a torn frame
+    trajectory = Trajectory.open(out, resume=True)
+    assert (trajectory.frames, trajectory.last_step, trajectory.dropped_bytes) == (
+        3 * copies + 1,
+        3,
+        len(lines[0]),
+    )
+    assert partial_path(out).stat().st_size == len(head) * copies + len(last) > 1 << 20
+    np.testing.assert_array_equal(trajectory.last.positions, read(short, index=-1).positions)
+    np.testing.assert_array_equal(trajectory.first.get_momenta(), read(short, index=0).get_momenta())
+
+
+def test_an_error_before_the_first_frame_is_reported_alone(potential, shipped, tmp_path, capsys, monkeypatch):
+    """An error before any frame is written (the start's energy refused) leaves nothing to resume:
+    the command says the error only, not the advice to resume from a last frame that does not exist."""
+    from sciPT.cli import main
+
+    def refuse(*args, **kwargs):
+        raise UserError("the energy of the start is not finite")
+
+    monkeypatch.setattr(md, "snapshot", refuse)
+    out = tmp_path / "traj.xyz"
+    assert main(_md_command(potential, shipped, out)) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "scipt: error: the energy of the start is not finite"
+    assert "resume" not in err and not partial_path(out).exists() and not out.exists()
