@@ -227,3 +227,171 @@ def test_no_model_is_recommended_in_the_metrics_when_the_pick_is_near_chance():
     m = transfer_metrics({"pre-trained": [0.0, 0.01, -0.01], "k-mer LR": [0.0, 0.0, 0.0]})
     assert m["pre_trained_near_chance"] == 1.0 and m["kmer_lr_near_chance"] == 1.0
     assert m["recommended_pre_trained"] == 0.0 and m["recommended_kmer_lr"] == 0.0
+
+
+def test_models_side_by_side_give_every_verdict_once_with_its_signed_difference():
+    """The report's comparison table and verdict lines: a reader checks each verdict against the
+    printed per-fold difference, so each pair must appear once, signed, with the folds' count."""
+    from sciPT.tasks.promoter_verdicts import comparison_lines
+
+    mcc = {
+        "pre-trained": [0.70, 0.80, 0.75],  # mean 0.75, sd 0.05, SE 0.05 / sqrt(3) = 0.029
+        "scratch": [0.60, 0.70, 0.65],  # pre-trained - scratch: 0.10 on every fold, SE 0
+        "k-mer LR": [0.05, 0.15, -0.05],  # mean 0.05, SE 0.1 / sqrt(3) = 0.058: near chance
+        "CNN": [0.80, 0.90, 0.85],  # CNN - k-mer LR: 0.75, 0.75, 0.90: mean 0.80, SE 0.05
+    }
+    assert comparison_lines(mcc) == [
+        "",
+        "### Models side by side",
+        "",
+        "MCC on the same 3 folds (mean ± standard error, and per fold):",
+        "",
+        "| model | MCC | per fold | near chance |",
+        "|---|---|---|---|",
+        "| pre-trained | 0.750 ± 0.029 | 0.700, 0.800, 0.750 | no |",
+        "| scratch | 0.650 ± 0.029 | 0.600, 0.700, 0.650 | no |",
+        "| k-mer LR | 0.050 ± 0.058 | 0.050, 0.150, -0.050 | yes |",
+        "| CNN | 0.850 ± 0.029 | 0.800, 0.900, 0.850 | no |",
+        "",
+        "- pre-trained is ahead of k-mer LR: per-fold difference +0.700 ± 0.050.",
+        "- pre-trained is behind CNN: per-fold difference -0.100 ± 0.000.",
+        "- scratch is ahead of k-mer LR: per-fold difference +0.600 ± 0.050.",
+        "- scratch is behind CNN: per-fold difference -0.200 ± 0.000.",
+        "- pre-trained is ahead of scratch: per-fold difference +0.100 ± 0.000.",
+        # the comparison the CNN's recommendation over the k-mer LR rests on
+        "- CNN is ahead of k-mer LR: per-fold difference +0.800 ± 0.050.",
+        "",
+        "### Pre-trained versus scratch",
+        "",
+        "Pre-training helps: the pre-trained start is ahead of scratch: MCC 0.750 ± 0.029 vs "
+        "0.650 ± 0.029, per-fold difference +0.100 ± 0.000, beyond 2 SE.",
+    ]
+
+
+def test_pre_trained_against_scratch_alone_is_still_judged():
+    """Without classical baselines the pre-trained/scratch verdict must still be given: negative
+    transfer flagged at the top, and a tie called a tie, not a help."""
+    from sciPT.tasks.promoter_verdicts import comparison_lines
+
+    # differences -0.20, -0.18, -0.22: mean -0.20, SE 0.02 / sqrt(3) = 0.012: behind
+    mcc = {"pre-trained": [0.50, 0.52, 0.48], "scratch": [0.70, 0.70, 0.70]}
+    assert flag_lines(mcc, 300)[:2] == [
+        "- **Negative transfer**: the pre-trained start is behind scratch: MCC 0.500 ± 0.012 vs "
+        "0.700 ± 0.000, per-fold difference -0.200 ± 0.012, beyond 2 SE.",
+        "- **Recommended for this data size** (300 sequences): scratch, because it has the best mean "
+        "MCC (0.700) and is the simplest model run.",
+    ]
+    # differences 0.01, 0.03, -0.01: mean 0.01, SE 0.012, within 2 SE: tied
+    mcc["pre-trained"] = [0.71, 0.73, 0.69]
+    assert comparison_lines(mcc)[-4:] == [
+        "",
+        "### Pre-trained versus scratch",
+        "",
+        "No clear difference between pre-trained and scratch: MCC 0.710 ± 0.012 vs 0.700 ± 0.000, "
+        "per-fold difference +0.010 ± 0.012, within 2 SE.",
+    ]
+
+
+def test_few_label_lines_with_two_seeds_have_a_standard_error():
+    """Two seeds already have a spread: the 2-SE rule applies, not the one-seed caveat."""
+    from sciPT.tasks.promoter_verdicts import few_label_lines
+
+    # differences 0.10 and 0.14: mean 0.12, sd 0.0283, SE 0.0283 / sqrt(2) = 0.02: ahead
+    metrics = {}
+    lines = few_label_lines([0.1], [50], {"pre-trained": [[0.80, 0.84]], "scratch": [[0.70, 0.70]]}, metrics)
+    assert lines[1] == (
+        "- 10% of the labels (50 sequences): pre-trained is ahead of scratch, accuracy +12.0 ± 2.0 points "
+        "(paired over 2 seeds, 2-SE rule)."
+    )
+    assert metrics["fraction_0.1_pre_trained_vs_scratch_accuracy_diff_se"] == pytest.approx(0.02)
+
+
+def test_a_run_without_baselines_says_its_model_is_compared_with_nothing():
+    """One model run: no recommendation (there is nothing to recommend it over), said plainly."""
+    assert flag_lines({"scratch": [0.6, 0.7, 0.65]}, 100) == [
+        "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
+        "behind a classical baseline (k-mer LR, CNN) or scratch.",
+        "- No baselines ran (`--no-baselines`): scratch is compared with nothing.",
+        "- Rules: *near chance* = mean MCC over folds not more than 2 standard errors above zero "
+        "(SE = sample standard deviation over folds / √folds); A is *behind* / *tied with* / *ahead of* B "
+        "when the mean per-fold MCC difference A − B is below −2 SE / within ±2 SE / above +2 SE of those "
+        "differences; recommended = among the models not near chance, the best by mean MCC, unless a "
+        "simpler model (k-mer LR < CNN < scratch < pre-trained) is tied with it, then the simplest of "
+        "those tied.",
+    ]
+
+
+def test_nothing_is_recommended_nor_the_export_contrasted_when_every_model_is_near_chance():
+    """A run where no model learnt anything must not recommend one, nor tell the reader to export
+    another model instead of this run's start."""
+    # every model: mean 0.01, sd 0.02, SE 0.02 / sqrt(5) = 0.009; 0.01 <= 2 SE: near chance
+    mcc = {name: [0.0, 0.02, -0.02, 0.03, 0.02] for name in ("pre-trained", "scratch", "k-mer LR")}
+    lines = flag_lines(mcc, 1000, exported="pre-trained")
+    assert lines[:-1] == [
+        f"- **Near chance: {name}**: cross-validated MCC 0.010 ± 0.009 (mean ± standard error over 5 "
+        "folds) is not 2 standard errors above zero; it has learnt nothing measurable from these data."
+        for name in mcc
+    ] + [
+        "- **Recommended for this data size** (1000 sequences): none of these models: every one is near "
+        "chance; more (or better) labelled data comes first."
+    ]
+
+
+def test_metrics_number_the_folds_from_one_and_give_the_standard_error_over_folds():
+    """metrics.json's per-fold keys match the report's fold numbers (1..K), and every metric's SE is
+    the sample standard deviation over folds / sqrt(folds), as the report's rules line says."""
+    from sciPT.metrics import NAMES
+    from sciPT.tasks.promoter_verdicts import standard_errors, transfer_metrics
+
+    m = transfer_metrics({"pre-trained": [0.6, 0.8, 0.7], "k-mer LR": [0.5, 0.6, 0.55]})
+    assert [m[f"pre_trained_mcc_fold{i}"] for i in (1, 2, 3)] == [0.6, 0.8, 0.7]
+    assert "pre_trained_mcc_fold0" not in m and "pre_trained_mcc_fold4" not in m
+    # per fold: every metric 0.6, 0.8, 0.7: sample sd 0.1, SE 0.1 / sqrt(3)
+    per_fold = [dict.fromkeys(NAMES, x) for x in (0.6, 0.8, 0.7)]
+    se = standard_errors(per_fold, "kmer_lr")
+    assert set(se) == {f"kmer_lr_{n}_se" for n in NAMES}
+    assert se["kmer_lr_mcc_se"] == pytest.approx(0.1 / 3**0.5)
+
+
+def test_evaluate_s_contamination_flag_leaves_the_clean_subset_to_its_own_section():
+    """``scipt evaluate`` passes no models: the clean subset's counts follow in its own section, so
+    the flag must not repeat them."""
+    check = {
+        "contamination_eval_sequences": 9,
+        "contamination_verbatim": 8,
+        "contamination_near": 8,
+        "contamination_clean": 1,
+        "contamination_clean_positives": 1,
+        "contamination_clean_negatives": 0,
+    }
+    assert contamination_flag(check, []) == (
+        "- **Contaminated**: 8 of 9 evaluation sequences (88.9%) occur verbatim in the pre-training "
+        "corpus, 8 (88.9%) verbatim or nearly. The pre-trained model may have memorised them, so its "
+        "scores here are not evidence of transfer. Decontaminate the corpus against them (`scipt data "
+        "decontaminate`) and pre-train again."
+    )
+
+
+def test_a_cnn_behind_the_k_mer_baseline_is_compared_but_not_flagged():
+    """The flags are for fine-tuned models behind a baseline; one baseline behind the other is a
+    comparison line, not a warning about the user's model."""
+    from sciPT.tasks.promoter_verdicts import comparison_lines
+
+    # pre-trained ahead of both by 0.20 / 0.30 on every fold; the CNN 0.10 behind the k-mer LR
+    mcc = {"pre-trained": [0.80, 0.82, 0.78], "k-mer LR": [0.60, 0.62, 0.58], "CNN": [0.50, 0.52, 0.48]}
+    assert flag_lines(mcc, 200)[:2] == [
+        "- No warning: every model's MCC is more than 2 standard errors above zero, and none is "
+        "behind a classical baseline (k-mer LR, CNN) or scratch.",
+        "- **Recommended for this data size** (200 sequences): pre-trained, because it has the best mean "
+        "MCC (0.800) and every simpler model is behind it by more than 2 standard errors over paired folds.",
+    ]
+    assert "- CNN is behind k-mer LR: per-fold difference -0.100 ± 0.000." in comparison_lines(mcc)
+
+
+def test_the_verdicts_are_on_each_fold_s_mcc():
+    """The 2-SE verdicts are on MCC: fold_scores must read each fold's MCC, not another metric."""
+    from sciPT.tasks.promoter_verdicts import fold_scores
+
+    oof = {"scratch": (None, [{"mcc": 0.5, "accuracy": 0.9}, {"mcc": 0.3, "accuracy": 0.8}])}
+    assert fold_scores(oof) == {"scratch": [0.5, 0.3]}
+    assert fold_scores(oof, "accuracy") == {"scratch": [0.9, 0.8]}

@@ -75,6 +75,22 @@ def test_the_clean_subset_is_measured_with_its_class_counts(contaminated):
     )
 
 
+def test_a_clean_subset_short_of_one_class_names_that_class_and_both_when_both_are_short():
+    """No promoters but 8 non-promoters is not an empty subset; the reader needs to know which
+    class is missing."""
+    from sciPT.tasks.promoter_report import too_few_clean
+
+    assert too_few_clean(0, 8, "measure on") == (
+        "The clean subset holds 0 promoters and 8 non-promoters: too few promoters to measure on "
+        "(at least 5 of each class are needed)"
+    )
+    assert too_few_clean(1, 2, "compare models on") == (
+        "The clean subset holds 1 promoter and 2 non-promoters: too few promoters and non-promoters to "
+        "compare models on (at least 5 of each class are needed)"
+    )
+    assert too_few_clean(5, 5, "measure on") is None
+
+
 def test_an_empty_clean_subset_is_said_to_be_empty(contaminated):
     data, corpus = contaminated
     only = data.subset(np.arange(8))  # the 8 promoters, all in the corpus
@@ -166,3 +182,107 @@ def test_a_label_fraction_trains_on_the_rounded_share_of_the_pool():
     # 0.3 x 79 = 23.7 -> 24
     assert len(fraction_subset(pool, 0.3, 0)) == 24
     assert fraction_subset(pool, 1.0, 0) is pool
+
+
+# --- the cross-validation table and the report's head ---------------------------------------------
+def test_the_cross_validation_table_gives_each_metric_s_mean_and_standard_error_over_every_fold():
+    """Each cell is mean ± SE over all K folds (SE = sample sd / sqrt(K)), in the column named."""
+    from sciPT.tasks.promoter_report import cv_table
+
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    # fold values 0.6, 0.8, 0.7, shifted by 0.01 per column: means 0.70 ... 0.76, SE 0.1 / sqrt(3)
+    per_fold = [{n: x + 0.01 * j for j, n in enumerate(names)} for x in (0.6, 0.8, 0.7)]
+    assert cv_table({"scratch": (None, per_fold)}, 3) == [
+        "## Cross-validation",
+        "",
+        "Stratified 3-fold (a sequence's copies and reverse complements in one fold), mean ± standard "
+        "error over folds:",
+        "",
+        "| model | accuracy | mcc | f1 | auroc | auprc | sensitivity | specificity |",
+        "|---|---|---|---|---|---|---|---|",
+        "| scratch | 0.700 ± 0.058 | 0.710 ± 0.058 | 0.720 ± 0.058 | 0.730 ± 0.058 | 0.740 ± 0.058 "
+        "| 0.750 ± 0.058 | 0.760 ± 0.058 |",
+    ]
+
+
+def _head(start_name: str, tokens: int, window: int, strategy: str = "freeze", **options) -> list[str]:
+    """The report's lines up to the first section, for a start whose encoder was pre-trained on
+    ``window``-token windows reading inputs of ``tokens`` tokens (a stand-in tokenizer: one per bp)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from sciPT.nn import TransformerConfig
+    from sciPT.tasks.promoter_report import report
+
+    cfg = PromoterConfig()
+    options = {"folds": 5, "figures": [], **options}
+    figures = options.pop("figures")
+    cfg = replace(cfg, init="runs/pre", finetune=replace(cfg.finetune, strategy=strategy), **options)
+    codes = [np.zeros(tokens, dtype=np.uint8)] * 10
+    data = LabelledSequences([f"s{i}" for i in range(10)], codes, np.array([1] * 3 + [0] * 7), "train.csv")
+    start = SimpleNamespace(
+        name=start_name,
+        model_cfg=TransformerConfig(max_len=window),
+        pretrained_on=[{"path": "/corpora/hg38.fa", "sha256": "ab" * 32}],
+        tokenizer=SimpleNamespace(n_tokens=lambda bp: bp),
+    )
+    return report(cfg, data, start, tokens, ["BODY"], figures, {"wall_time_s": 12.4}).splitlines()
+
+
+def test_the_report_head_counts_the_promoters_and_names_the_scratch_baseline_s_strategy():
+    """The head says how many of the sequences are promoters, and that scratch (a baseline beside a
+    pre-trained start fine-tuned otherwise) was trained in full."""
+    lines = _head("pre-trained", 64, 64)
+    assert lines[2] == (
+        "Training data: train.csv: 10 sequences (3 promoters), cropped or padded to 64 bp. Start: "
+        "pre-trained (`--init runs/pre`); strategy freeze (the scratch baseline: full); head conv + tokens; "
+        "strand-symmetric: False."
+    )
+    assert lines[4] == "Pre-trained on: hg38.fa (sha256 abababababab…)"
+    assert lines[-1] == "Wall time 12 s."
+    # scratch as the start is no baseline of itself: no note
+    assert "(the scratch baseline: full)" not in _head("scratch", 64, 64)[2]
+    # label fractions without cross-validation fit the scratch baseline too
+    assert "(the scratch baseline: full)" in _head("pre-trained", 64, 64, folds=0, label_fractions=[0.1])[2]
+    # nor does a run without baselines, or a pre-trained start fine-tuned in full like scratch
+    assert "(the scratch baseline" not in _head("pre-trained", 64, 64, baselines=False)[2]
+    assert "(the scratch baseline" not in _head("pre-trained", 64, 64, strategy="full")[2]
+
+
+def test_the_report_s_plots_link_into_the_plots_folder():
+    """The figures are written to plots/: a link without that folder shows a broken image."""
+    from pathlib import Path
+
+    lines = _head("pre-trained", 64, 64, figures=[Path("/runs/r/plots/roc.png")])
+    assert lines[-7:] == ["BODY", "", "## Plots", "", "![roc](plots/roc.png)", "", "Wall time 12 s."]
+
+
+def test_the_report_notes_inputs_longer_than_the_pre_training_windows_only_when_they_are():
+    """Inputs exactly as long as the pre-training windows need no note; one token more does."""
+    assert not any("longer than the" in line for line in _head("pre-trained", 64, 64))
+    assert (
+        "Inputs of 65 bp (65 tokens) are longer than the 64-token windows the encoder was pre-trained on; "
+        "its rotary/ALiBi positions carry over, and fine-tuning adapts them."
+    ) in _head("pre-trained", 65, 64)
+
+
+def test_the_exported_model_names_its_validation_file_or_its_single_fine_tune_s_split():
+    """The validation section says which data the metrics are on: the `--val` file by name, or the
+    one fine-tune's own early-stopping split."""
+    from dataclasses import replace
+
+    class Fitted:
+        validation = (np.array([1, 0]), np.array([0.9, 0.1]))
+
+    codes = [np.zeros(30, dtype=np.uint8)] * 20
+    data = LabelledSequences([f"s{i}" for i in range(20)], codes, np.zeros(20), "train.csv")
+    val = LabelledSequences(["v0", "v1"], codes[:2], np.array([1, 0]), "/data/held/val.csv")
+    one = replace(PromoterConfig(), ensemble=1)
+    lines = exported_model_lines(one, data, val, "scratch", Fitted(), {})
+    assert lines[2].startswith("scratch, fine-tuned on all 20 training sequences (one fine-tune): ")
+    assert lines[4].startswith("Validation on val.csv (`--val`): 2 sequences (1 promoter, 1 non-promoter). ")
+    lines = exported_model_lines(one, data, None, "scratch", Fitted(), {})
+    assert lines[4].startswith(
+        "Validation on the fine-tune's early-stopping split (10% of the training data, held out of its "
+        "fit): 2 sequences"
+    )
