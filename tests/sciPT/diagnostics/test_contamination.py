@@ -5,12 +5,17 @@ import gzip
 import numpy as np
 import pytest
 
+from sciPT.diagnostics import kmers
 from sciPT.diagnostics.contamination import (
+    ContaminationReport,
     check_contamination,
     check_parameters,
     decontaminate,
+    default_k,
     mask_code,
     merge_intervals,
+    refuse_unseen,
+    write_masked_fasta,
 )
 from sciPT.diagnostics.kmers import KmerSet, kmer_values
 from sciPT.domains.dna.data import DNA_SPEC
@@ -211,3 +216,262 @@ def test_a_sequence_exactly_at_the_threshold_is_near(tmp_path):
     report = check_contamination([s], Corpus([str(path)], DNA_SPEC), k=4, threshold=0.5, progress=False)
     assert report.similarity.tolist() == [0.5] and report.verbatim.tolist() == [False]
     assert report.near.tolist() == [True] and report.summary()["clean"] == 0
+
+
+def codes_of(seq):
+    return np.array(["ACGTN".index(c) for c in seq], np.uint8)
+
+
+def packed(kmer, symbols="ACGT", bits=2):
+    """A k-mer's packed value by hand: first residue in the highest bits."""
+    value = 0
+    for c in kmer:
+        value = (value << bits) | symbols.index(c)
+    return value
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 1000])
+def test_a_chunked_scan_yields_every_kmer_inside_a_record_once(tmp_path, monkeypatch, chunk):
+    """Chunks overlap by k - 1 and record starts break k-mers wherever a chunk ends: a k-mer lost at
+    a chunk edge, or one spanning two records, would change every count on a real genome."""
+    records = ["ACGTACGTAC", "GGNTTACG", "CA", "TTTTGGGGCC", "A", "CCGTA"]
+    path = tmp_path / "g.fa"
+    path.write_text("".join(f">r{i}\n{r}\n" for i, r in enumerate(records)))
+    monkeypatch.setattr(kmers, "CHUNK", chunk)
+    expected, start = [], 0
+    for r in records:
+        expected += [(start + i, packed(r[i : i + 3])) for i in range(len(r) - 2) if "N" not in r[i : i + 3]]
+        start += len(r)
+    found = [
+        (p, v)
+        for _, _, pos, values in kmers._scan(Corpus([str(path)], DNA_SPEC), 3, "", False)
+        for p, v in zip(pos.tolist(), values.tolist())
+    ]
+    assert found == expected
+
+
+@pytest.mark.parametrize("k", [3, 5, 7, 12, 16, 31])
+def test_kmer_packing_up_to_the_longest_k(k):
+    """Every k up to 31 (62 bits) packs each window exactly; a packing that drops or overlaps
+    residues would make unrelated k-mers equal and report contamination that is not there."""
+    rng = np.random.default_rng(k)
+    seq = "".join(rng.choice(list("ACGT"), 40))
+    values, valid = kmer_values(codes_of(seq), k, n_core=4)
+    assert valid.all() and values.tolist() == [packed(seq[i : i + k]) for i in range(41 - k)]
+
+
+def test_protein_kmers_pack_five_bits_a_residue_up_to_k_12():
+    """Proteins pack 5 bits a residue (20 amino acids), 12 residues in 60 bits; X and the non-core
+    U and O invalidate a k-mer."""
+    symbols = PROTEIN_SPEC.alphabet.symbols
+    seq = "MKWVTFISLLYLLFSSAYSRGV"
+    codes = np.array([symbols.index(c) for c in seq], np.uint8)
+    values, valid = kmer_values(codes, 12, n_core=20)
+    assert valid.all() and values.tolist() == [packed(seq[i : i + 12], symbols, 5) for i in range(11)]
+    with_x = codes.copy()
+    with_x[[3, 20]] = symbols.index("X"), symbols.index("U")
+    valid = kmer_values(with_x, 12, n_core=20)[1]
+    assert valid.tolist() == [False] * 4 + [True] * 5 + [False] * 2  # starts 4-8 avoid both
+
+
+def test_protein_contamination_is_checked_as_given_with_x_skipped(tmp_path):
+    """A protein has no reverse complement: only the given strand is searched, at the alphabet's
+    longest k (12), and a k-mer with X is never shared."""
+    rng = np.random.default_rng(8)
+    aa = np.array(list(PROTEIN_SPEC.alphabet.symbols[:20]))
+    p, q, fill = ("".join(rng.choice(aa, n)) for n in (30, 30, 100))
+    q_x = q[:15] + "X" + q[16:]
+    path = tmp_path / "p.fa"
+    path.write_text(f">a\n{fill[:50]}{p}{fill[50:]}{q_x}\n")
+    enc = [np.array([PROTEIN_SPEC.alphabet.symbols.index(c) for c in s], np.uint8) for s in (p, q, p[::-1])]
+    report = check_contamination(enc, Corpus([str(path)], PROTEIN_SPEC), k=default_k(20), progress=False)
+    # q: 19 k-mers, those holding position 15 (starts 4-15) are missing: 7 / 19 shared
+    assert report.verbatim.tolist() == [True, False, False]
+    assert report.similarity.tolist() == [1.0, 7 / 19, 0.0]
+    assert "(as given)" in report.sentence() and "(12-mer similarity >= 0.5)" in report.sentence()
+
+
+def test_default_k_is_16_or_the_longest_the_alphabet_packs():
+    assert default_k(4) == 16 and default_k(20) == 12
+
+
+def test_verbatim_copies_at_the_very_ends_of_records(tmp_path):
+    """A copy ending at the last base of a record, or starting at the first base of the next, is
+    inside its record: it is verbatim, and decontamination masks exactly it."""
+    rng = np.random.default_rng(21)
+    s1, s2, fill1, fill2 = (rng.integers(0, 4, n).astype(np.uint8) for n in (40, 40, 100, 100))
+    path = tmp_path / "g.fa"
+    path.write_text(f">r1\n{text(np.concatenate([fill1, s1]))}\n>r2\n{text(np.concatenate([s2, fill2]))}\n")
+    report = check_contamination([s1, s2], Corpus([str(path)], DNA_SPEC), k=K, progress=False)
+    assert report.verbatim.tolist() == [True, True] and report.similarity.tolist() == [1.0, 1.0]
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s1, s2], out, DNA_SPEC, k=K, progress=False)
+    assert (counts["regions"], counts["masked_bases"]) == (1, 80)  # r1's last 40 and r2's first 40 touch
+    assert out.read_text().replace("\n", "") == ">r1" + text(fill1) + "N" * 40 + ">r2" + "N" * 40 + text(
+        fill2
+    )
+
+
+def test_verbatim_is_found_when_the_first_kmer_is_common(tmp_path):
+    """The exact comparison starts from the rarest k-mer, at its offset in the sequence: a sequence
+    whose first k-mer is repeated all over the corpus is still found verbatim."""
+    rng = np.random.default_rng(4)
+    s = rng.integers(0, 4, 40).astype(np.uint8)
+    fill = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(4)]
+    genome = np.concatenate([fill[0], s[:K], fill[1], s[:K], fill[2], s, fill[3]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    report = check_contamination([s], Corpus([str(path)], DNA_SPEC), k=K, progress=False)
+    assert report.verbatim.tolist() == [True]
+
+
+def test_partial_copies_are_masked_up_to_their_record_edge_never_into_the_next(tmp_path):
+    """A locus's image is clipped to the record its k-mers lie in: a partial copy at the start or
+    end of a record masks nothing of the neighbouring record. t occurs on both strands: one
+    sequence masked, at two regions."""
+    rng = np.random.default_rng(17)
+    s, t = rng.integers(0, 4, 60).astype(np.uint8), rng.integers(0, 4, 60).astype(np.uint8)
+    r1, r2, r3 = (rng.integers(0, 4, n).astype(np.uint8) for n in (200, 100, 200))
+    r1[160:200] = rc(t)[:40]  # 29 of the 49 k-mers of rc(t), its image runs 20 bases past r1's end
+    r2[30:90] = t
+    r3[0:40] = s[20:]  # 29 of the 49 k-mers of s, its image starts 20 bases before r3
+    path = tmp_path / "g.fa"
+    path.write_text(f">r1\n{text(r1)}\n>r2\n{text(r2)}\n>r3\n{text(r3)}\n")
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s, t], out, DNA_SPEC, k=K, threshold=0.5, progress=False)
+    assert (counts["masked_sequences"], counts["regions"], counts["masked_bases"]) == (2, 3, 140)
+    mask = np.zeros(500, bool)
+    mask[[*range(160, 200), *range(230, 290), *range(300, 340)]] = True
+    cleaned = np.asarray(SequenceFile(out, DNA_SPEC).codes)
+    genome = np.concatenate([r1, r2, r3])
+    assert (cleaned[mask] == 4).all() and np.array_equal(cleaned[~mask], genome[~mask])
+
+
+@pytest.mark.parametrize("insert, masked", [(8, True), (9, False)])
+def test_an_indel_of_up_to_8_bases_keeps_a_copy_one_locus(tmp_path, insert, masked):
+    """MAX_INDEL = 8: the two halves of a copy split by an 8-base insertion are one locus (38 of 49
+    k-mers: masked whole); split by 9 bases they are two loci of 19 each, neither a copy."""
+    rng = np.random.default_rng(30)
+    s, fill = rng.integers(0, 4, 60).astype(np.uint8), rng.integers(0, 4, 100 + insert).astype(np.uint8)
+    genome = np.concatenate([fill[:50], s[:30], fill[50 : 50 + insert], s[30:], fill[50 + insert :]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    counts = decontaminate(path, [s], tmp_path / "clean.fa", DNA_SPEC, k=K, threshold=0.5, progress=False)
+    assert counts["near_before"] == 1
+    assert counts["masked_bases"] == (60 + insert if masked else 0)
+
+
+def test_decontamination_at_the_threshold_masks_the_copy(tmp_path):
+    """The threshold is "at least" for masking too: a copy sharing exactly half the k-mers is
+    masked at threshold 0.5, over the sequence's whole image clipped to the record."""
+    # as in test_a_sequence_exactly_at_the_threshold_is_near: 5 of the 10 4-mers of s after GGGG
+    s = codes_of("AAAACACCCAACC")
+    path = tmp_path / "g.fa"
+    path.write_text(">g\nGGGGAAAACACCGGGG\n")
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s], out, DNA_SPEC, k=4, threshold=0.5, progress=False)
+    assert counts["masked_bases"] == 12 and out.read_text() == ">g\nGGGG" + "N" * 12 + "\n"
+
+
+def test_merge_intervals_swallows_nested_intervals():
+    start, stop = merge_intervals(np.array([0, 10, 30, 120]), np.array([100, 20, 40, 130]))
+    assert start.tolist() == [0, 120] and stop.tolist() == [100, 130]
+
+
+def test_masking_across_write_blocks(tmp_path):
+    """A record is written in blocks of 65,536 lines: a masked interval that spans a block edge is
+    masked on both sides of it (a chromosome is far longer than one block)."""
+    rng = np.random.default_rng(2)
+    seq = rng.integers(0, 4, 70_000).astype(np.uint8)
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(seq)}\n")
+    out = tmp_path / "masked.fa"
+    write_masked_fasta(SequenceFile(path, DNA_SPEC), np.array([65_530]), np.array([65_540]), out, 4, width=1)
+    codes = np.asarray(SequenceFile(out, DNA_SPEC).codes)
+    assert (codes[65_530:65_540] == 4).all() and (codes[:65_530] < 4).all() and (codes[65_540:] < 4).all()
+
+
+def test_sentence_of_no_evaluation_sequences():
+    report = ContaminationReport(0, np.zeros(0, bool), np.zeros(0), np.zeros(0, bool), 16, 0.5)
+    assert report.sentence() == (
+        "Contamination: of 0 evaluation sequences, 0 (0.0%) occur verbatim in the pre-training corpus "
+        "(either strand) and 0 (0.0%) verbatim or nearly (16-mer similarity >= 0.5); 0 are clean."
+    )
+
+
+def test_parameter_limits_are_accepted_and_beyond_refused():
+    """k = 1 and threshold = 1 are allowed (the documented ranges are closed there); k = 0 is not."""
+    check_parameters(1, 1.0, 4)
+    check_parameters(31, 1.0, 4)
+    with pytest.raises(ConfigError) as err:
+        check_parameters(0, 0.5, 4)
+    assert str(err.value) == "k: expected an integer from 1 to 31 for an alphabet of 4 residues, got 0"
+    with pytest.raises(ConfigError) as err:
+        check_parameters(16, 1.5, 4, prefix="--contamination-")
+    assert str(err.value) == "--contamination-threshold: expected a fraction in (0, 1], got 1.5"
+
+
+def test_a_sequence_without_k_known_residues_in_a_row_is_refused_by_name():
+    """Decontamination cannot find a sequence it has no k-mer of: it names it and what to change."""
+    ok = [codes_of("ACGTA" + "N" + "ACGTACGTACGT"), codes_of("NNNN")]  # a run of exactly 12; all unknown
+    refuse_unseen(ok, 12, 4)
+    short = codes_of("ACGTACGTACG" + "N" + "ACGTAC")  # 11 known in a row at most, of 18
+    with pytest.raises(DataError) as err:
+        refuse_unseen([*ok, short], 12, 4)
+    assert str(err.value) == (
+        "evaluation sequence #3 has no 12 known residues in a row (11 at most, of 18): no 12-mer of it "
+        "can be looked up, so its copies would stay in the corpus; pass a smaller k (at most 11) or "
+        "leave it out"
+    )
+    with pytest.raises(DataError, match=r"^promoter_7 has no 12 .* smaller --k-mer \(at most 11\)"):
+        refuse_unseen([ok[0], short], 12, 4, names=["promoter_1", "promoter_7"], option="--k-mer")
+
+
+def test_a_microsatellite_is_not_a_copy_however_often_it_repeats(tmp_path):
+    """A locus counts the distinct k-mers of the sequence it holds, not its hits: a long (AC)n run
+    hits the 9 k-mers of the sequence's (AC)10 at every position, yet holds 9 of 69. The sequence is
+    near (its flanks occur elsewhere) but no locus is a copy of it: reported, nothing masked."""
+    rng = np.random.default_rng(40)
+    ac = np.tile(np.array([0, 1], np.uint8), 10)
+    head, tail = rng.integers(0, 4, 30).astype(np.uint8), rng.integers(0, 4, 30).astype(np.uint8)
+    fill = [rng.integers(0, 4, 60).astype(np.uint8) for _ in range(4)]
+    head[-1], tail[0] = 2, 2  # G(AC)10G in s; in the genome every piece is flanked by T
+    for f in fill:
+        f[[0, -1]] = 3
+    s = np.concatenate([head, ac, tail])  # 80 bases, 69 12-mers: 19 + 9 + 19 occur, at three loci
+    genome = np.concatenate([fill[0], head, fill[1], np.tile(ac, 5), fill[2], tail, fill[3]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    report = check_contamination([s], Corpus([str(path)], DNA_SPEC), k=K, progress=False)
+    assert report.similarity.tolist() == [47 / 69] and report.near.tolist() == [True]
+    counts = decontaminate(path, [s], tmp_path / "clean.fa", DNA_SPEC, k=K, threshold=0.5, progress=False)
+    assert (counts["near_before"], counts["masked_sequences"], counts["masked_bases"]) == (1, 0, 0)
+
+
+def test_results_do_not_depend_on_the_chunk_size(planted, tmp_path, monkeypatch):
+    """A genome is streamed in chunks of 2**21 k-mers; with chunks of 64 the planted copies fall in
+    different chunks, and the check and the masked copy must come out the same."""
+    monkeypatch.setattr(kmers, "CHUNK", 64)
+    seqs = [planted[x] for x in "abcd"]
+    report = check_contamination(seqs, Corpus([str(planted["path"])], DNA_SPEC), k=K, progress=False)
+    assert report.verbatim.tolist() == [True, True, False, False]
+    assert report.similarity.tolist() == [1.0, 1.0, 25 / 49, 0.0]
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(planted["path"], seqs, out, DNA_SPEC, k=K, progress=False)
+    assert (counts["regions"], counts["masked_bases"]) == (4, 240)
+    codes = np.asarray(SequenceFile(out, DNA_SPEC).codes)
+    assert (codes[planted["mask"]] == 4).all()
+    assert np.array_equal(codes[~planted["mask"]], planted["genome"][~planted["mask"]])
+
+
+def test_overlapping_evaluation_windows_are_masked_as_one_region(tmp_path):
+    """Evaluation sets often hold overlapping windows of one locus: their copies merge into one
+    masked region, and masked_bases counts each base once (90, not 60 + 60)."""
+    rng = np.random.default_rng(12)
+    genome = rng.integers(0, 4, 300).astype(np.uint8)
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [genome[100:160], genome[130:190]], out, DNA_SPEC, k=K, progress=False)
+    assert (counts["masked_sequences"], counts["regions"], counts["masked_bases"]) == (2, 1, 90)
+    assert out.read_text().replace("\n", "") == ">g" + text(genome[:100]) + "N" * 90 + text(genome[190:])
