@@ -79,7 +79,10 @@ class HeadWarmup(Wrapper):
         """Steps of the warm-up; ``None`` while a fraction waits for the run's total."""
         if self.steps is not None:
             return self.steps
-        return None if self._total is None else math.ceil(self.run_fraction * self._total)
+        if self._total is None:
+            return None
+        # rounded before the ceiling: 0.07 * 100 is 7.000000000000001 in floating point, not 8 steps
+        return math.ceil(round(self.run_fraction * self._total, 9))
 
     def on_step(self, step: int, backbone: nn.Module) -> None:
         end = self.warmup_steps()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sciPT.errors import ConfigError
-from sciPT.finetune import FinetuneConfig, FinetuneModule, build_strategy
+from sciPT.finetune import EWC, L2SP, FinetuneConfig, FinetuneModule, build_strategy
 
 
 def test_l2sp_penalty_is_zero_at_reference_and_matches_hand_computation(backbone):
@@ -149,3 +149,61 @@ def test_a_stiff_decoupled_anchor_holds_the_weights_where_adam_makes_them_jitter
     assert drift["loss"] > 0.01
     # each step's displacement, at most about lr, is divided by 1 + lr * 1e6
     assert drift["decoupled"] < 1e-5
+
+
+@pytest.mark.parametrize("anchor", ["loss", "decoupled"])
+def test_a_frozen_weight_is_neither_counted_nor_pulled_back(anchor, toy_fisher, backbone):
+    """A weight the user froze cannot be trained back: counting it would inflate the reported
+    penalty by a constant, and the decoupled step would move a weight that was meant to stay."""
+    cfg = FinetuneConfig(strategy="ewc", ewc_lambda=2.0, anchor=anchor)
+    strategy = build_strategy(cfg, backbone, fisher=dict(toy_fisher))
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with torch.no_grad():
+        backbone.embed.weight += 0.3  # Fisher 4, frozen below
+        backbone.blocks[0][0].bias += 0.2  # Fisher 0.5, trainable
+    backbone.embed.weight.requires_grad_(False)
+    # lambda/2 * F * delta^2 over the 4 bias entries only
+    assert strategy.penalty(backbone).item() == pytest.approx(2.0 / 2 * 4 * 0.5 * 0.2**2, rel=1e-5)
+    strategy.after_optimizer_step(backbone, lr=0.1)
+    torch.testing.assert_close(backbone.embed.weight.detach(), w0["embed.weight"] + 0.3)
+    moved = backbone.blocks[0][0].bias.detach() - w0["blocks.0.0.bias"]
+    expected = 0.2 / (1 + 0.1 * 2.0 * 0.5) if anchor == "decoupled" else 0.2
+    torch.testing.assert_close(moved, torch.full((4,), expected), rtol=1e-5, atol=1e-6)
+
+
+def test_decoupled_l2sp_takes_the_proximal_step_with_unit_importance(backbone):
+    """``finetune.anchor: decoupled`` must reach L2-SP too, not only EWC: otherwise the penalty
+    silently stays in the loss, where Adam makes a stiff anchor jitter."""
+    strategy = build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=3.0, anchor="decoupled"), backbone)
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with torch.no_grad():
+        backbone.embed.bias += 0.4
+    penalty = strategy.penalty(backbone)
+    assert not penalty.requires_grad
+    assert penalty.item() == pytest.approx(3.0 / 2 * 4 * 0.4**2, rel=1e-5)
+    strategy.after_optimizer_step(backbone, lr=0.5)
+    # w0 + (w - w0) / (1 + lr * alpha)
+    moved = backbone.embed.bias.detach() - w0["embed.bias"]
+    torch.testing.assert_close(moved, torch.full((4,), 0.4 / (1 + 0.5 * 3.0)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(backbone.embed.weight.detach(), w0["embed.weight"])
+
+
+def test_the_reference_is_a_copy_of_the_weights_handed_in(backbone):
+    """A caller that hands in the live parameters as ``w0`` must still be anchored to their values
+    at build time; a reference that followed the weights would make the penalty always zero."""
+    strategy = L2SP(2.0, dict(backbone.named_parameters()))
+    with torch.no_grad():
+        backbone.embed.bias += 0.5
+    assert strategy.penalty(backbone).item() == pytest.approx(2.0 / 2 * 4 * 0.5**2, rel=1e-5)
+
+
+def test_ewc_ignores_blocks_of_weights_it_does_not_anchor(toy_fisher, backbone):
+    """Blocks exported for a weight outside the anchored set (e.g. a head's) are skipped, not an
+    error, and that weight stays unpenalised."""
+    reference = {n: p.detach().clone() for n, p in backbone.named_parameters() if n != "embed.weight"}
+    fisher = {n: f for n, f in toy_fisher.items() if n != "embed.weight"}
+    strategy = EWC(2.0, reference, fisher, blocks={"embed.weight": (torch.eye(4).expand(3, 4, 4), 0)})
+    assert strategy.blocked == {}
+    with torch.no_grad():
+        backbone.embed.weight += 1.0
+    assert strategy.penalty(backbone).item() == 0.0

@@ -30,6 +30,10 @@ def _fisher(backbone):
     return {n: torch.full_like(p, 0.5) for n, p in backbone.named_parameters()}
 
 
+def _reference(backbone):
+    return {n: p.detach().clone() for n, p in backbone.named_parameters()}
+
+
 def _move(backbone, by: float):
     with torch.no_grad():
         backbone.embed.weight[0, 0] += by
@@ -124,3 +128,42 @@ def test_refusals(backbone):
         "finetune.ewc_online_every: this task has no estimate of the Fisher at the current weights "
         "(the force-field task with a new head has one)"
     )
+
+
+def test_estimates_stay_on_the_grid_of_every_steps_after_a_resume(backbone):
+    """A run resumed at step 15 with ``every = 10`` takes its next estimates at steps 20 and 30, as
+    the uninterrupted run does, not every 10 steps counted from the resume."""
+    fisher = _fisher(backbone)
+    online = OnlineFisher(EWC(1.0, _reference(backbone), fisher), ScaledEstimate(fisher), every=10)
+    online.on_step(15, backbone)  # the first step after the resume: a new mean starts here
+    assert online.estimates == 1
+    for step in range(16, 31):
+        _move(backbone, 0.01)
+        online.on_step(step, backbone)
+        assert online.estimates == 1 + (step >= 20) + (step >= 30), f"step {step}"
+
+
+def test_weights_moved_in_opposite_directions_have_moved(backbone):
+    """Two weights moved by +d and -d leave the sum of the changes as it was, but the weights are
+    elsewhere: the Fisher there must be estimated again."""
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.zero_()
+    fisher = _fisher(backbone)
+    online = OnlineFisher(EWC(1.0, _reference(backbone), fisher), ScaledEstimate(fisher), every=1)
+    online.on_step(0, backbone)
+    with torch.no_grad():
+        backbone.embed.weight[0, 0] = 0.5
+        backbone.embed.weight[0, 1] = -0.5
+    online.on_step(1, backbone)
+    assert online.estimates == 2
+
+
+def test_fisher_growth_over_a_zero_f0_is_infinite(backbone):
+    """Any curvature found along the path is infinitely more than none at w0: reported as inf, not
+    as 0 (which would read as 'the path added nothing')."""
+    zero = {n: torch.zeros_like(p) for n, p in backbone.named_parameters()}
+    estimate = ScaledEstimate(_fisher(backbone))
+    online = OnlineFisher(EWC(1.0, _reference(backbone), zero), estimate, every=1)
+    online.on_step(0, backbone)
+    assert online.metrics()["fisher_growth"] == float("inf")

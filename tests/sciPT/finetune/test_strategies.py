@@ -263,6 +263,7 @@ def test_backbone_without_layer_groups_is_refused(strategy):
             "parameter must belong to exactly one group)",
         ),
         (["a", "b", "a"], "PartialGroups.layer_groups() puts parameter 'a.weight' in two groups"),
+        ([], "PartialGroups.layer_groups() is empty"),
     ],
 )
 def test_layer_groups_must_partition_the_parameters(groups, message):
@@ -361,3 +362,47 @@ def test_the_strategy_after_a_warmup_is_told_the_ramped_learning_rate(backbone):
     warmup.after_optimizer_step(backbone, 1.0)
     # step 2 is the ramp's first after a 2-step warm-up: (2 - 2 + 1) / (3 + 1) = 1/4 of lr 1.0
     assert rates == [0.25]
+
+
+@pytest.mark.parametrize("blocks", [0, 2, 3])
+def test_freeze_keeps_frozen_groups_in_eval_mode_and_the_rest_training(blocks, backbone):
+    """A frozen group left in train mode would still drop out features and update its batch-norm
+    statistics (the last group has one), so a 'frozen' layer would not stay fixed."""
+    strategy = build_strategy(FinetuneConfig(strategy="freeze", freeze_layers=blocks), backbone)
+    strategy.setup(backbone)
+    backbone.train()
+    strategy.on_step(0, backbone)
+    assert [g.training for g in backbone.layer_groups()] == [i > blocks for i in range(4)]
+
+
+def test_a_warmup_of_one_step_is_a_step_count_not_the_whole_run(backbone):
+    """``head_warmup: 1`` holds the backbone for one step; read as the fraction 1.0 of the run it
+    would hold it for the whole run, and the backbone would never train."""
+    warmup = build_strategy(FinetuneConfig(head_warmup=1), backbone)
+    warmup.setup(backbone)
+    assert warmup.warmup_steps() == 1
+    warmup.on_step(0, backbone)
+    assert warmup.warming
+    warmup.on_step(1, backbone)
+    # the first step of a ramp as long as the warm-up: (1 - 1 + 1) / (1 + 1)
+    assert (warmup.warming, warmup.fraction) == (False, 0.5)
+
+
+def test_a_fractional_warmup_rounds_its_steps_up(backbone):
+    """A quarter of a 10-step run is 2.5 steps: the warm-up takes 3 (the head gets its whole
+    share), not 2 as rounding to nearest (half to even) would give."""
+    warmup = HeadWarmup(Strategy(), 0.25)
+    warmup.setup(backbone)
+    warmup.on_total_steps(10)
+    assert warmup.warmup_steps() == 3
+    warmup.on_step(2, backbone)
+    assert warmup.warming
+
+
+def test_a_fractional_warmup_of_a_whole_number_of_steps_takes_exactly_those(backbone):
+    """7% of a 100-step run is 7 steps of warm-up, not 8."""
+    for fraction, total, steps in [(0.07, 100, 7), (0.14, 100, 14), (0.55, 100, 55), (0.07, 10_000, 700)]:
+        warmup = HeadWarmup(Strategy(), fraction)
+        warmup.setup(backbone)
+        warmup.on_total_steps(total)
+        assert warmup.warmup_steps() == steps
