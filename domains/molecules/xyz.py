@@ -1,11 +1,15 @@
 """Reading structure files with ASE, and saying where one is malformed: ASE's own errors name no
 frame or line, so on failure the file is walked again to name the frame, atom or line
-(:func:`read_images`; :func:`find_species` and :func:`layout_error` for extended XYZ text)."""
+(:func:`read_images`; :func:`find_species` and :func:`layout_error` for extended XYZ text). A
+file that reads is walked once more for a blank line between frames, where ASE stops without a
+word (:func:`blank_line_between_frames`)."""
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 
 from ase.io import read
@@ -84,6 +88,32 @@ def layout_error(lines: Iterable[str]) -> str | None:
     return None
 
 
+def blank_line_between_frames(lines: Iterable[str], limit: int | None = None) -> tuple[int, int] | None:
+    """``(line, frame)``: the first blank line of XYZ text ``lines`` where frame ``frame``'s atom
+    count belongs and text follows (1-based line), or ``None``. ASE's reader ends the file there,
+    so the frames after it would be dropped without a word; only the first ``limit`` frames are
+    looked at (``None``: all). A blank comment line is a frame's own and is passed over."""
+    lines = iter(lines)
+    number = frame = 0
+    blank = None
+    for header in lines:
+        number += 1
+        if not header.strip():
+            blank = blank or number
+            continue
+        if limit is not None and frame >= limit:
+            return None  # past the frames read
+        if blank is not None:
+            return blank, frame
+        fields = header.split()
+        if len(fields) != 1 or not fields[0].isdigit():
+            return None  # a layout fault, not this one
+        deque(islice(lines, int(fields[0]) + 1), maxlen=0)  # the comment and atom lines
+        number += int(fields[0]) + 1
+        frame += 1
+    return None
+
+
 def unknown_species(err: Exception) -> str | None:
     """The species ASE failed to look up when ``err`` is its ``KeyError('Q')`` (its extended XYZ
     reader raises one for a symbol that is no element), else ``None``."""
@@ -96,7 +126,7 @@ def read_images(resolved: Path, name: str | Path, index):
     """``ase.io.read(resolved, index=index)``, or one line naming the file ``name`` when ASE cannot
     read it (and the frame and atom when its species is no element)."""
     try:
-        return read(resolved, index=index)
+        images = read(resolved, index=index)
     except Exception as err:  # ASE raises many types for a malformed file
         symbol = unknown_species(err)
         if symbol is not None and resolved.suffix.lower() in (".xyz", ".extxyz"):
@@ -119,3 +149,17 @@ def read_images(resolved: Path, name: str | Path, index):
         unknown = type(err).__name__ == "UnknownFileTypeError" and not xyz
         hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
         raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
+    if resolved.suffix.lower() in (".xyz", ".extxyz"):
+        limit = None  # index ":" reads every frame; ":N" the first N, and an int the frames up to it
+        if isinstance(index, int):
+            limit = index + 1
+        elif isinstance(index, str) and index[:1] == ":" and index[1:].isdigit():
+            limit = int(index[1:])
+        with open(resolved, encoding="utf-8", errors="replace") as lines:
+            blank = blank_line_between_frames(lines, limit)
+        if blank is not None:
+            raise DataError(
+                f"{name}: line {blank[0]} is blank where frame {blank[1]}'s atom count belongs, and frames "
+                "follow it: ASE stops reading at a blank line and would leave them out; remove it"
+            )
+    return images

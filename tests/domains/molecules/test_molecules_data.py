@@ -392,15 +392,21 @@ def test_a_slab_needs_no_third_cell_vector(third):
     assert _pair_set(*periodic_pairs(positions, flat, pbc, 4.7)) == _pair_set(*expected)
 
 
-def test_a_slab_without_a_third_cell_vector_is_read_without_a_stress(tmp_path):
-    """A volume is what a stress needs: the slab's frame is read, its stress label is not."""
+def _read_slab(tmp_path, lattice: str):
+    """The one frame of a two-H slab, periodic along x and y, with cell ``lattice`` and a stress label."""
     path = write(
         tmp_path,
         "slab.xyz",
-        '2\nLattice="3.0 0.0 0.0 0.0 3.2 0.0 0.0 0.0 0.0" Properties=species:S:1:pos:R:3 energy=-1.0 '
+        f'2\nLattice="{lattice}" Properties=species:S:1:pos:R:3 energy=-1.0 '
         'stress="1 0 0 0 2 0 0 0 3" pbc="T T F"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n',
     )
     (slab,) = read_frames(str(path), MoleculeDataConfig(forces_key=None, stress_key="stress"))
+    return slab
+
+
+def test_a_slab_without_a_third_cell_vector_is_read_without_a_stress(tmp_path):
+    """A volume is what a stress needs: the slab's frame is read, its stress label is not."""
+    slab = _read_slab(tmp_path, "3.0 0.0 0.0 0.0 3.2 0.0 0.0 0.0 0.0")
     assert slab.pbc.tolist() == [True, True, False] and slab.stress is None
     graph = frame_to_graph(slab, cutoff=3.1)
     # each H: its partner (0.74), its own images one cell away along x (3.0) and its partner's
@@ -853,3 +859,251 @@ def test_the_composition_span_keeps_a_direction_200_times_weaker():
     single = composition_span(np.array([[100.0, 1.0], [200.0, 2.0]]))
     assert single.shape == (1, 2)
     assert outside_span(np.array([[0.0, 1.0]]), single).tolist() == [True]
+
+
+# extended XYZ: where a malformed file is at fault ------------------------------------------------
+def test_an_unknown_species_is_found_without_a_properties_line_and_in_an_extxyz_file(tmp_path):
+    """A plain XYZ comment line (no Properties=) keeps the species in column 0, and a ``.extxyz``
+    file is walked like a ``.xyz`` one: either way the frame and atom of a symbol that is no element
+    are named, not a bare 'not a readable structure file'."""
+    plain = write(tmp_path, "plain.xyz", "2\nfirst\nH 0 0 0\nH 0 0 0.74\n2\nsecond\nQ 0 0 0\nH 0 0 0.74\n")
+    cfg = MoleculeDataConfig(energy_key=None, forces_key=None)
+    assert error(read_frames, str(plain), cfg) == f"{plain}: frame 1: atom 0: 'Q' is not a chemical element"
+    ext = write(tmp_path, "pair.extxyz", f"2\n{PAIR}Q 0.0 0.0 0.74 -0.1 0.0 0.0\n")
+    assert error(read_frames, str(ext)) == f"{ext}: frame 0: atom 1: 'Q' is not a chemical element"
+
+
+def test_layout_faults_are_named_for_short_atom_lines_word_headers_and_upper_case_suffixes(tmp_path):
+    """An atom line without its z coordinate (3 fields), a header that is a word, and a file named
+    ``.XYZ`` are all named by frame and line (ASE's own messages name neither)."""
+    short = f"2\n{PAIR}H 0.0 0.0\n"
+    for name in ("short.xyz", "SHORT.XYZ"):
+        path = write(tmp_path, name, short)
+        assert error(read_frames, str(path)) == (
+            f"{path}: frame 0 (line 1): its header says 2 atoms, but line 4 after 1 of them is no atom "
+            "line ('H 0.0 0.0')"
+        )
+    word = write(tmp_path, "word.xyz", f"two\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n")
+    assert error(read_frames, str(word)) == f"{word}: line 1: expected frame 0's atom count, got 'two'"
+
+
+def test_a_blank_line_between_frames_is_refused_rather_than_dropping_the_frames_after_it(tmp_path):
+    """A blank line between two frames (files joined with ``cat`` and an editor's newline) made
+    ASE stop reading there: training went on with half the data and said nothing."""
+    one = f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n"
+    path = write(tmp_path, "joined.xyz", one + "\n" + one)
+    with pytest.raises(DataError) as err:
+        read_frames(str(path))
+    assert str(err.value) == (
+        f"{path}: line 5 is blank where frame 1's atom count belongs, and frames follow it: ASE stops "
+        "reading at a blank line and would leave them out; remove it"
+    )
+    # before the first frame too (ASE read no frame and the message was 'no frames')
+    write(tmp_path, "lead.xyz", "\n" + one)
+    with pytest.raises(DataError, match=r"lead.xyz: line 1 is blank where frame 0's atom count"):
+        read_frames(str(tmp_path / "lead.xyz"))
+    # a frame's own blank comment line, trailing blank lines, and a blank line after the frames
+    # that max_frames reads are no fault
+    blank_comment = "2\n\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n"
+    write(tmp_path, "plain.xyz", blank_comment * 2 + "\n\n")
+    assert len(read_frames(str(tmp_path / "plain.xyz"), labelled=False)) == 2
+    assert len(read_frames(str(path), MoleculeDataConfig(max_frames=1))) == 1
+
+
+# reading labels and structures --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "unit, ev",
+    [
+        ("meV", 1e-3),
+        # 1 Ry = Hartree / 2 = 27.2113862 / 2 eV
+        ("Ry", 13.6056931),
+        # 1 kJ/mol = 1000 J / 6.02214076e23 / 1.602176634e-19 J/eV = 1000 / 96485.332 eV
+        ("kJ/mol", 0.010364270),
+    ],
+)
+def test_energy_units_without_a_test_of_their_own_are_converted_to_eV(tmp_path, unit, ev):
+    """An energy of 1 in each declared unit is read as its value in eV, and its forces (default
+    unit ENERGY/Angstrom) likewise: a wrong factor trains on energies off by orders of magnitude."""
+    path = write(tmp_path, "one.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n".replace("-1.0", "1.0", 1))
+    (f,) = read_frames(str(path), MoleculeDataConfig(energy_unit=unit))
+    assert f.energy == pytest.approx(ev, rel=1e-7)
+    assert f.forces[0, 0] == pytest.approx(0.1 * ev, rel=1e-7)
+
+
+def test_a_frame_without_any_key_says_it_has_none():
+    """The refusal lists the keys the frame does have; with none, it says so rather than ending on
+    an empty '(the frame has: )'."""
+    atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    assert error(atoms_to_frame, atoms, "atoms") == "atoms: no energy key 'energy' (the frame has: none)"
+
+
+def test_the_first_non_finite_atom_is_named():
+    """Of several atoms with nan coordinates, the first one is named, where a user looks first."""
+    atoms = Atoms("H3", positions=[[0, 0, 0], [0, np.nan, 1], [np.inf, 0, 2]])
+    assert error(atoms_to_frame, atoms, "f", labelled=False) == "f: non-finite coordinates (atom 1)"
+
+
+@pytest.mark.parametrize(
+    "lattice, pbc, says",
+    [
+        ("0 0 0 0 3 0 0 0 3", "T F F", "axes 0, but their cell vectors span no length"),
+        ("3 0 0 0 3 0 3 3 0", "T T T", "axes 0, 1, 2, but their cell vectors span no volume"),
+    ],
+)
+def test_degenerate_periodic_cells_name_the_extent_they_lack(tmp_path, lattice, pbc, says):
+    """One periodic axis needs a length, three need a volume: the message names what is missing."""
+    path = write(
+        tmp_path,
+        "cell.xyz",
+        f'2\nLattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="{pbc}"\nH 0 0 0\nH 0 0 0.74\n',
+    )
+    assert error(read_frames, str(path), labelled=False) == (
+        f"{path}: frame 0: pbc is True along {says} (give each periodic axis a non-zero cell vector "
+        "independent of the others, or make pbc False along an axis without one)"
+    )
+
+
+def test_a_slab_with_a_third_cell_vector_has_a_volume_and_its_stress_is_read(tmp_path):
+    """Periodic along x and y with a non-zero third vector: the cell has a volume (30 A^3), so the
+    frame's stress is a label (a slab without a third vector has none, tested above)."""
+    slab = _read_slab(tmp_path, "3.0 0.0 0.0 0.0 1.0 0.0 0.0 0.0 10.0")
+    np.testing.assert_allclose(slab.stress, np.diag([1.0, 2.0, 3.0]))
+
+
+def test_the_head_is_that_of_the_first_frame(tmp_path):
+    """The level of theory is read from the file's first frame, as documented, not its last."""
+    path = write(
+        tmp_path,
+        "mixed.xyz",
+        "1\nProperties=species:S:1:pos:R:3 energy=-1.0 head=PBE\nH 0 0 0\n"
+        "1\nProperties=species:S:1:pos:R:3 energy=-1.0 head=wB97X\nH 0 0 0\n",
+    )
+    assert head_name(MoleculeDataConfig(paths=[str(path)])) == "PBE"
+
+
+def test_the_missing_forces_note_counts_molecules_not_isolated_atoms():
+    """One-atom frames need no forces, so '1 of 2 frames' counts the molecules only."""
+    from sciPT.domains.molecules.data import missing_forces_note
+
+    lone = frame([1], [[0, 0, 0]], -13.6)
+    pair = frame([1, 1], [[0, 0, 0], [0, 0, 0.74]], -31.0)
+    bare = dataclasses.replace(pair, missing_forces="f.xyz: frame 2: no forces key 'forces'")
+    assert missing_forces_note([lone, pair, bare], MoleculeDataConfig()) == (
+        "1 of 2 frames have no forces under key 'forces': their energies are fitted, not their forces"
+    )
+    assert missing_forces_note([lone, pair], MoleculeDataConfig()) is None
+
+
+# SMILES: files, seeds, conformers ------------------------------------------------------------------
+def test_read_frames_of_smiles_honours_num_conformers_and_max_frames(tmp_path):
+    """``--data.num-conformers`` and ``--data.max-frames`` reach the SMILES reader: 2 conformers of
+    each molecule, and with max_frames 1 only the first molecule."""
+    path = write(tmp_path, "mols.smi", "CO methanol\nCCO ethanol\n")
+    frames = read_frames(str(path), MoleculeDataConfig(num_conformers=2))
+    assert [len(f.numbers) for f in frames] == [6, 6, 9, 9]
+    assert [len(f.numbers) for f in read_frames(str(path), MoleculeDataConfig(max_frames=1))] == [6]
+
+
+def test_conformers_are_named_by_line_and_numbered_from_0(tmp_path):
+    """A conformer's source names its file, its 1-based line and its 0-based conformer number,
+    as frames are numbered from 0 (the words a later message about it uses)."""
+    path = write(tmp_path, "mols.smi", "# header\nCO methanol\n\nO water\n")
+    frames = read_smiles(path, num_conformers=2)
+    assert [f.source for f in frames] == [
+        f"{path}: line 2 conformer 0",
+        f"{path}: line 2 conformer 1",
+        f"{path}: line 4 conformer 0",
+        f"{path}: line 4 conformer 1",
+    ]
+
+
+def test_an_indented_comment_line_is_a_comment(tmp_path):
+    """'#' after leading spaces starts a comment as well, not a SMILES RDKit cannot parse."""
+    path = write(tmp_path, "mols.smi", "  # indented comment\nCCO\n")
+    assert [len(f.numbers) for f in read_smiles(path)] == [9]
+
+
+def test_a_smiles_file_without_a_molecule_is_refused(tmp_path):
+    """Comments and blank lines only: refused naming the file, not an empty training set."""
+    path = write(tmp_path, "empty.smi", "# nothing yet\n\n")
+    assert error(read_smiles, path) == f"{path}: no SMILES"
+    assert error(read_frames, str(path)) == f"{path}: no SMILES"
+
+
+def test_the_embedding_seed_makes_conformers_reproducible():
+    """The same seed gives the same conformers (runs are reproducible); another seed others."""
+    first = smiles_to_frames("CCO", num_conformers=2, seed=5)
+    again = smiles_to_frames("CCO", num_conformers=2, seed=5)
+    other = smiles_to_frames("CCO", num_conformers=2, seed=6)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    assert not np.allclose(first[0].positions, other[0].positions, atol=1e-3)
+
+
+def test_smiles_conformers_are_mmff94_minima():
+    """The conformers are relaxed with MMFF94 (the module's promise): MMFF94's own gradient at them
+    is near zero (below 0.02 kcal/mol/A; an ETKDG or UFF geometry is far from it)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.Geometry import Point3D
+
+    for smiles in ("CCO", "CC(=O)O"):
+        for f in smiles_to_frames(smiles, num_conformers=2, seed=2):
+            mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+            assert [a.GetAtomicNum() for a in mol.GetAtoms()] == f.numbers.tolist()
+            conformer = Chem.Conformer(mol.GetNumAtoms())
+            for i, p in enumerate(f.positions):
+                conformer.SetAtomPosition(i, Point3D(*map(float, p)))
+            mol.AddConformer(conformer, assignId=True)
+            field = AllChem.MMFFGetMoleculeForceField(mol, AllChem.MMFFGetMoleculeProperties(mol))
+            assert np.abs(field.CalcGrad()).max() < 0.02
+
+
+def test_a_stress_label_is_converted_with_the_stress_unit_and_may_be_optional(tmp_path):
+    """A stress in kbar is read in eV/A^3 (1 kbar = 6.241509e-4 eV/A^3, tested above), with the
+    stress factor, not the forces one; a crystal without a stress is refused unless the stress is
+    optional (evaluation scores it where given)."""
+    crystal = (
+        '2\nLattice="3.0 0.0 0.0 0.0 3.0 0.0 0.0 0.0 3.0" Properties=species:S:1:pos:R:3 energy=-1.0 '
+        '{stress}pbc="T T T"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n'
+    )
+    path = write(tmp_path, "kbar.xyz", crystal.format(stress='stress="1 0 0 0 2 0 0 0 3" '))
+    cfg = MoleculeDataConfig(forces_key=None, stress_key="stress", stress_unit="kbar")
+    (f,) = read_frames(str(path), cfg)
+    np.testing.assert_allclose(f.stress, np.diag([1.0, 2.0, 3.0]) * 6.241509e-4, rtol=1e-6)
+    bare = write(tmp_path, "bare.xyz", crystal.format(stress=""))
+    assert error(read_frames, str(bare), cfg) == (
+        f"{bare}: frame 0: no stress key 'stress' (the frame has: energy)"
+    )
+    (g,) = read_frames(str(bare), cfg, stress_optional=True)
+    assert g.stress is None and g.energy == -1.0
+
+
+def test_a_smiles_suffix_is_read_as_smiles_and_a_missing_file_is_named_as_given(tmp_path, monkeypatch):
+    """``.smiles`` files are SMILES like ``.smi`` ones; a missing file is named as the user wrote
+    it (a relative path stays relative)."""
+    path = write(tmp_path, "mols.smiles", "CCO ethanol\n")
+    assert [len(f.numbers) for f in read_frames(str(path))] == [9]
+    monkeypatch.chdir(tmp_path)
+    assert error(read_frames, "absent.xyz") == "absent.xyz: file not found"
+
+
+def test_an_atomic_number_beyond_the_table_is_refused():
+    """An ASE structure with atomic number 200 (a calculator's input) is refused naming the atom."""
+    atoms = Atoms(numbers=[1, 200], positions=[[0, 0, 0], [0, 0, 1]])
+    assert error(atoms_to_frame, atoms, "in", labelled=False) == (
+        "in: atom 1: atomic number 200 is not a chemical element"
+    )
+
+
+def test_a_blank_head_falls_back_to_the_file_stem(tmp_path):
+    """``head=" "`` names no level of theory: the file's stem is the head, not an empty name."""
+    path = write(tmp_path, "pbe.xyz", '1\nProperties=species:S:1:pos:R:3 energy=-1.0 head=" "\nH 0 0 0\n')
+    assert head_name(MoleculeDataConfig(paths=[str(path)])) == "pbe"
+
+
+def test_max_frames_0_reads_no_frame_rather_than_every_frame(tmp_path):
+    """max_frames counts frames: 0 is refused as no frames, not read as 'no limit' (all of them)."""
+    path = write(tmp_path, "two.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n" * 2)
+    assert len(read_frames(str(path), MoleculeDataConfig(max_frames=1))) == 1
+    assert error(read_frames, str(path), MoleculeDataConfig(max_frames=0)) == f"{path}: no frames"
