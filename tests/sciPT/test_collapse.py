@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 from sciPT.diagnostics.collapse import check_collapse, effective_rank, mean_cosine, relative_spread
@@ -94,3 +96,46 @@ def test_effective_rank_is_of_the_centred_cloud():
     line = torch.tensor([3.0, 0, 0]) + t * torch.tensor([0.0, 1.0, 0])
     report = check_collapse(line)
     assert report.effective_rank < 1.01 and report.relative_spread > 0.01 and report.collapsed
+
+
+def test_effective_rank_weights_singular_values_by_their_sum():
+    """Roy & Vetterli normalise the singular values themselves: squaring them, or dividing by the
+    largest, would move every rank the report prints."""
+    # centred points on two axes, spreads 2 and 1: singular values sqrt(8), sqrt(2) -> p = (2/3, 1/3)
+    # exp(H) = (3/2)^(2/3) * 3^(1/3) = 3 / 2^(2/3) = 1.890 (squares: p = (0.8, 0.2), 1.649)
+    x = torch.tensor([[2.0, 0], [-2, 0], [0, 1], [0, -1]])
+    assert abs(effective_rank(x) - 3 / 2 ** (2 / 3)) < 1e-9
+
+
+def test_identical_embeddings_have_rank_one_and_are_collapsed():
+    """Every input mapped to one point: the rank is at its floor of 1, never below it."""
+    x = torch.full((5, 3), 7.0)
+    assert effective_rank(x) == 1.0 and relative_spread(x) == 0.0
+    assert check_collapse(x).collapsed
+
+
+def test_collapse_thresholds_are_strict():
+    """ "Spread under" and "rank under" mean strictly under, as the sentence says."""
+    # centred (-1, 0) and (1, 0): singular values (sqrt 2, 0) -> rank exactly 1; spread exactly 0.2
+    x = torch.tensor([[1.0, 0], [3, 0]])
+    assert not check_collapse(x, min_spread=0.2, min_rank=1.0).collapsed
+    assert check_collapse(x, min_spread=0.2 + 1e-9, min_rank=1.0).collapsed
+    assert check_collapse(x, min_spread=0.2, min_rank=1.0 + 1e-9).collapsed
+
+
+def test_the_sentence_gives_the_thresholds_the_verdict_used():
+    """A check run with other thresholds must not report the defaults as the rule it applied."""
+    x = torch.tensor([[2.0, 0], [-2, 0], [0, 1], [0, -1]])
+    report = check_collapse(x, min_spread=0.5, min_rank=2.0)
+    assert report.collapsed and report.sentence().endswith(
+        "**collapsed** (collapsed: spread under 0.5 or effective rank under 2)."
+    )
+
+
+def test_a_faint_second_direction_still_counts_in_the_effective_rank():
+    """Every non-zero singular value enters the entropy, however small its share."""
+    # centred points on two axes, spreads 1 and e: singular values sqrt(2) and sqrt(2) e
+    e = 5e-4
+    x = torch.tensor([[1.0, 0], [-1, 0], [0, e], [0, -e]], dtype=torch.float64)
+    p = (1 / (1 + e), e / (1 + e))
+    assert abs(effective_rank(x) - math.exp(-sum(q * math.log(q) for q in p))) < 1e-9

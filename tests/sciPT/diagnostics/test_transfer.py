@@ -104,3 +104,119 @@ def test_a_simpler_model_near_chance_is_called_near_chance_not_behind():
         "it has the best mean MCC (0.516) and, of the simpler models, CNN is behind it by more than 2 "
         "standard errors over paired folds and k-mer LR is near chance."
     )
+
+
+def test_the_rule_is_two_standard_errors_not_three():
+    """A model 2.6 SE above chance has learnt something: a wider rule would hide real gains."""
+    # (0.1, 0.3, 0.5): mean 0.3, sample sd 0.2, SE 0.2 / sqrt(3) = 0.115; 0.3 / 0.115 = 2.6
+    assert not near_chance([0.1, 0.3, 0.5])
+    a, b = [0.6, 0.8, 1.0], [0.5, 0.5, 0.5]  # the same numbers as per-fold differences
+    assert compare(a, b) == AHEAD and compare(b, a) == BEHIND
+
+
+def test_a_mean_just_above_two_standard_errors_is_beyond_them():
+    """Only rounding is forgiven at the boundary: a mean 0.015 % above 2 SE is beyond it."""
+    # (a, a, b): mean (2a + b) / 3, SE |a - b| / 3, so mean / SE = (2a + b) / (a - b) = 2.0003 here
+    assert not near_chance([0.3, 0.3, 3e-5])
+    a, b = [0.8, 0.8, 0.50003], [0.5, 0.5, 0.5]
+    assert compare(a, b) == AHEAD and compare(b, a) == BEHIND
+
+
+def test_the_same_small_win_on_every_fold_is_ahead():
+    """No spread over the folds means no doubt: a win of 0.0005 MCC on every fold is a win."""
+    b = [0.5, 0.6, 0.7]
+    a = [x + 0.0005 for x in b]
+    assert compare(a, b) == AHEAD and compare(b, a) == BEHIND
+
+
+def test_no_scores_have_no_mean():
+    """Folds that all failed (NaN) give no mean, not an MCC of 0 that reads like a real score."""
+    for values in ([], [float("nan"), float("nan")]):
+        mean, se = mean_se(values)
+        assert math.isnan(mean) and se == math.inf
+        assert near_chance(values)
+    assert mean_se([0.4]) == (0.4, math.inf)  # one fold: no spread, so no standard error
+
+
+def test_a_model_missing_from_the_order_counts_as_the_most_complex():
+    """A model not in the cost order must not jump ahead of a listed, tied model as the cheapest."""
+    # new - scratch per fold (0.01, -0.01, 0.02): mean 0.0067, SE 0.0088 -> tied
+    scores = {"scratch": [0.5, 0.52, 0.48], "new": [0.51, 0.51, 0.50]}
+    assert recommend(scores, SIMPLEST_FIRST) == (
+        "scratch",
+        "it is tied with new, the best by mean MCC (0.500 vs 0.507, within 2 standard errors over "
+        "paired folds), and is simpler.",
+    )
+
+
+def test_equal_means_make_the_simpler_model_the_best():
+    """Two models with the same mean: the simpler is the best, not "tied with" the complex one."""
+    scores = {"scratch": [0.5, 0.6, 0.7], "pre-trained": [0.6, 0.5, 0.7]}
+    assert recommend(scores, SIMPLEST_FIRST) == (
+        "scratch",
+        "it has the best mean MCC (0.600) and is the simplest model run.",
+    )
+
+
+def test_every_reason_names_the_metric_it_was_given():
+    """A recommendation made on AUROC must not say it was made on MCC."""
+    tied = {"scratch": [0.5, 0.52, 0.48], "pre-trained": [0.51, 0.51, 0.50]}
+    ahead = {"scratch": [0.5, 0.52, 0.48], "pre-trained": [0.7, 0.71, 0.69]}
+    beside_chance = {"k-mer LR": [0.3, -0.3, 0.0], "pre-trained": [0.7, 0.71, 0.69]}
+    simplest = {"scratch": [0.7, 0.71, 0.69], "pre-trained": [0.5, 0.52, 0.48]}
+    for scores in (tied, ahead, beside_chance, simplest):
+        why = recommend(scores, SIMPLEST_FIRST, metric="AUROC")[1]
+        assert "mean AUROC (" in why and "MCC" not in why
+
+
+def test_several_simpler_models_near_chance_are_listed_in_one_clause():
+    """The reason reads as English whatever the number of simpler models near chance."""
+    order = ("k-mer LR", "CNN", "scratch", "pre-trained")
+    chance = {"k-mer LR": [0.3, -0.3, 0.0], "CNN": [0.2, -0.1, -0.1]}
+    scores = {**chance, "scratch": [0.3, 0.32, 0.31], "pre-trained": [0.5, 0.52, 0.51]}
+    assert recommend(scores, order)[1] == (
+        "it has the best mean MCC (0.510) and, of the simpler models, scratch is behind it by more "
+        "than 2 standard errors over paired folds and k-mer LR and CNN are near chance."
+    )
+    scores = {**chance, "scratch": [0.1, -0.1, 0.0], "pre-trained": [0.5, 0.52, 0.51]}
+    assert recommend(scores, order)[1] == (
+        "it has the best mean MCC (0.510) and, of the simpler models, k-mer LR, CNN and scratch are "
+        "near chance."
+    )
+
+
+def test_a_fold_without_a_score_is_left_out_of_the_mean_that_picks_the_best():
+    """One failed fold (NaN) must not knock a model out of the running for the best."""
+    # pre-trained over its two scored folds: 0.705, ahead of scratch by (0.2, 0.23) on those folds
+    scores = {"scratch": [0.5, 0.52, 0.48], "pre-trained": [0.7, float("nan"), 0.71]}
+    assert recommend(scores, SIMPLEST_FIRST) == (
+        "pre-trained",
+        "it has the best mean MCC (0.705) and every simpler model is behind it by more than 2 "
+        "standard errors over paired folds.",
+    )
+
+
+def test_a_model_near_chance_with_the_highest_mean_is_not_the_best():
+    """A noisy model near chance with the top mean is not the yardstick: the pick is then called
+    "tied with" it and "simpler" when it is neither."""
+    # k-mer LR: mean 0.333, SE 0.44 -> near chance; pre-trained: mean 0.2, SE 0.029 -> learnt
+    scores = {"k-mer LR": [0.9, -0.5, 0.6], "pre-trained": [0.2, 0.25, 0.15]}
+    assert near_chance(scores["k-mer LR"]) and not near_chance(scores["pre-trained"])
+    assert recommend(scores, SIMPLEST_FIRST) == (
+        "pre-trained",
+        "it has the best mean MCC (0.200) and, of the simpler models, k-mer LR is near chance.",
+    )
+
+
+def test_only_simpler_models_are_named_behind_the_pick():
+    """A more complex model behind the pick is no part of "of the simpler models"."""
+    order = ("k-mer LR", "CNN", "scratch", "pre-trained")
+    scores = {
+        "k-mer LR": [0.3, -0.3, 0.0],  # near chance
+        "CNN": [0.5, 0.52, 0.51],
+        "pre-trained": [0.3, 0.32, 0.31],  # learnt, behind the CNN by 0.2 on every fold
+    }
+    assert recommend(scores, order) == (
+        "CNN",
+        "it has the best mean MCC (0.510) and, of the simpler models, k-mer LR is near chance.",
+    )
