@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.dna.data import DNA_SPEC
-from sciPT.errors import DataError, UserError
+from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.sequences import Corpus
 from sciPT.tasks import promoter_scan, promoter_scan_output
 from sciPT.tasks.promoter_scan import scan_intervals
@@ -215,12 +215,12 @@ def scan(tmp_path, monkeypatch):
     (tmp_path / "run" / "model").mkdir(parents=True)
     (tmp_path / "run" / "model" / "config.json").write_text("{}")
 
-    def run(classifier, output, stride=5, batch_size=4, resume=False):
+    def run(classifier, output, stride=5, batch_size=4, resume=False, window=12):
         monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (classifier, {}))
         args = argparse.Namespace(
             run=str(tmp_path / "run"),
             genome=str(genome),
-            window=12,
+            window=window,
             stride=stride,
             output=str(output),
             batch_size=batch_size,
@@ -467,3 +467,269 @@ def test_a_strand_symmetric_scan_stopped_while_copying_closes_the_file_it_copies
     with pytest.raises(KeyboardInterrupt) as stopped:
         promoter_scan.scan_genome(SymmetricGC(), Corpus([str(genome)], DNA_SPEC), 12, 8, out, 3)
     assert stopped.traceback and closed == [True]
+
+
+# --- what a genome biologist reads in the track ---------------------------------------------------
+class CountsA:
+    """Scores a window by its count of A (code 0) over 10, and keeps every window it is given as
+    text: a strand's scores then differ from the other's, and can be worked out by hand."""
+
+    length, min_residues = 7, 1
+
+    def __init__(self, fails_at=None):
+        self.seen, self.fails_at = [], fails_at
+
+    def predict(self, chunk, batch_size):
+        if len(self.seen) == self.fails_at:
+            raise ValueError("out of GPU memory")
+        self.seen += ["".join("ACGTN"[b] for b in c) for c in chunk]
+        return np.array([(np.asarray(c) == 0).sum() / 10 for c in chunk])
+
+
+def scan_args(tmp_path, genome_text, window, stride=5, name="g.fa"):
+    genome = tmp_path / name
+    genome.write_text(genome_text)
+    return argparse.Namespace(
+        run=str(tmp_path),
+        genome=str(genome),
+        window=window,
+        stride=stride,
+        output=str(tmp_path / "s.bedgraph"),
+        batch_size=3,
+    )
+
+
+def test_each_window_is_the_genome_s_own_bases_its_score_at_its_centre_on_both_strands(tmp_path):
+    """A window one base short, or a score moved off the window's centre, shifts every peak of a
+    genome-wide track, and looks no less plausible for it."""
+    text = "AACGTAAGTTACGATC"  # 16 bp: windows of 7 every 2 start at 0, 2, 4, 6, 8 (9 + 7 > 16)
+    genome = tmp_path / "g.fa"
+    genome.write_text(f">chr7 assembled\n{text}\n")
+    model = CountsA()
+    out = ScanOutput.open(tmp_path / "s.bedgraph", {}, resume=False)
+    assert promoter_scan.scan_genome(model, Corpus([str(genome)], DNA_SPEC), 7, 2, out, 2) == 16
+    out.finish()
+    starts = [0, 2, 4, 6, 8]
+    complement = str.maketrans("ACGT", "TGCA")
+    assert model.seen == [text[s : s + 7] for s in starts] + [
+        text[s : s + 7].translate(complement)[::-1] for s in starts
+    ]
+    # each score covers the stride's 2 bp at the window's centre: offset (7 - 2) // 2 = 2, so
+    # [s + 2, s + 4); the minus strand's on the same plus-strand coordinates, its A the plus T
+    lines = (tmp_path / "s.bedgraph").read_text().splitlines()
+    plus = [f"chr7\t{s + 2}\t{s + 4}\t{text[s : s + 7].count('A') / 10:.6f}" for s in starts]
+    minus = [f"chr7\t{s + 2}\t{s + 4}\t{text[s : s + 7].count('T') / 10:.6f}" for s in starts]
+    assert lines[1:6] == plus and lines[7:] == minus
+    # by hand: AACGTAA holds 4 A, CGTAAGT 2
+    assert plus[:2] == ["chr7\t2\t4\t0.400000", "chr7\t4\t6\t0.200000"]
+
+
+def test_each_track_line_names_its_strand_window_reading_and_stride(tmp_path, monkeypatch, capsys):
+    """Two tracks of one name in a genome browser cannot be told apart, and a track of 9-bp windows
+    read on their central 7 bp must not be taken for a model of 9 bp."""
+    monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (CountsA(), {}))
+    args = scan_args(tmp_path, ">chr1\nACGTACGTACGTAC\n", window=9)
+    assert promoter_scan.run_scan(args) == 0
+    tracks = [line for line in Path(args.output).read_text().splitlines() if line.startswith("track")]
+    assert tracks == [
+        f'track type=bedGraph name="promoter {strand}" description="promoter probability, {strand} '
+        'strand, window 9 bp (scored on its central 7 bp), stride 5 bp"'
+        for strand in ("plus", "minus")
+    ]
+    assert (
+        "--window 9: the model reads 7 bp (the length it was fine-tuned on): each 9-bp window is scored "
+        "on its central 7 bp"
+    ) in capsys.readouterr().err.splitlines()
+
+
+def test_a_window_of_exactly_one_token_or_exactly_the_longest_record_is_scanned(tmp_path, monkeypatch):
+    """The limits are inclusive: a window of one whole token has something to score, and a record as
+    long as the window holds one window; one base less, or more, is refused, saying what was expected."""
+    model = CountsA()
+    model.min_residues = 3
+    monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (model, {}))
+    args = scan_args(tmp_path, ">a\nACGTAC\n>b\nACG\n", window=3)
+    assert promoter_scan.run_scan(args) == 0
+    Path(args.output).unlink()
+    args.window = 2
+    with pytest.raises(ConfigError) as err:
+        promoter_scan.run_scan(args)
+    assert str(err.value) == (
+        "--window 2: fewer residues than the 3 of one of the model's tokens: nothing to score "
+        "(expected --window 3 or more)"
+    )
+    args.window = 6
+    assert promoter_scan.run_scan(args) == 0
+    assert Path(args.output).read_text().count("\na\t") == 2  # one window a strand
+    Path(args.output).unlink()
+    args.window = 7
+    with pytest.raises(DataError) as err:
+        promoter_scan.run_scan(args)
+    assert (
+        str(err.value) == f"{args.genome}: window of 7 bp is longer than the genome's longest record (6 bp)"
+    )
+
+
+def test_scan_says_which_records_are_too_short_and_how_many_windows_lie_in_gaps(
+    tmp_path, monkeypatch, capsys
+):
+    """A record as long as the window is scanned (one window), not counted among the short ones; the
+    windows wholly in a run of N are counted on both strands, as the total they are counted out of."""
+    monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (CountsA(), {}))
+    # a: 20 bp, windows of 10 every 5 at 0, 5, 10, the one at 0 wholly N; b: 10 bp, one window;
+    # c: 9 bp, none. 4 windows a strand, 8 in all, 2 in the gap
+    args = scan_args(tmp_path, ">a\nNNNNNNNNNNNACGTACGTA\n>b\nACGTACGTAC\n>c\nACGTACGTA\n", window=10)
+    assert promoter_scan.run_scan(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"{args.genome}: 1 of 3 records are shorter than the 10-bp window and are not scanned" in err
+    assert (
+        f"{args.genome}: 2 of 8 windows (both strands) lie wholly in runs of N (assembly gaps): they are "
+        "scored like the others, but their score says nothing of the sequence"
+    ) in err
+    assert err[-1].startswith("scanned 30 bp on both strands in ")
+
+
+def test_a_scan_stopped_by_an_error_is_kept_and_continues_to_the_whole_file(scan, tmp_path, capsys):
+    """An error (out of memory on a GPU) after hours of scanning must not cost the windows written."""
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    model = CountsA()
+    model.length = 12
+    assert scan(model, whole) == 0
+    model = CountsA(fails_at=8)  # two batches of 4 scored, the third fails
+    model.length = 12
+    with pytest.raises(ValueError, match="out of GPU memory"):
+        scan(model, out)
+    partial = Path(f"{out}.partial")
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scipt scan: stopped by an error; kept {partial} (8 of 70 windows): the same command with "
+        "--resume continues it"
+    )
+    model = CountsA()
+    model.length = 12
+    assert scan(model, out, resume=True) == 0
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_resume_cuts_whatever_follows_the_last_recorded_window(scan, tmp_path):
+    """Bytes past the record (a write torn by SIGKILL, a full disk) must not survive into the
+    finished track, however long they are."""
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    assert scan(GCContent(stop_at=3), out) == 130
+    with open(f"{out}.partial", "a") as f:
+        f.write("r0\t40\t45\t0.5\n" * 1000)
+    assert scan(GCContent(), out, resume=True) == 0
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_stopped_scan_is_not_continued_on_another_genome_or_window(scan, tmp_path):
+    """A genome edited in place, or another --window, would splice two scans into one track."""
+    out = tmp_path / "out.bedgraph"
+    partial = Path(f"{out}.partial")
+    assert scan(GCContent(stop_at=2), out) == 130
+    with pytest.raises(UserError) as err:
+        scan(GCContent(), out, resume=True, window=13)
+    assert str(err.value) == (
+        f"--resume: {partial} was scanned with --window 12 (given: 13); give the scan's own (or remove "
+        "the file to start again)"
+    )
+    genome = tmp_path / "g.fa"
+    genome.write_text(genome.read_text().replace("A", "C", 1))  # same name, same length
+    with pytest.raises(UserError) as err:
+        scan(GCContent(), out, resume=True)
+    assert str(err.value) == (
+        f"--resume: {partial} was scanned with another genome; give the scan's own (or remove the file "
+        "to start again)"
+    )
+
+
+def test_a_resumed_scan_s_bar_starts_at_the_windows_already_written(scan, tmp_path, monkeypatch):
+    """A bar restarted at 0 of 70 says the resumed scan has all its work ahead of it, and never ends."""
+    out = tmp_path / "out.bedgraph"
+    assert scan(GCContent(stop_at=3), out) == 130
+    bars = []
+
+    class Bar:
+        def __init__(self, total, initial=0, **kwargs):
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(promoter_scan, "tqdm", Bar)
+    assert scan(GCContent(), out, resume=True) == 0
+    assert (bars[0].total, bars[0].n) == (70, 70)
+
+
+def test_a_model_s_digest_changes_when_its_bytes_move_between_files(tmp_path):
+    """The digest a resume compares reads each file's name as well as its bytes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "a").write_text("xy")
+    (two / "a").write_text("x")
+    (two / "b").write_text("y")
+    assert promoter_scan_output.folder_digest(one) != promoter_scan_output.folder_digest(two)
+
+
+def test_a_strand_symmetric_scan_resumed_past_whole_records_of_its_minus_pass_copies_the_right_lines(
+    scan, tmp_path, monkeypatch, capsys
+):
+    """Resumed after whole records of the copied minus track, the copy must skip their lines too: else
+    the next record's minus scores are an earlier record's, under its name, and look plausible."""
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    first_track = promoter_scan_output.ScanOutput.first_track
+
+    def stopping(self):
+        for n, line in enumerate(first_track(self)):
+            if n == 22:  # r0's 16 and r1's 6 lines copied: stopped at r2's first
+                raise KeyboardInterrupt
+            yield line
+
+    with monkeypatch.context() as m:
+        m.setattr(promoter_scan_output.ScanOutput, "first_track", stopping)
+        assert scan(SymmetricGC(), out) == 130
+    assert "(57 of 70 windows)" in capsys.readouterr().err.splitlines()[-1]
+    resumed = SymmetricGC()
+    assert scan(resumed, out, resume=True) == 0 and resumed.scored == 0
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_resumed_scan_s_rate_counts_only_the_bases_it_scanned(scan, tmp_path, monkeypatch, capsys):
+    """A resumed scan that scored 62 of 70 windows in 2 s read 205 x 62 / 70 = 181.6 bp of the
+    genome's 205 in that time: 91 bp/s, not the 103 of the whole genome's bases."""
+    out = tmp_path / "out.bedgraph"
+    assert scan(GCContent(stop_at=3), out) == 130
+    clock = iter([1000.0, 1002.0])
+    monkeypatch.setattr(promoter_scan, "time", argparse.Namespace(time=lambda: next(clock)))
+    assert scan(GCContent(), out, resume=True) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scanned 205 bp on both strands, 62 of 70 windows in this run, in 2.0 s (91 bp/s); wrote {out}"
+    )
+
+
+def test_scan_s_defaults_are_the_ones_its_help_names():
+    """A resume compares the stride and batch size: a default other than the help's would refuse the
+    resume of a scan begun with the help's values given."""
+    parser = argparse.ArgumentParser()
+    promoter_scan.add_scan_arguments(parser)
+    args = parser.parse_args(["run", "--genome", "g.fa", "--output", "s.bg"])
+    assert (args.window, args.stride, args.batch_size, args.resume) == (None, 10, 512, False)
+    helps = {a.dest: a.help for a in parser._actions}
+    assert "(default: 10)" in helps["stride"] and "(default: 512)" in helps["batch_size"]
+
+
+def test_a_stopped_scan_without_its_progress_record_is_scanned_again_from_the_start(scan, tmp_path):
+    """Its record lost (removed by hand, a copy without it), the partial file says nothing of how far
+    it got: the resume starts it again rather than refusing it as another scan's."""
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    assert scan(GCContent(stop_at=3), out) == 130
+    Path(f"{out}.partial.json").unlink()
+    assert scan(GCContent(), out, resume=True) == 0
+    assert out.read_bytes() == whole.read_bytes()
