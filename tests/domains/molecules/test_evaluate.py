@@ -244,3 +244,462 @@ def _frame(atoms):
         pbc=atoms.pbc,
         source="t",
     )
+
+
+def _hand_outputs(model, graphs):
+    """Energies, forces and stresses of each graph, predicted alone."""
+    out = [model(g, forces=True, stress=bool(g.periodic.any())) for g in graphs]
+    return (
+        [float(o["energy"][0]) for o in out],
+        [o["forces"].detach().double().numpy() for o in out],
+        [o["stress"][0].detach().double().numpy() if "stress" in o else None for o in out],
+    )
+
+
+def test_parity_values_are_energies_per_atom_and_force_components_with_their_signs(
+    make_potential, ethanol_frames
+):
+    """The parity plots' values: per frame the label and prediction divided by its atoms (eV/atom), and
+    every force component as labelled and as predicted (a sign flip would mirror the plot)."""
+    import numpy as np
+
+    model = make_potential(l_max=1)
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:3]]
+    energies, forces, _ = _hand_outputs(model, graphs)
+    ev = evaluate_potential(model, graphs, batch_size=2)
+    true, pred = ev.energy
+    assert true == pytest.approx([f.energy / 9 for f in ethanol_frames[:3]], rel=1e-12)
+    assert pred == pytest.approx([e / 9 for e in energies], rel=1e-9)
+    f_true, f_pred = ev.forces
+    assert f_true == pytest.approx(
+        np.concatenate([f.forces.reshape(-1) for f in ethanol_frames[:3]]), abs=1e-12
+    )
+    assert f_pred == pytest.approx(np.concatenate([f.reshape(-1) for f in forces]), abs=1e-9)
+
+
+def test_no_frame_with_forces_reports_no_force_count(make_potential, ethanol_frames):
+    """Frames read without forces: energy errors only, and no ``forces_frames`` of 0 beside them
+    (the count is given only where some frames have forces and some do not)."""
+    model = make_potential(l_max=1)
+    frames = [dataclasses.replace(f, forces=None, missing_forces="no forces") for f in ethanol_frames[:2]]
+    m = evaluate_potential(model, [frame_to_graph(f, model.cfg.cutoff) for f in frames]).metrics
+    assert "energy_mae_meV" in m
+    assert not [k for k in m if k.startswith("forces")]
+
+
+def test_stress_errors_are_over_the_voigt_components_of_the_frames_with_a_stress(
+    make_potential, ethanol_frames
+):
+    """Periodic frames, one labelled with a stress and one without: the stress MAE and RMSE (eV/Å³)
+    are over the 6 Voigt components of the labelled one alone, and ``stress_frames`` counts it; a
+    set without stress labels has no stress metrics."""
+    import math
+
+    import numpy as np
+
+    model = make_potential(l_max=1)
+    cell = 12.0 * np.eye(3)
+    label = np.array([[0.01, 0.002, -0.003], [0.002, -0.02, 0.004], [-0.003, 0.004, 0.015]])
+    boxed = [
+        dataclasses.replace(f, positions=f.positions + 6.0, cell=cell, pbc=np.array([True] * 3))
+        for f in ethanol_frames[:2]
+    ]
+    frames = [dataclasses.replace(boxed[0], stress=label), boxed[1]]
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in frames]
+    _, _, stresses = _hand_outputs(model, graphs)
+    error = stresses[0] - label
+    voigt = np.array([error[0, 0], error[1, 1], error[2, 2], error[1, 2], error[0, 2], error[0, 1]])
+    m = evaluate_potential(model, graphs).metrics
+    assert m["stress_frames"] == 1
+    assert m["stress_mae_eV_per_A3"] == pytest.approx(np.abs(voigt).mean(), rel=1e-9)
+    assert m["stress_rmse_eV_per_A3"] == pytest.approx(math.sqrt(np.mean(voigt**2)), rel=1e-9)
+    unlabelled = evaluate_potential(model, [graphs[1]]).metrics
+    assert not [k for k in unlabelled if k.startswith("stress")]
+
+
+def test_energy_mae_is_the_mean_absolute_error_per_atom_in_mev_through_the_named_head(two_levels):
+    """``energy_mae``, which decides which other head is suggested: through ``default`` the errors
+    are -OFFSETS meV/atom (MAE 4.5, though they average to 0), through ``acac`` 1000 - OFFSETS
+    (MAE 1000), whichever head is active."""
+    model, labelled = two_levels
+    graphs = labelled()
+    model.select_head("acac")
+    assert evaluate.energy_mae(model, graphs, "default") == pytest.approx(4.5, rel=1e-6)
+    model.select_head("default")
+    assert evaluate.energy_mae(model, graphs, "acac") == pytest.approx(1000.0, rel=1e-6)
+
+
+def test_an_offset_below_half_the_mae_is_no_warning_whatever_the_other_heads_give(two_levels, monkeypatch):
+    """Through default with labels 2 meV/atom higher the errors are -5, 1, -8, 4 meV/atom: mean -2,
+    MAE 4.5, an offset below half the MAE (scatter, not another level), so no head is suggested even
+    where one would fit better."""
+    model, labelled = two_levels
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: 0.0)
+    assert warning(model, labelled(2.0), "default") == ""
+
+
+def test_a_head_at_exactly_half_the_active_mae_is_not_suggested(two_levels, monkeypatch):
+    """ "less than half": another head whose MAE is exactly half the active head's is no suggestion."""
+    import numpy as np
+
+    model, labelled = two_levels
+    graphs = labelled()
+    model.select_head("acac")
+    true, pred = evaluate_potential(model, graphs).energy
+    half = float(np.abs(1000 * (pred - true)).mean()) / 2
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: half)
+    assert warning(model, graphs, "acac") == ""
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: half * 0.999)
+    assert warning(model, graphs, "acac") != ""
+
+
+def test_two_better_heads_are_named_together(two_levels, monkeypatch):
+    """Where two other heads fit the frames better the warning names both, in the plural, with an
+    ``--head`` option for each."""
+    model, labelled = two_levels
+    model.add_head("md17")
+    graphs = labelled()
+    monkeypatch.setattr(
+        evaluate, "energy_mae", lambda model, graphs, head, *a: {"default": 4.5, "md17": 7.3}[head]
+    )
+    assert warning(model, graphs, "acac") == (
+        "warning: old.xyz through head acac: energies off by +1000.0 meV/atom on average (MAE 1000.0), "
+        "as between two levels of theory; through heads default, md17 the energy MAEs are 4.5, 7.3 "
+        "meV/atom: if the frames are at one of their levels, evaluate with --head default or --head md17"
+    )
+
+
+def test_swapped_references_and_using_head_put_the_models_own_back(make_potential):
+    """Evaluating the old set under other references or through another head must leave the model
+    as it was: the sets evaluated after it (and the export) use its own references and head."""
+    model = make_potential(l_max=1)
+    model.add_head("acac")
+    model.select_head("default")
+    own = model.head_module().reference_energies.clone()
+    with evaluate.swapped_references(model, [1.0, 2.0, 3.0]):
+        assert model.head_module().reference_energies.tolist() == [1.0, 2.0, 3.0]
+    assert torch.equal(model.head_module().reference_energies, own)
+    with evaluate.using_head(model, "acac"):
+        assert model.head == "acac"
+    assert model.head == "default"
+
+
+def test_a_file_of_exactly_the_byte_bound_is_still_compared(tmp_path, monkeypatch):
+    """``FRAME_CHECK_MAX_BYTES`` is the most this check reads: a file of exactly that size is read
+    (one byte less is left unchecked, the existing test above)."""
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = tmp_path / "kept.xyz"
+    write(kept, read(shipped, index=":2"))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "FRAME_CHECK_MAX_BYTES", kept.stat().st_size)
+    seen = training_frames([("pre-training", [{"path": str(kept), "sha256": file_sha256(kept)}], None)])
+    assert seen.unchecked == [] and len(seen.how) == 2
+
+
+def test_copies_are_counted_per_use_and_listed_alphabetically(make_potential, ethanol_frames):
+    """The warning that frames are copies of training frames: how many of each use, fine-tuning
+    before pre-training, each counted once per evaluated frame."""
+    from sciPT.domains.molecules.evaluate import TrainingFrames, copies_line, graph_key
+
+    model = make_potential(l_max=1)
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames]
+    seen = TrainingFrames()
+    seen.add(graph_key(graphs[0]), "pre-training")
+    seen.add(graph_key(graphs[1]), "pre-training")
+    seen.add(graph_key(graphs[1]), "fine-tuning")  # an earlier use stays
+    seen.add(graph_key(graphs[2]), "pre-training")
+    seen.add(graph_key(graphs[2]), "fine-tuning", replace=True)
+    counts = seen.copies([*graphs, graphs[0]])  # the first frame evaluated twice
+    assert counts == {"pre-training": 3, "fine-tuning": 1}
+    assert copies_line(counts, 5) == (
+        "1 of 5 frames are copies of fine-tuning frames and 3 of 5 frames are copies of pre-training "
+        "frames (elements, positions and cell)"
+    )
+
+
+def test_evaluate_skips_isolated_atoms_and_counts_the_frames_and_atoms_scored(
+    make_potential, tmp_path, capsys
+):
+    """``scipt evaluate`` on a file with an isolated atom among two ethanol frames: the atom only
+    fixes references, so it is skipped; ``frames`` and ``atoms`` (metrics.json) count the two frames
+    and their 18 atoms, and the energy MAE per atom is theirs alone."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sciPT.run import RunDir
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    ethanol = read(shipped, index=":2")
+    atom = Atoms("H", positions=[[0.0, 0.0, 0.0]])
+    atom.calc = SinglePointCalculator(atom, energy=-13.6, forces=[[0.0, 0.0, 0.0]])
+    data = tmp_path / "mixed.xyz"
+    write(data, [ethanol[0], atom, ethanol[1]])
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / WEIGHTS_NAME).write_bytes(b"")
+    (tmp_path / "run" / "model" / CONFIG_NAME).write_text(json.dumps({}))
+    out = tmp_path / "ev"
+    args = SimpleNamespace(
+        data=str(data),
+        out=str(out),
+        head=None,
+        energy_key=None,
+        forces_key=None,
+        stress_key=None,
+        frames_per_batch=1,
+    )
+    model = make_potential(l_max=1)
+    metrics = evaluate.evaluate_run(RunDir(tmp_path / "run"), args, model)
+    assert (metrics["frames"], metrics["atoms"]) == (2, 18)
+    with torch.no_grad():
+        errors = [
+            1000
+            * (
+                float(model(frame_to_graph(_frame(a), model.cfg.cutoff))["energy"][0])
+                - a.get_potential_energy()
+            )
+            / 9
+            for a in ethanol
+        ]
+    assert metrics["energy_mae_meV_per_atom"] == pytest.approx(sum(abs(e) for e in errors) / 2, rel=1e-9)
+    written = json.loads((out / "metrics.json").read_text())
+    assert (written["frames"], written["atoms"]) == (2, 18)
+    capsys.readouterr()
+
+
+def test_evaluate_sets_sends_only_the_eval_sets_through_the_old_head_and_references(two_levels):
+    """A fine-tune's sets: ``val`` and ``test_<name>`` through the head trained (acac: errors
+    1000 - OFFSETS meV/atom), ``eval_<name>`` through the old head (default) under the pre-trained
+    references, here default's plus 2 eV each (errors 2000 - OFFSETS); the model keeps its head and
+    references afterwards."""
+    from sciPT.tasks.forcefield_data import Sets
+    from sciPT.tasks.forcefield_eval import evaluate_sets
+
+    model, labelled = two_levels
+    graphs = labelled()
+    model.select_head("default")
+    shifted = (model.head_module().reference_energies + 2.0).tolist()
+    model.select_head("acac")
+    own = model.head_module().reference_energies.clone()
+    sets = Sets(
+        train=[],
+        val=graphs,
+        test={"a": graphs},
+        eval={"old": graphs},
+        replay=[],
+        corpus=[],
+        references_method="refit",
+        head="acac",
+        eval_head="default",
+        eval_references=shifted,
+    )
+    out = evaluate_sets(model, sets, 2, "after")
+    assert set(out) == {"val", "test_a", "eval_old"}
+    mae = {k: v.metrics["energy_mae_meV_per_atom"] for k, v in out.items()}
+    assert mae == pytest.approx({"val": 1000.0, "test_a": 1000.0, "eval_old": 2000.0}, rel=1e-6)
+    assert model.head == "acac" and torch.equal(model.head_module().reference_energies, own)
+    # no validation set: no "val" key
+    assert set(evaluate_sets(model, dataclasses.replace(sets, val=[]), 2, "after")) == {"test_a", "eval_old"}
+
+
+def test_pretrained_reading_takes_the_recorded_reading_or_an_old_exports_pretraining_data(make_potential):
+    """How ``evaluate --references pretrained`` reads frames: the export's ``pretrained_reading``
+    (its reading fields alone; null or nothing recorded: as the run reads its own), else, in an
+    older export with ``head_data``, pre-training's reading where the moved head is the first."""
+    from sciPT.tasks.forcefield_eval import pretrained_reading
+
+    model = make_potential(l_max=1)
+    model.add_head("acac")
+    recorded = {"energy_unit": "kcal/mol", "length_unit": "Bohr", "paths": ["x.xyz"]}
+    assert pretrained_reading({"pretrained_reading": recorded}, model) == {
+        "energy_unit": "kcal/mol",
+        "length_unit": "Bohr",
+    }
+    assert pretrained_reading({"pretrained_reading": None}, model) is None
+    assert pretrained_reading({"pretrained_reading": {"paths": ["x.xyz"]}}, model) is None
+    old = {"head_data": {}, "pretraining_data": recorded, "head": "default"}
+    assert pretrained_reading(old, model) == {"energy_unit": "kcal/mol", "length_unit": "Bohr"}
+    assert pretrained_reading({**old, "head": "acac"}, model) is None  # a head added by a fine-tune
+    assert pretrained_reading({k: v for k, v in old.items() if k != "head_data"}, model) is None
+    assert pretrained_reading({**old, "pretraining_data": None}, model) is None
+
+
+def test_forcefield_evaluate_passes_the_references_reading_and_note_it_chose(
+    make_potential, tmp_path, monkeypatch
+):
+    """``scipt evaluate`` on a force-field run: the model's references by default; with
+    ``--references pretrained`` the pre-trained ones, the frames read as the export records for
+    that level (and the report's note says which record), or as the run's own where it records none."""
+    from types import SimpleNamespace
+
+    from sciPT.tasks import forcefield_eval
+
+    model = make_potential(l_max=1)
+    exported: dict = {}
+    monkeypatch.setattr(forcefield_eval, "load_run_model", lambda path: (model, exported))
+    monkeypatch.setattr(forcefield_eval, "evaluate_model", lambda run, args, model, **kw: kw)
+    run = SimpleNamespace(path=tmp_path)
+    where = f"{tmp_path}: model/config.json"
+
+    def evaluate_with(export: dict, references: str) -> dict:
+        exported.clear()
+        exported.update(export)
+        return forcefield_eval.evaluate_run(run, SimpleNamespace(references=references, head=None))
+
+    assert evaluate_with({}, "model") == {
+        "references": None,
+        "notes": ["Force-field run; reference energies: the model's."],
+        "head_reading": None,
+    }
+    refs = [1.0, 2.0, 3.0]
+    kw = evaluate_with(
+        {"pretrained_references": refs, "head": "default", "pretrained_reading": {"energy_unit": "kcal/mol"}},
+        "pretrained",
+    )
+    assert kw["references"] == refs
+    assert kw["notes"] == [
+        "Force-field run; reference energies: the pre-trained's. Frames read as the fine-tune's start read "
+        "frames through head 'default' (energies in kcal/mol, lengths in Angstrom)."
+    ]
+    assert kw["head_reading"] == ({"energy_unit": "kcal/mol"}, f"{where}: pretrained_reading")
+    old = {
+        "pretrained_references": refs,
+        "head": "default",
+        "head_data": {},
+        "pretraining_data": {"length_unit": "Bohr"},
+    }
+    kw = evaluate_with(old, "pretrained")
+    assert kw["notes"][0].endswith(
+        "Frames read as pre-training read its files (energies in eV, lengths in Bohr)."
+    )
+    assert kw["head_reading"] == ({"length_unit": "Bohr"}, f"{where}: pretraining_data")
+    kw = evaluate_with({"pretrained_references": refs, "head": "default"}, "pretrained")
+    assert kw["head_reading"] is None and kw["notes"] == [
+        "Force-field run; reference energies: the pre-trained's. Frames read with this run's own keys and "
+        "units: its model does not record how frames at the pre-trained level are read."
+    ]
+
+
+def test_read_as_with_an_empty_record_keeps_the_runs_reading():
+    """An export recording an empty reading for a head says nothing: frames are read as the run
+    reads its own, not with the defaults (eV, Angstrom)."""
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+
+    data = MoleculeDataConfig(energy_unit="kcal/mol", length_unit="Bohr", energy_key="E")
+    assert evaluate.read_as(data, {}) is data
+    assert evaluate.read_as(data, None) is data
+    moved = evaluate.read_as(data, {"energy_unit": "eV", "paths": ["ignored.xyz"]})
+    assert (moved.energy_unit, moved.length_unit, moved.energy_key, moved.paths) == (
+        "eV",
+        "Angstrom",
+        "energy",
+        data.paths,
+    )
+
+
+def test_frames_outside_the_fitted_compositions_are_counted_even_when_others_are_inside(
+    make_potential, ethanol_frames
+):
+    """References fitted on ethanol alone fix one combination of the three elements: a water frame
+    among ethanol frames carries an unmeasured offset, and the warning counts it (1 of 3); a set of
+    ethanol alone gets none."""
+    import numpy as np
+
+    from sciPT.domains.molecules.data import Frame
+    from sciPT.domains.molecules.references import ISOLATED_ATOMS_HINT
+
+    model = make_potential(l_max=1)
+    ethanol = np.array([6.0, 2.0, 1.0])  # H, C, O
+    model.set_reference_span([(ethanol / np.linalg.norm(ethanol)).tolist()])
+    water = Frame(
+        numbers=np.array([8, 1, 1]),
+        positions=np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]),
+        cell=np.zeros((3, 3)),
+        pbc=np.zeros(3, dtype=bool),
+        source="water",
+    )
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in (*ethanol_frames[:2], water)]
+    assert evaluate.unfixed_references_warning(model, graphs, "mixed.xyz") == (
+        "warning: mixed.xyz: 1 of 3 frames have compositions the reference energies of head default were "
+        "not fitted on (its training compositions fix 1 of 3 element references): their energies carry an "
+        f"offset nobody measured, {evaluate.SCORED_OFFSET}; " + ISOLATED_ATOMS_HINT
+    )
+    assert evaluate.unfixed_references_warning(model, graphs[:2], "ethanol.xyz") is None
+
+
+def test_a_training_file_recorded_without_a_digest_is_still_compared(tmp_path, monkeypatch):
+    """An export that recorded a training file's path but no SHA-256 cannot tell it changed: its
+    frames are compared all the same, not listed as changed."""
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = tmp_path / "kept.xyz"
+    write(kept, read(shipped, index=":2"))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    seen = training_frames([("pre-training", [{"path": str(kept)}], None)])
+    assert seen.unchecked == [] and len(seen.how) == 2
+
+
+def test_energy_mae_of_frames_without_energies_is_nan_not_zero(make_potential, ethanol_frames):
+    """A head scored on no energy at all has no MAE: NaN, never 0 (which would make it look perfect
+    and be suggested as the frames' level)."""
+    import math
+
+    model = make_potential(l_max=1)
+    graphs = [
+        frame_to_graph(dataclasses.replace(f, energy=None), model.cfg.cutoff) for f in ethanol_frames[:2]
+    ]
+    assert math.isnan(evaluate.energy_mae(model, graphs, "default"))
+
+
+def test_copies_of_a_fine_tunes_pretraining_frames_are_only_those_pretraining_read(tmp_path, monkeypatch):
+    """A fine-tuned model whose pre-training read the first 2 frames of its file (its export's
+    ``pretraining_data.max_frames``): of an evaluated file holding the first 4 of them and the
+    fine-tuning frame, 2 are pre-training copies (not 4: the run's own ``max_frames`` is not
+    pre-training's) and 1 a fine-tuning copy."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ase.io import read, write
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    frames = read(shipped, index=":5")
+    pre, tune, data = tmp_path / "pre.xyz", tmp_path / "tune.xyz", tmp_path / "data.xyz"
+    write(pre, frames[:4])
+    write(tune, frames[4:])
+    write(data, frames)
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / WEIGHTS_NAME).write_bytes(b"")
+    export = {
+        "finetuned_on": [{"path": str(tune), "sha256": file_sha256(tune)}],
+        "pretrained_on": [{"path": str(pre), "sha256": file_sha256(pre)}],
+        "pretraining_data": {"max_frames": 2},
+    }
+    (tmp_path / "run" / "model" / CONFIG_NAME).write_text(json.dumps(export))
+    run = SimpleNamespace(
+        path=tmp_path / "run", config=tmp_path / "run" / "config.yaml", read_config=lambda: {}
+    )
+    graphs = [frame_to_graph(f, 4.0) for f in read_frames(data, MoleculeDataConfig())]
+    assert evaluate.trained_on_this_file(run, str(data), graphs) == [
+        f"warning: {data}: 1 of 5 frames are copies of fine-tuning frames and 2 of 5 frames are copies of "
+        "pre-training frames (elements, positions and cell): their errors are not held-out errors"
+    ]
