@@ -5,6 +5,7 @@ interrupted run from being overwritten, each in its own words."""
 import json
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from ase.io import read, write
 from ase.md.verlet import VelocityVerlet
 
 from sciPT.cli import main
-from sciPT.errors import DataError
+from sciPT.domains.molecules import md as molecules_md
+from sciPT.domains.molecules.trajectory import partial_path
+from sciPT.errors import DataError, UserError
+from sciPT.signals import Terminated
 from sciPT.testing import terminate_when
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
@@ -313,3 +317,73 @@ def test_the_starting_structure_is_read_in_the_runs_length_unit(tmp_path, capsys
     assert main([*argv, "--output", str(traj)]) == 0
     assert np.allclose(read(traj, index=0).positions, frames[0].positions, atol=1e-6)
     capsys.readouterr()
+
+
+def test_scipt_md_says_what_a_stop_kept_and_what_a_resume_continues(run, tmp_path, capsys, monkeypatch):
+    """SIGTERM (a batch system's time limit) exits 143 and names itself, the frames kept and their
+    steps; the resume names the frames it continues and the torn bytes it dropped, so a user knows
+    what the killed run left and what the new one starts from."""
+    out = tmp_path / "traj.xyz"
+    partial = partial_path(out)
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 5:
+            raise Terminated(signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VelocityVerlet, "step", step)
+        assert main(md(run, out, 6)) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: terminated (SIGTERM); kept {partial} (3 frames, steps 0 to 4 of 6): the same "
+        "command with --resume continues it"
+    )
+    torn = b"9\nLattice="  # a frame the killed run had begun to write: 10 bytes
+    partial.write_bytes(partial.read_bytes() + torn)
+    assert main(md(run, out, 6, "--resume")) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"scipt md: resuming {partial} (3 frames, at step 4; dropped a torn last frame (10 bytes)) up "
+        "to step 6" in err.splitlines()
+    )
+    assert [f.info["step"] for f in read(out, index=":", format="extxyz")] == [0, 2, 4, 6]
+    # only a torn first frame: nothing to continue from, the resume starts from the structure
+    other = tmp_path / "other.xyz"
+    partial_path(other).write_bytes(torn)
+    assert main(md(run, other, 6, "--resume")) == 0
+    assert (
+        f"scipt md: resuming {partial_path(other)} (no complete frame; dropped a torn last frame "
+        "(10 bytes)) up to step 6" in capsys.readouterr().err.splitlines()
+    )
+    assert [f.info["step"] for f in read(other, index=":", format="extxyz")] == [0, 2, 4, 6]
+
+
+def test_scipt_md_takes_an_extxyz_name_in_any_case_and_refuses_other_formats(run, tmp_path, capsys):
+    """The trajectory is extended XYZ: TRAJ.XYZ (a name a user may type) is one, traj.traj is not and is
+    refused before the model loads (ase.io.read would fail on it)."""
+    assert main(md(run, tmp_path / "TRAJ.XYZ", 6)) == 0
+    assert [f.info["step"] for f in read(tmp_path / "TRAJ.XYZ", index=":", format="extxyz")] == [0, 2, 4, 6]
+    capsys.readouterr()
+    assert main(md(run, tmp_path / "traj.traj", 6)) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: --output {tmp_path / 'traj.traj'}: the trajectory is written as extended XYZ; "
+        "expected a name ending in .xyz or .extxyz"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["TRAJ.XYZ"]
+
+
+def test_an_error_before_the_first_frame_is_reported_alone(run, tmp_path, capsys, monkeypatch):
+    """An error before any frame is written (the start's energy refused) leaves nothing to resume:
+    the command says the error only, not the advice to resume from a last frame that does not exist."""
+
+    def refuse(*args, **kwargs):
+        raise UserError("the energy of the start is not finite")
+
+    monkeypatch.setattr(molecules_md, "snapshot", refuse)
+    out = tmp_path / "traj.xyz"
+    assert main(md(run, out, 6)) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "scipt: error: the energy of the start is not finite"
+    assert "resume" not in err and not partial_path(out).exists() and not out.exists()

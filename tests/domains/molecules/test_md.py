@@ -24,15 +24,10 @@ from sciPT.signals import Terminated, sigterm_raises
 
 
 @pytest.fixture(scope="module")
-def potential(trained_ethanol_potential, tmp_path_factory):
-    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames (smooth forces), exported."""
+def calculator(trained_ethanol_potential, tmp_path_factory):
+    """The tiny architecture in float64, 60 Adam steps on 32 ethanol frames (smooth forces)."""
     out, _ = trained_ethanol_potential(tmp_path_factory.mktemp("md") / "model", 32, 60)
-    return out
-
-
-@pytest.fixture(scope="module")
-def calculator(potential):
-    return SciPTCalculator(potential)
+    return SciPTCalculator(out)
 
 
 @pytest.fixture
@@ -517,76 +512,6 @@ def test_a_nearly_linear_molecule_is_not_counted_as_linear():
     assert md.degrees_of_freedom(bent) == 3
 
 
-def _md_command(potential, shipped, out, *extra):
-    return [
-        "md", str(potential), "--structure", str(shipped / "ethanol" / "train.xyz"), "--steps", "6",
-        "--temperature", "300", "--interval", "2", "--output", str(out), *extra,
-    ]  # fmt: skip
-
-
-def test_scipt_md_says_what_a_stop_kept_and_what_a_resume_continues(
-    potential, shipped, tmp_path, capsys, monkeypatch
-):
-    """SIGTERM (a batch system's time limit) exits 143 and names itself, the frames kept and their
-    steps; the resume names the frames it continues and the torn bytes it dropped, so a user knows
-    what the killed run left and what the new one starts from."""
-    from sciPT.cli import main
-
-    out = tmp_path / "traj.xyz"
-    partial = partial_path(out)
-    original, calls = VelocityVerlet.step, []
-
-    def step(self, *args, **kwargs):
-        calls.append(None)
-        if len(calls) == 5:
-            raise Terminated(signal.SIGTERM)
-        return original(self, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(VelocityVerlet, "step", step)
-        assert main(_md_command(potential, shipped, out)) == 143
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"scipt: terminated (SIGTERM); kept {partial} (3 frames, steps 0 to 4 of 6): the same "
-        "command with --resume continues it"
-    )
-    torn = b"9\nLattice="  # a frame the killed run had begun to write: 10 bytes
-    partial.write_bytes(partial.read_bytes() + torn)
-    assert main(_md_command(potential, shipped, out, "--resume")) == 0
-    err = capsys.readouterr().err
-    assert (
-        f"scipt md: resuming {partial} (3 frames, at step 4; dropped a torn last frame (10 bytes)) up "
-        "to step 6" in err.splitlines()
-    )
-    assert [f.info["step"] for f in frames_of(out)] == [0, 2, 4, 6]
-    # only a torn first frame: nothing to continue from, the resume starts from the structure
-    other = tmp_path / "other.xyz"
-    partial_path(other).write_bytes(torn)
-    assert main(_md_command(potential, shipped, other, "--resume")) == 0
-    assert (
-        f"scipt md: resuming {partial_path(other)} (no complete frame; dropped a torn last frame "
-        "(10 bytes)) up to step 6" in capsys.readouterr().err.splitlines()
-    )
-    assert [f.info["step"] for f in frames_of(other)] == [0, 2, 4, 6]
-
-
-def test_scipt_md_takes_an_extxyz_name_in_any_case_and_refuses_other_formats(
-    potential, shipped, tmp_path, capsys
-):
-    """The trajectory is extended XYZ: TRAJ.XYZ (a name a user may type) is one, traj.traj is not and is
-    refused before the model loads (ase.io.read would fail on it)."""
-    from sciPT.cli import main
-
-    assert main(_md_command(potential, shipped, tmp_path / "TRAJ.XYZ")) == 0
-    assert [f.info["step"] for f in frames_of(tmp_path / "TRAJ.XYZ")] == [0, 2, 4, 6]
-    capsys.readouterr()
-    assert main(_md_command(potential, shipped, tmp_path / "traj.traj")) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"scipt: error: --output {tmp_path / 'traj.traj'}: the trajectory is written as extended XYZ; "
-        "expected a name ending in .xyz or .extxyz"
-    )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["TRAJ.XYZ"]
-
-
 def _argon(cell=None):
     """Three argon atoms with a Lennard-Jones calculator: an MD run of a few steps in milliseconds."""
     from ase.calculators.lj import LennardJones
@@ -735,19 +660,3 @@ def test_a_partial_file_of_more_than_a_mebibyte_resumes_from_its_last_frame(tmp_
     assert partial_path(out).stat().st_size == len(head) * copies + len(last) > 1 << 20
     np.testing.assert_array_equal(trajectory.last.positions, read(short, index=-1).positions)
     np.testing.assert_array_equal(trajectory.first.get_momenta(), read(short, index=0).get_momenta())
-
-
-def test_an_error_before_the_first_frame_is_reported_alone(potential, shipped, tmp_path, capsys, monkeypatch):
-    """An error before any frame is written (the start's energy refused) leaves nothing to resume:
-    the command says the error only, not the advice to resume from a last frame that does not exist."""
-    from sciPT.cli import main
-
-    def refuse(*args, **kwargs):
-        raise UserError("the energy of the start is not finite")
-
-    monkeypatch.setattr(md, "snapshot", refuse)
-    out = tmp_path / "traj.xyz"
-    assert main(_md_command(potential, shipped, out)) == 2
-    err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1] == "scipt: error: the energy of the start is not finite"
-    assert "resume" not in err and not partial_path(out).exists() and not out.exists()
