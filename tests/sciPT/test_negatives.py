@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sciPT import negatives
+from sciPT.domains.dna.tokenizer import encode
 from sciPT.errors import DataError
 from sciPT.sequences import Corpus, SequenceSpec
 from sciPT.tokenizers import Alphabet
@@ -195,7 +196,7 @@ def test_the_short_bin_message_gives_the_blocked_share_by_hand(decoys, second):
     the single copy. A positive holding an N has no k-mer of 6 to mask: read as an A, ATTATN would
     mask the island ATTATA."""
     corpus, positive, _ = decoys
-    other = np.array(["ACGTN".index(c) for c in second], dtype=np.uint8)
+    other = encode(second)
     with pytest.raises(DataError) as err:
         negatives.gc_matched_windows(
             corpus, [positive, other], gc_codes=GC, seed=0, complement=COMPLEMENT, source="decoys.fa"
@@ -242,7 +243,7 @@ def test_a_window_sharing_less_than_20_residues_with_a_positive_is_not_a_copy(tm
     spacer = "".join(rng.choice(list("GC"), 60))
     path = tmp_path / "g.fa"
     path.write_text(">g\n" + spacer + island + spacer + "\n")
-    codes = np.array(["ACGT".index(c) for c in positive], dtype=np.uint8)
+    codes = encode(positive)
     (window,) = negatives.gc_matched_windows(
         Corpus([str(path)], SPEC), [codes], gc_codes=GC, seed=0, bins=40, complement=COMPLEMENT
     )

@@ -5,10 +5,7 @@ import pytest
 
 from sciPT.domains.dna import kmer
 from sciPT.domains.dna.kmer import KMER_CS, cross_validated_c, kmer_counts
-
-
-def _seq(text: str) -> np.ndarray:
-    return np.array(["ACGTN".index(ch) for ch in text], dtype=np.uint8)
+from sciPT.domains.dna.tokenizer import encode
 
 
 def _recorded_folds(monkeypatch) -> list:
@@ -28,7 +25,7 @@ def _recorded_folds(monkeypatch) -> list:
 
 def test_a_sequence_exactly_k_long_holds_one_k_mer():
     """A window as long as the sequence is a k-mer: dropping it zeroes the k-mer counts of short reads."""
-    counts = kmer_counts([_seq("ACG"), _seq("AC")], ks=(3,))
+    counts = kmer_counts([encode("ACG"), encode("AC")], ks=(3,))
     # ACG = 0 * 16 + 1 * 4 + 2 = 6; AC is shorter than a 3-mer and holds none
     assert np.flatnonzero(counts[0]).tolist() == [6] and counts[0, 6] == 1
     assert counts[1].sum() == 0
@@ -132,6 +129,6 @@ def test_the_baseline_is_the_reported_one():
     changes every k-mer MCC the report compares against."""
     from sciPT.domains.dna.kmer import KmerLogisticRegression, KmerScore
 
-    assert KmerLogisticRegression().features([_seq("ACGTACGT")]).shape == (1, 1364)
+    assert KmerLogisticRegression().features([encode("ACGTACGT")]).shape == (1, 1364)
     assert KmerScore(np.zeros(1364), 0.0).ks == (1, 2, 3, 4, 5)
     assert KMER_CS == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0], rel=1e-12)

@@ -19,6 +19,7 @@ from sciPT.diagnostics.contamination import (
 )
 from sciPT.diagnostics.kmers import KmerSet, kmer_values
 from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.domains.dna.tokenizer import encode
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import ConfigError, DataError
 from sciPT.sequences import Corpus, SequenceFile
@@ -218,10 +219,6 @@ def test_a_sequence_exactly_at_the_threshold_is_near(tmp_path):
     assert report.near.tolist() == [True] and report.summary()["clean"] == 0
 
 
-def codes_of(seq):
-    return np.array(["ACGTN".index(c) for c in seq], np.uint8)
-
-
 def packed(kmer, symbols="ACGT", bits=2):
     """A k-mer's packed value by hand: first residue in the highest bits."""
     value = 0
@@ -256,7 +253,7 @@ def test_kmer_packing_up_to_the_longest_k(k):
     residues would make unrelated k-mers equal and report contamination that is not there."""
     rng = np.random.default_rng(k)
     seq = "".join(rng.choice(list("ACGT"), 40))
-    values, valid = kmer_values(codes_of(seq), k, n_core=4)
+    values, valid = kmer_values(encode(seq), k, n_core=4)
     assert valid.all() and values.tolist() == [packed(seq[i : i + k]) for i in range(41 - k)]
 
 
@@ -365,7 +362,7 @@ def test_decontamination_at_the_threshold_masks_the_copy(tmp_path):
     """The threshold is "at least" for masking too: a copy sharing exactly half the k-mers is
     masked at threshold 0.5, over the sequence's whole image clipped to the record."""
     # as in test_a_sequence_exactly_at_the_threshold_is_near: 5 of the 10 4-mers of s after GGGG
-    s = codes_of("AAAACACCCAACC")
+    s = encode("AAAACACCCAACC")
     path = tmp_path / "g.fa"
     path.write_text(">g\nGGGGAAAACACCGGGG\n")
     out = tmp_path / "clean.fa"
@@ -413,9 +410,9 @@ def test_parameter_limits_are_accepted_and_beyond_refused():
 
 def test_a_sequence_without_k_known_residues_in_a_row_is_refused_by_name():
     """Decontamination cannot find a sequence it has no k-mer of: it names it and what to change."""
-    ok = [codes_of("ACGTA" + "N" + "ACGTACGTACGT"), codes_of("NNNN")]  # a run of exactly 12; all unknown
+    ok = [encode("ACGTA" + "N" + "ACGTACGTACGT"), encode("NNNN")]  # a run of exactly 12; all unknown
     refuse_unseen(ok, 12, 4)
-    short = codes_of("ACGTACGTACG" + "N" + "ACGTAC")  # 11 known in a row at most, of 18
+    short = encode("ACGTACGTACG" + "N" + "ACGTAC")  # 11 known in a row at most, of 18
     with pytest.raises(DataError) as err:
         refuse_unseen([*ok, short], 12, 4)
     assert str(err.value) == (
