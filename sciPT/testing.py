@@ -398,6 +398,25 @@ def tiny_esm_folder(path, kind: str = "dna", seed: int = 0, **config):
     return path
 
 
+def fake_distribution(folder, name: str, modules: dict[str, str], entry_points: str) -> list:
+    """The entry points of a plugin distribution ``name`` (version 0.1) made in ``folder``, as
+    :mod:`importlib.metadata` reads them, without installing it: each of ``modules`` (module name
+    -> source) is written there beside a dist-info whose ``entry_points.txt`` is ``entry_points``
+    (``[group]`` lines and ``name = module:attribute`` lines). Put ``folder`` on ``sys.path``
+    (``monkeypatch.syspath_prepend``) before the entry points are loaded."""
+    from importlib.metadata import PathDistribution
+    from pathlib import Path
+
+    folder = Path(folder)
+    for module, source in modules.items():
+        (folder / f"{module}.py").write_text(source)
+    info = folder / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    return list(PathDistribution(info).entry_points)
+
+
 def modules_loaded_by(module: str, watched: Iterable[str]) -> list[str]:
     """Which of ``watched`` (module names) a fresh interpreter holds after ``import module``,
     sorted: how a test says that model code loads without the trainer or Lightning."""

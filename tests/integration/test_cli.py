@@ -666,20 +666,16 @@ task = FakeTask()
 def third_party_tasks(tmp_path, monkeypatch):
     """A distribution ``triseq-plugin`` with a working task and one that raises on import, added to
     the installed ``sciPT.tasks`` entry points as :mod:`sciPT.cli` sees them; installs nothing."""
-    from importlib.metadata import PathDistribution
-
     from sciPT import cli, registry
+    from sciPT.testing import fake_distribution
 
-    (tmp_path / "fakeplug_cli_task.py").write_text(FAKE_TASK)
-    (tmp_path / "fakeplug_cli_broken.py").write_text("raise RuntimeError('boom at import')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    info = tmp_path / "triseq_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: triseq-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[sciPT.tasks]\nfaketask = fakeplug_cli_task:task\nbroken = fakeplug_cli_broken:task\n"
+    added = fake_distribution(
+        tmp_path,
+        "triseq-plugin",
+        {"fakeplug_cli_task": FAKE_TASK, "fakeplug_cli_broken": "raise RuntimeError('boom at import')\n"},
+        "[sciPT.tasks]\nfaketask = fakeplug_cli_task:task\nbroken = fakeplug_cli_broken:task\n",
     )
-    added = list(PathDistribution(info).entry_points)
+    monkeypatch.syspath_prepend(str(tmp_path))
     installed = registry.entry_points
     monkeypatch.setattr(registry, "entry_points", lambda group: [*installed(group=group), *added])
     monkeypatch.setattr(cli, "tasks", registry.Registry(registry.TASK_GROUP, "task", registry.Task))

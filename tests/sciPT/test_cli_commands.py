@@ -68,21 +68,17 @@ def third_party(tmp_path, monkeypatch):
     '%' in its reason, and two commands (one named as the built-in ``export``): the tasks, the
     commands and the dna domain of fresh registries (the installed commands beside them), for the
     test's length; installs nothing."""
-    from importlib.metadata import PathDistribution
-
     from sciPT import registry
+    from sciPT.testing import fake_distribution
 
-    (tmp_path / "fakeplug_unit_task.py").write_text(FAKE_PLUGIN)
-    (tmp_path / "fakeplug_unit_broken.py").write_text("raise RuntimeError('100% broken')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    info = tmp_path / "triseq_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: triseq-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
+    added = fake_distribution(
+        tmp_path,
+        "triseq-plugin",
+        {"fakeplug_unit_task": FAKE_PLUGIN, "fakeplug_unit_broken": "raise RuntimeError('100% broken')\n"},
         "[sciPT.tasks]\nfaketask = fakeplug_unit_task:task\nbroken = fakeplug_unit_broken:task\n"
-        "[sciPT.commands]\nfakecmd = fakeplug_unit_task:task\nexport = fakeplug_unit_task:task\n"
+        "[sciPT.commands]\nfakecmd = fakeplug_unit_task:task\nexport = fakeplug_unit_task:task\n",
     )
-    added = list(PathDistribution(info).entry_points)
+    monkeypatch.syspath_prepend(str(tmp_path))
     installed = registry.entry_points
 
     def entry_points(group):

@@ -55,9 +55,8 @@ PLUGIN_MODULES = {
 def install(tmp_path, monkeypatch):
     """``install(dist, {name: "module:attr [extra]"})``: a distribution's ``sciPT.domains`` entry
     points, seen by :mod:`sciPT.registry` after the installed ones; installs nothing."""
-    from importlib.metadata import PathDistribution
-
     from sciPT import registry
+    from sciPT.testing import fake_distribution
 
     src = tmp_path / "src"
     src.mkdir()
@@ -74,12 +73,10 @@ def install(tmp_path, monkeypatch):
 
     def install(dist: str, points: dict[str, str], first: bool = False) -> None:
         """``first``: the scan finds it before the installed distributions."""
-        info = tmp_path / f"{dist.replace('-', '_')}-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
         lines = "".join(f"{name} = {value}\n" for name, value in points.items())
-        (info / "entry_points.txt").write_text(f"[sciPT.domains]\n{lines}")
-        (before if first else after).extend(PathDistribution(info).entry_points)
+        (before if first else after).extend(
+            fake_distribution(tmp_path, dist, {}, f"[sciPT.domains]\n{lines}")
+        )
 
     yield install
     for module in PLUGIN_MODULES:
