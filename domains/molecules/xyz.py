@@ -124,12 +124,14 @@ def unknown_species(err: Exception) -> str | None:
 
 def read_images(resolved: Path, name: str | Path, index):
     """``ase.io.read(resolved, index=index)``, or one line naming the file ``name`` when ASE cannot
-    read it (and the frame and atom when its species is no element)."""
+    read it (and the frame and atom when its species is no element), or when an XYZ file holds a
+    blank line between the frames asked for, where ASE stopped (:func:`blank_line_between_frames`)."""
+    xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
     try:
         images = read(resolved, index=index)
     except Exception as err:  # ASE raises many types for a malformed file
         symbol = unknown_species(err)
-        if symbol is not None and resolved.suffix.lower() in (".xyz", ".extxyz"):
+        if symbol is not None and xyz:
             # only on failure: the file is walked again to say where the symbol is
             with open(resolved, encoding="utf-8", errors="replace") as lines:
                 where = find_species(lines, symbol)
@@ -137,7 +139,6 @@ def read_images(resolved: Path, name: str | Path, index):
                 raise DataError(
                     f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
                 ) from None
-        xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
         if xyz:
             # ASE names no frame or line for a miscounted frame: the file is walked again to say where
             with open(resolved, encoding="utf-8", errors="replace") as lines:
@@ -149,7 +150,7 @@ def read_images(resolved: Path, name: str | Path, index):
         unknown = type(err).__name__ == "UnknownFileTypeError" and not xyz
         hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
         raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
-    if resolved.suffix.lower() in (".xyz", ".extxyz"):
+    if xyz:
         limit = None  # index ":" reads every frame; ":N" the first N, and an int the frames up to it
         if isinstance(index, int):
             limit = index + 1
