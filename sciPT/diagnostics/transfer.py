@@ -82,7 +82,8 @@ def recommend(
     ``scores`` maps each model to its per-fold scores (higher is better, same folds for all);
     ``simplest_first`` orders the models by cost (names missing from it count as the most complex).
     The pick is the best by mean score, unless models simpler than it are tied with it (paired
-    2-SE rule): then the simplest of those; models near chance are left out unless every one is.
+    2-SE rule), or ahead of it on the folds both scored (possible only with unscored, NaN, folds):
+    then the simplest of those; models near chance are left out unless every one is.
     """
     rank = {name: i for i, name in enumerate(simplest_first)}
 
@@ -92,10 +93,18 @@ def recommend(
     means = {name: mean_se(v)[0] for name, v in scores.items()}
     learnt = [n for n in scores if not near_chance(scores[n])] or list(scores)
     best = max(learnt, key=lambda n: (means[n], -cost(n)))
-    tied = [n for n in learnt if n == best or compare(scores[n], scores[best]) == TIED]
-    pick = min(tied, key=cost)
+    # a model with a fold unscored (NaN) has its mean over other folds than the rest, so a simpler
+    # model can be ahead of the best on the folds both scored: it is a candidate too
+    candidates = [n for n in learnt if n == best or compare(scores[n], scores[best]) != BEHIND]
+    pick = min(candidates, key=cost)
     if len(scores) == 1:
         return pick, "it is the only model run."
+    if pick != best and compare(scores[pick], scores[best]) == AHEAD:
+        return pick, (
+            f"it is ahead of {best} over the folds both scored (by more than 2 standard errors), "
+            f"though {best} has the best mean {metric} ({means[pick]:.3f} vs {means[best]:.3f}, "
+            "the mean of each over its own scored folds), and is simpler."
+        )
     if pick != best:
         return pick, (
             f"it is tied with {best}, the best by mean {metric} ({means[pick]:.3f} vs "

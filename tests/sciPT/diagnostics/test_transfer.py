@@ -220,3 +220,18 @@ def test_only_simpler_models_are_named_behind_the_pick():
         "CNN",
         "it has the best mean MCC (0.510) and, of the simpler models, k-mer LR is near chance.",
     )
+
+
+def test_a_simpler_model_ahead_on_the_folds_both_scored_is_picked_and_said_to_be():
+    """With a fold missing (NaN), the best mean can belong to a model that is behind a simpler one
+    on every fold both scored; the simpler one is picked and the reason says so, not "behind"."""
+    # means over each model's own folds: pre-trained (0.85 + 0.75) / 2 = 0.8, k-mer LR
+    # (0.7 + 0.86 + 0.76) / 3 = 0.773; paired on folds 2 and 3, k-mer LR - pre-trained = (0.01, 0.01)
+    scores = {"k-mer LR": [0.7, 0.86, 0.76], "pre-trained": [float("nan"), 0.85, 0.75]}
+    assert compare(scores["k-mer LR"], scores["pre-trained"]) == AHEAD
+    assert recommend(scores, SIMPLEST_FIRST) == (
+        "k-mer LR",
+        "it is ahead of pre-trained over the folds both scored (by more than 2 standard errors), "
+        "though pre-trained has the best mean MCC (0.773 vs 0.800, the mean of each over its own "
+        "scored folds), and is simpler.",
+    )
