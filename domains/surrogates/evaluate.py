@@ -280,6 +280,16 @@ def predict_run(run, args) -> Path:
     return Path(args.output)
 
 
+# the run's fits other than the kept one, as config.json's "fits" names them; "pretrained" is the
+# prior's mean law, which no calibration point has touched: its error can be many times the kept
+# fit's and must not read as the prior-informed fit's
+OTHER_FITS = {
+    "scratch": "scratch (no pre-training), fitted to the calibration points",
+    "prior": "prior-informed, fitted to the calibration points",
+    "pretrained": "the pre-trained law's mean, not calibrated (zero-shot)",
+}
+
+
 def evaluation_section(
     metrics,
     alternatives,
@@ -326,8 +336,10 @@ def evaluation_section(
             "`predictions.csv` flags each point (`in_calibration_range`).",
             "",
         ]
+    if alternatives:
+        lines += ["The run's other laws, by their point predictions:", ""]
     for key, (rmse, mape) in alternatives.items():
-        lines.append(f"- the {key} law's point prediction: RMSE of log Nu {rmse:.4f}, MAPE {mape:.2f} %")
+        lines.append(f"- {OTHER_FITS.get(key, key)}: RMSE of log Nu {rmse:.4f}, MAPE {mape:.2f} %")
     lines += ["", f"![evaluation](plots/{figure.name})", ""]
     return "\n".join(lines)
 

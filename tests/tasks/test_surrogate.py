@@ -158,6 +158,27 @@ def test_evaluate_and_predict(calibrated, csv, tmp_path):
     assert values[6] < values[4] < values[7] and values[6] < values[5] < values[7] and values[8] == 0
 
 
+def test_evaluate_names_each_other_law_for_what_it_is(calibrated, csv):
+    """The prior's mean law, which no calibration point touched, is many times off on a new system:
+    its line must say it is not calibrated, or a user reads it as the prior-informed fit's error."""
+    held = csv("held.csv", [RIBBED[0], RIBBED[4]])
+    metrics = task.evaluate(RunDir(calibrated), side_args("add_evaluate_arguments", data=str(held)))
+    fits = json.loads((calibrated / "model" / "config.json").read_text())["fits"]
+    zero_shot = fits["pretrained"]
+    point = {"Re": 1e5, "Pr": 0.7, "e_Dh": 0.1}
+    nu = np.exp(zero_shot["log_C"] + sum(e * np.log(point[k]) for k, e in zero_shot["exponents"].items()))
+    mape = abs(nu - 540) / 540 * 100
+    assert metrics["eval_mape_pretrained"] == pytest.approx(mape)
+    report = (RunDir(calibrated).evaluations / "held" / "report.md").read_text()
+    assert (
+        f"- the pre-trained law's mean, not calibrated (zero-shot): RMSE of log Nu "
+        f"{abs(np.log(nu / 540)):.4f}, MAPE {mape:.2f} %"
+    ) in report
+    others = {"scratch": "scratch (no pre-training)", "prior": "prior-informed,"}
+    for key, words in others.items():
+        assert (f"- {words}" in report) == (key != fits["kept"]), key
+
+
 def test_predict_takes_a_points_file_with_nu_left_blank_and_writes_it_back_as_it_was(
     calibrated, csv, tmp_path
 ):
