@@ -93,6 +93,10 @@ def test_a_mixture_needs_matching_components():
     h = GaussianPrior(["log_C", "Re", "Pr", "e_D"], np.zeros(4), np.eye(4))
     with pytest.raises(ValueError, match="^every component of a mixture must have the same parameter names$"):
         MixturePrior(["g", "h"], [g, h], np.ones(2))
+    # as many parameters, another ratio: a family's e_D exponent read as another's Pr exponent
+    k = GaussianPrior(["log_C", "Re", "e_D"], [0.0, 0.8, 0.1], COV)
+    with pytest.raises(ValueError, match="^every component of a mixture must have the same parameter names$"):
+        MixturePrior(["g", "k"], [g, k], np.ones(2))
 
 
 def test_the_mixture_covariance_adds_the_spread_between_the_families():
@@ -119,3 +123,61 @@ def test_the_averaged_posterior_keeps_the_width_factor_of_the_heaviest_family():
     assert m.family_weights["laminar"] > 0.99
     assert laminar.kappa != turbulent.kappa  # the test tells the two apart
     assert m.posterior.kappa == laminar.kappa
+
+
+def test_the_mixture_mean_is_weighted_by_the_prior_weights():
+    """A family given three times the weight of another pulls the reported prior mean three times
+    as hard: an unweighted average reported a prior the calibration does not use."""
+    mix = two_families((1.0, 3.0))
+    assert mix.weights.tolist() == [0.25, 0.75]
+    laminar, turbulent = (c.mean for c in mix.components)
+    assert mix.mean == pytest.approx(0.25 * laminar + 0.75 * turbulent)
+    assert mix.mean[1] == pytest.approx(0.25 * 0.5 + 0.75 * 0.8)
+
+
+def test_each_family_s_log_evidence_is_its_own_marginal_likelihood():
+    """The report lists each family's evidence: it is the family's own log p(y), not its log
+    posterior weight (which adds the prior weight and depends on the other families)."""
+    X = features(np.geomspace(2e4, 1.5e5, 4))
+    y = np.log(0.6) + 0.5 * X[:, 1] + 0.33 * X[:, 2]
+    mix = transfer_prior(two_families((1.0, 3.0)), "exponents")
+    m = fit_mixture(X, y, mix)
+    ev = {label: fit(X, y, c).log_marginal for label, c in zip(mix.labels, mix.components)}
+    assert m.family_log_evidence == pytest.approx(ev)
+    assert m.posterior.n == 4
+
+
+@pytest.mark.parametrize("labels, weights", [(["a"], np.ones(2)), (["a", "b"], np.ones(3))])
+def test_a_mixture_needs_one_label_and_one_weight_per_component(labels, weights):
+    """A label or a weight too few (or too many) paired families with another family's name or weight."""
+    g = GaussianPrior(NAMES, [0.0, 0.8, 0.4], COV)
+    with pytest.raises(ValueError, match="^a mixture needs one label and one weight per component$"):
+        MixturePrior(labels, [g, g], weights)
+
+
+def test_the_moment_matched_gaussian_keeps_the_free_and_fixed_roles():
+    """A pre-training export stores the moment-matched Gaussian: a log C free in the mixture made
+    Gaussian in the export pulled every later calibration's C towards the library's."""
+    g = GaussianPrior(NAMES, [0.0, 0.8, 0.4], COV, free=[True, False, False], fixed=[False, False, True])
+    h = GaussianPrior(NAMES, [1.0, 0.5, 0.4], COV, free=[True, False, False], fixed=[False, False, True])
+    single = MixturePrior(["g", "h"], [g, h], np.ones(2)).as_gaussian()
+    assert single.free.tolist() == [True, False, False]
+    assert single.fixed.tolist() == [False, False, True]
+
+
+def test_the_averaged_predictive_distribution_is_the_weighted_mixture_of_the_families():
+    """Each family keeps its own noise levels (the families' grids differ once each fit drops its
+    improbable pairs): the averaged cdf is sum_f w_f cdf_f, so its intervals are the mixture's
+    quantiles; another family's noise levels gave wrong intervals."""
+    X = features(np.geomspace(2e4, 1.5e5, 3))
+    y = np.log(0.1) + 0.62 * X[:, 1] + 0.4 * X[:, 2]  # between the families' slopes
+    m = fit_mixture(X, y, transfer_prior(two_families(), "exponents"))
+    laminar, turbulent = m.components
+    assert len(laminar.sigma) != len(turbulent.sigma)  # the test tells the grids apart
+    assert m.posterior.sigma.tolist() == [*laminar.sigma, *turbulent.sigma]
+    w = m.family_weights
+    assert 0.1 < w["laminar"] < 0.9
+    Xs, ys = features([1e5, 1e5, 1e5]), np.log([90.0, 109.0, 130.0])
+    expected = w["laminar"] * laminar.cdf(Xs, ys) + w["turbulent"] * turbulent.cdf(Xs, ys)
+    assert m.posterior.cdf(Xs, ys) == pytest.approx(expected, abs=1e-9)
+    assert 0.01 < expected[1] < 0.99  # a value inside both families' spread

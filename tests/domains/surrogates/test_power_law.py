@@ -102,3 +102,45 @@ def test_correction_bends_a_curved_law_between_the_points():
     rmse_corrected = np.sqrt(np.mean((post.predict(np.hstack([X, basis.features(X)])) - y) ** 2))
     assert np.abs(post.mean[2:]).max() > 1e-3
     assert rmse_corrected < 0.5 * rmse_law
+
+
+def test_the_law_record_holds_c_its_log_its_sd_and_the_covariance_in_order():
+    """law.json is what other code reads: a C stored as log C (or the sd of an exponent under
+    log_C_sd) is a law off by orders of magnitude, and a covariance without its order unreadable."""
+    theta = np.array([np.log(0.0234567), 0.812345, 0.41234])
+    cov = np.array([[0.04, 0.001, 0.0], [0.001, 0.0009, 0.0], [0.0, 0.0, 0.0001]])
+    law = law_dict(theta, cov, NAMES)
+    assert law["C"] == pytest.approx(0.0234567, rel=1e-12)
+    assert law["log_C"] == pytest.approx(np.log(0.0234567), rel=1e-12)
+    assert law["log_C_sd"] == pytest.approx(0.2)  # sqrt(0.04)
+    assert law["exponents_sd"] == pytest.approx({"Re": 0.03, "Pr": 0.01})
+    assert law["covariance"] == {"order": ["log_C", "Re", "Pr"], "matrix": cov.tolist()}
+
+
+def test_the_pasteable_lambda_keeps_six_digits_of_every_coefficient():
+    """Three digits (0.0235 Re**0.812) put the pasted law 0.4 % off the fitted one at Re = 3e4;
+    six keep it to a few parts per million, as the law's own predictions are."""
+    theta = np.array([np.log(0.0234567), 0.812345, 0.41234])
+    law = law_dict(theta, np.eye(3) * 1e-4, NAMES)
+    assert law["python"] == "lambda Re, Pr: 0.0234567 * Re**0.812345 * Pr**0.41234"
+    nu = eval(law["python"])(3e4, 0.7)
+    assert nu == pytest.approx(0.0234567 * 3e4**0.812345 * 0.7**0.41234, rel=1e-5)
+
+
+def test_a_column_named_after_a_python_keyword_gets_a_prefix():
+    """A column named ``lambda`` or ``in`` made ``lambda Re, Pr, lambda: ...``, a syntax error."""
+    theta = np.array([np.log(0.03), 0.8, 0.4, 0.1, -0.2])
+    law = law_dict(theta, np.eye(5) * 1e-4, [*NAMES, "lambda", "in"])
+    assert law["python"].startswith("lambda Re, Pr, x_lambda, x_in: ")
+    assert law["arguments"] == {"Re": "Re", "Pr": "Pr", "x_lambda": "lambda", "x_in": "in"}
+    assert eval(law["python"])(1e4, 0.7, 2.0, 0.5) == pytest.approx(
+        0.03 * 1e4**0.8 * 0.7**0.4 * 2.0**0.1 * 0.5**-0.2
+    )
+
+
+def test_a_variance_rounded_below_zero_gives_an_sd_of_zero_not_nan():
+    """A parameter held fixed has variance 0, which arithmetic can leave at -1e-20: its sqrt made
+    the sd NaN, which strict JSON readers refuse."""
+    cov = np.diag([0.01, -1e-20, 0.0001])
+    law = law_dict(np.array([np.log(0.023), 0.8, 0.4]), cov, NAMES)
+    assert law["exponents_sd"] == {"Re": 0.0, "Pr": pytest.approx(0.01)}

@@ -149,6 +149,7 @@ def test_tab_and_semicolon_separated_files_are_read(write_csv, delimiter):
         ),
         ("Re,Pr,,Nu", "column 3 of the header has no name; expected Re, Pr, Nu or a geometric ratio"),
         ("Re,Pr,Nu, ", "column 4 of the header has no name; expected Re, Pr, Nu or a geometric ratio"),
+        ("Re,,Pr,Nu", "column 2 of the header has no name; expected Re, Pr, Nu or a geometric ratio"),
         (
             ",Re,Pr,Nu",
             "column 1 of the header has no name; expected Re, Pr, Nu or a geometric ratio (an index "
@@ -617,3 +618,210 @@ def test_a_product_of_re_and_pr_beside_exact_points_is_refused_as_such_not_taken
         DataError, match="column 'Pe' is \\(nearly\\) a constant times a product of powers of Re and Pr"
     ):
         check_independent(points, ["Pe"])
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (
+            "0.5,0.7,50",
+            "Re = 0.5 is outside the physical range [1, 1e+09] of Re (is the column scaled, e.g. Re x 1e-4?)",
+        ),
+        ("2e9,0.7,50", "Re = 2e+09 is outside the physical range [1, 1e+09] of Re"),
+        (
+            "2e4,5e-4,50",
+            "Pr = 0.0005 is outside the physical range [0.001, 100000] of Pr (is the column scaled, "
+            "e.g. Re x 1e-4?)",
+        ),
+        (
+            "2e4,0.7,0.005",
+            "Nu = 0.005 is outside the physical range [0.01, 100000] of Nu (is the column scaled, "
+            "e.g. Re x 1e-4?)",
+        ),
+    ],
+)
+def test_a_value_outside_its_physical_range_is_refused_with_the_range(write_csv, row, message):
+    """The ranges are those the module documents (Re 1-1e9, Pr 1e-3-1e5, Nu 1e-2-1e5), the
+    scaling hint only below a range: a value above it is not a scaled axis."""
+    path = write_csv("range.csv", "Re,Pr,Nu", row)
+    assert refusal(path) == f"{path}, line 2: {message}"
+
+
+def test_values_at_the_ends_of_the_ranges_creeping_flow_and_liquid_metals_are_read(write_csv):
+    """The ranges are closed, and a liquid metal (sodium, Pr 0.004) or a creeping flow (Re 5) is
+    physical: refusing them refused real measurements."""
+    rows = ["1,1e-3,0.01", "1e9,1e5,1e5", "5e4,0.004,8.5", "5,0.7,1.2"]
+    pts = read_points(write_csv("ends.csv", "Re,Pr,Nu", *rows))
+    assert pts.re.tolist() == [1, 1e9, 5e4, 5]
+    assert pts.pr.tolist() == [1e-3, 1e5, 0.004, 0.7]
+    assert pts.nu.tolist() == [0.01, 1e5, 8.5, 1.2]
+
+
+def test_a_ratio_outside_its_range_is_refused_saying_why_it_was_read_only_when_inferred(write_csv):
+    """A relative roughness of 1e-5 (drawn tubing) is a ratio; 1e-7 is outside [1e-6, 1e6]. When the
+    ratio was inferred (every numeric column is), the message says so, since a run number or a
+    temperature is all numbers too; a ratio the user named needs no such note."""
+    pts = read_points(write_csv("fine.csv", "Re,Pr,Nu,e_D", "2e4,0.7,190,1e-5"))
+    assert pts.groups["e_D"].tolist() == [1e-5]
+    path = write_csv("tiny.csv", "Re,Pr,Nu,e_D", "2e4,0.7,190,1e-7")
+    plain = (
+        f"{path}, line 2: e_D = 1e-07 is outside the physical range [1e-06, 1e+06] of e_D (is the "
+        "column scaled, e.g. Re x 1e-4?)"
+    )
+    with pytest.raises(DataError) as err:
+        read_points(path, groups=["e_D"])
+    assert str(err.value) == plain
+    assert refusal(path) == (
+        f"{plain} (e_D was taken as a geometric ratio, as every numeric column besides Re, Pr and Nu "
+        "is: name the ratios with --groups, or --groups none for none)"
+    )
+
+
+def test_dimensionless_units_are_read_whatever_their_case(write_csv, capsys):
+    """``[Dimensionless]``, ``[NONE]``: a unit that says dimensionless in any case is one, for Re,
+    Pr, Nu and a ratio alike (a ratio so labelled was dropped to a label without need)."""
+    header = "Re [Dimensionless],Pr [NONE],Nu [dimensionless],e_Dh [Dimensionless]"
+    pts = read_points(write_csv("units.csv", header, "2e4,0.7,190,0.1"))
+    assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == ([2e4], [0.7], [190])
+    assert pts.groups["e_Dh"].tolist() == [0.1] and pts.labels == {}
+    assert capsys.readouterr().err == ""
+
+
+def test_a_digitised_x_y_file_given_as_points_is_pointed_to_read_digitised(write_csv):
+    """A digitised figure has columns x, y and scaled axes: the message says which reader takes it."""
+    path = write_csv("fig.csv", "x,y", "3.6,0.23")
+    assert refusal(path) == (
+        f"{path}: missing column 'Re' (expected Re, Pr, Nu and optional geometric ratios; found: x, y) "
+        "(digitised x,y files: use read_digitised with their axis scaling)"
+    )
+
+
+def test_digitised_points_keep_the_line_numbers_of_the_file_once_sorted(write_csv):
+    """Sorted by x, each point keeps the line it is on (the header is line 1), so a refusal names
+    the line to fix, not the rank after sorting."""
+    pts = read_digitised(write_csv("fig.csv", "x,y", "5,0.3", "3,0.2"))
+    assert pts.re.tolist() == [3e4, 5e4] and pts.lines.tolist() == [3, 2]
+    path = write_csv("bad.csv", "x,y", "3,0.2", "0.00001,0.2")
+    with pytest.raises(DataError) as err:
+        read_digitised(path)
+    assert str(err.value) == (
+        f"{path}, line 3: Re = 0.1 is outside the physical range [1000, 1e+06] of Re (is the column "
+        "scaled, e.g. Re x 1e-4?)"
+    )
+
+
+def test_features_name_the_first_ratio_the_points_lack(write_csv):
+    """A model of e_Dh and AR on points with neither: the message names e_Dh, the first in the law."""
+    path = write_csv("p.csv", "Re,Pr,Nu", "2e4,0.7,190")
+    with pytest.raises(DataError) as err:
+        read_points(path).features(["e_Dh", "AR"])
+    assert str(err.value) == f"{path}: missing column 'e_Dh' (the model uses the geometric ratios e_Dh, AR)"
+
+
+def _points_with_ratio_off_nu_by(tmp_path, n, rms):
+    """``n`` points of Nu with 5 % scatter and a column ``h = 20 Nu exp(e)``, ``e`` orthogonal to
+    ``1, log Re, log Pr`` with ``sqrt(e.e / (n - 3)) = rms``."""
+    rng = np.random.default_rng(4)
+    re, pr = np.geomspace(1e4, 1e5, n), rng.uniform(0.7, 7, n)
+    nu = 0.023 * re**0.8 * pr**0.4 * np.exp(rng.normal(0, 0.05, n))
+    base = np.column_stack([np.ones(n), np.log(re), np.log(pr)])
+    e = rng.standard_normal(n)
+    e -= base @ np.linalg.lstsq(base, e, rcond=None)[0]
+    e *= rms / np.sqrt(e @ e / (n - 3)) if rms else 0.0
+    h = 20 * nu * np.exp(e)
+    path = tmp_path / f"h_{n}_{rms}.csv"
+    path.write_text(
+        "Re,Pr,Nu,h\n"
+        + "".join(f"{a:.17g},{b:.17g},{c:.17g},{d:.17g}\n" for a, b, c, d in zip(re, pr, nu, h))
+    )
+    return path
+
+
+@pytest.mark.parametrize("rms, follows", [(0.006, False), (0.004, True)])
+def test_a_column_follows_nu_by_its_rms_over_n_minus_3_degrees_of_freedom(tmp_path, capsys, rms, follows):
+    """What 1, log Re, log Pr leave of log(h / Nu) is measured over n - 3 degrees of freedom (three
+    fitted): over n it came out sqrt(7/4) too small at 7 points, and a ratio off Nu by 0.6 % (over
+    the 0.5 % threshold) was dropped from the law as computed from Nu."""
+    path = _points_with_ratio_off_nu_by(tmp_path, 7, rms)
+    assert list(read_points(path).groups) == ([] if follows else ["h"])
+    assert ("column 'h' follows Nu over the 7 points" in capsys.readouterr().err) == follows
+
+
+def test_six_points_are_too_few_to_call_a_column_computed_from_nu(tmp_path, capsys):
+    """Under seven points (three degrees of freedom or fewer) a measured ratio can match Nu by
+    chance: even h = 20 Nu exactly stays a ratio there, and is a label from seven points."""
+    assert list(read_points(_points_with_ratio_off_nu_by(tmp_path, 6, 0)).groups) == ["h"]
+    assert capsys.readouterr().err == ""
+    assert list(read_points(_points_with_ratio_off_nu_by(tmp_path, 7, 0)).groups) == []
+
+
+def test_pre_training_samples_stay_inside_the_correlation_and_the_prandtl_cap():
+    """Sieder-Tate holds to Pr 16700, but samples stop at PR_SAMPLING_CAP (100): beyond, a
+    pre-training family would be dominated by oils no user's points resemble."""
+    from sciPT.domains.surrogates import correlations
+    from sciPT.domains.surrogates.correlations import PR_SAMPLING_CAP
+    from sciPT.domains.surrogates.data import sample_correlation
+
+    corr = next(c for c in correlations.CORRELATIONS if c.key == "sieder-tate")
+    assert corr.pr_range[1] > PR_SAMPLING_CAP == 100
+    pts = sample_correlation(corr, 200, 0.0, np.random.default_rng(0))
+    assert pts.pr.min() >= corr.pr_range[0] and pts.pr.max() <= 100
+    assert pts.re.min() >= corr.re_range[0] and pts.re.max() <= corr.re_range[1]
+    assert pts.nu == pytest.approx(corr(pts.re, pts.pr, None), rel=1e-12)  # no noise asked
+    assert pts.source == "correlation:sieder-tate"
+
+
+def test_a_row_copied_once_is_found(write_csv):
+    """The usual slip is one row pasted twice: two identical rows are a copy, as three are."""
+    from sciPT.domains.surrogates.data import copied_rows_note, repeated_rows
+
+    path = write_csv("dup.csv", "Re,Pr,Nu", "2e4,0.7,190", "3e4,0.7,240", "2e4,0.7,190")
+    points = read_points(path)
+    assert repeated_rows(points) == [[2, 4]]
+    assert copied_rows_note(points, "counted twice") == (
+        f"{path}: rows identical in every column at lines 2 = 4 (copied twice?): counted twice"
+    )
+
+
+def test_a_subset_keeps_every_column_of_its_rows(write_csv):
+    """A held-out split takes rows of Re, Pr, Nu, the ratios, the labels and the line numbers
+    together: a ratio left whole paired the held-out points with other rows' ratios."""
+    path = write_csv(
+        "p.csv", "Re,Pr,Nu,e_Dh,run", "2e4,0.7,190,0.05,a", "3e4,0.71,240,0.1,b", "4e4,0.72,280,0.2,c"
+    )
+    part = read_points(path).subset([2, 0])
+    assert (part.re.tolist(), part.pr.tolist(), part.nu.tolist()) == ([4e4, 2e4], [0.72, 0.7], [280, 190])
+    assert part.groups["e_Dh"].tolist() == [0.2, 0.05]
+    assert part.labels == {"run": ["c", "a"]} and part.lines.tolist() == [4, 2]
+
+
+def test_predicting_a_predictions_file_again_writes_its_nu_pred_once(write_csv, tmp_path):
+    """A predictions.csv predicted again has a Nu_pred label and a new Nu_pred: one column, the new
+    values in the file's place, not two columns of one name (which a reader then refuses)."""
+    from sciPT.domains.surrogates.data import write_points
+
+    path = write_csv("pred.csv", "Re,Pr,Nu_pred,run", "2e4,0.7,188.5,a", "3e4,0.7,230.1,b")
+    points = read_points(path, require_nu=False)
+    assert points.labels == {"Nu_pred": ["188.5", "230.1"], "run": ["a", "b"]}
+    out = tmp_path / "out.csv"
+    write_points(out, points, {"Nu_pred": np.array([190.0, 240.0])})
+    assert out.read_text().splitlines() == ["Re,Pr,Nu_pred,run", "20000,0.7,190,a", "30000,0.7,240,b"]
+
+
+def test_a_missing_points_file_is_named_as_such(tmp_path):
+    """A mistyped --train path: the message names the file and says it is not there."""
+    path = tmp_path / "nope.csv"
+    assert refusal(path) == f"{path}: file not found"
+
+
+def test_pre_training_noise_is_log_normal_so_every_sample_stays_positive():
+    """Nu is multiplied by exp(noise z), z ~ N(0, 1), as documented: a factor 1 + noise z made Nu
+    negative at large scatter (log Nu then NaN in the pre-training fit)."""
+    from sciPT.domains.surrogates import correlations
+    from sciPT.domains.surrogates.data import sample_correlation
+
+    corr = next(c for c in correlations.CORRELATIONS if c.key == "dittus-boelter-heating")
+    pts = sample_correlation(corr, 4000, 1.0, np.random.default_rng(0))
+    assert pts.nu.min() > 0
+    z = np.log(pts.nu / corr(pts.re, pts.pr, None))
+    assert abs(z.mean()) < 0.05 and z.std() == pytest.approx(1.0, abs=0.05)
