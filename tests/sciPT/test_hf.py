@@ -273,6 +273,11 @@ SCIPT_MODEL = {"position": "rotary", "activation": "gelu", "norm_eps": 1e-5, "vo
             "model.norm_eps: 1e-06 differs from the masked-LM head's 1e-05 and ESM has one "
             "layer_norm_eps for both; only norm_eps = 1e-05 exports to the hf format",
         ),
+        (  # a larger epsilon differs as much as a smaller one
+            {"norm_eps": 1e-4},
+            "model.norm_eps: 0.0001 differs from the masked-LM head's 1e-05 and ESM has one "
+            "layer_norm_eps for both; only norm_eps = 1e-05 exports to the hf format",
+        ),
     ],
 )
 def test_settings_without_an_esm_equivalent_are_refused_in_one_line(change, message):
@@ -320,3 +325,178 @@ def test_the_likelihood_of_an_hf_model_is_transformers_own(kind, dna_folder, pro
                 logits = model(input_ids=x[None], attention_mask=mask[None].long()).logits[0, c]
             logps.append(torch.log_softmax(logits, -1)[ids[c]].item())
         assert ours[i].item() == pytest.approx(np.mean(logps), abs=1e-4)
+
+
+def test_an_esmfold_folder_and_a_folder_without_vocabulary_are_refused_in_one_line(tmp_path):
+    # both load as an EsmModel without a word: an ESMFold config computes a folding trunk sciPT
+    # does not wrap, and a missing vocab.txt would surface as a transformers traceback
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "is_folding_model": True}))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value) == f"hf:{folder}: an ESMFold model; expected an ESM language model (EsmForMaskedLM)"
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").unlink()
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value) == (f"hf:{folder}: no vocab.txt (the EsmTokenizer vocabulary saved with the model)")
+
+
+def test_a_config_that_is_not_a_json_object_is_one_line(tmp_path):
+    # a list is valid JSON: it was read as a config and failed on .get with an AttributeError
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd/config.json").write_text('["esm"]')
+    with pytest.raises(UserError) as err:
+        load_hf(tmp_path / "odd", DNA_SPEC)
+    assert str(err.value) == (
+        f"hf:{tmp_path / 'odd'}: not an ESM model folder (config.json is not a JSON object; expected an "
+        "EsmForMaskedLM saved with save_pretrained)"
+    )
+
+
+def test_a_weight_missing_from_the_folder_is_an_error_not_a_random_initialisation(tmp_path):
+    # transformers fills a missing weight with random numbers and goes on: the user would fine-tune
+    # (and report on) a partly random model believing it pre-trained
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    weights = load_file(str(folder / "model.safetensors"))
+    dropped = ["esm.encoder.layer.1.output.dense.weight"]
+    save_file({k: v for k, v in weights.items() if k not in dropped}, str(folder / "model.safetensors"))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert (
+        str(err.value)
+        == f"hf:{folder}: model.safetensors lacks the weight 'encoder.layer.1.output.dense.weight'"
+    )
+    dropped += ["esm.encoder.layer.1.output.dense.bias", "esm.encoder.emb_layer_norm_after.weight"]
+    save_file({k: v for k, v in weights.items() if k not in dropped}, str(folder / "model.safetensors"))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    named = str(err.value).split("'")[1]
+    assert "esm." + named in dropped
+    assert str(err.value) == f"hf:{folder}: model.safetensors lacks the weight '{named}' and 2 more"
+
+
+def test_sharded_weights_load_with_their_masked_lm_head(tmp_path, dna_folder):
+    # large checkpoints are saved in shards (model.safetensors.index.json): the same model, the
+    # same head, whether the weights are in one file or several
+    from transformers import EsmForMaskedLM
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    model = EsmForMaskedLM.from_pretrained(str(folder), local_files_only=True)
+    (folder / "model.safetensors").unlink()
+    model.save_pretrained(str(folder), max_shard_size="50KB")
+    assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("*.safetensors"))) > 1
+    sharded, single = load_hf(folder, DNA_SPEC), load_hf(dna_folder, DNA_SPEC)
+    assert sorted(sharded.extras) == sorted(single.extras) and len(single.extras) == 6
+    assert all(torch.equal(sharded.extras[k], single.extras[k]) for k in single.extras)
+    batch = single.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    with torch.no_grad():
+        torch.testing.assert_close(sharded.model(**batch), single.model(**batch), atol=0, rtol=0)
+
+
+def test_a_vocabulary_larger_than_the_embedding_table_is_refused(tmp_path):
+    # token ids past vocab_size would index beyond the embedding table (an IndexError mid-run)
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    vocab = (folder / "vocab.txt").read_text().split("\n")
+    (folder / "vocab.txt").write_text("\n".join([*vocab, "<extra>"]))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value) == (
+        f"hf:{folder}: vocab.txt has {len(vocab) + 1} tokens, more than the model's vocab_size {len(vocab)}"
+    )
+
+
+def test_the_lower_case_hint_is_given_only_when_lower_case_would_read(tmp_path):
+    # A and C only in lower case, T not at all: switching case would not fix the vocabulary, so
+    # the hint would send the user the wrong way
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    vocab = (folder / "vocab.txt").read_text().split("\n")
+    vocab = [{"A": "a", "C": "c", "T": "<unused-t>"}.get(t, t) for t in vocab]
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value).startswith(
+        f"hf:{folder}: vocab.txt has no token for A, C, T, each read as the unknown token; expected tokens over "
+    )
+
+
+def test_a_first_line_stands_for_a_multi_line_error():
+    # transformers' validation errors run over several lines; the first says what is wrong
+    from sciPT.hf_load import _first_line
+
+    assert _first_line(ValueError("num_attention_heads: expected an int\n  got 'four'\n")) == (
+        "num_attention_heads: expected an int"
+    )
+    assert _first_line(ValueError("")) == "ValueError"
+
+
+def test_a_fisher_is_not_stored_beside_something_that_is_not_an_esm_folder(tmp_path):
+    # it was written into any folder, to be found by no load_hf
+    (tmp_path / "run").mkdir()
+    with pytest.raises(UserError, match=r"^hf:.*: not an ESM model folder \(no config.json;"):
+        save_fisher(tmp_path / "run", {"w": torch.ones(2)})
+    assert not (tmp_path / "run" / "sciPT_fisher.safetensors").exists()
+
+
+def test_a_tokenizer_without_special_tokens_counts_none_and_round_trips(dna_folder, tmp_path):
+    # an exported sciPT model is fed without <cls>/<eos>: counting them would crop every window
+    # by one residue, and losing the setting on reload would add a <cls> the model never saw
+    tok = HFTokenizer.from_folder(dna_folder, DNA, add_special_tokens=False)
+    assert tok.n_special == 0 and tok.n_tokens(19) == 19 and tok.max_residues(20) == 20
+    tok.save(tmp_path)
+    again = HFTokenizer.from_dict(tok.to_dict(), tmp_path)
+    codes = codes_of(["ACGTACGTACGTNACGTAC"], DNA)
+    assert again.batch(codes)["input_ids"].tolist() == tok.batch(codes)["input_ids"].tolist()
+    assert tok.hf.convert_ids_to_tokens(again.encode_codes(codes[0]).tolist()) == [
+        "ACGTAC",
+        "GTACGT",
+        "N",
+        "ACGTAC",
+    ]
+
+
+def test_batch_crops_to_max_tokens_and_encode_reads_lower_case(dna_folder):
+    # a cropped token is a residue the model never sees; a lower-case FASTA read as <unk> scores
+    # every sequence alike
+    tok = load_hf(dna_folder, DNA_SPEC).tokenizer
+    codes = codes_of(DNA_SEQS, DNA)
+    full, cropped = tok.batch(codes), tok.batch(codes, max_tokens=3)
+    assert cropped["input_ids"].shape == (4, 3)
+    assert torch.equal(cropped["input_ids"], full["input_ids"][:, :3])
+    assert torch.equal(cropped["attention_mask"], full["attention_mask"][:, :3])
+    assert tok.encode("acgtacgtacgtnacgtac").tolist() == tok.encode_codes(codes[0]).tolist()
+
+
+def test_a_tokenizer_dict_without_its_vocabulary_is_one_line(dna_folder, tmp_path):
+    tok = load_hf(dna_folder, DNA_SPEC).tokenizer
+    with pytest.raises(UserError) as err:
+        HFTokenizer.from_dict(tok.to_dict(), tmp_path)
+    assert str(err.value) == f"{tmp_path / 'vocab.txt'}: not found (the tokenizer vocabulary of an hf: model)"
+
+
+def test_a_lower_case_vocabulary_of_other_letters_is_named_as_such(tmp_path):
+    # a lower-case protein vocabulary is a model of other sequences, not a case problem: the
+    # lower-case hint would send the user to upper-case a protein model's tokens
+    folder = tiny_esm_folder(tmp_path / "esm2", "protein")
+    vocab = (folder / "vocab.txt").read_text().split("\n")
+    (folder / "vocab.txt").write_text("\n".join(t if t.startswith("<") else t.lower() for t in vocab))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    assert str(err.value).startswith(
+        f"hf:{folder}: vocab.txt holds letters these sequences do not have (E, F, I, L, O, P, ...): "
+    )
+
+
+def test_a_config_without_a_position_type_is_read_as_absolute(tmp_path, dna_folder):
+    # transformers' own default: a hand-written config.json may leave it out
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    config = json.loads((folder / "config.json").read_text())
+    assert config.pop("position_embedding_type") == "absolute"
+    (folder / "config.json").write_text(json.dumps(config))
+    hf, ref = load_hf(folder, DNA_SPEC), load_hf(dna_folder, DNA_SPEC)
+    batch = ref.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    with torch.no_grad():
+        torch.testing.assert_close(hf.model(**batch), ref.model(**batch), atol=0, rtol=0)

@@ -58,3 +58,117 @@ def test_a_task_run_is_refused_as_such(tmp_path, capsys):
         "pre-training runs (export the pre-training run it started from)"
     )
     assert not (tmp_path / "esm").exists()
+
+
+def test_the_config_names_sciPTs_token_ids_and_shape():
+    """config.json is what transformers users read: its special ids must be sciPT's (pad 0, unk 1,
+    cls 2, sep/eos 3, mask 4, then the residues), its shape the encoder's, and every ESM option
+    sciPT lacks switched off."""
+    from sciPT.hf_export import esm_config
+    from sciPT.tokenizers import MASK_ID, PAD_ID, SEP_ID
+
+    model = {"vocab_size": 10, "d_model": 48, "n_layers": 3, "n_heads": 6, "d_ff": 96, "max_len": 77}
+    fields = esm_config({**model, "dropout": 0.25, "norm_eps": 1e-5}, {"symbols": "ACGTN"})
+    assert (PAD_ID, MASK_ID, SEP_ID) == (0, 4, 3)
+    assert fields == {
+        "architectures": ["EsmForMaskedLM"],
+        "vocab_size": 10,
+        "pad_token_id": 0,
+        "mask_token_id": 4,
+        "eos_token_id": 3,
+        "hidden_size": 48,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 6,
+        "intermediate_size": 96,
+        "hidden_dropout_prob": 0.25,
+        "attention_probs_dropout_prob": 0.25,
+        "max_position_embeddings": 77,
+        "position_embedding_type": "rotary",
+        "rope_theta": 10_000.0,
+        "layer_norm_eps": 1e-5,
+        "emb_layer_norm_before": False,
+        "token_dropout": False,
+        "tie_word_embeddings": False,
+        "is_decoder": False,
+        "sciPT_add_special_tokens": False,
+    }
+
+
+def test_a_vocab_size_that_is_not_the_residue_tokenizers_is_refused():
+    # a model over k-mers or another alphabet would be exported with ids that spell other tokens
+    from sciPT.errors import ConfigError
+    from sciPT.hf_export import esm_config
+
+    model = {"d_model": 32, "n_layers": 1, "n_heads": 4, "d_ff": 64, "max_len": 32}
+    for size in (9, 11):
+        with pytest.raises(ConfigError) as err:
+            esm_config({**model, "vocab_size": size}, {"symbols": "ACGTN"})
+        assert str(err.value) == f"model.vocab_size: {size}, expected 10 for a residue tokenizer"
+
+
+def test_the_mapped_weights_compute_sciPTs_logits_in_esm():
+    """esm_state puts each sciPT tensor under the ESM module that does the same job: a swapped
+    norm, a q/k/v split in the wrong order or an ESM option left on changes every logit."""
+    import dataclasses
+
+    import torch
+    from transformers import EsmConfig, EsmForMaskedLM
+
+    from sciPT.hf_export import esm_config, esm_state
+    from sciPT.nn.transformer import TransformerConfig, TransformerEncoder
+    from sciPT.objectives.masked import LMHead
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=10, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=32)
+    encoder, head = TransformerEncoder(cfg).eval(), LMHead(32, 10).eval()
+    with torch.no_grad():  # plain norms and zero biases would hide a swapped norm or bias
+        for p in [*encoder.parameters(), *head.parameters()]:
+            p.add_(0.2 * torch.randn_like(p))
+    fields = esm_config(dataclasses.asdict(cfg), {"symbols": "ACGTN"})
+    esm = EsmForMaskedLM(EsmConfig(**fields)).eval()
+    state = esm_state(encoder.state_dict(), head.state_dict(), cfg.n_layers)
+    result = esm.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys
+    assert all("contact_head" in k or "rotary" in k for k in result.missing_keys)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 5, 5, 8], [9, 8, 4, 6, 5, 0, 0, 0]])
+    mask = ids != 0
+    with torch.no_grad():
+        ours = head(encoder(ids, mask))
+        theirs = esm(input_ids=ids, attention_mask=mask.long()).logits
+    torch.testing.assert_close(theirs[mask], ours[mask], atol=1e-5, rtol=0)
+
+
+def test_the_exported_tokenizer_gives_sciPTs_ids(run, tmp_path):
+    """The folder's EsmTokenizer and config must give each special token and residue the id the
+    model was trained on (sciPT's tokenizer), or transformers users feed it other tokens."""
+    import json
+
+    from transformers import EsmTokenizer
+
+    from sciPT.tokenizers import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
+
+    out = tmp_path / "esm"
+    assert main(["export", str(run), "--format", "hf", "--out", str(out)]) == 0
+    tok = EsmTokenizer.from_pretrained(str(out), local_files_only=True)
+    ids = (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.eos_token_id, tok.mask_token_id)
+    assert ids == (PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["pad_token_id"], config["eos_token_id"], config["mask_token_id"]) == (
+        PAD_ID,
+        SEP_ID,
+        MASK_ID,
+    )
+    assert tok("ACGTN", add_special_tokens=False)["input_ids"] == [5, 6, 7, 8, 9]
+
+
+def test_a_non_empty_out_is_refused_and_left_as_it_was(run, tmp_path, capsys):
+    # an export over a folder of other files would mix them with (or lose them to) the new model
+    out = tmp_path / "esm"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me\n")
+    assert main(["export", str(run), "--format", "hf", "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == f"scipt: error: {out}: exists and is not empty (the hf export writes a new folder)"
+    )
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me\n"
