@@ -63,3 +63,48 @@ def test_round_trip():
 def test_rejects_k_zero():
     with pytest.raises(ValueError, match="k must be >= 1"):
         SequenceTokenizer(DNA, k=0)
+
+
+def test_token_count_is_the_number_of_whole_kmers():
+    """W residues give W - k + 1 k-mers: a window sized by n_tokens must match what encode gives."""
+    tok = SequenceTokenizer(DNA, k=3)
+    assert [tok.n_tokens(w) for w in (0, 1, 2, 3, 4, 7)] == [0, 0, 0, 1, 2, 5]
+    assert tok.encode("ACG").tolist() == [5 + 6]  # exactly k residues: one k-mer, ACG = 0*16 + 1*4 + 2
+    assert len(tok.encode("ACGTACG")) == tok.n_tokens(7)
+
+
+def test_lowercase_sequences_encode_like_uppercase():
+    """Soft-masked (lowercase) FASTA residues are the same bases, not unknown symbols."""
+    tok = SequenceTokenizer(DNA, k=1)
+    assert tok.encode("acgtn").tolist() == [5, 6, 7, 8, 9]
+
+
+def test_kmer_complement_ids_by_hand():
+    """A k-mer's partner is the k-mer read on the other strand: AC pairs with GT (reversed, complemented)."""
+    tok = SequenceTokenizer(DNA, k=2)
+    ids = tok.complement_ids(np.array([3, 2, 1, 0, 4]))
+    assert ids[:5] == [0, 1, 2, 3, 4]  # special tokens are their own
+    # AC = 0*4 + 1 = 1 -> GT = 2*4 + 3 = 11; AA = 0 -> TT = 15; CG = 6 -> CG = 6
+    assert (ids[5 + 1], ids[5 + 0], ids[5 + 6]) == (5 + 11, 5 + 15, 5 + 6)
+
+
+def test_kmer_complement_outside_the_core_is_refused():
+    """A complement sending A to N has no k-mer to map to: refused, not a silently wrong id."""
+    tok = SequenceTokenizer(DNA, k=2)
+    with pytest.raises(ValueError, match="the complement of a core symbol is not a core symbol"):
+        tok.complement_ids(np.array([4, 2, 1, 0, 4]))
+
+
+def test_batch_crops_to_max_tokens():
+    """max_tokens is the model's context: longer sequences are cut to exactly that many tokens."""
+    tok = SequenceTokenizer(DNA, k=1)
+    codes = [np.array([0, 1, 2, 3], np.uint8), np.array([3], np.uint8)]
+    batch = tok.batch(codes, max_tokens=2)
+    assert batch["input_ids"].tolist() == [[5, 6], [8, PAD_ID]]
+    assert tok.batch(codes, max_tokens=0)["input_ids"].shape == (2, 0)
+
+
+def test_an_alphabet_with_a_repeated_symbol_is_refused():
+    """Two codes for one symbol would make encode's lookup silently drop one of them."""
+    with pytest.raises(ValueError, match="alphabet has repeated symbols: ACGA"):
+        Alphabet("ACGA", n_core=4)
