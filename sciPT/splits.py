@@ -73,7 +73,8 @@ def grouped_split(
     """``(fit indices, held-out indices)``, stratified, every copy on one side: ``test_size``
     records held out when there are no copies; otherwise ``test_size`` scaled to the number of
     groups, so the held-out records number more or fewer as the chosen groups are larger or smaller
-    than average. Raises :class:`DataError` when a class has fewer than two distinct sequences."""
+    than average, and at least one group of each class on each side. Raises :class:`DataError` when
+    a class has fewer than two distinct sequences."""
     from sklearn.model_selection import train_test_split
 
     group, group_labels = _groups(keys, labels)
@@ -84,7 +85,9 @@ def grouped_split(
             "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
             f"reverse complements count once); found {counts}"
         )
-    held_groups = min(n_groups - 1, max(2, round(test_size * n_groups / len(group))))
+    # stratification puts at least one group of each class on each side
+    classes = len(counts)
+    held_groups = min(n_groups - classes, max(classes, round(test_size * n_groups / len(group))))
     fit, held = train_test_split(
         np.arange(n_groups), test_size=held_groups, random_state=seed, stratify=group_labels
     )

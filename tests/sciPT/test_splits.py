@@ -94,3 +94,48 @@ def test_the_held_out_groups_are_rounded_to_the_nearest():
     fit, held = grouped_split(keys, labels, 8, seed=0)
     assert (len(fit), len(held)) == (21, 9)
     assert {keys[i] for i in fit}.isdisjoint(keys[i] for i in held)
+
+
+def test_exactly_as_many_distinct_sequences_as_folds_is_enough():
+    """3 folds of 3 distinct sequences per class run (one of each class per test fold), copies
+    included; only fewer than ``folds`` is refused."""
+    keys = ["a", "a", "b", "c", "d", "e", "f", "f"]
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    folds = grouped_folds(keys, labels, 3, seed=0)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert len({keys[i] for i in test}) == 2 and sorted(set(labels[test])) == [0, 1]
+        assert {keys[i] for i in train}.isdisjoint(keys[i] for i in test)
+    assert sorted(i for _, test in folds for i in test) == list(range(8))
+
+
+def test_copies_follow_their_group_in_file_order():
+    """The records come in the order scikit-learn gives their groups, each group's copies in file
+    order: the order of training, the same from run to run of one file."""
+    keys = ["a", "b", "a", "c", "d", "b", "e", "f", "a", "g"]
+    labels = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0])
+    groups = ["a", "b", "c", "d", "e", "f", "g"]  # numbered by first record
+    group_labels = np.array([1, 0, 1, 0, 1, 0, 0])
+    want_fit, want_held = train_test_split(np.arange(7), test_size=2, random_state=4, stratify=group_labels)
+
+    def records(gs):
+        return [i for g in gs for i, k in enumerate(keys) if k == groups[g]]
+
+    # test_size 3 of 10 records in 7 groups: round(2.1) = 2 groups held
+    fit, held = grouped_split(keys, labels, 3, seed=4)
+    assert list(fit) == records(want_fit) and list(held) == records(want_held)
+
+
+@pytest.mark.parametrize(
+    "labels, test_size",
+    [([0, 0, 1, 1], 3), ([0, 0, 0, 1, 1, 1], 5), ([0, 0, 1, 1, 2, 2], 1)],
+)
+def test_a_held_out_size_beyond_the_classes_still_leaves_each_class_on_each_side(labels, test_size):
+    """Asked to hold out all but one record, or fewer than there are classes, the split still keeps
+    one sequence of each class to fit and one to hold out; scikit-learn refused both with its own
+    error."""
+    labels = np.array(labels)
+    fit, held = grouped_split([str(i) for i in range(len(labels))], labels, test_size, seed=0)
+    classes = set(labels.tolist())
+    assert set(labels[fit].tolist()) == classes and set(labels[held].tolist()) == classes
+    assert sorted([*fit, *held]) == list(range(len(labels)))
