@@ -45,3 +45,34 @@ def test_specificity_and_mcc_with_unequal_false_positives_and_negatives():
     assert m["mcc"] == pytest.approx(1 / math.sqrt(15))
     # F1 2 * 2 / (4 + 2 + 1) = 4 / 7; accuracy 5 / 8
     assert m["f1"] == 4 / 7 and m["accuracy"] == 5 / 8
+
+
+def test_a_fold_of_positives_alone_has_no_auroc_auprc_or_specificity():
+    """A fold without negatives cannot rank or be specific: NaN, not sklearn's 1.0 average precision
+    read as a perfect score; the thresholded metrics are still counted by hand."""
+    # labels 1 1 1, predictions 1 0 1: TP 2, FN 1, no negatives
+    m = binary_metrics([1, 1, 1], [0.9, 0.2, 0.7])
+    assert math.isnan(m["auroc"]) and math.isnan(m["auprc"]) and math.isnan(m["specificity"])
+    assert m["sensitivity"] == 2 / 3 and m["accuracy"] == 2 / 3
+    assert m["f1"] == 2 * 2 / (2 * 2 + 0 + 1) and m["mcc"] == 0.0
+
+
+def test_a_fold_of_negatives_alone_has_no_sensitivity_and_an_f1_of_zero():
+    """Without positives there is nothing to recall (NaN, not 0) and, with none predicted either,
+    F1 is 0 as in scikit-learn (zero_division=0), not a perfect 1."""
+    m = binary_metrics([0, 0, 0], [0.1, 0.2, 0.3])
+    assert math.isnan(m["sensitivity"]) and math.isnan(m["auroc"]) and math.isnan(m["auprc"])
+    assert m["specificity"] == 1.0 and m["accuracy"] == 1.0
+    assert m["f1"] == 0.0 and m["mcc"] == 0.0
+
+
+def test_summarise_leaves_out_the_folds_a_metric_is_undefined_on():
+    """One fold of a single class must not turn a model's AUROC or specificity in the report into
+    NaN: the mean and spread are over the folds where the metric exists."""
+    whole = binary_metrics([1, 1, 1, 0, 0, 0, 0, 0], [0.9, 0.8, 0.3, 0.7, 0.2, 0.1, 0.4, 0.05])
+    positives_only = binary_metrics([1, 1], [0.9, 0.8])
+    out = summarise([whole, positives_only], "m")
+    assert out["m_auroc_mean"] == pytest.approx(13 / 15) and out["m_auroc_std"] == 0.0
+    assert out["m_specificity_mean"] == 4 / 5 and out["m_specificity_std"] == 0.0
+    # accuracy exists in both folds: (6/8 + 1) / 2, population spread 1/8
+    assert out["m_accuracy_mean"] == pytest.approx(7 / 8) and out["m_accuracy_std"] == pytest.approx(1 / 8)

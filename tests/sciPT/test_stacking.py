@@ -180,3 +180,19 @@ def test_a_stack_survives_its_export_round_trip():
     assert set(stack.to_dict()) == {"w_logit", "w_score", "bias", "mean", "sd", "likelihood_ratio"}
     # a stack built by hand claims no likelihood ratio it was never fitted for
     assert np.isnan(Stack(1.0, 0.0, 0.0, 0.0, 1.0).likelihood_ratio)
+
+
+def test_a_penalised_fit_that_loses_likelihood_reports_a_ratio_of_zero():
+    """Under the L2 penalty a noisy copy of a weak logit takes weight off it for a smaller norm and a
+    lower likelihood than Platt scaling; the ratio a user compares with 3.841 is then 0, not below 0."""
+    rng = np.random.default_rng(32)
+    labels = np.repeat([0, 1], 20)
+    signal = (2 * labels - 1) + rng.standard_normal(40)
+    probabilities = _sigmoid(0.2 * signal)
+    scores = signal + 2.0 * rng.standard_normal(40)
+    logits = np.log(probabilities / (1 - probabilities))
+    z = (scores - scores.mean()) / scores.std()
+    _, _, ll = _penalised_fit(np.c_[logits, z], labels)
+    _, _, ll_platt = _penalised_fit(logits[:, None], labels)
+    assert 2 * (ll - ll_platt) < -0.1  # the independent fits: the stacked one is less likely
+    assert fit_stack(probabilities, scores, labels).likelihood_ratio == 0.0

@@ -173,3 +173,111 @@ def test_the_data_digest_reads_the_labels_and_a_flipped_label_is_refused(tmp_pat
         f"--resume: {tmp_path / FITS} holds fits made with other training sequences or labels; continue "
         "with what they were made with, or start a new run (another --out)"
     )
+
+
+def _kept_fingerprint(**changes):
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import fit_settings
+
+    return {"settings": fit_settings(PromoterConfig()), "length": 200, "data": "d", "start": "s", **changes}
+
+
+def test_a_continued_run_with_another_length_or_start_is_refused_naming_each(tmp_path):
+    """Fits cropped to another length or fine-tuned from other weights are not comparable: the
+    refusal names each difference, then and now in that order, joined by '; '."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    where = tmp_path / FITS / "fingerprint.json"
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(_kept_fingerprint(), _kept_fingerprint(length=300), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with another sequence length (200 then, 300 now); "
+        "continue with what they were made with, or start a new run (another --out)"
+    )
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(_kept_fingerprint(), _kept_fingerprint(length=300, start="t"), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with another sequence length (200 then, 300 now); "
+        "another start's weights; continue with what they were made with, or start a new run (another --out)"
+    )
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(_kept_fingerprint(), _kept_fingerprint(start="t"), where)
+    assert "made with another start's weights; continue" in str(err.value)
+
+
+def test_a_setting_added_since_the_fits_continues_at_its_default(tmp_path):
+    """Fits kept before a setting existed were made with its default: a continued run at the
+    default goes on, one that sets it otherwise is refused naming it."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    kept = _kept_fingerprint()
+    assert kept["settings"]["shift"] == 0
+    del kept["settings"]["shift"]
+    where = tmp_path / FITS / "fingerprint.json"
+    refuse_changes(kept, _kept_fingerprint(), where)  # shift 0 now, as the fits were made: no error
+    now = _kept_fingerprint()
+    now["settings"]["shift"] = 2
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(kept, now, where)
+    assert "made with other settings (shift); continue" in str(err.value)
+    # a setting the fits were made with that the task no longer has is a change too
+    gone = _kept_fingerprint()
+    gone["settings"]["retired_setting"] = 1
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(gone, _kept_fingerprint(), where)
+    assert "made with other settings (retired_setting); continue" in str(err.value)
+
+
+def test_the_settings_no_fit_reads_may_change_on_resume():
+    """More seeds per label fraction, another contamination check or export choice fit nothing
+    already kept: a continued run with them must not be refused."""
+    from dataclasses import replace
+
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import fit_settings
+
+    default = PromoterConfig()
+    for change in (
+        {"fraction_seeds": 5},
+        {"contamination_k": 12},
+        {"contamination_threshold": 0.8},
+        {"export": "recommended"},
+        {"label_fractions": [0.1]},
+        {"baselines": False},
+        {"init": "runs/dna"},
+    ):
+        assert fit_settings(replace(default, **change)) == fit_settings(default), change
+    assert fit_settings(replace(default, folds=default.folds + 1)) != fit_settings(default)
+
+
+def test_a_new_run_writes_its_fingerprint_and_a_resume_without_one_starts_afresh(tmp_path):
+    """A run without --resume records what its fits are made with, even over an older folder; a
+    --resume with no fingerprint kept (stopped before its first fit) starts as a new run."""
+    from sciPT.tasks.promoter_fits import FitStore
+
+    now = _kept_fingerprint()
+    store = FitStore(tmp_path / "fresh", now, resume=True)
+    assert store.found == 0
+    assert json.loads((tmp_path / "fresh" / FITS / "fingerprint.json").read_text()) == now
+    store.put("fold 1, CNN", {"accuracy": 0.75})
+    assert store.get("fold 1, CNN") == {"accuracy": 0.75} and store.get("fold 2, CNN") is None
+    older = tmp_path / "older"
+    FitStore(older, _kept_fingerprint(length=100))
+    FitStore(older, now)  # not a resume: no refusal, the new fingerprint replaces the old
+    assert json.loads((older / FITS / "fingerprint.json").read_text()) == now
+
+
+def test_the_line_after_a_stop_counts_the_completed_fits_not_the_fingerprint(tmp_path):
+    """What a stopped run prints: none kept, then one (neither the fingerprint nor a half-written
+    file is a fit)."""
+    from sciPT.tasks.promoter_fits import kept_fits
+
+    (tmp_path / FITS).mkdir()
+    (tmp_path / FITS / "fingerprint.json").write_text("{}")
+    assert kept_fits(tmp_path) == "no fit was completed yet: the same command with --resume continues it"
+    (tmp_path / FITS / f"{slug('fold 1, CNN')}.json").write_text("{}")
+    # a write cut short (SIGKILL) leaves its temporary file: not a completed fit
+    (tmp_path / FITS / ".fold-2-cnn.json.x1y2.tmp").write_text("{")
+    assert kept_fits(tmp_path) == (
+        "the run keeps its 1 completed fit(s): the same command with --resume continues it"
+    )
