@@ -71,3 +71,34 @@ def test_a_step_decay_applies_at_each_multiple_of_step_size_after_the_warmup():
     cfg = ScheduleConfig(name="step", warmup_steps=10, min_lr_ratio=0.1, gamma=0.5, step_size=20)
     # step 29: floor((29 - 10) / 20) = 0 -> 1.0; step 30: floor(20 / 20) = 1 -> 0.5
     assert [lr_multiplier(s, 1000, cfg) for s in (10, 29, 30, 49, 50)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear"])
+def test_a_run_past_its_total_stays_at_the_floor(name):
+    """A run resumed past its planned total (or a total corrected down by a time budget) must keep
+    the floor: unclipped, cosine would climb back up and linear would fall below the floor."""
+    cfg = ScheduleConfig(name=name, warmup_steps=10, min_lr_ratio=0.1)
+    assert [lr_multiplier(s, 110, cfg) for s in (110, 150, 210, 300)] == pytest.approx([0.1] * 4)
+
+
+def test_a_total_no_longer_than_the_warmup_does_not_divide_by_zero():
+    """A short run (total = warm-up) has no decay steps: right after the warm-up it is at the floor,
+    not a ZeroDivisionError in the middle of training."""
+    cfg = ScheduleConfig(name="linear", warmup_steps=10, min_lr_ratio=0.1)
+    # p = (step - 10) / max(1, 0): 0 at step 10, clipped to 1 from step 11
+    assert [lr_multiplier(s, 10, cfg) for s in (10, 11, 12)] == pytest.approx([1.0, 0.1, 0.1])
+
+
+def test_floor_is_respected_by_step_decay():
+    """Halving every 5 steps for 50 steps would reach 2^-10 of the rate: the floor 0.2 holds it."""
+    cfg = ScheduleConfig(name="step", warmup_steps=0, min_lr_ratio=0.2, gamma=0.5, step_size=5)
+    # floor(s / 5) halvings: 1, 0.5, 0.25, then max(0.2, 0.125) and beyond
+    assert [lr_multiplier(s, 100, cfg) for s in (0, 5, 10, 15, 50)] == [1.0, 0.5, 0.25, 0.2, 0.2]
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear"])
+def test_no_decay_while_the_total_is_unknown(name):
+    """A run sized by its time budget does not know its total during the first steps: the rate
+    must stay at its peak until it does, not drop to the floor."""
+    cfg = ScheduleConfig(name=name, warmup_steps=2, min_lr_ratio=0.1)
+    assert [lr_multiplier(s, None, cfg) for s in (0, 1, 2, 50, 10_000)] == pytest.approx([0.5, 1, 1, 1, 1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
@@ -380,3 +381,77 @@ def test_blocks_round_trip_through_the_extras():
     with pytest.raises(ValueError) as err:
         fisher_extras(fisher, blocks)
     assert str(err.value) == "fisher_extras: every block needs its input axis, and only blocks have one"
+
+
+def test_an_unknown_mode_is_refused(regression):
+    """A typo in the mode must not silently compute one of the two estimates."""
+    model, x, y = regression
+    with pytest.raises(ValueError) as err:
+        fisher_diagonal(model, squared_errors, [(x, y)], mode="per-example", progress=False)
+    assert str(err.value) == "fisher_diagonal: mode must be 'per-sample' or 'per-batch', got 'per-example'"
+
+
+@pytest.mark.parametrize("which", ["empirical", "gauss-newton"])
+def test_both_estimates_run_in_eval_mode_and_leave_an_eval_model_in_eval(which):
+    """Dropout on would make the Fisher random; a model handed over in eval mode (e.g. for an
+    evaluation right after) must not come back in train mode."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    x = torch.ones(2, 3)
+    modes = []
+
+    def outputs(m, batch):
+        modes.append(m.training)
+        return m(batch), len(batch)
+
+    for start in (True, False):
+        model.train(start)
+        if which == "empirical":
+            fisher_diagonal(model, lambda m, b: outputs(m, b)[0].sum(), [x, x], progress=False)
+        else:
+            gauss_newton_diagonal(model, outputs, [x, x], progress=False)
+        assert model.training is start
+    assert modes == [False] * 4
+
+
+def test_gauss_newton_stops_after_max_batches(designs):
+    """``max_batches`` bounds the cost on a large pre-training set: only the first batches count."""
+    model = LinearOutputs()
+    first = gauss_newton_diagonal(model, linear_outputs, designs, samples=3, max_batches=1, progress=False)
+    only = gauss_newton_diagonal(model, linear_outputs, designs[:1], samples=3, progress=False)
+    assert torch.equal(first["w"], only["w"])
+
+
+def test_gauss_newton_draws_follow_the_seed(designs):
+    """The seed picks the random projections: the same seed repeats the estimate, another changes it."""
+    model = LinearOutputs()
+    again = [
+        gauss_newton_diagonal(model, linear_outputs, designs, seed=s, progress=False)["w"] for s in (5, 5, 6)
+    ]
+    assert torch.equal(again[0], again[1]) and not torch.allclose(again[0], again[2])
+
+
+def test_gauss_newton_blocks_refuse_an_unknown_weight_or_an_axis_out_of_range(designs):
+    for blocks, message in [
+        ({"U": 0}, "'U' is not a trainable parameter of two or more axes with an input axis 0"),
+        ({"W": 2}, "'W' is not a trainable parameter of two or more axes with an input axis 2"),
+        ({"V": -1}, "'V' is not a trainable parameter of two or more axes with an input axis -1"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            gauss_newton_fisher(LinearLayer(), layer_outputs, designs, progress=False, blocks=blocks)
+        assert str(err.value) == f"gauss_newton_fisher: {message}"
+
+
+def test_save_fisher_refuses_a_transposed_entry_and_keeps_the_metadata(exported):
+    """A Fisher of the right size but the wrong layout (``[in, out]`` for ``nn.Linear``'s ``[out,
+    in]``) would weigh the wrong weights; and the export's ``format: pt`` metadata, which
+    safetensors readers check, must survive the rewrite."""
+    model, fisher, model_dir = exported
+    export_model(model_dir, model, {"domain": "toy"})
+    with pytest.raises(UserError) as err:
+        save_fisher(model_dir, {"0.weight": torch.ones(3, 4)})
+    assert str(err.value) == (
+        f"{model_dir / WEIGHTS_NAME}: Fisher entry '0.weight' has shape (3, 4), the weight (4, 3)"
+    )
+    save_fisher(model_dir, fisher)
+    with safe_open(str(model_dir / WEIGHTS_NAME), framework="pt") as f:
+        assert f.metadata() == {"format": "pt"}

@@ -144,3 +144,113 @@ def test_a_step_stream_numbers_the_epochs_batches_and_starts_anywhere():
     assert stream == epochs[0] + epochs[1] + epochs[2] and len(ReplayStepSampler(make(), 12)) == 12
     # a resume at batch 6 (epoch 1, batch 2) sees what the stream from 0 sees there
     assert list(ReplayStepSampler(make(), total_batches=12, start=6)) == stream[6:]
+
+
+def test_half_an_example_of_replay_rounds_up():
+    """0.25 of a batch of 10 is 2.5 pre-training examples: 3, as documented, not Python's
+    round-half-to-even 2; 0.5 of 5 is 3 of 5, not 2."""
+    for batch_size, fraction, replayed in [(10, 0.25, 3), (5, 0.5, 3), (6, 0.25, 2)]:
+        batches = epoch(ReplayBatchSampler(21, 50, batch_size=batch_size, fraction=fraction))
+        assert sum(i >= 21 for i in batches[0]) == replayed and len(batches[0]) == batch_size
+
+
+def test_a_fraction_that_rounds_to_the_whole_batch_is_refused():
+    """0.95 of 8 rounds to 8: a batch without a single task example would train on nothing new."""
+    with pytest.raises(ConfigError) as err:
+        ReplayBatchSampler(20, 50, batch_size=8, fraction=0.95)
+    assert str(err.value) == (
+        "finetune.replay_fraction: 0.95 of a batch of 8 is 8 pre-training "
+        "examples; expected at least 1 and fewer than the batch size"
+    )
+
+
+def test_a_share_more_than_a_tenth_off_the_fraction_is_said(capsys):
+    """0.2 of 12 is 2 examples, a share of 0.167: a sixth off the fraction, more than a tenth."""
+    ReplayBatchSampler(20, 50, batch_size=12, fraction=0.2)
+    assert capsys.readouterr().err == (
+        "warning: finetune.replay_fraction 0.2 of a batch of 12 is 2 pre-training examples, a share of 0.167\n"
+    )
+
+
+def test_only_rank_zero_warns(capsys):
+    """Every process builds the sampler: the warning once, not once per GPU."""
+    for rank in (1, 2):
+        ReplayBatchSampler(20, 50, batch_size=7, fraction=0.2, rank=rank, world_size=3)
+    assert capsys.readouterr().err == ""
+
+
+def test_drop_last_keeps_a_last_batch_that_is_full():
+    """18 task examples fill three batches of 6: drop_last drops only a *shorter* batch."""
+    sampler = ReplayBatchSampler(18, 50, batch_size=8, fraction=0.25, drop_last=True)
+    batches = epoch(sampler)
+    assert len(batches) == len(sampler) == 3 and all(len(b) == 8 for b in batches)
+    assert sorted(i for b in batches for i in b if i < 18) == list(range(18))
+
+
+@pytest.mark.parametrize("n_task, last", [(17, 2), (19, 1), (16, 1)])
+def test_a_last_shorter_batch_keeps_the_proportion_rounded(n_task, last):
+    """2 replayed per 6 task examples: a last chunk of 5 gets round(5/3) = 2, of 4 gets
+    round(4/3) = 1, and a last chunk of 1 still gets 1 (round(1/3) = 0 would leave it unrehearsed)."""
+    batches = epoch(ReplayBatchSampler(n_task, 50, batch_size=8, fraction=0.25))
+    assert [sum(i >= n_task for i in b) for b in batches][-1] == last
+    assert [sum(i >= n_task for i in b) for b in batches][:-1] == [2] * (len(batches) - 1)
+
+
+def test_a_step_stream_without_batches_is_refused():
+    """3 task examples make no full batch of 6 task examples when the last is dropped."""
+    sampler = ReplayBatchSampler(3, 50, batch_size=8, fraction=0.25, drop_last=True)
+    with pytest.raises(DataError) as err:
+        ReplayStepSampler(sampler, total_batches=10)
+    assert str(err.value) == "replay: 3 task examples make no batch of 6 for each of 1 processes"
+
+
+def values_of(indices, task, replay):
+    """The examples a ReplayDataset's indices point at."""
+    return sorted(float(task[i][0]) if i < len(task) else float(replay[i - len(task)][0]) for i in indices)
+
+
+def test_replay_loader_follows_its_seed_steps_and_drop_last():
+    """The loader must draw the batches its sampler would (seed included), resume at ``steps[0]`` and
+    stop at ``steps[1]``, and drop a short last batch when asked."""
+    task = [torch.tensor([float(i)]) for i in range(7)]
+    replay = [torch.tensor([100.0 + i]) for i in range(10)]
+    loader = replay_loader(task, replay, batch_size=4, fraction=0.5, seed=7, steps=(2, 6))
+    expected = list(ReplayStepSampler(ReplayBatchSampler(7, 10, 4, 0.5, seed=7), 6, 2))
+    got = [sorted(torch.cat([b.task, b.replay])[:, 0].tolist()) for b in loader]
+    assert len(got) == 4 and got == [values_of(b, task, replay) for b in expected]
+    # 7 task examples, 2 per batch: 4 batches, the last of one task example unless dropped
+    assert len(list(replay_loader(task, replay, batch_size=4, fraction=0.5))) == 4
+    assert len(list(replay_loader(task, replay, batch_size=4, fraction=0.5, drop_last=True))) == 3
+
+
+def test_each_kind_of_example_goes_through_its_own_collate():
+    """Task and pre-training examples may differ in format: each sub-batch by its own collate."""
+    task = [torch.tensor([float(i)]) for i in range(6)]
+    replay = [torch.tensor([100.0 + i]) for i in range(10)]
+    loader = replay_loader(
+        task,
+        replay,
+        batch_size=4,
+        fraction=0.25,
+        task_collate=lambda xs: ("task", len(xs)),
+        replay_collate=lambda xs: ("replay", len(xs)),
+    )
+    first = next(iter(loader))
+    assert (first.task, first.replay) == (("task", 3), ("replay", 1))
+
+
+def test_replay_draws_are_shuffled_and_move_on_across_epochs():
+    """Over epochs, replay must rehearse the pre-training set as a whole, in a shuffled order, not
+    the same first few examples every epoch."""
+    sampler = ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, seed=0)
+    draws = [[i for b in epoch(sampler, e) for i in b if i >= 20] for e in range(5)]  # 7 per epoch
+    assert all(d != sorted(d) for d in draws)
+    assert len({i for d in draws for i in d}) > 20
+
+
+def test_the_replay_draws_are_independent_of_the_next_epochs_task_order():
+    """Task order and replay draws come from separate random streams: with as many examples of
+    each, one epoch's replay order must not be the next epoch's task order."""
+    sampler = ReplayBatchSampler(24, 24, batch_size=2, fraction=0.5, seed=0)  # 1 + 1 per batch
+    first, second = epoch(sampler, 0), epoch(sampler, 1)
+    assert [b[1] - 24 for b in first] != [b[0] for b in second]

@@ -20,6 +20,7 @@ from sciPT.finetune import (
     LinearProbe,
     Strategy,
     build_strategy,
+    validate,
 )
 
 
@@ -406,3 +407,72 @@ def test_a_fractional_warmup_of_a_whole_number_of_steps_takes_exactly_those(back
         warmup.setup(backbone)
         warmup.on_total_steps(total)
         assert warmup.warmup_steps() == steps
+
+
+def test_zero_strengths_and_a_zero_ramp_are_accepted(backbone, toy_fisher):
+    """A zero strength is the ablation baseline of a strength scan (no pull at all), and a zero
+    ramp hands the backbone the full rate at once: both are documented as allowed."""
+    assert build_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=0.0), backbone).strength == 0.0
+    ewc = build_strategy(FinetuneConfig(strategy="ewc", ewc_lambda=0.0), backbone, fisher=dict(toy_fisher))
+    assert ewc.strength == 0.0
+    assert build_strategy(FinetuneConfig(head_warmup=2, head_warmup_ramp=0), backbone).ramp == 0
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("replay_fraction", 0.0, "a fraction strictly between 0 and 1"),
+        ("head_warmup_ramp", -1, "a non-negative integer"),
+    ],
+)
+def test_boundary_settings_are_refused(backbone, key, value, expected):
+    """A replay fraction of 0 is no replay at all, a negative ramp no ramp: said, not run."""
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(**{key: value}), backbone)
+    assert str(err.value) == f"finetune.{key}: expected {expected}, got {value!r}"
+
+
+def test_a_warmup_as_long_as_the_run_is_refused():
+    """20 warm-up steps of a 20-step run leave the backbone untrained; 19 leave it one step."""
+    validate(FinetuneConfig(head_warmup=19), max_steps=20)
+    with pytest.raises(ConfigError) as err:
+        validate(FinetuneConfig(head_warmup=20), max_steps=20)
+    assert str(err.value) == (
+        "finetune.head_warmup: 20 steps, at or past --max-steps 20: the backbone would never train "
+        "(that is --strategy linear-probe); give fewer steps or a fraction of the run"
+    )
+
+
+def test_each_anchored_strategy_takes_its_own_strength_and_anchor(backbone, toy_fisher):
+    """Moving one embedding weight by 0.5: EWC's penalty is lambda/2 * F * 0.25 with F = 4, L2-SP's
+    alpha/2 * 0.25; a strength mixed up with the other's would silently rescale the pull."""
+    cfg = dict(l2sp_alpha=0.2, ewc_lambda=3.0)
+    ewc = build_strategy(FinetuneConfig(strategy="ewc", **cfg), backbone, fisher=dict(toy_fisher))
+    l2sp = build_strategy(FinetuneConfig(strategy="l2sp", **cfg), backbone)
+    with torch.no_grad():
+        backbone.embed.weight[0, 0] += 0.5
+    assert ewc.penalty(backbone).item() == pytest.approx(0.5 * 3.0 * 4.0 * 0.25)
+    assert l2sp.penalty(backbone).item() == pytest.approx(0.5 * 0.2 * 0.25)
+    assert ewc.penalty(backbone).requires_grad and l2sp.penalty(backbone).requires_grad
+    for name, extra in [("ewc", {"fisher": dict(toy_fisher)}), ("l2sp", {})]:
+        # decoupled: the pull is a proximal step, the reported penalty carries no gradient
+        decoupled = build_strategy(FinetuneConfig(strategy=name, anchor="decoupled"), backbone, **extra)
+        assert decoupled.anchor == "decoupled" and not decoupled.penalty(backbone).requires_grad
+
+
+def test_a_head_warmup_keeps_the_fisher_blocks_and_the_ramp(backbone, toy_fisher):
+    """Wrapped in a warm-up, EWC must still use the Fisher's blocks (which see that a move along
+    [1, -1] of two coupled inputs changes nothing), and the warm-up its configured ramp."""
+    block = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]).expand(4, 3, 3).clone()
+    cfg = FinetuneConfig(strategy="ewc", head_warmup=2, head_warmup_ramp=3)
+    warmup = build_strategy(
+        cfg, backbone, fisher=dict(toy_fisher), fisher_blocks={"embed.weight": (block, 1)}
+    )
+    with torch.no_grad():
+        backbone.embed.weight[0, :2] += torch.tensor([0.5, -0.5])
+    # d^T B d = (0.5 - 0.5)^2 = 0 with the block; the diagonal alone would give 1/2 * 4 * 0.5 = 1
+    assert warmup.inner.penalty(backbone).item() == pytest.approx(0.0)
+    warmup.setup(backbone)
+    warmup.on_step(2, backbone)
+    # the ramp's first step after the warm-up: (2 - 2 + 1) / (3 + 1), not / (2 + 1)
+    assert warmup.fraction == pytest.approx(0.25)
