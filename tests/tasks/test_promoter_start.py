@@ -121,3 +121,54 @@ def test_an_hf_folder_starts_from_its_weights_with_an_unrecorded_corpus(tmp_path
     assert start.has_masked_head and start.naturalness_scorer().span == 1
     # 130 learned positions numbered from pad_token_id + 1 = 2: 128 tokens, one of them <cls>
     assert start.residue_cap == 130 - 2 - 1
+
+
+def test_a_pretrained_export_without_a_masked_head_has_no_likelihood_to_fuse(tmp_path):
+    """A pre-trained encoder exported without its masked-model head (a causal model, or an export
+    older than the head) still starts from its weights but offers no likelihood: claiming a head
+    would build a scorer from nothing and fuse noise into every prediction."""
+    tok = dna_tokenizer(TokenizerConfig(kind="kmer", k=4))
+    cfg = TransformerConfig(
+        vocab_size=tok.vocab_size, pad_id=tok.pad_id, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=16
+    )
+    torch.manual_seed(5)
+    encoder = TransformerEncoder(cfg)
+    export = {"domain": "dna", "model": to_dict(cfg), "tokenizer": tok.to_dict(), "window": 19}
+    export_model(tmp_path / "pre" / "model", encoder, export)
+    start = load_start(str(tmp_path / "pre"), PromoterConfig())
+    assert start.name == "pre-trained" and _same_weights(start.backbone(0), encoder.state_dict())
+    assert not start.has_masked_head and start.naturalness_scorer() is None
+
+
+def test_a_model_of_another_domain_is_refused_as_a_start(tmp_path):
+    """A protein encoder given to the DNA task by mistake is refused naming its domain, instead of
+    fine-tuning a protein model on DNA letters it reads as amino acids."""
+    _pretrained_export(tmp_path / "prot", domain="protein")
+    with pytest.raises(UserError) as refused:
+        load_start(str(tmp_path / "prot"), PromoterConfig())
+    assert (
+        str(refused.value)
+        == f"{tmp_path / 'prot' / 'model'}: model of domain 'protein', expected a 'dna' model"
+    )
+
+
+def test_an_hf_folders_likelihood_uses_its_own_layer_norm_epsilon(tmp_path):
+    """The masked-model head of an ``hf:`` start normalises with the folder's ``layer_norm_eps``
+    (1e-12 for the Nucleotide-Transformer-like folder), not sciPT's 1e-5: another epsilon scores
+    every sequence's likelihood with a head the model was not trained with."""
+    pytest.importorskip("transformers")
+    from sciPT.testing import tiny_esm_folder
+
+    start = load_start(f"hf:{tiny_esm_folder(tmp_path / 'nt', 'dna')}", PromoterConfig())
+    assert start.model_cfg["layer_norm_eps"] == 1e-12
+    assert start.naturalness_scorer().head.norm.eps == 1e-12
+
+
+def test_a_fine_tuned_model_is_refused_naming_its_own_task(tmp_path):
+    """The refusal names the task the export was fine-tuned for, so a user who passed a surrogate
+    run as ``--init`` is not told it was a promoter model."""
+    _pretrained_export(tmp_path / "sur", task="surrogate")
+    with pytest.raises(
+        UserError, match="a fine-tuned surrogate model; --init expects a pre-trained dna model"
+    ):
+        load_start(str(tmp_path / "sur"), PromoterConfig())
