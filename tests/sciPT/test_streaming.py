@@ -293,3 +293,124 @@ def test_each_rank_of_one_seed_gets_its_own_sampling_seed():
     assert len(set(seeds)) == 4
     assert rank_seed(0, 1) == seeds[1]
     assert all(0 <= s < 2**63 for s in seeds)  # 63 bits
+
+
+def test_a_pattern_lists_its_matches_in_name_order_whatever_order_the_filesystem_gives(tmp_path, monkeypatch):
+    """Shard order decides the assignment: ranks listing one pattern in different orders would
+    compute different tables, a shard read by two ranks and another by none."""
+    import glob
+
+    for name in ("a.fa", "b.fa", "c.fa"):
+        (tmp_path / name).write_text(">x\nACGT\n")
+    real = glob.glob
+    monkeypatch.setattr(glob, "glob", lambda p: sorted(real(p), reverse=True))
+    assert [p.name for p in expand_shards([str(tmp_path / "*.fa")], FASTA_SUFFIXES, "FASTA")] == [
+        "a.fa",
+        "b.fa",
+        "c.fa",
+    ]
+
+
+def test_a_folder_skips_subfolders_named_like_fasta_files(tmp_path):
+    """A folder `old.fa/` beside the shards is not a shard (reading it fails far later)."""
+    (tmp_path / "a.fa").write_text(">x\nACGT\n")
+    (tmp_path / "old.fa").mkdir()
+    assert expand_shards([str(tmp_path)], FASTA_SUFFIXES, "FASTA") == [tmp_path / "a.fa"]
+
+
+def test_a_world_of_no_ranks_is_refused():
+    with pytest.raises(ValueError) as err:
+        assign_shards([1, 2], 0)
+    assert str(err.value) == "world_size: expected at least 1, got 0"
+
+
+def test_as_many_shards_as_ranks_gives_each_rank_one(shards):
+    """The least shards streaming accepts: one a rank, none read twice."""
+    own = [Shards(shards).of_rank(r, 4) for r in range(4)]
+    assert [len(o) for o in own] == [1, 1, 1, 1] and sorted(sum(own, [])) == shards
+
+
+def test_a_missing_or_empty_shard_is_refused_by_name(shards):
+    """Every shard is checked, not only the first: a missing one would fail on its rank alone."""
+    missing = shards[0].parent / "shard-00009.fa.gz"
+    with pytest.raises(DataError) as err:
+        Shards([*shards, missing])
+    assert str(err.value) == f"{missing}: file not found"
+    empty = shards[0].parent / "empty.fa"
+    empty.write_text("")
+    with pytest.raises(DataError) as err:
+        Shards([*shards, empty])
+    assert str(err.value) == f"{empty}: file is empty"
+    with pytest.raises(ConfigError) as err:
+        Shards([], key="data.paths")
+    assert str(err.value) == "data.paths: no shard given"
+
+
+def test_the_summary_gives_each_ranks_shards_and_bytes(tmp_path):
+    """Sizes 10, 3, 7, 5, 5 to 2 ranks: rank 0 holds 10 + 5 = 15 bytes, rank 1 3 + 7 + 5 = 15."""
+    paths = []
+    for i, size in enumerate((10, 3, 7, 5, 5)):
+        paths.append(tmp_path / f"s{i}.fa")
+        paths[-1].write_bytes(b"A" * size)
+    assert Shards(paths).summary_lines(2) == [
+        "Sharded corpus: 5 shards, 30 bytes; each rank reads its own.",
+        "",
+        "| rank | shards | bytes |",
+        "|---|---|---|",
+        "| 0 | 2 | 15 |",
+        "| 1 | 3 | 15 |",
+    ]
+
+
+def test_sha256sums_lines_are_read_as_sha256sum_writes_them(shards):
+    """`sha256sum -b` marks binary files `*name`, and digests may be upper case; a line that holds
+    no digest (a comment naming the shard) lists nothing, and the shard is hashed."""
+    sums = shards[0].parent / "SHA256SUMS"
+    sums.write_text(f"{'AB' * 32} *{shards[1].name}\n# {shards[2].name}\n")
+    assert shard_sha256(shards[1]) == "ab" * 32  # listed: taken from the list, not recomputed
+    digest = hashlib.sha256(shards[1].read_bytes()).hexdigest()
+    sums.write_text(f"{digest.upper()} *{shards[1].name}\n# {shards[2].name}\n")
+    _windows(shards[1:2]).for_rank(0, 1)  # listed and unchanged: read, not refused
+    assert shard_sha256(shards[2]) == hashlib.sha256(shards[2].read_bytes()).hexdigest()
+
+
+def test_a_ranks_validation_windows_use_the_configured_held_out_part(shards):
+    """The rank's datasets split its records as the plain path does with the run's val_fraction and
+    val_mode: another split would train on validation windows."""
+    spec = domains.get("dna").spec
+    mine = Shards(shards).of_rank(0, 2)
+    for mode in ("region", "record"):
+        sequences = ShardedSequences(
+            Shards(shards), spec, CurationOptions(tile=64), val_fraction=0.5, val_mode=mode, report={}
+        )
+        for split in ("train", "val"):
+            sharded = ShardedWindows(sequences, 64, split=split, seed=3).for_rank(0, 2)
+            plain = RandomWindows(
+                Corpus([str(p) for p in mine], spec),
+                64,
+                split=split,
+                seed=rank_seed(3, 0),
+                val_fraction=0.5,
+                val_mode=mode,
+            )
+            for n in range(20):
+                np.testing.assert_array_equal(sharded[n], plain[n])
+
+
+def test_one_process_resolves_each_world_size_for_itself(shards):
+    """Rank 0 of 1 reads every shard, rank 0 of 2 half of them: a cache by rank alone would hand
+    the second the first's corpus."""
+    sequences = _windows(shards).sequences
+    assert len(sequences.resolve(0, 1)[0].files) == 4
+    assert len(sequences.resolve(0, 2)[0].files) == 2
+
+
+def test_validation_windows_print_no_training_warnings(tmp_path, monkeypatch, capsys):
+    """A shard too short for a training window is warned about once, by the training set; the
+    validation set of the same rank would warn a second time."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "s0.fa").write_text(f">r0\n{'ACGT' * 500}\n")
+    (tmp_path / "s1.fa").write_text(f">r1\n{'ACGT' * 10}\n")  # 40 residues: no window of 64
+    capsys.readouterr()
+    _windows([tmp_path / "s0.fa", tmp_path / "s1.fa"], "val").for_rank(0, 1)
+    assert capsys.readouterr().err == ""
