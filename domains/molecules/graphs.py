@@ -45,6 +45,10 @@ def neighbour_pairs(
         dst, src, shifts = periodic_pairs(positions, cell, pbc, cutoff, source=source)
         return src, dst, shifts.astype(np.float64)
     pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
+    # the tree's pairs include the distance cutoff itself; the periodic search and ASE's do not, and
+    # a pair at the cut-off, nil in energy, would still count in the average neighbour number
+    gap = positions[pairs[:, 0]] - positions[pairs[:, 1]]
+    pairs = pairs[np.sqrt((gap * gap).sum(axis=1)) < cutoff]
     src = np.concatenate([pairs[:, 0], pairs[:, 1]])
     dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
     return src, dst, np.zeros((len(src), 3))

@@ -225,3 +225,81 @@ def test_a_cut_off_reaching_too_many_images_is_refused_before_they_are_made(tmp_
     with pytest.raises(DataError) as err:
         periodic_pairs(frame.positions, frame.cell, frame.pbc, 400.0)
     assert str(err.value) == tail
+
+
+@pytest.mark.parametrize("pbc", [False, True], ids=["molecule", "boxed"])
+def test_a_pair_just_inside_the_cut_off_is_an_edge_both_ways(pbc):
+    """3.999 Angstrom apart with a 4 Angstrom cut-off: both ordered pairs, with and without a (large)
+    periodic box; 4.001 apart: none. A neighbour missed near the cut-off is a jump in the energy."""
+    cell, pbc = np.diag([30.0, 30.0, 30.0]), np.array([pbc] * 3)
+    for distance, expected in ((3.999, [(0, 1), (1, 0)]), (4.001, [])):
+        positions = np.array([[1.0, 1.0, 1.0], [1.0 + distance, 1.0, 1.0]])
+        src, dst, shifts = neighbour_pairs(positions, cell, pbc, 4.0)
+        assert sorted(zip(src.tolist(), dst.tolist())) == expected
+        assert not np.asarray(shifts).any()
+
+
+def test_a_pair_exactly_at_the_cut_off_of_a_periodic_cell_is_not_an_edge():
+    """``closer than`` the cut-off, as ASE: a cubic cell of side 4 with a 4 Angstrom cut-off has no
+    pairs (its atom's six nearest images lie exactly at the cut-off), one of side 3.99 has those six."""
+    positions, pbc = np.array([[0.5, 0.5, 0.5]]), np.array([True, True, True])
+    i, _, _ = periodic_pairs(positions, np.diag([4.0, 4.0, 4.0]), pbc, 4.0)
+    assert len(i) == len(primitive_neighbor_list("i", pbc, np.diag([4.0] * 3), positions, 4.0)) == 0
+    _, _, shifts = periodic_pairs(positions, np.diag([3.99, 3.99, 3.99]), pbc, 4.0)
+    expected = [(0, 0, -1), (0, 0, 1), (0, -1, 0), (0, 1, 0), (-1, 0, 0), (1, 0, 0)]
+    assert sorted(map(tuple, shifts.tolist())) == sorted(expected)
+
+
+def test_a_molecule_has_the_edges_it_has_in_a_large_box():
+    """The docstring's contract, ``every ordered pair closer than cutoff``: a pair exactly at the
+    cut-off is an edge of a molecule but not of the same molecule in a 30 Angstrom box (nor of ASE's
+    list). Its energy is nil (the envelope vanishes there), but it counts in ``avg_num_neighbors``."""
+    positions = np.array([[1.0, 1.0, 1.0], [5.0, 1.0, 1.0]])  # exactly 4.0 apart
+    cell = np.diag([30.0, 30.0, 30.0])
+    boxed = neighbour_pairs(positions, cell, np.array([True] * 3), 4.0)
+    molecule = neighbour_pairs(positions, cell, np.array([False] * 3), 4.0)
+    assert len(boxed[0]) == 0
+    assert len(molecule[0]) == len(boxed[0])
+
+
+def test_atoms_exactly_the_minimum_distance_apart_are_accepted():
+    """``closer than`` 0.1 Angstrom is refused; 0.1 itself is not (the message says ``closer than``)."""
+    from ase import Atoms
+
+    from sciPT.domains.molecules.graphs import atoms_to_graph
+
+    graph = atoms_to_graph(Atoms("CO", positions=[[0, 0, 0], [0.1, 0, 0]]), 4.0)
+    assert graph.edge_index.shape == (2, 2)
+    with pytest.raises(DataError) as err:
+        atoms_to_graph(Atoms("CO", positions=[[0, 0, 0], [0.0999, 0, 0]]), 4.0)
+    # the structure is named as the calculator and MD name it
+    assert str(err.value) == "structure: atoms 0 and 1 are 0.100 Angstrom apart (closer than 0.1 Angstrom)"
+
+
+def test_a_slab_has_a_stress_only_with_a_third_cell_vector():
+    """``periodic`` (has a stress) follows the cell's volume: a slab with a zero third vector has
+    none (a stress there divides by zero volume), one with vacuum has one, a molecule none."""
+    from ase import Atoms
+
+    from sciPT.domains.molecules.graphs import atoms_to_graph
+
+    plane = [[3.1, 0.0, 0.0], [0.4, 3.3, 0.0]]
+    for third, pbc, expected in (
+        ([0.0, 0.0, 0.0], [True, True, False], False),
+        ([0.0, 0.0, 20.0], [True, True, False], True),
+        ([0.0, 0.0, 20.0], [False, False, False], False),
+    ):
+        atoms = Atoms("CO", positions=[[0.2, 0.1, 0.0], [0.3, 0.2, 1.15]], cell=[*plane, third], pbc=pbc)
+        assert atoms_to_graph(atoms, 4.0).periodic.tolist() == [expected]
+
+
+def test_a_skewed_slab_is_searched_in_its_shortest_vectors():
+    """A (nearly) hexagonal plane given by a basis whose second vector is 9 cells long: the search
+    runs on the plane's shortest vectors, not the skewed ones (its cost grows with their length)."""
+    cell = np.vstack([np.array([[1, 0], [9, 1]]) @ SLAB_PLANE, [[0.0, 0.0, 0.0]]])
+    pbc = np.array([True, True, False])
+    basis, _ = reduced_basis(cell, pbc)
+    # the plane's shortest vectors are its own basis's (a 3.0 and a 3.0017 Angstrom one)
+    np.testing.assert_allclose(
+        sorted(np.linalg.norm(basis[pbc], axis=1)), sorted(np.linalg.norm(SLAB_PLANE, axis=1)), atol=1e-9
+    )
