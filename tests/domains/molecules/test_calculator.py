@@ -1,6 +1,8 @@
 """The ASE calculator of exported potentials: agreement with the model, energy conservation in
 velocity Verlet MD, stress only with a cell, and the structure checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -370,3 +372,101 @@ def test_the_calculator_loads_without_the_fine_tuning_machinery():
     # molecular dynamics with an exported potential needs the model, not Lightning or EWC
     watched = ("lightning", "sciPT.finetune", "sciPT.domains.molecules.ewc")
     assert modules_loaded_by("sciPT.domains.molecules.calculator", watched) == []
+
+
+def test_per_atom_energies_belong_to_their_atoms(trained):
+    """Two atoms beyond the cut-off do not interact: each one's energy is its lone atom's, in the
+    order of the structure (a user reading ``get_potential_energies()[i]`` reads atom i)."""
+    calc = SciPTCalculator(trained[0])
+    lone = {}
+    for symbol in "CO":
+        atom = Atoms(symbol)
+        atom.calc = calc
+        lone[symbol] = atom.get_potential_energy()
+    assert abs(lone["C"] - lone["O"]) > 1.0
+    far = Atoms("CO", positions=[[0, 0, 0], [20.0, 0, 0]])
+    far.calc = calc
+    assert far.get_potential_energies() == pytest.approx([lone["C"], lone["O"]], abs=1e-9)
+
+
+def test_an_unfixed_composition_is_warned_about_once(trained, ethanol, monkeypatch):
+    """MD calls the calculator every step: the reference-energy warning comes once per composition
+    (whatever the atoms' order), without the CLI's ``warning:`` prefix, and never for a composition
+    the references were fitted on."""
+    calc = SciPTCalculator(trained[0])
+    # references fitted on ethanol's composition only (H6 C2 O1, elements H, C, O; orthonormal rows)
+    span = [(np.array([6.0, 2.0, 1.0]) / np.sqrt(41.0)).tolist()]
+    monkeypatch.setattr(calc.model, "reference_span", lambda head=None: span)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for atoms in (
+            ethanol.copy(),
+            Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]]),
+            Atoms("CO", positions=[[0, 0, 0], [1.25, 0, 0]]),
+            Atoms("OC", positions=[[0, 0, 0], [1.2, 0, 0]]),
+        ):
+            atoms.calc = calc
+            atoms.get_potential_energy()
+    messages = [str(w.message) for w in caught if "reference energies" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        "CO structure: 1 of 1 frames have compositions the reference energies of head "
+    )
+    assert "so their predicted energies are not absolute" in messages[0]
+
+
+def test_a_dtype_other_than_float32_or_float64_is_refused(trained):
+    with pytest.raises(ConfigError) as err:
+        SciPTCalculator(trained[0], dtype="float16")
+    assert str(err.value) == "dtype: expected float32 or float64, got 'float16'"
+
+
+def test_the_head_predicts_with_the_head_asked_for(make_potential, tmp_path):
+    """A two-head export predicts with the head it was fine-tuned on unless ``head=`` names another:
+    the energy a user reads is that head's."""
+    from sciPT.checkpoint import export_model
+    from sciPT.domains.molecules import domain
+
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("acac")
+    with torch.no_grad():  # the new head differs from the copy it started as
+        model.extra_heads[0].reference_energies.add_(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+    export_model(tmp_path / "model", model, domain.export_config(model.cfg, head="default"))
+    atoms = Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]])
+    graph = atoms_to_graph(atoms, 4.0)
+    energies = {h: float(model.eval()(graph, head=h)["energy"][0]) for h in ("default", "acac")}
+    # the references added: H +0.5, C -1.0, O +2.0 eV
+    assert energies["acac"] - energies["default"] == pytest.approx(1.0, abs=1e-9)
+    for head, expected in ((None, "default"), ("acac", "acac"), ("default", "default")):
+        calc = SciPTCalculator(tmp_path, head=head)
+        assert calc.head == expected
+        atoms.calc = calc
+        assert atoms.get_potential_energy() == pytest.approx(energies[expected], abs=1e-9)
+
+
+def test_device_refusals_name_the_key_they_came_from(monkeypatch):
+    """The refusal names the flag or setting the user wrote, and its fix in the same spelling."""
+    assert _device_error("meta", "device") == (
+        "device 'meta': meta tensors hold no values, a model cannot run there; use device 'cpu'"
+    )
+    assert _device_error("meta", "--md-device") == (
+        "--md-device meta: meta tensors hold no values, a model cannot run there; use --md-device cpu"
+    )
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert _device_error("mps") == "--device mps: MPS is not available on this machine; use --device cpu"
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert _device_error("cuda:1") == "--device cuda:1: this machine has 1 CUDA device (cuda:0 to cuda:0)"
+
+
+def test_another_backends_refusal_is_its_first_line(monkeypatch):
+    """A backend's own error may run to many lines: the refusal keeps one."""
+    real_empty = torch.empty
+
+    def empty(*args, device=None, **kwargs):
+        if torch.device(device).type == "xpu":
+            raise RuntimeError("XPU runtime missing\nTraceback of the driver\nmore")
+        return real_empty(*args, device=device, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", empty)
+    assert _device_error("xpu") == "--device xpu: not available on this machine (XPU runtime missing)"
