@@ -128,6 +128,13 @@ def from_pretrained(path: str | Path, *, domain: str | None = None) -> Pretraine
 
     model_dir = resolve_model_dir(path)
     config = io.read_json(model_dir / CONFIG_NAME)
+    if not isinstance(config, dict) or "domain" not in config:
+        # a Hugging Face folder holds config.json and model.safetensors too
+        hf = isinstance(config, dict) and "model_type" in config
+        raise UserError(
+            f"{model_dir / CONFIG_NAME}: names no sciPT domain, so {model_dir} is not a sciPT export"
+            + (f" (a Hugging Face model folder: give it as hf:{path})" if hf else "")
+        )
     if domain is not None and config.get("domain") != domain:
         raise UserError(f"{model_dir}: model of domain '{config.get('domain')}', expected a '{domain}' model")
     plugin = domains.get(config["domain"])

@@ -351,3 +351,87 @@ def test_a_table_cell_escapes_pipes_and_joins_lines():
     assert io.table_cell("runs|a.xyz") == "runs\\|a.xyz"
     assert io.table_cell("two\nlines|x") == "two lines\\|x"
     assert io.table_cell(3) == "3"
+
+
+def test_a_write_that_fails_half_way_leaves_no_temporary_file_and_the_old_file_whole(tmp_path):
+    """A run killed while writing: the old file stays as it was, and no .NAME.XXXX.tmp litters
+    the folder."""
+    target = tmp_path / "metrics.json"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt):
+        with io.atomic_text(target) as handle:
+            handle.write("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_staged_folder_has_the_permissions_of_any_folder_the_user_makes(tmp_path):
+    """An export folder is shared like any folder: not left owner-only as mkdtemp makes it."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with io.staged_folder(tmp_path / "model") as staging:
+            (staging / "a").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_damaged_json_file_is_one_line_naming_it(tmp_path):
+    """A config.json cut short (a disk full) is named, not a JSONDecodeError traceback."""
+    path = tmp_path / "config.json"
+    path.write_text('{"domain": ')
+    with pytest.raises(UserError) as err:
+        io.read_json(path)
+    assert str(err.value) == f"{path}: not valid JSON (Expecting value: line 1 column 12 (char 11))"
+
+
+def test_json_keeps_nan_numpy_and_torch_scalars_and_paths_as_plain_values(tmp_path):
+    """Metrics hold NaN (nothing to score), numpy and torch scalars, and paths: written as JSON
+    numbers (an integer stays an integer) and strings, and NaN read back as NaN."""
+    import math
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    path = tmp_path / "metrics.json"
+    io.write_json(
+        path, {"n": np.int64(3), "loss": torch.tensor(0.5), "auc": float("nan"), "data": Path("a/b.csv")}
+    )
+    assert path.read_text() == '{\n  "n": 3,\n  "loss": 0.5,\n  "auc": NaN,\n  "data": "a/b.csv"\n}\n'
+    back = io.read_json(path)
+    assert back["n"] == 3 and isinstance(back["n"], int) and math.isnan(back["auc"])
+    with pytest.raises(TypeError, match="cannot write object as JSON"):
+        io.write_json(tmp_path / "other.json", {"x": object()})
+    assert not (tmp_path / "other.json").exists()
+
+
+def test_a_staged_folder_holding_the_current_directory_is_refused(tmp_path, monkeypatch):
+    """Working inside the folder to be replaced (cd model/sub): renaming it away would leave the
+    shell in a deleted folder; refused in one line, the folder as it was."""
+    target = tmp_path / "model"
+    (target / "sub").mkdir(parents=True)
+    monkeypatch.chdir(target / "sub")
+    with pytest.raises(UserError) as err, io.staged_folder(target):
+        pass
+    assert str(err.value) == f"{target}: the current directory or one holding it; name a folder inside it"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"] and (target / "sub").is_dir()
+
+
+def test_a_folder_the_system_refuses_to_make_is_named_with_its_reason(tmp_path, monkeypatch):
+    """The message names the folder that could not be made (a parent, perhaps), not only the one
+    asked for, and the system's reason."""
+    from pathlib import Path
+
+    def refused(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "shared"))
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(UserError) as err:
+        io.make_folder(tmp_path / "shared" / "runs", named="out.csv")
+    assert (
+        str(err.value)
+        == f"out.csv: cannot be written: cannot make the folder {tmp_path / 'shared'}: Permission denied"
+    )
