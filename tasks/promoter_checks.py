@@ -293,7 +293,8 @@ def length_flag(data: LabelledSequences, length: int, metrics: dict) -> list[str
     # the chance that a promoter is longer than a non-promoter, ties counting half
     auroc = float(roc_auc_score(data.labels, lengths))
     metrics["label_length_auroc"] = auroc
-    if 1 - LENGTH_GIVES_AWAY < auroc < LENGTH_GIVES_AWAY:
+    # 1 - auroc, not 1 - 0.9 (0.09999999999999998): an AUROC of exactly 0.1 is flagged as 0.9 is
+    if max(auroc, 1 - auroc) < LENGTH_GIVES_AWAY:
         return []
     span = lambda x: f"{x.min()}" if x.min() == x.max() else f"{x.min()}-{x.max()}"  # noqa: E731
     positives, negatives = lengths[data.labels == 1], lengths[data.labels == 0]

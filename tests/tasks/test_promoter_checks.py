@@ -204,3 +204,204 @@ def test_promoters_all_shorter_than_non_promoters_are_flagged_too():
         "8-9 bp; length alone tells them apart (AUROC 0.00), and the shorter ones are padded to 9 bp, so a "
         "model can learn the padding instead of the sequence. Give both classes sequences of the same length."
     ]
+
+
+def _config(changes: dict) -> PromoterConfig:
+    from sciPT.config import merge, nest
+
+    return merge(PromoterConfig(), nest(changes), "test")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"inputs.max_length": -1},
+            "inputs.max_length: expected 0 (the longest training sequence) or a number of residues, got -1",
+        ),
+        ({"folds": 1}, "folds: expected 0 (no cross-validation) or at least 2, got 1"),
+        ({"folds": -2}, "folds: expected 0 (no cross-validation) or at least 2, got -2"),
+        (
+            {"folds": 2, "inputs.val": "v.csv"},
+            "--val and --folds: cross-validation makes its own validation sets; give one",
+        ),
+        ({"fraction_seeds": 0}, "fraction_seeds: expected a positive number of seeds, got 0"),
+        ({"shift": -1}, "shift: expected a non-negative number of bases, got -1"),
+        ({"val_fraction": 0.0}, "val_fraction: expected a fraction in (0, 1), got 0.0"),
+        ({"val_fraction": 1.0}, "val_fraction: expected a fraction in (0, 1), got 1.0"),
+        (
+            {"export": "recommended", "folds": 5, "baselines": False},
+            "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
+            "without them the start is the only model",
+        ),
+        (
+            {"export": "recommended"},
+            "export: 'recommended' needs --folds and the baselines (scratch) to recommend from; "
+            "without them the start is the only model",
+        ),
+        ({"label_fractions": [0.5, 0.0]}, "label_fractions: expected fractions in (0, 1], got 0.0"),
+        ({"label_fractions": [1.5]}, "label_fractions: expected fractions in (0, 1], got 1.5"),
+        ({"label_fractions": [0.5, 0.5]}, "label_fractions: 0.5 given twice; expected each fraction once"),
+        (
+            {"finetune.strategy": "replay"},
+            "finetune.strategy: 'replay' is not available in finetune promoter (its fits draw no "
+            "pre-training data); 'l2sp' or 'ewc' keep the pre-trained weights close instead",
+        ),
+    ],
+)
+def test_each_bad_setting_is_refused_in_one_line_naming_its_key(changes, message):
+    """Each of these was accepted once and failed (or did nothing) after the run directory was
+    written: the one line must name the key the user typed and the value it got, exactly at the
+    boundary (a fold count of 1, a fraction of 0 or 1, a shift of -1)."""
+    with pytest.raises(ConfigError) as err:
+        validate(_config(changes))
+    assert str(err.value) == message
+
+
+def test_settings_at_the_edge_of_what_is_allowed_are_accepted():
+    """The smallest allowed value of each key runs: a refusal at the boundary would turn away a
+    setting the help text promises (2 folds, a shift of 0, a label fraction of 1, ...)."""
+    validate(
+        _config(
+            {
+                "folds": 2,
+                "inputs.max_length": 0,
+                "shift": 0,
+                "fraction_seeds": 1,
+                "ensemble": 1,
+                "min_steps_per_epoch": 0,
+                "max_epochs": 1,
+                "patience": 0,
+                "val_fraction": 0.5,
+                "label_fractions": [1.0, 0.25],
+                "export": "recommended",
+            }
+        )
+    )
+    validate(_config({"inputs.val": "v.csv"}))  # --val without --folds: one fit stopped on it
+
+
+@pytest.mark.parametrize(
+    "changes, key, section",
+    [({"model.d_model": 32}, "model.d_model", "model"), ({"tokenizer.k": 4}, "tokenizer.k", "tokenizer")],
+)
+def test_model_and_tokenizer_keys_beside_a_pretrained_start_are_refused(changes, key, section):
+    """A pre-trained --init brings its own architecture and tokenizer: a key given beside it would
+    be recorded in config.yaml and do nothing; the line names the key with its section."""
+    from sciPT.tasks.promoter_checks import check_start_keys
+
+    check_start_keys(_config(changes))  # --init none: the keys build the model
+    cfg = _config({**changes, "init": "runs/pre"})
+    with pytest.raises(ConfigError) as err:
+        check_start_keys(cfg)
+    assert str(err.value) == (
+        f"{key}: the pre-trained start (--init runs/pre) brings its own {section}; "
+        f"the {section} keys apply to --init none"
+    )
+    check_start_keys(_config({"init": "runs/pre"}))  # nothing given beside it
+
+
+def test_a_missing_class_and_a_single_sequence_are_counted_in_the_refusal():
+    """A file of promoters only, or one distinct non-promoter, must be refused with the real count
+    (0, 1 in the singular) and the early-stopping split's need of 2, before anything is written."""
+    promoters = sequences(["AACG", "GGGA", "ATAT"], [1, 1, 1], "pos.fa")
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(), promoters, None)
+    assert str(err.value) == (
+        "pos.fa: 0 distinct non-promoter sequences (copies and reverse complements count once); "
+        "an early-stopping split needs at least 2"
+    )
+    # the two non-promoters are one sequence on either strand
+    one = sequences(["AACG", "GGGA", "CCCA", "TGGG"], [1, 1, 0, 0], "t.csv")
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(), one, None)
+    assert str(err.value) == (
+        "t.csv: 1 distinct non-promoter sequence (copies and reverse complements count once); "
+        "an early-stopping split needs at least 2"
+    )
+
+
+def test_the_folds_are_checked_even_when_a_validation_file_is_given():
+    """--val skips the check only for a single fit; with --folds the folds still split the data
+    (validate refuses the pair, but the check must not be the one to let it through)."""
+    data = sequences(["AACG", "GGGA", "ATAT", "CCCA", "TTGA"], [1, 1, 0, 0, 0], "t.csv")
+    val = sequences(["ACGTAC"], [1], "v.csv")
+    check_distinct_sequences(PromoterConfig(), data, val)  # one fit stopped on --val: no split
+    with pytest.raises(DataError, match="t.csv: 2 distinct promoter sequences .* needs at least 4"):
+        check_distinct_sequences(PromoterConfig(folds=2), data, val)
+
+
+def test_the_epoch_check_counts_gradient_accumulation():
+    """20 sequences at batch size 4 are 5 batches; accumulating 2 a step makes 3 optimizer steps a
+    pass: a budget of 3 validates once, 2 does not (counting batches, 5, refused a working run)."""
+    data = sequences(["ACGTAC"] * 20, [1, 0] * 10, "t.csv")
+    val = sequences(["ACGTAC"], [1], "v.csv")
+    cfg = PromoterConfig()
+    cfg.train.batch_size, cfg.train.accumulate, cfg.train.max_steps = 4, 2, 3
+    check_epoch_fits(cfg, data, val)  # with --val the fit is every training sequence
+    cfg.train.max_steps = 2
+    with pytest.raises(ConfigError) as err:
+        check_epoch_fits(cfg, data, val)
+    assert str(err.value) == (
+        "max_steps: 2 optimizer steps end before the first validation; one pass over the 20 training "
+        "sequences of t.csv is 3 steps at batch size 4: expected --max-steps at least 3 or a larger "
+        "--batch-size"
+    )
+    cfg.train.max_steps = None
+    check_epoch_fits(cfg, data, val)  # no step budget: epochs bound the fit
+
+
+def test_the_conv_heads_reads_are_checked_at_the_boundary():
+    """Kernel 15 and max-pool 4 need 15 + 4 - 1 = 18 token positions: 18 are enough, 17 are not
+    (the message names the cropping length given); a max-pool of 0 or 1 needs only one position,
+    as the kernel is cut to the sequence."""
+    from sciPT.tasks.promoter_checks import check_head_reads
+
+    data = sequences(["ACGT"], [1], "t.csv")
+    cfg = _config({"head.pooling": "conv", "head.kernel": 15, "head.pool": 4, "inputs.max_length": 19})
+    check_head_reads(cfg, data, 20, 18)
+    with pytest.raises(DataError) as err:
+        check_head_reads(cfg, data, 19, 17)
+    assert str(err.value) == (
+        "t.csv: the model reads 19 residues (inputs.max_length 19), 17 token(s), and the conv head "
+        "needs at least 18 (kernel 15 + max-pool 4 - 1): expected sequences (or --inputs.max-length) "
+        "of at least 20 residues, or a smaller --head.kernel / --head.pool"
+    )
+    for pool in (0, 1):
+        check_head_reads(_config({"head.pooling": "conv", "head.kernel": 15, "head.pool": pool}), data, 7, 5)
+
+
+def test_contradictory_labels_are_counted_in_the_right_number():
+    """One sequence labelled both ways 'is', two 'are': the report's first lines are read as prose."""
+    metrics: dict = {}
+    one = overlap_flags(sequences(["AACG", "CGTT", "GGGA"], [1, 0, 0], "t.csv"), None, metrics)
+    assert metrics["label_conflicts"] == 1
+    assert one[0] == (
+        "- **Contradictory labels**: 1 sequence of t.csv (either strand) is labelled both promoter and "
+        "non-promoter; no model can get every label right."
+    )
+    texts = ["AACG", "CGTT", "GGGA", "GGGA"]
+    two = overlap_flags(sequences(texts, [1, 0, 1, 0], "t.csv"), None, metrics)
+    assert metrics["label_conflicts"] == 2
+    assert two[0].startswith("- **Contradictory labels**: 2 sequences of t.csv (either strand) are labelled")
+
+
+def test_a_length_auroc_of_exactly_the_line_is_flagged():
+    """The line is inclusive ("at or beyond"): promoters longer in 9 of the 10 pairs (AUROC 0.9)
+    are flagged; so the padding a model could learn is said, not missed by a hair."""
+    # promoters 5,5,5,5,3 bp against non-promoters 2 and 4: 5 + 4 of the 10 pairs have the promoter longer
+    texts, labels = ["ACGTA"] * 4 + ["ACG", "AC", "ACGT"], [1] * 5 + [0, 0]
+    metrics: dict = {}
+    lines = length_flag(sequences(texts, labels, "t.csv"), 5, metrics)
+    assert metrics["label_length_auroc"] == pytest.approx(0.9)
+    assert len(lines) == 1 and "(AUROC 0.90)" in lines[0]
+
+
+def test_a_length_auroc_of_exactly_one_minus_the_line_is_flagged():
+    """The mirror of 0.9: promoters shorter in 9 of the 10 pairs (AUROC 0.1) must be flagged too."""
+    # promoters 2,2,2,2,4 bp against non-promoters 5 and 3: 5 + 4 of the 10 pairs have the promoter shorter
+    texts, labels = ["AC"] * 4 + ["ACGT", "ACGTA", "ACG"], [1] * 5 + [0, 0]
+    metrics: dict = {}
+    lines = length_flag(sequences(texts, labels, "t.csv"), 5, metrics)
+    assert metrics["label_length_auroc"] == pytest.approx(0.1)
+    assert len(lines) == 1 and "(AUROC 0.10)" in lines[0]
