@@ -294,7 +294,7 @@ def test_langevin_md_keeps_the_centre_of_mass_still(trained, ethanol, tmp_path):
 def test_structures_without_a_pair_inside_the_cutoff_have_zero_forces(trained):
     """A lone atom, two atoms 20 Angstrom apart (cut-off 4) and one atom in a 10 Angstrom cell: the
     energy does not depend on the positions, so forces and stress are zero, not an autograd error;
-    the far pair's energy is the sum of the two lone atoms'."""
+    the far pair's energy is the sum of the two lone atoms', each atom's the lone atom's."""
     calc = SciPTCalculator(trained[0])
     energies = {}
     for symbol in "CO":
@@ -305,6 +305,9 @@ def test_structures_without_a_pair_inside_the_cutoff_have_zero_forces(trained):
     far = Atoms("CO", positions=[[0, 0, 0], [20.0, 0, 0]])
     far.calc = calc
     assert far.get_potential_energy() == pytest.approx(energies["C"] + energies["O"], abs=1e-9)
+    # each atom's own energy in the structure's order: get_potential_energies()[i] is atom i's
+    assert abs(energies["C"] - energies["O"]) > 1.0
+    assert far.get_potential_energies() == pytest.approx([energies["C"], energies["O"]], abs=1e-9)
     np.testing.assert_array_equal(far.get_forces(), np.zeros((2, 3)))
     boxed = Atoms("C", cell=np.diag([10.0, 10.0, 10.0]), pbc=True)
     boxed.calc = calc
@@ -372,21 +375,6 @@ def test_the_calculator_loads_without_the_fine_tuning_machinery():
     # molecular dynamics with an exported potential needs the model, not Lightning or EWC
     watched = ("lightning", "sciPT.finetune", "sciPT.domains.molecules.ewc")
     assert modules_loaded_by("sciPT.domains.molecules.calculator", watched) == []
-
-
-def test_per_atom_energies_belong_to_their_atoms(trained):
-    """Two atoms beyond the cut-off do not interact: each one's energy is its lone atom's, in the
-    order of the structure (a user reading ``get_potential_energies()[i]`` reads atom i)."""
-    calc = SciPTCalculator(trained[0])
-    lone = {}
-    for symbol in "CO":
-        atom = Atoms(symbol)
-        atom.calc = calc
-        lone[symbol] = atom.get_potential_energy()
-    assert abs(lone["C"] - lone["O"]) > 1.0
-    far = Atoms("CO", positions=[[0, 0, 0], [20.0, 0, 0]])
-    far.calc = calc
-    assert far.get_potential_energies() == pytest.approx([lone["C"], lone["O"]], abs=1e-9)
 
 
 def test_an_unfixed_composition_is_warned_about_once(trained, ethanol, monkeypatch):
