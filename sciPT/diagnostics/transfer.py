@@ -95,11 +95,12 @@ def recommend(
     best = max(learnt, key=lambda n: (means[n], -cost(n)))
     # a model with a fold unscored (NaN) has its mean over other folds than the rest, so a simpler
     # model can be ahead of the best on the folds both scored: it is a candidate too
-    candidates = [n for n in learnt if n == best or compare(scores[n], scores[best]) != BEHIND]
+    against_best = {n: compare(scores[n], scores[best]) for n in learnt if n != best}
+    candidates = [n for n in learnt if n == best or against_best[n] != BEHIND]
     pick = min(candidates, key=cost)
     if len(scores) == 1:
         return pick, "it is the only model run."
-    if pick != best and compare(scores[pick], scores[best]) == AHEAD:
+    if pick != best and against_best[pick] == AHEAD:
         return pick, (
             f"it is ahead of {best} over the folds both scored (by more than 2 standard errors), "
             f"though {best} has the best mean {metric} ({means[pick]:.3f} vs {means[best]:.3f}, "
