@@ -5,7 +5,6 @@ frames, without pre-training a model."""
 
 import dataclasses
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +14,18 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
-from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+from sciPT.domains.molecules.data import (
+    ACETYLACETONE_ISOLATED,
+    ACETYLACETONE_TRAIN,
+    ETHANOL_TRAIN,
+    MoleculeDataConfig,
+    read_frames,
+)
 from sciPT.domains.molecules.dataset import split_frames
 from sciPT.domains.molecules.evaluate import labelled_graphs, reading
 from sciPT.domains.molecules.references import graph_composition
 from sciPT.errors import ConfigError, DataError
-from sciPT.files import file_sha256
+from sciPT.files import file_sha256, resolve_data_path
 from sciPT.tasks import forcefield_data
 from sciPT.tasks.forcefield_config import ForcefieldConfig
 from sciPT.tasks.forcefield_data import (
@@ -35,9 +40,8 @@ from sciPT.tasks.forcefield_data import (
     set_name,
 )
 
-SHIPPED = Path(__file__).resolve().parents[2] / "data_recipes" / "molecules"
-ETHANOL = SHIPPED / "ethanol" / "train.xyz"
-ACAC = SHIPPED / "acetylacetone" / "train_300K.xyz"
+ETHANOL = resolve_data_path(ETHANOL_TRAIN).resolve()
+ACAC = resolve_data_path(ACETYLACETONE_TRAIN).resolve()
 
 
 def scratch_config(train, val=None, test=(), **kw) -> ForcefieldConfig:
@@ -158,7 +162,7 @@ def test_isolated_atoms_beside_kept_or_refit_references_are_refused_first(acac, 
     """'keep' ignores an isolated-atoms file as 'refit' does: refused, naming the method given."""
     paths, _ = acac
     cfg = scratch_config(paths["train"], paths["val"], references=method)
-    cfg.data.isolated_atoms = str(SHIPPED / "acetylacetone" / "isolated_atoms.xyz")
+    cfg.data.isolated_atoms = str(resolve_data_path(ACETYLACETONE_ISOLATED).resolve())
     with pytest.raises(ConfigError) as err:
         load_sets(cfg, Start(*_SCRATCH))
     assert str(err.value).startswith(
