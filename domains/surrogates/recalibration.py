@@ -44,10 +44,18 @@ Shapes: each map is ``(len(LEVELS),)``, the nominal level for each of
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
+import json
+import sys
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
+
+from sciPT import io
+from sciPT.errors import UserError
 
 from .calibrate import DEFAULT_PRIOR_FORM, calibrate, scratch_fit, transfer_prior
 from .data import Points
@@ -219,6 +227,36 @@ def learn_recalibration(
     )
 
 
+# what the learnt maps depend on besides their arguments: the correlations, fits and priors of this
+# domain (its source) and the numerical libraries that evaluate them
+LIBRARIES = ("numpy", "scipy", "ht", "fluids")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of every Python file of this domain (by path and content) and of the versions of
+    :data:`LIBRARIES`: a map learnt by other code is never reused."""
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{name}={version}\0".encode())
+    return digest.hexdigest()
+
+
+def cache_path(fields: dict) -> Path:
+    """Where the maps learnt with ``fields`` (:func:`library_recalibration`'s arguments) are kept:
+    ``$SCIPT_CACHE/surrogates/recalibration-<key>.json``, the key the SHA-256 of the fields and
+    :func:`code_fingerprint`."""
+    text = json.dumps({"code": code_fingerprint(), **fields}, sort_keys=True)
+    key = hashlib.sha256(text.encode()).hexdigest()[:20]
+    return io.cache_dir("surrogates") / f"recalibration-{key}.json"
+
+
 @functools.lru_cache(maxsize=8)
 def library_recalibration(
     systems: tuple[str, ...],
@@ -232,20 +270,53 @@ def library_recalibration(
     max_draws: int = MAX_DRAWS,
 ) -> IntervalRecalibration:
     """:func:`learn_recalibration` on the systems of a pre-training configuration (its fields
-    spelled out, so the result is cached per process: it depends on nothing else)."""
+    spelled out, since the result depends on nothing else). Learning takes about half a minute
+    (some 3,000 closed-form fits), so the maps are cached per process and on disk
+    (:func:`cache_path`); a cache that cannot be read or written is learnt past, with a note."""
     from .pretrain import fit_systems
 
+    fields = {
+        "systems": list(systems),
+        "points_per_system": points_per_system,
+        "sampling_noise": sampling_noise,
+        "seed": seed,
+        "form": form,
+        "transfer": transfer,
+        "s0": s0,
+        "nu0": nu0,
+        "max_draws": max_draws,
+    }
+    try:
+        path = cache_path(fields)
+    except UserError as err:
+        print(f"note: interval recalibration not cached: {err}", file=sys.stderr)
+        path = None
+    if path is not None and path.is_file():
+        try:
+            return IntervalRecalibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged entry (a full disk, an edit) is learnt again and replaced
     fits = fit_systems(list(systems), points_per_system, sampling_noise, seed)
-    return learn_recalibration(
+    kept = f" (once: kept in {path.parent})" if path is not None else ""
+    print(f"learning the interval recalibration on the library's {len(fits)} systems{kept}", file=sys.stderr)
+    recal = learn_recalibration(
         fits, form=form, transfer=transfer, noise=NoisePrior(s0, nu0), max_draws=max_draws, seed=seed
     )
+    if path is not None:
+        try:
+            io.write_json(path, recal.as_dict())
+        except UserError as err:
+            print(f"note: interval recalibration not cached: {err}", file=sys.stderr)
+        except OSError as err:  # a disk that filled while writing
+            print(f"note: interval recalibration not cached: {path}: {err.strerror or err}", file=sys.stderr)
+    return recal
 
 
 def for_library(
     cfg, form: str | None, transfer: str = "exponents", noise: NoisePrior | None = None
 ) -> IntervalRecalibration:
     """The maps for the systems of a pre-training configuration ``cfg``
-    (:class:`.presets.SurrogatePretrainConfig`), cached per process."""
+    (:class:`.presets.SurrogatePretrainConfig`), cached (:func:`library_recalibration`)."""
     noise = noise or NoisePrior()
     return library_recalibration(
         tuple(cfg.systems),

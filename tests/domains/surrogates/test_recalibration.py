@@ -2,6 +2,7 @@
 it was not learnt on (recalibration.py, Posterior.cdf / interval)."""
 
 import itertools
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -335,3 +336,99 @@ def test_the_subsets_drawn_differ_from_series_to_series_and_reach_every_point(mo
         per_series = [subsets for k, subsets in drawn if k == n]
         assert len(set(map(tuple, per_series))) > 1
         assert set().union(*(set(itertools.chain(*s)) for s in per_series)) == set(range(7))
+
+
+SMALL_LIBRARY = (("smooth-pipe", "flat-plate"), 20, 0.02, 0, None, "exponents", 0.05, 2.0, 1)
+
+
+def learn_small(recalibration):
+    """The uncached-per-process learning of a small scratch-only library (a tenth of a second)."""
+    return recalibration.library_recalibration.__wrapped__(*SMALL_LIBRARY)
+
+
+def test_library_maps_are_kept_on_disk_and_a_later_process_reuses_them(monkeypatch, tmp_path, capsys):
+    """Learning the maps takes half a minute for the default library: a user's second calibration
+    must read them back, exactly, rather than learn them again."""
+    from sciPT.domains.surrogates import recalibration
+
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path))
+    first = learn_small(recalibration)
+    [entry] = (tmp_path / "surrogates").glob("recalibration-*.json")
+    assert capsys.readouterr().err == (
+        f"learning the interval recalibration on the library's 15 systems (once: kept in {entry.parent})\n"
+    )
+
+    def relearn(*args, **kwargs):
+        raise AssertionError("learnt again")
+
+    monkeypatch.setattr(recalibration, "learn_recalibration", relearn)
+    again = learn_small(recalibration)
+    assert capsys.readouterr().err == ""
+    assert again.protocol == first.protocol and again.points == first.points
+    for n, levels in first.maps["scratch"].items():
+        assert np.array_equal(again.maps["scratch"][n], levels)
+    # other learning settings, or other code, are another entry: learnt, never read from this one
+    with pytest.raises(AssertionError, match="learnt again"):
+        recalibration.library_recalibration.__wrapped__(*SMALL_LIBRARY[:-1], 2)
+    monkeypatch.setattr(recalibration, "code_fingerprint", lambda: "edited")
+    with pytest.raises(AssertionError, match="learnt again"):
+        learn_small(recalibration)
+
+
+def test_a_damaged_cache_entry_is_learnt_again_and_replaced(monkeypatch, tmp_path):
+    """A cache file cut short (a full disk) must not stop a calibration: it is learnt past."""
+    from sciPT.domains.surrogates import recalibration
+
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path))
+    first = learn_small(recalibration)
+    [entry] = (tmp_path / "surrogates").glob("recalibration-*.json")
+    entry.write_text('{"levels": [0.1', encoding="utf-8")
+    again = learn_small(recalibration)
+    assert np.array_equal(again.maps["scratch"][2], first.maps["scratch"][2])
+    assert (
+        IntervalRecalibration.from_dict(json.loads(entry.read_text(encoding="utf-8"))).protocol
+        == first.protocol
+    )
+
+
+def test_a_cache_that_cannot_be_made_is_said_and_the_maps_learnt_all_the_same(monkeypatch, tmp_path, capsys):
+    """The cache only saves time: a SCIPT_CACHE that names a file costs a note, not the run."""
+    from sciPT.domains.surrogates import recalibration
+
+    blocked = tmp_path / "a_file"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("SCIPT_CACHE", str(blocked))
+    recal = learn_small(recalibration)
+    assert set(recal.maps) == {"scratch"}
+    assert capsys.readouterr().err == (
+        f"note: interval recalibration not cached: the cache {blocked / 'surrogates'} (SCIPT_CACHE): "
+        f"cannot be written: {blocked} is a file, not a folder\n"
+        "learning the interval recalibration on the library's 15 systems\n"
+    )
+
+
+def test_the_code_fingerprint_follows_every_source_file_of_the_domain_and_the_library_versions(
+    monkeypatch, tmp_path
+):
+    """A map learnt by yesterday's correlations or fits must not be served to today's code: an edit
+    to any Python file of the domain, a correlations module included, or another version of a
+    numerical library gives another key."""
+    from sciPT.domains.surrogates import recalibration
+
+    (tmp_path / "correlations").mkdir()
+    (tmp_path / "calibrate.py").write_text("a = 1\n", encoding="utf-8")
+    (tmp_path / "correlations" / "rough.py").write_text("b = 2\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not code\n", encoding="utf-8")
+    monkeypatch.setattr(recalibration, "__file__", str(tmp_path / "recalibration.py"))
+    base = recalibration.code_fingerprint()
+    assert recalibration.code_fingerprint() == base
+    (tmp_path / "notes.txt").write_text("edited\n", encoding="utf-8")
+    assert recalibration.code_fingerprint() == base
+    (tmp_path / "correlations" / "rough.py").write_text("b = 3\n", encoding="utf-8")
+    edited = recalibration.code_fingerprint()
+    assert edited != base
+    real_version = recalibration.metadata.version
+    monkeypatch.setattr(
+        recalibration.metadata, "version", lambda name: "0.0" if name == "ht" else real_version(name)
+    )
+    assert recalibration.code_fingerprint() not in (base, edited)
