@@ -330,3 +330,86 @@ def test_the_predictive_sd_adds_the_spread_between_components():
         ["log_C"], np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([[0.0], [2.0]]), np.zeros((2, 1, 1))
     )
     assert post.predictive_sd(np.ones((2, 1))) == pytest.approx([np.sqrt(2), np.sqrt(2)], rel=1e-12)
+
+
+def test_the_default_noise_prior_is_a_five_percent_scatter_worth_two_points():
+    """The noise hyperprior's log density of ``log sigma^2`` is Scale-Inv-chi^2(2, 0.05^2) (an
+    inverse gamma with shape 1 and scale 0.05^2), times the Jacobian ``sigma^2``: the default belief
+    of a 5 % rig scatter every uncalibrated interval rests on."""
+    from scipy.stats import invgamma
+
+    sigma = np.array([0.01, 0.05, 0.2])
+    expected = invgamma(a=1.0, scale=0.05**2).logpdf(sigma**2) + np.log(sigma**2)
+    assert NoisePrior().log_weights(sigma) == pytest.approx(expected, rel=1e-12)
+    wider = invgamma(a=3.0 / 2, scale=3.0 * 0.1**2 / 2).logpdf(sigma**2) + np.log(sigma**2)
+    assert NoisePrior(0.1, 3.0).log_weights(sigma) == pytest.approx(wider, rel=1e-12)
+
+
+def test_the_marginal_likelihood_averages_the_evidence_over_the_width_hyperprior():
+    """``log_marginal`` (what the evidence guard compares) is log sum_k w_k p(y | kappa_k) with
+    w_k the log-normal hyperprior's weights on the grid normalised to one, each evidence that of a
+    fit at the width held fixed."""
+    X = np.column_stack([np.ones(3), np.log([1e4, 3e4, 1e5])])
+    y = np.log([30.0, 75.0, 190.0])
+    prior = GaussianPrior(["log_C", "Re"], [np.log(0.023), 0.8], np.diag([0.04, 0.0004]))
+    kappas = np.array([0.1, 1.0, 10.0, 100.0])
+    post = fit(X, y, prior, kappas=kappas)
+    evidence = np.array([fit(X, y, prior, kappa=k).log_evidence for k in kappas])
+    w = np.exp(-0.5 * (np.log(kappas) / 1.5) ** 2)
+    assert post.log_marginal == pytest.approx(np.log(np.sum(w / w.sum() * np.exp(evidence))), rel=1e-10)
+    assert post.kappa == kappas[np.argmax(evidence + np.log(w))]
+    # a width held fixed: log p(y) = log N(y; X m, X S X^T + sigma^2 I) on a one-level noise grid
+    from scipy.stats import multivariate_normal
+
+    one = fit(X, y, prior, kappa=1.0, sigma=np.array([0.05]))
+    cov = X @ prior.cov @ X.T + 0.05**2 * np.eye(3)
+    by_hand = (
+        multivariate_normal(X @ prior.mean, cov).logpdf(y) + NoisePrior().log_weights(np.array([0.05]))[0]
+    )
+    assert one.log_marginal == pytest.approx(by_hand, rel=1e-10)
+    assert one.log_evidence == pytest.approx(by_hand, rel=1e-10)
+
+
+def test_the_recalibrated_interval_is_the_predictives_own_at_the_mapped_level():
+    """A level map (the export's recalibration) turns a 90 % interval into the predictive's own
+    interval at the mapped level, interpolated between the map's levels; ``recalibrated=False`` and
+    a posterior without a map give the own 90 % interval."""
+    from scipy.stats import norm
+
+    from sciPT.domains.surrogates.objectives import LEVELS, Posterior
+
+    one = Posterior(["log_C"], np.array([0.1]), np.array([1.0]), np.array([[2.0]]), np.zeros((1, 1, 1)))
+    X = np.ones((1, 1))
+    assert one.nominal_level(0.9) == 0.9
+    lo, hi = one.interval(X, 0.9)
+    assert (lo[0], hi[0]) == pytest.approx((2.0 - 0.1 * norm.ppf(0.95), 2.0 + 0.1 * norm.ppf(0.95)), rel=1e-9)
+    one.level_map = np.minimum(LEVELS + 0.05, 0.999)  # 0.90 -> 0.95, 0.905 -> 0.955
+    assert one.nominal_level(0.9) == pytest.approx(0.95)
+    assert one.nominal_level(0.905) == pytest.approx(0.955)
+    lo, hi = one.interval(X, 0.9)
+    assert (lo[0], hi[0]) == pytest.approx(
+        (2.0 - 0.1 * norm.ppf(0.975), 2.0 + 0.1 * norm.ppf(0.975)), rel=1e-9
+    )
+    lo, hi = one.interval(X, 0.9, recalibrated=False)
+    assert (lo[0], hi[0]) == pytest.approx((2.0 - 0.1 * norm.ppf(0.95), 2.0 + 0.1 * norm.ppf(0.95)), rel=1e-9)
+
+
+def test_the_log_density_of_a_mixture_is_the_log_of_its_weighted_normal_densities():
+    """``log_density`` scores a calibration's held-out points: for 0.7 N(0, 0.1^2 + 0.2^2 x^2) +
+    0.3 N(1, 0.3^2) it is log(0.7 phi_1 + 0.3 phi_2), by hand."""
+    from scipy.stats import norm
+
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    mix = Posterior(
+        ["log_C", "Re"],
+        np.array([0.1, 0.3]),
+        np.array([0.7, 0.3]),
+        np.array([[0.0, 0.0], [1.0, 0.0]]),
+        np.array([np.diag([0.0, 0.04]), np.zeros((2, 2))]),
+    )
+    X = np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 0.0]])
+    y = np.array([0.05, 0.9, -0.4])
+    sd1 = np.sqrt(0.01 + 0.04 * X[:, 1] ** 2)
+    expected = np.log(0.7 * norm.pdf(y, 0.0, sd1) + 0.3 * norm.pdf(y, 1.0, 0.3))
+    assert mix.log_density(X, y) == pytest.approx(expected, rel=1e-12)

@@ -134,3 +134,52 @@ def test_the_metric_counts_points_not_systems_when_several_match():
     found = library_matches(re, pr, dittus_boelter(re, pr), ALL)
     assert len(found) == 3 and [m.points for m in found] == [2, 2, 2]
     assert points_on_library(found) == 2
+
+
+def test_a_point_outside_a_systems_range_counts_in_the_total_and_the_sentence():
+    """The sentence says how many of the file's points lie on the law: a point outside the law's
+    range is one of the file's points, not on it (2 of 3, not 2 of 2, which reads as the whole file)."""
+    re, pr = np.array([5e3, 2e4, 6e4]), np.array([0.7, 0.7, 0.7])  # Re 5e3 below Dittus-Boelter's 1e4
+    (match,) = library_matches(re, pr, dittus_boelter(re, pr), ["dittus-boelter-heating"])
+    assert (match.points, match.total, list(match.lines)) == (2, 3, [2, 3])
+    assert match.sentence() == (
+        "2 of 3 points lie on library system dittus-boelter-heating (within 1%): they are not held out "
+        "from the prior; the prior-informed model has seen this law"
+    )
+
+
+def test_a_prandtl_number_outside_a_systems_range_is_not_compared():
+    """Dittus-Boelter's form evaluated at Pr 0.3 (its range starts at 0.6): the prior never saw the
+    law there, so points computed from the form there are no leak."""
+    re, pr = np.array([2e4, 5e4, 1e5]), np.array([0.3, 0.3, 0.3])
+    assert library_matches(re, pr, dittus_boelter(re, pr), ["dittus-boelter-heating"]) == []
+
+
+def test_the_tolerance_is_relative_to_the_systems_nusselt_number():
+    """The rule is |Nu - Nu_system| <= 1 % of Nu_system: 0.995 % below the law is on it (relative
+    to the point's own Nu, 1 % of 0.99 Nu_system, it would not be)."""
+    re, pr = np.array([2e4, 5e4, 1e5]), np.array([0.7, 0.7, 0.7])
+    nu = dittus_boelter(re, pr) * (1 - 0.995 * ON_LIBRARY_RTOL)
+    (match,) = library_matches(re, pr, nu, ["dittus-boelter-heating"])
+    assert match.points == 3
+
+
+def test_more_than_half_of_five_points_is_three():
+    """The share is more than half: three of five points on one law are reported, two are not."""
+    re, pr = np.geomspace(2e4, 2e5, 5), np.full(5, 0.7)
+    nu = dittus_boelter(re, pr)
+    (match,) = library_matches(re, pr, nu * [1, 1.1, 1, 1.1, 1], ["dittus-boelter-heating"])
+    assert (match.points, match.total, list(match.lines)) == (3, 5, [1, 3, 5])
+    assert library_matches(re, pr, nu * [1, 1.1, 1, 1.1, 1.1], ["dittus-boelter-heating"]) == []
+
+
+def test_the_system_with_the_most_points_is_listed_first():
+    """The report and the warning list the system holding the most points first, whatever the order
+    the run recorded its systems in: three points at Pr 1 lie on Colburn and Dittus-Boelter, a fourth
+    at Pr 5 (outside Colburn's range) on Dittus-Boelter only."""
+    re, pr = np.array([1e4, 2e4, 5e4, 3e4]), np.array([1.0, 1.0, 1.0, 5.0])
+    found = library_matches(re, pr, dittus_boelter(re, pr), ["colburn", "dittus-boelter-heating"])
+    assert [(m.system, m.points, m.total) for m in found] == [
+        ("dittus-boelter-heating", 4, 4),
+        ("colburn", 3, 4),
+    ]

@@ -10,7 +10,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.domains.surrogates import export_surrogate, prior_posterior
 from sciPT.domains.surrogates.law import law_dict, law_string
 from sciPT.domains.surrogates.model import RandomFeatureCorrection
-from sciPT.domains.surrogates.objectives import GaussianPrior, fit
+from sciPT.domains.surrogates.objectives import LEVELS, GaussianPrior, fit
 
 NAMES = ["log_C", "Re", "Pr"]
 
@@ -144,3 +144,73 @@ def test_a_variance_rounded_below_zero_gives_an_sd_of_zero_not_nan():
     cov = np.diag([0.01, -1e-20, 0.0001])
     law = law_dict(np.array([np.log(0.023), 0.8, 0.4]), cov, NAMES)
     assert law["exponents_sd"] == {"Re": 0.0, "Pr": pytest.approx(0.01)}
+
+
+def _curved_points():
+    """Fifteen points of a curved (Gnielinski-like) law over Re and Pr: ``(X, y)``."""
+    re = np.geomspace(3e3, 5e6, 15)
+    pr = np.geomspace(0.7, 7.0, 15)[np.random.default_rng(1).permutation(15)]
+    X = np.column_stack([np.ones(15), np.log(re), np.log(pr)])
+    return X, np.log(0.012) + 0.87 * X[:, 1] - 0.04 * (X[:, 1] - 11) ** 2 + 0.4 * X[:, 2]
+
+
+def test_a_fitted_model_predicts_the_mixture_mean_and_reports_its_exponents(tmp_path):
+    """A calibrated model stores many components (noise and width integrated out) with different
+    means: its point prediction and its exponents are their weighted mean, by hand."""
+    X, y = _curved_points()
+    prior = GaussianPrior(NAMES, [0.0, 0.8, 0.4], np.diag([1.0, 0.15**2, 0.1**2]), free=[True, False, False])
+    post = fit(X[:3], y[:3], prior)
+    assert len(post.weights) > 10 and np.ptp(post.means[:, 1]) > 1e-3  # the components differ
+    export_surrogate(tmp_path / "model", post, [], {"kind": "calibrated"})
+    loaded = from_pretrained(tmp_path, domain="surrogates").model
+    by_hand = sum(w * m for w, m in zip(post.weights, post.means))
+    assert loaded.theta == pytest.approx(by_hand, rel=1e-12)
+    assert loaded(torch.from_numpy(X)).numpy() == pytest.approx(X @ by_hand, rel=1e-12)
+
+
+def test_an_exported_correction_is_loaded_with_its_width_and_predicts_as_fitted(tmp_path):
+    """A model calibrated with a correction must load with it (its width in config.json) and predict
+    what the fit predicted, correction included, at points it was not fitted on."""
+    X, y = _curved_points()
+    post, basis = _joint_fit(X[::2], y[::2], 6)
+    assert np.abs(post.mean[3:]).max() > 1e-3  # the correction is not zero
+    export_surrogate(tmp_path / "model", post, [], {"kind": "calibrated"}, correction=basis)
+    config = json.loads((tmp_path / "model/config.json").read_text())
+    assert config["correction_width"] == 6
+    loaded = from_pretrained(tmp_path, domain="surrogates").model
+    assert loaded.posterior().names == [*NAMES, "w0", "w1", "w2", "w3", "w4", "w5"]
+    new = X[1::2]
+    expected = post.predict(np.hstack([new, basis.features(new)]))
+    assert loaded(torch.from_numpy(new)).numpy() == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_correction_does_not_depend_on_the_scale_of_the_log_variables():
+    """The hidden layer sees standardised log variables: Re**2 in place of Re (log Re doubled) or
+    another unit (log Re shifted) gives the same correction features; without the scaling the tanh
+    saturates at log Re ~ 10 and the features lose their shape."""
+    X, _ = _curved_points()
+    Xs = X.copy()
+    Xs[:, 1] = 2 * X[:, 1] + 3.0
+    a = RandomFeatureCorrection.on_points(X, 8, seed=0)
+    b = RandomFeatureCorrection.on_points(Xs, 8, seed=0)
+    assert b.features(Xs) == pytest.approx(a.features(X), abs=1e-9)
+    assert a.loc.numpy() == pytest.approx(X[:, 1:].mean(0))
+    assert a.scale.numpy() == pytest.approx(X[:, 1:].std(0))
+
+
+def test_a_loaded_model_gives_the_recalibrated_intervals_of_its_export(tmp_path):
+    """The export's interval recalibration (config.json ``interval_level_map``) travels with a model
+    loaded in Python: its 90 % interval is the predictive's own interval at the mapped level."""
+    prior = GaussianPrior(NAMES, [-3.0, 0.7, 0.35], np.diag([1.0, 0.02, 0.003]))
+    post = prior_posterior(prior)
+    level_map = np.minimum(LEVELS + 0.05, 0.995)  # a 90 % interval is the own 95 % one
+    export_surrogate(
+        tmp_path / "model", post, [], {"kind": "prior", "interval_level_map": level_map.tolist()}
+    )
+    back = from_pretrained(tmp_path, domain="surrogates").model.posterior()
+    X = np.array([[1.0, np.log(2e4), np.log(0.7)]])
+    lo, hi = back.interval(X, 0.9)
+    own_lo, own_hi = post.interval(X, 0.95)
+    assert (lo[0], hi[0]) == pytest.approx((own_lo[0], own_hi[0]), rel=1e-9)
+    plain_lo, plain_hi = post.interval(X, 0.9)  # no map: wider by 1.96 / 1.645
+    assert hi[0] - lo[0] > 1.1 * (plain_hi[0] - plain_lo[0])
