@@ -13,14 +13,16 @@ from sciPT.domains.molecules.ewc import (
     energy_force_fisher,
     energy_force_gauss_newton,
     ewc_scale,
+    fisher_batches,
     fisher_hook,
+    head_strategy,
     validate,
     whitened_outputs,
 )
 from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError
-from sciPT.finetune import load_fisher, load_fisher_blocks
+from sciPT.finetune import L2SP, FinetuneConfig, load_fisher, load_fisher_blocks
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +159,132 @@ def test_the_gauss_newton_mean_loss_is_per_frame_over_batches_of_several_frames(
     )
     assert len(per_frame) == 4
     assert mean_loss == pytest.approx(sum(per_frame) / 4, rel=1e-9)
+
+
+def test_the_empirical_fisher_is_the_mean_squared_gradient_of_each_frame_s_loss(setup):
+    """Per-sample mode squares each frame's own loss gradient (squaring a batch mean would be about
+    batch_size times smaller), and lambda_0 is 1 / (2 x the mean per-frame loss), not the sum: a
+    wrong one rescales every EWC strength a user picks."""
+    model, graphs = setup
+    objective = ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)
+    extras = fisher_hook(graphs, FisherConfig(frames=3, kind="empirical"), objective, seed=0)(model)
+    params = dict(model.named_parameters())
+    by_hand = {n: torch.zeros_like(p) for n, p in params.items()}
+    losses = []
+    try:
+        for g in graphs:
+            loss = EnergyForceLoss(objective)(model.train(), collate([g]))[0]
+            grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            for name, grad in zip(params, grads):
+                if grad is not None:
+                    by_hand[name] += grad.square()
+            losses.append(float(loss.detach()))
+    finally:
+        model.eval()
+    fisher = load_fisher(extras)
+    assert float(sum(f.sum() for f in fisher.values())) > 0
+    for name, total in by_hand.items():
+        assert torch.allclose(fisher[name], total / 3, rtol=1e-6, atol=1e-14), name
+    mean_loss = sum(losses) / 3
+    assert float(extras[PRETRAINING_LOSS]) == pytest.approx(mean_loss, rel=1e-9)
+    assert float(extras[LAMBDA_0]) == pytest.approx(0.5 / mean_loss, rel=1e-9)
+
+
+def test_fisher_batches_hold_one_frame_per_sample_and_batch_size_frames_per_batch(setup):
+    """``mode: per-sample`` must give one gradient per frame whatever ``batch_size`` says."""
+    _, graphs = setup
+    per_sample = fisher_batches(graphs, FisherConfig(frames=3, batch_size=2), seed=0)
+    assert [int(b.num_graphs) for b in per_sample] == [1, 1, 1]
+    per_batch = fisher_batches(graphs, FisherConfig(frames=3, mode="per-batch", batch_size=2), seed=0)
+    assert [int(b.num_graphs) for b in per_batch] == [2, 1]
+    # every frame once (drawn without replacement), in their order
+    assert torch.equal(torch.cat([b.pos for b in per_sample]), torch.cat([g.pos for g in graphs]))
+
+
+def test_whitened_outputs_leave_out_energies_that_weigh_nothing(setup):
+    """A zero energy weight drops the energy outputs, as the loss drops the term (docstring)."""
+    model, graphs = setup
+    outputs, labels = whitened_outputs(model, ObjectiveConfig(energy_weight=0.0), collate(graphs))
+    assert outputs.shape == labels.shape == (3 * 9 * 3,)
+
+
+def test_the_export_stores_no_fisher_when_none_is_asked_for_or_the_objective_is_denoising(setup):
+    """``frames: 0`` or a denoising pre-training (no energy + force loss to take the Fisher of)
+    store no Fisher, so a later EWC fine-tune refuses the model instead of using a wrong one."""
+    _, graphs = setup
+    assert fisher_hook(graphs, FisherConfig(frames=0), ObjectiveConfig(), seed=0) is None
+    assert fisher_hook(graphs, FisherConfig(frames=3), ObjectiveConfig(kind="denoise"), seed=0) is None
+    assert fisher_hook(graphs, FisherConfig(frames=3), ObjectiveConfig(), seed=0) is not None
+
+
+def test_the_export_draws_as_many_projections_per_frame_as_fisher_samples_says(setup):
+    """``fisher.samples`` is the user's knob on the Gauss-Newton estimate's noise: the stored
+    Fisher is the one of that many draws per frame, not of one."""
+    model, graphs = setup
+    objective = ObjectiveConfig()
+    extras = fisher_hook(graphs, FisherConfig(frames=3, samples=2, blocks="none"), objective, seed=0)(model)
+    batches = [collate([g]) for g in graphs]
+    two, _ = energy_force_gauss_newton(model, objective, batches, samples=2, seed=0, progress=False)
+    one, _ = energy_force_gauss_newton(model, objective, batches, samples=1, seed=0, progress=False)
+    stored = load_fisher(extras)
+    assert all(torch.equal(stored[n], two[n]) for n in two)
+    assert not all(torch.equal(stored[n], one[n]) for n in one)
+
+
+def test_ewc_scale_of_a_zero_lambda_0_or_a_zero_pre_training_loss_is_none():
+    """A pre-training loss of zero has no lambda_0 (1 / (2 x 0)): no number, rather than zero or a
+    division by zero."""
+    assert ewc_scale({LAMBDA_0: torch.tensor(0.0, dtype=torch.float64)}) is None
+    assert ewc_scale({PRETRAINING_LOSS: torch.tensor(0.0, dtype=torch.float64)}) is None
+    assert ewc_scale({PRETRAINING_LOSS: torch.tensor(0.25, dtype=torch.float64)}) == 2.0
+
+
+@pytest.fixture
+def two_heads(make_potential):
+    model = make_potential(l_max=0, seed=1)
+    model.add_head("new")
+    return model
+
+
+def test_ewc_with_heads_refuses_a_fisher_without_a_shared_parameter(two_heads):
+    """An export whose Fisher misses a shared weight cannot anchor it: say which, not a KeyError."""
+    shared = two_heads.shared_parameter_names()
+    fisher = {n: torch.ones_like(p) for n, p in two_heads.named_parameters() if n != shared[1]}
+    with pytest.raises(ConfigError) as err:
+        head_strategy(FinetuneConfig(strategy="ewc"), two_heads, fisher, "new")
+    assert str(err.value) == (
+        "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss, and the "
+        f"pre-trained model has none for shared parameter '{shared[1]}'"
+    )
+
+
+def test_online_ewc_with_heads_needs_an_estimate(two_heads):
+    fisher = {n: torch.ones_like(p) for n, p in two_heads.named_parameters()}
+    with pytest.raises(ConfigError) as err:
+        head_strategy(FinetuneConfig(strategy="ewc", ewc_online_every=5), two_heads, fisher, "new")
+    assert str(err.value) == (
+        "finetune.ewc_online_every: no estimate of the Fisher at the current weights was given"
+    )
+
+
+def test_l2sp_with_heads_anchors_the_shared_blocks_only(two_heads):
+    """alpha/2 x sum (w - w0)^2 over the shared weights: the new head must be free to move, or
+    L2-SP would pull it back to the copy it started as."""
+    strategy = head_strategy(FinetuneConfig(strategy="l2sp", l2sp_alpha=4.0), two_heads, None, "new")
+    assert isinstance(strategy.inner, L2SP)
+    with torch.no_grad():
+        for p in two_heads.parameters():
+            p.add_(0.5)
+    shared = two_heads.shared_parameter_names()
+    count = sum(p.numel() for n, p in two_heads.named_parameters() if n in shared)
+    assert count < sum(p.numel() for p in two_heads.parameters())
+    assert float(strategy.inner.penalty(two_heads)) == pytest.approx(0.5 * 4.0 * 0.25 * count, rel=1e-12)
+
+
+def test_the_export_refuses_a_fisher_config_it_does_not_know(setup):
+    """A misspelt ``fisher.kind`` must stop the run before pre-training, not fall back silently on
+    the empirical Fisher, whose scale is another."""
+    _, graphs = setup
+    with pytest.raises(ConfigError) as err:
+        fisher_hook(graphs, FisherConfig(kind="gauss_newton"), ObjectiveConfig(), seed=0)
+    assert str(err.value) == "fisher.kind: expected 'gauss-newton' or 'empirical', got 'gauss_newton'"

@@ -2,6 +2,8 @@
 zero there and the objective's weighted mean squares away from it, and only the shared blocks get
 its gradient when the old head is frozen."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -65,3 +67,36 @@ def test_frames_without_a_teacher_add_nothing_and_a_frozen_old_head_gets_no_grad
     assert all(grads[n] is None for n in model.head_parameter_names("default"))
     assert all(grads[n] is None for n in model.head_parameter_names("acac"))  # the new head is not read
     assert grads["blocks.0.linear_out.weight"].abs().max() > 0
+
+
+def test_the_teacher_comes_from_the_head_it_names(setup):
+    """Distilling the old level of theory through another head would keep the wrong predictions;
+    the heads differ here (the new one moved), and each is asked for by name."""
+    model, graphs = setup
+    with torch.no_grad():
+        for p in model.extra_heads[0].parameters():
+            p.add_(0.1)
+    for head in ("default", "acac"):
+        attach_teacher(model, graphs[:2], head)
+        for graph in graphs[:2]:
+            named = model(collate([graph]), head=head)
+            other = model(collate([graph]), head="acac" if head == "default" else "default")
+            assert float((named["energy"] - other["energy"]).abs().min()) > 1e-6
+            torch.testing.assert_close(graph.old_energy, named["energy"], rtol=0, atol=1e-10)
+            torch.testing.assert_close(graph.old_forces, named["forces"], rtol=0, atol=1e-10)
+
+
+def test_the_teacher_of_a_batch_of_molecules_of_different_sizes_is_each_one_s_own(setup, ethanol_frames):
+    """A batch mixing a 9-atom and a 5-atom molecule: each graph keeps its own atoms' forces, not a
+    slice of its neighbour's."""
+    model, _ = setup
+    whole = ethanol_frames[0]
+    part = dataclasses.replace(
+        whole, numbers=whole.numbers[:5], positions=whole.positions[:5], forces=whole.forces[:5]
+    )
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in (part, whole, part)]
+    attach_teacher(model, graphs, "default", batch_size=3)
+    assert [tuple(g.old_forces.shape) for g in graphs] == [(5, 3), (9, 3), (5, 3)]
+    for graph in graphs:
+        alone = model(collate([graph]), head="default")
+        torch.testing.assert_close(graph.old_forces, alone["forces"], rtol=0, atol=1e-10)

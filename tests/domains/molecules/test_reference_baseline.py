@@ -259,3 +259,19 @@ def test_reference_only_val_loss_scores_every_process_s_batches(files, devices, 
         train, val, batch_size=2, val_batches=devices * val_batches, w_e=2.0, w_f=0.5, references="lstsq"
     )
     assert loss == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_validation_set_held_out_of_streamed_shards_has_no_reference_only_loss(files):
+    """Each rank's own shard frames are known only once the ranks are: scoring this process's frames
+    alone would report a baseline other than the one validation sees."""
+    from sciPT.streaming import RankSharded
+
+    train, val = files
+    cfg = config(train, val, batch_size=2, val_batches=2)
+    setup = domains.get("molecules").build_pretraining(cfg)
+    graphs = setup.datamodule.val_set.graphs
+    objective = build_objective(cfg.objective)
+    plain = FrameDataset(graphs, shuffle=False)
+    assert reference_only_val_loss(plain, objective, setup.backbone.cfg, cfg.train, collate) is not None
+    sharded = type("Sharded", (FrameDataset, RankSharded), {})(graphs, shuffle=False)
+    assert reference_only_val_loss(sharded, objective, setup.backbone.cfg, cfg.train, collate) is None
