@@ -216,6 +216,8 @@ def fit_toy(
     patience: int = 5,
     min_steps_per_epoch: int = 0,
     lr: float = 1e-3,
+    max_shift: int = 0,
+    seed: int = 0,
 ):
     """A 1-layer encoder fine-tuned on random 12-mers with ``train_labels``, stopping early on the
     same 12-mers (the first ``len(val_labels)``) with ``val_labels``; returns the fit and the parts
@@ -242,6 +244,7 @@ def fit_toy(
         accumulate=accumulate,
         lr=lr,
         schedule=ScheduleConfig(name="constant", warmup_steps=0),
+        seed=seed,
     )
     result = fit_classifier(
         enc,
@@ -255,12 +258,15 @@ def fit_toy(
         patience=patience,
         max_tokens=12,
         min_steps_per_epoch=min_steps_per_epoch,
+        max_shift=max_shift,
     )
     return result, tok, val[0], val[1]
 
 
-def test_the_positive_weight_of_the_loss_is_negatives_over_positives(monkeypatch):
-    """BinaryLoss gets pos_weight = n_negative / n_positive of the training labels."""
+@pytest.mark.parametrize("labels, weight", [([1, 0, 0, 0], 3.0), ([0, 0, 0, 0], 4.0)])
+def test_the_positive_weight_of_the_loss_is_negatives_over_positives(monkeypatch, labels, weight):
+    """BinaryLoss gets pos_weight = n_negative / n_positive of the training labels (3 / 1); a
+    cross-validation fold can hold no positive: their count is then taken as one, not divided by."""
     from sciPT import classification
 
     weights = []
@@ -271,9 +277,8 @@ def test_the_positive_weight_of_the_loss_is_negatives_over_positives(monkeypatch
             super().__init__(pos_weight)
 
     monkeypatch.setattr(classification, "BinaryLoss", Recording)
-    fit_toy([1, 0, 0, 0], [1, 0], batch_size=4)
-    # 3 negatives, 1 positive: 3 / 1 = 3.0
-    assert weights == [3.0]
+    fit_toy(labels, [1, 0], batch_size=4)
+    assert weights == [weight]
 
 
 def test_the_returned_model_holds_the_weights_of_the_best_validation_epoch():
@@ -310,3 +315,148 @@ def test_a_last_partial_accumulation_of_an_epoch_is_an_optimizer_step():
     # 2 epochs = 6 steps
     result, *_ = fit_toy([i % 2 for i in range(10)], [0, 1], batch_size=2, accumulate=2, max_epochs=2)
     assert (result.steps, result.epochs) == (6, 2)
+
+
+def test_the_loss_weighs_each_positive_by_pos_weight():
+    """The class balance the module docstring promises: a positive's cross-entropy counts
+    pos_weight times, a negative's once; a logit of 0 or more is called positive."""
+    import math
+
+    from sciPT.classification import BinaryLoss
+
+    logits = torch.tensor([0.5, -1.0, 2.0])
+
+    def head(hidden, mask, ids):
+        return logits
+
+    batch = {
+        "input_ids": torch.zeros(3, 2, dtype=torch.long),
+        "attention_mask": torch.ones(3, 2, dtype=torch.bool),
+        "labels": torch.tensor([1, 0, 0]),
+    }
+    loss, logged = BinaryLoss(pos_weight=2.0)(lambda ids, mask: ids, head, batch)
+    # -log sigmoid(0.5) twice for the positive; -log(1 - sigmoid(x)) = log(1 + e^x) for the negatives
+    want = (2 * math.log1p(math.exp(-0.5)) + math.log1p(math.exp(-1.0)) + math.log1p(math.exp(2.0))) / 3
+    assert float(loss) == pytest.approx(want, rel=1e-6)
+    assert float(logged["accuracy"]) == pytest.approx(2 / 3)
+
+
+def test_only_the_training_sequences_are_shifted_and_with_the_runs_seed(monkeypatch):
+    """max_shift reaches the collate of the training batches, seeded by train.seed; the validation
+    sequences are scored as they are (a shifted validation set moves the early stopping)."""
+    from sciPT import classification
+
+    made = []
+
+    class Recording(classification.LabelledCollate):
+        def __init__(self, tokenizer, max_tokens, max_shift=0, seed=0):
+            made.append((max_shift, seed))
+            super().__init__(tokenizer, max_tokens, max_shift, seed)
+
+    monkeypatch.setattr(classification, "LabelledCollate", Recording)
+    fit_toy([i % 2 for i in range(8)], [0, 1], batch_size=4, max_shift=2, seed=5)
+    assert sorted(made) == [(0, 0), (2, 5)]
+
+
+def test_fits_differing_in_seed_draw_their_batches_in_another_order():
+    """An ensemble's members differ in seed alone: the same seed gives the same model, another seed
+    another one (same initial weights, no dropout: only the order of the batches differs)."""
+    labels = [i % 2 for i in range(16)]
+
+    def weights(seed):
+        result, *_ = fit_toy(labels, [0, 1], batch_size=4, lr=1e-2, seed=seed)
+        return torch.cat([p.detach().flatten() for p in result.model.parameters()])
+
+    first = weights(0)
+    assert torch.equal(first, weights(0))
+    assert not torch.allclose(first, weights(1))
+
+
+def tiny_classifier(dropout: float = 0.0):
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.nn.classifier import SequenceClassifier
+    from sciPT.sequence_config import TokenizerConfig
+
+    tok = dna_tokenizer(TokenizerConfig())
+    torch.manual_seed(0)
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
+    )
+    head = ClassifierHead(HeadConfig(dropout=dropout), 8, 12)
+    with torch.no_grad():  # a head whose outputs spread over (0, 1), not all near one half
+        for p in head.parameters():
+            p.normal_(0.0, 1.0)
+    return SequenceClassifier(enc, head), tok
+
+
+def test_predicted_probabilities_are_the_sigmoid_of_each_sequences_logit_in_any_batch_size():
+    """predict_proba of 5 sequences in batches of 2 is the sigmoid of the model's logit for each
+    sequence alone, in the input's order, with the model's dropout off."""
+    from sciPT.classification import predict_proba
+
+    model, tok = tiny_classifier(dropout=0.5)
+    rng = np.random.default_rng(3)
+    codes = [rng.integers(0, 4, n).astype(np.uint8) for n in (12, 7, 12, 9, 12)]
+    model.train()  # predict_proba must switch dropout off itself
+    p = predict_proba(model, tok, codes, max_tokens=12, batch_size=2)
+    model.eval()
+    with torch.no_grad():
+        want = [
+            float(torch.sigmoid(model(b["input_ids"], b["attention_mask"]))[0])
+            for b in (tok.batch([c], 12) for c in codes)
+        ]
+    assert p.shape == (5,) and p.dtype == np.float32
+    np.testing.assert_allclose(p, want, rtol=1e-5)
+    assert 0 < p.min() and p.max() < 1 and p.max() - p.min() > 0.1  # spread, not a constant
+    np.testing.assert_allclose(predict_proba(model, tok, codes, max_tokens=12), p, rtol=1e-5)
+
+
+def test_predicting_no_sequence_gives_an_empty_array():
+    from sciPT.classification import predict_proba
+
+    model, tok = tiny_classifier()
+    p = predict_proba(model, tok, [], max_tokens=12)
+    assert p.shape == (0,) and p.dtype == np.float32
+
+
+def test_quieting_lightning_gives_its_loggers_their_levels_back():
+    """Lightning's messages are kept off the terminal during the fits only, not for the rest of the
+    command."""
+    import logging
+
+    from sciPT.classification import quiet_lightning
+
+    lg = logging.getLogger("lightning.pytorch")
+    before = lg.level
+    lg.setLevel(logging.INFO)
+    try:
+        with quiet_lightning():
+            assert lg.level == logging.WARNING
+        assert lg.level == logging.INFO
+    finally:
+        lg.setLevel(before)
+
+
+def test_a_fit_sized_by_its_time_budget_shows_epochs_without_a_total_and_no_sanity_check():
+    """A fit sized from max_time has no epoch count to show ("epoch 1/-1" was no total); a sanity
+    check's validation is no epoch."""
+    import io
+    from types import SimpleNamespace
+
+    from tqdm.auto import tqdm
+
+    from sciPT.classification import EpochProgress
+
+    with tqdm(total=2, file=io.StringIO(), mininterval=0) as bar:
+        bar.set_postfix_str("fold 2/5")
+        progress = EpochProgress(bar, -1)
+        loss = {"val/loss": torch.tensor(0.69314)}
+        progress.on_validation_end(
+            SimpleNamespace(sanity_checking=True, current_epoch=0, callback_metrics=loss), None
+        )
+        assert bar.postfix == "fold 2/5"
+        progress.on_validation_end(
+            SimpleNamespace(sanity_checking=False, current_epoch=2, callback_metrics=loss), None
+        )
+        assert bar.postfix == "fold 2/5, epoch 3, val loss 0.693"
