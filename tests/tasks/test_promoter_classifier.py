@@ -744,3 +744,154 @@ def test_no_kmer_regression_or_cnn_is_fitted_for_a_stack_that_cannot_be(planted,
     # without val: the member stops on 10% of 60, 3 of each class
     classifier = train_classifier(load_start("none", cfg), cfg, data, 30, 0)
     assert classifier.fitted_stack is None and classifier.fitted_cnn_stack is None
+
+
+# --- what a strand-symmetric classifier averages, and the fine-tunes' splits and seeds ---------------
+def _reverse_complements(seqs):
+    return [COMPLEMENT[s[::-1]] for s in seqs]
+
+
+def test_a_strand_symmetric_prediction_and_embedding_are_the_mean_over_both_strands():
+    """--strand-symmetric promises the mean of a sequence's and its reverse complement's probability;
+    any other symmetric pooling (the larger of the two, say) would pass a symmetry check and still
+    shift every probability the user reads. The same model read one strand at a time gives both."""
+    rng = np.random.default_rng(3)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in (40, 41, 43, 57, 25, 40)]
+    both, one = _random_classifier(True), _random_classifier(False)  # the same weights (seed 0)
+    rc = _reverse_complements(seqs)
+    expected = (one.predict(seqs) + one.predict(rc)) / 2
+    assert np.abs(one.predict(seqs) - one.predict(rc)).max() > 1e-3  # the strands do differ
+    np.testing.assert_allclose(both.predict(seqs), expected, rtol=1e-6)
+    np.testing.assert_allclose(both.embed(seqs), (one.embed(seqs) + one.embed(rc)) / 2, atol=1e-6)
+
+
+def _position_weighted_ids(input_ids, attention_mask):
+    """A stand-in for the pre-trained model's likelihood that tells a sequence from its reverse
+    complement: each token id weighted by its position."""
+    return (input_ids * torch.arange(input_ids.shape[1])).sum(1).double()
+
+
+def test_the_likelihood_fused_into_a_strand_symmetric_run_is_the_mean_over_both_strands_in_any_batch():
+    """The fusion's score must be the two strands' mean, as the predictions are, and every sequence
+    must be scored whatever the batch size (a sequence dropped at a batch edge misaligns the rest)."""
+    rng = np.random.default_rng(4)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in (40, 41, 43, 57, 25, 40, 33, 40)]
+    both, one = _random_classifier(True), _random_classifier(False)
+    both.naturalness = one.naturalness = _position_weighted_ids
+    rc = _reverse_complements(seqs)
+    single = one.naturalness_scores(seqs)
+    assert not np.allclose(single, one.naturalness_scores(rc))  # the strands do differ
+    expected = (single + one.naturalness_scores(rc)) / 2
+    np.testing.assert_allclose(both.naturalness_scores(seqs), expected, rtol=1e-12)
+    np.testing.assert_allclose(both.naturalness_scores(seqs, batch_size=3), expected, rtol=1e-12)
+    np.testing.assert_allclose(one.naturalness_scores(seqs, batch_size=3), single, rtol=1e-12)
+
+
+def test_the_early_stopping_split_is_the_nearest_whole_number_and_at_least_two():
+    """10% of the training data, rounded (not truncated), and never below 2: one sequence cannot
+    hold both classes, and early stopping on it is noise."""
+    from sciPT.tasks.promoter_classifier import early_stopping_size
+
+    cfg = PromoterConfig()  # val_fraction 0.1
+    assert early_stopping_size(cfg, 27) == 3  # 2.7 -> 3
+    assert early_stopping_size(cfg, 24) == 2  # 2.4 -> 2
+    assert early_stopping_size(cfg, 5) == 2  # 0.5 -> at least 2
+    assert early_stopping_size(cfg, 200) == 20
+
+
+def test_a_fine_tune_stops_early_on_sequences_whose_reverse_complements_it_did_not_fit(monkeypatch, fast_cfg):
+    """A sequence and its reverse complement are the same DNA: with one in the fit and the other in
+    the early-stopping split, early stopping judges sequences the model has seen. Both parts reach
+    the fit cropped to the model's length."""
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks import promoter_classifier
+
+    seen = {}
+
+    def fake_fit(backbone, head, tokenizer, train, val, **kwargs):
+        seen.update(train=train, val=val)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(promoter_classifier, "fit_classifier", fake_fit)
+    rng = np.random.default_rng(5)
+    forward = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(30)]
+    codes = [c for s in forward for c in (s, COMPLEMENT[s[::-1]])]  # each with its reverse complement
+    labels = np.repeat(np.arange(30) % 2, 2)
+    data = LabelledSequences([f"s{i}" for i in range(60)], codes, labels, "pairs.fa")
+    cfg = fast_cfg(ensemble=1)
+    with pytest.raises(RuntimeError, match="stop here"):
+        promoter_classifier.fit_member(load_start("none", cfg), cfg, data, 30, seed=0)
+    (fit, _), (val, _) = seen["train"], seen["val"]
+    assert len(val) == 6 and len(fit) == 54  # 10% of 60
+    assert {len(c) for c in fit + val} == {30}  # 40 bp cropped to the central 30
+    # an even surplus: the crop of a reverse complement is the reverse complement of the crop
+    fitted = {c.tobytes() for c in fit}
+    assert not any(v.tobytes() in fitted or COMPLEMENT[v[::-1]].tobytes() in fitted for v in val)
+
+
+def test_an_ensembles_fine_tunes_use_the_seeds_the_checks_predict(planted, monkeypatch, fast_cfg):
+    """Member m is fitted with seed + 1000 m: the run's checks (promoter_checks, max_steps against
+    one pass over each fine-tune's fit part) draw the same splits by the same seeds."""
+    from sciPT.tasks import promoter_classifier
+
+    class _Constant(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            return torch.zeros(input_ids.shape[0])
+
+    seeds = []
+
+    def fake_member(start, cfg, train, length, seed, val=None):
+        seeds.append(seed)
+        return _Constant(), train, train
+
+    monkeypatch.setattr(promoter_classifier, "fit_member", fake_member)
+    path, _ = planted
+    cfg = fast_cfg(ensemble=3, naturalness=False, kmer_stack=False)
+    train_classifier(load_start("none", cfg), cfg, read_labelled(path, labelled=True), 30, seed=7)
+    assert seeds == [7, 1007, 2007]
+
+
+def test_the_length_note_of_one_sequence_says_sequence():
+    """``scipt predict`` on one sequence: the note reads "of 1 sequence", not "of 1 sequences"."""
+    from sciPT.tasks.promoter_classifier import length_note
+
+    assert length_note([np.zeros(81, dtype=np.uint8)], 57) == (
+        "the model reads 57 bp (the length it was fine-tuned on): of 1 sequence, 1 cropped to its central 57 bp"
+    )
+    assert length_note([np.zeros(30, dtype=np.uint8)], 57) == (
+        "the model reads 57 bp (the length it was fine-tuned on): of 1 sequence, 1 shorter padded to 57 bp"
+    )
+
+
+def test_the_kmer_stacked_probabilities_the_cnn_stack_is_fitted_on_are_those_the_model_predicts():
+    """In a strand-symmetric run the k-mer logit under the CNN stack is the mean over both strands at
+    prediction: the probabilities the CNN stack is fitted on (stacked_proba) must be the same, or
+    its weights are fitted on inputs the exported model never produces."""
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.stacking import Stack
+    from sciPT.tasks.promoter_classifier import crop
+    from sciPT.tasks.promoter_stacking import kmer_score
+
+    rng = np.random.default_rng(6)
+    fit = LabelledSequences(
+        [f"f{i}" for i in range(40)],
+        [rng.integers(0, 4, 44).astype(np.uint8) for _ in range(40)],
+        np.arange(40) % 2,
+        "fit.fa",
+    )
+    val = LabelledSequences(
+        [f"v{i}" for i in range(6)],
+        [rng.integers(0, 4, n).astype(np.uint8) for n in (40, 43, 57, 25, 41, 40)],
+        np.arange(6) % 2,
+        "val.fa",
+    )
+    classifier = _random_classifier(True)
+    classifier.stack = Stack(w_logit=1.0, w_score=1.0, bias=0.0, mean=0.0, sd=1.0)
+    classifier.kmer = kmer_score(crop(fit.codes, 40), fit.labels, 0)
+    one_strand = classifier.kmer(crop(val.codes, 40))
+    assert not np.allclose(classifier.stacked_score(classifier.kmer, val.codes), one_strand)
+    np.testing.assert_allclose(
+        classifier.stacked_proba(classifier.model, fit, val, 0),
+        classifier.predict(val.codes, cnn_stack=None),
+        rtol=1e-5,
+    )
