@@ -190,19 +190,188 @@ def test_the_guard_holds_out_one_point_at_a_time_up_to_100_then_ten_folds():
         np.testing.assert_allclose(err[held], post.predict(X[held]) - y[held], rtol=1e-12, atol=1e-15)
 
 
-def test_the_loo_margin_is_in_nats_per_point():
-    """The leave-one-out guard chooses scratch only when its ELPD beats the prior's by more than
-    ``margin * n`` nats: a margin just above the per-point difference keeps the prior, one just
-    below keeps scratch."""
-    prior = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+# the two right and wrong priors of the tests above, for the guard's numbers and words below
+WRONG = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+RIGHT = GaussianPrior(NAMES, [np.log(0.4), 0.6, 0.40], np.diag([0.04, 0.03**2, 0.02**2]))
+
+
+def _by_hand_loo(X, y, prior):
+    """Both procedures' held-out log densities and errors, re-run here one point at a time: the
+    prior-informed fit (exponents transferred) and scratch with what it cannot fit held exactly."""
+    from sciPT.domains.surrogates.calibrate import informed_fit, loo
+
+    informed = transfer_prior(prior, "exponents")
+    p = loo(X, y, lambda Xs, ys: informed_fit(Xs, ys, informed, NoisePrior())[0])
+    s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"))
+    return p, s
+
+
+def test_the_guard_reports_elpd_and_held_out_rmse_of_each_fit():
+    """The ELPD and RMSE the report's table shows are the sum of the held-out log densities and the
+    root mean square of the held-out errors, each under its own fit's name (an RMSE left squared,
+    0.0001 for 0.01, would make scratch look ten times better than it is)."""
     X, y = _ribbed(5)
-    g = calibrate(X, y, NAMES, prior, guard_rule="loo").guard
+    (lpd_p, err_p), (lpd_s, err_s) = _by_hand_loo(X, y, WRONG)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule="loo").guard
+    assert g.elpd == pytest.approx({"prior": lpd_p.sum(), "scratch": lpd_s.sum()}, rel=1e-12)
+    assert g.loo_rmse == pytest.approx(
+        {"prior": np.sqrt(np.mean(err_p**2)), "scratch": np.sqrt(np.mean(err_s**2))}, rel=1e-12
+    )
+    assert g.loo_rmse["prior"] > 0.05 > g.loo_rmse["scratch"]  # the wrong prior is off by more
+
+
+def test_the_loo_guard_gives_each_number_under_its_own_fits_name():
+    """The reason a user reads pairs each ELPD and RMSE with its fit: word for word, scratch's
+    first when it wins, the prior's first when it is kept."""
+    X, y = _ribbed(5)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule="loo").guard
+    e, r = g.elpd, g.loo_rmse
+    assert g.reason == (
+        "leave-one-out: scratch predicts the held-out points better than the prior-informed fit "
+        f"(ELPD {e['scratch']:.2f} vs {e['prior']:.2f} nats, held-out RMSE of log Nu "
+        f"{r['scratch']:.3f} vs {r['prior']:.3f}): the prior hurts (negative transfer)"
+    )
+    X, y = _ribbed(4)
+    g = calibrate(X, y, NAMES, RIGHT, guard_rule="loo").guard
+    e, r = g.elpd, g.loo_rmse
+    assert e["prior"] > e["scratch"] and r["prior"] != pytest.approx(r["scratch"], abs=1e-3)
+    assert g.reason == (
+        "leave-one-out: the prior-informed fit predicts the held-out points at least as well as "
+        f"scratch (ELPD {e['prior']:.2f} vs {e['scratch']:.2f} nats, held-out RMSE of log Nu "
+        f"{r['prior']:.3f} vs {r['scratch']:.3f})"
+    )
+
+
+def test_the_blend_reason_gives_each_number_under_its_own_fits_name():
+    """The blend's reason, word for word: the prior's ELPD and RMSE first, then scratch's, then the
+    weights (a swap reads as the wrong fit predicting better)."""
+    X, y = _ribbed(5)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule="blend").guard
+    e, r, w = g.elpd, g.loo_rmse, g.prior_weight
+    assert e["scratch"] > e["prior"] and r["prior"] > r["scratch"]
+    assert g.reason == (
+        f"leave-one-out: ELPD {e['prior']:.2f} nats for the prior-informed fit, {e['scratch']:.2f} "
+        f"for scratch (held-out RMSE of log Nu {r['prior']:.3f} vs {r['scratch']:.3f}), so the kept "
+        f"model is their mixture with the prior-informed fit weighted {w:.2f} and scratch "
+        f"{1 - w:.2f} (pseudo-BMA)"
+    )
+
+
+def test_a_far_wrong_prior_gets_its_tiny_blend_weight_not_a_floor():
+    """Scratch beating the prior by ten nats gives the prior a weight of about exp(-10), not a floor
+    of about 1e-3: a slope of 2 where the points say 0.6 would otherwise still pull predictions."""
+    far = GaussianPrior(NAMES, [np.log(0.023), 2.0, 0.40], np.diag([0.04, 0.02**2, 0.02**2]))
+    X, y = _ribbed(3)
+    g = calibrate(X, y, NAMES, far, guard_rule="blend").guard
     d = g.elpd["scratch"] - g.elpd["prior"]
+    assert d > 10
+    assert g.prior_weight == pytest.approx(1 / (1 + np.exp(d)), rel=1e-9)
+    assert g.prior_weight < 1e-4 and g.heavier == "scratch"
+
+
+def test_the_evidence_guard_gives_the_bayes_factor_in_its_reason():
+    """The evidence rule's reason, word for word: the factor by which the points are more probable
+    under the winner, exp of the log-evidence difference, then both log evidences, the winner's
+    first."""
+    X, y = _ribbed(5)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule="evidence").guard
+    ev = g.log_evidence
+    factor = np.exp(ev["scratch"] - ev["prior"])
+    assert factor > 10  # by hand: a factor, not its log (3.4) nor its inverse
+    assert g.reason == (
+        f"evidence: the points are {factor:.3g} times more probable under scratch (log evidence "
+        f"{ev['scratch']:.2f} vs {ev['prior']:.2f} nats): the prior's exponents are contradicted "
+        "(negative transfer)"
+    )
+    X, y = _ribbed(4)
+    g = calibrate(X, y, NAMES, RIGHT, guard_rule="evidence").guard
+    ev = g.log_evidence
+    factor = np.exp(ev["prior"] - ev["scratch"])
+    assert factor > 2
+    assert g.reason == (
+        "evidence: the points are at least as probable under the prior-informed model (log "
+        f"evidence {ev['prior']:.2f} vs {ev['scratch']:.2f} nats for scratch, Bayes factor "
+        f"{factor:.3g} for the prior)"
+    )
+
+
+@pytest.mark.parametrize("rule", ["loo", "evidence"])
+def test_the_guard_margin_is_in_nats_per_point(rule):
+    """Either rule chooses scratch only when its score (ELPD, log evidence) beats the prior's by
+    more than ``margin * n`` nats: a margin just above the per-point difference keeps the prior,
+    one just below keeps scratch."""
+    X, y = _ribbed(5)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule=rule).guard
+    score = g.elpd if rule == "loo" else g.log_evidence
+    d = score["scratch"] - score["prior"]
     # scratch wins at margin 0 by d nats over n = 5 points, so d / 5 nats per point: a margin of
     # 1.01 d / 5 asks for 1.01 d nats (prior kept), 0.99 d / 5 for 0.99 d (scratch kept); d / 5 < d,
     # so a margin read as total nats would keep scratch at both
     assert g.choice == "scratch" and d > 0
-    above = calibrate(X, y, NAMES, prior, guard_rule="loo", margin=1.01 * d / 5).guard
-    below = calibrate(X, y, NAMES, prior, guard_rule="loo", margin=0.99 * d / 5).guard
-    assert above.choice == "prior" and above.elpd == pytest.approx(g.elpd)
-    assert below.choice == "scratch"
+    above = calibrate(X, y, NAMES, WRONG, guard_rule=rule, margin=1.01 * d / 5).guard
+    below = calibrate(X, y, NAMES, WRONG, guard_rule=rule, margin=0.99 * d / 5).guard
+    assert above.choice == "prior" and below.choice == "scratch"
+    if rule == "loo":
+        assert above.elpd == pytest.approx(g.elpd)
+
+
+def test_the_reason_names_ten_fold_cross_validation_only_above_100_points():
+    """At 100 points the guard still leaves one out, and says so; above, it says it used folds."""
+    from sciPT.domains.surrogates.calibrate import held_out_words
+
+    assert held_out_words(100) == "leave-one-out"
+    assert held_out_words(101) == "10-fold cross-validation (over 100 points, in place of leave-one-out)"
+
+
+def test_each_fit_gets_its_own_recalibration_map_and_the_blend_its_own():
+    """The intervals a user reads are recalibrated with the map learnt for that kind of fit on that
+    many points: the prior-informed fit's, scratch's, and the blend's own (not its members' mean),
+    each at n."""
+    from sciPT.domains.surrogates.objectives import LEVELS
+    from sciPT.domains.surrogates.recalibration import IntervalRecalibration
+
+    def maps(scale):  # a distinct map per kind and per number of points
+        return {n: np.clip(LEVELS * scale * (1 + 0.01 * n), 0, 0.999) for n in range(1, 6)}
+
+    recal = IntervalRecalibration({"prior": maps(0.9), "scratch": maps(0.8), "blend": maps(0.7)})
+    X, y = _ribbed(3)
+    cal = calibrate(X, y, NAMES, RIGHT, guard_rule="blend", recalibration=recal)
+    np.testing.assert_array_equal(cal.prior_fit.level_map, recal.maps["prior"][3])
+    np.testing.assert_array_equal(cal.scratch_fit.level_map, recal.maps["scratch"][3])
+    np.testing.assert_array_equal(cal.chosen.level_map, recal.maps["blend"][3])
+    # a recalibration stored before the blend had a map: the members' maps mixed by the weights
+    old = IntervalRecalibration({"prior": maps(0.9), "scratch": maps(0.8)})
+    cal = calibrate(X, y, NAMES, RIGHT, guard_rule="blend", recalibration=old)
+    w = cal.guard.prior_weight
+    assert 0.01 < w < 0.99
+    np.testing.assert_allclose(
+        cal.chosen.level_map, w * old.maps["prior"][3] + (1 - w) * old.maps["scratch"][3], rtol=1e-12
+    )
+
+
+def test_a_ratio_exponent_scratch_cannot_fit_is_held_at_zero_with_the_group_width():
+    """A geometric ratio constant over the points: scratch holds its exponent at 0 (no effect) with
+    the reference width 0.5, so a prediction at another ratio widens but does not move."""
+    X = np.column_stack([features(np.geomspace(2e4, 1e5, 4)), np.full(4, np.log(0.1))])
+    held = scratch_prior(X, [*NAMES, "e_Dh"])
+    assert held.free.tolist() == [True, True, False, False]
+    assert held.mean[3] == 0.0
+    assert np.sqrt(held.cov[3, 3]) == pytest.approx(0.5)
+
+
+def test_a_blend_that_ties_rides_a_correction_on_the_prior():
+    """``heavier``: the fit with the larger share, the prior-informed one at an even split."""
+    from sciPT.domains.surrogates.calibrate import GuardResult
+
+    assert GuardResult("blend", "", prior_weight=0.5).heavier == "prior"
+    assert GuardResult("blend", "", prior_weight=0.49).heavier == "scratch"
+
+
+def test_a_log_range_above_spread_tol_varies():
+    """Pr measured at 0.700 and 0.702 (a log range of 0.003) varies; 0.7000 and 0.7005 (7e-4),
+    typed twice with a rounding, does not."""
+    from sciPT.domains.surrogates.calibrate import varies
+
+    assert varies(np.log([0.700, 0.702]))
+    assert not varies(np.log([0.7000, 0.7005]))
+    assert not varies(np.array([]))
