@@ -17,7 +17,7 @@ from sciPT.domains.molecules.heads import Head
 from sciPT.domains.molecules.model import EquivariantPotential
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.domains.molecules.potential_config import HeadConfig, PotentialConfig
-from sciPT.errors import ConfigError, UserError
+from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.finetune import EWC, FinetuneConfig, FinetuneModule, HeadWarmup
 from sciPT.testing import assert_equivariant
 from sciPT.trainer import TrainConfig
@@ -387,3 +387,116 @@ def test_a_head_owning_two_blocks_holds_both_and_starts_as_a_copy(make_potential
     model.add_head("acac", blocks=2)
     assert len(model.extra_heads[0].blocks) == 2
     assert torch.allclose(model(batch, head="acac")["energy"], before, rtol=0, atol=1e-10)
+
+
+# three heads: the middle one is read, trained and saved as itself, not as the newest -----------
+@pytest.fixture
+def three_heads(make_potential):
+    """Heads default, pbe, ccsd, each with its own references and span (pbe's differ from ccsd's)."""
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("pbe")
+    model.set_reference_energies({"H": -13.5, "C": -1030.0, "O": -2040.0})
+    model.set_reference_span([[6.0, 2.0, 1.0]])
+    model.add_head("ccsd")
+    model.set_reference_energies({"H": -13.0, "C": -1020.0, "O": -2030.0})
+    model.set_reference_span(None)
+    with torch.no_grad():
+        for p in model.extra_heads[1].readout.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def test_the_middle_of_three_heads_predicts_with_its_own_references_and_readout(three_heads, ethanol_frames):
+    """With three levels of theory, --head pbe must read pbe's statistics: the newest head's
+    references would put every pbe energy off by some 0.5 eV per H atom."""
+    assert three_heads.head_names == ["default", "pbe", "ccsd"] and three_heads.head == "ccsd"
+    assert three_heads.head_module("pbe") is three_heads.extra_heads[0]
+    assert three_heads.head_module("pbe").reference_energies.tolist() == [-13.5, -1030.0, -2040.0]
+    assert three_heads.cfg.heads[0].reference_energies == [-13.5, -1030.0, -2040.0]
+    assert three_heads.reference_span("pbe") == [[6.0, 2.0, 1.0]] and three_heads.reference_span() is None
+    batch = collate([frame_to_graph(f, three_heads.cfg.cutoff) for f in ethanol_frames[:2]])
+    pbe, default = three_heads(batch, head="pbe"), three_heads(batch, head="default")
+    # pbe is a copy of default's readout, shift and scale: only the references differ, per atom
+    shift = {1: 0.1, 6: -4.7, 8: -4.4}
+    expected = default["atomic_energies"] + torch.tensor(
+        [shift[int(z)] for z in batch.z], dtype=torch.float64
+    )
+    assert torch.allclose(pbe["atomic_energies"], expected, rtol=0, atol=1e-9)
+
+
+def test_the_middle_head_s_parameters_are_its_own_readout_only(three_heads):
+    """Fine-tuning pbe again trains (and EWC leaves unanchored) pbe's readout alone: ccsd's readout
+    counted as pbe's would be trained away from its level of theory."""
+    assert three_heads.head_parameter_names("pbe") == [
+        "extra_heads.0.readout.0.weight",
+        "extra_heads.0.readout.0.bias",
+        "extra_heads.0.readout.2.weight",
+        "extra_heads.0.readout.2.bias",
+    ]
+    assert all(n.startswith("extra_heads.1.") for n in three_heads.head_parameter_names("ccsd"))
+
+
+def test_a_head_copied_from_an_older_head_takes_that_head_s_statistics(three_heads, ethanol_frames):
+    """add_head(copy_from='pbe') starts a new level of theory from pbe (its readout, references and
+    span), not from the current head: starting from ccsd would begin some 0.5 eV per H atom away."""
+    batch = collate([frame_to_graph(f, three_heads.cfg.cutoff) for f in ethanol_frames[:2]])
+    pbe = three_heads(batch, head="pbe")
+    three_heads.add_head("r2scan", copy_from="pbe")
+    assert three_heads.head == "r2scan"
+    assert three_heads.cfg.heads[2].reference_energies == [-13.5, -1030.0, -2040.0]
+    assert three_heads.reference_span("r2scan") == [[6.0, 2.0, 1.0]]
+    assert torch.equal(three_heads(batch, head="r2scan")["energy"], pbe["energy"])
+
+
+def test_setting_a_named_head_s_references_and_span_leaves_the_current_head_s(three_heads):
+    """set_reference_energies(head='default') while ccsd is current writes the first head's buffer
+    and config: a config left with ccsd's values would export references the buffers do not hold."""
+    three_heads.set_reference_energies({"H": -1.0, "C": -2.0, "O": -3.0}, head="default")
+    three_heads.set_reference_span([[1.0, 0.0, 0.0]], head="default")
+    assert three_heads.reference_energies.tolist() == [-1.0, -2.0, -3.0]
+    assert three_heads.cfg.reference_energies == [-1.0, -2.0, -3.0]
+    assert three_heads.cfg.reference_span == [[1.0, 0.0, 0.0]]
+    assert three_heads.cfg.heads[1].reference_energies == [-13.0, -1020.0, -2030.0]
+    assert three_heads.reference_span("ccsd") is None
+
+
+def test_references_missing_an_element_are_refused_naming_the_first_missing(make_potential):
+    """An element without a reference would leave its old value behind, silently: refused, naming
+    the first element of the table missing."""
+    model = make_potential(l_max=1)
+    with pytest.raises(DataError) as error:
+        model.set_reference_energies({"H": -13.0})
+    assert str(error.value) == "reference energies: none given for element C"
+    assert model.reference_energies.tolist() == [-13.6, -1025.3, -2035.6]
+
+
+def test_a_first_added_head_may_own_every_interaction_block(make_potential, ethanol_frames):
+    """blocks = layers (3) is the edge of the range the message names: the new head is then a whole
+    copy of the network but the embedding, and starts predicting as the first head does."""
+    model = make_potential(l_max=1, dtype="float64")
+    batch = collate([frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:2]])
+    before = model(batch)["energy"]
+    model.add_head("acac", blocks=3)
+    assert model.cfg.head_blocks == 3 and len(model.extra_heads[0].blocks) == 3
+    assert not any(n.startswith("blocks.") for n in model.shared_parameter_names())
+    assert torch.allclose(model(batch, head="acac")["energy"], before, rtol=0, atol=1e-10)
+
+
+def test_a_later_head_cannot_own_fewer_blocks_than_the_first_added(owned_heads):
+    """Every head owns as many blocks as the first added one: a head owning none while the others
+    own the last block would share what they each hold their own."""
+    with pytest.raises(ConfigError) as error:
+        owned_heads.add_head("ccsd", blocks=0)
+    assert str(error.value) == (
+        "head_blocks: the model's heads own 1 interaction block(s) each; head 'ccsd' cannot own 0"
+    )
+
+
+def test_a_potential_built_from_a_config_with_heads_predicts_with_the_newest(make_potential):
+    """A config listing added heads (an export's) makes the newest the head a call without head=
+    uses, and select_head(None) returns to it."""
+    model = make_potential(
+        l_max=1, heads=[HeadConfig("pbe", [0.0, 0.0, 0.0]), HeadConfig("ccsd", [1.0, 1.0, 1.0])]
+    )
+    assert model.head == "ccsd" and model.default_head == "ccsd"
+    assert model.select_head("pbe").head == "pbe" and model.select_head(None).head == "ccsd"
