@@ -1120,36 +1120,3 @@ def test_a_chain_from_a_fine_tune_exported_before_head_data_reads_its_head_as_it
         "Frames read with this run's own keys and units: its model does not record how frames at the "
         "pre-trained level are read."
     ) in (out / "report.md").read_text()
-
-
-def test_the_report_states_the_ewc_strength_in_units_of_the_stored_fishers_scale():
-    """The EWC line of ``report.md``: an export recording a pre-training loss of 0.25 has
-    λ₀ = 1 / (2 x 0.25) = 2, so --ewc-lambda 10 is 10 / 2 = 5 λ₀."""
-    from types import SimpleNamespace
-
-    from sciPT.tasks.forcefield_report import report
-
-    cfg = ForcefieldConfig()
-    cfg.finetune = dataclasses.replace(cfg.finetune, strategy="ewc", ewc_lambda=10.0)
-    start = SimpleNamespace(
-        name="pre", extras={"ewc.pretraining_loss": torch.tensor(0.25)}, backbone=None, export={}
-    )
-    sets = SimpleNamespace(
-        references_method="model",
-        eval={},
-        head="train",
-        eval_head="train",
-        eval_references=None,
-        replay=[],
-        corpus=[],
-        train=[],
-        val=[],
-        not_held_out={},
-        pretraining_unchecked=[],
-        unfixed={},
-    )
-    metrics = {"steps": 5, "train_wall_time_s": 1.0, "wall_time_s": 2.0}
-    lines = report(cfg, start, sets, {}, {}, metrics, [], None).splitlines()
-    assert [line for line in lines if line.startswith("EWC:")] == [
-        "EWC: λ = 10 = 5 λ₀ (λ₀ = 2, the scale of the stored Fisher, sciPT.domains.molecules.ewc)."
-    ]
