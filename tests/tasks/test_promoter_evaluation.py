@@ -1,0 +1,474 @@
+"""The promoter run's measurements (:mod:`sciPT.tasks.promoter_evaluation`): which sequences each
+fold and label fraction hold, which seeds they use, what the folds' fits are given and return, and
+the sentences on contamination and on the overlap with the model's own training data."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sciPT.tasks.promoter_evaluation as evaluation
+from sciPT.domains.dna.data import LabelledSequences
+from sciPT.run import RunDir
+from sciPT.tasks.promoter import PromoterConfig
+from sciPT.tasks.promoter_classifier import COMPLEMENT
+from sciPT.tasks.promoter_evaluation import (
+    contamination_lines,
+    cross_validate,
+    cv_folds,
+    fraction_split,
+    fraction_subset,
+    restored_metrics,
+    training_overlap_lines,
+)
+from sciPT.tasks.promoter_export import sequence_hashes
+
+
+def _rc(c: np.ndarray) -> np.ndarray:
+    return COMPLEMENT[c[::-1]]
+
+
+def _key(c: np.ndarray) -> bytes:
+    """A sequence's identity on either strand, computed here, not by the code under test."""
+    return min(c.tobytes(), _rc(c).tobytes())
+
+
+def _random(n: int, length: int = 20, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 4, length).astype(np.uint8) for _ in range(n)]
+
+
+def _data(codes, labels, source="d.csv") -> LabelledSequences:
+    return LabelledSequences([f"s{i}" for i in range(len(codes))], list(codes), np.asarray(labels), source)
+
+
+def _with_copies() -> LabelledSequences:
+    """12 distinct sequences (6 promoters) each followed by its reverse complement, and 3 verbatim
+    copies: 27 records, 12 distinct sequences."""
+    codes, labels = [], []
+    for i, c in enumerate(_random(12)):
+        codes += [c, _rc(c)]
+        labels += [int(i < 6)] * 2
+    for i in (0, 7, 11):
+        codes.append(codes[2 * i].copy())
+        labels.append(labels[2 * i])
+    return _data(codes, labels)
+
+
+# --- the folds ------------------------------------------------------------------------------------
+def test_no_sequence_is_in_two_folds_on_either_strand():
+    """A reverse complement or copy in another fold is scored as held out though the model was
+    trained on it: the cross-validated figures would be optimistic."""
+    data = _with_copies()
+    folds = cv_folds(PromoterConfig(folds=3), data)
+    assert len(folds) == 3
+    tests = [set(test.tolist()) for _, test in folds]
+    assert sorted(i for t in tests for i in t) == list(range(len(data)))  # each record tested once
+    for train, test in folds:
+        assert sorted([*train, *test]) == list(range(len(data)))
+        assert not {_key(data.codes[i]) for i in train} & {_key(data.codes[i]) for i in test}
+        # stratified by distinct sequence: 6 of each class over 3 folds, 2 of each class a fold
+        distinct = {(_key(data.codes[i]), int(data.labels[i])) for i in test}
+        assert sorted(y for _, y in distinct) == [0, 0, 1, 1]
+
+
+def test_the_folds_are_drawn_with_the_run_seed():
+    """Another --seed draws other folds (a spread across seeds is then measurable), the same seed
+    the same folds (a run can be repeated)."""
+    data = _data(_random(30), [1] * 15 + [0] * 15)
+
+    def tests(seed):
+        cfg = PromoterConfig(folds=3)
+        cfg.train.seed = seed
+        return [sorted(test.tolist()) for _, test in cv_folds(cfg, data)]
+
+    assert tests(1) == tests(1)
+    assert tests(1) != tests(2)
+
+
+class _Fitted:
+    """A stand-in fold model: its prediction for every sequence is ``value``."""
+
+    fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
+
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, codes):
+        return np.full(len(codes), self.value)
+
+    predict_proba = predict
+
+
+class _Store:
+    """A stand-in :class:`~sciPT.tasks.promoter_fits.FitStore`: ``kept`` answers ``get``."""
+
+    def __init__(self, kept=None):
+        self.kept, self.put_keys = kept or {}, []
+
+    def get(self, key):
+        return self.kept.get(key)
+
+    def put(self, key, record):
+        self.put_keys.append(key)
+
+
+def test_each_fold_fits_every_model_on_its_training_part_with_the_fold_s_seed(monkeypatch):
+    """Fold f (from 0) seeds the fine-tune and the CNN with seed + f; the k-mer regression chooses
+    its C on the training part (C=None); each fit sees none of its held-out sequences; each record's
+    out-of-fold probability is that of the fold that held it out; each fit is kept under its key."""
+    data = _with_copies()
+    cfg = PromoterConfig(folds=3, min_steps_per_epoch=7)
+    cfg.train.seed = 5
+    test_fold = {i: f for f, (_, test) in enumerate(cv_folds(cfg, data)) for i in test}
+    calls = []
+
+    def fold_of(codes):  # the fold whose training part these sequences are
+        keys = {_key(c) for c in codes}
+        (f,) = {test_fold[i] for i in range(len(data))} - {
+            test_fold[i] for i in range(len(data)) if _key(data.codes[i]) in keys
+        }
+        return f
+
+    def fake_train(start, cfg_, train, length, seed):
+        calls.append(("fine-tune", start, seed, length, fold_of(train.codes)))
+        return _Fitted(0.1 * (fold_of(train.codes) + 1))
+
+    class Fake:
+        def __init__(self, kind, *args, **kwargs):
+            self.kind, self.args, self.kwargs = kind, args, kwargs
+
+        def fit(self, codes, labels):
+            self.fold = fold_of(codes)
+            calls.append((self.kind, self.args, self.kwargs, self.fold))
+            return self
+
+        def predict_proba(self, codes):
+            assert not {_key(c) for c in codes} & {
+                _key(data.codes[i]) for i in range(len(data)) if test_fold[i] != self.fold
+            }
+            return np.full(len(codes), 0.5 + 0.1 * self.fold)
+
+    monkeypatch.setattr(evaluation, "train_classifier", fake_train)
+    monkeypatch.setattr(evaluation, "CNNClassifier", lambda *a, **k: Fake("CNN", *a, **k))
+    monkeypatch.setattr(evaluation, "KmerLogisticRegression", lambda *a, **k: Fake("k-mer", *a, **k))
+    store = _Store()
+    out = cross_validate({"scratch": "start"}, cfg, data, 20, classical=True, fits=store)
+    assert calls == [
+        call
+        for f in range(3)
+        for call in (
+            ("fine-tune", "start", 5 + f, 20, f),
+            ("k-mer", (), {"C": None, "seed": 5}, f),
+            ("CNN", (20,), {"seed": 5 + f, "min_steps_per_epoch": 7}, f),
+        )
+    ]
+    folds = np.array([test_fold[i] for i in range(len(data))])
+    np.testing.assert_allclose(out["scratch"][0], 0.1 * (folds + 1))
+    np.testing.assert_allclose(out["CNN"][0], 0.5 + 0.1 * folds)
+    assert [len(out[m][1]) for m in ("scratch", "k-mer LR", "CNN")] == [3, 3, 3]
+    assert out["scratch"][1][0]["on_top"]["k-mer stack"] == (False, False)
+    assert "on_top" not in out["CNN"][1][0]
+    assert store.put_keys == [f"fold {f}, {m}" for f in (1, 2, 3) for m in ("scratch", "k-mer LR", "CNN")]
+
+
+def test_a_continued_run_takes_each_kept_fit_as_it_was_returned(monkeypatch):
+    """--resume: a kept fold's probabilities land on that fold's records and its metrics read as
+    the fit returned them (the on_top pairs tuples again, not JSON's lists), with no refit."""
+    data = _with_copies()
+    cfg = PromoterConfig(folds=3)
+    folds = cv_folds(cfg, data)
+
+    def no_fit(*args):
+        raise AssertionError("a kept fit was refitted")
+
+    monkeypatch.setattr(evaluation, "train_classifier", no_fit)
+    kept = {
+        f"fold {f + 1}, scratch": {
+            "probabilities": [0.25 * f] * len(test),
+            "metrics": {"accuracy": 0.5 + 0.1 * f, "on_top": {"k-mer stack": [True, False]}},
+        }
+        for f, (_, test) in enumerate(folds)
+    }
+    p, per_fold = cross_validate({"scratch": "start"}, cfg, data, 20, classical=False, fits=_Store(kept))[
+        "scratch"
+    ]
+    for f, (_, test) in enumerate(folds):
+        np.testing.assert_array_equal(p[test], 0.25 * f)
+    assert [m["accuracy"] for m in per_fold] == [0.5, 0.6, 0.7]
+    assert per_fold[0]["on_top"] == {"k-mer stack": (True, False)}
+    assert isinstance(per_fold[0]["on_top"]["k-mer stack"], tuple)
+
+
+def test_a_fold_trained_on_a_fraction_of_its_labels_keeps_their_class_balance(monkeypatch):
+    """``train_fraction``: half of each fold's training part (40 records, 10 promoters), stratified
+    (exactly 5 promoters), the same half for every model, tested on the whole held-out fold, and kept
+    under a key naming the fraction (a continued run must not take a full fold's fit for it)."""
+    data = _data(_random(80), [1] * 20 + [0] * 60)
+    cfg = PromoterConfig(folds=2)
+    seen = []
+
+    def fake_train(start, cfg_, train, length, seed):
+        seen.append((start, len(train), int(train.labels.sum()), tuple(train.names)))
+        return _Fitted(0.5)
+
+    monkeypatch.setattr(evaluation, "train_classifier", fake_train)
+    store = _Store()
+    out = cross_validate({"a": "a", "b": "b"}, cfg, data, 20, classical=False, train_fraction=0.5, fits=store)
+    assert [s[:3] for s in seen] == [("a", 20, 5), ("b", 20, 5)] * 2
+    assert seen[0][3] == seen[1][3] and seen[2][3] == seen[3][3]
+    assert not np.isnan(out["a"][0]).any()  # every record still tested
+    assert store.put_keys == [f"fraction 0.5, fold {f}, {m}" for f in (1, 2) for m in "ab"]
+
+
+def test_restored_metrics_turn_json_lists_back_into_pairs_and_leave_the_rest():
+    """A continued run's report counts fitted/kept stacks from these pairs as a run never stopped does."""
+    kept = {"mcc": 0.5, "on_top": {"CNN stack": [True, True], "k-mer stack": [False, False]}}
+    assert restored_metrics(kept) == {
+        "mcc": 0.5,
+        "on_top": {"CNN stack": (True, True), "k-mer stack": (False, False)},
+    }
+    assert kept["on_top"]["CNN stack"] == [True, True]  # the kept record itself is not changed
+    assert restored_metrics({"mcc": 0.5}) == {"mcc": 0.5}
+
+
+# --- the label fractions ---------------------------------------------------------------------------
+def test_the_label_fractions_are_scored_on_a_fifth_rounded_up():
+    """63 records: 13 held out (0.2 x 63 = 12.6, rounded up), 50 in the pool the fractions draw from,
+    the classes in both."""
+    data = _data(_random(63, seed=1), [1] * 10 + [0] * 53)
+    pool, held = fraction_split(PromoterConfig(), data)
+    assert (len(pool), len(held)) == (50, 13)
+    assert sorted([*pool.names, *held.names]) == sorted(data.names)
+    assert int(held.labels.sum()) == 2 and int(pool.labels.sum()) == 8  # stratified: 10 x 13/63 = 2.1
+
+
+def test_the_label_fraction_split_keeps_both_strands_of_a_sequence_on_one_side():
+    """A reverse complement in the pool would be trained on while its twin is scored as held out."""
+    data = _with_copies()
+    pool, held = fraction_split(PromoterConfig(), data)
+    assert not {_key(c) for c in pool.codes} & {_key(c) for c in held.codes}
+    assert len(pool) + len(held) == len(data) and len(held) > 0
+
+
+def test_a_label_fraction_never_trains_on_fewer_than_four_sequences_stratified_by_seed():
+    """1% of 100 is one sequence, too few to fit with an early-stopping split: four (two of each
+    class) are taken; each seed draws its own subset, the same seed the same one."""
+    pool = _data(_random(100), [1] * 50 + [0] * 50)
+    tiny = fraction_subset(pool, 0.01, 0)
+    assert len(tiny) == 4 and int(tiny.labels.sum()) == 2
+    assert fraction_subset(pool, 0.25, 3).names == fraction_subset(pool, 0.25, 3).names
+    assert fraction_subset(pool, 0.25, 3).names != fraction_subset(pool, 0.25, 4).names
+
+
+def test_a_label_fraction_keeps_the_pool_s_class_balance_whatever_the_seed():
+    """20 promoters in a pool of 100: half the labels holds exactly 10 for every seed, so the
+    accuracy across seeds does not move with the class balance drawn."""
+    pool = _data(_random(100), [1] * 20 + [0] * 80)
+    for seed in range(5):
+        subset = fraction_subset(pool, 0.5, seed)
+        assert len(subset) == 50 and int(subset.labels.sum()) == 10
+
+
+class _Oracle:
+    """Right on every sequence, or always 'promoter'."""
+
+    def __init__(self, truth, perfect):
+        self.truth, self.perfect = truth, perfect
+
+    def predict(self, codes):
+        return np.array([self.truth[c.tobytes()] if self.perfect else 1.0 for c in codes])
+
+
+def _efficiency(tmp_path, monkeypatch, fraction_seeds):
+    """50 distinct sequences, 20 promoters: a pool of 40 and a held-out 10 (4 promoters). The
+    pre-trained stand-in is always right; scratch is right with the run's seed and otherwise always
+    answers 'promoter' (accuracy 4/10)."""
+    codes = _random(50, length=12)
+    labels = np.array([1] * 20 + [0] * 30)
+    data = _data(codes, labels)
+    truth = {c.tobytes(): float(y) for c, y in zip(codes, labels)}
+    sizes = []
+
+    def fake_train(start, cfg, subset, length, seed):
+        sizes.append(len(subset))
+        return _Oracle(truth, perfect=start == "pre" or seed == cfg.train.seed)
+
+    monkeypatch.setattr(evaluation, "train_classifier", fake_train)
+    monkeypatch.setattr(evaluation.plots, "sample_efficiency", lambda fractions, results, out: out)
+    cfg = PromoterConfig(label_fractions=[0.5, 0.25], fraction_seeds=fraction_seeds)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    metrics = {}
+    lines = evaluation.sample_efficiency(
+        {"pre-trained": "pre", "scratch": "scr"}, cfg, data, 12, run, metrics
+    )
+    return lines, metrics, sizes
+
+
+def test_sample_efficiency_gives_the_mean_and_spread_over_seeds_and_each_fraction_s_size(
+    tmp_path, monkeypatch
+):
+    """Scratch scores 1.0 and 0.4 over the two seeds: mean 0.700 ± 0.300 (their standard deviation);
+    the few-label verdicts name each fraction's own subset size (10 and 20 of the pool of 40)."""
+    lines, metrics, sizes = _efficiency(tmp_path, monkeypatch, 2)
+    assert sizes == [10] * 4 + [20] * 4
+    assert lines[3] == "Accuracy on a fixed 20% held-out split (mean ± std over 2 seeds):"
+    assert "| 0.25 | 1.000 ± 0.000 | 0.700 ± 0.300 |" in lines
+    assert "| 0.5 | 1.000 ± 0.000 | 0.700 ± 0.300 |" in lines
+    assert metrics["fraction_0.25_scratch_accuracy_mean"] == pytest.approx(0.7)
+    verdicts = [line for line in lines if line.startswith("- ")]
+    assert [v.split(":")[0] for v in verdicts] == [
+        "- 25% of the labels (10 sequences)",
+        "- 50% of the labels (20 sequences)",
+    ]
+    assert lines[-1] == "![sample efficiency](plots/sample_efficiency.png)"
+
+
+def test_sample_efficiency_with_one_seed_shows_no_spread(tmp_path, monkeypatch):
+    """One seed has no spread: '± 0.000' would read as a measured one."""
+    lines, metrics, _ = _efficiency(tmp_path, monkeypatch, 1)
+    assert lines[3] == "Accuracy on a fixed 20% held-out split (one seed: no spread):"
+    assert "| 0.25 | 1.000 | 1.000 |" in lines
+
+
+# --- contamination ---------------------------------------------------------------------------------
+@pytest.fixture
+def held(tmp_path):
+    """8 promoters and 8 non-promoters of 30 bp; ``corpus(seqs)`` writes those code arrays as a
+    pre-training corpus and returns its ``pretrained_on`` record."""
+    data = _data(_random(16, length=30, seed=1), [1] * 8 + [0] * 8, "held.csv")
+
+    def corpus(seqs) -> list[dict]:
+        path = tmp_path / f"corpus{len(list(tmp_path.iterdir()))}.fa"
+        path.write_text("".join(f">c{i}\n{''.join('ACGT'[b] for b in c)}\n" for i, c in enumerate(seqs)))
+        return [{"path": str(path), "sha256": "0" * 64}]
+
+    return data, corpus
+
+
+def test_a_sequence_whose_reverse_complement_is_in_the_corpus_is_contaminated(held):
+    """The pre-trained model saw the other strand: its score on that sequence is not of transfer."""
+    data, corpus = held
+    metrics = {}
+    contamination_lines(
+        corpus([_rc(c) for c in data.codes[:3]]), data, 16, 0.5, data.labels * 1.0, metrics, "eval"
+    )
+    assert metrics["contamination_verbatim"] == 3
+    assert (metrics["contamination_clean_positives"], metrics["contamination_clean_negatives"]) == (5, 8)
+
+
+def test_a_nearly_verbatim_sequence_is_left_out_of_the_clean_subset(held):
+    """One base changed at its end (14 of its 15 16-mers in the corpus): near, not verbatim, and not
+    clean, so the clean metrics are not of sequences the model nearly saw."""
+    data, corpus = held
+    near = data.codes[0].copy()
+    near[-1] = (near[-1] + 1) % 4
+    metrics = {}
+    contamination_lines(corpus([near]), data, 16, 0.5, data.labels * 1.0, metrics, "eval")
+    assert (metrics["contamination_verbatim"], metrics["contamination_near"]) == (0, 1)
+    assert (metrics["contamination_clean_positives"], metrics["contamination_clean_negatives"]) == (7, 8)
+    assert metrics["eval_clean_accuracy"] == 1.0
+
+
+def test_clean_metrics_of_one_model_do_not_claim_pooled_folds(held):
+    """Only the cross-validation's out-of-fold predictions are pooled over folds; an evaluation's
+    line must not say so. 3 promoters in the corpus, one clean non-promoter called a promoter: TP 5,
+    TN 7, FP 1, accuracy 12/13, MCC 35 / sqrt(6 x 5 x 8 x 7)."""
+    data, corpus = held
+    p = data.labels * 1.0
+    p[15] = 0.9
+    lines = contamination_lines(corpus(data.codes[:3]), data, 16, 0.5, p, {}, "eval")
+    assert lines[1] == "On the 13 clean sequences (5 promoters, 8 non-promoters): accuracy 0.923, MCC 0.854."
+    assert f"{35 / math.sqrt(6 * 5 * 8 * 7):.3f}" == "0.854"
+
+
+def test_an_unknown_corpus_and_no_pre_training_are_told_apart(held, tmp_path):
+    """A Hugging Face model records no corpus (unknown), a scratch model has none (nothing to check),
+    a corpus moved away cannot be checked: three different things for a reader."""
+    data, _ = held
+    p = np.ones(16)
+    assert contamination_lines(None, data, 16, 0.5, p, {}, "eval") == [
+        "Contamination unknown: the model (a Hugging Face folder, `--init hf:`) records no pre-training "
+        "corpus, so its overlap with these sequences cannot be checked."
+    ]
+    assert contamination_lines([], data, 16, 0.5, p, {}, "eval") == [
+        "The model was not pre-trained (no corpus recorded): no contamination to check."
+    ]
+    gone = tmp_path / "gone.fa"
+    assert contamination_lines([{"path": str(gone)}], data, 16, 0.5, p, {}, "eval") == [
+        f"Contamination unknown: the pre-training corpus {gone} is not on this machine."
+    ]
+
+
+# --- the exported model's own training data --------------------------------------------------------
+def _overlap_case():
+    """16 sequences (8 promoters); the model was trained on the reverse complements of promoters 0
+    and 1 and on non-promoter 8 verbatim."""
+    data = _data(_random(16, length=30, seed=2), [1] * 8 + [0] * 8)
+    trained = sequence_hashes([_rc(data.codes[0]), _rc(data.codes[1]), data.codes[8]])
+    return data, trained
+
+
+def test_sequences_the_model_was_trained_on_are_named_and_left_out_of_the_held_out_metrics():
+    """3 of 16 seen (two by their other strand). On the 13 others (6 promoters, 7 non-promoters) one
+    non-promoter is called a promoter: accuracy 12/13, MCC (6 x 6 - 1 x 0) / sqrt(7 x 6 x 7 x 6) = 36/42;
+    the wrong call on seen promoter 0 counts only in the scores on all 16."""
+    data, trained = _overlap_case()
+    p = data.labels * 1.0
+    p[0], p[15] = 0.0, 0.9
+    metrics = {}
+    warning, lines = training_overlap_lines(trained, "unused", data, p, metrics)
+    assert warning == (
+        "3 of 16 evaluation sequences were in this model's training data: the scores on them are not held-out"
+    )
+    assert lines == [
+        f"{warning} (a sequence or its reverse complement).",
+        "On the 13 held-out sequences (6 promoters, 7 non-promoters): accuracy 0.923, MCC 0.857.",
+    ]
+    assert metrics["eval_in_training"] == 3
+    assert (metrics["eval_held_out_positives"], metrics["eval_held_out_negatives"]) == (6, 7)
+    assert metrics["eval_held_out_accuracy"] == pytest.approx(12 / 13)
+    assert metrics["eval_held_out_mcc"] == pytest.approx(36 / 42)
+
+
+def test_no_overlap_with_the_training_data_is_said_in_one_line_without_a_warning():
+    data, _ = _overlap_case()
+    metrics = {}
+    unrelated = sequence_hashes(_random(5, length=30, seed=9))
+    assert training_overlap_lines(unrelated, "unused", data, np.ones(16), metrics) == (
+        None,
+        ["None of the 16 evaluation sequences were in this model's training data."],
+    )
+    assert metrics == {"eval_in_training": 0}
+
+
+def test_a_held_out_subset_too_small_to_measure_is_called_held_out_not_clean():
+    """The overlap's subset is the held-out one: calling it 'clean' would confuse it with the
+    contamination check's."""
+    data, _ = _overlap_case()
+    metrics = {}
+    warning, lines = training_overlap_lines(
+        sequence_hashes(data.codes[:4]), "unused", data, np.ones(16), metrics
+    )
+    assert lines[1] == (
+        "The held-out subset holds 4 promoters and 8 non-promoters: too few promoters to measure on (at least "
+        "5 of each class are needed), so no metric is given on it."
+    )
+    assert "eval_held_out_mcc" not in metrics and metrics["eval_held_out_positives"] == 4
+    _, lines = training_overlap_lines(sequence_hashes(data.codes), "unused", data, np.ones(16), {})
+    assert lines[1] == "The held-out subset is empty, so no metric is given on it."
+
+
+def test_an_unreadable_training_record_says_why_and_adds_no_count():
+    metrics = {}
+    why = f"the record of its training sequences, {Path('m/training.safetensors')}, is not there"
+    assert training_overlap_lines(None, why, _overlap_case()[0], np.ones(16), metrics) == (
+        None,
+        [
+            f"Training overlap not checked: {why}, so whether these sequences were among those it was "
+            "trained on cannot be said."
+        ],
+    )
+    assert metrics == {}
