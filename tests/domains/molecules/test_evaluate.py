@@ -462,16 +462,7 @@ def test_evaluate_skips_isolated_atoms_and_counts_the_frames_and_atoms_scored(
     model = make_potential(l_max=1)
     metrics = evaluate.evaluate_run(RunDir(tmp_path / "run"), args, model)
     assert (metrics["frames"], metrics["atoms"]) == (2, 18)
-    with torch.no_grad():
-        errors = [
-            1000
-            * (
-                float(model(frame_to_graph(_frame(a), model.cfg.cutoff))["energy"][0])
-                - a.get_potential_energy()
-            )
-            / 9
-            for a in ethanol
-        ]
+    errors = _energy_errors_meV_per_atom(model, ethanol)
     assert metrics["energy_mae_meV_per_atom"] == pytest.approx(sum(abs(e) for e in errors) / 2, rel=1e-9)
     written = json.loads((out / "metrics.json").read_text())
     assert (written["frames"], written["atoms"]) == (2, 18)
@@ -703,3 +694,249 @@ def test_copies_of_a_fine_tunes_pretraining_frames_are_only_those_pretraining_re
         f"warning: {data}: 1 of 5 frames are copies of fine-tuning frames and 2 of 5 frames are copies of "
         "pre-training frames (elements, positions and cell): their errors are not held-out errors"
     ]
+
+
+def _water(**labels):
+    import numpy as np
+
+    from sciPT.domains.molecules.data import Frame
+
+    return Frame(
+        numbers=np.array([8, 1, 1]),
+        positions=np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]),
+        cell=np.zeros((3, 3)),
+        pbc=np.zeros(3, dtype=bool),
+        source="water",
+        **labels,
+    )
+
+
+def test_parity_values_are_energies_per_atom_and_the_forces_of_the_frames_that_have_them(
+    make_potential, ethanol_frames
+):
+    """The parity plots' values: one energy per frame divided by its own atom count (9 and 3 atoms
+    here, so a per-frame energy would sit far off), and force components, true and predicted
+    alike, of the frames with forces only (the water frame has an energy alone)."""
+    import numpy as np
+
+    model = make_potential(l_max=1)
+    water = _water(energy=-2079.0, missing_forces="water: no forces")
+    frames = [ethanol_frames[0], water, ethanol_frames[1]]
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in frames]
+    ev = evaluate_potential(model, graphs, batch_size=2)  # batches [ethanol, water] and [ethanol]
+    alone = [model(g, forces=True) for g in graphs]
+    sizes = [9, 3, 9]
+    assert ev.energy[0] == pytest.approx([f.energy / n for f, n in zip(frames, sizes)], rel=1e-12)
+    predicted = [float(o["energy"][0]) / n for o, n in zip(alone, sizes)]
+    assert ev.energy[1] == pytest.approx(predicted, rel=1e-9)
+    true_forces = np.concatenate([frames[k].forces.reshape(-1) for k in (0, 2)])
+    predicted_forces = np.concatenate([alone[k]["forces"].detach().numpy().reshape(-1) for k in (0, 2)])
+    assert ev.forces[0] == pytest.approx(true_forces, rel=1e-12)
+    assert ev.forces[1] == pytest.approx(predicted_forces, abs=1e-9)
+    assert ev.metrics["forces_frames"] == 2
+
+
+def test_metrics_name_only_the_quantities_scored(make_potential, ethanol_frames):
+    """A set of molecules with forces has energy and force errors and no ``forces_frames`` or
+    ``stress_frames`` (all frames have forces, none a stress); a set of energies alone has energy
+    errors only: no force metric, no count of zero frames with forces."""
+    model = make_potential(l_max=1)
+    energy = {"energy_mae_meV", "energy_rmse_meV", "energy_mae_meV_per_atom", "energy_rmse_meV_per_atom"}
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in ethanol_frames[:2]]
+    forces = {"forces_mae_meV_per_A", "forces_rmse_meV_per_A"}
+    per_element = {f"forces_{k}_meV_per_A_{el}" for k in ("mae", "rmse") for el in ("H", "C", "O")}
+    assert set(evaluate_potential(model, graphs).metrics) == energy | forces | per_element
+    bare = [
+        frame_to_graph(dataclasses.replace(f, forces=None, missing_forces="no forces"), model.cfg.cutoff)
+        for f in ethanol_frames[:2]
+    ]
+    ev = evaluate_potential(model, bare)
+    assert set(ev.metrics) == energy
+    assert ev.forces[0].shape == (0,)
+
+
+def test_stress_errors_are_over_the_six_voigt_components_of_the_frames_with_a_stress(
+    make_potential, ethanol_frames
+):
+    """A boxed frame labelled with the model's own stress minus 0.01 eV/Å³ on the diagonal and
+    0.02 off it, beside a molecule: 6 Voigt errors 0.01, 0.01, 0.01, 0.02, 0.02, 0.02 (MAE 0.015,
+    RMSE sqrt(0.00025)), one frame with a stress (the molecule adds none)."""
+    import math
+
+    import numpy as np
+
+    model = make_potential(l_max=1)
+    boxed = dataclasses.replace(ethanol_frames[1], cell=np.diag([9.0, 9.5, 10.0]), pbc=np.ones(3, dtype=bool))
+    own = model(frame_to_graph(boxed, model.cfg.cutoff), forces=True, stress=True)["stress"][0]
+    delta = np.full((3, 3), 0.02) - np.diag([0.01, 0.01, 0.01])
+    labelled = dataclasses.replace(boxed, stress=own.detach().double().numpy() - delta)
+    graphs = [frame_to_graph(f, model.cfg.cutoff) for f in (ethanol_frames[0], labelled)]
+    metrics = evaluate_potential(model, graphs).metrics
+    assert metrics["stress_mae_eV_per_A3"] == pytest.approx(0.015, rel=1e-9)
+    assert metrics["stress_rmse_eV_per_A3"] == pytest.approx(math.sqrt(0.00025), rel=1e-9)
+    assert metrics["stress_frames"] == 1
+
+
+def test_none_as_forces_or_stress_key_reads_no_such_label_and_keys_override_the_runs():
+    """``--forces-key none`` and ``--stress-key none`` turn those errors off even where the run
+    read them; ``--energy-key`` replaces the run's key."""
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(
+        path=None,
+        config="config.yaml",
+        read_config=lambda: {"data": {"energy_key": "E", "forces_key": "F", "stress_key": "S"}},
+    )
+    kept = evaluate.run_data_config(run, SimpleNamespace(energy_key=None, forces_key=None, stress_key=None))
+    assert (kept.energy_key, kept.forces_key, kept.stress_key) == ("E", "F", "S")
+    args = SimpleNamespace(energy_key="energy", forces_key="none", stress_key="none")
+    data = evaluate.run_data_config(run, args)
+    assert (data.energy_key, data.forces_key, data.stress_key) == ("energy", None, None)
+
+
+def _energy_errors_meV_per_atom(model, frames) -> list[float]:
+    """Each frame's energy error (predicted minus reference), by the model on the frame alone, per
+    atom and in meV."""
+    with torch.no_grad():
+        return [
+            1000
+            * (
+                float(model(frame_to_graph(_frame(a), model.cfg.cutoff))["energy"][0])
+                - a.get_potential_energy()
+            )
+            / len(a)
+            for a in frames
+        ]
+
+
+def _evaluation_run(tmp_path, frames: list):
+    """A run folder with an empty model export and ``frames`` written to ``data.xyz``."""
+    import json
+
+    from ase.io import write
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sciPT.run import RunDir
+
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / WEIGHTS_NAME).write_bytes(b"")
+    (tmp_path / "run" / "model" / CONFIG_NAME).write_text(json.dumps({}))
+    write(tmp_path / "data.xyz", frames)
+    return RunDir(tmp_path / "run")
+
+
+def _args(tmp_path, **kw):
+    from types import SimpleNamespace
+
+    base = dict(
+        data=str(tmp_path / "data.xyz"),
+        out=str(tmp_path / "ev"),
+        head=None,
+        energy_key=None,
+        forces_key=None,
+        stress_key=None,
+        frames_per_batch=2,
+    )
+    return SimpleNamespace(**{**base, **kw})
+
+
+def test_evaluate_under_other_references_scores_with_them_and_puts_the_models_back(
+    make_potential, shipped, tmp_path, capsys
+):
+    """``evaluate_run(references=...)`` (``--references pretrained``): every reference 1 eV higher
+    moves every predicted energy up by 1 eV per atom, so each per-atom error by +1000 meV; the model
+    keeps its own references afterwards."""
+    from ase.io import read
+
+    ethanol = read(shipped / "ethanol" / "train.xyz", index=":3")
+    run = _evaluation_run(tmp_path, ethanol)
+    model = make_potential(l_max=1)
+    own = model.head_module().reference_energies.clone()
+    errors = _energy_errors_meV_per_atom(model, read(tmp_path / "data.xyz", index=":"))
+    metrics = evaluate.evaluate_run(run, _args(tmp_path), model, references=(own + 1.0).tolist())
+    assert metrics["energy_mae_meV_per_atom"] == pytest.approx(
+        sum(abs(e + 1000) for e in errors) / 3, rel=1e-9
+    )
+    assert torch.equal(model.head_module().reference_energies, own)
+    capsys.readouterr()
+
+
+def test_the_report_counts_frames_and_atoms_and_says_which_frames_have_forces_and_a_stress(
+    make_potential, shipped, tmp_path, capsys
+):
+    """report.md of a set of 3 ethanol frames (27 atoms), the second without forces, the third
+    boxed with a stress label: the counts in that order, the line on the frames with forces (2 of
+    3) and the stress paragraph (1 frame)."""
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read
+
+    ethanol = read(shipped / "ethanol" / "train.xyz", index=":3")
+    ethanol[1].calc = SinglePointCalculator(ethanol[1], energy=ethanol[1].get_potential_energy())
+    energy, forces = ethanol[2].get_potential_energy(), ethanol[2].get_forces()
+    ethanol[2].set_cell(np.diag([9.0, 9.5, 10.0]))
+    ethanol[2].pbc = True
+    ethanol[2].calc = SinglePointCalculator(ethanol[2], energy=energy, forces=forces, stress=np.full(6, 0.01))
+    run = _evaluation_run(tmp_path, ethanol)
+    metrics = evaluate.evaluate_run(run, _args(tmp_path, stress_key="stress"), make_potential(l_max=1))
+    assert (metrics["frames"], metrics["atoms"], metrics["forces_frames"], metrics["stress_frames"]) == (
+        3,
+        27,
+        2,
+        1,
+    )
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert "3 frames, 27 atoms (frames of one atom skipped)." in report
+    assert (
+        "Forces over the atoms of the 2 of 3 frames that have forces; the others have an energy alone."
+        in report
+    )
+    assert "Stress, 1 frames with a stress label, over the Voigt components" in report
+    capsys.readouterr()
+
+
+def test_the_other_head_warning_goes_to_the_report_capitalised_and_to_stderr(
+    two_levels, ethanol_frames, tmp_path, capsys
+):
+    """Frames at the default head's level evaluated through acac: the warning is printed, and the
+    report carries it as a sentence ("Warning: ..."); with every composition's references fitted
+    it is not said to be partly the unmeasured reference offset."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    model, labelled = two_levels
+    atoms = []
+    for graph, frame in zip(labelled(), ethanol_frames, strict=True):
+        a = Atoms(numbers=frame.numbers, positions=frame.positions)
+        a.calc = SinglePointCalculator(a, energy=float(graph.energy.reshape(-1)[0]), forces=frame.forces)
+        atoms.append(a)
+    run = _evaluation_run(tmp_path, atoms)
+    capsys.readouterr()
+    evaluate.evaluate_run(run, _args(tmp_path, head="acac"), model)
+    err = capsys.readouterr().err.strip().splitlines()
+    start = "warning: data.xyz through head acac: energies off by +1000.0 meV/atom on average (MAE 1000.0)"
+    [line] = [line for line in err if line.startswith("warning: data.xyz through head acac")]
+    assert line.startswith(start) and line.endswith("evaluate with --head default")
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert "W" + line[1:] in report.splitlines()
+    assert "Head: acac (the model's heads: default, acac)." in report
+    assert "part of the offset" not in report
+
+
+def test_a_one_atom_crystal_is_scored_not_skipped_as_an_isolated_atom(shipped, tmp_path):
+    """Only a lone atom with no periodic image within the cut-off is a reference to skip: a one-atom
+    cell of 2.5 Å (its images at 2.5 Å, inside the 4 Å cut-off) is a crystal, and is scored."""
+    import numpy as np
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
+
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+
+    crystal = Atoms("C", positions=[[0.0, 0.0, 0.0]], cell=np.eye(3) * 2.5, pbc=True)
+    crystal.calc = SinglePointCalculator(crystal, energy=-1030.0, forces=np.zeros((1, 3)))
+    lone = Atoms("H", positions=[[0.0, 0.0, 0.0]])
+    lone.calc = SinglePointCalculator(lone, energy=-13.6, forces=np.zeros((1, 3)))
+    write(tmp_path / "data.xyz", [read(shipped / "ethanol" / "train.xyz", index=0), crystal, lone])
+    graphs = evaluate.labelled_graphs(str(tmp_path / "data.xyz"), MoleculeDataConfig(), ["H", "C", "O"], 4.0)
+    assert [g.num_nodes for g in graphs] == [9, 1]
