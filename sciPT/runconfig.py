@@ -366,8 +366,10 @@ def default_preset(plugin, args: argparse.Namespace, table: dict) -> str:
     dest = next((d for d, (key, _, _) in table.items() if key == "train.max_time"), None)
     raw, where = (getattr(args, dest, None) if dest else None), "--max-time"
     if raw is None and args.config:
-        budget = (read_config_file(args.config).get("train") or {}).get("max_time")
-        # a value of another type is refused, naming the key, when the file is merged
+        train = read_config_file(args.config).get("train")
+        budget = train.get("max_time") if isinstance(train, dict) else None
+        # a value of another type (of train or of its budget) is refused, naming the key, when the
+        # file is merged
         raw, where = (budget if isinstance(budget, str) else None), f"{args.config}: train.max_time"
     name = choose(max_time_seconds(raw) if raw is not None else None)
     if name == "tiny":

@@ -1,4 +1,5 @@
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 
 import pytest
@@ -215,3 +216,69 @@ def test_merge_keys_load_and_an_override_of_a_merged_key_is_no_repeat(tmp_path):
         "base": {"lr": 0.1, "seed": 1},
         "train": {"lr": 0.01, "seed": 1},
     }
+
+
+def test_a_bool_is_no_number_and_a_number_no_bool():
+    """YAML reads ``yes``/``true`` as a bool: ``width: true`` was one step, ``compile: 1`` a flag."""
+    with pytest.raises(ConfigError) as err:
+        from_dict(Inner, {"width": True}, "c.yaml")
+    assert str(err.value) == "c.yaml.width: expected an integer, got True"
+    with pytest.raises(ConfigError) as err:
+        from_dict(TrainConfig, {"compile": 1}, "c.yaml.train")
+    assert str(err.value) == "c.yaml.train.compile: expected true or false, got 1"
+
+
+def test_an_exponent_without_a_sign_is_a_float_too():
+    """``rate: 2e3`` is text to PyYAML like ``1e-3``: 2000, not a refusal."""
+    assert from_dict(Inner, {"rate": "2e3"}).rate == 2000.0
+    assert from_dict(Inner, {"rate": " +4E+0 "}).rate == 4.0
+
+
+@dataclass
+class Choosing:
+    kind: typing.Literal["masked", "causal"] = "masked"
+    sizes: tuple[int, ...] = (1, 2)
+
+
+def test_a_choice_outside_the_literal_names_the_choices_bare():
+    """The choices are named as a user types them (masked, not 'masked')."""
+    with pytest.raises(ConfigError) as err:
+        from_dict(Choosing, {"kind": "maskd"}, "c.yaml.objective")
+    assert str(err.value) == "c.yaml.objective.kind: expected one of masked, causal, got 'maskd'"
+
+
+def test_a_tuple_field_read_from_yaml_is_a_tuple_again():
+    """YAML gives a list; kept as one, a saved config would compare unequal to the same preset."""
+    cfg = from_dict(Choosing, {"sizes": [1, 2]})
+    assert cfg == Choosing() and isinstance(cfg.sizes, tuple)
+
+
+def test_of_several_unknown_keys_the_first_written_is_named():
+    with pytest.raises(ConfigError) as err:
+        from_dict(Inner, {"width": 1, "wdth": 2, "rte": 3}, "c.yaml")
+    assert str(err.value) == "c.yaml: unknown key 'wdth' (expected one of: width, rate)"
+
+
+def test_an_empty_config_file_sets_nothing(tmp_path):
+    """A config file emptied of keys, or holding comments only, is no keys: not a traceback."""
+    (tmp_path / "e.yaml").write_text("")
+    (tmp_path / "c.yaml").write_text("# train:\n#   lr: 0.1\n")
+    assert load_yaml(tmp_path / "e.yaml") == {} and load_yaml(tmp_path / "c.yaml") == {}
+
+
+def test_a_count_or_a_word_is_no_optional_field():
+    """``devices: int | str`` takes 'auto' from a file, and null is refused (it is not ``int | None``)."""
+    assert from_dict(TrainConfig, {"devices": "auto"}).devices == "auto"
+    with pytest.raises(ConfigError) as err:
+        from_dict(TrainConfig, {"devices": None}, "c.yaml.train")
+    assert str(err.value) == "c.yaml.train.devices: expected a value, got null"
+
+
+def test_a_config_file_that_is_missing_or_no_mapping_is_named(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_yaml(tmp_path / "nope.yaml")
+    assert str(err.value) == f"{tmp_path / 'nope.yaml'}: config file not found"
+    (tmp_path / "l.yaml").write_text("- lr: 0.1\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(tmp_path / "l.yaml")
+    assert str(err.value) == f"{tmp_path / 'l.yaml'}: expected a mapping at the top level, got list"

@@ -252,3 +252,170 @@ def test_a_path_from_the_home_folder_in_a_config_file_is_the_home_folder_s(tmp_p
     config = read_config_file(tmp_path / "c.yaml")
     assert config["data"]["paths"] == [f"{tmp_path}/g.fa", "a~/b.fa"]
     assert config["run"] == {"label": "~"}
+
+
+def test_a_list_flag_takes_its_alias_spaces_commas_and_repeats():
+    """``--data a.fa b.fa,c.fa --data d.fa``: every file, in order, under the domain's short flag."""
+    cfg = resolve(["--data", "a.fa", "b.fa,c.fa", "--data", "d.fa"])
+    assert cfg.data.paths == ["a.fa", "b.fa", "c.fa", "d.fa"]
+    assert resolve(["--window", "64"]).data.window == 64
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, domains.get("dna"), "runs/x")
+    listed = " ".join(parser.format_help().split())
+    assert "(default: data_recipes/dna/ecoli_k12_mg1655.fna.gz)" in listed  # as typed: no brackets
+
+
+def test_a_bool_flag_alone_is_true_and_0_is_false():
+    """``--compile`` alone turns it on; ``--compile 0`` (or no/off/false) turns it off."""
+    assert resolve(["--compile"]).train.compile is True
+    for off in ("0", "no", "off", "False"):
+        assert resolve(["--compile", off]).train.compile is False
+    for on in ("1", "yes", "on", "TRUE"):
+        assert resolve(["--compile", on]).train.compile is True
+    with pytest.raises(ConfigError) as err:
+        resolve(["--compile", "maybe"])
+    assert str(err.value) == "--compile: expected true or false, got 'maybe'"
+
+
+def test_a_count_or_a_word_flag_reads_a_negative_count_as_a_number():
+    """``--devices -1`` is Lightning's "every device": the number -1, not the text '-1'."""
+    assert (parse_flag("-1", int | str, "train.devices"), parse_flag("auto", int | str, "train.devices")) == (
+        -1,
+        "auto",
+    )
+    assert resolve(["--devices", "-1"]).train.devices == -1
+
+
+def test_an_optional_flag_is_unset_by_none_in_any_case():
+    assert resolve(["--data.tile", "None"]).data.tile is None
+    assert resolve(["--data.tile", "NULL", "--data.min-entropy", "none"]).data.min_entropy is None
+    assert resolve(["--data.tile", "50"]).data.tile == 50
+
+
+def test_an_integer_flag_given_a_word_names_the_type_it_expects():
+    with pytest.raises(ConfigError) as err:
+        resolve(["--max-steps", "ten"])
+    assert str(err.value) == "--max-steps: expected int, got 'ten'"
+    with pytest.raises(ConfigError) as err:
+        resolve(["--lr", "fast"])
+    assert str(err.value) == "--lr: expected float, got 'fast'"
+
+
+def test_the_schedule_flag_names_the_schedule_and_its_keys_have_their_own():
+    """``--help`` lists ``--schedule`` (argparse's prefix match alone would accept it for any longer name)."""
+    cfg = resolve(["--schedule", "linear", "--warmup-steps", "7"])
+    assert (cfg.train.schedule.name, cfg.train.schedule.warmup_steps) == ("linear", 7)
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, domains.get("dna"), "runs/x")
+    listed = " ".join(parser.format_help().split())
+    assert "--schedule {cosine,linear,exponential,step,constant} " in listed
+    assert "--warmup-steps WARMUP_STEPS " in listed
+
+
+def test_a_resumed_run_refuses_a_new_learning_rate_naming_the_one_it_keeps(tmp_path):
+    """The optimizer's state comes from the checkpoint: a new --lr would be recorded and not used."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\ntrain:\n  lr: 0.0005\n")
+    with pytest.raises(ConfigError) as err:
+        resolve(["--out", str(out), "--resume", "--lr", "0.01"])
+    assert str(err.value) == (
+        "--lr: a resumed run keeps the value it started with (0.0005), as its optimizer and schedule "
+        "state come from the checkpoint; to train with another, start a new run (another --out)"
+    )
+    assert resolve(["--out", str(out), "--resume", "--lr", "5e-4"]).train.lr == 0.0005
+
+
+def test_a_run_s_own_config_yaml_may_be_given_as_config(tmp_path):
+    """The keys naming its plugin and data are no config keys: not 'unknown key domain'."""
+    config = tmp_path / "config.yaml"
+    config.write_text("domain: dna\ncorpus: x\ntrain:\n  batch_size: 5\n")
+    assert resolve(["--config", str(config)]).train.batch_size == 5
+
+
+def test_an_empty_config_file_leaves_the_preset(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("# nothing set yet\n")
+    assert resolve(["--config", str(config)]) == resolve([])
+
+
+def test_a_time_budget_that_is_a_bool_is_refused_naming_the_key(tmp_path):
+    """``max_time: yes`` is YAML's True: no time budget, and it is refused rather than read as 'True'."""
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  max_time: yes\n")
+    with pytest.raises(ConfigError) as err:
+        resolve(["--config", str(config)])
+    assert str(err.value) == f"{config}.train.max_time: expected str, got True"
+
+
+def _budgeted():
+    task = tasks.get("forcefield")
+
+    class Budgeted(type(task)):
+        def default_preset(self, max_time_s):
+            return "small" if max_time_s is not None and max_time_s >= 600 else "tiny"
+
+    return Budgeted(), task.presets()["small"](), task.presets()["tiny"]()
+
+
+def test_the_budget_that_picks_the_preset_is_the_flag_s_over_the_file_s(tmp_path, capsys):
+    """Flags win over --config for the preset's choice as for every key; the choice is said, with
+    where the budget came from."""
+    budgeted, small, tiny = _budgeted()
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, budgeted, "runs/x")
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  max_time: 20\n")
+
+    def channels(argv):
+        return resolve_config(budgeted, parser.parse_args(argv), table).model.channels
+
+    assert channels(["--config", str(config), "--max-time", "5"]) == tiny.model.channels
+    assert capsys.readouterr().err == ""
+    assert channels(["--config", str(config)]) == small.model.channels
+    assert capsys.readouterr().err == (
+        f"{config}: train.max_time 20: no --preset named, so the 'small' preset, which that budget "
+        "trains best (--preset tiny for the tiny model)\n"
+    )
+
+
+def test_a_count_and_a_seed_are_refused_out_of_range_where_parsed():
+    from sciPT.runconfig import positive_int, seed
+    from sciPT.trainer import SEED_LIMIT
+
+    assert positive_int("1") == 1 and seed("0") == 0 and seed(str(SEED_LIMIT - 1)) == SEED_LIMIT - 1
+    for text in ("0", "-3", "two"):
+        with pytest.raises(argparse.ArgumentTypeError) as err:
+            positive_int(text)
+        assert str(err.value) == f"expected a positive integer, got {text}"
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        seed(str(SEED_LIMIT))
+    assert str(err.value) == f"expected an integer from 0 to {SEED_LIMIT - 1}, got {SEED_LIMIT}"
+
+
+def test_a_time_budget_alone_is_named_once_by_a_command_that_has_no_use_for_it():
+    """A budget given alone also clears the step count: the refusal names --max-time, not a
+    --max-steps the user never typed."""
+    from sciPT.runconfig import refuse_unused_train_keys
+
+    plugin = domains.get("surrogates")
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, plugin, "runs/x")
+    cfg = resolve_config(plugin, parser.parse_args(["--max-time", "5", "--lr", "3"]), table)
+    assert cfg.train.max_steps is None
+    with pytest.raises(ConfigError) as err:
+        refuse_unused_train_keys(plugin, cfg.train, plugin.presets()["tiny"]().train, "this fit")
+    assert str(err.value) == "--max-time, --lr: not used by this fit"
+
+
+def test_a_config_whose_train_is_no_mapping_is_named_for_a_task_that_picks_its_preset(tmp_path):
+    """Where the domain refuses ``train: 5`` naming the key, forcefield (which picks its preset by
+    the file's time budget) raised AttributeError: 'int' object has no attribute 'get'."""
+    task = tasks.get("forcefield")
+    parser = argparse.ArgumentParser()
+    table = add_run_arguments(parser, task, "runs/x")
+    config = tmp_path / "c.yaml"
+    config.write_text("train: 5\n")
+    with pytest.raises(ConfigError) as err:
+        resolve_config(task, parser.parse_args(["--config", str(config)]), table)
+    assert str(err.value) == f"{config}.train: expected a mapping of TrainConfig keys, got 5"
