@@ -16,6 +16,16 @@ def test_a_sequence_and_its_reverse_complement_share_a_key_unless_compared_as_gi
     assert strand_keys([aacg], None) != strand_keys([cgtt], None)
 
 
+def test_codes_built_as_int64_share_their_reverse_complements_key_too():
+    """A caller's codes from ``rng.integers`` are int64: their bytes are not the uint8 bytes of the
+    complement table, and before, no such sequence shared its strand's key (a CNN's early-stopping
+    split then put a sequence and its reverse complement on both sides)."""
+    aacg, cgtt = (c.astype(np.int64) for c in codes("AACG", "CGTT"))
+    assert strand_keys([aacg], COMPLEMENT) == strand_keys([cgtt], COMPLEMENT)
+    assert strand_keys([aacg, cgtt], COMPLEMENT) == strand_keys(codes("AACG", "CGTT"), COMPLEMENT)
+    assert strand_keys([aacg], None) == strand_keys(codes("AACG"), None)
+
+
 def test_repeats_count_contradictions_once_and_every_later_copy():
     # AACG (1), its reverse complement labelled 0 (a contradiction and a copy), AACG again (a copy),
     # GGGG twice with one label (a copy, no contradiction)
