@@ -125,3 +125,135 @@ def test_a_cnn_weighs_its_positives_by_negatives_over_positives(monkeypatch):
     )
     # 4 negatives, 1 positive: 4 / 1 = 4.0
     assert weights == [4.0]
+
+
+def _tiny_fit(x, y, **kw):
+    """fit_cnn on a 4-filter CNN (fast), no dropout unless asked."""
+    from sciPT.domains.dna.cnn import fit_cnn
+
+    small = CNNConfig(filters=4, kernel=15, pool=1, hidden=4)
+    return fit_cnn(x, y, x[:2], y[:2], **{"lr": 1e-2, "dropout": 0.0, "max_epochs": 1, "cfg": small, **kw})
+
+
+def _training_batches(monkeypatch, x, y, **kw) -> list[list[int]]:
+    """The rows of ``x`` in each training batch of a one-epoch fit, in the order drawn."""
+    seen = []
+    forward = PromoterCNN.forward
+
+    def recording(self, inputs):
+        if self.training:  # validation batches are not drawn
+            seen.append([int(np.flatnonzero((x == row).all(axis=(1, 2)))[0]) for row in inputs.numpy()])
+        return forward(self, inputs)
+
+    monkeypatch.setattr(PromoterCNN, "forward", recording)
+    _tiny_fit(x, y, **kw)
+    return seen
+
+
+def _distinct_15mers(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return one_hot([rng.integers(0, 4, 15) for _ in range(n)], 15), np.arange(n) % 2
+
+
+def test_the_seed_fixes_a_cnns_weights_whatever_the_callers_random_state():
+    """A baseline fitted with one seed must be the same model after any other torch code ran
+    (a benchmark's folds would otherwise depend on what ran before them), and another seed another
+    model."""
+    x, y = _distinct_15mers(8)
+
+    def weights(seed, outside):
+        torch.manual_seed(outside)
+        state = torch.random.get_rng_state()
+        fitted = _tiny_fit(x, y, seed=seed).model.state_dict()
+        assert torch.equal(state, torch.random.get_rng_state())  # the caller's random state untouched
+        return fitted
+
+    a, b, c = weights(0, outside=1), weights(0, outside=2), weights(1, outside=1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_seed_fixes_the_order_of_the_training_batches(monkeypatch):
+    """Each epoch is a shuffle of the fit set drawn from the seed: the same seed the same batches,
+    another seed another order (else seeds would differ in their initial weights only)."""
+    x, y = _distinct_15mers(12)
+    orders = [sum(_training_batches(monkeypatch, x, y, seed=s, batch_size=1), []) for s in (0, 0, 1)]
+    assert sorted(orders[0]) == list(range(12))  # every example once per epoch
+    assert orders[0] == orders[1] and orders[0] != orders[2]
+
+
+def test_a_small_fit_set_is_drawn_again_to_fill_min_steps_per_epoch(monkeypatch):
+    """6 examples in batches of 4 with min_steps_per_epoch 4: an epoch is 4 full batches (16
+    examples, from three shuffles cut short), not the 2 batches one pass gives."""
+    x, y = _distinct_15mers(6)
+    batches = _training_batches(monkeypatch, x, y, seed=0, batch_size=4, min_steps_per_epoch=4)
+    assert [len(b) for b in batches] == [4, 4, 4, 4]
+    drawn = np.bincount(sum(batches, []), minlength=6)
+    assert drawn.sum() == 16 and drawn.min() >= 2 and drawn.max() <= 3  # two full passes, part of a third
+    plain = _training_batches(monkeypatch, x, y, seed=0, batch_size=4)
+    assert [len(b) for b in plain[-2:]] == [4, 2]  # (recorded after the first fit's 4)
+
+
+def test_predictions_in_batches_are_those_of_one_batch():
+    """predict_cnn splits large inputs into batches: every sequence gets exactly its own score."""
+    from sciPT.domains.dna.cnn import predict_cnn
+
+    x, _ = _distinct_15mers(5)
+    model = PromoterCNN(CNNConfig(filters=4, kernel=15, pool=1, hidden=4), 15)
+    whole = predict_cnn(model, x)
+    assert whole.shape == (5,)
+    np.testing.assert_allclose(predict_cnn(model, x, batch_size=2), whole, rtol=1e-6)
+    np.testing.assert_allclose(
+        predict_cnn(model, x, batch_size=2, logits=True), np.log(whole / (1 - whole)), rtol=1e-4
+    )
+
+
+def test_a_cnn_score_of_no_model_is_refused_by_name():
+    with pytest.raises(ValueError, match="^CNNScore: expected one or more CNNs of one input length$"):
+        CNNScore([])
+
+
+def test_a_cnn_score_before_fit_is_refused_by_name():
+    with pytest.raises(RuntimeError, match=r"^CNNClassifier.score before fit$"):
+        CNNClassifier(40).score()
+
+
+def _held_out(monkeypatch, codes, labels, **kw):
+    """The one-hot rows CNNClassifier.fit holds out for early stopping (fit_cnn not run)."""
+    from sciPT.domains.dna import cnn
+
+    held = []
+    monkeypatch.setattr(cnn, "fit_cnn", lambda x_fit, y_fit, x_val, y_val, **_: held.append(x_val))
+    CNNClassifier(len(codes[0]), **kw).fit(codes, labels)
+    return held[0]
+
+
+def test_the_cnn_holds_out_its_val_fraction_with_reverse_complements_on_one_side(monkeypatch):
+    """Early stopping on a held-out part holding the reverse complements of fitted sequences
+    judges sequences the fit has seen; the part is about val_fraction, and the seed picks it."""
+    from sciPT.domains.dna.data import DNA_SPEC
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 20).astype(np.uint8) for _ in range(34)]  # uint8, as files are read
+    complement = DNA_SPEC.complement_codes()
+    codes += [complement[c[::-1]] for c in codes[:6]]  # 6 reverse complements: 40 sequences
+    labels = np.array([1, 0] * 17 + [1, 0] * 3)
+    x = one_hot(codes, 20)
+    for seed in (0, 1, 2):
+        held = _held_out(monkeypatch, codes, labels, val_fraction=0.5, seed=seed)
+        # half of the 34 groups (the 6 pairs count once) held out: 17 to 23 sequences
+        assert 17 <= len(held) <= 23
+        is_held = [any((row == h).all() for h in held) for row in x]
+        for i in range(6):
+            assert is_held[i] == is_held[34 + i]
+    a, b = (_held_out(monkeypatch, codes, labels, val_fraction=0.5, seed=s) for s in (0, 1))
+    assert a.shape != b.shape or not (a == b).all()
+
+
+def test_the_dropout_asked_for_is_the_dropout_trained_with():
+    """fit_cnn's dropout (the benchmark's grid searches it) overrides the config's: otherwise
+    every grid point would train with the same default."""
+    x, y = _distinct_15mers(4)
+    model = _tiny_fit(x, y, seed=0, dropout=0.7).model
+    assert model.cfg.dropout == 0.7
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.7, 0.7]

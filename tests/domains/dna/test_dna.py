@@ -344,3 +344,19 @@ def test_strand_symmetric_embed_is_the_same_on_either_strand():
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(ours[0], direct[0])
     assert not torch.allclose(ours[0], ours[1])  # not a constant
+
+
+def test_the_genomes_preset_reads_every_shipped_genome():
+    """``--preset genomes`` pre-trains on the four shipped genomes, not on E. coli alone: each of
+    its paths is a shipped file found from any directory, the tiny preset's E. coli among them."""
+    from sciPT.domains.dna.data import read_genome
+    from sciPT.files import resolve_data_path
+
+    presets = domains.get("dna").presets()
+    cfg, tiny = presets["genomes"](), presets["tiny"]()
+    files = [resolve_data_path(p) for p in cfg.data.paths]
+    assert len(set(files)) == len(files) == 4 and all(f.is_file() for f in files)
+    assert set(tiny.data.paths) < set(cfg.data.paths)
+    assert cfg.model == tiny.model
+    # four genomes: more records than E. coli's one chromosome
+    assert len(read_genome(cfg.data.paths).records) > len(read_genome(tiny.data.paths).records)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from sciPT.domains.protein.data import ECOLI_PROTEOME, read_proteins, refuse_nucleotides
@@ -207,3 +208,49 @@ def test_protein_presets_mask_fifteen_percent_of_residues_one_at_a_time():
         assert (objective.kind, objective.masked.mask_ratio, objective.masked.span) == ("masked", 0.15, 1), (
             name
         )
+
+
+def test_ambiguity_codes_b_z_j_read_as_x_and_u_o_as_themselves(tmp_path):
+    """B, Z and J name no one residue: read as the unknown X; U and O are real residues."""
+    fasta = tmp_path / "p.faa"
+    fasta.write_text(">a\nMbZjUOX\n")
+    corpus = read_proteins([fasta])
+    symbols = "ACDEFGHIKLMNPQRSTVWYUOX"
+    assert corpus.codes(0, 0, 7).tolist() == [symbols.index(c) for c in "MXXXUOX"]
+
+
+def test_an_rna_corpus_is_refused_as_protein(tmp_path):
+    """U is a nucleotide letter too: an RNA FASTA passed as protein is stopped as DNA is."""
+    path = tmp_path / "rna.fa"
+    path.write_text(">r\n" + "ACGU" * 25 + "\n")
+    with pytest.raises(DataError) as err:
+        refuse_nucleotides([path])
+    assert str(err.value).startswith(f"{path}: reads as nucleotides (100 % A/C/G/T/U/N), not protein")
+
+
+def test_exactly_nine_tenths_nucleotide_letters_is_not_refused(tmp_path):
+    """The limit is 'over 90 %': 90 of 100 residues in A/C/G/T is a (strange) protein, not DNA."""
+    path = tmp_path / "edge.fa"
+    path.write_text(">p\n" + "ACGT" * 22 + "AC" + "W" * 10 + "\n")  # 90 of 100
+    refuse_nucleotides([path])
+
+
+def test_a_missing_file_does_not_stop_the_judging_of_the_files_after_it(tmp_path):
+    """A missing path is left to the reader; a DNA file named after it is still refused."""
+    path = tmp_path / "genome.fa"
+    path.write_text(DNA)
+    with pytest.raises(DataError, match="reads as nucleotides"):
+        refuse_nucleotides([tmp_path / "missing.fa", path])
+
+
+def test_sequences_already_read_are_judged_as_a_file_is():
+    """A table's sequences (as protein codes) over 90 % nucleotide letters are refused, N counted."""
+    from sciPT.domains.protein.data import PROTEIN_SPEC, refuse_nucleotide_sequences
+
+    symbols = PROTEIN_SPEC.alphabet.symbols
+    codes = [np.array([symbols.index(c) for c in "ACGTN" * 20], dtype=np.uint8)]
+    with pytest.raises(DataError) as err:
+        refuse_nucleotide_sequences(codes, "t.csv", "a hint")
+    assert str(err.value) == "t.csv: reads as nucleotides (100 % A/C/G/T/U/N), not protein: a hint"
+    proteins = [np.array([symbols.index(c) for c in "MKLVWYFHEDRQ" * 10], dtype=np.uint8)]
+    refuse_nucleotide_sequences(proteins, "p.csv", "a hint")
