@@ -21,12 +21,12 @@ import numpy as np
 
 def strand_keys(codes: list[np.ndarray], complement: np.ndarray | None) -> list[bytes]:
     """One key per sequence, equal for a sequence and its reverse complement (module docstring)."""
-    # the bytes of one dtype (the readers' uint8): codes built elsewhere as int64 would otherwise
-    # never equal their complement's uint8 bytes, and no sequence would share its strand's key
+    # the bytes of the complement table's uint8 (the readers' codes too): codes built elsewhere as
+    # int64 would otherwise never equal their complement's bytes, and share no strand's key
     codes = [np.asarray(c, dtype=np.uint8) for c in codes]
     if complement is None:
         return [c.tobytes() for c in codes]
-    return [min(c.tobytes(), complement[c[::-1]].astype(np.uint8).tobytes()) for c in codes]
+    return [min(c.tobytes(), complement[c[::-1]].tobytes()) for c in codes]
 
 
 @dataclass
