@@ -116,6 +116,9 @@ def fit_cnn(
 
     The seed fixes the initial weights, the batches and the dropout masks; the caller's global torch
     random state is left as it was."""
+    if len(x_val) == 0:
+        # every epoch would score the same, and the first epoch's weights would be kept silently
+        raise ValueError("fit_cnn: the validation set is empty; early stopping needs at least one sequence")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         cfg = CNNConfig(**{**(cfg or CNNConfig()).__dict__, "dropout": dropout})
@@ -141,7 +144,7 @@ def fit_cnn(
                 optimiser.step()
             model.eval()
             with torch.inference_mode():
-                val_loss = float(loss_fn(model(xv), yv)) if len(xv) else 0.0
+                val_loss = float(loss_fn(model(xv), yv))
             if val_loss < best:
                 best, best_epoch, waited = val_loss, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())

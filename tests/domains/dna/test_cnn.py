@@ -257,3 +257,16 @@ def test_the_dropout_asked_for_is_the_dropout_trained_with():
     model = _tiny_fit(x, y, seed=0, dropout=0.7).model
     assert model.cfg.dropout == 0.7
     assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.7, 0.7]
+
+
+def test_a_cnn_fit_without_validation_sequences_is_refused():
+    """Early stopping on no sequences scored every epoch alike and silently kept the first epoch's
+    weights, whatever max_epochs asked for."""
+    from sciPT.domains.dna.cnn import fit_cnn
+
+    x = one_hot(list(np.zeros((4, 20), dtype=np.uint8)), 20)
+    with pytest.raises(ValueError) as err:
+        fit_cnn(x, np.array([0, 1, 0, 1]), x[:0], np.zeros(0), lr=1e-2, dropout=0.0, seed=0)
+    assert str(err.value) == (
+        "fit_cnn: the validation set is empty; early stopping needs at least one sequence"
+    )
