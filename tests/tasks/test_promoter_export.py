@@ -223,3 +223,30 @@ def test_load_classifier_refuses_what_is_not_a_finished_promoter_classifier(tmp_
         f"{stopped}: no exported model: this finetune promoter run did not finish (the model is "
         "written last); continue it with the same command and --resume"
     )
+
+
+def test_a_cnn_stack_of_several_members_is_exported_and_loaded_with_each_member(tmp_path, fast_cfg):
+    """An ensemble's members each bring their own CNN, and the stacked score is their mean: loaded
+    with the first member alone, the model would predict other probabilities than the ones it was
+    evaluated with, silently."""
+    from sciPT.domains.dna.cnn import CNNConfig, CNNScore, PromoterCNN
+    from sciPT.stacking import Stack
+
+    cfg = fast_cfg(ensemble=1)
+    start = load_start("none", cfg)
+    classifier = _untrained(start, 30, False, cfg.head)
+    cnn_cfg = CNNConfig(filters=4, kernel=5, pool=2, hidden=4, dropout=0.0)
+    torch.manual_seed(2)
+    cnns = [PromoterCNN(cnn_cfg, 30) for _ in range(2)]
+    classifier.cnn = CNNScore(cnns)
+    classifier.cnn_stack = classifier.fitted_cnn_stack = Stack(1.0, 2.0, 0.0, 0.0, 0.01)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert (exported["cnn_stack"]["members"], len(loaded.cnn.models)) == (2, 2)
+    codes = _sequences()
+    # the two members differ, so their mean is neither one's score
+    assert not np.allclose(CNNScore(cnns[:1])(codes), classifier.cnn(codes), atol=1e-3)
+    np.testing.assert_allclose(loaded.cnn(codes), classifier.cnn(codes), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)

@@ -733,3 +733,78 @@ def test_a_stopped_scan_without_its_progress_record_is_scanned_again_from_the_st
     Path(f"{out}.partial.json").unlink()
     assert scan(GCContent(), out, resume=True) == 0
     assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_scan_stopped_by_sigterm_exits_143_and_says_so(scan, tmp_path, capsys):
+    """A batch system's time limit (SIGTERM) must read as 143, the shell's 128 + 15, not as Ctrl-C's
+    130: a job script that requeues on 143 would otherwise drop the scan it kept."""
+    from sciPT.signals import Terminated
+
+    class TimeLimit(GCContent):
+        def predict(self, chunk, batch_size):
+            if self.calls == 2:  # two batches of 4 scored, then the signal
+                raise Terminated(15)
+            return super().predict(chunk, batch_size)
+
+    out = tmp_path / "out.bedgraph"
+    assert scan(TimeLimit(), out) == 143
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scipt: terminated (SIGTERM); kept {out}.partial (8 of 70 windows): the same command with "
+        "--resume continues it"
+    )
+
+
+def test_the_progress_record_is_written_at_the_start_after_a_batch_and_not_for_a_track_line(
+    tmp_path, monkeypatch
+):
+    """A SIGKILL (out of memory, a node lost) leaves only the record a resume trusts: it must be
+    the new scan's from the start (not one left beside a partial file removed by hand), follow the
+    batches at most CHECKPOINT_S apart, and never count a track line with no window after it (a
+    resume would then leave the track line out, or write it twice)."""
+    import json
+
+    output = tmp_path / "out.bedgraph"
+    partial, progress = Path(f"{output}.partial"), Path(f"{output}.partial.json")
+    settings = {"window": 3, "stride": 1, "batch_size": 2}
+    # a stopped scan's record, its partial file removed to start again
+    progress.write_text(json.dumps({"settings": settings, "windows": 8, "bytes": 99}))
+    out = ScanOutput.open(output, settings, resume=False)
+
+    def record():
+        return json.loads(progress.read_text())
+
+    assert record() == {"settings": settings, "windows": 0, "bytes": 0}
+    monkeypatch.setattr(promoter_scan_output, "CHECKPOINT_S", 0.0)  # a record after every write
+    out.write('track type=bedGraph name="promoter plus"\n')
+    assert record()["windows"] == 0 and record()["bytes"] == 0
+    out.write("chr\t1\t2\t0.500000\nchr\t2\t3\t0.250000\n", 2)
+    assert (record()["windows"], record()["bytes"]) == (2, partial.stat().st_size)
+    kept = partial.stat().st_size
+    monkeypatch.setattr(promoter_scan_output, "CHECKPOINT_S", 3600.0)  # the last record is recent
+    out.write("chr\t3\t4\t0.125000\n", 1)
+    assert (record()["windows"], record()["bytes"]) == (2, kept)
+    assert out.keep(3) == f"kept {partial} (3 of 3 windows): the same command with --resume continues it"
+    assert (record()["windows"], record()["bytes"]) == (3, partial.stat().st_size)
+
+
+def test_a_scan_stopped_between_the_minus_track_line_and_its_first_window_resumes_whole(scan, tmp_path):
+    """Stopped at the strand boundary (the plus track done, the minus track line written), the
+    resumed file must hold that track line once: twice, a browser shows an empty third track."""
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    # plus strand: 4 + 2 + 4 batches of 4 (16, 6, 13 windows); call 11 is the minus strand's first
+    assert scan(GCContent(stop_at=11), out) == 130
+    assert scan(GCContent(), out, resume=True) == 0
+    assert out.read_bytes() == whole.read_bytes()
+    assert out.read_text().count("track type=bedGraph") == 2
+
+
+def test_a_stride_of_zero_given_past_the_command_line_is_refused_in_words(tmp_path, monkeypatch):
+    """run_scan called from Python (a pipeline, a notebook) is not guarded by the flag's parser: a
+    stride of 0 must be refused as one, not end in a ZeroDivisionError while counting windows."""
+    monkeypatch.setattr(promoter_scan, "load_classifier", lambda run: (CountsA(), {}))
+    args = scan_args(tmp_path, ">a\nACGTACGTAC\n", window=7, stride=0)
+    with pytest.raises(ConfigError) as err:
+        promoter_scan.run_scan(args)
+    assert str(err.value) == "--window and --stride: expected positive integers, got 7 and 0"
+    assert not Path(args.output).exists()
