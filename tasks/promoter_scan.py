@@ -211,12 +211,10 @@ def unknown_runs(codes: np.ndarray, unknown: int, chunk: int = 1 << 24, min_leng
                     yield open_at, at
             open_at = None
         if len(stops) and stops[-1] == at + len(flags) - 2 and at + chunk < len(codes):
-            open_at = int(starts[-1])  # reaches this chunk's end: it may go on
+            open_at = int(starts[-1])  # reaches this chunk's end, not the record's: it may go on
             starts, stops = starts[:-1], stops[:-1]
         keep = stops - starts >= min_length
         yield from zip(starts[keep].tolist(), stops[keep].tolist())
-    if open_at is not None and len(codes) - open_at >= min_length:
-        yield open_at, len(codes)
 
 
 def unknown_windows(corpus, window: int, stride: int) -> int:
