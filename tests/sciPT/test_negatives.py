@@ -248,3 +248,28 @@ def test_a_window_sharing_less_than_20_residues_with_a_positive_is_not_a_copy(tm
         Corpus([str(path)], SPEC), [codes], gc_codes=GC, seed=0, bins=40, complement=COMPLEMENT
     )
     assert window[1:3] == (60, 100)  # bins of 1/40: the only GC-free window of 40, the island
+
+
+def test_a_four_residue_sequence_with_another_eulerian_path_is_shuffled():
+    """ACAA holds AC, CA and AA, as does AACA and nothing else: a 4-bp positive has a negative to
+    get, and a shuffle equal to its input is drawn again."""
+    s = np.array([0, 1, 0, 0], dtype=np.uint8)
+    for seed in range(20):
+        assert negatives.dinucleotide_shuffle(s, np.random.default_rng(seed)).tolist() == [0, 0, 1, 0]
+
+
+def test_a_window_ending_in_an_unknown_residue_is_never_drawn(tmp_path):
+    """Every residue of a window is checked, its last one too: TATTAN (GC-free, like the island
+    ATTATA) would be a negative holding an N, a residue no positive holds."""
+    rng = np.random.default_rng(1)
+    spacers = ["".join(rng.choice(list("GC"), 30)) for _ in range(3)]
+    genome = spacers[0] + "ATTATA" + spacers[1] + "TATTAN" + spacers[2]
+    path = tmp_path / "g.fa"
+    path.write_text(">g\n" + genome + "\n")
+    corpus = Corpus([str(path)], SPEC)
+    island = genome.index("ATTATA")
+    for seed in range(12):
+        (window,) = negatives.gc_matched_windows(
+            corpus, [np.zeros(6, dtype=np.uint8)], gc_codes=GC, seed=seed, complement=COMPLEMENT
+        )
+        assert window[1:3] == (island, island + 6)
