@@ -17,9 +17,6 @@ export, or a resume that restarted would all fail it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 
 import pytest
 import torch
@@ -27,33 +24,14 @@ import torch
 from sciPT.checkpoint import from_pretrained, load_lightning_checkpoint
 from sciPT.export import backbone_state, export_checkpoint
 from sciPT.module import weights_digest
-from sciPT.testing import MULTIPROCESS_SEQUENCE_FLAGS, run_session
-
-SCIPT = shutil.which("scipt") or os.path.join(os.path.dirname(sys.executable), "scipt")
-TRAIN = [
-    "pretrain",
-    "dna",
-    "--preset",
-    "tiny",
-    "--devices",
-    "2",
-    *MULTIPROCESS_SEQUENCE_FLAGS,
-]
-
-
-def _scipt(tmp_path, *args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCIPT_CACHE": str(tmp_path / "cache")}
-    proc = run_session([SCIPT, *args], env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
-def test_fsdp2_resumes_and_exports_what_ddp_trains(tmp_path):
-    sharded, ddp = tmp_path / "fsdp2", tmp_path / "ddp"
-    _scipt(tmp_path, *TRAIN, "--strategy", "fsdp2", "--max-steps", "4", "--out", str(sharded))
+def test_fsdp2_resumes_and_exports_what_ddp_trains(tmp_path, two_rank_dna, ddp_run):
+    sharded, ddp = tmp_path / "fsdp2", ddp_run
+    two_rank_dna(tmp_path, "--strategy", "fsdp2", "--max-steps", "4", "--out", str(sharded))
     at_4 = backbone_state(load_lightning_checkpoint(sharded / "checkpoints/last.ckpt"))
-    _scipt(tmp_path, *TRAIN, "--strategy", "fsdp2", "--resume", "--max-steps", "6", "--out", str(sharded))
-    _scipt(tmp_path, *TRAIN, "--strategy", "ddp", "--max-steps", "6", "--out", str(ddp))
+    two_rank_dna(tmp_path, "--strategy", "fsdp2", "--resume", "--max-steps", "6", "--out", str(sharded))
 
     metrics = json.loads((sharded / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 6 and metrics["ranks_identical"] == 1.0
