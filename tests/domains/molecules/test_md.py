@@ -660,3 +660,62 @@ def test_a_partial_file_of_more_than_a_mebibyte_resumes_from_its_last_frame(tmp_
     assert partial_path(out).stat().st_size == len(head) * copies + len(last) > 1 << 20
     np.testing.assert_array_equal(trajectory.last.positions, read(short, index=-1).positions)
     np.testing.assert_array_equal(trajectory.first.get_momenta(), read(short, index=0).get_momenta())
+
+
+def test_each_frames_time_is_its_step_times_the_time_step(tmp_path):
+    """--timestep 0.25: the frames of steps 0, 2 and 4 are at 0, 0.5 and 1 fs (a plot of energy
+    against time_fs, or a resume's check of the time step, reads these)."""
+    atoms, calc = _argon()
+    out = tmp_path / "traj.xyz"
+    run_md(atoms, calc, MDSettings(steps=4, temperature=50.0, timestep=0.25, interval=2), out, progress=False)
+    assert [(f.info["step"], f.info["time_fs"]) for f in frames_of(out)] == [(0, 0.0), (2, 0.5), (4, 1.0)]
+
+
+def test_the_starting_structure_is_read_in_the_units_and_periodicity_given(tmp_path):
+    """A start in Bohr (the run's --data.length-unit) is converted to Angstrom, 1 Bohr = 0.529177
+    Angstrom (else bonds 1.89 times too long), and --data.periodic never makes a boxed file a molecule,
+    as the run read its frames."""
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+
+    path = tmp_path / "argon_bohr.xyz"
+    boxed = Atoms("Ar2", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 7.0]], cell=[20.0, 20.0, 20.0], pbc=True)
+    write(path, boxed, format="extxyz")
+    as_run = md.read_structure(str(path), MoleculeDataConfig(length_unit="Bohr", periodic="never"))
+    assert as_run.positions[1, 2] == pytest.approx(7.0 * 0.529177, rel=1e-6)
+    assert as_run.pbc.tolist() == [False, False, False]
+    plain = md.read_structure(str(path))
+    assert plain.positions[1, 2] == pytest.approx(7.0) and plain.pbc.tolist() == [True, True, True]
+
+
+def test_the_start_is_read_as_the_run_or_its_export_records(tmp_path):
+    """A run's structure is read in its config.yaml's unit, from the run or its model/ folder (an
+    export older than head_data records none); an export copied out of its run reads as its
+    head_data says for --head (a fine-tune's pre-training head in Bohr, its own in Angstrom), by
+    default for the head it was fine-tuned as. Read in the wrong unit, bonds are 1.89 times off."""
+    import json
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  length_unit: Bohr\n")
+    (run / "model" / "model.safetensors").write_bytes(b"")
+    (run / "model" / "config.json").write_text(json.dumps({"domain": "molecules", "model": {"head": "pbe"}}))
+    assert md.structure_reading(run).length_unit == "Bohr"
+    assert md.structure_reading(run / "model").length_unit == "Bohr"
+
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    (copied / "model.safetensors").write_bytes(b"")
+    exported = {
+        "domain": "molecules",
+        "model": {"head": "pbe", "heads": [{"name": "ccsd"}]},
+        "head": "ccsd",
+        "head_data": {
+            "pbe": {"length_unit": "Bohr", "periodic": "never"},
+            "ccsd": {"length_unit": "Angstrom"},
+        },
+    }
+    (copied / "config.json").write_text(json.dumps(exported))
+    assert md.structure_reading(copied).length_unit == "Angstrom"
+    pbe = md.structure_reading(copied, "pbe")
+    assert (pbe.length_unit, pbe.periodic) == ("Bohr", "never")
+    assert md.structure_reading(copied, "other") is None

@@ -1,0 +1,79 @@
+"""The extended-XYZ reader's account of a malformed file (sciPT.domains.molecules.xyz): ASE names no
+frame or line, so the file is walked again to name them; what a user reads is the line to fix."""
+
+import pytest
+
+from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+from sciPT.domains.molecules.xyz import find_species, layout_error, unknown_species
+from sciPT.errors import DataError
+
+PAIR = 'Properties=species:S:1:pos:R:3 energy=-1.0 pbc="F F F"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n'
+ONE = f"2\n{PAIR}"  # one frame of two atoms: lines 1-4
+
+
+def refusal(path, cfg=None):
+    with pytest.raises(DataError) as err:
+        read_frames(str(path), cfg or MoleculeDataConfig(energy_key=None, forces_key=None), labelled=False)
+    return str(err.value)
+
+
+def test_a_file_cut_after_a_frames_header_is_named_as_such(tmp_path):
+    """A run killed while writing leaves a count line and nothing after it: the message says the
+    file ends after that header, not that the frame holds 0 of its atoms."""
+    path = tmp_path / "cut.xyz"
+    path.write_text(ONE + "2\n")
+    assert refusal(path) == f"{path}: frame 1 (line 5): the file ends after its header"
+
+
+def test_the_first_of_several_blank_lines_between_frames_is_named(tmp_path):
+    """Two blank lines between frames: the message names line 5, where the first is (the line a user
+    deletes first), not line 6."""
+    path = tmp_path / "joined.xyz"
+    path.write_text(ONE + "\n\n" + ONE)
+    assert refusal(path) == (
+        f"{path}: line 5 is blank where frame 1's atom count belongs, and frames follow it: ASE stops "
+        "reading at a blank line and would leave them out; remove it"
+    )
+
+
+def test_a_blank_line_before_the_last_of_max_frames_is_refused(tmp_path):
+    """--data.max-frames 2 of a file with a blank line after frame 0: ASE returns one frame of the
+    two asked for, without a word; the blank line is named instead."""
+    path = tmp_path / "joined.xyz"
+    path.write_text(ONE + "\n" + ONE + ONE)
+    assert refusal(path, MoleculeDataConfig(energy_key=None, forces_key=None, max_frames=2)) == (
+        f"{path}: line 5 is blank where frame 1's atom count belongs, and frames follow it: ASE stops "
+        "reading at a blank line and would leave them out; remove it"
+    )
+
+
+def test_the_walks_pass_over_blank_lines_between_frames():
+    """Blank lines are not frames: the species walk finds frame 1's atom 0 (lines counted by hand:
+    frame 0 is lines 1-4, a blank line 5), and the layout walk names line 6, the word where frame 1's
+    count belongs, not the blank line before it."""
+    lines = [*ONE.splitlines(True), "\n", "1\n", "comment\n", "Q 0.0 0.0 0.0\n"]
+    assert find_species(lines, "Q") == (1, 0)
+    assert find_species(["\n", *lines], "Q") == (1, 0)
+    bad = [*ONE.splitlines(True), "\n", "two\n", "comment\n"]
+    assert layout_error(bad) == (
+        "line 6: expected frame 1's atom count, got 'two' (frame 0's header, line 1, says 2 atoms)"
+    )
+
+
+def test_only_ases_key_error_of_a_string_names_a_species():
+    """ASE's extended XYZ reader raises KeyError('Q') for a symbol that is no element; any other
+    error (here a ValueError whose message is one word) names no species to look for."""
+    assert unknown_species(KeyError("Q")) == "Q"
+    assert unknown_species(ValueError("Q")) is None
+    assert unknown_species(KeyError(3)) is None
+
+
+def test_a_malformed_file_of_a_format_ase_knows_gets_no_format_hint(tmp_path):
+    """A broken .json (a format ASE names) is reported with ASE's own first line; the hint about
+    formats is for a suffix ASE cannot name, and would send a user to convert a file already in one."""
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    assert refusal(path) == (
+        f"{path}: not a readable structure file (Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1))"
+    )
