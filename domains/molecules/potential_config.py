@@ -130,12 +130,14 @@ def validate_architecture(cfg: PotentialConfig) -> None:
 
 def check_symbols(elements) -> None:
     """Refuse a ``model.elements`` entry that is not a chemical symbol, or one repeated."""
-    unknown = [s for s in elements if s not in atomic_numbers or s == "X"]
+    unknown = [s for s in elements if not _is_element(s)]
     if unknown:
         symbol = str(unknown[0])
-        if symbol.strip() != symbol and symbol.strip() in atomic_numbers:
+        if symbol.strip() != symbol and _is_element(symbol.strip()):
             hint = ": no spaces around the commas (--model.elements H,C,N,O)"
-        elif symbol.isalpha() and symbol.capitalize() in atomic_numbers:
+        elif symbol.capitalize() == "X":
+            hint = ": X is ASE's dummy atom, not an element"
+        elif symbol.isalpha() and _is_element(symbol.capitalize()):
             hint = f": symbols are capitalised ({symbol.capitalize()})"
         elif not symbol.isalpha():  # brackets or quotes of a list written out: the flag takes bare symbols
             hint = ": give the symbols comma-separated (--model.elements H,C,N,O)"
@@ -144,6 +146,11 @@ def check_symbols(elements) -> None:
         raise ConfigError(f"model.elements: {symbol!r} is not a chemical symbol{hint}")
     if len(set(elements)) != len(elements):
         raise ConfigError(f"model.elements: repeated symbols in {list(elements)}")
+
+
+def _is_element(symbol) -> bool:
+    # ASE's table holds "X" (atomic number 0) for a dummy atom, which no model can be trained on
+    return symbol in atomic_numbers and symbol != "X"
 
 
 def check_precision(precision) -> None:

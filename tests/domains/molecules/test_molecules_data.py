@@ -1107,3 +1107,193 @@ def test_max_frames_0_reads_no_frame_rather_than_every_frame(tmp_path):
     path = write(tmp_path, "two.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n" * 2)
     assert len(read_frames(str(path), MoleculeDataConfig(max_frames=1))) == 1
     assert error(read_frames, str(path), MoleculeDataConfig(max_frames=0)) == f"{path}: no frames"
+
+
+# units, heads and cells: what the labels and geometry are read as -------------------------------
+def test_an_explicit_force_unit_divides_its_energy_by_its_length_and_malformed_units_are_refused():
+    """``--data.force-unit Hartree/Bohr`` beside energies in eV: forces are Hartree over Bohr
+    (27.2113862 / 0.52917721 = 51.4220674 eV/A), not Hartree times Bohr (14.4); a stress unit
+    without its ^3 and a force unit without its length are refused in words naming the flag."""
+    from sciPT.domains.molecules.data import unit_factors
+
+    factors = unit_factors(MoleculeDataConfig(force_unit="Hartree/Bohr"))
+    assert factors["forces"] == pytest.approx(51.4220674, rel=1e-7) and factors["energy"] == 1.0
+    assert unit_factors(MoleculeDataConfig(force_unit="eV/nm"))["forces"] == pytest.approx(0.1)
+    with pytest.raises(ConfigError) as err:
+        unit_factors(MoleculeDataConfig(stress_unit="eV/Angstrom"))
+    assert str(err.value) == (
+        "data.stress_unit: expected ENERGY/LENGTH^3 or one of GPa, kbar, bar, got 'eV/Angstrom'"
+    )
+    with pytest.raises(ConfigError) as err:
+        unit_factors(MoleculeDataConfig(force_unit="Hartree"))
+    assert str(err.value) == "data.force_unit: expected ENERGY/LENGTH, got 'Hartree'"
+
+
+def test_a_cell_in_bohr_is_converted_with_the_positions(tmp_path):
+    """Positions and cell are in the same declared length unit: a 10 Bohr box is 5.2917721 A (left in
+    Bohr, the atoms would sit in a box 1.9 times too large and see no periodic neighbour)."""
+    path = write(
+        tmp_path,
+        "bohr.xyz",
+        '2\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="T T T"\nH 0 0 0\nH 0 0 1.4\n',
+    )
+    (f,) = read_frames(str(path), MoleculeDataConfig(length_unit="Bohr"), labelled=False)
+    np.testing.assert_allclose(f.cell, np.eye(3) * 5.2917721, rtol=1e-7)
+    assert f.positions[1, 2] == pytest.approx(1.4 * 0.52917721, rel=1e-7)
+
+
+def test_a_head_written_with_spaces_is_named_without_them(tmp_path):
+    """``head=" PBE "`` is the level of theory PBE: with its spaces it would be another head than
+    the pre-trained model's PBE."""
+    path = write(tmp_path, "x.xyz", '1\nProperties=species:S:1:pos:R:3 energy=-1.0 head=" PBE "\nH 0 0 0\n')
+    assert head_name(MoleculeDataConfig(paths=[str(path)])) == "PBE"
+
+
+# the split, the statistics and the model filled from the data --------------------------------------
+def test_the_validation_set_is_the_rounded_fraction_and_never_empty():
+    """val_fraction 0.01 of 10 frames (0.1 rounds to 0) still holds one frame out, so validation has
+    something to score; 0.29 of 10 holds out 3 (2.9 rounded), not 2 (truncated)."""
+    frames = molecule_frames(10)
+    assert len(split_frames(frames, 0.01, seed=0).val) == 1
+    assert len(split_frames(frames, 0.29, seed=0).val) == 3
+    assert len(split_frames(frames, 0.29, seed=0).train) == 7
+
+
+def _water(energy, forces=None, oh_only=False):
+    """A water molecule (or an OH) within a 3 A cut-off of every atom, with its labels."""
+    numbers, positions = [8, 1, 1], [[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]
+    if oh_only:
+        numbers, positions = numbers[:2], positions[:2]
+    f = frame(numbers, positions, energy)
+    return dataclasses.replace(f, forces=None if forces is None else np.array(forces, dtype=float))
+
+
+def test_statistics_by_hand():
+    """The potential is normalised with these: energy_shift the mean per-atom energy after the
+    references, energy_scale the RMS force component, avg_num_neighbors edges per atom (not per
+    frame, which would scale every message sum 3 times too small here)."""
+    from sciPT.domains.molecules.dataset import statistics
+
+    # references H -1, O -10 eV: per-atom energies (-13 + 12) / 3 and (-16 + 12) / 3, mean -5/6
+    frames = [
+        _water(-13.0, [[0.3, 0.4, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
+        _water(-16.0, np.zeros((3, 3))),
+    ]
+    graphs = [frame_to_graph(f, 3.0) for f in frames]
+    stats = statistics(frames, graphs, {"H": -1.0, "O": -10.0})
+    # every pair of a water molecule within 3 A: 6 directed edges a frame, 12 over 6 atoms
+    assert stats["avg_num_neighbors"] == pytest.approx(2.0)
+    assert stats["energy_shift"] == pytest.approx(-5 / 6)
+    # 0.3^2 + 0.4^2 = 0.25 over 18 components
+    assert stats["energy_scale"] == pytest.approx(np.sqrt(0.25 / 18))
+    # without forces: the spread of the per-atom energies, -1/3 and -4/3 (standard deviation 1/2)
+    bare = [dataclasses.replace(f, forces=None) for f in frames]
+    assert statistics(bare, graphs, {"H": -1.0, "O": -10.0})["energy_scale"] == pytest.approx(0.5)
+
+
+def test_the_model_keeps_what_the_config_gives_and_a_fixed_reference_fit_records_no_span():
+    """An energy scale or neighbour count given in the model config (a preset, a pre-trained
+    model's) is kept, not replaced by the data's; compositions that fix every reference (H2O and
+    OH fix H and O) record no reference span, so no validation frame is called unfixed."""
+    from sciPT.domains.molecules.dataset import fill_model
+
+    frames = [
+        _water(-13.0, [[0.3, 0.4, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
+        _water(-11.0, np.zeros((2, 3)), oh_only=True),
+    ]
+    graphs = [frame_to_graph(f, 3.0) for f in frames]
+    cfg = MoleculeDataConfig(references="lstsq")
+    given = PotentialConfig(cutoff=3.0, energy_scale=2.5, avg_num_neighbors=7.0)
+    filled, method = fill_model(given, cfg, ["H", "O"], frames, graphs, {})
+    assert method == "lstsq" and filled.reference_span is None
+    assert (filled.energy_scale, filled.avg_num_neighbors) == (2.5, 7.0)
+    # two equations, two unknowns: H = -2, O = -9
+    assert filled.reference_energies == pytest.approx([-2.0, -9.0])
+    measured, _ = fill_model(PotentialConfig(cutoff=3.0), cfg, ["H", "O"], frames, graphs, {})
+    assert measured.energy_scale == pytest.approx(np.sqrt(0.25 / 15))  # 15 force components
+    assert measured.avg_num_neighbors == pytest.approx(8 / 5)  # 6 + 2 edges over 5 atoms
+
+
+def test_the_data_summary_reports_the_models_statistics_under_their_names():
+    """The summary a user reads after preparing: training frames and atoms only (validation
+    frames are not trained on), and the scale and shift each under its own name."""
+    from types import SimpleNamespace
+
+    from sciPT.domains.molecules.dataset import PreparedData
+
+    model = PotentialConfig(
+        elements=["H", "O"], energy_scale=0.1234567, energy_shift=-2.7654321, avg_num_neighbors=4.56789
+    )
+    nodes = lambda *sizes: [SimpleNamespace(num_nodes=n) for n in sizes]  # noqa: E731
+    prepared = PreparedData(train=nodes(3, 2), val=nodes(9), model=model, references_method="lstsq")
+    assert prepared.report() == {
+        "frames_train": 2,
+        "frames_val": 1,
+        "atoms_train": 5,
+        "elements": 2,
+        "avg_num_neighbors": 4.568,
+        "energy_scale_eV_per_A": 0.12346,
+        "energy_shift_eV_per_atom": -2.76543,
+    }
+
+
+def test_provenance_counts_each_files_own_frames_when_one_name_begins_another(tmp_path):
+    """``md.xyz`` and ``md.xyz.extxyz``: each file's record count is its own frames, not also those
+    of a file whose name merely begins with its own."""
+    one = f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n"
+    first = write(tmp_path, "md.xyz", one)
+    second = write(tmp_path, "md.xyz.extxyz", one * 2)
+    frames = read_frames(str(first)) + read_frames(str(second))
+    records = [(p["records"], p["residues"]) for p in provenance([str(first), str(second)], frames)]
+    assert records == [(1, 2), (2, 4)]
+
+
+def test_a_validation_file_of_energy_only_frames_is_scored(tmp_path):
+    """The training file proves the forces key; a ``--data.val`` file of single points without
+    forces is validated on their energies, not refused as a mistyped key."""
+    train = write(tmp_path, "train.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n")
+    val = write(tmp_path, "val.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.1\nH 0 0 0\nH 0 0 0.7\n")
+    cfg = MoleculeDataConfig(paths=[str(train)], val_paths=[str(val)], references="none")
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.0), labelled=True)
+    assert [float(g.energy) for g in prepared.val] == [-1.1]
+    assert [bool(g.has_forces) for g in prepared.val] == [False]
+
+
+def test_a_file_of_isolated_atoms_is_read_whole_whatever_max_frames(shipped):
+    """``--data.max-frames`` cuts the training files, not the file of isolated atoms: cut to its
+    first frame, it would give H only and refuse C, O and N."""
+    from sciPT.domains.molecules.dataset import isolated_atoms_file
+
+    cfg = MoleculeDataConfig(isolated_atoms=str(shipped / "ethanol" / "isolated_atoms.xyz"), max_frames=1)
+    assert sorted(isolated_atoms_file(cfg, 5.0)) == ["C", "H", "N", "O"]
+
+
+def test_least_squares_is_offered_only_where_the_compositions_fix_every_reference():
+    """Water and methane fix two combinations of H, C and O, not all three references: the refusal
+    of a file without C and O does not offer least squares, whose note would send the user back
+    to the file."""
+    frames = [
+        frame([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], -2080.0),
+        frame([6, 1, 1, 1, 1], [[0, 0, 0], [0, 0, 1.1], [1, 0, 0], [0, 1, 0], [-1, 0, 0]], -1080.0),
+    ]
+    with pytest.raises(DataError) as err:
+        choose_references("auto", frames, ["H", "C", "O"], {"H": -13.0}, "iso.xyz")
+    assert str(err.value) == (
+        "data.isolated_atoms: no isolated-atom energy in iso.xyz or the data for elements C, O of the "
+        "data (have: H): add C, O to the file (isolated atoms at the data's level of theory)"
+    )
+
+
+def test_a_batch_may_fill_its_atom_budget_exactly_and_long_evaluations_show_progress():
+    """Two frames of 8 atoms make one batch of 16 under a 16-atom budget (the limit is inclusive);
+    a progress bar from 200 frames or 4 full batches of atoms (65,536), not before."""
+    from types import SimpleNamespace
+
+    from sciPT.domains.molecules.dataset import ATOMS_PER_BATCH, batch_ranges, shows_progress
+
+    graphs = lambda *sizes: [SimpleNamespace(num_nodes=n) for n in sizes]  # noqa: E731
+    assert batch_ranges(graphs(8, 8, 1), 32, max_atoms=16) == [(0, 2), (2, 3)]
+    assert ATOMS_PER_BATCH == 16_384
+    assert shows_progress(graphs(*[1] * 200)) and not shows_progress(graphs(*[1] * 199))
+    assert shows_progress(graphs(65_536)) and not shows_progress(graphs(65_535))
+    assert not shows_progress(graphs(40_000))

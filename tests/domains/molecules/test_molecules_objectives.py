@@ -222,3 +222,36 @@ def test_objective_configuration_errors():
         build_objective(ObjectiveConfig(energy_weight=0, forces_weight=0))
     assert str(err.value) == "objective: every loss weight is zero"
     assert isinstance(build_objective(ObjectiveConfig(kind="denoise")), DenoisingLoss)
+
+
+def test_a_stress_only_fit_is_allowed_and_a_zero_noise_is_refused():
+    """Energy and force weights 0 with a stress weight fits stresses (not 'every loss weight is
+    zero'); denoising with noise 0 would train on a target of 0/0, and is refused."""
+    stress_only = build_objective(ObjectiveConfig(energy_weight=0, forces_weight=0, stress_weight=1.0))
+    assert isinstance(stress_only, EnergyForceLoss)
+    with pytest.raises(ConfigError) as err:
+        build_objective(ObjectiveConfig(kind="denoise", noise_std=0.0))
+    assert str(err.value) == "objective.noise_std: expected a positive length, got 0.0"
+
+
+def test_denoising_reads_no_stress_so_a_stress_key_draws_no_warning():
+    """The unfitted-stress warning is about energy_forces runs; a denoising run with a stress key
+    (a shared config) fits no label at all and is not told to raise a stress weight."""
+    from sciPT.domains.molecules.objectives import unfitted_stress
+
+    assert unfitted_stress("stress", ObjectiveConfig(kind="denoise")) is None
+
+
+def test_a_batch_without_forces_has_no_force_metrics_rather_than_nan():
+    """A batch of energy-only frames (``has_forces`` false) is scored on its energies; a force
+    error over no component would be nan and spoil the epoch's mean."""
+    data = graph([1, 1], -1.0, [[0.0] * 3] * 2)
+    data.has_forces = torch.tensor([False])
+    batch = Batch.from_data_list([data])
+    pred = {
+        "energy": torch.tensor([-0.9], dtype=torch.float64),
+        "forces": torch.ones(2, 3, dtype=torch.float64),
+    }
+    metrics = error_metrics(pred, batch)
+    assert "forces_mae_meV_per_A" not in metrics and "forces_rmse_meV_per_A" not in metrics
+    assert float(metrics["energy_mae_meV_per_atom"]) == pytest.approx(50.0)  # 100 meV over 2 atoms
