@@ -170,6 +170,8 @@ def test_errors_are_one_line(tmp_path):
             "is_decoder true (causal attention); expected a masked language model's encoder",
         ),
         ({"pad_token_id": None}, "pad_token_id null; expected the padding token's id (an integer)"),
+        # a quoted id is no id: padding would be looked up by the string "1"
+        ({"pad_token_id": "1"}, 'pad_token_id "1"; expected the padding token\'s id (an integer)'),
     ],
 )
 def test_esm_settings_sciPT_does_not_compute_are_refused(tmp_path, change, found):
@@ -500,3 +502,78 @@ def test_a_config_without_a_position_type_is_read_as_absolute(tmp_path, dna_fold
     batch = ref.tokenizer.batch(codes_of(DNA_SEQS, DNA))
     with torch.no_grad():
         torch.testing.assert_close(hf.model(**batch), ref.model(**batch), atol=0, rtol=0)
+
+
+def test_two_missing_weights_name_the_first_and_one_more(tmp_path):
+    # the count of the weights not named is what tells a user how damaged the folder is
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    weights = load_file(str(folder / "model.safetensors"))
+    dropped = ["esm.encoder.layer.1.output.dense.weight", "esm.encoder.layer.1.output.dense.bias"]
+    save_file({k: v for k, v in weights.items() if k not in dropped}, str(folder / "model.safetensors"))
+    with pytest.raises(UserError) as err:
+        load_hf(folder, DNA_SPEC)
+    named = str(err.value).split("'")[1]
+    assert "esm." + named in dropped
+    assert str(err.value) == f"hf:{folder}: model.safetensors lacks the weight '{named}' and 1 more"
+
+
+def test_a_folder_without_a_contact_head_loads(tmp_path, dna_folder):
+    # sciPT never uses ESM's contact head: a folder saved without it is a complete language model,
+    # not one that "lacks a weight"
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    weights = load_file(str(folder / "model.safetensors"))
+    assert any(k.startswith("esm.contact_head.") for k in weights)
+    kept = {k: v for k, v in weights.items() if not k.startswith("esm.contact_head.")}
+    save_file(kept, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    hf, ref = load_hf(folder, DNA_SPEC), load_hf(dna_folder, DNA_SPEC)
+    batch = ref.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    with torch.no_grad():
+        torch.testing.assert_close(hf.model(**batch), ref.model(**batch), atol=0, rtol=0)
+
+
+def test_six_foreign_letters_are_all_named_without_an_ellipsis(tmp_path):
+    # the list is cut after six: exactly six are shown whole, a "..." would claim more exist
+    from sciPT.hf_load import check_vocabulary
+
+    (tmp_path / "vocab.txt").write_text("\n".join(["<pad>", "<unk>", "<cls>", "<mask>", *"ACGTN", *"EFILPQ"]))
+    tok = HFTokenizer.from_folder(tmp_path, DNA)
+    with pytest.raises(UserError) as err:
+        check_vocabulary(tmp_path, tok, DNA_SPEC)
+    assert str(err.value).startswith(
+        f"hf:{tmp_path}: vocab.txt holds letters these sequences do not have (E, F, I, L, P, Q): "
+    )
+
+
+def test_a_tokenizer_dict_from_before_the_special_token_setting_adds_them(dna_folder, tmp_path):
+    # exports written before add_special_tokens was recorded were models fed <cls>: reading the
+    # missing setting as "no specials" would feed them sequences without it
+    tok = load_hf(dna_folder, DNA_SPEC).tokenizer
+    tok.save(tmp_path)
+    old = {k: v for k, v in tok.to_dict().items() if k != "add_special_tokens"}
+    again = HFTokenizer.from_dict(old, tmp_path)
+    assert again.add_special_tokens and again.n_special == 1
+    ids = again.encode_codes(codes_of(["ACGTAC"], DNA)[0]).tolist()
+    assert tok.hf.convert_ids_to_tokens(ids) == ["<cls>", "ACGTAC"]
+
+
+def test_a_half_precision_folder_loads_in_float32(tmp_path):
+    # checkpoints are often shared in float16: fine-tuning and scoring them in half precision on
+    # a CPU loses digits (and fails in places); sciPT reads every folder in float32
+    from transformers import EsmForMaskedLM
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    EsmForMaskedLM.from_pretrained(str(folder), local_files_only=True).half().save_pretrained(str(folder))
+    hf = load_hf(folder, DNA_SPEC)
+    assert {p.dtype for p in hf.model.parameters()} == {torch.float32}
+    assert {t.dtype for t in hf.extras.values()} == {torch.float32} and len(hf.extras) == 6
+    esm = EsmForMaskedLM.from_pretrained(str(folder), local_files_only=True).float().eval()
+    batch = hf.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    with torch.no_grad():  # transformers' own reading of the half-precision weights in float32
+        hidden_ref = esm.esm(
+            batch["input_ids"], attention_mask=batch["attention_mask"].long()
+        ).last_hidden_state
+        torch.testing.assert_close(hf.model(**batch), hidden_ref, atol=1e-5, rtol=0)

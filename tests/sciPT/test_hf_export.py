@@ -172,3 +172,54 @@ def test_a_non_empty_out_is_refused_and_left_as_it_was(run, tmp_path, capsys):
         == f"scipt: error: {out}: exists and is not empty (the hf export writes a new folder)"
     )
     assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me\n"
+
+
+def test_an_existing_empty_out_is_filled(run, tmp_path):
+    # a folder made beforehand (mkdir, a job script) holds nothing to lose: refusing it as
+    # "not empty" would be wrong, and the export must land in it
+    out = tmp_path / "esm"
+    out.mkdir()
+    assert main(["export", str(run), "--format", "hf", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ]
+
+
+def test_the_checkpoint_named_is_the_one_exported(run, tmp_path):
+    """--checkpoint picks the state to export (an earlier, better step): exporting last.ckpt instead
+    would hand transformers users another model than the one asked for."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    bias = state["state_dict"]["objective.head.decoder.bias"]
+    marked = torch.arange(bias.numel(), dtype=bias.dtype)  # no trained bias is 0, 1, 2, ...
+    state["state_dict"]["objective.head.decoder.bias"] = marked
+    torch.save(state, tmp_path / "chosen.ckpt")
+    out = tmp_path / "esm"
+    argv = [
+        "export",
+        str(run),
+        "--format",
+        "hf",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(tmp_path / "chosen.ckpt"),
+    ]
+    assert main(argv) == 0
+    assert torch.equal(load_file(str(out / "model.safetensors"))["lm_head.bias"], marked)
+
+
+def test_a_stale_temporary_folder_of_an_interrupted_export_is_replaced(run, tmp_path):
+    # an export killed mid-way leaves .esm.tmp-hf behind: the next one must start afresh, not fail
+    # on it nor carry its files into the new folder
+    stale = tmp_path / ".esm.tmp-hf"
+    stale.mkdir()
+    (stale / "leftover.bin").write_bytes(b"half a file")
+    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "esm")]) == 0
+    assert "leftover.bin" not in [p.name for p in (tmp_path / "esm").iterdir()]
+    assert not stale.exists()
