@@ -473,3 +473,69 @@ def test_the_reverse_complement_is_drawn_half_the_time(tmp_path):
     flipped = sum(ds[g].tolist() == [0, 0, 0, 1, 2, 3] for g in range(2000))
     # binomial(2000, 1/2): mean 1000, sd sqrt(2000 / 4) = 22.4; within 3 sd: 1000 +- 67
     assert abs(flipped - 1000) <= 67
+
+
+def test_one_terminal_stop_is_dropped_and_a_second_refused():
+    """A protein's '*' stop ends it once; '**' is an internal stop, a broken record, not a protein
+    two stops long to read as if it were whole."""
+    assert (
+        PROTEIN_SPEC.encode("MK*", "f.faa", "record 'p' (#1)").tolist()
+        == PROTEIN_SPEC.encode("MK", "f.faa", "x").tolist()
+    )
+    with pytest.raises(DataError) as err:
+        PROTEIN_SPEC.encode("MK**", "f.faa", "record 'p' (#1)")
+    assert str(err.value) == (
+        "f.faa: record 'p' (#1) has '*' at position 3; expected one of the 20 standard amino acids, "
+        "U, O, X, or B/Z/J, either case"
+    )
+
+
+def test_white_space_around_a_sequence_is_dropped_and_positions_count_from_its_first_residue():
+    """A spreadsheet cell written ' ACGT' (a comma and a space) is the sequence ACGT, and a bad
+    character's position is the one a user counts in the sequence, not in the cell."""
+    assert DNA_SPEC.encode(" \tACGT \n", "t.csv", "line 2").tolist() == [0, 1, 2, 3]
+    with pytest.raises(DataError) as err:
+        DNA_SPEC.encode("  AC-T ", "t.csv", "line 2")
+    assert str(err.value) == (
+        "t.csv: line 2 has '-' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+        "(R Y S W K M B D H V), either case"
+    )
+
+
+def test_records_with_an_empty_header_are_named_by_their_number(tmp_path):
+    """Outputs are written by name: two headerless records both named 'record' would be joined to
+    the wrong sequence by name."""
+    fa = write(tmp_path / "e.fa", ">\nACGT\n>  \nGG\n>x y\nT\n")
+    assert read_sequences(fa, DNA_SPEC).names == ["record1", "record2", "x"]
+    assert SequenceFile(fa, DNA_SPEC).names == ["record1", "record2", "x"]
+
+
+def test_a_corpus_whose_every_record_is_empty_is_refused(tmp_path):
+    """Headers without residues hold nothing to train on: said at once, not as a window error later."""
+    fa = write(tmp_path / "headers.fa", ">a\n\n>b\n")
+    with pytest.raises(DataError) as err:
+        SequenceFile(fa, DNA_SPEC)
+    assert str(err.value) == f"{fa}: every record is empty"
+
+
+def test_a_byte_that_is_not_utf8_is_a_bad_character_at_its_position(tmp_path):
+    """A Latin-1 byte (a file saved by an old editor) is refused as any bad character is, naming
+    the line and the position, not a UnicodeDecodeError traceback."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"sequence\nACGT\nAC\xe9T\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: line 3 has '\ufffd' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+        "(R Y S W K M B D H V), either case"
+    )
+
+
+def test_a_gzip_table_saved_with_a_byte_order_mark_finds_its_first_column(tmp_path):
+    """Excel's "CSV UTF-8", compressed: the mark would glue itself to the first column's name, and
+    the 'sequence' column was not found."""
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbfsequence,label\nACGT,1\nGG,0\n")
+    data = read_sequences(path, DNA_SPEC, labelled=True)
+    assert codes(data) == [[0, 1, 2, 3], [2, 2]] and data.labels.tolist() == [1, 0]
