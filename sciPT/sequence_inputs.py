@@ -168,16 +168,16 @@ def repeated_names_note(data: LabelledSequences) -> str | None:
 
 def carries_labels(path: str | Path, sequence_column: str = "sequence", label_column: str = "label") -> bool:
     """Whether a file :func:`read_sequences` would read labelled: a table with a ``label_column``, or
-    FASTA whose first header holds a ``label=`` word (its form, not its values: those are checked
-    when read)."""
+    FASTA any of whose headers holds a ``label=`` word (its form, not its values: those are checked
+    when read, and a record without one is then refused by name): judged by its first header alone,
+    a file whose later records say ``label=0`` would be read unlabelled, those records with it."""
     path = resolve_data_path(path)
     expected = f"FASTA or a CSV/TSV table with a '{sequence_column}' column"
     refuse_directory(path, expected)
     check_file(path, expected)
     if _is_fasta(path, sequence_column):
         with open_text(path) as handle:
-            first = next(fasta_records(handle, path), None)
-        return first is not None and re.search(r"(?:^|\s|\|)label=", first[2]) is not None
+            return any(re.search(r"(?:^|\s|\|)label=", r[2]) for r in fasta_records(handle, path))
     with open_text(path) as handle:
         header = handle.readline()
     columns = _header_columns(header, path)

@@ -175,6 +175,23 @@ def test_a_labelled_file_without_positives_is_refused(files, capsys, monkeypatch
     assert not (files / "neg.fa").exists()
 
 
+def test_a_fasta_labelled_after_its_first_record_is_refused_naming_the_unlabelled_one(
+    files, capsys, monkeypatch
+):
+    """Judged by its first header alone, this file was read unlabelled and its label=0 record made
+    a positive, without a word; any label= word makes it a labelled file, whose every record needs one."""
+    monkeypatch.chdir(files)
+    (files / "late.fa").write_text(">a\nACGTTGCAAGCTTACGGATC\n>b label=0\nAAAAACCCCC\n")
+    code, out, err = run(
+        capsys, "--positives", "late.fa", "--kind", "dinucleotide-shuffle", "--output", "neg.fa"
+    )
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "scipt: error: late.fa: record 'a' (#1) has no 'label=0' or 'label=1' in its header"
+    ]
+    assert not (files / "neg.fa").exists()
+
+
 def test_an_unlabelled_table_is_read_whole(files, capsys):
     (files / "plain.csv").write_text("name,sequence\na,ACGTTGCAAGCTTACGGATC\nb,TTGACAGGTAGCATCGATCC\n")
     code, stdout, err = run(
