@@ -395,3 +395,75 @@ def test_the_verdicts_are_on_each_fold_s_mcc():
     oof = {"scratch": (None, [{"mcc": 0.5, "accuracy": 0.9}, {"mcc": 0.3, "accuracy": 0.8}])}
     assert fold_scores(oof) == {"scratch": [0.5, 0.3]}
     assert fold_scores(oof, "accuracy") == {"scratch": [0.9, 0.8]}
+
+
+def test_the_window_note_counts_the_encoder_s_tokens_not_the_base_pairs():
+    """A k-mer tokenizer reads 6 bp a token: 300 bp is 50 tokens, within a 64-token pre-training
+    window, so no note; 420 bp is 70 tokens, beyond it. Comparing base pairs with tokens would tell
+    every k-mer user their inputs are too long, and print the wrong token count."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sciPT.domains.dna.data import LabelledSequences
+    from sciPT.nn import TransformerConfig
+    from sciPT.tasks.promoter import PromoterConfig
+    from sciPT.tasks.promoter_report import report
+
+    def head(bp: int) -> list[str]:
+        data = LabelledSequences(["a", "b"], [np.zeros(bp, dtype=np.uint8)] * 2, np.array([1, 0]), "t.csv")
+        start = SimpleNamespace(
+            name="pre-trained",
+            model_cfg=TransformerConfig(max_len=64),
+            pretrained_on=[{"path": "c.fa", "sha256": "0" * 64}],
+            tokenizer=SimpleNamespace(n_tokens=lambda n: n // 6),
+        )
+        return report(PromoterConfig(), data, start, bp, [], [], {"wall_time_s": 1}).splitlines()
+
+    assert not any("longer than the" in line for line in head(300))
+    assert (
+        "Inputs of 420 bp (70 tokens) are longer than the 64-token windows the encoder was pre-trained on; "
+        "its rotary/ALiBi positions carry over, and fine-tuning adapts them."
+    ) in head(420)
+
+
+def test_a_run_without_folds_puts_its_data_flags_before_the_not_checked_line(
+    planted, tmp_path, monkeypatch, fast_cfg
+):
+    """Without --folds the report must still say no verdict was checked, after the flags about the
+    data (a test set inside the training data comes first: it invalidates every number below), and
+    metrics.json counts the promoters, not every sequence."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    import sciPT.tasks.promoter_train as promoter
+    from sciPT import plots
+    from sciPT.tasks.promoter_verdicts import NO_CV_LINE
+
+    path, rows = planted
+    test = tmp_path / "test.csv"
+    test.write_text("name,sequence,label\n" + "".join(f"{n},{s},{y}\n" for n, s, y in rows[:10]))
+    labels = {s: y for _, s, y in rows}
+
+    class StandIn:  # a perfect classifier
+        fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
+        validation = (np.array([1, 0]), np.array([0.9, 0.1]))
+
+        def predict(self, codes):
+            return np.array([float(labels["".join("ACGT"[b] for b in c)]) for c in codes])
+
+    monkeypatch.setattr(promoter, "train_classifier", lambda *a, **k: StandIn())
+    monkeypatch.setattr(promoter, "export_classifier", lambda *a: None)
+    monkeypatch.setattr(plots, "roc_pr", lambda *a, **k: (Path("roc.png"), Path("pr.png")))
+    cfg = fast_cfg(folds=0, baselines=False)
+    cfg.inputs.train, cfg.inputs.test = str(path), str(test)
+    assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+    report = (tmp_path / "run" / "report.md").read_text().splitlines()
+    flags = report[2 : report.index("", 2)]
+    assert len(flags) >= 2 and flags[-1] == NO_CV_LINE
+    assert all(f.startswith("- **") for f in flags[:-1]) and "test" in flags[0].lower()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["sequences"], metrics["positives"]) == (60, 30)
+    assert metrics["exported_scratch"] == 1 and metrics["test_mcc"] == 1.0
