@@ -284,3 +284,144 @@ def test_torchsim_writes_the_last_step_when_the_interval_does_not_divide_the_ste
         "torchsim", molecules[0], SciPTCalculator(trained), settings, tmp_path / "ts.xyz", progress=False
     )
     assert [f.info["step"] for f in read(tmp_path / "ts.xyz", index=":")] == [0, 2, 4, 5]
+
+
+def test_torchsim_nvt_gets_the_time_step_temperature_and_friction_in_ase_units(
+    trained, molecules, tmp_path, monkeypatch
+):
+    """TorchSim works in ASE's units (time in sqrt(amu A^2 / eV)): 0.5 fs is 0.5 * 0.0982269 there,
+    300 K is kT = 0.0258520 eV and a friction of 0.02 per fs is 0.02 / 0.0982269; a dropped unit
+    ran at a 10x time step, a 300 eV bath or a 100x weaker thermostat."""
+    amu, eV = 1.66053906660e-27, 1.602176634e-19
+    fs = 1e-15 / np.sqrt(amu * 1e-20 / eV)  # one fs in ASE's time unit, from SI constants
+    seen = {}
+    original = ts.nvt_langevin
+
+    def spy(*args, **kwargs):
+        seen.update({k: float(v) for k, v in kwargs.items() if k in ("dt", "kT", "gamma")})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "nvt_langevin", spy)
+    settings = MDSettings(steps=1, temperature=300.0, timestep=0.5, ensemble="nvt", friction=0.02, seed=1)
+    run_engine(
+        "torchsim", molecules[0], SciPTCalculator(trained), settings, tmp_path / "t.xyz", progress=False
+    )
+    assert seen["dt"] == pytest.approx(0.5 * fs, rel=1e-6)
+    assert seen["kT"] == pytest.approx(300.0 * 1.380649e-23 / eV, rel=1e-6)
+    assert seen["gamma"] == pytest.approx(0.02 / fs, rel=1e-6)
+
+
+def test_a_resume_draws_the_thermostat_noise_of_its_own_step(trained, molecules, tmp_path, monkeypatch):
+    """A run from step 0 seeds the Langevin noise with --seed; a resume from step s with a seed drawn
+    from (--seed, s), so it does not replay the noise the interrupted run used from step 1."""
+    import torch
+
+    from sciPT.domains.molecules.engines import noise_seed
+    from sciPT.domains.molecules.trajectory import partial_path
+
+    assert noise_seed(3, 0) == 3 and noise_seed(3, 2) == noise_seed(3, 2)
+    assert len({3, noise_seed(3, 2), noise_seed(3, 4), noise_seed(4, 2)}) == 4
+    assert all(0 <= noise_seed(s, k) < 2**63 for s in (0, 3) for k in (1, 2, 10**6))
+    seeds = []
+    real = torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", lambda s: seeds.append(int(s)) or real(s))
+    settings = MDSettings(steps=2, temperature=300.0, ensemble="nvt", interval=2, seed=3)
+    calc = SciPTCalculator(trained)
+    run_engine("torchsim", molecules[0], calc, settings, tmp_path / "a.xyz", progress=False)
+    partial_path(tmp_path / "b.xyz").write_bytes((tmp_path / "a.xyz").read_bytes())
+    resumed = dataclasses.replace(settings, steps=4)
+    run_engine("torchsim", molecules[0], calc, resumed, tmp_path / "b.xyz", progress=False, resume=True)
+    assert seeds == [3, noise_seed(3, 2)]
+
+
+def test_each_batched_system_s_frames_carry_its_own_energy_and_momenta(trained, molecules, tmp_path):
+    """The trajectory of the second system in a batch: its energies are the calculator's on its own
+    positions (not the first system's energy), and its momenta those of its run alone."""
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=2, temperature=300.0, interval=1, seed=1)
+    outs = [tmp_path / "a.xyz", tmp_path / "b.xyz"]
+    logs = integrate_many([molecules[0], molecules[2]], calc.model, settings, outs, progress=False)
+    alone = tmp_path / "alone.xyz"
+    integrate_many([molecules[2]], calc.model, dataclasses.replace(settings, seed=2), [alone], progress=False)
+    for out, log in zip(outs, logs):
+        frames = read(out, index=":")
+        for frame, row in zip(frames, log, strict=True):
+            expected = frame.copy()
+            expected.calc = calc
+            assert frame.get_potential_energy() == pytest.approx(expected.get_potential_energy(), abs=1e-6)
+            assert row["energy"] == pytest.approx(frame.get_potential_energy(), abs=1e-9)
+    batched, single = read(outs[1], index=":"), read(alone, index=":")
+    np.testing.assert_allclose(batched[-1].get_momenta(), single[-1].get_momenta(), atol=1e-8)
+    assert batched[-1].info["temperature_K"] == pytest.approx(single[-1].info["temperature_K"], abs=1e-6)
+
+
+def test_a_periodic_triclinic_structure_has_the_ase_calculator_s_energy_and_forces(trained, molecules):
+    """TorchSim stores cells as columns, ASE as rows: a triclinic periodic cell read the wrong way
+    round (or taken as non-periodic) is another crystal, with other energies and forces."""
+    calc = SciPTCalculator(trained)
+    crystal = molecules[0].copy()
+    crystal.cell, crystal.pbc = [[5.0, 0.0, 0.0], [1.5, 5.0, 0.0], [1.0, 1.2, 5.0]], True
+    model = torchsim_model(calc.model)
+    out = model(ts.io.atoms_to_state([crystal], model.device, model.dtype))
+    expected = crystal.copy()
+    expected.calc = calc
+    isolated = molecules[0].copy()
+    isolated.calc = calc
+    # the images are within the cutoff: periodicity changes the energy, so the check can fail
+    assert abs(expected.get_potential_energy() - isolated.get_potential_energy()) > 1e-3
+    assert float(out["energy"][0]) == pytest.approx(expected.get_potential_energy(), abs=1e-5)
+    np.testing.assert_allclose(out["forces"].numpy(), expected.get_forces(), atol=1e-5)
+
+
+def test_the_torchsim_model_predicts_with_the_head_it_is_given(make_potential, molecules):
+    """A two-head model: ``torchsim_model(potential, head=...)`` gives that head's energy, not the
+    default (newest) head's."""
+    import torch
+
+    from sciPT.domains.molecules.dataset import collate
+    from sciPT.domains.molecules.graphs import atoms_to_frame, frame_to_graph
+
+    potential = make_potential()
+    first = potential.head_names[0]
+    potential.add_head("second")
+    with torch.no_grad():
+        potential.head_module("second").energy_shift += 1.0
+    potential.eval()
+    assert potential.head == "second"
+    graph = collate([frame_to_graph(atoms_to_frame(molecules[0], "m", labelled=False), 4.0)])
+    own = {h: float(potential(graph, forces=True, head=h)["energy"][0]) for h in (first, "second")}
+    assert abs(own[first] - own["second"]) > 0.5
+    model = torchsim_model(potential, head=first)
+    energy = float(model(ts.io.atoms_to_state([molecules[0]], model.device, model.dtype))["energy"][0])
+    assert energy == pytest.approx(own[first], abs=1e-8)
+
+
+def test_a_batched_resume_of_partials_at_different_steps_is_refused(trained, molecules, tmp_path):
+    """One batched state continues from one step: partial files stopped at steps 2 and 4 are named
+    with their steps, not integrated as if at one step."""
+    from sciPT.domains.molecules.trajectory import partial_path
+    from sciPT.errors import UserError
+
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=4, temperature=300.0, interval=2, seed=1)
+    outs = [tmp_path / "a.xyz", tmp_path / "b.xyz"]
+    integrate_many([molecules[0], molecules[2]], calc.model, settings, outs, progress=False)
+    lines = outs[0].read_text().splitlines(keepends=True)
+    partial_path(outs[0]).write_text("".join(lines[: 2 * 11]))  # steps 0 and 2
+    partial_path(outs[1]).write_bytes(outs[1].read_bytes())  # steps 0, 2 and 4
+    outs[0].unlink(), outs[1].unlink()
+    with pytest.raises(UserError) as err:
+        integrate_many([molecules[0], molecules[2]], calc.model, settings, outs, progress=False, resume=True)
+    assert str(err.value) == (
+        f"--resume: the partial trajectories stop at different steps ({partial_path(outs[0])}: 2, "
+        f"{partial_path(outs[1])}: 4): a batched run continues them from one step"
+    )
+
+
+def test_an_unknown_engine_is_named_with_the_engines_there_are():
+    """run_engine is called from Python too (not only through argparse's choices)."""
+    from sciPT.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        run_engine("openmm", None, None, None, None)
+    assert str(err.value) == "--engine: unknown engine 'openmm' (expected one of: ase, torchsim)"

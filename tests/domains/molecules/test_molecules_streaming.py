@@ -16,9 +16,11 @@ from sciPT.domains.molecules.dataset import collate, prepare
 from sciPT.domains.molecules.potential_config import PotentialConfig
 from sciPT.domains.molecules.streaming import (
     ShardedFrames,
+    StreamedFrames,
     frame_index,
     prepare_streaming,
     read_frame_at,
+    training_sets,
 )
 from sciPT.errors import DataError
 from sciPT.files import resolve_data_path
@@ -101,6 +103,11 @@ def test_statistics_come_from_the_first_frames_as_the_in_memory_path_computes_th
         streamed.model == dataclasses.replace(whole.model, reference_span=None) and len(streamed.train) == 15
     )
     assert [e["records"] for e in streamed.corpus] == [10] * 4
+    assert [e["residues"] for e in streamed.corpus] == [90] * 4  # 10 ethanol frames of 9 atoms each
+    # the summary counts the corpus's shards and the sample; the rank's frames are counted elsewhere
+    report = streamed.report()
+    assert report["corpus_shards"] == 4 and report["statistics_frames"] == 15
+    assert not {"frames_train", "atoms_train", "frames_val"} & set(report)
     assert isinstance(streamed.train_set, ShardedFrames) and streams(_cfg(shards[0].parent))
 
 
@@ -151,6 +158,8 @@ def test_a_streamed_one_atom_crystal_is_trained_on_and_an_isolated_atom_is_not(t
     streamed = prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(cutoff=4.0), labelled=True)
     assert streamed.references_method == "isolated" and streamed.model.reference_energies == [-0.25]
     assert [float(g.energy) for g in streamed.train] == [-3.5]
+    # nothing held out (val_fraction 0): no validation set, not an empty one that stops the run
+    assert streamed.val_set is None and training_sets(streamed, 0)[1] is None
 
 
 def test_the_loader_gives_each_rank_the_same_batches_after_a_resume(shards):
@@ -258,3 +267,157 @@ def test_isolated_atoms_in_the_validation_file_are_left_out_as_in_memory(shards,
     assert (
         [e["records"] for e in streamed.validated_on] == [e["records"] for e in in_memory.validated_on] == [4]
     )
+
+
+def _train(paths, cfg, split="train", seed=5) -> ShardedFrames:
+    return ShardedFrames(
+        Shards(paths), cfg, split=split, labelled=True, cutoff=4.0, elements=["H", "C", "O"], seed=seed
+    )
+
+
+def test_blank_lines_between_frames_do_not_shift_the_frames_read_by_offset(shards):
+    """ASE reads files with blank lines between frames; an index that skipped them without counting
+    their bytes sent every later read into the previous frame (a wrong frame or an unreadable one)."""
+    lines = shards[1].read_text().splitlines(keepends=True)
+    spaced = shards[1].with_name("spaced.xyz")
+    spaced.write_text("".join(lines[:33]) + "\n\n" + "".join(lines[33:]) + "\n")
+    offsets, atoms = frame_index(spaced)
+    assert len(offsets) == 10 and (atoms == 9).all()
+    cfg = MoleculeDataConfig()
+    whole = read_frames(shards[1], cfg)
+    for k in (2, 3, 9):
+        frame = read_frame_at(spaced, int(offsets[k]), 9, k, cfg, unit_factors(cfg), True)
+        np.testing.assert_array_equal(frame.positions, whole[k].positions)
+        assert frame.energy == whole[k].energy
+
+
+def _local_order(data, count: int) -> list[int]:
+    """Which of ``data.frames`` samples ``0 .. count - 1`` are, told apart by their energies."""
+    in_order = StreamedFrames(
+        data.frames, data.cfg, labelled=True, cutoff=4.0, elements=["H", "C", "O"], shuffle=False
+    )
+    where = {float(in_order[i].energy): i for i in range(len(data))}
+    assert len(where) == len(data)  # the ethanol frames' energies are distinct
+    return [where[float(data[n].energy)] for n in range(count)]
+
+
+def test_each_epoch_of_a_rank_is_a_fresh_shuffle_of_all_its_frames(shards):
+    """Every epoch sees each frame once, in an order of its own: the corpus order (shards are often
+    written along a trajectory) or one order repeated every epoch feeds the same batches again."""
+    data = _train(shards[:2], _cfg(shards[0].parent, val_fraction=0)).for_rank(0, 1)
+    n = len(data)
+    assert n == 20
+    order = _local_order(data, 3 * n)
+    epochs = [order[e * n : (e + 1) * n] for e in range(3)]
+    assert all(sorted(epoch) == list(range(n)) for epoch in epochs)
+    assert epochs[0] != list(range(n)) and epochs[0] != epochs[1] and epochs[1] != epochs[2]
+
+
+def test_two_ranks_do_not_walk_their_shards_in_lockstep(shards):
+    """Each rank shuffles with its own seed: with one shared seed, ranks whose shards are cut the same
+    way (e.g. along trajectories) draw the same positions in them at every step, correlated batches."""
+    sharded = _train(shards, _cfg(shards[0].parent, val_fraction=0))
+    orders = [_local_order(sharded.for_rank(r, 2), 20) for r in (0, 1)]
+    assert sorted(orders[0]) == sorted(orders[1]) == list(range(20)) and orders[0] != orders[1]
+
+
+def test_a_validation_file_leaves_every_shard_frame_to_training(shards, tmp_path):
+    """With --data.val-paths the shards are validated on elsewhere: holding out val_fraction of them
+    as well lost that share of the corpus from training without a word."""
+    cfg = _cfg(shards[0].parent, val_paths=[str(tmp_path / "val.xyz")], val_fraction=0.5)
+    frames = _train(shards, cfg).for_rank(0, 1).frames
+    assert sorted((p.name, k) for p, _, _, k in frames) == [(p.name, k) for p in shards for k in range(10)]
+
+
+def test_frames_are_held_out_by_the_documented_crc32_rule(shards, tmp_path):
+    """Frame k of shard s is held out when crc32("s-name:k") mod 10^4 < fraction * 10^4 (a fixed choice
+    across runs and versions); with fraction 0 none is, even a frame whose crc32 ends in 0000."""
+    import zlib
+
+    held = _train(shards, _cfg(shards[0].parent, val_fraction=0.3), split="val").for_rank(0, 1).frames
+    expected = [
+        (p.name, k)
+        for p in shards
+        for k in range(10)
+        if zlib.crc32(f"{p.name}:{k}".encode()) % 10_000 < 3_000
+    ]
+    assert [(p.name, k) for p, _, _, k in held] == expected and 0 < len(expected) < 40
+    # validation reads its frames in corpus order (the same first val_batches every time)
+    val = _train(shards, _cfg(shards[0].parent, val_fraction=0.3), split="val").for_rank(0, 1)
+    assert _local_order(val, len(val)) == list(range(len(val)))
+    boundary = _shards(tmp_path / "boundary", n_shards=1)[0].rename(tmp_path / "boundary" / "part-282.xyz")
+    assert zlib.crc32(b"part-282.xyz:4") % 10_000 == 0
+    train = _train([boundary], _cfg(boundary.parent, val_fraction=0)).for_rank(0, 1)
+    assert [k for _, _, _, k in train.frames] == list(range(10))
+
+
+def test_a_rank_without_held_out_frames_is_told_which_shards_and_which_split(shards):
+    """The message names the rank, its shards and the split that is empty (here: validation, part-0's
+    ten frames all have crc32 mod 10^4 above 0 with val_fraction 1e-4)."""
+    val = _train(shards[:1], _cfg(shards[0].parent, val_fraction=1e-4), split="val")
+    with pytest.raises(DataError) as err:
+        val.for_rank(0, 1)
+    assert str(err.value) == (
+        "data.paths: the shards of rank 0 (part-0.xyz) hold no held-out validation frame besides isolated atoms"
+    )
+
+
+def test_max_frames_takes_the_first_frames_of_every_shard(shards):
+    """--data.max-frames means the first frames of every file, streamed or not (a quick run): the
+    streamed path trained on the whole corpus instead."""
+    frames = _train(shards, _cfg(shards[0].parent, val_fraction=0, max_frames=3)).for_rank(0, 1).frames
+    assert [(p.name, k) for p, _, _, k in frames] == [(p.name, k) for p in shards for k in range(3)]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"val_fraction": 1.0}, "data.val_fraction: expected a fraction in [0, 1), got 1.0"),
+        ({"val_fraction": -0.1}, "data.val_fraction: expected a fraction in [0, 1), got -0.1"),
+        ({"stats_frames": 0}, "data.stats_frames: expected a positive integer, got 0"),
+    ],
+)
+def test_a_streamed_split_or_sample_that_cannot_be_is_refused_before_reading(shards, change, message):
+    """A val_fraction of 1 leaves nothing to train on, a sample of 0 frames no statistics: said at once."""
+    from sciPT.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        prepare_streaming(_cfg(shards[0].parent, **change), PotentialConfig(), labelled=True)
+    assert str(err.value) == message
+
+
+def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_sample(tmp_path, monkeypatch):
+    """As in memory (dataset.prepare): the --data.isolated-atoms energies replace those of isolated
+    atoms found among the frames (the file is the user's chosen reference)."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cu"
+    folder.mkdir()
+    lines = []
+    for a, pbc, energy in [(2.5, "T T T", -3.5), (2.6, "F F F", -0.25)]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
+            "Cu 0 0 0 0 0 0",
+        ]
+    (folder / "part-0.xyz").write_text("\n".join(lines) + "\n")
+    isolated = tmp_path / "isolated.xyz"
+    isolated.write_text('1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n')
+    cfg = _cfg(folder, val_fraction=0, isolated_atoms=str(isolated))
+    streamed = prepare_streaming(cfg, PotentialConfig(cutoff=4.0), labelled=True)
+    assert streamed.references_method == "isolated" and streamed.model.reference_energies == [-0.75]
+
+
+def test_in_memory_training_sets_shuffle_with_the_run_s_seed():
+    """--seed sets the order of the in-memory training frames: a seed that changed nothing would give
+    every repeat of an experiment the same batches."""
+    from sciPT.domains.molecules.dataset import PreparedData
+
+    graphs = [SimpleNamespace(energy=float(k)) for k in range(12)]
+    prepared = PreparedData(graphs, [], PotentialConfig(), "given", [])
+
+    def order(seed):
+        train, val = training_sets(prepared, seed)
+        assert val is None
+        return [train[n].energy for n in range(12)]
+
+    assert order(1) == order(1) and sorted(order(1)) == sorted(order(2)) and order(1) != order(2)
