@@ -23,6 +23,8 @@ from sciPT.domains.molecules.data import (
 )
 from sciPT.domains.molecules.dataset import split_frames
 from sciPT.domains.molecules.evaluate import labelled_graphs, reading
+from sciPT.domains.molecules.model import EquivariantPotential
+from sciPT.domains.molecules.presets import tiny as molecules_tiny
 from sciPT.domains.molecules.references import graph_composition
 from sciPT.errors import ConfigError, DataError
 from sciPT.files import file_sha256, resolve_data_path
@@ -31,6 +33,7 @@ from sciPT.tasks.forcefield_config import ForcefieldConfig
 from sciPT.tasks.forcefield_data import (
     Sets,
     Start,
+    eval_data_config,
     head_readings,
     load_sets,
     load_start,
@@ -39,6 +42,7 @@ from sciPT.tasks.forcefield_data import (
     refit_span,
     set_name,
 )
+from sciPT.trainer import TrainConfig
 
 ETHANOL = resolve_data_path(ETHANOL_TRAIN).resolve()
 ACAC = resolve_data_path(ACETYLACETONE_TRAIN).resolve()
@@ -131,6 +135,18 @@ def test_every_copied_training_frame_is_counted(acac, tmp_path):
     }
 
 
+def test_a_partly_copied_test_set_counts_its_copies_out_of_its_own_frames(acac, tmp_path):
+    """Two of a three-frame test file are training frames: "2 of 3", the share of the test set
+    whose errors are not held-out errors (not out of the five training frames)."""
+    paths, frames = acac
+    partly = tmp_path / "partly.xyz"
+    write(partly, [frames[3], frames[7], frames[1]])
+    sets, _ = load_sets(scratch_config(paths["train"], paths["val"], [partly]), Start(*_SCRATCH))
+    assert sets.not_held_out == {
+        "partly": f"{partly}: 2 of 3 frames are copies of fine-tuning frames (elements, positions and cell)"
+    }
+
+
 def test_a_test_set_outside_the_references_span_is_recorded_without_the_warning_prefix(
     acac, tmp_path, capsys
 ):
@@ -168,6 +184,89 @@ def test_isolated_atoms_beside_kept_or_refit_references_are_refused_first(acac, 
     assert str(err.value).startswith(
         f"isolated_atoms: references '{method}' (the default from a pre-trained model)"
     )
+
+
+def potential(*heads: str) -> EquivariantPotential:
+    """The tiny architecture for H, C and O, untrained, with ``heads`` added after ``default``."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(
+        molecules_tiny().model, elements=["H", "C", "O"], reference_energies=[-13.6, -1025.3, -2035.6]
+    )
+    model = EquivariantPotential(cfg)
+    for head in heads:
+        model.add_head(head)
+    return model
+
+
+def test_a_new_head_of_a_one_head_model_owns_the_last_interaction_block(acac):
+    """The first head added owns the last interaction block as well as its readout (the
+    documented default, which forgot far less): the old head keeps its copy of it untouched."""
+    paths, _ = acac
+    backbone = potential()
+    assert backbone.cfg.head_blocks == 0
+    cfg = scratch_config(paths["train"], paths["val"], init="RUN")
+    cfg.data.head = "acac"
+    sets, tuned = load_sets(cfg, Start("pre-trained", backbone, {}, {}, MoleculeDataConfig(), 0, None, False))
+    assert (sets.head, sets.eval_head) == ("acac", "default")
+    assert tuned.cfg.head_blocks == 1
+    assert any(n.startswith("extra_heads.0.blocks.") for n in tuned.head_parameter_names("acac"))
+
+
+def test_the_old_task_goes_through_the_newest_head_by_default_and_the_new_head_copies_it(acac):
+    """Without --eval-head, the eval sets and replayed frames go through the model's newest head
+    (the last level of theory it learnt), and a new head starts as a copy of that one."""
+    paths, _ = acac
+    backbone = potential("pbe")
+    with torch.no_grad():
+        for p in backbone.head_module("pbe").readout.parameters():
+            p.add_(0.5)  # pbe's readout is not the default head's
+    pbe = {k: v.clone() for k, v in backbone.head_module("pbe").readout.state_dict().items()}
+    cfg = scratch_config(paths["train"], paths["val"], init="RUN")
+    cfg.data.head = "acac"
+    sets, tuned = load_sets(cfg, Start("pre-trained", backbone, {}, {}, MoleculeDataConfig(), 0, None, False))
+    assert tuned.head_names == ["default", "pbe", "acac"]
+    assert (sets.head, sets.eval_head) == ("acac", "pbe")
+    copied = tuned.head_module("acac").readout.state_dict()
+    assert all(torch.equal(copied[k], pbe[k]) for k in pbe)
+
+
+def test_the_pretrained_references_are_kept_for_the_old_task_only_when_its_head_is_the_one_trained(acac):
+    """Fine-tuning the eval head itself moves its references: the old task is then scored under
+    the ones it had. Fine-tuning another existing head leaves the eval head's own references in
+    place, and nothing is swapped in (its errors would be scored under another level's)."""
+    paths, _ = acac
+    cfg = scratch_config(paths["train"], paths["val"], init="RUN", eval_head="pbe")
+    cfg.data.head = "default"
+    sets, _ = load_sets(
+        cfg, Start("pre-trained", potential("pbe"), {}, {}, MoleculeDataConfig(), 0, None, False)
+    )
+    assert (sets.head, sets.eval_head, sets.eval_references) == ("default", "pbe", None)
+    cfg.data.head = "pbe"
+    backbone = potential("pbe")
+    before = backbone.head_module("pbe").reference_energies.tolist()
+    sets, tuned = load_sets(cfg, Start("pre-trained", backbone, {}, {}, MoleculeDataConfig(), 0, None, False))
+    assert sets.eval_references == before
+    assert tuned.head_module("pbe").reference_energies.tolist() != before  # refit to acetylacetone's
+
+
+def test_eval_sets_outside_the_old_heads_reference_span_are_named(acac, tmp_path, capsys):
+    """The old head's references were fitted on acetylacetone alone: ethanol eval frames carry an
+    offset nobody measured through it, and the report names the set (it did for test sets only)."""
+    paths, frames = acac
+    ethanol = tmp_path / "ethanol.xyz"
+    write(ethanol, read(ETHANOL, index=":2"))
+    backbone = potential()
+    acac_counts = np.array([[8.0, 5.0, 2.0]])  # C5H8O2, as (H, C, O)
+    backbone.set_reference_span((acac_counts / np.linalg.norm(acac_counts)).tolist())
+    cfg = scratch_config(paths["train"], paths["val"], init="RUN", eval=[str(ethanol)])
+    cfg.data.head = "acac"
+    sets, _ = load_sets(cfg, Start("pre-trained", backbone, {}, {}, MoleculeDataConfig(), 0, None, False))
+    assert list(sets.unfixed) == ["ethanol"]
+    assert sets.unfixed["ethanol"].startswith(
+        "ethanol: 2 of 2 frames have compositions the reference energies of head default were not "
+        "fitted on (its training compositions fix 1 of 3 element references)"
+    )
+    assert f"warning: {sets.unfixed['ethanol']}\n" in capsys.readouterr().err
 
 
 # --- pre-training frames for replay ---------------------------------------------------------------
@@ -257,6 +356,59 @@ def test_a_test_set_holding_pretrainings_validation_file_is_held_out_its_trainin
     }
 
 
+def test_a_frame_both_pretrained_and_fine_tuned_on_is_counted_as_a_fine_tuning_copy(tmp_path):
+    """A test frame that pre-training and this fine-tune both trained on is named by the later
+    use, the fine-tuning, once: not also counted as a pre-training copy."""
+    frames = read(ETHANOL, index=":4")
+    pre, test = tmp_path / "pre.xyz", tmp_path / "test.xyz"
+    write(pre, frames)
+    write(test, frames[2:])
+    export = {"pretrained_on": [{"path": str(pre.resolve()), "sha256": file_sha256(pre)}]}
+    start = pretrained_start(MoleculeDataConfig(), export=export)
+
+    def graphs(path):
+        return labelled_graphs(str(path), MoleculeDataConfig(), ["H", "C", "O"], 5.0)
+
+    train = graphs(pre)[3:]  # the fine-tune trained on the last frame again
+    sets = Sets(train, [], {"test": graphs(test)}, {}, [], [], "refit", "h", "h", None, {"test": str(test)})
+    assert not_held_out(sets, start) == {
+        "test": f"{test}: 1 of 2 frames are copies of fine-tuning frames and 1 of 2 frames are copies "
+        "of pre-training frames (elements, positions and cell)"
+    }
+
+
+def test_pretraining_files_not_on_this_machine_are_named_as_not_compared(acac, tmp_path):
+    """Test frames cannot be compared with pre-training files that are not here: the run must
+    say which (a copy among them would go unseen), not pass the sets as held out in silence."""
+    paths, frames = acac
+    write(tmp_path / "unseen.xyz", frames[7:8])
+    gone = str(tmp_path / "elsewhere" / "pre.xyz")
+    export = {"pretrained_on": [{"path": gone, "sha256": "0" * 64}]}
+    start = pretrained_start(MoleculeDataConfig(), export=export)
+    graphs = {
+        "unseen": labelled_graphs(str(tmp_path / "unseen.xyz"), MoleculeDataConfig(), ["H", "C", "O"], 5.0)
+    }
+    sets = Sets([], [], graphs, {}, [], [], "refit", "h", "h", None, {"unseen": str(tmp_path / "unseen.xyz")})
+    assert not_held_out(sets, start) == {}
+    assert sets.pretraining_unchecked == [f"{gone} (not a file on this machine)"]
+
+
+def test_only_the_frames_pretraining_read_of_its_file_are_pretraining_copies(tmp_path):
+    """Pre-training with max_frames 2 read the first two frames of its file: a test frame further
+    on in it was never trained on, and is held out."""
+    frames = read(ETHANOL, index=":4")
+    pre, test = tmp_path / "pre.xyz", tmp_path / "test.xyz"
+    write(pre, frames)
+    write(test, [frames[1], frames[3]])
+    export = {"pretrained_on": [{"path": str(pre.resolve()), "sha256": file_sha256(pre)}]}
+    start = pretrained_start(MoleculeDataConfig(max_frames=2), export=export)
+    graphs = labelled_graphs(str(test), MoleculeDataConfig(), ["H", "C", "O"], 5.0)
+    sets = Sets([], [], {"test": graphs}, {}, [], [], "refit", "h", "h", None, {"test": str(test)})
+    assert not_held_out(sets, start) == {
+        "test": f"{test}: 1 of 2 frames are copies of pre-training frames (elements, positions and cell)"
+    }
+
+
 # --- the start's record -----------------------------------------------------------------------------
 def fake_export(monkeypatch, config: dict):
     """``from_pretrained`` answering with an export of ``config`` (and a one-head model)."""
@@ -338,6 +490,13 @@ def test_a_forcefield_export_without_head_data_takes_its_trained_heads_reading_f
     assert start.trained_reading == reading(MoleculeDataConfig(energy_unit="Hartree"))
     fake_export(monkeypatch, {"task": "forcefield", "head": "acac", "head_data": {}})
     assert load_start(ForcefieldConfig(init=str(run))).trained_reading is None
+    # a config.yaml beside it that is not a fine-tune's (no init: a pre-training run's) says
+    # nothing of how the fine-tune read its frames: unknown, not pre-training's Hartree
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({"domain": "molecules", "data": {"energy_unit": "Hartree"}})
+    )
+    fake_export(monkeypatch, {"task": "forcefield", "head": "acac"})
+    assert load_start(ForcefieldConfig(init=str(run))).trained_reading == {}
 
 
 def test_head_readings_by_what_the_start_records():
@@ -360,3 +519,38 @@ def test_head_readings_by_what_the_start_records():
     assert head_readings(start(export={"head": "pbe"}, trained_reading={})) == {}
     # another head fine-tuned so: the first keeps pre-training's
     assert head_readings(start(export={"head": "ccsd"}, trained_reading={})) == {"pbe": reading(pre)}
+
+
+def test_a_run_config_without_a_seed_is_split_with_the_default_seed_pretraining_used(tmp_path, monkeypatch):
+    """Pre-training without train.seed in its config.yaml split its frames with TrainConfig's
+    default seed: replay must hold out the same validation frames, so the start takes that seed."""
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    config = {"domain": "molecules", "data": {"paths": ["d/train.xyz"], "val_fraction": 0.2}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    fake_export(monkeypatch, {})
+    assert load_start(ForcefieldConfig(init=str(run))).pretrain_seed == TrainConfig().seed
+
+
+def test_eval_files_of_a_head_whose_reading_is_unrecorded_are_read_with_the_runs_units_and_said(capsys):
+    """The --eval files (the old level of theory) are read with the units its head was trained
+    with; where the start records none, with the fine-tune's own, and one line says so, naming the
+    units: only when there are --eval files to read."""
+    backbone = types.SimpleNamespace(head_names=["pbe"])
+    bare = Start("pre-trained", backbone, {}, {}, MoleculeDataConfig(), 0, None, False)
+    cfg = ForcefieldConfig(init="RUN", eval=["old.xyz"])
+    cfg.data = dataclasses.replace(cfg.data, paths=["new.xyz"], energy_unit="kcal/mol", length_unit="Bohr")
+    assert eval_data_config(cfg, bare, "pbe") is cfg.data
+    assert capsys.readouterr().err == (
+        "warning: RUN does not record how frames at the level of theory of its head 'pbe' are read: "
+        "the --eval files are read with this fine-tune's keys and units (energies in kcal/mol, "
+        "lengths in Bohr)\n"
+    )
+    assert eval_data_config(dataclasses.replace(cfg, eval=[]), bare, "pbe") is cfg.data
+    assert capsys.readouterr().err == ""  # no --eval files: nothing read, nothing to say
+    # recorded (pre-training read its files in Hartree): the eval files are read so, in silence
+    hartree = MoleculeDataConfig(energy_unit="Hartree")
+    recorded = dataclasses.replace(bare, pretrain_data=hartree, pretrain_data_recorded=True)
+    read_as = eval_data_config(cfg, recorded, "pbe")
+    assert (read_as.energy_unit, read_as.length_unit, read_as.paths) == ("Hartree", "Angstrom", ["new.xyz"])
+    assert capsys.readouterr().err == ""
