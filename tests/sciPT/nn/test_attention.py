@@ -124,3 +124,28 @@ def test_a_foreign_bias_dtype_is_cast_before_sdpa(monkeypatch):
     attention = attention_module.SelfAttention(16, 4, rotary=False).double()
     attention(torch.randn(1, 5, 16, dtype=torch.float64), torch.zeros(1, 4, 5, 5))
     assert seen == [torch.float64]
+
+
+def test_attention_dropout_acts_in_training_only():
+    # evaluation and inference must be deterministic and equal to the dropout-free attention
+    torch.manual_seed(0)
+    dropping = attention_module.SelfAttention(16, 4, dropout=0.5)
+    plain = attention_module.SelfAttention(16, 4, dropout=0.0)
+    plain.load_state_dict(dropping.state_dict())
+    x = torch.randn(2, 7, 16)
+    dropping.eval()
+    torch.testing.assert_close(dropping(x), plain.eval()(x), rtol=0, atol=0)
+    dropping.train()
+    assert not torch.allclose(dropping(x), plain(x))
+
+
+def test_a_padded_key_changes_no_real_output():
+    # boolean mask, True = may attend: what sits at a padding position must not leak into real ones
+    torch.manual_seed(0)
+    attention = attention_module.SelfAttention(16, 4).double().eval()
+    x = torch.randn(1, 6, 16, dtype=torch.float64)
+    mask = torch.tensor([True, True, True, True, False, False])[None, None, None, :]
+    y = x.clone()
+    y[:, 4:] = torch.randn(1, 2, 16, dtype=torch.float64)
+    torch.testing.assert_close(attention(x, mask)[:, :4], attention(y, mask)[:, :4], rtol=0, atol=1e-12)
+    assert not torch.allclose(attention(x)[:, :4], attention(y)[:, :4])

@@ -145,3 +145,58 @@ def test_the_model_code_imports_no_trainer():
     # an exported classifier is model code: loading it must not need Lightning or the fine-tuning loop
     watched = ("lightning", "sciPT.trainer", "sciPT.finetune", "sciPT.classification")
     assert modules_loaded_by("sciPT.nn.classifier", watched) == []
+
+
+def test_dropout_drops_the_configured_fraction_of_features_in_training_only():
+    # the head's only regulariser on a small labelled set: its rate must be the configured one, and a
+    # model in eval mode must give the same logit every call
+    d = 4000
+    head = ClassifierHead(HeadConfig(pooling="mean", dropout=0.5), hidden_size=d, length=12)
+    with torch.no_grad():
+        head.net[-1].weight.fill_(1.0)
+        head.net[-1].bias.zero_()
+    hidden, mask = torch.ones(1, 12, d), torch.ones(1, 12, dtype=torch.bool)
+    torch.manual_seed(0)
+    kept = head.train()(hidden, mask).item() / 2.0  # a kept feature is scaled by 1 / (1 - 0.5)
+    assert kept / d == pytest.approx(0.5, abs=0.05)
+    assert head.eval()(hidden, mask).item() == pytest.approx(d)
+
+
+def test_the_default_head_uses_dropout():
+    # a user who leaves head.dropout unset still gets a regularised head (stochastic in training)
+    torch.manual_seed(0)
+    head = ClassifierHead(HeadConfig(), hidden_size=64, length=12).train()
+    hidden, mask = torch.randn(2, 12, 64), torch.ones(2, 12, dtype=torch.bool)
+    assert not torch.equal(head(hidden, mask), head(hidden, mask))
+    head.eval()
+    assert torch.equal(head(hidden, mask), head(hidden, mask))
+
+
+def test_a_dropout_of_one_is_refused():
+    # dropout 1 zeroes every feature: the head would train on nothing and predict a constant
+    from sciPT.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        HeadConfig(dropout=1.0)
+    assert str(err.value) == "head.dropout: expected a probability in [0, 1), got 1.0"
+    assert HeadConfig(dropout=0.0).dropout == 0.0
+
+
+def test_mlp_head_by_hand():
+    # head.hidden > 0 promises a one-hidden-layer MLP (GELU between the layers), not a second linear map
+    import math
+
+    torch.manual_seed(0)
+    head = ClassifierHead(HeadConfig(pooling="mean", hidden=2, dropout=0.0), hidden_size=2, length=12).eval()
+    with torch.no_grad():
+        head.net[1].weight.copy_(torch.eye(2))
+        head.net[1].bias.zero_()
+        head.net[-1].weight.fill_(1.0)
+        head.net[-1].bias.fill_(0.25)
+    hidden = torch.tensor([[[-3.0, 2.0], [-3.0, 2.0], [9.0, 9.0]]])  # third position is padding
+    mask = torch.tensor([[True, True, False]])
+
+    def gelu(x):
+        return x * 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+    assert head(hidden, mask).item() == pytest.approx(gelu(-3.0) + gelu(2.0) + 0.25, rel=1e-6)

@@ -206,3 +206,16 @@ def test_no_hf_equivalent():
 
 def test_encode_helper_roundtrip():
     assert reverse_complement(encode("AACG")).tolist() == encode("CGTT").tolist()
+
+
+def test_without_a_mask_the_whole_row_is_reverse_complemented():
+    # mask=None means every position is real: the same answer as an all-True mask, by hand
+    hidden = torch.arange(2 * 3 * 2, dtype=torch.float64).view(2, 3, 2)
+    out = reverse_complement_hidden(hidden, None)
+    assert out[0].tolist() == [[5, 4], [3, 2], [1, 0]]
+    assert torch.equal(out, reverse_complement_hidden(hidden, torch.ones(2, 3, dtype=torch.bool)))
+    complement = torch.tensor([0, 1, 2, 3, 4, 8, 7, 6, 5, 9])  # residues A C G T N at 5..9
+    ids = torch.tensor([[5, 6, 6, 9], [8, 5, 7, 7]])  # ACCN, TAGG
+    rc = reverse_complement_ids(ids, None, complement)
+    assert rc.tolist() == [[9, 7, 7, 8], [6, 6, 8, 5]]  # NGGT, CCTA
+    assert torch.equal(rc, reverse_complement_ids(ids, torch.ones(2, 4, dtype=torch.bool), complement))

@@ -112,3 +112,30 @@ def test_learns_a_periodic_sequence():
         opt.step()
     assert float(loss.detach()) < 0.1 * math.log(VOCAB)
     assert float(metrics["accuracy"]) == 1.0
+
+
+def test_a_padding_position_never_predicts_the_first_real_token():
+    # left padding: the hidden state of a pad position has read nothing, so the first real token is
+    # no target (it has no context); only real -> real steps count
+    ids = torch.tensor([[0, 0, 5, 6, 7]])
+    expected = torch.tensor([[-100, -100, 6, 7, -100]])
+    assert torch.equal(objective().targets(ids, ids != PAD), expected)
+    assert torch.equal(objective().targets(ids, None), expected)
+
+
+def test_the_attention_mask_decides_what_is_real_whatever_the_token():
+    # a batch whose padding holds ordinary tokens (or a mask cutting a row short): the mask wins
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    mask = torch.tensor([[True, True, True, False, False]])
+    assert torch.equal(objective().targets(ids, mask), torch.tensor([[6, 7, -100, -100, -100]]))
+
+
+def test_left_padding_changes_no_loss():
+    # the backbone must get the mask: with left padding, causal attention alone would let every real
+    # token read the pad positions before it
+    net, lm = encoder(), objective()
+    b = torch.tensor([[9, 3, 6, 1, 4]])
+    left = torch.cat([torch.full((1, 3), PAD), b], dim=1)
+    loss_left, _ = lm(net, {"input_ids": left, "attention_mask": left != PAD})
+    loss_b, _ = lm(net, {"input_ids": b})
+    torch.testing.assert_close(loss_left, loss_b, rtol=1e-5, atol=1e-6)

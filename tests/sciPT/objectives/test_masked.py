@@ -230,3 +230,84 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         MaskedConfig(span=0)
     assert str(err.value) == "objective.masked.span: expected a positive integer, got 0"
+
+
+def test_positions_outside_the_attention_mask_are_never_selected_whatever_their_token():
+    # a collator may fill padding with any token: the mask alone must keep it out of the loss
+    ids = torch.randint(5, VOCAB, (200, 20), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[:, 10:] = False
+    corrupted, targets = objective(mask_ratio=0.5).corrupt(ids, mask, torch.Generator().manual_seed(0))
+    assert (targets[:, :10] != -100).any()
+    assert (targets[:, 10:] == -100).all()
+    assert torch.equal(corrupted[:, 10:], ids[:, 10:])
+
+
+def test_padding_is_never_selected_without_an_attention_mask():
+    # corrupt(ids) alone must find the padding from pad_id (it is not among special_ids here)
+    ids = torch.randint(5, VOCAB, (200, 20), generator=torch.Generator().manual_seed(0))
+    ids[:, 12:] = PAD
+    mlm = MaskedLM(MaskedConfig(mask_ratio=0.5), 16, VOCAB, MASK, PAD, [CLS, SEP], NORMAL)
+    corrupted, targets = mlm.corrupt(ids, None, torch.Generator().manual_seed(0))
+    assert (targets[:, :12] != -100).any()
+    assert (targets[:, 12:] == -100).all()
+    assert torch.equal(corrupted[:, 12:], ids[:, 12:])
+
+
+def test_span_blocks_start_at_every_phase():
+    # the block grid is shifted by a random phase per sequence: with a fixed grid, spans would always
+    # start at multiples of s, and a k-mer model would see the same span boundaries in every epoch
+    ids = torch.randint(5, VOCAB, (300, 40), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    _, targets = objective(span=3).corrupt(ids, mask, torch.Generator().manual_seed(0))
+    starts = {start % 3 for row in targets != -100 for start, _ in runs(row)}
+    assert starts == {0, 1, 2}
+
+
+def test_config_bounds_are_exclusive_for_the_ratio_and_inclusive_for_the_probabilities():
+    # masking every token leaves no context to predict from: a ratio of 1 is refused, while the
+    # 100 % [MASK] corruption (mask_prob=1, random_prob=0) is a legitimate choice
+    with pytest.raises(ConfigError) as err:
+        MaskedConfig(mask_ratio=1.0)
+    assert str(err.value) == "objective.masked.mask_ratio: expected a value in (0, 1), got 1.0"
+    MaskedConfig(mask_ratio=0.99, mask_prob=1.0, random_prob=0.0)
+    MaskedConfig(mask_prob=0.0, random_prob=1.0)
+    with pytest.raises(ConfigError) as err:
+        MaskedConfig(random_prob=-0.1)
+    assert str(err.value) == "objective.masked.random_prob: expected a value in [0, 1], got -0.1"
+
+
+def test_the_backbone_reads_the_corrupted_input():
+    # a backbone shown the original tokens would learn to copy its input: the loss would fall to
+    # zero and the model learn nothing
+    seen = {}
+
+    class Spy(nn.Module):
+        def forward(self, input_ids, attention_mask=None):
+            seen["ids"] = input_ids
+            return torch.zeros(*input_ids.shape, 16)
+
+    ids, mask = batch(B=4, L=32)
+    mlm = objective()
+    mlm(Spy(), {"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0))
+    corrupted, targets = mlm.corrupt(ids, mask, torch.Generator().manual_seed(0))
+    assert torch.equal(seen["ids"], corrupted)
+    assert (seen["ids"][targets != -100] == MASK).any()
+
+
+def test_a_row_exactly_one_span_long_is_always_its_own_target():
+    # 6 maskable tokens and s = 6 (no [CLS]/[SEP]): whatever phase is drawn, the row gets its span
+    ids = torch.full((300, 6), 7)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    _, targets = objective(span=6).corrupt(ids, mask, torch.Generator().manual_seed(0))
+    assert (targets == 7).all()
+
+
+def test_a_mask_token_already_in_the_input_is_never_a_target():
+    # [MASK] is never a prediction target: a model would learn to predict [MASK] itself
+    ids = torch.randint(5, VOCAB, (200, 20), generator=torch.Generator().manual_seed(0))
+    ids[:, ::2] = MASK
+    mlm = MaskedLM(MaskedConfig(mask_ratio=0.5), 16, VOCAB, MASK, PAD, [CLS, SEP], NORMAL)
+    _, targets = mlm.corrupt(ids, torch.ones_like(ids, dtype=torch.bool), torch.Generator().manual_seed(0))
+    assert (targets[:, 1::2] != -100).any()
+    assert (targets[:, ::2] == -100).all()
