@@ -20,6 +20,7 @@ from sciPT.domains.molecules.distill import (
     mmff_hessian,
     molecule_structures,
     normal_modes,
+    read_smiles_lines,
     rigid_body_modes,
     sample_displacement,
     use_distilled_corpus,
@@ -563,6 +564,38 @@ def test_a_non_finite_energy_from_the_teacher_is_refused():
     with pytest.raises(DataError) as err:
         label([atoms], NaNEnergy())
     assert str(err.value) == "teacher: non-finite energy or forces for [C-]#[O+]"
+
+
+def test_non_finite_forces_from_the_teacher_are_refused():
+    """A finite energy with a NaN force (a teacher blowing up on one atom) must not reach the
+    corpus either: one NaN force poisons every force loss of the pre-training."""
+    from ase import Atoms
+    from ase.calculators.calculator import Calculator
+
+    from sciPT.domains.molecules.distill import label
+
+    class NaNForce(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=None, system_changes=None):
+            super().calculate(atoms, properties, system_changes)
+            forces = np.zeros((len(atoms), 3))
+            forces[1, 2] = np.nan
+            self.results = {"energy": -1.0, "forces": forces}
+
+    atoms = Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.2]])
+    atoms.info["smiles"] = "[C-]#[O+]"
+    with pytest.raises(DataError) as err:
+        label([atoms], NaNForce())
+    assert str(err.value) == "teacher: non-finite energy or forces for [C-]#[O+]"
+
+
+def test_a_molecule_is_named_by_the_second_column_only(tmp_path):
+    """The name is the word after the SMILES (the documented second column), whatever follows it;
+    a line without one is named by its number."""
+    path = tmp_path / "named.smi"
+    path.write_text("CCO ethanol gas phase\nC#N\n")
+    assert read_smiles_lines(path) == [(1, "CCO", "ethanol"), (2, "C#N", "line 2")]
 
 
 def test_max_molecules_takes_the_first_lines(smiles, tmp_path):

@@ -252,3 +252,48 @@ def test_reference_energies_can_be_replaced(make_potential, ethanol_frames):
     with pytest.raises(DataError) as err:
         model.set_reference_energies({"H": -13.6})
     assert str(err.value) == "reference energies: none given for element C"
+
+
+def test_a_molecule_wrapped_across_the_cell_boundary_keeps_its_energy_and_forces(
+    make_potential, ethanol_frames
+):
+    """Ethanol in a large periodic box, split by the cell boundary (atoms wrapped to the other
+    side), is the same molecule: its bonds are reached through image shifts, and a wrong sign of
+    the shift term would give a periodic run (MD of a solvated molecule) energies of a torn-apart
+    molecule."""
+    model = make_potential("float64")
+    f = ethanol_frames[0]
+    free = model(frame_to_graph(f, model.cfg.cutoff))
+    box = 12.0  # images 8 Angstrom beyond the molecule's extent: none within the 4 Angstrom cut-off
+    cell = np.eye(3) * box
+    # the centre of the molecule on the corner of the cell: every axis cuts through it
+    wrapped = np.mod(f.positions - f.positions.mean(axis=0), box)
+    assert (wrapped > box / 2).any() and (wrapped < box / 2).any()
+    periodic = Frame(
+        numbers=f.numbers, positions=wrapped, cell=cell, pbc=np.ones(3, dtype=bool), source="test"
+    )
+    graph = frame_to_graph(periodic, model.cfg.cutoff)
+    assert graph.shifts.abs().sum() > 0  # some bonds do cross the boundary
+    out = model(graph)
+    assert float(out["energy"][0]) == pytest.approx(float(free["energy"][0]), abs=1e-9)
+    torch.testing.assert_close(out["forces"], free["forces"], atol=1e-9, rtol=0)
+
+
+def test_each_element_has_its_own_learned_energy(make_potential):
+    """With zero references, an H-C pair and an H-O pair at the same geometry still differ: the
+    learned part tells elements apart (a mix-up of the element table would make a carbon and an
+    oxygen the same atom to the model)."""
+    model = make_potential("float64", references=(0.0, 0.0, 0.0))
+
+    def energy(numbers):
+        f = Frame(
+            numbers=np.array(numbers),
+            positions=np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.1]]),
+            cell=np.zeros((3, 3)),
+            pbc=np.zeros(3, dtype=bool),
+            source="test",
+        )
+        return model(frame_to_graph(f, 4.0), forces=False)["atomic_energies"]
+
+    hc, ho = energy([1, 6]), energy([1, 8])
+    assert abs(float(hc[1] - ho[1])) > 1e-3 and abs(float(hc[0] - ho[0])) > 1e-6
