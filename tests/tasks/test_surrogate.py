@@ -597,6 +597,8 @@ def test_missing_training_points_and_resume_are_refused(tmp_path):
     [
         (["--noise-sd", "nan"], "--noise-sd: expected a number, got 'nan'"),
         (["--noise-dof", "inf"], "--noise-sd and --noise-dof: expected positive numbers"),
+        # a scatter of exactly 0 is no noise model at all: every interval would have zero width
+        (["--noise-sd", "0"], "--noise-sd and --noise-dof: expected positive numbers"),
         (["--margin", "-5"], "--margin: expected nats per point >= 0, got -5.0"),
         (["--correction", "-1"], "--correction: expected a width >= 0, got -1"),
     ],
@@ -607,6 +609,42 @@ def test_settings_that_are_no_numbers_are_refused_before_anything_is_written(tmp
         task.finetune(finetune_args("--train", "x.csv", *flags, "--out", str(tmp_path / "r")))
     assert str(err.value) == message
     assert not (tmp_path / "r").exists()
+
+
+def test_a_correction_needs_four_points_more_than_the_law_has_parameters(tmp_path, csv):
+    """Six points under a 3-parameter law and a correction: one short, refused, not fitted on too few."""
+    rows = ["Re,Pr,Nu"] + [f"{re},0.7,{0.02 * re**0.8:.4g}" for re in (1e4, 2e4, 4e4, 8e4, 1.6e5, 3.2e5)]
+    out = tmp_path / "never"
+    args = finetune_args(
+        "--train", str(csv("six.csv", rows)), "--out", str(out), "--init", "none", "--correction", "4"
+    )
+    with pytest.raises(ConfigError) as err:
+        task.finetune(args)
+    assert str(err.value) == (
+        "--correction: 6 point(s) are too few for a correction on top of a 3-parameter law (need at least 7)"
+    )
+    assert not out.exists()
+
+
+def test_finetune_warns_on_the_terminal_of_points_on_a_library_law(tmp_path, csv, capsys):
+    """Points computed from Dittus-Boelter (Nu = 0.023 Re^0.8 Pr^0.4, a law the prior was learnt on)
+    must be named on the terminal too, not only in report.md: the user reads the terminal."""
+    rows = ["Re,Pr,Nu"] + [
+        f"{re:g},{pr:g},{0.023 * re**0.8 * pr**0.4:.6g}" for re, pr in ((2e4, 0.7), (6e4, 3.0))
+    ]
+    train = csv("db.csv", rows)
+    out = tmp_path / "run"
+    task.finetune(
+        finetune_args(
+            "--train", str(train), "--out", str(out), "--init", "smooth-pipe", "--recalibrate", "false"
+        )
+    )
+    said = (
+        f"warning: {train}: 2 of 2 points lie on library system dittus-boelter-heating (within 1%): "
+        "they are not held out from the prior; the prior-informed model has seen this law\n"
+    )
+    assert said in capsys.readouterr().err
+    assert RunDir(out).read_metrics()["points_on_library_system"] == 2
 
 
 def test_a_calibrated_run_as_prior_is_named_as_such_not_as_zero_systems(tmp_path, csv):

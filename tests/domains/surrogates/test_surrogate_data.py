@@ -509,6 +509,22 @@ def test_points_to_predict_keep_a_nu_column_of_n_a_or_zero_as_a_label(write_csv)
         read_points(path, groups=["e_Dh"])  # evaluate reads it: refused as before
 
 
+def test_points_to_predict_with_nu_all_zero_keep_it_as_a_label_not_a_refusal(write_csv):
+    """A template whose Nu column was filled with 0 (no value yet) must predict, not stop at line 2."""
+    path = write_csv("p.csv", "Re,Pr,Nu", "30000,0.7,0", "50000,0.7,0")
+    pts = read_points(path, require_nu=False, groups=[])
+    assert pts.nu is None and pts.labels == {"Nu": ["0", "0"]}
+    assert pts.re.tolist() == [30000, 50000]
+
+
+def test_a_tab_separated_file_with_a_semicolon_in_a_label_name_is_split_at_the_tabs(write_csv):
+    """Excel's tab-separated export of a sheet whose note column is named "rig; run" must still read."""
+    path = write_csv("p.tsv", "Re\tPr\tNu\trig; run", "20000\t0.7\t190\ta; 1", "50000\t0.7\t300\tb; 2")
+    pts = read_points(path)
+    assert pts.re.tolist() == [20000, 50000] and pts.nu.tolist() == [190, 300]
+    assert pts.labels == {"rig; run": ["a; 1", "b; 2"]}
+
+
 def test_a_quoted_cell_over_two_lines_leaves_the_line_numbers_of_the_file(write_csv):
     path = write_csv(
         "note.csv", "Re,Pr,Nu,note", '30000,0.7,80,"first line', 'second line"', "", "50000,0.7,-3,y"
