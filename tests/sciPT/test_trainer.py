@@ -425,3 +425,76 @@ def test_all_devices_is_refused_on_the_cpu(no_launch):
         "train.devices: -1 means every GPU, and this run is on the CPU; expected a count of processes "
         "(1, 2, ...) or 'auto'"
     )
+
+
+def test_the_trainer_is_built_as_the_config_says(tmp_path):
+    """Every training setting reaches Lightning as written: a run would otherwise clip, accumulate,
+    validate, checkpoint or stop other than its config.yaml says, without a word."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    cfg = train_cfg(max_steps=30, max_time="2", accumulate=3, grad_clip=0.5, val_every=7, val_batches=2)
+    cfg.checkpoint_every, cfg.precision = 9, "bf16-mixed"
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.max_steps == 30  # not one step short or over
+    assert trainer.accumulate_grad_batches == 3
+    assert trainer.gradient_clip_val == 0.5
+    assert trainer.val_check_interval == 7 * 3  # Lightning counts batches: 7 steps of 3 batches
+    assert trainer.limit_val_batches == 2
+    assert trainer.precision == "bf16-mixed"
+    assert trainer.default_root_dir == str(tmp_path)  # where a SLURM signal's hpc_ckpt goes
+    (timer,) = [c for c in trainer.callbacks if isinstance(c, Timer)]
+    assert timer._duration == 2 * 60  # "2": minutes
+    (checkpoint,) = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    assert checkpoint.dirpath == str(tmp_path / "checkpoints") and checkpoint.save_last
+    assert checkpoint._every_n_train_steps == 9
+    assert checkpoint._enable_version_counter is False  # never last-v1.ckpt beside last.ckpt
+    # no clipping at 0; a validation interval longer than the run is cut to its end
+    trainer = build_trainer(train_cfg(max_steps=5, grad_clip=0.0, val_every=50, accumulate=2), tmp_path)
+    assert trainer.gradient_clip_val is None
+    assert trainer.val_check_interval == 5 * 2
+
+
+def test_a_time_sized_run_without_validation_is_built_to_run_on_its_budget(tmp_path):
+    """A run sized from its time has no step bound and re-estimates at the nearer of its
+    validation and checkpoint intervals; enable_val=False validates nothing."""
+    cfg = time_only(train_cfg(max_time="1", val_every=7, checkpoint_every=9), steps_set=False, time_set=True)
+    trainer = build_trainer(cfg, tmp_path, enable_val=False)
+    assert trainer.max_steps == -1 and trainer.limit_val_batches == 0
+    (budget,) = [c for c in trainer.callbacks if isinstance(c, sc.TimeBudget)]
+    assert (budget.budget_s, budget.every) == (60.0, 7)
+    cfg = time_only(train_cfg(max_time="1", val_every=9, checkpoint_every=7), steps_set=False, time_set=True)
+    (budget,) = [c for c in build_trainer(cfg, tmp_path).callbacks if isinstance(c, sc.TimeBudget)]
+    assert budget.every == 7
+
+
+def test_a_time_budget_is_read_in_minutes_or_days_hours_minutes_seconds():
+    """train.max_time "DD:HH:MM:SS" is read field by field: a swapped pair sizes a run 60x off."""
+    from sciPT.trainer import max_time_seconds
+
+    assert max_time_seconds("01:02:03:04") == 86400 + 2 * 3600 + 3 * 60 + 4
+    assert max_time_seconds("0.5") == 30.0
+    assert max_time_seconds(None) is None
+    with pytest.raises(ConfigError) as err:
+        max_time_seconds("0")  # a zero budget is no budget: refused, not a run stopped at once
+    assert str(err.value) == "train.max_time: expected a positive number of minutes, got '0'"
+
+
+def test_the_schedule_and_counts_are_checked_at_their_bounds():
+    """The edges of each setting: 0 warm-up steps and a floor of the full rate are valid; one
+    below, or a zero factor, is refused naming the key."""
+    import dataclasses
+
+    schedule = ScheduleConfig(name="cosine", warmup_steps=0, min_lr_ratio=1.0)
+    validate(train_cfg(schedule=schedule, seed=2**32 - 1))
+    for changed, message in (
+        (dict(warmup_steps=-1), "train.schedule.warmup_steps: expected 0 or more, got -1"),
+        (dict(gamma=0.0), "train.schedule.gamma: expected a positive factor, got 0.0"),
+        (dict(step_size=0), "train.schedule.step_size: expected a positive integer, got 0"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            validate(train_cfg(schedule=dataclasses.replace(schedule, **changed)))
+        assert str(err.value) == message
+    for key in ("max_steps", "accumulate", "val_every", "checkpoint_every", "log_every", "val_batches"):
+        with pytest.raises(ConfigError) as err:
+            validate(train_cfg(**{key: 0}))
+        assert str(err.value) == f"train.{key}: expected a positive integer, got 0"
