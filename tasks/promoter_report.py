@@ -297,6 +297,29 @@ def on_top(classifier: Classifier) -> dict[str, tuple[bool, bool]]:
     }
 
 
+# each of ON_TOP in metrics.json: the key's prefix and the kept fit's weight on the added score
+ON_TOP_METRICS = {
+    "likelihood fusion": ("naturalness", "w_naturalness"),
+    "k-mer stack": ("kmer_stack", "w_score"),
+    "CNN stack": ("cnn_stack", "w_score"),
+}
+
+
+def on_top_metrics(classifier: Classifier) -> dict[str, float]:
+    """The exported model's fusion and stacks for ``metrics.json``: each fitted one's likelihood
+    ratio and whether the test kept it (``<prefix>_kept``), and the kept one's weight."""
+    metrics: dict[str, float] = {}
+    for name, fitted_attr, kept_attr in ON_TOP:
+        prefix, weight = ON_TOP_METRICS[name]
+        fitted, kept = getattr(classifier, fitted_attr), getattr(classifier, kept_attr)
+        if fitted is not None:
+            metrics[f"{prefix}_likelihood_ratio"] = fitted.likelihood_ratio
+            metrics[f"{prefix}_kept"] = int(kept is not None)
+        if kept is not None:
+            metrics[f"{prefix}_weight"] = getattr(kept, weight)
+    return metrics
+
+
 def on_top_lines(oof: dict) -> list[str]:
     """Per fine-tuned model, in how many folds each fusion or stack was fitted and kept, so that a
     reader knows how much of a model's score is its own."""

@@ -49,6 +49,7 @@ from .promoter_report import (
     metric_table,
     naturalness_line,
     on_top_lines,
+    on_top_metrics,
     report,
 )
 from .promoter_start import Start, load_start
@@ -194,22 +195,8 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     lines += ([""] if lines else []) + exported_model_lines(cfg, data, val, exported.name, final, metrics)
     lines += ["", "### Likelihood fusion", "", naturalness_line(cfg, exported, final)]
     lines += ["", "### k-mer stacking", "", kmer_stack_line(cfg, final)]
-    if final.fitted_stack is not None:
-        metrics["kmer_stack_likelihood_ratio"] = final.fitted_stack.likelihood_ratio
-        metrics["kmer_stack_kept"] = int(final.stack is not None)
-    if final.stack is not None:
-        metrics["kmer_stack_weight"] = final.stack.w_score
     lines += ["", "### CNN stacking", "", cnn_stack_line(cfg, final)]
-    if final.fitted_cnn_stack is not None:
-        metrics["cnn_stack_likelihood_ratio"] = final.fitted_cnn_stack.likelihood_ratio
-        metrics["cnn_stack_kept"] = int(final.cnn_stack is not None)
-    if final.cnn_stack is not None:
-        metrics["cnn_stack_weight"] = final.cnn_stack.w_score
-    if final.fitted_fusion is not None:
-        metrics["naturalness_likelihood_ratio"] = final.fitted_fusion.likelihood_ratio
-        metrics["naturalness_kept"] = int(final.fusion is not None)
-    if final.fusion is not None:
-        metrics["naturalness_weight"] = final.fusion.w_naturalness
+    metrics.update(on_top_metrics(final))
     if test is not None:
         p = final.predict(test.codes)
         metrics.update({f"test_{k}": v for k, v in binary_metrics(test.labels, p).items()})

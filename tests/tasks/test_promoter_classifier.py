@@ -22,7 +22,7 @@ from sciPT.tasks.promoter_classifier import (
     train_classifier,
 )
 from sciPT.tasks.promoter_export import export_classifier, load_classifier
-from sciPT.tasks.promoter_report import cnn_stack_line, kmer_stack_line, naturalness_line
+from sciPT.tasks.promoter_report import cnn_stack_line, kmer_stack_line, naturalness_line, on_top_metrics
 from sciPT.tasks.promoter_start import LENGTH_STRETCH, Start, load_start
 from sciPT.testing import assert_strand_symmetric
 
@@ -75,6 +75,10 @@ def test_a_strand_symmetric_classifier_stays_symmetric_with_its_stacks(planted, 
     data, cfg, classifier = both_stacks_kept(planted, fast_cfg, strand_symmetric=True)
     assert classifier.stack is not None and classifier.cnn_stack is not None
     assert_strand_symmetric(classifier.predict, data.codes, COMPLEMENT, atol=1e-5)
+    metrics = on_top_metrics(classifier)  # each stack's own weight, not the other's
+    assert metrics["kmer_stack_weight"] == classifier.stack.w_score
+    assert metrics["cnn_stack_weight"] == classifier.cnn_stack.w_score
+    assert metrics["cnn_stack_kept"] == metrics["kmer_stack_kept"] == 1
     # the stacked models alone read one strand: the mean over both is what makes it symmetric
     with pytest.raises(AssertionError, match="^not strand-symmetric: max"):
         assert_strand_symmetric(classifier.cnn, data.codes, COMPLEMENT, atol=1e-4)
@@ -222,6 +226,11 @@ def test_naturalness_fusion_is_fitted_on_held_out_data_exported_and_loaded(plant
     )
     np.testing.assert_allclose(classifier.predict(data.codes), 1 / (1 + np.exp(-z - fusion.bias)), rtol=1e-5)
     assert fusion.mean == pytest.approx(scores.mean(), abs=1e-5)  # fitted on val (= data here)
+    assert on_top_metrics(classifier) == {
+        "naturalness_likelihood_ratio": fusion.likelihood_ratio,
+        "naturalness_kept": 1,
+        "naturalness_weight": fusion.w_naturalness,
+    }
     # fitting again returns the held-out set's probabilities through the kept fusion, as predicted
     (returned,) = classifier.fuse(start.naturalness_scorer(), [(classifier.model, data)], 0, 0.0)
     np.testing.assert_allclose(returned, classifier.predict(data.codes), rtol=1e-6)
@@ -303,6 +312,11 @@ def test_kmer_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_
     expected = 1 / (1 + np.exp(-z - stack.bias))
     np.testing.assert_allclose(classifier.predict(data.codes), expected, rtol=1e-5)
     np.testing.assert_array_equal(classifier.predict(data.codes, stack=None), plain)
+    assert on_top_metrics(classifier) == {
+        "kmer_stack_likelihood_ratio": stack.likelihood_ratio,
+        "kmer_stack_kept": 1,
+        "kmer_stack_weight": stack.w_score,
+    }
 
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
@@ -331,6 +345,11 @@ def test_kmer_stack_is_fitted_on_held_out_data_exported_and_loaded(planted, tmp_
     assert classifier.stack is None and classifier.fitted_stack == stack
     np.testing.assert_array_equal(classifier.predict(data.codes), plain)
     assert kmer_stack_line(cfg, classifier).endswith("The model predicts without it.")
+    # metrics.json says it was fitted and left out, with no weight of a stack the model does not use
+    assert on_top_metrics(classifier) == {
+        "kmer_stack_likelihood_ratio": stack.likelihood_ratio,
+        "kmer_stack_kept": 0,
+    }
     export_classifier(run, classifier, start, cfg, 30)
     assert "kmer_stack" not in load_classifier(run.path)[1]
 
