@@ -70,7 +70,7 @@ GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 def damaged_gzip(path: Path, error: Exception) -> DataError:
     """The one line for a gzip file cut short or damaged (an interrupted download)."""
     return DataError(
-        f"{path}: gzip file cut short or damaged ({error or type(error).__name__}); "
+        f"{path}: gzip file cut short or damaged ({str(error) or type(error).__name__}); "
         "expected a whole .gz file (fetch or copy it again)"
     )
 

@@ -3,7 +3,7 @@ import gzip
 import pytest
 
 from sciPT.errors import DataError
-from sciPT.files import read_data_bytes, refuse_directory, text_encoding
+from sciPT.files import read_data_bytes, refuse_directory, resolve_data_path, text_encoding
 
 
 def test_a_directory_given_for_a_file_is_named_as_one(tmp_path):
@@ -38,3 +38,61 @@ def test_text_encoding_reads_either_utf16_byte_order():
     assert (b"\xff\xfe" + little).decode(text_encoding(b"\xff\xfe" + little)) == "AC"
     assert text_encoding(b"\xef\xbb\xbfAC") == "utf-8-sig"
     assert text_encoding(b"AC") == "utf-8-sig"
+
+
+def test_a_missing_data_recipes_path_stays_the_users_own(tmp_path, monkeypatch):
+    """Only a shipped file stands in for a missing ``data_recipes/...`` path; a name that is not
+    shipped either stays as given, so the error names what the user typed."""
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_path("data_recipes/dna/no_such.fa") == Path("data_recipes/dna/no_such.fa")
+    shipped = resolve_data_path("data_recipes/dna/ecoli_k12_mg1655.fna.gz")
+    assert shipped.is_absolute() and shipped.is_file()
+
+
+def test_a_users_own_data_recipes_file_is_read_rather_than_the_shipped_one(tmp_path, monkeypatch):
+    """A file that exists where the user points is read as it is, never silently the shipped file
+    of the same relative name."""
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    own = Path("data_recipes/dna/ecoli_k12_mg1655.fna.gz")
+    own.parent.mkdir(parents=True)
+    own.write_bytes(gzip.compress(b">mine\nACGT\n"))
+    assert resolve_data_path(own) == own
+
+
+def test_a_gzip_file_cut_short_or_with_bad_data_is_one_line_naming_it(tmp_path):
+    """An interrupted download (cut short: EOFError) or a damaged block (zlib.error) is one line
+    naming the file and what was expected, not a traceback."""
+    data = bytearray(gzip.compress(b"ACGT" * 1000))
+    (tmp_path / "cut.fa.gz").write_bytes(bytes(data[: len(data) // 2]))
+    data[10] |= 0b110  # the first deflate block's type set to 3, which does not exist
+    (tmp_path / "bad.fa.gz").write_bytes(bytes(data))
+    for name in ("cut.fa.gz", "bad.fa.gz"):
+        with pytest.raises(DataError) as err:
+            read_data_bytes(tmp_path / name)
+        assert str(err.value).startswith(f"{tmp_path / name}: gzip file cut short or damaged (")
+        assert str(err.value).endswith("); expected a whole .gz file (fetch or copy it again)")
+
+
+def test_a_gzip_error_without_a_message_is_named_by_its_kind(tmp_path):
+    """A bare EOFError() has no text: the line names its kind rather than showing empty ()."""
+    from sciPT.files import damaged_gzip
+
+    assert str(damaged_gzip(tmp_path / "a.gz", EOFError())) == (
+        f"{tmp_path / 'a.gz'}: gzip file cut short or damaged (EOFError); "
+        "expected a whole .gz file (fetch or copy it again)"
+    )
+
+
+def test_file_sha256_hashes_every_byte_of_a_file_larger_than_one_read(tmp_path):
+    """Provenance records the whole file's SHA-256: a change past the first MiB read must show."""
+    import hashlib
+
+    from sciPT.files import file_sha256
+
+    data = bytes(range(256)) * (10 * 1024 + 7)  # about 2.5 MiB: three reads of 1 MiB
+    (tmp_path / "big.fa").write_bytes(data)
+    assert file_sha256(tmp_path / "big.fa") == hashlib.sha256(data).hexdigest()

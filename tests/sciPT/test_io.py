@@ -435,3 +435,64 @@ def test_a_folder_the_system_refuses_to_make_is_named_with_its_reason(tmp_path, 
         str(err.value)
         == f"out.csv: cannot be written: cannot make the folder {tmp_path / 'shared'}: Permission denied"
     )
+
+
+def test_an_atomic_file_has_the_permissions_of_any_file_the_user_makes(tmp_path):
+    """mkstemp makes owner-only files: a result left so could not be read by the user's group."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        io.write_text(tmp_path / "report.md", "x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_gzip_outputs_carry_no_time_stamp_and_gzip_onto_removes_its_source(tmp_path):
+    """The same text gives the same bytes whatever second it is written in (the gzip header's
+    MTIME field, bytes 4-7, is zero); the uncompressed source is not left behind."""
+    import gzip
+
+    with io.atomic_text(tmp_path / "a.csv.gz") as f:
+        f.write("a,b\n")
+    source = tmp_path / "t.txt"
+    source.write_bytes(b"chr 0 1 0.5\n")
+    io.gzip_onto(source, tmp_path / "t.txt.gz")
+    for name, text in (("a.csv.gz", b"a,b\n"), ("t.txt.gz", b"chr 0 1 0.5\n")):
+        raw = (tmp_path / name).read_bytes()
+        assert raw[4:8] == b"\0\0\0\0" and gzip.decompress(raw) == text
+    assert not source.exists()
+
+
+def test_what_was_printed_before_comes_before_output_written_into_standard_output(tmp_path):
+    """Standard output redirected to a file is block-buffered: unflushed lines printed earlier
+    must still come first, not after the output the command writes into the descriptor."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from sciPT import io\nprint('before')\nio.write_text('/dev/stdout', 'x\\n')\n"
+    log = tmp_path / "job.log"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(io.__file__))  # the sciPT under test
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True, cwd=tmp_path, env=env)
+    assert log.read_text() == "before\nx\n"
+
+
+def test_another_processs_descriptor_is_not_taken_for_this_ones():
+    """/proc/PID/fd/1 of another process is not this process's standard output: writing there as
+    into our own descriptor 1 would send the output to the wrong place."""
+    import os
+
+    assert io.open_descriptor(f"/proc/{os.getpid()}/fd/1") == 1
+    assert io.open_descriptor(f"/proc/{os.getppid()}/fd/1") is None
+
+
+def test_a_partial_file_in_a_ram_disk_under_dev_is_allowed():
+    """/dev/shm is a folder of ordinary files (a fast scratch space): only a stream under /dev
+    (stdout, a terminal) has no room for the file kept beside it while it is written."""
+    from pathlib import Path
+
+    assert io.partial_path("/dev/shm/scan.bedgraph") == Path("/dev/shm/scan.bedgraph.partial")

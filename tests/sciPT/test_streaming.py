@@ -414,3 +414,37 @@ def test_validation_windows_print_no_training_warnings(tmp_path, monkeypatch, ca
     capsys.readouterr()
     _windows([tmp_path / "s0.fa", tmp_path / "s1.fa"], "val").for_rank(0, 1)
     assert capsys.readouterr().err == ""
+
+
+def test_two_seeds_never_share_a_ranks_sampling_seed():
+    """Runs with seeds 0 and 1 must draw different windows on every rank: a seed mixed as
+    ``seed + rank`` would give rank 1 of seed 0 the stream of rank 0 of seed 1."""
+    seeds = {(s, r): rank_seed(s, r) for s in range(3) for r in range(3)}
+    assert len(set(seeds.values())) == 9
+
+
+def test_split_fasta_names_each_piece_by_its_start_and_deals_them_round_robin(tmp_path):
+    """Pieces of one record keep distinct names (the record's name and where the piece starts),
+    so a streamed corpus can be traced back to the genome and no two records share a name."""
+    (tmp_path / "g.fa").write_text(">chr\nACGTACGTAC\nGTA\n>pl\nTTTT\n")
+    paths = split_fasta(tmp_path / "g.fa", tmp_path / "out", 2, 5)
+    texts = [gzip.decompress(p.read_bytes()).decode() for p in paths]
+    # 13 residues of chr in pieces of 5: 0-4, 5-9, 10-12; then pl (4 residues); dealt 0,1,0,1
+    assert texts == [">chr_0\nACGTA\n>chr_10\nGTA\n", ">chr_5\nCGTAC\n>pl_0\nTTTT\n"]
+
+
+def test_a_shard_too_short_for_a_training_window_is_warned_about_once(tmp_path, monkeypatch, capsys):
+    """A shard no training window is drawn from is named once on standard error: silent, the
+    user would believe the model trained on it; said at every loader call, the log fills up."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "s0.fa").write_text(f">r0\n{'ACGT' * 500}\n")
+    (tmp_path / "s1.fa").write_text(f">r1\n{'ACGT' * 10}\n")  # 40 residues: no window of 64
+    windows = _windows([tmp_path / "s0.fa", tmp_path / "s1.fa"])
+    capsys.readouterr()
+    windows.for_rank(0, 1)
+    windows.for_rank(0, 1)
+    err = capsys.readouterr().err
+    assert err == (
+        f"warning: {tmp_path / 's1.fa'}: no record's training part holds a window of 64 "
+        "residues; no window is drawn from this file\n"
+    )
