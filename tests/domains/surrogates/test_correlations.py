@@ -378,3 +378,93 @@ def test_measured_nu_is_reduced_to_the_plotted_slice_with_the_pr_and_ratio_expon
     expected = [50 * (2 / 0.7) ** 0.4 * 2**0.1, 200 * (2 / 7) ** 0.4 * 0.5**0.1]
     assert expected == pytest.approx([81.554, 113.058], rel=1e-5)
     assert reduced(points, theta, ref, ["e_Dh"]) == pytest.approx(expected, rel=1e-12)
+
+
+PUBLISHED_RANGES = {
+    # key: (Re range, Pr range, e/D range or None), as each source (or ht's docstring citing
+    # Rohsenow, Hartnett & Cho) states them; None where the library chose a bound the source lacks
+    "dittus-boelter-heating": ((1e4, None), (0.6, 160.0), None),  # Incropera eq. 8.60
+    "dittus-boelter-cooling": ((1e4, None), (0.6, 160.0), None),
+    "sieder-tate": ((1e4, None), (0.7, 16700.0), None),  # Incropera eq. 8.61
+    "gnielinski": ((3e3, 5e6), (0.5, 2000.0), None),  # Incropera eq. 8.62
+    "petukhov": ((1e4, 5e6), (0.5, 2000.0), None),  # Incropera eq. 8.63
+    "colburn": ((1e4, 1e5), (0.5, 3.0), None),  # ht.conv_internal.turbulent_Colburn
+    "gnielinski-smooth": ((1e4, 5e6), (0.5, 1.5), None),  # ht: turbulent_Gnielinski_smooth_1
+    "turbulent-average": ((5e5, 1e8), (0.6, 60.0), None),  # Incropera eq. 7.38
+    "dipprey-sabersky": ((1.4e4, 5e5), (1.2, 5.94), (0.0024, 0.049)),
+    "gowen-smith": ((1e4, 5e4), (0.7, 14.3), (0.0021, 0.095)),
+    "kawase-de": ((5e3, 5e5), (5.1, 390.0), (0.0024, 0.165)),
+    "bhatti-shah": ((1e4, None), (0.5, 10.0), (0.002, 0.05)),
+    "whitaker-sphere": ((None, 7.6e4), (0.71, 380.0), None),  # Incropera eq. 7.56
+    "zukauskas-cylinder": ((None, 1e6), (0.7, 500.0), None),  # Incropera eq. 7.53
+    "sanitjai-goldstein": ((2e3, 9e4), (0.7, 176.0), None),
+    "perkins-leppert": ((2e3, 1.2e5), (1.0, 7.0), None),
+    "grimison-bank-inline": ((2e3, 4e4), (0.7, None), None),  # Incropera Table 7.5
+    "esdu-73031-bank-inline": ((None, 2e6), (None, None), None),
+}
+
+
+def _matches(actual, published):
+    return all(p is None or a == p for a, p in zip(actual, published))
+
+
+@pytest.mark.parametrize("key", sorted(PUBLISHED_RANGES))
+def test_validity_ranges_are_the_published_ones(key):
+    """A validity range is where the prior is sampled and where a user is told a point is inside
+    it: a widened or shifted bound claims accuracy the source never measured."""
+    re_range, pr_range, ed_range = PUBLISHED_RANGES[key]
+    c = by_key(key)
+    assert _matches(c.re_range, re_range), (key, c.re_range)
+    assert _matches(c.pr_range, pr_range), (key, c.pr_range)
+    assert (c.ed_range is None) == (ed_range is None)
+    if ed_range is not None:
+        assert c.ed_range == ed_range
+
+
+def test_every_range_runs_from_low_to_high_and_every_family_and_source_is_known():
+    """Swapped bounds sample a range backwards (or an empty roughness grid); an unknown family is
+    never selected; a correlation without a citation cannot be traced in the report."""
+    import re as regex
+
+    for c in correlations.CORRELATIONS:
+        ranges = [c.re_range, c.pr_range] + ([c.ed_range] if c.rough else [])
+        assert all(0 < lo < hi for lo, hi in ranges), c.key
+        assert c.family in correlations.FAMILIES, c.key
+        # every source opens with its author or textbook, not only the code implementing it
+        assert regex.match(r"[A-Z][A-Za-z]+\b", c.source) and not c.source.startswith("ht."), c.key
+
+
+def test_flat_plate_laminar_and_turbulent_ranges_meet_at_the_critical_reynolds_number():
+    """Incropera's flat plate turns turbulent at Re_x,c = 5e5: the laminar forms end and the
+    turbulent ones start there, and the mixed average's 871 is 0.037 Re_c^0.8 - 0.664 Re_c^0.5 at
+    that Re_c (1340.87 - 469.52 = 871.3)."""
+    laminar = [c for c in correlations.select(["flat-plate"]) if c.key.startswith("laminar")]
+    turbulent = [c for c in correlations.select(["flat-plate"]) if not c.key.startswith("laminar")]
+    assert {c.re_range[1] for c in laminar} == {5e5}
+    assert {c.re_range[0] for c in turbulent} == {5e5}
+    assert 0.037 * 5e5**0.8 - 0.664 * 5e5**0.5 == pytest.approx(871.0, abs=0.5)
+    # Re = 1e6, Pr = 0.7: (0.037 x 63095.73 - 871) x 0.887904 = (2334.542 - 871) x 0.887904 = 1299.485
+    assert by_key("mixed-average")([1e6], [0.7])[0] == pytest.approx(1299.485, rel=1e-5)
+
+
+def test_gnielinski_uses_the_smooth_pipe_colebrook_friction_factor():
+    """Gnielinski's smooth-pipe form takes Colebrook's f at e/D = 0, solved here by fixed point: a
+    rough-wall f in its place lifts every smooth-pipe Nu."""
+    re, pr = 1e5, 0.7
+    f = _colebrook_by_iteration(re, 0.0)
+    hand = (f / 8) * (re - 1000) * pr / (1 + 12.7 * np.sqrt(f / 8) * (pr ** (2 / 3) - 1))
+    assert by_key("gnielinski")([re], [pr])[0] == pytest.approx(hand, rel=1e-6)
+
+
+def test_single_cylinder_correlations_against_their_published_forms():
+    """Zukauskas (C = 0.26, m = 0.6, n = 0.37 at Re = 1e4, Pr = 0.7; Incropera Table 7.4),
+    Perkins-Leppert 1964 and Sanitjai-Goldstein, by hand: each cylinder system is its own form."""
+    re, pr = 1e4, 0.7
+    assert by_key("zukauskas-cylinder")([re], [pr])[0] == pytest.approx(0.26 * re**0.6 * pr**0.37, rel=1e-9)
+    assert by_key("perkins-leppert")([re], [pr])[0] == pytest.approx(
+        (0.31 * re**0.5 + 0.11 * re**0.67) * pr**0.4, rel=1e-9
+    )
+    wake = ((6.5 * np.exp(re / 5000)) ** -5 + (0.031 * re**0.8) ** -5) ** -0.2
+    assert by_key("sanitjai-goldstein")([re], [pr])[0] == pytest.approx(
+        0.446 * re**0.5 * pr**0.35 + 0.528 * wake * pr**0.42, rel=1e-9
+    )
