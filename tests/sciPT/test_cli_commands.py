@@ -313,3 +313,126 @@ def test_output_still_buffered_when_the_reader_has_gone_is_dropped_quietly():
     proc.stdout.close()
     assert proc.wait(timeout=60) == 1
     assert proc.stderr.read() == b""
+
+
+def test_a_missing_required_option_is_one_line_with_status_2(tmp_path, capsys):
+    """argparse printed the whole usage before its line, and a script reads status 2 as bad input."""
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(tmp_path)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "scipt evaluate: error: the following arguments are required: --data; "
+        "'scipt evaluate --help' lists the options\n"
+    )
+
+
+@pytest.mark.parametrize("verb, given", [("predict", ["--input", "q.fa"]), ("evaluate", ["--data", "q.fa"])])
+def test_a_plugin_option_after_a_path_that_is_not_a_run_blames_the_path(tmp_path, capsys, verb, given):
+    """A mistyped RUN made `--embed` 'unrecognized': the line must name the path, with status 2."""
+    run = tmp_path / "nope"
+    argv = [verb, str(run), *given, "--embed"]
+    if verb == "predict":
+        argv += ["--output", str(tmp_path / "out.npz")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"scipt {verb}: error: {run}: not a run directory (no config.yaml), so the options of the "
+        "plugin that wrote it are unknown: --embed\n"
+    )
+
+
+def test_a_demo_refuses_a_step_count_below_one(monkeypatch, capsys):
+    """`--max-steps 0` was read as the demo's own length: refused where it is parsed, naming it."""
+    monkeypatch.setattr(cli, "_has_demo", lambda name: True)  # the listing imported every plugin
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "dna", "--max-steps", "0"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "scipt demo: error: argument --max-steps: expected a positive number of steps, got 0; "
+        "'scipt demo --help' lists the options\n"
+    )
+
+
+def test_after_a_stop_the_line_says_what_the_run_folder_keeps(tmp_path):
+    """Ctrl-C before the first checkpoint: --resume would find nothing to continue; a SLURM
+    signal's hpc_ckpt_<n>.ckpt is a checkpoint too; a task that keeps something else says so."""
+    args = argparse.Namespace(command="pretrain", out=str(tmp_path))
+    assert (
+        after_stop(args)
+        == "no checkpoint was written yet: the same command with --resume auto starts it again"
+    )
+    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(b"")
+    assert after_stop(args) == KEEPS
+    (tmp_path / "hpc_ckpt_1.ckpt").unlink()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert after_stop(args) == KEEPS
+    args.kept_after_stop = lambda path: f"{path}: 3 of 20 fits kept"
+    assert after_stop(args) == f"{tmp_path}: 3 of 20 fits kept"
+
+
+def test_the_plugin_named_on_the_command_line_fails_with_its_one_line(third_party, capsys):
+    """A listing shows a broken plugin with its reason; running it must fail, not list it."""
+    assert main(["finetune", "broken"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "scipt: error: plugin 'broken' (fakeplug_unit_broken:task, from triseq-plugin) failed to load: "
+        "RuntimeError: 100% broken\n"
+    )
+
+
+def test_evaluate_run_help_lists_the_plugin_s_options_instead_of_the_pointer(tmp_path, capsys):
+    """`scipt evaluate RUN --help` must not point the user at the very command they typed."""
+    pointer = "The options of the plugin that wrote RUN are listed by 'scipt evaluate RUN --help'."
+    assert pointer in help_text(["evaluate", "--help"], capsys)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("domain: dna\n")
+    out = help_text(["evaluate", str(run), "--help"], capsys)
+    assert "options for dna runs" in out
+    assert pointer not in out
+
+
+class _BrokenBuiltin:
+    """A registry whose one plugin, built in (or of an entry point made by hand), cannot load."""
+
+    kind = "domain"
+
+    def __init__(self, dist):
+        self.dist = dist
+
+    def get(self, name):
+        from sciPT.registry import PluginError
+
+        raise PluginError(
+            f"domain '{name}'", "needs 'rdkit', which is not installed: pip install 'scipt[molecules]'"
+        )
+
+    def distribution(self, name):
+        return self.dist
+
+    def extras(self, name):
+        return ["molecules"]
+
+
+@pytest.mark.parametrize("dist", ["scipt", None])
+def test_a_built_in_plugin_that_cannot_load_is_listed_without_a_source(dist):
+    """`from scipt` beside a built-in reads as a third-party plugin: only other distributions are named."""
+    parser = argparse.ArgumentParser(prog="scipt pretrain")
+    sub = parser.add_subparsers()
+    assert cli._listed(_BrokenBuiltin(dist), "mol", None, sub) is None
+    assert (
+        "mol (unavailable: needs 'rdkit', which is not installed: pip install 'scipt[molecules]')"
+        in " ".join(parser.format_help().split())
+    )
+
+
+def test_a_plugin_of_unknown_distribution_is_installed_as_scipt_s_extra():
+    """An entry point without a distribution gave `pip install 'None[molecules]'`."""
+    defaults = cli._plugin_defaults(_BrokenBuiltin(None), "mol")
+    assert defaults == {
+        "plugin_label": "the domain 'mol'",
+        "plugin_extras": ["molecules"],
+        "plugin_dist": "scipt",
+    }

@@ -90,3 +90,81 @@ def test_a_changed_model_key_is_named_against_the_nearest_preset():
         "model.dtype: the pre-trained start (--init RUN) brings its own model; the model keys apply to "
         "--init none (a float64 fine-tune starts from a float64 pre-trained model)"
     )
+
+
+def test_a_budget_of_two_and_a_half_minutes_or_more_takes_small():
+    """The task's documentation: with no --preset, `small` from a --max-time of 2.5 minutes on,
+    `tiny` below it and without a budget; a user's short run must not get the slower model."""
+    from sciPT.tasks.forcefield import task
+
+    assert task.default_preset(None) == "tiny"
+    assert task.default_preset(149.0) == "tiny"
+    assert task.default_preset(150.0) == "small"
+    assert task.default_preset(600.0) == "small"
+
+
+def test_the_presets_are_what_their_docstrings_say():
+    """tiny: 1,500 steps of batch 8 at 2e-2, cosine decay, no weight decay, the molecules `tiny`
+    architecture; small: the `small` architecture and 5,000 steps, the rest as tiny."""
+    from sciPT.domains.molecules import domain as molecules
+
+    cfg = tiny()
+    train = cfg.train
+    assert (train.max_steps, train.batch_size, train.lr, train.weight_decay) == (1500, 8, 2e-2, 0.0)
+    assert train.schedule.name == "cosine"
+    assert cfg.model == molecules.presets()["tiny"]().model
+    big = small()
+    assert big.model == molecules.presets()["small"]().model
+    assert big.model != cfg.model
+    assert (big.train.max_steps, big.train.batch_size, big.train.lr) == (5000, 8, 2e-2)
+    # the documented choices of the config: `auto` references, no replay, no distillation, and a
+    # head's blocks left to the model
+    assert (cfg.references, cfg.replay, cfg.old_head_distillation, cfg.head_blocks) == (
+        "auto",
+        False,
+        0.0,
+        None,
+    )
+
+
+@pytest.mark.parametrize("how", ["replay", "strategy"])
+def test_the_replay_fraction_is_checked_whichever_way_replay_is_turned_on(how):
+    """--replay beside another strategy replays as strategy `replay` does: a fraction that leaves no
+    pre-training frame in a batch of 8 (0.01 x 8 rounds to 0) must be refused either way."""
+    cfg = config(replay=how == "replay")
+    cfg.finetune = dataclasses.replace(
+        cfg.finetune, strategy="replay" if how == "strategy" else "ewc", replay_fraction=0.01
+    )
+    assert refusal(cfg) == (
+        "finetune.replay_fraction: 0.01 of a batch of 8 is 0 pre-training examples; expected at "
+        "least 1 and fewer than the batch size"
+    )
+
+
+def test_the_replay_fraction_is_not_checked_without_replay():
+    """A fraction left in a config does nothing without replay: it must not stop an `ewc` run."""
+    cfg = config()
+    cfg.finetune = dataclasses.replace(cfg.finetune, strategy="ewc", replay_fraction=0.01)
+    validate(cfg)
+
+
+def test_head_blocks_needs_a_pretrained_start():
+    """From scratch there is no old head to own blocks beside: the key to set is model.head_blocks."""
+    assert refusal(config(head_blocks=1)) == (
+        "head_blocks: the blocks a head added to a pre-trained model owns (--init RUN); "
+        "from scratch, set model.head_blocks"
+    )
+    validate(config(head_blocks=1, init="RUN"))
+
+
+def test_validate_refuses_model_keys_only_beside_a_pretrained_start():
+    """With --init RUN the model keys would be recorded and do nothing; from scratch they are the
+    architecture trained."""
+    cfg = config(init="RUN")
+    cfg.model = dataclasses.replace(cfg.model, layers=5)
+    assert refusal(cfg) == (
+        "model.layers: the pre-trained start (--init RUN) brings its own model; the model keys apply "
+        "to --init none"
+    )
+    cfg.init = "none"
+    validate(cfg)
