@@ -48,6 +48,10 @@ PLUGIN_MODULES = {
     ),
     "fakeplug_broken": "raise RuntimeError('boom at import')\n",
     "fakeplug_needs_lib": "import some_lib_that_is_not_installed\n",
+    # a module of the plugin's own package that is missing: its bug, no extra brings it
+    "fakeplug_own": "import fakeplug_own.helpers\n",
+    # a library that sciPT's own extras also name (rdkit: scipt[molecules])
+    "fakeplug_needs_rdkit": "raise ModuleNotFoundError(\"No module named 'rdkit'\", name='rdkit')\n",
 }
 
 
@@ -160,3 +164,139 @@ def test_two_third_party_plugins_of_one_name_are_refused(install):
         "the domain 'fake' is registered by two distributions, triseq-plugin (fakeplug_domain:domain) "
         "and other-plugin (fakeplug_broken:domain): uninstall one of them or rename its entry point"
     )
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (
+            # the extra is no part of the target a user looks for in the plugin's code
+            "fakeplug_broken:domain [fancy]",
+            "plugin 'bad' (fakeplug_broken:domain, from triseq-plugin) failed to load: "
+            "RuntimeError: boom at import",
+        ),
+        (
+            "fakeplug_needs_lib:domain [fancy,gpu]",
+            "the domain 'bad' needs 'some_lib_that_is_not_installed', which is not installed: "
+            "pip install 'triseq-plugin[fancy,gpu]'",
+        ),
+        (
+            "fakeplug_own:domain [fancy]",
+            "plugin 'bad' (fakeplug_own:domain, from triseq-plugin) failed to load: ModuleNotFoundError: "
+            "No module named 'fakeplug_own.helpers'; 'fakeplug_own' is not a package",
+        ),
+        (
+            # the plugin's own extra, not sciPT's extra of the same library
+            "fakeplug_needs_rdkit:domain [fancy]",
+            "the domain 'bad' needs 'rdkit', which is not installed: pip install 'triseq-plugin[fancy]'",
+        ),
+    ],
+)
+def test_a_plugin_with_extras_that_cannot_load_names_the_right_fix(install, value, message):
+    """A missing library is a pip install of the plugin's extras; the plugin's own bug is not."""
+    install("triseq-plugin", {"bad": value})
+    registry = fresh()
+    with pytest.raises(UserError) as err:
+        registry.get("bad")
+    assert str(err.value) == message
+
+
+def test_a_plugin_s_distribution_is_named_as_pip_compares_names(install):
+    """``Triseq_Plugin`` is ``pip install triseq-plugin``: the name a user types, and the extras."""
+    install("Triseq_Plugin", {"bad": "fakeplug_needs_lib:domain [fancy,gpu]"})
+    registry = fresh()
+    assert registry.distribution("bad") == "triseq-plugin"
+    assert registry.extras("bad") == ["fancy", "gpu"]
+    assert registry.extras("nothing") == [] and registry.distribution("nothing") is None
+    with pytest.raises(UserError, match=r"pip install 'triseq-plugin\[fancy,gpu\]'$"):
+        registry.get("bad")
+
+
+def test_a_broken_builtin_plugin_keeps_its_traceback(install):
+    """A built-in plugin that fails is a bug in sciPT: its error, not a one-line plugin complaint."""
+    from sciPT.registry import PluginError
+
+    install("scipt", {"broken": "fakeplug_broken:domain", "odd": "fakeplug_domain:not_a_domain"})
+    registry = fresh()
+    with pytest.raises(RuntimeError, match="boom at import") as err:
+        registry.get("broken")
+    assert not isinstance(err.value, PluginError)
+    with pytest.raises(TypeError) as err:
+        registry.get("odd")
+    assert str(err.value) == (
+        "entry point 'odd = fakeplug_domain:not_a_domain' in group 'sciPT.domains' is not a domain plugin"
+    )
+
+
+def test_an_unknown_task_is_one_line_listing_every_known_one():
+    """A typo in ``scipt finetune NAME``: the names a user may type, those registered by hand too."""
+    from sciPT.registry import Task
+
+    registry = Registry("sciPT.tasks", "task", Task)
+    registry.register("mine", object())
+    with pytest.raises(UserError) as err:
+        registry.get("ner")
+    assert str(err.value) == "unknown task 'ner' (expected one of: forcefield, mine, promoter, surrogate)"
+    empty = Registry("sciPT.no_such_group", "widget", Task)
+    with pytest.raises(UserError) as err:
+        empty.get("x")
+    assert str(err.value) == "unknown widget 'x' (expected one of: none installed)"
+
+
+def test_a_library_missing_under_a_core_command_names_scipt_s_extra():
+    """``scipt data`` reaching rdkit without the molecules extra: the pip install that brings it."""
+    from sciPT.registry import missing_extra
+
+    with pytest.raises(UserError) as err:
+        with missing_extra("scipt data", []):
+            raise ModuleNotFoundError("No module named 'rdkit.Chem'", name="rdkit.Chem")
+    assert (
+        str(err.value) == "scipt data needs 'rdkit', which is not installed: pip install 'scipt[molecules]'"
+    )
+    with pytest.raises(ModuleNotFoundError):  # a library no extra names: the error as it is
+        with missing_extra("scipt data", []):
+            raise ModuleNotFoundError("No module named 'nothing'", name="nothing")
+
+
+def test_resume_auto_says_which_checkpoint_it_continues_from(tmp_path):
+    """--resume auto decides start or resume: a run without a checkpoint starts, one with it says which."""
+    import torch
+
+    from sciPT.registry import checkpoint_point
+    from sciPT.run import RunDir
+
+    run = RunDir(tmp_path)
+    assert checkpoint_point(run) is None
+    run.checkpoints.mkdir()
+    torch.save({"global_step": 3}, run.last_checkpoint)
+    assert checkpoint_point(run) == f"a checkpoint: resuming from {run.last_checkpoint}"
+
+
+def test_each_optional_library_is_named_with_an_extra_that_installs_it():
+    """``pip install 'scipt[EXTRA]'`` in a missing-library message must bring that library."""
+    import re
+    from importlib.metadata import requires
+
+    from sciPT.registry import OPTIONAL_MODULES
+
+    # import name -> the name pip installs it by
+    pip_name = {
+        "Bio": "biopython",
+        "sklearn": "scikit-learn",
+        "e3nn": "e3nn",
+        "torch_geometric": "torch-geometric",
+        "ase": "ase",
+        "rdkit": "rdkit",
+        "scipy": "scipy",
+        "ht": "ht",
+        "fluids": "fluids",
+        "transformers": "transformers",
+    }
+    extras: dict[str, set[str]] = {}
+    for line in requires("scipt"):
+        found = re.match(r"([A-Za-z0-9_.-]+).*extra\s*==\s*['\"]([^'\"]+)['\"]", line)
+        if found:
+            extras.setdefault(found.group(2), set()).add(found.group(1).lower())
+    assert set(OPTIONAL_MODULES) == set(pip_name)
+    for module, extra in OPTIONAL_MODULES.items():
+        assert pip_name[module] in extras.get(extra, set()), (module, extra)

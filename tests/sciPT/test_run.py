@@ -466,3 +466,226 @@ def test_an_evaluation_s_name_is_its_whole_label_in_the_report(run, tmp_path):
     # the label as Markdown reads it: escaped characters, or any but `\\` and `]`, up to `](`
     label = re.match(r"- \[((?:\\.|[^\\\]])*)\]\(", line)[1]
     assert re.sub(r"\\(.)", r"\1", label) == ev.path.name == "runs [2]\\](b"
+
+
+# checkpoints a resumed run continues from: tiny torch files holding only a step counter ---------
+def save_step(path, step, **state):
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"global_step": step, **state}, path)
+    return path
+
+
+def test_slurm_checkpoints_are_ordered_by_their_number_not_their_spelling(tmp_path):
+    """hpc_ckpt_10 comes after hpc_ckpt_9: read as text, a requeued job would continue from the 9th."""
+    run = RunDir(tmp_path)
+    for n in (10, 2, 9):
+        save_step(tmp_path / f"hpc_ckpt_{n}.ckpt", n)
+    (tmp_path / "hpc_ckpt_x.ckpt").write_bytes(b"")  # not one of Lightning's names
+    assert [p.name for p in run.hpc_checkpoints()] == [
+        "hpc_ckpt_2.ckpt",
+        "hpc_ckpt_9.ckpt",
+        "hpc_ckpt_10.ckpt",
+    ]
+
+
+def test_a_resume_continues_from_the_checkpoint_at_the_latest_step(tmp_path):
+    """Steps decide which checkpoint a resumed run continues from: an older one repeats training."""
+    run = RunDir(tmp_path)
+    assert run.resume_checkpoint() is None
+    save_step(tmp_path / "hpc_ckpt_1.ckpt", 20)
+    newest = save_step(tmp_path / "hpc_ckpt_2.ckpt", 40)
+    save_step(run.last_checkpoint, 30)
+    assert run.resume_checkpoint() == newest  # SLURM's save is past last.ckpt
+    save_step(run.last_checkpoint, 40)
+    assert run.resume_checkpoint() == run.last_checkpoint  # a tie: last.ckpt
+    save_step(run.last_checkpoint, 50)
+    assert run.resume_checkpoint() == run.last_checkpoint
+
+
+def test_a_damaged_checkpoint_is_passed_over_and_a_lone_one_named(tmp_path, capsys):
+    """A SLURM save cut short must not stop a requeued job that still has last.ckpt."""
+    from sciPT.checkpoint import UnreadableCheckpoint
+
+    run = RunDir(tmp_path)
+    save_step(run.last_checkpoint, 30)
+    (tmp_path / "hpc_ckpt_3.ckpt").write_bytes(b"cut short")
+    assert run.resume_checkpoint() == run.last_checkpoint
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: {tmp_path / 'hpc_ckpt_3.ckpt'}: ") and warning.endswith(
+        "; passed over\n"
+    )
+    run.last_checkpoint.write_bytes(b"cut short")
+    with pytest.raises(UserError) as err:
+        run.resume_checkpoint()
+    assert str(err.value) == (
+        f"{tmp_path}: no readable checkpoint ({tmp_path / 'hpc_ckpt_3.ckpt'} and {run.last_checkpoint} are damaged)"
+    )
+    (tmp_path / "hpc_ckpt_3.ckpt").unlink()
+    with pytest.raises(UnreadableCheckpoint):  # the only one: its own reason, not "no readable checkpoint"
+        run.resume_checkpoint()
+
+
+def test_a_finished_run_is_recognised_at_its_last_step_and_only_once_reported(tmp_path):
+    """A chained job run once more after the run completed must do nothing, not train past it."""
+    run = RunDir(tmp_path)
+    save_step(run.last_checkpoint, 4)
+    run.model.mkdir()
+    (run.model / "config.json").write_text("{}")
+    assert run.finished(4) is None  # exported but no report yet: resumed to write the rest
+    run.report.write_text("# run\n")
+    assert run.finished(4) == 4
+    assert run.finished(5) is None
+    assert run.finished(3) == 4
+
+
+def test_a_run_that_spent_its_time_budget_is_finished_with_the_same_budget_only(tmp_path):
+    """--max-time 00:00:01:00 run again: finished once its minute is spent; a larger budget continues."""
+    run = RunDir(tmp_path)
+    run.model.mkdir()
+    (run.model / "config.json").write_text("{}")
+    run.report.write_text("# run\n")
+    run.config.write_text("train:\n  max_time: '00:00:01:00'\n")
+    timer = {"Timer": {"time_elapsed": {"train": 60.0}}}
+    save_step(run.last_checkpoint, 7, callbacks=timer)
+    assert run.finished(100, "00:00:01:00") == 7
+    assert run.finished(100, "00:00:02:00") is None
+    assert run.finished(100) is None
+    # a run sized by its budget: finished at the total the budget settled on
+    budget = {"Timer": {"time_elapsed": {"train": 30.0}}, "TimeBudget{}": {"total_steps": 7}}
+    save_step(run.last_checkpoint, 7, callbacks=budget)
+    assert run.finished(None, "00:00:01:00") == 7
+    save_step(run.last_checkpoint, 6, callbacks=budget)
+    assert run.finished(None, "00:00:01:00") is None
+
+
+def test_the_finished_line_names_the_limit_that_ended_the_run(tmp_path, capsys):
+    """What a user reads when a chained job finds nothing to do: the flag that would continue it."""
+    run = RunDir(tmp_path)
+    run.say_finished(10, 10)
+    run.say_finished(7, 10, "00:01:00:00")
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path}: already finished at step 10 (--max-steps 10) and exported: nothing to do "
+        "(a larger --max-steps continues it)",
+        f"{tmp_path}: already finished at step 7 (--max-time 00:01:00:00) and exported: nothing to do "
+        "(a larger --max-time continues it)",
+    ]
+
+
+def test_slurm_checkpoints_that_last_ckpt_is_at_or_past_are_removed(tmp_path):
+    """Each holds a whole training state: kept, they fill the disk; the one past last.ckpt stays."""
+    run = RunDir(tmp_path)
+    save_step(run.last_checkpoint, 10)
+    save_step(tmp_path / "hpc_ckpt_1.ckpt", 8)
+    save_step(tmp_path / "hpc_ckpt_2.ckpt", 10)
+    (tmp_path / "hpc_ckpt_3.ckpt").write_bytes(b"cut short")
+    save_step(tmp_path / "hpc_ckpt_4.ckpt", 12)
+    run.drop_superseded_hpc_checkpoints()
+    assert [p.name for p in run.hpc_checkpoints()] == ["hpc_ckpt_4.ckpt"]
+
+
+def test_a_resume_keeps_only_the_checkpoint_it_continues_from(tmp_path):
+    """The stale SLURM saves go, the chosen one stays: a resume must not delete what it resumes."""
+    from sciPT.locks import release_locks
+
+    save_step(tmp_path / "hpc_ckpt_1.ckpt", 5)
+    chosen = save_step(tmp_path / "hpc_ckpt_2.ckpt", 9)
+    save_step(tmp_path / "checkpoints" / "last.ckpt", 6)
+    run = RunDir.create(tmp_path, resume=True)
+    release_locks()
+    assert run.hpc_checkpoints() == [chosen]
+    assert run.resume_checkpoint() == chosen
+
+
+def test_metrics_json_is_replaced_whole_by_a_resumed_run(tmp_path):
+    """A time budget's step count from the first process no longer holds once the run continued."""
+    run = RunDir(tmp_path)
+    run.write_metrics({"steps": 4, "budget_steps": 100})
+    run.write_metrics({"steps": 8})
+    assert json.loads(run.metrics.read_text()) == {"steps": 8}
+    assert run.read_metrics() == {"steps": 8}
+
+
+def test_config_yaml_is_written_with_the_named_paths_absolute(tmp_path, monkeypatch):
+    """A --resume from another directory must read the files this run read, not ones of that name."""
+    from sciPT.config import load_yaml
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.fa").write_text(">r\nACGT\n")
+    (tmp_path / "b.fa").write_text(">r\nACGT\n")
+    config = {"data": {"paths": ["a.fa"], "init": "hf:b.fa"}, "other": "a.fa"}
+    RunDir(tmp_path / "run").write_config(config, ("data.paths", "data.init"))
+    assert load_yaml(tmp_path / "run" / "config.yaml") == {
+        "data": {"paths": [str(tmp_path / "a.fa")], "init": f"hf:{tmp_path / 'b.fa'}"},
+        "other": "a.fa",
+    }
+    assert config["data"] == {"paths": ["a.fa"], "init": "hf:b.fa"}  # the caller's config untouched
+
+
+def test_a_run_is_opened_with_the_plugin_its_config_names(tmp_path, monkeypatch):
+    """scipt evaluate/predict RUN picks the task or domain that wrote the run from its config.yaml."""
+    from sciPT.registry import domains, tasks
+    from sciPT.run import open_run
+
+    # plugins registered by hand, of one name: which registry answered is which plugin came back
+    monkeypatch.setitem(tasks._loaded, "same", "the task")
+    monkeypatch.setitem(domains._loaded, "same", "the domain")
+    run = RunDir(tmp_path)
+    with pytest.raises(UserError) as err:
+        open_run(tmp_path)
+    assert str(err.value) == f"{tmp_path}: not a run directory (no config.yaml)"
+    run.config.write_text("task: same\n")
+    assert open_run(tmp_path)[1] == "the task"
+    run.config.write_text("domain: same\n")
+    assert open_run(tmp_path)[1] == "the domain"
+    run.config.write_text("lr: 0.1\n")
+    with pytest.raises(UserError) as err:
+        open_run(tmp_path)
+    assert str(err.value) == f"{run.config}: names neither a task nor a domain"
+
+
+def test_the_command_line_is_recorded_as_a_shell_takes_it_back(monkeypatch):
+    """report.md's command must rerun the run as typed: every argument, quoted where needed."""
+    from sciPT.run import command_line
+
+    monkeypatch.setattr("sys.argv", ["/usr/bin/scipt", "pretrain", "dna", "--data", "my file.fa"])
+    assert command_line() == "scipt pretrain dna --data 'my file.fa'"
+
+
+def test_the_word_none_is_kept_even_where_a_file_of_that_name_lies(tmp_path, monkeypatch):
+    """``--init none`` means no start model: recorded as a path, a resume would load a stray file."""
+    from sciPT.run import with_recorded_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "none").write_text("a stray file\n")
+    assert with_recorded_paths({"init": "none"}, ("init",)) == {"init": "none"}
+
+
+def test_a_task_run_stopped_before_its_first_checkpoint_starts_in_place(tmp_path, capsys):
+    """A fine-tuning run's config.yaml names its task, not a domain: it is a stopped run all the same."""
+    from sciPT.locks import release_locks
+
+    stopped = tmp_path / "stopped"
+    (stopped / "logs").mkdir(parents=True)
+    (stopped / RunDir.LOCK).write_text("")
+    (stopped / "config.yaml").write_text("task: promoter\n")
+    RunDir.create(stopped)
+    release_locks()
+    assert (
+        capsys.readouterr().err
+        == f"{stopped}: holds a run stopped before its first checkpoint: starting it again\n"
+    )
+    assert [p.name for p in stopped.iterdir()] == [RunDir.LOCK]
+
+
+def test_a_used_folder_is_refused_with_the_way_on_that_the_command_has(tmp_path):
+    """A trained run is told --resume continues it; a command without checkpoints is not sent there."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for resumable, way in (
+        (True, "pass --resume to continue it, or choose another --out"),
+        (False, "choose another --out"),
+    ):
+        with pytest.raises(UserError) as err:
+            RunDir.create(tmp_path, resumable=resumable)
+        assert str(err.value) == f"{tmp_path}: run directory already exists and is not empty ({way})"
