@@ -270,3 +270,157 @@ def test_rotary_frequencies_by_hand():
     out = rotary(x, positions=torch.tensor([1]))
     expected = torch.tensor([math.cos(1.0), 0.0, math.sin(1.0), 0.0], dtype=torch.float64)
     torch.testing.assert_close(out.view(4), expected)
+
+
+def _layer_norm(module, z, eps):
+    """LayerNorm written out: (z - mean) / sqrt(var + eps) * weight + bias (biased variance)."""
+    mean = z.mean(-1, keepdim=True)
+    var = ((z - mean) ** 2).mean(-1, keepdim=True)
+    return (z - mean) / torch.sqrt(var + eps) * module.weight + module.bias
+
+
+def test_forward_is_the_pre_norm_formula_by_hand():
+    """Pins the architecture of the module docstring: u = h + Attn(LN1(h)), h' = u + W2 GELU(W1 LN2(u))
+    with the exact (erf) GELU, each LayerNorm with cfg.norm_eps, and a final LayerNorm; a post-norm
+    block, a swapped norm, another activation or a lost epsilon would all still pass the shape and
+    invariance tests above while changing every checkpoint's outputs."""
+    eps = 0.5  # large, so that an ignored norm_eps shows
+    encoder = make_encoder(norm_eps=eps)  # perturbed: norm1, norm2 and the final norm all differ
+    ids = tokens(2, 7)
+    x = encoder.embedding.weight[ids]
+    for block in encoder.blocks:
+        u = x + block.attn(_layer_norm(block.norm1, x, eps))
+        z = _layer_norm(block.norm2, u, eps) @ block.ffn.up.weight.T + block.ffn.up.bias
+        gelu = 0.5 * z * (1 + torch.erf(z / math.sqrt(2)))
+        x = u + gelu @ block.ffn.down.weight.T + block.ffn.down.bias
+    expected = _layer_norm(encoder.norm, x, eps)
+    torch.testing.assert_close(encoder(ids), expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_repeated_token_gets_position_dependent_outputs(position):
+    """Without positions wired in, a bidirectional encoder gives two copies of a token the same
+    output: 'ACGA' would not tell its first A from its last."""
+    encoder = make_encoder(position)
+    ids = torch.tensor([[5, 7, 9, 5, 11, 5]])
+    out = encoder(ids)[0]
+    assert (out[0] - out[3]).abs().max() > 1e-3
+    assert (out[3] - out[5]).abs().max() > 1e-3
+
+
+def test_alibi_is_symmetric_in_direction_and_rotary_is_not():
+    """ALiBi's bias depends on |i - j| only, so with nothing else positional (no rotary in the
+    alibi encoder) reversing a sequence reverses the output; rotary sees the direction."""
+    ids = tokens(2, 9)
+    alibi = make_encoder("alibi")
+    torch.testing.assert_close(alibi(ids.flip(1)), alibi(ids).flip(1), rtol=0, atol=1e-10)
+    rotary = make_encoder("rotary")
+    assert (rotary(ids.flip(1)) - rotary(ids).flip(1)).abs().max() > 1e-3
+
+
+def test_parameter_counts_by_hand():
+    """The count a user reads in a model summary: vocab 20, d_model 32, d_ff 64, 2 layers.
+    Embedding 20*32 = 640; per block two LayerNorms 2*64, qkv 32*96+96, out 32*32+32,
+    up 32*64+64, down 64*32+32: 8544; final norm 64. SwiGLU doubles `up`: +2112 per block.
+    rc_equivariant halves d_model and d_ff per strand: 320 + 2*2224 + 32."""
+
+    def count(**overrides):
+        return sum(p.numel() for p in make_encoder(**overrides).parameters())
+
+    assert count() == 640 + 2 * 8544 + 64 == 17792
+    assert count(activation="swiglu") == 17792 + 2 * 2112
+    complement = [0, *range(19, 0, -1)]
+    assert count(rc_equivariant=True, complement_ids=complement) == 320 + 2 * 2224 + 32 == 4800
+
+
+def test_rc_equivariant_hidden_size_is_the_full_width():
+    """Heads read encoder.hidden_size: both strands together are d_model wide."""
+    complement = [0, *range(19, 0, -1)]
+    encoder = make_encoder(rc_equivariant=True, complement_ids=complement)
+    assert encoder.hidden_size == 32
+    assert encoder(tokens(2, 5)).shape == (2, 5, 32)
+    assert encoder.embed(tokens(2, 5)).shape == (2, 32)
+
+
+def test_defaults_are_the_standard_transformer_shape():
+    """An unset d_ff is the usual 4 * d_model GELU FFN (Vaswani et al.), LayerNorm's epsilon is
+    PyTorch's 1e-5, rotary positions, no dropout: the defaults users train with unknowingly."""
+    cfg = TransformerConfig()
+    assert cfg.d_ff == 4 * cfg.d_model
+    assert (cfg.activation, cfg.norm_eps, cfg.position, cfg.dropout) == ("gelu", 1e-5, "rotary", 0.0)
+    assert cfg.rc_equivariant is False
+
+
+@pytest.mark.parametrize("key", ["vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"])
+def test_zero_sizes_are_refused_by_name(key):
+    """A zero-sized layer builds an empty network that trains to nothing; the message names the key."""
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(**{key: 0})
+    assert str(err.value) == f"model.{key}: expected a positive integer, got 0"
+
+
+@pytest.mark.parametrize("dropout", [1.0, -0.1])
+def test_dropout_outside_zero_one_is_refused(dropout):
+    """Dropout 1 zeroes every activation; a negative one is a typo."""
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(dropout=dropout)
+    assert str(err.value) == f"model.dropout: expected a value in [0, 1), got {dropout}"
+    assert TransformerConfig(dropout=0.0).dropout == 0.0 and TransformerConfig(dropout=0.99).dropout == 0.99
+
+
+def test_negative_pad_id_is_refused():
+    """-1 would index the last embedding row as padding."""
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(vocab_size=10, pad_id=-1)
+    assert str(err.value) == "model.pad_id: -1 is outside the vocabulary [0, 10)"
+    assert TransformerConfig(vocab_size=10, pad_id=9).pad_id == 9
+
+
+def test_complement_ids_must_be_a_permutation_keeping_the_pad():
+    """A complement table with a repeated id, or one that maps padding to a real token, would make
+    the second strand read a different sequence."""
+    base = dict(vocab_size=4, d_model=32, n_heads=2, d_ff=64, rc_equivariant=True, pad_id=0)
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(**base, complement_ids=[0, 1, 1, 2])  # right length, not a permutation
+    assert str(err.value) == "model.complement_ids: expected a permutation of the 4 token ids, got 4 ids"
+    with pytest.raises(ConfigError) as err:
+        TransformerConfig(**base, complement_ids=[1, 0, 3, 2])
+    assert str(err.value) == "model.complement_ids: the padding token must be its own complement"
+    assert TransformerConfig(**base, complement_ids=[0, 1, 3, 2]).complement_ids == [0, 1, 3, 2]
+
+
+def test_embed_of_one_real_token_is_its_hidden_state_and_of_none_is_zero():
+    """The mean divides by the number of real tokens (at least 1): a single-token sequence's
+    embedding is that token's hidden state, an all-padding row gives zeros, not NaN."""
+    encoder = make_encoder()
+    ids = tokens(2, 5)
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    mask[0, 2] = True
+    hidden = encoder(ids, mask)
+    emb = encoder.embed(ids, mask)
+    torch.testing.assert_close(emb[0], hidden[0, 2], rtol=0, atol=1e-12)
+    assert torch.equal(emb[1], torch.zeros(32, dtype=emb.dtype))
+
+
+def test_the_padding_row_gets_no_gradient():
+    """The padding embedding stays zero through training (padding_idx): a loss over every output,
+    padded positions included, leaves its row's gradient at exactly zero."""
+    encoder = make_encoder()
+    ids = tokens(2, 6)
+    ids[1, 3:] = PAD
+    encoder(ids, ids != PAD).sum().backward()
+    grad = encoder.embedding.weight.grad
+    assert grad[PAD].abs().max() == 0
+    assert grad[ids[0, 0]].abs().max() > 0
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_row_with_no_real_token_attends_everywhere(position):
+    """attention_bias's guard: an all-padding row is computed as if unmasked, never as a
+    fully-masked softmax (NaN on fused GPU kernels, which 0 * NaN then spreads into gradients)."""
+    encoder = make_encoder(position)
+    ids = tokens(2, 7)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[1] = False
+    mask[0, 5:] = False
+    torch.testing.assert_close(encoder(ids, mask)[1], encoder(ids[1:])[0], rtol=0, atol=1e-10)

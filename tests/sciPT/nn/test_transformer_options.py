@@ -119,3 +119,41 @@ def test_compiled_encoder_gives_the_eager_loss_and_gradients():
     torch.testing.assert_close(loss_compiled, loss, rtol=1e-5, atol=1e-5)
     for name in grads:
         torch.testing.assert_close(grads_compiled[name], grads[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_dropout_only_in_training():
+    """In eval mode a dropout-0.5 encoder is the same function as its dropout-0 twin (evaluation
+    and inference are deterministic); in training every pass draws new masks."""
+    ids = tokens(2, 10)
+    dropped = make_encoder(dropout=0.5).eval()
+    plain = make_encoder(dropout=0.0).eval()  # same seed: the same weights
+    torch.testing.assert_close(dropped(ids), plain(ids), rtol=0, atol=0)
+    dropped.train()
+    assert (dropped(ids) - dropped(ids)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("site", ["embedding", "attention weights", "attention branch", "ffn branch"])
+def test_each_dropout_site_is_active_in_training(site):
+    """The docstring's dropout sites: the token embeddings, the attention weights and each block's
+    two residual branches; one site at a time in train mode must make the output random."""
+    encoder = make_encoder(dropout=0.5, n_layers=1).eval()
+    block = encoder.blocks[0]
+    with torch.no_grad():
+        if site == "attention branch":  # only the attention branch is nonzero
+            block.ffn.down.weight.zero_()
+            block.ffn.down.bias.zero_()
+        if site == "ffn branch":  # only the FFN branch is nonzero
+            block.attn.out.weight.zero_()
+            block.attn.out.bias.zero_()
+    module = {
+        "embedding": encoder.embed_dropout,
+        "attention weights": block.attn,
+        "attention branch": block.dropout,
+        "ffn branch": block.dropout,
+    }[site]
+    ids = tokens(2, 10)
+    torch.testing.assert_close(encoder(ids), encoder(ids), rtol=0, atol=0)
+    module.train()
+    torch.manual_seed(0)
+    first = encoder(ids)
+    assert (first - encoder(ids)).abs().max() > 1e-3
