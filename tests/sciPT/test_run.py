@@ -260,16 +260,14 @@ def test_pretraining_called_from_python_releases_its_run_when_it_returns(tmp_pat
     assert free(tmp_path / "run")
 
 
-def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts_in_place(tmp_path, capsys):
-    """A bad shard found once training began leaves config.yaml and logs/: the command, run again
-    once the input is fixed, starts there; a folder with an exported model, or a file of the
-    user's, is still refused."""
+def starts_again_in_place(stopped: Path, config_yaml: str, capsys) -> None:
+    """A folder holding a run stopped before its first checkpoint (``config_yaml``, a lock and
+    logs/) is started again in place, said so on stderr and emptied of the old run's files."""
     from sciPT.locks import release_locks
 
-    stopped = tmp_path / "stopped"
     (stopped / "logs").mkdir(parents=True)
     (stopped / RunDir.LOCK).write_text("")  # a run takes it before it writes anything
-    (stopped / "config.yaml").write_text("domain: dna\n")
+    (stopped / "config.yaml").write_text(config_yaml)
     (stopped / "logs" / "metrics.csv").write_text("step\n")
     RunDir.create(stopped)
     release_locks()
@@ -278,6 +276,13 @@ def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts
         == f"{stopped}: holds a run stopped before its first checkpoint: starting it again\n"
     )
     assert [p.name for p in stopped.iterdir()] == [RunDir.LOCK]
+
+
+def test_the_same_command_after_a_run_stopped_before_its_first_checkpoint_starts_in_place(tmp_path, capsys):
+    """A bad shard found once training began leaves config.yaml and logs/: the command, run again
+    once the input is fixed, starts there; a folder with an exported model, or a file of the
+    user's, is still refused."""
+    starts_again_in_place(tmp_path / "stopped", "domain: dna\n", capsys)
     for extra in ("model", "notes.txt"):
         used = tmp_path / extra.replace(".", "_")
         used.mkdir()
@@ -664,19 +669,7 @@ def test_the_word_none_is_kept_even_where_a_file_of_that_name_lies(tmp_path, mon
 
 def test_a_task_run_stopped_before_its_first_checkpoint_starts_in_place(tmp_path, capsys):
     """A fine-tuning run's config.yaml names its task, not a domain: it is a stopped run all the same."""
-    from sciPT.locks import release_locks
-
-    stopped = tmp_path / "stopped"
-    (stopped / "logs").mkdir(parents=True)
-    (stopped / RunDir.LOCK).write_text("")
-    (stopped / "config.yaml").write_text("task: promoter\n")
-    RunDir.create(stopped)
-    release_locks()
-    assert (
-        capsys.readouterr().err
-        == f"{stopped}: holds a run stopped before its first checkpoint: starting it again\n"
-    )
-    assert [p.name for p in stopped.iterdir()] == [RunDir.LOCK]
+    starts_again_in_place(tmp_path / "stopped", "task: promoter\n", capsys)
 
 
 def test_a_used_folder_is_refused_with_the_way_on_that_the_command_has(tmp_path):
