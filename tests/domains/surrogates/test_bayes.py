@@ -38,6 +38,28 @@ def test_two_parameter_fit_matches_normal_equations():
     assert post.cov == pytest.approx(np.linalg.inv(A), rel=1e-8)
 
 
+def test_a_correlated_prior_gives_the_evidence_and_posterior_of_the_marginal_normal():
+    # theta ~ N(m, kappa S), y = X theta + N(0, s^2 I): y ~ N(X m, kappa X S X^T + s^2 I) and the
+    # posterior precision is S^-1 / kappa + X^T X / s^2, whatever basis the fit computes them in
+    X = np.column_stack([np.ones(4), np.log([1e4, 2e4, 5e4, 1e5]), np.log([0.7, 3.0, 0.7, 7.0])])
+    y = np.log([40.0, 110.0, 150.0, 400.0])
+    m = np.array([-3.5, 0.76, 0.37])
+    S = np.array([[2.0, -0.19, 0.01], [-0.19, 0.02, 0.0], [0.01, 0.0, 0.004]])
+    kappa, s = 2.5, 0.05
+    post = fit(X, y, GaussianPrior(["log_C", "Re", "Pr"], m, S), kappa=kappa, sigma=np.array([s]))
+    K = kappa * X @ S @ X.T + s**2 * np.eye(4)
+    r = y - X @ m
+    log_normal = -0.5 * (4 * np.log(2 * np.pi) + np.linalg.slogdet(K)[1] + r @ np.linalg.solve(K, r))
+    assert post.log_evidence == pytest.approx(
+        log_normal + NoisePrior().log_weights(np.array([s]))[0], rel=1e-10
+    )
+    A = np.linalg.inv(S) / kappa + X.T @ X / s**2
+    assert post.mean == pytest.approx(
+        np.linalg.solve(A, np.linalg.solve(S, m) / kappa + X.T @ y / s**2), rel=1e-9
+    )
+    assert post.cov == pytest.approx(np.linalg.inv(A), rel=1e-8)
+
+
 def test_zero_data_returns_the_prior():
     mean = np.array([-3.0, 0.76, 0.37])
     cov = np.array([[2.0, -0.19, 0.01], [-0.19, 0.02, 0.0], [0.01, 0.0, 0.004]])
