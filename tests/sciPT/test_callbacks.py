@@ -273,3 +273,138 @@ def test_the_last_line_is_written_once_at_the_end(clock, capsys):
     progress.on_validation_end(trainer, None)
     progress.on_train_end(trainer, None)
     assert capsys.readouterr().err.splitlines() == ["step 30/30, 2 steps/s, 0:00:00 left"]
+
+
+def test_a_run_past_its_total_has_no_time_left_and_a_part_second_rounds_to_the_nearest(clock):
+    """A resumed run whose --max-steps was lowered below its step must say 0:00:00 left, not a
+    negative time; 1 step left at 1.67 steps/s is 0.6 s, said as 1 s (rounded, not cut to 0)."""
+    progress, trainer = _progress(), _fit_trainer()
+    trainer.max_steps = 6
+    progress.on_train_start(trainer, None)
+    clock.now, trainer.global_step = 3.0, 5
+    assert progress.line(trainer, None) == "step 5/6, 1.67 steps/s, 0:00:01 left"
+    clock.now, trainer.global_step = 4.0, 8
+    assert progress.line(trainer, None) == "step 8/6, 2 steps/s, 0:00:00 left"
+
+
+def test_a_run_of_unknown_length_gives_no_total_and_no_time_left(clock):
+    """Lightning's max_steps is -1 for a run sized by epochs or time: "step 5/-1" and a time left
+    computed from -1 would mislead; at the start, before any step, there is no rate to give."""
+    progress, trainer = _progress(), _fit_trainer()
+    progress.on_train_start(trainer, None)
+    assert progress.line(trainer, None) == "step 0"
+    clock.now, trainer.global_step = 10.0, 5
+    assert progress.line(trainer, None) == "step 5, 0.5 steps/s"
+    trainer.max_steps = 100
+    clock.now, trainer.global_step = 10.0, 0
+    assert progress.line(trainer, None) == "step 0/100"  # no rate yet: no division by it
+
+
+def test_lines_come_once_a_minute_of_training_not_at_every_batch(clock, capsys):
+    """The point of the class: a week of fast steps in a log file is one line a minute, counted
+    from the start of training (not from the clock's origin), and a disabled bar writes nothing."""
+    progress, trainer = _progress(), _fit_trainer()
+    trainer.max_steps = 1000
+    clock.now = 1000.0
+    progress.on_train_start(trainer, None)
+    for now, step in ((1010.0, 10), (1060.0, 60), (1070.0, 70), (1119.0, 119), (1120.0, 120)):
+        clock.now, trainer.global_step = now, step
+        progress.on_train_batch_end(trainer, None)
+    assert capsys.readouterr().err.splitlines() == [
+        "step 60/1000, 1 steps/s, 0:15:40 left",
+        "step 120/1000, 1 steps/s, 0:14:40 left",
+    ]
+    progress.disable()
+    clock.now, trainer.global_step = 1300.0, 300
+    progress.on_train_batch_end(trainer, None)
+    progress.on_train_end(trainer, None)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_sanity_check_s_validation_writes_no_line(clock, capsys):
+    """Lightning's sanity check validates before training starts: a line then would report step 0
+    of a run that has not begun; the validations during training each write one."""
+    progress, trainer = _progress(), _fit_trainer()
+    trainer.sanity_checking = True
+    progress.on_validation_end(trainer, None)
+    assert capsys.readouterr().err == ""
+    trainer.sanity_checking = False
+    progress.on_train_start(trainer, None)
+    clock.now, trainer.global_step = 5.0, 10
+    progress.on_validation_end(trainer, None)
+    assert capsys.readouterr().err.splitlines() == ["step 10, 2 steps/s"]
+
+
+def test_a_run_resumed_with_another_budget_scales_its_total_and_applies_it_at_once(clock):
+    """--resume --max-time 50 on a run sized to 200 steps for 100 s: 200 * 50 / 100 = 100 steps, set
+    as Lightning's stop before its loops are restored (else a finished run would stop at once, or
+    train to the old total). A total of 1 scaled down stays 1: a run of 0 steps would do nothing."""
+    budget, trainer = sc.TimeBudget(50.0), _fit_trainer(step=150)
+    budget.setup(trainer, None, "fit")
+    budget.load_state_dict({"total_steps": 200, "elapsed_s": 30.0, "budget_s": 100.0})
+    assert budget.total_steps == trainer.fit_loop.epoch_loop.max_steps == 100
+    small = sc.TimeBudget(40.0)
+    small.load_state_dict({"total_steps": 1, "elapsed_s": 1.0, "budget_s": 100.0})
+    assert small.total_steps == 1
+
+
+def test_a_restored_total_is_lightning_s_stop_from_the_start_of_training(clock):
+    """A resumed run (same budget) stops where the first would have, before its own timing
+    corrects the estimate: the restored total is applied when training starts."""
+    budget, trainer = sc.TimeBudget(100.0), _fit_trainer(step=50)
+    budget.load_state_dict({"total_steps": 85, "elapsed_s": 20.0, "budget_s": 100.0})
+    budget.on_train_start(trainer, None)
+    assert trainer.fit_loop.epoch_loop.max_steps == 85
+
+
+def test_the_progress_bar_s_total_counts_the_accumulated_batches(clock):
+    """With 4 batches accumulated per optimizer step, the terminal bar counts batches: a run sized
+    to 2 + floor((97 - 2) / 1) = 97 steps shows 388 batches, or the bar ends at a quarter of the run."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    bar = TQDMProgressBar()
+    bar._train_progress_bar = SimpleNamespace(total=None)
+    budget, trainer = sc.TimeBudget(100.0, warm_steps=0, measure_steps=2), _fit_trainer()
+    trainer.progress_bar_callback, trainer.accumulate_grad_batches = bar, 4
+    budget.on_train_start(trainer, None)
+    _steps(budget, trainer, clock, [1.0, 1.0])
+    assert budget.total_steps == 97 and bar.train_progress_bar.total == 388
+
+
+def test_a_validation_outside_fitting_does_not_resize_the_run(clock):
+    """A validation run after training (trainer.validate) is no training time: the total reported
+    as steps_sized_from_time must stay the one the run stopped at."""
+    budget, trainer = sc.TimeBudget(100.0, warm_steps=0, measure_steps=10), _fit_trainer()
+    budget.on_train_start(trainer, None)
+    _steps(budget, trainer, clock, [1.0] * 10)
+    assert budget.total_steps == 97
+    clock.now += 50.0
+    trainer.state.fn = TrainerFn.VALIDATING
+    budget.on_validation_end(trainer, None)
+    assert budget.total_steps == 97
+
+
+def test_the_periodic_estimate_waits_for_the_measured_steps(clock):
+    """``every=5`` with 10 steps to measure: no estimate at step 5 from half the timed steps (a
+    run's first steps are its noisiest); the first comes after step 10, as without ``every``."""
+    budget, trainer = sc.TimeBudget(100.0, warm_steps=0, measure_steps=10, every=5), _fit_trainer()
+    budget.on_train_start(trainer, None)
+    _steps(budget, trainer, clock, [1.0] * 6)
+    assert budget.total_steps is None and trainer.strategy.calls == 0
+    _steps(budget, trainer, clock, [1.0] * 4)
+    assert budget.total_steps == 97
+
+
+def test_accumulated_batches_make_one_estimate_per_optimizer_step(clock):
+    """With 4 batches accumulated per step, Lightning calls the batch hooks 4 times at one step
+    count: ``every=10`` over 20 steps estimates twice (after step 10, at the start of step 21), not
+    once per batch, each a collective across the ranks."""
+    budget, trainer = sc.TimeBudget(100.0, warm_steps=0, measure_steps=10, every=10), _fit_trainer()
+    budget.on_train_start(trainer, None)
+    for _ in range(21):
+        for batch in range(4):
+            budget.on_train_batch_start(trainer)
+            clock.now += 0.25
+            trainer.global_step += batch == 3
+            budget.on_train_batch_end(trainer)
+    assert trainer.strategy.calls == 2 and budget.total_steps == 97
