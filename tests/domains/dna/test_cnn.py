@@ -270,3 +270,119 @@ def test_a_cnn_fit_without_validation_sequences_is_refused():
     assert str(err.value) == (
         "fit_cnn: the validation set is empty; early stopping needs at least one sequence"
     )
+
+
+def test_the_cnn_is_built_as_documented():
+    """The module docstring's architecture: Conv1d(4 -> 128, kernel 15, no padding) -> ReLU ->
+    MaxPool(4) -> Dropout -> Linear(-> 64) -> ReLU -> Dropout -> Linear(64 -> 1); a baseline built
+    otherwise would not be the CNN the benchmarks report."""
+    model = PromoterCNN(CNNConfig(), 81)
+    kinds = [type(m).__name__ for m in model.net]
+    assert kinds == [
+        "Conv1d",
+        "ReLU",
+        "MaxPool1d",
+        "Dropout",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
+    conv, pool, dense, out = model.net[0], model.net[2], model.net[5], model.net[8]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.padding) == (4, 128, (15,), (0,))
+    assert pool.kernel_size == 4 and pool.stride == 4
+    assert (dense.in_features, dense.out_features) == (128 * 16, 64)
+    assert (out.in_features, out.out_features) == (64, 1)
+
+
+def test_a_cnn_reads_the_strongest_activation_of_each_pool_and_ignores_negative_ones():
+    """Max-pooling after a ReLU: a motif scored at one position of a pool counts in full; an
+    averaging pool would dilute it four-fold, and a missing ReLU would let anti-motifs through."""
+    cfg = CNNConfig(filters=1, kernel=15, pool=4, hidden=1, dropout=0.0)
+    model = PromoterCNN(cfg, 18).eval()  # (18 - 15 + 1) // 4 = 1 pooled position
+    with torch.no_grad():
+        conv = model.net[0]
+        conv.weight.zero_()
+        conv.bias.copy_(torch.tensor([-1.0]))
+        conv.weight[0, 0, 0] = 3.0  # fires (3 - 1 = 2) where the window starts with an A
+        seqs = [np.array([1, 1, 0] + [1] * 15), np.ones(18, dtype=np.int64)]
+        pooled = model.net[:4](torch.from_numpy(one_hot(seqs, 18)))
+    # windows start with C, C, A, C: activations -1, -1, 2, -1 -> ReLU 0, 0, 2, 0 -> max 2;
+    # all C: every window -1 -> ReLU 0 -> max 0 (not -1)
+    assert pooled.flatten().tolist() == [2.0, 0.0]
+
+
+def test_equally_good_validation_epochs_keep_the_first():
+    """An epoch only counts as better with a strictly lower validation loss: at lr 0 every epoch
+    scores alike, so the first is kept and the fit stops after patience epochs, not at max_epochs."""
+    x, y = _distinct_15mers(8)
+    fit = _tiny_fit(x, y, seed=0, lr=0.0, max_epochs=10, patience=2)
+    assert (fit.best_epoch, fit.epochs) == (1, 3)
+
+
+def test_the_seed_fixes_the_initial_weights():
+    """At lr 0 a fit returns its initial weights: the same seed gives the same ones, another seed
+    others (else the members of a seed ensemble would start alike)."""
+    x, y = _distinct_15mers(8)
+    a, b, c = (_tiny_fit(x, y, seed=s, lr=0.0).model.state_dict() for s in (0, 0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_classifier_trains_with_its_documented_settings(monkeypatch):
+    """CNNClassifier's defaults are the nested benchmark's choice (lr 5e-4, dropout 0.5, its
+    docstring), and its seed and min_steps_per_epoch reach the fit."""
+    from sciPT.domains.dna import cnn
+
+    calls = []
+    monkeypatch.setattr(cnn, "fit_cnn", lambda *a, **kw: calls.append(kw))
+    codes, labels = _motif_data(n=20, length=30)
+    CNNClassifier(30).fit(codes, labels)
+    CNNClassifier(30, lr=1e-3, dropout=0.1, seed=7, min_steps_per_epoch=3).fit(codes, labels)
+    picked = [{k: kw[k] for k in ("lr", "dropout", "seed", "min_steps_per_epoch")} for kw in calls]
+    assert picked == [
+        {"lr": 5e-4, "dropout": 0.5, "seed": 0, "min_steps_per_epoch": 0},
+        {"lr": 1e-3, "dropout": 0.1, "seed": 7, "min_steps_per_epoch": 3},
+    ]
+
+
+def test_the_classifier_holds_out_a_tenth_by_default(monkeypatch):
+    """val_fraction defaults to 0.1: 40 distinct sequences, 4 held out for early stopping."""
+    codes, labels = _motif_data(n=40, length=30)
+    assert len(_held_out(monkeypatch, codes, labels)) == 4
+
+
+def test_a_cnn_fit_uses_adamw_with_the_fine_tunes_weight_decay(monkeypatch):
+    """Training mirrors the promoter task's fine-tunes (module docstring): AdamW, weight decay 0.01."""
+    made = []
+
+    class Recording(torch.optim.AdamW):
+        def __init__(self, params, **kw):
+            made.append(kw)
+            super().__init__(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    x, y = _distinct_15mers(4)
+    _tiny_fit(x, y, seed=0, lr=1e-3)
+    assert made == [{"lr": 1e-3, "weight_decay": 0.01}]
+
+
+def test_a_cnn_fit_defaults_to_the_benchmarks_patience_epochs_and_batch(monkeypatch):
+    """benchmarks/RESULTS.md reports the CNN with batch 64, at most 40 epochs and patience 5, and
+    CNNClassifier relies on fit_cnn's defaults for them: other defaults would be another baseline."""
+    from sciPT.domains.dna.cnn import fit_cnn
+
+    rng = np.random.default_rng(0)
+    x = one_hot([rng.integers(0, 4, 15) for _ in range(16)], 15)
+    y = np.arange(16) % 2
+    small = CNNConfig(filters=4, kernel=15, pool=1, hidden=4)
+    # validation on flipped labels: every epoch worse than the first, 5 of them stop the fit
+    rising = fit_cnn(x, y, x, 1 - y, lr=0.05, dropout=0.0, seed=0, cfg=small)
+    assert (rising.best_epoch, rising.epochs) == (1, 6)
+    # lr 0: never better, never stopped by a patience of 100, so the fit runs its 40 epochs
+    flat = fit_cnn(x, y, x, y, lr=0.0, dropout=0.0, seed=0, patience=100, cfg=small)
+    assert flat.epochs == 40
+    # 70 examples in one epoch: a batch of 64, then the other 6
+    many, labels = _distinct_15mers(70)
+    assert [len(b) for b in _training_batches(monkeypatch, many, labels, seed=0)] == [64, 6]
