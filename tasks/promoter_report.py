@@ -281,11 +281,12 @@ def _stack_line(kind: str, on: bool, threshold: float, stack: Stack | None, fitt
     return f"Not fitted: the early-stopping split holds fewer than {MIN_PER_CLASS} sequences of a class."
 
 
-# what can sit on a fine-tuned classifier's output: (name, its fit as fitted, its fit as kept)
+# what can sit on a fine-tuned classifier's output: (name, its fit as fitted, its fit as kept, its
+# keys' prefix in metrics.json, the kept fit's weight on the added score)
 ON_TOP = (
-    ("likelihood fusion", "fitted_fusion", "fusion"),
-    ("k-mer stack", "fitted_stack", "stack"),
-    ("CNN stack", "fitted_cnn_stack", "cnn_stack"),
+    ("likelihood fusion", "fitted_fusion", "fusion", "naturalness", "w_naturalness"),
+    ("k-mer stack", "fitted_stack", "stack", "kmer_stack", "w_score"),
+    ("CNN stack", "fitted_cnn_stack", "cnn_stack", "cnn_stack", "w_score"),
 )
 
 
@@ -293,24 +294,15 @@ def on_top(classifier: Classifier) -> dict[str, tuple[bool, bool]]:
     """``{name: (fitted, kept)}`` for what :data:`ON_TOP` names, of one fold's classifier."""
     return {
         name: (getattr(classifier, fitted) is not None, getattr(classifier, kept) is not None)
-        for name, fitted, kept in ON_TOP
+        for name, fitted, kept, _, _ in ON_TOP
     }
-
-
-# each of ON_TOP in metrics.json: the key's prefix and the kept fit's weight on the added score
-ON_TOP_METRICS = {
-    "likelihood fusion": ("naturalness", "w_naturalness"),
-    "k-mer stack": ("kmer_stack", "w_score"),
-    "CNN stack": ("cnn_stack", "w_score"),
-}
 
 
 def on_top_metrics(classifier: Classifier) -> dict[str, float]:
     """The exported model's fusion and stacks for ``metrics.json``: each fitted one's likelihood
     ratio and whether the test kept it (``<prefix>_kept``), and the kept one's weight."""
     metrics: dict[str, float] = {}
-    for name, fitted_attr, kept_attr in ON_TOP:
-        prefix, weight = ON_TOP_METRICS[name]
+    for _, fitted_attr, kept_attr, prefix, weight in ON_TOP:
         fitted, kept = getattr(classifier, fitted_attr), getattr(classifier, kept_attr)
         if fitted is not None:
             metrics[f"{prefix}_likelihood_ratio"] = fitted.likelihood_ratio
@@ -329,7 +321,7 @@ def on_top_lines(oof: dict) -> list[str]:
         if not states:
             continue
         parts = []
-        for name, _, _ in ON_TOP:
+        for name, *_ in ON_TOP:
             fitted = sum(s[name][0] for s in states)
             kept = sum(s[name][1] for s in states)
             parts.append(f"{name} fitted in {fitted} of {len(states)} folds, kept in {kept}")
