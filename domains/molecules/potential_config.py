@@ -71,7 +71,8 @@ class PotentialConfig:
             component (eV/Angstrom; without forces, the spread of the per-atom energies,
             :func:`.dataset.statistics`; left at 1: measured on the data).
         avg_num_neighbors: mean neighbours per atom within the cut-off, which normalises the sums
-            of messages (``None``: measured on the data).
+            of messages (``None``: measured on the data; a model built from a config that still
+            says ``None``, outside training, sums its messages unnormalised, as if 1).
         head: the name of the first head, set by training from ``data.head`` (no flag of its own).
         head_blocks: how many of the last interaction blocks each head owns (0: heads are readouts,
             every block shared).

@@ -297,3 +297,24 @@ def test_each_element_has_its_own_learned_energy(make_potential):
 
     hc, ho = energy([1, 6]), energy([1, 8])
     assert abs(float(hc[1] - ho[1])) > 1e-3 and abs(float(hc[0] - ho[0])) > 1e-6
+
+
+def test_a_config_without_neighbour_count_sums_messages_unnormalised(ethanol_frames):
+    """A potential built by hand from a config that left ``avg_num_neighbors`` at ``None`` (training
+    measures it; a script may not) divides the message sums by sqrt(1), as documented, and by
+    sqrt(n) once n is given."""
+    from sciPT.domains.molecules.model import EquivariantPotential
+    from sciPT.domains.molecules.potential_config import PotentialConfig
+
+    def energy(avg):
+        torch.manual_seed(0)
+        cfg = PotentialConfig(
+            cutoff=4.0, l_max=1, channels=4, layers=2, radial_hidden=8, radial_layers=1, readout_hidden=4,
+            dtype="float64", elements=["H", "C", "O"], reference_energies=[0.0, 0.0, 0.0],
+            avg_num_neighbors=avg,
+        )  # fmt: skip
+        model = EquivariantPotential(cfg).eval()
+        return float(model(frame_to_graph(ethanol_frames[0], 4.0), forces=False)["energy"][0])
+
+    assert energy(None) == energy(1.0)
+    assert abs(energy(None) - energy(6.0)) > 1e-6
