@@ -39,8 +39,8 @@ class ForcefieldConfig:
 
     Attributes:
         init: a pre-trained molecules run or model folder, or ``none``.
-        data: training (``paths``) and validation (``val_paths``, else ``val_fraction`` held out)
-            frames, their keys and units.
+        data: training (``paths``) and validation (``val_paths``, else ``val_fraction`` held out:
+            a tenth by default) frames, their keys and units.
         test: files at the training data's level of theory, evaluated before and after.
         eval: files of the old task (pre-training level of theory), evaluated before and after.
         references: the per-element reference energies of the trained head: ``refit`` (the
@@ -52,12 +52,14 @@ class ForcefieldConfig:
         objective: energy and force loss weights (``kind`` must stay ``energy_forces``).
         finetune: strategy and its strength.
         train: optimisation.
-        replay_frames: at most this many pre-training frames are read for ``replay``.
+        replay_frames: at most this many pre-training frames are read for ``replay`` (1,000, drawn at
+            random with the training seed: all of the shipped ethanol set).
         replay: mix pre-training frames into every batch whatever the strategy (``ewc`` +
             replay); strategy ``replay`` turns it on.
         eval_head: the head the ``eval`` sets go through, and the one a new head is copied from
             (``None``: the pre-trained model's newest head).
-        eval_batch_size: frames per batch when evaluating.
+        eval_batch_size: frames per batch when evaluating (32; it changes speed and memory, not
+            the numbers).
         old_head_distillation: with a new head, the strength of the term that keeps the old head's
             predictions on the new training frames where the pre-trained model had them (learning
             without forgetting, :mod:`sciPT.domains.molecules.lwf`; no old data needed); 0: off.
@@ -102,8 +104,10 @@ class ForcefieldConfig:
 
 
 def tiny() -> ForcefieldConfig:
-    """1,500 steps of batch 8, AdamW at learning rate 2e-2 (the pre-training preset's) with a cosine
-    decay, no weight decay; the ``tiny`` architecture when starting from scratch.
+    """1,500 steps of batch 8, AdamW at learning rate 2e-2 (the pre-training preset's) with a 50-step
+    warm-up and a cosine decay to 2% of it, no weight decay, gradients clipped at norm 10,
+    validation (8 batches) and a checkpoint every 250 steps; the ``tiny`` architecture when starting
+    from scratch.
 
     Fine-tuning the pre-trained tiny potential on 350 acetylacetone frames for 1,500 steps, the
     acetylacetone validation force RMSE fell as the learning rate rose from 2e-3 to 8e-2 (126 to
@@ -114,7 +118,8 @@ def tiny() -> ForcefieldConfig:
 
 
 def small() -> ForcefieldConfig:
-    """The ``small`` architecture from scratch and 5,000 steps."""
+    """The ``small`` architecture from scratch and 5,000 steps, validated and checkpointed every 500;
+    otherwise :func:`tiny`'s optimisation."""
     cfg = ForcefieldConfig(model=dataclasses.replace(molecules.presets()["small"]().model))
     cfg.train = dataclasses.replace(cfg.train, max_steps=5000, val_every=500, checkpoint_every=500)
     return cfg

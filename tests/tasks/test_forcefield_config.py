@@ -104,19 +104,24 @@ def test_a_budget_of_two_and_a_half_minutes_or_more_takes_small():
 
 
 def test_the_presets_are_what_their_docstrings_say():
-    """tiny: 1,500 steps of batch 8 at 2e-2, cosine decay, no weight decay, the molecules `tiny`
-    architecture; small: the `small` architecture and 5,000 steps, the rest as tiny."""
+    """tiny: 1,500 steps of batch 8 at 2e-2, a 50-step warm-up and cosine decay to 2%, no weight
+    decay, clip 10, validation every 250 steps, a tenth held out, the molecules `tiny` architecture;
+    small: the `small` architecture, 5,000 steps validated every 500, the rest as tiny."""
     from sciPT.domains.molecules import domain as molecules
 
     cfg = tiny()
     train = cfg.train
     assert (train.max_steps, train.batch_size, train.lr, train.weight_decay) == (1500, 8, 2e-2, 0.0)
     assert train.schedule.name == "cosine"
+    assert (train.schedule.warmup_steps, train.schedule.min_lr_ratio, train.grad_clip) == (50, 0.02, 10.0)
+    assert (train.val_every, train.checkpoint_every, train.val_batches) == (250, 250, 8)
+    assert (cfg.data.val_fraction, cfg.replay_frames, cfg.eval_batch_size) == (0.1, 1000, 32)
     assert cfg.model == molecules.presets()["tiny"]().model
     big = small()
     assert big.model == molecules.presets()["small"]().model
     assert big.model != cfg.model
     assert (big.train.max_steps, big.train.batch_size, big.train.lr) == (5000, 8, 2e-2)
+    assert (big.train.val_every, big.train.checkpoint_every, big.train.grad_clip) == (500, 500, 10.0)
     # the documented choices of the config: `auto` references, no replay, no distillation, and a
     # head's blocks left to the model
     assert (cfg.references, cfg.replay, cfg.old_head_distillation, cfg.head_blocks) == (

@@ -386,3 +386,16 @@ def test_a_cnn_fit_defaults_to_the_benchmarks_patience_epochs_and_batch(monkeypa
     # 70 examples in one epoch: a batch of 64, then the other 6
     many, labels = _distinct_15mers(70)
     assert [len(b) for b in _training_batches(monkeypatch, many, labels, seed=0)] == [64, 6]
+
+
+def test_a_cnn_fit_clips_its_gradients_at_norm_one(monkeypatch):
+    """fit_cnn's docstring: gradients clipped at norm 1, every step (another norm would be another
+    baseline beside every promoter comparison)."""
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda p, max_norm: norms.append(max_norm) or clip(p, max_norm)
+    )
+    x, y = _distinct_15mers(4)
+    _tiny_fit(x, y, seed=0, lr=1e-3)
+    assert norms and set(norms) == {1.0}
