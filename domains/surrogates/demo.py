@@ -51,7 +51,7 @@ def run_demo(
     # refused before a minute of calibrations, not after (RunDir.create looks again, with its lock)
     RunDir(out).refuse_unless_startable(resumable=False)
     series = taslim_series(TASLIM_DIR)
-    # the priors and the recalibration take half a minute, with nothing else on the screen
+    # the priors and the recalibration take a while, with nothing else on the screen
     print(
         "[1/3] learning the priors from the textbook correlations (all systems; smooth pipes only) "
         "and recalibrating the intervals",

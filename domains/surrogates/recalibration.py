@@ -270,9 +270,10 @@ def library_recalibration(
     max_draws: int = MAX_DRAWS,
 ) -> IntervalRecalibration:
     """:func:`learn_recalibration` on the systems of a pre-training configuration (its fields
-    spelled out, since the result depends on nothing else). Learning takes about half a minute
-    (some 3,000 closed-form fits), so the maps are cached per process and on disk
-    (:func:`cache_path`); a cache that cannot be read or written is learnt past, with a note."""
+    spelled out, since the result depends on nothing else). Learning takes some 3,000 closed-form
+    fits (about 13 s on two cores for the default library), so the maps are cached per process and
+    on disk (:func:`cache_path`); a cache that cannot be read or written is learnt past, with a
+    note."""
     from .pretrain import fit_systems
 
     fields = {

@@ -347,7 +347,7 @@ def learn_small(recalibration):
 
 
 def test_library_maps_are_kept_on_disk_and_a_later_process_reuses_them(monkeypatch, tmp_path, capsys):
-    """Learning the maps takes half a minute for the default library: a user's second calibration
+    """Learning the maps takes about 13 s for the default library: a user's second calibration
     must read them back, exactly, rather than learn them again."""
     from sciPT.domains.surrogates import recalibration
 
