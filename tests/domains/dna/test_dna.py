@@ -344,6 +344,15 @@ def test_strand_symmetric_embed_is_the_same_on_either_strand():
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(ours[0], direct[0])
     assert not torch.allclose(ours[0], ours[1])  # not a constant
+    # cropped to max_tokens, both strands alike: the mean of the two cropped embeddings
+    with torch.no_grad():
+        cropped = strand_symmetric_embed(model, tok, codes[:1], max_tokens=4)
+        one, other = tok.batch([codes[0]], 4), tok.batch([flipped[0]], 4)
+        direct = 0.5 * (
+            model.embed(one["input_ids"], one["attention_mask"])
+            + model.embed(other["input_ids"], other["attention_mask"])
+        )
+    torch.testing.assert_close(cropped, direct)
 
 
 def test_the_genomes_preset_reads_every_shipped_genome():
@@ -360,3 +369,42 @@ def test_the_genomes_preset_reads_every_shipped_genome():
     assert cfg.model == tiny.model
     # four genomes: more records than E. coli's one chromosome
     assert len(read_genome(cfg.data.paths).records) > len(read_genome(tiny.data.paths).records)
+
+
+@pytest.mark.parametrize(
+    ("preset", "kind", "k", "window", "layers", "width"),
+    [
+        ("tiny", "residue", 1, 128, 2, 64),
+        ("small", "kmer", 6, 517, 4, 256),
+        ("base", "kmer", 6, 517, 12, 768),
+    ],
+)
+def test_dna_presets_are_the_sizes_their_docstring_names(preset, kind, k, window, layers, width):
+    """presets.py and the README name each preset's tokens, window and size (base: DNABERT's 12 x 768):
+    a preset that silently grew or shrank would pre-train another model under the same name."""
+    dna = domains.get("dna")
+    cfg = dna.presets()[preset]()
+    assert (cfg.tokenizer.kind, cfg.tokenizer.k if kind == "kmer" else 1) == (kind, k)
+    assert dna.tokenizer(cfg.tokenizer).vocab_size == 5 + (5 if kind == "residue" else 4**k)
+    assert cfg.data.window == window
+    assert (cfg.model.n_layers, cfg.model.d_model) == (layers, width)
+    # both strands are read, and 15 % of the tokens masked (in spans of k for k-mers)
+    assert cfg.data.reverse_complement
+    assert (cfg.objective.kind, cfg.objective.masked.mask_ratio) == ("masked", 0.15)
+
+
+def test_the_genomes_preset_curates_as_its_docstring_says():
+    """The genomes preset's curation is documented (temperature 2, near-duplicates, runs of 16 N,
+    3-mer entropy under 3 bits): a changed number drops or keeps other tiles without a word."""
+    cfg = domains.get("dna").presets()["genomes"]()
+    data = cfg.data
+    assert (data.temperature, data.dedup, data.max_n_run, data.min_entropy) == (2.0, "near", 16, 3.0)
+
+
+def test_encode_takes_either_case_and_refuses_a_letter_that_is_not_dna():
+    """encode is how tests and small inputs become codes: a U (RNA) or a typo must fail by name,
+    not turn into an out-of-range code."""
+    assert encode("acgtn").tolist() == encode("ACGTN").tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError) as err:
+        encode("ACGU")
+    assert str(err.value) == "not DNA: 'ACGU'"

@@ -132,3 +132,25 @@ def test_the_baseline_is_the_reported_one():
     assert KmerLogisticRegression().features([encode("ACGTACGT")]).shape == (1, 1364)
     assert KmerScore(np.zeros(1364), 0.0).ks == (1, 2, 3, 4, 5)
     assert KMER_CS == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0], rel=1e-12)
+
+
+def test_the_held_out_loss_weighs_each_class_alike(monkeypatch):
+    """The choice of C scores each held-out fold as the fit weighs it (class_weight="balanced"): an
+    unweighted loss at 1 promoter in 5 favours the C that calls everything negative."""
+    import sklearn.metrics
+
+    real, seen = sklearn.metrics.log_loss, []
+
+    def recording(y_true, y_pred, **kw):
+        seen.append((np.asarray(y_true), kw.get("sample_weight")))
+        return real(y_true, y_pred, **kw)
+
+    monkeypatch.setattr(sklearn.metrics, "log_loss", recording)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(50, 3)), np.array([1, 0, 0, 0, 0] * 10)
+    cross_validated_c(x, y, cs=(0.1,))
+    assert len(seen) == 5
+    for y_held, weight in seen:
+        assert weight is not None
+        # each class carries half of the fold's total weight, whatever its count
+        np.testing.assert_allclose(weight[y_held == 1].sum(), weight[y_held == 0].sum())

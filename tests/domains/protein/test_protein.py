@@ -254,3 +254,54 @@ def test_sequences_already_read_are_judged_as_a_file_is():
     assert str(err.value) == "t.csv: reads as nucleotides (100 % A/C/G/T/U/N), not protein: a hint"
     proteins = [np.array([symbols.index(c) for c in "MKLVWYFHEDRQ" * 10], dtype=np.uint8)]
     refuse_nucleotide_sequences(proteins, "p.csv", "a hint")
+
+
+@pytest.mark.parametrize(
+    ("preset", "window", "layers", "width", "heads"),
+    [("tiny", 128, 2, 64, 4), ("small", 512, 6, 320, 20), ("base", 1024, 12, 480, 20)],
+)
+def test_protein_presets_are_the_sizes_their_docstring_names(preset, window, layers, width, heads):
+    """presets.py names each preset's crop and size (small and base: ESM-2 8M's 6 x 320 and 35M's
+    12 x 480, 20 heads each): a preset that silently changed would pre-train another model under
+    the same name, and one with 10 heads would no longer load as its ESM-2 twin."""
+    protein = domains.get("protein")
+    cfg = protein.presets()[preset]()
+    assert cfg.data.window == cfg.model.max_len == window
+    assert (cfg.model.n_layers, cfg.model.d_model, cfg.model.n_heads) == (layers, width, heads)
+    assert protein.tokenizer(cfg.tokenizer).vocab_size == 5 + 23  # one token per residue
+
+
+def test_a_file_under_a_hundred_residues_is_not_judged_and_one_of_a_hundred_is(tmp_path):
+    """Short peptides can be almost all G/A repeats (silk): under 100 residues a file is not judged,
+    so a user's handful of peptides is not refused as DNA; from 100 residues on it is."""
+    peptides = tmp_path / "silk.fa"
+    peptides.write_text(
+        ">silk\n" + "GAGAGAGAGAGAGAGAGAGS" * 4 + "GAGAGAGAGAGAGAGAGS" + "\n"
+    )  # 98 residues, 93 G/A
+    refuse_nucleotides([peptides])
+    hundred = tmp_path / "hundred.fa"
+    hundred.write_text(">silk\n" + "GAGAGAGAGAGAGAGAGAGS" * 5 + "\n")  # 100 residues, 95 G/A
+    with pytest.raises(DataError, match=r"reads as nucleotides \(95 % A/C/G/T/U/N\)"):
+        refuse_nucleotides([hundred])
+
+
+def test_a_header_longer_than_one_read_is_not_counted_as_residues(tmp_path):
+    """Lines are read 64 KiB at a time: the rest of a very long header (a UniProt record with a long
+    description, here 70,000 letters) is still header, not residues that could make a protein
+    file read as DNA."""
+    path = tmp_path / "long_header.faa"
+    path.write_text(">p " + "ACGT" * 17_500 + "\n" + "MKLVWYFHEDRQ" * 20 + "\n")
+    refuse_nucleotides([path])
+
+
+def test_a_proteome_is_judged_on_its_first_hundred_thousand_residues(tmp_path):
+    """Judged on the first 100,000 residues: not on a first few G/A-rich peptides (a proteome
+    refused for its first record), and not on the whole file (a genome read for the judgement)."""
+    protein = ">p\n" + ("MKLVWYFHEDRQSTNPIC" * 5 + "MKLVWYFHED\n") * 1000  # 100,000 residues, 1,000 lines
+    rich = tmp_path / "rich_first.faa"
+    rich.write_text(">gly\n" + "GAGAGAGAGA" * 200 + "\n" + protein)  # 2,000 G/A first, then protein
+    refuse_nucleotides([rich])
+    # 100,000 protein residues, then 1,000,000 nucleotide letters: never looked at
+    tail = tmp_path / "protein_then_dna.faa"
+    tail.write_text(protein + ">dna\n" + ("ACGT" * 25 + "\n") * 10_000)
+    refuse_nucleotides([tail])

@@ -42,3 +42,10 @@ def test_found_in_looks_on_either_strand():
     test = codes("CGTT", "CCCC", "TTTT", "AACG")
     assert found_in(test, train, COMPLEMENT).tolist() == [True, True, False, True]
     assert found_in(test, train, None).tolist() == [False, False, False, True]
+
+
+def test_the_key_is_the_bytewise_smaller_strand():
+    """The key is the smaller strand's codes (module docstring): the promoter export hashes its
+    letters into the shipped training record, so the larger strand would change every hash."""
+    (aacg,) = codes("AACG")  # AACG < CGTT bytewise
+    assert strand_keys(codes("CGTT", "AACG"), COMPLEMENT) == [aacg.tobytes(), aacg.tobytes()]
