@@ -154,3 +154,19 @@ def test_the_held_out_loss_weighs_each_class_alike(monkeypatch):
         assert weight is not None
         # each class carries half of the fold's total weight, whatever its count
         np.testing.assert_allclose(weight[y_held == 1].sum(), weight[y_held == 0].sum())
+
+
+def test_the_baseline_built_without_arguments_chooses_its_c_as_the_promoter_task_does(monkeypatch):
+    """``KmerLogisticRegression()`` is the baseline the reports compare against: C chosen by
+    cross-validation, not a fixed strength a user would not know to override."""
+    from sciPT.domains.dna.kmer import KmerLogisticRegression
+
+    chosen = []
+    real = kmer.cross_validated_c
+    monkeypatch.setattr(
+        kmer, "cross_validated_c", lambda *a, **kw: chosen.append(real(*a, **kw)) or chosen[-1]
+    )
+    rng = np.random.default_rng(3)
+    codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(20)]
+    fitted = KmerLogisticRegression(ks=(1, 2)).fit(codes, np.arange(20) % 2)
+    assert len(chosen) == 1 and fitted.pipeline[-1].C == chosen[0]
