@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from sciPT import plots
 
 
@@ -140,3 +142,132 @@ def test_parts_kept_without_the_marker_are_cut_as_before_and_merged_in_step_orde
     logs = plots.read_logs(tmp_path)
     assert logs["val/loss"] == [(8, 1.81), (11, 1.74), (14, 1.64), (15, 1.61)]
     assert logs["train/loss"] == [(9, 1.81), (19, 1.52)]
+
+
+def figures(monkeypatch) -> list[dict]:
+    """What each figure ``plots`` saves shows: axis labels, title, x scale, its lines
+    ``{label: (x, y, marker)}``, its error bars' points ``{label: (x, y)}`` and segments
+    ``[x0, y0, x1, y1]``."""
+    shown = []
+
+    def keep(fig, path):
+        ax = fig.axes[0]
+        shown.append(
+            dict(
+                xlabel=ax.get_xlabel(),
+                ylabel=ax.get_ylabel(),
+                title=ax.get_title(),
+                xscale=ax.get_xscale(),
+                lines={
+                    line.get_label(): (list(line.get_xdata()), list(line.get_ydata()), line.get_marker())
+                    for line in ax.get_lines()
+                },
+                bars=[[float(v) for p in seg for v in p] for c in ax.collections for seg in c.get_segments()],
+                errorbars={
+                    c.get_label(): (list(c.lines[0].get_xdata()), list(c.lines[0].get_ydata()))
+                    for c in ax.containers
+                },
+            )
+        )
+        plots.pyplot().close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "save", keep)
+    return shown
+
+
+def test_the_loss_curve_names_its_axes_and_its_reference_lines(monkeypatch, tmp_path):
+    """The x axis counts optimizer steps, the y axis says what the caller measured, and a reference
+    line reads its value to three decimals (a uniform guess over 4 bases: ln 4 = 1.386 nats)."""
+    shown = figures(monkeypatch)
+    (tmp_path / "metrics.csv").write_text("epoch,step,train/loss\n0,4,1.50\n0,9,1.40\n")
+    plots.loss_curve(tmp_path, tmp_path / "l.png", reference={"uniform": 1.3862944}, ylabel="loss (bits)")
+    (fig,) = shown
+    assert (fig["xlabel"], fig["ylabel"], fig["title"]) == (
+        "optimizer step",
+        "loss (bits)",
+        "pre-training loss",
+    )
+    assert fig["lines"]["uniform = 1.386"][1] == [1.3862944, 1.3862944]
+
+
+def test_a_run_that_logged_only_validation_still_gets_its_curve(monkeypatch, tmp_path):
+    """A log holding validation losses alone (no training row yet) is still a curve worth drawing."""
+    shown = figures(monkeypatch)
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,9,1.2\n0,19,1.1\n")
+    assert plots.loss_curve(tmp_path, tmp_path / "l.png") == tmp_path / "l.png"
+    assert shown[0]["lines"]["validation"][:2] == ([9, 19], [1.2, 1.1])
+
+
+def test_short_training_series_get_markers_and_long_ones_do_not(monkeypatch, tmp_path):
+    """Up to four points a line is too short to see without markers; from five on, markers clutter."""
+    for n, marker in ((4, "."), (5, "None")):
+        rows = "".join(f"0,{10 * i},{2 - i / 10}\n" for i in range(n))
+        lines = drawn(monkeypatch, tmp_path, "epoch,step,train/loss\n" + rows)
+        assert lines["train"][2] == marker, n
+
+
+def test_roc_and_pr_curves_put_each_rate_on_its_own_axis(monkeypatch, tmp_path):
+    """ROC: false positive rate on x; PR: recall on x. At the lowest threshold everything is called
+    positive (recall 1, precision the prevalence 1/2); the PR curve ends at recall 0, precision 1."""
+    import numpy as np
+
+    shown = figures(monkeypatch)
+    y, s = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])
+    plots.roc_pr({"cnn": (y, s)}, tmp_path / "r.png", tmp_path / "p.png", title="test")
+    roc, pr = shown
+    assert (roc["xlabel"], roc["ylabel"], roc["title"]) == (
+        "false positive rate",
+        "true positive rate",
+        "ROC test",
+    )
+    assert (pr["xlabel"], pr["ylabel"], pr["title"]) == ("recall", "precision", "precision-recall test")
+    fpr, tpr, _ = roc["lines"]["cnn (AUROC 0.750)"]
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    recall, precision, _ = pr["lines"]["cnn"]
+    assert (recall[0], precision[0]) == (1, 0.5) and (recall[-1], precision[-1]) == (0, 1)
+
+
+def test_sample_efficiency_plots_the_mean_and_spread_over_seeds_on_a_log_axis(monkeypatch, tmp_path):
+    """Each fraction's point is the mean of its seeds, its error bar one (population) standard
+    deviation either side; fractions of labels span decades, so the x axis is logarithmic."""
+    shown = figures(monkeypatch)
+    results = {"cnn": [[0.5, 0.6, 0.7], [0.8, 0.8, 0.8]]}  # two fractions, three seeds each
+    plots.sample_efficiency([0.1, 1.0], results, tmp_path / "s.png", metric="AUROC")
+    (fig,) = shown
+    assert (fig["xlabel"], fig["ylabel"], fig["xscale"]) == ("fraction of training labels", "AUROC", "log")
+    x, mean = fig["errorbars"]["cnn"]
+    assert x == [0.1, 1.0] and mean == pytest.approx([0.6, 0.8])
+    spread = (2 / 3) ** 0.5 * 0.1  # std of 0.5, 0.6, 0.7
+    bars = sorted(fig["bars"])
+    assert bars[0] == pytest.approx([0.1, 0.6 - spread, 0.1, 0.6 + spread])
+    assert bars[1] == pytest.approx([1.0, 0.8, 1.0, 0.8])
+
+
+def test_a_row_logged_at_the_resumed_checkpoint_s_step_is_cut_too(tmp_path):
+    """Resumed from step 10: a validation logged at 10 was of step 11's weights, which the run threw
+    away; kept, it would be the best validation loss of a curve the run never reached."""
+    (tmp_path / "metrics.csv").write_text(_rows("5,,1.90", "9,1.81,", "10,,1.10"))
+    plots.keep_log_for_resume(tmp_path, step=10)
+    (tmp_path / "metrics.csv").write_text(_rows("11,,1.74", "14,1.60,"))
+    logs = plots.read_logs(tmp_path)
+    assert logs["val/loss"] == [(5, 1.90), (11, 1.74)]
+
+
+def test_a_part_without_its_marker_is_cut_at_the_first_step_trained_again(tmp_path):
+    """The next part trained from step 12 on: the old part's validation at 14 was of weights trained
+    again, however far the next part went."""
+    (tmp_path / "metrics.part0.csv").write_text(_rows("9,1.81,", "11,,1.73", "14,,1.20"))
+    (tmp_path / "metrics.csv").write_text(_rows("12,1.70,", "15,,1.61", "19,1.52,"))
+    logs = plots.read_logs(tmp_path)
+    assert logs["val/loss"] == [(11, 1.73), (15, 1.61)]
+    assert logs["train/loss"] == [(9, 1.81), (12, 1.70), (19, 1.52)]
+
+
+def test_eleven_parts_are_read_in_the_order_they_were_kept(tmp_path):
+    """part10 comes after part9, not after part1 (as text sorts it): read out of order, a part cuts
+    the ones kept after it and a long, often requeued run loses most of its curve."""
+    for i in range(11):
+        (tmp_path / f"metrics.part{i}.csv").write_text(_rows(f"{10 * i + 1},{i},"))
+    (tmp_path / "metrics.csv").write_text(_rows("111,11,"))
+    assert plots.read_logs(tmp_path)["train/loss"] == [(10 * i + 1, i) for i in range(12)]

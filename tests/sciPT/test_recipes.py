@@ -195,3 +195,37 @@ def test_build_checks_the_hash_of_a_repository_only_file_before_copying_it(tmp_p
     assert str(err.value).startswith(f"{SHIPPED / notice}: sha256 ")
     assert "differs from the recipe's 0000000000000000… (recipe 'tampered')" in str(err.value)
     assert not dest.exists()
+
+
+def test_a_recipe_without_its_licence_is_refused_naming_the_key(tmp_path):
+    """A recipe that forgets its licence would be listed and built as if its files could be shared."""
+    recipe = {"name": "bare", "description": "d", "source": "here", "files": []}
+    (tmp_path / "bare.json").write_text(json.dumps(recipe))
+    with pytest.raises(DataError) as err:
+        recipes.load_recipes(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'bare.json'}: recipe lacks the key 'licence'"
+
+
+def test_status_names_a_shipped_file_whose_content_changed(tmp_path):
+    """A file present but edited must not read "ok": `data list` is how a user learns a copy differs."""
+    (tmp_path / "a.txt").write_text("b\n")
+    digest = "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7"  # of "a\n"
+    recipe = {"name": "r", "files": [{"path": "a.txt", "from": "a.txt", "sha256": digest}]}
+    assert recipes.status(recipe, tmp_path) == "hash mismatch a.txt"
+    (tmp_path / "a.txt").write_text("a\n")
+    assert recipes.status(recipe, tmp_path) == "ok"
+
+
+def test_an_unknown_recipe_is_refused_naming_the_ones_there_are(tmp_path, capsys, monkeypatch):
+    """A typo in the recipe name should answer with the names to choose from, not a bare refusal."""
+    for name in ("alpha", "beta"):
+        recipe = {"name": name, "description": "d", "source": "s", "licence": "MIT", "files": []}
+        (tmp_path / f"{name}.json").write_text(json.dumps(recipe))
+    monkeypatch.setattr(recipes, "RECIPES_DIR", tmp_path)
+    code, out, err = run(capsys, "data", "build", "alpah", "--source", tmp_path, "--dest", tmp_path / "o")
+    assert (code, out, err) == (
+        2,
+        "",
+        "scipt: error: unknown recipe 'alpah' (expected one of: alpha, beta)\n",
+    )
+    assert not (tmp_path / "o").exists()

@@ -419,3 +419,83 @@ def test_a_config_whose_train_is_no_mapping_is_named_for_a_task_that_picks_its_p
     with pytest.raises(ConfigError) as err:
         resolve_config(task, parser.parse_args(["--config", str(config)]), table)
     assert str(err.value) == f"{config}.train: expected a mapping of TrainConfig keys, got 5"
+
+
+def test_a_resumed_run_refuses_a_new_weight_decay_naming_the_one_it_keeps(tmp_path):
+    """The optimizer comes back from the checkpoint with its weight decay: a new --weight-decay
+    would be written to config.yaml as if it applied, and silently not be used."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("domain: dna\ntrain:\n  weight_decay: 0.05\n")
+    with pytest.raises(ConfigError) as err:
+        resolve(["--out", str(out), "--resume", "--weight-decay", "0.1"])
+    assert str(err.value) == (
+        "--weight-decay: a resumed run keeps the value it started with (0.05), as its optimizer and "
+        "schedule state come from the checkpoint; to train with another, start a new run (another --out)"
+    )
+    assert resolve(["--out", str(out), "--resume", "--weight-decay", "0.05"]).train.weight_decay == 0.05
+
+
+@dataclasses.dataclass
+class _Listed:
+    """Listed.
+
+    Attributes:
+        temperatures: sampling temperatures in K.
+    """
+
+    temperatures: list[float] = dataclasses.field(default_factory=lambda: [300.0, 500.0, 800.0])
+
+
+def test_a_list_default_is_shown_as_it_is_typed():
+    """A list flag takes its values space-separated: --help shows its default the same way, so a
+    user can copy it (``--temperatures 300.0 500.0 800.0``)."""
+    from sciPT.runconfig import add_config_flags
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, _Listed(), {})
+    listed = " ".join(parser.format_help().split())
+    assert "sampling temperatures in K. (default: 300.0 500.0 800.0)" in listed
+    assert parser.parse_args(["--temperatures", "1", "2"]).cfg__temperatures == ["1", "2"]
+
+
+def test_a_trailing_comma_in_a_list_flag_adds_no_empty_item():
+    """``--data a.fa, b.fa`` (a comma and a space, as in prose) names two files, not an empty path
+    that fails later as "file not found: ''"."""
+    assert resolve(["--data", "a.fa,", "b.fa,,c.fa"]).data.paths == ["a.fa", "b.fa", "c.fa"]
+
+
+def test_a_resumed_run_refuses_a_new_schedule_naming_every_setting_it_keeps(tmp_path):
+    """The schedule's state comes back from the checkpoint: a new --schedule or --warmup-steps would
+    be recorded and not used. The message lists the schedule's settings as key=value pairs."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(
+        "domain: dna\ntrain:\n  schedule:\n    name: cosine\n    warmup_steps: 10\n    min_lr_ratio: 0.1\n"
+        "    gamma: 0.5\n    step_size: 1000\n"
+    )
+    message = (
+        "--schedule: a resumed run keeps the value it started with (name=cosine, warmup_steps=10, "
+        "min_lr_ratio=0.1, gamma=0.5, step_size=1000), as its optimizer and schedule state come from "
+        "the checkpoint; to train with another, start a new run (another --out)"
+    )
+    for flag in (["--schedule", "linear"], ["--warmup-steps", "20"]):
+        with pytest.raises(ConfigError) as err:
+            resolve(["--out", str(out), "--resume", *flag])
+        assert str(err.value) == message
+
+
+def test_resume_auto_on_an_empty_folder_starts_the_run_and_keeps_its_lock(tmp_path, capsys):
+    """An empty folder (made by a job script) is a run to start: --resume auto keeps the lock it took,
+    so a second job sent to the same folder meanwhile is refused instead of training beside it."""
+    from sciPT.run import RunDir
+    from sciPT.runconfig import resolve_resume
+
+    out = tmp_path / "run"
+    out.mkdir()
+    try:
+        assert resolve_resume(domains.get("dna"), "auto", out) is False
+        assert [p.name for p in out.iterdir()] == [RunDir.LOCK]
+    finally:
+        RunDir(out).unlock()
+    assert capsys.readouterr().err == f"--resume auto: {out} holds no checkpoint yet: starting it\n"
