@@ -460,3 +460,88 @@ def test_a_fit_sized_by_its_time_budget_shows_epochs_without_a_total_and_no_sani
             SimpleNamespace(sanity_checking=False, current_epoch=2, callback_metrics=loss), None
         )
         assert bar.postfix == "fold 2/5, epoch 3, val loss 0.693"
+
+
+def trainer_of_a_fit(monkeypatch, **train):
+    """The keyword arguments fit_classifier gives Lightning's Trainer, and the FinetuneModule it
+    fits, for a toy fit with TrainConfig(**train); the Trainer is stopped at its construction."""
+    from sciPT import classification
+    from sciPT.domains.dna.tokenizer import dna_tokenizer
+    from sciPT.finetune import FinetuneConfig
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.sequence_config import TokenizerConfig
+    from sciPT.trainer import TrainConfig
+
+    class Built(Exception):
+        pass
+
+    seen = {}
+
+    def trainer(**kwargs):
+        seen.update(kwargs)
+        raise Built
+
+    real_module = classification.FinetuneModule
+
+    def module(*a, **kw):
+        seen["module"] = real_module(*a, **kw)
+        return seen["module"]
+
+    monkeypatch.setattr(classification.pl, "Trainer", trainer)
+    monkeypatch.setattr(classification, "FinetuneModule", module)
+    tok = dna_tokenizer(TokenizerConfig())
+    codes = [np.zeros(12, dtype=np.uint8)] * 4
+    enc = TransformerEncoder(
+        TransformerConfig(vocab_size=tok.vocab_size, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=12)
+    )
+    with pytest.raises(Built):
+        classification.fit_classifier(
+            enc,
+            ClassifierHead(HeadConfig(), 8, 12),
+            tok,
+            (codes, np.array([0, 1, 0, 1])),
+            (codes[:2], np.array([0, 1])),
+            train_cfg=TrainConfig(batch_size=2, **train),
+            finetune=FinetuneConfig(head_lr_multiplier=10.0),
+            max_epochs=3,
+            patience=2,
+            max_tokens=12,
+        )
+    return seen
+
+
+def test_a_fit_trains_with_the_runs_clipping_precision_time_budget_and_head_learning_rate(monkeypatch):
+    """train.grad_clip, train.precision, train.max_time and finetune.head_lr_multiplier are what the
+    user set for every fit: a fit that dropped one trained unclipped, in another precision, past its
+    budget, or with the head at the encoder's learning rate, while the config said otherwise."""
+    import datetime as dt
+
+    seen = trainer_of_a_fit(monkeypatch, max_steps=1000, grad_clip=0.5, precision="64-true", max_time="2")
+    assert seen["gradient_clip_val"] == 0.5
+    assert seen["precision"] == "64-true"
+    assert seen["max_time"] == dt.timedelta(minutes=2)
+    assert (seen["max_epochs"], seen["max_steps"]) == (3, 6)  # 4 examples in batches of 2, 3 epochs
+    assert seen["module"].head_lr_multiplier == 10.0
+
+
+def test_a_fit_sized_by_its_time_budget_is_bounded_by_time_alone(monkeypatch):
+    """train.max_steps: None trains for train.max_time whatever max_epochs (module docstring), with
+    the TimeBudget callback that sizes its schedule: an epoch bound ended it after 3 tiny epochs."""
+    from sciPT.callbacks import TimeBudget
+
+    seen = trainer_of_a_fit(monkeypatch, max_steps=None, max_time="2")
+    assert (seen["max_epochs"], seen["max_steps"]) == (-1, -1)
+    assert sum(isinstance(c, TimeBudget) for c in seen["callbacks"]) == 1
+
+
+def test_the_validation_loss_is_the_mean_over_examples_not_over_batches():
+    """130 validation sequences are a batch of 128 and one of 2: the validation loss that early
+    stopping and best_val_loss read is the mean over the 130, the 2 not weighing as much as the 128."""
+    from sciPT.classification import BinaryLoss, LabelledCollate
+
+    labels = [i % 2 for i in range(130)]
+    result, tok, val_codes, val_labels = fit_toy(labels, labels, batch_size=64, lr=1e-2)
+    batch = LabelledCollate(tok, 12)(list(zip(val_codes, val_labels.tolist())))
+    with torch.no_grad():  # 65 of each label: weight 1
+        loss, _ = BinaryLoss(1.0)(result.model.backbone, result.model.head, batch)
+    assert float(loss) == pytest.approx(result.best_val_loss, abs=1e-6)

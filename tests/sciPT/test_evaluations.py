@@ -202,3 +202,26 @@ def test_a_name_with_spaces_is_linked_quoted_and_listed_once(run, tmp_path):
     run.report.write_text(run.report.read_text().replace("held%20%233", "held #3"))  # as written before
     evaluate(run, other)
     assert [line.split("]")[0] for line in listed(run)] == ["- [ratios (1)", "- [held #3"]
+
+
+def test_an_empty_out_folder_made_beforehand_is_used(run, tmp_path):
+    """`mkdir results && scipt evaluate RUN --out results` is the common case: an empty folder holds
+    nothing an evaluation could overwrite, so it is filled, not refused."""
+    data, out = tmp_path / "x.csv", tmp_path / "results"
+    data.write_text("1"), out.mkdir()
+    ev = evaluate(run, data, out)
+    assert ev.path == out and not ev.replaces
+    assert json.loads((out / "metrics.json").read_text())["data_sha256"] == sha(data)
+
+
+def test_the_command_is_in_the_report_when_run_as_python_m_scipt_cli(run, tmp_path, monkeypatch):
+    """`python -m sciPT.cli evaluate ...` is the command line too (argv[0] is .../sciPT/cli.py): its
+    report must say how to run it again, as `scipt ...` does."""
+    data = tmp_path / "x.csv"
+    data.write_text("1")
+    monkeypatch.setattr(sys, "argv", ["/src/sciPT/cli.py", "evaluate", "run", "--data", str(data)])
+    evaluate(run, data)
+    assert (
+        f"Command:\n\n    scipt evaluate run --data {data}\n"
+        in (run.evaluations / "x" / "report.md").read_text()
+    )

@@ -447,3 +447,28 @@ def test_the_masks_of_a_selected_window_never_cover_padding():
         other = score_windows(objective, backbone, tok, [long], 32, 0)
     assert padded[1:] == (alone[1] + other[1], alone[2] + other[2])
     assert padded[0] == pytest.approx(alone[0] + other[0], rel=1e-5)
+
+
+def test_an_out_folder_receives_the_evaluation_and_the_runs_folder_stays_empty(tmp_path, monkeypatch):
+    """--out is where the user will look for metrics.json and report.md: an evaluation written to
+    RUN/evaluations/ instead is lost to them (and may replace one they kept there)."""
+    run, *_ = make_run(tmp_path, monkeypatch)
+    data = write_fasta(tmp_path / "held.fa", [random_dna(20, 9)])
+    out = tmp_path / "elsewhere"
+    metrics = DNA.evaluate(run, args(data, out=str(out)))
+    assert json.loads((out / "metrics.json").read_text())["loss_nats"] == metrics["loss_nats"]
+    assert (out / "report.md").is_file()
+    assert not run.evaluations.exists()
+
+
+def test_the_pre_training_flag_is_a_number_in_metrics_json_and_the_table(tmp_path, monkeypatch):
+    """Every figure of metrics.json is a number, the flag too (1.0, not `true`): a script averaging
+    or tabulating the figures of several evaluations reads it as the others."""
+    data = write_fasta(tmp_path / "corpus.fa", [random_dna(20, 3)])
+    entry = {"path": str(data), "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+    run, *_ = make_run(tmp_path, monkeypatch, pretrained_on=[entry])
+    DNA.evaluate(run, args(data))
+    saved = json.loads((run.evaluations / "corpus" / "metrics.json").read_text())
+    assert type(saved["is_pretraining_file"]) is float and saved["is_pretraining_file"] == 1.0
+    report = (run.evaluations / "corpus" / "report.md").read_text()
+    assert "| is_pretraining_file | 1 |" in report.split("\n")
