@@ -430,3 +430,63 @@ def test_ranks_that_end_with_different_weights_are_refused(monkeypatch):
         dist, "all_gather_object", lambda out, digest: out.__setitem__(slice(None), [digest] * 2)
     )
     assert agreed_digests(SimpleNamespace(world_size=2), "mine") == ["mine", "mine"]
+
+
+def test_the_schedules_total_is_the_trainers_current_max_steps_else_the_configured_one():
+    """A time-sized run's total is set on the trainer after its first steps (and corrected later):
+    the schedule must follow it, not the configuration's ``None``; before then, Lightning's -1 means
+    no total yet."""
+    from sciPT.module import schedule_total
+
+    module = PretrainModule(nn.Linear(1, 1), Squared(), TrainConfig(accelerator="cpu", max_steps=None))
+    assert schedule_total(module) is None  # no trainer
+    module._trainer = SimpleNamespace(max_steps=-1)
+    assert schedule_total(module) is None
+    module._trainer = SimpleNamespace(max_steps=12)
+    assert schedule_total(module) == 12
+
+
+def test_a_micro_batch_draws_from_its_position_in_the_run(tmp_path):
+    """Positions 0, 1, 2, ... (step x accumulate + micro-batch): a resumed run, which knows only its
+    step, then draws exactly the masks the uninterrupted run would have."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(
+        max_steps=3, accumulate=2, batch_size=2, log_every=1, accelerator="cpu", checkpoint_every=100
+    )
+    x = torch.randn(12, 1)
+    objective = Draws()
+    module = PretrainModule(nn.Linear(1, 1), objective, cfg)
+    build_trainer(cfg, tmp_path, enable_val=False).fit(
+        module, DataLoader(list(zip(x, x.sum(-1))), batch_size=2)
+    )
+    expected = [torch.rand((), generator=module._generator(0, p)).item() for p in range(6)]
+    assert objective.train_draws == expected
+
+
+class CountedObjective(nn.Module):
+    """A pre-training objective whose ``mae`` counts 3 values per example (force components, say)."""
+
+    def forward(self, backbone, batch, generator=None):
+        x, y = batch
+        err = (backbone(x).squeeze(-1) - y).abs()
+        return err.square().mean(), {"mae": err.mean().detach()}
+
+    def metric_counts(self, batch):
+        x, _ = batch
+        return {"mae": 3 * len(x) if len(x) == 1 else len(x)}
+
+
+def test_pretraining_validation_weighs_by_the_objectives_counts():
+    """A force error is a mean over force components, not frames: pre-training's validation must
+    weigh each batch's value by the count its objective gives."""
+    x = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([2.0, 2.0, 7.0])  # errors 1, 0, 4
+    loader = DataLoader(list(zip(x, y)), batch_size=2)  # batches of 2 and 1 examples
+    module = PretrainModule(identity_line(), CountedObjective(), TrainConfig(accelerator="cpu"))
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    (logged,) = trainer.validate(module, loader, verbose=False)
+    # mae: batch 1 mean 0.5 counted 2, batch 2 error 4 counted 3 (not 1)
+    assert logged["val/mae"] == pytest.approx((0.5 * 2 + 4 * 3) / 5)
+    assert logged["val/loss"] == pytest.approx((0.5 * 2 + 16) / 3)

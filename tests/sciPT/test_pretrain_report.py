@@ -237,3 +237,136 @@ def test_the_baseline_verdict_opens_the_report_and_judges_the_final_weights(cfg)
         "**Warning:** the final validation loss, 1.700, is NOT below 1.600, the reference-only loss: "
         "the model has not learnt beyond per-element reference energies."
     )
+
+
+def test_a_process_that_trained_nothing_reports_the_logs_last_training_loss(tmp_path):
+    """A run resumed at its last step logs no loss of its own: metrics.json's train_loss is then the
+    final step's from the logs, not the first one's."""
+    trainer = _logged_trainer(tmp_path, ["1,2.0,", "3,1.8,", "7,1.4,"])
+    assert _final_metrics(trainer, None, SimpleNamespace(report={}), 1.0, [], {})["train_loss"] == 1.4
+
+
+def test_this_processs_own_digests_stand_over_an_earlier_processs(tmp_path):
+    """Digests left by an earlier process describe weights this one trained further: they are read
+    only when this process has none, or a run that recovered would still be flagged."""
+    trainer = _logged_trainer(tmp_path, ["7,1.4,"])
+    (tmp_path / "rank_digests.json").write_text('["d", "e"]')
+    metrics = _final_metrics(trainer, None, SimpleNamespace(report={}), 1.0, ["f", "f"], {})
+    assert metrics["ranks_identical"] == 1.0
+
+
+def test_a_classification_runs_validation_accuracy_lands_in_metrics_json(tmp_path):
+    trainer = _logged_trainer(tmp_path, ["7,1.4,1.6"])
+    metrics = _final_metrics(trainer, None, SimpleNamespace(report={}), 1.0, [], {"val/accuracy": 0.75})
+    assert metrics["val_accuracy"] == 0.75
+
+
+def test_an_infinite_baseline_is_no_baseline():
+    """Every finite loss is below an infinite baseline: its verdict would say nothing."""
+    spec = {"key": "b", "label": "reference-only loss"}
+    assert loss_baseline({"loss_baseline": spec, "b": math.inf}) is None
+
+
+def test_a_loss_below_the_baseline_says_by_how_much_absolutely_and_relatively():
+    """1.2 against 1.6: 0.4 lower, 0.4 / 1.6 = 25 % of the baseline."""
+    baseline = LossBaseline("k", "reference-only loss", "per-element reference energies", 1.6)
+    assert baseline_verdict(baseline, 1.2) == (
+        "The final validation loss, 1.200, is below 1.600, the reference-only loss, by 0.400 (25.0 % lower): "
+        "the model has learnt beyond per-element reference energies."
+    )
+
+
+def test_a_loss_equal_to_the_baseline_is_not_below_it():
+    """A model that only reaches the baseline has learnt nothing beyond it."""
+    baseline = LossBaseline("k", "reference-only loss", "per-element reference energies", 1.6)
+    assert baseline_verdict(baseline, 1.6).startswith(
+        "**Warning:** the final validation loss, 1.600, is NOT below"
+    )
+
+
+def test_a_baseline_at_or_below_zero_gets_no_percentage():
+    """A percentage of a zero (or negative) baseline is meaningless (or a division by zero)."""
+    zero = LossBaseline("k", "zero loss", "nothing", 0.0)
+    assert baseline_verdict(zero, -0.5) == (
+        "The final validation loss, -0.5000, is below 0.000, the zero loss, by 0.500: "
+        "the model has learnt beyond nothing."
+    )
+
+
+def test_the_reports_data_table_names_each_file_its_digest_and_counts(cfg):
+    """The table says which files (by SHA-256 prefix) the run trained on, with the domain's words for
+    its counts and thousands separators; the byte size stays out, a ``|`` in a path is escaped."""
+    entry = {
+        "path": "/data/a|b.fa",
+        "sha256": "0123456789abcdef" * 4,
+        "bytes": 2048,
+        "sequences": 12345,
+        "source": "x",
+    }
+    summary = ["Sampled by size.", "Curated: none dropped."]
+    setup = SimpleNamespace(corpus=[entry], report={"data_summary": summary})
+    report = _report("DNA", cfg, setup, {}, None, None, words={"sequences": "sequences kept"})
+    paragraphs = report.split("\n\n")
+    table = paragraphs[paragraphs.index("## Data") + 1]
+    assert table == (
+        "| file | sha256 | sequences kept | source |\n"
+        "|---|---|---|---|\n"
+        "| /data/a\\|b.fa | `0123456789abcdef…` | 12,345 | x |"
+    )
+    assert paragraphs[paragraphs.index("## Data") + 2] == "Sampled by size.\nCurated: none dropped."
+
+
+def test_the_reports_metrics_table_rounds_fractions_to_four_digits_and_keeps_counts(cfg):
+    paragraphs = _paragraphs(cfg, {"steps": 1200, "val_loss": 1.234567}, {})
+    assert paragraphs[paragraphs.index("## Metrics") + 1] == (
+        "| metric | value |\n|---|---|\n| steps | 1200 |\n| val_loss | 1.235 |"
+    )
+
+
+def test_the_report_links_the_loss_figure_under_plots_and_states_collapse(cfg):
+    """report.md sits beside plots/: the link must resolve from there."""
+    from pathlib import Path
+
+    setup = SimpleNamespace(corpus=[], report={})
+    collapse = SimpleNamespace(sentence=lambda: "The embeddings did not collapse.")
+    report = _report("DNA", cfg, setup, {}, Path("/run/plots/loss.png"), None, collapse)
+    paragraphs = report.split("\n\n")
+    assert "![loss curve](plots/loss.png)" in paragraphs
+    assert (
+        paragraphs[paragraphs.index("## Representation collapse") + 1] == "The embeddings did not collapse."
+    )
+
+
+# -- ExportRecord ------------------------------------------------------------------------------
+
+
+def test_last_ckpt_is_saved_at_the_end_only_when_the_last_periodic_save_was_earlier(tmp_path):
+    """A run stopped between two periodic saves must still leave its final weights (and the export
+    record) in last.ckpt: the model exported from it would otherwise be an earlier step's."""
+    from sciPT.pretrain import ExportRecord
+
+    saves = []
+    record = ExportRecord({"config": {"d_model": 8}}, tmp_path / "last.ckpt")
+    checkpoint = {}
+    record.on_save_checkpoint(SimpleNamespace(global_step=4), None, checkpoint)
+    assert checkpoint[CHECKPOINT_KEY] == {"config": {"d_model": 8}}
+
+    def trainer(step):
+        return SimpleNamespace(global_step=step, save_checkpoint=lambda path, **kw: saves.append((path, kw)))
+
+    record.on_train_end(trainer(4), None)  # saved at this very step: nothing to add
+    assert saves == []
+    record.on_train_end(trainer(5), None)  # a step (or time) limit one step after the save
+    assert saves == [(tmp_path / "last.ckpt", {"weights_only": False})]
+
+
+def test_the_best_validation_loss_may_be_the_final_one(tmp_path):
+    trainer = _logged_trainer(tmp_path, ["3,,1.9", "5,,1.7", "7,1.4,1.5"])
+    metrics = _final_metrics(trainer, None, SimpleNamespace(report={}), 1.0, [], {})
+    assert metrics["val_loss"] == metrics["val_loss_best"] == 1.5
+
+
+def test_two_embeddings_get_no_collapse_verdict():
+    """Two points always lie on one line (effective rank 1): a verdict from them would call any
+    model collapsed."""
+    assert _collapse_check(_collapse_setup(2, []), torch.nn.Linear(1, 1)) is None
