@@ -94,7 +94,8 @@ class TrainConfig:
             ``max_steps`` whichever comes first stops the run; ``None``: no time limit.
         batch_size: examples (sequence windows, frames) per device per forward pass.
         accumulate: batches whose gradients are summed into one optimizer step (1: none).
-        lr: peak AdamW learning rate, reached after the schedule's warm-up.
+        lr: peak AdamW learning rate, reached after the schedule's warm-up (betas 0.9 and 0.98, eps
+            1e-6: :func:`sciPT.module.adamw`).
         weight_decay: AdamW weight decay of the weight matrices (not of biases, norms or scales).
         grad_clip: largest gradient norm; larger gradients are scaled down to it (0: no clipping).
         seed: seeds the initial weights, the data order and the random splits.

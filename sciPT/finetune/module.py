@@ -28,6 +28,7 @@ from torch import nn
 from ..module import (
     StepMetrics,
     ValidationMeans,
+    adamw,
     agreed_digests,
     examples,
     metric_counts,
@@ -174,9 +175,7 @@ class FinetuneModule(pl.LightningModule):
         return [g for g in groups if g["params"]]
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(
-            self.optimizer_groups(), lr=self.train_cfg.lr, betas=(0.9, 0.98), eps=1e-6
-        )
+        optimizer = adamw(self.optimizer_groups(), self.train_cfg.lr)
         scheduler = build_scheduler(optimizer, lambda: schedule_total(self), self.train_cfg.schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

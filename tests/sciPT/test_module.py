@@ -320,6 +320,8 @@ def test_the_optimizer_trains_the_objectives_head_and_decays_only_matrices():
     decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 0.05 for p in g["params"]}
     free = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 0.0 for p in g["params"]}
     assert decayed == {id(backbone[0].weight), id(objective.head.weight)}
+    # RoBERTa's betas and eps (sciPT.module.adamw), not Adam's defaults
+    assert {(g["betas"], g["eps"]) for g in optimizer.param_groups} == {((0.9, 0.98), 1e-6)}
     assert free == {
         id(backbone[0].bias),
         id(backbone[1].weight),

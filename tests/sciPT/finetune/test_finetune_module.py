@@ -55,6 +55,9 @@ def test_optimizer_groups(strategy, backbone_decay, backbone, head, toy):
         ("new", pytest.approx(0.1), 0.1, 1),
         ("new", pytest.approx(0.1), 0.0, 2),
     ]
+    # pre-training's AdamW settings (sciPT.module.adamw): a fine-tune continues with the same moments
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert {(g["betas"], g["eps"]) for g in optimizer.param_groups} == {((0.9, 0.98), 1e-6)}
 
 
 def test_a_head_inside_the_backbone_learns_as_a_head(backbone, head, toy):
