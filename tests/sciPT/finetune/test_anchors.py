@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sciPT.errors import ConfigError
-from sciPT.finetune import EWC, L2SP, FinetuneConfig, FinetuneModule, build_strategy
+from sciPT.finetune import EWC, L2SP, AnchorPenalty, FinetuneConfig, FinetuneModule, build_strategy
 
 
 def test_l2sp_penalty_is_zero_at_reference_and_matches_hand_computation(backbone):
@@ -207,3 +207,47 @@ def test_ewc_ignores_blocks_of_weights_it_does_not_anchor(toy_fisher, backbone):
     with torch.no_grad():
         backbone.embed.weight += 1.0
     assert strategy.penalty(backbone).item() == 0.0
+
+
+class ThreeAxisWeight(torch.nn.Module):
+    """One weight of shape [2, 3, 4], read along axis 0: 3 * 4 units of 2 inputs each."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(2, 3, 4))
+
+
+def test_ewc_blocks_of_a_weight_with_three_axes_are_read_along_its_input_axis():
+    """A weight of more than two axes (a convolution's kernel) must be cut into units along the input
+    axis it was exported with: read any other way, a correct export is refused, or the penalty couples
+    inputs of different units."""
+    model = ThreeAxisWeight()
+    block = 2.0 * torch.eye(2)
+    block[0, 1] = block[1, 0] = 1.5  # the two inputs of each unit
+    blocks = {"w": (block.expand(3, 4, 2, 2).clone(), 0)}  # w.movedim(0, -1): [3, 4, 2]
+    reference = {"w": model.w.detach().clone()}
+    strategy = EWC(2.0, reference, {"w": torch.ones(2, 3, 4)}, blocks=blocks)
+    assert strategy.blocked == {"w": 0}
+    with torch.no_grad():
+        model.w[0, 1, 2] += 0.1
+        model.w[1, 1, 2] += 0.1  # the same unit (1, 2): lambda/2 * 0.01 * (2 + 2 + 2 * 1.5)
+    assert strategy.penalty(model).item() == pytest.approx(0.07, rel=1e-5)
+    with torch.no_grad():
+        model.w.zero_()
+        model.w[0, 1, 2] += 0.1
+        model.w[0, 1, 3] += 0.1  # two units, input 0 of each: the diagonal alone, 0.01 * (2 + 2)
+    assert strategy.penalty(model).item() == pytest.approx(0.04, rel=1e-5)
+
+
+def test_an_anchor_penalty_is_in_the_loss_by_default(backbone):
+    """``loss`` is the documented default anchor: a penalty built without one that came back
+    detached would silently stop pulling the weights back."""
+    strategy = AnchorPenalty(2.0, {n: p.detach().clone() for n, p in backbone.named_parameters()})
+    assert strategy.anchor == "loss"
+    with torch.no_grad():
+        backbone.embed.bias += 0.5
+    penalty = strategy.penalty(backbone)
+    assert penalty.requires_grad
+    penalty.backward()
+    # d/dw strength/2 (w - w0)^2 = strength (w - w0)
+    torch.testing.assert_close(backbone.embed.bias.grad, torch.full((4,), 2.0 * 0.5))
