@@ -235,3 +235,32 @@ def test_a_simpler_model_ahead_on_the_folds_both_scored_is_picked_and_said_to_be
         "though pre-trained has the best mean MCC (0.773 vs 0.800, the mean of each over its own "
         "scored folds), and is simpler.",
     )
+
+
+def test_verdicts_do_not_depend_on_the_units_of_the_score():
+    """The 2-SE rule is a ratio, mean / SE: scores in other units (a loss in nats, a tiny rate)
+    must get the verdicts they get in MCC, not "tied" because their differences are small numbers."""
+    cases = [
+        ([0.50, 0.30, 0.70, 0.40], [0.45, 0.26, 0.64, 0.36], AHEAD),
+        ([0.5, 0.6, 0.7], [0.4995, 0.5995, 0.6995], AHEAD),  # the same win on every fold, SE 0
+        ([0.50, 0.30, 0.70, 0.40], [0.52, 0.28, 0.71, 0.39], TIED),
+    ]
+    for scale in (1e-9, 1.0, 1e6):
+        for a, b, verdict in cases:
+            a_s, b_s = [scale * x for x in a], [scale * x for x in b]
+            assert compare(a_s, b_s) == verdict and compare(b_s, a_s) == -verdict
+        assert not near_chance([scale * x for x in (0.1, 0.3, 0.5)])  # 2.6 SE above zero
+        assert near_chance([scale * x for x in (0.3, -0.1, 0.1)])  # 1 SE above zero
+
+
+def test_a_single_model_is_recommended_as_the_only_one_run():
+    """With one model there is nothing to be simpler than: the reason must not claim a comparison."""
+    assert recommend({"pre-trained": [0.5, 0.52, 0.48]}, SIMPLEST_FIRST) == (
+        "pre-trained",
+        "it is the only model run.",
+    )
+    # near chance or not, it is still the only one
+    assert recommend({"scratch": [0.1, -0.1, 0.0]}, SIMPLEST_FIRST) == (
+        "scratch",
+        "it is the only model run.",
+    )
