@@ -82,6 +82,15 @@ def make_folder(folder: str | os.PathLike, named: str | os.PathLike | None = Non
         ) from None
 
 
+def refuse_unless_empty_folder(out: Path) -> None:
+    """One line unless ``out`` is missing or an empty folder: a demo writes several runs there and
+    must neither mix them with an earlier demo's nor list a file as a folder."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out names a file, not a directory")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out}: exists and is not empty (choose another --out)")
+
+
 def cache_dir(kind: str) -> Path:
     """``$SCIPT_CACHE/kind`` (``~/.cache/scipt/kind`` by default), made if need be: one line where
     it cannot be, or where there is no home directory to put it in (a container's unknown user)."""

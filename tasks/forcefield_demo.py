@@ -37,7 +37,7 @@ from ase.io import write as ase_write
 from sciPT import io, plots
 from sciPT.domains.molecules.data import ACETYLACETONE_TRAIN, ETHANOL_ISOLATED, ETHANOL_METHANOL, ETHANOL_TEST
 from sciPT.domains.molecules.presets import tiny as molecules_tiny
-from sciPT.errors import DataError, UserError
+from sciPT.errors import DataError
 from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.run import RunDir
@@ -319,10 +319,7 @@ def demo(args: argparse.Namespace) -> int:
     from .forcefield_train import run_finetune
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: --out names a file, not a directory")
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out}: exists and is not empty (choose another --out)")
+    io.refuse_unless_empty_folder(out)
     if "OMP_NUM_THREADS" not in os.environ:
         # The tiny potential's tensors are too small for intra-op threads to pay off, and threads
         # that wait for a busy core stall: pre-training ran at 0.8 steps/s with torch's default two

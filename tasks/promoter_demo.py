@@ -30,7 +30,6 @@ from sciPT import io
 from sciPT.diagnostics import transfer
 from sciPT.diagnostics.contamination import decontaminate
 from sciPT.domains.dna.data import DNA_SPEC, ECOLI_GENOME, read_pair
-from sciPT.errors import UserError
 from sciPT.files import resolve_data_path
 from sciPT.pretrain import pretrain
 from sciPT.registry import domains
@@ -135,8 +134,7 @@ def demo(args: argparse.Namespace) -> int:
     from .promoter_train import run_finetune
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out}: exists and is not empty (choose another --out)")
+    io.refuse_unless_empty_folder(out)
     started = time.time()
     positives, negatives = resolve_data_path(POSITIVES), resolve_data_path(NEGATIVES)
     data = read_pair(positives, negatives)

@@ -142,3 +142,186 @@ def test_each_stage_reports_the_scipt_command_that_makes_the_same_run(tmp_path):
         command = finetune_command(run)
         assert command == f"scipt finetune forcefield --config {run}/config.yaml --out {run}"
         assert resolved(shlex.split(command)) == to_dict(cfg)
+
+
+def tiny_shipped(tmp_path, monkeypatch):
+    """Small stand-ins for the demo's three shipped frame files (the real ones take 25 s to split):
+    100 ethanol (9 atoms, every third) + methanol (6) frames, 3 ethanol test frames and 500
+    one-atom acetylacetone frames, each frame tagged by its first x coordinate."""
+    from ase import Atoms
+    from ase.io import write
+
+    from sciPT.files import resolve_data_path
+    from sciPT.tasks import forcefield_demo
+
+    def frame(i, n):
+        return Atoms("H" * n, positions=[[float(i), 0.0, float(k)] for k in range(n)])
+
+    files = {
+        forcefield_demo.ETHANOL_METHANOL: [frame(i, 9 if i % 3 == 0 else 6) for i in range(100)],
+        forcefield_demo.ETHANOL_TEST: [frame(1000 + i, 9) for i in range(3)],
+        forcefield_demo.ACETYLACETONE_TRAIN: [frame(i, 1) for i in range(500)],
+    }
+    found = {}
+    for k, (given, frames) in enumerate(files.items()):
+        found[given] = tmp_path / "shipped" / f"{k}.xyz"
+        found[given].parent.mkdir(exist_ok=True)
+        write(found[given], frames, format="extxyz")
+    monkeypatch.setattr(forcefield_demo, "resolve_data_path", lambda p: found.get(p) or resolve_data_path(p))
+
+
+def tags(path):
+    from ase.io import read
+
+    return [(int(a.positions[0, 0]), len(a)) for a in read(path, index=":")]
+
+
+def test_the_split_holds_out_5_percent_and_gives_350_50_100_acetylacetone_frames(tmp_path, monkeypatch):
+    """The module docstring's split: a frame in two parts would leak the test set into training."""
+    from sciPT.tasks.forcefield_demo import split_data
+
+    tiny_shipped(tmp_path, monkeypatch)
+    paths = split_data(tmp_path / "data")
+    pre, held = tags(paths["pretrain"]), tags(paths["pretrain_val"])
+    assert len(held) == 5 and sorted(pre + held) == [(i, 9 if i % 3 == 0 else 6) for i in range(100)]
+    assert tags(paths["ethanol_val"]) == [t for t in held if t[1] == 9] != held  # ethanol only
+    assert tags(paths["ethanol_test"]) == [(1000, 9), (1001, 9), (1002, 9)]
+    acac = [[i for i, _ in tags(paths[name])] for name in ("acac_train", "acac_val", "acac_test")]
+    assert [len(part) for part in acac] == [350, 50, 100]
+    assert sorted(acac[0] + acac[1] + acac[2]) == list(range(500))
+
+
+def test_replay_adds_its_frames_to_each_batch_of_8_new_ones(tmp_path):
+    """Replay sees as many new frames per step as the other strategies (finetune_config's docstring)."""
+    from sciPT.tasks.forcefield_demo import finetune_config
+
+    paths = {
+        n: tmp_path / f"{n}.xyz"
+        for n in ("ethanol_val", "ethanol_test", "acac_train", "acac_val", "acac_test")
+    }
+    plain = finetune_config(tmp_path / "pretrain", paths, "full", 60)
+    replay = finetune_config(tmp_path / "pretrain", paths, "full", 60, replayed=1)
+    assert (plain.train.batch_size, replay.train.batch_size) == (8, 9)
+    assert replay.replay and replay.finetune.replay_fraction == pytest.approx(1 / 9)
+    # fitted on the training frames, early-stopped on the validation frames, scored on the test frames
+    assert replay.data.paths == [str(paths["acac_train"])] and replay.data.val_paths == [
+        str(paths["acac_val"])
+    ]
+    assert replay.test == [str(paths["acac_test"])]
+    assert replay.eval == [str(paths["ethanol_val"]), str(paths["ethanol_test"])]
+
+
+def test_a_decoupled_anchor_is_named_for_ewc_and_l2sp_only():
+    from sciPT.tasks.forcefield_demo import strategy_label
+
+    assert strategy_label({"strategy": "ewc", "anchor": "decoupled"}) == "ewc decoupled"
+    assert strategy_label({"strategy": "l2sp", "anchor": "decoupled"}) == "l2sp decoupled"
+    assert strategy_label({"strategy": "ewc", "anchor": "optimizer"}) == "ewc"
+    assert strategy_label({"strategy": "ewc"}) == "ewc"
+
+
+def test_a_run_as_long_as_one_of_the_demos_stages_is_neither_fewer_nor_more():
+    # 1,500 steps: the demo's own fine-tuning length, fewer pre-training steps; 3,000 the reverse
+    assert "1,500 fine-tuning steps, instead of the demo's" in steps_note(1500)
+    assert "3,000 fine-tuning steps, instead of the demo's" in steps_note(3000)
+    assert "1,499 fine-tuning steps, fewer than" in steps_note(1499)
+    assert "3,001 fine-tuning steps, more than" in steps_note(3001)
+
+
+# ethanol test before/after, acetylacetone test after, ethanol val after, acetylacetone val after
+FAKE_RMSE = {
+    "full": (10.0, 16.2, 20.0, 15.0, 19.0),
+    "ewc": (10.0, 11.3, 19.58, 11.0, 18.5),
+    "replay": (10.0, 8.736, 20.008, 9.0, 19.2),
+}
+
+
+@pytest.mark.parametrize("max_steps", [None, 30])
+def test_the_demo_runs_its_three_strategies_and_reports_them(tmp_path, monkeypatch, capsys, max_steps):
+    """The whole pipeline with pre-training and fine-tuning faked: which runs it makes, with which
+    settings (module docstring), and the report's table and verdict lines computed by hand."""
+    import types
+
+    import sciPT.checkpoint
+    import sciPT.domains.molecules.ewc
+    from sciPT.run import RunDir
+    from sciPT.tasks import forcefield_demo, forcefield_train
+
+    tiny_shipped(tmp_path, monkeypatch)
+    seen, threads = {}, []
+
+    def fake_pretrain(domain, cfg, out, command=None):
+        seen["pretrain"] = (domain, cfg, out)
+        return RunDir(out)
+
+    def fake_finetune(cfg, out, command=None):
+        seen[cfg.finetune.strategy] = cfg
+        run = RunDir(out)
+        out.mkdir()
+        run.write_config({"finetune": {"strategy": cfg.finetune.strategy}})
+        keys = ("eval_ethanol_test_before", "eval_ethanol_test", "test_acac_test", "eval_ethanol_val", "val")
+        metrics = {f"{k}_forces_rmse_meV_per_A": v for k, v in zip(keys, FAKE_RMSE[out.name.split("-")[1]])}
+        run.write_metrics({**metrics, "head_warmup_steps": cfg.train.max_steps // 3})
+        return run
+
+    monkeypatch.setattr(forcefield_demo, "pretrain", fake_pretrain)
+    monkeypatch.setattr(forcefield_train, "run_finetune", fake_finetune)
+    monkeypatch.setattr(
+        sciPT.checkpoint,
+        "from_pretrained",
+        lambda path: types.SimpleNamespace(extras={}, model=types.SimpleNamespace(head_names=["eth_meth"])),
+    )
+    monkeypatch.setattr(sciPT.domains.molecules.ewc, "ewc_scale", lambda extras: 37.0)
+    monkeypatch.setattr(forcefield_demo, "time", types.SimpleNamespace(time=iter([0.0, 150.0]).__next__))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(forcefield_demo.torch, "set_num_threads", threads.append)
+    out = tmp_path / "demo"
+    assert demo(argparse.Namespace(out=str(out), max_steps=max_steps)) == 0
+
+    assert threads == [1]  # one intra-op thread unless the user set OMP_NUM_THREADS
+    pre_steps, steps = (3000, 1500) if max_steps is None else (30, 30)
+    domain, pre, where = seen["pretrain"]
+    assert (domain, where, pre.train.max_steps) == ("molecules", out / "pretrain", pre_steps)
+    assert pre.data.paths == [str(out / "data" / "pretrain.xyz")]
+    full, ewc, replay = seen["full"], seen["ewc"], seen["replay"]
+    assert [c.train.max_steps for c in (full, ewc, replay)] == [steps] * 3
+    assert [c.init for c in (full, ewc, replay)] == [str(out / "pretrain")] * 3
+    # naive and replay keep the pre-trained head, EWC gets a new one, trained alone for a third
+    assert [c.data.head for c in (full, ewc, replay)] == ["eth_meth", None, "eth_meth"]
+    assert (ewc.finetune.ewc_lambda, ewc.finetune.head_warmup) == (pytest.approx(0.37), pytest.approx(1 / 3))
+    assert (replay.finetune.strategy, replay.train.batch_size) == ("replay", 9)
+
+    report = (out / "report.md").read_text().splitlines()
+    table = [
+        "| run | ethanol test, pre-trained | ethanol test, after | acetylacetone test, after | ethanol val, after "
+        "| acetylacetone val, after | ethanol increase |",
+        "|---|---|---|---|---|---|---|",
+        "| full | 10.0 | 16.2 | 20.0 | 15.0 | 19.0 | +6.2 |",
+        "| ewc | 10.0 | 11.3 | 19.6 | 11.0 | 18.5 | +1.3 |",
+        "| replay | 10.0 | 8.7 | 20.0 | 9.0 | 19.2 | -1.3 |",
+    ]
+    start = report.index(table[0])
+    assert report[start : start + 5] == table
+    assert report[start + 6 : start + 8] == [
+        # 1.3 / 6.2 = 0.21; 19.58 / 20 - 1 = -2.1 %; 20.008 / 20 - 1 = 0.04 %
+        "- ewc: ethanol error increase 0.21 × naive's; acetylacetone test error 2.1 % below naive's.",
+        "- replay: the ethanol error fell by 1.26 meV/Å (naive's rose by 6.20 meV/Å); acetylacetone test "
+        "error the same as naive's (to 0.1 %).",
+    ]
+    assert report[start + 9].startswith(
+        f"EWC: the new head alone for the first {steps // 3} of {steps} steps, then λ = 0.01 λ₀ (λ₀ = 37, "
+    )
+    assert "replay: 1 pre-training frame(s) added to every batch of 8 new frames." in report[start + 9]
+    assert report[-6:] == [
+        "- [pre-training](pretrain/report.md)",
+        "- [full](finetune-full/report.md)",
+        "- [ewc](finetune-ewc/report.md)",
+        "- [replay](finetune-replay/report.md)",
+        "",
+        "Total wall time 2.5 min.",
+    ]
+    assert ("Run with `--max-steps 30`" in "\n".join(report)) == (max_steps is not None)
+    assert (out / "forgetting.png").stat().st_size > 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"demo written to {out} (2.5 min); read {out / 'report.md'}"
+    assert [line[:5] for line in err if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]

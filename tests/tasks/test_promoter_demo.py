@@ -144,3 +144,115 @@ def test_a_demo_stopped_before_its_fine_tuning_run_exists_names_no_command_for_i
         f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
         f"delete {out} first"
     )
+
+
+FAKE_METRICS = {
+    "sequences": 5720,
+    "pre_trained_mcc_mean": 0.695,
+    "scratch_mcc_mean": 0.680,
+    "pre_trained_vs_scratch_mcc_diff_mean": 0.015,
+    "pre_trained_vs_scratch_mcc_diff_se": 0.016,
+    "pre_trained_vs_scratch_mcc_verdict": 0,
+    **{f"{key}_mcc_mean": 0.6 for key in ("kmer_lr", "cnn")},
+    **{
+        f"pre_trained_vs_{key}_mcc_{suffix}": value
+        for key in ("kmer_lr", "cnn")
+        for suffix, value in (("diff_mean", 0.095), ("diff_se", 0.01), ("verdict", 1))
+    },
+    **{
+        f"fraction_{frac:g}_{key}": value
+        for frac in FEW_LABELS
+        for key, value in (
+            ("pre_trained_accuracy_mean", 0.7),
+            ("scratch_accuracy_mean", 0.6),
+            ("pre_trained_vs_scratch_accuracy_diff_mean", 0.1),
+            ("pre_trained_vs_scratch_accuracy_diff_se", 0.01),
+            ("pre_trained_vs_scratch_accuracy_verdict", 1),
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("max_steps", [None, 40])
+def test_the_demo_pretrains_on_the_decontaminated_genome_and_reports_each_stage(
+    tmp_path, monkeypatch, capsys, max_steps
+):
+    """The whole pipeline with its three slow stages faked: the genome it decontaminates, that the
+    pre-training reads the decontaminated copy (not the genome holding every evaluation sequence),
+    that the fine-tuning starts from that pre-training, and the report's words (module docstring)."""
+    import json
+    import types
+
+    from sciPT.cli import main
+    from sciPT.domains.dna.data import ECOLI_GENOME
+    from sciPT.files import resolve_data_path
+    from sciPT.tasks import promoter_demo, promoter_train
+
+    counts = {
+        "verbatim_before": 5712,
+        "eval_sequences": 5720,
+        "near_before": 5719,
+        "regions": 5790,
+        "masked_bases": 472311,
+        "corpus_bases": 4641652,
+    }
+    seen = {}
+
+    def fake_decontaminate(genome, codes, clean, spec):
+        seen["decontaminate"] = (genome, len(codes), clean)
+        return counts
+
+    def fake_finetune(cfg, stage, resume=False):
+        seen["finetune"] = (cfg, stage)
+        stage.mkdir(parents=True)
+        (stage / "metrics.json").write_text(json.dumps(FAKE_METRICS))
+
+    monkeypatch.setattr(promoter_demo, "decontaminate", fake_decontaminate)
+    monkeypatch.setattr(promoter_demo, "pretrain", lambda *a, **k: seen.setdefault("pretrain", (a, k)))
+    monkeypatch.setattr(promoter_train, "run_finetune", fake_finetune)
+    monkeypatch.setattr(promoter_demo, "time", types.SimpleNamespace(time=iter([0.0, 90.0]).__next__))
+    out = tmp_path / "demo"
+    out.mkdir()  # an empty folder is a fine --out
+    argv = ["demo", "promoter", "--out", str(out)] + (
+        [] if max_steps is None else ["--max-steps", str(max_steps)]
+    )
+    assert main(argv) == 0
+
+    clean = out / "corpus" / "ecoli_k12_decontaminated.fa.gz"
+    # every one of the 2,860 + 2,860 evaluation sequences is masked out of the shipped genome
+    assert seen["decontaminate"] == (resolve_data_path(ECOLI_GENOME), 5720, clean)
+    (domain, cfg, where), _ = seen["pretrain"]
+    assert (domain, where, cfg.data.paths) == ("dna", out / "pretrain", [str(clean)])
+    assert cfg.train.max_steps == (3000 if max_steps is None else 40)
+    ft, stage = seen["finetune"]
+    assert (ft.init, stage, ft.ensemble) == (str(out / "pretrain"), out / "promoter", 1)
+    report = (out / "report.md").read_text()
+    assert "Evaluation data: iPromoter-2L, 5720 sequences (2860 promoters).\n" in report
+    assert (
+        "Before decontamination 5712 of 5720 evaluation sequences occurred verbatim in the genome (either "
+        "strand), 5719 verbatim or nearly. 5790 regions (472,311 of 4,641,652 bp) were masked with N before "
+        "pre-training: `corpus/ecoli_k12_decontaminated.fa.gz`.\n"
+    ) in report
+    assert "\n".join(pretraining_gains(FAKE_METRICS)) in report
+    # one fine-tune per model against the task's default of three (module docstring)
+    assert "Each model here is 1 fine-tune(s); the task's default averages 3 (`--ensemble`)" in report
+    note = (
+        "Run with `--max-steps 40`: 40 pre-training steps and one epoch per fine-tune, a look at the pipeline"
+    )
+    assert (note in report) == (max_steps is not None)
+    assert report.endswith("\nTotal wall time 1.5 min.\n")
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"demo written to {out} (1.5 min); read {out / 'report.md'}"
+    assert [line[:5] for line in err[:-1]] == ["[1/3]", "[2/3]", "[3/3]"]
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line_before_any_work(tmp_path, capsys):
+    """As the force-field demo does: one line, exit status 2, the file untouched (this demo printed
+    a traceback)."""
+    from sciPT.cli import main
+
+    taken = tmp_path / "taken"
+    taken.write_text("not a run\n")
+    assert main(["demo", "promoter", "--out", str(taken)]) == 2
+    assert capsys.readouterr().err == f"scipt: error: {taken}: --out names a file, not a directory\n"
+    assert taken.read_text() == "not a run\n"
