@@ -914,3 +914,66 @@ def test_the_kmer_stacked_probabilities_the_cnn_stack_is_fitted_on_are_those_the
         classifier.predict(val.codes, cnn_stack=None),
         rtol=1e-5,
     )
+
+
+def test_a_starts_own_strategy_and_the_configured_shift_reach_the_fit(planted, monkeypatch, fast_cfg):
+    """The scratch baseline is fully fine-tuned whatever the run's strategy (a linear probe of a random
+    encoder reads noise), and ``shift`` must reach the fit: dropped, the user's augmentation silently
+    never happens."""
+    from dataclasses import replace
+
+    from sciPT.tasks import promoter_classifier
+
+    seen = {}
+
+    def fake_fit(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(promoter_classifier, "fit_classifier", fake_fit)
+    data = read_labelled(planted[0], labelled=True)
+    cfg = fast_cfg(ensemble=1, shift=3)
+    cfg.finetune = replace(cfg.finetune, strategy="linear-probe")
+    own = replace(cfg.finetune, strategy="full")
+    for start, expected in (
+        (load_start("none", cfg), cfg.finetune),
+        (replace(load_start("none", cfg), finetune=own), own),
+    ):
+        with pytest.raises(RuntimeError, match="stop here"):
+            promoter_classifier.fit_member(start, cfg, data, 30, seed=0)
+        assert seen["finetune"] == expected and seen["max_shift"] == 3
+
+
+def test_the_length_note_counts_only_sequences_off_the_length():
+    """``predict`` warns how many sequences the model reads cropped or padded: one exactly at the
+    fine-tuned length is neither, and none off it gives no note at all (not an empty warning)."""
+    from sciPT.tasks.promoter_classifier import length_note
+
+    codes = [np.zeros(n, dtype=np.uint8) for n in (6, 4, 9, 2)]
+    assert length_note(codes, 4) == (
+        "the model reads 4 bp (the length it was fine-tuned on): of 4 sequences, "
+        "2 cropped to their central 4 bp and 1 shorter padded to 4 bp"
+    )
+    assert length_note([np.zeros(4, dtype=np.uint8)] * 3, 4) is None
+
+
+def test_the_fewest_residues_a_classifier_scores_is_its_k_or_one_residue():
+    """``predict`` refuses sequences shorter than one token: ``k`` residues for overlapping k-mers, and
+    one for a Hugging Face tokenizer (no ``k``); zero would pass an empty sequence to the encoder."""
+    from types import SimpleNamespace
+
+    assert Classifier(None, dna_tokenizer(TokenizerConfig(kind="kmer", k=4)), 40, False).min_residues == 4
+    assert Classifier(None, SimpleNamespace(vocab_size=8), 40, False).min_residues == 1
+
+
+def test_an_ensemble_given_a_split_records_that_split_once_by_the_ensemble(planted, fast_cfg):
+    """With ``--val``, every member stopped on the same split: the validation the report reads is that
+    split's sequences once each, with the ensemble's probabilities (what ``predict`` gives), not one
+    copy per member with each member's own."""
+    data = read_labelled(planted[0], labelled=True)
+    cfg = fast_cfg(ensemble=2, naturalness=False, kmer_stack=False, cnn_stack=False)
+    cfg.max_epochs = 1
+    classifier = train_classifier(load_start("none", cfg), cfg, data, 30, seed=0, val=data)
+    labels, probabilities = classifier.validation
+    np.testing.assert_array_equal(labels, data.labels)
+    np.testing.assert_allclose(probabilities, classifier.predict(data.codes), rtol=1e-5)
