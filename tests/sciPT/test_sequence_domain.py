@@ -1,0 +1,290 @@
+"""The Domain implementation the DNA and protein domains share (sciPT/sequence_domain.py): the
+report's per-file table, the centre a long sequence is embedded from, predict --embed's file and
+words, the held-out-part refusal, the streaming data's report and the base tokenizer's limits."""
+
+import argparse
+import csv
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from sciPT.checkpoint import export_model
+from sciPT.errors import ConfigError
+from sciPT.registry import domains
+from sciPT.sequence_config import TokenizerConfig
+from sciPT.sequence_domain import SequenceDomain, central
+
+
+def _acgt(n: int, seed: int) -> str:
+    return "".join(np.random.default_rng(seed).choice(list("ACGT"), n))
+
+
+def _tiny(paths, window=32, **data):
+    """The DNA ``tiny`` preset on ``paths``, windows of ``window`` residues."""
+    cfg = domains.get("dna").presets()["tiny"]()
+    cfg.data.paths, cfg.data.window = [str(p) for p in paths], window
+    for key, value in data.items():
+        setattr(cfg.data, key, value)
+    return cfg
+
+
+def _export(tmp_path, max_len=16, k=1):
+    """A freshly initialised DNA model exported to ``tmp_path/model``; the run stand-in ``predict`` takes."""
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    cfg.tokenizer = TokenizerConfig(kind="kmer", k=k) if k > 1 else TokenizerConfig()
+    cfg.model.max_len = max_len
+    export = dna.export_config_from(cfg)
+    torch.manual_seed(0)
+    export_model(tmp_path / "model", dna.load_backbone(export), {**export, "pretrained_on": []})
+    return SimpleNamespace(path=tmp_path)
+
+
+def test_central_keeps_the_middle_and_one_less_where_the_excess_is_odd():
+    """A model reads at most ``residues``: one more, and the encoder refuses or reads past its positions."""
+    codes = np.arange(10)
+    assert central(codes, 10).tolist() == codes.tolist()
+    assert central(codes, 12).tolist() == codes.tolist()
+    assert central(codes, 6).tolist() == [2, 3, 4, 5, 6, 7]  # 2 off each side
+    assert central(codes, 7).tolist() == [2, 3, 4, 5, 6, 7]  # excess 3: 2 off each side, 6 kept
+    for residues in range(1, 12):
+        # strand symmetry: the centre of the reverse is the reverse of the centre
+        assert central(codes[::-1], residues).tolist() == central(codes, residues)[::-1].tolist()
+
+
+def test_the_report_table_gives_each_files_residues_and_sampling_probability(tmp_path):
+    """report.md's table is how a user sees which file the windows came from: numbers by hand."""
+    a, b = tmp_path / "a.fa", tmp_path / "b.fa"
+    a.write_text(f">a1\n{_acgt(700, 1)}\n>a2\n{_acgt(500, 2)}\n")
+    b.write_text(f">b1\n{_acgt(100, 3)}\n")
+    cfg = _tiny([a, b], window=32, val_fraction=0.0, temperature=2.0)
+    setup = domains.get("dna").build_pretraining(cfg)
+    assert setup.datamodule.val_set is None  # val_fraction 0: no validation loop, not an empty one
+    report = setup.report
+    assert (report["corpus_records"], report["corpus_residues"]) == (3, 1300)
+    # window starts: 700 - 31 + 500 - 31 = 1138 in a.fa, 100 - 31 = 69 in b.fa, each to the power 1/2
+    p = math.sqrt(1138) / (math.sqrt(1138) + math.sqrt(69))
+    lines = report["data_summary"]
+    assert lines[0].startswith("Sampling across files: temperature 2 (file i drawn")
+    assert lines[-2:] == [f"| a.fa | 1,200 | 1,200 | {p:.4f} |", f"| b.fa | 100 | 100 | {1 - p:.4f} |"]
+
+
+def test_predict_embed_writes_every_sequence_and_says_which_were_cropped(tmp_path, capsys):
+    """The embeddings file is what a user feeds on: full precision, one row per name, and the crop said."""
+    dna = domains.get("dna")
+    run = _export(tmp_path)  # max_len 16 single-residue tokens: 16 residues read
+    long = _acgt(21, 4)
+    fa = tmp_path / "q.fa"
+    fa.write_text(f">long\n{long}\n>exact\n{_acgt(16, 5)}\n>short\n{_acgt(10, 6)}\n>centre\n{long[3:18]}\n")
+    out = tmp_path / "e.csv"
+    args = argparse.Namespace(embed=True, input=str(fa), output=str(out), batch_size=3)
+    emb = dna.predict(run, args)
+    err = capsys.readouterr().err
+    # 21 residues, 5 too many: 3 off each side leaves the central 15
+    assert (
+        f"{fa}: the model reads at most 16 residues: 1 of 4 sequences embedded from the central 15 or 16 "
+        "(as many left out on each side)\n"
+    ) in err
+    assert f"wrote 4 embeddings of dimension 64 to {out}" in err
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["name", *[f"e{j}" for j in range(64)]]
+    assert [r[0] for r in rows[1:]] == ["long", "exact", "short", "centre"]
+    written = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(written, emb, rtol=1e-5, atol=1e-7)  # 6 significant digits
+    np.testing.assert_allclose(emb[0], emb[3], rtol=1e-5, atol=1e-6)
+    # the Python API gives the same rows, one per sequence
+    from sciPT.domains.dna.tokenizer import encode
+
+    codes = [encode(line) for line in fa.read_text().splitlines()[1::2]]
+    np.testing.assert_allclose(dna.embed(tmp_path, codes, batch_size=2), emb, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_without_embed_is_refused_and_writes_nothing(tmp_path):
+    """A sequence model predicts embeddings only: without --embed nothing is asked for."""
+    fa = tmp_path / "q.fa"
+    fa.write_text(">a\nACGTACGT\n")
+    args = argparse.Namespace(embed=False, input=str(fa), output=str(tmp_path / "e.csv"), batch_size=64)
+    with pytest.raises(ConfigError) as err:
+        domains.get("dna").predict(_export(tmp_path), args)
+    assert str(err.value) == "predict: a dna model predicts embeddings; pass --embed"
+    assert not (tmp_path / "e.csv").exists()
+
+
+def test_a_k_mer_model_is_said_to_read_its_tokens_plus_k_minus_one_residues(tmp_path, capsys):
+    """16 tokens of 3-mers span 18 residues: a longer count crops nothing, a shorter one too much."""
+    run = _export(tmp_path, max_len=16, k=3)
+    fa = tmp_path / "q.fa"
+    fa.write_text(f">a\n{_acgt(18, 7)}\n>b\n{_acgt(19, 8)}\n")
+    args = argparse.Namespace(embed=True, input=str(fa), output=str(tmp_path / "e.csv"), batch_size=64)
+    domains.get("dna").predict(run, args)
+    assert (
+        f"{fa}: the model reads at most 18 residues: 1 of 2 sequences embedded from the central 17 or 18"
+    ) in capsys.readouterr().err
+
+
+def test_the_batch_size_default_is_the_one_the_help_names():
+    """--help says 64: a default that differs from what a user reads is a silent change."""
+    parser = argparse.ArgumentParser()
+    domains.get("dna").add_predict_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.embed, args.batch_size) == (False, 64)
+    assert "sequences per batch (default: 64)" in " ".join(parser.format_help().split())
+
+
+def test_the_demo_trains_the_tiny_preset_for_the_steps_asked(tmp_path, monkeypatch):
+    """`scipt demo --max-steps N` must train N steps, and without it the preset's own."""
+    import sciPT.pretrain
+
+    seen = []
+    monkeypatch.setattr(sciPT.pretrain, "pretrain", lambda name, cfg, out, command: seen.append(cfg))
+    dna = domains.get("dna")
+    assert dna.demo(argparse.Namespace(out=str(tmp_path / "a"), max_steps=7)) == 0
+    assert dna.demo(argparse.Namespace(out=str(tmp_path / "b"), max_steps=None)) == 0
+    assert [c.train.max_steps for c in seen] == [7, dna.presets()["tiny"]().train.max_steps]
+
+
+@pytest.mark.parametrize(
+    ("domain", "curated", "part"),
+    [
+        ("dna", False, "held-out tail"),
+        ("dna", True, "held-out tail kept by curation"),
+        ("protein", False, "held-out record"),
+        ("protein", True, "held-out record kept by curation"),
+    ],
+)
+def test_no_validation_window_names_the_held_out_part_of_the_domain(domain, curated, part):
+    """Proteins hold out whole records, genomes a tail: the refusal must name what was held out."""
+    d = domains.get(domain)
+    cfg = d.presets()["tiny"]()
+    cfg.data.window, cfg.data.val_fraction = 32, 0.05
+    val = SimpleNamespace(longest_part=lambda: (20, "r7", "x.fa"))
+    assert d._no_validation_window(cfg, val, curated) == (
+        f"data.val_fraction 0.05 with data.window 32: no validation window fits (the longest {part} is "
+        "'r7' in x.fa, 20 residues); use a smaller data.window, a larger data.val_fraction, or "
+        "data.val_fraction 0 to train without validation"
+    )
+
+
+def test_streamed_shards_report_their_bytes_and_hold_no_validation_set_at_fraction_zero(tmp_path):
+    """corpus_bytes is the corpus size a user checks; val_fraction 0 means no validation loop at all."""
+    shards = []
+    for i, n in enumerate((300, 500)):
+        shards.append(tmp_path / f"s{i}.fa")
+        shards[-1].write_text(f">r{i}\n{_acgt(n, 10 + i)}\n")
+    dna = domains.get("dna")
+    setup = dna.build_pretraining(_tiny(shards, streaming=True, val_fraction=0.0))
+    assert setup.report["corpus_shards"] == 2
+    assert setup.report["corpus_bytes"] == sum(p.stat().st_size for p in shards)
+    assert setup.datamodule.val_set is None
+    with_val = dna.build_pretraining(_tiny(shards, streaming=True, val_fraction=0.1))
+    assert with_val.datamodule.val_set is not None
+
+
+def test_the_export_keeps_the_training_window_not_the_token_count():
+    """A 3-mer model's 130-residue window is 128 tokens: evaluate and fine-tuning read the window back."""
+    dna = domains.get("dna")
+    cfg = dna.presets()["promoter"]()
+    exported = dna.export_config_from(cfg)
+    assert (exported["window"], exported["model"]["max_len"]) == (130, 128)
+    assert exported["tokenizer"]["k"] == 3 and exported["domain"] == "dna"
+
+
+class _Plain(SequenceDomain):
+    """A plugin's sequence domain that keeps the shared tokenizer."""
+
+    name = "plain"
+    spec = domains.get("dna").spec
+
+
+def test_the_shared_tokenizer_takes_k_mers_up_to_a_vocabulary_of_a_million():
+    """A plugin without its own tokenizer: 4 ** 10 = 2 ** 20 k-mers is the most, and k = 0 is nothing."""
+    plain = _Plain()
+    assert plain.tokenizer(TokenizerConfig(kind="kmer", k=10)).k == 10
+    assert plain.tokenizer(TokenizerConfig(kind="residue", k=10)).k == 1
+    for k in (11, 0):
+        with pytest.raises(ConfigError) as err:
+            plain.tokenizer(TokenizerConfig(kind="kmer", k=k))
+        assert str(err.value) == f"tokenizer.k: k = {k} is out of range for plain"
+
+
+@pytest.mark.parametrize(
+    ("k", "window", "max_len", "message"),
+    [
+        (1, 1, 128, "data.window: 1 residues give 1 tokens; expected at least 2"),
+        (3, 3, 128, "data.window: 3 residues give 1 tokens; expected at least 2"),
+        (1, 129, 128, "data.window: 129 residues give 129 tokens, more than model.max_len = 128"),
+        (3, 131, 128, "data.window: 131 residues give 129 tokens, more than model.max_len = 128"),
+    ],
+)
+def test_a_window_of_too_few_or_too_many_tokens_is_refused_before_the_data_is_read(
+    k, window, max_len, message
+):
+    """One token has nothing to predict from; past max_len the encoder has no positions for it."""
+    cfg = _tiny(["never-read.fa"], window=window)
+    cfg.tokenizer = TokenizerConfig(kind="kmer", k=k) if k > 1 else TokenizerConfig()
+    cfg.model.max_len = max_len
+    with pytest.raises(ConfigError) as err:
+        domains.get("dna").build_pretraining(cfg)
+    assert str(err.value) == message
+
+
+def test_the_longest_windows_that_fit_are_accepted(tmp_path):
+    """The limits are inclusive: 2 tokens, and exactly max_len tokens, make a run."""
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{_acgt(4000, 9)}\n")
+    dna = domains.get("dna")
+    for window, max_len in ((2, 128), (64, 64)):
+        cfg = _tiny([fa], window=window)
+        cfg.model.max_len = max_len
+        assert dna.build_pretraining(cfg).report["tokens_per_sample"] == window
+
+
+@pytest.mark.parametrize(
+    ("domain", "change", "message"),
+    [
+        ("dna", {"val_fraction": 1.0}, "data.val_fraction: expected a fraction in [0, 1), got 1.0"),
+        ("dna", {"temperature": 0.0}, "data.temperature: expected a positive number, got 0"),
+        ("dna", {"temperature": float("nan")}, "data.temperature: expected a positive number, got nan"),
+        (
+            "protein",
+            {"reverse_complement": True},
+            "data.reverse_complement: protein sequences have no complement",
+        ),
+    ],
+)
+def test_impossible_data_settings_are_refused_word_for_word(domain, change, message):
+    """Each would train on nothing, or on windows a protein cannot have, long after the command."""
+    d = domains.get(domain)
+    cfg = d.presets()["tiny"]()
+    cfg.data.paths = ["never-read.fa"]
+    for key, value in change.items():
+        setattr(cfg.data, key, value)
+    with pytest.raises(ConfigError) as err:
+        d.build_pretraining(cfg)
+    assert str(err.value) == message
+
+
+def test_a_causal_objective_on_a_strand_equivariant_encoder_is_refused_before_the_data_is_read():
+    """The encoder says so only at the first step, after the corpus is read and the run folder written."""
+    dna = domains.get("dna")
+    cfg = _tiny(["never-read.fa"])
+    cfg.objective.kind, cfg.model.rc_equivariant = "causal", True
+    with pytest.raises(ConfigError) as err:
+        dna.build_pretraining(cfg)
+    assert str(err.value).startswith("objective.kind causal: a reverse-complement equivariant encoder")
+
+
+def test_the_span_warning_is_for_k_mers_masked_shorter_than_a_token_only(tmp_path, capsys):
+    """Residue tokens masked one at a time are right: a warning there would teach users to ignore it."""
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{_acgt(4000, 9)}\n")
+    dna = domains.get("dna")
+    for k, span, warned in ((1, 1, False), (3, 3, False), (3, 2, True)):
+        cfg = _tiny([fa])
+        cfg.tokenizer = TokenizerConfig(kind="kmer", k=k) if k > 1 else TokenizerConfig()
+        cfg.objective.masked.span = span
+        dna.build_pretraining(cfg)
+        assert ("warning: objective.masked.span" in capsys.readouterr().err) == warned, (k, span)
