@@ -86,3 +86,46 @@ def test_the_tiny_preset_is_the_default_configuration():
     another model than the one the README describes under the same name."""
     assert PromoterTask().presets()["tiny"] is tiny
     assert tiny() == PromoterConfig()
+
+
+def test_the_default_lr_and_head_dropout_are_the_benchmarks_first_candidate():
+    """benchmarks/promoter_nested.py runs "the promoter task's defaults ... except the tuned lr and
+    head dropout", whose quick grid starts at the defaults (lr 1e-3, head dropout 0.3); another
+    default would fine-tune every run without --lr/--head.dropout differently from that."""
+    cfg = PromoterConfig()
+    assert cfg.train.lr == 1e-3
+    assert cfg.head.dropout == 0.3
+
+
+def test_fine_tune_and_evaluate_read_the_same_table_columns_by_default():
+    """A table ``scipt finetune promoter`` trains on is scored by ``evaluate`` with no column flags
+    (both: "sequence" and "label", as the README's CSV example); and sequences are cropped to the
+    longest training sequence unless --inputs.max-length says otherwise (0, the task's docstring)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    PromoterTask().add_evaluate_arguments(parser)
+    evaluate = parser.parse_args([])
+    inputs = PromoterConfig().inputs
+    assert (inputs.sequence_column, inputs.label_column) == ("sequence", "label")
+    assert (evaluate.sequence_column, evaluate.label_column) == (inputs.sequence_column, inputs.label_column)
+    assert inputs.max_length == 0
+    assert (inputs.train, inputs.positives, inputs.negatives, inputs.val, inputs.test) == (None,) * 5
+
+
+def test_a_config_file_may_say_every_documented_value_and_a_wrong_one_is_named():
+    """``export: recommended``, fractional label fractions and a fractional val_fraction are what
+    the docstring allows; an unknown export is refused naming the key and both choices."""
+    from sciPT.config import from_dict
+    from sciPT.errors import ConfigError
+
+    cfg = from_dict(
+        PromoterConfig,
+        {"export": "recommended", "label_fractions": [0.01, 0.25, 1], "val_fraction": 0.2, "folds": 5},
+        "run.yaml",
+    )
+    assert cfg.export == "recommended" and cfg.label_fractions == [0.01, 0.25, 1.0]
+    assert cfg.val_fraction == 0.2 and cfg.folds == 5
+    with pytest.raises(ConfigError) as err:
+        from_dict(PromoterConfig, {"export": "best"}, "run.yaml")
+    assert str(err.value) == "run.yaml.export: expected one of start, recommended, got 'best'"
