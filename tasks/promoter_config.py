@@ -124,6 +124,9 @@ class PromoterConfig:
         )
     )
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # max_steps: a ceiling, not a schedule (the rate is constant after its warm-up): epochs and
+    # early stopping end a fit, and 15 epochs of batch 32 reach it only above about 210,000
+    # training sequences
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             max_steps=100_000,
