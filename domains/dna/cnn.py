@@ -117,9 +117,10 @@ def fit_cnn(
 ) -> CNNFit:
     """Train on ``(x_fit, y_fit)``, early stopping on the loss on ``(x_val, y_val)``.
 
-    AdamW with gradients clipped at norm 1; the positives' loss weighted by the ratio of negatives to
-    positives, so an unbalanced set does not teach the majority class. The seed fixes the initial weights, the batches and the
-    dropout masks; the caller's global torch random state is left as it was."""
+    AdamW with gradients clipped at norm 1; the positives' loss weighted by the ratio of negatives
+    to positives, so an unbalanced set does not teach the majority class. The seed fixes the initial
+    weights, the batches and the dropout masks; the caller's global torch random state is left as
+    it was."""
     if len(x_val) == 0:
         # every epoch would score the same, and the first epoch's weights would be kept silently
         raise ValueError("fit_cnn: the validation set is empty; early stopping needs at least one sequence")
