@@ -145,9 +145,13 @@ def _add_pretrain(sub, rest: list[str] | None) -> None:
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
+    from .trainer import validate
+
+    # settings refused before Lightning is imported: a wrong value answers in about 2 s, not 7
+    cfg = resolve_config(args.plugin, args, args.table)
+    validate(cfg.train)
     from .pretrain import pretrain
 
-    cfg = resolve_config(args.plugin, args, args.table)
     pretrain(args.plugin.name, cfg, args.out, resume=args.resume, command=command_line())
     return 0
 

@@ -235,7 +235,6 @@ def validate(cfg: TrainConfig) -> None:
             "train.devices: -1 means every GPU, and this run is on the CPU; expected a count of "
             "processes (1, 2, ...) or 'auto'"
         )
-    check_launch(cfg)
     if str(cfg.precision) not in PRECISIONS:
         raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     parse_max_time(cfg.max_time)
@@ -245,6 +244,7 @@ def validate(cfg: TrainConfig) -> None:
             "train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, "
             "sharded over gloo) or ddp"
         )
+    check_launch(cfg)  # last: it imports Lightning, which the checks above do without
 
 
 PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "transformer-engine")

@@ -52,6 +52,32 @@ def test_surrogate_help_imports_only_what_the_surrogate_task_uses():
     assert result["loaded"] == ["scipy"]  # its special functions; no torch, no Lightning
 
 
+def test_a_wrong_training_setting_is_refused_before_lightning_is_imported(tmp_path):
+    """A typo in a pre-training setting answers in a couple of seconds: the settings are checked
+    before Lightning (several seconds of imports) is loaded, and nothing is written."""
+    out = tmp_path / "run"
+    result, err = probe(
+        [
+            "pretrain",
+            "dna",
+            "--preset",
+            "tiny",
+            "--strategy",
+            "fsdp",
+            "--accelerator",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result["status"] == 2 and "lightning" not in result["loaded"]
+    assert err.endswith(
+        "scipt: error: train.strategy: fsdp (FSDP1) needs CUDA GPUs; on the CPU use fsdp2 (FSDP2, "
+        "sharded over gloo) or ddp\n"
+    )
+    assert not out.exists()
+
+
 DECONTAMINATE = [
     "data",
     "decontaminate",
