@@ -7,20 +7,44 @@ import pytest
 from sciPT import plots
 
 
-def drawn(monkeypatch, tmp_path, rows: str, **kw) -> dict:
-    """The lines ``plots.loss_curve`` draws from a metrics.csv of ``rows``: ``{label: (x, y, marker)}``."""
-    (tmp_path / "metrics.csv").write_text(rows)
-    lines = {}
+def figures(monkeypatch) -> list[dict]:
+    """What each figure ``plots`` saves shows: axis labels, title, x scale, its lines
+    ``{label: (x, y, marker)}``, its error bars' points ``{label: (x, y)}`` and segments
+    ``[x0, y0, x1, y1]``."""
+    shown = []
 
     def keep(fig, path):
-        for line in fig.axes[0].get_lines():
-            lines[line.get_label()] = (list(line.get_xdata()), list(line.get_ydata()), line.get_marker())
+        ax = fig.axes[0]
+        shown.append(
+            dict(
+                xlabel=ax.get_xlabel(),
+                ylabel=ax.get_ylabel(),
+                title=ax.get_title(),
+                xscale=ax.get_xscale(),
+                lines={
+                    line.get_label(): (list(line.get_xdata()), list(line.get_ydata()), line.get_marker())
+                    for line in ax.get_lines()
+                },
+                bars=[[float(v) for p in seg for v in p] for c in ax.collections for seg in c.get_segments()],
+                errorbars={
+                    c.get_label(): (list(c.lines[0].get_xdata()), list(c.lines[0].get_ydata()))
+                    for c in ax.containers
+                },
+            )
+        )
         plots.pyplot().close(fig)
         return path
 
     monkeypatch.setattr(plots, "save", keep)
+    return shown
+
+
+def drawn(monkeypatch, tmp_path, rows: str, **kw) -> dict:
+    """The lines ``plots.loss_curve`` draws from a metrics.csv of ``rows``: ``{label: (x, y, marker)}``."""
+    (tmp_path / "metrics.csv").write_text(rows)
+    shown = figures(monkeypatch)
     assert plots.loss_curve(tmp_path, tmp_path / "loss.png", **kw) is not None
-    return lines
+    return shown[-1]["lines"]
 
 
 def test_a_penalised_fine_tune_plots_its_task_loss_beside_validation_and_the_penalty_apart(
@@ -142,38 +166,6 @@ def test_parts_kept_without_the_marker_are_cut_as_before_and_merged_in_step_orde
     logs = plots.read_logs(tmp_path)
     assert logs["val/loss"] == [(8, 1.81), (11, 1.74), (14, 1.64), (15, 1.61)]
     assert logs["train/loss"] == [(9, 1.81), (19, 1.52)]
-
-
-def figures(monkeypatch) -> list[dict]:
-    """What each figure ``plots`` saves shows: axis labels, title, x scale, its lines
-    ``{label: (x, y, marker)}``, its error bars' points ``{label: (x, y)}`` and segments
-    ``[x0, y0, x1, y1]``."""
-    shown = []
-
-    def keep(fig, path):
-        ax = fig.axes[0]
-        shown.append(
-            dict(
-                xlabel=ax.get_xlabel(),
-                ylabel=ax.get_ylabel(),
-                title=ax.get_title(),
-                xscale=ax.get_xscale(),
-                lines={
-                    line.get_label(): (list(line.get_xdata()), list(line.get_ydata()), line.get_marker())
-                    for line in ax.get_lines()
-                },
-                bars=[[float(v) for p in seg for v in p] for c in ax.collections for seg in c.get_segments()],
-                errorbars={
-                    c.get_label(): (list(c.lines[0].get_xdata()), list(c.lines[0].get_ydata()))
-                    for c in ax.containers
-                },
-            )
-        )
-        plots.pyplot().close(fig)
-        return path
-
-    monkeypatch.setattr(plots, "save", keep)
-    return shown
 
 
 def test_the_loss_curve_names_its_axes_and_its_reference_lines(monkeypatch, tmp_path):

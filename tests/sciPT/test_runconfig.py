@@ -312,18 +312,26 @@ def test_the_schedule_flag_names_the_schedule_and_its_keys_have_their_own():
     assert "--warmup-steps WARMUP_STEPS " in listed
 
 
-def test_a_resumed_run_refuses_a_new_learning_rate_naming_the_one_it_keeps(tmp_path):
-    """The optimizer's state comes from the checkpoint: a new --lr would be recorded and not used."""
+@pytest.mark.parametrize(
+    "flag, key, kept, other, same",
+    [("--lr", "lr", "0.0005", "0.01", "5e-4"), ("--weight-decay", "weight_decay", "0.05", "0.1", "0.05")],
+)
+def test_a_resumed_run_refuses_a_new_optimizer_setting_naming_the_one_it_keeps(
+    tmp_path, flag, key, kept, other, same
+):
+    """The optimizer comes back from the checkpoint with its learning rate and weight decay: a new
+    --lr or --weight-decay would be written to config.yaml as if it applied, and silently not be
+    used. The value it keeps, given again in any spelling, is accepted."""
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.yaml").write_text("domain: dna\ntrain:\n  lr: 0.0005\n")
+    (out / "config.yaml").write_text(f"domain: dna\ntrain:\n  {key}: {kept}\n")
     with pytest.raises(ConfigError) as err:
-        resolve(["--out", str(out), "--resume", "--lr", "0.01"])
+        resolve(["--out", str(out), "--resume", flag, other])
     assert str(err.value) == (
-        "--lr: a resumed run keeps the value it started with (0.0005), as its optimizer and schedule "
+        f"{flag}: a resumed run keeps the value it started with ({kept}), as its optimizer and schedule "
         "state come from the checkpoint; to train with another, start a new run (another --out)"
     )
-    assert resolve(["--out", str(out), "--resume", "--lr", "5e-4"]).train.lr == 0.0005
+    assert getattr(resolve(["--out", str(out), "--resume", flag, same]).train, key) == float(kept)
 
 
 def test_a_run_s_own_config_yaml_may_be_given_as_config(tmp_path):
@@ -419,21 +427,6 @@ def test_a_config_whose_train_is_no_mapping_is_named_for_a_task_that_picks_its_p
     with pytest.raises(ConfigError) as err:
         resolve_config(task, parser.parse_args(["--config", str(config)]), table)
     assert str(err.value) == f"{config}.train: expected a mapping of TrainConfig keys, got 5"
-
-
-def test_a_resumed_run_refuses_a_new_weight_decay_naming_the_one_it_keeps(tmp_path):
-    """The optimizer comes back from the checkpoint with its weight decay: a new --weight-decay
-    would be written to config.yaml as if it applied, and silently not be used."""
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "config.yaml").write_text("domain: dna\ntrain:\n  weight_decay: 0.05\n")
-    with pytest.raises(ConfigError) as err:
-        resolve(["--out", str(out), "--resume", "--weight-decay", "0.1"])
-    assert str(err.value) == (
-        "--weight-decay: a resumed run keeps the value it started with (0.05), as its optimizer and "
-        "schedule state come from the checkpoint; to train with another, start a new run (another --out)"
-    )
-    assert resolve(["--out", str(out), "--resume", "--weight-decay", "0.05"]).train.weight_decay == 0.05
 
 
 @dataclasses.dataclass
