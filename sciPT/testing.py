@@ -341,6 +341,14 @@ def assert_rc_equivariant(
         )
 
 
+def random_dna(n: int, seed: int, alphabet: str = "ACGT") -> str:
+    """``n`` letters drawn uniformly from ``alphabet`` with numpy's generator seeded by ``seed``: a
+    sequence with no structure for a model to learn, the same on every machine."""
+    import numpy as np
+
+    return "".join(np.random.default_rng(seed).choice(list(alphabet), n))
+
+
 # --- tiny ESM folders in the Hugging Face format (sciPT.hf) ------------------------------------
 def nucleotide_transformer_vocab() -> list[str]:
     """The vocabulary layout of the first Nucleotide Transformer models: six specials, the 4096

@@ -14,7 +14,7 @@ from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.errors import ConfigError
 from sciPT.runconfig import resolve_config
 from sciPT.sequences import Corpus, RandomWindows
-from sciPT.testing import stop_at
+from sciPT.testing import random_dna, stop_at
 
 SYMBOLS = np.array(list("ACGTN"))
 
@@ -22,10 +22,6 @@ SYMBOLS = np.array(list("ACGTN"))
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
-
-
-def random_dna(n, seed, alphabet="ACGT"):
-    return "".join(np.random.default_rng(seed).choice(list(alphabet), n))
 
 
 def fasta(path, records):

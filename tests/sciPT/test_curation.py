@@ -9,15 +9,12 @@ from sciPT import curation
 from sciPT.curation import KEPT, N_RUN, NEAR, CurationOptions, curate
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.sequences import Corpus
+from sciPT.testing import random_dna
 
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
-
-
-def random_dna(n, seed):
-    return "".join(np.random.default_rng(seed).choice(list("ACGT"), n))
 
 
 def fasta(path, records):

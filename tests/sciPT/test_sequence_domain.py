@@ -16,10 +16,7 @@ from sciPT.errors import ConfigError
 from sciPT.registry import domains
 from sciPT.sequence_config import TokenizerConfig
 from sciPT.sequence_domain import SequenceDomain, central
-
-
-def _acgt(n: int, seed: int) -> str:
-    return "".join(np.random.default_rng(seed).choice(list("ACGT"), n))
+from sciPT.testing import random_dna
 
 
 def _tiny(paths, window=32, **data):
@@ -58,8 +55,8 @@ def test_central_keeps_the_middle_and_one_less_where_the_excess_is_odd():
 def test_the_report_table_gives_each_files_residues_and_sampling_probability(tmp_path):
     """report.md's table is how a user sees which file the windows came from: numbers by hand."""
     a, b = tmp_path / "a.fa", tmp_path / "b.fa"
-    a.write_text(f">a1\n{_acgt(700, 1)}\n>a2\n{_acgt(500, 2)}\n")
-    b.write_text(f">b1\n{_acgt(100, 3)}\n")
+    a.write_text(f">a1\n{random_dna(700, 1)}\n>a2\n{random_dna(500, 2)}\n")
+    b.write_text(f">b1\n{random_dna(100, 3)}\n")
     cfg = _tiny([a, b], window=32, val_fraction=0.0, temperature=2.0)
     setup = domains.get("dna").build_pretraining(cfg)
     assert setup.datamodule.val_set is None  # val_fraction 0: no validation loop, not an empty one
@@ -76,9 +73,11 @@ def test_predict_embed_writes_every_sequence_and_says_which_were_cropped(tmp_pat
     """The embeddings file is what a user feeds on: full precision, one row per name, and the crop said."""
     dna = domains.get("dna")
     run = _export(tmp_path)  # max_len 16 single-residue tokens: 16 residues read
-    long = _acgt(21, 4)
+    long = random_dna(21, 4)
     fa = tmp_path / "q.fa"
-    fa.write_text(f">long\n{long}\n>exact\n{_acgt(16, 5)}\n>short\n{_acgt(10, 6)}\n>centre\n{long[3:18]}\n")
+    fa.write_text(
+        f">long\n{long}\n>exact\n{random_dna(16, 5)}\n>short\n{random_dna(10, 6)}\n>centre\n{long[3:18]}\n"
+    )
     out = tmp_path / "e.csv"
     args = argparse.Namespace(embed=True, input=str(fa), output=str(out), batch_size=3)
     emb = dna.predict(run, args)
@@ -117,7 +116,7 @@ def test_a_k_mer_model_is_said_to_read_its_tokens_plus_k_minus_one_residues(tmp_
     """16 tokens of 3-mers span 18 residues: a longer count crops nothing, a shorter one too much."""
     run = _export(tmp_path, max_len=16, k=3)
     fa = tmp_path / "q.fa"
-    fa.write_text(f">a\n{_acgt(18, 7)}\n>b\n{_acgt(19, 8)}\n")
+    fa.write_text(f">a\n{random_dna(18, 7)}\n>b\n{random_dna(19, 8)}\n")
     args = argparse.Namespace(embed=True, input=str(fa), output=str(tmp_path / "e.csv"), batch_size=64)
     domains.get("dna").predict(run, args)
     assert (
@@ -173,7 +172,7 @@ def test_streamed_shards_report_their_bytes_and_hold_no_validation_set_at_fracti
     shards = []
     for i, n in enumerate((300, 500)):
         shards.append(tmp_path / f"s{i}.fa")
-        shards[-1].write_text(f">r{i}\n{_acgt(n, 10 + i)}\n")
+        shards[-1].write_text(f">r{i}\n{random_dna(n, 10 + i)}\n")
     dna = domains.get("dna")
     setup = dna.build_pretraining(_tiny(shards, streaming=True, val_fraction=0.0))
     assert setup.report["corpus_shards"] == 2
@@ -234,7 +233,7 @@ def test_a_window_of_too_few_or_too_many_tokens_is_refused_before_the_data_is_re
 def test_the_longest_windows_that_fit_are_accepted(tmp_path):
     """The limits are inclusive: 2 tokens, and exactly max_len tokens, make a run."""
     fa = tmp_path / "g.fa"
-    fa.write_text(f">g\n{_acgt(4000, 9)}\n")
+    fa.write_text(f">g\n{random_dna(4000, 9)}\n")
     dna = domains.get("dna")
     for window, max_len in ((2, 128), (64, 64)):
         cfg = _tiny([fa], window=window)
@@ -280,7 +279,7 @@ def test_a_causal_objective_on_a_strand_equivariant_encoder_is_refused_before_th
 def test_the_span_warning_is_for_k_mers_masked_shorter_than_a_token_only(tmp_path, capsys):
     """Residue tokens masked one at a time are right: a warning there would teach users to ignore it."""
     fa = tmp_path / "g.fa"
-    fa.write_text(f">g\n{_acgt(4000, 9)}\n")
+    fa.write_text(f">g\n{random_dna(4000, 9)}\n")
     dna = domains.get("dna")
     for k, span, warned in ((1, 1, False), (3, 3, False), (3, 2, True)):
         cfg = _tiny([fa])

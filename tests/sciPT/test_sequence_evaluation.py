@@ -24,6 +24,7 @@ from sciPT.registry import domains
 from sciPT.run import RunDir
 from sciPT.sequence_config import ObjectiveConfig, TokenizerConfig
 from sciPT.sequence_evaluation import score_windows, window_seed
+from sciPT.testing import random_dna
 
 DNA = domains.get("dna")
 CODE = {c: i for i, c in enumerate("ACGTN")}
@@ -31,10 +32,6 @@ CODE = {c: i for i, c in enumerate("ACGTN")}
 
 def codes_of(text: str) -> np.ndarray:
     return np.array([CODE[c] for c in text], dtype=np.uint8)
-
-
-def random_dna(n: int, seed: int) -> str:
-    return "".join(np.random.default_rng(seed).choice(list("ACGT"), n))
 
 
 def tokenizer(k: int = 1):
