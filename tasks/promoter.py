@@ -62,20 +62,18 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sciPT import io, plots
 from sciPT.domains.dna.data import ambiguity_note, read_labelled, read_queries
-from sciPT.metrics import binary_metrics
 from sciPT.registry import Command, Task
 from sciPT.sequence_inputs import in_chunks, repeated_names_note
 
-from .promoter_checks import UNUSED_TRAIN_KEYS
-from .promoter_classifier import length_note
+from .promoter_checks import UNUSED_TRAIN_KEYS, validate
 from .promoter_config import PromoterConfig, PromoterInputs, tiny
-from .promoter_evaluation import contamination_lines, training_overlap_lines
-from .promoter_export import load_classifier, read_training_record
-from .promoter_report import contamination_flag, metric_table
-from .promoter_train import read_training_data, run_finetune
+
+if TYPE_CHECKING:
+    from .promoter_train import read_training_data, run_finetune
 
 __all__ = [
     "PromoterConfig",
@@ -86,6 +84,16 @@ __all__ = [
     "task",
     "tiny",
 ]
+
+
+def __getattr__(name: str):
+    # the fitting and evaluating code (and Lightning under it) loads when a command needs it: the
+    # options and their checks answer in a second or two
+    if name in ("read_training_data", "run_finetune"):
+        from . import promoter_train
+
+        return getattr(promoter_train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -138,6 +146,9 @@ class PromoterTask(Task):
         from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
+        validate(cfg)  # before Lightning is imported: a wrong value answers in about 2 s, not 7
+        from .promoter_train import run_finetune
+
         return run_finetune(cfg, args.out, resume=args.resume)
 
     # evaluate / predict ---------------------------------------------------------------------
@@ -152,6 +163,13 @@ class PromoterTask(Task):
         )
 
     def evaluate(self, run, args):
+        from sciPT.metrics import binary_metrics
+
+        from .promoter_classifier import length_note
+        from .promoter_evaluation import contamination_lines, training_overlap_lines
+        from .promoter_export import load_classifier, read_training_record
+        from .promoter_report import contamination_flag, metric_table
+
         data = read_labelled(args.data, sequence_column=args.sequence_column, label_column=args.label_column)
         classifier, exported = load_classifier(run.path)
         data.refuse_shorter_than(classifier.min_residues, "score")
@@ -215,6 +233,9 @@ class PromoterTask(Task):
         )
 
     def predict(self, run, args):
+        from .promoter_classifier import length_note
+        from .promoter_export import load_classifier
+
         # read as scan reads a genome (ambiguity codes as N); labelled inputs stay strict
         data = read_queries(args.input, sequence_column=args.sequence_column)
         classifier, _ = load_classifier(run.path)

@@ -18,18 +18,21 @@ import numpy as np
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
 from sciPT.diagnostics.contamination import check_parameters
+from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.errors import ConfigError, DataError
 from sciPT.finetune import validate as validate_finetune
 from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.splits import distinct_per_class, grouped_split
 from sciPT.trainer import validate as validate_train
 
-from .promoter_classifier import COMPLEMENT, early_stopping_size
+from .promoter_config import early_stopping_size
 
 if TYPE_CHECKING:
     from sciPT.sequence_inputs import LabelledSequences
 
     from .promoter_config import PromoterConfig
+
+COMPLEMENT = DNA_SPEC.complement_codes()
 
 # Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
 # these training keys shape multi-device pre-training and would do nothing here.

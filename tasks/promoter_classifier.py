@@ -41,6 +41,7 @@ from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
 
+from .promoter_config import early_stopping_size
 from .promoter_stacking import cnn_score, kmer_score
 
 if TYPE_CHECKING:
@@ -373,11 +374,6 @@ def train_classifier(
         bar.set_postfix_str("", refresh=False)  # the bar's last line says it is done, not its last step
     classifier.validation = (labels, np.concatenate(probabilities))
     return classifier
-
-
-def early_stopping_size(cfg: PromoterConfig, n: int) -> int:
-    """How many of ``n`` training sequences a fine-tune without ``--val`` holds out to stop early."""
-    return max(2, int(round(cfg.val_fraction * n)))
 
 
 def fit_member(

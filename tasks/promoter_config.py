@@ -184,5 +184,10 @@ class PromoterConfig:
     contamination_threshold: float = 0.5
 
 
+def early_stopping_size(cfg: PromoterConfig, n: int) -> int:
+    """How many of ``n`` training sequences a fine-tune without ``--val`` holds out to stop early."""
+    return max(2, int(round(cfg.val_fraction * n)))
+
+
 def tiny() -> PromoterConfig:
     return PromoterConfig()

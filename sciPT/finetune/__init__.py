@@ -14,6 +14,8 @@ diagonal for EWC (Gauss-Newton or empirical): :mod:`.fisher`, and a running esti
 the way: :mod:`.online`; replayed batches: :mod:`.replay`; the LightningModule: :mod:`.module`.
 """
 
+from typing import TYPE_CHECKING
+
 from .anchors import EWC, L2SP, AnchorPenalty
 from .base import Strategy, Wrapper
 from .fisher import (
@@ -26,11 +28,24 @@ from .fisher import (
     save_fisher,
 )
 from .freezing import Freeze, GradualUnfreezing, LinearProbe, layer_groups
-from .module import FinetuneModule
 from .online import OnlineFisher
 from .replay import ReplayBatch, ReplayBatchSampler, ReplayDataset, ReplayStepSampler, replay_loader
 from .strategies import FinetuneConfig, build_strategy, validate
 from .warmup import HeadWarmup
+
+if TYPE_CHECKING:
+    from .module import FinetuneModule
+
+
+def __getattr__(name: str):
+    # The LightningModule is imported on first use: the strategies and their checks load without
+    # Lightning, so a task can refuse a wrong setting before seconds of imports
+    if name == "FinetuneModule":
+        from .module import FinetuneModule
+
+        return FinetuneModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EWC",

@@ -660,12 +660,12 @@ def test_random_labels_are_flagged_near_chance_beside_default_baselines(random_l
     "flags, expected",
     [([], True), (["--baselines"], True), (["--baselines", "false"], False), (["--no-baselines"], False)],
 )
-def test_baselines_flags(flags, expected, monkeypatch):
-    import sciPT.tasks.promoter as promoter
+def test_baselines_flags(flags, expected, planted, monkeypatch):
+    import sciPT.tasks.promoter_train as promoter
 
     seen = []
     monkeypatch.setattr(promoter, "run_finetune", lambda cfg, out, resume: seen.append(cfg.baselines) or 0)
-    assert main(["finetune", "promoter", "--train", "x.csv", *flags]) == 0
+    assert main(["finetune", "promoter", "--train", str(planted[0]), *flags]) == 0
     assert seen == [expected]
 
 
@@ -834,7 +834,7 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
     assert flag.startswith("- **Contaminated**: 20 of 60 evaluation sequences (33.3%) occur verbatim")
     assert report.index(flag) < next(i for i, line in enumerate(report) if line.startswith("| model |"))
     # evaluate checks as the run did: with its contamination_k and contamination_threshold
-    import sciPT.tasks.promoter as promoter_task
+    import sciPT.tasks.promoter_evaluation as promoter_evaluation
 
     config = (out / "config.yaml").read_text()
     assert "contamination_k: 16\n" in config and "contamination_threshold: 0.5\n" in config
@@ -844,8 +844,10 @@ def test_evaluation_data_in_the_pretraining_corpus_is_flagged_first(planted, tmp
         )
     )
     seen = []
-    check = promoter_task.contamination_lines
-    monkeypatch.setattr(promoter_task, "contamination_lines", lambda *a: seen.append(a[2:4]) or check(*a))
+    check = promoter_evaluation.contamination_lines
+    monkeypatch.setattr(
+        promoter_evaluation, "contamination_lines", lambda *a: seen.append(a[2:4]) or check(*a)
+    )
     assert main(["evaluate", str(out), "--data", str(path), "--out", str(tmp_path / "again")]) == 0
     assert seen == [(20, 0.8)]
     # a --test set in the corpus: flagged first as well, its counts kept apart from the folds'

@@ -78,6 +78,18 @@ def test_a_wrong_training_setting_is_refused_before_lightning_is_imported(tmp_pa
     assert not out.exists()
 
 
+def test_promoter_fine_tuning_lists_its_options_and_refuses_a_wrong_setting_without_lightning(tmp_path):
+    """The promoter task's options and checks load without the fitting code: ``--help`` and a
+    wrong value answer in a couple of seconds (Lightning and scikit-learn are seconds of imports)."""
+    result, _ = probe(["finetune", "promoter", "--help"])
+    assert result["status"] == 0 and not {"lightning", "sklearn"} & set(result["loaded"])
+    out = tmp_path / "run"
+    result, err = probe(["finetune", "promoter", "--lr", "-1", "--out", str(out)])
+    assert result["status"] == 2 and not {"lightning", "sklearn"} & set(result["loaded"])
+    assert err.endswith("scipt: error: train.lr: expected a positive learning rate, got -1.0\n")
+    assert not out.exists()
+
+
 DECONTAMINATE = [
     "data",
     "decontaminate",

@@ -809,7 +809,7 @@ def test_the_likelihood_fused_into_a_strand_symmetric_run_is_the_mean_over_both_
 def test_the_early_stopping_split_is_the_nearest_whole_number_and_at_least_two():
     """10% of the training data, rounded (not truncated), and never below 2: one sequence cannot
     hold both classes, and early stopping on it is noise."""
-    from sciPT.tasks.promoter_classifier import early_stopping_size
+    from sciPT.tasks.promoter_config import early_stopping_size
 
     cfg = PromoterConfig()  # val_fraction 0.1
     assert early_stopping_size(cfg, 27) == 3  # 2.7 -> 3
