@@ -16,6 +16,7 @@ and appears in ``scipt --help`` once installed. Nothing in ``sciPT`` imports a p
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from collections.abc import Callable
@@ -308,6 +309,8 @@ class Registry:
             )
         dist = distribution(point)
         builtin = dist == BUILTIN
+        if builtin:
+            refuse_missing_extras(f"the {self.kind} '{name}'", point.extras)
         try:
             with missing_extra(
                 f"the {self.kind} '{name}'", point.extras, dist or BUILTIN, own=point.module.split(".")[0]
@@ -399,6 +402,28 @@ def missing_extra(what: str, extras: list[str], dist: str = BUILTIN, own: str = 
             what, f"needs '{missing}', which is not installed: pip install '{dist}[{names}]'"
         ) from None
 
+
+def refuse_missing_extras(what: str, extras: list[str]) -> None:
+    """A built-in plugin whose extra is not installed is unavailable, in listings and commands
+    alike, though its options would load: its plugins import the extra's libraries only when a run
+    needs them (seconds of imports), so the import alone would not tell."""
+    for extra in extras:
+        for module in EXTRA_MODULES.get(extra, ()):
+            if importlib.util.find_spec(module) is None:  # looked up, not imported
+                raise PluginError(
+                    what,
+                    f"needs '{module}', which is not installed: pip install '{BUILTIN}[{','.join(extras)}]'",
+                )
+
+
+# extra of pyproject.toml -> the import names of the libraries it installs (a test checks them)
+EXTRA_MODULES = {
+    "dna": ("Bio", "sklearn"),
+    "protein": ("Bio", "sklearn"),
+    "molecules": ("e3nn", "torch_geometric", "ase", "rdkit", "scipy"),
+    "surrogates": ("scipy", "ht", "fluids"),
+    "hf": ("transformers",),
+}
 
 # import name -> the extra of pyproject.toml that installs it (a test checks the two agree)
 OPTIONAL_MODULES = {

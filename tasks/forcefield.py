@@ -116,14 +116,12 @@ load it. It carries no Fisher: one computed on the pre-training data would no lo
 
 from __future__ import annotations
 
-from sciPT.domains.molecules import md
-from sciPT.domains.molecules.evaluate import add_reading_arguments
 from sciPT.registry import Command, Task
 from sciPT.run import command_line
 
-from .forcefield_config import SMALL_FROM_S, ForcefieldConfig, small, tiny
-from .forcefield_eval import evaluate_run, predict_run
-from .forcefield_train import run_finetune
+# the task's options and checks; the fitting, evaluating and MD code (Lightning, e3nn,
+# torch-geometric: seconds of imports) loads in the command that runs it
+from .forcefield_config import SMALL_FROM_S, ForcefieldConfig, small, tiny, validate
 
 
 # --- the task ---------------------------------------------------------------------------------
@@ -168,9 +166,14 @@ class ForcefieldTask(Task):
         from sciPT.runconfig import resolve_config
 
         cfg = resolve_config(self, args, args.table)
+        validate(cfg)  # before the fitting code is imported: a wrong value answers in seconds
+        from .forcefield_train import run_finetune
+
         return run_finetune(cfg, args.out, resume=args.resume, command=command_line())
 
     def add_evaluate_arguments(self, parser):
+        from sciPT.domains.molecules.evaluate import add_reading_arguments
+
         add_reading_arguments(parser)
         parser.add_argument(
             "--references",
@@ -181,17 +184,25 @@ class ForcefieldTask(Task):
         )
 
     def evaluate(self, run, args):
+        from .forcefield_eval import evaluate_run
+
         evaluate_run(run, args)
         return 0
 
     def add_predict_arguments(self, parser):
+        from sciPT.domains.molecules.evaluate import add_reading_arguments
+
         # predictions need no labels: key flags would be accepted and do nothing
         add_reading_arguments(parser, keys=False)
 
     def predict(self, run, args):
+        from .forcefield_eval import predict_run
+
         return predict_run(run, args)
 
     def commands(self):
+        from sciPT.domains.molecules import md
+
         return [
             Command(
                 "md",

@@ -19,22 +19,33 @@ makes conformers of SMILES), :mod:`.graphs` (radius graphs),
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sciPT.config import from_dict, to_dict
 from sciPT.files import resolve_data_path
 from sciPT.registry import Domain, PretrainSetup
 from sciPT.run import say
 
-from .baseline import REPORT_KEY, loss_baseline, reference_only_val_loss
 from .data import ETHANOL_ISOLATED, head_name, streams
-from .dataset import collate, prepare
 from .fisher_config import validate as validate_fisher
-from .model import EquivariantPotential
 from .objectives import build_objective, unfitted_stress
 from .potential_config import PotentialConfig, check_precision, validate_architecture
 from .presets import PRESETS, MoleculesConfig
-from .streaming import prepare_streaming, training_sets
+
+if TYPE_CHECKING:
+    from .model import EquivariantPotential
 
 __all__ = ["MoleculesDomain", "MoleculesConfig", "EquivariantPotential", "PotentialConfig", "domain"]
+
+
+def __getattr__(name: str):
+    # the network (e3nn) and the graphs (torch-geometric) load when a run is built: the options,
+    # presets and checks answer without them
+    if name == "EquivariantPotential":
+        from .model import EquivariantPotential
+
+        return EquivariantPotential
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def drop_preset_isolated_atoms(data) -> None:
@@ -70,16 +81,23 @@ class MoleculesDomain(Domain):
         return {"data": "data.paths", "teacher": "distill.teacher", "smiles": "distill.smiles"}
 
     def build_pretraining(self, cfg: MoleculesConfig) -> PretrainSetup:
-        # the EWC Fisher is fine-tuning machinery (it loads Lightning): imported here, so that the
-        # ASE calculator and the model load without it
-        from .evaluate import reading
-        from .ewc import fisher_hook
-
-        # architecture and objective first: a typo must not wait for the data to be read
+        # architecture and objective first: a typo must not wait for the data to be read, nor for
+        # the network's and the graphs' libraries (seconds of imports) to load
         validate_architecture(cfg.model)
         check_precision(cfg.train.precision)
         validate_fisher(cfg.fisher)
         objective = build_objective(cfg.objective)
+
+        from .baseline import REPORT_KEY, loss_baseline, reference_only_val_loss
+        from .dataset import collate, prepare
+        from .evaluate import reading
+
+        # the EWC Fisher is fine-tuning machinery (it loads Lightning): imported here, so that the
+        # ASE calculator and the model load without it
+        from .ewc import fisher_hook
+        from .model import EquivariantPotential
+        from .streaming import prepare_streaming, training_sets
+
         if line := unfitted_stress(cfg.data.stress_key, cfg.objective):
             say(line)
         if cfg.distill.teacher is not None or cfg.distill.smiles is not None:
@@ -135,6 +153,8 @@ class MoleculesDomain(Domain):
         }
 
     def load_backbone(self, export_config: dict) -> EquivariantPotential:
+        from .model import EquivariantPotential
+
         potential = EquivariantPotential(
             from_dict(PotentialConfig, export_config["model"], "config.json: model")
         )

@@ -69,8 +69,6 @@ from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.files import resolve_data_path
 from sciPT.locks import waiting_lock
 
-from .calculator import torch_device
-
 FORMAT_VERSION = 2  # part of the cache key: bump when the frames a setting gives could change
 # (2: a linear molecule of 3+ atoms keeps both bends, 3N - 5 modes)
 LINEAR_TOLERANCE = 1e-3  # Angstrom from one line: a relaxed CO2 is linear to 1e-6
@@ -144,6 +142,8 @@ def validate(cfg: DistillConfig) -> None:
     for key, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{key}: expected {expected}, got {getattr(cfg, key.split('.')[1])}")
+    from .calculator import torch_device  # the model's code (e3nn): loaded when a run is checked
+
     torch_device(cfg.device, "distill.device")
 
 

@@ -90,6 +90,25 @@ def test_promoter_fine_tuning_lists_its_options_and_refuses_a_wrong_setting_with
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "argv", [["pretrain", "molecules", "--help"], ["finetune", "forcefield", "--help"], ["demo", "--help"]]
+)
+def test_molecule_options_list_without_the_network_graph_or_training_libraries(argv):
+    # e3nn, torch-geometric and Lightning are 5-6 s of imports: a run's work, not a listing's
+    result, _ = probe(argv)
+    assert result["status"] == 0
+    assert not {"lightning", "e3nn", "torch_geometric", "matplotlib"} & set(result["loaded"])
+
+
+def test_a_wrong_force_field_setting_is_refused_before_the_fitting_code_loads(tmp_path):
+    out = tmp_path / "run"
+    result, err = probe(["finetune", "forcefield", "--lr", "-1", "--out", str(out)])
+    assert result["status"] == 2
+    assert not {"lightning", "e3nn", "torch_geometric"} & set(result["loaded"])
+    assert err.endswith("scipt: error: train.lr: expected a positive learning rate, got -1.0\n")
+    assert not out.exists()
+
+
 DECONTAMINATE = [
     "data",
     "decontaminate",
@@ -105,10 +124,11 @@ DECONTAMINATE = [
 @pytest.mark.parametrize(
     "argv,missing,plugin,extra",
     [
+        # its options load without e3nn, but the domain is of no use without it
         (["pretrain", "molecules", "--help"], "e3nn", "the domain 'molecules'", "molecules"),
         (["finetune", "surrogate", "--help"], "ht", "the task 'surrogate'", "surrogates"),
-        # a core command reaching a domain's library while it runs
-        (DECONTAMINATE, "Bio", "this command", "dna"),
+        # a core command using a domain whose library is missing
+        (DECONTAMINATE, "Bio", "the domain 'dna'", "dna"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_the_pip_install(argv, missing, plugin, extra, tmp_path):

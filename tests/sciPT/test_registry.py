@@ -272,31 +272,58 @@ def test_resume_auto_says_which_checkpoint_it_continues_from(tmp_path):
     assert checkpoint_point(run) == f"a checkpoint: resuming from {run.last_checkpoint}"
 
 
-def test_each_optional_library_is_named_with_an_extra_that_installs_it():
-    """``pip install 'scipt[EXTRA]'`` in a missing-library message must bring that library."""
+# import name -> the name pip installs it by
+PIP_NAME = {
+    "Bio": "biopython",
+    "sklearn": "scikit-learn",
+    "e3nn": "e3nn",
+    "torch_geometric": "torch-geometric",
+    "ase": "ase",
+    "rdkit": "rdkit",
+    "scipy": "scipy",
+    "ht": "ht",
+    "fluids": "fluids",
+    "transformers": "transformers",
+}
+
+
+def installed_extras() -> dict[str, set[str]]:
+    """Each extra of the installed scipt -> the pip names of what it installs."""
     import re
     from importlib.metadata import requires
 
-    from sciPT.registry import OPTIONAL_MODULES
-
-    # import name -> the name pip installs it by
-    pip_name = {
-        "Bio": "biopython",
-        "sklearn": "scikit-learn",
-        "e3nn": "e3nn",
-        "torch_geometric": "torch-geometric",
-        "ase": "ase",
-        "rdkit": "rdkit",
-        "scipy": "scipy",
-        "ht": "ht",
-        "fluids": "fluids",
-        "transformers": "transformers",
-    }
     extras: dict[str, set[str]] = {}
     for line in requires("scipt"):
         found = re.match(r"([A-Za-z0-9_.-]+).*extra\s*==\s*['\"]([^'\"]+)['\"]", line)
         if found:
             extras.setdefault(found.group(2), set()).add(found.group(1).lower())
-    assert set(OPTIONAL_MODULES) == set(pip_name)
+    return extras
+
+
+def test_each_optional_library_is_named_with_an_extra_that_installs_it():
+    """``pip install 'scipt[EXTRA]'`` in a missing-library message must bring that library."""
+    from sciPT.registry import OPTIONAL_MODULES
+
+    extras = installed_extras()
+    assert set(OPTIONAL_MODULES) == set(PIP_NAME)
     for module, extra in OPTIONAL_MODULES.items():
-        assert pip_name[module] in extras.get(extra, set()), (module, extra)
+        assert PIP_NAME[module] in extras.get(extra, set()), (module, extra)
+
+
+def test_a_builtin_plugin_is_unavailable_while_a_library_of_its_extra_is_missing():
+    """A plugin's options load without its extra's libraries, so what the extra brings is looked up
+    by name: every library of each extra, and no library another extra alone brings."""
+    from sciPT.registry import EXTRA_MODULES, PluginError, refuse_missing_extras
+
+    extras = installed_extras()
+    assert set(EXTRA_MODULES) == set(extras) - {"all", "test", "bench"}
+    for extra, modules in EXTRA_MODULES.items():
+        assert {PIP_NAME[m] for m in modules} == extras[extra] & set(PIP_NAME.values()), extra
+    refuse_missing_extras("the task 'x'", ["molecules"])  # installed here: nothing raised
+    with pytest.raises(PluginError) as err:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setitem(sys.modules, "torch_geometric", None)  # as if not installed
+            refuse_missing_extras("the task 'x'", ["molecules"])
+    assert str(err.value) == (
+        "the task 'x' needs 'torch_geometric', which is not installed: pip install 'scipt[molecules]'"
+    )
