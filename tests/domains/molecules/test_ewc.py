@@ -109,6 +109,18 @@ def test_fisher_config_refusals():
     assert str(err.value) == "fisher.blocks: expected 'none', 'radial' or 'all', got 'every'"
 
 
+def test_fisher_config_refuses_negative_frames_and_empty_batches():
+    """0 frames means 'store no Fisher'; a negative count or an empty batch is a typo, and must stop
+    the run with its setting named, not store an empty or meaningless Fisher."""
+    validate(FisherConfig(frames=0, batch_size=1))
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(frames=-1))
+    assert str(err.value) == "fisher.frames: expected a number of frames >= 0, got -1"
+    with pytest.raises(ConfigError) as err:
+        validate(FisherConfig(batch_size=0))
+    assert str(err.value) == "fisher.batch_size: expected a positive integer, got 0"
+
+
 def test_block_axes_name_each_weight_matrix_by_its_input_axis(setup):
     model, _ = setup
     radial = block_axes(model, "radial")

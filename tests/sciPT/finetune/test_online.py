@@ -167,3 +167,33 @@ def test_fisher_growth_over_a_zero_f0_is_infinite(backbone):
     online = OnlineFisher(EWC(1.0, _reference(backbone), zero), estimate, every=1)
     online.on_step(0, backbone)
     assert online.metrics()["fisher_growth"] == float("inf")
+
+
+def test_fisher_growth_over_a_small_f0_is_the_ratio_not_infinite(backbone):
+    """A Fisher at w0 summing to less than 1 (small curvatures are common) is still a Fisher: the
+    growth is the path's curvature over it, here 2, not 'infinitely more than none'."""
+    small = {n: torch.full_like(p, 1e-6) for n, p in backbone.named_parameters()}
+    estimate = ScaledEstimate(small)
+    estimate.scale = 2.0
+    online = OnlineFisher(EWC(1.0, _reference(backbone), small), estimate, every=1)
+    online.on_step(0, backbone)
+    assert online.metrics()["fisher_growth"] == pytest.approx(2.0)
+
+
+def test_a_resumed_run_penalises_with_f0_plus_its_own_new_mean(backbone):
+    """The means are not checkpointed (the penalty's F_0 + mean is not either): a run resumed from
+    a checkpoint of an online run starts a new mean, and its penalty uses F_0 + that mean, not
+    F_0 + the new estimate minus the old run's mean."""
+    fisher = _fisher(backbone)
+    reference = _reference(backbone)
+    first = OnlineFisher(EWC(2.0, reference, fisher), ScaledEstimate(fisher), every=10)
+    first.estimate.scale = 3.0
+    first.on_step(0, backbone)
+    saved = first.state_dict()
+    assert list(saved) == []
+    resumed = OnlineFisher(EWC(2.0, reference, fisher), ScaledEstimate(fisher), every=10)
+    resumed.load_state_dict(saved)
+    _move(backbone, 0.1)
+    resumed.on_step(15, backbone)  # estimate 1 of the new mean: scale 1, F = 0.5 + 0.5
+    # lambda/2 * (0.5 + 0.5) * 0.1^2
+    assert resumed.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)
