@@ -281,3 +281,59 @@ def test_the_line_after_a_stop_counts_the_completed_fits_not_the_fingerprint(tmp
     assert kept_fits(tmp_path) == (
         "the run keeps its 1 completed fit(s): the same command with --resume continues it"
     )
+
+
+def test_the_start_digest_reads_the_weights_and_the_tokenizer_not_the_name(tmp_path):
+    """A --resume from another pre-trained checkpoint of the same architecture, or with another
+    k-mer tokenizer, would splice fits of two starts into one table: each must digest differently,
+    while every scratch start of one architecture digests alike (each fit seeds its own weights)."""
+    import torch
+
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.nn import TransformerConfig
+    from sciPT.tasks.promoter_fits import refuse_changes, start_digest
+    from sciPT.tasks.promoter_start import Start
+    from sciPT.tokenizers import SequenceTokenizer
+
+    k3, k1 = SequenceTokenizer(DNA_SPEC.alphabet, k=3), SequenceTokenizer(DNA_SPEC.alphabet, k=1)
+    cfg = TransformerConfig()
+
+    def start(state, tokenizer=k3, name="runs/dna"):
+        return Start(name, state, cfg, tokenizer, [], {})
+
+    zeros, ones = {"w": torch.zeros(3)}, {"w": torch.ones(3)}
+    assert start_digest(start(zeros)) == start_digest(start({"w": torch.zeros(3)}, name="moved/dna"))
+    assert start_digest(start(ones)) != start_digest(start(zeros))
+    assert start_digest(start(zeros, k1)) != start_digest(start(zeros))
+    assert start_digest(start(None, name="scratch")) == start_digest(start(None, name="other"))
+    assert start_digest(start(None, k1)) != start_digest(start(None))
+    # and a continued run from the other weights is refused, naming the start
+    where = tmp_path / FITS / "fingerprint.json"
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(
+            _kept_fingerprint(start=start_digest(start(zeros))),
+            _kept_fingerprint(start=start_digest(start(ones))),
+            where,
+        )
+    assert "made with another start's weights; continue" in str(err.value)
+
+
+def test_a_setting_held_as_a_tuple_continues_as_the_list_it_was_kept_as(tmp_path):
+    """The fingerprint is kept as JSON, where a tuple becomes a list: a continued run with the very
+    same settings must not be refused as changed because one of them is held as a tuple."""
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import FitStore, fit_settings
+
+    cfg = PromoterConfig()
+    cfg.model.complement_ids = (0, 1, 2, 3)  # set from Python, not read from YAML
+
+    def now():
+        return {"settings": fit_settings(cfg), "length": 200, "data": "d", "start": "s"}
+
+    assert fit_settings(cfg)["model.complement_ids"] == [0, 1, 2, 3]
+    FitStore(tmp_path, now())
+    FitStore(tmp_path, now(), resume=True)  # the same settings: no refusal
+    cfg.model.complement_ids = (3, 2, 1, 0)
+    with pytest.raises(ConfigError) as err:
+        FitStore(tmp_path, now(), resume=True)
+    assert "made with other settings (model.complement_ids); continue" in str(err.value)

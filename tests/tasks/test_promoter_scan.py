@@ -808,3 +808,40 @@ def test_a_stride_of_zero_given_past_the_command_line_is_refused_in_words(tmp_pa
         promoter_scan.run_scan(args)
     assert str(err.value) == "--window and --stride: expected positive integers, got 7 and 0"
     assert not Path(args.output).exists()
+
+
+def test_two_scans_cannot_write_one_partial_file_at_once(tmp_path):
+    """Two jobs resuming one stopped scan (a requeue while the first still runs) would interleave
+    their batches into one track: the second is refused while the first holds the file."""
+    output = tmp_path / "out.bedgraph"
+    partial = Path(f"{output}.partial")
+    settings = {"window": 3, "stride": 1, "batch_size": 2}
+    busy = f"{partial}: another scipt scan is writing it: wait for it to end, or give another --output"
+    first = ScanOutput.open(output, settings, resume=False)
+    with pytest.raises(UserError) as err:
+        ScanOutput.open(output, settings, resume=True)
+    assert str(err.value) == busy
+    first.write("chr\t1\t2\t0.500000\n", 1)
+    first.keep(3)
+    resumed = ScanOutput.open(output, settings, resume=True)  # the first has let go
+    with pytest.raises(UserError) as err:
+        ScanOutput.open(output, settings, resume=True)
+    assert str(err.value) == busy
+    resumed.write("chr\t2\t3\t0.250000\n", 1)
+    resumed.finish()
+    assert output.read_text() == "chr\t1\t2\t0.500000\nchr\t2\t3\t0.250000\n"
+
+
+def test_a_refused_resume_lets_go_of_the_file_at_once(tmp_path):
+    """A resume refused for another stride, retried with the scan's own from the same Python
+    session (a notebook keeps the last traceback), must not find the file still locked by the
+    refused attempt."""
+    output = tmp_path / "out.bedgraph"
+    settings = {"window": 3, "stride": 1, "batch_size": 2}
+    ScanOutput.open(output, settings, resume=False).keep(3)
+    with pytest.raises(UserError) as refused:
+        ScanOutput.open(output, {**settings, "stride": 2}, resume=True)
+    assert "was scanned with --stride 1 (given: 2);" in str(refused.value)
+    again = ScanOutput.open(output, settings, resume=True)  # the refusal's traceback still held
+    again.finish()
+    assert output.read_text() == "" and refused.traceback is not None
