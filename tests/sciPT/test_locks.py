@@ -129,3 +129,40 @@ def test_a_cache_being_built_elsewhere_is_waited_for_with_one_line_and_then_rele
         process.wait()
     assert capsys.readouterr().err == "waiting for another process building the corpus c.xyz\n"
     assert free(lock)
+
+
+def test_a_file_system_without_locks_warns_in_one_line_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    """Some Lustre mounts refuse locks: the run must still train there, with one line saying that
+    nothing stops a second job, not stop on a traceback."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
+    lock = tmp_path / ".scipt.lock"
+    locks.hold_lock(lock)
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path.resolve()}: this file system does not lock files (No locks available): "
+        "nothing stops a second job from training in this run directory at the same time\n"
+    )
+    assert lock.resolve() not in locks._HELD_LOCKS
+
+
+def test_a_lock_file_of_another_user_is_refused_with_the_way_out(tmp_path, monkeypatch):
+    """A colleague's run whose lock file is not writable for this user: the message says how to
+    make it so, in one line, instead of a PermissionError traceback."""
+    import errno
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "open", denied)
+    lock = tmp_path / ".scipt.lock"
+    with pytest.raises(UserError) as err:
+        locks.hold_lock(lock)
+    assert str(err.value) == (
+        f"{lock.resolve()}: cannot open the run directory's lock file (Permission denied): make it "
+        "writable for you (chmod g+w), or remove it when no job is training there"
+    )

@@ -682,3 +682,126 @@ def test_a_used_folder_is_refused_with_the_way_on_that_the_command_has(tmp_path)
         with pytest.raises(UserError) as err:
             RunDir.create(tmp_path, resumable=resumable)
         assert str(err.value) == f"{tmp_path}: run directory already exists and is not empty ({way})"
+
+
+def test_a_run_sized_by_its_budget_continues_with_a_larger_budget_or_more_steps(tmp_path):
+    """A budget-sized run at the total its minute settled on: --max-time 2 minutes, or an explicit
+    --max-steps, must train on, not be told "already finished" by the old budget's total."""
+    run = RunDir(tmp_path)
+    run.model.mkdir()
+    (run.model / "config.json").write_text("{}")
+    run.report.write_text("# run\n")
+    run.config.write_text("train:\n  max_time: '00:00:01:00'\n")
+    budget = {"Timer": {"time_elapsed": {"train": 30.0}}, "TimeBudget{}": {"total_steps": 7}}
+    save_step(run.last_checkpoint, 7, callbacks=budget)
+    assert run.finished(None, "00:00:01:00") == 7  # the same budget: done
+    assert run.finished(None, "00:00:02:00") is None  # a larger budget sizes the run anew
+    assert run.finished(100, "00:00:01:00") is None  # 100 steps asked for: the budget's total is not it
+
+
+def test_a_stopped_run_beside_a_user_s_file_or_any_checkpoint_is_refused_and_kept(tmp_path):
+    """Only a run's own files are emptied to start it again: a user's dotfile or *.tmp, or a
+    checkpoint of another name than last.ckpt (training that would be lost), makes it a used folder."""
+    from sciPT.locks import release_locks
+
+    for extra in (".notes", "results.tmp", "checkpoints/epoch=0-step=2.ckpt"):
+        used = tmp_path / extra.replace("/", "_")
+        (used / "checkpoints").mkdir(parents=True)
+        (used / RunDir.LOCK).write_text("")
+        (used / "config.yaml").write_text("domain: dna\n")
+        (used / extra).write_text("mine\n")
+        with pytest.raises(UserError, match="already exists and is not empty"):
+            RunDir.create(used)
+        release_locks()
+        assert (used / extra).read_text() == "mine\n" and (used / "config.yaml").is_file()
+
+
+def test_a_folder_filled_while_its_lock_was_awaited_is_refused(tmp_path, monkeypatch):
+    """Two jobs sent to one fresh folder: the one that took the lock second finds the first's run
+    there (past its first checkpoint) and is refused, not started over it."""
+    from sciPT.locks import release_locks
+
+    take = RunDir.lock
+
+    def first_job_gets_there_first(self):
+        (self.path / "config.yaml").write_text("domain: dna\n")
+        save_step(self.last_checkpoint, 2)
+        take(self)
+
+    monkeypatch.setattr(RunDir, "lock", first_job_gets_there_first)
+    try:
+        with pytest.raises(UserError) as err:
+            RunDir.create(tmp_path / "run")
+    finally:
+        release_locks()
+    assert str(err.value) == (
+        f"{tmp_path / 'run'}: run directory already exists and is not empty "
+        "(pass --resume to continue it, or choose another --out)"
+    )
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_ranks_other_than_zero_find_the_run_in_place_and_say_nothing(tmp_path, monkeypatch, capsys):
+    """Lightning starts ranks 1.. after rank 0 made and filled the folder: they must neither refuse
+    it, lock it nor make anything, and a note every rank reads alike is printed once, by rank 0."""
+    from sciPT.run import say
+
+    filled = tmp_path / "filled"
+    (filled / "logs").mkdir(parents=True)
+    (filled / "config.yaml").write_text("domain: dna\n")
+    (filled / RunDir.LOCK).write_text("pid 1 on node0, since 2026-01-01T00:00:00\n")
+    monkeypatch.setattr("sciPT.run.global_rank", lambda: 1)
+    assert RunDir.create(filled).path == filled
+    assert sorted(p.name for p in filled.iterdir()) == sorted([RunDir.LOCK, "config.yaml", "logs"])
+    assert RunDir.create(tmp_path / "fresh").path == tmp_path / "fresh"
+    assert not (tmp_path / "fresh").exists()
+    say("data.fa: 3 records skipped")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("sciPT.run.global_rank", lambda: 0)
+    say("data.fa: 3 records skipped")
+    assert capsys.readouterr().err == "data.fa: 3 records skipped\n"
+
+
+def test_the_rank_is_lightning_s_and_zero_without_lightning(monkeypatch):
+    """Each rank's own number decides who writes; a command that never imported Lightning is rank 0."""
+    import sys
+    from types import SimpleNamespace
+
+    from sciPT.run import global_rank
+
+    name = "lightning.fabric.utilities.rank_zero"
+    monkeypatch.setitem(sys.modules, name, SimpleNamespace(rank_zero_only=SimpleNamespace(rank=3)))
+    assert global_rank() == 3
+    monkeypatch.delitem(sys.modules, name)
+    assert global_rank() == 0
+
+
+def test_a_refused_resume_leaves_the_folder_free_to_start_a_run_in_later(tmp_path):
+    """A notebook's --resume on a folder of the user's files is refused; the files moved away, a
+    fresh run started there from the same process must hold a real lock (its file), or a second job
+    would train beside it."""
+    from sciPT.locks import release_locks
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError, match="no checkpoint to resume from"):
+        RunDir.create(folder, resume=True)
+    (folder / "notes.txt").unlink()
+    try:
+        RunDir.create(folder)
+        assert (folder / RunDir.LOCK).is_file()
+    finally:
+        release_locks()
+
+
+def test_a_file_beside_the_repository_s_data_recipes_is_recorded_by_absolute_path(tmp_path, monkeypatch):
+    """Run from the checkout's root, --data my.fa is the user's file, not a shipped one: recorded as
+    typed, a --resume from another directory would not find it (only data_recipes/... is found
+    from anywhere)."""
+    from sciPT.run import with_recorded_paths
+
+    monkeypatch.setattr("sciPT.files.SHIPPED_BASE", tmp_path)  # the working directory is the root
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.fa").write_text(">r\nACGT\n")
+    assert with_recorded_paths({"data": "my.fa"}, ("data",)) == {"data": str(tmp_path / "my.fa")}
