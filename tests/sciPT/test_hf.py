@@ -567,3 +567,60 @@ def test_a_half_precision_folder_loads_in_float32(tmp_path):
             batch["input_ids"], attention_mask=batch["attention_mask"].long()
         ).last_hidden_state
         torch.testing.assert_close(hf.model(**batch), hidden_ref, atol=1e-5, rtol=0)
+
+
+def test_only_an_hf_prefix_and_an_esm_config_are_read_as_hugging_face():
+    # a local path that merely contains "hf:" is a sciPT run; a sciPT model section is not ESM's
+    from sciPT.hf import is_hf_config, is_hf_init
+
+    assert is_hf_init("hf:models/nt") and not is_hf_init("runs/hf:old") and not is_hf_init(None)
+    assert is_hf_config({"model_type": "esm", "hidden_size": 32})
+    assert not is_hf_config({"d_model": 32, "n_layers": 2}) and not is_hf_config(None)
+
+
+def test_embed_without_a_mask_averages_over_the_tokens_that_are_not_padding(dna_folder):
+    # a caller that passes only the ids must not have the padding averaged into short sequences
+    hf = load_hf(dna_folder, DNA_SPEC)
+    batch = hf.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    assert not batch["attention_mask"].all()  # the batch is padded
+    with torch.no_grad():
+        torch.testing.assert_close(
+            hf.model.embed(batch["input_ids"]), hf.model.embed(batch["input_ids"], batch["attention_mask"])
+        )
+
+
+def test_causal_attention_and_select_are_refused(dna_folder):
+    # an ESM encoder cannot mask the future or compute a subset of positions: saying so beats a silent
+    # bidirectional answer
+    model = load_hf(dna_folder, DNA_SPEC).model
+    ids = torch.tensor([[3, 5, 6]])
+    with pytest.raises(UserError) as err:
+        model(ids, causal=True)
+    assert str(err.value) == "an ESM encoder (hf:) attends both ways: causal attention is not available"
+    with pytest.raises(ValueError) as err:
+        model(ids, select=torch.tensor([0]))
+    assert str(err.value) == "HFEncoder does not support select= (supports_select is False)"
+
+
+def test_max_tokens_of_a_config_without_its_defaults_is_transformers_default():
+    # a config.json that leaves fields out means transformers' defaults (absolute positions, 1026)
+    from transformers import EsmConfig
+
+    assert max_tokens({}) == max_tokens(EsmConfig().to_dict()) == 1026 - 0 - 1
+    assert max_tokens({"position_embedding_type": "rotary"}) == 1026
+
+
+def test_loading_leaves_transformers_logging_as_it_was(tmp_path):
+    # sciPT quiets transformers while it loads; a user's own logging and progress bars come back after
+    from transformers.utils import logging
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    try:
+        logging.set_verbosity_info()
+        logging.enable_progress_bar()
+        load_hf(folder, DNA_SPEC)
+        assert logging.get_verbosity() == logging.INFO and logging.is_progress_bar_enabled()
+    finally:
+        logging.set_verbosity(level)
+        (logging.enable_progress_bar if bars else logging.disable_progress_bar)()

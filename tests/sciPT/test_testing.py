@@ -16,10 +16,14 @@ from sciPT.testing import (
     assert_strand_symmetric,
     draw_transform,
     finite_difference_gradient,
+    random_dna,
     random_permutation,
     random_reflection,
     random_rotation,
+    random_translation,
     run_session,
+    stop_at,
+    terminate_when,
 )
 
 
@@ -302,3 +306,185 @@ def test_run_session_kills_the_command_and_its_children_at_the_timeout(tmp_path)
     # subprocess.run's kill leaves the child holding the pipe: it waited the child's 120 s
     assert time.monotonic() - started < 30
     assert not _running(int(pid_file.read_text()))
+
+
+# --- the draws themselves: a helper that draws the identity passes every model --------------------
+def test_translations_reach_both_signs_up_to_the_scale():
+    # all-positive shifts would still move atoms, but a model broken only for one direction would pass
+    g = torch.Generator().manual_seed(0)
+    t = torch.stack([random_translation(g, scale=2.0) for _ in range(200)])
+    assert float(t.abs().max()) <= 2.0
+    assert float(t.min()) < -1.5 and float(t.max()) > 1.5
+
+
+def test_a_permutation_of_two_atoms_always_swaps_them():
+    # two atoms have one non-trivial permutation; drawing the identity would test nothing
+    for seed in range(20):
+        assert random_permutation(2, torch.Generator().manual_seed(seed)).tolist() == [1, 0]
+
+
+def test_the_combined_transformation_reflects_translates_and_permutes():
+    # "combined" is the check a plugin author runs alone: it must hold every part, the mirror included
+    for seed in range(5):
+        q, t, perm = draw_transform("combined", 6, torch.Generator().manual_seed(seed))
+        assert float(torch.linalg.det(q)) == pytest.approx(-1.0)
+        assert float(t.abs().max()) > 0 and not torch.equal(perm, torch.arange(6))
+    pos, z = _structure()
+
+    def triple_product(p, n, cell):
+        return {"energy": torch.dot(p[1] - p[0], torch.linalg.cross(p[2] - p[0], p[3] - p[0]))}
+
+    with pytest.raises(AssertionError, match="^energy is not invariant under combined"):
+        assert_equivariant(triple_product, pos, z, vectors=(), transforms=("combined",))
+
+
+def test_an_unknown_transformation_is_refused():
+    # a typo in transforms= must not silently run another check
+    with pytest.raises(ValueError) as err:
+        draw_transform("rotatoin", 3)
+    assert str(err.value) == (
+        "unknown transformation 'rotatoin' (expected one of: rotation, reflection, translation, "
+        "permutation, combined)"
+    )
+
+
+def test_per_atom_outputs_must_follow_the_permutation_with_an_absolute_tolerance():
+    # per-atom energies that ignore the atoms' order are as wrong as forces that do not rotate
+    pos = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+
+    def sorted_atomic(p, n, cell):
+        i, j = torch.triu_indices(len(p), len(p), 1)
+        r = (p[i] - p[j]).norm(dim=1)
+        atomic = torch.zeros(len(p), dtype=p.dtype).index_add(0, i, r / 2).index_add(0, j, r / 2)
+        return {"energy": atomic.sum(), "atomic_energies": atomic.sort().values}
+
+    assert_equivariant(
+        sorted_atomic, pos, torch.ones(6, dtype=torch.long), vectors=(), transforms=("rotation",)
+    )
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(
+            sorted_atomic,
+            pos,
+            torch.ones(6, dtype=torch.long),
+            vectors=(),
+            per_atom=("atomic_energies",),
+            transforms=("permutation",),
+        )
+    assert str(err.value).startswith("atomic_energies is not invariant under permutation: max |difference| ")
+    assert str(err.value).endswith(" > tolerance 1e-05")
+
+
+def test_a_float32_energy_far_from_zero_gets_only_its_rounding_as_slack():
+    # in float32 at -860, 16 units in the last place are 1.6e-3: a 0.06 violation must still fail
+    pos = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+
+    def tilted(p, n, cell):
+        return {"energy": (torch.cdist(p, p).sum() + 0.03 * torch.tanh(p[0, 0]) - 1000.0).float()}
+
+    energy = abs(float(tilted(pos, None, None)["energy"]))
+    tolerance = 1e-5 + 16 * 2.0**-23 * energy  # float32's machine epsilon is 2^-23
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(tilted, pos, torch.ones(6, dtype=torch.long), vectors=())
+    assert str(err.value) == (
+        f"energy is not invariant under reflection: max |difference| 0.0599 > tolerance {tolerance:.3g}"
+    )
+
+
+def test_a_nan_under_a_transformation_only_is_named_as_such():
+    # finite on the structure given, NaN once rotated: the message must point at the rotation
+    pos, z = _structure()
+
+    def nan_when_moved(p, n, cell):
+        e = torch.tensor(0.0 if torch.equal(p, pos) else float("nan"), dtype=torch.float64)
+        return {"energy": e}
+
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(nan_when_moved, pos, z, vectors=(), transforms=("rotation",))
+    assert str(err.value) == "energy is not finite under rotation: NaN or infinity"
+
+
+def _codes(*seqs):
+    return [np.array(["ACGT".index(c) for c in s], dtype=np.uint8) for s in seqs]
+
+
+@pytest.mark.parametrize(
+    "predict,message",
+    [
+        # the fraction of A: order does not matter, but AAC's reverse complement GTT has none
+        (
+            lambda ss: [float(np.mean(s == 0)) for s in ss],
+            "not strand-symmetric: max |difference| 0.667 at sequence 1",
+        ),
+        # whether the first base is A or T: the complement keeps it, the reversal reads the last base
+        (
+            lambda ss: [float(s[0] in (0, 3)) for s in ss],
+            "not strand-symmetric: max |difference| 1 at sequence 1",
+        ),
+    ],
+)
+def test_a_model_that_is_not_strand_symmetric_is_caught(predict, message):
+    # a check that passes a model reading one strand would certify a broken classifier
+    with pytest.raises(AssertionError) as err:
+        assert_strand_symmetric(predict, _codes("ACGT", "AAC", "AACG"), COMPLEMENT)
+    assert str(err.value) == message
+
+
+def test_random_dna_is_reproducible_and_uses_the_whole_alphabet():
+    # benchmarks and tests pin their inputs by the seed; every base must occur
+    a = random_dna(400, 0)
+    assert len(a) == 400 and set(a) == set("ACGT") and a == random_dna(400, 0)
+    assert a != random_dna(400, 1)
+    assert set(random_dna(50, 0, alphabet="AC")) == {"A", "C"}
+
+
+WAITS_FOR_A_SIGNAL = "import sys, time; open(sys.argv[1], 'w').close(); time.sleep(60)"
+
+
+def test_terminate_when_sends_sigterm_by_default(tmp_path):
+    # a batch system's time limit is SIGTERM; the Ctrl-C path is tested apart with signum=SIGINT
+    import signal
+
+    flag = tmp_path / "ready"
+    status, err = terminate_when([sys.executable, "-c", WAITS_FOR_A_SIGNAL, str(flag)], flag.exists, wait=30)
+    assert status == -signal.SIGTERM and err == ""
+
+
+def test_terminate_when_fails_at_once_when_the_command_ends_first():
+    # a run that crashed before it was ready must fail with its output, not after the whole wait
+    started = time.monotonic()
+    command = [sys.executable, "-c", "import sys; print('crashed early'); sys.exit(4)"]
+    with pytest.raises(AssertionError, match="crashed early"):
+        terminate_when(command, lambda: False, wait=30)
+    assert time.monotonic() - started < 15
+
+
+def test_stop_at_stops_once_the_step_is_reached():
+    # a resume test stopped at step 3 must resume from step 3's checkpoint, not step 4
+    from types import SimpleNamespace
+
+    callback = stop_at(3)
+    for step, stops in ((2, False), (3, True), (4, True)):
+        trainer = SimpleNamespace(global_step=step, should_stop=False)
+        callback.on_train_batch_end(trainer)
+        assert trainer.should_stop is stops
+
+
+def test_rc_equivariance_reads_only_the_real_tokens():
+    # padding may hold anything, NaN or huge values: it must neither fail a model nor widen the tolerance
+    _, batch, complement = _dna_encoder(rc=True, d_model=16, n_layers=1)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert not mask.all()  # the batch is padded
+
+    def padded_with(value, real_states):
+        def encoder(i, m):
+            return torch.where(m[..., None].bool(), real_states(i), value)
+
+        return encoder
+
+    zeros = padded_with(float("nan"), lambda i: torch.zeros(*i.shape, 4))
+    assert_rc_equivariant(zeros, ids, mask, complement)
+    # the token id as a state is not complement-aware; 1e6 in the padding would make the default
+    # tolerance 64 * 2^-23 * 1e6 = 7.6 and hide it
+    token = padded_with(1e6, lambda i: 0.01 * i[..., None].float().expand(*i.shape, 4))
+    with pytest.raises(AssertionError, match="^not reverse-complement equivariant: max"):
+        assert_rc_equivariant(token, ids, mask, complement)
