@@ -52,6 +52,10 @@ PLUGIN_MODULES = {
     "fakeplug_own": "import fakeplug_own.helpers\n",
     # a library that sciPT's own extras also name (rdkit: scipt[molecules])
     "fakeplug_needs_rdkit": "raise ModuleNotFoundError(\"No module named 'rdkit'\", name='rdkit')\n",
+    # a module of sciPT itself that is missing (a plugin written for a newer sciPT): no extra brings it
+    "fakeplug_needs_newer_scipt": (
+        "raise ModuleNotFoundError(\"No module named 'sciPT.newer_api'\", name='sciPT.newer_api')\n"
+    ),
 }
 
 
@@ -126,6 +130,11 @@ def fresh():
             "the domain 'bad' needs 'some_lib_that_is_not_installed', which is not installed: "
             "pip install 'triseq-plugin[fancy]'",
         ),
+        (
+            # no extra of its own: sciPT's extra brings the library, so that is the pip install
+            "fakeplug_needs_rdkit:domain",
+            "the domain 'bad' needs 'rdkit', which is not installed: pip install 'scipt[molecules]'",
+        ),
     ],
 )
 def test_a_third_party_plugin_that_cannot_load_is_one_line(install, value, message):
@@ -184,6 +193,11 @@ def test_two_third_party_plugins_of_one_name_are_refused(install):
             "fakeplug_own:domain [fancy]",
             "plugin 'bad' (fakeplug_own:domain, from triseq-plugin) failed to load: ModuleNotFoundError: "
             "No module named 'fakeplug_own.helpers'; 'fakeplug_own' is not a package",
+        ),
+        (
+            "fakeplug_needs_newer_scipt:domain [fancy]",
+            "plugin 'bad' (fakeplug_needs_newer_scipt:domain, from triseq-plugin) failed to load: "
+            "ModuleNotFoundError: No module named 'sciPT.newer_api'",
         ),
         (
             # the plugin's own extra, not sciPT's extra of the same library
@@ -327,3 +341,113 @@ def test_a_builtin_plugin_is_unavailable_while_a_library_of_its_extra_is_missing
     assert str(err.value) == (
         "the task 'x' needs 'torch_geometric', which is not installed: pip install 'scipt[molecules]'"
     )
+
+
+def test_a_missing_module_of_a_plugin_s_own_package_is_its_bug_not_a_pip_install(install, tmp_path):
+    """A plugin package ``fakeplug_pkg.plugin`` missing ``fakeplug_pkg.helpers``: no extra brings
+    its own code, so a "pip install" would send the user after the wrong fix."""
+    package = tmp_path / "src" / "fakeplug_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text("import fakeplug_pkg.helpers\n")
+    install("triseq-plugin", {"bad": "fakeplug_pkg.plugin:domain [fancy]"})
+    try:
+        with pytest.raises(UserError) as err:
+            fresh().get("bad")
+    finally:
+        for module in ("fakeplug_pkg", "fakeplug_pkg.plugin"):
+            sys.modules.pop(module, None)
+    assert str(err.value) == (
+        "plugin 'bad' (fakeplug_pkg.plugin:domain, from triseq-plugin) failed to load: "
+        "ModuleNotFoundError: No module named 'fakeplug_pkg.helpers'"
+    )
+
+
+def test_a_plugin_of_a_registry_of_two_kinds_names_both(install):
+    """``sciPT.commands`` takes a domain or a task: a plugin naming neither is told both bases."""
+    from sciPT.registry import Task
+
+    install("triseq-plugin", {"odd": "fakeplug_domain:not_a_domain"})
+    registry = Registry("sciPT.domains", "command", (Domain, Task))
+    with pytest.raises(UserError) as err:
+        registry.get("odd")
+    assert str(err.value) == (
+        "plugin 'odd' (fakeplug_domain:not_a_domain, from triseq-plugin) is not a command plugin: "
+        "expected an instance of sciPT.registry.Domain or sciPT.registry.Task, found a value of type object"
+    )
+
+
+def test_a_distribution_name_is_normalized_as_pip_does():
+    """Runs of '-', '_' and '.' are one '-' (PEP 503): ``Triseq._Plugin`` is ``pip install triseq-plugin``."""
+    from types import SimpleNamespace
+
+    from sciPT.registry import distribution
+
+    assert distribution(SimpleNamespace(dist=SimpleNamespace(name="Triseq._Plugin"))) == "triseq-plugin"
+    assert distribution(SimpleNamespace(dist=SimpleNamespace(name="zope.interface"))) == "zope-interface"
+    assert distribution(SimpleNamespace()) is None  # an entry point made by hand
+
+
+def test_an_installed_library_that_fails_to_import_a_name_is_not_called_missing():
+    """``from rdkit import Chem`` failing in an installed but wrong rdkit is no missing library:
+    "pip install" would not fix it, so the error stays as it is."""
+    from sciPT.registry import missing_extra
+
+    with pytest.raises(ImportError) as err:
+        with missing_extra("scipt data", []):
+            raise ImportError("cannot import name 'Chem' from 'rdkit'", name="rdkit")
+    assert type(err.value) is ImportError
+
+
+def test_a_task_without_evaluate_names_the_run_folder():
+    """``scipt evaluate RUN`` on a task that has no evaluation: the line says which folder."""
+    from types import SimpleNamespace
+
+    from sciPT.registry import Task
+
+    class Mine(Task):
+        name = "mine"
+
+    with pytest.raises(UserError) as err:
+        Mine().evaluate(SimpleNamespace(path="runs/x"), SimpleNamespace())
+    assert str(err.value) == "runs/x: a mine run cannot be evaluated"
+
+
+def test_resume_auto_of_a_task_on_an_empty_folder_says_it_holds_no_checkpoint(tmp_path, capsys):
+    """A task keeping checkpoints (the default) says what --resume auto found none of: a checkpoint."""
+    from sciPT.registry import Task
+    from sciPT.run import RunDir
+    from sciPT.runconfig import resolve_resume
+
+    out = tmp_path / "run"
+    out.mkdir()
+    try:
+        assert resolve_resume(Task(), "auto", out) is False
+    finally:
+        RunDir(out).unlock()
+    assert capsys.readouterr().err == f"--resume auto: {out} holds no checkpoint yet: starting it\n"
+
+
+def test_a_task_s_default_run_directory_is_named_after_it():
+    """A third-party task keeping the default options writes to runs/<name>: two tasks run with
+    no --out do not write into one folder."""
+    import argparse
+    from dataclasses import dataclass, field
+
+    from sciPT.registry import Task
+    from sciPT.trainer import TrainConfig
+
+    @dataclass
+    class Config:
+        train: TrainConfig = field(default_factory=TrainConfig)
+
+    class Mine(Task):
+        name = "mine"
+        config_class = Config
+
+        def presets(self):
+            return {"tiny": Config}
+
+    parser = argparse.ArgumentParser()
+    Mine().add_finetune_arguments(parser)
+    assert parser.parse_args([]).out == "runs/mine"

@@ -48,3 +48,52 @@ def test_a_file_held_by_one_writer_refuses_a_second_in_one_line(tmp_path):
     first.close()
     third = hold_file(open(path, "a"), path, "busy")
     third.close()
+
+
+def test_sigterm_in_the_block_is_not_swallowed_by_a_library_s_except_exception():
+    """A library's ``except Exception`` around the work must not eat the time limit's SIGTERM: the
+    command would go on until the batch system kills it, losing what it had written."""
+    from sciPT.signals import Terminated
+
+    with pytest.raises(Terminated), sigterm_raises():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except Exception:  # what a library's broad handler does
+            pass
+
+
+def test_outside_the_main_thread_the_block_changes_nothing():
+    """A command run from a worker thread (a notebook's executor) cannot install a handler: it runs,
+    instead of failing with Python's 'signal only works in main thread'."""
+    import threading
+
+    errors, before = [], signal.getsignal(signal.SIGTERM)
+
+    def work():
+        try:
+            with sigterm_raises():
+                pass
+        except BaseException as error:  # noqa: BLE001 - reported to the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_file_system_without_locks_lets_the_writer_through(tmp_path, monkeypatch):
+    """Some network file systems refuse flock (ENOLCK): a scan there writes its file unlocked rather
+    than failing to start."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = tmp_path / "scan.tsv"
+    handle = hold_file(open(path, "a"), path, "busy")
+    assert not handle.closed
+    handle.close()
