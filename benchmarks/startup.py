@@ -24,6 +24,8 @@ COMMANDS = {
     "scipt --help": (["--help"], 1.0),
     "scipt finetune surrogate --help": (["finetune", "surrogate", "--help"], 2.5),
     "scipt pretrain dna --help": (["pretrain", "dna", "--help"], None),
+    "scipt finetune promoter --help": (["finetune", "promoter", "--help"], None),
+    "scipt pretrain molecules --help": (["pretrain", "molecules", "--help"], None),
     "scipt finetune forcefield --help": (["finetune", "forcefield", "--help"], None),
 }
 LAUNCH = "import sys; from sciPT.cli import main; sys.exit(main(sys.argv[1:]))"
