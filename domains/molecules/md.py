@@ -63,11 +63,7 @@ from sciPT.run import RunDir
 from sciPT.runconfig import seed
 from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
-from .calculator import SciPTCalculator, torch_device
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
-from .evaluate import read_as, run_data_config
-from .graphs import frame_to_graph
-from .references import check_elements
 from .trajectory import Trajectory, check_output, frame_row, partial_path
 
 
@@ -123,6 +119,8 @@ def structure_reading(path: str | Path, head: str | None = None) -> MoleculeData
     (``head_data``: ``head``, else the head it was trained as, else its last; a Bohr export's
     structure was read as Angstrom, without a word); ``None`` where it records none, whose structures
     are read as Angstrom, the export's unit."""
+    from .evaluate import read_as, run_data_config
+
     model_dir = resolve_model_dir(path)
     for folder in (Path(path), model_dir.parent):
         run = RunDir(folder)
@@ -364,6 +362,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    # the model (e3nn) and the graphs (torch-geometric) load here, not to list the options
+    from .calculator import SciPTCalculator, torch_device
+    from .graphs import frame_to_graph
+    from .references import check_elements
+
     settings = MDSettings(
         steps=args.steps,
         temperature=args.temperature,

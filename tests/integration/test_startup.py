@@ -91,7 +91,13 @@ def test_promoter_fine_tuning_lists_its_options_and_refuses_a_wrong_setting_with
 
 
 @pytest.mark.parametrize(
-    "argv", [["pretrain", "molecules", "--help"], ["finetune", "forcefield", "--help"], ["demo", "--help"]]
+    "argv",
+    [
+        ["pretrain", "molecules", "--help"],
+        ["finetune", "forcefield", "--help"],
+        ["md", "--help"],
+        ["demo", "--help"],
+    ],
 )
 def test_molecule_options_list_without_the_network_graph_or_training_libraries(argv):
     # e3nn, torch-geometric and Lightning are 5-6 s of imports: a run's work, not a listing's
