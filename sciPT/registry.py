@@ -416,28 +416,19 @@ def refuse_missing_extras(what: str, extras: list[str]) -> None:
                 )
 
 
-# extra of pyproject.toml -> the import names of the libraries it installs (a test checks them)
+# extra of pyproject.toml -> the import names of the libraries it installs (a test checks them).
+# In order of preference where two extras install one library: the smaller one first
 EXTRA_MODULES = {
     "dna": ("Bio", "sklearn"),
     "protein": ("Bio", "sklearn"),
-    "molecules": ("e3nn", "torch_geometric", "ase", "rdkit", "scipy"),
     "surrogates": ("scipy", "ht", "fluids"),
+    "molecules": ("e3nn", "torch_geometric", "ase", "rdkit", "scipy"),
     "hf": ("transformers",),
 }
 
-# import name -> the extra of pyproject.toml that installs it (a test checks the two agree)
-OPTIONAL_MODULES = {
-    "Bio": "dna",
-    "sklearn": "dna",
-    "e3nn": "molecules",
-    "torch_geometric": "molecules",
-    "ase": "molecules",
-    "rdkit": "molecules",
-    "scipy": "surrogates",
-    "ht": "surrogates",
-    "fluids": "surrogates",
-    "transformers": "hf",
-}
+# import name -> the extra named for it where no plugin's own extra is known (a core command):
+# the first in EXTRA_MODULES that installs it
+OPTIONAL_MODULES = {module: extra for extra, modules in reversed(EXTRA_MODULES.items()) for module in modules}
 
 
 domains = Registry(DOMAIN_GROUP, "domain", Domain)

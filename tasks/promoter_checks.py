@@ -18,7 +18,7 @@ import numpy as np
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
 from sciPT.diagnostics.contamination import check_parameters
-from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.domains.dna.data import COMPLEMENT
 from sciPT.errors import ConfigError, DataError
 from sciPT.finetune import validate as validate_finetune
 from sciPT.runconfig import refuse_unused_train_keys
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from sciPT.sequence_inputs import LabelledSequences
 
     from .promoter_config import PromoterConfig
-
-COMPLEMENT = DNA_SPEC.complement_codes()
 
 # Every fine-tune is a small single-device fit validated once per epoch (sciPT.classification);
 # these training keys shape multi-device pre-training and would do nothing here.

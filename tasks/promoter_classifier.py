@@ -32,7 +32,7 @@ from sciPT.classification import fit_classifier, predict_proba
 from sciPT.config import to_dict
 from sciPT.diagnostics.overlap import strand_keys
 from sciPT.domains.dna.cnn import CNNScore
-from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
+from sciPT.domains.dna.data import COMPLEMENT, LabelledSequences
 from sciPT.domains.dna.kmer import KmerScore
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
 from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
@@ -47,8 +47,6 @@ from .promoter_stacking import cnn_score, kmer_score
 if TYPE_CHECKING:
     from .promoter_config import PromoterConfig
     from .promoter_start import Start
-
-COMPLEMENT = DNA_SPEC.complement_codes()
 
 
 # --- models -------------------------------------------------------------------------------------

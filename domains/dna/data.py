@@ -31,6 +31,8 @@ DNA_SPEC = SequenceSpec(
     complement="TGCAN",
     unknown="N",
 )
+# the complement of each DNA code (A<->T, C<->G, N), for strand-aware keys and checks
+COMPLEMENT = DNA_SPEC.complement_codes()
 
 ECOLI_GENOME = "data_recipes/dna/ecoli_k12_mg1655.fna.gz"
 PHAGE_LAMBDA = "data_recipes/dna/phage_lambda.fa"
