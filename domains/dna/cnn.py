@@ -33,7 +33,7 @@ from torch import nn
 from sciPT.diagnostics.overlap import strand_keys
 from sciPT.splits import grouped_split
 
-from .data import DNA_SPEC
+from .data import COMPLEMENT
 
 
 @dataclass
@@ -223,7 +223,7 @@ class CNNClassifier:
         labels = np.asarray(labels)
         n_val = max(2, int(round(self.val_fraction * len(labels))))
         # copies (either strand) on one side: early stopping judges sequences the fit has not seen
-        keys = strand_keys(codes, DNA_SPEC.complement_codes())
+        keys = strand_keys(codes, COMPLEMENT)
         fit_idx, val_idx = grouped_split(keys, labels, n_val, self.seed)
         x = one_hot(codes, self.length)
         self.fit_ = fit_cnn(

@@ -15,7 +15,7 @@ import numpy as np
 
 from sciPT.diagnostics.overlap import strand_keys
 
-from .data import DNA_SPEC
+from .data import COMPLEMENT
 
 # the inverse regularisation strengths a cross-validated k-mer regression chooses among
 KMER_CS = tuple(10.0**e for e in range(-6, 3))
@@ -158,7 +158,7 @@ class KmerLogisticRegression:
         # a sequence's copies and reverse complements on one side of each split, as in the outer
         # folds: on both sides, they favoured the weakest regularisation
         scaled = self.pipeline[0].fit_transform(x)
-        keys = strand_keys(codes, DNA_SPEC.complement_codes())
+        keys = strand_keys(codes, COMPLEMENT)
         c = cross_validated_c(scaled, np.asarray(labels), seed=self.seed, keys=keys)
         self.pipeline[-1].set_params(C=c).fit(scaled, labels)
         return self

@@ -13,10 +13,9 @@ from sciPT.errors import ConfigError
 from sciPT.sequence_config import TokenizerConfig
 from sciPT.tokenizers import SequenceTokenizer
 
-from .data import DNA_SPEC
+from .data import COMPLEMENT, DNA_SPEC
 
 KMER_RANGE = range(3, 7)
-_COMPLEMENT = DNA_SPEC.complement_codes()
 
 
 def dna_tokenizer(cfg: TokenizerConfig) -> SequenceTokenizer:
@@ -29,7 +28,7 @@ def dna_tokenizer(cfg: TokenizerConfig) -> SequenceTokenizer:
 
 def reverse_complement(codes: np.ndarray) -> np.ndarray:
     """Reverse complement of nucleotide codes ``[..., W]`` (last axis reversed)."""
-    return _COMPLEMENT[np.asarray(codes)[..., ::-1]]
+    return COMPLEMENT[np.asarray(codes)[..., ::-1]]
 
 
 def encode(sequence: str) -> np.ndarray:
