@@ -375,3 +375,168 @@ def test_a_log_range_above_spread_tol_varies():
     assert varies(np.log([0.700, 0.702]))
     assert not varies(np.log([0.7000, 0.7005]))
     assert not varies(np.array([]))
+
+
+def test_a_variable_off_lock_step_by_more_than_collinear_tol_is_freed():
+    """Pr falling as Re^-0.3 with a wiggle: scratch frees its exponent once what log Re (and log C)
+    leave of log Pr exceeds COLLINEAR_TOL (1e-3) of its spread, and holds it below. The fractions
+    are computed here by least squares: a wiggle of 5e-4 leaves 2.0e-3, one of 5e-5 leaves 2.0e-4."""
+    re = np.geomspace(1e4, 1e5, 6)
+    A = np.column_stack([np.ones(6), np.log(re)])
+    for wiggle, freed in ((5e-4, True), (5e-5, False)):
+        log_pr = np.log(7) - 0.3 * np.log(re / 1e4) + wiggle * np.array([1, -1, 1, -1, 1, -1])
+        left = log_pr - A @ np.linalg.lstsq(A, log_pr, rcond=None)[0]
+        fraction = np.linalg.norm(left) / np.linalg.norm(log_pr - log_pr.mean())
+        assert (fraction > 1e-3) == freed and 1e-4 < fraction < 1e-2
+        assert scratch_prior(features(re, np.exp(log_pr)), NAMES).free.tolist() == [True, True, freed]
+
+
+def test_no_points_free_nothing():
+    """Every free parameter needs a point to pay for it: with none, even log C is held (at the
+    reference prior's mean), so scratch's prior is the textbook law with its stated widths."""
+    held = scratch_prior(features([]), NAMES)
+    assert held.free.tolist() == [False, False, False]
+    assert held.mean[1:].tolist() == [0.8, 0.4]
+
+
+def test_two_points_at_one_re_fit_c_to_their_mean_and_keep_the_textbook_slope():
+    """Two points at the same Re and Pr cannot see a slope: scratch frees log C only, and log C
+    absorbs whatever a and b are, so the prediction at that Re is the mean of the two log Nu and
+    the exponents keep the reference means (a shift in a is paid for exactly by log C)."""
+    X = features([3e4, 3e4])
+    y = np.log([90.0, 110.0])
+    assert scratch_prior(X, NAMES).free.tolist() == [True, False, False]
+    post = scratch_fit(X, y, NAMES, NoisePrior())
+    assert post.predict(features([3e4]))[0] == pytest.approx(np.mean(y), abs=1e-9)
+    assert post.mean[1:] == pytest.approx([0.8, 0.4], abs=1e-9)
+
+
+def test_calibrate_names_its_bad_arguments_word_for_word():
+    """A misspelt rule or held mode is refused before any fit, naming the allowed values (a held
+    mode that only the leave-one-out rules read was otherwise accepted by the evidence rule)."""
+    X, y = _ribbed(3)
+    with pytest.raises(ValueError, match=r"^guard_rule must be one of \('evidence', 'loo', 'blend'\)$"):
+        calibrate(X, y, NAMES, RIGHT, guard_rule="bayes")
+    for rule in ("evidence", "loo"):
+        with pytest.raises(ValueError, match=r"^loo_held must be one of \('width', 'exact'\)$"):
+            calibrate(X, y, NAMES, RIGHT, guard_rule=rule, loo_held="fixed")
+    with pytest.raises(ValueError, match=r"^transfer must be one of \('exponents', 'all'\)$"):
+        calibrate(X, y, NAMES, RIGHT, transfer="constant")
+
+
+def test_the_kept_scratch_fit_holds_an_unseen_exponent_with_the_reference_width():
+    """Only the guard's leave-one-out re-fits hold an exponent exactly (loo_held); the scratch fit
+    calibrate keeps, whose intervals users read, holds b at 0.4 +- 0.3: calibrated at Pr 0.7, its
+    predictive variance at Pr 7 is larger by (0.3 log 10)^2, whatever loo_held is."""
+    X, y = _ribbed(4)
+    for held in ("exact", "width"):
+        post = calibrate(X, y, NAMES, RIGHT, guard_rule="loo", loo_held=held).scratch_fit
+        var_same, var_new = (post.predictive_sd(features([5e4], pr))[0] ** 2 for pr in (0.7, 7.0))
+        assert var_new - var_same == pytest.approx((0.3 * np.log(10)) ** 2, rel=1e-6)
+
+
+def test_the_blend_counts_the_points_it_was_calibrated_on():
+    """The blended posterior is a fit on the same n points as its members (a chained calibration
+    and the report read its n)."""
+    X, y = _ribbed(3)
+    cal = calibrate(X, y, NAMES, RIGHT, guard_rule="blend")
+    assert cal.guard.choice == "blend" and cal.chosen is cal.blended
+    assert cal.chosen.n == cal.prior_fit.n == cal.scratch_fit.n == 3
+
+
+@pytest.mark.parametrize("rule", ["loo", "evidence"])
+def test_a_tie_keeps_the_prior(rule):
+    """Scratch must beat the prior by *more* than margin * n: a margin of exactly d / n (n = 4, so
+    d / 4 * 4 == d in floating point) is a tie, and a tie keeps the prior."""
+    X, y = _ribbed(4)
+    g = calibrate(X, y, NAMES, WRONG, guard_rule=rule).guard
+    score = g.elpd if rule == "loo" else g.log_evidence
+    d = score["scratch"] - score["prior"]
+    assert g.choice == "scratch" and d > 0 and d / 4 * 4 == d
+    assert calibrate(X, y, NAMES, WRONG, guard_rule=rule, margin=d / 4).guard.choice == "prior"
+
+
+def test_a_prior_equal_to_the_reference_prior_has_scratch_s_evidence():
+    """The evidence guard compares like with like: both models free log C and integrate the width
+    factor kappa under the same hyperprior, so a pre-trained prior that *is* the reference prior
+    (exponents N(0.8, 0.3^2), N(0.4, 0.3^2)) has exactly scratch's evidence, a tie, and is kept with
+    a Bayes factor of 1."""
+    from sciPT.domains.surrogates.calibrate import reference_prior
+
+    X, y = _ribbed(4)
+    same = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], np.diag([0.04, 0.3**2, 0.3**2]))
+    assert reference_prior(NAMES).cov[1:, 1:] == pytest.approx(same.cov[1:, 1:])
+    g = calibrate(X, y, NAMES, same, guard_rule="evidence").guard
+    assert g.log_evidence["prior"] == pytest.approx(g.log_evidence["scratch"], rel=0, abs=1e-9)
+    assert g.choice == "prior" and g.reason.endswith("nats for scratch, Bayes factor 1 for the prior)")
+
+
+def test_an_overwhelming_bayes_factor_is_capped_not_printed_as_infinity():
+    """300 exact points on a = 0.6 against a prior that holds a = 0.8 exactly: scratch's log
+    evidence beats it by far more than 710 nats, past where exp overflows; the reason gives the
+    factor capped at e^700, without an overflow warning or an 'inf'."""
+    import warnings
+
+    re = np.geomspace(2e4, 1.5e5, 300)
+    X, y = features(re), np.log(0.4) + 0.6 * np.log(re) + 0.4 * np.log(0.7)
+    held = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], np.zeros((3, 3)), fixed=[False, True, True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = calibrate(X, y, NAMES, held, guard_rule="evidence").guard
+    assert g.choice == "scratch" and g.log_evidence["scratch"] - g.log_evidence["prior"] > 710
+    assert g.reason.startswith(
+        f"evidence: the points are {np.exp(700.0):.3g} times more probable under scratch"
+    )
+    assert "inf" not in g.reason
+
+
+def test_no_guard_and_no_prior_say_so():
+    """Word for word what the report shows when the guard is off (rule "none", the prior kept with
+    all the weight) and when there is no prior (scratch only)."""
+    X, y = _ribbed(3)
+    off = calibrate(X, y, NAMES, WRONG, guard=False)
+    assert (off.guard.choice, off.guard.reason, off.guard.rule) == ("prior", "guard switched off", "none")
+    assert off.guard.prior_weight == 1.0 and off.chosen is off.prior_fit
+    none = calibrate(X, y, NAMES, None)
+    assert none.guard.reason == "no prior was given (--init none)"
+    assert none.guard.prior_weight == 0.0 and none.chosen is none.scratch_fit
+
+
+def test_transfer_keeps_the_prior_s_fixed_exponents_and_frees_a_fixed_log_c():
+    """A prior holding b exactly keeps holding it under either transfer; a prior holding log C
+    exactly has it freed by the transfer of the exponents (it cannot be free and fixed)."""
+    b_held = GaussianPrior(NAMES, [-3.0, 0.76, 0.37], np.diag([2.0, 0.02, 0.0]), fixed=[False, False, True])
+    for transfer, free in (("exponents", [True, False, False]), ("all", [False, False, False])):
+        t = transfer_prior(b_held, transfer)
+        assert t.free.tolist() == free and t.fixed.tolist() == [False, False, True]
+    c_held = GaussianPrior(NAMES, [-3.0, 0.76, 0.37], np.diag([0.0, 0.02, 0.004]), fixed=[True, False, False])
+    t = transfer_prior(c_held, "exponents")
+    assert t.free.tolist() == [True, False, False] and t.fixed.tolist() == [False, False, False]
+
+
+def test_a_blend_weight_beyond_exp_s_range_is_zero_without_an_overflow():
+    """300 exact points on a = 0.6 against a prior holding a = 0.8 exactly: the held-out densities
+    (ten folds above 100 points) favour scratch by over 1000 nats, where exp overflows. The prior's
+    weight is then below 1e-300 and scratch carries the blend, with no overflow warning."""
+    import warnings
+
+    re = np.geomspace(2e4, 1.5e5, 300)
+    X, y = features(re), np.log(0.4) + 0.6 * np.log(re) + 0.4 * np.log(0.7)
+    held = GaussianPrior(NAMES, [np.log(0.023), 0.8, 0.4], np.zeros((3, 3)), fixed=[False, True, True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal = calibrate(X, y, NAMES, held, guard_rule="blend")
+    g = cal.guard
+    assert g.elpd["scratch"] - g.elpd["prior"] > 710
+    assert 0 <= g.prior_weight < 1e-300 and g.heavier == "scratch"
+    assert cal.chosen.predict(features([5e4])) == pytest.approx(cal.scratch_fit.predict(features([5e4])))
+
+
+def test_varies_reads_the_range_not_the_scatter():
+    """Five points at Pr 0.7 and one at 0.7011: the log range, 1.57e-3, is above SPREAD_TOL (1e-3),
+    so Pr varies, though its standard deviation (5.9e-4) is below it."""
+    from sciPT.domains.surrogates.calibrate import SPREAD_TOL, varies
+
+    log_pr = np.log([0.7] * 5 + [0.7011])
+    assert np.ptp(log_pr) > SPREAD_TOL > np.std(log_pr)
+    assert varies(log_pr)

@@ -181,3 +181,49 @@ def test_the_averaged_predictive_distribution_is_the_weighted_mixture_of_the_fam
     expected = w["laminar"] * laminar.cdf(Xs, ys) + w["turbulent"] * turbulent.cdf(Xs, ys)
     assert m.posterior.cdf(Xs, ys) == pytest.approx(expected, abs=1e-9)
     assert 0.01 < expected[1] < 0.99  # a value inside both families' spread
+
+
+def test_the_mixture_covariance_weights_both_terms_by_the_prior_weights():
+    """With weights 1:3 and families of different widths, both terms of the total covariance are
+    weighted: within = 0.25 S_a + 0.75 S_b and between = sum_f pi_f d_f d_f^T, d_f the family mean's
+    offset from the *weighted* mean (0.25, 0.575, 0.4).
+    By hand: d_a = (-0.75, -0.225, 0), d_b = (0.25, 0.075, 0); between = 0.25 d_a d_a^T + 0.75 d_b
+    d_b^T = [[0.1875, 0.05625, 0], [0.05625, 0.016875, 0], [0, 0, 0]]; within = diag(0.0175)."""
+    a = GaussianPrior(NAMES, [-0.5, 0.35, 0.4], np.eye(3) * 0.01)
+    b = GaussianPrior(NAMES, [0.5, 0.65, 0.4], np.eye(3) * 0.02)
+    mix = MixturePrior(["laminar", "turbulent"], [a, b], np.array([1.0, 3.0]))
+    assert mix.mean == pytest.approx([0.25, 0.575, 0.4])
+    expected = np.array([[0.205, 0.05625, 0.0], [0.05625, 0.034375, 0.0], [0.0, 0.0, 0.0175]])
+    assert mix.cov == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_a_mixture_transfers_every_family_as_asked():
+    """``transfer="all"`` reaches every family of a mixture (log C Gaussian too), not only the
+    default transfer of the exponents; the weights and labels go through unchanged."""
+    mix = two_families((1.0, 3.0))
+    for transfer, free in (("all", [False, False, False]), ("exponents", [True, False, False])):
+        t = transfer_prior(mix, transfer)
+        assert [c.free.tolist() for c in t.components] == [free, free]
+        assert t.labels == mix.labels and t.weights.tolist() == [0.25, 0.75]
+
+
+def test_family_weights_are_normalised_in_log_space():
+    """300 exact points on a = 0.6: a family holding a = 0.6 exactly and one holding 0.8 exactly
+    have log evidences hundreds of nats above zero and more than 710 apart, past where exp
+    overflows. The weights are still (1, 0), with no overflow, and the log marginal is the right
+    family's log evidence plus the log of its prior weight (the other's share is below e^-710)."""
+    import warnings
+
+    re = np.geomspace(2e4, 1.5e5, 300)
+    X, y = features(re), np.log(0.4) + 0.6 * np.log(re) + 0.4 * np.log(0.7)
+    held = {"free": [True, False, False], "fixed": [False, True, True]}
+    right = GaussianPrior(NAMES, [0.0, 0.6, 0.4], np.zeros((3, 3)), **held)
+    wrong = GaussianPrior(NAMES, [0.0, 0.8, 0.4], np.zeros((3, 3)), **held)
+    ev = [fit(X, y, c).log_marginal for c in (right, wrong)]
+    assert ev[0] > 710 and ev[0] - ev[1] > 710
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = fit_mixture(X, y, MixturePrior(["right", "wrong"], [right, wrong], np.array([1.0, 3.0])))
+    assert m.family_weights == {"right": 1.0, "wrong": 0.0}
+    assert m.posterior.log_marginal == pytest.approx(ev[0] + np.log(0.25), rel=1e-12)
+    assert np.isfinite(m.posterior.weights).all() and m.posterior.weights.sum() == pytest.approx(1.0)
