@@ -61,6 +61,15 @@ class MixturePrior:
             raise ValueError("a mixture needs one label and one weight per component")
         if any(c.names != self.components[0].names for c in self.components):
             raise ValueError("every component of a mixture must have the same parameter names")
+        # the mixture's roles are read from its first component (``fixed``, the calibration's
+        # choice of free columns), so a component that held other roles would be fitted as another
+        # model than the one averaged
+        first = self.components[0]
+        if any(
+            not (np.array_equal(c.free, first.free) and np.array_equal(c.fixed, first.fixed))
+            for c in self.components
+        ):
+            raise ValueError("every component of a mixture must have the same free and fixed parameters")
 
     @property
     def names(self) -> list[str]:
@@ -126,6 +135,8 @@ def fit_mixture(
         means=np.concatenate([p.means for p in posts]),
         covs=np.concatenate([p.covs for p in posts]),
         kappa=float(posts[int(np.argmax(w))].kappa),
+        # the families' widths differ, so there is no one width to state an evidence at: the
+        # average's evidence is its marginal, the width integrated out in every family
         log_evidence=log_marginal,
         n=len(y),
         log_marginal=log_marginal,

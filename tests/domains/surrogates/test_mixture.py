@@ -227,3 +227,16 @@ def test_family_weights_are_normalised_in_log_space():
     assert m.family_weights == {"right": 1.0, "wrong": 0.0}
     assert m.posterior.log_marginal == pytest.approx(ev[0] + np.log(0.25), rel=1e-12)
     assert np.isfinite(m.posterior.weights).all() and m.posterior.weights.sum() == pytest.approx(1.0)
+
+
+def test_components_with_different_roles_are_refused():
+    """The mixture reads its roles from its first component, so a family whose log C is free beside
+    one whose log C is Gaussian would be averaged as a model none of them is."""
+    laminar, turbulent = two_families().components
+    free_c = GaussianPrior(NAMES, turbulent.mean, COV, free=[True, False, False])
+    with pytest.raises(ValueError) as e:
+        MixturePrior(["laminar", "turbulent"], [laminar, free_c], np.array([1.0, 1.0]))
+    assert str(e.value) == "every component of a mixture must have the same free and fixed parameters"
+    held_a = GaussianPrior(NAMES, turbulent.mean, COV, fixed=[False, True, False])
+    with pytest.raises(ValueError, match="same free and fixed parameters"):
+        MixturePrior(["laminar", "turbulent"], [laminar, held_a], np.array([1.0, 1.0]))
