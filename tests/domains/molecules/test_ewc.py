@@ -1,6 +1,8 @@
 """The EWC Fisher of an energy + force loss: whitened outputs, the Gauss-Newton estimate against a
 hand-built Jacobian, what the export stores, and lambda_0."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -12,17 +14,20 @@ from sciPT.domains.molecules.ewc import (
     block_axes,
     energy_force_fisher,
     energy_force_gauss_newton,
+    energy_force_gauss_newton_blocks,
     ewc_scale,
     fisher_batches,
     fisher_hook,
     head_strategy,
+    old_head_estimator,
     validate,
     whitened_outputs,
 )
 from sciPT.domains.molecules.graphs import frame_to_graph
 from sciPT.domains.molecules.objectives import EnergyForceLoss, ObjectiveConfig
 from sciPT.errors import ConfigError
-from sciPT.finetune import L2SP, FinetuneConfig, load_fisher, load_fisher_blocks
+from sciPT.finetune import EWC, L2SP, FinetuneConfig, load_fisher, load_fisher_blocks
+from sciPT.finetune.online import OnlineFisher
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +305,192 @@ def test_the_export_refuses_a_fisher_config_it_does_not_know(setup):
     with pytest.raises(ConfigError) as err:
         fisher_hook(graphs, FisherConfig(kind="gauss_newton"), ObjectiveConfig(), seed=0)
     assert str(err.value) == "fisher.kind: expected 'gauss-newton' or 'empirical', got 'gauss_newton'"
+
+
+# --- second mutation pass: normalisation over frames, edge cases, and what head_strategy forwards ---
+def test_the_gauss_newton_fisher_of_a_batch_of_several_frames_is_per_frame(setup):
+    """A batch of three frames draws one projection over all their outputs and divides by three
+    frames, not by one batch: ``F = 2 (J^T eps)^2 / M`` with ``J^T eps`` the gradient of the
+    projected outputs, the same draws (seed) as the estimate."""
+    model, graphs = setup
+    objective = ObjectiveConfig(energy_weight=2.0)
+    batch = collate(graphs)
+    params = dict(model.named_parameters())
+    outputs, _ = whitened_outputs(model, objective, batch)
+    eps = torch.randn(outputs.shape, generator=torch.Generator().manual_seed(4), dtype=outputs.dtype)
+    grads = torch.autograd.grad((outputs * eps).sum(), list(params.values()), allow_unused=True)
+    fisher, _ = energy_force_gauss_newton(model, objective, [batch], seed=4, progress=False)
+    for name, g in zip(params, grads):
+        expected = torch.zeros_like(params[name]) if g is None else 2 * g.square() / 3
+        assert torch.allclose(fisher[name], expected, rtol=1e-9, atol=1e-15), name
+
+
+def test_whitened_outputs_weigh_each_frame_s_forces_by_its_own_atom_count(setup, ethanol_frames):
+    """In a batch of a 9-atom and a 6-atom frame, each force is whitened by ``sqrt(w_F / 3 N_m)``
+    of its own frame: the squared distance of the batch is the sum of the two frames' own losses."""
+    model, graphs = setup
+    f = ethanol_frames[1]
+    small = dataclasses.replace(f, numbers=f.numbers[:6], positions=f.positions[:6], forces=f.forces[:6])
+    pair = [graphs[0], frame_to_graph(small, model.cfg.cutoff)]
+    objective = ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)
+    outputs, labels = whitened_outputs(model, objective, collate(pair))
+    assert outputs.shape == (2 + 3 * (9 + 6),)
+    try:
+        losses = [float(EnergyForceLoss(objective)(model.train(), collate([g]))[0].detach()) for g in pair]
+    finally:
+        model.eval()
+    assert float((outputs.detach() - labels).square().sum()) == pytest.approx(sum(losses), rel=1e-9)
+
+
+def test_an_empirical_fisher_at_zero_loss_stores_no_lambda_0(setup):
+    """Labels equal to the model's own predictions: zero loss, zero empirical Fisher, and lambda_0
+    stored as 0 (ewc_scale: None), not a division by zero nor a made-up scale."""
+    model, graphs = setup
+    fitted = []
+    for g in graphs:
+        # predicted as the Fisher's loss predicts them (double-backward graph), so equal bit for bit
+        pred = model(collate([g]), forces=True, create_graph=True)
+        copy = g.clone()
+        copy.energy = pred["energy"].detach().reshape(1)
+        copy.forces = pred["forces"].detach()
+        fitted.append(copy)
+    extras = fisher_hook(fitted, FisherConfig(frames=3, kind="empirical"), ObjectiveConfig(), seed=0)(model)
+    assert float(extras[PRETRAINING_LOSS]) == 0.0
+    assert all(float(f.abs().max()) == 0.0 for f in load_fisher(extras).values())
+    assert float(extras[LAMBDA_0]) == 0.0 and ewc_scale(extras) is None
+
+
+def test_the_export_stores_no_fisher_when_no_frame_has_a_label_the_loss_weighs(setup, ethanol_frames):
+    """Unlabelled structures, or energy-only frames when energies weigh nothing, give the loss
+    nothing to measure: no Fisher rather than one of zero frames."""
+    model, _ = setup
+    bare = [
+        frame_to_graph(dataclasses.replace(f, energy=None, forces=None), model.cfg.cutoff)
+        for f in ethanol_frames[:2]
+    ]
+    assert fisher_hook(bare, FisherConfig(frames=2), ObjectiveConfig(), seed=0) is None
+    energies = [
+        frame_to_graph(dataclasses.replace(f, forces=None), model.cfg.cutoff) for f in ethanol_frames[:2]
+    ]
+    assert fisher_hook(energies, FisherConfig(frames=2), ObjectiveConfig(energy_weight=0.0), seed=0) is None
+    assert fisher_hook(energies, FisherConfig(frames=2), ObjectiveConfig(), seed=0) is not None
+    forces = [
+        frame_to_graph(dataclasses.replace(f, energy=None), model.cfg.cutoff) for f in ethanol_frames[:2]
+    ]
+    assert fisher_hook(forces, FisherConfig(frames=2), ObjectiveConfig(forces_weight=0.0), seed=0) is None
+    assert fisher_hook(forces, FisherConfig(frames=2), ObjectiveConfig(), seed=0) is not None
+
+
+def test_whitened_outputs_of_a_frame_without_an_energy_are_its_forces(setup, ethanol_frames):
+    """A frame labelled with forces only has no energy output (its loss has no energy term), and
+    its squared distance is still its loss."""
+    model, _ = setup
+    graph = frame_to_graph(dataclasses.replace(ethanol_frames[0], energy=None), model.cfg.cutoff)
+    objective = ObjectiveConfig(energy_weight=2.0, forces_weight=0.5)
+    outputs, labels = whitened_outputs(model, objective, collate([graph]))
+    assert outputs.shape == labels.shape == (3 * 9,)
+    try:
+        loss = float(EnergyForceLoss(objective)(model.train(), collate([graph]))[0].detach())
+    finally:
+        model.eval()
+    assert float((outputs.detach() - labels).square().sum()) == pytest.approx(loss, rel=1e-9)
+
+
+def test_the_online_estimate_reads_its_own_head_and_draws_anew_at_each_call(two_heads, ethanol_frames):
+    """The estimate of head ``new`` depends on ``new``'s readout only (the default head's is
+    untouched by its outputs), and call ``k`` of one estimator uses seed ``seed + k``: the same
+    draws at every call would repeat one noisy estimate instead of averaging fresh ones. Asking
+    for more frames than there are takes them all."""
+    graphs = [frame_to_graph(f, two_heads.cfg.cutoff) for f in ethanol_frames[:2]]
+    objective = ObjectiveConfig()
+    estimate = old_head_estimator(graphs, objective, "new", frames=8, seed=3, batch_size=2)
+    first, _ = estimate(two_heads, {})
+    assert all(float(first[n].abs().sum()) == 0 for n in two_heads.head_parameter_names("default"))
+    assert all(
+        float(first[n].abs().sum()) > 0 for n in two_heads.head_parameter_names("new") if "weight" in n
+    )
+    second, _ = estimate(two_heads, {})
+    expected, _, _ = energy_force_gauss_newton_blocks(
+        two_heads, objective, [collate(graphs)], {}, seed=5, progress=False, head="new"
+    )
+    assert all(torch.equal(second[n], expected[n]) for n in expected)
+
+
+def test_ewc_with_heads_and_no_fisher_names_the_first_shared_parameter(two_heads):
+    """An export without any Fisher: a ConfigError naming a weight, not a TypeError on ``None``."""
+    shared = two_heads.shared_parameter_names()
+    with pytest.raises(ConfigError) as err:
+        head_strategy(FinetuneConfig(strategy="ewc"), two_heads, None, "new")
+    assert str(err.value) == (
+        "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss, and the "
+        f"pre-trained model has none for shared parameter '{shared[0]}'"
+    )
+
+
+def test_ewc_with_heads_uses_the_export_s_blocks(two_heads):
+    """A shared weight with a block is penalised by ``d^T B d`` per unit, not by its diagonal: a
+    zero block leaves a move of that weight free where the diagonal (all ones) would not."""
+    params = dict(two_heads.named_parameters())
+    shared = two_heads.shared_parameter_names()
+    name = next(n for n in shared if params[n].dim() == 2)
+    unit = params[name].movedim(0, -1).shape
+    blocks = {name: (torch.zeros(*unit, unit[-1], dtype=params[name].dtype), 0)}
+    fisher = {n: torch.ones_like(p) for n, p in params.items()}
+    strategy = head_strategy(FinetuneConfig(strategy="ewc"), two_heads, fisher, "new", fisher_blocks=blocks)
+    with torch.no_grad():
+        params[name].add_(0.5)
+    assert float(strategy.inner.penalty(two_heads)) == 0.0
+    plain = head_strategy(FinetuneConfig(strategy="ewc"), two_heads, fisher, "new")
+    with torch.no_grad():
+        params[name].add_(0.5)
+    assert float(plain.inner.penalty(two_heads)) == pytest.approx(
+        0.5 * 0.25 * params[name].numel(), rel=1e-12
+    )
+
+
+def test_online_ewc_with_heads_wraps_the_penalty_with_the_estimate(two_heads):
+    """``ewc_online_every`` with an estimate: the EWC penalty inside an OnlineFisher taking that
+    estimate every so many steps, the other heads still frozen around it."""
+    fisher = {n: torch.ones_like(p) for n, p in two_heads.named_parameters()}
+
+    def estimate(backbone, axes):
+        return fisher, {}
+
+    strategy = head_strategy(
+        FinetuneConfig(strategy="ewc", ewc_online_every=5), two_heads, fisher, "new", estimate=estimate
+    )
+    assert isinstance(strategy.inner, OnlineFisher) and isinstance(strategy.inner.inner, EWC)
+    assert strategy.inner.every == 5 and strategy.inner.estimate is estimate
+
+
+@pytest.mark.parametrize("strategy", ["ewc", "l2sp"])
+def test_a_decoupled_anchor_with_heads_pulls_the_shared_weights_by_a_proximal_step(two_heads, strategy):
+    """``anchor: decoupled`` reaches the penalty: no gradient through it, and after an optimizer step
+    each shared weight is pulled to ``w0 + (w - w0) / (1 + lr * strength * F)`` (F = 2, strength 3:
+    0.5 / 1.6 of a 0.5 move at lr 0.1), the new head left where it moved."""
+    fisher = {n: torch.full_like(p, 2.0) for n, p in two_heads.named_parameters()}
+    cfg = FinetuneConfig(strategy=strategy, anchor="decoupled", ewc_lambda=3.0, l2sp_alpha=6.0)
+    wrapped = head_strategy(cfg, two_heads, fisher, "new")
+    params = dict(two_heads.named_parameters())
+    w0 = {n: p.detach().clone() for n, p in params.items()}
+    with torch.no_grad():
+        for p in params.values():
+            p.add_(0.5)
+    assert not wrapped.penalty(two_heads).requires_grad
+    wrapped.after_optimizer_step(two_heads, lr=0.1)
+    for name in two_heads.shared_parameter_names():
+        assert torch.allclose(params[name] - w0[name], torch.full_like(w0[name], 0.3125), rtol=1e-12), name
+    for name in two_heads.head_parameter_names("new"):
+        assert torch.allclose(params[name] - w0[name], torch.full_like(w0[name], 0.5), rtol=1e-12), name
+
+
+def test_freezing_with_heads_freezes_its_groups_as_well_as_the_other_heads(two_heads):
+    """The wrapper that freezes the other heads still hands ``setup`` to the strategy inside:
+    ``freeze`` with one layer keeps the embedding, the radial basis and the first block fixed."""
+    strategy = head_strategy(FinetuneConfig(strategy="freeze", freeze_layers=1), two_heads, None, "new")
+    strategy.setup(two_heads)
+    frozen = {n for n, p in two_heads.named_parameters() if not p.requires_grad}
+    held = ("embedding.", "radial.", "blocks.0.")
+    expected = {n for n, _ in two_heads.named_parameters() if n.startswith(held)}
+    assert expected and frozen == expected | set(two_heads.head_parameter_names("default"))
+    assert any(n.startswith("blocks.1.") for n, p in two_heads.named_parameters() if p.requires_grad)

@@ -455,3 +455,67 @@ def test_save_fisher_refuses_a_transposed_entry_and_keeps_the_metadata(exported)
     save_fisher(model_dir, fisher)
     with safe_open(str(model_dir / WEIGHTS_NAME), framework="pt") as f:
         assert f.metadata() == {"format": "pt"}
+
+
+# --- second mutation pass: frozen and unreached parameters, one-sided extras, layouts -------------
+class PartlyFrozen(nn.Module):
+    """``y = x . w + b`` with ``b`` frozen, and a parameter ``u`` no output depends on."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+        self.b = nn.Parameter(torch.tensor(0.25, dtype=torch.float64), requires_grad=False)
+        self.u = nn.Parameter(torch.ones(2, dtype=torch.float64))
+
+
+def test_both_estimates_measure_trainable_parameters_and_give_unreached_ones_zero():
+    """A frozen parameter is not fine-tuned, so it has no Fisher entry (and must not break the
+    backward pass); a trainable one the loss never reaches has a Fisher of zero, its own shape.
+    Empirical: ``F_w = mean_n (2 r_n x_n)^2``; Gauss-Newton of one output per example, ``eps`` the
+    draws of seed 0: ``F_w = 2/N sum_n (eps_n x_n)^2``."""
+    model = PartlyFrozen()
+    x = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    r = x @ model.w.detach() + 0.25 - y
+    empirical = fisher_diagonal(
+        model, lambda m, b: (b[0] @ m.w + m.b - b[1]).square(), [(x, y)], mode="per-sample", progress=False
+    )
+    assert set(empirical) == {"w", "u"}
+    assert torch.allclose(empirical["w"], (2 * r[:, None] * x).square().mean(0))
+    assert torch.equal(empirical["u"], torch.zeros(2, dtype=torch.float64))
+    gn = gauss_newton_diagonal(model, lambda m, b: (b @ m.w + m.b, len(b)), [x], seed=0, progress=False)
+    eps = torch.randn(2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert set(gn) == {"w", "u"}
+    assert torch.allclose(gn["w"], 2 * (eps @ x).square() / 2)
+    assert torch.equal(gn["u"], torch.zeros(2, dtype=torch.float64))
+
+
+def test_a_model_with_nothing_trainable_is_refused_by_both_estimates():
+    """A fully frozen model has nothing to measure: say so, rather than store an empty Fisher."""
+    model = nn.Linear(3, 1).double().requires_grad_(False)
+    x = torch.ones(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError) as err:
+        fisher_diagonal(model, lambda m, b: m(b).sum(), [x], progress=False)
+    assert str(err.value) == "fisher_diagonal: the model has no trainable parameters"
+    with pytest.raises(ValueError) as err:
+        gauss_newton_diagonal(model, lambda m, b: (m(b), len(b)), [x], progress=False)
+    assert str(err.value) == "gauss_newton_diagonal: the model has no trainable parameters"
+
+
+def test_fisher_extras_refuse_an_axis_without_its_block():
+    """Axes and blocks go in pairs both ways: an axis stored without a block would make a later
+    reader look for a block that is not there."""
+    with pytest.raises(ValueError) as err:
+        fisher_extras({"W": torch.ones(3, 2)}, None, {"W": 0})
+    assert str(err.value) == "fisher_extras: every block needs its input axis, and only blocks have one"
+
+
+def test_save_fisher_stores_a_non_contiguous_entry_as_its_values(exported):
+    """A Fisher made by transposing (e.g. from a ``[in, out]`` computation) is a strided view;
+    it is stored with the values it shows, as safetensors needs contiguous tensors."""
+    model, _, model_dir = exported
+    export_model(model_dir, model, {"domain": "toy"})
+    entry = torch.arange(12.0).reshape(3, 4).T  # the weight's (4, 3), not contiguous
+    assert not entry.is_contiguous()
+    save_fisher(model_dir, {"0.weight": entry})
+    assert torch.equal(load_file(str(model_dir / WEIGHTS_NAME))["fisher.0.weight"], entry)
