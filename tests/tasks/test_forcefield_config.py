@@ -173,3 +173,104 @@ def test_validate_refuses_model_keys_only_beside_a_pretrained_start():
     )
     cfg.init = "none"
     validate(cfg)
+
+
+# --- the task plugin (:mod:`sciPT.tasks.forcefield`): its flags and the order of checks and fitting
+def finetune_parser():
+    import argparse
+
+    from sciPT.tasks.forcefield import task
+
+    parser = argparse.ArgumentParser()
+    task.add_finetune_arguments(parser)
+    return parser
+
+
+def test_each_force_field_flag_sets_the_key_it_names(tmp_path):
+    """The short flags of the task's docstring each set their own key: --val landing on the
+    training files, or --energy-weight on the forces' weight, would fit something else in silence."""
+    from sciPT.runconfig import resolve_config
+    from sciPT.tasks.forcefield import task
+
+    parser = finetune_parser()
+    assert parser.parse_args([]).out == "runs/forcefield"
+    args = parser.parse_args(
+        ["--train", "t.xyz", "--val", "v.xyz", "--isolated-atoms", "iso.xyz", "--energy-key", "E"]
+        + ["--forces-key", "F", "--strategy", "ewc", "--ddp-strategy", "ddp", "--ewc-lambda", "0.3"]
+        + ["--head-warmup", "5", "--l2sp-alpha", "0.2", "--replay-fraction", "0.25"]
+        + ["--energy-weight", "2", "--forces-weight", "3", "--out", str(tmp_path / "run")]
+    )
+    cfg = resolve_config(task, args, args.table)
+    d, f = cfg.data, cfg.finetune
+    assert (d.paths, d.val_paths, d.isolated_atoms) == (["t.xyz"], ["v.xyz"], "iso.xyz")
+    assert (d.energy_key, d.forces_key) == ("E", "F")
+    assert (f.strategy, cfg.train.strategy) == ("ewc", "ddp")
+    assert (f.ewc_lambda, f.head_warmup, f.l2sp_alpha, f.replay_fraction) == (0.3, 5, 0.2, 0.25)
+    assert (cfg.objective.energy_weight, cfg.objective.forces_weight) == (2.0, 3.0)
+
+
+def test_both_presets_are_offered_by_name(tmp_path):
+    """--preset tiny and --preset small (the docstring's two) give their own models."""
+    from sciPT.runconfig import resolve_config
+    from sciPT.tasks.forcefield import task
+
+    assert task.presets() == {"tiny": tiny, "small": small}
+    args = finetune_parser().parse_args(["--preset", "small", "--out", str(tmp_path / "run")])
+    assert resolve_config(task, args, args.table).model == small().model
+
+
+def test_evaluate_reads_labels_with_the_models_references_and_predict_reads_none():
+    """``scipt evaluate`` takes the key flags and ``--references`` (default: the fine-tuned
+    model's); ``scipt predict`` needs no labels, so a key flag there is an error, not a no-op."""
+    import argparse
+
+    from sciPT.tasks.forcefield import task
+
+    evaluate = argparse.ArgumentParser()
+    task.add_evaluate_arguments(evaluate)
+    assert evaluate.parse_args([]).references == "model"
+    assert evaluate.parse_args(["--references", "pretrained", "--energy-key", "E"]).energy_key == "E"
+    predict = argparse.ArgumentParser()
+    task.add_predict_arguments(predict)
+    with pytest.raises(SystemExit):
+        predict.parse_args(["--energy-key", "E"])
+
+
+def test_finetune_checks_the_settings_before_the_fitting_code_runs(tmp_path, monkeypatch):
+    """A wrong value is refused before the fitting code is called; a right one reaches it with the
+    run folder, --resume and the command line (recorded in the run)."""
+    import sys
+
+    import sciPT.tasks.forcefield_train as forcefield_train
+    from sciPT.tasks.forcefield import task
+
+    calls = []
+    monkeypatch.setattr(
+        forcefield_train,
+        "run_finetune",
+        lambda cfg, out, resume, command: calls.append((out, resume, command)),
+    )
+    out = str(tmp_path / "run")
+    argv = ["--train", "t.xyz", "--lr", "-1", "--out", out]
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_parser().parse_args(argv))
+    assert str(err.value) == "train.lr: expected a positive learning rate, got -1.0"
+    assert calls == []
+    argv = ["--train", "t.xyz", "--resume", "--out", out]
+    monkeypatch.setattr(sys, "argv", ["scipt", "finetune", "forcefield", *argv])
+    task.finetune(finetune_parser().parse_args(argv))
+    assert calls == [(out, True, f"scipt finetune forcefield --train t.xyz --resume --out {out}")]
+
+
+def test_evaluate_and_predict_hand_back_what_the_evaluating_code_answers(monkeypatch):
+    """``scipt evaluate`` exits 0 once its report is written; ``predict`` with predict_run's status."""
+    import sciPT.tasks.forcefield_eval as forcefield_eval
+    from sciPT.tasks.forcefield import task
+
+    seen = []
+    monkeypatch.setattr(
+        forcefield_eval, "evaluate_run", lambda run, args: seen.append((run, args)) or {"x": 1}
+    )
+    monkeypatch.setattr(forcefield_eval, "predict_run", lambda run, args: 3)
+    assert task.evaluate("RUN", "ARGS") == 0 and seen == [("RUN", "ARGS")]
+    assert task.predict("RUN", "ARGS") == 3

@@ -279,3 +279,120 @@ def test_the_input_length_is_the_longest_training_sequence_within_what_the_encod
     assert input_length(0, codes, 66) == 50
     assert input_length(40, codes, 66) == 40
     assert input_length(0, codes, 45) == 45 and input_length(80, codes, 66) == 66
+
+
+# --- the task plugin: lazy exports, flags, and the order of checks and fitting ------------------
+def test_the_fitting_code_is_exported_lazily_and_an_unknown_name_is_refused():
+    """``run_finetune`` and ``read_training_data`` (in ``__all__``) load from the fitting module on
+    first use; any other missing name is an ``AttributeError`` naming the module, as Python's own
+    is, so ``hasattr`` and ``getattr(..., default)`` keep working on the module."""
+    import sciPT.tasks.promoter as promoter
+    import sciPT.tasks.promoter_train as promoter_train
+
+    assert {"run_finetune", "read_training_data"} <= set(promoter.__all__)
+    assert promoter.run_finetune is promoter_train.run_finetune
+    assert promoter.read_training_data is promoter_train.read_training_data
+    with pytest.raises(AttributeError) as err:
+        promoter.train_classifier  # noqa: B018
+    assert str(err.value) == "module 'sciPT.tasks.promoter' has no attribute 'train_classifier'"
+    assert not hasattr(promoter, "train_classifier")
+
+
+def finetune_parser():
+    import argparse
+
+    from sciPT.tasks.promoter import task
+
+    parser = argparse.ArgumentParser()
+    task.add_finetune_arguments(parser)
+    return parser
+
+
+def test_each_promoter_flag_sets_the_key_it_names(tmp_path):
+    """The short flags the docstring and README use (--train, --val, --test, --positives,
+    --negatives, the column flags, --strategy, --ddp-strategy) and the --no-* switches each set
+    their own config key; a flag landing on a neighbour's key would train on the wrong file."""
+    from sciPT.runconfig import resolve_config
+    from sciPT.tasks.promoter import task
+    from sciPT.tasks.promoter_fits import kept_fits
+
+    parser = finetune_parser()
+    assert parser.parse_args([]).out == "runs/promoter"
+    args = parser.parse_args(
+        ["--train", "t.csv", "--val", "v.csv", "--test", "x.csv", "--positives", "p.fa"]
+        + ["--negatives", "n.fa", "--sequence-column", "seq", "--label-column", "y"]
+        + ["--strategy", "freeze", "--ddp-strategy", "ddp", "--no-baselines", "--no-naturalness"]
+        + ["--no-kmer-stack", "--no-cnn-stack", "--out", str(tmp_path / "run")]
+    )
+    # a run stopped mid-way says what it keeps: its completed fits (none here)
+    assert args.kept_after_stop is kept_fits
+    cfg = resolve_config(task, args, args.table)
+    i = cfg.inputs
+    assert (i.train, i.val, i.test, i.positives, i.negatives) == ("t.csv", "v.csv", "x.csv", "p.fa", "n.fa")
+    assert (i.sequence_column, i.label_column) == ("seq", "y")
+    assert (cfg.finetune.strategy, cfg.train.strategy) == ("freeze", "ddp")
+    assert (cfg.baselines, cfg.naturalness, cfg.kmer_stack, cfg.cnn_stack) == (False, False, False, False)
+    # without the switches all four are on (the defaults the README states)
+    cfg = resolve_config(task, parser.parse_args(["--out", str(tmp_path / "other")]), args.table)
+    assert (cfg.baselines, cfg.naturalness, cfg.kmer_stack, cfg.cnn_stack) == (True, True, True, True)
+
+
+def test_finetune_checks_the_settings_before_the_fitting_code_runs(tmp_path, monkeypatch):
+    """A wrong value is refused by the task itself (the fitting code never called), and a right
+    one is handed to the fitting code with the run folder and --resume."""
+    import sciPT.tasks.promoter_train as promoter_train
+    from sciPT.tasks.promoter import task
+
+    calls = []
+    monkeypatch.setattr(
+        promoter_train, "run_finetune", lambda cfg, out, resume: calls.append((cfg, out, resume)) or 0
+    )
+    out = str(tmp_path / "run")
+    args = finetune_parser().parse_args(["--train", "t.csv", "--lr", "-1", "--out", out])
+    with pytest.raises(ConfigError) as err:
+        task.finetune(args)
+    assert str(err.value) == "train.lr: expected a positive learning rate, got -1.0"
+    assert calls == []
+    args = finetune_parser().parse_args(["--train", "t.csv", "--lr", "0.01", "--resume", "--out", out])
+    assert task.finetune(args) == 0
+    [(cfg, where, resume)] = calls
+    assert (cfg.inputs.train, cfg.train.lr, where, resume) == ("t.csv", 0.01, out, True)
+
+
+def test_evaluate_checks_contamination_with_the_runs_own_k_and_threshold(tmp_path, monkeypatch):
+    """``scipt evaluate`` repeats the run's contamination check as the run made it: a run fine-tuned
+    with contamination_k 12 and threshold 0.8 is checked with those, not the defaults (16, 0.5),
+    or evaluate and the run's report would count different sequences as nearly in the corpus."""
+    import argparse
+
+    import sciPT.tasks.promoter_evaluation as evaluation
+    import sciPT.tasks.promoter_export as export
+    from sciPT.tasks.promoter import task
+
+    class StandIn:
+        min_residues, length = 1, 4
+
+        def predict(self, codes):
+            return np.full(len(codes), 0.5)
+
+    class Checked(Exception):
+        pass
+
+    def contamination_lines(corpus, data, k, threshold, *rest):
+        raise Checked(corpus, k, threshold)
+
+    monkeypatch.setattr(export, "load_classifier", lambda path: (StandIn(), {"pretrained_on": ["c.fa"]}))
+    monkeypatch.setattr(evaluation, "contamination_lines", contamination_lines)
+    data = tmp_path / "eval.csv"
+    data.write_text("sequence,label\nACGT,1\nGGCC,0\n")
+    args = argparse.Namespace(data=str(data), sequence_column="sequence", label_column="label")
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.config.write_text("task: promoter\ncontamination_k: 12\ncontamination_threshold: 0.8\n")
+    with pytest.raises(Checked) as checked:
+        task.evaluate(run, args)
+    assert checked.value.args == (["c.fa"], 12, 0.8)
+    run.config.write_text("task: promoter\n")  # a run that recorded neither: the defaults
+    with pytest.raises(Checked) as checked:
+        task.evaluate(run, args)
+    assert checked.value.args == (["c.fa"], 16, 0.5)

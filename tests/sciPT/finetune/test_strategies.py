@@ -19,6 +19,7 @@ from sciPT.finetune import (
     HeadWarmup,
     LinearProbe,
     Strategy,
+    Wrapper,
     build_strategy,
     validate,
 )
@@ -476,3 +477,73 @@ def test_a_head_warmup_keeps_the_fisher_blocks_and_the_ramp(backbone, toy_fisher
     warmup.on_step(2, backbone)
     # the ramp's first step after the warm-up: (2 - 2 + 1) / (3 + 1), not / (2 + 1)
     assert warmup.fraction == pytest.approx(0.25)
+
+
+def test_the_base_strategy_adds_a_zero_scalar_penalty_on_the_backbones_dtype(backbone):
+    """Strategy ``full``: no penalty (a 0-d zero, added to the task loss without broadcasting it
+    into a vector, in the parameters' dtype), backbone weight decay on, nothing to log or keep."""
+    s = Strategy()
+    p = s.penalty(backbone)
+    assert (p.shape, p.item(), p.dtype) == (torch.Size([]), 0.0, torch.float32)
+    assert s.penalty(backbone.double()).dtype == torch.float64
+    assert (s.name, s.decays_backbone, s.metrics(), s.checkpoint_state()) == ("full", True, {}, {})
+
+
+def test_a_wrapper_hands_every_hook_it_does_not_override_to_the_strategy_it_wraps(backbone):
+    """A :class:`Wrapper` (the molecules' KeepOtherHeads, OnlineFisher) overrides a few hooks; each
+    of the others must reach the wrapped strategy with its arguments as given, and the wrapper
+    reads as that strategy (its name, its weight decay), its penalty, metrics and state included."""
+    calls = []
+
+    class Inner(Strategy):
+        name, decays_backbone = "inner", False
+
+        def setup(self, b):
+            calls.append(("setup", b))
+
+        def on_total_steps(self, total):
+            calls.append(("total", total))
+
+        def on_step(self, step, b):
+            calls.append(("step", step, b))
+
+        def penalty(self, b):
+            return torch.tensor(2.5)
+
+        def before_optimizer_step(self, b):
+            calls.append(("before", b))
+
+        def after_optimizer_step(self, b, lr):
+            calls.append(("after", b, lr))
+
+        def metrics(self):
+            return {"inner_metric": 1.0}
+
+        def checkpoint_state(self):
+            return {"inner_step": 7}
+
+        def restore_state(self, state):
+            calls.append(("restore", state))
+
+    class Adds(Wrapper):
+        pass
+
+    inner = Inner()
+    w = Adds(inner)
+    assert w.inner is inner and (w.name, w.decays_backbone) == ("inner", False)
+    w.setup(backbone)
+    w.on_total_steps(40)
+    w.on_step(3, backbone)
+    w.before_optimizer_step(backbone)
+    w.after_optimizer_step(backbone, 0.01)
+    w.restore_state({"inner_step": 5})
+    assert calls == [
+        ("setup", backbone),
+        ("total", 40),
+        ("step", 3, backbone),
+        ("before", backbone),
+        ("after", backbone, 0.01),
+        ("restore", {"inner_step": 5}),
+    ]
+    assert w.penalty(backbone).item() == 2.5
+    assert (w.metrics(), w.checkpoint_state()) == ({"inner_metric": 1.0}, {"inner_step": 7})
