@@ -498,3 +498,187 @@ def test_the_schedule_and_counts_are_checked_at_their_bounds():
         with pytest.raises(ConfigError) as err:
             validate(train_cfg(**{key: 0}))
         assert str(err.value) == f"train.{key}: expected a positive integer, got 0"
+
+
+def test_a_time_flag_that_leaves_no_budget_keeps_the_step_count():
+    # --max-time none (time_set, and no budget): "train for the budget" would leave neither a step
+    # count nor a time, which validate refuses; the preset's steps stay
+    assert time_only(train_cfg(max_time=None), steps_set=False, time_set=True).max_steps == 20
+
+
+def test_each_setting_is_refused_at_its_bound_in_words_naming_it(no_launch, monkeypatch):
+    """The checks a first look would leave out: zero nodes, a zero rate, a time that is neither
+    minutes nor four fields, and "cuda" on a machine without one (the same refusal as "gpu")."""
+    import sciPT.trainer
+
+    monkeypatch.setattr(sciPT.trainer, "_has_cuda", lambda: False)
+    for cfg, message in (
+        (train_cfg(num_nodes=0), "train.num_nodes: expected a positive integer, got 0"),
+        (train_cfg(lr=0.0), "train.lr: expected a positive learning rate, got 0.0"),
+        (train_cfg(max_time="soon"), "train.max_time: expected minutes or DD:HH:MM:SS, got 'soon'"),
+        (train_cfg(max_time="01:00:00"), "train.max_time: expected minutes or DD:HH:MM:SS, got '01:00:00'"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            validate(cfg)
+        assert str(err.value) == message
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError) as err:
+            validate(train_cfg(accelerator="cuda"))
+        assert str(err.value) == (
+            "train.accelerator: 'cuda' asked for, and torch sees no CUDA GPU on this machine; "
+            "expected cpu or auto here"
+        )
+    # a floor of 0 (decay to nothing) is valid, as is a DD:HH:MM:SS budget
+    validate(
+        train_cfg(
+            schedule=ScheduleConfig(name="cosine", warmup_steps=0, min_lr_ratio=0.0), max_time="0:0:1:0"
+        )
+    )
+
+
+def test_on_a_machine_without_cuda_auto_is_the_cpu(no_launch, monkeypatch):
+    """accelerator "auto" with no GPU runs on the CPU, so what the CPU refuses is refused for it
+    too: every GPU (-1, as a number or as the text a flag gives) and fsdp (FSDP1)."""
+    import sciPT.trainer
+
+    monkeypatch.setattr(sciPT.trainer, "_has_cuda", lambda: False)
+    for devices in (-1, "-1"):
+        with pytest.raises(
+            ConfigError, match=r"^train\.devices: -1 means every GPU, and this run is on the CPU"
+        ):
+            validate(train_cfg(accelerator="auto", devices=devices))
+    with pytest.raises(ConfigError, match=r"^train\.strategy: fsdp \(FSDP1\) needs CUDA GPUs"):
+        validate(train_cfg(accelerator="auto", strategy="fsdp"))
+    # with one, "-1" written as text is every GPU, as -1 is
+    monkeypatch.setattr(sciPT.trainer, "_has_cuda", lambda: True)
+    validate(train_cfg(accelerator="auto", devices="-1"))
+
+
+@pytest.mark.parametrize("key", ["NODE_RANK", "GROUP_RANK", "MASTER_ADDR", "LOCAL_RANK"])
+def test_any_one_launch_variable_means_the_nodes_were_started_by_hand(no_launch, key):
+    # Lightning's own environment reads each of these: a node told any of them is part of a launch
+    no_launch.setenv(key, "10.0.0.1" if key == "MASTER_ADDR" else "0")
+    validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
+
+
+def test_a_torchrun_launch_is_checked_with_devices_and_nodes_in_their_places(no_launch):
+    # 2 processes, told 1 device on each of 3 nodes: the refusal names each count as given
+    for key, value in dict(
+        TORCHELASTIC_RUN_ID="x", WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", GROUP_RANK="0"
+    ).items():
+        no_launch.setenv(key, value)
+    with pytest.raises(ConfigError) as err:
+        validate(TrainConfig(devices=1, num_nodes=3, strategy="ddp"))
+    assert str(err.value) == (
+        "train.devices, train.num_nodes: You set `devices=1` and `num_nodes=3` in Lightning, but the "
+        "product (1 * 3) does not match the world size (2)."
+    )
+
+
+def test_the_trainer_has_the_package_s_callbacks_and_plugins(tmp_path, monkeypatch):
+    """What build_trainer adds beside the config's numbers: the non-finite stop (naming the run's
+    rate), atomic checkpoint writes, no model summary, the package's own data sharding, no
+    sanity validation, no epoch bound, and torch's non-deterministic (faster, CUDA-safe) kernels."""
+    from lightning.pytorch.callbacks import ModelSummary
+
+    from sciPT.callbacks import AtomicCheckpointIO, StopOnNonFinite
+
+    torch.use_deterministic_algorithms(True)  # Lightning is told deterministic=False: it turns them off
+    try:
+        trainer = build_trainer(train_cfg(lr=0.25), tmp_path)
+        assert torch.are_deterministic_algorithms_enabled() is False
+    finally:
+        torch.use_deterministic_algorithms(False)
+    (stop,) = [c for c in trainer.callbacks if isinstance(c, StopOnNonFinite)]
+    assert stop.lr == 0.25
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    assert not [c for c in trainer.callbacks if isinstance(c, ModelSummary)]
+    assert trainer._accelerator_connector.use_distributed_sampler is False
+    assert trainer.num_sanity_val_steps == 0 and trainer.max_epochs == -1
+    assert trainer.check_val_every_n_epoch is None  # validation counted in steps across the stream
+
+
+def test_a_run_keeps_one_checkpoint_file_last_ckpt(tmp_path):
+    # save_top_k=0: the periodic saves overwrite last.ckpt, never pile up epoch=..-step=.. files
+    fit(train_cfg(max_steps=4, checkpoint_every=1, val_every=2), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.ckpt"]
+
+
+def test_on_a_terminal_the_bar_redraws_every_half_logging_interval(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    for log_every, rate in ((10, 5), (3, 1), (1, 1)):
+        bar = build_trainer(train_cfg(log_every=log_every), tmp_path).progress_bar_callback
+        assert isinstance(bar, TQDMProgressBar) and bar.refresh_rate == rate
+
+
+def test_each_strategy_reaches_lightning_with_its_backend(monkeypatch):
+    """ddp and fsdp2 over gloo on the CPU, and Lightning's choice (NCCL) on GPUs; fsdp2 saves one
+    full checkpoint and is data-parallel over every process of every node; fsdp wraps the blocks
+    it is given."""
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, ModelParallelStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+    from sciPT.trainer import _strategy
+
+    assert _strategy(train_cfg(), set()) == "auto"
+    for cuda, backend in ((False, "gloo"), (True, None)):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        ddp = _strategy(train_cfg(strategy="ddp"), set())
+        assert isinstance(ddp, DDPStrategy) and ddp._process_group_backend == backend
+        fsdp2 = _strategy(train_cfg(strategy="fsdp2"), set())
+        assert isinstance(fsdp2, ModelParallelStrategy) and fsdp2._process_group_backend == backend
+        assert fsdp2._save_distributed_checkpoint is False
+    fsdp = _strategy(train_cfg(strategy="fsdp"), {nn.Linear})
+    assert isinstance(fsdp, FSDPStrategy) and isinstance(fsdp.kwargs["auto_wrap_policy"], ModuleWrapPolicy)
+    assert "auto_wrap_policy" not in _strategy(train_cfg(strategy="fsdp"), set()).kwargs
+    # 2 nodes of 3 processes: one mesh of 6, no tensor parallelism (Lightning's own would be 2 x 3)
+    monkeypatch.setattr(ModelParallelStrategy, "setup_environment", lambda self: None)
+    fsdp2.num_nodes, fsdp2.parallel_devices = 2, [torch.device("cpu")] * 3
+    fsdp2.setup_environment()
+    assert (fsdp2._data_parallel_size, fsdp2._tensor_parallel_size) == (6, 1)
+
+
+def test_preparing_a_compiled_backbone_again_changes_nothing():
+    from sciPT.nn import TransformerConfig, TransformerEncoder
+    from sciPT.trainer import configure_model
+
+    backbone = TransformerEncoder(TransformerConfig(d_model=16, n_heads=2, d_ff=32))
+    configure_model(nn.Module(), backbone, train_cfg(compile=True))
+    compiled = backbone._compiled_call_impl
+    configure_model(nn.Module(), backbone, train_cfg(compile=True))
+    assert backbone._compiled_call_impl is compiled
+
+
+def test_the_old_import_places_still_give_the_callbacks():
+    import sciPT.trainer
+
+    assert sciPT.trainer.AtomicCheckpointIO is sc.AtomicCheckpointIO
+    assert sciPT.trainer.TimeBudget is sc.TimeBudget
+    with pytest.raises(AttributeError):
+        sciPT.trainer.NoSuchThing  # noqa: B018
+
+
+def test_lightning_s_advice_to_add_back_the_timers_of_a_resumed_run_is_dropped(recwarn):
+    # a run started with a time budget, resumed with --max-steps alone: both TimeBudget and
+    # Lightning's Timer were in it, and giving them up is by design (time_only)
+    import warnings
+
+    from sciPT.trainer import drop_lightning_noise
+
+    drop_lightning_noise()
+    for missing in (["TimeBudget"], ["Timer"], ["TimeBudget", "Timer"]):
+        warnings.warn(
+            "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be provided "
+            f"during `Trainer` instantiation. Please add the following callbacks: {missing}.",
+            stacklevel=1,
+        )
+    assert [str(w.message) for w in recwarn] == []

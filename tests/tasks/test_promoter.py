@@ -396,3 +396,41 @@ def test_evaluate_checks_contamination_with_the_runs_own_k_and_threshold(tmp_pat
     with pytest.raises(Checked) as checked:
         task.evaluate(run, args)
     assert checked.value.args == (["c.fa"], 16, 0.5)
+
+
+def test_predict_embed_writes_the_pretrained_models_columns_and_warns_of_repeated_names(
+    tmp_path, monkeypatch, capsys
+):
+    """``predict --embed`` of a promoter run writes ``name, e0, e1, ...``, the columns a pre-training
+    run's ``predict --embed`` writes (``sciPT.sequence_domain``), so tables from the two line up, at
+    6 significant figures, in the input's order; names that repeat are warned of on stderr, as a
+    join by name would put rows on the wrong sequence."""
+    import argparse
+
+    import sciPT.tasks.promoter_export as export
+    from sciPT.tasks.promoter import task
+
+    class StandIn:
+        min_residues, length = 1, 4
+
+        def embed(self, codes):
+            return np.array([[len(c) + 0.1234567, -2.0, 1e-7] for c in codes])
+
+    monkeypatch.setattr(export, "load_classifier", lambda path: (StandIn(), {}))
+    queries = tmp_path / "q.fa"
+    queries.write_text(">a\nACGT\n>b\nACG\n>a\nGGCC\n")
+    out = tmp_path / "emb.csv"
+    args = argparse.Namespace(input=str(queries), sequence_column="sequence", output=str(out), embed=True)
+    assert task.predict(RunDir(tmp_path / "run"), args) == 0
+    assert out.read_text().splitlines() == [
+        "name,e0,e1,e2",
+        "a,4.12346,-2,1e-07",
+        "b,3.12346,-2,1e-07",
+        "a,4.12346,-2,1e-07",
+    ]
+    err = capsys.readouterr().err
+    assert (
+        f"warning: {queries}: 1 name(s) occur more than once ('a'; 2 rows): "
+        "the output keeps the input's order, so join it by row, not by name"
+    ) in err
+    assert f"wrote 3 embeddings of dimension 3 to {out}" in err

@@ -311,3 +311,81 @@ def test_a_mask_token_already_in_the_input_is_never_a_target():
     _, targets = mlm.corrupt(ids, torch.ones_like(ids, dtype=torch.bool), torch.Generator().manual_seed(0))
     assert (targets[:, 1::2] != -100).any()
     assert (targets[:, ::2] == -100).all()
+
+
+def test_the_loss_is_the_mean_cross_entropy_and_accuracy_the_share_predicted():
+    # logits given as logs of odds, so each probability is read off by hand: row 0 gives its target
+    # 2/4, row 1 gives 1/4, row 2 gives 2/4; the loss is (ln 2 + ln 4 + ln 2) / 3 = 4/3 ln 2 (no
+    # smoothing, no sum), and rows 0 and 2 are predicted (their target has the largest logit)
+    from sciPT.objectives.masked import token_loss
+
+    logits = torch.tensor([[1.0, 2.0, 1.0], [1.0, 1.0, 2.0], [1.0, 1.0, 2.0]]).log()
+    loss, metrics = token_loss(nn.Identity(), logits, torch.tensor([1, 0, 2]))
+    assert float(loss) == pytest.approx(4 / 3 * math.log(2), rel=1e-6)
+    assert float(metrics["accuracy"]) == pytest.approx(2 / 3)
+    assert float(metrics["perplexity"]) == pytest.approx(2 ** (4 / 3), rel=1e-6)
+
+
+def test_a_batch_without_maskable_tokens_gives_a_zero_loss_that_still_backpropagates():
+    # every row [CLS] [SEP] [PAD]...: nothing to predict. The loss is 0, not nan, and backward
+    # still runs through the head (DDP ranks stay in step), with no metrics and no tokens counted
+    ids = torch.full((3, 8), PAD)
+    ids[:, 0], ids[:, 1] = CLS, SEP
+    mask = ids != PAD
+    hidden = torch.randn(3, 8, 16, requires_grad=True)
+    mlm = objective()
+    loss, metrics = mlm(LeafBackbone(hidden), {"input_ids": ids, "attention_mask": mask})
+    assert float(loss.detach()) == 0.0 and metrics == {}
+    loss.backward()
+    assert all(p.grad is not None and not p.grad.any() for p in mlm.head.parameters())
+    assert mlm.metric_counts(None) == {"loss": 0, "accuracy": 0, "perplexity": 0}
+
+
+def test_the_head_is_dense_gelu_layernorm_decoder_with_its_epsilon():
+    # BERT's order (exported as such, sciPT.export): a swapped GELU and LayerNorm, or an epsilon
+    # other than the one asked for (sciPT.naturalness passes the checkpoint's), change every logit.
+    # The LayerNorm is written out by hand; eps = 0.5 is large enough to matter.
+    from sciPT.objectives.masked import LMHead
+
+    torch.manual_seed(0)
+    head = LMHead(8, 5, eps=0.5).double()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.normal_()
+    h = torch.randn(4, 8, dtype=torch.double)
+    x = h @ head.dense.weight.T + head.dense.bias
+    g = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    mean, var = g.mean(-1, keepdim=True), g.var(-1, unbiased=False, keepdim=True)
+    n = (g - mean) / torch.sqrt(var + 0.5) * head.norm.weight + head.norm.bias
+    torch.testing.assert_close(head(h), n @ head.decoder.weight.T + head.decoder.bias)
+    fresh = LMHead(8, 5)
+    assert not fresh.dense.bias.any() and not fresh.decoder.bias.any()
+
+
+def test_masked_lm_needs_a_token_to_draw_replacements_from():
+    with pytest.raises(ValueError) as err:
+        MaskedLM(MaskedConfig(), 16, VOCAB, MASK, PAD, [CLS, SEP], normal_ids=[])
+    assert str(err.value) == "MaskedLM needs at least one normal token for random replacement"
+
+
+def test_a_token_that_is_neither_special_nor_a_replacement_choice_is_still_a_target():
+    # normal_ids are only what random replacements are drawn from: a token outside them (an
+    # ambiguous base's k-mer, say) is maskable like any other that is not special or padding
+    ids = torch.full((50, 20), 20)
+    mlm = MaskedLM(MaskedConfig(mask_ratio=0.5), 16, VOCAB, MASK, PAD, [CLS, SEP], normal_ids=[7, 8])
+    _, targets = mlm.corrupt(ids, torch.ones_like(ids, dtype=torch.bool), torch.Generator().manual_seed(0))
+    assert torch.equal((targets != -100).sum(1), torch.full((50,), 10))
+
+
+def test_the_backbone_is_given_the_attention_mask():
+    # without it the encoder would attend to the padding of the shorter rows
+    seen = {}
+
+    class Spy(nn.Module):
+        def forward(self, input_ids, attention_mask=None):
+            seen["mask"] = attention_mask
+            return torch.zeros(*input_ids.shape, 16)
+
+    ids, mask = batch(B=4, L=32)
+    objective()(Spy(), {"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0))
+    assert seen["mask"] is not None and torch.equal(seen["mask"], mask)
