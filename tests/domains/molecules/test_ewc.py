@@ -126,6 +126,15 @@ def test_fisher_config_refuses_negative_frames_and_empty_batches():
     assert str(err.value) == "fisher.batch_size: expected a positive integer, got 0"
 
 
+def test_the_fisher_defaults_are_the_ones_the_readme_states():
+    """README, the EWC paragraph: "the Fisher is estimated on 256 training frames drawn at random",
+    the Gauss-Newton estimate with every weight matrix's blocks (``fisher.blocks all``, "the default
+    of ``scipt pretrain molecules``"); a default that drifted would change every export's Fisher,
+    and with it the strength of every later EWC fine-tune made without the flags."""
+    cfg = FisherConfig()
+    assert (cfg.frames, cfg.kind, cfg.blocks) == (256, "gauss-newton", "all")
+
+
 def test_block_axes_name_each_weight_matrix_by_its_input_axis(setup):
     model, _ = setup
     radial = block_axes(model, "radial")
