@@ -303,3 +303,103 @@ def test_a_skewed_slab_is_searched_in_its_shortest_vectors():
     np.testing.assert_allclose(
         sorted(np.linalg.norm(basis[pbc], axis=1)), sorted(np.linalg.norm(SLAB_PLANE, axis=1)), atol=1e-9
     )
+
+
+def test_a_slab_sees_its_in_plane_images_and_the_edge_vectors_point_from_centre_to_neighbour():
+    """One atom in a square slab (a = 3 Angstrom, periodic along x and y only, no third vector),
+    cut-off 3.5: its four in-plane images at 3.0 are its edges (the diagonal ones lie at 4.24), none
+    along z; each edge's ``pos[src] - pos[dst] + shifts @ cell`` is the documented vector from
+    the centre ``dst`` to the neighbour ``src``: the image's position minus the atom's, 3 Angstrom long."""
+    from sciPT.domains.molecules.data import Frame
+
+    cell = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
+    frame = Frame(
+        numbers=np.array([6]),
+        positions=np.array([[0.4, 0.7, 1.0]]),
+        cell=cell,
+        pbc=np.array([True, True, False]),
+        source="slab",
+    )
+    graph = frame_to_graph(frame, 3.5)
+    assert graph.edge_index.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0]]
+    shifts = sorted(map(tuple, graph.shifts.tolist()))
+    assert shifts == [(-1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]
+    src, dst = graph.edge_index
+    vectors = graph.pos[src] - graph.pos[dst] + graph.shifts @ graph.cell[0]
+    np.testing.assert_allclose(vectors.numpy(), graph.shifts.numpy() * 3.0, atol=1e-12)
+
+
+def test_a_periodic_pair_points_from_the_centre_to_the_nearest_image_of_its_neighbour():
+    """Two atoms 0.4 Angstrom from opposite faces of a 10 Angstrom cube are 0.8 apart through the
+    face: the edge into atom 0 from atom 1 is atom 1's image at x = -0.4 minus atom 0, (-0.8, 0, 0),
+    with shift -1 along x; the edge into atom 1 the opposite, with shift +1."""
+    from sciPT.domains.molecules.data import Frame
+
+    frame = Frame(
+        numbers=np.array([1, 1]),
+        positions=np.array([[0.4, 5.0, 5.0], [9.6, 5.0, 5.0]]),
+        cell=np.diag([10.0, 10.0, 10.0]),
+        pbc=np.array([True, True, True]),
+        source="box",
+    )
+    graph = frame_to_graph(frame, 2.0)
+    src, dst = graph.edge_index
+    edges = sorted(zip(src.tolist(), dst.tolist(), map(tuple, graph.shifts.tolist())))
+    assert edges == [(0, 1, (1.0, 0.0, 0.0)), (1, 0, (-1.0, 0.0, 0.0))]
+    vectors = graph.pos[src] - graph.pos[dst] + graph.shifts @ graph.cell[0]
+    for e in range(2):
+        expected = [-0.8, 0.0, 0.0] if int(dst[e]) == 0 else [0.8, 0.0, 0.0]
+        np.testing.assert_allclose(vectors[e].numpy(), expected, atol=1e-12)
+
+
+def test_atoms_too_close_through_the_cell_boundary_are_refused():
+    """0.05 Angstrom apart through a face of the cell (9.95 apart inside it): the closeness check
+    measures the pair through its image shift, as the model does."""
+    from sciPT.domains.molecules.data import Frame
+
+    frame = Frame(
+        numbers=np.array([6, 8]),
+        positions=np.array([[0.02, 5.0, 5.0], [9.97, 5.0, 5.0]]),
+        cell=np.diag([10.0, 10.0, 10.0]),
+        pbc=np.array([True, True, True]),
+        source="box.xyz:3",
+    )
+    with pytest.raises(DataError) as err:
+        frame_to_graph(frame, 4.0)
+    assert str(err.value) == "box.xyz:3: atoms 0 and 1 are 0.050 Angstrom apart (closer than 0.1 Angstrom)"
+
+
+def test_a_slab_with_a_vanishing_periodic_vector_is_refused_for_its_closest_atoms():
+    """A slab (periodic along two axes) whose first vector is 1e-5 Angstrom long: each atom sits
+    1e-5 from its own image, and the frame is refused naming it at once, as a fully periodic
+    flat cell is, not for the million images its 5 Angstrom cut-off would reach."""
+    from sciPT.domains.molecules.data import Frame
+
+    frame = Frame(
+        numbers=np.array([29]),
+        positions=np.array([[0.0, 0.0, 0.0]]),
+        cell=np.array([[1e-5, 0.0, 0.0], [0.0, 3.6, 0.0], [0.0, 0.0, 0.0]]),
+        pbc=np.array([True, True, False]),
+        source="slab.xyz:0",
+    )
+    with pytest.raises(DataError) as err:
+        frame_to_graph(frame, 5.0)
+    assert str(err.value) == "slab.xyz:0: atoms 0 and 0 are 0.000 Angstrom apart (closer than 0.1 Angstrom)"
+
+
+def test_a_pair_a_hair_inside_the_cut_off_is_found_far_from_the_cell():
+    """The contract is the exact distance ``|positions[j] - positions[i] + S @ cell| < cutoff``, also
+    for unwrapped atoms hundreds of Angstrom from the cell (a long MD run): a pair whose distance
+    is one float below the cut-off is an edge, though the k-d tree sees it through wrapped
+    coordinates rounded otherwise (its search radius carries a hair of slack for that)."""
+    rng = np.random.default_rng(0)
+    cell, pbc = np.diag([7.0, 7.0, 7.0]), np.array([True, True, True])
+    for _ in range(100):
+        positions = rng.uniform(-500.0, 500.0, size=(2, 3))
+        # atom 1 some 2 Angstrom from an image of atom 0, dozens of cells away
+        positions[1] = positions[0] + rng.normal(size=3) * 1.3 + np.round(rng.uniform(-60, 60, 3)) * 7.0
+        i, j, shifts = periodic_pairs(positions, cell, pbc, 6.0)
+        vectors = positions[j] - positions[i] + shifts @ cell
+        distance = np.sqrt((vectors * vectors).sum(axis=1))[(i == 0) & (j == 1)].min()
+        i, j, _ = periodic_pairs(positions, cell, pbc, float(np.nextafter(distance, np.inf)))
+        assert ((i == 0) & (j == 1)).any(), distance

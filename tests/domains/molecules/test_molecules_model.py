@@ -318,3 +318,101 @@ def test_a_config_without_neighbour_count_sums_messages_unnormalised(ethanol_fra
 
     assert energy(None) == energy(1.0)
     assert abs(energy(None) - energy(6.0)) > 1e-6
+
+
+# equivariant linear map, gate and product paths, against e3nn and by hand --------------------
+def test_equivariant_linear_is_e3nns_linear_with_the_same_weights():
+    """The docstring's claim: e3nn's ``o3.Linear`` between ``C_in x (0e + 1o + 2e)`` and
+    ``C_out x (...)``, whose normalisation is 1/sqrt(C_in) (the fan-in of every output), with the
+    bias on the scalars only. C_in != C_out, so a 1/sqrt(C_out) would show; a fresh layer's bias
+    is zero, as e3nn's, so a fresh layer maps zero features to zero."""
+    from e3nn import o3
+
+    from sciPT.domains.molecules.linear import EquivariantLinear
+    from sciPT.domains.molecules.tensor_product import irreps
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(0)
+        layer = EquivariantLinear(3, 5, l_max=2, bias=True)
+        reference = o3.Linear(irreps(3, 2), irreps(5, 2), biases=True)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert torch.equal(layer.bias.detach(), torch.zeros(5, dtype=torch.float64))
+    x = torch.randn(6, dim(2), 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        reference.weight.copy_(layer.weight.reshape(-1))
+        torch.testing.assert_close(to_e3nn(layer(x), 2), reference(to_e3nn(x, 2)), atol=1e-12, rtol=1e-12)
+        layer.bias.copy_(torch.arange(1.0, 6.0))
+        reference.bias.copy_(torch.arange(1.0, 6.0))
+        torch.testing.assert_close(to_e3nn(layer(x), 2), reference(to_e3nn(x, 2)), atol=1e-12, rtol=1e-12)
+
+
+def test_equivariant_linear_has_no_bias_unless_asked():
+    """W_1 and W_2 of the interaction are bias-free (only the self-connection has one): a bias there
+    would be parameters an export does not hold."""
+    from sciPT.domains.molecules.linear import EquivariantLinear
+
+    assert EquivariantLinear(4, 4, l_max=1).bias is None
+    assert [n for n, _ in EquivariantLinear(4, 4, l_max=1).named_parameters()] == ["weight"]
+
+
+def test_gate_by_hand():
+    """y_0 = SiLU(x_0); each component of degree l > 0 is multiplied by sigma(g^(l)) of its own
+    channel and degree, g = V x_0 + b (here l_max = 2: components 1-3 take the l = 1 gate, 4-8
+    the l = 2 gate)."""
+    from sciPT.domains.molecules.linear import Gate
+
+    channels, l_max = 2, 2
+    gate = Gate(channels, l_max).double()
+    x = torch.randn(3, dim(l_max), channels, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    v, b = gate.gates.weight.detach(), gate.gates.bias.detach()  # (channels * l_max, channels)
+    expected = torch.empty_like(x)
+    for n in range(3):
+        g = v @ x[n, 0] + b  # ordered (degree 1: channels, degree 2: channels)
+        for c in range(channels):
+            expected[n, 0, c] = x[n, 0, c] / (1 + math.exp(-x[n, 0, c]))
+            for k in range(1, dim(l_max)):
+                degree = 1 if k < 4 else 2
+                expected[n, k, c] = x[n, k, c] / (1 + math.exp(-g[(degree - 1) * channels + c]))
+    torch.testing.assert_close(gate(x).detach(), expected, atol=1e-12, rtol=1e-12)
+    # l_max = 0: SiLU only, no gate parameters
+    scalars = Gate(channels, 0)
+    assert list(scalars.parameters()) == []
+    torch.testing.assert_close(scalars(x[:, :1]), x[:, :1] * torch.sigmoid(x[:, :1]))
+
+
+def test_product_paths_by_hand():
+    """Triangle rule and parity ``l1 + l2 + l3`` even, in the order the radial weights are read:
+    (1, 1, 1) is odd, so ``1o x 1o`` gives no vector; ``l_out`` cuts paths above it."""
+    from sciPT.domains.molecules.tensor_product import paths
+
+    assert paths(1, 1, 1) == [(0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
+    assert paths(1, 1, 2) == [(0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (1, 1, 2)]
+    assert paths(2, 2, 2) == [
+        (0, 0, 0), (0, 1, 1), (0, 2, 2), (1, 0, 1), (1, 1, 0), (1, 1, 2),
+        (1, 2, 1), (2, 0, 2), (2, 1, 1), (2, 2, 0), (2, 2, 2),
+    ]  # fmt: skip
+    assert ChannelwiseTensorProduct(1, 1, 1).num_paths == 4
+
+
+def test_a_degree_no_path_reaches_is_zero_as_in_e3nn():
+    """Scalars times harmonics up to l = 1 reach l = 0 and 1 only: the l = 2 output of ``0e x (0e +
+    1o) -> 0e + 1o + 2e`` is zero, as e3nn's product with no instruction into it gives."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        tp = ChannelwiseTensorProduct(0, 1, 2)
+        reference = tp.e3nn_equivalent(3)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert tp.paths == [(0, 0, 0), (0, 1, 1)]
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 1, 3, generator=g, dtype=torch.float64)
+    sh = torch.randn(5, dim(1), generator=g, dtype=torch.float64)
+    w = torch.randn(5, 2, 3, generator=g, dtype=torch.float64)
+    out = tp(x, sh, w)
+    assert out.shape == (5, dim(2), 3)
+    assert out[:, 4:].abs().max() == 0.0 and out[:, :4].abs().max() > 0
+    torch.testing.assert_close(
+        to_e3nn(out, 2), reference(to_e3nn(x, 0), sh, w.reshape(5, -1)), atol=1e-12, rtol=0
+    )
