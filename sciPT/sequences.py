@@ -215,6 +215,12 @@ def _headed_lines(handle, source) -> Iterator[str]:
                 )
             yield line
             break
+        if line[:1].isspace() and line.lstrip().startswith(">"):
+            # Biopython takes it for text above a header, so a file of such headers reads as empty
+            raise DataError(
+                f"{source}: line {number} has spaces before its '>'; expected a FASTA header to "
+                "start its line"
+            )
         if first_text is None and line.strip():
             first_text = number
             if line.startswith("@"):

@@ -5,6 +5,7 @@ from sciPT import sequence_inputs
 from sciPT.domains.dna.data import DNA_SPEC
 from sciPT.errors import DataError
 from sciPT.sequence_inputs import in_chunks, read_sequences
+from sciPT.sequences import Corpus
 
 
 def test_a_few_sequences_are_scored_in_one_call_without_a_bar(monkeypatch, recording_bar):
@@ -251,3 +252,156 @@ def test_the_ambiguity_mark_reads_the_sequence_not_the_name(tmp_path):
     assert read_sequences(table, DNA_SPEC).aliased.tolist() == [False, True]
     fasta = _table(tmp_path, "q.fa", ">RY1 kinase\nACGT\n>x\nACGW\n")
     assert read_sequences(fasta, DNA_SPEC).aliased.tolist() == [False, True]
+
+
+# --- second mutation pass: what a first pass left unheld -------------------------------------
+@pytest.mark.parametrize("name", ["one.tsv", "one.tsv.gz"])
+def test_a_tsv_named_file_of_one_column_is_split_on_tabs_not_commas(tmp_path, name):
+    """A header of one column holds no tab to tell the delimiter: the name (.tsv, .tsv.gz) does, so
+    a comma in a cell is a bad residue at its position, not a row of too many fields."""
+    import gzip
+
+    path = tmp_path / name
+    text = "sequence\nACGT\nAC,GT\n"
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: line 3 has ',' at position 3; expected A, C, G, T, N or an IUPAC ambiguity code "
+        "(R Y S W K M B D H V), either case"
+    )
+
+
+def test_two_columns_equal_to_the_name_only_in_case_are_no_column(tmp_path):
+    """The docstring's rule: the exact name, else *the one* column equal to it in any case; with two
+    such columns neither is guessed, and the message lists the columns there are."""
+    path = _table(tmp_path, "two.csv", "Sequence,SEQUENCE\nACGT,GG\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: no column 'sequence' (columns: Sequence, SEQUENCE); "
+        "expected FASTA or a CSV/TSV table with a 'sequence' column"
+    )
+
+
+def test_the_alias_note_counts_the_sequences_that_held_one(tmp_path):
+    """2 of 3 sequences held an ambiguity code (however many each held), read as N, the symbol
+    they become, not the codes themselves."""
+    from sciPT.sequence_inputs import alias_note
+
+    path = _table(tmp_path, "q.fa", ">a\nACGT\n>b\nACRY\n>c\nGGW\n")
+    assert alias_note(read_sequences(path, DNA_SPEC), DNA_SPEC) == (
+        f"{path}: 2 of 3 sequences held ambiguity codes (R Y S W K M B D H V), read as N"
+    )
+    assert alias_note(read_sequences(_table(tmp_path, "c.fa", ">a\nACGT\n"), DNA_SPEC), DNA_SPEC) is None
+
+
+def test_carries_labels_finds_a_label_word_in_any_header_and_the_named_column(tmp_path):
+    """A FASTA labelled only from its second record on is labelled (its first record is then refused
+    by name when read), and a table's label column is the one the caller names."""
+    from sciPT.sequence_inputs import carries_labels
+
+    late = _table(tmp_path, "late.fa", ">r0\nACGT\n>r1 label=1\nGG\n")
+    assert carries_labels(late)
+    with pytest.raises(DataError) as err:
+        read_sequences(late, DNA_SPEC, labelled=True)
+    assert str(err.value) == f"{late}: record 'r0' (#1) has no 'label=0' or 'label=1' in its header"
+    table = _table(tmp_path, "t.csv", "sequence,class\nACGT,1\n")
+    assert carries_labels(table, label_column="class")
+    assert not carries_labels(_table(tmp_path, "u.csv", "sequence,label\nACGT,1\n"), label_column="class")
+
+
+def test_a_padded_float_label_is_read_as_its_class(tmp_path):
+    """' 1.0' after a comma and a space (pandas' float column, spaced) is 1, as '1.0' and ' 1' are."""
+    path = _table(tmp_path, "f.csv", "sequence, label\nACGT, 1.0\nGG, 0.00 \nTT,\t1.\n")
+    assert read_sequences(path, DNA_SPEC, labelled=True).labels.tolist() == [1, 0, 1]
+
+
+def test_a_label_column_named_twice_is_refused_for_one_side_of_a_pair(tmp_path):
+    """--negatives FILE reads its label column only to say where it disagrees: two of them (in any
+    case) would leave which one unsaid, so the header is refused as when the labels are read."""
+    from sciPT.domains.dna.data import read_labelled
+
+    path = _table(tmp_path, "neg.csv", "sequence,label,Label\nACGT,0,1\n")
+    with pytest.raises(DataError) as err:
+        read_labelled(path, fasta_label=0)
+    assert str(err.value) == (
+        f"{path}: column 'label' is named twice in the header (columns 2 ('label') and 3 ('Label')); "
+        "expected each column once"
+    )
+
+
+def test_a_row_that_stops_before_its_name_cell_is_named_by_its_line(tmp_path):
+    """A name column after the sequence: a row that leaves its name off is 'line<n>', not a crash."""
+    path = _table(tmp_path, "n.csv", "sequence,name\nACGT\nGG,b\n")
+    data = read_sequences(path, DNA_SPEC)
+    assert data.names == ["line2", "b"] and [c.tolist() for c in data.codes] == [[0, 1, 2, 3], [2, 2]]
+
+
+def test_a_subset_keeps_each_record_with_its_own_label():
+    """A split (cross-validation, early stopping) takes names, codes, labels and marks together, in
+    the order asked for."""
+    from sciPT.sequence_inputs import LabelledSequences
+
+    codes = [np.full(2, i, np.uint8) for i in range(3)]
+    data = LabelledSequences(
+        ["a", "b", "c"], codes, np.array([1, 0, 1]), "q.fa", np.array([False, True, False])
+    )
+    part = data.subset([2, 1])
+    assert part.names == ["c", "b"] and [c.tolist() for c in part.codes] == [[2, 2], [1, 1]]
+    assert part.labels.tolist() == [1, 0] and part.aliased.tolist() == [False, True]
+    assert (
+        data.subset([0]).labels.tolist() == [1]
+        and LabelledSequences(["a"], codes[:1], None, "q").subset([0]).labels is None
+    )
+
+
+def test_an_indented_header_is_named_by_its_line(tmp_path):
+    """' >a' (a header pasted with a leading space) is no FASTA header to Biopython, which skips it
+    as text above a header that never comes: the file read as empty, with no line named. It is
+    refused at its line, by the labelled reader and by the corpus reader alike."""
+    path = _table(tmp_path, "indented.fa", "\n  >a\nACGT\n")
+    expected = f"{path}: line 2 has spaces before its '>'; expected a FASTA header to start its line"
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == expected
+    with pytest.raises(DataError) as err:
+        Corpus([path], DNA_SPEC)
+    assert str(err.value) == expected
+
+
+def test_a_fastq_file_after_blank_lines_is_named_as_fastq_at_its_line(tmp_path):
+    """Blank lines above the first read: the first text is still what tells FASTQ, named by its line
+    counted in the file (3), not a table with no 'sequence' column."""
+    path = _table(tmp_path, "reads.fq", "\n\n@read0\nACGTACGTAC\n+\nIIIIIIIIII\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: looks like FASTQ (line 3 starts with '@'); expected FASTA ('>' headers) "
+        "or, where labelled sequences are read, a CSV/TSV table"
+    )
+
+
+def test_a_table_row_with_an_empty_sequence_cell_is_refused_naming_it(tmp_path):
+    """A row with a name and label but no sequence (a failed export) is no record of zero residues
+    to score: it is refused by name and line, as an empty FASTA record is."""
+    path = _table(tmp_path, "e.csv", "name,sequence,label\na,ACGT,1\nb, ,0\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC, labelled=True)
+    assert str(err.value) == f"{path}: record 'b' (line 3) has an empty sequence"
+
+
+def test_a_file_of_blank_lines_is_a_table_without_columns(tmp_path):
+    """No line starts with '>', so by the docstring's rule it is a table: refused for its missing
+    column, saying there are none, with the formats accepted."""
+    path = _table(tmp_path, "blank.csv", "\n\n")
+    with pytest.raises(DataError) as err:
+        read_sequences(path, DNA_SPEC)
+    assert str(err.value) == (
+        f"{path}: no column 'sequence' (columns: none); expected FASTA or a CSV/TSV table with a "
+        "'sequence' column"
+    )

@@ -539,3 +539,187 @@ def test_a_gzip_table_saved_with_a_byte_order_mark_finds_its_first_column(tmp_pa
         f.write(b"\xef\xbb\xbfsequence,label\nACGT,1\nGG,0\n")
     data = read_sequences(path, DNA_SPEC, labelled=True)
     assert codes(data) == [[0, 1, 2, 3], [2, 2]] and data.labels.tolist() == [1, 0]
+
+
+# --- second mutation pass: what a first pass left unheld -------------------------------------
+def test_a_non_utf8_byte_in_a_gzip_file_is_a_bad_character_too(tmp_path):
+    """A compressed file with a Latin-1 byte is refused as a plain one is, naming the record and the
+    position, not with a UnicodeDecodeError traceback (or a "not FASTA" that hides where)."""
+    path = tmp_path / "latin1.fa.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b">ok\nACGT\n>r2\nAC\xe9T\n")
+    expected = (
+        f"{path}: record 'r2' (#2) has '\ufffd' at position 3; expected A, C, G, T, N or an IUPAC "
+        "ambiguity code (R Y S W K M B D H V), either case"
+    )
+    for read in (lambda: SequenceFile(path, DNA_SPEC), lambda: read_sequences(path, DNA_SPEC)):
+        with pytest.raises(DataError) as err:
+            read()
+        assert str(err.value) == expected
+
+
+def test_a_gzip_file_cut_short_is_named_as_such_by_both_readers(tmp_path):
+    """An interrupted download: one line naming the file, not an EOFError traceback."""
+    rng = np.random.default_rng(0)
+    whole = gzip.compress((">a\n" + "".join(rng.choice(list("ACGT"), 20_000)) + "\n").encode())
+    path = tmp_path / "cut.fa.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    expected = (
+        f"{path}: gzip file cut short or damaged (Compressed file ended before the end-of-stream marker "
+        "was reached); expected a whole .gz file (fetch or copy it again)"
+    )
+    for read in (lambda: SequenceFile(path, DNA_SPEC), lambda: read_sequences(path, DNA_SPEC)):
+        with pytest.raises(DataError) as err:
+            read()
+        assert str(err.value) == expected
+
+
+def test_the_first_of_several_bad_characters_is_the_one_named():
+    """A user fixes a file from its start: the message names the first bad residue, not the last."""
+    with pytest.raises(DataError) as err:
+        DNA_SPEC.encode("AXGTZ", "f.fa", "record 'a' (#1)")
+    assert str(err.value) == (
+        "f.fa: record 'a' (#1) has 'X' at position 2; expected A, C, G, T, N or an IUPAC ambiguity code "
+        "(R Y S W K M B D H V), either case"
+    )
+
+
+def test_without_an_unknown_symbol_every_symbol_past_the_core_is_unknown():
+    """The docstring's rule for ``unknown=None``: all non-core codes (here N and X, codes 4 and 5)."""
+    from sciPT.sequences import SequenceSpec
+    from sciPT.tokenizers import Alphabet
+
+    spec = SequenceSpec(alphabet=Alphabet("ACGTNX", n_core=4), aliases={}, description="x")
+    assert spec.unknown_codes().tolist() == [4, 5]
+    assert DNA_SPEC.unknown_codes().tolist() == [4]  # N alone
+
+
+def test_a_stricter_alphabet_reads_a_cached_file_again(tmp_path, monkeypatch):
+    """The cache is keyed by the alphabet's aliases as well as its symbols: a file read once with
+    ambiguity codes accepted (R as N) is refused by a spec without them, not served from the cache."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    fa = write(tmp_path / "r.fa", ">a\nACRT\n")
+    assert SequenceFile(fa, DNA_SPEC).record(0).tolist() == [0, 1, 4, 3]
+    with pytest.raises(DataError) as err:
+        SequenceFile(fa, LABELLED_DNA_SPEC)
+    assert (
+        str(err.value)
+        == f"{fa}: record 'a' (#1) has 'R' at position 3; expected A, C, G, T or N (either case)"
+    )
+
+
+def test_provenance_counts_every_record_and_residue(tmp_path):
+    """Recorded with a pre-trained model: 2 records of 4 and 2 residues are 6 residues; the bytes
+    and SHA-256 are the file's own."""
+    import hashlib
+
+    text = ">a\nACGT\n>b\nGG\n"
+    fa = write(tmp_path / "p.fa", text)
+    assert SequenceFile(fa, DNA_SPEC).provenance() == {
+        "path": str(fa.resolve()),
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "bytes": len(text),
+        "records": 2,
+        "residues": 6,
+    }
+
+
+def test_symbol_counts_read_in_chunks_miss_no_residue(tmp_path):
+    """Counted a chunk at a time (a genome is never held whole): chunks of 3 over 8 residues count
+    every one. AACGTN + RA (R read as N): A 3, C 1, G 1, T 1, N 2."""
+    f = SequenceFile(write(tmp_path / "c.fa", ">a\nAACGTN\n>b\nRA\n"), DNA_SPEC)
+    assert f.symbol_counts(5, chunk=3).tolist() == [3, 1, 1, 1, 2]
+    assert f.symbol_counts(5).tolist() == [3, 1, 1, 1, 2]
+
+
+def test_unknown_words_list_only_the_aliases_read_as_the_unknown_symbol(tmp_path):
+    """The warning of a file of unknown residues lists N and what is read as N: an alias read as a
+    known base (U as T) is not unknown, and listing it would say its residues are."""
+    from sciPT.sequences import SequenceSpec
+
+    spec = SequenceSpec(
+        alphabet=DNA_SPEC.alphabet, aliases={"U": "T", "R": "N", "Y": "N"}, description="x", unknown="N"
+    )
+    corpus = Corpus([str(write(tmp_path / "u.fa", ">a\nACGU\n"))], spec)
+    assert corpus.unknown_words() == "N, R, Y"
+
+
+def test_the_validation_part_of_a_record_is_its_rounded_share():
+    """val_fraction 0.18 of a 10-residue record is 1.8 residues, rounded to 2 (not cut to 1): the
+    last 2 residues validate, the first 8 train, and no residue is on both sides."""
+    from types import SimpleNamespace
+
+    from sciPT.sequences import split_bounds
+
+    corpus = SimpleNamespace(records=[(None, 0), (None, 1)], lengths=np.array([10, 100]))
+    lo, hi = split_bounds(corpus, "train", 0.18, "region")
+    assert lo.tolist() == [0, 0] and hi.tolist() == [8, 82]
+    lo, hi = split_bounds(corpus, "val", 0.18, "region")
+    assert lo.tolist() == [8, 82] and hi.tolist() == [10, 100]
+
+
+def test_a_record_whose_hash_is_exactly_the_cut_is_not_held_out(tmp_path):
+    """The rule is "CRC-32 mod 10,000 below val_fraction of 10,000": at 0.02, a rank of exactly 200
+    trains and a rank under 200 validates (ranks computed here from zlib, not by the module)."""
+    import zlib
+
+    from sciPT.sequences import held_out_records
+
+    rank = lambda name: zlib.crc32(name.encode()) % 10_000  # noqa: E731
+    names = [f"r{i}" for i in range(100_000)]
+    at_cut = next(n for n in names if rank(n) == 200)
+    below = next(n for n in names if rank(n) < 200)
+    fa = write(tmp_path / "cut.faa", f">{at_cut}\nMKV\n>{below}\nMKV\n")
+    assert held_out_records(Corpus([str(fa)], PROTEIN_SPEC), 0.02).tolist() == [False, True]
+
+
+def test_a_file_without_a_window_is_named_with_curation_when_curation_kept_none(tmp_path):
+    """The warning says where the windows went: with curation, none of the kept training part
+    holds one (so fewer filters help); without, the file is too short for the window."""
+    from sciPT.sequences import file_warnings
+
+    long = write(tmp_path / "long.fa", ">a\n" + "ACGT" * 20 + "\n")
+    short = write(tmp_path / "short.fa", ">b\nACGTACGT\n>c\n\n")
+    corpus = Corpus([str(long), str(short)], DNA_SPEC)
+    train = RandomWindows(corpus, 40, val_fraction=0.0)
+    empty = f"warning: {short}: 1 of 2 records have no sequence; nothing is read from them"
+    assert file_warnings(corpus, train, 40, curated=False) == [
+        empty,
+        f"warning: {short}: no record's training part holds a window of 40 residues; no window is drawn "
+        "from this file",
+    ]
+    assert file_warnings(corpus, train, 40, curated=True) == [
+        empty,
+        f"warning: {short}: no record's training part, kept by curation, holds a window of 40 residues; "
+        "no window is drawn from this file",
+    ]
+
+
+def test_each_split_draws_from_its_own_generator(tmp_path):
+    """Window g of a split comes from a generator seeded by (seed, split, g), 0 for train and 1 for
+    val (the module docstring): a resumed run redraws exactly these. With one record the generator's
+    first number picks it and the next the start, uniformly among the part's window starts."""
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), 1000))
+    corpus = Corpus([str(write(tmp_path / "g.fa", f">g\n{seq}\n"))], DNA_SPEC)
+    for split, split_id, lo, starts in (("train", 0, 0, 851), ("val", 1, 900, 51)):
+        ds = RandomWindows(corpus, 50, split=split, val_fraction=0.1, seed=3)
+        for g in range(5):
+            draw = np.random.default_rng((3, split_id, g))
+            draw.random()  # the record: the only one
+            start = lo + int(draw.integers(starts))
+            assert "".join("ACGTN"[c] for c in ds[g]) == seq[start : start + 50]
+
+
+def test_a_utf16_fasta_with_crlf_line_ends_is_read_as_its_utf8_twin(tmp_path):
+    """A FASTA saved by a Windows editor as "Unicode" (UTF-16 with a byte-order mark, CRLF line
+    ends): read as UTF-8 it was all NUL bytes and refused; a CR left on a line would be a bad
+    character. Both readers read it as the plain file."""
+    text = ">a one\r\nACGT\r\nac\r\n>b\r\nRT\r\n"
+    u16 = tmp_path / "u16.fa"
+    u16.write_bytes(text.encode("utf-16"))
+    f = SequenceFile(u16, DNA_SPEC)
+    assert f.names == ["a", "b"] and f.record(0).tolist() == [0, 1, 2, 3, 0, 1]
+    assert f.record(1).tolist() == [4, 3]
+    data = read_sequences(u16, DNA_SPEC)
+    assert data.names == ["a", "b"] and codes(data) == [[0, 1, 2, 3, 0, 1], [4, 3]]
