@@ -1052,3 +1052,304 @@ def test_a_library_prior_gives_a_ratio_exponent_the_group_sd_asked_for():
     assert narrow.cov[3, 3] == pytest.approx(0.25) and wide.cov[3, 3] == pytest.approx(4.0)
     np.testing.assert_allclose(wide.cov[:3, :3], narrow.cov[:3, :3])
     assert wide.mean[3] == 0.0
+
+
+# --- a second mutation pass over tasks/surrogate.py --------------------------------------------------
+def test_a_ratio_held_constant_flags_predictions_at_another_value(calibrated, csv, tmp_path):
+    """e_Dh is 0.1 at every calibration point: it is folded into C, but its range is still recorded
+    (model/config.json's calibration_range), so a prediction at e_Dh = 0.2 is flagged as an
+    extrapolation (the module docstring) while one at 0.1 is not."""
+    exported = json.loads((calibrated / "model" / "config.json").read_text())
+    assert exported["calibration_range"] == {"Re": [20000, 60000], "Pr": [0.7, 0.7], "e_Dh": [0.1, 0.1]}
+    assert exported["constant_groups"] == {"e_Dh": 0.1}
+    ask = csv("ask.csv", ["Re,Pr,e_Dh", "35000,0.7,0.1", "35000,0.7,0.2"])
+    out = tmp_path / "pred.csv"
+    task.predict(RunDir(calibrated), side_args("add_predict_arguments", input=str(ask), output=str(out)))
+    rows = [r.split(",") for r in out.read_text().splitlines()[1:]]
+    assert [r[-1] for r in rows] == ["1", "0"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        # no pseudo-points behind the noise guess: an improper hyperprior, not a weak one
+        (["--noise-dof", "0"], "--noise-sd and --noise-dof: expected positive numbers"),
+        (["--margin", "inf"], "--margin: expected nats per point >= 0, got inf"),
+    ],
+)
+def test_settings_at_the_edge_of_their_range_are_refused_before_anything_is_written(tmp_path, flags, message):
+    """The bounds are strict where the docstring says positive (noise_dof > 0) and finite where a
+    handicap of infinitely many nats would make the guard never keep scratch."""
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", "x.csv", *flags, "--out", str(tmp_path / "r")))
+    assert str(err.value) == message
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_correction_on_exactly_four_points_more_than_the_law_has_parameters_is_fitted(tmp_path, csv):
+    """Seven points under a 3-parameter law: the least the refusal above allows (p + 4), fitted."""
+    rows = ["Re,Pr,Nu"] + [f"{re:g},0.7,{0.02 * re**0.8:.4g}" for re in np.geomspace(1e4, 6.4e5, 7)]
+    out = tmp_path / "seven"
+    task.finetune(
+        finetune_args(
+            "--train",
+            str(csv("seven.csv", rows)),
+            "--out",
+            str(out),
+            "--init",
+            "none",
+            "--recalibrate",
+            "false",
+            "--correction",
+            "4",
+        )
+    )
+    assert json.loads((out / "model" / "config.json").read_text())["correction_width"] == 4
+    assert RunDir(out).read_metrics()["points"] == 7
+
+
+def test_without_a_prior_no_library_count_is_written(tmp_path, csv, calibrated):
+    """``points_on_library_system`` is 0 with a library prior and no point on it, and absent with
+    ``--init none``, which has no library to compare with (the module docstring)."""
+    assert RunDir(calibrated).read_metrics()["points_on_library_system"] == 0
+    out = tmp_path / "none"
+    task.finetune(
+        finetune_args(
+            "--train",
+            str(csv("t.csv", RIBBED[:4])),
+            "--out",
+            str(out),
+            "--init",
+            "none",
+            "--recalibrate",
+            "false",
+        )
+    )
+    assert "points_on_library_system" not in RunDir(out).read_metrics()
+
+
+def test_a_calibrated_run_as_prior_transfers_all_unless_told_and_has_no_recalibration(
+    calibrated, csv, tmp_path
+):
+    """A calibrated run's posterior describes this very system, C included: transfer ``all`` by
+    default; ``--transfer exponents`` is obeyed; either way there is no recalibration to reuse."""
+    train = csv("u.csv", [RIBBED[0], *RIBBED[2:4]])
+    for flags, transfer in (([], "all"), (["--transfer", "exponents"], "exponents")):
+        out = tmp_path / transfer
+        task.finetune(
+            finetune_args("--train", str(train), "--out", str(out), "--init", str(calibrated), *flags)
+        )
+        assert json.loads((out / "model" / "config.json").read_text())["transfer"] == transfer
+        report = RunDir(out).report.read_text()
+        assert f"transfer: {transfer}" in report
+        assert (
+            "Recalibration: a calibrated run as prior has no recalibration: the predictive's own central "
+            "interval"
+        ) in report
+
+
+def stored_recalibration(**changes):
+    """What a pre-training run stores (domains/surrogates/__init__.py): the maps, the transfer and
+    the noise prior they were learnt with."""
+    from sciPT.domains.surrogates.recalibration import IntervalRecalibration
+
+    maps = {kind: {2: np.linspace(0.2, 0.99, len(LEVELS))} for kind in ("prior", "scratch", "blend")}
+    stored = {
+        **IntervalRecalibration(maps, {}, "4 synthetic series").as_dict(),
+        "transfer": "exponents",
+        "noise_prior": {"s0": 0.05, "nu0": 2.0},
+    }
+    return {**stored, **changes}
+
+
+def test_a_runs_stored_recalibration_is_used_only_where_it_was_learnt_for_the_same_fits(tmp_path):
+    """interval_recalibration with a run as ``--init``: the stored maps apply only to a pre-trained
+    prior, with the transfer and noise prior they were learnt with; otherwise the predictive's own
+    central interval, with the reason in the report's words."""
+    from sciPT.domains.surrogates.objectives import NoisePrior
+    from sciPT.tasks.surrogate import SurrogateConfig, interval_recalibration
+
+    cfg = SurrogateConfig(init=str(tmp_path))
+    noise = NoisePrior(0.05, 2.0)
+    own = ": the predictive's own central interval"
+    recal, said = interval_recalibration(
+        cfg, {"kind": "prior", "recalibration": stored_recalibration()}, "exponents", noise
+    )
+    assert said == "learnt at pre-training (4 synthetic series)"
+    np.testing.assert_array_equal(recal.level_map("prior", 2), np.linspace(0.2, 0.99, len(LEVELS)))
+    other = "the pre-trained run's recalibration was learnt with another transfer or noise prior" + own
+    info = {"kind": "prior", "recalibration": stored_recalibration()}
+    assert interval_recalibration(cfg, info, "all", noise) == (None, other)
+    assert interval_recalibration(cfg, info, "exponents", NoisePrior(0.1, 2.0)) == (None, other)
+    assert interval_recalibration(cfg, info, "exponents", NoisePrior(0.05, 3.0)) == (None, other)
+    # a calibrated run carries a recalibration note, not maps; any run but a pre-trained prior has none
+    calibrated = {"kind": "calibrated", "recalibration": stored_recalibration()}
+    assert interval_recalibration(cfg, calibrated, "all", noise) == (
+        None,
+        "a calibrated run as prior has no recalibration" + own,
+    )
+    none = "the pre-trained run has no recalibration (its prior was stored without one, as a demo run's is)"
+    assert interval_recalibration(
+        cfg, {"kind": "demo", "recalibration": stored_recalibration()}, "exponents", noise
+    ) == (None, none + own)
+    two = {"kind": "prior", "recalibration": None, "families": ["flat-plate", "smooth-pipe"]}
+    assert interval_recalibration(cfg, two, "exponents", noise) == (None, none + own)
+    one = {"kind": "prior", "recalibration": None, "families": ["smooth-pipe"]}
+    assert interval_recalibration(cfg, one, "exponents", noise) == (
+        None,
+        "the pre-trained run has no recalibration (its prior holds one family, smooth-pipe, so none could "
+        "be held out to learn one)" + own,
+    )
+
+
+def test_the_prior_form_asked_for_a_library_prior_is_the_one_used():
+    """``--prior-form gaussian`` with a library prior is used as asked; unset, the mixture (the
+    default); a run as ``--init`` is always the Gaussian it stores."""
+    from sciPT.tasks.surrogate import SurrogateConfig, prior_form_used
+
+    assert prior_form_used(SurrogateConfig(init="all", prior_form="gaussian")) == "gaussian"
+    assert prior_form_used(SurrogateConfig(init="smooth-pipe", prior_form=None)) == "mixture"
+    assert prior_form_used(SurrogateConfig(init="runs/prior", prior_form=None)) == "gaussian"
+
+
+def test_the_correction_width_is_chosen_by_evidence_and_the_laws_width_held_at_kappa(monkeypatch):
+    """fit_correction: each tau of the grid is a fit; the one kept has the highest evidence. The law
+    block's prior is N(m, kappa S) (objectives.fit) and each correction weight's N(0, tau^2 / width)
+    whatever kappa is: the same posterior as a fit at kappa 1 of the law block's covariance times
+    kappa beside tau^2 / width."""
+    import sciPT.tasks.surrogate as surrogate_task
+    from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, fit
+
+    rng = np.random.default_rng(5)
+    re, pr = np.geomspace(3e3, 3e6, 10), np.geomspace(0.7, 7, 10)[rng.permutation(10)]
+    log_nu = (
+        np.log(0.012 * re**0.87 * pr**0.4) - 0.04 * (np.log(re) - 11) ** 2 + 0.01 * rng.standard_normal(10)
+    )
+    X = np.column_stack([np.ones(10), np.log(re), np.log(pr)])
+    names = ["log_C", "Re", "Pr"]
+    # a Gaussian prior on every parameter (no free one), so its width kappa moves the fit
+    law = GaussianPrior(names, np.array([np.log(0.023), 0.8, 0.4]), np.diag([0.5, 0.1, 0.1]) ** 2)
+    noise, width, kappa = NoisePrior(), 5, 3.0
+    post, basis, tau = surrogate_task.fit_correction(X, log_nu, law, kappa, width, noise, 0)
+    evidences = {}
+    for t in surrogate_task.TAU_GRID:
+        monkeypatch.setattr(surrogate_task, "TAU_GRID", np.array([t]))
+        one = surrogate_task.fit_correction(X, log_nu, law, kappa, width, noise, 0)[0]
+        evidences[float(t)] = one.log_evidence
+    monkeypatch.undo()
+    assert tau == max(evidences, key=evidences.get)
+    assert post.log_evidence == pytest.approx(max(evidences.values()))
+    assert len(set(np.round(list(evidences.values()), 6))) > 1  # the grid's fits differ: the choice matters
+    p = X.shape[1]
+    cov = np.zeros((p + width, p + width))
+    cov[:p, :p] = kappa * law.cov
+    cov[p:, p:] = np.eye(width) * tau**2 / width
+    joint = GaussianPrior(
+        names + [f"w{j}" for j in range(width)], np.concatenate([law.mean, np.zeros(width)]), cov
+    )
+    by_hand = fit(np.hstack([X, basis.features(X)]), log_nu, joint, noise, kappa=1.0)
+    np.testing.assert_allclose(post.mean, by_hand.mean, rtol=1e-8, atol=1e-10)
+    # a law block held at kappa 1 is another posterior: the check above sees kappa
+    assert not np.allclose(
+        post.mean, surrogate_task.fit_correction(X, log_nu, law, 1.0, width, noise, 0)[0].mean, rtol=1e-4
+    )
+
+
+def test_a_correction_on_a_mixture_prior_rides_on_the_most_probable_family(tmp_path, csv, monkeypatch):
+    """With the mixture prior and a blend whose heavier member is the prior-informed fit, the
+    correction is refitted on the component of the family with the highest posterior weight (the
+    weights law.json records), as transfer_prior makes it; and the report says the library's
+    recalibration, learnt for the law alone, is not applied to it."""
+    import sciPT.tasks.surrogate as surrogate_task
+    from sciPT.domains.surrogates.calibrate import transfer_prior
+    from sciPT.tasks.surrogate import resolve_prior
+
+    rng = np.random.default_rng(7)
+    re = np.geomspace(1e4, 1e5, 8)
+    nu = 0.023 * re**0.8 * 0.7**0.4 * np.exp(0.06 * rng.standard_normal(8))
+    path = csv("db.csv", ["Re,Pr,Nu"] + [f"{r:.1f},0.7,{n:.4f}" for r, n in zip(re, nu)])
+    bases = []
+    fit_correction = surrogate_task.fit_correction
+
+    def spy(X, y, base, *args):
+        bases.append(base)
+        return fit_correction(X, y, base, *args)
+
+    monkeypatch.setattr(surrogate_task, "fit_correction", spy)
+    out = tmp_path / "corrected"
+    task.finetune(finetune_args("--train", str(path), "--out", str(out), "--correction", "4"))
+    assert RunDir(out).read_metrics()["kept_prior"] >= 0.5  # the prior-informed member the heavier
+    weights = json.loads((out / "law.json").read_text())["family_weights"]
+    prior, _ = resolve_prior("all", [], form="mixture")
+    families = list(weights)
+    assert len(set(weights.values())) == len(weights)  # one family the most probable, one the least
+    heaviest = prior.components[families.index(max(weights, key=weights.get))]
+    want = transfer_prior(heaviest, "exponents")
+    (base,) = bases
+    np.testing.assert_allclose(base.mean, want.mean)
+    np.testing.assert_allclose(base.cov, want.cov)
+    assert (
+        "learnt for the law alone, so not applied with a correction: the predictive's own central interval"
+        in RunDir(out).report.read_text()
+    )
+
+
+def test_the_recalibration_is_learnt_with_the_noise_prior_asked_for(tmp_path, csv, monkeypatch):
+    """--noise-sd and --noise-dof set the noise hyperprior of the fits the library recalibration is
+    learnt on, not only of the calibration (maps for another noise prior misstate the coverage)."""
+    import sciPT.tasks.surrogate as surrogate_task
+
+    class Asked(Exception):
+        pass
+
+    def for_library(lib, form, transfer, noise=None):
+        raise Asked(form, transfer, noise)
+
+    monkeypatch.setattr(surrogate_task, "for_library", for_library)
+    out = tmp_path / "never"
+    argv = [
+        "--train",
+        str(csv("t.csv", RIBBED[:4])),
+        "--out",
+        str(out),
+        "--noise-sd",
+        "0.1",
+        "--noise-dof",
+        "3",
+    ]
+    with pytest.raises(Asked) as asked:
+        task.finetune(finetune_args(*argv, "--init", "none"))
+    form, transfer, noise = asked.value.args
+    # without a prior, only scratch maps: no prior form to learn them for
+    assert form is None and transfer == "exponents" and (noise.s0, noise.nu0) == (0.1, 3.0)
+    with pytest.raises(Asked) as asked:
+        task.finetune(finetune_args(*argv, "--prior-form", "gaussian"))
+    form, transfer, noise = asked.value.args
+    assert form == "gaussian" and (noise.s0, noise.nu0) == (0.1, 3.0)
+    assert not out.exists()
+
+
+def test_a_relative_train_path_is_recorded_absolute(tmp_path, csv, monkeypatch):
+    """config.yaml is rerun with --config from anywhere (a SLURM job's directory): the points file
+    it names is recorded as an absolute path."""
+    csv("t.csv", RIBBED[:4])
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    task.finetune(
+        finetune_args("--train", "t.csv", "--out", str(out), "--init", "none", "--recalibrate", "false")
+    )
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["train"] == str(tmp_path / "t.csv")
+
+
+def test_the_calibrated_interval_level_is_predicts_default(tmp_path, csv):
+    """--interval-level 0.8 at calibration: exported with the model, and predict without the flag
+    writes the 80 % interval."""
+    out = tmp_path / "run"
+    train = csv("t.csv", RIBBED[:4])
+    task.finetune(finetune_args("--train", str(train), "--out", str(out), "--interval-level", "0.8"))
+    assert json.loads((out / "model" / "config.json").read_text())["interval_level"] == 0.8
+    pred = tmp_path / "pred.csv"
+    task.predict(RunDir(out), side_args("add_predict_arguments", input=str(train), output=str(pred)))
+    assert pred.read_text().splitlines()[0] == (
+        "Re,Pr,Nu,e_Dh,Nu_pred,Nu_median,Nu_lo_0.8,Nu_hi_0.8,in_calibration_range"
+    )
