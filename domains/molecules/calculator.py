@@ -111,6 +111,9 @@ def load_potential(
             # rebuilt rather than cast: the model creates its constants in its own dtype
             converted = EquivariantPotential(dataclasses.replace(potential.cfg, dtype=_DTYPES[dtype]))
             converted.load_state_dict(potential.state_dict())
+            # the config holds the heads, not which one the export was fine-tuned on (the loader
+            # sets that): without it the rebuilt model would predict with the newest head
+            converted.default_head = converted.head = potential.default_head
             potential = converted
     return potential.select_head(head).to(device).eval()
 

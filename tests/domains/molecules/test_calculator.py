@@ -458,3 +458,139 @@ def test_another_backends_refusal_is_its_first_line(monkeypatch):
 
     monkeypatch.setattr(torch, "empty", empty)
     assert _device_error("xpu") == "--device xpu: not available on this machine (XPU runtime missing)"
+
+
+def test_a_torch_dtype_chooses_the_same_precision_as_its_name(trained):
+    """``dtype=torch.float32`` is ``"float32"`` and ``dtype=torch.float64`` is ``"float64"``: the
+    export (float64) converted to the one asked for, or kept."""
+    path, _ = trained
+    for dtype, name in ((torch.float32, "float32"), (torch.float64, "float64")):
+        calc = SciPTCalculator(path, dtype=dtype)
+        assert calc.model.cfg.dtype == name and calc.model.dtype == dtype
+
+
+def test_results_are_float64_arrays_whatever_the_model_s_dtype(trained):
+    """A float32 model's forces and stress leave the calculator as float64 numpy arrays, as ASE's
+    own calculators give them: an optimizer or an integrator adding them to float64 positions and
+    momenta then loses no digits to a float32 result."""
+    calc = SciPTCalculator(trained[0], dtype="float32")
+    cell = np.array([[2.9, 0.0, 0.0], [0.5, 3.1, 0.0], [-0.3, 0.4, 3.3]])
+    prim = Atoms("COH", positions=[[0.1, 0.2, 0.3], [1.25, 0.15, 0.2], [0.6, 1.6, 1.9]], cell=cell, pbc=True)
+    prim.calc = calc
+    assert isinstance(prim.get_potential_energy(), float)
+    assert prim.get_forces().dtype == np.float64 and prim.get_forces().shape == (3, 3)
+    assert prim.get_stress().dtype == np.float64 and prim.get_stress().shape == (6,)
+    assert prim.get_potential_energies().dtype == np.float64
+
+
+def test_a_converted_potential_is_loaded_in_eval_mode(trained):
+    """``load_potential`` promises a model in eval mode, also when it rebuilds it in another dtype
+    (a freshly built module is in training mode)."""
+    from sciPT.domains.molecules.calculator import load_potential
+
+    for dtype in (None, "float32", "float64"):
+        assert not load_potential(trained[0], dtype=dtype).training
+
+
+def test_a_rocm_build_may_run_on_cuda(monkeypatch):
+    """ROCm builds of torch have no ``torch.version.cuda`` but a ``torch.version.hip`` and address
+    their GPUs as ``cuda``: they are no CPU build."""
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", "6.2.41133", raising=False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert torch_device("cuda:0") == torch.device("cuda:0")
+    assert _device_error("cuda:1") == "--device cuda:1: this machine has 1 CUDA device (cuda:0 to cuda:0)"
+
+
+def test_a_backend_refusal_without_words_is_named_by_its_type(monkeypatch):
+    """A backend error with an empty message still says something: the error's type."""
+    real_empty = torch.empty
+
+    def empty(*args, device=None, **kwargs):
+        if torch.device(device).type == "xpu":
+            raise RuntimeError()
+        return real_empty(*args, device=device, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", empty)
+    assert _device_error("xpu") == "--device xpu: not available on this machine (RuntimeError)"
+
+
+def test_a_device_setting_that_is_no_string_is_refused_in_one_line():
+    """A configuration file may hold a number or a list where a device name belongs: torch raises a
+    TypeError with its signatures, the user reads one line naming the setting."""
+    assert _device_error(1.5, "distill.device") == (
+        "distill.device '1.5': not a torch device (expected cpu, cuda, cuda:N, ...)"
+    )
+    assert _device_error(["cuda"], "distill.device") == (
+        "distill.device \"['cuda']\": not a torch device (expected cpu, cuda, cuda:N, ...)"
+    )
+
+
+def _two_head_export(make_potential, path):
+    """A float64 potential with heads ``default`` and ``acac`` (references H +0.5, C -1.0, O +2.0
+    eV above the first head's), exported as fine-tuned on the older head ``default``."""
+    from sciPT.checkpoint import export_model
+    from sciPT.domains.molecules import domain
+
+    model = make_potential(l_max=1, dtype="float64")
+    model.add_head("acac")
+    with torch.no_grad():
+        model.extra_heads[0].reference_energies.add_(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+    export_model(path / "model", model, domain.export_config(model.cfg, head="default"))
+    return model
+
+
+def test_another_dtype_keeps_the_head_the_export_was_fine_tuned_on(make_potential, tmp_path):
+    """Converting the precision changes the arithmetic, not the head: without ``head=`` the float32
+    calculator predicts with the fine-tuned head ``default`` as the float64 one does, the CO energy
+    1 eV (C -1.0 + O +2.0) away from head ``acac``'s."""
+    model = _two_head_export(make_potential, tmp_path)
+    atoms = Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]])
+    expected = float(model.eval()(atoms_to_graph(atoms, 4.0), head="default")["energy"][0])
+    for dtype in ("float32", torch.float32):
+        calc = SciPTCalculator(tmp_path, dtype=dtype)
+        atoms.calc = calc
+        assert calc.head == "default"
+        assert atoms.get_potential_energy() == pytest.approx(expected, abs=1e-4)
+
+
+def test_load_potential_refuses_a_bad_device_before_loading(tmp_path):
+    """``load_potential`` checks its device first: a typo is one line naming the argument, before
+    any model is read (there is none at the path), not torch's traceback after loading."""
+    from sciPT.domains.molecules.calculator import load_potential
+
+    with pytest.raises(ConfigError) as err:
+        load_potential(tmp_path / "none", device="gpu0")
+    assert str(err.value) == "device 'gpu0': not a torch device (expected cpu, cuda, cuda:N, ...)"
+
+
+def test_a_periodic_structure_s_stress_comes_with_its_energy(trained, monkeypatch):
+    """One model call gives energy, forces and, for a periodic structure, stress: constant-pressure
+    MD asks for all three every step, and a stress asked after the energy of unchanged atoms reuses
+    that call rather than running the model again."""
+    calc = SciPTCalculator(trained[0], dtype="float64")
+    calls = []
+    forward = calc.model.forward
+    monkeypatch.setattr(calc.model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    crystal = Atoms("CO", positions=[[0, 0, 0], [1.2, 0.3, 0]], cell=np.diag([3.0, 3.2, 3.4]), pbc=True)
+    crystal.calc = calc
+    crystal.get_potential_energy()
+    stress = crystal.get_stress()
+    crystal.get_forces(), crystal.get_potential_energies()
+    assert len(calls) == 1 and np.abs(stress).max() > 0
+
+
+def test_a_lone_atom_s_unfixed_reference_is_warned_about(trained, monkeypatch):
+    """References fitted on ethanol alone fix 6 H + 2 C + O, not a lone C atom's energy: its energy
+    is the minimum-norm share, an offset nobody measured, and the calculator says so once."""
+    calc = SciPTCalculator(trained[0])
+    span = [(np.array([6.0, 2.0, 1.0]) / np.sqrt(41.0)).tolist()]
+    monkeypatch.setattr(calc.model, "reference_span", lambda head=None: span)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            lone = Atoms("C")
+            lone.calc = calc
+            lone.get_potential_energy()
+    messages = [str(w.message) for w in caught if "reference energies" in str(w.message)]
+    assert len(messages) == 1 and messages[0].startswith("C structure: 1 of 1 frames have compositions")

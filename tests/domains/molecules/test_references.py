@@ -180,3 +180,66 @@ def test_a_fit_without_any_energy_is_refused():
     with pytest.raises(DataError) as err:
         fit_reference_energies([frame([1, 1]), dataclasses.replace(frame([8]), energy=None)], ["H", "O"])
     assert str(err.value) == "reference energies: no frame has an energy to fit them to"
+
+
+def test_isolated_atoms_are_one_reference_within_a_micro_ev_plus_a_part_per_billion():
+    """The tolerance is 1e-6 eV plus 1e-9 of the energy. Two H atoms (-13.6 eV: 1.01e-6 eV allowed)
+    half a micro-eV apart are one reference, the first one's; two O atoms (-2035.6 eV: 3.04e-6 eV
+    allowed) 10 micro-eV apart are two, a choice for the user."""
+    h = frame([1], energy=-13.6, source="a.xyz: frame 0")
+    assert isolated_atom_energies([h, frame([1], energy=-13.6 + 5e-7)], 5.0) == {"H": -13.6}
+    o = frame([8], energy=-2035.6, source="a.xyz: frame 1")
+    with pytest.raises(DataError) as err:
+        isolated_atom_energies([o, frame([8], energy=-2035.6 + 1e-5, source="b.xyz: frame 0")], 5.0)
+    assert str(err.value) == (
+        "b.xyz: frame 0: isolated O atom of energy -2035.599990 eV, but a.xyz: frame 1 gives "
+        "-2035.600000 eV; expected one reference energy per element"
+    )
+
+
+def test_an_isolated_atom_without_an_energy_is_refused_among_other_frames_too():
+    """Outside a file of references (``only`` false) a one-atom frame without an energy is refused
+    as well: skipping it, or keeping None as the reference, would lose or break the element."""
+    frames = [frame([1, 1], energy=-31.7), frame([8], source="data.xyz: frame 3")]
+    with pytest.raises(DataError) as err:
+        isolated_atom_energies(frames, 5.0)
+    assert str(err.value) == "data.xyz: frame 3: isolated-atom frame without an energy"
+
+
+def test_two_long_alkanes_fix_both_references():
+    """C100H202 and C101H204 differ by one CH2 in 300 atoms: their compositions are nearly parallel
+    (determinant 202 * 101 - 204 * 100 = 2, smallest singular value ~2e-5 of the largest) but
+    independent, so they fix H and C both. Energies that are sums of H -13.6 and C -1025.3 eV
+    (-105277.2 and -106329.7 eV) give those back, and no warning is due."""
+    counts = np.array([[202.0, 100.0], [204.0, 101.0]])
+    span = composition_span(counts)
+    assert span.shape == (2, 2)
+    assert undetermined_note(span, ["H", "C"], "the training frames") is None
+    alkanes = [frame([1] * 202 + [6] * 100, energy=-105277.2), frame([1] * 204 + [6] * 101, energy=-106329.7)]
+    np.testing.assert_array_equal(composition_matrix(alkanes, ["H", "C"]), counts)
+    assert fit_reference_energies(alkanes, ["H", "C"]) == pytest.approx({"H": -13.6, "C": -1025.3}, abs=1e-6)
+
+
+def test_a_long_alkane_is_outside_the_span_of_polyethylene():
+    """References fitted on (CH2)n fix the combination 2 H + C only. C1000H2002 projects onto
+    (2, 1)/sqrt(5) as 5004/5 (2, 1) = (2001.6, 1000.8), leaving (0.4, -0.8): a residual of 0.894
+    against a norm of 2237.9 (4e-4), outside the span: its two end hydrogens carry an unmeasured
+    offset. C1000H2000 is inside it."""
+    span = composition_span(np.array([[2.0, 1.0]]))
+    assert outside_span(np.array([[2002.0, 1000.0], [2000.0, 1000.0]]), span).tolist() == [True, False]
+
+
+def test_an_isolated_atom_is_one_atom_whose_images_lie_beyond_the_cutoff():
+    """Two H atoms 1.5 Angstrom apart seen with a 1 Angstrom cutoff have no pair either, yet are no
+    reference (two atoms: an H reference would be half a molecule's energy). One Cu atom in a cubic
+    box of side 5.2 sees its nearest images 5.2 Angstrom away, beyond a 5 Angstrom cutoff: an
+    isolated atom; in a box of side 4.8 its images lie within it: a crystal."""
+    assert nearest_image(frame([1, 1]), 1.0) is None
+    assert not isolated_atom(frame([1, 1], energy=-31.7), 1.0)
+    assert isolated_atom_energies([frame([1, 1], energy=-31.7)], 1.0) == {}
+    boxed = frame([29], energy=-1.0, cell=np.diag([5.2, 5.2, 5.2]), pbc=True)
+    assert nearest_image(boxed, 5.0) is None and isolated_atom(boxed, 5.0)
+    crystal = frame([29], energy=-3.0, cell=np.diag([4.8, 4.8, 4.8]), pbc=True)
+    assert nearest_image(crystal, 5.0) == pytest.approx(4.8, abs=1e-12)
+    assert not isolated_atom(crystal, 5.0)
+    assert isolated_atom_energies([boxed, crystal], 5.0) == {"Cu": -1.0}
