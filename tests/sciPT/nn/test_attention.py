@@ -149,3 +149,72 @@ def test_a_padded_key_changes_no_real_output():
     y[:, 4:] = torch.randn(1, 2, 16, dtype=torch.float64)
     torch.testing.assert_close(attention(x, mask)[:, :4], attention(y, mask)[:, :4], rtol=0, atol=1e-12)
     assert not torch.allclose(attention(x)[:, :4], attention(y)[:, :4])
+
+
+def test_indivisible_width_is_refused_word_for_word():
+    with pytest.raises(ValueError) as err:
+        attention_module.SelfAttention(10, 4)
+    assert str(err.value) == "d_model (10) must be divisible by n_heads (4)"
+
+
+def _rotate_by_hand(t, base=10_000.0):
+    """Rotary rotation written out for ``(B, L, H, d_h)``: channel pair (i, i + d_h/2) of the token
+    at position m turns by m * base^(-2i/d_h)."""
+    out = t.clone()
+    half = t.shape[-1] // 2
+    for m in range(t.shape[1]):
+        for i in range(half):
+            a = m * base ** (-2.0 * i / t.shape[-1])
+            x1, x2 = t[:, m, :, i], t[:, m, :, i + half]
+            out[:, m, :, i] = x1 * math.cos(a) - x2 * math.sin(a)
+            out[:, m, :, i + half] = x2 * math.cos(a) + x1 * math.sin(a)
+    return out
+
+
+def _attention_by_hand(attention, x, key_mask=None, rotary=True):
+    """Multi-head attention from the module's weights, without its code or SDPA: the fused
+    projection's rows are [W_Q; W_K; W_V], head h owns channels h*d_h .. (h+1)*d_h - 1 of each,
+    scores q.k / sqrt(d_h) (-inf at keys where ``key_mask`` (B, L) is False), softmax over keys,
+    heads concatenated channel-wise, then the output projection."""
+    B, L, D = x.shape
+    H = attention.n_heads
+    dh = D // H
+    w, b = attention.qkv.weight, attention.qkv.bias
+    q, k, v = ((x @ w[i * D : (i + 1) * D].T + b[i * D : (i + 1) * D]).view(B, L, H, dh) for i in range(3))
+    if rotary:
+        q, k = _rotate_by_hand(q), _rotate_by_hand(k)
+    heads = []
+    for h in range(H):
+        scores = q[:, :, h] @ k[:, :, h].transpose(1, 2) / math.sqrt(dh)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, :], float("-inf"))
+        heads.append(scores.softmax(-1) @ v[:, :, h])
+    return torch.cat(heads, dim=-1) @ attention.out.weight.T + attention.out.bias
+
+
+def test_default_attention_is_rotary_softmax_attention_by_hand():
+    """The module on its own, with its defaults (rotary, base 10000, no dropout), against attention
+    computed here from its weights: the SDPA comparison above swaps only the kernel, so a head split,
+    merge, q/k/v order, scale or rotary base that both paths share would pass it."""
+    torch.manual_seed(0)
+    attention = attention_module.SelfAttention(8, 2).double()
+    with torch.no_grad():
+        for p in attention.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    torch.testing.assert_close(attention(x), _attention_by_hand(attention, x), rtol=0, atol=1e-12)
+    # a per-row padding mask (B, 1, 1, L), True = may attend, row 1 padded from position 4 on
+    keep = torch.ones(2, 6, dtype=torch.bool)
+    keep[1, 4:] = False
+    torch.testing.assert_close(
+        attention(x, keep[:, None, None, :]), _attention_by_hand(attention, x, keep), rtol=0, atol=1e-12
+    )
+    # queries at a subset of positions keep their own rotary angles
+    index = torch.tensor([[1, 5], [0, 3]])
+    subset = attention(x, keep[:, None, None, :], query_index=index)
+    torch.testing.assert_close(
+        subset, _attention_by_hand(attention, x, keep).gather(1, index[..., None].expand(-1, -1, 8))
+    )
+    plain = attention_module.SelfAttention(8, 2, rotary=False).double()
+    plain.load_state_dict(attention.state_dict())
+    torch.testing.assert_close(plain(x), _attention_by_hand(plain, x, rotary=False), rtol=0, atol=1e-12)

@@ -53,3 +53,25 @@ def test_alibi_bias_is_cached_apart_for_causal_and_bidirectional():
     torch.testing.assert_close(both[0, 0], expected)
     assert causal[0, 0, 0, 1] == float("-inf") and causal[0, 0, 2, 0] == pytest.approx(-2 * s)
     assert torch.equal(again, both)
+
+
+def test_odd_rotary_head_dimension_is_refused_word_for_word():
+    # rotation pairs channel i with i + d_h/2, so an odd d_h has a channel with no partner
+    with pytest.raises(ValueError) as err:
+        RotaryEmbedding(5)
+    assert str(err.value) == "rotary embedding needs an even head dimension, got 5"
+
+
+def test_alibi_bias_comes_in_the_asked_dtype_from_one_module():
+    """The bias is cached per dtype: one module asked for float64 and then float32 (or back) must
+    return each in its own dtype, float64 holding -slope * distance at full precision (the
+    attention's dtype guard would otherwise hide a float32 bias behind a cast)."""
+    alibi = ALiBi(4)
+    cpu = torch.device("cpu")
+    slopes = [2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]  # 2^(-8h/4), h = 1..4
+    distance = torch.tensor([[abs(m - n) for n in range(5)] for m in range(5)], dtype=torch.float64)
+    expected = torch.stack([-s * distance for s in slopes])[None]
+    for dtype in (torch.float64, torch.float32, torch.float64):
+        bias = alibi(5, cpu, dtype=dtype)
+        assert bias.dtype == dtype and bias.shape == (1, 4, 5, 5)
+        torch.testing.assert_close(bias, expected.to(dtype), rtol=0, atol=0)
