@@ -1297,3 +1297,273 @@ def test_a_batch_may_fill_its_atom_budget_exactly_and_long_evaluations_show_prog
     assert shows_progress(graphs(*[1] * 200)) and not shows_progress(graphs(*[1] * 199))
     assert shows_progress(graphs(65_536)) and not shows_progress(graphs(65_535))
     assert not shows_progress(graphs(40_000))
+
+
+# a second mutation pass over dataset.py: split rules, structure keys, statistics, prepare's checks --
+def test_a_single_frame_is_never_drawn_for_validation():
+    """One frame and a fraction: nothing to hold out, and nothing reported as kept for its elements
+    (drawn and put back, it was counted in the note as a frame kept for a rare element)."""
+    (only,) = molecule_frames(1)
+    split = split_frames([only], 0.5, seed=0)
+    assert (len(split.train), split.val, split.kept_for_elements) == (1, [], 0)
+
+
+def _seed_drawing(frames, fraction, wanted):
+    """The first seed whose draw (every frame distinct) holds out every index in ``wanted``."""
+    n_val = round(fraction * len(frames))
+    return next(
+        s for s in range(500) if set(wanted) <= set(np.random.default_rng(s).permutation(len(frames))[:n_val])
+    )
+
+
+def test_of_two_drawn_frames_of_a_rare_element_the_first_in_the_file_trains_and_the_other_validates():
+    """Two sulfur frames both drawn: the first (file order) stays in training for its element, the
+    second is then held out as drawn, its element now trained on; neither both kept nor both held."""
+    frames = molecule_frames(18)
+    sulfur = molecule_frames(2, "SHH", seed=1)
+    frames.insert(4, sulfur[0])
+    frames.insert(11, sulfur[1])
+    seed = _seed_drawing(frames, 0.25, [4, 11])
+    split = split_frames(frames, 0.25, seed)
+    assert split.kept_for_elements == 1 and len(split.val) == 4
+    assert [f.source for f in split.train if 16 in f.numbers] == [sulfur[0].source]
+    assert [f.source for f in split.val if 16 in f.numbers] == [sulfur[1].source]
+
+
+def test_a_rare_element_kept_in_training_keeps_its_copies_there_too():
+    """A sulfur frame and its copy are drawn as one group; kept in training for its element, the
+    copy stays with it (held out, it would be scored as validation while its twin is trained on)."""
+    frames = molecule_frames(18)
+    sulfur = molecule_frames(1, "SHH", seed=1)[0]
+    frames.insert(5, sulfur)
+    frames.append(dataclasses.replace(sulfur, source="copy of the sulfur frame"))
+    for seed in range(500):
+        split = split_frames(frames, 0.25, seed)
+        if split.kept_for_elements:
+            break
+    assert split.kept_for_elements == 2 and split.copies == 1
+    assert sorted(f.source for f in split.train if 16 in f.numbers) == sorted(
+        [sulfur.source, "copy of the sulfur frame"]
+    )
+    assert not any(16 in f.numbers for f in split.val)
+
+
+def test_the_structure_key_holds_elements_positions_to_a_micrometre_cell_and_periodicity():
+    """Two frames are copies when elements, positions (to 1e-6 Angstrom), cell and pbc agree;
+    -0.0 and 0.0 are one coordinate (np.round keeps the sign of a negative zero)."""
+    base = frame([8, 1], [[0.0, 0.0, 0.0], [0.96, 0.0, 0.0]], cell=np.eye(3) * 6.0, pbc=True)
+    same = dataclasses.replace(base, positions=np.array([[-0.0, -4e-7, 0.0], [0.96, 0.0, 3e-7]]))
+    assert frame_key(same) == frame_key(base)
+    moved = dataclasses.replace(base, positions=base.positions + [[0.0, 0.0, 2e-4], [0.0, 0.0, 0.0]])
+    other_cell = dataclasses.replace(base, cell=np.eye(3) * 7.0)
+    molecule = dataclasses.replace(base, pbc=np.zeros(3, bool))
+    assert len({frame_key(f) for f in (base, moved, other_cell, molecule)}) == 4
+
+
+def test_auto_references_fit_when_some_frame_has_an_energy_and_a_missing_reference_says_none_given():
+    """Least squares wherever one training frame has an energy (forces-only frames beside it), no
+    references ("none", zeros) only where none has; the refusal says "(have: none)" without any."""
+    water = frame([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], -2080.0)
+    unlabelled = dataclasses.replace(water, energy=None)
+    assert choose_references("auto", [unlabelled, water], ["H", "O"], {})[1] == "lstsq"
+    assert choose_references("auto", [unlabelled], ["H", "O"], {}) == ({"H": 0.0, "O": 0.0}, "none")
+    with pytest.raises(DataError) as err:
+        choose_references("isolated", [water], ["H", "O"], {})
+    assert str(err.value) == "data.isolated_atoms: no isolated-atom energy for elements H, O (have: none)"
+
+
+def test_statistics_fall_back_where_there_is_nothing_to_measure():
+    """avg_num_neighbors is at least 1 (atoms with no neighbour in the cut-off would divide the
+    messages by 0); one energy has no spread, so the scale stays 1 rather than 0; forces that are
+    all zero give no scale either, so the per-atom energy spread is used; forces of a frame without
+    an energy still set the scale."""
+    from sciPT.domains.molecules.dataset import statistics
+
+    apart = frame([1, 1], [[0.0, 0.0, 0.0], [0.0, 0.0, 5.0]], -1.0)
+    graphs = [frame_to_graph(apart, 3.0)]
+    assert graphs[0].edge_index.shape[1] == 0
+    stats = statistics([apart], graphs, {"H": 0.0})
+    assert stats == {"avg_num_neighbors": 1.0, "energy_shift": -0.5, "energy_scale": 1.0}
+    # per-atom energies (-13 + 12) / 3 = -1/3 and (-16 + 12) / 3 = -4/3: standard deviation 1/2
+    still = [_water(-13.0, np.zeros((3, 3))), _water(-16.0, np.zeros((3, 3)))]
+    graphs = [frame_to_graph(f, 3.0) for f in still]
+    assert statistics(still, graphs, {"H": -1.0, "O": -10.0})["energy_scale"] == pytest.approx(0.5)
+    # a forces-only frame (0.3, 0.4 in 9 components) beside an energy-only one
+    mixed = [_water(None, [[0.3, 0.4, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), _water(-13.0)]
+    stats = statistics(mixed, [frame_to_graph(f, 3.0) for f in mixed], {"H": -1.0, "O": -10.0})
+    assert stats["energy_scale"] == pytest.approx(np.sqrt(0.25 / 9))
+    assert stats["energy_shift"] == pytest.approx(-1 / 3)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"val_fraction": 1.0}, "data.val_fraction: expected a fraction in [0, 1), got 1.0"),
+        ({"max_frames": 0}, "data.max_frames: expected a positive integer, got 0"),
+        ({"num_conformers": 0}, "data.num_conformers: expected a positive integer, got 0"),
+        (
+            {"energy_unit": "hartree"},
+            "data.energy_unit: unknown unit 'hartree' (expected one of: eV, meV, Hartree, Ry, kcal/mol, kJ/mol)",
+        ),
+        (
+            {"energy_key": None, "forces_key": None},
+            "data.energy_key, data.forces_key: both null, so there is nothing to fit "
+            "(for unlabelled structures use objective.kind denoise)",
+        ),
+    ],
+)
+def test_prepare_refuses_a_config_that_cannot_be_before_reading(change, message):
+    """Said at once, in words naming the setting (no file is read: the paths do not exist)."""
+    cfg = dataclasses.replace(MoleculeDataConfig(paths=["absent.xyz"]), **change)
+    with pytest.raises(ConfigError) as err:
+        prepare(cfg, PotentialConfig(), labelled=True)
+    assert str(err.value) == message
+
+
+def test_upper_case_smiles_given_to_a_labelled_fit_are_refused_before_reading():
+    """``mols.SMI`` is SMILES as ``mols.smi`` is: refused for a labelled fit, named as given."""
+    with pytest.raises(DataError) as err:
+        prepare(MoleculeDataConfig(paths=["mols.SMI"]), PotentialConfig(), labelled=True)
+    assert str(err.value) == (
+        "mols.SMI: SMILES carry no energies or forces to fit; expected labelled frames (extended XYZ), "
+        "or --objective.kind denoise, or a --teacher to label them"
+    )
+
+
+def test_forces_alone_are_enough_to_fit(tmp_path):
+    """No energy key but a forces key: a labelled fit on the forces, not refused as 'nothing to fit'."""
+    path = write(tmp_path, "f.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n")
+    cfg = MoleculeDataConfig(paths=[str(path)], energy_key=None, val_fraction=0.0)
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.0), labelled=True)
+    assert len(prepared.train) == 1 and prepared.references_method == "none"
+
+
+def test_a_file_of_isolated_atoms_only_has_nothing_to_train_on(tmp_path):
+    path = write(
+        tmp_path,
+        "h.xyz",
+        '1\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-0.5 pbc="F F F"\nH 0 0 0 0 0 0\n',
+    )
+    assert error(
+        prepare, MoleculeDataConfig(paths=[str(path)]), PotentialConfig(cutoff=3.0), labelled=True
+    ) == (f"{path}: no frame to train on besides isolated atoms")
+
+
+def test_a_file_read_twice_is_noted_naming_the_first_file_and_the_count(tmp_path, capsys):
+    """The note names the first file (``...`` for more) and counts the copies among all frames."""
+    path = write(tmp_path, "w.xyz", f"2\n{PAIR}H 0.0 0.0 0.74 -0.1 0.0 0.0\n")
+    cfg = MoleculeDataConfig(paths=[str(path), str(path)], val_fraction=0.5, references="none")
+    prepare(cfg, PotentialConfig(cutoff=3.0), labelled=True)
+    assert (
+        f"note: {path} ...: 1 of 2 frames are copies of another frame (elements, positions and cell): "
+        "drawn with them"
+    ) in capsys.readouterr().err.splitlines()
+
+
+def test_a_given_element_table_keeps_its_order_and_refuses_a_training_element_outside_it(tmp_path):
+    """A pre-trained model's table (O, H: embedding order) is kept as given, not re-sorted by atomic
+    number, so its reference energies stay with their elements (O -10, H -1: water at -13 eV is
+    -1/3 eV an atom after them); a training frame with an element outside it is refused."""
+    water = "3\nProperties=species:S:1:pos:R:3 energy=-13.0\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+    path = write(tmp_path, "w.xyz", water)
+    cfg = MoleculeDataConfig(paths=[str(path)], forces_key=None, val_fraction=0.0)
+    given = PotentialConfig(cutoff=3.0, elements=["O", "H"], reference_energies=[-10.0, -1.0])
+    prepared = prepare(cfg, given, labelled=True)
+    assert prepared.model.elements == ["O", "H"] and prepared.model.reference_energies == [-10.0, -1.0]
+    assert prepared.model.energy_shift == pytest.approx(-1 / 3)
+    hcl = write(tmp_path, "hcl.xyz", "2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0 0 0\nCl 0 0 1.27\n")
+    assert error(prepare, dataclasses.replace(cfg, paths=[str(hcl)]), given, labelled=True) == (
+        f"{hcl}: frame 0: atom 1: element Cl is not in the model's element table (O, H): the model never saw it"
+    )
+
+
+def test_unlabelled_structures_with_a_lone_atom_are_prepared_without_references(tmp_path):
+    """Denoising data has no energies: a lone atom among its frames is set aside, not refused as an
+    isolated-atom reference without an energy."""
+    path = write(
+        tmp_path,
+        "u.xyz",
+        "3\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+        "1\nProperties=species:S:1:pos:R:3\nH 0 0 0\n",
+    )
+    prepared = prepare(
+        MoleculeDataConfig(paths=[str(path)], val_fraction=0.0), PotentialConfig(cutoff=3.0), labelled=False
+    )
+    assert (prepared.references_method, prepared.model.reference_energies) == ("none", [0.0, 0.0])
+    assert [g.num_nodes for g in prepared.train] == [3]
+
+
+def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_data(tmp_path):
+    """The --data.isolated-atoms file is the user's chosen reference: its Cu (-0.75 eV) replaces the
+    lone Cu atom found among the frames (-0.25 eV)."""
+    lines = []
+    for a, pbc, energy in [(2.5, "T T T", -3.5), (2.6, "F F F", -0.25)]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
+            "Cu 0 0 0 0 0 0",
+        ]
+    data = write(tmp_path, "cu.xyz", "\n".join(lines) + "\n")
+    iso = write(tmp_path, "iso.xyz", '1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n')
+    cfg = MoleculeDataConfig(paths=[str(data)], val_fraction=0.0, isolated_atoms=str(iso))
+    prepared = prepare(cfg, PotentialConfig(cutoff=4.0), labelled=True)
+    assert prepared.references_method == "isolated" and prepared.model.reference_energies == [-0.75]
+
+
+def test_the_corpus_counts_the_frames_held_out_of_a_file_and_its_bytes(tmp_path):
+    """A file's provenance is the file: its record count includes the frames the random split held
+    out for validation (6 frames, 2 held out: 6 records, 18 atoms), its size in bytes as on disk."""
+    text = "".join(
+        f"3\nProperties=species:S:1:pos:R:3 energy={-13.0 - k}\nO 0 0 {0.01 * k}\nH 0.96 0 0\nH -0.24 0.93 0\n"
+        for k in range(6)
+    )
+    path = write(tmp_path, "w.xyz", text)
+    cfg = MoleculeDataConfig(paths=[str(path)], forces_key=None, val_fraction=1 / 3, references="none")
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.0), labelled=True)
+    assert (len(prepared.train), len(prepared.val)) == (4, 2)
+    (record,) = prepared.corpus
+    assert (record["records"], record["residues"], record["bytes"]) == (6, 18, len(text.encode()))
+
+
+def test_each_epoch_is_a_new_order_of_every_frame_and_a_resumed_dataset_continues_it():
+    """Sample g is frame perm_e[g mod n] with perm_e seeded by (seed, epoch): every epoch holds every
+    frame once, epochs differ (one order repeated would give every epoch the same batches), and a
+    fresh dataset asked for sample g (a resumed run) gives what the running one gave."""
+    from sciPT.domains.molecules.dataset import FrameDataset
+
+    graphs = list(range(12))
+    running = FrameDataset(graphs, seed=5)
+    epochs = [[running[12 * e + i] for i in range(12)] for e in range(3)]
+    assert all(sorted(order) == graphs for order in epochs)
+    assert epochs[0] != epochs[1] and epochs[1] != epochs[2]
+    assert [FrameDataset(graphs, seed=5)[g] for g in range(24, 36)] == epochs[2]
+    assert [FrameDataset(graphs, seed=5, shuffle=False)[g] for g in range(12, 24)] == graphs
+
+
+def test_validation_frames_the_fitted_references_do_not_fix_are_counted_and_warned_of(tmp_path):
+    """Trained on water alone, least squares fixes one combination of the H and O references: an OH
+    validation frame carries an offset nobody measured, counted and warned of; a validation set of
+    water alone counts 0 (reported as 0, not left out); references given (a fine-tune's, with their
+    span) are not checked here."""
+    row = "3\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e}\nO 0 0 {z} 0 0 0\nH 0.96 0 0 0 0 0\nH -0.24 0.93 0 0 0 0\n"
+    train = write(tmp_path, "train.xyz", row.format(e=-13.0, z=0.0) + row.format(e=-14.0, z=0.05))
+    water = row.format(e=-13.5, z=0.02)
+    oh = "2\nProperties=species:S:1:pos:R:3 energy=-9.0\nO 0 0 0\nH 0.97 0 0\n"
+    mixed, pure = write(tmp_path, "mixed.xyz", water + oh), write(tmp_path, "pure.xyz", water)
+    cfg = MoleculeDataConfig(paths=[str(train)], val_paths=[str(mixed)], references="lstsq")
+    prepared = prepare(cfg, PotentialConfig(cutoff=3.0), labelled=True)
+    assert prepared.report()["frames_val_outside_reference_span"] == 1
+    assert prepared.notes == [
+        "warning: 1 of 2 validation frames have compositions the reference energies were not fitted on "
+        "(the training frames fix 1 of 2 element references): their energies carry an offset nobody "
+        "measured, which the validation energy loss includes; isolated atoms at this level of theory fix "
+        "them all (pre-training: --data.isolated-atoms FILE; fine-tuning: --references data "
+        "--isolated-atoms FILE)"
+    ]
+    fixed = prepare(
+        dataclasses.replace(cfg, val_paths=[str(pure)]), PotentialConfig(cutoff=3.0), labelled=True
+    )
+    assert fixed.report()["frames_val_outside_reference_span"] == 0 and fixed.notes == []
+    given = prepare(cfg, prepared.model, labelled=True)
+    assert given.references_method == "given" and given.model.reference_span is not None
+    assert given.val_unfixed is None and "frames_val_outside_reference_span" not in given.report()
