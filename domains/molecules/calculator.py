@@ -113,7 +113,7 @@ def load_potential(
             converted.load_state_dict(potential.state_dict())
             # the config holds the heads, not which one the export was fine-tuned on (the loader
             # sets that): without it the rebuilt model would predict with the newest head
-            converted.default_head = converted.head = potential.default_head
+            converted.default_head = potential.default_head
             potential = converted
     return potential.select_head(head).to(device).eval()
 

@@ -115,3 +115,18 @@ def trained_ethanol_potential(out: Path, frames: int, steps: int):
 @pytest.fixture(name="trained_ethanol_potential", scope="session")
 def _trained_ethanol_potential_fixture():
     return trained_ethanol_potential
+
+
+@pytest.fixture
+def lone_cu_xyz():
+    """``(frames, isolated)``: extended XYZ of a periodic Cu crystal (-3.5 eV) and a lone, non-periodic
+    Cu atom (-0.25 eV), and of an isolated-atoms file giving Cu -0.75 eV, for the rule that the file
+    overrides an isolated atom found among the frames (in memory and streamed alike)."""
+    lines = []
+    for a, pbc, energy in [(2.5, "T T T", -3.5), (2.6, "F F F", -0.25)]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
+            "Cu 0 0 0 0 0 0",
+        ]
+    return "\n".join(lines) + "\n", '1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n'

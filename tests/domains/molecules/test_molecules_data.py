@@ -1493,18 +1493,12 @@ def test_unlabelled_structures_with_a_lone_atom_are_prepared_without_references(
     assert [g.num_nodes for g in prepared.train] == [3]
 
 
-def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_data(tmp_path):
+def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_data(tmp_path, lone_cu_xyz):
     """The --data.isolated-atoms file is the user's chosen reference: its Cu (-0.75 eV) replaces the
     lone Cu atom found among the frames (-0.25 eV)."""
-    lines = []
-    for a, pbc, energy in [(2.5, "T T T", -3.5), (2.6, "F F F", -0.25)]:
-        lines += [
-            "1",
-            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
-            "Cu 0 0 0 0 0 0",
-        ]
-    data = write(tmp_path, "cu.xyz", "\n".join(lines) + "\n")
-    iso = write(tmp_path, "iso.xyz", '1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n')
+    frames, isolated = lone_cu_xyz
+    data = write(tmp_path, "cu.xyz", frames)
+    iso = write(tmp_path, "iso.xyz", isolated)
     cfg = MoleculeDataConfig(paths=[str(data)], val_fraction=0.0, isolated_atoms=str(iso))
     prepared = prepare(cfg, PotentialConfig(cutoff=4.0), labelled=True)
     assert prepared.references_method == "isolated" and prepared.model.reference_energies == [-0.75]

@@ -386,22 +386,16 @@ def test_a_streamed_split_or_sample_that_cannot_be_is_refused_before_reading(sha
     assert str(err.value) == message
 
 
-def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_sample(tmp_path, monkeypatch):
+def test_the_isolated_atoms_file_overrides_an_isolated_atom_of_the_sample(tmp_path, monkeypatch, lone_cu_xyz):
     """As in memory (dataset.prepare): the --data.isolated-atoms energies replace those of isolated
     atoms found among the frames (the file is the user's chosen reference)."""
     monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "cu"
     folder.mkdir()
-    lines = []
-    for a, pbc, energy in [(2.5, "T T T", -3.5), (2.6, "F F F", -0.25)]:
-        lines += [
-            "1",
-            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="{pbc}"',
-            "Cu 0 0 0 0 0 0",
-        ]
-    (folder / "part-0.xyz").write_text("\n".join(lines) + "\n")
+    frames, isolated_text = lone_cu_xyz
+    (folder / "part-0.xyz").write_text(frames)
     isolated = tmp_path / "isolated.xyz"
-    isolated.write_text('1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n')
+    isolated.write_text(isolated_text)
     cfg = _cfg(folder, val_fraction=0, isolated_atoms=str(isolated))
     streamed = prepare_streaming(cfg, PotentialConfig(cutoff=4.0), labelled=True)
     assert streamed.references_method == "isolated" and streamed.model.reference_energies == [-0.75]
