@@ -121,11 +121,12 @@ def _is_fasta(path: Path, sequence_column: str) -> bool:
 
 
 def _column(columns: list[str], name: str) -> int | None:
-    """Index of column ``name``: the exact name, else the one column equal to it in any case."""
+    """Index of column ``name``: the exact name, else the first column equal to it in any case
+    (:func:`_once` then refuses a second: two such columns are not "no column")."""
     if name in columns:
         return columns.index(name)
     folded = [i for i, c in enumerate(columns) if c.lower() == name.lower()]
-    return folded[0] if len(folded) == 1 else None
+    return folded[0] if folded else None
 
 
 def _once(columns: list[str], i: int, path: Path) -> None:

@@ -276,18 +276,6 @@ def test_a_tsv_named_file_of_one_column_is_split_on_tabs_not_commas(tmp_path, na
     )
 
 
-def test_two_columns_equal_to_the_name_only_in_case_are_no_column(tmp_path):
-    """The docstring's rule: the exact name, else *the one* column equal to it in any case; with two
-    such columns neither is guessed, and the message lists the columns there are."""
-    path = _table(tmp_path, "two.csv", "Sequence,SEQUENCE\nACGT,GG\n")
-    with pytest.raises(DataError) as err:
-        read_sequences(path, DNA_SPEC)
-    assert str(err.value) == (
-        f"{path}: no column 'sequence' (columns: Sequence, SEQUENCE); "
-        "expected FASTA or a CSV/TSV table with a 'sequence' column"
-    )
-
-
 def test_the_alias_note_counts_the_sequences_that_held_one(tmp_path):
     """2 of 3 sequences held an ambiguity code (however many each held), read as N, the symbol
     they become, not the codes themselves."""

@@ -253,8 +253,15 @@ def test_read_sequences_errors(tmp_path, name, content, message):
             False,
             "column 'name' is named twice in the header (columns 1 and 3); expected each column once",
         ),
+        (
+            # neither is the exact name: both match it in any case, so it is there twice, not absent
+            "Sequence,SEQUENCE\nACGT,ACGT\n",
+            False,
+            "column 'Sequence' is named twice in the header "
+            "(columns 1 ('Sequence') and 2 ('SEQUENCE')); expected each column once",
+        ),
     ],
-    ids=["sequence", "label", "name"],
+    ids=["sequence", "label", "name", "sequence-in-two-cases"],
 )
 def test_a_column_read_that_is_named_twice_is_refused(tmp_path, content, labelled, message):
     """The reader would take the first copy without a word."""
