@@ -83,7 +83,7 @@ def evaluate_run(run: RunDir, args) -> dict:
                 f"--references pretrained: {run.path} kept no pre-trained references (fine-tuned "
                 "from scratch, or on a head of its own: pass --head with the old head instead)"
             )
-        model.select_head(getattr(args, "head", None))
+        model.select_head(getattr(args, "head", None), "--head")
         moved = exported.get("head")  # the head whose references the fine-tune moved
         if moved is not None and model.head != moved:
             # the old references are the level of theory of that head's training, not this one's

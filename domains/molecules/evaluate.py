@@ -518,7 +518,7 @@ def evaluate_run(
     (:func:`reading`) and where that was recorded, instead of the chosen head's record (frames at
     the level of ``references``).
     """
-    model.select_head(getattr(args, "head", None))
+    model.select_head(getattr(args, "head", None), "--head")
     settings, where = head_reading or (None, "")
     data = run_data_config(run, args, model.head, settings, where)
     graphs = labelled_graphs(args.data, data, model.elements, model.cfg.cutoff)

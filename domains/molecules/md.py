@@ -64,6 +64,7 @@ from sciPT.runconfig import seed
 from sciPT.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 
 from .data import MoleculeDataConfig, atoms_to_frame, read_frames
+from .potential_config import check_head_name
 from .trajectory import Trajectory, check_output, frame_row, partial_path
 
 
@@ -108,6 +109,12 @@ def read_structure(path: str, data: MoleculeDataConfig | None = None) -> Atoms:
     return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
 
 
+def exported_heads(exported: dict) -> list[str]:
+    """The heads an export's ``config.json`` (``exported``, as read) lists, oldest first."""
+    model = exported.get("model") or {}
+    return [model.get("head"), *((h or {}).get("name") for h in model.get("heads") or [])]
+
+
 def structure_reading(path: str | Path, head: str | None = None) -> MoleculeDataConfig | None:
     """How the run at ``path`` (a run directory or its ``model/`` folder) read its frames
     (:func:`.evaluate.run_data_config`, as ``scipt predict`` reads its input): a starting
@@ -130,8 +137,7 @@ def structure_reading(path: str | Path, head: str | None = None) -> MoleculeData
     recorded = exported.get("head_data") or {}
     if not recorded:
         return None
-    model = exported.get("model") or {}
-    heads = [model.get("head"), *((h or {}).get("name") for h in model.get("heads") or [])]
+    heads = exported_heads(exported)
     name = head or (exported.get("head") if exported.get("head") in recorded else heads[-1])
     if name not in recorded:
         return None
@@ -384,6 +390,8 @@ def run_command(args: argparse.Namespace) -> int:
             "ending in .xyz or .extxyz"
         )
     torch_device(args.device)
+    if args.head is not None:  # in the command's words, before the model loads
+        check_head_name(args.head, exported_heads(read_export_config(resolve_model_dir(args.run))), "--head")
     engine, resume = getattr(args, "engine", "ase"), getattr(args, "resume", False)
     # decided before the model loads: a refusal, or nothing to do, costs nothing
     refuse_overwriting(args.output, args.structure, "starting structure", "trajectory")

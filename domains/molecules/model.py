@@ -57,11 +57,11 @@ from ase.data import atomic_numbers, chemical_symbols
 from e3nn import o3
 from torch import nn
 
-from sciPT.errors import ConfigError, DataError, UserError
+from sciPT.errors import ConfigError, DataError
 
 from .heads import Head, _readout
 from .interaction import Interaction
-from .potential_config import HeadConfig, PotentialConfig, head_names, validate
+from .potential_config import HeadConfig, PotentialConfig, check_head_name, head_names, validate
 from .radial import RadialEmbedding
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -183,19 +183,15 @@ class EquivariantPotential(nn.Module):
         """The heads, oldest first; the last is the default of :attr:`head`."""
         return head_names(self.cfg)
 
-    def check_head(self, name: str, where: str = "--head") -> str:
+    def check_head(self, name: str, where: str = "head") -> str:
         """``name`` if the potential has that head; otherwise a :class:`UserError` naming them
-        (``where``: the flag or key that named it)."""
-        if name not in self.head_names:
-            raise UserError(
-                f"{where} {name}: no such head; the model's heads are: {', '.join(self.head_names)}"
-            )
-        return name
+        (``where``: the argument, flag or key that named it, :func:`.potential_config.check_head_name`)."""
+        return check_head_name(name, self.head_names, where)
 
-    def select_head(self, name: str | None) -> EquivariantPotential:
+    def select_head(self, name: str | None, where: str = "head") -> EquivariantPotential:
         """Make ``name`` the head used by calls without ``head=`` (``None``: :attr:`default_head`,
-        the newest head, or the one its export says was fine-tuned)."""
-        self.head = self.default_head if name is None else self.check_head(name)
+        the newest head, or the one its export says was fine-tuned; ``where``: as :meth:`check_head`)."""
+        self.head = self.default_head if name is None else self.check_head(name, where)
         return self
 
     def head_module(self, name: str | None = None) -> nn.Module:

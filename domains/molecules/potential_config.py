@@ -18,7 +18,7 @@ from typing import Literal
 from ase.data import atomic_numbers
 
 from sciPT.config import derived
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, UserError
 
 
 @dataclass
@@ -104,6 +104,15 @@ class PotentialConfig:
 def head_names(cfg: PotentialConfig) -> list[str]:
     """The heads of a potential, oldest first."""
     return [cfg.head, *(h.name for h in cfg.heads)]
+
+
+def check_head_name(name: str, heads: list[str], where: str = "head") -> str:
+    """``name`` if it is one of ``heads``; otherwise a :class:`UserError` naming them. ``where``
+    names what chose it in the caller's words: ``--head`` on the command line, ``head`` (the
+    argument) in Python, ``eval_head:`` in a config."""
+    if name not in heads:
+        raise UserError(f"{where} {name}: no such head; the model's heads are: {', '.join(heads)}")
+    return name
 
 
 def validate_architecture(cfg: PotentialConfig) -> None:

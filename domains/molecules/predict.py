@@ -73,7 +73,7 @@ def predict_run(run, args, model) -> int:
     model (``model``, its potential): energy, forces and, where the cell has a volume, stress of
     every frame of ``args.input``, written as extended XYZ in eV and Angstrom beside the input's own
     info and arrays (module docstring)."""
-    model.select_head(getattr(args, "head", None))
+    model.select_head(getattr(args, "head", None), "--head")
     # positions in the length unit and periodicity of the head's level, as its export records them
     data = run_data_config(run, args, model.head)
     frames, sources = read_structures(args.input, data, labelled=False)

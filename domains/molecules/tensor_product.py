@@ -73,16 +73,6 @@ def to_e3nn(x: torch.Tensor, l_max: int) -> torch.Tensor:
     return torch.cat(blocks, dim=1)
 
 
-def from_e3nn(x: torch.Tensor, channels: int, l_max: int) -> torch.Tensor:
-    """Inverse of :func:`to_e3nn`."""
-    blocks, start = [], 0
-    for l in range(l_max + 1):
-        size = channels * (2 * l + 1)
-        blocks.append(x[:, start : start + size].reshape(x.shape[0], channels, 2 * l + 1))
-        start += size
-    return torch.cat(blocks, dim=2).transpose(1, 2)
-
-
 def paths(l_in: int, l_sh: int, l_out: int) -> list[tuple[int, int, int]]:
     """Allowed ``(l1, l2, l3)``: triangle rule and parity ``(-1)^(l1 + l2) = (-1)^l3``."""
     return [

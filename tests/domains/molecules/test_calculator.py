@@ -14,7 +14,7 @@ from ase.md.verlet import VelocityVerlet
 from sciPT.domains.molecules.calculator import SciPTCalculator, torch_device
 from sciPT.domains.molecules.graphs import atoms_to_graph
 from sciPT.domains.molecules.md import MDSettings, initial_velocities, run_md
-from sciPT.errors import ConfigError, DataError
+from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.testing import modules_loaded_by
 
 
@@ -409,17 +409,24 @@ def test_a_dtype_other_than_float32_or_float64_is_refused(trained):
     assert str(err.value) == "dtype: expected float32 or float64, got 'float16'"
 
 
-def test_the_head_predicts_with_the_head_asked_for(make_potential, tmp_path):
-    """A two-head export predicts with the head it was fine-tuned on unless ``head=`` names another:
-    the energy a user reads is that head's."""
+def _two_head_export(make_potential, path):
+    """A float64 potential with heads ``default`` and ``acac`` (references H +0.5, C -1.0, O +2.0
+    eV above the first head's), exported as fine-tuned on the older head ``default``."""
     from sciPT.checkpoint import export_model
     from sciPT.domains.molecules import domain
 
     model = make_potential(l_max=1, dtype="float64")
     model.add_head("acac")
-    with torch.no_grad():  # the new head differs from the copy it started as
+    with torch.no_grad():
         model.extra_heads[0].reference_energies.add_(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
-    export_model(tmp_path / "model", model, domain.export_config(model.cfg, head="default"))
+    export_model(path / "model", model, domain.export_config(model.cfg, head="default"))
+    return model
+
+
+def test_the_head_predicts_with_the_head_asked_for(make_potential, tmp_path):
+    """A two-head export predicts with the head it was fine-tuned on unless ``head=`` names another:
+    the energy a user reads is that head's."""
+    model = _two_head_export(make_potential, tmp_path)
     atoms = Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]])
     graph = atoms_to_graph(atoms, 4.0)
     energies = {h: float(model.eval()(graph, head=h)["energy"][0]) for h in ("default", "acac")}
@@ -430,6 +437,23 @@ def test_the_head_predicts_with_the_head_asked_for(make_potential, tmp_path):
         assert calc.head == expected
         atoms.calc = calc
         assert atoms.get_potential_energy() == pytest.approx(energies[expected], abs=1e-9)
+
+
+def test_an_unknown_head_is_named_as_the_caller_named_it(make_potential, tmp_path, capsys):
+    """The Python argument is ``head``; ``scipt md`` says ``--head``, also for an export outside a
+    run (which records no reading to check it against), before the structure is read."""
+    from sciPT.cli import main
+
+    _two_head_export(make_potential, tmp_path)
+    heads = "no such head; the model's heads are: default, acac"
+    with pytest.raises(UserError) as err:
+        SciPTCalculator(tmp_path / "model", head="PBE")
+    assert str(err.value) == f"head PBE: {heads}"
+    missing = tmp_path / "not_written.xyz"
+    args = ["md", str(tmp_path / "model"), "--structure", str(missing), "--steps", "1"]
+    assert main([*args, "--temperature", "300", "--output", str(tmp_path / "t.xyz"), "--head", "PBE"]) == 2
+    assert capsys.readouterr().err.strip() == f"scipt: error: --head PBE: {heads}"
+    assert not (tmp_path / "t.xyz").exists() and not (tmp_path / "t.xyz.partial").exists()
 
 
 def test_device_refusals_name_the_key_they_came_from(monkeypatch):
@@ -524,20 +548,6 @@ def test_a_device_setting_that_is_no_string_is_refused_in_one_line():
     assert _device_error(["cuda"], "distill.device") == (
         "distill.device \"['cuda']\": not a torch device (expected cpu, cuda, cuda:N, ...)"
     )
-
-
-def _two_head_export(make_potential, path):
-    """A float64 potential with heads ``default`` and ``acac`` (references H +0.5, C -1.0, O +2.0
-    eV above the first head's), exported as fine-tuned on the older head ``default``."""
-    from sciPT.checkpoint import export_model
-    from sciPT.domains.molecules import domain
-
-    model = make_potential(l_max=1, dtype="float64")
-    model.add_head("acac")
-    with torch.no_grad():
-        model.extra_heads[0].reference_energies.add_(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
-    export_model(path / "model", model, domain.export_config(model.cfg, head="default"))
-    return model
 
 
 def test_another_dtype_keeps_the_head_the_export_was_fine_tuned_on(make_potential, tmp_path):

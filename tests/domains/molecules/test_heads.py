@@ -49,9 +49,14 @@ def test_a_new_head_starts_as_a_copy_of_the_old_and_becomes_the_default(make_pot
 
 
 def test_an_unknown_head_names_the_heads_there_are(two_heads):
+    """In the words of what chose it: the argument ``head`` by default, a flag where one did."""
+    heads = "no such head; the model's heads are: default, acac"
     with pytest.raises(UserError) as error:
         two_heads.select_head("PBE")
-    assert str(error.value) == "--head PBE: no such head; the model's heads are: default, acac"
+    assert str(error.value) == f"head PBE: {heads}"
+    with pytest.raises(UserError) as error:
+        two_heads.select_head("PBE", "--head")
+    assert str(error.value) == f"--head PBE: {heads}"
 
 
 def test_the_parameters_split_into_shared_blocks_and_heads(two_heads):
