@@ -185,6 +185,19 @@ def refuse_partial_periodicity(atoms_list: list[Atoms]) -> None:
         )
 
 
+def refuse_constraints(atoms_list: list[Atoms]) -> None:
+    """Refuse a structure with ASE constraints: a TorchSim state holds none (torch-sim-atomistic
+    reads none from ASE), so an atom held by ``FixAtoms`` would move as a free one, another system
+    than the one given, where the ASE engine holds it."""
+    for atoms in atoms_list:
+        if atoms.constraints:
+            names = ", ".join(sorted({type(c).__name__ for c in atoms.constraints}))
+            raise UserError(
+                f"--engine torchsim: the structure {atoms.get_chemical_formula()} has constraints "
+                f"({names}), which TorchSim does not apply; run it with --engine ase"
+            )
+
+
 def integrate_many(
     atoms_list: list[Atoms],
     potential,
@@ -210,6 +223,7 @@ def integrate_many(
     ts = _torch_sim()
     settings.validate()
     refuse_partial_periodicity(atoms_list)
+    refuse_constraints(atoms_list)
     trajectories = [o if isinstance(o, Trajectory) else Trajectory.open(o, resume) for o in outputs]
     starts, steps = [], {}
     for k, (atoms, trajectory) in enumerate(zip(atoms_list, trajectories)):

@@ -425,3 +425,85 @@ def test_an_unknown_engine_is_named_with_the_engines_there_are():
     with pytest.raises(UserError) as err:
         run_engine("openmm", None, None, None, None)
     assert str(err.value) == "--engine: unknown engine 'openmm' (expected one of: ase, torchsim)"
+
+
+def test_a_resume_from_step_one_draws_its_own_noise():
+    """Step 1 is the first step a file can stop after: a resume from there must not replay the
+    noise of the run from step 0 (seeded with --seed itself)."""
+    from sciPT.domains.molecules.engines import noise_seed
+
+    assert noise_seed(3, 1) != 3 and noise_seed(3, 1) != noise_seed(3, 2)
+
+
+def test_integrate_many_refuses_invalid_settings_before_anything_is_written(trained, molecules, tmp_path):
+    """integrate_many is called from Python too: settings the CLI would refuse are refused here, in
+    the same words, before a trajectory is opened (0 steps would write a one-frame file)."""
+    from sciPT.errors import ConfigError
+
+    calc = SciPTCalculator(trained)
+    with pytest.raises(ConfigError) as err:
+        integrate_many(
+            [molecules[0]], calc.model, MDSettings(steps=0, temperature=300.0), [tmp_path / "t.xyz"]
+        )
+    assert str(err.value) == "--steps: expected a positive integer, got 0"
+    with pytest.raises(ConfigError) as err:
+        run_engine("torchsim", molecules[0], calc, MDSettings(steps=2, temperature=-1.0), tmp_path / "t.xyz")
+    assert str(err.value) == "--temperature: expected a temperature >= 0 K, got -1.0"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_run_s_bar_starts_at_the_step_it_continues_from(
+    trained, molecules, tmp_path, monkeypatch, capsys
+):
+    """A resume from step 2 of 4 shows the bar at 50% first and at 100% (4/4) at the end, as the
+    ASE engine's bar does, not a run of 2 steps counted from 0."""
+    from sciPT.domains.molecules.trajectory import partial_path
+
+    calc = SciPTCalculator(trained)
+    settings = MDSettings(steps=2, temperature=300.0, interval=1, seed=1)
+    run_engine("torchsim", molecules[0], calc, settings, tmp_path / "a.xyz", progress=False)
+    partial_path(tmp_path / "b.xyz").write_bytes((tmp_path / "a.xyz").read_bytes())
+    monkeypatch.setattr(engines, "tqdm", functools.partial(tqdm, mininterval=30))
+    capsys.readouterr()
+    resumed = dataclasses.replace(settings, steps=4)
+    run_engine("torchsim", molecules[0], calc, resumed, tmp_path / "b.xyz", resume=True)
+    states = [s for s in capsys.readouterr().err.replace("\n", "\r").split("\r") if s.strip()]
+    assert len(states) == 2, states
+    assert states[0].startswith("MD nve (TorchSim):  50%") and "| 2/4 " in states[0]
+    assert states[1].startswith("MD nve (TorchSim): 100%") and "| 4/4 " in states[1]
+
+
+def test_without_torch_sim_the_engine_names_the_package_to_install(monkeypatch):
+    """The TorchSim engine is an optional dependency: its absence is a UserError naming the pip package."""
+    import sys
+
+    from sciPT.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "torch_sim", None)  # `import torch_sim` raises ModuleNotFoundError
+    with pytest.raises(UserError) as err:
+        torchsim_model(None)
+    assert str(err.value) == (
+        "--engine torchsim: needs the 'torch-sim-atomistic' package, which is not installed: "
+        "pip install torch-sim-atomistic"
+    )
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_a_structure_with_constraints_is_refused_before_anything_is_written(trained, molecules, tmp_path):
+    """TorchSim's state has no constraints (torch-sim-atomistic 0.3 reads none from ASE): an atom
+    held by FixAtoms would be integrated as free, another system than the one given, as a slab
+    was before it was refused."""
+    from ase.constraints import FixAtoms
+
+    from sciPT.errors import UserError
+
+    held = molecules[0].copy()
+    held.set_constraint(FixAtoms(indices=[0]))
+    settings = MDSettings(steps=1, temperature=300.0, interval=1)
+    with pytest.raises(UserError) as err:
+        run_engine("torchsim", held, SciPTCalculator(trained), settings, tmp_path / "t.xyz", progress=False)
+    assert str(err.value) == (
+        f"--engine torchsim: the structure {held.get_chemical_formula()} has constraints (FixAtoms), "
+        "which TorchSim does not apply; run it with --engine ase"
+    )
+    assert list(tmp_path.iterdir()) == []

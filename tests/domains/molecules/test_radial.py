@@ -163,3 +163,18 @@ def test_radial_mlp_has_the_requested_depth():
     block = _block()
     shapes = [tuple(p.shape) for p in block.radial.parameters()]
     assert shapes == [(3, 8), (8, 4 * block.tp.num_paths)]
+
+
+def test_radial_defaults_are_the_configs_eight_functions_and_order_six():
+    """Built without num_basis and p, the basis and the embedding are those of the default config
+    (PotentialConfig.num_basis = 8, cutoff_p = 6). At r = 2 = r_c / 2: sqrt(2/4) sin(n pi / 2) / 2
+    is sqrt(1/2)/2 times 1, 0, -1, 0, 1, 0, -1, 0, and u(1/2) = 1 - 28/64 + 48/128 - 21/256."""
+    assert (PotentialConfig.num_basis, PotentialConfig.cutoff_p) == (8, 6)
+    r = torch.tensor([2.0], dtype=torch.float64)
+    bessel = (
+        math.sqrt(0.5) / 2 * torch.tensor([[1.0, 0.0, -1.0, 0.0, 1.0, 0.0, -1.0, 0.0]], dtype=torch.float64)
+    )
+    torch.testing.assert_close(BesselBasis(4.0)(r).detach(), bessel, check_dtype=False, atol=1e-6, rtol=1e-6)
+    emb = RadialEmbedding(4.0)
+    assert emb.num_basis == 8
+    torch.testing.assert_close(emb(r).detach(), bessel * 0.85546875, check_dtype=False, atol=1e-6, rtol=1e-6)
