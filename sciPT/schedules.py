@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     import torch
@@ -85,6 +85,10 @@ def build_scheduler(
     returning the current total (read at every step, so a total sized during the run applies)."""
     import torch
 
+    if cfg.name not in get_args(ScheduleName):  # now, not when the warm-up ends, steps into the run
+        raise ValueError(
+            f"unknown schedule '{cfg.name}' (expected one of: {', '.join(get_args(ScheduleName))})"
+        )
     current = total_steps if callable(total_steps) else (lambda: total_steps)
     # a plain function, not a callable object: LambdaLR's state_dict then stores nothing of it
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, current(), cfg))

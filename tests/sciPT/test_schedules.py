@@ -102,3 +102,51 @@ def test_no_decay_while_the_total_is_unknown(name):
     must stay at its peak until it does, not drop to the floor."""
     cfg = ScheduleConfig(name=name, warmup_steps=2, min_lr_ratio=0.1)
     assert [lr_multiplier(s, None, cfg) for s in (0, 1, 2, 50, 10_000)] == pytest.approx([0.5, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "name, last",
+    [
+        # warm-up 2 of 10 steps, floor 0.2: the last step taken, 9, is p = 7/8 of the decay
+        ("cosine", 0.2 + 0.4 * (1 - math.cos(math.pi / 8))),  # cos(7 pi / 8) = -cos(pi / 8): 0.2304
+        ("linear", 0.2 + 0.8 / 8),  # 0.3
+    ],
+)
+def test_a_run_starts_at_a_warmup_fraction_peaks_after_it_and_reaches_the_floor_one_past_its_last_step(
+    name, last
+):
+    """Step 0 takes 1 / warmup_steps of the rate, the first step after the warm-up the full rate,
+    the last step taken (total - 1) one decay step short of the floor, which step `total` reaches."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=2.0)
+    sched = build_scheduler(opt, 10, ScheduleConfig(name=name, warmup_steps=2, min_lr_ratio=0.2))
+    lrs = []
+    for _ in range(11):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert [lrs[0], lrs[1], lrs[2], lrs[9], lrs[10]] == pytest.approx([1.0, 2.0, 2.0, 2 * last, 0.4])
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))  # the decay never climbs back
+
+
+def test_an_unknown_schedule_name_is_refused_by_name():
+    """A name the decay does not know (a typo in a programmatic config) must stop the run with the
+    name it got, not return no multiplier."""
+    cfg = ScheduleConfig(name="cosin", warmup_steps=10)
+    with pytest.raises(ValueError) as err:
+        lr_multiplier(10, 100, cfg)
+    assert str(err.value) == "unknown schedule 'cosin'"
+    # refused when the scheduler is built, before the warm-up's steps (which need no name) are run
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError) as err:
+        build_scheduler(opt, 100, cfg)
+    assert (
+        str(err.value)
+        == "unknown schedule 'cosin' (expected one of: cosine, linear, exponential, step, constant)"
+    )
+
+
+def test_the_default_schedule_is_a_cosine_decay():
+    """The README's resumed runs resize "the cosine schedule": a configuration that names no
+    schedule decays by the cosine."""
+    assert ScheduleConfig().name == "cosine"

@@ -252,19 +252,21 @@ def test_a_recalibration_stored_on_a_grid_of_the_same_length_but_other_levels_is
 def test_scratch_recalibration_scores_only_held_out_points_and_says_how_it_was_learnt(monkeypatch):
     """Each map's points: per series, max_draws subsets times the 7 - n points not calibrated on
     (a calibration point scored on its own fit would narrow the intervals); the series scatter is
-    the noise prior's s0; the report's protocol line gives s0 and max_draws as asked."""
+    the noise prior's s0 and their draw the seed asked for (seed 0's series for every seed would
+    learn every seed's maps on the same points); the report's protocol line gives s0 and
+    max_draws as asked."""
     from sciPT.domains.surrogates import recalibration
 
     fits = [f for f in _stand_ins() if f.key in ("gnielinski", "colburn")]
     asked = []
 
-    def spy(fits, noise=recalibration.SERIES_NOISE, **kw):
-        asked.append(noise)
-        return synthetic_series(fits, noise=noise, **kw)
+    def spy(fits, noise=recalibration.SERIES_NOISE, seed=0, **kw):
+        asked.append((noise, seed))
+        return synthetic_series(fits, noise=noise, seed=seed, **kw)
 
     monkeypatch.setattr(recalibration, "synthetic_series", spy)
     recal = learn_recalibration(fits, form=None, noise=NoisePrior(0.04), max_draws=2, seed=3)
-    assert asked == [0.04]
+    assert asked == [(0.04, 3)]
     # n = 1-5 of 7 points: 7, 21, 35, 35, 21 subsets, 2 drawn of each, 6, 5, 4, 3, 2 held out
     assert recal.points == {"scratch": {1: 24, 2: 20, 3: 16, 4: 12, 5: 8}}
     assert recal.protocol == (
@@ -432,3 +434,89 @@ def test_the_code_fingerprint_follows_every_source_file_of_the_domain_and_the_li
         recalibration.metadata, "version", lambda name: "0.0" if name == "ht" else real_version(name)
     )
     assert recalibration.code_fingerprint() not in (base, edited)
+
+
+def test_a_series_prior_holds_out_its_whole_family_not_its_system_alone(monkeypatch):
+    """Two smooth pipes and a sphere: a pipe's series is calibrated with the prior of the sphere
+    alone. A prior that left out only the series' own system would still know the other pipe, a
+    close relative, and learn maps for a system the prior half knows, not a new kind of system."""
+    from sciPT.domains.surrogates import pretrain
+
+    fits = [f for f in _stand_ins() if f.key in ("colburn", "gnielinski", "whitaker-sphere")]
+    assert {f.correlation.family for f in fits} == {"smooth-pipe", "bluff-body"}
+    built = []
+
+    def build(rest):
+        built.append([f.key for f in rest])
+        return GaussianPrior(NAMES, np.array([-3.5, 0.7, 0.4]), np.diag([0.5, 0.01, 0.01]))
+
+    monkeypatch.setattr(pretrain, "population_prior", build)
+    learn_recalibration(fits, form="gaussian", max_draws=1)
+    # one prior per family held out, built once: the pipes' (the sphere) and the sphere's (the pipes)
+    assert built == [["whitaker-sphere"], ["colburn", "gnielinski"]]
+
+
+def test_the_series_are_calibrated_under_the_transfer_asked_for(monkeypatch):
+    """With transfer "all" the prior holds log C as well as the exponents: calibrated under the
+    default "exponents" instead, log C would be free and the maps learnt for another fit than the
+    one a user's `--transfer all` calibration makes."""
+    from sciPT.domains.surrogates import pretrain, recalibration
+
+    fits = [f for f in _stand_ins() if f.key in ("colburn", "whitaker-sphere")]
+    monkeypatch.setattr(
+        pretrain,
+        "population_prior",
+        lambda rest: GaussianPrior(NAMES, np.array([-3.5, 0.7, 0.4]), np.diag([0.5, 0.01, 0.01])),
+    )
+    used = []
+
+    def spy(*args, **kw):
+        used.append(kw.get("transfer", "exponents"))  # calibrate's default when none is passed
+        return calibrate(*args, **kw)
+
+    monkeypatch.setattr(recalibration, "calibrate", spy)
+    learn_recalibration(fits, form="gaussian", transfer="all", max_draws=1)
+    assert used and set(used) == {"all"}
+
+
+def test_every_setting_the_maps_depend_on_reaches_the_learning_and_keys_its_own_cache_entry(
+    monkeypatch, tmp_path
+):
+    """The systems are fitted with the configuration's sampling (points, noise, seed), the maps
+    learnt with its form, transfer, noise prior (s0 and nu0), max_draws and seed; and each setting
+    keys its own cache entry: a run with another seed or sampling noise served this run's maps
+    would report intervals learnt for other fits. Learning is replaced by stand-ins that record
+    what they were asked."""
+    from sciPT.domains.surrogates import pretrain, recalibration
+
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path))
+    asked = []
+
+    def fit_systems(systems, points_per_system, sampling_noise, seed):
+        asked.append([(systems, points_per_system, sampling_noise, seed)])
+        return [f"fit of {s}" for s in systems]
+
+    def learn(fits, *, form, transfer, noise, max_draws, seed):
+        asked[-1].append((fits, form, transfer, noise.s0, noise.nu0, max_draws, seed))
+        return IntervalRecalibration(
+            {"scratch": {1: np.full(len(LEVELS), 0.5)}}, {"scratch": {1: 6}}, "stand-in"
+        )
+
+    monkeypatch.setattr(pretrain, "fit_systems", fit_systems)
+    monkeypatch.setattr(recalibration, "learn_recalibration", learn)
+    others = (("smooth-pipe",), 30, 0.03, 1, "gaussian", "all", 0.08, 3.0, 2)
+    settings = [SMALL_LIBRARY] + [
+        SMALL_LIBRARY[:i] + (value,) + SMALL_LIBRARY[i + 1 :] for i, value in enumerate(others)
+    ]
+    for systems, points, sampling, seed, form, transfer, s0, nu0, draws in settings:
+        recalibration.library_recalibration.__wrapped__(
+            systems, points, sampling, seed, form, transfer, s0, nu0, draws
+        )
+        assert asked[-1] == [
+            (list(systems), points, sampling, seed),
+            ([f"fit of {s}" for s in systems], form, transfer, s0, nu0, draws, seed),
+        ]
+    assert len(asked) == 10 and len(list((tmp_path / "surrogates").glob("recalibration-*.json"))) == 10
+    for args in settings:  # each read back from its own entry, none learnt again
+        assert recalibration.library_recalibration.__wrapped__(*args).protocol == "stand-in"
+    assert len(asked) == 10
