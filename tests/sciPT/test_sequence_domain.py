@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sciPT.checkpoint import export_model
-from sciPT.errors import ConfigError
+from sciPT.errors import ConfigError, DataError
 from sciPT.registry import domains
 from sciPT.sequence_config import TokenizerConfig
 from sciPT.sequence_domain import SequenceDomain, central
@@ -247,6 +247,8 @@ def test_the_longest_windows_that_fit_are_accepted(tmp_path):
         ("dna", {"val_fraction": 1.0}, "data.val_fraction: expected a fraction in [0, 1), got 1.0"),
         ("dna", {"temperature": 0.0}, "data.temperature: expected a positive number, got 0"),
         ("dna", {"temperature": float("nan")}, "data.temperature: expected a positive number, got nan"),
+        # 2 bits a base: 62 // 2 = 31 bases pack into an int64 (not 20, as 3 bits for 5 symbols)
+        ("dna", {"dedup_k": 32}, "data.dedup_k: expected an integer from 1 to 31, got 32"),
         (
             "protein",
             {"reverse_complement": True},
@@ -285,5 +287,199 @@ def test_the_span_warning_is_for_k_mers_masked_shorter_than_a_token_only(tmp_pat
         cfg = _tiny([fa])
         cfg.tokenizer = TokenizerConfig(kind="kmer", k=k) if k > 1 else TokenizerConfig()
         cfg.objective.masked.span = span
-        dna.build_pretraining(cfg)
+        report = dna.build_pretraining(cfg).report
         assert ("warning: objective.masked.span" in capsys.readouterr().err) == warned, (k, span)
+        # 32 residues are 32 - k + 1 tokens; the report says which k, as a 3-mer loss is not per residue
+        assert (report["tokenizer_k"], report["tokens_per_sample"]) == (k, 33 - k)
+
+
+def test_a_curated_corpus_reports_what_each_file_kept_and_why(tmp_path):
+    """Curation's numbers by hand: 320 residues, a 64-N run filling tiles 4 and 5 of ten 32-residue tiles."""
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{random_dna(128, 20)}{'N' * 64}{random_dna(128, 21)}\n")
+    cfg = _tiny([fa], window=32, val_fraction=0.0, max_n_run=10)
+    report = domains.get("dna").build_pretraining(cfg).report
+    assert report["data_removed_n_run_fraction"] == pytest.approx(64 / 320)
+    # one file, yet curated: the table and what curation removed are in report.md
+    assert report["data_summary"][4:] == [
+        "| g.fa | 320 | 256 | 1.0000 |",
+        "",
+        "Curation: tiles of 32 residues removed for runs of >= 10 unknown residues: 64 of 320 residues (20.00%).",
+        "",
+        "| removed for | residues | fraction |",
+        "|---|---|---|",
+        "| n_run | 64 | 0.2000 |",
+        "| low_complexity | 0 | 0.0000 |",
+        "| exact_duplicate | 0 | 0.0000 |",
+        "| near_duplicate | 0 | 0.0000 |",
+    ]
+
+
+def test_order0_entropy_counts_known_residues_only_and_one_plain_file_has_no_table(tmp_path):
+    """The report compares the loss with the entropy of A, C, G, T: N (never a target) is left out."""
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{'ACGT' * 16}{'N' * 32}\n")  # A, C, G, T 16 times each: ln 4 nats
+    report = domains.get("dna").build_pretraining(_tiny([fa], window=32, val_fraction=0.0)).report
+    assert report["order0_entropy_nats"] == pytest.approx(math.log(4))
+    assert "data_summary" not in report  # one file, nothing curated: nothing to tabulate
+
+
+def test_a_corpus_of_unknown_residues_only_is_refused_naming_it(tmp_path):
+    """Every residue N: nothing is ever a target, the loss is 0 and the export would look like a model."""
+    a, b = tmp_path / "a.fa", tmp_path / "b.fa"
+    a.write_text(">a\n" + "N" * 100 + "\n")
+    b.write_text(">b\n" + "NRY" * 30 + "\n")
+    with pytest.raises(DataError) as err:
+        domains.get("dna").build_pretraining(_tiny([a, b], window=32))
+    assert str(err.value) == (
+        f"{a} ...: every residue is unknown (N, R, Y, S, W, K, M, B, D, H, V), and unknown residues are "
+        "never predicted: nothing to pre-train on"
+    )
+
+
+def test_unknown_residues_and_special_tokens_are_never_targets():
+    """DNA residue tokens: N is 5 + 4 = 9, never masked for prediction (MLM) nor a next-token target (causal)."""
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    tok = dna.tokenizer(TokenizerConfig())
+    masked = dna.build_objective(cfg.objective, tok, 64)
+    assert masked.special_ids.tolist() == [0, 1, 2, 3, 4, 9]
+    assert (masked.mask_id, masked.pad_id) == (4, 0)
+    assert masked.normal_ids.tolist() == [5, 6, 7, 8, 9]  # random replacements may be N, as input
+    cfg.objective.kind = "causal"
+    causal = dna.build_objective(cfg.objective, tok, 64)
+    assert sorted(causal.ignore_ids.tolist()) == [1, 9] and causal.pad_id == 0
+    # 3-mers: a k-mer holding N is [UNK] already; id 9 is the k-mer ACA (0*16 + 1*4 + 0 = 4), a target
+    kmer = dna.build_objective(
+        dna.presets()["tiny"]().objective, dna.tokenizer(TokenizerConfig(kind="kmer", k=3)), 64
+    )
+    assert kmer.special_ids.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_model_config_takes_the_tokenizers_vocabulary_padding_and_complements():
+    """A strand-symmetric DNA model maps A (5) <-> T (8), C (6) <-> G (7), N (9) itself; a protein has none."""
+    dna = domains.get("dna")
+    cfg = dna.presets()["tiny"]()
+    cfg.model.rc_equivariant = True
+    model = dna.export_config_from(cfg)["model"]
+    assert (model["vocab_size"], model["pad_id"]) == (5 + 5, 0)
+    assert model["complement_ids"] == [0, 1, 2, 3, 4, 8, 7, 6, 5, 9]
+    protein = domains.get("protein")
+    cfg = protein.presets()["tiny"]()
+    cfg.model.rc_equivariant = True
+    with pytest.raises(ConfigError) as err:
+        protein.export_config_from(cfg)
+    assert str(err.value) == "model.rc_equivariant: protein sequences have no complement"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_training_windows_are_drawn_from_both_strands_and_validation_from_one(tmp_path, streaming):
+    """data.reverse_complement augments training only: a validation loss is of the sequences as given.
+    A poly-A record: a training window is AAA... or its reverse complement TTT...; a masked run on a
+    strand-symmetric encoder is a run (the causal objective alone is refused with it)."""
+    fa = tmp_path / "a.fa"
+    fa.write_text(">a\n" + "A" * 400 + "\n")
+    cfg = _tiny([fa], window=32, val_fraction=0.2, reverse_complement=True, streaming=streaming)
+    cfg.model.rc_equivariant = True
+    data = domains.get("dna").build_pretraining(cfg).datamodule
+    train, val = data.train_set, data.val_set
+    if streaming:
+        train, val = train.for_rank(0, 1), val.for_rank(0, 1)
+    assert {tuple(train[g].tolist()) for g in range(64)} == {(0,) * 32, (3,) * 32}
+    assert {tuple(val[g].tolist()) for g in range(64)} == {(0,) * 32}
+
+
+def test_embedding_no_sequence_gives_no_row_of_the_models_width(tmp_path):
+    """An empty list is [0, 64], so that it stacks with the embeddings of other lists."""
+    _export(tmp_path)
+    assert domains.get("dna").embed(tmp_path, []).shape == (0, 64)
+
+
+class _Judging(_Plain):
+    """Refuses every corpus, naming the files it was shown."""
+
+    def check_corpus(self, paths):
+        raise ConfigError(" ".join(p.name for p in paths))
+
+
+def test_the_corpus_check_sees_four_shards_of_a_folder_and_every_file_named(tmp_path):
+    """Thousands of shards are one kind of data: the first four are judged; a file named alone always is."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"s{i}.fa").write_text(f">r{i}\n{random_dna(100, 30 + i)}\n")
+    single = tmp_path / "x.fa"
+    single.write_text(f">x\n{random_dna(100, 40)}\n")
+    with pytest.raises(ConfigError) as err:
+        _Judging().build_pretraining(_tiny([folder, single]))
+    assert str(err.value) == "s0.fa s1.fa s2.fa s3.fa x.fa"
+
+
+def test_evaluate_on_a_folder_says_it_is_a_folder(tmp_path):
+    """Not "file not found", which sends a user looking for a typo."""
+    with pytest.raises(DataError) as err:
+        domains.get("dna").evaluate(None, argparse.Namespace(data=str(tmp_path)))
+    assert str(err.value) == f"{tmp_path}: a directory, not a file (expected a FASTA file)"
+
+
+def test_predict_refuses_a_sequence_shorter_than_one_token_and_says_what_ambiguity_codes_became(
+    tmp_path, capsys
+):
+    """Two residues give a 3-mer model no token: an embedding of nothing, refused by name. An IUPAC
+    code is read as N, and the user is told so."""
+    dna = domains.get("dna")
+    fa = tmp_path / "q.fa"
+    fa.write_text(f">ok\n{random_dna(10, 50)}\n>tiny\nAC\n")
+    args = argparse.Namespace(embed=True, input=str(fa), output=str(tmp_path / "e.csv"), batch_size=64)
+    with pytest.raises(DataError) as err:
+        dna.predict(_export(tmp_path, k=3), args)
+    assert str(err.value) == (
+        f"{fa}: record 'tiny' has 2 residue(s), fewer than the 3 of one of the model's tokens: nothing to embed"
+    )
+    fa.write_text(f">ok\n{random_dna(10, 50)}\n>amb\nACGRT\n")
+    dna.predict(_export(tmp_path, k=1), args)
+    assert (
+        f"{fa}: 1 of 2 sequences held ambiguity codes (R Y S W K M B D H V), read as N\n"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_protein_prediction_on_dna_is_refused_before_a_model_is_loaded(tmp_path):
+    """No model at all in the run: the refusal comes first, from the sequences alone."""
+    fa = tmp_path / "q.fa"
+    fa.write_text(f">d\n{random_dna(200, 60)}\n")
+    args = argparse.Namespace(embed=True, input=str(fa), output=str(tmp_path / "e.csv"), batch_size=64)
+    with pytest.raises(DataError) as err:
+        domains.get("protein").predict(SimpleNamespace(path=tmp_path / "no-run"), args)
+    assert str(err.value) == (
+        f"{fa}: reads as nucleotides (100 % A/C/G/T/U/N), not protein: is this a DNA file? (a dna run reads it)"
+    )
+    assert not (tmp_path / "e.csv").exists()
+
+
+def test_the_span_warning_is_printed_once_by_the_first_rank(tmp_path, capsys, monkeypatch):
+    """Every rank builds the run: on eight GPUs the same warning eight times would bury the log."""
+    import sciPT.sequence_domain
+
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{random_dna(4000, 9)}\n")
+    cfg = _tiny([fa])
+    cfg.tokenizer, cfg.objective.masked.span = TokenizerConfig(kind="kmer", k=3), 2
+    monkeypatch.setattr(sciPT.sequence_domain, "global_rank", lambda: 1)
+    domains.get("dna").build_pretraining(cfg)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_training_windows_follow_the_runs_seed(tmp_path):
+    """train.seed picks the windows: two seeds, two samples; the same seed, the same sample (a rerun)."""
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">g\n{random_dna(4000, 9)}\n")
+    dna = domains.get("dna")
+
+    def windows(seed):
+        cfg = _tiny([fa])
+        cfg.train.seed = seed
+        train = dna.build_pretraining(cfg).datamodule.train_set
+        return [train[g].tolist() for g in range(8)]
+
+    assert windows(1) == windows(1) != windows(2)

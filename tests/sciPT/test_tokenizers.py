@@ -108,3 +108,51 @@ def test_an_alphabet_with_a_repeated_symbol_is_refused():
     """Two codes for one symbol would make encode's lookup silently drop one of them."""
     with pytest.raises(ValueError, match="alphabet has repeated symbols: ACGA"):
         Alphabet("ACGA", n_core=4)
+
+
+def test_residue_complement_ids_by_hand():
+    """k = 1: a residue token's partner is its complement's token, A (5) <-> T (8), C (6) <-> G (7), N (9)."""
+    tok = SequenceTokenizer(DNA, k=1)
+    assert tok.complement_ids(np.array([3, 2, 1, 0, 4])) == [0, 1, 2, 3, 4, 8, 7, 6, 5, 9]
+
+
+def test_a_lowercase_symbol_outside_the_alphabet_is_named_as_written():
+    """The message quotes the user's own character, so a search of the file for it finds it."""
+    with pytest.raises(ValueError) as err:
+        SequenceTokenizer(DNA, k=1).encode("acgtr")
+    assert str(err.value) == (
+        "'r' at position 4 is not one of ACGTN; read sequences with the domain's SequenceSpec.encode, "
+        "which maps ambiguity codes"
+    )
+
+
+def test_an_empty_batch_has_no_columns():
+    """No sequences: a [0, 0] batch, not a column of padding."""
+    batch = SequenceTokenizer(DNA, k=1).batch([])
+    assert batch["input_ids"].shape == (0, 0) and batch["attention_mask"].shape == (0, 0)
+
+
+def test_the_dict_form_keeps_a_core_that_is_not_four():
+    """A 3-symbol core (X outside it): ids are base-3 numbers, and a tokenizer read back is the same one."""
+    tok = SequenceTokenizer(Alphabet("ACDX", n_core=3), k=2)
+    assert tok.to_dict() == {"symbols": "ACDX", "n_core": 3, "k": 2}
+    again = SequenceTokenizer.from_dict(tok.to_dict())
+    assert again.vocab_size == 5 + 3**2
+    # AC = 0*3 + 1 = 1; CD = 1*3 + 2 = 5; DX and XA hold X, outside the core: [UNK]
+    assert again.encode("ACDXA").tolist() == [5 + 1, 5 + 5, UNK_ID, UNK_ID]
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_ids_are_int64_as_an_embedding_takes_them(k):
+    """uint8 codes in, int64 ids out: a byte tensor of ids is refused by torch's embedding lookup."""
+    tok = SequenceTokenizer(DNA, k=k)
+    assert tok.encode_codes(np.array([0, 1, 2, 3], np.uint8)).dtype == np.int64
+
+
+def test_a_stack_of_code_arrays_encodes_row_by_row():
+    """Codes [..., W] give ids [..., W - k + 1], also where W < k gives no k-mer at all."""
+    tok = SequenceTokenizer(DNA, k=3)
+    codes = np.array([[0, 1, 2, 3], [3, 3, 3, 3]], np.uint8)
+    # ACG = 6, CGT = 27; TTT = 63
+    assert tok.encode_codes(codes).tolist() == [[5 + 6, 5 + 27], [5 + 63, 5 + 63]]
+    assert tok.encode_codes(codes[:, :2]).shape == (2, 0)
