@@ -82,7 +82,7 @@ from sciPT.domains.surrogates.recalibration import PRIOR_WIDTH, IntervalRecalibr
 from sciPT.errors import ConfigError, UserError
 from sciPT.files import file_sha256
 from sciPT.registry import Task
-from sciPT.run import RunDir, command_line
+from sciPT.run import RunDir, command_line, recorded_path
 from sciPT.runconfig import add_off_switch
 
 from .surrogate_report import calibration_plot, fit_metrics, input_warnings, kept_words, report
@@ -445,7 +445,11 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             {
                 "kind": "calibrated",
                 "validity": {"systems": prior_info["boxes"]},
-                "calibrated_on": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train))},
+                # as config.yaml names it: a later --init RUN from another directory names this file
+                "calibrated_on": {
+                    "path": recorded_path(str(cfg.data.train)),
+                    "sha256": file_sha256(Path(cfg.data.train)),
+                },
                 "calibration_range": ranges,
                 "constant_groups": fixed_groups,
                 "transfer": transfer,

@@ -1353,3 +1353,155 @@ def test_the_calibrated_interval_level_is_predicts_default(tmp_path, csv):
     assert pred.read_text().splitlines()[0] == (
         "Re,Pr,Nu,e_Dh,Nu_pred,Nu_median,Nu_lo_0.8,Nu_hi_0.8,in_calibration_range"
     )
+
+
+# --- a third mutation pass over tasks/surrogate.py ---------------------------------------------------
+def test_a_library_prior_of_two_families_is_recalibrated_and_one_of_one_family_is_not(monkeypatch):
+    """The library recalibration holds one family out at a time: ``smooth`` (flat-plate and
+    smooth-pipe) has two, so it is learnt on that library; ``flat-plate`` alone has none to hold
+    out, and the report says so; ``--init none`` learns scratch maps (no prior form) on the whole
+    library (``small``, every system)."""
+    from types import SimpleNamespace
+
+    import sciPT.tasks.surrogate as surrogate_task
+    from sciPT.domains.surrogates.objectives import NoisePrior
+    from sciPT.tasks.surrogate import SurrogateConfig, interval_recalibration
+
+    asked = []
+    learnt = SimpleNamespace(protocol="held out by family")
+
+    def for_library(lib, form, transfer, noise):
+        asked.append((lib, form))
+        return learnt
+
+    monkeypatch.setattr(surrogate_task, "for_library", for_library)
+    noise = NoisePrior(0.05, 2.0)
+    two = SurrogateConfig(init="smooth", prior_form="mixture")
+    assert interval_recalibration(two, {}, "exponents", noise) == (learnt, "held out by family")
+    assert asked == [(presets.smooth(), "mixture")]
+    one = SurrogateConfig(init="flat-plate", prior_form="gaussian")
+    assert interval_recalibration(one, {}, "exponents", noise) == (
+        None,
+        "the 'flat-plate' prior holds one family, so none can be held out to learn a recalibration: the "
+        "predictive's own central interval",
+    )
+    assert len(asked) == 1  # nothing learnt for it
+    scratch = SurrogateConfig(init="none", prior_form="mixture")
+    assert interval_recalibration(scratch, {}, "exponents", noise) == (learnt, "held out by family")
+    assert asked[1] == (presets.small(), None)
+
+
+def test_the_correction_s_features_are_drawn_from_the_seed_and_the_default_is_0(tmp_path, csv):
+    """--seed seeds the correction's random features: a run without it is the run with --seed 0
+    (every task's default seed), and another seed draws other features, so another law."""
+    rows = ["Re,Pr,Nu"] + [f"{re:g},0.7,{0.02 * re**0.8:.4g}" for re in np.geomspace(1e4, 6.4e5, 7)]
+    train = str(csv("seven.csv", rows))
+    laws = {}
+    for seed in (None, "0", "1"):
+        out = tmp_path / f"seed{seed}"
+        flags = [] if seed is None else ["--seed", seed]
+        argv = ["--train", train, "--out", str(out), "--init", "none", "--recalibrate", "false"]
+        task.finetune(finetune_args(*argv, "--correction", "4", *flags))
+        laws[seed] = json.loads((out / "law.json").read_text())
+    assert laws[None] == laws["0"]
+    assert laws["1"]["log_C"] != laws["0"]["log_C"]
+
+
+def test_groups_typed_with_spaces_after_the_commas_are_read_as_the_names(tmp_path, csv):
+    """``--groups "e_Dh, pr"`` is split at the comma into ``e_Dh`` and `` pr``: the space does not
+    hide that Pr is in every law, and ``--groups " none "`` is no ratio, as ``none`` is."""
+    out = tmp_path / "never"
+    train = csv("t.csv", RIBBED[:4])
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", str(train), "--out", str(out), "--groups", "e_Dh, pr"))
+    assert str(err.value) == (
+        "--groups: ' pr' is Pr, which every law has (Nu = C Re^a Pr^b ...); expected geometric-ratio "
+        "columns only, or none"
+    )
+    assert not out.exists()
+    log = csv("log.csv", ["run,Re,Pr,Nu", "1,20000,0.7,190", "2,35000,0.7,270", "3,60000,0.7,390"])
+    argv = ["--train", str(log), "--out", str(out), "--init", "none", "--recalibrate", "false"]
+    task.finetune(finetune_args(*argv, "--groups", " none "))
+    assert json.loads((out / "law.json").read_text())["valid_for"].keys() == {"Re", "Pr"}
+
+
+def test_the_law_goes_to_standard_output_and_the_rest_to_standard_error(tmp_path, csv, capsys):
+    """The kept law is the one line a script captures (``LAW=$(scipt finetune surrogate ...)``):
+    it alone is on standard output; warnings and where the run was written are on standard error."""
+    out = tmp_path / "run"
+    argv = ["--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--init", "none"]
+    task.finetune(finetune_args(*argv, "--recalibrate", "false"))
+    law = json.loads((out / "law.json").read_text())
+    said = capsys.readouterr()
+    assert said.out == f"{law['law']}   (kept: the scratch fit)\n"  # no prior: scratch is all there is
+    assert said.err.startswith("warning: 3 point(s) and no prior: ")
+    assert said.err.endswith(f"\nrun written to {out}\n")
+
+
+def test_the_run_records_the_points_file_it_was_calibrated_on_and_its_hash(tmp_path, csv):
+    """model/config.json's ``calibrated_on``: the points file's path as given (absolute here) and
+    the SHA-256 of its bytes, which tells an edited file from the one calibrated on."""
+    import hashlib
+
+    train = csv("t.csv", RIBBED[:4])
+    out = tmp_path / "run"
+    task.finetune(
+        finetune_args("--train", str(train), "--out", str(out), "--init", "none", "--recalibrate", "false")
+    )
+    recorded = json.loads((out / "model" / "config.json").read_text())["calibrated_on"]
+    assert recorded == {"path": str(train), "sha256": hashlib.sha256(train.read_bytes()).hexdigest()}
+
+
+def test_a_relative_train_path_is_recorded_absolute_as_the_file_calibrated_on(tmp_path, csv, monkeypatch):
+    """config.yaml names the points file by absolute path (rerun from anywhere); model/config.json's
+    ``calibrated_on``, which a later ``--init RUN`` names in its report ("the posterior of a
+    calibration on ..."), should name the same file, not ``t.csv`` relative to a directory the
+    later run does not know."""
+    csv("t.csv", RIBBED[:4])
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    task.finetune(
+        finetune_args("--train", "t.csv", "--out", str(out), "--init", "none", "--recalibrate", "false")
+    )
+    recorded = json.loads((out / "model" / "config.json").read_text())["calibrated_on"]["path"]
+    assert recorded == yaml.safe_load((out / "config.yaml").read_text())["data"]["train"]
+
+
+def test_a_library_prior_is_described_by_its_systems_and_their_sources():
+    """resolve_prior's facts about a library prior (``--init smooth-pipe``), which the report's
+    "What the prior was learnt from" is written from: one fitted system per smooth-pipe correlation,
+    each with its source and its validity box."""
+    from sciPT.domains.surrogates.correlations import select
+    from sciPT.tasks.surrogate import resolve_prior
+
+    keys = [c.key for c in select(presets.smooth_pipe().systems)]
+    _, info = resolve_prior("smooth-pipe", [], form="gaussian")
+    assert info["init"] == "smooth-pipe" and info["systems"] == len(keys) > 1
+    assert [s["key"] for s in info["sources"]] == keys
+    assert len(info["boxes"]) == len(keys)
+
+
+def test_only_a_mixture_asked_of_a_run_is_said_and_init_none_keeps_the_form_asked(capsys):
+    """prior_form_used: a run as ``--init`` is the Gaussian it stores, and only a mixture asked of it
+    is said on standard error (nothing asked, or gaussian, is what is used); ``--init none`` is no
+    run: the form asked is recorded as asked, without the note about a run."""
+    from sciPT.tasks.surrogate import SurrogateConfig, prior_form_used
+
+    for asked in (None, "gaussian"):
+        assert prior_form_used(SurrogateConfig(init="runs/prior", prior_form=asked)) == "gaussian"
+        assert capsys.readouterr().err == ""
+    assert prior_form_used(SurrogateConfig(init="runs/prior", prior_form="mixture")) == "gaussian"
+    assert capsys.readouterr().err.startswith("note: prior_form mixture: --init runs/prior is a run, ")
+    assert prior_form_used(SurrogateConfig(init="none", prior_form="mixture")) == "mixture"
+    assert prior_form_used(SurrogateConfig(init="none", prior_form=None)) == "mixture"  # the default
+    assert capsys.readouterr().err == ""
+
+
+def test_law_json_gives_the_noise_as_the_standard_deviation_metrics_json_gives(tmp_path, csv):
+    """law.json's ``log_nu_noise_sd`` is the kept fit's noise as a standard deviation of log Nu, the
+    number metrics.json gives as ``noise_sd_log_nu`` (held there as an sd, not a variance)."""
+    out = tmp_path / "run"
+    argv = ["--train", str(csv("t.csv", RIBBED[:4])), "--out", str(out), "--init", "none"]
+    task.finetune(finetune_args(*argv, "--recalibrate", "false"))
+    law = json.loads((out / "law.json").read_text())
+    assert law["log_nu_noise_sd"] == pytest.approx(RunDir(out).read_metrics()["noise_sd_log_nu"], rel=1e-12)
