@@ -99,12 +99,20 @@ def build(recipe: dict, source: Path, dest: Path | None = None) -> list[Path]:
         if not in_place:
             copies.append((origin, entry))
     targets = [dest / entry["path"] for _, entry in copies]
+    copying = None  # the copy under way: its failure names its file, not the hidden staged one
     try:
         with ExitStack() as stack:  # each copy staged beside its target, all renamed at the end
-            for (origin, _), target in zip(copies, targets):
+            for copying in zip(copies, targets):
+                (origin, _), target = copying
                 shutil.copyfile(origin, stack.enter_context(io.atomic_path(target)))
+            copying = None
     except OSError as err:
-        raise UserError(f"{err.filename or dest}: cannot be written: {err.strerror}") from None
+        if copying is None:  # the renames at the end
+            raise UserError(f"{err.filename or dest}: cannot be written: {err.strerror}") from None
+        (origin, _), target = copying
+        if err.filename == str(origin):
+            raise UserError(f"{origin}: cannot be read: {err.strerror}") from None
+        raise UserError(f"{target}: cannot be written: {err.strerror}") from None
     return targets
 
 

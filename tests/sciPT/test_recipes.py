@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sciPT import io, recipes
-from sciPT.cli import main
+from sciPT.cli import build_parser, main
 from sciPT.errors import DataError, UserError
 
 SHIPPED = recipes.RECIPES_DIR
@@ -229,3 +230,144 @@ def test_an_unknown_recipe_is_refused_naming_the_ones_there_are(tmp_path, capsys
         "scipt: error: unknown recipe 'alpah' (expected one of: alpha, beta)\n",
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_missing_recipes_folder_is_refused_not_listed_as_empty(tmp_path):
+    """An empty listing would read as "no data shipped": a missing folder is said as such."""
+    with pytest.raises(DataError) as err:
+        recipes.load_recipes(tmp_path / "nowhere")
+    assert str(err.value) == (
+        f"{tmp_path / 'nowhere'}: no such folder (expected the data recipes, data_recipes/*.json)"
+    )
+
+
+@pytest.mark.parametrize("key", ["name", "files", "source"])
+def test_a_recipe_without_a_required_key_is_refused_naming_it(tmp_path, key):
+    """Each of the keys a recipe is listed and built by is required, not only its licence."""
+    recipe = {"name": "bare", "description": "d", "source": "here", "licence": "MIT", "files": []}
+    del recipe[key]
+    (tmp_path / "bare.json").write_text(json.dumps(recipe))
+    with pytest.raises(DataError) as err:
+        recipes.load_recipes(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'bare.json'}: recipe lacks the key '{key}'"
+
+
+def test_recipes_are_known_by_their_name_not_their_file_name(tmp_path):
+    """`data build NAME` takes the name the recipe gives itself, as `data list` shows it."""
+    recipe = {"name": "renamed", "description": "d", "source": "s", "licence": "MIT", "files": []}
+    (tmp_path / "old-file.json").write_text(json.dumps(recipe))
+    assert list(recipes.load_recipes(tmp_path)) == ["renamed"]
+
+
+def test_a_single_missing_raw_file_is_named_alone(tmp_path):
+    """One missing file of one: no "(and 0 more ...)" clause."""
+    with pytest.raises(DataError) as err:
+        recipes.build(recipes.load_recipes()["phage-lambda"], tmp_path / "raw", tmp_path / "out")
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'raw/dna/phage_lambda.fa'}: raw file of recipe 'phage-lambda' not found"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_repository_file_is_refused_naming_it(tmp_path):
+    """A licence notice the recipe names but the package lacks: one line, nothing written."""
+    recipe = {
+        "name": "orphan",
+        "files": [],
+        "repository_files": [{"path": "heat_transfer/LICENSE.none", "sha256": "0" * 64}],
+    }
+    with pytest.raises(DataError) as err:
+        recipes.build(recipe, tmp_path / "raw", tmp_path / "out")
+    assert (
+        str(err.value)
+        == f"{SHIPPED / 'heat_transfer/LICENSE.none'}: repository file of recipe 'orphan' not found"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_build_in_place_writes_the_recipes_folder_and_leaves_its_notices(tmp_path, monkeypatch):
+    """Without a destination the files go to the recipes folder (not to a data_recipes/ of the
+    working directory); the licence notice already lives there and is not copied onto itself."""
+    shipped = tmp_path / "shipped"
+    (shipped / "heat_transfer").mkdir(parents=True)
+    notice = "heat_transfer/LICENSE.combaero"
+    shutil.copyfile(SHIPPED / notice, shipped / notice)
+    source = raw_folder(tmp_path, "heat-transfer")
+    recipe = recipes.load_recipes()["heat-transfer"]
+    monkeypatch.setattr(recipes, "RECIPES_DIR", shipped)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    targets = recipes.build(recipe, source)
+    assert targets == [shipped / e["path"] for e in recipe["files"]]
+    assert recipes.status(recipe) == "ok"
+    assert not any(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_copy_that_fails_is_one_line_and_writes_nothing(tmp_path, monkeypatch, named):
+    """A disk that fills up during the copies: one line naming the file being written (its own
+    name, not the hidden one it is staged as, whether or not the system named a file), and no file
+    of the recipe left in the destination, not even the ones copied."""
+    source = raw_folder(tmp_path, "heat-transfer")
+    dest = tmp_path / "out"
+    recipe = recipes.load_recipes()["heat-transfer"]
+    copyfile, staged = shutil.copyfile, []
+
+    def fill_up(origin, target):
+        staged.append(target)
+        if len(staged) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", *([str(target)] if named else []))
+        return copyfile(origin, target)
+
+    monkeypatch.setattr(recipes.shutil, "copyfile", fill_up)
+    with pytest.raises(UserError) as err:
+        recipes.build(recipe, source, dest)
+    third = dest / recipe["files"][2]["path"]
+    assert Path(staged[2]) != third and Path(staged[2]).parent == third.parent
+    assert str(err.value) == f"{third}: cannot be written: No space left on device"
+    assert [p for p in dest.rglob("*") if p.is_file()] == []
+
+
+def test_a_source_that_cannot_be_read_is_named_as_read(tmp_path, monkeypatch):
+    """A raw file that fails while it is copied (after its hash was read: a network share gone, its
+    permissions changed) fails on its side: named as the file that cannot be read, not written."""
+    source = raw_folder(tmp_path, "heat-transfer")
+    recipe = recipes.load_recipes()["heat-transfer"]
+    copyfile = shutil.copyfile
+
+    def unreadable(origin, target):
+        if Path(origin) == source / recipe["files"][1]["from"]:
+            raise PermissionError(errno.EACCES, "Permission denied", str(origin))
+        return copyfile(origin, target)
+
+    monkeypatch.setattr(recipes.shutil, "copyfile", unreadable)
+    with pytest.raises(UserError) as err:
+        recipes.build(recipe, source, tmp_path / "out")
+    assert str(err.value) == f"{source / recipe['files'][1]['from']}: cannot be read: Permission denied"
+    assert not (tmp_path / "out").exists() or [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_the_recipes_are_found_from_another_working_directory(tmp_path, capsys, monkeypatch):
+    """The README's `scipt data list` and `scipt data build` run from anywhere: the recipes folder
+    and build's default destination are the package's, relative --source and --dest the working
+    directory's."""
+    source = raw_folder(tmp_path, "phage-lambda")
+    monkeypatch.chdir(tmp_path)
+    assert "phage-lambda" in recipes.load_recipes()
+    argv = ["data", "build", "phage-lambda", "--source", "raw"]
+    assert Path(build_parser(argv).parse_args(argv).dest).resolve() == SHIPPED.resolve()
+    code, out, err = run(capsys, *argv, "--dest", "out")
+    assert (code, out, err) == (0, "", "wrote out/dna/phage_lambda.fa\n")
+    assert (tmp_path / "out/dna/phage_lambda.fa").read_bytes() == (
+        source / "dna/phage_lambda.fa"
+    ).read_bytes()
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0 and "phage-lambda" in out
+
+
+def test_an_empty_recipes_folder_lists_nothing(tmp_path, capsys, monkeypatch):
+    """A folder without recipes is no failed check: nothing listed, exit status 0."""
+    monkeypatch.setattr(recipes, "RECIPES_DIR", tmp_path)
+    assert run(capsys, "data", "list") == (0, "", "")

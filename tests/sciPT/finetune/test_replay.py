@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from sciPT.finetune import (
     FinetuneModule,
     ReplayBatch,
     ReplayBatchSampler,
+    ReplayDataset,
     ReplayStepSampler,
     build_strategy,
     replay_loader,
@@ -254,3 +256,95 @@ def test_the_replay_draws_are_independent_of_the_next_epochs_task_order():
     sampler = ReplayBatchSampler(24, 24, batch_size=2, fraction=0.5, seed=0)  # 1 + 1 per batch
     first, second = epoch(sampler, 0), epoch(sampler, 1)
     assert [b[1] - 24 for b in first] != [b[0] for b in second]
+
+
+def test_a_batch_counts_each_kind_of_example_and_weights_by_them():
+    """0.25 of a batch of 4 is 1 pre-training example beside 3 task examples: the batch must say
+    3 and 1 (not 1 and 3: with 2 and 2 a swap would go unseen), so the replayed share of the loss is
+    1/4. The dataset is the task set followed by the pre-training set: 6 + 10 = 16 examples."""
+    task = [torch.tensor([float(i)]) for i in range(6)]
+    replay = [torch.tensor([100.0 + i]) for i in range(10)]
+    dataset = ReplayDataset(task, replay)
+    assert len(dataset) == 16
+    assert (dataset[5][0], float(dataset[5][1])) == (False, 5.0)
+    assert (dataset[6][0], float(dataset[6][1])) == (True, 100.0)
+    first = next(iter(replay_loader(task, replay, batch_size=4, fraction=0.25)))
+    assert (first.n_task, first.n_replay, first.replay_weight) == (3, 1, 0.25)
+    assert first.task.shape == (3, 1) and first.replay.shape == (1, 1)
+
+
+def test_a_small_pretraining_set_is_reshuffled_every_time_it_runs_out():
+    """3 pre-training examples, 1 per batch of 2, 61 batches: the draws are whole passes over the
+    3 (each of the first 20 blocks of 3 a permutation of them, from the first draw on), and each
+    pass is shuffled anew, not the first pass's order over and over."""
+    sampler = ReplayBatchSampler(61, 3, batch_size=2, fraction=0.5, seed=0)
+    batches = epoch(sampler)
+    assert len(batches) == 61 and all(len(b) == 2 and b[0] < 61 <= b[1] for b in batches)
+    draws = [b[1] - 61 for b in batches]
+    passes = [draws[i : i + 3] for i in range(0, 60, 3)]
+    assert all(sorted(p) == [0, 1, 2] for p in passes)
+    assert len({tuple(p) for p in passes}) > 1
+
+
+def test_a_pretraining_set_smaller_than_a_batchs_share_is_repeated_evenly_in_it():
+    """0.5 of a batch of 8 is 4 pre-training examples, from a set of only 2: each batch replays
+    each of the two exactly twice (two whole passes), whatever the seed."""
+    for seed in (0, 1, 2):
+        batches = epoch(ReplayBatchSampler(8, 2, batch_size=8, fraction=0.5, seed=seed))
+        assert len(batches) == 2
+        assert sorted(i for b in batches for i in b if i < 8) == list(range(8))  # 4 + 4 task examples
+        for b in batches:
+            assert Counter(i for i in b if i >= 8) == {8: 2, 9: 2}
+
+
+def test_the_task_order_and_the_replay_draws_of_an_epoch_are_independent():
+    """24 task and 24 pre-training examples, one of each per batch: the replay draws must not follow
+    the task order (one stream for both would pair task example k with pre-training example k in
+    every batch of every epoch)."""
+    sampler = ReplayBatchSampler(24, 24, batch_size=2, fraction=0.5, seed=0)
+    for e in (0, 1):
+        batches = epoch(sampler, e)
+        assert [b[0] for b in batches] != [b[1] - 24 for b in batches]
+
+
+def test_a_rank_outside_the_world_is_refused():
+    """Ranks run from 0 to world_size - 1: rank 2 of 2 would take batches no process should."""
+    for rank, message in [
+        (2, "ReplayBatchSampler: rank 2 outside world size 2"),
+        (-1, "ReplayBatchSampler: rank -1 outside world size 2"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, rank=rank, world_size=2)
+        assert str(err.value) == message
+
+
+def test_no_task_examples_is_refused():
+    """Replay without a task set has nothing to fine-tune on: refused as the empty replay set is."""
+    with pytest.raises(DataError) as err:
+        ReplayBatchSampler(0, 50, batch_size=8, fraction=0.25)
+    assert str(err.value) == (
+        "replay: need task and pre-training examples, got 0 task and 50 pre-training examples"
+    )
+
+
+def test_an_endless_stream_starts_where_asked_and_has_no_length():
+    """A run sized by its time budget streams batches without end: resumed at batch 6 it must see
+    what the stream from 0 sees there (epoch 1, batch 2 of 4), go on into epoch 3, and refuse len()."""
+    make = lambda: ReplayBatchSampler(20, 50, batch_size=8, fraction=0.25, seed=3)  # noqa: E731
+    epochs = [epoch(make(), e) for e in range(4)]  # 4 batches each
+    endless = ReplayStepSampler(make(), total_batches=None, start=6)
+    assert list(islice(endless, 8)) == epochs[1][2:] + epochs[2] + epochs[3][:2]
+    with pytest.raises(TypeError) as err:
+        len(endless)
+    assert str(err.value) == "an endless stream of batches has no length"
+
+
+def test_replay_loader_gives_each_rank_its_own_batches():
+    """30 task examples make 5 batches of 6 + 2; of 2 processes rank 1 takes batches 1 and 3 (the
+    fifth is dropped so that both take as many)."""
+    task = [torch.tensor([float(i)]) for i in range(30)]
+    replay = [torch.tensor([100.0 + i]) for i in range(50)]
+    whole = epoch(ReplayBatchSampler(30, 50, 8, 0.25, seed=4))
+    loader = replay_loader(task, replay, batch_size=8, fraction=0.25, seed=4, rank=1, world_size=2)
+    got = [sorted(torch.cat([b.task, b.replay])[:, 0].tolist()) for b in loader]
+    assert got == [values_of(whole[1], task, replay), values_of(whole[3], task, replay)]
