@@ -112,8 +112,9 @@ def library_matches(
     re: np.ndarray, pr: np.ndarray, nu: np.ndarray, systems: list[str], lines: np.ndarray | None = None
 ) -> list[LibraryMatch]:
     """The systems (keys, :func:`recorded_systems`) on which more than :data:`ON_LIBRARY_SHARE`
-    of the points ``(re, pr, nu)`` lie, the most points first (library order among equals): each
-    system is evaluated at the points inside its validity range, and a point lies on it when
+    of the points ``(re, pr, nu)`` lie, the most points first (among equals, in the order of
+    ``systems``, which a run records in library order): each system is evaluated at the points
+    inside its validity range, and a point lies on it when
     ``|Nu - Nu_system| <= ON_LIBRARY_RTOL Nu_system``. Points at ``Pr = 1`` can lie on several
     systems at once (Dittus-Boelter and Colburn differ only in the Pr exponent): each is listed."""
     re, pr, nu = (np.asarray(v, float) for v in (re, pr, nu))

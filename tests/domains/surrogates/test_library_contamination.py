@@ -2,11 +2,12 @@
 
 import argparse
 import json
+import math
 
 import numpy as np
 import pytest
 
-from sciPT.domains.surrogates import domain
+from sciPT.domains.surrogates import contamination, domain
 from sciPT.domains.surrogates.contamination import (
     ON_LIBRARY_RTOL,
     library_matches,
@@ -15,6 +16,7 @@ from sciPT.domains.surrogates.contamination import (
     recorded_systems,
 )
 from sciPT.domains.surrogates.correlations import CORRELATIONS, select
+from sciPT.domains.surrogates.correlations.base import Correlation
 from sciPT.domains.surrogates.presets import SurrogatePretrainConfig
 from sciPT.run import RunDir
 
@@ -183,3 +185,62 @@ def test_the_system_with_the_most_points_is_listed_first():
         ("dittus-boelter-heating", 4, 4),
         ("colburn", 3, 4),
     ]
+
+
+def test_a_point_at_a_range_bound_up_to_rounding_is_inside():
+    """The validity bounds are inclusive up to rounding (a bound stored as the run wrote it against a
+    point typed at it): Re one part in 1e12 below Dittus-Boelter's 1e4 and above its 1e6, and Pr as
+    far below its 0.6, are compared; one part in 1e6 below is outside, not compared, and counts in
+    the total only."""
+    re = np.array([1e4 * (1 - 1e-12), 1e6 * (1 + 1e-12), 3e4, 1e4 * (1 - 1e-6)])
+    pr = np.array([0.7, 0.7, 0.6 * (1 - 1e-12), 0.7])
+    (match,) = library_matches(re, pr, dittus_boelter(re, pr), ["dittus-boelter-heating"])
+    assert (match.points, match.total, list(match.lines)) == (3, 4, [1, 2, 3])
+
+
+def test_a_key_with_an_unreadable_roughness_is_not_a_library_system():
+    """A recorded key whose e/D is not a number, a smooth law given an e/D, or a key that only
+    begins a key of this library (another version's name) names no system of it: it is skipped,
+    never an error."""
+    assert library_system("gowen-smith@e/D=rough") is None and library_system("colburn@e/D=0.01") is None
+    assert library_system("dittus-boelter") is None and library_system("laminar") is None
+    re, pr = np.array([1.2e4, 2e4]), np.array([0.7, 2.0])
+    (gowen,) = select(["gowen-smith"])
+    assert library_matches(re, pr, gowen(re, pr, 0.005), ["gowen-smith@e/D=rough"]) == []
+
+
+def law(nusselt):
+    """A one-law library (monkeypatched in) whose form is given: Re 1e4-1e6, Pr 0.5-10."""
+    return Correlation("test-law", "smooth-pipe", "Nu = f(Re)", (1e4, 1e6), (0.5, 10.0), "a test", nusselt)
+
+
+def test_a_form_that_fails_at_a_point_does_not_lie_through_it(monkeypatch):
+    """Nu = 0.1 sqrt(Re - 2e4) fails below Re 2e4 (math domain error): that point is not on the law
+    and the check goes on; the two points computed from the form are."""
+    monkeypatch.setattr(contamination, "CORRELATIONS", (law(lambda re, pr: 0.1 * math.sqrt(re - 2e4)),))
+    re, pr = np.array([1e4, 3e4, 6e4]), np.full(3, 0.7)
+    nu = np.array([5.0, 0.1 * 1e2, 0.1 * 2e2])  # sqrt(1e4) = 100, sqrt(4e4) = 200
+    (match,) = library_matches(re, pr, nu, ["test-law"])
+    assert (match.points, match.total, list(match.lines)) == (2, 3, [2, 3])
+
+
+def test_a_point_exactly_one_percent_off_the_law_lies_on_it(monkeypatch):
+    """The rule is |Nu - Nu_system| <= 1 % of Nu_system, bound included. With Nu = Re / 100 the
+    numbers are exact in floating point: Nu_system 100 and 200, 1 % of them 1.0 and 2.0 (0.01 times
+    100 rounds to 1.0), and 101, 99, 202 are exactly 1 % off; 101.01 and 202.02 are beyond."""
+    monkeypatch.setattr(contamination, "CORRELATIONS", (law(lambda re, pr: re / 100),))
+    re, pr = np.array([1e4, 1e4, 2e4]), np.full(3, 0.7)
+    (match,) = library_matches(re, pr, np.array([101.0, 99.0, 202.0]), ["test-law"])
+    assert match.points == 3
+    assert library_matches(re, pr, np.array([101.01, 99.0, 202.02]), ["test-law"]) == []
+
+
+def test_systems_with_as_many_points_keep_the_library_order():
+    """Among systems holding as many points, the order is the library's (the run records its
+    systems in that order): Dittus-Boelter heating, cooling, then Colburn, not alphabetical."""
+    re, pr = np.array([1e4, 5e4]), np.array([1.0, 1.0])
+    order = [k for k in ALL if k in ("dittus-boelter-heating", "dittus-boelter-cooling", "colburn")]
+    found = library_matches(re, pr, dittus_boelter(re, pr), ALL)
+    assert (
+        [m.system for m in found] == order == ["dittus-boelter-heating", "dittus-boelter-cooling", "colburn"]
+    )

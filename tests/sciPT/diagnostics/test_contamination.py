@@ -472,3 +472,83 @@ def test_overlapping_evaluation_windows_are_masked_as_one_region(tmp_path):
     counts = decontaminate(path, [genome[100:160], genome[130:190]], out, DNA_SPEC, k=K, progress=False)
     assert (counts["masked_sequences"], counts["regions"], counts["masked_bases"]) == (2, 1, 90)
     assert out.read_text().replace("\n", "") == ">g" + text(genome[:100]) + "N" * 90 + text(genome[190:])
+
+
+def test_a_record_a_whole_number_of_lines_long_ends_without_a_blank_line(tmp_path):
+    """The masked copy is written 60 residues a line: a record of exactly 120 is two full lines and
+    the next header, with no empty line between (FASTA readers differ on empty lines)."""
+    rng = np.random.default_rng(6)
+    r1, r2 = rng.integers(0, 4, 120).astype(np.uint8), rng.integers(0, 4, 7).astype(np.uint8)
+    path = tmp_path / "g.fa"
+    path.write_text(f">r1\n{text(r1)}\n>r2\n{text(r2)}\n")
+    out = tmp_path / "masked.fa"
+    write_masked_fasta(SequenceFile(path, DNA_SPEC), np.array([10]), np.array([20]), out, 4)
+    masked = text(r1[:10]) + "N" * 10 + text(r1[20:])
+    assert out.read_text() == f">r1\n{masked[:60]}\n{masked[60:]}\n>r2\n{text(r2)}\n"
+
+
+def test_the_gzip_header_holds_no_time_stamp_and_no_file_name(planted, tmp_path):
+    """RFC 1952: a gzip member starts 1f 8b, method 8, flags, then a 4-byte modification time. The
+    flags are 0 (no temporary file name stored) and the time 0, so the copy's bytes depend on the
+    corpus alone, not on when or where it was written."""
+    out = tmp_path / "clean.fa.gz"
+    decontaminate(planted["path"], [planted["a"]], out, DNA_SPEC, k=K, progress=False)
+    head = out.read_bytes()[:8]
+    assert head[:3] == b"\x1f\x8b\x08" and head[3] == 0 and head[4:8] == b"\x00\x00\x00\x00"
+
+
+def test_decontaminate_applies_its_own_threshold(planted, tmp_path):
+    """At threshold 0.6 the near copy of c (25 of its 49 k-mers, 0.51) is neither near nor masked:
+    the verbatim a (twice) and b (once) are, 3 regions of 60 bases."""
+    seqs = [planted[x] for x in "abcd"]
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(planted["path"], seqs, out, DNA_SPEC, k=K, threshold=0.6, progress=False)
+    assert (counts["verbatim_before"], counts["near_before"], counts["masked_sequences"]) == (2, 2, 2)
+    assert (counts["regions"], counts["masked_bases"]) == (3, 180)
+    codes = np.asarray(SequenceFile(out, DNA_SPEC).codes)
+    assert np.array_equal(codes[2200:2260], planted["genome"][2200:2260])  # c's copy at chr2:200 kept
+
+
+def test_decontaminate_refuses_a_sequence_shorter_than_the_default_k_by_name(planted, tmp_path):
+    """The default k is 16: a 14-base sequence has no 16-mer, so decontamination names it with the
+    option the caller gave, and writes nothing."""
+    out = tmp_path / "clean.fa"
+    with pytest.raises(DataError) as err:
+        decontaminate(
+            planted["path"],
+            [planted["a"], planted["a"][:14]],
+            out,
+            DNA_SPEC,
+            progress=False,
+            names=["promoter_1", "promoter_2"],
+            k_option="--k-mer",
+        )
+    assert str(err.value) == (
+        "promoter_2 has no 16 known residues in a row (14 at most, of 14): no 16-mer of it can be "
+        "looked up, so its copies would stay in the corpus; pass a smaller --k-mer (at most 14) or "
+        "leave it out"
+    )
+    assert not out.exists()
+
+
+def test_the_check_uses_16_mers_by_default(planted):
+    """With the default k = 16 a 16-base piece of the genome is found verbatim, a 15-base one has no
+    k-mer and is unchecked (clean)."""
+    corpus = Corpus([str(planted["path"])], DNA_SPEC)
+    report = check_contamination([planted["a"][:16], planted["a"][:15]], corpus, progress=False)
+    assert report.k == 16 and report.verbatim.tolist() == [True, False]
+    assert report.unchecked.tolist() == [False, True] and report.similarity.tolist() == [1.0, 0.0]
+
+
+def test_a_protein_copy_is_masked_with_x(tmp_path):
+    """Proteins are masked with X (the first non-core code is U, selenocysteine, a real residue)."""
+    rng = np.random.default_rng(9)
+    aa = np.array(list(PROTEIN_SPEC.alphabet.symbols[:20]))
+    p, fill = ("".join(rng.choice(aa, n)) for n in (30, 100))
+    path = tmp_path / "p.fa"
+    path.write_text(f">a\n{fill[:50]}{p}{fill[50:]}\n")
+    enc = np.array([PROTEIN_SPEC.alphabet.symbols.index(c) for c in p], np.uint8)
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [enc], out, PROTEIN_SPEC, k=default_k(20), progress=False)
+    assert (counts["verbatim_before"], counts["masked_bases"]) == (1, 30)
+    assert out.read_text().replace("\n", "") == ">a" + fill[:50] + "X" * 30 + fill[50:]
