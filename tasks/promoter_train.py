@@ -230,13 +230,15 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
         lines += sample_efficiency(starts, cfg, data, length, run, metrics, fits)
     figures = []
     if curves:
-        # every fold's held-out scores on one curve: its area is not the report's mean over folds
+        # the folds' held-out scores on one curve, whose area is not the report's mean over folds;
+        # with --test, the final model on the test set alone
+        title, auroc_label = (
+            (f"(final model, test set {Path(test.source).name})", "AUROC")
+            if test is not None
+            else (f"(out-of-fold, {cfg.folds} folds pooled)", "pooled AUROC")
+        )
         roc, pr = plots.roc_pr(
-            curves,
-            run.plot_path("roc.png"),
-            run.plot_path("pr.png"),
-            title=f"(out-of-fold, {cfg.folds} folds pooled)",
-            auroc_label="pooled AUROC",
+            curves, run.plot_path("roc.png"), run.plot_path("pr.png"), title=title, auroc_label=auroc_label
         )
         figures = [roc, pr]
     metrics["wall_time_s"] = round(time.time() - started, 1)  # of this command alone, when continued

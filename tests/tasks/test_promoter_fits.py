@@ -1,14 +1,18 @@
 """A promoter run stopped part-way and continued with ``--resume`` (:mod:`sciPT.tasks.promoter_fits`)."""
 
 import json
+import os
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import sciPT.tasks.promoter_evaluation as evaluation
 import sciPT.tasks.promoter_train as promoter
-from sciPT.errors import ConfigError, UserError
+from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.tasks.promoter import task
 from sciPT.tasks.promoter_fits import FITS, slug
+from sciPT.tasks.promoter_verdicts import NO_CV_LINE
 
 
 class Stopped(Exception):
@@ -337,3 +341,328 @@ def test_a_setting_held_as_a_tuple_continues_as_the_list_it_was_kept_as(tmp_path
     with pytest.raises(ConfigError) as err:
         FitStore(tmp_path, now(), resume=True)
     assert "made with other settings (model.complement_ids); continue" in str(err.value)
+
+
+def _inputs_cfg(**inputs):
+    """A default configuration reading tables with the columns ``seq`` and ``y``, and ``inputs``."""
+    from sciPT.tasks.promoter_config import PromoterConfig
+
+    cfg = PromoterConfig()
+    cfg.inputs.sequence_column, cfg.inputs.label_column = "seq", "y"
+    for key, value in inputs.items():
+        setattr(cfg.inputs, key, str(value))
+    return cfg
+
+
+def test_the_training_data_is_one_file_or_a_pair_and_each_misuse_is_named(tmp_path):
+    """--train, or --positives with --negatives (each file's records taking its label, positives
+    first), read with the configured columns; both ways at once, half a pair, one file named twice
+    (however spelt) and no data at all are each refused naming the flags to fix."""
+    table, pos, neg = tmp_path / "train.csv", tmp_path / "pos.csv", tmp_path / "neg.csv"
+    table.write_text("id,seq,y\na,ACGT,1\nb,GGCC,0\n")
+    pos.write_text("id,seq\np,ACGT\n")
+    neg.write_text("id,seq\nn,GGCC\nm,TTAA\n")
+
+    data = promoter.read_training_data(_inputs_cfg(train=table))
+    assert data.names == ["a", "b"] and data.labels.tolist() == [1, 0]
+    assert [c.tolist() for c in data.codes] == [[0, 1, 2, 3], [2, 2, 1, 1]]
+    data = promoter.read_training_data(_inputs_cfg(positives=pos, negatives=neg))
+    assert data.names == ["p", "n", "m"] and data.labels.tolist() == [1, 0, 0]
+    assert [c.tolist() for c in data.codes] == [[0, 1, 2, 3], [2, 2, 1, 1], [3, 3, 0, 0]]
+
+    def refused(**inputs):
+        with pytest.raises(ConfigError) as err:
+            promoter.read_training_data(_inputs_cfg(**inputs))
+        return str(err.value)
+
+    both = "--train and --positives/--negatives: give one or the other"
+    assert refused(train=table, positives=pos, negatives=neg) == both
+    assert refused(train=table, negatives=neg) == both
+    assert refused(train=table, positives=pos) == both
+    same = tmp_path / "x" / ".." / "neg.csv"  # the same file by another path
+    (tmp_path / "x").mkdir()
+    assert refused(positives=same, negatives=neg) == (
+        f"--positives and --negatives: both name {same}; expected two files"
+    )
+    assert refused(positives=pos) == "--negatives: missing; --positives and --negatives are given together"
+    assert refused(negatives=neg) == "--positives: missing; --positives and --negatives are given together"
+    assert refused() == "no training data: pass --train FILE, or --positives FILE --negatives FILE"
+
+
+class _ByLength:
+    """A fitted classifier standing in for a fine-tune: a 30-bp sequence is a promoter, any other
+    not (what :func:`_own_columns` writes); nothing stacked on top."""
+
+    fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
+    validation = (np.array([1, 0]), np.array([0.9, 0.1]))  # its early-stopping split
+
+    def predict(self, codes):
+        return np.array([float(len(c) == 30) for c in codes])
+
+
+class _Motif(_ByLength):
+    """A stand-in reading the planted motif: TATAAT at position 12 is a promoter."""
+
+    def predict(self, codes):
+        return np.array([float(c[12:18].tolist() == [3, 0, 3, 0, 0, 3]) for c in codes])
+
+
+class _Chance(_ByLength):
+    """A stand-in that tells nothing apart."""
+
+    def predict(self, codes):
+        return np.full(len(codes), 0.5)
+
+
+class _ChanceBaseline:
+    """The k-mer and CNN baselines, standing in: fitted on nothing, at chance."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def fit(self, codes, labels):
+        return self
+
+    def predict_proba(self, codes):
+        return np.full(len(codes), 0.5)
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """``run_finetune`` with stand-ins for every fine-tune (:class:`_ByLength`; in the folds
+    :class:`_Motif`, or :class:`_Chance` for a start named pre-trained; :class:`_ChanceBaseline`) and no export: what each
+    was fitted and exported from."""
+    fitted = SimpleNamespace(final=[], folds=set(), exported=[])
+
+    def fit(start, cfg, data, length, seed, val=None, **kwargs):
+        fitted.final.append((start.name, len(data), length, seed, val.names if val is not None else None))
+        return _ByLength()
+
+    def fold_fit(start, cfg, *args, **kwargs):
+        fitted.folds.add((start.name, (start.finetune or cfg.finetune).strategy))
+        return _Chance() if start.name == "pre-trained" else _Motif()
+
+    monkeypatch.setattr(promoter, "train_classifier", fit)
+    monkeypatch.setattr(evaluation, "train_classifier", fold_fit)
+    monkeypatch.setattr(evaluation, "CNNClassifier", _ChanceBaseline)
+    monkeypatch.setattr(evaluation, "KmerLogisticRegression", _ChanceBaseline)
+    monkeypatch.setattr(
+        promoter, "export_classifier", lambda run, final, start, *args: fitted.exported.append(start.name)
+    )
+    return fitted
+
+
+def _own_columns(path, rows):
+    """``rows`` as a table with the columns ``seq`` and ``y``, the non-promoters cut to 26 bp."""
+    path.write_text("id,seq,y\n" + "".join(f"{n},{s if y else s[:26]},{y}\n" for n, s, y in rows))
+    return path
+
+
+def test_the_final_model_reads_val_and_test_with_the_runs_columns(planted, tmp_path, stand_ins):
+    """Without folds: --val and --test are read with the training data's columns, the final model
+    stops early on --val with the seed set, and the test set is scored and described at the length
+    read (the longest training sequence, 30 bp); the report opens with the length flag, then the
+    overlap flags, then the missing cross-validation."""
+    _, rows = planted
+    cfg = _inputs_cfg(
+        train=_own_columns(tmp_path / "train.csv", rows[:51]),
+        val=_own_columns(tmp_path / "val.csv", rows[:4]),  # in the training data too: flagged
+        test=_own_columns(tmp_path / "test.csv", rows[51:]),
+    )
+    cfg.label_fractions, cfg.train.seed = [], 7
+    assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+    assert stand_ins.final == [("scratch", 51, 30, 7, ["s0", "s1", "s2", "s3"])]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["sequences"], metrics["positives"], metrics["length"]) == (51, 25, 30)
+    assert (metrics["val_in_training"], metrics["test_in_training"]) == (4, 0)
+    assert (metrics["test_accuracy"], metrics["test_mcc"]) == (1.0, 1.0)  # 9 of 9 told apart
+    report = (tmp_path / "run" / "report.md").read_text().splitlines()
+    assert report[2:5] == [
+        "- **Length gives the label away**: in train.csv promoters are 30 bp long and non-promoters "
+        "26 bp; length alone tells them apart (AUROC 1.00), and the shorter ones are padded to 30 bp, "
+        "so a model can learn the padding instead of the sequence. Give both classes sequences of the "
+        "same length.",
+        "- **Validation set not held out**: 4 of the 4 sequences of val.csv occur in the training data "
+        "train.csv (either strand); the final model stopped early and fitted its stacks on sequences it "
+        "was trained on, and the validation scores include them.",
+        NO_CV_LINE,
+    ]
+    assert (
+        f"{tmp_path / 'test.csv'}: 9 sequences; the model reads 30 bp (the length it was fine-tuned "
+        "on): of 9 sequences, 4 shorter padded to 30 bp."
+    ) in report
+
+
+def test_a_continued_run_is_locked_and_finished_only_once_its_export_config_is_written(tmp_path, capsys):
+    """--resume takes the run directory's lock (its file names this process); the run counts as
+    finished, saying so, once model/config.json (written last by the export) is there: a model
+    folder holding only weights is an export cut short, not a finished run."""
+    (tmp_path / "config.yaml").write_text("task: promoter\n")
+    run = promoter.reopen(tmp_path)
+    try:
+        assert (tmp_path / run.LOCK).read_text().startswith(f"pid {os.getpid()} on ")
+    finally:
+        run.unlock()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"")
+    assert promoter.finished(run) is False and capsys.readouterr().err == ""
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert promoter.finished(run) is True
+    assert capsys.readouterr().err == (
+        f"{run.path}: already finished and exported: nothing to do (another --out starts a new run)\n"
+    )
+
+
+def test_a_length_the_head_cannot_read_is_refused_and_one_beyond_the_encoder_is_noted(
+    planted, tmp_path, capsys, stand_ins, fast_cfg
+):
+    """The default conv head (kernel 15, max-pool 4) needs 18 token positions: 12 bp are 10 overlapping
+    3-mers, refused before anything is written; the encoder (64-token windows, stretched 4 times)
+    reads 4 * 64 + 3 - 1 = 258 bp: a longer inputs.max_length is cut to it, with a note."""
+    path, _ = planted
+    cfg = config(fast_cfg, path, label_fractions=[], folds=0)
+    cfg.inputs.max_length = 12
+    with pytest.raises(DataError) as err:
+        promoter.run_finetune(cfg, tmp_path / "short")
+    assert str(err.value) == (
+        f"{path}: the model reads 12 residues (inputs.max_length 12), 10 token(s), and the conv head "
+        "needs at least 18 (kernel 15 + max-pool 4 - 1): expected sequences (or --inputs.max-length) "
+        "of at least 20 residues, or a smaller --head.kernel / --head.pool"
+    )
+    assert not (tmp_path / "short").exists()
+    for max_length, note in (
+        (258, []),
+        (
+            259,
+            [
+                "note: inputs.max_length 259 is beyond what the encoder reads; sequences are read to 258 residues"
+            ],
+        ),
+    ):
+        cfg.inputs.max_length = max_length
+        capsys.readouterr()
+        assert promoter.run_finetune(cfg, tmp_path / str(max_length)) == 0
+        assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("note")] == note
+        assert json.loads((tmp_path / str(max_length) / "metrics.json").read_text())["length"] == 258
+
+
+def test_the_scratch_baseline_is_fully_fine_tuned_and_the_recommended_start_exported(
+    planted, tmp_path, monkeypatch, stand_ins, fast_cfg
+):
+    """Beside a pre-trained start fitted with its own strategy, the folds fit the scratch baseline
+    fully fine-tuned (no pre-trained weights to keep); with --export recommended the final model is
+    trained, recorded and exported from scratch, which reads the motif where the pre-trained stand-in
+    is at chance. Without baselines there is no scratch fit; a scratch --init is fitted once, with
+    the run's strategy."""
+    real_load_start = promoter.load_start
+
+    def pretrained_start(init, cfg):
+        start = real_load_start("none", cfg)
+        start.name = "pre-trained"
+        return start
+
+    path, _ = planted
+    cfg = config(fast_cfg, path, label_fractions=[], export="recommended")
+    cfg.finetune.strategy = "linear-probe"
+    with monkeypatch.context() as patched:
+        patched.setattr(promoter, "load_start", pretrained_start)
+        assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+        assert stand_ins.folds == {("pre-trained", "linear-probe"), ("scratch", "full")}
+        assert [fit[0] for fit in stand_ins.final] == stand_ins.exported == ["scratch"]
+        metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert (metrics["scratch_mcc_mean"], metrics["pre_trained_mcc_mean"]) == (1.0, 0.0)
+        assert metrics["exported_scratch"] == 1 and "exported_pre_trained" not in metrics
+
+        stand_ins.folds.clear()
+        cfg.baselines, cfg.export = False, "start"
+        assert promoter.run_finetune(cfg, tmp_path / "no-baselines") == 0
+        assert stand_ins.folds == {("pre-trained", "linear-probe")}
+    stand_ins.folds.clear()
+    assert promoter.run_finetune(config(fast_cfg, path, label_fractions=[]), tmp_path / "scratch") == 0
+    cfg.baselines = True
+    assert promoter.run_finetune(cfg, tmp_path / "scratch-probe") == 0
+    assert stand_ins.folds == {("scratch", "full"), ("scratch", "linear-probe")}
+
+
+def test_a_final_model_stopped_on_val_is_checked_on_all_the_training_data_before_writing(
+    planted, tmp_path, stand_ins, fast_cfg
+):
+    """With --val the final model holds nothing out to stop early: a class of one distinct sequence
+    is fitted, and the step budget must cover one pass over all 60 sequences (4 steps of 16, where
+    the 48 left by a 20% early-stopping split would take 3); a strategy the start cannot take (ewc
+    without a Fisher) or a label fraction too small to fit is refused before the run directory is
+    written."""
+    path, rows = planted
+    val = tmp_path / "val.csv"
+    val.write_text("name,sequence,label\n" + "".join(f"v{n},{s},{y}\n" for n, s, y in rows[:4]))
+    one_negative = tmp_path / "one.csv"
+    one_negative.write_text(
+        "name,sequence,label\n" + "".join(f"{n},{s if y else rows[0][1]},{y}\n" for n, s, y in rows)
+    )
+    cfg = config(fast_cfg, one_negative, label_fractions=[], folds=0)
+    cfg.inputs.val = str(val)
+    assert promoter.run_finetune(cfg, tmp_path / "one") == 0
+
+    cfg = config(fast_cfg, path, label_fractions=[], folds=0, val_fraction=0.2)
+    cfg.inputs.val, cfg.train.max_steps = str(val), 3
+    with pytest.raises(ConfigError) as err:
+        promoter.run_finetune(cfg, tmp_path / "steps")
+    assert str(err.value) == (
+        f"max_steps: 3 optimizer steps end before the first validation; one pass over the 60 training "
+        f"sequences of {path} is 4 steps at batch size 16: expected --max-steps at least 4 or a larger "
+        "--batch-size"
+    )
+    cfg.inputs.val = None  # the fit's own split leaves 48: 3 steps
+    assert promoter.run_finetune(cfg, tmp_path / "split") == 0
+
+    cfg = config(fast_cfg, path, label_fractions=[], folds=0)
+    cfg.finetune.strategy = "ewc"
+    with pytest.raises(ConfigError, match="^finetune.strategy: 'ewc' needs the Fisher diagonal"):
+        promoter.run_finetune(cfg, tmp_path / "ewc")
+    # and --label-fractions, whose split the single distinct non-promoter cannot take
+    cfg = config(fast_cfg, one_negative, folds=0)
+    cfg.inputs.val = str(val)
+    with pytest.raises(DataError) as err:  # the fractions' 80 % pool cannot even be split off
+        promoter.run_finetune(cfg, tmp_path / "fractions")
+    assert str(err.value) == (
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies and reverse "
+        "complements count once); found {0: 1, 1: 30}"
+    )
+    assert not any((tmp_path / name).exists() for name in ("steps", "ewc", "fractions"))
+    assert len(stand_ins.final) == 2
+
+
+def test_the_plots_of_a_test_set_are_not_titled_out_of_fold(planted, tmp_path, monkeypatch, stand_ins):
+    """With --test the ROC and precision-recall plots show the final model on the test set alone:
+    their title and AUROC label must not call it the pooled out-of-fold scores of the folds."""
+    from sciPT import plots
+
+    drawn = []
+    monkeypatch.setattr(
+        plots, "roc_pr", lambda curves, roc, pr, **kw: drawn.append((list(curves), kw)) or (roc, pr)
+    )
+    _, rows = planted
+    cfg = _inputs_cfg(
+        train=_own_columns(tmp_path / "train.csv", rows[:52]),
+        test=_own_columns(tmp_path / "test.csv", rows[52:]),
+    )
+    cfg.label_fractions = []
+    assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+    [(curves, kw)] = drawn
+    assert curves == ["final model (test)"]
+    assert kw == {"title": "(final model, test set test.csv)", "auroc_label": "AUROC"}
+
+
+def test_a_continued_run_says_how_many_fits_it_takes_over(planted, tmp_path, capsys, stand_ins, fast_cfg):
+    """--resume says on stderr how many fits the run had completed: 2 folds of scratch, the k-mer
+    regression and the CNN are 6."""
+    path, _ = planted
+    cfg = config(fast_cfg, path, label_fractions=[])
+    assert promoter.run_finetune(cfg, tmp_path / "run") == 0
+    capsys.readouterr()
+    assert promoter.run_finetune(cfg, tmp_path / "run", resume=True) == 0
+    assert (
+        f"{tmp_path / 'run'}: continuing, with 6 fits completed before"
+        in capsys.readouterr().err.splitlines()
+    )
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fits_resumed"] == 6
