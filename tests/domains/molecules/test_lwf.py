@@ -100,3 +100,60 @@ def test_the_teacher_of_a_batch_of_molecules_of_different_sizes_is_each_one_s_ow
     for graph in graphs:
         alone = model(collate([graph]), head="default")
         torch.testing.assert_close(graph.old_forces, alone["forces"], rtol=0, atol=1e-10)
+
+
+class _Shifted(torch.nn.Module):
+    """A stand-in backbone: the teacher moved by hand, energy by ``de`` per frame and every force
+    component by ``df``; it records the head and whether forces were asked for."""
+
+    def __init__(self, de, df):
+        super().__init__()
+        self.de, self.df, self.calls = torch.tensor(de, dtype=torch.float64), df, []
+
+    def forward(self, batch, *, head, forces):
+        self.calls.append((head, forces))
+        out = {"energy": batch.old_energy.reshape(-1) + self.de}
+        if forces:
+            out["forces"] = batch.old_forces + self.df
+        return out
+
+
+def _taught(ethanol_frames):
+    """Two 9-atom ethanol frames with a made-up teacher (the term only compares against it)."""
+    graphs = [frame_to_graph(f, 4.0) for f in ethanol_frames[:2]]
+    for k, graph in enumerate(graphs):
+        graph.old_energy = torch.tensor([-100.0 * (k + 1)], dtype=torch.float64)
+        graph.old_forces = torch.full((9, 3), 0.1 * k, dtype=torch.float64)
+    return collate(graphs)
+
+
+@pytest.mark.parametrize(
+    "w_e, w_f, bracket",
+    [
+        # energies off by 0.9 and -1.8 eV on 9 atoms: 0.1 and -0.2 eV/atom, mean square 0.025;
+        # every force component off by 0.5: mean square 0.25
+        (2.0, 0.5, 2.0 * 0.025 + 0.5 * 0.25),
+        (1.0, 0.0, 0.025),  # energies only: the backbone is not asked for forces
+        (0.0, 2.0, 2.0 * 0.25),  # forces only
+    ],
+)
+def test_the_term_is_the_formula_of_the_module_docstring_by_hand(ethanol_frames, w_e, w_f, bracket):
+    """mu [w_E <((E - E0) / N)^2> + w_F <(F - F0)^2>] with mu = 3, against numbers worked by hand;
+    the metric is the bracket without mu, and the head asked for is the old one."""
+    batch = _taught(ethanol_frames)
+    backbone = _Shifted([0.9, -1.8], 0.5)
+    keep = OldHeadLoss(ObjectiveConfig(energy_weight=w_e, forces_weight=w_f), "old", strength=3.0)
+    loss, metrics = keep(backbone, batch)
+    assert float(loss) == pytest.approx(3.0 * bracket, rel=1e-12)
+    assert float(metrics["loss_old_head"]) == pytest.approx(bracket, rel=1e-12)
+    assert backbone.calls == [("old", w_f > 0)]
+
+
+def test_the_teacher_leaves_a_training_model_in_training_mode(setup):
+    """The teacher is computed in evaluation mode, and a model that was training is put back."""
+    model, graphs = setup
+    model.train()
+    attach_teacher(model, graphs[:2], "default")
+    assert model.training
+    alone = model(collate([graphs[0]]), head="default", create_graph=False)
+    torch.testing.assert_close(graphs[0].old_energy, alone["energy"], rtol=0, atol=1e-10)

@@ -415,3 +415,214 @@ def test_in_memory_training_sets_shuffle_with_the_run_s_seed():
         return [train[n].energy for n in range(12)]
 
     assert order(1) == order(1) and sorted(order(1)) == sorted(order(2)) and order(1) != order(2)
+
+
+def _ethanol_shards(folder: Path, counts: list[int]) -> list[Path]:
+    """Shards ``part-0``, ``part-1``, ... holding ``counts[s]`` consecutive ethanol frames each."""
+    lines = ETHANOL.read_text().splitlines(keepends=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, first = [], 0
+    for s, count in enumerate(counts):
+        path = folder / f"part-{s}.xyz"
+        path.write_text("".join(lines[first * 11 : (first + count) * 11]))
+        paths.append(path)
+        first += count
+    return paths
+
+
+def test_each_rank_gets_its_own_shards_frames_at_their_byte_offsets(tmp_path, monkeypatch):
+    """Shards of 2, 9, 5 and 3 frames on 2 ranks, largest first to the least-loaded rank: part-1 to
+    rank 0, then part-2, part-3 and part-0 to rank 1 (5 + 3 < 9 frames of about the same bytes).
+    Each rank's frames are its shards' frames in corpus order, numbered from 0 in their shard, at
+    the byte offset where their count line starts (every frame is 11 lines, counted here)."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    paths = _ethanol_shards(tmp_path / "shards", [2, 9, 5, 3])
+    data = _train(paths, _cfg(paths[0].parent, val_fraction=0))
+
+    def expected(path):
+        lines = path.read_text().splitlines(keepends=True)
+        frames = len(lines) // 11
+        return [(path, sum(len(x.encode()) for x in lines[: 11 * k]), 9, k) for k in range(frames)]
+
+    assert data.frames(0, 2) == expected(paths[1])
+    assert data.frames(1, 2) == expected(paths[0]) + expected(paths[2]) + expected(paths[3])
+    assert data.frames(0, 1) == sum((expected(p) for p in paths), [])
+
+
+def test_a_streamed_epoch_ends_after_each_of_the_rank_s_frames_and_the_next_is_reshuffled(shards):
+    """Rank r's sample n is frame perm_e[n mod N_r], perm_e seeded by (rank_seed(seed, r), e = n div
+    N_r) (module docstring): sample N_r - 1 closes epoch 0 and sample N_r opens epoch 1."""
+    from sciPT.streaming import rank_seed
+
+    sharded = _train(shards, _cfg(shards[0].parent, val_fraction=0), seed=5)
+    data = sharded.for_rank(1, 2)
+    n = len(data)
+    assert n == 20
+    perms = [np.random.default_rng([rank_seed(5, 1), e]).permutation(n) for e in (0, 1)]
+    assert _local_order(data, 2 * n) == perms[0].tolist() + perms[1].tolist()
+
+
+def test_an_index_names_a_frame_that_ends_early_and_a_file_without_frames(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    short = tmp_path / "short.xyz"
+    short.write_text("1\nc\nH 0 0 0\n3\nc\nH 0 0 0\n")  # frame 1 promises 3 atoms and gives 1
+    with pytest.raises(DataError) as err:
+        frame_index(short)
+    assert str(err.value) == f"{short}: frame 1 ends early (expected 3 atom lines)"
+    blank = tmp_path / "blank.xyz"
+    blank.write_text("\n\n\n")
+    with pytest.raises(DataError) as err:
+        frame_index(blank)
+    assert str(err.value) == f"{blank}: no frames"
+
+
+def test_a_long_bad_count_line_is_quoted_to_its_first_40_characters(tmp_path, monkeypatch):
+    """A comment line where a count is expected (a frame with one atom line too many) is quoted
+    short: the message stays one readable line."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.xyz"
+    comment = 'Lattice="50.0 0.0 0.0 0.0 50.0 0.0 0.0 0.0 50.0" Properties=species:S:1:pos:R:3'
+    bad.write_text(f"1\n\nH 0 0 0\n{comment}\n")
+    with pytest.raises(DataError) as err:
+        frame_index(bad)
+    assert str(err.value) == f"{bad}: line 4: expected the atom count of a frame, got '{comment[:40]}'"
+    assert comment[:40] == 'Lattice="50.0 0.0 0.0 0.0 50.0 0.0 0.0 0'
+
+
+def test_an_unreadable_streamed_frame_is_named_with_the_reason(tmp_path, monkeypatch):
+    """The frame and ASE's reason (Python's own words for a coordinate that is no number)."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("2\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0 0 0\nH 0 0 zz\n")
+    cfg = MoleculeDataConfig()
+    with pytest.raises(DataError) as err:
+        read_frame_at(bad, 0, 2, 0, cfg, unit_factors(cfg), True)
+    assert str(err.value) == (
+        f"{bad}: frame 0: not a readable extended XYZ frame (could not convert string to float: 'zz')"
+    )
+
+
+def test_a_streamed_frame_with_an_element_outside_the_table_stops_at_that_frame(shards):
+    """The table comes from the statistics sample: a later frame with another element stops the run
+    naming the frame and its first such atom (ethanol's atoms are C C O H..., the O is atom 2)."""
+    lines = shards[0].read_text().splitlines()
+    assert [line.split()[0] for line in lines[2:11]] == ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
+    data = StreamedFrames(
+        _train(shards[:1], _cfg(shards[0].parent, val_fraction=0)).frames(0, 1),
+        MoleculeDataConfig(),
+        labelled=True,
+        cutoff=4.0,
+        elements=["H", "C"],
+        shuffle=False,
+    )
+    with pytest.raises(DataError) as err:
+        data[0]
+    assert str(err.value) == (
+        f"{shards[0]}: frame 0: atom 2: element O is not in the model's element table (H, C): the model "
+        "never saw it"
+    )
+
+
+def test_shards_of_isolated_atoms_only_leave_a_rank_no_training_frame(tmp_path, monkeypatch):
+    """The message names the split that is empty: training here (the validation case is above)."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "atoms"
+    folder.mkdir()
+    atom = '1\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-0.25 pbc="F F F"\nCu 0 0 0 0 0 0\n'
+    (folder / "part-0.xyz").write_text(atom * 2)
+    data = ShardedFrames(
+        Shards([folder / "part-0.xyz"]), _cfg(folder, val_fraction=0), split="train", labelled=True,
+        cutoff=4.0, elements=["Cu"], seed=0,
+    )  # fmt: skip
+    with pytest.raises(DataError) as err:
+        data.for_rank(0, 1)
+    assert str(err.value) == (
+        "data.paths: the shards of rank 0 (part-0.xyz) hold no training frame besides isolated atoms"
+    )
+    # nor a statistics sample: its first frames are all isolated atoms
+    with pytest.raises(DataError) as err:
+        prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(cutoff=4.0), labelled=True)
+    assert (
+        str(err.value) == f"{folder / 'part-0.xyz'}: no frame besides isolated atoms in the first 1000 frames"
+    )
+
+
+def test_a_streamed_corpus_without_paths_is_refused():
+    """No --data: said before any shard is looked for, naming the key and both ways to give it."""
+    from sciPT.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        prepare_streaming(MoleculeDataConfig(paths=[]), PotentialConfig(), labelled=True)
+    assert str(err.value) == (
+        "data.paths: no structure file given (pass --data FRAMES.xyz or a folder of them)"
+    )
+
+
+def test_a_statistics_sample_without_forces_is_refused_and_a_partial_one_is_counted(shards, capsys):
+    """A mistyped forces key leaves every frame without forces: refused with the first frame's words,
+    as in memory. Two of the first five frames without forces are said to be fitted on energies."""
+    with pytest.raises(DataError) as err:
+        prepare_streaming(_cfg(shards[0].parent, forces_key="nope"), PotentialConfig(), labelled=True)
+    assert str(err.value) == (
+        f"{shards[0]}: frame 0: no forces key 'nope' (the frame has: OH_dist, config_type, energy, forces)"
+    )
+    lines = shards[0].read_text().splitlines(keepends=True)
+    for k in (1, 3):  # frames 1 and 3: their forces stored under another name
+        lines[11 * k + 1] = lines[11 * k + 1].replace(":forces:R:3", ":dft_forces:R:3")
+    shards[0].write_text("".join(lines))
+    capsys.readouterr()
+    prepare_streaming(_cfg(shards[0].parent, stats_frames=5), PotentialConfig(), labelled=True)
+    assert (
+        "2 of the first 5 frames have no forces under key 'forces': their energies are fitted, not their "
+        "forces"
+    ) in capsys.readouterr().err
+
+
+def test_the_model_s_own_element_table_is_kept_when_streaming(shards):
+    """--model.elements names elements the sample lacks (N here): the model and every rank's frames
+    use that table, not the sample's three elements."""
+    streamed = prepare_streaming(
+        _cfg(shards[0].parent, stats_frames=5), PotentialConfig(elements=["H", "C", "N", "O"]), labelled=True
+    )
+    assert streamed.model.elements == ["H", "C", "N", "O"]
+    assert streamed.train_set.elements == ["H", "C", "N", "O"]
+
+
+def test_a_validation_file_is_read_in_order_and_checked_against_the_element_table(shards, tmp_path):
+    """--data.val-paths beside shards: validated in file order (the same batches every time), and a
+    frame with an element the model lacks is refused before training (ethanol's O made an N)."""
+    val = tmp_path / "val.xyz"
+    val.write_text("".join(ETHANOL.read_text().splitlines(keepends=True)[30 * 11 : 34 * 11]))
+    cfg = _cfg(shards[0].parent, val_paths=[str(val)], stats_frames=10, val_fraction=0.0)
+    streamed = prepare_streaming(cfg, PotentialConfig(), labelled=True)
+    _, val_set = training_sets(streamed, 0)
+    energies = [f.energy for f in read_frames(val, MoleculeDataConfig())]
+    assert [float(val_set[n].energy) for n in range(8)] == pytest.approx(energies * 2, rel=1e-12)
+    assert streamed.report()["frames_val"] == 4  # counted here, not by the ranks
+    lines = val.read_text().splitlines(keepends=True)
+    lines[11 + 2 + 2] = "N" + lines[11 + 2 + 2][1:]  # frame 1, atom 2 (its O)
+    val.write_text("".join(lines))
+    with pytest.raises(DataError) as err:
+        prepare_streaming(cfg, PotentialConfig(), labelled=True)
+    assert str(err.value).endswith(
+        "frame 1: atom 2: element N is not in the model's element table (H, C, O): the model never saw it"
+    )
+
+
+def test_an_unlabelled_streamed_corpus_may_hold_isolated_atoms(tmp_path, monkeypatch):
+    """Unlabelled frames (denoising) have no energies: an isolated atom among them is left out of
+    training, not refused as an isolated atom without an energy (the in-memory path does the same)."""
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cu"
+    folder.mkdir()
+    lines = []
+    for a, pbc in [(2.5, "T T T"), (2.6, "F F F")]:
+        lines += [
+            "1",
+            f'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3 pbc="{pbc}"',
+            "Cu 0 0 0",
+        ]
+    (folder / "part-0.xyz").write_text("\n".join(lines) + "\n")
+    streamed = prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(cutoff=4.0), labelled=False)
+    assert len(streamed.train) == 1 and streamed.model.elements == ["Cu"]
+    assert [f[3] for f in streamed.train_set.frames(0, 1)] == [0]

@@ -275,3 +275,112 @@ def test_a_validation_set_held_out_of_streamed_shards_has_no_reference_only_loss
     assert reference_only_val_loss(plain, objective, setup.backbone.cfg, cfg.train, collate) is not None
     sharded = type("Sharded", (FrameDataset, RankSharded), {})(graphs, shuffle=False)
     assert reference_only_val_loss(sharded, objective, setup.backbone.cfg, cfg.train, collate) is None
+
+
+def _xyz(energy: float, atoms: list[tuple], force: float) -> str:
+    """One extended XYZ frame of ``atoms`` ``(symbol, x, y, z)``, every force component ``+-force``."""
+    lines = [str(len(atoms)), f'Properties=species:S:1:pos:R:3:forces:R:3 energy={energy} pbc="F F F"']
+    for i, (symbol, x, y, z) in enumerate(atoms):
+        f = force if i % 2 == 0 else -force
+        lines.append(f"{symbol} {x} {y} {z} {f} {-f} {f}")
+    return "\n".join(lines) + "\n"
+
+
+H2 = [("H", 0, 0, 0), ("H", 0.74, 0, 0)]
+WATER = [("O", 0, 0, 0), ("H", 0.96, 0, 0), ("H", -0.24, 0.93, 0)]
+METHANE = [("C", 0, 0, 0), *[("H", 0.63 * a, 0.63 * b, 0.63 * a * b) for a in (1, -1) for b in (1, -1)]]
+METHANOL = [
+    ("C", 0, 0, 0), ("O", 1.43, 0, 0), ("H", -0.5, 0.9, 0), ("H", -0.5, -0.45, 0.8),
+    ("H", -0.5, -0.45, -0.8), ("H", 1.8, 0.9, 0),
+]  # fmt: skip
+
+
+def test_the_references_and_the_baseline_of_three_molecules_worked_by_hand(tmp_path):
+    """H2 at -31 eV, H2O at -2071 eV and CH4 at -1082 eV fix E_H = -31 / 2 = -15.5, E_O = -2071 + 31
+    = -2040 and E_C = -1082 + 62 = -1020 exactly, so no energy is left per atom (shift 0). The
+    validation frames, CH3OH 0.6 eV above -1020 - 2040 - 62 and H2O 0.3 eV below -2071, are off by
+    +0.1 and -0.1 eV per atom, and every force component is +-0.2 eV/A: one batch of both scores
+    2 x 0.01 + 0.5 x 0.04 = 0.04."""
+    train, val = tmp_path / "train.xyz", tmp_path / "val.xyz"
+    train.write_text(_xyz(-31.0, H2, 0.3) + _xyz(-2071.0, WATER, 0.2) + _xyz(-1082.0, METHANE, 0.1))
+    val.write_text(_xyz(-3121.4, METHANOL, 0.2) + _xyz(-2071.3, WATER, 0.2))
+    setup = domains.get("molecules").build_pretraining(config(train, val, batch_size=2, val_batches=1))
+    model = setup.export_config["model"]
+    assert model["elements"] == ["H", "C", "O"]
+    assert model["reference_energies"] == pytest.approx([-15.5, -1020.0, -2040.0], rel=1e-12)
+    assert model["energy_shift"] == pytest.approx(0.0, abs=1e-9)
+    assert setup.report[REPORT_KEY] == pytest.approx(0.04, rel=1e-9)
+    # the stand-in's energies: the sums of the references, per frame
+    stand_in = ReferenceOnlyPotential(setup.backbone.cfg)
+    graphs = setup.datamodule.val_set.graphs
+    assert stand_in(collate(graphs))["energy"].tolist() == pytest.approx([-3122.0, -2071.0], rel=1e-12)
+
+
+class _Draw(torch.nn.Module):
+    """An objective whose loss is one draw of the generator it is handed, counted over every
+    coordinate of the batch (as the denoising loss counts its own)."""
+
+    def forward(self, model, batch, generator):
+        model(batch)
+        return torch.rand((), generator=generator, dtype=torch.float64), {}
+
+    def metric_counts(self, batch):
+        return {"loss": 3 * int(batch.num_nodes)}
+
+
+def test_reference_only_val_loss_draws_validation_s_noise_and_weighs_batches_by_their_counts(files):
+    """Batch b of rank r is scored with the generator validation hands the objective there
+    (PretrainModule.validation_step: stream 1, position b, the rank), and batches combine by their
+    metric counts: 2 ranks x 2 batches of one frame, methanol (6 atoms) and ethanol (9) in turn."""
+    from types import SimpleNamespace
+
+    from sciPT.module import PretrainModule
+
+    train, val = files
+    cfg = config(train, val, batch_size=1, val_batches=2)
+    setup = domains.get("molecules").build_pretraining(cfg)
+    graphs = setup.datamodule.val_set.graphs
+    assert [g.num_nodes for g in graphs] == [6, 9, 6, 9]
+    run = dataclasses.replace(cfg.train, devices=2)
+    loss = reference_only_val_loss(
+        FrameDataset(graphs, shuffle=False), _Draw(), setup.backbone.cfg, run, collate
+    )
+    sums = counts = 0.0
+    for rank in (0, 1):
+        for b in (0, 1):
+            generator = PretrainModule._generator(SimpleNamespace(train_cfg=run, global_rank=rank), 1, b)
+            draw = float(torch.rand((), generator=generator, dtype=torch.float64))
+            atoms = graphs[2 * b + rank].num_nodes  # sample (b x 2 ranks + rank) x 1
+            sums, counts = sums + 3 * atoms * draw, counts + 3 * atoms
+    assert loss == pytest.approx(sums / counts, rel=1e-12)
+
+
+def test_the_stand_in_answers_as_the_potential_does(ethanol_frames):
+    """Forces and stress only when asked for (as EquivariantPotential answers), and each atom's
+    energy E_ref[Z] + mu (ethanol's atoms are C C O H H H H H H), which sums to the frame's."""
+    from sciPT.domains.molecules.graphs import frame_to_graph
+
+    baseline = ReferenceOnlyPotential(stand_in_config())
+    graph = frame_to_graph(ethanol_frames[0], 4.0)
+    assert set(baseline(graph)) == {"energy", "atomic_energies", "forces"}
+    assert set(baseline(graph, forces=False)) == {"energy", "atomic_energies"}
+    atomic = baseline(graph)["atomic_energies"].tolist()
+    by_hand = [-1025.3123 + 0.1] * 2 + [-2035.6123 + 0.1] + [-13.6123 + 0.1] * 6
+    assert atomic == pytest.approx(by_hand, rel=1e-15)
+
+
+def test_an_empty_validation_set_or_batches_of_no_frame_have_no_reference_only_loss(ethanol_frames):
+    """Nothing to score: ``None`` (no baseline in the report), not a loss over no batch."""
+    from types import SimpleNamespace
+
+    from sciPT.domains.molecules.graphs import frame_to_graph
+
+    objective = build_objective(ObjectiveConfig())
+    model = stand_in_config()
+    train = SimpleNamespace(val_batches=1, batch_size=2, devices=1, num_nodes=1, accelerator="cpu", seed=0)
+    empty = FrameDataset([], shuffle=False)
+    assert reference_only_val_loss(empty, objective, model, train, collate) is None
+    one = FrameDataset([frame_to_graph(ethanol_frames[0], 4.0)], shuffle=False)
+    assert reference_only_val_loss(one, objective, model, train, collate) is not None
+    no_frames = SimpleNamespace(**{**vars(train), "batch_size": 0})
+    assert reference_only_val_loss(one, objective, model, no_frames, collate) is None
