@@ -105,13 +105,14 @@ class _Store:
     """A stand-in :class:`~sciPT.tasks.promoter_fits.FitStore`: ``kept`` answers ``get``."""
 
     def __init__(self, kept=None):
-        self.kept, self.put_keys = kept or {}, []
+        self.kept, self.put_keys, self.records = kept or {}, [], {}
 
     def get(self, key):
         return self.kept.get(key)
 
     def put(self, key, record):
         self.put_keys.append(key)
+        self.records[key] = record
 
 
 def test_each_fold_fits_every_model_on_its_training_part_with_the_fold_s_seed(monkeypatch):
@@ -281,10 +282,11 @@ class _Oracle:
         return np.array([self.truth[c.tobytes()] if self.perfect else 1.0 for c in codes])
 
 
-def _efficiency(tmp_path, monkeypatch, fraction_seeds):
+def _efficiency(tmp_path, monkeypatch, fraction_seeds, fits=None, trained=None):
     """50 distinct sequences, 20 promoters: a pool of 40 and a held-out 10 (4 promoters). The
     pre-trained stand-in is always right; scratch is right with the run's seed and otherwise always
-    answers 'promoter' (accuracy 4/10)."""
+    answers 'promoter' (accuracy 4/10). ``trained``: a list each fit appends its (start, seed,
+    subset names) to."""
     codes = _random(50, length=12)
     labels = np.array([1] * 20 + [0] * 30)
     data = _data(codes, labels)
@@ -293,6 +295,8 @@ def _efficiency(tmp_path, monkeypatch, fraction_seeds):
 
     def fake_train(start, cfg, subset, length, seed):
         sizes.append(len(subset))
+        if trained is not None:
+            trained.append((start, seed, tuple(subset.names)))
         return _Oracle(truth, perfect=start == "pre" or seed == cfg.train.seed)
 
     monkeypatch.setattr(evaluation, "train_classifier", fake_train)
@@ -302,7 +306,7 @@ def _efficiency(tmp_path, monkeypatch, fraction_seeds):
     run.path.mkdir()
     metrics = {}
     lines = evaluation.sample_efficiency(
-        {"pre-trained": "pre", "scratch": "scr"}, cfg, data, 12, run, metrics
+        {"pre-trained": "pre", "scratch": "scr"}, cfg, data, 12, run, metrics, fits
     )
     return lines, metrics, sizes
 
@@ -472,3 +476,253 @@ def test_an_unreadable_training_record_says_why_and_adds_no_count():
         ],
     )
     assert metrics == {}
+
+
+# --- second mutation pass: the folds' figures by hand, the seeds, the keys kept, the names --------
+class _Scorer(_Fitted):
+    """A stand-in fold model that gives each sequence its own score from ``by_sequence``."""
+
+    def __init__(self, by_sequence):
+        self.by_sequence = by_sequence
+
+    def predict(self, codes):
+        return np.array([self.by_sequence[c.tobytes()] for c in codes])
+
+
+def test_each_fold_s_metrics_are_those_of_its_own_held_out_scores_by_hand(monkeypatch):
+    """Two fixed folds of 30-bp sequences (promoters 0-5, non-promoters 6-11). Fold 1 holds out
+    promoters scored 0.9, 0.6, 0.3 and non-promoters 0.4, 0.2, 0.1: TP 2, FN 1, TN 3, FP 0, accuracy
+    5/6, MCC (2 x 3 - 0 x 1) / sqrt(2 x 3 x 3 x 4) = 6 / sqrt(72), AUROC 8/9 (of the 9 pairs only 0.3
+    below 0.4). Fold 2: promoters 0.7, 0.8, 0.55, non-promoters 0.45, 0.75, 0.05: TP 3, TN 2, FP 1,
+    accuracy 5/6, MCC (3 x 2 - 1 x 0) / sqrt(4 x 3 x 3 x 2) = 6 / sqrt(72), AUROC 7/9 (0.7 and 0.55
+    below 0.75).
+    Each fold's kept record holds its own probabilities and metrics; the CNN reads the central 20 bp
+    (the length fine-tuned on) of its training and held-out sequences, the k-mer regression whole
+    ones; neither has an ``on_top`` (no fusion or stack of their own)."""
+    codes = _random(12, length=30, seed=3)
+    data = _data(codes, [1] * 6 + [0] * 6)
+    score = [0.9, 0.6, 0.3, 0.7, 0.8, 0.55, 0.4, 0.2, 0.1, 0.45, 0.75, 0.05]
+    by_sequence = {c.tobytes(): s for c, s in zip(codes, score)}
+    one, two = np.array([0, 1, 2, 6, 7, 8]), np.array([3, 4, 5, 9, 10, 11])
+    monkeypatch.setattr(evaluation, "cv_folds", lambda cfg, data: [(two, one), (one, two)])
+    monkeypatch.setattr(evaluation, "train_classifier", lambda *args: _Scorer(by_sequence))
+    read = []
+
+    class Reader:
+        def __init__(self, kind, *args, **kwargs):
+            self.kind = kind
+
+        def fit(self, codes, labels):
+            read.append((self.kind, "fit", sorted(c.tobytes() for c in codes)))
+            return self
+
+        def predict_proba(self, codes):
+            read.append((self.kind, "predict", sorted(c.tobytes() for c in codes)))
+            return np.full(len(codes), 0.5)
+
+    monkeypatch.setattr(evaluation, "CNNClassifier", lambda *a, **k: Reader("CNN", *a, **k))
+    monkeypatch.setattr(evaluation, "KmerLogisticRegression", lambda *a, **k: Reader("k-mer", *a, **k))
+    store = _Store()
+    out = cross_validate({"scratch": "s"}, PromoterConfig(folds=2), data, 20, classical=True, fits=store)
+    p, per_fold = out["scratch"]
+    np.testing.assert_allclose(p, score)
+    assert [m["accuracy"] for m in per_fold] == pytest.approx([5 / 6, 5 / 6])
+    assert [m["mcc"] for m in per_fold] == pytest.approx([6 / math.sqrt(72)] * 2)
+    assert [m["auroc"] for m in per_fold] == pytest.approx([8 / 9, 7 / 9])
+    for f, held_out in ((1, one), (2, two)):
+        record = store.records[f"fold {f}, scratch"]
+        assert record["probabilities"] == pytest.approx([score[i] for i in held_out])
+        assert record["metrics"] is per_fold[f - 1]
+    assert store.records["fold 2, CNN"]["probabilities"] == [0.5] * 6
+    assert not [m for name in ("k-mer LR", "CNN") for m in out[name][1] if "on_top" in m]
+
+    def seqs(idx, central):
+        return sorted((codes[i][5:25] if central else codes[i]).tobytes() for i in idx)
+
+    assert read == [
+        entry
+        for train, held_out in ((two, one), (one, two))
+        for entry in (
+            ("k-mer", "fit", seqs(train, False)),
+            ("k-mer", "predict", seqs(held_out, False)),
+            ("CNN", "fit", seqs(train, True)),
+            ("CNN", "predict", seqs(held_out, True)),
+        )
+    ]
+
+
+def test_too_few_distinct_sequences_for_the_folds_are_refused_naming_the_file():
+    """Two promoters (each with its reverse complement: 2 distinct) cannot fill 3 folds; the refusal
+    names the labelled file, not 'the data'."""
+    from sciPT.errors import DataError
+
+    codes, labels = [], []
+    for i, c in enumerate(_random(7)):
+        codes += [c, _rc(c)] if i < 2 else [c]
+        labels += [1, 1] if i < 2 else [0]
+    with pytest.raises(DataError) as caught:
+        cv_folds(PromoterConfig(folds=3), _data(codes, labels, "labels.csv"))
+    assert str(caught.value) == (
+        "labels.csv: 3 folds need at least 3 distinct sequences of each class (copies and reverse "
+        "complements count once); label 1 has 2"
+    )
+
+
+def test_the_label_fractions_held_out_fifth_is_rounded_up_not_to_the_nearest():
+    """61 records: 0.2 x 61 = 12.2, rounded up to 13 held out (to the nearest would give 12)."""
+    data = _data(_random(61, seed=4), [1] * 10 + [0] * 51)
+    pool, held = fraction_split(PromoterConfig(), data)
+    assert (len(pool), len(held)) == (48, 13)
+
+
+def test_the_label_fraction_split_is_drawn_with_the_run_seed():
+    """Another --seed holds out other sequences, the same seed the same ones."""
+    data = _data(_random(40, seed=5), [1] * 20 + [0] * 20)
+
+    def held_out(seed):
+        cfg = PromoterConfig()
+        cfg.train.seed = seed
+        return sorted(fraction_split(cfg, data)[1].names)
+
+    assert held_out(1) == held_out(1)
+    assert held_out(1) != held_out(2)
+
+
+def test_the_label_fraction_seeds_run_from_the_run_seed():
+    """--seed 3 with 2 seeds a fraction: seeds 3 and 4 (a run with --seed 0 draws 0 and 1)."""
+    cfg = PromoterConfig(fraction_seeds=2)
+    cfg.train.seed = 3
+    assert list(evaluation.fraction_seeds(cfg)) == [3, 4]
+
+
+def test_sample_efficiency_keeps_each_fit_under_its_fraction_seed_and_model(tmp_path, monkeypatch):
+    """Each fit's held-out accuracy is kept under 'labels <fraction>, seed <seed>, <model>'
+    (scratch right only with the run's seed 0: 1.0, then 0.4); both models train on the same subset
+    at each seed (the comparison is paired) and the two seeds draw different subsets; the means reach
+    metrics.json under each model's key (pre_trained)."""
+    store, trained = _Store(), []
+    _, metrics, _ = _efficiency(tmp_path, monkeypatch, 2, fits=store, trained=trained)
+    assert store.put_keys == [
+        f"labels {frac}, seed {seed}, {model}"
+        for frac in ("0.25", "0.5")
+        for seed in (0, 1)
+        for model in ("pre-trained", "scratch")
+    ]
+    assert store.records["labels 0.25, seed 0, scratch"] == {"accuracy": 1.0}
+    assert store.records["labels 0.25, seed 1, scratch"] == {"accuracy": pytest.approx(0.4)}
+    assert [t[:2] for t in trained[:4]] == [("pre", 0), ("scr", 0), ("pre", 1), ("scr", 1)]
+    assert trained[0][2] == trained[1][2] and trained[2][2] == trained[3][2]
+    assert trained[0][2] != trained[2][2]
+    assert metrics["fraction_0.25_pre_trained_accuracy_mean"] == 1.0
+    assert metrics["fraction_0.5_scratch_accuracy_mean"] == pytest.approx(0.7)
+
+
+def test_sample_efficiency_of_a_continued_run_takes_the_kept_accuracies_without_refitting(
+    tmp_path, monkeypatch
+):
+    """--resume: each fraction, seed and model's kept accuracy is looked up under its own key and
+    used as it was, with no fit."""
+    kept = {
+        f"labels {frac}, seed {seed}, {model}": {"accuracy": 0.5 if model == "scratch" else 0.25 * (seed + 1)}
+        for frac in ("0.25", "0.5")
+        for seed in (0, 1)
+        for model in ("pre-trained", "scratch")
+    }
+    trained = []
+    lines, _, _ = _efficiency(tmp_path, monkeypatch, 2, fits=_Store(kept), trained=trained)
+    assert trained == []
+    # pre-trained 0.25 and 0.5: mean 0.375, standard deviation 0.125
+    assert "| 0.25 | 0.375 ± 0.125 | 0.500 ± 0.000 |" in lines
+
+
+def test_sample_efficiency_with_one_seed_still_gives_each_fraction_s_verdict(tmp_path, monkeypatch):
+    """One seed: both stand-ins are right (accuracy difference 0), and the verdict says why one
+    seed cannot tell them apart, naming the subset size (10 and 20 of the pool of 40)."""
+    lines, metrics, _ = _efficiency(tmp_path, monkeypatch, 1)
+    assert [line for line in lines if line.startswith("- ")] == [
+        f"- {share}% of the labels ({n} sequences): pre-trained is tied with scratch, accuracy +0.0 points "
+        "(one seed: no spread to judge it by, so tied by the 2-SE rule; --fraction-seeds 2 or more)."
+        for share, n in ((25, 10), (50, 20))
+    ]
+
+
+def test_the_contamination_check_uses_the_k_and_threshold_it_is_given(held):
+    """The corpus holds promoter 0 with its last base changed: 14 of its 15 16-mers (similarity
+    0.933, below 0.95: clean) and 22 of its 23 8-mers (0.957: near) are in the corpus. The sentence
+    states the k and threshold the check used."""
+    data, corpus = held
+    near = data.codes[0].copy()
+    near[-1] = (near[-1] + 1) % 4
+    pretrained_on = corpus([near])
+    metrics = {}
+    lines = contamination_lines(pretrained_on, data, 16, 0.95, data.labels * 1.0, metrics, "eval")
+    assert metrics["contamination_near"] == 0
+    assert lines[0] == (
+        "Contamination: of 16 evaluation sequences, 0 (0.0%) occur verbatim in the pre-training corpus "
+        "(either strand) and 0 (0.0%) verbatim or nearly (16-mer similarity >= 0.95); 16 are clean."
+    )
+    metrics = {}
+    lines = contamination_lines(pretrained_on, data, 8, 0.95, data.labels * 1.0, metrics, "eval")
+    assert metrics["contamination_near"] == 1
+    assert lines[0] == (
+        "Contamination: of 16 evaluation sequences, 0 (0.0%) occur verbatim in the pre-training corpus "
+        "(either strand) and 1 (6.2%) verbatim or nearly (8-mer similarity >= 0.95); 15 are clean."
+    )
+
+
+def test_a_test_set_s_counts_and_the_other_models_clean_metrics_are_keyed_by_hand(held):
+    """``counts`` prefixes every count (a --test set's are kept apart from the folds'); each other
+    model's clean metrics are keyed by its metrics.json name (k-mer LR: kmer_lr). Promoters 0-2 in
+    the corpus; on the 13 clean the k-mer scores promoters 3-7 0.1, 0.7, 0.8, 0.9, 0.95 and
+    non-promoters 0.2 but the last 0.75: TP 4, FN 1, TN 7, FP 1, accuracy 11/13, MCC
+    (4 x 7 - 1 x 1) / sqrt(5 x 5 x 8 x 8) = 27/40, AUROC 31/40 (0.1 above no non-promoter, 0.7 above 7)."""
+    data, corpus = held
+    q = np.array([0.0] * 3 + [0.1, 0.7, 0.8, 0.9, 0.95] + [0.2] * 7 + [0.75])
+    metrics = {}
+    contamination_lines(
+        corpus(data.codes[:3]),
+        data,
+        16,
+        0.5,
+        data.labels * 1.0,
+        metrics,
+        "test",
+        others={"k-mer LR": q},
+        counts="test_contamination",
+    )
+    assert {k: v for k, v in metrics.items() if "contamination" in k} == {
+        "test_contamination_eval_sequences": 16,
+        "test_contamination_verbatim": 3,
+        "test_contamination_near": 3,
+        "test_contamination_clean": 13,
+        "test_contamination_unchecked": 0,
+        "test_contamination_clean_positives": 5,
+        "test_contamination_clean_negatives": 8,
+    }
+    assert metrics["kmer_lr_clean_accuracy"] == pytest.approx(11 / 13)
+    assert metrics["kmer_lr_clean_mcc"] == pytest.approx(27 / 40)
+    assert metrics["kmer_lr_clean_auroc"] == pytest.approx(31 / 40)
+    assert (metrics["test_clean_accuracy"], metrics["test_clean_auroc"]) == (1.0, 1.0)
+
+
+def test_of_several_missing_corpus_files_the_first_is_named(held, tmp_path):
+    data, _ = held
+    first, second = tmp_path / "a.fa", tmp_path / "b.fa"
+    assert contamination_lines(
+        [{"path": str(first)}, {"path": str(second)}], data, 16, 0.5, np.ones(16), {}, "eval"
+    ) == [f"Contamination unknown: the pre-training corpus {first} is not on this machine."]
+
+
+def test_every_held_out_metric_is_recorded_by_hand():
+    """The overlap case above (held out: promoters 2-7 all 1.0, non-promoters 9-15 at 0 but the last
+    0.9): F1 2 x 6 / (2 x 6 + 1) = 12/13, sensitivity 1, specificity 6/7, AUROC 1 (every promoter
+    above every non-promoter), not just accuracy and MCC."""
+    data, trained = _overlap_case()
+    p = data.labels * 1.0
+    p[0], p[15] = 0.0, 0.9
+    metrics = {}
+    training_overlap_lines(trained, "unused", data, p, metrics)
+    assert metrics["eval_held_out_f1"] == pytest.approx(12 / 13)
+    assert metrics["eval_held_out_sensitivity"] == 1.0
+    assert metrics["eval_held_out_specificity"] == pytest.approx(6 / 7)
+    assert metrics["eval_held_out_auroc"] == 1.0
