@@ -214,3 +214,222 @@ def test_a_loaded_model_gives_the_recalibrated_intervals_of_its_export(tmp_path)
     assert (lo[0], hi[0]) == pytest.approx((own_lo[0], own_hi[0]), rel=1e-9)
     plain_lo, plain_hi = post.interval(X, 0.9)  # no map: wider by 1.96 / 1.645
     assert hi[0] - lo[0] > 1.1 * (plain_hi[0] - plain_lo[0])
+
+
+def test_a_constant_variable_is_not_scaled_and_its_value_does_not_change_the_correction():
+    """Points at one Pr (a common calibration) give Pr a standard deviation of 0, or 7e-16 after
+    rounding: its scale is then 1, not 0 (NaN features) nor 7e-16 (rounding blown up to order 1),
+    so the correction is the same whichever constant Pr the points share."""
+    re = np.geomspace(1e4, 1e5, 15)
+    at = {pr: np.column_stack([np.ones(15), np.log(re), np.full(15, np.log(pr))]) for pr in (0.7, 7.0)}
+    assert np.std(at[7.0][:, 2]) > 0  # the rounding this holds against
+    a = RandomFeatureCorrection.on_points(at[0.7], 6, seed=0)
+    b = RandomFeatureCorrection.on_points(at[7.0], 6, seed=0)
+    assert a.scale.numpy()[1] == 1.0 and b.scale.numpy()[1] == 1.0
+    assert np.isfinite(a.features(at[0.7])).all()
+    assert b.features(at[7.0]) == pytest.approx(a.features(at[0.7]), abs=1e-9)
+    assert a.features(at[0.7]).T @ at[0.7] == pytest.approx(np.zeros((6, 3)), abs=1e-9)
+
+
+def test_the_correction_of_one_point_given_as_a_row_is_that_point_s_row():
+    """``features`` takes one point as a 1-D row ``[1, log Re, log Pr]`` as well as a batch."""
+    X, _ = _curved_points()
+    basis = RandomFeatureCorrection.on_points(X, 5, seed=0)
+    assert basis.features(X[4]) == pytest.approx(basis.features(X)[4:5], abs=1e-12)
+
+
+def _ratio_posterior():
+    """A mixture posterior over ``(log C, a, b, c_p_e, c_e_Dh)`` fitted to points of
+    Nu = 0.02 Re^0.8 Pr^0.4 (p/e)^0.3 (e/Dh)^-0.1 with 3 % scatter, groups in that column order."""
+    rng = np.random.default_rng(3)
+    n = 12
+    X = np.column_stack(
+        [
+            np.ones(n),
+            np.log(rng.uniform(1e4, 1e5, n)),
+            np.log(rng.uniform(0.7, 7.0, n)),
+            np.log(rng.uniform(5.0, 20.0, n)),
+            np.log(rng.uniform(0.01, 0.1, n)),
+        ]
+    )
+    y = X @ [np.log(0.02), 0.8, 0.4, 0.3, -0.1] + 0.03 * rng.standard_normal(n)
+    names = [*NAMES, "p_e", "e_Dh"]
+    prior = GaussianPrior(names, [np.log(0.02), 0.8, 0.4, 0.0, 0.0], np.diag([1.0, 0.02, 0.01, 0.25, 0.25]))
+    return fit(X, y, prior), X
+
+
+def test_a_model_with_ratios_keeps_their_order_and_reports_their_exponents(tmp_path):
+    """The ratios' exponents are part of the law: ``theta`` and the posterior's names carry every
+    one, in the order of the model's columns (p_e before e_Dh, as given, not sorted), so that
+    a user reading exponent k of theta reads the ratio in column k."""
+    post, X = _ratio_posterior()
+    assert np.ptp(post.means[:, 3]) > 1e-6  # a mixture whose components differ
+    export_surrogate(tmp_path / "model", post, ["p_e", "e_Dh"], {"kind": "calibrated"})
+    loaded = from_pretrained(tmp_path, domain="surrogates").model
+    assert loaded.posterior().names == [*NAMES, "p_e", "e_Dh"]
+    by_hand = sum(w * m for w, m in zip(post.weights, post.means))
+    assert loaded.theta.shape == (5,)
+    assert loaded.theta == pytest.approx(by_hand, rel=1e-12)
+    assert loaded.theta[3:] == pytest.approx([0.3, -0.1], abs=0.1)  # the law the points follow
+    assert loaded(torch.from_numpy(X)).numpy() == pytest.approx(X @ by_hand, rel=1e-12)
+
+
+def test_the_exported_law_record_is_the_mixture_s_mean_law_with_every_ratio(tmp_path):
+    """config.json's ``law`` is the mixture's mean and total covariance (not one component's) over
+    every parameter, ratios included, and names the sciPT version that wrote it."""
+    import sciPT
+
+    post, _ = _ratio_posterior()
+    export_surrogate(tmp_path / "model", post, ["p_e", "e_Dh"], {"kind": "calibrated"})
+    config = json.loads((tmp_path / "model/config.json").read_text())
+    assert config["sciPT_version"] == sciPT.__version__
+    law = config["law"]
+    mean = sum(w * m for w, m in zip(post.weights, post.means))
+    d = post.means - mean
+    cov = sum(w * (c + np.outer(e, e)) for w, c, e in zip(post.weights, post.covs, d))
+    assert law["C"] == pytest.approx(np.exp(mean[0]), rel=1e-9)
+    assert law["exponents"] == pytest.approx(dict(zip(["Re", "Pr", "p_e", "e_Dh"], mean[1:])), rel=1e-9)
+    sds = np.sqrt(np.diag(cov))
+    assert law["exponents_sd"] == pytest.approx(dict(zip(["Re", "Pr", "p_e", "e_Dh"], sds[1:])), rel=1e-9)
+    assert np.array(law["covariance"]["matrix"]) == pytest.approx(cov, rel=1e-9, abs=1e-15)
+    assert law["covariance"]["order"] == [*NAMES, "p_e", "e_Dh"]
+
+
+def test_a_loaded_model_s_posterior_is_a_copy():
+    """Changing the distribution a model hands out (a caller blending or shifting it) must not
+    change the model's own predictions."""
+    from sciPT.domains.surrogates.model import PowerLaw
+
+    post, X = _ratio_posterior()
+    model = PowerLaw.from_posterior(post, ["p_e", "e_Dh"])
+    before = model(torch.from_numpy(X)).numpy().copy()
+    out = model.posterior()
+    for array in (out.means, out.covs, out.weights, out.sigma):
+        array[...] = 0.0
+    assert model(torch.from_numpy(X)).numpy() == pytest.approx(before, rel=1e-15)
+    assert model.posterior().covs == pytest.approx(post.covs)
+
+
+def test_a_prior_stored_as_a_posterior_is_the_prior_under_every_noise_level():
+    """What a pre-trained model stores: the prior's mean and covariance as they are (width 1) in
+    every component, over the noise grid of the given noise prior, each noise level weighted by
+    its scaled inverse chi-square density p(log sigma^2) ~ (s0^2 / sigma^2)^(nu0/2)
+    exp(-nu0 s0^2 / (2 sigma^2))."""
+    from sciPT.domains.surrogates.objectives import NoisePrior, sigma_grid
+
+    cov = np.array([[1.0, -0.05, 0.0], [-0.05, 0.02, 0.001], [0.0, 0.001, 0.003]])
+    prior = GaussianPrior(NAMES, [-3.0, 0.7, 0.35], cov)
+    noise = NoisePrior(s0=0.2, nu0=4.0)
+    post = prior_posterior(prior, noise)
+    sigma = sigma_grid(noise)
+    assert post.sigma == pytest.approx(sigma)
+    assert len(sigma) > 72  # the grid extended up to 40 s0 = 8: not the default noise's
+    for m, c in zip(post.means, post.covs):
+        assert m == pytest.approx([-3.0, 0.7, 0.35], rel=1e-9)
+        assert c == pytest.approx(cov, rel=1e-9, abs=1e-12)
+    density = (0.2**2 / sigma**2) ** 2 * np.exp(-4.0 * 0.2**2 / (2 * sigma**2))
+    assert post.weights == pytest.approx(density / density.sum(), rel=1e-9, abs=1e-300)
+
+
+def test_pretrain_refuses_settings_it_cannot_fit_before_writing_anything(tmp_path):
+    """Each refusal names the setting and the value; nothing is written. A nan scatter or an
+    infinite width compare False with everything, so they must be refused too, not fitted."""
+    from sciPT.domains.surrogates import domain
+    from sciPT.domains.surrogates.presets import SurrogatePretrainConfig
+    from sciPT.errors import UserError
+    from sciPT.trainer import SEED_LIMIT
+
+    def refused(**settings):
+        cfg = SurrogatePretrainConfig(systems=["colburn"], points_per_system=10)
+        seed = settings.pop("seed", 0)
+        resume = settings.pop("resume", False)
+        for key, value in settings.items():
+            setattr(cfg, key, value)
+        cfg.train.seed = seed
+        with pytest.raises(UserError) as err:
+            domain.pretrain(cfg, tmp_path / "run", resume=resume)
+        assert not (tmp_path / "run").exists()
+        return str(err.value)
+
+    assert refused(points_per_system=3) == "points_per_system: expected at least 4, got 3"
+    assert refused(noise=-0.01) == "noise: expected a relative scatter >= 0, got -0.01"
+    assert refused(noise=float("nan")) == "noise: expected a relative scatter >= 0, got nan"
+    assert refused(noise=float("inf")) == "noise: expected a relative scatter >= 0, got inf"
+    assert refused(group_sd=0.0) == "group_sd: expected a standard deviation > 0, got 0.0"
+    assert refused(group_sd=float("nan")) == "group_sd: expected a standard deviation > 0, got nan"
+    assert refused(group_sd=float("inf")) == "group_sd: expected a standard deviation > 0, got inf"
+    assert refused(seed=-1) == f"train.seed: expected an integer from 0 to {SEED_LIMIT - 1}, got -1"
+    assert refused(resume=True) == "--resume: surrogates pre-train in closed form, in seconds; run it again"
+
+
+def test_pretrain_of_one_family_without_scatter_at_four_points_learns_no_recalibration(tmp_path):
+    """Four noise-free points per system are enough for a closed-form fit (noise 0 and 4 points are
+    the documented bounds, both allowed); with one family there is none to hold out, so no interval
+    recalibration is learnt or stored, however many systems the family has."""
+    from sciPT.domains.surrogates import domain
+    from sciPT.domains.surrogates.presets import SurrogatePretrainConfig
+
+    cfg = SurrogatePretrainConfig(
+        systems=["dittus-boelter-heating", "dittus-boelter-cooling"], points_per_system=4, noise=0.0
+    )
+    run = domain.pretrain(cfg, tmp_path / "run")
+    config = json.loads((run.model / "config.json").read_text())
+    assert config["interval_recalibration"] is None
+    # an exact power law sampled without scatter: Dittus-Boelter heating, Nu = 0.023 Re^0.8 Pr^0.4
+    heating = config["systems"][0]
+    assert (heating["C"], heating["a"], heating["b"]) == pytest.approx((0.023, 0.8, 0.4), rel=1e-9)
+
+
+def test_pretrain_writes_the_prior_its_metrics_report_and_recalibration(tmp_path):
+    """A two-family pre-training (seed 3): the export is the prior learnt from the seed-3 sample,
+    stored with width 1, kind 'prior', each system's validity box and a recalibration learnt with
+    the default noise prior; metrics.json gives the prior's mean and sd of log C, a and b; the
+    report gives the command, the sample size, the mean law, each parameter's mean and sd and
+    their correlation matrix."""
+    import yaml
+
+    from sciPT.domains.surrogates import domain
+    from sciPT.domains.surrogates.presets import SurrogatePretrainConfig
+    from sciPT.domains.surrogates.pretrain import learn_prior, validity_box
+
+    cfg = SurrogatePretrainConfig(systems=["colburn", "whitaker-sphere"], points_per_system=10)
+    cfg.train.seed = 3
+    run = domain.pretrain(cfg, tmp_path / "run", command="scipt pretrain surrogates --seed 3")
+    prior, fits = learn_prior(cfg)
+    sd = np.sqrt(np.diag(prior.cov))
+
+    config = json.loads((run.model / "config.json").read_text())
+    assert config["kind"] == "prior" and config["groups"] == []
+    assert config["validity"] == {"systems": validity_box(fits)}
+    assert config["pretrain"]["points_per_system"] == 10 and config["pretrain"]["train"]["seed"] == 3
+    recalibration = config["interval_recalibration"]
+    assert recalibration["transfer"] == "exponents"
+    assert recalibration["noise_prior"] == {"s0": 0.05, "nu0": 2.0}
+    stored = from_pretrained(run.path, domain="surrogates").model.posterior()
+    assert stored.mean == pytest.approx(prior.mean, rel=1e-9)
+    assert stored.cov == pytest.approx(prior.cov, rel=1e-9)
+    run_config = yaml.safe_load(run.config.read_text())
+    assert run_config["domain"] == "surrogates" and run_config["points_per_system"] == 10
+
+    assert run.read_metrics() == pytest.approx(
+        {
+            "systems": 2,
+            "prior_log_C": prior.mean[0],
+            "prior_a": prior.mean[1],
+            "prior_b": prior.mean[2],
+            "prior_log_C_sd": sd[0],
+            "prior_a_sd": sd[1],
+            "prior_b_sd": sd[2],
+        },
+        rel=1e-9,
+    )
+
+    report = run.report.read_text()
+    assert "Command:\n\n    scipt pretrain surrogates --seed 3\n" in report
+    assert "Each correlation sampled at 10 points, log-uniform over its validity range" in report
+    assert f"Mean law: `{law_string(prior.mean[:3], NAMES)}`" in report
+    for name, m, s in zip(NAMES, prior.mean, sd):
+        assert f"| {name} | {m:.4f} | {s:.4f} |" in report
+    corr = prior.cov[:3, :3] / np.outer(sd[:3], sd[:3])
+    assert np.diag(corr) == pytest.approx(np.ones(3))
+    assert "```\n" + np.array2string(corr, precision=3) + "\n```" in report
