@@ -435,3 +435,164 @@ def test_the_log_density_of_a_mixture_is_the_log_of_its_weighted_normal_densitie
     sd1 = np.sqrt(0.01 + 0.04 * X[:, 1] ** 2)
     expected = np.log(0.7 * norm.pdf(y, 0.0, sd1) + 0.3 * norm.pdf(y, 1.0, 0.3))
     assert mix.log_density(X, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_two_noise_levels_and_one_point_give_the_conjugate_mixture_by_hand():
+    """One point y = 2 at x = 1, log C ~ N(0, 1), noise sd 0.5 or 1 (a two-level grid), the
+    default noise hyperprior: each level is the conjugate normal update, weighted by its evidence
+    N(2; 0, 1 + sigma^2) times the hyperprior's weight; the log-evidence sums over both."""
+    prior = GaussianPrior(["log_C"], [0.0], [[1.0]])
+    post = fit(np.ones((1, 1)), np.array([2.0]), prior, kappa=1.0, sigma=np.array([0.5, 1.0]))
+    # sigma 0.5: precision 1 + 4 = 5, mean 2 * 4 / 5 = 1.6, variance 0.2, evidence N(2; 0, 1.25)
+    # sigma 1:   precision 1 + 1 = 2, mean 2 * 1 / 2 = 1.0, variance 0.5, evidence N(2; 0, 2)
+    # hyperprior (nu0 = 2, s0 = 0.05): log w = log(s0^2 / sigma^2) - s0^2 / sigma^2
+    log_n = -0.5 * (np.log(2 * np.pi * np.array([1.25, 2.0])) + 4 / np.array([1.25, 2.0]))
+    r = 0.05**2 / np.array([0.25, 1.0])
+    joint = log_n + np.log(r) - r
+    w = np.exp(joint) / np.exp(joint).sum()
+    assert post.sigma.tolist() == [0.5, 1.0]
+    assert post.weights == pytest.approx(w, rel=1e-12)
+    assert post.means[:, 0] == pytest.approx([1.6, 1.0], rel=1e-12)
+    assert post.covs[:, 0, 0] == pytest.approx([0.2, 0.5], rel=1e-12)
+    mean = w @ [1.6, 1.0]
+    assert post.mean[0] == pytest.approx(mean, rel=1e-12)
+    assert post.cov[0, 0] == pytest.approx(w @ [0.2, 0.5] + w @ (np.array([1.6, 1.0]) - mean) ** 2, rel=1e-12)
+    assert post.log_evidence == pytest.approx(np.log(np.exp(joint).sum()), rel=1e-12)
+
+
+def test_a_parameter_both_free_and_fixed_is_refused():
+    """Free (flat prior) and fixed (held at its mean) exclude each other: the prior says so."""
+    with pytest.raises(ValueError) as err:
+        GaussianPrior(["log_C", "Re"], [0.0, 0.8], np.eye(2), free=[True, True], fixed=[False, True])
+    assert str(err.value) == "a parameter cannot be both free and fixed"
+
+
+def test_the_default_noise_grid_and_its_extension_below_and_above():
+    """The default hyperprior (s0 = 0.05: s0 / 50 = 1e-3, 40 s0 = 2) needs exactly the stored 72
+    levels from 1e-3 to 2 (what an export's n_sigma assumes); s0 = 0.0005 extends it down to the
+    first level at or below 1e-5 and s0 = 0.2 up to the first at or above 8, at the same spacing
+    log(2 / 1e-3) / 71 = 0.10706, the old levels kept."""
+    from sciPT.domains.surrogates.objectives import SIGMA_GRID, sigma_grid
+
+    step = np.log(2000.0) / 71
+    default = sigma_grid(NoisePrior())
+    assert len(default) == 72
+    assert default[0] == pytest.approx(1e-3, rel=1e-12) and default[-1] == pytest.approx(2.0, rel=1e-12)
+    low = sigma_grid(NoisePrior(s0=0.0005))
+    assert 1e-5 * np.exp(-step) < low[0] <= 1e-5
+    assert low[-1] == pytest.approx(2.0, rel=1e-12)
+    assert np.diff(np.log(low)) == pytest.approx(np.full(len(low) - 1, step), rel=1e-9)
+    assert low[-72:] == pytest.approx(SIGMA_GRID, rel=1e-12)
+    high = sigma_grid(NoisePrior(s0=0.2))
+    assert 8.0 <= high[-1] < 8.0 * np.exp(step)
+    assert high[0] == pytest.approx(1e-3, rel=1e-12)
+    assert high[:72] == pytest.approx(SIGMA_GRID, rel=1e-12)
+
+
+def test_predictions_at_no_rows_are_empty():
+    """An empty table of new points (a held-out split with nothing in it) gives empty arrays."""
+    post, _, _ = _wide_fit(5, 4, 3)
+    none = np.zeros((0, 3))
+    for out in (post.predict(none), post.quantile(none, 0.5), post.cdf(none, np.zeros(0))):
+        assert out.shape == (0,)
+
+
+def test_a_far_tail_quantile_of_one_normal_is_its_own_quantile():
+    """The quantile's bracket reaches 10 sd either side: q = 1e-6 of N(2, 0.1^2) is 2 - 4.7534 *
+    0.1, not clipped to a narrower bracket."""
+    from scipy.stats import norm
+
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    one = Posterior(["log_C"], np.array([0.1]), np.array([1.0]), np.array([[2.0]]), np.zeros((1, 1, 1)))
+    X = np.ones((1, 1))
+    assert norm.ppf(1e-6) == pytest.approx(-4.753424, abs=1e-6)
+    assert one.quantile(X, 1e-6)[0] == pytest.approx(2.0 + 0.1 * norm.ppf(1e-6), abs=1e-10)
+    assert one.quantile(X, 1 - 1e-6)[0] == pytest.approx(2.0 - 0.1 * norm.ppf(1e-6), abs=1e-10)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5])
+def test_an_interval_level_must_lie_strictly_between_zero_and_one(level):
+    """A 100 % interval is infinite and a 0 % one empty: both refused, with the level given."""
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    one = Posterior(["log_C"], np.array([0.1]), np.array([1.0]), np.array([[2.0]]), np.zeros((1, 1, 1)))
+    with pytest.raises(ValueError) as err:
+        one.interval(np.ones((1, 1)), level)
+    assert str(err.value) == f"level: expected a probability between 0 and 1, got {level}"
+
+
+def test_the_kept_pairs_are_the_most_probable_ones_holding_the_mass_asked(monkeypatch):
+    """The (kappa, sigma) pairs a fit keeps are the fewest most probable ones that hold all but
+    DROPPED_MASS: with it at one half, the kept pairs are the top of the full posterior's list up
+    to the first that brings their total to 0.5, renormalised."""
+    import sciPT.domains.surrogates.objectives as ob
+
+    X = np.column_stack([np.ones(3), np.log([1e4, 3e4, 1e5])])
+    y = np.log([30.0, 75.0, 190.0])
+    prior = GaussianPrior(["log_C", "Re"], [np.log(0.023), 0.8], np.diag([0.04, 0.0004]))
+    monkeypatch.setattr(ob, "DROPPED_MASS", 0.0)
+    full = np.sort(fit(X, y, prior).weights)[::-1]
+    monkeypatch.setattr(ob, "DROPPED_MASS", 0.5)
+    half = fit(X, y, prior)
+    k = len(half.weights)
+    assert full[: k - 1].sum() < 0.5 <= full[:k].sum()
+    assert np.sort(half.weights)[::-1] == pytest.approx(full[:k] / full[:k].sum(), rel=1e-9)
+    assert half.weights.sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_a_prior_with_no_gaussian_block_has_no_width():
+    """With every parameter free there is no prior width to report: kappa is nan, not 1."""
+    X = np.column_stack([np.ones(3), np.log([1e4, 3e4, 1e5])])
+    prior = GaussianPrior(["log_C", "Re"], [0.0, 0.0], np.eye(2), free=[True, True])
+    assert np.isnan(fit(X, np.log([30.0, 75.0, 190.0]), prior).kappa)
+
+
+def test_the_reported_evidence_is_that_at_the_most_probable_width():
+    """``log_evidence`` of a fit integrating the width is the evidence at the width it reports
+    (``kappa``), the same as a fit with that width held fixed; not the grid's first width."""
+    X = np.column_stack([np.ones(3), np.log([1e4, 3e4, 1e5])])
+    y = np.log([30.0, 75.0, 190.0])
+    prior = GaussianPrior(["log_C", "Re"], [np.log(0.023), 0.8], np.diag([0.04, 0.0004]))
+    kappas = np.array([0.1, 1.0, 10.0, 100.0])
+    post = fit(X, y, prior, kappas=kappas)
+    assert post.kappa != kappas[0]
+    assert post.log_evidence == pytest.approx(fit(X, y, prior, kappa=post.kappa).log_evidence, rel=1e-12)
+
+
+def test_the_free_parameters_named_are_the_free_ones_after_a_held_one():
+    """With log C held and (a, b) free, points at one Re and one Pr cannot determine a or b: the
+    message names Re and Pr, not log C."""
+    X = np.column_stack([np.ones(3), np.full(3, np.log(1e4)), np.full(3, np.log(0.7))])
+    prior = GaussianPrior(
+        ["log_C", "Re", "Pr"],
+        [-3.5, 0.0, 0.0],
+        np.eye(3),
+        free=[False, True, True],
+        fixed=[True, False, False],
+    )
+    with pytest.raises(DataError) as err:
+        fit(X, np.log([50.0, 51.0, 52.0]), prior)
+    assert str(err.value) == (
+        "3 point(s) cannot determine the free parameters Re, Pr: give more "
+        "points spread over each variable, or a prior (--init)"
+    )
+
+
+def test_no_chunk_of_a_prediction_exceeds_the_row_elements(monkeypatch):
+    """Rows are taken ROW_ELEMENTS // J at a time (J components): with room for 7 rows, 50 rows go
+    in chunks of at most 7, every row once."""
+    import sciPT.domains.surrogates.objectives as ob
+
+    post, X, _ = _wide_fit(5, 50, 3)
+    monkeypatch.setattr(ob, "ROW_ELEMENTS", 7 * len(post.weights) + 3)
+    rows = []
+    real = post.predictive
+
+    def spy(x):
+        rows.append(len(x))
+        return real(x)
+
+    post.predictive = spy
+    post.predict(X)
+    assert max(rows) == 7 and sum(rows) == 50

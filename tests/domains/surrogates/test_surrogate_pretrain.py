@@ -226,3 +226,71 @@ def test_library_validation_can_hold_out_only_the_series_own_correlation(monkeyp
     assert out["scratch"]["coverage"] == pytest.approx(
         sum(c for c, _ in scratch) / sum(n for _, n in scratch)
     )
+
+
+def test_three_systems_give_their_sample_mean_and_covariance_by_hand():
+    """Three systems of equal weight: the prior's mean is the plain mean of their fits, its spread
+    the ordinary (ddof = 1) sample covariance, plus their mean fit covariance; a ratio's exponent
+    gets N(0, 0.5^2) by default (the docstring's "an exponent of 1 a two-sigma event")."""
+    c = by_key("colburn")
+    thetas = [[-4.0, 0.8, 0.4], [-3.0, 0.6, 0.3], [-2.0, 0.7, 0.35]]
+    fits = [SystemFit(c, 10, np.array(t), np.eye(3) * v, 0.1) for t, v in zip(thetas, (0.01, 0.02, 0.03))]
+    prior = population_prior(fits, ["e_Dh"])
+    # mean (-3, 0.7, 0.35); deviations (-1, 0.1, 0.05), (0, -0.1, -0.05), (1, 0, 0):
+    # sum d d^T = [[2, -0.1, -0.05], [-0.1, 0.02, 0.01], [-0.05, 0.01, 0.005]], / (3 - 1);
+    # fit uncertainty (0.01 + 0.02 + 0.03) / 3 = 0.02 on the diagonal
+    assert prior.names == ["log_C", "Re", "Pr", "e_Dh"]
+    assert prior.mean == pytest.approx([-3.0, 0.7, 0.35, 0.0])
+    spread = np.array([[1.0, -0.05, -0.025], [-0.05, 0.01, 0.005], [-0.025, 0.005, 0.0025]])
+    assert prior.cov[:3, :3] == pytest.approx(spread + np.eye(3) * 0.02, rel=1e-12)
+    assert prior.cov[3, 3] == pytest.approx(0.25, rel=1e-12)
+    assert prior.cov[3, :3].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_learn_prior_refuses_a_form_it_does_not_know():
+    """A misspelt form is refused by name, not silently learnt as one Gaussian."""
+    cfg = SurrogatePretrainConfig(systems=["colburn"], points_per_system=10)
+    with pytest.raises(ValueError) as err:
+        learn_prior(cfg, form="mixtures")
+    assert str(err.value) == "form must be one of ('gaussian', 'mixture')"
+
+
+def _export_with_ratios(tmp_path):
+    """An exported prior over (log C, a, b, c_g1, c_g2) with g1 and g2 correlated with each other
+    and g2 with Re."""
+    from sciPT.domains.surrogates import export_surrogate, prior_posterior
+    from sciPT.domains.surrogates.objectives import GaussianPrior
+
+    cov = np.diag([0.5, 0.003, 0.002, 0.04, 0.09])
+    cov[3, 4] = cov[4, 3] = 0.01
+    cov[1, 4] = cov[4, 1] = 0.001
+    held = GaussianPrior(["log_C", "Re", "Pr", "g1", "g2"], [-3.5, 0.8, 0.4, 0.2, -0.3], cov)
+    export_surrogate(tmp_path / "model", prior_posterior(held), ["g1", "g2"], {"kind": "prior"})
+
+
+def test_an_export_s_ratios_come_back_by_name_in_the_order_asked(tmp_path):
+    """Asked for (new, g2, g1), the export's ratios are taken by name, not position, and a ratio
+    it lacks listed first does not stop the others being taken: new gets N(0, 0.3^2) and no
+    correlation, g2 and g1 their own means, variances and covariances (with each other and Re)."""
+    from sciPT.domains.surrogates.pretrain import prior_from_export
+
+    _export_with_ratios(tmp_path)
+    prior, _ = prior_from_export(tmp_path, ["new", "g2", "g1"], group_sd=0.3)
+    assert prior.names == ["log_C", "Re", "Pr", "new", "g2", "g1"]
+    assert prior.mean == pytest.approx([-3.5, 0.8, 0.4, 0.0, -0.3, 0.2])
+    expected = np.diag([0.5, 0.003, 0.002, 0.09, 0.09, 0.04])
+    expected[4, 5] = expected[5, 4] = 0.01  # g2 with g1
+    expected[1, 4] = expected[4, 1] = 0.001  # Re with g2
+    assert prior.cov == pytest.approx(expected, abs=1e-12)
+
+
+def test_an_export_with_a_ratio_the_points_lack_is_refused(tmp_path):
+    """A model with exponents for g1 and g2 cannot be a prior for points that carry only g1: its
+    law needs g2 to predict, so the import names the missing ratio instead of dropping it."""
+    from sciPT.domains.surrogates.pretrain import prior_from_export
+    from sciPT.errors import DataError
+
+    _export_with_ratios(tmp_path)
+    with pytest.raises(DataError) as err:
+        prior_from_export(tmp_path, ["g1"])
+    assert str(err.value) == f"{tmp_path}: the model has the geometric ratio 'g2', which the points lack"
