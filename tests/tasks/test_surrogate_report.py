@@ -56,11 +56,11 @@ def test_fit_metrics_give_the_prior_width_factor_only_where_the_prior_fit_has_on
     assert "prior_width_factor" not in fit_metrics(without, X, y, chosen, None, 0.9)
 
 
-def _report(pts, cal, prior=None, info=None):
-    """``report.md`` of ``cal`` on ``pts`` with everything else minimal."""
+def _report(pts, cal, prior=None, info=None, correction=0, **given):
+    """``report.md`` of ``cal`` on ``pts`` with everything else minimal (or as ``given``)."""
     info = info or {"init": "none", "boxes": []}
-    return report(
-        cfg=SimpleNamespace(correction=0, data=SimpleNamespace(train="t.csv")),
+    kwargs = dict(
+        cfg=SimpleNamespace(correction=correction, data=SimpleNamespace(train="t.csv")),
         transfer="exponents",
         points=pts,
         names=NAMES,
@@ -78,6 +78,7 @@ def _report(pts, cal, prior=None, info=None):
         tau=None,
         recal_note="none",
     )
+    return report(**{**kwargs, **given})
 
 
 def _loo_calibration(n):
@@ -189,3 +190,223 @@ def test_kept_words_name_the_fit_a_hard_guard_kept():
 
     assert kept_words(SimpleNamespace(guard=GuardResult("prior", ""))) == "the prior-informed fit"
     assert kept_words(SimpleNamespace(guard=GuardResult("scratch", ""))) == "the scratch fit"
+
+
+@pytest.mark.parametrize(
+    "choice, w, correction, words",
+    [
+        (
+            "blend",
+            0.3,
+            50,
+            "the scratch fit, the heavier in the guard's blend (0.70), refitted with a correction of 50",
+        ),
+        (
+            "blend",
+            0.75,
+            50,
+            "the prior-informed fit, the heavier in the guard's blend (0.75), refitted with a correction of 50",
+        ),
+        ("prior", None, 1, "the prior-informed fit, refitted with a correction of 1"),
+        ("scratch", None, 3, "the scratch fit, refitted with a correction of 3"),
+    ],
+)
+def test_kept_words_with_a_correction_name_the_fit_it_rides_on(choice, w, correction, words):
+    """A correction is refitted on one fit: a blend's heavier member with that member's own share
+    (0.70 for scratch when the prior-informed fit has 0.3), a hard rule's kept fit with no share;
+    one random feature is a correction too."""
+    from sciPT.tasks.surrogate_report import kept_words
+
+    cal = SimpleNamespace(guard=GuardResult(choice, "", prior_weight=w))
+    assert kept_words(cal, correction) == f"{words} random features"
+
+
+def test_fit_metrics_give_the_kept_fit_its_scores_and_the_guards_numbers_by_name():
+    """The kept fit's C (e^log C), a and b, its noise, and its training errors against the points
+    (misses of log Nu by -0.1 and +0.1: RMSE 0.1, MAPE (|e^-0.1 - 1| + |e^0.1 - 1|) / 2 in per
+    cent); the guard's share and its per-fit ELPD, RMSE and evidence each under its own key."""
+    chosen = posterior([np.log(0.3), 0.6, 0.4], [0.1, 0.02, 0.03], noise=0.05)
+    X = np.array([[1.0, np.log(2e4), np.log(0.7)], [1.0, np.log(5e4), np.log(0.7)]])
+    y = chosen.predict(X) + np.array([0.1, -0.1])
+    guard = GuardResult(
+        "blend",
+        "",
+        elpd={"prior": 1.5, "scratch": -2.0},
+        loo_rmse={"prior": 0.01, "scratch": 0.02},
+        log_evidence={"prior": 3.0, "scratch": 4.0},
+        prior_weight=0.25,
+    )
+    cal = SimpleNamespace(guard=guard, prior_fit=None)
+    got = fit_metrics(cal, X, y, chosen, None, 0.9)
+    mape = (abs(np.exp(-0.1) - 1) + abs(np.exp(0.1) - 1)) / 2 * 100
+    assert got == pytest.approx(
+        {
+            "points": 2,
+            "kept_prior": 0.25,
+            "C": 0.3,
+            "a": 0.6,
+            "b": 0.4,
+            "noise_sd_log_nu": 0.05,
+            "train_rmse_log_nu": 0.1,
+            "train_mape": mape,
+            "loo_elpd_prior": 1.5,
+            "loo_elpd_scratch": -2.0,
+            "loo_rmse_log_nu_prior": 0.01,
+            "loo_rmse_log_nu_scratch": 0.02,
+            "log_evidence_prior": 3.0,
+            "log_evidence_scratch": 4.0,
+        }
+    )
+
+
+def test_fit_metrics_score_the_kept_fit_with_its_correction():
+    """With a correction the training error is that of the law plus its random features: a fit
+    whose features take up the points' offset of 0.1 from the law scores RMSE 0."""
+    theta = np.array([np.log(0.3), 0.6, 0.4])
+    basis = SimpleNamespace(features=lambda X: np.full((len(X), 1), 0.1))
+    chosen = SimpleNamespace(mean=theta, noise_sd=0.05, predict=lambda d: d[:, :3] @ theta + d[:, 3])
+    X = np.array([[1.0, np.log(2e4), np.log(0.7)], [1.0, np.log(5e4), np.log(0.7)]])
+    y = X @ theta + 0.1
+    cal = SimpleNamespace(guard=GuardResult("scratch", ""), prior_fit=None)
+    got = fit_metrics(cal, X, y, chosen, basis, 0.9)
+    assert got["train_rmse_log_nu"] == pytest.approx(0.0, abs=1e-12)
+    assert got["train_mape"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_fit_row_gives_the_width_factor_to_three_figures():
+    """The prior width factor 1.234 reads 1.23 in the "Both fits" table."""
+    post = posterior([np.log(0.3), 0.6, 0.4], [0.1, 0.02, 0.03], kappa=1.234)
+    X = np.array([[1.0, np.log(2e4), np.log(0.7)]])
+    assert fit_row("p", post, NAMES, X, post.predict(X)).endswith("| 0.050 | 1.23 | 0.00 |")
+
+
+def test_a_warning_says_the_prior_is_extrapolated_when_no_point_is_in_its_range():
+    """No point inside any box: the warning says so and which fit to trust."""
+    pts = points([6e4, 7e4, 9e4], 0.7)
+    warnings = input_warnings(
+        pts, pts.features(), NAMES, None, {"boxes": [{"re": [1e4, 5e4], "pr": [0.5, 1.0]}]}
+    )
+    assert (
+        "none of the 3 points lies inside the validity range of any pre-training system: the prior "
+        "is extrapolated, trust the guard and the scratch fit more"
+    ) in warnings
+
+
+def test_the_outside_warning_names_the_first_ten_lines_and_counts_them_all():
+    """Eleven of twelve points outside the box (lines 3 to 13): all eleven counted, the first ten
+    lines named (3 to 12)."""
+    pts = points([2e4, *np.geomspace(6e4, 1e5, 11)], 0.7)
+    warnings = input_warnings(
+        pts, pts.features(), NAMES, None, {"boxes": [{"re": [1e4, 5e4], "pr": [0.5, 1.0]}]}
+    )
+    assert (
+        "11 point(s) outside every pre-training validity range (lines 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)"
+        in warnings
+    )
+
+
+class _Match:
+    def sentence(self):
+        return "2 of 3 points lie on library system x"
+
+
+def test_the_report_without_a_prior_says_its_data_guard_intervals_correction_and_metrics():
+    """Each line of a no-prior report worked out by hand: the guard's rule; a library match after
+    it; the warnings as list items; Re to four figures and Pr from its smallest to its largest;
+    no ratios; a constant ratio said with its value; the held widths (a 0.8 ± 0.3, b 0.4 ± 0.3,
+    a ratio 0 ± 0.5); the intervals' own level (90%) and the recalibrated one it takes (95.0%);
+    the correction's features and tau to three figures; metrics to four; no prior section."""
+    pts = points([12346, 45678, 98764], [0.712, 3.1, 6.25])
+    cal = _loo_calibration(3)
+    cal.prior_fit.level_map = np.clip(np.arange(1, 100) / 100 + 0.05, 0, 0.995)
+    text = _report(
+        pts,
+        cal,
+        correction=50,
+        warnings=["look at line 3"],
+        on_library=[_Match()],
+        fixed_groups={"L_D": 40.0},
+        tau=0.012345,
+        metrics={"C": 0.0123456, "points": 3},
+    )
+    assert (
+        "**Nu = 0.3 Re^0.6 Pr^0.4** (kept: the prior-informed fit, refitted with a correction of 50 "
+        "random features)\n\nGuard (loo rule): reason.\n\n"
+        "Contamination: 2 of 3 points lie on library system x.\n\nPasteable form (law.json): "
+    ) in text
+    assert "## Warnings\n\n- look at line 3\n\n## Data\n" in text
+    assert (
+        "- file: `t.csv` (3 points)\n- Re 1.235e+04 to 9.876e+04; Pr 0.712 to 6.25\n"
+        "- geometric ratios in the law: none\n"
+        "- L_D is constant (40) over the points: its exponent cannot be learnt, its effect is in C, "
+        "and the law holds at L_D = 40 only\n\n## Both fits\n\nPrior: `none`\n"
+    ) in text
+    assert (
+        "the rest held at Dittus-Boelter values with the reference prior's width (a = 0.8 ± 0.3, "
+        "b = 0.4 ± 0.3, c = 0 ± 0.5), which the intervals carry.\n"
+        "Intervals: meant to hold 90% of new points; the central 95.0% of the predictive distribution "
+        "of log Nu (noise integrated out under its scaled-inverse-chi-squared prior). "
+        "Recalibration: none.\n\n"
+        "Correction: 50 random features, width tau = 0.0123 chosen by evidence.\n\n"
+        "## Metrics\n\n| metric | value |\n|---|---|\n| C | 0.01235 |\n| points | 3 |\n"
+    ) in text
+    assert "## What the prior was learnt from" not in text
+
+
+def test_the_report_with_a_library_prior_gives_the_prior_its_row_spread_and_sources():
+    """A library prior (log C 0.02, a 0.8 ± 0.12, b 0.4 ± 0.05, C's sd 0.2 in log: x/÷ e^0.2 =
+    1.22): the "Prior" line with the systems and transfer; the pre-trained row with each sd (not
+    its variance) and width factor 1; the spread; Pr constant over two points said without the
+    one-point caveat; the two correlations behind three systems, each listed."""
+    pts = points([2e4, 9e4], 0.7)
+    prior = GaussianPrior(NAMES, [np.log(0.02), 0.8, 0.4], np.diag([0.04, 0.0144, 0.0025]))
+    fit = posterior([np.log(0.3), 0.6, 0.4], [0.1, 0.02, 0.03], n=2)
+    cal = Calibration(fit, fit, GuardResult("prior", "reason"))
+    sources = [
+        {"correlation": "dittus-boelter-heating", "family": "smooth-pipe", "source": "Dittus & Boelter 1930"},
+        {
+            "key": "gowen-smith@e/D=0.005",
+            "correlation": "gowen-smith",
+            "family": "rough-pipe",
+            "source": "GS 1968",
+        },
+        {
+            "key": "gowen-smith@e/D=0.01",
+            "correlation": "gowen-smith",
+            "family": "rough-pipe",
+            "source": "GS 1968",
+        },
+    ]
+    info = {"init": "lib", "boxes": [], "systems": 3, "sources": sources}
+    text = _report(pts, cal, prior, info)
+    assert (
+        "- Pr is constant (0.7) over the points: the Pr exponent is not learnt from them but taken "
+        "from the prior (scratch holds it at 0.4 ± 0.3), and predictions at another Pr rest on that\n"
+    ) in text
+    assert "Prior: `lib` (3 systems), transfer: exponents\n" in text
+    assert (
+        "| pre-trained (before data) | `Nu = 0.02 Re^0.8 Pr^0.4` | Re 0.800 ± 0.120, Pr 0.400 ± 0.050 | | 1 | |\n\n"
+        "The prior in the law's own terms (mean ± sd): C = 0.02 (x/÷ 1.22); a = 0.80 ± 0.12; b = 0.40 ± 0.05.\n"
+    ) in text
+    assert (
+        "## What the prior was learnt from\n\n3 systems (`lib`) of 2 textbook correlations, each sampled "
+        "over its validity range and fitted by a power law:\n\n"
+        "- `dittus-boelter-heating` (smooth-pipe): Dittus & Boelter 1930\n"
+        "- `gowen-smith` (rough-pipe): GS 1968\n\n## Metrics\n"
+    ) in text
+
+
+def test_the_report_on_a_calibrated_prior_names_the_calibration_and_its_run():
+    """A prior that is an earlier calibration's posterior: named by the file it was calibrated on,
+    in the "Prior" line and in the sources section with its run."""
+    pts = points([2e4, 5e4, 9e4], [0.7, 2.0, 5.0])
+    prior = GaussianPrior(NAMES, [np.log(0.02), 0.8, 0.4], np.diag([0.04, 0.01, 0.01]))
+    fit = posterior([np.log(0.3), 0.6, 0.4], [0.1, 0.02, 0.03])
+    cal = Calibration(fit, fit, GuardResult("prior", "reason"))
+    info = {"init": "runs/a", "kind": "calibrated", "calibrated_on": "first.csv", "boxes": []}
+    text = _report(pts, cal, prior, info, transfer="all")
+    assert "Prior: `runs/a` (the posterior of a calibration on `first.csv`), transfer: all\n" in text
+    assert (
+        "## What the prior was learnt from\n\nThe posterior of a calibration on `first.csv` (run "
+        "`runs/a`), whose report lists the correlations its own prior was learnt from.\n\n## Metrics\n"
+    ) in text
