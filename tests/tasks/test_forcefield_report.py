@@ -3,16 +3,26 @@ signs a user reads as gained or forgotten, the counts and times, and the sentenc
 was (not) measured."""
 
 import dataclasses
+import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data
 
 from sciPT import plots
+from sciPT.callbacks import TimeBudget
+from sciPT.config import to_dict
 from sciPT.domains.molecules.evaluate import Evaluation
 from sciPT.tasks.forcefield_config import ForcefieldConfig
-from sciPT.tasks.forcefield_report import before_after_plot, collect_metrics, report, without_forces
+from sciPT.tasks.forcefield_report import (
+    before_after_plot,
+    collect_metrics,
+    report,
+    without_forces,
+    write_figures,
+)
 
 
 def fake_sets(**changes) -> SimpleNamespace:
@@ -306,3 +316,159 @@ def test_the_report_states_the_ewc_strength_in_units_of_the_stored_fishers_scale
     assert [line for line in lines if line.startswith("EWC:")] == [
         "EWC: λ = 10 = 5 λ₀ (λ₀ = 2, the scale of the stored Fisher, sciPT.domains.molecules.ewc)."
     ]
+
+
+# --- second mutation pass --------------------------------------------------------------------
+def test_a_time_sized_run_records_the_steps_its_budget_settled_on_and_a_set_without_forces_no_change():
+    """steps_sized_from_time is the TimeBudget's total, not the steps taken so far; a set scored
+    before without a force RMSE (energies only) gets no force change and breaks nothing."""
+    budget = TimeBudget(60.0)
+    budget.total_steps = 120
+    trainer = SimpleNamespace(global_step=7, callbacks=[budget])
+    sets = SimpleNamespace(train=[0], val=[0], replay=[], not_held_out={})
+    before = {"test_e": Evaluation({"energy_mae_meV_per_atom": 3.0})}
+    after = {"test_e": Evaluation({"energy_mae_meV_per_atom": 1.0})}
+    metrics = collect_metrics(before, after, sets, trainer, fit_wall=1.0, wall=2.0)
+    assert metrics["steps"] == 7 and metrics["steps_sized_from_time"] == 120
+    assert metrics["test_e_before_energy_mae_meV_per_atom"] == 3.0
+    assert metrics["test_e_energy_mae_meV_per_atom"] == 1.0
+    assert not any("change" in key for key in metrics)
+
+
+PARITY = ["parity_energy.png", "parity_forces.png", "eval_parity_energy.png", "eval_parity_forces.png"]
+BEFORE_AFTER = "force RMSE before and after fine-tuning"
+
+
+def test_write_figures_puts_the_new_task_and_the_old_task_in_their_own_parity_plots(monkeypatch, tmp_path):
+    """eval_* sets (the old task) get parity plots of their own titled "(old task)", apart from the
+    new task's; the before/after bars hold only the sets with a force RMSE both before and after."""
+    saved = []
+    monkeypatch.setattr(plots, "save", lambda fig, png: saved.append(fig) or png)
+    monkeypatch.setattr(plots, "loss_curve", lambda *args, **kwargs: None)
+    run = SimpleNamespace(logs=tmp_path / "logs", plot_path=lambda name: tmp_path / name)
+
+    def scored(f_rmse):
+        return Evaluation(
+            {"energy_rmse_meV_per_atom": 1.0, "forces_rmse_meV_per_A": f_rmse},
+            energy=(np.array([0.0, 0.01]), np.array([0.0, 0.02])),
+            forces=(np.array([1.0]), np.array([0.9])),
+        )
+
+    before = {
+        "val": Evaluation({"forces_rmse_meV_per_A": 50.0}),
+        "test_e": Evaluation({"energy_mae_meV_per_atom": 3.0}),
+        "gone": Evaluation({"forces_rmse_meV_per_A": 7.0}),
+    }
+    after = {"val": scored(30.0), "test_e": scored(20.0), "eval_old": scored(25.0)}
+    figures = write_figures(run, before, after)
+    assert figures == [tmp_path / name for name in PARITY] + [tmp_path / "before_after.png"]
+    titles = [fig.axes[0].get_title() for fig in saved]
+    assert titles == ["energy", "forces", "energy (old task)", "forces (old task)", BEFORE_AFTER]
+    legends = [[t.get_text().split()[0] for t in fig.axes[0].get_legend().get_texts()] for fig in saved[:4]]
+    assert legends == [["val", "test_e"], ["val", "test_e"], ["eval_old"], ["eval_old"]]
+    (ax,) = saved[4].axes
+    before_bars, after_bars = ax.containers
+    assert [b.get_height() for b in before_bars] == [50.0] and [b.get_height() for b in after_bars] == [30.0]
+    for fig in saved:
+        plots.pyplot().close(fig)
+
+
+def test_the_before_after_annotation_sits_on_the_after_bar(monkeypatch, tmp_path):
+    """The after - before number is written above the blue (after) bar, at x + 0.2 and its height."""
+    saved = []
+    monkeypatch.setattr(plots, "save", lambda fig, png: saved.append(fig) or png)
+    before_after_plot({"val": (50.0, 30.0), "eval_old": (10.0, 25.0)}, tmp_path / "ba.png")
+    (ax,) = saved[0].axes
+    assert [t.xy for t in ax.texts] == [(pytest.approx(0.2), 30.0), (pytest.approx(1.2), 25.0)]
+    plots.pyplot().close(saved[0])
+
+
+def test_the_report_gives_the_command_the_unchecked_pretraining_files_and_the_unfixed_offsets():
+    """The command as run, indented as code; the pre-training files the test frames were not
+    compared with, joined by "; "; each set whose energies carry an unmeasured offset, by its reason."""
+    sets = fake_sets(
+        pretraining_unchecked=["a.xyz", "b.xyz"],
+        unfixed={"test_x": "test_x: references of another level of theory"},
+    )
+    text = "\n".join(
+        report(
+            config(),
+            fake_start(),
+            sets,
+            {},
+            {},
+            {"steps": 10, "train_wall_time_s": 1.0, "wall_time_s": 2.0},
+            [],
+            "scipt forcefield --init pre.pt",
+            (),
+        ).splitlines()
+    )
+    assert "\n\nCommand:\n\n    scipt forcefield --init pre.pt\n" in text
+    assert "\nTest and eval frames not compared with these pre-training files: a.xyz; b.xyz.\n" in text
+    assert (
+        "\n**Energies with an unmeasured offset** (forces are unaffected):\n\n"
+        "- test_x: references of another level of theory\n"
+    ) in text
+    plain = "\n".join(lines_of())
+    assert "Command:" not in plain and "unmeasured offset" not in plain and "not compared" not in plain
+
+
+def test_the_errors_table_is_of_the_fine_tuned_model_and_a_set_with_no_shared_metric_has_no_row():
+    """ "Errors after fine-tuning" lists the after numbers (rounded to 0.1), per element too, never
+    the before ones; a set scored both times with neither a force RMSE nor an energy MAE per atom
+    has no before/after row (a row of dashes says nothing)."""
+    before = {
+        "val": Evaluation(
+            {"energy_mae_meV_per_atom": 4.0, "forces_rmse_meV_per_A": 50.0, "forces_rmse_meV_per_A_H": 60.0}
+        ),
+        "test_s": Evaluation({"stress_mae_eV_per_A3": 0.1}),
+    }
+    after = {
+        "val": Evaluation(
+            {
+                "energy_mae_meV_per_atom": 1.26,
+                "energy_rmse_meV": 20.04,
+                "forces_mae_meV_per_A": 22.0,
+                "forces_rmse_meV_per_A": 30.0,
+                "forces_rmse_meV_per_A_H": 35.06,
+            }
+        ),
+        "test_s": Evaluation({"stress_mae_eV_per_A3": 0.05}),
+    }
+    lines = lines_of(before=before, after=after)
+    start = lines.index("## Errors after fine-tuning")
+    assert lines[start + 2 : start + 11] == [
+        "| set | E MAE (meV/atom) | E RMSE (meV/frame) | F MAE (meV/Å) | F RMSE (meV/Å) |",
+        "|---|---|---|---|---|",
+        "| val | 1.3 | 20.0 | 22.0 | 30.0 |",
+        "| test_s | – | – | – | – |",
+        "",
+        "| set | F RMSE H |",
+        "|---|---|",
+        "| val | 35.1 |",
+        "| test_s | – |",
+    ]
+    table = lines.index(
+        "| set | F RMSE before (meV/Å) | after | change | E MAE before (meV/atom) | after | change |"
+    )
+    assert lines[table + 2 : table + 4] == ["| val | 50.0 | 30.0 | -20.0 | 4.0 | 1.3 | -2.7 |", ""]
+
+
+def test_the_plots_are_linked_under_the_plots_folder_and_the_configuration_is_the_whole_config(tmp_path):
+    """Each figure as a markdown image, named by its stem, at plots/NAME relative to report.md; no
+    Plots section without figures; the configuration block parses back to the run's whole config."""
+    cfg = config(strategy="ewc")
+    metrics = {"steps": 10, "train_wall_time_s": 1.0, "wall_time_s": 2.0}
+    figures = [tmp_path / "plots" / "loss.png", tmp_path / "plots" / "parity_forces.png"]
+    lines = report(cfg, fake_start(), fake_sets(), {}, {}, metrics, figures, None).splitlines()
+    start = lines.index("## Plots")
+    assert lines[start + 1 : start + 5] == [
+        "",
+        "![loss](plots/loss.png)",
+        "![parity_forces](plots/parity_forces.png)",
+        "",
+    ]
+    assert "## Plots" not in lines_of()
+    block = lines.index("```json")
+    parsed = json.loads("\n".join(lines[block + 1 : lines.index("```", block + 1)]))
+    assert parsed == json.loads(json.dumps(to_dict(cfg))) and parsed["finetune"]["strategy"] == "ewc"

@@ -2,6 +2,7 @@
 column a number lands in, its unit, and what a missing value shows."""
 
 import numpy as np
+from matplotlib import colors
 
 from sciPT import plots
 from sciPT.domains.molecules.evaluate import Evaluation
@@ -99,3 +100,40 @@ def test_parity_plots_centre_energies_in_mev_per_atom_and_label_each_set_with_it
     for fig in saved:
         plots.pyplot().close(fig)
     assert parity_plots({"empty": empty}, tmp_path / "e2.png", tmp_path / "f2.png") == []
+
+
+def test_parity_plots_without_a_title_label_both_axes_colour_each_set_and_keep_the_plot_square(
+    monkeypatch, tmp_path
+):
+    """Each set its own colour (C0, C1 in order) so two sets can be told apart; energy points larger
+    than the many force components; x the reference and y the prediction, in eV/Å for forces; equal
+    limits and aspect, so the diagonal is at 45°; no title adds no trailing space; a set whose RMSE
+    was not recorded says "nan", not a 0.0 that reads as perfect."""
+    saved = []
+    monkeypatch.setattr(plots, "save", lambda fig, png: saved.append(fig) or png)
+    a = Evaluation(
+        {"energy_rmse_meV_per_atom": 2.0, "forces_rmse_meV_per_A": 30.0},
+        energy=(np.array([0.0, 0.01]), np.array([0.002, 0.008])),
+        forces=(np.array([1.0, -1.0]), np.array([0.9, -1.1])),
+    )
+    b = Evaluation({}, energy=(np.array([0.5]), np.array([0.4])), forces=(np.array([2.0]), np.array([2.5])))
+    parity_plots({"a": a, "b": b}, tmp_path / "e.png", tmp_path / "f.png")
+    energy_fig, forces_fig = saved
+    for fig, quantity, title, size, unit in [
+        (energy_fig, "energy − set mean (meV/atom)", "energy", 6, "meV/atom"),
+        (forces_fig, "force component (eV/Å)", "forces", 3, "meV/Å"),
+    ]:
+        (ax,) = fig.axes
+        assert (ax.get_xlabel(), ax.get_ylabel()) == (f"reference {quantity}", f"predicted {quantity}")
+        assert ax.get_title() == title
+        first, second = ax.collections
+        assert list(first.get_sizes()) == [size] and list(second.get_sizes()) == [size]
+        np.testing.assert_allclose(first.get_facecolor()[0], colors.to_rgba("C0", 0.5))
+        np.testing.assert_allclose(second.get_facecolor()[0], colors.to_rgba("C1", 0.5))
+        assert ax.get_xlim() == ax.get_ylim() and ax.get_aspect() == 1.0
+        rmse = "2.0" if title == "energy" else "30.0"
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            f"a (RMSE {rmse} {unit})",
+            f"b (RMSE nan {unit})",
+        ]
+        plots.pyplot().close(fig)
