@@ -1,6 +1,7 @@
 """The surrogate demo's report, metrics and worked example (``scipt demo surrogate``, :mod:`.demo`),
 from hand-built tables and records: the numbers a user reads, and the command a user copies."""
 
+import json
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from sciPT.domains.surrogates.data import Points, read_points, taslim_series
 from sciPT.domains.surrogates.experiment import Study
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import LEVELS
-from sciPT.domains.surrogates.pretrain import learn_prior
+from sciPT.domains.surrogates.pretrain import learn_prior, validity_box
 from sciPT.domains.surrogates.recalibration import BUCKETS, IntervalRecalibration
 
 
@@ -181,9 +182,14 @@ def test_the_report_gives_the_command_that_wrote_it_when_there_is_one():
 @pytest.fixture
 def fast_demo(tmp_path, monkeypatch):
     """The demo with its half-minute recalibration, its studies and plots replaced: the library's
-    recalibration an identity map, each study a hand-built table; the worked example is real."""
+    recalibration a hand-made map that widens every interval (a nominal 0.9 becomes 0.95 for the
+    prior-informed fit, 0.98 for scratch), each study a hand-built table, the figures and the
+    export recorded instead of drawn; the worked example is real."""
     recal = IntervalRecalibration(
-        {k: {n: np.asarray(LEVELS, float) for n in BUCKETS} for k in ("prior", "scratch")}
+        {
+            k: {n: np.minimum(np.asarray(LEVELS, float) + widen, 0.999) for n in BUCKETS}
+            for k, widen in (("prior", 0.05), ("scratch", 0.08))
+        }
     )
     monkeypatch.setattr(demo, "for_library", lambda cfg, form: recal)
     calls = []
@@ -196,14 +202,24 @@ def fast_demo(tmp_path, monkeypatch):
         calls.append(dict(kwargs, prior=prior, ns=ns))
         return Study([], TABLE if len(calls) == 1 else smooth)
 
+    drawn = {"sample_efficiency": [], "nu_vs_re": [], "export": []}
+
+    def sample_efficiency(path, table, *, level):
+        drawn["sample_efficiency"].append(SimpleNamespace(path=path, table=table, level=level))
+        return path
+
+    def nu_vs_re(path, curves, scatters, **kwargs):
+        drawn["nu_vs_re"].append(SimpleNamespace(path=path, curves=curves, scatters=scatters, **kwargs))
+        return path
+
     monkeypatch.setattr(demo, "few_shot_study", study)
-    monkeypatch.setattr(demo.plots, "sample_efficiency", lambda path, table, *, level: path)
-    monkeypatch.setattr(demo.plots, "nu_vs_re", lambda path, *args, **kwargs: path)
-    monkeypatch.setattr(demo, "export_surrogate", lambda *args, **kwargs: None)
+    monkeypatch.setattr(demo.plots, "sample_efficiency", sample_efficiency)
+    monkeypatch.setattr(demo.plots, "nu_vs_re", nu_vs_re)
+    monkeypatch.setattr(demo, "export_surrogate", lambda *args: drawn["export"].append(args))
     run = demo.run_demo(
         tmp_path / "demo", progress=False, ns=(1, 2), max_draws=3, command="scipt demo surrogate"
     )
-    return SimpleNamespace(run=run, calls=calls, recal=recal, smooth=smooth)
+    return SimpleNamespace(run=run, calls=calls, recal=recal, smooth=smooth, drawn=drawn)
 
 
 def test_the_demo_s_metrics_hold_each_prior_s_median_mape_and_coverage_under_its_own_key(fast_demo):
@@ -262,3 +278,75 @@ def test_the_worked_example_holds_out_every_point_but_the_two_lowest_re_and_scor
     assert f"scratch `{law_string(cal.scratch_fit.mean, prior.names)}` ({mape['scratch']:.1f} %)" in report
     assert f"` ({mape['scratch']:.1f} %). Guard: {cal.guard.reason}." in report
     assert f"({mape['scratch']:.1f} %), scratch `" not in report
+
+
+def test_the_demo_draws_one_sample_efficiency_figure_per_prior_and_stores_both_tables(fast_demo):
+    """Each prior's table goes to its own figure (named after its tag, at the 90 % level the
+    coverage is scored at) and to study.json under its own label: one shared file name would
+    leave the report showing the smooth-pipe figure under both priors."""
+    drawn = fast_demo.drawn["sample_efficiency"]
+    plots_dir = fast_demo.run.path / "plots"
+    assert [(d.path, d.table, d.level) for d in drawn] == [
+        (plots_dir / "sample_efficiency_all.png", TABLE, 0.9),
+        (plots_dir / "sample_efficiency_smooth_pipe.png", fast_demo.smooth, 0.9),
+    ]
+    assert json.loads((fast_demo.run.path / "study.json").read_text()) == {
+        "all systems": TABLE,
+        "smooth-pipe only": fast_demo.smooth,
+    }
+
+
+def test_the_demo_exports_the_all_systems_prior_as_one_gaussian_with_its_fits(fast_demo):
+    """The exported model (what ``--init RUN`` loads) is the all-systems prior, not the smooth-pipe
+    one: a posterior on no points whose mean is the prior's (moment-matched) mean, with the fits
+    and validity boxes it was learnt from."""
+    ((model_dir, posterior, points, meta),) = fast_demo.drawn["export"]
+    assert model_dir == fast_demo.run.model and points == []
+    prior, fits = learn_prior(presets.small(), form=DEFAULT_PRIOR_FORM)
+    naive, _ = learn_prior(presets.smooth_pipe())
+    assert posterior.n == 0
+    assert np.allclose(posterior.mean, prior.mean, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(posterior.mean, naive.mean, rtol=1e-3)
+    assert meta["kind"] == "prior"
+    assert meta["systems"] == [f.as_dict() for f in fits] and len(fits) > 1
+    assert meta["validity"] == {"systems": validity_box(fits)}
+
+
+def test_the_worked_example_s_figure_draws_each_fit_s_law_and_recalibrated_band_over_the_points(fast_demo):
+    """The figure a user compares with the report: over Re from 1/1.5 of the lowest to 1.5 times
+    the highest measured Re (log-spaced), each fit's law Nu = exp(theta . (1, ln Re, ln Pr)) at the
+    series' Pr, its 90 % band at the level the recalibration gives for it (0.95 prior, 0.98
+    scratch with the fixture's maps: that much of its predictive inside), the pre-trained mean law,
+    the two calibration points filled and the held-out ones open, the guard's choice in the title."""
+    ((fig,),) = [fast_demo.drawn["nu_vs_re"]]
+    key = "fig5_ar_1.0_half_squares_eDh_0.167"
+    series = taslim_series()[key]
+    path = fast_demo.run.path
+    train, test = read_points(path / "example_train.csv"), read_points(path / "example_test.csv")
+    prior, _ = learn_prior(presets.small(), form=DEFAULT_PRIOR_FORM)
+    cal = calibrate(train.features(), train.log_nu, prior.names, prior, recalibration=fast_demo.recal)
+    assert fig.path == path / "plots" / "example.png"
+    assert fig.title == f"Taslim & Spring {key}: 2 points, kept = {cal.guard.choice}"
+    assert [c.label for c in fig.curves] == ["prior-informed", "scratch", "pre-trained law (mean)"]
+    re = fig.curves[0].re
+    assert len(re) == 100 and all(np.array_equal(c.re, re) for c in fig.curves)
+    assert re[0] == pytest.approx(series.re.min() / 1.5) and re[-1] == pytest.approx(series.re.max() * 1.5)
+    assert np.allclose(np.diff(np.log(re)), np.log(re[1] / re[0]))  # evenly spaced in log Re
+    pr = series.pr[0]
+    assert pr == pytest.approx(0.7)
+    X = np.column_stack([np.ones_like(re), np.log(re), np.full_like(re, np.log(pr))])
+    for curve, fit, level in ((fig.curves[0], cal.prior_fit, 0.95), (fig.curves[1], cal.scratch_fit, 0.98)):
+        c, a, b = fit.mean
+        assert curve.nu == pytest.approx(np.exp(c) * re**a * pr**b, rel=1e-9)
+        assert np.all(curve.lo < curve.nu) and np.all(curve.nu < curve.hi)
+        inside = fit.cdf(X, np.log(curve.hi)) - fit.cdf(X, np.log(curve.lo))
+        assert inside == pytest.approx(np.full_like(re, level), abs=1e-6)
+    assert not np.allclose(fig.curves[0].nu, fig.curves[1].nu, rtol=1e-3)  # two fits, told apart
+    c, a, b = prior.mean
+    assert fig.curves[2].nu == pytest.approx(np.exp(c) * re**a * pr**b, rel=1e-9)
+    assert fig.curves[2].lo is None and fig.curves[2].hi is None
+    calibration, held_out = fig.scatters
+    assert (calibration.label, held_out.label) == ("calibration points", "held-out measurements")
+    assert calibration.re.tolist() == train.re.tolist() and calibration.nu.tolist() == train.nu.tolist()
+    assert held_out.re.tolist() == test.re.tolist() and held_out.nu.tolist() == test.nu.tolist()
+    assert calibration.filled and not held_out.filled
