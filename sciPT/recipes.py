@@ -63,7 +63,10 @@ def status(recipe: dict, folder: Path | None = None) -> str:
 
 
 def _check(origin: Path, entry: dict, recipe: dict) -> None:
-    digest = file_sha256(origin)
+    try:
+        digest = file_sha256(origin)
+    except OSError as err:  # no permission, a share gone: one line, not a traceback
+        raise UserError(f"{origin}: cannot be read: {err.strerror}") from None
     if digest != entry["sha256"]:
         raise DataError(
             f"{origin}: sha256 {digest[:16]}… differs from the recipe's {entry['sha256'][:16]}… "

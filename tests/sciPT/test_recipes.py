@@ -330,6 +330,27 @@ def test_a_copy_that_fails_is_one_line_and_writes_nothing(tmp_path, monkeypatch,
     assert [p for p in dest.rglob("*") if p.is_file()] == []
 
 
+def test_a_source_that_cannot_be_hashed_is_one_line_naming_it(tmp_path, monkeypatch):
+    """Every source is hashed before anything is copied: one the user may not read is refused
+    there, in one line naming it, not with the system's traceback (root reads every file, so the
+    refusal is simulated)."""
+    source = raw_folder(tmp_path, "heat-transfer")
+    recipe = recipes.load_recipes()["heat-transfer"]
+    unreadable = source / recipe["files"][1]["from"]
+    real = recipes.file_sha256
+
+    def hash_or_refuse(path):
+        if Path(path) == unreadable:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(recipes, "file_sha256", hash_or_refuse)
+    with pytest.raises(UserError) as err:
+        recipes.build(recipe, source, tmp_path / "out")
+    assert str(err.value) == f"{unreadable}: cannot be read: Permission denied"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_source_that_cannot_be_read_is_named_as_read(tmp_path, monkeypatch):
     """A raw file that fails while it is copied (after its hash was read: a network share gone, its
     permissions changed) fails on its side: named as the file that cannot be read, not written."""
