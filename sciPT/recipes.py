@@ -102,20 +102,20 @@ def build(recipe: dict, source: Path, dest: Path | None = None) -> list[Path]:
         if not in_place:
             copies.append((origin, entry))
     targets = [dest / entry["path"] for _, entry in copies]
-    copying = None  # the copy under way: its failure names its file, not the hidden staged one
     try:
         with ExitStack() as stack:  # each copy staged beside its target, all renamed at the end
-            for copying in zip(copies, targets):
-                (origin, _), target = copying
-                shutil.copyfile(origin, stack.enter_context(io.atomic_path(target)))
-            copying = None
-    except OSError as err:
-        if copying is None:  # the renames at the end
-            raise UserError(f"{err.filename or dest}: cannot be written: {err.strerror}") from None
-        (origin, _), target = copying
-        if err.filename == str(origin):
-            raise UserError(f"{origin}: cannot be read: {err.strerror}") from None
-        raise UserError(f"{target}: cannot be written: {err.strerror}") from None
+            for (origin, _), target in zip(copies, targets):
+                try:
+                    shutil.copyfile(origin, stack.enter_context(io.atomic_path(target)))
+                except OSError as err:  # named by its file, not the hidden one it is staged as
+                    failed = (
+                        f"{origin}: cannot be read"
+                        if err.filename == str(origin)
+                        else f"{target}: cannot be written"
+                    )
+                    raise UserError(f"{failed}: {err.strerror}") from None
+    except OSError as err:  # the renames at the end
+        raise UserError(f"{err.filename or dest}: cannot be written: {err.strerror}") from None
     return targets
 
 
