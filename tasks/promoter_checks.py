@@ -3,8 +3,9 @@
 - :func:`validate`, :func:`check_start_keys`, :func:`check_epoch_fits`: a configuration the fits
   cannot honour stops with one line (exit status 2) before the run directory exists.
 - :func:`overlap_flags`: sequences repeated inside the training data (the same bases, either
-  strand), labelled both ways, or shared with the ``--test`` set (:mod:`sciPT.diagnostics.overlap`),
-  counted in ``metrics.json`` and said in the report's first lines, as held-out scores they inflate.
+  strand), labelled both ways, or shared with the ``--val`` or ``--test`` set, exactly or as near
+  copies (:mod:`sciPT.diagnostics.overlap`), counted in ``metrics.json`` and said in the report's
+  first lines, as held-out scores they inflate.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import numpy as np
 
 from sciPT.config import to_dict
 from sciPT.diagnostics import overlap
-from sciPT.diagnostics.contamination import check_parameters
-from sciPT.domains.dna.data import COMPLEMENT
+from sciPT.diagnostics.contamination import DEFAULT_K, DEFAULT_THRESHOLD, check_parameters
+from sciPT.domains.dna.data import COMPLEMENT, DNA_SPEC
 from sciPT.errors import ConfigError, DataError
 from sciPT.finetune import validate as validate_finetune
 from sciPT.runconfig import refuse_unused_train_keys
@@ -45,6 +46,7 @@ UNUSED_TRAIN_KEYS = (
     "activation_checkpointing",
     "compile",
 )
+N_CORE = DNA_SPEC.alphabet.n_core
 
 
 def validate(cfg: PromoterConfig) -> None:
@@ -233,10 +235,17 @@ def overlap_flags(
     test: LabelledSequences | None,
     metrics: dict,
     val: LabelledSequences | None = None,
+    k: int = DEFAULT_K,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> list[str]:
-    """Report lines (and ``metrics`` entries) for repeated, contradictory and shared sequences."""
+    """Report lines (and ``metrics`` entries) for repeated, contradictory and shared sequences, and
+    for near copies (``k``-mer similarity at least ``threshold``, :mod:`sciPT.diagnostics.overlap`)
+    inside the training data and between it and the validation and test sets."""
     found = overlap.repeats(data.codes, data.labels, COMPLEMENT)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
+    near = overlap.similarity_within(data.codes, COMPLEMENT, k, N_CORE) >= threshold
+    metrics["near_copies"] = int(near.sum())
+    similar = f"share at least {threshold:g} of their {k}-mers (either strand)"
     name = file_names(data.source)
     lines = []
     if found.conflicting:
@@ -252,6 +261,14 @@ def overlap_flags(
             "strand); the folds and early-stopping splits keep the copies on one side, so no model is "
             "scored on a sequence it was fitted on, but each copy counts in the metrics."
         )
+    if near.any():
+        lines.append(
+            f"- **Near copies**: {counted(int(near.sum()), 'record')} of {name} {similar} with other "
+            "records without being copies of them (a window cut again a few bases along, a promoter "
+            "annotated at two nearby starts); the folds and early-stopping splits keep only exact "
+            "copies together, so held-out scores partly measure how well a model recalls a near copy "
+            "it was fitted on."
+        )
     held = (
         (
             val,
@@ -259,19 +276,38 @@ def overlap_flags(
             "Validation",
             "the final model stopped early and fitted its stacks on sequences it "
             "was trained on, and the validation scores include them",
+            "the final model stopped early and fitted its stacks on near copies of what it was "
+            "trained on, and the validation scores partly measure its recall of them",
         ),
-        (test, "test", "Test", "the test scores include what the model was trained on"),
+        (
+            test,
+            "test",
+            "Test",
+            "the test scores include what the model was trained on",
+            "the test scores partly measure how well the model recalls what it was trained on, "
+            "not how it does on new sequences",
+        ),
     )
-    for part, key, title, consequence in held:
+    for part, key, title, consequence, near_consequence in held:
         if part is None:
             continue
-        shared = int(overlap.found_in(part.codes, data.codes, COMPLEMENT).sum())
+        exact = overlap.found_in(part.codes, data.codes, COMPLEMENT)
+        shared = int(exact.sum())
         metrics[f"{key}_in_training"] = shared
         if shared:
             lines.append(
                 f"- **{title} set not held out**: {shared} of the {len(part)} sequences of "
                 f"{file_names(part.source)} occur in the training data {name} (either strand); "
                 f"{consequence}."
+            )
+        similarity = overlap.similarity_to(part.codes, data.codes, COMPLEMENT, k, N_CORE)
+        close = int(((similarity >= threshold) & ~exact).sum())
+        metrics[f"{key}_near_training"] = close
+        if close:
+            lines.append(
+                f"- **{title} set near copies**: {close} of the {len(part)} sequences of "
+                f"{file_names(part.source)} {similar} with the training data {name} without "
+                f"occurring in it; {near_consequence}."
             )
     return lines
 

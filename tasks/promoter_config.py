@@ -86,9 +86,10 @@ class PromoterConfig:
         fraction_seeds: subsets (and fine-tune seeds) per label fraction, seeded ``train.seed``,
             ``train.seed + 1``, ...
         contamination_k: k-mer length of the check of evaluation sequences against the
-            pre-training corpus.
+            pre-training corpus, and of the near copies among the training, --val and --test sets.
         contamination_threshold: fraction of a sequence's k-mers found in the pre-training corpus
-            from which it counts as nearly contained.
+            (or in the other records, the training data) from which it counts as nearly
+            contained (a near copy).
     """
 
     init: str = "none"

@@ -101,7 +101,9 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     check_label_fractions(cfg, data)
     check_epoch_fits(cfg, data, val)
     data_checks: dict[str, int] = {}
-    overlap_lines = overlap_flags(data, test, data_checks, val)
+    overlap_lines = overlap_flags(
+        data, test, data_checks, val, k=cfg.contamination_k, threshold=cfg.contamination_threshold
+    )
     start = load_start(cfg.init, cfg)
     check_start_keys(cfg)
     # the fits build their strategy only once training starts: its errors (a freeze deeper than

@@ -251,6 +251,46 @@ def test_negative_transfer_leads_the_report(planted, tmp_path, monkeypatch, fast
     assert metrics["recommended_cnn"] == 1 and metrics["recommended_pre_trained"] == 0
 
 
+def test_the_run_counts_near_copies_with_its_own_k_and_threshold(planted, tmp_path, monkeypatch, fast_cfg):
+    """A --test set of the training sequences cut again 2 bases along (each with 2 new bases at
+    its end): no test sequence occurs in the training data, but of a 30-bp sequence's 15 16-mers
+    the shifted copy shares 13 (0.87), and of its 7 24-mers 5 (0.71). The run's own
+    contamination_k and contamination_threshold decide: 16-mers at 0.5 and 24-mers at 0.7 count all
+    ten, 24-mers at 0.75 none. The planted training set has no near copies (random 30-mers)."""
+    import json
+
+    import sciPT.tasks.promoter_train as promoter
+
+    path, rows = planted
+    rng = np.random.default_rng(5)
+    shifted = [seq[2:] + "".join(rng.choice(list("ACGT"), 2)) for _, seq, _ in rows[:10]]
+    test = tmp_path / "shifted.csv"
+    test.write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(shifted)))
+
+    class Constant:
+        fusion = fitted_fusion = stack = fitted_stack = cnn_stack = fitted_cnn_stack = None
+        validation = (np.array([1, 0]), np.array([0.9, 0.1]))
+
+        def predict(self, codes):
+            return np.full(len(codes), 0.5)
+
+    monkeypatch.setattr(promoter, "train_classifier", lambda *a, **k: Constant())
+    monkeypatch.setattr(promoter, "export_classifier", lambda *a: None)
+    counts = {}
+    for k, threshold in ((16, 0.5), (24, 0.7), (24, 0.75)):
+        cfg = fast_cfg(contamination_k=k, contamination_threshold=threshold, baselines=False)
+        cfg.inputs.train, cfg.inputs.test = str(path), str(test)
+        out = tmp_path / f"run_{k}_{threshold}"
+        assert promoter.run_finetune(cfg, out) == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        counts[k, threshold] = (
+            metrics["near_copies"],
+            metrics["test_in_training"],
+            metrics["test_near_training"],
+        )
+    assert counts == {(16, 0.5): (0, 0, 10), (24, 0.7): (0, 0, 10), (24, 0.75): (0, 0, 0)}
+
+
 def test_the_kmer_baseline_chooses_its_regularisation_on_each_training_part(planted, monkeypatch, fast_cfg):
     from sciPT.domains.dna import kmer
 

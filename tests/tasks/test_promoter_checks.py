@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sciPT.diagnostics import overlap
-from sciPT.domains.dna.data import DNA_SPEC
+from sciPT.domains.dna.data import COMPLEMENT, DNA_SPEC
 from sciPT.errors import ConfigError, DataError
 from sciPT.sequence_inputs import LabelledSequences
 from sciPT.splits import grouped_split
@@ -28,7 +28,13 @@ def test_a_positives_negatives_pair_is_named_by_both_files():
     data = sequences(["AACG", "GGGA", "AACG"], [1, 0, 1], "data/pos.txt + other/neg.txt")
     metrics: dict = {}
     lines = overlap_flags(data, sequences(["CGTT"], [1], "held/test.fa"), metrics)
-    assert metrics == {"label_conflicts": 0, "repeated_sequences": 1, "test_in_training": 1}
+    assert metrics == {
+        "label_conflicts": 0,
+        "repeated_sequences": 1,
+        "near_copies": 0,  # 4 bp: no 16-mer to compare
+        "test_in_training": 1,
+        "test_near_training": 0,
+    }
     assert lines[0].startswith("- **Repeated sequences**: 1 record of pos.txt + neg.txt repeats an earlier")
     assert lines[1].startswith(
         "- **Test set not held out**: 1 of the 1 sequences of test.fa occur in the training data "
@@ -51,10 +57,82 @@ def test_a_validation_file_drawn_from_the_training_data_is_flagged():
     assert overlap_flags(data, None, {}, val=sequences(["CCCC"], [0], "val.csv")) == []
 
 
+def shifted_windows(rng: np.random.Generator) -> tuple[str, list[str]]:
+    """A 60-bp stretch and three 40-bp windows of it: at 0, at 4 (on the other strand) and at 20."""
+    rc = str.maketrans("ACGT", "TGCA")
+    genome = "".join(rng.choice(list("ACGT"), 60))
+    return genome, [genome[:40], genome[4:44].translate(rc)[::-1], genome[20:60]]
+
+
+def test_near_copies_inside_the_training_data_are_flagged():
+    """Windows cut again a few bases along are near copies, which the folds do not keep together.
+
+    Of 40 bp, 25 16-mers each, named by where they start in the stretch: the window at 0 has 0-24,
+    the one at 4 has 4-28 (on the other strand: the check reads both), the one at 20 has 20-44. The
+    others together hold 4-24 of the first (21/25), all of the second (25/25) and 20-28 of the
+    third (9/25): at the default 0.5, two are near. Two unrelated random 40-mers share none."""
+    rng = np.random.default_rng(3)
+    _, windows = shifted_windows(rng)
+    others = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(2)]
+    data = sequences(windows + others, [1, 1, 1, 0, 0], "data/pos.fa + data/neg.fa")
+    sim = overlap.similarity_within(data.codes, COMPLEMENT, 16, 4)
+    assert sim.tolist() == pytest.approx([21 / 25, 1, 9 / 25, 0, 0])
+    metrics: dict = {}
+    lines = overlap_flags(data, None, metrics)
+    assert metrics["near_copies"] == 2 and metrics["repeated_sequences"] == 0
+    assert lines == [
+        "- **Near copies**: 2 records of pos.fa + neg.fa share at least 0.5 of their 16-mers (either "
+        "strand) with other records without being copies of them (a window cut again a few bases "
+        "along, a promoter annotated at two nearby starts); the folds and early-stopping splits keep "
+        "only exact copies together, so held-out scores partly measure how well a model recalls a "
+        "near copy it was fitted on."
+    ]
+    metrics = {}
+    assert overlap_flags(data, None, metrics, threshold=0.9)[0].startswith("- **Near copies**: 1 record of")
+    assert metrics["near_copies"] == 1
+    # exact copies are the repeats' line, not near copies of each other
+    copies = sequences([windows[0], windows[0], others[0]], [1, 1, 0], "t.csv")
+    metrics = {}
+    assert len(overlap_flags(copies, None, metrics)) == 1 and metrics["near_copies"] == 0
+
+
+def test_a_test_set_of_shifted_windows_is_flagged_as_near_copies():
+    """iPromoter-2L's independent set is its benchmark's promoters shifted a few bases: no test
+    sequence occurs in the training data, and the exact check said nothing. The window at 4 shares
+    21 of its 25 16-mers with the training window at 0 (either strand): near; an exact copy is
+    the exact line only; an unrelated window neither."""
+    rng = np.random.default_rng(3)
+    genome, windows = shifted_windows(rng)
+    fresh = "".join(rng.choice(list("ACGT"), 40))
+    train = sequences([windows[0], "".join(rng.choice(list("ACGT"), 40))], [1, 0], "train.csv")
+    test = sequences([windows[1], windows[0], fresh], [1, 1, 0], "held/independent.csv")
+    metrics: dict = {}
+    lines = overlap_flags(train, test, metrics)
+    assert metrics["test_in_training"] == 1 and metrics["test_near_training"] == 1
+    assert lines[1] == (
+        "- **Test set near copies**: 1 of the 3 sequences of independent.csv share at least 0.5 of "
+        "their 16-mers (either strand) with the training data train.csv without occurring in it; the "
+        "test scores partly measure how well the model recalls what it was trained on, not how it "
+        "does on new sequences."
+    )
+    # the same for --val, and the run's own k and threshold decide
+    metrics = {}
+    lines = overlap_flags(train, None, metrics, val=test, k=24, threshold=0.8)
+    # 24-mers: the window at 4 shares 40 - 4 - 24 + 1 = 13 of its 17 (0.76 < 0.8)
+    assert metrics["val_near_training"] == 0 and len(lines) == 1
+    lines = overlap_flags(train, None, metrics, val=test, k=24, threshold=0.75)
+    assert metrics["val_near_training"] == 1
+    assert lines[1].startswith("- **Validation set near copies**: 1 of the 3 sequences of independent.csv")
+    assert lines[1].endswith(
+        "the final model stopped early and fitted its stacks on near copies of what it was trained "
+        "on, and the validation scores partly measure its recall of them."
+    )
+
+
 def test_clean_data_add_no_line():
     metrics: dict = {}
     assert overlap_flags(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), None, metrics) == []
-    assert metrics == {"label_conflicts": 0, "repeated_sequences": 0}
+    assert metrics == {"label_conflicts": 0, "repeated_sequences": 0, "near_copies": 0}
 
 
 def test_lengths_that_tell_the_classes_apart_are_flagged():

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from sciPT.diagnostics.overlap import found_in, repeats, strand_keys
+from sciPT.diagnostics.overlap import found_in, repeats, similarity_to, similarity_within, strand_keys
 from sciPT.domains.dna.data import DNA_SPEC
 
 COMPLEMENT = DNA_SPEC.complement_codes()
@@ -49,3 +50,34 @@ def test_the_key_is_the_bytewise_smaller_strand():
     letters into the shipped training record, so the larger strand would change every hash."""
     (aacg,) = codes("AACG")  # AACG < CGTT bytewise
     assert strand_keys(codes("CGTT", "AACG"), COMPLEMENT) == [aacg.tobytes(), aacg.tobytes()]
+
+
+def test_similarity_to_counts_kmer_positions_on_the_better_strand():
+    """3-mers by hand. AACGTT (4 positions: AAC ACG CGT GTT; its reverse complement is itself)
+    against CGTA (CGT GTA) and AAAC (AAA AAC): CGT and AAC, 2/4; against CGTA alone 1/4. TACG
+    (TAC ACG) against CGTA as given shares nothing; its reverse complement CGTA shares both: 1; read
+    as given only (proteins), 0. A repeated 3-mer counts at each position: AAAA (AAA twice) against
+    AAAC is 2/2."""
+    query = codes("AACGTT", "TACG", "AAAA")
+    sim = similarity_to(query, codes("CGTA", "AAAC"), COMPLEMENT, 3, 4)
+    assert sim.tolist() == [0.5, 1.0, 1.0]
+    assert similarity_to(query, codes("CGTA"), None, 3, 4).tolist() == [0.25, 0.0, 0.0]
+
+
+def test_similarity_skips_kmers_with_an_unknown_base_on_both_sides():
+    """ACGNACG: the 3-mers ACG, ACG are valid, CGN GNA NAC are not; both ACG found: 2/2 = 1. A
+    reference N never matches: NNN against NNN scores 0, as does a sequence shorter than k."""
+    sim = similarity_to(codes("ACGNACG", "NNN", "AC"), codes("TACGT", "NNN"), COMPLEMENT, 3, 4)
+    assert sim.tolist() == [1.0, 0.0, 0.0]
+    assert similarity_to([], codes("ACGT"), COMPLEMENT, 3, 4).shape == (0,)
+
+
+def test_similarity_within_leaves_out_the_records_own_copies():
+    """AACGT and its reverse complement ACGTT are one sequence: against each other they are copies
+    (the repeats' business) and score 0; a third record CGTA holds CGT, one of AACGT's three
+    3-mers (AAC ACG CGT), so 1/3 with it; CGTA's own CGT and GTA: CGT found in AACGT, 1/2."""
+    sim = similarity_within(codes("AACGT", "ACGTT"), COMPLEMENT, 3, 4)
+    assert sim.tolist() == [0.0, 0.0]
+    sim = similarity_within(codes("AACGT", "ACGTT", "CGTA"), COMPLEMENT, 3, 4)
+    assert sim.tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3), 0.5]
+    assert similarity_within([], COMPLEMENT, 3, 4).shape == (0,)
