@@ -138,10 +138,17 @@ def distinct_needed(folds: int) -> int:
 
 def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
     """Refuse, before anything is written, a class with too few distinct sequences (copies and
-    reverse complements count once, as the folds and early-stopping splits group them)."""
+    reverse complements count once, as the early-stopping splits group them; near copies too with
+    folds, as the folds group them)."""
+    from .promoter_evaluation import held_out_keys
+
     if val is not None and not cfg.folds:
         return  # one fit, stopped on --val: nothing is split
-    counts = distinct_per_class(overlap.strand_keys(data.codes, COMPLEMENT), data.labels)
+    if cfg.folds:
+        keys, alike = held_out_keys(cfg, data), "copies, reverse complements and near copies"
+    else:
+        keys, alike = overlap.strand_keys(data.codes, COMPLEMENT), "copies and reverse complements"
+    counts = distinct_per_class(keys, data.labels)
     need = distinct_needed(cfg.folds)
     for label, name in ((1, "promoter"), (0, "non-promoter")):
         have = counts.get(label, 0)
@@ -152,8 +159,8 @@ def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) 
                 else "an early-stopping split"
             )
             raise DataError(
-                f"{data.source}: {have} distinct {name} sequence{'s' if have != 1 else ''} (copies and "
-                f"reverse complements count once); {what} needs at least {need}"
+                f"{data.source}: {have} distinct {name} sequence{'s' if have != 1 else ''} ({alike} "
+                f"count once); {what} needs at least {need}"
             )
 
 
@@ -243,7 +250,7 @@ def overlap_flags(
     inside the training data and between it and the validation and test sets."""
     found = overlap.repeats(data.codes, data.labels, COMPLEMENT)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
-    near = overlap.similarity_within(data.codes, COMPLEMENT, k, N_CORE) >= threshold
+    near = overlap.copy_groups(data.codes, COMPLEMENT, k, threshold, N_CORE).near
     metrics["near_copies"] = int(near.sum())
     similar = f"share at least {threshold:g} of their {k}-mers (either strand)"
     name = file_names(data.source)
@@ -263,11 +270,12 @@ def overlap_flags(
         )
     if near.any():
         lines.append(
-            f"- **Near copies**: {counted(int(near.sum()), 'record')} of {name} {similar} with other "
-            "records without being copies of them (a window cut again a few bases along, a promoter "
-            "annotated at two nearby starts); the folds and early-stopping splits keep only exact "
-            "copies together, so held-out scores partly measure how well a model recalls a near copy "
-            "it was fitted on."
+            f"- **Near copies**: {counted(int(near.sum()), 'record')} of {name} {similar} with "
+            "another record without being a copy of it (a window cut again a few bases along, a "
+            "promoter annotated at two nearby starts). The folds and the label fractions' test part "
+            "keep near copies together, as they keep copies; each fit's early-stopping split keeps "
+            "only copies together, so it stops early and fits its stacks partly on near copies of "
+            "what it was fitted on."
         )
     held = (
         (

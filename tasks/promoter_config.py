@@ -74,8 +74,9 @@ class PromoterConfig:
             ``naturalness_min_ratio``).
         cnn_stack: then stack the baseline CNN's logit likewise.
         cnn_stack_min_ratio: likelihood ratio the CNN stack must reach to be kept.
-        folds: stratified K-fold cross-validation of every model (K at least 2; a sequence's copies
-            and reverse complements in one fold); 0: none, only the final model is trained.
+        folds: stratified K-fold cross-validation of every model (K at least 2; a sequence's copies,
+            reverse complements and near copies in one fold); 0: none, only the final model is
+            trained.
         strand_symmetric: average each prediction with its reverse complement's.
         baselines: also run the same architecture from scratch, a k-mer logistic regression and a
             small CNN on the same folds (and scratch in ``label_fractions``).

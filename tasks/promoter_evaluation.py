@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from sciPT import plots
-from sciPT.diagnostics.overlap import strand_keys
+from sciPT.diagnostics.overlap import copy_groups
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.kmer import KmerLogisticRegression
@@ -34,12 +34,18 @@ if TYPE_CHECKING:
     from .promoter_config import PromoterConfig
 
 
+def held_out_keys(cfg: PromoterConfig, data: LabelledSequences) -> np.ndarray:
+    """The key the folds and the label fractions' test part keep together: equal for copies of a
+    sequence (either strand) and for near copies (:func:`sciPT.diagnostics.overlap.copy_groups`,
+    with the run's ``contamination_k`` and ``contamination_threshold``), so a held-out score is of
+    sequences whose copies and near copies were not fitted."""
+    k, threshold = cfg.contamination_k, cfg.contamination_threshold
+    return copy_groups(data.codes, COMPLEMENT, k, threshold, DNA_SPEC.alphabet.n_core).group
+
+
 def cv_folds(cfg: PromoterConfig, data: LabelledSequences) -> list[tuple[np.ndarray, np.ndarray]]:
     """The ``(train, test)`` indices of the ``cfg.folds`` folds every model is scored on."""
-    # copies of a sequence (either strand) share a fold: a held-out score is of unseen sequences
-    return grouped_folds(
-        strand_keys(data.codes, COMPLEMENT), data.labels, cfg.folds, cfg.train.seed, data.source
-    )
+    return grouped_folds(held_out_keys(cfg, data), data.labels, cfg.folds, cfg.train.seed, data.source)
 
 
 def write_out_of_fold(path: Path, data: LabelledSequences, folds, oof: dict) -> None:
@@ -136,8 +142,8 @@ def restored_metrics(kept: dict) -> dict:
 
 def fraction_split(cfg, data: LabelledSequences) -> tuple[LabelledSequences, LabelledSequences]:
     """``(pool, held)``: the fixed 80 % the label fractions are drawn from and the 20 % they are
-    scored on (copies of a sequence on one side: :mod:`sciPT.splits`)."""
-    keys = strand_keys(data.codes, COMPLEMENT)
+    scored on (copies and near copies of a sequence on one side: :func:`held_out_keys`)."""
+    keys = held_out_keys(cfg, data)
     pool_idx, test_idx = grouped_split(keys, data.labels, math.ceil(0.2 * len(data)), cfg.train.seed)
     return data.subset(pool_idx), data.subset(test_idx)
 

@@ -105,13 +105,29 @@ def slug(key: str) -> str:
 
 def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, length: int) -> dict[str, Any]:
     """What a run's fits depend on: its settings (less :data:`FIT_FREE_KEYS`), the length the
-    sequences are cropped or padded to, and digests of the training data and the start's weights."""
+    sequences are cropped or padded to, digests of the training data and the start's weights, and
+    of the groups the folds keep together (the contamination check's k and threshold decide which
+    near copies are grouped), and whether any group joins near copies."""
+    from .promoter_evaluation import held_out_keys
+
+    groups = held_out_keys(cfg, data)
     return {
         "settings": fit_settings(cfg),
         "length": length,
         "data": data_digest(data),
         "start": start_digest(start),
+        "held_out": hashlib.sha256(np.asarray(groups, dtype=np.int64).tobytes()).hexdigest(),
+        # fewer groups than distinct sequences: some group holds near copies
+        "near_grouped": bool(len(np.unique(groups)) < len(groups) - repeated_records(data)),
     }
+
+
+def repeated_records(data: LabelledSequences) -> int:
+    from sciPT.diagnostics.overlap import repeats
+
+    from .promoter_classifier import COMPLEMENT
+
+    return repeats(data.codes, data.labels, COMPLEMENT).repeated
 
 
 def fit_settings(cfg: PromoterConfig) -> dict[str, Any]:
@@ -154,6 +170,12 @@ def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> No
         parts.append("other training sequences or labels")
     if kept["start"] != now["start"]:
         parts.append("another start's weights")
+    if "held_out" in kept:
+        if kept["held_out"] != now["held_out"]:
+            parts.append("other groups of near copies kept together (another contamination_k or _threshold)")
+    elif now["near_grouped"]:
+        # fits kept before near copies were grouped: their folds kept only exact copies together
+        parts.append("folds that did not keep near copies together (an earlier version)")
     if parts:
         raise ConfigError(
             f"--resume: {where.parent} holds fits made with {'; '.join(parts)}; "

@@ -143,7 +143,8 @@ def cv_table(oof: dict, folds: int) -> list[str]:
     out = [
         "## Cross-validation",
         "",
-        f"Stratified {folds}-fold (a sequence's copies and reverse complements in one fold), mean ± "
+        f"Stratified {folds}-fold (a sequence's copies, reverse complements and near copies in one fold), "
+        "mean ± "
         "standard error over folds:",
         "",
         "| model | " + " | ".join(names) + " |",

@@ -18,8 +18,7 @@ benchmark's, and 4 exact ones (``benchmarks/contamination_ipromoter.py``). :func
 measures each sequence against a reference set with the contamination check's similarity
 (:mod:`.contamination`, the reference in place of the corpus): the fraction of the sequence's k-mer
 positions, on its better strand, whose k-mer occurs in some reference sequence;
-:func:`similarity_within` measures each record of one set against the others, its exact copies
-excepted.
+:func:`copy_groups` joins the records of one set that are near copies of one another.
 """
 
 from __future__ import annotations
@@ -100,23 +99,64 @@ def similarity_to(
     return fraction.reshape(len(codes), kmers.n_strands).max(1)
 
 
-def similarity_within(
-    codes: list[np.ndarray], complement: np.ndarray | None, k: int, n_core: int
-) -> np.ndarray:
-    """float ``[len(codes)]``: each record's :func:`similarity_to` the other records of the set,
-    leaving out its exact copies (equal :func:`strand_keys`), which :func:`repeats` counts."""
-    if not codes:
-        return np.zeros(0)
+@dataclass
+class CopyGroups:
+    """Records joined by exact and near copies (:func:`copy_groups`).
+
+    Attributes:
+        group: int ``[N]``, equal for the records of one group: exact copies (either strand), and
+            records joined by a chain of near copies. Numbered by their first record.
+        near: bool ``[N]``: a record with a near copy among the others (not an exact copy of it).
+    """
+
+    group: np.ndarray
+    near: np.ndarray
+
+
+def copy_groups(
+    codes: list[np.ndarray], complement: np.ndarray | None, k: int, threshold: float, n_core: int
+) -> CopyGroups:
+    """Group the records of one set by exact copies and near copies.
+
+    Two records are near copies when one of them shares at least ``threshold`` of its k-mer
+    positions (on its better strand) with the other alone: :func:`similarity_to` with the other as
+    the reference, in either direction. Exact copies (equal :func:`strand_keys`) are one record
+    here. Groups are the connected components: a window cut again a few bases along, and again, is
+    one group however long the chain. Splits that keep a group on one side (:mod:`sciPT.splits`)
+    then score no record whose near copy was fitted.
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(codes)
+    if n == 0:
+        return CopyGroups(np.zeros(0, np.int64), np.zeros(0, bool))
     index: dict[bytes, int] = {}
     copies = np.array([index.setdefault(key, len(index)) for key in strand_keys(codes, complement)])
     kmers = _EvalKmers(codes, k, n_core, complement)
-    n_groups, n_strands = len(index), kmers.n_strands
-    owner = copies[kmers.group // n_strands]  # each occurrence's set of copies
-    pair = kmers.inverse.astype(np.int64) * n_groups + owner
-    # a reference k-mer is one a record reads as given (the query's two strands cover the other)
-    given = np.unique(pair[kmers.group % n_strands == 0])
-    holders = np.bincount(given // n_groups, minlength=len(kmers.uniq))
-    shared = holders[kmers.inverse] - np.isin(pair, given) > 0
-    counts = np.bincount(kmers.group[shared], minlength=len(kmers.strands))
-    fraction = np.divide(counts, kmers.n_kmers, out=np.zeros(len(counts)), where=kmers.n_kmers > 0)
-    return fraction.reshape(len(codes), n_strands).max(1)
+    n_groups, n_strands, n_uniq = len(index), kmers.n_strands, len(kmers.uniq)
+    owner = copies[kmers.group // n_strands]
+    # a set of copies holds the k-mers of its first record as given (the query's two strands cover
+    # the other): a sequence whose reverse complement is also in the set holds no more than one without
+    first = np.zeros(n, bool)
+    first[np.unique(copies, return_index=True)[1]] = True
+    given = (kmers.group % n_strands == 0) & first[kmers.group // n_strands]
+    holds = sparse.csr_matrix(
+        (np.ones(int(given.sum())), (kmers.inverse[given], owner[given])), shape=(n_uniq, n_groups)
+    )
+    holds.data[:] = 1  # a k-mer a record holds twice is one k-mer it holds
+    reads = sparse.csr_matrix(
+        (np.ones(len(kmers.group)), (kmers.group, kmers.inverse)), shape=(len(kmers.strands), n_uniq)
+    )
+    shared = (reads @ holds).tocoo()  # k-mer positions of each strand found in each set of copies
+    strand_owner = copies[shared.row // n_strands]
+    close = (shared.data >= threshold * kmers.n_kmers[shared.row]) & (shared.col != strand_owner)
+    a, b = strand_owner[close], shared.col[close]
+    edges = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n_groups, n_groups))
+    _, component = connected_components(edges, directed=False)
+    has_near = np.zeros(n_groups, bool)
+    has_near[a] = has_near[b] = True
+    # renumber by first record, as sciPT.splits numbers groups
+    _, first, inverse = np.unique(component[copies], return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return CopyGroups(order[inverse].astype(np.int64), has_near[copies])

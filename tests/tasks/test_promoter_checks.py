@@ -65,31 +65,35 @@ def shifted_windows(rng: np.random.Generator) -> tuple[str, list[str]]:
 
 
 def test_near_copies_inside_the_training_data_are_flagged():
-    """Windows cut again a few bases along are near copies, which the folds do not keep together.
+    """Windows cut again a few bases along are near copies.
 
     Of 40 bp, 25 16-mers each, named by where they start in the stretch: the window at 0 has 0-24,
     the one at 4 has 4-28 (on the other strand: the check reads both), the one at 20 has 20-44. The
-    others together hold 4-24 of the first (21/25), all of the second (25/25) and 20-28 of the
-    third (9/25): at the default 0.5, two are near. Two unrelated random 40-mers share none."""
+    windows at 0 and 4 share 4-24, 21 of 25 (0.84): near at the default 0.5. The window at 20 shares
+    20-24 (5) with the first and 20-28 (9) with the second: near neither. Two unrelated random
+    40-mers share none."""
     rng = np.random.default_rng(3)
     _, windows = shifted_windows(rng)
     others = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(2)]
     data = sequences(windows + others, [1, 1, 1, 0, 0], "data/pos.fa + data/neg.fa")
-    sim = overlap.similarity_within(data.codes, COMPLEMENT, 16, 4)
-    assert sim.tolist() == pytest.approx([21 / 25, 1, 9 / 25, 0, 0])
+    assert overlap.copy_groups(data.codes, COMPLEMENT, 16, 0.5, 4).group.tolist() == [0, 0, 1, 2, 3]
+    assert overlap.copy_groups(data.codes, COMPLEMENT, 16, 0.35, 4).group.tolist() == [0, 0, 0, 1, 2]
     metrics: dict = {}
     lines = overlap_flags(data, None, metrics)
     assert metrics["near_copies"] == 2 and metrics["repeated_sequences"] == 0
     assert lines == [
         "- **Near copies**: 2 records of pos.fa + neg.fa share at least 0.5 of their 16-mers (either "
-        "strand) with other records without being copies of them (a window cut again a few bases "
-        "along, a promoter annotated at two nearby starts); the folds and early-stopping splits keep "
-        "only exact copies together, so held-out scores partly measure how well a model recalls a "
-        "near copy it was fitted on."
+        "strand) with another record without being a copy of it (a window cut again a few bases "
+        "along, a promoter annotated at two nearby starts). The folds and the label fractions' test "
+        "part keep near copies together, as they keep copies; each fit's early-stopping split keeps "
+        "only copies together, so it stops early and fits its stacks partly on near copies of what "
+        "it was fitted on."
     ]
     metrics = {}
-    assert overlap_flags(data, None, metrics, threshold=0.9)[0].startswith("- **Near copies**: 1 record of")
-    assert metrics["near_copies"] == 1
+    assert overlap_flags(data, None, metrics, threshold=0.85) == [] and metrics["near_copies"] == 0
+    # 9/25 = 0.36: at 0.35 the window at 20 is near the one at 4
+    overlap_flags(data, None, metrics, threshold=0.35)
+    assert metrics["near_copies"] == 3
     # exact copies are the repeats' line, not near copies of each other
     copies = sequences([windows[0], windows[0], others[0]], [1, 1, 0], "t.csv")
     metrics = {}
@@ -173,9 +177,38 @@ def test_copies_count_once_and_too_few_are_refused_before_anything_is_written():
     with pytest.raises(DataError) as err:
         check_distinct_sequences(PromoterConfig(folds=3), data, None)
     assert str(err.value) == (
-        "pos.fa + neg.fa: 2 distinct promoter sequences (copies and reverse complements count once); "
-        "3 folds, each training part stopping early on 2 of each class, needs at least 3"
+        "pos.fa + neg.fa: 2 distinct promoter sequences (copies, reverse complements and near copies "
+        "count once); 3 folds, each training part stopping early on 2 of each class, needs at least 3"
     )
+    # without folds only copies count once, as the early-stopping split groups them
+    few = sequences(["AACG", "CGTT", "ATAT"], [1, 1, 0], "few.csv")
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(), few, None)
+    assert str(err.value) == (
+        "few.csv: 1 distinct promoter sequence (copies and reverse complements count once); an "
+        "early-stopping split needs at least 2"
+    )
+
+
+def test_near_copies_count_once_for_the_folds_but_not_for_an_early_stopping_split():
+    """Three promoters that are windows of one stretch at 0, 4 and 20: the first two are near
+    copies (21 of 25 16-mers), so the folds see 2 distinct promoters, where one early-stopping
+    split sees 3, as it splits them."""
+    from sciPT.tasks.promoter_config import PromoterConfig
+
+    rng = np.random.default_rng(3)
+    _, windows = shifted_windows(rng)
+    others = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(3)]
+    data = sequences(windows + others, [1, 1, 1, 0, 0, 0], "w.csv")
+    check_distinct_sequences(PromoterConfig(), data, None)
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(folds=3), data, None)
+    assert str(err.value) == (
+        "w.csv: 2 distinct promoter sequences (copies, reverse complements and near copies count "
+        "once); 3 folds, each training part stopping early on 2 of each class, needs at least 3"
+    )
+    # the run's own threshold decides: at 0.9 the windows are not near copies
+    check_distinct_sequences(PromoterConfig(folds=3, contamination_threshold=0.9), data, None)
 
 
 def test_a_label_fraction_too_small_for_its_early_stopping_split_is_refused_first():

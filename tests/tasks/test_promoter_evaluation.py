@@ -73,6 +73,40 @@ def test_no_sequence_is_in_two_folds_on_either_strand():
         assert sorted(y for _, y in distinct) == [0, 0, 1, 1]
 
 
+def _with_near_copies() -> tuple[LabelledSequences, list[int]]:
+    """12 stretches of 44 bp (6 promoters'), each cut into two 40-bp windows 4 bases apart (the
+    second read on the other strand): near copies (21 of 25 16-mers shared), never exact ones; and
+    the group each record's windows form, computed here."""
+    codes, labels, group = [], [], []
+    for i, stretch in enumerate(_random(12, length=44, seed=4)):
+        codes += [stretch[:40], _rc(stretch[4:])]
+        labels += [int(i < 6)] * 2
+        group += [i, i]
+    return _data(codes, labels), group
+
+
+def test_near_copies_share_a_fold_and_a_side_of_the_label_fractions_split():
+    """A window cut again 4 bases along, in another fold, is scored as held out though the model
+    was fitted on 84 % of it. The folds and the fractions' split keep each pair together, with
+    the run's contamination_k and threshold; at a threshold above 0.84 the pairs are not grouped."""
+    data, group = _with_near_copies()
+    for folds in (cv_folds(PromoterConfig(folds=3), data), cv_folds(PromoterConfig(folds=4), data)):
+        for train, test in folds:
+            assert not {group[i] for i in train} & {group[i] for i in test}
+        # whole pairs, stratified: 12 pairs over 3 folds are 2 pairs of each class a fold
+        assert sorted(len(test) for _, test in folds) == [2 * 12 // len(folds)] * len(folds)
+    assert [int(data.labels[test].sum()) for _, test in cv_folds(PromoterConfig(folds=3), data)] == [4] * 3
+    pool, held = fraction_split(PromoterConfig(), data)
+    where = {name: i for i, name in enumerate(data.names)}
+    assert not {group[where[n]] for n in pool.names} & {group[where[n]] for n in held.names}
+    apart = [cv_folds(PromoterConfig(folds=3, contamination_threshold=t), data) for t in (0.85, 0.9)]
+    split = lambda folds: any(  # noqa: E731
+        {group[i] for i in train} & {group[i] for i in test} for train, test in folds
+    )
+    assert all(split(folds) for folds in apart)
+    assert not split(cv_folds(PromoterConfig(folds=3, contamination_k=24, contamination_threshold=0.7), data))
+
+
 def test_the_folds_are_drawn_with_the_run_seed():
     """Another --seed draws other folds (a spread across seeds is then measurable), the same seed
     the same folds (a run can be repeated)."""

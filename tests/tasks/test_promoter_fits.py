@@ -167,6 +167,8 @@ def test_the_data_digest_reads_the_labels_and_a_flipped_label_is_refused(tmp_pat
             "length": 4,
             "data": data_digest(data),
             "start": "s",
+            "held_out": "h",
+            "near_grouped": False,
         }
 
     where = tmp_path / FITS / "fingerprint.json"
@@ -183,7 +185,64 @@ def _kept_fingerprint(**changes):
     from sciPT.tasks.promoter_config import PromoterConfig
     from sciPT.tasks.promoter_fits import fit_settings
 
-    return {"settings": fit_settings(PromoterConfig()), "length": 200, "data": "d", "start": "s", **changes}
+    return {
+        "settings": fit_settings(PromoterConfig()),
+        "length": 200,
+        "data": "d",
+        "start": "s",
+        "held_out": "h",
+        "near_grouped": False,
+        **changes,
+    }
+
+
+def test_fits_kept_with_other_groups_of_near_copies_are_refused(tmp_path):
+    """The folds keep near copies together, grouped with the run's contamination_k and _threshold:
+    fits kept with other groups were scored on other folds. Fits kept before near copies were
+    grouped (no "held_out" in their fingerprint) continue only where no group joins near copies,
+    where their folds are the same."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    where = tmp_path / FITS / "fingerprint.json"
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(_kept_fingerprint(), _kept_fingerprint(held_out="other"), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with other groups of near copies kept together "
+        "(another contamination_k or _threshold); continue with what they were made with, or start a "
+        "new run (another --out)"
+    )
+    before = _kept_fingerprint()
+    del before["held_out"], before["near_grouped"]
+    refuse_changes(before, _kept_fingerprint(held_out="any"), where)  # no near copies: same folds
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(before, _kept_fingerprint(near_grouped=True), where)
+    assert "made with folds that did not keep near copies together (an earlier version); continue" in str(
+        err.value
+    )
+
+
+def test_the_fingerprint_digests_the_groups_the_folds_keep_together():
+    """Two 40-bp windows 4 bases apart (21 of 25 16-mers shared) and two unrelated sequences:
+    grouped at the default threshold 0.5, not at 0.9; the digest follows, and says so."""
+    import numpy as np
+
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import fingerprint
+    from sciPT.tasks.promoter_start import load_start
+
+    rng = np.random.default_rng(0)
+    stretch = rng.integers(0, 4, 44).astype(np.uint8)
+    codes = [stretch[:40], stretch[4:], *(rng.integers(0, 4, 40).astype(np.uint8) for _ in range(2))]
+    data = LabelledSequences(list("abcd"), codes, np.array([1, 1, 0, 0]), "w.csv")
+    start = load_start("none", PromoterConfig())
+    grouped = fingerprint(PromoterConfig(), data, start, 40)
+    apart = fingerprint(PromoterConfig(contamination_threshold=0.9), data, start, 40)
+    assert grouped["near_grouped"] and not apart["near_grouped"]
+    assert grouped["held_out"] != apart["held_out"]
+    assert grouped["settings"] == apart["settings"]  # the threshold itself is fit-free
+    exact = LabelledSequences(list("abc"), [codes[0], codes[0], codes[2]], np.array([1, 1, 0]), "c.csv")
+    assert not fingerprint(PromoterConfig(), exact, start, 40)["near_grouped"]  # copies are not near
 
 
 def test_a_continued_run_with_another_length_or_start_is_refused_naming_each(tmp_path):
@@ -332,7 +391,14 @@ def test_a_setting_held_as_a_tuple_continues_as_the_list_it_was_kept_as(tmp_path
     cfg.model.complement_ids = (0, 1, 2, 3)  # set from Python, not read from YAML
 
     def now():
-        return {"settings": fit_settings(cfg), "length": 200, "data": "d", "start": "s"}
+        return {
+            "settings": fit_settings(cfg),
+            "length": 200,
+            "data": "d",
+            "start": "s",
+            "held_out": "h",
+            "near_grouped": False,
+        }
 
     assert fit_settings(cfg)["model.complement_ids"] == [0, 1, 2, 3]
     FitStore(tmp_path, now())

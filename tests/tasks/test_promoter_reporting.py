@@ -195,8 +195,8 @@ def test_the_cross_validation_table_gives_each_metric_s_mean_and_standard_error_
     assert cv_table({"scratch": (None, per_fold)}, 3) == [
         "## Cross-validation",
         "",
-        "Stratified 3-fold (a sequence's copies and reverse complements in one fold), mean ± standard "
-        "error over folds:",
+        "Stratified 3-fold (a sequence's copies, reverse complements and near copies in one fold), "
+        "mean ± standard error over folds:",
         "",
         "| model | accuracy | mcc | f1 | auroc | auprc | sensitivity | specificity |",
         "|---|---|---|---|---|---|---|---|",

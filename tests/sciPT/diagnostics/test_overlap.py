@@ -1,7 +1,6 @@
 import numpy as np
-import pytest
 
-from sciPT.diagnostics.overlap import found_in, repeats, similarity_to, similarity_within, strand_keys
+from sciPT.diagnostics.overlap import copy_groups, found_in, repeats, similarity_to, strand_keys
 from sciPT.domains.dna.data import DNA_SPEC
 
 COMPLEMENT = DNA_SPEC.complement_codes()
@@ -72,12 +71,33 @@ def test_similarity_skips_kmers_with_an_unknown_base_on_both_sides():
     assert similarity_to([], codes("ACGT"), COMPLEMENT, 3, 4).shape == (0,)
 
 
-def test_similarity_within_leaves_out_the_records_own_copies():
-    """AACGT and its reverse complement ACGTT are one sequence: against each other they are copies
-    (the repeats' business) and score 0; a third record CGTA holds CGT, one of AACGT's three
-    3-mers (AAC ACG CGT), so 1/3 with it; CGTA's own CGT and GTA: CGT found in AACGT, 1/2."""
-    sim = similarity_within(codes("AACGT", "ACGTT"), COMPLEMENT, 3, 4)
-    assert sim.tolist() == [0.0, 0.0]
-    sim = similarity_within(codes("AACGT", "ACGTT", "CGTA"), COMPLEMENT, 3, 4)
-    assert sim.tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3), 0.5]
-    assert similarity_within([], COMPLEMENT, 3, 4).shape == (0,)
+def test_copy_groups_join_near_copies_pairwise_and_chains_of_them():
+    """3-mers by hand, threshold 0.6. AACGTA (AAC ACG CGT GTA) and ACGTAC (ACG CGT GTA TAC) share
+    3 of 4 either way: near. CGTACC (CGT GTA TAC ACC) shares 3 of 4 with ACGTAC: near, and so in
+    AACGTA's group (a chain), though the two share only 2 of 4 on either strand. GGGGGG shares
+    nothing. TACGTT is AACGTA's reverse complement: an exact copy in its group, near the others as
+    AACGTA is. At 0.8 no pair is near, and only the exact copy joins a group."""
+    texts = ("AACGTA", "ACGTAC", "GGGGGG", "CGTACC", "TACGTT")
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.6, 4)
+    assert groups.group.tolist() == [0, 0, 1, 0, 0]
+    assert groups.near.tolist() == [True, True, False, True, True]
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.8, 4)
+    assert groups.group.tolist() == [0, 1, 2, 3, 0] and not groups.near.any()
+
+
+def test_copy_groups_need_one_record_to_hold_the_threshold_alone():
+    """AACGTT (AAC ACG CGT GTT; its own reverse complement) against AACGGGG (AAC ACG CGG GGG GGG)
+    and TTTCGTT (TTT TTC TCG CGT GTT): 2 of its 4 3-mers with each, all 4 only with both; each of
+    them 2 of its 5 with it (either strand); the two others share 2 of 5 (AACGGGG's reverse
+    complement CCCCGTT holds CGT GTT). At 0.6 no pair is near and each is its own group; at 0.5
+    AACGTT is near both. Groups are numbered by their first record."""
+    texts = ("CATC", "AACGTT", "AACGGGG", "TTTCGTT")
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.6, 4)
+    assert groups.group.tolist() == [0, 1, 2, 3] and not groups.near.any()
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.5, 4)
+    assert groups.group.tolist() == [0, 1, 1, 1]
+    assert groups.near.tolist() == [False, True, True, True]
+    # AACG and CGTT are each other's reverse complement: copies; read as given, they share nothing
+    assert copy_groups(codes("AACG", "CGTT"), COMPLEMENT, 3, 0.5, 4).group.tolist() == [0, 0]
+    assert copy_groups(codes("AACG", "CGTT"), None, 3, 0.5, 4).group.tolist() == [0, 1]
+    assert copy_groups([], COMPLEMENT, 3, 0.5, 4).group.shape == (0,)
