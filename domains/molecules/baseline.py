@@ -45,9 +45,9 @@ from __future__ import annotations
 import types
 
 import torch
-from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
+from .model import element_table, species_index
 from .potential_config import PotentialConfig
 
 # what the pre-training report and the loss figure call it (sciPT.pretrain, ``loss_baseline``)
@@ -70,10 +70,8 @@ class ReferenceOnlyPotential(nn.Module):
     def __init__(self, cfg: PotentialConfig):
         super().__init__()
         refs = list(cfg.reference_energies) or [0.0] * len(cfg.elements)
-        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-        for index, symbol in enumerate(cfg.elements):
-            z_to_index[atomic_numbers[symbol]] = index
-        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        self.elements = list(cfg.elements)
+        self.register_buffer("z_to_index", element_table(cfg.elements), persistent=False)
         self.register_buffer("reference_energies", torch.tensor(refs, dtype=torch.float64))
         self.register_buffer("energy_shift", torch.tensor(float(cfg.energy_shift), dtype=torch.float64))
         self.register_buffer("energy_scale", torch.tensor(float(cfg.energy_scale), dtype=torch.float64))
@@ -85,7 +83,7 @@ class ReferenceOnlyPotential(nn.Module):
         if graph is None:
             graph = torch.zeros(n_atoms, dtype=torch.long, device=z.device)
         n_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else 1
-        atomic = self.reference_energies[self.z_to_index[z]] + self.energy_shift
+        atomic = self.reference_energies[species_index(self.z_to_index, z, self.elements)] + self.energy_shift
         energy = torch.zeros(n_graphs, dtype=torch.float64, device=z.device).index_add(0, graph, atomic)
         out = {"energy": energy, "atomic_energies": atomic}
         if forces:

@@ -73,6 +73,26 @@ def _plain(t: torch.Tensor) -> torch.Tensor:
     return t.clone() if t.is_inference() else t
 
 
+def element_table(elements: list[str]) -> torch.Tensor:
+    """long ``[119]``: each atomic number's index in ``elements``, -1 for an element not there."""
+    table = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+    for index, symbol in enumerate(elements):
+        table[atomic_numbers[symbol]] = index
+    return table
+
+
+def species_index(table: torch.Tensor, z: torch.Tensor, elements: list[str]) -> torch.Tensor:
+    """Each atomic number's index in ``table`` (:func:`element_table`); an element not in it is a
+    :class:`DataError` (an index of -1 would read the last element's parameters)."""
+    index = table[z]
+    if bool((index < 0).any()):
+        symbol = chemical_symbols[int(z[index < 0][0])]
+        raise DataError(
+            f"element {symbol} is not in the model's element table ({', '.join(elements)}): the model never saw it"
+        )
+    return index
+
+
 class EquivariantPotential(nn.Module):
     """NequIP-style potential: element embedding, equivariant interactions, atomic-energy readout.
 
@@ -111,10 +131,7 @@ class EquivariantPotential(nn.Module):
 
     def _build(self, cfg: PotentialConfig) -> None:
         n_elements = len(cfg.elements)
-        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-        for index, symbol in enumerate(cfg.elements):
-            z_to_index[atomic_numbers[symbol]] = index
-        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        self.register_buffer("z_to_index", element_table(cfg.elements), persistent=False)
         refs = cfg.reference_energies or [0.0] * n_elements
         # float64 whatever the model's dtype: a total energy of -4000 eV in float32 is only good
         # to 0.5 meV, while the learned part (a few eV per atom) is fine in float32
@@ -296,14 +313,7 @@ class EquivariantPotential(nn.Module):
 
     def species(self, z: torch.Tensor) -> torch.Tensor:
         """Element-table index of each atomic number; an unknown element is a :class:`DataError`."""
-        index = self.z_to_index[z]
-        if bool((index < 0).any()):
-            symbol = chemical_symbols[int(z[index < 0][0])]
-            raise DataError(
-                f"element {symbol} is not in the model's element table "
-                f"({', '.join(self.cfg.elements)}): the model never saw it"
-            )
-        return index
+        return species_index(self.z_to_index, z, self.cfg.elements)
 
     # ------------------------------------------------------------------------------------------
     def forward(

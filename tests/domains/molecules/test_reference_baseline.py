@@ -207,6 +207,24 @@ def test_the_stand_in_without_references_predicts_the_shift_per_atom(ethanol_fra
     assert out["energy"].tolist() == pytest.approx([9 * 0.1], rel=1e-15)
 
 
+def test_the_stand_in_refuses_an_element_outside_its_table_as_the_potential_does(ethanol_frames):
+    """Ethanol's oxygen against a table of H and C: its index, -1, read the last reference energy
+    (C's) without a word; the stand-in now refuses it in the potential's words."""
+    from sciPT.domains.molecules.graphs import frame_to_graph
+    from sciPT.domains.molecules.model import EquivariantPotential
+    from sciPT.errors import DataError
+
+    cfg = dataclasses.replace(stand_in_config(), elements=["H", "C"], reference_energies=[-13.6, -1025.3])
+    graph = frame_to_graph(ethanol_frames[0], 4.0)
+    expected = "element O is not in the model's element table (H, C): the model never saw it"
+    with pytest.raises(DataError) as err:
+        ReferenceOnlyPotential(cfg)(graph)
+    assert str(err.value) == expected
+    with pytest.raises(DataError) as err:
+        EquivariantPotential(cfg).species(graph.z)
+    assert str(err.value) == expected
+
+
 def test_the_stand_in_keeps_the_potential_s_statistics_under_the_potential_s_names():
     """Its saved state is the first head's reference energies, shift and scale (float64, as the
     denoising loss and the energy read them), and a potential's state dict supplies them."""
