@@ -133,6 +133,33 @@ def test_a_test_set_of_shifted_windows_is_flagged_as_near_copies():
     )
 
 
+def test_the_run_s_k_decides_the_near_copies_inside_the_training_data():
+    """3-mers by hand: AACGTA (AAC ACG CGT GTA) and ACGTAC (ACG CGT GTA TAC) share 3 of 4, near at
+    0.6; GGGGGG shares nothing. At the default 16-mers no 6-bp record has a k-mer to share."""
+    data = sequences(["AACGTA", "ACGTAC", "GGGGGG"], [1, 1, 0], "t.csv")
+    metrics: dict = {}
+    lines = overlap_flags(data, None, metrics, k=3, threshold=0.6)
+    assert metrics["near_copies"] == 2
+    assert lines[0].startswith(
+        "- **Near copies**: 2 records of t.csv share at least 0.6 of their 3-mers (either strand) with "
+        "another record without being a copy of it"
+    )
+    assert overlap_flags(data, None, metrics, threshold=0.6) == [] and metrics["near_copies"] == 0
+
+
+def test_a_validation_sequence_at_exactly_the_threshold_is_a_near_copy():
+    """ "At least" the threshold: ACGG (ACG CGG) finds ACG in the training AACG (AAC ACG), 1 of 2;
+    its reverse complement CCGT (CCG CGT) none: 0.5, near at 0.5, not at 0.51."""
+    train = sequences(["AACG"], [1], "train.csv")
+    val = sequences(["ACGG"], [1], "val.csv")
+    metrics: dict = {}
+    lines = overlap_flags(train, None, metrics, val=val, k=3, threshold=0.5)
+    assert (metrics["val_in_training"], metrics["val_near_training"]) == (0, 1)
+    assert lines[0].startswith("- **Validation set near copies**: 1 of the 1 sequences of val.csv share at")
+    overlap_flags(train, None, metrics, val=val, k=3, threshold=0.51)
+    assert metrics["val_near_training"] == 0
+
+
 def test_clean_data_add_no_line():
     metrics: dict = {}
     assert overlap_flags(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), None, metrics) == []

@@ -107,6 +107,15 @@ def test_near_copies_share_a_fold_and_a_side_of_the_label_fractions_split():
     assert not split(cv_folds(PromoterConfig(folds=3, contamination_k=24, contamination_threshold=0.7), data))
 
 
+def test_the_run_s_contamination_k_decides_which_windows_are_grouped():
+    """The windows 4 bases apart share 21 of their 25 16-mers (0.84) but 13 of their 17 24-mers
+    (40 - 4 - 24 + 1; 0.76): at threshold 0.8 they are grouped with 16-mers, not with 24-mers."""
+    data, group = _with_near_copies()
+    assert evaluation.held_out_keys(PromoterConfig(contamination_threshold=0.8), data).tolist() == group
+    cfg = PromoterConfig(contamination_k=24, contamination_threshold=0.8)
+    assert evaluation.held_out_keys(cfg, data).tolist() == list(range(len(data)))
+
+
 def test_the_folds_are_drawn_with_the_run_seed():
     """Another --seed draws other folds (a spread across seeds is then measurable), the same seed
     the same folds (a run can be repeated)."""

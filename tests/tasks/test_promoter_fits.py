@@ -245,6 +245,63 @@ def test_the_fingerprint_digests_the_groups_the_folds_keep_together():
     assert not fingerprint(PromoterConfig(), exact, start, 40)["near_grouped"]  # copies are not near
 
 
+def test_the_fingerprint_tells_apart_groupings_with_as_many_groups():
+    """Settings that group other records into as many groups are other folds: the digest is of
+    which records are grouped, not of how many groups. Two 40-bp windows 10 bases apart share the
+    8-mers starting 10-32, 23 of 33 (0.70), and the 16-mers 10-24, 15 of 25 (0.6); two 40-mers
+    differing at base 20 share the 8-mers not covering it, 33 - 8 = 25 of 33 (0.76), and 25 - 16 =
+    9 of 25 16-mers (0.36). At k 8, threshold 0.72 the second pair is grouped; at 16, 0.5 the first."""
+    import numpy as np
+
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_evaluation import held_out_keys
+    from sciPT.tasks.promoter_fits import fingerprint
+    from sciPT.tasks.promoter_start import load_start
+
+    rng = np.random.default_rng(0)
+    stretch, snp = rng.integers(0, 4, 50).astype(np.uint8), rng.integers(0, 4, 40).astype(np.uint8)
+    changed = snp.copy()
+    changed[20] = (changed[20] + 1) % 4
+    data = LabelledSequences(
+        list("abcd"), [stretch[:40], stretch[10:], snp, changed], np.array([1, 1, 0, 0]), "w.csv"
+    )
+    short = PromoterConfig(contamination_k=8, contamination_threshold=0.72)
+    long = PromoterConfig(contamination_k=16, contamination_threshold=0.5)
+    assert held_out_keys(short, data).tolist() == [0, 1, 2, 2]
+    assert held_out_keys(long, data).tolist() == [0, 0, 1, 2]
+    start = load_start("none", PromoterConfig())
+    assert fingerprint(short, data, start, 40)["held_out"] != fingerprint(long, data, start, 40)["held_out"]
+
+
+def test_a_reverse_complement_copy_does_not_make_the_groups_near(tmp_path):
+    """A record and its reverse complement are one group as exact copies (counted by the repeats,
+    either strand): three records in two groups, less one repeat, is no group of near copies."""
+    import numpy as np
+
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_classifier import COMPLEMENT
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import fingerprint
+    from sciPT.tasks.promoter_start import load_start
+
+    rng = np.random.default_rng(0)
+    first, other = (rng.integers(0, 4, 40).astype(np.uint8) for _ in range(2))
+    data = LabelledSequences(
+        list("abc"), [first, COMPLEMENT[first[::-1]], other], np.array([1, 1, 0]), "c.csv"
+    )
+    assert not fingerprint(PromoterConfig(), data, load_start("none", PromoterConfig()), 40)["near_grouped"]
+
+
+def test_fits_kept_with_near_copies_grouped_continue_with_the_same_groups(tmp_path):
+    """Fits kept with the groups in their fingerprint are compared by the groups alone: the same
+    groups of near copies continue (the check for fits kept before grouping is not theirs)."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    kept = _kept_fingerprint(near_grouped=True)
+    refuse_changes(kept, _kept_fingerprint(near_grouped=True), tmp_path / FITS / "fingerprint.json")
+
+
 def test_a_continued_run_with_another_length_or_start_is_refused_naming_each(tmp_path):
     """Fits cropped to another length or fine-tuned from other weights are not comparable: the
     refusal names each difference, then and now in that order, joined by '; '."""

@@ -101,3 +101,54 @@ def test_copy_groups_need_one_record_to_hold_the_threshold_alone():
     assert copy_groups(codes("AACG", "CGTT"), COMPLEMENT, 3, 0.5, 4).group.tolist() == [0, 0]
     assert copy_groups(codes("AACG", "CGTT"), None, 3, 0.5, 4).group.tolist() == [0, 1]
     assert copy_groups([], COMPLEMENT, 3, 0.5, 4).group.shape == (0,)
+
+
+def test_similarity_to_finds_no_kmer_across_reference_sequences_or_with_an_unknown_base():
+    """A k-mer occurs in *some reference sequence*: TAC and GAT hold 3-mers TAC and GAT only, not
+    the ACG and CGA that their concatenation TACGAT would, so ACGA (ACG CGA; reverse complement
+    TCGT: TCG CGT) shares nothing with them. A reference k-mer with an N is no k-mer: CGTN holds CGT
+    alone, not GTA (an N read as its code's A would make GTN that), so GTA scores 0 against it. A
+    sequence against no reference shares nothing."""
+    assert similarity_to(codes("ACGA"), codes("TAC", "GAT"), COMPLEMENT, 3, 4).tolist() == [0.0]
+    assert similarity_to(codes("GTA", "ACGT"), codes("CGTN"), COMPLEMENT, 3, 4).tolist() == [0.0, 0.5]
+    assert similarity_to(codes("ACGT"), [], COMPLEMENT, 3, 4).tolist() == [0.0]
+
+
+def test_a_set_of_copies_holds_the_kmers_of_one_strand():
+    """The query reads both strands, so a set of copies holds its first record's k-mers as given
+    only: a query strand with k-mers of both strands of AACCC is not more alike for it. AACCC holds
+    AAC ACC CCC (its reverse complement GGGTT, the next record, is its copy). AACGGT (AAC ACG CGG
+    GGT) shares AAC with it; its reverse complement ACCGTT (ACC CCG CGT GTT) shares ACC: 1 of 4
+    either way (0.25), though AAC and GGT of one strand are one of each of AACCC's strands' (0.5).
+    AACCC against AACGGT: AAC, 1 of 3; GGGTT: GGT, 1 of 3. At 0.5 no pair is near; at 0.25 AACGGT
+    is near the copies."""
+    texts = ("AACCC", "GGGTT", "AACGGT")
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.5, 4)
+    assert groups.group.tolist() == [0, 0, 1] and not groups.near.any()
+    groups = copy_groups(codes(*texts), COMPLEMENT, 3, 0.25, 4)
+    assert groups.group.tolist() == [0, 0, 0] and groups.near.all()
+
+
+def test_a_kmer_held_twice_is_found_once_per_query_position():
+    """The fraction is of the query's k-mer positions, whatever the other holds: AAAG (AAA AAG;
+    reverse complement CTTT: CTT TTT) against AAAAC (AAA twice, AAC) finds AAA at 1 of its 2
+    positions (0.5), not twice; AAAAC against AAAG finds AAA at 2 of its 3 (0.67; its reverse
+    complement GTTTT: GTT TTT TTT, none). At 0.75 neither is near; at 0.6 AAAAC is."""
+    assert copy_groups(codes("AAAAC", "AAAG"), COMPLEMENT, 3, 0.75, 4).group.tolist() == [0, 1]
+    groups = copy_groups(codes("AAAAC", "AAAG"), COMPLEMENT, 3, 0.6, 4)
+    assert groups.group.tolist() == [0, 0] and groups.near.all()
+
+
+def test_a_near_copy_of_a_repeated_record_is_found_in_its_copies():
+    """AACG (AAC ACG) twice, then AACGGGG (AAC ACG CGG GGG GGG): AACG shares both its 3-mers with
+    AACGGGG (1.0), which shares 2 of its 5 with AACG (0.4). At 0.6 AACGGGG, after two copies, is
+    near them: one group of three."""
+    groups = copy_groups(codes("AACG", "AACG", "AACGGGG"), COMPLEMENT, 3, 0.6, 4)
+    assert groups.group.tolist() == [0, 0, 0] and groups.near.all()
+
+
+def test_a_reverse_complement_is_an_exact_copy_not_a_near_one():
+    """AACG and CGTT are each other's reverse complement: one group, and no near copy (the report
+    counts them as a repeat); read as given (proteins) they share no 3-mer and are apart."""
+    groups = copy_groups(codes("AACG", "CGTT", "GGGA"), COMPLEMENT, 3, 0.5, 4)
+    assert groups.group.tolist() == [0, 0, 1] and not groups.near.any()
