@@ -2,7 +2,13 @@ import math
 
 import torch
 
-from sciPT.diagnostics.collapse import check_collapse, effective_rank, mean_cosine, relative_spread
+from sciPT.diagnostics.collapse import (
+    CollapseReport,
+    check_collapse,
+    effective_rank,
+    mean_cosine,
+    relative_spread,
+)
 
 
 def test_effective_rank_by_hand():
@@ -139,3 +145,24 @@ def test_a_faint_second_direction_still_counts_in_the_effective_rank():
     x = torch.tensor([[1.0, 0], [-1, 0], [0, e], [0, -e]], dtype=torch.float64)
     p = (1 / (1 + e), e / (1 + e))
     assert abs(effective_rank(x) - math.exp(-sum(q * math.log(q) for q in p))) < 1e-9
+
+
+def test_a_tiny_spread_is_printed_in_significant_digits_with_the_default_thresholds():
+    """A diverged encoder's spread (1e-7) must read as such, not as 0.000; a report built without
+    thresholds names the defaults of :func:`check_collapse` (1e-3 and 1.5), the rule it stands for."""
+    report = CollapseReport(
+        effective_rank=1.04, dimension=64, mean_cosine=0.99999, relative_spread=1.234e-7, collapsed=True
+    )
+    assert report.sentence() == (
+        "Embeddings of 64 dimensions have relative spread 1.23e-07 (the share of their energy that "
+        "varies between inputs), effective rank 1.0 and mean pairwise cosine 1.000: **collapsed** "
+        "(collapsed: spread under 0.001 or effective rank under 1.5)."
+    )
+
+
+def test_all_zero_embeddings_are_collapsed():
+    """An encoder that outputs zeros for every input is collapsed: spread 0 (no energy at all, no
+    division by zero), rank at its floor of 1; the cosine of zero vectors reads 0 and is only reported."""
+    report = check_collapse(torch.zeros(6, 4))
+    assert report.collapsed and report.relative_spread == 0.0 and report.effective_rank == 1.0
+    assert report.mean_cosine == 0.0 and "**collapsed**" in report.sentence()

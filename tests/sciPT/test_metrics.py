@@ -76,3 +76,53 @@ def test_summarise_leaves_out_the_folds_a_metric_is_undefined_on():
     assert out["m_specificity_mean"] == 4 / 5 and out["m_specificity_std"] == 0.0
     # accuracy exists in both folds: (6/8 + 1) / 2, population spread 1/8
     assert out["m_accuracy_mean"] == pytest.approx(7 / 8) and out["m_accuracy_std"] == pytest.approx(1 / 8)
+
+
+def test_a_score_at_the_threshold_is_a_positive_call():
+    """The default threshold is 0.5 and a score equal to it is predicted positive (``s >= t``); a
+    caller's threshold replaces it."""
+    # labels 1 0 1 0; at 0.5, predictions 1 0 1 1: TP 2, TN 1, FP 1, FN 0
+    y, s = [1, 0, 1, 0], [0.5, 0.49, 0.55, 0.7]
+    m = binary_metrics(y, s)
+    assert m["sensitivity"] == 1.0 and m["specificity"] == 1 / 2 and m["accuracy"] == 3 / 4
+    # at 0.6, predictions 0 0 0 1: TP 0, TN 1, FP 1, FN 2 -> every positive missed: sensitivity 0
+    m = binary_metrics(y, s, threshold=0.6)
+    assert m["sensitivity"] == 0.0 and m["specificity"] == 1 / 2 and m["accuracy"] == 1 / 4
+
+
+def test_every_negative_called_positive_has_a_specificity_of_zero():
+    """Specificity is undefined only without negatives: negatives that were all called positive give
+    0 (TN 0 of TN + FP 2), not NaN, which the report's means would leave out."""
+    # labels 0 0 1, all predicted 1: TP 1, FP 2, TN 0, FN 0
+    m = binary_metrics([0, 0, 1], [0.9, 0.8, 0.7])
+    assert m["specificity"] == 0.0 and m["sensitivity"] == 1.0 and m["accuracy"] == 1 / 3
+
+
+def test_an_empty_fold_gives_undefined_rates_not_an_error():
+    """No sequences: the rates and the ranking metrics are NaN, and counting does not divide by zero."""
+    m = binary_metrics([], [])
+    assert all(math.isnan(m[k]) for k in ("auroc", "auprc", "sensitivity", "specificity"))
+    assert m["mcc"] == 0.0 and m["f1"] == 0.0
+
+
+def test_summarise_gives_a_mean_and_a_spread_of_every_metric():
+    """The report reads all seven metrics, each as ``<prefix>_<metric>_mean`` and ``_std``."""
+    out = summarise([binary_metrics([1, 0], [0.9, 0.1])], "cnn")
+    names = ("accuracy", "mcc", "f1", "auroc", "auprc", "sensitivity", "specificity")
+    assert set(out) == {f"cnn_{n}_{s}" for n in names for s in ("mean", "std")}
+
+
+def test_auprc_is_average_precision_not_the_auroc():
+    """On a ranking where the two differ, AUPRC is the average precision at each positive."""
+    # descending scores 0.7 (neg), 0.55 (pos), 0.5 (pos), 0.49 (neg)
+    m = binary_metrics([1, 0, 1, 0], [0.5, 0.49, 0.55, 0.7])
+    # AUROC: each positive beats one of the two negatives -> 2 / 4; AP: (1/2 + 2/3) / 2 = 7 / 12
+    assert m["auroc"] == pytest.approx(1 / 2) and m["auprc"] == pytest.approx(7 / 12)
+
+
+def test_summarise_spreads_over_every_fold():
+    """Three folds of accuracy 1, 1/2 and 0: mean 1/2, population std sqrt(1/6), all three counted."""
+    folds = [binary_metrics([1, 0], s) for s in ([0.9, 0.1], [0.9, 0.9], [0.1, 0.9])]
+    out = summarise(folds, "m")
+    assert out["m_accuracy_mean"] == pytest.approx(1 / 2)
+    assert out["m_accuracy_std"] == pytest.approx(math.sqrt(1 / 6))

@@ -196,3 +196,33 @@ def test_a_penalised_fit_that_loses_likelihood_reports_a_ratio_of_zero():
     _, _, ll_platt = _penalised_fit(logits[:, None], labels)
     assert 2 * (ll - ll_platt) < -0.1  # the independent fits: the stacked one is less likely
     assert fit_stack(probabilities, scores, labels).likelihood_ratio == 0.0
+
+
+def test_the_likelihood_ratio_threshold_is_the_chi_squared_critical_value():
+    """3.841 is the 95th percentile of chi-squared with one degree of freedom (p = 0.05), to the
+    three decimals the report prints."""
+    from scipy.stats import chi2
+
+    from sciPT.stacking import MIN_LIKELIHOOD_RATIO
+
+    assert MIN_LIKELIHOOD_RATIO == round(float(chi2.ppf(0.95, 1)), 3) == 3.841
+
+
+def test_a_score_missing_everywhere_standardises_as_identity_and_stacks_as_platt_scaling():
+    """A stacked model that scored nothing (every score NaN) gets mean 0 and sd 1, no weight, no
+    likelihood gain: the stack is the logit-only (Platt) fit."""
+    probabilities, _, labels = _data()
+    stack = fit_stack(probabilities, np.full(len(labels), np.nan), labels)
+    assert stack.mean == 0.0 and stack.sd == 1.0
+    assert stack.w_score == pytest.approx(0.0, abs=1e-6)
+    assert stack.likelihood_ratio == pytest.approx(0.0, abs=1e-6)
+    logits = np.log(probabilities / (1 - probabilities))
+    w, b, _ = _penalised_fit(logits[:, None], labels)
+    assert stack.w_logit == pytest.approx(w[0], abs=1e-3) and stack.bias == pytest.approx(b, abs=1e-3)
+
+
+def test_labels_given_as_a_list_fit_the_same_stack():
+    """Labels read back as a plain list (from JSON, say) give the stack and likelihood ratio an
+    array gives: the positives are found by value, not by an array comparison that a list fails."""
+    probabilities, scores, labels = _data()
+    assert fit_stack(probabilities, scores, labels.tolist()) == fit_stack(probabilities, scores, labels)

@@ -264,3 +264,11 @@ def test_a_single_model_is_recommended_as_the_only_one_run():
         "scratch",
         "it is the only model run.",
     )
+
+
+def test_a_mean_one_part_in_ten_million_above_two_standard_errors_is_beyond_them():
+    """Rounding is about one part in 1e16; a mean 1e-7 above 2 SE is a real (tiny) excess, not a tie."""
+    # (0.3, 0.3, 2e-8): mean (0.6 + 2e-8) / 3, SE (0.3 - 2e-8) / 3, so mean / 2 SE - 1 = 1.0e-7
+    assert not near_chance([0.3, 0.3, 2e-8])
+    a, b = [0.8, 0.8, 0.5 + 2e-8], [0.5, 0.5, 0.5]
+    assert compare(a, b) == AHEAD and compare(b, a) == BEHIND
