@@ -134,6 +134,8 @@ RENDERERS["forcefield-presets"] = "forcefield_presets:render"
 # DNA (issue 12): the pre-training design, and accuracy against pre-training compute
 RENDERERS["promoter-pretrain-design"] = "promoter_pretrain_design:render"
 RENDERERS["promoter-budget"] = "promoter_budget:render"
+# DNA: linear probes of the frozen encoders against pre-training compute
+RENDERERS["promoter-probe"] = "promoter_probe:render"
 # DNA (issue 12): the fine-tuning recipe at few labels (an epoch of at least N steps)
 RENDERERS["promoter-recipe"] = "promoter_recipe:render"
 # force fields (issue 13): EWC with the Fisher's blocks, beside the diagonal

@@ -81,7 +81,9 @@ def cross_validate(
     ``train_fraction < 1`` trains each fold on a stratified subset of its training part (the same
     subset for every model) and still tests on the whole held-out fold: cross-validated sample
     efficiency. ``fits``: where each fit is kept as it completes, and taken from if it already was
-    (a continued run, :mod:`.promoter_fits`).
+    (a continued run, :mod:`.promoter_fits`). Fold ``f`` (from 0) draws its subset and seeds its
+    fine-tunes and CNN with ``train.seed + f``, so every model of a fold starts alike and a fold
+    refitted alone repeats itself; the k-mer regression takes ``train.seed`` on every fold.
     """
     folds = cv_folds(cfg, data)
     names = list(starts) + ([KMER, CNN] if classical else [])

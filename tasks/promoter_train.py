@@ -40,6 +40,7 @@ from .promoter_evaluation import (
 )
 from .promoter_export import export_classifier
 from .promoter_fits import FitStore, fingerprint
+from .promoter_probe import probe_lines
 from .promoter_report import (
     cnn_stack_line,
     contamination_flag,
@@ -170,6 +171,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
         lines += cv_table(oof, cfg.folds)
         lines += on_top_lines(oof)
         lines += comparison_lines(mcc)
+        lines += probe_lines(start, cfg, data, length, cv_folds(cfg, data), metrics)
         main_p = oof[start.name][0]
         lines += ["", "### Contamination", ""]
         lines += contamination_lines(
