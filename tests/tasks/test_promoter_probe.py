@@ -109,3 +109,27 @@ def test_the_run_reports_the_probe_for_a_pretrained_start(planted, tmp_path, mon
     assert f"pre-trained AUROC {pre:.3f} ± " in report and f"random initialisation {rnd:.3f} ± " in report
     # the planted TATAAT shifts 4 of 28 3-mers: a random encoder's mean-pooled embedding shows it
     assert rnd > 0.6
+
+
+def test_an_hf_start_is_probed_with_its_own_encoder_and_tokenizer(planted, tmp_path, fast_cfg):
+    """``--init hf:DIR``: the probe embeds with the folder's ESM encoder and its tokenizer, as the
+    fine-tunes read them: the embeddings are the encoder's own mean-pooled states."""
+    pytest.importorskip("transformers")
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.hf_load import load_hf
+    from sciPT.testing import tiny_esm_folder
+
+    path, _ = planted
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    cfg = fast_cfg(folds=3)
+    start = load_start(f"hf:{folder}", cfg)
+    data = read_labelled(str(path))
+    x = frozen_embeddings(start, True, data.codes[:3], 30, seed=0)
+    hf = load_hf(folder, DNA_SPEC)
+    batch = start.tokenizer.batch(data.codes[:3], start.tokenizer.n_tokens(30))
+    with torch.no_grad():
+        expected = hf.model.eval().embed(batch["input_ids"], batch["attention_mask"]).numpy()
+    assert x == pytest.approx(expected, abs=1e-5)
+    metrics: dict = {}
+    lines = probe_lines(start, cfg, data, 30, cv_folds(cfg, data), metrics)
+    assert lines[1] == "### Linear probe of the frozen encoder" and "probe_verdict" in metrics
