@@ -30,6 +30,8 @@ import numpy as np
 from ..sequences import INVALID
 from .kmers import _EvalKmers, kmer_values
 
+STRANDS_PER_CHUNK = 4096
+
 
 def strand_keys(codes: list[np.ndarray], complement: np.ndarray | None) -> list[bytes]:
     """One key per sequence, equal for a sequence and its reverse complement (module docstring)."""
@@ -137,7 +139,7 @@ def copy_groups(
     n_groups, n_strands, n_uniq = len(index), kmers.n_strands, len(kmers.uniq)
     owner = copies[kmers.group // n_strands]
     # a set of copies holds the k-mers of its first record as given (the query's two strands cover
-    # the other): a sequence whose reverse complement is also in the set holds no more than one without
+    # the other strand), so a sequence holds no more k-mers for its reverse complement being there
     first = np.zeros(n, bool)
     first[np.unique(copies, return_index=True)[1]] = True
     given = (kmers.group % n_strands == 0) & first[kmers.group // n_strands]
@@ -148,10 +150,16 @@ def copy_groups(
     reads = sparse.csr_matrix(
         (np.ones(len(kmers.group)), (kmers.group, kmers.inverse)), shape=(len(kmers.strands), n_uniq)
     )
-    shared = (reads @ holds).tocoo()  # k-mer positions of each strand found in each set of copies
-    strand_owner = copies[shared.row // n_strands]
-    close = (shared.data >= threshold * kmers.n_kmers[shared.row]) & (shared.col != strand_owner)
-    a, b = strand_owner[close], shared.col[close]
+    pairs = []
+    # strands a chunk at a time: a k-mer many records hold (a repeat) pairs each reader with each
+    # holder, and the whole product at once could outgrow memory
+    for lo in range(0, reads.shape[0], STRANDS_PER_CHUNK):
+        shared = (reads[lo : lo + STRANDS_PER_CHUNK] @ holds).tocoo()  # positions found per set
+        row = shared.row + lo
+        strand_owner = copies[row // n_strands]
+        close = (shared.data >= threshold * kmers.n_kmers[row]) & (shared.col != strand_owner)
+        pairs.append((strand_owner[close], shared.col[close]))
+    a, b = (np.concatenate(side) for side in zip(*pairs))
     edges = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n_groups, n_groups))
     _, component = connected_components(edges, directed=False)
     has_near = np.zeros(n_groups, bool)

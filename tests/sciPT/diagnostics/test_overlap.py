@@ -152,3 +152,18 @@ def test_a_reverse_complement_is_an_exact_copy_not_a_near_one():
     counts them as a repeat); read as given (proteins) they share no 3-mer and are apart."""
     groups = copy_groups(codes("AACG", "CGTT", "GGGA"), COMPLEMENT, 3, 0.5, 4)
     assert groups.group.tolist() == [0, 0, 1] and not groups.near.any()
+
+
+def test_copy_groups_read_in_chunks_of_strands_find_the_same_groups(monkeypatch):
+    """Strands are compared a chunk at a time to bound memory; a chunk of one strand, or of three
+    (a record's two strands split between chunks), gives the groups of one chunk for all."""
+    from sciPT.diagnostics import overlap
+
+    texts = ("AACGTA", "ACGTAC", "GGGGGG", "CGTACC", "TACGTT", "AACGGGG", "TTTCGTT")
+    whole = copy_groups(codes(*texts), COMPLEMENT, 3, 0.6, 4)
+    for size in (1, 3):
+        monkeypatch.setattr(overlap, "STRANDS_PER_CHUNK", size)
+        chunked = copy_groups(codes(*texts), COMPLEMENT, 3, 0.6, 4)
+        # AACGGGG holds all four of GGGGGG's 3-mers (GGG): near, in its group
+        assert chunked.group.tolist() == whole.group.tolist() == [0, 0, 1, 0, 0, 1, 2]
+        assert chunked.near.tolist() == whole.near.tolist()
