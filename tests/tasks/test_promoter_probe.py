@@ -133,3 +133,92 @@ def test_an_hf_start_is_probed_with_its_own_encoder_and_tokenizer(planted, tmp_p
     metrics: dict = {}
     lines = probe_lines(start, cfg, data, 30, cv_folds(cfg, data), metrics)
     assert lines[1] == "### Linear probe of the frozen encoder" and "probe_verdict" in metrics
+
+
+@pytest.mark.parametrize("pre_ahead", [True, False])
+def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_difference(
+    planted, fast_cfg, monkeypatch, pre_ahead
+):
+    """Stand-in embeddings and probes with chosen per-fold AUROCs: the pre-trained encoder's
+    0.9, 0.7, 0.8 (mean 0.8, SE 0.1/sqrt 3 = 0.0577) and the random one's 0.6, 0.55, 0.5 (mean
+    0.55, SE 0.05/sqrt 3 = 0.0289). The differences 0.3, 0.15, 0.3 have mean 0.25 and SE
+    sqrt(0.0075/3) = 0.05: 5 SE, so ahead (and, the roles swapped, behind, difference -0.25).
+    Both encoders are embedded at the run's read length and seeded with train.seed, and each probe
+    reads data's labels on the given folds with that seed."""
+    import sciPT.tasks.promoter_probe as promoter_probe
+    from sciPT.diagnostics.probes import ProbeReport
+
+    path, _ = planted
+    cfg = fast_cfg(folds=3)
+    cfg.train.seed = 4
+    data = read_labelled(str(path))
+    folds = cv_folds(cfg, data)
+    start = _pretrained(cfg, 3)
+    good, weak = [0.9, 0.7, 0.8], [0.6, 0.55, 0.5]
+    embedded, probed = [], []
+
+    def embed(start_, weights, codes, length, seed):
+        embedded.append((start_, weights, codes, length, seed))
+        return np.full((len(codes), 1), 1.0 if weights else 0.0)
+
+    def probe(embeddings, labels, folds_, seed=0):
+        probed.append((labels, folds_, seed))
+        pre = bool(embeddings[0, 0])
+        return ProbeReport(auroc=good if pre == pre_ahead else weak)
+
+    monkeypatch.setattr(promoter_probe, "frozen_embeddings", embed)
+    monkeypatch.setattr(promoter_probe, "linear_probe", probe)
+    metrics: dict = {}
+    lines = probe_lines(start, cfg, data, 27, folds, metrics)
+    assert [(w, n) for _, w, _, n, _ in embedded] == [(True, 27), (False, 27)]
+    assert all(s is start and c is data.codes and seed == 4 for s, _, c, _, seed in embedded)
+    assert all(y is data.labels and f is folds and seed == 4 for y, f, seed in probed)
+    sign = 1 if pre_ahead else -1
+    pre, rnd = (0.8, 0.0577) if pre_ahead else (0.55, 0.0289), (0.55, 0.0289) if pre_ahead else (0.8, 0.0577)
+    assert metrics["probe_pre_trained_auroc_mean"] == pytest.approx(pre[0])
+    assert metrics["probe_pre_trained_auroc_se"] == pytest.approx(pre[1], abs=1e-4)
+    assert metrics["probe_random_init_auroc_mean"] == pytest.approx(rnd[0])
+    assert metrics["probe_random_init_auroc_se"] == pytest.approx(rnd[1], abs=1e-4)
+    assert metrics["probe_auroc_diff_mean"] == pytest.approx(sign * 0.25)
+    assert metrics["probe_auroc_diff_se"] == pytest.approx(0.05)
+    assert metrics["probe_verdict"] == float(sign)
+    words = "ahead of" if pre_ahead else "behind"
+    assert (
+        f"pre-trained AUROC {pre[0]:.3f} ± {pre[1]:.3f}, the same architecture at random "
+        f"initialisation {rnd[0]:.3f} ± {rnd[1]:.3f}; per-fold difference {sign * 0.25:+.3f} ± "
+        f"0.050: the pre-trained encoder is **{words}** the random one (2 SE)." in lines[3]
+    )
+
+
+def test_frozen_embeddings_in_batches_are_those_of_each_sequence_alone_in_order(fast_cfg, monkeypatch):
+    """Sequences are embedded BATCH at a time: with BATCH 2, five sequences of different lengths
+    (three batches, the last of one) give the rows each gives embedded on its own, in order."""
+    import sciPT.tasks.promoter_probe as promoter_probe
+
+    cfg = fast_cfg()
+    start = _pretrained(cfg, 5)
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 4, n).astype(np.uint8) for n in (30, 22, 36, 30, 18)]
+    alone = [frozen_embeddings(start, True, [c], 30, seed=0)[0] for c in codes]
+    monkeypatch.setattr(promoter_probe, "BATCH", 2)
+    out = frozen_embeddings(start, True, codes, 30, seed=0)
+    assert out.shape == (5, cfg.model.d_model)
+    for row, expected in zip(out, alone):
+        assert row == pytest.approx(expected, abs=1e-5)
+
+
+def test_frozen_embeddings_are_read_with_dropout_off(fast_cfg):
+    """An encoder configured with dropout embeds in evaluation mode: the same embeddings call after
+    call, those of the encoder in eval mode."""
+    cfg = fast_cfg()
+    start = _pretrained(cfg, 5)
+    start = dataclasses.replace(start, model_cfg=dataclasses.replace(start.model_cfg, dropout=0.5))
+    codes = [np.random.default_rng(2).integers(0, 4, 30).astype(np.uint8)]
+    first = frozen_embeddings(start, True, codes, 30, seed=0)
+    assert frozen_embeddings(start, True, codes, 30, seed=0) == pytest.approx(first, abs=0)
+    model = build_backbone(start.model_cfg)
+    model.load_state_dict(start.backbone_state)
+    batch = start.tokenizer.batch(codes)
+    with torch.no_grad():
+        expected = model.eval().embed(batch["input_ids"], batch["attention_mask"]).numpy()
+    assert first == pytest.approx(expected, abs=1e-5)
