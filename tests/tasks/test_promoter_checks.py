@@ -207,14 +207,6 @@ def test_copies_count_once_and_too_few_are_refused_before_anything_is_written():
         "pos.fa + neg.fa: 2 distinct promoter sequences (copies, reverse complements and near copies "
         "count once); 3 folds, each training part stopping early on 2 of each class, needs at least 3"
     )
-    # without folds only copies count once, as the early-stopping split groups them
-    few = sequences(["AACG", "CGTT", "ATAT"], [1, 1, 0], "few.csv")
-    with pytest.raises(DataError) as err:
-        check_distinct_sequences(PromoterConfig(), few, None)
-    assert str(err.value) == (
-        "few.csv: 1 distinct promoter sequence (copies and reverse complements count once); an "
-        "early-stopping split needs at least 2"
-    )
 
 
 def test_near_copies_count_once_for_the_folds_but_not_for_an_early_stopping_split():
