@@ -250,8 +250,15 @@ def overlap_flags(
     inside the training data and between it and the validation and test sets."""
     found = overlap.repeats(data.codes, data.labels, COMPLEMENT)
     metrics["label_conflicts"], metrics["repeated_sequences"] = found.conflicting, found.repeated
-    near = overlap.copy_groups(data.codes, COMPLEMENT, k, threshold, N_CORE).near
+    groups = overlap.copy_groups(data.codes, COMPLEMENT, k, threshold, N_CORE)
+    near = groups.near
     metrics["near_copies"] = int(near.sum())
+    # groups of near copies whose records carry both labels (a non-promoter window overlapping a
+    # promoter): the near copies' contradictions, beside the exact ones counted above
+    pairs = np.unique(np.c_[groups.group, data.labels], axis=0)
+    both = np.flatnonzero(np.bincount(pairs[:, 0], minlength=1) > 1) if len(pairs) else pairs[:0, 0]
+    mixed = int(np.isin(np.unique(groups.group[near]), both).sum())
+    metrics["near_copy_label_conflicts"] = mixed
     similar = f"share at least {threshold:g} of their {k}-mers (either strand)"
     name = file_names(data.source)
     lines = []
@@ -276,6 +283,12 @@ def overlap_flags(
             "keep near copies together, as they keep copies; each fit's early-stopping split keeps "
             "only copies together, so it stops early and fits its stacks partly on near copies of "
             "what it was fitted on."
+            + (
+                f" {counted(mixed, 'group')} of near copies {'holds' if mixed == 1 else 'hold'} both "
+                "labels: a promoter and a non-promoter that are nearly the same sequence."
+                if mixed
+                else ""
+            )
         )
     held = (
         (

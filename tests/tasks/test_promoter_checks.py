@@ -32,6 +32,7 @@ def test_a_positives_negatives_pair_is_named_by_both_files():
         "label_conflicts": 0,
         "repeated_sequences": 1,
         "near_copies": 0,  # 4 bp: no 16-mer to compare
+        "near_copy_label_conflicts": 0,
         "test_in_training": 1,
         "test_near_training": 0,
     }
@@ -100,6 +101,29 @@ def test_near_copies_inside_the_training_data_are_flagged():
     assert len(overlap_flags(copies, None, metrics)) == 1 and metrics["near_copies"] == 0
 
 
+def test_near_copies_labelled_both_ways_are_counted_by_group():
+    """The windows at 0 and 4 are near copies; labelled promoter and non-promoter, they are one
+    group holding both labels (iPromoter-2L's benchmark has 9 such groups). The window at 20, near
+    neither at 0.5, is no conflict whatever its label; two groups labelled both ways are 'groups'."""
+    rng = np.random.default_rng(3)
+    _, windows = shifted_windows(rng)
+    other = "".join(rng.choice(list("ACGT"), 40))
+    metrics: dict = {}
+    lines = overlap_flags(sequences([*windows, other], [1, 0, 0, 1], "t.csv"), None, metrics)
+    assert metrics["near_copies"] == 2 and metrics["near_copy_label_conflicts"] == 1
+    assert metrics["label_conflicts"] == 0
+    assert lines[0].endswith(
+        "what it was fitted on. 1 group of near copies holds both labels: a promoter and a "
+        "non-promoter that are nearly the same sequence."
+    )
+    _, more = shifted_windows(rng)
+    texts, labels = [*windows[:2], *more[:2]], [1, 0, 0, 1]
+    metrics = {}
+    lines = overlap_flags(sequences(texts, labels, "t.csv"), None, metrics)
+    assert metrics["near_copy_label_conflicts"] == 2
+    assert "2 groups of near copies hold both labels" in lines[0]
+
+
 def test_a_test_set_of_shifted_windows_is_flagged_as_near_copies():
     """iPromoter-2L's independent set is its benchmark's promoters shifted a few bases: no test
     sequence occurs in the training data, and the exact check said nothing. The window at 4 shares
@@ -163,7 +187,12 @@ def test_a_validation_sequence_at_exactly_the_threshold_is_a_near_copy():
 def test_clean_data_add_no_line():
     metrics: dict = {}
     assert overlap_flags(sequences(["AACG", "GGGA"], [1, 0], "t.csv"), None, metrics) == []
-    assert metrics == {"label_conflicts": 0, "repeated_sequences": 0, "near_copies": 0}
+    assert metrics == {
+        "label_conflicts": 0,
+        "repeated_sequences": 0,
+        "near_copies": 0,
+        "near_copy_label_conflicts": 0,
+    }
 
 
 def test_lengths_that_tell_the_classes_apart_are_flagged():
