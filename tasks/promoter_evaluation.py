@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from sciPT import plots
-from sciPT.diagnostics.overlap import copy_groups
+from sciPT.diagnostics.overlap import CopyGroups, copy_groups
 from sciPT.domains.dna.cnn import CNNClassifier
 from sciPT.domains.dna.data import DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.kmer import KmerLogisticRegression
@@ -34,13 +34,18 @@ if TYPE_CHECKING:
     from .promoter_config import PromoterConfig
 
 
-def held_out_keys(cfg: PromoterConfig, data: LabelledSequences) -> np.ndarray:
-    """The key the folds and the label fractions' test part keep together: equal for copies of a
-    sequence (either strand) and for near copies (:func:`sciPT.diagnostics.overlap.copy_groups`,
-    with the run's ``contamination_k`` and ``contamination_threshold``), so a held-out score is of
-    sequences whose copies and near copies were not fitted."""
+def held_out_groups(cfg: PromoterConfig, data: LabelledSequences) -> CopyGroups:
+    """The groups the folds and the label fractions' test part keep together: copies of a sequence
+    (either strand) and near copies (:func:`sciPT.diagnostics.overlap.copy_groups`, with the run's
+    ``contamination_k`` and ``contamination_threshold``), so a held-out score is of sequences whose
+    copies and near copies were not fitted."""
     k, threshold = cfg.contamination_k, cfg.contamination_threshold
-    return copy_groups(data.codes, COMPLEMENT, k, threshold, DNA_SPEC.alphabet.n_core).group
+    return copy_groups(data.codes, COMPLEMENT, k, threshold, DNA_SPEC.alphabet.n_core)
+
+
+def held_out_keys(cfg: PromoterConfig, data: LabelledSequences) -> np.ndarray:
+    """Each record's group of :func:`held_out_groups`, the key the splits group by."""
+    return held_out_groups(cfg, data).group
 
 
 def cv_folds(cfg: PromoterConfig, data: LabelledSequences) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -74,6 +79,7 @@ def cross_validate(
     classical: bool,
     train_fraction: float = 1.0,
     fits: FitStore | None = None,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, tuple[np.ndarray, list[dict]]]:
     """Out-of-fold probabilities and per-fold metrics of every model, on the same folds; with
     ``classical``, the k-mer regression and the CNN beside the starts.
@@ -84,8 +90,9 @@ def cross_validate(
     (a continued run, :mod:`.promoter_fits`). Fold ``f`` (from 0) draws its subset and seeds its
     fine-tunes and CNN with ``train.seed + f``, so every model of a fold starts alike and a fold
     refitted alone repeats itself; the k-mer regression takes ``train.seed`` on every fold.
+    ``folds``: :func:`cv_folds` where the caller has them already.
     """
-    folds = cv_folds(cfg, data)
+    folds = cv_folds(cfg, data) if folds is None else folds
     names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}
     bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")

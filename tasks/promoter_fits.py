@@ -108,26 +108,17 @@ def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, leng
     sequences are cropped or padded to, digests of the training data and the start's weights, and
     of the groups the folds keep together (the contamination check's k and threshold decide which
     near copies are grouped), and whether any group joins near copies."""
-    from .promoter_evaluation import held_out_keys
+    from .promoter_evaluation import held_out_groups
 
-    groups = held_out_keys(cfg, data)
+    groups = held_out_groups(cfg, data)
     return {
         "settings": fit_settings(cfg),
         "length": length,
         "data": data_digest(data),
         "start": start_digest(start),
-        "held_out": hashlib.sha256(np.asarray(groups, dtype=np.int64).tobytes()).hexdigest(),
-        # fewer groups than distinct sequences: some group holds near copies
-        "near_grouped": bool(len(np.unique(groups)) < len(groups) - repeated_records(data)),
+        "held_out": hashlib.sha256(np.asarray(groups.group, dtype=np.int64).tobytes()).hexdigest(),
+        "near_grouped": bool(groups.near.any()),
     }
-
-
-def repeated_records(data: LabelledSequences) -> int:
-    from sciPT.diagnostics.overlap import repeats
-
-    from .promoter_classifier import COMPLEMENT
-
-    return repeats(data.codes, data.labels, COMPLEMENT).repeated
 
 
 def fit_settings(cfg: PromoterConfig) -> dict[str, Any]:

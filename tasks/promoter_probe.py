@@ -12,6 +12,7 @@ the fine-tunes: one forward pass per sequence and encoder, and a logistic regres
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +22,6 @@ from sciPT.diagnostics.probes import linear_probe
 from sciPT.diagnostics.transfer import WORDS, compare, mean_se, paired_difference
 
 from .promoter_classifier import crop
-from .promoter_start import build_backbone
 
 if TYPE_CHECKING:
     from sciPT.domains.dna.data import LabelledSequences
@@ -38,11 +38,7 @@ def frozen_embeddings(
 ) -> np.ndarray:
     """``[N, D]``: each sequence, cropped to ``length`` as the classifiers read it, embedded by
     the start's encoder (``weights``) or by one of its shape freshly initialised with ``seed``."""
-    torch.manual_seed(seed)
-    model = build_backbone(start.model_cfg)
-    if weights and start.backbone_state is not None:
-        model.load_state_dict(start.backbone_state)
-    model.eval()
+    model = (start if weights else dataclasses.replace(start, backbone_state=None)).backbone(seed).eval()
     max_tokens = start.tokenizer.n_tokens(length)
     codes = crop(codes, length)
     out = []

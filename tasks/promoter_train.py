@@ -159,8 +159,9 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     flags = [NO_CV_LINE]
     curves = {}
     if cfg.folds:
-        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines, fits=fits)
-        write_out_of_fold(run.path / "cross_validation.csv", data, cv_folds(cfg, data), oof)
+        folds = cv_folds(cfg, data)
+        oof = cross_validate(starts, cfg, data, length, classical=cfg.baselines, fits=fits, folds=folds)
+        write_out_of_fold(run.path / "cross_validation.csv", data, folds, oof)
         for name, (p, fold_metrics) in oof.items():
             metrics.update(summarise(fold_metrics, metric_key(name)))
             metrics.update(standard_errors(fold_metrics, metric_key(name)))
@@ -171,7 +172,7 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
         lines += cv_table(oof, cfg.folds)
         lines += on_top_lines(oof)
         lines += comparison_lines(mcc)
-        lines += probe_lines(start, cfg, data, length, cv_folds(cfg, data), metrics)
+        lines += probe_lines(start, cfg, data, length, folds, metrics)
         main_p = oof[start.name][0]
         lines += ["", "### Contamination", ""]
         lines += contamination_lines(
