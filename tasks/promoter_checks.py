@@ -137,18 +137,14 @@ def distinct_needed(folds: int) -> int:
 
 
 def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
-    """Refuse, before anything is written, a class with too few distinct sequences (copies and
-    reverse complements count once, as the early-stopping splits group them; near copies too with
-    folds, as the folds group them)."""
+    """Refuse, before anything is written, a class with too few distinct sequences (copies, reverse
+    complements and near copies count once, as the folds and early-stopping splits group them)."""
     from .promoter_evaluation import held_out_keys
 
     if val is not None and not cfg.folds:
         return  # one fit, stopped on --val: nothing is split
-    if cfg.folds:
-        keys, alike = held_out_keys(cfg, data), "copies, reverse complements and near copies"
-    else:
-        keys, alike = overlap.strand_keys(data.codes, COMPLEMENT), "copies and reverse complements"
-    counts = distinct_per_class(keys, data.labels)
+    alike = "copies, reverse complements and near copies"
+    counts = distinct_per_class(held_out_keys(cfg, data), data.labels)
     need = distinct_needed(cfg.folds)
     for label, name in ((1, "promoter"), (0, "non-promoter")):
         have = counts.get(label, 0)
@@ -167,7 +163,7 @@ def check_distinct_sequences(cfg: PromoterConfig, data: LabelledSequences, val) 
 def check_label_fractions(cfg: PromoterConfig, data: LabelledSequences) -> None:
     """Refuse, before anything is written, a ``--label-fractions`` subset too small for its fit's
     early-stopping split (it was refused once the cross-validation and the final model were done)."""
-    from .promoter_evaluation import fraction_seeds, fraction_split, fraction_subset
+    from .promoter_evaluation import fraction_seeds, fraction_split, fraction_subset, held_out_keys
 
     if not cfg.label_fractions:
         return
@@ -176,7 +172,7 @@ def check_label_fractions(cfg: PromoterConfig, data: LabelledSequences) -> None:
     for frac in sorted(cfg.label_fractions):
         for seed in fraction_seeds(cfg):
             subset = fraction_subset(pool, frac, seed)
-            counts = distinct_per_class(overlap.strand_keys(subset.codes, COMPLEMENT), subset.labels)
+            counts = distinct_per_class(held_out_keys(cfg, subset), subset.labels)
             for label, name in ((1, "promoter"), (0, "non-promoter")):
                 have = counts.get(label, 0)
                 if have < need:
@@ -195,7 +191,9 @@ def check_epoch_fits(cfg: PromoterConfig, data: LabelledSequences, val) -> None:
         return
     fit = len(data)
     if val is None:  # the fits on all the data hold out whole groups of copies: their own sizes
-        keys = overlap.strand_keys(data.codes, COMPLEMENT)
+        from .promoter_evaluation import held_out_keys
+
+        keys = held_out_keys(cfg, data)
         n_val = early_stopping_size(cfg, len(data))
         fit = max(
             len(grouped_split(keys, data.labels, n_val, t.seed + 1000 * m)[0]) for m in range(cfg.ensemble)
@@ -279,10 +277,9 @@ def overlap_flags(
         lines.append(
             f"- **Near copies**: {counted(int(near.sum()), 'record')} of {name} {similar} with "
             "another record without being a copy of it (a window cut again a few bases along, a "
-            "promoter annotated at two nearby starts). The folds and the label fractions' test part "
-            "keep near copies together, as they keep copies; each fit's early-stopping split keeps "
-            "only copies together, so it stops early and fits its stacks partly on near copies of "
-            "what it was fitted on."
+            "promoter annotated at two nearby starts). The folds, the label fractions' test part and "
+            "each fit's early-stopping split (and the baselines' and stacks' inner splits) keep near "
+            "copies together, as they keep copies."
             + (
                 f" {counted(mixed, 'group')} of near copies {'holds' if mixed == 1 else 'hold'} both "
                 "labels: a promoter and a non-promoter that are nearly the same sequence."

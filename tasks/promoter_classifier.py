@@ -30,9 +30,9 @@ from tqdm.auto import tqdm
 
 from sciPT.classification import fit_classifier, predict_proba
 from sciPT.config import to_dict
-from sciPT.diagnostics.overlap import strand_keys
+from sciPT.diagnostics.overlap import NearCopies
 from sciPT.domains.dna.cnn import CNNScore
-from sciPT.domains.dna.data import COMPLEMENT, LabelledSequences
+from sciPT.domains.dna.data import COMPLEMENT, DNA_SPEC, LabelledSequences
 from sciPT.domains.dna.kmer import KmerScore
 from sciPT.naturalness import Fusion, NaturalnessScorer, fit_fusion
 from sciPT.nn.classifier import ClassifierHead, HeadConfig, ProbabilityEnsemble, SequenceClassifier
@@ -41,7 +41,7 @@ from sciPT.stacking import Stack, enough_of_each_class, fit_stack
 from sciPT.tokenizers import SequenceTokenizer
 from sciPT.trainer import TrainConfig
 
-from .promoter_config import early_stopping_size
+from .promoter_config import early_stopping_size, near_copies
 from .promoter_stacking import cnn_score, kmer_score
 
 if TYPE_CHECKING:
@@ -231,17 +231,23 @@ class Classifier:
         return p if self.fusion is None else self.fusion(p, self.naturalness_scores(codes))
 
     def stack_kmers(
-        self, held_out: list, seed: int, min_ratio: float, probabilities: list | None = None
+        self,
+        held_out: list,
+        seed: int,
+        min_ratio: float,
+        probabilities: list | None = None,
+        near: NearCopies | None = None,
     ) -> list:
         """Fit :attr:`fitted_stack` on ``held_out``: ``[(model, fit set, held-out set)]``, a k-mer
         logistic regression fitted on each fit set scoring its held-out set, beside ``model``'s
         probabilities on it (with the kept fusion; ``probabilities`` where already computed); keep
         it as :attr:`stack` if its likelihood ratio reaches ``min_ratio``. :attr:`kmer` is the mean
         of those k-mer logits. Returns the probabilities on each held-out set through the kept
-        stack. Below :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted."""
+        stack. Below :data:`sciPT.stacking.MIN_PER_CLASS` of a class none is fitted. ``near``: the
+        regressions' choice of C keeps near copies in one fold (exact copies only without it)."""
         if probabilities is None:
             probabilities = [self.fused_proba(m, v.codes) for m, _, v in held_out]
-        scorers = [kmer_score(crop(fit.codes, self.length), fit.labels, seed) for _, fit, _ in held_out]
+        scorers = [kmer_score(crop(fit.codes, self.length), fit.labels, seed, near) for _, fit, _ in held_out]
         self.fitted_stack = self._fit_stack(held_out, probabilities, scorers, seed)
         if self.fitted_stack is None:
             return probabilities
@@ -257,14 +263,16 @@ class Classifier:
         min_ratio: float,
         min_steps: int,
         probabilities: list | None = None,
+        near: NearCopies | None = None,
     ) -> list:
         """:meth:`stack_kmers` with the baseline CNN (each fitted on its fit set, epochs of at
-        least ``min_steps`` batches) in place of the k-mer regression, on top of the kept k-mer
-        stack: :attr:`fitted_cnn_stack`, :attr:`cnn_stack` and :attr:`cnn`."""
+        least ``min_steps`` batches, its early-stopping split keeping ``near`` copies together) in
+        place of the k-mer regression, on top of the kept k-mer stack: :attr:`fitted_cnn_stack`,
+        :attr:`cnn_stack` and :attr:`cnn`."""
         if probabilities is None:
-            probabilities = [self.stacked_proba(m, fit, v, seed) for m, fit, v in held_out]
+            probabilities = [self.stacked_proba(m, fit, v, seed, near) for m, fit, v in held_out]
         scorers = [
-            cnn_score(crop(fit.codes, self.length), fit.labels, seed, self.length, min_steps)
+            cnn_score(crop(fit.codes, self.length), fit.labels, seed, self.length, min_steps, near)
             for _, fit, _ in held_out
         ]
         self.fitted_cnn_stack = self._fit_stack(held_out, probabilities, scorers, seed)
@@ -275,13 +283,16 @@ class Classifier:
         self.cnn_stack = self.fitted_cnn_stack if kept else None
         return self._through(self.cnn_stack, held_out, probabilities, scorers)
 
-    def stacked_proba(self, model, fit: LabelledSequences, val: LabelledSequences, seed: int) -> np.ndarray:
+    def stacked_proba(
+        self, model, fit: LabelledSequences, val: LabelledSequences, seed: int, near: NearCopies | None = None
+    ) -> np.ndarray:
         """``model``'s probabilities on ``val`` through the kept fusion and the kept k-mer stack,
-        its k-mer regression the one fitted on ``fit`` (``model``'s own fit part) with ``seed``."""
+        its k-mer regression the one fitted on ``fit`` (``model``'s own fit part) with ``seed`` and
+        ``near`` (:meth:`stack_kmers`)."""
         p = self.fused_proba(model, val.codes)
         if self.stack is None:
             return p
-        kmer = kmer_score(crop(fit.codes, self.length), fit.labels, seed)
+        kmer = kmer_score(crop(fit.codes, self.length), fit.labels, seed, near)
         return self.stack(p, self.stacked_score(kmer, val.codes))
 
     def _fit_stack(self, held_out: list, probabilities: list, scorers: list, seed: int) -> Stack | None:
@@ -360,13 +371,15 @@ def train_classifier(
         # too few to fit a stack on: no k-mer regression or CNN to fit either
         if enough_of_each_class(labels) and cfg.kmer_stack:
             bar.set_postfix_str("k-mer stack")
-            probabilities = classifier.stack_kmers(held_out, seed, cfg.kmer_stack_min_ratio, probabilities)
+            probabilities = classifier.stack_kmers(
+                held_out, seed, cfg.kmer_stack_min_ratio, probabilities, near_copies(cfg)
+            )
         bar.update(int(cfg.kmer_stack))
         if enough_of_each_class(labels) and cfg.cnn_stack:
             bar.set_postfix_str("CNN stack")
             min_steps = cfg.min_steps_per_epoch
             probabilities = classifier.stack_cnns(
-                held_out, seed, cfg.cnn_stack_min_ratio, min_steps, probabilities
+                held_out, seed, cfg.cnn_stack_min_ratio, min_steps, probabilities, near_copies(cfg)
             )
         bar.update(int(cfg.cnn_stack))
         bar.set_postfix_str("", refresh=False)  # the bar's last line says it is done, not its last step
@@ -386,8 +399,10 @@ def fit_member(
     early on."""
     if val is None:
         n_val = early_stopping_size(cfg, len(train))
-        # copies (either strand) on one side: early stopping judges sequences the fit has not seen
-        fit_idx, val_idx = grouped_split(strand_keys(train.codes, COMPLEMENT), train.labels, n_val, seed)
+        # copies (either strand) and near copies on one side: early stopping judges sequences the
+        # fit has not seen
+        keys = near_copies(cfg).groups(train.codes, COMPLEMENT, DNA_SPEC.alphabet.n_core)
+        fit_idx, val_idx = grouped_split(keys, train.labels, n_val, seed)
         train, val = train.subset(fit_idx), train.subset(val_idx)
     backbone = start.backbone(seed)
     max_tokens = start.tokenizer.n_tokens(length)

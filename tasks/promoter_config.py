@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sciPT.diagnostics.overlap import NearCopies
 from sciPT.finetune import FinetuneConfig
 from sciPT.nn import TransformerConfig
 from sciPT.nn.classifier import HeadConfig
@@ -87,7 +88,8 @@ class PromoterConfig:
         fraction_seeds: subsets (and fine-tune seeds) per label fraction, seeded ``train.seed``,
             ``train.seed + 1``, ...
         contamination_k: k-mer length of the check of evaluation sequences against the
-            pre-training corpus, and of the near copies among the training, --val and --test sets.
+            pre-training corpus, and of the near copies among the training, --val and --test sets
+            (which every split keeps together: :func:`near_copies`).
         contamination_threshold: fraction of a sequence's k-mers found in the pre-training corpus
             (or in the other records, the training data) from which it counts as nearly
             contained (a near copy).
@@ -184,6 +186,13 @@ class PromoterConfig:
     fraction_seeds: int = 3
     contamination_k: int = 16
     contamination_threshold: float = 0.5
+
+
+def near_copies(cfg: PromoterConfig) -> NearCopies:
+    """The rule every split of a run keeps near copies together by (the folds, the label fractions'
+    test part, each fine-tune's early-stopping split, the baselines' and stacks' inner splits): the
+    contamination check's k and threshold."""
+    return NearCopies(cfg.contamination_k, cfg.contamination_threshold)
 
 
 def early_stopping_size(cfg: PromoterConfig, n: int) -> int:

@@ -25,6 +25,7 @@ from sciPT.metrics import binary_metrics
 from sciPT.splits import grouped_folds, grouped_split
 
 from .promoter_classifier import COMPLEMENT, crop, train_classifier
+from .promoter_config import near_copies
 from .promoter_fits import FitStore
 from .promoter_report import classes_text, on_top, too_few_clean
 from .promoter_start import Start
@@ -35,12 +36,12 @@ if TYPE_CHECKING:
 
 
 def held_out_groups(cfg: PromoterConfig, data: LabelledSequences) -> CopyGroups:
-    """The groups the folds and the label fractions' test part keep together: copies of a sequence
-    (either strand) and near copies (:func:`sciPT.diagnostics.overlap.copy_groups`, with the run's
-    ``contamination_k`` and ``contamination_threshold``), so a held-out score is of sequences whose
-    copies and near copies were not fitted."""
-    k, threshold = cfg.contamination_k, cfg.contamination_threshold
-    return copy_groups(data.codes, COMPLEMENT, k, threshold, DNA_SPEC.alphabet.n_core)
+    """The groups every split of a run keeps together: copies of a sequence (either strand) and near
+    copies (:func:`sciPT.diagnostics.overlap.copy_groups` by :func:`.promoter_config.near_copies`:
+    the run's ``contamination_k`` and ``contamination_threshold``), so a held-out score, and an
+    early stop, is of sequences whose copies and near copies were not fitted."""
+    rule = near_copies(cfg)
+    return copy_groups(data.codes, COMPLEMENT, rule.k, rule.threshold, DNA_SPEC.alphabet.n_core)
 
 
 def held_out_keys(cfg: PromoterConfig, data: LabelledSequences) -> np.ndarray:
@@ -117,13 +118,16 @@ def cross_validate(
                 continue
             if name == KMER:
                 p = (
-                    KmerLogisticRegression(C=None, seed=cfg.train.seed)
+                    KmerLogisticRegression(C=None, seed=cfg.train.seed, near=near_copies(cfg))
                     .fit(train.codes, train.labels)
                     .predict_proba(held.codes)
                 )
             elif name == CNN:
                 cnn = CNNClassifier(
-                    length, seed=cfg.train.seed + f, min_steps_per_epoch=cfg.min_steps_per_epoch
+                    length,
+                    seed=cfg.train.seed + f,
+                    min_steps_per_epoch=cfg.min_steps_per_epoch,
+                    near=near_copies(cfg),
                 )
                 p = cnn.fit(crop(train.codes, length), train.labels).predict_proba(crop(held.codes, length))
             else:

@@ -43,8 +43,6 @@ FIT_FREE_KEYS = (
     "baselines",  # each model's fits are kept apart: turning baselines on fits only theirs
     "label_fractions",  # each fraction's fits are kept apart
     "fraction_seeds",
-    "contamination_k",
-    "contamination_threshold",
 )
 """Settings a continued run may change: those no kept fit depends on (the final model and the
 report read them after the fits), and the paths, whose contents are compared instead."""
@@ -107,7 +105,9 @@ def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, leng
     """What a run's fits depend on: its settings (less :data:`FIT_FREE_KEYS`), the length the
     sequences are cropped or padded to, digests of the training data and the start's weights, and
     of the groups the folds keep together (the contamination check's k and threshold decide which
-    near copies are grouped), and whether any group joins near copies."""
+    near copies are grouped), and whether any group joins near copies. ``early_stops_grouped``
+    marks fits whose early-stopping and inner splits keep near copies together too (the folds alone
+    did before)."""
     from .promoter_evaluation import held_out_groups
 
     groups = held_out_groups(cfg, data)
@@ -118,6 +118,7 @@ def fingerprint(cfg: PromoterConfig, data: LabelledSequences, start: Start, leng
         "start": start_digest(start),
         "held_out": hashlib.sha256(np.asarray(groups.group, dtype=np.int64).tobytes()).hexdigest(),
         "near_grouped": bool(groups.near.any()),
+        "early_stops_grouped": True,
     }
 
 
@@ -167,6 +168,9 @@ def refuse_changes(kept: dict[str, Any], now: dict[str, Any], where: Path) -> No
     elif now["near_grouped"]:
         # fits kept before near copies were grouped: their folds kept only exact copies together
         parts.append("folds that did not keep near copies together (an earlier version)")
+    if "held_out" in kept and "early_stops_grouped" not in kept and now["near_grouped"]:
+        # fits kept while only the folds grouped near copies
+        parts.append("early-stopping splits that did not keep near copies together (an earlier version)")
     if parts:
         raise ConfigError(
             f"--resume: {where.parent} holds fits made with {'; '.join(parts)}; "

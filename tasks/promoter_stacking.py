@@ -28,6 +28,7 @@ import hashlib
 
 import numpy as np
 
+from sciPT.diagnostics.overlap import NearCopies
 from sciPT.domains.dna.cnn import CNNClassifier, CNNScore
 from sciPT.domains.dna.kmer import KmerLogisticRegression, KmerScore
 
@@ -53,22 +54,30 @@ def _fitted_once(kind: str, codes: list[np.ndarray], labels: np.ndarray, seed: i
     return _STACKED_FITS[key]
 
 
-def kmer_score(codes: list[np.ndarray], labels: np.ndarray, seed: int) -> KmerScore:
-    """The logit of a k-mer logistic regression (C by cross-validation) fitted on ``codes``."""
+def kmer_score(
+    codes: list[np.ndarray], labels: np.ndarray, seed: int, near: NearCopies | None = None
+) -> KmerScore:
+    """The logit of a k-mer logistic regression (C by cross-validation, ``near`` copies in one
+    fold) fitted on ``codes``."""
     return _fitted_once(
-        "kmer",
+        f"kmer {near}",
         codes,
         labels,
         seed,
-        lambda: KmerLogisticRegression(C=None, seed=seed).fit(codes, labels).score(),
+        lambda: KmerLogisticRegression(C=None, seed=seed, near=near).fit(codes, labels).score(),
     )
 
 
 def cnn_score(
-    codes: list[np.ndarray], labels: np.ndarray, seed: int, length: int, min_steps: int
+    codes: list[np.ndarray],
+    labels: np.ndarray,
+    seed: int,
+    length: int,
+    min_steps: int,
+    near: NearCopies | None = None,
 ) -> CNNScore:
     """The logit of the baseline CNN (:class:`~sciPT.domains.dna.cnn.CNNClassifier`, its own 10 %
-    early-stopping split) fitted on ``codes`` of at most ``length`` bases."""
-    key = f"cnn {length} {min_steps}"
-    cnn = CNNClassifier(length, seed=seed, min_steps_per_epoch=min_steps)
+    early-stopping split, ``near`` copies on one side) fitted on ``codes`` of at most ``length`` bases."""
+    key = f"cnn {length} {min_steps} {near}"
+    cnn = CNNClassifier(length, seed=seed, min_steps_per_epoch=min_steps, near=near)
     return _fitted_once(key, codes, labels, seed, lambda: cnn.fit(codes, labels).score())

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from sciPT.diagnostics.overlap import strand_keys
+from sciPT.diagnostics.overlap import NearCopies, split_keys
 from sciPT.splits import grouped_split
 
-from .data import COMPLEMENT
+from .data import COMPLEMENT, DNA_SPEC
 
 
 @dataclass
@@ -197,7 +197,8 @@ class CNNClassifier:
 
     ``fit`` holds out about a ``val_fraction`` of what it is given for early stopping, stratified,
     with a sequence's copies and reverse complements on one side (:func:`sciPT.splits.grouped_split`),
-    as the promoter task's fine-tunes do. The defaults are the setting the nested benchmark's inner
+    and its near copies too with ``near`` (:class:`sciPT.diagnostics.overlap.NearCopies`), as the
+    promoter task's fine-tunes do. The defaults are the setting the nested benchmark's inner
     validation chose most often for this CNN (lr 5e-4, dropout 0.5: 21 of its 60 choices over a grid
     of lr {5e-4, 2e-3} x dropout {0.2, 0.5}; ``benchmarks/RESULTS.md``), fixed so that the baseline
     costs one fit per fold; inputs are cut or zero-padded to ``length`` bases (at least the kernel's 15).
@@ -212,18 +213,21 @@ class CNNClassifier:
         seed: int = 0,
         val_fraction: float = 0.1,
         min_steps_per_epoch: int = 0,
+        near: NearCopies | None = None,
     ):
         # inputs shorter than the kernel are zero-padded up to it
         self.length = max(length, CNNConfig.kernel)
         self.lr, self.dropout, self.seed = lr, dropout, seed
         self.val_fraction, self.min_steps_per_epoch = val_fraction, min_steps_per_epoch
+        self.near = near
         self.fit_: CNNFit | None = None
 
     def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> CNNClassifier:
         labels = np.asarray(labels)
         n_val = max(2, int(round(self.val_fraction * len(labels))))
-        # copies (either strand) on one side: early stopping judges sequences the fit has not seen
-        keys = strand_keys(codes, COMPLEMENT)
+        # copies (either strand), and near copies with ``near``, on one side: early stopping judges
+        # sequences the fit has not seen
+        keys = split_keys(codes, COMPLEMENT, DNA_SPEC.alphabet.n_core, self.near)
         fit_idx, val_idx = grouped_split(keys, labels, n_val, self.seed)
         x = one_hot(codes, self.length)
         self.fit_ = fit_cnn(

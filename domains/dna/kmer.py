@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sciPT.diagnostics.overlap import strand_keys
+from sciPT.diagnostics.overlap import NearCopies, split_keys
 
-from .data import COMPLEMENT
+from .data import COMPLEMENT, DNA_SPEC
 
 # the inverse regularisation strengths a cross-validated k-mer regression chooses among
 KMER_CS = tuple(10.0**e for e in range(-6, 3))
@@ -127,19 +127,22 @@ class KmerLogisticRegression:
     """The classical baseline: counts of every k-mer for k in ``ks`` (A, C, G, T only), standardised,
     then an L2-regularised logistic regression (scikit-learn, ``C`` = inverse strength; ``None``, the
     default and the promoter task's: chosen among :data:`KMER_CS` by 5-fold cross-validated log loss
-    on the training data, :func:`cross_validated_c`), each class weighted alike
+    on the training data, :func:`cross_validated_c`, a sequence's copies, and its near copies with
+    ``near`` (:class:`sciPT.diagnostics.overlap.NearCopies`), in one fold), each class weighted alike
     (``class_weight="balanced"``), as the neural models weigh theirs, since every model is scored at
     a threshold of 0.5.
 
     Position-free by construction: it sees composition, not where a motif sits.
     """
 
-    def __init__(self, ks=(1, 2, 3, 4, 5), C: float | None = None, seed: int = 0):
+    def __init__(
+        self, ks=(1, 2, 3, 4, 5), C: float | None = None, seed: int = 0, near: NearCopies | None = None
+    ):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        self.ks, self.C, self.seed = tuple(ks), C, seed
+        self.ks, self.C, self.seed, self.near = tuple(ks), C, seed, near
         # each class weighted alike, as the neural models' loss weighs positives (pos_weight): scored
         # at 0.5 beside them, an unweighted fit at 1 promoter in 11 called every sequence negative
         # (MCC 0 in every fold, AUROC 0.85) and the report called it near chance
@@ -155,10 +158,10 @@ class KmerLogisticRegression:
             self.pipeline.fit(x, labels)
             return self
         # the scaler is fitted once; C is chosen on the scaled counts and the regression fitted there,
-        # a sequence's copies and reverse complements on one side of each split, as in the outer
-        # folds: on both sides, they favoured the weakest regularisation
+        # a sequence's copies and reverse complements (and near copies with ``near``) on one side of
+        # each split, as in the outer folds: on both sides, they favoured the weakest regularisation
         scaled = self.pipeline[0].fit_transform(x)
-        keys = strand_keys(codes, COMPLEMENT)
+        keys = split_keys(codes, COMPLEMENT, DNA_SPEC.alphabet.n_core, self.near)
         c = cross_validated_c(scaled, np.asarray(labels), seed=self.seed, keys=keys)
         self.pipeline[-1].set_params(C=c).fit(scaled, labels)
         return self

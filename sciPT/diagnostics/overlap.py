@@ -18,7 +18,8 @@ benchmark's, and 4 exact ones (``benchmarks/contamination_ipromoter.py``). :func
 measures each sequence against a reference set with the contamination check's similarity
 (:mod:`.contamination`, the reference in place of the corpus): the fraction of the sequence's k-mer
 positions, on its better strand, whose k-mer occurs in some reference sequence;
-:func:`copy_groups` joins the records of one set that are near copies of one another.
+:func:`copy_groups` joins the records of one set that are near copies of one another, and
+:class:`NearCopies` is that rule as a setting a split or an estimator carries.
 """
 
 from __future__ import annotations
@@ -113,6 +114,31 @@ class CopyGroups:
 
     group: np.ndarray
     near: np.ndarray
+
+
+@dataclass(frozen=True)
+class NearCopies:
+    """The rule that joins near copies (:func:`copy_groups`): ``k``-mers, and the fraction of its
+    k-mer positions one record shares with another for the two to be near copies.
+
+    An estimator holding out part of its training data (to stop early, to choose a regularisation)
+    keeps each group on one side, as the outer folds do; without the rule it keeps exact copies
+    together only, and its held-out part can hold near copies of what it fits.
+    """
+
+    k: int
+    threshold: float
+
+    def groups(self, codes: list[np.ndarray], complement: np.ndarray | None, n_core: int) -> np.ndarray:
+        """Each record's group ``[N]`` (:attr:`CopyGroups.group`)."""
+        return copy_groups(codes, complement, self.k, self.threshold, n_core).group
+
+
+def split_keys(
+    codes: list[np.ndarray], complement: np.ndarray | None, n_core: int, near: NearCopies | None
+) -> list | np.ndarray:
+    """What an inner split groups by: ``near``'s groups, or exact copies (:func:`strand_keys`)."""
+    return strand_keys(codes, complement) if near is None else near.groups(codes, complement, n_core)
 
 
 def copy_groups(

@@ -85,10 +85,9 @@ def test_near_copies_inside_the_training_data_are_flagged():
     assert lines == [
         "- **Near copies**: 2 records of pos.fa + neg.fa share at least 0.5 of their 16-mers (either "
         "strand) with another record without being a copy of it (a window cut again a few bases "
-        "along, a promoter annotated at two nearby starts). The folds and the label fractions' test "
-        "part keep near copies together, as they keep copies; each fit's early-stopping split keeps "
-        "only copies together, so it stops early and fits its stacks partly on near copies of what "
-        "it was fitted on."
+        "along, a promoter annotated at two nearby starts). The folds, the label fractions' test "
+        "part and each fit's early-stopping split (and the baselines' and stacks' inner splits) keep "
+        "near copies together, as they keep copies."
     ]
     metrics = {}
     assert overlap_flags(data, None, metrics, threshold=0.85) == [] and metrics["near_copies"] == 0
@@ -113,7 +112,7 @@ def test_near_copies_labelled_both_ways_are_counted_by_group():
     assert metrics["near_copies"] == 2 and metrics["near_copy_label_conflicts"] == 1
     assert metrics["label_conflicts"] == 0
     assert lines[0].endswith(
-        "what it was fitted on. 1 group of near copies holds both labels: a promoter and a "
+        "together, as they keep copies. 1 group of near copies holds both labels: a promoter and a "
         "non-promoter that are nearly the same sequence."
     )
     _, more = shifted_windows(rng)
@@ -238,17 +237,25 @@ def test_copies_count_once_and_too_few_are_refused_before_anything_is_written():
     )
 
 
-def test_near_copies_count_once_for_the_folds_but_not_for_an_early_stopping_split():
+def test_near_copies_count_once_for_the_folds_and_the_early_stopping_split():
     """Three promoters that are windows of one stretch at 0, 4 and 20: the first two are near
-    copies (21 of 25 16-mers), so the folds see 2 distinct promoters, where one early-stopping
-    split sees 3, as it splits them."""
+    copies (21 of 25 16-mers), so the folds see 2 distinct promoters, as does one early-stopping
+    split, which keeps them on one side too: with two near-copy non-promoters, 1 distinct one."""
     from sciPT.tasks.promoter_config import PromoterConfig
 
     rng = np.random.default_rng(3)
     _, windows = shifted_windows(rng)
     others = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(3)]
     data = sequences(windows + others, [1, 1, 1, 0, 0, 0], "w.csv")
-    check_distinct_sequences(PromoterConfig(), data, None)
+    check_distinct_sequences(PromoterConfig(), data, None)  # 2 distinct promoters suffice
+    near_negatives = sequences(windows[:2] + others, [0, 0, 1, 1, 1], "n.csv")
+    with pytest.raises(DataError) as err:
+        check_distinct_sequences(PromoterConfig(), near_negatives, None)
+    assert str(err.value) == (
+        "n.csv: 1 distinct non-promoter sequence (copies, reverse complements and near copies count "
+        "once); an early-stopping split needs at least 2"
+    )
+    check_distinct_sequences(PromoterConfig(contamination_threshold=0.9), near_negatives, None)
     with pytest.raises(DataError) as err:
         check_distinct_sequences(PromoterConfig(folds=3), data, None)
     assert str(err.value) == (
@@ -467,7 +474,7 @@ def test_a_missing_class_and_a_single_sequence_are_counted_in_the_refusal():
     with pytest.raises(DataError) as err:
         check_distinct_sequences(PromoterConfig(), promoters, None)
     assert str(err.value) == (
-        "pos.fa: 0 distinct non-promoter sequences (copies and reverse complements count once); "
+        "pos.fa: 0 distinct non-promoter sequences (copies, reverse complements and near copies count once); "
         "an early-stopping split needs at least 2"
     )
     # the two non-promoters are one sequence on either strand
@@ -475,7 +482,7 @@ def test_a_missing_class_and_a_single_sequence_are_counted_in_the_refusal():
     with pytest.raises(DataError) as err:
         check_distinct_sequences(PromoterConfig(), one, None)
     assert str(err.value) == (
-        "t.csv: 1 distinct non-promoter sequence (copies and reverse complements count once); "
+        "t.csv: 1 distinct non-promoter sequence (copies, reverse complements and near copies count once); "
         "an early-stopping split needs at least 2"
     )
 

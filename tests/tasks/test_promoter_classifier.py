@@ -647,6 +647,27 @@ def test_the_cnn_stack_is_fitted_on_the_kmer_stacked_split_and_validation_record
     np.testing.assert_allclose(p, classifier.predict(data.codes), rtol=1e-5)
 
 
+def test_the_stacks_baselines_split_by_the_runs_near_copy_rule(planted, fast_cfg, monkeypatch):
+    """The stacked k-mer regression chooses its C, and the stacked CNN stops early, on inner splits
+    that keep near copies together by the run's contamination_k and _threshold: each fit of a
+    stacked model is given that rule."""
+    from sciPT.diagnostics.overlap import NearCopies
+    from sciPT.tasks import promoter_classifier
+
+    rules = []
+    for name in ("kmer_score", "cnn_score"):
+        real = getattr(promoter_classifier, name)
+
+        def recording(*args, _real=real, _name=name):
+            rules.append((_name, args[-1]))
+            return _real(*args)
+
+        monkeypatch.setattr(promoter_classifier, name, recording)
+    both_stacks_kept(planted, fast_cfg, contamination_k=12, contamination_threshold=0.7)
+    assert [name for name, _ in rules] == ["kmer_score", "cnn_score"]
+    assert {rule for _, rule in rules} == {NearCopies(12, 0.7)}
+
+
 def test_each_members_stacks_score_its_own_split_with_its_own_fits(planted, fast_cfg):
     """With a --val split the k-mer model is fitted on the training set, not on the split the stack
     is fitted on (or it would score sequences it saw); an ensemble's members each pair their own
@@ -818,11 +839,9 @@ def test_the_early_stopping_split_is_the_nearest_whole_number_and_at_least_two()
     assert early_stopping_size(cfg, 200) == 20
 
 
-def test_a_fine_tune_stops_early_on_sequences_whose_reverse_complements_it_did_not_fit(monkeypatch, fast_cfg):
-    """A sequence and its reverse complement are the same DNA: with one in the fit and the other in
-    the early-stopping split, early stopping judges sequences the model has seen. Both parts reach
-    the fit cropped to the model's length."""
-    from sciPT.sequence_inputs import LabelledSequences
+def _early_stopping_parts(monkeypatch, cfg, data, length):
+    """The cropped codes a fine-tune of ``data`` (seed 0) is fitted on and stops early on:
+    ``(fit, val)``, the fit itself not run."""
     from sciPT.tasks import promoter_classifier
 
     seen = {}
@@ -832,20 +851,56 @@ def test_a_fine_tune_stops_early_on_sequences_whose_reverse_complements_it_did_n
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(promoter_classifier, "fit_classifier", fake_fit)
+    with pytest.raises(RuntimeError, match="stop here"):
+        promoter_classifier.fit_member(load_start("none", cfg), cfg, data, length, seed=0)
+    return seen["train"][0], seen["val"][0]
+
+
+def test_a_fine_tune_stops_early_on_sequences_whose_reverse_complements_it_did_not_fit(monkeypatch, fast_cfg):
+    """A sequence and its reverse complement are the same DNA: with one in the fit and the other in
+    the early-stopping split, early stopping judges sequences the model has seen. Both parts reach
+    the fit cropped to the model's length."""
+    from sciPT.sequence_inputs import LabelledSequences
+
     rng = np.random.default_rng(5)
     forward = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(30)]
     codes = [c for s in forward for c in (s, COMPLEMENT[s[::-1]])]  # each with its reverse complement
     labels = np.repeat(np.arange(30) % 2, 2)
     data = LabelledSequences([f"s{i}" for i in range(60)], codes, labels, "pairs.fa")
-    cfg = fast_cfg(ensemble=1)
-    with pytest.raises(RuntimeError, match="stop here"):
-        promoter_classifier.fit_member(load_start("none", cfg), cfg, data, 30, seed=0)
-    (fit, _), (val, _) = seen["train"], seen["val"]
+    fit, val = _early_stopping_parts(monkeypatch, fast_cfg(ensemble=1), data, 30)
     assert len(val) == 6 and len(fit) == 54  # 10% of 60
     assert {len(c) for c in fit + val} == {30}  # 40 bp cropped to the central 30
     # an even surplus: the crop of a reverse complement is the reverse complement of the crop
     fitted = {c.tobytes() for c in fit}
     assert not any(v.tobytes() in fitted or COMPLEMENT[v[::-1]].tobytes() in fitted for v in val)
+
+
+def test_a_fine_tune_stops_early_on_sequences_whose_near_copies_it_did_not_fit(monkeypatch, fast_cfg):
+    """30 pairs of 40-bp windows of one 44-bp stretch, 4 bases apart (21 of 25 16-mers shared: near
+    copies at the run's threshold 0.5, not at 0.9): each pair lands on one side of the early-stopping
+    split, which holds 3 pairs (10% of 60). At 0.9 the same seed splits some pair, so the grouping
+    is the run's rule's, not an accident of the seed."""
+    from sciPT.sequence_inputs import LabelledSequences
+
+    rng = np.random.default_rng(5)
+    stretches = [rng.integers(0, 4, 44).astype(np.uint8) for _ in range(30)]
+    codes = [c for s in stretches for c in (s[:40], s[4:])]
+    labels = np.repeat(np.arange(30) % 2, 2)
+    data = LabelledSequences([f"s{i}" for i in range(60)], codes, labels, "windows.fa")
+    pair = {c.tobytes(): i // 2 for i, c in enumerate(codes)}
+
+    def held_pairs(threshold):
+        fit, val = _early_stopping_parts(
+            monkeypatch, fast_cfg(ensemble=1, contamination_threshold=threshold), data, 40
+        )
+        fitted = {pair[c.tobytes()] for c in fit}
+        return [pair[v.tobytes()] for v in val], fitted
+
+    held, fitted = held_pairs(0.5)
+    assert len(held) == 6 and all(held.count(p) == 2 for p in held)  # 3 whole pairs
+    assert not fitted & set(held)
+    held, fitted = held_pairs(0.9)
+    assert fitted & set(held)  # a pair on both sides
 
 
 def test_an_ensembles_fine_tunes_use_the_seeds_the_checks_predict(planted, monkeypatch, fast_cfg):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sciPT.tasks.promoter_evaluation as evaluation
+from sciPT.diagnostics.overlap import NearCopies
 from sciPT.domains.dna.data import LabelledSequences
 from sciPT.run import RunDir
 from sciPT.tasks.promoter import PromoterConfig
@@ -160,7 +161,8 @@ class _Store:
 
 def test_each_fold_fits_every_model_on_its_training_part_with_the_fold_s_seed(monkeypatch):
     """Fold f (from 0) seeds the fine-tune and the CNN with seed + f; the k-mer regression chooses
-    its C on the training part (C=None); each fit sees none of its held-out sequences; each record's
+    its C on the training part (C=None); both baselines' inner splits keep near copies together by
+    the run's rule; each fit sees none of its held-out sequences; each record's
     out-of-fold probability is that of the fold that held it out; each fit is kept under its key."""
     data = _with_copies()
     cfg = PromoterConfig(folds=3, min_steps_per_epoch=7)
@@ -204,8 +206,8 @@ def test_each_fold_fits_every_model_on_its_training_part_with_the_fold_s_seed(mo
         for f in range(3)
         for call in (
             ("fine-tune", "start", 5 + f, 20, f),
-            ("k-mer", (), {"C": None, "seed": 5}, f),
-            ("CNN", (20,), {"seed": 5 + f, "min_steps_per_epoch": 7}, f),
+            ("k-mer", (), {"C": None, "seed": 5, "near": NearCopies(16, 0.5)}, f),
+            ("CNN", (20,), {"seed": 5 + f, "min_steps_per_epoch": 7, "near": NearCopies(16, 0.5)}, f),
         )
     ]
     folds = np.array([test_fold[i] for i in range(len(data))])

@@ -192,6 +192,7 @@ def _kept_fingerprint(**changes):
         "start": "s",
         "held_out": "h",
         "near_grouped": False,
+        "early_stops_grouped": True,
         **changes,
     }
 
@@ -240,7 +241,10 @@ def test_the_fingerprint_digests_the_groups_the_folds_keep_together():
     apart = fingerprint(PromoterConfig(contamination_threshold=0.9), data, start, 40)
     assert grouped["near_grouped"] and not apart["near_grouped"]
     assert grouped["held_out"] != apart["held_out"]
-    assert grouped["settings"] == apart["settings"]  # the threshold itself is fit-free
+    # the threshold decides the fits' early-stopping splits too: a setting the fits read
+    assert (
+        grouped["settings"]["contamination_threshold"] == 0.5 != apart["settings"]["contamination_threshold"]
+    )
     exact = LabelledSequences(list("abc"), [codes[0], codes[0], codes[2]], np.array([1, 1, 0]), "c.csv")
     assert not fingerprint(PromoterConfig(), exact, start, 40)["near_grouped"]  # copies are not near
 
@@ -291,6 +295,27 @@ def test_a_reverse_complement_copy_does_not_make_the_groups_near(tmp_path):
         list("abc"), [first, COMPLEMENT[first[::-1]], other], np.array([1, 1, 0]), "c.csv"
     )
     assert not fingerprint(PromoterConfig(), data, load_start("none", PromoterConfig()), 40)["near_grouped"]
+
+
+def test_fits_kept_before_early_stops_grouped_near_copies_are_refused_where_there_are_some(tmp_path):
+    """Fits kept while only the folds grouped near copies (no "early_stops_grouped") stopped early
+    on splits holding near copies of what they fitted: refused where the data hold near copies,
+    continued where they hold none (their splits are the same)."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    where = tmp_path / FITS / "fingerprint.json"
+    before = _kept_fingerprint(near_grouped=True)
+    del before["early_stops_grouped"]
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(before, _kept_fingerprint(near_grouped=True), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with early-stopping splits that did not keep "
+        "near copies together (an earlier version); continue with what they were made with, or start "
+        "a new run (another --out)"
+    )
+    plain = _kept_fingerprint()
+    del plain["early_stops_grouped"]
+    refuse_changes(plain, _kept_fingerprint(), where)  # no near copies: the same splits
 
 
 def test_fits_kept_with_near_copies_grouped_continue_with_the_same_groups(tmp_path):
@@ -359,8 +384,6 @@ def test_the_settings_no_fit_reads_may_change_on_resume():
     default = PromoterConfig()
     for change in (
         {"fraction_seeds": 5},
-        {"contamination_k": 12},
-        {"contamination_threshold": 0.8},
         {"export": "recommended"},
         {"label_fractions": [0.1]},
         {"baselines": False},
@@ -368,6 +391,9 @@ def test_the_settings_no_fit_reads_may_change_on_resume():
     ):
         assert fit_settings(replace(default, **change)) == fit_settings(default), change
     assert fit_settings(replace(default, folds=default.folds + 1)) != fit_settings(default)
+    # near copies, grouped by these, stay on one side of every fit's early-stopping split
+    for change in ({"contamination_k": 12}, {"contamination_threshold": 0.8}):
+        assert fit_settings(replace(default, **change)) != fit_settings(default), change
 
 
 def test_a_new_run_writes_its_fingerprint_and_a_resume_without_one_starts_afresh(tmp_path):

@@ -4,6 +4,7 @@ cache that keeps a cross-validation fold from fitting the same model twice."""
 import numpy as np
 import pytest
 
+from sciPT.diagnostics.overlap import NearCopies
 from sciPT.domains.dna.kmer import KmerLogisticRegression
 from sciPT.tasks import promoter_stacking as ps
 
@@ -83,9 +84,12 @@ def test_kmer_score_fits_a_cross_validated_regression_with_the_callers_seed(cach
     codes, labels = _codes(6), np.arange(6) % 2
     out = ps.kmer_score(codes, labels, seed=7)
     (made,) = _Recorded.made
-    assert made.kwargs == {"C": None, "seed": 7} and made.args == ()
+    assert made.kwargs == {"C": None, "seed": 7, "near": None} and made.args == ()
     assert made.fitted_on[0] is codes and made.fitted_on[1] is labels
     assert out == ("score of", made)
+    # the run's near-copy rule reaches the regression's choice of C, and is another cached fit
+    near = ps.kmer_score(codes, labels, seed=7, near=NearCopies(16, 0.5))
+    assert near is not out and _Recorded.made[-1].kwargs["near"] == NearCopies(16, 0.5)
 
 
 def test_cnn_score_fits_the_cnn_of_that_length_seed_and_epoch_floor(cache, monkeypatch):
@@ -96,12 +100,14 @@ def test_cnn_score_fits_the_cnn_of_that_length_seed_and_epoch_floor(cache, monke
     codes, labels = _codes(6), np.arange(6) % 2
     out = ps.cnn_score(codes, labels, 3, 30, 50)
     (made,) = _Recorded.made
-    assert made.args == (30,) and made.kwargs == {"seed": 3, "min_steps_per_epoch": 50}
+    assert made.args == (30,) and made.kwargs == {"seed": 3, "min_steps_per_epoch": 50, "near": None}
     assert made.fitted_on[0] is codes and made.fitted_on[1] is labels
     assert out == ("score of", made)
     assert ps.cnn_score(codes, labels, 3, 30, 50) is out  # cached
     shorter = ps.cnn_score(codes, labels, 3, 20, 50)
     assert shorter is not out and _Recorded.made[-1].args == (20,)
+    near = ps.cnn_score(codes, labels, 3, 30, 50, NearCopies(8, 0.6))
+    assert near is not out and _Recorded.made[-1].kwargs["near"] == NearCopies(8, 0.6)
 
 
 def test_the_stacked_kmer_score_is_the_regressions_log_odds_positive_for_promoters(cache):

@@ -170,3 +170,27 @@ def test_the_baseline_built_without_arguments_chooses_its_c_as_the_promoter_task
     codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(20)]
     fitted = KmerLogisticRegression(ks=(1, 2)).fit(codes, np.arange(20) % 2)
     assert len(chosen) == 1 and fitted.pipeline[-1].C == chosen[0]
+
+
+def test_the_choice_of_c_keeps_near_copies_in_one_inner_fold_under_the_near_rule(monkeypatch):
+    """21 pairs of 40-bp windows 4 bases apart (near copies at 16-mers and 0.5): with ``near``, no
+    inner fold of the choice of C holds a pair on both sides; without it (distinct sequences, each
+    its own key) the unshuffled folds cut the 22 records of class 0 into 5, 5, 4, 4 and 4, parting
+    a pair at the first cut."""
+    from sciPT.diagnostics.overlap import NearCopies
+    from sciPT.domains.dna.kmer import KmerLogisticRegression
+
+    rng = np.random.default_rng(4)
+    stretches = [rng.integers(0, 4, 44).astype(np.uint8) for _ in range(21)]
+    codes = [c for s in stretches for c in (s[:40], s[4:])]
+    labels = np.repeat(np.arange(21) % 2, 2)
+    pair = np.repeat(np.arange(21), 2)
+
+    def parted(near):
+        seen = _recorded_folds(monkeypatch)
+        KmerLogisticRegression(ks=(1, 2), near=near).fit(codes, labels)
+        assert seen  # the choice of C ran
+        return sum(len(set(pair[train]) & set(pair[held])) for train, held in seen)
+
+    assert parted(NearCopies(16, 0.5)) == 0
+    assert parted(None) > 0

@@ -167,3 +167,22 @@ def test_copy_groups_read_in_chunks_of_strands_find_the_same_groups(monkeypatch)
         # AACGGGG holds all four of GGGGGG's 3-mers (GGG): near, in its group
         assert chunked.group.tolist() == whole.group.tolist() == [0, 0, 1, 0, 0, 1, 2]
         assert chunked.near.tolist() == whole.near.tolist()
+
+
+def test_the_near_copy_rule_groups_as_copy_groups_and_without_it_by_exact_copies():
+    """Windows at 0 and 4 of a 44-bp stretch (21 of 25 16-mers shared), the second's reverse
+    complement, and an unrelated record: the rule at 0.5 joins the three windows, at 0.9 only the
+    exact pair (either strand); no rule keys by exact copies alone (:func:`strand_keys`)."""
+    from sciPT.diagnostics.overlap import NearCopies, split_keys
+
+    rng = np.random.default_rng(0)
+    stretch = rng.integers(0, 4, 44).astype(np.uint8)
+    codes = [
+        stretch[:40],
+        stretch[4:],
+        COMPLEMENT[stretch[4:][::-1]],
+        rng.integers(0, 4, 40).astype(np.uint8),
+    ]
+    assert NearCopies(16, 0.5).groups(codes, COMPLEMENT, 4).tolist() == [0, 0, 0, 1]
+    assert split_keys(codes, COMPLEMENT, 4, NearCopies(16, 0.9)).tolist() == [0, 1, 1, 2]
+    assert split_keys(codes, COMPLEMENT, 4, None) == strand_keys(codes, COMPLEMENT)
