@@ -34,18 +34,41 @@ BATCH = 256
 
 @torch.inference_mode()
 def frozen_embeddings(
-    start: Start, weights: bool, codes: list[np.ndarray], length: int, seed: int
+    start: Start, weights: bool, codes: list[np.ndarray], length: int, seed: int, bins: int | None = None
 ) -> np.ndarray:
     """``[N, D]``: each sequence, cropped to ``length`` as the classifiers read it, embedded by
-    the start's encoder (``weights``) or by one of its shape freshly initialised with ``seed``."""
+    the start's encoder (``weights``) or by one of its shape freshly initialised with ``seed``.
+
+    ``bins``: ``[N, bins * D]`` instead, the mean of the final hidden states over each of ``bins``
+    consecutive stretches of the sequence's real tokens (:func:`binned_means`), stretch by stretch:
+    a read-out that sees where along the sequence a state is, as the task's convolutional head does,
+    where the mean over the whole sequence sees only what it holds."""
     model = (start if weights else dataclasses.replace(start, backbone_state=None)).backbone(seed).eval()
     max_tokens = start.tokenizer.n_tokens(length)
     codes = crop(codes, length)
     out = []
     for i in range(0, len(codes), BATCH):
         batch = start.tokenizer.batch(codes[i : i + BATCH], max_tokens)
-        out.append(model.embed(batch["input_ids"], batch["attention_mask"]).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.hidden_size), np.float32)
+        ids, real = batch["input_ids"], batch["attention_mask"]
+        vectors = model.embed(ids, real) if bins is None else binned_means(model(ids, real), real, bins)
+        out.append(vectors.float().numpy())
+    width = model.hidden_size * (bins or 1)
+    return np.concatenate(out) if out else np.zeros((0, width), np.float32)
+
+
+def binned_means(hidden: torch.Tensor, real: torch.Tensor, bins: int) -> torch.Tensor:
+    """``[B, bins * D]``: the real token at position ``t`` of a row with ``n`` real tokens (which
+    come first) falls in stretch ``floor(t * bins / n)``; each stretch's mean hidden state, in order
+    along the row (a stretch with no token, where ``n < bins``, is zeros).
+
+    Shapes: ``hidden`` ``[B, L, D]``, ``real`` ``[B, L]`` bool."""
+    n = real.sum(1, keepdim=True).clamp_min(1)
+    position = torch.arange(hidden.shape[1], device=hidden.device).expand_as(real)
+    stretch = (position * bins // n).clamp_max(bins - 1)
+    weights = torch.nn.functional.one_hot(stretch, bins).to(hidden.dtype) * real[..., None]
+    sums = torch.einsum("blk,bld->bkd", weights, hidden)
+    means = sums / weights.sum(1)[..., None].clamp_min(1.0)
+    return means.flatten(1)
 
 
 def probe_lines(
@@ -60,11 +83,14 @@ def probe_lines(
     was not pre-trained (its probe would be the random encoder's)."""
     if start.backbone_state is None:
         return []
+    from .promoter_evaluation import held_out_keys
+
     seed = cfg.train.seed
+    groups = held_out_keys(cfg, data)  # the inner choice of C keeps near copies together too
     scores = {}
     for key, weights in (("pre_trained", True), ("random_init", False)):
         embeddings = frozen_embeddings(start, weights, data.codes, length, seed)
-        scores[key] = linear_probe(embeddings, data.labels, folds, seed=seed).auroc
+        scores[key] = linear_probe(embeddings, data.labels, folds, seed=seed, groups=groups).auroc
         mean, se = mean_se(scores[key])
         metrics[f"probe_{key}_auroc_mean"], metrics[f"probe_{key}_auroc_se"] = mean, se
     diff, se = paired_difference(scores["pre_trained"], scores["random_init"])

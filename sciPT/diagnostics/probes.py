@@ -19,10 +19,12 @@ is pre-training's.
 
 ``C`` is chosen on each training part alone, by a stratified inner cross-validation over
 :data:`CS` (log loss; the smallest ``C`` among the equally good), so the held-out part decides
-nothing. Folds are given by the caller, who groups copies and near copies as its own folds do.
+nothing. Folds are given by the caller, who groups copies and near copies as its own folds do; with
+``groups`` the inner folds keep each group whole too (:func:`sciPT.splits.grouped_folds`), so a
+near copy of a record the inner fit saw does not judge its ``C``.
 
-Shapes: ``embeddings`` ``[N, D]``, ``labels`` ``[N]`` of 0/1; a fold is ``(train indices, test
-indices)``.
+Shapes: ``embeddings`` ``[N, D]``, ``labels`` ``[N]`` of 0/1, ``groups`` ``[N]``; a fold is
+``(train indices, test indices)``.
 """
 
 from __future__ import annotations
@@ -52,16 +54,20 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [(x - mean) / sd for x in (train, *others)]
 
 
-def _choose_c(x: np.ndarray, y: np.ndarray, seed: int) -> float:
+def _choose_c(x: np.ndarray, y: np.ndarray, seed: int, groups: np.ndarray | None = None) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
-    from sklearn.model_selection import StratifiedKFold
 
-    folds = min(INNER_FOLDS, int(np.bincount(y, minlength=2).min()))
+    from sciPT.splits import distinct_per_class, grouped_folds
+
+    groups = np.arange(len(y)) if groups is None else groups
+    counts = distinct_per_class(groups.tolist(), y)
+    folds = min(INNER_FOLDS, *(counts.get(label, 0) for label in (0, 1)))
     if folds < 2:
         return 1.0  # too few of a class to validate: the default strength
     losses = np.zeros(len(CS))
-    for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    # without groups, each record its own: scikit-learn's StratifiedKFold with this seed
+    for fit, val in grouped_folds(groups.tolist(), y, folds, seed):
         xf, xv = _standardise(x[fit], x[val])
         for i, c in enumerate(CS):
             model = LogisticRegression(C=c, max_iter=2000).fit(xf, y[fit])
@@ -75,10 +81,12 @@ def linear_probe(
     labels: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> ProbeReport:
     """Fit a logistic regression on each fold's training part of ``embeddings`` (``C`` chosen
-    there, module docstring) and score it on the fold's held-out part: AUROC and accuracy at 0.5.
-    A held-out part with one class scores an AUROC of NaN."""
+    there, on inner folds that keep each of ``groups`` whole; module docstring) and score it on the
+    fold's held-out part: AUROC and accuracy at 0.5. A held-out part with one class scores an
+    AUROC of NaN."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -86,7 +94,7 @@ def linear_probe(
     y = np.asarray(labels).astype(int)
     report = ProbeReport()
     for train, test in folds:
-        c = _choose_c(x[train], y[train], seed)
+        c = _choose_c(x[train], y[train], seed, None if groups is None else np.asarray(groups)[train])
         xt, xh = _standardise(x[train], x[test])
         p = LogisticRegression(C=c, max_iter=2000).fit(xt, y[train]).predict_proba(xh)[:, 1]
         two = len(np.unique(y[test])) == 2

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sciPT.domains.dna.data import read_labelled
-from sciPT.tasks.promoter_evaluation import cv_folds
+from sciPT.tasks.promoter_evaluation import cv_folds, held_out_keys
 from sciPT.tasks.promoter_probe import frozen_embeddings, probe_lines
 from sciPT.tasks.promoter_start import build_backbone, load_start
 
@@ -144,7 +144,7 @@ def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_differe
     0.55, SE 0.05/sqrt 3 = 0.0289). The differences 0.3, 0.15, 0.3 have mean 0.25 and SE
     sqrt(0.0075/3) = 0.05: 5 SE, so ahead (and, the roles swapped, behind, difference -0.25).
     Both encoders are embedded at the run's read length and seeded with train.seed, and each probe
-    reads data's labels on the given folds with that seed."""
+    reads data's labels on the given folds with that seed and the run's groups."""
     import sciPT.tasks.promoter_probe as promoter_probe
     from sciPT.diagnostics.probes import ProbeReport
 
@@ -161,8 +161,8 @@ def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_differe
         embedded.append((start_, weights, codes, length, seed))
         return np.full((len(codes), 1), 1.0 if weights else 0.0)
 
-    def probe(embeddings, labels, folds_, seed=0):
-        probed.append((labels, folds_, seed))
+    def probe(embeddings, labels, folds_, seed=0, groups=None):
+        probed.append((labels, folds_, seed, groups))
         pre = bool(embeddings[0, 0])
         return ProbeReport(auroc=good if pre == pre_ahead else weak)
 
@@ -172,7 +172,10 @@ def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_differe
     lines = probe_lines(start, cfg, data, 27, folds, metrics)
     assert [(w, n) for _, w, _, n, _ in embedded] == [(True, 27), (False, 27)]
     assert all(s is start and c is data.codes and seed == 4 for s, _, c, _, seed in embedded)
-    assert all(y is data.labels and f is folds and seed == 4 for y, f, seed in probed)
+    assert all(y is data.labels and f is folds and seed == 4 for y, f, seed, _ in probed)
+    # the inner choice of C keeps the run's groups of copies and near copies whole, as its folds do
+    for *_, groups in probed:
+        np.testing.assert_array_equal(groups, held_out_keys(cfg, data))
     sign = 1 if pre_ahead else -1
     pre, rnd = (0.8, 0.0577) if pre_ahead else (0.55, 0.0289), (0.55, 0.0289) if pre_ahead else (0.8, 0.0577)
     assert metrics["probe_pre_trained_auroc_mean"] == pytest.approx(pre[0])
@@ -222,3 +225,40 @@ def test_frozen_embeddings_are_read_with_dropout_off(fast_cfg):
     with torch.no_grad():
         expected = model.eval().embed(batch["input_ids"], batch["attention_mask"]).numpy()
     assert first == pytest.approx(expected, abs=1e-5)
+
+
+def test_binned_means_average_each_stretch_of_real_tokens_by_hand():
+    """Row 1: 4 real tokens of 5, 2 stretches: positions 0-1 (floor(t * 2 / 4) = 0) and 2-3; the
+    padding at 4 counts nowhere. Row 2: 1 real token, 3 stretches: it is stretch 0, the other two
+    hold no token and read zeros. Stretches follow each other along the row."""
+    from sciPT.tasks.promoter_probe import binned_means
+
+    hidden = torch.tensor(
+        [
+            [[1.0, 10.0], [3.0, 30.0], [5.0, 50.0], [9.0, 90.0], [100.0, 100.0]],
+            [[7.0, 70.0], [100.0, 100.0], [100.0, 100.0], [100.0, 100.0], [100.0, 100.0]],
+        ]
+    )
+    real = torch.tensor([[True, True, True, True, False], [True, False, False, False, False]])
+    assert binned_means(hidden[:1], real[:1], 2).tolist() == [[2.0, 20.0, 7.0, 70.0]]
+    assert binned_means(hidden[1:], real[1:], 3).tolist() == [[7.0, 70.0, 0.0, 0.0, 0.0, 0.0]]
+    # 4 real tokens, 3 stretches: t * 3 // 4 = 0, 0, 1, 2
+    assert binned_means(hidden[:1], real[:1], 3).tolist() == [[2.0, 20.0, 5.0, 50.0, 9.0, 90.0]]
+
+
+def test_one_bin_is_the_mean_pooled_embedding_and_more_bins_average_back_to_it(fast_cfg):
+    """With one stretch the binned embedding is the encoder's mean-pooled one; with 4 stretches of
+    equal length (30 bases are 28 overlapping 3-mers: 7 a stretch), their mean is it again."""
+    cfg = fast_cfg()
+    start = _pretrained(cfg, 5)
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 4, 30).astype(np.uint8) for _ in range(3)]
+    pooled = frozen_embeddings(start, True, codes, 30, seed=0)
+    assert frozen_embeddings(start, True, codes, 30, seed=0, bins=1) == pytest.approx(pooled, abs=1e-5)
+    assert int(start.tokenizer.batch(codes[:1])["attention_mask"].sum()) == 28
+    binned = frozen_embeddings(start, True, codes, 30, seed=0, bins=4)
+    d = cfg.model.d_model
+    assert binned.shape == (3, 4 * d)
+    assert binned.reshape(3, 4, d).mean(1) == pytest.approx(pooled, abs=1e-5)
+    assert not binned[:, :d] == pytest.approx(binned[:, d : 2 * d], abs=1e-3)  # stretches differ
+    assert frozen_embeddings(start, True, [], 30, seed=0, bins=4).shape == (0, 4 * d)

@@ -228,3 +228,31 @@ def test_a_held_out_part_of_one_class_is_scored_nan_without_a_warning():
         warnings.simplefilter("error")
         report = linear_probe(np.arange(14.0)[:, None], y, [(np.arange(12), np.array([12, 13]))])
     assert np.isnan(report.auroc[0])
+
+
+def test_with_groups_no_inner_fold_parts_a_group_and_without_them_the_folds_are_scikit_learns(monkeypatch):
+    """20 pairs of records (near copies, say) in one group each: the inner folds that choose C
+    hold each pair on one side; without groups they are StratifiedKFold's (shuffled, the probe's
+    seed) over the records, which parts some pair."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from sciPT import splits
+
+    seen, real = [], splits.grouped_folds
+    monkeypatch.setattr(splits, "grouped_folds", lambda *a, **kw: seen.append(real(*a, **kw)) or seen[-1])
+    rng = np.random.default_rng(6)
+    y = np.repeat(np.arange(20) % 2, 2)
+    x = rng.normal(size=(40, 3)) + y[:, None]
+    pair = np.repeat(np.arange(20), 2)
+    everything = [(np.arange(40), np.arange(40))]
+    linear_probe(x, y, everything, seed=3, groups=pair)
+    (inner,) = seen
+    assert len(inner) == 3 and all(not set(pair[a]) & set(pair[b]) for a, b in inner)
+    seen.clear()
+    linear_probe(x, y, everything, seed=3)
+    (inner,) = seen
+    expected = StratifiedKFold(3, shuffle=True, random_state=3).split(np.zeros(40), y)
+    for (a, b), (ea, eb) in zip(inner, expected, strict=True):
+        np.testing.assert_array_equal(a, ea)
+        np.testing.assert_array_equal(b, eb)
+    assert any(set(pair[a]) & set(pair[b]) for a, b in inner)
