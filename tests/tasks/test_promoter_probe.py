@@ -42,11 +42,14 @@ def test_an_encoder_identical_to_the_random_one_differs_by_exactly_nothing(plant
     assert metrics["probe_pre_trained_auroc_mean"] == metrics["probe_random_init_auroc_mean"]
     assert (metrics["probe_auroc_diff_mean"], metrics["probe_auroc_diff_se"]) == (0.0, 0.0)
     assert metrics["probe_verdict"] == 0
-    assert lines[1] == "### Linear probe of the frozen encoder"
     assert (
-        "per-fold difference +0.000 ± 0.000: the pre-trained encoder is **tied with** the random one"
-        in lines[3]
+        metrics["probe_positional_pre_trained_auroc_mean"]
+        == metrics["probe_positional_random_init_auroc_mean"]
     )
+    assert (metrics["probe_positional_auroc_diff_mean"], metrics["probe_positional_verdict"]) == (0.0, 0)
+    assert lines[1] == "### Linear probe of the frozen encoder"
+    for row, name in zip(lines[-2:], ("mean-pooled", "position-aware"), strict=True):
+        assert row.startswith(f"| {name} | ") and row.endswith(" | +0.000 ± 0.000 | tied with |")
     other: dict = {}
     probe_lines(_pretrained(cfg, cfg.train.seed + 7), cfg, data, 30, folds, other)
     assert other["probe_random_init_auroc_mean"] == metrics["probe_random_init_auroc_mean"]
@@ -105,10 +108,11 @@ def test_the_run_reports_the_probe_for_a_pretrained_start(planted, tmp_path, mon
     report = (tmp_path / "run" / "report.md").read_text()
     assert "### Linear probe of the frozen encoder" in report
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    pre, rnd = metrics["probe_pre_trained_auroc_mean"], metrics["probe_random_init_auroc_mean"]
-    assert f"pre-trained AUROC {pre:.3f} ± " in report and f"random initialisation {rnd:.3f} ± " in report
-    # the planted TATAAT shifts 4 of 28 3-mers: a random encoder's mean-pooled embedding shows it
-    assert rnd > 0.6
+    for name, prefix in (("mean-pooled", "probe"), ("position-aware", "probe_positional")):
+        pre, rnd = metrics[f"{prefix}_pre_trained_auroc_mean"], metrics[f"{prefix}_random_init_auroc_mean"]
+        assert f"| {name} | {pre:.3f} ± " in report and f" | {rnd:.3f} ± " in report
+        # the planted TATAAT shifts 4 of 28 3-mers: a random encoder's embeddings show it
+        assert rnd > 0.6
 
 
 def test_an_hf_start_is_probed_with_its_own_encoder_and_tokenizer(planted, tmp_path, fast_cfg):
@@ -157,21 +161,32 @@ def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_differe
     good, weak = [0.9, 0.7, 0.8], [0.6, 0.55, 0.5]
     embedded, probed = [], []
 
-    def embed(start_, weights, codes, length, seed):
-        embedded.append((start_, weights, codes, length, seed))
-        return np.full((len(codes), 1), 1.0 if weights else 0.0)
+    # the position-aware read-out: 0.95, 0.9, 0.85 (mean 0.9, SE 0.0289) against 0.65, 0.7, 0.6
+    # (mean 0.65, SE 0.0289); differences 0.3, 0.2, 0.25: mean 0.25, SE 0.05/sqrt 3 = 0.0289
+    good_positional, weak_positional = [0.95, 0.9, 0.85], [0.65, 0.7, 0.6]
+
+    def embed(start_, weights, codes, length, seed, bins=None):
+        embedded.append((start_, weights, codes, length, seed, bins))
+        return np.full((len(codes), 1), (1.0 if weights else 0.0) + (10.0 if bins else 0.0))
 
     def probe(embeddings, labels, folds_, seed=0, groups=None):
         probed.append((labels, folds_, seed, groups))
-        pre = bool(embeddings[0, 0])
+        pre, positional = embeddings[0, 0] % 10 == 1, embeddings[0, 0] >= 10
+        if positional:
+            return ProbeReport(auroc=good_positional if pre == pre_ahead else weak_positional)
         return ProbeReport(auroc=good if pre == pre_ahead else weak)
 
     monkeypatch.setattr(promoter_probe, "frozen_embeddings", embed)
     monkeypatch.setattr(promoter_probe, "linear_probe", probe)
     metrics: dict = {}
     lines = probe_lines(start, cfg, data, 27, folds, metrics)
-    assert [(w, n) for _, w, _, n, _ in embedded] == [(True, 27), (False, 27)]
-    assert all(s is start and c is data.codes and seed == 4 for s, _, c, _, seed in embedded)
+    assert [(w, n, b) for _, w, _, n, _, b in embedded] == [
+        (True, 27, None),
+        (False, 27, None),
+        (True, 27, 8),
+        (False, 27, 8),
+    ]
+    assert all(s is start and c is data.codes and seed == 4 for s, _, c, _, seed, _ in embedded)
     assert all(y is data.labels and f is folds and seed == 4 for y, f, seed, _ in probed)
     # the inner choice of C keeps the run's groups of copies and near copies whole, as its folds do
     for *_, groups in probed:
@@ -185,12 +200,18 @@ def test_the_probe_section_and_metrics_hold_both_probes_and_their_paired_differe
     assert metrics["probe_auroc_diff_mean"] == pytest.approx(sign * 0.25)
     assert metrics["probe_auroc_diff_se"] == pytest.approx(0.05)
     assert metrics["probe_verdict"] == float(sign)
+    pre_p, rnd_p = ((0.9, 0.0289), (0.65, 0.0289)) if pre_ahead else ((0.65, 0.0289), (0.9, 0.0289))
+    assert metrics["probe_positional_pre_trained_auroc_mean"] == pytest.approx(pre_p[0])
+    assert metrics["probe_positional_random_init_auroc_mean"] == pytest.approx(rnd_p[0])
+    assert metrics["probe_positional_random_init_auroc_se"] == pytest.approx(rnd_p[1], abs=1e-4)
+    assert metrics["probe_positional_auroc_diff_mean"] == pytest.approx(sign * 0.25)
+    assert metrics["probe_positional_auroc_diff_se"] == pytest.approx(0.0289, abs=1e-4)
+    assert metrics["probe_positional_verdict"] == float(sign)
     words = "ahead of" if pre_ahead else "behind"
-    assert (
-        f"pre-trained AUROC {pre[0]:.3f} ± {pre[1]:.3f}, the same architecture at random "
-        f"initialisation {rnd[0]:.3f} ± {rnd[1]:.3f}; per-fold difference {sign * 0.25:+.3f} ± "
-        f"0.050: the pre-trained encoder is **{words}** the random one (2 SE)." in lines[3]
-    )
+    assert lines[-2:] == [
+        f"| mean-pooled | {pre[0]:.3f} ± {pre[1]:.3f} | {rnd[0]:.3f} ± {rnd[1]:.3f} | {sign * 0.25:+.3f} ± 0.050 | {words} |",
+        f"| position-aware | {pre_p[0]:.3f} ± 0.029 | {rnd_p[0]:.3f} ± 0.029 | {sign * 0.25:+.3f} ± 0.029 | {words} |",
+    ]
 
 
 def test_frozen_embeddings_in_batches_are_those_of_each_sequence_alone_in_order(fast_cfg, monkeypatch):
