@@ -1,6 +1,8 @@
 """Hard negatives: dinucleotide shuffles keep every dinucleotide count; GC-matched windows match the
 positives' GC histogram and avoid every copy of a positive."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -273,3 +275,97 @@ def test_a_window_ending_in_an_unknown_residue_is_never_drawn(tmp_path):
             corpus, [np.zeros(6, dtype=np.uint8)], gc_codes=GC, seed=seed, complement=COMPLEMENT
         )
         assert window[1:3] == (island, island + 6)
+
+
+def test_gc_histogram_has_one_count_per_bin_by_hand():
+    """The histogram has ``bins`` entries whatever bins the sequences fill: AAAA (GC 0) and GGCA
+    (GC 0.75) in 10 bins are one count in bins 0 and 7, zeros up to bin 9, so that two histograms
+    compare bin for bin."""
+    seqs = [encode("AAAA"), encode("GGCA")]
+    assert negatives.gc_histogram(seqs, GC).tolist() == [1, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert negatives.gc_histogram(seqs[:1], GC, bins=4).tolist() == [1, 0, 0, 0]
+
+
+def test_a_window_sharing_20_residues_with_a_positive_is_a_copy(tmp_path):
+    """k = 20: an AT island holding the first 20 residues of a 40-bp positive (its 21st differs) is a
+    near copy and masked, so no GC-free window of 40 is left (a k of 21 let it through)."""
+    rng = np.random.default_rng(3)
+    positive = "".join(rng.choice(list("AT"), 40))
+    island = positive[:20] + ("T" if positive[20] == "A" else "A") + "".join(rng.choice(list("AT"), 19))
+    spacer = "GC" * 30
+    path = tmp_path / "g.fa"
+    path.write_text(">g\n" + spacer + island + spacer + "\n")
+    with pytest.raises(
+        DataError,
+        match=r"^genome: only 0 free windows of 40 residues with GC fraction in \[0, 0\.025\), 1 needed",
+    ):
+        negatives.gc_matched_windows(
+            Corpus([str(path)], SPEC), [encode(positive)], gc_codes=GC, seed=0, bins=40, complement=COMPLEMENT
+        )
+
+
+def test_copies_at_both_ends_of_a_record_are_masked_to_its_ends(tmp_path):
+    """A copy of AAAAAA at the record's start (its margin clipped at 0) and a reverse-complement copy
+    at its end (clipped at the end) are masked: the island ATTATA between them is the only GC-free
+    window to draw. With two to match, the message gives the blocked share by hand: residues 0-11 and
+    66-77 of 78, 24/78 = 31 %."""
+    genome = "AAAAAA" + "GC" * 15 + "ATTATA" + "GC" * 15 + "TTTTTT"
+    path = tmp_path / "ends.fa"
+    path.write_text(">e\n" + genome + "\n")
+    corpus, positive = Corpus([str(path)], SPEC), np.zeros(6, dtype=np.uint8)
+    for seed in range(12):
+        (window,) = negatives.gc_matched_windows(
+            corpus, [positive], gc_codes=GC, seed=seed, complement=COMPLEMENT
+        )
+        assert window[:3] == ("e", 36, 42)
+    with pytest.raises(DataError) as err:
+        negatives.gc_matched_windows(
+            corpus, [positive, positive], gc_codes=GC, seed=0, complement=COMPLEMENT, source="ends.fa"
+        )
+    assert str(err.value) == (
+        "ends.fa: only 1 free windows of 6 residues with GC fraction in [0, 0.1), 2 needed to match "
+        "the positives (31% of the genome is unknown residues or copies of a positive with their "
+        "margins); use fewer --bins or a larger genome"
+    )
+
+
+def test_the_window_ending_a_record_can_be_drawn(tmp_path):
+    """The last window of a record (stop = its length) is a window like any other: here the only
+    GC-free one."""
+    path = tmp_path / "g.fa"
+    path.write_text(">g\n" + "GC" * 15 + "ATTATA\n")
+    (window,) = negatives.gc_matched_windows(
+        Corpus([str(path)], SPEC), [np.zeros(6, dtype=np.uint8)], gc_codes=GC, seed=0, complement=COMPLEMENT
+    )
+    assert window[:3] == ("g", 30, 36)
+
+
+def test_one_gc_bin_matches_length_only_and_strands_are_drawn_half_and_half(genome):
+    """``bins=1`` is a valid choice (windows matched in length only), and each window is given on the
+    reverse strand with probability 1/2: of 200 windows, 100 +- 30 (over 4 standard deviations) are
+    '-', each the reverse complement of its genome window."""
+    corpus, _, _ = genome
+    positives = list(np.random.default_rng(0).integers(0, 4, (200, 8)).astype(np.uint8))
+    windows = negatives.gc_matched_windows(
+        corpus, positives, gc_codes=GC, seed=2, bins=1, complement=COMPLEMENT
+    )
+    assert len(windows) == 200 and all(stop - start == 8 for _, start, stop, _, _ in windows)
+    genome_codes = corpus.codes(0, 0, int(corpus.lengths[0]))
+    minus = [w for w in windows if w[3] == "-"]
+    assert 70 <= len(minus) <= 130
+    for _, start, stop, strand, codes in windows:
+        window = genome_codes[start:stop]
+        assert np.array_equal(codes, window if strand == "+" else rc(window))
+
+
+def test_the_shuffle_is_uniform_over_eulerian_paths_whatever_the_inputs_last_exits():
+    """AACAGC (AA, AC, CA, AG, GC) has four Eulerian paths, two in which A is last left for G (as in
+    the input) and two for C: AACAGC, ACAAGC, AAGCAC, AGCAAC. Wilson's walk makes A's last exit C or
+    G with probability 1/2 and A's other exits come in either order with 1/2, so each path is drawn
+    a quarter of the time (keeping the input's last exits draws only the first two): 400 draws give
+    100 +- 40 each, over 4 standard deviations."""
+    s = encode("AACAGC")
+    rng = np.random.default_rng(0)
+    drawn = Counter("".join("ACGT"[c] for c in negatives._euler_shuffle(s, rng)) for _ in range(400))
+    assert set(drawn) == {"AACAGC", "ACAAGC", "AAGCAC", "AGCAAC"}
+    assert all(60 <= n <= 140 for n in drawn.values())

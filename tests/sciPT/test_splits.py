@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from sciPT.errors import DataError
-from sciPT.splits import grouped_folds, grouped_split
+from sciPT.splits import distinct_per_class, grouped_folds, grouped_split
 
 
 def test_without_copies_the_splits_are_scikit_learns():
@@ -139,3 +139,30 @@ def test_a_held_out_size_beyond_the_classes_still_leaves_each_class_on_each_side
     classes = set(labels.tolist())
     assert set(labels[fit].tolist()) == classes and set(labels[held].tolist()) == classes
     assert sorted([*fit, *held]) == list(range(len(labels)))
+
+
+def test_distinct_sequences_are_counted_once_under_their_first_records_label():
+    """a (labels 1 then 0), b (0) and c (1, twice): one sequence of label 0 and two of label 1, each
+    counted once and by its first record (not its last, and not record by record)."""
+    keys = ["a", "b", "a", "c", "c"]
+    labels = np.array([1, 0, 0, 1, 1])
+    assert distinct_per_class(keys, labels) == {0: 1, 1: 2}
+
+
+def test_without_a_seed_the_folds_take_the_groups_in_order_by_hand():
+    """seed=None: unshuffled, the groups of each class dealt to folds 0, 1, 2 in the order of their
+    first record. Groups a, c, e (label 0) and b, d, f (label 1): fold 0 holds a and b (records 0, 1,
+    3, 7), fold 1 c and d, fold 2 e and f. Without copies: scikit-learn's unshuffled folds, where a
+    shuffle of 60 records could not match by chance (a 3 x 2 set alone did one run in 36)."""
+    keys = ["a", "b", "c", "a", "d", "e", "f", "b"]
+    labels = np.array([0, 1, 0, 0, 1, 0, 1, 1])
+    folds = grouped_folds(keys, labels, 3, seed=None)
+    assert [test.tolist() for _, test in folds] == [[0, 1, 3, 7], [2, 4], [5, 6]]
+    assert [train.tolist() for train, _ in folds] == [[2, 4, 5, 6], [0, 1, 3, 5, 6, 7], [0, 1, 2, 3, 4, 7]]
+    labels = np.random.default_rng(2).integers(0, 2, 60)
+    theirs = StratifiedKFold(5).split(np.zeros(60), labels)
+    for (a_train, a_test), (b_train, b_test) in zip(
+        grouped_folds([str(i) for i in range(60)], labels, 5, None), theirs
+    ):
+        np.testing.assert_array_equal(a_train, b_train)
+        np.testing.assert_array_equal(a_test, b_test)
