@@ -571,3 +571,59 @@ def test_a_length_auroc_of_exactly_one_minus_the_line_is_flagged():
     lines = length_flag(sequences(texts, labels, "t.csv"), 5, metrics)
     assert metrics["label_length_auroc"] == pytest.approx(0.1)
     assert len(lines) == 1 and "(AUROC 0.10)" in lines[0]
+
+
+def _window_chain(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` 40-bp windows of one stretch, each 4 bases along from the last: neighbours share 21 of
+    their 25 16-mers (0.84), so the chain is one group of near copies at 0.5 and none at 0.9."""
+    stretch = "".join(rng.choice(list("ACGT"), 40 + 4 * (n - 1)))
+    return [stretch[4 * i : 4 * i + 40] for i in range(n)]
+
+
+def test_a_label_fraction_whose_promoters_are_near_copies_counts_them_once():
+    """Promoters in two chains of near copies (r0-r5 and r6-r7) beside ten unrelated non-promoters:
+    the 0.25 subset of seed 0 holds a promoter of each chain (2 distinct), that of seed 1 two
+    windows of the first chain, which its early-stopping split counts as 1 distinct promoter:
+    refused, naming seed 1. At threshold 0.9 the windows are distinct promoters, and accepted."""
+    from sciPT.tasks.promoter_evaluation import fraction_split, fraction_subset
+
+    rng = np.random.default_rng(7)
+    texts = _window_chain(rng, 6) + _window_chain(rng, 2)
+    texts += ["".join(rng.choice(list("ACGT"), 40)) for _ in range(10)]
+    data = sequences(texts, [1] * 8 + [0] * 10, "chain.csv")
+    cfg = PromoterConfig(label_fractions=[0.25], fraction_seeds=2)
+    pool, _ = fraction_split(cfg, data)
+    chain = [
+        [int(n[1:]) // 6 for n, y in zip(s.names, s.labels) if y]
+        for s in (fraction_subset(pool, 0.25, seed) for seed in (0, 1))
+    ]
+    assert sorted(chain[0]) == [0, 1] and chain[1] == [0, 0]  # what the fits would train on
+    with pytest.raises(ConfigError) as err:
+        check_label_fractions(cfg, data)
+    assert str(err.value) == (
+        "--label-fractions 0.25: its subset of 4 sequences (seed 1) holds 1 distinct promoter sequence, "
+        "and its early-stopping split needs at least 2; expected a larger fraction"
+    )
+    check_label_fractions(
+        PromoterConfig(label_fractions=[0.25], fraction_seeds=2, contamination_threshold=0.9), data
+    )
+
+
+def test_the_epoch_check_holds_out_near_copies_as_one_group():
+    """As the exact-copy case above, with the 30 repeated promoters a chain of near copies (windows
+    4 bases apart): the early-stopping split holds the chain out whole or not at all, so the fit
+    the check measures is that of the groups [chain, 70 others], numbered by first record as the
+    splits number them, not that of 100 distinct records (90 each time)."""
+    rng = np.random.default_rng(0)
+    texts = _window_chain(rng, 30) + ["".join(rng.choice(list("ACGT"), 40)) for _ in range(70)]
+    data = sequences(texts, [1] * 50 + [0] * 50, "t.csv")
+    cfg = PromoterConfig()
+    cfg.train.max_steps, cfg.train.batch_size, cfg.ensemble = 100, 10, 3
+    keys = np.r_[np.zeros(30, int), np.arange(1, 71)]
+    fits = [len(grouped_split(keys, data.labels, 10, cfg.train.seed + 1000 * m)[0]) for m in range(3)]
+    assert max(fits) != 90  # the grouping decides the size
+    cfg.train.max_steps = -(-max(fits) // 10) - 1
+    with pytest.raises(ConfigError, match=f"one pass over the {max(fits)} training sequences of t.csv"):
+        check_epoch_fits(cfg, data, None)
+    cfg.train.max_steps += 1
+    check_epoch_fits(cfg, data, None)

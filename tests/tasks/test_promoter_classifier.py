@@ -647,11 +647,9 @@ def test_the_cnn_stack_is_fitted_on_the_kmer_stacked_split_and_validation_record
     np.testing.assert_allclose(p, classifier.predict(data.codes), rtol=1e-5)
 
 
-def test_the_stacks_baselines_split_by_the_runs_near_copy_rule(planted, fast_cfg, monkeypatch):
-    """The stacked k-mer regression chooses its C, and the stacked CNN stops early, on inner splits
-    that keep near copies together by the run's contamination_k and _threshold: each fit of a
-    stacked model is given that rule."""
-    from sciPT.diagnostics.overlap import NearCopies
+def _recorded_rules(monkeypatch) -> list:
+    """``[(which fit, its near-copy rule)]`` for every k-mer and CNN fit a stack makes while the
+    test runs (the real fits run)."""
     from sciPT.tasks import promoter_classifier
 
     rules = []
@@ -663,6 +661,16 @@ def test_the_stacks_baselines_split_by_the_runs_near_copy_rule(planted, fast_cfg
             return _real(*args)
 
         monkeypatch.setattr(promoter_classifier, name, recording)
+    return rules
+
+
+def test_the_stacks_baselines_split_by_the_runs_near_copy_rule(planted, fast_cfg, monkeypatch):
+    """The stacked k-mer regression chooses its C, and the stacked CNN stops early, on inner splits
+    that keep near copies together by the run's contamination_k and _threshold: each fit of a
+    stacked model is given that rule."""
+    from sciPT.diagnostics.overlap import NearCopies
+
+    rules = _recorded_rules(monkeypatch)
     both_stacks_kept(planted, fast_cfg, contamination_k=12, contamination_threshold=0.7)
     assert [name for name, _ in rules] == ["kmer_score", "cnn_score"]
     assert {rule for _, rule in rules} == {NearCopies(12, 0.7)}
@@ -1032,3 +1040,21 @@ def test_an_ensemble_given_a_split_records_that_split_once_by_the_ensemble(plant
     labels, probabilities = classifier.validation
     np.testing.assert_array_equal(labels, data.labels)
     np.testing.assert_allclose(probabilities, classifier.predict(data.codes), rtol=1e-5)
+
+
+def test_a_cnn_stack_computing_its_input_fits_its_kmer_regressions_by_the_rule_it_is_given(
+    planted, fast_cfg, monkeypatch
+):
+    """``stack_cnns`` without probabilities computes the k-mer-stacked ones itself
+    (:meth:`stacked_proba`): the k-mer regressions it fits there choose their C by the same near-copy
+    rule as the stacked CNN, the input the k-mer stack handed on when fitted with that rule."""
+    from sciPT.diagnostics.overlap import NearCopies
+
+    data, cfg, classifier = both_stacks_kept(
+        planted, fast_cfg, contamination_k=12, contamination_threshold=0.7
+    )
+    rules = _recorded_rules(monkeypatch)
+    rule = NearCopies(12, 0.7)
+    classifier.stack_cnns([(classifier.model, data, data)], 0, 0.0, 0, near=rule)
+    assert [name for name, _ in rules] == ["kmer_score", "cnn_score"]  # the k-mer one in stacked_proba
+    assert {r for _, r in rules} == {rule}

@@ -815,3 +815,65 @@ def test_a_continued_run_says_how_many_fits_it_takes_over(planted, tmp_path, cap
         in capsys.readouterr().err.splitlines()
     )
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fits_resumed"] == 6
+
+
+def test_fits_kept_by_this_version_with_near_copies_continue(tmp_path):
+    """A fingerprint written now, of data holding near copies (two 40-bp windows 4 bases apart),
+    marks its early-stopping splits as grouping them: read back, it is accepted by a resume with the
+    same run, not taken for fits of the version before."""
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import fingerprint, refuse_changes
+    from sciPT.tasks.promoter_start import load_start
+
+    rng = np.random.default_rng(0)
+    stretch = rng.integers(0, 4, 44).astype(np.uint8)
+    codes = [stretch[:40], stretch[4:], *(rng.integers(0, 4, 40).astype(np.uint8) for _ in range(2))]
+    data = LabelledSequences(list("abcd"), codes, np.array([1, 1, 0, 0]), "w.csv")
+    now = fingerprint(PromoterConfig(), data, load_start("none", PromoterConfig()), 40)
+    assert now["near_grouped"] and now["early_stops_grouped"] is True
+    refuse_changes(json.loads(json.dumps(now)), now, tmp_path / FITS / "fingerprint.json")
+
+
+def test_fits_kept_before_any_grouping_of_near_copies_are_refused_for_their_folds_alone(tmp_path):
+    """Fits kept before the folds grouped near copies (no "held_out", "near_grouped" or
+    "early_stops_grouped") are refused, where there are near copies, by the older change alone:
+    the folds' line covers their early-stopping splits too."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    where = tmp_path / FITS / "fingerprint.json"
+    oldest = _kept_fingerprint()
+    del oldest["held_out"], oldest["near_grouped"], oldest["early_stops_grouped"]
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(oldest, _kept_fingerprint(near_grouped=True), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with folds that did not keep near copies together "
+        "(an earlier version); continue with what they were made with, or start a new run (another --out)"
+    )
+
+
+def test_the_early_stopping_line_follows_the_near_copies_of_the_run_now(tmp_path):
+    """Fits kept while only the folds grouped near copies, with other groups than now: the
+    early-stopping line is added where the data now hold near copies, not where the kept fits did
+    (now none: only the groups' line)."""
+    from sciPT.tasks.promoter_fits import refuse_changes
+
+    where = tmp_path / FITS / "fingerprint.json"
+    before = _kept_fingerprint(near_grouped=True)
+    del before["early_stops_grouped"]
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(before, _kept_fingerprint(held_out="other"), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with other groups of near copies kept together "
+        "(another contamination_k or _threshold); continue with what they were made with, or start a "
+        "new run (another --out)"
+    )
+    before["near_grouped"] = False
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(before, _kept_fingerprint(held_out="other", near_grouped=True), where)
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with other groups of near copies kept together "
+        "(another contamination_k or _threshold); early-stopping splits that did not keep near copies "
+        "together (an earlier version); continue with what they were made with, or start a new run "
+        "(another --out)"
+    )

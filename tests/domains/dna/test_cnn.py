@@ -404,7 +404,7 @@ def test_a_cnn_fit_clips_its_gradients_at_norm_one(monkeypatch):
 def test_the_cnn_holds_out_near_copies_with_their_twins_under_the_near_rule(monkeypatch):
     """20 pairs of 40-bp windows of one 44-bp stretch, 4 bases apart (21 of 25 16-mers shared):
     with ``near`` at threshold 0.5 each pair is on one side of the early-stopping split; without it
-    (exact copies only) the same seed splits some pair."""
+    (the default: exact copies only) the same seed splits some pair."""
     from sciPT.diagnostics.overlap import NearCopies
 
     rng = np.random.default_rng(2)
@@ -413,11 +413,12 @@ def test_the_cnn_holds_out_near_copies_with_their_twins_under_the_near_rule(monk
     labels = np.repeat(np.arange(20) % 2, 2)
     x = one_hot(codes, 40)
 
-    def held_pairs(near):
-        held = _held_out(monkeypatch, codes, labels, val_fraction=0.2, seed=0, near=near)
+    def held_pairs(**near):
+        held = _held_out(monkeypatch, codes, labels, val_fraction=0.2, seed=0, **near)
         is_held = np.array([any((row == h).all() for h in held) for row in x])
         return is_held.reshape(20, 2)
 
-    grouped = held_pairs(NearCopies(16, 0.5))
+    grouped = held_pairs(near=NearCopies(16, 0.5))
     assert grouped.sum() == 8 and (grouped[:, 0] == grouped[:, 1]).all()  # 4 whole pairs
-    assert (held_pairs(None)[:, 0] != held_pairs(None)[:, 1]).any()
+    default = held_pairs()
+    assert (default == held_pairs(near=None)).all() and (default[:, 0] != default[:, 1]).any()

@@ -175,8 +175,8 @@ def test_the_baseline_built_without_arguments_chooses_its_c_as_the_promoter_task
 def test_the_choice_of_c_keeps_near_copies_in_one_inner_fold_under_the_near_rule(monkeypatch):
     """21 pairs of 40-bp windows 4 bases apart (near copies at 16-mers and 0.5): with ``near``, no
     inner fold of the choice of C holds a pair on both sides; without it (distinct sequences, each
-    its own key) the unshuffled folds cut the 22 records of class 0 into 5, 5, 4, 4 and 4, parting
-    a pair at the first cut."""
+    its own key; the default) the unshuffled folds cut the 22 records of class 0 into 5, 5, 4, 4
+    and 4, parting a pair at the first cut."""
     from sciPT.diagnostics.overlap import NearCopies
     from sciPT.domains.dna.kmer import KmerLogisticRegression
 
@@ -186,11 +186,31 @@ def test_the_choice_of_c_keeps_near_copies_in_one_inner_fold_under_the_near_rule
     labels = np.repeat(np.arange(21) % 2, 2)
     pair = np.repeat(np.arange(21), 2)
 
-    def parted(near):
+    def parted(**near):
         seen = _recorded_folds(monkeypatch)
-        KmerLogisticRegression(ks=(1, 2), near=near).fit(codes, labels)
+        KmerLogisticRegression(ks=(1, 2), **near).fit(codes, labels)
         assert seen  # the choice of C ran
         return sum(len(set(pair[train]) & set(pair[held])) for train, held in seen)
 
-    assert parted(NearCopies(16, 0.5)) == 0
-    assert parted(None) > 0
+    assert parted(near=NearCopies(16, 0.5)) == 0
+    assert parted(near=None) > 0
+    assert parted() == parted(near=None)  # no rule by default: exact copies only
+
+
+def test_the_choice_of_c_keeps_reverse_complements_in_one_inner_fold_without_the_near_rule(monkeypatch):
+    """21 sequences each beside its reverse complement (different k-mer counts, the same DNA):
+    without ``near`` the choice of C keys by copies on either strand, so no inner fold holds a pair
+    on both sides (keyed by the strand given, the unshuffled folds of class 0's 22 records part the
+    pair at the first cut, 5 records in)."""
+    from sciPT.domains.dna.data import DNA_SPEC
+    from sciPT.domains.dna.kmer import KmerLogisticRegression
+
+    complement = DNA_SPEC.complement_codes()
+    rng = np.random.default_rng(4)
+    forward = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(21)]
+    codes = [c for s in forward for c in (s, complement[s[::-1]])]
+    labels, pair = np.repeat(np.arange(21) % 2, 2), np.repeat(np.arange(21), 2)
+    seen = _recorded_folds(monkeypatch)
+    KmerLogisticRegression(ks=(1, 2)).fit(codes, labels)
+    assert seen
+    assert all(not set(pair[train]) & set(pair[held]) for train, held in seen)

@@ -186,3 +186,16 @@ def test_the_near_copy_rule_groups_as_copy_groups_and_without_it_by_exact_copies
     assert NearCopies(16, 0.5).groups(codes, COMPLEMENT, 4).tolist() == [0, 0, 0, 1]
     assert split_keys(codes, COMPLEMENT, 4, NearCopies(16, 0.9)).tolist() == [0, 1, 1, 2]
     assert split_keys(codes, COMPLEMENT, 4, None) == strand_keys(codes, COMPLEMENT)
+
+
+def test_the_near_copy_rule_joins_by_its_own_k():
+    """Windows at 0 and 4 of a 44-bp stretch share 25 - 4 = 21 of their 25 16-mers (0.84) but only
+    24 - 4 = 20 of their 24 17-mers (0.833): at threshold 0.835 the rule with k 16 joins them and
+    the rule with k 17 does not, so the rule reads its own k, not a neighbour of it."""
+    from sciPT.diagnostics.overlap import NearCopies
+
+    rng = np.random.default_rng(0)
+    stretch = rng.integers(0, 4, 44).astype(np.uint8)
+    windows = [stretch[:40], stretch[4:]]
+    assert NearCopies(16, 0.835).groups(windows, COMPLEMENT, 4).tolist() == [0, 0]
+    assert NearCopies(17, 0.835).groups(windows, COMPLEMENT, 4).tolist() == [0, 1]
