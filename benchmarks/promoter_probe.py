@@ -12,10 +12,14 @@ the promoter pipeline's pre-training design at several lengths. Protocol, fixed 
   encoder (sequences as the promoter task reads them), on the promoter task's own 5 folds (near
   copies kept together, :func:`sciPT.tasks.promoter_evaluation.cv_folds`) for each seed of
   ``--seeds`` (the folds' seed; the random encoder takes it too); the regularisation is chosen on
-  each training part, the held-out fold scored once.
-- **Reported.** AUROC per (encoder, seed, fold); mean ± standard error over folds x seeds; the paired
-  difference to the random encoder on the same fold and seed, ahead / tied / behind by the 2-SE rule.
-  Nothing is tuned here.
+  each training part (inner folds keeping the same groups whole), the held-out fold scored once.
+- **Position-aware probe** (added with the inner grouping, before its first run): the same probe on
+  the means of ``--bins`` (8) consecutive stretches of the final hidden states, concatenated
+  (``frozen_embeddings(..., bins=8)``: 8 x 64 features, about 10 bases a stretch at 81 bp), which
+  sees where along the window a state is, as the task's convolutional head does.
+- **Reported.** AUROC per (encoder, seed, fold), for both probes; mean ± standard error over folds x
+  seeds; the paired difference to the random encoder on the same fold and seed, ahead / tied /
+  behind by the 2-SE rule. Nothing is tuned here.
 
 Raw results: ``benchmarks/results/promoter_probe.json``; :func:`render` is its block of
 ``RESULTS_promoter.md``. Work files (the corpus, the pre-training runs): ``benchmarks/out/promoter_probe/``.
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--bins", type=int, default=8)
     parser.add_argument("--results-name", default="promoter_probe")
     args = parser.parse_args(argv)
 
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.files import resolve_data_path
     from sciPT.tasks.promoter_config import PromoterConfig
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
-    from sciPT.tasks.promoter_evaluation import cv_folds
+    from sciPT.tasks.promoter_evaluation import cv_folds, held_out_keys
     from sciPT.tasks.promoter_probe import frozen_embeddings
     from sciPT.tasks.promoter_start import load_start
 
@@ -69,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     record = {
         "provenance": provenance(argv),
-        "protocol": {"steps": args.steps, "seeds": args.seeds, "folds": 5, "design": "promoter_pretraining"},
+        "protocol": {
+            "steps": args.steps,
+            "seeds": args.seeds,
+            "folds": 5,
+            "design": "promoter_pretraining",
+            "bins": args.bins,
+            "inner_folds_grouped": True,
+        },
         "pretraining": {},
         "units": [],
     }
@@ -90,15 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PromoterConfig(folds=5)
         cfg.train.seed = seed
         folds = cv_folds(cfg, data)
+        groups = held_out_keys(cfg, data)
         template = load_start(str(next(iter(encoders.values()))), cfg)
-        random_auroc = None
+        random_auroc = random_binned = None
         for name, run in [("random init", None), *encoders.items()]:
             start = template if run is None else load_start(str(run), cfg)
             c0 = cpu_seconds()
             x = frozen_embeddings(start, run is not None, data.codes, length, seed)
-            report = linear_probe(x, data.labels, folds, seed=seed)
+            report = linear_probe(x, data.labels, folds, seed=seed, groups=groups)
+            cpu = cpu_seconds() - c0
+            x = frozen_embeddings(start, run is not None, data.codes, length, seed, bins=args.bins)
+            binned = linear_probe(x, data.labels, folds, seed=seed, groups=groups)
             if run is None:
-                random_auroc = report.auroc
+                random_auroc, random_binned = report.auroc, binned.auroc
             record["units"].append(
                 {
                     "encoder": name,
@@ -107,11 +123,23 @@ def main(argv: list[str] | None = None) -> int:
                     "accuracy": report.accuracy,
                     "chosen_c": report.chosen_c,
                     "vs_random": list(np.subtract(report.auroc, random_auroc)),
-                    "cpu_s": cpu_seconds() - c0,
+                    "cpu_s": cpu,
+                    "binned": {
+                        "auroc": binned.auroc,
+                        "accuracy": binned.accuracy,
+                        "chosen_c": binned.chosen_c,
+                        "vs_random": list(np.subtract(binned.auroc, random_binned)),
+                        "cpu_s": cpu_seconds() - c0 - cpu,
+                    },
                 }
             )
             write_results(args.results_name, finish(record))
-            print(f"seed {seed}, {name}: AUROC {np.mean(report.auroc):.3f}", file=sys.stderr, flush=True)
+            print(
+                f"seed {seed}, {name}: AUROC {np.mean(report.auroc):.3f}, "
+                f"position-aware {np.mean(binned.auroc):.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
     print(render({args.results_name: record}, args.results_name))
     return 0
 
@@ -139,19 +167,31 @@ def render(results: dict, name: str = "promoter_probe") -> str:
         )
         + f". Seeds {', '.join(map(str, record['protocol']['seeds']))}, 5 folds each.",
         "",
-        "| encoder | probe AUROC | vs random init (paired, per fold) | probe accuracy | CPU s per probe |",
-        "|---|---|---|---|---|",
+        "| encoder | probe | AUROC | vs random init (paired, per fold) | accuracy | CPU s per probe |",
+        "|---|---|---|---|---|---|",
     ]
+    bins = record["protocol"].get("bins")
+    probes = [("mean-pooled", lambda u: u)]
+    if all("binned" in u for u in units):
+        probes.append((f"{bins} stretches", lambda u: u["binned"]))
     for encoder in names:
         mine = [u for u in units if u["encoder"] == encoder]
-        auroc = [a for u in mine for a in u["auroc"]]
-        acc = [a for u in mine for a in u["accuracy"]]
-        diff = [d for u in mine for d in u["vs_random"]]
-        m, se = mean_se(auroc)
-        dm, dse = mean_se(diff)
-        versus = "—" if encoder == "random init" else f"{dm:+.3f} ± {dse:.3f}: {verdict_of(dm, dse)}"
-        cpu = sum(u["cpu_s"] for u in mine) / len(mine)
-        lines.append(f"| {encoder} | {m:.3f} ± {se:.3f} | {versus} | {mean_se(acc)[0]:.3f} | {cpu:.0f} |")
+        for probe, part in probes:
+            auroc = [a for u in mine for a in part(u)["auroc"]]
+            acc = [a for u in mine for a in part(u)["accuracy"]]
+            diff = [d for u in mine for d in part(u)["vs_random"]]
+            m, se = mean_se(auroc)
+            dm, dse = mean_se(diff)
+            versus = "—" if encoder == "random init" else f"{dm:+.3f} ± {dse:.3f}: {verdict_of(dm, dse)}"
+            cpu = sum(part(u)["cpu_s"] for u in mine) / len(mine)
+            lines.append(
+                f"| {encoder} | {probe} | {m:.3f} ± {se:.3f} | {versus} | {mean_se(acc)[0]:.3f} | {cpu:.0f} |"
+            )
+    if record["protocol"].get("inner_folds_grouped"):
+        lines += [
+            "",
+            "Each probe's inner folds (its choice of C) keep near copies together, as the folds do.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -136,6 +136,8 @@ RENDERERS["promoter-pretrain-design"] = "promoter_pretrain_design:render"
 RENDERERS["promoter-budget"] = "promoter_budget:render"
 # DNA: linear probes of the frozen encoders against pre-training compute
 RENDERERS["promoter-probe"] = "promoter_probe:render"
+# DNA: near copies kept together in the baselines' inner splits, against exact copies only
+RENDERERS["promoter-inner-splits"] = "promoter_inner_splits:render"
 # DNA (issue 12): the fine-tuning recipe at few labels (an epoch of at least N steps)
 RENDERERS["promoter-recipe"] = "promoter_recipe:render"
 # force fields (issue 13): EWC with the Fisher's blocks, beside the diagonal
