@@ -218,3 +218,107 @@ def test_a_scorer_rebuilt_from_its_state_and_settings_scores_the_same():
         rtol=0,
         atol=1e-6,
     )
+
+
+def test_the_default_stride_is_sixteen_passes_each_hiding_about_a_sixth_of_the_tokens():
+    """The documented default: ``stride = 16`` passes per sequence, each masking the spans of every
+    16th centre (3 of every 16 tokens with 3-mers, about the share the encoder was pre-trained
+    with); an exported fusion's mean and sd were fitted on scores made that way."""
+    scorer, tokenizer = _scorer(stride=4)
+    calls = []
+
+    class Recording(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids, mask):
+            calls.append((ids == tokenizer.mask_id).sum().item())
+            return self.inner(ids, mask)
+
+    default = NaturalnessScorer(
+        Recording(scorer.backbone), scorer.head, tokenizer.mask_id, span=3, skip_ids=tokenizer.special_ids
+    )
+    (codes,) = _codes([66], seed=4)  # 64 tokens: centres 1 .. 62 scorable
+    ids = torch.as_tensor(tokenizer.encode_codes(codes))[None]
+    assert torch.isfinite(default(ids, torch.ones_like(ids, dtype=torch.bool))).all()
+    assert default.stride == 16 and len(calls) == 16
+    # every centre 1 .. 62 masked once with its two neighbours: 62 centres, 3 tokens each
+    assert sum(calls) == 3 * 62 and max(calls) == 3 * 4  # 62 / 16: at most 4 centres a pass
+
+
+def test_head_state_keeps_only_the_masked_head_s_tensors():
+    """An export holds other tensors beside the head (a classifier, a CNN): only the ``mlm_head.``
+    ones, their prefix removed, load into the scorer's head; none gives ``{}``."""
+    a, b, c = torch.zeros(2), torch.ones(3), torch.full((1,), 2.0)
+    state = head_state({"mlm_head.norm.weight": a, "classifier.weight": b, "cnn.mlm_head.bias": c})
+    assert list(state) == ["norm.weight"] and state["norm.weight"] is a
+    assert head_state({"classifier.weight": b}) == {}
+
+
+def test_a_fresh_scorer_is_in_eval_mode_so_dropout_never_reaches_a_score():
+    """Built from an encoder with dropout, the scorer must score without it from the start (not only
+    after ``.train()``), or the same sequence would score differently call to call."""
+    torch.manual_seed(0)
+    tokenizer = dna_tokenizer(TokenizerConfig(kind="kmer", k=3))
+    cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64, dropout=0.5
+    )
+    scorer = NaturalnessScorer(
+        TransformerEncoder(cfg), LMHead(16, tokenizer.vocab_size), tokenizer.mask_id, span=3, stride=4
+    )
+    assert not any(module.training for module in scorer.modules())
+    batch = tokenizer.batch(_codes([20, 30]))
+    first = scorer(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(scorer(batch["input_ids"], batch["attention_mask"]), first, rtol=0, atol=0)
+
+
+def test_a_rebuilt_scorer_still_skips_the_unknown_token():
+    """The skip ids travel in the settings: a rebuilt scorer that forgot them would score the
+    unknown token of a k-mer with N, giving an all-N sequence a score where it has none (NaN)."""
+    import json
+
+    scorer, tokenizer = _scorer(stride=4)
+    cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=64
+    )
+    settings = json.loads(json.dumps(scorer.settings()))
+    rebuilt = NaturalnessScorer.from_scorer_state(TransformerEncoder(cfg), scorer.state_dict(), settings)
+    assert rebuilt.skip_ids == sorted(tokenizer.special_ids)
+    (codes,) = _codes([20], seed=5)
+    codes[8:11] = 4  # N: three unknown tokens in the middle
+    batch = tokenizer.batch([codes, np.full(12, 4, dtype=np.uint8)])
+    scores = rebuilt(batch["input_ids"], batch["attention_mask"])
+    assert torch.isnan(scores[1]) and torch.isfinite(scores[0])
+    torch.testing.assert_close(scores, scorer(batch["input_ids"], batch["attention_mask"]), equal_nan=True)
+
+
+def test_a_skipped_token_is_never_a_scored_centre_by_hand():
+    """``skip_ids``: centres holding one of them are neither masked nor counted; the score is the
+    mean log-probability over the other centres (here one ordinary 3-mer is skipped)."""
+    base, tokenizer = _scorer(stride=1000)
+    (codes,) = _codes([20], seed=6)
+    ids = torch.as_tensor(tokenizer.encode_codes(codes))[None]
+    skipped = int(ids[0, 5])
+    scorer = NaturalnessScorer(
+        base.backbone, base.head, tokenizer.mask_id, span=3, stride=1000, skip_ids=[skipped]
+    )
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    logps = []
+    for c in range(1, ids.shape[1] - 1):
+        if ids[0, c] == skipped:
+            continue
+        x = ids.clone()
+        x[0, c - 1 : c + 2] = tokenizer.mask_id
+        h = scorer.backbone(x, mask)[0, c]
+        logps.append(torch.log_softmax(scorer.head(h[None]), -1)[0, ids[0, c]].item())
+    assert len(logps) < ids.shape[1] - 2  # the skipped token is among the centres
+    assert scorer(ids, mask).item() == pytest.approx(np.mean(logps), abs=1e-5)
+
+
+def test_a_fusion_from_an_export_that_predates_the_likelihood_ratio_has_none():
+    """Exports written before the likelihood ratio existed rebuild their fusion without it: its
+    ratio is unknown (NaN), not a measured 0 (a score that added nothing)."""
+    old = {"w_logit": 1.0, "w_naturalness": 0.5, "bias": 0.0, "mean": -1.2, "sd": 0.1}
+    fusion = Fusion(**old)
+    assert np.isnan(fusion.likelihood_ratio) and np.isnan(fusion.stack().likelihood_ratio)

@@ -51,3 +51,27 @@ def test_pre_trained_behind_scratch_with_few_labels_is_minus_one_in_the_metrics(
     )
     assert metrics["fraction_0.2_pre_trained_vs_scratch_accuracy_verdict"] == -1
     assert metrics["fraction_0.2_pre_trained_vs_scratch_accuracy_diff_mean"] == pytest.approx(-0.10)
+
+
+def test_a_single_model_has_no_recommendation_in_the_metrics_either():
+    """With one model run the report recommends nothing ("compared with nothing"); metrics.json must
+    not tell a deploying script otherwise with a ``recommended_<model> == 1``."""
+    # mean 0.7, SE 0.1 / sqrt(3) = 0.058: far from chance, so only the model count withholds it
+    mcc = {"scratch": [0.6, 0.8, 0.7]}
+    m = transfer_metrics(mcc)
+    assert m["scratch_near_chance"] == 0.0
+    assert [k for k in m if k.startswith("recommended_")] == []
+    assert flag_lines(mcc, 100)[1] == (
+        "- No baselines ran (`--no-baselines`): scratch is compared with nothing."
+    )
+
+
+def test_the_line_without_cross_validation_says_which_verdicts_are_missing_and_how_to_get_them():
+    """A run without ``--folds`` has no verdicts; its report says so word for word, naming the three
+    verdicts and the option (with the five folds of the README's example)."""
+    from sciPT.tasks.promoter_verdicts import NO_CV_LINE
+
+    assert NO_CV_LINE == (
+        "- Not checked: without `--folds` there is no cross-validation, so no near-chance, baseline or "
+        "negative-transfer verdict (pass `--folds 5`)."
+    )
