@@ -50,7 +50,9 @@ def frozen_embeddings(
     ``bins``: ``[N, bins * D]`` instead, the mean of the final hidden states over each of ``bins``
     consecutive stretches of the sequence's real tokens (:func:`binned_means`), stretch by stretch:
     a read-out that sees where along the sequence a state is, as the task's convolutional head does,
-    where the mean over the whole sequence sees only what it holds."""
+    where the mean over the whole sequence sees only what it holds. The stretches run along the
+    strand as given: unlike the mean, they are not symmetrised over the strands for a
+    reverse-complement-equivariant encoder."""
     model = (start if weights else dataclasses.replace(start, backbone_state=None)).backbone(seed).eval()
     max_tokens = start.tokenizer.n_tokens(length)
     codes = crop(codes, length)
