@@ -122,3 +122,31 @@ def test_the_stacked_kmer_score_is_the_regressions_log_odds_positive_for_promote
     regression = KmerLogisticRegression(C=None, seed=0).fit(codes, labels)
     np.testing.assert_allclose(1 / (1 + np.exp(-score)), regression.predict_proba(codes), atol=1e-9)
     assert score[labels == 1].mean() > 0 > score[labels == 0].mean()
+
+
+def test_the_same_sequences_with_other_labels_are_another_fit(cache):
+    """Labels are part of the training data: the same sequences labelled otherwise must not be
+    given the model fitted to the first labels."""
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return object()
+
+    codes = _codes(4)
+    one = ps._fitted_once("kmer", codes, np.array([0, 1, 0, 1]), 0, fit)
+    other = ps._fitted_once("kmer", codes, np.array([1, 0, 1, 0]), 0, fit)
+    assert one is not other and len(calls) == 2
+    assert ps._fitted_once("kmer", codes, np.array([0, 1, 0, 1]), 0, fit) is one and len(calls) == 2
+
+
+def test_a_cnn_with_another_epoch_floor_is_another_fit(cache, monkeypatch):
+    """min_steps_per_epoch changes what the CNN learns: the same data with another floor is
+    fitted again, with that floor, not taken from the cache."""
+    monkeypatch.setattr(_Recorded, "made", [])
+    monkeypatch.setattr(ps, "CNNClassifier", _Recorded)
+    codes, labels = _codes(6), np.arange(6) % 2
+    out = ps.cnn_score(codes, labels, 3, 30, 50)
+    other = ps.cnn_score(codes, labels, 3, 30, 0)
+    assert other is not out and other[1].kwargs["min_steps_per_epoch"] == 0
+    assert ps.cnn_score(codes, labels, 3, 30, 50) is out

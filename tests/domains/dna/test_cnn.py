@@ -422,3 +422,94 @@ def test_the_cnn_holds_out_near_copies_with_their_twins_under_the_near_rule(monk
     assert grouped.sum() == 8 and (grouped[:, 0] == grouped[:, 1]).all()  # 4 whole pairs
     default = held_pairs()
     assert (default == held_pairs(near=None)).all() and (default[:, 0] != default[:, 1]).any()
+
+
+def test_every_epoch_trains_with_dropout_and_validates_without(monkeypatch):
+    """Each epoch's batches run in training mode (dropout on) and its validation in eval mode:
+    at lr 0 the weights never change, so every epoch's validation loss is the same deterministic
+    number, the eval-mode loss of the returned model (a validation with dropout would be noisy,
+    and an epoch trained in eval mode would train without dropout)."""
+    modes = []
+    forward = PromoterCNN.forward
+
+    def recording(self, inputs):
+        modes.append((torch.is_inference_mode_enabled(), self.training))
+        return forward(self, inputs)
+
+    monkeypatch.setattr(PromoterCNN, "forward", recording)
+    x, y = _distinct_15mers(8)
+    fit = _tiny_fit(x, y, seed=0, lr=0.0, dropout=0.5, max_epochs=3, patience=10)
+    # one batch of 8 and one validation pass per epoch
+    assert modes == [(False, True), (True, False)] * 3
+    assert (fit.best_epoch, fit.epochs) == (1, 3)
+    monkeypatch.setattr(PromoterCNN, "forward", forward)
+    with torch.no_grad():
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            fit.model.eval()(torch.from_numpy(x[:2])), torch.from_numpy(y[:2].astype(np.float32))
+        )
+    assert float(loss) == pytest.approx(fit.best_val_loss, abs=1e-6)
+
+
+def test_each_training_step_follows_its_own_batchs_gradient(monkeypatch):
+    """Gradients are zeroed before every step: at lr 0 the weights and the one batch of each epoch
+    are the same, so every step sees the same gradient norm (accumulated, the second step's
+    gradient would be the first's clipped gradient plus its own)."""
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda p, max_norm: norms.append(float(clip(p, max_norm))) or None
+    )
+    x, y = _distinct_15mers(8)
+    _tiny_fit(x, y, seed=0, lr=0.0, max_epochs=3, patience=10)
+    assert len(norms) == 3 and norms[0] > 0
+    assert norms == pytest.approx([norms[0]] * 3, rel=1e-5)
+
+
+def test_an_improvement_resets_the_patience_count(monkeypatch):
+    """Only epochs in a row without a better validation loss count towards patience: with the
+    validation losses 5, 6, 4, 6, 3, 7, 7, 1 and patience 2, the fit runs past the isolated worse
+    epochs 2 and 4, keeps epoch 5 and stops after epoch 7, before the loss of 1."""
+    path = [5.0, 6.0, 4.0, 6.0, 3.0, 7.0, 7.0, 1.0, 1.0, 1.0]
+    scored = []
+
+    class Scripted(torch.nn.BCEWithLogitsLoss):
+        def forward(self, logits, target):
+            if torch.is_inference_mode_enabled():  # the validation loss: read from the path
+                scored.append(None)
+                return torch.tensor(path[len(scored) - 1])
+            return super().forward(logits, target)
+
+    monkeypatch.setattr(torch.nn, "BCEWithLogitsLoss", Scripted)
+    x, y = _distinct_15mers(8)
+    fit = _tiny_fit(x, y, seed=0, max_epochs=10, patience=2)
+    assert (fit.best_epoch, fit.epochs, fit.best_val_loss) == (5, 7, 3.0)
+
+
+def test_a_fit_set_without_positives_still_trains():
+    """pos_weight is n_negative / n_positive with the positives counted as at least one: a fit set
+    of negatives alone (possible in a small benchmark fold) trains rather than dividing by zero."""
+    x, _ = _distinct_15mers(6)
+    fit = _tiny_fit(x, np.zeros(6), seed=0)
+    assert fit.epochs == 1 and np.isfinite(fit.best_val_loss)
+
+
+def test_scores_of_no_sequences_are_empty_and_cnn_scores_are_float64():
+    """CNNScore's documented shape and type (``[N]`` float64, what the stack reads) hold for N = 0
+    too; predict_cnn of no rows is an empty vector rather than a failure to concatenate nothing."""
+    from sciPT.domains.dna.cnn import predict_cnn
+
+    model = PromoterCNN(CNNConfig(filters=4, kernel=15, pool=1, hidden=4), 15)
+    empty = predict_cnn(model, np.zeros((0, 4, 15), dtype=np.float32))
+    assert empty.shape == (0,)
+    score = CNNScore([model])
+    assert score([]).shape == (0,) and score([]).dtype == np.float64
+    codes = [np.zeros(15, dtype=np.int64), np.arange(15) % 4]
+    out = score(codes)
+    assert out.shape == (2,) and out.dtype == np.float64
+    np.testing.assert_allclose(out, predict_cnn(model, one_hot(codes, 15), logits=True), rtol=1e-6)
+
+
+def test_the_held_out_part_is_the_val_fraction_rounded(monkeypatch):
+    """47 distinct sequences at val_fraction 0.1: 4.7 rounds to 5 held out (cut down, 4)."""
+    codes, labels = _motif_data(n=47, length=30)
+    assert len(_held_out(monkeypatch, codes, labels)) == 5

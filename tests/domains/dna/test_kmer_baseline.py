@@ -214,3 +214,71 @@ def test_the_choice_of_c_keeps_reverse_complements_in_one_inner_fold_without_the
     KmerLogisticRegression(ks=(1, 2)).fit(codes, labels)
     assert seen
     assert all(not set(pair[train]) & set(pair[held]) for train, held in seen)
+
+
+def test_a_window_holding_n_is_skipped():
+    """Only A, C, G and T are counted: in ACNGT the 1-mers are A, C, G, T once each and the 2-mers
+    AC (0 * 4 + 1 = 1) and GT (2 * 4 + 3 = 11); CN and NG are skipped."""
+    counts = kmer_counts([encode("ACNGT")], ks=(1, 2))
+    assert counts[0, :4].tolist() == [1, 1, 1, 1]
+    assert np.flatnonzero(counts[0, 4:]).tolist() == [1, 11] and counts[0, 4:].sum() == 2
+
+
+def test_the_mean_of_k_mer_scores_is_their_mean_logit():
+    """KmerScore.mean is one linear function whose logit is the mean of the members' logits
+    (the ensemble's stacked k-mer score). On AAC (counts A 2, C 1, G 0, T 0) the two scores below
+    give 1 * 2 + 1 = 3 and 2 * 1 - 3 = -1: their mean is 1."""
+    from sciPT.domains.dna.kmer import KmerScore
+
+    a = KmerScore(np.array([1.0, 0.0, 0.0, 0.0]), 1.0, (1,))
+    b = KmerScore(np.array([0.0, 2.0, 0.0, 0.0]), -3.0, (1,))
+    codes = [encode("AAC")]
+    assert (a(codes)[0], b(codes)[0]) == (3.0, -1.0)
+    mean = KmerScore.mean([a, b])
+    assert mean.ks == (1,) and mean(codes).tolist() == [1.0]
+
+
+def test_every_inner_fit_weighs_each_class_alike(monkeypatch):
+    """With counts that carry nothing, a fit weighing each class alike predicts even odds for every
+    held-out sequence (the balanced intercept is 0); an unweighted fit would predict its training
+    part's share of promoters, 1 in 5."""
+    import sklearn.metrics
+
+    real, predicted = sklearn.metrics.log_loss, []
+
+    def recording(y_true, y_pred, **kw):
+        predicted.append(np.asarray(y_pred))
+        return real(y_true, y_pred, **kw)
+
+    monkeypatch.setattr(sklearn.metrics, "log_loss", recording)
+    x, y = np.zeros((50, 3)), np.array([1, 0, 0, 0, 0] * 10)
+    cross_validated_c(x, y, cs=(1.0,), keys=[f"s{i}" for i in range(50)])
+    assert len(predicted) == 5
+    np.testing.assert_allclose(np.concatenate(predicted), 0.5, atol=1e-4)
+
+
+def test_the_regression_weighs_each_class_alike():
+    """The final regression is balanced too: one sequence repeated, labelled a promoter 1 time in
+    5, gets probability 1/2 (an unweighted fit would give the base rate, 1/5)."""
+    from sciPT.domains.dna.kmer import KmerLogisticRegression
+
+    codes = [encode("ACGTTGCA")] * 10
+    fitted = KmerLogisticRegression(ks=(1, 2), C=1.0).fit(codes, np.array([1, 0, 0, 0, 0] * 2))
+    np.testing.assert_allclose(fitted.predict_proba(codes[:1]), [0.5], atol=1e-4)
+
+
+def test_the_path_of_c_climbs_in_increasing_order_whatever_order_cs_are_given_in():
+    """cs are tried in increasing order: given as 10, 0.1, 1 to counts that carry nothing (every C
+    ties), the smallest still wins."""
+    x, y = np.zeros((40, 3)), np.array([0, 1] * 20)
+    assert cross_validated_c(x, y, cs=(10.0, 0.1, 1.0), keys=[f"s{i}" for i in range(40)]) == 0.1
+
+
+def test_a_feature_that_tells_the_classes_apart_is_not_regularised_away():
+    """The held-out loss scores the probability of the positive class: with one feature that
+    separates the classes (with noise), C = 1e-6 (predictions near even odds, loss near log 2) is
+    not the choice; scored on the other class's probability, it would be."""
+    rng = np.random.default_rng(6)
+    y = np.array([0, 1] * 30)
+    x = (2.0 * y - 1.0 + rng.normal(scale=0.8, size=60))[:, None]
+    assert cross_validated_c(x, y) > min(KMER_CS)
