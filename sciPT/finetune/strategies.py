@@ -81,7 +81,7 @@ from ..errors import ConfigError
 from .anchors import EWC, L2SP, AnchorMode
 from .base import Strategy
 from .freezing import Freeze, GradualUnfreezing, LinearProbe, layer_groups
-from .warmup import HeadWarmup
+from .warmup import HeadWarmup, fraction_steps
 
 StrategyName = Literal["full", "linear-probe", "freeze", "gradual", "l2sp", "ewc", "replay"]
 
@@ -163,6 +163,17 @@ def validate(cfg: FinetuneConfig, where: str = "finetune", max_steps: int | None
             f"{where}.head_warmup: {int(cfg.head_warmup)} steps, at or past --max-steps {max_steps}: the "
             "backbone would never train (that is --strategy linear-probe); give fewer steps or a "
             "fraction of the run"
+        )
+    if (
+        max_steps is not None
+        and 0 < cfg.head_warmup < 1
+        and fraction_steps(cfg.head_warmup, max_steps) >= max_steps
+    ):
+        # a fraction rounds up to whole steps: of a short run it can be all of them
+        raise ConfigError(
+            f"{where}.head_warmup: {cfg.head_warmup:g} of --max-steps {max_steps} is "
+            f"{fraction_steps(cfg.head_warmup, max_steps)} steps (rounded up), the whole run: the backbone "
+            "would never train (that is --strategy linear-probe); give a smaller fraction or more steps"
         )
     if cfg.ewc_online_every and cfg.strategy != "ewc":
         raise ConfigError(

@@ -17,6 +17,13 @@ from ..errors import ConfigError
 from .base import Strategy, Wrapper
 
 
+def fraction_steps(fraction: float, total: int) -> int:
+    """The warm-up steps that ``fraction`` of a ``total``-step run stands for: rounded up, so a
+    fraction of any run is at least one step."""
+    # rounded before the ceiling: 0.07 * 100 is 7.000000000000001 in floating point, not 8 steps
+    return math.ceil(round(fraction * total, 9))
+
+
 class HeadWarmup(Wrapper):
     """``inner``, after ``steps`` optimizer steps in which the backbone is held and only the head
     learns (LP-FT; the :mod:`.strategies` docstring says why), the held parameters then joining
@@ -81,8 +88,7 @@ class HeadWarmup(Wrapper):
             return self.steps
         if self._total is None:
             return None
-        # rounded before the ceiling: 0.07 * 100 is 7.000000000000001 in floating point, not 8 steps
-        return math.ceil(round(self.run_fraction * self._total, 9))
+        return fraction_steps(self.run_fraction, self._total)
 
     def on_step(self, step: int, backbone: nn.Module) -> None:
         end = self.warmup_steps()

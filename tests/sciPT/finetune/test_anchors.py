@@ -251,3 +251,40 @@ def test_an_anchor_penalty_is_in_the_loss_by_default(backbone):
     penalty.backward()
     # d/dw strength/2 (w - w0)^2 = strength (w - w0)
     torch.testing.assert_close(backbone.embed.bias.grad, torch.full((4,), 2.0 * 0.5))
+
+
+@pytest.mark.parametrize("head_warmup", [0, 2])
+def test_a_reference_handed_in_is_the_anchor_with_or_without_a_warmup(head_warmup, backbone):
+    """``reference`` is the pre-trained ``w0`` (the exported weights): the weights the backbone holds
+    at build time are only the fallback, and a head warm-up must hand it to the strategy it wraps."""
+    reference = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    reference["embed.bias"] -= 0.5  # the backbone sits 0.5 away from w0 on 4 entries
+    cfg = FinetuneConfig(strategy="l2sp", l2sp_alpha=2.0, head_warmup=head_warmup)
+    strategy = build_strategy(cfg, backbone, reference=reference)
+    anchored = strategy.inner if head_warmup else strategy
+    # alpha/2 * 4 * 0.5^2
+    assert anchored.penalty(backbone).item() == pytest.approx(2.0 / 2 * 4 * 0.5**2, rel=1e-6)
+
+
+def test_the_fisher_and_its_blocks_are_copies_of_the_tensors_handed_in(toy_fisher, backbone):
+    """The penalty keeps its own importance, sharing no storage with the caller's tensors: a caller
+    that reuses them must not change the penalty (nor, the other way, may the online Fisher's in-place
+    updates of the penalty's importance reach the caller's loaded Fisher)."""
+    fisher = {n: f.clone() for n, f in toy_fisher.items()}
+    block = 4.0 * torch.eye(4)
+    block[0, 1] = block[1, 0] = 3.0
+    blocks = {"embed.weight": (block.expand(3, 4, 4).clone(), 0)}
+    strategy = build_strategy(
+        FinetuneConfig(strategy="ewc", ewc_lambda=2.0), backbone, fisher=fisher, fisher_blocks=blocks
+    )
+    fisher["blocks.0.0.weight"].zero_()
+    blocks["embed.weight"][0].zero_()
+    w0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    with torch.no_grad():
+        backbone.embed.weight[0, 0] += 0.1
+        backbone.embed.weight[1, 0] += 0.1  # one unit, coupled: lambda/2 * 0.01 * (4 + 4 + 2 * 3)
+    assert strategy.penalty(backbone).item() == pytest.approx(0.14, rel=1e-5)
+    with torch.no_grad():
+        backbone.embed.weight.copy_(w0["embed.weight"])
+        backbone.blocks[0][0].weight[1, 2] += 0.1  # lambda/2 * F * 0.01 with F = 1, as handed in
+    assert strategy.penalty(backbone).item() == pytest.approx(0.01, rel=1e-5)

@@ -547,3 +547,126 @@ def test_a_wrapper_hands_every_hook_it_does_not_override_to_the_strategy_it_wrap
     ]
     assert w.penalty(backbone).item() == 2.5
     assert (w.metrics(), w.checkpoint_state()) == ({"inner_metric": 1.0}, {"inner_step": 7})
+
+
+def test_the_default_configuration_is_plain_full_fine_tuning(backbone):
+    """A task config without a ``finetune:`` section trains every weight, the head at the run's own
+    learning rate, from the first step, its anchored penalties (if chosen) in the loss: a default of
+    ``replay`` would be refused by the tasks that draw no pre-training data."""
+    cfg = FinetuneConfig()
+    assert (cfg.strategy, cfg.head_lr_multiplier, cfg.head_warmup, cfg.anchor) == ("full", 1.0, 0, "loss")
+    strategy = build_strategy(cfg, backbone)
+    assert type(strategy) is Strategy and strategy.decays_backbone
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("full", "full"),
+        ("replay", "full"),  # replay is full fine-tuning on mixed batches
+        ("linear-probe", "linear-probe"),
+        ("freeze", "freeze"),
+        ("gradual", "gradual"),
+        ("l2sp", "l2sp"),
+        ("ewc", "ewc"),
+    ],
+)
+def test_a_built_strategy_is_named_after_the_configured_one(name, expected, backbone, toy_fisher):
+    """A strategy (and a wrapper around it) reads as the configured strategy's name."""
+    strategy = build_strategy(FinetuneConfig(strategy=name), backbone, fisher=dict(toy_fisher))
+    assert strategy.name == expected
+
+
+def test_an_unknown_strategy_given_directly_is_refused(backbone):
+    """A config built in Python skips :func:`sciPT.config.from_dict`'s check of the name: building
+    must refuse it too, not fall back to some strategy."""
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="lora"), backbone)
+    assert str(err.value) == "finetune.strategy: unknown strategy 'lora'"
+
+
+@pytest.mark.parametrize("fisher", [None, {}])
+def test_ewc_with_an_empty_fisher_is_refused_as_having_none(fisher, backbone):
+    """An export's Fisher with no entries at all is no Fisher: the message says what to compute,
+    not that one parameter's entry is missing."""
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc"), backbone, fisher=fisher)
+    assert str(err.value) == (
+        "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
+        "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
+        "with sciPT.finetune.save_fisher)"
+    )
+
+
+def test_reference_weights_must_match_the_backbone(backbone):
+    """``w0`` must cover every backbone weight with its shape (a missing one would silently go
+    unanchored, a transposed one of the same size would anchor the wrong entries), and nothing else;
+    of several foreign entries the first in sorted order is named, whatever the dict's order."""
+    good = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    cfg = FinetuneConfig(strategy="l2sp")
+    missing = {n: w for n, w in good.items() if n != "embed.bias"}
+    with pytest.raises(ConfigError) as err:
+        build_strategy(cfg, backbone, reference=missing)
+    assert (
+        str(err.value) == "finetune: the reference weights has no entry for backbone parameter 'embed.bias'"
+    )
+    transposed = {**good, "embed.weight": good["embed.weight"].T.clone()}  # [3, 4] for [4, 3]
+    with pytest.raises(ConfigError) as err:
+        build_strategy(cfg, backbone, reference=transposed)
+    assert str(err.value) == (
+        "finetune: the reference weights entry 'embed.weight' has shape (3, 4), the backbone parameter (4, 3)"
+    )
+    foreign = {"head.weight": torch.ones(1), **good, "aux.bias": torch.ones(1)}
+    with pytest.raises(ConfigError) as err:
+        build_strategy(cfg, backbone, reference=foreign)
+    assert str(err.value) == (
+        "finetune: the reference weights entry 'aux.bias' matches no backbone parameter "
+        "(was it computed for another model?)"
+    )
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("ewc_online_every", -1, "a non-negative integer"),
+        ("ewc_online_frames", 0, "a positive integer"),
+    ],
+)
+def test_out_of_range_online_fisher_settings_are_refused(backbone, key, value, expected):
+    with pytest.raises(ConfigError) as err:
+        build_strategy(FinetuneConfig(strategy="ewc", **{key: value}), backbone, fisher={})
+    assert str(err.value) == f"finetune.{key}: expected {expected}, got {value!r}"
+
+
+@pytest.mark.parametrize(
+    "warmup, max_steps, said",
+    [(1, 1, "1 steps, at or past --max-steps 1"), (25.0, 20, "25 steps, at or past --max-steps 20")],
+)
+def test_a_warmup_at_or_past_the_run_is_refused_in_whole_steps(warmup, max_steps, said):
+    """One warm-up step of a one-step run is the whole run too; a step count written as a float
+    (``25.0`` from a config file) is said as the whole number of steps it is."""
+    with pytest.raises(ConfigError) as err:
+        validate(FinetuneConfig(head_warmup=warmup), max_steps=max_steps)
+    assert str(err.value) == (
+        f"finetune.head_warmup: {said}: the backbone "
+        "would never train (that is --strategy linear-probe); give fewer steps or a fraction of the run"
+    )
+
+
+def test_a_fractional_warmup_that_rounds_up_to_the_whole_run_is_refused(backbone):
+    """0.6 of a 2-step run is ceil(1.2) = 2 warm-up steps (HeadWarmup rounds up): the backbone never
+    trains, the very case the refusal of ``head_warmup >= max_steps`` is there for; 0.4 of it is one
+    step, and 0.6 of 3 steps two: accepted."""
+    warmup = HeadWarmup(Strategy(), 0.6)
+    warmup.setup(backbone)
+    warmup.on_total_steps(2)
+    assert warmup.warmup_steps() == 2  # the whole run
+    with pytest.raises(ConfigError) as err:
+        validate(FinetuneConfig(head_warmup=0.6), max_steps=2)
+    assert str(err.value) == (
+        "finetune.head_warmup: 0.6 of --max-steps 2 is 2 steps (rounded up), the whole run: the "
+        "backbone would never train (that is --strategy linear-probe); give a smaller fraction or more "
+        "steps"
+    )
+    validate(FinetuneConfig(head_warmup=0.4), max_steps=2)
+    validate(FinetuneConfig(head_warmup=0.6), max_steps=3)
