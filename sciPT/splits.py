@@ -4,8 +4,8 @@ A labelled set may hold a sequence twice (a promoter listed under two genes, a p
 reverse complement). Split by record, the copies can land on both sides of a fold or of an
 early-stopping split, and the held-out score then includes what the model was fitted on. These
 splits group the records first, by a key equal for the copies (for DNA
-:func:`sciPT.diagnostics.overlap.strand_keys`: a sequence and its reverse complement share one),
-stratify the groups by the label of each group's first record, and give every record its group's
+:func:`sciPT.diagnostics.overlap.strand_keys`: a sequence and its reverse complement share one;
+:class:`sciPT.diagnostics.overlap.NearCopies` groups near copies too), stratify the groups by the label of each group's first record, and give every record its group's
 side. Groups are taken in the order of their first record, so on a set without copies the splits
 are exactly the record-level ones of scikit-learn with the same seed.
 
@@ -57,7 +57,8 @@ def grouped_folds(
     if counts[fewest] < folds:
         raise DataError(
             f"{source}: {folds} folds need at least {folds} distinct sequences of each class "
-            f"(copies and reverse complements count once); label {fewest} has {counts[fewest]}"
+            f"(copies, reverse complements and grouped near copies count once); label {fewest} has "
+            f"{counts[fewest]}"
         )
     out = []
     splitter = StratifiedKFold(folds, shuffle=seed is not None, random_state=seed)
@@ -82,8 +83,8 @@ def grouped_split(
     counts = _per_class(group_labels)
     if len(counts) < 2 or min(counts.values()) < 2:
         raise DataError(
-            "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
-            f"reverse complements count once); found {counts}"
+            "an early-stopping split needs at least 2 distinct sequences of each class (copies, "
+            f"reverse complements and grouped near copies count once); found {counts}"
         )
     # stratification puts at least one group of each class on each side
     classes = len(counts)

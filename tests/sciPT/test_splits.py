@@ -41,8 +41,8 @@ def test_too_few_distinct_sequences_for_the_folds_is_one_line():
     with pytest.raises(DataError) as err:
         grouped_folds(keys, labels, 3, seed=0, source="pos.fa + neg.fa")
     assert str(err.value) == (
-        "pos.fa + neg.fa: 3 folds need at least 3 distinct sequences of each class (copies and "
-        "reverse complements count once); label 1 has 2"
+        "pos.fa + neg.fa: 3 folds need at least 3 distinct sequences of each class (copies, "
+        "reverse complements and grouped near copies count once); label 1 has 2"
     )
 
 
@@ -52,8 +52,8 @@ def test_a_class_of_one_distinct_sequence_has_no_early_stopping_split():
     with pytest.raises(DataError) as err:
         grouped_split(keys, labels, 3, seed=0)
     assert str(err.value) == (
-        "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
-        "reverse complements count once); found {0: 12, 1: 1}"
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies, "
+        "reverse complements and grouped near copies count once); found {0: 12, 1: 1}"
     )
 
 
@@ -73,8 +73,8 @@ def test_a_set_of_one_class_has_no_early_stopping_split():
     with pytest.raises(DataError) as err:
         grouped_split(keys, np.ones(10, dtype=int), 4, seed=0)
     assert str(err.value) == (
-        "an early-stopping split needs at least 2 distinct sequences of each class (copies and "
-        "reverse complements count once); found {1: 10}"
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies, "
+        "reverse complements and grouped near copies count once); found {1: 10}"
     )
 
 

@@ -608,8 +608,8 @@ def test_too_few_distinct_sequences_for_the_folds_are_refused_naming_the_file():
     with pytest.raises(DataError) as caught:
         cv_folds(PromoterConfig(folds=3), _data(codes, labels, "labels.csv"))
     assert str(caught.value) == (
-        "labels.csv: 3 folds need at least 3 distinct sequences of each class (copies and reverse "
-        "complements count once); label 1 has 2"
+        "labels.csv: 3 folds need at least 3 distinct sequences of each class (copies, reverse "
+        "complements and grouped near copies count once); label 1 has 2"
     )
 
 

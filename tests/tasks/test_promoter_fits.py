@@ -774,8 +774,8 @@ def test_a_final_model_stopped_on_val_is_checked_on_all_the_training_data_before
     with pytest.raises(DataError) as err:  # the fractions' 80 % pool cannot even be split off
         promoter.run_finetune(cfg, tmp_path / "fractions")
     assert str(err.value) == (
-        "an early-stopping split needs at least 2 distinct sequences of each class (copies and reverse "
-        "complements count once); found {0: 1, 1: 30}"
+        "an early-stopping split needs at least 2 distinct sequences of each class (copies, reverse "
+        "complements and grouped near copies count once); found {0: 1, 1: 30}"
     )
     assert not any((tmp_path / name).exists() for name in ("steps", "ewc", "fractions"))
     assert len(stand_ins.final) == 2
