@@ -23,3 +23,24 @@ def load_benchmark(monkeypatch):
         return module
 
     return load
+
+
+@pytest.fixture
+def stub_provenance():
+    """``stub_provenance(command)``: a results file's provenance as ``benchmarks/provenance.py``
+    records it, fixed, for tests of a table's text (its line: "`COMMAND` at commit `0000000000`,
+    2026-12-07; CPU, 2 cores (avx2); Python 3.11.7, torch 2.13.0; load 0.5 before, 0.7 after.")."""
+    return _stub_provenance
+
+
+def _stub_provenance(command: str) -> dict:
+    return {
+        "command": command,
+        "commit": "0" * 40,
+        "date": "2026-12-07",
+        "cpu": {"model": "CPU", "cores": 2, "vector_extensions": ["avx2"]},
+        "load_before": [0.5],
+        "load_after": [0.7],
+        "python": "3.11.7",
+        "versions": {"torch": "2.13.0"},
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def test_the_probe_table_pairs_each_encoder_with_the_random_one(load_benchmark):
+def test_the_probe_table_pairs_each_encoder_with_the_random_one(load_benchmark, stub_provenance):
     """Two seeds of two folds: the random encoder at 0.70, 0.72, 0.74, 0.76 (mean 0.73, SE
     sqrt(var 0.000667 / 4) = 0.0129); the pre-trained one 0.02 above it on every fold (mean 0.75,
     a difference of +0.020 with SE 0: ahead); a second one 0.01 above and below in turn (0.71,
@@ -31,16 +31,7 @@ def test_the_probe_table_pairs_each_encoder_with_the_random_one(load_benchmark):
             }
             units.append(unit)
     record = {
-        "provenance": {
-            "command": "python benchmarks/promoter_probe.py",
-            "commit": "0" * 40,
-            "date": "2026-12-07",
-            "cpu": {"model": "CPU", "cores": 2, "vector_extensions": ["avx2"]},
-            "load_before": [0.5],
-            "load_after": [0.7],
-            "python": "3.11.7",
-            "versions": {"torch": "2.13.0"},
-        },
+        "provenance": stub_provenance("python benchmarks/promoter_probe.py"),
         "protocol": {"seeds": [0, 1], "bins": 8, "inner_folds_grouped": True},
         "pretraining": {"1500": {"cpu_s": 90.0, "val_loss": 1.4}, "6500": {"cpu_s": 300.0, "val_loss": 1.35}},
         "units": units,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-def test_the_probe_transfer_table_pairs_the_position_aware_probe_with_the_k_mer_regression(load_benchmark):
+def test_the_probe_transfer_table_pairs_the_position_aware_probe_with_the_k_mer_regression(
+    load_benchmark, stub_provenance
+):
     """Two seeds, one test set. k-mer LR 0.80, 0.82 (mean 0.810, SE 0.0141 / sqrt 2 = 0.010); the
     pre-trained position-aware probe 0.85 twice (0.850 ± 0.000): ahead of the k-mer regression by
     0.05 and 0.03 (+0.040 ± 0.010, over 2 SE) and of the random encoder's position-aware probe
@@ -26,16 +28,7 @@ def test_the_probe_transfer_table_pairs_the_position_aware_probe_with_the_k_mer_
         for s in (0, 1)
     ]
     record = {
-        "provenance": {
-            "command": "python benchmarks/promoter_probe_transfer.py",
-            "commit": "0" * 40,
-            "date": "2026-12-07",
-            "cpu": {"model": "CPU", "cores": 2, "vector_extensions": ["avx2"]},
-            "load_before": [0.5],
-            "load_after": [0.7],
-            "python": "3.11.7",
-            "versions": {"torch": "2.13.0"},
-        },
+        "provenance": stub_provenance("python benchmarks/promoter_probe_transfer.py"),
         "protocol": {
             "seeds": [0, 1],
             "kinds": ["ipromoter", "dinucleotide-shuffle"],
