@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     from sciPT.domains.dna.kmer import KmerLogisticRegression
     from sciPT.files import resolve_data_path
     from sciPT.metrics import binary_metrics
-    from sciPT.splits import grouped_split
     from sciPT.tasks.promoter_config import PromoterConfig, near_copies
     from sciPT.tasks.promoter_demo import NEGATIVES, POSITIVES
     from sciPT.tasks.promoter_evaluation import cv_folds
@@ -103,10 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     length, seed=seed + f, min_steps_per_epoch=cfg.min_steps_per_epoch, near=near
                 )
                 cnn.fit(train.codes, train.labels)
-                # the split the CNN stopped on, drawn again as its fit drew it
-                keys = groups if near is not None else _strand_keys(train.codes, COMPLEMENT)
-                n_val = max(2, int(round(cnn.val_fraction * len(train))))
-                fit_idx, val_idx = grouped_split(keys, train.labels, n_val, cnn.seed)
+                fit_idx, val_idx = cnn.split_  # the split it stopped on
                 leaked = np.isin(groups[val_idx], groups[fit_idx])
                 p = cnn.predict_proba(held.codes)
                 m = binary_metrics(held.labels, p)
@@ -137,19 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _strand_keys(codes, complement):
-    from sciPT.diagnostics.overlap import strand_keys
-
-    return strand_keys(codes, complement)
-
-
 def _weighted_bce(logits, labels, pos_weight: float) -> float:
-    """The CNN's training loss (binary cross-entropy on logits, positives weighted by
-    ``pos_weight``), mean over records, as its early stopping reads it."""
-    import numpy as np
+    """The CNN's training loss (:func:`sciPT.domains.dna.cnn.fit_cnn`: binary cross-entropy on
+    logits, positives weighted by ``pos_weight``), mean over records, as its early stopping reads it."""
+    import torch
 
-    z, y = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.float64)
-    return float(np.mean(pos_weight * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)))
+    z, y = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels, dtype=torch.float64)
+    return float(
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            z, y, pos_weight=torch.tensor(pos_weight, dtype=torch.float64)
+        )
+    )
 
 
 # --- rendering (standard library only) ---------------------------------------------------------

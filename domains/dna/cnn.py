@@ -221,6 +221,8 @@ class CNNClassifier:
         self.val_fraction, self.min_steps_per_epoch = val_fraction, min_steps_per_epoch
         self.near = near
         self.fit_: CNNFit | None = None
+        # (fit indices, early-stopping indices) of the last fit, into the codes it was given
+        self.split_: tuple[np.ndarray, np.ndarray] | None = None
 
     def fit(self, codes: list[np.ndarray], labels: np.ndarray) -> CNNClassifier:
         labels = np.asarray(labels)
@@ -228,7 +230,7 @@ class CNNClassifier:
         # copies (either strand), and near copies with ``near``, on one side: early stopping judges
         # sequences the fit has not seen
         keys = split_keys(codes, COMPLEMENT, DNA_SPEC.alphabet.n_core, self.near)
-        fit_idx, val_idx = grouped_split(keys, labels, n_val, self.seed)
+        fit_idx, val_idx = self.split_ = grouped_split(keys, labels, n_val, self.seed)
         x = one_hot(codes, self.length)
         self.fit_ = fit_cnn(
             x[fit_idx],

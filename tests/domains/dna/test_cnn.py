@@ -513,3 +513,19 @@ def test_the_held_out_part_is_the_val_fraction_rounded(monkeypatch):
     """47 distinct sequences at val_fraction 0.1: 4.7 rounds to 5 held out (cut down, 4)."""
     codes, labels = _motif_data(n=47, length=30)
     assert len(_held_out(monkeypatch, codes, labels)) == 5
+
+
+def test_the_classifier_keeps_the_split_it_stopped_on(monkeypatch):
+    """``split_`` is the (fit, early-stopping) split of the last fit, indices into the codes given:
+    the early-stopping rows are the ones fit_cnn validated on, the two parts the whole."""
+    from sciPT.domains.dna import cnn
+
+    codes, labels = _motif_data(n=40, length=30)
+    seen = {}
+    monkeypatch.setattr(cnn, "fit_cnn", lambda x_fit, y_fit, x_val, y_val, **_: seen.update(val=x_val))
+    classifier = CNNClassifier(30, seed=3)
+    assert classifier.split_ is None
+    classifier.fit(codes, labels)
+    fit_idx, val_idx = classifier.split_
+    assert sorted([*fit_idx, *val_idx]) == list(range(40)) and len(val_idx) == 4
+    np.testing.assert_array_equal(seen["val"], one_hot([codes[i] for i in val_idx], 30))
