@@ -116,6 +116,26 @@ VALIDATION = {
         "guard_rule": "blend",
         "loo_held": "width",
     },
+    "gaussian, exponents/pseudo-BMA+ blend": {
+        "prior": "gaussian",
+        "transfer": "exponents",
+        "guard_rule": "pseudo-bma+",
+    },
+    "mixture, exponents/pseudo-BMA+ blend": {
+        "prior": "mixture",
+        "transfer": "exponents",
+        "guard_rule": "pseudo-bma+",
+    },
+    "gaussian, exponents/stacking blend": {
+        "prior": "gaussian",
+        "transfer": "exponents",
+        "guard_rule": "stacking",
+    },
+    "mixture, exponents/stacking blend": {
+        "prior": "mixture",
+        "transfer": "exponents",
+        "guard_rule": "stacking",
+    },
     "gaussian, all/evidence": {"prior": "gaussian", "transfer": "all", "guard_rule": "evidence"},
     "gaussian, all/loo": {"prior": "gaussian", "transfer": "all", "guard_rule": "loo"},
     "mixture, all/evidence": {"prior": "mixture", "transfer": "all", "guard_rule": "evidence"},
@@ -128,7 +148,8 @@ VALIDATION_RULE = (
     "(one Gaussian, or one Gaussian per family) x guard rule (evidence, leave-one-out; the "
     "leave-one-out blend was added to the candidates after the first run of this rule, and the "
     "blend whose leave-one-out re-fits scratch with its held exponents' reference width when "
-    "scratch's kept fit took that width; the rule is otherwise unchanged) pairs, the "
+    "scratch's kept fit took that width, and on 2026-12-07 the blends weighted by pseudo-BMA+ and by "
+    "stacking; the rule is otherwise unchanged) pairs, the "
     "lowest mean of the three median MAPEs (n = 1, n = 2, extrapolation from the two lowest Re) "
     "on the library validation (leave-one-family-out: a held-out family's systems calibrated with "
     "the prior of the other families; synthetic series of 7 points over a factor 5 in Re at one "

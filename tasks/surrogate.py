@@ -132,8 +132,9 @@ class SurrogateConfig:
             the prior-informed fit; under ``blend``, its handicap in the weights.
         guard: run the negative-transfer check (off: keep the prior-informed fit).
         guard_rule: ``blend`` (the default: both fits mixed by their leave-one-out densities),
-            ``loo`` (keep the one with the higher leave-one-out ELPD) or ``evidence`` (the Bayes
-            factor of the two models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
+            ``pseudo-bma+`` and ``stacking`` (the same mixture, weighted otherwise), ``loo`` (keep
+            the one with the higher leave-one-out ELPD) or ``evidence`` (the Bayes factor of the two
+            models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
             is the one the library validation chose (``benchmarks/surrogate_calibration.py``).
         prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
             average, :mod:`sciPT.domains.surrogates.mixture`; the default for a library prior,
@@ -156,7 +157,7 @@ class SurrogateConfig:
     noise_dof: float = 2.0
     margin: float = 0.0
     guard: bool = True
-    guard_rule: Literal["evidence", "loo", "blend"] = DEFAULT_GUARD_RULE
+    guard_rule: Literal["evidence", "loo", "blend", "pseudo-bma+", "stacking"] = DEFAULT_GUARD_RULE
     prior_form: Literal["gaussian", "mixture"] | None = None
     correction: int = 0
     recalibrate: bool = True

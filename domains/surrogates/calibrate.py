@@ -56,6 +56,20 @@ Two fits of the same power law are made on the user's points:
   directions when extrapolating (the prior's slope is the population's, scratch's the two points'),
   so their average is rarely worse than the worse of them and often better than both. With one
   point the prior is kept, as with ``"loo"``.
+- ``"pseudo-bma+"`` and ``"stacking"``: the same blend, its weight set otherwise from the same
+  per-point held-out densities (Yao et al. 2018, sections 3.1 and 3.2). Pseudo-BMA+ averages
+  pseudo-BMA's weight over Bayesian-bootstrap reweightings of the points (Dirichlet(1, ..., 1)
+  weights ``alpha``, ``w_b = sigmoid(n sum_i alpha_i (lpd_prior_i - lpd_scratch_i))``, the mean of
+  :data:`BOOTSTRAP_DRAWS` draws from a fixed seed): where two or three points disagree about which
+  fit predicts better, the weight moves towards one half instead of following their sum. Stacking
+  takes the weight that maximises the held-out log density of the mixture itself, ``sum_i log(w
+  p_prior_i + (1 - w) p_scratch_i)`` (concave in ``w``; 0 or 1 where one fit predicts every point
+  better). A ``margin`` handicaps scratch's density at each point by ``margin`` nats in both.
+  Both are candidates of the library validation; at n = 2 leave-one-out is symmetric (each point
+  predicted from the other alone, by a fit whose ``log C`` absorbs it, errs by the same slope times
+  the same distance), so both points gain alike: pseudo-BMA+ then equals pseudo-BMA and stacking
+  the hard ``"loo"`` rule; they part from ``"blend"`` from three points on. Their intervals take the
+  blend's recalibration map (:mod:`.recalibration`), learnt with ``"blend"``'s weights.
 
 Both leave-one-out rules re-fit scratch on ``n - 1`` points with an exponent it cannot fit there
 held *exactly* (``loo_held="exact"``): the convention scored as a procedure. Holding it with the
@@ -81,7 +95,12 @@ if TYPE_CHECKING:
 
 TEXTBOOK = {"Re": 0.8, "Pr": 0.4}  # Dittus-Boelter: what scratch holds an unidentifiable exponent at
 TRANSFERS = ("exponents", "all")
-GUARD_RULES = ("evidence", "loo", "blend")
+GUARD_RULES = ("evidence", "loo", "blend", "pseudo-bma+", "stacking")
+BLENDS = ("blend", "pseudo-bma+", "stacking")  # the rules whose kept model is a mixture of both fits
+BLEND_WORDS = {"blend": "pseudo-BMA", "pseudo-bma+": "pseudo-BMA+", "stacking": "stacking"}
+BOOTSTRAP_DRAWS = (
+    1000  # pseudo-BMA+'s Bayesian-bootstrap reweightings (fixed seed: the weight is reproducible)
+)
 # chosen on the library validation (benchmarks/surrogate_calibration.py, VALIDATION_RULE)
 DEFAULT_GUARD_RULE = "blend"
 DEFAULT_PRIOR_FORM = "mixture"
@@ -273,6 +292,42 @@ def loo(
     return lpd, err
 
 
+def blend_weight(lpd_prior: np.ndarray, lpd_scratch: np.ndarray, rule: str, margin: float = 0.0) -> float:
+    """The prior-informed fit's share of the blend from each point's held-out log density under
+    the two procedures (module docstring: ``blend``, ``pseudo-bma+``, ``stacking``); scratch is
+    handicapped by ``margin`` nats a point.
+
+    Shapes: ``lpd_prior``, ``lpd_scratch`` ``(n,)`` -> a float in ``[0, 1]``.
+    """
+    gain = np.asarray(lpd_prior, float) - np.asarray(lpd_scratch, float) + margin  # per point, nats
+    n = len(gain)
+    if rule == "blend":
+        return float(1 / (1 + np.exp(np.clip(-gain.sum(), -700, 700))))
+    if rule == "pseudo-bma+":
+        alpha = np.random.default_rng(0).dirichlet(np.ones(n), BOOTSTRAP_DRAWS)
+        return float(np.mean(1 / (1 + np.exp(np.clip(-n * alpha @ gain, -700, 700)))))
+    if rule != "stacking":
+        raise ValueError(f"blend_weight: rule must be one of {BLENDS}, got {rule!r}")
+    # d/dw sum_i log(w r_i + 1 - w) = sum_i (r_i - 1) / (w r_i + 1 - w), with r_i = p_prior_i /
+    # p_scratch_i: decreasing in w, so the optimum is an end where the slope there points outwards,
+    # else the root between, found by bisection on the slope
+    r = np.exp(np.clip(gain, -700, 700))
+
+    def slope(w):
+        with np.errstate(over="ignore"):  # thousands of points each e^700 apart: +inf, still a sign
+            return float(np.sum((r - 1) / (w * r + 1 - w)))
+
+    if slope(1.0) >= 0:
+        return 1.0
+    if slope(0.0) <= 0:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) > 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
 def calibrate(
     X: np.ndarray,
     y: np.ndarray,
@@ -297,7 +352,7 @@ def calibrate(
         noise: the noise hyperprior.
         margin: nats per point by which scratch must beat the prior to be chosen.
         guard: run the comparison (``False`` keeps the prior-informed fit).
-        guard_rule: ``"evidence"``, ``"loo"`` or ``"blend"`` (see the module docstring).
+        guard_rule: one of :data:`GUARD_RULES` (see the module docstring).
         recalibration: maps that make each fit's intervals hold their level on systems the prior
             never saw (:mod:`.recalibration`); ``None``: intervals at their nominal level.
         loo_held: how the guard's leave-one-out re-fits scratch on ``n - 1`` points: an exponent
@@ -347,17 +402,17 @@ def calibrate(
     how = held_out_words(n)
     rmse = {"prior": float(np.sqrt(np.mean(err_p**2))), "scratch": float(np.sqrt(np.mean(err_s**2)))}
     diff = elpd["scratch"] - elpd["prior"]
-    if guard_rule == "blend":
-        # exp(elpd_p) / (exp(elpd_p) + exp(elpd_s - margin * n)): scratch handicapped as in the hard rules
-        w = float(1 / (1 + np.exp(np.clip(diff - margin * n, -700, 700))))
+    if guard_rule in BLENDS:
+        # scratch handicapped by the margin as in the hard rules
+        w = blend_weight(lpd_p, lpd_s, guard_rule, margin)
         reason = (
             f"{how}: ELPD {elpd['prior']:.2f} nats for the prior-informed fit, "
             f"{elpd['scratch']:.2f} for scratch (held-out RMSE of log Nu {rmse['prior']:.3f} vs "
             f"{rmse['scratch']:.3f}), so the kept model is their mixture with the prior-informed fit "
-            f"weighted {w:.2f} and scratch {1 - w:.2f} (pseudo-BMA"
+            f"weighted {w:.2f} and scratch {1 - w:.2f} ({BLEND_WORDS[guard_rule]}"
             + (f"; scratch handicapped by the margin, {margin * n:g} nats)" if margin else ")")
         )
-        result = GuardResult("blend", reason, elpd, rmse, rule="blend", prior_weight=w)
+        result = GuardResult("blend", reason, elpd, rmse, rule=guard_rule, prior_weight=w)
         blended = blend(prior_fit, scratch, w)
         if recalibration is not None and "blend" in recalibration.maps:
             # the mixture of two fits is wider than either where their predictions part: its own map,

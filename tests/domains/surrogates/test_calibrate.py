@@ -415,7 +415,10 @@ def test_calibrate_names_its_bad_arguments_word_for_word():
     """A misspelt rule or held mode is refused before any fit, naming the allowed values (a held
     mode that only the leave-one-out rules read was otherwise accepted by the evidence rule)."""
     X, y = _ribbed(3)
-    with pytest.raises(ValueError, match=r"^guard_rule must be one of \('evidence', 'loo', 'blend'\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^guard_rule must be one of \('evidence', 'loo', 'blend', 'pseudo-bma\+', 'stacking'\)$",
+    ):
         calibrate(X, y, NAMES, RIGHT, guard_rule="bayes")
     for rule in ("evidence", "loo"):
         with pytest.raises(ValueError, match=r"^loo_held must be one of \('width', 'exact'\)$"):
@@ -540,3 +543,85 @@ def test_varies_reads_the_range_not_the_scatter():
     log_pr = np.log([0.7] * 5 + [0.7011])
     assert np.ptp(log_pr) > SPREAD_TOL > np.std(log_pr)
     assert varies(log_pr)
+
+
+def test_blend_weights_by_each_rule_match_a_hand_computation():
+    """Per-point held-out log densities in nats (prior minus scratch) -> the prior's share."""
+    from sciPT.domains.surrogates.calibrate import blend_weight
+
+    zeros = np.zeros(2)
+    # pseudo-BMA: the sigmoid of the summed gain, 1 + 2 = 3 nats
+    assert blend_weight(np.array([1.0, 2.0]), zeros, "blend") == pytest.approx(1 / (1 + np.exp(-3)))
+    # stacking, two points with density ratios r1 = e^2, r2 = e^-1: the slope of sum log(w r + 1 - w)
+    # vanishes at w = -(a + b) / (2ab), a = r1 - 1, b = r2 - 1
+    a, b = np.e**2 - 1, np.exp(-1) - 1
+    w = blend_weight(np.array([2.0, -1.0]), zeros, "stacking")
+    assert w == pytest.approx(-(a + b) / (2 * a * b), abs=1e-12) and w == pytest.approx(0.7128, abs=1e-4)
+    # symmetric disagreement: one half for every rule
+    for rule in ("blend", "stacking"):
+        assert blend_weight(np.array([1.0, -1.0]), zeros, rule) == pytest.approx(0.5, abs=1e-12)
+    assert blend_weight(np.array([1.0, -1.0]), zeros, "pseudo-bma+") == pytest.approx(0.5, abs=0.01)
+    # stacking keeps one fit whole where it predicts every point at least as well (a tie keeps the prior)
+    assert blend_weight(np.array([0.3, 0.1]), zeros, "stacking") == 1.0
+    assert blend_weight(np.array([-0.3, -0.1]), zeros, "stacking") == 0.0
+    assert blend_weight(zeros, zeros, "stacking") == 1.0
+    # pseudo-BMA+ reweights the points (weights summing to 1): where each point gains the same, every
+    # reweighting gives pseudo-BMA's sum, so the two agree exactly
+    same = np.full(3, 0.4)
+    assert blend_weight(same, np.zeros(3), "pseudo-bma+") == pytest.approx(1 / (1 + np.exp(-1.2)), abs=1e-12)
+    # one point against two: pseudo-BMA follows the sum (-1 nat), pseudo-BMA+ moves towards a half
+    split = np.array([-3.0, 1.0, 1.0])
+    plain = blend_weight(split, np.zeros(3), "blend")
+    plus = blend_weight(split, np.zeros(3), "pseudo-bma+")
+    assert plain == pytest.approx(1 / (1 + np.e)) and plain < plus < 0.5
+    # the weight is reproducible (a fixed seed), and a margin adds its nats to every point's gain
+    assert blend_weight(split, np.zeros(3), "pseudo-bma+") == plus
+    assert blend_weight(split, np.zeros(3), "stacking", margin=0.5) == blend_weight(
+        split + 0.5, np.zeros(3), "stacking"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^blend_weight: rule must be one of \('blend', 'pseudo-bma\+', 'stacking'\), got 'loo'$",
+    ):
+        blend_weight(zeros, zeros, "loo")
+
+
+@pytest.mark.parametrize(("rule", "words"), [("pseudo-bma+", "pseudo-BMA+"), ("stacking", "stacking")])
+def test_the_other_blends_weight_the_same_two_fits_by_their_held_out_densities(rule, words):
+    """Pseudo-BMA+ and stacking keep the same mixture as the blend, with the weight their rule gives
+    the same leave-one-out densities, and say which rule set it (points where neither fit predicts
+    every held-out point better, so stacking's weight lies inside (0, 1) too)."""
+    from sciPT.domains.surrogates.calibrate import blend_weight, loo, scratch_fit
+
+    prior = GaussianPrior(NAMES, [np.log(0.1), 0.7, 0.40], np.diag([0.04, 0.05**2, 0.02**2]))
+    X, y = _ribbed(3, seed=3)
+    cal = calibrate(X, y, NAMES, prior, guard_rule=rule)
+    g = cal.guard
+    assert (g.choice, g.rule) == ("blend", rule)
+    assert g.elpd == calibrate(X, y, NAMES, prior, guard_rule="blend").guard.elpd
+    lpd_p = loo(X, y, lambda Xs, ys: calibrate(Xs, ys, NAMES, prior, guard=False).prior_fit)[0]
+    lpd_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"))[0]
+    assert lpd_p.sum() == pytest.approx(g.elpd["prior"]) and lpd_s.sum() == pytest.approx(g.elpd["scratch"])
+    w = blend_weight(lpd_p, lpd_s, rule)
+    assert g.prior_weight == pytest.approx(w) and 0.01 < w < 0.99
+    new = features([5e4, 3e5])
+    mixed = w * cal.prior_fit.predict(new) + (1 - w) * cal.scratch_fit.predict(new)
+    np.testing.assert_allclose(cal.chosen.predict(new), mixed, rtol=0, atol=1e-12)
+    assert g.reason.endswith(f"weighted {w:.2f} and scratch {1 - w:.2f} ({words})")
+
+
+def test_with_two_points_pseudo_bma_plus_is_pseudo_bma_and_stacking_is_the_hard_rule():
+    """Leave-one-out on two points is symmetric: each point is predicted from the other alone by a fit
+    whose log C absorbs it, erring by the same slope times the same distance, so both points gain
+    alike, every Bayesian-bootstrap reweighting gives the summed gain, and stacking keeps one fit."""
+    prior = GaussianPrior(NAMES, [np.log(0.1), 0.7, 0.40], np.diag([0.04, 0.05**2, 0.02**2]))
+    for seed in range(3):
+        X, y = _ribbed(2, seed)
+        g = {
+            rule: calibrate(X, y, NAMES, prior, guard_rule=rule).guard
+            for rule in ("blend", "pseudo-bma+", "stacking", "loo")
+        }
+        assert g["pseudo-bma+"].prior_weight == pytest.approx(g["blend"].prior_weight, abs=1e-12)
+        assert 0 < g["blend"].prior_weight < 1
+        kept = {"prior": 1.0, "scratch": 0.0}[g["loo"].choice]
+        assert g["stacking"].prior_weight == kept
