@@ -283,8 +283,17 @@ def best_zero_shot(records: list[dict]) -> tuple[str, float]:
 
 
 # --- validation on the library (where the defaults are chosen) --------------------------------------
+VALIDATION_SPLITS = ("n1", "n2", "lowest2")
+
+
 def library_validation(
-    fits, configs: dict[str, dict], *, hold_out: str = "family", seed: int = 0, level: float = 0.9
+    fits,
+    configs: dict[str, dict],
+    *,
+    hold_out: str = "family",
+    seed: int = 0,
+    level: float = 0.9,
+    splits: tuple[str, ...] = VALIDATION_SPLITS,
 ) -> dict:
     """Few-shot study on synthetic series of the library's systems, each calibrated with a prior
     learnt without its own ``hold_out`` (``"family"``: a system of a kind the prior has never seen,
@@ -293,18 +302,16 @@ def library_validation(
     ``configs`` maps a label to keyword arguments of :func:`.calibrate.calibrate` (``transfer``,
     ``guard_rule``, ``guard``) plus ``prior``: ``"gaussian"`` (one Gaussian over the remaining
     systems, the default) or ``"mixture"`` (one Gaussian per remaining family, :mod:`.mixture`).
-    Per configuration and split (``n1``, ``n2``, ``lowest2``): the median and mean over series of
-    the per-series mean MAPE of the kept fit, the per-series values themselves (``series_mape``,
-    in series order, for paired comparisons), and the 90 % coverage.
+    Per configuration and split (``splits``: ``n1``, ``n2``, ``lowest2`` by default, ``n3`` on
+    request: every subset of one, two or three points, and the two lowest-Re points): the median
+    and mean over series of the per-series mean MAPE of the kept fit, the per-series values
+    themselves (``series_mape``, in series order, for paired comparisons), and the 90 % coverage.
     """
     from .pretrain import family_mixture, population_prior
 
     series = synthetic_series(fits, seed=seed)
     priors: dict[tuple[str, str], object] = {}
-    out = {
-        label: {"n1": [], "n2": [], "lowest2": [], "covered": 0, "points": 0}
-        for label in [*configs, "scratch"]
-    }
+    out = {label: {**{sp: [] for sp in splits}, "covered": 0, "points": 0} for label in [*configs, "scratch"]}
     family = {f.correlation.key: f.correlation.family for f in fits}
 
     def held(f, group):
@@ -315,12 +322,14 @@ def library_validation(
         rest = [f for f in fits if not held(f, group)]
         X, y = pts.features(), pts.log_nu
         order = np.argsort(pts.re)
-        splits = {
+        subsets = {
             "n1": [(i,) for i in range(len(pts))],
             "n2": list(itertools.combinations(range(len(pts)), 2)),
+            "n3": list(itertools.combinations(range(len(pts)), 3)),
             "lowest2": [tuple(order[:2])],
         }
-        for split, combos in splits.items():
+        for split in splits:
+            combos = subsets[split]
             per = {label: [] for label in out}
             for comb in combos:
                 c = np.array(comb)
@@ -343,12 +352,11 @@ def library_validation(
                 out["scratch"]["points"] += len(test)
             for label in out:
                 out[label][split].append(float(np.mean(per[label])))
-    sp3 = ("n1", "n2", "lowest2")
     return {
         label: {
-            **{f"{sp}_median": float(np.median(v[sp])) for sp in sp3},
-            **{f"{sp}_mean": float(np.mean(v[sp])) for sp in sp3},
-            "series_mape": {sp: v[sp] for sp in sp3},
+            **{f"{sp}_median": float(np.median(v[sp])) for sp in splits},
+            **{f"{sp}_mean": float(np.mean(v[sp])) for sp in splits},
+            "series_mape": {sp: v[sp] for sp in splits},
             "coverage": v["covered"] / v["points"],
         }
         for label, v in out.items()
