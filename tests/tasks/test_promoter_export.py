@@ -250,3 +250,170 @@ def test_a_cnn_stack_of_several_members_is_exported_and_loaded_with_each_member(
     assert not np.allclose(CNNScore(cnns[:1])(codes), classifier.cnn(codes), atol=1e-3)
     np.testing.assert_allclose(loaded.cnn(codes), classifier.cnn(codes), atol=1e-6)
     np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)
+
+
+def test_the_training_record_names_its_hash_scheme_in_its_own_metadata():
+    """The record file says how its hashes were made, so that it can be read without sciPT's source
+    (a published format, :data:`HASH_SCHEME`): its safetensors metadata carries the scheme, word for
+    word."""
+    from safetensors.numpy import load
+
+    data, _ = training_record([encode("ACGT")])
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # safetensors: u64 LE size
+    assert header["__metadata__"] == {
+        "hash": "first 8 bytes, big-endian, of the SHA-256 of the sequence's canonical form in "
+        "upper-case ACGTN letters: the smaller of it and its reverse complement, compared as codes "
+        "A<C<G<T<N"
+    }
+    assert load(data)["sha256_64"].tolist() == [_hash("ACGT")]  # ACGT is its own reverse complement
+
+
+def test_a_record_path_that_is_a_folder_reads_as_missing(tmp_path):
+    """A folder where the record should be is no record: evaluate says it is missing, in one line,
+    rather than failing on reading a folder's bytes."""
+    run, config = _exported_with_record(tmp_path, [encode("ACGT")])
+    file = run / "model" / "training_sequences.safetensors"
+    file.unlink()
+    file.mkdir()
+    assert read_training_record(run, config) == (
+        None,
+        f"the record of its training sequences, {file}, is missing",
+    )
+
+
+def test_an_ensemble_is_exported_and_loaded_with_every_member(tmp_path, fast_cfg):
+    """An ensemble's prediction is the mean probability of its members: the export says how many
+    there are and the loaded model holds each with its own weights, so it predicts as the one
+    evaluated (one member alone would predict other probabilities)."""
+    from sciPT.nn.classifier import ProbabilityEnsemble
+
+    cfg = fast_cfg(ensemble=2)
+    start = load_start("none", cfg)
+    members = []
+    for seed in (0, 1):  # members of other weights, as other seeds leave them
+        backbone = start.backbone(seed)
+        head = build_head(cfg.head, backbone, start.tokenizer, start.tokenizer.n_tokens(30))
+        members.append(SequenceClassifier(backbone, head))
+    classifier = Classifier(ProbabilityEnsemble(members).eval(), start.tokenizer, 30, False)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+    assert exported["ensemble"] == 2
+    assert isinstance(loaded.model, ProbabilityEnsemble) and len(loaded.model.members) == 2
+    codes = _sequences()
+    first = Classifier(members[0], start.tokenizer, 30, False)
+    assert not np.allclose(first.predict(codes), classifier.predict(codes), atol=1e-4)
+    np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)
+
+
+def test_the_fused_likelihood_and_the_kmer_stack_are_exported_and_loaded(tmp_path, fast_cfg):
+    """What sits on the classifier's output goes with it: the fused pre-trained likelihood (scorer
+    weights, its settings and the fusion) and the stacked k-mer regression (weights, bias, k's and
+    the stack). Loaded, the classifier predicts as exported through each, and what was fitted is
+    what is kept (nothing fitted and dropped is exported)."""
+    from sciPT.domains.dna.kmer import KmerScore
+    from sciPT.naturalness import Fusion
+    from sciPT.objectives.masked import LMHead
+    from sciPT.stacking import Stack
+
+    cfg = fast_cfg(ensemble=1)
+    scratch = load_start("none", cfg)
+    torch.manual_seed(6)
+    head = LMHead(16, scratch.tokenizer.vocab_size)
+    extras = {f"mlm_head.{k}": v for k, v in head.state_dict().items()}
+    start = Start(
+        "pre-trained", scratch.backbone(0).state_dict(), scratch.model_cfg, scratch.tokenizer, [], extras
+    )
+    classifier = _untrained(start, 30, False, cfg.head)
+    classifier.naturalness = start.naturalness_scorer()
+    classifier.fusion = classifier.fitted_fusion = Fusion(1.0, 2.0, 0.3, -4.0, 0.5, 8.0)
+    weight = np.random.default_rng(7).normal(0.0, 0.1, 4 + 16)  # 1-mers and 2-mers
+    classifier.kmer = KmerScore(weight, 0.7, (1, 2))
+    classifier.stack = classifier.fitted_stack = Stack(0.8, 1.5, -0.2, 0.1, 2.0, 6.0)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    loaded, exported = load_classifier(run.path)
+
+    assert exported["kmer_stack"]["ks"] == [1, 2] and exported["kmer_stack"]["bias"] == 0.7
+    assert loaded.fusion == loaded.fitted_fusion == classifier.fusion
+    assert loaded.stack == loaded.fitted_stack == classifier.stack
+    assert loaded.naturalness.settings() == classifier.naturalness.settings()
+    codes = _sequences()
+    # each layer moves the prediction, so a layer lost or changed on the way shows
+    alone = classifier.predict(codes, fusion=None, stack=None)
+    fused = classifier.predict(codes, stack=None)
+    assert not np.allclose(alone, fused, atol=1e-3)
+    assert not np.allclose(fused, classifier.predict(codes), atol=1e-3)
+    np.testing.assert_allclose(
+        loaded.naturalness_scores(codes), classifier.naturalness_scores(codes), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        loaded.stacked_score(loaded.kmer, codes), classifier.stacked_score(classifier.kmer, codes)
+    )
+    np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)
+
+
+def test_load_classifier_refuses_a_model_fine_tuned_for_another_task(tmp_path, fast_cfg):
+    """predict given a surrogate (or any other task's) export refuses it as not a promoter
+    classifier, rather than reading another task's head and tokenizer as a promoter model's."""
+    start = load_start("none", fast_cfg(ensemble=1))
+    other = tmp_path / "surrogate"
+    export_model(other / "model", start.backbone(0), {"domain": "dna", "task": "surrogate", "model": {}})
+    with pytest.raises(UserError) as refused:
+        load_classifier(other)
+    assert str(refused.value) == f"{other}: not a promoter classifier (run 'scipt finetune promoter' first)"
+
+
+def test_a_cnn_stack_reads_inputs_of_its_own_length(tmp_path, fast_cfg):
+    """The CNN reads at least its kernel's width (a classifier of 12 bases stacks a CNN of 15, the
+    rest zero-padded): it is rebuilt at its own length, not the classifier's, which it could not
+    even be built at."""
+    from sciPT.domains.dna.cnn import CNNConfig, CNNScore, PromoterCNN
+    from sciPT.stacking import Stack
+
+    cfg = fast_cfg(ensemble=1)
+    cfg.head = HeadConfig(pooling="mean", dropout=0.0)  # reads 12 bases (the default conv head: 15 tokens)
+    start = load_start("none", cfg)
+    classifier = _untrained(start, 12, False, cfg.head)
+    torch.manual_seed(2)
+    classifier.cnn = CNNScore(
+        [PromoterCNN(CNNConfig(filters=4, kernel=15, pool=1, hidden=4, dropout=0.0), 15)]
+    )
+    classifier.cnn_stack = classifier.fitted_cnn_stack = Stack(1.0, 2.0, 0.0, 0.0, 0.01, 12.5)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 12)
+    loaded, exported = load_classifier(run.path)
+    assert (exported["length"], exported["cnn_stack"]["length"], loaded.cnn.length) == (12, 15, 15)
+    assert loaded.cnn_stack == loaded.fitted_cnn_stack == classifier.cnn_stack
+    codes = _sequences()
+    np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)
+
+
+def test_a_classifier_fine_tuned_from_an_hf_folder_loads_with_its_vocabulary(tmp_path, fast_cfg):
+    """A start from ``hf:DIR`` exports the folder's ``transformers`` config and its vocabulary beside
+    the weights (the folder itself may be gone when predict runs): loaded from RUN, the classifier
+    reads sequences with that vocabulary and predicts as exported."""
+    pytest.importorskip("transformers")
+    from sciPT.testing import tiny_esm_folder
+
+    cfg = fast_cfg(ensemble=1)
+    cfg.head = HeadConfig(pooling="mean", dropout=0.0)
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    start = load_start(f"hf:{folder}", cfg)
+    classifier = _untrained(start, 30, False, cfg.head)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    export_classifier(run, classifier, start, cfg, 30)
+    vocab = (folder / "vocab.txt").read_text()
+    for p in folder.iterdir():
+        p.unlink()
+    folder.rmdir()
+    assert (run.model / "vocab.txt").read_text() == vocab
+    loaded, exported = load_classifier(run.path)
+    assert exported["pretrained_on"] is None
+    assert (exported["model"]["model_type"], exported["model"]["hidden_size"]) == ("esm", 32)
+    codes = _sequences()
+    np.testing.assert_allclose(loaded.predict(codes), classifier.predict(codes), atol=1e-6)

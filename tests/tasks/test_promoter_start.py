@@ -172,3 +172,29 @@ def test_a_fine_tuned_model_is_refused_naming_its_own_task(tmp_path):
         UserError, match="a fine-tuned surrogate model; --init expects a pre-trained dna model"
     ):
         load_start(str(tmp_path / "sur"), PromoterConfig())
+
+
+def test_an_hf_folders_likelihood_scores_no_special_token(tmp_path):
+    """The likelihood of an ``hf:`` start scores the sequence's own words: its tokenizer's special
+    tokens (``<cls>``, padding, ``<mask>``, ...) are never masked nor scored, or every sequence's
+    likelihood would count how well the model predicts its ``<cls>``."""
+    pytest.importorskip("transformers")
+    from sciPT.testing import tiny_esm_folder
+
+    start = load_start(f"hf:{tiny_esm_folder(tmp_path / 'nt', 'dna')}", PromoterConfig())
+    hf = start.tokenizer.hf
+    scorer = start.naturalness_scorer()
+    assert scorer.skip_ids == sorted(set(hf.all_special_ids))
+    assert {hf.cls_token_id, hf.pad_token_id, hf.mask_token_id} <= set(scorer.skip_ids)
+    assert scorer.mask_id == hf.mask_token_id == 2  # the folder's <mask> (tiny_esm_folder)
+
+
+def test_a_start_without_pretrained_weights_has_no_masked_head_even_with_head_weights(tmp_path):
+    """A start stripped of its encoder's weights (``backbone_state=None``, as the probe's
+    random-encoder control makes one) is not pre-trained: its masked head's weights, kept in
+    ``extras``, belong to an encoder it no longer has, so it offers no likelihood."""
+    _pretrained_export(tmp_path / "pre")
+    pre = load_start(str(tmp_path / "pre"), PromoterConfig())
+    assert pre.has_masked_head
+    random = replace(pre, backbone_state=None)
+    assert not random.has_masked_head and random.naturalness_scorer() is None
