@@ -344,10 +344,16 @@ def run_validation() -> dict:
     res = library_validation(fits, VALIDATION, hold_out="family")
     series = res.pop("_series")
 
+    scratch_three = {}
+
     def with_three_points(labels):
-        return library_validation(fits, {label: VALIDATION[label] for label in labels}, splits=("n3",))
+        three = library_validation(fits, {label: VALIDATION[label] for label in labels}, splits=("n3",))
+        scratch_three.update(three["scratch"])  # for reference beside the tied guards
+        return three
 
     chosen, tie_break = choose(res, ELIGIBLE, with_three_points)
+    if tie_break:
+        tie_break["scratch"] = scratch_three
     paired = {}
     for label in res:
         m, se = mean_se(np.array(per_series_score(res[label])) - np.array(per_series_score(res[chosen])))
@@ -928,7 +934,7 @@ def render_validation(results: dict, name: str = "surrogate_calibration") -> str
         lines += [
             "",
             "Within two standard errors of the chosen pair (tied; the rule picks by the score regardless): "
-            + ", ".join(ties)
+            + "; ".join(ties)
             + ".",
         ]
     if v.get("tie_break"):
@@ -937,9 +943,16 @@ def render_validation(results: dict, name: str = "surrogate_calibration") -> str
             "Equal scores on every series, told apart with three calibration points (median / mean "
             "MAPE %, every subset of three points of each series): "
             + "; ".join(
-                f"{label} {r['n3_median']:.2f} / {r['n3_mean']:.2f}" for label, r in v["tie_break"].items()
+                f"{label} {r['n3_median']:.3f} / {r['n3_mean']:.3f}"
+                for label, r in v["tie_break"].items()
+                if label != "scratch"
             )
-            + ".",
+            + (
+                f" (scratch, for reference: {v['tie_break']['scratch']['n3_median']:.3f} / "
+                f"{v['tie_break']['scratch']['n3_mean']:.3f})."
+                if "scratch" in v["tie_break"]
+                else "."
+            ),
         ]
     return "\n".join(lines) + "\n"
 

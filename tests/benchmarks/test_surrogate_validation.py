@@ -71,7 +71,11 @@ def test_the_validation_table_names_the_tie_break_and_its_figures(load_benchmark
             "results": {"A": _result(same), "B": _result(same)},
             "score": {"A": 7.0, "B": 7.0},
             "paired_vs_chosen": {"A": {"mean_diff": 0.0, "se": 0.0}, "B": {"mean_diff": 0.0, "se": 0.0}},
-            "tie_break": {"A": {"n3_median": 3.1, "n3_mean": 3.4}, "B": {"n3_median": 2.9, "n3_mean": 3.5}},
+            "tie_break": {
+                "A": {"n3_median": 3.1, "n3_mean": 3.4},
+                "B": {"n3_median": 2.9, "n3_mean": 3.5},
+                "scratch": {"n3_median": 3.0, "n3_mean": 3.25},
+            },
         }
     }
     text = bench.render_validation({"run": record}, "run")
@@ -82,5 +86,6 @@ def test_the_validation_table_names_the_tie_break_and_its_figures(load_benchmark
     assert "| A | yes | 10.00 / 10.00 | 5.00 / 5.00 | 6.00 / 6.00 | 7.000 | +0.00 ± 0.00 | 90% |" in text
     assert text.endswith(
         "Equal scores on every series, told apart with three calibration points (median / mean MAPE %, "
-        "every subset of three points of each series): A 3.10 / 3.40; B 2.90 / 3.50.\n"
+        "every subset of three points of each series): A 3.100 / 3.400; B 2.900 / 3.500 (scratch, for "
+        "reference: 3.000 / 3.250).\n"
     )
