@@ -624,3 +624,93 @@ def test_loading_leaves_transformers_logging_as_it_was(tmp_path):
     finally:
         logging.set_verbosity(level)
         (logging.enable_progress_bar if bars else logging.disable_progress_bar)()
+
+
+@pytest.mark.parametrize("kind, pad, mask", [("dna", 1, 2), ("protein", 1, 32)])
+def test_the_pad_and_mask_ids_are_the_vocabularys_own(kind, pad, mask, dna_folder, protein_folder):
+    # the likelihood scorer masks with mask_id: a mask read as <pad> (or any other token) would
+    # score every sequence with the wrong token hidden; ids by hand from sciPT.testing's vocabularies
+    # (Nucleotide Transformer: <unk> <pad> <mask> ...; ESM-2: <cls> <pad> ... <mask> last of 33)
+    folder, spec = (dna_folder, DNA_SPEC) if kind == "dna" else (protein_folder, PROTEIN_SPEC)
+    tok = load_hf(folder, spec).tokenizer
+    assert (tok.pad_id, tok.mask_id) == (pad, mask)
+    assert tok.hf.convert_ids_to_tokens([tok.pad_id, tok.mask_id]) == ["<pad>", "<mask>"]
+
+
+def test_a_folder_with_dropout_loads_ready_to_evaluate(tmp_path):
+    # a model handed back in training mode drops out hidden states at random: embeddings and scores
+    # of the same sequence would differ from call to call and from transformers' eval() model
+    folder = tiny_esm_folder(
+        tmp_path / "nt", "dna", hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5
+    )
+    hf = load_hf(folder, DNA_SPEC)
+    assert not hf.model.training
+    _, hidden_ref = reference(folder, DNA_SEQS)  # transformers' model in eval()
+    batch = hf.tokenizer.batch(codes_of(DNA_SEQS, DNA))
+    with torch.no_grad():
+        first, second = hf.model(**batch), hf.model(**batch)
+    torch.testing.assert_close(first, hidden_ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(second, first, atol=0, rtol=0)
+
+
+def test_a_folder_without_a_masked_lm_head_loads_without_one(tmp_path):
+    # an EsmModel saved without its lm_head is a complete backbone: it loads for fine-tuning, with
+    # no head in extras (naturalness then says it has none), not a KeyError on the missing head
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    weights = load_file(str(folder / "model.safetensors"))
+    kept = {k: v for k, v in weights.items() if not k.startswith("lm_head.")}
+    assert len(kept) < len(weights)
+    save_file(kept, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    hf = load_hf(folder, DNA_SPEC)
+    assert hf.extras == {}
+    assert hf.model(**hf.tokenizer.batch(codes_of(DNA_SEQS[:1], DNA))).shape[-1] == 32
+
+
+def test_a_tied_decoder_is_read_from_the_embeddings_as_a_copy(tmp_path):
+    # ESM ties the decoder to the word embeddings and does not store it: the head in extras is the
+    # loaded embedding table, and stays the pre-trained head while the backbone is fine-tuned
+    from safetensors.torch import load_file
+
+    folder = tiny_esm_folder(tmp_path / "nt", "dna")
+    assert "lm_head.decoder.weight" not in load_file(str(folder / "model.safetensors"))
+    hf = load_hf(folder, DNA_SPEC)
+    embeddings = hf.model.esm.embeddings.word_embeddings.weight
+    head = hf.extras["mlm_head.decoder.weight"]
+    assert torch.equal(head, embeddings) and not head.requires_grad
+    loaded = embeddings.detach().clone()
+    with torch.no_grad():
+        embeddings.add_(1.0)  # a fine-tuning step, in place as optimizers do
+    assert torch.equal(hf.extras["mlm_head.decoder.weight"], loaded)
+
+
+def test_an_empty_batch_is_an_empty_batch(dna_folder):
+    # no sequences give no rows and no columns, not one row of padding
+    out = load_hf(dna_folder, DNA_SPEC).tokenizer.batch([])
+    assert out["input_ids"].shape == (0, 0) and out["attention_mask"].shape == (0, 0)
+    assert out["input_ids"].dtype == torch.int64 and out["attention_mask"].dtype == torch.bool
+
+
+def test_a_model_section_without_the_export_settings_means_sciPTs_defaults():
+    # a model section that leaves position, activation and norm_eps out (written before they were
+    # settings) means TransformerConfig's defaults, which map exactly: such a run exports
+    from sciPT.hf_export import esm_equivalent
+    from sciPT.nn.transformer import TransformerConfig
+
+    default = TransformerConfig(vocab_size=10)
+    assert (default.position, default.activation, default.norm_eps) == ("rotary", "gelu", 1e-5)
+    esm_equivalent({"vocab_size": 10}, {"symbols": DNA})
+
+
+def test_a_reverse_complement_equivariant_model_is_refused_in_one_line():
+    # two strands sharing weights compute a function no single ESM encoder does
+    from sciPT.errors import ConfigError
+    from sciPT.hf_export import esm_equivalent
+
+    with pytest.raises(ConfigError) as err:
+        esm_equivalent({**SCIPT_MODEL, "rc_equivariant": True}, {"symbols": DNA, "k": 1})
+    assert str(err.value) == (
+        "model.rc_equivariant: a reverse-complement equivariant encoder (two strands sharing weights) "
+        "has no ESM equivalent; only plain encoders export to the hf format"
+    )

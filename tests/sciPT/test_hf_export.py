@@ -223,3 +223,96 @@ def test_a_stale_temporary_folder_of_an_interrupted_export_is_replaced(run, tmp_
     assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "esm")]) == 0
     assert "leftover.bin" not in [p.name for p in (tmp_path / "esm").iterdir()]
     assert not stale.exists()
+
+
+def _stripped_run(run, tmp_path, drop=()):
+    """A run folder holding only ``run``'s config.yaml (less the sections ``drop``): no checkpoint."""
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "config.yaml").write_text(yaml.safe_dump({k: v for k, v in config.items() if k not in drop}))
+    return copy
+
+
+def test_a_run_without_a_checkpoint_is_refused_in_one_line(run, tmp_path, capsys):
+    # a run stopped before its first checkpoint has no masked-LM head to export: it is said so,
+    # not left to a file-not-found traceback of the checkpoint reader
+    copy = _stripped_run(run, tmp_path)
+    assert main(["export", str(copy), "--format", "hf", "--out", str(tmp_path / "esm")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"scipt: error: {copy / 'checkpoints' / 'last.ckpt'}: checkpoint not found (the hf export "
+        "needs the masked-LM head it keeps)"
+    )
+    assert not (tmp_path / "esm").exists()
+
+
+def test_checkpoints_without_a_sequence_export_configuration_are_refused_in_one_line(run, tmp_path, capsys):
+    # a Lightning checkpoint sciPT did not write (no sciPT_export), and one of a model that is not
+    # over residues (no alphabet to write vocab.txt from), each in one line that says which
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    bare = {k: v for k, v in state.items() if k != "sciPT_export"}
+    torch.save(bare, tmp_path / "bare.ckpt")
+    other = {**state["sciPT_export"]["config"], "domain": "molecules", "tokenizer": {"kind": "smiles"}}
+    torch.save({**state, "sciPT_export": {**state["sciPT_export"], "config": other}}, tmp_path / "other.ckpt")
+    for name, message in (
+        (
+            "bare.ckpt",
+            f"{tmp_path / 'bare.ckpt'}: holds no export configuration (a pre-training checkpoint is expected)",
+        ),
+        (
+            "other.ckpt",
+            f"{run}: a molecules model; --format hf exports DNA and protein pre-training runs (transformer "
+            "encoders over residues)",
+        ),
+    ):
+        argv = ["export", str(run), "--format", "hf", "--out", str(tmp_path / "esm"), "--checkpoint"]
+        assert main([*argv, str(tmp_path / name)]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"scipt: error: {message}"
+        assert not (tmp_path / "esm").exists()
+
+
+def test_a_run_config_without_an_objective_section_is_masked_pre_training(run, tmp_path):
+    # masked pre-training is the default objective: a config.yaml that leaves the section out
+    # (written by hand, or before it was recorded) is a masked run and exports
+    copy = _stripped_run(run, tmp_path, drop=("objective",))
+    argv = ["export", str(copy), "--format", "hf", "--out", str(tmp_path / "esm")]
+    assert main([*argv, "--checkpoint", str(run / "checkpoints" / "last.ckpt")]) == 0
+    assert (tmp_path / "esm" / "model.safetensors").is_file()
+
+
+def test_the_same_run_exports_the_same_weights(run, tmp_path):
+    """sciPT trains no contact head: the exported one is zero, not a random initialisation, so two
+    exports of one run are the same model (and a contact prediction from it is plainly empty)."""
+    import torch
+    from safetensors.torch import load_file
+
+    for name in ("a", "b"):
+        torch.manual_seed(len(name) + ord(name))  # a different random state for each export
+        assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / name)]) == 0
+    a, b = (
+        load_file(str(tmp_path / "a" / "model.safetensors")),
+        load_file(str(tmp_path / "b" / "model.safetensors")),
+    )
+    assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
+    contact = [k for k in a if "contact_head" in k]
+    assert contact and all(not a[k].any() for k in contact)
+
+
+def test_an_export_that_fails_part_way_leaves_no_folder_behind(run, tmp_path, monkeypatch):
+    # a full disk (or Ctrl-C) while the files are written: neither a half folder at --out nor the
+    # staging folder may be left, or the next export is refused or mixes in stale files
+    import transformers
+
+    from sciPT.hf_export import export_esm
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(transformers.EsmTokenizer, "save_pretrained", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        export_esm(run, tmp_path / "esm")
+    assert list(tmp_path.iterdir()) == []
