@@ -45,8 +45,8 @@ Two fits of the same power law are made on the user's points:
   in extrapolation from the two lowest Re, which is why it was the default before ``"blend"``: the evidence judges
   the prior's exponents against a wide reference prior and keeps them whenever they are
   plausible, while leave-one-out asks which *procedure* predicts a new point better.
-- ``"blend"`` (default, :data:`DEFAULT_GUARD_RULE`, the library validation's choice among the
-  three with either prior form): the same leave-one-out ELPDs, used as weights instead of a verdict: the kept model
+- ``"blend"`` (default, :data:`DEFAULT_GUARD_RULE`, the library validation's choice among these
+  rules with either prior form): the same leave-one-out ELPDs, used as weights instead of a verdict: the kept model
   is the mixture of the two posteriors, the prior-informed one weighted
   ``w = exp(ELPD_prior) / (exp(ELPD_prior) + exp(ELPD_scratch))`` (pseudo-Bayesian model averaging,
   Yao, Vehtari, Simpson & Gelman, *Bayesian Analysis* 13, 917 (2018)); a ``margin`` handicaps
