@@ -845,3 +845,106 @@ def test_a_refused_resume_lets_go_of_the_file_at_once(tmp_path):
     again = ScanOutput.open(output, settings, resume=True)  # the refusal's traceback still held
     again.finish()
     assert output.read_text() == "" and refused.traceback is not None
+
+
+# --- found by a mutation pass: what the earlier tests let change unseen ---------------------------
+def test_a_scan_begun_at_the_model_s_length_resumes_with_that_length_given(scan, tmp_path):
+    """--window left out reads the model's length (12 bp): the progress record keeps that length,
+    so a resume naming it (--window 12) is the same scan, not refused as one of "--window None"."""
+    import json
+
+    whole, out = tmp_path / "whole.bedgraph", tmp_path / "out.bedgraph"
+    assert scan(GCContent(), whole) == 0
+    assert scan(GCContent(stop_at=3), out, window=None) == 130
+    assert json.loads(Path(f"{out}.partial.json").read_text())["settings"]["window"] == 12
+    assert scan(GCContent(), out, resume=True, window=12) == 0
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_strand_symmetric_scan_s_bar_counts_the_windows_it_copies(
+    scan, tmp_path, monkeypatch, recording_bar
+):
+    """The copied minus track is half the scan's windows: a bar that counts only the scored ones
+    stops at 35 of 70 and says the scan never ended."""
+    monkeypatch.setattr(promoter_scan, "tqdm", recording_bar)
+    assert scan(SymmetricGC(), tmp_path / "out.bedgraph") == 0
+    assert (recording_bar.made[0].total, recording_bar.made[0].n) == (70, 70)
+
+
+def test_a_small_scan_s_bar_counts_its_windows_whole(tmp_path, capsys):
+    """Below 1000 windows a strand the bar counts windows as they are ("12/12"), not scaled to
+    "12.0/12.0" as a genome's "2.00k" are."""
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr\n" + "ACGT" * 10 + "\n")  # 40 bp, windows of 12 every 5: 28 // 5 + 1 = 6
+    out = ScanOutput.open(tmp_path / "s.bedgraph", {}, resume=False)
+    promoter_scan.scan_genome(GCContent(), Corpus([str(genome)], DNA_SPEC), 12, 5, out, 4)
+    out.finish()
+    err = capsys.readouterr().err
+    assert "12/12 [" in err and "12.0/12.0" not in err
+
+
+def test_the_progress_record_follows_the_batches_at_most_30_seconds_apart(tmp_path, monkeypatch):
+    """A SIGKILL loses at most CHECKPOINT_S (30 s) of scanning: the record is written once 30 s have
+    passed since the last one (not since the scan began), and not sooner (an fsync a batch)."""
+    import json
+
+    clock = [1000.0]
+    monkeypatch.setattr(promoter_scan_output, "time", argparse.Namespace(monotonic=lambda: clock[0]))
+    output = tmp_path / "out.bedgraph"
+    out = ScanOutput.open(output, {}, resume=False)  # a record at 1000 s
+
+    def recorded_after(seconds):
+        clock[0] = seconds
+        out.write("chr\t1\t2\t0.500000\n", 1)
+        return json.loads(Path(f"{output}.partial.json").read_text())["windows"]
+
+    # 29.9 s after the start: none; 30 s: the 2 windows so far; 29 s after that: none; 30 s: all 4
+    assert [recorded_after(s) for s in (1029.9, 1030.0, 1059.0, 1060.0)] == [0, 2, 2, 4]
+
+
+def test_a_model_s_digest_is_its_files_names_and_bytes_in_name_order(tmp_path):
+    """By hand: SHA-256 of "a", "x", "b", "y" for files a (x) and b (y), whatever order the folder
+    lists them in; a subfolder (a cache, a checkpoint folder) is not a file of the model: it is
+    passed over, not opened as one."""
+    import hashlib
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "b").write_text("y")
+    (model / "a").write_text("x")
+    (model / "checkpoints").mkdir()
+    assert promoter_scan_output.folder_digest(model) == hashlib.sha256(b"axby").hexdigest()
+
+
+def test_an_output_the_system_refuses_is_said_in_one_line(tmp_path, monkeypatch):
+    """A folder that exists but refuses (permissions, a read-only mount): one line naming the
+    output and the system's reason, not a traceback."""
+    output = tmp_path / "out.bedgraph"
+
+    def refusing(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(promoter_scan_output, "open", refusing, raising=False)
+    with pytest.raises(UserError) as err:
+        ScanOutput.open(output, {}, resume=False)
+    assert str(err.value) == f"{output}: cannot be written: Permission denied"
+
+
+def test_a_whole_scan_its_output_cannot_take_is_kept_to_be_written_again(tmp_path, monkeypatch):
+    """A pipe's reader gone when the whole scan is written to it: the line says where the scan is
+    kept and how to write it again, and the partial file is still there to do so."""
+    output = tmp_path / "out.bedgraph"
+    out = ScanOutput.open(output, {}, resume=False)
+    out.write("chr\t1\t2\t0.500000\n", 1)
+
+    def gone(source, path):
+        raise UserError(f"{path}: the reader closed the pipe before all the output was written")
+
+    monkeypatch.setattr(promoter_scan_output.io, "move_onto", gone)
+    with pytest.raises(UserError) as err:
+        out.finish()
+    assert str(err.value) == (
+        f"{output}: the reader closed the pipe before all the output was written; kept {output}.partial: "
+        "the same command with --resume writes it again"
+    )
+    assert Path(f"{output}.partial").read_text() == "chr\t1\t2\t0.500000\n"
