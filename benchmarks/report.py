@@ -138,6 +138,8 @@ RENDERERS["promoter-budget"] = "promoter_budget:render"
 RENDERERS["promoter-probe"] = "promoter_probe:render"
 # DNA: near copies kept together in the baselines' inner splits, against exact copies only
 RENDERERS["promoter-inner-splits"] = "promoter_inner_splits:render"
+# surrogates (issue 14): what the guard's leave-one-out sees at n points, against its kept fits
+RENDERERS["surrogate-guard-n"] = "surrogate_guard_n:render"
 # DNA (issue 12): linear probes of frozen encoders trained on sigma-70, tested on the other sigma factors
 RENDERERS["promoter-probe-transfer"] = "promoter_probe_transfer:render"
 # DNA (issue 12): the fine-tuning recipe at few labels (an epoch of at least N steps)

@@ -156,7 +156,7 @@ VALIDATION_RULE = (
     "Pr, 3 % scatter) is the default; eligible pairs whose rule's score equals the lowest on every "
     "series (the blends that coincide at n <= 2: pseudo-BMA+ and pseudo-BMA) are told apart by the "
     "median MAPE with three calibration points on the same series (every subset of three; this "
-    "tie-break was added on 2026-12-07, before its comparison was run). The paired difference to "
+    "tie-break was added on 2026-12-07, before its comparison's figures were seen). The paired difference to "
     "the chosen pair, per series, is reported with its standard error (2-SE rule)"
 )
 TIE_TOLERANCE = 1e-9  # per-series scores closer than this are the same score (the blends that coincide)
