@@ -225,7 +225,7 @@ def evaluate_run(run, args) -> dict:
     fits = config.get("fits", {})
     for key, law in fits.items():
         if isinstance(law, dict) and key != fits.get("kept"):
-            theta = np.array([law["log_C"], *[law["exponents"][nm] for nm in law["covariance"]["order"][1:]]])
+            theta = law_theta(law)
             alternatives[key] = scores(X @ theta, y)
             metrics[f"eval_mape_{key}"] = alternatives[key][1]
     # its own folder (RUN/evaluations/<file name>, or --out): the run's metrics stay as fitted
@@ -356,6 +356,14 @@ def curve_features(re: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def law_theta(law: dict) -> np.ndarray:
+    """A stored law's parameters ``[log C, exponents...]`` in its covariance's order, the order of
+    the features (:func:`.law.law_dict`), whatever order its ``exponents`` were written in (a law
+    without a covariance: its exponents' own order)."""
+    order = law.get("covariance", {}).get("order", ["log_C", *law["exponents"]])
+    return np.array([law["log_C"], *[law["exponents"][nm] for nm in order[1:]]])
+
+
 def reduced(points: Points, theta: np.ndarray, ref: dict, groups: list[str]) -> np.ndarray:
     """Measured Nu moved to the plotted slice with the fitted exponents (the usual data reduction)."""
     logs = np.log(points.nu) + theta[2] * (np.log(ref["Pr"]) - np.log(points.pr))
@@ -382,7 +390,7 @@ def evaluate_plot(path, points, model, config, level):
     ]
     pretrained = config.get("fits", {}).get("pretrained")
     if pretrained:
-        theta = np.array([pretrained["log_C"], *pretrained["exponents"].values()])
+        theta = law_theta(pretrained)
         curves.append(plots.Curve("pre-trained law (mean)", re, np.exp(Xc @ theta), ":", "k"))
     scat = [
         plots.Scatter(

@@ -537,3 +537,19 @@ def test_the_evaluation_plot_draws_the_model_on_the_median_slice_over_both_re_ra
     assert scatter.nu == pytest.approx([50 * 2**0.1, 200 * 0.1**0.4, 300 * (2 / 3) ** 0.1], rel=1e-9)
     assert drawn["shade"] == (1e4, 3e4)
     assert drawn["title"] == "Evaluation; 80% interval"
+
+
+def test_a_stored_law_is_read_in_its_covariances_order_whatever_its_exponents_order():
+    """The features are [1, log Re, log Pr, ...] in the covariance's order; a config.json edited by
+    hand (or written by another tool) may list the exponents in another order, and the plotted
+    pre-trained law read them in that order (Pr's exponent on log Re). Without a covariance the
+    exponents' own order is all there is."""
+    from sciPT.domains.surrogates.evaluate import law_theta
+
+    law = {
+        "log_C": -3.0,
+        "exponents": {"Pr": 0.4, "Re": 0.8},
+        "covariance": {"order": ["log_C", "Re", "Pr"], "matrix": [[0.0] * 3] * 3},
+    }
+    assert law_theta(law).tolist() == [-3.0, 0.8, 0.4]
+    assert law_theta({"log_C": -3.0, "exponents": {"Re": 0.8, "Pr": 0.4}}).tolist() == [-3.0, 0.8, 0.4]
