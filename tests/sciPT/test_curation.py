@@ -112,3 +112,134 @@ def test_protein_tile_entropy_is_in_bits_by_hand():
     codes = np.array([symbols.index(c) for c in "WY" * 30 + "Y" * 60], dtype=np.uint8)
     entropy = curation._entropy_bits(codes, np.array([0, 60]), PROTEIN_SPEC.alphabet.n_core)
     assert entropy.tolist() == pytest.approx([1.0, 0.0], abs=1e-9)
+
+
+def test_min_entropy_0_is_accepted_and_removes_nothing(tmp_path):
+    """The range of min_entropy is "from 0", bounds included: 0 asks for no tile to be removed (no
+    entropy is below 0), and even poly-A, 0 bits, stays."""
+    CurationOptions(tile=100, min_entropy=0.0).check(4)
+    path = fasta(tmp_path / "g.fa", [("g", "A" * 100 + random_dna(100, 5))])
+    assert judge([path], 100, min_entropy=0.0).reason.tolist() == [KEPT, KEPT]
+
+
+def test_changing_dedup_k_is_not_answered_from_the_cache(tmp_path):
+    """The cache is keyed by dedup_k: with k=1 a DNA tile's canonical 1-mers are {A/T, C/G}, the same
+    set for any two random tiles (Jaccard 1), so every tile after the first is a near duplicate;
+    with k=12 distinct random tiles share next to no k-mer and are all kept."""
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(400, 6))])
+    assert judge([path], 100, dedup="near", k=12).reason.tolist() == [KEPT] * 4
+    assert judge([path], 100, dedup="near", k=1).reason.tolist() == [KEPT] + [NEAR] * 3
+
+
+def test_changing_which_symbol_is_unknown_is_not_answered_from_the_cache(tmp_path):
+    """The cache is keyed by the spec's unknown symbol, which its signature (symbols, aliases) does
+    not hold: 20 Xs are no run of unknowns where only N is unknown, and one where every non-core
+    symbol is (unknown None)."""
+    from dataclasses import replace
+
+    from sciPT.sequences import SequenceSpec
+    from sciPT.tokenizers import Alphabet
+
+    only_n = SequenceSpec(
+        alphabet=Alphabet("ACGTNX", n_core=4), aliases={}, description="ACGTNX", unknown="N"
+    )
+    any_non_core = replace(only_n, unknown=None)
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(100, 1) + "X" * 20 + random_dna(80, 2))])
+    options = CurationOptions(tile=100, max_n_run=10)
+    verdicts = [
+        curate(
+            Corpus([path], spec), options, val_fraction=0.0, val_mode="region", progress=False
+        ).reason.tolist()
+        for spec in (only_n, any_non_core)
+    ]
+    assert verdicts == [[KEPT, KEPT], [KEPT, N_RUN]]
+
+
+def test_a_run_of_unknowns_ending_a_block_is_carried_only_into_a_run_the_next_block_starts_with(
+    tmp_path, monkeypatch
+):
+    """Blocks of 256 residues start at 0, 250 and 500 (tiles of 50): 10 Ns at 240-250 end the first
+    block and 10 Ns at 255-265 follow 5 bases into the next; two runs of 10, under max_n_run 16.
+    Adding the carried 10 to the second block's first run, which does not start at its first residue,
+    made a run of 20 and removed tile 5."""
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    genome = random_dna(600, 8)
+    genome = genome[:240] + "N" * 10 + genome[250:255] + "N" * 10 + genome[265:]
+    path = fasta(tmp_path / "g.fa", [("g", genome)])
+    assert judge([path], 50, max_n_run=16).reason.tolist() == [KEPT] * 12
+
+
+def test_a_tile_holding_only_the_first_unknown_of_a_run_across_blocks_is_removed(tmp_path, monkeypatch):
+    """Blocks of 256 residues start at 0 and 250 (tiles of 50): 21 Ns at 249-270 are one run of 21,
+    over max_n_run 16, that begins at the last residue of tile 4, in the first block. Tile 4 overlaps
+    the run by that one N and goes with tile 5 (a window spanning tiles 3-5 would hold all 21)."""
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    genome = random_dna(600, 9)
+    genome = genome[:249] + "N" * 21 + genome[270:]
+    path = fasta(tmp_path / "g.fa", [("g", genome)])
+    expected = [N_RUN if t in (4, 5) else KEPT for t in range(12)]
+    assert judge([path], 50, max_n_run=16).reason.tolist() == expected
+
+
+def test_a_low_complexity_tile_a_later_block_finds_in_an_n_run_is_counted_as_an_n_run(tmp_path, monkeypatch):
+    """The N-run rule outranks low complexity also when the run is only found long in the next block:
+    tile 4 (200-250) is 45 A then 5 N, judged low complexity in the first block; the 15 Ns the next
+    block starts with make one run of 20 (over max_n_run 16), and tile 4 is then counted as an N run,
+    not under both rules nor under the later one."""
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    genome = random_dna(600, 10)
+    genome = genome[:200] + "A" * 45 + "N" * 20 + genome[265:]
+    path = fasta(tmp_path / "g.fa", [("g", genome)])
+    cur = judge([path], 50, max_n_run=16, min_entropy=1.0)
+    assert cur.reason.tolist() == [N_RUN if t in (4, 5) else KEPT for t in range(12)]
+    assert cur.removed()["n_run"] == 100 and cur.removed()["low_complexity"] == 0
+
+
+def test_sketches_are_the_minimum_over_every_k_mer_whatever_the_hashing_chunk(monkeypatch):
+    """A tile's MinHash value j is the least ``mix(v) * a[j] + b[j]`` (mod 2^64) over its k-mers v,
+    however the k-mers are cut into chunks for hashing: with chunks of 4, tile 0's 6 k-mers span two
+    chunks and tile 1's 4 straddle one boundary; keeping the last chunk's minimum only lost the rest."""
+    monkeypatch.setattr(curation, "SKETCH_BLOCK", 4)
+    rng = np.random.default_rng(0)
+    tile = np.array([0] * 6 + [1] * 4 + [3] * 2)
+    values = rng.integers(0, 1 << 24, len(tile))
+    a = rng.integers(0, 2**63, 8, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, 8, dtype=np.uint64)
+    sketch = curation._sketches(tile, values, 4, a, b)
+    x = curation._mix(values.astype(np.uint64))
+    with np.errstate(over="ignore"):
+        for t in range(4):
+            mine = x[tile == t]
+            expected = [min(int(v * a[j] + b[j]) for v in mine) if len(mine) else 2**64 - 1 for j in range(8)]
+            assert sketch[t].tolist() == expected
+
+
+def test_max_n_run_1_is_accepted_and_removes_a_tile_with_a_single_unknown(tmp_path):
+    """max_n_run is "a positive run length": 1 is its least value, and removes every tile holding
+    one unknown residue (a run of 1 is at least 1)."""
+    CurationOptions(tile=100, max_n_run=1).check(4)
+    genome = random_dna(300, 11)
+    path = fasta(tmp_path / "g.fa", [("g", genome[:150] + "N" + genome[151:])])
+    assert judge([path], 100, max_n_run=1).reason.tolist() == [KEPT, N_RUN, KEPT]
+
+
+def test_canonical_k_mers_belong_to_the_tile_they_start_in():
+    """ACGT cut into tiles AC and GT (k=2): AC starts tile 0, GT tile 1, and CG spans the tile start
+    and counts for neither. GT is AC's reverse complement: one canonical k-mer, so the two tiles'
+    k-mer sets are equal (a k-mer at a tile's first residue counted under the tile before would
+    give tile 0's k-mer to tile -1, the corpus's last)."""
+    codes = np.array(["ACGT".index(c) for c in "ACGT"], dtype=np.uint8)
+    tile, values = curation._canonical_kmers(codes, np.array([0, 2]), 2, 4, DNA_SPEC.complement_codes())
+    assert tile.tolist() == [0, 1]
+    assert values[0] == values[1]
+
+
+def test_a_run_of_unknowns_carried_back_stops_at_its_record_start(tmp_path, monkeypatch):
+    """Record h starts with 60 Ns, and its blocks (256 residues; record g is 200) start at h:0 and h:50:
+    the run found long in h's second block flags h's tiles back to where the run begins, h:0, and no
+    further: record g's tiles end at positions past 0 of their own record but hold none of h's run."""
+    monkeypatch.setattr(curation, "BLOCK", 256)
+    path = fasta(tmp_path / "g.fa", [("g", random_dna(200, 12)), ("h", "N" * 60 + random_dna(540, 13))])
+    cur = judge([path], 50, max_n_run=16)
+    assert cur.record.tolist() == [0] * 4 + [1] * 12
+    assert cur.reason.tolist() == [KEPT] * 4 + [N_RUN] * 2 + [KEPT] * 10
