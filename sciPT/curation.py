@@ -212,6 +212,8 @@ def _cache_key(corpus: Corpus, options: CurationOptions, val_fraction: float, va
             "files": [f.sha256 for f in corpus.files],
             "spec": corpus.spec.signature(),
             "unknown": corpus.spec.unknown,
+            # a tile equal to another's reverse complement is a copy only where the spec pairs symbols
+            "complement": corpus.spec.complement,
             "options": [options.tile, options.dedup, options.k, options.threshold],
             "filters": [options.max_n_run, options.min_entropy],
             "val": [val_fraction, val_mode],

@@ -243,3 +243,26 @@ def test_a_run_of_unknowns_carried_back_stops_at_its_record_start(tmp_path, monk
     cur = judge([path], 50, max_n_run=16)
     assert cur.record.tolist() == [0] * 4 + [1] * 12
     assert cur.reason.tolist() == [KEPT] * 4 + [N_RUN] * 2 + [KEPT] * 10
+
+
+def test_pairing_symbols_or_not_is_not_answered_from_the_cache(tmp_path):
+    """The cache is keyed by the spec's complement, which its signature (symbols, aliases) does not
+    hold: a tile followed by its reverse complement is an exact copy where the symbols pair (DNA),
+    and a tile of its own where they do not (the same alphabet without a complement)."""
+    from dataclasses import replace
+
+    from sciPT.curation import EXACT
+
+    unpaired = replace(DNA_SPEC, complement=None)
+    assert unpaired.signature() == DNA_SPEC.signature()
+    tile = random_dna(100, 3)
+    reverse = tile[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    path = fasta(tmp_path / "g.fa", [("g", tile + reverse)])
+    options = CurationOptions(tile=100, dedup="exact")
+    verdicts = [
+        curate(
+            Corpus([path], spec), options, val_fraction=0.0, val_mode="region", progress=False
+        ).reason.tolist()
+        for spec in (DNA_SPEC, unpaired)
+    ]
+    assert verdicts == [[KEPT, EXACT], [KEPT, KEPT]]
