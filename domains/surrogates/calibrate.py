@@ -98,9 +98,8 @@ TRANSFERS = ("exponents", "all")
 GUARD_RULES = ("evidence", "loo", "blend", "pseudo-bma+", "stacking")
 BLENDS = ("blend", "pseudo-bma+", "stacking")  # the rules whose kept model is a mixture of both fits
 BLEND_WORDS = {"blend": "pseudo-BMA", "pseudo-bma+": "pseudo-BMA+", "stacking": "stacking"}
-BOOTSTRAP_DRAWS = (
-    1000  # pseudo-BMA+'s Bayesian-bootstrap reweightings (fixed seed: the weight is reproducible)
-)
+# pseudo-BMA+'s Bayesian-bootstrap reweightings (drawn from a fixed seed: the weight is reproducible)
+BOOTSTRAP_DRAWS = 1000
 # chosen on the library validation (benchmarks/surrogate_calibration.py, VALIDATION_RULE)
 DEFAULT_GUARD_RULE = "blend"
 DEFAULT_PRIOR_FORM = "mixture"

@@ -244,3 +244,24 @@ def test_library_validation_calibrates_every_point_every_pair_and_the_two_lowest
     for label in ("g", "scratch"):
         assert {sp: len(v) for sp, v in out[label]["series_mape"].items()} == {"n1": 2, "n2": 2, "lowest2": 2}
         assert 0 < out[label]["coverage"] <= 1
+
+
+def test_library_validation_on_request_calibrates_every_triple_and_nothing_else(monkeypatch):
+    """``splits=("n3",)`` (the validation's tie-break): per series the 35 subsets of three of its 7
+    points, each once, and no split of the rule's; its figures under the n3 keys only."""
+    from sciPT.domains.surrogates import experiment
+    from sciPT.domains.surrogates.pretrain import fit_systems
+
+    fits = fit_systems(["colburn", "whitaker-sphere"], 50, 0.05, 0)
+    seen = []
+
+    def spy(X, y, *args, **kw):
+        seen.append(tuple(sorted(np.exp(X[:, 1]))))
+        return calibrate(X, y, *args, **kw)
+
+    monkeypatch.setattr(experiment, "calibrate", spy)
+    out = experiment.library_validation(fits, {"g": {}}, seed=2, splits=("n3",))
+    assert len(seen) == 2 * 35 and len(set(seen)) == 2 * 35 and {len(s) for s in seen} == {3}
+    assert set(out["g"]) == {"n3_median", "n3_mean", "series_mape", "coverage"}
+    assert [len(v) for v in out["g"]["series_mape"].values()] == [2]
+    assert out["g"]["n3_median"] == pytest.approx(np.median(out["g"]["series_mape"]["n3"]))
