@@ -96,3 +96,33 @@ def test_file_sha256_hashes_every_byte_of_a_file_larger_than_one_read(tmp_path):
     data = bytes(range(256)) * (10 * 1024 + 7)  # about 2.5 MiB: three reads of 1 MiB
     (tmp_path / "big.fa").write_bytes(data)
     assert file_sha256(tmp_path / "big.fa") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_stream_given_for_a_file_is_not_called_a_directory(tmp_path):
+    """A pipe or device (``<(zcat a.fa.gz)``, /dev/stdin) is read like a file: only a directory is
+    refused."""
+    import os
+    from pathlib import Path
+
+    os.mkfifo(tmp_path / "fifo")
+    refuse_directory(tmp_path / "fifo", "FASTA")
+    refuse_directory(Path("/dev/null"), "FASTA")
+
+
+def test_only_the_two_byte_gzip_mark_means_gzip(tmp_path):
+    """gzip is told by both magic bytes 1F 8B: a file that only starts with 1F is read as it is."""
+    (tmp_path / "a.bin").write_bytes(b"\x1fplain")
+    assert read_data_bytes(tmp_path / "a.bin") == b"\x1fplain"
+
+
+def test_the_shipped_data_is_found_in_an_installed_package_or_a_checkout(tmp_path, monkeypatch):
+    """A wheel puts data_recipes/ inside the package folder; a checkout keeps it beside the
+    package. Each is found where it is."""
+    from sciPT import files
+
+    package = tmp_path.resolve() / "site" / "sciPT"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(files, "__file__", str(package / "files.py"))
+    assert files._shipped_base() == package.parent  # a checkout
+    (package / "data_recipes").mkdir()
+    assert files._shipped_base() == package  # a wheel

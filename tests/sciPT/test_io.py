@@ -496,3 +496,127 @@ def test_a_partial_file_in_a_ram_disk_under_dev_is_allowed():
     from pathlib import Path
 
     assert io.partial_path("/dev/shm/scan.bedgraph") == Path("/dev/shm/scan.bedgraph.partial")
+
+
+def test_a_demo_folder_must_be_missing_or_empty(tmp_path):
+    """``refuse_unless_empty_folder``: a missing or empty folder is taken; a file, or a folder
+    holding anything, is refused in one line (a demo would mix its runs with what is there)."""
+    io.refuse_unless_empty_folder(tmp_path / "missing")
+    io.refuse_unless_empty_folder(tmp_path)  # empty
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(UserError) as err:
+        io.refuse_unless_empty_folder(tmp_path)
+    assert str(err.value) == f"{tmp_path}: exists and is not empty (choose another --out)"
+    with pytest.raises(UserError) as err:
+        io.refuse_unless_empty_folder(tmp_path / "old.txt")
+    assert str(err.value) == f"{tmp_path / 'old.txt'}: --out names a file, not a directory"
+
+
+def test_a_command_that_keeps_a_partial_file_refuses_a_descriptor_under_proc():
+    """/proc/self/fd/1 is standard output as much as /dev/stdout is: /proc/PID/fd holds no
+    1.partial either, so it is refused in one line, not an OSError when the file is made."""
+    with pytest.raises(UserError) as err:
+        io.partial_path("/proc/self/fd/1")
+    assert str(err.value) == (
+        "/proc/self/fd/1: this command keeps 1.partial beside its output while it writes, and "
+        "/proc/self/fd holds no such file: name a file, or a link to /proc/self/fd/1 in a folder of "
+        "your own"
+    )
+
+
+def test_temporary_files_and_folders_are_hidden_beside_their_target(tmp_path):
+    """A half-written output is ``.NAME.XXXXXXXX.tmp`` in the target's folder (the same file
+    system, for the rename): hidden, so ``ls`` or a ``*.csv`` glob does not take it for a result."""
+    with io.atomic_path(tmp_path / "out.csv") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.csv.") and tmp.name.endswith(".tmp")
+    with io.staged_folder(tmp_path / "model") as staging:
+        assert staging.parent == tmp_path.resolve() and staging.name.startswith(".model.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "out.csv"]
+
+
+def test_a_chain_of_links_to_standard_output_is_followed_to_its_descriptor(tmp_path):
+    """a -> b -> c -> /dev/stdout names descriptor 1 however many links lead there; a loop of
+    links names no descriptor (and does not hang)."""
+    (tmp_path / "c").symlink_to("/dev/stdout")
+    (tmp_path / "b").symlink_to(tmp_path / "c")
+    (tmp_path / "a").symlink_to("b")  # relative
+    assert io.open_descriptor(tmp_path / "a") == 1
+    (tmp_path / "x").symlink_to("y")
+    (tmp_path / "y").symlink_to("x")
+    assert io.open_descriptor(tmp_path / "x") is None
+
+
+def test_only_what_is_neither_file_nor_folder_is_a_stream(tmp_path):
+    """``is_stream``: output goes *into* a pipe or a device; a file, a folder or a missing path is
+    no stream (a folder taken for one would be opened for writing)."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "f.csv").write_text("x")
+    assert io.is_stream(tmp_path / "fifo") and io.is_stream("/dev/null")
+    assert not io.is_stream(tmp_path) and not io.is_stream(tmp_path / "f.csv")
+    assert not io.is_stream(tmp_path / "missing.csv")
+
+
+def test_a_finished_partial_file_is_written_into_a_pipe_and_removed(tmp_path):
+    """``scipt scan --output fifo``: the finished OUTPUT.partial goes through the pipe, and is not
+    left beside it."""
+    import os
+    import stat
+    import threading
+
+    fifo, partial = tmp_path / "fifo", tmp_path / "fifo.partial"
+    os.mkfifo(fifo)
+    partial.write_text("chr 0 1 0.5\n")
+    read = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()), daemon=True)
+    reader.start()
+    io.move_onto(partial, fifo)
+    reader.join(timeout=30)
+    assert read == ["chr 0 1 0.5\n"] and not partial.exists() and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_files_and_staged_folders_follow_a_group_writable_umask(tmp_path):
+    """With umask 002 (a shared project group) a result is 0o666 & ~0o002 = 0o664 and an export
+    folder 0o777 & ~0o002 = 0o775: the group may write them, as any file the user makes."""
+    import os
+
+    old = os.umask(0o002)
+    try:
+        io.write_text(tmp_path / "report.md", "x\n")
+        with io.staged_folder(tmp_path / "model") as staging:
+            (staging / "a").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o775
+
+
+def test_an_empty_output_into_a_stream_is_no_error():
+    """A command with nothing to write (no rows) into /dev/null: the temporary file it would have
+    filled exists, empty, so passing it on is no FileNotFoundError."""
+    with io.atomic_path("/dev/null") as tmp:
+        assert tmp.is_file() and tmp.read_bytes() == b""
+
+
+def test_text_is_written_and_read_as_utf8_compressed_or_not(tmp_path):
+    """Names such as café are UTF-8 on disk (é is C3 A9, µ is C2 B5) in a plain file, in any
+    ``.gz`` output (not only ``.csv.gz``), and read back so by ``read_json``."""
+    import gzip
+
+    with io.atomic_text(tmp_path / "names.txt") as f:
+        f.write("café\n")
+    with io.atomic_text(tmp_path / "names.tsv.gz") as f:
+        f.write("café\n")
+    io.write_text(tmp_path / "report.md", "µ\n")
+    assert (tmp_path / "names.txt").read_bytes() == b"caf\xc3\xa9\n"
+    assert gzip.decompress((tmp_path / "names.tsv.gz").read_bytes()) == b"caf\xc3\xa9\n"
+    assert (tmp_path / "report.md").read_bytes() == b"\xc2\xb5\n"
+    (tmp_path / "c.json").write_bytes(b'{"name": "caf\xc3\xa9"}')
+    assert io.read_json(tmp_path / "c.json") == {"name": "café"}
+
+
+def test_a_written_config_keeps_its_keys_in_order(tmp_path):
+    """A run's recorded config reads in the order it was given (train before data), not sorted."""
+    io.write_yaml(tmp_path / "c.yaml", {"train": {"steps": 8, "lr": 0.5}, "data": "a.csv"})
+    assert (tmp_path / "c.yaml").read_text() == "train:\n  steps: 8\n  lr: 0.5\ndata: a.csv\n"
