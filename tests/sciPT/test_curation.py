@@ -131,6 +131,17 @@ def test_changing_dedup_k_is_not_answered_from_the_cache(tmp_path):
     assert judge([path], 100, dedup="near", k=1).reason.tolist() == [KEPT] + [NEAR] * 3
 
 
+def verdicts_in_turn(path, options, *specs) -> list[list[int]]:
+    """Each tile's verdict on one file read under each spec in turn, in one process (one cache): a
+    spec whose verdicts were answered from another's cache entry gives that spec's verdicts."""
+    return [
+        curate(
+            Corpus([path], spec), options, val_fraction=0.0, val_mode="region", progress=False
+        ).reason.tolist()
+        for spec in specs
+    ]
+
+
 def test_changing_which_symbol_is_unknown_is_not_answered_from_the_cache(tmp_path):
     """The cache is keyed by the spec's unknown symbol, which its signature (symbols, aliases) does
     not hold: 20 Xs are no run of unknowns where only N is unknown, and one where every non-core
@@ -146,13 +157,7 @@ def test_changing_which_symbol_is_unknown_is_not_answered_from_the_cache(tmp_pat
     any_non_core = replace(only_n, unknown=None)
     path = fasta(tmp_path / "g.fa", [("g", random_dna(100, 1) + "X" * 20 + random_dna(80, 2))])
     options = CurationOptions(tile=100, max_n_run=10)
-    verdicts = [
-        curate(
-            Corpus([path], spec), options, val_fraction=0.0, val_mode="region", progress=False
-        ).reason.tolist()
-        for spec in (only_n, any_non_core)
-    ]
-    assert verdicts == [[KEPT, KEPT], [KEPT, N_RUN]]
+    assert verdicts_in_turn(path, options, only_n, any_non_core) == [[KEPT, KEPT], [KEPT, N_RUN]]
 
 
 def test_a_run_of_unknowns_ending_a_block_is_carried_only_into_a_run_the_next_block_starts_with(
@@ -259,10 +264,4 @@ def test_pairing_symbols_or_not_is_not_answered_from_the_cache(tmp_path):
     reverse = tile[::-1].translate(str.maketrans("ACGT", "TGCA"))
     path = fasta(tmp_path / "g.fa", [("g", tile + reverse)])
     options = CurationOptions(tile=100, dedup="exact")
-    verdicts = [
-        curate(
-            Corpus([path], spec), options, val_fraction=0.0, val_mode="region", progress=False
-        ).reason.tolist()
-        for spec in (DNA_SPEC, unpaired)
-    ]
-    assert verdicts == [[KEPT, EXACT], [KEPT, KEPT]]
+    assert verdicts_in_turn(path, options, DNA_SPEC, unpaired) == [[KEPT, EXACT], [KEPT, KEPT]]
