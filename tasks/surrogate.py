@@ -129,7 +129,8 @@ class SurrogateConfig:
         noise_sd: prior guess of the scatter (standard deviation) of log Nu; 0.05 is a 5 % scatter.
         noise_dof: the weight of the ``noise_sd`` guess, in pseudo-points (more: the data move it less).
         margin: nats per point scratch must gain (in evidence, or in leave-one-out ELPD) to replace
-            the prior-informed fit; under ``blend``, its handicap in the weights.
+            the prior-informed fit; under the blends (``blend``, ``pseudo-bma+``, ``stacking``), its
+            handicap in the weights.
         guard: run the negative-transfer check (off: keep the prior-informed fit).
         guard_rule: ``blend`` (the default: both fits mixed by their leave-one-out densities),
             ``pseudo-bma+`` and ``stacking`` (the same mixture, weighted otherwise), ``loo`` (keep
