@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib.util
 import pickle
 import re
 import shutil
+import struct
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,6 +252,29 @@ def check_resumable(
     )
 
 
+def _resolvable(name: str) -> bool:
+    """Whether ``module.attribute``, a global a checkpoint names, could be an object here: not
+    when a part is empty, when its module is imported and holds no such attribute, or when no
+    installed package has its first part (a name cut short: ``torch._utils._rebuild_tenso``,
+    ``to``). Nothing is imported to find out (the name comes from the file)."""
+    parts = name.split(".")
+    if not all(parts):
+        return False
+    for i in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:i]))
+        if module is not None:
+            obj = module
+            for attr in parts[i:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    try:
+        return importlib.util.find_spec(parts[0]) is not None
+    except (ImportError, ValueError):  # not a module name at all
+        return False
+
+
 def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
     """Read a Lightning checkpoint without unpickling arbitrary objects (``mmap``: its tensors are
     mapped, not read, for a look at its counters). A file cut short or damaged (a job killed while
@@ -265,13 +292,20 @@ def load_lightning_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[s
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found and not _resolvable(found.group(1)) and not zipfile.is_zipfile(path):
+            # a file in torch's old format (not a zip) cut inside a global's name
+            # ("torch._utils._rebuild_tenso"); in a whole zip file it is an object of a package not here
+            raise UnreadableCheckpoint(
+                f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, "
+                f"or a full disk?): it names {found.group(1)}, which does not exist"
+            ) from None
         raise UnreadableCheckpoint(
             f"{path}: holds a Python object ({found.group(1)}) besides tensors and plain data, which is "
             "never unpickled here"
             if found
             else f"{path}: not a checkpoint (no torch file)"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as error:
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError, struct.error) as error:
         # what a file cut short raises (a seek past its end is EINVAL); a file that cannot be read
         # at all (permissions, an I/O error, memory) is not called damaged: it may be whole
         if isinstance(error, OSError) and error.errno != errno.EINVAL:

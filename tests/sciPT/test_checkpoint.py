@@ -574,3 +574,241 @@ def test_a_foreign_folder_whose_config_names_no_domain_is_refused_in_one_line(tm
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"config\.json: names no sciPT domain, so .* is not a sciPT export$"):
         from_pretrained(tmp_path)
+
+
+def test_an_export_config_without_a_domain_is_refused_before_anything_is_written(tmp_path):
+    """from_pretrained rebuilds a model from its config's domain: an export without one could never
+    be loaded, so it is refused, and no folder is left behind."""
+    model, export = _tiny_backbone()
+    with pytest.raises(ValueError) as err:
+        export_model(tmp_path / "model", model, {k: v for k, v in export.items() if k != "domain"})
+    assert str(err.value) == "export config must name its 'domain'"
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Tied(torch.nn.Module):
+    """Two layers sharing one weight (as a language model ties its decoder to its embedding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3, bias=False)
+        self.b = torch.nn.Linear(3, 3, bias=False)
+        self.b.weight = self.a.weight
+
+
+def test_tied_weights_and_a_transposed_extra_tensor_are_exported(tmp_path):
+    """safetensors refuses tensors sharing memory and non-contiguous ones: tied weights are stored
+    as two copies, and an extra tensor that is a transposed view is stored with its values."""
+    from safetensors.torch import load_file
+
+    module = _Tied()
+    extra = torch.arange(6.0).reshape(2, 3).t()  # a view: [[0, 3], [1, 4], [2, 5]]
+    out = export_model(tmp_path / "model", module, {"domain": "dna"}, extra_tensors={"fisher.t": extra})
+    stored = load_file(str(out / "model.safetensors"))
+    assert sorted(stored) == ["a.weight", "b.weight", "fisher.t"]
+    assert torch.equal(stored["a.weight"], module.a.weight.detach())
+    assert torch.equal(stored["b.weight"], module.a.weight.detach())
+    assert torch.equal(stored["fisher.t"], torch.tensor([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]))
+
+
+def test_the_weights_file_is_marked_as_pytorch_and_the_same_weights_give_the_same_bytes(tmp_path):
+    """Readers such as transformers refuse a safetensors file whose metadata does not give its
+    "format"; and exporting the same weights twice gives byte-identical files."""
+    from safetensors import safe_open
+
+    model, export = _tiny_backbone()
+    first = export_model(tmp_path / "a", model, export)
+    second = export_model(tmp_path / "b", model, export)
+    with safe_open(str(first / "model.safetensors"), framework="pt") as f:
+        assert f.metadata() == {"format": "pt"}
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+
+
+def test_the_weights_follow_the_users_umask(tmp_path):
+    """A group-writable umask (002) or a private one (027) gives the weights the mode any file the
+    user writes gets: 0o666 less the umask, as config.json."""
+    import os
+
+    model, export = _tiny_backbone()
+    for umask, mode in ((0o002, 0o664), (0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            out = export_model(tmp_path / f"model-{umask:o}", model, export)
+        finally:
+            os.umask(old)
+        assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+            "config.json": mode,
+            "model.safetensors": mode,
+        }
+
+
+def test_a_hugging_face_folder_is_recognised_by_its_model_type_alone(tmp_path):
+    """Every Hugging Face config.json names its model_type; "architectures" is optional (a config
+    saved from AutoConfig lacks it): the hint is given all the same."""
+    import json
+
+    from safetensors.torch import save_file
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(UserError) as err:
+        from_pretrained(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'config.json'}: names no sciPT domain, so {tmp_path} is not a sciPT export "
+        f"(a Hugging Face model folder: give it as hf:{tmp_path})"
+    )
+
+
+def test_a_loaded_fine_tuned_backbone_names_its_domain_not_its_task(tmp_path):
+    """Pretrained.domain is the config's domain, also for a task's export that is the backbone."""
+    model, export = _tiny_backbone()
+    export_model(tmp_path / "model", model, {**export, "task": "forcefield"})
+    loaded = from_pretrained(tmp_path)
+    assert loaded.domain == "dna"
+    assert loaded.config["task"] == "forcefield"
+
+
+def test_without_an_objective_only_the_backbone_is_compared_before_a_resume():
+    """check_resumable without ``objective`` compares the backbone alone: the checkpoint's
+    objective.* entries (and any other module's) are not counted as weights the settings lack."""
+    from sciPT.checkpoint import check_resumable
+
+    backbone = torch.nn.Linear(2, 3)
+    state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+    state |= {"objective.weight": torch.zeros(5, 3), "head.weight": torch.zeros(1)}
+    check_resumable({"state_dict": state}, "last.ckpt", backbone, "c.yaml")
+
+
+def test_a_checkpoint_read_for_a_look_is_mapped_not_read(tmp_path, monkeypatch):
+    """mmap=True (reading a checkpoint's counters) asks torch to map the file, so that a look at a
+    large checkpoint does not read all its tensors into memory; by default it is read."""
+    from sciPT.checkpoint import load_lightning_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"global_step": 4, "w": torch.zeros(10)}, path)
+    asked = []
+    load = torch.load
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("mmap", False))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    assert load_lightning_checkpoint(path, mmap=True)["global_step"] == 4
+    assert load_lightning_checkpoint(path)["global_step"] == 4
+    assert asked == [True, False]
+
+
+def test_an_empty_end_of_file_error_is_named_damaged_by_its_type_in_one_line(tmp_path, monkeypatch):
+    """A file in torch's old format cut short mostly ends in an EOFError without a message: it is
+    named as damage like any other, with the error's type for a reason, and is a UserError (one
+    line from the command line, not a traceback)."""
+    from sciPT.checkpoint import UnreadableCheckpoint, load_lightning_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"global_step": 1}, path)
+
+    def cut_short(*args, **kwargs):
+        raise EOFError
+
+    monkeypatch.setattr(torch, "load", cut_short)
+    for mmap in (False, True):
+        with pytest.raises(UserError) as refused:
+            load_lightning_checkpoint(path, mmap=mmap)
+        assert isinstance(refused.value, UnreadableCheckpoint)
+        assert str(refused.value) == (
+            f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or a full "
+            "disk?): EOFError"
+        )
+
+
+def test_a_legacy_checkpoint_cut_anywhere_is_named_damaged(tmp_path):
+    """Wherever a file in torch's old format is cut, it is called damaged in one line."""
+    from sciPT.checkpoint import load_lightning_checkpoint
+
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"global_step": 3, "w": torch.zeros(1000)}, whole, _use_new_zipfile_serialization=False)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ckpt"
+    wrong = {}
+    for n in range(1, 360):
+        cut.write_bytes(data[:n])
+        try:
+            load_lightning_checkpoint(cut)
+        except UserError as error:
+            if "not a readable checkpoint, cut short or damaged" not in str(error):
+                wrong[n] = str(error)
+        except Exception as error:  # any other error (a traceback) is what the test finds
+            wrong[n] = repr(error)
+    assert wrong == {}
+
+
+def test_a_value_error_from_a_damaged_checkpoint_is_named_by_its_first_line(tmp_path, monkeypatch):
+    """A ValueError is damage too; a reason over several lines is cut to its first."""
+    from sciPT.checkpoint import UnreadableCheckpoint, load_lightning_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"global_step": 1}, path)
+
+    def damaged(*args, **kwargs):
+        raise ValueError("bad record header\nat offset 12")
+
+    monkeypatch.setattr(torch, "load", damaged)
+    with pytest.raises(UnreadableCheckpoint) as refused:
+        load_lightning_checkpoint(path)
+    assert str(refused.value) == (
+        f"{path}: not a readable checkpoint, cut short or damaged (a job killed while saving it, or a full "
+        "disk?): bad record header"
+    )
+
+
+def test_a_config_that_is_not_an_object_is_refused_in_one_line(tmp_path):
+    """A config.json holding a bare number (damaged, or another program's) is refused as naming no
+    domain, not failed on with a TypeError."""
+    from safetensors.torch import save_file
+
+    (tmp_path / "config.json").write_text("3\n")
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(UserError) as err:
+        from_pretrained(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'config.json'}: names no sciPT domain, so {tmp_path} is not a sciPT export"
+    )
+
+
+def test_a_global_is_resolvable_unless_cut_or_nowhere():
+    """The names a checkpoint's pickle may give: an object of an imported module or of an installed
+    package is resolvable (it is refused as a Python object, not called damage); a name with an
+    empty part, an attribute its imported module lacks, or a first part no package has is not."""
+    from sciPT.checkpoint import _resolvable
+
+    for name in ("collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "numpy.dtype"):
+        assert _resolvable(name), name
+    for name in ("torch._utils._rebuild_tenso", "t.", ".", "torch..x", "to", "no_such_package_here.Thing"):
+        assert not _resolvable(name), name
+
+
+def test_a_whole_checkpoint_holding_an_object_of_a_package_not_installed_is_not_called_damaged(
+    tmp_path, monkeypatch
+):
+    """Where the file is a whole zip (the format Lightning writes), a global no package here holds
+    is an object this machine cannot build, refused as one, not a file cut short."""
+    import pickle
+
+    from sciPT.checkpoint import UnreadableCheckpoint, load_lightning_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"global_step": 1}, path)
+
+    def refuses(*args, **kwargs):
+        raise pickle.UnpicklingError(
+            "Weights only load failed. Unsupported global: GLOBAL no_such_package_here.Thing"
+        )
+
+    monkeypatch.setattr(torch, "load", refuses)
+    with pytest.raises(UnreadableCheckpoint) as refused:
+        load_lightning_checkpoint(path)
+    assert str(refused.value) == (
+        f"{path}: holds a Python object (no_such_package_here.Thing) besides tensors and plain data, which "
+        "is never unpickled here"
+    )

@@ -105,3 +105,96 @@ def test_out_naming_the_runs_own_model_folder_re_exports_into_it(tmp_path, capsy
     assert capsys.readouterr().err.splitlines()[-1] == f"exported step 9 to {run / 'model'}"
     loaded = from_pretrained(run).model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in weights.items())
+
+
+def test_the_export_record_keeps_whether_tensors_come_after_training():
+    """What pre-training stores for `scipt export`: the config as given, and the flag that makes
+    an unfinished run's export warn that its EWC Fisher is missing."""
+    config = {"domain": "dna"}
+    assert export_record(config, after_training=True) == {"config": config, "after_training": True}
+    assert export_record(config, after_training=False) == {"config": config, "after_training": False}
+
+
+def test_the_backbone_is_only_the_entries_under_its_prefix():
+    """backbone_state takes the `backbone.` entries, unprefixed; an objective's module that happens
+    to be called `backbone` is not part of it."""
+    from sciPT.export import backbone_state
+
+    a, b, c = torch.zeros(1), torch.ones(1), torch.full((1,), 2.0)
+    state = {"backbone.a": a, "objective.backbone.b": b, "head.c": c}
+    backbone = backbone_state({"state_dict": state})
+    assert list(backbone) == ["a"] and backbone["a"] is a
+
+
+def test_a_causal_objectives_head_is_not_exported_as_a_masked_head(tmp_path):
+    """A causal head (one projection, `objective.head.weight`) is no masked-LM head: the export holds
+    no `mlm_head.*` tensors, which naturalness would otherwise read as one."""
+    from sciPT.export import export_checkpoint, masked_head_state
+
+    checkpoint, _ = _pretraining_checkpoint(step=3, seed=0)
+    checkpoint["state_dict"] |= {
+        "objective.head.weight": torch.zeros(10, 64),
+        "objective.head.bias": torch.zeros(10),
+    }
+    assert masked_head_state(checkpoint) == {}
+    export_checkpoint(checkpoint, tmp_path / "model", "last.ckpt")
+    assert from_pretrained(tmp_path).extras == {}
+
+
+def test_added_tensors_are_stored_detached_and_compact_and_the_checkpoint_is_returned(tmp_path):
+    """A Fisher still attached to its graph, or a transposed view, is stored as plain values (torch
+    refuses to save a non-leaf tensor that requires grad); the checkpoint returned holds them."""
+    path = tmp_path / "last.ckpt"
+    checkpoint, _ = _pretraining_checkpoint(step=3, seed=0)
+    torch.save(checkpoint, path)
+    attached = torch.ones(2, requires_grad=True) * 2  # [2, 2], a non-leaf tensor
+    view = torch.arange(6.0).reshape(2, 3).t()  # [[0, 3], [1, 4], [2, 5]], not contiguous
+    returned = add_tensors(path, checkpoint, {"fisher.a": attached, "fisher.t": view})
+    assert sorted(returned[CHECKPOINT_KEY]["tensors"]) == ["fisher.a", "fisher.t"]
+    stored = load_lightning_checkpoint(path)[CHECKPOINT_KEY]["tensors"]
+    assert torch.equal(stored["fisher.a"], torch.tensor([2.0, 2.0])) and not stored["fisher.a"].requires_grad
+    assert torch.equal(stored["fisher.t"], torch.tensor([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]))
+    assert stored["fisher.t"].is_contiguous()
+
+
+def test_a_checkpoint_missing_backbone_weights_is_not_exported(tmp_path):
+    """A backbone weight missing from the checkpoint must not be exported as its random
+    initialisation: the export stops, and writes nothing."""
+    from sciPT.export import export_checkpoint
+
+    checkpoint, _ = _pretraining_checkpoint(step=3, seed=0)
+    gone = sorted(checkpoint["state_dict"])[0]
+    del checkpoint["state_dict"][gone]
+    with pytest.raises(RuntimeError, match=f'Missing key\\(s\\) in state_dict: "{gone[len("backbone.") :]}"'):
+        export_checkpoint(checkpoint, tmp_path / "model", "last.ckpt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_run_whose_domain_added_no_tensors_exports_without_a_warning(tmp_path, capsys):
+    """Tensors added after training, even none, mean the run finished: only their absence warns."""
+    from sciPT.export import export_checkpoint
+
+    checkpoint, _ = _pretraining_checkpoint(step=3, seed=0)
+    checkpoint[CHECKPOINT_KEY] |= {"after_training": True, "tensors": {}}
+    export_checkpoint(checkpoint, tmp_path / "model", "last.ckpt")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_hugging_face_export_goes_to_its_own_folder_by_default(tmp_path, monkeypatch, capsys):
+    """--format hf without --out writes RUN/hf, never RUN/model: that folder holds the run's sciPT
+    export, which the Hugging Face files would replace."""
+    import sciPT.hf_export
+
+    run = _run(tmp_path)
+    asked = []
+
+    def export_esm(path, out, checkpoint):
+        asked.append((path, out, checkpoint))
+        return out
+
+    monkeypatch.setattr(sciPT.hf_export, "export_esm", export_esm)
+    assert export_run(argparse.Namespace(run=str(run), out=None, checkpoint=None, format="hf")) == 0
+    assert [(p.resolve(), o.resolve(), c) for p, o, c in asked] == [
+        (run.resolve(), (run / "hf").resolve(), None)
+    ]
+    assert capsys.readouterr().err.startswith(f"exported {run / 'hf'} as EsmForMaskedLM")
