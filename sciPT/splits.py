@@ -5,8 +5,8 @@ reverse complement). Split by record, the copies can land on both sides of a fol
 early-stopping split, and the held-out score then includes what the model was fitted on. These
 splits group the records first, by a key equal for the copies (for DNA
 :func:`sciPT.diagnostics.overlap.strand_keys`: a sequence and its reverse complement share one;
-:class:`sciPT.diagnostics.overlap.NearCopies` groups near copies too), stratify the groups by the label of each group's first record, and give every record its group's
-side. Groups are taken in the order of their first record, so on a set without copies the splits
+:class:`sciPT.diagnostics.overlap.NearCopies` groups near copies too), stratify the groups by the
+label of each group's first record, and give every record its group's side. Groups are taken in the order of their first record, so on a set without copies the splits
 are exactly the record-level ones of scikit-learn with the same seed.
 
 Shapes: ``keys`` and ``labels`` ``(N,)``; the splits are arrays of record indices.

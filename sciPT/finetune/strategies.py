@@ -164,16 +164,14 @@ def validate(cfg: FinetuneConfig, where: str = "finetune", max_steps: int | None
             "backbone would never train (that is --strategy linear-probe); give fewer steps or a "
             "fraction of the run"
         )
-    if (
-        max_steps is not None
-        and 0 < cfg.head_warmup < 1
-        and fraction_steps(cfg.head_warmup, max_steps) >= max_steps
-    ):
-        # a fraction rounds up to whole steps: of a short run it can be all of them
+    # a fraction rounds up to whole steps: of a short run it can be all of them
+    fraction = max_steps is not None and 0 < cfg.head_warmup < 1
+    warmup = fraction_steps(cfg.head_warmup, max_steps) if fraction else None
+    if warmup is not None and warmup >= max_steps:
         raise ConfigError(
-            f"{where}.head_warmup: {cfg.head_warmup:g} of --max-steps {max_steps} is "
-            f"{fraction_steps(cfg.head_warmup, max_steps)} steps (rounded up), the whole run: the backbone "
-            "would never train (that is --strategy linear-probe); give a smaller fraction or more steps"
+            f"{where}.head_warmup: {cfg.head_warmup:g} of --max-steps {max_steps} is {warmup} steps "
+            "(rounded up), the whole run: the backbone would never train (that is --strategy "
+            "linear-probe); give a smaller fraction or more steps"
         )
     if cfg.ewc_online_every and cfg.strategy != "ewc":
         raise ConfigError(
