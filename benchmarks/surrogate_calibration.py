@@ -136,6 +136,18 @@ VALIDATION = {
         "transfer": "exponents",
         "guard_rule": "stacking",
     },
+    "gaussian, exponents/blend, Burman-corrected leave-one-out": {
+        "prior": "gaussian",
+        "transfer": "exponents",
+        "guard_rule": "blend",
+        "loo_correction": "burman",
+    },
+    "mixture, exponents/blend, Burman-corrected leave-one-out": {
+        "prior": "mixture",
+        "transfer": "exponents",
+        "guard_rule": "blend",
+        "loo_correction": "burman",
+    },
     "gaussian, all/evidence": {"prior": "gaussian", "transfer": "all", "guard_rule": "evidence"},
     "gaussian, all/loo": {"prior": "gaussian", "transfer": "all", "guard_rule": "loo"},
     "mixture, all/evidence": {"prior": "mixture", "transfer": "all", "guard_rule": "evidence"},
@@ -149,7 +161,8 @@ VALIDATION_RULE = (
     "leave-one-out blend was added to the candidates after the first run of this rule, and the "
     "blend whose leave-one-out re-fits scratch with its held exponents' reference width when "
     "scratch's kept fit took that width, and on 2026-12-07 the blends weighted by pseudo-BMA+ and by "
-    "stacking; the rule is otherwise unchanged) pairs, the "
+    "stacking, and on 2026-12-07 too the blend weighted by Burman-corrected leave-one-out densities "
+    "(the n - 1 effect measured by surrogate_guard_n.py); the rule is otherwise unchanged) pairs, the "
     "lowest mean of the three median MAPEs (n = 1, n = 2, extrapolation from the two lowest Re) "
     "on the library validation (leave-one-family-out: a held-out family's systems calibrated with "
     "the prior of the other families; synthetic series of 7 points over a factor 5 in Re at one "

@@ -425,6 +425,9 @@ def test_calibrate_names_its_bad_arguments_word_for_word():
             calibrate(X, y, NAMES, RIGHT, guard_rule=rule, loo_held="fixed")
     with pytest.raises(ValueError, match=r"^transfer must be one of \('exponents', 'all'\)$"):
         calibrate(X, y, NAMES, RIGHT, transfer="constant")
+    for rule in ("evidence", "blend"):
+        with pytest.raises(ValueError, match=r"^loo_correction must be one of \('none', 'burman'\)$"):
+            calibrate(X, y, NAMES, RIGHT, guard_rule=rule, loo_correction="bias")
 
 
 def test_the_kept_scratch_fit_holds_an_unseen_exponent_with_the_reference_width():
@@ -625,3 +628,76 @@ def test_with_two_points_pseudo_bma_plus_is_pseudo_bma_and_stacking_is_the_hard_
         assert 0 < g["blend"].prior_weight < 1
         kept = {"prior": 1.0, "scratch": 0.0}[g["loo"].choice]
         assert g["stacking"].prior_weight == kept
+
+
+class _MeanFit:
+    """A stand-in fit: predicts the mean of the values it was fitted on, log density minus the
+    squared error (so the held-out numbers can be worked by hand)."""
+
+    def __init__(self, ys):
+        self.m = float(np.mean(ys))
+
+    def log_density(self, X, y):
+        return -((np.asarray(y, float) - self.m) ** 2)
+
+    def predict(self, X):
+        return np.full(len(X), self.m)
+
+
+def test_burman_s_correction_matches_a_hand_computation():
+    """y = 0, 1, 3. Held-out means 2, 1.5, 0.5 (without 0, 1, 2); full mean 4/3. Leave-one-out
+    densities -4, -1/4, -25/4. Each point under the three held-out fits, averaged: point 0
+    -(4 + 9/4 + 1/4)/3 = -13/6, point 1 -(1 + 1/4 + 1/4)/3 = -1/2, point 2 -(1 + 9/4 + 25/4)/3 =
+    -19/6; under the full fit -16/9, -1/9, -25/9. Corrected: -4 - 16/9 + 13/6 = -130/36,
+    -1/4 - 1/9 + 1/2 = 5/36, -25/4 - 25/9 + 19/6 = -211/36. The errors stay the held-out fits'."""
+    from sciPT.domains.surrogates.calibrate import loo
+
+    X, y = np.zeros((3, 1)), np.array([0.0, 1.0, 3.0])
+    lpd, err = loo(X, y, lambda Xs, ys: _MeanFit(ys))
+    np.testing.assert_allclose(lpd, [-4, -1 / 4, -25 / 4], rtol=1e-12)
+    lpd_b, err_b = loo(X, y, lambda Xs, ys: _MeanFit(ys), "burman")
+    np.testing.assert_allclose(lpd_b, np.array([-130, 5, -211]) / 36, rtol=1e-12)
+    np.testing.assert_allclose(err_b, err, rtol=0)
+    np.testing.assert_allclose(err, [2, 0.5, -2.5], rtol=1e-12)
+    with pytest.raises(
+        ValueError, match=r"^loo: correction must be one of \('none', 'burman'\), got 'bias'$"
+    ):
+        loo(X, y, lambda Xs, ys: _MeanFit(ys), "bias")
+
+
+def test_burman_s_correction_weights_unequal_folds_by_their_size():
+    """Above 100 points the held-out sets are ten folds, the first one point larger (101 points:
+    11, then 10 each): each fold's fit counts by its share of the points, n_k / n, so a procedure
+    that ignores the data is not corrected at all and the correction is the paper's sum."""
+    from sciPT.domains.surrogates.calibrate import held_out_sets, loo
+
+    rng = np.random.default_rng(1)
+    X, y = np.zeros((101, 1)), rng.normal(size=101)
+    lpd, _ = loo(X, y, lambda Xs, ys: _MeanFit(ys))
+    fixed = _MeanFit([0.5])
+    const, _ = loo(X, y, lambda Xs, ys: fixed, "burman")
+    np.testing.assert_allclose(const, -((y - 0.5) ** 2), rtol=1e-12)  # nothing to correct
+    lpd_b, _ = loo(X, y, lambda Xs, ys: _MeanFit(ys), "burman")
+    folds = held_out_sets(101)
+    assert [len(f) for f in folds] == [11] + [10] * 9
+    means = [np.mean(np.delete(y, f)) for f in folds]
+    averaged = sum(len(f) / 101 * -((y - m) ** 2) for f, m in zip(folds, means))
+    np.testing.assert_allclose(lpd_b, lpd - (y - y.mean()) ** 2 - averaged, rtol=1e-10)
+
+
+def test_the_guard_weighs_burman_corrected_densities_and_says_so():
+    """With ``loo_correction="burman"`` the guard's ELPDs are the corrected densities' sums, the
+    blend's weight is pseudo-BMA's on them, and the reason says the correction was made."""
+    from sciPT.domains.surrogates.calibrate import blend_weight, informed_fit, loo
+
+    X, y = _ribbed(4)
+    informed = transfer_prior(RIGHT, "exponents")
+    lpd_p, _ = loo(X, y, lambda Xs, ys: informed_fit(Xs, ys, informed, NoisePrior())[0], "burman")
+    lpd_s, _ = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"), "burman")
+    g = calibrate(X, y, NAMES, RIGHT, loo_correction="burman").guard
+    plain = calibrate(X, y, NAMES, RIGHT).guard
+    assert g.elpd == pytest.approx({"prior": lpd_p.sum(), "scratch": lpd_s.sum()}, rel=1e-12)
+    assert g.elpd != pytest.approx(plain.elpd, rel=1e-3)  # the correction moved them
+    assert g.prior_weight == pytest.approx(blend_weight(lpd_p, lpd_s, "blend"), rel=1e-12)
+    assert g.reason.startswith("leave-one-out with Burman's correction to 4 points: ELPD ")
+    assert plain.reason.startswith("leave-one-out: ELPD ")
