@@ -434,11 +434,14 @@ def calibrate(
     if guard_rule in BLENDS:
         # scratch handicapped by the margin as in the hard rules
         w = blend_weight(lpd_p, lpd_s, guard_rule, margin)
+        if w in (0.0, 1.0):  # stacking at an end keeps one fit whole: not a mixture weighted 1.00 and 0.00
+            kept = f"the {'prior-informed fit' if w == 1.0 else 'scratch fit'} alone, weighted 1"
+        else:
+            kept = f"their mixture with the prior-informed fit weighted {w:.2f} and scratch {1 - w:.2f}"
         reason = (
             f"{how}: ELPD {elpd['prior']:.2f} nats for the prior-informed fit, "
             f"{elpd['scratch']:.2f} for scratch (held-out RMSE of log Nu {rmse['prior']:.3f} vs "
-            f"{rmse['scratch']:.3f}), so the kept model is their mixture with the prior-informed fit "
-            f"weighted {w:.2f} and scratch {1 - w:.2f} ({BLEND_WORDS[guard_rule]}"
+            f"{rmse['scratch']:.3f}), so the kept model is {kept} ({BLEND_WORDS[guard_rule]}"
             + (f"; scratch handicapped by the margin, {margin * n:g} nats)" if margin else ")")
         )
         result = GuardResult("blend", reason, elpd, rmse, rule=guard_rule, prior_weight=w)

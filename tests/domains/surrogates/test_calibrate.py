@@ -628,6 +628,9 @@ def test_with_two_points_pseudo_bma_plus_is_pseudo_bma_and_stacking_is_the_hard_
         assert 0 < g["blend"].prior_weight < 1
         kept = {"prior": 1.0, "scratch": 0.0}[g["loo"].choice]
         assert g["stacking"].prior_weight == kept
+        # one fit whole is not called a mixture weighted 1.00 and 0.00
+        fit = {"prior": "prior-informed fit", "scratch": "scratch fit"}[g["loo"].choice]
+        assert g["stacking"].reason.endswith(f"so the kept model is the {fit} alone, weighted 1 (stacking)")
 
 
 class _MeanFit:
