@@ -719,3 +719,88 @@ def test_the_start_is_read_as_the_run_or_its_export_records(tmp_path):
     pbe = md.structure_reading(copied, "pbe")
     assert (pbe.length_unit, pbe.periodic) == ("Bohr", "never")
     assert md.structure_reading(copied, "other") is None
+
+
+def test_an_export_reads_the_start_as_its_last_head_not_as_a_neighbouring_runs_config(tmp_path):
+    """Asked for no head, an export reads the start as its last head records it (the one fine-tuned
+    last; heads are listed oldest first). An export copied into another run's folder (run/other/,
+    beside that run's own model/) reads as its own record says, not as that run's config.yaml: its
+    bonds would be 1.89 times off otherwise."""
+    import json
+
+    exported = {
+        "domain": "molecules",
+        "model": {"head": "pbe", "heads": [{"name": "ccsd"}]},
+        "head_data": {"pbe": {"length_unit": "Bohr"}, "ccsd": {"length_unit": "Angstrom"}},
+    }
+    assert md.exported_heads(exported) == ["pbe", "ccsd"]
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  length_unit: Bohr\n")
+    (run / "model" / "model.safetensors").write_bytes(b"")
+    (run / "model" / "config.json").write_text(json.dumps({"domain": "molecules", "model": {"head": "pbe"}}))
+    other = run / "other"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(b"")
+    (other / "config.json").write_text(json.dumps(exported))
+    assert md.structure_reading(other).length_unit == "Angstrom"
+    assert md.structure_reading(other, "pbe").length_unit == "Bohr"
+
+
+def test_the_thermostats_friction_is_by_default_0_01_per_fs():
+    """MDSettings' default friction is the command's (--friction, default 0.01 per fs): a library
+    caller who leaves it out thermostats as `scipt md --ensemble nvt` does."""
+    from ase import units
+
+    atoms = Atoms("Ar2", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 3.8]])
+    dynamics = md._integrator(atoms, MDSettings(steps=1, temperature=300.0, ensemble="nvt"))
+    assert dynamics.todict()["friction"] == pytest.approx(0.01 / units.fs, rel=1e-12)
+
+
+def test_a_resumed_nvt_run_continues_with_the_noise_of_the_seed_and_its_step(tmp_path, monkeypatch):
+    """Resumed at step 4, the run continues the last frame with Langevin dynamics as the module
+    docstring says: dt = --timestep fs, --temperature, --friction per fs, the centre of mass held by
+    FixCom (not Langevin's deprecated fixcm, which heats small molecules) and noise drawn from the
+    stream of (seed, 4). Built here by hand from ASE, it gives the resumed file's last frame."""
+    from ase import units
+    from ase.constraints import FixCom
+
+    atoms, calc = _argon()
+    settings = MDSettings(steps=6, temperature=50.0, interval=2, ensemble="nvt", friction=0.02, seed=3)
+    out = tmp_path / "traj.xyz"
+    _interrupted(calc, atoms, settings, out, monkeypatch, Langevin, 5)
+    kept = frames_of(partial_path(out))
+    assert [f.info["step"] for f in kept] == [0, 2, 4]
+    run_md(atoms, calc, settings, out, progress=False, resume=True)
+    resumed = frames_of(out)[-1]
+    assert resumed.info["step"] == 6
+
+    hand = Atoms("Ar3", positions=kept[-1].positions, momenta=kept[-1].get_momenta())
+    hand.calc = calc
+    hand.set_constraint(FixCom())
+    Langevin(
+        hand,
+        0.5 * units.fs,
+        temperature_K=50.0,
+        friction=0.02 / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng([3, 4]),
+    ).run(2)
+    np.testing.assert_allclose(resumed.positions, hand.positions, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(resumed.get_momenta(), hand.get_momenta(), rtol=0, atol=1e-12)
+    assert np.abs(hand.positions - kept[-1].positions).max() > 1e-4  # it moved
+
+
+def test_a_resumed_runs_bar_starts_at_the_step_it_resumes_from(tmp_path, monkeypatch, capsys):
+    """Resumed at step 2 of 4, the bar reads 2/4 (50 %) from its first state and ends at 4/4: one
+    that started at 0 would end at 2/4, a run that looks unfinished."""
+    atoms, calc = _argon()
+    settings = MDSettings(steps=4, temperature=50.0, interval=2)
+    out = tmp_path / "traj.xyz"
+    _interrupted(calc, atoms, settings, out, monkeypatch, VelocityVerlet, 3)
+    capsys.readouterr()
+    monkeypatch.setattr(md, "tqdm", functools.partial(tqdm, mininterval=30))
+    run_md(atoms, calc, settings, out, resume=True)
+    states = bar_states(capsys.readouterr().err)
+    assert states[0].startswith("MD nve:  50%") and " 2/4 " in states[0], states
+    assert states[-1].startswith("MD nve: 100%") and " 4/4 " in states[-1], states

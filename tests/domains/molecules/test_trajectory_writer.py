@@ -9,6 +9,7 @@ from ase.calculators.lj import LennardJones
 from sciPT.domains.molecules import md
 from sciPT.domains.molecules.md import MDSettings
 from sciPT.domains.molecules.trajectory import Trajectory, partial_path
+from sciPT.errors import UserError
 
 
 def _argon(cell=None):
@@ -52,3 +53,32 @@ def test_a_resume_restores_the_periodicity_of_the_last_frame(tmp_path):
     assert molecule.pbc.tolist() == [True, True, True]
     np.testing.assert_array_equal(molecule.cell[:], np.eye(3) * 10.0)
     resumed._close()
+
+
+def test_a_resume_of_another_structure_with_as_many_atoms_is_refused(tmp_path):
+    """The partial file's frames are Ar3: a structure of three atoms of other elements (Ar2Kr) is
+    another system, refused naming both formulas, however the atom count agrees."""
+    out = tmp_path / "traj.xyz"
+    trajectory = Trajectory.open(out)
+    with pytest.raises(KeyboardInterrupt), trajectory.writing():
+        trajectory.write(md.snapshot(_argon(), 0, 0.5))
+        raise KeyboardInterrupt
+    resumed = Trajectory.open(out, resume=True)
+    other = Atoms("Ar2Kr", positions=[[0.0, 0.0, 0.0], [3.8, 0.0, 0.0], [1.9, 3.3, 0.0]])
+    with pytest.raises(UserError) as err:
+        resumed.restore(other, MDSettings(steps=4, temperature=50.0))
+    assert str(err.value) == (
+        f"{partial_path(out)}: its frames are Ar3 and the structure is Ar2Kr: not a trajectory of this structure"
+    )
+
+
+def test_a_trajectory_is_running_from_when_its_run_starts_writing(tmp_path):
+    """`running` tells scipt md whether an error came from the run itself (then it reports what was
+    kept) or from before it started: False when opened, True inside writing(), and still True after
+    an interruption."""
+    trajectory = Trajectory.open(tmp_path / "traj.xyz")
+    assert trajectory.running is False
+    with pytest.raises(KeyboardInterrupt), trajectory.writing():
+        assert trajectory.running is True
+        raise KeyboardInterrupt
+    assert trajectory.running is True
