@@ -148,6 +148,18 @@ VALIDATION = {
         "guard_rule": "blend",
         "loo_correction": "burman",
     },
+    "gaussian, exponents/blend, Burman-corrected where scratch's form holds": {
+        "prior": "gaussian",
+        "transfer": "exponents",
+        "guard_rule": "blend",
+        "loo_correction": "burman-same-form",
+    },
+    "mixture, exponents/blend, Burman-corrected where scratch's form holds": {
+        "prior": "mixture",
+        "transfer": "exponents",
+        "guard_rule": "blend",
+        "loo_correction": "burman-same-form",
+    },
     "gaussian, all/evidence": {"prior": "gaussian", "transfer": "all", "guard_rule": "evidence"},
     "gaussian, all/loo": {"prior": "gaussian", "transfer": "all", "guard_rule": "loo"},
     "mixture, all/evidence": {"prior": "mixture", "transfer": "all", "guard_rule": "evidence"},
@@ -162,12 +174,15 @@ VALIDATION_RULE = (
     "blend whose leave-one-out re-fits scratch with its held exponents' reference width when "
     "scratch's kept fit took that width, and on 2026-12-07 the blends weighted by pseudo-BMA+ and by "
     "stacking, and on 2026-12-07 too the blend weighted by Burman-corrected leave-one-out densities "
-    "(the n - 1 effect measured by surrogate_guard_n.py); the rule is otherwise unchanged) pairs, the "
+    "(the n - 1 effect measured by surrogate_guard_n.py), and after its run the same correction made "
+    "only where scratch fits the same form without each held-out point as with all; the rule is "
+    "otherwise unchanged) pairs, the "
     "lowest mean of the three median MAPEs (n = 1, n = 2, extrapolation from the two lowest Re) "
     "on the library validation (leave-one-family-out: a held-out family's systems calibrated with "
     "the prior of the other families; synthetic series of 7 points over a factor 5 in Re at one "
     "Pr, 3 % scatter) is the default; eligible pairs whose rule's score equals the lowest on every "
-    "series (the blends that coincide at n <= 2: pseudo-BMA+ and pseudo-BMA) are told apart by the "
+    "series (the blends that coincide at n <= 2: pseudo-BMA+, pseudo-BMA, and the latter corrected where "
+    "scratch's form holds) are told apart by the "
     "median MAPE with three calibration points on the same series (every subset of three; this "
     "tie-break was added on 2026-12-07, before its comparison's figures were seen). The paired difference to "
     "the chosen pair, per series, is reported with its standard error (2-SE rule)"

@@ -84,8 +84,14 @@ is the least sure) is judged by a worse version of itself than the one kept
 adds Burman's correction to each point's held-out log density (Burman, *Biometrika* 76, 503 (1989)):
 ``lpd_i + log p_full(y_i) - sum_k (n_k / n) log p_-k(y_i)``, the full fit's density at the point
 minus the held-out fits' densities there averaged over the held-out sets (``n_k`` points each), which
-removes the first-order difference between a procedure on ``n - 1`` points and on ``n``. The default,
-``"none"``, is the plain leave-one-out.
+removes the first-order difference between a procedure on ``n - 1`` points and on ``n``. That
+difference is one of sample size only while the procedure fits the same form at ``n - 1`` points
+as at ``n``; scratch frees an exponent once there are points to pay for it, so without one of two
+points it is the fixed-slope convention and with both a free slope, and the correction then
+credits it with the change of form. ``"burman-same-form"`` corrects both procedures' densities
+only where scratch frees the same parameters without each held-out set as with every point (from
+three points at one Pr; never at two), and neither otherwise. The default, ``"none"``, is the
+plain leave-one-out.
 """
 
 from __future__ import annotations
@@ -115,7 +121,7 @@ DEFAULT_GUARD_RULE = "blend"
 DEFAULT_PRIOR_FORM = "mixture"
 HELD = ("width", "exact")
 DEFAULT_LOO_HELD = "exact"
-LOO_CORRECTIONS = ("none", "burman")
+LOO_CORRECTIONS = ("none", "burman", "burman-same-form")
 DEFAULT_LOO_CORRECTION = "none"
 # the reference prior scratch's free exponents get when its evidence is computed (fixed in advance;
 # its width factor integrated under the hyperprior, as the prior-informed model's is)
@@ -381,8 +387,9 @@ def calibrate(
         loo_held: how the guard's leave-one-out re-fits scratch on ``n - 1`` points: an exponent
             it cannot fit there held ``"exact"`` (default) or with the reference ``"width"``
             (:func:`scratch_prior`; see the module docstring).
-        loo_correction: ``"none"`` (default) or ``"burman"``: the guard's held-out densities
-            corrected for their fits' ``n - 1`` points (module docstring).
+        loo_correction: ``"none"`` (default), ``"burman"`` or ``"burman-same-form"``: the guard's
+            held-out densities corrected for their fits' ``n - 1`` points, always or only where
+            scratch's held-out fits have its full fit's form (module docstring).
     """
     if guard_rule not in GUARD_RULES:
         raise ValueError(f"guard_rule must be one of {GUARD_RULES}")
@@ -423,11 +430,21 @@ def calibrate(
             ),
             weights,
         )
-    lpd_p, err_p = loo(X, y, prior_proc, loo_correction)
-    lpd_s, err_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, names, noise, loo_held), loo_correction)
+    correction, how = loo_correction, held_out_words(n)
+    if loo_correction == "burman-same-form":
+        form = scratch_prior(X, names).free
+        if all(
+            np.array_equal(scratch_prior(np.delete(X, held, axis=0), names).free, form)
+            for held in held_out_sets(n)
+        ):
+            correction = "burman"
+        else:
+            correction = "none"
+            how += f" (not corrected to {n} points: scratch fits another form without a held-out point)"
+    lpd_p, err_p = loo(X, y, prior_proc, correction)
+    lpd_s, err_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, names, noise, loo_held), correction)
     elpd = {"prior": float(lpd_p.sum()), "scratch": float(lpd_s.sum())}
-    how = held_out_words(n)
-    if loo_correction == "burman":
+    if correction == "burman":
         how += f" with Burman's correction to {n} points"
     rmse = {"prior": float(np.sqrt(np.mean(err_p**2))), "scratch": float(np.sqrt(np.mean(err_s**2)))}
     diff = elpd["scratch"] - elpd["prior"]

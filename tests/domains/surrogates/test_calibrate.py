@@ -426,7 +426,9 @@ def test_calibrate_names_its_bad_arguments_word_for_word():
     with pytest.raises(ValueError, match=r"^transfer must be one of \('exponents', 'all'\)$"):
         calibrate(X, y, NAMES, RIGHT, transfer="constant")
     for rule in ("evidence", "blend"):
-        with pytest.raises(ValueError, match=r"^loo_correction must be one of \('none', 'burman'\)$"):
+        with pytest.raises(
+            ValueError, match=r"^loo_correction must be one of \('none', 'burman', 'burman-same-form'\)$"
+        ):
             calibrate(X, y, NAMES, RIGHT, guard_rule=rule, loo_correction="bias")
 
 
@@ -663,7 +665,8 @@ def test_burman_s_correction_matches_a_hand_computation():
     np.testing.assert_allclose(err_b, err, rtol=0)
     np.testing.assert_allclose(err, [2, 0.5, -2.5], rtol=1e-12)
     with pytest.raises(
-        ValueError, match=r"^loo: correction must be one of \('none', 'burman'\), got 'bias'$"
+        ValueError,
+        match=r"^loo: correction must be one of \('none', 'burman', 'burman-same-form'\), got 'bias'$",
     ):
         loo(X, y, lambda Xs, ys: _MeanFit(ys), "bias")
 
@@ -704,3 +707,34 @@ def test_the_guard_weighs_burman_corrected_densities_and_says_so():
     assert g.prior_weight == pytest.approx(blend_weight(lpd_p, lpd_s, "blend"), rel=1e-12)
     assert g.reason.startswith("leave-one-out with Burman's correction to 4 points: ELPD ")
     assert plain.reason.startswith("leave-one-out: ELPD ")
+
+
+def test_burman_same_form_corrects_only_where_scratch_fits_one_form_without_each_point():
+    """Two points at one Pr: without either, scratch is the fixed-slope convention, with both a free
+    slope, so neither fit's densities are corrected (the guard is the plain blend, and says why).
+    Four points at one Pr: scratch frees log C and the Re exponent with three points as with four,
+    so both are corrected, as with ``"burman"``. Four points, one at another Pr: without that point
+    scratch cannot free the Pr exponent it frees with all four, so nothing is corrected."""
+    prior = GaussianPrior(NAMES, [np.log(0.1), 0.7, 0.40], np.diag([0.04, 0.05**2, 0.02**2]))
+    X, y = _ribbed(2)
+    same, plain = (
+        calibrate(X, y, NAMES, prior, loo_correction=c).guard for c in ("burman-same-form", "none")
+    )
+    assert same.elpd == plain.elpd and same.prior_weight == plain.prior_weight
+    assert same.reason.startswith(
+        "leave-one-out (not corrected to 2 points: scratch fits another form without a held-out point): ELPD "
+    )
+    X, y = _ribbed(4)
+    same, burman = (
+        calibrate(X, y, NAMES, prior, loo_correction=c).guard for c in ("burman-same-form", "burman")
+    )
+    assert same.elpd == burman.elpd and same.prior_weight == burman.prior_weight
+    assert same.reason == burman.reason
+    X = X.copy()
+    X[3, 2] = np.log(5.0)  # the last point at Pr 5
+    same, plain = (
+        calibrate(X, y, NAMES, prior, loo_correction=c).guard for c in ("burman-same-form", "none")
+    )
+    assert calibrate(X, y, NAMES, prior, loo_correction="burman").guard.elpd != pytest.approx(plain.elpd)
+    assert same.elpd == plain.elpd and same.prior_weight == plain.prior_weight
+    assert "(not corrected to 4 points: scratch fits another form without a held-out point)" in same.reason
