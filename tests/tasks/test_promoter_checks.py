@@ -627,3 +627,70 @@ def test_the_epoch_check_holds_out_near_copies_as_one_group():
         check_epoch_fits(cfg, data, None)
     cfg.train.max_steps += 1
     check_epoch_fits(cfg, data, None)
+
+
+def test_a_label_fraction_beside_folds_needs_only_its_own_early_stopping_split():
+    """A label fraction's fit is one fit stopped early on its own split, whatever --folds the
+    cross-validation takes: 2 distinct sequences of each class suffice, not the 5 that 5 folds need.
+    Of 10 promoters in 63 records, the 0.25 subsets of the 80 % pool hold 2 to 4 promoters:
+    accepted beside 5 folds as without them."""
+    from sciPT.tasks.promoter_evaluation import fraction_seeds, fraction_split, fraction_subset
+
+    rng = np.random.default_rng(1)
+    texts = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(63)]
+    data = sequences(texts, [1] * 10 + [0] * 53, "imb.csv")
+    cfg = PromoterConfig(label_fractions=[0.25], fraction_seeds=2, folds=5)
+    pool, _ = fraction_split(cfg, data)
+    promoters = [int(fraction_subset(pool, 0.25, seed).labels.sum()) for seed in fraction_seeds(cfg)]
+    assert all(2 <= n < 5 for n in promoters), promoters
+    check_label_fractions(cfg, data)
+
+
+def test_the_conv_head_s_kernel_and_pool_bind_only_a_conv_head():
+    """Mean and flatten pooling slide no kernel: one token position is enough for them, whatever
+    head.kernel and head.pool say (they are the conv head's keys), where a conv head of kernel 15
+    and max-pool 4 would need 18."""
+    from sciPT.tasks.promoter_checks import check_head_reads
+
+    data = sequences(["ACGT"], [1], "t.csv")
+    for pooling in ("mean", "flatten"):
+        check_head_reads(_config({"head.pooling": pooling, "head.kernel": 15, "head.pool": 4}), data, 7, 5)
+    with pytest.raises(DataError, match="the conv head needs at least 18 "):
+        check_head_reads(_config({"head.pooling": "conv", "head.kernel": 15, "head.pool": 4}), data, 7, 5)
+
+
+def test_several_repeated_records_are_counted_in_the_plural():
+    """AACG three times (once as its reverse complement CGTT) is 2 records repeating an earlier
+    one: 'records ... repeat', as the report's first lines are read as prose."""
+    metrics: dict = {}
+    lines = overlap_flags(sequences(["AACG", "AACG", "CGTT", "GGGA"], [1, 1, 1, 0], "t.csv"), None, metrics)
+    assert metrics["repeated_sequences"] == 2
+    assert lines[0].startswith(
+        "- **Repeated sequences**: 2 records of t.csv repeat an earlier record's sequence (either strand);"
+    )
+
+
+def test_the_epoch_check_measures_the_splits_of_the_ensemble_members_seeds():
+    """An ensemble's members split with the seeds seed + 1000 m (train_classifier): the check
+    measures the largest fit of those very splits. 30 distinct 10-mers repeated 1 to 7 times (122
+    records), each group held out whole, so the fits differ in size from seed to seed (chosen so
+    that the seeds seed, seed + 1, seed + 2 would give another largest fit); a budget one step
+    short of a pass over it at batch size 10 is refused, a full pass accepted."""
+    from sciPT.tasks.promoter_config import early_stopping_size
+    from sciPT.tasks.promoter_evaluation import held_out_keys
+
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 8, 30)
+    keys = np.repeat(np.arange(30), sizes)
+    distinct = ["".join(rng.choice(list("ACGT"), 10)) for _ in range(30)]
+    data = sequences([distinct[g] for g in keys], (keys % 2).tolist(), "t.csv")
+    cfg = PromoterConfig()
+    cfg.train.batch_size, cfg.ensemble = 10, 3
+    assert held_out_keys(cfg, data).tolist() == keys.tolist()  # the groups the splits keep whole
+    n_val = early_stopping_size(cfg, len(data))
+    fit = max(len(grouped_split(keys, data.labels, n_val, cfg.train.seed + 1000 * m)[0]) for m in range(3))
+    cfg.train.max_steps = -(-fit // 10) - 1
+    with pytest.raises(ConfigError, match=f"one pass over the {fit} training sequences of t.csv"):
+        check_epoch_fits(cfg, data, None)
+    cfg.train.max_steps += 1
+    check_epoch_fits(cfg, data, None)

@@ -877,3 +877,40 @@ def test_the_early_stopping_line_follows_the_near_copies_of_the_run_now(tmp_path
         "together (an earlier version); continue with what they were made with, or start a new run "
         "(another --out)"
     )
+
+
+def test_a_fit_s_file_name_keeps_the_point_of_its_fraction():
+    """A fit's file is named by its key, lower case, each run of other characters one '-', the
+    point of a fraction kept: a run stopped by one version and continued by another must find the
+    files by the same names (keys as the folds and the label fractions make them)."""
+    assert slug("fold 1, k-mer LR") == "fold-1-k-mer-lr"
+    assert slug("labels 0.5, seed 0, scratch") == "labels-0.5-seed-0-scratch"
+    assert slug("fraction 0.25, fold 2, CNN") == "fraction-0.25-fold-2-cnn"
+
+
+def test_the_fingerprint_records_the_length_and_every_base_of_the_data(tmp_path):
+    """Fits of sequences cropped or padded to 40 bp are not those at 41: the fingerprint keeps the
+    length it is given. The data digest reads every base: two sets that differ only in the last
+    base of their last sequence digest differently, and a continued run on the other is refused."""
+    from sciPT.sequence_inputs import LabelledSequences
+    from sciPT.tasks.promoter_config import PromoterConfig
+    from sciPT.tasks.promoter_fits import data_digest, fingerprint, refuse_changes
+    from sciPT.tasks.promoter_start import load_start
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, 4, 40).astype(np.uint8) for _ in range(4)]
+    data = LabelledSequences(list("abcd"), codes, np.array([1, 1, 0, 0]), "w.csv")
+    start = load_start("none", PromoterConfig())
+    at_40 = fingerprint(PromoterConfig(), data, start, 40)
+    assert at_40["length"] == 40 and fingerprint(PromoterConfig(), data, start, 41)["length"] == 41
+
+    last = codes[-1].copy()
+    last[-1] = (last[-1] + 1) % 4
+    other = LabelledSequences(list("abcd"), [*codes[:-1], last], data.labels, "w.csv")
+    assert data_digest(other) != data_digest(data)
+    with pytest.raises(ConfigError) as err:
+        refuse_changes(at_40, fingerprint(PromoterConfig(), other, start, 40), tmp_path / FITS / "f.json")
+    assert str(err.value) == (
+        f"--resume: {tmp_path / FITS} holds fits made with other training sequences or labels; continue "
+        "with what they were made with, or start a new run (another --out)"
+    )
