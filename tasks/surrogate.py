@@ -51,6 +51,7 @@ from sciPT.config import to_dict
 from sciPT.domains.surrogates import export_surrogate, presets
 from sciPT.domains.surrogates.calibrate import (
     DEFAULT_GUARD_RULE,
+    DEFAULT_LOO_CORRECTION,
     DEFAULT_PRIOR_FORM,
     calibrate,
     scratch_prior,
@@ -137,6 +138,10 @@ class SurrogateConfig:
             the one with the higher leave-one-out ELPD) or ``evidence`` (the Bayes factor of the two
             models); see :mod:`sciPT.domains.surrogates.calibrate`. The default
             is the one the library validation chose (``benchmarks/surrogate_calibration.py``).
+        loo_correction: ``none`` (plain leave-one-out), ``burman`` (each held-out density corrected
+            for its fit's ``n - 1`` points, Burman 1989) or ``burman-same-form`` (corrected only where
+            scratch fits the same form without each point); see
+            :mod:`sciPT.domains.surrogates.calibrate`. The default is the library validation's.
         prior_form: ``mixture`` (one Gaussian per family, calibrated by their Bayesian model
             average, :mod:`sciPT.domains.surrogates.mixture`; the default for a library prior,
             chosen with the guard rule on the library validation) or ``gaussian`` (one Gaussian
@@ -159,6 +164,7 @@ class SurrogateConfig:
     margin: float = 0.0
     guard: bool = True
     guard_rule: Literal["evidence", "loo", "blend", "pseudo-bma+", "stacking"] = DEFAULT_GUARD_RULE
+    loo_correction: Literal["none", "burman", "burman-same-form"] = DEFAULT_LOO_CORRECTION
     prior_form: Literal["gaussian", "mixture"] | None = None
     correction: int = 0
     recalibrate: bool = True
@@ -398,6 +404,7 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         guard=cfg.guard,
         guard_rule=cfg.guard_rule,
         recalibration=recal,
+        loo_correction=cfg.loo_correction,
     )
     chosen, basis, tau = cal.chosen, None, None
     if cfg.correction:

@@ -254,6 +254,26 @@ def test_a_blend_is_kept_with_its_weights_and_its_own_recalibration(csv, tmp_pat
     np.testing.assert_allclose(exported["interval_level_map"], recal.level_map("blend", 3))
 
 
+def test_the_guard_s_leave_one_out_correction_is_a_setting(csv, tmp_path):
+    """--loo-correction reaches the guard: with four points at one Pr, Burman's correction is made,
+    the reason says so, and the weight differs from the plain leave-one-out's; config.yaml
+    records it."""
+    weights = {}
+    for correction in ("none", "burman"):
+        out = tmp_path / correction
+        task.finetune(
+            finetune_args(
+                "--train", str(csv("t.csv", RIBBED[:5])), "--out", str(out), "--loo-correction", correction
+            )
+        )
+        law = json.loads((out / "law.json").read_text())
+        weights[correction] = RunDir(out).read_metrics()["kept_prior"]
+        assert yaml.safe_load((out / "config.yaml").read_text())["loo_correction"] == correction
+        corrected = law["guard_reason"].startswith("leave-one-out with Burman's correction to 4 points: ")
+        assert corrected == (correction == "burman"), law["guard_reason"]
+    assert weights["burman"] != pytest.approx(weights["none"], abs=1e-6)
+
+
 def test_init_none_with_one_point_warns_which_exponents_are_held(tmp_path, csv, capsys):
     out = tmp_path / "one"
     task.finetune(
