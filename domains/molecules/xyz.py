@@ -140,7 +140,9 @@ def read_images(resolved: Path, name: str | Path, index):
                     f"{name}: frame {where[0]}: atom {where[1]}: {symbol!r} is not a chemical element"
                 ) from None
         if xyz:
-            # ASE names no frame or line for a miscounted frame: the file is walked again to say where
+            # ASE names no frame or line for a miscounted frame, and a blank line before the frames
+            # asked for can fail its read as well as end it: the file is walked again to say where
+            _refuse_blank_line(resolved, name, index)
             with open(resolved, encoding="utf-8", errors="replace") as lines:
                 where = layout_error(lines)
             if where is not None:
@@ -151,16 +153,22 @@ def read_images(resolved: Path, name: str | Path, index):
         hint = "; expected extended XYZ (.xyz) or another format ASE reads" if unknown else ""
         raise DataError(f"{name}: not a readable structure file ({message}){hint}") from None
     if xyz:
-        limit = None  # index ":" reads every frame; ":N" the first N, and an int the frames up to it
-        if isinstance(index, int):
-            limit = index + 1
-        elif isinstance(index, str) and index[:1] == ":" and index[1:].isdigit():
-            limit = int(index[1:])
-        with open(resolved, encoding="utf-8", errors="replace") as lines:
-            blank = blank_line_between_frames(lines, limit)
-        if blank is not None:
-            raise DataError(
-                f"{name}: line {blank[0]} is blank where frame {blank[1]}'s atom count belongs, and frames "
-                "follow it: ASE stops reading at a blank line and would leave them out; remove it"
-            )
+        _refuse_blank_line(resolved, name, index)
     return images
+
+
+def _refuse_blank_line(resolved: Path, name: str | Path, index) -> None:
+    """One line naming a blank line of XYZ file ``resolved`` where a frame's atom count belongs,
+    among the frames ``index`` reads (:func:`blank_line_between_frames`)."""
+    limit = None  # index ":" reads every frame; ":N" the first N, and an int the frames up to it
+    if isinstance(index, int):
+        limit = index + 1
+    elif isinstance(index, str) and index[:1] == ":" and index[1:].isdigit():
+        limit = int(index[1:])
+    with open(resolved, encoding="utf-8", errors="replace") as lines:
+        blank = blank_line_between_frames(lines, limit)
+    if blank is not None:
+        raise DataError(
+            f"{name}: line {blank[0]} is blank where frame {blank[1]}'s atom count belongs, and frames "
+            "follow it: ASE stops reading at a blank line and would leave them out; remove it"
+        ) from None

@@ -488,3 +488,114 @@ def test_rc_equivariance_reads_only_the_real_tokens():
     token = padded_with(1e6, lambda i: 0.01 * i[..., None].float().expand(*i.shape, 4))
     with pytest.raises(AssertionError, match="^not reverse-complement equivariant: max"):
         assert_rc_equivariant(token, ids, mask, complement)
+
+
+# --- tolerances at their boundary: a helper that loosens them passes a model that is wrong --------
+def test_draws_follow_the_generator_given_and_default_to_seed_0():
+    # a failure reproduces with the seed it names: no generator is seed 0, and another seed or the
+    # next draw of the same generator is another transformation (else a check tests one rotation)
+    assert torch.equal(random_rotation(), random_rotation(torch.Generator().manual_seed(0)))
+    g = torch.Generator().manual_seed(0)
+    first, second = random_rotation(g), random_rotation(g)
+    assert not torch.allclose(first, second)
+    assert not torch.allclose(random_rotation(torch.Generator().manual_seed(1)), first)
+
+
+def test_an_energy_violation_just_above_atol_fails_and_just_below_passes():
+    # E = sum of distances + c * sum of x: a translation t moves it by exactly c * N * t_x (by hand),
+    # made negative here so that only |difference| can see it
+    pos, z = _structure()
+    (t_x, *_) = draw_transform("translation", len(pos), torch.Generator().manual_seed(0))[1]
+    c = -0.01 if t_x > 0 else 0.01
+    shift = abs(c * len(pos) * float(t_x))
+
+    def drifting(p, n, cell):
+        return {"energy": torch.cdist(p, p).sum() + c * p[:, 0].sum()}
+
+    assert_equivariant(drifting, pos, z, vectors=(), transforms=("translation",), atol=1.02 * shift)
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(drifting, pos, z, vectors=(), transforms=("translation",), atol=0.98 * shift)
+    energy = abs(float(drifting(pos, z, None)["energy"]))
+    tolerance = 0.98 * shift + 16 * 2.0**-52 * energy  # float64's machine epsilon is 2^-52
+    assert str(err.value) == (
+        f"energy is not invariant under translation: max |difference| {shift:.3g} > tolerance {tolerance:.3g}"
+    )
+
+
+def test_forces_get_the_default_relative_tolerance_of_their_magnitude():
+    # forces 1000 x + delta (1, 1, 1): the 1000 x part rotates, the constant part does not, so a
+    # rotation Q leaves delta * max_j |1 - sum_k Q_jk| of difference (by hand); the default tolerance
+    # is 1e-5 + 1e-4 * max |expected forces|: a tenth of it passes, ten times it fails
+    pos, z = _structure()
+    q = draw_transform("rotation", len(pos), torch.Generator().manual_seed(0))[0]
+    per_delta = float((1 - q.sum(1)).abs().max())
+    scale = 1e-4 * float((1000 * pos @ q.T).abs().max()) / per_delta
+
+    def leaning(delta):
+        def fn(p, n, cell):
+            return {"forces": 1000 * p + delta}
+
+        return fn
+
+    assert_equivariant(leaning(0.1 * scale), pos, z, invariant=(), transforms=("rotation",))
+    delta = 10 * scale
+    with pytest.raises(AssertionError) as err:
+        assert_equivariant(leaning(delta), pos, z, invariant=(), transforms=("rotation",))
+    tolerance = 1e-5 + 1e-4 * float(((1000 * pos + delta) @ q.T).abs().max())
+    assert str(err.value) == (
+        f"forces is not equivariant under rotation: max |difference| {delta * per_delta:.3g} > "
+        f"tolerance {tolerance:.3g}"
+    )
+
+
+def test_finite_difference_gradient_default_step_is_accurate():
+    # central differences with the default h = 1e-5: the error of x^3 is h^2 = 1e-10 by hand, and
+    # a coarse step would leave it at h^2 (1e-4 for h = 1e-2)
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    grad = finite_difference_gradient(lambda y: (y**3).sum(), x)
+    torch.testing.assert_close(grad, 3 * x**2, atol=1e-8, rtol=0)
+
+
+def test_a_small_strand_asymmetry_fails_the_default_tolerance():
+    # a score of 1e-5 times the first base's code: AAC reads 0, its reverse complement GTT reads
+    # G = 2, so sequence 1 differs by 2e-5 (ACGT is its own reverse complement); the default
+    # atol 1e-6 catches it, and a hundredth of that asymmetry (2e-7) passes
+    def first_base(scale):
+        return lambda ss: [scale * float(s[0]) for s in ss]
+
+    with pytest.raises(AssertionError) as err:
+        assert_strand_symmetric(first_base(1e-5), _codes("ACGT", "AAC"), COMPLEMENT)
+    assert str(err.value) == "not strand-symmetric: max |difference| 2e-05 at sequence 1"
+    assert_strand_symmetric(first_base(1e-7), _codes("ACGT", "AAC"), COMPLEMENT)
+
+
+def test_a_nan_on_the_reverse_complement_only_is_not_strand_symmetric():
+    # NaN compares with nothing: a check that only looked at the forward strand would pass this
+    calls = []
+
+    def nan_backward(ss):
+        calls.append(1)
+        return [float("nan") if len(calls) == 2 and i == 2 else 0.5 for i in range(len(ss))]
+
+    with pytest.raises(AssertionError) as err:
+        assert_strand_symmetric(nan_backward, _sequences(), COMPLEMENT)
+    assert str(err.value) == "predictions are not finite: 0.5 for sequence 2, nan for its reverse complement"
+
+
+def test_nan_hidden_states_on_the_reverse_complement_only_are_named():
+    # the forward pass is finite, the reverse-complement pass is NaN at a real token of row 2 only
+    _, batch, complement = _dna_encoder(rc=True, d_model=16, n_layers=1)
+    calls = []
+
+    def nan_backward(ids, mask):
+        calls.append(1)
+        states = torch.zeros(*ids.shape, 4)
+        if len(calls) == 2:
+            states[2, 0] = float("nan")
+        return states
+
+    with pytest.raises(AssertionError) as err:
+        assert_rc_equivariant(nan_backward, batch["input_ids"], batch["attention_mask"], complement)
+    assert str(err.value) == (
+        "hidden states are not finite: NaN or infinity at a real token of the reverse complement of sequence 2"
+    )

@@ -3,8 +3,15 @@ frame or line, so the file is walked again to name them; what a user reads is th
 
 import pytest
 
+from sciPT.domains.molecules import xyz
 from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
-from sciPT.domains.molecules.xyz import find_species, layout_error, unknown_species
+from sciPT.domains.molecules.xyz import (
+    blank_line_between_frames,
+    find_species,
+    layout_error,
+    read_images,
+    unknown_species,
+)
 from sciPT.errors import DataError
 
 PAIR = 'Properties=species:S:1:pos:R:3 energy=-1.0 pbc="F F F"\nH 0.0 0.0 0.0\nH 0.0 0.0 0.74\n'
@@ -77,3 +84,66 @@ def test_a_malformed_file_of_a_format_ase_knows_gets_no_format_hint(tmp_path):
         f"{path}: not a readable structure file (Expecting property name enclosed in double quotes: "
         "line 1 column 2 (char 1))"
     )
+
+
+def test_a_frame_cut_short_holds_no_species_and_the_walk_does_not_crash():
+    """A truncated last frame ends the species walk with missing atom lines: it answers None (no
+    such atom), not an IndexError that would hide ASE's own complaint."""
+    assert find_species(["2\n", "comment\n", "H 0.0 0.0 0.0\n"], "Q") is None
+
+
+def test_a_header_with_more_than_the_count_is_a_layout_fault():
+    """A frame's header is one count: '2 atoms' is named, not read as a count of 2."""
+    assert layout_error(["2 atoms\n", "comment\n", "H 0 0 0\n", "H 0 0 0.74\n"]) == (
+        "line 1: expected frame 0's atom count, got '2 atoms'"
+    )
+
+
+def test_the_blank_line_walk_stops_at_a_layout_fault():
+    """A header that is a word is a layout fault, not a blank line between frames: the walk says
+    nothing rather than naming a blank line further on."""
+    assert blank_line_between_frames(["two\n", "\n", "1\n", "c\n", "H 0 0 0\n"]) is None
+
+
+def test_a_key_error_of_several_arguments_names_no_species():
+    """ASE's unknown-species KeyError carries the symbol alone; a KeyError of two arguments is
+    something else."""
+    assert unknown_species(KeyError("Q", "extra")) is None
+
+
+@pytest.mark.parametrize(
+    "err, said",
+    [
+        (ValueError("first line\nsecond line"), "first line"),  # ASE's first line only
+        (StopIteration(), "StopIteration"),  # no message: the error's type
+        (KeyError("energy"), "'energy'"),  # a key no atom holds as its species
+    ],
+)
+def test_an_unreadable_file_is_named_with_the_first_line_of_ases_error(tmp_path, monkeypatch, err, said):
+    """When neither walk finds the fault, the one line a user reads is ASE's first line, or the
+    error's type when ASE gave no message; a KeyError for a key that is no atom's species falls
+    through to it rather than crashing."""
+
+    def fails(*args, **kwargs):
+        raise err
+
+    monkeypatch.setattr(xyz, "read", fails)
+    path = tmp_path / "fine.xyz"
+    path.write_text(ONE)
+    with pytest.raises(DataError) as raised:
+        read_images(path, "fine.xyz", ":")
+    assert str(raised.value) == f"fine.xyz: not a readable structure file ({said})"
+
+
+def test_a_leading_blank_line_is_named_when_the_head_is_read(tmp_path):
+    """head_name refuses a malformed file 'in the words it would meet' in read_frames: a blank
+    first line is named there (line 1), so it must be here too."""
+    from sciPT.domains.molecules.data import head_name
+
+    path = tmp_path / "lead.xyz"
+    path.write_text("\n" + ONE)
+    expected = refusal(path)
+    assert expected.startswith(f"{path}: line 1 is blank where frame 0's atom count belongs")
+    with pytest.raises(DataError) as err:
+        head_name(MoleculeDataConfig(paths=[str(path)]))
+    assert str(err.value) == expected
