@@ -1,6 +1,7 @@
 """The warning of ``scipt evaluate`` that frames look like another head's level of theory."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -940,3 +941,264 @@ def test_a_one_atom_crystal_is_scored_not_skipped_as_an_isolated_atom(shipped, t
     write(tmp_path / "data.xyz", [read(shipped / "ethanol" / "train.xyz", index=0), crystal, lone])
     graphs = evaluate.labelled_graphs(str(tmp_path / "data.xyz"), MoleculeDataConfig(), ["H", "C", "O"], 4.0)
     assert [g.num_nodes for g in graphs] == [9, 1]
+
+
+def test_labels_a_level_below_name_the_head_below_with_a_negative_offset(two_levels):
+    """Frames at acac's level (labels 1000 meV/atom above default's) through default: every error is
+    -1000 - OFFSETS (mean -1000, MAE 1000), an offset as large as it is negative; through acac the
+    errors are -OFFSETS (MAE 4.5), so acac is named, the offset with its minus sign."""
+    model, labelled = two_levels
+    assert warning(model, labelled(1000.0), "default") == (
+        "warning: old.xyz through head default: energies off by -1000.0 meV/atom on average (MAE 1000.0), "
+        "as between two levels of theory; through head acac the energy MAE is 4.5 meV/atom: if the "
+        "frames are at its level, evaluate with --head acac"
+    )
+
+
+def test_an_offset_of_exactly_half_the_mae_is_no_warning(two_levels, monkeypatch):
+    """ "Most of their MAE": errors of 750 and -250 meV/atom have mean 250 and MAE 500, an offset of
+    exactly half the MAE, which is no warning; 750 and -200 (mean 275, MAE 475) are one."""
+    import numpy as np
+
+    model, _ = two_levels
+    model.select_head("acac")
+    monkeypatch.setattr(evaluate, "energy_mae", lambda *args, **kwargs: 0.0)
+    half = evaluate.Evaluation({}, energy=(np.zeros(2), np.array([0.75, -0.25])))
+    assert other_head_warning(model, [], half, "old.xyz") == ""
+    more = evaluate.Evaluation({}, energy=(np.zeros(2), np.array([0.75, -0.2])))
+    assert other_head_warning(model, [], more, "old.xyz").startswith(
+        "warning: old.xyz through head acac: energies off by +275.0 meV/atom on average (MAE 475.0)"
+    )
+
+
+def test_frames_without_energies_send_no_frame_through_the_other_heads(two_levels, monkeypatch):
+    """No energy scored, no offset to explain: no warning, and the other heads are not run over the
+    frames for nothing."""
+    model, _ = two_levels
+
+    def unrun(*args, **kwargs):
+        raise AssertionError("another head was run over the frames")
+
+    monkeypatch.setattr(evaluate, "energy_mae", unrun)
+    assert other_head_warning(model, [], evaluate.Evaluation({}), "old.xyz") == ""
+
+
+def _write_frames(path, atoms_list):
+    from ase.io import write
+
+    write(path, atoms_list)
+    return str(path)
+
+
+def _lone(symbol="H", energy=-13.6):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
+    atom.calc = SinglePointCalculator(atom, energy=energy, forces=[[0.0, 0.0, 0.0]])
+    return atom
+
+
+def test_a_file_of_isolated_atoms_alone_is_refused(tmp_path):
+    """Isolated atoms only fix references: a file of nothing else leaves no frame to score, and is
+    refused with that reason."""
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.errors import DataError
+
+    path = _write_frames(tmp_path / "atoms.xyz", [_lone("H", -13.6), _lone("C", -1030.0)])
+    with pytest.raises(DataError) as err:
+        evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0)
+    assert str(err.value) == f"{path}: no frame to evaluate on besides isolated atoms"
+
+
+def test_an_element_the_model_never_saw_is_refused_naming_the_frame_and_atom(shipped, tmp_path):
+    """A file whose second frame holds nitrogen (its atom 1), for a model of H, C and O: refused,
+    naming the frame, the atom and the model's elements."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read
+
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.errors import DataError
+
+    nh = Atoms("HN", positions=[[0.0, 0.0, 0.0], [1.04, 0.0, 0.0]])
+    nh.calc = SinglePointCalculator(nh, energy=-1500.0, forces=[[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]])
+    path = _write_frames(tmp_path / "data.xyz", [read(shipped / "ethanol" / "train.xyz", index=0), nh])
+    with pytest.raises(DataError) as err:
+        evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0)
+    assert str(err.value) == (
+        f"{path}: frame 1: atom 1: element N is not in the model's element table (H, C, O): the model never saw it"
+    )
+
+
+def test_a_file_with_no_forces_is_refused_unless_forces_are_optional(shipped, tmp_path):
+    """``labelled_graphs`` on a file of energies alone: refused by default with the first frame's
+    missing key, and scored on its energies with ``forces_optional``."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read
+
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+    from sciPT.errors import DataError
+
+    ethanol = read(shipped / "ethanol" / "train.xyz", index=":2")
+    for a in ethanol:  # an energy and nothing else: no forces, no info keys
+        a.calc = SinglePointCalculator(a, energy=a.get_potential_energy())
+        a.info = {}
+    path = _write_frames(tmp_path / "energies.xyz", ethanol)
+    with pytest.raises(DataError) as err:
+        evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0)
+    assert str(err.value) == f"{path}: frame 0: no forces key 'forces' (the frame has: energy)"
+    graphs = evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0, forces_optional=True)
+    assert len(graphs) == 2
+
+
+def test_the_reading_of_a_head_carries_its_periodicity_and_nothing_but_reading_fields():
+    """``reading``/``read_as``: ``periodic`` is part of how frames are read (a level read as
+    molecules stays molecules); keys of a record that are not reading fields (a newer export's) are
+    left out, not refused."""
+    from sciPT.domains.molecules.data import MoleculeDataConfig
+
+    assert evaluate.reading(MoleculeDataConfig(periodic="never"))["periodic"] == "never"
+    data = MoleculeDataConfig(energy_key="E")
+    moved = evaluate.read_as(data, {"periodic": "never", "some_newer_field": 1})
+    assert (moved.periodic, moved.energy_key) == ("never", "energy")
+
+
+def test_no_frames_have_no_unfixed_references(make_potential):
+    """An empty set of frames has no composition outside the fitted span: no warning (not a failure
+    to stack no compositions)."""
+    import numpy as np
+
+    model = make_potential(l_max=1)
+    model.set_reference_span([(np.array([6.0, 2.0, 1.0]) / np.linalg.norm([6.0, 2.0, 1.0])).tolist()])
+    assert evaluate.unfixed_references_warning(model, [], "empty.xyz") is None
+
+
+def test_a_groups_own_reading_is_used_for_its_files(tmp_path, monkeypatch):
+    """``training_frames``: a group with its own reading settings (a fine-tune's pre-training files,
+    lengths in Bohr) is read with them: its frames' keys are those of the Bohr reading, which differ
+    from the default (Angstrom) one."""
+    from ase.io import read
+
+    from sciPT.domains.molecules.data import MoleculeDataConfig, read_frames
+    from sciPT.domains.molecules.dataset import structure_key
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = Path(_write_frames(tmp_path / "kept.xyz", read(shipped, index=":2")))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+
+    def keys(cfg):
+        return {key_digest(structure_key(f.numbers, f.positions, f.cell)) for f in read_frames(kept, cfg)}
+
+    bohr = MoleculeDataConfig(length_unit="Bohr")
+    entries = [{"path": str(kept), "sha256": file_sha256(kept)}]
+    seen = training_frames([("pre-training", entries, None, bohr)], MoleculeDataConfig())
+    assert set(seen.how) == keys(bohr) and keys(bohr) != keys(MoleculeDataConfig())
+
+
+def test_a_corrupt_cache_entry_is_read_past(tmp_path, monkeypatch):
+    """A cache file that is not a readable array (cut short, overwritten) is not an error: the
+    training file is read again and its frames found."""
+    from ase.io import read
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = Path(_write_frames(tmp_path / "kept.xyz", read(shipped, index=":2")))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    entries = [{"path": str(kept), "sha256": file_sha256(kept)}]
+    first = training_frames([("pre-training", entries, None)])
+    [cached] = (tmp_path / "cache" / "frame-keys").iterdir()
+    cached.write_bytes(b"not an array")
+    assert training_frames([("pre-training", entries, None)]).how == first.how
+
+
+def _export_run(tmp_path, export: dict):
+    import json
+    from types import SimpleNamespace
+
+    from sciPT.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / WEIGHTS_NAME).write_bytes(b"")
+    (tmp_path / "run" / "model" / CONFIG_NAME).write_text(json.dumps(export))
+    return SimpleNamespace(
+        path=tmp_path / "run", config=tmp_path / "run" / "config.yaml", read_config=lambda: {}
+    )
+
+
+def test_the_pretraining_validation_file_is_a_note_not_a_warning(tmp_path, monkeypatch):
+    """Evaluating on pre-training's validation file (``validated_on``, same SHA-256): a note that it
+    was held out, and no copy of a training frame."""
+    from ase.io import read
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    data = _write_frames(tmp_path / "val.xyz", read(shipped, index=":2"))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    run = _export_run(tmp_path, {"validated_on": [{"path": "recorded/val.xyz", "sha256": file_sha256(data)}]})
+    assert evaluate.trained_on_this_file(run, data, []) == [
+        f"note: {data} is this model's pre-training validation file (recorded/val.xyz, same SHA-256): "
+        "held out (never trained on), though pre-training reported its loss on it"
+    ]
+
+
+def test_a_file_both_pretrained_and_fine_tuned_on_is_named_as_fine_tuning_data(tmp_path, monkeypatch):
+    """A fine-tune on its pre-training file: the warning names the fine-tuning record (the model's
+    last training on it), as frame copies count fine-tuning first."""
+    from ase.io import read
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    data = _write_frames(tmp_path / "data.xyz", read(shipped, index=":2"))
+    digest = file_sha256(data)
+    run = _export_run(
+        tmp_path,
+        {
+            "finetuned_on": [{"path": "tune/data.xyz", "sha256": digest}],
+            "pretrained_on": [{"path": "pre/data.xyz", "sha256": digest}],
+        },
+    )
+    assert evaluate.trained_on_this_file(run, data, []) == [
+        f"warning: {data} is the very file this model was fine-tuned on (tune/data.xyz, same SHA-256): "
+        "these are errors on training data (and on its validation frames), not on held-out frames"
+    ]
+
+
+def test_evaluate_batches_frames_as_frames_per_batch_says(
+    make_potential, shipped, tmp_path, monkeypatch, capsys
+):
+    """``--frames-per-batch 2`` on 3 frames: batches of 2 and 1 frames (the option bounds the memory
+    an evaluation takes)."""
+    from ase.io import read
+
+    run = _evaluation_run(tmp_path, read(shipped / "ethanol" / "train.xyz", index=":3"))
+    sizes = []
+    collate = evaluate.collate
+
+    def counted(graphs):
+        sizes.append(len(graphs))
+        return collate(graphs)
+
+    monkeypatch.setattr(evaluate, "collate", counted)
+    evaluate.evaluate_run(run, _args(tmp_path, frames_per_batch=2), make_potential(l_max=1))
+    assert sizes == [2, 1]
+    capsys.readouterr()
+
+
+def test_a_small_training_file_is_compared_without_a_word(tmp_path, monkeypatch, capsys):
+    """Only a training file past 16 MB is announced as it is read for the comparison (it takes a
+    while); a small one is read silently."""
+    from ase.io import read
+
+    from sciPT.files import file_sha256
+
+    shipped = Path(__file__).resolve().parents[3] / "data_recipes" / "molecules" / "ethanol" / "train.xyz"
+    kept = Path(_write_frames(tmp_path / "kept.xyz", read(shipped, index=":2")))
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "cache"))
+    capsys.readouterr()
+    seen = training_frames([("pre-training", [{"path": str(kept), "sha256": file_sha256(kept)}], None)])
+    assert len(seen.how) == 2 and capsys.readouterr().err == ""
