@@ -282,3 +282,91 @@ def test_a_config_file_that_is_missing_or_no_mapping_is_named(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_yaml(tmp_path / "l.yaml")
     assert str(err.value) == f"{tmp_path / 'l.yaml'}: expected a mapping at the top level, got list"
+
+
+def test_a_nested_section_that_is_no_mapping_is_named_from_a_file_or_an_override():
+    """``inner: 3`` (a section written as a value) was an iteration error, not a message."""
+    with pytest.raises(ConfigError) as err:
+        from_dict(Outer, {"inner": 3}, "cfg")
+    assert str(err.value) == "cfg.inner: expected a mapping of Inner keys, got 3"
+    with pytest.raises(ConfigError) as err:
+        merge(Outer(), {"inner": 3}, "flags")
+    assert str(err.value) == "flags.inner: expected a mapping of Inner keys, got 3"
+
+
+def test_an_override_of_a_key_that_is_no_section_is_checked_like_any_value():
+    """A mapping given for a leaf, or for a key the config lacks, is refused with its place."""
+    with pytest.raises(ConfigError) as err:
+        merge(Outer(), {"nope": {"x": 1}}, "flags")
+    assert str(err.value) == "flags: unknown key 'nope' (expected one of: name, inner, paths, limit)"
+    with pytest.raises(ConfigError) as err:
+        merge(Outer(), {"limit": {"x": 1}}, "flags")
+    assert str(err.value) == "flags.limit: expected int, got {'x': 1}"
+
+
+def test_each_item_of_a_list_is_checked_and_named_by_its_index():
+    """``paths: [a.fa, 3]``: the 3 would reach the code that opens files."""
+    with pytest.raises(ConfigError) as err:
+        from_dict(Outer, {"paths": ["a.fa", 3]}, "cfg")
+    assert str(err.value) == "cfg.paths[1]: expected str, got 3"
+    with pytest.raises(ConfigError) as err:
+        from_dict(Choosing, {"sizes": [1, "two"]}, "cfg")
+    assert str(err.value) == "cfg.sizes[1]: expected int, got 'two'"
+
+
+def test_a_value_that_matches_no_alternative_of_a_union_is_refused_quoted():
+    """``head_warmup: int | float``: a word is no count of steps and no fraction of them."""
+    from sciPT.finetune import FinetuneConfig
+
+    assert from_dict(FinetuneConfig, {"head_warmup": "0.5"}).head_warmup == 0.5
+    with pytest.raises(ConfigError) as err:
+        from_dict(FinetuneConfig, {"head_warmup": "soon"}, "c.yaml.finetune")
+    assert str(err.value) == "c.yaml.finetune.head_warmup: 'soon' does not match int | float"
+
+
+@dataclass
+class Loose:
+    anything: typing.Any = None
+    rate: float = 0.5
+
+
+def test_an_any_field_takes_any_value_and_a_float_field_no_bool():
+    """An ``Any`` field is not type-checked; ``rate: true`` is no 1.0 (YAML's yes/true is a bool)."""
+    assert from_dict(Loose, {"anything": {"a": [1]}}).anything == {"a": [1]}
+    with pytest.raises(ConfigError) as err:
+        from_dict(Loose, {"rate": True}, "c.yaml")
+    assert str(err.value) == "c.yaml.rate: expected float, got True"
+
+
+def test_a_float_written_without_its_leading_zero_is_a_float():
+    """``.5`` and ``-.25e1`` are numbers a user writes: 0.5 and -2.5, whether PyYAML or sciPT reads them."""
+    assert from_dict(Inner, {"rate": ".5"}).rate == 0.5
+    assert from_dict(Inner, {"rate": "-.25e1"}).rate == -2.5
+
+
+def test_signed_infinities_nan_and_underscored_integers_load_as_numbers(tmp_path):
+    """What YAML 1.1 reads as numbers still does so without its base-60 and octal forms: -5, .5,
+    .inf, -.inf, .nan, and 1__000 / 10_ (underscores are spacing, as in PyYAML)."""
+    import math
+
+    (tmp_path / "c.yaml").write_text("a: -5\nb: .5\nc: .inf\nd: -.inf\ne: .nan\nf: 1__000\ng: 10_\nh: +7\n")
+    data = load_yaml(tmp_path / "c.yaml")
+    assert {k: data[k] for k in "abcdfgh"} == {
+        "a": -5,
+        "b": 0.5,
+        "c": math.inf,
+        "d": -math.inf,
+        "f": 1000,
+        "g": 10,
+        "h": 7,
+    }
+    assert isinstance(data["e"], float) and math.isnan(data["e"])
+
+
+def test_invalid_yaml_is_named_in_one_line(tmp_path):
+    """PyYAML's error runs over several lines (marks, a caret): its first line says what is wrong."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train: [1\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path)
+    assert str(err.value) == f"{path}: not valid YAML (while parsing a flow sequence)"

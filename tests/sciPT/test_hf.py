@@ -714,3 +714,78 @@ def test_a_reverse_complement_equivariant_model_is_refused_in_one_line():
         "model.rc_equivariant: a reverse-complement equivariant encoder (two strands sharing weights) "
         "has no ESM equivalent; only plain encoders export to the hf format"
     )
+
+
+@pytest.mark.parametrize("bars", [True, False])
+def test_quiet_silences_transformers_inside_and_restores_both_settings_after(bars):
+    # inside: warnings (unused LM-head weights) and progress bars kept off stderr; after: the
+    # user's own verbosity and progress-bar setting, whichever it was, and each call on its own
+    # (load_hf quiets twice in a row, which hid a restore that inverted the setting)
+    from transformers.utils import logging
+
+    from sciPT.hf import _quiet
+
+    level, before = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    try:
+        logging.set_verbosity_warning()
+        (logging.enable_progress_bar if bars else logging.disable_progress_bar)()
+        with _quiet():
+            assert logging.get_verbosity() == logging.ERROR
+            assert not logging.is_progress_bar_enabled()
+        assert logging.get_verbosity() == logging.WARNING
+        assert logging.is_progress_bar_enabled() == bars
+    finally:
+        logging.set_verbosity(level)
+        (logging.enable_progress_bar if before else logging.disable_progress_bar)()
+
+
+def test_the_layer_groups_run_from_the_embeddings_to_the_final_norm(dna_folder):
+    # freeze and gradual unfreezing count groups from the input end and from the output end: the
+    # order is what they rely on, not just the count; the pooler and contact head of an EsmModel
+    # handed in are dropped (sciPT never uses them), so the groups hold every parameter
+    from transformers import EsmModel
+
+    from sciPT.hf import _esm_config
+
+    config = load_hf(dna_folder, DNA_SPEC).config
+    esm = EsmModel(_esm_config(config), add_pooling_layer=True)
+    assert esm.pooler is not None and esm.contact_head is not None
+    model = HFEncoder(config, esm)
+    groups = model.layer_groups()
+    expected = [esm.embeddings, esm.encoder.layer[0], esm.encoder.layer[1], esm.encoder.emb_layer_norm_after]
+    assert len(groups) == len(expected) and all(g is e for g, e in zip(groups, expected))
+    in_groups = {id(p) for g in groups for p in g.parameters()}
+    assert in_groups == {id(p) for p in model.parameters()}
+    assert (
+        model.fsdp_wrap == {type(esm.encoder.layer[0])} and type(esm.encoder.layer[0]).__name__ == "EsmLayer"
+    )
+
+
+def test_an_encoders_token_limit_is_its_configs(dna_folder, protein_folder):
+    # learned positions: 130 positions, numbered from pad_token_id + 1 = 2, leave 128 tokens; rotary
+    # ones: the 1026 the model was trained for (sciPT.testing's folders)
+    assert load_hf(dna_folder, DNA_SPEC).model.max_tokens == 130 - 1 - 1
+    assert load_hf(protein_folder, PROTEIN_SPEC).model.max_tokens == 1026
+
+
+def test_the_embedding_of_one_real_token_is_its_hidden_state_and_of_none_is_zero(dna_folder):
+    # the mean divides by the count of real tokens (at least one): a single token is its own mean,
+    # and a row with none is zeros, not nan
+    hf = load_hf(dna_folder, DNA_SPEC)
+    batch = hf.tokenizer.batch(codes_of(DNA_SEQS[:2], DNA))
+    mask = torch.zeros_like(batch["attention_mask"])
+    mask[0, 0] = True
+    with torch.no_grad():
+        hidden = hf.model(batch["input_ids"], mask)
+        emb = hf.model.embed(batch["input_ids"], mask)
+    torch.testing.assert_close(emb[0], hidden[0, 0], atol=1e-6, rtol=0)
+    assert torch.equal(emb[1], torch.zeros(32))
+
+
+def test_an_encoder_keeps_its_own_copy_of_the_config(protein_folder):
+    # the config an export writes is the one the encoder was built with, whatever the caller does
+    # to its dict afterwards
+    config = dict(load_hf(protein_folder, PROTEIN_SPEC).config)
+    model = HFEncoder(config)
+    config["hidden_size"] = 64
+    assert model.config["hidden_size"] == 32 == model.hidden_size
