@@ -104,6 +104,8 @@ def kept_words(cal: Calibration, correction: int = 0) -> str:
             f", the heavier in the guard's blend ({max(w, 1 - w):.2f})" if cal.guard.choice == "blend" else ""
         )
         return f"the {member} fit{share}, refitted with a correction of {correction} random features"
+    if cal.guard.choice == "blend" and w in (0.0, 1.0):  # stacking at an end keeps one fit whole
+        return f"the {'prior-informed' if w == 1.0 else 'scratch'} fit alone (the blend's weight {w:.0f} on the prior)"
     if cal.guard.choice == "blend":
         return f"the mixture of the prior-informed ({w:.2f}) and scratch ({1 - w:.2f}) fits"
     return f"the {'prior-informed' if cal.guard.choice == 'prior' else 'scratch'} fit"

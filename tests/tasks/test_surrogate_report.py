@@ -184,6 +184,18 @@ def test_kept_words_give_the_prior_informed_share_first(w, words):
     assert kept_words(cal) == f"the mixture of the prior-informed {words} fits"
 
 
+def test_kept_words_name_one_fit_kept_whole_by_a_blend_weight_at_an_end():
+    """Stacking's weight is often exactly 1 or 0: that is one fit alone, not 'the mixture of the
+    prior-informed (1.00) and scratch (0.00) fits'."""
+    from sciPT.tasks.surrogate_report import kept_words
+
+    for w, words in (
+        (1.0, "the prior-informed fit alone (the blend's weight 1 on the prior)"),
+        (0.0, "the scratch fit alone (the blend's weight 0 on the prior)"),
+    ):
+        assert kept_words(SimpleNamespace(guard=GuardResult("blend", "", prior_weight=w))) == words
+
+
 def test_kept_words_name_the_fit_a_hard_guard_kept():
     """A hard rule's choice, in the Result line and on standard output: the fit it kept, by name."""
     from sciPT.tasks.surrogate_report import kept_words
