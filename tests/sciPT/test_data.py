@@ -232,3 +232,64 @@ def test_validation_takes_val_batches_of_the_ranks_own_samples():
     assert list(data.val_dataloader()) == [[2, 3], [6, 7]]
     data.val_set = _sharded()
     assert list(data.val_dataloader()) == [[(1, 0), (1, 1)], [(1, 2), (1, 3)]]
+
+
+def test_an_endless_sampler_started_mid_run_goes_on_from_its_start_and_has_no_length():
+    """A run sized by time (total_batches None) resumed at batch 3 goes on at sample 3 x 2 = 6, as
+    a bounded one does; asked its length it says why it has none."""
+    from itertools import islice
+
+    from sciPT.data import StepBatchSampler
+
+    sampler = StepBatchSampler(2, None, start=3)
+    assert list(islice(iter(sampler), 2)) == [[6, 7], [8, 9]]
+    with pytest.raises(TypeError, match="^an endless stream of batches has no length$"):
+        len(sampler)
+
+
+def test_the_loader_keeps_its_workers_only_when_it_has_some():
+    """num_workers reach the DataLoader, and its workers persist between epochs (no restart cost);
+    without workers there is nothing to keep (persistent workers would be refused)."""
+    from sciPT.data import step_loader
+
+    loader = step_loader(list(range(10)), list, batch_size=2, total_batches=2, num_workers=2)
+    assert loader.num_workers == 2 and loader.persistent_workers
+    loader = step_loader(list(range(10)), list, batch_size=2, total_batches=2)
+    assert loader.num_workers == 0 and not loader.persistent_workers
+
+
+def test_a_module_without_a_trainer_counts_one_process_and_checks_no_rank_data():
+    """Before a trainer is attached there is one process: a step draws batch x accumulate samples
+    (2 x 3 = 6), and setup cannot know a rank, so it leaves the shards to the loader."""
+    from sciPT.data import StepDataModule
+    from sciPT.trainer import TrainConfig
+
+    data = StepDataModule(_sharded(broken={0}), None, list, TrainConfig(batch_size=2, accumulate=3))
+    assert data.trainer is None and data.samples_per_step() == 6
+    data.setup("fit")  # no DataError: rank unknown
+
+
+def test_a_checkpoint_without_stream_state_takes_the_runs_batch_size_and_one_accumulation():
+    """Recorded settings that name devices but no batch size nor accumulation: the batch size is the
+    run's (4, unchanged by a resume that does not say otherwise), the accumulation 1 (not the resumed
+    run's 3): 2 devices x 4 x 1 = 8 a step, 2 steps: 16."""
+    data = _module(batch_size=4, accumulate=3)
+    data.resume_from_settings(2, {"devices": 2})
+    assert data.resumed == {"step": 2, "samples_drawn": 16, "samples_per_step": 8}
+
+
+def test_an_empty_validation_set_gives_no_validation_batches():
+    """A sharded validation set with nothing for this rank (or an empty one) is no loader at all,
+    not a sampler over indices that do not exist."""
+    data = _module(batch_size=2, val_batches=2)
+    data.val_set = []
+    assert data.val_dataloader() == []
+
+
+def test_a_loader_made_after_steps_since_the_resume_says_the_sample_it_goes_on_from(capsys):
+    """A loader made at step 6 of a run resumed at step 4 (8 samples a step before, 4 now): samples
+    0..31 drawn before the resume, 2 steps of 4 since: it goes on at 40, and the line says 40."""
+    data = _module(step=6, batch_size=4, max_steps=8)
+    data.load_state_dict({"step": 4, "samples_drawn": 32, "samples_per_step": 8})
+    assert list(data.train_dataloader())[0] == [40, 41, 42, 43]
+    assert "training goes on from sample 40, the first" in capsys.readouterr().err

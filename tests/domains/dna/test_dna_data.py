@@ -73,3 +73,45 @@ def test_every_iupac_ambiguity_code_of_a_query_reads_as_n(tmp_path):
     p = tmp_path / "q.fa"
     p.write_text(">q\nRYSWKMBDHVrys\n")
     assert read_queries(p).codes[0].tolist() == [4] * 13
+
+
+def test_a_kmer_over_n_is_unknown_and_the_kmer_vocabulary_is_over_acgt_alone():
+    """N is no core base: a 2-mer holding it is [UNK] (id 1), and the 2-mers are the 4 x 4 over
+    A C G T after the 5 special tokens (AC: 5 + 0 * 4 + 1 = 6, GT: 5 + 2 * 4 + 3 = 16)."""
+    from sciPT.tokenizers import UNK_ID, SequenceTokenizer
+
+    tokenizer = SequenceTokenizer(DNA_SPEC.alphabet, k=2)
+    assert tokenizer.vocab_size == 5 + 16
+    codes = DNA_SPEC.encode("ACNGT", "q", "record")
+    assert tokenizer.encode_codes(codes).tolist() == [6, UNK_ID, UNK_ID, 16]
+
+
+def test_read_labelled_reads_an_unlabelled_table_when_asked_to(tmp_path):
+    """labelled=False: a table without a label column is read, its labels None (not refused for a
+    missing label column)."""
+    p = tmp_path / "u.csv"
+    p.write_text("name,sequence\na,ACGT\nb,TTGA\n")
+    data = read_labelled(p, labelled=False)
+    assert data.labels is None
+    assert [c.tolist() for c in data.codes] == [[0, 1, 2, 3], [3, 3, 2, 0]]
+
+
+def test_a_labelled_table_without_a_label_column_names_both_column_options(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("name,sequence\na,ACGT\n")
+    with pytest.raises(DataError) as err:
+        read_labelled(p)
+    assert str(err.value) == (
+        f"{p}: no column 'label' (columns: name, sequence); name it with --sequence-column / --label-column"
+    )
+
+
+def test_queries_read_the_sequence_column_asked_for_and_name_only_that_option(tmp_path):
+    """scipt predict --sequence-column: the column named is read; a table without it is refused
+    naming --sequence-column alone (queries have no label column)."""
+    p = tmp_path / "q.csv"
+    p.write_text("id,dna\nq,GATR\n")
+    assert [c.tolist() for c in read_queries(p, sequence_column="dna").codes] == [[2, 0, 3, 4]]
+    with pytest.raises(DataError) as err:
+        read_queries(p)
+    assert str(err.value) == f"{p}: no column 'sequence' (columns: id, dna); name it with --sequence-column"
