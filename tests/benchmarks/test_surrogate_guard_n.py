@@ -68,10 +68,12 @@ def test_the_table_gives_each_quantity_and_the_verdict_per_n(load_benchmark, stu
         "(2-SE rule over series)? n = 2: scratch ahead; n = 3: scratch ahead; n = 4: scratch ahead; "
         "n = 5: scratch ahead." in text
     )
-    assert "| MAPE %, Burman-corrected minus the guard | -0.30 ± 0.10 | -0.30 ± 0.10 |" in text
-    assert "| guard's weight on the prior, Burman-corrected leave-one-out | 0.600 ± 0.100 |" in text
+    assert "| MAPE %, corrected minus uncorrected guard | -0.30 ± 0.10 | -0.30 ± 0.10 |" in text
     assert (
-        "The guard with Burman's correction against the guard, in MAPE (2-SE rule over series): "
-        "n = 2: ahead; n = 3: ahead; n = 4: ahead; n = 5: ahead." in text
+        "| guard's weight on the prior, Burman-corrected where scratch's form holds | 0.600 ± 0.100 |" in text
+    )
+    assert (
+        "The guard with Burman's correction where scratch's form holds against the uncorrected guard, in "
+        "MAPE (2-SE rule over series): n = 2: ahead; n = 3: ahead; n = 4: ahead; n = 5: ahead." in text
     )
     assert text.rstrip().endswith("Subsets per n: 2: 3, 3: 3, 4: 3, 5: 3.")

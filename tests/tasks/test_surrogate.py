@@ -84,7 +84,7 @@ def test_finetune_writes_a_complete_run(calibrated, capsys):
         "| prior-informed |",
         "| scratch |",
         "pre-trained (before data)",
-        "Guard (blend rule): leave-one-out: ",
+        "Guard (blend rule): leave-one-out with Burman's correction to 3 points: ",
         "The prior in the law's own terms (mean ± sd): flat-plate (0.25): C = ",  # one per family
         "Mixture prior, posterior weight of each family after the points",
         "e_Dh is constant (0.1)",

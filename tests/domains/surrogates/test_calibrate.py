@@ -112,7 +112,10 @@ def test_guard_keeps_a_right_prior():
     X, y = _ribbed(4)
     cal = calibrate(X, y, NAMES, prior, guard_rule="loo")
     assert cal.guard.choice == "prior"
-    assert cal.guard.reason.startswith("leave-one-out: the prior-informed fit predicts")
+    # four points at one Pr: scratch fits one form with three as with four, so the default corrects
+    assert cal.guard.reason.startswith(
+        "leave-one-out with Burman's correction to 4 points: the prior-informed fit"
+    )
     ev = calibrate(X, y, NAMES, prior, guard_rule="evidence").guard
     assert ev.choice == "prior" and ev.reason.startswith("evidence: the points are at least as probable")
 
@@ -195,14 +198,15 @@ WRONG = GaussianPrior(NAMES, [np.log(0.023), 0.80, 0.40], np.diag([0.04, 0.02**2
 RIGHT = GaussianPrior(NAMES, [np.log(0.4), 0.6, 0.40], np.diag([0.04, 0.03**2, 0.02**2]))
 
 
-def _by_hand_loo(X, y, prior):
+def _by_hand_loo(X, y, prior, correction="burman"):
     """Both procedures' held-out log densities and errors, re-run here one point at a time: the
-    prior-informed fit (exponents transferred) and scratch with what it cannot fit held exactly."""
+    prior-informed fit (exponents transferred) and scratch with what it cannot fit held exactly;
+    with Burman's correction by default, which the guard makes from three points at one Pr."""
     from sciPT.domains.surrogates.calibrate import informed_fit, loo
 
     informed = transfer_prior(prior, "exponents")
-    p = loo(X, y, lambda Xs, ys: informed_fit(Xs, ys, informed, NoisePrior())[0])
-    s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"))
+    p = loo(X, y, lambda Xs, ys: informed_fit(Xs, ys, informed, NoisePrior())[0], correction)
+    s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"), correction)
     return p, s
 
 
@@ -211,12 +215,13 @@ def test_the_guard_reports_elpd_and_held_out_rmse_of_each_fit():
     root mean square of the held-out errors, each under its own fit's name (an RMSE left squared,
     0.0001 for 0.01, would make scratch look ten times better than it is)."""
     X, y = _ribbed(5)
-    (lpd_p, err_p), (lpd_s, err_s) = _by_hand_loo(X, y, WRONG)
-    g = calibrate(X, y, NAMES, WRONG, guard_rule="loo").guard
-    assert g.elpd == pytest.approx({"prior": lpd_p.sum(), "scratch": lpd_s.sum()}, rel=1e-12)
-    assert g.loo_rmse == pytest.approx(
-        {"prior": np.sqrt(np.mean(err_p**2)), "scratch": np.sqrt(np.mean(err_s**2))}, rel=1e-12
-    )
+    for correction in ("burman-same-form", "none"):  # the default corrects five points at one Pr
+        (lpd_p, err_p), (lpd_s, err_s) = _by_hand_loo(X, y, WRONG, correction.split("-")[0])
+        g = calibrate(X, y, NAMES, WRONG, guard_rule="loo", loo_correction=correction).guard
+        assert g.elpd == pytest.approx({"prior": lpd_p.sum(), "scratch": lpd_s.sum()}, rel=1e-12)
+        assert g.loo_rmse == pytest.approx(
+            {"prior": np.sqrt(np.mean(err_p**2)), "scratch": np.sqrt(np.mean(err_s**2))}, rel=1e-12
+        )
     assert g.loo_rmse["prior"] > 0.05 > g.loo_rmse["scratch"]  # the wrong prior is off by more
 
 
@@ -227,7 +232,8 @@ def test_the_loo_guard_gives_each_number_under_its_own_fits_name():
     g = calibrate(X, y, NAMES, WRONG, guard_rule="loo").guard
     e, r = g.elpd, g.loo_rmse
     assert g.reason == (
-        "leave-one-out: scratch predicts the held-out points better than the prior-informed fit "
+        "leave-one-out with Burman's correction to 5 points: scratch predicts the held-out points "
+        "better than the prior-informed fit "
         f"(ELPD {e['scratch']:.2f} vs {e['prior']:.2f} nats, held-out RMSE of log Nu "
         f"{r['scratch']:.3f} vs {r['prior']:.3f}): the prior hurts (negative transfer)"
     )
@@ -236,8 +242,8 @@ def test_the_loo_guard_gives_each_number_under_its_own_fits_name():
     e, r = g.elpd, g.loo_rmse
     assert e["prior"] > e["scratch"] and r["prior"] != pytest.approx(r["scratch"], abs=1e-3)
     assert g.reason == (
-        "leave-one-out: the prior-informed fit predicts the held-out points at least as well as "
-        f"scratch (ELPD {e['prior']:.2f} vs {e['scratch']:.2f} nats, held-out RMSE of log Nu "
+        "leave-one-out with Burman's correction to 4 points: the prior-informed fit predicts the held-out "
+        f"points at least as well as scratch (ELPD {e['prior']:.2f} vs {e['scratch']:.2f} nats, held-out RMSE of log Nu "
         f"{r['prior']:.3f} vs {r['scratch']:.3f})"
     )
 
@@ -250,7 +256,8 @@ def test_the_blend_reason_gives_each_number_under_its_own_fits_name():
     e, r, w = g.elpd, g.loo_rmse, g.prior_weight
     assert e["scratch"] > e["prior"] and r["prior"] > r["scratch"]
     assert g.reason == (
-        f"leave-one-out: ELPD {e['prior']:.2f} nats for the prior-informed fit, {e['scratch']:.2f} "
+        f"leave-one-out with Burman's correction to 5 points: ELPD {e['prior']:.2f} nats for the "
+        f"prior-informed fit, {e['scratch']:.2f} "
         f"for scratch (held-out RMSE of log Nu {r['prior']:.3f} vs {r['scratch']:.3f}), so the kept "
         f"model is their mixture with the prior-informed fit weighted {w:.2f} and scratch "
         f"{1 - w:.2f} (pseudo-BMA)"
@@ -595,15 +602,16 @@ def test_blend_weights_by_each_rule_match_a_hand_computation():
 def test_the_other_blends_weight_the_same_two_fits_by_their_held_out_densities(rule, words):
     """Pseudo-BMA+ and stacking keep the same mixture as the blend, with the weight their rule gives
     the same leave-one-out densities, and say which rule set it (points where neither fit predicts
-    every held-out point better, so stacking's weight lies inside (0, 1) too)."""
+    every held-out point better, so stacking's weight lies inside (0, 1) too: on the plain
+    leave-one-out densities; corrected, stacking keeps scratch whole here)."""
     from sciPT.domains.surrogates.calibrate import blend_weight, loo, scratch_fit
 
     prior = GaussianPrior(NAMES, [np.log(0.1), 0.7, 0.40], np.diag([0.04, 0.05**2, 0.02**2]))
     X, y = _ribbed(3, seed=3)
-    cal = calibrate(X, y, NAMES, prior, guard_rule=rule)
+    cal = calibrate(X, y, NAMES, prior, guard_rule=rule, loo_correction="none")
     g = cal.guard
     assert (g.choice, g.rule) == ("blend", rule)
-    assert g.elpd == calibrate(X, y, NAMES, prior, guard_rule="blend").guard.elpd
+    assert g.elpd == calibrate(X, y, NAMES, prior, guard_rule="blend", loo_correction="none").guard.elpd
     lpd_p = loo(X, y, lambda Xs, ys: calibrate(Xs, ys, NAMES, prior, guard=False).prior_fit)[0]
     lpd_s = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"))[0]
     assert lpd_p.sum() == pytest.approx(g.elpd["prior"]) and lpd_s.sum() == pytest.approx(g.elpd["scratch"])
@@ -701,7 +709,7 @@ def test_the_guard_weighs_burman_corrected_densities_and_says_so():
     lpd_p, _ = loo(X, y, lambda Xs, ys: informed_fit(Xs, ys, informed, NoisePrior())[0], "burman")
     lpd_s, _ = loo(X, y, lambda Xs, ys: scratch_fit(Xs, ys, NAMES, NoisePrior(), "exact"), "burman")
     g = calibrate(X, y, NAMES, RIGHT, loo_correction="burman").guard
-    plain = calibrate(X, y, NAMES, RIGHT).guard
+    plain = calibrate(X, y, NAMES, RIGHT, loo_correction="none").guard
     assert g.elpd == pytest.approx({"prior": lpd_p.sum(), "scratch": lpd_s.sum()}, rel=1e-12)
     assert g.elpd != pytest.approx(plain.elpd, rel=1e-3)  # the correction moved them
     assert g.prior_weight == pytest.approx(blend_weight(lpd_p, lpd_s, "blend"), rel=1e-12)
