@@ -396,6 +396,11 @@ PUBLISHED_RANGES = {
     "kawase-de": ((5e3, 5e5), (5.1, 390.0), (0.0024, 0.165)),
     "bhatti-shah": ((1e4, None), (0.5, 10.0), (0.002, 0.05)),
     "whitaker-sphere": ((None, 7.6e4), (0.71, 380.0), None),  # Incropera eq. 7.56
+    "whitaker-cylinder": ((None, 1e5), (0.67, 300.0), None),  # Whitaker 1972: Re 1-1e5, Pr 0.67-300
+    # laminar flat plate: Pr >= 0.6, laminar up to Re_x,c = 5e5 (Incropera eqs. 7.23, 7.30, 7.45)
+    "laminar-average": ((None, 5e5), (0.6, None), None),
+    "laminar-local": ((None, 5e5), (0.6, None), None),
+    "laminar-local-uhf": ((None, 5e5), (0.6, None), None),
     "zukauskas-cylinder": ((None, 1e6), (0.7, 500.0), None),  # Incropera eq. 7.53
     "sanitjai-goldstein": ((2e3, 9e4), (0.7, 176.0), None),
     "perkins-leppert": ((2e3, 1.2e5), (1.0, 7.0), None),
@@ -468,3 +473,49 @@ def test_single_cylinder_correlations_against_their_published_forms():
     assert by_key("sanitjai-goldstein")([re], [pr])[0] == pytest.approx(
         0.446 * re**0.5 * pr**0.35 + 0.528 * wake * pr**0.42, rel=1e-9
     )
+
+
+def test_esdu_tube_banks_against_their_published_coefficients():
+    """ESDU 73031 (as tabulated in Hewitt, Shires & Bott, Process Heat Transfer, 1994):
+    Nu = a Re^m Pr^0.34, for 300 < Re < 2e5 in line a = 0.211, m = 0.651, staggered a = 0.273,
+    m = 0.635; 20 rows, at least 10, so no row correction. By hand at Re = 1e4, Pr = 0.7:
+    Pr^0.34 = 0.88579; in line 0.211 x 401.79 x 0.88579 = 75.10, staggered 0.273 x 346.74 x
+    0.88579 = 83.85. Each ESDU system is ESDU's form, not another bank correlation's."""
+    re, pr = 1e4, 0.7
+    inline = 0.211 * re**0.651 * pr**0.34
+    staggered = 0.273 * re**0.635 * pr**0.34
+    assert [inline, staggered] == pytest.approx([75.10, 83.85], rel=1e-3)
+    assert by_key("esdu-73031-bank-inline")([re], [pr])[0] == pytest.approx(inline, rel=1e-9)
+    assert by_key("esdu-73031-bank-staggered")([re], [pr])[0] == pytest.approx(staggered, rel=1e-9)
+
+
+def _innocent(key, fitted_on):
+    return Correlation(
+        key, "rough-pipe", "", (1e4, 1e5), (0.7, 1), "", lambda r, p, e: 1.0, (0.01, 0.04), fitted_on
+    )
+
+
+def test_check_library_refuses_an_excluded_key_and_any_ribbed_fit():
+    """The contamination rule holds by key (an excluded correlation, whatever it says it was fitted
+    on) and by what it was fitted on ("ribbed", "ribs", "rib turbulators"), with the reason."""
+    key = "han-park-lei-1985"
+    with pytest.raises(ValueError) as err:
+        correlations.check_library((_innocent(key, "distributed sand-grain roughness"),))
+    assert str(err.value) == f"{key}: excluded from the pre-training library: " + correlations.EXCLUDED[key]
+    for fitted_on in ("ribbed square ducts", "channels with ribs", "Rib turbulators"):
+        with pytest.raises(ValueError) as err:
+            correlations.check_library((_innocent("x", fitted_on),))
+        assert str(err.value) == (
+            f"x: fitted on '{fitted_on}': correlations fitted on ribbed ducts would contaminate any "
+            "ribbed-channel evaluation"
+        )
+
+
+def test_law_string_shows_three_significant_digits_by_default():
+    """law_string rounds C and every exponent to 3 significant digits unless told otherwise:
+    C = 0.08912 -> 0.0891, a = 0.6789 -> 0.679, b = 0.4 -> 0.4."""
+    from sciPT.domains.surrogates.law import law_string
+
+    theta = np.array([np.log(0.08912), 0.6789, 0.4])
+    assert law_string(theta, ["log_C", "Re", "Pr"]) == "Nu = 0.0891 Re^0.679 Pr^0.4"
+    assert law_string(theta, ["log_C", "Re", "Pr"], digits=4) == "Nu = 0.08912 Re^0.6789 Pr^0.4"
