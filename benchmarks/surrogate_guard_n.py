@@ -92,6 +92,16 @@ def run() -> dict:
     return {"series": len(series), "columns": ["series", "family", "n", "subset", *COLUMNS], "rows": rows}
 
 
+# derived per-series differences: (name, minuend, subtrahend), in order (the first two are made above)
+DIFFERENCES_OF = (
+    ("gain_scratch_minus_prior", "gain_scratch", "gain_prior"),
+    ("weight_minus_hindsight", "weight", "weight_hindsight"),
+    ("guard_minus_scratch_mape", "mape_guard", "mape_scratch"),
+    ("burman_minus_guard_mape", "mape_burman", "mape_guard"),
+    ("burman_minus_scratch_mape", "mape_burman", "mape_scratch"),
+)
+
+
 def summarise(record: dict) -> dict:
     """Per n: each quantity's mean over series (a series: the mean of its subsets) and SE."""
     cols = record["columns"]
@@ -109,21 +119,8 @@ def summarise(record: dict) -> dict:
         quantities = {name: series_means(lambda r, i=at[name]: r[i]) for name in COLUMNS}
         quantities["gain_prior"] = series_means(lambda r: r[at["held_out_prior"]] - r[at["loo_prior"]])
         quantities["gain_scratch"] = series_means(lambda r: r[at["held_out_scratch"]] - r[at["loo_scratch"]])
-        quantities["gain_scratch_minus_prior"] = [
-            s - p for s, p in zip(quantities["gain_scratch"], quantities["gain_prior"], strict=True)
-        ]
-        quantities["weight_minus_hindsight"] = [
-            w - h for w, h in zip(quantities["weight"], quantities["weight_hindsight"], strict=True)
-        ]
-        quantities["guard_minus_scratch_mape"] = [
-            g - s for g, s in zip(quantities["mape_guard"], quantities["mape_scratch"], strict=True)
-        ]
-        quantities["burman_minus_guard_mape"] = [
-            b - g for b, g in zip(quantities["mape_burman"], quantities["mape_guard"], strict=True)
-        ]
-        quantities["burman_minus_scratch_mape"] = [
-            b - s for b, s in zip(quantities["mape_burman"], quantities["mape_scratch"], strict=True)
-        ]
+        for name, a, b in DIFFERENCES_OF:
+            quantities[name] = [x - y for x, y in zip(quantities[a], quantities[b], strict=True)]
         out[str(n)] = {
             "series": len(per_series),
             "subsets": sum(len(rs) for rs in per_series.values()),
@@ -202,7 +199,7 @@ def render(results: dict, name: str = "surrogate_guard_n") -> str:
     )
     for label, key in table:
         digits = 2 if "mape" in key else 3
-        signed = key in DIFFERENCES or key.endswith("_minus_scratch_mape") or key == "burman_minus_guard_mape"
+        signed = key in DIFFERENCES or "_minus_" in key
         lines.append(f"| {label} | " + " | ".join(_cell(s[n][key], digits, signed) for n in ns) + " |")
     verdicts = []
     for n in ns:
