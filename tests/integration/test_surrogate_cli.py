@@ -381,7 +381,7 @@ def test_points_on_a_library_correlation_are_reported_as_not_held_out(tmp_path, 
     on, were scored as if held out: neither report said so."""
     train, test = _db_files(tmp_path)
     out = tmp_path / "RUN"
-    # --recalibrate false: the interval recalibration (about 13 s) has no part in the check
+    # --recalibrate false: the interval recalibration (about 17 s) has no part in the check
     argv = ["finetune", "surrogate", "--init", "all", "--train", train, "--out", str(out)]
     assert main([*argv, "--recalibrate", "false"]) == 0
     said = (

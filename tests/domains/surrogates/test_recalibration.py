@@ -349,7 +349,7 @@ def learn_small(recalibration):
 
 
 def test_library_maps_are_kept_on_disk_and_a_later_process_reuses_them(monkeypatch, tmp_path, capsys):
-    """Learning the maps takes about 13 s for the default library: a user's second calibration
+    """Learning the maps takes about 17 s for the default library: a user's second calibration
     must read them back, exactly, rather than learn them again."""
     from sciPT.domains.surrogates import recalibration
 
@@ -375,6 +375,32 @@ def test_library_maps_are_kept_on_disk_and_a_later_process_reuses_them(monkeypat
     monkeypatch.setattr(recalibration, "code_fingerprint", lambda: "edited")
     with pytest.raises(AssertionError, match="learnt again"):
         learn_small(recalibration)
+
+
+def test_learning_shows_a_bar_of_the_series_on_a_terminal_and_none_in_a_log(monkeypatch, tmp_path, capsys):
+    """The first calibration on a machine waits some 17 s for the maps: on a terminal a bar counts
+    the library's series; written to a file (a batch job's log, this capture) nothing redraws."""
+    from sciPT.domains.surrogates import recalibration
+
+    fits = fit_systems(list(SMALL_LIBRARY[0]), 20, 0.02, 0)
+    learn_recalibration(fits, form=None, max_draws=1, progress=True)
+    err = capsys.readouterr().err
+    # the bar opens on the whole count and, left=False, is wiped when done (too quick to redraw here)
+    assert err.startswith(f"\rinterval recalibration:   0%|          | 0/{len(fits)} [")
+    learn_recalibration(fits, form=None, max_draws=1)
+    assert capsys.readouterr().err == ""
+
+    asked = []
+    real = recalibration.learn_recalibration
+    monkeypatch.setattr(
+        recalibration, "learn_recalibration", lambda *a, **kw: asked.append(kw["progress"]) or real(*a, **kw)
+    )
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "log"))
+    learn_small(recalibration)
+    monkeypatch.setattr(recalibration.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("SCIPT_CACHE", str(tmp_path / "terminal"))
+    learn_small(recalibration)
+    assert asked == [False, True]
 
 
 def test_a_damaged_cache_entry_is_learnt_again_and_replaced(monkeypatch, tmp_path):
@@ -496,7 +522,7 @@ def test_every_setting_the_maps_depend_on_reaches_the_learning_and_keys_its_own_
         asked.append([(systems, points_per_system, sampling_noise, seed)])
         return [f"fit of {s}" for s in systems]
 
-    def learn(fits, *, form, transfer, noise, max_draws, seed):
+    def learn(fits, *, form, transfer, noise, max_draws, seed, progress):
         asked[-1].append((fits, form, transfer, noise.s0, noise.nu0, max_draws, seed))
         return IntervalRecalibration(
             {"scratch": {1: np.full(len(LEVELS), 0.5)}}, {"scratch": {1: 6}}, "stand-in"
