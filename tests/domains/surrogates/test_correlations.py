@@ -15,6 +15,8 @@ def by_key(key):
 
 def test_correlation_values_against_their_formulas():
     assert by_key("dittus-boelter-heating")([1e4], [0.7])[0] == pytest.approx(0.023 * 1e4**0.8 * 0.7**0.4)
+    # the cooling form: Pr^0.3 (Incropera eq. 8.60, n = 0.3 when the fluid is cooled)
+    assert by_key("dittus-boelter-cooling")([1e4], [0.7])[0] == pytest.approx(0.023 * 1e4**0.8 * 0.7**0.3)
     assert by_key("laminar-average")([1e5], [0.7])[0] == pytest.approx(0.664 * 1e5**0.5 * 0.7 ** (1 / 3))
     # Gnielinski with the Petukhov friction factor at Re = 1e5, Pr = 0.7 (hand computation):
     # f = (0.790 ln 1e5 - 1.64)^-2 = 0.01799; Nu = (f/8)(99000)(0.7) / (1 + 12.7 sqrt(f/8)(0.7^(2/3) - 1))
