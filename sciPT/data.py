@@ -101,7 +101,8 @@ class StepDataModule(pl.LightningDataModule):
     """Training and validation loaders for step-indexed datasets (see the module docstring).
 
     Validation uses a fixed set of ``val_batches * batch_size`` samples (indices ``0..n-1`` of the
-    validation dataset), identical at every evaluation and on every resume. Without a validation
+    validation dataset), identical at every evaluation and on every resume, read with the training
+    loader's worker processes (``num_workers``). Without a validation
     set (``val`` None: ``data.val_fraction 0``) the trainer runs no validation loop.
     """
 
@@ -214,4 +215,13 @@ class StepDataModule(pl.LightningDataModule):
         if len(val_set) == 0:
             return []
         sampler = StepBatchSampler(self.cfg.batch_size, self.cfg.val_batches, rank, world)
-        return DataLoader(val_set, batch_sampler=sampler, collate_fn=self.collate)
+        # the training loader's worker count: a streamed validation corpus reads and tokenises as the
+        # training one does, and its workers are kept between evaluations rather than restarted
+        workers = self.cfg.num_workers
+        return DataLoader(
+            val_set,
+            batch_sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )

@@ -258,6 +258,19 @@ def test_the_loader_keeps_its_workers_only_when_it_has_some():
     assert loader.num_workers == 0 and not loader.persistent_workers
 
 
+def test_validation_reads_with_the_training_worker_count_and_the_same_batches():
+    """--num-workers is per rank, for validation too (a streamed validation corpus tokenises as the
+    training one does); its workers are kept between evaluations, and the batches are those read
+    in the training process."""
+    data = _module(batch_size=3, val_batches=2, num_workers=2)
+    loader = data.val_dataloader()
+    assert loader.num_workers == 2 and loader.persistent_workers
+    assert (
+        list(loader) == [[0, 1, 2], [3, 4, 5]] == list(_module(batch_size=3, val_batches=2).val_dataloader())
+    )
+    assert _module().val_dataloader().num_workers == 0
+
+
 def test_a_module_without_a_trainer_counts_one_process_and_checks_no_rank_data():
     """Before a trainer is attached there is one process: a step draws batch x accumulate samples
     (2 x 3 = 6), and setup cannot know a rank, so it leaves the shards to the loader."""

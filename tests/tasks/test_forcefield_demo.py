@@ -248,20 +248,24 @@ def test_the_demo_runs_its_three_strategies_and_reports_them(tmp_path, monkeypat
     from sciPT.tasks import forcefield_demo, forcefield_train
 
     tiny_shipped(tmp_path, monkeypatch)
-    seen, threads = {}, []
+    seen, threads, commands = {}, [], {}
 
     def fake_pretrain(domain, cfg, out, command=None):
         seen["pretrain"] = (domain, cfg, out)
+        commands["pretrain"] = command
         return RunDir(out)
 
     def fake_finetune(cfg, out, command=None):
         seen[cfg.finetune.strategy] = cfg
+        commands[cfg.finetune.strategy] = command
         run = RunDir(out)
         out.mkdir()
         run.write_config({"finetune": {"strategy": cfg.finetune.strategy}})
         keys = ("eval_ethanol_test_before", "eval_ethanol_test", "test_acac_test", "eval_ethanol_val", "val")
         metrics = {f"{k}_forces_rmse_meV_per_A": v for k, v in zip(keys, FAKE_RMSE[out.name.split("-")[1]])}
-        run.write_metrics({**metrics, "head_warmup_steps": cfg.train.max_steps // 3})
+        if cfg.finetune.head_warmup:  # as forcefield_train: only a run with a head warm-up says how long
+            metrics["head_warmup_steps"] = cfg.train.max_steps // 3
+        run.write_metrics(metrics)
         return run
 
     monkeypatch.setattr(forcefield_demo, "pretrain", fake_pretrain)
@@ -290,6 +294,13 @@ def test_the_demo_runs_its_three_strategies_and_reports_them(tmp_path, monkeypat
     assert [c.data.head for c in (full, ewc, replay)] == ["eth_meth", None, "eth_meth"]
     assert (ewc.finetune.ewc_lambda, ewc.finetune.head_warmup) == (pytest.approx(0.37), pytest.approx(1 / 3))
     assert (replay.finetune.strategy, replay.train.batch_size) == ("replay", 9)
+    # each stage's report names the command that makes that stage's own run, in its own folder
+    assert commands["pretrain"].startswith("scipt pretrain molecules --data ")
+    assert commands["pretrain"].endswith(f" --out {out / 'pretrain'}")
+    assert {k: commands[k] for k in ("full", "ewc", "replay")} == {
+        k: f"scipt finetune forcefield --config {out}/finetune-{k}/config.yaml --out {out}/finetune-{k}"
+        for k in ("full", "ewc", "replay")
+    }
 
     report = (out / "report.md").read_text().splitlines()
     table = [
@@ -312,6 +323,7 @@ def test_the_demo_runs_its_three_strategies_and_reports_them(tmp_path, monkeypat
         f"EWC: the new head alone for the first {steps // 3} of {steps} steps, then λ = 0.01 λ₀ (λ₀ = 37, "
     )
     assert "replay: 1 pre-training frame(s) added to every batch of 8 new frames." in report[start + 9]
+    assert "All runs use learning rate 0.08 (naive fine-tuning's best" in report[start + 9]
     assert report[-6:] == [
         "- [pre-training](pretrain/report.md)",
         "- [full](finetune-full/report.md)",
@@ -324,4 +336,97 @@ def test_the_demo_runs_its_three_strategies_and_reports_them(tmp_path, monkeypat
     assert (out / "forgetting.png").stat().st_size > 0
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == f"demo written to {out} (2.5 min); read {out / 'report.md'}"
+    # the table, and the warning of a shortened run, are printed as well as written
+    assert err[err.index(table[0]) : err.index(table[0]) + 5] == table
+    assert any(line.startswith("Run with `--max-steps 30`: ") for line in err) == (max_steps is not None)
     assert [line[:5] for line in err if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+
+
+def test_the_acetylacetone_split_is_shuffled_and_the_same_on_every_run(tmp_path, monkeypatch):
+    """The frames come from MD trajectories: split in file order, the test frames would be the end
+    of a trajectory, not a sample of it. A fixed seed: two demos fine-tune on the same frames."""
+    from sciPT.tasks.forcefield_demo import split_data
+
+    tiny_shipped(tmp_path, monkeypatch)
+    first, again = split_data(tmp_path / "first"), split_data(tmp_path / "again")
+    for name in first:
+        assert tags(first[name]) == tags(again[name]), name
+    train = [i for i, _ in tags(first["acac_train"])]
+    # a random 350 of 500 is the first 350 (or lies in file order) with probability ~0
+    assert sorted(train) != list(range(350)) and train != sorted(train)
+
+
+def test_a_run_of_a_few_steps_still_validates_and_checkpoints_every_step(tmp_path):
+    """A sixth of the steps, at least one: `--max-steps 3` made val_every 0, which the training
+    configuration refuses (train.val_every: expected a positive integer)."""
+    from sciPT.tasks.forcefield_demo import finetune_config, pretrain_config
+    from sciPT.trainer import validate
+
+    paths = {
+        n: tmp_path / f"{n}.xyz"
+        for n in ("pretrain", "pretrain_val", "ethanol_val", "ethanol_test", "acac_train", "acac_val", "acac_test")
+    }
+    for steps, every in ((3, 1), (60, 10), (1500, 250)):  # steps // 6, at least 1
+        for cfg in (pretrain_config(paths, steps), finetune_config(tmp_path / "pretrain", paths, "full", steps)):
+            assert (cfg.train.max_steps, cfg.train.val_every, cfg.train.checkpoint_every) == (steps, every, every)
+            validate(cfg.train)
+
+
+def test_finetune_config_passes_on_its_learning_rate_seed_and_head_settings(tmp_path):
+    """The forgetting benchmark sweeps these through finetune_config; one dropped on the way would
+    make every point of its sweep the same run."""
+    from sciPT.tasks.forcefield_demo import FINETUNE_LR, finetune_config
+
+    paths = {
+        n: tmp_path / f"{n}.xyz"
+        for n in ("ethanol_val", "ethanol_test", "acac_train", "acac_val", "acac_test")
+    }
+    default = finetune_config(tmp_path / "pretrain", paths, "ewc", 60)
+    assert (default.train.lr, default.train.seed) == (FINETUNE_LR, 0) and FINETUNE_LR == 0.08
+    cfg = finetune_config(
+        tmp_path / "pretrain", paths, "ewc", 60, lr=0.01, seed=3, old_head_distillation=0.5, head_blocks=1
+    )
+    assert (cfg.train.lr, cfg.train.seed, cfg.old_head_distillation, cfg.head_blocks) == (0.01, 3, 0.5, 1)
+
+
+def test_the_finetune_command_quotes_a_run_folder_with_a_space(tmp_path):
+    import shlex
+
+    from sciPT.tasks.forcefield_demo import finetune_command
+
+    run = tmp_path / "my demo" / "finetune-ewc"
+    command = finetune_command(run)
+    assert command == f"scipt finetune forcefield --config '{run}/config.yaml' --out '{run}'"
+    assert shlex.split(command)[-4:] == ["--config", f"{run}/config.yaml", "--out", str(run)]
+
+
+def test_an_error_change_of_zero_on_either_side_gives_no_ratio():
+    """A ratio only when both rose (against_naive's docstring): 0.4 / 0 is no ratio at all, and
+    0 / 6.2 = "0.00 × naive's" hides that this run's error did not move."""
+    assert against_naive("ewc", 0.4, 0.0, 0.031) == (
+        "- ewc: the ethanol error rose by 0.40 meV/Å (naive's did not change); acetylacetone test "
+        "error 3.1 % above naive's."
+    )
+    assert against_naive("ewc", 0.0, 6.2, -0.021) == (
+        "- ewc: the ethanol error did not change (naive's rose by 6.20 meV/Å); acetylacetone test "
+        "error 2.1 % below naive's."
+    )
+
+
+@pytest.mark.parametrize("omp", [None, "3"])
+def test_the_demo_uses_one_torch_thread_unless_omp_num_threads_is_set(tmp_path, monkeypatch, omp):
+    """The user's OMP_NUM_THREADS wins; without it one thread (demo's comment: two stalled on a busy
+    core). The shipped file is missing, so the demo stops right after choosing."""
+    from sciPT.errors import DataError
+    from sciPT.tasks import forcefield_demo
+
+    threads = []
+    monkeypatch.setattr(forcefield_demo, "ETHANOL_TEST", "data_recipes/molecules/ethanol/gone.xyz")
+    monkeypatch.setattr(forcefield_demo.torch, "set_num_threads", threads.append)
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    with pytest.raises(DataError):
+        demo(argparse.Namespace(out=str(tmp_path / "demo"), max_steps=2))
+    assert threads == ([1] if omp is None else [])

@@ -58,6 +58,7 @@ def test_max_steps_shortens_the_fine_tunes_too(tmp_path):
     assert quick.max_epochs == 1  # one epoch: the shortest fit that early stopping can validate
     assert (full.folds, full.baselines, full.label_fractions) == (5, True, [0.01, 0.05])
     assert quick.inputs.positives == str(tmp_path / "pos.fa") and quick.init == str(tmp_path / "pretrain")
+    assert quick.inputs.negatives == str(tmp_path / "neg.fa")
 
 
 def resolved(argv: list[str]):
@@ -76,12 +77,12 @@ def test_the_pretraining_reports_the_scipt_command_that_makes_the_same_run(tmp_p
     from sciPT.config import to_dict
     from sciPT.tasks.promoter_demo import pretraining_stage
 
-    corpus, out = tmp_path / "my corpus" / "clean.fa.gz", tmp_path / "pretrain"
+    corpus, out = tmp_path / "my corpus" / "clean.fa.gz", tmp_path / "my demo" / "pretrain"
     cfg, command = pretraining_stage(corpus, out, max_steps)
     steps, every = (3000, 600) if max_steps is None else (40, 8)
     assert command == (
         f"scipt pretrain dna --preset promoter --data '{corpus}' --max-steps {steps} --val-every {every} "
-        f"--checkpoint-every {every} --out {out}"
+        f"--checkpoint-every {every} --out '{out}'"
     )
     assert resolved(shlex.split(command)) == to_dict(cfg)
 
@@ -221,7 +222,13 @@ def test_the_demo_pretrains_on_the_decontaminated_genome_and_reports_each_stage(
     clean = out / "corpus" / "ecoli_k12_decontaminated.fa.gz"
     # every one of the 2,860 + 2,860 evaluation sequences is masked out of the shipped genome
     assert seen["decontaminate"] == (resolve_data_path(ECOLI_GENOME), 5720, clean)
-    (domain, cfg, where), _ = seen["pretrain"]
+    (domain, cfg, where), kwargs = seen["pretrain"]
+    # the pre-training's report names the command that makes the same run (steps // 5 between checks)
+    steps, every = (3000, 600) if max_steps is None else (40, 8)
+    assert kwargs == {
+        "command": f"scipt pretrain dna --preset promoter --data {clean} --max-steps {steps} --val-every "
+        f"{every} --checkpoint-every {every} --out {out / 'pretrain'}"
+    }
     assert (domain, where, cfg.data.paths) == ("dna", out / "pretrain", [str(clean)])
     assert cfg.train.max_steps == (3000 if max_steps is None else 40)
     ft, stage = seen["finetune"]
@@ -256,3 +263,31 @@ def test_an_out_that_is_a_file_is_refused_in_one_line_before_any_work(tmp_path, 
     assert main(["demo", "promoter", "--out", str(taken)]) == 2
     assert capsys.readouterr().err == f"scipt: error: {taken}: --out names a file, not a directory\n"
     assert taken.read_text() == "not a run\n"
+
+
+def test_a_pretraining_of_a_few_steps_still_validates_and_checkpoints_every_step(tmp_path):
+    """A fifth of the steps, at least one: `--max-steps 3` made val_every 0, which the training
+    configuration refuses (train.val_every: expected a positive integer)."""
+    from sciPT.tasks.promoter_demo import pretraining_stage
+    from sciPT.trainer import validate
+
+    for steps, every in ((3, 1), (4, 1), (5, 1), (12, 2)):  # steps // 5, at least 1
+        cfg, command = pretraining_stage(tmp_path / "clean.fa.gz", tmp_path / "pretrain", steps)
+        assert (cfg.train.max_steps, cfg.train.val_every, cfg.train.checkpoint_every) == (steps, every, every)
+        assert f" --val-every {every} --checkpoint-every {every} " in command
+        validate(cfg.train)
+
+
+def test_the_resume_hint_waits_for_the_stages_config_and_quotes_its_folder(tmp_path):
+    """`--resume` reads config.yaml back, so no command is named before it exists; a folder with a
+    space is quoted so the command can be pasted as it stands."""
+    from sciPT.tasks.promoter_demo import finetuning_resume
+
+    stage = tmp_path / "my demo" / "promoter"
+    assert finetuning_resume(stage) is None
+    stage.mkdir(parents=True)
+    assert finetuning_resume(stage) is None  # the folder alone: still nothing to resume
+    (stage / "config.yaml").write_text("task: promoter\n")
+    hint = finetuning_resume(stage)
+    command = f"scipt finetune promoter --out '{stage}' --resume"
+    assert command in hint and shlex.split(command)[-2:] == [str(stage), "--resume"]
