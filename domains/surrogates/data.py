@@ -216,32 +216,11 @@ def _check_values(
             )
 
 
-def read_points(
-    path: str | Path,
-    *,
-    groups: list[str] | None = None,
-    require_nu: bool = True,
-    optional: list[str] | tuple[str, ...] = (),
-    groups_wanted_by: str = "",
-) -> Points:
-    """Read a CSV of points with a header naming ``Re``, ``Pr``, ``Nu`` and geometric ratios.
-
-    Args:
-        path: the CSV file.
-        groups: the geometric-ratio columns to use; ``None`` takes every other column whose values
-            are all numbers (non-numeric columns are kept as labels).
-        require_nu: ``False`` for points to predict (``Nu`` may be absent; read when present).
-        optional: further ratio columns read (and checked) when the file has them, such as a
-            ratio a calibrated model holds constant; the other columns are kept as labels.
-        groups_wanted_by: who needs ``groups``, for the message when the file lacks one (a
-            model's ratios: ``"the model"``).
-
-    Raises:
-        DataError: missing file or column, a column without a name or named twice, a unit that
-            is not dimensionless, a value that is not a positive number in its physical range
-            (naming the line), or no rows.
-    """
-    path = Path(path)
+def _read_rows(path: Path) -> tuple[list[list[str]], list[int], str, dict[tuple[int, int], str]]:
+    """The non-blank rows of a points file as cells, with their line numbers and delimiter (comma,
+    or tab or semicolon where the header has no comma), decimal commas made points; and the cells
+    whose separators are ambiguous (``10.000``), as written, by (body row, column), for the reader
+    to refuse where it reads them."""
     refuse_directory(path, "a CSV file with Re, Pr, Nu columns")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -284,6 +263,109 @@ def read_points(
             f"{path}: the header is one quoted field, {rows[0][0].strip()!r}, that holds the "
             f"delimiter {delimiter!r}; expected one field per column (remove the quotes around it)"
         )
+    return rows, lines, delimiter, ambiguous
+
+
+def _inferred_groups(
+    path: Path,
+    names: list[str],
+    raw_header: list[str],
+    units: list[str],
+    lookup: dict[str, int],
+    body: list[list[str]],
+    body_lines,
+) -> list[str]:
+    """Which of the columns ``names`` (the header's besides Re, Pr and Nu) are geometric ratios
+    when none are named: those whose values are all numbers, except the columns sciPT writes, those
+    named after Nu and those with a unit, each kept as a label with a warning. A column of numbers
+    with a few words or holes is refused at its first; one mostly of words is a label.
+
+    ``raw_header`` is the header row as written (a name with its unit), ``lookup`` a column's index
+    by :func:`column_key`; ``body`` and ``body_lines`` are the data rows and their line numbers."""
+    groups = []
+    for h in names:
+        if output_column(h):
+            continue  # an earlier prediction's columns, kept as labels (see _OUTPUT_COLUMN)
+        if _DERIVED_FROM_NU.match(h):
+            # an enhancement ratio such as Nu/Nu0 is computed from Nu: as a ratio it would let
+            # the law fit Nu with Nu itself
+            print(
+                f"warning: {path}: column '{h}' is named after Nu (computed from it?): kept as a "
+                "label, not read as a geometric ratio (name the ratios with --groups to read it)",
+                file=sys.stderr,
+            )
+            continue
+        i = lookup[column_key(h)]
+        if units[i].lower() not in DIMENSIONLESS_UNITS:
+            # a temperature or a heat flux beside the ratios: a lab sheet's, not the law's
+            print(
+                f"warning: {path}: column '{raw_header[i].strip()}' has unit '{units[i]}': "
+                "kept as a label, not read as a geometric ratio (a ratio is dimensionless)",
+                file=sys.stderr,
+            )
+            continue
+        cells = [(r[i], line) for r, line in zip(body, body_lines)]
+        missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
+        words = [(value, line) for value, line in cells if not _is_number(value)]
+        numbers = len(cells) - len(words)
+        if numbers >= len(body) / 2 and missing and len(missing) == len(words):
+            # numbers in half the rows or more and holes in the others: counted as words, the
+            # holes made it a label, and the ratio was dropped from the law without a word
+            value, line = missing[0]
+            raise DataError(
+                f"{path}, line {line}: {h} = {value!r} is missing, in a column of numbers (a "
+                "geometric ratio needs a number in every row: fill it in, or name the ratios with "
+                "--groups)"
+            )
+        if not words:
+            groups.append(h)
+        elif numbers and len(words) >= len(body) / 2:
+            value, line = words[0]
+            others = "blank or text" if len(missing) < len(words) else "blank"
+            print(
+                f"warning: {path}: column '{h}' holds numbers in {numbers} of {len(body)} rows and "
+                f"is {others} in the others ({value!r} at line {line}): kept as a label, not read as "
+                "a geometric ratio (name the ratios with --groups to say which)",
+                file=sys.stderr,
+            )
+        elif len(words) < len(body) / 2:
+            # a column of numbers with a few words is a mistyped ratio, not a label column:
+            # taking it as a label would drop the ratio from the law without a word
+            value, line = words[0]
+            raise DataError(
+                f"{path}, line {line}: {h} = {value!r} is not a number (the column's other values "
+                "are: a geometric ratio needs a number in every row, a label column text)"
+            )
+    return groups
+
+
+def read_points(
+    path: str | Path,
+    *,
+    groups: list[str] | None = None,
+    require_nu: bool = True,
+    optional: list[str] | tuple[str, ...] = (),
+    groups_wanted_by: str = "",
+) -> Points:
+    """Read a CSV of points with a header naming ``Re``, ``Pr``, ``Nu`` and geometric ratios.
+
+    Args:
+        path: the CSV file.
+        groups: the geometric-ratio columns to use; ``None`` takes every other column whose values
+            are all numbers (non-numeric columns are kept as labels).
+        require_nu: ``False`` for points to predict (``Nu`` may be absent; read when present).
+        optional: further ratio columns read (and checked) when the file has them, such as a
+            ratio a calibrated model holds constant; the other columns are kept as labels.
+        groups_wanted_by: who needs ``groups``, for the message when the file lacks one (a
+            model's ratios: ``"the model"``).
+
+    Raises:
+        DataError: missing file or column, a column without a name or named twice, a unit that
+            is not dimensionless, a value that is not a positive number in its physical range
+            (naming the line), or no rows.
+    """
+    path = Path(path)
+    rows, lines, delimiter, ambiguous = _read_rows(path)
     split = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
     header, units = [base for base, _ in split], [unit for _, unit in split]
     lookup: dict[str, int] = {}
@@ -356,60 +438,7 @@ def read_points(
     extra = [h for h in header if h.lower() not in core]
     inferred = groups is None
     if groups is None:
-        groups = []
-        for h in extra:
-            if output_column(h):
-                continue  # an earlier prediction's columns, kept as labels (see _OUTPUT_COLUMN)
-            if _DERIVED_FROM_NU.match(h):
-                # an enhancement ratio such as Nu/Nu0 is computed from Nu: as a ratio it would let
-                # the law fit Nu with Nu itself
-                print(
-                    f"warning: {path}: column '{h}' is named after Nu (computed from it?): kept as a "
-                    "label, not read as a geometric ratio (name the ratios with --groups to read it)",
-                    file=sys.stderr,
-                )
-                continue
-            i = lookup[column_key(h)]
-            if units[i].lower() not in DIMENSIONLESS_UNITS:
-                # a temperature or a heat flux beside the ratios: a lab sheet's, not the law's
-                print(
-                    f"warning: {path}: column '{rows[0][i].strip()}' has unit '{units[i]}': "
-                    "kept as a label, not read as a geometric ratio (a ratio is dimensionless)",
-                    file=sys.stderr,
-                )
-                continue
-            cells = [(r[i], line) for r, line in zip(body, body_lines)]
-            missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
-            words = [(value, line) for value, line in cells if not _is_number(value)]
-            numbers = len(cells) - len(words)
-            if numbers >= len(body) / 2 and missing and len(missing) == len(words):
-                # numbers in half the rows or more and holes in the others: counted as words, the
-                # holes made it a label, and the ratio was dropped from the law without a word
-                value, line = missing[0]
-                raise DataError(
-                    f"{path}, line {line}: {h} = {value!r} is missing, in a column of numbers (a "
-                    "geometric ratio needs a number in every row: fill it in, or name the ratios with "
-                    "--groups)"
-                )
-            if not words:
-                groups.append(h)
-            elif numbers and len(words) >= len(body) / 2:
-                value, line = words[0]
-                others = "blank or text" if len(missing) < len(words) else "blank"
-                print(
-                    f"warning: {path}: column '{h}' holds numbers in {numbers} of {len(body)} rows and "
-                    f"is {others} in the others ({value!r} at line {line}): kept as a label, not read as "
-                    "a geometric ratio (name the ratios with --groups to say which)",
-                    file=sys.stderr,
-                )
-            elif len(words) < len(body) / 2:
-                # a column of numbers with a few words is a mistyped ratio, not a label column:
-                # taking it as a label would drop the ratio from the law without a word
-                value, line = words[0]
-                raise DataError(
-                    f"{path}, line {line}: {h} = {value!r} is not a number (the column's other values "
-                    "are: a geometric ratio needs a number in every row, a label column text)"
-                )
+        groups = _inferred_groups(path, extra, rows[0], units, lookup, body, body_lines)
     for g in groups:
         if column_key(g) not in lookup:
             why = (
