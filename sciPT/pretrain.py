@@ -37,7 +37,7 @@ from .data import StepDataModule
 from .diagnostics.collapse import check_collapse
 from .errors import DataError
 from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
-from .files import resolve_data_path
+from .files import SHIPPED, resolve_data_path
 from .module import PretrainModule
 from .registry import domains
 from .run import RunDir
@@ -265,6 +265,30 @@ def check_unchanged_files(corpus: list[dict], checkpoint: dict) -> None:
                 f"up to step {step:,}, {entry['sha256'][:12]}... now): its validation part would move "
                 "onto data the run trained on; restore the file, or start a new --out"
             )
+    # a run records a shipped file by its data_recipes/... name, found from any directory, but a
+    # folder with a data_recipes/ of its own is read first: resumed there, the name is another file
+    by_name = {_recipe_name(path): (path, sha) for path, sha in earlier.items() if _recipe_name(path)}
+    for entry in corpus:
+        now = str(resolve_data_path(entry["path"]))
+        name = _recipe_name(now)
+        if name not in by_name or now in earlier:  # no such name, or judged by its path above
+            continue
+        path, then = by_name[name]
+        if then and entry.get("sha256") and entry["sha256"] != then:
+            raise DataError(
+                f"--resume: {name} is read here as {Path(now).absolute()} (sha256 {entry['sha256'][:12]}...), not as "
+                f"{path} (sha256 {then[:12]}...), on which the run trained up to step {step:,}: "
+                f"resume from a folder without a {name} of its own, or start a new --out"
+            )
+
+
+def _recipe_name(path: str) -> str | None:
+    """``data_recipes/...`` for a file inside a ``data_recipes`` folder, the name by which a run
+    records a shipped file; ``None`` for any other."""
+    parts = Path(path).parts
+    if SHIPPED not in parts:
+        return None
+    return "/".join(parts[len(parts) - 1 - parts[::-1].index(SHIPPED) :])
 
 
 def with_earlier_corpus(

@@ -45,10 +45,8 @@ class ScheduleConfig:
         name: decay after the warm-up: ``cosine`` or ``linear`` (to ``min_lr_ratio`` at step
             ``total``, one past the last taken), ``exponential`` (x ``gamma`` every step), ``step`` (x ``gamma`` every
             ``step_size`` steps) or ``constant``.
-        warmup_steps: optimizer steps over which the rate rises linearly to ``train.lr`` (0: none;
-            default 100).
-        min_lr_ratio: floor of the decay, a fraction of ``train.lr`` (not for ``constant``;
-            default 0.1).
+        warmup_steps: optimizer steps over which the rate rises linearly to ``train.lr`` (0: none).
+        min_lr_ratio: floor of the decay, a fraction of ``train.lr`` (not for ``constant``).
         gamma: ``exponential`` and ``step``: factor the rate is multiplied by at each decay.
         step_size: ``step``: optimizer steps between two decays.
     """

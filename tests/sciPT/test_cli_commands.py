@@ -108,6 +108,29 @@ def help_text(argv: list[str], capsys) -> str:
     return " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pretrain", "dna"],
+        ["pretrain", "protein"],
+        ["pretrain", "molecules"],
+        ["pretrain", "surrogates"],
+        ["finetune", "promoter"],
+        ["finetune", "forcefield"],
+        ["finetune", "surrogate"],
+    ],
+)
+def test_an_option_s_help_states_its_default_once_the_one_it_takes(argv, capsys):
+    """argparse appends each option's default, the preset's; a docstring that also said the
+    dataclass's own ("warm-up steps (0: none; default 100). (default: 30)") contradicted it."""
+    import re
+
+    out = help_text([*argv, "--help"], capsys)
+    assert re.findall(r"[^.(]*\bdefault [0-9][^)]*\)\. \(default: [^)]*\)", out) == []
+    if "--warmup-steps" in out:
+        assert "train.lr (0: none). (default: " in out
+
+
 def test_a_misspelt_option_given_with_equals_still_gets_the_closest(tmp_path, capsys):
     """`--outt=runs/dna-first-try` is one token: the hint was looked up for the whole token, whose
     value made it unlike every option, and none came."""

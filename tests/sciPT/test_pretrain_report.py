@@ -82,6 +82,27 @@ def test_a_resume_on_an_edited_file_is_refused_naming_both_digests(tmp_path):
     )
 
 
+def test_a_resume_that_reads_another_file_by_a_shipped_name_is_refused(tmp_path, monkeypatch):
+    """A run records a shipped file as data_recipes/..., found from any directory; resumed in a
+    folder with a data_recipes/ of its own, that name reads the folder's file. Another file by that
+    name is refused, naming both; the same content there, or a name the run never read, is fine."""
+    shipped = str(tmp_path / "repo" / "data_recipes" / "dna" / "g.fa")
+    ckpt = _checkpoint([{"path": shipped, "sha256": "a" * 64}], step=300)
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "data_recipes" / "dna" / "g.fa"
+    local.parent.mkdir(parents=True)
+    local.write_text(">lambda\nACGT\n")
+    check_unchanged_files([{"path": "data_recipes/dna/g.fa", "sha256": "a" * 64}], ckpt)
+    check_unchanged_files([{"path": "data_recipes/dna/other.fa", "sha256": "b" * 64}], ckpt)
+    with pytest.raises(DataError) as err:
+        check_unchanged_files([{"path": "data_recipes/dna/g.fa", "sha256": "b" * 64}], ckpt)
+    assert str(err.value) == (
+        f"--resume: data_recipes/dna/g.fa is read here as {local} (sha256 {'b' * 12}...), "
+        f"not as {shipped} (sha256 {'a' * 12}...), on which the run trained up to step 300: resume from "
+        "a folder without a data_recipes/dna/g.fa of its own, or start a new --out"
+    )
+
+
 def test_a_rank_with_no_corpus_records_none_of_the_earlier_files():
     """On ranks other than 0 a sharded corpus is empty; only rank 0 writes the export."""
     earlier = _checkpoint([{"path": "/a.fa", "sha256": "a" * 64}])
