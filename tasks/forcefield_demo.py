@@ -54,6 +54,16 @@ REPLAYED = 1
 #: of 250 and 500 of the 1,500 steps and strengths 0 to 0.3 lambda_0 (RESULTS_forgetting.md)
 EWC_LAMBDA, EWC_WARMUP_FRACTION = 0.01, 1 / 3
 ACAC_TRAIN, ACAC_VAL = 350, 50  # acetylacetone frames to fine-tune on, to validate; the rest test
+#: the frames the demo writes into its folder, one XYZ file each
+SPLIT_FILES = (
+    "pretrain",
+    "pretrain_val",
+    "ethanol_val",
+    "ethanol_test",
+    "acac_train",
+    "acac_val",
+    "acac_test",
+)
 
 
 def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
@@ -65,18 +75,7 @@ def split_data(out: Path, seed: int = 0) -> dict[str, Path]:
         if not found.is_file():
             raise DataError(f"{given}: file not found (the demo's shipped molecules)")
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: out / f"{name}.xyz"
-        for name in (
-            "pretrain",
-            "pretrain_val",
-            "ethanol_val",
-            "ethanol_test",
-            "acac_train",
-            "acac_val",
-            "acac_test",
-        )
-    }
+    paths = {name: out / f"{name}.xyz" for name in SPLIT_FILES}
 
     def write(path: Path, frames) -> None:
         # through a temporary file: a demo killed mid-split leaves no torn data file behind

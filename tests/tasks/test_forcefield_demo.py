@@ -359,16 +359,20 @@ def test_the_acetylacetone_split_is_shuffled_and_the_same_on_every_run(tmp_path,
 def test_a_run_of_a_few_steps_still_validates_and_checkpoints_every_step(tmp_path):
     """A sixth of the steps, at least one: `--max-steps 3` made val_every 0, which the training
     configuration refuses (train.val_every: expected a positive integer)."""
-    from sciPT.tasks.forcefield_demo import finetune_config, pretrain_config
+    from sciPT.tasks.forcefield_demo import SPLIT_FILES, finetune_config, pretrain_config
     from sciPT.trainer import validate
 
-    paths = {
-        n: tmp_path / f"{n}.xyz"
-        for n in ("pretrain", "pretrain_val", "ethanol_val", "ethanol_test", "acac_train", "acac_val", "acac_test")
-    }
+    paths = {n: tmp_path / f"{n}.xyz" for n in SPLIT_FILES}
     for steps, every in ((3, 1), (60, 10), (1500, 250)):  # steps // 6, at least 1
-        for cfg in (pretrain_config(paths, steps), finetune_config(tmp_path / "pretrain", paths, "full", steps)):
-            assert (cfg.train.max_steps, cfg.train.val_every, cfg.train.checkpoint_every) == (steps, every, every)
+        for cfg in (
+            pretrain_config(paths, steps),
+            finetune_config(tmp_path / "pretrain", paths, "full", steps),
+        ):
+            assert (cfg.train.max_steps, cfg.train.val_every, cfg.train.checkpoint_every) == (
+                steps,
+                every,
+                every,
+            )
             validate(cfg.train)
 
 
@@ -390,6 +394,7 @@ def test_finetune_config_passes_on_its_learning_rate_seed_and_head_settings(tmp_
 
 
 def test_the_finetune_command_quotes_a_run_folder_with_a_space(tmp_path):
+    """The command a stage's report names can be pasted as it stands, a folder with a space too."""
     import shlex
 
     from sciPT.tasks.forcefield_demo import finetune_command

@@ -291,3 +291,14 @@ def test_the_resume_hint_waits_for_the_stages_config_and_quotes_its_folder(tmp_p
     hint = finetuning_resume(stage)
     command = f"scipt finetune promoter --out '{stage}' --resume"
     assert command in hint and shlex.split(command)[-2:] == [str(stage), "--resume"]
+
+
+@pytest.mark.parametrize("verdict, words", [(1, "ahead of"), (-1, "behind")])
+def test_pretraining_gains_words_a_verdict_of_ahead_or_behind_scratch(verdict, words):
+    """The all-labels line reads the run's own verdict (1 ahead, -1 behind); the other tests use a tie,
+    which reads the same whichever way round the verdict is taken."""
+    metrics = {**FAKE_METRICS, "pre_trained_vs_scratch_mcc_verdict": verdict}
+    assert pretraining_gains(metrics)[0] == (
+        f"- All 5,720 labels, 5-fold cross-validation: pre-trained is {words} scratch, MCC 0.695 vs 0.680, "
+        "per-fold difference +0.015 ± 0.016."
+    )
