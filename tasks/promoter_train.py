@@ -5,6 +5,7 @@ write the report (the task and its module docstring: :mod:`.promoter`)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -253,6 +254,8 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
     # the export last: a run stopped before its end (a job killed during --label-fractions) leaves
     # no model for predict or scan to use, so it cannot be taken for a finished one
     export_classifier(run, final, exported, cfg, length, data.codes)
+    # the result on standard output, as evaluate and the force-field fine-tune give theirs
+    print(json.dumps(metrics, indent=1))
     print(f"run written to {run.path}", file=sys.stderr)
     return 0
 

@@ -71,6 +71,19 @@ def test_finetune_evaluate_predict(trained, tmp_path, capsys):
     assert all(0 < float(line.split(",")[1]) < 1 for line in lines[1:])
 
 
+def test_a_finetune_gives_its_metrics_on_standard_output(planted, tmp_path, capsys):
+    """As evaluate and the force-field fine-tune do: `scipt finetune promoter ... > result.json`
+    holds what the run's metrics.json holds, and the progress stays on standard error."""
+    path, _ = planted
+    out = tmp_path / "run"
+    assert (
+        main(["finetune", "promoter", "--init", "none", "--train", str(path), "--out", str(out), *SMALL]) == 0
+    )
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads((out / "metrics.json").read_text())
+    assert f"run written to {out}" in printed.err
+
+
 def test_evaluate_counts_the_models_own_training_sequences_and_scores_the_rest(trained, tmp_path, capsys):
     from safetensors.numpy import load_file
 
