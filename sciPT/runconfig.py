@@ -243,6 +243,12 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
             raw = getattr(args, dest)
             if is_list:  # "--label-fractions 0.1,0.5 1.0" -> [0.1, 0.5, 1.0]
                 flat[key] = [parse_flag(v, tp, key) for item in raw for v in item.split(",") if v]
+                if not flat[key]:
+                    # an unset shell variable ("--groups $RATIOS") left nothing: an empty list would
+                    # silently mean none (no ratios, no data files) where the user meant some
+                    raise ConfigError(
+                        f"{flag_name(key)}: given empty; expected one or more values, comma-separated"
+                    )
             else:
                 flat[key] = parse_flag(raw, tp, key)
     cfg = merge(cfg, nest(flat), where="command line") if flat else cfg

@@ -318,6 +318,8 @@ def ratio_columns(groups: list[str] | None) -> list[str] | None:
         return None
     if [g.strip().lower() for g in groups] == ["none"]:
         return []
+    if any(not g.strip() for g in groups):
+        raise ConfigError("--groups: an empty name; expected geometric-ratio column names, or none")
     for g in groups:
         core = next((c for c in CORE if c.lower() == g.strip().lower()), None)
         if core is not None:

@@ -8,8 +8,9 @@ around a name is dropped; a column without a name, or two columns with one name 
 ``Re`` and ``re``), are refused, naming the columns. Every value must be a finite positive number
 inside the physical range of its variable (``Re`` in 1-1e9, ``Pr`` in 1e-3-1e5, ``Nu`` in
 1e-2-1e5); a value below its range gets a hint that the column may be scaled (digitised figures
-often plot ``Re x 1e-4``). Any other column whose values are all numbers is a geometric ratio, one
-whose values are mostly text a label (kept, not used); a column of numbers with a few words in it is
+often plot ``Re x 1e-4``). Any other column whose values are all numbers is a geometric ratio
+(unless named as a run number, ``run`` or ``#``: a label, with a warning), one whose values are
+mostly text a label (kept, not used; percentages, ``5.3%``, with a warning); a column of numbers with a few words in it is
 refused at its first word, as a mistyped ratio would otherwise leave the law without a word. The
 columns sciPT writes itself (``Nu_pred``, ``Nu_median``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibration_range``) are
 labels, never ratios, and a calibration refuses a ratio that is (nearly) a product of powers of
@@ -130,6 +131,14 @@ class Points:
 _DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
 # ``10.000`` in a decimal-comma file: a German spreadsheet's ten thousand, or ten with a decimal
 # point; a leading group of 0 (``0.700``) has no thousands reading, so it is read as it stands
+_PERCENT = _re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*%\s*$")
+# a column of run or row numbers (run, Run ID, no., #, idx, test_no ...), not a ratio of the geometry
+_RUN_NUMBER = _re.compile(
+    r"^\s*(run|id|no|nr|num|number|index|idx|row|point|sample|case|test|#)s?"
+    r"[\s_.#-]*(id|no|nr|num|number|#)?\.?\s*$",
+    _re.IGNORECASE,
+)
+_SEP_LINE = _re.compile(r"^\s*sep=([,;\t|])\s*$", _re.IGNORECASE)  # Excel's delimiter directive
 _THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:\.\d{3})+\s*$")
 _COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
@@ -232,12 +241,20 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int], str, dict[tuple[
             f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
             "CSV UTF-8"
         ) from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    # spreadsheets also save tab- or semicolon-separated files; a header without a comma says which
-    delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
-    rows, lines = _rows_and_lines(text, delimiter)
+    nonblank = [line for line in text.splitlines() if line.strip()]
+    first = nonblank[0] if nonblank else ""
+    # Excel's "sep=;" line names the delimiter (and is no header); without one, spreadsheets also
+    # save tab- or semicolon-separated files, and a header without a comma says which
+    directive = _SEP_LINE.match(first)
+    if directive:
+        delimiter = directive.group(1)
+    else:
+        delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
+    rows, lines = _rows_and_lines(text, delimiter, path)
     lines = [line for line, r in zip(lines, rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
+    if directive:
+        rows, lines = rows[1:], lines[1:]
     # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
     ambiguous: dict[tuple[int, int], str] = {}  # cell -> its text as written, before the rewrite
     commas, points = _decimal_separators(rows[1:])
@@ -317,6 +334,23 @@ def _inferred_groups(
                 "geometric ratio needs a number in every row: fill it in, or name the ratios with "
                 "--groups)"
             )
+        if words and all(_PERCENT.match(value) for value, _ in words):
+            value, line = words[0]
+            print(
+                f"warning: {path}: column '{h}' holds percentages ({value!r} at line {line}): kept as a "
+                "label, not read as a geometric ratio (write the ratio as a fraction, or name the ratios "
+                "with --groups to be told where)",
+                file=sys.stderr,
+            )
+            continue
+        if not words and _RUN_NUMBER.match(h):
+            # a numbered series of runs is all numbers too: as a ratio it would take an exponent
+            print(
+                f"warning: {path}: column '{h}' is named as a run or row number: kept as a label, not "
+                "read as a geometric ratio (name the ratios with --groups to read it)",
+                file=sys.stderr,
+            )
+            continue
         if not words:
             groups.append(h)
         elif numbers and len(words) >= len(body) / 2:
@@ -613,10 +647,10 @@ def _without_trailing_empty_columns(rows: list[list[str]]) -> list[list[str]]:
     return [header, *body]
 
 
-def _rows_and_lines(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
-    """The CSV rows of ``text`` and the line each starts on: a quoted cell over two lines (a
-    spreadsheet comment typed with Alt+Enter) makes one row of two lines, and numbering rows put
-    every later message a line early."""
+def _rows_and_lines(text: str, delimiter: str, path: Path) -> tuple[list[list[str]], list[int]]:
+    """The CSV rows of ``text`` (the file ``path``) and the line each starts on: a quoted cell over
+    two lines (a spreadsheet comment typed with Alt+Enter) makes one row of two lines, and numbering
+    rows put every later message a line early."""
     consumed = 0
 
     def counted(lines):
@@ -627,11 +661,24 @@ def _rows_and_lines(text: str, delimiter: str) -> tuple[list[list[str]], list[in
 
     rows, starts, ended = [], [], 0
     # line ends kept: a quoted cell over two lines keeps its line break (the words ran together)
-    for row in csv.reader(counted(text.splitlines(keepends=True)), delimiter=delimiter):
+    reader = csv.reader(counted(text.splitlines(keepends=True)), delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows, starts
+        except csv.Error as err:  # a cell past the reader's limit (a pasted log), a quote left open
+            what = (
+                f"a cell longer than {csv.field_size_limit():,} characters"
+                if "field limit" in str(err)
+                else f"not readable as CSV ({err})"
+            )
+            raise DataError(
+                f"{path}, line {ended + 1}: {what}; expected Re, Pr, Nu and short labels"
+            ) from None
         starts.append(ended + 1)  # the line after the one the previous row ended on
         rows.append(row)
         ended = consumed
-    return rows, starts
 
 
 def _positive(text: str) -> bool:
@@ -667,6 +714,13 @@ def write_points(path: str | Path, points: Points, extra: dict[str, np.ndarray] 
     # a label named like a written column (an earlier prediction's Nu_pred, predicted again) is
     # replaced by it, not written twice under one name
     labels = [k for k in points.labels if k not in columns]
+    replaced = [k for k in points.labels if k in (extra or {})]
+    if replaced:
+        print(
+            f"note: {points.source}: its column(s) {', '.join(replaced)} are replaced by the new ones "
+            "in the output",
+            file=sys.stderr,
+        )
     # the file's columns in the file's order (a ratio the model does not read is a label here, a
     # ratio it reads a number: either way where the user put it), then the new ones
     # Re, Pr, Nu and the ratios under the names the model gives them, where the file has them

@@ -182,14 +182,14 @@ def test_predict_and_evaluate_check_only_the_columns_the_model_reads(files, caps
 
 def test_a_numeric_bookkeeping_column_says_why_it_was_read_and_groups_none_leaves_it_out(files, capsys):
     (files / "log.csv").write_text(
-        "run,Re,Pr,Nu\n0,27820.9,0.7,258.78\n1,36663.8,0.7,301.53\n2,51691.2,0.7,370.99\n"
-    )
+        "channel,Re,Pr,Nu\n0,27820.9,0.7,258.78\n1,36663.8,0.7,301.53\n2,51691.2,0.7,370.99\n"
+    )  # a logger's channel numbers (a column named as a run number is a label, test_surrogate_data)
     out = files / "run"
     argv = ["finetune", "surrogate", "--train", str(files / "log.csv"), "--out", str(out)]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        f"scipt: error: {files / 'log.csv'}, line 2: run = 0 is not a positive number (run must be a "
-        "positive dimensionless number) (run was taken as a geometric ratio, as every numeric column "
+        f"scipt: error: {files / 'log.csv'}, line 2: channel = 0 is not a positive number (channel must be a "
+        "positive dimensionless number) (channel was taken as a geometric ratio, as every numeric column "
         "besides Re, Pr and Nu is: name the ratios with --groups, or --groups none for none)\n"
     )
     assert not out.exists()

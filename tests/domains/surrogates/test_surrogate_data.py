@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sciPT.domains.surrogates.data import read_digitised, read_points, taslim_series
+from sciPT.domains.surrogates.data import read_digitised, read_points, taslim_series, write_points
 from sciPT.errors import DataError
 
 TASLIM_FILE = "fig4_ar_3.5_solid_circles_eDh_0.053.csv"
@@ -841,3 +841,69 @@ def test_pre_training_noise_is_log_normal_so_every_sample_stays_positive():
     assert pts.nu.min() > 0
     z = np.log(pts.nu / corr(pts.re, pts.pr, None))
     assert abs(z.mean()) < 0.05 and z.std() == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_cell_past_the_csv_reader_s_limit_is_one_line_naming_it(write_csv):
+    """A log pasted into a notes cell: the csv module's limit raised its own error, a traceback."""
+    path = write_csv("long.csv", "Re,Pr,Nu,note", "30000,0.7,200,ok", "50000,0.7,280," + "x" * 140_000)
+    with pytest.raises(DataError) as err:
+        read_points(path)
+    assert str(err.value) == (
+        f"{path}, line 3: a cell longer than 131,072 characters; expected Re, Pr, Nu and short labels"
+    )
+
+
+def test_excel_s_sep_line_names_the_delimiter_and_is_not_the_header(write_csv):
+    """Excel writes `sep=;` above the header of a file it should reopen with that delimiter: read as
+    a header it named no column (`column 2 of the header has no name`). Lines keep their numbers."""
+    plain = read_points(write_csv("plain.csv", "Re,Pr,Nu", "30000,0.7,200", "50000,0.7,280"))
+    for name, lines in {
+        "semicolons.csv": ("sep=;", "Re;Pr;Nu", "30000;0,7;200", "50000;0,7;280"),
+        "commas.csv": ("SEP=,", "Re,Pr,Nu", "30000,0.7,200", "50000,0.7,280"),
+    }.items():
+        pts = read_points(write_csv(name, *lines))
+        assert (pts.re.tolist(), pts.pr.tolist(), pts.nu.tolist()) == (
+            plain.re.tolist(),
+            plain.pr.tolist(),
+            plain.nu.tolist(),
+        )
+        assert pts.lines.tolist() == [3, 4] and pts.header == ["Re", "Pr", "Nu"]
+    with pytest.raises(DataError, match=r"commas\.csv, line 4: Nu = 'x' is not a number"):
+        read_points(write_csv("commas.csv", "sep=,", "Re,Pr,Nu", "30000,0.7,200", "50000,0.7,x"))
+
+
+def test_a_column_of_percentages_or_of_run_numbers_is_a_label_and_said(write_csv, capsys):
+    """A ratio typed as 5.3 % was a text column, so a label without a word, and the law lost the
+    ratio; a numbered series of runs is all numbers, so it took an exponent as a ratio would."""
+    path = write_csv(
+        "p.csv",
+        "Run No.,Re,Pr,Nu,e_Dh,AR",
+        "1,30000,0.7,200,5.3%,1",
+        "2,50000,0.7,280,5.3%,2",
+        "3,80000,0.7,380,10.7 %,1",
+        "4,120000,0.7,480,10.7%,2",
+    )
+    pts = read_points(path)
+    assert list(pts.groups) == ["AR"]
+    assert pts.labels == {"Run No.": ["1", "2", "3", "4"], "e_Dh": ["5.3%", "5.3%", "10.7 %", "10.7%"]}
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {path}: column 'Run No.' is named as a run or row number: kept as a label, not read as a "
+        "geometric ratio (name the ratios with --groups to read it)",
+        f"warning: {path}: column 'e_Dh' holds percentages ('5.3%' at line 2): kept as a label, not read as "
+        "a geometric ratio (write the ratio as a fraction, or name the ratios with --groups to be told where)",
+    ]
+    # named, the run number is read as the user says
+    assert list(read_points(path, groups=["Run No."]).groups) == ["Run No."]
+
+
+def test_an_input_column_a_prediction_replaces_is_said(write_csv, tmp_path, capsys):
+    """An earlier Nu_pred in the input is replaced in the output (documented); a user's own column of
+    that name loses its values, so the replacement is said."""
+    path = write_csv("x.csv", "Re,Pr,Nu_pred,comment", "30000,0.7,3,hello")
+    pts = read_points(path, require_nu=False)
+    write_points(tmp_path / "y.csv", pts, {"Nu_pred": np.array([268.8])})
+    assert (
+        capsys.readouterr().err
+        == f"note: {path}: its column(s) Nu_pred are replaced by the new ones in the output\n"
+    )
+    assert (tmp_path / "y.csv").read_text().splitlines() == ["Re,Pr,Nu_pred,comment", "30000,0.7,268.8,hello"]
