@@ -129,6 +129,14 @@ class Classifier:
         self.validation: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
+    def rc_equivariant(self) -> bool:
+        """Whether the encoder answers alike on both strands in one pass (what is stacked on it,
+        the likelihood, the k-mer and CNN models, reads one strand and must be given both)."""
+        return isinstance(self.model, torch.nn.Module) and any(
+            getattr(m, "rc_equivariant", False) is True for m in self.model.modules()
+        )
+
+    @property
     def max_tokens(self) -> int:
         return self.tokenizer.n_tokens(self.length)
 
@@ -138,11 +146,11 @@ class Classifier:
         Face tokenizer has no ``k`` and falls back to single residues."""
         return int(getattr(self.tokenizer, "k", 1))
 
-    def strands(self, codes: list[np.ndarray]) -> list[list[np.ndarray]]:
+    def strands(self, codes: list[np.ndarray], both: bool | None = None) -> list[list[np.ndarray]]:
         """What the classifier reads of ``codes``: the cropped sequences and, for a strand-symmetric
-        run, the cropped reverse complements."""
+        run (or ``both``), the cropped reverse complements."""
         out = [crop(codes, self.length)]
-        if self.strand_symmetric:
+        if self.strand_symmetric if both is None else both:
             # complemented before the crop: a centred crop of a sequence longer than the length by
             # an odd number is not the reverse complement of its reverse complement's crop, so
             # complementing the crop would give a sequence and its reverse complement two answers
@@ -188,11 +196,18 @@ class Classifier:
         ]
         return np.mean(strands, axis=0).astype(np.float32)
 
+    def side_strands(self, codes: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """What a model beside the classifier reads of ``codes`` (the likelihood, the stacked k-mer
+        and CNN models): both strands where the prediction must not depend on the strand, a
+        strand-symmetric run or an rc-equivariant encoder."""
+        return self.strands(codes, both=self.strand_symmetric or self.rc_equivariant)
+
     def naturalness_scores(self, codes: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """The pre-trained model's pseudo-log-likelihood of each sequence ``[N]`` (nats per token),
-        cropped like the predictions; for a strand-symmetric run, the mean over both strands."""
+        cropped like the predictions; where the prediction is strand-symmetric, the mean over both
+        strands (:meth:`side_strands`)."""
         scores = []
-        for strand in self.strands(codes):
+        for strand in self.side_strands(codes):
             out = []
             for i in range(0, len(strand), batch_size):
                 batch = self.tokenizer.batch(strand[i : i + batch_size], self.max_tokens)
@@ -221,9 +236,10 @@ class Classifier:
         return [self.fusion(p, s) for p, s in zip(probabilities, scores)]
 
     def stacked_score(self, scorer: KmerScore | CNNScore, codes: list[np.ndarray]) -> np.ndarray:
-        """A stacked model's logit on ``codes`` ``[N]``, cropped like the predictions; for a
-        strand-symmetric run, the mean over both strands (so the stacked prediction stays symmetric)."""
-        return np.mean([np.asarray(scorer(s), dtype=np.float64) for s in self.strands(codes)], axis=0)
+        """A stacked model's logit on ``codes`` ``[N]``, cropped like the predictions; where the
+        prediction is strand-symmetric, the mean over both strands (:meth:`side_strands`), so the
+        stacked prediction stays so."""
+        return np.mean([np.asarray(scorer(s), dtype=np.float64) for s in self.side_strands(codes)], axis=0)
 
     def fused_proba(self, model, codes: list[np.ndarray]) -> np.ndarray:
         """``model``'s probabilities through the kept fusion (what the stacks are fitted on)."""
