@@ -29,6 +29,7 @@ Bad input raises :class:`sciPT.errors.DataError` with one line naming the file a
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -129,6 +130,14 @@ class MoleculeDataConfig:
     streaming: bool | None = None
     stats_frames: int = 1000
     head: str | None = None
+
+
+#: how far a frame's energy per atom may lie from the median of its file's frames of the same
+#: composition: conformers and MD snapshots of one molecule lie well within 1 eV per atom of each
+#: other; a frame in Hartree (or kcal/mol) among an all-electron code's eV lies hundreds away, a
+#: typo (1e30) further. A gross-error check: a pseudopotential code's few eV per atom in Hartree
+#: (some 5 eV per atom off) pass it
+ENERGY_OUTLIER_EV_PER_ATOM = 10.0
 
 
 @dataclass
@@ -451,6 +460,34 @@ def read_structures(
         )
         for i, atoms in enumerate(images)
     ]
+    if labelled:
+        check_energy_outliers(frames)
     if not forces_optional:
         require_forces(frames)
     return frames, images
+
+
+def check_energy_outliers(frames: list[Frame]) -> None:
+    """Refuse a frame whose energy per atom lies more than :data:`ENERGY_OUTLIER_EV_PER_ATOM` from
+    the median of the file's frames of its composition (three or more, so the median is the
+    majority's): one frame written in Hartree among eV ones (27 times smaller), or a typo, trained
+    silently or diverged at step 1 with advice to lower the learning rate."""
+    groups: dict[tuple[int, ...], list[Frame]] = {}
+    for frame in frames:
+        if frame.energy is not None:
+            groups.setdefault(tuple(sorted(frame.numbers.tolist())), []).append(frame)
+    for numbers, group in groups.items():
+        if len(group) < 3:
+            continue
+        per_atom = np.array([f.energy for f in group]) / len(numbers)
+        median = float(np.median(per_atom))
+        far = int(np.argmax(np.abs(per_atom - median)))
+        if abs(per_atom[far] - median) > ENERGY_OUTLIER_EV_PER_ATOM:
+            counts = Counter(chemical_symbols[z] for z in numbers)
+            formula = "".join(f"{s}{n if n > 1 else ''}" for s, n in sorted(counts.items()))
+            raise DataError(
+                f"{group[far].source}: energy {group[far].energy:.6g} eV, {per_atom[far] - median:+.4g} eV "
+                f"per atom from the median of the file's {len(group)} {formula} frames "
+                f"({median * len(numbers):.6g} eV); expected within {ENERGY_OUTLIER_EV_PER_ATOM:g} eV per "
+                "atom (a frame in another energy unit, or a typo?)"
+            )

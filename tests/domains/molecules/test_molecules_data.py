@@ -145,6 +145,34 @@ def test_a_non_finite_cell_is_refused_naming_the_frame(tmp_path):
     assert str(err.value) == f"{path}: frame 0: non-finite cell vectors (Lattice holds nan or inf)"
 
 
+def _water_frames(energies):
+    """Extended XYZ of one water molecule per energy (eV), forces zero."""
+    frame = (
+        "3\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e}\n"
+        "O 0 0 0 0 0 0\nH 0.96 0 0 0 0 0\nH -0.24 0.93 0 0 0 0\n"
+    )
+    return "".join(frame.format(e=e) for e in energies)
+
+
+def test_a_frame_far_from_its_composition_s_energies_is_refused_naming_it(tmp_path):
+    """All-electron water near -2080 eV; one frame in Hartree (-76.4) lies 668 eV per atom away: it
+    trained silently, as a 1e30 typo diverged at step 1 with advice to lower the learning rate. Two
+    frames of a composition, or three within 10 eV per atom, are read as they are."""
+    frames = [-2080.0, -2080.3, -76.4, -2079.8]
+    path = write(tmp_path, "mixed.xyz", _water_frames(frames))
+    with pytest.raises(DataError) as err:
+        read_frames(path, MoleculeDataConfig())
+    # median of -693.33, -693.43, -25.47 and -693.27 eV per atom: -693.3; (-25.47 + 693.3) = +667.8
+    assert str(err.value) == (
+        f"{path}: frame 2: energy -76.4 eV, +667.8 eV per atom from the median of the file's 4 H2O frames "
+        "(-2079.9 eV); expected within 10 eV per atom (a frame in another energy unit, or a typo?)"
+    )
+    assert len(read_frames(write(tmp_path, "two.xyz", _water_frames([-2080.0, -76.4])))) == 2
+    assert len(read_frames(write(tmp_path, "hot.xyz", _water_frames([-2080.0, -2079.0, -2060.0])))) == 3
+    # unlabelled reading (predict, md) reads no energies to compare
+    assert len(read_frames(path, MoleculeDataConfig(), labelled=False)) == 4
+
+
 def test_val_files_and_stress_less_references_follow_the_isolated_atom_rule(tmp_path):
     cell = 'Lattice="{a} 0 0 0 {a} 0 0 0 {a}" Properties=species:S:1:pos:R:3:forces:R:3 energy={e} {extra}pbc="T T T"'
     frames = lambda rows: "".join(  # noqa: E731
