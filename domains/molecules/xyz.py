@@ -69,8 +69,10 @@ def layout_error(lines: Iterable[str]) -> str | None:
             return where
         count, start = int(fields[0]), number
         number += 1
-        if next(lines, None) is None:
+        comment = next(lines, None)
+        if comment is None:
             return f"frame {frame} (line {start}): the file ends after its header"
+        declared = declared_columns(comment)
         for atom in range(count):
             row = next(lines, None)
             number += 1
@@ -83,9 +85,31 @@ def layout_error(lines: Iterable[str]) -> str | None:
                     f"frame {frame} (line {start}): its header says {count} atoms, but line {number} "
                     f"after {atom} of them is no atom line ({row.strip()[:40]!r})"
                 )
+            if declared is not None and len(row.split()) != declared[0]:
+                return (
+                    f"frame {frame} (line {start}): line {number}, its atom {atom}, has {len(row.split())} "
+                    f"fields; its Properties declare {declared[0]} ({declared[1]})"
+                )
         previous = (start, count)
         frame += 1
     return None
+
+
+_PROPERTIES = re.compile(r"""(?:^|\s)properties=(?:"([^"]*)"|'([^']*)'|(\S+))""", re.IGNORECASE)
+
+
+def declared_columns(comment: str) -> tuple[int, str] | None:
+    """``(columns, spec)``: how many fields an atom line of an extended XYZ frame holds by its
+    comment's ``Properties=name:type:count:...`` (``species:S:1:pos:R:3:forces:R:3``: 7), or
+    ``None`` where the comment declares none (or not legibly)."""
+    found = _PROPERTIES.search(comment)
+    if found is None:
+        return None
+    spec = next(g for g in found.groups() if g is not None)
+    parts = spec.split(":")
+    if len(parts) % 3 or not all(p.isdigit() for p in parts[2::3]):
+        return None
+    return sum(int(p) for p in parts[2::3]), spec
 
 
 def blank_line_between_frames(lines: Iterable[str], limit: int | None = None) -> tuple[int, int] | None:
@@ -127,6 +151,15 @@ def read_images(resolved: Path, name: str | Path, index):
     read it (and the frame and atom when its species is no element), or when an XYZ file holds a
     blank line between the frames asked for, where ASE stopped (:func:`blank_line_between_frames`)."""
     xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
+    with open(resolved, "rb") as handle:
+        head = handle.read(3)
+    if xyz and head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{name}: UTF-16 text, which the XYZ reader does not take; save it as UTF-8")
+    if xyz and head == b"\xef\xbb\xbf":
+        raise DataError(
+            f"{name}: begins with a byte-order mark (UTF-8 with BOM), which the XYZ reader does not "
+            "take; save it as UTF-8 without one"
+        )
     try:
         images = read(resolved, index=index)
     except Exception as err:  # ASE raises many types for a malformed file

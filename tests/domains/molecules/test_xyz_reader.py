@@ -147,3 +147,48 @@ def test_a_leading_blank_line_is_named_when_the_head_is_read(tmp_path):
     with pytest.raises(DataError) as err:
         head_name(MoleculeDataConfig(paths=[str(path)]))
     assert str(err.value) == expected
+
+
+def test_an_atom_line_short_of_its_declared_properties_is_named_with_its_frame_and_line(tmp_path):
+    """A hand-edited line that lost its forces: ASE said only 'could not assign tuple of length 4 to
+    structure with 7 fields', naming no frame or line."""
+    forces = 'Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\n'
+    atoms = "H 0.0 0.0 0.0 0 0 0.1\nH 0.0 0.0 0.74 0 0 -0.1\n"
+    path = tmp_path / "ragged.xyz"
+    path.write_text(f"2\n{forces}{atoms}2\n{forces}H 0.0 0.0 0.0\nH 0.0 0.0 0.74 0 0 -0.1\n")
+    assert refusal(path) == (
+        f"{path}: frame 1 (line 5): line 7, its atom 0, has 4 fields; its Properties declare 7 "
+        "(species:S:1:pos:R:3:forces:R:3)"
+    )
+
+
+@pytest.mark.parametrize(
+    "comment, declared",
+    [
+        ('Properties="species:S:1:pos:R:3" energy=1', (4, "species:S:1:pos:R:3")),
+        ("energy=1 properties=species:S:1:pos:R:3:Z:I:1", (5, "species:S:1:pos:R:3:Z:I:1")),
+        ("energy=1 pbc='F F F'", None),  # plain XYZ: nothing declared
+        ("Properties=species:S:pos:R:3", None),  # not name:type:count triples: not judged
+    ],
+)
+def test_the_declared_columns_are_the_sum_of_the_properties_counts(comment, declared):
+    assert xyz.declared_columns(comment) == declared
+
+
+@pytest.mark.parametrize(
+    "head, said",
+    [
+        (
+            b"\xef\xbb\xbf",
+            "begins with a byte-order mark (UTF-8 with BOM), which the XYZ reader does not take; "
+            "save it as UTF-8 without one",
+        ),
+        (b"\xff\xfe", "UTF-16 text, which the XYZ reader does not take; save it as UTF-8"),
+    ],
+)
+def test_a_file_with_a_byte_order_mark_or_in_utf16_is_named_as_such(tmp_path, head, said):
+    """Excel and Notepad write these; the reader said "expected frame 0's atom count, got '\\ufeff2'"."""
+    path = tmp_path / "marked.xyz"
+    text = ONE.encode("utf-16-le") if head == b"\xff\xfe" else ONE.encode()
+    path.write_bytes(head + text)
+    assert refusal(path) == f"{path}: {said}"
