@@ -28,7 +28,7 @@ from .locks import release_locks
 from .registry import BUILTIN, Domain, PluginError, Registry, Task, commands, domains, missing_extra, tasks
 from .run import RunDir, command_line
 from .runconfig import add_run_arguments, positive_count, resolve_config
-from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED
+from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 BUILTIN_COMMANDS = ("pretrain", "finetune", "evaluate", "predict", "export", "demo", "data")
 
@@ -251,7 +251,7 @@ def _add_export(sub, rest: list[str] | None) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_run
-    from .signals import Terminated, sigterm_raises
+    from .signals import sigterm_raises
 
     # the export is built in a staging folder renamed into place: SIGTERM, raised as an exception,
     # lets it be removed as on Ctrl-C (the signal's default action left it behind)
@@ -489,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scipt: interrupted", file=sys.stderr)
         return 130
+    except Terminated:  # a command that turns SIGTERM into an exception outside a Lightning fit
+        print(f"scipt: terminated (SIGTERM); {after_stop(args)}", file=sys.stderr)
+        return EXIT_TERMINATED
     except SystemExit as stop:
         if stop.code == 1 and isinstance(stop.__context__, KeyboardInterrupt):
             # Lightning turns Ctrl-C in a fit into exit status 1 after its own line: as any other

@@ -147,9 +147,14 @@ class PromoterTask(Task):
 
         cfg = resolve_config(self, args, args.table)
         validate(cfg)  # before Lightning is imported: a wrong value answers in about 2 s, not 7
+        from sciPT.signals import sigterm_raises
+
         from .promoter_train import run_finetune
 
-        return run_finetune(cfg, args.out, resume=args.resume)
+        # SIGTERM between Lightning's fits (a k-mer regression, the CNN, the stacks) killed the
+        # process without a word; raised, it says what the run keeps, as in a fit
+        with sigterm_raises():
+            return run_finetune(cfg, args.out, resume=args.resume)
 
     # evaluate / predict ---------------------------------------------------------------------
     def add_evaluate_arguments(self, parser):

@@ -84,6 +84,30 @@ def test_a_finetune_gives_its_metrics_on_standard_output(planted, tmp_path, caps
     assert f"run written to {out}" in printed.err
 
 
+def test_sigterm_between_fits_says_what_the_run_keeps(planted, tmp_path, capsys, monkeypatch):
+    """A batch system's SIGTERM while a k-mer regression or the CNN was fitting (no Lightning fit,
+    whose handler says what is kept) killed the process with status 143 and no line at all."""
+    import os
+    import signal
+
+    from sciPT.tasks import promoter_train
+
+    def stopped(cfg, out, resume):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, in this thread
+        raise AssertionError("SIGTERM did not stop the fine-tune")
+
+    monkeypatch.setattr(promoter_train, "run_finetune", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    path, _ = planted
+    out = tmp_path / "run"
+    status = main(["finetune", "promoter", "--init", "none", "--train", str(path), "--out", str(out), *SMALL])
+    assert status == 143
+    assert capsys.readouterr().err == (
+        "scipt: terminated (SIGTERM); no fit was completed yet: the same command with --resume continues it\n"
+    )
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the block's alone
+
+
 def test_evaluate_counts_the_models_own_training_sequences_and_scores_the_rest(trained, tmp_path, capsys):
     from safetensors.numpy import load_file
 
