@@ -258,7 +258,8 @@ def build_strategy(
             raise ConfigError(
                 "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and "
                 "the pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal "
-                "and store it with sciPT.finetune.save_fisher)"
+                "and store it with sciPT.finetune.save_fisher, or sciPT.hf_load.save_fisher beside a "
+                "Hugging Face folder)"
             )
         _check_tensors("Fisher diagonal", fisher, backbone)
         if cfg.ewc_online_every:

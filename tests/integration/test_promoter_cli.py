@@ -594,7 +594,7 @@ def test_replay_which_the_fits_cannot_do_is_refused(planted, tmp_path, capsys):
             ["--strategy", "ewc"],
             "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
             "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
-            "with sciPT.finetune.save_fisher)",
+            "with sciPT.finetune.save_fisher, or sciPT.hf_load.save_fisher beside a Hugging Face folder)",
         ),
     ],
 )

@@ -289,7 +289,7 @@ def test_ewc_without_fisher_is_refused(backbone):
     assert str(err.value) == (
         "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
         "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
-        "with sciPT.finetune.save_fisher)"
+        "with sciPT.finetune.save_fisher, or sciPT.hf_load.save_fisher beside a Hugging Face folder)"
     )
 
 
@@ -594,7 +594,7 @@ def test_ewc_with_an_empty_fisher_is_refused_as_having_none(fisher, backbone):
     assert str(err.value) == (
         "finetune.strategy: 'ewc' needs the Fisher diagonal of the pre-training loss and the "
         "pre-trained model has none (compute it with sciPT.finetune.fisher_diagonal and store it "
-        "with sciPT.finetune.save_fisher)"
+        "with sciPT.finetune.save_fisher, or sciPT.hf_load.save_fisher beside a Hugging Face folder)"
     )
 
 
