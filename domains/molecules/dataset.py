@@ -310,6 +310,13 @@ def prepare(
     if cfg.num_conformers < 1:
         raise ConfigError(f"data.num_conformers: expected a positive integer, got {cfg.num_conformers}")
     unit_factors(cfg)
+    for unit, key in (("force_unit", "forces_key"), ("stress_unit", "stress_key")):
+        # a unit for labels no key reads was accepted and ignored: refused, not ignored
+        if getattr(cfg, unit) is not None and getattr(cfg, key) is None:
+            raise ConfigError(
+                f"data.{unit}: {getattr(cfg, unit)!r} given, but data.{key} is none, so nothing is read "
+                f"in it; name the frames' key (--data.{key.replace('_', '-')}) or leave the unit out"
+            )
     if labelled:
         smiles = [p for p in cfg.paths if Path(p).suffix.lower() in SMILES_SUFFIXES]
         if smiles:

@@ -105,6 +105,31 @@ def test_an_unknown_unit_is_a_config_error(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        (
+            {"stress_unit": "GPa"},
+            "data.stress_unit: 'GPa' given, but data.stress_key is none, so nothing is "
+            "read in it; name the frames' key (--data.stress-key) or leave the unit out",
+        ),
+        (
+            {"force_unit": "Hartree/Bohr", "forces_key": None},
+            "data.force_unit: 'Hartree/Bohr' given, but "
+            "data.forces_key is none, so nothing is read in it; name the frames' key (--data.forces-key) or "
+            "leave the unit out",
+        ),
+    ],
+)
+def test_a_unit_for_labels_no_key_reads_is_refused(tmp_path, settings, said):
+    """`--data.stress-unit GPa` without a stress key was accepted and ignored, where the README's
+    rule is refused, not ignored."""
+    path = write(tmp_path, "a.xyz", "1\nProperties=species:S:1:pos:R:3 energy=1.0\nH 0 0 0\n")
+    with pytest.raises(ConfigError) as err:
+        prepare(MoleculeDataConfig(paths=[str(path)], **settings), PotentialConfig(), labelled=True)
+    assert str(err.value) == said
+
+
 # reference energies ---------------------------------------------------------------------------
 def test_isolated_atom_energies_of_the_shipped_file(shipped):
     frames = read_frames(shipped / "ethanol" / "isolated_atoms.xyz", MoleculeDataConfig(forces_key=None))
