@@ -102,8 +102,8 @@ class StepDataModule(pl.LightningDataModule):
 
     Validation uses a fixed set of ``val_batches * batch_size`` samples (indices ``0..n-1`` of the
     validation dataset), identical at every evaluation and on every resume, read with the training
-    loader's worker processes (``num_workers``). Without a validation
-    set (``val`` None: ``data.val_fraction 0``) the trainer runs no validation loop.
+    loader's worker processes (``num_workers``). Without a validation set (``val`` None:
+    ``data.val_fraction 0``) the trainer runs no validation loop.
     """
 
     def __init__(self, train: Dataset, val: Dataset | None, collate: Callable, train_cfg):

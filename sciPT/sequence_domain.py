@@ -308,6 +308,10 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _sharded_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Each rank reads its own shards only (:mod:`sciPT.streaming`); nothing is read here."""
         shards = Shards([Path(p) for p in paths], "data.paths")
+        if str(cfg.train.devices).isdigit():
+            # fewer shards than ranks, when the ranks are counted: refused before any rank starts
+            # (each rank refused it, once the run's folder was made, and said so twice)
+            shards.owners(int(cfg.train.devices) * cfg.train.num_nodes)
         report: dict = {"corpus_shards": len(shards), "corpus_bytes": sum(shards.sizes)}
         sequences = ShardedSequences(
             shards,

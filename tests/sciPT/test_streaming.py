@@ -61,6 +61,24 @@ def test_largest_shard_first_to_the_least_loaded_rank():
     assert assign_shards([10, 3, 7, 5, 5], 2) == [0, 1, 1, 1, 0]
 
 
+def test_fewer_shards_than_counted_ranks_is_refused_before_the_run_folder(shards, tmp_path, capsys):
+    """With --devices 2 the ranks are known before any starts: one shard was refused by each rank,
+    twice on the terminal, once the run's folder was made."""
+    from sciPT.cli import main
+
+    folder = shards[0].parent / "one"
+    folder.mkdir()
+    shards[0].rename(folder / shards[0].name)
+    out = tmp_path / "run"
+    argv = ["pretrain", "dna", "--preset", "tiny", "--data", f"{folder}/", "--devices", "2"]
+    assert main([*argv, "--strategy", "ddp", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "scipt: error: data.paths: 1 shards for 2 ranks; streaming gives every rank its own shards "
+        "(expected at least 2, or data.streaming false)\n"
+    )
+    assert not out.exists()
+
+
 def test_assignment_is_balanced_within_one_shard():
     sizes = np.random.default_rng(0).integers(1, 1000, size=101).tolist()
     for world in (2, 3, 8):
