@@ -70,7 +70,12 @@ from .promoter_verdicts import (
 def read_training_data(cfg: PromoterConfig) -> LabelledSequences:
     i = cfg.inputs
     if i.train and (i.positives or i.negatives):
-        raise ConfigError("--train and --positives/--negatives: give one or the other")
+        given = ", ".join(str(p) for p in (i.positives, i.negatives) if p)
+        # a --resume reads --train from the run's config.yaml: the user may have typed only the pair
+        raise ConfigError(
+            f"--train ({i.train}) and --positives/--negatives ({given}): give one or the other "
+            "(a --resume reads the run's own from its config.yaml)"
+        )
     columns = dict(sequence_column=i.sequence_column, label_column=i.label_column)
     if i.train:
         return read_labelled(i.train, **columns)

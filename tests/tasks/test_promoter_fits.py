@@ -524,10 +524,15 @@ def test_the_training_data_is_one_file_or_a_pair_and_each_misuse_is_named(tmp_pa
             promoter.read_training_data(_inputs_cfg(**inputs))
         return str(err.value)
 
-    both = "--train and --positives/--negatives: give one or the other"
-    assert refused(train=table, positives=pos, negatives=neg) == both
-    assert refused(train=table, negatives=neg) == both
-    assert refused(train=table, positives=pos) == both
+    def both(given):
+        return (
+            f"--train ({table}) and --positives/--negatives ({given}): give one or the other (a --resume "
+            "reads the run's own from its config.yaml)"
+        )
+
+    assert refused(train=table, positives=pos, negatives=neg) == both(f"{pos}, {neg}")
+    assert refused(train=table, negatives=neg) == both(neg)
+    assert refused(train=table, positives=pos) == both(pos)
     same = tmp_path / "x" / ".." / "neg.csv"  # the same file by another path
     (tmp_path / "x").mkdir()
     assert refused(positives=same, negatives=neg) == (
