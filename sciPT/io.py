@@ -34,6 +34,8 @@ from .errors import DataError, UserError
 def output_file(text: str) -> str:
     """The argparse type of an ``--output`` file: refused at once when it names a directory (the
     rename at the end of the work would fail)."""
+    if not text.strip():  # an unset shell variable: Path('') is the working directory
+        raise argparse.ArgumentTypeError("empty; expected a file name")
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file name")
     return text

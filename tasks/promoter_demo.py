@@ -77,8 +77,9 @@ def finetuning_resume(stage: Path) -> str | None:
     if not (stage / "config.yaml").is_file():
         return None
     return (
-        f"its fine-tuning stage is an ordinary promoter run, which 'scipt finetune promoter --out "
-        f"{shlex.quote(str(stage))} --resume' continues (the demo's own report.md is not written)"
+        # backquoted: a folder with a space is single-quoted inside the command
+        f"its fine-tuning stage is an ordinary promoter run, which `scipt finetune promoter --out "
+        f"{shlex.quote(str(stage))} --resume` continues (the demo's own report.md is not written)"
     )
 
 

@@ -9,6 +9,15 @@ from sciPT import io
 from sciPT.errors import DataError, UserError
 
 
+@pytest.mark.parametrize("text", ["", "  "])
+def test_an_empty_output_is_refused_as_empty(text):
+    """`--output "$OUT"` with the variable unset: Path('') is the working directory, and the message
+    said "argument --output:  is a directory"."""
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        io.output_file(text)
+    assert str(err.value) == "empty; expected a file name"
+
+
 def test_an_output_naming_a_directory_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(argparse.ArgumentTypeError) as early:
         io.output_file(str(tmp_path))

@@ -129,7 +129,7 @@ def test_a_demo_stopped_in_its_fine_tuning_says_which_command_continues_that_sta
     command = f"scipt finetune promoter --out {out / 'promoter'} --resume"
     assert last == (
         f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
-        f"delete {out} first; its fine-tuning stage is an ordinary promoter run, which '{command}' "
+        f"delete {out} first; its fine-tuning stage is an ordinary promoter run, which `{command}` "
         "continues (the demo's own report.md is not written)"
     )
     assert resolved(shlex.split(command)) == written  # the stage as the demo configured it
