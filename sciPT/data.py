@@ -88,6 +88,12 @@ def step_loader(
     if isinstance(dataset, RankSharded):  # the rank's own samples, numbered per rank
         dataset, rank, world, first_sample = dataset.for_rank(rank, world), 0, 1, None
     sampler = StepBatchSampler(batch_size, total_batches, rank, world, start, first_sample)
+    return batch_loader(dataset, sampler, collate, num_workers)
+
+
+def batch_loader(dataset: Dataset, sampler, collate: Callable, num_workers: int) -> DataLoader:
+    """A DataLoader of ``sampler``'s batches whose worker processes, if any, are kept between
+    epochs and evaluations rather than started again."""
     return DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -216,12 +222,5 @@ class StepDataModule(pl.LightningDataModule):
             return []
         sampler = StepBatchSampler(self.cfg.batch_size, self.cfg.val_batches, rank, world)
         # the training loader's worker count: a streamed validation corpus reads and tokenises as the
-        # training one does, and its workers are kept between evaluations rather than restarted
-        workers = self.cfg.num_workers
-        return DataLoader(
-            val_set,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-        )
+        # training one does
+        return batch_loader(val_set, sampler, self.collate, self.cfg.num_workers)
