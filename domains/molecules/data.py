@@ -467,11 +467,12 @@ def read_structures(
     return frames, images
 
 
-def check_energy_outliers(frames: list[Frame]) -> None:
+def check_energy_outliers(frames: list[Frame], among: str = "the file's") -> None:
     """Refuse a frame whose energy per atom lies more than :data:`ENERGY_OUTLIER_EV_PER_ATOM` from
-    the median of the file's frames of its composition (three or more, so the median is the
-    majority's): one frame written in Hartree among eV ones (27 times smaller), or a typo, trained
-    silently or diverged at step 1 with advice to lower the learning rate."""
+    the median of the ``frames`` of its composition (three or more, so the median is the
+    majority's; ``among`` says which frames those are, in the message): one frame written in
+    Hartree among eV ones (27 times smaller), or a typo, trained silently or diverged at step 1
+    with advice to lower the learning rate."""
     groups: dict[tuple[int, ...], list[Frame]] = {}
     for frame in frames:
         if frame.energy is not None:
@@ -487,7 +488,7 @@ def check_energy_outliers(frames: list[Frame]) -> None:
             formula = "".join(f"{s}{n if n > 1 else ''}" for s, n in sorted(counts.items()))
             raise DataError(
                 f"{group[far].source}: energy {group[far].energy:.6g} eV, {per_atom[far] - median:+.4g} eV "
-                f"per atom from the median of the file's {len(group)} {formula} frames "
+                f"per atom from the median of {among} {len(group)} {formula} frames "
                 f"({median * len(numbers):.6g} eV); expected within {ENERGY_OUTLIER_EV_PER_ATOM:g} eV per "
                 "atom (a frame in another energy unit, or a typo?)"
             )

@@ -62,6 +62,7 @@ from sciPT.streaming import (
 from .data import (
     MoleculeDataConfig,
     atoms_to_frame,
+    check_energy_outliers,
     missing_forces_note,
     require_forces,
     unit_factors,
@@ -289,6 +290,8 @@ def prepare_streaming(
         raise ConfigError(f"data.stats_frames: expected a positive integer, got {cfg.stats_frames}")
     shards = Shards(expand_shards(cfg.paths, XYZ_SUFFIXES, "extended XYZ files"), "data.paths")
     sample = statistics_sample(shards, cfg, labelled)
+    if labelled:  # the frames read before training; the rest are read by their ranks as they go
+        check_energy_outliers(sample, among="the first")
     require_forces(sample)
     note = missing_forces_note(sample, cfg, of="the first ")
     if note:

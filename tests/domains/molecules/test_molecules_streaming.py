@@ -626,3 +626,23 @@ def test_an_unlabelled_streamed_corpus_may_hold_isolated_atoms(tmp_path, monkeyp
     streamed = prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(cutoff=4.0), labelled=False)
     assert len(streamed.train) == 1 and streamed.model.elements == ["Cu"]
     assert [f[3] for f in streamed.train_set.frames(0, 1)] == [0]
+
+
+def test_a_streamed_frame_far_from_its_composition_s_energies_is_refused_before_training(shards):
+    """The frames read before training (the first data.stats_frames) are checked as a file's are: a
+    typo of 1e30 in frame 2 diverged at step 1 with advice to lower the learning rate."""
+    import re
+
+    lines = shards[0].read_text().splitlines(keepends=True)
+    lines[11 * 2 + 1] = re.sub(r"energy=\S+", "energy=1e30", lines[11 * 2 + 1])
+    shards[0].write_text("".join(lines))
+    with pytest.raises(DataError) as err:
+        prepare_streaming(_cfg(shards[0].parent, stats_frames=5), PotentialConfig(), labelled=True)
+    said = str(err.value)
+    # 1e30 eV over 9 atoms: 1.111e+29 eV per atom above the others' median
+    assert said.startswith(
+        f"{shards[0]}: frame 2: energy 1e+30 eV, +1.111e+29 eV per atom from the median of "
+    )
+    assert "the first 5 C2H6O frames" in said and said.endswith(
+        "(a frame in another energy unit, or a typo?)"
+    )
