@@ -6,27 +6,37 @@ word (:func:`blank_line_between_frames`)."""
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
 from ase.io import read
+from ase.io.extxyz import key_val_str_to_dict, parse_properties
 
 from sciPT.errors import DataError
+from sciPT.files import text_encoding
+
+
+def _columns(comment: str) -> tuple[tuple[str, ...], str] | None:
+    """The atom-line columns an extended XYZ frame's comment declares (``Properties=...``, read by
+    ASE's own parser: ``species``, ``pos0``, ``pos1``, ...) and the declaration as written, or
+    ``None`` where it declares none, or not legibly."""
+    try:
+        info = key_val_str_to_dict(comment)
+        spec = next((v for k, v in info.items() if k.lower() == "properties"), None)
+        if not isinstance(spec, str):
+            return None
+        _, _, dtype, _ = parse_properties(spec)
+    except Exception:  # ASE raises many types for a comment it cannot parse: nothing is declared
+        return None
+    return dtype.names, spec
 
 
 def _species_column(comment: str) -> int:
     """The column of an extended XYZ frame's atom lines that holds the species (0 in plain XYZ)."""
-    found = re.search(r'Properties=("?)([^"\s]+)\1', comment)
-    fields = found.group(2).split(":") if found else []
-    column = 0
-    for name, _, count in zip(fields[::3], fields[1::3], fields[2::3]):
-        if name == "species":
-            return column
-        column += int(count) if count.isdigit() else 1
-    return 0
+    columns = _columns(comment)
+    return columns[0].index("species") if columns and "species" in columns[0] else 0
 
 
 def find_species(lines: Iterable[str], symbol: str) -> tuple[int, int] | None:
@@ -95,21 +105,12 @@ def layout_error(lines: Iterable[str]) -> str | None:
     return None
 
 
-_PROPERTIES = re.compile(r"""(?:^|\s)properties=(?:"([^"]*)"|'([^']*)'|(\S+))""", re.IGNORECASE)
-
-
 def declared_columns(comment: str) -> tuple[int, str] | None:
     """``(columns, spec)``: how many fields an atom line of an extended XYZ frame holds by its
     comment's ``Properties=name:type:count:...`` (``species:S:1:pos:R:3:forces:R:3``: 7), or
     ``None`` where the comment declares none (or not legibly)."""
-    found = _PROPERTIES.search(comment)
-    if found is None:
-        return None
-    spec = next(g for g in found.groups() if g is not None)
-    parts = spec.split(":")
-    if len(parts) % 3 or not all(p.isdigit() for p in parts[2::3]):
-        return None
-    return sum(int(p) for p in parts[2::3]), spec
+    columns = _columns(comment)
+    return None if columns is None else (len(columns[0]), columns[1])
 
 
 def blank_line_between_frames(lines: Iterable[str], limit: int | None = None) -> tuple[int, int] | None:
@@ -151,15 +152,16 @@ def read_images(resolved: Path, name: str | Path, index):
     read it (and the frame and atom when its species is no element), or when an XYZ file holds a
     blank line between the frames asked for, where ASE stopped (:func:`blank_line_between_frames`)."""
     xyz = resolved.suffix.lower() in (".xyz", ".extxyz")
-    with open(resolved, "rb") as handle:
-        head = handle.read(3)
-    if xyz and head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{name}: UTF-16 text, which the XYZ reader does not take; save it as UTF-8")
-    if xyz and head == b"\xef\xbb\xbf":
-        raise DataError(
-            f"{name}: begins with a byte-order mark (UTF-8 with BOM), which the XYZ reader does not "
-            "take; save it as UTF-8 without one"
-        )
+    if xyz:
+        with open(resolved, "rb") as handle:
+            head = handle.read(3)
+        if text_encoding(head) == "utf-16":
+            raise DataError(f"{name}: UTF-16 text, which the XYZ reader does not take; save it as UTF-8")
+        if head == b"\xef\xbb\xbf":
+            raise DataError(
+                f"{name}: begins with a byte-order mark (UTF-8 with BOM), which the XYZ reader does not "
+                "take; save it as UTF-8 without one"
+            )
     try:
         images = read(resolved, index=index)
     except Exception as err:  # ASE raises many types for a malformed file

@@ -241,8 +241,7 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int], str, dict[tuple[
             f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
             "CSV UTF-8"
         ) from None
-    nonblank = [line for line in text.splitlines() if line.strip()]
-    first = nonblank[0] if nonblank else ""
+    first = next((line for line in text.splitlines() if line.strip()), "")
     # Excel's "sep=;" line names the delimiter (and is no header); without one, spreadsheets also
     # save tab- or semicolon-separated files, and a header without a comma says which
     directive = _SEP_LINE.match(first)
