@@ -249,7 +249,7 @@ def run_data_config(
         for k in ("energy_key", "forces_key", "stress_key")
         if getattr(args, k, None) is not None
     }
-    for key in ("forces_key", "stress_key"):
+    for key in ("energy_key", "forces_key", "stress_key"):
         if overrides.get(key) == "none":  # no such errors, even where frames carry the quantity
             overrides[key] = None
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
@@ -267,7 +267,7 @@ def add_reading_arguments(parser, *, keys: bool = True) -> None:
         parser.add_argument(
             "--energy-key",
             help="energy key of the frames (default: the one recorded for --head's level, head_data, "
-            "else the run's data.energy_key)",
+            "else the run's data.energy_key; none: no energy errors, e.g. a file of forces alone)",
         )
         parser.add_argument(
             "--forces-key",

@@ -166,6 +166,19 @@ def test_evaluate_scores_forces_over_the_frames_that_have_them(runs, tmp_path, c
     scored = json.loads((run / "evaluations" / "alone" / "metrics.json").read_text())
     assert scored["energy_mae_meV"] == pytest.approx(np.abs(e_err[:2]).mean(), rel=1e-6)
     assert not any(k.startswith("forces") for k in scored)
+    # a file of forces alone (a code that writes no energy): scored on its forces with --energy-key none
+    forces_only = tmp_path / "forces_only.xyz"
+    images = read(SHIPPED / "train.xyz", index="300:302")
+    for atoms in images:
+        atoms.calc.results.pop("energy")
+        atoms.calc.results.pop("free_energy", None)
+    write(forces_only, images)
+    assert main(["evaluate", str(run), "--data", str(forces_only), "--energy-key", "none"]) == 0
+    scored = json.loads((run / "evaluations" / "forces_only" / "metrics.json").read_text())
+    truth = read(SHIPPED / "train.xyz", index="300:302")
+    by_hand = [(calc.get_forces(atoms) - atoms.get_forces()).ravel() * 1000 for atoms in truth]
+    assert scored["forces_mae_meV_per_A"] == pytest.approx(np.abs(np.concatenate(by_hand)).mean(), rel=1e-5)
+    assert not any(k.startswith("energy") for k in scored)
 
 
 def test_a_training_set_without_forces_is_refused_with_the_first_frame_s_message(tmp_path, capsys):
