@@ -35,7 +35,7 @@ from .runconfig import positive_int
 from .sequence_config import ObjectiveConfig, SequencePretrainConfig, TokenizerConfig
 from .sequence_evaluation import SequenceEvaluation
 from .sequence_inputs import LabelledSequences, alias_note, in_chunks, read_sequences, repeated_names_note
-from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate, file_warnings
+from .sequences import Corpus, RandomWindows, SequenceSpec, TokenCollate, check_fasta_start, file_warnings
 from .streaming import FASTA_SUFFIXES, ShardedSequences, ShardedWindows, Shards, expand_shards, use_streaming
 from .tokenizers import SequenceTokenizer
 
@@ -308,6 +308,8 @@ class SequenceDomain(SequenceEvaluation, Domain):
     def _sharded_data(self, cfg: SequencePretrainConfig, paths: list[str], options: CurationOptions):
         """Each rank reads its own shards only (:mod:`sciPT.streaming`); nothing is read here."""
         shards = Shards([Path(p) for p in paths], "data.paths")
+        for path in shards.paths:
+            check_fasta_start(path)
         if str(cfg.train.devices).isdigit():
             # fewer shards than ranks, when the ranks are counted: refused before any rank starts
             # (each rank refused it, once the run's folder was made, and said so twice)

@@ -217,15 +217,36 @@ def _headed_lines(handle, source) -> Iterator[str]:
             break
         if line[:1].isspace() and line.lstrip().startswith(">"):
             # Biopython takes it for text above a header, so a file of such headers reads as empty
-            raise DataError(
-                f"{source}: line {number} has spaces before its '>'; expected a FASTA header to "
-                "start its line"
-            )
+            raise DataError(_indented_header_message(source, number))
         if first_text is None and line.strip():
             first_text = number
             if line.startswith("@"):
                 raise DataError(fastq_message(source, number))
     yield from handle
+
+
+def _indented_header_message(source, line: int) -> str:
+    return f"{source}: line {line} has spaces before its '>'; expected a FASTA header to start its line"
+
+
+def check_fasta_start(path: Path) -> None:
+    """Refuse a file whose first text is not a FASTA header, reading no further than that line
+    (the full reader, :func:`fasta_records`, refuses it too, but a streamed shard is read only
+    once its rank trains, after the run's folder is made)."""
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if line.startswith(">"):
+                return
+            if line.startswith("@"):
+                raise DataError(fastq_message(path, number))
+            if line.lstrip().startswith(">"):
+                raise DataError(_indented_header_message(path, number))
+            raise DataError(
+                f"{path}: line {number} is not a FASTA header; expected a FASTA file, its first text a '>' header"
+            )
+    raise DataError(f"{path}: no FASTA records (expected lines starting with '>')")
 
 
 def fastq_message(source, line: int) -> str:

@@ -7,7 +7,7 @@ from sciPT.domains.dna.data import DNA_SPEC, LABELLED_DNA_SPEC, read_labelled, r
 from sciPT.domains.protein.data import PROTEIN_SPEC
 from sciPT.errors import DataError
 from sciPT.sequence_inputs import read_sequences, repeated_names_note
-from sciPT.sequences import Corpus, RandomWindows, SequenceFile
+from sciPT.sequences import Corpus, RandomWindows, SequenceFile, check_fasta_start
 
 
 def write(path, text, gz=False):
@@ -730,3 +730,34 @@ def test_a_utf16_fasta_with_crlf_line_ends_is_read_as_its_utf8_twin(tmp_path):
     assert f.record(1).tolist() == [4, 3]
     data = read_sequences(u16, DNA_SPEC)
     assert data.names == ["a", "b"] and codes(data) == [[0, 1, 2, 3, 0, 1], [4, 3]]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("\n\n>chr1\nACGT\n", None),
+        (
+            "seq,label\nACGT,1\n",
+            "line 1 is not a FASTA header; expected a FASTA file, its first text a '>' header",
+        ),
+        (
+            "\n@read1\nACGT\n+\nIIII\n",
+            "looks like FASTQ (line 2 starts with '@'); expected FASTA ('>' headers) "
+            "or, where labelled sequences are read, a CSV/TSV table",
+        ),
+        ("  >chr1\nACGT\n", "line 1 has spaces before its '>'; expected a FASTA header to start its line"),
+        ("\n \n", "no FASTA records (expected lines starting with '>')"),
+    ],
+)
+def test_check_fasta_start_reads_up_to_the_first_text_and_names_what_is_wrong(tmp_path, text, expected):
+    """The check a streamed shard gets before the run's folder is made: the first text decides, as
+    it does for the full reader (a gzip shard is read through its compression)."""
+    path = tmp_path / "shard.fa.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(text)
+    if expected is None:
+        check_fasta_start(path)
+        return
+    with pytest.raises(DataError) as caught:
+        check_fasta_start(path)
+    assert str(caught.value) == f"{path}: {expected}"

@@ -79,6 +79,21 @@ def test_fewer_shards_than_counted_ranks_is_refused_before_the_run_folder(shards
     assert not out.exists()
 
 
+def test_a_shard_that_is_not_fasta_is_refused_before_the_run_folder(shards, tmp_path, capsys):
+    """Each rank reads its shards once training starts; a table among the shards was found only
+    then, after the run's folder was made."""
+    from sciPT.cli import main
+
+    table = shards[0].parent / "labels.fa"
+    table.write_text("sequence,label\nACGTACGT,1\n")
+    out = tmp_path / "run"
+    assert main(["pretrain", "dna", "--preset", "tiny", "--data", f"{table.parent}/", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"scipt: error: {table}: line 1 is not a FASTA header; expected a FASTA file, its first text a '>' header\n"
+    )
+    assert not out.exists()
+
+
 def test_assignment_is_balanced_within_one_shard():
     sizes = np.random.default_rng(0).integers(1, 1000, size=101).tolist()
     for world in (2, 3, 8):
