@@ -96,53 +96,55 @@ def cross_validate(
     folds = cv_folds(cfg, data) if folds is None else folds
     names = list(starts) + ([KMER, CNN] if classical else [])
     results = {n: (np.full(len(data), np.nan), []) for n in names}
-    bar = tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit")
-    part = f"fraction {train_fraction:g}, " if train_fraction < 1 else ""
-    for f, (train_idx, test_idx) in enumerate(folds):
-        if train_fraction < 1:
-            train_idx, _ = train_test_split(
-                train_idx,
-                train_size=train_fraction,
-                random_state=cfg.train.seed + f,
-                stratify=data.labels[train_idx],
-            )
-        train, held = data.subset(train_idx), data.subset(test_idx)
-        for name in names:
-            bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
-            key = f"{part}fold {f + 1}, {name}"
-            kept = fits.get(key) if fits is not None else None
-            if kept is not None:
-                results[name][0][test_idx] = kept["probabilities"]
-                results[name][1].append(restored_metrics(kept["metrics"]))
+    # closed on a stop too: left open, the bar was redrawn below the line saying what the run keeps
+    with tqdm(total=len(folds) * len(names), desc="cross-validation", unit="fit") as bar:
+        part = f"fraction {train_fraction:g}, " if train_fraction < 1 else ""
+        for f, (train_idx, test_idx) in enumerate(folds):
+            if train_fraction < 1:
+                train_idx, _ = train_test_split(
+                    train_idx,
+                    train_size=train_fraction,
+                    random_state=cfg.train.seed + f,
+                    stratify=data.labels[train_idx],
+                )
+            train, held = data.subset(train_idx), data.subset(test_idx)
+            for name in names:
+                bar.set_postfix_str(f"fold {f + 1}/{len(folds)}, {name}")
+                key = f"{part}fold {f + 1}, {name}"
+                kept = fits.get(key) if fits is not None else None
+                if kept is not None:
+                    results[name][0][test_idx] = kept["probabilities"]
+                    results[name][1].append(restored_metrics(kept["metrics"]))
+                    bar.update()
+                    continue
+                if name == KMER:
+                    p = (
+                        KmerLogisticRegression(C=None, seed=cfg.train.seed, near=near_copies(cfg))
+                        .fit(train.codes, train.labels)
+                        .predict_proba(held.codes)
+                    )
+                elif name == CNN:
+                    cnn = CNNClassifier(
+                        length,
+                        seed=cfg.train.seed + f,
+                        min_steps_per_epoch=cfg.min_steps_per_epoch,
+                        near=near_copies(cfg),
+                    )
+                    p = cnn.fit(crop(train.codes, length), train.labels).predict_proba(
+                        crop(held.codes, length)
+                    )
+                else:
+                    classifier = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f)
+                    p = classifier.predict(held.codes)
+                results[name][0][test_idx] = p
+                results[name][1].append(binary_metrics(held.labels, p))
+                if name not in (KMER, CNN):
+                    results[name][1][-1]["on_top"] = on_top(classifier)
+                if fits is not None:
+                    fits.put(
+                        key, {"probabilities": np.asarray(p, float).tolist(), "metrics": results[name][1][-1]}
+                    )
                 bar.update()
-                continue
-            if name == KMER:
-                p = (
-                    KmerLogisticRegression(C=None, seed=cfg.train.seed, near=near_copies(cfg))
-                    .fit(train.codes, train.labels)
-                    .predict_proba(held.codes)
-                )
-            elif name == CNN:
-                cnn = CNNClassifier(
-                    length,
-                    seed=cfg.train.seed + f,
-                    min_steps_per_epoch=cfg.min_steps_per_epoch,
-                    near=near_copies(cfg),
-                )
-                p = cnn.fit(crop(train.codes, length), train.labels).predict_proba(crop(held.codes, length))
-            else:
-                classifier = train_classifier(starts[name], cfg, train, length, cfg.train.seed + f)
-                p = classifier.predict(held.codes)
-            results[name][0][test_idx] = p
-            results[name][1].append(binary_metrics(held.labels, p))
-            if name not in (KMER, CNN):
-                results[name][1][-1]["on_top"] = on_top(classifier)
-            if fits is not None:
-                fits.put(
-                    key, {"probabilities": np.asarray(p, float).tolist(), "metrics": results[name][1][-1]}
-                )
-            bar.update()
-    bar.close()
     return results
 
 
@@ -183,23 +185,25 @@ def sample_efficiency(starts, cfg, data, length, run, metrics, fits: FitStore | 
     fractions = sorted(cfg.label_fractions)
     results = {name: [[] for _ in fractions] for name in starts}
     sizes = []
-    bar = tqdm(total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit")
-    for i, frac in enumerate(fractions):
-        for j, seed in enumerate(fraction_seeds(cfg)):
-            subset = fraction_subset(pool, frac, seed)
-            if j == 0:
-                sizes.append(len(subset))
-            for name, start in starts.items():
-                key = f"labels {frac:g}, seed {seed}, {name}"
-                kept = fits.get(key) if fits is not None else None
-                if kept is None:
-                    p = train_classifier(start, cfg, subset, length, seed).predict(held.codes)
-                    kept = {"accuracy": binary_metrics(held.labels, p)["accuracy"]}
-                    if fits is not None:
-                        fits.put(key, kept)
-                results[name][i].append(kept["accuracy"])
-                bar.update()
-    bar.close()
+    # closed on a stop too: left open, the bar was redrawn below the line saying what the run keeps
+    with tqdm(
+        total=len(fractions) * cfg.fraction_seeds * len(starts), desc="sample efficiency", unit="fit"
+    ) as bar:
+        for i, frac in enumerate(fractions):
+            for j, seed in enumerate(fraction_seeds(cfg)):
+                subset = fraction_subset(pool, frac, seed)
+                if j == 0:
+                    sizes.append(len(subset))
+                for name, start in starts.items():
+                    key = f"labels {frac:g}, seed {seed}, {name}"
+                    kept = fits.get(key) if fits is not None else None
+                    if kept is None:
+                        p = train_classifier(start, cfg, subset, length, seed).predict(held.codes)
+                        kept = {"accuracy": binary_metrics(held.labels, p)["accuracy"]}
+                        if fits is not None:
+                            fits.put(key, kept)
+                    results[name][i].append(kept["accuracy"])
+                    bar.update()
     lines = [
         "",
         "## Sample efficiency",

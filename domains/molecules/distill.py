@@ -402,30 +402,30 @@ def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher
     parts = target.with_suffix(".parts")
     parts.mkdir(parents=True, exist_ok=True)
     done = 0
-    bar = tqdm(total=len(molecules), desc="distilling", unit="molecule", disable=not progress)
-    for k, (lineno, smiles, title) in enumerate(molecules):
-        part = parts / f"{k:06d}.xyz"
-        if part.is_file():
-            done += 1
+    # closed on Ctrl-C too: left open, it was redrawn below the line saying how to go on
+    with tqdm(total=len(molecules), desc="distilling", unit="molecule", disable=not progress) as bar:
+        for k, (lineno, smiles, title) in enumerate(molecules):
+            part = parts / f"{k:06d}.xyz"
+            if part.is_file():
+                done += 1
+                bar.update()
+                continue
+            try:
+                structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
+            except Skipped as reason:
+                # the reason first: an empty part, which marks the molecule done, must find it on resume
+                with io.atomic_path(part.with_suffix(".skip")) as tmp:
+                    tmp.write_text(str(reason))
+                structures = []
+            if teacher is None and structures:
+                teacher = load_teacher(name, cfg.device)
+            frames = label(structures, teacher) if structures else []
+            for atoms in frames:
+                atoms.info["molecule"] = title
+            with io.atomic_path(part) as tmp, open(tmp, "w") as handle:
+                if frames:  # an empty part marks a skipped molecule
+                    write(handle, frames, format="extxyz")
             bar.update()
-            continue
-        try:
-            structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
-        except Skipped as reason:
-            # the reason first: an empty part, which marks the molecule done, must find it on resume
-            with io.atomic_path(part.with_suffix(".skip")) as tmp:
-                tmp.write_text(str(reason))
-            structures = []
-        if teacher is None and structures:
-            teacher = load_teacher(name, cfg.device)
-        frames = label(structures, teacher) if structures else []
-        for atoms in frames:
-            atoms.info["molecule"] = title
-        with io.atomic_path(part) as tmp, open(tmp, "w") as handle:
-            if frames:  # an empty part marks a skipped molecule
-                write(handle, frames, format="extxyz")
-        bar.update()
-    bar.close()
     skipped = [
         {"line": lineno, "smiles": smiles, "reason": _skip_reason(parts / f"{k:06d}.skip")}
         for k, (lineno, smiles, _) in enumerate(molecules)

@@ -771,3 +771,29 @@ def test_every_held_out_metric_is_recorded_by_hand():
     assert metrics["eval_held_out_sensitivity"] == 1.0
     assert metrics["eval_held_out_specificity"] == pytest.approx(6 / 7)
     assert metrics["eval_held_out_auroc"] == 1.0
+
+
+@pytest.mark.parametrize("measurement", ["cross-validation", "sample efficiency"])
+def test_a_stopped_measurement_closes_its_bar_before_the_stop_is_reported(measurement, tmp_path, monkeypatch):
+    """SIGTERM raised in a fit (sciPT.signals.Terminated): a bar left open lived as long as the
+    exception's traceback, so it was redrawn once the command line had handled the exception, below
+    the line saying what the run keeps (``caught`` holds the traceback, as the handler does)."""
+    from tqdm.auto import tqdm
+
+    from sciPT.signals import Terminated
+
+    def stopped(*args):
+        raise Terminated(15)
+
+    monkeypatch.setattr(evaluation, "train_classifier", stopped)
+    data = _data(_random(40), [1] * 20 + [0] * 20)
+    with pytest.raises(Terminated) as caught:
+        if measurement == "cross-validation":
+            cross_validate({"scratch": "start"}, PromoterConfig(folds=2), data, 20, classical=False)
+        else:
+            run = RunDir(tmp_path / "run")
+            run.path.mkdir()
+            cfg = PromoterConfig(label_fractions=[0.5], fraction_seeds=1)
+            evaluation.sample_efficiency({"scratch": "scr"}, cfg, data, 20, run, {}, None)
+    assert caught.traceback
+    assert not [bar for bar in list(tqdm._instances) if bar.desc == measurement]

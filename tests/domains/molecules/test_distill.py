@@ -158,6 +158,17 @@ def test_an_interrupted_build_resumes_to_the_same_corpus(smiles, tmp_path):
     assert fresh.read_bytes() == target.read_bytes()
 
 
+def test_an_interrupted_build_closes_its_bar_while_the_interruption_is_handled(smiles, tmp_path):
+    """A bar left open lived as long as the exception's traceback, so it was redrawn once the
+    command line had said how to go on (``caught`` holds the traceback, as the handler does)."""
+    from tqdm.auto import tqdm
+
+    with pytest.raises(RuntimeError, match="teacher killed") as caught:
+        build_corpus(_cfg(smiles, tmp_path), CountingLJ(fail_after=7), progress=True)
+    assert caught.traceback
+    assert not [bar for bar in list(tqdm._instances) if bar.desc == "distilling"]
+
+
 def _build_in_a_process(cfg, results):
     try:
         results.put(str(build_corpus(cfg, CountingLJ(), progress=False)))
