@@ -63,13 +63,13 @@ from sciPT.domains.surrogates.correlations import select
 from sciPT.domains.surrogates.data import (
     CORE,
     Points,
-    check_independent,
     column_key,
     output_column,
     read_points,
 )
 from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
+from sciPT.domains.surrogates.independence import check_independent
 from sciPT.domains.surrogates.law import law_dict
 from sciPT.domains.surrogates.mixture import MixturePrior
 from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, Posterior, fit

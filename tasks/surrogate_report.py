@@ -19,8 +19,9 @@ from sciPT.domains.surrogates.calibrate import (
     scratch_prior,
     varies,
 )
-from sciPT.domains.surrogates.data import Points, copied_rows_note, unexplained_fraction
+from sciPT.domains.surrogates.data import Points, copied_rows_note
 from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
+from sciPT.domains.surrogates.independence import unexplained_fraction
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import Posterior, scores
 from sciPT.domains.surrogates.pretrain import (

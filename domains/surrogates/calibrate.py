@@ -105,7 +105,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import COLLINEAR_TOL, unexplained_fraction
+from .independence import COLLINEAR_TOL, unexplained_fraction
 from .mixture import MixturePrior, fit_mixture
 from .objectives import GaussianPrior, NoisePrior, Posterior, fit
 
@@ -139,7 +139,7 @@ def varies(column: np.ndarray) -> bool:
 
 def follows_free(X: np.ndarray, free: np.ndarray, j: int) -> bool:
     """Whether column ``j`` of ``X`` moves in lock-step with the ``free`` columns over the points:
-    what they leave of it is at most :data:`.data.COLLINEAR_TOL` of its spread. Pr raised with Re
+    what they leave of it is at most :data:`.independence.COLLINEAR_TOL` of its spread. Pr raised with Re
     in one series (a fluid heated more as the flow grows), typed to 4 digits, left a residual the
     rank test read as a direction of its own, and scratch fitted ``Re^-29.7 Pr^-101`` to it."""
     left = unexplained_fraction(X[:, free], X[:, j])

@@ -14,11 +14,9 @@ mostly text a label (kept, not used; percentages, ``5.3%``, with a warning); a c
 refused at its first word, as a mistyped ratio would otherwise leave the law without a word. The
 columns sciPT writes itself (``Nu_pred``, ``Nu_median``, ``Nu_lo_*``, ``Nu_hi_*``, ``in_calibration_range``) are
 labels, never ratios, and a calibration refuses a ratio that is (nearly) a product of powers of
-``Re``, ``Pr`` and the other ratios (:func:`check_independent`, such as ``Pe = Re Pr``). Commas
-separate the fields, or tabs or semicolons where the header has no comma; a semicolon-separated
-file has decimal commas, as has a tab-separated one with a cell such as ``0,7`` (Excel's Unicode
-Text), and a cell such as ``10.000`` in either (ten thousand, or ten) is refused. A header saved as
-one quoted field (``"Re, Pr, Nu"``) is refused as such.
+``Re``, ``Pr`` and the other ratios (:func:`.independence.check_independent`, such as ``Pe = Re
+Pr``). How the file's text becomes rows of cells (delimiters, decimal commas, Excel's ``sep=``
+line, ``10.000`` refused as ambiguous) is :mod:`.table`'s part.
 
 The shipped measurements (Taslim & Spring 1987, ribbed channels) are digitised figures with scaled
 axes, ``x = Re x 1e-4`` and ``y = Nu x 1e-3``; :func:`read_digitised` undoes the scaling and checks
@@ -37,11 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from sciPT.errors import DataError
-from sciPT.files import read_data_bytes, refuse_directory, text_encoding
 from sciPT.recipes import RECIPES_DIR
 
 from .correlations import PR_SAMPLING_CAP
 from .correlations.base import Correlation
+from .independence import follows_nu
+from .table import decimal_comma, is_number, read_rows
 
 HEAT_TRANSFER_DIR = RECIPES_DIR / "heat_transfer"
 TASLIM_DIR = HEAT_TRANSFER_DIR / "taslim_spring1987"
@@ -97,7 +96,7 @@ class Points:
         """Log features ``[1, log Re, log Pr, log g...]``, ``(n, 3 + len(groups))``."""
         for g in groups:
             # a ratio column read as a label: it holds words where the model needs numbers
-            words = [(v, line) for v, line in zip(self.labels.get(g, ()), self.lines) if not _is_number(v)]
+            words = [(v, line) for v, line in zip(self.labels.get(g, ()), self.lines) if not is_number(v)]
             if words:
                 raise DataError(f"{self.source}, line {words[0][1]}: {g} = {words[0][0]!r} is not a number")
         missing = [g for g in groups if g not in self.groups]
@@ -128,9 +127,6 @@ class Points:
         )
 
 
-_DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
-# ``10.000`` in a decimal-comma file: a German spreadsheet's ten thousand, or ten with a decimal
-# point; a leading group of 0 (``0.700``) has no thousands reading, so it is read as it stands
 _PERCENT = _re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*%\s*$")
 # a column of run or row numbers (run, Run ID, no., #, idx, test_no ...), not a ratio of the geometry
 _RUN_NUMBER = _re.compile(
@@ -138,9 +134,6 @@ _RUN_NUMBER = _re.compile(
     r"[\s_.#-]*(id|no|nr|num|number|#)?\.?\s*$",
     _re.IGNORECASE,
 )
-_SEP_LINE = _re.compile(r"^\s*sep=([,;\t|])\s*$", _re.IGNORECASE)  # Excel's delimiter directive
-_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:\.\d{3})+\s*$")
-_COMMA_THOUSANDS = _re.compile(r"^\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*$")
 CORE = ("Re", "Pr", "Nu")
 # what `scipt evaluate` and `scipt predict` add to a points file (:mod:`.evaluate`): a prediction
 # fed back as a ratio would let the law fit Nu with its own earlier prediction of Nu
@@ -149,23 +142,6 @@ _OUTPUT_COLUMN = _re.compile(
 )
 # a column named after Nu (Nu/Nu0, an enhancement ratio): computed from Nu, so never a ratio
 _DERIVED_FROM_NU = _re.compile(r"^\s*nu(?:[\s/_]|$)", _re.IGNORECASE)
-# a ratio whose log the other features explain to within this fraction of its spread is refused:
-# values read from a CSV carry their written digits only (5 significant digits: a relative error
-# up to 5e-5, so Pe = Re Pr typed to 5 digits leaves a residual of 1e-5 to 1e-4 of the spread of
-# log Pe over a decade of Re or less), while a ratio that varies on its own leaves a residual of
-# order one; 1e-3 catches products typed to 4-5 digits with room to spare and refuses nothing
-# whose exponent the points could pin down (its standard error would be 1000 times that of an
-# independent ratio)
-COLLINEAR_TOL = 1e-3
-# a column computed from Nu (h = Nu k / D with k from a property table, a Stanton number) differs
-# from Nu by a factor that Re and Pr explain: beyond them, its log and log Nu part by the digits it
-# was typed to (3 significant digits: an rms of 0.1-0.25 %, 7 or 12 points; 2 digits: about 1 %,
-# which passes). A ratio measured on its own parts from Nu by the scatter of the measurements and
-# by (1 - c) times its own spread, c its exponent: simulated over 12 points (ratio over a factor
-# 2.7, 4,000 series each), c = 0.95 comes under FOLLOWS_NU_RMS in none at 1 % scatter, c = 1 in
-# 1 % at 1 % scatter and in 0.03 % at 2 %; only near-exact points of an exponent of 1 are taken
-FOLLOWS_NU_RMS = 0.005
-FOLLOWS_NU_MIN_POINTS = 7
 
 
 def output_column(name: str) -> bool:
@@ -225,63 +201,6 @@ def _check_values(
             )
 
 
-def _read_rows(path: Path) -> tuple[list[list[str]], list[int], str, dict[tuple[int, int], str]]:
-    """The non-blank rows of a points file as cells, with their line numbers and delimiter (comma,
-    or tab or semicolon where the header has no comma), decimal commas made points; and the cells
-    whose separators are ambiguous (``10.000``), as written, by (body row, column), for the reader
-    to refuse where it reads them."""
-    refuse_directory(path, "a CSV file with Re, Pr, Nu columns")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    raw = read_data_bytes(path)  # a .csv.gz too, as the sequence readers take
-    try:
-        text = raw.decode(text_encoding(raw))
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
-            "CSV UTF-8"
-        ) from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    # Excel's "sep=;" line names the delimiter (and is no header); without one, spreadsheets also
-    # save tab- or semicolon-separated files, and a header without a comma says which
-    directive = _SEP_LINE.match(first)
-    if directive:
-        delimiter = directive.group(1)
-    else:
-        delimiter = next((d for d in ("\t", ";") if "," not in first and d in first), ",")
-    rows, lines = _rows_and_lines(text, delimiter, path)
-    lines = [line for line, r in zip(lines, rows) if any(c.strip() for c in r)]
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if directive:
-        rows, lines = rows[1:], lines[1:]
-    # cells such as 10.000, found before the decimal commas become points: 1,234 then looks the same
-    ambiguous: dict[tuple[int, int], str] = {}  # cell -> its text as written, before the rewrite
-    commas, points = _decimal_separators(rows[1:])
-    if delimiter == ";" or (delimiter == "\t" and commas):
-        # a European spreadsheet (0,7): semicolons, or Excel's Unicode Text (tabs), where a comma
-        # cannot be a delimiter
-        for k, r in enumerate(rows[1:]):
-            for i, c in enumerate(r):
-                if _THOUSANDS.match(c):
-                    ambiguous[k, i] = c
-                elif points and _COMMA_THOUSANDS.match(c):
-                    # other numbers have decimal points (0.71): 27,820 is then as likely an English
-                    # thousands separator, and was read as 27.82
-                    ambiguous[k, i] = c
-        rows = rows[:1] + [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows[1:]]
-    if not rows:
-        raise DataError(f"{path}: empty file (expected a header with Re, Pr, Nu)")
-    rows = _without_trailing_empty_columns(rows)
-    if len(rows[0]) == 1 and delimiter in rows[0][0]:
-        # a spreadsheet cell holding the whole header, saved in quotes: read as one column named
-        # "Re, Pr, Nu", whose missing Re the next message would list as found
-        raise DataError(
-            f"{path}: the header is one quoted field, {rows[0][0].strip()!r}, that holds the "
-            f"delimiter {delimiter!r}; expected one field per column (remove the quotes around it)"
-        )
-    return rows, lines, delimiter, ambiguous
-
-
 def _inferred_groups(
     path: Path,
     names: list[str],
@@ -322,7 +241,7 @@ def _inferred_groups(
             continue
         cells = [(r[i], line) for r, line in zip(body, body_lines)]
         missing = [(value, line) for value, line in cells if value.strip().lower() in MISSING_CELLS]
-        words = [(value, line) for value, line in cells if not _is_number(value)]
+        words = [(value, line) for value, line in cells if not is_number(value)]
         numbers = len(cells) - len(words)
         if numbers >= len(body) / 2 and missing and len(missing) == len(words):
             # numbers in half the rows or more and holes in the others: counted as words, the
@@ -398,7 +317,7 @@ def read_points(
             (naming the line), or no rows.
     """
     path = Path(path)
-    rows, lines, delimiter, ambiguous = _read_rows(path)
+    rows, lines, delimiter, ambiguous = read_rows(path)
     split = [_split_header(h, i, path) for i, h in enumerate(rows[0], start=1)]
     header, units = [base for base, _ in split], [unit for _, unit in split]
     lookup: dict[str, int] = {}
@@ -459,7 +378,7 @@ def read_points(
                 raise DataError(
                     f"{path}, line {line}: {name} = '{cell}' is ambiguous in a file with decimal commas "
                     f"(a thousands separator or a decimal point); expected no thousands separators: "
-                    f"write {cell.replace('.', '')}, or {_decimal_comma(cell)} if the dot is a decimal point"
+                    f"write {cell.replace('.', '')}, or {decimal_comma(cell)} if the dot is a decimal point"
                 )
             try:
                 out[k] = float(r[i])
@@ -531,17 +450,6 @@ def read_points(
     )
 
 
-def _decimal_separators(rows: list[list[str]]) -> tuple[bool, bool]:
-    """``(commas, points)``: whether some cell is a number with a decimal comma (``0,7``,
-    ``27820,9``; ``27,820`` alone is no evidence: an English spreadsheet's thousands separator), and
-    whether some cell is a number with a decimal point (``0.71``; ``10.000`` is no evidence: a
-    German spreadsheet's ten thousand)."""
-    cells = [c for r in rows for c in r]
-    commas = any(_DECIMAL_COMMA.match(c) and not _COMMA_THOUSANDS.match(c) for c in cells)
-    points = any("." in c and _is_number(c) and not _THOUSANDS.match(c) for c in cells)
-    return commas, points
-
-
 def repeated_rows(points: Points) -> list[list[int]]:
     """The line numbers of rows identical in every column (Re, Pr, Nu, the ratios and the labels),
     one list per repeated row, its first line first: most likely copied twice. Replicate
@@ -564,136 +472,12 @@ def copied_rows_note(points: Points, consequence: str) -> str | None:
     return f"{points.source}: rows identical in every column at lines {same} (copied twice?): {consequence}"
 
 
-def _decimal_comma(cell: str) -> str:
-    """``"1.500"`` read with a decimal point, written with a decimal comma: ``"1,5"``."""
-    try:
-        return f"{float(cell):g}".replace(".", ",")
-    except ValueError:  # 1.000.000 has no decimal reading
-        return "(no decimal reading)"
-
-
-def residual(before: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """What the columns ``before`` leave of ``target``: its least-squares residual on them."""
-    return target - before @ np.linalg.lstsq(before, target, rcond=None)[0]
-
-
-def unexplained_fraction(before: np.ndarray, target: np.ndarray) -> float | None:
-    """The norm of :func:`residual` as a fraction of ``target``'s spread about its mean; ``None``
-    where it does not vary."""
-    spread = np.linalg.norm(target - target.mean())
-    if spread == 0:
-        return None
-    return float(np.linalg.norm(residual(before, target)) / spread)
-
-
-def follows_nu(values: dict[str, np.ndarray], ratio: np.ndarray) -> bool:
-    """Whether a column is Nu in another form: the log of its ratio to Nu, once rid of what ``1,
-    log Re, log Pr`` explain, has an rms under :data:`FOLLOWS_NU_RMS` (over ``n - 3`` degrees of
-    freedom). A heat-transfer coefficient ``h = Nu k / D`` read as a ratio let the law fit Nu with
-    ``h^0.89`` (its held-out error 0), and predictions needed h, the unknown."""
-    n = len(ratio)
-    if n < FOLLOWS_NU_MIN_POINTS:
-        return False
-    base = np.column_stack([np.ones(n), np.log(values["Re"]), np.log(values["Pr"])])
-    if (unexplained_fraction(base, np.log(ratio)) or 0.0) <= COLLINEAR_TOL:
-        return False  # a product of powers of Re and Pr (Pe = Re Pr): check_independent names it
-    left = residual(base, np.log(ratio) - np.log(values["Nu"]))
-    return bool(np.sqrt(left @ left / (n - 3)) < FOLLOWS_NU_RMS)
-
-
-def check_independent(points: Points, groups: list[str] | tuple[str, ...]) -> None:
-    """Refuse a ratio whose log is (nearly) a linear combination of ``1, log Re, log Pr`` and the
-    ratios before it (:data:`COLLINEAR_TOL`): its exponent and theirs trade off freely, so the fit
-    turned ``Pe = Re Pr`` typed to 5 digits into ``Re^-1150 Pr^-1150 Pe^1150`` (``groups``: the
-    ratios that vary, in the law's order)."""
-    if not groups:
-        return
-    X = points.features(groups)
-    names = ["Re", "Pr", *groups]
-    for j, g in enumerate(groups, start=3):
-        target, before = X[:, j], X[:, :j]
-        if np.linalg.matrix_rank(before) >= len(points):
-            # too few points: the features before it fit any column exactly, so this says nothing
-            # about the ratio (scratch holds its exponent, the prior gives it: a few-point calibration)
-            continue
-        left = unexplained_fraction(before, target)
-        if left is not None and left <= COLLINEAR_TOL:
-            others = [nm for nm, col in zip(names, before[:, 1:].T) if np.ptp(col) > 0]
-            listed = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0]
-            raise DataError(
-                f"{points.source}: column '{g}' is (nearly) a constant times a product of powers of "
-                f"{listed} over the {len(points)} points (what they leave of its log is "
-                f"{left:.1g} of its spread), so the law cannot tell its exponent from "
-                "theirs; expected a geometric ratio that varies on its own (leave it out: name the "
-                "ratios with --groups, or --groups none for none)"
-            )
-
-
-def _without_trailing_empty_columns(rows: list[list[str]]) -> list[list[str]]:
-    """``rows`` without the columns past the header's last named one that are empty in every row,
-    and without a trailing header column empty in every row (Excel writes a separator for a
-    formatted empty column): refused before as a column without a name, or as rows of too many
-    fields with the hint of a decimal comma."""
-    header = rows[0]
-    while (
-        header
-        and not header[-1].strip()
-        and all(len(r) < len(header) or not r[len(header) - 1].strip() for r in rows[1:])
-    ):
-        header = header[:-1]
-    width = len(header)
-    body = [r[:width] if len(r) > width and not any(c.strip() for c in r[width:]) else r for r in rows[1:]]
-    return [header, *body]
-
-
-def _rows_and_lines(text: str, delimiter: str, path: Path) -> tuple[list[list[str]], list[int]]:
-    """The CSV rows of ``text`` (the file ``path``) and the line each starts on: a quoted cell over
-    two lines (a spreadsheet comment typed with Alt+Enter) makes one row of two lines, and numbering
-    rows put every later message a line early."""
-    consumed = 0
-
-    def counted(lines):
-        nonlocal consumed
-        for line in lines:
-            consumed += 1
-            yield line
-
-    rows, starts, ended = [], [], 0
-    # line ends kept: a quoted cell over two lines keeps its line break (the words ran together)
-    reader = csv.reader(counted(text.splitlines(keepends=True)), delimiter=delimiter)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return rows, starts
-        except csv.Error as err:  # a cell past the reader's limit (a pasted log), a quote left open
-            what = (
-                f"a cell longer than {csv.field_size_limit():,} characters"
-                if "field limit" in str(err)
-                else f"not readable as CSV ({err})"
-            )
-            raise DataError(
-                f"{path}, line {ended + 1}: {what}; expected Re, Pr, Nu and short labels"
-            ) from None
-        starts.append(ended + 1)  # the line after the one the previous row ended on
-        rows.append(row)
-        ended = consumed
-
-
 def _positive(text: str) -> bool:
     """Whether ``text`` is a finite positive number (a Nusselt number, not ``n/a`` or ``0``)."""
     try:
         return bool(np.isfinite(float(text)) and float(text) > 0)
     except ValueError:
         return False
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _shortest(x: float) -> str:

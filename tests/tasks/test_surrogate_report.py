@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sciPT.domains.surrogates.calibrate import Calibration, GuardResult
-from sciPT.domains.surrogates.data import Points, unexplained_fraction
+from sciPT.domains.surrogates.data import Points
+from sciPT.domains.surrogates.independence import unexplained_fraction
 from sciPT.domains.surrogates.objectives import GaussianPrior, Posterior
 from sciPT.tasks.surrogate_report import fit_metrics, fit_row, input_warnings, report
 

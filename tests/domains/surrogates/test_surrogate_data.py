@@ -1,4 +1,5 @@
-"""Reading points: columns, units, ranges, digitised scaling (domains/surrogates/data.py)."""
+"""Reading points: columns, units, ranges, digitised scaling (domains/surrogates/data.py), the text
+under them (table.py) and the ratios refused as not independent (independence.py)."""
 
 import numpy as np
 import pytest
@@ -356,7 +357,7 @@ def test_a_ratio_that_is_a_product_of_powers_of_the_others_is_refused(write_csv)
     the part of ``delta e_2`` along ``(1, -2, 1) / sqrt 6``: a residual of norm ``2 delta / sqrt 6
     = 8.165e-4``; the spread of log AR is ``sqrt(2 ln^2 10 + 2 delta^2 / 3) = 3.2563``; their ratio
     ``2.507e-4`` prints as 0.0003."""
-    from sciPT.domains.surrogates.data import check_independent
+    from sciPT.domains.surrogates.independence import check_independent
 
     delta = 1e-3
     path = write_csv(
@@ -620,7 +621,7 @@ def test_a_product_of_re_and_pr_beside_exact_points_is_refused_as_such_not_taken
     """Pe = Re Pr beside points computed from a power law (no scatter): Nu and Pe are both what
     Re and Pr explain, so Pe / Nu is too; it is refused as a product of Re and Pr, as with measured
     points, not kept as a label "computed from Nu"."""
-    from sciPT.domains.surrogates.data import check_independent
+    from sciPT.domains.surrogates.independence import check_independent
 
     re, pr = np.geomspace(1e4, 1e5, 8), np.array([0.7, 3, 7, 1, 5, 2, 6, 4.0])
     nu = 0.023 * re**0.8 * pr**0.4
