@@ -29,7 +29,8 @@ torn last frame, which ``--resume`` drops. ``scipt md ... --resume`` (the same c
 ``--resume``) continues the partial file from its last complete frame (positions, momenta, cell and
 its ``step``) up to ``--steps`` and renames it at the end. For ``nve`` the continuation is exactly
 the uninterrupted run (velocity Verlet's state is the positions and momenta). For ``nvt`` the
-Langevin noise after the resume is drawn from a stream seeded by (``--seed``, step), so a resume
+Langevin noise is drawn from a stream seeded by (``--seed``, the step it starts at), apart from
+the initial velocities' (:func:`noise_rng`), so a resume
 is reproducible, but it is the uninterrupted run only statistically: that run had drawn other noise.
 Without ``--resume`` an existing partial file is refused, so no interrupted run is overwritten by
 accident; an existing complete output is replaced when the new run ends.
@@ -188,6 +189,18 @@ def initial_velocities(atoms: Atoms, temperature: float, seed: int, ensemble: st
         atoms.set_momenta(atoms.get_momenta() * math.sqrt(dof * units.kB * temperature / (2 * kinetic)))
 
 
+NOISE_STREAM = 1  # the Langevin noise's stream of a seed, beside the initial velocities' (the seed alone)
+
+
+def noise_rng(seed: int, step: int) -> np.random.Generator:
+    """The Langevin noise of a run starting at ``step``, from the stream ``(seed, step,
+    NOISE_STREAM)``. Its own stream: drawn from the velocities' (``seed`` alone), the first kicks
+    lined up with the velocities they kicked (a correlation of 0.97) and heated 32 Cu atoms from 300
+    to 352-367 K in the first step. A continuation cannot replay the noise the interrupted run
+    drew; seeded by the step it starts at, every resume of the same file draws the same noise."""
+    return np.random.default_rng([seed, step, NOISE_STREAM])
+
+
 def _integrator(atoms: Atoms, settings: MDSettings, step: int = 0):
     dt = settings.timestep * units.fs
     if settings.ensemble == "nvt":
@@ -199,17 +212,13 @@ def _integrator(atoms: Atoms, settings: MDSettings, step: int = 0):
         # with fixcm and 299 K with FixCom (which also takes its 3 degrees of freedom out of the
         # temperature).
         atoms.set_constraint([*atoms.constraints, FixCom()])
-        # a continuation cannot replay the noise the interrupted run drew; seeding it from the
-        # step it starts at makes every resume of the same file draw the same noise, and a run
-        # from step 0 keeps the stream of runs written before resuming existed
-        seed = settings.seed if step == 0 else [settings.seed, step]
         return Langevin(
             atoms,
             dt,
             temperature_K=settings.temperature,
             fixcm=False,
             friction=settings.friction / units.fs,
-            rng=np.random.default_rng(seed),
+            rng=noise_rng(settings.seed, step),
         )
     from ase.md.verlet import VelocityVerlet
 

@@ -450,18 +450,39 @@ def test_the_start_follows_the_seed(ethanol):
     assert np.abs(starts[0][0] - starts[1][0]).max() > 1e-3
 
 
-def test_the_nvt_noise_is_seeded_by_the_seed_and_a_resume_by_the_seed_and_its_step():
-    """A run from step 0 draws its noise from --seed's stream (as runs did before resuming existed);
-    a resume at step s from the stream of (seed, s): resumes at different steps draw different noise."""
+def test_the_nvt_noise_is_seeded_by_the_seed_and_the_step_apart_from_the_velocities():
+    """A run starting at step s draws its noise from the stream (seed, s, 1): resumes at different
+    steps draw different noise, and the noise of a run from step 0 is not the stream the initial
+    velocities were drawn from (seed alone; SeedSequence pads with zeros, so (seed, 0) is that
+    stream too)."""
     atoms = Atoms("Ar2", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 3.8]])
     settings = MDSettings(steps=10, temperature=300.0, ensemble="nvt", seed=7)
 
     def draws(step):
-        return md._integrator(atoms.copy(), settings, step).rng.random(4)
+        return md._integrator(atoms.copy(), settings, step).rng.standard_normal(1000)
 
-    np.testing.assert_array_equal(draws(0), np.random.default_rng(7).random(4))
-    np.testing.assert_array_equal(draws(6), np.random.default_rng([7, 6]).random(4))
+    np.testing.assert_array_equal(draws(0), np.random.default_rng([7, 0, 1]).standard_normal(1000))
+    np.testing.assert_array_equal(draws(6), np.random.default_rng([7, 6, 1]).standard_normal(1000))
     assert not np.array_equal(draws(4), draws(6))
+    velocities = np.random.default_rng(7).standard_normal(1000)
+    assert abs(np.corrcoef(draws(0), velocities)[0, 1]) < 0.1  # 1000 pairs: sd 0.03 if independent
+
+
+def test_the_first_nvt_step_does_not_heat_the_start(ethanol, calculator):
+    """The thermostat's first kicks are independent of the Maxwell-Boltzmann start: drawn from the
+    same stream they pointed along the velocities and took ethanol from 300 K to about 450 K in one
+    step at friction 0.05/fs. Over 20 seeds the first step's mean temperature stays within 10 % of
+    300 K (one step of 0.5 fs moves little; the kicks add as much energy as the friction takes on
+    average)."""
+    first = []
+    for seed in range(20):
+        atoms = ethanol.copy()
+        atoms.calc = calculator
+        settings = MDSettings(steps=1, temperature=300.0, ensemble="nvt", friction=0.05, seed=seed)
+        md.initial_velocities(atoms, 300.0, seed, "nvt")
+        md._integrator(atoms, settings).run(1)
+        first.append(md.kinetic_temperature(atoms, "nvt"))
+    assert 270 < np.mean(first) < 330
 
 
 def _trajectory_at(tmp_path, energies, frames):
@@ -761,7 +782,7 @@ def test_a_resumed_nvt_run_continues_with_the_noise_of_the_seed_and_its_step(tmp
     """Resumed at step 4, the run continues the last frame with Langevin dynamics as the module
     docstring says: dt = --timestep fs, --temperature, --friction per fs, the centre of mass held by
     FixCom (not Langevin's deprecated fixcm, which heats small molecules) and noise drawn from the
-    stream of (seed, 4). Built here by hand from ASE, it gives the resumed file's last frame."""
+    stream of (seed, 4, 1). Built here by hand from ASE, it gives the resumed file's last frame."""
     from ase import units
     from ase.constraints import FixCom
 
@@ -784,7 +805,7 @@ def test_a_resumed_nvt_run_continues_with_the_noise_of_the_seed_and_its_step(tmp
         temperature_K=50.0,
         friction=0.02 / units.fs,
         fixcm=False,
-        rng=np.random.default_rng([3, 4]),
+        rng=np.random.default_rng([3, 4, 1]),
     ).run(2)
     np.testing.assert_allclose(resumed.positions, hand.positions, rtol=0, atol=1e-12)
     np.testing.assert_allclose(resumed.get_momenta(), hand.get_momenta(), rtol=0, atol=1e-12)
