@@ -57,8 +57,9 @@ try:  # ASE >= 3.29 renamed it
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _maxwell_boltzmann
 
-from sciPT.checkpoint import read_export_config, resolve_model_dir
+from sciPT.checkpoint import WEIGHTS_NAME, read_export_config, resolve_model_dir
 from sciPT.errors import ConfigError, UserError
+from sciPT.files import file_sha256
 from sciPT.io import output_file, refuse_overwriting
 from sciPT.run import RunDir
 from sciPT.runconfig import seed
@@ -80,6 +81,10 @@ class MDSettings:
     ensemble: str = "nve"
     friction: float = 0.01
     seed: int = 0
+    # the potential the run integrates: its weights' SHA-256 and its head (None: not recorded, as
+    # in a library call); a resume with another model or head continued another physics
+    weights: str | None = None
+    head: str | None = None
 
     def validate(self) -> None:
         checks = [
@@ -413,6 +418,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     atoms = read_structure(args.structure, structure_reading(args.run, args.head))
     calculator = SciPTCalculator(args.run, device=args.device, dtype=args.dtype, head=args.head)
+    settings.weights = file_sha256(resolve_model_dir(args.run) / WEIGHTS_NAME)[:16]
+    settings.head = calculator.head
     # a bad structure (unknown element, overlapping atoms) fails, naming the file, before the
     # output is opened
     frame = atoms_to_frame(atoms, f"{args.structure}: frame 0", labelled=False)

@@ -132,12 +132,18 @@ def run_info(settings: MDSettings) -> dict[str, tuple[str, object]]:
     """``{info key: (flag, value)}``: what a frame records of the physics of its run, and a resume
     must repeat. An ``nve`` run continues from positions and momenta alone (its temperature and
     seed only drew the first momenta); an ``nvt`` run's thermostat also needs its temperature,
-    friction and noise seed."""
+    friction and noise seed. Either needs the same potential: the model's weights (their SHA-256,
+    16 digits) and head, where the settings name them (a frame written before they were recorded
+    does not, and is not checked for them)."""
     info = {"md_ensemble": ("--ensemble", settings.ensemble)}
     if settings.ensemble == "nvt":
         info["md_temperature_K"] = ("--temperature", float(settings.temperature))
         info["md_friction_per_fs"] = ("--friction", float(settings.friction))
         info["md_seed"] = ("--seed", int(settings.seed))
+    if settings.weights is not None:
+        info["md_model_sha256"] = ("RUN, whose weights have SHA-256", settings.weights)
+    if settings.head is not None:
+        info["md_head"] = ("--head", settings.head)
     return info
 
 

@@ -387,3 +387,44 @@ def test_an_error_before_the_first_frame_is_reported_alone(run, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == "scipt: error: the energy of the start is not finite"
     assert "resume" not in err and not partial_path(out).exists() and not out.exists()
+
+
+def test_a_resume_with_another_model_is_refused(run, tmp_path, capsys, monkeypatch):
+    """Every frame records the potential (its weights' SHA-256, 16 digits, and its head); a resume
+    with other weights continued another physics without a word (found by an audit: -11 eV of
+    "drift" over 12 steps)."""
+    from safetensors.torch import load_file, save_file
+
+    from sciPT.files import file_sha256
+
+    other = tmp_path / "other"
+    shutil.copytree(run / "model", other)
+    tensors = load_file(other / "model.safetensors")
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1e-3
+    save_file(tensors, other / "model.safetensors", metadata={"format": "pt"})
+    out = tmp_path / "traj.xyz"
+    original, calls = VelocityVerlet.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VelocityVerlet, "step", step)
+        assert main(md(run, out, 6)) == 130
+    ours = file_sha256(run / "model" / "model.safetensors")[:16]
+    theirs = file_sha256(other / "model.safetensors")[:16]
+    head = json.loads((run / "model" / "config.json").read_text())["model"]["head"]
+    kept = read(partial_path(out), index=":", format="extxyz")
+    assert {(f.info["md_model_sha256"], f.info["md_head"]) for f in kept} == {(ours, head)}
+    capsys.readouterr()
+    assert main(md(other, out, 6, "--resume")) == 2
+    assert last_line(capsys) == (
+        f"scipt: error: RUN, whose weights have SHA-256 {theirs}: {partial_path(out)} was run with RUN, "
+        f"whose weights have SHA-256 {ours}; give the interrupted run's options again (or delete it to "
+        "start a new run)"
+    )
+    assert main(md(run, out, 6, "--resume")) == 0

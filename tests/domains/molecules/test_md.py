@@ -170,6 +170,21 @@ def test_a_resumed_nvt_run_is_reproducible_not_the_uninterrupted_one(
     with pytest.raises(UserError) as err:
         run_md(ethanol, calculator, nve, third, progress=False, resume=True)
     assert str(err.value).startswith(f"--ensemble nve: {partial_path(third)} was run with --ensemble nvt;")
+    # the potential's head: recorded where the settings name it (the command line does), checked
+    fourth = tmp_path / "fourth.xyz"
+    dft = dataclasses.replace(settings, head="dft")
+    _interrupted(calculator, ethanol, dft, fourth, monkeypatch, Langevin, 5)
+    assert {f.info["md_head"] for f in frames_of(partial_path(fourth))} == {"dft"}
+    with pytest.raises(UserError) as err:
+        run_md(
+            ethanol,
+            calculator,
+            dataclasses.replace(settings, head="ccsd"),
+            fourth,
+            progress=False,
+            resume=True,
+        )
+    assert str(err.value).startswith(f"--head ccsd: {partial_path(fourth)} was run with --head dft;")
 
 
 @pytest.mark.parametrize(
