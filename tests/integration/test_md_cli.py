@@ -48,17 +48,25 @@ def last_line(capsys):
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
-def test_ctrl_c_keeps_the_partial_and_resume_finishes_it(run, tmp_path, capsys, monkeypatch):
-    out, partial = tmp_path / "traj.xyz", tmp_path / "traj.xyz.partial"
-    straight = tmp_path / "straight.xyz"
-    assert main(md(run, straight, 10)) == 0
+def stop_at(call: int, error) -> object:
+    """A ``VelocityVerlet.step`` that raises ``error`` at its ``call``-th call (from 1): a stop or
+    a failure in the middle of a run."""
     original, calls = VelocityVerlet.step, []
 
     def step(self, *args, **kwargs):
         calls.append(None)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
+        if len(calls) == call:
+            raise error
         return original(self, *args, **kwargs)
+
+    return step
+
+
+def test_ctrl_c_keeps_the_partial_and_resume_finishes_it(run, tmp_path, capsys, monkeypatch):
+    out, partial = tmp_path / "traj.xyz", tmp_path / "traj.xyz.partial"
+    straight = tmp_path / "straight.xyz"
+    assert main(md(run, straight, 10)) == 0
+    step = stop_at(5, KeyboardInterrupt)
 
     with monkeypatch.context() as patch:
         patch.setattr(VelocityVerlet, "step", step)
@@ -116,13 +124,7 @@ def test_a_complete_output_is_replaced_only_when_the_new_run_ends(run, tmp_path,
     out = tmp_path / "traj.xyz"
     assert main(md(run, out, 2)) == 0
     before = out.read_bytes()
-    original, calls = VelocityVerlet.step, []
-
-    def step(self, *args, **kwargs):
-        calls.append(None)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+    step = stop_at(3, KeyboardInterrupt)
 
     with monkeypatch.context() as patch:
         patch.setattr(VelocityVerlet, "step", step)
@@ -172,13 +174,7 @@ def test_an_error_during_the_run_keeps_the_partial_too(run, tmp_path, capsys, mo
     """A bug keeps its traceback, a user error its one line; either way the frames written so far
     stay, and one line says where and how to continue."""
     out = tmp_path / "traj.xyz"
-    original, calls = VelocityVerlet.step, []
-
-    def step(self, *args, **kwargs):
-        calls.append(None)
-        if len(calls) == 3:
-            raise error
-        return original(self, *args, **kwargs)
+    step = stop_at(3, error)
 
     monkeypatch.setattr(VelocityVerlet, "step", step)
     capsys.readouterr()
@@ -325,13 +321,7 @@ def test_scipt_md_says_what_a_stop_kept_and_what_a_resume_continues(run, tmp_pat
     what the killed run left and what the new one starts from."""
     out = tmp_path / "traj.xyz"
     partial = partial_path(out)
-    original, calls = VelocityVerlet.step, []
-
-    def step(self, *args, **kwargs):
-        calls.append(None)
-        if len(calls) == 5:
-            raise Terminated(signal.SIGTERM)
-        return original(self, *args, **kwargs)
+    step = stop_at(5, Terminated(signal.SIGTERM))
 
     with monkeypatch.context() as patch:
         patch.setattr(VelocityVerlet, "step", step)
@@ -404,13 +394,7 @@ def test_a_resume_with_another_model_is_refused(run, tmp_path, capsys, monkeypat
     tensors[name] = tensors[name] + 1e-3
     save_file(tensors, other / "model.safetensors", metadata={"format": "pt"})
     out = tmp_path / "traj.xyz"
-    original, calls = VelocityVerlet.step, []
-
-    def step(self, *args, **kwargs):
-        calls.append(None)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+    step = stop_at(3, KeyboardInterrupt)
 
     with monkeypatch.context() as patch:
         patch.setattr(VelocityVerlet, "step", step)
