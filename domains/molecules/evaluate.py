@@ -250,7 +250,8 @@ def run_data_config(
         if getattr(args, k, None) is not None
     }
     for key in ("energy_key", "forces_key", "stress_key"):
-        if overrides.get(key) == "none":  # no such errors, even where frames carry the quantity
+        # no such errors, even where frames carry the quantity; the words the configs take for none
+        if key in overrides and overrides[key].lower() in ("none", "null"):
             overrides[key] = None
     return dataclasses.replace(data, paths=[], val_paths=[], max_frames=None, **overrides)
 

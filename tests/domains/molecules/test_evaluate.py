@@ -779,8 +779,8 @@ def test_stress_errors_are_over_the_six_voigt_components_of_the_frames_with_a_st
 
 
 def test_none_as_forces_or_stress_key_reads_no_such_label_and_keys_override_the_runs():
-    """``--forces-key none`` and ``--stress-key none`` turn those errors off even where the run
-    read them; ``--energy-key`` replaces the run's key."""
+    """``--forces-key none`` and ``--stress-key none`` (and ``--energy-key none``) turn those errors
+    off even where the run read them; ``--energy-key`` replaces the run's key."""
     from types import SimpleNamespace
 
     run = SimpleNamespace(
@@ -793,6 +793,11 @@ def test_none_as_forces_or_stress_key_reads_no_such_label_and_keys_override_the_
     args = SimpleNamespace(energy_key="energy", forces_key="none", stress_key="none")
     data = evaluate.run_data_config(run, args)
     assert (data.energy_key, data.forces_key, data.stress_key) == ("energy", None, None)
+    # the words a config takes for none, in any case (the README teaches --forces-key null for a
+    # fine-tune): a key named 'null' was read, and every frame refused
+    args = SimpleNamespace(energy_key="None", forces_key="null", stress_key="NULL")
+    data = evaluate.run_data_config(run, args)
+    assert (data.energy_key, data.forces_key, data.stress_key) == (None, None, None)
 
 
 def _energy_errors_meV_per_atom(model, frames) -> list[float]:
