@@ -357,16 +357,22 @@ def require_forces(frames: list[Frame]) -> None:
         raise DataError(molecules[0].missing_forces)
 
 
-def missing_forces_note(frames: list[Frame], cfg: MoleculeDataConfig, of: str = "") -> str | None:
-    """The line that says how many of ``frames`` (of more than one atom) have no forces, or
-    ``None`` when every one has them; ``of`` qualifies the count ("the first 1000 ")."""
+def missing_forces_note(
+    frames: list[Frame],
+    cfg: MoleculeDataConfig,
+    of: str = "",
+    consequence: str = "their energies are fitted, not their forces",
+) -> str | None:
+    """The line that says how many of ``frames`` (of more than one atom) have no forces, and
+    ``consequence``, or ``None`` when every one has them; ``of`` qualifies the count ("the first
+    1000 ")."""
     molecules = [f for f in frames if len(f.numbers) > 1]
     missing = sum(f.missing_forces is not None for f in molecules)
     if not missing:
         return None
     return (
         f"{missing} of {of}{len(molecules)} frames have no forces under key '{cfg.forces_key}': "
-        "their energies are fitted, not their forces"
+        + consequence
     )
 
 

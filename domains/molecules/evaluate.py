@@ -47,7 +47,7 @@ from sciPT.errors import DataError, UserError
 from sciPT.run import say
 from sciPT.runconfig import positive_int
 
-from .data import MoleculeDataConfig, read_frames
+from .data import MoleculeDataConfig, missing_forces_note, read_frames
 from .dataset import batch_ranges, batches, collate, shows_progress, structure_key, to_graphs
 from .objectives import ErrorAccumulator, force_atoms
 from .references import ISOLATED_ATOMS_HINT, check_elements, graph_composition, isolated_atom, outside_span
@@ -187,11 +187,16 @@ def labelled_graphs(
     """The frames of ``path`` other than isolated atoms (:func:`.references.isolated_atom`), checked against the model's elements, as
     graphs; a file with none is refused, and so is one in which no frame has forces under
     ``data.forces_key`` unless ``forces_optional`` (frames without forces are scored on their
-    energies)."""
+    energies, and one line says how many they are: a fine-tune's test and eval sets, read with the
+    keys of their level of theory, where a mistyped key would otherwise score energies alone)."""
     frames = read_frames(path, data, stress_optional=True, forces_optional=forces_optional)
     frames = [f for f in frames if not isolated_atom(f, cutoff)]
     if not frames:
         raise DataError(f"{path}: no frame to evaluate on besides isolated atoms")
+    if forces_optional and data.forces_key is not None:
+        note = missing_forces_note(frames, data, consequence="their energies are scored, not their forces")
+        if note:
+            print(f"{path}: {note}", file=sys.stderr)
     check_elements(frames, elements)
     return to_graphs(frames, cutoff, f"graphs {Path(path).name}")
 

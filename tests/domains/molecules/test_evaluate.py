@@ -1036,9 +1036,10 @@ def test_an_element_the_model_never_saw_is_refused_naming_the_frame_and_atom(shi
     )
 
 
-def test_a_file_with_no_forces_is_refused_unless_forces_are_optional(shipped, tmp_path):
+def test_a_file_with_no_forces_is_refused_unless_forces_are_optional(shipped, tmp_path, capsys):
     """``labelled_graphs`` on a file of energies alone: refused by default with the first frame's
-    missing key, and scored on its energies with ``forces_optional``."""
+    missing key, and scored on its energies with ``forces_optional``, in one line that says so (a
+    fine-tune's eval set read with a mistyped key measured forgetting on energies without a word)."""
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import read
 
@@ -1053,8 +1054,17 @@ def test_a_file_with_no_forces_is_refused_unless_forces_are_optional(shipped, tm
     with pytest.raises(DataError) as err:
         evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0)
     assert str(err.value) == f"{path}: frame 0: no forces key 'forces' (the frame has: energy)"
+    capsys.readouterr()
     graphs = evaluate.labelled_graphs(path, MoleculeDataConfig(), ["H", "C", "O"], 4.0, forces_optional=True)
     assert len(graphs) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 2 of 2 frames have no forces under key 'forces': their energies are scored, not their forces\n"
+    )
+    # nothing to say where the reading has no forces key (a level of energies alone)
+    evaluate.labelled_graphs(
+        path, MoleculeDataConfig(forces_key=None), ["H", "C", "O"], 4.0, forces_optional=True
+    )
+    assert capsys.readouterr().err == ""
 
 
 def test_the_reading_of_a_head_carries_its_periodicity_and_nothing_but_reading_fields():
