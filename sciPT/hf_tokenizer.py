@@ -44,6 +44,21 @@ class HFTokenizer:
         self.add_special_tokens = bool(add_special_tokens)
         self._letters = np.frombuffer(symbols.encode("ascii"), dtype=np.uint8)
         self.n_special = int(tokenizer.num_special_tokens_to_add()) if add_special_tokens else 0
+        # symbols the vocabulary has no token for (N in a vocabulary of A, C, G, T): spelled as the
+        # unknown token itself, one per residue. Left as letters, ``EsmTokenizer`` read a run of them
+        # as ONE unknown token, so an assembly gap of ten Ns shortened its window by nine tokens and
+        # moved every position after it
+        unread = [i for i, symbol in enumerate(symbols) if self._reads_as_unknown(symbol)]
+        self._spelling = None
+        if unread:
+            spelling = np.array(list(symbols), dtype=object)
+            spelling[unread] = tokenizer.unk_token
+            self._spelling = spelling
+        self._unread = {ord(symbols[i]): tokenizer.unk_token for i in unread}
+
+    def _reads_as_unknown(self, symbol: str) -> bool:
+        ids = self.hf(symbol, add_special_tokens=False)["input_ids"]
+        return not ids or any(i is None or i == self.hf.unk_token_id for i in ids)
 
     @classmethod
     def from_folder(cls, folder: str | Path, symbols: str, add_special_tokens: bool = True) -> HFTokenizer:
@@ -110,8 +125,12 @@ class HFTokenizer:
 
     # encoding --------------------------------------------------------------------------------
     def text(self, codes: np.ndarray) -> str:
-        """Residue codes -> the sequence string (upper case alphabet symbols)."""
-        return self._letters[np.asarray(codes, dtype=np.int64)].tobytes().decode("ascii")
+        """Residue codes -> the sequence string (upper case alphabet symbols; a symbol the
+        vocabulary cannot read, its unknown token)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if self._spelling is not None:
+            return "".join(self._spelling[codes])
+        return self._letters[codes].tobytes().decode("ascii")
 
     def _ids(self, texts):
         return self.hf(texts, add_special_tokens=self.add_special_tokens)["input_ids"]
@@ -120,7 +139,7 @@ class HFTokenizer:
         return np.asarray(self._ids(self.text(codes)), dtype=np.int64)
 
     def encode(self, sequence: str) -> np.ndarray:
-        return np.asarray(self._ids(sequence.upper()), dtype=np.int64)
+        return np.asarray(self._ids(sequence.upper().translate(self._unread)), dtype=np.int64)
 
     def batch(self, code_arrays: list[np.ndarray], max_tokens: int | None = None) -> dict[str, Tensor]:
         """Tokenize and right-pad: ``input_ids`` LongTensor ``[B, L]``, ``attention_mask``

@@ -789,3 +789,23 @@ def test_an_encoder_keeps_its_own_copy_of_the_config(protein_folder):
     model = HFEncoder(config)
     config["hidden_size"] = 64
     assert model.config["hidden_size"] == 32 == model.hidden_size
+
+
+def test_a_symbol_the_vocabulary_lacks_is_one_unknown_token_per_residue(tmp_path):
+    """A vocabulary of A, C, G, T alone: ``EsmTokenizer`` reads a run of Ns as ONE unknown token, so a
+    gap of ten Ns shortened its window by nine tokens and moved every later position; each N is its
+    own unknown token (the README: the model reads N as a base it does not know)."""
+    from transformers import EsmTokenizer
+
+    vocab = ["<cls>", "<pad>", "<eos>", "<unk>", "A", "C", "G", "T", "<mask>"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = HFTokenizer(EsmTokenizer(str(tmp_path / "vocab.txt")), DNA, {"unk_token": "<unk>"})
+    cls, eos, unk, a, c, g, t = 0, 2, 3, 4, 5, 6, 7
+    (codes,) = codes_of(["ACNNNNGTN"], DNA)
+    expected = [cls, a, c, unk, unk, unk, unk, g, t, unk, eos]
+    assert tokenizer.encode_codes(codes).tolist() == expected
+    assert tokenizer.encode("acnnnngtn").tolist() == expected
+    window = np.concatenate([codes_of(["ACGT" * 12], DNA)[0], codes_of(["N" * 10], DNA)[0]])
+    batch = tokenizer.batch([window, codes])
+    assert batch["input_ids"].shape == (2, 58 + 2)  # one token per residue, and cls, eos
+    assert batch["attention_mask"].sum(1).tolist() == [60, 11]
