@@ -125,7 +125,8 @@ def run_finetune(cfg: PromoterConfig, out, resume: bool = False) -> int:
             f"sequences are read to {residue_cap} residues",
             file=sys.stderr,
         )
-    overlap_lines = length_flag(data, length, data_checks) + overlap_lines
+    crop_lines = encoder_crop_lines(cfg.inputs.max_length, data, residue_cap)
+    overlap_lines = length_flag(data, length, data_checks) + crop_lines + overlap_lines
     # the scratch baseline: the same architecture and tokenizer, randomly initialised and fully
     # fine-tuned, whatever the pre-trained start's strategy: it has no pre-trained weights to keep
     # (ewc would have no Fisher, l2sp would pull towards noise, a linear probe would read noise)
@@ -283,6 +284,24 @@ def finished(run: RunDir) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def encoder_crop_lines(max_length: int, data, residue_cap: int) -> list[str]:
+    """The report line, also said on standard error, where training sequences are longer than the
+    encoder reads (an ``hf:`` model's position table) and no shorter ``inputs.max_length`` asked for
+    the crop: only the report's data line said so, as "cropped or padded to", without why or how
+    many."""
+    if 0 < max_length <= residue_cap:
+        return []
+    cropped = sum(len(c) > residue_cap for c in data.codes)
+    if not cropped:
+        return []
+    line = (
+        f"{cropped} of {len(data)} training sequences are longer than the {residue_cap} residues the "
+        f"encoder reads (its position table): each is read cropped to its central {residue_cap} bp"
+    )
+    print(f"note: {line}", file=sys.stderr)
+    return [f"- **Cropped by the encoder**: {line}."]
 
 
 def input_length(max_length: int, codes, residue_cap: int) -> int:

@@ -919,3 +919,23 @@ def test_the_fingerprint_records_the_length_and_every_base_of_the_data(tmp_path)
         f"--resume: {tmp_path / FITS} holds fits made with other training sequences or labels; continue "
         "with what they were made with, or start a new run (another --out)"
     )
+
+
+def test_sequences_longer_than_the_encoder_reads_are_counted_in_a_note_and_the_report(capsys):
+    """An ``hf:`` model with 40 positions read 57-bp promoters cropped to 36 bp with no line but the
+    report's "cropped or padded to 36 bp": the count and the reason, on standard error and in the
+    report, unless a shorter --inputs.max-length asked for the crop."""
+    from sciPT.domains.dna.data import LabelledSequences
+
+    codes = [np.zeros(n, dtype=np.uint8) for n in (57, 57, 36, 20)]
+    data = LabelledSequences(["a", "b", "c", "d"], codes, np.array([1, 1, 0, 0]), "u.csv")
+    line = (
+        "2 of 4 training sequences are longer than the 36 residues the encoder reads (its position "
+        "table): each is read cropped to its central 36 bp"
+    )
+    for max_length in (0, 100):
+        assert promoter.encoder_crop_lines(max_length, data, 36) == [f"- **Cropped by the encoder**: {line}."]
+        assert capsys.readouterr().err == f"note: {line}\n"
+    assert promoter.encoder_crop_lines(30, data, 36) == []  # asked for
+    assert promoter.encoder_crop_lines(0, data, 57) == []  # all fit
+    assert capsys.readouterr().err == ""
