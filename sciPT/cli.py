@@ -26,7 +26,7 @@ from .errors import UserError
 from .io import output_file
 from .locks import release_locks
 from .registry import BUILTIN, Domain, PluginError, Registry, Task, commands, domains, missing_extra, tasks
-from .run import RunDir, command_line
+from .run import RunDir, command_line, global_rank
 from .runconfig import add_run_arguments, positive_count, resolve_config
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
@@ -446,6 +446,13 @@ def stdout_reader_gone() -> bool:
         return False
 
 
+def say_once(line: str) -> None:
+    """``line`` on standard error from rank 0 alone: a stop reaches every rank of a multi-process
+    run (Lightning forwards SIGTERM to them), and each said the same line."""
+    if global_rank() == 0:
+        print(line, file=sys.stderr)
+
+
 def after_stop(args: argparse.Namespace | None) -> str:
     """What a command stopped by SIGTERM or Ctrl-C (in a Lightning fit) leaves, and how to go on
     from it: its last checkpoint, a promoter run's completed fits, or nothing yet."""
@@ -490,13 +497,13 @@ def main(argv: list[str] | None = None) -> int:
         print("scipt: interrupted", file=sys.stderr)
         return 130
     except Terminated:  # a command that turns SIGTERM into an exception outside a Lightning fit
-        print(f"scipt: terminated (SIGTERM); {after_stop(args)}", file=sys.stderr)
+        say_once(f"scipt: terminated (SIGTERM); {after_stop(args)}")
         return EXIT_TERMINATED
     except SystemExit as stop:
         if stop.code == 1 and isinstance(stop.__context__, KeyboardInterrupt):
             # Lightning turns Ctrl-C in a fit into exit status 1 after its own line: as any other
             # interrupted command, 130, and how to go on
-            print(f"scipt: interrupted; {after_stop(args)}", file=sys.stderr)
+            say_once(f"scipt: interrupted; {after_stop(args)}")
             return EXIT_INTERRUPTED
         # Lightning stops training on SIGTERM (a batch system's time limit, `kill`) by raising a
         # SystemExit without a code: the job ended with status 0, said nothing, and a chain of jobs
@@ -504,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
         if lightning is None or not isinstance(stop, lightning.SIGTERMException):
             raise
-        print(f"scipt: terminated (SIGTERM); {after_stop(args)}", file=sys.stderr)
+        say_once(f"scipt: terminated (SIGTERM); {after_stop(args)}")
         return EXIT_TERMINATED
     except BrokenPipeError:
         if not stdout_reader_gone():

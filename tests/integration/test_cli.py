@@ -771,3 +771,24 @@ def test_a_demo_stopped_by_sigterm_is_not_sent_to_a_resume_it_does_not_have(tmp_
         f"scipt: terminated (SIGTERM); a demo cannot be resumed: run it again with another --out, or "
         f"delete {out} first"
     )
+
+
+def test_a_stop_is_reported_by_rank_zero_alone(tmp_path, monkeypatch, capsys):
+    """Lightning forwards SIGTERM to every rank of a multi-process run, and each printed the
+    'terminated' line: the README promises one line. The other ranks exit with the same status."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from sciPT import pretrain
+
+    def stopped(*args, **kwargs):
+        raise SIGTERMException()
+
+    monkeypatch.setattr(pretrain, "pretrain", stopped)
+    argv = ["pretrain", "dna", "--preset", "tiny", "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(rank_zero_only, "rank", 1, raising=False)  # as Lightning sets it on rank 1
+    assert main(argv) == 143
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(rank_zero_only, "rank", 0, raising=False)
+    assert main(argv) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("scipt: terminated (SIGTERM); ")
