@@ -41,6 +41,8 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+# YAML 1.1's boolean words, which PyYAML reads unquoted as booleans
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 _NUMERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -79,6 +81,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
+        # quoted ("false"), the word arrives as text and was refused as if it were no boolean, where
+        # a quoted number is read as the number
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

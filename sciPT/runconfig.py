@@ -40,6 +40,13 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def aliased_flag(key: str, aliases: dict[str, str]) -> str:
+    """The flag of the config key ``key`` on a command whose plugin gives ``aliases`` (its
+    ``flag_aliases()``, ``{flag: key}``): ``--groups`` for the surrogate's ``data.groups``."""
+    reverse = {v: k for k, v in aliases.items()}
+    return "--" + reverse[key] if key in reverse else flag_name(key)
+
+
 def flag_dest(key: str) -> str:
     """The argparse destination of the config key ``key`` (what :func:`resolve_config` reads)."""
     return "cfg__" + key.replace(".", "__")
@@ -156,13 +163,12 @@ def add_config_flags(
     """One flag per config leaf a user sets (:func:`sciPT.config.derived` leaves have none); returns
     ``{dest: (key, type)}``. Defaults shown are the preset's. Keys in ``unlisted`` keep their flag,
     so that setting one gets the command's own explanation, but ``--help`` does not list it."""
-    reverse = {v: k for k, v in aliases.items()}
     table = {}
     docs = field_docs(defaults)
     train = parser.add_argument_group("training (shared by every domain)")
     other = parser.add_argument_group("model, data and objective")
     for key, (value, tp) in flatten(defaults, settable=True).items():
-        name = "--" + reverse[key] if key in reverse else flag_name(key)
+        name = aliased_flag(key, aliases)
         dest = flag_dest(key)
         base, _ = _strip_optional(tp)
         is_list = typing.get_origin(base) in (list, tuple)
@@ -246,8 +252,10 @@ def resolve_config(plugin, args: argparse.Namespace, table: dict) -> Any:
                 if not flat[key]:
                     # an unset shell variable ("--groups $RATIOS") left nothing: an empty list would
                     # silently mean none (no ratios, no data files) where the user meant some
+                    # named as typed: --data.groups for the surrogate's --groups was no flag at all
                     raise ConfigError(
-                        f"{flag_name(key)}: given empty; expected one or more values, comma-separated"
+                        f"{aliased_flag(key, plugin.flag_aliases())}: given empty; expected one or "
+                        "more values, comma-separated"
                     )
             else:
                 flat[key] = parse_flag(raw, tp, key)

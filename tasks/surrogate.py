@@ -67,7 +67,12 @@ from sciPT.domains.surrogates.data import (
     output_column,
     read_points,
 )
-from sciPT.domains.surrogates.evaluate import add_level_argument, evaluate_run, predict_run
+from sciPT.domains.surrogates.evaluate import (
+    add_level_argument,
+    check_mapped_level,
+    evaluate_run,
+    predict_run,
+)
 from sciPT.domains.surrogates.evaluate import check_level as _check_level
 from sciPT.domains.surrogates.independence import check_independent
 from sciPT.domains.surrogates.law import law_dict
@@ -85,6 +90,7 @@ from sciPT.files import file_sha256
 from sciPT.registry import Task
 from sciPT.run import RunDir, command_line, recorded_path
 from sciPT.runconfig import add_off_switch
+from sciPT.trainer import SEED_LIMIT
 
 from .surrogate_report import calibration_plot, fit_metrics, input_warnings, kept_words, report
 
@@ -316,6 +322,10 @@ def ratio_columns(groups: list[str] | None) -> list[str] | None:
     ``none`` (any case), or the columns named, none of them Re, Pr, Nu or a column sciPT writes."""
     if groups is None:
         return None
+    if not groups:  # only a config file gives [] (the flag refuses it): it dropped every ratio in silence
+        raise ConfigError(
+            "data.groups: given empty; expected geometric-ratio column names, or none for no ratio"
+        )
     if [g.strip().lower() for g in groups] == ["none"]:
         return []
     if any(not g.strip() for g in groups):
@@ -369,6 +379,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
         raise ConfigError(f"--correction: expected a width >= 0, got {cfg.correction}")
     if not 0 <= cfg.margin < np.inf:
         raise ConfigError(f"--margin: expected nats per point >= 0, got {cfg.margin}")
+    if not 0 <= cfg.seed < SEED_LIMIT:  # NumPy's generator of the correction's features takes no other
+        raise ConfigError(f"--seed: expected an integer from 0 to {SEED_LIMIT - 1}, got {cfg.seed}")
     if not cfg.data.train:
         raise ConfigError("no measured points: pass --train POINTS.csv (or data.train in --config)")
     noise = NoisePrior(cfg.noise_sd, cfg.noise_dof)
@@ -395,6 +407,8 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
             f"{p}-parameter law (need at least {p + 4})"
         )
     recal, recal_note = interval_recalibration(cfg, prior_info, transfer, noise)
+    if recal is not None and not cfg.correction:  # a correction's intervals are not recalibrated
+        check_mapped_level(level, "pass --recalibrate false for other levels")
     cal = calibrate(
         X,
         y,
@@ -424,7 +438,13 @@ def run_finetune(cfg: SurrogateConfig, out) -> RunDir:
 
     run = RunDir.create(out, resumable=False)
     with run.all_or_nothing():
-        run.write_config({"task": SurrogateTask.name, **to_dict(cfg)}, paths=("data.train",))
+        recorded = {"task": SurrogateTask.name, **to_dict(cfg)}
+        if cfg.init not in FAMILY_INITS and cfg.init != "none":
+            # a run as prior, by absolute path as data.train is: a --config replayed from another
+            # directory read whatever run of that name lay there (a library name, such as a folder
+            # named all, stays a name: resolve_prior reads it as the library)
+            recorded["init"] = recorded_path(cfg.init)
+        run.write_config(recorded, paths=("data.train",))
         ranges = {
             "Re": _span(points.re),
             "Pr": _span(points.pr),

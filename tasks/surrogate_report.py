@@ -20,7 +20,7 @@ from sciPT.domains.surrogates.calibrate import (
     varies,
 )
 from sciPT.domains.surrogates.data import Points, copied_rows_note
-from sciPT.domains.surrogates.evaluate import curve_features, reduced, reference
+from sciPT.domains.surrogates.evaluate import curve_features, percent, reduced, reference
 from sciPT.domains.surrogates.independence import unexplained_fraction
 from sciPT.domains.surrogates.law import law_string
 from sciPT.domains.surrogates.objectives import Posterior, scores
@@ -171,7 +171,7 @@ def calibration_plot(path, points, groups, cal, chosen, basis, prior, level, inf
         path,
         curves,
         scat,
-        title=f"Calibrated law at {slice_txt}; {level:.0%} interval",
+        title=f"Calibrated law at {slice_txt}; {percent(level)} interval",
         note="Points are reduced to the plotted slice with the kept fit's exponents.",
     )
 
@@ -348,10 +348,16 @@ def report(
         "each variable that varies), the rest held at Dittus-Boelter values with the reference prior's "
         f"width (a = {TEXTBOOK['Re']:g} ± {REFERENCE_SD['Re']:g}, b = {TEXTBOOK['Pr']:g} ± "
         f"{REFERENCE_SD['Pr']:g}, c = 0 ± {GROUP_REFERENCE_SD:g}), which the intervals carry.",
-        f"Intervals: meant to hold {level:.0%} of new points; the central "
+        f"Intervals: meant to hold {percent(level)} of new points; the central "
         f"{chosen.nominal_level(level):.1%} of the predictive distribution of log Nu (noise "
         "integrated out under its scaled-inverse-chi-squared prior). Recalibration: "
-        f"{recal_note}.",
+        f"{recal_note}"
+        + (
+            f"; the level set by {cal.level_map_from}"
+            if cal.level_map_from and chosen.level_map is not None
+            else ""
+        )
+        + ".",
         "",
     ]
     if tau is not None:

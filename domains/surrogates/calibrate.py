@@ -28,9 +28,13 @@ Two fits of the same power law are made on the user's points:
   two. An evidence needs a proper prior on what it integrates, so for the comparison scratch's
   exponents, free or held, get the *reference prior* fixed in advance, Dittus-Boelter-centred and wide
   (:data:`REFERENCE_SD`: ``a, b ~ N(0.8, 0.3^2), N(0.4, 0.3^2)``, a group exponent ``N(0, 0.5^2)``:
-  "turbulent forced convection, nothing more"), and ``log C`` is free in both models (the same
-  improper flat prior, whose constant cancels in the ratio; with ``transfer="all"`` the guard thus
-  judges the exponents the prior brings, which is what can be wrong in shape). Both evidences
+  "turbulent forced convection, nothing more"), and with ``transfer="exponents"`` ``log C`` is
+  free in both models (the same improper flat prior, whose constant cancels in the ratio). With
+  ``transfer="all"`` (and a calibrated run as ``--init``) the guard judges the prior the kept fit
+  used, C included: judged by its exponents alone, as it was until 2026-12, a transferred C the
+  points contradicted was never weighed. Scratch's flat prior on ``log C`` then counts at the
+  density :attr:`.objectives.Posterior.log_marginal` gives it, ``(2 pi)^(-1/2)`` per unit of
+  ``log C``: a convention the Bayes factor depends on, where with C free in both it cancels. Both evidences
   integrate a width factor ``kappa`` under the same log-normal hyperprior: the prior-informed
   model's scales the learnt prior, scratch's the reference prior (whose ``REFERENCE_SD`` are thus
   the widths at ``kappa = 1``, not a fixed width). Scratch is kept when
@@ -68,8 +72,12 @@ Two fits of the same power law are made on the user's points:
   Both are candidates of the library validation; at n = 2 leave-one-out is symmetric (each point
   predicted from the other alone, by a fit whose ``log C`` absorbs it, errs by the same slope times
   the same distance), so both points gain alike: pseudo-BMA+ then equals pseudo-BMA and stacking
-  the hard ``"loo"`` rule; they part from ``"blend"`` from three points on. Their intervals take the
-  blend's recalibration map (:mod:`.recalibration`), learnt with ``"blend"``'s weights.
+  the hard ``"loo"`` rule; they part from ``"blend"`` from three points on. The blend's own
+  recalibration map (:mod:`.recalibration`) was learnt on ``"blend"``'s mixtures with the default
+  correction and no margin (:data:`RECALIBRATED_GUARD`), so only those take it: another rule, margin
+  or correction takes the kept fit's own map where its weight keeps one fit whole (0 or 1) and the
+  mean of the two fits' maps weighted as the fits in between, which held more than its level for
+  ``"blend"`` (95 % for 90 % at n = 2); :attr:`Calibration.level_map_from` says which.
 
 Both leave-one-out rules re-fit scratch on ``n - 1`` points with an exponent it cannot fit there
 held *exactly* (``loo_held="exact"``): the convention scored as a procedure. Holding it with the
@@ -90,7 +98,8 @@ as at ``n``; scratch frees an exponent once there are points to pay for it, so w
 points it is the fixed-slope convention and with both a free slope, and the correction then
 credits it with the change of form. ``"burman-same-form"`` corrects both procedures' densities
 only where scratch frees the same parameters without each held-out set as with every point (from
-three points at one Pr; never at two), and neither otherwise. It is the default
+three points at one Pr when those left without any one still span Re; from two replicates at one Re, where
+scratch fits C alone either way; never two points at two Re), and neither otherwise. It is the default
 (:data:`DEFAULT_LOO_CORRECTION`): equal to the plain blend at one and two points, it was told apart
 from it by the library validation's three-point tie-break (median MAPE 3.77 % against 3.86 %;
 ``benchmarks/RESULTS_surrogate.md``). The plain correction, ``"burman"``, lost by the validation's
@@ -126,6 +135,13 @@ HELD = ("width", "exact")
 DEFAULT_LOO_HELD = "exact"
 LOO_CORRECTIONS = ("none", "burman", "burman-same-form")
 DEFAULT_LOO_CORRECTION = "burman-same-form"
+# the guard whose blends the recalibration's "blend" map was learnt on (:mod:`.recalibration`)
+RECALIBRATED_GUARD = {
+    "guard_rule": "blend",
+    "margin": 0.0,
+    "loo_held": DEFAULT_LOO_HELD,
+    "loo_correction": DEFAULT_LOO_CORRECTION,
+}
 # the reference prior scratch's free exponents get when its evidence is computed (fixed in advance;
 # its width factor integrated under the hyperprior, as the prior-informed model's is)
 REFERENCE_SD = {"Re": 0.3, "Pr": 0.3}
@@ -245,6 +261,7 @@ class Calibration:
     guard: GuardResult
     family_weights: dict[str, float] = field(default_factory=dict)  # a mixture prior's, after the data
     blended: Posterior | None = None
+    level_map_from: str = ""  # which recalibration map set the kept fit's level, in words ("": none)
 
     @property
     def chosen(self) -> Posterior:
@@ -406,7 +423,12 @@ def calibrate(
     if recalibration is not None:
         scratch.level_map = recalibration.level_map("scratch", len(y))
     if prior is None:
-        return Calibration(None, scratch, GuardResult("scratch", "no prior was given (--init none)"))
+        return Calibration(
+            None,
+            scratch,
+            GuardResult("scratch", "no prior was given (--init none)"),
+            level_map_from=_own_map("scratch", recalibration),
+        )
     informed = transfer_prior(prior, transfer)
 
     def prior_proc(Xs, ys):
@@ -418,10 +440,17 @@ def calibrate(
         prior_fit.level_map = recalibration.level_map("prior", n)
     if not guard:
         return Calibration(
-            prior_fit, scratch, GuardResult("prior", "guard switched off", rule="none"), weights
+            prior_fit,
+            scratch,
+            GuardResult("prior", "guard switched off", rule="none"),
+            weights,
+            level_map_from=_own_map("prior", recalibration),
         )
     if guard_rule == "evidence":
-        return Calibration(prior_fit, scratch, evidence_guard(X, y, names, prior, noise, margin), weights)
+        # the prior as the kept fit used it: judged on its exponents alone, a transferred C that
+        # missed the points was never weighed
+        ev = evidence_guard(X, y, names, informed, noise, margin, prior_fit.log_marginal, transfer)
+        return Calibration(prior_fit, scratch, ev, weights, level_map_from=_own_map(ev.choice, recalibration))
     if n < 2:
         return Calibration(
             prior_fit,
@@ -432,6 +461,7 @@ def calibrate(
                 rule=guard_rule,
             ),
             weights,
+            level_map_from=_own_map("prior", recalibration),
         )
     correction, how = loo_correction, held_out_words(n)
     if loo_correction == "burman-same-form":
@@ -466,11 +496,37 @@ def calibrate(
         )
         result = GuardResult("blend", reason, elpd, rmse, rule=guard_rule, prior_weight=w)
         blended = blend(prior_fit, scratch, w)
-        if recalibration is not None and "blend" in recalibration.maps:
+        asked = {
+            "guard_rule": guard_rule,
+            "margin": margin,
+            "loo_held": loo_held,
+            "loo_correction": loo_correction,
+        }
+        if recalibration is None:
+            source = ""
+        elif "blend" in recalibration.maps and asked == RECALIBRATED_GUARD:
             # the mixture of two fits is wider than either where their predictions part: its own map,
             # not the mean of its members' (which held 95 % for 90 % on the library at n = 2)
             blended.level_map = recalibration.level_map("blend", n)
-        return Calibration(prior_fit, scratch, result, weights, blended)
+            source = "the blend's own map, learnt on the default guard's blends"
+        elif w in (0.0, 1.0):  # blend()'s mean of the members' maps is then the kept fit's own
+            source = _own_map("prior" if w == 1.0 else "scratch", recalibration)
+        else:
+            # another rule, margin or correction weighs the fits otherwise than the blends the
+            # blend's map was learnt on (stacking at weight 1 on the prior got that map's 77 % for
+            # 90 %, where the prior-informed fit's own says 87 %): the mean of the members' maps,
+            # which held more than its level for the default blend (95 % for 90 % at n = 2)
+            why = (
+                "the recalibration has no map of the blend's own"
+                if "blend" not in recalibration.maps
+                else "the blend's own map was learnt on the default guard's blends (blend rule, "
+                f"{DEFAULT_LOO_CORRECTION} correction, no margin), not on this guard's"
+            )
+            source = (
+                f"the mean of the prior-informed and scratch fits' maps weighted as the fits ({w:.2f} "
+                f"and {1 - w:.2f}): {why}"
+            )
+        return Calibration(prior_fit, scratch, result, weights, blended, source)
     if diff > margin * n:
         choice = "scratch"
         reason = (
@@ -485,38 +541,58 @@ def calibrate(
             f"as scratch (ELPD {elpd['prior']:.2f} vs {elpd['scratch']:.2f} nats, held-out RMSE of "
             f"log Nu {rmse['prior']:.3f} vs {rmse['scratch']:.3f})"
         )
-    return Calibration(prior_fit, scratch, GuardResult(choice, reason, elpd, rmse, rule="loo"), weights)
+    return Calibration(
+        prior_fit,
+        scratch,
+        GuardResult(choice, reason, elpd, rmse, rule="loo"),
+        weights,
+        level_map_from=_own_map(choice, recalibration),
+    )
+
+
+def _own_map(kind: str, recalibration: IntervalRecalibration | None) -> str:
+    """Which map sets the level of a ``kind`` fit kept alone, in words (``""`` without maps)."""
+    if recalibration is None:
+        return ""
+    return f"the {'prior-informed' if kind == 'prior' else 'scratch'} fit's own map"
 
 
 def evidence_guard(
     X: np.ndarray,
     y: np.ndarray,
     names: list[str],
-    prior: GaussianPrior | MixturePrior,
+    informed: GaussianPrior | MixturePrior,
     noise: NoisePrior,
     margin: float,
+    log_marginal: float | None = None,
+    transfer: str = "exponents",
 ) -> GuardResult:
     """The Bayes factor of scratch (under its reference prior) against the prior-informed model
-    (a mixture's evidence is that of its model average, ``sum_f pi_f p_f(y)``)."""
+    with the prior ``informed`` as the calibration transferred it (:func:`transfer_prior`:
+    ``transfer`` names what it holds; a mixture's evidence is that of its model average, ``sum_f
+    pi_f p_f(y)``); ``log_marginal``: that model's, when already fitted."""
     n = len(y)
-    ev = {
-        "prior": informed_fit(X, y, transfer_prior(prior, "exponents"), noise)[0].log_marginal,
-        "scratch": fit(X, y, reference_prior(names), noise).log_marginal,
-    }
+    if log_marginal is None:
+        log_marginal = informed_fit(X, y, informed, noise)[0].log_marginal
+    ev = {"prior": log_marginal, "scratch": fit(X, y, reference_prior(names), noise).log_marginal}
     diff = ev["scratch"] - ev["prior"]
+    judged = "the prior's exponents are" if transfer == "exponents" else "the prior is"
     if n < 2:
         return GuardResult(
             "prior",
             "evidence: one point is absorbed by C whatever the exponents, so both models explain it "
-            "equally; the prior's exponents are kept",
+            "equally; the prior's exponents are kept"
+            if transfer == "exponents"
+            else "evidence: one point is absorbed by scratch's C whatever the exponents; the guard "
+            "does not judge the prior on one point, and keeps it",
             log_evidence=ev,
         )
     if diff > margin * n:
         choice = "scratch"
         reason = (
             f"evidence: the points are {np.exp(min(diff, 700)):.3g} times more probable under scratch "
-            f"(log evidence {ev['scratch']:.2f} vs {ev['prior']:.2f} nats): the prior's exponents "
-            "are contradicted (negative transfer)"
+            f"(log evidence {ev['scratch']:.2f} vs {ev['prior']:.2f} nats): {judged} contradicted "
+            "(negative transfer)"
         )
     else:
         choice = "prior"

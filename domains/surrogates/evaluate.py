@@ -35,7 +35,7 @@ from sciPT.errors import ConfigError
 from . import plots
 from .contamination import library_matches, points_on_library, recorded_systems
 from .data import Points, copied_rows_note, read_points, write_points
-from .objectives import scores
+from .objectives import LEVELS, scores
 from .pretrain import inside_validity
 
 
@@ -43,6 +43,30 @@ def check_level(level: float) -> float:
     if not 0 < level < 1:
         raise ConfigError(f"--interval-level: expected a probability between 0 and 1, got {level}")
     return float(level)
+
+
+def check_mapped_level(level: float, other_levels: str) -> float:
+    """``level`` where a recalibration map sets the intervals: the map covers :data:`.objectives.LEVELS`
+    only (beyond them the 0.99 or 0.01 interval was given in silence); ``other_levels`` says how
+    to get another."""
+    if not LEVELS[0] <= level <= LEVELS[-1]:
+        raise ConfigError(
+            f"--interval-level: expected a level from {LEVELS[0]:g} to {LEVELS[-1]:g}, the levels the "
+            f"interval recalibration maps, got {level_text(level)}; {other_levels}"
+        )
+    return level
+
+
+def level_text(level: float) -> str:
+    """``level`` as column names and messages write it, with every digit it was given
+    (``{:g}`` wrote 0.9999999 as 1)."""
+    return repr(float(level))
+
+
+def percent(level: float) -> str:
+    """``level`` in per cent, to the digits it was given: 0.999 is 99.9%, which ``{:.0%}`` printed
+    as 100%."""
+    return f"{100 * level:.10g}%"
 
 
 def add_level_argument(parser) -> None:
@@ -69,6 +93,8 @@ def predictions(run, path, level: float | None, *, require_nu: bool):
     pre = from_pretrained(run.path, domain="surrogates")
     model = pre.model
     level = run_level(level, pre.config)
+    if pre.config.get("interval_level_map") is not None:
+        check_mapped_level(level, "other levels need a run calibrated with --recalibrate false")
     # only the columns the model reads are checked: a file's other columns (a run number, an
     # earlier prediction's in_calibration_range of 0) are kept as they are, not refused
     held = [g for g in pre.config.get("calibration_range") or {} if g not in ("Re", "Pr")]
@@ -237,8 +263,8 @@ def evaluate_run(run, args) -> dict:
             {
                 "Nu_pred": np.exp(pred),
                 "Nu_median": np.exp(median),
-                f"Nu_lo_{level:g}": np.exp(lo),
-                f"Nu_hi_{level:g}": np.exp(hi),
+                f"Nu_lo_{level_text(level)}": np.exp(lo),
+                f"Nu_hi_{level_text(level)}": np.exp(hi),
                 "in_calibration_range": (~outside).astype(int),
             },
         )
@@ -271,8 +297,8 @@ def predict_run(run, args) -> Path:
     extra = {
         "Nu_pred": np.exp(pred),
         "Nu_median": np.exp(median),
-        f"Nu_lo_{level:g}": np.exp(lo),
-        f"Nu_hi_{level:g}": np.exp(hi),
+        f"Nu_lo_{level_text(level)}": np.exp(lo),
+        f"Nu_hi_{level_text(level)}": np.exp(hi),
         "in_calibration_range": in_range(points, config).astype(int),
     }
     write_points(args.output, points, extra)
@@ -308,7 +334,7 @@ def evaluation_section(
     lines += [f"- W{w[1:]}" for w in warnings] + [""] * bool(warnings)  # each "warning: ..."
     lines += [
         f"{metrics['eval_points']} points; RMSE of log Nu {metrics['eval_rmse_log_nu']:.4f}; "
-        f"MAPE {metrics['eval_mape']:.2f} %; {metrics['eval_interval_level']:.0%} interval coverage "
+        f"MAPE {metrics['eval_mape']:.2f} %; {percent(metrics['eval_interval_level'])} interval coverage "
         f"{metrics['eval_coverage']:.0%}.",
         "",
     ]
@@ -410,7 +436,7 @@ def evaluate_plot(path, points, model, config, level):
         path,
         curves,
         scat,
-        title=f"Evaluation; {level:.0%} interval",
+        title=f"Evaluation; {percent(level)} interval",
         shade=shade,
         note="Points are reduced to the plotted slice with the model's exponents.",
     )

@@ -264,6 +264,9 @@ class Posterior:
         recalibrated one when a :attr:`level_map` is set, else ``level`` itself."""
         if self.level_map is None:
             return level
+        if not LEVELS[0] <= level <= LEVELS[-1]:
+            # np.interp holds the end values beyond the grid: 0.999 got the 0.99 interval in silence
+            raise ValueError(f"level: a recalibration maps {LEVELS[0]:g} to {LEVELS[-1]:g} only, got {level}")
         return float(np.interp(level, LEVELS, self.level_map))
 
     def interval(

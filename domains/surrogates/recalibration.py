@@ -58,7 +58,7 @@ from tqdm import tqdm
 from sciPT import io
 from sciPT.errors import UserError
 
-from .calibrate import DEFAULT_PRIOR_FORM, calibrate, scratch_fit, transfer_prior
+from .calibrate import DEFAULT_PRIOR_FORM, RECALIBRATED_GUARD, calibrate, scratch_fit, transfer_prior
 from .data import Points
 from .objectives import LEVELS, NoisePrior
 
@@ -208,7 +208,7 @@ def learn_recalibration(
                         priors[held],
                         transfer=transfer,
                         noise=noise,
-                        guard_rule="blend",
+                        **RECALIBRATED_GUARD,
                     )
                     # with one point the guard keeps the prior-informed fit: the blend is that fit
                     posts = {"scratch": cal.scratch_fit, "prior": cal.prior_fit, "blend": cal.chosen}

@@ -274,6 +274,32 @@ def test_pretrain_surrogates_names_the_setting_out_of_range_and_its_value(files,
     assert not out.exists()
 
 
+def test_an_empty_systems_list_in_yaml_exits_2_as_the_empty_flag_does(files, capsys):
+    """``systems: []`` failed in NumPy with a traceback (an einsum over no system)."""
+    (files / "e.yaml").write_text("systems: []\n")
+    out = files / "prior"
+    assert main(["pretrain", "surrogates", "--config", str(files / "e.yaml"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "scipt: error: systems: given empty; expected one or more correlation keys or families "
+        "(all, smooth, flat-plate, smooth-pipe, rough-pipe, bluff-body)\n"
+    )
+    assert not out.exists()
+
+
+def test_a_negative_seed_in_yaml_exits_2_before_the_correction_is_drawn(files, capsys):
+    """``seed: -1`` with a correction reached NumPy's generator, a ValueError and exit 1."""
+    (files / "train.csv").write_text(
+        "Re,Pr,Nu\n" + "".join(f"{re},0.7,{0.02 * re**0.8:.6g}\n" for re in range(20000, 90000, 10000))
+    )
+    (files / "s.yaml").write_text(f"data:\n  train: {files / 'train.csv'}\nseed: -1\ncorrection: 2\n")
+    out = files / "run"
+    assert main(["finetune", "surrogate", "--config", str(files / "s.yaml"), "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err == "scipt: error: --seed: expected an integer from 0 to 4294967295, got -1\n"
+    )
+    assert not out.exists()
+
+
 def test_a_thousands_separator_in_a_european_file_exits_2_with_one_line_and_no_run(files, capsys):
     (files / "de.csv").write_text("Re;Pr;Nu\n10.000;0,7;40,2\n20.000;0,7;70,1\n")
     out = files / "run"

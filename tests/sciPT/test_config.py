@@ -228,6 +228,23 @@ def test_a_bool_is_no_number_and_a_number_no_bool():
     assert str(err.value) == "c.yaml.train.compile: expected true or false, got 1"
 
 
+def test_a_quoted_boolean_word_is_the_boolean_as_a_quoted_number_is_the_number(tmp_path):
+    """``guard: "false"`` said "expected true or false, got 'false'"; the words YAML reads as
+    booleans are taken as text too, in any case; other text is still refused."""
+    (tmp_path / "c.yaml").write_text('compile: "false"\nactivation_checkpointing: " Yes"\n')
+    cfg = from_dict(TrainConfig, load_yaml(tmp_path / "c.yaml"), "c.yaml.train")
+    assert cfg.compile is False and cfg.activation_checkpointing is True
+    assert [from_dict(TrainConfig, {"compile": w}).compile for w in ("TRUE", "no", "On", "off")] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    with pytest.raises(ConfigError) as err:
+        from_dict(TrainConfig, {"compile": "maybe"}, "c.yaml.train")
+    assert str(err.value) == "c.yaml.train.compile: expected true or false, got 'maybe'"
+
+
 def test_an_exponent_without_a_sign_is_a_float_too():
     """``rate: 2e3`` is text to PyYAML like ``1e-3``: 2000, not a refusal."""
     assert from_dict(Inner, {"rate": "2e3"}).rate == 2000.0

@@ -461,10 +461,11 @@ def test_a_trailing_comma_in_a_list_flag_adds_no_empty_item():
 @pytest.mark.parametrize("values", [[""], [",", ""]])
 def test_a_list_flag_given_nothing_is_refused(values):
     """``--data "$CORPUS"`` with the variable unset gave an empty list, which a list key takes as
-    none (no files here; a surrogate's --groups dropped every ratio without a word)."""
+    none (no files here; a surrogate's --groups dropped every ratio without a word). The message
+    names the flag typed, ``--data``, not the key's own spelling ``--data.paths``, which is no flag."""
     with pytest.raises(ConfigError) as err:
         resolve(["--data", *values])
-    assert str(err.value) == "--data.paths: given empty; expected one or more values, comma-separated"
+    assert str(err.value) == "--data: given empty; expected one or more values, comma-separated"
 
 
 def test_a_resumed_run_refuses_a_new_schedule_naming_every_setting_it_keeps(tmp_path):

@@ -252,6 +252,10 @@ def test_a_blend_is_kept_with_its_weights_and_its_own_recalibration(csv, tmp_pat
     recal = for_library(lib, "mixture", "exponents")
     exported = json.loads((run.model / "config.json").read_text())
     np.testing.assert_allclose(exported["interval_level_map"], recal.level_map("blend", 3))
+    assert (
+        "; the level set by the blend's own map, learnt on the default guard's blends."
+        in run.report.read_text()
+    )
 
 
 def test_the_guard_s_leave_one_out_correction_is_a_setting(csv, tmp_path):
@@ -271,6 +275,16 @@ def test_the_guard_s_leave_one_out_correction_is_a_setting(csv, tmp_path):
         assert yaml.safe_load((out / "config.yaml").read_text())["loo_correction"] == correction
         corrected = law["guard_reason"].startswith("leave-one-out with Burman's correction to 4 points: ")
         assert corrected == (correction == "burman"), law["guard_reason"]
+        # the blend's own map was learnt with the default correction: these mix their members' maps
+        w = weights[correction]
+        recal = for_library(presets.small(), "mixture", "exponents")
+        exported = json.loads((out / "model" / "config.json").read_text())["interval_level_map"]
+        mixed = w * recal.level_map("prior", 4) + (1 - w) * recal.level_map("scratch", 4)
+        np.testing.assert_allclose(exported, mixed, rtol=1e-12)
+        assert (
+            f"; the level set by the mean of the prior-informed and scratch fits' maps weighted as the "
+            f"fits ({w:.2f} and {1 - w:.2f}): the blend's own map was learnt on the default guard's blends"
+        ) in (out / "report.md").read_text()
     assert weights["burman"] != pytest.approx(weights["none"], abs=1e-6)
 
 
@@ -360,6 +374,28 @@ def test_points_outside_every_validity_range_are_flagged(tmp_path, csv, capsys):
             ["--interval-level", "90"],
             ConfigError,
             "--interval-level: expected a probability between 0 and 1, got 90.0",
+        ),
+        (
+            RIBBED[:3],
+            # NumPy's generator of the correction's features raised a ValueError (a traceback)
+            ["--seed", "-1", "--correction", "2"],
+            ConfigError,
+            "--seed: expected an integer from 0 to 4294967295, got -1",
+        ),
+        (
+            RIBBED[:3],
+            ["--interval-level", "0.999"],
+            ConfigError,
+            # the recalibration map ends at 0.99: 0.999 got the 0.99 interval in silence
+            "--interval-level: expected a level from 0.01 to 0.99, the levels the interval "
+            "recalibration maps, got 0.999; pass --recalibrate false for other levels",
+        ),
+        (
+            RIBBED[:3],
+            ["--interval-level", "0.005"],
+            ConfigError,
+            "--interval-level: expected a level from 0.01 to 0.99, the levels the interval "
+            "recalibration maps, got 0.005; pass --recalibrate false for other levels",
         ),
     ],
 )
@@ -727,6 +763,35 @@ def test_groups_none_is_read_in_any_case(tmp_path, csv):
         task.finetune(finetune_args("--train", str(train), "--out", str(out), "--groups", spelling))
         law = json.loads((out / "law.json").read_text())
         assert law["exponents"].keys() == {"Re", "Pr"} and law["valid_for"].keys() == {"Re", "Pr"}
+
+
+def test_empty_groups_are_refused_naming_the_flag_typed_or_the_key(tmp_path, csv):
+    """``--groups ""`` (an unset shell variable) named ``--data.groups``, no flag at all; and
+    ``groups: []`` in a config file dropped every ratio in silence where the flag is refused."""
+    out = tmp_path / "never"
+    train = csv("t.csv", RIBBED[:4])
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--train", str(train), "--out", str(out), "--groups", ""))
+    assert str(err.value) == "--groups: given empty; expected one or more values, comma-separated"
+    (tmp_path / "c.yaml").write_text(f"data:\n  train: {train}\n  groups: []\n")
+    with pytest.raises(ConfigError) as err:
+        task.finetune(finetune_args("--config", str(tmp_path / "c.yaml"), "--out", str(out)))
+    assert (
+        str(err.value)
+        == "data.groups: given empty; expected geometric-ratio column names, or none for no ratio"
+    )
+    assert not out.exists()
+
+
+def test_a_quoted_boolean_in_yaml_is_the_boolean(tmp_path, csv):
+    """``guard: "false"`` said "expected true or false, got 'false'"."""
+    train = csv("t.csv", RIBBED[:4])
+    (tmp_path / "c.yaml").write_text(f'data:\n  train: {train}\nguard: "false"\nrecalibrate: "No"\n')
+    out = tmp_path / "run"
+    task.finetune(finetune_args("--config", str(tmp_path / "c.yaml"), "--out", str(out)))
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["guard"] is False and config["recalibrate"] is False
+    assert json.loads((out / "law.json").read_text())["guard_reason"] == "guard switched off"
 
 
 def test_a_ratio_that_is_a_product_of_re_and_pr_is_refused_before_anything_is_written(tmp_path, csv):
@@ -1361,6 +1426,35 @@ def test_a_relative_train_path_is_recorded_absolute(tmp_path, csv, monkeypatch):
     assert yaml.safe_load((out / "config.yaml").read_text())["data"]["train"] == str(tmp_path / "t.csv")
 
 
+def test_a_run_as_init_is_recorded_by_absolute_path_and_replayed_from_elsewhere(tmp_path, csv, monkeypatch):
+    """``--init base`` was recorded as ``base``: config.yaml replayed from another directory read
+    whatever run of that name lay there. A library name stays a name, even beside a folder of
+    that name."""
+    plain = ("--recalibrate", "false")
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    monkeypatch.chdir(here)
+    csv("t.csv", RIBBED[:3])
+    csv("u.csv", ["Re,Pr,Nu,e_Dh", "60000,0.7,390,0.1", "100000,0.7,540,0.1"])
+    task.finetune(
+        finetune_args("--train", str(tmp_path / "t.csv"), "--out", "base", "--init", "none", *plain)
+    )
+    task.finetune(
+        finetune_args("--train", str(tmp_path / "u.csv"), "--out", "chain", "--init", "base", *plain)
+    )
+    config = yaml.safe_load((here / "chain" / "config.yaml").read_text())
+    assert config["init"] == str(here / "base")
+    # another run named base where the replay runs, calibrated on other points
+    monkeypatch.chdir(there)
+    other = csv("o.csv", ["Re,Pr,Nu,e_Dh", "20000,0.7,100,0.1", "35000,0.7,300,0.1"])
+    task.finetune(finetune_args("--train", str(other), "--out", "base", "--init", "none", *plain))
+    task.finetune(finetune_args("--config", str(here / "chain" / "config.yaml"), "--out", "again"))
+    assert (there / "again" / "law.json").read_text() == (here / "chain" / "law.json").read_text()
+    (there / "all").mkdir()
+    task.finetune(finetune_args("--train", str(tmp_path / "t.csv"), "--out", "lib", "--init", "all", *plain))
+    assert yaml.safe_load((there / "lib" / "config.yaml").read_text())["init"] == "all"
+
+
 def test_the_calibrated_interval_level_is_predicts_default(tmp_path, csv):
     """--interval-level 0.8 at calibration: exported with the model, and predict without the flag
     writes the 80 % interval."""
@@ -1373,6 +1467,50 @@ def test_the_calibrated_interval_level_is_predicts_default(tmp_path, csv):
     assert pred.read_text().splitlines()[0] == (
         "Re,Pr,Nu,e_Dh,Nu_pred,Nu_median,Nu_lo_0.8,Nu_hi_0.8,in_calibration_range"
     )
+
+
+def test_a_level_beyond_the_recalibration_map_is_refused_where_the_map_sets_the_interval(
+    calibrated, csv, tmp_path
+):
+    """The map covers 0.01 to 0.99: predict on a recalibrated run refuses 0.999 (it got the 0.99
+    interval in silence); a run calibrated with --recalibrate false gives 0.999 its own interval,
+    wider than its 0.99 one, and writes the level with its digits (not 100%)."""
+    points = csv("p.csv", ["Re,Pr,e_Dh", "50000,0.7,0.1"])
+    with pytest.raises(ConfigError) as err:
+        task.predict(
+            RunDir(calibrated),
+            side_args(
+                "add_predict_arguments",
+                input=str(points),
+                output=str(tmp_path / "p.out"),
+                interval_level=0.999,
+            ),
+        )
+    assert str(err.value) == (
+        "--interval-level: expected a level from 0.01 to 0.99, the levels the interval recalibration "
+        "maps, got 0.999; other levels need a run calibrated with --recalibrate false"
+    )
+    plain = tmp_path / "plain"
+    train = csv("t.csv", RIBBED[:4])
+    argv = ["--train", str(train), "--out", str(plain), "--recalibrate", "false", "--interval-level", "0.999"]
+    task.finetune(finetune_args(*argv))
+    assert RunDir(plain).read_metrics()["interval_nominal_level"] == 0.999
+    assert (
+        "Intervals: meant to hold 99.9% of new points; the central 99.9% of"
+        in (plain / "report.md").read_text()
+    )
+    widths = {}
+    for level in (0.999, 0.99):
+        out = tmp_path / f"p{level}.csv"
+        task.predict(
+            RunDir(plain),
+            side_args("add_predict_arguments", input=str(points), output=str(out), interval_level=level),
+        )
+        header, row = out.read_text().splitlines()
+        assert header == f"Re,Pr,e_Dh,Nu_pred,Nu_median,Nu_lo_{level},Nu_hi_{level},in_calibration_range"
+        lo, hi = (float(v) for v in row.split(",")[5:7])
+        widths[level] = hi / lo
+    assert widths[0.999] > widths[0.99] * 1.1
 
 
 # --- a third mutation pass over tasks/surrogate.py ---------------------------------------------------

@@ -73,6 +73,11 @@ def select(systems: list[str] | tuple[str, ...]) -> list[Correlation]:
     (the library before rough walls and bluff bodies)."""
     from sciPT.errors import ConfigError
 
+    if not systems:  # a prior over no system failed in NumPy (an einsum over nothing)
+        raise ConfigError(
+            "systems: given empty; expected one or more correlation keys or families "
+            f"({', '.join(['all', 'smooth', *FAMILIES])})"
+        )
     chosen: list[Correlation] = []
     for name in systems:
         if name in EXCLUDED:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sciPT.domains.surrogates.calibrate import calibrate, scratch_fit, scratch_prior, transfer_prior
-from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior
+from sciPT.domains.surrogates.objectives import GaussianPrior, NoisePrior, fit
 
 NAMES = ["log_C", "Re", "Pr"]
 
@@ -107,6 +107,32 @@ def test_evidence_guard_judges_a_slope_from_two_points():
     assert loo.choice == "scratch" and loo.elpd["scratch"] > loo.elpd["prior"]
 
 
+def test_evidence_guard_judges_the_prior_as_transferred_c_included():
+    """With transfer all the kept fit holds the prior's C: the guard judges that model, whose
+    evidence is the prior-informed fit's own, not the exponents-only one's (which never weighed
+    C). Right exponents with a C e times too large: kept under exponents transfer, dropped under
+    all, the reason naming the prior, not its exponents."""
+    X, y = features([2e4, 5e4, 1e5]), np.log(0.4) + 0.6 * np.log([2e4, 5e4, 1e5])
+    off_c = GaussianPrior(NAMES, [np.log(0.4) + 1.0, 0.60, 0.40], np.diag([0.05**2, 0.02**2, 0.02**2]))
+    noise = NoisePrior()
+    kept = calibrate(X, y, NAMES, off_c, guard_rule="evidence").guard
+    assert kept.choice == "prior"
+    assert kept.log_evidence["prior"] == fit(X, y, transfer_prior(off_c, "exponents"), noise).log_marginal
+    cal = calibrate(X, y, NAMES, off_c, transfer="all", guard_rule="evidence")
+    g = cal.guard
+    assert g.log_evidence["prior"] == cal.prior_fit.log_marginal
+    assert g.log_evidence["prior"] == fit(X, y, transfer_prior(off_c, "all"), noise).log_marginal
+    assert g.log_evidence["prior"] < kept.log_evidence["prior"] - 3  # its width widened, not enough
+    assert g.log_evidence["scratch"] == kept.log_evidence["scratch"]
+    assert g.choice == "scratch" and cal.chosen is cal.scratch_fit
+    assert g.reason.endswith("nats): the prior is contradicted (negative transfer)")
+    one = calibrate(X[:1], y[:1], NAMES, off_c, transfer="all", guard_rule="evidence").guard
+    assert one.choice == "prior" and one.reason == (
+        "evidence: one point is absorbed by scratch's C whatever the exponents; the guard does not "
+        "judge the prior on one point, and keeps it"
+    )
+
+
 def test_guard_keeps_a_right_prior():
     prior = GaussianPrior(NAMES, [np.log(0.4), 0.6, 0.40], np.diag([0.04, 0.03**2, 0.02**2]))
     X, y = _ribbed(4)
@@ -118,6 +144,29 @@ def test_guard_keeps_a_right_prior():
     )
     ev = calibrate(X, y, NAMES, prior, guard_rule="evidence").guard
     assert ev.choice == "prior" and ev.reason.startswith("evidence: the points are at least as probable")
+
+
+def test_burmans_correction_is_made_where_scratch_keeps_its_form_two_replicates_included():
+    """The default corrects where scratch fits the same form without each point as with all: two
+    replicates at one Re (C alone either way) are corrected to 2 points; two points at two Re (a
+    free slope, then the fixed-slope convention) are not, nor three with two replicates."""
+    cases = {
+        (3e4, 3e4): "leave-one-out with Burman's correction to 2 points: ",
+        (
+            3e4,
+            6e4,
+        ): "leave-one-out (not corrected to 2 points: scratch fits another form without a held-out point): ",
+        (
+            3e4,
+            3e4,
+            6e4,
+        ): "leave-one-out (not corrected to 3 points: scratch fits another form without a held-out point): ",
+        (3e4, 4e4, 6e4): "leave-one-out with Burman's correction to 3 points: ",
+    }
+    for re, said in cases.items():
+        X = features(list(re))
+        y = np.log(0.4) + 0.6 * np.log(re) + 0.02 * np.arange(len(re))
+        assert calibrate(X, y, NAMES, RIGHT).guard.reason.startswith(said), re
 
 
 def test_guard_cannot_check_one_point_and_says_so():
@@ -354,6 +403,46 @@ def test_each_fit_gets_its_own_recalibration_map_and_the_blend_its_own():
     np.testing.assert_allclose(
         cal.chosen.level_map, w * old.maps["prior"][3] + (1 - w) * old.maps["scratch"][3], rtol=1e-12
     )
+
+
+def test_the_blends_own_map_is_used_only_for_the_guard_it_was_learnt_for():
+    """The blend's map was learnt on the default guard's mixtures (blend rule, default correction,
+    no margin). Stacking at weight 1 keeps the prior-informed fit whole: its own map, as the loo
+    rule keeping the same fit gets, not the blend's (which gave it 77 % for 90 % where the fit's own
+    says 87 %); at 0, scratch's. In between (pseudo-BMA+, or a margin, or another correction), the
+    members' maps mixed by the weights; each time the calibration says which."""
+    from sciPT.domains.surrogates.objectives import LEVELS
+    from sciPT.domains.surrogates.recalibration import IntervalRecalibration
+
+    recal = IntervalRecalibration(
+        {
+            kind: dict.fromkeys(range(1, 6), np.full(len(LEVELS), v))
+            for kind, v in (("prior", 0.87), ("scratch", 0.6), ("blend", 0.77))
+        }
+    )
+    X, y = _ribbed(3)
+    default = calibrate(X, y, NAMES, RIGHT, recalibration=recal)
+    assert 0 < default.guard.prior_weight < 1 and default.chosen.nominal_level(0.9) == 0.77
+    assert default.level_map_from == "the blend's own map, learnt on the default guard's blends"
+    stacked = calibrate(X, y, NAMES, RIGHT, guard_rule="stacking", recalibration=recal)
+    assert stacked.guard.prior_weight == 1.0 and stacked.chosen.nominal_level(0.9) == 0.87
+    assert stacked.level_map_from == "the prior-informed fit's own map"
+    assert (
+        calibrate(X, y, NAMES, RIGHT, guard_rule="loo", recalibration=recal).chosen.nominal_level(0.9) == 0.87
+    )
+    dropped = calibrate(X, y, NAMES, WRONG, guard_rule="stacking", recalibration=recal)
+    assert dropped.guard.prior_weight == 0.0 and dropped.chosen.nominal_level(0.9) == 0.6
+    assert dropped.level_map_from == "the scratch fit's own map"
+    for kw in ({"guard_rule": "pseudo-bma+"}, {"margin": 0.2}, {"loo_correction": "none"}):
+        cal = calibrate(X, y, NAMES, RIGHT, recalibration=recal, **kw)
+        w = cal.guard.prior_weight
+        assert 0.01 < w < 0.99
+        assert cal.chosen.nominal_level(0.9) == pytest.approx(w * 0.87 + (1 - w) * 0.6, rel=1e-12)
+        assert cal.level_map_from == (
+            f"the mean of the prior-informed and scratch fits' maps weighted as the fits ({w:.2f} and "
+            f"{1 - w:.2f}): the blend's own map was learnt on the default guard's blends (blend rule, "
+            "burman-same-form correction, no margin), not on this guard's"
+        )
 
 
 def test_a_ratio_exponent_scratch_cannot_fit_is_held_at_zero_with_the_group_width():

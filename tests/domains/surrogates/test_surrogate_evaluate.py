@@ -8,6 +8,7 @@ import pytest
 
 from sciPT.domains.surrogates import evaluate
 from sciPT.domains.surrogates.data import Points, read_points
+from sciPT.domains.surrogates.objectives import LEVELS
 from sciPT.errors import ConfigError
 from sciPT.run import RunDir
 
@@ -473,6 +474,52 @@ def test_the_runs_own_interval_level_names_the_metric_the_columns_and_the_report
     header = (folder / "predictions.csv").read_text().splitlines()[0]
     assert header == "Re,Pr,Nu,Nu_pred,Nu_median,Nu_lo_0.8,Nu_hi_0.8,in_calibration_range"
     assert "MAPE 24.00 %; 80% interval coverage 60%." in (folder / "report.md").read_text()
+
+
+def test_a_level_of_three_nines_is_written_with_its_digits_not_as_100_per_cent(tmp_path, monkeypatch):
+    """0.999 (a run calibrated with --recalibrate false) is 99.9% in the report, Nu_lo_0.999 in the
+    columns; ``{:.0%}`` wrote 100% and ``{:g}`` 0.9999999 as 1."""
+    metrics, folder, _ = _scored_run(tmp_path, monkeypatch, CALIBRATED, own_level=0.999)
+    header = (folder / "predictions.csv").read_text().splitlines()[0]
+    assert header == "Re,Pr,Nu,Nu_pred,Nu_median,Nu_lo_0.999,Nu_hi_0.999,in_calibration_range"
+    assert "MAPE 24.00 %; 99.9% interval coverage 60%." in (folder / "report.md").read_text()
+    assert evaluate.level_text(0.9999999) == "0.9999999" and evaluate.percent(0.07) == "7%"
+
+
+def test_a_recalibrated_run_refuses_a_level_its_map_does_not_cover(tmp_path, monkeypatch):
+    """The map holds 0.01 to 0.99; beyond, np.interp gave the end's interval in silence. Without
+    a map the same level is the predictive's own."""
+    from sciPT.domains.surrogates.model import PowerLaw
+    from sciPT.domains.surrogates.objectives import Posterior
+
+    post = Posterior(
+        ["log_C", "a", "b"], np.array([0.01]), np.array([1.0]), np.zeros((1, 3)), np.zeros((1, 3, 3))
+    )
+    config = {"interval_level": 0.9, "interval_level_map": [0.5] * 99}
+    pre = SimpleNamespace(model=PowerLaw.from_posterior(post), config=config)
+    monkeypatch.setattr("sciPT.checkpoint.from_pretrained", lambda path, domain: pre)
+    data = tmp_path / "ask.csv"
+    data.write_text("Re,Pr\n20000,0.7\n")
+    for level, said in ((0.999, "0.999"), (0.005, "0.005"), (0.9999999, "0.9999999")):
+        with pytest.raises(ConfigError) as err:
+            evaluate.predictions(SimpleNamespace(path=tmp_path), data, level, require_nu=False)
+        assert str(err.value) == (
+            "--interval-level: expected a level from 0.01 to 0.99, the levels the interval recalibration "
+            f"maps, got {said}; other levels need a run calibrated with --recalibrate false"
+        )
+    assert evaluate.predictions(SimpleNamespace(path=tmp_path), data, 0.99, require_nu=False)[-1] == 0.99
+    config["interval_level_map"] = None
+    lo, hi, level = evaluate.predictions(SimpleNamespace(path=tmp_path), data, 0.999, require_nu=False)[-3:]
+    assert level == 0.999 and hi - lo == pytest.approx(2 * 0.01 * 3.2905267, rel=1e-6)
+    with pytest.raises(ValueError, match="a recalibration maps 0.01 to 0.99 only, got 0.999"):
+        Posterior(
+            ["log_C"],
+            np.array([0.01]),
+            np.array([1.0]),
+            np.zeros((1, 1)),
+            np.zeros((1, 1, 1)),
+            level_map=LEVELS,
+        ).nominal_level(0.999)
 
 
 def test_predict_names_its_interval_columns_by_the_level(tmp_path, monkeypatch):
