@@ -408,6 +408,10 @@ def load_sets(cfg: ForcefieldConfig, start: Start) -> tuple[Sets, EquivariantPot
             refs = refit_references(backbone, prepared.train, cfg.eval_batch_size)
             backbone.set_reference_energies(dict(zip(backbone.elements, refs)))
             backbone.set_reference_span(refit_span(backbone, prepared.train, new_level))
+        # the head trained here: a new one learns from these frames alone, an old one adds them to
+        # its own (None, unrecorded, stays None unless these have images); other heads keep theirs
+        images = prepared.model.periodic_images
+        backbone.set_periodic_images(images if new_level else images or backbone.periodic_images())
     names: set[str] = {"val"}
     sources: dict[str, str] = {}
     elements, cutoff = backbone.elements, backbone.cfg.cutoff

@@ -47,7 +47,7 @@ from sciPT.checkpoint import from_pretrained
 from sciPT.errors import ConfigError
 
 from .data import atoms_to_frame, has_volume
-from .evaluate import PREDICTED_OFFSET, unfixed_references_warning
+from .evaluate import PREDICTED_OFFSET, periodic_images_warning, unfixed_references_warning
 from .graphs import frame_to_graph
 from .model import EquivariantPotential
 from .references import check_elements
@@ -146,6 +146,7 @@ class SciPTCalculator(Calculator):
         self.head = self.model.head
         self.cutoff = float(self.model.cfg.cutoff)
         self._compositions_seen: set[tuple[int, ...]] = set()
+        self._images_warned = False
 
     def unfixed_references(self, graph, name: str) -> str | None:
         """The warning that ``graph``'s composition lies outside what the head's reference energies
@@ -156,6 +157,15 @@ class SciPTCalculator(Calculator):
             return None
         self._compositions_seen.add(composition)
         return unfixed_references_warning(self.model, [graph.cpu()], name, consequence=PREDICTED_OFFSET)
+
+    def periodic_images(self, graph, name: str) -> str | None:
+        """The warning that ``graph`` has periodic images within the cut-off though the head was
+        trained on molecules alone, the first time a structure has them; ``None`` otherwise."""
+        if self._images_warned:
+            return None
+        line = periodic_images_warning(self.model, [graph], name)
+        self._images_warned = line is not None
+        return line
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -175,6 +185,10 @@ class SciPTCalculator(Calculator):
         if unfixed:
             # once per composition: molecular dynamics calls this every step
             warnings.warn(unfixed.removeprefix("warning: "), stacklevel=2)
+        images = self.periodic_images(graph, f"{self.atoms.get_chemical_formula()} structure")
+        if images:
+            # once: a crystal has its images at every step
+            warnings.warn(images.removeprefix("warning: "), stacklevel=2)
         graph = graph.to(self.device)
         out = self.model(graph, forces=True, stress=periodic, create_graph=False)
         energy = float(out["energy"][0])

@@ -14,6 +14,9 @@ Statistics (training frames only, after the references are subtracted):
         (NequIP's choice: the network's output unit then matches the typical force); the standard
         deviation of per-atom energies when there are no forces; 1 for unlabelled data.
     avg_num_neighbors: mean number of edges per atom within the cut-off.
+    periodic_images: whether any training frame has a periodic image within the cut-off
+        (:func:`.graphs.sees_images`): predictions for such structures by a head trained on none
+        are warned of.
 
 :class:`FrameDataset` indexes samples by a global number ``g`` (:mod:`sciPT.data`): sample ``g``
 is frame ``perm_e[g mod n]`` of the permutation ``perm_e`` seeded by ``(seed, e = g div n)``, so every
@@ -44,7 +47,7 @@ from .data import (
     require_forces,
     unit_factors,
 )
-from .graphs import frame_to_graph
+from .graphs import frame_to_graph, sees_images
 from .potential_config import PotentialConfig
 from .references import (
     ISOLATED_ATOMS_HINT,
@@ -411,12 +414,14 @@ def fill_model(
 ):
     """``model`` with what the data decides: the element table, the reference energies (given, or
     chosen by ``cfg.references`` on ``frames``), and the energy shift, scale and neighbour count
-    measured on ``frames`` wherever the config leaves the default. Returns it and how the
-    references were chosen.
+    measured on ``frames`` wherever the config leaves the default, and whether one of ``graphs``
+    has periodic images within the cut-off. Returns it and how the references were chosen.
 
     ``sample``: ``frames`` are a sample of the training data (a streamed corpus's first frames),
     named so in the note on the compositions they fix; the data's other compositions are unknown,
-    so no ``reference_span`` is recorded (it would call frames trained on unfixed)."""
+    so no ``reference_span`` is recorded (it would call frames trained on unfixed).
+    ``periodic_images`` is then the sample's alone: images met only in the rest of the corpus go
+    unrecorded, and predictions on such structures are warned of needlessly."""
     if model.reference_energies:
         refs, method = dict(zip(elements, model.reference_energies)), "given"
     else:
@@ -448,6 +453,7 @@ def fill_model(
         elements=elements,
         reference_energies=[refs[s] for s in elements],
         reference_span=span,
+        periodic_images=any(sees_images(g) for g in graphs),
         energy_shift=stats["energy_shift"]
         if model.energy_shift == defaults.energy_shift
         else model.energy_shift,

@@ -49,6 +49,7 @@ from sciPT.runconfig import positive_int
 
 from .data import MoleculeDataConfig, missing_forces_note, read_frames
 from .dataset import batch_ranges, batches, collate, shows_progress, structure_key, to_graphs
+from .graphs import sees_images
 from .objectives import ErrorAccumulator, force_atoms
 from .references import ISOLATED_ATOMS_HINT, check_elements, graph_composition, isolated_atom, outside_span
 from .report import element_rows, force_lines, metric_rows, parity_plots, stress_lines
@@ -326,6 +327,25 @@ def unfixed_references_warning(
     )
 
 
+def periodic_images_warning(model, graphs: list, name: str, head: str | None = None) -> str | None:
+    """A warning where frames have periodic images within the cut-off (:func:`.graphs.sees_images`)
+    and head ``head`` (default: the active one) was trained on none
+    (:attr:`.potential_config.PotentialConfig.periodic_images` ``False``; ``None``, not recorded,
+    warns of nothing); of several frames, it counts those with images."""
+    head = head or model.head
+    if model.periodic_images(head) is not False:
+        return None
+    seen = sum(sees_images(g) for g in graphs)
+    if not seen:
+        return None
+    counted = f"{seen} of {len(graphs)} frames: " if len(graphs) > 1 else ""
+    return (
+        f"warning: {name}: {counted}periodic images within the cutoff, but head {head} was trained on "
+        "molecules alone (no training frame had one): its energies, forces and stress here are outside "
+        "what it learnt"
+    )
+
+
 def trained_file(path: str, recorded: list[tuple[str, list[dict] | None]]) -> tuple[str, str] | None:
     """Which recorded training file ``path`` is, byte for byte: ``(how the model used it, the
     path recorded)`` from the first of ``recorded`` (``(how, [{"path", "sha256"}, ...])``, an
@@ -539,7 +559,11 @@ def evaluate_run(
     other = other_head_warning(model, graphs, ev, name, size)
     if unfixed and other:  # one offset, two causes: the second is not the whole story
         other += " (part of the offset may be the unmeasured reference offset above)"
-    warnings = [*trained_on_this_file(run, args.data, graphs), *(line for line in (unfixed, other) if line)]
+    images = periodic_images_warning(model, graphs, name)
+    warnings = [
+        *trained_on_this_file(run, args.data, graphs),
+        *(line for line in (unfixed, other, images) if line),
+    ]
     notes += [line[0].upper() + line[1:] for line in warnings]
     with run.evaluation(args.data, getattr(args, "out", None)) as out:
         figures = parity_plots(

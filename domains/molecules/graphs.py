@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.geometry import complete_cell, minkowski_reduce
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from torch_geometric.data import Data
 
@@ -198,6 +200,28 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Data:
     data.stress = torch.from_numpy(stress).reshape(1, 3, 3)
     data.has_stress = torch.tensor([frame.stress is not None])
     return data
+
+
+def sees_images(graph) -> bool:
+    """Whether ``graph`` has an edge to a periodic image that no unwrapping removes: an atom within
+    the cut-off of its own image, or of two images of one atom, or a ring of edges whose shifts do
+    not cancel. A molecule in a large box, whole or split across the cell's boundary, sees none:
+    its graph is the isolated molecule's (atom ``i`` moved by a whole ``n_i`` of cell vectors,
+    every edge's shift is ``n_src - n_dst``)."""
+    shifts = graph.shifts.detach().cpu()
+    if not shifts.any():
+        return False
+    src, dst = graph.edge_index.detach().cpu().numpy()
+    shifts = np.rint(shifts.numpy()).astype(np.int64)
+    n = int(graph.num_nodes)
+    _, piece = connected_components(coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)), directed=False)
+    offset, known = np.zeros((n, 3), dtype=np.int64), np.zeros(n, dtype=bool)
+    # each connected piece unwrapped from one of its atoms, one ring of neighbours at a time
+    known[np.unique(piece, return_index=True)[1]] = True
+    while (step := known[src] & ~known[dst]).any():
+        offset[dst[step]] = offset[src[step]] - shifts[step]
+        known[dst[step]] = True
+    return bool((shifts != offset[src] - offset[dst]).any())
 
 
 def close_check(frame: Frame, src: np.ndarray, dst: np.ndarray, shifts: np.ndarray) -> None:

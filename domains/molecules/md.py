@@ -424,9 +424,14 @@ def run_command(args: argparse.Namespace) -> int:
     # output is opened
     frame = atoms_to_frame(atoms, f"{args.structure}: frame 0", labelled=False)
     check_elements([frame], calculator.model.elements)
-    unfixed = calculator.unfixed_references(frame_to_graph(frame, calculator.cutoff), args.structure)
-    if unfixed:
-        print(unfixed, file=sys.stderr)
+    graph = frame_to_graph(frame, calculator.cutoff)
+    # said here, once: the calculator then keeps them to itself for the run
+    for line in (
+        calculator.unfixed_references(graph, args.structure),
+        calculator.periodic_images(graph, args.structure),
+    ):
+        if line:
+            print(line, file=sys.stderr)
     trajectory = Trajectory.open(args.output, resume)
     start = trajectory.last_step or 0
     if resume:

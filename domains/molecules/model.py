@@ -266,6 +266,7 @@ class EquivariantPotential(nn.Module):
             float(source.energy_shift),
             float(source.energy_scale),
             self.reference_span(copy_from),
+            self.periodic_images(copy_from),
         )
         previous = torch.get_default_dtype()
         torch.set_default_dtype(self.dtype)
@@ -310,6 +311,20 @@ class EquivariantPotential(nn.Module):
             self.cfg.reference_span = span
         else:
             self.cfg.heads[index - 1].reference_span = span
+
+    def periodic_images(self, head: str | None = None) -> bool | None:
+        """Whether head ``head`` (default :attr:`head`) was trained on frames with periodic images
+        within the cut-off (:attr:`.potential_config.PotentialConfig.periodic_images`; ``None``: not
+        recorded)."""
+        index = self.head_names.index(self.check_head(head or self.head))
+        return self.cfg.periodic_images if index == 0 else self.cfg.heads[index - 1].periodic_images
+
+    def set_periodic_images(self, seen: bool | None, head: str | None = None) -> None:
+        index = self.head_names.index(self.check_head(head or self.head))
+        if index == 0:
+            self.cfg.periodic_images = seen
+        else:
+            self.cfg.heads[index - 1].periodic_images = seen
 
     def species(self, z: torch.Tensor) -> torch.Tensor:
         """Element-table index of each atomic number; an unknown element is a :class:`DataError`."""

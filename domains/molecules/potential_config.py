@@ -31,6 +31,7 @@ class HeadConfig:
     energy_shift: float = 0.0
     energy_scale: float = 1.0
     reference_span: list[list[float]] | None = None
+    periodic_images: bool | None = None
 
 
 @dataclass
@@ -65,6 +66,10 @@ class PotentialConfig:
             every element (frames of one molecule), orthonormal rows spanning those compositions
             (:func:`.references.composition_span`); a frame outside it carries an unmeasured offset.
             ``None``: every reference fixed (isolated atoms, enough compositions), or unknown.
+        periodic_images: whether any training frame of the first head had an atom's periodic image
+            within the cut-off (nonzero ``shifts`` in its graph); ``False``: trained on molecules
+            alone, so a structure that has such images is outside what it learnt. ``None``: not
+            recorded (an export written before the record).
         energy_shift: the mean per-atom energy after references, added to every atom's energy
             (eV/atom; left at 0: measured on the data).
         energy_scale: the unit of the network's per-atom output, the root-mean-square force
@@ -92,6 +97,9 @@ class PotentialConfig:
     reference_energies: list[float] = field(default_factory=list)
     reference_span: list[list[float]] | None = derived(
         "training, from the compositions fitted on", default=None
+    )
+    periodic_images: bool | None = derived(
+        "training, from whether a training frame has periodic images within the cut-off", default=None
     )
     energy_shift: float = 0.0
     energy_scale: float = 1.0

@@ -32,7 +32,7 @@ from sciPT import io
 
 from .data import read_structures
 from .dataset import batch_ranges, collate, shows_progress, to_graphs
-from .evaluate import PREDICTED_OFFSET, run_data_config, unfixed_references_warning
+from .evaluate import PREDICTED_OFFSET, periodic_images_warning, run_data_config, unfixed_references_warning
 from .references import check_elements
 
 INPUT_PREFIX = "input_"
@@ -80,8 +80,10 @@ def predict_run(run, args, model) -> int:
     check_elements(frames, model.elements)
     graphs = to_graphs(frames, model.cfg.cutoff, "graphs")
     unfixed = unfixed_references_warning(model, graphs, args.input, consequence=PREDICTED_OFFSET)
-    if unfixed:
-        print(unfixed, file=sys.stderr)
+    images = periodic_images_warning(model, graphs, args.input)
+    for line in (unfixed, images):
+        if line:
+            print(line, file=sys.stderr)
     size = getattr(args, "frames_per_batch", None) or 32
     renamed: dict[tuple[str, str], None] = {}
     with io.atomic_path(args.output) as tmp, open(tmp, "w") as handle:

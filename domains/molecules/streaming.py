@@ -30,7 +30,8 @@ outside the sample's table stops the run at the frame that has it; name every el
 ``--model.elements`` to avoid that. Frames without forces (:mod:`.data`) are fitted on their
 energies wherever they are; the sample alone is checked for forces (a sample in which no frame has
 forces is refused, as a mistyped key would be) and counted in the line that says how many lack them. The EWC Fisher stored with the export is computed on the same
-sample. Rank 0 records every shard's SHA-256 and its frame and atom counts (a sequential read,
+sample, and whether the head was trained on periodic images (``periodic_images``, which predictions
+on periodic structures are checked against) is the sample's alone. Rank 0 records every shard's SHA-256 and its frame and atom counts (a sequential read,
 cached), the provenance the export carries.
 """
 

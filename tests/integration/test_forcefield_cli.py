@@ -664,3 +664,49 @@ def test_a_precision_the_potential_cannot_train_at_is_refused_before_writing(tmp
         assert main([*argv, "--max-steps", "2", "--precision", precision, "--out", str(out)]) == 2
         assert capsys.readouterr().err.strip().splitlines()[-1] == said
         assert not out.exists()
+
+
+def test_periodic_images_are_said_for_the_heads_trained_on_molecules_alone(runs, data, tmp_path, capsys):
+    """Pre-trained on ethanol molecules, head train has seen no periodic image: `predict` counts the
+    frames with images within the cut-off (ethanol in a 6 Angstrom box) and `evaluate` says so once
+    per file. A new head fine-tuned on boxed frames records that it has seen them, and predicts
+    them without a word, while the old head, which keeps its record, is still warned of."""
+    pre, _ = runs
+    boxes = []
+    for atoms in read(SHIPPED / "ethanol" / "test_MD.xyz", index=":8"):
+        atoms.set_cell([6.0] * 3)
+        atoms.center()
+        atoms.pbc = True
+        boxes.append(atoms)
+    box, train, val = tmp_path / "box.xyz", tmp_path / "boxed.xyz", tmp_path / "boxed_val.xyz"
+    write(box, [boxes[0], read(data[1]["old"], index=0)])
+    write(train, boxes[:6])
+    write(val, boxes[6:])
+
+    def said(where, head, counted=""):
+        return (
+            f"warning: {where}: {counted}periodic images within the cutoff, but head {head} was trained "
+            "on molecules alone (no training frame had one): its energies, forces and stress here are "
+            "outside what it learnt"
+        )
+
+    def warned(argv):
+        capsys.readouterr()
+        assert main(argv) == 0
+        return [line for line in capsys.readouterr().err.splitlines() if "periodic images" in line]
+
+    out = ["--output", str(tmp_path / "p.xyz")]
+    assert warned(["predict", str(pre), "--input", str(box), *out]) == [said(box, "train", "1 of 2 frames: ")]
+    evaluation = ["evaluate", str(pre), "--data", str(val), "--out", str(tmp_path / "ev")]
+    assert warned(evaluation) == [said("boxed_val.xyz", "train", "2 of 2 frames: ")]
+    assert said("boxed_val.xyz", "train", "2 of 2 frames: ")[len("warning: ") :] in (
+        (tmp_path / "ev" / "report.md").read_text()
+    )
+    ft = tmp_path / "ft-boxed"
+    argv = ["finetune", "forcefield", "--init", str(pre), "--train", str(train), "--val", str(val)]
+    assert main([*argv, "--strategy", "full", "--max-steps", "1", *SHORT, "--out", str(ft)]) == 0
+    model = json.loads((ft / "model" / "config.json").read_text())["model"]
+    assert model["periodic_images"] is False and model["heads"][-1]["periodic_images"] is True
+    assert warned(["predict", str(ft), "--input", str(box), *out]) == []
+    predicted = ["predict", str(ft), "--input", str(box), *out, "--head", "train"]
+    assert warned(predicted) == [said(box, "train", "1 of 2 frames: ")]

@@ -412,3 +412,28 @@ def test_a_resume_with_another_model_is_refused(run, tmp_path, capsys, monkeypat
         "start a new run)"
     )
     assert main(md(run, out, 6, "--resume")) == 0
+
+
+@pytest.mark.parametrize("engine", ["ase", "torchsim"])
+def test_periodic_images_the_model_never_saw_are_said_once_at_the_start(run, tmp_path, capsys, engine):
+    """Pre-trained on ethanol alone, the model has never seen a periodic image: ethanol in a 6
+    Angstrom box meets its own within the cut-off, and one line says so before the run (with either
+    engine); in a 20 Angstrom box its graph is the isolated molecule's, and nothing is said."""
+    said = (
+        "periodic images within the cutoff, but head train was trained on molecules alone (no training "
+        "frame had one): its energies, forces and stress here are outside what it learnt"
+    )
+    for side, expected in [(6.0, [f"warning: {tmp_path / 'box6.xyz'}: {said}"]), (20.0, [])]:
+        atoms = read(ETHANOL, index=0)
+        atoms.set_cell([side] * 3)
+        atoms.center()
+        atoms.pbc = True
+        structure = tmp_path / f"box{side:g}.xyz"
+        write(structure, atoms)
+        args = md(run, tmp_path / f"traj{side:g}.xyz", 2, "--engine", engine)
+        args[args.index("--structure") + 1] = str(structure)
+        capsys.readouterr()
+        assert main(args) == 0
+        assert [
+            line for line in capsys.readouterr().err.splitlines() if "periodic images" in line
+        ] == expected

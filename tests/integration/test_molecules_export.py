@@ -124,6 +124,63 @@ def test_a_checkpoint_without_export_configuration_is_refused(finished_run, tmp_
     assert not (tmp_path / "m").exists()
 
 
+def test_whether_training_saw_periodic_images_survives_export_and_reload(finished_run, tmp_path, capsys):
+    """The record is part of the model's config: written by pre-training (False for ethanol, True for
+    Cu crystals labelled by EMT with energy, forces and stress), kept by `scipt export` from the
+    checkpoint, and read back with the weights, so the reloaded ethanol model warns of an H atom in
+    a 2 Angstrom box and the Cu model of no crystal; an export without the record warns of nothing."""
+    import warnings
+
+    from ase import Atoms
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from sciPT.checkpoint import from_pretrained
+
+    frames = []
+    for seed in range(6):
+        atoms = bulk("Cu", "fcc", a=3.6) * (2, 2, 2)
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        labels = dict(
+            energy=atoms.get_potential_energy(), forces=atoms.get_forces(), stress=atoms.get_stress()
+        )
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        frames.append(atoms)
+    write(tmp_path / "cu.xyz", frames)
+    cu = tmp_path / "cu"
+    flags = ["--preset", "tiny", "--max-steps", "2", "--batch-size", "2"]
+    flags += ["--val-every", "2", "--val-batches", "1"]
+    flags += ["--data.stress-key", "stress", "--objective.stress-weight", "1", "--fisher.frames", "0"]
+    assert main(["pretrain", "molecules", "--data", str(tmp_path / "cu.xyz"), *flags, "--out", str(cu)]) == 0
+    assert main(["export", str(cu), "--out", str(tmp_path / "cu-model")]) == 0
+    assert_same_export(tmp_path / "cu-model", cu / "model")
+    assert main(["export", str(finished_run), "--out", str(tmp_path / "model")]) == 0
+    assert_same_export(tmp_path / "model", finished_run / "model")
+    assert json.loads((cu / "model" / "config.json").read_text())["model"]["periodic_images"] is True
+    assert from_pretrained(tmp_path / "cu-model", domain="molecules").model.periodic_images() is True
+    assert from_pretrained(tmp_path / "model", domain="molecules").model.periodic_images() is False
+
+    def said(model, atoms) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            atoms.calc = SciPTCalculator(model)
+            atoms.get_potential_energy()
+        return [str(w.message) for w in caught if "periodic images" in str(w.message)]
+
+    assert said(tmp_path / "cu-model", frames[0].copy()) == []
+    assert said(tmp_path / "model", Atoms("H", cell=[2, 2, 2], pbc=True)) == [
+        "H structure: periodic images within the cutoff, but head ethanol was trained on molecules alone (no "
+        "training frame had one): its energies, forces and stress here are outside what it learnt"
+    ]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    del config["model"]["periodic_images"]  # as an export written before the record
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    assert from_pretrained(tmp_path / "model", domain="molecules").model.periodic_images() is None
+    assert said(tmp_path / "model", Atoms("H", cell=[2, 2, 2], pbc=True)) == []
+
+
 def test_dna_export_without_the_data(tmp_path, capsys):
     data = tmp_path / "genome.fa"
     rng = np.random.default_rng(0)

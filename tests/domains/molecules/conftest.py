@@ -130,3 +130,41 @@ def lone_cu_xyz():
             "Cu 0 0 0 0 0 0",
         ]
     return "\n".join(lines) + "\n", '1\nProperties=species:S:1:pos:R:3 energy=-0.75 pbc="F F F"\nCu 0 0 0\n'
+
+
+def emt_cu_frames(n: int = 4) -> list:
+    """``n`` rattled 2x2x2 supercells of primitive fcc Cu (8 atoms), labelled by ASE's EMT with
+    energy, forces and stress: a tiny periodic training set, every atom within the cut-off of
+    periodic images."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for seed in range(n):
+        atoms = bulk("Cu", "fcc", a=3.6) * (2, 2, 2)
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(name="emt_cu_frames", scope="session")
+def _emt_cu_frames_fixture():
+    return emt_cu_frames
+
+
+def boxed(atoms, length: float):
+    """``atoms`` centred in a periodic cubic box of side ``length`` (Angstrom)."""
+    out = atoms.copy()
+    out.set_cell([length] * 3)
+    out.center()
+    out.pbc = True
+    return out
+
+
+@pytest.fixture(name="boxed", scope="session")
+def _boxed_fixture():
+    return boxed

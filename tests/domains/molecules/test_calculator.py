@@ -604,3 +604,39 @@ def test_a_lone_atom_s_unfixed_reference_is_warned_about(trained, monkeypatch):
             lone.get_potential_energy()
     messages = [str(w.message) for w in caught if "reference energies" in str(w.message)]
     assert len(messages) == 1 and messages[0].startswith("C structure: 1 of 1 frames have compositions")
+
+
+def test_periodic_images_unseen_in_training_are_warned_about_once(trained, ethanol, boxed, tmp_path):
+    """The export records that training had no periodic frame: an H atom in a 2 Angstrom box (its
+    images within the cut-off) is warned of once, as a Python warning, whatever follows; ethanol in
+    a 20 Angstrom box, whose graph is the isolated molecule's, is not; nor is anything by an export
+    written before the record."""
+    import json
+    import shutil
+
+    from sciPT.checkpoint import CONFIG_NAME
+
+    said = (
+        "H structure: periodic images within the cutoff, but head default was trained on molecules alone "
+        "(no training frame had one): its energies, forces and stress here are outside what it learnt"
+    )
+
+    def messages(calc, structures) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for atoms in structures:
+                atoms.calc = calc
+                atoms.get_potential_energy()
+        return [str(w.message) for w in caught if "periodic images" in str(w.message)]
+
+    def h_box():
+        return Atoms("H", cell=[2, 2, 2], pbc=True)
+
+    assert json.loads((trained[0] / CONFIG_NAME).read_text())["model"]["periodic_images"] is False
+    assert messages(SciPTCalculator(trained[0]), [boxed(ethanol, 20.0), h_box(), h_box()]) == [said]
+    older = tmp_path / "older"
+    shutil.copytree(trained[0], older)
+    config = json.loads((older / CONFIG_NAME).read_text())
+    del config["model"]["periodic_images"]
+    (older / CONFIG_NAME).write_text(json.dumps(config))
+    assert messages(SciPTCalculator(older), [h_box()]) == []

@@ -1217,3 +1217,31 @@ def test_a_small_training_file_is_compared_without_a_word(tmp_path, monkeypatch,
     capsys.readouterr()
     seen = training_frames([("pre-training", [{"path": str(kept), "sha256": file_sha256(kept)}], None)])
     assert len(seen.how) == 2 and capsys.readouterr().err == ""
+
+
+def test_periodic_images_are_warned_of_for_a_head_trained_on_molecules_alone(make_potential, shipped, boxed):
+    """A head whose training frames had no periodic image gets one line, word for word, for frames
+    that have images within its cut-off (counted among several); none for ethanol in a box too
+    large for any image, for a head trained on periodic frames, or where nothing was recorded."""
+    from ase.io import read
+
+    from sciPT.domains.molecules.graphs import atoms_to_graph
+
+    model = make_potential(l_max=1)  # cut-off 4 Angstrom
+    ethanol = read(shipped / "ethanol" / "train.xyz", index=0)
+    small, large = (atoms_to_graph(boxed(ethanol, s), model.cfg.cutoff) for s in (3.0, 20.0))
+    molecule = atoms_to_graph(ethanol, model.cfg.cutoff)
+    said = (
+        "periodic images within the cutoff, but head default was trained on molecules alone (no training "
+        "frame had one): its energies, forces and stress here are outside what it learnt"
+    )
+    assert model.periodic_images() is None
+    assert evaluate.periodic_images_warning(model, [small], "box.xyz") is None
+    model.set_periodic_images(False)
+    assert evaluate.periodic_images_warning(model, [small], "box.xyz") == f"warning: box.xyz: {said}"
+    assert evaluate.periodic_images_warning(model, [small, large, molecule], "mixed.xyz") == (
+        f"warning: mixed.xyz: 1 of 3 frames: {said}"
+    )
+    assert evaluate.periodic_images_warning(model, [large, molecule], "big.xyz") is None
+    model.set_periodic_images(True)
+    assert evaluate.periodic_images_warning(model, [small], "box.xyz") is None

@@ -404,3 +404,27 @@ def test_a_pair_a_hair_inside_the_cut_off_is_found_far_from_the_cell():
         distance = np.sqrt((vectors * vectors).sum(axis=1))[(i == 0) & (j == 1)].min()
         i, j, _ = periodic_pairs(positions, cell, pbc, float(np.nextafter(distance, np.inf)))
         assert ((i == 0) & (j == 1)).any(), distance
+
+
+def test_periodic_images_are_seen_where_no_unwrapping_gives_the_isolated_molecule(shipped, boxed):
+    """Ethanol in a 3 or 6 Angstrom box meets its own images within a 5 Angstrom cut-off; in a 20
+    Angstrom box it does not, also wrapped across the cell's boundary (its edges then carry nonzero
+    shifts, but moving atoms by whole cells gives back the isolated molecule's graph); a crystal
+    does."""
+    from ase.io import read
+
+    from sciPT.domains.molecules.graphs import atoms_to_graph, sees_images
+
+    ethanol = read(shipped / "ethanol" / "train.xyz", index=0)
+    assert [sees_images(atoms_to_graph(boxed(ethanol, s), 5.0)) for s in (3.0, 6.0, 20.0)] == [
+        True,
+        True,
+        False,
+    ]
+    assert not sees_images(atoms_to_graph(ethanol, 5.0))
+    split = boxed(ethanol, 20.0)
+    split.positions -= split.positions[0]  # the first atom on the cell's corner
+    split.wrap()
+    graph = atoms_to_graph(split, 5.0)
+    assert graph.shifts.any() and not sees_images(graph)
+    assert sees_images(atoms_to_graph(bulk("Cu", "fcc", a=3.6) * (2, 2, 2), 5.0))

@@ -505,3 +505,15 @@ def test_a_potential_built_from_a_config_with_heads_predicts_with_the_newest(mak
     )
     assert model.head == "ccsd" and model.default_head == "ccsd"
     assert model.select_head("pbe").head == "pbe" and model.select_head(None).head == "ccsd"
+
+
+def test_each_head_keeps_its_own_periodic_images_record(three_heads):
+    """Whether a head's training frames had periodic images is the head's own: a new head starts
+    from the record of the head it copies, and setting one head's leaves the others'."""
+    three_heads.set_periodic_images(False, head="default")
+    three_heads.set_periodic_images(True, head="pbe")
+    assert [three_heads.periodic_images(h) for h in ("default", "pbe", "ccsd")] == [False, True, None]
+    three_heads.add_head("r2scan", copy_from="pbe")
+    assert three_heads.periodic_images() is True and three_heads.cfg.heads[2].periodic_images is True
+    three_heads.set_periodic_images(False)
+    assert three_heads.periodic_images("pbe") is True and three_heads.cfg.periodic_images is False

@@ -1614,3 +1614,22 @@ def test_validation_frames_the_fitted_references_do_not_fix_are_counted_and_warn
     given = prepare(cfg, prepared.model, labelled=True)
     assert given.references_method == "given" and given.model.reference_span is not None
     assert given.val_unfixed is None and "frames_val_outside_reference_span" not in given.report()
+
+
+def test_prepare_records_whether_a_training_frame_had_periodic_images(tmp_path, shipped, emt_cu_frames):
+    """Ethanol frames see no periodic image; Cu crystals (EMT energies, forces and stresses) do, and
+    a molecule in a box too large for its images (an atom in one too: an isolated-atom reference,
+    not trained on) leaves the record at False."""
+    from ase.io import read, write
+
+    boxed = read(shipped / "ethanol" / "train.xyz", index=0)
+    boxed.set_cell([20.0] * 3)
+    boxed.pbc = True
+    ethanol = tmp_path / "ethanol.xyz"
+    write(ethanol, [*read(shipped / "ethanol" / "train.xyz", index=":4"), boxed])
+    cfg = MoleculeDataConfig(paths=[str(ethanol)], val_fraction=0.0)
+    assert prepare(cfg, PotentialConfig(), labelled=True).model.periodic_images is False
+    cu = tmp_path / "cu.xyz"
+    write(cu, emt_cu_frames(3))
+    cfg = MoleculeDataConfig(paths=[str(cu)], val_fraction=0.0, stress_key="stress")
+    assert prepare(cfg, PotentialConfig(), labelled=True).model.periodic_images is True

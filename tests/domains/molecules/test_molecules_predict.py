@@ -207,3 +207,24 @@ def test_a_composition_the_references_never_fixed_is_warned_of_as_a_prediction(
         "default were not fitted on (its training compositions fix 1 of 3 element references): their "
         f"energies carry an offset nobody measured, {PREDICTED_OFFSET}; " + ISOLATED_ATOMS_HINT
     )
+
+
+def test_frames_with_periodic_images_are_counted_for_a_head_trained_on_molecules_alone(
+    make_potential, ethanol, boxed, tmp_path, capsys
+):
+    """One line for the file, counting the frames with periodic images within the cut-off (ethanol in
+    a 3 Angstrom box; in a 20 Angstrom box it has none); none where training's periodicity was not
+    recorded."""
+    model = make_potential(l_max=1)
+    frames = [boxed(ethanol[0], 3.0), boxed(ethanol[1], 20.0), ethanol[2]]
+    (tmp_path / "unrecorded").mkdir()
+    assert not any(
+        "periodic images" in line for line in predict(model, frames, tmp_path / "unrecorded", capsys)[2]
+    )
+    model.set_periodic_images(False)
+    _, _, lines = predict(model, frames, tmp_path, capsys)
+    assert [line for line in lines if "periodic images" in line] == [
+        f"warning: {tmp_path / 'in.xyz'}: 1 of 3 frames: periodic images within the cutoff, but head "
+        "default was trained on molecules alone (no training frame had one): its energies, forces and "
+        "stress here are outside what it learnt"
+    ]

@@ -646,3 +646,19 @@ def test_a_streamed_frame_far_from_its_composition_s_energies_is_refused_before_
     assert "the first 5 C2H6O frames" in said and said.endswith(
         "(a frame in another energy unit, or a typo?)"
     )
+
+
+def test_a_streamed_corpus_records_the_periodic_images_of_its_statistics_sample(
+    tmp_path, shards, emt_cu_frames
+):
+    """Streamed, the record is the statistics sample's: Cu crystals there have periodic images,
+    ethanol shards none."""
+    from ase.io import write
+
+    ethanol = prepare_streaming(_cfg(shards[0].parent), PotentialConfig(), labelled=True)
+    assert ethanol.model.periodic_images is False
+    folder = tmp_path / "cu"
+    folder.mkdir()
+    write(folder / "part-0.xyz", emt_cu_frames(3))
+    streamed = prepare_streaming(_cfg(folder, val_fraction=0), PotentialConfig(), labelled=True)
+    assert streamed.model.periodic_images is True
