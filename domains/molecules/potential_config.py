@@ -67,9 +67,9 @@ class PotentialConfig:
             (:func:`.references.composition_span`); a frame outside it carries an unmeasured offset.
             ``None``: every reference fixed (isolated atoms, enough compositions), or unknown.
         periodic_images: whether any training frame of the first head had an atom's periodic image
-            within the cut-off (nonzero ``shifts`` in its graph); ``False``: trained on molecules
-            alone, so a structure that has such images is outside what it learnt. ``None``: not
-            recorded (an export written before the record).
+            within the cut-off that no unwrapping removes (:func:`.graphs.sees_images`); ``False``:
+            trained on molecules alone, so a structure that has such images is outside what it
+            learnt. ``None``: not recorded (an export written before the record).
         energy_shift: the mean per-atom energy after references, added to every atom's energy
             (eV/atom; left at 0: measured on the data).
         energy_scale: the unit of the network's per-atom output, the root-mean-square force
