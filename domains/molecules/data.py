@@ -29,6 +29,7 @@ Bad input raises :class:`sciPT.errors.DataError` with one line naming the file a
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,7 +471,46 @@ def read_structures(
         check_energy_outliers(frames)
     if not forces_optional:
         require_forces(frames)
+    note = length_unit_note(frames, path, cfg.length_unit)
+    if note:
+        print(note, file=sys.stderr)
     return frames, images
+
+
+# covalent X-H bonds to C, N and O are 0.96-1.10 Angstrom; their median read in the wrong unit is
+# 1.8-2.1 (Bohr read as Angstrom) or 0.5-0.6 (Angstrom read as Bohr): well outside these bounds
+XH_BOND_RANGE = (0.8, 1.4)
+XH_PARTNERS = (6, 7, 8)
+XH_FRAMES = 20  # the first frames checked: a file in one unit shows it in its first
+
+
+def length_unit_note(frames: list[Frame], path, unit: str) -> str | None:
+    """A warning where the hydrogen atoms of the first :data:`XH_FRAMES` non-periodic frames lie
+    from their nearest atom, where that is C, N or O, at a median outside :data:`XH_BOND_RANGE`
+    Angstrom as read in ``unit``: positions in Bohr read as Angstrom (a covalent bond of 2.06) put
+    every distance 1.89 times too far, which no other check sees; ``None`` otherwise (no such
+    hydrogen: crystals without H, hydrides, periodic frames, whose images are not searched)."""
+    distances = []
+    for frame in [f for f in frames if not f.pbc.any()][:XH_FRAMES]:
+        hydrogens = np.flatnonzero(frame.numbers == 1)
+        if not len(hydrogens) or len(frame.numbers) < 2:
+            continue
+        gaps = np.linalg.norm(frame.positions[hydrogens, None] - frame.positions[None], axis=-1)
+        gaps[np.arange(len(hydrogens)), hydrogens] = np.inf
+        nearest = gaps.argmin(axis=1)
+        partner = np.isin(frame.numbers[nearest], XH_PARTNERS)
+        distances += gaps[np.arange(len(hydrogens)), nearest][partner].tolist()
+    if not distances:
+        return None
+    median = float(np.median(distances))
+    if XH_BOND_RANGE[0] <= median <= XH_BOND_RANGE[1]:
+        return None
+    other, factor = ("Bohr", units.Bohr) if median > XH_BOND_RANGE[1] else ("Angstrom", 1 / units.Bohr)
+    return (
+        f"warning: {path}: hydrogen atoms lie a median {median:.2f} Angstrom from their nearest C, N "
+        f"or O atom as read in {unit}, where covalent bonds are 0.96-1.10 Angstrom; read in {other} "
+        f"they would be {median * factor:.2f}: is the file's length unit {other}?"
+    )
 
 
 def check_energy_outliers(frames: list[Frame], among: str = "the file's") -> None:

@@ -1633,3 +1633,46 @@ def test_prepare_records_whether_a_training_frame_had_periodic_images(tmp_path, 
     write(cu, emt_cu_frames(3))
     cfg = MoleculeDataConfig(paths=[str(cu)], val_fraction=0.0, stress_key="stress")
     assert prepare(cfg, PotentialConfig(), labelled=True).model.periodic_images is True
+
+
+def test_a_length_unit_that_puts_hydrogen_bonds_out_of_reach_is_warned_of(shipped, tmp_path, capsys):
+    """Positions in Bohr read as Angstrom put every distance 1.89 times too far and no check saw it
+    (a fine-tune's eval set scored with huge errors, found by an audit). The median distance of H to
+    its nearest atom, where that is C, N or O, over the first 20 frames, computed here with ASE's
+    neighbour list: ethanol's C-H and O-H bonds, 1.08 Angstrom, are read as 0.57 in Bohr, and the
+    file written in Bohr reads as 2.05 Angstrom; read in their own units, nothing is said."""
+    from ase.io import read, write
+    from ase.units import Bohr
+
+    source = shipped / "ethanol" / "train.xyz"
+    images = read(source, index=":20")
+    gaps = []
+    for atoms in images:
+        i, j, d = primitive_neighbor_list("ijd", atoms.pbc, atoms.cell, atoms.positions, 3.0, atoms.numbers)
+        for h in np.flatnonzero(atoms.numbers == 1):
+            nearest = np.argmin(np.where(i == h, d, np.inf))
+            if atoms.numbers[j[nearest]] in (6, 7, 8):
+                gaps.append(d[nearest])
+    median = float(np.median(gaps))
+    assert 1.0 < median < 1.15
+    capsys.readouterr()
+    read_frames(source, MoleculeDataConfig(max_frames=20))
+    assert capsys.readouterr().err == ""
+    read_frames(source, MoleculeDataConfig(max_frames=20, length_unit="Bohr"))
+    assert capsys.readouterr().err == (
+        f"warning: {source}: hydrogen atoms lie a median {median * Bohr:.2f} Angstrom from their nearest "
+        "C, N or O atom as read in Bohr, where covalent bonds are 0.96-1.10 Angstrom; read in Angstrom "
+        f"they would be {median:.2f}: is the file's length unit Angstrom?\n"
+    )
+    for atoms in images:  # the same frames written in Bohr
+        atoms.positions /= Bohr
+    in_bohr = tmp_path / "bohr.xyz"
+    write(in_bohr, images)
+    read_frames(in_bohr, MoleculeDataConfig())
+    assert capsys.readouterr().err == (
+        f"warning: {in_bohr}: hydrogen atoms lie a median {median / Bohr:.2f} Angstrom from their nearest "
+        "C, N or O atom as read in Angstrom, where covalent bonds are 0.96-1.10 Angstrom; read in Bohr "
+        f"they would be {median:.2f}: is the file's length unit Bohr?\n"
+    )
+    read_frames(in_bohr, MoleculeDataConfig(length_unit="Bohr"))
+    assert capsys.readouterr().err == ""
