@@ -4,6 +4,7 @@ Landrum 2015, then MMFF94 relaxation, UFF where MMFF has no parameters), read as
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,24 +37,48 @@ def parse_smiles(smiles: str, source: str):
     return mol
 
 
+class _Captured(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
 def embedded(
     smiles: str, num_conformers: int, random_seed: int, source: str
 ) -> Iterator[tuple[Any, list[int]]]:
     """``(molecule with hydrogens, conformer ids)`` of an ETKDG v3 embedding (``ids`` empty where
-    RDKit finds none), with RDKit's own messages silenced inside the block: it prints its parse
-    errors, and ours is the one line (:class:`DataError` naming ``source``)."""
-    from rdkit import Chem, RDLogger
+    RDKit finds none), with RDKit's own messages kept from the terminal inside the block: it prints
+    its parse errors, and ours is the one line (:class:`DataError` naming ``source``).
+
+    Ctrl-C during the embedding is a :class:`KeyboardInterrupt`: RDKit catches SIGINT itself, says
+    so in its log ("Interrupted, cancelling conformer generation") and returns no conformer, which
+    read as "could not embed" skipped the molecule for good in a cached corpus. Its log is read
+    through Python's ``logging`` here for that line, then handed back to its C++ streams."""
+    from rdkit import Chem, rdBase
     from rdkit.Chem import AllChem
 
-    RDLogger.DisableLog("rdApp.*")
+    logger = logging.getLogger("rdkit")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    captured = _Captured()
+    logger.handlers[:], logger.propagate = [captured], False
+    logger.setLevel(logging.DEBUG)
+    rdBase.LogToPythonLogger()
     try:
         mol = Chem.AddHs(parse_smiles(smiles, source))
         params = AllChem.ETKDGv3()
         params.randomSeed = random_seed
-        yield mol, list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))
+        ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=num_conformers, params=params))
+        if any("Interrupted" in message for message in captured.messages):
+            raise KeyboardInterrupt
+        yield mol, ids
     finally:
-        RDLogger.EnableLog("rdApp.*")
+        rdBase.LogToCppStreams()
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def smiles_to_frames(
