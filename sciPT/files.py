@@ -63,6 +63,19 @@ def read_data_bytes(path: Path) -> bytes:
         raise damaged_gzip(path, error) from None
 
 
+def read_data_text(path: Path, name, fix: str) -> str:
+    """The text of ``path`` (:func:`read_data_bytes`, decoded as :func:`text_encoding` says); bytes
+    that are no text in that encoding are a :class:`DataError` naming ``name`` and the byte, then
+    ``fix`` (what to save the file as)."""
+    raw = read_data_bytes(path)
+    try:
+        return raw.decode(text_encoding(raw))
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{name}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); {fix}"
+        ) from None
+
+
 GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 """What reading a gzip file cut short or damaged raises."""
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -68,6 +67,8 @@ from sciPT import io
 from sciPT.errors import ConfigError, DataError, UserError
 from sciPT.files import resolve_data_path
 from sciPT.locks import waiting_lock
+
+from .smiles import read_smiles_lines
 
 FORMAT_VERSION = 2  # part of the cache key: bump when the frames a setting gives could change
 # (2: a linear molecule of 3+ atoms keeps both bends, 3N - 5 modes)
@@ -164,23 +165,6 @@ def load_teacher(name: str, device: str = "cpu"):
 
 
 # --- molecules and samples ----------------------------------------------------------------------
-def read_smiles_lines(path: str | Path) -> list[tuple[int, str, str]]:
-    """``(line number, SMILES, name)`` of every molecule of ``path`` (name: the second column, else
-    ``line N``; ``#`` starts a comment at the start of a line or after a space)."""
-    resolved = resolve_data_path(path)
-    if not resolved.is_file():
-        raise DataError(f"{path}: file not found")
-    out = []
-    for lineno, line in enumerate(resolved.read_text().splitlines(), start=1):
-        # a comment starts a line or follows a space: '#' inside a SMILES is a triple bond
-        parts = [] if line.lstrip().startswith("#") else re.split(r"\s#", line, maxsplit=1)[0].split()
-        if parts:
-            out.append((lineno, parts[0], parts[1] if len(parts) > 1 else f"line {lineno}"))
-    if not out:
-        raise DataError(f"{path}: no SMILES")
-    return out
-
-
 def check_smiles(path: str | Path, molecules: list[tuple[int, str, str]]) -> None:
     """Parses every SMILES of ``molecules`` (:func:`read_smiles_lines`), with the messages of
     :func:`.smiles.embedded` (:func:`.smiles.parse_smiles`): a bad line found when its turn came would stop a build after the

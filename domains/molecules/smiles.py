@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sciPT.errors import DataError
+from sciPT.files import read_data_text, resolve_data_path
 
 from .data import Frame
 
@@ -108,6 +109,27 @@ def smiles_to_frames(
     ]
 
 
+def read_smiles_lines(path: str | Path, name: str | None = None) -> list[tuple[int, str, str]]:
+    """``(line number, SMILES, name)`` of every molecule of ``path`` (name: the second column, else
+    ``line N``; ``#`` starts a comment at the start of a line or after a space); ``name`` is how
+    messages call the file (default ``path``). A gzip file is read decompressed, a UTF-16 one (a
+    byte-order mark says so) decoded: both gave a traceback, as does any text not UTF-8 (one line)."""
+    name = name or str(path)
+    resolved = resolve_data_path(path)
+    if not resolved.is_file():
+        raise DataError(f"{name}: file not found")
+    text = read_data_text(resolved, name, "expected SMILES, one molecule per line")
+    out = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        # a comment starts a line or follows a space: '#' inside a SMILES is a triple bond
+        parts = [] if line.lstrip().startswith("#") else re.split(r"\s#", line, maxsplit=1)[0].split()
+        if parts:
+            out.append((lineno, parts[0], parts[1] if len(parts) > 1 else f"line {lineno}"))
+    if not out:
+        raise DataError(f"{name}: no SMILES")
+    return out
+
+
 def read_smiles(
     path: str | Path,
     num_conformers: int = 1,
@@ -115,20 +137,10 @@ def read_smiles(
     max_molecules: int | None = None,
     name: str | None = None,
 ) -> list[Frame]:
-    """Conformers of every SMILES in ``path`` (one per line; ``#`` comments and names allowed);
-    ``name`` is how messages call the file (default ``path``)."""
+    """Conformers of every SMILES in ``path`` (:func:`read_smiles_lines`); ``name`` is how messages
+    call the file (default ``path``)."""
     name = name or str(path)
     frames: list[Frame] = []
-    molecules = 0
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        # a comment starts at a '#' that begins the line or follows a space: in SMILES '#' is a triple bond
-        text = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
-        if not text:
-            continue
-        if max_molecules is not None and molecules == max_molecules:
-            break
-        frames += smiles_to_frames(text.split()[0], num_conformers, seed, source=f"{name}: line {lineno}")
-        molecules += 1
-    if not frames:
-        raise DataError(f"{name}: no SMILES")
+    for lineno, smiles, _ in read_smiles_lines(path, name)[:max_molecules]:
+        frames += smiles_to_frames(smiles, num_conformers, seed, source=f"{name}: line {lineno}")
     return frames

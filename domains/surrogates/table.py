@@ -16,7 +16,7 @@ import re as _re
 from pathlib import Path
 
 from sciPT.errors import DataError
-from sciPT.files import read_data_bytes, refuse_directory, text_encoding
+from sciPT.files import read_data_text, refuse_directory
 
 _DECIMAL_COMMA = _re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
 _SEP_LINE = _re.compile(r"^\s*sep=([,;\t|])\s*$", _re.IGNORECASE)  # Excel's delimiter directive
@@ -34,14 +34,7 @@ def read_rows(path: Path) -> tuple[list[list[str]], list[int], str, dict[tuple[i
     refuse_directory(path, "a CSV file with Re, Pr, Nu columns")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = read_data_bytes(path)  # a .csv.gz too, as the sequence readers take
-    try:
-        text = raw.decode(text_encoding(raw))
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as "
-            "CSV UTF-8"
-        ) from None
+    text = read_data_text(path, path, "save it as CSV UTF-8")  # a .csv.gz too, as the sequence readers take
     first = next((line for line in text.splitlines() if line.strip()), "")
     # Excel's "sep=;" line names the delimiter (and is no header); without one, spreadsheets also
     # save tab- or semicolon-separated files, and a header without a comma says which

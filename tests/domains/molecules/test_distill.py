@@ -20,13 +20,13 @@ from sciPT.domains.molecules.distill import (
     mmff_hessian,
     molecule_structures,
     normal_modes,
-    read_smiles_lines,
     rigid_body_modes,
     sample_displacement,
     use_distilled_corpus,
     validate,
 )
 from sciPT.domains.molecules.presets import tiny
+from sciPT.domains.molecules.smiles import read_smiles_lines
 from sciPT.errors import ConfigError, DataError, UserError
 
 SMILES = "# three molecules\nC=O formaldehyde # a comment\nCCO\nCC#N\n"
@@ -607,6 +607,27 @@ def test_a_molecule_is_named_by_the_second_column_only(tmp_path):
     path = tmp_path / "named.smi"
     path.write_text("CCO ethanol gas phase\nC#N\n")
     assert read_smiles_lines(path) == [(1, "CCO", "ethanol"), (2, "C#N", "line 2")]
+
+
+def test_a_smiles_file_in_utf16_or_gzip_is_read_and_other_bytes_are_one_line(tmp_path):
+    """Excel's "Unicode Text" (UTF-16 with a byte-order mark) and a gzip file gave a traceback
+    (UnicodeDecodeError, exit 1; found by an audit): both are read as the plain file is; bytes that
+    are no UTF-8 text are refused in one line naming the byte."""
+    import gzip
+
+    text = "CCO ethanol\nC#N\n"
+    expected = [(1, "CCO", "ethanol"), (2, "C#N", "line 2")]
+    (tmp_path / "u16.smi").write_bytes(text.encode("utf-16"))
+    (tmp_path / "z.smi.gz").write_bytes(gzip.compress(text.encode()))
+    assert read_smiles_lines(tmp_path / "u16.smi") == expected
+    assert read_smiles_lines(tmp_path / "z.smi.gz") == expected
+    (tmp_path / "latin1.smi").write_bytes("CCO \xe9thanol\n".encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_smiles_lines(tmp_path / "latin1.smi")
+    assert str(err.value) == (
+        f"{tmp_path / 'latin1.smi'}: not UTF-8 text (byte 0xe9 at offset 4); expected SMILES, one "
+        "molecule per line"
+    )
 
 
 def test_max_molecules_takes_the_first_lines(smiles, tmp_path):
