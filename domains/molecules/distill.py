@@ -70,8 +70,8 @@ from sciPT.locks import waiting_lock
 
 from .smiles import read_smiles_lines
 
-FORMAT_VERSION = 2  # part of the cache key: bump when the frames a setting gives could change
-# (2: a linear molecule of 3+ atoms keeps both bends, 3N - 5 modes)
+FORMAT_VERSION = 3  # part of the cache key: bump when the frames a setting gives could change
+# (2: a linear molecule of 3+ atoms keeps both bends, 3N - 5 modes; 3: ions and lone atoms skipped)
 LINEAR_TOLERANCE = 1e-3  # Angstrom from one line: a relaxed CO2 is linear to 1e-6
 TEACHERS = {"sevenn": "sevenn:MODEL (e.g. sevenn:SevenNet-0)"}
 _SEVENN_NAMES = {"sevennet-0": "7net-0"}  # sevenn's own short names for the public models
@@ -262,13 +262,22 @@ def _skip_reason(path: Path) -> str:
 
 def molecule_structures(smiles: str, index: int, cfg: DistillConfig, source: str) -> list[Atoms]:
     """The unlabelled frames of one molecule (module docstring, steps 1 and 2); raises
-    :class:`Skipped` when RDKit cannot embed it or MMFF94 has no parameters for it."""
+    :class:`Skipped` when it is charged or a single atom, when RDKit cannot embed it, or when
+    MMFF94 has no parameters for it."""
+    from rdkit import Chem
     from rdkit.Chem import AllChem
 
     from .smiles import embedded
 
     rng = np.random.default_rng([cfg.seed, index])
     with embedded(smiles, cfg.conformers, int(rng.integers(1, 2**31 - 1)), source) as (mol, ids):
+        # a teacher takes no charge, so an ion was labelled as the neutral atom or molecule; a lone
+        # atom has no geometry to learn, and pre-training dropped its frames without a word
+        charge = Chem.GetFormalCharge(mol)
+        if charge:
+            raise Skipped(f"a net charge of {charge:+d}, which the teacher cannot be told")
+        if mol.GetNumAtoms() < 2:
+            raise Skipped("a single atom")
         if not ids:
             raise Skipped("RDKit could not embed a 3D conformer")
         if not AllChem.MMFFHasAllMoleculeParams(mol):
@@ -423,8 +432,8 @@ def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher
             part.unlink()
         parts.rmdir()
         raise DataError(
-            f"{cfg.smiles}: every molecule was skipped ({listed}); expected molecules RDKit can "
-            "embed in 3D and MMFF94 has parameters for"
+            f"{cfg.smiles}: every molecule was skipped ({listed}); expected neutral molecules of two "
+            "or more atoms that RDKit can embed in 3D and MMFF94 has parameters for"
         )
     # the summary first: the corpus's existence is what marks the build as finished
     io.write_json(

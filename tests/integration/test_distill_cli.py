@@ -78,11 +78,11 @@ def test_bad_distillation_flags(flags, expected, tmp_path, capsys):
             "--teacher (to pre-train on files of your own, pass --data without --teacher)",
         ),
         (
-            "[Xe]\n[U]\n",
+            "F[Xe]F\nFS(F)(F)(F)(F)F\n",
             [],
-            "{smi}: every molecule was skipped (line 1 '[Xe]': MMFF94 has no parameters for it; line 2 "
-            "'[U]': MMFF94 has no parameters for it); expected molecules RDKit can embed in 3D and MMFF94 "
-            "has parameters for",
+            "{smi}: every molecule was skipped (line 1 'F[Xe]F': MMFF94 has no parameters for it; line 2 "
+            "'FS(F)(F)(F)(F)F': MMFF94 has no parameters for it); expected neutral molecules of two or more atoms "
+            "that RDKit can embed in 3D and MMFF94 has parameters for",
         ),
         ("CCO ethanol\nC1CC(\nCCN\n", [], "{smi}: line 2: RDKit cannot parse the SMILES 'C1CC('"),
         # the objective is checked before the corpus is built, as the architecture is

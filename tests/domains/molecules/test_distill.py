@@ -297,28 +297,43 @@ def test_skipped_molecules_are_listed_with_their_reason(tmp_path, monkeypatch, c
         AllChem, "EmbedMultipleConfs", lambda mol, **kw: [] if mol.GetNumAtoms() == 5 else real(mol, **kw)
     )
     mols = tmp_path / "some.smi"
-    mols.write_text("CCO\n[Xe] xenon\nC methane\n")
+    mols.write_text("CCO\nF[Xe]F xenon\nC methane\n")
     path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
     assert len(read(path, index=":")) == 1
     assert json.loads(path.with_suffix(".json").read_text())["skipped"] == [
-        {"line": 2, "smiles": "[Xe]", "reason": "MMFF94 has no parameters for it"},
+        {"line": 2, "smiles": "F[Xe]F", "reason": "MMFF94 has no parameters for it"},
         {"line": 3, "smiles": "C", "reason": "RDKit could not embed a 3D conformer"},
     ]
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "distillation: 2 of 3 molecules were skipped (line 2 '[Xe]': MMFF94 has no parameters for it; "
+        "distillation: 2 of 3 molecules were skipped (line 2 'F[Xe]F': MMFF94 has no parameters for it; "
         f"line 3 'C': RDKit could not embed a 3D conformer; all in {path.with_suffix('.json')})"
     )
+
+
+def test_ions_and_single_atoms_are_skipped_with_their_reason(tmp_path):
+    """A teacher takes no charge: [Na+] and acetate were labelled as the neutral atom and radical;
+    a lone atom has no geometry, and pre-training dropped its frames without a word (found by an
+    audit). Each is skipped, naming why; a neutral molecule is kept."""
+    mols = tmp_path / "ions.smi"
+    mols.write_text("CCO ethanol\n[Na+] sodium\nCC(=O)[O-] acetate\n[Ar] argon\n")
+    path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
+    assert len(read(path, index=":")) == 1
+    assert json.loads(path.with_suffix(".json").read_text())["skipped"] == [
+        {"line": 2, "smiles": "[Na+]", "reason": "a net charge of +1, which the teacher cannot be told"},
+        {"line": 3, "smiles": "CC(=O)[O-]", "reason": "a net charge of -1, which the teacher cannot be told"},
+        {"line": 4, "smiles": "[Ar]", "reason": "a single atom"},
+    ]
 
 
 def test_a_file_where_every_molecule_is_skipped_leaves_no_cache_entry(tmp_path, no_teacher):
     """Refused naming the SMILES file, not an empty corpus that the next run would find again."""
     allbad = tmp_path / "allbad.smi"
-    allbad.write_text("[Xe]\n[U]\n")
+    allbad.write_text("F[Xe]F\nFS(F)(F)(F)(F)F\n")
     cfg = _cfg(allbad, tmp_path, teacher="sevenn:SevenNet-0")
     expected = (
-        f"{allbad}: every molecule was skipped (line 1 '[Xe]': MMFF94 has no parameters for it; "
-        "line 2 '[U]': MMFF94 has no parameters for it); expected molecules RDKit can embed in 3D and "
-        "MMFF94 has parameters for"
+        f"{allbad}: every molecule was skipped (line 1 'F[Xe]F': MMFF94 has no parameters for it; "
+        "line 2 'FS(F)(F)(F)(F)F': MMFF94 has no parameters for it); expected neutral molecules of two or "
+        "more atoms that RDKit can embed in 3D and MMFF94 has parameters for"
     )
     for _ in range(2):  # a rerun says the same, not that a cache file is empty
         with pytest.raises(DataError) as err:
@@ -703,15 +718,17 @@ def test_one_skipped_molecule_is_reported_and_summarised(tmp_path, capsys):
     """The .json summary names the teacher, the file, how many molecules it held and the settings;
     a single skip is still announced."""
     mols = tmp_path / "two.smi"
-    mols.write_text("CCO\n[Xe] xenon\n")
+    mols.write_text("CCO\nF[Xe]F xenon\n")
     cfg = _cfg(mols, tmp_path, samples=0)
     path = build_corpus(cfg, CountingLJ(), progress=False)
     summary = json.loads(path.with_suffix(".json").read_text())
     assert summary["teacher"] == "fake:lj" and summary["smiles"] == str(mols)
     assert summary["molecules"] == 2 and summary["settings"]["samples"] == 0
-    assert summary["skipped"] == [{"line": 2, "smiles": "[Xe]", "reason": "MMFF94 has no parameters for it"}]
+    assert summary["skipped"] == [
+        {"line": 2, "smiles": "F[Xe]F", "reason": "MMFF94 has no parameters for it"}
+    ]
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "distillation: 1 of 2 molecules were skipped (line 2 '[Xe]': MMFF94 has no parameters for it; "
+        "distillation: 1 of 2 molecules were skipped (line 2 'F[Xe]F': MMFF94 has no parameters for it; "
         f"all in {path.with_suffix('.json')})"
     )
 
@@ -720,10 +737,10 @@ def test_the_skip_message_lists_five_and_counts_the_rest(tmp_path, capsys):
     """Seven skipped molecules: the message names the first five and says '2 more' (the .json holds
     all seven), so a long list does not flood the terminal."""
     mols = tmp_path / "many.smi"
-    mols.write_text("CCO\n" + "[Xe]\n" * 7)
+    mols.write_text("CCO\n" + "F[Xe]F\n" * 7)
     path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
     assert len(json.loads(path.with_suffix(".json").read_text())["skipped"]) == 7
-    listed = "; ".join(f"line {n} '[Xe]': MMFF94 has no parameters for it" for n in range(2, 7))
+    listed = "; ".join(f"line {n} 'F[Xe]F': MMFF94 has no parameters for it" for n in range(2, 7))
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"distillation: 7 of 8 molecules were skipped ({listed}; 2 more; all in {path.with_suffix('.json')})"
     )
