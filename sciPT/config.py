@@ -43,7 +43,8 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 # YAML 1.1's boolean words, which PyYAML reads unquoted as booleans
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_NUMERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+# "inf" too, as the command line takes it (--data.temperature inf); YAML's own is ".inf"
+_NUMERAL = re.compile(r"[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf(inity)?)", re.IGNORECASE)
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:

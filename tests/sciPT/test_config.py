@@ -116,10 +116,20 @@ def test_a_float_written_with_an_exponent_alone_is_a_float(tmp_path):
     assert raw["train"]["lr"] == "1e-3"  # what PyYAML gives
     cfg = from_dict(TrainConfig, raw["train"], "c.yaml.train")
     assert (cfg.lr, cfg.weight_decay, cfg.grad_clip) == (1e-3, 5e-2, 0.5)
-    for text in ("fast", "nan", "1e-3x"):
+    for text in ("fast", "nan", "1e-3x", "info"):
         with pytest.raises(ConfigError) as refused:
             from_dict(TrainConfig, {"lr": text}, "c.yaml.train")
         assert str(refused.value) == f"c.yaml.train.lr: expected float, got {text!r}"
+
+
+def test_inf_in_a_config_is_infinity_as_on_the_command_line(tmp_path):
+    """``--data.temperature inf`` works and the README documents it; ``temperature: inf`` in a
+    config arrived as text and was refused (found by an audit). YAML's own ``.inf`` already worked."""
+    (tmp_path / "c.yaml").write_text("a: inf\nb: -Infinity\nc: .inf\n")
+    raw = load_yaml(tmp_path / "c.yaml")
+    assert (raw["a"], raw["c"]) == ("inf", float("inf"))  # what PyYAML gives
+    for key, expected in (("a", float("inf")), ("b", -float("inf")), ("c", float("inf"))):
+        assert from_dict(TrainConfig, {"grad_clip": raw[key]}, "c.yaml.train").grad_clip == expected
 
 
 @dataclass
