@@ -160,6 +160,9 @@ class Frame:
     forces: np.ndarray | None = None
     stress: np.ndarray | None = None
     missing_forces: str | None = None
+    # the molecule the frame samples, where its info line names it (``smiles``, as a distilled
+    # corpus writes): a validation split draws a molecule's frames together
+    molecule: str | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -285,12 +288,14 @@ def atoms_to_frame(
             f"span no {extent} (give each periodic axis a non-zero cell vector independent of the "
             "others, or make pbc False along an axis without one)"
         )
+    molecule = atoms.info.get("smiles")
     frame = Frame(
         numbers=numbers,
         positions=positions,
         cell=cell,
         pbc=pbc,
         source=source,
+        molecule=None if molecule is None else str(molecule),
     )
     if not labelled:
         return frame

@@ -106,15 +106,24 @@ def split_frames(frames: list[Frame], fraction: float, seed: int) -> FrameSplit:
     """A random ``fraction`` of ``frames`` (at least one when ``fraction > 0``) held out.
 
     Copies of one structure (:func:`frame_key`) are drawn as one, so none is scored as held out
-    while its twin is trained on (a file read twice held every validation frame in training); a
+    while its twin is trained on (a file read twice held every validation frame in training), and
+    so are the frames of one molecule where the file names it (:attr:`.data.Frame.molecule`: a
+    distilled corpus's conformers and their normal-mode samples, whose validation frames were
+    near copies of training frames, so its loss measured no new molecule); a
     group larger than what is left of the fraction is passed over for the next drawn. A
     frame drawn for validation that holds an element no training frame holds stays in training:
     the model would get a reference energy of zero and untrained weights for that element. Without
     copies or such elements the split is the frame-by-frame draw of earlier versions."""
     if fraction <= 0 or len(frames) < 2:
         return FrameSplit(frames, [])
-    group_of: dict[bytes, int] = {}
-    groups = np.array([group_of.setdefault(frame_key(f), len(group_of)) for f in frames])
+    keys = [frame_key(f) for f in frames]
+    group_of: dict[tuple, int] = {}
+    groups = np.array(
+        [
+            group_of.setdefault(("molecule", f.molecule) if f.molecule else ("frame", key), len(group_of))
+            for f, key in zip(frames, keys)
+        ]
+    )
     order = np.random.default_rng(seed).permutation(len(group_of))
     sizes = np.bincount(groups)
     n_val = max(1, int(round(fraction * len(frames))))
@@ -139,7 +148,7 @@ def split_frames(frames: list[Frame], fraction: float, seed: int) -> FrameSplit:
     return FrameSplit(
         [f for f, h in zip(frames, held) if not h],
         [f for f, h in zip(frames, held) if h],
-        copies=len(frames) - len(group_of),
+        copies=len(frames) - len(set(keys)),
         kept_for_elements=int(drawn.sum() - held.sum()),
     )
 

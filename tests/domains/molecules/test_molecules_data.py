@@ -794,6 +794,30 @@ def test_copies_fall_on_one_side_of_the_split():
     assert split.copies == 20 and len(split.train) + len(split.val) == 40
 
 
+def test_the_frames_of_one_molecule_fall_on_one_side_of_the_split(tmp_path):
+    """A distilled corpus writes each frame's SMILES in its info line: its conformer and normal-mode
+    samples are near copies, and a validation frame whose molecule was trained on measured no new
+    molecule (found by an audit). 10 molecules of 4 frames each, a quarter held out: whole molecules
+    are drawn, 2 or 3 of them, none on both sides; exact copies are still counted as copies."""
+    from ase.io import read, write
+
+    frames = molecule_frames(40)
+    images = []
+    for i, f in enumerate(frames):
+        atoms = Atoms(numbers=f.numbers, positions=f.positions)
+        atoms.info["smiles"] = f"C{'C' * (i // 4)}O"  # frames 4k..4k+3: one molecule
+        images.append(atoms)
+    write(tmp_path / "distilled.xyz", images)
+    read_back = read_frames(tmp_path / "distilled.xyz", labelled=False)
+    assert [f.molecule for f in read_back[:5]] == ["CO"] * 4 + ["CCO"]
+    for seed in range(5):
+        split = split_frames(read_back, 0.25, seed)
+        held, trained = {f.molecule for f in split.val}, {f.molecule for f in split.train}
+        assert not held & trained and len(split.val) == 4 * len(held) and len(held) in (2, 3)
+        assert split.copies == 0
+    assert read(tmp_path / "distilled.xyz", index=0).info["smiles"] == "CO"
+
+
 def test_a_frame_with_an_element_no_training_frame_holds_stays_in_training():
     frames = molecule_frames(19)
     frames.insert(7, molecule_frames(1, "SHH")[0])  # the only sulfur
