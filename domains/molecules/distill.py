@@ -165,20 +165,27 @@ def load_teacher(name: str, device: str = "cpu"):
 
 
 # --- molecules and samples ----------------------------------------------------------------------
-def check_smiles(path: str | Path, molecules: list[tuple[int, str, str]]) -> None:
+def check_smiles(path: str | Path, molecules: list[tuple[int, str, str]]) -> dict[int, int]:
     """Parses every SMILES of ``molecules`` (:func:`read_smiles_lines`), with the messages of
     :func:`.smiles.embedded` (:func:`.smiles.parse_smiles`): a bad line found when its turn came would stop a build after the
-    molecules before it were labelled."""
-    from rdkit import RDLogger
+    molecules before it were labelled. Returns the repeats: ``{index: line}`` for each molecule
+    that an earlier line already gave, in any spelling (``OCC`` after ``CCO``), and that line."""
+    from rdkit import Chem, RDLogger
 
     from .smiles import parse_smiles
 
+    first: dict[str, int] = {}
+    repeats = {}
     RDLogger.DisableLog("rdApp.*")  # RDKit prints its own parse errors; ours is the one line
     try:
-        for lineno, smiles, _ in molecules:
-            parse_smiles(smiles, f"{path}: line {lineno}")
+        for k, (lineno, smiles, _) in enumerate(molecules):
+            canonical = Chem.MolToSmiles(parse_smiles(smiles, f"{path}: line {lineno}"))
+            if canonical in first:
+                repeats[k] = first[canonical]
+            first.setdefault(canonical, lineno)
     finally:
         RDLogger.EnableLog("rdApp.*")
+    return repeats
 
 
 def mmff_hessian(mol, conf_id: int, step: float = 1e-3) -> np.ndarray:
@@ -374,7 +381,7 @@ def build_corpus(
     if name is None:
         raise ConfigError("--teacher: no teacher given (for example --teacher sevenn:SevenNet-0)")
     molecules = read_smiles_lines(cfg.smiles)[: cfg.max_molecules]  # the file exists and has SMILES
-    check_smiles(cfg.smiles, molecules)
+    repeats = check_smiles(cfg.smiles, molecules)
     target = corpus_path(cfg, name)
     if target.is_file():
         return target
@@ -384,14 +391,17 @@ def build_corpus(
         if target.is_file():
             return target
         try:
-            return _build(cfg, name, molecules, target, teacher, progress)
+            return _build(cfg, name, molecules, target, teacher, progress, repeats)
         except DataError:
             lock.unlink(missing_ok=True)  # refused input leaves nothing in the cache
             raise
 
 
-def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher, progress: bool) -> Path:
-    """:func:`build_corpus`'s labelling and assembly, under its lock."""
+def _build(
+    cfg: DistillConfig, name: str, molecules: list, target: Path, teacher, progress: bool, repeats: dict
+) -> Path:
+    """:func:`build_corpus`'s labelling and assembly, under its lock; a molecule in ``repeats``
+    (:func:`check_smiles`) is skipped: labelled twice, it weighed twice in the fit."""
     parts = target.with_suffix(".parts")
     parts.mkdir(parents=True, exist_ok=True)
     done = 0
@@ -404,6 +414,8 @@ def _build(cfg: DistillConfig, name: str, molecules: list, target: Path, teacher
                 bar.update()
                 continue
             try:
+                if k in repeats:
+                    raise Skipped(f"the molecule of line {repeats[k]} again")
                 structures = molecule_structures(smiles, k, cfg, f"{cfg.smiles}: line {lineno}")
             except Skipped as reason:
                 # the reason first: an empty part, which marks the molecule done, must find it on resume

@@ -325,6 +325,20 @@ def test_ions_and_single_atoms_are_skipped_with_their_reason(tmp_path):
     ]
 
 
+def test_a_molecule_given_again_in_any_spelling_is_skipped_naming_its_first_line(tmp_path):
+    """CCO on two lines was labelled twice and weighed twice in the fit (found by an audit); OCC is
+    the same molecule spelt otherwise. The first line keeps it; the repeats are skipped, naming it."""
+    mols = tmp_path / "twice.smi"
+    mols.write_text("CCO ethanol\nCN methylamine\nCCO again\nOCC respelt\n")
+    teacher = CountingLJ()
+    path = build_corpus(_cfg(mols, tmp_path, samples=0), teacher, progress=False)
+    assert sorted({a.info["smiles"] for a in read(path, index=":")}) == ["CCO", "CN"]
+    assert json.loads(path.with_suffix(".json").read_text())["skipped"] == [
+        {"line": 3, "smiles": "CCO", "reason": "the molecule of line 1 again"},
+        {"line": 4, "smiles": "OCC", "reason": "the molecule of line 1 again"},
+    ]
+
+
 def test_a_file_where_every_molecule_is_skipped_leaves_no_cache_entry(tmp_path, no_teacher):
     """Refused naming the SMILES file, not an empty corpus that the next run would find again."""
     allbad = tmp_path / "allbad.smi"
@@ -737,10 +751,14 @@ def test_the_skip_message_lists_five_and_counts_the_rest(tmp_path, capsys):
     """Seven skipped molecules: the message names the first five and says '2 more' (the .json holds
     all seven), so a long list does not flood the terminal."""
     mols = tmp_path / "many.smi"
-    mols.write_text("CCO\n" + "F[Xe]F\n" * 7)
+    # seven molecules MMFF94 has no parameters for
+    lacking = ["F[Xe]F", "FS(F)(F)(F)(F)F", "FB(F)F", "F[Se]F", "O=[Xe]=O", "F[Te]F", "ClB(Cl)Cl"]
+    mols.write_text("CCO\n" + "".join(f"{m}\n" for m in lacking))
     path = build_corpus(_cfg(mols, tmp_path, samples=0), CountingLJ(), progress=False)
     assert len(json.loads(path.with_suffix(".json").read_text())["skipped"]) == 7
-    listed = "; ".join(f"line {n} 'F[Xe]F': MMFF94 has no parameters for it" for n in range(2, 7))
+    listed = "; ".join(
+        f"line {n} '{m}': MMFF94 has no parameters for it" for n, m in zip(range(2, 7), lacking)
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"distillation: 7 of 8 molecules were skipped ({listed}; 2 more; all in {path.with_suffix('.json')})"
     )
