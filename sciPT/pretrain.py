@@ -35,7 +35,7 @@ from .checkpoint import check_resumable, load_lightning_checkpoint
 from .config import to_dict
 from .data import StepDataModule
 from .diagnostics.collapse import check_collapse
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .export import CHECKPOINT_KEY, add_tensors, backbone_state, export_checkpoint, export_record
 from .files import SHIPPED, resolve_data_path
 from .module import PretrainModule
@@ -125,9 +125,10 @@ def lightning_pretrain(
         checkpoint = load_lightning_checkpoint(resumed_from)
         check_resumable(checkpoint, resumed_from, setup.backbone, run.config, setup.objective)
         check_unchanged_files(setup.corpus, checkpoint)
+        earlier = (run.read_config() or {}).get("train") or {}
+        check_strategy_change(earlier.get("strategy", "auto"), cfg.train.strategy, resumed_from)
         setup.corpus = with_earlier_corpus(setup.corpus, checkpoint, setup.export_config.get("validated_on"))
         step = resumed_at = int(checkpoint.get("global_step", 0))
-        earlier = (run.read_config() or {}).get("train") or {}
         earlier_total = earlier.get("max_steps")
         if "StepDataModule" not in checkpoint and isinstance(setup.datamodule, StepDataModule):
             # a checkpoint written before the data module kept its place: the run's settings say it
@@ -243,6 +244,20 @@ def schedule_resized(train: Any, earlier_total: Any, step: int) -> str | None:
         f"--max-steps {total}: the {schedule.name} learning-rate schedule, sized for {earlier_total} "
         f"steps, follows the new total from step {step}: its rate goes from {last:.3g} to {next_:.3g}"
     )
+
+
+def check_strategy_change(earlier: str, strategy: str, checkpoint: Path) -> None:
+    """Refuse to resume a run saved by another strategy under ``fsdp2``: torch's sharded loader
+    reads the optimizer state of a replicated run's checkpoint (keyed by parameter number) as its
+    own and fails on the first shape, after the run's config and logs were rewritten, so every
+    later ``--resume`` failed the same way. The other way (``fsdp2``'s full checkpoints under
+    ``ddp`` or one process) loads."""
+    if strategy == "fsdp2" and earlier != "fsdp2":
+        raise ConfigError(
+            f"--strategy fsdp2: {checkpoint} was saved by a run with --strategy {earlier}, whose "
+            f"optimizer state a sharded run cannot load; resume it with --strategy {earlier}, or start "
+            "a new run to train with fsdp2"
+        )
 
 
 def check_unchanged_files(corpus: list[dict], checkpoint: dict) -> None:

@@ -281,6 +281,26 @@ def test_a_resume_with_another_objective_is_refused_before_the_settings_are_rewr
     assert (tmp_path / "run/config.yaml").read_text() == settings
 
 
+def test_a_replicated_run_resumed_as_fsdp2_is_refused_before_the_settings_are_rewritten(tmp_path):
+    """torch's sharded loader read the optimizer state of a one-process (or ddp) checkpoint as its
+    own and failed on a shape ("192 must match 256"), after config.yaml said fsdp2: every later
+    plain --resume failed the same way (found by an audit)."""
+    from sciPT.errors import ConfigError
+
+    pretrain("dna", _cfg(), tmp_path / "run", callbacks=[stop_at(4)])
+    settings = (tmp_path / "run/config.yaml").read_text()
+    sharded = _cfg()
+    sharded.train.strategy = "fsdp2"
+    with pytest.raises(ConfigError) as err:
+        pretrain("dna", sharded, tmp_path / "run", resume=True)
+    assert str(err.value) == (
+        f"--strategy fsdp2: {tmp_path / 'run/checkpoints/last.ckpt'} was saved by a run with --strategy "
+        "auto, whose optimizer state a sharded run cannot load; resume it with --strategy auto, or start "
+        "a new run to train with fsdp2"
+    )
+    assert (tmp_path / "run/config.yaml").read_text() == settings
+
+
 def test_a_run_directory_moved_then_resumed_goes_on_from_and_into_last_ckpt(tmp_path):
     import shutil
 
