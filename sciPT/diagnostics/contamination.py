@@ -30,13 +30,18 @@ corpus occurrences) is the anchor, and the full sequence is compared at each anc
 
 Decontamination (:func:`decontaminate`) masks *loci*, not isolated k-mers: the corpus occurrences of
 the k-mers of every near strand are grouped by strand and diagonal (corpus position minus offset in
-the evaluation sequence, diagonals up to ``MAX_INDEL`` apart joined so that short indels stay one
-locus); a locus whose distinct shared k-mers cover at least ``threshold`` of the strand's k-mers is a
-copy of the sequence, and its whole image ``[first diagonal, last diagonal + L)`` (clipped to the
-record) is replaced by the mask symbol, substituted bases included. A chance 16-mer shared with an
-unrelated region is therefore left alone, while every verbatim copy is removed, so a check of the
-cleaned corpus finds no verbatim sequence. A near sequence whose shared k-mers are scattered over
-many loci (none a copy by itself) is reported but not masked.
+the evaluation sequence, diagonals up to ``MAX_INDEL`` apart joined so that short indels and the
+jitter of short internal repeats stay one cluster). Clusters of one strand that follow each other in
+the same order in the corpus and in the sequence, their diagonals at most
+``L (1 - threshold) / threshold`` apart (:func:`indel_bound`: ``L`` at the default 0.5), are chained
+into one locus: the parts of a copy cut by a longer insertion or deletion. A locus whose distinct
+shared k-mers cover at least ``threshold`` of the strand's k-mers is a copy of the sequence, and its
+whole image, from its first part's first diagonal to its last part's last diagonal plus ``L``
+(clipped to the record), is replaced by the mask symbol, substituted and inserted bases included. A
+chance k-mer shared with an unrelated region is therefore left alone, while every verbatim copy is
+removed, so a check of the cleaned corpus finds no verbatim sequence. A near sequence whose shared
+k-mers are scattered over many loci (none a copy by itself, as over the members of a repeat family)
+is reported but not masked; ``scipt data decontaminate`` then warns and exits 1.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from .kmers import KmerSet, _EvalKmers, _scan, max_k
 
 DEFAULT_K = 16
 DEFAULT_THRESHOLD = 0.5
-MAX_INDEL = 8  # diagonals this close belong to one locus (a short indel shifts the diagonal)
+MAX_INDEL = 8  # diagonals this close are one cluster (longer indels: chained, see indel_bound)
 FASTA_WIDTH = 60
 MASK_SYMBOLS = ("N", "X")  # the "unknown residue" of nucleic acids, of proteins
 
@@ -284,20 +289,122 @@ def _copy_loci(
     new = np.concatenate(([True], (fi[1:] != fi[:-1]) | (g[1:] != g[:-1]) | (d[1:] - d[:-1] > MAX_INDEL)))
     first = np.flatnonzero(new)
     cluster = np.cumsum(new) - 1
-    distinct = np.unique(cluster * (int(off.max()) + 1) + off) // (int(off.max()) + 1)
-    covered = np.bincount(distinct, minlength=len(first)) / kmers.n_kmers[g[first]]
-    keep = covered >= threshold
     fi_c, g_c = fi[first], g[first]
-    start = d[first]
-    stop = np.maximum.reduceat(d, first) + kmers.lengths[g_c]
-    pmin, pmax = np.minimum.reduceat(p, first), np.maximum.reduceat(p, first)
+    length = kmers.lengths[g_c]
+    d_lo, d_hi = d[first], np.maximum.reduceat(d, first)
+    p_lo, p_hi = np.minimum.reduceat(p, first), np.maximum.reduceat(p, first)
+    o_lo, o_hi = np.minimum.reduceat(off, first), np.maximum.reduceat(off, first)
+    chain = _chain(
+        fi_c * len(kmers.strands) + g_c,
+        p_lo,
+        p_hi,
+        o_lo,
+        o_hi,
+        d_lo,
+        d_hi,
+        length,
+        indel_bound(length, threshold),
+    )
+    # one row per chain: its first cluster (the lowest in the corpus) and its last
+    by_chain = np.lexsort((p_hi, chain))
+    head = np.flatnonzero(np.concatenate(([True], chain[by_chain][1:] != chain[by_chain][:-1])))
+    first_c = chain[by_chain[head]]
+    last_c = by_chain[np.concatenate((head[1:], [len(by_chain)])) - 1]
+    chain_of_hit = np.searchsorted(first_c, chain[cluster])
+    width = int(off.max()) + 1
+    distinct = np.unique(chain_of_hit * width + off) // width
+    covered = np.bincount(distinct, minlength=len(first_c)) / kmers.n_kmers[g_c[first_c]]
+    keep = covered >= threshold
+    fi_k, g_k = fi_c[first_c], g_c[first_c]
+    # a deletion moves the diagonal back: the copy ends L past its last part's diagonal, not its first's
+    start, stop = d_lo[first_c], d_hi[last_c] + length[last_c]
+    pmin = np.minimum.reduceat(p_lo[by_chain], head)
+    pmax = np.maximum.reduceat(p_hi[by_chain], head)
     for i, f in enumerate(corpus.files):  # a copy never extends past the records its k-mers lie in
-        here = fi_c == i
+        here = fi_k == i
         r0 = np.searchsorted(f.offsets, pmin[here], side="right") - 1
         r1 = np.searchsorted(f.offsets, pmax[here], side="right") - 1
         start[here] = np.maximum(start[here], f.offsets[r0])
         stop[here] = np.minimum(stop[here], f.offsets[r1] + f.lengths[r1])
-    return fi_c[keep], start[keep], stop[keep], g_c[keep] // kmers.n_strands
+    return fi_k[keep], start[keep], stop[keep], g_k[keep] // kmers.n_strands
+
+
+def indel_bound(length: np.ndarray, threshold: float) -> np.ndarray:
+    """The longest indel (bases) that still leaves parts of a copy of a sequence of ``length`` one locus.
+
+    ``floor(L (1 - threshold) / threshold)``: L at the default 0.5, none at threshold 1. An insertion
+    of ``I`` bases keeps all but ``k - 1`` of the sequence's k-mers however long it is, so coverage
+    cannot bound it, and all ``I`` bases are masked with the copy; this bound keeps the masked region
+    (``L + I``) at least ``threshold`` the sequence's own bases, as the copy must hold at least
+    ``threshold`` of its k-mers: the clean corpus masked with a copy is at most as long as the copy at
+    0.5. A deletion of ``D`` bases loses ``D + k - 1`` k-mers: coverage already refuses any longer
+    than ``(1 - threshold) L``, below this bound.
+    """
+    # 1e-9: a bound whole in exact arithmetic (60 * 0.4 / 0.6 = 40) is not lost to rounding (39.99...)
+    return np.floor(np.asarray(length) * (1 - threshold) / threshold + 1e-9).astype(np.int64)
+
+
+def _chain(
+    key: np.ndarray,
+    p_lo: np.ndarray,
+    p_hi: np.ndarray,
+    o_lo: np.ndarray,
+    o_hi: np.ndarray,
+    d_lo: np.ndarray,
+    d_hi: np.ndarray,
+    length: np.ndarray,
+    bound: np.ndarray,
+) -> np.ndarray:
+    """Per diagonal cluster, the index of the first cluster of its chain (its own index when alone).
+
+    A chain is one copy cut by indels: clusters of one strand in one file (``key``), each further on
+    in both the corpus (``p``) and the sequence (offsets ``o``) than the one before, and every
+    diagonal ``d`` within ``bound`` of the first one's. Clusters out of order with the chain (a
+    tandem copy starts again at offset 0; a chance hit of an internal repeat lies inside the copy)
+    start chains of their own, and do not interrupt it.
+    """
+    n = len(key)
+    chain = np.arange(n)
+    if n < 2:
+        return chain
+    order = np.lexsort((p_lo, key))
+    k_s = key[order]
+    rank = np.cumsum(np.concatenate(([0], k_s[1:] != k_s[:-1])))
+    # a cluster can join a chain only if it starts before the first one's image plus the bound ends:
+    # a running maximum of those ends, kept apart per key by a stride, finds the few that can
+    end = (d_lo + length + bound)[order]
+    stride = int(max(end.max(), p_lo.max())) + 1
+    reach = np.maximum.accumulate(end + rank * stride)
+    joins = np.concatenate(
+        ([False], (k_s[1:] == k_s[:-1]) & (p_lo[order][1:] + rank[1:] * stride < reach[:-1]))
+    )
+    if not joins.any():
+        return chain
+    starts = np.flatnonzero(~joins)
+    stops = np.concatenate((starts[1:], [n]))
+    pl, ph, ol, oh = p_lo.tolist(), p_hi.tolist(), o_lo.tolist(), o_hi.tolist()
+    dl, dh, ln, bd = d_lo.tolist(), d_hi.tolist(), length.tolist(), bound.tolist()
+    for a, b in zip(starts.tolist(), stops.tolist()):
+        if b - a < 2:
+            continue
+        chains: list[list[int]] = []  # [first, last] of each chain still open
+        for x in order[a:b].tolist():
+            chains = [c for c in chains if pl[x] < dl[c[0]] + ln[c[0]] + bd[c[0]]]
+            for c in chains:
+                f, last = c
+                if (
+                    pl[x] > pl[last]
+                    and ph[x] > ph[last]
+                    and ol[x] > ol[last]
+                    and oh[x] > oh[last]
+                    and dh[x] - dl[f] <= bd[f]
+                    and dh[f] - dl[x] <= bd[f]
+                ):
+                    chain[x], c[1] = f, x
+                    break
+            else:
+                chains.append([x, x])
+    return chain
 
 
 def merge_intervals(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

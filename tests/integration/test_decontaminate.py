@@ -72,6 +72,87 @@ def test_decontaminate_tiny_files(files, tmp_path, capsys):
     assert lines[0] == ">g" and "".join(lines[1:]) == expected and {len(x) for x in lines[1:]} == {60, 40}
 
 
+@pytest.mark.parametrize("insert", [9, 20, 40])
+def test_a_copy_with_an_insertion_is_masked_whole(tmp_path, capsys, insert):
+    """The audit's case: a 200-base sequence planted at 1000 of a 3,000-base genome with ``insert``
+    random bases after its first 100 (a 9-base insertion was left unmasked, and the run exited 0):
+    the copy, insertion included, is [1000, 1200 + insert)."""
+    rng = np.random.default_rng(21)
+    e, g = ("".join(rng.choice(list("ACGT"), n)) for n in (200, 3000))
+    genome = g[:1000] + e[:100] + "".join(rng.choice(list("ACGT"), insert)) + e[100:] + g[1200 + insert :]
+    corpus, against, out = tmp_path / "g.fa", tmp_path / "e.fa", tmp_path / "clean.fa"
+    corpus.write_text(f">g\n{genome}\n")
+    against.write_text(f">ins\n{e}\n")
+    argv = ["data", "decontaminate", "--corpus", str(corpus), "--against", str(against), "--output", str(out)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"before: 0 of 1 evaluation sequences verbatim in {corpus} (either strand), 1 verbatim or near",
+        f"masked {200 + insert} of 3,000 bases ({(200 + insert) / 30:.2f}%) in 1 regions, copies of 1 "
+        "evaluation sequences",
+        f"after: 0 verbatim, 0 verbatim or near, 1 clean; wrote {out}",
+    ]
+    assert (
+        "".join(out.read_text().splitlines()[1:])
+        == genome[:1000] + "N" * (200 + insert) + genome[1200 + insert :]
+    )
+
+
+def test_near_sequences_left_unmasked_are_warned_of(tmp_path, capsys):
+    """A 200-base sequence whose halves lie 300 bases apart (more than its length: no copy, each
+    half 85 of its 185 16-mers) is near (170 of 185) but not masked: the copy is written, and a
+    warning on stderr says how many are left (only the last line said so). No verbatim copy is
+    left, so the command succeeds. A second sequence, copied whole, is masked."""
+    rng = np.random.default_rng(22)
+    e, f, g = ("".join(rng.choice(list("ACGT"), n)) for n in (200, 200, 2000))
+    genome = g[:500] + e[:100] + g[500:800] + e[100:] + g[800:1000] + f + g[1000:]
+    corpus, against, out = tmp_path / "g.fa", tmp_path / "e.fa", tmp_path / "clean.fa"
+    corpus.write_text(f">g\n{genome}\n")
+    against.write_text(f">split\n{e}\n>whole\n{f}\n")
+    argv = ["data", "decontaminate", "--corpus", str(corpus), "--against", str(against), "--output", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"before: 1 of 2 evaluation sequences verbatim in {corpus} (either strand), 2 verbatim or near",
+        "masked 200 of 2,400 bases (8.33%) in 1 regions, copies of 1 evaluation sequences",
+        f"after: 0 verbatim, 1 verbatim or near, 1 clean; wrote {out}",
+    ]
+    assert captured.err.splitlines()[-1] == (
+        f"scipt: warning: 1 of 2 evaluation sequences are still verbatim or near in {out} (16-mer "
+        "similarity >= 0.5) but lie in no one copy (their shared k-mers scattered over repeats, or a "
+        "copy's parts too far apart): left unmasked"
+    )
+    assert "".join(out.read_text().splitlines()[1:]) == genome[:1200] + "N" * 200 + genome[1400:]
+
+
+def test_a_verbatim_copy_left_in_the_output_fails_the_command(tmp_path, capsys, monkeypatch):
+    """Masking removes every copy, so a verbatim sequence after it is a fault of the masking (here
+    made by writing the corpus unmasked): the warning adds exit status 1."""
+    import shutil
+
+    from sciPT.diagnostics import contamination
+
+    rng = np.random.default_rng(23)
+    e, g = ("".join(rng.choice(list("ACGT"), n)) for n in (200, 2000))
+    corpus, against, out = tmp_path / "g.fa", tmp_path / "e.fa", tmp_path / "clean.fa"
+    corpus.write_text(f">g\n{g[:500]}{e}{g[500:]}\n")
+    against.write_text(f">whole\n{e}\n")
+    real = contamination.decontaminate
+
+    def unmasked(corpus_path, sequences, output, *args, **kwargs):
+        counts = real(corpus_path, sequences, output, *args, **kwargs)
+        shutil.copyfile(corpus_path, output)
+        return counts
+
+    monkeypatch.setattr(contamination, "decontaminate", unmasked)
+    argv = ["data", "decontaminate", "--corpus", str(corpus), "--against", str(against), "--output", str(out)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scipt: warning: 1 of 1 evaluation sequences are still verbatim or near in {out} (16-mer "
+        "similarity >= 0.5) but lie in no one copy (their shared k-mers scattered over repeats, or a "
+        "copy's parts too far apart): left unmasked; exit status 1"
+    )
+
+
 def _bad_cases(d, out):
     g = str(d / "genome.fa")
     base = ["data", "decontaminate", "--output", str(out)]
@@ -203,10 +284,15 @@ def test_ipromoter_sequences_all_lie_in_the_ecoli_genome_and_are_removed(tmp_pat
         ]
     )
     captured = capsys.readouterr()
+    # 16 sequences share half their 16-mers with the genome over repeat families (REP elements, the
+    # ldr loci), in no one copy: left unmasked, and said so
     assert code == 0, captured.err
     before, masked, after = captured.out.splitlines()
     assert before.startswith("before: 5,720 of 5,720 evaluation sequences verbatim")
-    assert after.startswith("after: 0 verbatim,")
+    assert after == f"after: 0 verbatim, 16 verbatim or near, 5,704 clean; wrote {out}"
+    assert captured.err.splitlines()[-1].startswith(
+        "scipt: warning: 16 of 5,720 evaluation sequences are still verbatim or near"
+    )
 
 
 def test_proteins_are_decontaminated_with_the_longest_k_their_alphabet_packs(tmp_path, capsys):
@@ -219,5 +305,8 @@ def test_proteins_are_decontaminated_with_the_longest_k_their_alphabet_packs(tmp
     against.write_text(f">e1\n{peptide}\n")
     argv = ["data", "decontaminate", "--corpus", str(corpus), "--against", str(against), "--output", str(out)]
     assert main([*argv, "--domain", "protein"]) == 0
-    assert "after: 0 verbatim, 0 verbatim or near, 1 clean" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "masked 30 of 110 residues (27.27%) in 1 regions, copies of 1 evaluation sequences",
+        f"after: 0 verbatim, 0 verbatim or near, 1 clean; wrote {out}",
+    ]
     assert "".join(out.read_text().splitlines()[1:]) == left + "X" * 30 + right

@@ -344,18 +344,106 @@ def test_partial_copies_are_masked_up_to_their_record_edge_never_into_the_next(t
     assert (cleaned[mask] == 4).all() and np.array_equal(cleaned[~mask], genome[~mask])
 
 
-@pytest.mark.parametrize("insert, masked", [(8, True), (9, False)])
-def test_an_indel_of_up_to_8_bases_keeps_a_copy_one_locus(tmp_path, insert, masked):
-    """MAX_INDEL = 8: the two halves of a copy split by an 8-base insertion are one locus (38 of 49
-    k-mers: masked whole); split by 9 bases they are two loci of 19 each, neither a copy."""
+@pytest.mark.parametrize(
+    "threshold, insert, masked",
+    [(0.5, 8, True), (0.5, 60, True), (0.5, 61, False), (0.6, 40, True), (0.6, 41, False)],
+)
+def test_an_insertion_up_to_the_bound_keeps_a_copy_one_locus(tmp_path, threshold, insert, masked):
+    """The halves of a 60-base copy cut by an insertion are one locus (38 of 49 k-mers: masked whole,
+    insertion included) up to L (1 - t) / t inserted bases: 60 at t = 0.5, 40 at t = 0.6; one base
+    more and they are two loci of 19 each, neither a copy."""
     rng = np.random.default_rng(30)
     s, fill = rng.integers(0, 4, 60).astype(np.uint8), rng.integers(0, 4, 100 + insert).astype(np.uint8)
     genome = np.concatenate([fill[:50], s[:30], fill[50 : 50 + insert], s[30:], fill[50 + insert :]])
     path = tmp_path / "g.fa"
     path.write_text(f">g\n{text(genome)}\n")
-    counts = decontaminate(path, [s], tmp_path / "clean.fa", DNA_SPEC, k=K, threshold=0.5, progress=False)
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s], out, DNA_SPEC, k=K, threshold=threshold, progress=False)
     assert counts["near_before"] == 1
     assert counts["masked_bases"] == (60 + insert if masked else 0)
+    expected = genome.copy()
+    if masked:
+        expected[50 : 110 + insert] = 4
+    assert np.array_equal(np.asarray(SequenceFile(out, DNA_SPEC).codes), expected)
+
+
+@pytest.mark.parametrize("strand", ["forward", "reverse"])
+@pytest.mark.parametrize("indel", [9, 20, 40, -9, -20])
+def test_a_copy_cut_by_an_indel_is_masked_exactly_over_its_span(tmp_path, indel, strand):
+    """A 200-base sequence planted at 500 of a 1,400-base genome with ``indel`` random bases inserted
+    after its first 100 (or, negative, its bases 100 to 100 - indel deleted): the copy spans
+    [500, 700 + indel), and exactly that is masked, on either strand. A 9-base indel moved the
+    diagonal past MAX_INDEL and split the copy into two loci, each under the threshold."""
+    rng = np.random.default_rng(50 + indel)
+    s, fill = rng.integers(0, 4, 200).astype(np.uint8), rng.integers(0, 4, 1200).astype(np.uint8)
+    unrelated = rng.integers(0, 4, 200).astype(np.uint8)
+    if indel > 0:
+        copy = np.concatenate([s[:100], rng.integers(0, 4, indel).astype(np.uint8), s[100:]])
+    else:
+        copy = np.concatenate([s[:100], s[100 - indel :]])
+    assert len(copy) == 200 + indel
+    genome = np.concatenate([fill[:500], copy if strand == "forward" else rc(copy), fill[500:]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s, unrelated], out, DNA_SPEC, k=K, threshold=0.5, progress=False)
+    assert (counts["verbatim_before"], counts["near_before"], counts["masked_sequences"]) == (0, 1, 1)
+    assert (counts["regions"], counts["masked_bases"]) == (1, 200 + indel)
+    expected = genome.copy()
+    expected[500 : 700 + indel] = 4
+    assert np.array_equal(np.asarray(SequenceFile(out, DNA_SPEC).codes), expected)
+    after = check_contamination([s, unrelated], Corpus([str(out)], DNA_SPEC), k=K, progress=False)
+    assert after.summary()["near"] == 0
+
+
+def test_neighbouring_copies_of_different_sequences_stay_apart(tmp_path):
+    """Chains join the parts of one sequence's copy only. r1: a copy of e1 with 20 bases inserted at
+    500, 30 clean bases, the reverse complement of e2 at 750: masked as two regions, the 30 bases
+    between them kept. r2: e3's halves at 100 and 460 with a copy of e2 between: 260 bases
+    apart, more than e3's 200, so they are two loci, each under the threshold: only e2 is masked, not
+    the clean bases beside it. e3 is left near, and e4 (nowhere) untouched."""
+    rng = np.random.default_rng(60)
+    e1, e2, e3, e4 = (rng.integers(0, 4, 200).astype(np.uint8) for _ in range(4))
+    f = [rng.integers(0, 4, n).astype(np.uint8) for n in (500, 20, 30, 300, 100, 30, 30, 200)]
+    r1 = np.concatenate([f[0], e1[:100], f[1], e1[100:], f[2], rc(e2), f[3]])
+    r2 = np.concatenate([f[4], e3[:100], f[5], e2, f[6], e3[100:], f[7]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">r1\n{text(r1)}\n>r2\n{text(r2)}\n")
+    out = tmp_path / "clean.fa"
+    seqs = [e1, e2, e3, e4]
+    counts = decontaminate(path, seqs, out, DNA_SPEC, k=K, threshold=0.5, progress=False)
+    assert (counts["verbatim_before"], counts["near_before"], counts["masked_sequences"]) == (1, 3, 2)
+    assert (counts["regions"], counts["masked_bases"]) == (3, 220 + 200 + 200)
+    genome = np.concatenate([r1, r2])
+    mask = np.zeros(len(genome), bool)
+    mask[500:720] = mask[750:950] = True  # e1 with its insertion; rc(e2)
+    mask[len(r1) + 230 : len(r1) + 430] = True  # e2 in r2
+    codes = np.asarray(SequenceFile(out, DNA_SPEC).codes)
+    assert (codes[mask] == 4).all() and np.array_equal(codes[~mask], genome[~mask])
+    after = check_contamination(seqs, Corpus([str(out)], DNA_SPEC), k=K, progress=False)
+    assert after.near.tolist() == [False, False, True, False]
+
+
+def test_halves_in_the_wrong_order_are_no_copy_and_tandem_copies_are_two(tmp_path):
+    """A chain follows the sequence's order: s's second half 20 bases before its first half is no
+    copy of s (two loci of 19 of 49 k-mers: nothing masked, though s is near), though at threshold
+    0.4 their diagonals (80 apart) are within the bound (90). Two copies of t end
+    to end, each with 15 bases inserted after its first 30, are two chains (the second starts again
+    at t's first k-mer), each masked with its insertion: one region of 150 bases."""
+    rng = np.random.default_rng(70)
+    s, t = rng.integers(0, 4, 60).astype(np.uint8), rng.integers(0, 4, 60).astype(np.uint8)
+    f = [rng.integers(0, 4, n).astype(np.uint8) for n in (100, 20, 100, 15, 15, 100)]
+    t1, t2 = np.concatenate([t[:30], f[3], t[30:]]), np.concatenate([t[:30], f[4], t[30:]])
+    genome = np.concatenate([f[0], s[30:], f[1], s[:30], f[2], t1, t2, f[5]])
+    path = tmp_path / "g.fa"
+    path.write_text(f">g\n{text(genome)}\n")
+    out = tmp_path / "clean.fa"
+    counts = decontaminate(path, [s, t], out, DNA_SPEC, k=K, threshold=0.4, progress=False)
+    assert (counts["near_before"], counts["masked_sequences"], counts["regions"]) == (2, 1, 1)
+    assert counts["masked_bases"] == 150
+    expected = genome.copy()
+    expected[280:430] = 4
+    assert np.array_equal(np.asarray(SequenceFile(out, DNA_SPEC).codes), expected)
 
 
 def test_decontamination_at_the_threshold_masks_the_copy(tmp_path):
