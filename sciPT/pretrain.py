@@ -509,6 +509,15 @@ def _report(
         ]
     if collapse is not None:
         lines += ["", "## Representation collapse", "", collapse.sentence()]
+    elif cfg.train.strategy in ("fsdp", "fsdp2") and getattr(setup, "embed", None) is not None:
+        # left out without a word, the section's absence read as a check passed
+        lines += [
+            "",
+            "## Representation collapse",
+            "",
+            f"Not checked: the check runs the encoder on one rank, and a sharded run's (--strategy "
+            f"{cfg.train.strategy}) gathers its weights from every rank.",
+        ]
     if metrics.get("ranks_identical") == 0.0:
         lines += ["", "**Warning:** ranks ended with different weights."]
     if curve is not None:

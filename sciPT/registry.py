@@ -393,6 +393,10 @@ def missing_extra(what: str, extras: list[str], dist: str = BUILTIN, own: str = 
         yield
     except ModuleNotFoundError as err:
         missing = (err.name or "").split(".")[0]
+        if not missing:
+            # a requirement checked by name, not an import (Lightning's "Requirement
+            # 'transformer_engine>=0.11.0' not met"): no extra brings it, and its message says what does
+            raise UserError(str(err)) from None
         if not extras and missing in OPTIONAL_MODULES:
             extras, dist = [OPTIONAL_MODULES[missing]], BUILTIN
         if not extras or missing in ("sciPT", own):

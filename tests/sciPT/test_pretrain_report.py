@@ -358,6 +358,20 @@ def test_the_report_links_the_loss_figure_under_plots_and_states_collapse(cfg):
     )
 
 
+def test_a_sharded_run_says_its_collapse_was_not_checked(cfg):
+    """An fsdp2 run's encoder cannot run on rank 0 alone, so the check is left out: the section was
+    missing, which read as a check passed (found by an audit)."""
+    import dataclasses
+
+    sharded = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, strategy="fsdp2"))
+    setup = SimpleNamespace(corpus=[], report={}, embed=lambda batch: batch)
+    paragraphs = _report("DNA", sharded, setup, {}, None, None).split("\n\n")
+    assert paragraphs[paragraphs.index("## Representation collapse") + 1] == (
+        "Not checked: the check runs the encoder on one rank, and a sharded run's (--strategy fsdp2) "
+        "gathers its weights from every rank."
+    )
+
+
 # -- ExportRecord ------------------------------------------------------------------------------
 
 

@@ -272,6 +272,19 @@ def test_a_library_missing_under_a_core_command_names_scipt_s_extra():
             raise ModuleNotFoundError("No module named 'nothing'", name="nothing")
 
 
+def test_a_requirement_checked_by_name_is_its_own_message_not_the_domain_s_extra():
+    """Lightning raises ModuleNotFoundError without a module name for --precision
+    transformer-engine: the line blamed the domain's extra ("needs '', which is not installed: pip
+    install 'scipt[dna]'"), which was installed and does not bring it (found by an audit)."""
+    from sciPT.registry import missing_extra
+
+    message = "Requirement 'transformer_engine>=0.11.0' not met. HINT: Try running `pip install -U 'transformer_engine'`"
+    with pytest.raises(UserError) as err:
+        with missing_extra("the domain 'dna'", ["dna"]):
+            raise ModuleNotFoundError(message)
+    assert str(err.value) == message
+
+
 def test_resume_auto_says_which_checkpoint_it_continues_from(tmp_path):
     """--resume auto decides start or resume: a run without a checkpoint starts, one with it says which."""
     import torch
