@@ -450,7 +450,7 @@ def build_trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import AtomicCheckpointIO, LogLineProgress, StopOnNonFinite
+    from .callbacks import AtomicCheckpointIO, LogLineProgress, StopAtStepBoundary, StopOnNonFinite
 
     drop_lightning_noise()
 
@@ -494,6 +494,7 @@ def build_trainer(
         callbacks=[
             checkpoint,
             StopOnNonFinite(cfg.lr),
+            StopAtStepBoundary(),
             # a bar that redraws itself belongs on a terminal; a batch job's log gets lines
             TQDMProgressBar(refresh_rate=max(1, cfg.log_every // 2))
             if sys.stdout.isatty()

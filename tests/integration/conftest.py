@@ -24,6 +24,12 @@ def _two_ranks(work, *args):
 
 
 @pytest.fixture(scope="session")
+def scipt_command() -> str:
+    """The installed ``scipt`` script, as a user's shell finds it."""
+    return SCIPT
+
+
+@pytest.fixture(scope="session")
 def two_rank_dna():
     """:func:`_two_ranks`: ``two_rank_dna(tmp_path, "--strategy", "fsdp2", "--max-steps", "4", ...)``."""
     return _two_ranks
