@@ -237,6 +237,21 @@ def validate(cfg: TrainConfig) -> None:
         )
     if str(cfg.precision) not in PRECISIONS:
         raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
+    if str(cfg.precision) in ("16-mixed", "16") and on_cpu:
+        # Lightning trains it as bf16-mixed, with a warning, while the run records 16-mixed and the
+        # gradient scaler the README describes does not exist
+        raise ConfigError(
+            f"train.precision: {cfg.precision} (float16 mixed precision) needs a CUDA GPU; on the CPU "
+            "use bf16-mixed, which Lightning would train instead"
+        )
+    if str(cfg.precision).startswith("transformer-engine"):
+        from importlib.util import find_spec
+
+        if find_spec("transformer_engine") is None:  # refused by Lightning after config.yaml was written
+            raise ConfigError(
+                f"train.precision: {cfg.precision} needs NVIDIA's transformer_engine, which is not "
+                "installed (pip install transformer_engine, on a machine with CUDA GPUs)"
+            )
     parse_max_time(cfg.max_time)
     validate_schedule(cfg.schedule)
     if cfg.strategy == "fsdp" and on_cpu:

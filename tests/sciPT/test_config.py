@@ -109,6 +109,32 @@ def test_train_validation_messages(monkeypatch):
     validate(TrainConfig(devices=-1))
 
 
+def test_precisions_the_cpu_or_this_machine_cannot_train_are_refused_before_the_run(monkeypatch):
+    """16-mixed on the CPU trained as bf16-mixed, with Lightning's warning, while the run recorded
+    16-mixed; transformer-engine without the library was refused once config.yaml was written, with
+    a pip install of the domain's extra (both found by an audit)."""
+    import importlib.util
+
+    import sciPT.trainer
+
+    for precision in ("16-mixed", "16"):
+        with pytest.raises(ConfigError) as refused:
+            validate(TrainConfig(accelerator="cpu", precision=precision))
+        assert str(refused.value) == (
+            f"train.precision: {precision} (float16 mixed precision) needs a CUDA GPU; on the CPU use "
+            "bf16-mixed, which Lightning would train instead"
+        )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError) as refused:
+        validate(TrainConfig(precision="transformer-engine"))
+    assert str(refused.value) == (
+        "train.precision: transformer-engine needs NVIDIA's transformer_engine, which is not installed "
+        "(pip install transformer_engine, on a machine with CUDA GPUs)"
+    )
+    monkeypatch.setattr(sciPT.trainer, "_has_cuda", lambda: True)
+    validate(TrainConfig(accelerator="auto", precision="16-mixed"))  # a GPU's precision
+
+
 def test_a_float_written_with_an_exponent_alone_is_a_float(tmp_path):
     """YAML 1.1 (PyYAML) reads ``1e-3`` as text, ``1.0e-3`` as a number: both are the same rate."""
     (tmp_path / "c.yaml").write_text("train:\n  lr: 1e-3\n  weight_decay: 5E-2\n  grad_clip: .5\n")
