@@ -297,12 +297,31 @@ def check_launch(cfg: TrainConfig) -> None:
                 "(torchrun, SLURM's srun, LSF, MPI, or NODE_RANK and MASTER_ADDR set on every node); "
                 "run the command on every node through one of them"
             )
+        if cfg.num_nodes > 1:
+            from lightning.fabric.plugins.environments import LightningEnvironment
+
+            say_waiting(LightningEnvironment(), cfg.num_nodes)
         return
     if str(cfg.devices).isdigit():
         try:
             detected.validate_settings(num_devices=int(cfg.devices), num_nodes=cfg.num_nodes)
         except ValueError as err:
             raise ConfigError(f"train.devices, train.num_nodes: {err}") from None
+    if cfg.num_nodes > 1:
+        say_waiting(detected, cfg.num_nodes)
+
+
+def say_waiting(environment, num_nodes: int) -> None:
+    """One line, from the first process of the first node, before the ranks meet: a node not
+    started (a second command forgotten, a job step that failed) left every rank waiting in
+    silence for torch's 30 minutes."""
+    if environment.node_rank() == 0 and environment.local_rank() == 0:
+        print(
+            f"note: train.num_nodes {num_nodes}: the ranks meet at {environment.main_address}:"
+            f"{environment.main_port}; until every node's have started, this run waits there "
+            "(torch gives up after 30 minutes)",
+            file=sys.stderr,
+        )
 
 
 def _has_cuda() -> bool:

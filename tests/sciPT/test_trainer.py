@@ -561,6 +561,23 @@ def test_any_one_launch_variable_means_the_nodes_were_started_by_hand(no_launch,
     validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
 
 
+def test_the_first_node_says_where_the_ranks_meet_and_that_it_waits(no_launch, capsys):
+    """A second node never started left every rank waiting 30 minutes without a word (found by an
+    audit): node 0's first process names the address and the wait; the others say nothing."""
+    no_launch.setenv("MASTER_ADDR", "10.0.0.1")
+    no_launch.setenv("MASTER_PORT", "29541")
+    no_launch.setenv("NODE_RANK", "0")
+    validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
+    assert capsys.readouterr().err == (
+        "note: train.num_nodes 2: the ranks meet at 10.0.0.1:29541; until every node's have started, "
+        "this run waits there (torch gives up after 30 minutes)\n"
+    )
+    no_launch.setenv("NODE_RANK", "1")
+    validate(TrainConfig(num_nodes=2, devices=1, strategy="ddp"))
+    validate(TrainConfig(num_nodes=1, devices=1, strategy="ddp"))
+    assert capsys.readouterr().err == ""
+
+
 def test_a_torchrun_launch_is_checked_with_devices_and_nodes_in_their_places(no_launch):
     # 2 processes, told 1 device on each of 3 nodes: the refusal names each count as given
     for key, value in dict(
