@@ -41,7 +41,8 @@ whole image, from its first part's first diagonal to its last part's last diagon
 chance k-mer shared with an unrelated region is therefore left alone, while every verbatim copy is
 removed, so a check of the cleaned corpus finds no verbatim sequence. A near sequence whose shared
 k-mers are scattered over many loci (none a copy by itself, as over the members of a repeat family)
-is reported but not masked; ``scipt data decontaminate`` then warns and exits 1.
+is reported but not masked; ``scipt data decontaminate`` then warns (and exits 1 only where a
+verbatim one is left, which masking never leaves).
 """
 
 from __future__ import annotations
