@@ -551,5 +551,17 @@ def use_distilled_corpus(cfg) -> Path:
     path = build_corpus(cfg.distill)
     for key, value in distilled_data(path).items():
         setattr(cfg.data, key, value)
-    print(f"distilled corpus: {path}", file=sys.stderr)
+    print(f"distilled corpus: {path}{skipped_clause(path)}", file=sys.stderr)
     return path
+
+
+def skipped_clause(path: Path) -> str:
+    """`` (N of M molecules skipped, listed in PATH.json)`` where the corpus at ``path`` skipped
+    some, else ``""``: a run that reuses a cached corpus was not told, the build's own line being
+    said once, when it was built."""
+    summary = path.with_suffix(".json")
+    record = json.loads(summary.read_text()) if summary.is_file() else {}
+    skipped = len(record.get("skipped", []))
+    if not skipped:
+        return ""
+    return f" ({skipped} of {record['molecules']} molecules skipped, listed in {summary})"

@@ -206,6 +206,22 @@ def test_use_distilled_corpus_replaces_the_preset_data(smiles, tmp_path, monkeyp
     assert use_distilled_corpus(cfg) == path
 
 
+def test_a_reused_corpus_says_how_many_molecules_it_skipped(tmp_path, capsys):
+    """The build's line on skipped molecules came once; a run that found the corpus cached said
+    only its path, and nothing told it molecules were missing (found by an audit)."""
+    mols = tmp_path / "some.smi"
+    mols.write_text("CCO\nF[Xe]F xenon_difluoride\n")
+    cfg = tiny()
+    cfg.distill = _cfg(mols, tmp_path, samples=0)
+    cfg.distill.teacher = "sevenn:SevenNet-0"
+    path = build_corpus(cfg.distill, CountingLJ(), progress=False)  # cached under the teacher's name
+    capsys.readouterr()
+    assert use_distilled_corpus(cfg) == path
+    assert capsys.readouterr().err == (
+        f"distilled corpus: {path} (1 of 2 molecules skipped, listed in {path.with_suffix('.json')})\n"
+    )
+
+
 @pytest.fixture
 def no_teacher(monkeypatch):
     """Labelling must not start: loading the teacher fails the test."""
