@@ -33,6 +33,7 @@ from sciPT.runconfig import refuse_unused_train_keys
 from sciPT.trainer import TrainConfig, validate
 
 from . import plots
+from .correlations import EXCLUDED
 from .law import law_dict, law_string
 from .objectives import NoisePrior, Posterior, fit
 from .presets import PRESETS, SurrogatePretrainConfig
@@ -257,6 +258,14 @@ def prior_report(cfg, fits, prior, figure: Path, command: str | None) -> str:
         "",
     ]
     lines += source_lines([f.as_dict() for f in fits])
+    lines += [
+        "",
+        "Left out, as they would contaminate any evaluation on ribbed channels (the project's "
+        "contamination rule for laws; a library holding a correlation fitted on ribbed ducts is "
+        "refused):",
+        "",
+        *(f"- {key}: {why}" for key, why in EXCLUDED.items()),
+    ]
     lines += [
         "",
         "## Prior",

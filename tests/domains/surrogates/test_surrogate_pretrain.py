@@ -162,9 +162,16 @@ def test_the_report_weights_each_correlation_alike_and_lists_its_source_once():
     rows = [line for line in lines if line.startswith(("| dipprey-sabersky", "| colburn"))]
     assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["0.1667", "0.1667", "0.1667", "0.5000"]
     start = lines.index("## Sources")
-    listed = lines[start : lines.index("## Prior")]
+    left_out = next(
+        i for i, line in enumerate(lines) if line.startswith("Left out, as they would contaminate")
+    )
+    listed = lines[start:left_out]
     assert [line for line in listed if line.startswith("- ")] == source_lines([f.as_dict() for f in fits])
     assert len(source_lines([f.as_dict() for f in fits])) == 2
+    # the contamination rule for laws is named with what it left out (it was enforced, and said nowhere)
+    excluded = [line for line in lines[left_out : lines.index("## Prior")] if line.startswith("- ")]
+    assert excluded == [f"- {key}: {why}" for key, why in correlations.EXCLUDED.items()]
+    assert excluded[0].startswith("- han-1988-ribbed-channel: Han, J. Heat Transfer 110:321 (1988)")
 
 
 def test_a_rough_correlation_is_applied_zero_shot_at_its_smoothest_roughness_without_e_dh():
