@@ -309,10 +309,13 @@ class LogLineProgress(ProgressBar):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step != self._last_step:  # not already said by a final validation
-            self._write(trainer, pl_module)
+            # no time left to give: a run stopped short of its total (its time limit reached) said
+            # "0:11:07 left" on its last line
+            self._write(trainer, pl_module, final=True)
 
-    def line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
-        """``step 1200/6000, 11.8 steps/s, 0:06:47 left, train/loss=1.31, val/loss=1.29``"""
+    def line(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool = False) -> str:
+        """``step 1200/6000, 11.8 steps/s, 0:06:47 left, train/loss=1.31, val/loss=1.29`` (``final``:
+        the line at the end of training, without the time left)."""
         now, step = clock(), trainer.global_step
         start_time, start_step = self._start
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
@@ -320,7 +323,7 @@ class LogLineProgress(ProgressBar):
         parts = [f"step {step}/{total}" if total else f"step {step}"]
         if rate > 0:
             parts.append(f"{rate:.3g} steps/s")
-            if total:
+            if total and not final:
                 left = round(max(total - step, 0) / rate)
                 parts.append(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
         for key, value in self.get_metrics(trainer, pl_module).items():
@@ -328,7 +331,7 @@ class LogLineProgress(ProgressBar):
                 parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
         return ", ".join(parts)
 
-    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool = False) -> None:
         self._last_line, self._last_step = clock(), trainer.global_step
         if self._enabled:
-            print(self.line(trainer, pl_module), file=self.stream or sys.stderr, flush=True)
+            print(self.line(trainer, pl_module, final), file=self.stream or sys.stderr, flush=True)

@@ -260,15 +260,16 @@ def test_a_line_gives_hours_minutes_and_seconds_left_at_this_process_s_rate(cloc
 
 
 def test_the_last_line_is_written_once_at_the_end(clock, capsys):
-    """A run that ends between two lines says where it ended; one whose final validation already
-    said it does not repeat the line."""
+    """A run that ends between two lines says where it ended, with no time left to give (a run
+    stopped short of its total by its time limit said "0:11:07 left"); one whose final validation
+    already said it does not repeat the line."""
     progress, trainer = _progress(), _fit_trainer()
     trainer.max_steps = 30
     progress.on_train_start(trainer, None)
     clock.now, trainer.global_step = 10.0, 20
     progress.on_train_batch_end(trainer, None)  # 10 s: not a minute yet
     progress.on_train_end(trainer, None)
-    assert capsys.readouterr().err.splitlines() == ["step 20/30, 2 steps/s, 0:00:05 left"]
+    assert capsys.readouterr().err.splitlines() == ["step 20/30, 2 steps/s"]
     clock.now, trainer.global_step = 15.0, 30
     progress.on_validation_end(trainer, None)
     progress.on_train_end(trainer, None)
