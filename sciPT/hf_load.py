@@ -168,12 +168,7 @@ def check_vocabulary(path: Path, tokenizer: HFTokenizer, spec: SequenceSpec) -> 
             f"hf:{path}: {VOCAB_NAME} holds letters these sequences do not have ({shown}): a model of "
             f"other sequences; expected tokens over {spec.description}"
         )
-    unk = tokenizer.hf.unk_token_id
-
-    def unread(symbol: str) -> bool:
-        ids = tokenizer.hf(symbol, add_special_tokens=False)["input_ids"]
-        return not ids or any(i is None or i == unk for i in ids)
-
+    unread = tokenizer.reads_as_unknown
     missing = [s for s in spec.alphabet.symbols[: spec.alphabet.n_core] if unread(s)]
     if missing:
         case = (

@@ -48,7 +48,7 @@ class HFTokenizer:
         # unknown token itself, one per residue. Left as letters, ``EsmTokenizer`` read a run of them
         # as ONE unknown token, so an assembly gap of ten Ns shortened its window by nine tokens and
         # moved every position after it
-        unread = [i for i, symbol in enumerate(symbols) if self._reads_as_unknown(symbol)]
+        unread = [i for i, symbol in enumerate(symbols) if self.reads_as_unknown(symbol)]
         self._spelling = None
         if unread:
             spelling = np.array(list(symbols), dtype=object)
@@ -56,7 +56,8 @@ class HFTokenizer:
             self._spelling = spelling
         self._unread = {ord(symbols[i]): tokenizer.unk_token for i in unread}
 
-    def _reads_as_unknown(self, symbol: str) -> bool:
+    def reads_as_unknown(self, symbol: str) -> bool:
+        """Whether the vocabulary has no token for ``symbol`` (``EsmTokenizer`` gives the unknown id)."""
         ids = self.hf(symbol, add_special_tokens=False)["input_ids"]
         return not ids or any(i is None or i == self.hf.unk_token_id for i in ids)
 
